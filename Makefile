@@ -1,0 +1,24 @@
+# The two quick-start commands: `make demo` and `make test`. Each creates .venv if needed.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test bench clean
+
+$(VENV)/installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test,demo]"
+	touch $@
+
+demo: $(VENV)/installed
+	$(PY) examples/train_digits.py
+
+test: $(VENV)/installed
+	$(PY) -m pytest tests
+
+bench: $(VENV)/installed
+	$(PY) -m benchmarks.bench_eager
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,54 @@
+"""Shared test helpers: run the same code under tracecomp and torch and compare.
+
+`to_torch` / `to_tc` move tensors across (same values, dtype and requires_grad);
+`assert_close` fails with `tracecomp=… | torch=…` and the worst element.
+"""
+import numpy as np
+import torch
+
+import tracecomp as tc
+
+
+def to_torch(x, requires_grad=None):
+    if isinstance(x, tc.Tensor):
+        t = torch.from_numpy(np.array(x.detach().numpy()))
+        rg = x.requires_grad if requires_grad is None else requires_grad
+        return t.requires_grad_(rg) if rg else t
+    return x
+
+
+def to_tc(x, requires_grad=None):
+    if isinstance(x, torch.Tensor):
+        t = tc.tensor(x.detach().numpy().copy())
+        rg = x.requires_grad if requires_grad is None else requires_grad
+        return t.requires_grad_(rg) if rg else t
+    return x
+
+
+def as_np(x):
+    if isinstance(x, tc.Tensor):
+        return np.asarray(x.detach().numpy())
+    if isinstance(x, torch.Tensor):
+        return x.detach().numpy()
+    return np.asarray(x)
+
+
+def assert_close(got, want, rtol=1e-5, atol=1e-6, what="value"):
+    """got from tracecomp, want from torch (or a float64 reference)."""
+    g, w = as_np(got), as_np(want)
+    assert g.shape == w.shape, f"{what}: shape tracecomp={g.shape} | torch={w.shape}"
+    if isinstance(want, torch.Tensor) and isinstance(got, tc.Tensor):
+        assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1], \
+            f"{what}: dtype tracecomp={got.dtype} | torch={want.dtype}"
+    if g.size == 0:
+        return
+    if g.dtype.kind in "biu" or w.dtype.kind in "biu":
+        bad = np.argwhere(g != w)
+        assert bad.size == 0, (f"{what} differs at {tuple(bad[0])}: "
+                               f"tracecomp={g[tuple(bad[0])]} | torch={w[tuple(bad[0])]}")
+        return
+    ok = np.isclose(g, w, rtol=rtol, atol=atol, equal_nan=True)
+    if not ok.all():
+        i = tuple(np.argwhere(~ok)[0])
+        raise AssertionError(f"{what} differs at {i}: tracecomp={g[i]!r} | torch={w[i]!r} "
+                             f"({(~ok).sum()} of {ok.size} elements off, rtol={rtol}, atol={atol})")

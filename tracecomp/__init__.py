@@ -1,0 +1,50 @@
+"""tracecomp: PyTorch-style tensors, autograd and nn on numpy, and a JIT compiler for them.
+
+Write torch code, import tracecomp instead (`import tracecomp as torch`): the same
+names and semantics, eagerly on numpy. `tracecomp.compile` traces the same code into a
+graph and compiles it.
+"""
+from . import dtypes
+from .dtypes import (DType, bool_ as bool, float16, float32, float64, int8, int16,  # noqa: A004
+                     int32, int64, uint8)
+from .tensor import Size, Tensor, device
+from . import tensor_methods  # noqa: F401  (attaches ops to Tensor)
+from .grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from .creation import (Generator, arange, as_tensor, bernoulli, empty, empty_like, eye,
+                       from_numpy, full, full_like, initial_seed, linspace, manual_seed,
+                       normal, ones, ones_like, rand, rand_like, randint, randn, randn_like,
+                       randperm, seed, tensor, zeros, zeros_like)
+from .ops.elementwise import (abs, ceil, cos, eq, erf, exp, expm1, floor, floor_divide, ge,
+                              gt, isfinite, isinf, isnan, le, log, log1p, logical_and,
+                              logical_not, logical_or, logical_xor, lt, maximum, minimum, mul,
+                              ne, neg, pow, relu, remainder, round, rsqrt, sigmoid, sign, sin,
+                              sqrt, tanh, trunc, where)
+from .ops.elementwise import clone
+from .ops.reduce import argmax, argmin
+from .ops.linalg import matmul
+from .ops.indexing import gather, scatter_add
+from .composite import (addcdiv, addcmul, all, allclose, amax, amin, any, bmm,
+                        broadcast_tensors, broadcast_to, cat, chunk, clamp, clip, concat,
+                        concatenate, dot, equal, flatten, lerp,
+                        log_softmax, logsumexp, masked_fill, max, mean, min, mm, movedim,
+                        narrow, nonzero, norm, numel, permute, reciprocal, repeat, reshape,
+                        softmax, split, square, squeeze, stack, std, sum, swapaxes, swapdims,
+                        t, transpose, tril, triu, unbind, unflatten, unsqueeze, var, var_mean)
+from .tensor_methods import add, div, sub
+from .ops.elementwise import div as true_divide
+from .errors import (ShapeError, TraceError, TracecompError)
+from . import autograd
+
+float = float32  # noqa: A001 - torch.float
+double = float64
+half = float16
+long = int64
+int = int32  # noqa: A001
+short = int16
+negative = neg
+multiply = mul
+divide = div
+subtract = sub
+fmod = remainder
+
+__version__ = "0.1.0"

@@ -1,0 +1,215 @@
+"""The eager autograd engine: backward() and grad() over the tape that bind() records.
+
+The tape is the graph of TapeNodes hanging off tensors' `_node`. The engine
+  1. orders the nodes reachable from the roots topologically, with an explicit stack
+     (a 10,000-op chain must not hit Python's recursion limit),
+  2. walks them from the roots back, calling each primitive's VJP rule,
+  3. undoes broadcasting and dtype promotion once, here, not in every rule,
+  4. accumulates into leaves' `.grad` (backward) or returns the gradients (grad).
+Unless retain_graph is set, every visited node drops its saved values, as torch does.
+"""
+from . import grad_mode
+from .dispatch import TapeNode
+from .errors import AutogradError, fmt_shape
+from .tensor import Tensor
+
+_FREED = ("Trying to backward through the graph a second time (or directly access saved "
+          "tensors after they have already been freed). Saved intermediate values of the graph "
+          "are freed when you call .backward() or autograd.grad(). Specify retain_graph=True "
+          "if you need to backward through the graph a second time or if you need to access "
+          "saved tensors after calling backward.")
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulate d(tensors)/d(leaf) into every leaf's .grad (torch.autograd.backward)."""
+    tensors, grads = _roots(tensors, grad_tensors, "backward")
+    only = None if inputs is None else _as_tuple(inputs)
+    results = _run(tensors, grads, retain_graph, create_graph, capture=only)
+    if only is not None:
+        handed = set()
+        for t, g in zip(only, results):
+            if g is not None:
+                _accumulate_leaf(t, g, create_graph, handed)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=None, materialize_grads=False):
+    """Return d(outputs)/d(inputs) without touching any .grad (torch.autograd.grad)."""
+    outputs, grads = _roots(outputs, grad_outputs, "grad")
+    inputs = _as_tuple(inputs)
+    for t in inputs:
+        if not t._requires_grad:
+            raise AutogradError("One of the differentiated Tensors does not require grad")
+    results = _run(outputs, grads, retain_graph, create_graph, capture=inputs)
+    out = []
+    for t, g in zip(inputs, results):
+        if g is None and materialize_grads:
+            g = Tensor._make(t._data * 0)
+        if g is None and not allow_unused:
+            raise AutogradError("One of the differentiated Tensors appears to not have been "
+                                "used in the graph. Set allow_unused=True if this is the "
+                                "desired behavior.")
+        out.append(g)
+    return tuple(out)
+
+
+def _as_tuple(x):
+    return (x,) if isinstance(x, Tensor) else tuple(x)
+
+
+def _roots(tensors, grads, op):
+    from .creation import ones_like
+    tensors = _as_tuple(tensors)
+    if grads is None:
+        grads = (None,) * len(tensors)
+    elif isinstance(grads, Tensor):
+        grads = (grads,)
+    out = []
+    for t, g in zip(tensors, grads):
+        if not t._requires_grad:
+            raise AutogradError("element 0 of tensors does not require grad and does not have "
+                                "a grad_fn")
+        if g is None:
+            if t._data.size != 1:
+                raise AutogradError(f"grad can be implicitly created only for scalar outputs; "
+                                    f"this output has shape {fmt_shape(t.shape)}. Pass a "
+                                    f"gradient of that shape: {op}(gradient=...)")
+            g = ones_like(t)
+        elif tuple(g.shape) != tuple(t.shape):
+            raise AutogradError(f"Mismatch in shape: grad_output[0] has a shape of "
+                                f"{fmt_shape(g.shape)} and output[0] has a shape of "
+                                f"{fmt_shape(t.shape)}.")
+        out.append(g)
+    return tensors, out
+
+
+def _toposort(roots):
+    """Nodes reachable from roots, each after every node that consumes its output."""
+    order, seen = [], set()
+    stack = [(n, False) for n in roots]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        if node.args is None:
+            raise AutogradError(_FREED)
+        for a in node.args:
+            if isinstance(a, Tensor) and a._node is not None and id(a._node) not in seen:
+                stack.append((a._node, False))
+    order.reverse()
+    return order
+
+
+def _run(roots, root_grads, retain_graph, create_graph, capture=None):
+    """Propagate gradients from roots; returns the gradients of `capture` (or None)."""
+    if retain_graph is None:
+        retain_graph = create_graph
+    pending = {}            # id(node) -> gradient of that node's output
+    leaf_grads = {}         # id(leaf) -> (leaf, gradient), accumulated over all uses
+    capture_ids = {id(t): i for i, t in enumerate(capture)} if capture is not None else {}
+    captured = [None] * len(capture_ids)
+    node_roots = []
+    for t, g in zip(roots, root_grads):
+        if t._node is None:
+            _add(leaf_grads, id(t), t, g)
+        else:
+            _add(pending, id(t._node), t._node, g)
+            node_roots.append(t._node)
+    # Non-leaf tensors asked for (grad(y, [hidden])) are captured at their node.
+    capture_nodes = {id(t._node): i for i, t in enumerate(capture or ()) if t._node is not None}
+
+    with grad_mode.set_grad_enabled(create_graph):
+        for node in _toposort(node_roots):
+            entry = pending.pop(id(node), None)
+            if entry is None:
+                continue
+            g = entry[1]
+            for hook in node.hooks or ():
+                new = hook(g)
+                g = new if new is not None else g
+            if node.retain is not None:
+                t = node.retain()
+                if t is not None:
+                    t.grad = g if create_graph else g.detach()
+            if id(node) in capture_nodes:
+                i = capture_nodes[id(node)]
+                captured[i] = g if captured[i] is None else captured[i] + g
+            _step(node, g, pending, leaf_grads)
+            if not retain_graph:
+                node.args = None
+    results, handed = captured, set()
+    for leaf, g in leaf_grads.values():
+        if id(leaf) in capture_ids:
+            i = capture_ids[id(leaf)]
+            results[i] = g if results[i] is None else results[i] + g
+        elif capture is None:
+            _accumulate_leaf(leaf, g, create_graph, handed)
+    return results
+
+
+def _add(table, key, owner, g):
+    hit = table.get(key)
+    table[key] = (owner, g if hit is None else hit[1] + g)
+
+
+def _step(node, g, pending, leaf_grads):
+    """Run one node's VJP and route each input's gradient to its producer or leaf."""
+    args = node.args
+    if args is None:
+        raise AutogradError(_FREED)
+    for a, v in zip(args, node.versions):
+        if v is not None and a._vc[0] != v:
+            raise AutogradError(
+                f"one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: [{a.dtype.name} {fmt_shape(a.shape)}] is at version "
+                f"{a._vc[0]}; expected version {v} instead. Hint: replace the in-place op "
+                f"(x += ..., x.add_(...)) on that tensor with an out-of-place one.")
+    grads = node.prim.vjp(g, node.out(), *args, **node.params)
+    for a, ga in zip(args, grads):
+        if ga is None or not isinstance(a, Tensor) or not a._requires_grad:
+            continue
+        ga = fit_grad(ga, a)
+        if a._node is None:
+            _add(leaf_grads, id(a), a, ga)
+        else:
+            _add(pending, id(a._node), a._node, ga)
+
+
+def fit_grad(g, like):
+    """Undo broadcasting and promotion: sum g down to `like`'s shape and cast to its dtype."""
+    from .ops.movement import sum_to
+    if g.shape != like.shape:
+        g = sum_to(g, like.shape)
+    if g.dtype != like.dtype:
+        g = g.to(like.dtype)
+    return g
+
+
+def _accumulate_leaf(leaf, g, create_graph, handed):
+    """Add g into leaf.grad. `handed` holds the arrays already given to a leaf in this run:
+    add's VJP returns the same g for both operands, and optimizers update .grad in place,
+    so no two .grad tensors may share memory."""
+    for hook in leaf._hooks or ():
+        new = hook(g)
+        g = new if new is not None else g
+    if create_graph:
+        leaf.grad = g if leaf.grad is None else leaf.grad + g
+        return
+    data = g._data
+    if leaf.grad is not None:
+        leaf.grad = Tensor._make(leaf.grad._data + data)
+        return
+    if id(data) in handed or data.base is not None or not data.flags.writeable:
+        data = data.copy()
+    handed.add(id(data))
+    leaf.grad = Tensor._make(data)
+
+
+def tape_node_of(t: Tensor):
+    """The TapeNode that produced t (None for leaves); for debugging and tests."""
+    return t._node if isinstance(t._node, TapeNode) else None

@@ -1,0 +1,471 @@
+"""Public ops built from primitives: torch's names and argument conventions.
+
+Nothing here has an impl or a gradient of its own: each function composes primitives, so
+the eager tape, the tracer and every backend see only the primitive set. These functions
+are both `tracecomp.X` and `Tensor.X` (see tensor_methods.py).
+"""
+import builtins
+
+import numpy as np
+
+from . import dtypes
+from .errors import DTypeError, ShapeError, fmt_shape
+from .ops import elementwise as ew
+from .ops import movement as mv
+from .ops import reduce as rd
+from .ops.indexing import gather
+from .ops.linalg import matmul
+from .ops.rules import norm_dims
+from .tensor import Tensor, _wrap_dim
+
+
+def _dims_arg(dim):
+    return None if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0) else dim
+
+
+# --- reductions ------------------------------------------------------------------------
+def sum(x, dim=None, keepdim=False, *, dtype=None):  # noqa: A001 - torch's name
+    if dtype is not None:
+        x = ew.cast(x, dtype)
+    return rd.reduce_sum(x, _dims_arg(dim), keepdim)
+
+
+def mean(x, dim=None, keepdim=False, *, dtype=None):
+    if dtype is not None:
+        x = ew.cast(x, dtype)
+    if x._data.dtype.kind != "f":
+        raise DTypeError(f"mean(): could not infer output dtype. Input dtype must be either a "
+                         f"floating point or complex dtype. Got: {x.dtype.name}")
+    dims = norm_dims("mean", _dims_arg(dim), x.ndim)
+    count = int(np.prod([x.shape[d] for d in dims]))
+    return rd.reduce_sum(x, dims, keepdim) / count if count else \
+        rd.reduce_sum(x, dims, keepdim) * float("nan")
+
+
+def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Variance with Bessel's correction by default (`unbiased=False` or `correction=0`
+    for the population variance)."""
+    if isinstance(dim, bool):           # torch's old var(x, unbiased) positional form
+        dim, unbiased = None, dim
+    if correction is None:
+        correction = 0 if unbiased is False else 1
+    dims = norm_dims("var", _dims_arg(dim), x.ndim)
+    count = int(np.prod([x.shape[d] for d in dims]))
+    centered = x - mean(x, dims, keepdim=True)
+    return sum(centered * centered, dims, keepdim) / builtins.max(count - correction, 0)
+
+
+def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return ew.sqrt(var(x, dim, unbiased, keepdim, correction=correction))
+
+
+def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return var(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
+
+
+def amax(x, dim=(), keepdim=False):
+    return rd.reduce_max(x, _dims_arg(dim), keepdim)
+
+
+def amin(x, dim=(), keepdim=False):
+    return rd.reduce_min(x, _dims_arg(dim), keepdim)
+
+
+class MaxMin(tuple):
+    """The (values, indices) pair max(dim)/min(dim) return, with torch's field names."""
+
+    @property
+    def values(self):
+        return self[0]
+
+    @property
+    def indices(self):
+        return self[1]
+
+
+def _extremum(x, dim, keepdim, other, reduce_all, arg, name):
+    if isinstance(dim, Tensor):          # torch.max(a, b) is the elementwise maximum
+        other, dim = dim, None
+    if other is not None:
+        return (ew.maximum if name == "max" else ew.minimum)(x, other)
+    if dim is None:
+        return reduce_all(x)
+    d = _wrap_dim(dim, x.ndim, name)
+    idx = arg(x, d, keepdim=True)
+    values = gather(x, d, idx) if x.ndim else x
+    if not keepdim and x.ndim:
+        values, idx = squeeze(values, d), squeeze(idx, d)
+    return MaxMin((values, idx))
+
+
+def max(x, dim=None, keepdim=False, *, other=None):  # noqa: A001
+    """max(x) is the largest element; max(x, dim) is (values, indices)."""
+    return _extremum(x, dim, keepdim, other, rd.reduce_max, rd.argmax, "max")
+
+
+def min(x, dim=None, keepdim=False, *, other=None):  # noqa: A001
+    return _extremum(x, dim, keepdim, other, rd.reduce_min, rd.argmin, "min")
+
+
+def logsumexp(x, dim, keepdim=False):
+    dims = norm_dims("logsumexp", dim, x.ndim)
+    m = rd.reduce_max(x, dims, keepdim=True).detach()
+    m = ew.where(ew.isinf(m), 0.0, m)          # all -inf rows: avoid inf - inf
+    out = ew.log(rd.reduce_sum(ew.exp(x - m), dims, keepdim=True)) + m
+    return out if keepdim else mv.reshape(out, rd.reduced_shape("logsumexp", x.shape, dims, False))
+
+
+def softmax(x, dim, dtype=None):
+    if dtype is not None:
+        x = ew.cast(x, dtype)
+    e = ew.exp(x - rd.reduce_max(x, dim, keepdim=True).detach())
+    return e / rd.reduce_sum(e, dim, keepdim=True)
+
+
+def log_softmax(x, dim, dtype=None):
+    if dtype is not None:
+        x = ew.cast(x, dtype)
+    shifted = x - rd.reduce_max(x, dim, keepdim=True).detach()
+    return shifted - ew.log(rd.reduce_sum(ew.exp(shifted), dim, keepdim=True))
+
+
+def clamp(x, min=None, max=None):  # noqa: A002
+    """Values below min become min, above max become max; the gradient flows where x was
+    kept, boundaries included (torch's rule), so this is `where`, not maximum/minimum."""
+    if min is None and max is None:
+        raise RuntimeError("clamp: At least one of 'min' or 'max' must not be None")
+    out = x
+    if min is not None:
+        out = ew.where(x < min, min if not isinstance(min, Tensor) else ew.cast(min, x.dtype), out)
+    if max is not None:
+        out = ew.where(x > max, max if not isinstance(max, Tensor) else ew.cast(max, x.dtype), out)
+    return out
+
+
+clip = clamp
+
+
+def prod_dims(shape, dims):
+    return int(np.prod([shape[d] for d in dims]))
+
+
+def norm(x, p=2, dim=None, keepdim=False):
+    if p == 2 or p == "fro":
+        return ew.sqrt(sum(x * x, dim, keepdim))
+    if p == 1:
+        return sum(ew.abs(x), dim, keepdim)
+    if p == float("inf"):
+        return amax(ew.abs(x), () if dim is None else dim, keepdim)
+    return ew.pow(sum(ew.pow(ew.abs(x), p), dim, keepdim), 1.0 / p)
+
+
+def dot(a, b):
+    if a.ndim != 1 or b.ndim != 1:
+        raise ShapeError(f"dot: 1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")
+    return matmul(a, b)
+
+
+def mm(a, b):
+    if a.ndim != 2 or b.ndim != 2:
+        raise ShapeError(f"mm: both operands must be 2-D matrices, got shapes "
+                         f"{fmt_shape(a.shape)} and {fmt_shape(b.shape)}")
+    return matmul(a, b)
+
+
+def bmm(a, b):
+    if a.ndim != 3 or b.ndim != 3:
+        raise ShapeError(f"bmm: batch1 and batch2 must be 3-D tensors, got shapes "
+                         f"{fmt_shape(a.shape)} and {fmt_shape(b.shape)}")
+    if a.shape[0] != b.shape[0]:
+        raise ShapeError(f"bmm: batch1 and batch2 must have same number of batches, got "
+                         f"{a.shape[0]} and {b.shape[0]}")
+    return matmul(a, b)
+
+
+# --- shape manipulation ----------------------------------------------------------------
+def _shape_arg(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    return tuple(int(s) for s in shape)
+
+
+def reshape(x, *shape):
+    return mv.reshape(x, _shape_arg(shape))
+
+
+def view(x, *shape):
+    if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int, np.integer)):
+        return ew.cast(x, shape[0])        # x.view(dtype)
+    return mv.reshape(x, _shape_arg(shape))
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    if x.ndim == 0:
+        return mv.reshape(x, (1,))
+    s, e = _wrap_dim(start_dim, x.ndim, "flatten"), _wrap_dim(end_dim, x.ndim, "flatten")
+    if s > e:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    shape = tuple(x.shape)
+    return mv.reshape(x, shape[:s] + (prod_dims(shape, range(s, e + 1)),) + shape[e + 1:])
+
+
+def unflatten(x, dim, sizes):
+    d = _wrap_dim(dim, x.ndim, "unflatten")
+    shape = tuple(x.shape)
+    sizes = mv.infer_shape("unflatten", (shape[d],), tuple(sizes))
+    return mv.reshape(x, shape[:d] + sizes + shape[d + 1:])
+
+
+def squeeze(x, dim=None):
+    shape = tuple(x.shape)
+    if dim is None:
+        dims = [i for i, n in enumerate(shape) if n == 1]
+    else:
+        dims = [_wrap_dim(d, x.ndim, "squeeze") for d in
+                (dim if isinstance(dim, (tuple, list)) else (dim,))]
+        dims = [d for d in dims if x.ndim and shape[d] == 1]
+    return mv.reshape(x, tuple(n for i, n in enumerate(shape) if i not in dims))
+
+
+def unsqueeze(x, dim):
+    d = _wrap_dim(dim, x.ndim + 1, "unsqueeze")
+    shape = tuple(x.shape)
+    return mv.reshape(x, shape[:d] + (1,) + shape[d:])
+
+
+def permute(x, *dims):
+    dims = _shape_arg(dims)
+    if len(dims) != x.ndim:
+        raise ShapeError(f"permute(sparse_coo): number of dimensions in the tensor input does "
+                         f"not match the length of the desired ordering of dimensions i.e. "
+                         f"input.dim() = {x.ndim} is not equal to len(dims) = {len(dims)}")
+    return mv.permute(x, tuple(_wrap_dim(d, x.ndim, "permute") for d in dims))
+
+
+def transpose(x, dim0, dim1):
+    if x.ndim < 2 and dim0 in (0, -1) and dim1 in (0, -1):
+        return x
+    d0, d1 = _wrap_dim(dim0, x.ndim, "transpose"), _wrap_dim(dim1, x.ndim, "transpose")
+    order = list(range(x.ndim))
+    order[d0], order[d1] = order[d1], order[d0]
+    return mv.permute(x, tuple(order))
+
+
+swapaxes = swapdims = transpose
+
+
+def t(x):
+    if x.ndim > 2:
+        raise ShapeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
+    return transpose(x, 0, 1) if x.ndim == 2 else x
+
+
+def movedim(x, source, destination):
+    src = [_wrap_dim(s, x.ndim, "movedim") for s in np.atleast_1d(source)]
+    dst = [_wrap_dim(d, x.ndim, "movedim") for d in np.atleast_1d(destination)]
+    order = [i for i in range(x.ndim) if i not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return mv.permute(x, tuple(order))
+
+
+def expand(x, *sizes):
+    sizes = _shape_arg(sizes)
+    lead = len(sizes) - x.ndim
+    if lead < 0:
+        raise ShapeError(f"expand: the number of sizes provided ({len(sizes)}) must be greater "
+                         f"or equal to the number of dimensions in the tensor ({x.ndim})")
+    shape = tuple(x.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(sizes))
+    return mv.expand(x, shape)
+
+
+def expand_as(x, other):
+    return mv.expand(x, tuple(other.shape))
+
+
+def broadcast_to(x, shape):
+    return expand(x, *shape)
+
+
+def broadcast_tensors(*xs):
+    from .ops.rules import broadcast_shapes
+    shape = broadcast_shapes("broadcast_tensors", *[tuple(x.shape) for x in xs])
+    return tuple(mv.expand(x, shape) for x in xs)
+
+
+def cat(tensors, dim=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("cat(): expected a non-empty list of Tensors")
+    # torch (legacy) skips 1-D empty tensors in cat
+    kept = [x for x in tensors if not (x.ndim == 1 and x.shape[0] == 0)] or tensors[:1]
+    nd = kept[0].ndim
+    for k, x in enumerate(kept):
+        if x.ndim != nd:
+            raise ShapeError(f"cat: Tensors must have same number of dimensions: got {nd} and "
+                             f"{x.ndim} (tensor number {k} has shape {fmt_shape(x.shape)})")
+    if nd == 0:
+        raise ShapeError("cat: zero-dimensional tensor (at position 0) cannot be concatenated")
+    return mv.concat(kept, _wrap_dim(dim, nd, "cat")) if len(kept) > 1 else kept[0]
+
+
+concat = concatenate = cat
+
+
+def stack(tensors, dim=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    first = tuple(tensors[0].shape)
+    for k, x in enumerate(tensors):
+        if tuple(x.shape) != first:
+            raise ShapeError(f"stack expects each tensor to be equal size, but got "
+                             f"{fmt_shape(first)} at entry 0 and {fmt_shape(x.shape)} at "
+                             f"entry {k}")
+    d = _wrap_dim(dim, len(first) + 1, "stack")
+    return mv.concat([unsqueeze(x, d) for x in tensors], d)
+
+
+def narrow(x, dim, start, length):
+    d = _wrap_dim(dim, x.ndim, "narrow")
+    start = start % x.shape[d] if start < 0 else start
+    starts = tuple(start if i == d else 0 for i in range(x.ndim))
+    stops = tuple(start + length if i == d else n for i, n in enumerate(x.shape))
+    return mv.slice(x, starts, stops, (1,) * x.ndim)
+
+
+def split(x, split_size_or_sections, dim=0):
+    d = _wrap_dim(dim, x.ndim, "split")
+    n = x.shape[d]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        step = int(split_size_or_sections)
+        if step <= 0 and n:
+            raise RuntimeError(f"split: split_size must be positive, got {step}")
+        sizes = [builtins.min(step, n - i) for i in range(0, n, step)] if n else [0]
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if builtins.sum(sizes) != n:
+            raise ShapeError(f"split_with_sizes expects split_sizes to sum exactly to {n} "
+                             f"(input tensor's size at dimension {d}), but got split_sizes="
+                             f"{sizes}")
+    out, start = [], 0
+    for s in sizes:
+        out.append(narrow(x, d, start, s))
+        start += s
+    return tuple(out)
+
+
+def chunk(x, chunks, dim=0):
+    d = _wrap_dim(dim, x.ndim, "chunk")
+    n = x.shape[d]
+    size = -(-n // chunks) if chunks > 0 else 0
+    if chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    return split(x, builtins.max(size, 1), d)
+
+
+def unbind(x, dim=0):
+    d = _wrap_dim(dim, x.ndim, "unbind")
+    return tuple(squeeze(s, d) for s in split(x, 1, d))
+
+
+def repeat(x, *sizes):
+    sizes = _shape_arg(sizes)
+    if len(sizes) < x.ndim:
+        raise ShapeError(f"repeat: Number of dimensions of repeat dims ({len(sizes)}) can not "
+                         f"be smaller than number of dimensions of tensor ({x.ndim})")
+    shape = (1,) * (len(sizes) - x.ndim) + tuple(x.shape)
+    y = mv.reshape(x, tuple(v for n in shape for v in (1, n)))
+    y = mv.expand(y, tuple(v for r, n in zip(sizes, shape) for v in (r, n)))
+    return mv.reshape(y, tuple(r * n for r, n in zip(sizes, shape)))
+
+
+def tril(x, diagonal=0):
+    from .creation import ones
+    rows, cols = x.shape[-2], x.shape[-1]
+    mask = Tensor._make(np.tri(rows, cols, diagonal, dtype=bool)) if isinstance(
+        x._data, np.ndarray) else ones(rows, cols, dtype=bool)
+    return ew.where(mask, x, 0)
+
+
+def triu(x, diagonal=0):
+    mask = Tensor._make(~np.tri(x.shape[-2], x.shape[-1], diagonal - 1, dtype=bool))
+    return ew.where(mask, x, 0)
+
+
+def masked_fill(x, mask, value):
+    if mask._data.dtype != dtypes.BOOL:
+        raise DTypeError(f"masked_fill only supports boolean masks, but got mask with dtype "
+                         f"{mask.dtype.name}")
+    if isinstance(value, Tensor):
+        value = ew.cast(value, x.dtype)
+    return ew.where(mask, value, x)
+
+
+def one_hot(x, num_classes=-1):
+    from .creation import arange
+    if x._data.dtype.kind not in "iu":
+        raise DTypeError(f"one_hot is only applicable to index tensor of integer dtype; got "
+                         f"{x.dtype.name}")
+    if num_classes == -1:
+        num_classes = int(x._data.max()) + 1 if x.numel() else 0
+    if x.numel() and (int(x._data.min()) < 0 or int(x._data.max()) >= num_classes):
+        raise RuntimeError(f"one_hot: Class values must be in [0, {num_classes}); got values "
+                           f"in [{int(x._data.min())}, {int(x._data.max())}]")
+    return ew.cast(unsqueeze(x, -1) == arange(num_classes), dtypes.I64)
+
+
+def all(x, dim=None, keepdim=False):  # noqa: A001
+    return rd.reduce_min(ew.cast(x, bool), _dims_arg(dim), keepdim) if x.numel() else \
+        Tensor._make(np.array(True))
+
+
+def any(x, dim=None, keepdim=False):  # noqa: A001
+    return rd.reduce_max(ew.cast(x, bool), _dims_arg(dim), keepdim) if x.numel() else \
+        Tensor._make(np.array(False))
+
+
+def allclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False):
+    return bool(np.allclose(a._data, b._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def equal(a, b):
+    return tuple(a.shape) == tuple(b.shape) and bool(np.array_equal(a._data, b._data))
+
+
+def nonzero(x, as_tuple=False):
+    idx = np.nonzero(x._data)
+    if as_tuple:
+        return tuple(Tensor._make(i.astype(np.int64)) for i in idx)
+    return Tensor._make(np.stack(idx, axis=1).astype(np.int64))
+
+
+def numel(x):
+    return x.numel()
+
+
+def lerp(start, end, weight):
+    return start + weight * (end - start)
+
+
+def addcmul(x, t1, t2, value=1):
+    return x + value * t1 * t2
+
+
+def addcdiv(x, t1, t2, value=1):
+    return x + value * t1 / t2
+
+
+def square(x):
+    return x * x
+
+
+def reciprocal(x):
+    return 1.0 / x
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta x)) / beta, linear above threshold as torch does."""
+    bx = x * beta
+    soft = ew.log1p(ew.exp(ew.where(bx > threshold, 0.0, bx))) / beta
+    return ew.where(bx > threshold, x, soft)

@@ -1,0 +1,119 @@
+"""bind(): the single dispatch point of every primitive, eager or traced.
+
+Eagerly, `bind` runs the primitive's numpy impl, casts the result to the dtype rule's
+answer (numpy and torch promote differently), and, when grad mode is on and an input
+requires grad, records one `TapeNode` on the autograd tape. While tracing, the tracer
+installs `trace_hook`, which records a graph node instead.
+
+Shape rules run only when the impl fails (to turn numpy's message into one in the user's
+terms), or on every call when TRACECOMP_CHECK_SHAPES=1 (the test suite sets it, so every
+rule is checked against its impl on every op the tests run).
+"""
+import os
+
+import numpy as np
+
+from . import grad_mode
+from .errors import ShapeError, TracecompError, fmt_shape
+from .tensor import Tensor
+
+CHECK_SHAPES = os.environ.get("TRACECOMP_CHECK_SHAPES", "0") == "1"
+
+# Set by the tracer while model code is being traced: hook(prim, args, params) -> Tensor,
+# or NotImplemented when no argument is a traced value.
+trace_hook = None
+
+_grad = grad_mode.state
+
+
+class TapeNode:
+    """One recorded primitive call: enough to run its VJP later.
+
+    The output is kept as its array, not as a Tensor, so a tensor and its node do not form
+    a reference cycle; `out()` rebuilds a tensor whose grad_fn is this node (what torch's
+    SavedVariable does), which keeps higher-order gradients right.
+    """
+
+    __slots__ = ("prim", "args", "params", "out_data", "out_vc", "versions", "hooks",
+                 "retain", "__weakref__")
+
+    def __init__(self, prim, args, params, out_data, out_vc):
+        self.prim = prim
+        self.args = args
+        self.params = params
+        self.out_data = out_data
+        self.out_vc = out_vc
+        self.versions = tuple(a._vc[0] if isinstance(a, Tensor) else None for a in args)
+        self.hooks = None
+        self.retain = None
+
+    def name(self) -> str:
+        return "".join(p.capitalize() for p in self.prim.name.split("_")) + "Backward"
+
+    def __repr__(self):
+        return f"<{self.name()}>"
+
+    @property
+    def next_functions(self):
+        if self.args is None:
+            return ()
+        return tuple((a._node, 0) for a in self.args if isinstance(a, Tensor) and a._requires_grad)
+
+    def out(self) -> Tensor:
+        return Tensor._make(self.out_data, True, self, self.out_vc)
+
+
+def bind(prim, *args, **params):
+    """Apply primitive `prim` to tensors and Python scalars."""
+    if trace_hook is not None:
+        out = trace_hook(prim, args, params)
+        if out is not NotImplemented:
+            return out
+    arrays = [a._data if isinstance(a, Tensor) else a for a in args]
+    if CHECK_SHAPES:
+        _check_rule(prim, arrays, params)
+    try:
+        out = prim.impl(*arrays, **params)
+    except TracecompError:
+        raise
+    except Exception as exc:
+        raise explain_failure(prim, arrays, params, exc) from exc
+    dtype = prim.dtype(*arrays, **params)
+    if type(out) is not np.ndarray or out.dtype != dtype:
+        out = np.asarray(out, dtype=dtype)
+    vc = args[0]._vc if prim.is_view else None
+    if _grad.enabled and prim.vjp is not None and dtype.kind == "f":
+        for a in args:
+            if isinstance(a, Tensor) and a._requires_grad:
+                vc = vc or [0]
+                t = Tensor._make(out, True, TapeNode(prim, args, params, out, vc), vc)
+                t._view_of_grad = prim.is_view
+                return t
+    return Tensor._make(out, vc=vc)
+
+
+def shapes_of(arrays):
+    return [a.shape if hasattr(a, "shape") else () for a in arrays]
+
+
+def explain_failure(prim, arrays, params, exc):
+    """The impl raised: let the shape rule say what is wrong in the user's terms. If the
+    rule accepts the input, the op still failed: say which op, with the operands."""
+    try:
+        prim.shape(*shapes_of(arrays), **params)
+    except TracecompError as rule_error:
+        return rule_error
+    described = ", ".join(f"{fmt_shape(a.shape)} {a.dtype}" if hasattr(a, "shape") else repr(a)
+                          for a in arrays)
+    return ShapeError(f"{prim.name}: failed on operands ({described}) with params {params}: "
+                      f"{type(exc).__name__}: {exc}")
+
+
+def _check_rule(prim, arrays, params):
+    """Debug mode: the rule must agree with the impl (runs the impl twice)."""
+    want = tuple(prim.shape(*shapes_of(arrays), **params))
+    try:
+        got = np.shape(prim.impl(*arrays, **params))
+    except Exception:
+        return  # the real call below reports it
+    assert tuple(got) == want, f"{prim.name}: shape rule says {want}, impl gave {got}"

@@ -1,0 +1,79 @@
+"""Grad mode: whether ops record themselves on the autograd tape.
+
+`no_grad`, `enable_grad` and `set_grad_enabled` work as context managers and decorators,
+as in torch. The flag is one module-level attribute because every op reads it.
+"""
+import functools
+
+
+class _GradState:
+    enabled = True
+
+
+state = _GradState()
+
+
+def is_grad_enabled() -> bool:
+    return state.enabled
+
+
+class _GradModeContext:
+    """Base for the grad-mode switches: a context manager that also decorates functions."""
+
+    _mode = True
+
+    def __enter__(self):
+        self._prev = state.enabled
+        state.enabled = self._mode
+
+    def __exit__(self, *exc):
+        state.enabled = self._prev
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+class no_grad(_GradModeContext):
+    _mode = False
+
+
+class enable_grad(_GradModeContext):
+    _mode = True
+
+
+class set_grad_enabled(_GradModeContext):
+    """`set_grad_enabled(False)` switches at once (as a call) and restores as a context."""
+
+    def __init__(self, mode: bool):
+        self._mode = bool(mode)
+        self._prev = state.enabled
+        state.enabled = self._mode
+
+    def __enter__(self):
+        pass
+
+    def __call__(self, fn):
+        state.enabled = self._prev
+        mode = self._mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            prev = state.enabled
+            state.enabled = mode
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                state.enabled = prev
+        return wrapper
+
+
+class inference_mode(no_grad):
+    """torch.inference_mode: here the same as no_grad."""
+
+    def __init__(self, mode: bool = True):
+        self._mode = not mode

@@ -1,0 +1,129 @@
+"""In-place ops (x.add_(y), x += y, x[k] = v, x.zero_(), ...) with torch's rules.
+
+An in-place op computes its result with the ordinary primitive, then writes it into the
+tensor's own buffer, so views and optimizer state that alias the buffer see the update,
+and bumps the version counter, so a saved value that changed is caught at backward time.
+When the tape is involved, the tensor takes the result's history (torch's rebase).
+With no tape involved and a numpy ufunc behind the primitive, the write goes straight
+through `out=` (one pass over memory: optimizers live on this path).
+"""
+import numpy as np
+
+from . import dtypes, grad_mode
+from .dispatch import bind
+from .errors import AutogradError, DTypeError
+from .ops.indexing import index_put
+from .tensor import Tensor
+
+_grad = grad_mode.state
+
+_LEAF = ("a leaf Variable that requires grad is being used in an in-place operation. Wrap "
+         "the update in `with tracecomp.no_grad():` (as optimizers do) or use an out-of-place op.")
+
+
+def _check_cast(x, result_dtype, op):
+    if dtypes.category(np.dtype(result_dtype)) > dtypes.category(x._data.dtype):
+        raise DTypeError(f"{op}: result type {dtypes.from_np(result_dtype).name} can't be cast "
+                         f"to the desired output type {x.dtype.name}")
+
+
+def _eager_plain(x, operands):
+    """True when the update touches no tape and no tracer: write straight into numpy."""
+    if not isinstance(x._data, np.ndarray):
+        return False
+    if not _grad.enabled:
+        return True
+    return not x._requires_grad and not any(isinstance(o, Tensor) and o._requires_grad
+                                            for o in operands)
+
+
+def commit(x, result, op):
+    """Make `result` (computed out of place) the new contents of x."""
+    if _grad.enabled and x._requires_grad and x._node is None:
+        raise AutogradError(f"{op}: {_LEAF}")
+    if result._requires_grad and _grad.enabled and x._view_of_grad:
+        raise AutogradError(f"{op}: in-place update of a view of a tensor that requires grad "
+                            f"is not supported; use an out-of-place op")
+    _check_cast(x, result._data.dtype, op)
+    if isinstance(x._data, np.ndarray) and isinstance(result._data, np.ndarray):
+        if x._data.shape != np.broadcast_shapes(x._data.shape, result._data.shape):
+            raise RuntimeError(f"{op}: output with shape {list(x.shape)} doesn't match the "
+                               f"broadcast shape {list(np.broadcast_shapes(x.shape, result.shape))}")
+        np.copyto(x._data, result._data, casting="unsafe")
+    else:
+        x._data = result._data       # traced values are immutable: rebind
+    x._vc[0] += 1
+    if result._requires_grad and _grad.enabled:
+        x._node = result._node
+        x._requires_grad = True
+    return x
+
+
+def apply(x, prim, *operands, op=None, **params):
+    """x = prim(x, *operands) in place."""
+    op = op or prim.name + "_"
+    if prim.ufunc is not None and _eager_plain(x, operands):
+        arrays = [o._data if isinstance(o, Tensor) else o for o in operands]
+        want = prim.dtype(x._data, *arrays)
+        _check_cast(x, want, op)
+        try:
+            prim.ufunc(x._data, *arrays, out=x._data, casting="unsafe")
+        except ValueError:
+            raise RuntimeError(f"{op}: output with shape {list(x.shape)} doesn't match the "
+                               f"broadcast shape of operands "
+                               f"{[list(np.shape(a)) for a in arrays]}") from None
+        x._vc[0] += 1
+        return x
+    return commit(x, bind(prim, x, *operands, **params), op)
+
+
+def assign(x, value, idxs, key):
+    """x[key] = value (key in the index primitive's form)."""
+    if _eager_plain(x, (value,)):
+        from .ops.indexing import np_key
+        v = value._data if isinstance(value, Tensor) else value
+        x._data[np_key(key, [i._data for i in idxs])] = v
+        x._vc[0] += 1
+        return x
+    if not isinstance(value, Tensor):
+        value = Tensor._make(np.asarray(value, dtype=x._data.dtype))
+    return commit(x, index_put(x, value, idxs, key), "setitem")
+
+
+def fill_(x, value):
+    if _eager_plain(x, (value,)):
+        x._data[...] = value._data if isinstance(value, Tensor) else value
+        x._vc[0] += 1
+        return x
+    from .creation import full
+    v = value if isinstance(value, Tensor) else full((), value, dtype=x._data.dtype)
+    return commit(x, _broadcast_like(v, x), "fill_")
+
+
+def _broadcast_like(v, x):
+    from .ops.elementwise import cast
+    from .ops.movement import expand
+    return expand(cast(v, x.dtype), tuple(x.shape))
+
+
+def zero_(x):
+    return fill_(x, 0)
+
+
+def copy_(x, src):
+    if _eager_plain(x, (src,)):
+        np.copyto(x._data, src._data if isinstance(src, Tensor) else src, casting="unsafe")
+        x._vc[0] += 1
+        return x
+    return commit(x, _broadcast_like(src, x), "copy_")
+
+
+def random_fill(x, sample):
+    """uniform_/normal_/...: overwrite x with samples (never on the tape, as in torch)."""
+    with grad_mode.no_grad():
+        if isinstance(x._data, np.ndarray):
+            x._data[...] = sample(x._data.shape)
+            x._vc[0] += 1
+        else:
+            raise TypeError("random in-place initialisation cannot run inside compiled code")
+    return x

@@ -1,0 +1,101 @@
+"""unfold (im2col) and fold (col2im): the primitives convolution and pooling are built on.
+
+unfold: (N, C, H, W) -> (N, C*kh*kw, L), L = out_h*out_w, exactly torch.nn.functional.unfold.
+fold is its adjoint (overlapping patches are summed), so each is the other's VJP and the
+pair is closed under differentiation. Conv2d is unfold + matmul; max/avg pooling reduce
+over the unfolded kernel axis.
+"""
+import numpy as np
+
+from ..dispatch import bind
+from ..errors import ShapeError, fmt_shape
+from .registry import defprim
+from .rules import same_dtype
+
+
+def out_size(n, k, d, p, s):
+    return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _geometry(op, shape, kernel, dilation, padding, stride):
+    if len(shape) != 4:
+        raise ShapeError(f"{op}: expected a 4-D (N, C, H, W) input, got shape {fmt_shape(shape)}")
+    oh, ow = (out_size(shape[2 + i], kernel[i], dilation[i], padding[i], stride[i])
+              for i in range(2))
+    if oh <= 0 or ow <= 0:
+        raise ShapeError(f"{op}: input of spatial size {shape[2]}x{shape[3]} (padding "
+                         f"{padding[0]}x{padding[1]}) is smaller than the kernel "
+                         f"{kernel[0]}x{kernel[1]} (dilation {dilation[0]}x{dilation[1]}); "
+                         f"the output would be {oh}x{ow}")
+    return oh, ow
+
+
+def _unfold_rule(x, kernel, dilation, padding, stride):
+    oh, ow = _geometry("unfold", x, kernel, dilation, padding, stride)
+    return (x[0], x[1] * kernel[0] * kernel[1], oh * ow)
+
+
+def _unfold_impl(x, kernel, dilation, padding, stride):
+    n, c, h, w = x.shape
+    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = kernel, dilation, padding, stride
+    oh, ow = _geometry("unfold", x.shape, kernel, dilation, padding, stride)
+    if ph or pw:
+        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    sn, sc, sy, sx = x.strides
+    # (N, C, kh, kw, oh, ow) view: patch element (i, j) of output pixel (y, x)
+    view = np.lib.stride_tricks.as_strided(
+        x, (n, c, kh, kw, oh, ow), (sn, sc, sy * dh, sx * dw, sy * sh, sx * sw), writeable=False)
+    return view.reshape(n, c * kh * kw, oh * ow)
+
+
+def _fold_rule(cols, output_size, kernel, dilation, padding, stride):
+    if len(cols) != 3:
+        raise ShapeError(f"fold: expected a 3-D (N, C*kh*kw, L) input, got {fmt_shape(cols)}")
+    kk = kernel[0] * kernel[1]
+    oh, ow = _geometry("fold", (cols[0], 1) + tuple(output_size), kernel, dilation, padding,
+                       stride)
+    if cols[1] % kk or cols[2] != oh * ow:
+        raise ShapeError(f"fold: input {fmt_shape(cols)} does not match kernel "
+                         f"{kernel[0]}x{kernel[1]} and {oh}x{ow} = {oh * ow} blocks")
+    return (cols[0], cols[1] // kk) + tuple(output_size)
+
+
+def _fold_impl(cols, output_size, kernel, dilation, padding, stride):
+    n, ckk, _ = cols.shape
+    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = kernel, dilation, padding, stride
+    h, w = output_size
+    c = ckk // (kh * kw)
+    oh, ow = _geometry("fold", (n, c, h, w), kernel, dilation, padding, stride)
+    blocks = cols.reshape(n, c, kh, kw, oh, ow)
+    out = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            out[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
+                j * dw:j * dw + sw * (ow - 1) + 1:sw] += blocks[:, :, i, j]
+    return out[:, :, ph:ph + h, pw:pw + w]
+
+
+def _unfold_vjp(g, out, x, kernel, dilation, padding, stride):
+    return (fold(g, tuple(x.shape[2:]), kernel, dilation, padding, stride),)
+
+
+def _fold_vjp(g, out, cols, output_size, kernel, dilation, padding, stride):
+    return (unfold(g, kernel, dilation, padding, stride),)
+
+
+unfold_p = defprim("unfold", _unfold_impl, _unfold_rule, same_dtype, _unfold_vjp, ("window",))
+fold_p = defprim("fold", _fold_impl, _fold_rule, same_dtype, _fold_vjp, ("window",))
+
+
+def pair(v):
+    return (int(v), int(v)) if isinstance(v, (int, np.integer)) else tuple(int(a) for a in v)
+
+
+def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
+    return bind(unfold_p, x, kernel=pair(kernel_size), dilation=pair(dilation),
+                padding=pair(padding), stride=pair(stride))
+
+
+def fold(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    return bind(fold_p, cols, output_size=pair(output_size), kernel=pair(kernel_size),
+                dilation=pair(dilation), padding=pair(padding), stride=pair(stride))

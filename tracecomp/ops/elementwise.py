@@ -1,0 +1,199 @@
+"""Elementwise primitives: unary math, binary arithmetic, comparisons, where, cast, copy.
+
+Each primitive is one `defprim` line: name, numpy impl, shape rule, dtype rule, VJP.
+The public function under it is a one-liner through `bind`. VJPs use only public ops;
+broadcasting in them is undone by the autograd drivers.
+"""
+import numpy as np
+from scipy import special
+
+from .. import dtypes
+from ..dispatch import bind
+from .registry import defprim
+from .rules import (bool_dtype, broadcast_rule, float_dtype, needs, promote, promote_float,
+                    promote_tail, same_dtype, same_shape)
+
+UNARY = ("elementwise", "unary")
+BINARY = ("elementwise", "binary")
+
+
+def unary(name, impl, vjp, dtype=float_dtype, tags=()):
+    return defprim(name, impl, same_shape, dtype, vjp, UNARY + tuple(tags),
+                   ufunc=impl if isinstance(impl, np.ufunc) else None)
+
+
+def binary(name, impl, vjp, dtype=promote, tags=()):
+    return defprim(name, impl, broadcast_rule(name), dtype, vjp, BINARY + tuple(tags),
+                   ufunc=impl if isinstance(impl, np.ufunc) else None)
+
+
+def _zero_grad(g, out, x):
+    return (zeros_like(g),)
+
+
+# --- unary ----------------------------------------------------------------------------
+neg_p = unary("neg", np.negative, lambda g, out, x: (-g,), same_dtype)
+exp_p = unary("exp", np.exp, lambda g, out, x: (g * out,))
+log_p = unary("log", np.log, lambda g, out, x: (g / x,))
+sqrt_p = unary("sqrt", np.sqrt, lambda g, out, x: (g / (out * 2),))
+rsqrt_p = unary("rsqrt", lambda x: 1 / np.sqrt(x), lambda g, out, x: (g * out * out * out * -0.5,))
+abs_p = unary("abs", np.abs, lambda g, out, x: (g * sign(x),), same_dtype)
+sign_p = unary("sign", np.sign, _zero_grad, same_dtype)
+sin_p = unary("sin", np.sin, lambda g, out, x: (g * cos(x),))
+cos_p = unary("cos", np.cos, lambda g, out, x: (-(g * sin(x)),))
+tanh_p = unary("tanh", np.tanh, lambda g, out, x: (g * (1 - out * out),))
+sigmoid_p = unary("sigmoid", lambda x: special.expit(x),
+                  lambda g, out, x: (g * out * (1 - out),))
+relu_p = unary("relu", lambda x: np.maximum(x, x.dtype.type(0)),
+               lambda g, out, x: (where(out > 0, g, 0.0),), same_dtype)
+erf_p = unary("erf", special.erf,
+              lambda g, out, x: (g * exp(-(x * x)) * 1.1283791670955126,))
+log1p_p = unary("log1p", np.log1p, lambda g, out, x: (g / (x + 1),))
+expm1_p = unary("expm1", np.expm1, lambda g, out, x: (g * (out + 1),))
+floor_p = unary("floor", np.floor, _zero_grad, same_dtype)
+ceil_p = unary("ceil", np.ceil, _zero_grad, same_dtype)
+round_p = unary("round", np.round, _zero_grad, same_dtype)
+trunc_p = unary("trunc", np.trunc, _zero_grad, same_dtype)
+copy_p = unary("copy", lambda x: np.array(x, copy=True), lambda g, out, x: (g,), same_dtype)
+logical_not_p = unary("logical_not", np.logical_not, None, bool_dtype)
+isnan_p = unary("isnan", np.isnan, None, bool_dtype)
+isinf_p = unary("isinf", np.isinf, None, bool_dtype)
+
+
+def neg(x): return bind(neg_p, x)
+def exp(x): return bind(exp_p, x)
+def log(x): return bind(log_p, x)
+def sqrt(x): return bind(sqrt_p, x)
+def rsqrt(x): return bind(rsqrt_p, x)
+def abs(x): return bind(abs_p, x)  # noqa: A001 - torch's name
+def sign(x): return bind(sign_p, x)
+def sin(x): return bind(sin_p, x)
+def cos(x): return bind(cos_p, x)
+def tanh(x): return bind(tanh_p, x)
+def sigmoid(x): return bind(sigmoid_p, x)
+def relu(x): return bind(relu_p, x)
+def erf(x): return bind(erf_p, x)
+def log1p(x): return bind(log1p_p, x)
+def expm1(x): return bind(expm1_p, x)
+def floor(x): return bind(floor_p, x)
+def ceil(x): return bind(ceil_p, x)
+def round(x): return bind(round_p, x)  # noqa: A001
+def trunc(x): return bind(trunc_p, x)
+def clone(x): return bind(copy_p, x)
+def logical_not(x): return bind(logical_not_p, x)
+def isnan(x): return bind(isnan_p, x)
+def isinf(x): return bind(isinf_p, x)
+def isfinite(x): return logical_not(logical_or(isnan(x), isinf(x)))
+
+
+# --- binary ---------------------------------------------------------------------------
+def _mul_vjp(g, out, a, b):
+    return (g * b if needs(a) else None, g * a if needs(b) else None)
+
+
+def _div_vjp(g, out, a, b):
+    return (g / b if needs(a) else None, -(g * a) / (b * b) if needs(b) else None)
+
+
+def _pow_vjp(g, out, a, b):
+    ga = gb = None
+    if needs(a):
+        ga = zeros_like(g) if isinstance(b, (int, float)) and b == 0 else g * b * pow(a, b - 1)
+    if needs(b):
+        gb = where(logical_and(a == 0, b >= 0), 0.0, g * out * log(a))
+    return ga, gb
+
+
+def _extremum_vjp(wins):
+    """maximum/minimum: the winner takes g, a tie splits it in half (torch's rule)."""
+    def vjp(g, out, a, b):
+        half = g * 0.5
+        ga = where(wins(a, b), g, where(a == b, half, 0.0)) if needs(a) else None
+        gb = where(wins(b, a), g, where(a == b, half, 0.0)) if needs(b) else None
+        return ga, gb
+    return vjp
+
+
+def _remainder_vjp(g, out, a, b):
+    return (g if needs(a) else None, -(g * floor_divide(a, b)) if needs(b) else None)
+
+
+add_p = binary("add", np.add, lambda g, out, a, b: (g, g), tags=("commutative", "associative"))
+sub_p = binary("sub", np.subtract, lambda g, out, a, b: (g, -g))
+mul_p = binary("mul", np.multiply, _mul_vjp, tags=("commutative", "associative"))
+div_p = binary("div", np.true_divide, _div_vjp, promote_float)
+pow_p = binary("pow", np.power, _pow_vjp)
+maximum_p = binary("maximum", np.maximum, _extremum_vjp(lambda a, b: a > b),
+                   tags=("commutative",))
+minimum_p = binary("minimum", np.minimum, _extremum_vjp(lambda a, b: a < b),
+                   tags=("commutative",))
+remainder_p = binary("remainder", np.remainder, _remainder_vjp)
+floor_divide_p = binary("floor_divide", np.floor_divide, None)
+eq_p = binary("eq", np.equal, None, bool_dtype, ("commutative",))
+ne_p = binary("ne", np.not_equal, None, bool_dtype, ("commutative",))
+lt_p = binary("lt", np.less, None, bool_dtype)
+le_p = binary("le", np.less_equal, None, bool_dtype)
+gt_p = binary("gt", np.greater, None, bool_dtype)
+ge_p = binary("ge", np.greater_equal, None, bool_dtype)
+logical_and_p = binary("logical_and", np.logical_and, None, bool_dtype, ("commutative",))
+logical_or_p = binary("logical_or", np.logical_or, None, bool_dtype, ("commutative",))
+logical_xor_p = binary("logical_xor", np.logical_xor, None, bool_dtype, ("commutative",))
+
+
+def add(a, b): return bind(add_p, a, b)
+def sub(a, b): return bind(sub_p, a, b)
+def mul(a, b): return bind(mul_p, a, b)
+def div(a, b): return bind(div_p, a, b)
+def pow(a, b): return bind(pow_p, a, b)  # noqa: A001
+def maximum(a, b): return bind(maximum_p, a, b)
+def minimum(a, b): return bind(minimum_p, a, b)
+def remainder(a, b): return bind(remainder_p, a, b)
+def floor_divide(a, b): return bind(floor_divide_p, a, b)
+def eq(a, b): return bind(eq_p, a, b)
+def ne(a, b): return bind(ne_p, a, b)
+def lt(a, b): return bind(lt_p, a, b)
+def le(a, b): return bind(le_p, a, b)
+def gt(a, b): return bind(gt_p, a, b)
+def ge(a, b): return bind(ge_p, a, b)
+def logical_and(a, b): return bind(logical_and_p, a, b)
+def logical_or(a, b): return bind(logical_or_p, a, b)
+def logical_xor(a, b): return bind(logical_xor_p, a, b)
+
+
+# --- ternary and casts ----------------------------------------------------------------
+def _where_impl(cond, a, b):
+    return np.where(cond, a, b)
+
+
+def _where_vjp(g, out, cond, a, b):
+    return (None,
+            where(cond, g, 0.0) if needs(a) else None,
+            where(cond, 0.0, g) if needs(b) else None)
+
+
+where_p = defprim("where", _where_impl, broadcast_rule("where"), promote_tail, _where_vjp,
+                  ("elementwise", "ternary"))
+
+
+def where(cond, a, b):
+    return bind(where_p, cond, a, b)
+
+
+def _cast_vjp(g, out, x, dtype):
+    return (cast(g, x.dtype),)
+
+
+cast_p = defprim("cast", lambda x, dtype: np.asarray(x).astype(dtype),
+                 lambda x, dtype: tuple(x), lambda x, dtype: np.dtype(dtype), _cast_vjp,
+                 UNARY)
+
+
+def cast(x, dtype):
+    """x converted to `dtype` (a tracecomp dtype, numpy dtype or Python type)."""
+    return bind(cast_p, x, dtype=dtypes.to_np(dtype))
+
+
+def zeros_like(x):
+    """Zeros of x's shape and dtype, built from x so that it also works while tracing."""
+    from ..creation import full
+    return full(x.shape, 0, dtype=x.dtype)

@@ -1,0 +1,57 @@
+"""matmul: numpy/torch semantics (1-D operands, batched and broadcast batch dims)."""
+import numpy as np
+
+from ..dispatch import bind
+from ..errors import ShapeError
+from .registry import defprim
+from .rules import broadcast_shapes, needs, promote
+
+
+def _dims(shape):
+    return "x".join(str(d) for d in shape)
+
+
+def _matmul_rule(a, b):
+    if len(a) == 0 or len(b) == 0:
+        raise ShapeError(f"matmul: both arguments need at least 1 dimension, got "
+                         f"{len(a)}D and {len(b)}D tensors")
+    k_a = a[-1]
+    k_b = b[0] if len(b) == 1 else b[-2]
+    if k_a != k_b:
+        if len(a) <= 2 and len(b) <= 2:
+            raise ShapeError(f"mat1 and mat2 shapes cannot be multiplied ({_dims(a)} and "
+                             f"{_dims(b)}): the columns of the first ({k_a}) must equal the "
+                             f"rows of the second ({k_b})")
+        raise ShapeError(f"matmul: Expected size for first two dimensions of batch2 tensor to "
+                         f"be {k_a} (the last dim of the first operand); got operands of "
+                         f"shapes {_dims(a)} and {_dims(b)}")
+    batch = broadcast_shapes("matmul", a[:-2], b[:-2])
+    return batch + (a[-2:-1] if len(a) > 1 else ()) + (b[-1:] if len(b) > 1 else ())
+
+
+def _matmul_vjp(g, out, a, b):
+    """Treat 1-D operands as a row (a) / column (b), then ga = g b^T and gb = a^T g."""
+    from .movement import reshape
+    a2 = reshape(a, (1,) + tuple(a.shape)) if a.ndim == 1 else a
+    b2 = reshape(b, tuple(b.shape) + (1,)) if b.ndim == 1 else b
+    g2 = g
+    if a.ndim == 1:
+        g2 = reshape(g2, tuple(g2.shape[:-1]) + (1,) + tuple(g2.shape[-1:]) if b.ndim > 1
+                     else tuple(g2.shape) + (1,))
+    if b.ndim == 1:
+        g2 = reshape(g2, tuple(g2.shape) + (1,))
+    ga = gb = None
+    if needs(a):
+        ga = matmul(g2, b2.mT)
+        ga = reshape(ga, tuple(ga.shape[:-2]) + tuple(ga.shape[-1:])) if a.ndim == 1 else ga
+    if needs(b):
+        gb = matmul(a2.mT, g2)
+        gb = reshape(gb, tuple(gb.shape[:-1])) if b.ndim == 1 else gb
+    return ga, gb
+
+
+matmul_p = defprim("matmul", np.matmul, _matmul_rule, promote, _matmul_vjp, ("matmul",))
+
+
+def matmul(a, b):
+    return bind(matmul_p, a, b)

@@ -1,0 +1,222 @@
+"""Movement primitives: reshape, permute, expand, slice, pad, concat.
+
+The first four are views: eagerly they share memory with their input (numpy views), and
+backends fold them into index arithmetic. `slice` and `pad` are each other's VJP (as in
+XLA): slicing with a step pads back with interior padding, and padding (possibly
+negative, i.e. cropping) slices back.
+"""
+import numpy as np
+
+from ..dispatch import bind
+from ..errors import ShapeError, fmt_shape
+from .registry import defprim
+from .rules import same_dtype
+
+VIEW = ("movement", "view")
+
+
+def _numel(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+# --- reshape ---------------------------------------------------------------------------
+def infer_shape(op, old, new):
+    """Resolve one -1 in `new` the way torch's view/reshape do."""
+    new = tuple(int(d) for d in new)
+    if new.count(-1) > 1:
+        raise ShapeError(f"{op}: only one dimension can be inferred; got shape {list(new)}")
+    total = _numel(old)
+    if -1 in new:
+        known = _numel(d for d in new if d != -1)
+        if known == 0 or total % known:
+            raise ShapeError(f"{op}: shape '{list(new)}' is invalid for input of size {total}")
+        new = tuple(total // known if d == -1 else d for d in new)
+    if any(d < 0 for d in new) or _numel(new) != total:
+        raise ShapeError(f"{op}: shape '{list(new)}' is invalid for input of size {total} "
+                         f"(input shape {fmt_shape(old)})")
+    return new
+
+
+reshape_p = defprim("reshape", lambda x, shape: np.reshape(x, shape),
+                    lambda x, shape: infer_shape("reshape", x, shape), same_dtype,
+                    lambda g, out, x, shape: (reshape(g, tuple(x.shape)),), VIEW)
+
+
+def reshape(x, shape):
+    shape = infer_shape("reshape", x.shape, shape)
+    if tuple(x.shape) == shape:
+        return x
+    return bind(reshape_p, x, shape=shape)
+
+
+# --- permute ---------------------------------------------------------------------------
+def _permute_rule(x, dims):
+    if sorted(dims) != list(range(len(x))):
+        raise ShapeError(f"permute: dims {list(dims)} must be a permutation of "
+                         f"0..{len(x) - 1} for an input of shape {fmt_shape(x)}")
+    return tuple(x[d] for d in dims)
+
+
+def _permute_vjp(g, out, x, dims):
+    return (permute(g, tuple(int(i) for i in np.argsort(dims))),)
+
+
+permute_p = defprim("permute", lambda x, dims: np.transpose(x, dims), _permute_rule,
+                    same_dtype, _permute_vjp, VIEW)
+
+
+def permute(x, dims):
+    dims = tuple(int(d) % max(x.ndim, 1) for d in dims)
+    if dims == tuple(range(x.ndim)):
+        return x
+    return bind(permute_p, x, dims=dims)
+
+
+# --- expand (broadcast_to) -------------------------------------------------------------
+def _expand_rule(x, shape):
+    lead = len(shape) - len(x)
+    if lead < 0 or any(d != s and d != 1 for d, s in zip(x, shape[lead:])):
+        raise ShapeError(f"expand: the expanded size of the tensor must match the existing "
+                         f"size at non-singleton dimensions; cannot expand {fmt_shape(x)} "
+                         f"to {fmt_shape(shape)}")
+    return tuple(shape)
+
+
+expand_p = defprim("expand", lambda x, shape: np.broadcast_to(x, shape), _expand_rule,
+                   same_dtype, lambda g, out, x, shape: (sum_to(g, tuple(x.shape)),), VIEW)
+
+
+def expand(x, shape):
+    shape = tuple(int(d) for d in shape)
+    if tuple(x.shape) == shape:
+        return x
+    return bind(expand_p, x, shape=shape)
+
+
+def sum_to(g, shape):
+    """Sum g over the dims that broadcasting added or stretched, so it has `shape`."""
+    from .reduce import reduce_sum
+    shape = tuple(shape)
+    if tuple(g.shape) == shape:
+        return g
+    lead = g.ndim - len(shape)
+    dims = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(shape)
+                                      if d == 1 and g.shape[lead + i] != 1)
+    if dims:
+        g = reduce_sum(g, dims, keepdim=True)
+    return reshape(g, shape)
+
+
+# --- slice and pad ---------------------------------------------------------------------
+def _slice_len(start, stop, step):
+    return max(0, (stop - start + step - 1) // step)
+
+
+def _slice_rule(x, starts, stops, steps):
+    out = []
+    for n, a, b, s in zip(x, starts, stops, steps):
+        if s <= 0:
+            raise ShapeError("slice: step must be greater than zero")
+        if not 0 <= a <= n or not 0 <= b <= n:
+            raise ShapeError(f"slice: bounds {a}:{b} out of range for a dim of size {n}")
+        out.append(_slice_len(a, b, s))
+    return tuple(out)
+
+
+def _slice_impl(x, starts, stops, steps):
+    return x[tuple(slice(a, b, s) for a, b, s in zip(starts, stops, steps))]
+
+
+def _slice_vjp(g, out, x, starts, stops, steps):
+    config = []
+    for n, a, m, s in zip(x.shape, starts, out.shape, steps):
+        hi = n - a - (m - 1) * s - 1 if m else n - a
+        config.append((a, hi, s - 1))
+    return (pad(g, tuple(config), 0.0),)
+
+
+slice_p = defprim("slice", _slice_impl, _slice_rule, same_dtype, _slice_vjp, VIEW)
+
+
+def slice(x, starts, stops, steps):  # noqa: A001 - the primitive's name
+    """x[a:b:s, ...] with explicit, already-normalized per-dim bounds."""
+    if all(a == 0 and b == n and s == 1 for a, b, s, n in zip(starts, stops, steps, x.shape)):
+        return x
+    return bind(slice_p, x, starts=tuple(starts), stops=tuple(stops), steps=tuple(steps))
+
+
+def _pad_rule(x, config, value):
+    if len(config) != len(x):
+        raise ShapeError(f"pad: {len(config)} pad entries for an input of {len(x)} dims")
+    out = []
+    for n, (lo, hi, interior) in zip(x, config):
+        d = lo + hi + n + max(n - 1, 0) * interior
+        if d < 0 or interior < 0:
+            raise ShapeError(f"pad: padding ({lo}, {hi}) makes a dim of size {n} negative")
+        out.append(d)
+    return tuple(out)
+
+
+def _pad_impl(x, config, value):
+    grown = [(max(lo, 0), max(hi, 0), interior) for lo, hi, interior in config]
+    shape = tuple(lo + hi + n + max(n - 1, 0) * i for n, (lo, hi, i) in zip(x.shape, grown))
+    out = np.full(shape, value, dtype=x.dtype)
+    out[tuple(np.s_[lo:lo + n + max(n - 1, 0) * i:i + 1] for n, (lo, _, i)
+              in zip(x.shape, grown))] = x
+    crop = tuple(np.s_[-min(lo, 0):d + min(hi, 0)] for d, (lo, hi, _) in zip(shape, config))
+    return out[crop]
+
+
+def _pad_vjp(g, out, x, config, value):
+    back = pad(g, tuple((-lo, -hi, 0) for lo, hi, _ in config), 0.0)
+    return (slice(back, (0,) * x.ndim, tuple(back.shape), tuple(i + 1 for _, _, i in config)),
+            None)
+
+
+pad_p = defprim("pad", _pad_impl, _pad_rule, same_dtype, _pad_vjp, ("movement",))
+
+
+def pad(x, config, value=0.0):
+    """Pad (or, with negative amounts, crop) each dim: config[d] = (low, high, interior)."""
+    if all(c == (0, 0, 0) for c in config):
+        return x
+    return bind(pad_p, x, config=tuple(tuple(int(v) for v in c) for c in config), value=value)
+
+
+# --- concat ----------------------------------------------------------------------------
+def _concat_rule(*shapes, dim):
+    first = shapes[0]
+    for k, s in enumerate(shapes[1:], 1):
+        if len(s) != len(first) or any(a != b for i, (a, b) in enumerate(zip(first, s))
+                                       if i != dim):
+            raise ShapeError(f"cat: Sizes of tensors must match except in dimension {dim}. "
+                             f"Expected {fmt_shape(first)} but got {fmt_shape(s)} for tensor "
+                             f"number {k} in the list")
+    return tuple(sum(s[dim] for s in shapes) if i == dim else d for i, d in enumerate(first))
+
+
+def _concat_dtype(*xs, dim):
+    from ..dtypes import result_type
+    return result_type(*xs)
+
+
+def _concat_vjp(g, out, *xs, dim):
+    grads, start = [], 0
+    for x in xs:
+        stop = start + x.shape[dim]
+        starts = tuple(start if i == dim else 0 for i in range(g.ndim))
+        stops = tuple(stop if i == dim else n for i, n in enumerate(g.shape))
+        grads.append(slice(g, starts, stops, (1,) * g.ndim))
+        start = stop
+    return tuple(grads)
+
+
+concat_p = defprim("concat", lambda *xs, dim: np.concatenate(xs, axis=dim), _concat_rule,
+                   _concat_dtype, _concat_vjp, ("movement",))
+
+
+def concat(xs, dim):
+    return bind(concat_p, *xs, dim=dim)

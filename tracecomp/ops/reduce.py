@@ -1,0 +1,116 @@
+"""Reduction primitives: sum, max, min over dims, and argmax/argmin.
+
+`reduce_max`/`reduce_min` are torch's amax/amin: their gradient is shared evenly among
+tied maxima. `max(dim=...)` (values, indices) is built from argmax + gather in
+`composite.py`, so its gradient goes to the one index torch picks.
+"""
+import numpy as np
+
+from .. import dtypes
+from ..dispatch import bind
+from ..errors import ShapeError, fmt_shape
+from .registry import defprim
+from .rules import norm_dims
+
+
+def reduced_shape(op, shape, dims, keepdim):
+    if dims is None:
+        dims = tuple(range(len(shape)))
+    return tuple(1 if i in dims else d for i, d in enumerate(shape)) if keepdim else \
+        tuple(d for i, d in enumerate(shape) if i not in dims)
+
+
+def _reduce_rule(op, empty_ok=True):
+    def rule(x, dims, keepdim):
+        if not empty_ok and any(x[d] == 0 for d in dims):
+            raise ShapeError(f"{op}(): Expected reduction dim to be specified for input.numel() "
+                             f"== 0. Specify the reduction dim with the 'dim' argument; the "
+                             f"input of shape {fmt_shape(x)} is empty along dims {dims}")
+        return reduced_shape(op, x, dims, keepdim)
+    return rule
+
+
+def _sum_dtype(x, dims, keepdim):
+    return x.dtype if np.dtype(x.dtype).kind == "f" else dtypes.I64
+
+
+def _restore(g, shape, dims, keepdim):
+    """g reshaped to the keepdim shape and broadcast back to `shape`."""
+    from .movement import expand, reshape
+    if not keepdim:
+        g = reshape(g, reduced_shape("sum", shape, dims, True))
+    return expand(g, tuple(shape))
+
+
+def _sum_vjp(g, out, x, dims, keepdim):
+    return (_restore(g, x.shape, dims, keepdim),)
+
+
+def _extremum_vjp(g, out, x, dims, keepdim):
+    from .elementwise import cast
+    from .movement import expand, reshape
+    if not keepdim:
+        out = reshape(out, reduced_shape("amax", x.shape, dims, True))
+    mask = cast(x == expand(out, tuple(x.shape)), g.dtype)
+    count = reduce_sum(mask, dims, True)
+    return (_restore(g, x.shape, dims, keepdim) * mask / count,)
+
+
+def _np_reduce(fn):
+    return lambda x, dims, keepdim: fn(x, axis=dims, keepdims=keepdim)
+
+
+reduce_sum_p = defprim("reduce_sum", _np_reduce(np.sum), _reduce_rule("sum"), _sum_dtype,
+                       _sum_vjp, ("reduce",))
+reduce_max_p = defprim("reduce_max", _np_reduce(np.max), _reduce_rule("amax", False),
+                       lambda x, **_: x.dtype, _extremum_vjp, ("reduce",))
+reduce_min_p = defprim("reduce_min", _np_reduce(np.min), _reduce_rule("amin", False),
+                       lambda x, **_: x.dtype, _extremum_vjp, ("reduce",))
+
+
+def _arg_impl(fn):
+    def impl(x, dim, keepdim):
+        if dim is None:
+            r = fn(x.reshape(-1), axis=0)
+            return np.reshape(r, (1,) * x.ndim) if keepdim else np.asarray(r)
+        return fn(x, axis=dim, keepdims=keepdim)
+    return impl
+
+
+def _arg_rule(op):
+    def rule(x, dim, keepdim):
+        if int(np.prod(x)) == 0:
+            raise ShapeError(f"{op}(): Expected reduction dim to be specified for input.numel() "
+                             f"== 0; the input of shape {fmt_shape(x)} is empty")
+        if dim is None:
+            return (1,) * len(x) if keepdim else ()
+        return reduced_shape(op, x, (dim,), keepdim)
+    return rule
+
+
+argmax_p = defprim("argmax", _arg_impl(np.argmax), _arg_rule("argmax"),
+                   lambda x, **_: dtypes.I64, None, ("reduce",))
+argmin_p = defprim("argmin", _arg_impl(np.argmin), _arg_rule("argmin"),
+                   lambda x, **_: dtypes.I64, None, ("reduce",))
+
+
+def reduce_sum(x, dims=None, keepdim=False):
+    return bind(reduce_sum_p, x, dims=norm_dims("sum", dims, x.ndim), keepdim=bool(keepdim))
+
+
+def reduce_max(x, dims=None, keepdim=False):
+    return bind(reduce_max_p, x, dims=norm_dims("amax", dims, x.ndim), keepdim=bool(keepdim))
+
+
+def reduce_min(x, dims=None, keepdim=False):
+    return bind(reduce_min_p, x, dims=norm_dims("amin", dims, x.ndim), keepdim=bool(keepdim))
+
+
+def argmax(x, dim=None, keepdim=False):
+    d = None if dim is None else norm_dims("argmax", dim, x.ndim)
+    return bind(argmax_p, x, dim=None if d is None else (d[0] if d else None), keepdim=keepdim)
+
+
+def argmin(x, dim=None, keepdim=False):
+    d = None if dim is None else norm_dims("argmin", dim, x.ndim)
+    return bind(argmin_p, x, dim=None if d is None else (d[0] if d else None), keepdim=keepdim)

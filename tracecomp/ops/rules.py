@@ -1,0 +1,97 @@
+"""Shape and dtype rules shared by many primitives, and the helpers VJP rules use.
+
+A shape rule takes argument shapes (a Python scalar has shape ()) plus params and returns
+the output shape, raising ShapeError with the op's name when the input does not fit.
+A dtype rule takes the arguments themselves (arrays, graph values, or scalars) and returns
+a numpy dtype.
+"""
+import numpy as np
+
+from .. import dtypes
+from ..errors import DTypeError, ShapeError, fmt_shape
+
+
+def broadcast_shapes(op, *shapes):
+    """numpy/torch broadcasting, with torch's error message."""
+    ndim = max(len(s) for s in shapes)
+    out = [1] * ndim
+    for k, s in enumerate(shapes):
+        for i, d in enumerate(s):
+            j = ndim - len(s) + i
+            if d == out[j] or d == 1:
+                continue
+            if out[j] == 1:
+                out[j] = d
+                continue
+            raise ShapeError(
+                f"{op}: the size of tensor a ({out[j]}) must match the size of tensor b ({d}) "
+                f"at non-singleton dimension {j} (shapes "
+                f"{', '.join(fmt_shape(x) for x in shapes)} do not broadcast)")
+    return tuple(out)
+
+
+def broadcast_rule(op):
+    return lambda *shapes, **_: broadcast_shapes(op, *shapes)
+
+
+def same_shape(x, **_):
+    return tuple(x)
+
+
+# --- dtype rules -----------------------------------------------------------------------
+
+def same_dtype(x, *_, **__):
+    return x.dtype
+
+
+def float_dtype(x, *_, **__):
+    return dtypes.float_type(x.dtype)
+
+
+def bool_dtype(*_, **__):
+    return dtypes.BOOL
+
+
+def promote(*args, **_):
+    return dtypes.result_type(*args)
+
+
+def promote_float(*args, **_):
+    return dtypes.float_type(dtypes.result_type(*args))
+
+
+def promote_tail(cond, *args, **_):
+    """where(cond, a, b): cond does not take part in promotion."""
+    return dtypes.result_type(*args)
+
+
+def require_float(op, x):
+    if np.dtype(x.dtype).kind != "f":
+        raise DTypeError(f"{op}: expected a floating point tensor, got {x.dtype}. "
+                         f"Convert it with .float() first.")
+
+
+# --- helpers for VJP rules --------------------------------------------------------------
+
+def needs(x) -> bool:
+    """Does argument x want a gradient? VJP rules skip the work for those that don't."""
+    from ..tensor import Tensor
+    return isinstance(x, Tensor) and x._requires_grad
+
+
+def norm_dims(op, dims, ndim):
+    """dims (int, tuple, list or None for all) as a sorted tuple of non-negative ints."""
+    if dims is None:
+        return tuple(range(ndim))
+    if isinstance(dims, (int, np.integer)):
+        dims = (dims,)
+    n = max(ndim, 1)
+    out = []
+    for d in dims:
+        if not -n <= d < n:
+            raise IndexError(f"{op}: Dimension out of range (expected to be in range of "
+                             f"[{-n}, {n - 1}], but got {d})")
+        out.append(d % n if ndim else 0)
+    if len(set(out)) != len(out):
+        raise RuntimeError(f"{op}: dim {tuple(dims)} appears multiple times in the list of dims")
+    return tuple(sorted(out)) if ndim else ()

@@ -1,0 +1,271 @@
+"""Attach ops to Tensor as methods and operators: one table, no logic of its own.
+
+Every entry points at the function that `tracecomp.X` also is, so a method and the
+function of the same name can never disagree.
+"""
+import numpy as np
+
+from . import composite as C
+from . import dtypes, inplace
+from . import indexing_sugar
+from .creation import full
+from .ops import elementwise as ew
+from .ops import movement as mv
+from .ops import reduce as rd
+from .ops.indexing import gather, scatter_add
+from .ops.linalg import matmul
+from .tensor import Tensor
+
+
+def add(a, b, *, alpha=1):
+    return ew.add(a, b if alpha == 1 else b * alpha)
+
+
+def sub(a, b, *, alpha=1):
+    return ew.sub(a, b if alpha == 1 else b * alpha)
+
+
+def div(a, b, *, rounding_mode=None):
+    if rounding_mode is None:
+        return ew.div(a, b)
+    if rounding_mode == "floor":
+        return ew.floor_divide(a, b) if a._data.dtype.kind in "iu" else ew.floor(ew.div(a, b))
+    if rounding_mode == "trunc":
+        q = ew.div(a, b)
+        return ew.cast(ew.trunc(q), a.dtype) if a._data.dtype.kind in "iu" else ew.trunc(q)
+    raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
+                     f"found '{rounding_mode}'")
+
+
+def _reflect(fn):
+    """b OP a for Python scalars on the left (2 - x, 1 / x, 2 ** x)."""
+    return lambda a, b: fn(b, a)
+
+
+def _cmp(fn):
+    def op(a, b):
+        if b is None:
+            return fn is ew.ne
+        return fn(a, b)
+    return op
+
+
+def to(x, *args, dtype=None, device=None, copy=False, non_blocking=False):
+    """x.to(dtype), x.to(device), x.to(other_tensor), x.to(device, dtype)."""
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a.dtype
+        elif isinstance(a, (dtypes.DType, np.dtype)) or a in (float, int, bool):
+            dtype = a
+        else:
+            device = a
+    if device is not None:
+        from .tensor import device as Device
+        Device(device)                       # raises for anything but the CPU
+    if dtype is None or dtypes.to_np(dtype) == x._data.dtype:
+        return ew.clone(x) if copy else x
+    return ew.cast(x, dtype)
+
+
+def _caster(dtype):
+    return lambda x: to(x, dtype)
+
+
+def _where_method(x, cond, other):
+    return ew.where(cond, x, other)
+
+
+def _new(kind):
+    def make(x, *size, dtype=None, requires_grad=False, **_):
+        shape = size[0] if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
+        d = dtype or x._data.dtype
+        value = {"zeros": 0, "ones": 1, "empty": 0}[kind]
+        return full(tuple(shape), value, dtype=d, requires_grad=requires_grad)
+    return make
+
+
+def new_full(x, size, fill_value, *, dtype=None, requires_grad=False, **_):
+    return full(tuple(size), fill_value, dtype=dtype or x._data.dtype, requires_grad=requires_grad)
+
+
+def new_tensor(x, data, *, dtype=None, requires_grad=False, **_):
+    from .creation import tensor
+    return tensor(data, dtype=dtype or x._data.dtype, requires_grad=requires_grad)
+
+
+def contiguous(x, memory_format=None):
+    if isinstance(x._data, np.ndarray) and x._data.flags.c_contiguous:
+        return x
+    return ew.clone(x)
+
+
+def _inplace_binary(prim, alpha_name=None):
+    def method(x, other, *, alpha=1):
+        if alpha != 1:
+            other = other * alpha
+        return inplace.apply(x, prim, other)
+    return method
+
+
+def _inplace_unary(prim):
+    return lambda x: inplace.apply(x, prim)
+
+
+def _inplace_of(fn, name):
+    """x.name_(*args): the out-of-place op, committed into x."""
+    return lambda x, *a, **k: inplace.commit(x, fn(x, *a, **k), name + "_")
+
+
+def _uniform_(x, a=0.0, b=1.0, generator=None):
+    from .creation import _rng
+    return inplace.random_fill(x, lambda s: _rng(generator).uniform(a, b, s))
+
+
+def _normal_(x, mean=0.0, std=1.0, generator=None):
+    from .creation import _rng
+    return inplace.random_fill(x, lambda s: _rng(generator).normal(mean, std, s))
+
+
+def _bernoulli_(x, p=0.5, generator=None):
+    from .creation import _rng
+    return inplace.random_fill(x, lambda s: _rng(generator).random(s) < p)
+
+
+def _mul_(x, other):
+    return inplace.apply(x, ew.mul_p, other)
+
+
+def _addcmul_(x, t1, t2, *, value=1):
+    return inplace.apply(x, ew.add_p, t1 * t2 * value if value != 1 else t1 * t2)
+
+
+def _addcdiv_(x, t1, t2, *, value=1):
+    return inplace.apply(x, ew.add_p, t1 / t2 * value if value != 1 else t1 / t2)
+
+
+def _lerp_(x, end, weight):
+    return inplace.apply(x, ew.add_p, (end - x) * weight)
+
+
+def _clamp_(x, min=None, max=None):  # noqa: A002
+    return inplace.commit(x, C.clamp(x, min, max), "clamp_")
+
+
+def _masked_fill_(x, mask, value):
+    return inplace.commit(x, C.masked_fill(x, mask, value), "masked_fill_")
+
+
+def _type(x, dtype=None):
+    if dtype is None:
+        return f"tracecomp.{x.dtype.name.capitalize()}Tensor"
+    return to(x, dtype)
+
+
+def _view_as(x, other):
+    return mv.reshape(x, tuple(other.shape))
+
+
+def _type_as(x, other):
+    return to(x, other.dtype)
+
+
+def _unfold_dim(x, dimension, size, step):
+    """Tensor.unfold(dim, size, step): sliding windows along one dim (as a new last dim)."""
+    d = dimension % x.ndim
+    n = (x.shape[d] - size) // step + 1
+    starts = [C.narrow(x, d, i * step, size) for i in range(n)]
+    return C.movedim(C.stack(starts, d), d + 1, -1)
+
+
+METHODS = {
+    # elementwise
+    "neg": ew.neg, "negative": ew.neg, "exp": ew.exp, "log": ew.log, "sqrt": ew.sqrt,
+    "rsqrt": ew.rsqrt, "abs": ew.abs, "sign": ew.sign, "sin": ew.sin, "cos": ew.cos,
+    "tanh": ew.tanh, "sigmoid": ew.sigmoid, "relu": ew.relu, "erf": ew.erf,
+    "log1p": ew.log1p, "expm1": ew.expm1, "floor": ew.floor, "ceil": ew.ceil,
+    "round": ew.round, "trunc": ew.trunc, "clone": lambda x, **_: ew.clone(x),
+    "logical_not": ew.logical_not, "isnan": ew.isnan, "isinf": ew.isinf,
+    "isfinite": ew.isfinite, "add": add, "sub": sub, "subtract": sub, "mul": ew.mul,
+    "multiply": ew.mul, "div": div, "divide": div, "true_divide": ew.div, "pow": ew.pow,
+    "maximum": ew.maximum, "minimum": ew.minimum, "remainder": ew.remainder,
+    "fmod": ew.remainder, "floor_divide": ew.floor_divide, "eq": ew.eq, "ne": ew.ne,
+    "lt": ew.lt, "le": ew.le, "gt": ew.gt, "ge": ew.ge, "logical_and": ew.logical_and,
+    "logical_or": ew.logical_or, "logical_xor": ew.logical_xor, "where": _where_method,
+    "square": C.square, "reciprocal": C.reciprocal, "lerp": C.lerp, "addcmul": C.addcmul,
+    "addcdiv": C.addcdiv, "clamp": C.clamp, "clip": C.clamp, "masked_fill": C.masked_fill,
+    "softplus": C.softplus,
+    # reductions
+    "sum": C.sum, "mean": C.mean, "var": C.var, "std": C.std, "amax": C.amax,
+    "amin": C.amin, "max": C.max, "min": C.min, "argmax": rd.argmax, "argmin": rd.argmin,
+    "logsumexp": C.logsumexp, "softmax": C.softmax, "log_softmax": C.log_softmax,
+    "norm": C.norm, "all": C.all, "any": C.any, "nonzero": C.nonzero, "equal": C.equal,
+    "allclose": C.allclose,
+    # linear algebra
+    "matmul": matmul, "mm": C.mm, "bmm": C.bmm, "dot": C.dot,
+    # shape
+    "reshape": C.reshape, "view": C.view, "view_as": _view_as, "reshape_as": _view_as,
+    "flatten": C.flatten, "unflatten": C.unflatten, "squeeze": C.squeeze,
+    "unsqueeze": C.unsqueeze, "permute": C.permute, "transpose": C.transpose,
+    "swapaxes": C.transpose, "swapdims": C.transpose, "t": C.t, "movedim": C.movedim,
+    "expand": C.expand, "expand_as": C.expand_as, "broadcast_to": C.broadcast_to,
+    "split": C.split, "chunk": C.chunk, "unbind": C.unbind, "repeat": C.repeat,
+    "narrow": C.narrow, "tril": C.tril, "triu": C.triu, "gather": gather,
+    "scatter_add": scatter_add, "contiguous": contiguous, "unfold": _unfold_dim,
+    # dtype and device
+    "to": to, "float": _caster(dtypes.float32), "double": _caster(dtypes.float64),
+    "half": _caster(dtypes.float16), "long": _caster(dtypes.int64),
+    "int": _caster(dtypes.int32), "bool": _caster(dtypes.bool_), "type": _type,
+    "type_as": _type_as, "cpu": lambda x: x,
+    "new_zeros": _new("zeros"), "new_ones": _new("ones"), "new_empty": _new("empty"),
+    "new_full": new_full, "new_tensor": new_tensor,
+    # in place
+    "add_": _inplace_binary(ew.add_p), "sub_": _inplace_binary(ew.sub_p), "mul_": _mul_,
+    "div_": lambda x, o: inplace.apply(x, ew.div_p, o), "pow_": _inplace_binary(ew.pow_p),
+    "neg_": _inplace_unary(ew.neg_p), "exp_": _inplace_unary(ew.exp_p),
+    "log_": _inplace_unary(ew.log_p), "sqrt_": _inplace_unary(ew.sqrt_p),
+    "abs_": _inplace_unary(ew.abs_p), "tanh_": _inplace_unary(ew.tanh_p),
+    "sigmoid_": _inplace_unary(ew.sigmoid_p), "relu_": _inplace_unary(ew.relu_p),
+    "floor_": _inplace_unary(ew.floor_p), "round_": _inplace_unary(ew.round_p),
+    "maximum_": _inplace_binary(ew.maximum_p), "minimum_": _inplace_binary(ew.minimum_p),
+    "addcmul_": _addcmul_, "addcdiv_": _addcdiv_, "lerp_": _lerp_, "clamp_": _clamp_,
+    "clip_": _clamp_, "masked_fill_": _masked_fill_, "zero_": inplace.zero_,
+    "fill_": inplace.fill_, "copy_": inplace.copy_, "uniform_": _uniform_,
+    "normal_": _normal_, "bernoulli_": _bernoulli_,
+    "squeeze_": _inplace_of(C.squeeze, "squeeze"),
+}
+
+OPERATORS = {
+    "__add__": add, "__radd__": _reflect(ew.add), "__sub__": sub,
+    "__rsub__": _reflect(ew.sub), "__mul__": ew.mul, "__rmul__": _reflect(ew.mul),
+    "__truediv__": ew.div, "__rtruediv__": _reflect(ew.div),
+    "__floordiv__": lambda a, b: div(a, b, rounding_mode="floor"),
+    "__rfloordiv__": _reflect(ew.floor_divide), "__mod__": ew.remainder,
+    "__rmod__": _reflect(ew.remainder), "__pow__": ew.pow, "__rpow__": _reflect(ew.pow),
+    "__matmul__": matmul, "__rmatmul__": _reflect(matmul), "__neg__": ew.neg,
+    "__pos__": lambda x: x, "__abs__": ew.abs, "__invert__": ew.logical_not,
+    "__and__": ew.logical_and, "__or__": ew.logical_or, "__xor__": ew.logical_xor,
+    "__rand__": ew.logical_and, "__ror__": ew.logical_or,
+    "__eq__": _cmp(ew.eq), "__ne__": _cmp(ew.ne), "__lt__": ew.lt, "__le__": ew.le,
+    "__gt__": ew.gt, "__ge__": ew.ge,
+    "__iadd__": lambda x, o: inplace.apply(x, ew.add_p, o, op="+="),
+    "__isub__": lambda x, o: inplace.apply(x, ew.sub_p, o, op="-="),
+    "__imul__": lambda x, o: inplace.apply(x, ew.mul_p, o, op="*="),
+    "__itruediv__": lambda x, o: inplace.apply(x, ew.div_p, o, op="/="),
+    "__getitem__": indexing_sugar.getitem, "__setitem__": indexing_sugar.setitem,
+}
+
+PROPERTIES = {
+    "T": lambda x: C.permute(x, *reversed(range(x.ndim))),
+    "mT": lambda x: C.transpose(x, -2, -1),
+}
+
+
+def install():
+    for name, fn in {**METHODS, **OPERATORS}.items():
+        setattr(Tensor, name, fn)
+    for name, fn in PROPERTIES.items():
+        setattr(Tensor, name, property(fn))
+    Tensor.__hash__ = lambda self: id(self)   # __eq__ is elementwise, so hash by identity
+
+
+install()
