@@ -5,6 +5,8 @@ backends fold them into index arithmetic. `slice` and `pad` are each other's VJP
 XLA): slicing with a step pads back with interior padding, and padding (possibly
 negative, i.e. cropping) slices back.
 """
+import builtins
+
 import numpy as np
 
 from ..dispatch import bind
@@ -127,7 +129,7 @@ def _slice_rule(x, starts, stops, steps):
 
 
 def _slice_impl(x, starts, stops, steps):
-    return x[tuple(slice(a, b, s) for a, b, s in zip(starts, stops, steps))]
+    return x[tuple(builtins.slice(a, b, s) for a, b, s in zip(starts, stops, steps))]
 
 
 def _slice_vjp(g, out, x, starts, stops, steps):
