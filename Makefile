@@ -18,7 +18,7 @@ test: $(VENV)/installed
 	$(PY) -m pytest tests
 
 bench: $(VENV)/installed
-	$(PY) -m benchmarks.bench_eager
+	$(PY) benchmarks/bench_eager.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,156 @@
+"""Train an MLP and a small CNN on real handwritten digits, torch-style, with tracecomp.
+
+The code is ordinary PyTorch code: only the imports name tracecomp. By default it uses
+scikit-learn's bundled 8x8 digits (1,797 images, offline); `--mnist-dir DIR` trains on real
+MNIST IDX files instead (train-images-idx3-ubyte[.gz] etc. in DIR).
+
+    python examples/train_digits.py                 # both models on 8x8 digits
+    python examples/train_digits.py --epochs 3 --mnist-dir ~/data/mnist
+"""
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import tracecomp as torch
+import tracecomp.nn as nn
+import tracecomp.nn.functional as F
+from tracecomp.utils.data import DataLoader, TensorDataset
+
+
+class MLP(nn.Module):
+    def __init__(self, pixels, hidden=128, classes=10):
+        super().__init__()
+        self.flatten = nn.Flatten()
+        self.fc1 = nn.Linear(pixels, hidden)
+        self.fc2 = nn.Linear(hidden, hidden)
+        self.fc3 = nn.Linear(hidden, classes)
+
+    def forward(self, x):
+        x = self.flatten(x)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+class ConvNet(nn.Module):
+    def __init__(self, side, classes=10):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(0.1),
+                                        nn.Linear(32 * (side // 4) ** 2, classes))
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+def load_digits_8x8():
+    """scikit-learn's bundled 8x8 digits, as (N, 1, 8, 8) float32 in [0, 1] and int64 labels."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        sys.exit("the 8x8 digits come with scikit-learn: pip install scikit-learn "
+                 "(or pass --mnist-dir with MNIST IDX files)")
+    digits = load_digits()
+    images = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    return images, torch.tensor(digits.target, dtype=torch.int64)
+
+
+def load_mnist_dir(root):
+    from tracecomp.utils.data import load_mnist
+    splits = []
+    for train in (True, False):
+        images, labels = load_mnist(root, train=train)
+        splits.append((images.float().unsqueeze(1) / 255.0, labels.long()))
+    return splits
+
+
+def split(images, labels, test_fraction=0.2, seed=0):
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+    n_test = int(len(labels) * test_fraction)
+    test, train = order[:n_test], order[n_test:]
+    return (images[train], labels[train]), (images[test], labels[test])
+
+
+def progress(epoch, epochs, loss, acc, seconds, width=20):
+    """One tqdm-style line per epoch."""
+    bar = "#" * width
+    return (f"epoch {epoch:2d}/{epochs} [{bar}] 100% | loss {loss:.4f} | "
+            f"test acc {acc * 100:5.1f}% | {seconds:5.2f}s")
+
+
+def evaluate(model, images, labels, batch_size=512):
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(labels), batch_size):
+            logits = model(images[i:i + batch_size])
+            correct += (logits.argmax(dim=1) == labels[i:i + batch_size]).sum().item()
+    model.train()
+    return correct / len(labels)
+
+
+def train(name, model, train_set, test_set, epochs, lr, batch_size=64):
+    print(f"\n== {name}: {sum(p.numel() for p in model.parameters()):,} parameters ==")
+    loader = DataLoader(TensorDataset(*train_set), batch_size=batch_size, shuffle=True,
+                        generator=torch.Generator().manual_seed(0))
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    loss_fn = nn.CrossEntropyLoss()
+    acc = 0.0
+    for epoch in range(1, epochs + 1):
+        start, total, batches = time.perf_counter(), 0.0, 0
+        for x, y in loader:
+            optimizer.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            optimizer.step()
+            total, batches = total + loss.item(), batches + 1
+        acc = evaluate(model, *test_set)
+        print(progress(epoch, epochs, total / batches, acc, time.perf_counter() - start),
+              flush=True)
+    return acc
+
+
+def save_and_reload(model, fresh, test_set):
+    """Weights survive a round trip through tracecomp.save / tracecomp.load."""
+    path = os.path.join(tempfile.mkdtemp(), "model.tcsave")
+    torch.save(model.state_dict(), path)
+    fresh.load_state_dict(torch.load(path))
+    return path, evaluate(fresh, *test_set)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mnist-dir", help="folder with MNIST IDX files (default: 8x8 digits)")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    torch.manual_seed(args.seed)
+
+    if args.mnist_dir:
+        train_set, test_set = load_mnist_dir(args.mnist_dir)
+        side, epochs = 28, args.epochs or 2
+    else:
+        train_set, test_set = split(*load_digits_8x8())
+        side, epochs = 8, args.epochs or 12
+    print(f"data: {len(train_set[1])} training and {len(test_set[1])} test images of "
+          f"{side}x{side} pixels")
+
+    results = {}
+    for name, make, lr in (("MLP", lambda: MLP(side * side), 1e-3),
+                           ("ConvNet", lambda: ConvNet(side), 3e-3)):
+        model = make()
+        results[name] = train(name, model, train_set, test_set, epochs, lr)
+        path, reloaded = save_and_reload(model, make(), test_set)
+        print(f"saved to {path}; reloaded model's test accuracy {reloaded * 100:.1f}% "
+              f"({'same' if reloaded == results[name] else 'DIFFERENT'})")
+    print("\nsummary: " + ", ".join(f"{k} {v * 100:.1f}%" for k, v in results.items()))
+    return results
+
+
+if __name__ == "__main__":
+    main()
