@@ -204,9 +204,13 @@ def _accumulate_leaf(leaf, g, create_graph, handed):
     if leaf.grad is not None:
         leaf.grad = Tensor._make(leaf.grad._data + data)
         return
-    if id(data) in handed or data.base is not None or not data.flags.writeable:
+    # A view is fine as long as nothing else handed out shares its base (a transposed
+    # matmul result is the usual case, and copying it would cost a strided pass).
+    owner = data if data.base is None else data.base
+    if id(owner) in handed or not data.flags.writeable:
         data = data.copy()
-    handed.add(id(data))
+        owner = data
+    handed.add(id(owner))
     leaf.grad = Tensor._make(data)
 
 

@@ -45,9 +45,17 @@ def _matmul_vjp(g, out, a, b):
         ga = matmul(g2, b2.mT)
         ga = reshape(ga, tuple(ga.shape[:-2]) + tuple(ga.shape[-1:])) if a.ndim == 1 else ga
     if needs(b):
-        gb = matmul(a2.mT, g2)
+        # Give gb the layout of b: for `x @ w.T`, b is a transposed view of a contiguous
+        # weight, and (g^T a)^T is then contiguous in w's layout, so nothing is copied later.
+        gb = matmul(g2.mT, a2).mT if _is_transposed(b) else matmul(a2.mT, g2)
         gb = reshape(gb, tuple(gb.shape[:-1])) if b.ndim == 1 else gb
     return ga, gb
+
+
+def _is_transposed(t):
+    data = t._data
+    return isinstance(data, np.ndarray) and data.ndim == 2 and data.flags.f_contiguous \
+        and not data.flags.c_contiguous
 
 
 matmul_p = defprim("matmul", np.matmul, _matmul_rule, promote, _matmul_vjp, ("matmul",))
