@@ -11,6 +11,8 @@ Unless retain_graph is set, every visited node drops its saved values, as torch 
 from . import grad_mode
 from .dispatch import TapeNode
 from .errors import AutogradError, fmt_shape
+from .ops.elementwise import cast
+from .ops.movement import sum_to
 from .tensor import Tensor
 
 _FREED = ("Trying to backward through the graph a second time (or directly access saved "
@@ -182,11 +184,11 @@ def _step(node, g, pending, leaf_grads):
 
 def fit_grad(g, like):
     """Undo broadcasting and promotion: sum g down to `like`'s shape and cast to its dtype."""
-    from .ops.movement import sum_to
-    if g.shape != like.shape:
-        g = sum_to(g, like.shape)
-    if g.dtype != like.dtype:
-        g = g.to(like.dtype)
+    gd, ld = g._data, like._data
+    if gd.shape != ld.shape:
+        g = sum_to(g, ld.shape)
+    if gd.dtype != ld.dtype:
+        g = cast(g, ld.dtype)
     return g
 
 

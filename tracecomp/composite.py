@@ -5,6 +5,7 @@ the eager tape, the tracer and every backend see only the primitive set. These f
 are both `tracecomp.X` and `Tensor.X` (see tensor_methods.py).
 """
 import builtins
+import math
 
 import numpy as np
 
@@ -37,7 +38,7 @@ def mean(x, dim=None, keepdim=False, *, dtype=None):
         raise DTypeError(f"mean(): could not infer output dtype. Input dtype must be either a "
                          f"floating point or complex dtype. Got: {x.dtype.name}")
     dims = norm_dims("mean", _dims_arg(dim), x.ndim)
-    count = int(np.prod([x.shape[d] for d in dims]))
+    count = math.prod(x.shape[d] for d in dims)
     return rd.reduce_sum(x, dims, keepdim) / count if count else \
         rd.reduce_sum(x, dims, keepdim) * float("nan")
 
@@ -50,7 +51,7 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     if correction is None:
         correction = 0 if unbiased is False else 1
     dims = norm_dims("var", _dims_arg(dim), x.ndim)
-    count = int(np.prod([x.shape[d] for d in dims]))
+    count = math.prod(x.shape[d] for d in dims)
     centered = x - mean(x, dims, keepdim=True)
     return sum(centered * centered, dims, keepdim) / builtins.max(count - correction, 0)
 
@@ -146,7 +147,7 @@ clip = clamp
 
 
 def prod_dims(shape, dims):
-    return int(np.prod([shape[d] for d in dims]))
+    return math.prod(shape[d] for d in dims)
 
 
 def norm(x, p=2, dim=None, keepdim=False):

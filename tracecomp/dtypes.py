@@ -115,6 +115,13 @@ _result_cache: dict = {}
 def result_type(*args):
     """torch's result dtype for an elementwise op over tensors (anything with .dtype and
     .ndim holding a numpy dtype) and Python scalars."""
+    if len(args) == 2:                      # the hot case: two arrays, or array and scalar
+        a, b = args
+        if type(a) is np.ndarray:
+            if type(b) is np.ndarray and a.dtype == b.dtype:
+                return a.dtype
+            if type(b) is float and a.dtype.kind == "f":
+                return a.dtype
     key = tuple((a.dtype, a.ndim == 0) if hasattr(a, "dtype") and not isinstance(a, np.generic)
                 else _scalar_category(a) for a in args)
     hit = _result_cache.get(key)

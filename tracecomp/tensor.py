@@ -61,11 +61,17 @@ class device:
 
 
 CPU = device("cpu")
+_new = object.__new__
 
 
 class Tensor:
-    __slots__ = ("_data", "_requires_grad", "grad", "_node", "_vc", "_retains_grad",
-                 "_hooks", "_view_of_grad", "__weakref__", "__dict__")
+    # The four slots every op sets; the rarely-set fields below are class-level defaults
+    # that an instance overrides in its __dict__ only when it needs to (cheaper creation).
+    __slots__ = ("_data", "_requires_grad", "_node", "_vc", "__weakref__", "__dict__")
+    grad = None
+    _retains_grad = False
+    _hooks = None
+    _view_of_grad = False
 
     def __new__(cls, *args, **kwargs):
         return object.__new__(cls)
@@ -83,8 +89,11 @@ class Tensor:
     @staticmethod
     def _make(data, requires_grad=False, node=None, vc=None):
         """The internal constructor: wrap an array without copying."""
-        t = object.__new__(Tensor)
-        _init(t, data, requires_grad, node, vc)
+        t = _new(Tensor)
+        t._data = data
+        t._requires_grad = requires_grad
+        t._node = node
+        t._vc = vc if vc is not None else [0]
         return t
 
     # --- what a tensor is -------------------------------------------------------------
@@ -280,12 +289,8 @@ class Tensor:
 def _init(t, data, requires_grad, node, vc=None):
     t._data = data
     t._requires_grad = requires_grad
-    t.grad = None
     t._node = node
     t._vc = vc if vc is not None else [0]
-    t._retains_grad = False
-    t._hooks = None
-    t._view_of_grad = False
 
 
 class _HookHandle:

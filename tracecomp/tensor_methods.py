@@ -255,7 +255,7 @@ OPERATORS = {
 }
 
 PROPERTIES = {
-    "T": lambda x: C.permute(x, *reversed(range(x.ndim))),
+    "T": lambda x: mv.permute(x, tuple(range(x.ndim - 1, -1, -1))),
     "mT": lambda x: C.transpose(x, -2, -1),
 }
 

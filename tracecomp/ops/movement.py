@@ -105,10 +105,10 @@ def sum_to(g, shape):
     if tuple(g.shape) == shape:
         return g
     lead = g.ndim - len(shape)
-    dims = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(shape)
-                                      if d == 1 and g.shape[lead + i] != 1)
-    if dims:
-        g = reduce_sum(g, dims, keepdim=True)
+    stretched = tuple(lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1)
+    if not stretched:           # only added leading dims (a bias): one reduction, no reshape
+        return reduce_sum(g, tuple(range(lead)))
+    g = reduce_sum(g, tuple(range(lead)) + stretched, keepdim=True)
     return reshape(g, shape)
 
 

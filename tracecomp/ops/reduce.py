@@ -56,16 +56,24 @@ def _extremum_vjp(g, out, x, dims, keepdim):
     return (_restore(g, x.shape, dims, keepdim) * mask / count,)
 
 
-def _np_reduce(fn):
-    return lambda x, dims, keepdim: fn(x, axis=dims, keepdims=keepdim)
+def _np_reduce(ufunc, fallback):
+    """ufunc.reduce skips numpy's Python-level wrapper (several µs a call); bools and ints
+    take the wrapper, which widens them (np.add.reduce on bools would be a logical or)."""
+    def impl(x, dims, keepdim):
+        if x.dtype.kind == "f":
+            return ufunc.reduce(x, axis=dims, keepdims=keepdim)
+        return fallback(x, axis=dims, keepdims=keepdim)
+    return impl
 
 
-reduce_sum_p = defprim("reduce_sum", _np_reduce(np.sum), _reduce_rule("sum"), _sum_dtype,
-                       _sum_vjp, ("reduce",))
-reduce_max_p = defprim("reduce_max", _np_reduce(np.max), _reduce_rule("amax", False),
-                       lambda x, **_: x.dtype, _extremum_vjp, ("reduce",))
-reduce_min_p = defprim("reduce_min", _np_reduce(np.min), _reduce_rule("amin", False),
-                       lambda x, **_: x.dtype, _extremum_vjp, ("reduce",))
+reduce_sum_p = defprim("reduce_sum", _np_reduce(np.add, np.sum), _reduce_rule("sum"),
+                       _sum_dtype, _sum_vjp, ("reduce",))
+reduce_max_p = defprim("reduce_max", _np_reduce(np.maximum, np.max),
+                       _reduce_rule("amax", False), lambda x, **_: x.dtype, _extremum_vjp,
+                       ("reduce",))
+reduce_min_p = defprim("reduce_min", _np_reduce(np.minimum, np.min),
+                       _reduce_rule("amin", False), lambda x, **_: x.dtype, _extremum_vjp,
+                       ("reduce",))
 
 
 def _arg_impl(fn):

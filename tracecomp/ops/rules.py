@@ -83,8 +83,12 @@ def norm_dims(op, dims, ndim):
     """dims (int, tuple, list or None for all) as a sorted tuple of non-negative ints."""
     if dims is None:
         return tuple(range(ndim))
-    if isinstance(dims, (int, np.integer)):
+    if type(dims) is int:
+        if 0 <= dims < ndim:
+            return (dims,)
         dims = (dims,)
+    elif isinstance(dims, np.integer):
+        dims = (int(dims),)
     n = max(ndim, 1)
     out = []
     for d in dims:
