@@ -4,6 +4,8 @@ Each primitive is one `defprim` line: name, numpy impl, shape rule, dtype rule, 
 The public function under it is a one-liner through `bind`. VJPs use only public ops;
 broadcasting in them is undone by the autograd drivers.
 """
+import math
+
 import numpy as np
 from scipy import special
 
@@ -100,7 +102,11 @@ def _pow_vjp(g, out, a, b):
     if needs(a):
         ga = zeros_like(g) if isinstance(b, (int, float)) and b == 0 else g * b * pow(a, b - 1)
     if needs(b):
-        gb = where(logical_and(a == 0, b >= 0), 0.0, g * out * log(a))
+        if isinstance(a, (int, float)):     # 2 ** x: the base is a constant, log it here
+            log_a = math.log(a) if a > 0 else -math.inf if a == 0 else math.nan
+            gb = g * out * log_a if a != 0 else where(b >= 0, 0.0, g * out * log_a)
+        else:
+            gb = where(logical_and(a == 0, b >= 0), 0.0, g * out * log(a))
     return ga, gb
 
 
