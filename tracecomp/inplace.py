@@ -27,7 +27,7 @@ def _check_cast(x, result_dtype, op):
                          f"to the desired output type {x.dtype.name}")
 
 
-def _eager_plain(x, operands):
+def tape_free(x, operands):
     """True when the update touches no tape and no tracer: write straight into numpy."""
     if not isinstance(x._data, np.ndarray):
         return False
@@ -35,6 +35,16 @@ def _eager_plain(x, operands):
         return True
     return not x._requires_grad and not any(isinstance(o, Tensor) and o._requires_grad
                                             for o in operands)
+
+
+def alias(x):
+    """A stand-in for x's current value and history, to compute x's in-place update out of
+    place with. The tape then records the stand-in, not x itself (which is about to take the
+    result's history: recording x would make the node its own input), and the stand-in keeps
+    the old values that VJPs need, as torch saves `original_self`."""
+    if not (_grad.enabled and isinstance(x._data, np.ndarray)):
+        return x
+    return Tensor._make(x._data.copy(), x._requires_grad, x._node)
 
 
 def commit(x, result, op):
@@ -62,7 +72,7 @@ def commit(x, result, op):
 def apply(x, prim, *operands, op=None, **params):
     """x = prim(x, *operands) in place."""
     op = op or prim.name + "_"
-    if prim.ufunc is not None and _eager_plain(x, operands):
+    if prim.ufunc is not None and tape_free(x, operands):
         arrays = [o._data if isinstance(o, Tensor) else o for o in operands]
         want = prim.dtype(x._data, *arrays)
         _check_cast(x, want, op)
@@ -74,12 +84,12 @@ def apply(x, prim, *operands, op=None, **params):
                                f"{[list(np.shape(a)) for a in arrays]}") from None
         x._vc[0] += 1
         return x
-    return commit(x, bind(prim, x, *operands, **params), op)
+    return commit(x, bind(prim, alias(x), *operands, **params), op)
 
 
 def assign(x, value, idxs, key):
     """x[key] = value (key in the index primitive's form)."""
-    if _eager_plain(x, (value,)):
+    if tape_free(x, (value,)):
         from .ops.indexing import np_key
         v = value._data if isinstance(value, Tensor) else value
         x._data[np_key(key, [i._data for i in idxs])] = v
@@ -87,11 +97,11 @@ def assign(x, value, idxs, key):
         return x
     if not isinstance(value, Tensor):
         value = Tensor._make(np.asarray(value, dtype=x._data.dtype))
-    return commit(x, index_put(x, value, idxs, key), "setitem")
+    return commit(x, index_put(alias(x), value, idxs, key), "setitem")
 
 
 def fill_(x, value):
-    if _eager_plain(x, (value,)):
+    if tape_free(x, (value,)):
         x._data[...] = value._data if isinstance(value, Tensor) else value
         x._vc[0] += 1
         return x
@@ -111,7 +121,7 @@ def zero_(x):
 
 
 def copy_(x, src):
-    if _eager_plain(x, (src,)):
+    if tape_free(x, (src,)):
         np.copyto(x._data, src._data if isinstance(src, Tensor) else src, casting="unsafe")
         x._vc[0] += 1
         return x

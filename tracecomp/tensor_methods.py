@@ -113,7 +113,7 @@ def _inplace_unary(prim):
 
 def _inplace_of(fn, name):
     """x.name_(*args): the out-of-place op, committed into x."""
-    return lambda x, *a, **k: inplace.commit(x, fn(x, *a, **k), name + "_")
+    return lambda x, *a, **k: inplace.commit(x, fn(inplace.alias(x), *a, **k), name + "_")
 
 
 def _uniform_(x, a=0.0, b=1.0, generator=None):
@@ -144,15 +144,17 @@ def _addcdiv_(x, t1, t2, *, value=1):
 
 
 def _lerp_(x, end, weight):
-    return inplace.apply(x, ew.add_p, (end - x) * weight)
+    if inplace.tape_free(x, (end, weight)):
+        return inplace.apply(x, ew.add_p, (end - x) * weight)
+    return inplace.commit(x, C.lerp(inplace.alias(x), end, weight), "lerp_")
 
 
 def _clamp_(x, min=None, max=None):  # noqa: A002
-    return inplace.commit(x, C.clamp(x, min, max), "clamp_")
+    return inplace.commit(x, C.clamp(inplace.alias(x), min, max), "clamp_")
 
 
 def _masked_fill_(x, mask, value):
-    return inplace.commit(x, C.masked_fill(x, mask, value), "masked_fill_")
+    return inplace.commit(x, C.masked_fill(inplace.alias(x), mask, value), "masked_fill_")
 
 
 def _type(x, dtype=None):
