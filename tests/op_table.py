@@ -1,0 +1,385 @@
+"""The one table of op cases: eager-vs-torch tests now, traced/compiled tests later.
+
+Each `OpCase` is declarative: a name, a function `fn(lib, *args)` written once that runs
+with `lib` = tracecomp or torch (methods and operators make that natural), and a list of
+input variants. A variant is a tuple of argument specs:
+  - a shape tuple: a random floating tensor of the case's dtype, drawn from `domain`,
+    differentiated when the case is differentiable,
+  - `Int(shape, low, high)`: an int64 tensor (indices), never differentiated,
+  - `Mask(shape)`: a bool tensor.
+Runners build the same numbers for both libraries from a seed derived from the case name.
+"""
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+SHAPES_UNARY = ((3, 4), (), (1,), (2, 0, 3), (2, 1, 3))
+SHAPES_BINARY = (((3, 4), (3, 4)), ((3, 1), (1, 4)), ((4,), (2, 3, 4)), ((), (2, 3)),
+                 ((2, 3), ()), ((0, 3), (1, 3)), ((2, 1, 3), (4, 1)))
+SHAPES_INPLACE = (((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 3), ()), ((0, 3), (1, 3)),
+                  ((2, 3, 4), (3, 1)))
+SHAPES_REDUCE = ((3, 4), (2, 3, 4), (1, 5), (5,))
+
+
+@dataclass(frozen=True)
+class Int:
+    """An int64 index tensor with values in [low, high), all different when `unique`."""
+    shape: tuple
+    low: int
+    high: int
+    unique: bool = False
+
+
+@dataclass(frozen=True)
+class Mask:
+    """A bool tensor (about half True)."""
+    shape: tuple
+
+
+@dataclass(frozen=True)
+class OpCase:
+    name: str
+    fn: Callable                  # fn(lib, *args) -> tensor or tuple/list of tensors
+    variants: tuple               # each: a tuple of arg specs (shape tuple, Int, Mask)
+    domain: str = "real"          # real, positive, unit (|x| < 1), nonzero, distinct, ties
+    grad: bool = True             # differentiable w.r.t. its floating inputs
+    dtypes: tuple = ("float32",)  # extra forward-only dtypes may follow the first
+    fd: bool = True               # central differences are valid (no kink at the samples)
+    rtol: float = 1e-5
+    atol: float = 1e-6
+
+
+def unary(name, fn, domain="real", shapes=SHAPES_UNARY, **kw):
+    return OpCase(name, fn, tuple((s,) for s in shapes), domain, **kw)
+
+
+def binary(name, fn, domain="real", shapes=SHAPES_BINARY, **kw):
+    return OpCase(name, fn, tuple(shapes), domain, **kw)
+
+
+# --- what differs between the two libraries: the few names torch keeps in submodules -------
+def is_torch(lib):
+    return lib.__name__ == "torch"
+
+
+def pad(lib, x, config):
+    """Pad without interior padding: torch's F.pad (last dim first) vs the pad primitive."""
+    if is_torch(lib):
+        flat = [v for lo_hi in reversed(config) for v in lo_hi]
+        return lib.nn.functional.pad(x, flat)
+    from tracecomp.ops.movement import pad as pad_p
+    return pad_p(x, tuple((lo, hi, 0) for lo, hi in config))
+
+
+def one_hot(lib, x, n):
+    if is_torch(lib):
+        return lib.nn.functional.one_hot(x, n)
+    from tracecomp.composite import one_hot as one_hot_c
+    return one_hot_c(x, n)
+
+
+def _setitem(key):
+    def fn(lib, x, v):
+        y = x * 1
+        y[key] = v
+        return y
+    return fn
+
+
+def _setitem_int(lib, x, i, v):
+    y = x * 1
+    y[i] = v
+    return y
+
+
+def _inplace(op):
+    def fn(lib, x, y):
+        z = x * 1
+        if op == "+":
+            z += y
+        elif op == "-":
+            z -= y
+        elif op == "*":
+            z *= y
+        else:
+            z /= y
+        return z
+    return fn
+
+
+def _methods_inplace(lib, x, y):
+    z = x * 1
+    z.add_(y, alpha=2).mul_(y).sub_(x)
+    return z.clamp_(-1, 1)
+
+
+# --- the table -------------------------------------------------------------------------
+CASES = [
+    # unary math
+    unary("exp", lambda lib, x: lib.exp(x)),
+    unary("log", lambda lib, x: lib.log(x), "positive"),
+    unary("sqrt", lambda lib, x: lib.sqrt(x), "positive"),
+    unary("rsqrt", lambda lib, x: lib.rsqrt(x), "positive"),
+    unary("abs", lambda lib, x: lib.abs(x), "nonzero", dtypes=("float32", "int64")),
+    unary("neg", lambda lib, x: lib.neg(x), dtypes=("float32", "int64")),
+    unary("neg_op", lambda lib, x: -x),
+    unary("sign", lambda lib, x: lib.sign(x), "nonzero"),
+    unary("sin", lambda lib, x: lib.sin(x)),
+    unary("cos", lambda lib, x: lib.cos(x)),
+    unary("tanh", lambda lib, x: lib.tanh(x)),
+    unary("sigmoid", lambda lib, x: lib.sigmoid(x)),
+    unary("relu", lambda lib, x: lib.relu(x), "nonzero", dtypes=("float32", "int64")),
+    unary("erf", lambda lib, x: lib.erf(x)),
+    unary("log1p", lambda lib, x: lib.log1p(x), "positive"),
+    unary("expm1", lambda lib, x: lib.expm1(x)),
+    unary("floor", lambda lib, x: x.floor(), "nonzero", fd=False),
+    unary("square", lambda lib, x: lib.square(x)),
+    unary("reciprocal", lambda lib, x: x.reciprocal(), "nonzero"),
+    unary("exp_int", lambda lib, x: lib.exp(x.long()), grad=False),
+    unary("clamp", lambda lib, x: lib.clamp(x, -0.5, 0.5)),
+    unary("clamp_min", lambda lib, x: x.clamp(min=0.1)),
+    unary("clip_max", lambda lib, x: lib.clip(x, max=0.2)),
+    # boundaries: ties land exactly on min/max, where torch passes the gradient through
+    unary("clamp_boundary", lambda lib, x: lib.clamp(x, -1.0, 1.0), "ties", fd=False),
+    binary("clamp_tensor", lambda lib, x, lo: lib.clamp(x, min=lo), shapes=(((3, 4), (4,)),)),
+    # binary arithmetic and operators
+    binary("add", lambda lib, a, b: a + b, dtypes=("float32", "int64")),
+    binary("sub", lambda lib, a, b: a - b),
+    binary("mul", lambda lib, a, b: a * b, dtypes=("float32", "int64")),
+    binary("div", lambda lib, a, b: a / b, "nonzero", dtypes=("float32", "int64")),
+    binary("add_alpha", lambda lib, a, b: lib.add(a, b, alpha=3)),
+    binary("sub_alpha", lambda lib, a, b: a.sub(b, alpha=2)),
+    unary("scalar_ops", lambda lib, x: (2 - x) * 3 + x / 4 - 1 / (x * x + 1)),
+    unary("rsub_rdiv", lambda lib, x: 1.5 / x - 2, "nonzero"),
+    unary("pow_scalar", lambda lib, x: x ** 3),
+    unary("pow_half", lambda lib, x: x ** 0.5, "positive"),
+    unary("pow_zero", lambda lib, x: lib.pow(x, 0)),
+    unary("pow_neg", lambda lib, x: x ** -2, "nonzero"),
+    unary("rpow", lambda lib, x: 2 ** x),
+    binary("pow_tensor", lambda lib, a, b: a ** b, "positive"),
+    binary("maximum", lambda lib, a, b: lib.maximum(a, b), "distinct"),
+    binary("minimum", lambda lib, a, b: lib.minimum(a, b), "distinct"),
+    binary("maximum_ties", lambda lib, a, b: lib.maximum(a, b), "ties", fd=False),
+    binary("minimum_ties", lambda lib, a, b: lib.minimum(a, b), "ties", fd=False),
+    binary("max_binary", lambda lib, a, b: lib.max(a, b), "distinct"),
+    binary("remainder", lambda lib, a, b: a % b, "positive", fd=False),
+    binary("floor_divide", lambda lib, a, b: a // b, "positive", grad=False),
+    OpCase("where", lambda lib, c, a, b: lib.where(c, a, b),
+           ((Mask((3, 4)), (3, 4), (3, 4)), (Mask((3, 1)), (1, 4), (3, 4)),
+            (Mask((2, 3)), (), (2, 3)), (Mask((0, 2)), (0, 2), (2,)))),
+    OpCase("where_scalar", lambda lib, c, a: lib.where(c, a, 0.5),
+           ((Mask((3, 4)), (3, 4)), (Mask((2, 3)), (3,)))),
+    OpCase("masked_fill", lambda lib, x, m: x.masked_fill(m, -2.0),
+           (((3, 4), Mask((3, 4))), ((3, 4), Mask((4,))), ((2, 0), Mask((2, 0))))),
+    OpCase("lerp_addcmul", lambda lib, a, b, c: lib.addcmul(lib.lerp(a, b, 0.3), b, c,
+                                                            value=0.5),
+           (((3, 4), (3, 4), (4,)),)),
+    # comparisons and logical ops (forward only)
+    binary("eq", lambda lib, a, b: a == b, "ties", grad=False, dtypes=("float32", "int64")),
+    binary("ne", lambda lib, a, b: a != b, "ties", grad=False),
+    binary("lt", lambda lib, a, b: a < b, "ties", grad=False, dtypes=("float32", "int64")),
+    binary("le", lambda lib, a, b: lib.le(a, b), "ties", grad=False),
+    binary("gt", lambda lib, a, b: a.gt(b), "ties", grad=False),
+    binary("ge", lambda lib, a, b: a >= b, "ties", grad=False),
+    unary("cmp_scalar", lambda lib, x: (x > 0) & (x <= 0.5) | (x == 1.0), "ties", grad=False),
+    binary("logical", lambda lib, a, b: lib.logical_xor(lib.logical_and(a > 0, b > 0),
+                                                        lib.logical_or(a < 0, ~(b < 0))),
+           "ties", grad=False),
+    unary("logical_not", lambda lib, x: lib.logical_not(x), "ties", grad=False),
+    # in place
+    binary("iadd", _inplace("+"), shapes=SHAPES_INPLACE),
+    binary("isub", _inplace("-"), shapes=SHAPES_INPLACE),
+    binary("imul", _inplace("*"), shapes=SHAPES_INPLACE),
+    binary("idiv", _inplace("/"), "nonzero", shapes=SHAPES_INPLACE),
+    binary("inplace_methods", _methods_inplace, "distinct",
+           shapes=(((3, 4), (3, 4)), ((3, 4), (1, 4))), fd=False),
+    # reductions
+    unary("sum_all", lambda lib, x: x.sum(), shapes=SHAPES_UNARY),
+    unary("sum_dim", lambda lib, x: x.sum(-1), shapes=SHAPES_REDUCE),
+    unary("sum_dims_keep", lambda lib, x: lib.sum(x, (0, 1), keepdim=True),
+          shapes=((3, 4), (2, 3, 4), (2, 0, 3))),
+    unary("sum_int", lambda lib, x: (x * 10).long().sum(0), grad=False),
+    unary("mean_all", lambda lib, x: x.mean(), shapes=((3, 4), (), (2, 3, 4))),
+    unary("mean_dim", lambda lib, x: lib.mean(x, dim=(0, -1), keepdim=True),
+          shapes=((3, 4), (2, 3, 4))),
+    unary("mean_empty", lambda lib, x: x.mean(0), shapes=((0, 3),), grad=False),
+    unary("var_all", lambda lib, x: x.var(), shapes=SHAPES_REDUCE, rtol=1e-4),
+    unary("var_biased", lambda lib, x: x.var(1, unbiased=False), shapes=((3, 4), (2, 3, 4))),
+    unary("var_correction", lambda lib, x: lib.var(x, dim=(0, 1), correction=2, keepdim=True),
+          shapes=((3, 4), (2, 3, 4)), rtol=1e-4),
+    unary("std_dim", lambda lib, x: x.std(0, keepdim=True), shapes=((3, 4), (2, 3, 4))),
+    unary("std_unbiased_false", lambda lib, x: lib.std(x, unbiased=False),
+          shapes=((3, 4), (7,))),
+    unary("max_all", lambda lib, x: x.max(), "distinct", shapes=SHAPES_REDUCE + ((),)),
+    unary("min_all", lambda lib, x: lib.min(x), "distinct", shapes=SHAPES_REDUCE),
+    unary("max_dim", lambda lib, x: tuple(x.max(1)), "distinct", shapes=((3, 4), (2, 3, 4))),
+    unary("min_dim_keep", lambda lib, x: tuple(lib.min(x, -1, keepdim=True)), "distinct",
+          shapes=((3, 4), (2, 3, 4), (5,))),
+    unary("max_values", lambda lib, x: x.max(dim=0).values * 2, "distinct",
+          shapes=((3, 4), (1, 4))),
+    unary("argmax", lambda lib, x: x.argmax(), "distinct", grad=False,
+          shapes=((3, 4), (), (1,), (2, 1, 3)), dtypes=("float32", "int64")),
+    unary("argmax_dim", lambda lib, x: lib.argmax(x, 1), "distinct", grad=False,
+          shapes=((3, 4), (2, 3, 4))),
+    unary("argmin_keep", lambda lib, x: x.argmin(dim=-1, keepdim=True), "distinct",
+          grad=False, shapes=((3, 4), (2, 3, 4))),
+    unary("amax", lambda lib, x: x.amax(-1), "distinct", shapes=SHAPES_REDUCE),
+    unary("amax_ties", lambda lib, x: lib.amax(x, (0, 1)), "ties", fd=False,
+          shapes=((3, 4), (2, 3, 4))),
+    unary("amin_ties", lambda lib, x: x.amin(1, keepdim=True), "ties", fd=False,
+          shapes=((3, 4), (2, 3, 4))),
+    unary("max_ties", lambda lib, x: x.max(), "ties", fd=False, shapes=((3, 4),)),
+    unary("logsumexp", lambda lib, x: lib.logsumexp(x, 1), shapes=((3, 4), (2, 3, 4))),
+    unary("logsumexp_keep", lambda lib, x: x.logsumexp((0, 1), keepdim=True),
+          shapes=((3, 4), (2, 3, 4))),
+    unary("softmax", lambda lib, x: lib.softmax(x, -1), shapes=((3, 4), (2, 3, 4), (5,))),
+    unary("softmax_dim0", lambda lib, x: x.softmax(0), shapes=((3, 4),)),
+    unary("log_softmax", lambda lib, x: lib.log_softmax(x, 1), shapes=((3, 4), (2, 3, 4))),
+    unary("norm", lambda lib, x: x.norm(), "nonzero", shapes=((3, 4),)),
+    unary("all_any", lambda lib, x: (lib.all(x > -1), (x > 0).any(1)), "ties", grad=False,
+          shapes=((3, 4),)),
+    # matmul family
+    binary("matmul_2d", lambda lib, a, b: a @ b, shapes=(((3, 4), (4, 5)), ((1, 4), (4, 1)))),
+    binary("matmul_1d", lambda lib, a, b: lib.matmul(a, b),
+           shapes=(((4,), (4,)), ((4,), (4, 5)), ((3, 4), (4,)), ((2, 3, 4), (4,)),
+                   ((4,), (2, 4, 5)))),
+    binary("matmul_batched", lambda lib, a, b: a @ b,
+           shapes=(((2, 3, 4), (2, 4, 5)), ((2, 3, 4), (4, 5)), ((3, 4), (2, 4, 5)),
+                   ((2, 1, 3, 4), (3, 4, 2)), ((0, 3, 4), (4, 2)))),
+    binary("mm", lambda lib, a, b: lib.mm(a, b), shapes=(((3, 4), (4, 5)),)),
+    binary("mm_t", lambda lib, a, b: a.mm(b.t()), shapes=(((3, 4), (5, 4)),)),
+    binary("bmm", lambda lib, a, b: lib.bmm(a, b), shapes=(((2, 3, 4), (2, 4, 5)),)),
+    binary("dot", lambda lib, a, b: lib.dot(a, b), shapes=(((4,), (4,)),)),
+    # movement
+    unary("view", lambda lib, x: x.view(4, -1), shapes=((2, 3, 4), (4,), (4, 0))),
+    unary("view_tuple", lambda lib, x: x.view((-1,)), shapes=((2, 3, 4), ())),
+    unary("reshape", lambda lib, x: lib.reshape(x, (3, -1, 2)), shapes=((2, 3, 4), (6, 2))),
+    unary("reshape_0d", lambda lib, x: x.reshape(()), shapes=((1,), (1, 1))),
+    unary("flatten", lambda lib, x: lib.flatten(x), shapes=((2, 3, 4), (), (5,))),
+    unary("flatten_range", lambda lib, x: x.flatten(1, 2), shapes=((2, 3, 4, 5),)),
+    unary("unflatten", lambda lib, x: x.unflatten(1, (2, -1)), shapes=((3, 4), (2, 6, 1))),
+    unary("squeeze", lambda lib, x: x.squeeze(), shapes=((1, 3, 1, 4), (1,), (3, 4))),
+    unary("squeeze_dim", lambda lib, x: lib.squeeze(x, 1), shapes=((3, 1, 4), (3, 4))),
+    unary("squeeze_dims", lambda lib, x: x.squeeze((0, 2)), shapes=((1, 3, 1, 4),)),
+    unary("unsqueeze", lambda lib, x: x.unsqueeze(-1), shapes=((3, 4), ())),
+    unary("unsqueeze0", lambda lib, x: lib.unsqueeze(x, 0), shapes=((3, 4), (0,))),
+    unary("permute", lambda lib, x: x.permute(2, 0, 1), shapes=((2, 3, 4),)),
+    unary("permute_neg", lambda lib, x: lib.permute(x, (-1, 0, 1)), shapes=((2, 3, 4),)),
+    unary("transpose", lambda lib, x: x.transpose(0, -1), shapes=((2, 3, 4), (3, 4))),
+    unary("t", lambda lib, x: x.t(), shapes=((3, 4), (3,))),
+    unary("T", lambda lib, x: x.T, shapes=((3, 4),)),
+    unary("mT", lambda lib, x: x.mT, shapes=((2, 3, 4),)),
+    unary("movedim", lambda lib, x: lib.movedim(x, 0, -1), shapes=((2, 3, 4),)),
+    unary("expand", lambda lib, x: x.expand(2, 3, 4), shapes=((3, 1), (1,), (), (3, 4))),
+    unary("expand_neg1", lambda lib, x: x.expand(5, -1, -1), shapes=((1, 3, 4),)),
+    binary("expand_as", lambda lib, a, b: a.expand_as(b) * b, shapes=(((3, 1), (2, 3, 4)),)),
+    unary("contiguous", lambda lib, x: x.t().contiguous() * 2, shapes=((3, 4),)),
+    unary("repeat", lambda lib, x: x.repeat(2, 1, 3), shapes=((3, 4),)),
+    OpCase("cat", lambda lib, a, b, c: lib.cat([a, b, c], 1),
+           (((2, 3), (2, 1), (2, 0)), ((2, 3, 4), (2, 2, 4), (2, 1, 4)))),
+    OpCase("cat_neg_dim", lambda lib, a, b: lib.cat((a, b), dim=-1),
+           (((2, 3), (2, 4)), ((0, 3), (0, 1)))),
+    OpCase("cat_empty_1d", lambda lib, a, b: lib.cat([a, b]), (((3, 4), (0,)),)),
+    OpCase("stack", lambda lib, a, b: lib.stack([a, b]), (((3, 4), (3, 4)), ((), ()))),
+    OpCase("stack_dim", lambda lib, a, b: lib.stack((a, b), dim=-1),
+           (((3, 4), (3, 4)), ((2,), (2,)))),
+    unary("split", lambda lib, x: x.split(2, 1), shapes=((3, 5), (3, 4))),
+    unary("split_sizes", lambda lib, x: lib.split(x, [1, 3], 0), shapes=((4, 2),)),
+    unary("chunk", lambda lib, x: x.chunk(3, -1), shapes=((2, 7), (2, 6), (2, 2))),
+    unary("unbind", lambda lib, x: x.unbind(1), shapes=((3, 4),)),
+    unary("narrow", lambda lib, x: x.narrow(1, 1, 2), shapes=((3, 4),)),
+    unary("tril_triu", lambda lib, x: lib.tril(x) + x.triu(1) * 2, shapes=((3, 4), (4, 4))),
+    unary("pad", lambda lib, x: pad(lib, x, ((1, 2), (0, 1))), shapes=((3, 4), (0, 2))),
+    unary("pad_crop", lambda lib, x: pad(lib, x, ((-1, 0), (2, -1))), shapes=((3, 4),)),
+    # indexing and gather
+    OpCase("gather", lambda lib, x, i: x.gather(1, i),
+           (((3, 4), Int((3, 2), 0, 4)), ((3, 4), Int((2, 4), 0, 4)),
+            ((2, 3, 4), Int((2, 3, 1), 0, 3)))),
+    OpCase("gather_dim0", lambda lib, x, i: lib.gather(x, 0, i),
+           (((3, 4), Int((5, 4), 0, 3)),)),
+    OpCase("one_hot", lambda lib, i: one_hot(lib, i, 5),
+           ((Int((3, 4), 0, 5),), (Int((6,), 0, 5),)), grad=False),
+    unary("index_int", lambda lib, x: x[1], shapes=((3, 4), (3,))),
+    unary("index_neg", lambda lib, x: x[-1, -2], shapes=((3, 4),)),
+    unary("index_slices", lambda lib, x: x[1:, ::2], shapes=((3, 4), (5, 7))),
+    unary("index_step_neg", lambda lib, x: x[-3:-1, 1::3], shapes=((3, 4), (5, 7))),
+    unary("index_empty_slice", lambda lib, x: x[2:1], shapes=((3, 4),)),
+    unary("index_none", lambda lib, x: x[None, :, None], shapes=((3, 4),)),
+    unary("index_ellipsis", lambda lib, x: x[..., 1], shapes=((2, 3, 4), (4,))),
+    unary("index_ellipsis_mix", lambda lib, x: x[0, ..., None, 1:], shapes=((2, 3, 4),)),
+    unary("index_list", lambda lib, x: x[[0, 2, 2]], shapes=((3, 4),)),
+    OpCase("index_tensor", lambda lib, x, i: x[i], (((5, 3), Int((4,), -5, 5)),
+                                                    ((5,), Int((2, 3), 0, 5)))),
+    OpCase("index_tensor_2d", lambda lib, x, i, j: x[i, j],
+           (((4, 5), Int((3,), 0, 4), Int((3,), 0, 5)),
+            ((4, 5, 2), Int((2, 1), 0, 4), Int((3,), 0, 5)))),
+    OpCase("index_combo", lambda lib, x, i: x[i, :, 1:3], (((4, 3, 5), Int((2,), 0, 4)),)),
+    OpCase("index_none_ellipsis", lambda lib, x, i: x[None, ..., i],
+           (((2, 3, 4), Int((3,), 0, 4)),)),
+    OpCase("index_mid", lambda lib, x, i: x[:, i], (((3, 4, 2), Int((2, 2), 0, 4)),)),
+    OpCase("index_separated", lambda lib, x, i: x[i, :, i], (((3, 2, 3), Int((2,), 0, 3)),)),
+    OpCase("index_mask", lambda lib, x, m: x[m], (((3, 4), Mask((3, 4))), ((3, 4), Mask((3,))))),
+    OpCase("index_mask_combo", lambda lib, x, m: x[m, 1:], (((3, 4), Mask((3,))),)),
+    unary("index_mask_values", lambda lib, x: x[x > 0], shapes=((3, 4),)),
+    OpCase("setitem_basic", _setitem((1, slice(None, None, 2))), (((3, 4), (2,)), ((3, 4), ()))),
+    OpCase("setitem_broadcast", _setitem((slice(0, 2),)), (((3, 4), (4,)), ((3, 4), (1, 4)))),
+    OpCase("setitem_ellipsis", _setitem((Ellipsis, 0)), (((2, 3, 4), (3,)),)),
+    # unique indices: with repeats, which write wins is unspecified (and not differentiable)
+    OpCase("setitem_index", _setitem_int, (((5, 3), Int((2,), 0, 5, True), (2, 3)),
+                                           ((5, 3), Int((2,), -5, 0, True), (3,)))),
+    OpCase("setitem_mask", _setitem_int, (((3, 4), Mask((3, 4)), ()),)),
+    unary("setitem_scalar", lambda lib, x: _setitem((0, 1))(lib, x, 7.0), shapes=((3, 4),)),
+]
+
+BY_NAME = {c.name: c for c in CASES}
+assert len(BY_NAME) == len(CASES), "op case names must be unique"
+
+
+# --- building inputs ----------------------------------------------------------------------
+def _seed(name, k):
+    return (sum(ord(ch) * 31 ** i for i, ch in enumerate(name)) + 7919 * k) % (2 ** 32)
+
+
+def sample(domain, shape, rng):
+    """Float64 values for one input; `distinct` values are far apart (no ties, no kinks),
+    `ties` are small integers (many ties, values on clamp boundaries)."""
+    if domain == "ties":
+        return np.asarray(rng.integers(-2, 3, size=shape), dtype=np.float64)
+    if domain == "distinct":
+        n = int(np.prod(shape))
+        return (rng.permutation(n).reshape(shape) * 0.37 - n * 0.15 +
+                rng.uniform(-0.05, 0.05, shape))
+    x = rng.uniform(-2, 2, shape)
+    if domain == "positive":
+        return rng.uniform(0.5, 2.5, shape)
+    if domain == "unit":
+        return x * 0.45
+    if domain == "nonzero":
+        return np.where(np.abs(x) < 0.2, np.sign(x + 1e-9) * 0.4, x)
+    return x
+
+
+def make_inputs(case, k, dtype):
+    """Numpy arrays for variant k of `case`: floats as `dtype`, indices int64, masks bool."""
+    rng = np.random.default_rng(_seed(case.name, k))
+    out = []
+    for spec in case.variants[k]:
+        if isinstance(spec, Int) and spec.unique:
+            n = int(np.prod(spec.shape))
+            out.append((rng.permutation(spec.high - spec.low)[:n] + spec.low)
+                       .reshape(spec.shape).astype(np.int64))
+        elif isinstance(spec, Int):
+            out.append(rng.integers(spec.low, spec.high, size=spec.shape).astype(np.int64))
+        elif isinstance(spec, Mask):
+            out.append(rng.random(spec.shape) < 0.5)
+        else:
+            out.append(sample(case.domain, spec, rng).astype(dtype))
+    return out
+
+
+def differentiable_args(case, k):
+    """Positions of the args that take gradients in variant k."""
+    if not case.grad:
+        return ()
+    return tuple(i for i, s in enumerate(case.variants[k]) if isinstance(s, tuple))
