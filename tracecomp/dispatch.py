@@ -24,6 +24,7 @@ CHECK_SHAPES = os.environ.get("TRACECOMP_CHECK_SHAPES", "0") == "1"
 trace_hook = None
 
 _grad = grad_mode.state
+_make = Tensor._make
 
 
 class TapeNode:
@@ -85,11 +86,13 @@ def bind(prim, *args, **params):
     if _grad.enabled and prim.vjp is not None and dtype.kind == "f":
         for a in args:
             if isinstance(a, Tensor) and a._requires_grad:
-                vc = vc or [0]
-                t = Tensor._make(out, True, TapeNode(prim, args, params, out, vc), vc)
-                t._view_of_grad = prim.is_view
+                if vc is None:
+                    vc = [0]
+                t = _make(out, True, TapeNode(prim, args, params, out, vc), vc)
+                if prim.is_view:
+                    t._view_of_grad = True
                 return t
-    return Tensor._make(out, vc=vc)
+    return _make(out, False, None, vc)
 
 
 def shapes_of(arrays):
