@@ -20,8 +20,18 @@ BINARY = ("elementwise", "binary")
 
 
 def unary(name, impl, vjp, dtype=float_dtype, tags=()):
-    return defprim(name, impl, same_shape, dtype, vjp, UNARY + tuple(tags),
-                   ufunc=impl if isinstance(impl, np.ufunc) else None)
+    ufunc = impl if isinstance(impl, np.ufunc) else None
+    if dtype is float_dtype:
+        impl = _in_float32(impl)
+    return defprim(name, impl, same_shape, dtype, vjp, UNARY + tuple(tags), ufunc=ufunc)
+
+
+def _in_float32(fn):
+    """Float-valued ops on bool/int inputs compute in float32, torch's default float: numpy
+    would compute exp(uint8) in float16 and lose digits before the cast to float32."""
+    def impl(x):
+        return fn(x if x.dtype.kind == "f" else x.astype(np.float32))
+    return impl
 
 
 def binary(name, impl, vjp, dtype=promote, tags=()):
