@@ -1,0 +1,260 @@
+"""The Tensor API vs torch: creation, conversion, attributes, dtype promotion and repr."""
+import numpy as np
+import pytest
+import torch
+
+import tracecomp as tc
+from helpers import assert_close
+
+DTYPES = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64"]
+
+
+def _name(dtype):
+    return str(dtype).split(".")[-1]
+
+
+# --- creation ------------------------------------------------------------------------------
+@pytest.mark.parametrize("data", [[1, 2, 3], [1.0, 2.5], [[True, False]], 3, 2.5, True,
+                                  [[1, 2.0]], [], np.arange(3, dtype=np.int32),
+                                  np.ones((2, 2), np.float64)],
+                         ids=["ints", "floats", "bools", "int", "float", "bool", "mixed",
+                              "empty", "np_int32", "np_f64"])
+def test_tensor_infers_dtype_like_torch(data):
+    assert_close(tc.tensor(data), torch.tensor(data))
+
+
+def test_tensor_copies_and_as_tensor_shares():
+    a = np.zeros(3, np.float32)
+    t, s = tc.tensor(a), tc.as_tensor(a)
+    a[0] = 5
+    assert float(t[0]) == 0 and float(s[0]) == 5
+    assert tc.as_tensor([1, 2]).dtype == tc.int64
+    assert tc.as_tensor(a, dtype=tc.float64).dtype == tc.float64
+
+
+def test_from_numpy_shares_memory_both_ways():
+    a = np.arange(4.0)
+    t = tc.from_numpy(a)
+    assert t.dtype == tc.float64
+    a[1] = 10
+    assert float(t[1]) == 10
+    t[2] = -1
+    assert a[2] == -1
+    t.add_(1)
+    assert a[0] == 1
+    with pytest.raises(TypeError):
+        tc.from_numpy([1, 2])
+
+
+@pytest.mark.parametrize("name", ["zeros", "ones", "empty"])
+def test_constant_creators(name):
+    for args, kw in [((2, 3), {}), (((2, 3),), {}), (([4],), {"dtype": "int64"}), (([],), {})]:
+        kw_tc = {k: getattr(tc, v) for k, v in kw.items()}
+        kw_th = {k: getattr(torch, v) for k, v in kw.items()}
+        got, want = getattr(tc, name)(*args, **kw_tc), getattr(torch, name)(*args, **kw_th)
+        assert tuple(got.shape) == tuple(want.shape) and _name(got.dtype) == _name(want.dtype)
+        if name != "empty":
+            assert_close(got, want)
+
+
+def test_full_and_likes():
+    assert_close(tc.full((2, 3), 1.5), torch.full((2, 3), 1.5))
+    assert_close(tc.full((2,), 7), torch.full((2,), 7))
+    assert_close(tc.full((2,), True), torch.full((2,), True))
+    x, tx = tc.ones(2, 3, dtype=tc.float64), torch.ones(2, 3, dtype=torch.float64)
+    for name in ["zeros_like", "ones_like", "empty_like"]:
+        got, want = getattr(tc, name)(x), getattr(torch, name)(tx)
+        assert tuple(got.shape) == tuple(want.shape) and _name(got.dtype) == _name(want.dtype)
+    assert_close(tc.full_like(x, 4), torch.full_like(tx, 4))
+    assert tc.zeros_like(x, dtype=tc.int32).dtype == tc.int32
+    assert tuple(tc.randn_like(x).shape) == (2, 3) and tc.rand_like(x).dtype == tc.float64
+
+
+@pytest.mark.parametrize("args", [(5,), (2, 7), (1, 2, 0.25), (0.5, 3), (5, 0, -2), (3, 3),
+                                  (-1.0, 1.0, 0.5), (0, 10, 3)], ids=str)
+def test_arange(args):
+    assert_close(tc.arange(*args), torch.arange(*args))
+
+
+def test_arange_dtype_argument():
+    assert_close(tc.arange(4, dtype=tc.float32), torch.arange(4, dtype=torch.float32))
+
+
+@pytest.mark.parametrize("args", [(0, 1, 5), (-2, 2, 1), (1, 0, 4), (0, 10, 0)], ids=str)
+def test_linspace(args):
+    assert_close(tc.linspace(*args), torch.linspace(*args))
+
+
+def test_eye():
+    assert_close(tc.eye(3), torch.eye(3))
+    assert_close(tc.eye(2, 4), torch.eye(2, 4))
+    assert_close(tc.eye(3, dtype=tc.int64), torch.eye(3, dtype=torch.int64))
+
+
+def test_random_creators_shapes_dtypes_ranges():
+    r = tc.rand(1000)
+    assert r.dtype == tc.float32 and 0 <= float(r.min()) and float(r.max()) < 1
+    n = tc.randn(2, 500, dtype=tc.float64)
+    assert n.dtype == tc.float64 and tuple(n.shape) == (2, 500)
+    assert abs(float(n.mean())) < 0.2 and 0.8 < float(n.std()) < 1.2
+    i = tc.randint(3, 7, (4, 50))
+    assert i.dtype == tc.int64 and int(i.min()) >= 3 and int(i.max()) < 7
+    assert tc.randint(5, (3,)).shape == (3,)
+    assert sorted(tc.randperm(6).tolist()) == list(range(6))
+
+
+def test_manual_seed_determinism():
+    tc.manual_seed(123)
+    a = (tc.rand(3), tc.randn(3), tc.randint(0, 100, (3,)))
+    tc.manual_seed(123)
+    b = (tc.rand(3), tc.randn(3), tc.randint(0, 100, (3,)))
+    for x, y in zip(a, b):
+        assert x.tolist() == y.tolist()
+    g = tc.Generator().manual_seed(7)
+    c = tc.rand(4, generator=g)
+    assert c.tolist() == tc.rand(4, generator=tc.Generator().manual_seed(7)).tolist()
+    assert c.tolist() != tc.rand(4, generator=g).tolist()
+
+
+# --- leaving the tensor world, attributes ----------------------------------------------------
+def test_numpy_item_tolist():
+    t = tc.tensor([[1.5, 2.0], [3.0, 4.0]])
+    assert isinstance(t.numpy(), np.ndarray) and t.numpy().dtype == np.float32
+    assert t.tolist() == torch.tensor([[1.5, 2.0], [3.0, 4.0]]).tolist()
+    assert tc.tensor(3).item() == 3 and isinstance(tc.tensor(3).item(), int)
+    assert isinstance(tc.tensor([2.5]).item(), float)
+    assert tc.tensor(True).item() is True
+    assert tc.tensor(7).tolist() == 7
+    with pytest.raises(RuntimeError, match="cannot be converted to Scalar"):
+        t.item()
+    with pytest.raises(RuntimeError, match="Use tensor.detach\\(\\).numpy\\(\\)"):
+        tc.tensor([1.0], requires_grad=True).numpy()
+
+
+def test_shape_size_dim_numel_dtype_device():
+    t, tt = tc.zeros(2, 3, 4), torch.zeros(2, 3, 4)
+    assert t.shape == tt.shape and t.size() == tt.size()
+    assert t.size(1) == 3 and t.size(-1) == 4
+    assert t.dim() == 3 and t.ndim == 3 and t.numel() == 24 and len(t) == 2
+    assert repr(t.shape) == "tracecomp.Size([2, 3, 4])"
+    assert t.dtype == tc.float32 and t.dtype is tc.float
+    assert t.device == tc.device("cpu") and str(t.device) == "cpu" and t.device == "cpu"
+    assert t.is_floating_point() and not tc.zeros(2, dtype=tc.int64).is_floating_point()
+    assert t.stride() == tt.stride() and t.permute(2, 0, 1).stride() == \
+        tt.permute(2, 0, 1).stride()
+    with pytest.raises(IndexError, match="Dimension out of range"):
+        t.size(3)
+
+
+def test_to_cpu_float_long_and_friends():
+    t = tc.tensor([1.7, -2.2])
+    assert t.to(tc.int64).tolist() == torch.tensor([1.7, -2.2]).to(torch.int64).tolist()
+    assert t.to("cpu") is t and t.cpu() is t
+    assert t.to(tc.float32) is t
+    assert t.to(tc.float32, copy=True) is not t
+    assert t.to(tc.zeros(1, dtype=tc.float64)).dtype == tc.float64
+    assert t.to("cpu", tc.float16).dtype == tc.float16
+    assert t.double().dtype == tc.float64 and t.long().dtype == tc.int64
+    assert t.int().dtype == tc.int32 and t.bool().dtype == tc.bool
+    assert tc.tensor([1, 2]).float().dtype == tc.float32
+    assert t.half().dtype == tc.float16
+    with pytest.raises(RuntimeError, match="CPU"):
+        t.to("cuda")
+
+
+def test_cast_gradient_flows_back_in_source_dtype():
+    x = tc.tensor([1.0, 2.0], requires_grad=True)
+    (x.double() * 3).sum().backward()
+    assert x.grad.dtype == tc.float32 and x.grad.tolist() == [3.0, 3.0]
+
+
+def test_clone_data_T():
+    x = tc.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    c = x.clone()
+    assert c.grad_fn is not None and c.numpy(force=True) is not x.numpy(force=True)
+    c.sum().backward()
+    assert x.grad.tolist() == [[1.0, 1.0], [1.0, 1.0]]
+    d = x.data
+    assert not d.requires_grad and d.is_leaf
+    d[0, 0] = 9.0                        # .data shares storage
+    assert float(x[0, 0]) == 9.0
+    assert x.T.tolist() == [[9.0, 3.0], [2.0, 4.0]]
+
+
+def test_contiguous():
+    x = tc.arange(6.0).reshape(2, 3)
+    assert x.is_contiguous() and x.contiguous() is x
+    t = x.t()
+    assert not t.is_contiguous() and t.contiguous().is_contiguous()
+    assert t.contiguous().tolist() == t.tolist()
+
+
+# --- dtype promotion -------------------------------------------------------------------------
+def _make(lib, dtype, shape):
+    return lib.ones(shape, dtype=getattr(lib, dtype))
+
+
+@pytest.mark.parametrize("a", DTYPES)
+@pytest.mark.parametrize("b", DTYPES)
+def test_promotion_tensor_tensor(a, b):
+    for sa, sb in [((2,), (2,)), ((2,), ()), ((), (2,)), ((), ())]:
+        want = _make(torch, a, sa) + _make(torch, b, sb) if "bool" not in (a, b) or a == b \
+            else torch.add(_make(torch, a, sa), _make(torch, b, sb))
+        got = _make(tc, a, sa) + _make(tc, b, sb)
+        assert _name(got.dtype) == _name(want.dtype), \
+            f"{a}{list(sa)} + {b}{list(sb)}: tracecomp={got.dtype} | torch={want.dtype}"
+
+
+@pytest.mark.parametrize("a", DTYPES)
+@pytest.mark.parametrize("scalar", [True, 2, 2.5], ids=["bool", "int", "float"])
+@pytest.mark.parametrize("op", ["add", "mul", "div", "lt"])
+def test_promotion_tensor_scalar(a, scalar, op):
+    for shape in [(2,), ()]:
+        x, tx = _make(tc, a, shape), _make(torch, a, shape)
+        want = getattr(torch, op)(tx, scalar)
+        got = getattr(x, op)(scalar)
+        assert _name(got.dtype) == _name(want.dtype), \
+            f"{a}{list(shape)}.{op}({scalar!r}): tracecomp={got.dtype} | torch={want.dtype}"
+
+
+@pytest.mark.parametrize("a", ["int64", "float32", "float16", "bool"])
+@pytest.mark.parametrize("op", ["exp", "sqrt", "mean", "sum", "neg", "abs", "sigmoid"])
+def test_unary_result_dtypes(a, op):
+    x, tx = _make(tc, a, (3,)), _make(torch, a, (3,))
+    try:
+        want = getattr(tx, op)()
+    except NotImplementedError:
+        pytest.skip(f"torch has no {op} kernel for {a}")
+    except RuntimeError:
+        with pytest.raises(RuntimeError):
+            getattr(x, op)()
+        return
+    assert_close(getattr(x, op)(), want)
+
+
+def test_reverse_scalar_ops_dtypes():
+    i = tc.tensor([1, 2])
+    assert (2 - i).dtype == tc.int64 and (1.5 * i).dtype == tc.float32
+    assert (1 / i).dtype == tc.float32 and (2 ** i).dtype == tc.int64
+    assert (2.0 ** i).dtype == tc.float32
+
+
+# --- repr ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("make", [
+    lambda lib: lib.tensor([1.0, 2.5]),
+    lambda lib: lib.tensor([1, 2, 3]),
+    lambda lib: lib.tensor([True, False]),
+    lambda lib: lib.tensor(3.0),
+    lambda lib: lib.tensor([[1.0, 2.0], [3.0, 4.0]]),
+    lambda lib: lib.tensor([1.0, 2.0], dtype=lib.float64),
+    lambda lib: lib.tensor([1.0, 2.0], requires_grad=True),
+    lambda lib: lib.zeros(0),
+], ids=["float", "int", "bool", "0d", "2d", "f64", "requires_grad", "empty"])
+def test_repr_matches_torch(make):
+    got = repr(make(tc)).replace("tracecomp.", "torch.")
+    assert got == repr(make(torch)), f"tracecomp={got} | torch={make(torch)!r}"
+
+
+def test_repr_grad_fn():
+    x = tc.tensor([1.0], requires_grad=True)
+    assert "grad_fn=<MulBackward>" in repr(x * 2)
