@@ -3,6 +3,7 @@ import numpy as np
 
 from ..dispatch import bind
 from ..errors import ShapeError
+from .movement import permute, reshape
 from .registry import defprim
 from .rules import broadcast_shapes, needs, promote
 
@@ -29,9 +30,14 @@ def _matmul_rule(a, b):
     return batch + (a[-2:-1] if len(a) > 1 else ()) + (b[-1:] if len(b) > 1 else ())
 
 
+def _mT(x):
+    """x with its last two dims swapped (a view)."""
+    n = x.ndim
+    return permute(x, tuple(range(n - 2)) + (n - 1, n - 2))
+
+
 def _matmul_vjp(g, out, a, b):
     """Treat 1-D operands as a row (a) / column (b), then ga = g b^T and gb = a^T g."""
-    from .movement import reshape
     a2 = reshape(a, (1,) + tuple(a.shape)) if a.ndim == 1 else a
     b2 = reshape(b, tuple(b.shape) + (1,)) if b.ndim == 1 else b
     g2 = g
@@ -42,12 +48,12 @@ def _matmul_vjp(g, out, a, b):
         g2 = reshape(g2, tuple(g2.shape) + (1,))
     ga = gb = None
     if needs(a):
-        ga = matmul(g2, b2.mT)
+        ga = matmul(g2, _mT(b2))
         ga = reshape(ga, tuple(ga.shape[:-2]) + tuple(ga.shape[-1:])) if a.ndim == 1 else ga
     if needs(b):
         # Give gb the layout of b: for `x @ w.T`, b is a transposed view of a contiguous
         # weight, and (g^T a)^T is then contiguous in w's layout, so nothing is copied later.
-        gb = matmul(g2.mT, a2).mT if _is_transposed(b) else matmul(a2.mT, g2)
+        gb = _mT(matmul(_mT(g2), a2)) if _is_transposed(b) else matmul(_mT(a2), g2)
         gb = reshape(gb, tuple(gb.shape[:-1])) if b.ndim == 1 else gb
     return ga, gb
 

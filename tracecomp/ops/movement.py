@@ -11,6 +11,7 @@ import numpy as np
 
 from ..dispatch import bind
 from ..errors import ShapeError, fmt_shape
+from . import reduce as _reduce  # a cycle (reduce's VJP reshapes): resolved at call time
 from .registry import defprim
 from .rules import same_dtype
 
@@ -42,7 +43,7 @@ def infer_shape(op, old, new):
     return new
 
 
-reshape_p = defprim("reshape", lambda x, shape: np.reshape(x, shape),
+reshape_p = defprim("reshape", lambda x, shape: x.reshape(shape),
                     lambda x, shape: infer_shape("reshape", x, shape), same_dtype,
                     lambda g, out, x, shape: (reshape(g, tuple(x.shape)),), VIEW)
 
@@ -63,16 +64,19 @@ def _permute_rule(x, dims):
 
 
 def _permute_vjp(g, out, x, dims):
-    return (permute(g, tuple(int(i) for i in np.argsort(dims))),)
+    inverse = [0] * len(dims)
+    for i, d in enumerate(dims):
+        inverse[d] = i
+    return (permute(g, tuple(inverse)),)
 
 
-permute_p = defprim("permute", lambda x, dims: np.transpose(x, dims), _permute_rule,
+permute_p = defprim("permute", lambda x, dims: x.transpose(dims), _permute_rule,
                     same_dtype, _permute_vjp, VIEW)
 
 
 def permute(x, dims):
     dims = tuple(int(d) % max(x.ndim, 1) for d in dims)
-    if dims == tuple(range(x.ndim)):
+    if all(d == i for i, d in enumerate(dims)):
         return x
     return bind(permute_p, x, dims=dims)
 
@@ -100,7 +104,7 @@ def expand(x, shape):
 
 def sum_to(g, shape):
     """Sum g over the dims that broadcasting added or stretched, so it has `shape`."""
-    from .reduce import reduce_sum
+    reduce_sum = _reduce.reduce_sum
     shape = tuple(shape)
     if tuple(g.shape) == shape:
         return g

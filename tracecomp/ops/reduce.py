@@ -9,6 +9,7 @@ import numpy as np
 from .. import dtypes
 from ..dispatch import bind
 from ..errors import ShapeError, fmt_shape
+from . import movement as _movement  # a cycle (sum_to reduces): resolved at call time
 from .registry import defprim
 from .rules import norm_dims
 
@@ -36,10 +37,9 @@ def _sum_dtype(x, dims, keepdim):
 
 def _restore(g, shape, dims, keepdim):
     """g reshaped to the keepdim shape and broadcast back to `shape`."""
-    from .movement import expand, reshape
     if not keepdim:
-        g = reshape(g, reduced_shape("sum", shape, dims, True))
-    return expand(g, tuple(shape))
+        g = _movement.reshape(g, reduced_shape("sum", shape, dims, True))
+    return _movement.expand(g, tuple(shape))
 
 
 def _sum_vjp(g, out, x, dims, keepdim):

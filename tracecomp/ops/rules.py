@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import dtypes
 from ..errors import DTypeError, ShapeError, fmt_shape
+from ..tensor import Tensor
 
 
 def broadcast_shapes(op, *shapes):
@@ -24,7 +25,7 @@ def broadcast_shapes(op, *shapes):
                 out[j] = d
                 continue
             raise ShapeError(
-                f"{op}: the size of tensor a ({out[j]}) must match the size of tensor b ({d}) "
+                f"{op}: The size of tensor a ({out[j]}) must match the size of tensor b ({d}) "
                 f"at non-singleton dimension {j} (shapes "
                 f"{', '.join(fmt_shape(x) for x in shapes)} do not broadcast)")
     return tuple(out)
@@ -75,7 +76,6 @@ def require_float(op, x):
 
 def needs(x) -> bool:
     """Does argument x want a gradient? VJP rules skip the work for those that don't."""
-    from ..tensor import Tensor
     return isinstance(x, Tensor) and x._requires_grad
 
 
