@@ -75,8 +75,8 @@ def bind(prim, *args, **params):
         _check_rule(prim, arrays, params)
     try:
         out = prim.impl(*arrays, **params)
-    except TracecompError:
-        raise
+    except (TracecompError, IndexError):
+        raise           # our own errors, and index errors (which torch raises as IndexError)
     except Exception as exc:
         raise explain_failure(prim, arrays, params, exc) from exc
     dtype = prim.dtype(*arrays, **params)

@@ -32,7 +32,8 @@ def _gather_impl(x, index, dim):
     n = x.shape[dim]
     if index.size and (index.min() < -n or index.max() >= n):
         bad = index[(index < -n) | (index >= n)].flat[0]
-        raise IndexError(f"gather: index {bad} is out of bounds for dimension {dim} with size {n}")
+        raise RuntimeError(f"gather: index {bad} is out of bounds for dimension {dim} with "
+                           f"size {n}")
     crop = tuple(np.s_[:k] if d != dim else np.s_[:] for d, k in enumerate(index.shape))
     return np.take_along_axis(x[crop], index, axis=dim)
 
