@@ -177,9 +177,10 @@ def bmm(a, b):
     if a.ndim != 3 or b.ndim != 3:
         raise ShapeError(f"bmm: batch1 and batch2 must be 3-D tensors, got shapes "
                          f"{fmt_shape(a.shape)} and {fmt_shape(b.shape)}")
-    if a.shape[0] != b.shape[0]:
-        raise ShapeError(f"bmm: batch1 and batch2 must have same number of batches, got "
-                         f"{a.shape[0]} and {b.shape[0]}")
+    if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        raise ShapeError(f"bmm: Expected size for first two dimensions of batch2 tensor to be: "
+                         f"[{a.shape[0]}, {a.shape[2]}] but got: [{b.shape[0]}, {b.shape[1]}] "
+                         f"(batch1 {fmt_shape(a.shape)}, batch2 {fmt_shape(b.shape)}).")
     return matmul(a, b)
 
 
