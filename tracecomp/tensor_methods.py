@@ -33,7 +33,7 @@ def div(a, b, *, rounding_mode=None):
     if rounding_mode == "trunc":
         q = ew.div(a, b)
         return ew.cast(ew.trunc(q), a.dtype) if a._data.dtype.kind in "iu" else ew.trunc(q)
-    raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
+    raise RuntimeError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
                      f"found '{rounding_mode}'")
 
 
