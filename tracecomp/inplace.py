@@ -56,9 +56,10 @@ def commit(x, result, op):
                             f"is not supported; use an out-of-place op")
     _check_cast(x, result._data.dtype, op)
     if isinstance(x._data, np.ndarray) and isinstance(result._data, np.ndarray):
-        if x._data.shape != np.broadcast_shapes(x._data.shape, result._data.shape):
+        wide = np.broadcast_shapes(x._data.shape, result._data.shape)
+        if x._data.shape != wide:
             raise RuntimeError(f"{op}: output with shape {list(x.shape)} doesn't match the "
-                               f"broadcast shape {list(np.broadcast_shapes(x.shape, result.shape))}")
+                               f"broadcast shape {list(wide)}")
         np.copyto(x._data, result._data, casting="unsafe")
     else:
         x._data = result._data       # traced values are immutable: rebind
