@@ -1,13 +1,16 @@
 """The eager autograd engine: backward() and grad() over the tape that bind() records.
 
 The tape is the graph of TapeNodes hanging off tensors' `_node`. The engine
-  1. orders the nodes reachable from the roots topologically, with an explicit stack
-     (a 10,000-op chain must not hit Python's recursion limit),
-  2. walks them from the roots back, calling each primitive's VJP rule,
+  1. walks the nodes reachable from the roots, latest-created first (a max-heap on each
+     node's creation number: a valid topological order with no recursion, so a
+     10,000-op chain cannot hit Python's recursion limit), calling each VJP rule,
+  2. sums the gradients a node receives from all its consumers before it runs,
   3. undoes broadcasting and dtype promotion once, here, not in every rule,
   4. accumulates into leaves' `.grad` (backward) or returns the gradients (grad).
 Unless retain_graph is set, every visited node drops its saved values, as torch does.
 """
+import heapq
+
 from . import grad_mode
 from .dispatch import TapeNode
 from .errors import AutogradError, fmt_shape
@@ -85,28 +88,6 @@ def _roots(tensors, grads, op):
     return tensors, out
 
 
-def _toposort(roots):
-    """Nodes reachable from roots, each after every node that consumes its output."""
-    order, seen = [], set()
-    stack = [(n, False) for n in roots]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        if node.args is None:
-            raise AutogradError(_FREED)
-        for a in node.args:
-            if isinstance(a, Tensor) and a._node is not None and id(a._node) not in seen:
-                stack.append((a._node, False))
-    order.reverse()
-    return order
-
-
 def _run(roots, root_grads, retain_graph, create_graph, capture=None):
     """Propagate gradients from roots; returns the gradients of `capture` (or None)."""
     if retain_graph is None:
@@ -115,22 +96,21 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
     leaf_grads = {}         # id(leaf) -> (leaf, gradient), accumulated over all uses
     capture_ids = {id(t): i for i, t in enumerate(capture)} if capture is not None else {}
     captured = [None] * len(capture_ids)
-    node_roots = []
+    ready = []              # max-heap of (-seq, node): latest-created node first
     for t, g in zip(roots, root_grads):
         if t._node is None:
             _add(leaf_grads, id(t), t, g)
         else:
+            if id(t._node) not in pending:
+                heapq.heappush(ready, (-t._node.seq, t._node))
             _add(pending, id(t._node), t._node, g)
-            node_roots.append(t._node)
     # Non-leaf tensors asked for (grad(y, [hidden])) are captured at their node.
     capture_nodes = {id(t._node): i for i, t in enumerate(capture or ()) if t._node is not None}
 
     with grad_mode.set_grad_enabled(create_graph):
-        for node in _toposort(node_roots):
-            entry = pending.pop(id(node), None)
-            if entry is None:
-                continue
-            g = entry[1]
+        while ready:
+            node = heapq.heappop(ready)[1]
+            g = pending.pop(id(node))[1]
             for hook in node.hooks or ():
                 new = hook(g)
                 g = new if new is not None else g
@@ -141,7 +121,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None):
             if id(node) in capture_nodes:
                 i = capture_nodes[id(node)]
                 captured[i] = g if captured[i] is None else captured[i] + g
-            _step(node, g, pending, leaf_grads)
+            _step(node, g, pending, leaf_grads, ready)
             if not retain_graph:
                 node.args = None
     results, handed = captured, set()
@@ -159,8 +139,9 @@ def _add(table, key, owner, g):
     table[key] = (owner, g if hit is None else hit[1] + g)
 
 
-def _step(node, g, pending, leaf_grads):
-    """Run one node's VJP and route each input's gradient to its producer or leaf."""
+def _step(node, g, pending, leaf_grads, ready):
+    """Run one node's VJP and route each input's gradient to its producer or leaf; a
+    producer seen for the first time joins the `ready` heap."""
     args = node.args
     if args is None:
         raise AutogradError(_FREED)
@@ -176,10 +157,19 @@ def _step(node, g, pending, leaf_grads):
         if ga is None or not isinstance(a, Tensor) or not a._requires_grad:
             continue
         ga = fit_grad(ga, a)
-        if a._node is None:
+        producer = a._node
+        if producer is None:
             _add(leaf_grads, id(a), a, ga)
+            continue
+        if producer.args is None:
+            raise AutogradError(_FREED)
+        key = id(producer)
+        hit = pending.get(key)
+        if hit is None:
+            heapq.heappush(ready, (-producer.seq, producer))
+            pending[key] = (producer, ga)
         else:
-            _add(pending, id(a._node), a._node, ga)
+            pending[key] = (producer, hit[1] + ga)
 
 
 def fit_grad(g, like):

@@ -9,6 +9,7 @@ Shape rules run only when the impl fails (to turn numpy's message into one in th
 terms), or on every call when TRACECOMP_CHECK_SHAPES=1 (the test suite sets it, so every
 rule is checked against its impl on every op the tests run).
 """
+import itertools
 import os
 
 import numpy as np
@@ -25,6 +26,7 @@ trace_hook = None
 
 _grad = grad_mode.state
 _make = Tensor._make
+_sequence = itertools.count()
 
 
 class TapeNode:
@@ -36,9 +38,12 @@ class TapeNode:
     """
 
     __slots__ = ("prim", "args", "params", "out_data", "out_vc", "versions", "hooks",
-                 "retain", "__weakref__")
+                 "retain", "seq", "__weakref__")
 
     def __init__(self, prim, args, params, out_data, out_vc):
+        # Creation order: a node's inputs always come from earlier nodes, so walking nodes
+        # by decreasing seq is a topological order for backward (torch's sequence_nr).
+        self.seq = next(_sequence)
         self.prim = prim
         self.args = args
         self.params = params
