@@ -1,0 +1,139 @@
+"""Completeness of the primitive registry: every primitive has an impl, a shape rule, a
+dtype rule, a sample call here, and a VJP unless it is on the explicit non-differentiable
+list. A new primitive without a VJP or a sample fails these tests, not a user.
+
+On its sample, each primitive's shape and dtype rules must agree with its impl, and each
+VJP must match float64 central differences along a random direction.
+"""
+import numpy as np
+import pytest
+
+import tracecomp as tc
+import tracecomp.ops.conv  # noqa: F401  (registers unfold/fold)
+from tracecomp.dispatch import bind
+from tracecomp.ops.registry import PRIMITIVES
+
+# Primitives with no gradient, on purpose: boolean/integer results, integer-valued steps,
+# and constants with no tensor input.
+NON_DIFFERENTIABLE = {
+    "logical_not", "isnan", "isinf", "floor_divide", "eq", "ne", "lt", "le", "gt", "ge",
+    "logical_and", "logical_or", "logical_xor", "argmax", "argmin", "full", "arange",
+}
+
+_rng = np.random.default_rng(0)
+MIXED = np.array([[-1.3, 0.7, 1.9], [0.4, -0.6, 1.1]])      # away from 0: no kinks
+POS = np.array([[1.3, 0.7, 1.9], [0.4, 0.6, 1.1]])
+ROW = np.array([0.9, -1.7, 0.35])
+IDX = np.array([[2, 0], [1, 1]])
+INT = np.array([[3, -2, 0], [1, 5, -4]])
+
+# name -> (args, params). Float arrays become float64 tensors, int arrays int64 tensors.
+SAMPLES = {
+    **{n: ((MIXED,), {}) for n in ["neg", "exp", "abs", "sign", "sin", "cos", "tanh",
+                                   "sigmoid", "relu", "erf", "expm1", "floor", "ceil",
+                                   "round", "trunc", "copy", "logical_not", "isnan",
+                                   "isinf"]},
+    **{n: ((POS,), {}) for n in ["log", "sqrt", "rsqrt", "log1p"]},
+    **{n: ((MIXED, ROW), {}) for n in ["add", "sub", "mul", "div", "maximum", "minimum", "eq",
+                                       "ne", "lt", "le", "gt", "ge", "logical_and",
+                                       "logical_or", "logical_xor"]},
+    "pow": ((POS, ROW), {}),
+    "remainder": ((MIXED, np.abs(ROW) + 0.5), {}),
+    "floor_divide": ((INT, np.array([2, 3, -3])), {}),
+    "where": ((MIXED > 0, MIXED, ROW), {}),
+    "cast": ((MIXED,), {"dtype": np.dtype(np.float64)}),
+    "reduce_sum": ((MIXED,), {"dims": (1,), "keepdim": False}),
+    "reduce_max": ((MIXED,), {"dims": (0,), "keepdim": True}),
+    "reduce_min": ((MIXED,), {"dims": (0, 1), "keepdim": False}),
+    "argmax": ((MIXED,), {"dim": 1, "keepdim": False}),
+    "argmin": ((MIXED,), {"dim": None, "keepdim": True}),
+    "reshape": ((MIXED,), {"shape": (3, 2)}),
+    "permute": ((MIXED,), {"dims": (1, 0)}),
+    "expand": ((MIXED[:, :1],), {"shape": (3, 2, 4)}),
+    "slice": ((MIXED,), {"starts": (0, 1), "stops": (2, 3), "steps": (1, 2)}),
+    "pad": ((MIXED,), {"config": ((1, 0, 1), (-1, 2, 0)), "value": 0.5}),
+    "concat": ((MIXED, ROW[None]), {"dim": 0}),
+    "gather": ((MIXED, IDX), {"dim": 1}),
+    "scatter_add": ((MIXED, IDX, POS[:, :2]), {"dim": 1}),
+    "index": ((np.arange(12.0).reshape(3, 4) * 0.3, np.array([2, 0, 2])),
+              {"key": (0, ("s", 1, 4, 2))}),
+    "index_put": ((POS, ROW[:2], np.array([1, 0])), {"key": (None, 0), "accumulate": False}),
+    "matmul": ((MIXED, POS.T), {}),
+    "full": ((), {"shape": (2, 3), "value": 1.5, "dtype": np.dtype(np.float32)}),
+    "arange": ((), {"start": 1, "stop": 7, "step": 2, "dtype": np.dtype(np.int64)}),
+    "unfold": ((_rng.standard_normal((1, 2, 4, 4)),),
+               {"kernel": (2, 2), "dilation": (1, 1), "padding": (1, 0), "stride": (1, 2)}),
+    "fold": ((_rng.standard_normal((1, 8, 10)),),
+             {"output_size": (4, 4), "kernel": (2, 2), "dilation": (1, 1), "padding": (1, 0),
+              "stride": (1, 2)}),
+}
+
+NAMES = sorted(PRIMITIVES)
+
+
+def _tensors(args, requires_grad):
+    out = []
+    for a in args:
+        arr = np.array(a)
+        if arr.dtype.kind in "iu":
+            arr = arr.astype(np.int64)
+        out.append(tc.tensor(arr, requires_grad=requires_grad and arr.dtype.kind == "f"))
+    return out
+
+
+def test_every_primitive_is_complete():
+    for name, prim in PRIMITIVES.items():
+        assert prim.name == name
+        for part in ("impl", "shape", "dtype"):
+            assert callable(getattr(prim, part)), f"primitive {name!r} has no {part} rule"
+        assert prim.differentiable or name in NON_DIFFERENTIABLE, \
+            f"primitive {name!r} has no VJP and is not on the NON_DIFFERENTIABLE list"
+        assert name in SAMPLES, f"primitive {name!r} has no sample call in test_primitives.py"
+
+
+def test_non_differentiable_list_is_not_stale():
+    for name in NON_DIFFERENTIABLE:
+        assert name in PRIMITIVES, f"{name!r} is no longer a primitive: drop it from the list"
+        assert not PRIMITIVES[name].differentiable, \
+            f"{name!r} has a VJP now: drop it from NON_DIFFERENTIABLE"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_rules_agree_with_impl(name):
+    prim = PRIMITIVES[name]
+    args, params = SAMPLES[name]
+    arrays = [t._data for t in _tensors(args, False)]
+    raw = np.asarray(prim.impl(*arrays, **params))
+    shape = tuple(prim.shape(*[a.shape for a in arrays], **params))
+    dtype = prim.dtype(*arrays, **params)
+    assert isinstance(dtype, np.dtype), f"{name}: dtype rule gave {dtype!r}, not a numpy dtype"
+    assert raw.shape == shape, f"{name}: shape rule says {shape}, impl gave {raw.shape}"
+    out = bind(prim, *_tensors(args, False), **params)
+    assert tuple(out.shape) == shape and out._data.dtype == dtype, \
+        f"{name}: bind gave {out.shape} {out.dtype}, rules say {shape} {dtype}"
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if PRIMITIVES[n].differentiable])
+def test_vjp_matches_central_differences(name):
+    prim = PRIMITIVES[name]
+    args, params = SAMPLES[name]
+    inputs = _tensors(args, True)
+    diff = [i for i, t in enumerate(inputs) if t.requires_grad]
+    out = bind(prim, *inputs, **params)
+    assert out.requires_grad, f"{name}: output does not require grad"
+    rng = np.random.default_rng(len(name))
+    cot = rng.standard_normal(tuple(out.shape))
+    grads = tc.autograd.grad(out, [inputs[i] for i in diff], tc.tensor(cot), allow_unused=True)
+    dirs = {i: rng.standard_normal(tuple(inputs[i].shape)) for i in diff}
+    analytic = sum(float(np.sum(g.numpy() * dirs[i])) for i, g in zip(diff, grads)
+                   if g is not None)
+
+    def objective(sign):
+        shifted = [np.array(a, dtype=np.float64) + sign * 1e-6 * dirs[i] if i in dirs else a
+                   for i, a in enumerate(args)]
+        with tc.no_grad():
+            return float(np.sum(bind(prim, *_tensors(shifted, False), **params).numpy() * cot))
+
+    numeric = (objective(1) - objective(-1)) / 2e-6
+    assert np.isclose(analytic, numeric, rtol=1e-5, atol=1e-6), \
+        f"{name}: VJP gives directional derivative {analytic!r} | central difference {numeric!r}"
