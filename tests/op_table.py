@@ -108,6 +108,13 @@ def _inplace(op):
     return fn
 
 
+def _index_iadd(lib, x, v):
+    y = x * 1
+    y[1:, 0] += v
+    y[..., -1] *= 2
+    return y
+
+
 def _methods_inplace(lib, x, y):
     z = x * 1
     z.add_(y, alpha=2).mul_(y).sub_(x)
@@ -230,6 +237,17 @@ CASES = [
     unary("amin_ties", lambda lib, x: x.amin(1, keepdim=True), "ties", fd=False,
           shapes=((3, 4), (2, 3, 4))),
     unary("max_ties", lambda lib, x: x.max(), "ties", fd=False, shapes=((3, 4),)),
+    unary("max_dim_ties", lambda lib, x: tuple(x.max(-1)), "ties", fd=False,
+          shapes=((3, 4), (2, 3, 5))),
+    unary("min_dim_ties", lambda lib, x: tuple(lib.min(x, 0)), "ties", fd=False,
+          shapes=((3, 4),)),
+    unary("argmax_ties", lambda lib, x: (x.argmax(1), x.argmin()), "ties", grad=False,
+          shapes=((3, 4), (6, 5))),
+    unary("var_single", lambda lib, x: x.var(0), shapes=((1, 4),), grad=False),
+    unary("softmax_neg_inf", lambda lib, x: lib.softmax(x.masked_fill(x < -1, float("-inf")), 1),
+          "ties", shapes=((4, 5),), fd=False),
+    unary("logsumexp_neg_inf", lambda lib, x: lib.logsumexp(x - x.amax() - 1e30 * 1e30, 1),
+          shapes=((3, 4),), grad=False),
     unary("logsumexp", lambda lib, x: lib.logsumexp(x, 1), shapes=((3, 4), (2, 3, 4))),
     unary("logsumexp_keep", lambda lib, x: x.logsumexp((0, 1), keepdim=True),
           shapes=((3, 4), (2, 3, 4))),
@@ -329,6 +347,9 @@ CASES = [
     OpCase("setitem_index", _setitem_int, (((5, 3), Int((2,), 0, 5, True), (2, 3)),
                                            ((5, 3), Int((2,), -5, 0, True), (3,)))),
     OpCase("setitem_mask", _setitem_int, (((3, 4), Mask((3, 4)), ()),)),
+    # forward only: an in-place op on a view of a tensor that requires grad is refused
+    # (torch rebases the base's history; the eager tape does not yet)
+    OpCase("setitem_iadd", _index_iadd, (((3, 4), (2,)), ((3, 4), ())), grad=False),
     unary("setitem_scalar", lambda lib, x: _setitem((0, 1))(lib, x, 7.0), shapes=((3, 4),)),
 ]
 
