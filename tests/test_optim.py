@@ -127,7 +127,7 @@ def test_closure_quadratic_loss(name):
     kwargs = {"lr": 0.05, "momentum": 0.5} if name == "SGD" else {"lr": 0.05}
     pair = Pair(name, kwargs, params)
 
-    def closure(ps, opt, lib):
+    def closure(ps, opt):
         def run():
             opt.zero_grad()
             loss = sum(((p - 0.5) ** 2 * (i + 1)).sum() for i, p in enumerate(ps))
@@ -136,8 +136,8 @@ def test_closure_quadratic_loss(name):
         return run
 
     for t in range(8):
-        got = pair.tc.step(closure(pair.tc_params, pair.tc, tc))
-        want = pair.pt.step(closure(pair.pt_params, pair.pt, torch))
+        got = pair.tc.step(closure(pair.tc_params, pair.tc))
+        want = pair.pt.step(closure(pair.pt_params, pair.pt))
         assert_close(got, want, what=f"{name} loss at step {t}")
         pair.check(f"{name} closure step {t}")
 
