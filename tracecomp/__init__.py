@@ -48,3 +48,5 @@ subtract = sub
 fmod = remainder
 
 __version__ = "0.1.0"
+
+from . import optim  # noqa: E402
