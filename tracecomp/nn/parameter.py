@@ -1,0 +1,36 @@
+"""Parameter: a Tensor that a Module registers as one of its learnable weights.
+
+It is an ordinary Tensor (same ops, same autograd) whose only differences are that it
+requires grad by default, prints as "Parameter containing:", and that assigning one to a
+Module attribute registers it. Making one from a tensor shares that tensor's memory.
+"""
+import numpy as np
+
+from .. import dtypes
+from ..tensor import Tensor, _init
+
+
+class Parameter(Tensor):
+    def __new__(cls, data=None, requires_grad=True):
+        if data is None:
+            data = Tensor._make(np.empty((0,), dtype=dtypes.F32))
+        if not isinstance(data, Tensor):
+            raise TypeError(f"Parameter() expects a tracecomp Tensor as data, got "
+                            f"{type(data).__name__}")
+        p = object.__new__(cls)
+        # Share the buffer and version counter: updates through either name are one update.
+        _init(p, data._data, False, None, data._vc)
+        if requires_grad:
+            p.requires_grad_(True)
+        return p
+
+    def __init__(self, data=None, requires_grad=True):
+        pass  # everything happens in __new__ (Tensor.__init__ is the legacy constructor)
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+    def __deepcopy__(self, memo):
+        if id(self) not in memo:
+            memo[id(self)] = Parameter(Tensor._make(self._data.copy()), self._requires_grad)
+        return memo[id(self)]
