@@ -2,7 +2,7 @@
 torch.nn's names."""
 from .parameter import Parameter
 from .module import Module
-from . import functional, init
+from . import functional, init, utils
 from .modules import *  # noqa: F401,F403  (the layers, listed in modules/__init__.py)
 
 try:
