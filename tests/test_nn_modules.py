@@ -1,6 +1,7 @@
 """nn.Module and the layers against torch 2.13: state_dict keys and order, repr, loading a
 torch state_dict then forward/backward parity for every layer, BatchNorm running stats,
 load_state_dict errors, hooks, modes, zero_grad and the registration rules."""
+import copy
 from collections import OrderedDict
 
 import numpy as np
@@ -437,3 +438,13 @@ def test_parameters_to_vector_and_back():
     nn.utils.vector_to_parameters(tc.arange(8.0), m.parameters())
     assert np.array_equal(m.bias.detach().numpy(), [6.0, 7.0])
     assert isinstance(m.weight, nn.Parameter) and m.weight.requires_grad
+
+
+def test_deepcopy_copies_parameters_and_buffers():
+    m = nested(nn)
+    c = copy.deepcopy(m)
+    assert list(c.state_dict()) == list(m.state_dict())
+    assert c.heads["reg"].norm.running_mean is not m.heads["reg"].norm.running_mean
+    c.heads["cls"].weight.detach().fill_(5.0)
+    assert not np.any(m.heads["cls"].weight.detach().numpy() == 5.0)
+    assert isinstance(c.scale, nn.Parameter) and c.scale.requires_grad

@@ -6,6 +6,7 @@ BatchNorm's running stats) and `_modules` (children). Everything else (parameter
 state_dict(), train(), to(), repr) is a walk over those registries, in registration
 order, so names and orders match torch's exactly.
 """
+import copy
 import itertools
 from collections import OrderedDict, namedtuple
 
@@ -394,6 +395,18 @@ class Module:
 
     def type(self, dst_type):
         return self._apply(lambda t: t.to(dst_type))
+
+    def __deepcopy__(self, memo):
+        """copy.deepcopy(model): tensors get fresh copies of their data (buffers are plain
+        Tensors, which do not pickle, so they are copied here before the generic walk)."""
+        for _, b in self.named_buffers(remove_duplicate=False):
+            if id(b) not in memo:
+                memo[id(b)] = Tensor._make(b._data.copy(), b._requires_grad)
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        for k, v in self.__dict__.items():
+            object.__setattr__(new, k, copy.deepcopy(v, memo))
+        return new
 
     # --- state dict -------------------------------------------------------------------------
     def _save_to_state_dict(self, destination, prefix, keep_vars):
