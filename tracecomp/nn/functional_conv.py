@@ -1,0 +1,255 @@
+"""Convolution and pooling for tracecomp.nn.functional: conv2d, unfold/fold, max/avg pooling.
+
+Everything is the unfold (im2col) primitive plus matmul or a reduction over the kernel
+axis: conv2d is `weight @ unfold(x)`, max_pool2d is argmax + gather over the unfolded
+window (so the gradient goes to the one element torch picks: the first maximum),
+avg_pool2d is a sum over the window divided by the window's count.
+"""
+import math
+
+import numpy as np
+
+from .. import composite as C
+from .. import dtypes
+from ..creation import arange, ones, tensor
+from ..errors import DTypeError, ShapeError, fmt_shape
+from ..ops import conv as _conv
+from ..ops import movement as mv
+from ..ops.indexing import gather
+from ..ops.linalg import matmul
+from ..ops.reduce import argmax
+
+_pair = _conv.pair
+_TORCH_SCALAR = {"float32": "Float", "float64": "Double", "float16": "Half"}
+
+
+def _batched(op, x):
+    """(C, H, W) inputs are unbatched, as in torch: run them as a batch of one."""
+    if x.ndim not in (3, 4):
+        raise ShapeError(f"Expected 3D (unbatched) or 4D (batched) input to {op}, but got "
+                         f"input of size: {fmt_shape(x.shape)}")
+    return (C.unsqueeze(x, 0), True) if x.ndim == 3 else (x, False)
+
+
+def _unbatched(x, squeeze):
+    return C.squeeze(x, 0) if squeeze else x
+
+
+# --- unfold / fold -------------------------------------------------------------------------
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    """Sliding local blocks: (N, C, H, W) -> (N, C*kh*kw, L); (C, H, W) -> (C*kh*kw, L)."""
+    x, squeeze = _batched("unfold", input)
+    return _unbatched(_conv.unfold(x, kernel_size, dilation, padding, stride), squeeze)
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """The adjoint of unfold: blocks (N, C*kh*kw, L) summed back into (N, C, H, W)."""
+    if input.ndim not in (2, 3):
+        raise ShapeError(f"fold: Expected 2D or 3D (batch mode) input tensor, but got input "
+                         f"of size: {fmt_shape(input.shape)}")
+    squeeze = input.ndim == 2
+    x = C.unsqueeze(input, 0) if squeeze else input
+    return _unbatched(_conv.fold(x, output_size, kernel_size, dilation, padding, stride), squeeze)
+
+
+# --- conv2d ----------------------------------------------------------------------------------
+def _same_padding(kernel, dilation, stride):
+    """padding='same': torch pads total = d*(k-1), the odd element at the high end."""
+    if stride != (1, 1):
+        raise ShapeError("padding='same' is not supported for strided convolutions")
+    total = [d * (k - 1) for k, d in zip(kernel, dilation)]
+    return [(t // 2, t - t // 2) for t in total]
+
+
+def _conv_padding(padding, kernel, dilation, stride):
+    if isinstance(padding, str):
+        if padding == "valid":
+            return [(0, 0), (0, 0)]
+        if padding == "same":
+            return _same_padding(kernel, dilation, stride)
+        raise ValueError(f"Invalid padding string '{padding}', should be one of "
+                         f"{{'valid', 'same'}}")
+    return [(p, p) for p in _pair(padding)]
+
+
+def _check_conv(x, weight, bias, groups):
+    if weight.ndim != 4:
+        raise ShapeError(f"conv2d: expected a 4-D weight (out_channels, in_channels/groups, "
+                         f"kh, kw), got weight of size {fmt_shape(weight.shape)}")
+    if x.dtype != weight.dtype:
+        raise DTypeError(f"expected scalar type {_TORCH_SCALAR.get(x.dtype.name, x.dtype.name)}"
+                         f" but found {_TORCH_SCALAR.get(weight.dtype.name, weight.dtype.name)}"
+                         f" (conv2d input {x.dtype.name}, weight {weight.dtype.name})")
+    out_ch, in_per_group = weight.shape[0], weight.shape[1]
+    if groups <= 0:
+        raise ValueError(f"non-positive groups is not supported (conv2d got groups={groups})")
+    if out_ch % groups:
+        raise ShapeError(f"Given groups={groups}, expected weight to be divisible by {groups} "
+                         f"at dimension 0, but got weight of size [{fmt_shape(weight.shape)}] "
+                         f"instead")
+    if x.shape[1] != in_per_group * groups:
+        raise ShapeError(f"Given groups={groups}, weight of size {fmt_shape(weight.shape)}, "
+                         f"expected input{fmt_shape(x.shape)} to have {in_per_group * groups} "
+                         f"channels, but got {x.shape[1]} channels instead")
+    if bias is not None and tuple(bias.shape) != (out_ch,):
+        raise ShapeError(f"Given weight of size {fmt_shape(weight.shape)}, expected bias to be "
+                         f"1-dimensional with {out_ch} elements, but got bias of size "
+                         f"{fmt_shape(bias.shape)} instead")
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D cross-correlation, torch.nn.functional.conv2d: unfold + (grouped) matmul."""
+    x, squeeze = _batched("conv2d", input)
+    _check_conv(x, weight, bias, groups)
+    kernel, stride, dilation = tuple(weight.shape[2:]), _pair(stride), _pair(dilation)
+    pads = _conv_padding(padding, kernel, dilation, stride)
+    if any(s <= 0 for s in stride):
+        raise ValueError(f"non-positive stride is not supported (conv2d got stride={stride})")
+    padded = [x.shape[2 + i] + lo + hi for i, (lo, hi) in enumerate(pads)]
+    span = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    if padded[0] < span[0] or padded[1] < span[1]:
+        raise ShapeError(f"Calculated padded input size per channel: ({padded[0]} x "
+                         f"{padded[1]}). Kernel size: ({span[0]} x {span[1]}). Kernel size "
+                         f"can't be greater than actual input size")
+    if any(lo != hi for lo, hi in pads):      # 'same' with an even kernel: asymmetric
+        x = mv.pad(x, ((0, 0, 0), (0, 0, 0)) + tuple((lo, hi, 0) for lo, hi in pads), 0.0)
+        pads = [(0, 0), (0, 0)]
+    cols = _conv.unfold(x, kernel, dilation, tuple(lo for lo, _ in pads), stride)
+    n, out_ch, length = x.shape[0], weight.shape[0], cols.shape[2]
+    oh = (padded[0] - span[0]) // stride[0] + 1
+    ow = length // oh
+    if groups == 1:
+        out = matmul(mv.reshape(weight, (out_ch, -1)), cols)            # (N, O, L)
+    else:
+        # (G, O/G, C/G*kh*kw) @ (N, G, C/G*kh*kw, L) -> (N, G, O/G, L)
+        w = mv.reshape(weight, (groups, out_ch // groups, -1))
+        out = matmul(w, mv.reshape(cols, (n, groups, -1, length)))
+    out = mv.reshape(out, (n, out_ch, oh, ow))
+    if bias is not None:
+        out = out + mv.reshape(bias, (1, out_ch, 1, 1))
+    return _unbatched(out, squeeze)
+
+
+# --- pooling ---------------------------------------------------------------------------------
+def _pool_out(size, k, s, p, d, ceil_mode):
+    """torch's pooling_output_shape: with ceil_mode the last window must start inside the
+    input or its left padding."""
+    span = d * (k - 1) + 1
+    out = (size + 2 * p - span + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def _pool_geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode):
+    """Validate pooling arguments as torch does; return kernel, stride, padding, dilation,
+    the output size and the extra high-side padding ceil_mode needs."""
+    kernel = _pair(kernel_size)
+    stride = kernel if stride is None or stride == [] or stride == () else _pair(stride)
+    padding, dilation = _pair(padding), _pair(dilation)
+    if any(s == 0 for s in stride):
+        raise ShapeError("stride should not be zero")
+    if any(k <= 0 for k in kernel):
+        raise ShapeError(f"kernel size should be greater than zero, but got kH: {kernel[0]} "
+                         f"kW: {kernel[1]}")
+    for k, p, d in zip(kernel, padding, dilation):
+        limit = (d * (k - 1) + 1) // 2 if op == "max_pool2d" else k // 2
+        if p > limit:
+            raise ShapeError(f"pad should be at most half of effective kernel size, but got "
+                             f"pad={p}, kernel_size={k} and dilation={d}")
+    size = x.shape[2:]
+    out = [_pool_out(size[i], kernel[i], stride[i], padding[i], dilation[i], ceil_mode)
+           for i in range(2)]
+    if out[0] < 1 or out[1] < 1:
+        raise ShapeError(f"Given input size: ({x.shape[1]}x{size[0]}x{size[1]}). Calculated "
+                         f"output size: ({x.shape[1]}x{out[0]}x{out[1]}). Output size is too "
+                         f"small")
+    extra = [max(0, (out[i] - 1) * stride[i] + dilation[i] * (kernel[i] - 1) + 1
+                 - size[i] - 2 * padding[i]) for i in range(2)]
+    return kernel, stride, padding, dilation, out, extra
+
+
+def _windows(x, kernel, stride, padding, dilation, extra, value):
+    """(N, C, kh*kw, L): every pooling window, padded with `value` (and ceil_mode's extra)."""
+    config = ((0, 0, 0), (0, 0, 0)) + tuple((p, p + e, 0) for p, e in zip(padding, extra))
+    cols = _conv.unfold(mv.pad(x, config, value), kernel, dilation, 0, stride)
+    n, c = x.shape[:2]
+    return mv.reshape(cols, (n, c, kernel[0] * kernel[1], cols.shape[2]))
+
+
+def _flat_indices(idx, x, kernel, stride, padding, dilation, out):
+    """Window-relative argmax -> torch's indices: row * W + col in the unpadded input."""
+    ow = out[1]
+    pos = arange(out[0] * ow)
+    rows = (pos // ow) * stride[0] - padding[0] + (idx // kernel[1]) * dilation[0]
+    cols = (pos % ow) * stride[1] - padding[1] + (idx % kernel[1]) * dilation[1]
+    return rows * x.shape[3] + cols
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """torch.nn.functional.max_pool2d; padding counts as -inf, ties go to the first max."""
+    x, squeeze = _batched("max_pool2d", input)
+    kernel, stride, padding, dilation, out, extra = _pool_geometry(
+        "max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode)
+    windows = _windows(x, kernel, stride, padding, dilation, extra, float("-inf"))
+    idx = argmax(windows, 2, keepdim=True)                              # (N, C, 1, L)
+    shape = tuple(x.shape[:2]) + tuple(out)
+    values = _unbatched(mv.reshape(gather(windows, 2, idx), shape), squeeze)
+    if not return_indices:
+        return values
+    flat = _flat_indices(mv.reshape(idx, tuple(x.shape[:2]) + (-1,)), x, kernel, stride,
+                         padding, dilation, out)
+    return values, _unbatched(mv.reshape(flat, shape), squeeze)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """torch.nn.functional.avg_pool2d: window sums over a count that, like torch's, takes in
+    the zero padding (count_include_pad) but never ceil_mode's overhang."""
+    x, squeeze = _batched("avg_pool2d", input)
+    kernel, stride, padding, _, out, extra = _pool_geometry(
+        "avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
+    sums = C.sum(_windows(x, kernel, stride, padding, (1, 1), extra, 0.0), 2)
+    if divisor_override:
+        divisor = divisor_override
+    elif not any(extra) and (count_include_pad or not any(padding)):
+        divisor = kernel[0] * kernel[1]
+    else:
+        # The count of each window: pool a map of ones (padding included or not)
+        covered = ones(1, 1, *x.shape[2:], dtype=x.dtype)
+        border = ((0, 0, 0), (0, 0, 0)) + tuple((p, p, 0) for p in padding)
+        covered = mv.pad(covered, border, 1.0 if count_include_pad else 0.0)
+        counts = _windows(covered, kernel, stride, (0, 0), (1, 1), extra, 0.0)
+        divisor = C.sum(counts, 2)
+    return _unbatched(mv.reshape(sums / divisor, tuple(x.shape[:2]) + tuple(out)), squeeze)
+
+
+def _adaptive_size(x, output_size):
+    sizes = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    return tuple(x.shape[2 + i] if s is None else int(s) for i, s in enumerate(sizes))
+
+
+def _averaging_matrix(n, m, dtype):
+    """(m, n) rows averaging torch's adaptive windows [floor(i*n/m), ceil((i+1)*n/m))."""
+    mat = np.zeros((m, n), dtype=dtypes.to_np(dtype))
+    for i in range(m):
+        start, end = (i * n) // m, math.ceil((i + 1) * n / m)
+        mat[i, start:end] = 1.0 / (end - start)
+    return tensor(mat)
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """torch.nn.functional.adaptive_avg_pool2d (output_size an int, or a pair that may hold
+    None for "keep this size")."""
+    x, squeeze = _batched("adaptive_avg_pool2d", input)
+    oh, ow = _adaptive_size(x, output_size)
+    h, w = x.shape[2:]
+    if oh <= 0 or ow <= 0:
+        raise ShapeError(f"adaptive_avg_pool2d: output_size must be positive, got ({oh}, {ow})")
+    if h % oh == 0 and w % ow == 0:          # equal windows: a reshape and a mean
+        blocks = mv.reshape(x, tuple(x.shape[:2]) + (oh, h // oh, ow, w // ow))
+        return _unbatched(C.mean(blocks, (3, 5)), squeeze)
+    rows = _averaging_matrix(h, oh, x.dtype)
+    cols = _averaging_matrix(w, ow, x.dtype)
+    return _unbatched(matmul(matmul(rows, x), C.t(cols)), squeeze)
