@@ -168,6 +168,9 @@ POOLS = [
     ("adaptive_general", lambda f, x: f.adaptive_avg_pool2d(x, (4, 5))),
     ("adaptive_none", lambda f, x: f.adaptive_avg_pool2d(x, (None, 2))),
     ("adaptive_int", lambda f, x: f.adaptive_avg_pool2d(x, 1)),
+    ("adaptive_max", lambda f, x: f.adaptive_max_pool2d(x, (3, 4))),
+    ("adaptive_max_divisible", lambda f, x: f.adaptive_max_pool2d(x, 1)),
+    ("adaptive_max_none", lambda f, x: f.adaptive_max_pool2d(x, (None, 2))),
 ]
 
 
@@ -187,6 +190,16 @@ def test_max_pool_return_indices(args):
     x = randn(2, 3, 7, 8)
     got, got_idx = F.max_pool2d(tc.tensor(x), *args, return_indices=True)
     want, want_idx = TF.max_pool2d(torch.tensor(x), *args, return_indices=True)
+    assert_close(got, want)
+    assert_close(got_idx, want_idx, what="indices")
+
+
+@pytest.mark.parametrize("size", [(3, 4), (2, 2), 5])
+def test_adaptive_max_pool_ties_and_indices(size):
+    run_both(lambda f, x: f.adaptive_max_pool2d(x, size), [ties(2, 2, 7, 8)])
+    x = ties(2, 3, 7, 8)
+    got, got_idx = F.adaptive_max_pool2d(tc.tensor(x), size, return_indices=True)
+    want, want_idx = TF.adaptive_max_pool2d(torch.tensor(x), size, return_indices=True)
     assert_close(got, want)
     assert_close(got_idx, want_idx, what="indices")
 

@@ -22,8 +22,8 @@ from ..ops import elementwise as ew
 from ..ops import movement as mv
 from ..ops.linalg import matmul
 from ..tensor import Tensor
-from .functional_conv import (adaptive_avg_pool2d, avg_pool2d, conv2d, fold,  # noqa: F401
-                              max_pool2d, unfold)
+from .functional_conv import (adaptive_avg_pool2d, adaptive_max_pool2d,  # noqa: F401
+                              avg_pool2d, conv2d, fold, max_pool2d, unfold)
 from .functional_norm import batch_norm, group_norm, layer_norm  # noqa: F401
 
 

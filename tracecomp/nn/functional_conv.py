@@ -230,11 +230,15 @@ def _adaptive_size(x, output_size):
     return tuple(x.shape[2 + i] if s is None else int(s) for i, s in enumerate(sizes))
 
 
+def _adaptive_windows(n, m):
+    """torch's adaptive windows along one dim: output i reads [floor(i*n/m), ceil((i+1)*n/m))."""
+    return [((i * n) // m, math.ceil((i + 1) * n / m)) for i in range(m)]
+
+
 def _averaging_matrix(n, m, dtype):
-    """(m, n) rows averaging torch's adaptive windows [floor(i*n/m), ceil((i+1)*n/m))."""
+    """(m, n): row i averages output i's window."""
     mat = np.zeros((m, n), dtype=dtypes.to_np(dtype))
-    for i in range(m):
-        start, end = (i * n) // m, math.ceil((i + 1) * n / m)
+    for i, (start, end) in enumerate(_adaptive_windows(n, m)):
         mat[i, start:end] = 1.0 / (end - start)
     return tensor(mat)
 
@@ -253,3 +257,39 @@ def adaptive_avg_pool2d(input, output_size):
     rows = _averaging_matrix(h, oh, x.dtype)
     cols = _averaging_matrix(w, ow, x.dtype)
     return _unbatched(matmul(matmul(rows, x), C.t(cols)), squeeze)
+
+
+def _window_positions(n, m):
+    """(m, k) input positions of each adaptive window, padded to the widest window k by
+    repeating its last position, and the (m, k) mask of the real ones."""
+    windows = _adaptive_windows(n, m)
+    k = max(end - start for start, end in windows)
+    pos = np.array([[min(start + j, end - 1) for j in range(k)] for start, end in windows])
+    real = np.array([[start + j < end for j in range(k)] for start, end in windows])
+    return pos, real
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """torch.nn.functional.adaptive_max_pool2d: the max of each adaptive window (first max
+    on ties), with flat row * W + col indices if asked."""
+    x, squeeze = _batched("adaptive_max_pool2d", input)
+    oh, ow = _adaptive_size(x, output_size)
+    if oh <= 0 or ow <= 0:
+        raise ShapeError(f"adaptive_max_pool2d: output_size must be positive, got ({oh}, {ow})")
+    (rows, row_real), (cols, col_real) = (_window_positions(x.shape[2 + i], (oh, ow)[i])
+                                          for i in range(2))
+    kh, kw = rows.shape[1], cols.shape[1]
+    # (N, C, oh*kh, ow*kw) -> (N, C, oh, ow, kh*kw): every window, row-major inside
+    picked = x[:, :, tensor(rows.reshape(-1))][:, :, :, tensor(cols.reshape(-1))]
+    picked = mv.reshape(picked, tuple(x.shape[:2]) + (oh, kh, ow, kw))
+    windows = C.flatten(mv.permute(picked, (0, 1, 2, 4, 3, 5)), 4)
+    real = (row_real[:, None, :, None] & col_real[None, :, None, :]).reshape(oh, ow, kh * kw)
+    windows = C.masked_fill(windows, tensor(~real), float("-inf"))
+    idx = argmax(windows, 4, keepdim=True)
+    values = _unbatched(C.squeeze(gather(windows, 4, idx), 4), squeeze)
+    if not return_indices:
+        return values
+    flat = (rows[:, None, :, None] * x.shape[3] + cols[None, :, None, :]).reshape(oh, ow, -1)
+    indices = C.squeeze(gather(mv.expand(tensor(flat), tuple(idx.shape[:4]) + (kh * kw,)),
+                               4, idx), 4)
+    return values, _unbatched(indices, squeeze)
