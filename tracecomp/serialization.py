@@ -1,0 +1,379 @@
+"""tracecomp.save / tracecomp.load: checkpoints in a format that loading cannot turn into code.
+
+torch.save pickles, and unpickling a file can run anything its author wanted. This format
+holds only data: a JSON header describing a nested structure, then raw tensor bytes.
+Loading parses JSON and copies bytes into arrays; no Python object is ever constructed
+from a name found in the file.
+
+File layout (integers little-endian):
+  magic      8 bytes   b"\\x89TCSAVE\\n" (PNG's trick: the \\x89 and \\n catch text-mode mangling)
+  version    u32       FORMAT_VERSION
+  hlen       u64       length of the header
+  dlen       u64       length of the data section
+  header     hlen bytes of UTF-8 JSON: {"root": <node>, "tensors": [<entry>, ...]}
+  padding    zeros up to the next multiple of 64 (so tensor data stays aligned)
+  data       dlen bytes: each tensor's bytes, C order, little-endian, at 64-aligned offsets
+  checksum   32 bytes: sha256 of everything before it
+
+A node is a JSON list [tag, payload...]:
+  ["none"] ["bool", b] ["int", n] ["float", "repr"] ["str", s] ["dtype", "float32"]
+  ["list", [node...]] ["tuple", [node...]] ["size", [n...]] ["dict", [[key, value]...]]
+  ["odict", [[key, value]...]] or ["odict", [[key, value]...], metadata-node]
+  ["tensor", i] ["param", i] ["ndarray", i] ["npscalar", i]    (i indexes "tensors")
+entry = {"dtype": name, "shape": [...], "offset": o, "nbytes": n, "requires_grad": b}.
+
+Dict keys keep their types (int keys stay int), OrderedDicts stay OrderedDicts (with the
+`_metadata` of a Module.state_dict), tuples stay tuples. A tensor object that appears
+twice is stored once and loads as one object; distinct tensors that share memory load
+as independent copies.
+"""
+import hashlib
+import json
+import os
+import struct
+from collections import OrderedDict
+
+import numpy as np
+
+from . import dtypes
+from .errors import SerializationError
+from .tensor import Size, Tensor, device
+
+MAGIC = b"\x89TCSAVE\n"
+FORMAT_VERSION = 1
+_PREFIX = struct.Struct("<8sIQQ")      # magic, version, hlen, dlen
+_DIGEST = 32
+_ALIGN = 64
+# dtypes a numpy array may have in a file; tensors use the tracecomp subset of these.
+_NP_DTYPES = {name: np.dtype(name).newbyteorder("<") for name in
+              ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+               "uint64", "float16", "float32", "float64", "complex64", "complex128")}
+_KEY_TYPES = (str, int, float, bool, type(None))
+_SUPPORTED = ("dicts (OrderedDict too), lists, tuples, str, int, float, bool, None, tensors, "
+              "numpy arrays and scalars, dtypes")
+
+
+def _parameter_class():
+    from .nn.parameter import Parameter     # nn imports the package: import on first use
+    return Parameter
+
+
+def _align(n):
+    return -(-n // _ALIGN) * _ALIGN
+
+
+# --- saving ------------------------------------------------------------------------------
+class _Encoder:
+    """Turns an object into (JSON-able node, tensor table, arrays to write)."""
+
+    def __init__(self):
+        self.entries, self.arrays = [], []
+        self._index = {}        # id(tensor or array) -> table index
+        self._keep = []         # keeps encoded objects alive so ids stay unique
+        self._open = set()      # ids of the containers on the current path (cycle check)
+
+    def _table(self, obj, arr, path):
+        if id(obj) in self._index:
+            return self._index[id(obj)]
+        if not isinstance(arr, np.ndarray):
+            raise SerializationError(f"tracecomp.save: {path} is a tensor being traced "
+                                     f"(no value yet); save concrete tensors only")
+        name = arr.dtype.name
+        if name not in _NP_DTYPES:
+            raise SerializationError(f"tracecomp.save: {path} has dtype {arr.dtype}, which the "
+                                     f"format cannot hold; supported: {', '.join(_NP_DTYPES)}")
+        arr = np.asarray(arr, dtype=_NP_DTYPES[name], order="C")    # keeps 0-d arrays 0-d
+        offset = _align(self.arrays[-1][0] + self.arrays[-1][1].nbytes) if self.arrays else 0
+        entry = {"dtype": name, "shape": list(arr.shape), "offset": offset,
+                 "nbytes": arr.nbytes}
+        if isinstance(obj, Tensor) and obj.requires_grad:
+            entry["requires_grad"] = True
+        self.entries.append(entry)
+        self.arrays.append((offset, arr))
+        self._keep.append(obj)
+        self._index[id(obj)] = len(self.entries) - 1
+        return self._index[id(obj)]
+
+    def key(self, k, path):
+        if type(k) in _KEY_TYPES:
+            return self.node(k, path)
+        if type(k) is tuple and all(type(e) in _KEY_TYPES for e in k):
+            return self.node(k, path)
+        raise SerializationError(f"tracecomp.save: dict key {k!r} of type {type(k).__name__} "
+                                 f"at {path} is not supported; keys must be str, int, float, "
+                                 f"bool, None or tuples of those")
+
+    def items(self, d, path):
+        return [[self.key(k, path), self.node(v, f"{path}[{k!r}]")] for k, v in d.items()]
+
+    def node(self, obj, path):
+        kind = type(obj)
+        if obj is None:
+            return ["none"]
+        if kind is bool:
+            return ["bool", obj]
+        if kind is int:
+            return ["int", obj]
+        if kind is float:
+            return ["float", repr(obj)]
+        if kind is str:
+            return ["str", obj]
+        if isinstance(obj, Tensor):
+            tag = "param" if isinstance(obj, _parameter_class()) else "tensor"
+            return [tag, self._table(obj, obj._data, path)]
+        if kind is np.ndarray:
+            return ["ndarray", self._table(obj, obj, path)]
+        if isinstance(obj, np.generic) and obj.dtype.name in _NP_DTYPES:
+            return ["npscalar", self._table(obj, np.asarray(obj), path)]
+        if kind is dtypes.DType:
+            return ["dtype", obj.name]
+        if kind is Size:
+            return ["size", [int(d) for d in obj]]
+        if kind in (list, tuple, dict, OrderedDict):
+            if id(obj) in self._open:
+                raise SerializationError(f"tracecomp.save: {path} contains itself (a reference "
+                                         f"cycle); the format holds trees only")
+            self._open.add(id(obj))
+            try:
+                return self._container(obj, kind, path)
+            finally:
+                self._open.discard(id(obj))
+        raise SerializationError(f"tracecomp.save: cannot save {path} of type "
+                                 f"{kind.__module__}.{kind.__qualname__}; the safe format holds "
+                                 f"{_SUPPORTED}")
+
+    def _container(self, obj, kind, path):
+        if kind is list or kind is tuple:
+            return [kind.__name__, [self.node(v, f"{path}[{i}]") for i, v in enumerate(obj)]]
+        if kind is dict:
+            return ["dict", self.items(obj, path)]
+        out = ["odict", self.items(obj, path)]
+        if hasattr(obj, "_metadata"):
+            out.append(self.node(obj._metadata, f"{path}._metadata"))
+        return out
+
+
+def save(obj, f):
+    """Write `obj` (a state_dict, an optimizer state, nested containers of tensors...) to a
+    path or a binary file object. Nothing is written if `obj` holds an unsupported type."""
+    enc = _Encoder()
+    root = enc.node(obj, "obj")
+    header = json.dumps({"root": root, "tensors": enc.entries},
+                        separators=(",", ":")).encode("utf-8")
+    last = enc.arrays[-1] if enc.arrays else (0, np.empty(0, np.uint8))
+    dlen = last[0] + last[1].nbytes
+    if isinstance(f, (str, os.PathLike)):
+        with open(f, "wb") as fh:
+            _write(fh, header, dlen, enc.arrays)
+    else:
+        _write(f, header, dlen, enc.arrays)
+
+
+def _write(fh, header, dlen, arrays):
+    digest = hashlib.sha256()
+
+    def put(b):
+        digest.update(b)
+        fh.write(b)
+
+    put(_PREFIX.pack(MAGIC, FORMAT_VERSION, len(header), dlen))
+    put(header)
+    start = _align(_PREFIX.size + len(header))
+    put(bytes(start - _PREFIX.size - len(header)))
+    pos = 0
+    for offset, arr in arrays:
+        put(bytes(offset - pos))
+        put(memoryview(arr.reshape(-1).view(np.uint8)))
+        pos = offset + arr.nbytes
+    fh.write(digest.digest())
+
+
+# --- loading -----------------------------------------------------------------------------
+def _not_ours(buf, name):
+    if buf[:1] == b"\x80" and buf[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        what = "a torch.save/pickle file"
+    elif buf[:4] == b"PK\x03\x04":
+        what = "a torch.save file (a zip archive holding a pickle)"
+    else:
+        return SerializationError(f"{name}: not a tracecomp file: expected magic bytes "
+                                  f"{MAGIC!r}, found {bytes(buf[:8])!r}")
+    return SerializationError(f"{name}: this looks like {what}; tracecomp.load never unpickles, "
+                              f"because unpickling can run arbitrary code. Convert it once, "
+                              f"in torch: load it with torch.load(path, weights_only=True), "
+                              f"turn each tensor t into tracecomp.tensor(t.numpy()), then "
+                              f"tracecomp.save the result.")
+
+
+def _check_layout(buf, name):
+    """Magic, version and sizes; returns (hlen, dlen, data_start)."""
+    if len(buf) < len(MAGIC) or buf[:len(MAGIC)] != MAGIC:
+        if len(buf) < len(MAGIC) and MAGIC.startswith(bytes(buf)) and buf:
+            raise SerializationError(f"{name}: truncated tracecomp file: {len(buf)} bytes, "
+                                     f"shorter than the {_PREFIX.size}-byte file header")
+        raise _not_ours(buf, name)
+    if len(buf) < _PREFIX.size:
+        raise SerializationError(f"{name}: truncated tracecomp file: {len(buf)} bytes, "
+                                 f"shorter than the {_PREFIX.size}-byte file header")
+    _, version, hlen, dlen = _PREFIX.unpack_from(buf)
+    if version != FORMAT_VERSION:
+        raise SerializationError(f"{name}: tracecomp file format version {version}; this "
+                                 f"tracecomp reads version {FORMAT_VERSION} (saved by a "
+                                 f"different tracecomp release?)")
+    data_start = _align(_PREFIX.size + hlen)
+    expected = data_start + dlen + _DIGEST
+    if len(buf) < expected:
+        raise SerializationError(f"{name}: truncated tracecomp file: its header says "
+                                 f"{expected} bytes (header {hlen}, data {dlen}), the file "
+                                 f"has {len(buf)}")
+    if len(buf) > expected:
+        raise SerializationError(f"{name}: {len(buf) - expected} unexpected bytes after the "
+                                 f"end of the tracecomp file ({expected} bytes expected)")
+    if hashlib.sha256(memoryview(buf)[:-_DIGEST]).digest() != bytes(buf[-_DIGEST:]):
+        raise SerializationError(f"{name}: checksum mismatch: the file is corrupt (its "
+                                 f"sha256 does not match the one stored at its end)")
+    return hlen, dlen, data_start
+
+
+def _int(v, what, name):
+    if type(v) is not int or v < 0:
+        raise SerializationError(f"{name}: malformed header: {what} must be a non-negative "
+                                 f"integer, got {v!r}")
+    return v
+
+
+def _array(entry, i, buf, data_start, dlen, name):
+    if not isinstance(entry, dict) or entry.get("dtype") not in _NP_DTYPES:
+        got = entry.get("dtype") if isinstance(entry, dict) else entry
+        raise SerializationError(f"{name}: tensor {i} has unknown dtype {got!r}; known: "
+                                 f"{', '.join(_NP_DTYPES)}")
+    dt = _NP_DTYPES[entry["dtype"]]
+    shape = entry.get("shape")
+    if not isinstance(shape, list):
+        raise SerializationError(f"{name}: malformed header: tensor {i} shape {shape!r}")
+    shape = [_int(d, f"tensor {i} shape", name) for d in shape]
+    offset = _int(entry.get("offset"), f"tensor {i} offset", name)
+    nbytes = _int(entry.get("nbytes"), f"tensor {i} nbytes", name)
+    if offset + nbytes > dlen:
+        raise SerializationError(f"{name}: header points outside the data: tensor {i} claims "
+                                 f"bytes [{offset}, {offset + nbytes}) of a {dlen}-byte data "
+                                 f"section")
+    need = int(np.prod(shape, dtype=object)) * dt.itemsize
+    if need != nbytes:
+        raise SerializationError(f"{name}: malformed header: tensor {i} of shape {shape} and "
+                                 f"dtype {entry['dtype']} needs {need} bytes, header says "
+                                 f"{nbytes}")
+    arr = np.frombuffer(buf, dtype=dt, count=nbytes // dt.itemsize, offset=data_start + offset)
+    return arr.astype(dt.newbyteorder("="), copy=True).reshape(shape)
+
+
+class _Decoder:
+    def __init__(self, header, buf, data_start, dlen, name):
+        self.name = name
+        entries = header.get("tensors")
+        if not isinstance(entries, list):
+            raise SerializationError(f"{name}: malformed header: no tensor table")
+        self.entries = entries
+        self.arrays = [_array(e, i, buf, data_start, dlen, name) for i, e in enumerate(entries)]
+        self._made = {}
+
+    def _tensor(self, i, param):
+        if (i, param) in self._made:
+            return self._made[(i, param)]
+        arr = self.arrays[i]
+        dtypes.from_np(arr.dtype)
+        t = Tensor._make(arr)
+        grad = bool(self.entries[i].get("requires_grad", False)) and arr.dtype.kind == "f"
+        if param:
+            t = _parameter_class()(t, requires_grad=grad)
+        elif grad:
+            t.requires_grad_(True)
+        self._made[(i, param)] = t
+        return t
+
+    def _pairs(self, items):
+        return [(self.key(k), self.node(v)) for k, v in items]
+
+    def key(self, node):
+        k = self.node(node)
+        if isinstance(k, (list, dict, OrderedDict, Tensor, np.ndarray)):
+            raise SerializationError(f"{self.name}: malformed header: unhashable dict key {k!r}")
+        return k
+
+    def node(self, node):
+        tag, args = node[0], node[1:]
+        if tag == "none":
+            return None
+        if tag in ("bool", "int", "str"):
+            value = args[0]
+            if type(value) is not {"bool": bool, "int": int, "str": str}[tag]:
+                raise SerializationError(f"{self.name}: malformed header: {tag} node holds "
+                                         f"{value!r}")
+            return value
+        if tag == "float":
+            return float(str(args[0]))
+        if tag == "dtype":
+            return dtypes.from_name(str(args[0]))
+        if tag == "size":
+            return Size(int(d) for d in args[0])
+        if tag in ("list", "tuple"):
+            values = [self.node(v) for v in args[0]]
+            return values if tag == "list" else tuple(values)
+        if tag == "dict":
+            return dict(self._pairs(args[0]))
+        if tag == "odict":
+            out = OrderedDict(self._pairs(args[0]))
+            if len(args) > 1:
+                out._metadata = self.node(args[1])
+            return out
+        if tag in ("tensor", "param"):
+            return self._tensor(self._ref(args[0]), tag == "param")
+        if tag in ("ndarray", "npscalar"):
+            arr = self.arrays[self._ref(args[0])]
+            return arr if tag == "ndarray" else arr[()]
+        raise SerializationError(f"{self.name}: malformed header: unknown node tag {tag!r}")
+
+    def _ref(self, i):
+        if type(i) is not int or not 0 <= i < len(self.arrays):
+            raise SerializationError(f"{self.name}: header points outside the tensor table: "
+                                     f"reference {i!r}, table has {len(self.arrays)} entries")
+        return i
+
+
+def _check_map_location(map_location):
+    """Every tensor loads on the CPU, the only eager device; a device string or object other
+    than the CPU is refused (dicts and callables are accepted and have nothing to remap)."""
+    if isinstance(map_location, (str, device)):
+        device(map_location)
+
+
+def load(f, map_location=None, *, weights_only=None, mmap=None):
+    """Read what save() wrote, from a path or a binary file object (read to its end).
+
+    map_location, weights_only and mmap are accepted for torch compatibility: loading is
+    always safe (weights_only=True behaviour whatever its value) and always to the CPU.
+    Raises SerializationError for anything that is not an intact tracecomp file."""
+    _check_map_location(map_location)
+    if isinstance(f, (str, os.PathLike)):
+        name = os.fspath(f)
+        with open(f, "rb") as fh:
+            buf = fh.read()
+    else:
+        name = getattr(f, "name", None) or type(f).__name__
+        buf = f.read()
+    if not isinstance(buf, (bytes, bytearray)):
+        raise SerializationError(f"tracecomp.load: {name} must be opened in binary mode "
+                                 f"(read() returned {type(buf).__name__})")
+    hlen, dlen, data_start = _check_layout(buf, name)
+    try:
+        header = json.loads(bytes(buf[_PREFIX.size:_PREFIX.size + hlen]).decode("utf-8"))
+        if not isinstance(header, dict) or "root" not in header:
+            raise SerializationError(f"{name}: malformed header: no root object")
+        return _Decoder(header, buf, data_start, dlen, name).node(header["root"])
+    except SerializationError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, RecursionError) as e:
+        # Only reachable with a hand-made header whose checksum was recomputed.
+        raise SerializationError(f"{name}: malformed header ({type(e).__name__}: {e})") from None
+
+
+__all__ = ["load", "save", "FORMAT_VERSION", "MAGIC"]
