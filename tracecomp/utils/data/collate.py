@@ -2,8 +2,8 @@
 one batch.
 
 Tensors are stacked; numpy arrays become tensors and are stacked; Python floats become a
-float64 tensor and ints an int64 tensor (bools a bool tensor), as in torch; strings stay a
-list; dicts collate per key; sequences are transposed and collated per position (a tuple
+float64 tensor and ints an int64 tensor (bools a bool tensor), as in torch; strings are
+returned as the sequence they came in; dicts collate per key; sequences are transposed and collated per position (a tuple
 sample gives a *list* of collated fields, as torch does for backwards compatibility).
 """
 import collections.abc
@@ -56,11 +56,11 @@ def default_collate(batch):
     if isinstance(elem, collections.abc.Mapping):
         return _like(elem, {key: default_collate([d[key] for d in batch]) for key in elem})
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):       # namedtuple
-        return type(elem)(*(default_collate(list(s)) for s in zip(*batch)))
+        return type(elem)(*(default_collate(s) for s in zip(*batch)))
     if isinstance(elem, collections.abc.Sequence):
         if any(len(b) != len(elem) for b in batch):
             raise RuntimeError("each element in list of batch should be of equal size")
-        fields = [default_collate(list(s)) for s in zip(*batch)]
+        fields = [default_collate(s) for s in zip(*batch)]
         if isinstance(elem, tuple):
             return fields
         try:

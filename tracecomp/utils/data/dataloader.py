@@ -9,7 +9,8 @@ Fast path: when the dataset is a TensorDataset (or a Subset chain over one) and 
 collate_fn is default_collate, a batch is made by indexing every tensor once with the
 batch's index array instead of fetching samples one by one and stacking them. The result
 is the same (a list of tensors, gradients flow through the indexing as through stack),
-and it is ~100x faster for MNIST-sized batches.
+and it is ~40x faster for MNIST (one shuffled epoch of 60000x1x28x28 at batch 64: 0.09 s
+instead of 3.9 s).
 """
 import numpy as np
 
