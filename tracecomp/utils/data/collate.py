@@ -3,8 +3,9 @@ one batch.
 
 Tensors are stacked; numpy arrays become tensors and are stacked; Python floats become a
 float64 tensor and ints an int64 tensor (bools a bool tensor), as in torch; strings are
-returned as the sequence they came in; dicts collate per key; sequences are transposed and collated per position (a tuple
-sample gives a *list* of collated fields, as torch does for backwards compatibility).
+returned as the sequence they came in; dicts collate per key; sequences are transposed and
+collated per position (a tuple sample gives a *list* of collated fields, as torch does for
+backwards compatibility).
 """
 import collections.abc
 import copy
