@@ -49,6 +49,9 @@ _NP_DTYPES = {name: np.dtype(name).newbyteorder("<") for name in
               ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
                "uint64", "float16", "float32", "float64", "complex64", "complex128")}
 _KEY_TYPES = (str, int, float, bool, type(None))
+# Containers nest at most this deep (checkpoints nest a handful of levels); the limit keeps
+# a hostile header from exhausting the stack, and save() enforces it so saved files load.
+MAX_DEPTH = 100
 _SUPPORTED = ("dicts (OrderedDict too), lists, tuples, str, int, float, bool, None, tensors, "
               "numpy arrays and scalars, dtypes")
 
@@ -133,6 +136,9 @@ class _Encoder:
             if id(obj) in self._open:
                 raise SerializationError(f"tracecomp.save: {path} contains itself (a reference "
                                          f"cycle); the format holds trees only")
+            if len(self._open) >= MAX_DEPTH:
+                raise SerializationError(f"tracecomp.save: {path} nests containers more than "
+                                         f"{MAX_DEPTH} deep")
             self._open.add(id(obj))
             try:
                 return self._container(obj, kind, path)
@@ -290,17 +296,20 @@ class _Decoder:
         self._made[(i, param)] = t
         return t
 
-    def _pairs(self, items):
-        return [(self.key(k), self.node(v)) for k, v in items]
+    def _pairs(self, items, depth):
+        return [(self.key(k, depth), self.node(v, depth)) for k, v in items]
 
-    def key(self, node):
-        k = self.node(node)
+    def key(self, node, depth):
+        k = self.node(node, depth)
         if isinstance(k, (list, dict, OrderedDict, Tensor, np.ndarray)):
             raise SerializationError(f"{self.name}: malformed header: unhashable dict key {k!r}")
         return k
 
-    def node(self, node):
-        tag, args = node[0], node[1:]
+    def node(self, node, depth=0):
+        if depth > MAX_DEPTH:
+            raise SerializationError(f"{self.name}: malformed header: containers nested more "
+                                     f"than {MAX_DEPTH} deep")
+        tag, args, depth = node[0], node[1:], depth + 1
         if tag == "none":
             return None
         if tag in ("bool", "int", "str"):
@@ -316,14 +325,14 @@ class _Decoder:
         if tag == "size":
             return Size(int(d) for d in args[0])
         if tag in ("list", "tuple"):
-            values = [self.node(v) for v in args[0]]
+            values = [self.node(v, depth) for v in args[0]]
             return values if tag == "list" else tuple(values)
         if tag == "dict":
-            return dict(self._pairs(args[0]))
+            return dict(self._pairs(args[0], depth))
         if tag == "odict":
-            out = OrderedDict(self._pairs(args[0]))
+            out = OrderedDict(self._pairs(args[0], depth))
             if len(args) > 1:
-                out._metadata = self.node(args[1])
+                out._metadata = self.node(args[1], depth)
             return out
         if tag in ("tensor", "param"):
             return self._tensor(self._ref(args[0]), tag == "param")
