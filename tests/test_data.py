@@ -9,16 +9,26 @@ import numpy as np
 import pytest
 import torch
 import torch.utils.data as tud
+from helpers import assert_close, to_torch
 
 import tracecomp as tc
 from tracecomp.errors import DataError, ShapeError
-from tracecomp.utils.data import (BatchSampler, ConcatDataset, DataLoader, Dataset,
-                                  RandomSampler, SequentialSampler, Subset,
-                                  SubsetRandomSampler, TensorDataset, default_collate,
-                                  load_mnist, random_split, read_idx)
+from tracecomp.utils.data import (
+    BatchSampler,
+    ConcatDataset,
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    SequentialSampler,
+    Subset,
+    SubsetRandomSampler,
+    TensorDataset,
+    default_collate,
+    load_mnist,
+    random_split,
+    read_idx,
+)
 from tracecomp.utils.data.idx import IDX_DTYPES, parse_idx
-
-from helpers import assert_close, to_torch
 
 
 def _pair(n=10):
@@ -259,7 +269,7 @@ def test_shuffle_generator_determinism_and_epoch_reshuffle():
     assert a == b                      # same seed, same orders, epoch after epoch
     assert a[0] != c[0]                # different seed, different order
     assert a[0] != a[1]                # every epoch reshuffles
-    assert sorted(sum(a[0], [])) == list(range(50))
+    assert sorted(i for batch in a[0] for i in batch) == list(range(50))
     # the slow path (custom collate) draws the same order from the same seed
     slow = _orders(loader(1, collate_fn=lambda s: default_collate(s)))
     assert slow == a
@@ -282,18 +292,18 @@ def test_loader_with_samplers_and_workers():
     workers = DataLoader(ds, batch_size=3, num_workers=2, collate_fn=lambda s: len(s))
     assert list(workers) == [3, 3, 3, 1]
     sampler = SubsetRandomSampler([1, 3, 5], generator=tc.Generator().manual_seed(0))
-    assert sorted(sum((b[1].tolist() for b in DataLoader(ds, sampler=sampler, batch_size=2)),
-                      [])) == [1, 3, 5]
+    seen = [i for b in DataLoader(ds, sampler=sampler, batch_size=2) for i in b[1].tolist()]
+    assert sorted(seen) == [1, 3, 5]
 
 
 def test_loader_argument_errors():
     ds = TensorDataset(*_pair(4))
     sampler = SequentialSampler(ds)
-    cases = [(dict(sampler=sampler, shuffle=True), "mutually exclusive with shuffle"),
-             (dict(batch_sampler=BatchSampler(sampler, 2, False), batch_size=2),
+    cases = [({"sampler": sampler, "shuffle": True}, "mutually exclusive with shuffle"),
+             ({"batch_sampler": BatchSampler(sampler, 2, False), "batch_size": 2},
               "batch_sampler option is mutually exclusive"),
-             (dict(batch_size=None, drop_last=True), "batch_size=None option disables"),
-             (dict(num_workers=-1), "num_workers option should be non-negative")]
+             ({"batch_size": None, "drop_last": True}, "batch_size=None option disables"),
+             ({"num_workers": -1}, "num_workers option should be non-negative")]
     for kwargs, msg in cases:
         with pytest.raises(ValueError, match=msg):
             DataLoader(ds, **kwargs)
@@ -350,8 +360,8 @@ _GOOD = _idx_bytes(np.arange(24, dtype=np.uint8).reshape(2, 3, 4))
     (b"\x00\x00\x07" + _GOOD[3:], r"unknown IDX dtype code 0x07.*0x08 unsigned byte"),
     (b"\x00\x00", r"truncated IDX header.*at least 4 bytes.*got 2"),
     (_GOOD[:10], r"truncated IDX header: 3 dimensions need 16 header bytes, got 10"),
-    (_GOOD[:-5], r"truncated IDX data: shape \[2, 3, 4\] of unsigned byte needs 24 bytes, "
-                 r"got 19"),
+    (_GOOD[:-5], (r"truncated IDX data: shape \[2, 3, 4\] of unsigned byte needs 24 bytes, "
+                  r"got 19")),
     (_GOOD + b"xyz", r"3 bytes of trailing garbage.*needs 24 bytes, got 27"),
 ])
 def test_idx_errors(tmp_path, buf, msg):

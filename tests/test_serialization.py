@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import tracecomp as tc
-import tracecomp.nn as nn
+from tracecomp import nn
 from tracecomp import serialization as ser
 from tracecomp.errors import SerializationError
 
@@ -146,9 +146,9 @@ def test_torch_compatible_keywords():
     sd = {"w": tc.ones(2)}
     buf = io.BytesIO()
     tc.save(sd, buf)
-    for kwargs in (dict(map_location="cpu"), dict(map_location=tc.device("cpu")),
-                   dict(weights_only=False), dict(weights_only=True),
-                   dict(map_location={"cuda:0": "cpu"})):
+    for kwargs in ({"map_location": "cpu"}, {"map_location": tc.device("cpu")},
+                   {"weights_only": False}, {"weights_only": True},
+                   {"map_location": {"cuda:0": "cpu"}}):
         buf.seek(0)
         _assert_same(tc.load(buf, **kwargs), sd)
     buf.seek(0)
@@ -196,7 +196,7 @@ def _load_bytes(data):
 def _rebuild(data, edit, raw_header=None):
     """A file with its JSON header changed by `edit` and a *valid* checksum: what a hostile
     author would write, so only the header checks stand between it and the loader."""
-    _, version, hlen, dlen = ser._PREFIX.unpack_from(data)
+    _, version, hlen, _ = ser._PREFIX.unpack_from(data)
     header = json.loads(data[ser._PREFIX.size:ser._PREFIX.size + hlen])
     blob = data[ser._align(ser._PREFIX.size + hlen):-32]
     edit(header)
@@ -281,7 +281,8 @@ def test_foreign_files_are_named(tmp_path):
         _load_bytes(b"\x93NUMPY\x01\x00 hello, this is not ours")
     with pytest.raises(SerializationError, match="not a tracecomp file"):
         _load_bytes(b"")
-    for name, kwargs in (("zip.pt", {}), ("legacy.pt", dict(_use_new_zipfile_serialization=False))):
+    for name, kwargs in (("zip.pt", {}),
+                         ("legacy.pt", {"_use_new_zipfile_serialization": False})):
         path = tmp_path / name
         torch.save({"w": torch.ones(2)}, path, **kwargs)
         with pytest.raises(SerializationError, match="looks like a torch.save.*never unpickles"):

@@ -57,7 +57,7 @@ _SUPPORTED = ("dicts (OrderedDict too), lists, tuples, str, int, float, bool, No
 
 
 def _parameter_class():
-    from .nn.parameter import Parameter     # nn imports the package: import on first use
+    from .nn.parameter import Parameter  # nn imports the package: import on first use
     return Parameter
 
 
@@ -385,4 +385,4 @@ def load(f, map_location=None, *, weights_only=None, mmap=None):
         raise SerializationError(f"{name}: malformed header ({type(e).__name__}: {e})") from None
 
 
-__all__ = ["load", "save", "FORMAT_VERSION", "MAGIC"]
+__all__ = ["FORMAT_VERSION", "MAGIC", "load", "save"]

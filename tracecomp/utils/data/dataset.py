@@ -90,7 +90,7 @@ def _fraction_lengths(n, fractions):
     for i, frac in enumerate(fractions):
         if frac < 0 or frac > 1:
             raise ValueError(f"Fraction at index {i} is not between 0 and 1")
-        lengths.append(int(math.floor(n * frac)))
+        lengths.append(math.floor(n * frac))
     for i in range(n - sum(lengths)):
         lengths[i % len(lengths)] += 1
     for i, length in enumerate(lengths):

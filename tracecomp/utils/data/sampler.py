@@ -93,8 +93,8 @@ class BatchSampler(Sampler):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
             raise ValueError(f"batch_size should be a positive integer value, but got "
                              f"batch_size={batch_size}")
-        if not isinstance(drop_last, bool):
-            raise ValueError(f"drop_last should be a boolean value, but got "
+        if not isinstance(drop_last, bool):     # torch raises ValueError here, not TypeError
+            raise ValueError(f"drop_last should be a boolean value, but got "  # noqa: TRY004
                              f"drop_last={drop_last}")
         self.sampler = sampler
         self.batch_size = batch_size
