@@ -49,6 +49,6 @@ fmod = remainder
 
 __version__ = "0.1.0"
 
-from . import optim  # noqa: E402
+from . import nn, optim  # noqa: E402
 from .serialization import load, save  # noqa: E402
 from . import utils  # noqa: E402

@@ -24,6 +24,9 @@ from ..ops.linalg import matmul
 from ..tensor import Tensor
 from .functional_conv import (adaptive_avg_pool2d, adaptive_max_pool2d,  # noqa: F401
                               avg_pool2d, conv2d, fold, max_pool2d, unfold)
+from .functional_losses import (binary_cross_entropy,  # noqa: F401
+                                binary_cross_entropy_with_logits, cross_entropy, huber_loss,
+                                kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss)
 from .functional_norm import batch_norm, group_norm, layer_norm  # noqa: F401
 
 
@@ -289,11 +292,3 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     """||x1 - x2 + eps||_p over the last dim."""
     return C.norm(x1 - x2 + eps, p, -1, keepdim)
 
-
-try:
-    from .functional_losses import (binary_cross_entropy,  # noqa: E402,F401
-                                    binary_cross_entropy_with_logits, cross_entropy,
-                                    huber_loss, kl_div, l1_loss, mse_loss, nll_loss,
-                                    smooth_l1_loss)
-except ImportError:  # functional_losses.py is being written concurrently
-    pass

@@ -1,0 +1,298 @@
+"""The loss functions of tracecomp.nn.functional, with torch's arguments, reductions and
+numbers.
+
+Each loss is composed of public ops, so its gradient comes from the primitives' VJP rules
+and the tracer sees nothing new. Where torch's formula has a numerically careful form
+(log-sigmoid for BCE-with-logits, the -100 clamp on BCE's logs, xlogy in KL divergence)
+the same form is used so values agree at the extremes too. Class-index targets are checked
+against the number of classes eagerly: an out-of-range target is an error, never a
+silently wrong gather.
+"""
+import warnings
+
+import numpy as np
+
+from .. import composite as C
+from ..errors import DTypeError, ShapeError, fmt_shape
+from ..ops import elementwise as ew
+from ..ops.indexing import gather
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def legacy_reduction(size_average, reduce, reduction):
+    """torch's mapping of the deprecated size_average/reduce flags onto `reduction`."""
+    if size_average is None and reduce is None:
+        return reduction
+    warnings.warn("size_average and reduce args will be deprecated, please use "
+                  "reduction='{}' instead.".format(
+                      "mean" if (size_average is not False and reduce is not False)
+                      else "sum" if reduce is not False else "none"), stacklevel=3)
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    if not reduce:
+        return "none"
+    return "mean" if size_average else "sum"
+
+
+def _reduce(loss, reduction):
+    if reduction == "none":
+        return loss
+    if reduction == "mean":
+        return C.mean(loss)
+    if reduction == "sum":
+        return C.sum(loss)
+    raise ValueError(f"{reduction} is not a valid value for reduction; valid values are "
+                     f"{', '.join(REDUCTIONS)}")
+
+
+def _check_reduction(reduction):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction; valid values are "
+                         f"{', '.join(REDUCTIONS)}")
+
+
+def _same_size(name, input, target, fatal):
+    """torch warns (or, for BCE, refuses) when target and input sizes differ."""
+    if tuple(input.shape) == tuple(target.shape):
+        return
+    msg = (f"{name}: Using a target size ({fmt_shape(target.shape)}) that is different to "
+           f"the input size ({fmt_shape(input.shape)})")
+    if fatal:
+        raise ValueError(msg + " is deprecated. Please ensure they have the same size.")
+    warnings.warn(msg + ". This will likely lead to incorrect results due to broadcasting. "
+                  "Please ensure they have the same size.", stacklevel=3)
+
+
+# --- class-index losses -------------------------------------------------------------------
+def _class_dim(input):
+    return 0 if input.ndim == 1 else 1
+
+
+def _check_class_target(name, input, target, weight, ignore_index):
+    """Shapes, dtype and range of a class-index target for an (N, C, d1, ...) input."""
+    if target._data.dtype.kind not in "iu":
+        raise DTypeError(f"{name}: expected target of scalar type Long (class indices) but "
+                         f"found {target.dtype.name}; pass class indices as an int64 tensor, "
+                         f"or class probabilities with the input's shape and a float dtype")
+    if input.ndim < 1:
+        raise ShapeError(f"{name}: input must have at least 1 dimension (classes), got a 0-d "
+                         f"tensor")
+    cdim = _class_dim(input)
+    want = tuple(input.shape[:cdim]) + tuple(input.shape[cdim + 1:])
+    if tuple(target.shape) != want:
+        if input.ndim >= 2 and target.ndim >= 1 and target.shape[0] != input.shape[0]:
+            raise ShapeError(f"{name}: Expected input batch_size ({input.shape[0]}) to match "
+                             f"target batch_size ({target.shape[0]}).")
+        raise ShapeError(f"{name}: expected target of shape {fmt_shape(want)} for input of "
+                         f"shape {fmt_shape(input.shape)}, got {fmt_shape(target.shape)}")
+    n_classes = input.shape[cdim]
+    if weight is not None and tuple(weight.shape) != (n_classes,):
+        raise ShapeError(f"{name}: weight tensor should be defined either for all {n_classes} "
+                         f"classes or no classes but got weight tensor of shape: "
+                         f"{fmt_shape(weight.shape)}")
+    t = target._data
+    bad = t[(t != ignore_index) & ((t < 0) | (t >= n_classes))]
+    if bad.size:
+        raise IndexError(f"{name}: Target {int(bad.flat[0])} is out of bounds. Class indices "
+                         f"must lie in [0, {n_classes}) (or equal ignore_index="
+                         f"{ignore_index}).")
+
+
+def _class_weights(target, weight, ignore_index, dtype):
+    """Each target position's weight: weight[target], 0 where target == ignore_index."""
+    keep = target != ignore_index
+    safe = ew.where(keep, target, 0)
+    w = ew.cast(keep, dtype) if weight is None else ew.where(keep, weight[safe], 0.0)
+    return safe, w
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean"):
+    """-input[n, target[n]] * weight[target[n]]; 'mean' divides by the summed weights."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    _check_class_target("nll_loss", input, target, weight, ignore_index)
+    cdim = _class_dim(input)
+    safe, w = _class_weights(target, weight, ignore_index, input.dtype)
+    picked = C.squeeze(gather(input, cdim, C.unsqueeze(safe, cdim)), cdim)
+    loss = -picked * w
+    if reduction == "mean":
+        return C.sum(loss) / C.sum(w)
+    return _reduce(loss, reduction)
+
+
+def _smoothing_term(logp, target, weight, ignore_index, reduction):
+    """The label-smoothing part: -sum_c weight_c * logp_c, reduced as torch reduces it."""
+    cdim = _class_dim(logp)
+    if weight is not None:
+        shape = [1] * logp.ndim
+        shape[cdim] = logp.shape[cdim]
+        logp = logp * C.reshape(weight, shape)
+    keep = target != ignore_index
+    smooth = ew.where(keep, -C.sum(logp, cdim), 0.0)
+    if reduction == "none":
+        return smooth
+    if reduction == "sum":
+        return C.sum(smooth)
+    _, w = _class_weights(target, weight, ignore_index, logp.dtype)
+    return C.sum(smooth) / C.sum(w)
+
+
+def _prob_target_loss(logp, target, weight, reduction, label_smoothing):
+    cdim = _class_dim(logp)
+    n_classes = logp.shape[cdim]
+    if label_smoothing > 0:
+        target = target * (1 - label_smoothing) + label_smoothing / n_classes
+    if weight is not None:
+        shape = [1] * logp.ndim
+        shape[cdim] = n_classes
+        logp = logp * C.reshape(weight, shape)
+    terms = -(logp * target)
+    if reduction == "none":
+        return C.sum(terms, cdim)
+    if reduction == "sum":
+        return C.sum(terms)
+    return C.sum(terms) / (logp.numel() // max(n_classes, 1) if logp.numel() else np.nan)
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
+                  reduce=None, reduction="mean", label_smoothing=0.0):
+    """log_softmax over the class dim (1, or 0 for unbatched input), then the NLL of class
+    indices (with ignore_index and weight) or the cross entropy against class probabilities
+    (a float target with the input's shape); label_smoothing mixes in the uniform
+    distribution as torch does."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be between 0.0 and 1.0. Got: "
+                         f"{label_smoothing}")
+    if input.ndim < 1:
+        raise ShapeError("cross_entropy: input must have at least 1 dimension (classes), got "
+                         "a 0-d tensor")
+    logp = C.log_softmax(input, _class_dim(input))
+    if target._data.dtype.kind == "f":
+        if tuple(target.shape) != tuple(input.shape):
+            raise ShapeError(f"cross_entropy: class-probability targets must have the input's "
+                             f"shape {fmt_shape(input.shape)}, got {fmt_shape(target.shape)} "
+                             f"(class-index targets must be int64)")
+        if weight is not None and tuple(weight.shape) != (input.shape[_class_dim(input)],):
+            raise ShapeError(f"cross_entropy: weight tensor should be defined either for all "
+                             f"{input.shape[_class_dim(input)]} classes or no classes but got "
+                             f"weight tensor of shape: {fmt_shape(weight.shape)}")
+        return _prob_target_loss(logp, target, weight, reduction, label_smoothing)
+    nll = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction)
+    if label_smoothing == 0:
+        return nll
+    n_classes = input.shape[_class_dim(input)]
+    smooth = _smoothing_term(logp, target, weight, ignore_index, reduction)
+    return nll * (1 - label_smoothing) + smooth * (label_smoothing / n_classes)
+
+
+# --- regression losses --------------------------------------------------------------------
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    _same_size("mse_loss", input, target, fatal=False)
+    d = input - target
+    return _reduce(d * d, reduction)
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    _same_size("l1_loss", input, target, fatal=False)
+    return _reduce(ew.abs(input - target), reduction)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean",
+                   beta=1.0):
+    """0.5 d^2 / beta where |d| < beta, else |d| - beta / 2; beta == 0 is the L1 loss."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss does not support negative values for beta, got "
+                         f"{beta}")
+    _same_size("smooth_l1_loss", input, target, fatal=False)
+    d = input - target
+    ad = ew.abs(d)
+    if beta == 0:
+        return _reduce(ad, reduction)
+    return _reduce(ew.where(ad < beta, d * d * (0.5 / beta), ad - 0.5 * beta), reduction)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    """0.5 d^2 where |d| < delta, else delta * (|d| - delta / 2)."""
+    if delta <= 0:
+        raise ValueError(f"huber_loss does not support non-positive values for delta, got "
+                         f"{delta}")
+    _same_size("huber_loss", input, target, fatal=False)
+    d = input - target
+    ad = ew.abs(d)
+    loss = ew.where(ad < delta, d * d * 0.5, (ad - 0.5 * delta) * delta)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+# --- binary and distribution losses ---------------------------------------------------------
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+                         reduction="mean"):
+    """-(t log x + (1 - t) log(1 - x)), each log clamped to >= -100 as torch clamps it."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    _same_size("binary_cross_entropy", input, target, fatal=True)
+    x = input._data
+    if x.size and not ((x >= 0) & (x <= 1)).all():
+        raise ValueError("binary_cross_entropy: all elements of input should be between 0 "
+                         "and 1 (apply sigmoid first, or use binary_cross_entropy_with_logits)")
+    log_x = C.clamp(ew.log(input), min=-100.0)
+    log_1mx = C.clamp(ew.log(1 - input), min=-100.0)
+    loss = -(target * log_x + (1 - target) * log_1mx)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
+                                     reduce=None, reduction="mean", pos_weight=None):
+    """(1 - t) x - (1 + (pos_weight - 1) t) log sigmoid(x), written with log-sigmoid so large
+    logits neither overflow nor lose the gradient."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    _same_size("binary_cross_entropy_with_logits", input, target, fatal=True)
+    log_sig = -C.softplus(-input)
+    if pos_weight is None:
+        loss = (1 - target) * input - log_sig
+    else:
+        loss = (1 - target) * input - ((pos_weight - 1) * target + 1) * log_sig
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def _xlogx(t):
+    """t * log(t), 0 where t == 0 (and a finite gradient there)."""
+    pos = t > 0
+    return ew.where(pos, t * ew.log(ew.where(pos, t, 1.0)), 0.0)
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    """Pointwise KL divergence with `input` given as log-probabilities; 'batchmean' divides
+    the sum by the batch size (the mathematically correct KL), 'mean' by the element count."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    if reduction not in REDUCTIONS + ("batchmean",):
+        raise ValueError(f"{reduction} is not a valid value for reduction; valid values are "
+                         f"{', '.join(REDUCTIONS + ('batchmean',))}")
+    if reduction == "mean":
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and "
+                      "the support size.'batchmean' divides only by the batch size, and "
+                      "aligns with the KL div math definition.'mean' will be changed to "
+                      "behave the same as 'batchmean' in the next major release.",
+                      stacklevel=2)
+    if log_target:
+        loss = ew.exp(target) * (target - input)
+    else:
+        loss = _xlogx(target) - target * input
+    if reduction == "batchmean":
+        total = C.sum(loss)
+        return total / input.shape[0] if input.ndim else total
+    return _reduce(loss, reduction)
+
