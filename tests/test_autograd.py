@@ -289,3 +289,10 @@ def test_int_outputs_do_not_require_grad():
     assert not x.argmax().requires_grad
     assert not (x > 1).requires_grad
     assert not x.long().requires_grad
+
+
+def test_norm_gradient_at_zero_is_zero_like_torch():
+    ours, theirs = tc.zeros(3, requires_grad=True), torch.zeros(3, requires_grad=True)
+    tc.norm(ours).backward()
+    torch.norm(theirs).backward()
+    assert ours.grad.tolist() == theirs.grad.tolist() == [0.0, 0.0, 0.0]

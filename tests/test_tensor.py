@@ -258,3 +258,16 @@ def test_repr_matches_torch(make):
 def test_repr_grad_fn():
     x = tc.tensor([1.0], requires_grad=True)
     assert "grad_fn=<MulBackward>" in repr(x * 2)
+
+
+def test_deepcopy_of_leaf_copies_storage_and_grad_like_torch():
+    import copy
+    x = tc.tensor([1.0, 2.0], requires_grad=True)
+    (x * 3).sum().backward()
+    y = copy.deepcopy(x)
+    assert y is not x and y.requires_grad and y.is_leaf
+    assert y.grad.tolist() == [3.0, 3.0] and y.grad is not x.grad
+    y.data.mul_(0)
+    assert x.tolist() == [1.0, 2.0]
+    with pytest.raises(RuntimeError, match="Only Tensors created explicitly by the user"):
+        copy.deepcopy(x * 2)

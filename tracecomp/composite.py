@@ -152,7 +152,10 @@ def prod_dims(shape, dims):
 
 def norm(x, p=2, dim=None, keepdim=False):
     if p == 2 or p == "fro":
-        return ew.sqrt(sum(x * x, dim, keepdim))
+        # sqrt's derivative is infinite at 0; torch defines the norm's gradient there as 0
+        squares = sum(x * x, dim, keepdim)
+        zero = squares == 0
+        return ew.where(zero, 0.0, ew.sqrt(ew.where(zero, 1.0, squares)))
     if p == 1:
         return sum(ew.abs(x), dim, keepdim)
     if p == float("inf"):
@@ -411,9 +414,12 @@ def one_hot(x, num_classes=-1):
                          f"{x.dtype.name}")
     if num_classes == -1:
         num_classes = int(x._data.max()) + 1 if x.numel() else 0
-    if x.numel() and (int(x._data.min()) < 0 or int(x._data.max()) >= num_classes):
-        raise RuntimeError(f"one_hot: Class values must be in [0, {num_classes}); got values "
-                           f"in [{int(x._data.min())}, {int(x._data.max())}]")
+    if x.numel() and int(x._data.min()) < 0:
+        raise RuntimeError(f"one_hot: Class values must be non-negative; got "
+                           f"{int(x._data.min())}")
+    if x.numel() and int(x._data.max()) >= num_classes:
+        raise RuntimeError(f"one_hot: Class values must be smaller than num_classes "
+                           f"({num_classes}); got {int(x._data.max())}")
     return ew.cast(unsqueeze(x, -1) == arange(num_classes), dtypes.I64)
 
 

@@ -285,6 +285,23 @@ class Tensor:
     def __reduce__(self):
         raise TypeError("tracecomp tensors are not pickled; use tracecomp.save / tracecomp.load")
 
+    def __deepcopy__(self, memo):
+        """A leaf's copy: new storage, the same requires_grad and a copied .grad (torch's
+        rule: tensors with history refuse, since the history cannot be copied)."""
+        if self._node is not None:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) "
+                               "support the deepcopy protocol at the moment. If you were "
+                               "attempting to deepcopy a module, this may be because of a "
+                               "torch.nn.utils.weight_norm usage, see "
+                               "https://github.com/pytorch/pytorch/pull/103001")
+        if id(self) in memo:
+            return memo[id(self)]
+        new = Tensor._make(self._data.copy(), self._requires_grad)
+        memo[id(self)] = new
+        if self.grad is not None:
+            new.grad = self.grad.__deepcopy__(memo)
+        return new
+
 
 def _init(t, data, requires_grad, node, vc=None):
     t._data = data

@@ -19,6 +19,8 @@ def _matmul_rule(a, b):
     k_a = a[-1]
     k_b = b[0] if len(b) == 1 else b[-2]
     if k_a != k_b:
+        if len(b) == 2 and len(a) > 2:      # torch folds the batch dims into the rows
+            a = (int(np.prod(a[:-1])), a[-1])
         if len(a) <= 2 and len(b) <= 2:
             raise ShapeError(f"mat1 and mat2 shapes cannot be multiplied ({_dims(a)} and "
                              f"{_dims(b)}): the columns of the first ({k_a}) must equal the "
