@@ -14,10 +14,11 @@ from tracecomp.dispatch import bind
 from tracecomp.ops.registry import PRIMITIVES
 
 # Primitives with no gradient, on purpose: boolean/integer results, integer-valued steps,
-# and constants with no tensor input.
+# constants and random draws with no tensor input, and detach (which stops gradients).
 NON_DIFFERENTIABLE = {
     "logical_not", "isnan", "isinf", "floor_divide", "eq", "ne", "lt", "le", "gt", "ge",
     "logical_and", "logical_or", "logical_xor", "argmax", "argmin", "full", "arange",
+    "uniform", "normal", "detach",
 }
 
 _rng = np.random.default_rng(0)
@@ -31,7 +32,7 @@ INT = np.array([[3, -2, 0], [1, 5, -4]])
 SAMPLES = {
     **{n: ((MIXED,), {}) for n in ["neg", "exp", "abs", "sign", "sin", "cos", "tanh",
                                    "sigmoid", "relu", "erf", "expm1", "floor", "ceil",
-                                   "round", "trunc", "copy", "logical_not", "isnan",
+                                   "round", "trunc", "copy", "detach", "logical_not", "isnan",
                                    "isinf"]},
     **{n: ((POS,), {}) for n in ["log", "sqrt", "rsqrt", "log1p"]},
     **{n: ((MIXED, ROW), {}) for n in ["add", "sub", "mul", "div", "maximum", "minimum", "eq",
@@ -61,6 +62,8 @@ SAMPLES = {
     "matmul": ((MIXED, POS.T), {}),
     "full": ((), {"shape": (2, 3), "value": 1.5, "dtype": np.dtype(np.float32)}),
     "arange": ((), {"start": 1, "stop": 7, "step": 2, "dtype": np.dtype(np.int64)}),
+    "uniform": ((), {"shape": (2, 3), "dtype": np.dtype(np.float32)}),
+    "normal": ((), {"shape": (4,), "dtype": np.dtype(np.float64)}),
     "unfold": ((_rng.standard_normal((1, 2, 4, 4)),),
                {"kernel": (2, 2), "dilation": (1, 1), "padding": (1, 0), "stride": (1, 2)}),
     "fold": ((_rng.standard_normal((1, 8, 10)),),

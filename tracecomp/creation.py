@@ -22,6 +22,27 @@ arange_p = defprim("arange", lambda start, stop, step, dtype: np.arange(start, s
                    lambda start, stop, step, dtype: dtype, None, ("constant",))
 
 
+# --- random primitives: they draw from the default generator when they *run*, so a traced
+# graph draws fresh numbers on every call (dropout masks are not baked in at trace time)
+def _draw(method):
+    def impl(shape, dtype):
+        return getattr(default_generator.rng, method)(shape).astype(dtype)
+    return impl
+
+
+def _random_shape(shape, dtype):
+    return tuple(shape)
+
+
+def _random_dtype(shape, dtype):
+    return np.dtype(dtype)
+
+
+uniform_p = defprim("uniform", _draw("random"), _random_shape, _random_dtype, None, ("random",))
+normal_p = defprim("normal", _draw("standard_normal"), _random_shape, _random_dtype, None,
+                   ("random",))
+
+
 def _size(size):
     """zeros(2, 3), zeros((2, 3)) and zeros([2, 3]) all mean shape (2, 3)."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
@@ -200,16 +221,20 @@ def _rand_dtype(dtype):
     return d
 
 
+def _random(prim, method, size, generator, dtype):
+    if generator is None:
+        return bind(prim, shape=size, dtype=dtype)
+    return Tensor._make(getattr(generator.rng, method)(size).astype(dtype))
+
+
 def rand(*size, generator=None, dtype=None, requires_grad=False, device=None):
-    d = _rand_dtype(dtype)
-    return _finish(Tensor._make(_rng(generator).random(_size(size), dtype=np.float64).astype(d)),
+    return _finish(_random(uniform_p, "random", _size(size), generator, _rand_dtype(dtype)),
                    requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, requires_grad=False, device=None):
-    d = _rand_dtype(dtype)
-    return _finish(Tensor._make(_rng(generator).standard_normal(_size(size)).astype(d)),
-                   requires_grad)
+    return _finish(_random(normal_p, "standard_normal", _size(size), generator,
+                           _rand_dtype(dtype)), requires_grad)
 
 
 def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None):
@@ -243,6 +268,7 @@ def normal(mean, std, size, *, generator=None, dtype=None):
 
 def bernoulli(p, *, generator=None):
     """Each element 1 with probability p (a tensor of probabilities)."""
-    probs = p._data if isinstance(p, Tensor) else np.asarray(p)
-    draws = _rng(generator).random(probs.shape) < probs
-    return Tensor._make(draws.astype(probs.dtype if probs.dtype.kind == "f" else dtypes.F32))
+    from .ops.elementwise import cast
+    p = p if isinstance(p, Tensor) else Tensor._make(np.asarray(p))
+    draws = _random(uniform_p, "random", tuple(p.shape), generator, dtypes.F64) < p
+    return cast(draws, p._data.dtype if p._data.dtype.kind == "f" else dtypes.F32)

@@ -51,6 +51,16 @@ I64 = int64.np
 BOOL = bool_.np
 
 
+# the IR's short spellings: f32[64,784], i64[64], b8[3]
+SHORT_NAMES = {F32: "f32", F64: "f64", np.dtype(np.float16): "f16", I64: "i64",
+               np.dtype(np.int32): "i32", np.dtype(np.int16): "i16", np.dtype(np.int8): "i8",
+               np.dtype(np.uint8): "u8", BOOL: "b8"}
+
+
+def short_name(np_dtype) -> str:
+    return SHORT_NAMES.get(np.dtype(np_dtype), str(np_dtype))
+
+
 def from_name(name: str) -> DType:
     return _BY_NAME[name]
 

@@ -69,6 +69,8 @@ trunc_p = unary("trunc", np.trunc, _zero_grad, same_dtype)
 # order "K" keeps the input's layout (torch's clone), "C" makes it row-major (contiguous())
 copy_p = unary("copy", lambda x, order="K": np.array(x, copy=True, order=order),
                lambda g, out, x, order="K": (g,), same_dtype)
+# identity that stops gradients: how the tracer records .detach() and no_grad uses
+detach_p = unary("detach", lambda x: x, None, same_dtype)
 logical_not_p = unary("logical_not", np.logical_not, None, bool_dtype)
 isnan_p = unary("isnan", np.isnan, None, bool_dtype)
 isinf_p = unary("isinf", np.isinf, None, bool_dtype)

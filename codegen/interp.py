@@ -1,0 +1,53 @@
+"""The reference backend: runs a Graph node by node with the primitives' eager numpy impls.
+
+It is the semantics every other backend is tested against, so it stays small and plain:
+each node's impl is called with its operands' arrays, the result is cast to the node's
+dtype (the dtype rule is the authority, as in eager `bind`), and every value is dropped
+right after its last use, so peak memory follows the graph's liveness. An error inside a
+node says which node (with its IR line and the user's source line).
+"""
+import numpy as np
+
+from ..errors import TracecompError
+from ..ir import CONSTANT, Node, format_node, format_source, node_names
+
+
+def compile_graph(graph):
+    """A runner(arrays) -> arrays for graph. Planning (the last use of every value) happens
+    once here, not per call."""
+    position = {n: k for k, n in enumerate(graph.inputs)}
+    steps, last_use = [], {}
+    for k, node in enumerate(graph.nodes):
+        for i in node.node_inputs():
+            last_use[i] = k
+    outputs = set(graph.outputs)
+    for k, node in enumerate(graph.nodes):
+        free = [i for i in node.node_inputs() if last_use[i] == k and i not in outputs]
+        steps.append((node, free))
+    names = node_names(graph)
+
+    def run(arrays):
+        env = {n: arrays[position[n]] for n in graph.inputs}
+        for node, free in steps:
+            env[node] = _execute(node, env, names)
+            for i in free:
+                del env[i]
+        return [env[o] for o in graph.outputs]
+
+    return run
+
+
+def _execute(node, env, names):
+    if node.op == CONSTANT:
+        return node.params["value"]
+    operands = [env[i] if isinstance(i, Node) else i for i in node.inputs]
+    try:
+        out = node.prim.impl(*operands, **node.params)
+    except Exception as exc:
+        where = format_source(node.source)
+        raise TracecompError(f"{type(exc).__name__}: {exc}\nWhile executing "
+                             f"{format_node(node, names)}"
+                             + (f"   # {where}" if where else "")) from exc
+    if type(out) is not np.ndarray or out.dtype != node.dtype:
+        out = np.asarray(out, dtype=node.dtype)
+    return out

@@ -1,0 +1,29 @@
+"""The backend registry: compile() looks backends up here by name, so a new backend
+(llvm, cuda) plugs in with one `register` call and no change to the frontend.
+
+A backend is a function `compile_graph(graph) -> runner`, where
+`runner(list of numpy arrays, one per graph input) -> list of numpy arrays, one per output`.
+"""
+from ..errors import LoweringError
+
+BACKENDS = {}
+
+
+def register(name, loader):
+    """loader() -> compile_graph; called on first use, so importing tracecomp never pulls
+    in a backend's heavy dependencies (llvmlite, numba)."""
+    BACKENDS[name] = loader
+
+
+def get(name):
+    if name not in BACKENDS:
+        raise LoweringError(f"unknown backend {name!r}; available: {', '.join(sorted(BACKENDS))}")
+    return BACKENDS[name]()
+
+
+def _interp():
+    from .interp import compile_graph
+    return compile_graph
+
+
+register("interp", _interp)

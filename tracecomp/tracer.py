@@ -1,0 +1,223 @@
+"""The tracer: runs model code once with tensors whose data are IR nodes, recording every
+primitive that `bind` dispatches into a Graph.
+
+While a `Tracer` is active it is installed as `dispatch.trace_hook`, so every primitive
+call that touches a traced tensor (or draws random numbers) becomes a node instead of a
+numpy call; calls on plain tensors still run eagerly (shapes and Python control flow
+resolve at trace time, and a constant computed that way is folded in as a `constant`
+node). Each node remembers the user's source line and the path of the module whose
+forward made it (`fc1`, `features.0`).
+
+Anything that needs a traced tensor's *values* (`.item()`, `if x > 0:`, `.numpy()`) raises
+a TraceError naming the user's line and how to fix it.
+"""
+import os
+import sys
+
+import numpy as np
+
+from . import dispatch, grad_mode
+from .errors import TraceError
+from .ir import Graph, Node
+from .tensor import Tensor
+
+_PKG_DIRS = None
+CURRENT = None          # the active Tracer, if any
+
+
+class _Traced:
+    """The stand-in `_node` of a traced tensor that requires grad: it makes the tensor a
+    non-leaf (so in-place ops on it follow torch's rules for intermediate values); the
+    graph autodiff pass, not the eager tape, computes its gradient."""
+
+    seq = -1
+    args = ()
+    hooks = None
+    retain = None
+
+    def name(self):
+        return "TracedBackward"
+
+
+TRACED = _Traced()
+
+
+def _package_dirs():
+    global _PKG_DIRS
+    if _PKG_DIRS is None:
+        import importlib.util
+        dirs = [os.path.dirname(os.path.abspath(__file__))]
+        for sub in ("tracecomp.passes", "tracecomp.codegen"):
+            spec = importlib.util.find_spec(sub)
+            dirs.extend(os.path.abspath(p) for p in spec.submodule_search_locations)
+        _PKG_DIRS = tuple(d + os.sep for d in dirs)
+    return _PKG_DIRS
+
+
+def user_frame():
+    """The innermost stack frame that is the user's code, not tracecomp's."""
+    dirs = _package_dirs()
+    frame = sys._getframe(1)
+    while frame is not None:
+        file = os.path.abspath(frame.f_code.co_filename)
+        if not file.startswith(dirs) and "importlib" not in file:
+            return frame
+        frame = frame.f_back
+    return None
+
+
+def value_error(what):
+    """A TraceError for code that needs a traced tensor's values, naming the user's line."""
+    frame = user_frame()
+    where = ""
+    if frame is not None:
+        import linecache
+        code = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+        where = f" at {frame.f_code.co_filename}:{frame.f_lineno} (`{code}`)"
+    return TraceError(
+        f"{what}{where}: compiled code is traced once with shapes only, so tensor values "
+        f"are not known while tracing. Fix: keep value-dependent Python (.item(), "
+        f"`if tensor:`, .numpy(), .tolist()) outside the compiled function, or express it "
+        f"with tensor ops (tracecomp.where, masks, clamp) so it becomes part of the graph; "
+        f"or opt in to running such code eagerly with tracecomp.compile(..., "
+        f"fallback='eager').")
+
+
+class Tracer:
+    """Records primitives into `graph`. Use as a context manager around the model call."""
+
+    def __init__(self, graph=None, module_names=None):
+        self.graph = graph if graph is not None else Graph()
+        self.module_names = module_names or {}      # id(module) -> path
+        self.module_stack = []
+        self.constants = {}     # id(eager tensor) -> (tensor, constant node)
+        self.captured = []      # (tensor, input node) for parameters reached from outside
+        self.source_override = None     # set by autodiff: backward nodes keep forward lines
+        self._saved = None
+
+    # --- context ---------------------------------------------------------------------------
+    def __enter__(self):
+        global CURRENT
+        from .nn.module import Module
+        if dispatch.trace_hook is not None:
+            raise TraceError("tracecomp.compile: compiled code called inside code that is "
+                             "itself being traced; nesting compiled functions is not "
+                             "supported yet: compile the outer function only")
+        self._saved = (CURRENT, Module.__call__)
+        CURRENT = self
+        dispatch.trace_hook = self.record
+        original_call = Module.__call__
+        tracer = self
+
+        def traced_call(module, *args, **kwargs):
+            tracer.module_stack.append(tracer.module_names.get(id(module), ""))
+            try:
+                return original_call(module, *args, **kwargs)
+            finally:
+                tracer.module_stack.pop()
+
+        Module.__call__ = traced_call
+        return self
+
+    def __exit__(self, *exc):
+        global CURRENT
+        from .nn.module import Module
+        CURRENT, Module.__call__ = self._saved
+        dispatch.trace_hook = None
+        return False
+
+    # --- inputs ----------------------------------------------------------------------------
+    def input(self, name, like, requires_grad=None):
+        """A graph input shaped like `like` (a tensor or array); returns its node."""
+        data = like._data if isinstance(like, Tensor) else np.asarray(like)
+        rg = like._requires_grad if requires_grad is None else requires_grad
+        return self.graph.add_input(name, data.shape, data.dtype, rg)
+
+    def source(self):
+        if self.source_override is not None:
+            return self.source_override
+        frame = user_frame()
+        module = next((m for m in reversed(self.module_stack) if m), "")
+        if frame is None:
+            return None
+        return (frame.f_code.co_filename, frame.f_lineno, module)
+
+    # --- recording -------------------------------------------------------------------------
+    def record(self, prim, args, params):
+        """dispatch.trace_hook: a node for prim(*args), or NotImplemented to run eagerly."""
+        traced = any(isinstance(a, Tensor) and isinstance(a._data, Node) for a in args)
+        if not traced and "random" not in prim.tags:
+            return NotImplemented
+        operands = [self.lift(a) for a in args]
+        shapes = [o.shape if isinstance(o, Node) else () for o in operands]
+        shape = prim.shape(*shapes, **params)
+        dtype = np.dtype(prim.dtype(*operands, **params))
+        requires_grad = (grad_mode.state.enabled and prim.vjp is not None
+                         and dtype.kind == "f"
+                         and any(isinstance(a, Tensor) and a._requires_grad for a in args))
+        node = self.graph.add(prim.name, operands, params, shape, dtype, requires_grad,
+                              self.source())
+        return wrap(node, requires_grad)
+
+    def lift(self, a):
+        """An operand as the graph sees it: a node, or a Python scalar."""
+        if isinstance(a, Tensor):
+            data = a._data
+            if isinstance(data, Node):
+                if data.requires_grad and not a._requires_grad:
+                    return self._detach(data)
+                return data
+            if a._requires_grad and a._node is None:
+                return self.capture(a)
+            return self.constant(a)
+        if isinstance(a, np.generic):
+            return a.item()
+        if isinstance(a, np.ndarray):
+            return self.graph.add_constant(a, self.source())
+        return a
+
+    def _detach(self, node):
+        """A use of a value through .detach() or under no_grad: no gradient flows back."""
+        from .ops.registry import PRIMITIVES
+        return self.graph.add(PRIMITIVES["detach"].name, (node,), {}, node.shape, node.dtype,
+                              False, self.source())
+
+    def constant(self, t):
+        hit = self.constants.get(id(t))
+        if hit is None:
+            # the tensor is kept alive with its node, so its id cannot be reused mid-trace
+            hit = self.constants[id(t)] = (t, self.graph.add_constant(t._data.copy(),
+                                                                      self.source()))
+        return hit[1]
+
+    def capture(self, t):
+        """A tensor that requires grad, reached from outside the arguments (a global or a
+        closure): it becomes a graph input, so its current value and gradient are used."""
+        for held, node in self.captured:
+            if held is t:
+                return node
+        node = self.input(f"captured.{len(self.captured)}", t)
+        self.captured.append((t, node))
+        return node
+
+
+def wrap(node, requires_grad=False):
+    """A tensor standing for a graph value while tracing."""
+    return Tensor._make(node, requires_grad, TRACED if requires_grad else None)
+
+
+def trace(fn, *example_inputs, names=None):
+    """Trace fn on example tensors into a standalone Graph (inputs in argument order,
+    outputs as fn returns them: one tensor or a tuple). Parameters reached through
+    closures become `captured.k` inputs. A convenience for tests and tools; compile() does
+    the full job (modules' parameters and buffers as named inputs, caching, autodiff)."""
+    tracer = Tracer()
+    names = names or [f"arg{k}" for k in range(len(example_inputs))]
+    with tracer:
+        args = [wrap(tracer.input(n, x), x._requires_grad)
+                for n, x in zip(names, example_inputs)]
+        result = fn(*args)
+    results = result if isinstance(result, (tuple, list)) else (result,)
+    tracer.graph.outputs = [tracer.lift(r) if isinstance(r._data, Node) else
+                            tracer.graph.add_constant(r._data) for r in results]
+    return tracer.graph
