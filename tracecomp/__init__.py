@@ -52,3 +52,4 @@ __version__ = "0.1.0"
 from . import nn, optim  # noqa: E402
 from .serialization import load, save  # noqa: E402
 from . import utils  # noqa: E402
+from .compiler import compile  # noqa: E402,A001

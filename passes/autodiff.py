@@ -1,0 +1,104 @@
+"""Graph autodiff: from a forward graph, build the joint forward+backward graph with the
+same VJP rules the eager tape uses.
+
+The forward nodes are replayed into a new graph; then, walking them in reverse, each
+differentiable node's primitive VJP is called on tensors that stand for graph values,
+with the tracer active, so the rule's public ops record backward nodes (exactly as they
+would run eagerly). Broadcasting and dtype promotion are undone once, by the eager
+engine's own `fit_grad`. Backward nodes keep the source line of the forward node they
+differentiate.
+
+    before (forward):                    after (joint):
+      graph(%x: f32[3], %w: f32[3]) {      joint(%x, %w, %grad.0: f32[]) {
+        %0 = mul(%x, %w)                     %0 = mul(%x, %w)
+        %1 = reduce_sum(%0, dims=(0,))       %1 = reduce_sum(%0, dims=(0,))
+        return (%1)                          %2 = reshape(%grad.0, shape=(1,))
+      }                                      %3 = expand(%2, shape=(3,))
+                                             %4 = mul(%3, %x)
+                                             return (%1, %4)      # value, d/dw
+                                           }
+
+Which inputs get gradients: those with requires_grad. Which outputs take a cotangent: the
+floating outputs that require grad. The result says both, and how many leading nodes are
+the forward's, so a partitioner can split the joint graph.
+"""
+from dataclasses import dataclass
+
+from tracecomp import grad_mode
+from tracecomp.autograd import fit_grad
+from tracecomp.creation import zeros
+from tracecomp.ir import CONSTANT, Graph, Node, clone_node
+from tracecomp.tracer import Tracer, wrap
+
+
+@dataclass
+class Joint:
+    graph: Graph            # inputs: forward inputs + cotangents; outputs: forward outputs
+    n_forward: int          # + gradients; graph.nodes[:n_forward] replay the forward
+    n_forward_outputs: int
+    grad_inputs: list       # indices of the forward inputs that get a gradient output
+    cotangent_outputs: list  # indices of the forward outputs that take a cotangent input
+
+
+def run(forward: Graph) -> Joint:
+    joint, mapping = Graph("joint"), {}
+    for n in forward.inputs:
+        mapping[n] = joint.add_input(n.name, n.shape, n.dtype, n.requires_grad)
+    for n in forward.nodes:
+        mapping[n] = clone_node(n, mapping)
+        joint.nodes.append(mapping[n])
+    n_forward = len(joint.nodes)
+
+    grads, cotangent_outputs = {}, []
+    for k, out in enumerate(forward.outputs):
+        if out.requires_grad and out.dtype.kind == "f":
+            cot = joint.add_input(f"grad.{k}", out.shape, out.dtype)
+            cotangent_outputs.append(k)
+            _accumulate(grads, out, wrap(cot))
+
+    tracer = Tracer(joint)
+    with tracer, grad_mode.no_grad():
+        for node in reversed(forward.nodes):
+            if node not in grads or node.op == CONSTANT or node.prim.vjp is None:
+                continue
+            _backprop(node, grads, mapping, tracer)
+        grad_inputs = [k for k, n in enumerate(forward.inputs) if n.requires_grad]
+        results = []
+        for k in grad_inputs:
+            g = grads.get(forward.inputs[k])
+            if g is None:       # the input does not reach any output: its gradient is 0
+                inp = forward.inputs[k]
+                g = tracer.lift(zeros(inp.shape, dtype=_public(inp.dtype)))
+            results.append(tracer.lift(g))
+    joint.outputs = [mapping[o] for o in forward.outputs] + results
+    return Joint(joint, n_forward, len(forward.outputs), grad_inputs, cotangent_outputs)
+
+
+def _backprop(node, grads, mapping, tracer):
+    """Run node's VJP on graph values; route each operand's gradient."""
+    args = [wrap(mapping[i], i.requires_grad) if isinstance(i, Node) else i
+            for i in node.inputs]
+    out = wrap(mapping[node], True)
+    tracer.source_override = node.source
+    try:
+        operand_grads = node.prim.vjp(grads.pop(node), out, *args, **node.params)
+    finally:
+        tracer.source_override = None
+    for operand, arg, g in zip(node.inputs, args, operand_grads):
+        if g is None or not isinstance(operand, Node) or not operand.requires_grad:
+            continue
+        tracer.source_override = node.source
+        try:
+            _accumulate(grads, operand, fit_grad(g, arg))
+        finally:
+            tracer.source_override = None
+
+
+def _accumulate(grads, node, g):
+    hit = grads.get(node)
+    grads[node] = g if hit is None else hit + g
+
+
+def _public(np_dtype):
+    from tracecomp import dtypes
+    return dtypes.from_np(np_dtype)

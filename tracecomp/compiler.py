@@ -1,0 +1,389 @@
+"""compile(): the one place that wires tracer, passes and a backend together.
+
+    compiled = tracecomp.compile(model)           # a module sharing model's parameters
+    @tracecomp.compile                            # a function (or a forward method)
+    def step(x): ...
+
+On each call the arguments, parameters and buffers are flattened and a signature is built
+(signature.py). On a cache miss the code is traced once (tracer.py), simplified, split by
+autodiff into forward and backward graphs when anything needs a gradient, simplified
+again, and handed to the backend; the reason for every recompile is logged at
+TRACECOMP_DEBUG>=1. Parameters and buffers are graph *inputs*, so optimizer steps never
+recompile; buffers the code updates in place (BatchNorm's running statistics) come back
+as extra outputs and are written into the real buffers.
+"""
+import functools
+import inspect
+import logging
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import bridge, grad_mode
+from .codegen import registry as backends
+from .errors import TraceError
+from .ir import Graph, verify
+from .nn.module import Module
+from .signature import (Signature, explain_miss, flatten, static_value, tensor_entries,
+                        unflatten)
+from .tensor import Tensor
+from .tracer import Tracer, wrap
+
+log = logging.getLogger("tracecomp")
+RECOMPILE_LIMIT = 8
+
+
+def debug_level():
+    try:
+        return int(os.environ.get("TRACECOMP_DEBUG", "0"))
+    except ValueError:
+        return 0
+
+
+def _emit(level, message):
+    """Debug output at TRACECOMP_DEBUG >= level: to the `tracecomp` logger, and to stderr
+    when nobody configured logging."""
+    if debug_level() >= level:
+        if not log.handlers and not logging.getLogger().handlers:
+            log.addHandler(logging.StreamHandler())
+            log.setLevel(logging.INFO)
+        log.info(message)
+
+
+# --- the pass pipeline -------------------------------------------------------------------
+@dataclass
+class PassRecord:
+    name: str
+    graph: str
+    nodes_before: int
+    nodes_after: int
+    seconds: float
+
+
+def simplify_pipeline():
+    """The simplification passes, in the order they run, each Graph -> Graph."""
+    from .passes import algebra, constant_folding, cse, dce
+    return [
+        ("dce", dce.run),                           # drop what no output needs
+        ("constant_folding", constant_folding.run),  # evaluate nodes of constants
+        ("algebra", algebra.run),                   # x*1, double transposes, reshape chains
+        ("cse", cse.run),                           # merge repeated computations
+        ("dce", dce.run),                           # drop what the rewrites orphaned
+    ]
+
+
+def run_passes(graph, passes, label, log_records):
+    for name, fn in passes:
+        before, start = graph.op_count(), time.perf_counter()
+        graph = fn(graph)
+        log_records.append(PassRecord(name, label, before, graph.op_count(),
+                                      time.perf_counter() - start))
+        if debug_level() >= 1 or os.environ.get("TRACECOMP_VERIFY") == "1":
+            verify(graph, f"after pass {name} on the {label} graph")
+        _emit(3, f"[tracecomp] {label} after {name}:\n{graph}")
+    return graph
+
+
+# --- one compiled specialization -----------------------------------------------------------
+@dataclass
+class Artifact:
+    graphs: dict
+    pass_log: list
+    run_forward: object
+    run_backward: object = None
+    n_outputs: int = 0                  # user-visible outputs (first in the forward's outputs)
+    mutations: list = field(default_factory=list)  # input positions written back, in order
+    grad_inputs: list = field(default_factory=list)  # input positions that get gradients
+    cotangent_slots: dict = field(default_factory=dict)   # output index -> cotangent slot
+    out_structure: object = None
+    out_statics: list = field(default_factory=list)
+    captured: list = field(default_factory=list)    # tensors reached from outside the args
+    eager: bool = False                 # fallback='eager' took this signature
+
+
+def build(fn, call_args, tensors, state, module_names, backend):
+    """Trace fn(*call_args) with every tensor in `tensors + state` as a graph input."""
+    log_records, graphs = [], {}
+    tracer = Tracer(Graph("traced"), module_names)
+    every = tensors + state
+    originals = [t._data for _, t in every]
+    try:
+        with tracer:
+            nodes = [tracer.input(label, t) for label, t in every]
+            for (_, t), node in zip(state, nodes[len(tensors):]):
+                t._data = node          # parameters and buffers read their graph inputs
+            stand_ins = [wrap(n, t._requires_grad) for (_, t), n in zip(tensors, nodes)]
+            args = call_args(stand_ins)
+            result = fn(*args[0], **args[1])
+            out_tensors, out_statics, out_structure = flatten(result)
+            outputs = [tracer.lift(t) for _, t in out_tensors]
+            # an in-place update rebinds a traced tensor's data: such inputs are written back
+            holders = stand_ins + [t for _, t in state]
+            mutations = [k for k, (h, n) in enumerate(zip(holders, nodes)) if h._data is not n]
+            mutated = [tracer.lift(holders[k]) for k in mutations]
+    finally:
+        for (_, t), data in zip(every, originals):
+            t._data = data
+    graph = tracer.graph
+    graph.outputs = outputs + mutated
+    captured = [t for t, _ in tracer.captured]
+    graphs["traced"] = graph.copy()
+    _emit(2, f"[tracecomp] traced graph:\n{graph}")
+    graph = run_passes(graph, simplify_pipeline(), "traced", log_records)
+    graphs["simplified"] = graph
+
+    compile_graph = backends.get(backend)
+    art = Artifact(graphs, log_records, None, n_outputs=len(outputs), mutations=mutations,
+                   out_structure=out_structure, out_statics=[v for _, v in out_statics],
+                   captured=captured)
+    differentiable = [k for k, o in enumerate(graph.outputs[:len(outputs)])
+                      if o.requires_grad and o.dtype.kind == "f"]
+    if not differentiable:
+        graphs["forward.optimized"] = graph
+        art.run_forward = compile_graph(graph)
+        return art
+    from .passes import autodiff, partition
+    joint = autodiff.run(graph)
+    graphs["joint"] = joint.graph
+    split = partition.run(joint)
+    graphs["forward"], graphs["backward"] = split.forward, split.backward
+    forward = run_passes(split.forward, simplify_pipeline(), "forward", log_records)
+    backward = run_passes(split.backward, simplify_pipeline(), "backward", log_records)
+    graphs["forward.optimized"], graphs["backward.optimized"] = forward, backward
+    _emit(2, f"[tracecomp] forward graph:\n{forward}\n[tracecomp] backward graph:\n{backward}")
+    art.run_forward = compile_graph(forward)
+    art.run_backward = compile_graph(backward)
+    art.grad_inputs = joint.grad_inputs
+    art.cotangent_slots = {k: slot for slot, k in enumerate(joint.cotangent_outputs)}
+    return art
+
+
+def execute(art, tensors, state):
+    """Run one artifact on the current values; returns the user's result."""
+    every = [t for _, t in tensors] + [t for _, t in state] + art.captured
+    results = art.run_forward([t._data for t in every])
+    n, m = art.n_outputs, len(art.mutations)
+    outputs, written, saved = results[:n], results[n:n + m], results[n + m:]
+    targets = [every[k] for k in art.mutations]
+    if saved and targets:       # a saved input about to be overwritten keeps its old value
+        held = {id(t._data) for t in targets}
+        saved = [s.copy() if id(s) in held else s for s in saved]
+    for t, value in zip(targets, written):
+        np.copyto(t._data, value, casting="unsafe")
+        t._vc[0] += 1
+    if art.run_backward is not None and grad_mode.state.enabled:
+        specs = [(o.shape, o.dtype) for o in art.graphs["forward.optimized"].outputs[:n]]
+        order = sorted(art.cotangent_slots, key=art.cotangent_slots.get)
+        state_ = bridge.BackwardState(art.run_backward, saved, [specs[k] for k in order])
+        grad_tensors = [every[k] for k in art.grad_inputs]
+        out_tensors = bridge.attach(outputs, art.cotangent_slots, grad_tensors, state_)
+    else:
+        out_tensors = [Tensor._make(a) for a in outputs]
+    return unflatten(art.out_structure, out_tensors, art.out_statics)
+
+
+# --- the user-facing wrappers --------------------------------------------------------------
+class CompiledFunction:
+    """A function (or forward method) compiled per signature; `.graphs` and `.pass_log`
+    show the most recent compile."""
+
+    def __init__(self, fn, backend="interp", fallback=None, recompile_limit=RECOMPILE_LIMIT):
+        if fallback not in (None, "eager"):
+            raise ValueError(f"compile: fallback must be None or 'eager', got {fallback!r}")
+        backends.get(backend)           # an unknown backend fails now, not at first call
+        self.fn, self.backend, self.fallback = fn, backend, fallback
+        self.recompile_limit = recompile_limit
+        self.cache = {}
+        self.last = None
+        self.compiles = 0
+        functools.update_wrapper(self, fn)
+
+    def __get__(self, instance, owner):
+        """@tracecomp.compile on a method: bind it like a function would be bound."""
+        return self if instance is None else functools.partial(self.__call__, instance)
+
+    @property
+    def graphs(self):
+        return {} if self.last is None else self.last.graphs
+
+    @property
+    def pass_log(self):
+        return [] if self.last is None else self.last.pass_log
+
+    def __call__(self, *args, **kwargs):
+        return self._call(self.fn, args, kwargs, _modules_of(self.fn, args))
+
+    def _call(self, fn, args, kwargs, roots):
+        params = _param_names(fn)
+        tensors, statics, structure = flatten((args, kwargs))
+        tensors = [(_readable(label, params), t) for label, t in tensors]
+        statics = [(_readable(label, params), v) for label, v in statics]
+        state, module_names, flags = _state_of(roots)
+        sig = _signature(tensors, statics, structure, state, flags, self.backend)
+        art = self.cache.get(sig)
+        if art is None:
+            art = self._compile(fn, sig, structure, statics, tensors, state, module_names)
+        else:
+            _emit(1, f"[tracecomp] cache hit: {_name(fn)}")
+        self.last = art
+        if art.eager:
+            return fn(*args, **kwargs)
+        return execute(art, tensors, state)
+
+    def _compile(self, fn, sig, structure, statics, tensors, state, module_names):
+        reason = explain_miss(sig, list(self.cache))
+        self.compiles += 1
+        if self.compiles > self.recompile_limit:
+            warnings.warn(f"tracecomp.compile: {_name(fn)} recompiled {self.compiles} times "
+                          f"(limit {self.recompile_limit}); this time because {reason}. "
+                          f"Each new input shape, dtype, requires_grad, train/eval or grad "
+                          f"mode compiles again: keep them stable (e.g. drop_last=True in "
+                          f"the DataLoader)", stacklevel=4)
+        _emit(1, f"[tracecomp] compiling {_name(fn)} ({self.backend}): {reason}")
+
+        def call_args(stand_ins):
+            return unflatten(structure, stand_ins, [v for _, v in statics])
+
+        try:
+            art = build(fn, call_args, tensors, state, module_names, self.backend)
+        except TraceError as exc:
+            if self.fallback != "eager":
+                raise
+            message = (f"tracecomp.compile: running {_name(fn)} eagerly for this signature "
+                       f"(fallback='eager') because tracing failed: {exc}")
+            log.warning(message)
+            warnings.warn(message, stacklevel=4)
+            art = Artifact({}, [], None, eager=True)
+        self.cache[sig] = art
+        return art
+
+
+class CompiledModule:
+    """tracecomp.compile(model): calls run compiled; everything else (parameters,
+    state_dict, train/eval, to, ...) is the original module's, so both share weights."""
+
+    def __init__(self, module, **options):
+        object.__setattr__(self, "_orig_mod", module)
+        object.__setattr__(self, "_compiled", CompiledFunction(type(module).forward, **options))
+
+    def __call__(self, *args, **kwargs):
+        mod = self._orig_mod
+        return self._compiled._call(type(mod).forward, (mod,) + args, kwargs, [mod])
+
+    def __getattr__(self, name):
+        return getattr(self._orig_mod, name)
+
+    def __setattr__(self, name, value):
+        setattr(self._orig_mod, name, value)
+
+    @property
+    def graphs(self):
+        return self._compiled.graphs
+
+    @property
+    def pass_log(self):
+        return self._compiled.pass_log
+
+    def train(self, mode=True):
+        self._orig_mod.train(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def __repr__(self):
+        return f"Compiled({self._orig_mod!r})"
+
+
+def compile(model=None, *, backend="interp", fallback=None,  # noqa: A001 - torch's name
+            recompile_limit=RECOMPILE_LIMIT):
+    """Compile a module or a function; usable bare (@compile) or with options."""
+    options = {"backend": backend, "fallback": fallback, "recompile_limit": recompile_limit}
+    if model is None:
+        return lambda m: compile(m, **options)
+    if isinstance(model, Module):
+        return CompiledModule(model, **options)
+    if callable(model):
+        return CompiledFunction(model, **options)
+    raise TypeError(f"tracecomp.compile expects an nn.Module or a function, got "
+                    f"{type(model).__name__}")
+
+
+# --- helpers -----------------------------------------------------------------------------
+def _name(fn):
+    return getattr(fn, "__qualname__", repr(fn))
+
+
+def _readable(label, params):
+    """A flattened label (`.0.1.0`: positional argument 1, its element 0) as the user
+    wrote it (`x.0`), from the function's parameter names."""
+    parts = label.split(".")[1:]
+    if parts[0] == "1":                     # keyword argument
+        return ".".join(parts[1:])
+    k = int(parts[1])
+    name = params[k] if k < len(params) else f"arg{k}"
+    return ".".join([name] + parts[2:])
+
+
+def _param_names(fn):
+    try:
+        return [p.name for p in inspect.signature(fn).parameters.values()
+                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return []
+
+
+def _modules_of(fn, args):
+    """Modules whose parameters a function reads: module arguments, and modules in its
+    closure or globals (so their parameters are inputs, not constants)."""
+    roots = [a for a in args if isinstance(a, Module)]
+    code = getattr(fn, "__code__", None)
+    if code is not None:
+        cells = [c.cell_contents for c in (fn.__closure__ or ()) if _filled(c)]
+        named = [fn.__globals__.get(n) for n in code.co_names]
+        roots += [m for m in cells + named if isinstance(m, Module)]
+    unique = []
+    for m in roots:
+        if all(m is not u for u in unique):
+            unique.append(m)
+    return unique
+
+
+def _filled(cell):
+    try:
+        cell.cell_contents  # noqa: B018 - an empty cell raises
+        return True
+    except ValueError:
+        return False
+
+
+def _state_of(roots):
+    """Parameters and buffers of the root modules, labelled by path; module paths for
+    source lines; every module's training flag."""
+    state, seen, module_names, flags = [], set(), {}, []
+    for r, root in enumerate(roots):
+        prefix = "" if len(roots) == 1 else f"m{r}."
+        for path, mod in root.named_modules():
+            module_names.setdefault(id(mod), prefix + path)
+            flags.append((prefix + (path or "<root>"), mod.training))
+        for name, t in list(root.named_parameters()) + list(root.named_buffers()):
+            if id(t) not in seen:
+                seen.add(id(t))
+                state.append((prefix + name, t))
+    return state, module_names, tuple(flags)
+
+
+def _signature(tensors, statics, structure, state, flags, backend):
+    entries = []
+    for label, t in tensors + state:
+        entries.extend(tensor_entries(label, t))
+    entries.extend((f"argument {label}", static_value(v)) for label, v in statics)
+    entries.extend((f"training of {path}", flag) for path, flag in flags)
+    entries.append(("grad mode", "on" if grad_mode.state.enabled else "off"))
+    entries.append(("backend", backend))
+    entries.append(("argument structure", structure))
+    return Signature(tuple(entries))
+

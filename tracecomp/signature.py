@@ -1,0 +1,116 @@
+"""What a compiled artifact is specialized on, and how to say why a call missed the cache.
+
+A call's arguments are flattened into tensor leaves and static leaves (numbers, strings,
+None: anything else). The signature lists, by readable label, every fact the traced
+graph baked in: each tensor's shape, dtype and requires_grad (arguments, parameters and
+buffers alike), each static value, every module's training flag, grad mode and the
+backend. Two calls with equal signatures can share one compiled artifact.
+
+`explain_miss` compares a new signature with the nearest cached one and says what changed,
+in the user's terms: "input x dim 0: 64 -> 32", "training: True -> False".
+"""
+from dataclasses import dataclass
+
+from .tensor import Tensor
+
+
+# --- flattening nested arguments -------------------------------------------------------
+def flatten(tree, prefix=""):
+    """(tensor leaves with labels, static leaves with labels, structure)."""
+    tensors, statics = [], []
+
+    def walk(x, label):
+        if isinstance(x, Tensor):
+            tensors.append((label, x))
+            return ("T",)
+        if isinstance(x, (tuple, list)):
+            return (type(x).__name__, tuple(walk(v, f"{label}.{k}") for k, v in enumerate(x)))
+        if isinstance(x, dict):
+            keys = tuple(x)
+            return ("dict", keys, tuple(walk(x[k], f"{label}.{k}") for k in keys))
+        statics.append((label, x))
+        return ("S",)
+
+    structure = walk(tree, prefix)
+    return tensors, statics, structure
+
+
+def unflatten(structure, tensors, statics):
+    """Rebuild a tree from flatten()'s structure, taking leaves in order."""
+    tensors, statics = iter(tensors), iter(statics)
+
+    def build(s):
+        kind = s[0]
+        if kind == "T":
+            return next(tensors)
+        if kind == "S":
+            return next(statics)
+        if kind == "dict":
+            return {k: build(v) for k, v in zip(s[1], s[2])}
+        items = [build(v) for v in s[1]]
+        return tuple(items) if kind == "tuple" else items
+
+    return build(structure)
+
+
+# --- signatures ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Signature:
+    entries: tuple      # ((label, value), ...) in a fixed order
+
+    def as_dict(self):
+        return dict(self.entries)
+
+
+def tensor_entries(label, t):
+    data = t._data
+    return ((f"{label} shape", tuple(data.shape)), (f"{label} dtype", str(data.dtype)),
+            (f"{label} requires_grad", bool(t._requires_grad)))
+
+
+def static_value(v):
+    """Static leaves go into the signature by value when hashable, else by identity."""
+    try:
+        hash(v)
+        return ("value", type(v).__name__, v)
+    except TypeError:
+        return ("object", type(v).__name__, id(v))
+
+
+def explain_miss(new, cached):
+    """Why `new` missed the cache: its differences from the nearest of `cached`."""
+    if not cached:
+        return "first call"
+    new_d = new.as_dict()
+    best = min(cached, key=lambda old: _distance(new_d, old.as_dict()))
+    return "; ".join(_differences(new_d, best.as_dict())) or "structure of the arguments"
+
+
+def _distance(a, b):
+    return sum(1 for k in set(a) | set(b) if a.get(k, None) != b.get(k, None))
+
+
+def _differences(new, old):
+    out = []
+    for label in list(old) + [k for k in new if k not in old]:
+        a, b = old.get(label, "absent"), new.get(label, "absent")
+        if a == b:
+            continue
+        if label.endswith(" shape") and isinstance(a, tuple) and isinstance(b, tuple) \
+                and len(a) == len(b):
+            name = label[:-len(" shape")]
+            out.extend(f"{name} dim {d}: {x} -> {y}" for d, (x, y) in enumerate(zip(a, b))
+                       if x != y)
+        elif isinstance(a, tuple) and len(a) == 3 and a[0] in ("value", "object"):
+            out.append(f"{label}: {_show(a)} -> {_show(b)}")
+        else:
+            out.append(f"{label}: {a} -> {b}")
+    return out
+
+
+def _show(v):
+    if isinstance(v, tuple) and len(v) == 3 and v[0] == "value":
+        return repr(v[2])
+    if isinstance(v, tuple) and len(v) == 3:
+        return f"a different {v[1]} object"
+    return str(v)
