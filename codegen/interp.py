@@ -22,7 +22,9 @@ def compile_graph(graph):
             last_use[i] = k
     outputs = set(graph.outputs)
     for k, node in enumerate(graph.nodes):
-        free = [i for i in node.node_inputs() if last_use[i] == k and i not in outputs]
+        # dict.fromkeys: an operand used twice (mul(%x, %x)) is freed once
+        free = [i for i in dict.fromkeys(node.node_inputs()) if last_use[i] == k
+                and i not in outputs]
         steps.append((node, free))
     names = node_names(graph)
 

@@ -18,7 +18,7 @@ from tracecomp.ops.registry import PRIMITIVES
 NON_DIFFERENTIABLE = {
     "logical_not", "isnan", "isinf", "floor_divide", "eq", "ne", "lt", "le", "gt", "ge",
     "logical_and", "logical_or", "logical_xor", "argmax", "argmin", "full", "arange",
-    "uniform", "normal", "detach",
+    "uniform", "normal", "detach", "check_range",
 }
 
 _rng = np.random.default_rng(0)
@@ -63,6 +63,8 @@ SAMPLES = {
     "full": ((), {"shape": (2, 3), "value": 1.5, "dtype": np.dtype(np.float32)}),
     "arange": ((), {"start": 1, "stop": 7, "step": 2, "dtype": np.dtype(np.int64)}),
     "uniform": ((), {"shape": (2, 3), "dtype": np.dtype(np.float32)}),
+    "check_range": ((IDX,), {"low": 0, "high": 3, "ignore": None, "message": "{value}",
+                             "error": "IndexError"}),
     "normal": ((), {"shape": (4,), "dtype": np.dtype(np.float64)}),
     "unfold": ((_rng.standard_normal((1, 2, 4, 4)),),
                {"kernel": (2, 2), "dilation": (1, 1), "padding": (1, 0), "stride": (1, 2)}),

@@ -14,7 +14,7 @@ from .errors import DTypeError, ShapeError, fmt_shape
 from .ops import elementwise as ew
 from .ops import movement as mv
 from .ops import reduce as rd
-from .ops.indexing import gather
+from .ops.indexing import check_range, gather
 from .ops.linalg import matmul
 from .ops.rules import norm_dims
 from .tensor import Tensor, _wrap_dim
@@ -386,10 +386,8 @@ def repeat(x, *sizes):
 
 
 def tril(x, diagonal=0):
-    from .creation import ones
-    rows, cols = x.shape[-2], x.shape[-1]
-    mask = Tensor._make(np.tri(rows, cols, diagonal, dtype=bool)) if isinstance(
-        x._data, np.ndarray) else ones(rows, cols, dtype=bool)
+    # the mask depends on shapes only: a constant when traced
+    mask = Tensor._make(np.tri(x.shape[-2], x.shape[-1], diagonal, dtype=bool))
     return ew.where(mask, x, 0)
 
 
@@ -412,14 +410,12 @@ def one_hot(x, num_classes=-1):
     if x._data.dtype.kind not in "iu":
         raise DTypeError(f"one_hot is only applicable to index tensor of integer dtype; got "
                          f"{x.dtype.name}")
-    if num_classes == -1:
+    if num_classes == -1:       # the output's shape comes from the values (eager only)
         num_classes = int(x._data.max()) + 1 if x.numel() else 0
-    if x.numel() and int(x._data.min()) < 0:
-        raise RuntimeError(f"one_hot: Class values must be non-negative; got "
-                           f"{int(x._data.min())}")
-    if x.numel() and int(x._data.max()) >= num_classes:
-        raise RuntimeError(f"one_hot: Class values must be smaller than num_classes "
-                           f"({num_classes}); got {int(x._data.max())}")
+    x = check_range(x, 0, 1 << 62, "one_hot: Class values must be non-negative; got {value}",
+                    error="RuntimeError")
+    x = check_range(x, -(1 << 62), num_classes, "one_hot: Class values must be smaller than "
+                    "num_classes ({high}); got {value}", error="RuntimeError")
     return ew.cast(unsqueeze(x, -1) == arange(num_classes), dtypes.I64)
 
 

@@ -30,7 +30,7 @@ import networkx as nx
 import numpy as np
 
 from . import dtypes
-from .errors import IRError, TraceError
+from .errors import IRError
 from .ops.registry import PRIMITIVES
 
 INPUT, CONSTANT = "input", "constant"
@@ -108,8 +108,7 @@ class Node:
     def __getattr__(self, attr):
         if attr.startswith("__"):
             raise AttributeError(attr)
-        raise TraceError(f"reading `.{attr}` of a traced tensor's data needs its values, "
-                         f"which do not exist while tracing")
+        self._needs_values(f"reading `.{attr}` of a traced tensor's data (its values)")
 
 
 class Graph:

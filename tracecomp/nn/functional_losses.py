@@ -15,7 +15,7 @@ import numpy as np
 from .. import composite as C
 from ..errors import DTypeError, ShapeError, fmt_shape
 from ..ops import elementwise as ew
-from ..ops.indexing import gather
+from ..ops.indexing import check_range, gather
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -70,7 +70,8 @@ def _class_dim(input):
 
 
 def _check_class_target(name, input, target, weight, ignore_index):
-    """Shapes, dtype and range of a class-index target for an (N, C, d1, ...) input."""
+    """Shapes and dtype of a class-index target for an (N, C, d1, ...) input; returns the
+    target behind a range guard (checked whenever the loss runs, compiled too)."""
     if target._data.dtype.kind not in "iu":
         raise DTypeError(f"{name}: expected target of scalar type Long (class indices) but "
                          f"found {target.dtype.name}; pass class indices as an int64 tensor, "
@@ -91,12 +92,9 @@ def _check_class_target(name, input, target, weight, ignore_index):
         raise ShapeError(f"{name}: weight tensor should be defined either for all {n_classes} "
                          f"classes or no classes but got weight tensor of shape: "
                          f"{fmt_shape(weight.shape)}")
-    t = target._data
-    bad = t[(t != ignore_index) & ((t < 0) | (t >= n_classes))]
-    if bad.size:
-        raise IndexError(f"{name}: Target {int(bad.flat[0])} is out of bounds. Class indices "
-                         f"must lie in [0, {n_classes}) (or equal ignore_index="
-                         f"{ignore_index}).")
+    return check_range(target, 0, n_classes, f"{name}: Target {{value}} is out of bounds. "
+                       f"Class indices must lie in [0, {n_classes}) (or equal ignore_index="
+                       f"{ignore_index}).", ignore=ignore_index)
 
 
 def _class_weights(target, weight, ignore_index, dtype):
@@ -112,7 +110,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     """-input[n, target[n]] * weight[target[n]]; 'mean' divides by the summed weights."""
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
-    _check_class_target("nll_loss", input, target, weight, ignore_index)
+    target = _check_class_target("nll_loss", input, target, weight, ignore_index)
     cdim = _class_dim(input)
     safe, w = _class_weights(target, weight, ignore_index, input.dtype)
     picked = C.squeeze(gather(input, cdim, C.unsqueeze(safe, cdim)), cdim)

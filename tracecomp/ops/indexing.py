@@ -15,6 +15,32 @@ from .registry import defprim
 from .rules import needs, same_dtype
 
 
+# --- a guard: index values checked when the op runs (eagerly or in a compiled graph) ------
+ERRORS = {"IndexError": IndexError, "RuntimeError": RuntimeError}
+
+
+def _check_range_impl(x, low, high, ignore, message, error):
+    """x unchanged, or error(message) naming the first value outside [low, high)
+    (values equal to `ignore` are allowed)."""
+    bad = (x < low) | (x >= high)
+    if ignore is not None:
+        bad &= x != ignore
+    if bad.any():
+        raise ERRORS[error](message.format(value=int(x[bad].flat[0]), low=low, high=high))
+    return x
+
+
+check_range_p = defprim("check_range", _check_range_impl,
+                        lambda x, **_: tuple(x), same_dtype, None, ("guard",))
+
+
+def check_range(x, low, high, message, ignore=None, error="IndexError"):
+    """x, after checking its values lie in [low, high): eagerly now, in a compiled graph
+    every time it runs. `message` may use {value}, {low}, {high}."""
+    return bind(check_range_p, x, low=low, high=high, ignore=ignore, message=message,
+                error=error)
+
+
 # --- gather / scatter_add --------------------------------------------------------------
 def _gather_rule(x, index, dim):
     if len(index) != len(x):

@@ -1,0 +1,57 @@
+"""The op table (tests/op_table.py) through the compile pipeline: each case is traced,
+simplified, differentiated by the graph autodiff pass and run on the reference backend;
+forward values must equal eager tracecomp's and gradients the eager tape's.
+
+Cases whose output shape or control flow depends on tensor values cannot be traced; they
+must fail with a TraceError that says so (listed in DATA_DEPENDENT), never run wrongly.
+"""
+import numpy as np
+import pytest
+
+import tracecomp as tc
+from helpers import assert_close
+from op_table import CASES, differentiable_args, make_inputs
+from test_ops import VARIANTS, _outputs
+
+# values decide the output's shape (boolean-mask indexing): tracing must refuse them
+DATA_DEPENDENT = {"index_mask", "index_mask_combo", "index_mask_values", "setitem_mask"}
+
+
+def _tensors(arrays, diff):
+    return [tc.tensor(a.copy(), requires_grad=i in diff) for i, a in enumerate(arrays)]
+
+
+def _compiled(case):
+    return tc.compile(lambda *args: case.fn(tc, *args))
+
+
+@pytest.mark.parametrize("case,k", VARIANTS)
+def test_compiled_matches_eager(case, k):
+    diff = differentiable_args(case, k) if case.grad else ()
+    arrays = make_inputs(case, k, case.dtypes[0])
+    eager_in, comp_in = _tensors(arrays, diff), _tensors(arrays, diff)
+    want = _outputs(case.fn(tc, *eager_in))
+    if case.name in DATA_DEPENDENT:
+        with pytest.raises(tc.TraceError, match="depends on the data"):
+            _compiled(case)(*comp_in)
+        return
+    got = _outputs(_compiled(case)(*comp_in))
+    assert len(got) == len(want)
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert_close(g, w, case.rtol, case.atol, what=f"{case.name} output {i}")
+    pairs = [(g, w) for g, w in zip(got, want) if w.requires_grad]
+    if not pairs:
+        return
+    for i, (g, _) in enumerate(pairs):
+        assert g.requires_grad, f"{case.name}: compiled output {i} lost requires_grad"
+    rng = np.random.default_rng(k)
+    cots = [rng.standard_normal(tuple(w.shape)).astype(w._data.dtype) for _, w in pairs]
+    want_g = tc.autograd.grad([w for _, w in pairs], [eager_in[i] for i in diff],
+                              [tc.tensor(c) for c in cots], allow_unused=True)
+    got_g = tc.autograd.grad([g for g, _ in pairs], [comp_in[i] for i in diff],
+                             [tc.tensor(c) for c in cots], allow_unused=True)
+    for i, (g, w) in enumerate(zip(got_g, want_g)):
+        if w is None:
+            assert g is None or not np.any(g.numpy()), f"{case.name}: spurious gradient"
+            continue
+        assert_close(g, w, case.rtol * 10, case.atol * 10, what=f"{case.name} d/d(arg {i})")
