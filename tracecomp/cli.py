@@ -1,0 +1,414 @@
+"""The `tracecomp` command. One subcommand so far:
+
+    tracecomp dump examples/mlp.py:MLP --input 64x784 [--out DIR] [--backend interp]
+
+`dump` loads TARGET (`file.py:Name`: an nn.Module class built with no arguments, a module
+instance, or a function), compiles it with `tracecomp.compile`, runs it once on random
+example inputs (and, when the output needs a gradient, runs `.sum().backward()` so the
+backward graph is built too), then writes every stage the compile went through:
+
+    NN_<stage>.txt    the IR text of each graph, in pipeline order (from `compiled.graphs`)
+    NN_<stage>.dot    its picture as Graphviz DOT (+ .svg when Graphviz is installed)
+    NN_<kind>.ll/.s   LLVM IR and assembly, when the backend exposes `.llvm_ir` / `.asm`
+    pass_log.txt      every pass: the graph it ran on, nodes before -> after, milliseconds
+    index.md          links to all of the above, with node counts
+
+Input specs are `SHAPE[:DTYPE[:HIGH]]`: `64x784`, `64x784:float64`, `64:int64:10` (integers
+drawn from [0, HIGH), default 10). Mistakes in the command line (a bad TARGET, a missing
+name, a bad --input) print one line and exit with status 2.
+"""
+import argparse
+import importlib.util
+import inspect
+import os
+import re
+import sys
+
+from . import dtypes
+from .errors import TracecompError
+from .ir import format_graph
+from .visualize import dot_program, to_dot, write_picture
+
+DEFAULT_OUT = "tracecomp_dump"
+# compiled-object attributes holding backend text: (attribute, stage name, file extension)
+BACKEND_TEXTS = [("llvm_ir", "llvm_ir", ".ll"), ("asm", "asm", ".s")]
+# files a dump writes, removed before a new dump so no stale stage is left behind
+_DUMP_FILE = re.compile(r"^\d\d_.+\.(txt|dot|svg|ll|s)$|^pass_log\.txt$|^index\.md$")
+
+
+class UsageError(Exception):
+    """A mistake in the command line: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def build_parser():
+    parser = _Parser(prog="tracecomp", description="Look inside tracecomp's compiler.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    dump = sub.add_parser("dump", help="write every compile stage of a model to a folder",
+                          description=__doc__.split("\n\n")[1],
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    dump.add_argument("target", metavar="TARGET",
+                      help="path/to/file.py:Name (an nn.Module class or a function)")
+    dump.add_argument("--input", action="append", default=[], metavar="SPEC",
+                      help="one example input per flag: 64x784, 64x784:float64, 64:int64:10")
+    dump.add_argument("--dtype", default="float32",
+                      help="dtype of inputs whose SPEC names none (default float32)")
+    dump.add_argument("--out", metavar="DIR",
+                      help=f"output folder (default {DEFAULT_OUT}/<Name>)")
+    dump.add_argument("--backend", default="interp", help="compile backend (default interp)")
+    mode = dump.add_mutually_exclusive_group()
+    mode.add_argument("--train", dest="train", action="store_true", default=None,
+                      help="put a module in training mode (its default)")
+    mode.add_argument("--eval", dest="train", action="store_false",
+                      help="put a module in eval mode")
+    dump.add_argument("--grad", action="store_true",
+                      help="float example inputs require grad (a function's backward)")
+    dump.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    dump.add_argument("-q", "--quiet", action="store_true",
+                      help="do not print the traced graph")
+    return parser
+
+
+def main(argv=None):
+    """Entry point of the `tracecomp` console script; returns the exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+        return run_dump(args, argv)
+    except UsageError as exc:
+        print(f"tracecomp: error: {exc}", file=sys.stderr)
+        return 2
+    except TracecompError as exc:
+        print(f"tracecomp: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+# --- the target and its inputs -----------------------------------------------------------
+def load_target(spec):
+    """(name, object) for `path/to/file.py:Name`."""
+    path, sep, name = spec.rpartition(":")
+    if not sep or not path or not name:
+        raise UsageError(f"TARGET must be path/to/file.py:Name, got {spec!r}")
+    if not os.path.isfile(path):
+        raise UsageError(f"no such file: {path}")
+    module_name = "_tracecomp_target_" + re.sub(r"\W", "_", os.path.splitext(path)[0])
+    module_spec = importlib.util.spec_from_file_location(module_name, path)
+    if module_spec is None:
+        raise UsageError(f"{path} is not a Python file")
+    module = importlib.util.module_from_spec(module_spec)
+    # as when run as a script: the file's folder is importable, so it can import siblings
+    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+    sys.modules[module_name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as exc:    # noqa: BLE001 - the user's file failed: say so in one line
+        raise UsageError(f"importing {path} failed: {type(exc).__name__}: {exc} "
+                         f"(run `python {path}` for the traceback)") from None
+    finally:
+        sys.path.pop(0)
+    if not hasattr(module, name):
+        found = sorted(k for k, v in vars(module).items()
+                       if not k.startswith("_") and _is_dumpable(v, module_name))
+        raise UsageError(f"{path} has no `{name}`; it defines: {', '.join(found) or 'nothing'}")
+    return name, getattr(module, name)
+
+
+def _is_dumpable(obj, module_name):
+    from .nn import Module
+    own = getattr(obj, "__module__", None) == module_name
+    return (isinstance(obj, type) and issubclass(obj, Module) and own) or \
+        (inspect.isfunction(obj) and own) or isinstance(obj, Module)
+
+
+def instantiate(name, obj):
+    """An nn.Module instance or a plain function for a target object."""
+    from .nn import Module
+    if isinstance(obj, type) and issubclass(obj, Module):
+        try:
+            return obj()
+        except TypeError as exc:
+            raise UsageError(f"{name}() needs constructor arguments ({exc}); give defaults "
+                             f"to its __init__ arguments, or dump a module instance or a "
+                             f"function that calls it") from None
+    if isinstance(obj, Module) or inspect.isfunction(obj):
+        return obj
+    raise UsageError(f"{name} is of type {type(obj).__name__}: expected an nn.Module class, "
+                     f"a module instance or a function")
+
+
+def parse_input(spec, default_dtype):
+    """(shape, numpy dtype, high) for `64x784`, `64x784:float64`, `64:int64:10`."""
+    parts = spec.split(":")
+    if len(parts) > 3:
+        raise UsageError(f"--input {spec!r}: expected SHAPE[:DTYPE[:HIGH]]")
+    try:
+        shape = tuple(int(d) for d in re.split(r"[x,]", parts[0])) if parts[0] else ()
+    except ValueError:
+        raise UsageError(f"--input {spec!r}: the shape must be sizes joined by 'x', like "
+                         f"64x784") from None
+    if any(d < 0 for d in shape):
+        raise UsageError(f"--input {spec!r}: sizes cannot be negative")
+    dtype = _dtype(parts[1] if len(parts) > 1 else default_dtype, f"--input {spec!r}")
+    try:
+        high = int(parts[2]) if len(parts) > 2 else 10
+    except ValueError:
+        raise UsageError(f"--input {spec!r}: HIGH must be an integer") from None
+    if len(parts) > 2 and dtype.kind not in "iu":
+        raise UsageError(f"--input {spec!r}: HIGH only applies to integer inputs")
+    return shape, dtype, high
+
+
+def _dtype(name, what):
+    dtype = dtypes.ALIASES.get(name) or next((d for d in dtypes.ALL if d.name == name), None)
+    if dtype is None:
+        known = ", ".join(d.name for d in dtypes.ALL)
+        raise UsageError(f"{what}: unknown dtype {name!r}; known: {known}")
+    return dtype.np
+
+
+def make_inputs(specs, grad):
+    """Random example tensors: normal floats, integers in [0, high), random bools."""
+    import tracecomp
+    inputs = []
+    for shape, dtype, high in specs:
+        if dtype.kind == "f":
+            inputs.append(tracecomp.randn(*shape, dtype=dtype, requires_grad=grad))
+        elif dtype.kind == "b":
+            inputs.append(tracecomp.randint(0, 2, shape) > 0)
+        else:
+            inputs.append(tracecomp.randint(0, high, shape, dtype=dtypes.from_np(dtype)))
+    return inputs
+
+
+# --- compiling -----------------------------------------------------------------------------
+def _compile_function():
+    """tracecomp.compile, or None in a version that has no compiler yet."""
+    import tracecomp
+    if hasattr(tracecomp, "compile"):
+        return tracecomp.compile
+    try:
+        from .compiler import compile as compile_fn
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.compiler":
+            raise
+        return None
+    return compile_fn
+
+
+def compile_and_run(target, inputs, backend):
+    """(stages: stage name -> Graph in pipeline order, pass log, compiled object or None).
+
+    The compiled target runs once; when its output needs a gradient, `.sum().backward()`
+    runs too, so the backward graph is built and shows up among the stages."""
+    compile_fn = _compile_function()
+    if compile_fn is None:
+        return {"traced": trace_only(target, inputs)}, [], None
+    compiled = compile_fn(target, backend=backend)
+    result = compiled(*inputs)
+    outs = [r for r in (result if isinstance(result, (tuple, list)) else [result])
+            if getattr(r, "requires_grad", False)]
+    if outs:
+        sum(o.sum() for o in outs).backward()
+    return dict(compiled.graphs), list(getattr(compiled, "pass_log", None) or []), compiled
+
+
+def trace_only(target, inputs):
+    """The traced graph without tracecomp.compile: a module's parameters and buffers become
+    named inputs (`fc1.weight`) and nodes remember their module paths, as compile does."""
+    from .ir import Graph
+    from .nn import Module
+    from .tracer import Tracer, trace, wrap
+    names = arg_names(target, len(inputs))
+    if not isinstance(target, Module):
+        graph = trace(target, *inputs, names=names)
+        graph.name = "traced"
+        return graph
+    tracer = Tracer(Graph("traced"), {id(m): path for path, m in target.named_modules()})
+    members = list(target.named_parameters()) + list(target.named_buffers())
+    arrays = [t._data for _, t in members]
+    with tracer:
+        try:
+            args = [wrap(tracer.input(n, x), x.requires_grad) for n, x in zip(names, inputs)]
+            # the module's own tensors stand for graph inputs while its forward runs
+            for name, t in members:
+                t._data = tracer.input(name, t)
+            result = target(*args)
+            results = result if isinstance(result, (tuple, list)) else (result,)
+            tracer.graph.outputs = [tracer.lift(r) for r in results]
+        finally:
+            for (_, t), data in zip(members, arrays):
+                t._data = data
+    return tracer.graph
+
+
+def arg_names(target, count):
+    """The names of target's first `count` positional parameters (`x`), else arg0..."""
+    from .nn import Module
+    fn = target.forward if isinstance(target, Module) else target
+    try:
+        params = [p.name for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    return [params[k] if k < len(params) else f"arg{k}" for k in range(count)]
+
+
+# --- the dump ------------------------------------------------------------------------------
+def run_dump(args, argv=None):
+    import tracecomp
+
+    from .codegen import registry
+    from .nn import Module
+    if args.backend not in registry.BACKENDS:
+        raise UsageError(f"unknown backend {args.backend!r}; available: "
+                         f"{', '.join(sorted(registry.BACKENDS))}")
+    specs = [parse_input(s, args.dtype) for s in args.input]
+    _dtype(args.dtype, "--dtype")
+    name, obj = load_target(args.target)
+    tracecomp.manual_seed(args.seed)
+    target = instantiate(name, obj)
+    if not specs:
+        raise UsageError(f"{name} needs example inputs: pass one --input SHAPE per argument "
+                         f"(e.g. --input 64x784)")
+    parameters = set()
+    if isinstance(target, Module):
+        if args.train is not None:
+            target.train(args.train)
+        parameters = {n for n, _ in target.named_parameters()}
+        parameters |= {n for n, _ in target.named_buffers()}
+    inputs = make_inputs(specs, args.grad)
+
+    stages, pass_log, compiled = compile_and_run(target, inputs, args.backend)
+    out_dir = args.out or os.path.join(DEFAULT_OUT, name)
+    user_inputs = arg_names(target, len(inputs))
+    rows, files = write_stages(out_dir, name, stages, (parameters, user_inputs), compiled)
+    files.append(write_pass_log(out_dir, pass_log))
+    about = describe(args, name, target, inputs, compiled, argv)
+    files.append(write_index(out_dir, name, about, rows, pass_log))
+
+    if not args.quiet:
+        first = stages.get("traced") or next(iter(stages.values()))
+        print(format_graph(first))
+    stages_word = "stage" if len(rows) == 1 else "stages"
+    print(f"tracecomp dump: {len(rows)} {stages_word}, {len(files)} files in {out_dir}"
+          f" (start at {os.path.join(out_dir, 'index.md')})")
+    if dot_program() is None:
+        print("tracecomp dump: no .svg pictures: install Graphviz to get .svg pictures "
+              "(the .dot files are written)")
+    return 0
+
+
+def describe(args, name, target, inputs, compiled, argv):
+    """The facts index.md starts with: the command, the target, inputs, backend."""
+    import shlex
+
+    from .nn import Module
+    words = sys.argv[1:] if argv is None else argv
+    if isinstance(target, Module):
+        kind = f"nn.Module, {'training' if target.training else 'eval'} mode"
+    else:
+        kind = "function"
+    names = arg_names(target, len(inputs))
+    shown = ", ".join(f"`{n}: {dtypes.short_name(x._data.dtype)}{list(x.shape)}`"
+                      .replace(", ", ",") for n, x in zip(names, inputs))
+    how = ("`tracecomp.compile`" if compiled is not None else
+           "the tracer only (this version has no `tracecomp.compile`, so there is one stage)")
+    return [f"`tracecomp {' '.join(shlex.quote(w) for w in words)}`", "",
+            f"- target: `{args.target}` ({kind})", f"- inputs: {shown}",
+            f"- backend: `{args.backend}`", f"- compiled by: {how}"]
+
+
+def _file_stem(k, stage):
+    return f"{k:02d}_{re.sub(r'[^A-Za-z0-9._-]', '_', stage)}"
+
+
+def write_stages(out_dir, name, stages, names, compiled):
+    """Write each stage's IR text and picture, then the backend's texts; returns (rows for
+    index.md, files written). `names` is (parameter names, argument names) for to_dot."""
+    os.makedirs(out_dir, exist_ok=True)
+    for old in os.listdir(out_dir):
+        if _DUMP_FILE.match(old):
+            os.remove(os.path.join(out_dir, old))
+    rows, files = [], []
+    for k, (stage, graph) in enumerate(stages.items()):
+        stem = os.path.join(out_dir, _file_stem(k, stage))
+        with open(stem + ".txt", "w", encoding="utf-8") as f:
+            f.write(format_graph(graph) + "\n")
+        written = [stem + ".txt"]
+        try:
+            written += write_picture(to_dot(graph, f"{name}: {stage}", *names), stem)
+        except TracecompError as exc:
+            print(f"tracecomp dump: warning: {exc}", file=sys.stderr)
+            written.append(stem + ".dot")
+        counts = (len(graph.inputs), graph.op_count(), len(graph.nodes) - graph.op_count())
+        rows.append((stage, counts, [os.path.basename(p) for p in written]))
+        files += written
+    k = len(rows)
+    for attr, stage, ext in BACKEND_TEXTS:
+        value = getattr(compiled, attr, None)
+        texts = value if isinstance(value, dict) else {"": value} if value else {}
+        for part, text in texts.items():
+            label = f"{stage}.{part}" if part else stage
+            path = os.path.join(out_dir, _file_stem(k, label) + ext)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(str(text).rstrip("\n") + "\n")
+            rows.append((label, None, [os.path.basename(path)]))
+            files.append(path)
+            k += 1
+    return rows, files
+
+
+def write_pass_log(out_dir, pass_log):
+    """pass_log.txt: one line per pass run, in the order they ran."""
+    lines = [f"{'pass':<28} {'graph':<22} {'nodes before -> after':>22} {'ms':>9}"]
+    total = 0.0
+    for entry in pass_log:
+        graph = getattr(entry, "graph", "")
+        graph = getattr(graph, "name", graph)
+        nodes = f"{getattr(entry, 'nodes_before', '?')} -> {getattr(entry, 'nodes_after', '?')}"
+        seconds = float(getattr(entry, "seconds", 0.0) or 0.0)
+        total += seconds
+        lines.append(f"{getattr(entry, 'name', '?'):<28} {graph!s:<22} {nodes:>22} "
+                     f"{seconds * 1e3:>9.3f}")
+    if not pass_log:
+        lines.append("(no passes ran)")
+    lines.append(f"{'total':<28} {'':<22} {'':>22} {total * 1e3:>9.3f}")
+    path = os.path.join(out_dir, "pass_log.txt")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def write_index(out_dir, name, about, rows, pass_log):
+    """index.md: what was dumped and links to every file, stages in pipeline order."""
+    lines = [f"# tracecomp dump: {name}", "", *about, "",
+             "## Stages, in pipeline order", "",
+             "| # | stage | inputs | ops | constants | files |", "|---|---|--:|--:|--:|---|"]
+    for k, (stage, counts, files) in enumerate(rows):
+        links = ", ".join(f"[{f}]({f})" for f in files)
+        numbers = " | ".join(str(c) for c in counts) if counts else " | | "
+        lines.append(f"| {k:02d} | {stage} | {numbers} | {links} |")
+    total_ms = sum(float(getattr(e, "seconds", 0.0) or 0.0) for e in pass_log) * 1e3
+    lines += ["", "## Passes", "",
+              f"{len(pass_log)} pass runs, {total_ms:.1f} ms in all: [pass_log.txt](pass_log.txt)",
+              "", "## Pictures", ""]
+    if dot_program() is not None:
+        lines.append("SVG pictures were drawn by Graphviz; hover over a node for its IR line.")
+    else:
+        lines.append("No .svg pictures: install Graphviz to get .svg pictures (its `dot` "
+                     "program must be on PATH), or draw a .dot file on any machine that has "
+                     "it: `dot -Tsvg NN_stage.dot -o NN_stage.svg`.")
+    lines += ["", ("Colours: lightblue parameters and buffers, gold user inputs, orange values "
+                   "the forward saved for the backward, pink incoming gradients, grey "
+                   "constants, green outputs.")]
+    path = os.path.join(out_dir, "index.md")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+if __name__ == "__main__":
+    sys.exit(main())
