@@ -82,7 +82,8 @@ def explain_miss(new, cached):
     if not cached:
         return "first call"
     new_d = new.as_dict()
-    best = min(cached, key=lambda old: _distance(new_d, old.as_dict()))
+    # among equally near signatures, the most recent one reads best
+    best = min(reversed(cached), key=lambda old: _distance(new_d, old.as_dict()))
     return "; ".join(_differences(new_d, best.as_dict())) or "structure of the arguments"
 
 

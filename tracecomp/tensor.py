@@ -226,9 +226,13 @@ class Tensor:
         if self._requires_grad and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
                                "Use tensor.detach().numpy() instead.")
+        if type(self._data) is not np.ndarray:
+            self._data.__array__()      # a traced value: a TraceError naming the user's line
         return self._data
 
     def item(self):
+        if type(self._data) is not np.ndarray:
+            return self._data.item()    # a traced value: a TraceError naming the user's line
         if self._data.size != 1:
             raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted "
                                f"to Scalar; .item() needs exactly one element")

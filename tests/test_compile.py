@@ -1,0 +1,266 @@
+"""compile(): training parity with eager (MLP, CNN with BatchNorm in train and eval, a
+forward with Python control flow on shapes), the signature cache and its logged reasons,
+TraceErrors that name the user's line, the explicit eager fallback, and the graphs and
+pass log a user can look at."""
+import logging
+import warnings
+
+import numpy as np
+import pytest
+
+import tracecomp as tc
+import tracecomp.nn.functional as F
+from tracecomp import nn
+
+
+class MLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(12, 16), nn.Linear(16, 4)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+class ConvNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4),
+                                      nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 6, 3),
+                                      nn.AvgPool2d(2))
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.25), nn.Linear(6, 3))
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+class ShapeControlFlow(nn.Module):
+    """Python `if` and `for` on shapes and attributes: resolved at trace time."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(8, 8) for _ in range(3)])
+        self.norm = nn.LayerNorm(8)
+
+    def forward(self, x):
+        for k, layer in enumerate(self.layers):
+            h = layer(x)
+            x = x + F.gelu(h) if x.shape[-1] == h.shape[-1] else h
+            if k % 2 == 1:
+                x = self.norm(x)
+        if x.dim() == 2:
+            x = x.mean(0, keepdim=True).expand(x.shape[0], -1) - x
+        return x.sum(-1)
+
+
+def _twins(build):
+    tc.manual_seed(0)
+    eager = build()
+    twin = build()
+    twin.load_state_dict(eager.state_dict())
+    return eager, twin
+
+
+def _train(model, data, loss_fn, steps, opt_cls, **opt):
+    optimizer = opt_cls(model.parameters(), **opt)
+    losses = []
+    for step in range(steps):
+        x, y = data[step % len(data)]
+        tc.manual_seed(100 + step)     # the same dropout masks in both runs
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+PARITY = [
+    ("mlp", MLP, lambda: [(tc.randn(8, 12), tc.randint(0, 4, (8,))) for _ in range(2)],
+     F.cross_entropy, tc.optim.Adam, {"lr": 1e-2}),
+    ("convnet", ConvNet, lambda: [(tc.randn(5, 1, 8, 8), tc.randint(0, 3, (5,)))],
+     F.cross_entropy, tc.optim.SGD, {"lr": 0.05, "momentum": 0.9}),
+    ("control_flow", ShapeControlFlow, lambda: [(tc.randn(6, 8), tc.randn(6))],
+     F.mse_loss, tc.optim.AdamW, {"lr": 1e-2}),
+    ("linear_mse", lambda: nn.Linear(3, 1), lambda: [(tc.randn(16, 3), tc.randn(16, 1))],
+     nn.MSELoss(), tc.optim.SGD, {"lr": 0.1}),
+]
+
+
+@pytest.mark.parametrize("name,build,data,loss_fn,opt_cls,opt", PARITY,
+                         ids=[p[0] for p in PARITY])
+def test_training_matches_eager(name, build, data, loss_fn, opt_cls, opt):
+    eager, twin = _twins(build)
+    compiled = tc.compile(twin)
+    batches = data()
+    want = _train(eager, batches, loss_fn, 5, opt_cls, **opt)
+    got = _train(compiled, batches, loss_fn, 5, opt_cls, **opt)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    for key, value in eager.state_dict().items():
+        np.testing.assert_allclose(twin.state_dict()[key].numpy(), value.numpy(), rtol=1e-4,
+                                   atol=1e-6, err_msg=key)
+    # and in eval mode (BatchNorm's running statistics, no dropout), without grad
+    eager.eval()
+    compiled.eval()
+    x = batches[0][0]
+    with tc.no_grad():
+        np.testing.assert_allclose(compiled(x).numpy(), eager(x).numpy(), rtol=1e-5,
+                                   atol=1e-6)
+
+
+def test_compiled_module_shares_parameters_and_state():
+    model = MLP()
+    compiled = tc.compile(model)
+    assert list(compiled.state_dict()) == list(model.state_dict())
+    assert all(a is b for a, b in zip(compiled.parameters(), model.parameters()))
+    compiled.eval()
+    assert not model.training
+    with tc.no_grad():
+        model.fc1.weight.zero_()
+    x = tc.randn(2, 12)
+    with tc.no_grad():
+        np.testing.assert_allclose(compiled(x).numpy(), model(x).numpy(), rtol=1e-6)
+
+
+def test_batchnorm_running_stats_are_written_back():
+    eager, twin = _twins(lambda: nn.BatchNorm1d(5))
+    compiled = tc.compile(twin)
+    for _ in range(3):
+        x = tc.randn(7, 5)
+        eager(x)
+        compiled(x)
+    for key in ("running_mean", "running_var", "num_batches_tracked"):
+        np.testing.assert_allclose(getattr(twin, key).numpy(), getattr(eager, key).numpy(),
+                                   rtol=1e-6, err_msg=key)
+
+
+def test_decorated_function_and_forward_method():
+    w = tc.randn(3, 3, requires_grad=True)
+
+    @tc.compile
+    def f(x, scale=2.0):
+        return (x @ w).tanh() * scale
+
+    x = tc.randn(4, 3)
+    f(x).sum().backward()
+    got = w.grad.numpy().copy()
+    w.grad = None
+    ((x @ w).tanh() * 2.0).sum().backward()
+    np.testing.assert_allclose(got, w.grad.numpy(), rtol=1e-5)
+
+    class Net(MLP):
+        @tc.compile
+        def forward(self, x):
+            return super().forward(x) * 3
+
+    net = Net()
+    x = tc.randn(2, 12)
+    with tc.no_grad():
+        want = MLP.forward(net, x) * 3
+        np.testing.assert_allclose(net(x).numpy(), want.numpy(), rtol=1e-6)
+
+
+# --- cache and guards --------------------------------------------------------------------
+def test_same_signature_compiles_once_and_new_batch_size_recompiles(caplog, monkeypatch):
+    monkeypatch.setenv("TRACECOMP_DEBUG", "1")
+    compiled = tc.compile(MLP())
+    with caplog.at_level(logging.INFO, logger="tracecomp"):
+        compiled(tc.randn(8, 12))
+        compiled(tc.randn(8, 12))
+        compiled(tc.randn(4, 12))
+    assert compiled._compiled.compiles == 2
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("compiling" in m for m in messages) == 2
+    assert any("cache hit" in m for m in messages)
+    assert any("x dim 0: 8 -> 4" in m for m in messages), messages
+
+
+def test_train_eval_and_grad_mode_switch_the_graph(caplog, monkeypatch):
+    monkeypatch.setenv("TRACECOMP_DEBUG", "1")
+    compiled = tc.compile(ConvNet())
+    x = tc.randn(2, 1, 8, 8)
+    with caplog.at_level(logging.INFO, logger="tracecomp"):
+        compiled(x)
+        assert "backward" in compiled.graphs
+        compiled.eval()
+        with tc.no_grad():
+            compiled(x)
+        assert "backward" not in compiled.graphs     # nothing needs a gradient: no backward
+    text = " ".join(r.getMessage() for r in caplog.records)
+    assert "training of <root>: True -> False" in text
+    assert "grad mode: on -> off" in text
+
+
+def test_recompile_limit_warns_with_the_reason():
+    compiled = tc.compile(lambda x: x * 2, recompile_limit=2)
+    for n in (1, 2):
+        compiled(tc.randn(n))
+    with pytest.warns(UserWarning, match=r"recompiled 3 times .*x dim 0: 2 -> 3"):
+        compiled(tc.randn(3))
+
+
+# --- trace errors and the explicit fallback ----------------------------------------------
+def test_item_inside_compiled_code_names_the_line():
+    def f(x):
+        scale = x.sum().item()   # value-dependent
+        return x * scale
+
+    with pytest.raises(tc.TraceError) as info:
+        tc.compile(f)(tc.randn(3))
+    message = str(info.value)
+    assert "test_compile.py" in message and "scale = x.sum().item()" in message
+    assert ".item()" in message and "fallback='eager'" in message
+
+
+def test_data_dependent_if_names_the_line():
+    def f(x):
+        if x.sum() > 0:
+            return x
+        return -x
+
+    with pytest.raises(tc.TraceError, match=r"if x.sum\(\) > 0:"):
+        tc.compile(f)(tc.randn(3))
+
+
+def test_numpy_and_tolist_are_trace_errors():
+    for fn in (lambda x: x.numpy(), lambda x: x.tolist()):
+        with pytest.raises(tc.TraceError):
+            tc.compile(fn)(tc.randn(3))
+
+
+def test_fallback_eager_is_explicit_and_logged(caplog):
+    def f(x):
+        return x * 2 if x.sum() > 0 else x
+
+    compiled = tc.compile(f, fallback="eager")
+    x = tc.ones(3)
+    with caplog.at_level(logging.WARNING, logger="tracecomp"), \
+            pytest.warns(UserWarning, match="running .* eagerly"):
+        out = compiled(x)
+    assert out.tolist() == [2.0, 2.0, 2.0]
+    assert any("fallback='eager'" in r.getMessage() for r in caplog.records)
+
+
+def test_out_of_range_target_fails_inside_compiled_code():
+    compiled = tc.compile(lambda logits, y: F.cross_entropy(logits, y))
+    compiled(tc.randn(3, 4), tc.tensor([0, 1, 2]))
+    with pytest.raises(Exception, match="Target 9 is out of bounds"):
+        compiled(tc.randn(3, 4), tc.tensor([0, 9, 2]))
+
+
+# --- seeing inside -------------------------------------------------------------------------
+def test_graphs_and_pass_log():
+    compiled = tc.compile(MLP())
+    compiled(tc.randn(4, 12)).sum().backward()
+    graphs = compiled.graphs
+    for stage in ("traced", "forward", "backward", "forward.optimized", "backward.optimized"):
+        assert stage in graphs
+    text = str(graphs["traced"])
+    assert "matmul(%x" in text and "fc1" in text
+    assert graphs["backward"].inputs[-1].name == "grad.0"
+    log_ = compiled.pass_log
+    assert {r.name for r in log_} >= {"dce", "cse", "constant_folding", "algebra"}
+    assert all(r.nodes_after <= r.nodes_before for r in log_ if r.name == "dce")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tc.ir.verify(graphs["forward.optimized"])
