@@ -264,3 +264,32 @@ def test_graphs_and_pass_log():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         tc.ir.verify(graphs["forward.optimized"])
+
+
+def test_outputs_never_alias_inputs_constants_or_each_other():
+    x, y = tc.randn(3), tc.randn(3)
+    a = tc.compile(lambda x: x * 1)(x)          # simplified to the input itself
+    a.add_(1)
+    assert not np.allclose(a.numpy(), x.numpy())
+    s, t = tc.compile(lambda x, y: (x + y, y + x))(x, y)   # CSE merges the two
+    s.mul_(0)
+    assert np.allclose(t.numpy(), (x + y).numpy())
+    c = tc.compile(lambda x: tc.ones(3) * 2)(x)  # a constant of the graph
+    c.add_(1)
+    assert tc.compile(lambda x: tc.ones(3) * 2)(x).tolist() == [2.0, 2.0, 2.0]
+
+
+def test_closure_parameter_used_through_eager_ops_gets_its_gradient():
+    layer = nn.Linear(3, 2)
+    w = tc.randn(3, 2, requires_grad=True)
+
+    def f(x):
+        return F.linear(x, w.t()) + layer(x)
+
+    x = tc.randn(4, 3)
+    tc.compile(f)(x).sum().backward()
+    got = w.grad.numpy().copy(), layer.weight.grad.numpy().copy()
+    w.grad = layer.weight.grad = None
+    f(x).sum().backward()
+    np.testing.assert_allclose(got[0], w.grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(got[1], layer.weight.grad.numpy(), rtol=1e-6)

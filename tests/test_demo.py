@@ -1,5 +1,6 @@
-"""The README's main job: the digits demo trains both models to >= 95 % test accuracy and
-its saved weights reload to the same accuracy."""
+"""The README's main job: the digits demo trains both models eagerly and compiled to
+>= 95 % test accuracy with the same weights, and its saved weights reload to the same
+accuracy."""
 import runpy
 import sys
 from pathlib import Path
@@ -13,7 +14,12 @@ def test_train_digits_reaches_95_percent(capsys, monkeypatch):
     results = namespace["main"]([])
     out = capsys.readouterr().out
     assert set(results) == {"MLP", "ConvNet"}
-    for name, acc in results.items():
-        assert acc >= 0.95, f"{name} reached only {acc:.3f} test accuracy\n{out}"
+    for name, r in results.items():
+        for mode in ("eager", "compiled"):
+            assert r[mode] >= 0.95, f"{name} {mode} reached only {r[mode]:.3f}\n{out}"
+        # float rounding differs (fused/simplified graphs), and ~300 Adam steps amplify it:
+        # the runs agree closely, not bit for bit (step-level parity is in test_compile.py)
+        assert abs(r["compiled"] - r["eager"]) <= 0.01, out
+        assert r["drift"] < 0.05, f"{name}: compiled weights drifted by {r['drift']}\n{out}"
     assert "DIFFERENT" not in out, out
-    assert out.count("epoch ") >= 2 * 12, out
+    assert out.count("epoch ") >= 4 * 12, out

@@ -206,6 +206,7 @@ def test_cse_constants_by_value_when_small_by_identity_when_large():
     g = Graph()
     x = g.add_input("x", (300,), np.float32)
     big = np.ones(300, np.float32)
+    big.flags.writeable = False     # graphs keep read-only arrays as they are (no copy)
     consts = [g.add_constant(np.arange(3.0)), g.add_constant(np.arange(3.0)),
               g.add_constant(big), g.add_constant(big.copy()), g.add_constant(big)]
     g.outputs = [x, *consts]

@@ -164,9 +164,10 @@ def build(fn, call_args, tensors, state, module_names, backend):
 def execute(art, tensors, state):
     """Run one artifact on the current values; returns the user's result."""
     every = [t for _, t in tensors] + [t for _, t in state] + art.captured
-    results = art.run_forward([t._data for t in every])
+    arrays = [t._data for t in every]
+    results = art.run_forward(arrays)
     n, m = art.n_outputs, len(art.mutations)
-    outputs, written, saved = results[:n], results[n:n + m], results[n + m:]
+    outputs, written, saved = _own(results[:n], arrays), results[n:n + m], results[n + m:]
     targets = [every[k] for k in art.mutations]
     if saved and targets:       # a saved input about to be overwritten keeps its old value
         held = {id(t._data) for t in targets}
@@ -183,6 +184,20 @@ def execute(art, tensors, state):
     else:
         out_tensors = [Tensor._make(a) for a in outputs]
     return unflatten(art.out_structure, out_tensors, art.out_statics)
+
+
+def _own(outputs, inputs):
+    """Outputs as fresh arrays, as eager ops return them: simplification may turn an
+    output into an input (x * 1 -> x), two outputs into one (CSE) or a constant, and a
+    user's in-place update of one must not reach the others."""
+    taken = {id(a) for a in inputs}
+    owned = []
+    for a in outputs:
+        if id(a) in taken or not a.flags.writeable:
+            a = a.copy()
+        taken.add(id(a))
+        owned.append(a)
+    return owned
 
 
 # --- the user-facing wrappers --------------------------------------------------------------

@@ -128,6 +128,9 @@ class Graph:
 
     def add_constant(self, value, source=None):
         value = np.asarray(value)
+        if value.flags.writeable:           # the graph's own read-only copy
+            value = value.copy()
+            value.flags.writeable = False
         node = Node(CONSTANT, (), {"value": value}, value.shape, value.dtype, False, source)
         self.nodes.append(node)
         return node
@@ -138,7 +141,8 @@ class Graph:
         return node
 
     def copy(self, name=None):
-        """A structural copy with fresh nodes (constants' arrays are shared, read-only)."""
+        """A structural copy with fresh nodes and params dicts (constants' arrays, which
+        are read-only, are shared)."""
         new, mapping = Graph(name or self.name), {}
         for n in self.inputs:
             mapping[n] = new.add_input(n.name, n.shape, n.dtype, n.requires_grad)
@@ -171,8 +175,8 @@ class Graph:
 def clone_node(node, mapping):
     """node with its inputs renamed through mapping."""
     inputs = tuple(mapping[i] if isinstance(i, Node) else i for i in node.inputs)
-    return Node(node.op, inputs, node.params, node.shape, node.dtype, node.requires_grad,
-                node.source)
+    return Node(node.op, inputs, dict(node.params), node.shape, node.dtype,
+                node.requires_grad, node.source)
 
 
 # --- printing ----------------------------------------------------------------------------

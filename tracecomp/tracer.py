@@ -55,12 +55,16 @@ def _package_dirs():
 
 
 def user_frame():
-    """The innermost stack frame that is the user's code, not tracecomp's."""
+    """The innermost stack frame that is the user's code: not tracecomp's, and not the
+    interpreter's own (stdlib, runpy, a console-script launcher); None when there is none
+    (e.g. a bare nn.Linear traced from the `tracecomp dump` command)."""
     dirs = _package_dirs()
+    system = tuple({os.path.abspath(p) + os.sep for p in (sys.prefix, sys.base_prefix,
+                                                           sys.exec_prefix)})
     frame = sys._getframe(1)
     while frame is not None:
         file = os.path.abspath(frame.f_code.co_filename)
-        if not file.startswith(dirs) and "importlib" not in file:
+        if not file.startswith(dirs + system) and not file.startswith("<frozen"):
             return frame
         frame = frame.f_back
     return None
@@ -145,7 +149,11 @@ class Tracer:
     # --- recording -------------------------------------------------------------------------
     def record(self, prim, args, params):
         """dispatch.trace_hook: a node for prim(*args), or NotImplemented to run eagerly."""
-        traced = any(isinstance(a, Tensor) and isinstance(a._data, Node) for a in args)
+        # a traced value, or a leaf that requires grad reached from outside (it becomes a
+        # captured input, so its gradient flows: `w.t()` on a closure's weight)
+        traced = any(isinstance(a, Tensor) and (isinstance(a._data, Node) or
+                                                (a._requires_grad and a._node is None))
+                     for a in args)
         if not traced and "random" not in prim.tags:
             return NotImplemented
         operands = [self.lift(a) for a in args]
@@ -186,7 +194,7 @@ class Tracer:
         hit = self.constants.get(id(t))
         if hit is None:
             # the tensor is kept alive with its node, so its id cannot be reused mid-trace
-            hit = self.constants[id(t)] = (t, self.graph.add_constant(t._data.copy(),
+            hit = self.constants[id(t)] = (t, self.graph.add_constant(t._data,
                                                                       self.source()))
         return hit[1]
 
