@@ -11,13 +11,13 @@ import re
 
 import numpy as np
 import pytest
-from tracecomp.codegen.interp import compile_graph
-from tracecomp.passes import algebra, constant_folding, cse, dce
 
 import tracecomp as tc
+from tracecomp.codegen.interp import compile_graph
 from tracecomp.errors import IRError
 from tracecomp.ir import Graph, verify
 from tracecomp.ops.registry import PRIMITIVES
+from tracecomp.passes import algebra, constant_folding, cse, dce
 from tracecomp.tracer import trace
 
 PASSES = {"dce": dce.run, "cse": cse.run, "constant_folding": constant_folding.run,
@@ -373,3 +373,12 @@ def test_a_failing_rule_names_the_pass_and_the_node(monkeypatch):
     with pytest.raises(IRError, match=r"algebra: ValueError: rule bug\nwhile rewriting "
                                       r"%0: f32\[3\] = neg\(%arg0\)   # test_passes.py:\d+"):
         algebra.run(traced(lambda x: -x, (3,)))
+
+
+def test_verifier_rejects_gradients_where_none_can_flow():
+    g = Graph()
+    x = g.add_input("x", (3,), np.float32, requires_grad=True)
+    bad = g.add("gt", (x, 0.0), {}, (3,), np.bool_, requires_grad=True)
+    g.outputs = [bad]
+    with pytest.raises(IRError, match="requires grad but has no gradient"):
+        verify(g)

@@ -21,7 +21,7 @@ from .tensor import Tensor
 class BackwardState:
     """What every bridge node of one call shares: the saved values and the runner."""
 
-    __slots__ = ("run_backward", "saved", "cotangent_specs")
+    __slots__ = ("cotangent_specs", "run_backward", "saved")
 
     def __init__(self, run_backward, saved, cotangent_specs):
         self.run_backward = run_backward

@@ -27,8 +27,7 @@ from .codegen import registry as backends
 from .errors import TraceError
 from .ir import Graph, verify
 from .nn.module import Module
-from .signature import (Signature, explain_miss, flatten, static_value, tensor_entries,
-                        unflatten)
+from .signature import Signature, explain_miss, flatten, static_value, tensor_entries, unflatten
 from .tensor import Tensor
 from .tracer import Tracer, wrap
 
@@ -313,7 +312,7 @@ class CompiledModule:
         return f"Compiled({self._orig_mod!r})"
 
 
-def compile(model=None, *, backend="interp", fallback=None,  # noqa: A001 - torch's name
+def compile(model=None, *, backend="interp", fallback=None,
             recompile_limit=RECOMPILE_LIMIT):
     """Compile a module or a function; usable bare (@compile) or with options."""
     options = {"backend": backend, "fallback": fallback, "recompile_limit": recompile_limit}

@@ -40,8 +40,17 @@ class Node:
     """One SSA value. While tracing it also stands in for a tensor's numpy array, so it
     answers .shape/.dtype/.ndim/.size like one, and refuses anything that needs values."""
 
-    __slots__ = ("op", "inputs", "params", "shape", "dtype", "requires_grad", "source",
-                 "name", "__weakref__")
+    __slots__ = (
+        "__weakref__",
+        "dtype",
+        "inputs",
+        "name",
+        "op",
+        "params",
+        "requires_grad",
+        "shape",
+        "source",
+    )
 
     def __init__(self, op, inputs, params, shape, dtype, requires_grad=False, source=None,
                  name=None):
@@ -244,7 +253,9 @@ def verify(graph, context="verify"):
        before use), and no node appears twice;
     2. every op is `input`, `constant` or a registered primitive;
     3. each node's shape and dtype are what its primitive's shape and dtype rules give;
-    4. every output is a node of this graph.
+    4. only floating nodes of differentiable primitives (and inputs) require grad, which is
+       what graph autodiff relies on;
+    5. every output is a node of this graph.
     """
     names = node_names(graph)
     defined = set(graph.inputs)
@@ -272,8 +283,9 @@ def _node_problem(node, defined):
     if node.op == CONSTANT:
         value = node.params.get("value")
         ok = isinstance(value, np.ndarray) and value.shape == node.shape \
-            and value.dtype == node.dtype
-        return None if ok else "constant's value does not match its shape/dtype"
+            and value.dtype == node.dtype and not node.requires_grad
+        return None if ok else "constant's value does not match its shape/dtype (or it " \
+            "claims to require grad)"
     if node.op not in PRIMITIVES:
         return f"unknown op {node.op!r} (not input, constant or a registered primitive)"
     prim = node.prim
@@ -287,6 +299,9 @@ def _node_problem(node, defined):
         return f"shape {list(node.shape)} but {node.op}'s rule gives {list(shape)}"
     if dtype != node.dtype:
         return f"dtype {node.dtype} but {node.op}'s rule gives {dtype}"
+    if node.requires_grad and (prim.vjp is None or dtype.kind != "f"):
+        return f"{node.op} node requires grad but has no gradient (non-differentiable op or " \
+               f"non-floating dtype)"
     return None
 
 
