@@ -26,4 +26,10 @@ def _interp():
     return compile_graph
 
 
+def _llvm():
+    from .llvm.backend import compile_graph
+    return compile_graph
+
+
 register("interp", _interp)
+register("llvm", _llvm)

@@ -87,11 +87,12 @@ PARITY = [
 ]
 
 
+@pytest.mark.parametrize("backend", ["interp", "llvm"])
 @pytest.mark.parametrize("name,build,data,loss_fn,opt_cls,opt", PARITY,
                          ids=[p[0] for p in PARITY])
-def test_training_matches_eager(name, build, data, loss_fn, opt_cls, opt):
+def test_training_matches_eager(name, build, data, loss_fn, opt_cls, opt, backend):
     eager, twin = _twins(build)
-    compiled = tc.compile(twin)
+    compiled = tc.compile(twin, backend=backend)
     batches = data()
     want = _train(eager, batches, loss_fn, 5, opt_cls, **opt)
     got = _train(compiled, batches, loss_fn, 5, opt_cls, **opt)

@@ -1,6 +1,7 @@
 """The op table (tests/op_table.py) through the compile pipeline: each case is traced,
-simplified, differentiated by the graph autodiff pass and run on the reference backend;
-forward values must equal eager tracecomp's and gradients the eager tape's.
+simplified, differentiated by the graph autodiff pass and run on the reference backend and
+on the llvm backend; forward values must equal eager tracecomp's and gradients the eager
+tape's.
 
 Cases whose output shape or control flow depends on tensor values cannot be traced; they
 must fail with a TraceError that says so (listed in DATA_DEPENDENT), never run wrongly.
@@ -21,21 +22,22 @@ def _tensors(arrays, diff):
     return [tc.tensor(a.copy(), requires_grad=i in diff) for i, a in enumerate(arrays)]
 
 
-def _compiled(case):
-    return tc.compile(lambda *args: case.fn(tc, *args))
+def _compiled(case, backend):
+    return tc.compile(lambda *args: case.fn(tc, *args), backend=backend)
 
 
+@pytest.mark.parametrize("backend", ["interp", "llvm"])
 @pytest.mark.parametrize("case,k", VARIANTS)
-def test_compiled_matches_eager(case, k):
+def test_compiled_matches_eager(case, k, backend):
     diff = differentiable_args(case, k) if case.grad else ()
     arrays = make_inputs(case, k, case.dtypes[0])
     eager_in, comp_in = _tensors(arrays, diff), _tensors(arrays, diff)
     want = _outputs(case.fn(tc, *eager_in))
     if case.name in DATA_DEPENDENT:
         with pytest.raises(tc.TraceError, match="depends on the data"):
-            _compiled(case)(*comp_in)
+            _compiled(case, backend)(*comp_in)
         return
-    got = _outputs(_compiled(case)(*comp_in))
+    got = _outputs(_compiled(case, backend)(*comp_in))
     assert len(got) == len(want)
     for i, (g, w) in enumerate(zip(got, want)):
         assert_close(g, w, case.rtol, case.atol, what=f"{case.name} output {i}")

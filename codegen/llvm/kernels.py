@@ -1,0 +1,268 @@
+"""One fused group -> one LLVM function `void kernel(ptr in0, ..., ptr out)`.
+
+Shapes are static, so every loop bound and stride is a constant. The kernel loops over
+its iteration space (the root's shape; for a reduction, its input's shape) in C order, so
+the innermost loop walks memory contiguously and vectorizes. The value of any member node
+at a multi-index is emitted by `value()`, which maps the index through the node:
+
+  - an external input (a buffer, C-contiguous) is loaded at its linear offset; dims of
+    size 1 read index 0, which is how broadcasting costs nothing;
+  - a movement op maps the index to its operand's index (permute: reorder; expand and
+    broadcasting: 0 on stretched dims; slice: start + i * step; pad: i - low, with a
+    select of the pad value outside; reshape: through the linear offset), so views are
+    index arithmetic, never copies;
+  - an elementwise op emits its rule (ops.py) on its operands' values, converted to the
+    rule's compute type.
+
+Values are memoized per (node, index) within one loop body. A reduction initializes its
+output, then accumulates every input element into out[projected index]; `reassoc` on the
+float adds lets LLVM vectorize row sums (the only fast-math flag used, and only there).
+"""
+import math
+
+import numpy as np
+from llvmlite import ir
+
+from tracecomp.ir import Node
+
+from .ops import BOOL, Emitter, ir_type, is_float, operand_dtypes, rule_for
+
+I64 = ir.IntType(64)
+PTR = ir.PointerType()
+
+
+def c64(v):
+    return ir.Constant(I64, int(v))
+
+
+def contiguous_strides(shape):
+    strides, step = [], 1
+    for d in reversed(shape):
+        strides.append(step)
+        step *= d
+    return strides[::-1]
+
+
+class KernelBuilder:
+    def __init__(self, module, group, name):
+        self.module, self.group = module, group
+        self.members = set(group.nodes)
+        fnty = ir.FunctionType(ir.VoidType(), [PTR] * (len(group.inputs) + 1))
+        self.fn = ir.Function(module, fnty, name=name)
+        for arg in self.fn.args:
+            arg.add_attribute("noalias")
+        self.ptr = dict(zip(group.inputs, self.fn.args))
+        self.out = self.fn.args[-1]
+        self.b = ir.IRBuilder(self.fn.append_basic_block("entry"))
+        self.e = Emitter(self.b, module)
+        self.memo = {}
+
+    # --- loops ------------------------------------------------------------------------------
+    def loops(self, shape, body):
+        """Nested counted loops over `shape` (C order); body(index list) emits one element."""
+        if math.prod(shape) == 0:
+            return
+        b, index = self.b, []
+        exits = []
+        for extent in shape:
+            if extent == 1:
+                index.append(c64(0))
+                continue
+            head = b.append_basic_block("loop")
+            pre = b.block
+            b.branch(head)
+            b.position_at_end(head)
+            i = b.phi(I64)
+            i.add_incoming(c64(0), pre)
+            index.append(i)
+            exits.append((i, extent, head))
+        self.memo = {}
+        body(index)
+        for i, extent, head in reversed(exits):
+            nxt = b.add(i, c64(1), flags=["nuw", "nsw"])
+            i.add_incoming(nxt, b.block)
+            done = b.append_basic_block("done")
+            b.cbranch(b.icmp_unsigned("<", nxt, c64(extent)), head, done)
+            b.position_at_end(done)
+
+    def finish(self):
+        self.b.ret_void()
+        return self.fn
+
+    # --- memory -------------------------------------------------------------------------
+    def address(self, base, shape, index, dtype):
+        offset = c64(0)
+        for i, extent, stride in zip(index, shape, contiguous_strides(shape)):
+            if extent != 1:
+                offset = self.b.add(offset, self.b.mul(i, c64(stride), flags=["nuw", "nsw"]))
+        return self.b.gep(base, [offset], inbounds=True, source_etype=ir_type(dtype, True))
+
+    def load(self, base, shape, index, dtype):
+        v = self.b.load(self.address(base, shape, index, dtype), typ=ir_type(dtype, True))
+        return self.b.trunc(v, ir.IntType(1)) if np.dtype(dtype) == BOOL else v
+
+    def store(self, value, base, shape, index, dtype):
+        if np.dtype(dtype) == BOOL:
+            value = self.b.zext(value, ir.IntType(8))
+        self.b.store(value, self.address(base, shape, index, dtype))
+
+    # --- values -------------------------------------------------------------------------
+    def value(self, node, index):
+        key = (node, tuple(id(i) for i in index))
+        hit = self.memo.get(key)
+        if hit is None:
+            hit = self.memo[key] = self._value(node, index)
+        return hit
+
+    def _value(self, node, index):
+        if node not in self.members:
+            return self.load(self.ptr[node], node.shape, index, node.dtype)
+        mapping = MOVEMENT.get(node.op)
+        if mapping is not None:
+            return mapping(self, node, index)
+        rule, dtype = rule_for(node)
+        operands = [self.operand(x, index, node.shape, want)
+                    for x, want in zip(node.inputs, operand_dtypes(node))]
+        if node.op == "cast":
+            return operands[0]
+        return rule(self.e, operands, node, dtype)
+
+    def operand(self, x, index, shape, dtype):
+        """Operand x of a node of `shape` at `index` (numpy broadcasting), as `dtype`."""
+        if not isinstance(x, Node):
+            return self.e.const(x, dtype)
+        lead = len(shape) - x.ndim
+        sub = [c64(0) if n == 1 else i for i, n in zip(index[lead:], x.shape)]
+        return self.e.convert(self.value(x, sub), x.dtype, dtype)
+
+
+# --- movement ops as index maps ------------------------------------------------------------
+def _permute(k, node, index):
+    dims = node.params["dims"]
+    src = [None] * len(dims)
+    for d, i in zip(dims, index):
+        src[d] = i
+    return k.value(node.inputs[0], src)
+
+
+def _expand(k, node, index):
+    x = node.inputs[0]
+    lead = node.ndim - x.ndim
+    return k.value(x, [c64(0) if n == 1 else i for i, n in zip(index[lead:], x.shape)])
+
+
+def _slice(k, node, index):
+    p = node.params
+    src = [k.b.add(c64(a), k.b.mul(i, c64(s))) if (a, s) != (0, 1) else i
+           for i, a, s in zip(index, p["starts"], p["steps"])]
+    return k.value(node.inputs[0], src)
+
+
+def _reshape(k, node, index):
+    x = node.inputs[0]
+    squeezed_in = [d for d in x.shape if d != 1]
+    if [d for d in node.shape if d != 1] == squeezed_in:      # only 1-dims added or removed
+        it = iter(i for i, n in zip(index, node.shape) if n != 1)
+        return k.value(x, [c64(0) if n == 1 else next(it) for n in x.shape])
+    b, linear = k.b, c64(0)
+    for i, stride in zip(index, contiguous_strides(node.shape)):
+        linear = b.add(linear, b.mul(i, c64(stride)))
+    src = [b.urem(b.udiv(linear, c64(stride)), c64(n))
+           for n, stride in zip(x.shape, contiguous_strides(x.shape))]
+    return k.value(x, src)
+
+
+def _pad(k, node, index):
+    """Output position o reads input (o - low) / (interior + 1) when that lands on an input
+    element; elsewhere the pad value. The load index is clamped so it is always valid."""
+    x, b = node.inputs[0], k.b
+    inside = ir.Constant(ir.IntType(1), 1)
+    src = []
+    for i, n, (lo, _, interior) in zip(index, x.shape, node.params["config"]):
+        p = b.sub(i, c64(lo))
+        step = interior + 1
+        q = b.sdiv(p, c64(step)) if step > 1 else p
+        ok = b.and_(b.icmp_signed(">=", p, c64(0)), b.icmp_signed("<", q, c64(n)))
+        if step > 1:
+            ok = b.and_(ok, b.icmp_signed("==", b.srem(p, c64(step)), c64(0)))
+        inside = b.and_(inside, ok)
+        src.append(b.select(ok, q, c64(0)))
+    v = k.value(x, src)
+    return b.select(inside, v, k.e.const(node.params["value"], node.dtype))
+
+
+MOVEMENT = {"permute": _permute, "expand": _expand, "slice": _slice, "reshape": _reshape,
+            "pad": _pad}
+
+
+# --- kernels ----------------------------------------------------------------------------------
+def elementwise_kernel(module, group, name):
+    k = KernelBuilder(module, group, name)
+    root = group.root
+    k.loops(root.shape, lambda idx: k.store(k.value(root, idx), k.out, root.shape, idx,
+                                             root.dtype))
+    return k.finish()
+
+
+REDUCE_INIT = {"reduce_sum": 0.0, "reduce_max": -np.inf, "reduce_min": np.inf}
+
+
+def reduce_kernel(module, group, name):
+    k = KernelBuilder(module, group, name)
+    root = group.root
+    x = root.inputs[0]
+    dims, keep = set(root.params["dims"]), root.params["keepdim"]
+    dtype = root.dtype
+    init = REDUCE_INIT[root.op]
+    if not is_float(dtype):
+        info = np.iinfo(dtype)
+        init = {"reduce_sum": 0, "reduce_max": info.min, "reduce_min": info.max}[root.op]
+    k.loops(root.shape, lambda idx: k.store(k.e.const(init, dtype), k.out, root.shape, idx,
+                                             dtype))
+
+    def accumulate(idx):
+        v = k.operand(x, idx, x.shape, dtype)
+        out_idx = [c64(0) if d in dims else i for d, i in enumerate(idx)
+                   if keep or d not in dims]
+        where = k.address(k.out, root.shape, out_idx, dtype)
+        acc = k.b.load(where, typ=ir_type(dtype, True))
+        k.b.store(_combine(k, root.op, acc, v, dtype), where)
+
+    k.loops(x.shape, accumulate)
+    return k.finish()
+
+
+def _combine(k, op, acc, v, dtype):
+    b = k.b
+    if op == "reduce_sum":
+        return b.fadd(acc, v, flags=["reassoc", "contract"]) if is_float(dtype) \
+            else b.add(acc, v)
+    if is_float(dtype):
+        name = "llvm.maximum" if op == "reduce_max" else "llvm.minimum"
+        return k.e.intrinsic(name, acc.type, acc, v)
+    pred = ">" if op == "reduce_max" else "<"
+    return b.select(b.icmp_signed(pred, v, acc), v, acc)
+
+
+def supported(node):
+    """Whether a kernel can compute node (the fusion pass asks, per node)."""
+    if node.op in ("input", "constant"):
+        return True
+    if node.op in MOVEMENT:
+        return node.dtype in (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64),
+                              np.dtype(np.int32), BOOL)
+    if node.op in REDUCE_INIT:
+        return node.dtype != BOOL and node.inputs[0].dtype == node.dtype \
+            and rule_for_dtype(node.dtype)
+    if node.op == "matmul":
+        return node.ndim == 2 and all(i.ndim == 2 for i in node.inputs) \
+            and node.dtype in (np.dtype(np.float32), np.dtype(np.float64)) \
+            and all(i.dtype == node.dtype for i in node.inputs)
+    if "elementwise" in node.prim.tags:
+        return rule_for(node) is not None
+    return False
+
+
+def rule_for_dtype(dtype):
+    return np.dtype(dtype) in (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64),
+                               np.dtype(np.int32))

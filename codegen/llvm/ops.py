@@ -1,0 +1,266 @@
+"""Elementwise primitives as LLVM IR: one table entry per primitive.
+
+Each rule takes an `Emitter` (the IR builder plus this module's helpers), the operands as
+IR values already converted to the rule's compute type, and the node; it returns the
+result value. Types: float32 -> float, float64 -> double, int64/int32 -> i64/i32, bool ->
+i1 in registers (i8 in memory). `supports(node)` says which nodes have a rule for their
+dtypes; the backend runs the others with their numpy impls.
+
+Floating semantics follow numpy's: NaN propagates through maximum/minimum/relu and
+comparisons are ordered (`!=` unordered); no `nnan`/`ninf` fast-math flags anywhere.
+Transcendentals come from mathlib (inlined, vectorizable); sin/cos/pow use LLVM
+intrinsics (scalar libm calls: correct, not fast).
+"""
+import numpy as np
+from llvmlite import ir
+
+from . import mathlib
+
+F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
+I64, I32, BOOL = np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.bool_)
+SUPPORTED_DTYPES = (F32, F64, I64, I32, BOOL)
+
+
+def ir_type(dtype, in_memory=False):
+    dtype = np.dtype(dtype)
+    if dtype == F32:
+        return ir.FloatType()
+    if dtype == F64:
+        return ir.DoubleType()
+    if dtype == BOOL:
+        return ir.IntType(8 if in_memory else 1)
+    return ir.IntType(dtype.itemsize * 8)
+
+
+def is_float(dtype):
+    return np.dtype(dtype).kind == "f"
+
+
+class Emitter:
+    """The builder with the helpers rules share."""
+
+    def __init__(self, builder, module):
+        self.b = builder
+        self.module = module
+
+    def intrinsic(self, name, ty, *args):
+        # the signature is spelled out: llvmlite only knows a few intrinsics' types
+        fnty = ir.FunctionType(ty, [a.type for a in args])
+        fn = self.module.declare_intrinsic(name, [ty], fnty)
+        return self.b.call(fn, list(args))
+
+    def math(self, name, x):
+        return self.b.call(mathlib.get(self.module, name, x.type), [x])
+
+    def const(self, value, dtype):
+        ty = ir_type(dtype)
+        if is_float(dtype):
+            return ir.Constant(ty, float(value))
+        return ir.Constant(ty, int(bool(value)) if np.dtype(dtype) == BOOL else int(value))
+
+    def convert(self, value, src, dst):
+        """numpy's astype between supported dtypes."""
+        src, dst = np.dtype(src), np.dtype(dst)
+        b, ty = self.b, ir_type(dst)
+        if src == dst:
+            return value
+        if dst == BOOL:
+            zero = ir.Constant(value.type, 0.0 if is_float(src) else 0)
+            return b.fcmp_unordered("!=", value, zero) if is_float(src) \
+                else b.icmp_unsigned("!=", value, zero)
+        if is_float(dst):
+            if is_float(src):
+                return b.fpext(value, ty) if dst.itemsize > src.itemsize \
+                    else b.fptrunc(value, ty)
+            return b.uitofp(value, ty) if src == BOOL else b.sitofp(value, ty)
+        if is_float(src):
+            return b.fptosi(value, ty)
+        if src == BOOL or dst.itemsize > src.itemsize:
+            return b.zext(value, ty) if src == BOOL else b.sext(value, ty)
+        return b.trunc(value, ty)
+
+
+# --- rules ---------------------------------------------------------------------------------
+def _float_or_int(float_rule, int_rule):
+    def rule(e, args, node, dtype):
+        return (float_rule if is_float(dtype) else int_rule)(e, args, node, dtype)
+    return rule
+
+
+def _select_sign(e, x, dtype):
+    zero, one = e.const(0, dtype), e.const(1, dtype)
+    if is_float(dtype):
+        pos = e.b.select(e.b.fcmp_ordered(">", x, zero), one, x)
+        return e.b.select(e.b.fcmp_ordered("<", x, zero), e.const(-1, dtype), pos)
+    pos = e.b.select(e.b.icmp_signed(">", x, zero), one, zero)
+    return e.b.select(e.b.icmp_signed("<", x, zero), e.const(-1, dtype), pos)
+
+
+def _relu(e, args, node, dtype):
+    x, zero = args[0], e.const(0, dtype)
+    below = e.b.fcmp_ordered("<", x, zero) if is_float(dtype) else e.b.icmp_signed("<", x, zero)
+    return e.b.select(below, zero, x)            # NaN and -0.0 pass, as np.maximum(x, 0)
+
+
+def _int_abs(e, args, node, dtype):
+    x = args[0]
+    return e.b.select(e.b.icmp_signed("<", x, e.const(0, dtype)), e.b.neg(x), x)
+
+
+def _int_extremum(pred):
+    def rule(e, args, node, dtype):
+        a, b = args
+        return e.b.select(e.b.icmp_signed(pred, a, b), a, b)
+    return rule
+
+
+def _pow(e, args, node, dtype):
+    x, y = args
+    exponent = node.inputs[1]
+    if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
+        if exponent == 2:
+            return e.b.fmul(x, x)
+        if exponent == 1:
+            return x
+        if exponent == 0.5:
+            return e.intrinsic("llvm.sqrt", x.type, x)
+    return e.intrinsic("llvm.pow", x.type, x, y)
+
+
+def _remainder(e, args, node, dtype):
+    """Python's sign convention (the divisor's sign), as numpy's remainder."""
+    a, b = args
+    r = e.b.frem(a, b)
+    zero = e.const(0, dtype)
+    fix = e.b.and_(e.b.fcmp_ordered("!=", r, zero),
+                   e.b.xor(e.b.fcmp_ordered("<", r, zero), e.b.fcmp_ordered("<", b, zero)))
+    return e.b.select(fix, e.b.fadd(r, b), r)
+
+
+def _isinf(e, args, node, dtype):
+    x = args[0]
+    return e.b.fcmp_ordered("==", e.intrinsic("llvm.fabs", x.type, x),
+                            ir.Constant(x.type, float("inf")))
+
+
+def _logical(op):
+    def rule(e, args, node, dtype):
+        return getattr(e.b, op)(*args)
+    return rule
+
+
+FLOAT_UNARY = {
+    "neg": lambda e, a, n, d: e.b.fneg(a[0]),
+    "exp": lambda e, a, n, d: e.math("exp", a[0]),
+    "log": lambda e, a, n, d: e.math("log", a[0]),
+    "expm1": lambda e, a, n, d: e.math("expm1", a[0]),
+    "log1p": lambda e, a, n, d: e.math("log1p", a[0]),
+    "tanh": lambda e, a, n, d: e.math("tanh", a[0]),
+    "sigmoid": lambda e, a, n, d: e.math("sigmoid", a[0]),
+    "erf": lambda e, a, n, d: e.math("erf", a[0]),
+    "sqrt": lambda e, a, n, d: e.intrinsic("llvm.sqrt", a[0].type, a[0]),
+    "rsqrt": lambda e, a, n, d: e.b.fdiv(e.const(1, d), e.intrinsic("llvm.sqrt", a[0].type,
+                                                                   a[0])),
+    "abs": lambda e, a, n, d: e.intrinsic("llvm.fabs", a[0].type, a[0]),
+    "sin": lambda e, a, n, d: e.intrinsic("llvm.sin", a[0].type, a[0]),
+    "cos": lambda e, a, n, d: e.intrinsic("llvm.cos", a[0].type, a[0]),
+    "floor": lambda e, a, n, d: e.intrinsic("llvm.floor", a[0].type, a[0]),
+    "ceil": lambda e, a, n, d: e.intrinsic("llvm.ceil", a[0].type, a[0]),
+    "trunc": lambda e, a, n, d: e.intrinsic("llvm.trunc", a[0].type, a[0]),
+    "round": lambda e, a, n, d: e.intrinsic("llvm.roundeven", a[0].type, a[0]),
+    "sign": lambda e, a, n, d: _select_sign(e, a[0], d),
+    "relu": _relu,
+}
+
+INT_UNARY = {
+    "neg": lambda e, a, n, d: e.b.neg(a[0]),
+    "abs": _int_abs,
+    "sign": lambda e, a, n, d: _select_sign(e, a[0], d),
+    "relu": _relu,
+}
+
+SAME = {"copy", "detach", "floor", "ceil", "trunc", "round"}   # identity on integers
+
+FLOAT_BINARY = {
+    "add": lambda e, a, n, d: e.b.fadd(*a),
+    "sub": lambda e, a, n, d: e.b.fsub(*a),
+    "mul": lambda e, a, n, d: e.b.fmul(*a),
+    "div": lambda e, a, n, d: e.b.fdiv(*a),
+    "maximum": lambda e, a, n, d: e.intrinsic("llvm.maximum", a[0].type, *a),
+    "minimum": lambda e, a, n, d: e.intrinsic("llvm.minimum", a[0].type, *a),
+    "pow": _pow,
+    "remainder": _remainder,
+}
+
+INT_BINARY = {
+    "add": lambda e, a, n, d: e.b.add(*a),
+    "sub": lambda e, a, n, d: e.b.sub(*a),
+    "mul": lambda e, a, n, d: e.b.mul(*a),
+    "maximum": _int_extremum(">"),
+    "minimum": _int_extremum("<"),
+}
+
+COMPARISONS = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+LOGICAL = {"logical_and": "and_", "logical_or": "or_", "logical_xor": "xor"}
+
+
+def operand_dtypes(node):
+    """The dtype each operand is converted to before the rule runs."""
+    if node.op == "where":
+        return [BOOL, node.dtype, node.dtype]
+    return [compute_dtype(node)] * len(node.inputs)
+
+
+def compute_dtype(node):
+    """The dtype the rule computes in."""
+    from tracecomp import dtypes
+    if node.op in COMPARISONS:
+        return np.dtype(dtypes.result_type(*node.inputs))
+    if node.op in LOGICAL or node.op == "logical_not":
+        return BOOL
+    if node.op in ("isnan", "isinf"):
+        return node.inputs[0].dtype
+    return node.dtype
+
+
+def rule_for(node):
+    """(rule, compute dtype) for an elementwise node, or None when there is none."""
+    op, dtype = node.op, compute_dtype(node)
+    if dtype not in SUPPORTED_DTYPES or node.dtype not in SUPPORTED_DTYPES:
+        return None
+    if any(getattr(i, "dtype", F64) not in SUPPORTED_DTYPES for i in node.inputs):
+        return None
+    float_ = is_float(dtype)
+    if op in COMPARISONS:
+        pred = COMPARISONS[op]
+
+        def compare(e, a, n, d):
+            if is_float(d):
+                cmp = e.b.fcmp_unordered if pred == "!=" else e.b.fcmp_ordered
+                return cmp(pred, *a)
+            signed = e.b.icmp_unsigned if d == BOOL else e.b.icmp_signed
+            return signed(pred, *a)
+        return compare, dtype
+    if op in LOGICAL:
+        return _logical(LOGICAL[op]), BOOL
+    if op == "logical_not":
+        return (lambda e, a, n, d: e.b.not_(a[0])), BOOL
+    if op == "isnan":
+        if not float_:
+            return (lambda e, a, n, d: ir.Constant(ir.IntType(1), 0)), dtype
+        return (lambda e, a, n, d: e.b.fcmp_unordered("uno", a[0], a[0])), dtype
+    if op == "isinf":
+        return (_isinf if float_ else (lambda e, a, n, d: ir.Constant(ir.IntType(1), 0))), \
+            dtype
+    if op in SAME and (not float_ or op in ("copy", "detach")):
+        return (lambda e, a, n, d: a[0]), dtype
+    if op == "cast":
+        return (lambda e, a, n, d: a[0]), dtype      # the conversion does the work
+    if op == "where":
+        return (lambda e, a, n, d: e.b.select(*a)), dtype
+    table = (FLOAT_UNARY if float_ else INT_UNARY) if len(node.inputs) == 1 \
+        else (FLOAT_BINARY if float_ else INT_BINARY)
+    rule = table.get(op)
+    if rule is None or dtype == BOOL and op not in ("copy", "detach"):
+        return None
+    return rule, dtype

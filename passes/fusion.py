@@ -1,0 +1,146 @@
+"""Fusion: group a graph's nodes into kernels, each computing one value (its root).
+
+Groups are grown from consumers towards producers (XLA's instruction fusion): walking the
+nodes from last to first, each node not yet taken roots a new group, which then pulls in
+an operand's producer when
+
+  - the producer is elementwise or a movement op (its value at any index is cheap to
+    compute from its operands, so it is folded into the consumer's index arithmetic, never
+    copied), and
+  - every user of the producer is already in this group (so the value never needs to be
+    stored: nothing outside reads it).
+
+A reduction roots a group that pulls in its elementwise prologue the same way; a matmul
+pulls in a transpose of an operand (BLAS reads it transposed); every other primitive, and
+anything the backend cannot lower (`supported(node)` says no), is a group of its own.
+Because a producer joins only when all its users are inside, no group can reach itself
+through another group: the groups form a DAG in the graph's order, with no cycle check
+needed. Every decision and every refusal, with its reason, goes into `Fusion.log`.
+
+    before:                                  after (2 kernels):
+      %0 = matmul(%x, %w)                      kernel 0 matmul: %0
+      %1 = add(%0, %b)                         kernel 1 elementwise: %1 %2 %3 -> %3
+      %2 = relu(%1)
+      %3 = mul(%2, 2.0)
+"""
+from dataclasses import dataclass, field
+
+from tracecomp.ir import CONSTANT, Node, node_names
+
+ELEMENTWISE = "elementwise"
+MOVEMENT = ("reshape", "permute", "expand", "slice", "pad")
+REDUCTIONS = ("reduce_sum", "reduce_max", "reduce_min")
+
+
+@dataclass
+class Group:
+    kind: str                   # elementwise | reduce | matmul | view | constant | opaque
+    root: Node                  # the one value the group computes
+    nodes: list = field(default_factory=list)      # members in graph order, root last
+    inputs: list = field(default_factory=list)     # values read from outside, first use first
+
+
+@dataclass
+class Fusion:
+    groups: list                # in an order that respects dependencies
+    log: list                   # one line per decision
+
+
+def pointwise(node):
+    """Computable at any single index from its operands: elementwise or movement."""
+    return node.op != CONSTANT and node.op != "input" and (
+        ELEMENTWISE in node.prim.tags or node.op in MOVEMENT)
+
+
+def run(graph, supported=lambda node: True) -> Fusion:
+    names = node_names(graph)
+    users = graph.users()
+    outputs = set(graph.outputs)
+    owner, groups, log = {}, [], []
+    for node in reversed(graph.nodes):
+        if node in owner:
+            continue
+        group = Group(_kind(node, supported), node)
+        if group.kind == "opaque" and node.op != CONSTANT:
+            log.append(f"{names[node]} {node.op}: a kernel of its own "
+                       f"({'no native lowering' if not supported(node) else 'not fusible'})")
+        _grow(group, owner, users, outputs, supported, names, log)
+        groups.append(group)
+    groups.reverse()
+    order = {n: k for k, n in enumerate(graph.nodes)}
+    for g in groups:
+        g.nodes.sort(key=order.__getitem__)
+        g.inputs = _external_inputs(g)
+    return Fusion(groups, log)
+
+
+def _kind(node, supported):
+    if node.op == CONSTANT:
+        return "constant"
+    if not supported(node):
+        return "opaque"
+    if node.op in REDUCTIONS:
+        return "reduce"
+    if node.op == "matmul":
+        return "matmul"
+    if node.op == "reshape":
+        return "view"
+    if pointwise(node):
+        return ELEMENTWISE
+    return "opaque"
+
+
+def _grow(group, owner, users, outputs, supported, names, log):
+    group.nodes.append(group.root)
+    owner[group.root] = group
+    if group.kind in ("constant", "opaque", "view"):
+        return
+    work = [group.root]
+    while work:
+        consumer = work.pop()
+        for producer in consumer.node_inputs():
+            if producer in owner or producer.op in ("input", CONSTANT):
+                continue
+            reason = _refusal(group, consumer, producer, owner, users, outputs, supported)
+            if reason:
+                log.append(f"{names[producer]} {producer.op} not fused into "
+                           f"{names[group.root]}: {reason}")
+                continue
+            owner[producer] = group
+            group.nodes.append(producer)
+            log.append(f"{names[producer]} {producer.op} fused into {names[group.root]} "
+                       f"{group.root.op}")
+            work.append(producer)
+
+
+def _refusal(group, consumer, producer, owner, users, outputs, supported):
+    """Why producer cannot join group (None when it can)."""
+    if not supported(producer):
+        return "no native lowering"
+    if group.kind == "matmul":
+        if consumer is not group.root or not _is_transpose(producer):
+            return "a matmul takes only transposes of its operands"
+    elif not pointwise(producer):
+        return f"{producer.op} is not elementwise"
+    if producer in outputs:
+        return "it is a graph output (it must be stored)"
+    outside = [u for u in users[producer] if owner.get(u) is not group]
+    if outside:
+        return f"also read by {len(outside)} node(s) outside this kernel (stored once)"
+    return None
+
+
+def _is_transpose(node):
+    dims = node.params.get("dims") if node.op == "permute" else None
+    n = len(dims) if dims else 0
+    return n >= 2 and tuple(dims) == tuple(range(n - 2)) + (n - 1, n - 2)
+
+
+def _external_inputs(group):
+    members = set(group.nodes)
+    seen = []
+    for n in group.nodes:
+        for i in n.node_inputs():
+            if i not in members and i not in seen:
+                seen.append(i)
+    return seen
