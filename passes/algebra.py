@@ -38,7 +38,23 @@ from .rewrite import same_value_type, sweep
 
 def run(graph):
     """A copy of graph with the rules of RULES applied everywhere, dead nodes removed."""
-    return dce.run(sweep(graph.copy(), _simplify, "algebra"))
+    graph = graph.copy()
+    uses = _use_counts(graph)
+
+    def visit(node, state):
+        state.uses = uses           # rules that would duplicate work check the use counts
+        return _simplify(node, state)
+    return dce.run(sweep(graph, visit, "algebra"))
+
+
+def _use_counts(graph):
+    counts = {}
+    for n in graph.nodes:
+        for i in n.node_inputs():
+            counts[i] = counts.get(i, 0) + 1
+    for o in graph.outputs:
+        counts[o] = counts.get(o, 0) + 1
+    return counts
 
 
 def _simplify(node, sweep_state):
@@ -97,6 +113,20 @@ def _permute_permute(node, s):                          # permute(permute(x, a),
     return _make(s, "permute", (x,), {"dims": dims}, node)  # ... -> permute(x, a[b])
 
 
+def _transpose_of_matmul(node, s):                      # (a @ b)^T -> b^T @ a^T
+    """The weight gradient comes out of autodiff as (x^T g)^T: computing g^T x instead
+    saves the transpose copy (the inner transposes fold into the BLAS call)."""
+    mm = node.inputs[0]
+    if not isinstance(mm, Node) or mm.op != "matmul" or node.params["dims"] != (1, 0) \
+            or mm.ndim != 2 or any(not isinstance(i, Node) or i.ndim != 2 for i in mm.inputs) \
+            or s.uses.get(mm, 0) != 1:
+        return None
+    a, b = mm.inputs
+    bt = _make(s, "permute", (b,), {"dims": (1, 0)}, node)
+    at = _make(s, "permute", (a,), {"dims": (1, 0)}, node)
+    return _make(s, "matmul", (bt, at), {}, node)
+
+
 def _permute_identity(node, _):                         # permute(x, (0, 1, ..)) -> x
     dims = node.params["dims"]
     return node.inputs[0] if tuple(dims) == tuple(range(len(dims))) else None
@@ -149,7 +179,8 @@ RULES = {
     "sub": (_right_unit(0),),                           # x-0 -> x
     "div": (_right_unit(1),),                           # x/1 -> x
     "neg": (_neg_neg,),                                 # --x -> x
-    "permute": (_permute_identity, _permute_permute),   # permute(x, id) -> x, p(p(x)) -> p(x)
+    "permute": (_permute_identity, _permute_permute,    # permute(x, id) -> x, p(p(x)) -> p(x)
+                _transpose_of_matmul),                  # (a @ b)^T -> b^T @ a^T
     "reshape": (_reshape_same, _reshape_reshape),       # r(x, x.shape) -> x, r(r(x)) -> r(x)
     "cast": (_cast_same,),                              # cast(x, x.dtype) -> x
     "reduce_sum": (_sum_of_expand,),                    # sum(expand(x)) -> x * n

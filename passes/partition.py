@@ -4,7 +4,9 @@ backward graph `loss.backward()` runs.
 This is the simplest policy, "save what the backward reads": every node the forward
 replayed stays in the forward; every node the VJP rules emitted goes to the backward;
 each forward value the backward reads becomes a *saved* output of the forward and an
-input of the backward. Dead code on either side is left to DCE, which runs next.
+input of the backward (except views of graph inputs, like a weight's transpose, which
+the backward recomputes from the input). Dead code on either side is left to DCE, which
+runs next.
 It is one replaceable step: a min-cut rematerialization partitioner can take its place
 without touching autodiff or the backends.
 
@@ -34,12 +36,14 @@ def run(joint) -> Split:
     in_forward = set(forward_nodes) | {n for n in graph.inputs if not _is_cotangent(n)}
     cotangents = [n for n in graph.inputs if _is_cotangent(n)]
 
+    grad_outputs = graph.outputs[joint.n_forward_outputs:]
+    recomputed = _views_to_recompute(backward_nodes + grad_outputs, in_forward, graph.inputs)
     saved = []          # forward values the backward reads, in forward order
     seen = set()
-    grad_outputs = graph.outputs[joint.n_forward_outputs:]
-    for n in backward_nodes + grad_outputs:
-        for i in (n.node_inputs() if n in backward_nodes else [n]):
-            if i in in_forward and i not in seen:
+    for n in recomputed + backward_nodes + grad_outputs:
+        reads = n.node_inputs() if n in recomputed or n in backward_nodes else [n]
+        for i in reads:
+            if i in in_forward and i not in seen and i not in recomputed:
                 seen.add(i)
                 saved.append(i)
     order = {n: k for k, n in enumerate(graph.inputs + forward_nodes)}
@@ -56,11 +60,27 @@ def run(joint) -> Split:
         mapping[n] = backward.add_input(name, n.shape, n.dtype)
     for n in cotangents:
         mapping[n] = backward.add_input(n.name, n.shape, n.dtype)
-    for n in backward_nodes:
+    for n in recomputed + backward_nodes:
         mapping[n] = clone_node(n, mapping)
         backward.nodes.append(mapping[n])
     backward.outputs = [mapping[n] for n in grad_outputs]
     return Split(forward, backward, len(saved))
+
+
+def _views_to_recompute(consumers, in_forward, inputs):
+    """Views (transpose, reshape, ...) of graph inputs that the backward reads: the backward
+    recomputes them from the input (free: a view is index arithmetic) instead of the
+    forward storing a second copy. A weight's transpose is the common case."""
+    inputs = set(inputs)
+    views = []
+    for n in consumers:
+        reads = n.node_inputs() if n.op != INPUT else []
+        for i in reads + ([n] if n in in_forward else []):
+            if i in in_forward and i not in inputs and i not in views and i.op != INPUT \
+                    and i.op != "constant" and i.prim.is_view \
+                    and all(x in inputs for x in i.node_inputs()):
+                views.append(i)
+    return views
 
 
 def _is_cotangent(node: Node) -> bool:

@@ -211,6 +211,7 @@ class CompiledFunction:
         self.fn, self.backend, self.fallback = fn, backend, fallback
         self.recompile_limit = recompile_limit
         self.cache = {}
+        self._params = {}       # function -> its parameter names (inspect is slow)
         self.last = None
         self.compiles = 0
         functools.update_wrapper(self, fn)
@@ -231,7 +232,9 @@ class CompiledFunction:
         return self._call(self.fn, args, kwargs, _modules_of(self.fn, args))
 
     def _call(self, fn, args, kwargs, roots):
-        params = _param_names(fn)
+        params = self._params.get(fn)
+        if params is None:
+            params = self._params[fn] = _param_names(fn)
         tensors, statics, structure = flatten((args, kwargs))
         tensors = [(_readable(label, params), t) for label, t in tensors]
         statics = [(_readable(label, params), v) for label, v in statics]
@@ -375,18 +378,26 @@ def _filled(cell):
 
 
 def _state_of(roots):
-    """Parameters and buffers of the root modules, labelled by path; module paths for
-    source lines; every module's training flag."""
+    """Parameters and buffers of the root modules, labelled by path (torch's state_dict
+    names, each tensor once); module paths for source lines; every module's training
+    flag. A direct walk over the modules' dicts: this runs on every call."""
     state, seen, module_names, flags = [], set(), {}, []
     for r, root in enumerate(roots):
         prefix = "" if len(roots) == 1 else f"m{r}."
-        for path, mod in root.named_modules():
-            module_names.setdefault(id(mod), prefix + path)
-            flags.append((prefix + (path or "<root>"), mod.training))
-        for name, t in list(root.named_parameters()) + list(root.named_buffers()):
-            if id(t) not in seen:
-                seen.add(id(t))
-                state.append((prefix + name, t))
+        stack = [(prefix, root)]
+        while stack:
+            path, mod = stack.pop()
+            if id(mod) in module_names:
+                continue
+            module_names[id(mod)] = path[:-1] if path else ""
+            flags.append((path[:-1] or "<root>", mod.training))
+            for table in (mod._parameters, mod._buffers):
+                for name, t in table.items():
+                    if t is not None and id(t) not in seen:
+                        seen.add(id(t))
+                        state.append((path + name, t))
+            stack.extend((f"{path}{name}.", child) for name, child in
+                         reversed(mod._modules.items()) if child is not None)
     return state, module_names, tuple(flags)
 
 

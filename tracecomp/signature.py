@@ -64,7 +64,7 @@ class Signature:
 
 def tensor_entries(label, t):
     data = t._data
-    return ((f"{label} shape", tuple(data.shape)), (f"{label} dtype", str(data.dtype)),
+    return ((f"{label} shape", data.shape), (f"{label} dtype", data.dtype),
             (f"{label} requires_grad", bool(t._requires_grad)))
 
 
