@@ -1,0 +1,238 @@
+"""A generated GEMM for when no BLAS is found: C[M,N] (+)= A[M,K] @ B[K,N], row-major.
+
+    fn = emit_gemm(module, "float32")   # void fn(i64 m, i64 n, i64 k, ptr a, i64 lda,
+                                        #         ptr b, i64 ldb, ptr c, i64 ldc, i32 acc)
+
+`acc` != 0 adds to C, 0 overwrites it (C is then never read, so it may hold garbage).
+Leading dimensions are in elements. Nothing is assumed about alignment: numpy buffers are
+only element-aligned, and aligned vector loads on them crash (shared/LLVM-NOTES.md).
+
+How it is blocked (BLIS-style, B packed, A read in place):
+- K is cut into blocks of `kc`. For each block and each nr-wide column panel, the kc x nr
+  slab of B is copied into a contiguous stack buffer, which then stays in L1/L2 while every
+  row tile of A passes over it. Unpacked, B rows sit ldb apart, and a 1024-wide float32 B
+  (4 KiB rows) maps them all to the same L1 sets: 512^3 ran at ~200 GFLOP/s but 1024^3 fell
+  to ~130; packed, both run at ~220-235 on one Zen 5 core. C is reloaded from the second
+  K block on.
+- The micro-kernel keeps a rows x nr tile of C in vector registers (nr = vectors x lanes) and,
+  for each k, loads `vectors` vectors of one B row, broadcasts one A element per row, and
+  does rows x vectors `llvm.fmuladd`s. fmuladd, not fma: it fuses where the CPU has FMA and
+  stays a plain multiply-add (not a libm call) where it does not.
+- Edges never run off the end: rows left over below the last full row tile get 1-row tiles;
+  columns left over right of the last full nr panel get 1-vector tiles, and the last partial
+  vector is a masked load/store of exactly the remaining lanes.
+The tile shape follows the host's vector registers (see `default_tile`); the IR uses
+fixed-width vector types, which LLVM splits into the registers the target has.
+"""
+from contextlib import contextmanager
+
+import llvmlite.binding as llvm
+from llvmlite import ir
+
+I1, I32, I64, PTR = ir.IntType(1), ir.IntType(32), ir.IntType(64), ir.PointerType()
+_FP = {"float32": (ir.FloatType(), 4, "f32"), "float64": (ir.DoubleType(), 8, "f64")}
+
+
+def default_tile():
+    """(vector_bytes, rows, vectors) for the host: enough accumulators to hide the FMA
+    latency, few enough to leave registers for the B vectors and the broadcast."""
+    features = llvm.get_host_cpu_features()
+    if features.get("avx512f"):
+        return 64, 4, 4   # 16 of 32 zmm accumulate
+    if features.get("avx"):
+        return 32, 6, 2   # 12 of 16 ymm accumulate (the classic 6x16 float kernel)
+    return 16, 4, 2       # SSE / NEON: 8 of 16+ registers accumulate
+
+
+def emit_gemm(module, dtype="float32", name=None, tile=None, kc=128):
+    """Add the GEMM function for dtype ("float32" / "float64") to module and return it.
+
+    tile = (vector_bytes, rows, vectors) overrides default_tile(); kc is the K block."""
+    fp, size, tag = _FP[dtype]
+    vector_bytes, rows, vectors = tile or default_tile()
+    lanes = vector_bytes // size
+    k = _Kernel(module, fp, size, lanes, f"{name or 'tc_gemm_' + tag}")
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64, I64, I64, PTR, I64, PTR, I64,
+                                                             PTR, I64, I32]), k.name)
+    m, n, kdim, a, lda, b, ldb, c, ldc, acc = fn.args
+    for arg, label in zip(fn.args, ["m", "n", "k", "a", "lda", "b", "ldb", "c", "ldc", "acc"]):
+        arg.name = label
+    shapes = [(rows, vectors, False), (1, vectors, False), (rows, 1, False), (1, 1, False),
+              (rows, 1, True), (1, 1, True)]  # fromkeys: rows or vectors may be 1 already
+    tiles = {shape: k.tile(*shape) for shape in dict.fromkeys(shapes)}
+    bld = ir.IRBuilder(fn.append_basic_block("entry"))
+    nr = lanes * vectors
+    kc_const, nr_const = ir.Constant(I64, kc), ir.Constant(I64, nr)
+    # the packed B panel: kc x nr elements on the stack (32 KiB with the defaults), allocated
+    # as vectors because llvmlite types a pointer from alloca by what it allocates
+    scratch = bld.alloca(k.vec, size=ir.Constant(I64, kc * vectors), name="packed_b")
+    scratch.align = vector_bytes
+    # at least one K block, so that k == 0 still writes C = 0 (or leaves it when acc != 0)
+    k_end = bld.select(bld.icmp_signed(">", kdim, ir.Constant(I64, 0)), kdim, ir.Constant(I64, 1))
+    with _loop(bld, ir.Constant(I64, 0), k_end, kc, "kb") as k0:
+        klen = bld.sub(kdim, k0)
+        klen = bld.select(bld.icmp_signed("<", klen, kc_const), klen, kc_const)
+        load_c = bld.or_(bld.icmp_signed("!=", acc, ir.Constant(I32, 0)),
+                         bld.icmp_signed(">", k0, ir.Constant(I64, 0)))
+        a_k = _at(bld, a, k0, fp)  # A[0, k0]
+        b_k = _at(bld, b, bld.mul(k0, ldb), fp)  # B[k0, 0]
+
+        def column(j0, width, masked, rem, packed=None):
+            """All row tiles of the column panel starting at j0 (`width` vectors); B comes
+            from `packed` (row stride nr) when given."""
+            b_panel, b_stride = (packed, nr_const) if packed else (_at(bld, b_k, j0, fp), ldb)
+
+            def run(r, i0):
+                args = [_at(bld, a_k, bld.mul(i0, lda), fp), b_panel,
+                        _at(bld, c, bld.add(bld.mul(i0, ldc), j0), fp), klen, lda, b_stride,
+                        ldc, load_c, rem]
+                bld.call(tiles[(r, width, masked)], args)
+            i0 = _rows(bld, m, rows, lambda i: run(rows, i))
+            _rows(bld, m, 1, lambda i: run(1, i), start=i0)
+
+        def full_panel(j0):
+            k.pack(bld, _at(bld, b_k, j0, fp), ldb, klen, vectors, scratch)
+            column(j0, vectors, False, zero, packed=scratch)
+
+        zero = ir.Constant(I64, 0)
+        j0 = _rows(bld, n, nr, full_panel)
+        j0 = _rows(bld, n, lanes, lambda j: column(j, 1, False, zero), start=j0)
+        rem = bld.sub(n, j0)
+        with bld.if_then(bld.icmp_signed(">", rem, zero)):
+            column(j0, 1, True, rem)
+    bld.ret_void()
+    return fn
+
+
+def _at(bld, base, offset, fp):
+    """&base[offset], offset counted in elements of type fp."""
+    return bld.gep(base, [offset], inbounds=True, source_etype=fp)
+
+
+@contextmanager
+def _loop(bld, start, stop, step, name):
+    """for (i = start; i < stop; i += step): yields i; after the block, i is the exit value
+    (the loop header dominates the exit, so the phi is usable there)."""
+    pre = bld.block
+    head, body, done = (bld.append_basic_block(f"{name}.{s}") for s in ("head", "body", "end"))
+    bld.branch(head)
+    bld.position_at_end(head)
+    i = bld.phi(I64, name)
+    i.add_incoming(start, pre)
+    bld.cbranch(bld.icmp_signed("<", i, stop), body, done)
+    bld.position_at_end(body)
+    yield i
+    i.add_incoming(bld.add(i, ir.Constant(I64, step)), bld.block)
+    bld.branch(head)
+    bld.position_at_end(done)
+
+
+def _rows(bld, extent, step, emit, start=None):
+    """Call emit(i) for every i = start, start + step, ... with i + step <= extent; returns
+    the first index not covered."""
+    start = ir.Constant(I64, 0) if start is None else start
+    stop = bld.add(bld.sub(extent, ir.Constant(I64, step)), ir.Constant(I64, 1))
+    with _loop(bld, start, stop, step, f"by{step}") as i:
+        emit(i)
+    return i
+
+
+class _Kernel:
+    """Emits the micro-kernels (one private function per tile shape) for one element type."""
+
+    def __init__(self, module, fp, size, lanes, name):
+        self.module, self.fp, self.size, self.lanes, self.name = module, fp, size, lanes, name
+        self.vec = ir.VectorType(fp, lanes)
+        self.vector_bytes = size * lanes
+        suffix = f"v{lanes}{'f32' if size == 4 else 'f64'}"
+        mask = ir.VectorType(I1, lanes)
+        self.fmuladd = self._intrinsic(f"llvm.fmuladd.{suffix}", self.vec, [self.vec] * 3)
+        # the 4-operand form with an explicit i32 alignment: LLVM 22 auto-upgrades it to the
+        # new pointer `align` attribute, and older LLVMs (llvmlite >= 0.44) only know this one
+        self.mload = self._intrinsic(f"llvm.masked.load.{suffix}.p0", self.vec,
+                                     [PTR, I32, mask, self.vec])
+        self.mstore = self._intrinsic(f"llvm.masked.store.{suffix}.p0", ir.VoidType(),
+                                      [self.vec, PTR, I32, mask])
+
+    def _intrinsic(self, name, ret, args):
+        if name in self.module.globals:
+            return self.module.globals[name]
+        return ir.Function(self.module, ir.FunctionType(ret, args), name)
+
+    def tile(self, rows, vectors, masked):
+        """void tile(a, b, c, klen, lda, ldb, ldc, load_c, rem): C[0:rows, 0:nr] = (C if
+        load_c else 0) + A[0:rows, 0:klen] @ B[0:klen, 0:nr]; when masked, nr is `rem`."""
+        fnty = ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, I64, I64, I64, I64, I1, I64])
+        fn = ir.Function(self.module, fnty,
+                         f"{self.name}.tile{rows}x{vectors}{'m' if masked else ''}")
+        fn.linkage = "internal"
+        fn.attributes.add("nounwind")
+        a, b, c, klen, lda, ldb, ldc, load_c, rem = fn.args
+        bld = ir.IRBuilder(fn.append_basic_block("entry"))
+        # accumulators live in allocas that SROA promotes to registers (no phi bookkeeping)
+        accs = [[bld.alloca(self.vec) for _ in range(vectors)] for _ in range(rows)]
+        mask = None
+        if masked:
+            lane_ids = ir.Constant(ir.VectorType(I64, self.lanes), list(range(self.lanes)))
+            mask = bld.icmp_signed("<", lane_ids, self._splat(bld, rem, ir.VectorType(
+                I64, self.lanes)))
+        zero = ir.Constant(self.vec, None)
+        c_at = [[_at(bld, c, bld.add(bld.mul(ir.Constant(I64, r), ldc),
+                                     ir.Constant(I64, v * self.lanes)), self.fp)
+                 for v in range(vectors)] for r in range(rows)]
+        with bld.if_else(load_c) as (then, otherwise):
+            with then:
+                for r in range(rows):
+                    for v in range(vectors):
+                        bld.store(self._load(bld, c_at[r][v], mask), accs[r][v])
+            with otherwise:
+                for row in accs:
+                    for slot in row:
+                        bld.store(zero, slot)
+        with _loop(bld, ir.Constant(I64, 0), klen, 1, "k") as kk:
+            b_row = _at(bld, b, bld.mul(kk, ldb), self.fp)
+            bv = [self._load(bld, _at(bld, b_row, ir.Constant(I64, v * self.lanes), self.fp),
+                             mask) for v in range(vectors)]
+            for r in range(rows):
+                a_elem = bld.load(_at(bld, a, bld.add(bld.mul(ir.Constant(I64, r), lda), kk),
+                                      self.fp), typ=self.fp, align=self.size)
+                av = self._splat(bld, a_elem, self.vec)
+                for v in range(vectors):
+                    total = bld.call(self.fmuladd, [av, bv[v], bld.load(accs[r][v],
+                                                                        typ=self.vec)])
+                    bld.store(total, accs[r][v])
+        for r in range(rows):
+            for v in range(vectors):
+                value = bld.load(accs[r][v], typ=self.vec)
+                if mask is None:
+                    bld.store(value, c_at[r][v], align=self.size)
+                else:
+                    bld.call(self.mstore, [value, c_at[r][v], ir.Constant(I32, self.size), mask])
+        bld.ret_void()
+        return fn
+
+    def pack(self, bld, src, ld, klen, vectors, dst):
+        """dst[kk, :] = src[kk * ld : kk * ld + nr] for kk < klen: a contiguous copy of the B
+        panel, so the micro-kernel's B rows sit nr elements apart instead of ld (a stride of
+        a multiple of 4 KiB maps every row to the same L1 sets)."""
+        nr = vectors * self.lanes
+        with _loop(bld, ir.Constant(I64, 0), klen, 1, "pack") as kk:
+            row_in = _at(bld, src, bld.mul(kk, ld), self.fp)
+            row_out = _at(bld, dst, bld.mul(kk, ir.Constant(I64, nr)), self.fp)
+            for v in range(vectors):
+                offset = ir.Constant(I64, v * self.lanes)
+                value = self._load(bld, _at(bld, row_in, offset, self.fp), None)
+                bld.store(value, _at(bld, row_out, offset, self.fp), align=self.vector_bytes)
+
+    def _load(self, bld, ptr, mask):
+        if mask is None:
+            return bld.load(ptr, typ=self.vec, align=self.size)
+        return bld.call(self.mload, [ptr, ir.Constant(I32, self.size), mask,
+                                     ir.Constant(self.vec, None)])
+
+    @staticmethod
+    def _splat(bld, scalar, vec_type):
+        one = bld.insert_element(ir.Constant(vec_type, ir.Undefined), scalar,
+                                 ir.Constant(I32, 0))
+        return bld.shuffle_vector(one, ir.Constant(vec_type, ir.Undefined),
+                                  ir.Constant(ir.VectorType(I32, vec_type.count), None))
