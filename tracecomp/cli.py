@@ -31,7 +31,8 @@ from .visualize import dot_program, to_dot, write_picture
 
 DEFAULT_OUT = "tracecomp_dump"
 # compiled-object attributes holding backend text: (attribute, stage name, file extension)
-BACKEND_TEXTS = [("llvm_ir", "llvm_ir", ".ll"), ("asm", "asm", ".s")]
+BACKEND_TEXTS = [("fusion_log", "fusion", ".txt"), ("llvm_ir", "llvm_ir", ".ll"),
+                 ("optimized_ir", "llvm_ir_optimized", ".ll"), ("asm", "asm", ".s")]
 # files a dump writes, removed before a new dump so no stale stage is left behind
 _DUMP_FILE = re.compile(r"^\d\d_.+\.(txt|dot|svg|ll|s)$|^pass_log\.txt$|^index\.md$")
 

@@ -228,6 +228,12 @@ class CompiledFunction:
     def pass_log(self):
         return [] if self.last is None else self.last.pass_log
 
+    # what the backend made of the most recent compile (the llvm backend has all four)
+    llvm_ir = property(lambda self: _backend_text(self.last, "llvm_ir"))
+    optimized_ir = property(lambda self: _backend_text(self.last, "optimized_ir"))
+    asm = property(lambda self: _backend_text(self.last, "asm"))
+    fusion_log = property(lambda self: _backend_text(self.last, "fusion_log"))
+
     def __call__(self, *args, **kwargs):
         return self._call(self.fn, args, kwargs, _modules_of(self.fn, args))
 
@@ -304,6 +310,11 @@ class CompiledModule:
     def pass_log(self):
         return self._compiled.pass_log
 
+    llvm_ir = property(lambda self: self._compiled.llvm_ir)
+    optimized_ir = property(lambda self: self._compiled.optimized_ir)
+    asm = property(lambda self: self._compiled.asm)
+    fusion_log = property(lambda self: self._compiled.fusion_log)
+
     def train(self, mode=True):
         self._orig_mod.train(mode)
         return self
@@ -327,6 +338,18 @@ def compile(model=None, *, backend="interp", fallback=None,
         return CompiledFunction(model, **options)
     raise TypeError(f"tracecomp.compile expects an nn.Module or a function, got "
                     f"{type(model).__name__}")
+
+
+def _backend_text(art, attr):
+    """{graph: text} from the runners of an artifact, for backends that produce `attr`."""
+    if art is None:
+        return {}
+    texts = {}
+    for graph, runner in (("forward", art.run_forward), ("backward", art.run_backward)):
+        value = getattr(runner, attr, None)
+        if value:
+            texts[graph] = "\n".join(value) if isinstance(value, list) else value
+    return texts
 
 
 # --- helpers -----------------------------------------------------------------------------
