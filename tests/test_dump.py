@@ -284,11 +284,22 @@ def test_dump_without_a_compiler_shows_the_traced_graph(tmp_path, monkeypatch, c
 def test_dump_writes_backend_texts_and_clears_old_files(tmp_path, monkeypatch):
     real = cli._compile_function()
 
+    class WithLLVM:
+        """The compiled object, as a backend with LLVM IR and assembly would show it."""
+        llvm_ir = "define void @forward() {\n  ret void\n}"
+        asm = {"forward": "forward:\n  ret", "backward": "backward:\n  ret"}
+
+        def __init__(self, compiled):
+            self._compiled = compiled
+
+        def __getattr__(self, name):
+            return getattr(self._compiled, name)
+
+        def __call__(self, *args, **kwargs):
+            return self._compiled(*args, **kwargs)
+
     def with_llvm(target, backend):
-        compiled = real(target, backend=backend)
-        compiled.llvm_ir = "define void @forward() {\n  ret void\n}"
-        compiled.asm = {"forward": "forward:\n  ret", "backward": "backward:\n  ret"}
-        return compiled
+        return WithLLVM(real(target, backend=backend))
 
     monkeypatch.setattr(cli, "_compile_function", lambda: with_llvm)
     out = tmp_path / "dump"
