@@ -17,8 +17,9 @@ demo: $(VENV)/installed
 test: $(VENV)/installed
 	$(PY) -m pytest tests
 
+# every workload, contestant and round (a few minutes; torch.compile alone takes ~20 s a model)
 bench: $(VENV)/installed
-	$(PY) benchmarks/bench_eager.py
+	$(VENV)/bin/tracecomp bench --json build/bench.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info

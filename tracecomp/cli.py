@@ -1,6 +1,7 @@
-"""The `tracecomp` command. One subcommand so far:
+"""The `tracecomp` command. Two subcommands:
 
     tracecomp dump examples/mlp.py:MLP --input 64x784 [--out DIR] [--backend interp]
+    tracecomp bench [--quick] [--only mlp,gelu] [--json PATH] [--png PATH]   (tracecomp.bench)
 
 `dump` loads TARGET (`file.py:Name`: an nn.Module class built with no arguments, a module
 instance, or a function), compiles it with `tracecomp.compile`, runs it once on random
@@ -71,13 +72,63 @@ def build_parser():
     dump.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     dump.add_argument("-q", "--quiet", action="store_true",
                       help="do not print the traced graph")
+    add_bench_parser(sub)
     return parser
+
+
+def add_bench_parser(sub):
+    from .bench import GROUPS
+    bench = sub.add_parser("bench", help="time eager vs compiled tracecomp, numpy and torch",
+                           description="Time tracecomp eager and compiled against numpy by "
+                           "hand, torch eager and torch.compile in one process, checking "
+                           "every result first; prints a markdown table per workload.")
+    bench.add_argument("--quick", action="store_true",
+                       help="tiny sizes and 3 rounds, without torch.compile (a smoke test)")
+    bench.add_argument("--only", type=_names(GROUPS), default=GROUPS, metavar="LIST",
+                       help=f"comma-separated workloads (default all: {','.join(GROUPS)})")
+    bench.add_argument("--rounds", type=int, metavar="N",
+                       help="timing rounds (default 20, 3 with --quick)")
+    bench.add_argument("--threads", type=int, metavar="N",
+                       help="BLAS and torch threads (default: leave theirs)")
+    bench.add_argument("--backends", type=_names(("interp", "llvm")), default=("llvm",),
+                       metavar="LIST", help="tracecomp.compile backends (default llvm)")
+    tc = bench.add_mutually_exclusive_group()
+    tc.add_argument("--torch-compile", dest="torch_compile", action="store_true",
+                    default=None, help="include torch.compile (the default without --quick)")
+    tc.add_argument("--no-torch-compile", dest="torch_compile", action="store_false",
+                    help="skip torch.compile (its compile takes ~20 s per model here)")
+    bench.add_argument("--json", metavar="PATH", help="write every number as JSON")
+    bench.add_argument("--png", metavar="PATH", help="draw a bar chart (needs matplotlib)")
+
+
+def _names(allowed):
+    """argparse type: a comma-separated subset of `allowed`, as a tuple in allowed's order."""
+    def parse(text):
+        names = {n.strip() for n in text.split(",") if n.strip()}
+        unknown = names - set(allowed)
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(f"{text!r}: choose from {','.join(allowed)}")
+        return tuple(n for n in allowed if n in names)
+    return parse
+
+
+def run_bench(args):
+    from .bench import Options, bench
+    for flag in ("rounds", "threads"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            raise UsageError(f"--{flag} must be at least 1")
+    torch_compile = not args.quick if args.torch_compile is None else args.torch_compile
+    opts = Options(quick=args.quick, only=args.only, backends=args.backends,
+                   torch_compile=torch_compile, threads=args.threads)
+    return bench(opts, args.rounds, args.json, args.png)
 
 
 def main(argv=None):
     """Entry point of the `tracecomp` console script; returns the exit status."""
     try:
         args = build_parser().parse_args(argv)
+        if args.command == "bench":
+            return run_bench(args)
         return run_dump(args, argv)
     except UsageError as exc:
         print(f"tracecomp: error: {exc}", file=sys.stderr)

@@ -1,0 +1,114 @@
+"""`tracecomp bench` (tracecomp.bench): the quick run's tables and JSON, how a failing
+contestant and a wrong result are reported, and the break-even arithmetic. No test asserts
+a speed ratio: machines are noisy, and correctness of the report is what is tested here."""
+import json
+
+import pytest
+
+from tracecomp import cli
+from tracecomp.bench import numpy_ref, report, runner
+from tracecomp.bench.workloads import Workload
+
+CONTESTANTS = ["tracecomp eager", "tracecomp llvm", "numpy by hand", "torch eager",
+               "torch.compile"]
+
+
+def _bench(capsys, tmp_path, *flags):
+    path = tmp_path / "bench.json"
+    status = cli.main(["bench", "--quick", *flags, "--json", str(path)])
+    out, err = capsys.readouterr()
+    return status, out, err, json.loads(path.read_text())
+
+
+def test_quick_run_checks_and_times_every_contestant(capsys, tmp_path):
+    torch = pytest.importorskip("torch")
+    status, out, err, data = _bench(capsys, tmp_path, "--only", "mlp,gelu")
+    assert status == 0, err
+    assert data["machine"]["cores"] >= 1 and data["machine"]["torch"] == torch.__version__
+    keys = [w["key"] for w in data["workloads"]]
+    assert keys == ["mlp_infer_b16", "mlp_train_b16", "gelu_65536"]
+    for w in data["workloads"]:
+        assert f"### {w['title']}" in out
+        assert [c["name"] for c in w["contestants"]] == CONTESTANTS
+        for c in w["contestants"]:
+            if c["name"] == "torch.compile":    # --quick leaves it out: 20 s per model
+                assert c["status"] == "skipped: --no-torch-compile", c
+                continue
+            where = f"{w['key']} / {c['name']}"
+            assert c["status"] == "ok", where
+            assert c["check"] in ("reference", "OK"), (where, c["check"])
+            assert c["median_s"] > 0 and c["min_s"] > 0 and c["first_s"] > 0, where
+            assert c["min_s"] <= c["median_s"] and c["throughput"] > 0, where
+            assert len(c["times_s"]) == data["settings"]["rounds"], where
+            assert c["vs_eager"] > 0 and c["vs_torch_eager"] > 0, where
+        compiled = w["contestants"][1]
+        assert compiled["compile_s"] >= 0 and compiled["baseline"] == "tracecomp eager"
+    header = ("| contestant | median | min | vs tracecomp eager | vs torch eager | GB/s | "
+              "compile | break-even | check |")
+    assert header in out
+    assert "| tracecomp llvm | " in out and "OK (" in out and "MISMATCH" not in out
+
+
+def test_a_contestant_that_fails_is_a_row_of_the_table(capsys, tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+
+    def no_compiler(fn):
+        raise RuntimeError("no C++ compiler here\nsecond line")
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    status, out, _, data = _bench(capsys, tmp_path, "--only", "gelu", "--torch-compile",
+                                  "--threads", "1")
+    assert status == 0
+    row = data["workloads"][0]["contestants"][-1]
+    assert row["status"] == "failed: RuntimeError: no C++ compiler here"
+    assert "| torch.compile | failed: RuntimeError: no C++ compiler here |" in out
+    assert data["settings"]["threads"] == 1
+
+
+def test_a_wrong_result_is_reported_loudly(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(numpy_ref, "gelu_tanh", lambda x, a, b: x * a + b)
+    status, out, err, data = _bench(capsys, tmp_path, "--only", "gelu", "--threads", "1")
+    assert status == 1
+    row = data["workloads"][0]["contestants"][2]
+    assert row["name"] == "numpy by hand" and row["check"].startswith("MISMATCH: output")
+    assert "| numpy by hand | " in out and "**MISMATCH: output differs by" in out
+    assert "WRONG RESULT: numpy by hand on gelu_tanh(x*a+b)" in err
+
+
+def test_usage_errors_exit_2(capsys):
+    assert cli.main(["bench", "--only", "mlp,bogus"]) == 2
+    assert "choose from mlp,lenet,gelu,gemm" in capsys.readouterr().err
+    assert cli.main(["bench", "--rounds", "0"]) == 2
+    assert "--rounds must be at least 1" in capsys.readouterr().err
+
+
+def test_compile_time_and_break_even():
+    workload = Workload("w", "w", "a workload", list, "GFLOP/s", 2e9)
+    eager = runner.Result("tracecomp eager", times_s=[0.010, 0.011, 0.009], first_s=0.02)
+    fast = runner.Result("tracecomp llvm", baseline="tracecomp eager", first_s=1.004,
+                         times_s=[0.004, 0.005, 0.004])
+    slow = runner.Result("tracecomp interp", baseline="tracecomp eager", first_s=0.5,
+                         times_s=[0.02, 0.02, 0.02])
+    runner.summarize(workload, [eager, fast, slow])
+    assert fast.median_s == 0.004 and fast.compile_s == pytest.approx(1.0)
+    assert fast.break_even == 167           # ceil(1.0 s / 6 ms saved per call)
+    assert fast.vs_eager == pytest.approx(0.4) and fast.throughput == pytest.approx(500)
+    assert slow.break_even is None and slow.vs_torch_eager is None
+    assert report.row(slow, "GFLOP/s")[7] == "never"
+    assert report.row(fast, "GFLOP/s")[7] == "167 calls"
+
+
+def test_check_compares_gradients_too():
+    import numpy as np
+    out, grads = np.ones(3), [np.ones((2, 2)), np.arange(4.0)]
+    assert runner.check((out, grads), (out, grads))[1] == "OK"
+    bad = [grads[0], grads[1] * 1.01]
+    err, text = runner.check((out, bad), (out, grads))
+    assert text.startswith("MISMATCH: gradient 1 [4]") and err == pytest.approx(0.01)
+    assert runner.check((np.ones(4), None), (out, grads))[1].startswith("MISMATCH: output")
+
+
+def test_no_chart_without_matplotlib(monkeypatch, tmp_path):
+    import sys
+    monkeypatch.setitem(sys.modules, "matplotlib", None)     # `import matplotlib` fails
+    assert report.write_png(str(tmp_path / "chart.png"), []) is False
+    assert not (tmp_path / "chart.png").exists()

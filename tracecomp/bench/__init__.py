@@ -1,0 +1,107 @@
+"""`tracecomp bench`: eager vs compiled tracecomp against numpy by hand, torch eager and
+torch.compile, all in one process and one run, every result checked before it is timed.
+
+    tracecomp bench [--quick] [--only mlp,lenet,gelu,gemm] [--rounds N] [--threads N]
+                    [--backends interp,llvm] [--no-torch-compile] [--json PATH] [--png PATH]
+
+The modules, in the order a run goes through them:
+
+    workloads.py  what is measured: MLP and LeNet inference and training steps, the
+                  gelu_tanh(x*a+b) chain and GEMM, each with its contestants
+    numpy_ref.py  the hand-written numpy versions
+    runner.py     build, check against tracecomp eager, calibrate, time round by round
+    report.py     the markdown tables, the JSON and the PNG chart
+
+The exit status is 1 when a contestant's result differs from tracecomp eager's (a benchmark
+of wrong numbers is a bug, not a result), else 0; a contestant that fails to run (torch.compile
+without a working C++ toolchain, say) is a row of the table, not an error.
+"""
+import gc
+import sys
+import time
+
+from . import report
+from .runner import run_workload
+from .workloads import GROUPS, Options, torch_or_none, workloads
+
+__all__ = ["GROUPS", "Options", "bench"]
+
+# seconds of calls per contestant per round: enough calls to average out timer overhead
+ROUND_S = {False: 0.05, True: 0.005}
+ROUNDS = {False: 20, True: 3}
+
+
+def bench(opts, rounds=None, json_path=None, png_path=None, out=None):
+    """Run the selected workloads, print the report (to `out`, default stdout), write the
+    files; returns the exit status."""
+    def say(text=""):
+        print(text, file=out or sys.stdout, flush=True)
+
+    rounds = rounds or ROUNDS[opts.quick]
+    restore = set_threads(opts.threads) if opts.threads else lambda: None
+    try:
+        return _bench(opts, rounds, json_path, png_path, say)
+    finally:
+        restore()
+
+
+def _bench(opts, rounds, json_path, png_path, say):
+    info = report.machine()
+    for line in report.machine_lines(info):
+        say(line)
+    load = info.get("load_average_1min")
+    if load is not None and load >= 0.5:
+        say(f"warning: load average {load}: other processes are running, and thread pools "
+            f"that wait on a busy core inflate multi-threaded timings (--threads 1 avoids it)")
+    say()
+    all_results = []
+    start = time.perf_counter()
+    for workload in workloads(opts):
+        say(f"{workload.title}:")
+        results = run_workload(workload, rounds, ROUND_S[opts.quick], log=say)
+        say()
+        say(report.table(workload, results, rounds))
+        say()
+        all_results.append((workload, results))
+        gc.collect()     # drop this workload's models and arrays before the next one
+    say(report.legend())
+    say(f"\n{len(all_results)} workloads in {time.perf_counter() - start:.1f} s.")
+
+    if json_path:
+        settings = {"quick": opts.quick, "only": list(opts.only), "rounds": rounds,
+                    "threads": opts.threads,
+                    "backends": list(opts.backends), "torch_compile": opts.torch_compile,
+                    "round_s": ROUND_S[opts.quick]}
+        report.write_json(json_path, report.to_json(info, settings, all_results))
+        say(f"wrote {json_path}")
+    if png_path:
+        if report.write_png(png_path, all_results):
+            say(f"wrote {png_path}")
+        else:
+            say(f"no chart: matplotlib is not installed (pip install matplotlib), so "
+                f"{png_path} was not written")
+    bad = report.mismatches(all_results)
+    for workload, r in bad:
+        print(f"tracecomp bench: WRONG RESULT: {r.name} on {workload.title}: {r.check}",
+              file=sys.stderr)
+    return 1 if bad else 0
+
+
+def set_threads(n):
+    """Use n threads in the BLAS (numpy's OpenBLAS, which tracecomp's GEMM calls too) and in
+    torch's intra-op pool; returns a function that puts the previous counts back."""
+    import importlib
+    undo = []
+    try:
+        blas = importlib.import_module("tracecomp.codegen.llvm.blas")
+        before = blas.threads()["num_threads"]
+        if before and blas.set_threads(n):
+            undo.append(lambda: blas.set_threads(before))
+    except ImportError:
+        pass
+    torch = torch_or_none()
+    if torch is not None:
+        before_torch = torch.get_num_threads()
+        torch.set_num_threads(n)
+        undo.append(lambda: torch.set_num_threads(before_torch))
+    return lambda: [f() for f in undo]

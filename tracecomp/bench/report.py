@@ -1,0 +1,179 @@
+"""What `tracecomp bench` prints and writes: the machine, one markdown table per workload,
+the JSON of every number, and a PNG bar chart when matplotlib is installed."""
+import dataclasses
+import importlib
+import json
+import os
+import platform
+
+import numpy as np
+
+COLUMNS = ("contestant", "median", "min", "vs tracecomp eager", "vs torch eager", "{unit}",
+           "compile", "break-even", "check")
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(name):
+    try:
+        return importlib.import_module(name).__version__
+    except Exception:       # noqa: BLE001 - not installed, or broken: either way, no version
+        return None
+
+
+def machine():
+    """The facts a reader needs to compare two runs: CPU, cores, versions, threads, load."""
+    info = {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
+            "numpy": np.__version__, "llvmlite": _version("llvmlite"),
+            "torch": _version("torch"), "matplotlib": _version("matplotlib")}
+    try:
+        blas = importlib.import_module("tracecomp.codegen.llvm.blas").threads()
+        info["blas_library"] = os.path.basename(blas["library"] or "") or None
+        info["blas_threads"] = blas["num_threads"]
+    except Exception as exc:    # noqa: BLE001 - the backend is optional for the report
+        info["blas_threads"] = f"unknown ({type(exc).__name__})"
+    if info["torch"]:
+        import torch
+        info["torch_threads"] = torch.get_num_threads()
+    if hasattr(os, "getloadavg"):
+        info["load_average_1min"] = round(os.getloadavg()[0], 2)
+    return info
+
+
+def machine_lines(info):
+    blas = f"BLAS threads: {info.get('blas_threads')}"
+    if info.get("blas_library"):
+        blas += f" ({info['blas_library']})"
+    torch = f"torch {info['torch']} (threads: {info.get('torch_threads')})" if info["torch"] \
+        else "torch not installed"
+    where = (f"machine: {info['cpu']}, {info['cores']} cores, load average "
+             f"{info.get('load_average_1min', '?')} at the start")
+    versions = (f"versions: Python {info['python']}, numpy {info['numpy']}, llvmlite "
+                f"{info['llvmlite']}, {torch}; {blas}")
+    return [where, versions]
+
+
+def fmt_time(s):
+    if s is None:
+        return "—"
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} µs"
+    if s < 1:
+        return f"{s * 1e3:.3g} ms"
+    return f"{s:.2f} s"
+
+
+def _ratio(x):
+    return "—" if x is None else f"{x:.2f}×"
+
+
+def row(r, unit):
+    if not r.ok:
+        reason = r.status
+        return [r.name, reason] + ["—"] * 6 + [_check_cell(r)]
+    if r.baseline is None:
+        compile_cell = breakeven = "—"
+    else:
+        compile_cell = fmt_time(r.compile_s)
+        breakeven = "never" if r.break_even is None else f"{r.break_even:,} calls"
+    throughput = "—" if r.throughput is None else f"{r.throughput:.3g}"
+    return [r.name, fmt_time(r.median_s), fmt_time(r.min_s), _ratio(r.vs_eager),
+            _ratio(r.vs_torch_eager), throughput if unit else "—", compile_cell, breakeven,
+            _check_cell(r)]
+
+
+def _check_cell(r):
+    if r.check.startswith("MISMATCH"):
+        return f"**{r.check}**"
+    if r.check == "OK":
+        return f"OK ({r.max_err:.1g})"
+    return r.check or "—"
+
+
+def table(workload, results, rounds):
+    """The markdown section of one workload."""
+    header = [c.format(unit=workload.unit or "throughput") for c in COLUMNS]
+    lines = [f"### {workload.title}", ""]
+    lines += ["| " + " | ".join(header) + " |", "|---|" + "--:|" * 7 + "---|"]
+    lines += ["| " + " | ".join(row(r, workload.unit)) + " |" for r in results]
+    counts = sorted({r.calls_per_round for r in results if r.ok and r.calls_per_round})
+    calls = "-".join(map(str, counts[::max(1, len(counts) - 1)])) if counts else "0"
+    lines += ["", f"{rounds} rounds of {calls} calls per contestant." +
+              (f" {workload.note}." if workload.note else "")]
+    return "\n".join(lines)
+
+
+def legend():
+    return ("Times are per call: median and min over rounds. Ratios divide a contestant's "
+            "median by tracecomp eager's or torch eager's (below 1 is faster). `compile` is "
+            "the first call (with building the model) minus a steady call; break-even is "
+            "compile / (eager - compiled), the calls after which compiling has paid for "
+            "itself. `check` compares the first output (and a training step's gradients) "
+            "with tracecomp eager's, rtol 1e-4; the number is the largest difference "
+            "relative to the largest |value|.")
+
+
+def mismatches(all_results):
+    return [(w, r) for w, results in all_results for r in results
+            if r.check.startswith("MISMATCH")]
+
+
+def to_json(info, settings, all_results):
+    return {"machine": info, "settings": settings, "workloads": [
+        {"key": w.key, "group": w.group, "title": w.title, "unit": w.unit, "work": w.work,
+         "note": w.note, "contestants": [dataclasses.asdict(r) for r in results]}
+        for w, results in all_results]}
+
+
+def write_json(path, data):
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=1, allow_nan=False, default=str)
+        f.write("\n")
+
+
+def write_png(path, all_results):
+    """A bar chart per workload of each contestant's median time, relative to tracecomp
+    eager (so every panel shares one scale); False when matplotlib is not installed."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")    # no display needed
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    panels = [(w, [r for r in results if r.vs_eager]) for w, results in all_results]
+    panels = [(w, rs) for w, rs in panels if rs]
+    cols = min(3, len(panels)) or 1
+    rows = (len(panels) + cols - 1) // cols or 1
+    fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 0.5 + 2.6 * rows),
+                             squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax, (w, rs) in zip(axes.flat, panels):
+        names = [r.name for r in rs][::-1]
+        values = [r.vs_eager for r in rs][::-1]
+        colors = ["tab:green" if "tracecomp" in n and n != "tracecomp eager" else "tab:gray"
+                  for n in names]
+        ax.barh(names, values, color=colors)
+        for y, (v, r) in enumerate(zip(values, rs[::-1])):
+            ax.text(v, y, f" {fmt_time(r.median_s)}", va="center", fontsize=7)
+        ax.axvline(1.0, color="black", linewidth=0.6)
+        ax.set_title(w.title, fontsize=8)
+        ax.set_xlabel("median time / tracecomp eager's (shorter is faster)", fontsize=7)
+        ax.tick_params(labelsize=7)
+        ax.set_xlim(0, max(values) * 1.35)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
