@@ -1,0 +1,182 @@
+"""The JIT plumbing: LLVM IR in, callable native code out, for the host CPU.
+
+    lib = compile_module(ir_module, ["kernel"])   # parse, verify, optimize, codegen, link
+    fn = lib.cfunc("kernel", None, ctypes.c_void_p, ctypes.c_int64)
+    lib.llvm_ir, lib.optimized_ir, lib.asm        # the stages, for `tracecomp dump`
+    blob = lib.object                             # relocatable object code, for a disk cache
+    lib2 = load_object(blob, ["kernel"])          # ms, not tens of ms: no parse, no codegen
+
+Why ORC (LLJIT with JITLink) rather than MCJIT: `JITLibraryBuilder.add_object_img` links a
+cached object directly, while MCJIT's object cache still re-parses the IR on a hit; and each
+linked library has its own resource tracker, so code is freed library by library. We run
+codegen ourselves (`TargetMachine.emit_object`) and hand ORC the object, so the code that
+runs, the object a cache stores and the assembly a dump shows all come from one target
+machine: the host CPU with all its features, position-independent, small code model.
+JITLink (not RuntimeDyld) lays all sections of an object out together, which the small code
+model's 32-bit relative references need.
+
+Lifetimes (see shared/LLVM-NOTES.md): a function address is valid only while the `Library`
+that produced it is alive. A `Library` owns its resource tracker, which holds the process-wide
+LLJIT, so the JIT cannot be torn down under it; `Library.cfunc` returns ctypes
+functions that keep their `Library` alive. Target machines are made fresh wherever one is
+needed, never shared with an engine that could take ownership of it. LLVM's global context is
+not thread-safe, so parsing, optimizing, codegen and linking hold one process-wide lock.
+"""
+import ctypes
+import itertools
+import threading
+
+import llvmlite.binding as llvm
+from llvmlite import ir
+
+_lock = threading.RLock()
+_state = {}  # "jit": the process-wide LLJIT, created on first use
+_library_ids = itertools.count()
+
+
+def _init():
+    """One-time native target setup (`llvm.initialize()` raises in current llvmlite)."""
+    if "init" not in _state:
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+        _state["init"] = True
+
+
+def host_target_machine(opt=2):
+    """A fresh TargetMachine for this CPU (name and every feature it reports).
+
+    Fresh each call: an engine may take ownership of a target machine and free it, and a
+    freed one reused crashes the process. PIC + small code model suit both JIT linking and
+    object files cached on disk and linked again at another address.
+    """
+    _init()
+    target = llvm.Target.from_default_triple()
+    return target.create_target_machine(
+        cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
+        opt=opt, reloc="pic", codemodel="small")
+
+
+def _jit():
+    if "jit" not in _state:
+        # LLJIT copies the target machine's settings and does not take it; keep it anyway.
+        _state["jit_tm"] = host_target_machine()
+        _state["jit"] = llvm.create_lljit_compiler(_state["jit_tm"], use_jit_link=True)
+    return _state["jit"]
+
+
+def parse(module):
+    """LLVM IR text or an `llvmlite.ir.Module` -> a verified `ModuleRef` for the host."""
+    _init()
+    with _lock:
+        ref = llvm.parse_assembly(str(module))
+        tm = host_target_machine()
+        ref.triple = tm.triple
+        ref.data_layout = str(tm.target_data)
+        ref.verify()
+    return ref
+
+
+def optimize(module_ref, speed_level=2):
+    """Run the new pass manager's O<speed_level> pipeline in place, vectorizers on.
+
+    Only the flags the IR itself carries (`contract` and the like) loosen floating point;
+    the pipeline adds none.
+    """
+    with _lock:
+        tm = host_target_machine(opt=speed_level)
+        pto = llvm.create_pipeline_tuning_options(speed_level=speed_level)
+        pto.loop_vectorization = True
+        pto.slp_vectorization = True
+        pb = llvm.create_pass_builder(tm, pto)
+        pb.getModulePassManager().run(module_ref, pb)
+    return module_ref
+
+
+def emit_object(module, speed_level=2):
+    """Relocatable object code (bytes) for the host CPU.
+
+    A `ModuleRef` is emitted as it is (optimize it first); IR text or an `llvmlite.ir.Module`
+    is parsed, verified and optimized here.
+    """
+    ref = module if isinstance(module, llvm.ModuleRef) else optimize(parse(module), speed_level)
+    with _lock:
+        return bytes(host_target_machine(opt=speed_level).emit_object(ref))
+
+
+def load_object(obj, names, imports=None):
+    """Link object code into the process-wide JIT; `names` are the symbols to export.
+
+    `imports` maps extra symbol names to addresses (e.g. a BLAS routine found at run time);
+    anything else unresolved is looked up in the running process (libc, libm, and libraries
+    loaded with `llvm.load_library_permanently`).
+    """
+    builder = llvm.JITLibraryBuilder().add_object_img(obj).add_current_process()
+    for name, address in (imports or {}).items():
+        builder.import_symbol(name, address)
+    for name in names:
+        builder.export_symbol(name)
+    with _lock:
+        jit = _jit()
+        tracker = builder.link(jit, f"tracecomp_{next(_library_ids)}")
+    # The tracker disposes itself through the JIT, so it holds the JIT: whatever order
+    # garbage collection or interpreter exit takes, the JIT outlives every tracker.
+    tracker.tracecomp_jit = jit
+    return Library(tracker, list(names), bytes(obj))
+
+
+def compile_module(module, names, speed_level=2, imports=None):
+    """Parse, verify, optimize and JIT-link `module` (IR text or `llvmlite.ir.Module`).
+
+    Returns a `Library` exporting `names`, with the IR before and after optimization for
+    dumps (`.llvm_ir`, `.optimized_ir`, `.asm`).
+    """
+    llvm_ir = str(module)
+    ref = optimize(parse(llvm_ir), speed_level)
+    optimized_ir = str(ref)
+    lib = load_object(emit_object(ref, speed_level), names, imports)
+    lib.llvm_ir, lib.optimized_ir, lib._speed_level = llvm_ir, optimized_ir, speed_level
+    return lib
+
+
+class Library:
+    """Compiled code linked into the JIT; its addresses live exactly as long as it does."""
+
+    def __init__(self, tracker, names, obj):
+        self._tracker = tracker  # the code's lifetime (holds the JIT in turn)
+        self.names = names
+        self.object = obj
+        self.llvm_ir = self.optimized_ir = None  # set by compile_module; None after a load
+        self._asm = None
+        self._speed_level = 2
+
+    def address(self, name):
+        """The native address of exported symbol `name` (valid while this Library lives)."""
+        if name not in self.names:
+            raise KeyError(f"{name!r} is not exported by this library (exports: {self.names})")
+        return self._tracker[name]
+
+    def cfunc(self, name, restype, *argtypes):
+        """A ctypes function for `name` that keeps this Library (and so its code) alive."""
+        fn = ctypes.CFUNCTYPE(restype, *argtypes)(self.address(name))
+        fn._library = self
+        return fn
+
+    @property
+    def asm(self):
+        """Host assembly of the optimized module, made on first use (codegen costs ~10 ms
+        per kernel, and only dumps and tests read it). None for a library loaded from an
+        object."""
+        if self._asm is None and self.optimized_ir is not None:
+            ref = parse(self.optimized_ir)
+            with _lock:
+                self._asm = host_target_machine(opt=self._speed_level).emit_assembly(ref)
+        return self._asm
+
+
+def new_module(name="tracecomp"):
+    """An empty `llvmlite.ir.Module` with the host's triple and data layout."""
+    tm = host_target_machine()
+    module = ir.Module(name=name)
+    module.triple = tm.triple
+    module.data_layout = str(tm.target_data)
+    return module
