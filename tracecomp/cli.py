@@ -1,6 +1,6 @@
 """The `tracecomp` command. Two subcommands:
 
-    tracecomp dump examples/mlp.py:MLP --input 64x784 [--out DIR] [--backend interp]
+    tracecomp dump examples/mlp.py:MLP --input 64x784 [--out DIR] [--backend llvm|interp]
     tracecomp bench [--quick] [--only mlp,gelu] [--json PATH] [--png PATH]   (tracecomp.bench)
 
 `dump` loads TARGET (`file.py:Name`: an nn.Module class built with no arguments, a module
@@ -61,7 +61,7 @@ def build_parser():
                       help="dtype of inputs whose SPEC names none (default float32)")
     dump.add_argument("--out", metavar="DIR",
                       help=f"output folder (default {DEFAULT_OUT}/<Name>)")
-    dump.add_argument("--backend", default="interp", help="compile backend (default interp)")
+    dump.add_argument("--backend", default="llvm", help="compile backend (default llvm)")
     mode = dump.add_mutually_exclusive_group()
     mode.add_argument("--train", dest="train", action="store_true", default=None,
                       help="put a module in training mode (its default)")

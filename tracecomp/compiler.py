@@ -204,7 +204,7 @@ class CompiledFunction:
     """A function (or forward method) compiled per signature; `.graphs` and `.pass_log`
     show the most recent compile."""
 
-    def __init__(self, fn, backend="interp", fallback=None, recompile_limit=RECOMPILE_LIMIT):
+    def __init__(self, fn, backend="llvm", fallback=None, recompile_limit=RECOMPILE_LIMIT):
         if fallback not in (None, "eager"):
             raise ValueError(f"compile: fallback must be None or 'eager', got {fallback!r}")
         backends.get(backend)           # an unknown backend fails now, not at first call
@@ -326,7 +326,7 @@ class CompiledModule:
         return f"Compiled({self._orig_mod!r})"
 
 
-def compile(model=None, *, backend="interp", fallback=None,
+def compile(model=None, *, backend="llvm", fallback=None,
             recompile_limit=RECOMPILE_LIMIT):
     """Compile a module or a function; usable bare (@compile) or with options."""
     options = {"backend": backend, "fallback": fallback, "recompile_limit": recompile_limit}
