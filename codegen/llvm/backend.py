@@ -85,6 +85,9 @@ def compile_graph(graph):
             BUILDERS[group.kind](module, group, kernel_names[group.root])
     library = engine.compile_module(module, list(kernel_names.values())) if kernel_names \
         else None
+    for group in plan.groups:           # which graph nodes each kernel computes, for dumps
+        label = kernel_names.get(group.root, group.kind)
+        plan.log.append(f"{label}: " + ", ".join(f"{names[n]} {n.op}" for n in group.nodes))
     steps = [_step(g, library, kernel_names) for g in plan.groups]
     _plan_frees(graph, plan, steps)
     return Runner(graph, plan, steps, library, names)
