@@ -242,7 +242,11 @@ def test_dump_mlp_writes_every_stage(tmp_path, capsys):
 
     graphs = _compiled_mlp().graphs
     rows = _index_rows(out)
-    assert [stage for _, stage, _ in rows] == list(graphs)      # pipeline order
+    assert [stage for _, stage, _ in rows][:len(graphs)] == list(graphs)   # pipeline order
+    backend_texts = [stage for _, stage, _ in rows][len(graphs):]           # llvm's, after
+    assert backend_texts[:2] == ["fusion.forward", "fusion.backward"]
+    assert "asm.forward" in backend_texts
+    rows = rows[:len(graphs)]
     assert [k for k, _, _ in rows] == [f"{k:02d}" for k in range(len(rows))]
     stages = [stage for _, stage, _ in rows]
     assert stages[0] == "traced" and stages.index("forward") < stages.index("backward")
