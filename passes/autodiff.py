@@ -58,10 +58,7 @@ def run(forward: Graph) -> Joint:
 
     tracer = Tracer(joint)
     with tracer, grad_mode.no_grad():
-        for node in reversed(forward.nodes):
-            if node not in grads or node.op == CONSTANT or node.prim.vjp is None:
-                continue
-            _backprop(node, grads, mapping, tracer)
+        backpropagate(forward.nodes, grads, mapping, tracer)
         grad_inputs = [k for k, n in enumerate(forward.inputs) if n.requires_grad]
         results = []
         for k in grad_inputs:
@@ -72,6 +69,17 @@ def run(forward: Graph) -> Joint:
             results.append(tracer.lift(g))
     joint.outputs = [mapping[o] for o in forward.outputs] + results
     return Joint(joint, n_forward, len(forward.outputs), grad_inputs, cotangent_outputs)
+
+
+def backpropagate(nodes, grads, mapping, tracer):
+    """Walk `nodes` (a graph's, in order) backwards; each node holding a gradient in
+    `grads` (node -> tensor) runs its VJP and hands its operands their gradients. The VJP
+    rules see the nodes' counterparts `mapping[node]` in the graph the tracer records into
+    (the node itself when differentiating in place, see tracecomp.traced_autograd). What
+    remains in `grads` afterwards are the gradients of inputs (and of constants)."""
+    for node in reversed(nodes):
+        if node in grads and node.op != CONSTANT and node.prim.vjp is not None:
+            _backprop(node, grads, mapping, tracer)
 
 
 def _backprop(node, grads, mapping, tracer):

@@ -18,6 +18,8 @@ from .ops.elementwise import cast
 from .ops.movement import sum_to
 from .tensor import Tensor
 
+TRACED = None       # the tracer's stand-in grad_fn, set when tracer.py loads (no import cycle)
+
 _FREED = ("Trying to backward through the graph a second time (or directly access saved "
           "tensors after they have already been freed). Saved intermediate values of the graph "
           "are freed when you call .backward() or autograd.grad(). Specify retain_graph=True "
@@ -27,6 +29,9 @@ _FREED = ("Trying to backward through the graph a second time (or directly acces
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """Accumulate d(tensors)/d(leaf) into every leaf's .grad (torch.autograd.backward)."""
+    if any(t._node is TRACED for t in _as_tuple(tensors)):      # inside compiled code
+        from .traced_autograd import backward as traced_backward
+        return traced_backward(_as_tuple(tensors), grad_tensors)
     tensors, grads = _roots(tensors, grad_tensors, "backward")
     only = None if inputs is None else _as_tuple(inputs)
     results = _run(tensors, grads, retain_graph, create_graph, capture=only)

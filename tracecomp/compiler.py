@@ -20,9 +20,8 @@ import time
 import warnings
 from dataclasses import dataclass, field
 
-import numpy as np
 
-from . import bridge, grad_mode
+from . import bridge, compile_state, grad_mode
 from .codegen import registry as backends
 from .errors import TraceError
 from .ir import Graph, verify
@@ -94,7 +93,9 @@ class Artifact:
     run_forward: object
     run_backward: object = None
     n_outputs: int = 0                  # user-visible outputs (first in the forward's outputs)
-    mutations: list = field(default_factory=list)  # input positions written back, in order
+    effects: list = field(default_factory=list)    # writes replayed after a call, in order
+    n_effect_values: int = 0            # forward outputs after the user's that effects take
+    optimizers: list = field(default_factory=list)
     grad_inputs: list = field(default_factory=list)  # input positions that get gradients
     cotangent_slots: dict = field(default_factory=dict)   # output index -> cotangent slot
     out_structure: object = None
@@ -103,31 +104,36 @@ class Artifact:
     eager: bool = False                 # fallback='eager' took this signature
 
 
-def build(fn, call_args, tensors, state, module_names, backend):
+def build(fn, call_args, tensors, state, module_names, backend, optimizers=()):
     """Trace fn(*call_args) with every tensor in `tensors + state` as a graph input."""
     log_records, graphs = [], {}
     tracer = Tracer(Graph("traced"), module_names)
     every = tensors + state
     originals = [t._data for _, t in every]
+    snapshot = None
     try:
         with tracer:
             nodes = [tracer.input(label, t) for label, t in every]
             for (_, t), node in zip(state, nodes[len(tensors):]):
                 t._data = node          # parameters and buffers read their graph inputs
             stand_ins = [wrap(n, t._requires_grad) for (_, t), n in zip(tensors, nodes)]
+            for s, (_, t) in zip(stand_ins, tensors):
+                s.grad = t.grad         # an argument's .grad (an input too, when it exists)
+            holders = stand_ins + [t for _, t in state]
+            tracer.holders.update(zip(nodes, holders))
+            snapshot = compile_state.Snapshot(holders, list(optimizers))
             args = call_args(stand_ins)
             result = fn(*args[0], **args[1])
             out_tensors, out_statics, out_structure = flatten(result)
             outputs = [tracer.lift(t) for _, t in out_tensors]
-            # an in-place update rebinds a traced tensor's data: such inputs are written back
-            holders = stand_ins + [t for _, t in state]
-            mutations = [k for k, (h, n) in enumerate(zip(holders, nodes)) if h._data is not n]
-            mutated = [tracer.lift(holders[k]) for k in mutations]
+            effects, effect_values = snapshot.effects(tracer, nodes)
     finally:
         for (_, t), data in zip(every, originals):
             t._data = data
+        if snapshot is not None:
+            snapshot.restore()
     graph = tracer.graph
-    graph.outputs = outputs + mutated
+    graph.outputs = outputs + effect_values
     captured = [t for t, _ in tracer.captured]
     graphs["traced"] = graph.copy()
     _emit(2, f"[tracecomp] traced graph:\n{graph}")
@@ -135,11 +141,14 @@ def build(fn, call_args, tensors, state, module_names, backend):
     graphs["simplified"] = graph
 
     compile_graph = backends.get(backend)
-    art = Artifact(graphs, log_records, None, n_outputs=len(outputs), mutations=mutations,
+    art = Artifact(graphs, log_records, None, n_outputs=len(outputs), effects=effects,
+                   n_effect_values=len(effect_values), optimizers=list(optimizers),
                    out_structure=out_structure, out_statics=[v for _, v in out_statics],
                    captured=captured)
-    differentiable = [k for k, o in enumerate(graph.outputs[:len(outputs)])
-                      if o.requires_grad and o.dtype.kind == "f"]
+    # a backward traced inside the code (a whole training step) leaves nothing to bridge
+    differentiable = [] if tracer.did_backward else [
+        k for k, o in enumerate(graph.outputs[:len(outputs)])
+        if o.requires_grad and o.dtype.kind == "f"]
     if not differentiable:
         graphs["forward.optimized"] = graph
         art.run_forward = compile_graph(graph)
@@ -165,15 +174,14 @@ def execute(art, tensors, state):
     every = [t for _, t in tensors] + [t for _, t in state] + art.captured
     arrays = [t._data for t in every]
     results = art.run_forward(arrays)
-    n, m = art.n_outputs, len(art.mutations)
-    outputs, written, saved = _own(results[:n], arrays), results[n:n + m], results[n + m:]
-    targets = [every[k] for k in art.mutations]
+    n, m = art.n_outputs, art.n_effect_values
+    outputs = _own(results[:n + m], arrays)
+    outputs, written, saved = outputs[:n], outputs[n:], results[n + m:]
+    targets = [every[e.target] for e in art.effects if e.kind == "data"]
     if saved and targets:       # a saved input about to be overwritten keeps its old value
         held = {id(t._data) for t in targets}
         saved = [s.copy() if id(s) in held else s for s in saved]
-    for t, value in zip(targets, written):
-        np.copyto(t._data, value, casting="unsafe")
-        t._vc[0] += 1
+    compile_state.apply(art.effects, written, every, art.optimizers)
     if art.run_backward is not None and grad_mode.state.enabled:
         specs = [(o.shape, o.dtype) for o in art.graphs["forward.optimized"].outputs[:n]]
         order = sorted(art.cotangent_slots, key=art.cotangent_slots.get)
@@ -235,20 +243,24 @@ class CompiledFunction:
     fusion_log = property(lambda self: _backend_text(self.last, "fusion_log"))
 
     def __call__(self, *args, **kwargs):
-        return self._call(self.fn, args, kwargs, _modules_of(self.fn, args))
+        return self._call(self.fn, args, kwargs, *_roots_of(self.fn, args))
 
-    def _call(self, fn, args, kwargs, roots):
+    def _call(self, fn, args, kwargs, roots, optimizers=()):
         params = self._params.get(fn)
         if params is None:
             params = self._params[fn] = _param_names(fn)
         tensors, statics, structure = flatten((args, kwargs))
         tensors = [(_readable(label, params), t) for label, t in tensors]
         statics = [(_readable(label, params), v) for label, v in statics]
-        state, module_names, flags = _state_of(roots)
+        state, module_names, flags = compile_state.collect(roots, optimizers)
+        held = {id(t) for _, t in state}     # the arguments' own .grad: read when accumulating
+        state += [(f"{label}.grad", t.grad) for label, t in tensors
+                  if t.grad is not None and id(t.grad) not in held]
         sig = _signature(tensors, statics, structure, state, flags, self.backend)
         art = self.cache.get(sig)
         if art is None:
-            art = self._compile(fn, sig, structure, statics, tensors, state, module_names)
+            art = self._compile(fn, sig, structure, statics, tensors, state, module_names,
+                                optimizers)
         else:
             _emit(1, f"[tracecomp] cache hit: {_name(fn)}")
         self.last = art
@@ -256,7 +268,7 @@ class CompiledFunction:
             return fn(*args, **kwargs)
         return execute(art, tensors, state)
 
-    def _compile(self, fn, sig, structure, statics, tensors, state, module_names):
+    def _compile(self, fn, sig, structure, statics, tensors, state, module_names, optimizers):
         reason = explain_miss(sig, list(self.cache))
         self.compiles += 1
         if self.compiles > self.recompile_limit:
@@ -271,7 +283,8 @@ class CompiledFunction:
             return unflatten(structure, stand_ins, [v for _, v in statics])
 
         try:
-            art = build(fn, call_args, tensors, state, module_names, self.backend)
+            art = build(fn, call_args, tensors, state, module_names, self.backend,
+                        optimizers)
         except TraceError as exc:
             if self.fallback != "eager":
                 raise
@@ -376,20 +389,21 @@ def _param_names(fn):
         return []
 
 
-def _modules_of(fn, args):
-    """Modules whose parameters a function reads: module arguments, and modules in its
-    closure or globals (so their parameters are inputs, not constants)."""
-    roots = [a for a in args if isinstance(a, Module)]
+def _roots_of(fn, args):
+    """Modules and optimizers a function uses: arguments, and objects in its closure or
+    globals (so their parameters and state are inputs, not constants)."""
+    candidates = list(args)
     code = getattr(fn, "__code__", None)
     if code is not None:
-        cells = [c.cell_contents for c in (fn.__closure__ or ()) if _filled(c)]
-        named = [fn.__globals__.get(n) for n in code.co_names]
-        roots += [m for m in cells + named if isinstance(m, Module)]
-    unique = []
-    for m in roots:
-        if all(m is not u for u in unique):
-            unique.append(m)
-    return unique
+        candidates += [c.cell_contents for c in (fn.__closure__ or ()) if _filled(c)]
+        candidates += [fn.__globals__.get(n) for n in code.co_names]
+    optimizer = compile_state.optimizer_types()
+    modules, optimizers = [], []
+    for x in candidates:
+        for kind, found in ((Module, modules), (optimizer, optimizers)):
+            if isinstance(x, kind) and all(x is not y for y in found):
+                found.append(x)
+    return modules, optimizers
 
 
 def _filled(cell):
@@ -400,36 +414,12 @@ def _filled(cell):
         return False
 
 
-def _state_of(roots):
-    """Parameters and buffers of the root modules, labelled by path (torch's state_dict
-    names, each tensor once); module paths for source lines; every module's training
-    flag. A direct walk over the modules' dicts: this runs on every call."""
-    state, seen, module_names, flags = [], set(), {}, []
-    for r, root in enumerate(roots):
-        prefix = "" if len(roots) == 1 else f"m{r}."
-        stack = [(prefix, root)]
-        while stack:
-            path, mod = stack.pop()
-            if id(mod) in module_names:
-                continue
-            module_names[id(mod)] = path[:-1] if path else ""
-            flags.append((path[:-1] or "<root>", mod.training))
-            for table in (mod._parameters, mod._buffers):
-                for name, t in table.items():
-                    if t is not None and id(t) not in seen:
-                        seen.add(id(t))
-                        state.append((path + name, t))
-            stack.extend((f"{path}{name}.", child) for name, child in
-                         reversed(mod._modules.items()) if child is not None)
-    return state, module_names, tuple(flags)
-
-
 def _signature(tensors, statics, structure, state, flags, backend):
     entries = []
     for label, t in tensors + state:
         entries.extend(tensor_entries(label, t))
     entries.extend((f"argument {label}", static_value(v)) for label, v in statics)
-    entries.extend((f"training of {path}", flag) for path, flag in flags)
+    entries.extend(flags)
     entries.append(("grad mode", "on" if grad_mode.state.enabled else "off"))
     entries.append(("backend", backend))
     entries.append(("argument structure", structure))

@@ -29,8 +29,9 @@ def _check_cast(x, result_dtype, op):
 
 def tape_free(x, operands):
     """True when the update touches no tape and no tracer: write straight into numpy."""
-    if not isinstance(x._data, np.ndarray):
-        return False
+    if not isinstance(x._data, np.ndarray) or any(
+            isinstance(o, Tensor) and not isinstance(o._data, np.ndarray) for o in operands):
+        return False            # a traced value: the update is recorded, not computed
     if not _grad.enabled:
         return True
     return not x._requires_grad and not any(isinstance(o, Tensor) and o._requires_grad

@@ -135,12 +135,17 @@ def _mul_(x, other):
     return inplace.apply(x, ew.mul_p, other)
 
 
+def _scaled(v, value):
+    # `value` may be a tensor (an optimizer's bias correction inside compiled code)
+    return v if not isinstance(value, Tensor) and value == 1 else v * value
+
+
 def _addcmul_(x, t1, t2, *, value=1):
-    return inplace.apply(x, ew.add_p, t1 * t2 * value if value != 1 else t1 * t2)
+    return inplace.apply(x, ew.add_p, _scaled(t1 * t2, value))
 
 
 def _addcdiv_(x, t1, t2, *, value=1):
-    return inplace.apply(x, ew.add_p, t1 / t2 * value if value != 1 else t1 / t2)
+    return inplace.apply(x, ew.add_p, _scaled(t1 / t2, value))
 
 
 def _lerp_(x, end, weight):

@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 
-from . import dispatch, grad_mode
+from . import autograd, dispatch, grad_mode
 from .errors import TraceError
 from .ir import Graph, Node
 from .tensor import Tensor
@@ -40,6 +40,7 @@ class _Traced:
 
 
 TRACED = _Traced()
+autograd.TRACED = TRACED        # lets backward() recognize traced tensors cheaply
 
 
 def _package_dirs():
@@ -97,6 +98,8 @@ class Tracer:
         self.constants = {}     # id(eager tensor) -> (tensor, constant node)
         self.captured = []      # (tensor, input node) for parameters reached from outside
         self.source_override = None     # set by autodiff: backward nodes keep forward lines
+        self.holders = {}       # input node -> the tensor standing for it (its .grad target)
+        self.did_backward = False       # backward() ran inside the traced code
         self._saved = None
 
     # --- context ---------------------------------------------------------------------------
@@ -206,6 +209,7 @@ class Tracer:
                 return node
         node = self.input(f"captured.{len(self.captured)}", t)
         self.captured.append((t, node))
+        self.holders[node] = t
         return node
 
 

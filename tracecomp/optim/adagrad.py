@@ -1,7 +1,7 @@
 """Adagrad: torch's single-tensor dense update (torch.optim.adagrad._single_tensor_adagrad),
 op for op. As in torch, state ('step', 'sum') exists from construction on."""
 from ..creation import full_like, tensor
-from .optimizer import Optimizer, reject_unsupported
+from .optimizer import Optimizer, reject_unsupported, step_count
 
 
 class Adagrad(Optimizer):
@@ -43,7 +43,7 @@ class Adagrad(Optimizer):
             state = self.state[p]
             step_t = state["step"]
             step_t += 1
-            step = step_t.item()
+            step = step_count(step_t)
             if maximize:
                 grad = -grad
             if weight_decay != 0:

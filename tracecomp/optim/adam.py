@@ -2,7 +2,7 @@
 capturable=False), op for op, with the same state ('step' as a float32 0-d tensor,
 'exp_avg', 'exp_avg_sq', 'max_exp_avg_sq' with amsgrad)."""
 from ..creation import tensor, zeros_like
-from .optimizer import Optimizer, reject_unsupported
+from .optimizer import Optimizer, reject_unsupported, step_count
 
 
 class Adam(Optimizer):
@@ -59,7 +59,7 @@ class Adam(Optimizer):
             exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
 
             # bias corrections in Python floats (double), as torch's non-capturable path
-            step = step_t.item()
+            step = step_count(step_t)
             step_size = lr / (1 - beta1 ** step)
             bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
             if amsgrad:

@@ -8,8 +8,17 @@ ordinary ops; `step` runs it under no_grad, as torch does.
 """
 from collections import defaultdict
 
+import numpy as np
+
 from ..grad_mode import enable_grad, no_grad
 from ..tensor import Tensor
+
+
+def step_count(step_t):
+    """The step count for bias corrections: a Python float eagerly (torch's non-capturable
+    path, in double precision), the tensor itself inside compiled code, where its value is
+    only known when the graph runs (torch's capturable path)."""
+    return step_t.item() if isinstance(step_t._data, np.ndarray) else step_t
 
 
 def _typename(x):

@@ -1,0 +1,112 @@
+"""A whole training step compiled as one function: forward, loss, `loss.backward()` and
+`optimizer.step()` traced into one graph. Losses, weights, `.grad` and optimizer state
+must follow the eager step's; the first call creates the optimizer state (one recompile),
+later calls reuse the second artifact."""
+import numpy as np
+import pytest
+
+import tracecomp as tc
+import tracecomp.nn.functional as F
+from tracecomp import nn
+
+
+def _mlp():
+    tc.manual_seed(0)
+    return nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 4))
+
+
+OPTIMIZERS = [
+    ("sgd_momentum", tc.optim.SGD, {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
+    ("sgd_plain", tc.optim.SGD, {"lr": 0.1, "weight_decay": 1e-3}),
+    ("adam", tc.optim.Adam, {"lr": 1e-2}),
+    ("adamw_amsgrad", tc.optim.AdamW, {"lr": 1e-2, "amsgrad": True}),
+    ("adagrad", tc.optim.Adagrad, {"lr": 0.1, "lr_decay": 0.01}),
+    ("rmsprop", tc.optim.RMSprop, {"lr": 1e-2, "momentum": 0.5, "centered": True}),
+]
+
+
+@pytest.mark.parametrize("backend", ["interp", "llvm"])
+@pytest.mark.parametrize("name,opt_cls,kw", OPTIMIZERS, ids=[o[0] for o in OPTIMIZERS])
+def test_compiled_training_step_matches_eager(name, opt_cls, kw, backend):
+    ref, model = _mlp(), _mlp()
+    ref_opt, opt = opt_cls(ref.parameters(), **kw), opt_cls(model.parameters(), **kw)
+    x, y = tc.randn(8, 12), tc.randint(0, 4, (8,))
+
+    @tc.compile(backend=backend)
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    for i in range(5):
+        ref_opt.zero_grad()
+        want = F.cross_entropy(ref(x), y)
+        want.backward()
+        ref_opt.step()
+        got = step(x, y)
+        assert got.item() == pytest.approx(want.item(), rel=1e-5, abs=1e-6), f"step {i}"
+    assert step.compiles == 2       # the first step creates the optimizer state
+    for (key, a), b in zip(ref.state_dict().items(), model.state_dict().values()):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-4, atol=1e-6, err_msg=key)
+    for p, q in zip(ref.parameters(), model.parameters()):
+        np.testing.assert_allclose(q.grad.numpy(), p.grad.numpy(), rtol=1e-4, atol=1e-6)
+        for key, value in ref_opt.state[p].items():
+            np.testing.assert_allclose(opt.state[q][key].numpy(), value.numpy(), rtol=1e-4,
+                                       atol=1e-6, err_msg=key)
+
+
+def test_traced_backward_accumulates_into_existing_grads():
+    model = nn.Linear(3, 2)
+    x = tc.randn(4, 3, requires_grad=True)
+
+    @tc.compile
+    def accumulate(x):
+        (model(x) ** 2).sum().backward()
+
+    accumulate(x)
+    accumulate(x)                    # no zero_grad: .grad accumulates, as eagerly
+    w_grad, x_grad = model.weight.grad.numpy().copy(), x.grad.numpy().copy()
+    model.weight.grad = x.grad = None
+    for _ in range(2):
+        (model(x) ** 2).sum().backward()
+    np.testing.assert_allclose(w_grad, model.weight.grad.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(x_grad, x.grad.numpy(), rtol=1e-5)
+
+
+def test_learning_rate_change_recompiles_instead_of_going_stale():
+    model = nn.Linear(3, 1)
+    opt = tc.optim.SGD(model.parameters(), lr=0.1)
+    x = tc.randn(4, 3)
+
+    @tc.compile
+    def step(x):
+        opt.zero_grad()
+        model(x).sum().backward()
+        opt.step()
+
+    step(x)
+    before = model.weight.detach().clone()
+    opt.param_groups[0]["lr"] = 0.0
+    step(x)
+    assert step.compiles == 2
+    np.testing.assert_array_equal(model.weight.detach().numpy(), before.numpy())
+
+
+def test_tracing_a_step_leaves_no_trace_on_the_real_objects():
+    model = nn.Linear(3, 2)
+    opt = tc.optim.Adam(model.parameters())
+    x = tc.randn(4, 3)
+
+    def step(x):
+        opt.zero_grad()
+        model(x).sum().backward()
+        opt.step()
+
+    compiled = tc.compile(step)
+    compiled(x)
+    assert all(isinstance(t._data, np.ndarray) for t in model.parameters())
+    assert all(isinstance(p.grad._data, np.ndarray) for p in model.parameters())
+    for entries in opt.state.values():
+        assert all(isinstance(v._data, np.ndarray) for v in entries.values())

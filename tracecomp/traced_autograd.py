@@ -1,0 +1,52 @@
+"""`loss.backward()` inside compiled code: the gradient is derived in the graph being traced.
+
+When a compiled function calls backward on a traced tensor (a whole training step:
+forward, loss, backward, optimizer update), the eager tape is not involved: the graph
+autodiff's VJP walk runs over the nodes recorded so far and emits the backward nodes into
+the same graph, right after the forward. Each graph input that receives a gradient
+(a parameter, a user input that requires grad, a captured tensor) gets it accumulated into
+its holder's `.grad`, as eager backward does; the compiler then writes those `.grad`
+values back to the real tensors after every call (see compile_state.py).
+"""
+from . import grad_mode
+from . import tracer as tracing
+from .errors import AutogradError, TraceError
+from .ir import INPUT
+
+
+class _Same(dict):
+    """Differentiating in place: every node stands for itself."""
+
+    def __missing__(self, node):
+        return node
+
+
+def backward(tensors, grad_tensors=None):
+    from tracecomp.passes.autodiff import backpropagate
+    tracer = tracing.CURRENT
+    if tracer is None:
+        raise TraceError("backward() on a traced tensor outside the compiled call that made it")
+    if grad_tensors is None:
+        grad_tensors = (None,) * len(tensors)
+    elif not isinstance(grad_tensors, (tuple, list)):
+        grad_tensors = (grad_tensors,)
+    grads = {}
+    with grad_mode.no_grad():
+        for t, g in zip(tensors, grad_tensors):
+            if not t._requires_grad:
+                raise AutogradError("element 0 of tensors does not require grad and does not "
+                                    "have a grad_fn")
+            if g is None:
+                if t._data.size != 1:
+                    raise AutogradError("grad can be implicitly created only for scalar "
+                                        "outputs")
+                from .creation import ones_like
+                g = ones_like(t)
+            node = t._data
+            grads[node] = g if node not in grads else grads[node] + g
+        backpropagate(list(tracer.graph.nodes), grads, _Same(), tracer)
+        for node, g in grads.items():
+            holder = tracer.holders.get(node) if node.op == INPUT else None
+            if holder is not None:
+                holder.grad = g if holder.grad is None else holder.grad + g
+    tracer.did_backward = True
