@@ -137,6 +137,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=()):
     captured = [t for t, _ in tracer.captured]
     graphs["traced"] = graph.copy()
     _emit(2, f"[tracecomp] traced graph:\n{graph}")
+    if tracer.did_backward:         # differentiated already: no gradient flags to keep
+        graph = differentiated(graph)
     graph = run_passes(graph, simplify_pipeline(), "traced", log_records)
     graphs["simplified"] = graph
 
@@ -158,8 +160,10 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=()):
     graphs["joint"] = joint.graph
     split = partition.run(joint)
     graphs["forward"], graphs["backward"] = split.forward, split.backward
-    forward = run_passes(split.forward, simplify_pipeline(), "forward", log_records)
-    backward = run_passes(split.backward, simplify_pipeline(), "backward", log_records)
+    forward = run_passes(differentiated(split.forward), simplify_pipeline(), "forward",
+                         log_records)
+    backward = run_passes(differentiated(split.backward), simplify_pipeline(), "backward",
+                          log_records)
     graphs["forward.optimized"], graphs["backward.optimized"] = forward, backward
     _emit(2, f"[tracecomp] forward graph:\n{forward}\n[tracecomp] backward graph:\n{backward}")
     art.run_forward = compile_graph(forward)
@@ -167,6 +171,16 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=()):
     art.grad_inputs = joint.grad_inputs
     art.cotangent_slots = {k: slot for slot, k in enumerate(joint.cotangent_outputs)}
     return art
+
+
+def differentiated(graph):
+    """A copy of graph with every requires_grad flag cleared: once autodiff has run, the
+    flags mean nothing more, and clearing them lets the rewrites that must not mix values
+    with and without gradients (CSE, permute(permute(x)) -> x) work across the old line."""
+    graph = graph.copy()
+    for n in graph.inputs + graph.nodes:
+        n.requires_grad = False
+    return graph
 
 
 def execute(art, tensors, state):
