@@ -2,7 +2,8 @@
 
 compile_graph(graph) runs the fusion pass (asking kernels.supported which nodes it can
 lower), emits one function per elementwise or reduction group into one module, compiles
-it once, and returns a runner that executes the groups in order:
+it once (or links it from the disk cache, cache.py), and returns a runner that executes
+the groups in order:
 
   - kernel:   the native function, on C-contiguous buffers it allocates for its output,
   - matmul:   numpy.matmul on the operands (transposes absorbed as views, so the BLAS
@@ -24,7 +25,7 @@ from tracecomp.errors import TracecompError
 from tracecomp.ir import Node, format_node, node_names
 from tracecomp.passes import fusion
 
-from . import engine
+from . import cache, engine
 from .kernels import elementwise_kernel, reduce_kernel, supported
 
 _module_ids = itertools.count()
@@ -39,11 +40,16 @@ class Runner:
         self.names = names
         self.fusion_log = plan.log
         self.llvm_ir = library.llvm_ir if library else ""
-        self.optimized_ir = library.optimized_ir if library else ""
+
+    @property
+    def optimized_ir(self):
+        # code linked from the disk cache has none until a dump asks: then it is recomputed
+        return cache.optimized_ir(self.library) if self.library else ""
 
     @property
     def asm(self):
-        return self.library.asm if self.library else ""
+        # the Library makes its assembly from the optimized IR, so that must exist first
+        return self.library.asm if self.optimized_ir else ""
 
     def __call__(self, arrays):
         env = {}
@@ -83,7 +89,7 @@ def compile_graph(graph):
         if group.kind in BUILDERS:
             kernel_names[group.root] = f"kernel{k}_{group.root.op}"
             BUILDERS[group.kind](module, group, kernel_names[group.root])
-    library = engine.compile_module(module, list(kernel_names.values())) if kernel_names \
+    library = cache.compile_module(module, list(kernel_names.values())) if kernel_names \
         else None
     for group in plan.groups:           # which graph nodes each kernel computes, for dumps
         label = kernel_names.get(group.root, group.kind)
