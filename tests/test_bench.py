@@ -29,6 +29,7 @@ def test_quick_run_checks_and_times_every_contestant(capsys, tmp_path):
     assert keys == ["mlp_infer_b16", "mlp_train_b16", "gelu_65536"]
     for w in data["workloads"]:
         assert f"### {w['title']}" in out
+        assert w["other_processes_cores"] is None or w["other_processes_cores"] >= 0
         assert [c["name"] for c in w["contestants"]] == CONTESTANTS
         for c in w["contestants"]:
             if c["name"] == "torch.compile":    # --quick leaves it out: 20 s per model

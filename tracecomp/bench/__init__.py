@@ -29,6 +29,10 @@ __all__ = ["GROUPS", "Options", "bench"]
 # seconds of calls per contestant per round: enough calls to average out timer overhead
 ROUND_S = {False: 0.05, True: 0.005}
 ROUNDS = {False: 20, True: 3}
+# seconds of sleep before each contestant's turn, so the thread pools of the one before have
+# gone to sleep: OpenBLAS workers spin ~0.1 s after a call, and a torch step that starts while
+# they spin on its cores measured up to 2x slower here (MLP step, batch 512: 9.8 ms vs 4.4 ms)
+SETTLE_S = {False: 0.15, True: 0.0}
 
 
 def bench(opts, rounds=None, json_path=None, png_path=None, out=None):
@@ -49,30 +53,35 @@ def _bench(opts, rounds, json_path, png_path, say):
     info = report.machine()
     for line in report.machine_lines(info):
         say(line)
-    load = info.get("load_average_1min")
-    if load is not None and load >= 0.5:
-        say(f"warning: load average {load}: other processes are running, and thread pools "
-            f"that wait on a busy core inflate multi-threaded timings (--threads 1 avoids it)")
+    busy = info.get("busy_cores_before")
+    if busy is not None and busy >= 0.3:
+        say(f"warning: other processes keep {busy} cores busy: thread pools that wait on a "
+            f"busy core inflate multi-threaded timings (--threads 1 avoids that)")
     say()
-    all_results = []
+    all_results, other_cores = [], []
     start = time.perf_counter()
     for workload in workloads(opts):
         say(f"{workload.title}:")
-        results = run_workload(workload, rounds, ROUND_S[opts.quick], log=say)
+        meter = report.OtherLoad().start()
+        results = run_workload(workload, rounds, ROUND_S[opts.quick], log=say,
+                               settle_s=SETTLE_S[opts.quick])
+        other_cores.append(meter.cores())
         say()
-        say(report.table(workload, results, rounds))
+        say(report.table(workload, results, rounds, other_cores[-1]))
         say()
         all_results.append((workload, results))
         gc.collect()     # drop this workload's models and arrays before the next one
     say(report.legend())
-    say(f"\n{len(all_results)} workloads in {time.perf_counter() - start:.1f} s.")
+    count = len(all_results)
+    say(f"\n{count} workload{'s' * (count != 1)} in {time.perf_counter() - start:.1f} s.")
 
     if json_path:
         settings = {"quick": opts.quick, "only": list(opts.only), "rounds": rounds,
                     "threads": opts.threads,
                     "backends": list(opts.backends), "torch_compile": opts.torch_compile,
-                    "round_s": ROUND_S[opts.quick]}
-        report.write_json(json_path, report.to_json(info, settings, all_results))
+                    "round_s": ROUND_S[opts.quick], "settle_s": SETTLE_S[opts.quick]}
+        report.write_json(json_path, report.to_json(info, settings, all_results,
+                                                    other_cores))
         say(f"wrote {json_path}")
     if png_path:
         if report.write_png(png_path, all_results):

@@ -5,9 +5,12 @@ import importlib
 import json
 import os
 import platform
+import time
 
 import numpy as np
 
+# cores kept busy by other processes above which a workload's table says it was noisy
+NOISY_CORES = 0.25
 COLUMNS = ("contestant", "median", "min", "vs tracecomp eager", "vs torch eager", "{unit}",
            "compile", "break-even", "check")
 
@@ -46,7 +49,46 @@ def machine():
         info["torch_threads"] = torch.get_num_threads()
     if hasattr(os, "getloadavg"):
         info["load_average_1min"] = round(os.getloadavg()[0], 2)
+    busy = busy_cores()
+    if busy is not None:
+        info["busy_cores_before"] = round(busy, 2)
     return info
+
+
+def _cpu_seconds():
+    """(seconds all cores spent busy, seconds this process spent) so far, or None."""
+    try:
+        with open("/proc/stat", encoding="utf-8") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    busy = sum(fields) - fields[3] - fields[4]      # all but idle and iowait
+    own = os.times()
+    return busy / os.sysconf("SC_CLK_TCK"), own.user + own.system
+
+
+class OtherLoad:
+    """How many cores other processes kept busy between start() and cores(): Linux only
+    (None elsewhere). Noise the report can name, instead of leaving it in the numbers."""
+
+    def start(self):
+        self.t0, self.cpu0 = time.perf_counter(), _cpu_seconds()
+        return self
+
+    def cores(self):
+        cpu1, wall = _cpu_seconds(), time.perf_counter() - self.t0
+        if cpu1 is None or self.cpu0 is None or wall <= 0:
+            return None
+        others = (cpu1[0] - self.cpu0[0]) - (cpu1[1] - self.cpu0[1])
+        return round(max(0.0, others / wall), 2)
+
+
+def busy_cores(seconds=0.3):
+    """How many cores other processes keep busy now, measured over `seconds`. Unlike the
+    load average, which trails by minutes, this is the load at the start of the run."""
+    meter = OtherLoad().start()
+    time.sleep(seconds)
+    return meter.cores()
 
 
 def machine_lines(info):
@@ -55,8 +97,9 @@ def machine_lines(info):
         blas += f" ({info['blas_library']})"
     torch = f"torch {info['torch']} (threads: {info.get('torch_threads')})" if info["torch"] \
         else "torch not installed"
-    where = (f"machine: {info['cpu']}, {info['cores']} cores, load average "
-             f"{info.get('load_average_1min', '?')} at the start")
+    where = (f"machine: {info['cpu']}, {info['cores']} cores, "
+             f"{info.get('busy_cores_before', '?')} of them busy before the run (load average "
+             f"{info.get('load_average_1min', '?')})")
     versions = (f"versions: Python {info['python']}, numpy {info['numpy']}, llvmlite "
                 f"{info['llvmlite']}, {torch}; {blas}")
     return [where, versions]
@@ -99,7 +142,7 @@ def _check_cell(r):
     return r.check or "—"
 
 
-def table(workload, results, rounds):
+def table(workload, results, rounds, other_cores=None):
     """The markdown section of one workload."""
     header = [c.format(unit=workload.unit or "throughput") for c in COLUMNS]
     lines = [f"### {workload.title}", ""]
@@ -109,13 +152,18 @@ def table(workload, results, rounds):
     calls = "-".join(map(str, counts[::max(1, len(counts) - 1)])) if counts else "0"
     lines += ["", f"{rounds} rounds of {calls} calls per contestant." +
               (f" {workload.note}." if workload.note else "")]
+    if other_cores is not None and other_cores >= NOISY_CORES:
+        lines += ["", (f"**Noisy:** other processes kept {other_cores} cores busy while "
+                       f"this workload ran: its timings are not to be trusted.")]
     return "\n".join(lines)
 
 
 def legend():
     return ("Times are per call: median and min over rounds. Ratios divide a contestant's "
             "median by tracecomp eager's or torch eager's (below 1 is faster). `compile` is "
-            "the first call (with building the model) minus a steady call; break-even is "
+            "the first call (with building the model) minus a steady call, on-disk caches "
+            "included (torch.compile's inductor cache survives between runs, so only its "
+            "first run on a machine is a cold compile); break-even is "
             "compile / (eager - compiled), the calls after which compiling has paid for "
             "itself. `check` compares the first output (and a training step's gradients) "
             "with tracecomp eager's, rtol 1e-4; the number is the largest difference "
@@ -127,11 +175,12 @@ def mismatches(all_results):
             if r.check.startswith("MISMATCH")]
 
 
-def to_json(info, settings, all_results):
+def to_json(info, settings, all_results, other_cores):
     return {"machine": info, "settings": settings, "workloads": [
         {"key": w.key, "group": w.group, "title": w.title, "unit": w.unit, "work": w.work,
-         "note": w.note, "contestants": [dataclasses.asdict(r) for r in results]}
-        for w, results in all_results]}
+         "note": w.note, "other_processes_cores": load,
+         "contestants": [dataclasses.asdict(r) for r in results]}
+        for (w, results), load in zip(all_results, other_cores)]}
 
 
 def write_json(path, data):

@@ -8,7 +8,9 @@
    the result and reported loudly.
 3. Calibrate: a round of one contestant is as many calls as fit in `round_s` (at least 1).
 4. Time: round by round, each contestant runs its calls, in an order rotated every round,
-   so machine noise (another process, a thread pool still spinning) hits all of them alike.
+   so machine noise (another process, a CPU clock change) hits all of them alike. Before its
+   turn a contestant waits `settle_s`, until the previous one's thread pools stop spinning:
+   they share the cores, and one pool's spinning would be charged to the next contestant.
    The time per call of a round is the round's time over its call count; median and min are
    over rounds.
 """
@@ -103,7 +105,7 @@ def _time_calls(call, n):
     return (time.perf_counter() - start) / n
 
 
-def run_workload(workload, rounds, round_s, log=print):
+def run_workload(workload, rounds, round_s, log=print, settle_s=0.0):
     """Results (one per contestant, in order) for one workload."""
     results, live, firsts = [], {}, {}
     for c in workload.contestants():
@@ -147,6 +149,7 @@ def run_workload(workload, rounds, round_s, log=print):
             run, res = live[name]
             if not res.ok:
                 continue
+            time.sleep(settle_s)
             try:
                 res.times_s.append(_time_calls(run.call, res.calls_per_round))
             except Exception as exc:    # noqa: BLE001
