@@ -11,7 +11,9 @@ Every framework contestant runs the same torch-style code with `lib` = tracecomp
 
     loss = F.cross_entropy(model(x), y); loss.backward(); opt.step()
 
-and a compiled contestant differs only in calling `compile(model)` instead of `model`.
+and a compiled contestant differs only in calling `compile(model)` instead of `model`;
+`tracecomp <backend> step` compiles the whole step function instead (one graph: forward,
+loss, backward and the SGD update).
 """
 import functools
 import itertools
@@ -83,26 +85,28 @@ def load_weights(lib, model, weights):
     return model
 
 
-def framework_run(lib, fn, inputs, compile_fn=None, train=False):
-    """A Run of torch-style code: `fn` is a module (with its weights) or a function."""
-    run = compile_fn(fn) if compile_fn else fn
+def framework_run(lib, fn, inputs, compile_fn=None, train=False, whole_step=False):
+    """A Run of torch-style code: `fn` is a module (with its weights) or a function. A
+    training step compiles the model (`compile_fn(model)`, the optimizer and the loss run
+    eagerly) or, with whole_step, the whole step function, backward and optimizer included."""
+    run = compile_fn(fn) if compile_fn and not whole_step else fn
     if not train:
         def call():
             with lib.no_grad():
                 return run(*inputs)
         return Run(call)
-    x, y = inputs
     opt = lib.optim.SGD(fn.parameters(), lr=LR, momentum=MOMENTUM)
     cross_entropy = lib.nn.functional.cross_entropy
     params = list(fn.parameters())
 
-    def step():
+    def step(x, y):
         opt.zero_grad()
         loss = cross_entropy(run(x), y)
         loss.backward()
         opt.step()
         return loss
-    return Run(step, lambda: [p.grad for p in params])
+    step = compile_fn(step) if whole_step else step
+    return Run(lambda: step(*inputs), lambda: [p.grad for p in params])
 
 
 def torch_compile(torch, fn):
@@ -118,9 +122,9 @@ def contestants(opts, build, arrays, numpy_make, train=False):
     `numpy_make()` builds the hand-written Run (None: no numpy version)."""
     import tracecomp
 
-    def make(lib, compile_fn=None):
+    def make(lib, compile_fn=None, whole_step=False):
         inputs = [lib.from_numpy(a.copy()) for a in arrays]
-        return framework_run(lib, build(lib), inputs, compile_fn, train)
+        return framework_run(lib, build(lib), inputs, compile_fn, train, whole_step)
 
     eager = "tracecomp eager"
     out = [Contestant(eager, functools.partial(make, tracecomp))]
@@ -128,6 +132,10 @@ def contestants(opts, build, arrays, numpy_make, train=False):
         compile_fn = functools.partial(tracecomp.compile, backend=backend)
         out.append(Contestant(f"tracecomp {backend}",
                               functools.partial(make, tracecomp, compile_fn), eager))
+    for backend in opts.backends if train else ():
+        compile_fn = functools.partial(tracecomp.compile, backend=backend)
+        out.append(Contestant(f"tracecomp {backend} step",
+                              functools.partial(make, tracecomp, compile_fn, True), eager))
     out.append(Contestant("numpy by hand", numpy_make, skipped="" if numpy_make else "n/a"))
     torch = torch_or_none()
     if torch is None:
