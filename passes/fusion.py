@@ -10,9 +10,11 @@ an operand's producer when
   - every user of the producer is already in this group (so the value never needs to be
     stored: nothing outside reads it).
 
-A reduction roots a group that pulls in its elementwise prologue the same way; a matmul
-pulls in a transpose of an operand (BLAS reads it transposed); every other primitive, and
-anything the backend cannot lower (`supported(node)` says no), is a group of its own.
+A reduction, a fold (col2im, summed per output element) or an unfold that is stored (the
+im2col buffer of a matmul) roots a group that pulls in its elementwise prologue the same
+way; a matmul pulls in a transpose of an operand (BLAS reads it transposed); every other
+primitive, and anything the backend cannot lower (`supported(node)` says no), is a group
+of its own.
 Because a producer joins only when all its users are inside, no group can reach itself
 through another group: the groups form a DAG in the graph's order, with no cycle check
 needed. Every decision and every refusal, with its reason, goes into `Fusion.log`.
@@ -28,13 +30,13 @@ from dataclasses import dataclass, field
 from tracecomp.ir import CONSTANT, Node, node_names
 
 ELEMENTWISE = "elementwise"
-MOVEMENT = ("reshape", "permute", "expand", "slice", "pad")
+MOVEMENT = ("reshape", "permute", "expand", "slice", "pad", "unfold")
 REDUCTIONS = ("reduce_sum", "reduce_max", "reduce_min")
 
 
 @dataclass
 class Group:
-    kind: str                   # elementwise | reduce | matmul | view | constant | opaque
+    kind: str                   # elementwise | reduce | [un]fold | matmul | view | constant | opaque
     root: Node                  # the one value the group computes
     nodes: list = field(default_factory=list)      # members in graph order, root last
     inputs: list = field(default_factory=list)     # values read from outside, first use first
@@ -83,6 +85,8 @@ def _kind(node, supported):
         return "reduce"
     if node.op == "matmul":
         return "matmul"
+    if node.op in ("fold", "unfold"):      # window kernels (an unfold fuses as movement)
+        return node.op
     if node.op == "reshape":
         return "view"
     if pointwise(node):

@@ -27,9 +27,11 @@ from tracecomp.passes import fusion
 
 from . import cache, engine
 from .kernels import elementwise_kernel, reduce_kernel, supported
+from .window import fold_kernel, unfold_kernel
 
 _module_ids = itertools.count()
-BUILDERS = {"elementwise": elementwise_kernel, "reduce": reduce_kernel}
+BUILDERS = {"elementwise": elementwise_kernel, "reduce": reduce_kernel, "fold": fold_kernel,
+            "unfold": unfold_kernel}
 
 
 class Runner:

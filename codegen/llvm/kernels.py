@@ -192,7 +192,7 @@ def _pad(k, node, index):
 
 
 MOVEMENT = {"permute": _permute, "expand": _expand, "slice": _slice, "reshape": _reshape,
-            "pad": _pad}
+            "pad": _pad}       # window.py adds unfold (im2col)
 
 
 # --- kernels ----------------------------------------------------------------------------------
@@ -254,6 +254,8 @@ def supported(node):
     if node.op in REDUCE_INIT:
         return node.dtype != BOOL and node.inputs[0].dtype == node.dtype \
             and rule_for_dtype(node.dtype)
+    if node.op == "fold":             # window.fold_kernel: a gather-sum, no atomics
+        return rule_for_dtype(node.dtype)
     if node.op == "matmul":
         return node.ndim == 2 and all(i.ndim == 2 for i in node.inputs) \
             and node.dtype in (np.dtype(np.float32), np.dtype(np.float64)) \
