@@ -126,7 +126,8 @@ def row(r, unit):
     if r.baseline is None:
         compile_cell = breakeven = "—"
     else:
-        compile_cell = fmt_time(r.compile_s)
+        # the first calls were no slower than steady ones: whatever compiling cost is noise
+        compile_cell = fmt_time(r.compile_s) if r.compile_s else "≈0"
         breakeven = "never" if r.break_even is None else f"{r.break_even:,} calls"
     throughput = "—" if r.throughput is None else f"{r.throughput:.3g}"
     return [r.name, fmt_time(r.median_s), fmt_time(r.min_s), _ratio(r.vs_eager),
