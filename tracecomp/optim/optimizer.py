@@ -17,8 +17,9 @@ from ..tensor import Tensor
 def step_count(step_t):
     """The step count for bias corrections: a Python float eagerly (torch's non-capturable
     path, in double precision), the tensor itself inside compiled code, where its value is
-    only known when the graph runs (torch's capturable path)."""
-    return step_t.item() if isinstance(step_t._data, np.ndarray) else step_t
+    only known when the graph runs (torch's capturable path), in float64 so the bias
+    corrections round as the eager ones do."""
+    return step_t.item() if isinstance(step_t._data, np.ndarray) else step_t.double()
 
 
 def _typename(x):
