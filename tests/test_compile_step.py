@@ -110,3 +110,20 @@ def test_tracing_a_step_leaves_no_trace_on_the_real_objects():
     assert all(isinstance(p.grad._data, np.ndarray) for p in model.parameters())
     for entries in opt.state.values():
         assert all(isinstance(v._data, np.ndarray) for v in entries.values())
+
+
+def test_buffer_updated_through_an_unknown_path_is_an_error_not_a_lost_update():
+    class Holder:                    # not a module: its model's buffers are not inputs
+        def __init__(self):
+            self.net = nn.BatchNorm1d(3)
+
+    holder = Holder()
+
+    @tc.compile
+    def run(h, x):
+        return h.net(x)
+
+    with pytest.raises(tc.TraceError, match="updated a tensor of shape \\[3\\] in place"):
+        run(holder, tc.randn(4, 3))
+    assert isinstance(holder.net.running_mean._data, np.ndarray)     # left as it was
+    assert holder.net.running_mean.tolist() == [0.0, 0.0, 0.0]

@@ -127,8 +127,11 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=()):
             out_tensors, out_statics, out_structure = flatten(result)
             outputs = [tracer.lift(t) for _, t in out_tensors]
             effects, effect_values = snapshot.effects(tracer, nodes)
+            _check_rebound(tracer, holders, effect_values)
     finally:
         for (_, t), data in zip(every, originals):
+            t._data = data
+        for t, data in tracer.rebound:
             t._data = data
         if snapshot is not None:
             snapshot.restore()
@@ -171,6 +174,20 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=()):
     art.grad_inputs = joint.grad_inputs
     art.cotangent_slots = {k: slot for slot, k in enumerate(joint.cotangent_outputs)}
     return art
+
+
+def _check_rebound(tracer, holders, effect_values):
+    """Every real tensor the code updated in place must be one whose update is written
+    back (an input, or new optimizer state); anything else would keep a trace-time value."""
+    known = {id(h) for h in holders}
+    new_state = {id(v) for v in effect_values}
+    for t, _ in tracer.rebound:
+        if id(t) not in known and id(t._data) not in new_state:
+            raise TraceError(
+                f"compiled code updated a tensor of shape {list(t.shape)} in place that is not "
+                f"one of its inputs (a buffer of a module reached through an attribute of a "
+                f"non-module object?): its update would be lost. Pass the module as an "
+                f"argument, or use it from a global or a closure, so its buffers are inputs.")
 
 
 def differentiated(graph):

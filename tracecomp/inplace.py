@@ -63,6 +63,9 @@ def commit(x, result, op):
                                f"broadcast shape {list(wide)}")
         np.copyto(x._data, result._data, casting="unsafe")
     else:
+        if isinstance(x._data, np.ndarray):     # a real tensor takes a traced value:
+            from . import tracer                # the compiler checks it is written back
+            tracer.CURRENT.rebound.append((x, x._data))
         x._data = result._data       # traced values are immutable: rebind
     x._vc[0] += 1
     if result._requires_grad and _grad.enabled:

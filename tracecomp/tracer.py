@@ -100,6 +100,7 @@ class Tracer:
         self.source_override = None     # set by autodiff: backward nodes keep forward lines
         self.holders = {}       # input node -> the tensor standing for it (its .grad target)
         self.did_backward = False       # backward() ran inside the traced code
+        self.rebound = []       # (real tensor, its array) updated in place with traced values
         self._saved = None
 
     # --- context ---------------------------------------------------------------------------
