@@ -1,47 +1,56 @@
-"""The llvm backend: a graph -> fused groups -> one LLVM module of kernels -> a runner.
+"""The llvm backend: a graph -> fused groups -> one LLVM module -> a runner.
 
 compile_graph(graph) runs the fusion pass (asking kernels.supported which nodes it can
-lower), emits one function per elementwise or reduction group into one module, compiles
-it once (or links it from the disk cache, cache.py), and returns a runner that executes
-the groups in order:
+lower), emits one function per kernel group into one module (BUILDERS: group kind ->
+builder; a new lowering registered there joins the native code below with no other change),
+plans the intermediates' memory (passes/memory.py) and adds one entry function per run of
+native groups (entry.py), compiles the module once (or links it from the disk cache,
+cache.py) and returns a runner (runner.py) that makes ONE native call per segment:
 
-  - kernel:   the native function, on C-contiguous buffers it allocates for its output,
-  - matmul:   numpy.matmul on the operands (transposes absorbed as views, so the BLAS
-              numpy links reads them transposed: no copies),
-  - view:     a reshape of a contiguous buffer (no copy),
-  - constant: the graph's array,
-  - numpy:    any primitive without a native lowering runs its eager numpy impl; the
-              fusion log names each one ("no native lowering"), so nothing is hidden.
+  - kernel:   called from the entry on its buffers (arena offsets, inputs, outputs),
+  - matmul:   a 2-D product calls the BLAS sgemm/dgemm from the entry (transposes absorbed
+              as trans flags: no copies),
+  - view:     a reshape of a contiguous buffer: the same buffer (no copy, no step),
+  - constant: the graph's array, through a pointer taken once,
+  - numpy:    any primitive without a native lowering runs its eager numpy impl in Python
+              between segments; the fusion log names each one ("no native lowering"), so
+              nothing is hidden.
 
-The runner carries the fusion log, the LLVM IR (before and after optimization) and the
-assembly, for `compiled.llvm_ir` / `.asm` and `tracecomp dump`.
+TRACECOMP_LLVM_RUNNER=steps (or compile_graph(graph, runner="steps")) selects the older
+runner instead: one ctypes call per kernel from Python, np.matmul for products, a fresh
+array per value. It runs the same kernels, for comparison and as a fallback.
+
+The runner carries the fusion log (fusion decisions, the memory plan and the segments),
+the LLVM IR (before and after optimization) and the assembly, for `compiled.llvm_ir` /
+`.asm` and `tracecomp dump`.
 """
 import ctypes
 import itertools
+import os
 
 import numpy as np
 
 from tracecomp.errors import TracecompError
 from tracecomp.ir import Node, format_node, node_names
-from tracecomp.passes import fusion
+from tracecomp.passes import fusion, memory
 
-from . import cache, engine
+from . import blas, cache, engine, entry
 from .kernels import elementwise_kernel, reduce_kernel, supported
+from .runner import Runner
 from .window import fold_kernel, unfold_kernel
 
 _module_ids = itertools.count()
 BUILDERS = {"elementwise": elementwise_kernel, "reduce": reduce_kernel, "fold": fold_kernel,
             "unfold": unfold_kernel}
+RUNNERS = ("entry", "steps")
 
 
-class Runner:
-    """runner(list of input arrays) -> list of output arrays."""
+class Texts:
+    """What a dump shows of a compiled graph (`compiled.llvm_ir`, `.asm`, ...)."""
 
-    def __init__(self, graph, plan, steps, library, names):
-        self.graph, self.plan, self.steps, self.library = graph, plan, steps, library
-        self.names = names
-        self.fusion_log = plan.log
-        self.llvm_ir = library.llvm_ir if library else ""
+    @property
+    def llvm_ir(self):
+        return self.library.llvm_ir if self.library else ""
 
     @property
     def optimized_ir(self):
@@ -52,6 +61,24 @@ class Runner:
     def asm(self):
         # the Library makes its assembly from the optimized IR, so that must exist first
         return self.library.asm if self.optimized_ir else ""
+
+
+class EntryRunner(Runner, Texts):
+    """runner.Runner with the dump texts."""
+
+    def __init__(self, graph, plan, layout, memory_plan, library, python_steps, names):
+        super().__init__(graph, layout, memory_plan, library, python_steps, names)
+        self.plan, self.fusion_log = plan, plan.log
+
+
+class StepRunner(Texts):
+    """runner(list of input arrays) -> list of output arrays, one step per group from
+    Python (TRACECOMP_LLVM_RUNNER=steps)."""
+
+    def __init__(self, graph, plan, steps, library, names):
+        self.graph, self.plan, self.steps, self.library = graph, plan, steps, library
+        self.names = names
+        self.fusion_log = plan.log
 
     def __call__(self, arrays):
         env = {}
@@ -76,13 +103,21 @@ def contiguous(a):
 
 
 class Step:
-    __slots__ = ("node", "run", "free")
+    __slots__ = ("free", "node", "run")
 
     def __init__(self, node, run):
         self.node, self.run, self.free = node, run, ()
 
 
-def compile_graph(graph):
+def compile_graph(graph, runner=None):
+    """A runner for graph: `runner(list of input arrays) -> list of output arrays`.
+
+    runner: "entry" (the default: one native call per segment) or "steps" (one call per
+    kernel from Python); the default follows TRACECOMP_LLVM_RUNNER."""
+    runner = runner or os.environ.get("TRACECOMP_LLVM_RUNNER", "").strip() or "entry"
+    if runner not in RUNNERS:
+        raise ValueError(f"compile_graph: runner must be one of {RUNNERS}, got {runner!r} "
+                         "(check TRACECOMP_LLVM_RUNNER)")
     plan = fusion.run(graph, supported)
     names = node_names(graph)
     module = engine.new_module(f"graph{next(_module_ids)}")
@@ -91,14 +126,51 @@ def compile_graph(graph):
         if group.kind in BUILDERS:
             kernel_names[group.root] = f"kernel{k}_{group.root.op}"
             BUILDERS[group.kind](module, group, kernel_names[group.root])
-    library = cache.compile_module(module, list(kernel_names.values())) if kernel_names \
-        else None
     for group in plan.groups:           # which graph nodes each kernel computes, for dumps
         label = kernel_names.get(group.root, group.kind)
         plan.log.append(f"{label}: " + ", ".join(f"{names[n]} {n.op}" for n in group.nodes))
-    steps = [_step(g, library, kernel_names) for g in plan.groups]
-    _plan_frees(graph, plan, steps)
-    return Runner(graph, plan, steps, library, names)
+    if runner == "steps":
+        library = cache.compile_module(module, list(kernel_names.values())) \
+            if kernel_names else None
+        steps = [_step(g, library, kernel_names) for g in plan.groups]
+        _plan_frees(graph, plan, steps)
+        return StepRunner(graph, plan, steps, library, names)
+    return _entry_runner(graph, plan, module, kernel_names, names)
+
+
+def _entry_runner(graph, plan, module, kernel_names, names):
+    """Plan the arena, add the entry functions, compile, wrap (runner.py)."""
+    gemm = {}
+    for group in plan.groups:
+        if group.kind == "matmul" and group.root.dtype.name not in gemm:
+            gemm[group.root.dtype.name] = blas.load_for_llvm(group.root.dtype)
+
+    def native(group):
+        return group.kind in BUILDERS or (group.kind == "matmul"
+                                          and gemm[group.root.dtype.name] is not None)
+    memory_plan = memory.run(graph, plan, stored=native)
+    layout = entry.plan(graph, plan, memory_plan, native)
+    entry_names = entry.emit(module, layout, memory_plan, kernel_names, gemm)
+    imports = {sym.name: sym.address for sym in gemm.values() if sym is not None}
+    library = cache.compile_module(module, entry_names, imports=imports) \
+        if entry_names else None
+    plan.log += memory_plan.log + _program_log(layout, kernel_names, names)
+    python_steps = {s[1].root: _step(s[1], None, {}).run for s in layout.program
+                    if s[0] == "python"}
+    return EntryRunner(graph, plan, layout, memory_plan, library, python_steps, names)
+
+
+def _program_log(layout, kernel_names, names):
+    """One line per native segment (what its entry calls) or Python step."""
+    lines = []
+    for step in layout.program:
+        if step[0] == "native":
+            calls = [kernel_names.get(g.root) or f"gemm({names[g.root]})" for g in step[2]]
+            lines.append(f"{step[1]}: one native call runs " + ", ".join(calls))
+        else:
+            root = step[1].root
+            lines.append(f"python: {names[root]} {root.op} (numpy, between native calls)")
+    return lines
 
 
 def _step(group, library, kernel_names):

@@ -1,0 +1,160 @@
+"""One native entry point per run of native groups: a compiled call crosses into native
+code once per segment, not once per kernel.
+
+    layout = plan(graph, fusion_plan, memory_plan, native)   # segments and pointer slots
+    names = emit(module, layout, memory_plan, kernel_names, gemm)   # `void entryJ(ptr)`
+
+A *segment* is a maximal run of consecutive groups that native code computes: kernels
+(backend.BUILDERS) and 2-D matmuls through the BLAS. A group without a native lowering
+(an opaque numpy op: gather, scatter_add, random draws, ...) is a Python step between
+segments; so a graph with no such step is ONE native call. Views and constants are never
+steps: a view is its base's buffer (memory.py), a constant is a pointer.
+
+Every entry function takes one argument, a pointer to the call's slot array:
+
+    slot 0            the arena (intermediates sit at memory-plan offsets from it)
+    slots 1..         one pointer per buffer that is not in the arena: constants, graph
+                      inputs, per-call output buffers, results of Python steps
+
+The slot numbering is shared by all the segments of a graph, so a runner fills one array
+per call (a Python step's result is stored into its slot before the next segment runs).
+The entry loads what its groups need and calls them in order:
+
+    define void @entry0(ptr %slots) {
+      %arena = load ptr, ptr %slots
+      %x = load ptr, ptr (gep %slots, 3)                 ; a graph input
+      call @scipy_cblas_sgemm64_(101, 111, 112, ...)     ; %0 = x @ w1^T (a transpose read
+      call @kernel1_relu(ptr %a0, ptr %a1)               ;   by the BLAS, no copy)
+      ...
+    }
+
+Kernels stay separate functions, called directly (LLVM may inline them; the dumps still
+name each one). A matmul absorbs transposes of its operands as the BLAS trans flags, as
+the per-kernel runner does with numpy views.
+"""
+from dataclasses import dataclass
+
+from llvmlite import ir
+
+from .blas import emit_gemm_call
+from .kernels import c64
+
+PTR, I8, I64 = ir.PointerType(), ir.IntType(8), ir.IntType(64)
+
+
+@dataclass
+class Layout:
+    program: list     # ("native", entry name, [groups]) or ("python", group), in order
+    slots: list       # slot k + 1 holds the pointer to slots[k]'s buffer (a base node)
+
+
+def plan(graph, fusion_plan, memory_plan, native):
+    """Segments of consecutive `native(group)` groups, and the slots their buffers need.
+
+    Slots come in the order a runner fills them: constants (once), every graph input and
+    every output buffer allocated per call (in one sweep per call, read by native code or
+    not), then results of Python steps (as the steps run)."""
+    program, run, segments = [], None, 0
+    for g in fusion_plan.groups:
+        if g.kind in ("view", "constant"):
+            continue
+        if native(g):
+            if run is None:
+                run = []
+                program.append(("native", f"entry{segments}", run))
+                segments += 1
+            run.append(g)
+        else:
+            run = None
+            program.append(("python", g))
+    needed = list(graph.inputs) + list(memory_plan.fresh)    # all: filled in one sweep
+    for step in program:
+        if step[0] == "native":
+            for g in step[2]:
+                for x in g.inputs + [g.root]:
+                    b = memory_plan.base(x)
+                    if b not in memory_plan.offsets and b not in needed:
+                        needed.append(b)
+    results = [s[1].root for s in program if s[0] == "python"]
+    fresh = set(memory_plan.fresh)
+    order = {n: k for k, n in enumerate(graph.inputs + graph.nodes)}
+
+    def rank(n):
+        kind = 0 if n.op == "constant" else 1 if n.op == "input" else 2 if n in fresh \
+            else 3 if n in results else None
+        assert kind is not None, f"no buffer for {n}"
+        return kind, order[n]
+    return Layout(program, sorted(needed, key=rank))
+
+
+def emit(module, layout, memory_plan, kernel_names, gemm):
+    """Add one `void entryJ(ptr slots)` per native segment to module; returns their names.
+    `gemm[dtype]` is the BLAS symbol (blas.GemmSymbol) for that dtype's matmuls."""
+    slot = {n: k + 1 for k, n in enumerate(layout.slots)}
+    names = []
+    for step in layout.program:
+        if step[0] != "native":
+            continue
+        _, name, groups = step
+        fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), name)
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        pointer = _Pointers(b, fn.args[0], slot, memory_plan)
+        for g in groups:
+            if g.kind == "matmul":
+                _matmul(b, g, pointer, gemm[g.root.dtype.name])
+            else:
+                callee = module.get_global(kernel_names[g.root])
+                b.call(callee, [pointer(x) for x in g.inputs] + [pointer(g.root)])
+        b.ret_void()
+        names.append(name)
+    return names
+
+
+class _Pointers:
+    """node -> the IR pointer to its buffer: the arena plus its offset, or its slot."""
+
+    def __init__(self, builder, slots, slot, memory_plan):
+        self.b, self.slots, self.slot, self.mem = builder, slots, slot, memory_plan
+        self.arena = builder.load(slots, typ=PTR, name="arena")
+        self.cache = {}
+
+    def __call__(self, node):
+        base = self.mem.base(node)
+        hit = self.cache.get(base)
+        if hit is None:
+            b = self.b
+            if base in self.mem.offsets:
+                hit = b.gep(self.arena, [c64(self.mem.offsets[base])], inbounds=True,
+                            source_etype=I8)
+            else:
+                where = b.gep(self.slots, [c64(self.slot[base])], inbounds=True,
+                              source_etype=PTR)
+                hit = b.load(where, typ=PTR)
+            self.cache[base] = hit
+        return hit
+
+
+def matmul_operands(group):
+    """[(stored node, transposed?)] for a 2-D matmul group's two operands: a transpose in
+    the group is read as its input with the BLAS trans flag."""
+    members = set(group.nodes)
+    return [(x.inputs[0], True) if x in members else (x, False) for x in group.root.inputs]
+
+
+def _matmul(b, group, pointer, sym):
+    (a, trans_a), (w, trans_b) = matmul_operands(group)
+    root = group.root
+    m, n = root.shape
+    k = a.shape[0] if trans_a else a.shape[1]
+    if m == 0 or n == 0:
+        return
+    out = pointer(root)
+    if k == 0:              # an empty sum: zeros (BLAS is not asked to decide)
+        fnty = ir.FunctionType(ir.VoidType(), [PTR, I8, I64, ir.IntType(1)])
+        memset = b.module.declare_intrinsic("llvm.memset", [PTR, I64], fnty)
+        b.call(memset, [out, ir.Constant(I8, 0), c64(m * n * root.dtype.itemsize),
+                        ir.Constant(ir.IntType(1), 0)])
+        return
+    # row-major leading dimension: the stored row length, at least 1 (BLAS rejects 0)
+    emit_gemm_call(b, sym, c64(m), c64(n), c64(k), pointer(a), c64(max(1, a.shape[1])),
+                   pointer(w), c64(max(1, w.shape[1])), out, c64(n), trans_a, trans_b)

@@ -1,0 +1,220 @@
+"""One native entry point per graph (codegen/llvm/entry.py, runner.py): a fully native graph
+is one native call, a primitive without a lowering splits the graph into segments with a
+Python step between them, outputs are fresh arrays that no later call overwrites, and the
+entry runner computes what the per-kernel runner computes."""
+import re
+import threading
+
+import numpy as np
+import pytest
+
+import tracecomp as tc
+import tracecomp.nn.functional as F
+from tracecomp.codegen.interp import compile_graph as reference
+from tracecomp.codegen.llvm import blas
+from tracecomp.codegen.llvm.backend import compile_graph
+from tracecomp.ops.indexing import check_range
+from tracecomp.tracer import trace
+
+rng = np.random.default_rng(0)
+needs_blas = pytest.mark.skipif(blas.find_gemm("float32") is None, reason="no BLAS found")
+
+
+def arr(*shape, dtype=np.float32):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def mlp(x, w1, b1, w2, b2):
+    return tc.relu(x @ w1.T + b1) @ w2.T + b2
+
+
+def mlp_arrays(batch=8):
+    return [arr(batch, 20), arr(16, 20), arr(16), arr(4, 16), arr(4)]
+
+
+def graph_of(fn, arrays):
+    return trace(fn, *[tc.tensor(a) for a in arrays])
+
+
+def kinds(runner):
+    return [step[0] for step in runner.layout.program]
+
+
+def check(runner, graph, arrays, rtol=1e-5):
+    want = reference(graph)(arrays)
+    got = runner(arrays)
+    assert len(got) == len(want)
+    for k, (g, w) in enumerate(zip(got, want)):
+        assert g.shape == w.shape and g.dtype == w.dtype, f"output {k}"
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=1e-5, err_msg=f"output {k}")
+    return got
+
+
+@needs_blas
+def test_a_fully_native_graph_is_one_call():
+    arrays = mlp_arrays()
+    graph = graph_of(mlp, arrays)
+    runner = compile_graph(graph)
+    check(runner, graph, arrays)
+    assert kinds(runner) == ["native"]
+    assert [s[1] for s in runner.layout.program] == ["entry0"]
+    log = "\n".join(runner.fusion_log)
+    assert re.search(r"^entry0: one native call runs gemm\(%\d+\), kernel\d+_relu, "
+                     r"gemm\(%\d+\), kernel\d+_add$", log, re.MULTILINE), log
+    assert re.search(r"^arena: \d+ buffers in \d+ bytes \(vs \d+ without reuse\)", log, re.MULTILINE)
+    assert 'define void @"entry0"(ptr' in runner.llvm_ir
+    assert "sgemm" in runner.llvm_ir        # the BLAS is called from the entry
+
+
+def middle_gather(x, w, idx):
+    h = tc.relu(x @ w) * 2.0
+    g = tc.gather(h, 1, idx)                    # no native lowering: a Python step
+    return tc.tanh(g + 1.0) @ w[:3, :3], h.sum()
+
+
+def test_a_gather_in_the_middle_splits_the_graph_into_segments():
+    arrays = [arr(5, 7), arr(7, 7), rng.integers(0, 7, (5, 3))]
+    graph = graph_of(middle_gather, arrays)
+    runner = compile_graph(graph)
+    check(runner, graph, arrays)
+    program = runner.layout.program
+    python = [s for s in program if s[0] == "python"]
+    assert [s[1].root.op for s in python] == ["gather"]
+    assert kinds(runner)[0] == "native" and kinds(runner)[-1] == "native"
+    names = [s[1] for s in program if s[0] == "native"]
+    assert names == [f"entry{k}" for k in range(len(names))] and len(names) >= 2
+    log = "\n".join(runner.fusion_log)
+    assert re.search(r"^python: %\d+ gather \(numpy, between native calls\)$", log, re.MULTILINE)
+    # the gather read an intermediate through a view of the arena; call again: same result
+    again = runner([a.copy() for a in arrays])
+    for g, w in zip(again, reference(graph)(arrays)):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
+def test_a_python_step_that_returns_its_arena_input_gets_a_copy():
+    # check_range returns its input, here an intermediate in the arena: the result (an
+    # output) must not be the arena's memory, which the next call overwrites
+    def fn(y):
+        t = tc.where(y > 4, y - 5, y + 5)
+        return check_range(t, 0, 10, "out of range: {value}")
+    arrays = [rng.integers(0, 10, 6)]
+    graph = graph_of(fn, arrays)
+    runner = compile_graph(graph)
+    assert [s[1].root.op for s in runner.layout.program if s[0] == "python"] == ["check_range"]
+    assert runner.memory_plan.offsets, "t should be an arena intermediate"
+    first = check(runner, graph, arrays)[0]
+    kept = first.copy()
+    runner([(arrays[0] + 3) % 10])
+    np.testing.assert_array_equal(first, kept)
+
+
+@pytest.mark.parametrize("fn", [mlp, lambda *a: (mlp(*a), tc.relu(a[0] @ a[1].T)),
+                                lambda *a: mlp(*a).reshape(-1)], ids=["one", "two", "view"])
+def test_outputs_are_not_overwritten_by_a_later_call(fn):
+    arrays = mlp_arrays()
+    graph = graph_of(fn, arrays)
+    runner = compile_graph(graph)
+    first = runner(arrays)
+    kept = [a.copy() for a in first]
+    second = runner([a * 3.0 + 1.0 for a in arrays])
+    for a, b, c in zip(first, kept, second):
+        np.testing.assert_array_equal(a, b)      # the first result is unchanged
+        assert not np.shares_memory(a, c)
+        assert not any(np.shares_memory(a, x) for x in arrays)
+
+
+def test_outputs_that_are_inputs_constants_or_views_of_them():
+    def fn(x, y):
+        return x, y.reshape(-1), tc.tensor(np.arange(3.0, dtype=np.float32)), x * 2.0
+    arrays = [arr(2, 3), arr(3, 2)]
+    graph = graph_of(fn, arrays)
+    check(compile_graph(graph), graph, arrays)
+
+
+@needs_blas
+@pytest.mark.parametrize("m,k,n", [(5, 0, 3), (0, 4, 3), (3, 4, 0), (1, 1, 1), (7, 9, 5)])
+def test_matmul_edges_and_transposes(m, k, n):
+    def fn(a, b, at, bt):
+        return a @ b, at.T @ b, a @ bt.T, at.T @ bt.T
+    arrays = [arr(m, k), arr(k, n), arr(k, m), arr(n, k)]
+    graph = graph_of(fn, arrays)
+    runner = compile_graph(graph)
+    assert kinds(runner) == ["native"]          # empty products emit nothing, or zeros
+    got = check(runner, graph, arrays)
+    assert all(g.flags.c_contiguous for g in got)
+
+
+def test_non_contiguous_and_read_only_inputs():
+    x = arr(20, 8)[:, ::2]           # not contiguous: copied once, as eager numpy would
+    w = arr(16, 4)
+    w.flags.writeable = False        # read-only: its pointer still reaches native code
+    graph = graph_of(lambda x, w: tc.relu(x @ w.T) + 1.0, [x, w])
+    check(compile_graph(graph), graph, [x, w])
+
+
+def test_float64_and_int_graphs():
+    arrays = [arr(6, 5, dtype=np.float64), arr(5, 4, dtype=np.float64),
+              rng.integers(-5, 5, (6, 4))]
+    graph = graph_of(lambda a, b, i: ((a @ b) * i, (i * 3).sum(1)), arrays)
+    check(compile_graph(graph), graph, arrays)
+
+
+def test_the_entry_and_per_kernel_runners_agree():
+    arrays = mlp_arrays(batch=32)
+    graph = graph_of(lambda *a: (mlp(*a), F.softmax(mlp(*a), dim=1)), arrays)
+    steps = compile_graph(graph, runner="steps")
+    assert not hasattr(steps, "layout") and len(steps.steps) == len(steps.plan.groups)
+    for a, b in zip(compile_graph(graph)(arrays), steps(arrays)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)   # same kernels, same BLAS
+
+
+def test_the_runner_is_chosen_by_argument_or_environment(monkeypatch):
+    graph = graph_of(mlp, mlp_arrays())
+    monkeypatch.setenv("TRACECOMP_LLVM_RUNNER", "steps")
+    assert not hasattr(compile_graph(graph), "layout")
+    assert hasattr(compile_graph(graph, runner="entry"), "layout")
+    monkeypatch.setenv("TRACECOMP_LLVM_RUNNER", "fast")
+    with pytest.raises(ValueError, match="TRACECOMP_LLVM_RUNNER"):
+        compile_graph(graph)
+
+
+def test_concurrent_calls_from_threads():
+    arrays = mlp_arrays(batch=64)
+    graph = graph_of(lambda *a: F.softmax(mlp(*a), dim=1), arrays)
+    runner = compile_graph(graph)
+    inputs = [[a * (t + 1) for a in arrays] for t in range(4)]
+    want = [reference(graph)(xs)[0] for xs in inputs]
+    errors = []
+
+    def work(t):
+        try:
+            for _ in range(50):
+                got = runner(inputs[t])[0]
+                np.testing.assert_allclose(got, want[t], rtol=1e-5, atol=1e-6)
+        except AssertionError as exc:
+            errors.append(exc)
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors, errors[0]
+
+
+def test_a_compiled_training_step_runs_its_segments():
+    tc.manual_seed(0)
+    model = tc.nn.Sequential(tc.nn.Linear(12, 8), tc.nn.ReLU(), tc.nn.Linear(8, 3))
+    opt = tc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+    @tc.compile
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    x, y = tc.tensor(arr(5, 12)), tc.tensor(rng.integers(0, 3, 5))
+    losses = [step(x, y).item() for _ in range(4)]
+    assert losses[-1] < losses[0]
+    log = step.fusion_log["forward"]
+    assert re.search(r"^entry\d+: one native call runs", log, re.MULTILINE)
