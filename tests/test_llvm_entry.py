@@ -11,9 +11,11 @@ import pytest
 import tracecomp as tc
 import tracecomp.nn.functional as F
 from tracecomp.codegen.interp import compile_graph as reference
-from tracecomp.codegen.llvm import blas
+from tracecomp.codegen.llvm import blas, parallel
 from tracecomp.codegen.llvm.backend import compile_graph
+from tracecomp.codegen.llvm.kernels import supported
 from tracecomp.ops.indexing import check_range
+from tracecomp.passes import fusion
 from tracecomp.tracer import trace
 
 rng = np.random.default_rng(0)
@@ -37,7 +39,7 @@ def graph_of(fn, arrays):
 
 
 def kinds(runner):
-    return [step[0] for step in runner.layout.program]
+    return [step.kind for step in runner.layout.program]
 
 
 def check(runner, graph, arrays, rtol=1e-5):
@@ -57,7 +59,7 @@ def test_a_fully_native_graph_is_one_call():
     runner = compile_graph(graph)
     check(runner, graph, arrays)
     assert kinds(runner) == ["native"]
-    assert [s[1] for s in runner.layout.program] == ["entry0"]
+    assert [s.name for s in runner.layout.program] == ["entry0"]
     log = "\n".join(runner.fusion_log)
     assert re.search(r"^entry0: one native call runs gemm\(%\d+\), kernel\d+_relu, "
                      r"gemm\(%\d+\), kernel\d+_add$", log, re.MULTILINE), log
@@ -78,10 +80,9 @@ def test_a_gather_in_the_middle_splits_the_graph_into_segments():
     runner = compile_graph(graph)
     check(runner, graph, arrays)
     program = runner.layout.program
-    python = [s for s in program if s[0] == "python"]
-    assert [s[1].root.op for s in python] == ["gather"]
+    assert [r.op for r in runner.layout.python_results()] == ["gather"]
     assert kinds(runner)[0] == "native" and kinds(runner)[-1] == "native"
-    names = [s[1] for s in program if s[0] == "native"]
+    names = [s.name for s in program if s.kind == "native"]
     assert names == [f"entry{k}" for k in range(len(names))] and len(names) >= 2
     log = "\n".join(runner.fusion_log)
     assert re.search(r"^python: %\d+ gather \(numpy, between native calls\)$", log, re.MULTILINE)
@@ -100,7 +101,7 @@ def test_a_python_step_that_returns_its_arena_input_gets_a_copy():
     arrays = [rng.integers(0, 10, 6)]
     graph = graph_of(fn, arrays)
     runner = compile_graph(graph)
-    assert [s[1].root.op for s in runner.layout.program if s[0] == "python"] == ["check_range"]
+    assert [r.op for r in runner.layout.python_results()] == ["check_range"]
     assert runner.memory_plan.offsets, "t should be an arena intermediate"
     first = check(runner, graph, arrays)[0]
     kept = first.copy()
@@ -218,3 +219,95 @@ def test_a_compiled_training_step_runs_its_segments():
     assert losses[-1] < losses[0]
     log = step.fusion_log["forward"]
     assert re.search(r"^entry\d+: one native call runs", log, re.MULTILINE)
+
+
+# --- large kernels over threads (parallel.py) ---------------------------------------------
+def big_kernels(x, m, v):
+    y = F.gelu(x * 1.5 + 0.25, approximate="tanh")      # elementwise, 1-D, odd extent
+    s = F.softmax(m.T * 2.0, dim=1)                      # reductions keeping dim 0
+    c = tc.exp(m).sum(0)                                 # reduces dim 0: never split
+    return y, s, c, tc.tanh(v + m.sum(1, keepdim=True))  # broadcasting inside a kernel
+
+
+def big_arrays():
+    return [arr(1001), arr(40, 33), arr(1, 33)]
+
+
+@pytest.fixture
+def split_everything(monkeypatch):
+    monkeypatch.setattr(parallel, "SPLIT_WORK", 1)
+    monkeypatch.setenv("TRACECOMP_THREADS", "2")
+
+
+def test_large_kernels_split_over_threads(split_everything):
+    arrays = big_arrays()
+    graph = graph_of(big_kernels, arrays)
+    runner = compile_graph(graph)
+    split = [s for s in runner.layout.program if s.kind == "split"]
+    ops = sorted(s.groups[0].root.op for s in split)
+    assert "reduce_sum" in ops and "reduce_max" in ops and len(split) >= 4, ops
+    for s in split:
+        assert s.extent == s.groups[0].root.shape[0]
+        root = s.groups[0].root
+        assert not (root.op.startswith("reduce") and 0 in root.params["dims"])
+    assert re.search(r"^entry\d+: kernel\d+_\w+ split over threads along dim 0 \(extent 1001",
+                     "\n".join(runner.fusion_log), re.MULTILINE)
+    got = check(runner, graph, arrays)
+    for g, w in zip(got, compile_graph(graph, runner="steps")(arrays)):
+        np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-7)
+
+
+def test_split_kernels_with_threads_off_and_from_threads(split_everything, monkeypatch):
+    arrays = big_arrays()
+    graph = graph_of(big_kernels, arrays)
+    runner = compile_graph(graph)
+    want = reference(graph)(arrays)
+    monkeypatch.setenv("TRACECOMP_THREADS", "1")           # whole, on the calling thread
+    for g, w in zip(runner(arrays), want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+    monkeypatch.setenv("TRACECOMP_THREADS", "2")
+    results = [None] * 3
+
+    def work(t):                       # callers beyond the first run their kernels whole
+        results[t] = [runner(arrays) for _ in range(20)]
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(3)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for calls in results:
+        for got in calls:
+            for g, w in zip(got, want):
+                np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
+def test_the_pool_covers_the_range_once():
+    seen = []
+    lock = threading.Lock()
+
+    def fn(slots, start, stop):
+        with lock:
+            seen.append((start, stop, threading.get_ident()))
+    for n, parts in [(10, 3), (7, 2), (2, 5), (1, 2)]:
+        seen.clear()
+        parallel.pool.run(fn, None, n, parts)
+        covered = sorted(i for start, stop, _ in seen for i in range(start, stop))
+        assert covered == list(range(n)), (n, parts, seen)
+        assert len(seen) == min(parts, n)
+    with parallel.pool.lock:           # the workers are busy: the caller runs it whole
+        seen.clear()
+        parallel.pool.run(fn, None, 10, 2)
+        assert [s[:2] for s in seen] == [(0, 10)]
+
+
+def test_what_is_split():
+    graph = graph_of(big_kernels, big_arrays())
+    groups = fusion.run(graph, supported).groups
+    assert all(parallel.extent(g) is None for g in groups)     # all far below SPLIT_WORK
+    x = arr(1 << 20)
+    graph = graph_of(lambda x: (tc.tanh(x) * 2.0, x * 3.0, x.sum()), [x])
+    got = {"tanh" if any(n.op == "tanh" for n in g.nodes) else g.root.op: parallel.extent(g)
+           for g in fusion.run(graph, supported).groups}
+    # tanh weighs 1 + 4 per element: 5 Mi element ops >= SPLIT_WORK = 2 Mi; x * 3 is 1 Mi,
+    # and a reduction over dim 0 cannot be split by rows
+    assert got == {"tanh": 1 << 20, "mul": None, "reduce_sum": None}

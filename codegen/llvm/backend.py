@@ -34,7 +34,7 @@ from tracecomp.errors import TracecompError
 from tracecomp.ir import Node, format_node, node_names
 from tracecomp.passes import fusion, memory
 
-from . import blas, cache, engine, entry
+from . import blas, cache, engine, entry, parallel
 from .kernels import elementwise_kernel, reduce_kernel, supported
 from .runner import Runner
 from .window import fold_kernel, unfold_kernel
@@ -42,6 +42,9 @@ from .window import fold_kernel, unfold_kernel
 _module_ids = itertools.count()
 BUILDERS = {"elementwise": elementwise_kernel, "reduce": reduce_kernel, "fold": fold_kernel,
             "unfold": unfold_kernel}
+# builders that can also make a kernel over a range of dim 0 (ranged=True), so a large one
+# can be split over threads (parallel.py)
+RANGED = {"elementwise": elementwise_kernel, "reduce": reduce_kernel}
 RUNNERS = ("entry", "steps")
 
 
@@ -121,11 +124,16 @@ def compile_graph(graph, runner=None):
     plan = fusion.run(graph, supported)
     names = node_names(graph)
     module = engine.new_module(f"graph{next(_module_ids)}")
+    split = {g.root: parallel.extent(g) for g in plan.groups
+             if runner == "entry" and g.kind in RANGED and parallel.extent(g)}
     kernel_names = {}
     for k, group in enumerate(plan.groups):
         if group.kind in BUILDERS:
-            kernel_names[group.root] = f"kernel{k}_{group.root.op}"
-            BUILDERS[group.kind](module, group, kernel_names[group.root])
+            name = kernel_names[group.root] = f"kernel{k}_{group.root.op}"
+            if group.root in split:
+                RANGED[group.kind](module, group, name, ranged=True)
+            else:
+                BUILDERS[group.kind](module, group, name)
     for group in plan.groups:           # which graph nodes each kernel computes, for dumps
         label = kernel_names.get(group.root, group.kind)
         plan.log.append(f"{label}: " + ", ".join(f"{names[n]} {n.op}" for n in group.nodes))
@@ -135,10 +143,10 @@ def compile_graph(graph, runner=None):
         steps = [_step(g, library, kernel_names) for g in plan.groups]
         _plan_frees(graph, plan, steps)
         return StepRunner(graph, plan, steps, library, names)
-    return _entry_runner(graph, plan, module, kernel_names, names)
+    return _entry_runner(graph, plan, module, kernel_names, names, split)
 
 
-def _entry_runner(graph, plan, module, kernel_names, names):
+def _entry_runner(graph, plan, module, kernel_names, names, split):
     """Plan the arena, add the entry functions, compile, wrap (runner.py)."""
     gemm = {}
     for group in plan.groups:
@@ -149,27 +157,30 @@ def _entry_runner(graph, plan, module, kernel_names, names):
         return group.kind in BUILDERS or (group.kind == "matmul"
                                           and gemm[group.root.dtype.name] is not None)
     memory_plan = memory.run(graph, plan, stored=native)
-    layout = entry.plan(graph, plan, memory_plan, native)
+    layout = entry.plan(graph, plan, memory_plan, native, lambda g: split.get(g.root))
     entry_names = entry.emit(module, layout, memory_plan, kernel_names, gemm)
     imports = {sym.name: sym.address for sym in gemm.values() if sym is not None}
     library = cache.compile_module(module, entry_names, imports=imports) \
         if entry_names else None
     plan.log += memory_plan.log + _program_log(layout, kernel_names, names)
-    python_steps = {s[1].root: _step(s[1], None, {}).run for s in layout.program
-                    if s[0] == "python"}
+    python_steps = {s.groups[0].root: _step(s.groups[0], None, {}).run
+                    for s in layout.program if s.kind == "python"}
     return EntryRunner(graph, plan, layout, memory_plan, library, python_steps, names)
 
 
 def _program_log(layout, kernel_names, names):
-    """One line per native segment (what its entry calls) or Python step."""
+    """One line per native segment (what its entry calls), split kernel or Python step."""
     lines = []
     for step in layout.program:
-        if step[0] == "native":
-            calls = [kernel_names.get(g.root) or f"gemm({names[g.root]})" for g in step[2]]
-            lines.append(f"{step[1]}: one native call runs " + ", ".join(calls))
+        g = step.groups[0]
+        if step.kind == "native":
+            calls = [kernel_names.get(g.root) or f"gemm({names[g.root]})" for g in step.groups]
+            lines.append(f"{step.name}: one native call runs " + ", ".join(calls))
+        elif step.kind == "split":
+            lines.append(f"{step.name}: {kernel_names[g.root]} split over threads along dim 0 "
+                         f"(extent {step.extent}, ~{parallel.work(g):.3g} element ops)")
         else:
-            root = step[1].root
-            lines.append(f"python: {names[root]} {root.op} (numpy, between native calls)")
+            lines.append(f"python: {names[g.root]} {g.root.op} (numpy, between native calls)")
     return lines
 
 

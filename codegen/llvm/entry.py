@@ -8,7 +8,9 @@ A *segment* is a maximal run of consecutive groups that native code computes: ke
 (backend.BUILDERS) and 2-D matmuls through the BLAS. A group without a native lowering
 (an opaque numpy op: gather, scatter_add, random draws, ...) is a Python step between
 segments; so a graph with no such step is ONE native call. Views and constants are never
-steps: a view is its base's buffer (memory.py), a constant is a pointer.
+steps: a view is its base's buffer (memory.py), a constant is a pointer. A kernel large
+enough to pay for threads (parallel.py) is a step of its own, whose entry takes a range of
+dim 0: `void entryJ(ptr slots, i64 start, i64 stop)`.
 
 Every entry function takes one argument, a pointer to the call's slot array:
 
@@ -43,39 +45,55 @@ PTR, I8, I64 = ir.PointerType(), ir.IntType(8), ir.IntType(64)
 
 
 @dataclass
+class Step:
+    kind: str         # "native" (a segment), "split" (one kernel over threads), "python"
+    groups: list      # a segment's groups in order; else the one group
+    name: str = ""    # the entry function (native and split steps)
+    extent: int = 0   # split: the extent of dim 0, divided among the threads
+
+
+@dataclass
 class Layout:
-    program: list     # ("native", entry name, [groups]) or ("python", group), in order
+    program: list     # Steps, in order
     slots: list       # slot k + 1 holds the pointer to slots[k]'s buffer (a base node)
 
+    def python_results(self):
+        return [s.groups[0].root for s in self.program if s.kind == "python"]
 
-def plan(graph, fusion_plan, memory_plan, native):
+
+def plan(graph, fusion_plan, memory_plan, native, split=lambda group: None):
     """Segments of consecutive `native(group)` groups, and the slots their buffers need.
+
+    A group for which `split(group)` gives an extent is a step of its own (kind "split"):
+    its entry takes a range of dim 0 (parallel.py).
 
     Slots come in the order a runner fills them: constants (once), every graph input and
     every output buffer allocated per call (in one sweep per call, read by native code or
     not), then results of Python steps (as the steps run)."""
-    program, run, segments = [], None, 0
+    program, run = [], None
     for g in fusion_plan.groups:
         if g.kind in ("view", "constant"):
             continue
-        if native(g):
-            if run is None:
-                run = []
-                program.append(("native", f"entry{segments}", run))
-                segments += 1
-            run.append(g)
-        else:
+        n = native(g) and split(g)
+        if n or not native(g):
             run = None
-            program.append(("python", g))
+            program.append(Step("split", [g], extent=n) if n else Step("python", [g]))
+        elif run is None:
+            run = Step("native", [g])
+            program.append(run)
+        else:
+            run.groups.append(g)
+    entries = [s for s in program if s.kind != "python"]
+    for k, s in enumerate(entries):
+        s.name = f"entry{k}"
     needed = list(graph.inputs) + list(memory_plan.fresh)    # all: filled in one sweep
-    for step in program:
-        if step[0] == "native":
-            for g in step[2]:
-                for x in g.inputs + [g.root]:
-                    b = memory_plan.base(x)
-                    if b not in memory_plan.offsets and b not in needed:
-                        needed.append(b)
-    results = [s[1].root for s in program if s[0] == "python"]
+    for s in entries:
+        for g in s.groups:
+            for x in g.inputs + [g.root]:
+                b = memory_plan.base(x)
+                if b not in memory_plan.offsets and b not in needed:
+                    needed.append(b)
+    results = Layout(program, []).python_results()
     fresh = set(memory_plan.fresh)
     order = {n: k for k, n in enumerate(graph.inputs + graph.nodes)}
 
@@ -88,25 +106,29 @@ def plan(graph, fusion_plan, memory_plan, native):
 
 
 def emit(module, layout, memory_plan, kernel_names, gemm):
-    """Add one `void entryJ(ptr slots)` per native segment to module; returns their names.
-    `gemm[dtype]` is the BLAS symbol (blas.GemmSymbol) for that dtype's matmuls."""
+    """Add one `void entryJ(ptr slots)` per native segment to module, and one
+    `void entryJ(ptr slots, i64 start, i64 stop)` per split kernel (built ranged); returns
+    their names. `gemm[dtype]` is the BLAS symbol (blas.GemmSymbol) for that dtype's
+    matmuls."""
     slot = {n: k + 1 for k, n in enumerate(layout.slots)}
     names = []
     for step in layout.program:
-        if step[0] != "native":
+        if step.kind == "python":
             continue
-        _, name, groups = step
-        fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), name)
+        ranged = step.kind == "split"
+        fnty = ir.FunctionType(ir.VoidType(), [PTR] + [I64, I64] * ranged)
+        fn = ir.Function(module, fnty, step.name)
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         pointer = _Pointers(b, fn.args[0], slot, memory_plan)
-        for g in groups:
+        for g in step.groups:
             if g.kind == "matmul":
                 _matmul(b, g, pointer, gemm[g.root.dtype.name])
             else:
                 callee = module.get_global(kernel_names[g.root])
-                b.call(callee, [pointer(x) for x in g.inputs] + [pointer(g.root)])
+                b.call(callee, [pointer(x) for x in g.inputs] + [pointer(g.root)]
+                       + list(fn.args[1:]))
         b.ret_void()
-        names.append(name)
+        names.append(step.name)
     return names
 
 

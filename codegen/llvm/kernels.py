@@ -44,15 +44,21 @@ def contiguous_strides(shape):
 
 
 class KernelBuilder:
-    def __init__(self, module, group, name):
+    """ranged: the function takes two more arguments, i64 start and stop, and runs only
+    indices [start, stop) of dim 0 of its loops (0 <= start < stop <= the extent), so
+    threads can share a kernel whose dim 0 iterations are independent."""
+
+    def __init__(self, module, group, name, ranged=False):
         self.module, self.group = module, group
         self.members = set(group.nodes)
-        fnty = ir.FunctionType(ir.VoidType(), [PTR] * (len(group.inputs) + 1))
+        n = len(group.inputs) + 1
+        fnty = ir.FunctionType(ir.VoidType(), [PTR] * n + [I64] * (2 if ranged else 0))
         self.fn = ir.Function(module, fnty, name=name)
-        for arg in self.fn.args:
+        for arg in self.fn.args[:n]:
             arg.add_attribute("noalias")
         self.ptr = dict(zip(group.inputs, self.fn.args))
-        self.out = self.fn.args[-1]
+        self.out = self.fn.args[n - 1]
+        self.range = tuple(self.fn.args[n:]) if ranged else None
         self.b = ir.IRBuilder(self.fn.append_basic_block("entry"))
         self.e = Emitter(self.b, module)
         self.memo = {}
@@ -64,8 +70,9 @@ class KernelBuilder:
             return
         b, index = self.b, []
         exits = []
-        for extent in shape:
-            if extent == 1:
+        for d, extent in enumerate(shape):
+            start, stop = self.range if d == 0 and self.range else (c64(0), c64(extent))
+            if extent == 1 and not (d == 0 and self.range):
                 index.append(c64(0))
                 continue
             head = b.append_basic_block("loop")
@@ -73,16 +80,16 @@ class KernelBuilder:
             b.branch(head)
             b.position_at_end(head)
             i = b.phi(I64)
-            i.add_incoming(c64(0), pre)
+            i.add_incoming(start, pre)
             index.append(i)
-            exits.append((i, extent, head))
+            exits.append((i, stop, head))
         self.memo = {}
         body(index)
-        for i, extent, head in reversed(exits):
+        for i, stop, head in reversed(exits):
             nxt = b.add(i, c64(1), flags=["nuw", "nsw"])
             i.add_incoming(nxt, b.block)
             done = b.append_basic_block("done")
-            b.cbranch(b.icmp_unsigned("<", nxt, c64(extent)), head, done)
+            b.cbranch(b.icmp_unsigned("<", nxt, stop), head, done)
             b.position_at_end(done)
 
     def finish(self):
@@ -196,8 +203,8 @@ MOVEMENT = {"permute": _permute, "expand": _expand, "slice": _slice, "reshape": 
 
 
 # --- kernels ----------------------------------------------------------------------------------
-def elementwise_kernel(module, group, name):
-    k = KernelBuilder(module, group, name)
+def elementwise_kernel(module, group, name, ranged=False):
+    k = KernelBuilder(module, group, name, ranged)
     root = group.root
     k.loops(root.shape, lambda idx: k.store(k.value(root, idx), k.out, root.shape, idx,
                                              root.dtype))
@@ -207,8 +214,10 @@ def elementwise_kernel(module, group, name):
 REDUCE_INIT = {"reduce_sum": 0.0, "reduce_max": -np.inf, "reduce_min": np.inf}
 
 
-def reduce_kernel(module, group, name):
-    k = KernelBuilder(module, group, name)
+def reduce_kernel(module, group, name, ranged=False):
+    """ranged (see KernelBuilder) only when dim 0 is not reduced: each output row is then
+    initialized and accumulated by the one caller whose range holds it."""
+    k = KernelBuilder(module, group, name, ranged)
     root = group.root
     x = root.inputs[0]
     dims, keep = set(root.params["dims"]), root.params["keepdim"]

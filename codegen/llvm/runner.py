@@ -34,6 +34,8 @@ from tracecomp.errors import TracecompError
 from tracecomp.ir import format_node
 from tracecomp.passes.memory import ALIGN
 
+from . import parallel
+
 _addressof, _char = ctypes.addressof, ctypes.c_char
 
 
@@ -81,7 +83,7 @@ class Runner:
         mem = memory_plan
         consts = [n for n in graph.nodes if n.op == "constant"]
         fresh = [n for n in layout.slots if n in set(mem.fresh)]    # in slot order
-        results = [s[1].root for s in layout.program if s[0] == "python"]
+        results = layout.python_results()
         self._where = where = {n: k for k, n in enumerate(consts + graph.inputs + fresh
                                                            + results)}
         self._consts = [_constant(n) for n in consts]
@@ -101,17 +103,22 @@ class Runner:
         self._peak = mem.peak
         self._arena = Arena(mem.peak)
         self._slots = self._Slots(self._arena.address, *self._const_ptrs)
-        self._program = []
+        self._program = []        # (kind, function, then: extent | node, value index, slot)
         for step in layout.program:
-            if step[0] == "native":
-                fn = library.cfunc(step[1], None, ctypes.c_void_p)
-                self._program.append((fn, None, None, None))
+            if step.kind == "native":
+                fn = library.cfunc(step.name, None, ctypes.c_void_p)
+                self._program.append(("native", fn))
+            elif step.kind == "split":
+                fn = library.cfunc(step.name, None, ctypes.c_void_p, ctypes.c_int64,
+                                   ctypes.c_int64)
+                self._program.append(("split", fn, step.extent))
             else:
-                root = step[1].root
-                self._program.append((python_steps[root], root, where[root], slot.get(root)))
-        self._single = self._program[0][0] if len(self._program) == 1 \
-            and self._program[0][1] is None else None
-        self.steps = [g for s in layout.program for g in (s[2] if s[0] == "native" else [s[1]])]
+                root = step.groups[0].root
+                self._program.append(("python", python_steps[root], root, where[root],
+                                      slot.get(root)))
+        kinds = [s[0] for s in self._program]
+        self._single = self._program[0][1] if kinds == ["native"] else None
+        self.steps = [g for s in layout.program for g in s.groups]    # what runs, in order
 
     def __call__(self, arrays):
         buffers = [a if a.flags.c_contiguous else a.copy(order="C") for a in arrays]
@@ -142,10 +149,14 @@ class Runner:
 
     def _run(self, vals, slots, arena):
         env = _Env(vals, arena, self._where, self.memory_plan)
-        for fn, node, k, slot in self._program:
-            if node is None:
+        for kind, fn, *rest in self._program:
+            if kind == "native":
                 fn(slots)
                 continue
+            if kind == "split":
+                parallel.pool.run(fn, slots, rest[0])
+                continue
+            node, k, slot = rest
             try:
                 out = fn(env)
             except TracecompError:
