@@ -311,3 +311,21 @@ def test_what_is_split():
     # tanh weighs 1 + 4 per element: 5 Mi element ops >= SPLIT_WORK = 2 Mi; x * 3 is 1 Mi,
     # and a reduction over dim 0 cannot be split by rows
     assert got == {"tanh": 1 << 20, "mul": None, "reduce_sum": None}
+
+
+def test_released_output_buffers_are_reused_held_ones_never():
+    arrays = mlp_arrays()
+    graph = graph_of(lambda *a: (mlp(*a), tc.relu(a[0] @ a[1].T)), arrays)
+    runner = compile_graph(graph)
+    first = runner(arrays)
+    addresses = {a.ctypes.data for a in first}
+    view = first[1].reshape(-1)                 # a view holds its base
+    kept = view.copy()
+    del first
+    second = runner([a + 1.0 for a in arrays])
+    np.testing.assert_array_equal(view, kept)
+    assert second[1].ctypes.data != view.ctypes.data
+    reused = second[0].ctypes.data in addresses  # released: its buffer came back
+    del second, view
+    third = runner(arrays)
+    assert reused and {a.ctypes.data for a in third} & addresses
