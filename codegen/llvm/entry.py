@@ -12,7 +12,7 @@ steps: a view is its base's buffer (memory.py), a constant is a pointer. A kerne
 enough to pay for threads (parallel.py) is a step of its own, whose entry takes a range of
 dim 0: `void entryJ(ptr slots, i64 start, i64 stop)`.
 
-Every entry function takes one argument, a pointer to the call's slot array:
+Every entry function takes, first, a pointer to the call's slot array:
 
     slot 0            the arena (intermediates sit at memory-plan offsets from it)
     slots 1..         one pointer per buffer that is not in the arena: constants, graph
@@ -25,8 +25,9 @@ The entry loads what its groups need and calls them in order:
     define void @entry0(ptr %slots) {
       %arena = load ptr, ptr %slots
       %x = load ptr, ptr (gep %slots, 3)                 ; a graph input
-      call @scipy_cblas_sgemm64_(101, 111, 112, ...)     ; %0 = x @ w1^T (a transpose read
-      call @kernel1_relu(ptr %a0, ptr %a1)               ;   by the BLAS, no copy)
+      %a0 = gep i8, ptr %arena, 0                        ; an intermediate
+      call @scipy_cblas_sgemm64_(101, 111, 112, ...)     ; %a0 = x @ w1^T (a transpose read
+      call @kernel1_relu(ptr %a0, ptr %b1, ptr %a1)      ;   by the BLAS, no copy)
       ...
     }
 

@@ -1,6 +1,6 @@
 """The Python side of a compiled call: one slot array, one native call per segment.
 
-    runner = Runner(graph, layout, memory_plan, library, python_steps, texts)
+    runner = Runner(graph, layout, memory_plan, library, python_steps, names)
     outputs = runner(list of input arrays)
 
 What a call does (everything else was worked out when the runner was built):
@@ -17,9 +17,10 @@ What a call does (everything else was worked out when the runner was built):
      stay allocated while the runner lives (an array only weakly referenced can change);
   3. the slot array (entry.py): the arena, the constants' pointers (taken once), then the
      inputs' and outputs' data pointers;
-  4. one ctypes call per native segment (a fully native graph is ONE call); between
-     segments, the Python steps run on numpy arrays (views into the arena for
-     intermediates) and store their results' pointers into their slots.
+  4. one ctypes call per native segment (a fully native graph is ONE call); a kernel split
+     over threads is called once per part (parallel.py); between segments, the Python
+     steps run on numpy arrays (views into the arena for intermediates) and store their
+     results' pointers into their slots.
 
 Pointers: `address(a)` reads a writable array's data pointer through ctypes' buffer
 protocol, ~0.2 us on the dev machine, against ~0.9 us for `a.ctypes.data` and ~0.95 us for
@@ -29,7 +30,7 @@ access); read-only or empty arrays take `a.ctypes.data`.
 The arena (intermediates, laid out by passes/memory.py) is allocated once per runner and
 reused by every call, so a runner is not reentrant on its own memory: a call that finds the
 arena busy (another thread is inside this runner; ctypes releases the GIL) allocates a
-fresh arena for itself instead of waiting. Results never live in the arena, so nothing a
+fresh arena and new output buffers for itself instead of waiting. Results never live in the arena, so nothing a
 call returns is overwritten by the next.
 """
 import ctypes
