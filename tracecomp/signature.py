@@ -18,39 +18,43 @@ from .tensor import Tensor
 def flatten(tree, prefix=""):
     """(tensor leaves with labels, static leaves with labels, structure)."""
     tensors, statics = [], []
-
-    def walk(x, label):
-        if isinstance(x, Tensor):
-            tensors.append((label, x))
-            return ("T",)
-        if isinstance(x, (tuple, list)):
-            return (type(x).__name__, tuple(walk(v, f"{label}.{k}") for k, v in enumerate(x)))
-        if isinstance(x, dict):
-            keys = tuple(x)
-            return ("dict", keys, tuple(walk(x[k], f"{label}.{k}") for k in keys))
-        statics.append((label, x))
-        return ("S",)
-
-    structure = walk(tree, prefix)
+    structure = _walk(tree, prefix, tensors, statics)
     return tensors, statics, structure
+
+
+# Module-level recursion, not nested closures: a closure that calls itself is a reference
+# cycle, which would keep every call's arguments and results alive until the garbage
+# collector runs (and keep the runner from reusing output buffers).
+def _walk(x, label, tensors, statics):
+    if isinstance(x, Tensor):
+        tensors.append((label, x))
+        return ("T",)
+    if isinstance(x, (tuple, list)):
+        return (type(x).__name__, tuple(_walk(v, f"{label}.{k}", tensors, statics)
+                                        for k, v in enumerate(x)))
+    if isinstance(x, dict):
+        keys = tuple(x)
+        return ("dict", keys, tuple(_walk(x[k], f"{label}.{k}", tensors, statics)
+                                    for k in keys))
+    statics.append((label, x))
+    return ("S",)
 
 
 def unflatten(structure, tensors, statics):
     """Rebuild a tree from flatten()'s structure, taking leaves in order."""
-    tensors, statics = iter(tensors), iter(statics)
+    return _build(structure, iter(tensors), iter(statics))
 
-    def build(s):
-        kind = s[0]
-        if kind == "T":
-            return next(tensors)
-        if kind == "S":
-            return next(statics)
-        if kind == "dict":
-            return {k: build(v) for k, v in zip(s[1], s[2])}
-        items = [build(v) for v in s[1]]
-        return tuple(items) if kind == "tuple" else items
 
-    return build(structure)
+def _build(s, tensors, statics):
+    kind = s[0]
+    if kind == "T":
+        return next(tensors)
+    if kind == "S":
+        return next(statics)
+    if kind == "dict":
+        return {k: _build(v, tensors, statics) for k, v in zip(s[1], s[2])}
+    items = [_build(v, tensors, statics) for v in s[1]]
+    return tuple(items) if kind == "tuple" else items
 
 
 # --- signatures ----------------------------------------------------------------------------
