@@ -8,10 +8,10 @@ from pathlib import Path
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "train_digits.py"
 
 
-def test_train_digits_reaches_95_percent(capsys, monkeypatch):
+def test_train_digits_reaches_95_percent(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(sys, "argv", [str(EXAMPLE)])
     namespace = runpy.run_path(str(EXAMPLE), run_name="demo")
-    results = namespace["main"]([])
+    results = namespace["main"](["--dump-dir", str(tmp_path)])
     out = capsys.readouterr().out
     assert set(results) == {"MLP", "ConvNet"}
     for name, r in results.items():
@@ -22,4 +22,7 @@ def test_train_digits_reaches_95_percent(capsys, monkeypatch):
         assert abs(r["compiled"] - r["eager"]) <= 0.01, out
         assert r["drift"] < 0.05, f"{name}: compiled weights drifted by {r['drift']}\n{out}"
     assert "DIFFERENT" not in out, out
+    for name in ("MLP", "ConvNet"):     # the compiled step's stages, as tracecomp dump writes
+        index = (tmp_path / name / "index.md").read_text()
+        assert "forward.optimized" in index and "asm" in index, index
     assert out.count("epoch ") >= 4 * 12, out

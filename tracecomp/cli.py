@@ -353,6 +353,17 @@ def run_dump(args, argv=None):
     return 0
 
 
+def dump_compiled(compiled, out_dir, name, about=(), parameters=(), user_inputs=()):
+    """Write every stage of an already-run compiled module or function to out_dir (what
+    `tracecomp dump` writes, for code that compiled something itself, like the demo).
+    Returns the path of index.md."""
+    stages = dict(compiled.graphs)
+    rows, _ = write_stages(out_dir, name, stages, (set(parameters), list(user_inputs)),
+                           compiled)
+    write_pass_log(out_dir, compiled.pass_log)
+    return write_index(out_dir, name, list(about), rows, compiled.pass_log)
+
+
 def describe(args, name, target, inputs, compiled, argv):
     """The facts index.md starts with: the command, the target, inputs, backend."""
     import shlex
