@@ -10,7 +10,8 @@ values back to the real tensors after every call (see compile_state.py).
 """
 from . import grad_mode
 from . import tracer as tracing
-from .errors import AutogradError, TraceError
+from .autograd import _roots
+from .errors import TraceError
 from .ir import INPUT
 
 
@@ -26,22 +27,10 @@ def backward(tensors, grad_tensors=None):
     tracer = tracing.CURRENT
     if tracer is None:
         raise TraceError("backward() on a traced tensor outside the compiled call that made it")
-    if grad_tensors is None:
-        grad_tensors = (None,) * len(tensors)
-    elif not isinstance(grad_tensors, (tuple, list)):
-        grad_tensors = (grad_tensors,)
+    tensors, root_grads = _roots(tensors, grad_tensors, "backward")   # eager's checks
     grads = {}
     with grad_mode.no_grad():
-        for t, g in zip(tensors, grad_tensors):
-            if not t._requires_grad:
-                raise AutogradError("element 0 of tensors does not require grad and does not "
-                                    "have a grad_fn")
-            if g is None:
-                if t._data.size != 1:
-                    raise AutogradError("grad can be implicitly created only for scalar "
-                                        "outputs")
-                from .creation import ones_like
-                g = ones_like(t)
+        for t, g in zip(tensors, root_grads):
             node = t._data
             grads[node] = g if node not in grads else grads[node] + g
         backpropagate(list(tracer.graph.nodes), grads, _Same(), tracer)
