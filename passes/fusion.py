@@ -30,8 +30,14 @@ from dataclasses import dataclass, field
 from tracecomp.ir import CONSTANT, Node, node_names
 
 ELEMENTWISE = "elementwise"
-MOVEMENT = ("reshape", "permute", "expand", "slice", "pad", "unfold")
+MOVEMENT = ("reshape", "permute", "expand", "slice", "pad", "unfold",
+            "argmax", "argmin", "gather")   # index maps (the backend says which it lowers)
 REDUCTIONS = ("reduce_sum", "reduce_max", "reduce_min")
+# ops that read each operand element several times (overlapping windows): what feeds them
+# is recomputed that often, so only cheap producers are folded in below them
+REPLICATING = ("unfold",)
+COSTLY = ("exp", "log", "tanh", "sigmoid", "erf", "expm1", "log1p", "sin", "cos", "pow",
+          "sqrt", "rsqrt", "remainder", "argmax", "argmin", "gather", "unfold")
 
 
 @dataclass
@@ -100,17 +106,22 @@ def _grow(group, owner, users, outputs, supported, names, log):
     if group.kind in ("constant", "opaque", "view"):
         return
     work = [group.root]
+    replicated = {group.root: group.root.op in REPLICATING}
     while work:
         consumer = work.pop()
         for producer in consumer.node_inputs():
             if producer in owner or producer.op in ("input", CONSTANT):
                 continue
             reason = _refusal(group, consumer, producer, owner, users, outputs, supported)
+            if not reason and replicated[consumer] and producer.op in COSTLY:
+                reason = (f"{producer.op} would be recomputed for every window that reads "
+                          f"its element (stored once instead)")
             if reason:
                 log.append(f"{names[producer]} {producer.op} not fused into "
                            f"{names[group.root]}: {reason}")
                 continue
             owner[producer] = group
+            replicated[producer] = replicated[consumer] or producer.op in REPLICATING
             group.nodes.append(producer)
             log.append(f"{names[producer]} {producer.op} fused into {names[group.root]} "
                        f"{group.root.op}")

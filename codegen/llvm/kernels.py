@@ -166,17 +166,48 @@ def _slice(k, node, index):
 
 
 def _reshape(k, node, index):
-    x = node.inputs[0]
-    squeezed_in = [d for d in x.shape if d != 1]
-    if [d for d in node.shape if d != 1] == squeezed_in:      # only 1-dims added or removed
-        it = iter(i for i, n in zip(index, node.shape) if n != 1)
-        return k.value(x, [c64(0) if n == 1 else next(it) for n in x.shape])
-    b, linear = k.b, c64(0)
-    for i, stride in zip(index, contiguous_strides(node.shape)):
-        linear = b.add(linear, b.mul(i, c64(stride)))
-    src = [b.urem(b.udiv(linear, c64(stride)), c64(n))
-           for n, stride in zip(x.shape, contiguous_strides(x.shape))]
+    """Dims are matched in groups whose sizes multiply to the same number (a split like
+    24 -> 6 x 4, or a merge): only within a group is the index linearized and split again,
+    so most reshapes cost an add and a multiply, not a divide per dim."""
+    x, b = node.inputs[0], k.b
+    src = []
+    for out_dims, in_dims in _reshape_groups(node.shape, x.shape):
+        linear = c64(0)
+        for d in out_dims:
+            linear = b.add(b.mul(linear, c64(node.shape[d])), index[d]) if out_dims[0] != d \
+                else index[d]
+        if len(in_dims) == 1:
+            src.append(linear)
+            continue
+        for d, stride in zip(in_dims, contiguous_strides([x.shape[d] for d in in_dims])):
+            q = b.udiv(linear, c64(stride)) if stride != 1 else linear
+            src.append(b.urem(q, c64(x.shape[d])) if d != in_dims[0] else q)
     return k.value(x, src)
+
+
+def _reshape_groups(out_shape, in_shape):
+    """[(output dims, input dims)] with equal products, in order, covering both shapes
+    (size-1 dims join the group before them, or the first)."""
+    groups, i, j = [], 0, 0
+    while i < len(out_shape) or j < len(in_shape):
+        outs, ins = [i] if i < len(out_shape) else [], [j] if j < len(in_shape) else []
+        po = out_shape[i] if outs else 1
+        pi = in_shape[j] if ins else 1
+        i, j = i + len(outs), j + len(ins)
+        while po != pi or (i < len(out_shape) and out_shape[i] == 1) \
+                or (j < len(in_shape) and in_shape[j] == 1):
+            if (po <= pi or j >= len(in_shape)) and i < len(out_shape):
+                po *= out_shape[i]
+                outs.append(i)
+                i += 1
+            elif j < len(in_shape):
+                pi *= in_shape[j]
+                ins.append(j)
+                j += 1
+            else:
+                break
+        groups.append((outs, ins))
+    return groups
 
 
 def _pad(k, node, index):
@@ -199,7 +230,8 @@ def _pad(k, node, index):
 
 
 MOVEMENT = {"permute": _permute, "expand": _expand, "slice": _slice, "reshape": _reshape,
-            "pad": _pad}       # window.py adds unfold (im2col)
+            "pad": _pad}       # window.py adds unfold (im2col), select.py argmax and gather
+SUPPORT = {}    # op -> predicate, for index maps that only some nodes may use (select.py)
 
 
 # --- kernels ----------------------------------------------------------------------------------
@@ -257,6 +289,8 @@ def supported(node):
     """Whether a kernel can compute node (the fusion pass asks, per node)."""
     if node.op in ("input", "constant"):
         return True
+    if node.op in SUPPORT:
+        return SUPPORT[node.op](node)
     if node.op in MOVEMENT:
         return node.dtype in (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64),
                               np.dtype(np.int32), BOOL)

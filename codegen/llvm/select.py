@@ -1,0 +1,69 @@
+"""Index-selecting ops as index maps: argmax/argmin over a short dim, and gather by an
+argmax's indices (how max pooling picks its element, so its gradient goes to one input).
+
+argmax/argmin at an output index is an unrolled compare chain over the reduced dim (up to
+MAX_UNROLL elements: pooling windows), with numpy's rules: the first maximum wins, and a NaN
+counts as the maximum (the first NaN wins). gather reads x where its index operand says;
+it is lowered only when that operand is an argmax/argmin over the same dim of a tensor no
+larger than x along it, so every index is in range by construction — any other gather
+keeps its numpy impl, which checks its indices (a native load cannot).
+"""
+from llvmlite import ir
+
+from .kernels import MOVEMENT, SUPPORT, c64, rule_for_dtype
+from .ops import is_float
+
+MAX_UNROLL = 64
+I64 = ir.IntType(64)
+
+
+def _arg_extremum(greater):
+    def index_map(k, node, index):
+        x, dim, keep = node.inputs[0], node.params["dim"], node.params["keepdim"]
+        b = k.b
+        at = list(index) if keep else list(index[:dim]) + [None] + list(index[dim:])
+        best, best_i = None, c64(0)
+        for j in range(x.shape[dim]):
+            at[dim] = c64(j)
+            v = k.value(x, list(at))
+            if best is None:
+                best = v
+                continue
+            if is_float(x.dtype):
+                beats = b.fcmp_ordered(">" if greater else "<", v, best)
+                nan_first = b.and_(b.fcmp_unordered("uno", v, v),
+                                   b.fcmp_ordered("ord", best, best))
+                take = b.or_(beats, nan_first)
+            else:
+                take = b.icmp_signed(">" if greater else "<", v, best)
+            best = b.select(take, v, best)
+            best_i = b.select(take, c64(j), best_i)
+        return best_i
+    return index_map
+
+
+def _gather(k, node, index):
+    x, idx, dim = node.inputs[0], node.inputs[1], node.params["dim"]
+    j = k.value(idx, list(index))
+    src = list(index)
+    src[dim] = j
+    return k.value(x, src)
+
+
+def _arg_supported(node):
+    dim = node.params["dim"]
+    return dim is not None and 0 < node.inputs[0].shape[dim] <= MAX_UNROLL \
+        and rule_for_dtype(node.inputs[0].dtype)
+
+
+def _gather_supported(node):
+    """Only indices that are in range by construction: an argmax/argmin over this dim."""
+    x, idx, dim = node.inputs[0], node.inputs[1], node.params["dim"]
+    source = getattr(idx, "op", None) in ("argmax", "argmin") and idx.params["dim"] == dim \
+        and idx.params["keepdim"] and _arg_supported(idx)
+    return bool(source) and idx.inputs[0].shape[dim] <= x.shape[dim] \
+        and rule_for_dtype(node.dtype)
+
+
+MOVEMENT.update(argmax=_arg_extremum(True), argmin=_arg_extremum(False), gather=_gather)
+SUPPORT.update(argmax=_arg_supported, argmin=_arg_supported, gather=_gather_supported)

@@ -1,0 +1,59 @@
+"""Native index maps: argmax/argmin (numpy's first-max and NaN rules), gather by an argmax
+(max pooling), and reshapes matched dim group by dim group."""
+import numpy as np
+import pytest
+
+import tracecomp as tc
+import tracecomp.nn.functional as F
+from tracecomp.codegen.llvm.kernels import _reshape_groups
+
+
+@pytest.mark.parametrize("which", ["argmax", "argmin"])
+def test_arg_extremum_ties_and_nans_like_numpy(which):
+    x = np.array([[1.0, 3.0, 3.0, 0.0], [np.nan, 2.0, np.nan, 5.0], [2.0, 2.0, 2.0, 2.0],
+                  [-np.inf, -np.inf, 0.0, np.inf]], np.float32)
+    f = tc.compile(lambda t: getattr(t, which)(dim=1, keepdim=True) * 1)
+    np.testing.assert_array_equal(f(tc.tensor(x)).numpy(),
+                                  getattr(np, which)(x, axis=1)[:, None])
+    assert f"{which}: a kernel of its own (no native lowering)" not in f.fusion_log["forward"]
+
+
+@pytest.mark.parametrize("shape,kernel,stride", [((2, 3, 8, 8), 2, 2), ((1, 2, 7, 9), 3, 2),
+                                                 ((2, 1, 6, 6), 2, 1)])
+def test_max_pool_is_native_and_exact(shape, kernel, stride):
+    x = tc.tensor(np.round(np.random.default_rng(0).standard_normal(shape) * 2) / 2,
+                  dtype=tc.float32, requires_grad=True)           # ties in the windows
+    f = tc.compile(lambda t: F.max_pool2d(t.relu(), kernel, stride))
+    got = f(x)
+    want = F.max_pool2d(x.relu(), kernel, stride)
+    np.testing.assert_array_equal(got.detach().numpy(), want.detach().numpy())
+    cot = tc.randn(*want.shape)
+    gx = tc.autograd.grad(got, x, cot)[0]
+    wx = tc.autograd.grad(want, x, cot)[0]
+    np.testing.assert_array_equal(gx.numpy(), wx.numpy())     # one element per window
+    forward = f.fusion_log["forward"]
+    assert "gather: a kernel of its own (no native lowering)" not in forward
+    assert "argmax: a kernel of its own (no native lowering)" not in forward
+
+
+def test_gather_with_arbitrary_indices_keeps_the_checked_numpy_path():
+    f = tc.compile(lambda x, i: x.gather(1, i))
+    x, i = tc.randn(3, 4), tc.tensor([[0], [3], [1]])
+    np.testing.assert_array_equal(f(x, i).numpy(), x.gather(1, i).numpy())
+    assert "gather: a kernel of its own (no native lowering)" in f.fusion_log["forward"]
+    with pytest.raises(Exception, match="out of bounds"):
+        f(x, tc.tensor([[0], [9], [1]]))
+
+
+@pytest.mark.parametrize("out,inp", [((64, 6, 4, 196), (64, 24, 196)), ((6,), (2, 3)),
+                                     ((2, 1, 3, 1), (6,)), ((2, 3, 4), (4, 3, 2)),
+                                     ((), (1, 1)), ((4, 6), (2, 2, 3, 2))])
+def test_reshape_groups_cover_both_shapes_with_equal_products(out, inp):
+    groups = _reshape_groups(out, inp)
+    assert [d for o, _ in groups for d in o] == list(range(len(out)))
+    assert [d for _, i in groups for d in i] == list(range(len(inp)))
+    for o, i in groups:
+        assert np.prod([out[d] for d in o]) == np.prod([inp[d] for d in i])
+    x = tc.randn(*inp)
+    f = tc.compile(lambda t: (t * 2).reshape(out) + 1)
+    np.testing.assert_allclose(f(x).numpy(), ((x * 2).reshape(out) + 1).numpy(), rtol=1e-6)
