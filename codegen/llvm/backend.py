@@ -34,8 +34,14 @@ from tracecomp.errors import TracecompError
 from tracecomp.ir import Node, format_node, node_names
 from tracecomp.passes import fusion, memory
 
-from . import blas, cache, engine, entry, parallel
-from . import select  # noqa: F401  (registers the argmax/argmin/gather index maps)
+from . import (
+    blas,
+    cache,
+    engine,
+    entry,
+    parallel,
+    select,  # noqa: F401  (registers the argmax/argmin/gather index maps)
+)
 from .kernels import elementwise_kernel, reduce_kernel, supported
 from .runner import Runner
 from .window import fold_kernel, unfold_kernel
