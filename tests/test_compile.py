@@ -294,3 +294,14 @@ def test_closure_parameter_used_through_eager_ops_gets_its_gradient():
     f(x).sum().backward()
     np.testing.assert_allclose(got[0], w.grad.numpy(), rtol=1e-6)
     np.testing.assert_allclose(got[1], layer.weight.grad.numpy(), rtol=1e-6)
+
+
+def test_debug_levels_4_to_6_show_the_generated_code(caplog, monkeypatch):
+    monkeypatch.setenv("TRACECOMP_DEBUG", "6")
+    with caplog.at_level(logging.INFO, logger="tracecomp"):
+        tc.compile(lambda x: (x * 2).relu(), backend="llvm")(tc.randn(4))
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    for what in ("llvm_ir of the forward graph", "optimized_ir of the forward graph",
+                 "asm of the forward graph"):
+        assert what in text
+    assert "define" in text

@@ -157,7 +157,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=()):
     if not differentiable:
         graphs["forward.optimized"] = graph
         art.run_forward = compile_graph(graph)
-        return art
+        return _show_code(art)
     from .passes import autodiff, partition
     joint = autodiff.run(graph)
     graphs["joint"] = joint.graph
@@ -173,6 +173,15 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=()):
     art.run_backward = compile_graph(backward)
     art.grad_inputs = joint.grad_inputs
     art.cotangent_slots = {k: slot for slot, k in enumerate(joint.cotangent_outputs)}
+    return _show_code(art)
+
+
+def _show_code(art):
+    """TRACECOMP_DEBUG 4, 5, 6: the backend's LLVM IR, optimized LLVM IR and assembly."""
+    for level, attr in ((4, "llvm_ir"), (5, "optimized_ir"), (6, "asm")):
+        if debug_level() >= level:
+            for graph, text in _backend_text(art, attr).items():
+                _emit(level, f"[tracecomp] {attr} of the {graph} graph:\n{text}")
     return art
 
 
