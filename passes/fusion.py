@@ -31,7 +31,8 @@ from tracecomp.ir import CONSTANT, Node, node_names
 
 ELEMENTWISE = "elementwise"
 MOVEMENT = ("reshape", "permute", "expand", "slice", "pad", "unfold",
-            "argmax", "argmin", "gather")   # index maps (the backend says which it lowers)
+            "argmax", "argmin", "gather", "scatter_add")   # index maps (the backend says
+                                                           # which ones it lowers)
 REDUCTIONS = ("reduce_sum", "reduce_max", "reduce_min")
 # ops that read each operand element several times (overlapping windows): what feeds them
 # is recomputed that often, so only cheap producers are folded in below them
@@ -42,7 +43,7 @@ COSTLY = ("exp", "log", "tanh", "sigmoid", "erf", "expm1", "log1p", "sin", "cos"
 
 @dataclass
 class Group:
-    kind: str                   # elementwise | reduce | [un]fold | matmul | view | constant | opaque
+    kind: str     # elementwise | reduce | [un]fold | [batched_]matmul | view | constant | opaque
     root: Node                  # the one value the group computes
     nodes: list = field(default_factory=list)      # members in graph order, root last
     inputs: list = field(default_factory=list)     # values read from outside, first use first
@@ -85,6 +86,8 @@ def run(graph, supported=lambda node: True) -> Fusion:
 def _kind(node, supported):
     if node.op == CONSTANT:
         return "constant"
+    if node.op == "matmul" and not supported(node):
+        return "batched_matmul"     # still takes its operands' transposes (as views)
     if not supported(node):
         return "opaque"
     if node.op in REDUCTIONS:
@@ -130,9 +133,9 @@ def _grow(group, owner, users, outputs, supported, names, log):
 
 def _refusal(group, consumer, producer, owner, users, outputs, supported):
     """Why producer cannot join group (None when it can)."""
-    if not supported(producer):
+    if not supported(producer) and group.kind != "batched_matmul":
         return "no native lowering"
-    if group.kind == "matmul":
+    if group.kind in ("matmul", "batched_matmul"):
         if consumer is not group.root or not _is_transpose(producer):
             return "a matmul takes only transposes of its operands"
     elif not pointwise(producer):

@@ -57,3 +57,18 @@ def test_reshape_groups_cover_both_shapes_with_equal_products(out, inp):
     x = tc.randn(*inp)
     f = tc.compile(lambda t: (t * 2).reshape(out) + 1)
     np.testing.assert_allclose(f(x).numpy(), ((x * 2).reshape(out) + 1).numpy(), rtol=1e-6)
+
+
+def test_batched_matmul_reads_transposes_as_views_and_pool_backward_is_native():
+    conv = tc.nn.Conv2d(2, 3, 3)
+    x = tc.randn(4, 2, 8, 8)
+    f = tc.compile(lambda x: F.max_pool2d(conv(x).relu(), 2).sum())
+    f(x).backward()
+    got = conv.weight.grad.numpy().copy()
+    conv.weight.grad = None
+    F.max_pool2d(conv(x).relu(), 2).sum().backward()
+    np.testing.assert_allclose(got, conv.weight.grad.numpy(), rtol=1e-5, atol=1e-6)
+    backward = f.fusion_log["backward"]
+    assert "scatter_add: a kernel of its own (no native lowering)" not in backward
+    assert not any(line.startswith("kernel") and line.endswith(": %0 permute")
+                   for line in backward.splitlines())

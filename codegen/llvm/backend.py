@@ -195,7 +195,7 @@ def _step(group, library, kernel_names):
     root = group.root
     if group.kind in BUILDERS:
         return Step(root, _native(library, kernel_names[root], group))
-    if group.kind == "matmul":
+    if group.kind in ("matmul", "batched_matmul"):     # the latter: numpy, transposes as views
         return Step(root, _matmul(group))
     if group.kind == "view":
         x, shape = root.inputs[0], root.shape

@@ -1,5 +1,6 @@
-"""Index-selecting ops as index maps: argmax/argmin over a short dim, and gather by an
-argmax's indices (how max pooling picks its element, so its gradient goes to one input).
+"""Index-selecting ops as index maps: argmax/argmin over a short dim, gather by an argmax's
+indices (how max pooling picks its element, so its gradient goes to one input), and the
+scatter_add that sends that gradient back (max pooling's backward).
 
 argmax/argmin at an output index is an unrolled compare chain over the reduced dim (up to
 MAX_UNROLL elements: pooling windows), with numpy's rules: the first maximum wins, and a NaN
@@ -50,6 +51,22 @@ def _gather(k, node, index):
     return k.value(x, src)
 
 
+def _scatter_add(k, node, index):
+    """scatter_add(base, dim, index, src) where index holds one argmax per window (size 1
+    along dim): out[..., j, ...] = base[..., j, ...] + (src[..., 0, ...] if index[..., 0,
+    ...] == j else 0) -- a compare, not a store through the index."""
+    base, idx, src = node.inputs[:3]
+    dim = node.params["dim"]
+    b = k.b
+    at_window = list(index)
+    at_window[dim] = c64(0)
+    hit = b.icmp_signed("==", k.value(idx, list(at_window)), index[dim])
+    total = k.operand(base, index, node.shape, node.dtype)
+    add = b.fadd if is_float(node.dtype) else b.add
+    picked = k.operand(src, at_window, node.shape, node.dtype)
+    return add(total, b.select(hit, picked, k.e.const(0, node.dtype)))
+
+
 def _arg_supported(node):
     dim = node.params["dim"]
     return dim is not None and 0 < node.inputs[0].shape[dim] <= MAX_UNROLL \
@@ -59,11 +76,26 @@ def _arg_supported(node):
 def _gather_supported(node):
     """Only indices that are in range by construction: an argmax/argmin over this dim."""
     x, idx, dim = node.inputs[0], node.inputs[1], node.params["dim"]
-    source = getattr(idx, "op", None) in ("argmax", "argmin") and idx.params["dim"] == dim \
-        and idx.params["keepdim"] and _arg_supported(idx)
-    return bool(source) and idx.inputs[0].shape[dim] <= x.shape[dim] \
+    return _gather_supported_index(idx, dim, x) and rule_for_dtype(node.dtype)
+
+
+def _scatter_add_supported(node):
+    """The max-pooling gradient: one argmax index per window, src shaped like the index."""
+    base, idx, src = node.inputs[:3]
+    dim = node.params["dim"]
+    return _gather_supported_index(idx, dim, base) and idx.shape[dim] == 1 \
+        and tuple(src.shape) == tuple(idx.shape) and base.shape == node.shape \
+        and all(a == c for d, (a, c) in enumerate(zip(idx.shape, base.shape)) if d != dim) \
         and rule_for_dtype(node.dtype)
 
 
-MOVEMENT.update(argmax=_arg_extremum(True), argmin=_arg_extremum(False), gather=_gather)
-SUPPORT.update(argmax=_arg_supported, argmin=_arg_supported, gather=_gather_supported)
+def _gather_supported_index(idx, dim, x):
+    return getattr(idx, "op", None) in ("argmax", "argmin") and idx.params["dim"] == dim \
+        and idx.params["keepdim"] and _arg_supported(idx) \
+        and idx.inputs[0].shape[dim] <= x.shape[dim]
+
+
+MOVEMENT.update(argmax=_arg_extremum(True), argmin=_arg_extremum(False), gather=_gather,
+                scatter_add=_scatter_add)
+SUPPORT.update(argmax=_arg_supported, argmin=_arg_supported, gather=_gather_supported,
+               scatter_add=_scatter_add_supported)
