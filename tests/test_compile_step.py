@@ -127,3 +127,59 @@ def test_buffer_updated_through_an_unknown_path_is_an_error_not_a_lost_update():
         run(holder, tc.randn(4, 3))
     assert isinstance(holder.net.running_mean._data, np.ndarray)     # left as it was
     assert holder.net.running_mean.tolist() == [0.0, 0.0, 0.0]
+
+
+VIEW_UPDATES = [
+    ("base read after its view changed", lambda x: (x.view(-1).add_(1), x * 2)[1]),
+    ("view read after its base changed", lambda x: (v := x[0], x.mul_(2), v + 0)[2]),
+    ("view of a view", lambda x: (x.view(2, 6).view(12).add_(1), x.sum())[1]),
+    ("detached alias", lambda x: (x.detach().add_(1), x + 0)[1]),
+]
+
+
+@pytest.mark.parametrize("name,fn", VIEW_UPDATES, ids=[v[0] for v in VIEW_UPDATES])
+def test_in_place_update_through_a_view_is_a_trace_error_not_a_stale_value(name, fn):
+    with pytest.raises(tc.TraceError, match="missed an in-place update made through a view"):
+        tc.compile(fn)(tc.randn(3, 4) * 1)
+
+
+def test_input_updated_only_through_a_view_is_a_trace_error():
+    model = nn.Linear(3, 3)
+
+    @tc.compile
+    def bump(x):
+        with tc.no_grad():
+            model.weight.view(-1).add_(1)      # eagerly this changes model.weight
+        return x
+
+    with pytest.raises(tc.TraceError, match="missed an in-place update"):
+        bump(tc.randn(2))
+
+
+def test_in_place_update_of_a_view_that_nobody_reads_again_is_fine():
+    f = tc.compile(lambda x: (x * 2).reshape(-1).relu_())   # its base is never read again
+    x = tc.randn(3, 4)
+    np.testing.assert_array_equal(f(x).numpy(), (x * 2).reshape(-1).relu().numpy())
+
+
+def test_augmented_assignment_on_an_index_writes_back():
+    def f(x):
+        y = x * 1
+        y[1:, 0] += 5        # y[...] view updated, then assigned back: y stays current
+        y[..., -1] *= 2
+        return y * 1
+
+    x = tc.randn(3, 4)
+    np.testing.assert_allclose(tc.compile(f)(x).numpy(), f(x).numpy(), rtol=1e-6)
+
+
+def test_a_different_view_assigned_back_still_leaves_its_base_stale():
+    def f(x):
+        y = x * 1
+        t = y[1]
+        t.add_(1)             # y[1] changes eagerly ...
+        y[0] = t              # ... and this writes only y[0]: y[1]'s update is missing
+        return y * 1
+
+    with pytest.raises(tc.TraceError, match="missed an in-place update"):
+        tc.compile(f)(tc.randn(3, 4))

@@ -20,7 +20,6 @@ import time
 import warnings
 from dataclasses import dataclass, field
 
-
 from . import bridge, compile_state, grad_mode
 from .codegen import registry as backends
 from .errors import TraceError
@@ -28,7 +27,7 @@ from .ir import Graph, verify
 from .nn.module import Module
 from .signature import Signature, explain_miss, flatten, static_value, tensor_entries, unflatten
 from .tensor import Tensor
-from .tracer import Tracer, wrap
+from .tracer import Tracer, stale_error, wrap
 
 log = logging.getLogger("tracecomp")
 RECOMPILE_LIMIT = 8
@@ -188,6 +187,9 @@ def _show_code(art):
 def _check_rebound(tracer, holders, effect_values):
     """Every real tensor the code updated in place must be one whose update is written
     back (an input, or new optimizer state); anything else would keep a trace-time value."""
+    for h in holders:           # an input updated only through a view: the update is lost
+        if tracer.is_stale(h):
+            raise stale_error()
     known = {id(h) for h in holders}
     new_state = {id(v) for v in effect_values}
     for t, _ in tracer.rebound:

@@ -63,6 +63,42 @@ def parse(x, key):
 
 
 def getitem(x, key):
+    out = _getitem(x, key)
+    if type(x._data) is not np.ndarray and isinstance(out, Tensor):
+        _remember_view(x, key, out)
+    return out
+
+
+def _plain_key(key):
+    """A comparable form of a basic key (ints, slices, None, Ellipsis), or None."""
+    key = key if isinstance(key, tuple) else (key,)
+    plain = []
+    for k in key:
+        if isinstance(k, slice):
+            plain.append(("slice", k.start, k.stop, k.step))
+        elif k is None or k is Ellipsis or (isinstance(k, int) and not isinstance(k, bool)):
+            plain.append(k)
+        else:
+            return None
+    return tuple(plain)
+
+
+def _remember_view(x, key, out):
+    """While tracing: out = x[key], so a later `x[key] = out` writes out's update back."""
+    from . import tracer
+    plain = _plain_key(key)
+    if plain is not None and tracer.CURRENT is not None:
+        tracer.CURRENT.indexed[id(out)] = (out, x, plain)
+
+
+def _writing_back(x, key, value):
+    from . import tracer
+    hit = tracer.CURRENT.indexed.get(id(value)) if tracer.CURRENT is not None else None
+    if hit is not None and hit[0] is value and hit[1] is x and hit[2] == _plain_key(key):
+        tracer.CURRENT.written_back(x, value)
+
+
+def _getitem(x, key):
     advanced, key = parse(x, key)
     if not advanced:
         return _basic(x, key)
@@ -151,6 +187,8 @@ def _mask_positions(x, mask, dim):
 def setitem(x, key, value):
     """x[key] = value, in place (torch semantics: broadcast value, cast to x's dtype)."""
     from .inplace import assign
+    if type(x._data) is not np.ndarray and isinstance(value, Tensor):
+        _writing_back(x, key, value)
     advanced, parsed = parse(x, key)
     if not advanced:
         parsed = [k for k in parsed if k is not None]

@@ -63,9 +63,11 @@ def commit(x, result, op):
                                f"broadcast shape {list(wide)}")
         np.copyto(x._data, result._data, casting="unsafe")
     else:
-        if isinstance(x._data, np.ndarray):     # a real tensor takes a traced value:
-            from . import tracer                # the compiler checks it is written back
-            tracer.CURRENT.rebound.append((x, x._data))
+        from . import tracer
+        if tracer.CURRENT is not None:
+            if isinstance(x._data, np.ndarray):     # a real tensor takes a traced value:
+                tracer.CURRENT.rebound.append((x, x._data))   # the compiler checks it
+            tracer.CURRENT.updated_in_place(x)
         x._data = result._data       # traced values are immutable: rebind
     x._vc[0] += 1
     if result._requires_grad and _grad.enabled:

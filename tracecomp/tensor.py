@@ -177,7 +177,12 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """A tensor sharing this one's data (and version counter) with no history."""
-        return Tensor._make(self._data, False, None, self._vc)
+        out = Tensor._make(self._data, False, None, self._vc)
+        if type(self._data) is not np.ndarray:      # traced: remember that they alias
+            from . import tracer
+            if tracer.CURRENT is not None:
+                tracer.CURRENT.alias(self, out)
+        return out
 
     def detach_(self) -> "Tensor":
         self._node = None

@@ -71,16 +71,20 @@ def user_frame():
     return None
 
 
+def _user_line():
+    """' at file:line (`code`)' for the user's innermost frame, or ''."""
+    frame = user_frame()
+    if frame is None:
+        return ""
+    import linecache
+    code = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+    return f" at {frame.f_code.co_filename}:{frame.f_lineno} (`{code}`)"
+
+
 def value_error(what):
     """A TraceError for code that needs a traced tensor's values, naming the user's line."""
-    frame = user_frame()
-    where = ""
-    if frame is not None:
-        import linecache
-        code = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
-        where = f" at {frame.f_code.co_filename}:{frame.f_lineno} (`{code}`)"
     return TraceError(
-        f"{what}{where}: compiled code is traced once with shapes only, so tensor values "
+        f"{what}{_user_line()}: compiled code is traced once with shapes only, so tensor values "
         f"are not known while tracing. Fix: keep value-dependent Python (.item(), "
         f"`if tensor:`, .numpy(), .tolist()) outside the compiled function, or express it "
         f"with tensor ops (tracecomp.where, masks, clamp) so it becomes part of the graph; "
@@ -101,6 +105,9 @@ class Tracer:
         self.holders = {}       # input node -> the tensor standing for it (its .grad target)
         self.did_backward = False       # backward() ran inside the traced code
         self.rebound = []       # (real tensor, its array) updated in place with traced values
+        self.aliases = {}       # id(tensor) -> [tensor, its views and bases...] (view ops)
+        self.stale = {}         # id -> (tensor that missed an alias's in-place update, {causes})
+        self.indexed = {}       # id(view) -> (view, base, key): views made by base[key]
         self._saved = None
 
     # --- context ---------------------------------------------------------------------------
@@ -169,11 +176,51 @@ class Tracer:
                          and any(isinstance(a, Tensor) and a._requires_grad for a in args))
         node = self.graph.add(prim.name, operands, params, shape, dtype, requires_grad,
                               self.source())
-        return wrap(node, requires_grad)
+        out = wrap(node, requires_grad)
+        if prim.is_view and isinstance(args[0], Tensor):
+            self.alias(args[0], out)
+        return out
+
+    def alias(self, base, view):
+        """view shares base's memory eagerly (a view op, .detach())."""
+        self.aliases.setdefault(id(base), [base]).append(view)
+        self.aliases.setdefault(id(view), [view]).append(base)
+
+    def updated_in_place(self, t):
+        """t took a new value in place. Traced values do not share memory, so every tensor
+        that would see the update through views (its bases, its views, theirs...) keeps the
+        old value: each is marked, and reading one later is a TraceError, never a stale
+        number."""
+        seen, work = {id(t)}, [t]
+        while work:
+            for other in self.aliases.get(id(work.pop()), [None])[1:]:
+                if id(other) not in seen:
+                    seen.add(id(other))
+                    causes = self.stale.get(id(other), (other, frozenset()))[1]
+                    self.stale[id(other)] = (other, causes | {id(t)})
+                    work.append(other)
+        self.stale.pop(id(t), None)             # t itself holds the new value
+
+    def written_back(self, base, view):
+        """`base[key] = view` where view came from `base[key]` (`y[k] += v` in Python):
+        base now holds view's update, so view no longer makes base stale."""
+        hit = self.stale.get(id(base))
+        if hit is not None and hit[0] is base:
+            causes = hit[1] - {id(view)}
+            if causes:
+                self.stale[id(base)] = (base, causes)
+            else:
+                del self.stale[id(base)]
+
+    def is_stale(self, t):
+        hit = self.stale.get(id(t))
+        return hit is not None and hit[0] is t
 
     def lift(self, a):
         """An operand as the graph sees it: a node, or a Python scalar."""
         if isinstance(a, Tensor):
+            if id(a) in self.stale and self.is_stale(a):
+                raise stale_error()
             data = a._data
             if isinstance(data, Node):
                 if data.requires_grad and not a._requires_grad:
@@ -212,6 +259,14 @@ class Tracer:
         self.captured.append((t, node))
         self.holders[node] = t
         return node
+
+
+def stale_error():
+    return TraceError(
+        f"compiled code read a tensor that missed an in-place update made through a view of "
+        f"it (or through its base){_user_line()}: traced values do not share memory, so it "
+        f"would keep its old value. Fix: update the tensor itself (x[...] = v, or an "
+        f"out-of-place op) instead of a view of it.")
 
 
 def wrap(node, requires_grad=False):
