@@ -44,7 +44,7 @@ def collect(modules, optimizers):
             state.append((label, t))
             labels.setdefault(id(t), label)
 
-    for r, root in enumerate(modules):
+    for r, root in enumerate(modules):      # inlined (no helper calls): runs every call
         prefix = "" if len(modules) == 1 else f"m{r}."
         stack = [(prefix, root)]
         while stack:
@@ -52,13 +52,21 @@ def collect(modules, optimizers):
             if id(mod) in module_names:
                 continue
             module_names[id(mod)] = path[:-1] if path else ""
-            flags.append((f"training of {path[:-1] or '<root>'}", mod.training))
+            flags.append((("training of", path), mod.training))
             for table in (mod._parameters, mod._buffers):
                 for name, t in table.items():
-                    add(path + name, t)
-            stack.extend((f"{path}{name}.", child) for name, child in
-                         reversed(mod._modules.items()) if child is not None)
+                    if t is not None and id(t) not in seen:
+                        seen.add(id(t))
+                        state.append((path + name, t))
+            children = mod._modules
+            if children:
+                stack.extend((f"{path}{name}.", child) for name, child in
+                             reversed(children.items()) if child is not None)
+    if optimizers or any(t.grad is not None for _, t in state):
+        labels.update((id(t), label) for label, t in state)
     params = [t for _, t in state if t._requires_grad]
+    if not optimizers and all(p.grad is None for p in params):
+        return state, module_names, tuple(flags)
     for o, opt in enumerate(optimizers):
         for g, group in enumerate(opt.param_groups):
             for k, p in enumerate(group["params"]):

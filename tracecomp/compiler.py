@@ -25,7 +25,7 @@ from .codegen import registry as backends
 from .errors import TraceError
 from .ir import Graph, verify
 from .nn.module import Module
-from .signature import Signature, explain_miss, flatten, static_value, tensor_entries, unflatten
+from .signature import Signature, explain_miss, flatten, static_value, tensor_entry, unflatten
 from .tensor import Tensor
 from .tracer import Tracer, stale_error, wrap
 
@@ -459,7 +459,7 @@ def _filled(cell):
 def _signature(tensors, statics, structure, state, flags, backend):
     entries = []
     for label, t in tensors + state:
-        entries.extend(tensor_entries(label, t))
+        entries.append(tensor_entry(label, t))
     entries.extend((f"argument {label}", static_value(v)) for label, v in statics)
     entries.extend(flags)
     entries.append(("grad mode", "on" if grad_mode.state.enabled else "off"))

@@ -66,10 +66,16 @@ class Signature:
         return dict(self.entries)
 
 
-def tensor_entries(label, t):
+class TensorSpec(tuple):
+    """What a graph bakes in about one tensor: (shape, dtype, requires_grad). One entry
+    per tensor (no per-field label strings): signatures are built on every call."""
+
+    __slots__ = ()
+
+
+def tensor_entry(label, t):
     data = t._data
-    return ((f"{label} shape", data.shape), (f"{label} dtype", data.dtype),
-            (f"{label} requires_grad", bool(t._requires_grad)))
+    return label, TensorSpec((data.shape, data.dtype, bool(t._requires_grad)))
 
 
 def static_value(v):
@@ -97,19 +103,40 @@ def _distance(a, b):
 
 def _differences(new, old):
     out = []
-    for label in list(old) + [k for k in new if k not in old]:
-        a, b = old.get(label, "absent"), new.get(label, "absent")
+    for key in list(old) + [k for k in new if k not in old]:
+        a, b = old.get(key, "absent"), new.get(key, "absent")
         if a == b:
             continue
-        if label.endswith(" shape") and isinstance(a, tuple) and isinstance(b, tuple) \
-                and len(a) == len(b):
-            name = label[:-len(" shape")]
-            out.extend(f"{name} dim {d}: {x} -> {y}" for d, (x, y) in enumerate(zip(a, b))
-                       if x != y)
+        label = _label(key)
+        if isinstance(a, TensorSpec) and isinstance(b, TensorSpec):
+            out.extend(_tensor_differences(label, a, b))
         elif isinstance(a, tuple) and len(a) == 3 and a[0] in ("value", "object"):
             out.append(f"{label}: {_show(a)} -> {_show(b)}")
         else:
             out.append(f"{label}: {a} -> {b}")
+    return out
+
+
+def _label(key):
+    """Labels are strings, or (kind, module path) pairs: formatted only when shown."""
+    if isinstance(key, tuple):
+        kind, path = key
+        return f"{kind} {path[:-1] or '<root>'}"
+    return key
+
+
+def _tensor_differences(label, a, b):
+    (shape_a, dtype_a, grad_a), (shape_b, dtype_b, grad_b) = a, b
+    out = []
+    if len(shape_a) != len(shape_b):
+        out.append(f"{label} shape: {list(shape_a)} -> {list(shape_b)}")
+    else:
+        out.extend(f"{label} dim {d}: {x} -> {y}" for d, (x, y) in
+                   enumerate(zip(shape_a, shape_b)) if x != y)
+    if dtype_a != dtype_b:
+        out.append(f"{label} dtype: {dtype_a} -> {dtype_b}")
+    if grad_a != grad_b:
+        out.append(f"{label} requires_grad: {grad_a} -> {grad_b}")
     return out
 
 
