@@ -76,3 +76,19 @@ def test_batched_matmul_reads_transposes_as_views_and_pool_backward_is_native():
     assert "scatter_add: a kernel of its own (no native lowering)" not in backward
     assert not any(line.startswith("kernel") and line.endswith(": %0 permute")
                    for line in backward.splitlines())
+
+
+@pytest.mark.parametrize("shapes", [((16, 15), (6, 15, 10)), ((6, 4, 15), (15, 10)),
+                                    ((6, 4, 15), (6, 15, 10)), ((2, 3, 4, 5), (2, 3, 5, 6))])
+def test_batched_matmul_runs_as_a_loop_of_gemms(shapes):
+    a, b = (tc.randn(*s, requires_grad=True) for s in shapes)
+    f = tc.compile(lambda a, b: (a @ b).relu())
+    got = f(a, b)
+    want = (a @ b).relu()
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-5,
+                               atol=1e-6)
+    assert "gemm(" in f.fusion_log["forward"]
+    assert "matmul (numpy, between native calls)" not in f.fusion_log["forward"]
+    cot = tc.randn(*want.shape)
+    for g, w in zip(tc.autograd.grad(got, (a, b), cot), tc.autograd.grad(want, (a, b), cot)):
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-4, atol=1e-5)

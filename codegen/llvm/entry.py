@@ -35,6 +35,7 @@ Kernels stay separate functions, called directly (LLVM may inline them; the dump
 name each one). A matmul absorbs transposes of its operands as the BLAS trans flags, as
 the per-kernel runner does with numpy views.
 """
+import math
 from dataclasses import dataclass
 
 from llvmlite import ir
@@ -165,19 +166,45 @@ def matmul_operands(group):
 
 
 def _matmul(b, group, pointer, sym):
+    """One gemm, or for a batched matmul a loop of gemms over the flattened batch (an
+    operand without batch dims is shared by every item: its batch stride is 0)."""
     (a, trans_a), (w, trans_b) = matmul_operands(group)
     root = group.root
-    m, n = root.shape
-    k = a.shape[0] if trans_a else a.shape[1]
-    if m == 0 or n == 0:
+    m, n = root.shape[-2:]
+    k = a.shape[-2] if trans_a else a.shape[-1]
+    batch = math.prod(root.shape[:-2])
+    if m == 0 or n == 0 or batch == 0:
         return
     out = pointer(root)
     if k == 0:              # an empty sum: zeros (BLAS is not asked to decide)
         fnty = ir.FunctionType(ir.VoidType(), [PTR, I8, I64, ir.IntType(1)])
         memset = b.module.declare_intrinsic("llvm.memset", [PTR, I64], fnty)
-        b.call(memset, [out, ir.Constant(I8, 0), c64(m * n * root.dtype.itemsize),
+        b.call(memset, [out, ir.Constant(I8, 0), c64(batch * m * n * root.dtype.itemsize),
                         ir.Constant(ir.IntType(1), 0)])
         return
+    size = root.dtype.itemsize
     # row-major leading dimension: the stored row length, at least 1 (BLAS rejects 0)
-    emit_gemm_call(b, sym, c64(m), c64(n), c64(k), pointer(a), c64(max(1, a.shape[1])),
-                   pointer(w), c64(max(1, w.shape[1])), out, c64(n), trans_a, trans_b)
+    lda, ldw = c64(max(1, a.shape[-1])), c64(max(1, w.shape[-1]))
+    pa, pw = pointer(a), pointer(w)
+    if batch == 1:
+        emit_gemm_call(b, sym, c64(m), c64(n), c64(k), pa, lda, pw, ldw, out, c64(n),
+                       trans_a, trans_b)
+        return
+    strides = [c64(math.prod(x.shape[-2:]) * size if x.ndim > 2 else 0) for x in (a, w)]
+    head = b.append_basic_block("batch")
+    pre = b.block
+    b.branch(head)
+    b.position_at_end(head)
+    i = b.phi(I64)
+    i.add_incoming(c64(0), pre)
+
+    def at(base, stride):
+        return b.gep(base, [b.mul(i, stride)], inbounds=True, source_etype=I8)
+    emit_gemm_call(b, sym, c64(m), c64(n), c64(k), at(pa, strides[0]), lda,
+                   at(pw, strides[1]), ldw, at(out, c64(m * n * size)), c64(n),
+                   trans_a, trans_b)
+    nxt = b.add(i, c64(1))
+    i.add_incoming(nxt, b.block)
+    done = b.append_basic_block("batch_done")
+    b.cbranch(b.icmp_unsigned("<", nxt, c64(batch)), head, done)
+    b.position_at_end(done)

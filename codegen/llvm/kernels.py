@@ -300,12 +300,21 @@ def supported(node):
     if node.op == "fold":             # window.fold_kernel: a gather-sum, no atomics
         return rule_for_dtype(node.dtype)
     if node.op == "matmul":
-        return node.ndim == 2 and all(i.ndim == 2 for i in node.inputs) \
-            and node.dtype in (np.dtype(np.float32), np.dtype(np.float64)) \
+        return _gemm_shaped(node) and node.dtype in (np.dtype(np.float32),
+                                                     np.dtype(np.float64)) \
             and all(i.dtype == node.dtype for i in node.inputs)
     if "elementwise" in node.prim.tags:
         return rule_for(node) is not None
     return False
+
+
+def _gemm_shaped(node):
+    """A matmul the entry can run as gemms: 2-D, or batched where each operand has either
+    the output's batch dims or none (one matrix shared by every item)."""
+    if node.ndim < 2 or any(i.ndim < 2 for i in node.inputs):
+        return False
+    batch = tuple(node.shape[:-2])
+    return all(i.ndim == 2 or tuple(i.shape[:-2]) == batch for i in node.inputs)
 
 
 def rule_for_dtype(dtype):
