@@ -155,6 +155,7 @@ class Graph:
         new, mapping = Graph(name or self.name), {}
         for n in self.inputs:
             mapping[n] = new.add_input(n.name, n.shape, n.dtype, n.requires_grad)
+            mapping[n].params = dict(n.params)      # facts about an input (index_range)
         for n in self.nodes:
             mapping[n] = clone_node(n, mapping)
             new.nodes.append(mapping[n])

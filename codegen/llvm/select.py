@@ -90,7 +90,13 @@ def _scatter_add_supported(node):
 
 
 def _gather_supported_index(idx, dim, x):
-    return getattr(idx, "op", None) in ("argmax", "argmin") and idx.params["dim"] == dim \
+    """idx is in range along dim by construction: an argmax/argmin over dim, or a saved one
+    (partition marks such backward inputs with their index_range)."""
+    op = getattr(idx, "op", None)
+    if op == "input":
+        known = idx.params.get("index_range")
+        return known is not None and known[0] == dim and known[1] <= x.shape[dim]
+    return op in ("argmax", "argmin") and idx.params["dim"] == dim \
         and idx.params["keepdim"] and _arg_supported(idx) \
         and idx.inputs[0].shape[dim] <= x.shape[dim]
 
