@@ -67,20 +67,23 @@ def collect(modules, optimizers):
     params = [t for _, t in state if t._requires_grad]
     if not optimizers and all(p.grad is None for p in params):
         return state, module_names, tuple(flags)
+    # labels of what follows are tuples, formatted only when shown (signature.label_text)
     for o, opt in enumerate(optimizers):
         for g, group in enumerate(opt.param_groups):
             for k, p in enumerate(group["params"]):
-                add(labels.get(id(p), f"opt{o}.group{g}.{k}"), p)
-                params.append(p)
-            flags.append((f"optimizer {o} group {g} settings", tuple(
+                if id(p) not in seen:
+                    add(("param", o, g, k), p)
+                    params.append(p)
+            flags.append((("settings", o, g), tuple(
                 (key, v) for key, v in sorted(group.items()) if key != "params"
                 and isinstance(v, (int, float, bool, str, type(None))))))
         for p, entries in opt.state.items():
             for key, v in entries.items():
-                if isinstance(v, Tensor):
-                    add(f"{labels.get(id(p), 'param')}:{key}", v)
+                if type(v) is Tensor or isinstance(v, Tensor):
+                    add(("state", labels.get(id(p), "param"), key), v)
     for p in params:
-        add(f"{labels.get(id(p), 'param')}.grad", p.grad)
+        if p.grad is not None:
+            add(("grad", labels.get(id(p), "param")), p.grad)
     return state, module_names, tuple(flags)
 
 

@@ -25,7 +25,8 @@ from .codegen import registry as backends
 from .errors import TraceError
 from .ir import Graph, verify
 from .nn.module import Module
-from .signature import Signature, explain_miss, flatten, static_value, tensor_entry, unflatten
+from .signature import (Signature, explain_miss, flatten, label_text, static_value,
+                        tensor_entry, unflatten)
 from .tensor import Tensor
 from .tracer import Tracer, stale_error, wrap
 
@@ -112,7 +113,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=()):
     snapshot = None
     try:
         with tracer:
-            nodes = [tracer.input(label, t) for label, t in every]
+            nodes = [tracer.input(label_text(label), t) for label, t in every]
             for (_, t), node in zip(state, nodes[len(tensors):]):
                 t._data = node          # parameters and buffers read their graph inputs
             stand_ins = [wrap(n, t._requires_grad) for (_, t), n in zip(tensors, nodes)]
@@ -296,7 +297,7 @@ class CompiledFunction:
         statics = [(_readable(label, params), v) for label, v in statics]
         state, module_names, flags = compile_state.collect(roots, optimizers)
         held = {id(t) for _, t in state}     # the arguments' own .grad: read when accumulating
-        state += [(f"{label}.grad", t.grad) for label, t in tensors
+        state += [(("grad", label), t.grad) for label, t in tensors
                   if t.grad is not None and id(t.grad) not in held]
         sig = _signature(tensors, statics, structure, state, flags, self.backend)
         art = self.cache.get(sig)

@@ -107,7 +107,7 @@ def _differences(new, old):
         a, b = old.get(key, "absent"), new.get(key, "absent")
         if a == b:
             continue
-        label = _label(key)
+        label = label_text(key)
         if isinstance(a, TensorSpec) and isinstance(b, TensorSpec):
             out.extend(_tensor_differences(label, a, b))
         elif isinstance(a, tuple) and len(a) == 3 and a[0] in ("value", "object"):
@@ -117,12 +117,23 @@ def _differences(new, old):
     return out
 
 
-def _label(key):
-    """Labels are strings, or (kind, module path) pairs: formatted only when shown."""
-    if isinstance(key, tuple):
-        kind, path = key
-        return f"{kind} {path[:-1] or '<root>'}"
-    return key
+def label_text(key):
+    """Labels are strings, or tuples (built on every call, so not formatted then) that
+    read like this when shown."""
+    if not isinstance(key, tuple):
+        return key
+    kind = key[0]
+    if kind == "training of":
+        return f"training of {key[1][:-1] or '<root>'}"
+    if kind == "grad":
+        return f"{label_text(key[1])}.grad"
+    if kind == "state":
+        return f"{label_text(key[1])}:{key[2]}"
+    if kind == "settings":
+        return f"optimizer {key[1]} group {key[2]} settings"
+    if kind == "param":
+        return f"opt{key[1]}.group{key[2]}.{key[3]}"
+    return str(key)
 
 
 def _tensor_differences(label, a, b):
