@@ -25,8 +25,15 @@ from .codegen import registry as backends
 from .errors import TraceError
 from .ir import Graph, verify
 from .nn.module import Module
-from .signature import (Signature, explain_miss, flatten, label_text, static_value,
-                        tensor_entry, unflatten)
+from .signature import (
+    Signature,
+    explain_miss,
+    flatten,
+    label_text,
+    static_value,
+    tensor_entry,
+    unflatten,
+)
 from .tensor import Tensor
 from .tracer import Tracer, stale_error, wrap
 
