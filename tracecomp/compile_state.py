@@ -79,7 +79,7 @@ def collect(modules, optimizers):
                 and isinstance(v, (int, float, bool, str, type(None))))))
         for p, entries in opt.state.items():
             for key, v in entries.items():
-                if type(v) is Tensor or isinstance(v, Tensor):
+                if isinstance(v, Tensor):
                     add(("state", labels.get(id(p), "param"), key), v)
     for p in params:
         if p.grad is not None:
