@@ -170,6 +170,8 @@ def _reshape(k, node, index):
     24 -> 6 x 4, or a merge): only within a group is the index linearized and split again,
     so most reshapes cost an add and a multiply, not a divide per dim."""
     x, b = node.inputs[0], k.b
+    if x not in k.members:      # a stored buffer is C-contiguous: read it in the new shape
+        return k.load(k.ptr[x], node.shape, index, x.dtype)
     src = []
     for out_dims, in_dims in _reshape_groups(node.shape, x.shape):
         linear = c64(0)
