@@ -11,7 +11,8 @@ an operand's producer when
     stored: nothing outside reads it).
 
 A reduction, a fold (col2im, summed per output element) or an unfold that is stored (the
-im2col buffer of a matmul) roots a group that pulls in its elementwise prologue the same
+im2col buffer of a matmul, possibly through a permute that lays it out for one product over
+the whole batch) roots a group that pulls in its elementwise prologue the same
 way; a matmul pulls in a transpose of an operand (BLAS reads it transposed); every other
 primitive, and anything the backend cannot lower (`supported(node)` says no), is a group
 of its own.
@@ -96,6 +97,8 @@ def _kind(node, supported):
         return "matmul"
     if node.op in ("fold", "unfold"):      # window kernels (an unfold fuses as movement)
         return node.op
+    if _transposed_im2col(node, supported):
+        return "unfold"
     if node.op == "reshape":
         return "view"
     if pointwise(node):
@@ -146,6 +149,17 @@ def _refusal(group, consumer, producer, owner, users, outputs, supported):
     if outside:
         return f"also read by {len(outside)} node(s) outside this kernel (stored once)"
     return None
+
+
+def _transposed_im2col(node, supported):
+    """A permute of an unfold: a conv's columns laid out for one product over the whole
+    batch. The window kernel writes them in that order directly (or, when the unfold has
+    other readers and stays out of the group, copies the permute like any elementwise
+    kernel)."""
+    if node.op != "permute":
+        return False
+    x = node.inputs[0]
+    return x.op == "unfold" and supported(x) and supported(node)
 
 
 def _is_transpose(node):

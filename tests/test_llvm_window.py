@@ -24,7 +24,7 @@ from tracecomp.tracer import trace
 def _cases():
     """(shape, dtype, kernel, dilation, padding, stride): a deterministic spread over kernel
     1..3, stride 1..2, padding 0..2, dilation 1..2 (non-square ones too), channels 1..3,
-    batch 1..2, odd sizes, and float64/int64 besides float32."""
+    batch 1..2, odd sizes, and float64/int64 besides float32; then three exact tilings."""
     rng = np.random.default_rng(0)
     grid = list(itertools.product((1, 2, 3), (1, 2, 3), (1, 2), (0, 1, 2), (1, 2)))
     picks = [grid[i] for i in rng.choice(len(grid), 26, replace=False)]
@@ -40,6 +40,11 @@ def _cases():
         if all(conv.out_size(shape[2 + a], kernel[a], dilation[a], padding[a], stride[a]) > 0
                for a in range(2)):
             cases.append((shape, np.dtype(dtype), kernel, dilation, padding, stride))
+    # windows that tile the input exactly (a max-pool's geometry): fold's tiling kernel
+    for shape, dtype, kernel in (((2, 3, 6, 4), np.float32, (2, 2)),
+                                 ((1, 2, 6, 9), np.float64, (3, 3)),
+                                 ((2, 2, 4, 6), np.int64, (2, 3))):
+        cases.append((shape, np.dtype(dtype), kernel, (1, 1), (0, 0), kernel))
     return cases
 
 

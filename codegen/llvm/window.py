@@ -30,7 +30,7 @@ producer (the gradient's multiply, a reshape) is computed right there, as a prol
 """
 from tracecomp.ops.conv import out_size
 
-from .kernels import MOVEMENT, KernelBuilder, c64
+from .kernels import MOVEMENT, KernelBuilder, c64, elementwise_kernel
 from .ops import ir_type, is_float
 
 
@@ -111,23 +111,34 @@ MOVEMENT["unfold"] = _unfold
 
 
 def unfold_kernel(module, group, name):
-    """A group rooted at an unfold: loop over (n, c, i, j, oy, ox), the output's memory
-    order, so the store is contiguous and each read is affine in ox (module docstring)."""
-    k = KernelBuilder(module, group, name)
+    """A group rooted at an unfold, or at a permute of one (a conv's columns laid out
+    (C*kh*kw, N, L) for one product over the batch): loop over (n), (c, i, j), (oy, ox) in
+    the root's order of those three dims, its memory order, so the store is contiguous
+    and each read is affine in ox (module docstring)."""
     root = group.root
-    x = root.inputs[0]
+    unfold = root if root.op == "unfold" else root.inputs[0]
+    if unfold not in group.nodes:       # the columns are stored anyway: copy the permute
+        return elementwise_kernel(module, group, name)
+    k = KernelBuilder(module, group, name)
+    x = unfold.inputs[0]
     n, c, h, w = x.shape
-    ((kh, kw), *_), (oh, ow) = _geometry(root.params, h, w)
+    ((kh, kw), *_), (oh, ow) = _geometry(unfold.params, h, w)
+    dims = root.params["dims"] if root is not unfold else (0, 1, 2)
 
-    def body(idx):
+    spans = [(0,), (1, 2, 3), (4, 5)]      # unfold dim -> its loops over (n, c, i, j, oy, ox)
+    order = [a for d in dims for a in spans[d]]
+    extents = (n, c, kh, kw, oh, ow)
+
+    def body(looped):
         b = k.b
-        n_, ch, i, j, oy, ox = idx
-        (y, x_), checks = _reads(k, root, i, j, oy, ox)
+        n_, ch, i, j, oy, ox = (looped[order.index(a)] for a in range(6))
+        (y, x_), checks = _reads(k, unfold, i, j, oy, ox)
         v = _guarded(k, _all(b, checks), lambda: k.value(x, [n_, ch, y, x_]), root.dtype)
         row = b.add(b.mul(ch, c64(kh * kw)), b.add(b.mul(i, c64(kw)), j))
-        k.store(v, k.out, root.shape, [n_, row, b.add(b.mul(oy, c64(ow)), ox)], root.dtype)
+        at = [n_, row, b.add(b.mul(oy, c64(ow)), ox)]
+        k.store(v, k.out, root.shape, [at[d] for d in dims], root.dtype)
 
-    k.loops((n, c, kh, kw, oh, ow), body)
+    k.loops([extents[a] for a in order], body)
     return k.finish()
 
 
@@ -159,6 +170,9 @@ def fold_kernel(module, group, name):
     ((kh, kw), (dh, dw), (ph, pw), (sh, sw)), (oh, ow) = _geometry(root.params, h, w)
     b = k.b
     add = b.fadd if is_float(dtype) else b.add
+    if (kh, kw) == (sh, sw) and (dh, dw, ph, pw) == (1, 1, 0, 0) and (h, w) == (oh * sh,
+                                                                             ow * sw):
+        return _tiling_fold(k, root, cols, add)
 
     def body(idx):
         n, c, y, x = idx
@@ -175,4 +189,27 @@ def fold_kernel(module, group, name):
         k.store(acc, k.out, root.shape, idx, dtype)
 
     k.loops(root.shape, body)
+    return k.finish()
+
+
+def _tiling_fold(k, root, cols, add):
+    """Windows that tile the output exactly (stride == kernel, no padding or dilation:
+    a max-pool's backward): each output pixel is one column entry. Loop over (n, c, oy, i,
+    ox, j), y = oy*kh + i and x = ox*kw + j, so reads and stores are affine in ox and the
+    loop vectorizes; no tap search, no division. The entry is added to zero as in the
+    general kernel (so -0.0 becomes +0.0, like the numpy impl's `+=` into zeros)."""
+    n, c, h, w = root.shape
+    (kh, kw), (oh, ow) = root.params["kernel"], (h // root.params["kernel"][0],
+                                                w // root.params["kernel"][1])
+    b = k.b
+
+    def body(idx):
+        n_, ch, oy, i, ox, j = idx
+        row = b.add(b.mul(ch, c64(kh * kw)), b.add(b.mul(i, c64(kw)), j))
+        v = k.value(cols, [n_, row, b.add(b.mul(oy, c64(ow)), ox)])
+        y, x = b.add(b.mul(oy, c64(kh)), i), b.add(b.mul(ox, c64(kw)), j)
+        k.store(add(k.e.const(0, root.dtype), v), k.out, root.shape, [n_, ch, y, x],
+                root.dtype)
+
+    k.loops((n, c, oh, kh, ow, kw), body)
     return k.finish()
