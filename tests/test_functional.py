@@ -152,6 +152,7 @@ def test_linear_conv_unfold(name, fn, shapes):
 
 POOLS = [
     ("max", lambda f, x: f.max_pool2d(x, 2)),
+    ("max_3_tiles", lambda f, x: f.max_pool2d(x, 3)),
     ("max_3_2_1", lambda f, x: f.max_pool2d(x, 3, 2, 1)),
     ("max_rect", lambda f, x: f.max_pool2d(x, (2, 3), (1, 2), (1, 0))),
     ("max_dilation", lambda f, x: f.max_pool2d(x, 2, 1, 1, dilation=2)),
@@ -159,6 +160,7 @@ POOLS = [
     ("max_ceil_no_pad", lambda f, x: f.max_pool2d(x, 2, ceil_mode=True)),
     ("max_indices", lambda f, x: f.max_pool2d(x, 3, 2, 1, 1, True, True)[0]),
     ("avg", lambda f, x: f.avg_pool2d(x, 2)),
+    ("avg_rect_tiles", lambda f, x: f.avg_pool2d(x, (2, 3))),
     ("avg_pad", lambda f, x: f.avg_pool2d(x, 3, 2, 1)),
     ("avg_pad_exclude", lambda f, x: f.avg_pool2d(x, 3, 2, 1, count_include_pad=False)),
     ("avg_ceil", lambda f, x: f.avg_pool2d(x, 3, 2, 1, ceil_mode=True)),
