@@ -184,20 +184,6 @@ def _windows(x, kernel, stride, padding, dilation, extra, value):
     return mv.reshape(cols, (n, c, kernel[0] * kernel[1], cols.shape[2]))
 
 
-def _tiled_windows(x, kernel, stride, padding, dilation, extra, out):
-    """(N, C, oh, ow, kh*kw) when the windows tile the input (stride == kernel, no padding,
-    dilation or ceil_mode overhang; rows and columns past the last window are dropped), else
-    None. They are then a reshape and a permute of x: in compiled code an index map with
-    no division, read with a constant stride, and a backward with no col2im."""
-    if tuple(stride) != tuple(kernel) or any(padding) or any(d != 1 for d in dilation) \
-            or any(extra):
-        return None
-    (n, c), (kh, kw), (oh, ow) = x.shape[:2], kernel, out
-    x = mv.slice(x, (0,) * 4, (n, c, oh * kh, ow * kw), (1,) * 4)
-    blocks = mv.reshape(x, (n, c, oh, kh, ow, kw))
-    return mv.reshape(mv.permute(blocks, (0, 1, 2, 4, 3, 5)), (n, c, oh, ow, kh * kw))
-
-
 def _flat_indices(idx, x, kernel, stride, padding, dilation, out):
     """Window-relative argmax -> torch's indices: row * W + col in the unpadded input."""
     ow = out[1]
@@ -213,14 +199,10 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     x, squeeze = _batched("max_pool2d", input)
     kernel, stride, padding, dilation, out, extra = _pool_geometry(
         "max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode)
-    windows = _tiled_windows(x, kernel, stride, padding, dilation, extra, out)
-    axis = 4                                            # (N, C, oh, ow, kh*kw)
-    if windows is None:
-        windows = _windows(x, kernel, stride, padding, dilation, extra, float("-inf"))
-        axis = 2                                        # (N, C, kh*kw, L)
-    idx = argmax(windows, axis, keepdim=True)
+    windows = _windows(x, kernel, stride, padding, dilation, extra, float("-inf"))
+    idx = argmax(windows, 2, keepdim=True)                              # (N, C, 1, L)
     shape = tuple(x.shape[:2]) + tuple(out)
-    values = _unbatched(mv.reshape(gather(windows, axis, idx), shape), squeeze)
+    values = _unbatched(mv.reshape(gather(windows, 2, idx), shape), squeeze)
     if not return_indices:
         return values
     flat = _flat_indices(mv.reshape(idx, tuple(x.shape[:2]) + (-1,)), x, kernel, stride,
@@ -235,9 +217,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     x, squeeze = _batched("avg_pool2d", input)
     kernel, stride, padding, _, out, extra = _pool_geometry(
         "avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
-    windows = _tiled_windows(x, kernel, stride, padding, (1, 1), extra, out)
-    sums = C.sum(_windows(x, kernel, stride, padding, (1, 1), extra, 0.0), 2) \
-        if windows is None else C.sum(windows, 4)
+    sums = C.sum(_windows(x, kernel, stride, padding, (1, 1), extra, 0.0), 2)
     if divisor_override:
         divisor = divisor_override
     elif not any(extra) and (count_include_pad or not any(padding)):
