@@ -262,17 +262,38 @@ def reduce_kernel(module, group, name, ranged=False):
         init = {"reduce_sum": 0, "reduce_max": info.min, "reduce_min": info.max}[root.op]
     k.loops(root.shape, lambda idx: k.store(k.e.const(init, dtype), k.out, root.shape, idx,
                                              dtype))
+    shape, out_shape = x.shape, root.shape
+    if x not in k.members and not ranged:     # a stored input: loop over it in long runs
+        shape, dims = _merged_runs(x.shape, dims)
+        keep, out_shape = False, [n for d, n in enumerate(shape) if d not in dims]
 
     def accumulate(idx):
-        v = k.operand(x, idx, x.shape, dtype)
+        v = k.operand(x, idx, shape, dtype) if shape is x.shape \
+            else k.load(k.ptr[x], shape, idx, dtype)
         out_idx = [c64(0) if d in dims else i for d, i in enumerate(idx)
                    if keep or d not in dims]
-        where = k.address(k.out, root.shape, out_idx, dtype)
+        where = k.address(k.out, out_shape, out_idx, dtype)
         acc = k.b.load(where, typ=ir_type(dtype, True))
         k.b.store(_combine(k, root.op, acc, v, dtype), where)
 
-    k.loops(x.shape, accumulate)
+    k.loops(shape, accumulate)
     return k.finish()
+
+
+def _merged_runs(shape, dims):
+    """shape with each run of adjacent reduced (or kept) dims merged into one, size-1 dims
+    dropped, and the merged reduced dims: the same elements in the same order, so a
+    C-contiguous buffer reads the same, but a bias gradient's sum over (N, H, W) keeping C
+    loops over runs of H*W, not W (28 elements per vector reduction: 3.7 GB/s)."""
+    runs = []
+    for d, n in enumerate(shape):
+        if n == 1:
+            continue
+        if runs and runs[-1][1] == (d in dims):
+            runs[-1][0] *= n
+        else:
+            runs.append([n, d in dims])
+    return tuple(n for n, _ in runs), {d for d, (_, reduced) in enumerate(runs) if reduced}
 
 
 def _combine(k, op, acc, v, dtype):
