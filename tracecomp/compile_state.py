@@ -8,13 +8,18 @@ and nothing is baked in.
 Writes (effects), found by comparing before and after tracing, then replayed after every
 call on the real objects:
   - data:  an in-place update of an input (BatchNorm's running statistics, `p.add_(...)`
-           in an optimizer step) is written into the tensor's own buffer;
+           in an optimizer step) is written into the tensor's own buffer, or, when nothing
+           but the tensor can see that buffer, the tensor takes the new array instead;
   - grad:  `.grad` set by a traced `loss.backward()` or cleared by `zero_grad()`;
   - state: a new or replaced optimizer state entry (the first step creates them).
 Tracing itself changes nothing the user can see: every holder's data, `.grad` and every
 optimizer's state are restored when tracing ends.
 """
+import sys
+import weakref
 from dataclasses import dataclass
+
+import numpy as np
 
 from .errors import TraceError
 from .tensor import Tensor
@@ -132,17 +137,50 @@ class Snapshot:
                 opt.state[p] = entries
 
 
-def apply(effects, values, every, optimizers):
-    """Replay the effects of one call on the real tensors and optimizers."""
-    import numpy as np
-    values = iter(values)
+def apply(effects, values, every, optimizers, runner=None, first=0):
+    """Replay the effects of one call on the real tensors and optimizers. values[j] is
+    output first + j of `runner`; an output it hands over whole (runner.owned) becomes
+    the updated tensor's array, in exchange for the old one, when nobody can tell, and
+    new optimizer state's array for good."""
+    owned = getattr(runner, "owned", None)
+    values = iter(enumerate(values, first))
     for e in effects:
         if e.kind == "data":
             t = every[e.target]
-            np.copyto(t._data, next(values), casting="unsafe")
+            k, value = next(values)
+            if owned and owned[k] and _adoptable(t, value):
+                runner.hand_over(k, value, t._data)
+                t._data = value
+            else:
+                np.copyto(t._data, value, casting="unsafe")
             t._vc[0] += 1
-        elif e.kind == "grad":
-            every[e.target].grad = Tensor._make(next(values)) if e.has_value else None
-        else:
+        elif e.kind == "grad":      # a new tensor each call: its buffer goes back to reuse
+            every[e.target].grad = Tensor._make(next(values)[1]) if e.has_value else None
+        else:                       # kept across calls, updated in place from now on
+            k, value = next(values)
+            if owned and owned[k]:
+                runner.hand_over(k, value)
             o, p, key = e.target
-            optimizers[o].state[p][key] = Tensor._make(next(values))
+            optimizers[o].state[p][key] = Tensor._make(value)
+
+
+def _adoptable(t, new):
+    """Whether array `new` can stand in for t's array with nobody able to tell but by its
+    address (data_ptr): t's array is a plain array owning its memory that nothing but t
+    references, strongly or weakly (no view, detached tensor, `.numpy()` result or saved
+    value: eager updates those in place, so they need the copy), and new has its shape,
+    dtype and C layout. Saves copying a whole step's parameters and optimizer state back
+    (~60 us for an MLP)."""
+    old = t._data
+    return (_refs(t) == _ALONE + 1 and type(old) is np.ndarray and old.base is None
+            and not _weakrefs(old)
+            and old.shape == new.shape and old.dtype == new.dtype
+            and old.flags.c_contiguous and new.flags.c_contiguous)
+
+
+def _refs(t):
+    return _refcount(t._data)
+
+
+_refcount, _weakrefs = sys.getrefcount, weakref.getweakrefcount
+_ALONE = _refs(Tensor._make(np.empty(1)))     # the count of an array only its tensor holds

@@ -226,12 +226,13 @@ def execute(art, tensors, state):
     results = art.run_forward(arrays)
     n, m = art.n_outputs, art.n_effect_values
     outputs = _own(results[:n + m], arrays)
+    del arrays          # apply() adopts an output only into a tensor whose array nobody holds
     outputs, written, saved = outputs[:n], outputs[n:], results[n + m:]
     targets = [every[e.target] for e in art.effects if e.kind == "data"]
     if saved and targets:       # a saved input about to be overwritten keeps its old value
         held = {id(t._data) for t in targets}
         saved = [s.copy() if id(s) in held else s for s in saved]
-    compile_state.apply(art.effects, written, every, art.optimizers)
+    compile_state.apply(art.effects, written, every, art.optimizers, art.run_forward, n)
     if art.run_backward is not None and grad_mode.state.enabled:
         specs = [(o.shape, o.dtype) for o in art.graphs["forward.optimized"].outputs[:n]]
         order = sorted(art.cotangent_slots, key=art.cotangent_slots.get)

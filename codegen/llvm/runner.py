@@ -14,7 +14,11 @@ What a call does (everything else was worked out when the runner was built):
      arrays every call, a compiled MLP training step (batch 64) took ~420 minor faults
      (~1.7 MB of new pages) per call, as glibc handed freed memory back to the system,
      and ran ~1.5x slower than with reuse. The cost: up to SPARE copies of each output
-     stay allocated while the runner lives (an array only weakly referenced can change);
+     stay allocated while the runner lives (an array only weakly referenced can change).
+     `owned` marks the outputs that are such a buffer whole, which a caller may keep as a
+     tensor's array, maybe in exchange for the tensor's old one (`hand_over`;
+     compile_state.apply adopts updated parameters and optimizer state this way instead
+     of copying them);
   3. the slot array (entry.py): the arena, the constants' pointers (taken once), then the
      inputs' and outputs' data pointers;
   4. one ctypes call per native segment (a fully native graph is ONE call); a kernel split
@@ -30,12 +34,13 @@ access); read-only or empty arrays take `a.ctypes.data`.
 The arena (intermediates, laid out by passes/memory.py) is allocated once per runner and
 reused by every call, so a runner is not reentrant on its own memory: a call that finds the
 arena busy (another thread is inside this runner; ctypes releases the GIL) allocates a
-fresh arena and new output buffers for itself instead of waiting. Results never live in the arena, so nothing a
-call returns is overwritten by the next.
+fresh arena and new output buffers for itself instead of waiting. Results never live in
+the arena, so nothing a call returns is overwritten by the next.
 """
 import ctypes
 import sys
 import threading
+from collections import Counter
 
 import numpy as np
 
@@ -124,6 +129,15 @@ class Runner:
         self._Slots = ctypes.c_void_p * (1 + len(layout.slots))
         self._outs = [(where[mem.base(o)], None if mem.base(o) is o else o.shape)
                       for o in graph.outputs]
+        # per output: whether a call hands it over whole, a buffer of its own (fresh, not a
+        # view, no other output's), so the caller may adopt it instead of copying it
+        fresh_ids = range(len(consts) + len(graph.inputs), len(consts) + len(graph.inputs)
+                          + len(fresh))
+        bases = Counter(mem.base(o) for o in graph.outputs)
+        self.owned = tuple(mem.base(o) is o and where[o] in fresh_ids and bases[o] == 1
+                           for o in graph.outputs)
+        self._spare_of = [where[o] - fresh_ids.start if owned else None
+                          for o, owned in zip(graph.outputs, self.owned)]
         self._lock = threading.Lock()      # held by the call using the runner's own arena
         self._peak = mem.peak
         self._arena = Arena(mem.peak)
@@ -184,6 +198,19 @@ class Runner:
                     spare.append(a)
             out.append(a)
         return out
+
+    def hand_over(self, k, given, back=None):
+        """The caller keeps `given`, owned output k of the latest call, as a tensor's array
+        for good: the runner stops reusing it, and reuses `back` instead when there is one
+        (an array of the same shape and dtype that nobody else references)."""
+        spare = self._spare[self._spare_of[k]]
+        for i, a in enumerate(spare):
+            if a is given:
+                if back is None:
+                    del spare[i]
+                else:
+                    spare[i] = back
+                return
 
     def _run(self, vals, slots, arena):
         env = _Env(vals, arena, self._where, self.memory_plan)
