@@ -8,8 +8,7 @@ node says which node (with its IR line and the user's source line).
 """
 import numpy as np
 
-from ..errors import TracecompError
-from ..ir import CONSTANT, Node, format_node, format_source, node_names
+from ..ir import CONSTANT, Node, execution_error, format_source, node_names
 
 
 def compile_graph(graph):
@@ -46,10 +45,7 @@ def _execute(node, env, names):
     try:
         out = node.prim.impl(*operands, **node.params)
     except Exception as exc:
-        where = format_source(node.source)
-        raise TracecompError(f"{type(exc).__name__}: {exc}\nWhile executing "
-                             f"{format_node(node, names)}"
-                             + (f"   # {where}" if where else "")) from exc
+        raise execution_error(exc, node, names, format_source(node.source)) from exc
     if type(out) is not np.ndarray or out.dtype != node.dtype:
         out = np.asarray(out, dtype=node.dtype)
     return out

@@ -20,6 +20,7 @@ without touching autodiff or the backends.
 from dataclasses import dataclass
 
 from tracecomp.ir import INPUT, Graph, Node, clone_node
+from tracecomp.passes import ranges
 
 
 @dataclass
@@ -58,11 +59,12 @@ def run(joint) -> Split:
     for k, n in enumerate(saved):
         name = f"saved.{n.name}" if n.op == INPUT else f"saved.{k}"
         mapping[n] = backward.add_input(name, n.shape, n.dtype)
-        if n.op in ("argmax", "argmin") and n.params["dim"] is not None:
-            # what the backward may rely on: indices in [0, size) along dim (max pooling's
-            # backward scatters with them; a backend can then skip the bounds check)
-            dim = n.params["dim"]
-            mapping[n].params["index_range"] = (dim, n.inputs[0].shape[dim])
+        known = ranges.bounds(n)
+        if known is not None:
+            # what the backward may rely on: the saved values' range (max pooling's and
+            # cross_entropy's backward scatter with saved indices; a backend can then skip
+            # the bounds check)
+            mapping[n].params["value_range"] = known
     for n in cotangents:
         mapping[n] = backward.add_input(n.name, n.shape, n.dtype)
     for n in recomputed + backward_nodes:

@@ -30,7 +30,7 @@ import networkx as nx
 import numpy as np
 
 from . import dtypes
-from .errors import IRError
+from .errors import IRError, TracecompError
 from .ops.registry import PRIMITIVES
 
 INPUT, CONSTANT = "input", "constant"
@@ -155,7 +155,7 @@ class Graph:
         new, mapping = Graph(name or self.name), {}
         for n in self.inputs:
             mapping[n] = new.add_input(n.name, n.shape, n.dtype, n.requires_grad)
-            mapping[n].params = dict(n.params)      # facts about an input (index_range)
+            mapping[n].params = dict(n.params)      # facts about an input (value_range)
         for n in self.nodes:
             mapping[n] = clone_node(n, mapping)
             new.nodes.append(mapping[n])
@@ -213,6 +213,16 @@ def format_source(source):
     file, line, module = source
     where = f"{file.rsplit('/', 1)[-1]}:{line}"
     return f"{where} {module}" if module else where
+
+
+def execution_error(exc, node, names, where=""):
+    """What to raise when node's numpy impl failed inside compiled code: a guard's own error
+    as it is (its message speaks to the user, and eager code raises the same IndexError),
+    any other wrapped with the node that raised it (and `where`, its source line)."""
+    if "guard" in node.prim.tags:
+        return exc
+    return TracecompError(f"{type(exc).__name__}: {exc}\nWhile executing "
+                          f"{format_node(node, names)}" + (f"   # {where}" if where else ""))
 
 
 def format_node(node, names):

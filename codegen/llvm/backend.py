@@ -31,7 +31,7 @@ import os
 import numpy as np
 
 from tracecomp.errors import TracecompError
-from tracecomp.ir import Node, format_node, node_names
+from tracecomp.ir import Node, execution_error, node_names
 from tracecomp.passes import fusion, memory
 
 from . import (
@@ -100,8 +100,7 @@ class StepRunner(Texts):
             except TracecompError:
                 raise
             except Exception as exc:
-                raise TracecompError(f"{type(exc).__name__}: {exc}\nWhile executing "
-                                     f"{format_node(step.node, self.names)}") from exc
+                raise execution_error(exc, step.node, self.names) from exc
             for dead in step.free:
                 del env[dead]
         return [env[o] for o in self.graph.outputs]
@@ -163,6 +162,7 @@ def _entry_runner(graph, plan, module, kernel_names, names, split):
     def native(group):
         return group.kind in BUILDERS or (group.kind == "matmul"
                                           and gemm[group.root.dtype.name] is not None)
+    plan.groups = entry.hoisted(plan.groups, native)
     memory_plan = memory.run(graph, plan, stored=native)
     layout = entry.plan(graph, plan, memory_plan, native, lambda g: split.get(g.root))
     entry_names = entry.emit(module, layout, memory_plan, kernel_names, gemm)

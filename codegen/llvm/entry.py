@@ -63,6 +63,17 @@ class Layout:
         return [s.groups[0].root for s in self.program if s.kind == "python"]
 
 
+def hoisted(groups, native):
+    """groups with the Python steps that read only graph inputs and constants moved first
+    (in their order; they depend on nothing computed), so the native groups around them
+    make one segment, not two: cross_entropy's target guard (check_range) would otherwise
+    split a training step's native code in two."""
+    def early(g):
+        return not native(g) and g.kind not in ("view", "constant") \
+            and all(x.op in ("input", "constant") for x in g.inputs)
+    return [g for g in groups if early(g)] + [g for g in groups if not early(g)]
+
+
 def plan(graph, fusion_plan, memory_plan, native, split=lambda group: None):
     """Segments of consecutive `native(group)` groups, and the slots their buffers need.
 

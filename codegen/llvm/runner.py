@@ -45,7 +45,7 @@ from collections import Counter
 import numpy as np
 
 from tracecomp.errors import TracecompError
-from tracecomp.ir import format_node
+from tracecomp.ir import execution_error
 from tracecomp.passes.memory import ALIGN
 
 from . import parallel
@@ -227,8 +227,7 @@ class Runner:
             except TracecompError:
                 raise
             except Exception as exc:
-                raise TracecompError(f"{type(exc).__name__}: {exc}\nWhile executing "
-                                     f"{format_node(node, self.names)}") from exc
+                raise execution_error(exc, node, self.names) from exc
             if arena.owns(out):        # an impl that returned (a view of) its input
                 out = out.copy()
             vals[k] = out

@@ -1,15 +1,17 @@
-"""Index-selecting ops as index maps: argmax/argmin over a short dim, gather by an argmax's
-indices (how max pooling picks its element, so its gradient goes to one input), and the
-scatter_add that sends that gradient back (max pooling's backward).
+"""Index-selecting ops as index maps: argmax/argmin over a short dim, gather by indices that
+are in range (how max pooling picks its element, and cross_entropy its target's
+log-probability), and the scatter_add that sends the gradient back through such a gather.
 
 argmax/argmin at an output index is an unrolled compare chain over the reduced dim (up to
 MAX_UNROLL elements: pooling windows), with numpy's rules: the first maximum wins, and a NaN
 counts as the maximum (the first NaN wins). gather reads x where its index operand says;
-it is lowered only when that operand is an argmax/argmin over the same dim of a tensor no
-larger than x along it, so every index is in range by construction — any other gather
-keeps its numpy impl, which checks its indices (a native load cannot).
+it is lowered only when every index provably lies inside x's dim (passes/ranges.py: an
+argmax/argmin over the same dim, a class target that a check_range guard has checked) --
+any other gather keeps its numpy impl, which checks its indices (a native load cannot).
 """
 from llvmlite import ir
+
+from tracecomp.passes import ranges
 
 from .kernels import MOVEMENT, SUPPORT, c64, rule_for_dtype
 from .ops import is_float
@@ -80,7 +82,8 @@ def _gather_supported(node):
 
 
 def _scatter_add_supported(node):
-    """The max-pooling gradient: one argmax index per window, src shaped like the index."""
+    """A gather's gradient: one in-range index per row along dim (an argmax per pooling
+    window, a class per sample), src shaped like the index."""
     base, idx, src = node.inputs[:3]
     dim = node.params["dim"]
     return _gather_supported_index(idx, dim, base) and idx.shape[dim] == 1 \
@@ -90,15 +93,11 @@ def _scatter_add_supported(node):
 
 
 def _gather_supported_index(idx, dim, x):
-    """idx is in range along dim by construction: an argmax/argmin over dim, or a saved one
-    (partition marks such backward inputs with their index_range)."""
-    op = getattr(idx, "op", None)
-    if op == "input":
-        known = idx.params.get("index_range")
-        return known is not None and known[0] == dim and known[1] <= x.shape[dim]
-    return op in ("argmax", "argmin") and idx.params["dim"] == dim \
-        and idx.params["keepdim"] and _arg_supported(idx) \
-        and idx.inputs[0].shape[dim] <= x.shape[dim]
+    """Every value of idx provably indexes x along dim (passes/ranges.py): an argmax/argmin
+    over dim, a checked class target, or a saved one of those (partition records its
+    value_range)."""
+    known = ranges.bounds(idx)
+    return known is not None and known[0] >= 0 and known[1] < x.shape[dim]
 
 
 MOVEMENT.update(argmax=_arg_extremum(True), argmin=_arg_extremum(False), gather=_gather,
