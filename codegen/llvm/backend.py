@@ -37,6 +37,7 @@ from tracecomp.passes import fusion, memory
 from . import (
     blas,
     cache,
+    dots,
     engine,
     entry,
     parallel,
@@ -140,6 +141,11 @@ def compile_graph(graph, runner=None):
                 RANGED[group.kind](module, group, name, ranged=True)
             else:
                 BUILDERS[group.kind](module, group, name)
+        elif runner == "entry" and dots.use(group):     # a small product over a long K
+            name = kernel_names[group.root] = f"kernel{k}_dots"
+            if group.root.size * dots.shape(group)[0][2] >= parallel.SPLIT_WORK:
+                split[group.root] = dots.tile_columns(group)
+            dots.dots_kernel(module, group, name, ranged=group.root in split)
     for group in plan.groups:           # which graph nodes each kernel computes, for dumps
         label = kernel_names.get(group.root, group.kind)
         plan.log.append(f"{label}: " + ", ".join(f"{names[n]} {n.op}" for n in group.nodes))
@@ -160,8 +166,8 @@ def _entry_runner(graph, plan, module, kernel_names, names, split):
             gemm[group.root.dtype.name] = blas.load_for_llvm(group.root.dtype)
 
     def native(group):
-        return group.kind in BUILDERS or (group.kind == "matmul"
-                                          and gemm[group.root.dtype.name] is not None)
+        return group.root in kernel_names or (group.kind == "matmul"
+                                              and gemm[group.root.dtype.name] is not None)
     plan.groups = entry.hoisted(plan.groups, native)
     memory_plan = memory.run(graph, plan, stored=native)
     layout = entry.plan(graph, plan, memory_plan, native, lambda g: split.get(g.root))
