@@ -122,6 +122,9 @@ def _grow(group, owner, users, outputs, supported, names, log):
             if not reason and replicated[consumer] and producer.op in COSTLY:
                 reason = (f"{producer.op} would be recomputed for every window that reads "
                           f"its element (stored once instead)")
+            if not reason and producer.op == "unfold" and group.kind != "unfold":
+                reason = ("an unfold is stored by its own kernel, whose loops read the input "
+                          "affinely (as an index map it divides per element read)")
             if reason:
                 log.append(f"{names[producer]} {producer.op} not fused into "
                            f"{names[group.root]}: {reason}")

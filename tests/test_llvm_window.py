@@ -161,3 +161,38 @@ def test_conv_net_forward_and_backward_match_eager():
     for text in logs.values():
         for line in text.splitlines():
             assert not re.match(r"%\d+ (un)?fold.*no native lowering", line), line
+
+
+def test_a_pooling_unfold_is_stored_by_its_own_kernel_with_its_producers():
+    """Max pooling of relu(conv): the windows' unfold is never an index map inside the
+    argmax/gather kernel (it would divide per element read); it roots its own kernel, with
+    the bias add and relu fused in, and the result equals eager."""
+    tc.manual_seed(0)
+    conv = nn.Conv2d(2, 3, 3, padding=1)
+    x = tc.randn(2, 2, 8, 6)
+
+    def f(x):
+        return nn.functional.max_pool2d(tc.relu(conv(x)), 2)
+    compiled = tc.compile(f)
+    with tc.no_grad():
+        got, want = compiled(x), f(x)
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+    log = compiled.fusion_log["forward"]
+    assert re.search(r"kernel\d+_unfold: .*relu, %\d+ unfold$", log, re.MULTILINE), log
+    assert re.search(r"unfold not fused into .*stored by its own kernel", log), log
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 10, 10), (4, 3), (2, 7, 1, 3)])
+def test_elementwise_kernels_with_short_inner_dims_match_eager(shape):
+    """Short trailing dims are merged into one loop (kernels._short_tail_merged) and split
+    back per element; a permuted and broadcast read must still land on the right element."""
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal(shape).astype(np.float32)
+    b = rng.standard_normal(shape[-1:]).astype(np.float32)
+    dims = tuple(reversed(range(len(shape))))
+
+    def f(x, y):
+        return tc.relu(x * y + 1.0) + x.permute(dims).permute(dims) * 2.0
+    got = tc.compile(f)(tc.tensor(a), tc.tensor(b))
+    np.testing.assert_allclose(got.numpy(), f(tc.tensor(a), tc.tensor(b)).numpy(), rtol=1e-6,
+                               atol=1e-6)

@@ -240,9 +240,40 @@ SUPPORT = {}    # op -> predicate, for index maps that only some nodes may use (
 def elementwise_kernel(module, group, name, ranged=False):
     k = KernelBuilder(module, group, name, ranged)
     root = group.root
-    k.loops(root.shape, lambda idx: k.store(k.value(root, idx), k.out, root.shape, idx,
-                                             root.dtype))
+    loops = _short_tail_merged(root.shape, keep_first=ranged)
+
+    def body(idx):
+        if len(loops) < root.ndim:       # split the merged index back into the root's dims
+            tail = root.shape[len(loops) - 1:]
+            idx = list(idx[:-1]) + _digits(k.b, idx[-1], tail)
+        k.store(k.value(root, idx), k.out, root.shape, idx, root.dtype)
+    k.loops(loops, body)
     return k.finish()
+
+
+VECTOR = 16     # elements of a float32 vector on the dev machine (AVX-512)
+
+
+def _short_tail_merged(shape, keep_first=False):
+    """shape with its last dims merged while the innermost is shorter than a vector: a
+    (64, 16, 10, 10) kernel loops over (64, 16, 100), so LLVM vectorizes a 100-long loop
+    instead of a 10-long one (which it vectorized across the outer loop, with gathers: 0.9
+    ns per element instead of ~0.1). The merged index is split back with divisions by
+    constants, which instcombine cancels where the members merge the dims again (a reshape
+    of the same buffer)."""
+    shape = list(shape)
+    while len(shape) > 1 + keep_first and shape[-1] < VECTOR:
+        shape[-2:] = [shape[-2] * shape[-1]]
+    return tuple(shape)
+
+
+def _digits(b, v, sizes):
+    """Linear index v over `sizes` (C order) -> one index per dim."""
+    out = []
+    for size in reversed(sizes[1:]):
+        out.append(b.urem(v, c64(size)) if size > 1 else c64(0))
+        v = b.udiv(v, c64(size)) if size > 1 else v
+    return [v] + out[::-1]
 
 
 REDUCE_INIT = {"reduce_sum": 0.0, "reduce_max": -np.inf, "reduce_min": np.inf}
