@@ -10,10 +10,13 @@ an operand's producer when
   - every user of the producer is already in this group (so the value never needs to be
     stored: nothing outside reads it).
 
-A reduction, a fold (col2im, summed per output element) or an unfold that is stored (the
-im2col buffer of a matmul, possibly through a permute that lays it out for one product over
-the whole batch) roots a group that pulls in its elementwise prologue the same
-way; a matmul pulls in a transpose of an operand (BLAS reads it transposed); every other
+A reduction, a fold (col2im, summed per output element) or an unfold (the im2col buffer
+of a matmul, possibly through a permute that lays it out for one product over the whole
+batch, or a pooling's windows) roots a group that pulls in its elementwise prologue the
+same way, except costly ops that every overlapping window would recompute. An unfold is
+always stored by such a kernel, never folded into another one's index arithmetic: its
+own loops read the input affinely, where as an index map it divides per element read. A
+matmul pulls in a transpose of an operand (BLAS reads it transposed); every other
 primitive, and anything the backend cannot lower (`supported(node)` says no), is a group
 of its own.
 Because a producer joins only when all its users are inside, no group can reach itself
