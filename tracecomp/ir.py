@@ -242,11 +242,16 @@ def node_names(graph):
     return names
 
 
+ALIGN_LIMIT = 88
+
+
 def format_graph(graph, names=None):
     names = names or node_names(graph)
     args = ", ".join(f"{names[n]}: {n.spec()}" for n in graph.inputs)
     lines = [format_node(n, names) for n in graph.nodes]
-    width = max((len(s) for s in lines), default=0)
+    # source comments line up, at most at ALIGN_LIMIT: one long line (a guard's message)
+    # must not push every other line's comment out of sight
+    width = min(max((len(s) for s in lines), default=0), ALIGN_LIMIT)
     body = []
     for n, text in zip(graph.nodes, lines):
         where = format_source(n.source)
