@@ -26,6 +26,7 @@ from .errors import TraceError
 from .ir import Graph, verify
 from .nn.module import Module
 from .signature import (
+    LastCall,
     Signature,
     explain_miss,
     flatten,
@@ -272,6 +273,7 @@ class CompiledFunction:
         self.cache = {}
         self._params = {}       # function -> its parameter names (inspect is slow)
         self.last = None
+        self._last_call = None      # signature.LastCall: the latest call, rechecked cheaply
         self.compiles = 0
         functools.update_wrapper(self, fn)
 
@@ -297,13 +299,33 @@ class CompiledFunction:
         return self._call(self.fn, args, kwargs, *_roots_of(self.fn, args))
 
     def _call(self, fn, args, kwargs, roots, optimizers=()):
+        state, module_names, flags = compile_state.collect(roots, optimizers)
+        grad_enabled = grad_mode.state.enabled
+        last = self._last_call          # the same signature as last time: ~10 us less
+        tensors = last and last.tensors(fn, args, kwargs, state, flags, grad_enabled)
+        if tensors is not None:
+            art = last.art
+            if debug_level() >= 1:
+                _emit(1, f"[tracecomp] cache hit: {_name(fn)}")
+        else:
+            art, tensors = self._lookup(fn, args, kwargs, state, module_names, flags,
+                                        optimizers)
+            self._last_call = LastCall.of(fn, args, kwargs, tensors, state, flags,
+                                          grad_enabled, art)
+        self.last = art
+        if art.eager:
+            return fn(*args, **kwargs)
+        return execute(art, tensors, state)
+
+    def _lookup(self, fn, args, kwargs, state, module_names, flags, optimizers):
+        """(artifact, labelled tensor arguments) through the full signature, compiling on
+        a miss; adds the arguments' .grad tensors to `state`."""
         params = self._params.get(fn)
         if params is None:
             params = self._params[fn] = _param_names(fn)
         tensors, statics, structure = flatten((args, kwargs))
         tensors = [(_readable(label, params), t) for label, t in tensors]
         statics = [(_readable(label, params), v) for label, v in statics]
-        state, module_names, flags = compile_state.collect(roots, optimizers)
         held = {id(t) for _, t in state}     # the arguments' own .grad: read when accumulating
         state += [(("grad", label), t.grad) for label, t in tensors
                   if t.grad is not None and id(t.grad) not in held]
@@ -314,10 +336,7 @@ class CompiledFunction:
                                 optimizers)
         else:
             _emit(1, f"[tracecomp] cache hit: {_name(fn)}")
-        self.last = art
-        if art.eager:
-            return fn(*args, **kwargs)
-        return execute(art, tensors, state)
+        return art, tensors
 
     def _compile(self, fn, sig, structure, statics, tensors, state, module_names, optimizers):
         reason = explain_miss(sig, list(self.cache))

@@ -78,6 +78,71 @@ def tensor_entry(label, t):
     return label, TensorSpec((data.shape, data.dtype, bool(t._requires_grad)))
 
 
+class LastCall:
+    """The signature of the latest call, in the form the next call rechecks in one pass: no
+    flattening, labelling, hashing or cache lookup. It holds while the function is the
+    same, the positional arguments are as many, each tensor has the same shape, dtype and
+    requires_grad and no .grad, each other argument is the very same object, what the
+    modules and optimizers read has the same labels and specs, and flags and grad mode are
+    unchanged: exactly what the full signature would compare. Keyword arguments and
+    nested (tuple, list, dict) arguments always take the full signature. It keeps the
+    latest call's non-tensor arguments alive (an id alone could be reused)."""
+
+    __slots__ = ("args", "art", "flags", "fn", "grad_enabled", "labels", "state_labels",
+                 "state_specs")
+
+    def __init__(self, fn, args, labels, state, flags, grad_enabled, art):
+        self.fn, self.labels, self.art = fn, labels, art
+        self.args = tuple(_arg_check(a) for a in args)
+        self.state_labels = [label for label, _ in state]
+        self.state_specs = _specs(state)
+        self.flags, self.grad_enabled = flags, grad_enabled
+
+    @staticmethod
+    def of(fn, args, kwargs, tensors, state, flags, grad_enabled, art):
+        """A LastCall for this call, or None when its arguments need the full signature."""
+        if kwargs or any(isinstance(a, (tuple, list, dict)) or
+                         isinstance(a, Tensor) and a.grad is not None for a in args):
+            return None
+        return LastCall(fn, args, [label for label, _ in tensors], state, flags,
+                        grad_enabled, art)
+
+    def tensors(self, fn, args, kwargs, state, flags, grad_enabled):
+        """The call's labelled tensor arguments if its signature is the latest one's, else
+        None."""
+        if (fn is not self.fn or kwargs or len(args) != len(self.args)
+                or grad_enabled is not self.grad_enabled or flags != self.flags):
+            return None
+        tensors = []
+        for a, (spec, same) in zip(args, self.args):
+            if spec is None:
+                if a is not same:
+                    return None
+                continue
+            if not isinstance(a, Tensor) or a.grad is not None:
+                return None
+            data = a._data
+            if (data.shape, data.dtype, bool(a._requires_grad)) != spec:
+                return None
+            tensors.append(a)
+        if ([label for label, _ in state] != self.state_labels
+                or _specs(state) != self.state_specs):
+            return None
+        return list(zip(self.labels, tensors))
+
+
+def _specs(state):
+    return [(t._data.shape, t._data.dtype, bool(t._requires_grad)) for _, t in state]
+
+
+def _arg_check(a):
+    """(spec, None) for a tensor argument, (None, the object) for anything else."""
+    if isinstance(a, Tensor):
+        data = a._data
+        return (data.shape, data.dtype, bool(a._requires_grad)), None
+    return None, a
+
+
 def static_value(v):
     """Static leaves go into the signature by value when hashable, else by identity."""
     try:
