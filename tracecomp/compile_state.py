@@ -41,10 +41,9 @@ def collect(modules, optimizers):
     """[(label, tensor)] of everything read besides the arguments, module paths for
     source lines, the training flags and the optimizers' hyperparameters (signature)."""
     state, seen, module_names, flags = [], set(), {}, []
-    labels = {}                     # id(parameter) -> its label, for grads and opt state
 
     def add(label, t):
-        if t is not None and id(t) not in seen:
+        if id(t) not in seen:
             seen.add(id(t))
             state.append((label, t))
             labels.setdefault(id(t), label)
@@ -67,12 +66,11 @@ def collect(modules, optimizers):
             if children:
                 stack.extend((f"{path}{name}.", child) for name, child in
                              reversed(children.items()) if child is not None)
-    if optimizers or any(t.grad is not None for _, t in state):
-        labels.update((id(t), label) for label, t in state)
     params = [t for _, t in state if t._requires_grad]
     if not optimizers and all(p.grad is None for p in params):
         return state, module_names, tuple(flags)
     # labels of what follows are tuples, formatted only when shown (signature.label_text)
+    labels = {id(t): label for label, t in state}   # for grads and optimizer state
     for o, opt in enumerate(optimizers):
         for g, group in enumerate(opt.param_groups):
             for k, p in enumerate(group["params"]):
@@ -87,8 +85,10 @@ def collect(modules, optimizers):
                 if isinstance(v, Tensor):
                     add(("state", labels.get(id(p), "param"), key), v)
     for p in params:
-        if p.grad is not None:
-            add(("grad", labels.get(id(p), "param")), p.grad)
+        grad = p.grad
+        if grad is not None and id(grad) not in seen:
+            seen.add(id(grad))
+            state.append((("grad", labels.get(id(p), "param")), grad))
     return state, module_names, tuple(flags)
 
 

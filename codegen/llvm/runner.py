@@ -130,12 +130,15 @@ class Runner:
         self._outs = [(where[mem.base(o)], None if mem.base(o) is o else o.shape)
                       for o in graph.outputs]
         # per output: whether a call hands it over whole, a buffer of its own (fresh, not a
-        # view, no other output's), so the caller may adopt it instead of copying it
+        # view, no other output's, read by no Python step, whose result might be a view of
+        # it), so the caller may adopt it instead of copying it
         fresh_ids = range(len(consts) + len(graph.inputs), len(consts) + len(graph.inputs)
                           + len(fresh))
         bases = Counter(mem.base(o) for o in graph.outputs)
+        read = {x for s in layout.program if s.kind == "python" for g in s.groups
+                for x in g.inputs}
         self.owned = tuple(mem.base(o) is o and where[o] in fresh_ids and bases[o] == 1
-                           for o in graph.outputs)
+                           and o not in read for o in graph.outputs)
         self._spare_of = [where[o] - fresh_ids.start if owned else None
                           for o, owned in zip(graph.outputs, self.owned)]
         self._lock = threading.Lock()      # held by the call using the runner's own arena
