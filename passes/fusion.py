@@ -65,7 +65,9 @@ def pointwise(node):
         ELEMENTWISE in node.prim.tags or node.op in MOVEMENT)
 
 
-def run(graph, supported=lambda node: True) -> Fusion:
+def run(graph, supported=lambda node: True, transposes=True) -> Fusion:
+    """The groups of graph. `transposes`: whether the backend's matmul reads an operand
+    transposed (a BLAS's trans flags); without, a transpose is a kernel of its own."""
     names = node_names(graph)
     users = graph.users()
     outputs = set(graph.outputs)
@@ -77,7 +79,7 @@ def run(graph, supported=lambda node: True) -> Fusion:
         if group.kind == "opaque" and node.op != CONSTANT:
             log.append(f"{names[node]} {node.op}: a kernel of its own "
                        f"({'no native lowering' if not supported(node) else 'not fusible'})")
-        _grow(group, owner, users, outputs, supported, names, log)
+        _grow(group, owner, users, outputs, supported, names, log, transposes)
         groups.append(group)
     groups.reverse()
     order = {n: k for k, n in enumerate(graph.nodes)}
@@ -109,7 +111,7 @@ def _kind(node, supported):
     return "opaque"
 
 
-def _grow(group, owner, users, outputs, supported, names, log):
+def _grow(group, owner, users, outputs, supported, names, log, transposes=True):
     group.nodes.append(group.root)
     owner[group.root] = group
     if group.kind in ("constant", "opaque", "view"):
@@ -121,7 +123,8 @@ def _grow(group, owner, users, outputs, supported, names, log):
         for producer in consumer.node_inputs():
             if producer in owner or producer.op in ("input", CONSTANT):
                 continue
-            reason = _refusal(group, consumer, producer, owner, users, outputs, supported)
+            reason = _refusal(group, consumer, producer, owner, users, outputs, supported,
+                              transposes)
             if not reason and replicated[consumer] and producer.op in COSTLY:
                 reason = (f"{producer.op} would be recomputed for every window that reads "
                           f"its element (stored once instead)")
@@ -140,13 +143,15 @@ def _grow(group, owner, users, outputs, supported, names, log):
             work.append(producer)
 
 
-def _refusal(group, consumer, producer, owner, users, outputs, supported):
+def _refusal(group, consumer, producer, owner, users, outputs, supported, transposes=True):
     """Why producer cannot join group (None when it can)."""
     if not supported(producer) and group.kind != "batched_matmul":
         return "no native lowering"
     if group.kind in ("matmul", "batched_matmul"):
         if consumer is not group.root or not _is_transpose(producer):
             return "a matmul takes only transposes of its operands"
+        if not transposes and group.kind == "matmul":
+            return "the generated GEMM (no BLAS found) reads its operands as stored"
     elif not pointwise(producer):
         return f"{producer.op} is not elementwise"
     if producer in outputs:

@@ -6,12 +6,14 @@ engine; one test runs `blas.measure` through the shared engine when it is there.
 """
 import ctypes
 import os
+import re
 
 import llvmlite.binding as llvm
 import numpy as np
 import pytest
 from llvmlite import ir
 
+import tracecomp as tc
 from tracecomp.codegen.llvm import blas, gemm_kernel
 from tracecomp.errors import DTypeError, LoweringError, ShapeError
 
@@ -111,6 +113,40 @@ def test_env_override(monkeypatch):
             monkeypatch.setenv("TRACECOMP_BLAS", found.path)
             blas.reset()
             assert blas.find_gemm("float32").name == found.name
+    finally:
+        monkeypatch.delenv("TRACECOMP_BLAS", raising=False)
+        blas.reset()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_without_a_blas_compiled_products_run_the_generated_gemm(monkeypatch, dtype):
+    """TRACECOMP_BLAS=none: a compiled MLP's forward and backward products (plain, batched,
+    with transposed operands) run natively through gemm_kernel's GEMM and match eager."""
+    monkeypatch.setenv("TRACECOMP_BLAS", "none")
+    blas.reset()
+    try:
+        tc.manual_seed(0)
+        model = tc.nn.Sequential(tc.nn.Linear(20, 16), tc.nn.ReLU(), tc.nn.Linear(16, 5))
+        model = model.to(tc.float64) if dtype == np.float64 else model
+        rng = np.random.default_rng(0)
+        x = tc.tensor(rng.standard_normal((8, 20)).astype(dtype))
+
+        def run(m):
+            for p in model.parameters():
+                p.grad = None
+            out = m(x)
+            o = out[:6].reshape(2, 3, 5)
+            loss = (o @ o.transpose(1, 2)).sum()            # a batched product too
+            loss.backward()
+            return [out.detach().numpy()] + [p.grad.numpy().copy() for p in model.parameters()]
+        want = run(model)
+        compiled = tc.compile(model)
+        got = run(compiled)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+        text = "\n".join(compiled.fusion_log.values())
+        assert "no BLAS found" in text and "gemm(" in text
+        assert not re.search(r"python: %\d+ matmul", text), text
     finally:
         monkeypatch.delenv("TRACECOMP_BLAS", raising=False)
         blas.reset()

@@ -165,8 +165,11 @@ def test_the_entry_and_per_kernel_runners_agree():
     graph = graph_of(lambda *a: (mlp(*a), F.softmax(mlp(*a), dim=1)), arrays)
     steps = compile_graph(graph, runner="steps")
     assert not hasattr(steps, "layout") and len(steps.steps) == len(steps.plan.groups)
+    # same kernels, same BLAS; without one (TRACECOMP_BLAS=none) the entry runs the
+    # generated GEMM and the per-kernel runner numpy's matmul: other rounding
+    rtol = 1e-6 if blas.find_gemm("float32") else 1e-5
     for a, b in zip(compile_graph(graph)(arrays), steps(arrays)):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)   # same kernels, same BLAS
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol / 10)
 
 
 def test_the_runner_is_chosen_by_argument_or_environment(monkeypatch):

@@ -9,7 +9,9 @@ cache.py) and returns a runner (runner.py) that makes ONE native call per segmen
 
   - kernel:   called from the entry on its buffers (arena offsets, inputs, outputs),
   - matmul:   a 2-D product calls the BLAS sgemm/dgemm from the entry (transposes absorbed
-              as trans flags: no copies),
+              as trans flags: no copies); a batched one, a loop of them; with no BLAS
+              found, the generated GEMM of gemm_kernel.py (transposes are then kernels);
+              a small product over a long K, dots.py's kernel,
   - view:     a reshape of a contiguous buffer: the same buffer (no copy, no step),
   - constant: the graph's array, through a pointer taken once,
   - numpy:    any primitive without a native lowering runs its eager numpy impl in Python
@@ -40,6 +42,7 @@ from . import (
     dots,
     engine,
     entry,
+    gemm_kernel,
     parallel,
     select,  # noqa: F401  (registers the argmax/argmin/gather index maps)
 )
@@ -128,7 +131,11 @@ def compile_graph(graph, runner=None):
     if runner not in RUNNERS:
         raise ValueError(f"compile_graph: runner must be one of {RUNNERS}, got {runner!r} "
                          "(check TRACECOMP_LLVM_RUNNER)")
-    plan = fusion.run(graph, supported)
+    # without a BLAS for some product's dtype, the generated GEMM computes it: it takes no
+    # transposes, so they stay out of matmul groups
+    dtypes = {n.dtype.name for n in graph.nodes if n.op == "matmul"}
+    plan = fusion.run(graph, supported, transposes=all(
+        blas.find_gemm(d) for d in dtypes if d in ("float32", "float64")))
     names = node_names(graph)
     module = engine.new_module(f"graph{next(_module_ids)}")
     split = {g.root: parallel.extent(g) for g in plan.groups
@@ -160,19 +167,21 @@ def compile_graph(graph, runner=None):
 
 def _entry_runner(graph, plan, module, kernel_names, names, split):
     """Plan the arena, add the entry functions, compile, wrap (runner.py)."""
-    gemm = {}
+    gemm = {}       # dtype -> the BLAS symbol, or the generated GEMM function without one
     for group in plan.groups:
-        if group.kind == "matmul" and group.root.dtype.name not in gemm:
-            gemm[group.root.dtype.name] = blas.load_for_llvm(group.root.dtype)
+        dtype = group.root.dtype.name
+        if group.kind == "matmul" and dtype not in gemm:
+            gemm[dtype] = blas.load_for_llvm(dtype) or gemm_kernel.emit_gemm(
+                module, dtype, f"tc_gemm_{dtype}")
 
     def native(group):
-        return group.root in kernel_names or (group.kind == "matmul"
-                                              and gemm[group.root.dtype.name] is not None)
+        return group.root in kernel_names or group.kind == "matmul"
     plan.groups = entry.hoisted(plan.groups, native)
     memory_plan = memory.run(graph, plan, stored=native)
     layout = entry.plan(graph, plan, memory_plan, native, lambda g: split.get(g.root))
     entry_names = entry.emit(module, layout, memory_plan, kernel_names, gemm)
-    imports = {sym.name: sym.address for sym in gemm.values() if sym is not None}
+    imports = {sym.name: sym.address for sym in gemm.values()
+               if isinstance(sym, blas.GemmSymbol)}
     library = cache.compile_module(module, entry_names, imports=imports) \
         if entry_names else None
     plan.log += memory_plan.log + _program_log(layout, kernel_names, names)

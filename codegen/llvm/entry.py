@@ -198,8 +198,7 @@ def _matmul(b, group, pointer, sym):
     lda, ldw = c64(max(1, a.shape[-1])), c64(max(1, w.shape[-1]))
     pa, pw = pointer(a), pointer(w)
     if batch == 1:
-        emit_gemm_call(b, sym, c64(m), c64(n), c64(k), pa, lda, pw, ldw, out, c64(n),
-                       trans_a, trans_b)
+        _gemm(b, sym, c64(m), c64(n), c64(k), pa, lda, pw, ldw, out, c64(n), trans_a, trans_b)
         return
     strides = [c64(math.prod(x.shape[-2:]) * size if x.ndim > 2 else 0) for x in (a, w)]
     head = b.append_basic_block("batch")
@@ -211,11 +210,20 @@ def _matmul(b, group, pointer, sym):
 
     def at(base, stride):
         return b.gep(base, [b.mul(i, stride)], inbounds=True, source_etype=I8)
-    emit_gemm_call(b, sym, c64(m), c64(n), c64(k), at(pa, strides[0]), lda,
-                   at(pw, strides[1]), ldw, at(out, c64(m * n * size)), c64(n),
-                   trans_a, trans_b)
+    _gemm(b, sym, c64(m), c64(n), c64(k), at(pa, strides[0]), lda, at(pw, strides[1]), ldw,
+          at(out, c64(m * n * size)), c64(n), trans_a, trans_b)
     nxt = b.add(i, c64(1))
     i.add_incoming(nxt, b.block)
     done = b.append_basic_block("batch_done")
     b.cbranch(b.icmp_unsigned("<", nxt, c64(batch)), head, done)
     b.position_at_end(done)
+
+def _gemm(b, sym, m, n, k, a, lda, w, ldw, out, ldc, trans_a, trans_b):
+    """C = op(A) @ op(W) through the BLAS symbol, or through the generated GEMM function
+    (gemm_kernel.py, when no BLAS was found), which takes no transposes: the fusion pass
+    then leaves them out of matmul groups."""
+    if isinstance(sym, ir.Function):
+        assert not (trans_a or trans_b), "the generated GEMM reads operands as stored"
+        b.call(sym, [m, n, k, a, lda, w, ldw, out, ldc, ir.Constant(ir.IntType(32), 0)])
+    else:
+        emit_gemm_call(b, sym, m, n, k, a, lda, w, ldw, out, ldc, trans_a, trans_b)
