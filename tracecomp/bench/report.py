@@ -42,6 +42,9 @@ def machine():
         blas = importlib.import_module("tracecomp.codegen.llvm.blas").threads()
         info["blas_library"] = os.path.basename(blas["library"] or "") or None
         info["blas_threads"] = blas["num_threads"]
+        info["blas_kernels"] = blas["corename"]
+        info["openblas_env"] = {k: v for k, v in os.environ.items()
+                                if k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     except Exception as exc:    # noqa: BLE001 - the backend is optional for the report
         info["blas_threads"] = f"unknown ({type(exc).__name__})"
     if info["torch"]:
@@ -94,7 +97,7 @@ def busy_cores(seconds=0.3):
 def machine_lines(info):
     blas = f"BLAS threads: {info.get('blas_threads')}"
     if info.get("blas_library"):
-        blas += f" ({info['blas_library']})"
+        blas += f" ({info['blas_library']}, {info.get('blas_kernels')} kernels)"
     torch = f"torch {info['torch']} (threads: {info.get('torch_threads')})" if info["torch"] \
         else "torch not installed"
     where = (f"machine: {info['cpu']}, {info['cores']} cores, "
@@ -102,7 +105,17 @@ def machine_lines(info):
              f"{info.get('load_average_1min', '?')})")
     versions = (f"versions: Python {info['python']}, numpy {info['numpy']}, llvmlite "
                 f"{info['llvmlite']}, {torch}; {blas}")
-    return [where, versions]
+    lines = [where, versions]
+    forced = info.get("openblas_env")
+    if forced:
+        # numpy's OpenBLAS then runs these kernels whatever the CPU: every GEMM, ours (which
+        # calls it) and numpy's, is as fast as they are; a newer CPU may run twice as fast
+        settings = " ".join(f"{k}={v}" for k, v in sorted(forced.items()))
+        lines.append(f"note: {settings} is set, so numpy's OpenBLAS (which tracecomp's "
+                     f"compiled products call) runs {info.get('blas_kernels')} kernels whatever "
+                     f"the CPU; to measure its own, unset both for this command (see the "
+                     f"README)")
+    return lines
 
 
 def fmt_time(s):
