@@ -26,8 +26,12 @@ from .workloads import GROUPS, Options, torch_or_none, workloads
 
 __all__ = ["GROUPS", "Options", "bench"]
 
-# seconds of calls per contestant per round: enough calls to average out timer overhead
-ROUND_S = {False: 0.05, True: 0.005}
+# seconds of calls per contestant per round: enough calls to average out timer overhead,
+# and long enough that the machine's wake-up after the settle below is a small part of the
+# round (on the dev VM a numpy multiply of 4M floats ran 0.81 ms back to back but 1.02 ms
+# for ~50 ms after a 0.15 s sleep; with 0.05 s rounds gelu's median was 25-40 % worse than
+# its back-to-back speed, for every contestant)
+ROUND_S = {False: 0.2, True: 0.005}
 ROUNDS = {False: 20, True: 3}
 # seconds of sleep before each contestant's turn, so the thread pools of the one before have
 # gone to sleep: OpenBLAS workers spin ~0.1 s after a call, and a torch step that starts while
