@@ -9,8 +9,8 @@ input variants. A variant is a tuple of argument specs:
   - `Mask(shape)`: a bool tensor.
 Runners build the same numbers for both libraries from a seed derived from the case name.
 """
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

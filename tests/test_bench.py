@@ -62,7 +62,8 @@ def test_a_contestant_that_fails_is_a_row_of_the_table(capsys, tmp_path, monkeyp
                                   "--threads", "1")
     assert status == 0
     row = data["workloads"][0]["contestants"][-1]
-    assert row["name"] == "torch.compile" and row["status"] == "failed: RuntimeError: no C++ compiler here"
+    assert row["name"] == "torch.compile"
+    assert row["status"] == "failed: RuntimeError: no C++ compiler here"
     assert "| torch.compile | failed: RuntimeError: no C++ compiler here |" in out
     assert data["settings"]["threads"] == 1
 

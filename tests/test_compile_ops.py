@@ -8,11 +8,12 @@ must fail with a TraceError that says so (listed in DATA_DEPENDENT), never run w
 """
 import numpy as np
 import pytest
+from test_ops import VARIANTS, _outputs
 
 import tracecomp as tc
+
 from helpers import assert_close
-from op_table import CASES, differentiable_args, make_inputs
-from test_ops import VARIANTS, _outputs
+from op_table import differentiable_args, make_inputs
 
 # values decide the output's shape (boolean-mask indexing): tracing must refuse them
 DATA_DEPENDENT = {"index_mask", "index_mask_combo", "index_mask_values", "setitem_mask"}

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 import torch.utils.data as tud
-from helpers import assert_close, to_torch
 
 import tracecomp as tc
 from tracecomp.errors import DataError, ShapeError
@@ -29,6 +28,8 @@ from tracecomp.utils.data import (
     read_idx,
 )
 from tracecomp.utils.data.idx import IDX_DTYPES, parse_idx
+
+from helpers import assert_close, to_torch
 
 
 def _pair(n=10):

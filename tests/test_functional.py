@@ -11,6 +11,7 @@ import torch.nn.functional as TF
 
 import tracecomp as tc
 import tracecomp.nn.functional as F
+
 from helpers import as_np, assert_close
 
 RNG = np.random.default_rng(0)
@@ -211,7 +212,7 @@ def test_batch_norm_training_updates_running_stats():
         x, w, b = randn(*shape), randn(4), randn(4)
         stats = [(tc.zeros(4), tc.ones(4)), (torch.zeros(4), torch.ones(4))]
         for step in range(2):
-            run_both(lambda f, x, w, b: f.batch_norm(
+            run_both(lambda f, x, w, b, stats=stats: f.batch_norm(
                 x, *stats[f is TF], w, b, True, 0.3, 1e-3), [x + step, w, b])
         assert_close(stats[0][0], stats[1][0], what="running_mean")
         assert_close(stats[0][1], stats[1][1], what="running_var")
@@ -379,7 +380,7 @@ def central_difference_check(fn, arrays, eps=1e-6):
     (out * tc.tensor(cot)).sum().backward()
     for k, x in enumerate(inputs):
         direction = RNG.standard_normal(arrays[k].shape)
-        def loss(shift):
+        def loss(shift, k=k, direction=direction):
             moved = [tc.tensor(a + shift * direction if j == k else a)
                      for j, a in enumerate(arrays)]
             return float((as_np(fn(*moved)) * cot).sum())

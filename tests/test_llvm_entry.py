@@ -63,7 +63,8 @@ def test_a_fully_native_graph_is_one_call():
     log = "\n".join(runner.fusion_log)
     assert re.search(r"^entry0: one native call runs gemm\(%\d+\), kernel\d+_relu, "
                      r"gemm\(%\d+\), kernel\d+_add$", log, re.MULTILINE), log
-    assert re.search(r"^arena: \d+ buffers in \d+ bytes \(vs \d+ without reuse\)", log, re.MULTILINE)
+    assert re.search(r"^arena: \d+ buffers in \d+ bytes \(vs \d+ without reuse\)", log,
+                     re.MULTILINE)
     assert 'define void @"entry0"(ptr' in runner.llvm_ir
     assert "sgemm" in runner.llvm_ir        # the BLAS is called from the entry
 

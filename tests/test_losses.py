@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
-from helpers import as_np, assert_close
 
 import tracecomp as tc
 import tracecomp.nn.functional as F
+
+from helpers import as_np, assert_close
 
 RNG = np.random.default_rng(7)
 REDUCTIONS = ["none", "mean", "sum"]

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import tracecomp as tc
+
 from helpers import assert_close
 from op_table import CASES, Int, Mask, differentiable_args, make_inputs
 

@@ -9,8 +9,8 @@ import torch
 
 import tracecomp as tc
 import tracecomp.optim as optim
-from tracecomp.optim import lr_scheduler
 from tests.helpers import assert_close
+from tracecomp.optim import lr_scheduler
 
 SHAPES = [(3, 4), (5,), ()]
 STEPS = 10

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import tracecomp as tc
+
 from helpers import assert_close
 
 DTYPES = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64"]

@@ -10,7 +10,7 @@ import numpy as np
 from . import dtypes
 from .errors import TraceError, fmt_shape
 from .ops import movement as mv
-from .ops.indexing import index, index_put
+from .ops.indexing import index
 from .tensor import Tensor
 
 

@@ -6,8 +6,7 @@ function of the same name can never disagree.
 import numpy as np
 
 from . import composite as C
-from . import dtypes, inplace
-from . import indexing_sugar
+from . import dtypes, indexing_sugar, inplace
 from .creation import full
 from .ops import elementwise as ew
 from .ops import movement as mv

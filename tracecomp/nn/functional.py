@@ -22,11 +22,26 @@ from ..ops import elementwise as ew
 from ..ops import movement as mv
 from ..ops.linalg import matmul
 from ..tensor import Tensor
-from .functional_conv import (adaptive_avg_pool2d, adaptive_max_pool2d,  # noqa: F401
-                              avg_pool2d, conv2d, fold, max_pool2d, unfold)
-from .functional_losses import (binary_cross_entropy,  # noqa: F401
-                                binary_cross_entropy_with_logits, cross_entropy, huber_loss,
-                                kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss)
+from .functional_conv import (  # noqa: F401
+    adaptive_avg_pool2d,
+    adaptive_max_pool2d,
+    avg_pool2d,
+    conv2d,
+    fold,
+    max_pool2d,
+    unfold,
+)
+from .functional_losses import (  # noqa: F401
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+    smooth_l1_loss,
+)
 from .functional_norm import batch_norm, group_norm, layer_norm  # noqa: F401
 
 

@@ -12,8 +12,17 @@ from scipy import special
 from .. import dtypes
 from ..dispatch import bind
 from .registry import defprim
-from .rules import (bool_dtype, broadcast_rule, float_dtype, needs, promote, promote_float,
-                    promote_tail, same_dtype, same_shape)
+from .rules import (
+    bool_dtype,
+    broadcast_rule,
+    float_dtype,
+    needs,
+    promote,
+    promote_float,
+    promote_tail,
+    same_dtype,
+    same_shape,
+)
 
 UNARY = ("elementwise", "unary")
 BINARY = ("elementwise", "binary")

@@ -14,7 +14,6 @@ from ..errors import ShapeError, fmt_shape
 from .registry import defprim
 from .rules import needs, same_dtype
 
-
 # --- a guard: index values checked when the op runs (eagerly or in a compiled graph) ------
 ERRORS = {"IndexError": IndexError, "RuntimeError": RuntimeError}
 

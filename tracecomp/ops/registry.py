@@ -15,8 +15,8 @@ A primitive bundles, in one place:
 
 Backends register their lowerings elsewhere, keyed by the primitive's name.
 """
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 
 @dataclass(eq=False)
@@ -25,10 +25,10 @@ class Primitive:
     impl: Callable
     shape: Callable
     dtype: Callable
-    vjp: Optional[Callable] = None
+    vjp: Callable | None = None
     tags: frozenset = field(default_factory=frozenset)
     # the numpy ufunc behind `impl`, when there is one: in-place ops write through `out=`
-    ufunc: Optional[Callable] = None
+    ufunc: Callable | None = None
 
     def __post_init__(self):
         # views share memory (and so a version counter) with their first argument

@@ -16,7 +16,7 @@ def broadcast_shapes(op, *shapes):
     """numpy/torch broadcasting, with torch's error message."""
     ndim = max(len(s) for s in shapes)
     out = [1] * ndim
-    for k, s in enumerate(shapes):
+    for s in shapes:
         for i, d in enumerate(s):
             j = ndim - len(s) + i
             if d == out[j] or d == 1:
