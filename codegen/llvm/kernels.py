@@ -251,7 +251,8 @@ def elementwise_kernel(module, group, name, ranged=False):
     return k.finish()
 
 
-VECTOR = 16     # elements of a float32 vector on the dev machine (AVX-512)
+VECTOR = 16     # elements of a float32 vector on the dev machine (AVX-512): a heuristic
+                # threshold, not a correctness condition
 
 
 def _short_tail_merged(shape, keep_first=False):

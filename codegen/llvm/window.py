@@ -122,18 +122,17 @@ def unfold_kernel(module, group, name):
     k = KernelBuilder(module, group, name)
     x = unfold.inputs[0]
     n, c, h, w = x.shape
-    ((kh, kw), *_), (oh, ow) = _geometry(unfold.params, h, w)
+    ((kh, kw), dilation, padding, stride), (oh, ow) = _geometry(unfold.params, h, w)
     dims = root.params["dims"] if root is not unfold else (0, 1, 2)
 
     spans = [(0,), (1, 2, 3), (4, 5)]      # unfold dim -> its loops over (n, c, i, j, oy, ox)
     order = [a for d in dims for a in spans[d]]
-    (_, dilation, padding, stride), _ = _geometry(unfold.params, h, w)
     if root is unfold and tuple(stride) == (kh, kw) and tuple(dilation) == (1, 1) \
             and tuple(padding) == (0, 0):
-        # windows that tile the input (pooling): loop (n, c, oy, i, ox, j), so the input is
-        # read row by row, contiguously (an interleaved load of kw lanes: j is unrolled),
-        # and each tap's row is stored contiguously along ox; in the order above LLVM
-        # vectorized across oy with gathers and scatters (~10x slower, LeNet's first pool)
+        # windows that tile the input (pooling): loop (n, c, oy, i, ox, j), so each tap's row
+        # is stored contiguously along ox from strided reads of one input row. In the order
+        # above LLVM vectorized across oy, with gathers and scatters: LeNet's first pool
+        # (bias add and relu fused in) took 228 us that way, 82 us this way.
         order = [0, 1, 4, 2, 5, 3]
     extents = (n, c, kh, kw, oh, ow)
 
