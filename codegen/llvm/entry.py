@@ -218,6 +218,7 @@ def _matmul(b, group, pointer, sym):
     b.cbranch(b.icmp_unsigned("<", nxt, c64(batch)), head, done)
     b.position_at_end(done)
 
+
 def _gemm(b, sym, m, n, k, a, lda, w, ldw, out, ldc, trans_a, trans_b):
     """C = op(A) @ op(W) through the BLAS symbol, or through the generated GEMM function
     (gemm_kernel.py, when no BLAS was found), which takes no transposes: the fusion pass
