@@ -26,7 +26,7 @@ import math
 from llvmlite import ir
 
 from .entry import matmul_operands
-from .gemm_kernel import _FP, _at, _loop, default_tile
+from .gemm_kernel import _FP, _at, _Kernel, _loop, default_tile
 
 I1, I32, I64, PTR = ir.IntType(1), ir.IntType(32), ir.IntType(64), ir.PointerType()
 TILE = 18           # accumulators per tile: with its MB + NB row vectors, within 32 zmm
@@ -106,25 +106,17 @@ def _spans(extent, step):
     return [(s, min(step, extent - s)) for s in range(0, extent, step)]
 
 
-class _Micro:
+class _Micro(_Kernel):
     """The tile functions `void f(ptr a, ptr b, ptr c)`, one per (rows, cols) shape:
-    C[r, j] = sum over K of A[r, :] * B[j, :] for r < rows, j < cols (row strides K, C's N)."""
+    C[r, j] = sum over K of A[r, :] * B[j, :] for r < rows, j < cols (row strides K, C's N).
+    The vector type, fmuladd, masked load and `_load` are gemm_kernel's."""
 
     def __init__(self, module, fp, size, lanes, k, ldc, name):
-        self.module, self.fp, self.size, self.lanes, self.k = module, fp, size, lanes, k
-        self.ldc, self.name, self.made = ldc, name, {}
-        self.vec = ir.VectorType(fp, lanes)
+        super().__init__(module, fp, size, lanes, name)
+        self.k, self.ldc, self.made = k, ldc, {}
         suffix = f"v{lanes}{'f32' if size == 4 else 'f64'}"
-        self.fmuladd = self._intrinsic(f"llvm.fmuladd.{suffix}", self.vec, [self.vec] * 3)
-        self.mload = self._intrinsic(f"llvm.masked.load.{suffix}.p0", self.vec,
-                                     [PTR, I32, ir.VectorType(I1, lanes), self.vec])
         self.reduce = self._intrinsic(f"llvm.vector.reduce.fadd.{suffix}", fp,
                                       [fp, self.vec])
-
-    def _intrinsic(self, name, ret, args):
-        if name in self.module.globals:
-            return self.module.globals[name]
-        return ir.Function(self.module, ir.FunctionType(ret, args), name)
 
     def get(self, rows, cols):
         fn = self.made.get((rows, cols))
@@ -174,9 +166,3 @@ class _Micro:
                           align=self.size)
         bld.ret_void()
         return fn
-
-    def _load(self, bld, ptr, mask):
-        if mask is None:
-            return bld.load(ptr, typ=self.vec, align=self.size)
-        return bld.call(self.mload, [ptr, ir.Constant(I32, self.size), mask,
-                                     ir.Constant(self.vec, None)])
