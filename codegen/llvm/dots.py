@@ -28,7 +28,7 @@ from llvmlite import ir
 from .entry import matmul_operands
 from .gemm_kernel import _FP, _at, _Kernel, _loop, default_tile
 
-I1, I32, I64, PTR = ir.IntType(1), ir.IntType(32), ir.IntType(64), ir.PointerType()
+I1, I64, PTR = ir.IntType(1), ir.IntType(64), ir.PointerType()
 TILE = 18           # accumulators per tile: with its MB + NB row vectors, within 32 zmm
 MAX_OUTPUT = 4096   # C elements: beyond, the BLAS's packing pays for itself
 MIN_DEPTH = 8       # K / max(M, N): a long inner dimension relative to the result
