@@ -73,9 +73,14 @@ class TensorSpec(tuple):
     __slots__ = ()
 
 
-def tensor_entry(label, t):
+def tensor_spec(t):
+    """(shape, dtype, requires_grad) of tensor t: all a graph bakes in about it."""
     data = t._data
-    return label, TensorSpec((data.shape, data.dtype, bool(t._requires_grad)))
+    return data.shape, data.dtype, bool(t._requires_grad)
+
+
+def tensor_entry(label, t):
+    return label, TensorSpec(tensor_spec(t))
 
 
 class LastCall:
@@ -119,10 +124,7 @@ class LastCall:
                 if a is not same:
                     return None
                 continue
-            if not isinstance(a, Tensor) or a.grad is not None:
-                return None
-            data = a._data
-            if (data.shape, data.dtype, bool(a._requires_grad)) != spec:
+            if not isinstance(a, Tensor) or a.grad is not None or tensor_spec(a) != spec:
                 return None
             tensors.append(a)
         if ([label for label, _ in state] != self.state_labels
@@ -132,15 +134,12 @@ class LastCall:
 
 
 def _specs(state):
-    return [(t._data.shape, t._data.dtype, bool(t._requires_grad)) for _, t in state]
+    return [tensor_spec(t) for _, t in state]
 
 
 def _arg_check(a):
     """(spec, None) for a tensor argument, (None, the object) for anything else."""
-    if isinstance(a, Tensor):
-        data = a._data
-        return (data.shape, data.dtype, bool(a._requires_grad)), None
-    return None, a
+    return (tensor_spec(a), None) if isinstance(a, Tensor) else (None, a)
 
 
 def static_value(v):
