@@ -351,6 +351,9 @@ CASES = [
     # (torch rebases the base's history; the eager tape does not yet)
     OpCase("setitem_iadd", _index_iadd, (((3, 4), (2,)), ((3, 4), ())), grad=False),
     unary("setitem_scalar", lambda lib, x: _setitem((0, 1))(lib, x, 7.0), shapes=((3, 4),)),
+    # --- elementwise math (issue 9) ---
+    # --- reductions, scans, sorting, shape and index ops (issue 9) ---
+    # --- nn.functional (issue 9) ---
 ]
 
 BY_NAME = {c.name: c for c in CASES}

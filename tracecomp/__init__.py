@@ -34,6 +34,9 @@ from .tensor_methods import add, div, sub
 from .ops.elementwise import div as true_divide
 from .errors import (ShapeError, TraceError, TracecompError)
 from . import autograd
+# --- issue 9: elementwise math, creation, random and dtype utilities ---
+# --- issue 9: reductions, scans, sorting, shape and index ops ---
+# --- issue 9: devices and legacy tensor types ---
 
 float = float32  # noqa: A001 - torch.float
 double = float64

@@ -265,6 +265,10 @@ PROPERTIES = {
     "mT": lambda x: C.transpose(x, -2, -1),
 }
 
+# --- issue 9: elementwise math methods ---
+# --- issue 9: reduction, scan, sorting, shape and index methods ---
+# --- issue 9: device and type methods ---
+
 
 def install():
     for name, fn in {**METHODS, **OPERATORS}.items():
