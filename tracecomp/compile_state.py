@@ -1,6 +1,7 @@
 """What a compiled call reads and writes besides its arguments.
 
-Reads: the parameters and buffers of the modules it uses, their current `.grad` tensors,
+Reads: the parameters, buffers and tensor attributes of the modules it uses (a tensor kept
+as a plain attribute is read like a buffer: compile_attributes.py), their `.grad` tensors,
 and the state of the optimizers it uses (momentum buffers, Adam's moments and step
 counts). All of them become graph inputs, so their current values are used on every call
 and nothing is baked in.
@@ -11,7 +12,9 @@ call on the real objects:
            in an optimizer step) is written into the tensor's own buffer, or, when nothing
            but the tensor can see that buffer, the tensor takes the new array instead;
   - grad:  `.grad` set by a traced `loss.backward()` or cleared by `zero_grad()`;
-  - state: a new or replaced optimizer state entry (the first step creates them).
+  - state: a new or replaced optimizer state entry (the first step creates them);
+  - a module attribute or buffer rebound to a new tensor (`self.h = ...`): an extra output
+    assigned after every call (compile_attributes.py).
 Tracing itself changes nothing the user can see: every holder's data, `.grad` and every
 optimizer's state are restored when tracing ends.
 """
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .compile_attributes import INTERNAL, tensors_of
 from .errors import TraceError
 from .tensor import Tensor
 
@@ -62,6 +66,14 @@ def collect(modules, optimizers):
                     if t is not None and id(t) not in seen:
                         seen.add(id(t))
                         state.append((path + name, t))
+            for name, v in mod.__dict__.items():    # tensors kept as plain attributes
+                if isinstance(v, (Tensor, tuple, list)) and name not in INTERNAL:
+                    held = tensors_of(v)
+                    for k, t in enumerate(held):
+                        if id(t) not in seen:
+                            seen.add(id(t))
+                            state.append((path + name + (f".{k}" if len(held) > 1 else ""),
+                                          t))
             children = mod._modules
             if children:
                 stack.extend((f"{path}{name}.", child) for name, child in

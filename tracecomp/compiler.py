@@ -18,9 +18,10 @@ import logging
 import os
 import time
 import warnings
+import weakref
 from dataclasses import dataclass, field
 
-from . import bridge, compile_state, grad_mode
+from . import bridge, compile_attributes, compile_state, dispatch, grad_mode
 from .codegen import registry as backends
 from .errors import TraceError
 from .ir import Graph, verify
@@ -100,7 +101,9 @@ class Artifact:
     pass_log: list
     run_forward: object
     run_backward: object = None
-    n_outputs: int = 0                  # user-visible outputs (first in the forward's outputs)
+    n_outputs: int = 0                  # the user's outputs and attribute writes (first)
+    n_user_outputs: int = 0             # of which the user's result takes the first ones
+    attribute_writes: list = field(default_factory=list)   # module attributes assigned
     effects: list = field(default_factory=list)    # writes replayed after a call, in order
     n_effect_values: int = 0            # forward outputs after the user's that effects take
     optimizers: list = field(default_factory=list)
@@ -112,13 +115,15 @@ class Artifact:
     eager: bool = False                 # fallback='eager' took this signature
 
 
-def build(fn, call_args, tensors, state, module_names, backend, optimizers=()):
-    """Trace fn(*call_args) with every tensor in `tensors + state` as a graph input."""
+def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), roots=()):
+    """Trace fn(*call_args) with every tensor in `tensors + state` as a graph input;
+    `roots` are the modules it uses (whose attributes it may assign)."""
     log_records, graphs = [], {}
     tracer = Tracer(Graph("traced"), module_names)
     every = tensors + state
     originals = [t._data for _, t in every]
     snapshot = None
+    attributes = compile_attributes.AttributeSnapshot(roots)
     try:
         with tracer:
             nodes = [tracer.input(label_text(label), t) for label, t in every]
@@ -134,6 +139,9 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=()):
             result = fn(*args[0], **args[1])
             out_tensors, out_statics, out_structure = flatten(result)
             outputs = [tracer.lift(t) for _, t in out_tensors]
+            n_user = len(outputs)
+            writes, written = attributes.writes(tracer)
+            outputs += written
             effects, effect_values = snapshot.effects(tracer, nodes)
             _check_rebound(tracer, holders, effect_values)
     finally:
@@ -143,6 +151,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=()):
             t._data = data
         if snapshot is not None:
             snapshot.restore()
+        attributes.restore()
     graph = tracer.graph
     graph.outputs = outputs + effect_values
     captured = [t for t, _ in tracer.captured]
@@ -154,7 +163,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=()):
     graphs["simplified"] = graph
 
     compile_graph = backends.get(backend)
-    art = Artifact(graphs, log_records, None, n_outputs=len(outputs), effects=effects,
+    art = Artifact(graphs, log_records, None, n_outputs=len(outputs), n_user_outputs=n_user,
+                   attribute_writes=writes, effects=effects,
                    n_effect_values=len(effect_values), optimizers=list(optimizers),
                    out_structure=out_structure, out_statics=[v for _, v in out_statics],
                    captured=captured)
@@ -220,7 +230,7 @@ def differentiated(graph):
     return graph
 
 
-def execute(art, tensors, state):
+def execute(art, tensors, state, roots=()):
     """Run one artifact on the current values; returns the user's result."""
     every = [t for _, t in tensors] + [t for _, t in state] + art.captured
     arrays = [t._data for t in every]
@@ -242,6 +252,9 @@ def execute(art, tensors, state):
         out_tensors = bridge.attach(outputs, art.cotangent_slots, grad_tensors, state_)
     else:
         out_tensors = [Tensor._make(a) for a in outputs]
+    if art.attribute_writes:
+        compile_attributes.apply(art.attribute_writes, out_tensors[art.n_user_outputs:], roots)
+        out_tensors = out_tensors[:art.n_user_outputs]
     return unflatten(art.out_structure, out_tensors, art.out_statics)
 
 
@@ -309,15 +322,15 @@ class CompiledFunction:
                 _emit(1, f"[tracecomp] cache hit: {_name(fn)}")
         else:
             art, tensors = self._lookup(fn, args, kwargs, state, module_names, flags,
-                                        optimizers)
+                                        optimizers, roots)
             self._last_call = LastCall.of(fn, args, kwargs, tensors, state, flags,
                                           grad_enabled, art)
         self.last = art
         if art.eager:
             return fn(*args, **kwargs)
-        return execute(art, tensors, state)
+        return execute(art, tensors, state, roots)
 
-    def _lookup(self, fn, args, kwargs, state, module_names, flags, optimizers):
+    def _lookup(self, fn, args, kwargs, state, module_names, flags, optimizers, roots):
         """(artifact, labelled tensor arguments) through the full signature, compiling on
         a miss; adds the arguments' .grad tensors to `state`."""
         params = self._params.get(fn)
@@ -333,12 +346,13 @@ class CompiledFunction:
         art = self.cache.get(sig)
         if art is None:
             art = self._compile(fn, sig, structure, statics, tensors, state, module_names,
-                                optimizers)
+                                optimizers, roots)
         else:
             _emit(1, f"[tracecomp] cache hit: {_name(fn)}")
         return art, tensors
 
-    def _compile(self, fn, sig, structure, statics, tensors, state, module_names, optimizers):
+    def _compile(self, fn, sig, structure, statics, tensors, state, module_names, optimizers,
+                 roots):
         reason = explain_miss(sig, list(self.cache))
         self.compiles += 1
         if self.compiles > self.recompile_limit:
@@ -354,7 +368,7 @@ class CompiledFunction:
 
         try:
             art = build(fn, call_args, tensors, state, module_names, self.backend,
-                        optimizers)
+                        optimizers, roots)
         except TraceError as exc:
             if self.fallback != "eager":
                 raise
@@ -410,17 +424,51 @@ class CompiledModule:
 
 
 def compile(model=None, *, backend="llvm", fallback=None,
-            recompile_limit=RECOMPILE_LIMIT):
-    """Compile a module or a function; usable bare (@compile) or with options."""
+            recompile_limit=RECOMPILE_LIMIT, **torch_options):
+    """Compile a module, a module class or a function; usable bare (@compile) or with
+    options. torch.compile's tuning options (mode, fullgraph, dynamic, options) are
+    accepted and have no effect here: tracecomp always compiles the whole graph, for
+    static shapes; disable=True returns the model itself, as torch does."""
+    unknown = set(torch_options) - TORCH_OPTIONS
+    if unknown:
+        raise TypeError(f"compile() got an unexpected keyword argument "
+                        f"{sorted(unknown)[0]!r}")
     options = {"backend": backend, "fallback": fallback, "recompile_limit": recompile_limit}
     if model is None:
-        return lambda m: compile(m, **options)
+        return lambda m: compile(m, **options, **torch_options)
+    if torch_options.get("disable"):
+        return model                    # torch.compile(..., disable=True): a no-op
+    if isinstance(model, type) and issubclass(model, Module):
+        return _compile_class(model, options)
     if isinstance(model, Module):
         return CompiledModule(model, **options)
     if callable(model):
         return CompiledFunction(model, **options)
     raise TypeError(f"tracecomp.compile expects an nn.Module or a function, got "
                     f"{type(model).__name__}")
+
+
+# torch.compile's keyword arguments that only tune its own compiler
+TORCH_OPTIONS = frozenset(("mode", "fullgraph", "dynamic", "options", "disable"))
+
+
+def _compile_class(cls, options):
+    """@compile on an nn.Module class (as torch.compile does): every instance's calls run
+    its forward compiled, each instance with its own cache. The class itself is returned,
+    so `Net(...)` builds instances as before. Inside another compiled call the instance
+    is traced into the caller's graph like any module."""
+    compiled = weakref.WeakKeyDictionary()      # instance -> its CompiledFunction
+
+    def __call__(self, *args, **kwargs):
+        if dispatch.trace_hook is not None:
+            return Module.__call__(self, *args, **kwargs)
+        fn = compiled.get(self)
+        if fn is None:
+            fn = compiled[self] = CompiledFunction(type(self).forward, **options)
+        return fn._call(type(self).forward, (self,) + args, kwargs, [self])
+
+    cls.__call__ = __call__
+    return cls
 
 
 def _backend_text(art, attr):

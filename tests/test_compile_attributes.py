@@ -1,0 +1,214 @@
+"""Module state that compiled code assigns, and the ways torch programs call compile.
+
+A forward that rebinds a module attribute or a buffer (`self.stat = 0.9 * self.stat + ...`)
+leaves the module holding the computed tensor after every compiled call, exactly as an
+eager call does; the next call (any batch size) reads it. Python values changed by a
+compiled forward are refused with a TraceError that names the attribute. `@compile` on a
+module class compiles every instance's forward; torch.compile's tuning keywords are
+accepted.
+"""
+import logging
+
+import numpy as np
+import pytest
+
+import tracecomp as tc
+import tracecomp.nn as nn
+
+from helpers import assert_close
+
+
+class RunningStat(nn.Module):
+    """A statistic kept as a plain attribute, and one kept as a buffer but rebound."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 3)
+        self.stat = tc.zeros(4)
+        self.register_buffer("count", tc.zeros(()))
+
+    def forward(self, x):
+        self.stat = 0.9 * self.stat + 0.1 * x.mean(0)
+        self.count = self.count + 1
+        return self.lin(x) + self.stat.sum()
+
+
+def _twins(cls):
+    eager, twin = cls(), cls()
+    twin.load_state_dict(eager.state_dict())
+    for name, v in vars(eager).items():
+        if isinstance(v, tc.Tensor):
+            setattr(twin, name, v.clone())
+    return eager, twin
+
+
+@pytest.mark.parametrize("backend", ["interp", "llvm"])
+def test_rebound_attribute_and_buffer_follow_eager_across_batch_sizes(backend):
+    eager, twin = _twins(RunningStat)
+    compiled = tc.compile(twin, backend=backend)
+    for b in (8, 8, 5, 8):
+        x = tc.randn(b, 4)
+        assert_close(compiled(x), eager(x), what=f"output at batch {b}")
+        assert isinstance(twin.stat._data, np.ndarray), "a graph value leaked into the module"
+        assert_close(twin.stat, eager.stat, what="attribute stat")
+        assert_close(twin.count, eager.count, what="buffer count")
+    assert "count" in dict(twin.named_buffers()), "a rebound buffer stays a buffer"
+    assert float(twin.count) == 4.0
+
+
+class KeepsState(nn.Module):
+    """An RNN-style state tuple kept between calls, detached as language models do."""
+
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.Linear(6, 3)
+        self.state = None
+
+    def forward(self, x):
+        h = self.state[0] if self.state is not None else tc.zeros(x.shape[0], 3)
+        h = tc.tanh(self.cell(tc.cat([x, h], 1)))
+        self.state = (h.detach(), None)
+        return h
+
+
+def test_tuple_state_attribute_is_carried_between_calls():
+    eager, twin = _twins(KeepsState)
+    compiled = tc.compile(twin)
+    for step in range(4):
+        x = tc.randn(2, 3)
+        assert_close(compiled(x), eager(x), what=f"step {step}")
+        assert twin.state[1] is None and not twin.state[0].requires_grad
+        assert_close(twin.state[0], eager.state[0], what=f"state after step {step}")
+
+
+class KeepsActivation(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 2)
+
+    def forward(self, x):
+        self.hidden = self.lin(x).relu()        # kept for a later loss, with its history
+        return self.hidden.sum(1)
+
+
+def test_assigned_tensor_keeps_its_gradient():
+    eager, twin = _twins(KeepsActivation)
+    compiled = tc.compile(twin)
+    x = tc.randn(5, 3)
+    compiled(x)
+    eager(x)
+    assert twin.hidden.requires_grad
+    (twin.hidden * 3).sum().backward()
+    (eager.hidden * 3).sum().backward()
+    for (name, p), q in zip(twin.named_parameters(), eager.parameters()):
+        assert_close(p.grad, q.grad, what=f"{name}.grad")
+
+
+class Counter(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return x * 2
+
+
+def test_python_attribute_change_is_refused_with_its_name():
+    model = Counter()
+    with pytest.raises(tc.TraceError, match=r"attribute `calls` from 0 to 1"):
+        tc.compile(model)(tc.randn(2))
+    assert model.calls == 0, "tracing must not leave its changes behind"
+
+
+class Clears(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cache = tc.ones(2)
+
+    def forward(self, x):
+        out = x + self.cache
+        self.cache = None
+        return out
+
+
+def test_attribute_set_to_none_is_replayed():
+    model = Clears()
+    out = tc.compile(model)(tc.zeros(2))
+    assert model.cache is None
+    assert_close(out, tc.ones(2))
+
+
+def test_attribute_shape_change_recompiles_with_the_reason(caplog, monkeypatch):
+    monkeypatch.setenv("TRACECOMP_DEBUG", "1")
+
+    class Scale(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = tc.ones(3)
+
+        def forward(self, x):
+            return x * self.w
+
+    model = Scale()
+    compiled = tc.compile(model)
+    with caplog.at_level(logging.INFO, logger="tracecomp"):
+        assert_close(compiled(tc.ones(3)), tc.ones(3))
+        model.w = tc.full((3,), 2.0)            # a new value: read, no recompile
+        assert_close(compiled(tc.ones(3)), tc.full((3,), 2.0))
+        assert compiled._compiled.compiles == 1
+        model.w = tc.ones(1)
+        assert_close(compiled(tc.ones(3)), tc.ones(3))
+    assert compiled._compiled.compiles == 2
+    assert any("w dim 0: 3 -> 1" in r.getMessage() for r in caplog.records)
+
+
+# --- compile on a class, and torch.compile's keywords --------------------------------------
+def _net_class():
+    class Net(nn.Module):
+        def __init__(self, n=4):
+            super().__init__()
+            self.fc = nn.Linear(n, 2)
+
+        def forward(self, x):
+            return self.fc(x).relu()
+
+    return Net
+
+
+def test_compile_on_a_class_compiles_each_instance():
+    Net = _net_class()
+    plain = Net()
+    Compiled = tc.compile(Net)
+    assert Compiled is Net
+    a, b = Net(), Net(3)
+    assert a is not b and b.fc.in_features == 3
+    a.load_state_dict(plain.state_dict())
+    x = tc.randn(5, 4)
+    assert_close(a(x), Net.forward(plain, x))
+    assert b(tc.randn(2, 3)).shape == (2, 2)
+
+    def peek(self, x):
+        return x * float(x.sum())          # needs a value: only a traced forward refuses
+    Net.forward = peek
+    with pytest.raises(tc.TraceError):
+        Net()(tc.randn(2))
+
+
+def test_compiled_class_inside_a_compiled_model_is_traced_inline():
+    Net = tc.compile(_net_class())
+    outer = nn.Sequential(Net(), nn.Linear(2, 1))
+    eager = nn.Sequential(_net_class()(), nn.Linear(2, 1))
+    eager.load_state_dict(outer.state_dict())
+    x = tc.randn(3, 4)
+    assert_close(tc.compile(outer)(x), eager(x))
+
+
+def test_torch_compile_keywords():
+    model = nn.Linear(3, 2)
+    x = tc.randn(4, 3)
+    fast = tc.compile(model, mode="max-autotune", fullgraph=True, dynamic=False)
+    assert_close(fast(x), model(x))
+    assert tc.compile(model, disable=True) is model
+    with pytest.raises(TypeError, match="unexpected keyword argument 'mdoe'"):
+        tc.compile(model, mdoe="reduce-overhead")

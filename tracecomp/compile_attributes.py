@@ -1,0 +1,159 @@
+"""Module attributes that compiled code assigns: `self.stat = 0.9 * self.stat + ...`.
+
+A forward may rebind a module attribute to a new tensor (a running statistic kept as a
+plain attribute, an RNN's last hidden state, attention weights kept for a plot), or rebind a
+buffer (`self.buf = self.buf * 0.9` instead of an in-place update). Eagerly the module then
+holds the new tensor; compiled, the traced code would leave a graph value in the attribute.
+So, around tracing, every module's attributes are compared before and after:
+
+  - an attribute (or buffer) rebound to a tensor, or to a tuple/list of tensors, becomes an
+    extra output of the graph; after every call the module gets the computed tensor, as
+    eagerly (with a gradient when it has one);
+  - an attribute set to None, or deleted, is set to None / deleted after every call;
+  - any other attribute change (a Python number, a string, a list's identity) cannot be
+    replayed: the graph holds its trace-time value, so a counter would stop counting.
+    That is a TraceError naming the attribute, never a silent wrong value.
+
+The attributes' current tensors are graph inputs like buffers (compile_state.collect), so
+a new value is read on the next call, and a new shape recompiles with the reason.
+Everything is restored when tracing ends; the writes happen only when the code runs.
+"""
+from dataclasses import dataclass
+
+from .errors import TraceError
+from .signature import flatten, unflatten
+from .tensor import Tensor
+
+# what Module.__init__ keeps in __dict__ itself: never user attributes
+INTERNAL = frozenset(("_parameters", "_buffers", "_modules", "_forward_hooks",
+                       "_forward_pre_hooks", "_non_persistent_buffers_set", "training"))
+_ABSENT = object()
+
+
+@dataclass
+class AttributeWrite:
+    root: int               # which module the compiled call uses (its position)
+    path: tuple             # child names from that module down to the owner
+    name: str
+    structure: object       # flatten()'s structure of the value; None: set to None
+    n_tensors: int          # how many graph outputs the value takes
+    statics: tuple = ()     # the value's non-tensor leaves (None in a tuple of states)
+    delete: bool = False    # the code deleted the attribute
+
+    def where(self):
+        return ".".join(self.path + (self.name,))
+
+
+def _modules(roots):
+    """(root index, path, module) for every module reachable from the roots, once each."""
+    seen, out = set(), []
+    for r, root in enumerate(roots):
+        for path, mod in root.named_modules():
+            if id(mod) not in seen:
+                seen.add(id(mod))
+                out.append((r, tuple(path.split(".")) if path else (), mod))
+    return out
+
+
+def _attributes(mod):
+    """A module's user attributes and buffers, by name (buffers keyed apart)."""
+    out = {name: v for name, v in mod.__dict__.items() if name not in INTERNAL}
+    out.update({("buffer", name): v for name, v in mod._buffers.items()})
+    return out
+
+
+class AttributeSnapshot:
+    """Every module's attributes before tracing, to find what the code rebound."""
+
+    def __init__(self, roots):
+        self.modules = _modules(roots)
+        self.before = [_attributes(mod) for _, _, mod in self.modules]
+
+    def writes(self, tracer):
+        """(AttributeWrite list, the graph values they take, in order)."""
+        writes, values = [], []
+        for (r, path, mod), before in zip(self.modules, self.before):
+            after = _attributes(mod)
+            for key in list(before) + [k for k in after if k not in before]:
+                old, new = before.get(key, _ABSENT), after.get(key, _ABSENT)
+                if old is new:
+                    continue
+                name = key[1] if isinstance(key, tuple) else key
+                write = _write(r, path, name, old, new)
+                if write.structure is not None:
+                    tensors, _, _ = flatten(new)
+                    values.extend(tracer.lift(t) for _, t in tensors)
+                writes.append(write)
+        return writes, values
+
+    def restore(self):
+        for (_, _, mod), before in zip(self.modules, self.before):
+            for key in [k for k in _attributes(mod) if k not in before]:
+                if isinstance(key, tuple):
+                    del mod._buffers[key[1]]
+                else:
+                    del mod.__dict__[key]
+            for key, v in before.items():
+                if isinstance(key, tuple):
+                    mod._buffers[key[1]] = v
+                else:
+                    mod.__dict__[key] = v
+
+
+def _write(r, path, name, old, new):
+    where = ".".join(path + (name,))
+    if new is _ABSENT or new is None:
+        if old is None or old is _ABSENT or _tensors_only(old):
+            return AttributeWrite(r, path, name, None, 0, delete=new is _ABSENT)
+    elif _tensors_only(new):
+        tensors, statics, structure = flatten(new)
+        return AttributeWrite(r, path, name, structure, len(tensors),
+                              tuple(v for _, v in statics))
+    raise TraceError(
+        f"compiled code changed the module attribute `{where}` from {_show(old)} to "
+        f"{_show(new)}: a compiled graph is traced once, so Python values it changes would "
+        f"keep their trace-time value on later calls (a counter would stop counting). Keep "
+        f"such state in a tensor (self.register_buffer(...), or a tensor attribute), or "
+        f"change it outside the compiled call.")
+
+
+def _tensors_only(v):
+    """A tensor, or a tuple/list of them (None allowed inside: an LSTM's (h, None))."""
+    if isinstance(v, Tensor):
+        return True
+    return isinstance(v, (tuple, list)) and any(isinstance(x, Tensor) for x in v) and all(
+        x is None or _tensors_only(x) for x in v)
+
+
+def tensors_of(value):
+    """The tensors a module attribute holds: itself, or those in a tuple/list of them."""
+    if isinstance(value, Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)) and _tensors_only(value):
+        return [t for _, t in flatten(value)[0]]
+    return []
+
+
+def _show(v):
+    if v is _ABSENT:
+        return "nothing (a new attribute)"
+    text = repr(v)
+    return text if len(text) <= 40 else f"a {type(v).__name__}"
+
+
+def apply(writes, tensors, roots):
+    """After a call: give each module the tensors its traced code assigned."""
+    tensors = iter(tensors)
+    for w in writes:
+        mod = roots[w.root]
+        for part in w.path:
+            mod = mod._modules[part]
+        if w.delete:
+            if w.name in mod.__dict__ or w.name in mod._buffers:
+                delattr(mod, w.name)
+            continue
+        value = None
+        if w.structure is not None:
+            value = unflatten(w.structure, [next(tensors) for _ in range(w.n_tensors)],
+                              w.statics)
+        setattr(mod, w.name, value)
