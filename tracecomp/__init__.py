@@ -50,7 +50,10 @@ divide = div
 subtract = sub
 fmod = remainder
 
-__version__ = "0.1.0"
+# torch's version, not ours: programs check `torch.__version__` to choose which torch API to
+# call, and this is the API tracecomp follows. tracecomp's own is tracecomp.version.tracecomp
+# (and the installed package's metadata).
+__version__ = "2.13.0"
 
 from . import nn, optim  # noqa: E402
 from .serialization import load, save  # noqa: E402

@@ -20,6 +20,8 @@ A node is a JSON list [tag, payload...]:
   ["list", [node...]] ["tuple", [node...]] ["size", [n...]] ["dict", [[key, value]...]]
   ["odict", [[key, value]...]] or ["odict", [[key, value]...], metadata-node]
   ["tensor", i] ["param", i] ["ndarray", i] ["npscalar", i]    (i indexes "tensors")
+  ["module", "pkg.mod:Class", args, kwargs, state_dict, training]  (saved_module.py: a whole
+  nn.Module as its class, constructor arguments and state_dict; never a pickle)
 entry = {"dtype": name, "shape": [...], "offset": o, "nbytes": n, "requires_grad": b}.
 
 Dict keys keep their types (int keys stay int), OrderedDicts stay OrderedDicts (with the
@@ -35,7 +37,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from . import dtypes
+from . import dtypes, saved_module
 from .errors import SerializationError
 from .tensor import Size, Tensor, device
 
@@ -53,7 +55,8 @@ _KEY_TYPES = (str, int, float, bool, type(None))
 # a hostile header from exhausting the stack, and save() enforces it so saved files load.
 MAX_DEPTH = 100
 _SUPPORTED = ("dicts (OrderedDict too), lists, tuples, str, int, float, bool, None, tensors, "
-              "numpy arrays and scalars, dtypes")
+              "numpy arrays and scalars, dtypes, nn.Modules (as class, constructor arguments "
+              "and state_dict)")
 
 
 def _parameter_class():
@@ -144,6 +147,8 @@ class _Encoder:
                 return self._container(obj, kind, path)
             finally:
                 self._open.discard(id(obj))
+        if saved_module.is_module(obj):
+            return saved_module.encode(self, obj, path)
         raise SerializationError(f"tracecomp.save: cannot save {path} of type "
                                  f"{kind.__module__}.{kind.__qualname__}; the safe format holds "
                                  f"{_SUPPORTED}")
@@ -336,6 +341,8 @@ class _Decoder:
             return out
         if tag in ("tensor", "param"):
             return self._tensor(self._ref(args[0]), tag == "param")
+        if tag == "module":
+            return saved_module.decode(self, args, depth)
         if tag in ("ndarray", "npscalar"):
             arr = self.arrays[self._ref(args[0])]
             return arr if tag == "ndarray" else arr[()]

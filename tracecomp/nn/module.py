@@ -76,6 +76,13 @@ class Module:
     _version = 1
     training: bool
 
+    def __new__(cls, *args, **kwargs):
+        # The constructor's arguments, so that tracecomp.save(model) can rebuild the model
+        # by calling its class again instead of pickling it (saved_module.py).
+        self = super().__new__(cls)
+        object.__setattr__(self, "_init_args", (args, kwargs))
+        return self
+
     def __init__(self):
         # object.__setattr__: our own __setattr__ reads these registries
         for name in ("_parameters", "_buffers", "_modules", "_forward_hooks",

@@ -1,0 +1,98 @@
+"""`tracecomp.save(model, path)` of a whole module, and loading it back, with no pickle.
+
+torch.save(model) pickles the module, and loading a pickle can run any code its author
+wanted. Here a module is saved as data only:
+
+    ["module", "package.module:Class", args, kwargs, state_dict, training]
+
+where args/kwargs are the arguments its constructor was called with (Module.__new__
+records them), state_dict is the module's own, and training lists the train/eval flag of
+every submodule by path. Loading finds the class among the modules Python has ALREADY
+imported (nothing is imported because a file names it: the program that loads must define
+or import the class, as torch's loader also requires), checks that it is an nn.Module
+subclass, calls it with the saved arguments (plain data, or other saved modules), then
+loads the state_dict strictly and restores the train/eval flags.
+
+What does not come back: attributes set after construction that are not in the state_dict
+(torch's pickle keeps those), and constructor arguments that are neither data nor modules
+(a function, an open file), which save() refuses, naming the argument.
+"""
+import sys
+
+from .errors import SerializationError
+
+
+def _module_class():
+    from .nn.module import Module
+    return Module
+
+
+def is_module(obj):
+    return isinstance(obj, _module_class())
+
+
+def encode(encoder, module, path):
+    """The JSON node for a module (encoder is serialization._Encoder)."""
+    cls = type(module)
+    where = f"{cls.__module__}:{cls.__qualname__}"
+    if "<locals>" in cls.__qualname__:
+        raise SerializationError(f"tracecomp.save: {path} is a {cls.__qualname__}, a class "
+                                 f"defined inside a function, which loading cannot find; "
+                                 f"define it at module level, or save model.state_dict()")
+    args, kwargs = module.__dict__.get("_init_args", ((), {}))
+    try:
+        arg_nodes = encoder.node(tuple(args), f"{path} constructor arguments")
+        kwarg_nodes = encoder.node(dict(kwargs), f"{path} constructor arguments")
+    except SerializationError as exc:
+        raise SerializationError(f"{exc}. A whole module is saved as its class, its "
+                                 f"constructor arguments and its state_dict; save "
+                                 f"model.state_dict() instead") from None
+    state = encoder.node(module.state_dict(), f"{path}.state_dict()")
+    training = [[name, m.training] for name, m in module.named_modules()]
+    return ["module", where, arg_nodes, kwarg_nodes, state, training]
+
+
+def decode(decoder, args, depth):
+    """The module a ["module", ...] node describes (decoder is serialization._Decoder)."""
+    name = decoder.name
+    if len(args) != 5 or not isinstance(args[0], str) or not isinstance(args[4], list):
+        raise SerializationError(f"{name}: malformed header: module node {args[:1]!r}")
+    cls = _find_class(args[0], name)
+    ctor_args = decoder.node(args[1], depth)
+    ctor_kwargs = decoder.node(args[2], depth)
+    if not isinstance(ctor_args, tuple) or not isinstance(ctor_kwargs, dict) or not all(
+            isinstance(k, str) for k in ctor_kwargs):
+        raise SerializationError(f"{name}: malformed header: constructor arguments of "
+                                 f"{args[0]}")
+    state = decoder.node(args[3], depth)
+    try:
+        module = cls(*ctor_args, **ctor_kwargs)
+    except Exception as exc:
+        raise SerializationError(f"{name}: rebuilding {args[0]} with its saved constructor "
+                                 f"arguments failed ({type(exc).__name__}: {exc}); has the "
+                                 f"class changed since the file was saved?") from exc
+    module.load_state_dict(state)
+    flags = dict(entry for entry in args[4] if isinstance(entry, list) and len(entry) == 2)
+    for path, m in module.named_modules():
+        if isinstance(flags.get(path), bool):
+            object.__setattr__(m, "training", flags[path])
+    return module
+
+
+def _find_class(where, name):
+    """The class `package.module:Qualname`, among modules already imported only."""
+    module_name, _, qualname = where.partition(":")
+    owner = sys.modules.get(module_name)
+    if owner is None:
+        raise SerializationError(
+            f"{name}: the file holds a {where.replace(':', '.')} module, but its module "
+            f"{module_name!r} is not imported; import it (or define the class) before "
+            f"tracecomp.load: loading never imports code because a file names it")
+    obj = owner
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+    if not (isinstance(obj, type) and issubclass(obj, _module_class())):
+        raise SerializationError(f"{name}: {where.replace(':', '.')} is not an nn.Module "
+                                 f"class in the running program; loading rebuilds only "
+                                 f"nn.Module subclasses")
+    return obj
