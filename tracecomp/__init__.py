@@ -59,3 +59,10 @@ from . import nn, optim  # noqa: E402
 from .serialization import load, save  # noqa: E402
 from . import utils  # noqa: E402
 from .compiler import compile  # noqa: E402,A001
+
+# A torch name we lack raises NotImplementedError naming it, as does importing a torch
+# subpackage we lack (`import tracecomp.fft`); both point to SUPPORT.md (support.py).
+from . import support as _support  # noqa: E402
+
+__getattr__ = _support.missing_in("torch")
+_support.install_finder()

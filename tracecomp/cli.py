@@ -1,7 +1,8 @@
-"""The `tracecomp` command. Two subcommands:
+"""The `tracecomp` command. Three subcommands:
 
     tracecomp dump examples/mlp.py:MLP --input 64x784 [--out DIR] [--backend llvm|interp]
     tracecomp bench [--quick] [--only mlp,gelu] [--json PATH] [--png PATH]   (tracecomp.bench)
+    tracecomp support [--write]     what of torch's API tracecomp supports (support_table.py)
 
 `dump` loads TARGET (`file.py:Name`: an nn.Module class built with no arguments, a module
 instance, or a function), compiles it with `tracecomp.compile`, runs it once on random
@@ -73,6 +74,11 @@ def build_parser():
     dump.add_argument("-q", "--quiet", action="store_true",
                       help="do not print the traced graph")
     add_bench_parser(sub)
+    support = sub.add_parser("support", help="probe torch's API against tracecomp's: the "
+                             "table in SUPPORT.md (needs torch)")
+    support.add_argument("--write", action="store_true",
+                         help="write SUPPORT.md and tracecomp/torch_names.py in the "
+                         "source tree instead of printing the table")
     return parser
 
 
@@ -129,6 +135,9 @@ def main(argv=None):
         args = build_parser().parse_args(argv)
         if args.command == "bench":
             return run_bench(args)
+        if args.command == "support":
+            from .support_table import main as support_main
+            return support_main(write=args.write) or 0
         return run_dump(args, argv)
     except UsageError as exc:
         print(f"tracecomp: error: {exc}", file=sys.stderr)

@@ -294,6 +294,12 @@ class Tensor:
     def __reduce__(self):
         raise TypeError("tracecomp tensors are not pickled; use tracecomp.save / tracecomp.load")
 
+    def __getattr__(self, name):
+        # only reached for names a tensor does not have: a torch method we lack raises
+        # NotImplementedError naming it (and hasattr() still answers False)
+        from .support import missing_tensor_attribute
+        missing_tensor_attribute(self, name)
+
     def __deepcopy__(self, memo):
         """A leaf's copy: new storage, the same requires_grad and a copied .grad (torch's
         rule: tensors with history refuse, since the history cannot be copied)."""

@@ -7,3 +7,8 @@ from .modules import *  # noqa: F403  (the layers, listed in modules/__init__.py
 from .modules.distance import CosineSimilarity  # noqa: F401
 from .modules.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss,  # noqa: F401
                            HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss)
+
+# a torch name we lack raises NotImplementedError naming it (support.py)
+from ..support import missing_in as _missing_in  # noqa: E402
+
+__getattr__ = _missing_in("torch.nn")

@@ -307,3 +307,7 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     """||x1 - x2 + eps||_p over the last dim."""
     return C.norm(x1 - x2 + eps, p, -1, keepdim)
 
+# a torch name we lack raises NotImplementedError naming it (support.py)
+from ..support import missing_in as _missing_in  # noqa: E402
+
+__getattr__ = _missing_in("torch.nn.functional")

@@ -11,3 +11,8 @@ from .rmsprop import RMSprop
 from .sgd import SGD
 
 __all__ = ["Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "SGD", "lr_scheduler"]
+
+# a torch name we lack raises NotImplementedError naming it (support.py)
+from ..support import missing_in as _missing_in  # noqa: E402
+
+__getattr__ = _missing_in("torch.optim")

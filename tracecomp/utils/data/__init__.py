@@ -9,3 +9,8 @@ from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler, Su
 __all__ = ["BatchSampler", "ConcatDataset", "DataLoader", "Dataset", "RandomSampler",
            "Sampler", "SequentialSampler", "Subset", "SubsetRandomSampler", "TensorDataset",
            "default_collate", "default_convert", "load_mnist", "random_split", "read_idx"]
+
+# a torch name we lack raises NotImplementedError naming it (support.py)
+from ...support import missing_in as _missing_in  # noqa: E402
+
+__getattr__ = _missing_in("torch.utils.data")
