@@ -119,3 +119,14 @@ def test_class_defined_in_a_function_is_refused_clearly(tmp_path):
 
     with pytest.raises(SerializationError, match="defined inside a function"):
         tc.save(Local(), tmp_path / "m.pt")
+
+
+def test_safe_globals_allow_list_is_kept_and_loading_stays_safe(tmp_path):
+    path = tmp_path / "m.pt"
+    tc.save(Net(3), path)
+    before = tc.serialization.get_safe_globals()
+    with tc.serialization.safe_globals([Net, nn.Linear]):
+        assert tc.serialization.get_safe_globals()[-2:] == [Net, nn.Linear]
+        model = tc.load(path)
+    assert tc.serialization.get_safe_globals() == before
+    assert isinstance(model, Net)

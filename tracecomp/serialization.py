@@ -392,4 +392,40 @@ def load(f, map_location=None, *, weights_only=None, mmap=None):
         raise SerializationError(f"{name}: malformed header ({type(e).__name__}: {e})") from None
 
 
-__all__ = ["FORMAT_VERSION", "MAGIC", "load", "save"]
+# torch.serialization's allow-list of classes that torch.load(weights_only=True) may
+# unpickle. tracecomp.load never unpickles, so there is nothing to allow: the list is kept
+# (programs add to it and read it back) and has no effect on what loads.
+_safe_globals = []
+
+
+def add_safe_globals(safe_globals):
+    _safe_globals.extend(safe_globals)
+
+
+def get_safe_globals():
+    return list(_safe_globals)
+
+
+def clear_safe_globals():
+    _safe_globals.clear()
+
+
+class safe_globals:  # noqa: N801 - torch's name
+    """`with torch.serialization.safe_globals([...]):` as torch: the list is in effect
+    inside the block (and changes nothing here: see add_safe_globals)."""
+
+    def __init__(self, safe_globals):
+        self.globals = list(safe_globals)
+
+    def __enter__(self):
+        self.saved = get_safe_globals()
+        add_safe_globals(self.globals)
+
+    def __exit__(self, *exc):
+        clear_safe_globals()
+        add_safe_globals(self.saved)
+        return False
+
+
+__all__ = ["FORMAT_VERSION", "MAGIC", "add_safe_globals", "clear_safe_globals",
+           "get_safe_globals", "load", "safe_globals", "save"]
