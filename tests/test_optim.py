@@ -311,13 +311,6 @@ def test_load_state_dict_errors_match_torch():
     _both(mismatch_groups)
 
 
-def test_unsupported_implementation_flags_are_refused():
-    with pytest.raises(ValueError, match="fused=True is not supported"):
-        optim.Adam([tc.zeros(2, requires_grad=True)], fused=True)
-    with pytest.raises(ValueError, match="differentiable=True is not supported"):
-        optim.SGD([tc.zeros(2, requires_grad=True)], differentiable=True)
-
-
 # --- learning-rate schedulers ---------------------------------------------------------
 class Halving:
     """A callable object: its __dict__ goes into LambdaLR's state_dict."""

@@ -1,14 +1,15 @@
 """Adagrad: torch's single-tensor dense update (torch.optim.adagrad._single_tensor_adagrad),
-op for op. As in torch, state ('step', 'sum') exists from construction on."""
+op for op. As in torch, state ('step', 'sum') exists from construction on; lr may be a
+1-element tensor."""
 from ..creation import full_like, tensor
-from .optimizer import Optimizer, reject_unsupported, step_count
+from .optimizer import Optimizer, step_count
+from .options import check_fused, check_lr, scalar
 
 
 class Adagrad(Optimizer):
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
                  eps=1e-10, foreach=None, *, maximize=False, differentiable=False, fused=None):
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
+        check_lr(lr)
         if not 0.0 <= lr_decay:
             raise ValueError(f"Invalid lr_decay value: {lr_decay}")
         if not 0.0 <= weight_decay:
@@ -18,12 +19,12 @@ class Adagrad(Optimizer):
                              f"{initial_accumulator_value}")
         if not 0.0 <= eps:
             raise ValueError(f"Invalid epsilon value: {eps}")
-        reject_unsupported(differentiable=differentiable, fused=fused)
         defaults = {"lr": lr, "lr_decay": lr_decay, "eps": eps, "weight_decay": weight_decay,
                     "initial_accumulator_value": initial_accumulator_value,
                     "foreach": foreach, "maximize": maximize,
                     "differentiable": differentiable, "fused": fused}
         super().__init__(params, defaults)
+        check_fused(fused, foreach, differentiable)
 
     def add_param_group(self, param_group):
         super().add_param_group(param_group)
@@ -34,7 +35,7 @@ class Adagrad(Optimizer):
             state["sum"] = full_like(p, group["initial_accumulator_value"])
 
     def _update_group(self, group):
-        lr, lr_decay, eps = group["lr"], group["lr_decay"], group["eps"]
+        lr, lr_decay, eps = scalar(group["lr"]), group["lr_decay"], group["eps"]
         weight_decay, maximize = group["weight_decay"], group["maximize"]
         for p in group["params"]:
             grad = p.grad

@@ -1,30 +1,53 @@
 """Adam and AdamW: torch's single-tensor update (torch.optim.adam._single_tensor_adam with
 capturable=False), op for op, with the same state ('step' as a float32 0-d tensor,
-'exp_avg', 'exp_avg_sq', 'max_exp_avg_sq' with amsgrad)."""
+'exp_avg', 'exp_avg_sq', 'max_exp_avg_sq' with amsgrad). lr and betas may be 1-element
+tensors, as in torch."""
 from ..creation import tensor, zeros_like
-from .optimizer import Optimizer, reject_unsupported, step_count
+from ..tensor import Tensor
+from .optimizer import Optimizer, step_count
+from .options import capturable_error, check_betas, check_fused, scalar
+
+
+def _check_tensor_options(lr, betas, foreach, capturable):
+    """torch's rules for lr and betas given as tensors."""
+    if isinstance(lr, Tensor):
+        if foreach and not capturable:
+            raise ValueError("lr as a Tensor is not supported for capturable=False and "
+                             "foreach=True")
+        if lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+    if not 0.0 <= lr:
+        raise ValueError(f"Invalid learning rate: {lr}")
 
 
 class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  amsgrad=False, *, foreach=None, maximize=False, capturable=False,
                  differentiable=False, fused=None, decoupled_weight_decay=False):
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
+        _check_tensor_options(lr, betas, foreach, capturable)
         if not 0.0 <= eps:
             raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= betas[0] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-        if not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        check_betas(betas)
         if not 0.0 <= weight_decay:
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        reject_unsupported(capturable=capturable, differentiable=differentiable, fused=fused)
-        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
+        both = (isinstance(betas[0], float) and isinstance(betas[1], float)) or (
+            isinstance(betas[0], Tensor) and isinstance(betas[1], Tensor))
+        if not both:
+            raise ValueError("betas must be either both floats or both Tensors")
+        for i, beta in enumerate(betas):
+            if isinstance(beta, Tensor):
+                if not capturable and foreach:
+                    raise ValueError(f"betas[{i}] as a Tensor is not supported for "
+                                     f"capturable=False and foreach=True")
+                if beta.numel() != 1:
+                    raise ValueError(f"Tensor betas[{i}] must be 1-element")
+        betas = tuple(b.reshape(()) if isinstance(b, Tensor) else b for b in betas)
+        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
                     "amsgrad": amsgrad, "maximize": maximize, "foreach": foreach,
                     "capturable": capturable, "differentiable": differentiable,
                     "fused": fused, "decoupled_weight_decay": decoupled_weight_decay}
         super().__init__(params, defaults)
+        check_fused(fused, foreach, differentiable)
 
     def _init_state(self, state, p, amsgrad):
         state["step"] = tensor(0.0)
@@ -34,10 +57,13 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = zeros_like(p)
 
     def _update_group(self, group):
-        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        lr, eps = scalar(group["lr"]), group["eps"]
+        beta1, beta2 = (scalar(b, "betas") for b in group["betas"])
         weight_decay, amsgrad, maximize = (group["weight_decay"], group["amsgrad"],
                                            group["maximize"])
         decoupled = group["decoupled_weight_decay"]
+        # fused=True has a CPU kernel that takes capturable; the single-tensor path does not
+        capturable = group["capturable"] and not group["fused"]
         for p in group["params"]:
             grad = p.grad
             if grad is None:
@@ -47,6 +73,8 @@ class Adam(Optimizer):
                 self._init_state(state, p, amsgrad)
             if maximize:
                 grad = -grad
+            if capturable:
+                raise capturable_error()
             step_t = state["step"]
             step_t += 1
             if weight_decay != 0:

@@ -1,17 +1,27 @@
 """Optimizer: the base class of every optimizer, with torch.optim.Optimizer's behaviour.
 
-It owns what all optimizers share: parameter groups (per-group options over defaults),
-per-parameter state, zero_grad, state_dict / load_state_dict in torch's format, and the
-step skeleton. A subclass only says how one group is updated (`_update_group`), using
-in-place Tensor ops (p.add_, buf.mul_(m).add_, p.addcdiv_) so a tracer sees the update as
-ordinary ops; `step` runs it under no_grad, as torch does.
+It owns what all optimizers share: parameter groups (per-group options over defaults,
+parameters given bare or named, as `model.named_parameters()` yields them), per-parameter
+state, zero_grad, state_dict / load_state_dict in torch's format, hooks, and the step
+skeleton. A subclass only says how one group is updated (`_update_group`), using in-place
+Tensor ops (p.add_, buf.mul_(m).add_, p.addcdiv_) so a tracer sees the update as ordinary
+ops; `step` runs it under no_grad, as torch does (with grad on for differentiable=True).
 """
+import warnings
 from collections import defaultdict
+from copy import deepcopy
 
 import numpy as np
 
-from ..grad_mode import enable_grad, no_grad
+from ..creation import tensor
+from ..grad_mode import enable_grad, set_grad_enabled
 from ..tensor import Tensor
+from .hooks import (  # noqa: F401 - torch.optim.optimizer's global hook functions
+    HookMixin,
+    register_optimizer_step_post_hook,
+    register_optimizer_step_pre_hook,
+    with_step_hooks,
+)
 
 
 def step_count(step_t):
@@ -25,15 +35,6 @@ def step_count(step_t):
 def _typename(x):
     t = type(x)
     return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
-
-
-def reject_unsupported(**flags):
-    """torch options that select another implementation (fused kernels, CUDA graph capture,
-    differentiable steps): the update here is always the plain single-tensor one."""
-    for name, value in flags.items():
-        if value:
-            raise ValueError(f"{name}=True is not supported by tracecomp optimizers; "
-                             f"leave it at its default ({name}=None or False)")
 
 
 def _copy_state_value(param, value, key=None):
@@ -51,9 +52,31 @@ def _copy_state_value(param, value, key=None):
     return value
 
 
-class Optimizer:
+def _split_names(group):
+    """[(name, p), ...] (named_parameters()) -> params and group['param_names']."""
+    entries = group["params"]
+    names = [e[0] for e in entries if isinstance(e, tuple)]
+    group["params"] = [e[1] if isinstance(e, tuple) else e for e in entries]
+    if names:
+        if len(names) != len(entries):
+            raise ValueError("all optimizer params should be with/without names. Some param "
+                             "names are missing")
+        group["param_names"] = names
+
+
+class Optimizer(HookMixin):
+    # state entries that torch keeps as 0-d tensors; a state_dict holding plain numbers
+    # there (saved by an older torch) is converted on load, as torch's __setstate__ does
+    _scalar_state = ("step",)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:
+            cls.step = with_step_hooks(cls.__dict__["step"])
+
     def __init__(self, params, defaults):
         self.defaults = defaults
+        self._init_hooks()
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of "
                             "Tensors or dicts, but got " + params.type())
@@ -82,6 +105,15 @@ class Optimizer:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self._init_hooks()
+        for group in self.param_groups:       # groups saved before an option existed
+            for key, default in self.defaults.items():
+                group.setdefault(key, default)
+        self.defaults.setdefault("differentiable", False)
+        for entries in self.state.values():
+            for key in self._scalar_state:
+                if key in entries and not isinstance(entries[key], Tensor):
+                    entries[key] = tensor(float(entries[key]))
 
     # --- parameter groups ---------------------------------------------------------------
     def add_param_group(self, param_group):
@@ -96,16 +128,29 @@ class Optimizer:
                             "Please use a list instead.")
         else:
             param_group["params"] = list(params)
+        _split_names(param_group)
         for p in param_group["params"]:
             if not isinstance(p, Tensor):
                 raise TypeError("optimizer can only optimize Tensors, but one of the params is "
                                 + _typename(p))
-            if not (p.is_leaf or p.retains_grad):
+            if not self.defaults.get("differentiable") and not (p.is_leaf or p.retains_grad):
                 raise ValueError("can't optimize a non-leaf Tensor")
         for name, default in self.defaults.items():
             param_group.setdefault(name, default)
+        ids = [id(p) for p in param_group["params"]]
+        if len(ids) != len(set(ids)):
+            warnings.warn("optimizer contains a parameter group with duplicate parameters; in "
+                          "future, this will cause an error; see "
+                          "github.com/pytorch/pytorch/issues/40967 for more information",
+                          stacklevel=3)
+        named = "param_names" in param_group
+        for group in self.param_groups:
+            if ("param_names" in group) != named:
+                raise ValueError("all optimizer param groups should be with/without names. "
+                                 "cannot add param group "
+                                 f"{'with names' if named else 'without names'} to the optimizer")
         seen = {id(p) for g in self.param_groups for p in g["params"]}
-        if any(id(p) in seen for p in param_group["params"]):
+        if any(i in seen for i in ids):
             raise ValueError("some parameters appear in more than one parameter group")
         self.param_groups.append(param_group)
 
@@ -128,7 +173,9 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        with no_grad():
+        # torch's _use_grad_for_differentiable: the update is recorded on the tape only
+        # for differentiable=True (meta-learning through the step)
+        with set_grad_enabled(bool(self.defaults.get("differentiable", False))):
             for group in self.param_groups:
                 self._update_group(group)
         return loss
@@ -141,23 +188,35 @@ class Optimizer:
     def state_dict(self):
         """{'state': {index: {...}}, 'param_groups': [{..., 'params': [indices]}]}, with
         parameters numbered in group order, as torch does. Tensors are not copied."""
-        index = {}
-        groups = []
+        for pre_hook in self._optimizer_state_dict_pre_hooks.values():
+            pre_hook(self)
+        index, start, groups = {}, 0, []
         for group in self.param_groups:
             packed = {k: v for k, v in group.items() if k != "params"}
-            for p in group["params"]:
-                index.setdefault(id(p), len(index))
+            for i, p in enumerate(group["params"], start):
+                index.setdefault(id(p), i)
             packed["params"] = [index[id(p)] for p in group["params"]]
+            start += len(packed["params"])
             groups.append(packed)
         state = {(index[id(k)] if isinstance(k, Tensor) else k): v
                  for k, v in self.state.items()}
-        return {"state": state, "param_groups": groups}
+        state_dict = {"state": state, "param_groups": groups}
+        for post_hook in self._optimizer_state_dict_post_hooks.values():
+            result = post_hook(self, state_dict)
+            if result is not None:
+                state_dict = result
+        return state_dict
 
     def load_state_dict(self, state_dict):
         """Load state saved by state_dict(): parameters are matched by position, tensors
         are deep-copied (and cast to their parameter's dtype)."""
+        state_dict = state_dict.copy()
+        for pre_hook in self._optimizer_load_state_dict_pre_hooks.values():
+            result = pre_hook(self, state_dict)
+            if result is not None:
+                state_dict = result
         groups = self.param_groups
-        saved_groups = [dict(g) for g in state_dict["param_groups"]]
+        saved_groups = deepcopy(state_dict["param_groups"])
         if len(groups) != len(saved_groups):
             raise ValueError("loaded state dict has a different number of parameter groups")
         if any(len(g["params"]) != len(s["params"]) for g, s in zip(groups, saved_groups)):
@@ -173,5 +232,11 @@ class Optimizer:
                 state[k] = v
         for g, s in zip(groups, saved_groups):
             s["params"] = g["params"]
+            if "param_names" in g and "param_names" not in s:
+                s["param_names"] = g["param_names"]
         self.__setstate__({"state": state, "param_groups": saved_groups})
+        for post_hook in self._optimizer_load_state_dict_post_hooks.values():
+            post_hook(self)
 
+
+Optimizer.step = with_step_hooks(Optimizer.step)

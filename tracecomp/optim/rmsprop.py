@@ -1,16 +1,17 @@
 """RMSprop (plain, centered, with momentum): torch's single-tensor update
 (torch.optim.rmsprop._single_tensor_rmsprop), op for op, with the same state ('step',
-'square_avg', 'momentum_buffer' when momentum > 0, 'grad_avg' when centered)."""
+'square_avg', 'momentum_buffer' when momentum > 0, 'grad_avg' when centered). lr may be a
+1-element tensor."""
 from ..creation import tensor, zeros_like
-from .optimizer import Optimizer, reject_unsupported
+from .optimizer import Optimizer
+from .options import capturable_error, check_lr, scalar
 
 
 class RMSprop(Optimizer):
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
                  centered=False, capturable=False, foreach=None, maximize=False,
                  differentiable=False):
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
+        check_lr(lr)
         if not 0.0 <= eps:
             raise ValueError(f"Invalid epsilon value: {eps}")
         if not 0.0 <= momentum:
@@ -19,7 +20,6 @@ class RMSprop(Optimizer):
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
         if not 0.0 <= alpha:
             raise ValueError(f"Invalid alpha value: {alpha}")
-        reject_unsupported(capturable=capturable, differentiable=differentiable)
         defaults = {"lr": lr, "momentum": momentum, "alpha": alpha, "eps": eps,
                     "centered": centered, "weight_decay": weight_decay,
                     "capturable": capturable, "foreach": foreach, "maximize": maximize,
@@ -27,7 +27,7 @@ class RMSprop(Optimizer):
         super().__init__(params, defaults)
 
     def _update_group(self, group):
-        lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
+        lr, alpha, eps = scalar(group["lr"]), group["alpha"], group["eps"]
         weight_decay, momentum = group["weight_decay"], group["momentum"]
         centered, maximize = group["centered"], group["maximize"]
         for p in group["params"]:
@@ -42,6 +42,8 @@ class RMSprop(Optimizer):
                     state["momentum_buffer"] = zeros_like(p)
                 if centered:
                     state["grad_avg"] = zeros_like(p)
+            if group["capturable"]:
+                raise capturable_error()
             if maximize:
                 grad = -grad
             state["step"] += 1

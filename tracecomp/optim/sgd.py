@@ -1,30 +1,35 @@
 """SGD with momentum, dampening, Nesterov, weight decay and maximize: torch's single-tensor
-update (torch.optim.sgd._single_tensor_sgd), op for op."""
-from .optimizer import Optimizer, reject_unsupported
+update (torch.optim.sgd._single_tensor_sgd), op for op. lr and weight_decay may be
+1-element tensors; foreach and fused select torch kernels with the same numbers."""
+from ..tensor import Tensor
+from .optimizer import Optimizer
+from .options import check_fused, scalar
 
 
 class SGD(Optimizer):
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
                  nesterov=False, *, maximize=False, foreach=None, differentiable=False,
                  fused=None):
+        if isinstance(lr, Tensor) and lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
         if lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
         if momentum < 0.0:
             raise ValueError(f"Invalid momentum value: {momentum}")
         if weight_decay < 0.0:
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        reject_unsupported(differentiable=differentiable, fused=fused)
         defaults = {"lr": lr, "momentum": momentum, "dampening": dampening,
                     "weight_decay": weight_decay, "nesterov": nesterov, "maximize": maximize,
                     "foreach": foreach, "differentiable": differentiable, "fused": fused}
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, defaults)
+        check_fused(fused, foreach, differentiable)
 
     def _update_group(self, group):
-        lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
-        weight_decay, nesterov, maximize = (group["weight_decay"], group["nesterov"],
-                                            group["maximize"])
+        lr, momentum, dampening = scalar(group["lr"]), group["momentum"], group["dampening"]
+        weight_decay = scalar(group["weight_decay"], "weight_decay")
+        nesterov, maximize = group["nesterov"], group["maximize"]
         for p in group["params"]:
             grad = p.grad
             if grad is None:
