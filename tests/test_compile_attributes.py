@@ -212,3 +212,29 @@ def test_torch_compile_keywords():
     assert tc.compile(model, disable=True) is model
     with pytest.raises(TypeError, match="unexpected keyword argument 'mdoe'"):
         tc.compile(model, mdoe="reduce-overhead")
+
+
+def test_changing_a_tuple_hyperparameter_recompiles_the_step():
+    """Adam's betas live in a tuple; a scheduler (OneCycleLR) changes them every step."""
+    def make():
+        model = nn.Linear(3, 1)
+        return model, tc.optim.Adam(model.parameters(), lr=0.1)
+
+    eager_model, eager_opt = make()
+    model, opt = make()
+    model.load_state_dict(eager_model.state_dict())
+    x, y = tc.randn(8, 3), tc.randn(8, 1)
+
+    def step(m, o):
+        o.zero_grad()
+        loss = ((m(x) - y) ** 2).mean()
+        loss.backward()
+        o.step()
+        return loss
+
+    compiled = tc.compile(lambda: step(model, opt))
+    for k in range(4):
+        for o in (opt, eager_opt):
+            o.param_groups[0]["betas"] = (0.9 - 0.1 * k, 0.99)
+        assert_close(compiled(), step(eager_model, eager_opt), what=f"loss at step {k}")
+    assert_close(model.weight, eager_model.weight, rtol=1e-5, atol=1e-6)

@@ -91,7 +91,7 @@ def collect(modules, optimizers):
                     params.append(p)
             flags.append((("settings", o, g), tuple(
                 (key, v) for key, v in sorted(group.items()) if key != "params"
-                and isinstance(v, (int, float, bool, str, type(None))))))
+                and _is_setting(v))))
         for p, entries in opt.state.items():
             for key, v in entries.items():
                 if isinstance(v, Tensor):
@@ -102,6 +102,16 @@ def collect(modules, optimizers):
             seen.add(id(grad))
             state.append((("grad", labels.get(id(p), "param")), grad))
     return state, module_names, tuple(flags)
+
+
+_SCALARS = (int, float, bool, str, type(None))
+
+
+def _is_setting(v):
+    """A hyperparameter the traced step bakes in: a number, a string, or a tuple of them
+    (Adam's betas, which OneCycleLR changes every step): its value is in the signature."""
+    return isinstance(v, _SCALARS) or isinstance(v, tuple) and all(
+        isinstance(x, _SCALARS) for x in v)
 
 
 class Snapshot:
