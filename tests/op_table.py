@@ -353,6 +353,7 @@ CASES = [
     unary("setitem_scalar", lambda lib, x: _setitem((0, 1))(lib, x, 7.0), shapes=((3, 4),)),
     # --- elementwise math (issue 9) ---
     # --- reductions, scans, sorting, shape and index ops (issue 9) ---
+    *__import__("op_table_shape").CASES,        # tests/op_table_shape.py
     # --- nn.functional (issue 9) ---
 ]
 

@@ -36,6 +36,33 @@ from .errors import (ShapeError, TraceError, TracecompError)
 from . import autograd
 # --- issue 9: elementwise math, creation, random and dtype utilities ---
 # --- issue 9: reductions, scans, sorting, shape and index ops ---
+# (these rebind some names above: the same ops, with axis=/keepdims= and out= accepted)
+from .composite_reduce import all, amax, amin, any, argmax, argmin  # noqa: F811,A004
+from .composite_reduce import logsumexp, max, mean, min, norm, std, sum  # noqa: F811,A004
+from .composite_reduce import var, var_mean  # noqa: F811
+from .composite_reduce import (aminmax, count_nonzero, cummax, cummin, cumprod, cumsum, diff,
+                               logcumsumexp, median, mode, nanmean, nanmedian, nansum, prod,
+                               std_mean)
+from .composite_sort import (argsort, bincount, bucketize, histc, isin, kthvalue, msort,
+                             searchsorted, sort, topk, unique, unique_consecutive)
+from .composite_shape import (atleast_1d, atleast_2d, atleast_3d, block_diag, cartesian_prod,
+                              column_stack, combinations, diag, diag_embed, diagflat, diagonal,
+                              dstack, flip, fliplr, flipud, hstack, moveaxis, narrow_copy,
+                              ravel, repeat_interleave, roll, rot90, row_stack, select, tile,
+                              trace, vstack)
+from .composite_index import nonzero, where  # noqa: F811
+from .composite_index import scatter_add_ as scatter_add  # noqa: F811
+from .composite_index import (argwhere, index_add, index_copy, index_fill, index_put,
+                              index_select, masked_scatter, masked_select, scatter, take,
+                              take_along_dim)
+from .composite_index import scatter_reduce_op as scatter_reduce
+from .composite_linalg import (addbmm, addmm, addmv, addr, baddbmm, cdist, cross, dist, ger,
+                               inner, kron, mv, outer)
+from .einsum import einsum, tensordot
+from . import linalg
+from .linalg_legacy import det, inverse, logdet, pinverse, qr, slogdet, svd
+from .out_ops import add, bmm, cat, concat, concatenate, div, matmul, mm, mul  # noqa: F811
+from .out_ops import stack, sub  # noqa: F811
 # --- issue 9: devices and legacy tensor types ---
 
 float = float32  # noqa: A001 - torch.float

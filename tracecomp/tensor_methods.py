@@ -267,6 +267,9 @@ PROPERTIES = {
 
 # --- issue 9: elementwise math methods ---
 # --- issue 9: reduction, scan, sorting, shape and index methods ---
+from .shape_methods import SHAPE_METHODS  # noqa: E402  (shape_methods.py: the table)
+
+METHODS.update(SHAPE_METHODS)
 # --- issue 9: device and type methods ---
 
 

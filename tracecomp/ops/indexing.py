@@ -11,6 +11,7 @@ import numpy as np
 from .. import dtypes
 from ..dispatch import bind
 from ..errors import ShapeError, fmt_shape
+from ..tensor import Tensor
 from .registry import defprim
 from .rules import needs, same_dtype
 
@@ -53,12 +54,15 @@ def _gather_rule(x, index, dim):
     return tuple(index)
 
 
+def _check_dim_bounds(index, n, dim):
+    """torch's gather/scatter family take indices in [0, n): negative ones are errors."""
+    if index.size and (index.min() < 0 or index.max() >= n):
+        bad = index[(index < 0) | (index >= n)].flat[0]
+        raise RuntimeError(f"index {bad} is out of bounds for dimension {dim} with size {n}")
+
+
 def _gather_impl(x, index, dim):
-    n = x.shape[dim]
-    if index.size and (index.min() < -n or index.max() >= n):
-        bad = index[(index < -n) | (index >= n)].flat[0]
-        raise RuntimeError(f"gather: index {bad} is out of bounds for dimension {dim} with "
-                           f"size {n}")
+    _check_dim_bounds(index, x.shape[dim], dim)
     crop = tuple(np.s_[:k] if d != dim else np.s_[:] for d, k in enumerate(index.shape))
     return np.take_along_axis(x[crop], index, axis=dim)
 
@@ -71,21 +75,34 @@ def _gather_vjp(g, out, x, index, dim):
 gather_p = defprim("gather", _gather_impl, _gather_rule, same_dtype, _gather_vjp, ("index",))
 
 
-def _scatter_add_impl(base, index, src, dim):
-    out = np.array(base, copy=True)
+def _scatter_grid(base, index, dim):
+    _check_dim_bounds(index, base.shape[dim], dim)
     grid = list(np.indices(index.shape, sparse=True))
     grid[dim] = index
-    src = src[tuple(np.s_[:k] for k in index.shape)]
-    np.add.at(out, tuple(grid), src)
+    return tuple(grid)
+
+
+def _scatter_add_impl(base, index, src, dim):
+    out = np.array(base, copy=True)
+    np.add.at(out, _scatter_grid(base, index, dim), src[tuple(np.s_[:k] for k in index.shape)])
     return out
 
 
+def _scatter_rule(base, index, src, dim, **_):
+    if not len(base) == len(index) == len(src) or any(
+            i > s or (d != dim and i > b) for d, (b, i, s) in enumerate(zip(base, index, src))):
+        raise ShapeError(f"scatter: Expected index {fmt_shape(index)} to be no larger than self "
+                         f"{fmt_shape(base)} apart from dimension {dim} and to be no larger "
+                         f"size than src {fmt_shape(src)}")
+    return tuple(base)
+
+
 def _scatter_add_vjp(g, out, base, index, src, dim):
-    return (g if needs(base) else None, None, gather(g, dim, index) if needs(src) else None)
+    return (g if needs(base) else None, None,
+            _fit_src(gather(g, dim, index), src) if needs(src) else None)
 
 
-scatter_add_p = defprim("scatter_add", _scatter_add_impl,
-                        lambda base, index, src, dim: tuple(base), same_dtype,
+scatter_add_p = defprim("scatter_add", _scatter_add_impl, _scatter_rule, same_dtype,
                         _scatter_add_vjp, ("index",))
 
 
@@ -130,8 +147,11 @@ def _check_bounds(x_shape, key, idxs):
 
 
 def _index_impl(x, *idxs, key):
-    _check_bounds(x.shape, key, idxs)
-    return x[np_key(key, idxs)]
+    try:
+        return x[np_key(key, idxs)]     # numpy checks the bounds as it gathers
+    except IndexError:
+        _check_bounds(x.shape, key, idxs)   # torch's words for the bad index
+        raise
 
 
 def _index_vjp(g, out, x, *idxs, key):
@@ -169,7 +189,6 @@ index_put_p = defprim("index_put", _index_put_impl,
 
 
 def _as_index(i):
-    from ..tensor import Tensor
     if isinstance(i, Tensor):
         if np.dtype(i._data.dtype).kind not in "iu":
             raise IndexError(f"tensors used as indices must be long, int or bool tensors; "
@@ -185,3 +204,92 @@ def index(x, idxs, key):
 def index_put(base, values, idxs, key, accumulate=False):
     return bind(index_put_p, base, values, *[_as_index(i) for i in idxs], key=tuple(key),
                 accumulate=bool(accumulate))
+
+
+# --- scatter_reduce: product and extrema (sum and mean are scatter_add compositions) ------
+_SCATTER_UFUNC = {"prod": np.multiply, "amax": np.maximum, "amin": np.minimum}
+
+
+def _identity(reduce, dtype):
+    if reduce == "prod":
+        return 1
+    big = np.inf if np.dtype(dtype).kind == "f" else np.iinfo(dtype).max
+    return -big if reduce == "amax" else big
+
+
+def _scatter_reduce_impl(base, index, src, dim, reduce, include_self):
+    out = np.array(base, copy=True)
+    grid = _scatter_grid(base, index, dim)
+    if not include_self:
+        out[grid] = _identity(reduce, out.dtype)
+    _SCATTER_UFUNC[reduce].at(out, grid, src[tuple(np.s_[:k] for k in index.shape)])
+    return out
+
+
+def _fit_src(grad, src):
+    """A gradient shaped like index, zero-padded to src's shape (src may be larger)."""
+    from .movement import pad
+    return pad(grad, tuple((0, s - i, 0) for s, i in zip(src.shape, grad.shape)), 0.0)
+
+
+def _scatter_reduce_vjp(g, out, base, index, src, dim, reduce, include_self):
+    """amax/amin: the gradient is shared evenly among the elements equal to the result
+    (torch's rule). prod: the product of the other elements of the group, zero-safe."""
+    from ..creation import full
+    from .elementwise import cast, where
+    from .movement import slice as slice_
+    full_src, src = src, slice_(src, (0,) * src.ndim, tuple(index.shape), (1,) * src.ndim)
+    zeros = full(base.shape, 0, dtype=g.dtype)
+    touched = scatter_add(zeros, dim, index, full(index.shape, 1, dtype=g.dtype)) > 0
+    keep = touched if not include_self else None       # base's elements that took part
+    if reduce == "prod":
+        return _scatter_prod_vjp(g, out, base, index, src, full_src, dim, keep, zeros)
+    out_at = gather(out, dim, index)
+    src_hit = cast(src == out_at, g.dtype)
+    base_hit = cast(base == out, g.dtype)
+    if keep is not None:
+        base_hit = where(keep, 0.0, 1.0)
+    count = base_hit + scatter_add(zeros, dim, index, src_hit)
+    share = g / count
+    gs = _fit_src(gather(share, dim, index) * src_hit, full_src) if needs(full_src) else None
+    return (share * base_hit if needs(base) else None, None, gs)
+
+
+def _scatter_prod_vjp(g, out, base, index, src, full_src, dim, keep, zeros):
+    from .elementwise import cast, where
+    src_zero, base_zero = src == 0, base == 0
+    nonzero_src = where(src_zero, 1.0, src)
+    if keep is None:                # base takes part everywhere
+        zero_count = cast(base_zero, g.dtype)
+        nonzero = where(base_zero, 1.0, base)
+    else:
+        zero_count, nonzero = zeros, where(keep, 1.0, base)
+    zero_count = scatter_add(zero_count, dim, index, cast(src_zero, g.dtype))
+    nonzero = bind(scatter_reduce_p, nonzero, index, nonzero_src, dim=dim, reduce="prod",
+                   include_self=True)
+
+    def others(x, x_zero, zc, nz, total):
+        """the product of the group's other elements, for each element x of it"""
+        return where(zc == 0, total / where(x_zero, 1.0, x),
+                     where((zc == 1) & x_zero, nz, 0.0))
+
+    gb = gs = None
+    if needs(base):
+        gb = g * others(base, base_zero, zero_count, nonzero, out)
+        if keep is not None:
+            gb = where(keep, 0.0, g)
+    if needs(full_src):
+        at = (gather(zero_count, dim, index), gather(nonzero, dim, index),
+              gather(out, dim, index))
+        gs = _fit_src(gather(g, dim, index) * others(src, src_zero, *at), full_src)
+    return gb, None, gs
+
+
+scatter_reduce_p = defprim("scatter_reduce", _scatter_reduce_impl, _scatter_rule, same_dtype,
+                           _scatter_reduce_vjp, ("index",))
+
+
+def scatter_reduce(base, dim, index, src, reduce, include_self=True):
+    """reduce in ("prod", "amax", "amin"); `dim` already normalized."""
+    return bind(scatter_reduce_p, base, index, src, dim=dim, reduce=reduce,
+                include_self=bool(include_self))

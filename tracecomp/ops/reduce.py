@@ -122,3 +122,28 @@ def argmax(x, dim=None, keepdim=False):
 def argmin(x, dim=None, keepdim=False):
     d = None if dim is None else norm_dims("argmin", dim, x.ndim)
     return bind(argmin_p, x, dim=None if d is None else (d[0] if d else None), keepdim=keepdim)
+
+
+# --- product -------------------------------------------------------------------------------
+def _prod_vjp(g, out, x, dims, keepdim):
+    """d prod / d x_k is the product of the other elements: out / x_k without zeros; with
+    one zero, the product of the nonzeros at the zero and 0 elsewhere; with two, 0."""
+    from .elementwise import cast, where
+    from .movement import expand, reshape
+    shape = tuple(x.shape)
+    zero = x == 0
+    count = reduce_sum(cast(zero, dtypes.I64), dims, True)
+    others = reduce_prod(where(zero, 1.0, x), dims, True)
+    if not keepdim:
+        out = reshape(out, reduced_shape("prod", shape, dims, True))
+    full = where(count == 0, expand(out, shape) / where(zero, 1.0, x),
+                 where((count == 1) & zero, expand(others, shape), 0.0))
+    return (_restore(g, shape, dims, keepdim) * full,)
+
+
+reduce_prod_p = defprim("reduce_prod", _np_reduce(np.multiply, np.prod), _reduce_rule("prod"),
+                        _sum_dtype, _prod_vjp, ("reduce",))
+
+
+def reduce_prod(x, dims=None, keepdim=False):
+    return bind(reduce_prod_p, x, dims=norm_dims("prod", dims, x.ndim), keepdim=bool(keepdim))

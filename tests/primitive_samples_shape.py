@@ -1,0 +1,50 @@
+"""Sample calls for the reduction, scan, sorting, index and linear-algebra primitives of
+issue 9 (ops/scan.py, ops/sort.py, ops/linalg_decomp.py, ops/linalg_factor.py, reduce_prod,
+flip, scatter_reduce), merged into test_primitives.SAMPLES."""
+import numpy as np
+
+MIXED = np.array([[-1.3, 0.7, 1.9], [0.4, -0.6, 1.1]])
+POS = np.array([[1.3, 0.7, 1.9], [0.4, 0.6, 1.1]])
+IDX = np.array([[2, 0], [1, 1]])
+SPD = np.array([[2.0, 0.5, 0.1], [0.5, 1.5, 0.2], [0.1, 0.2, 1.0]])
+
+SAMPLES = {
+    "reduce_prod": ((MIXED,), {"dims": (1,), "keepdim": False}),
+    "cumsum": ((MIXED,), {"dim": 1, "reverse": False}),
+    "cumprod": ((MIXED,), {"dim": 1}),
+    "logcumsumexp": ((MIXED,), {"dim": 0, "reverse": True}),
+    "cumargmax": ((MIXED,), {"dim": 1}),
+    "cumargmin": ((MIXED,), {"dim": 0}),
+    "argsort": ((MIXED,), {"dim": 1, "descending": True}),
+    "searchsorted": ((np.array([0.1, 0.5, 1.2]), MIXED), {"right": False, "out_int32": False}),
+    "no_derivative": ((MIXED, MIXED), {"op": "_unique2"}),
+    "flip": ((MIXED,), {"dims": (0, 1)}),
+    "scatter_reduce": ((MIXED, IDX, POS[:, :2]), {"dim": 1, "reduce": "prod",
+                                                  "include_self": True}),
+    "linalg_inv": ((SPD,), {}),
+    "linalg_adjugate": ((SPD,), {}),
+    "linalg_det": ((SPD,), {}),
+    "linalg_slogdet_sign": ((SPD,), {}),
+    "linalg_logabsdet": ((SPD,), {}),
+    "linalg_solve": ((SPD, MIXED.T), {}),
+    "linalg_cholesky": ((SPD,), {}),
+    "linalg_eigh_values": ((SPD,), {"uplo": "L"}),
+    "linalg_eigh_vectors": ((SPD,), {"uplo": "L"}),
+    "linalg_qr_q": ((MIXED.T,), {"mode": "reduced"}),
+    "linalg_qr_r": ((MIXED.T,), {"mode": "reduced"}),
+    "linalg_svd_u": ((MIXED,), {"full_matrices": False}),
+    "linalg_svd_s": ((MIXED,), {}),
+    "linalg_svd_vh": ((MIXED,), {"full_matrices": False}),
+    "linalg_pinv": ((MIXED,), {"rtol": 1e-15, "atol": 0.0}),
+    "linalg_matrix_rank": ((MIXED,), {"rtol": 1e-10, "atol": 0.0}),
+}
+
+# integer results
+NON_DIFFERENTIABLE = {"argsort", "searchsorted", "cumargmax", "cumargmin", "linalg_matrix_rank"}
+
+# VJPs that are not the derivative of the numpy impl on purpose: no_derivative's raises (as
+# torch's unique does); Cholesky and eigh read only the lower triangle, but their VJPs are
+# torch's, which treat the input as symmetric (the op table checks them against torch on
+# symmetric inputs)
+NOT_IMPL_DERIVATIVE = {"no_derivative", "linalg_cholesky", "linalg_eigh_values",
+                       "linalg_eigh_vectors"}

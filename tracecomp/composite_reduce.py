@@ -1,0 +1,257 @@
+"""Reductions and scans with torch's names and signatures: prod, cumsum, cumprod, cummax,
+cummin, logcumsumexp, nansum, nanmean, median, nanmedian, mode, count_nonzero, std_mean,
+aminmax, diff; and the existing reductions re-exported with numpy's spellings accepted
+(`axis=`, `keepdims=`) and `out=`.
+
+Everything is built from primitives (reduce_*, the scans of ops/scan.py, argsort + gather),
+so gradients come from their VJPs and every op here can be traced.
+"""
+import collections
+
+import numpy as np
+
+from . import composite as C
+from . import dtypes
+from .errors import DTypeError, ShapeError
+from .ops import elementwise as ew
+from .ops import movement as mv
+from .ops import reduce as rd
+from .ops import scan
+from .ops.indexing import gather
+from .ops.sort import argsort
+from .tensor import Tensor, _wrap_dim
+from .torch_args import aliased, with_out
+
+
+def result_type(name, fields):
+    """torch.return_types.<name>: a tuple with named fields (values, indices, ...)."""
+    return collections.namedtuple(name, fields)
+
+
+ValuesIndices = {n: result_type(n, ["values", "indices"]) for n in
+                 ("cummax", "cummin", "median", "nanmedian", "mode", "sort", "topk",
+                  "kthvalue")}
+MinMax = result_type("aminmax", ["min", "max"])
+
+
+def _scan_dim(x, dim, op):
+    return _wrap_dim(dim, x.ndim, op) if x.ndim else 0
+
+
+def _cast_first(x, dtype):
+    return ew.cast(x, dtype) if dtype is not None else x
+
+
+# --- product and scans -----------------------------------------------------------------
+def prod(x, dim=None, keepdim=False, *, dtype=None):
+    if dim is not None and not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"prod() received an invalid combination of arguments - got dim="
+                        f"{type(dim).__name__}; dim must be one int (or omitted for the "
+                        f"product of all elements)")
+    x = _cast_first(x, dtype)
+    return rd.reduce_prod(x, None if dim is None else int(dim), keepdim)
+
+
+def cumsum(x, dim, *, dtype=None):
+    x = _cast_first(x, dtype)
+    return scan.cumsum(x, _scan_dim(x, dim, "cumsum"))
+
+
+def cumprod(x, dim, *, dtype=None):
+    x = _cast_first(x, dtype)
+    return scan.cumprod(x, _scan_dim(x, dim, "cumprod"))
+
+
+def logcumsumexp(x, dim):
+    if x._data.dtype.kind != "f":
+        raise DTypeError(f"logcumsumexp(): expected a floating point input, got {x.dtype}")
+    return scan.logcumsumexp(x, _scan_dim(x, dim, "logcumsumexp"))
+
+
+def _cum_extremum(arg, name):
+    def op(x, dim):
+        d = _scan_dim(x, dim, name)
+        idx = arg(x, d)
+        values = gather(x, d, idx) if x.ndim else ew.clone(x)
+        return ValuesIndices[name](values, idx)
+    op.__name__ = name
+    return op
+
+
+cummax = _cum_extremum(scan.cumargmax, "cummax")
+cummin = _cum_extremum(scan.cumargmin, "cummin")
+
+
+# --- NaN-aware reductions --------------------------------------------------------------
+def nansum(x, dim=None, keepdim=False, *, dtype=None):
+    x = _cast_first(x, dtype)
+    if x._data.dtype.kind == "f":
+        x = ew.where(ew.isnan(x), 0.0, x)
+    return C.sum(x, dim, keepdim)
+
+
+def nanmean(x, dim=None, keepdim=False, *, dtype=None):
+    x = _cast_first(x, dtype)
+    if x._data.dtype.kind != "f":
+        raise DTypeError(f"nanmean(): expected input to have floating point or complex dtype "
+                         f"but got {x.dtype.name}")
+    valid = ew.logical_not(ew.isnan(x))
+    total = C.sum(ew.where(valid, x, 0.0), dim, keepdim)
+    return total / C.sum(ew.cast(valid, x.dtype), dim, keepdim)
+
+
+def count_nonzero(x, dim=None):
+    return C.sum(ew.cast(ew.ne(x, 0), dtypes.I64), dim)
+
+
+def std_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    if isinstance(dim, bool):           # the old std_mean(x, unbiased) positional form
+        dim, unbiased = None, dim
+    return (C.std(x, dim, unbiased, keepdim, correction=correction), C.mean(x, dim, keepdim))
+
+
+def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
+    """torch.norm: vector norms over `dim` (all elements by default); 'fro' is the 2-norm
+    and 'nuc' the nuclear norm of the matrices in the last two (or the given two) dims."""
+    from .composite_linalg import vector_norm
+    if p == "nuc":
+        from .linalg import matrix_norm
+        return matrix_norm(x, "nuc", (-2, -1) if dim is None else dim, keepdim, dtype=dtype)
+    return vector_norm(x, 2 if p in ("fro", None) else p, dim, keepdim, dtype=dtype)
+
+
+def aminmax(x, *, dim=None, keepdim=False):
+    dims = () if dim is None else dim
+    return MinMax(C.amin(x, dims, keepdim), C.amax(x, dims, keepdim))
+
+
+# --- order statistics ------------------------------------------------------------------
+def _take_sorted(x, d, order, k, keepdim):
+    """values and indices at sorted position k (a Python int, or an index tensor of the
+    reduced shape with keepdim) along dim d."""
+    if isinstance(k, int):
+        k = C.narrow(order, d, k, 1)
+    else:
+        k = gather(order, d, k)
+    values = gather(x, d, k)
+    if not keepdim:
+        values, k = C.squeeze(values, d), C.squeeze(k, d)
+    return values, k
+
+
+def _median_position(x, d, ignore_nan):
+    """The sorted position of the lower median along d (keepdim shape): NaNs sort last;
+    median propagates the first NaN, nanmedian skips them."""
+    n = x.shape[d]
+    if x._data.dtype.kind != "f":
+        return (n - 1) // 2
+    nans = C.sum(ew.cast(ew.isnan(x), dtypes.I64), d, keepdim=True)
+    if ignore_nan:
+        return ew.maximum((n - nans - 1) // 2, 0)
+    return ew.where(nans > 0, n - nans, (n - 1) // 2)
+
+
+def _median(ignore_nan, name):
+    def op(x, dim=None, keepdim=False):
+        if dim is None:
+            flat = mv.reshape(x, (-1,))
+            if flat.shape[0] == 0:
+                raise ShapeError(f"{name}() input tensor cannot be empty")
+            order = argsort(flat, 0)
+            return _take_sorted(flat, 0, order, _median_position(flat, 0, ignore_nan),
+                                False)[0]
+        src = x if x.ndim else mv.reshape(x, (1,))
+        d = _scan_dim(x, dim, name)
+        if src.shape[d] == 0:
+            raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
+        order = argsort(src, d)
+        values, idx = _take_sorted(src, d, order, _median_position(src, d, ignore_nan),
+                                   keepdim or not x.ndim)
+        if not x.ndim:
+            values, idx = mv.reshape(values, ()), mv.reshape(idx, ())
+        return ValuesIndices[name](values, idx)
+    op.__name__ = name
+    return op
+
+
+median = _median(False, "median")
+nanmedian = _median(True, "nanmedian")
+
+
+def mode(x, dim=-1, keepdim=False):
+    """The most frequent value along dim (ties: the smallest) and its last index.
+    Compares every pair along dim: memory grows with the square of that dim's size."""
+    src = x if x.ndim else mv.reshape(x, (1,))
+    d = _scan_dim(x, dim, "mode")
+    last = mv.permute(src, tuple(i for i in range(src.ndim) if i != d) + (d,))
+    n = last.shape[-1]
+    same = C.unsqueeze(last, -1) == C.unsqueeze(last, -2)
+    counts = C.sum(ew.cast(same, dtypes.I64), -1)
+    best = rd.reduce_max(counts, (last.ndim - 1,), True)
+    big = np.inf if x._data.dtype.kind == "f" else np.iinfo(x._data.dtype).max
+    values = rd.reduce_min(ew.where(counts == best, last, big), (last.ndim - 1,), True)
+    values = ew.cast(values, x.dtype)
+    from .creation import arange
+    where_value = ew.where(last == values, arange(n), -1)
+    idx = rd.reduce_max(where_value, (last.ndim - 1,), True)
+    values = gather(last, last.ndim - 1, idx)          # the gradient goes to that index
+    values, idx = C.movedim(values, -1, d), C.movedim(idx, -1, d)
+    if not keepdim or not x.ndim:
+        values, idx = C.squeeze(values, d), C.squeeze(idx, d)
+    return ValuesIndices["mode"](values, idx)
+
+
+# --- differences -----------------------------------------------------------------------
+def diff(x, n=1, dim=-1, prepend=None, append=None):
+    if x.ndim == 0:
+        raise RuntimeError("diff expects input to be at least one-dimensional")
+    d = _wrap_dim(dim, x.ndim, "diff")
+    parts = [p for p in (prepend, x, append) if p is not None]
+    parts = [p if isinstance(p, Tensor) else _scalar_like(p, x, d) for p in parts]
+    y = C.cat(parts, d) if len(parts) > 1 else x
+    for _ in range(n):
+        m = y.shape[d]
+        if m == 0:
+            break
+        hi, lo = C.narrow(y, d, 1, m - 1), C.narrow(y, d, 0, m - 1)
+        y = ew.logical_xor(hi, lo) if y._data.dtype == dtypes.BOOL else hi - lo
+    return y
+
+
+def _scalar_like(v, x, d):
+    from .creation import full
+    shape = tuple(1 if i == d else s for i, s in enumerate(x.shape))
+    return full(shape, v, dtype=x.dtype)
+
+
+# --- the existing reductions, with torch's keyword spellings and out= -----------------
+sum = with_out(C.sum, "sum", cast="unsafe")  # noqa: A001
+mean = with_out(C.mean, "mean", cast="unsafe")
+prod = with_out(prod, "prod", cast="unsafe")
+cumsum = with_out(cumsum, "cumsum")
+cumprod = with_out(cumprod, "cumprod")
+nansum = with_out(nansum, "nansum", cast="unsafe")
+nanmean = with_out(nanmean, "nanmean", cast="unsafe")
+var = aliased(C.var, "var")
+std = aliased(C.std, "std")
+var_mean = aliased(C.var_mean, "var_mean")
+std_mean = aliased(std_mean, "std_mean")
+amax = with_out(C.amax, "amax", cast="unsafe")
+amin = with_out(C.amin, "amin", cast="unsafe")
+max = with_out(C.max, "max")  # noqa: A001
+min = with_out(C.min, "min")  # noqa: A001
+argmax = with_out(rd.argmax, "argmax")
+argmin = with_out(rd.argmin, "argmin")
+logsumexp = with_out(C.logsumexp, "logsumexp")
+norm = aliased(norm, "norm")
+all = with_out(C.all, "all")  # noqa: A001
+any = with_out(C.any, "any")  # noqa: A001
+count_nonzero = aliased(count_nonzero, "count_nonzero")
+aminmax = aliased(aminmax, "aminmax")
+median = with_out(median, "median")
+nanmedian = with_out(nanmedian, "nanmedian")
+mode = with_out(mode, "mode")
+cummax = with_out(cummax, "cummax")
+cummin = with_out(cummin, "cummin")
+logcumsumexp = with_out(logcumsumexp, "logcumsumexp")
+diff = aliased(diff, "diff")

@@ -1,0 +1,223 @@
+"""Sorting and selection with torch's names: sort, argsort, msort, topk, kthvalue,
+searchsorted, bucketize, isin, histc (traceable: built on the argsort/searchsorted
+primitives, gather and scatter_add), and unique, unique_consecutive, bincount, whose output
+shapes depend on the values (eager only: tracing them is a TraceError that says so).
+"""
+import numpy as np
+
+from . import composite as C
+from . import dtypes
+from .composite_reduce import ValuesIndices
+from .creation import full
+from .errors import ShapeError, TraceError
+from .ops import elementwise as ew
+from .ops import movement as mv
+from .ops import reduce as rd
+from .ops import sort as srt
+from .ops.indexing import gather, scatter_add
+from .tensor import Tensor, _wrap_dim
+from .torch_args import aliased, with_out
+
+
+def _dim(x, dim, op):
+    return _wrap_dim(dim, x.ndim, op) if x.ndim else 0
+
+
+def eager_values(x, op):
+    """x's numpy array; a traced x is a TraceError (the result's shape would depend on the
+    values, which a compiled graph cannot have)."""
+    if not isinstance(x._data, np.ndarray):
+        raise TraceError(f"{op}: the shape of its result depends on the data, which a compiled "
+                         f"graph cannot have; call it outside the compiled function")
+    return x._data
+
+
+# --- sort and selection ----------------------------------------------------------------
+def sort(x, dim=-1, descending=False, *, stable=False):
+    d = _dim(x, dim, "sort")
+    idx = srt.argsort(x, d, descending)
+    values = gather(x, d, idx) if x.ndim else ew.clone(x)
+    return ValuesIndices["sort"](values, idx)
+
+
+def argsort(x, dim=-1, descending=False, *, stable=False):
+    return srt.argsort(x, _dim(x, dim, "argsort"), descending)
+
+
+def msort(x):
+    return sort(x, 0).values
+
+
+def topk(x, k, dim=-1, largest=True, sorted=True):  # noqa: A002 - torch's name
+    d = _dim(x, dim, "topk")
+    n = x.shape[d] if x.ndim else 1
+    if not 0 <= k <= n:
+        raise RuntimeError(f"selected index k out of range (topk: k={k}, the size of dim {d} "
+                           f"is {n})")
+    idx = srt.argsort(x, d, largest)
+    if x.ndim:
+        idx = C.narrow(idx, d, 0, k)
+    values = gather(x, d, idx) if x.ndim else ew.clone(x)
+    return ValuesIndices["topk"](values, idx)
+
+
+def kthvalue(x, k, dim=-1, keepdim=False):
+    d = _dim(x, dim, "kthvalue")
+    n = x.shape[d] if x.ndim else 1
+    if not 1 <= k <= n:
+        raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {d}")
+    if not x.ndim:
+        return ValuesIndices["kthvalue"](ew.clone(x), full((), 0, dtype=dtypes.I64))
+    idx = C.narrow(srt.argsort(x, d), d, k - 1, 1)
+    values = gather(x, d, idx)
+    if not keepdim:
+        values, idx = C.squeeze(values, d), C.squeeze(idx, d)
+    return ValuesIndices["kthvalue"](values, idx)
+
+
+# --- binary search -----------------------------------------------------------------------
+def _as_tensor(v, like=None):
+    if isinstance(v, Tensor):
+        return v
+    from .creation import tensor
+    return tensor(v, dtype=like.dtype if like is not None else None)
+
+
+def searchsorted(sorted_sequence, input, *, out_int32=False, right=False,  # noqa: A002
+                 side=None, sorter=None):
+    if side is not None:
+        if side not in ("left", "right"):
+            raise RuntimeError(f"torch.searchsorted(): side can only be 'left' or 'right' but "
+                               f"got {side}")
+        right = side == "right"
+    if sorter is not None:
+        sorted_sequence = gather(sorted_sequence, sorted_sequence.ndim - 1, sorter)
+    return srt.searchsorted(sorted_sequence, _as_tensor(input, sorted_sequence), right,
+                            out_int32)
+
+
+def bucketize(input, boundaries, *, out_int32=False, right=False):  # noqa: A002
+    if boundaries.ndim != 1:
+        raise ShapeError(f"bucketize: boundaries tensor must be 1 dimension, but got dim("
+                         f"{boundaries.ndim})")
+    return srt.searchsorted(boundaries, _as_tensor(input, boundaries), right, out_int32)
+
+
+def isin(elements, test_elements, *, assume_unique=False, invert=False):
+    """Each element looked up in the sorted test elements: O((n + m) log m), traceable."""
+    elements = _as_tensor(elements)
+    test = mv.reshape(_as_tensor(test_elements), (-1,))
+    if test.shape[0] == 0:
+        found = full(tuple(elements.shape), False, dtype=dtypes.BOOL)
+    else:
+        ordered = sort(test, 0).values
+        pos = srt.searchsorted(ordered, elements, False, False)
+        pos = ew.minimum(pos, test.shape[0] - 1)
+        flat = gather(ordered, 0, mv.reshape(pos, (-1,)))
+        found = mv.reshape(flat, tuple(elements.shape)) == elements
+    return ew.logical_not(found) if invert else found
+
+
+# --- histograms --------------------------------------------------------------------------
+def histc(input, bins=100, min=0, max=0):  # noqa: A002
+    """Counts in `bins` equal-width bins over [min, max] (the data's range when both are 0);
+    values outside are ignored. Built from scatter_add, so it compiles."""
+    x = input
+    if x._data.dtype.kind != "f":
+        raise NotImplementedError(f"\"histogram_cpu\" not implemented for "
+                                  f"'{_scalar_name(x._data.dtype)}'")
+    if min > max:
+        raise RuntimeError("torch.histc: max must be larger than min")
+    flat = mv.reshape(x.detach(), (-1,))
+    if min == max == 0 and flat.shape[0]:
+        lo, hi = rd.reduce_min(flat), rd.reduce_max(flat)
+    else:
+        lo, hi = full((), min, dtype=x.dtype), full((), max, dtype=x.dtype)
+    same = lo == hi                                    # torch widens an empty range by 1
+    lo, hi = ew.where(same, lo - 1, lo), ew.where(same, hi + 1, hi)
+    inside = (flat >= lo) & (flat <= hi)
+    pos = ew.cast((flat - lo) * bins / (hi - lo), dtypes.I64)
+    pos = ew.where(inside, ew.minimum(pos, bins - 1), 0)
+    return scatter_add(full((bins,), 0, dtype=x.dtype), 0, pos, ew.cast(inside, x.dtype))
+
+
+def _scalar_name(np_dtype):
+    from .torch_args import scalar_name
+    return scalar_name(np_dtype)
+
+
+def bincount(input, weights=None, minlength=0):  # noqa: A002
+    x = eager_values(input, "bincount")
+    if x.ndim != 1 or x.dtype.kind not in "iu" or (x.size and x.min() < 0):
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    if minlength < 0:
+        raise RuntimeError("minlength should be >= 0")
+    n = max(int(x.max()) + 1 if x.size else 0, int(minlength))
+    if weights is None:
+        return Tensor._make(np.bincount(x, minlength=n).astype(dtypes.I64))
+    if tuple(weights.shape) != tuple(x.shape):
+        raise RuntimeError("weights should be 1-d and have the same length as input")
+    w = weights if weights._data.dtype.kind == "f" else ew.cast(weights, dtypes.F64)
+    return scatter_add(full((n,), 0, dtype=w.dtype), 0, input, w)
+
+
+# --- unique ------------------------------------------------------------------------------
+def _unique_outputs(x, values, inverse, counts, return_inverse, return_counts, op):
+    out = Tensor._make(values)
+    if x._requires_grad:
+        out = srt.no_derivative(out, x, op)
+    extra = []
+    if return_inverse:
+        extra.append(Tensor._make(inverse.astype(dtypes.I64)))
+    if return_counts:
+        extra.append(Tensor._make(counts.astype(dtypes.I64)))
+    return (out, *extra) if extra else out
+
+
+def unique(input, sorted=True, return_inverse=False, return_counts=False,  # noqa: A002
+           dim=None):
+    """Always sorted, as torch's CPU unique."""
+    a = eager_values(input, "unique")
+    if dim is None:
+        values, inverse, counts = np.unique(a.reshape(-1), return_inverse=True,
+                                            return_counts=True)
+        inverse = inverse.reshape(a.shape)
+    else:
+        d = _dim(input, dim, "unique")
+        if a.ndim and a.shape[d] == 0:
+            raise RuntimeError(f"unique: Number of zero sized dimensions is more than one, so "
+                               f"unique cannot be applied along dim {d}")
+        values, inverse, counts = np.unique(a, return_inverse=True, return_counts=True, axis=d)
+        inverse = inverse.reshape(-1)
+    return _unique_outputs(input, values, inverse, counts, return_inverse, return_counts,
+                           "_unique2")
+
+
+def unique_consecutive(input, return_inverse=False, return_counts=False,  # noqa: A002
+                       dim=None):
+    a = eager_values(input, "unique_consecutive")
+    flat = dim is None
+    d = 0 if flat else _dim(input, dim, "unique_consecutive")
+    b = np.moveaxis(a.reshape(-1) if flat else a, d, 0)
+    n = b.shape[0]
+    starts = np.ones(n, bool)
+    if n > 1:
+        starts[1:] = (b[1:] != b[:-1]).reshape(n - 1, -1).any(axis=1)
+    values = np.moveaxis(b[starts], 0, d)
+    inverse = np.cumsum(starts) - 1
+    counts = np.diff(np.append(np.flatnonzero(starts), n))
+    if flat:
+        inverse = inverse.reshape(a.shape)
+    return _unique_outputs(input, values, inverse, counts, return_inverse, return_counts,
+                           "unique_consecutive")
+
+
+sort = with_out(sort, "sort")
+argsort = aliased(argsort, "argsort")
+msort = with_out(msort, "msort")
+topk = with_out(topk, "topk")
+kthvalue = with_out(kthvalue, "kthvalue")
+searchsorted = with_out(searchsorted, "searchsorted")
+bucketize = with_out(bucketize, "bucketize")
+histc = with_out(histc, "histc")
+isin = aliased(isin, "isin")

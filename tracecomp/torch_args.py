@@ -1,0 +1,105 @@
+"""torch's argument spellings that every op shares: `axis=` for `dim=`, `keepdims=` for
+`keepdim=`, and `out=` (the result written into a given tensor, which is returned).
+
+`aliased(fn)` and `with_out(fn)` wrap an op written with torch's canonical names; a call
+without keyword arguments pays one dict test. `out=` follows torch: the result is cast to
+out's dtype when torch allows it, an out of another shape is resized (with torch's warning
+when it held elements), and out= refuses to take part in autograd.
+"""
+import functools
+import warnings
+
+import numpy as np
+
+from . import dtypes, grad_mode
+from .errors import DTypeError
+from .tensor import Tensor
+
+ALIASES = {"axis": "dim", "keepdims": "keepdim"}
+# torch's ScalarType names, which its messages use
+SCALAR_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
+                "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
+                "bool": "Bool"}
+
+
+def scalar_name(np_dtype):
+    return SCALAR_NAMES[dtypes.from_np(np_dtype).name]
+
+
+def rename(op, kw):
+    """kw with numpy's spellings turned into torch's (torch accepts both)."""
+    for alias, name in ALIASES.items():
+        if alias in kw:
+            if name in kw:
+                raise TypeError(f"{op}() got both '{name}' and its alias '{alias}'")
+            kw[name] = kw.pop(alias)
+    return kw
+
+
+def aliased(fn, name=None):
+    """fn accepting axis=/keepdims= as well as dim=/keepdim=."""
+    op = name or fn.__name__
+
+    @functools.wraps(fn)
+    def call(*args, **kw):
+        if kw:
+            rename(op, kw)
+        return fn(*args, **kw)
+    return call
+
+
+def with_out(fn, name=None, cast="same_kind"):
+    """fn accepting out= (a tensor, or a tuple of tensors for ops that return several), and
+    axis=/keepdims=. cast="unsafe" for reductions, which torch lets write into any dtype."""
+    op = name or fn.__name__
+
+    @functools.wraps(fn)
+    def call(*args, **kw):
+        if not kw:
+            return fn(*args)
+        out = kw.pop("out", None)
+        result = fn(*args, **rename(op, kw))
+        if out is None:
+            return result
+        if isinstance(result, tuple):
+            if not isinstance(out, (tuple, list)) or len(out) != len(result):
+                raise TypeError(f"{op}(): argument 'out' must be a tuple of {len(result)} "
+                                f"Tensors")
+            written = tuple(write_out(o, r, op, cast) for o, r in zip(out, result))
+            return type(result)._make(written) if hasattr(result, "_make") else written
+        return write_out(out, result, op, cast)
+    return call
+
+
+def write_out(out, result, op, cast="same_kind"):
+    """Write result into out (torch's rules) and return out."""
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{op}(): argument 'out' must be Tensor, not {type(out).__name__}")
+    if grad_mode.state.enabled and (result._requires_grad or out._requires_grad):
+        raise RuntimeError(f"{op}(): functions with out=... arguments don't support automatic "
+                           f"differentiation, but one of the arguments requires grad.")
+    want, have = np.dtype(result._data.dtype), out._data.dtype
+    if cast != "unsafe" and dtypes.category(want) > dtypes.category(have):
+        raise DTypeError(f"{op}(): result type {scalar_name(want)} can't be cast to the "
+                         f"desired output type {scalar_name(have)}")
+    if not isinstance(out._data, np.ndarray) or not isinstance(result._data, np.ndarray):
+        from .inplace import commit
+        if tuple(out.shape) != tuple(result.shape):
+            raise RuntimeError(f"{op}(): out= of shape {list(out.shape)} cannot take a result "
+                               f"of shape {list(result.shape)} inside compiled code (it would "
+                               f"have to be resized); pass an out of the result's shape")
+        with grad_mode.no_grad():
+            return commit(out, result, op)
+    if out._data.shape != result._data.shape:
+        if out._data.size:
+            warnings.warn(f"An output with one or more elements was resized since it had shape "
+                          f"{list(out.shape)}, which does not match the required output shape "
+                          f"{list(result.shape)}. This behavior is deprecated, and in a future "
+                          f"PyTorch release outputs will not be resized unless they have zero "
+                          f"elements. You can explicitly reuse an out tensor t by resizing it, "
+                          f"inplace, to zero elements with t.resize_(0).", UserWarning,
+                          stacklevel=3)
+        out._data = np.empty(result._data.shape, have)
+    np.copyto(out._data, result._data, casting="unsafe")
+    out._vc[0] += 1
+    return out
