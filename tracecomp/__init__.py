@@ -35,6 +35,27 @@ from .ops.elementwise import div as true_divide
 from .errors import (ShapeError, TraceError, TracecompError)
 from . import autograd
 # --- issue 9: elementwise math, creation, random and dtype utilities ---
+from .ops.elementwise import (acos, acosh, asin, asinh, atan, atan2, atanh, copysign, cosh,
+                              fmod, hypot, sinh, tan)
+from .ops.elementwise import (acos as arccos, acosh as arccosh, asin as arcsin,
+                              asinh as arcsinh, atan as arctan, atan2 as arctan2,
+                              atanh as arctanh, abs as absolute)
+from .ops.special import digamma, erfc, erfinv, lgamma, polygamma
+from .composite_math import (clamp_max, clamp_min, deg2rad, exp2, float_power, fmax, fmin,
+                             frac, heaviside, isclose, log2, log10, logaddexp, logaddexp2,
+                             logit, meshgrid, nan_to_num, positive, rad2deg, sgn, signbit,
+                             sinc, xlogy)
+from .creation import logspace, tril_indices, triu_indices
+from . import random, special
+from .random import (bernoulli, fork_rng, get_rng_state, multinomial, normal,  # noqa: F811
+                     poisson, randint_like, set_rng_state)
+from .creation import default_generator
+from .dtypes import (DType as dtype, bfloat16, cdouble, cfloat, chalf, complex32,
+                     complex64, complex128, get_default_dtype, set_default_dtype, uint16,
+                     uint32, uint64, promote_types, can_cast)
+from .dtype_info import (finfo, iinfo, is_complex, is_floating_point, is_tensor,
+                         result_type)
+from .threads import get_num_threads, set_num_threads
 # --- issue 9: reductions, scans, sorting, shape and index ops ---
 # (these rebind some names above: the same ops, with axis=/keepdims= and out= accepted)
 from .composite_reduce import all, amax, amin, any, argmax, argmin  # noqa: F811,A004
@@ -64,6 +85,26 @@ from .linalg_legacy import det, inverse, logdet, pinverse, qr, slogdet, svd
 from .out_ops import add, bmm, cat, concat, concatenate, div, matmul, mm, mul  # noqa: F811
 from .out_ops import stack, sub  # noqa: F811
 # --- issue 9: devices and legacy tensor types ---
+from .devices import get_default_device, set_default_device
+from .legacy_types import CPU_TYPES as _LEGACY, is_nonzero, set_default_tensor_type
+FloatTensor, DoubleTensor, HalfTensor = (_LEGACY[n] for n in
+                                         ("FloatTensor", "DoubleTensor", "HalfTensor"))
+ByteTensor, CharTensor, ShortTensor = (_LEGACY[n] for n in
+                                       ("ByteTensor", "CharTensor", "ShortTensor"))
+IntTensor, LongTensor, BoolTensor = (_LEGACY[n] for n in ("IntTensor", "LongTensor",
+                                                          "BoolTensor"))
+from . import accelerator, amp, backends, cpu, cuda, version  # noqa: E402
+from .amp import autocast  # noqa: E402
+from .amp.autocast_mode import (clear_autocast_cache, get_autocast_cpu_dtype,  # noqa: E402
+                                get_autocast_dtype, get_autocast_gpu_dtype,
+                                is_autocast_cache_enabled, is_autocast_cpu_enabled,
+                                is_autocast_enabled, set_autocast_cache_enabled,
+                                set_autocast_dtype, set_autocast_enabled)
+from .backends import (are_deterministic_algorithms_enabled,  # noqa: E402
+                       get_float32_matmul_precision,
+                       is_deterministic_algorithms_warn_only_enabled,
+                       set_float32_matmul_precision, use_deterministic_algorithms)
+from .cuda import OutOfMemoryError  # noqa: E402
 
 float = float32  # noqa: A001 - torch.float
 double = float64
@@ -75,7 +116,6 @@ negative = neg
 multiply = mul
 divide = div
 subtract = sub
-fmod = remainder
 
 # torch's version, not ours: programs check `torch.__version__` to choose which torch API to
 # call, and this is the API tracecomp follows. tracecomp's own is tracecomp.version.tracecomp

@@ -419,6 +419,22 @@ class CompiledModule:
     def eval(self):
         return self.train(False)
 
+    def _returning_self(name):
+        """Module.name, returning this wrapper where the module returns itself: as torch's
+        OptimizedModule, `compile(model).to(device).float()` stays compiled."""
+        def method(self, *args, **kwargs):
+            getattr(self._orig_mod, name)(*args, **kwargs)
+            return self
+        method.__name__ = name
+        return method
+
+    to, cpu, cuda = _returning_self("to"), _returning_self("cpu"), _returning_self("cuda")
+    float, double, half = (_returning_self("float"), _returning_self("double"),
+                           _returning_self("half"))
+    type, apply = _returning_self("type"), _returning_self("apply")
+    requires_grad_ = _returning_self("requires_grad_")
+    del _returning_self
+
     def __repr__(self):
         return f"Compiled({self._orig_mod!r})"
 

@@ -8,6 +8,7 @@ seed gives the same numbers here, not the same numbers as torch.
 import numpy as np
 
 from . import dtypes
+from .devices import CPU, as_device, check_placement
 from .dispatch import bind
 from .ops.registry import defprim
 from .tensor import Tensor
@@ -25,16 +26,18 @@ arange_p = defprim("arange", lambda start, stop, step, dtype: np.arange(start, s
 # --- random primitives: they draw from the default generator when they *run*, so a traced
 # graph draws fresh numbers on every call (dropout masks are not baked in at trace time)
 def _draw(method):
-    def impl(shape, dtype):
-        return getattr(default_generator.rng, method)(shape).astype(dtype)
+    # `generator` is a param only when the user passed one (the IR of default draws is
+    # unchanged); a compiled graph then draws from that generator on every call
+    def impl(shape, dtype, generator=None):
+        return getattr((generator or default_generator).rng, method)(shape).astype(dtype)
     return impl
 
 
-def _random_shape(shape, dtype):
+def _random_shape(shape, dtype, generator=None):
     return tuple(shape)
 
 
-def _random_dtype(shape, dtype):
+def _random_dtype(shape, dtype, generator=None):
     return np.dtype(dtype)
 
 
@@ -59,63 +62,70 @@ def _finish(t, requires_grad):
 
 
 def full(size, fill_value, *, dtype=None, requires_grad=False, device=None):
+    check_placement(device)             # devices.py: a device tensors cannot live on raises
     if dtype is None:
         dtype = dtypes.BOOL if isinstance(fill_value, bool) else \
-            dtypes.I64 if isinstance(fill_value, (int, np.integer)) else dtypes.F32
+            dtypes.I64 if isinstance(fill_value, (int, np.integer)) else dtypes.default_float()
     return _finish(bind(full_p, shape=_size((size,)), value=fill_value,
                         dtype=dtypes.to_np(dtype)), requires_grad)
 
 
 def zeros(*size, dtype=None, requires_grad=False, device=None):
-    return full(_size(size), 0, dtype=dtypes.to_np(dtype) or dtypes.F32,
-                requires_grad=requires_grad)
+    return full(_size(size), 0, dtype=dtypes.to_np(dtype) or dtypes.default_float(),
+                requires_grad=requires_grad, device=device)
 
 
 def ones(*size, dtype=None, requires_grad=False, device=None):
-    return full(_size(size), 1, dtype=dtypes.to_np(dtype) or dtypes.F32,
-                requires_grad=requires_grad)
+    return full(_size(size), 1, dtype=dtypes.to_np(dtype) or dtypes.default_float(),
+                requires_grad=requires_grad, device=device)
 
 
 def empty(*size, dtype=None, requires_grad=False, device=None):
-    return zeros(*size, dtype=dtype, requires_grad=requires_grad)
+    return zeros(*size, dtype=dtype, requires_grad=requires_grad, device=device)
 
 
 def full_like(x, fill_value, *, dtype=None, requires_grad=False, device=None):
     return full(tuple(x.shape), fill_value, dtype=dtypes.to_np(dtype) or x._data.dtype,
-                requires_grad=requires_grad)
+                requires_grad=requires_grad, device=CPU if device is None else device)
 
 
 def zeros_like(x, *, dtype=None, requires_grad=False, device=None):
-    return full_like(x, 0, dtype=dtype, requires_grad=requires_grad)
+    return full_like(x, 0, dtype=dtype, requires_grad=requires_grad, device=device)
 
 
 def ones_like(x, *, dtype=None, requires_grad=False, device=None):
-    return full_like(x, 1, dtype=dtype, requires_grad=requires_grad)
+    return full_like(x, 1, dtype=dtype, requires_grad=requires_grad, device=device)
 
 
 def empty_like(x, *, dtype=None, requires_grad=False, device=None):
-    return zeros_like(x, dtype=dtype, requires_grad=requires_grad)
+    return zeros_like(x, dtype=dtype, requires_grad=requires_grad, device=device)
 
 
 def arange(start, end=None, step=1, *, dtype=None, requires_grad=False, device=None):
+    check_placement(device)
     if end is None:
         start, end = 0, start
     vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
     if step == 0:
         raise RuntimeError("arange: step must be nonzero")
     if dtype is None:
-        dtype = dtypes.I64 if all(isinstance(v, (int, np.integer)) for v in vals) else dtypes.F32
+        dtype = dtypes.I64 if all(isinstance(v, (int, np.integer)) for v in vals) \
+            else dtypes.default_float()
     return _finish(bind(arange_p, start=vals[0], stop=vals[1], step=vals[2],
                         dtype=dtypes.to_np(dtype)), requires_grad)
 
 
 def linspace(start, end, steps, *, dtype=None, requires_grad=False, device=None):
+    check_placement(device)
     data = np.linspace(start, end, int(steps), dtype=np.float64)
-    return _finish(Tensor._make(data.astype(dtypes.to_np(dtype) or dtypes.F32)), requires_grad)
+    return _finish(Tensor._make(data.astype(dtypes.to_np(dtype) or dtypes.default_float())),
+                   requires_grad)
 
 
 def eye(n, m=None, *, dtype=None, requires_grad=False, device=None):
-    data = np.eye(int(n), int(n if m is None else m), dtype=dtypes.to_np(dtype) or dtypes.F32)
+    check_placement(device)
+    data = np.eye(int(n), int(n if m is None else m),
+                  dtype=dtypes.to_np(dtype) or dtypes.default_float())
     return _finish(Tensor._make(data), requires_grad)
 
 
@@ -134,12 +144,13 @@ def _default_dtype(arr, data):
     if isinstance(data, (np.ndarray, np.generic, Tensor)):
         return arr.dtype
     kind = arr.dtype.kind
-    return dtypes.F32 if kind == "f" else dtypes.I64 if kind in "iu" else \
+    return dtypes.default_float() if kind == "f" else dtypes.I64 if kind in "iu" else \
         dtypes.BOOL if kind == "b" else arr.dtype
 
 
 def tensor(data, *, dtype=None, requires_grad=False, device=None):
     """A new tensor holding a copy of `data` (lists, scalars, numpy arrays, tensors)."""
+    check_placement(device, moving=True)      # torch builds it on the CPU, then moves it
     raw = _to_numpy(data)
     arr = np.array(raw)
     np_dtype = dtypes.to_np(dtype) or _default_dtype(arr, data)
@@ -152,6 +163,7 @@ def tensor(data, *, dtype=None, requires_grad=False, device=None):
 
 def as_tensor(data, dtype=None, device=None):
     """Like tensor(), but shares memory with numpy arrays and tensors when it can."""
+    check_placement(device, moving=True)
     if isinstance(data, Tensor):
         return data if dtype is None or data._data.dtype == dtypes.to_np(dtype) else \
             data.to(dtype)
@@ -172,29 +184,42 @@ def from_numpy(arr: np.ndarray) -> Tensor:
 class Generator:
     """torch.Generator: a seedable source of random numbers (numpy PCG64 underneath)."""
 
+    device = CPU                        # where its numbers are drawn, as torch reports it
+
     def __init__(self, device="cpu"):
-        self._seed = int(np.random.SeedSequence().entropy % (2 ** 63))
+        if as_device(device).type != "cpu":
+            raise RuntimeError(f"Cannot get {as_device(device).type.upper()} generator: "
+                               f"tracecomp random numbers are drawn on the CPU")
+        self._seed = 67280421310721     # torch's seed for a new Generator(): reproducible
         self.rng = np.random.default_rng(self._seed)
 
     def manual_seed(self, seed):
-        self._seed = int(seed)
+        self._seed = int(seed) % 2 ** 64           # torch wraps negative seeds the same way
         self.rng = np.random.default_rng(self._seed)
         return self
 
     def initial_seed(self):
         return self._seed
 
+    def __repr__(self):                 # no address: IR that draws from it prints the same
+        return f"tracecomp.Generator(initial_seed={self._seed})"
+
     def seed(self):
         return self.manual_seed(int(np.random.SeedSequence().entropy % (2 ** 63))).initial_seed()
 
     def get_state(self):
-        return self.rng.bit_generator.state
+        """The state as a uint8 tensor (torch's form; random.py says what the bytes are)."""
+        from .random import state_to_tensor
+        return state_to_tensor(self)
 
     def set_state(self, state):
-        self.rng.bit_generator.state = state
+        from .random import state_from_tensor
+        state_from_tensor(self, state)
+        return self
 
 
 default_generator = Generator()
+default_generator.seed()                # the default one starts from fresh entropy, as torch's
 
 
 def manual_seed(seed):
@@ -214,30 +239,34 @@ def _rng(generator):
     return (generator or default_generator).rng
 
 
-def _rand_dtype(dtype):
-    d = dtypes.to_np(dtype) or dtypes.F32
-    if d.kind != "f":
-        raise TypeError(f"random floats need a floating dtype, got {dtypes.from_np(d)}")
+def _rand_dtype(dtype, kernel="normal_kernel_cpu"):
+    d = dtypes.to_np(dtype) or dtypes.default_float()
+    if d.kind != "f":     # torch's message names its kernel: rand's, randn's / normal's
+        from .errors import DTypeNotImplemented
+        raise DTypeNotImplemented(f'"{kernel}" not implemented for \'{dtypes.TORCH_NAMES[d]}\'')
     return d
 
 
 def _random(prim, method, size, generator, dtype):
     if generator is None:
         return bind(prim, shape=size, dtype=dtype)
-    return Tensor._make(getattr(generator.rng, method)(size).astype(dtype))
+    return bind(prim, shape=size, dtype=dtype, generator=generator)
 
 
 def rand(*size, generator=None, dtype=None, requires_grad=False, device=None):
-    return _finish(_random(uniform_p, "random", _size(size), generator, _rand_dtype(dtype)),
-                   requires_grad)
+    check_placement(device)
+    return _finish(_random(uniform_p, "random", _size(size), generator,
+                           _rand_dtype(dtype, "check_uniform_bounds")), requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, requires_grad=False, device=None):
+    check_placement(device)
     return _finish(_random(normal_p, "standard_normal", _size(size), generator,
                            _rand_dtype(dtype)), requires_grad)
 
 
 def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None):
+    check_placement(device)
     if size is None and isinstance(high, (tuple, list)):    # randint(high, size)
         low, high, size = 0, low, high
     if high is None:
@@ -249,26 +278,63 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
 
 
 def randperm(n, *, generator=None, dtype=None, device=None):
+    check_placement(device)
     return Tensor._make(_rng(generator).permutation(int(n)).astype(dtypes.to_np(dtype)
                                                                    or dtypes.I64))
 
 
-def rand_like(x, *, dtype=None, generator=None):
-    return rand(tuple(x.shape), dtype=dtype or x._data.dtype, generator=generator)
+def rand_like(x, *, dtype=None, generator=None, device=None, requires_grad=False,
+              layout=None, memory_format=None):
+    return rand(tuple(x.shape), dtype=dtype or x._data.dtype, generator=generator,
+                device=CPU if device is None else device, requires_grad=requires_grad)
 
 
-def randn_like(x, *, dtype=None, generator=None):
-    return randn(tuple(x.shape), dtype=dtype or x._data.dtype, generator=generator)
+def randn_like(x, *, dtype=None, generator=None, device=None, requires_grad=False,
+               layout=None, memory_format=None):
+    return randn(tuple(x.shape), dtype=dtype or x._data.dtype, generator=generator,
+                 device=CPU if device is None else device, requires_grad=requires_grad)
 
 
-def normal(mean, std, size, *, generator=None, dtype=None):
-    return Tensor._make((_rng(generator).standard_normal(_size((size,))) * std + mean)
-                        .astype(_rand_dtype(dtype)))
+def normal(*args, **kwargs):
+    """All four of torch's forms live in random.py (with bernoulli, multinomial, poisson)."""
+    from .random import normal as sample
+    return sample(*args, **kwargs)
 
 
-def bernoulli(p, *, generator=None):
-    """Each element 1 with probability p (a tensor of probabilities)."""
-    from .ops.elementwise import cast
-    p = p if isinstance(p, Tensor) else Tensor._make(np.asarray(p))
-    draws = _random(uniform_p, "random", tuple(p.shape), generator, dtypes.F64) < p
-    return cast(draws, p._data.dtype if p._data.dtype.kind == "f" else dtypes.F32)
+def bernoulli(*args, **kwargs):
+    from .random import bernoulli as sample
+    return sample(*args, **kwargs)
+
+
+# --- issue 9: logspace and triangle indices -----------------------------------------------
+def logspace(start, end, steps, base=10.0, *, dtype=None, layout=None, device=None,
+             requires_grad=False, out=None):
+    """base ** linspace(start, end, steps), computed in float64 then cast."""
+    check_placement(device)
+    if steps < 0:
+        raise RuntimeError("number of steps must be non-negative")
+    vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end)]
+    data = np.power(float(base), np.linspace(vals[0], vals[1], int(steps), dtype=np.float64))
+    d = dtypes.to_np(dtype) or dtypes.default_float()
+    return _finish(Tensor._make(data.astype(d)), requires_grad)
+
+
+def _triangle_indices(op, np_fn, row, col, offset, dtype, device):
+    check_placement(device)
+    d = dtypes.to_np(dtype) or dtypes.I64
+    if d.kind not in "iu":
+        raise NotImplementedError(f'"{op}" not implemented for \'{dtypes.TORCH_NAMES[d]}\'')
+    if row < 0 or col < 0:
+        which = "row" if row < 0 else "col"
+        raise RuntimeError(f"{which} must be non-negative, got{row if row < 0 else col}")
+    rows, cols = np_fn(int(row), int(offset), int(col))
+    return Tensor._make(np.stack([rows, cols]).astype(d).reshape(2, -1))
+
+
+def tril_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
+    """The (2, N) coordinates of the lower triangle of a row x col matrix, row by row."""
+    return _triangle_indices("tril_indices", np.tril_indices, row, col, offset, dtype, device)
+
+
+def triu_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
+    return _triangle_indices("triu_indices", np.triu_indices, row, col, offset, dtype, device)

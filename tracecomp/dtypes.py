@@ -4,7 +4,10 @@ Internally every value carries a numpy dtype; users see `tracecomp.float32` and 
 which print and compare like torch's. `result_type` implements torch's promotion: the
 highest *category* (bool < integer < floating) wins, dimensioned tensors decide the width
 within a category, and 0-d tensors and Python scalars only matter when they raise the
-category (then a Python float gives the default float dtype, float32).
+category (then a Python float gives the default float dtype: float32 unless
+`set_default_dtype` changed it). Also here: `promote_types`, `can_cast`, and the dtypes torch
+has that tracecomp does not hold (bfloat16, complex...), which exist as names so code can
+mention them but fail with a clear error when used.
 """
 import numpy as np
 
@@ -12,7 +15,7 @@ import numpy as np
 class DType:
     """A tensor element type, e.g. tracecomp.float32."""
 
-    __slots__ = ("name", "np", "itemsize", "is_floating_point", "is_signed")
+    __slots__ = ("name", "np", "itemsize", "is_floating_point", "is_signed", "is_complex")
 
     def __init__(self, name: str, np_dtype):
         self.name = name
@@ -20,9 +23,17 @@ class DType:
         self.itemsize = self.np.itemsize
         self.is_floating_point = self.np.kind == "f"
         self.is_signed = self.np.kind in "fi"
+        self.is_complex = False
 
     def __repr__(self):
         return f"tracecomp.{self.name}"
+
+    def to_real(self):
+        return self
+
+    def to_complex(self):
+        return {"float32": complex64, "float64": complex128, "float16": complex32}.get(
+            self.name, complex64)
 
     def __reduce__(self):
         return (from_name, (self.name,))
@@ -39,17 +50,55 @@ uint8 = DType("uint8", np.uint8)
 bool_ = DType("bool", np.bool_)
 
 ALL = (float32, float64, float16, int64, int32, int16, int8, uint8, bool_)
+
+
+class UnsupportedDType(DType):
+    """A dtype torch has and tracecomp does not hold: the name exists (code may mention it,
+    e.g. in a table of choices), using it in an op raises."""
+
+    __slots__ = ()
+
+    def __init__(self, name, itemsize, floating, complex_=False):
+        self.name, self.np, self.itemsize = name, None, itemsize
+        self.is_floating_point, self.is_complex = floating, complex_
+        self.is_signed = floating or complex_
+
+    def to_real(self):
+        return {"complex32": float16, "complex64": float32, "complex128": float64}.get(
+            self.name, self)
+
+    def unsupported(self):
+        held = ", ".join(d.name for d in ALL)
+        return TypeError(f"tracecomp has no {self.name} tensors; the dtypes it holds are: "
+                         f"{held}")
+
+
+bfloat16 = UnsupportedDType("bfloat16", 2, True)
+complex32 = UnsupportedDType("complex32", 4, False, True)
+complex64 = UnsupportedDType("complex64", 8, False, True)
+complex128 = UnsupportedDType("complex128", 16, False, True)
+uint16 = UnsupportedDType("uint16", 2, False)
+uint32 = UnsupportedDType("uint32", 4, False)
+uint64 = UnsupportedDType("uint64", 8, False)
+cfloat, cdouble, chalf = complex64, complex128, complex32
+UNSUPPORTED = (bfloat16, complex32, complex64, complex128, uint16, uint32, uint64)
 _BY_NP = {d.np: d for d in ALL}
-_BY_NAME = {d.name: d for d in ALL}
+_BY_NAME = {d.name: d for d in ALL + UNSUPPORTED}
 # torch's aliases: torch.float is float32, torch.long is int64, ...
 ALIASES = {"float": float32, "double": float64, "half": float16, "long": int64,
-           "int": int32, "short": int16, "bool": bool_}
+           "int": int32, "short": int16, "bool": bool_, "cfloat": complex64,
+           "cdouble": complex128, "chalf": complex32}
 
 F32 = float32.np
 F64 = float64.np
 I64 = int64.np
 BOOL = bool_.np
 
+
+# torch's C++ scalar-type names, which its "... not implemented for 'Long'" errors use
+TORCH_NAMES = {F32: "Float", F64: "Double", np.dtype(np.float16): "Half", I64: "Long",
+               np.dtype(np.int32): "Int", np.dtype(np.int16): "Short",
+               np.dtype(np.int8): "Char", np.dtype(np.uint8): "Byte", BOOL: "Bool"}
 
 # the IR's short spellings: f32[64,784], i64[64], b8[3]
 SHORT_NAMES = {F32: "f32", F64: "f64", np.dtype(np.float16): "f16", I64: "i64",
@@ -79,9 +128,11 @@ def to_np(dtype):
     if dtype is None or isinstance(dtype, np.dtype):
         return dtype
     if isinstance(dtype, DType):
+        if dtype.np is None:
+            raise dtype.unsupported()
         return dtype.np
-    if dtype is float:
-        return F32
+    if dtype is float:                      # torch: dtype=float is float64
+        return F64
     if dtype is int:
         return I64
     if dtype is bool:
@@ -105,7 +156,27 @@ def _scalar_category(x) -> int:
     return 2
 
 
-_DEFAULT_FOR_CATEGORY = (BOOL, I64, F32)
+# what a Python bool/int/float scalar becomes; the float entry follows set_default_dtype
+_DEFAULT_FOR_CATEGORY = [BOOL, I64, F32]
+
+
+def default_float():
+    """The numpy dtype of the default float (torch.get_default_dtype()), float32 unless set."""
+    return _DEFAULT_FOR_CATEGORY[2]
+
+
+def get_default_dtype() -> DType:
+    return from_np(_DEFAULT_FOR_CATEGORY[2])
+
+
+def set_default_dtype(d):
+    """The dtype Python floats become: torch.tensor([1.0]), zeros(), rand(), arange(0.5),
+    int / int, exp(int), ... Floating dtypes only, as in torch."""
+    np_dtype = to_np(d) if isinstance(d, (DType, np.dtype)) else None
+    if np_dtype is None or np_dtype.kind != "f":
+        raise TypeError("only floating-point types are supported as the default type")
+    _DEFAULT_FOR_CATEGORY[2] = np_dtype
+    _result_cache.clear()
 
 
 def _promote_group(dtypes):
@@ -132,6 +203,8 @@ def result_type(*args):
                 return a.dtype
             if type(b) is float and a.dtype.kind == "f":
                 return a.dtype
+            if type(b) is int and a.dtype.kind in "iuf":    # a Python int never widens
+                return a.dtype
     key = tuple((a.dtype, a.ndim == 0) if hasattr(a, "dtype") and not isinstance(a, np.generic)
                 else _scalar_category(a) for a in args)
     hit = _result_cache.get(key)
@@ -155,5 +228,27 @@ def result_type(*args):
 
 def float_type(np_dtype):
     """The dtype a float-valued op (exp, div, mean) returns: floats keep theirs, the rest
-    get the default float32."""
-    return np_dtype if np_dtype.kind == "f" else F32
+    get the default float dtype (float32 unless set_default_dtype changed it)."""
+    return np_dtype if np_dtype.kind == "f" else _DEFAULT_FOR_CATEGORY[2]
+
+
+def _as_dtype(d, op):
+    if isinstance(d, DType):
+        return to_np(d)
+    if isinstance(d, np.dtype) or d in (float, int, bool):
+        return to_np(d)
+    raise TypeError(f"{op}(): argument must be a tracecomp dtype (e.g. tracecomp.float32), "
+                    f"not {type(d).__name__}")
+
+
+def promote_types(type1, type2) -> DType:
+    """torch.promote_types: the dtype both convert to (for dimensioned tensors)."""
+    a, b = _as_dtype(type1, "promote_types"), _as_dtype(type2, "promote_types")
+    return from_np(_promote_group([a, b]) if category(a) != category(b)
+                   else np.promote_types(a, b))
+
+
+def can_cast(from_, to) -> bool:
+    """torch.can_cast: casting may not lower the category (float -> int, int -> bool)."""
+    a, b = _as_dtype(from_, "can_cast"), _as_dtype(to, "can_cast")
+    return category(a) <= category(b)

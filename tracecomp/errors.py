@@ -19,6 +19,10 @@ class DTypeError(TracecompError, RuntimeError):
     """An op got operands of a dtype it cannot take."""
 
 
+class DTypeNotImplemented(TracecompError, NotImplementedError):
+    """An op has no kernel for this dtype (torch: '"hypot_cpu" not implemented for 'Long'')."""
+
+
 class AutogradError(TracecompError, RuntimeError):
     """backward() or grad() was asked for something the tape cannot give."""
 

@@ -39,6 +39,7 @@ import numpy as np
 
 from . import dtypes, saved_module
 from .errors import SerializationError
+from .devices import check_placement
 from .tensor import Size, Tensor, device
 
 MAGIC = b"\x89TCSAVE\n"
@@ -356,10 +357,20 @@ class _Decoder:
 
 
 def _check_map_location(map_location):
-    """Every tensor loads on the CPU, the only eager device; a device string or object other
-    than the CPU is refused (dicts and callables are accepted and have nothing to remap)."""
-    if isinstance(map_location, (str, device)):
-        device(map_location)
+    """Every tensor loads on the CPU, the only eager device; another device is refused with
+    torch's CPU-build error (dicts and callables are accepted and have nothing to remap)."""
+    if not isinstance(map_location, (str, device)):
+        return
+    d = device(map_location)
+    if d.type == "cuda":
+        from . import cuda
+        if not cuda.is_available():
+            raise RuntimeError("Attempting to deserialize object on a CUDA device but "
+                               "torch.cuda.is_available() is False. If you are running on a "
+                               "CPU-only machine, please use torch.load with "
+                               "map_location=torch.device('cpu') to map your storages to the "
+                               "CPU.")
+    check_placement(d, moving=True)
 
 
 def load(f, map_location=None, *, weights_only=None, mmap=None):

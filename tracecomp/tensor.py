@@ -13,7 +13,8 @@ import weakref
 
 import numpy as np
 
-from . import dtypes
+from . import dtypes, grad_mode
+from .devices import CPU, device  # noqa: F401  (tracecomp.tensor.device, as before)
 from .errors import fmt_shape
 
 
@@ -30,38 +31,8 @@ class Size(tuple):
         return n
 
 
-class device:
-    """Only the CPU exists for eager tensors; the type is here so torch code that passes
-    `device=` or compares devices keeps working."""
-
-    __slots__ = ("type", "index")
-
-    def __init__(self, type="cpu", index=None):
-        if isinstance(type, device):
-            type, index = type.type, type.index
-        if ":" in str(type):
-            type, index = str(type).split(":")
-            index = int(index)
-        if type != "cpu":
-            raise RuntimeError(f"tracecomp tensors live on the CPU; got device {type!r}. "
-                               f"Compile with backend='cuda' to run on a GPU.")
-        self.type, self.index = type, index
-
-    def __repr__(self):
-        return f"device(type='{self.type}')"
-
-    def __eq__(self, other):
-        return isinstance(other, (device, str)) and str(device(other)) == str(self)
-
-    def __hash__(self):
-        return hash(self.type)
-
-    def __str__(self):
-        return self.type
-
-
-CPU = device("cpu")
 _new = object.__new__
+_grad = grad_mode.state
 
 
 class Tensor:
@@ -76,15 +47,16 @@ class Tensor:
     def __new__(cls, *args, **kwargs):
         return object.__new__(cls)
 
-    def __init__(self, *args, dtype=None):
+    def __init__(self, *args, device=None):
         """Legacy constructor, as torch.Tensor: `Tensor(2, 3)` is an uninitialised float32
-        tensor of that size, `Tensor([1, 2])` copies the data as float32."""
-        if len(args) == 1 and not isinstance(args[0], (int, np.integer)):
-            data = np.array(args[0].numpy() if isinstance(args[0], Tensor) else args[0],
-                            dtype=dtypes.to_np(dtype) or dtypes.F32)
-        else:
-            data = np.zeros(tuple(int(a) for a in args), dtype=dtypes.to_np(dtype) or dtypes.F32)
-        _init(self, data, False, None)
+        tensor of that size, `Tensor([1, 2])` copies the data as float32, `Tensor(t)`
+        aliases t (see legacy_types.py)."""
+        from .legacy_types import legacy_new
+        t = legacy_new(None if len(args) == 1 and isinstance(args[0], Tensor) else
+                       dtypes.get_default_dtype(), args, device)
+        _init(self, t._data, t._requires_grad, t._node, t._vc)
+        if t._view_of_grad:
+            self._view_of_grad = True
 
     @staticmethod
     def _make(data, requires_grad=False, node=None, vc=None):
@@ -114,7 +86,17 @@ class Tensor:
     def device(self) -> device:
         return CPU
 
-    is_cuda = False
+    # eager tensors live on the CPU only (devices.py says why): torch's device flags
+    is_cpu = True
+    is_cuda = is_meta = is_mps = is_xpu = is_xla = is_ipu = is_mtia = is_hpu = False
+    is_vulkan = is_mkldnn = is_sparse = is_quantized = is_nested = False
+
+    def get_device(self) -> int:
+        """The index of the CUDA device holding the tensor; -1 for the CPU, as torch."""
+        return -1
+
+    def is_pinned(self, device=None) -> bool:
+        return False
 
     @property
     def ndim(self) -> int:
@@ -133,6 +115,23 @@ class Tensor:
 
     def element_size(self) -> int:
         return self._data.dtype.itemsize
+
+    @property
+    def itemsize(self) -> int:
+        return self._data.dtype.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return self.numel() * self._data.dtype.itemsize
+
+    def ndimension(self) -> int:
+        return self._data.ndim
+
+    def is_signed(self) -> bool:
+        return self._data.dtype.kind in "fi"
+
+    def is_complex(self) -> bool:
+        return False                # tracecomp holds no complex tensors
 
     def is_floating_point(self) -> bool:
         return self._data.dtype.kind == "f"
@@ -224,7 +223,7 @@ class Tensor:
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         from .autograd import backward
-        backward(self, gradient, retain_graph, create_graph, inputs)
+        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     # --- leaving the tensor world -------------------------------------------------------
     def numpy(self, force=False) -> np.ndarray:
@@ -255,9 +254,16 @@ class Tensor:
         return self._data.shape[0]
 
     def __iter__(self):
-        if self._data.ndim == 0:
+        """The rows, all made now (torch unbinds), as views sharing the version counter."""
+        data = self._data
+        if data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
-        return (self[i] for i in range(self._data.shape[0]))
+        if type(data) is np.ndarray and not (self._requires_grad and _grad.enabled):
+            # no tape to record: numpy's views directly (what self[i] gives, only cheaper)
+            vc = self._vc
+            return iter([Tensor._make(data[i, ...], False, None, vc)
+                         for i in range(data.shape[0])])
+        return iter([self[i] for i in range(data.shape[0])])
 
     def _scalar(self, what):
         if self._data.size != 1:
@@ -275,9 +281,12 @@ class Tensor:
         return int(self._scalar("int()"))
 
     def __index__(self):
-        if self._data.dtype.kind not in "iub":
+        data = self._data
+        if data.dtype.kind not in "iub":
             raise TypeError("only integer tensors of a single element can be converted "
                             "to an index")
+        if data.ndim == 0 and type(data) is np.ndarray:     # the usual case: x[i:i + 8]
+            return int(data)
         return int(self._scalar("index"))
 
     def __hash__(self):

@@ -7,7 +7,7 @@ import numpy as np
 
 from . import composite as C
 from . import dtypes, indexing_sugar, inplace
-from .creation import full
+from .device_methods import to
 from .ops import elementwise as ew
 from .ops import movement as mv
 from .ops import reduce as rd
@@ -49,47 +49,12 @@ def _cmp(fn):
     return op
 
 
-def to(x, *args, dtype=None, device=None, copy=False, non_blocking=False):
-    """x.to(dtype), x.to(device), x.to(other_tensor), x.to(device, dtype)."""
-    for a in args:
-        if isinstance(a, Tensor):
-            dtype = a.dtype
-        elif isinstance(a, (dtypes.DType, np.dtype)) or a in (float, int, bool):
-            dtype = a
-        else:
-            device = a
-    if device is not None:
-        from .tensor import device as Device
-        Device(device)                       # raises for anything but the CPU
-    if dtype is None or dtypes.to_np(dtype) == x._data.dtype:
-        return ew.clone(x) if copy else x
-    return ew.cast(x, dtype)
-
-
 def _caster(dtype):
     return lambda x: to(x, dtype)
 
 
 def _where_method(x, cond, other):
     return ew.where(cond, x, other)
-
-
-def _new(kind):
-    def make(x, *size, dtype=None, requires_grad=False, **_):
-        shape = size[0] if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
-        d = dtype or x._data.dtype
-        value = {"zeros": 0, "ones": 1, "empty": 0}[kind]
-        return full(tuple(shape), value, dtype=d, requires_grad=requires_grad)
-    return make
-
-
-def new_full(x, size, fill_value, *, dtype=None, requires_grad=False, **_):
-    return full(tuple(size), fill_value, dtype=dtype or x._data.dtype, requires_grad=requires_grad)
-
-
-def new_tensor(x, data, *, dtype=None, requires_grad=False, **_):
-    from .creation import tensor
-    return tensor(data, dtype=dtype or x._data.dtype, requires_grad=requires_grad)
 
 
 def contiguous(x, memory_format=None):
@@ -161,12 +126,6 @@ def _masked_fill_(x, mask, value):
     return inplace.commit(x, C.masked_fill(inplace.alias(x), mask, value), "masked_fill_")
 
 
-def _type(x, dtype=None):
-    if dtype is None:
-        return f"tracecomp.{x.dtype.name.capitalize()}Tensor"
-    return to(x, dtype)
-
-
 def _view_as(x, other):
     return mv.reshape(x, tuple(other.shape))
 
@@ -194,7 +153,7 @@ METHODS = {
     "isfinite": ew.isfinite, "add": add, "sub": sub, "subtract": sub, "mul": ew.mul,
     "multiply": ew.mul, "div": div, "divide": div, "true_divide": ew.div, "pow": ew.pow,
     "maximum": ew.maximum, "minimum": ew.minimum, "remainder": ew.remainder,
-    "fmod": ew.remainder, "floor_divide": ew.floor_divide, "eq": ew.eq, "ne": ew.ne,
+    "fmod": ew.fmod, "floor_divide": ew.floor_divide, "eq": ew.eq, "ne": ew.ne,
     "lt": ew.lt, "le": ew.le, "gt": ew.gt, "ge": ew.ge, "logical_and": ew.logical_and,
     "logical_or": ew.logical_or, "logical_xor": ew.logical_xor, "where": _where_method,
     "square": C.square, "reciprocal": C.reciprocal, "lerp": C.lerp, "addcmul": C.addcmul,
@@ -220,10 +179,8 @@ METHODS = {
     # dtype and device
     "to": to, "float": _caster(dtypes.float32), "double": _caster(dtypes.float64),
     "half": _caster(dtypes.float16), "long": _caster(dtypes.int64),
-    "int": _caster(dtypes.int32), "bool": _caster(dtypes.bool_), "type": _type,
-    "type_as": _type_as, "cpu": lambda x: x,
-    "new_zeros": _new("zeros"), "new_ones": _new("ones"), "new_empty": _new("empty"),
-    "new_full": new_full, "new_tensor": new_tensor,
+    "int": _caster(dtypes.int32), "bool": _caster(dtypes.bool_),
+    "type_as": _type_as,
     # in place
     "add_": _inplace_binary(ew.add_p), "sub_": _inplace_binary(ew.sub_p), "mul_": _mul_,
     "div_": lambda x, o: inplace.apply(x, ew.div_p, o), "pow_": _inplace_binary(ew.pow_p),
@@ -266,11 +223,18 @@ PROPERTIES = {
 }
 
 # --- issue 9: elementwise math methods ---
+from .math_methods import MATH_METHODS  # noqa: E402  (math_methods.py: the table)
+
+METHODS.update(MATH_METHODS)
 # --- issue 9: reduction, scan, sorting, shape and index methods ---
 from .shape_methods import SHAPE_METHODS  # noqa: E402  (shape_methods.py: the table)
 
 METHODS.update(SHAPE_METHODS)
 # --- issue 9: device and type methods ---
+# to, cuda, cpu, type, pin_memory and new_* (device= like every creation function)
+from . import device_methods  # noqa: E402
+
+METHODS.update(device_methods.METHODS)
 
 
 def install():

@@ -22,6 +22,12 @@ Algorithms (Cephes / fdlibm / Eigen), same structure for float32 and float64:
 - erf: Eigen's rational (f32, clamped to [-4, 4]); Cephes x T(x^2)/U(x^2) below 1 and
   1 - exp(-x^2) P(x)/Q(x) above (f64).
 - rsqrt: 1/sqrt(x), correctly rounded steps (no approximate reciprocal).
+- sinh, cosh: expm1 / exp of |x| below 9 (f32) or 19 (f64), e^|x| / 2 as 2^(n-1) e^r above
+  (exact scaling: finite up to the true overflow threshold, 89.4 in float32).
+- asinh, acosh, atanh: fdlibm's range splits (log1p near 0 or 1, log in the middle,
+  log|x| + ln 2 where x^2 + 1 rounds to x^2), every range evaluated and one selected.
+- erfinv (float32 only): Giles' polynomial estimate and one Newton step on erf(y) = x, both
+  in float64, rounded once to float32.
 
 Accuracy, in ulp of the exact value (subnormal spacing below the normal range). float32: the
 maximum over all 2^32 inputs against numpy/scipy in float64, measured once exhaustively;
@@ -39,9 +45,18 @@ tests/test_llvm_math.py on samples that include subnormals, both overflow thresh
     erf       7.5  (7.48, near |x| = 4;        3.0  (2.49)
                     4 ulp on [-1, 1])
     rsqrt     1.5                              1.5 (numpy's 1/sqrt bit for bit)
+    sinh      2.0  (1.96)                      1.5  (1.43)
+    cosh      1.5  (1.35)                      1.5  (1.19)
+    asinh     3.0  (2.63)                      2.5  (2.12)
+    acosh     3.5  (3.00)                      3.0  (2.64)
+    atanh     3.0  (2.75)                      2.5  (2.04)
+    erfinv    0.5  (0.50)                      -    (float32 only)
+(The last six: float32 maxima over 4M random bit patterns, not all 2^32, and float64 over
+4,000 points; tests/test_math_ops.py holds them.)
 Special values are exact: NaN -> NaN; exp(+-inf) = inf, 0; expm1(-inf) = -1; log(0) = -inf,
 log(x<0) = NaN, log(inf) = inf; log1p(-1) = -inf; tanh, erf(+-inf) = +-1; sigmoid(+-inf) =
-1, 0; -0.0 keeps its sign where the function is odd.
+1, 0; sinh, asinh(+-inf) = +-inf, cosh(+-inf) = inf; acosh(x < 1) = NaN; atanh, erfinv(+-1) =
++-inf and NaN beyond; -0.0 keeps its sign where the function is odd.
 
 Floating-point flags: only `contract` (FMA), never `nnan`/`ninf`/`afn`/`arcp`/`reassoc`.
 
@@ -338,6 +353,112 @@ def _rsqrt(e, x):
     return e.div(e.c(1.0), e.call("sqrt", x))
 
 
+# --- hyperbolic functions and their inverses ---------------------------------------------
+
+# Above this |x|, e^-|x| is below half an ulp of e^|x|: sinh and cosh are e^|x| / 2 there.
+_HYP_BIG = {False: 9.0, True: 19.0}
+# Past the overflow threshold of e^|x| / 2 (89.42 in float32, 710.48 in float64), with n of
+# the reduction in the range where ldexp is exact.
+_HYP_CLAMP = {False: 90.0, True: 711.0}
+# Beyond this |x|, sqrt(x^2 + 1) rounds to |x|: asinh(x) = log(2|x|), acosh too.
+_HYP_HUGE = {False: 2.0 ** 12, True: 2.0 ** 28}
+_LN2 = math.log(2.0)
+
+
+def _half_exp(e, ax):
+    """e^ax / 2 as 2^(n-1) e^r: scaled exactly, so it overflows only where e^ax / 2 does
+    (sinh(89.4) is finite in float32 although e^89.4 is not)."""
+    n, em1 = _exp_reduce(e, e.clamp(ax, None, _HYP_CLAMP[e.f64]))
+    return e.ldexp(e.add(em1, e.c(1.0)), e.b.sub(n, e.ci(1)))
+
+
+def _sinh(e, x):
+    # |x| small: u = expm1(|x|), sinh = (u + u / (u + 1)) / 2, no cancellation near 0
+    ax = e.call("fabs", x)
+    big = _HYP_BIG[e.f64]
+    u = _expm1_clamped(e, e.clamp(ax, None, big))
+    small = e.mul(e.c(0.5), e.add(u, e.div(u, e.add(u, e.c(1.0)))))
+    y = e.select(e.gt(ax, e.c(big)), _half_exp(e, ax), small)
+    return e.call("copysign", y, x)
+
+
+def _cosh(e, x):
+    ax = e.call("fabs", x)
+    big = _HYP_BIG[e.f64]
+    t = _exp(e, e.clamp(ax, None, big))
+    small = e.mul(e.c(0.5), e.add(t, e.div(e.c(1.0), t)))
+    return e.select(e.gt(ax, e.c(big)), _half_exp(e, ax), small)
+
+
+def _asinh(e, x):
+    # fdlibm's three ranges; each is evaluated and the right one selected (no branches)
+    one, ax = e.c(1.0), e.call("fabs", x)
+    x2 = e.mul(ax, ax)
+    root = e.call("sqrt", e.add(x2, one))
+    small = e.call("log1p", e.add(ax, e.div(x2, e.add(one, root))))        # |x| <= 2
+    mid = e.call("log", e.add(e.add(ax, ax), e.div(one, e.add(ax, root))))
+    huge = e.add(e.call("log", ax), e.c(_LN2))
+    y = e.select(e.gt(ax, e.c(2.0)), mid, small)
+    y = e.select(e.gt(ax, e.c(_HYP_HUGE[e.f64])), huge, y)
+    return e.call("copysign", y, x)
+
+
+def _acosh(e, x):
+    one = e.c(1.0)
+    t = e.sub(x, one)                                   # exact for x in [1, 2]
+    small = e.call("log1p", e.add(t, e.call("sqrt", e.mul(t, e.add(t, e.c(2.0))))))
+    mid = e.call("log", e.sub(e.add(x, x),
+                              e.div(one, e.add(x, e.call("sqrt", e.sub(e.mul(x, x), one))))))
+    huge = e.add(e.call("log", x), e.c(_LN2))
+    y = e.select(e.gt(x, e.c(2.0)), mid, small)
+    y = e.select(e.gt(x, e.c(_HYP_HUGE[e.f64])), huge, y)
+    return e.select(e.b.fcmp_unordered("<", x, one), e.c(float("nan")), y)  # x < 1, NaN
+
+
+def _atanh(e, x):
+    # atanh|x| = log1p(2|x| / (1 - |x|)) / 2, with 2|x| + 2|x|^2 / (1 - |x|) below 1/2
+    ax = e.call("fabs", x)
+    t = e.add(ax, ax)
+    den = e.sub(e.c(1.0), ax)
+    small = e.call("log1p", e.add(t, e.div(e.mul(t, ax), den)))
+    large = e.call("log1p", e.div(t, den))
+    y = e.mul(e.c(0.5), e.select(e.lt(ax, e.c(0.5)), small, large))
+    return e.call("copysign", y, x)
+
+
+# --- erfinv (float32) -----------------------------------------------------------------------
+
+# Giles, "Approximating the erfinv function" (GPU Computing Gems, 2011), single precision:
+# erfinv(x) ~ x P(w), w = -log(1 - x^2), one polynomial for w < 5 and one in sqrt(w) above.
+_ERFINV_CENTRAL = [2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06,
+                   2.1858087e-04, -1.25372503e-03, -4.17768164e-03, 2.46640727e-01,
+                   1.50140941e+00]
+_ERFINV_TAIL = [-2.00214257e-04, 1.00950558e-04, 1.34934322e-03, -3.67342844e-03,
+                5.73950773e-03, -7.6224613e-03, 9.43887047e-03, 1.00167406e+00,
+                2.83297682e+00]
+
+
+def _erfinv(e, x):
+    """float32 only: Giles' estimate in float64, one Newton step on erf(y) = x in float64
+    (its error ~1e-7 becomes ~1e-14), then rounded once to float32."""
+    if e.f64:
+        raise TypeError("mathlib.erfinv is float32 only (its Newton step runs in float64)")
+    d = _Emit(e.b, ir.DoubleType())
+    xd = e.b.fpext(x, d.ty)
+    one = d.c(1.0)
+    w = e.b.fneg(d.call("log", d.mul(d.sub(one, xd), d.add(one, xd))))
+    central = d.horner(d.sub(w, d.c(2.5)), _ERFINV_CENTRAL)
+    tail = d.horner(d.sub(d.call("sqrt", w), d.c(3.0)), _ERFINV_TAIL)
+    y = d.mul(d.select(d.lt(w, d.c(5.0)), central, tail), xd)
+    slope = d.mul(d.c(2.0 / math.sqrt(math.pi)), _exp(d, e.b.fneg(d.mul(y, y))))
+    y = d.sub(y, d.div(d.sub(_erf(d, y), xd), slope))
+    ax = d.call("fabs", xd)
+    y = d.select(d.eq(ax, one), d.call("copysign", d.c(float("inf")), xd), y)
+    y = d.select(e.b.fcmp_unordered(">", ax, one), d.c(float("nan")), y)   # |x| > 1, NaN
+    return e.b.fptrunc(y, e.ty)
+
+
 _BUILDERS = {"exp": _exp, "expm1": _expm1, "log": _log, "log1p": _log1p, "tanh": _tanh,
-             "sigmoid": _sigmoid, "erf": _erf, "rsqrt": _rsqrt}
+             "sigmoid": _sigmoid, "erf": _erf, "rsqrt": _rsqrt, "sinh": _sinh, "cosh": _cosh,
+             "asinh": _asinh, "acosh": _acosh, "atanh": _atanh, "erfinv": _erfinv}
 NAMES = sorted([*_BUILDERS, *_INTRINSICS])

@@ -8,8 +8,10 @@ dtypes; the backend runs the others with their numpy impls.
 
 Floating semantics follow numpy's: NaN propagates through maximum/minimum/relu and
 comparisons are ordered (`!=` unordered); no `nnan`/`ninf` fast-math flags anywhere.
-Transcendentals come from mathlib (inlined, vectorizable); sin/cos/pow use LLVM
-intrinsics (scalar libm calls: correct, not fast).
+Transcendentals come from mathlib (inlined, vectorizable); sin/cos/tan/asin/acos/atan/atan2/
+pow/fmod use LLVM intrinsics or instructions, and erfc/lgamma/hypot (float64) call C's libm
+by name: scalar calls, correct, not fast. erfinv has a rule for float32 only; polygamma
+(digamma) has none: both run as numpy steps where the rule is missing.
 """
 import numpy as np
 from llvmlite import ir
@@ -51,6 +53,16 @@ class Emitter:
 
     def math(self, name, x):
         return self.b.call(mathlib.get(self.module, name, x.type), [x])
+
+    def libm(self, name, *args):
+        """A call to the C math library's `name` (`namef` for float): scalar and correctly
+        rounded or nearly, for functions mathlib has no vector version of."""
+        ty = args[0].type
+        cname = name + ("f" if isinstance(ty, ir.FloatType) else "")
+        fn = self.module.globals.get(cname)
+        if fn is None:
+            fn = ir.Function(self.module, ir.FunctionType(ty, [ty] * len(args)), name=cname)
+        return self.b.call(fn, list(args))
 
     def const(self, value, dtype):
         ty = ir_type(dtype)
@@ -137,6 +149,20 @@ def _remainder(e, args, node, dtype):
     return e.b.select(fix, e.b.fadd(r, b), r)
 
 
+def _hypot(e, args, node, dtype):
+    """float32: sqrt(a^2 + b^2) in float64 (no overflow, one rounding); float64: C's hypot.
+    An infinite operand gives inf even when the other is NaN (C99, numpy)."""
+    a, b = args
+    if dtype == F64:
+        return e.libm("hypot", a, b)
+    d = ir.DoubleType()
+    ad, bd = e.b.fpext(a, d), e.b.fpext(b, d)
+    r = e.intrinsic("llvm.sqrt", d, e.b.fadd(e.b.fmul(ad, ad), e.b.fmul(bd, bd)))
+    inf = ir.Constant(a.type, float("inf"))
+    either_inf = e.b.or_(_isinf(e, [a], node, dtype), _isinf(e, [b], node, dtype))
+    return e.b.select(either_inf, inf, e.b.fptrunc(r, a.type))
+
+
 def _isinf(e, args, node, dtype):
     x = args[0]
     return e.b.fcmp_ordered("==", e.intrinsic("llvm.fabs", x.type, x),
@@ -147,6 +173,14 @@ def _logical(op):
     def rule(e, args, node, dtype):
         return getattr(e.b, op)(*args)
     return rule
+
+
+def _mathlib(name):
+    return lambda e, a, n, d: e.math(name, a[0])
+
+
+def _intrinsic(name):
+    return lambda e, a, n, d: e.intrinsic(name, a[0].type, a[0])
 
 
 FLOAT_UNARY = {
@@ -170,7 +204,13 @@ FLOAT_UNARY = {
     "round": lambda e, a, n, d: e.intrinsic("llvm.roundeven", a[0].type, a[0]),
     "sign": lambda e, a, n, d: _select_sign(e, a[0], d),
     "relu": _relu,
+    # issue 9: vectorized from mathlib where it has them, else C's libm (scalar calls)
+    **{name: _mathlib(name) for name in ("sinh", "cosh", "asinh", "acosh", "atanh", "erfinv")},
+    **{name: _intrinsic("llvm." + name) for name in ("tan", "asin", "acos", "atan")},
+    "erfc": lambda e, a, n, d: e.libm("erfc", a[0]),
+    "lgamma": lambda e, a, n, d: e.libm("lgamma", a[0]),
 }
+FLOAT32_ONLY = {"erfinv"}      # its mathlib version works in float64 for float32 results
 
 INT_UNARY = {
     "neg": lambda e, a, n, d: e.b.neg(a[0]),
@@ -190,6 +230,10 @@ FLOAT_BINARY = {
     "minimum": lambda e, a, n, d: e.intrinsic("llvm.minimum", a[0].type, *a),
     "pow": _pow,
     "remainder": _remainder,
+    "fmod": lambda e, a, n, d: e.b.frem(*a),           # LLVM's frem is C's fmod
+    "copysign": lambda e, a, n, d: e.intrinsic("llvm.copysign", a[0].type, *a),
+    "atan2": lambda e, a, n, d: e.intrinsic("llvm.atan2", a[0].type, *a),
+    "hypot": _hypot,
 }
 
 INT_BINARY = {
@@ -262,5 +306,7 @@ def rule_for(node):
         else (FLOAT_BINARY if float_ else INT_BINARY)
     rule = table.get(op)
     if rule is None or dtype == BOOL and op not in ("copy", "detach"):
+        return None
+    if op in FLOAT32_ONLY and dtype != F32:
         return None
     return rule, dtype

@@ -14,10 +14,11 @@ import numpy as np
 
 from .. import dtypes
 from ..creation import tensor as _tensor
+from ..device_methods import check_cuda, parse_to
+from ..devices import check_placement
 from ..errors import fmt_shape
 from ..grad_mode import no_grad
 from ..tensor import Tensor
-from ..tensor import device as Device
 from .parameter import Parameter
 
 
@@ -81,6 +82,10 @@ class Module:
         # by calling its class again instead of pickling it (saved_module.py).
         self = super().__new__(cls)
         object.__setattr__(self, "_init_args", (args, kwargs))
+        if kwargs.get("device") is not None and cls.__module__.startswith("tracecomp."):
+            # torch's layers take device= (factory kwargs): ours hold CPU tensors only, so
+            # nn.Linear(2, 2, device="cuda") raises as torch's CPU build does
+            check_placement(kwargs["device"])
         return self
 
     def __init__(self):
@@ -369,23 +374,17 @@ class Module:
         return self
 
     def to(self, *args, **kwargs):
-        """to(dtype), to(device), to(tensor), to(device, dtype): floating-point parameters
-        and buffers are cast; integer ones (num_batches_tracked) keep their dtype."""
-        dtype, device = kwargs.get("dtype"), kwargs.get("device")
-        for a in args:
-            if isinstance(a, Tensor):
-                dtype = a.dtype
-            elif isinstance(a, (dtypes.DType, np.dtype)):
-                dtype = a
-            else:
-                device = a
+        """to(dtype), to(device), to(tensor), to(device, dtype), as Tensor.to: floating-point
+        parameters and buffers are cast; integer ones (num_batches_tracked) keep their
+        dtype. A device other than the CPU raises (devices.py), before anything changes."""
+        device, dtype, _, _ = parse_to(args, kwargs)
         if device is not None:
-            Device(device)      # raises for anything but the CPU
+            check_placement(device, moving=True)
         if dtype is None:
             return self
         if dtypes.to_np(dtype).kind != "f":
-            raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got "
-                            f"desired dtype={dtype}")
+            raise TypeError(f"nn.Module.to only accepts floating point or complex dtypes, but "
+                            f"got desired dtype={dtype}")
         return self._apply(lambda t: t.to(dtype) if t.is_floating_point() else t)
 
     def float(self):
@@ -400,8 +399,15 @@ class Module:
     def cpu(self):
         return self
 
+    def cuda(self, device=None):
+        """Move to a CUDA device: raises what torch's CPU build raises (devices.py)."""
+        check_cuda(device)
+        return self
+
     def type(self, dst_type):
-        return self._apply(lambda t: t.to(dst_type))
+        """Cast every parameter and buffer (integer ones too, as torch) to dst_type: a dtype,
+        a legacy type (torch.DoubleTensor) or its name."""
+        return self._apply(lambda t: t.type(dst_type))
 
     def __deepcopy__(self, memo):
         """copy.deepcopy(model): tensors get fresh copies of their data (buffers are plain

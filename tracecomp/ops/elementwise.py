@@ -11,6 +11,8 @@ from scipy import special
 
 from .. import dtypes
 from ..dispatch import bind
+from ..errors import DTypeNotImplemented
+from ..tensor import Tensor
 from .registry import defprim
 from .rules import (
     bool_dtype,
@@ -36,10 +38,11 @@ def unary(name, impl, vjp, dtype=float_dtype, tags=()):
 
 
 def _in_float32(fn):
-    """Float-valued ops on bool/int inputs compute in float32, torch's default float: numpy
-    would compute exp(uint8) in float16 and lose digits before the cast to float32."""
+    """Float-valued ops on bool/int inputs compute in torch's default float (float32 unless
+    set_default_dtype changed it): numpy would compute exp(uint8) in float16 and lose digits
+    before the cast."""
     def impl(x):
-        return fn(x if x.dtype.kind == "f" else x.astype(np.float32))
+        return fn(x if x.dtype.kind == "f" else x.astype(dtypes.default_float()))
     return impl
 
 
@@ -221,6 +224,76 @@ cast_p = defprim("cast", lambda x, dtype: np.asarray(x).astype(dtype),
 def cast(x, dtype):
     """x converted to `dtype` (a tracecomp dtype, numpy dtype or Python type)."""
     return bind(cast_p, x, dtype=dtypes.to_np(dtype))
+
+
+# --- issue 9: trigonometric, hyperbolic and C-library binary math ---------------------------
+def _float_only(op):
+    """dtype rule of ops torch implements for floating inputs only (hypot, ...)."""
+    def rule(*args, **_):
+        dtype = dtypes.result_type(*args)
+        if dtype.kind != "f":
+            raise DTypeNotImplemented(
+                f'"{op}_cpu" not implemented for \'{dtypes.TORCH_NAMES[dtype]}\'')
+        return dtype
+    return rule
+
+
+def _copysign_vjp(g, out, a, b):
+    ga = g * where(a == 0, 0.0, out / where(a == 0, 1.0, a)) if needs(a) else None
+    return ga, zeros_like(b) if needs(b) else None
+
+
+def _atan2_vjp(g, out, a, b):
+    r2 = a * a + b * b
+    return (g * b / r2 if needs(a) else None, -(g * a) / r2 if needs(b) else None)
+
+
+def _tensor_other(op, b):
+    """torch's binding refuses a number as `other` for these ops (atan2(x, 2.0))."""
+    if not isinstance(b, Tensor):
+        raise TypeError(f"{op}(): argument 'other' (position 2) must be Tensor, not "
+                        f"{type(b).__name__}")
+    return b
+
+
+def _fmod_impl(a, b):
+    if np.asarray(b).dtype.kind in "iub" and np.any(np.asarray(b) == 0) and \
+            np.result_type(a, b).kind in "iub":
+        raise RuntimeError("ZeroDivisionError")     # torch's message for integer fmod by 0
+    return np.fmod(a, b)
+
+
+tan_p = unary("tan", np.tan, lambda g, out, x: (g * (out * out + 1),))
+sinh_p = unary("sinh", np.sinh, lambda g, out, x: (g * cosh(x),))
+cosh_p = unary("cosh", np.cosh, lambda g, out, x: (g * sinh(x),))
+asin_p = unary("asin", np.arcsin, lambda g, out, x: (g * rsqrt(1 - x * x),))
+acos_p = unary("acos", np.arccos, lambda g, out, x: (-(g * rsqrt(1 - x * x)),))
+atan_p = unary("atan", np.arctan, lambda g, out, x: (g / (x * x + 1),))
+asinh_p = unary("asinh", np.arcsinh, lambda g, out, x: (g * rsqrt(x * x + 1),))
+acosh_p = unary("acosh", np.arccosh, lambda g, out, x: (g * rsqrt(x * x - 1),))
+atanh_p = unary("atanh", np.arctanh, lambda g, out, x: (g / (1 - x * x),))
+atan2_p = binary("atan2", np.arctan2, _atan2_vjp, promote_float)
+hypot_p = binary("hypot", np.hypot, lambda g, out, a, b: (
+    g * a / out if needs(a) else None, g * b / out if needs(b) else None), _float_only("hypot"))
+copysign_p = binary("copysign", np.copysign, _copysign_vjp, promote_float)
+fmod_p = binary("fmod", _fmod_impl, lambda g, out, a, b: (
+    g if needs(a) else None,
+    -(g * trunc(div(a, b))) if needs(b) else None))
+
+
+def tan(x): return bind(tan_p, x)
+def sinh(x): return bind(sinh_p, x)
+def cosh(x): return bind(cosh_p, x)
+def asin(x): return bind(asin_p, x)
+def acos(x): return bind(acos_p, x)
+def atan(x): return bind(atan_p, x)
+def asinh(x): return bind(asinh_p, x)
+def acosh(x): return bind(acosh_p, x)
+def atanh(x): return bind(atanh_p, x)
+def atan2(a, b): return bind(atan2_p, a, _tensor_other("atan2", b))
+def hypot(a, b): return bind(hypot_p, a, _tensor_other("hypot", b))
+def copysign(a, b): return bind(copysign_p, a, b)
+def fmod(a, b): return bind(fmod_p, a, b)
 
 
 def zeros_like(x):

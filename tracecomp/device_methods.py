@@ -1,0 +1,154 @@
+"""Tensor methods about where a tensor lives and what type it has: to, cuda, cpu, type,
+pin_memory and the new_* creators (which take device= like every creation function).
+
+Eager tensors live on the CPU (devices.py), so these convert dtypes and check devices: a
+device other than the CPU raises what torch's CPU build raises, never a silent CPU tensor.
+"""
+import numpy as np
+
+from . import dtypes
+from .devices import CPU, NO_ACCELERATOR, as_device, check_placement
+from .legacy_types import is_nonzero, resolve, type_string
+from .ops import elementwise as ew
+from .tensor import Tensor
+
+# Python types as dtypes mean what they mean to torch: float is float64
+_PYTHON_DTYPES = {float: dtypes.float64, int: dtypes.int64, bool: dtypes.bool_}
+_TO_FORMS = ("to(dtype, non_blocking=False, copy=False), "
+             "to(device=None, dtype=None, non_blocking=False, copy=False), "
+             "to(other, non_blocking=False, copy=False)")
+
+
+def _as_dtype(d):
+    """d as a dtype if it is one (DType, numpy dtype, float/int/bool), else None."""
+    if isinstance(d, (dtypes.DType, np.dtype)):
+        return d
+    return _PYTHON_DTYPES.get(d) if isinstance(d, type) else None
+
+
+def parse_to(args, kwargs, op="to"):
+    """(device, dtype, non_blocking, copy) from torch's three forms of .to(...)."""
+    kwargs = dict(kwargs)
+    device_ = kwargs.pop("device", None)
+    dtype = kwargs.pop("dtype", None)
+    flags = [kwargs.pop("non_blocking", False), kwargs.pop("copy", False)]
+    kwargs.pop("memory_format", None)       # one dense layout here: every format is it
+    rest = list(args)
+    if rest and isinstance(rest[0], Tensor):
+        other = rest.pop(0)
+        device_, dtype = other.device, other.dtype
+    elif rest and _as_dtype(rest[0]) is not None:
+        dtype = _once(dtype, rest.pop(0), op)
+    elif rest and rest[0] is not None and not isinstance(rest[0], bool):
+        device_ = rest.pop(0)
+        if rest and _as_dtype(rest[0]) is not None:
+            dtype = _once(dtype, rest.pop(0), op)
+    elif rest and rest[0] is None:
+        rest.pop(0)
+    if kwargs or len(rest) > 2 or not all(isinstance(f, bool) for f in rest):
+        got = ", ".join([type(a).__name__ for a in args] + [f"{k}=" for k in kwargs])
+        raise TypeError(f"{op}() received an invalid combination of arguments - got ({got}), "
+                        f"but expected one of: {_TO_FORMS}")
+    flags[:len(rest)] = rest
+    if dtype is not None:
+        dtype = _as_dtype(dtype) or dtypes.from_np(dtypes.to_np(dtype))
+    return device_, dtype, flags[0], flags[1]
+
+
+def _once(given, positional, op):
+    if given is not None:
+        raise TypeError(f"{op}() got dtype twice: {given} (dtype=) and {positional}")
+    return positional
+
+
+def to(x, *args, **kwargs):
+    """x.to(dtype), x.to(device), x.to(device, dtype), x.to(other): x itself when nothing
+    changes (unless copy=True), else a converted copy that gradients flow through."""
+    device_, dtype, _, copy = parse_to(args, kwargs)
+    if device_ is not None:
+        check_placement(device_, moving=True)
+    if dtype is None or dtypes.to_np(dtype) == x._data.dtype:
+        return ew.clone(x) if copy else x
+    return ew.cast(x, dtype)
+
+
+def check_cuda(device=None):
+    """Raise as x.cuda(device) does where tensors cannot live on CUDA (devices.py)."""
+    d = as_device("cuda" if device is None else device)
+    if d.type != "cuda":
+        raise RuntimeError("Invalid device, must be cuda device")
+    check_placement(d)
+
+
+def cuda(x, device=None, non_blocking=False, memory_format=None):
+    """x.cuda(): a copy on a CUDA device; check_cuda raises, since tensors live on the CPU."""
+    check_cuda(device)
+    return x
+
+
+def cpu(x, memory_format=None):
+    return x
+
+
+def tensor_type(x, dtype=None, non_blocking=False, **kwargs):
+    """x.type(): 'torch.FloatTensor'; x.type(dst): x converted to a dtype, a legacy type
+    (torch.DoubleTensor) or a type's name ('torch.LongTensor')."""
+    if dtype is None:
+        return type_string(x)
+    return to(x, resolve(dtype))
+
+
+def pin_memory(x, device=None):
+    raise RuntimeError(NO_ACCELERATOR)
+
+
+# --- new_*: a new tensor with x's dtype and device (not the default device) unless told -----
+def _new_options(x, dtype, device_, layout, pin_memory_):
+    if device_ is not None:
+        check_placement(device_)
+    if layout is not None and not str(layout).endswith("strided"):
+        raise NotImplementedError(f"tracecomp tensors are dense (strided); layout={layout} "
+                                  f"is not supported")
+    if pin_memory_:
+        raise RuntimeError("pin_memory=True requires a CUDA or other accelerator backend; no "
+                           "pinned memory allocator is available on this system.")
+    return dtype or x.dtype
+
+
+def _shape(size):
+    return tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
+
+
+def _new_filled(value):
+    def new(x, *size, dtype=None, device=None, requires_grad=False, layout=None,
+            pin_memory=False):
+        from .creation import full
+        d = _new_options(x, dtype, device, layout, pin_memory)
+        return full(tuple(int(s) for s in _shape(size)), value, dtype=d,
+                    requires_grad=requires_grad, device=CPU)
+    return new
+
+
+def new_full(x, size, fill_value, *, dtype=None, device=None, requires_grad=False,
+             layout=None, pin_memory=False):
+    from .creation import full
+    d = _new_options(x, dtype, device, layout, pin_memory)
+    return full(tuple(size), fill_value, dtype=d, requires_grad=requires_grad, device=CPU)
+
+
+def new_tensor(x, data, *, dtype=None, device=None, requires_grad=False, layout=None,
+               pin_memory=False):
+    from .creation import tensor
+    if device is not None:
+        check_placement(device, moving=True)      # torch builds it on the CPU, then moves it
+    d = _new_options(x, dtype, None, layout, pin_memory)
+    return tensor(data, dtype=d, requires_grad=requires_grad, device=CPU)
+
+
+METHODS = {
+    "to": to, "cuda": cuda, "cpu": cpu, "type": tensor_type, "pin_memory": pin_memory,
+    "new_zeros": _new_filled(0), "new_ones": _new_filled(1), "new_empty": _new_filled(0),
+    "new_full": new_full, "new_tensor": new_tensor, "is_nonzero": is_nonzero,
+    "byte": lambda x: to(x, dtypes.uint8), "char": lambda x: to(x, dtypes.int8),
+    "short": lambda x: to(x, dtypes.int16),
+}
