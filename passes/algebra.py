@@ -173,6 +173,13 @@ def _sum_of_expand(node, s):                            # sum(expand(x), expande
     return y if count == 1 else _make(s, "mul", (y, count), {}, node)
 
 
+def _marker_done(node, _):                              # custom_vjp(y, ...) -> y
+    """A custom Function's output marker is the identity on y; once autodiff has run (its
+    gradient flag is cleared) it has no role left (tracecomp/autograd/custom_vjp.py)."""
+    y = node.inputs[0]
+    return y if isinstance(y, Node) and not node.requires_grad else None
+
+
 RULES = {
     "mul": (_right_unit(1), _left_unit(1)),             # x*1 -> x, 1*x -> x
     "add": (_right_unit(0), _left_unit(0)),             # x+0 -> x, 0+x -> x
@@ -184,4 +191,5 @@ RULES = {
     "reshape": (_reshape_same, _reshape_reshape),       # r(x, x.shape) -> x, r(r(x)) -> r(x)
     "cast": (_cast_same,),                              # cast(x, x.dtype) -> x
     "reduce_sum": (_sum_of_expand,),                    # sum(expand(x)) -> x * n
+    "custom_vjp": (_marker_done,),                      # marker(y, ...) -> y, differentiated
 }

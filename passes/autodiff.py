@@ -21,11 +21,18 @@ differentiate.
 Which inputs get gradients: those with requires_grad. Which outputs take a cotangent: the
 floating outputs that require grad. The result says both, and how many leading nodes are
 the forward's, so a partitioner can split the joint graph.
+
+Custom autograd.Functions: their outputs pass through `custom_vjp` markers (tags "grouped"
+and "grad_marker", see tracecomp/autograd/custom_vjp.py). The markers of one call form a
+group, whose VJP (the user's backward) runs once, when the reverse walk reaches the group's
+first member (by then every consumer of every member has handed in its gradient), with the
+members' gradients and outputs as lists. A marker is the identity on its first operand and
+has no other role, so the replay maps it to that operand instead of copying it.
 """
 from dataclasses import dataclass
 
 from tracecomp import grad_mode
-from tracecomp.autograd import fit_grad
+from tracecomp.autograd.engine import fit_grad
 from tracecomp.creation import zeros
 from tracecomp.ir import CONSTANT, Graph, Node, clone_node
 from tracecomp.tracer import Tracer, wrap
@@ -45,6 +52,9 @@ def run(forward: Graph) -> Joint:
     for n in forward.inputs:
         mapping[n] = joint.add_input(n.name, n.shape, n.dtype, n.requires_grad)
     for n in forward.nodes:
+        if n.op != CONSTANT and "grad_marker" in n.prim.tags:
+            mapping[n] = mapping[n.inputs[0]]       # an identity: nothing to replay
+            continue
         mapping[n] = clone_node(n, mapping)
         joint.nodes.append(mapping[n])
     n_forward = len(joint.nodes)
@@ -77,19 +87,40 @@ def backpropagate(nodes, grads, mapping, tracer):
     rules see the nodes' counterparts `mapping[node]` in the graph the tracer records into
     (the node itself when differentiating in place, see tracecomp.traced_autograd). What
     remains in `grads` afterwards are the gradients of inputs (and of constants)."""
+    groups = {}             # a grouped primitive's call -> its members, in graph order
+    for node in nodes:
+        if node.op != CONSTANT and "grouped" in node.prim.tags:
+            groups.setdefault(node.params["call"], []).append(node)
     for node in reversed(nodes):
-        if node in grads and node.op != CONSTANT and node.prim.vjp is not None:
-            _backprop(node, grads, mapping, tracer)
+        if node.op == CONSTANT or node.prim.vjp is None:
+            continue
+        if "grouped" in node.prim.tags:
+            members = groups[node.params["call"]]
+            if node is members[0] and any(m in grads for m in members):
+                _backprop_group(members, grads, mapping, tracer)
+        elif node in grads:
+            _backprop(node, grads.pop(node), wrap(mapping[node], True), grads, mapping, tracer)
 
 
-def _backprop(node, grads, mapping, tracer):
+def _backprop_group(members, grads, mapping, tracer):
+    """One VJP call for a group: gradients and outputs as lists by output index."""
+    call = members[0].params["call"]
+    cotangents, outs = [None] * call.n_outputs, [None] * call.n_outputs
+    for m in members:
+        k = m.params["index"]
+        cotangents[k] = grads.pop(m, None)
+        outs[k] = wrap(mapping[m], True)
+    _backprop(members[0], cotangents, outs, grads, mapping, tracer)
+
+
+def _backprop(node, cotangent, out, grads, mapping, tracer):
     """Run node's VJP on graph values; route each operand's gradient."""
     args = [wrap(mapping[i], i.requires_grad) if isinstance(i, Node) else i
             for i in node.inputs]
-    out = wrap(mapping[node], True)
-    tracer.source_override = node.source
+    # a custom Function's backward is user code: its ops keep its own lines
+    tracer.source_override = None if "grouped" in node.prim.tags else node.source
     try:
-        operand_grads = node.prim.vjp(grads.pop(node), out, *args, **node.params)
+        operand_grads = node.prim.vjp(cotangent, out, *args, **node.params)
     finally:
         tracer.source_override = None
     for operand, arg, g in zip(node.inputs, args, operand_grads):

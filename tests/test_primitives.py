@@ -20,6 +20,7 @@ NON_DIFFERENTIABLE = {
     "logical_and", "logical_or", "logical_xor", "argmax", "argmin", "full", "arange",
     "uniform", "normal", "detach", "check_range",
 }
+NON_DIFFERENTIABLE |= {"multinomial", "bernoulli", "poisson"}   # issue 9: draws from tensors
 
 _rng = np.random.default_rng(0)
 MIXED = np.array([[-1.3, 0.7, 1.9], [0.4, -0.6, 1.1]])      # away from 0: no kinks
@@ -35,6 +36,13 @@ SAMPLES = {
                                    "round", "trunc", "copy", "detach", "logical_not", "isnan",
                                    "isinf"]},
     **{n: ((POS,), {}) for n in ["log", "sqrt", "rsqrt", "log1p"]},
+    # issue 9: elementwise math, special functions and random draws with tensor inputs
+    **{n: ((MIXED,), {}) for n in ["tan", "sinh", "cosh", "atan", "asinh", "erfc"]},
+    **{n: ((MIXED * 0.5,), {}) for n in ["asin", "acos", "atanh", "erfinv"]},
+    "lgamma": ((POS,), {}), "bernoulli": ((POS * 0.5,), {}),
+    "acosh": ((POS + 1,), {}), "polygamma": ((POS,), {"n": 1}), "poisson": ((POS,), {}),
+    **{n: ((MIXED, ROW), {}) for n in ["atan2", "hypot", "copysign", "fmod"]},
+    "multinomial": ((POS,), {"num_samples": 2, "replacement": False}),
     **{n: ((MIXED, ROW), {}) for n in ["add", "sub", "mul", "div", "maximum", "minimum", "eq",
                                        "ne", "lt", "le", "gt", "ge", "logical_and",
                                        "logical_or", "logical_xor"]},
@@ -72,6 +80,33 @@ SAMPLES = {
              {"output_size": (4, 4), "kernel": (2, 2), "dilation": (1, 1), "padding": (1, 0),
               "stride": (1, 2)}),
 }
+
+
+def _custom_vjp_sample():
+    """The marker params of a real custom Function call (an identity with its own backward)."""
+    class Identity(tc.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 1
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+    out = Identity.apply(tc.tensor(MIXED, requires_grad=True))
+    return (MIXED, MIXED), dict(out.grad_fn.params)
+
+
+SAMPLES["custom_vjp"] = _custom_vjp_sample()
+# Its VJP is a custom Function's backward: by design not the derivative of its impl (the
+# identity); tests/test_autograd_function.py checks it against torch instead.
+USER_VJP = {"custom_vjp"}
+
+# issue 9: reductions, scans, sorting, index and linear-algebra primitives
+import primitive_samples_shape as _shape  # noqa: E402
+
+SAMPLES.update(_shape.SAMPLES)
+NON_DIFFERENTIABLE |= _shape.NON_DIFFERENTIABLE
+USER_VJP |= _shape.NOT_IMPL_DERIVATIVE
 
 NAMES = sorted(PRIMITIVES)
 
@@ -118,7 +153,8 @@ def test_rules_agree_with_impl(name):
         f"{name}: bind gave {out.shape} {out.dtype}, rules say {shape} {dtype}"
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if PRIMITIVES[n].differentiable])
+@pytest.mark.parametrize("name", [n for n in NAMES if PRIMITIVES[n].differentiable
+                                  and n not in USER_VJP])
 def test_vjp_matches_central_differences(name):
     prim = PRIMITIVES[name]
     args, params = SAMPLES[name]

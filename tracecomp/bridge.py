@@ -6,10 +6,15 @@ the bridge node, hands it the output's cotangent, and the node runs the backward
 the values the forward saved, returning the gradients of the tensors that require grad
 (parameters, inputs), which the engine accumulates into `.grad` as for any op.
 
-A call with several differentiable outputs gets one node per output; each runs the
-backward graph with the other outputs' cotangents at zero (the gradients add up right;
-only the work is repeated).
+A call with several differentiable outputs gets one node per output, all members of one
+group (the engine's "grouped" primitives, as a custom autograd.Function's outputs are):
+the backward graph runs once, with every output's cotangent (zeros where an output got
+none). Running it once per output and adding the results would repeat the work, and is
+wrong when the graph holds a custom Function's backward that is not linear in its
+gradient (one that clips it, say).
 """
+import weakref
+
 import numpy as np
 
 from .dispatch import TapeNode
@@ -19,23 +24,33 @@ from .tensor import Tensor
 
 
 class BackwardState:
-    """What every bridge node of one call shares: the saved values and the runner."""
+    """What every bridge node of one call shares: the saved values and the runner; as the
+    group of those nodes, the nodes themselves (weakly) by cotangent slot."""
 
-    __slots__ = ("cotangent_specs", "run_backward", "saved")
+    __slots__ = ("cotangent_specs", "members", "n_outputs", "run_backward", "saved")
 
     def __init__(self, run_backward, saved, cotangent_specs):
         self.run_backward = run_backward
         self.saved = saved
         self.cotangent_specs = cotangent_specs      # [(shape, dtype)] per differentiable output
+        self.n_outputs = len(cotangent_specs)
+        self.members = [None] * self.n_outputs
+
+    def tape_members(self):
+        return [None if ref is None else ref() for ref in self.members]
+
+    def name(self):
+        return "CompiledBackward"
 
 
-def _bridge_vjp(g, out, *args, state, slot):
-    if state.saved is None:
+def _bridge_vjp(grads, outs, *args, call, index):
+    """The group's VJP: the backward graph once, on every slot's cotangent."""
+    if call.saved is None:
         raise AutogradError("the compiled backward's saved values were already freed")
-    cotangents = [np.zeros(shape, dtype) for shape, dtype in state.cotangent_specs]
-    cotangents[slot] = np.asarray(g._data, dtype=state.cotangent_specs[slot][1])
-    grads = state.run_backward(list(state.saved) + cotangents)
-    return tuple(Tensor._make(a) for a in grads)
+    cotangents = [np.zeros(shape, dtype) if g is None else np.asarray(g._data, dtype=dtype)
+                  for g, (shape, dtype) in zip(grads, call.cotangent_specs)]
+    result = call.run_backward(list(call.saved) + cotangents)
+    return tuple(Tensor._make(a) for a in result)
 
 
 def _no_impl(*_, **__):
@@ -43,7 +58,8 @@ def _no_impl(*_, **__):
 
 
 # One primitive object, unregistered: it never appears in a graph, only on the tape.
-COMPILED = Primitive("compiled", _no_impl, _no_impl, _no_impl, _bridge_vjp)
+COMPILED = Primitive("compiled", _no_impl, _no_impl, _no_impl, _bridge_vjp,
+                     frozenset({"grouped"}))
 
 
 def attach(outputs, slots, grad_tensors, state):
@@ -56,6 +72,8 @@ def attach(outputs, slots, grad_tensors, state):
             result.append(Tensor._make(array))
             continue
         vc = [0]
-        node = TapeNode(COMPILED, tuple(grad_tensors), {"state": state, "slot": slot}, array, vc)
+        node = TapeNode(COMPILED, tuple(grad_tensors), {"call": state, "index": slot}, array,
+                        vc)
+        state.members[slot] = weakref.ref(node)
         result.append(Tensor._make(array, True, node, vc))
     return result

@@ -10,7 +10,7 @@ values back to the real tensors after every call (see compile_state.py).
 """
 from . import grad_mode
 from . import tracer as tracing
-from .autograd import _roots
+from .autograd.engine import root_grads
 from .errors import TraceError
 from .ir import INPUT
 
@@ -27,10 +27,10 @@ def backward(tensors, grad_tensors=None):
     tracer = tracing.CURRENT
     if tracer is None:
         raise TraceError("backward() on a traced tensor outside the compiled call that made it")
-    tensors, root_grads = _roots(tensors, grad_tensors, "backward")   # eager's checks
+    tensors, starts = root_grads(tensors, grad_tensors, "backward")   # eager's checks
     grads = {}
     with grad_mode.no_grad():
-        for t, g in zip(tensors, root_grads):
+        for t, g in zip(tensors, starts):
             node = t._data
             grads[node] = g if node not in grads else grads[node] + g
         backpropagate(list(tracer.graph.nodes), grads, _Same(), tracer)

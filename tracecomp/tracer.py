@@ -16,31 +16,14 @@ import sys
 
 import numpy as np
 
-from . import autograd, dispatch, grad_mode
+from . import dispatch, grad_mode
+from .autograd.engine import TRACED
 from .errors import TraceError
 from .ir import Graph, Node
 from .tensor import Tensor
 
 _PKG_DIRS = None
 CURRENT = None          # the active Tracer, if any
-
-
-class _Traced:
-    """The stand-in `_node` of a traced tensor that requires grad: it makes the tensor a
-    non-leaf (so in-place ops on it follow torch's rules for intermediate values); the
-    graph autodiff pass, not the eager tape, computes its gradient."""
-
-    seq = -1
-    args = ()
-    hooks = None
-    retain = None
-
-    def name(self):
-        return "TracedBackward"
-
-
-TRACED = _Traced()
-autograd.TRACED = TRACED        # lets backward() recognize traced tensors cheaply
 
 
 def _package_dirs():

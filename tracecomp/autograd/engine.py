@@ -1,0 +1,322 @@
+"""The eager autograd engine: backward() and grad() over the tape that bind() records.
+
+The tape is the graph of TapeNodes hanging off tensors' `_node`. The engine
+  1. walks the nodes reachable from the roots, latest-created first (a max-heap on each
+     node's creation number: a valid topological order with no recursion, so a
+     10,000-op chain cannot hit Python's recursion limit), calling each VJP rule,
+  2. sums the gradients a node receives from all its consumers before it runs,
+  3. undoes broadcasting and dtype promotion once, here, not in every rule,
+  4. accumulates into leaves' `.grad` (backward) or returns the gradients (grad).
+Unless retain_graph is set, every visited node drops its saved values, as torch does.
+
+Grouped primitives (tag "grouped": the outputs of one custom autograd.Function call, see
+function.py) are one node per output on the tape but one backward: the first member the
+walk reaches takes its siblings' gradients too (they are complete by then: the members
+were recorded one after another, and every consumer of any of them came later) and calls
+the VJP once with the list of gradients, as torch calls Function.backward once.
+"""
+import heapq
+
+from .. import grad_mode
+from ..dispatch import TapeNode
+from ..errors import AutogradError, fmt_shape
+from ..ops.elementwise import cast
+from ..ops.movement import sum_to
+from ..tensor import Tensor
+from . import anomaly_mode as anomaly
+
+
+class _Traced:
+    """The stand-in `_node` of a traced tensor that requires grad (tracer.wrap): it makes
+    the tensor a non-leaf (so in-place ops on it follow torch's rules for intermediate
+    values); the graph autodiff pass, not this engine, computes its gradient."""
+
+    seq = -1
+    args = ()
+    hooks = None
+    retain = None
+
+    def name(self):
+        return "TracedBackward"
+
+
+TRACED = _Traced()      # backward() on a tensor whose _node is this runs in the trace
+
+FREED = ("Trying to backward through the graph a second time (or directly access saved "
+         "tensors after they have already been freed). Saved intermediate values of the graph "
+         "are freed when you call .backward() or autograd.grad(). Specify retain_graph=True "
+         "if you need to backward through the graph a second time or if you need to access "
+         "saved tensors after calling backward.")
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
+             grad_variables=None, inputs=None):
+    """Accumulate d(tensors)/d(leaf) into every leaf's .grad (torch.autograd.backward)."""
+    if grad_variables is not None:      # torch's deprecated name for grad_tensors
+        grad_tensors = grad_variables if grad_tensors is None else grad_tensors
+    if any(t._node is TRACED for t in as_tuple(tensors)):      # inside compiled code
+        from ..traced_autograd import backward as traced_backward
+        return traced_backward(as_tuple(tensors), grad_tensors)
+    tensors, grads = root_grads(tensors, grad_tensors, "backward")
+    only = None if inputs is None else as_tuple(inputs)
+    results = _run(tensors, grads, retain_graph, create_graph, capture=only)
+    if only is not None:
+        handed = set()
+        for t, g in zip(only, results):
+            if g is not None:
+                _accumulate_leaf(t, g, create_graph, handed)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         only_inputs=True, allow_unused=None, is_grads_batched=False,
+         materialize_grads=False):
+    """Return d(outputs)/d(inputs) without touching any .grad (torch.autograd.grad)."""
+    if is_grads_batched:
+        raise NotImplementedError("autograd.grad(is_grads_batched=True) is not supported by "
+                                  "tracecomp (it needs vmap); loop over the batch of "
+                                  "grad_outputs with retain_graph=True instead")
+    if not only_inputs:
+        import warnings
+        warnings.warn("only_inputs argument is deprecated and is ignored now (defaults to "
+                      "True). To accumulate gradient for other parts of the graph, please use "
+                      "torch.autograd.backward.", FutureWarning, stacklevel=2)
+    if materialize_grads:
+        if allow_unused is False:
+            raise ValueError("Expected allow_unused to be True or not passed when "
+                             "materialize_grads=True, but got: allow_unused=False.")
+        allow_unused = True
+    outputs, grads = root_grads(outputs, grad_outputs, "grad")
+    inputs = as_tuple(inputs)
+    for t in inputs:
+        if not t._requires_grad:
+            raise AutogradError("One of the differentiated Tensors does not require grad")
+    results = _run(outputs, grads, retain_graph, create_graph, capture=inputs)
+    out = []
+    for k, (t, g) in enumerate(zip(inputs, results)):
+        if g is None and materialize_grads:
+            from ..creation import zeros_like
+            g = zeros_like(t)
+        if g is None and not allow_unused:
+            raise AutogradError(f"The differentiated Tensor at index {k} appears to not have "
+                                f"been used in the graph. Set allow_unused=True if this is the "
+                                f"desired behavior.")
+        out.append(g)
+    return tuple(out)
+
+
+def as_tuple(x):
+    return (x,) if isinstance(x, Tensor) else tuple(x)
+
+
+def root_grads(tensors, grads, op):
+    """The roots as a tuple and their starting gradients (ones for scalars), with torch's
+    checks; shared with the in-trace backward (traced_autograd.py)."""
+    from ..creation import ones_like
+    tensors = as_tuple(tensors)
+    if grads is None:
+        grads = (None,) * len(tensors)
+    elif isinstance(grads, Tensor):
+        grads = (grads,)
+    out = []
+    for t, g in zip(tensors, grads):
+        if not t._requires_grad:
+            raise AutogradError("element 0 of tensors does not require grad and does not have "
+                                "a grad_fn")
+        if g is None:
+            if t._data.size != 1:
+                raise AutogradError(f"grad can be implicitly created only for scalar outputs; "
+                                    f"this output has shape {fmt_shape(t.shape)}. Pass a "
+                                    f"gradient of that shape: {op}(gradient=...)")
+            g = ones_like(t)
+        elif tuple(g.shape) != tuple(t.shape):
+            raise AutogradError(f"Mismatch in shape: grad_output[0] has a shape of "
+                                f"{fmt_shape(g.shape)} and output[0] has a shape of "
+                                f"{fmt_shape(t.shape)}.")
+        out.append(g)
+    return tensors, out
+
+
+class _Walk:
+    """The state of one backward run."""
+
+    def __init__(self, capture, retain_graph, create_graph):
+        self.pending = {}           # id(node) -> (node, gradient of that node's output)
+        self.leaf_grads = {}        # id(leaf) -> (leaf, gradient), summed over all uses
+        self.ready = []             # max-heap of (-seq, node): latest-created node first
+        self.retain_graph, self.create_graph = retain_graph, create_graph
+        # non-leaf tensors asked for (grad(y, [hidden])) are captured at their node
+        self.capture_nodes = {id(t._node): i for i, t in enumerate(capture or ())
+                              if t._node is not None}
+        self.captured = [None] * len(capture or ())
+
+    def arrive(self, node, g):
+        """g is node's complete gradient: run the tensor hooks, retain_grad, capture."""
+        for hook in node.hooks or ():
+            new = hook(g)
+            g = new if new is not None else g
+        if node.retain is not None:
+            t = node.retain()
+            if t is not None:
+                t.grad = g if self.create_graph else g.detach()
+        i = self.capture_nodes.get(id(node))
+        if i is not None:
+            self.captured[i] = g if self.captured[i] is None else self.captured[i] + g
+        return g
+
+
+def _run(roots, root_grads_, retain_graph, create_graph, capture=None):
+    """Propagate gradients from roots; returns the gradients of `capture` (or None)."""
+    if retain_graph is None:
+        retain_graph = create_graph
+    walk = _Walk(capture, retain_graph, create_graph)
+    capture_ids = {id(t): i for i, t in enumerate(capture)} if capture is not None else {}
+    for t, g in zip(roots, root_grads_):
+        if t._node is None:
+            _add(walk.leaf_grads, id(t), t, g)
+        else:
+            if id(t._node) not in walk.pending:
+                heapq.heappush(walk.ready, (-t._node.seq, t._node))
+            _add(walk.pending, id(t._node), t._node, g)
+
+    pending, ready, watched = walk.pending, walk.ready, walk.capture_nodes
+    with grad_mode.set_grad_enabled(create_graph):
+        while ready:
+            node = heapq.heappop(ready)[1]
+            hit = pending.pop(id(node), None)
+            if hit is None:
+                continue            # a grouped node, already run with its group
+            g = hit[1]
+            if node.hooks is not None or node.retain is not None or watched:
+                g = walk.arrive(node, g)
+            if "grouped" in node.prim.tags:
+                _step_group(node, g, walk)
+            else:
+                _step(node, g, walk)
+            if not retain_graph:
+                node.args = None
+    results, handed = walk.captured, set()
+    for leaf, g in walk.leaf_grads.values():
+        if id(leaf) in capture_ids:
+            i = capture_ids[id(leaf)]
+            results[i] = g if results[i] is None else results[i] + g
+        elif capture is None:
+            _accumulate_leaf(leaf, g, create_graph, handed)
+    return results
+
+
+def _add(table, key, owner, g):
+    hit = table.get(key)
+    table[key] = (owner, g if hit is None else hit[1] + g)
+
+
+def _check_saved(node):
+    """The node's saved operands must not have changed since it was recorded."""
+    args = node.args
+    if args is None:
+        raise AutogradError(FREED)
+    for a, v in zip(args, node.versions):
+        if v is not None and a._vc[0] != v:
+            raise AutogradError(
+                f"one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: [{a.dtype.name} {fmt_shape(a.shape)}] is at version "
+                f"{a._vc[0]}; expected version {v} instead. Hint: replace the in-place op "
+                f"(x += ..., x.add_(...)) on that tensor with an out-of-place one.")
+    return args
+
+
+def _step(node, g, walk):
+    """Run one node's VJP and route each input's gradient to its producer or leaf."""
+    args = _check_saved(node)
+    grads = node.prim.vjp(g, node.out(), *args, **node.params)
+    if anomaly.state.check_nan:
+        anomaly.check_nan(node.name(), grads)
+    _route(args, grads, walk)
+
+
+def _step_group(node, g, walk):
+    """Run a grouped node's VJP once for all members of its group (the outputs of one
+    custom Function call): members' gradients and outputs are lists by output index."""
+    params = node.params
+    call = params["call"]
+    args = _check_saved(node)
+    grads, outs = [None] * call.n_outputs, [None] * call.n_outputs
+    members = call.tape_members()
+    for k, member in enumerate(members):
+        if member is node:
+            grads[k] = g
+        elif member is not None:
+            hit = walk.pending.pop(id(member), None)
+            if hit is not None:
+                grads[k] = walk.arrive(member, hit[1])
+        if member is not None:
+            outs[k] = member.out()
+    result = node.prim.vjp(grads, outs, *args, **params)
+    if anomaly.state.check_nan:
+        anomaly.check_nan(call.name(), result)
+    if not walk.retain_graph:
+        for member in members:
+            if member is not None:
+                member.args = None
+    _route(args, result, walk)
+
+
+def _route(args, grads, walk):
+    """Hand each operand its gradient: to its producer's pending sum (a producer seen for
+    the first time joins the heap) or to its leaf's."""
+    pending = walk.pending
+    for a, ga in zip(args, grads):
+        if ga is None or not isinstance(a, Tensor) or not a._requires_grad:
+            continue
+        ga = fit_grad(ga, a)
+        producer = a._node
+        if producer is None:
+            _add(walk.leaf_grads, id(a), a, ga)
+            continue
+        if producer.args is None:
+            raise AutogradError(FREED)
+        key = id(producer)
+        hit = pending.get(key)
+        if hit is None:
+            heapq.heappush(walk.ready, (-producer.seq, producer))
+            pending[key] = (producer, ga)
+        else:
+            pending[key] = (producer, hit[1] + ga)
+
+
+def fit_grad(g, like):
+    """Undo broadcasting and promotion: sum g down to `like`'s shape and cast to its dtype."""
+    gd, ld = g._data, like._data
+    if gd.shape != ld.shape:
+        g = sum_to(g, ld.shape)
+    if gd.dtype != ld.dtype:
+        g = cast(g, ld.dtype)
+    return g
+
+
+def _accumulate_leaf(leaf, g, create_graph, handed):
+    """Add g into leaf.grad. `handed` holds the arrays already given to a leaf in this run:
+    add's VJP returns the same g for both operands, and optimizers update .grad in place,
+    so no two .grad tensors may share memory."""
+    for hook in leaf._hooks or ():
+        new = hook(g)
+        g = new if new is not None else g
+    if create_graph:
+        leaf.grad = g if leaf.grad is None else leaf.grad + g
+        return
+    data = g._data
+    if leaf.grad is not None:
+        leaf.grad = Tensor._make(leaf.grad._data + data)
+        return
+    # A view is fine as long as nothing else handed out shares its base (a transposed
+    # matmul result is the usual case, and copying it would cost a strided pass).
+    owner = data if data.base is None else data.base
+    if id(owner) in handed or not data.flags.writeable:
+        data = data.copy()
+        owner = data
+    handed.add(id(owner))
+    leaf.grad = Tensor._make(data)
+
+
+def tape_node_of(t: Tensor):
+    """The TapeNode that produced t (None for leaves); for debugging and tests."""
+    return t._node if isinstance(t._node, TapeNode) else None

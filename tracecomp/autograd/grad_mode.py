@@ -1,0 +1,8 @@
+"""torch.autograd.grad_mode: the grad-mode switches, re-exported from tracecomp.grad_mode."""
+from ..grad_mode import (  # noqa: F401
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
