@@ -425,6 +425,118 @@ CASES = [
     # --- reductions, scans, sorting, shape and index ops (issue 9) ---
     *__import__("op_table_shape").CASES,        # tests/op_table_shape.py
     # --- nn.functional (issue 9) ---
+    OpCase("F_sdpa", lambda lib, q, k, v: lib.nn.functional.scaled_dot_product_attention(
+        q, k, v), (((2, 3, 4), (2, 5, 4), (2, 5, 3)), ((4, 2), (3, 2), (3, 5)))),
+    OpCase("F_sdpa_causal", lambda lib, q, k, v: lib.nn.functional.scaled_dot_product_attention(
+        q, k, v, is_causal=True, scale=0.7), (((2, 4, 3), (2, 5, 3), (2, 5, 2)),)),
+    OpCase("F_sdpa_bool_mask", lambda lib, q, k, v, m:
+           lib.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m),
+           (((1, 2, 4, 3), (1, 2, 5, 3), (1, 2, 5, 2), Mask((4, 5))),)),
+    OpCase("F_sdpa_float_mask", lambda lib, q, k, v, m:
+           lib.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m),
+           (((2, 4, 3), (2, 5, 3), (2, 5, 2), (4, 5)),)),
+    OpCase("F_sdpa_gqa", lambda lib, q, k, v: lib.nn.functional.scaled_dot_product_attention(
+        q, k, v, enable_gqa=True), (((1, 4, 3, 2), (1, 2, 5, 2), (1, 2, 5, 3)),)),
+    OpCase("F_conv1d", lambda lib, x, w, b: lib.nn.functional.conv1d(x, w, b, 2, 1, 1, 1),
+           (((2, 3, 7), (4, 3, 3), (4,)), ((3, 7), (4, 3, 3), (4,)))),
+    OpCase("F_conv1d_groups", lambda lib, x, w: lib.nn.functional.conv1d(
+        x, w, groups=2, dilation=2, padding="same"), (((2, 4, 7), (6, 2, 3)),)),
+    OpCase("F_conv_transpose2d", lambda lib, x, w, b: lib.nn.functional.conv_transpose2d(
+        x, w, b, stride=2, padding=1, output_padding=1),
+        (((2, 4, 3, 3), (4, 3, 3, 3), (3,)), ((4, 3, 2), (4, 3, 2, 3), (3,)))),
+    OpCase("F_conv_transpose2d_groups", lambda lib, x, w: lib.nn.functional.conv_transpose2d(
+        x, w, groups=2, dilation=(1, 2), stride=(1, 2)), (((1, 4, 3, 3), (4, 2, 2, 3)),)),
+    OpCase("F_conv_transpose1d", lambda lib, x, w: lib.nn.functional.conv_transpose1d(
+        x, w, stride=3, padding=2, output_padding=1), (((2, 4, 5), (4, 2, 4)),)),
+    unary("F_interp_nearest", lambda lib, x: lib.nn.functional.interpolate(
+        x, scale_factor=1.7), shapes=((2, 3, 4, 5), (2, 3, 5))),
+    unary("F_interp_nearest_exact", lambda lib, x: lib.nn.functional.interpolate(
+        x, size=(3, 7), mode="nearest-exact"), shapes=((1, 2, 4, 5),)),
+    unary("F_interp_bilinear", lambda lib, x: lib.nn.functional.interpolate(
+        x, scale_factor=(1.5, 0.6), mode="bilinear"), shapes=((1, 2, 4, 5),)),
+    unary("F_interp_bilinear_ac", lambda lib, x: lib.nn.functional.interpolate(
+        x, size=(7, 3), mode="bilinear", align_corners=True), shapes=((1, 2, 4, 5),)),
+    unary("F_interp_bicubic", lambda lib, x: lib.nn.functional.interpolate(
+        x, scale_factor=2, mode="bicubic"), shapes=((1, 2, 3, 4),)),
+    unary("F_interp_linear", lambda lib, x: lib.nn.functional.interpolate(
+        x, size=7, mode="linear"), shapes=((2, 3, 5),)),
+    unary("F_interp_area", lambda lib, x: lib.nn.functional.interpolate(
+        x, size=(2, 3), mode="area"), shapes=((1, 2, 4, 5),)),
+    unary("F_pixel_shuffle", lambda lib, x: lib.nn.functional.pixel_unshuffle(
+        lib.nn.functional.pixel_shuffle(x, 2) * x.sum(), 2), shapes=((2, 8, 2, 3),)),
+    OpCase("F_group_norm", lambda lib, x, w, b: lib.nn.functional.group_norm(x, 2, w, b),
+           (((3, 4, 5), (4,), (4,)), ((2, 6, 2, 2), (6,), (6,)))),
+    OpCase("F_instance_norm", lambda lib, x, w, b: lib.nn.functional.instance_norm(
+        x, weight=w, bias=b), (((3, 4, 5), (4,), (4,)),)),
+    OpCase("F_rms_norm", lambda lib, x, w: lib.nn.functional.rms_norm(x, (3, 4), w),
+           (((2, 3, 4), (3, 4)),)),
+    unary("F_local_response_norm", lambda lib, x: lib.nn.functional.local_response_norm(
+        x, 3, alpha=0.1), shapes=((2, 5, 4), (2, 4, 3, 2))),
+    unary("F_hardsigmoid_hardswish", lambda lib, x: lib.nn.functional.hardsigmoid(x * 1.5)
+          + lib.nn.functional.hardswish(x * 1.5), "ties", fd=False),
+    unary("F_hardswish", lambda lib, x: lib.nn.functional.hardswish(x * 3)),
+    unary("F_celu_selu", lambda lib, x: lib.nn.functional.celu(x, 0.7)
+          + lib.nn.functional.selu(x), "nonzero"),
+    unary("F_glu", lambda lib, x: lib.nn.functional.glu(x, 1), shapes=((3, 4), (2, 6, 2))),
+    unary("F_softmin", lambda lib, x: lib.nn.functional.softmin(x, dim=1),
+          shapes=((3, 4), (2, 3, 4))),
+    unary("F_shrink", lambda lib, x: lib.nn.functional.softshrink(x * 0.25, 0.5)
+          + lib.nn.functional.hardshrink(x * 0.25, 0.25) + lib.nn.functional.tanhshrink(x),
+          "ties", fd=False),
+    unary("F_threshold", lambda lib, x: lib.nn.functional.threshold(x, 0.1, -2.0),
+          "nonzero"),
+    unary("F_relu6_hardtanh", lambda lib, x: lib.nn.functional.relu6(x * 3)
+          + lib.nn.functional.hardtanh(x, -0.5, 1.0), "ties", fd=False),
+    unary("F_mish_logsigmoid_softsign", lambda lib, x: lib.nn.functional.mish(x)
+          + lib.nn.functional.logsigmoid(x) * lib.nn.functional.softsign(x)),
+    OpCase("F_prelu", lambda lib, x, w: lib.nn.functional.prelu(x, w),
+           (((3, 4, 2), (4,)), ((3, 4), (1,)), ((5,), (1,))), "nonzero"),
+    unary("F_softmax2d", lambda lib, x: lib.nn.Softmax2d()(x),
+          shapes=((2, 3, 2, 2), (3, 2, 2))),
+    unary("F_max_pool1d", lambda lib, x: lib.nn.functional.max_pool1d(
+        x, 3, 2, 1, ceil_mode=True), "distinct", shapes=((2, 3, 8), (3, 7))),
+    unary("F_avg_pool1d", lambda lib, x: lib.nn.functional.avg_pool1d(
+        x, 3, 2, 1, count_include_pad=False), shapes=((2, 3, 8),)),
+    unary("F_adaptive_pool1d", lambda lib, x: lib.nn.functional.adaptive_avg_pool1d(x, 3)
+          + lib.nn.functional.adaptive_max_pool1d(x, 3), "distinct", shapes=((2, 3, 7),)),
+    unary("F_adaptive_max_pool2d", lambda lib, x: lib.nn.functional.adaptive_max_pool2d(
+        x, (2, 3)), "distinct", shapes=((2, 3, 5, 7),)),
+    unary("F_pad_modes", lambda lib, x: lib.nn.functional.pad(x, (2, 1), mode="reflect")
+          .sum(-1) + lib.nn.functional.pad(x, (1, 3), mode="replicate").sum(-1)
+          + lib.nn.functional.pad(x, (3, 0), mode="circular").sum(-1), shapes=((2, 3, 4),)),
+    OpCase("F_bilinear", lambda lib, a, b, w, c: lib.nn.functional.bilinear(a, b, w, c),
+           (((4, 3), (4, 2), (5, 3, 2), (5,)), ((2, 3, 3), (2, 3, 2), (4, 3, 2), (4,)))),
+    OpCase("F_cosine_embedding_loss", lambda lib, a, b, t:
+           lib.nn.functional.cosine_embedding_loss(a, b, (t * 2 - 1).float(), margin=0.1),
+           (((4, 3), (4, 3), Int((4,), 0, 2)),)),
+    OpCase("F_margin_ranking_loss", lambda lib, a, b, t:
+           lib.nn.functional.margin_ranking_loss(a, b, (t * 2 - 1).float(), margin=0.2),
+           (((6,), (6,), Int((6,), 0, 2)),), fd=False),
+    OpCase("F_hinge_soft_margin_loss", lambda lib, x, t:
+           lib.nn.functional.hinge_embedding_loss(x, (t * 2 - 1).float(), reduction="sum")
+           + lib.nn.functional.soft_margin_loss(x, (t * 2 - 1).float()),
+           (((3, 4), Int((3, 4), 0, 2)),), fd=False),
+    OpCase("F_multilabel_soft_margin_loss", lambda lib, x, t, w:
+           lib.nn.functional.multilabel_soft_margin_loss(x, t.float(), w),
+           (((3, 4), Mask((3, 4)), (4,)),)),
+    OpCase("F_multi_margin_loss", lambda lib, x, t:
+           lib.nn.functional.multi_margin_loss(x, t, p=2, margin=0.8,
+                                               weight=lib.tensor([0.5, 1.0, 2.0, 0.3]))
+           + lib.nn.functional.multi_margin_loss(x, t, reduction="sum"),
+           (((3, 4), Int((3,), 0, 4)),), "distinct", fd=False),
+    OpCase("F_triplet_margin_loss", lambda lib, a, p, n:
+           lib.nn.functional.triplet_margin_loss(a, p, n, margin=2.0, swap=True),
+           (((4, 3), (4, 3), (4, 3)),), fd=False),
+    OpCase("F_poisson_nll_loss", lambda lib, x, t:
+           lib.nn.functional.poisson_nll_loss(x, t.float())
+           + lib.nn.functional.poisson_nll_loss(x.abs() + 0.5, t.float(), log_input=False,
+                                                full=True), (((3, 4), Int((3, 4), 0, 5)),),
+           "nonzero"),
+    OpCase("F_gaussian_nll_loss", lambda lib, x, t, v:
+           lib.nn.functional.gaussian_nll_loss(x, t, v.abs() + 0.1, full=True)
+           + lib.nn.functional.gaussian_nll_loss(x, t, v[:, :1].abs() + 0.1,
+                                                 reduction="sum"),
+           (((3, 4), (3, 4), (3, 4)),), "nonzero"),
 ]
 
 BY_NAME = {c.name: c for c in CASES}

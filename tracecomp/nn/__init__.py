@@ -7,6 +7,10 @@ from .modules import *  # noqa: F403  (the layers, listed in modules/__init__.py
 from .modules.distance import CosineSimilarity  # noqa: F401
 from .modules.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss,  # noqa: F401
                            HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss)
+from .modules.loss import (CosineEmbeddingLoss, GaussianNLLLoss,  # noqa: F401 (issue 9)
+                           HingeEmbeddingLoss, MarginRankingLoss, MultiLabelSoftMarginLoss,
+                           MultiMarginLoss, PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss,
+                           TripletMarginWithDistanceLoss)
 
 # a torch name we lack raises NotImplementedError naming it (support.py)
 from ..support import missing_in as _missing_in  # noqa: E402

@@ -4,9 +4,12 @@ Every function composes public ops, so the tape and the tracer see only primitiv
 Activations are written so their gradients match torch's at the kinks too (leaky_relu is
 `where(x > 0, x, x * slope)`, hardtanh passes no gradient at its bounds). `inplace=True`
 computes out of place and commits the result into the input (torch's in-place rules:
-a leaf that requires grad refuses). Convolution and pooling live in functional_conv.py,
-normalization in functional_norm.py, the losses in functional_losses.py; all are
-re-exported here.
+a leaf that requires grad refuses). The rest lives beside this file and is re-exported
+here: more activations (functional_activation.py), attention (functional_attention.py),
+convolution and 2-D pooling (functional_conv.py), conv1d and transposed convolutions
+(functional_conv_nd.py), 1-D pooling (functional_pool1d.py), interpolation and pixel
+shuffle (functional_resample.py), normalization (functional_norm.py) and the losses
+(functional_losses.py, functional_losses_more.py).
 """
 import math
 import warnings
@@ -22,6 +25,36 @@ from ..ops import elementwise as ew
 from ..ops import movement as mv
 from ..ops.linalg import matmul
 from ..tensor import Tensor
+
+# functional_activation and functional_attention read F's own functions at call time, so
+# importing them here (a cycle) is harmless
+from .functional_activation import (  # noqa: F401
+    celu,
+    celu_,
+    elu_,
+    glu,
+    hardshrink,
+    hardsigmoid,
+    hardswish,
+    hardtanh_,
+    leaky_relu_,
+    prelu,
+    relu_,
+    rrelu,
+    rrelu_,
+    selu_,
+    softmin,
+    softshrink,
+    tanhshrink,
+    threshold,
+    threshold_,
+)
+from .functional_attention import (  # noqa: F401
+    _canonical_mask,
+    _none_or_dtype,
+    multi_head_attention_forward,
+    scaled_dot_product_attention,
+)
 from .functional_conv import (  # noqa: F401
     adaptive_avg_pool2d,
     adaptive_max_pool2d,
@@ -31,6 +64,7 @@ from .functional_conv import (  # noqa: F401
     max_pool2d,
     unfold,
 )
+from .functional_conv_nd import conv1d, conv_transpose1d, conv_transpose2d  # noqa: F401
 from .functional_losses import (  # noqa: F401
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -42,7 +76,40 @@ from .functional_losses import (  # noqa: F401
     nll_loss,
     smooth_l1_loss,
 )
-from .functional_norm import batch_norm, group_norm, layer_norm  # noqa: F401
+from .functional_losses_more import (  # noqa: F401
+    cosine_embedding_loss,
+    gaussian_nll_loss,
+    hinge_embedding_loss,
+    margin_ranking_loss,
+    multi_margin_loss,
+    multilabel_soft_margin_loss,
+    poisson_nll_loss,
+    soft_margin_loss,
+    triplet_margin_loss,
+    triplet_margin_with_distance_loss,
+)
+from .functional_norm import (  # noqa: F401
+    batch_norm,
+    group_norm,
+    instance_norm,
+    layer_norm,
+    local_response_norm,
+    rms_norm,
+)
+from .functional_pool1d import (  # noqa: F401
+    adaptive_avg_pool1d,
+    adaptive_max_pool1d,
+    avg_pool1d,
+    max_pool1d,
+)
+from .functional_resample import (  # noqa: F401
+    interpolate,
+    pixel_shuffle,
+    pixel_unshuffle,
+    upsample,
+    upsample_bilinear,
+    upsample_nearest,
+)
 
 
 def _apply(input, inplace, fn, name):
@@ -111,7 +178,7 @@ def tanh(input):
     return ew.tanh(input)
 
 
-def softplus(input, beta=1.0, threshold=20.0):
+def softplus(input, beta=1.0, threshold=20.0):  # noqa: F811 - torch's argument name
     return C.softplus(input, beta, threshold)
 
 
@@ -154,6 +221,25 @@ def linear(input, weight, bias=None):
     return out if bias is None else out + bias
 
 
+def bilinear(input1, input2, weight, bias=None):
+    """y[..., o] = input1 @ weight[o] @ input2 + bias[o]; weight (out, in1, in2)."""
+    if tuple(input1.shape[:-1]) != tuple(input2.shape[:-1]):
+        d = next(i for i, (a, b) in enumerate(zip(input1.shape, input2.shape)) if a != b) \
+            if input1.ndim == input2.ndim else 0
+        raise ShapeError(f"bilinear(): input batch dimensions do not match at dim {d}: got "
+                         f"{input1.shape[d]} and {input2.shape[d]}")
+    out, n1, n2 = weight.shape
+    for k, (x, n) in enumerate(((input1, n1), (input2, n2)), 1):
+        if x.shape[-1] != n:
+            raise ShapeError(f"bilinear(): input{k} size does not match weight size: got "
+                             f"{x.shape[-1]} but expected {n}")
+    # (..., in1) @ (in1, out*in2) -> (..., out, in2), then contract in2 with input2
+    left = matmul(input1, mv.reshape(mv.permute(weight, (1, 0, 2)), (n1, out * n2)))
+    left = mv.reshape(left, tuple(input1.shape[:-1]) + (out, n2))
+    y = C.sum(left * C.unsqueeze(input2, -2), -1)
+    return y if bias is None else y + bias
+
+
 def _check_p(p):
     if p < 0.0 or p > 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
@@ -174,13 +260,88 @@ def dropout(input, p=0.5, training=True, inplace=False):
     return _dropout(input, p, training, inplace, tuple(input.shape), "dropout")
 
 
+def _feature_shape(input, batched=True):
+    """One draw per channel: per (N, C) pair of an (N, C, *) input, per C of an unbatched
+    (C, *) one."""
+    lead = 2 if batched else 1
+    return tuple(input.shape[:lead]) + (1,) * (input.ndim - lead)
+
+
+_CHANNEL_DROPOUT = ("{name}: Received a {dim}-D input to {name}, which is deprecated and will "
+                    "result in an error in a future release. To retain the behavior and "
+                    "silence this warning, please use dropout instead. Note that {name} "
+                    "exists to provide channel-wise dropout on inputs with {k} spatial "
+                    "dimensions, a channel dimension, and an optional batch dimension (i.e. "
+                    "{lo}D or {hi}D inputs).")
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels of an (N, C, L) or unbatched (C, L) input."""
+    if input.ndim not in (2, 3):
+        raise ShapeError(f"dropout1d: Expected 2D or 3D input, but received a {input.ndim}D "
+                         f"input. Note that dropout1d exists to provide channel-wise dropout on "
+                         f"inputs with 1 spatial dimension, a channel dimension, and an "
+                         f"optional batch dimension (i.e. 2D or 3D inputs).")
+    return _dropout(input, p, training, inplace, _feature_shape(input, input.ndim == 3),
+                    "dropout1d")
+
+
 def dropout2d(input, p=0.5, training=True, inplace=False):
-    """Zero whole channels: one draw per (N, C) pair of an (N, C, *) input."""
-    if input.ndim < 3:
-        raise ShapeError(f"dropout2d: expected an input of shape (N, C, H, W), got "
-                         f"{fmt_shape(input.shape)}")
-    shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)
-    return _dropout(input, p, training, inplace, shape, "dropout2d")
+    """Zero whole channels: one draw per (N, C) pair of an (N, C, *) input (a 3-D input
+    is read as (N, C, L), as torch does, with its warning)."""
+    if input.ndim not in (3, 4):
+        warnings.warn(_CHANNEL_DROPOUT.format(name="dropout2d", dim=input.ndim, k=2, lo=3,
+                                              hi=4), stacklevel=2)
+    if input.ndim == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that "
+                      "channel-wise 1D dropout behavior is desired - input is interpreted as "
+                      "shape (N, C, L), where C is the channel dim. This behavior will change "
+                      "in a future release to interpret the input as one without a batch "
+                      "dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise "
+                      "dropout behavior, please switch to using dropout1d instead.",
+                      stacklevel=2)
+    if input.ndim < 2:
+        raise ShapeError(f"dropout2d: Feature dropout requires at least 2 dimensions in the "
+                         f"input, got {fmt_shape(input.shape)}")
+    return _dropout(input, p, training, inplace, _feature_shape(input), "dropout2d")
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False):
+    """Zero whole channels of an (N, C, D, H, W) or unbatched (C, D, H, W) input."""
+    if input.ndim not in (4, 5):
+        warnings.warn(_CHANNEL_DROPOUT.format(name="dropout3d", dim=input.ndim, k=3, lo=4,
+                                              hi=5), stacklevel=2)
+    return _dropout(input, p, training, inplace, _feature_shape(input, input.ndim == 5),
+                    "dropout3d")
+
+
+_SELU_ALPHA_PRIME = 1.7580993408473766       # -scale * alpha of SELU: its negative limit
+
+
+def _alpha_dropout(input, p, training, inplace, mask_shape, name):
+    """Dropout that keeps SELU's mean 0 / variance 1: dropped units go to the negative
+    saturation value, then an affine map a * x + b restores the statistics."""
+    _check_p(p)
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return _apply(input, inplace, lambda x: x * 0.0, name)
+    keep = bernoulli(full(mask_shape, 1.0 - p, dtype=input.dtype))
+    a = 1.0 / math.sqrt((_SELU_ALPHA_PRIME ** 2 * p + 1) * (1 - p))
+    b = (keep - 1.0) * (_SELU_ALPHA_PRIME * a) + _SELU_ALPHA_PRIME * a * p
+    return _apply(input, inplace, lambda x: x * (keep * a) + b, name)
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False):
+    return _alpha_dropout(input, p, training, inplace, tuple(input.shape), "alpha_dropout")
+
+
+def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
+    if input.ndim < 2:
+        raise ShapeError(f"feature_alpha_dropout: Feature dropout requires at least 2 "
+                         f"dimensions in the input, got {fmt_shape(input.shape)}")
+    return _alpha_dropout(input, p, training, inplace, _feature_shape(input),
+                          "feature_alpha_dropout")
 
 
 def _check_indices(input, num):

@@ -12,6 +12,29 @@ from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .sparse import Embedding
 # --- issue 9: recurrent layers ---
 # --- issue 9: attention, transformer, lazy and other layers ---
+from .activation_more import (CELU, GLU, SELU, Hardshrink, Hardsigmoid, Hardswish, Hardtanh,
+                              LogSigmoid, Mish, PReLU, ReLU6, RReLU, Softmax2d, Softmin,
+                              Softshrink, Softsign, Tanhshrink, Threshold)
+from .attention import MultiheadAttention
+from .bilinear import Bilinear
+from .container import ParameterDict
+from .conv import Conv1d, ConvTranspose1d, ConvTranspose2d
+from .dropout import AlphaDropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout
+from .instancenorm import InstanceNorm1d, InstanceNorm2d
+from .lazy import (LazyBatchNorm1d, LazyBatchNorm2d, LazyConv1d, LazyConv2d,
+                   LazyConvTranspose1d, LazyConvTranspose2d, LazyLinear, LazyModuleMixin,
+                   UninitializedBuffer, UninitializedParameter)
+from .normalization import GroupNorm, LocalResponseNorm, RMSNorm
+from .padding import (CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d,
+                      ConstantPad2d, ConstantPad3d, ReflectionPad1d, ReflectionPad2d,
+                      ReflectionPad3d, ReplicationPad1d, ReplicationPad2d, ReplicationPad3d,
+                      ZeroPad1d, ZeroPad2d, ZeroPad3d)
+from .pooling import (AdaptiveAvgPool1d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool1d,
+                      MaxPool1d)
+from .resample import (Fold, PixelShuffle, PixelUnshuffle, Unfold, Upsample,
+                       UpsamplingBilinear2d, UpsamplingNearest2d)
+from .transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer,
+                          TransformerEncoder, TransformerEncoderLayer)
 
 __all__ = ["ELU", "GELU", "LeakyReLU", "LogSoftmax", "ReLU", "Sigmoid", "SiLU", "Softmax",
            "Softplus", "Tanh", "BatchNorm1d", "BatchNorm2d", "ModuleDict", "ModuleList",
@@ -20,3 +43,21 @@ __all__ = ["ELU", "GELU", "LeakyReLU", "LogSoftmax", "ReLU", "Sigmoid", "SiLU", 
            "Embedding"]
 # --- issue 9: __all__ additions, recurrent layers ---
 # --- issue 9: __all__ additions, other layers ---
+__all__ += ["Conv1d", "ConvTranspose1d", "ConvTranspose2d"]
+__all__ += ["LazyBatchNorm1d", "LazyBatchNorm2d", "LazyConv1d", "LazyConv2d",
+            "LazyConvTranspose1d", "LazyConvTranspose2d", "LazyLinear", "LazyModuleMixin",
+            "UninitializedBuffer", "UninitializedParameter"]
+__all__ += ["CELU", "GLU", "SELU", "Hardshrink", "Hardsigmoid", "Hardswish", "Hardtanh",
+            "LogSigmoid", "Mish", "PReLU", "ReLU6", "RReLU", "Softmax2d", "Softmin", "Softshrink",
+            "Softsign", "Tanhshrink", "Threshold"]
+__all__ += ["AdaptiveAvgPool1d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AvgPool1d",
+            "MaxPool1d", "Fold", "PixelShuffle", "PixelUnshuffle", "Unfold", "Upsample",
+            "UpsamplingBilinear2d", "UpsamplingNearest2d"]
+__all__ += ["Bilinear", "ParameterDict", "AlphaDropout", "Dropout1d", "Dropout2d",
+            "Dropout3d", "FeatureAlphaDropout", "CircularPad1d", "CircularPad2d",
+            "CircularPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d",
+            "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d",
+            "ReplicationPad2d", "ReplicationPad3d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d"]
+__all__ += ["GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "LocalResponseNorm", "RMSNorm"]
+__all__ += ["MultiheadAttention", "Transformer", "TransformerDecoder",
+            "TransformerDecoderLayer", "TransformerEncoder", "TransformerEncoderLayer"]
