@@ -60,14 +60,14 @@ def run(forward: Graph) -> Joint:
     n_forward = len(joint.nodes)
 
     grads, cotangent_outputs = {}, []
-    for k, out in enumerate(forward.outputs):
-        if out.requires_grad and out.dtype.kind == "f":
-            cot = joint.add_input(f"grad.{k}", out.shape, out.dtype)
-            cotangent_outputs.append(k)
-            _accumulate(grads, out, wrap(cot))
-
     tracer = Tracer(joint)
     with tracer, grad_mode.no_grad():
+        for k, out in enumerate(forward.outputs):
+            if out.requires_grad and out.dtype.kind == "f":
+                cot = joint.add_input(f"grad.{k}", out.shape, out.dtype)
+                cotangent_outputs.append(k)
+                # recorded: one value returned twice sums its two cotangents in the graph
+                _accumulate(grads, out, wrap(cot))
         backpropagate(forward.nodes, grads, mapping, tracer)
         grad_inputs = [k for k, n in enumerate(forward.inputs) if n.requires_grad]
         results = []

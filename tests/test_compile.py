@@ -305,3 +305,15 @@ def test_debug_levels_4_to_6_show_the_generated_code(caplog, monkeypatch):
                  "asm of the forward graph"):
         assert what in text
     assert "define" in text
+
+
+@pytest.mark.parametrize("backend", ["interp", "llvm"])
+def test_one_value_returned_twice_sums_both_cotangents(backend):
+    """CSE (or the user) can make two outputs one graph value: each still takes its own
+    cotangent, and the gradient is their sum, as eagerly."""
+    x, y = tc.randn(3, requires_grad=True), tc.randn(3, requires_grad=True)
+    a, b = tc.compile(lambda t: (t * 2, t * 2), backend=backend)(x)
+    (a.sum() + 2 * b.sum()).backward()
+    c, d = y * 2, y * 2
+    (c.sum() + 2 * d.sum()).backward()
+    np.testing.assert_allclose(x.grad.numpy(), y.grad.numpy())
