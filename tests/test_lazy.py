@@ -124,16 +124,26 @@ def test_dtype_conversion_before_the_first_call():
     assert m.weight.dtype == tc.float64 and tuple(m.weight.shape) == (2, 3)
 
 
-def test_compile_after_the_eager_first_call():
-    """Shapes are part of a compiled signature: a lazy module runs eagerly once (torch's dry
-    run), then compiles; compiling it before says to call forward first."""
+def test_compiled_lazy_module_initializes_on_its_first_call():
+    """As torch.compile does, the first call of a compiled lazy module runs eagerly (its
+    parameters take their shapes), and later calls run compiled with those parameters."""
     m = nn.Sequential(nn.LazyConv2d(3, 3), nn.ReLU(), nn.Flatten(), nn.LazyLinear(2))
-    with pytest.raises(ValueError, match="Call `forward` with a dummy batch"):
-        tc.compile(m)(tc.zeros(2, 1, 5, 5))
+    twin = copy.deepcopy(m)
+    compiled = tc.compile(m)
     x = tc.tensor(_x((2, 1, 5, 5)))
-    want = m(x)
-    got = tc.compile(m)(x)
-    assert_close(got, want, RTOL, ATOL, "compiled after the first call")
+    first = compiled(x)
+    assert tuple(m[0].weight.shape) == (3, 1, 3, 3) and tuple(m[3].weight.shape) == (2, 27)
+    assert compiled._compiled.compiles == 0, "the initializing call runs eagerly"
+    twin.load_state_dict(m.state_dict())
+    assert_close(first, twin(x), RTOL, ATOL, "first (initializing) call")
+    assert_close(compiled(x), twin(x), RTOL, ATOL, "compiled after the first call")
+    assert compiled._compiled.compiles == 1
+
+
+def test_compiled_function_with_an_uninitialized_lazy_module_says_what_to_do():
+    m = nn.LazyLinear(2)
+    with pytest.raises(ValueError, match="Call `forward` with a dummy batch"):
+        tc.compile(lambda x: m(x))(tc.zeros(2, 5))
 
 
 def test_deepcopy_before_the_first_call_stays_lazy():

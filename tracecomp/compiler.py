@@ -388,9 +388,14 @@ class CompiledModule:
     def __init__(self, module, **options):
         object.__setattr__(self, "_orig_mod", module)
         object.__setattr__(self, "_compiled", CompiledFunction(type(module).forward, **options))
+        object.__setattr__(self, "_maybe_lazy", True)
 
     def __call__(self, *args, **kwargs):
         mod = self._orig_mod
+        if self._maybe_lazy:
+            if _initialize_lazy(mod, args, kwargs):
+                return mod(*args, **kwargs)
+            object.__setattr__(self, "_maybe_lazy", False)
         return self._compiled._call(type(mod).forward, (mod,) + args, kwargs, [mod])
 
     def __getattr__(self, name):
@@ -464,6 +469,18 @@ def compile(model=None, *, backend="llvm", fallback=None,
                     f"{type(model).__name__}")
 
 
+def _initialize_lazy(module, args, kwargs):
+    """Whether `module` has lazy parameters (nn.LazyLinear ...) still waiting for their
+    first input: that call then runs eagerly, as torch.compile runs it, so that they take
+    their shapes; every later call is compiled."""
+    from .nn.modules.lazy import has_uninitialized
+    if not has_uninitialized(module):
+        return False
+    _emit(1, f"[tracecomp] {type(module).__name__}: running the first call eagerly to "
+             f"initialize its lazy parameters")
+    return True
+
+
 # torch.compile's keyword arguments that only tune its own compiler
 TORCH_OPTIONS = frozenset(("mode", "fullgraph", "dynamic", "options", "disable"))
 
@@ -480,6 +497,8 @@ def _compile_class(cls, options):
             return Module.__call__(self, *args, **kwargs)
         fn = compiled.get(self)
         if fn is None:
+            if _initialize_lazy(self, args, kwargs):
+                return Module.__call__(self, *args, **kwargs)
             fn = compiled[self] = CompiledFunction(type(self).forward, **options)
         return fn._call(type(self).forward, (self,) + args, kwargs, [self])
 
