@@ -281,3 +281,12 @@ def test_argument_errors_match_torch(call):
 def test_multi_margin_loss_target_out_of_range():
     with pytest.raises(RuntimeError, match="target out of range"):
         nn.functional.multi_margin_loss(tc.ones(2, 3), tc.tensor([0, 3]))
+
+
+def test_pairwise_distance_module():
+    a, b = np.random.default_rng(3).standard_normal((2, 4, 5)).astype(np.float32)
+    for kw in ({}, {"p": 1.0, "keepdim": True}, {"eps": 0.1}):
+        got = tc.nn.PairwiseDistance(**kw)(tc.tensor(a), tc.tensor(b))
+        want = torch.nn.PairwiseDistance(**kw)(torch.tensor(a), torch.tensor(b))
+        assert_close(got, want)
+    assert repr(tc.nn.PairwiseDistance()) == repr(torch.nn.PairwiseDistance())

@@ -4,7 +4,7 @@ from .parameter import Parameter  # noqa: F401  (first: module.py needs it)
 from . import functional, init, utils  # noqa: F401
 from .module import Module  # noqa: F401
 from .modules import *  # noqa: F403  (the layers, listed in modules/__init__.py)
-from .modules.distance import CosineSimilarity  # noqa: F401
+from .modules.distance import CosineSimilarity, PairwiseDistance  # noqa: F401
 from .modules.loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss,  # noqa: F401
                            HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss)
 from .modules.loss import (CosineEmbeddingLoss, GaussianNLLLoss,  # noqa: F401 (issue 9)
