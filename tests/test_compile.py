@@ -317,3 +317,47 @@ def test_one_value_returned_twice_sums_both_cotangents(backend):
     c, d = y * 2, y * 2
     (c.sum() + 2 * d.sum()).backward()
     np.testing.assert_allclose(x.grad.numpy(), y.grad.numpy())
+
+
+@pytest.mark.parametrize("backend", ["interp", "llvm"])
+def test_temporaries_made_inside_compiled_code_may_be_updated_in_place(backend):
+    """`out = zeros(...); out[t] = h` (an RNN collecting its steps), `y = zeros(n); y += x`:
+    a tensor made inside the traced code is the code's own, unlike a tensor from outside."""
+    def f(x):
+        out = tc.zeros(3, 4)
+        for t in range(3):
+            out[t] = x * t
+        acc = x.new_zeros(4)
+        acc += out.sum(0)
+        return acc.view(2, 2) * 2
+    x = tc.randn(4)
+    np.testing.assert_allclose(tc.compile(f, backend=backend)(x).numpy(), f(x).numpy(),
+                               rtol=1e-6)
+
+
+def test_an_outside_tensor_updated_through_a_view_is_still_refused():
+    buf = tc.zeros(3)
+
+    def f(x):
+        buf.view(-1).add_(x)
+        return x * 1
+    with pytest.raises(tc.TraceError, match="not one of its inputs"):
+        tc.compile(f)(tc.ones(3))
+
+
+@pytest.mark.parametrize("backend", ["interp", "llvm"])
+def test_in_place_samplers_draw_afresh_on_every_compiled_call(backend):
+    """A dropout written by hand (timm's drop_path: `x.new_empty(shape).bernoulli_(p)`) must
+    not freeze its mask at trace time; it draws from the same generator as eagerly."""
+    def drop(x):
+        keep = x.new_empty(x.shape[0], 1).bernoulli_(0.5)
+        return x * keep / 0.5 + tc.empty(x.shape).normal_(0.0, 0.1) * 0
+    compiled = tc.compile(drop, backend=backend)
+    x = tc.ones(64, 3)
+    masks = [compiled(x)[:, 0].numpy().copy() for _ in range(4)]
+    assert len({m.tobytes() for m in masks}) > 1, "the mask was baked in at trace time"
+    assert set(np.unique(np.concatenate(masks))) <= {0.0, 2.0}
+    tc.manual_seed(7)
+    want = drop(x)
+    tc.manual_seed(7)
+    np.testing.assert_array_equal(compiled(x).numpy(), want.numpy())

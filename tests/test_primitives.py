@@ -10,6 +10,7 @@ import pytest
 
 import tracecomp as tc
 import tracecomp.ops.conv  # noqa: F401  (registers unfold/fold)
+from tracecomp.creation import Sampler
 from tracecomp.dispatch import bind
 from tracecomp.ops.registry import PRIMITIVES
 
@@ -18,7 +19,7 @@ from tracecomp.ops.registry import PRIMITIVES
 NON_DIFFERENTIABLE = {
     "logical_not", "isnan", "isinf", "floor_divide", "eq", "ne", "lt", "le", "gt", "ge",
     "logical_and", "logical_or", "logical_xor", "argmax", "argmin", "full", "arange",
-    "uniform", "normal", "detach", "check_range",
+    "uniform", "normal", "draw", "detach", "check_range",
 }
 NON_DIFFERENTIABLE |= {"multinomial", "bernoulli", "poisson"}   # issue 9: draws from tensors
 
@@ -74,6 +75,8 @@ SAMPLES = {
     "check_range": ((IDX,), {"low": 0, "high": 3, "ignore": None, "message": "{value}",
                              "error": "IndexError"}),
     "normal": ((), {"shape": (4,), "dtype": np.dtype(np.float64)}),
+    "draw": ((), {"shape": (2, 2), "dtype": np.dtype(np.float32),
+                  "sampler": Sampler(lambda s: _rng.random(s) < 0.5, "bernoulli_(0.5)")}),
     "unfold": ((_rng.standard_normal((1, 2, 4, 4)),),
                {"kernel": (2, 2), "dilation": (1, 1), "padding": (1, 0), "stride": (1, 2)}),
     "fold": ((_rng.standard_normal((1, 8, 10)),),

@@ -212,7 +212,7 @@ def _check_rebound(tracer, holders, effect_values):
     known = {id(h) for h in holders}
     new_state = {id(v) for v in effect_values}
     for t, _ in tracer.rebound:
-        if id(t) not in known and id(t._data) not in new_state:
+        if id(t) not in known and id(t._data) not in new_state and not tracer.made_here(t):
             raise TraceError(
                 f"compiled code updated a tensor of shape {list(t.shape)} in place that is not "
                 f"one of its inputs (a buffer of a module reached through an attribute of a "

@@ -46,6 +46,24 @@ normal_p = defprim("normal", _draw("standard_normal"), _random_shape, _random_dt
                    ("random",))
 
 
+class Sampler:
+    """What an in-place sampler (x.bernoulli_(p), x.normal_(), ...) draws: `fn(shape)`
+    gives numpy samples from the sampler's generator. It prints as the call that made it,
+    so IR text stays the same from run to run (no function address)."""
+
+    def __init__(self, fn, text):
+        self.fn, self.text = fn, text
+
+    def __repr__(self):
+        return self.text
+
+
+# an in-place sampler inside compiled code: draws afresh on every call, like uniform/normal
+draw_p = defprim("draw", lambda shape, dtype, sampler: np.asarray(sampler.fn(shape), dtype),
+                 lambda shape, dtype, sampler: tuple(shape),
+                 lambda shape, dtype, sampler: np.dtype(dtype), None, ("random",))
+
+
 def _size(size):
     """zeros(2, 3), zeros((2, 3)) and zeros([2, 3]) all mean shape (2, 3)."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):

@@ -135,12 +135,18 @@ def copy_(x, src):
     return commit(x, _broadcast_like(src, x), "copy_")
 
 
-def random_fill(x, sample):
-    """uniform_/normal_/...: overwrite x with samples (never on the tape, as in torch)."""
+def random_fill(x, sample, what=None):
+    """uniform_/normal_/...: overwrite x with samples (never on the tape, as in torch).
+    Inside compiled code (x traced, or a temporary made there: `empty_like(x).bernoulli_(p)`
+    in a dropout) the samples are a graph node drawn afresh on every call, never numbers
+    fixed when the code was traced."""
+    from . import tracer
     with grad_mode.no_grad():
-        if isinstance(x._data, np.ndarray):
+        if tracer.CURRENT is None and isinstance(x._data, np.ndarray):
             x._data[...] = sample(x._data.shape)
             x._vc[0] += 1
-        else:
-            raise TypeError("random in-place initialisation cannot run inside compiled code")
-    return x
+            return x
+        from .creation import Sampler, draw_p
+        drawn = bind(draw_p, shape=tuple(x.shape), dtype=x._data.dtype,
+                     sampler=Sampler(sample, what or "sample"))
+        return commit(x, drawn, what or "random fill")

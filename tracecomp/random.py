@@ -255,7 +255,7 @@ def random_(x, *args, generator=None, **kwargs):
             raise RuntimeError(f"to - 1 is out of bounds for {_C_NAMES[d]}")
     return inplace.random_fill(
         x, lambda s: _gen(generator).integers(low, high, size=s, dtype=np.int64,
-                                              endpoint=False))
+                                              endpoint=False), f"random_({low}, {high})")
 
 
 def _continuous_only(x, what, type_names=dtypes.TORCH_NAMES):
@@ -272,7 +272,8 @@ def exponential_(x, lambd=1.0, *, generator=None):
     _continuous_only(x, "Exponential distribution")
     if not lambd > 0:
         raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd:g}")
-    return inplace.random_fill(x, lambda s: _gen(generator).exponential(1.0 / lambd, s))
+    return inplace.random_fill(x, lambda s: _gen(generator).exponential(1.0 / lambd, s),
+                               f"exponential_({lambd})")
 
 
 def cauchy_(x, median=0.0, sigma=1.0, *, generator=None):
@@ -280,7 +281,8 @@ def cauchy_(x, median=0.0, sigma=1.0, *, generator=None):
     if not sigma > 0:
         raise RuntimeError(f"cauchy_ expects sigma > 0.0, but found sigma={sigma:g}")
     return inplace.random_fill(
-        x, lambda s: median + sigma * _gen(generator).standard_cauchy(s))
+        x, lambda s: median + sigma * _gen(generator).standard_cauchy(s),
+        f"cauchy_({median}, {sigma})")
 
 
 def log_normal_(x, mean=1.0, std=2.0, *, generator=None):
@@ -288,29 +290,33 @@ def log_normal_(x, mean=1.0, std=2.0, *, generator=None):
         raise _not_implemented("log_normal_cpu", x._data.dtype)
     if not std > 0:
         raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={std:g}")
-    return inplace.random_fill(x, lambda s: _gen(generator).lognormal(mean, std, s))
+    return inplace.random_fill(x, lambda s: _gen(generator).lognormal(mean, std, s),
+                               f"log_normal_({mean}, {std})")
 
 
 def geometric_(x, p, *, generator=None):
     if not 0 < p < 1:
         raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p:g}")
-    return inplace.random_fill(x, lambda s: _gen(generator).geometric(p, s))
+    return inplace.random_fill(x, lambda s: _gen(generator).geometric(p, s),
+                               f"geometric_({p})")
 
 
 def normal_(x, mean=0.0, std=1.0, *, generator=None):
     if x._data.dtype.kind != "f":
         raise _not_implemented("normal_kernel_cpu", x._data.dtype)
     _check_std(std)
-    return inplace.random_fill(x, lambda s: _gen(generator).normal(mean, std, s))
+    return inplace.random_fill(x, lambda s: _gen(generator).normal(mean, std, s),
+                               f"normal_({mean}, {std})")
 
 
 def bernoulli_(x, p=0.5, *, generator=None):
     if isinstance(p, Tensor):
         probs = np.broadcast_to(p._data, x._data.shape)
-        return inplace.random_fill(x, lambda s: _bernoulli_impl(probs, generator))
+        return inplace.random_fill(x, lambda s: _bernoulli_impl(probs, generator),
+                                   "bernoulli_(p: tensor)")
     if not 0 <= p <= 1:
         raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p:g}")
-    return inplace.random_fill(x, lambda s: _gen(generator).random(s) < p)
+    return inplace.random_fill(x, lambda s: _gen(generator).random(s) < p, f"bernoulli_({p})")
 
 
 def _bernoulli_method(x, p=None, *, generator=None):

@@ -82,17 +82,20 @@ def _inplace_of(fn, name):
 
 def _uniform_(x, a=0.0, b=1.0, generator=None):
     from .creation import _rng
-    return inplace.random_fill(x, lambda s: _rng(generator).uniform(a, b, s))
+    return inplace.random_fill(x, lambda s: _rng(generator).uniform(a, b, s),
+                               f"uniform_({a}, {b})")
 
 
 def _normal_(x, mean=0.0, std=1.0, generator=None):
     from .creation import _rng
-    return inplace.random_fill(x, lambda s: _rng(generator).normal(mean, std, s))
+    return inplace.random_fill(x, lambda s: _rng(generator).normal(mean, std, s),
+                               f"normal_({mean}, {std})")
 
 
 def _bernoulli_(x, p=0.5, generator=None):
     from .creation import _rng
-    return inplace.random_fill(x, lambda s: _rng(generator).random(s) < p)
+    return inplace.random_fill(x, lambda s: _rng(generator).random(s) < p,
+                               f"bernoulli_({p})")
 
 
 def _mul_(x, other):

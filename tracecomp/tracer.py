@@ -91,6 +91,8 @@ class Tracer:
         self.aliases = {}       # id(tensor) -> [tensor, its views and bases...] (view ops)
         self.stale = {}         # id -> (tensor that missed an alias's in-place update, {causes})
         self.indexed = {}       # id(view) -> (view, base, key): views made by base[key]
+        self.created = {}       # id -> eager tensor made inside the traced code (_eager)
+        self._running_eager = False
         self._saved = None
 
     # --- context ---------------------------------------------------------------------------
@@ -149,7 +151,7 @@ class Tracer:
                                                 (a._requires_grad and a._node is None))
                      for a in args)
         if not traced and "random" not in prim.tags:
-            return NotImplemented
+            return self._eager(prim, args, params)
         operands = [self.lift(a) for a in args]
         shapes = [o.shape if isinstance(o, Node) else () for o in operands]
         shape = prim.shape(*shapes, **params)
@@ -163,6 +165,26 @@ class Tracer:
         if prim.is_view and isinstance(args[0], Tensor):
             self.alias(args[0], out)
         return out
+
+    def _eager(self, prim, args, params):
+        """Run an op on plain tensors eagerly (as bind would) and remember that its result
+        was made inside the traced code: a temporary the code may then update in place with
+        traced values (`y = zeros(n); y[i] = x`), unlike a tensor from outside, whose update
+        would be lost. A view is such a temporary only when its base is one."""
+        if self._running_eager:
+            return NotImplemented
+        self._running_eager = True
+        try:
+            out = dispatch.bind(prim, *args, **params)
+        finally:
+            self._running_eager = False
+        if not prim.is_view or id(args[0]) in self.created:
+            self.created[id(out)] = out         # kept alive: its id stays its own
+        return out
+
+    def made_here(self, t):
+        """Was tensor t made by eager ops inside the traced code (a temporary)?"""
+        return self.created.get(id(t)) is t
 
     def alias(self, base, view):
         """view shares base's memory eagerly (a view op, .detach())."""
