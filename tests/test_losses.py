@@ -253,7 +253,7 @@ ERRORS = [
     ("bad reduction", lambda: F.mse_loss(tc.randn(2), tc.randn(2), reduction="avg"),
      ValueError, "avg is not a valid value for reduction"),
     ("bce outside [0, 1]", lambda: F.binary_cross_entropy(tc.tensor([1.5]), tc.tensor([1.0])),
-     ValueError, "all elements of input should be between 0 and 1"),
+     RuntimeError, "all elements of input should be between 0 and 1"),     # torch's type
     ("bce size mismatch", lambda: F.binary_cross_entropy(tc.rand(3, 1), tc.rand(3)),
      ValueError, "Using a target size ([3]) that is different to the input size ([3, 1])"),
     ("bad smoothing", lambda: F.cross_entropy(tc.randn(2, 3), tc.tensor([0, 1]),
@@ -327,3 +327,23 @@ def test_training_steps_follow_torch(name, build, data, loss, opt, kw):
         assert got == pytest.approx(want, rel=1e-4, abs=1e-6), f"loss at step {step}"
     for k, v in theirs.state_dict().items():
         assert_close(ours.state_dict()[k], v, rtol=1e-4, atol=1e-5, what=k)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_bce_gradient_at_saturated_probabilities_is_torchs(compiled):
+    """A sigmoid that rounds to exactly 0 or 1: torch's derivative is finite there (its
+    1e-12 floor), never the nan a clamped log's derivative would give; the range check runs
+    in compiled code too."""
+    x = np.array([0.2, 1.0, 0.0, 0.5], np.float32)
+    t = np.array([1.0, 0.0, 0.0, 0.3], np.float32)
+    w = np.array([1.0, 2.0, 3.0, 4.0], np.float32)
+    fn = (lambda a, b: F.binary_cross_entropy(a, b, tc.tensor(w), reduction="sum"))
+    fn = tc.compile(fn) if compiled else fn
+    ours = [tc.tensor(v, requires_grad=True) for v in (x, t)]
+    theirs = [torch.tensor(v, requires_grad=True) for v in (x, t)]
+    fn(*ours).backward()
+    torch.nn.functional.binary_cross_entropy(*theirs, torch.tensor(w), reduction="sum").backward()
+    for a, b, name in zip(ours, theirs, ("input", "target")):
+        assert_close(a.grad, b.grad, rtol=1e-5, what=f"d/d{name}")
+    with pytest.raises(RuntimeError, match="between 0 and 1"):
+        fn(tc.tensor([1.5, 0.5, 0.5, 0.5]), tc.tensor(t))

@@ -19,7 +19,7 @@ from tracecomp.ops.registry import PRIMITIVES
 NON_DIFFERENTIABLE = {
     "logical_not", "isnan", "isinf", "floor_divide", "eq", "ne", "lt", "le", "gt", "ge",
     "logical_and", "logical_or", "logical_xor", "argmax", "argmin", "full", "arange",
-    "uniform", "normal", "draw", "detach", "check_range",
+    "uniform", "normal", "draw", "detach",
 }
 NON_DIFFERENTIABLE |= {"multinomial", "bernoulli", "poisson"}   # issue 9: draws from tensors
 
@@ -72,7 +72,7 @@ SAMPLES = {
     "full": ((), {"shape": (2, 3), "value": 1.5, "dtype": np.dtype(np.float32)}),
     "arange": ((), {"start": 1, "stop": 7, "step": 2, "dtype": np.dtype(np.int64)}),
     "uniform": ((), {"shape": (2, 3), "dtype": np.dtype(np.float32)}),
-    "check_range": ((IDX,), {"low": 0, "high": 3, "ignore": None, "message": "{value}",
+    "check_range": ((POS,), {"low": 0, "high": 3, "ignore": None, "message": "{value}",
                              "error": "IndexError"}),
     "normal": ((), {"shape": (4,), "dtype": np.dtype(np.float64)}),
     "draw": ((), {"shape": (2, 2), "dtype": np.dtype(np.float32),

@@ -26,12 +26,17 @@ def _check_range_impl(x, low, high, ignore, message, error):
     if ignore is not None:
         bad &= x != ignore
     if bad.any():
-        raise ERRORS[error](message.format(value=int(x[bad].flat[0]), low=low, high=high))
+        value = x[bad].flat[0]
+        value = int(value) if x.dtype.kind in "biu" else float(value)
+        raise ERRORS[error](message.format(value=value, low=low, high=high))
     return x
 
 
+# The identity on values that pass, so gradients pass through it unchanged (a float input
+# checked for range, as binary_cross_entropy checks its probabilities).
 check_range_p = defprim("check_range", _check_range_impl,
-                        lambda x, **_: tuple(x), same_dtype, None, ("guard",))
+                        lambda x, **_: tuple(x), same_dtype,
+                        lambda g, out, x, **_: (g,), ("guard",))
 
 
 def check_range(x, low, high, message, ignore=None, error="IndexError"):
