@@ -337,8 +337,9 @@ def test_bce_gradient_at_saturated_probabilities_is_torchs(compiled):
     x = np.array([0.2, 1.0, 0.0, 0.5], np.float32)
     t = np.array([1.0, 0.0, 0.0, 0.3], np.float32)
     w = np.array([1.0, 2.0, 3.0, 4.0], np.float32)
-    fn = (lambda a, b: F.binary_cross_entropy(a, b, tc.tensor(w), reduction="sum"))
-    fn = tc.compile(fn) if compiled else fn
+    def bce(a, b):
+        return F.binary_cross_entropy(a, b, tc.tensor(w), reduction="sum")
+    fn = tc.compile(bce) if compiled else bce
     ours = [tc.tensor(v, requires_grad=True) for v in (x, t)]
     theirs = [torch.tensor(v, requires_grad=True) for v in (x, t)]
     fn(*ours).backward()
