@@ -89,9 +89,11 @@ def run_function(namespace, name, torch_fn, our_fn, method=False):
         return fn(*args)
 
     pattern, want, random = probe.find_call(FUNCTION_PATTERNS,
-                                            lambda p: call(torch, torch_fn, p))
+                                            lambda p: call(torch, torch_fn, p), name)
     if pattern is None:
         return probe.Outcome("yes", "n/a", "no probe call")
+    if namespace in NOT_COMPILED:
+        return probe.compare(pattern, want, random, lambda p: call(tc, our_fn, p))
 
     def compiled(p):
         args = build(p, tc)
@@ -109,6 +111,10 @@ def run_function(namespace, name, torch_fn, our_fn, method=False):
 class _NotTensorOp(Exception):
     """A call with no tensor arguments (a creation function): compiling it alone means
     nothing, creation inside compiled code is covered by the op table."""
+
+
+# namespaces whose functions run when a model is built, not inside its forward
+NOT_COMPILED = {"torch.nn.init"}
 
 
 def run_method(namespace, name, torch_fn, our_fn):
@@ -209,7 +215,7 @@ def run_scheduler(namespace, name, torch_cls, our_cls):
 def run_noargs(namespace, name, torch_fn, our_fn):
     """Functions of device and backend modules: called with no arguments."""
     from . import api_probe as probe
-    pattern, want, random = probe.find_call(["()"], lambda p: torch_fn())
+    pattern, want, random = probe.find_call(["()"], lambda p: torch_fn(), name)
     if pattern is None:
         return probe.Outcome("yes", "n/a", "no probe call")
     return probe.compare("()", want, random, lambda p: our_fn())
