@@ -273,3 +273,16 @@ def test_deepcopy_of_leaf_copies_storage_and_grad_like_torch():
     assert x.tolist() == [1.0, 2.0]
     with pytest.raises(RuntimeError, match="Only Tensors created explicitly by the user"):
         copy.deepcopy(x * 2)
+
+
+def test_inf_and_nan_results_are_silent_as_in_torch_and_user_numpy_still_warns():
+    import subprocess
+    import sys
+    code = ("import numpy as np, tracecomp as tc\n"
+            "assert tc.log(tc.zeros(2)).tolist() == [float('-inf')] * 2\n"
+            "(tc.zeros(1) / tc.zeros(1), tc.tensor([1e38]) * 10)\n"
+            "try:\n    np.log(np.zeros(1))\nexcept RuntimeWarning:\n    print('warned')\n")
+    out = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", code],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "warned"

@@ -4,6 +4,7 @@ Write torch code, import tracecomp instead (`import tracecomp as torch`): the sa
 names and semantics, eagerly on numpy. `tracecomp.compile` traces the same code into a
 graph and compiles it.
 """
+from . import fp_warnings  # noqa: F401  (numpy's inf/nan warnings: silent, as torch is)
 from . import dtypes
 from .dtypes import (DType, bool_ as bool, float16, float32, float64, int8, int16,  # noqa: A004
                      int32, int64, uint8)
@@ -126,6 +127,8 @@ from . import nn, optim  # noqa: E402
 from .serialization import load, save  # noqa: E402
 from . import utils  # noqa: E402
 from .compiler import compile  # noqa: E402,A001
+# --- issue 9: programs C (d2l, tutorials) ---
+from .tensor_str import get_printoptions, printoptions, set_printoptions  # noqa: E402
 
 # A torch name we lack raises NotImplementedError naming it, as does importing a torch
 # subpackage we lack (`import tracecomp.fft`); both point to SUPPORT.md (support.py).
