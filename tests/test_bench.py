@@ -52,6 +52,29 @@ def test_quick_run_checks_and_times_every_contestant(capsys, tmp_path):
     assert "| tracecomp llvm | " in out and "OK (" in out and "MISMATCH" not in out
 
 
+def test_small_ops_checks_eager_against_torch_and_numpy(capsys, tmp_path):
+    pytest.importorskip("torch")
+    status, out, err, data = _bench(capsys, tmp_path, "--only", "small-ops", "--threads", "1")
+    assert status == 0, err
+    assert [w["key"] for w in data["workloads"]] == [
+        "bigram_batch_b32_t8", "bigram_batch_b64_t256", "gather_embedding",
+        "matmul_relu_sum_backward", "elementwise_chain"]
+    for w in data["workloads"]:
+        rows = {c["name"]: c for c in w["contestants"]}
+        assert list(rows) == CONTESTANTS, w["key"]
+        for name in ("tracecomp eager", "numpy by hand", "torch eager"):
+            assert rows[name]["status"] == "ok", (w["key"], name)
+            assert rows[name]["check"] in ("reference", "OK"), (w["key"], rows[name]["check"])
+            assert rows[name]["vs_torch_eager"] > 0 and rows[name]["min_s"] > 0
+        compiled = rows["tracecomp llvm"]
+        if w["key"].startswith("bigram"):    # slice bounds from the data: not traceable
+            assert compiled["status"] == "skipped: data-dependent slice bounds"
+            assert rows["torch.compile"]["status"] == "skipped: data-dependent slice bounds"
+        else:
+            assert compiled["status"] == "ok" and compiled["check"] == "OK", w["key"]
+    assert "### bigram batch sampling (stack of data[i:i+8] for i in ix), batch 32" in out
+
+
 def test_a_contestant_that_fails_is_a_row_of_the_table(capsys, tmp_path, monkeypatch):
     torch = pytest.importorskip("torch")
 

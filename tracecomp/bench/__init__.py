@@ -1,13 +1,15 @@
 """`tracecomp bench`: eager vs compiled tracecomp against numpy by hand, torch eager and
 torch.compile, all in one process and one run, every result checked before it is timed.
 
-    tracecomp bench [--quick] [--only mlp,lenet,gelu,gemm] [--rounds N] [--threads N]
+    tracecomp bench [--quick] [--only mlp,lenet,gelu,gemm,small-ops] [--rounds N] [--threads N]
                     [--backends interp,llvm] [--no-torch-compile] [--json PATH] [--png PATH]
 
 The modules, in the order a run goes through them:
 
     workloads.py  what is measured: MLP and LeNet inference and training steps, the
                   gelu_tanh(x*a+b) chain and GEMM, each with its contestants
+    small_ops.py  eager per-op overhead on tiny tensors: bigram batch sampling, a gather,
+                  a 16x16 matmul with backward, an elementwise chain
     numpy_ref.py  the hand-written numpy versions
     runner.py     build, check against tracecomp eager, calibrate, time round by round
     report.py     the markdown tables, the JSON and the PNG chart

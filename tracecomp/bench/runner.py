@@ -52,7 +52,10 @@ class Result:
 
 
 def to_numpy(value):
-    """A private float64 copy of a tensor, array or number (compiled outputs may be reused)."""
+    """A private float64 copy of a tensor, array or number (compiled outputs may be reused);
+    a tuple of them (a function's several results) becomes one flat array."""
+    if isinstance(value, (tuple, list)):
+        return np.concatenate([to_numpy(v).ravel() for v in value])
     if hasattr(value, "detach"):
         value = value.detach()
     if hasattr(value, "numpy"):

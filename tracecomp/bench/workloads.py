@@ -25,7 +25,7 @@ import numpy as np
 from . import numpy_ref
 
 LR, MOMENTUM = 0.01, 0.9
-GROUPS = ("mlp", "lenet", "gelu", "gemm")
+GROUPS = ("mlp", "lenet", "gelu", "gemm", "small-ops")
 MLP_SIZES = (784, 256, 256, 10)
 # LeNet's fully connected tail as (in, out); its two convolutions are spelled out below
 LENET_FC = ((400, 120), (120, 84), (84, 10))
@@ -268,4 +268,7 @@ def workloads(opts):
     if "gemm" in opts.only:
         for n in (64, 128) if opts.quick else (512, 1024):
             out.append(gemm_workload(opts, n))
+    if "small-ops" in opts.only:
+        from . import small_ops  # it imports this module's Run and Contestant
+        out += small_ops.workloads(opts)
     return out
