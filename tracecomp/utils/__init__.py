@@ -1,4 +1,5 @@
-"""tracecomp.utils: torch.utils's data loading (tracecomp.utils.data)."""
-from . import data
+"""tracecomp.utils: torch.utils's data loading (data), activation checkpointing
+(checkpoint) and hook handles (hooks)."""
+from . import checkpoint, data, hooks
 
-__all__ = ["data"]
+__all__ = ["checkpoint", "data", "hooks"]

@@ -1,87 +1,148 @@
-"""default_collate and default_convert, as torch.utils.data: turn a list of samples into
-one batch.
+"""default_collate, default_convert and collate, as torch.utils.data: turn a list of
+samples into one batch (collate) or convert one sample (convert, for batch_size=None).
 
-Tensors are stacked; numpy arrays become tensors and are stacked; Python floats become a
-float64 tensor and ints an int64 tensor (bools a bool tensor), as in torch; strings are
-returned as the sequence they came in; dicts collate per key; sequences are transposed and
-collated per position (a tuple sample gives a *list* of collated fields, as torch does for
-backwards compatibility).
+`collate(batch, collate_fn_map=...)` is torch's extensible form: the map sends an element
+type (or a tuple of types) to a function `f(batch, *, collate_fn_map)`; containers are
+walked generically. default_collate is collate with default_collate_fn_map:
+
+    Tensor          -> stacked along a new dim 0
+    numpy array     -> tensors, stacked (string and object arrays are an error)
+    numpy scalar    -> one tensor of the scalars, keeping their dtype
+    float/int/bool  -> a float64 / int64 / bool tensor
+    str, bytes      -> the list as it came
+    Mapping         -> the same mapping type, collated per key
+    namedtuple      -> the same namedtuple, collated per field
+    other Sequence  -> collated per position: a tuple gives a *list* (torch keeps this for
+                       backwards compatibility), a list stays a list (of its own type)
 """
 import collections.abc
 import copy
+import re
 
 import numpy as np
 
-from ... import composite
+from ... import composite, dtypes
 from ...creation import as_tensor, tensor
-from ...dtypes import F64
 from ...tensor import Tensor
 
-_ERR = "default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; " \
-       "found {}"
+# numpy dtype strings of bytes, strings and objects: these do not become tensors
+np_str_obj_array_pattern = re.compile(r"[SaUO]")
+default_collate_err_msg_format = ("default_collate: batch must contain tensors, numpy arrays, "
+                                  "numbers, dicts or lists; found {}")
 
 
-def _is_numpy(elem):
-    return type(elem).__module__ == "numpy" and not isinstance(elem, (np.str_, np.bytes_))
-
-
-def _like(mapping, values):
-    """`values` (a dict) in the mapping type of `mapping` where it can be rebuilt."""
-    if isinstance(mapping, collections.abc.MutableMapping):
-        clone = copy.copy(mapping)                      # keeps OrderedDict, defaultdict, ...
-        clone.update(values)
-        return clone
+def _rebuild_mapping(elem, values):
+    """`values` (a dict) in elem's mapping type: a mutable mapping is copied and updated
+    (keeps OrderedDict, defaultdict's factory, attributes), another is rebuilt from a dict,
+    and a type that cannot be rebuilt gives a plain dict (torch's rule)."""
     try:
-        return type(mapping)(values)
+        if isinstance(elem, collections.abc.MutableMapping):
+            clone = copy.copy(elem)
+            clone.update(values)
+            return clone
+        return type(elem)(values)
     except TypeError:
         return values
 
 
-def default_collate(batch):
-    """Stack a list of samples into a batch (see the module docstring for the rules)."""
+def _rebuild_sequence(elem, values):
+    try:
+        if isinstance(elem, collections.abc.MutableSequence):
+            clone = copy.copy(elem)
+            for i, v in enumerate(values):
+                clone[i] = v
+            return clone
+        return type(elem)(values)
+    except TypeError:
+        return list(values)
+
+
+def collate(batch, *, collate_fn_map=None):
+    """Collate a list of samples, dispatching on the type of its first element."""
     elem = batch[0]
-    if isinstance(elem, Tensor):
-        return composite.stack(batch, 0)
-    if _is_numpy(elem):
-        if elem.dtype.kind in "OSUV":
-            raise TypeError(_ERR.format(elem.dtype))
-        if isinstance(elem, np.ndarray):
-            return default_collate([as_tensor(b) for b in batch])
-        return as_tensor(np.array(batch))               # numpy scalars keep their dtype
-    if isinstance(elem, float):
-        return tensor(batch, dtype=F64)
-    if isinstance(elem, int):                           # bool is an int: a bool tensor
-        return tensor(batch)
-    if isinstance(elem, (str, bytes)):
-        return batch
+    elem_type = type(elem)
+    if collate_fn_map is not None:
+        if elem_type in collate_fn_map:
+            return collate_fn_map[elem_type](batch, collate_fn_map=collate_fn_map)
+        for collate_type in collate_fn_map:
+            if isinstance(elem, collate_type):
+                return collate_fn_map[collate_type](batch, collate_fn_map=collate_fn_map)
     if isinstance(elem, collections.abc.Mapping):
-        return _like(elem, {key: default_collate([d[key] for d in batch]) for key in elem})
-    if isinstance(elem, tuple) and hasattr(elem, "_fields"):       # namedtuple
-        return type(elem)(*(default_collate(s) for s in zip(*batch)))
+        return _rebuild_mapping(elem, {key: collate([d[key] for d in batch],
+                                                    collate_fn_map=collate_fn_map)
+                                       for key in elem})
+    if isinstance(elem, tuple) and hasattr(elem, "_fields"):           # namedtuple
+        return elem_type(*(collate(s, collate_fn_map=collate_fn_map) for s in zip(*batch)))
     if isinstance(elem, collections.abc.Sequence):
-        if any(len(b) != len(elem) for b in batch):
+        size = len(elem)
+        if any(len(e) != size for e in batch):
             raise RuntimeError("each element in list of batch should be of equal size")
-        fields = [default_collate(s) for s in zip(*batch)]
-        if isinstance(elem, tuple):
-            return fields
-        try:
-            return type(elem)(fields)
-        except TypeError:
-            return fields
-    raise TypeError(_ERR.format(type(elem)))
+        fields = [collate(s, collate_fn_map=collate_fn_map) for s in zip(*batch)]
+        return fields if isinstance(elem, tuple) else _rebuild_sequence(elem, fields)
+    raise TypeError(default_collate_err_msg_format.format(elem_type))
+
+
+def collate_tensor_fn(batch, *, collate_fn_map=None):
+    return composite.stack(batch, 0)
+
+
+def collate_numpy_array_fn(batch, *, collate_fn_map=None):
+    elem = batch[0]
+    if np_str_obj_array_pattern.search(elem.dtype.str) is not None:
+        raise TypeError(default_collate_err_msg_format.format(elem.dtype))
+    return collate([as_tensor(b) for b in batch], collate_fn_map=collate_fn_map)
+
+
+def collate_numpy_scalar_fn(batch, *, collate_fn_map=None):
+    return as_tensor(np.array(batch))           # one array: the scalars keep their dtype
+
+
+def collate_float_fn(batch, *, collate_fn_map=None):
+    return tensor(batch, dtype=dtypes.float64)
+
+
+def collate_int_fn(batch, *, collate_fn_map=None):
+    return tensor(batch)                        # bool is an int: a bool tensor
+
+
+def collate_str_fn(batch, *, collate_fn_map=None):
+    return batch
+
+
+default_collate_fn_map = {
+    Tensor: collate_tensor_fn,
+    np.ndarray: collate_numpy_array_fn,
+    (np.bool_, np.number, np.object_): collate_numpy_scalar_fn,
+    float: collate_float_fn,
+    int: collate_int_fn,
+    str: collate_str_fn,
+    bytes: collate_str_fn,
+}
+
+
+def default_collate(batch):
+    """Stack a list of samples into a batch (the module docstring lists the rules)."""
+    return collate(batch, collate_fn_map=default_collate_fn_map)
 
 
 def default_convert(data):
-    """What DataLoader(batch_size=None) applies to each sample: numpy arrays become
-    tensors, containers are converted element by element, everything else is kept."""
-    if isinstance(data, np.ndarray) and data.dtype.kind not in "OSUV":
+    """What DataLoader(batch_size=None) applies to each sample: numpy arrays and scalars
+    become tensors, containers are converted element by element (a tuple becomes a list,
+    as torch), everything else is kept."""
+    elem_type = type(data)
+    if isinstance(data, Tensor):
+        return data
+    if elem_type.__module__ == "numpy" and elem_type.__name__ not in ("str_", "string_"):
+        if isinstance(data, np.ndarray) and \
+                np_str_obj_array_pattern.search(data.dtype.str) is not None:
+            return data
         return as_tensor(data)
-    if isinstance(data, np.generic) and _is_numpy(data):
-        return as_tensor(np.asarray(data))
     if isinstance(data, collections.abc.Mapping):
-        return _like(data, {k: default_convert(v) for k, v in data.items()})
-    if isinstance(data, tuple) and hasattr(data, "_fields"):
-        return type(data)(*(default_convert(d) for d in data))
-    if isinstance(data, (list, tuple)):
-        return type(data)(default_convert(d) for d in data)
+        return _rebuild_mapping(data, {key: default_convert(data[key]) for key in data})
+    if isinstance(data, tuple) and hasattr(data, "_fields"):           # namedtuple
+        return elem_type(*(default_convert(d) for d in data))
+    if isinstance(data, tuple):
+        return [default_convert(d) for d in data]
+    if isinstance(data, collections.abc.Sequence) and not isinstance(data, (str, bytes)):
+        return _rebuild_sequence(data, [default_convert(d) for d in data])
     return data

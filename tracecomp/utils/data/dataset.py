@@ -1,26 +1,51 @@
-"""Map-style datasets, as torch.utils.data: Dataset, TensorDataset, Subset, ConcatDataset
-and random_split.
+"""Datasets, as torch.utils.data: Dataset and IterableDataset (the two kinds a DataLoader
+reads), TensorDataset, StackDataset, ConcatDataset, ChainDataset, Subset and random_split.
 
-A dataset is anything with `__getitem__(i)` and `__len__()`; these classes only compose
-indices, they never copy the underlying data.
+A map-style dataset is anything with `__getitem__(i)` and `__len__()` (and optionally
+`__getitems__(indices)`, which the DataLoader prefers for a whole batch); an iterable one
+has `__iter__()`. These classes only compose indices or streams, they never copy the data.
+The classes are Generic, as torch's, so `class Pairs(Dataset[tuple[Tensor, int]])` works.
 """
 import bisect
 import itertools
 import math
 import warnings
+from typing import Generic, Iterable, TypeVar  # noqa: UP035 - torch subclasses typing.Iterable
 
 from ...creation import default_generator, randperm
-from ...errors import ShapeError
+from ...errors import DataError, ShapeError
+
+_T_co = TypeVar("_T_co", covariant=True)
 
 
-class Dataset:
-    """Base class of map-style datasets: subclasses define __getitem__ and __len__."""
+class SizeMismatchError(ShapeError, AssertionError):
+    """TensorDataset's error: an AssertionError as torch raises, and our ShapeError."""
+
+
+class DatasetAssertionError(DataError, AssertionError):
+    """An AssertionError as torch raises for a misused dataset (and our DataError)."""
+
+
+class Dataset(Generic[_T_co]):
+    """Base class of map-style datasets: subclasses define __getitem__ (and usually
+    __len__; optionally __getitems__ for a batch at once)."""
 
     def __getitem__(self, index):
-        raise NotImplementedError(f"{type(self).__name__} must define __getitem__(index)")
+        raise NotImplementedError("Subclasses of Dataset should implement __getitem__.")
 
     def __add__(self, other):
         return ConcatDataset([self, other])
+
+
+class IterableDataset(Dataset[_T_co], Iterable[_T_co]):
+    """Base class of datasets that are a stream of samples: subclasses define __iter__.
+
+    With num_workers > 0 every worker process iterates its own copy, so a dataset that
+    should not repeat samples splits its stream with get_worker_info() (in __iter__ or in
+    the DataLoader's worker_init_fn)."""
+
+    def __add__(self, other):
+        return ChainDataset([self, other])
 
 
 class TensorDataset(Dataset):
@@ -28,14 +53,13 @@ class TensorDataset(Dataset):
 
     def __init__(self, *tensors):
         if not tensors:
-            raise ValueError("TensorDataset needs at least one tensor")
+            raise IndexError("tuple index out of range (TensorDataset needs at least one "
+                             "tensor)")
         n = tensors[0].size(0)
-        for k, t in enumerate(tensors):
-            if t.size(0) != n:
-                sizes = ", ".join(str(u.size(0)) for u in tensors)
-                raise ShapeError(f"Size mismatch between tensors: TensorDataset needs the same "
-                                 f"first dimension in every tensor, got sizes [{sizes}] "
-                                 f"(tensor {k} has {t.size(0)}, tensor 0 has {n})")
+        if any(t.size(0) != n for t in tensors):
+            sizes = ", ".join(str(t.size(0)) for t in tensors)
+            raise SizeMismatchError(f"Size mismatch between tensors: TensorDataset needs the "
+                                    f"same first dimension in every tensor, got sizes [{sizes}]")
         self.tensors = tensors
 
     def __getitem__(self, index):
@@ -45,30 +69,67 @@ class TensorDataset(Dataset):
         return self.tensors[0].size(0)
 
 
-class Subset(Dataset):
-    """The samples of `dataset` at `indices`, in that order."""
+def _check_items(items, indices):
+    if len(items) != len(indices):
+        raise ValueError(f"Nested dataset's output size mismatch. Expected {len(indices)}, "
+                         f"got {len(items)}")
+    return items
 
-    def __init__(self, dataset, indices):
-        self.dataset = dataset
-        self.indices = indices
 
-    def __getitem__(self, idx):
-        if isinstance(idx, list):
-            return self.dataset[[self.indices[i] for i in idx]]
-        return self.dataset[self.indices[idx]]
+def _batch_of(dataset, indices):
+    """dataset's samples at indices, through its __getitems__ when it has one."""
+    if callable(getattr(dataset, "__getitems__", None)):
+        return _check_items(dataset.__getitems__(indices), indices)
+    return [dataset[i] for i in indices]
+
+
+class StackDataset(Dataset):
+    """Several datasets of one length side by side: sample i is the tuple (or, given as
+    keywords, the dict) of their samples i."""
+
+    def __init__(self, *args, **kwargs):
+        if args and kwargs:
+            raise ValueError("Supported either ``tuple``- (via ``args``) or``dict``- (via "
+                             "``kwargs``) like input/output, but both types are given.")
+        if not args and not kwargs:
+            raise ValueError("At least one dataset should be passed")
+        parts = list(args or kwargs.values())
+        self._length = len(parts[0])
+        if any(self._length != len(d) for d in parts):
+            raise ValueError("Size mismatch between datasets")
+        self.datasets = args or kwargs
+
+    def __getitem__(self, index):
+        if isinstance(self.datasets, dict):
+            return {k: d[index] for k, d in self.datasets.items()}
+        return tuple(d[index] for d in self.datasets)
+
+    def __getitems__(self, indices):
+        if isinstance(self.datasets, dict):
+            columns = {k: _batch_of(d, indices) for k, d in self.datasets.items()}
+            return [{k: col[j] for k, col in columns.items()} for j in range(len(indices))]
+        columns = [_batch_of(d, indices) for d in self.datasets]
+        return [tuple(col[j] for col in columns) for j in range(len(indices))]
 
     def __len__(self):
-        return len(self.indices)
+        return self._length
 
 
 class ConcatDataset(Dataset):
-    """Several datasets one after the other; index i finds its dataset by bisection."""
+    """Several map-style datasets one after the other; index i finds its dataset by
+    bisection over cumulative_sizes."""
+
+    @staticmethod
+    def cumsum(sequence):
+        return list(itertools.accumulate(len(e) for e in sequence))
 
     def __init__(self, datasets):
         self.datasets = list(datasets)
         if not self.datasets:
-            raise ValueError("datasets should not be an empty iterable")
-        self.cumulative_sizes = list(itertools.accumulate(len(d) for d in self.datasets))
+            raise DatasetAssertionError("datasets should not be an empty iterable")
+        if any(isinstance(d, IterableDataset) for d in self.datasets):
+            raise DatasetAssertionError("ConcatDataset does not support IterableDataset")
+        self.cumulative_sizes = self.cumsum(self.datasets)
 
     def __len__(self):
         return self.cumulative_sizes[-1]
@@ -81,6 +142,61 @@ class ConcatDataset(Dataset):
         which = bisect.bisect_right(self.cumulative_sizes, idx)
         start = self.cumulative_sizes[which - 1] if which > 0 else 0
         return self.datasets[which][idx - start]
+
+    @property
+    def cummulative_sizes(self):
+        warnings.warn("`cummulative_sizes` attribute is renamed to `cumulative_sizes`",
+                      FutureWarning, stacklevel=2)
+        return self.cumulative_sizes
+
+
+class ChainDataset(IterableDataset):
+    """Several iterable datasets one after the other, chained lazily."""
+
+    def __init__(self, datasets):
+        self.datasets = datasets
+
+    def _parts(self):
+        for d in self.datasets:
+            if not isinstance(d, IterableDataset):
+                raise DatasetAssertionError("ChainDataset only supports IterableDataset")
+            yield d
+
+    def __iter__(self):
+        for d in self._parts():
+            yield from d
+
+    def __len__(self):
+        return sum(len(d) for d in self._parts())
+
+
+class Subset(Dataset):
+    """The samples of `dataset` at `indices`, in that order."""
+
+    def __init__(self, dataset, indices):
+        self.dataset = dataset
+        self.indices = indices
+        # torch's rule: the DataLoader fetches a Subset's batches through __getitems__, so
+        # a subclass that changes __getitem__ alone would be silently bypassed
+        if type(self).__getitem__ is not Subset.__getitem__ and \
+                type(self).__getitems__ is Subset.__getitems__:
+            raise NotImplementedError(
+                f"{type(self).__name__} overrides __getitem__ but not __getitems__. When "
+                f"subclassing Subset and overriding __getitem__, you must also override "
+                f"__getitems__ to ensure DataLoader works correctly with your custom logic. "
+                f"A simple implementation:\n\ndef __getitems__(self, indices):\n"
+                f"    return [self.__getitem__(idx) for idx in indices]")
+
+    def __getitem__(self, idx):
+        if isinstance(idx, list):
+            return self.dataset[[self.indices[i] for i in idx]]
+        return self.dataset[self.indices[idx]]
+
+    def __getitems__(self, indices):
+        return _batch_of(self.dataset, [self.indices[i] for i in indices])
+
+    def __len__(self):
+        return len(self.indices)
 
 
 def _fraction_lengths(n, fractions):
@@ -100,15 +216,15 @@ def _fraction_lengths(n, fractions):
     return lengths
 
 
-def random_split(dataset, lengths, generator=None):
+def random_split(dataset, lengths, generator=default_generator):
     """Split into non-overlapping Subsets of the given lengths (ints, or fractions that sum
-    to 1), from one random permutation drawn from `generator` (default: the global one)."""
+    to 1), from one random permutation drawn from `generator`."""
     lengths = list(lengths)
     if math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
         lengths = _fraction_lengths(len(dataset), lengths)
     if sum(lengths) != len(dataset):
         raise ValueError(f"Sum of input lengths does not equal the length of the input dataset! "
                          f"(lengths {lengths} sum to {sum(lengths)}, dataset has {len(dataset)})")
-    indices = randperm(sum(lengths), generator=generator or default_generator).tolist()
+    indices = randperm(sum(lengths), generator=generator).tolist()
     return [Subset(dataset, indices[end - n:end])
             for end, n in zip(itertools.accumulate(lengths), lengths)]
