@@ -180,9 +180,49 @@ def _marker_done(node, _):                              # custom_vjp(y, ...) -> 
     return y if isinstance(y, Node) and not node.requires_grad else None
 
 
+def _pad_identity(node, _):                             # pad(x, 0) -> x
+    x = node.inputs[0]
+    return x if isinstance(x, Node) and all(tuple(c) == (0, 0, 0)
+                                            for c in node.params["config"]) else None
+
+
+def _leading_block(node):
+    """(x, low) when node zero-pads x along dim 0 only (x is rows low.. of the result)."""
+    if not isinstance(node, Node) or node.op != "pad" or node.params["value"] != 0 or \
+            node.ndim == 0:
+        return None
+    (low, high, interior), *rest = node.params["config"]
+    if interior or low < 0 or high < 0 or any(tuple(c) != (0, 0, 0) for c in rest):
+        return None
+    return node.inputs[0], low
+
+
+def _sum_of_blocks(node, s):                            # pad(a) + pad(b) -> pad(cat(a, b))
+    """Zero-padded blocks side by side along dim 0, added: that is their concatenation.
+    The gradient of a tensor cut into pieces along dim 0 (unbind, split: an RNN's time
+    steps) is such a sum, and n full-size adds become one copy. Inner dims are left alone:
+    there the few pieces (a gate's chunks) fuse into one kernel, while a concat has no llvm
+    kernel (it runs as a numpy step between native calls)."""
+    blocks = [_leading_block(x) for x in node.inputs]
+    if None in blocks or any(s.uses.get(x, 0) > 1 for x in node.inputs) or \
+            node.inputs[0].shape != node.inputs[1].shape:
+        return None
+    (a, low), (b, low_b) = sorted(blocks, key=lambda block: block[1])
+    if low + a.shape[0] != low_b:                       # not adjacent: a gap or an overlap
+        return None
+    parts = [p for x in (a, b) for p in (x.inputs if x.op == "concat" and x.params["dim"] == 0
+                                         and s.uses.get(x, 0) <= 1 else (x,))]
+    joined = _make(s, "concat", tuple(parts), {"dim": 0}, node)
+    config = ((low, node.shape[0] - low - joined.shape[0], 0),) + ((0, 0, 0),) * (node.ndim - 1)
+    return _make(s, "pad", (joined,), {"config": config,
+                                       "value": node.inputs[0].params["value"]}, node)
+
+
 RULES = {
     "mul": (_right_unit(1), _left_unit(1)),             # x*1 -> x, 1*x -> x
-    "add": (_right_unit(0), _left_unit(0)),             # x+0 -> x, 0+x -> x
+    "add": (_right_unit(0), _left_unit(0),              # x+0 -> x, 0+x -> x
+            _sum_of_blocks),                            # pad(a) + pad(b) -> pad(cat(a, b))
+    "pad": (_pad_identity,),                            # pad(x, 0) -> x
     "sub": (_right_unit(0),),                           # x-0 -> x
     "div": (_right_unit(1),),                           # x/1 -> x
     "neg": (_neg_neg,),                                 # --x -> x

@@ -11,6 +11,7 @@ from .normalization import LayerNorm
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .sparse import Embedding
 # --- issue 9: recurrent layers ---
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 # --- issue 9: attention, transformer, lazy and other layers ---
 from .activation_more import (CELU, GLU, SELU, Hardshrink, Hardsigmoid, Hardswish, Hardtanh,
                               LogSigmoid, Mish, PReLU, ReLU6, RReLU, Softmax2d, Softmin,
@@ -42,6 +43,7 @@ __all__ = ["ELU", "GELU", "LeakyReLU", "LogSoftmax", "ReLU", "Sigmoid", "SiLU", 
            "Identity", "Linear", "LayerNorm", "AdaptiveAvgPool2d", "AvgPool2d", "MaxPool2d",
            "Embedding"]
 # --- issue 9: __all__ additions, recurrent layers ---
+__all__ += ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 # --- issue 9: __all__ additions, other layers ---
 __all__ += ["Conv1d", "ConvTranspose1d", "ConvTranspose2d"]
 __all__ += ["LazyBatchNorm1d", "LazyBatchNorm2d", "LazyConv1d", "LazyConv2d",
