@@ -64,8 +64,13 @@ draw_p = defprim("draw", lambda shape, dtype, sampler: np.asarray(sampler.fn(sha
                  lambda shape, dtype, sampler: np.dtype(dtype), None, ("random",))
 
 
-def _size(size):
-    """zeros(2, 3), zeros((2, 3)) and zeros([2, 3]) all mean shape (2, 3)."""
+def _size(size, keyword=None, op=None):
+    """zeros(2, 3), zeros((2, 3)), zeros([2, 3]) and zeros(size=(2, 3)) all mean shape
+    (2, 3)."""
+    if keyword is not None:
+        if size:
+            raise TypeError(f"{op}() got multiple values for argument 'size'")
+        size = (keyword,)
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = size[0]
     if len(size) == 1 and isinstance(size[0], Tensor):
@@ -88,18 +93,21 @@ def full(size, fill_value, *, dtype=None, requires_grad=False, device=None):
                         dtype=dtypes.to_np(dtype)), requires_grad)
 
 
-def zeros(*size, dtype=None, requires_grad=False, device=None):
-    return full(_size(size), 0, dtype=dtypes.to_np(dtype) or dtypes.default_float(),
+def zeros(*size_args, size=None, dtype=None, requires_grad=False, device=None):
+    return full(_size(size_args, size, "zeros"), 0,
+                dtype=dtypes.to_np(dtype) or dtypes.default_float(),
                 requires_grad=requires_grad, device=device)
 
 
-def ones(*size, dtype=None, requires_grad=False, device=None):
-    return full(_size(size), 1, dtype=dtypes.to_np(dtype) or dtypes.default_float(),
+def ones(*size_args, size=None, dtype=None, requires_grad=False, device=None):
+    return full(_size(size_args, size, "ones"), 1,
+                dtype=dtypes.to_np(dtype) or dtypes.default_float(),
                 requires_grad=requires_grad, device=device)
 
 
-def empty(*size, dtype=None, requires_grad=False, device=None):
-    return zeros(*size, dtype=dtype, requires_grad=requires_grad, device=device)
+def empty(*size_args, size=None, dtype=None, requires_grad=False, device=None):
+    return zeros(_size(size_args, size, "empty"), dtype=dtype, requires_grad=requires_grad,
+                 device=device)
 
 
 def full_like(x, fill_value, *, dtype=None, requires_grad=False, device=None):
@@ -271,16 +279,18 @@ def _random(prim, method, size, generator, dtype):
     return bind(prim, shape=size, dtype=dtype, generator=generator)
 
 
-def rand(*size, generator=None, dtype=None, requires_grad=False, device=None):
+def rand(*size_args, size=None, generator=None, dtype=None, requires_grad=False,
+         device=None):
     check_placement(device)
-    return _finish(_random(uniform_p, "random", _size(size), generator,
+    return _finish(_random(uniform_p, "random", _size(size_args, size, "rand"), generator,
                            _rand_dtype(dtype, "check_uniform_bounds")), requires_grad)
 
 
-def randn(*size, generator=None, dtype=None, requires_grad=False, device=None):
+def randn(*size_args, size=None, generator=None, dtype=None, requires_grad=False,
+          device=None):
     check_placement(device)
-    return _finish(_random(normal_p, "standard_normal", _size(size), generator,
-                           _rand_dtype(dtype)), requires_grad)
+    return _finish(_random(normal_p, "standard_normal", _size(size_args, size, "randn"),
+                           generator, _rand_dtype(dtype)), requires_grad)
 
 
 def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None):

@@ -77,6 +77,17 @@ class UninitializedTensorMixin:
         new._requires_grad = requires_grad
         return new
 
+    @property
+    def data(self):
+        """An empty plain tensor, as torch gives: writes to it (d2l's
+        `net.weight.data.normal_(0, 0.01)` before the first call) change nothing, since
+        the first call draws the real values."""
+        return Tensor._make(np.empty((0,), self._data.dtype), False, None)
+
+    @data.setter
+    def data(self, new):
+        Tensor.data.fset(self, new)
+
     def detach(self):
         return self._uninitialized_like(self._data.dtype, False)
 

@@ -1,0 +1,192 @@
+"""How a tensor prints: torch's repr, character for character (torch/_tensor_str.py).
+
+Tutorials print tensors and readers compare them with the book, so the layout follows
+torch's: one width for every element (right-aligned), integral floats as `1.`, scientific
+notation when the magnitudes span more than 1e3 (or pass 1e8, or fall under 1e-4), lines
+wrapped at `linewidth`, and `...` summaries past `threshold` elements. The options are
+torch's `set_printoptions` / `get_printoptions` / `printoptions`.
+"""
+import contextlib
+import dataclasses
+import math
+
+import numpy as np
+
+from . import dtypes
+
+
+@dataclasses.dataclass
+class _PrinterOptions:
+    precision: int = 4
+    threshold: float = 1000
+    edgeitems: int = 3
+    linewidth: int = 80
+    sci_mode: bool | None = None
+
+
+PRINT_OPTS = _PrinterOptions()
+
+# set_printoptions(profile=...): (precision, threshold, edgeitems, linewidth)
+_PROFILES = {"default": (4, 1000, 3, 80), "short": (2, 1000, 2, 80),
+             "full": (4, math.inf, 3, 80)}
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None,
+                     profile=None, sci_mode=None):
+    """torch.set_printoptions: digits, summary threshold, edge items, line width, and
+    scientific notation forced on (True), off (False) or chosen per tensor (None)."""
+    if profile is not None:
+        if profile not in _PROFILES:
+            raise ValueError(f"set_printoptions: unknown profile {profile!r}; valid profiles "
+                             f"are {', '.join(_PROFILES)}")
+        (PRINT_OPTS.precision, PRINT_OPTS.threshold, PRINT_OPTS.edgeitems,
+         PRINT_OPTS.linewidth) = _PROFILES[profile]
+    for name, value in (("precision", precision), ("threshold", threshold),
+                        ("edgeitems", edgeitems), ("linewidth", linewidth)):
+        if value is not None:
+            setattr(PRINT_OPTS, name, value)
+    PRINT_OPTS.sci_mode = sci_mode
+
+
+def get_printoptions():
+    """The current options, as keyword arguments for set_printoptions."""
+    return dataclasses.asdict(PRINT_OPTS)
+
+
+@contextlib.contextmanager
+def printoptions(**kwargs):
+    """Print options changed inside a `with` block only."""
+    old = get_printoptions()
+    set_printoptions(**kwargs)
+    try:
+        yield
+    finally:
+        set_printoptions(**old)
+
+
+class _Formatter:
+    """One width and one notation for all the elements a tensor prints."""
+
+    def __init__(self, values):
+        self.floating = values.dtype.kind == "f"
+        self.int_mode, self.sci_mode, self.max_width = True, False, 1
+        flat = values.reshape(-1)
+        if not self.floating:
+            self.max_width = max([1] + [len(str(v)) for v in flat.tolist()])
+            return
+        vals = flat[np.isfinite(flat) & (flat != 0)]
+        if vals.size == 0:
+            return
+        absolute = np.abs(vals.astype(np.float64))
+        lo, hi = absolute.min(), absolute.max()
+        self.int_mode = bool(np.all(vals == np.ceil(vals)))
+        auto_sci = hi / lo > 1000.0 or hi > 1.0e8 or lo < 1.0e-4
+        self.sci_mode = auto_sci if PRINT_OPTS.sci_mode is None else PRINT_OPTS.sci_mode
+        p = PRINT_OPTS.precision
+        if self.sci_mode:
+            texts = [f"{v:.{p}e}" for v in vals.tolist()]
+        elif self.int_mode:
+            texts = [f"{v:.0f}." for v in vals.tolist()]   # the '.' counts in the width
+        else:
+            texts = [f"{v:.{p}f}" for v in vals.tolist()]
+        self.max_width = max(len(t) for t in texts)
+
+    def format(self, value):
+        if not self.floating:
+            text = str(value)
+        elif self.sci_mode:
+            text = f"{value:{self.max_width}.{PRINT_OPTS.precision}e}"
+        elif self.int_mode:
+            text = f"{value:.0f}" + ("" if math.isinf(value) or math.isnan(value) else ".")
+        else:
+            text = f"{value:.{PRINT_OPTS.precision}f}"
+        return (self.max_width - len(text)) * " " + text
+
+
+def _summarized(a):
+    """The elements a summarized print shows (its edges), which set the common width."""
+    e = PRINT_OPTS.edgeitems
+    if a.ndim == 0:
+        return a
+    if a.ndim == 1:
+        return np.concatenate([a[:e], a[-e:]]) if a.shape[0] > 2 * e else a
+    if not e:
+        return a[(slice(0, 0),) * a.ndim]
+    rows = list(range(e)) + list(range(a.shape[0] - e, a.shape[0])) \
+        if a.shape[0] > 2 * e else range(a.shape[0])
+    return np.stack([_summarized(a[i]) for i in rows])
+
+
+def _vector(a, indent, summarize, fmt):
+    per_line = max(1, math.floor((PRINT_OPTS.linewidth - indent) / (fmt.max_width + 2)))
+    e = PRINT_OPTS.edgeitems
+    if summarize and not e:
+        data = ["..."]
+    elif summarize and a.shape[0] > 2 * e:
+        data = ([fmt.format(v) for v in a[:e].tolist()] + [" ..."]
+                + [fmt.format(v) for v in a[-e:].tolist()])
+    else:
+        data = [fmt.format(v) for v in a.tolist()]
+    lines = [", ".join(data[i:i + per_line]) for i in range(0, len(data), per_line)]
+    return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
+
+
+def _nested(a, indent, summarize, fmt):
+    if a.ndim == 0:
+        return fmt.format(a.item())
+    if a.ndim == 1:
+        return _vector(a, indent, summarize, fmt)
+    e = PRINT_OPTS.edgeitems
+    if summarize and a.shape[0] > 2 * e:
+        rows = ([_nested(a[i], indent + 1, summarize, fmt) for i in range(e)] + ["..."]
+                + [_nested(a[i], indent + 1, summarize, fmt)
+                   for i in range(a.shape[0] - e, a.shape[0])])
+    else:
+        rows = [_nested(a[i], indent + 1, summarize, fmt) for i in range(a.shape[0])]
+    return "[" + ("," + "\n" * (a.ndim - 1) + " " * (indent + 1)).join(rows) + "]"
+
+
+def _body(a, indent):
+    if a.size == 0:
+        return "[]"
+    summarize = a.size > PRINT_OPTS.threshold
+    fmt = _Formatter(_summarized(a) if summarize else a)
+    return _nested(a, indent, summarize, fmt)
+
+
+def _with_suffixes(text, suffixes, indent):
+    """`, dtype=...` and the like after the elements, wrapped as torch wraps them."""
+    parts = [text]
+    last = len(text) - text.rfind("\n") + 1
+    for s in suffixes:
+        if last + len(s) + 2 > PRINT_OPTS.linewidth:
+            parts.append(",\n" + " " * indent + s)
+            last = indent + len(s)
+        else:
+            parts.append(", " + s)
+            last += len(s) + 2
+    return "".join(parts) + ")"
+
+
+def format_tensor(t, grad_fn_name=None):
+    """torch's repr of an eager tensor: tensor([1.0000, 2.5000], requires_grad=True)."""
+    a = t._data
+    prefix = "tensor("
+    indent = len(prefix)
+    suffixes = []
+    default = a.dtype in (dtypes.default_float(), dtypes.I64, dtypes.BOOL)
+    if a.size == 0:
+        if a.ndim != 1:
+            suffixes.append(f"size={tuple(a.shape)}")
+        if a.dtype != dtypes.default_float():
+            suffixes.append(f"dtype={t.dtype!r}")
+    else:
+        if not PRINT_OPTS.edgeitems:
+            suffixes.append(f"size={tuple(a.shape)}")
+        if not default:
+            suffixes.append(f"dtype={t.dtype!r}")
+    if grad_fn_name is not None:
+        suffixes.append(f"grad_fn=<{grad_fn_name}>")
+    elif t._requires_grad:
+        suffixes.append("requires_grad=True")
+    return _with_suffixes(prefix + _body(a, indent), suffixes, indent)
