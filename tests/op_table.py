@@ -351,6 +351,26 @@ CASES = [
     # (torch rebases the base's history; the eager tape does not yet)
     OpCase("setitem_iadd", _index_iadd, (((3, 4), (2,)), ((3, 4), ())), grad=False),
     unary("setitem_scalar", lambda lib, x: _setitem((0, 1))(lib, x, 7.0), shapes=((3, 4),)),
+    # index forms torch accepts: ranges, sequences in tuples, numpy indices, 0-d tensors, bools
+    unary("index_range", lambda lib, x: x[range(3)] + x[range(2, -1, -1)], shapes=((3, 4),)),
+    unary("index_range_pair", lambda lib, x: x[range(3), [0, 1, 3]], shapes=((3, 4),)),
+    unary("index_range_slice", lambda lib, x: x[1:, range(0, 4, 2)], shapes=((3, 4),)),
+    OpCase("setitem_range", lambda lib, x, i: _setitem_int(lib, x, (range(3), i), 1.0),
+           (((3, 4), Int((3,), 0, 4)),)),
+    unary("index_bool_list", lambda lib, x: x[[True, False, True]], shapes=((3, 4),)),
+    unary("index_tuple_of_lists", lambda lib, x: x[([0, 2], (1, 3))] * x[(0, 2),][:, 0],
+          shapes=((3, 4),)),
+    unary("index_numpy", lambda lib, x: x[np.array([2, 0])][:, 1] + x[np.array([[0], [2]]),
+                                                                       np.array([1, 3])][0],
+          shapes=((3, 4),)),
+    unary("index_0d_tensor", lambda lib, x: x[lib.tensor(1)] * x[lib.tensor(2), lib.tensor(-1)],
+          shapes=((3, 4),)),
+    unary("index_np_int", lambda lib, x: x[np.int64(1), np.int64(1):np.int64(3)],
+          shapes=((3, 4),)),
+    unary("index_bool_scalar", lambda lib, x: x[True] + x[None, 1, True], shapes=((3, 4),)),
+    unary("index_false", lambda lib, x: x[False, 0], shapes=((3, 4),)),
+    unary("index_tensor_bounds", lambda lib, x: x[lib.tensor(1):lib.tensor(3), :lib.tensor(2)],
+          shapes=((3, 4),)),
     # --- elementwise math (issue 9) ---
     unary("tan", lambda lib, x: lib.tan(x * 0.7), dtypes=("float32", "int64")),
     unary("sinh", lambda lib, x: lib.sinh(x), dtypes=("float32", "int64")),
@@ -537,6 +557,13 @@ CASES = [
            + lib.nn.functional.gaussian_nll_loss(x, t, v[:, :1].abs() + 0.1,
                                                  reduction="sum"),
            (((3, 4), (3, 4), (3, 4)),), "nonzero"),
+    # --- in-place updates of views, with gradients (issue 9, programs A) ---
+    OpCase("setitem_iadd_grad", _index_iadd, (((3, 4), (2,)), ((3, 4), ()))),
+    OpCase("inplace_conv_leaky_relu", lambda lib, x, w: lib.nn.functional.leaky_relu(
+        lib.nn.functional.conv2d(x, w, stride=2, padding=1), 0.2, inplace=True),
+           (((2, 3, 6, 6), (4, 3, 4, 4)),), "distinct"),
+    OpCase("inplace_view_relu", lambda lib, x: (x * 2).view(3, 2, 2)[1:].relu_(),
+           (((3, 4),),), "distinct"),
 ]
 
 BY_NAME = {c.name: c for c in CASES}

@@ -16,7 +16,7 @@ from helpers import assert_close
 from op_table import differentiable_args, make_inputs
 
 # values decide the output's shape (boolean-mask indexing): tracing must refuse them
-DATA_DEPENDENT = {"index_mask", "index_mask_combo", "index_mask_values", "setitem_mask"}
+DATA_DEPENDENT = {"index_mask", "index_mask_combo", "index_mask_values"}
 
 
 def _tensors(arrays, diff):

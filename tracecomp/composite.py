@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from . import dtypes
+from .dispatch import plain_arrays
 from .errors import DTypeError, ShapeError, fmt_shape
 from .ops import elementwise as ew
 from .ops import movement as mv
@@ -302,6 +303,7 @@ def cat(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("cat(): expected a non-empty list of Tensors")
+    _check_tensors(tensors)
     # torch (legacy) skips 1-D empty tensors in cat
     kept = [x for x in tensors if not (x.ndim == 1 and x.shape[0] == 0)] or tensors[:1]
     nd = kept[0].ndim
@@ -311,7 +313,14 @@ def cat(tensors, dim=0):
                              f"{x.ndim} (tensor number {k} has shape {fmt_shape(x.shape)})")
     if nd == 0:
         raise ShapeError("cat: zero-dimensional tensor (at position 0) cannot be concatenated")
-    return mv.concat(kept, _wrap_dim(dim, nd, "cat")) if len(kept) > 1 else kept[0]
+    d = _wrap_dim(dim, nd, "cat")      # one tensor too: cat returns a new tensor, a copy
+    arrays = plain_arrays(kept)
+    if arrays is not None:      # nothing to record: numpy joins them as concat would
+        try:
+            return Tensor._make(np.concatenate(arrays, d))
+        except ValueError:
+            pass                # sizes differ: concat's rule says how
+    return mv.concat(kept, d)
 
 
 concat = concatenate = cat
@@ -321,14 +330,34 @@ def stack(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("stack expects a non-empty TensorList")
-    first = tuple(tensors[0].shape)
+    _check_tensors(tensors)
+    first = tuple(tensors[0]._data.shape)
+    d = _wrap_dim(dim, len(first) + 1, "stack")
+    shape = first[:d] + (len(tensors),) + first[d:]
+    arrays = plain_arrays(tensors, same_shape=True)
+    if arrays is not None:      # nothing to record: numpy joins them as the primitives would
+        return Tensor._make(np.stack(arrays, d) if d == len(first) else
+                            np.concatenate(arrays, d).reshape(shape))
     for k, x in enumerate(tensors):
-        if tuple(x.shape) != first:
+        if x._data.shape != first:
             raise ShapeError(f"stack expects each tensor to be equal size, but got "
                              f"{fmt_shape(first)} at entry 0 and {fmt_shape(x.shape)} at "
                              f"entry {k}")
-    d = _wrap_dim(dim, len(first) + 1, "stack")
-    return mv.concat([unsqueeze(x, d) for x in tensors], d)
+    if d == len(first):     # a new last dim: each tensor is one column of it
+        return mv.concat([unsqueeze(x, d) for x in tensors], d)
+    # joining along d splits into (count, size) row-major: one concat and one view, not one
+    # unsqueeze per tensor (stack in a Python loop is what batch sampling does)
+    return mv.reshape(mv.concat(tensors, d), shape)
+
+
+def _check_tensors(tensors):
+    """torch's TypeError for a list holding something else than tensors."""
+    for k, x in enumerate(tensors):
+        if not isinstance(x, Tensor):
+            kind = type(x)
+            name = kind.__name__ if kind.__module__ == "builtins" else \
+                f"{kind.__module__}.{kind.__name__}"
+            raise TypeError(f"expected Tensor as element {k} in argument 0, but got {name}")
 
 
 def narrow(x, dim, start, length):

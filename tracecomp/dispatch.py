@@ -8,6 +8,10 @@ installs `trace_hook`, which records a graph node instead.
 Shape rules run only when the impl fails (to turn numpy's message into one in the user's
 terms), or on every call when TRACECOMP_CHECK_SHAPES=1 (the test suite sets it, so every
 rule is checked against its impl on every op the tests run).
+
+`plain_arrays` tells the eager fast paths of stack and cat when their result may be made
+straight with numpy: when bind would record nothing (basic indexing and iteration make the
+same check inline, for one tensor).
 """
 import itertools
 import os
@@ -26,6 +30,8 @@ trace_hook = None
 
 _grad = grad_mode.state
 _make = Tensor._make
+_new = object.__new__
+_ndarray = np.ndarray     # a global name is quicker to look up than a module attribute
 _sequence = itertools.count()
 
 
@@ -75,7 +81,10 @@ def bind(prim, *args, **params):
         out = trace_hook(prim, args, params)
         if out is not NotImplemented:
             return out
-    arrays = [a._data if isinstance(a, Tensor) else a for a in args]
+    if len(args) == 1:      # unary ops: no list to build
+        arrays = (args[0]._data,) if isinstance(args[0], Tensor) else args
+    else:
+        arrays = [a._data if isinstance(a, Tensor) else a for a in args]
     if CHECK_SHAPES:
         _check_rule(prim, arrays, params)
     try:
@@ -87,19 +96,54 @@ def bind(prim, *args, **params):
             raise       # a guard's error is the message it was asked to raise, as is
         raise explain_failure(prim, arrays, params, exc) from exc
     dtype = prim.dtype(*arrays, **params)
-    if type(out) is not np.ndarray or out.dtype != dtype:
+    if type(out) is not _ndarray or out.dtype != dtype:
         out = np.asarray(out, dtype=dtype)
-    vc = args[0]._vc if prim.is_view else None
+    view = prim.is_view and _aliases(out, arrays[0])
+    vc = args[0]._vc if view else [0]
     if _grad.enabled and prim.vjp is not None and dtype.kind == "f":
         for a in args:
             if isinstance(a, Tensor) and a._requires_grad:
-                if vc is None:
-                    vc = [0]
                 t = _make(out, True, TapeNode(prim, args, params, out, vc), vc)
-                if prim.is_view:
+                if view:
                     t._view_of_grad = True
+                    t._view = (args[0], prim, params, True)
                 return t
-    return _make(out, False, None, vc)
+    t = _new(Tensor)        # Tensor._make, inlined: this line runs once per eager op
+    t._data = out
+    t._requires_grad = False
+    t._node = None
+    t._vc = vc
+    if view:                # how to replay the view, for in-place updates (inplace_view.py)
+        t._view = (args[0], prim, params, _grad.enabled)
+    return t
+
+
+def _aliases(out, x):
+    """Whether a view primitive's result shares x's memory. numpy's reshape copies an input
+    it cannot view (torch's reshape does too): that copy is a new tensor, with its own
+    version counter, which in-place ops may update without touching x. A view's .base is
+    x or x's own base (numpy collapses base chains); anything else is checked for overlap."""
+    base = out.base
+    return base is x or (base is not None and base is x.base) or np.may_share_memory(out, x)
+
+
+def plain_arrays(tensors, same_shape=False):
+    """The tensors' numpy arrays when ops on them record nothing and they share one dtype
+    (and, with same_shape, one shape); else None. Recording nothing: none is being traced
+    and no tape node would be made (grad mode is off, or none requires grad). A view or a
+    copy of them may then be made straight with numpy, as the primitives would make it.
+    One loop, every check in it: stack and cat in Python loops call this per call."""
+    taping = _grad.enabled
+    first = tensors[0]._data
+    shape, dtype = first.shape, first.dtype
+    arrays = []
+    for t in tensors:
+        data = t._data
+        if type(data) is not _ndarray or data.dtype is not dtype or (
+                same_shape and data.shape != shape) or (taping and t._requires_grad):
+            return None
+        arrays.append(data)
+    return arrays
 
 
 def shapes_of(arrays):

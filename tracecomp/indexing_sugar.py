@@ -1,39 +1,80 @@
 """x[key] and x[key] = v: turn Python index keys into primitives.
 
-A key made only of ints, slices, None and Ellipsis becomes one `slice` primitive plus a
-`reshape` (ints drop a dim, None adds one). Any integer tensor, list or boolean mask in the
-key makes it *advanced*: it becomes one `index` primitive (numpy/torch semantics), with
-boolean masks turned into the integer positions of their True elements.
+`indexing_keys.entries` says what a key means (torch's rules). A key made only of ints,
+slices, None and Ellipsis is *basic*: it becomes one `slice` primitive plus a `reshape` (ints
+drop a dim, None adds one). Any index tensor, sequence, bool or mask in the key makes it
+*advanced*: it becomes one `index` primitive (numpy/torch semantics), with boolean masks
+turned into the integer positions of their True elements.
+
+Eagerly, a basic key on a tensor that records no tape (no grad needed) skips the primitives:
+numpy's basic indexing gives the same view directly (see `_fast_view`), which matters for
+code that slices in Python loops, like the bigram scripts' batch sampling.
 """
 import numpy as np
 
-from . import dtypes
+from . import dtypes, grad_mode
 from .errors import TraceError, fmt_shape
+from .indexing_keys import BoolIndex, entries
 from .ops import movement as mv
 from .ops.indexing import index
 from .tensor import Tensor
 
+_grad = grad_mode.state
+_make = Tensor._make
 
-def _is_advanced(k):
-    return isinstance(k, (Tensor, list, np.ndarray)) or isinstance(k, bool)
+
+def _fast_view(data, key):
+    """data[key] as a numpy view when `key` is basic and valid (ints, slices with positive
+    steps, None, one Ellipsis), else None: the primitives then take it, with their errors.
+    A trailing Ellipsis makes numpy return a 0-d view, not a scalar, for a full selection."""
+    parts = key if type(key) is tuple else (key,)
+    ellipsis = False
+    for k in parts:
+        kind = type(k)
+        if kind is int or k is None:
+            continue
+        if kind is slice:
+            step = k.step
+            if step is not None and not (type(step) is int and step > 0):
+                return None
+            if not (_bound(k.start) and _bound(k.stop)):
+                return None
+        elif k is Ellipsis and not ellipsis:
+            ellipsis = True
+        else:
+            return None     # tensors, sequences, bools, a second Ellipsis: the full path
+    try:
+        return data[parts if ellipsis else parts + (Ellipsis,)]
+    except IndexError:
+        return None         # out of bounds, too many indices: the full path says so
 
 
-def _as_tensor_key(k):
-    if isinstance(k, Tensor):
-        return k
-    arr = np.asarray(k)
-    if arr.dtype.kind not in "iub":
-        raise IndexError(f"tensors used as indices must be long, int or bool tensors; got "
-                         f"{arr.dtype}")
-    return Tensor._make(arr if arr.dtype.kind == "b" else arr.astype(np.int64))
+def _bound(b):
+    """A slice bound numpy reads as torch does: None, an int, or an eager 0-d int tensor."""
+    return b is None or type(b) is int or (
+        isinstance(b, Tensor) and type(b._data) is np.ndarray and b._data.ndim == 0 and
+        b._data.dtype.kind == "i")
+
+
+# torch's words for x[0] and x[:] on a 0-d tensor
+_ZERO_DIM = {int: "invalid index of a 0-dim tensor. Use `tensor.item()` in Python or "
+                  "`tensor.item<T>()` in C++ to convert a 0-dim tensor to a number",
+             slice: "slice() cannot be applied to a 0-dim tensor."}
+
+
+def _advanced(k):
+    return isinstance(k, (Tensor, BoolIndex))
 
 
 def _expand_ellipsis(key, ndim):
     consumed = sum(k.ndim if isinstance(k, Tensor) and k._data.dtype == dtypes.BOOL else
-                   0 if k is None or k is Ellipsis else 1 for k in key)
+                   0 if k is None or k is Ellipsis or isinstance(k, BoolIndex) else 1
+                   for k in key)
     if sum(k is Ellipsis for k in key) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
     if consumed > ndim:
+        if ndim == 0 and len(key) == 1 and type(key[0]) in (int, slice):
+            raise IndexError(_ZERO_DIM[type(key[0])])
         raise IndexError(f"too many indices for tensor of dimension {ndim}")
     out = []
     for k in key:
@@ -50,19 +91,28 @@ def _norm_int(i, n, dim):
 
 def _norm_slice(s, n):
     if s.step is not None and int(s.step) <= 0:
-        raise ValueError("step must be greater than zero")
+        raise ValueError("slice step cannot be zero" if int(s.step) == 0 else
+                         "step must be greater than zero")
     return s.indices(n)
 
 
 def parse(x, key):
-    """(basic?, entries) with entries normalized against x's shape."""
-    if not isinstance(key, tuple):
-        key = (key,)
-    key = [_as_tensor_key(k) if _is_advanced(k) else k for k in key]
-    return any(isinstance(k, Tensor) for k in key), _expand_ellipsis(key, x.ndim)
+    """(advanced?, entries) with the Ellipsis expanded against x's shape."""
+    key = entries(key)
+    return any(_advanced(k) for k in key), _expand_ellipsis(key, x.ndim)
 
 
 def getitem(x, key):
+    data = x._data
+    if type(key) is Tensor:
+        if key._data.dtype.kind == "i" and key._data.ndim and data.ndim:
+            return index(x, [key], (0,))    # x[positions], as embedding lookups do
+    elif type(data) is np.ndarray and not (x._requires_grad and _grad.enabled):
+        view = _fast_view(data, key)
+        if view is not None:    # what slice + reshape give: a view, no tape node
+            out = _make(view, False, None, x._vc)
+            out._view = (x, None, key, _grad.enabled)   # replayed as x[key] (inplace_view)
+            return out
     out = _getitem(x, key)
     if type(x._data) is not np.ndarray and isinstance(out, Tensor):
         _remember_view(x, key, out)
@@ -156,14 +206,15 @@ def _basic(x, key):
 
 
 def _insert_new_dims(x, key):
-    """None entries of an advanced key: unsqueeze x there and index it with ':'."""
-    if not any(k is None for k in key):
+    """None and bool entries of an advanced key: unsqueeze x there and index the new dim
+    with ':' (None) or with the bool's positions ([0] or none)."""
+    if not any(k is None or isinstance(k, BoolIndex) for k in key):
         return x, key
     shape, new_key, dim = list(x.shape), [], 0
     for k in key:
-        if k is None:
+        if k is None or isinstance(k, BoolIndex):
             shape.insert(dim, 1)
-            new_key.append(slice(None))
+            new_key.append(slice(None) if k is None else k.positions())
             dim += 1
         else:
             new_key.append(k)
@@ -190,6 +241,12 @@ def setitem(x, key, value):
     if type(x._data) is not np.ndarray and isinstance(value, Tensor):
         _writing_back(x, key, value)
     advanced, parsed = parse(x, key)
+    if any(isinstance(k, BoolIndex) for k in parsed):
+        if not all(k.value for k in parsed if isinstance(k, BoolIndex)):
+            return      # a False selects nothing: nothing to write
+        # a True adds a size-1 dim and takes all of it: what None does
+        parsed = [None if isinstance(k, BoolIndex) else k for k in parsed]
+        advanced = any(isinstance(k, Tensor) for k in parsed)
     if not advanced:
         parsed = [k for k in parsed if k is not None]
         idxs, entries = [], _basic_entries(x, parsed)
@@ -199,6 +256,10 @@ def setitem(x, key, value):
             sliced = [len(range(*e[1:])) for e in entries] + list(x.shape[len(entries):])
             value = _fit_value(value, tuple(kept), tuple(sliced))
     else:
+        if (len(parsed) == 1 and isinstance(parsed[0], Tensor)
+                and parsed[0]._data.dtype == dtypes.BOOL
+                and not isinstance(parsed[0]._data, np.ndarray)):
+            return _traced_mask_assign(x, parsed[0], value)
         y, parsed = _insert_new_dims(x, parsed)
         if y is not x:
             raise IndexError("x[..., None, ...] = v: assignment through a key with None is not "
@@ -223,6 +284,29 @@ def setitem(x, key, value):
                 idxs.append(Tensor._make(np.asarray(_norm_int(k, x.shape[dim], dim), np.int64)))
                 dim += 1
     assign(x, value, idxs, entries)
+
+
+def _traced_mask_assign(x, mask, value):
+    """x[mask] = value with a traced mask, as `where(mask, value, x)` written into x: the
+    positions are unknown while tracing, but a value that broadcasts over the selected rows
+    (a number, or a tensor shaped like one row) does not need them."""
+    from .inplace import copy_
+    from .ops.elementwise import where
+    rest = tuple(x.shape[mask.ndim:])
+    if tuple(mask.shape) != tuple(x.shape[:mask.ndim]):
+        raise IndexError(f"The shape of the mask {fmt_shape(mask.shape)} at index 0 does not "
+                         f"match the shape of the indexed tensor {fmt_shape(x.shape)} at index 0")
+    if isinstance(value, Tensor):
+        vshape = tuple(value.shape)
+        while vshape and vshape[0] == 1:
+            vshape = vshape[1:]
+        if len(vshape) > len(rest):     # one value per selected row: needs their count
+            _mask_positions(x, mask, 0)
+        value = mv.reshape(value, vshape)
+    else:
+        value = Tensor._make(np.asarray(value, dtype=x._data.dtype))
+    wide = mv.reshape(mask, tuple(mask.shape) + (1,) * len(rest))
+    return copy_(x, where(wide, value, x))
 
 
 def _basic_entries(x, key):

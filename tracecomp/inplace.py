@@ -3,13 +3,14 @@
 An in-place op computes its result with the ordinary primitive, then writes it into the
 tensor's own buffer, so views and optimizer state that alias the buffer see the update,
 and bumps the version counter, so a saved value that changed is caught at backward time.
-When the tape is involved, the tensor takes the result's history (torch's rebase).
+When the tape is involved, the tensor takes the result's history (torch's rebase); an update
+of a view gives its base a new history too (inplace_view.py).
 With no tape involved and a numpy ufunc behind the primitive, the write goes straight
 through `out=` (one pass over memory: optimizers live on this path).
 """
 import numpy as np
 
-from . import dtypes, grad_mode
+from . import dtypes, grad_mode, inplace_view
 from .dispatch import bind
 from .errors import AutogradError, DTypeError
 from .ops.indexing import index_put
@@ -34,6 +35,8 @@ def tape_free(x, operands):
         return False            # a traced value: the update is recorded, not computed
     if not _grad.enabled:
         return True
+    if x._view is not None and inplace_view.chain(x)[1]._requires_grad:
+        return False            # the write changes a base's history (inplace_view.py)
     return not x._requires_grad and not any(isinstance(o, Tensor) and o._requires_grad
                                             for o in operands)
 
@@ -45,23 +48,36 @@ def alias(x):
     the old values that VJPs need, as torch saves `original_self`."""
     if not (_grad.enabled and isinstance(x._data, np.ndarray)):
         return x
+    if x._view is not None and x._requires_grad:
+        return inplace_view.old_view(x)   # history replayed from the base's, not via x's
     return Tensor._make(x._data.copy(), x._requires_grad, x._node)
+
+
+def _apart(x, operand):
+    """An operand that shares x's memory (`y[k] += v` writes the view y[k] back into y,
+    `y.add_(y.t())`) as a stand-in with its own version counter: the write into x must not
+    invalidate the operand's recorded use."""
+    return alias(operand) if isinstance(operand, Tensor) and operand._vc is x._vc else operand
 
 
 def commit(x, result, op):
     """Make `result` (computed out of place) the new contents of x."""
     if _grad.enabled and x._requires_grad and x._node is None:
         raise AutogradError(f"{op}: {_LEAF}")
-    if result._requires_grad and _grad.enabled and x._view_of_grad:
-        raise AutogradError(f"{op}: in-place update of a view of a tensor that requires grad "
-                            f"is not supported; use an out-of-place op")
     _check_cast(x, result._data.dtype, op)
     if isinstance(x._data, np.ndarray) and isinstance(result._data, np.ndarray):
+        inplace_view.check_overlap(x._data)
         wide = np.broadcast_shapes(x._data.shape, result._data.shape)
         if x._data.shape != wide:
             raise RuntimeError(f"{op}: output with shape {list(x.shape)} doesn't match the "
                                f"broadcast shape {list(wide)}")
+        plan = inplace_view.new_history(x, result) if inplace_view.needs_history(
+            x, result) else None
         np.copyto(x._data, result._data, casting="unsafe")
+        x._vc[0] += 1
+        if plan is not None:
+            inplace_view.finish(plan)
+        return x
     else:
         from . import tracer
         if tracer.CURRENT is not None:
@@ -91,6 +107,7 @@ def apply(x, prim, *operands, op=None, **params):
                                f"{[list(np.shape(a)) for a in arrays]}") from None
         x._vc[0] += 1
         return x
+    operands = [_apart(x, o) for o in operands]
     return commit(x, bind(prim, alias(x), *operands, **params), op)
 
 
@@ -104,7 +121,7 @@ def assign(x, value, idxs, key):
         return x
     if not isinstance(value, Tensor):
         value = Tensor._make(np.asarray(value, dtype=x._data.dtype))
-    return commit(x, index_put(alias(x), value, idxs, key), "setitem")
+    return commit(x, index_put(alias(x), _apart(x, value), idxs, key), "setitem")
 
 
 def fill_(x, value):
@@ -132,7 +149,7 @@ def copy_(x, src):
         np.copyto(x._data, src._data if isinstance(src, Tensor) else src, casting="unsafe")
         x._vc[0] += 1
         return x
-    return commit(x, _broadcast_like(src, x), "copy_")
+    return commit(x, _broadcast_like(_apart(x, src), x), "copy_")
 
 
 def random_fill(x, sample, what=None):

@@ -43,6 +43,7 @@ class Tensor:
     _retains_grad = False
     _hooks = None
     _view_of_grad = False
+    _view = None            # a view: (parent, prim, params, made in grad mode); inplace_view.py
 
     def __new__(cls, *args, **kwargs):
         return object.__new__(cls)
@@ -260,9 +261,11 @@ class Tensor:
             raise TypeError("iteration over a 0-d tensor")
         if type(data) is np.ndarray and not (self._requires_grad and _grad.enabled):
             # no tape to record: numpy's views directly (what self[i] gives, only cheaper)
-            vc = self._vc
-            return iter([Tensor._make(data[i, ...], False, None, vc)
-                         for i in range(data.shape[0])])
+            vc, made_in_grad = self._vc, _grad.enabled
+            rows = [Tensor._make(data[i, ...], False, None, vc) for i in range(data.shape[0])]
+            for i, row in enumerate(rows):
+                row._view = (self, None, i, made_in_grad)   # replayed as self[i] (inplace_view)
+            return iter(rows)
         return iter([self[i] for i in range(data.shape[0])])
 
     def _scalar(self, what):
@@ -296,8 +299,14 @@ class Tensor:
         return format_tensor(self)
 
     def __format__(self, spec):
-        if self._data.ndim == 0 and spec:
-            return format(self._data.item(), spec)
+        # as torch: a plain 0-d tensor formats as its number ('{}'.format(correct / total)
+        # prints 9.765625), a Parameter or a larger tensor as its repr
+        if self._data.ndim == 0 and type(self) is Tensor:
+            if spec or type(self._data) is np.ndarray:      # a traced one: item() says why
+                return format(self.item(), spec)
+        elif spec:
+            raise TypeError(f"unsupported format string passed to {type(self).__name__}"
+                            f".__format__")
         return repr(self)
 
     def __reduce__(self):
@@ -353,35 +362,9 @@ def _wrap_dim(dim, ndim, op):
 
 
 def format_tensor(t: Tensor) -> str:
-    """torch-style repr: tensor([1.0000, 2.5000], requires_grad=True)."""
+    """torch-style repr: tensor([1.0000, 2.5000], requires_grad=True) (tensor_str.py)."""
     a = t._data
     if not isinstance(a, np.ndarray):
         return f"Tensor(traced {fmt_shape(a.shape)} {a.dtype})"
-    if a.dtype.kind == "f":
-        finite = a[np.isfinite(a)]
-        integral = finite.size == 0 or bool(np.all(finite == np.round(finite)))
-        big = finite.size and (np.abs(finite).max() >= 1e8 or
-                               0 < np.abs(finite[finite != 0]).min(initial=1) < 1e-4)
-        if big:
-            fmt = {"float_kind": lambda v: f"{v:.4e}"}
-        elif integral:
-            fmt = {"float_kind": lambda v: f"{v:.0f}." if np.isfinite(v) else str(v)}
-        else:
-            fmt = {"float_kind": lambda v: f"{v:.4f}" if np.isfinite(v) else str(v)}
-        body = np.array2string(a, separator=", ", formatter=fmt, prefix="tensor(",
-                               threshold=1000, edgeitems=3)
-    else:
-        body = np.array2string(a, separator=", ", prefix="tensor(", threshold=1000,
-                               edgeitems=3)
-        if a.dtype.kind == "b":
-            body = body.replace("True", "True").replace("False", "False")
-    extras = []
-    if a.dtype not in (dtypes.F32, dtypes.I64, dtypes.BOOL):
-        extras.append(f"dtype={t.dtype!r}")
-    if a.size == 0 and a.ndim != 1:
-        extras.append(f"size={tuple(a.shape)}")
-    if t._node is not None:
-        extras.append(f"grad_fn=<{t._node.name()}>")
-    elif t._requires_grad:
-        extras.append("requires_grad=True")
-    return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+    from .tensor_str import format_tensor as torch_layout
+    return torch_layout(t, t._node.name() if t._node is not None else None)

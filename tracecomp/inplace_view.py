@@ -1,0 +1,150 @@
+"""In-place updates of views, with torch's autograd semantics (its view "rebase").
+
+A view shares memory with its base, so writing into the view changes the base. When the
+write is recorded on the tape, the base takes a new history, as torch's CopySlices gives it:
+
+    new_base = where(M, Vt(result), old_base)
+
+where V is the chain of view ops from the base to the view, Vt its adjoint (the views' own
+VJP rules, which put the view's values back at their places in the base) and M the elements
+the view covers. The view, and every view between it and the base, then becomes a replay of
+its view op on the new base. Gradients flow as in torch: the covered elements' into the
+in-place result, the others' into the base's old history.
+
+Every result that shares its input's memory records how it was made in `Tensor._view`:
+(parent, prim, params, made_in_grad_mode); bind sets it, and the eager indexing fast paths set
+it with prim None and the index key as params (their replay is `parent[key]`).
+
+Where torch refuses, so do we: a view of a leaf that requires grad, a view made under
+no_grad updated with grad mode on, and a write to a tensor whose elements overlap in memory
+(an expanded tensor)."""
+import numpy as np
+
+from . import grad_mode
+from .dispatch import bind
+from .errors import AutogradError
+from .tensor import Tensor
+
+_grad = grad_mode.state
+
+VIEW_OF_LEAF = ("a view of a leaf Variable that requires grad is being used in an in-place "
+                "operation.")
+NO_GRAD_VIEW = ("A view was created in no_grad mode and is being modified inplace with grad "
+                "mode enabled. Given that this use case is ambiguous and error-prone, it is "
+                "forbidden. You can clarify your code by moving both the view and the inplace "
+                "either both inside the no_grad block (if you don't want the inplace to be "
+                "tracked) or both outside (if you want the inplace to be tracked).")
+OVERLAP = ("unsupported operation: more than one element of the written-to tensor refers to a "
+           "single memory location. Please clone() the tensor before performing the operation.")
+
+
+def check_overlap(data):
+    """An expanded tensor (stride 0 over a dim longer than 1) cannot be written in place."""
+    if data.size > 1 and any(s == 0 and n > 1 for s, n in zip(data.strides, data.shape)):
+        raise RuntimeError(OVERLAP)
+
+
+def chain(x):
+    """x's views back to the tensor that owns the memory: [(view, parent, prim, params,
+    made_in_grad_mode)] from x inward, and that base (x itself when x is not a view)."""
+    links = []
+    while x._view is not None:
+        links.append((x,) + x._view)
+        x = x._view[0]
+    return links, x
+
+
+def needs_history(x, result):
+    """Whether writing `result` into x changes some tensor's history on the tape."""
+    if not _grad.enabled:
+        return False
+    if result._requires_grad or x._requires_grad:
+        return True
+    return x._view is not None and chain(x)[1]._requires_grad
+
+
+def _check(links, base):
+    if base._requires_grad and base._node is None:
+        raise AutogradError(VIEW_OF_LEAF)
+    if any(not made_in_grad for *_, made_in_grad in links):
+        raise AutogradError(NO_GRAD_VIEW)
+
+
+def _replay(link, parent):
+    """The link's view op again, on `parent`."""
+    _, _, prim, params, _ = link
+    if prim is None:
+        return parent[params]
+    return bind(prim, parent, **params)
+
+
+def _adjoint(link, g):
+    """Parent-shaped: g at the places the link's view reads, zero elsewhere."""
+    view, parent, prim, params, _ = link
+    if prim is None:
+        from .creation import zeros
+        placed = zeros(tuple(parent.shape), dtype=g.dtype)
+        placed[params] = g
+        return placed
+    return prim.vjp(g, view, parent, **params)[0]
+
+
+def _place(links, g):
+    for link in links:
+        g = _adjoint(link, g)
+    return g
+
+
+def old_view(x):
+    """A stand-in for view x before the update: its values (copied: the update overwrites
+    them, and the in-place op's VJP may need them) and its history, replayed from a stand-in
+    of the base. The base's own version counter is not shared, so the coming update does not
+    invalidate the stand-in's history."""
+    links, base = chain(x)
+    _check(links, base)
+    t = Tensor._make(base._data, base._requires_grad, base._node)
+    for link in reversed(links):
+        t = _replay(link, t)
+    return Tensor._make(x._data.copy(), t._requires_grad, t._node)
+
+
+def _where_all(cond, new, old):
+    from .ops.elementwise import where
+    return where(Tensor._make(cond), new, old)
+
+
+def new_history(x, result):
+    """Before x's buffer takes result: the history x's base will have afterwards, and what
+    `finish` needs to hand it out. For x that is not a view this is result's history, or,
+    when the result is a constant written over a tensor with history, a where() whose
+    gradient to the old history is zero (torch keeps requires_grad, with zero gradient)."""
+    from .ops.elementwise import cast
+    links, base = chain(x)
+    _check(links, base)
+    value = result if result._data.dtype == x._data.dtype else cast(result, x._data.dtype)
+    if value._data.shape != x._data.shape:
+        from .ops.movement import expand
+        value = expand(value, tuple(x._data.shape))
+    old = Tensor._make(base._data, base._requires_grad, base._node)   # fresh version counter
+    placed = _place(links, value)
+    if x._data.size == base._data.size:     # the view covers its base (reshape, permute...)
+        new = placed if placed._requires_grad else _where_all(np.array(True), placed, old)
+    else:
+        from .creation import ones
+        with grad_mode.no_grad():
+            covered = _place(links, ones(tuple(x.shape), dtype=x._data.dtype))._data != 0
+        new = _where_all(covered, placed, old)
+    return links, base, new
+
+
+def finish(plan):
+    """After the write: the base takes the new history, each view on the way to x a replay
+    of its view op (recorded now, at the buffer's new version)."""
+    links, base, new = plan
+    base._node, base._requires_grad = new._node, new._requires_grad
+    parent = base
+    for link in reversed(links):
+        view = link[0]
+        replay = _replay(link, parent)
+        view._node, view._requires_grad = replay._node, replay._requires_grad
+        parent = view
