@@ -26,6 +26,7 @@ import numpy as np
 
 from .compile_attributes import INTERNAL, tensors_of
 from .errors import TraceError
+from .ir import Node
 from .tensor import Tensor
 
 
@@ -102,6 +103,92 @@ def collect(modules, optimizers):
             seen.add(id(grad))
             state.append((("grad", labels.get(id(p), "param")), grad))
     return state, module_names, tuple(flags)
+
+
+def grad_tail(state):
+    """Where the .grad entries begin in `state`: collect() and the compiler's lookup
+    append them after everything else."""
+    for k, (label, _) in enumerate(state):
+        if type(label) is tuple and label[0] == "grad":
+            return k
+    return len(state)
+
+
+class GradWatch:
+    """Whether the traced code looked at any tensor's .grad (read, assigned or deleted),
+    and whose. A graph that never did is the same whether the parameters have gradients
+    or not (a training loop runs its forward with and without them, e.g. when zero_grad
+    comes after it), so one artifact serves both (drop_grad_inputs). While a watch is on,
+    Tensor.grad is a property over the instance's own `grad` entry."""
+
+    active = []
+
+    def __enter__(self):
+        self.touched = False
+        self.first = {}         # id -> (tensor, its .grad before the code touched it)
+        if not GradWatch.active:
+            Tensor.grad = property(_get_grad, _set_grad, _del_grad)
+        GradWatch.active.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        GradWatch.active.remove(self)
+        if not GradWatch.active:
+            Tensor.grad = None      # the class default: a plain attribute again
+
+    def check_outside(self, holders, tracer):
+        """A .grad the signature does not cover: of a tensor that is neither an input
+        (argument, module state) nor made by the traced code, e.g. a closure's Parameter.
+        Whether it exists would be baked in unchecked, and a traced backward would leave a
+        traced value in it: restore it and say so."""
+        inputs = {id(h) for h in holders}
+        outside = [(t, g) for t, g in self.first.values() if id(t) not in inputs
+                   and not isinstance(t._data, Node) and not tracer.made_here(t)]
+        for t, g in outside:
+            t.__dict__["grad"] = g
+        if outside:
+            t = outside[0][0]
+            raise TraceError(
+                f"compiled code used the .grad of a tensor of shape {list(t.shape)} that it "
+                f"reaches from outside its arguments and modules (a global or a closure): "
+                f"the compiled signature does not cover that gradient. Pass the tensor as "
+                f"an argument, or keep it in an nn.Module the code uses")
+
+
+def _touch(t):
+    for watch in GradWatch.active:
+        watch.touched = True
+        if id(t) not in watch.first:
+            watch.first[id(t)] = (t, t.__dict__.get("grad"))
+
+
+def _get_grad(t):
+    _touch(t)
+    return t.__dict__.get("grad")
+
+
+def _set_grad(t, value):
+    _touch(t)
+    t.__dict__["grad"] = value
+
+
+def _del_grad(t):
+    _touch(t)
+    t.__dict__.pop("grad", None)
+
+
+def drop_grad_inputs(graph, nodes, n_args, state):
+    """For code that never looked at .grad: drop the graph inputs of the .grad tensors
+    in `state` (nodes: the inputs of args + state, in order). Returns how many state
+    entries the graph still reads, or None when a .grad value is used after all (a
+    tensor that is also reached another way)."""
+    keep = grad_tail(state)
+    dropped = set(map(id, nodes[n_args + keep:]))
+    if dropped and any(id(v) in dropped for v in graph.outputs) or any(
+            id(v) in dropped for n in graph.nodes for v in n.inputs):
+        return None
+    graph.inputs = [v for v in graph.inputs if id(v) not in dropped]
+    return keep
 
 
 _SCALARS = (int, float, bool, str, type(None))

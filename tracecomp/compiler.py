@@ -52,12 +52,13 @@ def debug_level():
 
 def _emit(level, message):
     """Debug output at TRACECOMP_DEBUG >= level: to the `tracecomp` logger, and to stderr
-    when nobody configured logging."""
+    when nobody configured logging. `message` may be a function making the text, for texts
+    that cost time to make (a graph of an unrolled RNN prints in seconds)."""
     if debug_level() >= level:
         if not log.handlers and not logging.getLogger().handlers:
             log.addHandler(logging.StreamHandler())
             log.setLevel(logging.INFO)
-        log.info(message)
+        log.info(message() if callable(message) else message)
 
 
 # --- the pass pipeline -------------------------------------------------------------------
@@ -90,7 +91,8 @@ def run_passes(graph, passes, label, log_records):
                                       time.perf_counter() - start))
         if debug_level() >= 1 or os.environ.get("TRACECOMP_VERIFY") == "1":
             verify(graph, f"after pass {name} on the {label} graph")
-        _emit(3, f"[tracecomp] {label} after {name}:\n{graph}")
+        if debug_level() >= 3:          # printing a big graph takes seconds: only when asked
+            _emit(3, f"[tracecomp] {label} after {name}:\n{graph}")
     return graph
 
 
@@ -112,6 +114,7 @@ class Artifact:
     out_structure: object = None
     out_statics: list = field(default_factory=list)
     captured: list = field(default_factory=list)    # tensors reached from outside the args
+    n_state: int = None     # state entries read, when the .grad tail is dropped (GradWatch)
     eager: bool = False                 # fallback='eager' took this signature
 
 
@@ -136,7 +139,9 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
             tracer.holders.update(zip(nodes, holders))
             snapshot = compile_state.Snapshot(holders, list(optimizers))
             args = call_args(stand_ins)
-            result = fn(*args[0], **args[1])
+            with compile_state.GradWatch() as watch:
+                result = fn(*args[0], **args[1])
+            watch.check_outside(holders, tracer)
             out_tensors, out_statics, out_structure = flatten(result)
             outputs = [tracer.lift(t) for _, t in out_tensors]
             n_user = len(outputs)
@@ -154,9 +159,11 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
         attributes.restore()
     graph = tracer.graph
     graph.outputs = outputs + effect_values
+    n_state = None if watch.touched else compile_state.drop_grad_inputs(
+        graph, nodes, len(tensors), state)
     captured = [t for t, _ in tracer.captured]
     graphs["traced"] = graph.copy()
-    _emit(2, f"[tracecomp] traced graph:\n{graph}")
+    _emit(2, lambda: f"[tracecomp] traced graph:\n{graph}")
     if tracer.did_backward:         # differentiated already: no gradient flags to keep
         graph = differentiated(graph)
     graph = run_passes(graph, simplify_pipeline(), "traced", log_records)
@@ -167,7 +174,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                    attribute_writes=writes, effects=effects,
                    n_effect_values=len(effect_values), optimizers=list(optimizers),
                    out_structure=out_structure, out_statics=[v for _, v in out_statics],
-                   captured=captured)
+                   captured=captured, n_state=n_state)
     # a backward traced inside the code (a whole training step) leaves nothing to bridge
     differentiable = [] if tracer.did_backward else [
         k for k, o in enumerate(graph.outputs[:len(outputs)])
@@ -186,7 +193,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
     backward = run_passes(differentiated(split.backward), simplify_pipeline(), "backward",
                           log_records)
     graphs["forward.optimized"], graphs["backward.optimized"] = forward, backward
-    _emit(2, f"[tracecomp] forward graph:\n{forward}\n[tracecomp] backward graph:\n{backward}")
+    _emit(2, lambda: f"[tracecomp] forward graph:\n{forward}\n[tracecomp] backward graph:\n"
+                     f"{backward}")
     art.run_forward = compile_graph(forward)
     art.run_backward = compile_graph(backward)
     art.grad_inputs = joint.grad_inputs
@@ -232,7 +240,7 @@ def differentiated(graph):
 
 def execute(art, tensors, state, roots=()):
     """Run one artifact on the current values; returns the user's result."""
-    every = [t for _, t in tensors] + [t for _, t in state] + art.captured
+    every = [t for _, t in tensors] + [t for _, t in state[:art.n_state]] + art.captured
     arrays = [t._data for t in every]
     results = art.run_forward(arrays)
     n, m = art.n_outputs, art.n_effect_values
@@ -284,6 +292,7 @@ class CompiledFunction:
         self.fn, self.backend, self.fallback = fn, backend, fallback
         self.recompile_limit = recompile_limit
         self.cache = {}
+        self.grad_free = {}     # signature without .grad entries -> artifact (GradWatch)
         self._params = {}       # function -> its parameter names (inspect is slow)
         self.last = None
         self._last_call = None      # signature.LastCall: the latest call, rechecked cheaply
@@ -344,9 +353,16 @@ class CompiledFunction:
                   if t.grad is not None and id(t.grad) not in held]
         sig = _signature(tensors, statics, structure, state, flags, self.backend)
         art = self.cache.get(sig)
-        if art is None:
-            art = self._compile(fn, sig, structure, statics, tensors, state, module_names,
-                                optimizers, roots)
+        if art is None:     # code that never looked at .grad serves with or without them
+            plain = _signature(tensors, statics, structure,
+                               state[:compile_state.grad_tail(state)], flags, self.backend)
+            art = self.grad_free.get(plain)
+            if art is None:
+                art = self._compile(fn, sig, structure, statics, tensors, state,
+                                    module_names, optimizers, roots)
+                if art.n_state is not None:
+                    self.grad_free[plain] = art
+            self.cache[sig] = art
         else:
             _emit(1, f"[tracecomp] cache hit: {_name(fn)}")
         return art, tensors

@@ -16,6 +16,10 @@ loads the state_dict strictly and restores the train/eval flags.
 What does not come back: attributes set after construction that are not in the state_dict
 (torch's pickle keeps those), and constructor arguments that are neither data nor modules
 (a function, an open file), which save() refuses, naming the argument.
+
+A compiled module (`tracecomp.compile(model)`, as torch.save(torch.compile(model)) pickles
+torch's OptimizedModule) is saved as ["compiled", module node, backend, fallback,
+recompile_limit] and loads as the rebuilt module compiled again with those options.
 """
 import sys
 
@@ -27,8 +31,33 @@ def _module_class():
     return Module
 
 
+def _compiled_class():
+    from .compiler import CompiledModule
+    return CompiledModule
+
+
 def is_module(obj):
-    return isinstance(obj, _module_class())
+    return isinstance(obj, (_module_class(), _compiled_class()))
+
+
+def encode_any(encoder, obj, path):
+    """The JSON node for a module or a compiled module."""
+    if not isinstance(obj, _compiled_class()):
+        return encode(encoder, obj, path)
+    fn = obj._compiled
+    return ["compiled", encode(encoder, obj._orig_mod, f"{path}._orig_mod"), fn.backend,
+            fn.fallback, fn.recompile_limit]
+
+
+def decode_compiled(decoder, args, depth):
+    """The compiled module a ["compiled", ...] node describes."""
+    from .compiler import compile
+    if (len(args) != 4 or not isinstance(args[0], list) or args[0][:1] != ["module"]
+            or not isinstance(args[1], str) or args[2] not in (None, "eager")
+            or type(args[3]) is not int):
+        raise SerializationError(f"{decoder.name}: malformed header: compiled module node")
+    module = decoder.node(args[0], depth)
+    return compile(module, backend=args[1], fallback=args[2], recompile_limit=args[3])
 
 
 def encode(encoder, module, path):

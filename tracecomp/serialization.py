@@ -22,6 +22,7 @@ A node is a JSON list [tag, payload...]:
   ["tensor", i] ["param", i] ["ndarray", i] ["npscalar", i]    (i indexes "tensors")
   ["module", "pkg.mod:Class", args, kwargs, state_dict, training]  (saved_module.py: a whole
   nn.Module as its class, constructor arguments and state_dict; never a pickle)
+  ["compiled", module-node, backend, fallback, recompile_limit]  (a tracecomp.compile(model))
 entry = {"dtype": name, "shape": [...], "offset": o, "nbytes": n, "requires_grad": b}.
 
 Dict keys keep their types (int keys stay int), OrderedDicts stay OrderedDicts (with the
@@ -38,8 +39,8 @@ from collections import OrderedDict
 import numpy as np
 
 from . import dtypes, saved_module
-from .errors import SerializationError
 from .devices import check_placement
+from .errors import SerializationError
 from .tensor import Size, Tensor, device
 
 MAGIC = b"\x89TCSAVE\n"
@@ -149,7 +150,7 @@ class _Encoder:
             finally:
                 self._open.discard(id(obj))
         if saved_module.is_module(obj):
-            return saved_module.encode(self, obj, path)
+            return saved_module.encode_any(self, obj, path)
         raise SerializationError(f"tracecomp.save: cannot save {path} of type "
                                  f"{kind.__module__}.{kind.__qualname__}; the safe format holds "
                                  f"{_SUPPORTED}")
@@ -344,6 +345,8 @@ class _Decoder:
             return self._tensor(self._ref(args[0]), tag == "param")
         if tag == "module":
             return saved_module.decode(self, args, depth)
+        if tag == "compiled":
+            return saved_module.decode_compiled(self, args, depth)
         if tag in ("ndarray", "npscalar"):
             arr = self.arrays[self._ref(args[0])]
             return arr if tag == "ndarray" else arr[()]

@@ -29,13 +29,13 @@ def _walk(x, label, tensors, statics):
     if isinstance(x, Tensor):
         tensors.append((label, x))
         return ("T",)
-    if isinstance(x, (tuple, list)):
-        return (type(x).__name__, tuple(_walk(v, f"{label}.{k}", tensors, statics)
-                                        for k, v in enumerate(x)))
+    if isinstance(x, (tuple, list)):    # its own type: a namedtuple comes back one
+        return ("seq", type(x), tuple(_walk(v, f"{label}.{k}", tensors, statics)
+                                      for k, v in enumerate(x)))
     if isinstance(x, dict):
         keys = tuple(x)
-        return ("dict", keys, tuple(_walk(x[k], f"{label}.{k}", tensors, statics)
-                                    for k in keys))
+        return ("dict", type(x), keys, tuple(_walk(x[k], f"{label}.{k}", tensors, statics)
+                                             for k in keys))
     statics.append((label, x))
     return ("S",)
 
@@ -52,9 +52,18 @@ def _build(s, tensors, statics):
     if kind == "S":
         return next(statics)
     if kind == "dict":
-        return {k: _build(v, tensors, statics) for k, v in zip(s[1], s[2])}
-    items = [_build(v, tensors, statics) for v in s[1]]
-    return tuple(items) if kind == "tuple" else items
+        items = {k: _build(v, tensors, statics) for k, v in zip(s[2], s[3])}
+        if s[1] is dict:
+            return items
+        out = s[1].__new__(s[1])    # an OrderedDict, a defaultdict (whose first argument
+        dict.update(out, items)     # would be its factory): the same class, same items
+        return out
+    cls, items = s[1], [_build(v, tensors, statics) for v in s[2]]
+    if cls is list:
+        return items
+    if hasattr(cls, "_fields"):         # a namedtuple (PackedSequence, torch.return_types)
+        return cls(*items)
+    return cls(items)
 
 
 # --- signatures ----------------------------------------------------------------------------

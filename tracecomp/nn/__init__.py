@@ -11,6 +11,9 @@ from .modules.loss import (CosineEmbeddingLoss, GaussianNLLLoss,  # noqa: F401 (
                            HingeEmbeddingLoss, MarginRankingLoss, MultiLabelSoftMarginLoss,
                            MultiMarginLoss, PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss,
                            TripletMarginWithDistanceLoss)
+# --- issue 9: programs A (pytorch/examples) ---
+from . import parallel  # noqa: E402, F401
+from .parallel import DataParallel  # noqa: E402, F401
 
 # a torch name we lack raises NotImplementedError naming it (support.py)
 from ..support import missing_in as _missing_in  # noqa: E402

@@ -12,7 +12,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from .. import dtypes
+from .. import dispatch, dtypes
 from ..creation import tensor as _tensor
 from ..device_methods import check_cuda, parse_to
 from ..devices import check_placement
@@ -102,6 +102,9 @@ class Module:
 
     # --- calling --------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        compiled = self.__dict__.get("_compiled_call")
+        if compiled is not None and dispatch.trace_hook is None:
+            return compiled(*args, **kwargs)        # model.compile() was called
         for hook, with_kwargs in list(self._forward_pre_hooks.values()):
             if with_kwargs:
                 out = hook(self, args, kwargs)
@@ -120,6 +123,17 @@ class Module:
             if out is not None:
                 result = out
         return result
+
+    def compile(self, *args, **kwargs):
+        """torch's in-place compile: from now on this module's calls run compiled, with the
+        options of tracecomp.compile. Parameters, state_dict keys and every other attribute
+        stay as they were (unlike `model = tracecomp.compile(model)`, which wraps it); a call
+        made while an enclosing compile traces is traced into that graph as usual."""
+        from ..compiler import compile as compile_module
+        compiled = compile_module(self, *args, **kwargs)
+        if compiled is not self:            # disable=True compiles nothing
+            object.__setattr__(self, "_compiled_call", compiled)
+            object.__setattr__(self, "_compile_args", (args, kwargs))
 
     def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
         """hook(module, args) -> None or new args, run before forward."""
@@ -418,7 +432,11 @@ class Module:
         new = object.__new__(type(self))
         memo[id(self)] = new
         for k, v in self.__dict__.items():
-            object.__setattr__(new, k, copy.deepcopy(v, memo))
+            if k != "_compiled_call":       # native code is not copied: compiled afresh
+                object.__setattr__(new, k, copy.deepcopy(v, memo))
+        if "_compiled_call" in self.__dict__:
+            args, kwargs = self._compile_args
+            new.compile(*args, **kwargs)
         return new
 
     # --- state dict -------------------------------------------------------------------------

@@ -3,6 +3,7 @@ the function of the same name."""
 from ...ops.elementwise import sigmoid, tanh
 from .. import functional as F
 from ..module import Module
+from . import torch_paths
 
 
 def _inplace_str(inplace, first):
@@ -119,3 +120,7 @@ class LogSoftmax(Module):
 
     def extra_repr(self):
         return f"dim={self.dim}"
+
+
+# Classes torch defines in this file and tracecomp elsewhere (torch_paths.py).
+__getattr__ = torch_paths.getattr_for(__name__)

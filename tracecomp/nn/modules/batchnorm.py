@@ -6,6 +6,7 @@ from ...creation import ones, tensor, zeros
 from .. import functional as F
 from ..module import Module
 from ..parameter import Parameter
+from . import torch_paths
 
 
 class _BatchNorm(Module):
@@ -98,3 +99,7 @@ class BatchNorm2d(_BatchNorm):
     def _check_input_dim(self, input):
         if input.dim() != 4:
             raise ValueError(f"expected 4D input (got {input.dim()}D input)")
+
+
+# Classes torch defines in this file and tracecomp elsewhere (torch_paths.py).
+__getattr__ = torch_paths.getattr_for(__name__)

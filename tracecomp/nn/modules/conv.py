@@ -8,6 +8,7 @@ from .. import functional as F
 from .. import init
 from ..module import Module
 from ..parameter import Parameter
+from . import torch_paths
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -175,3 +176,7 @@ class ConvTranspose1d(_ConvTransposeNd):
 
 class ConvTranspose2d(_ConvTransposeNd):
     _dims = 2
+
+
+# Classes torch defines in this file and tracecomp elsewhere (torch_paths.py).
+__getattr__ = torch_paths.getattr_for(__name__)

@@ -6,6 +6,7 @@ from .. import functional as F
 from .. import init
 from ..module import Module
 from ..parameter import Parameter
+from . import torch_paths
 
 
 class Identity(Module):
@@ -44,3 +45,7 @@ class Linear(Module):
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
+
+
+# Classes torch defines in this file and tracecomp elsewhere (torch_paths.py).
+__getattr__ = torch_paths.getattr_for(__name__)

@@ -183,12 +183,8 @@ class RNNBase(Module):
         if isinstance(input, PackedSequence):
             return self._forward_packed(input, hx)
         if not isinstance(input, Tensor):
-            raise TypeError(
-                f"{name}: expected input to be a Tensor or a PackedSequence, got "
-                f"{type(input).__name__}" + (" (a PackedSequence passed as an argument of "
-                                             "compiled code arrives as a list: pack inside "
-                                             "the compiled function instead)"
-                                             if isinstance(input, list) else ""))
+            raise TypeError(f"{name}: expected input to be a Tensor or a PackedSequence, got "
+                            f"{type(input).__name__}")
         if input.dim() not in (2, 3):
             tail = " tensor instead" if name == "RNN" else " instead"
             raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.dim()}D{tail}")
