@@ -58,9 +58,12 @@ def _from_torch(value, prefix):
 
 
 def public_names(namespace):
-    """torch's public names in `namespace`: everything a program could reach."""
+    """torch's public names in `namespace`: everything a program could reach. Subpackages
+    are the package's public submodules on disk, whether imported yet or not (dir() lists a
+    submodule only once something imported it, which would make the names depend on what
+    ran before)."""
     obj = _resolve(namespace)
-    names = set()
+    names = _public_submodules(obj)
     for name in dir(obj):
         if name.startswith("_") or name in NOT_TORCH:
             continue
@@ -68,9 +71,18 @@ def public_names(namespace):
             value = getattr(obj, name)
         except Exception:       # noqa: BLE001 - a lazy attribute that fails to load
             continue
+        if isinstance(value, types.ModuleType) and hasattr(obj, "__path__"):
+            continue            # a submodule: listed from disk above
         if namespace == "torch.Tensor" or _from_torch(value, "torch"):
             names.add(name)
     return names
+
+
+def _public_submodules(obj):
+    import pkgutil
+    path = getattr(obj, "__path__", None)
+    return {m.name for m in pkgutil.iter_modules(path)
+            if not m.name.startswith("_")} if path else set()
 
 
 def listed_names(namespace):
@@ -80,9 +92,13 @@ def listed_names(namespace):
     if namespace != "torch":
         return {n for n in names if not _internal(getattr(obj, n, None))}
     out = set()
+    modules = _public_submodules(obj)
     for name in names:
         value = getattr(obj, name, None)
-        if isinstance(value, type):
+        if name in modules:
+            if "torch." + name in NAMESPACES:
+                out.add(name)
+        elif isinstance(value, type):
             if name in TORCH_CLASSES:
                 out.add(name)
         elif isinstance(value, types.ModuleType):
@@ -101,8 +117,5 @@ def _internal(value):
 
 def submodules():
     """Every torch subpackage name (`torch.fft`, ...), for the import-time message."""
-    import pkgutil
-
     import torch
-    return {f"torch.{m.name}" for m in pkgutil.iter_modules(torch.__path__)
-            if not m.name.startswith("_")}
+    return {f"torch.{name}" for name in _public_submodules(torch)}

@@ -16,6 +16,7 @@ Outcomes: "yes" (runs and matches), "differs" (runs but answers differently: a b
 "error: <Type>" (raises where torch does not), "refused: <why>" (compiled code rejects it
 with a TraceError, e.g. an output shape that depends on values), "-" (absent), "n/a".
 """
+import contextlib
 import math
 import warnings
 from dataclasses import dataclass
@@ -96,6 +97,31 @@ def probe(kind, namespace, name, torch_obj, tc_obj):
     """The Outcome for one name; `kind` is how to call it (calls.KINDS)."""
     if tc_obj is None:
         return Outcome("-", "-")
+    with _global_state_kept():
+        return _probe(kind, namespace, name, torch_obj, tc_obj)
+
+
+@contextlib.contextmanager
+def _global_state_kept():
+    """Probes call setters (set_printoptions(x), set_default_dtype, set_grad_enabled ...)
+    with whatever arguments torch accepts: both libraries' global settings are put back
+    after each probe, so no probe changes how later code (or tests) runs."""
+    import torch
+
+    import tracecomp
+    saved = [(lib, lib.get_printoptions() if lib is tracecomp else
+              torch._tensor_str.get_printoptions(), lib.get_default_dtype(),
+              lib.is_grad_enabled()) for lib in (torch, tracecomp)]
+    try:
+        yield
+    finally:
+        for lib, printing, dtype, grad in saved:
+            lib.set_printoptions(**printing)
+            lib.set_default_dtype(dtype)
+            lib.set_grad_enabled(grad)
+
+
+def _probe(kind, namespace, name, torch_obj, tc_obj):
     override = calls.OVERRIDES.get(f"{namespace}.{name}")
     if override is not None:
         return _run_override(override)

@@ -325,16 +325,19 @@ def _bernoulli_method(x, p=None, *, generator=None):
 
 
 # --- RNG state ----------------------------------------------------------------------------
-# A state is 45 bytes: PCG64's 128-bit state and increment (little-endian), the cached-uint32
-# flag and value numpy keeps, and the seed the generator started from.
-_STATE_BYTES = 16 + 16 + 1 + 4 + 8
+# A state holds PCG64's 128-bit state and increment (little-endian), the cached-uint32 flag
+# and value numpy keeps, and the seed the generator started from (45 bytes), zero-padded to
+# the size of torch's CPU state (mt19937's), so code that checks or stores states by size
+# sees torch's.
+_USED_BYTES = 16 + 16 + 1 + 4 + 8
+_STATE_BYTES = 5056
 
 
 def state_to_tensor(gen) -> Tensor:
     st = gen.rng.bit_generator.state
     raw = (st["state"]["state"].to_bytes(16, "little") + st["state"]["inc"].to_bytes(16, "little")
            + bytes([st["has_uint32"]]) + int(st["uinteger"]).to_bytes(4, "little")
-           + int(gen._seed).to_bytes(8, "little"))
+           + int(gen._seed).to_bytes(8, "little")).ljust(_STATE_BYTES, b"\0")
     return Tensor._make(np.frombuffer(raw, dtype=np.uint8).copy())
 
 
@@ -346,6 +349,9 @@ def state_from_tensor(gen, state):
         raise RuntimeError(f"RNG state is wrong size: expected a uint8 tensor of "
                            f"{_STATE_BYTES} bytes from get_state()/get_rng_state(), got {got}")
     raw = state._data.tobytes()
+    if any(raw[_USED_BYTES:]):
+        raise RuntimeError("RNG state is not one get_state()/get_rng_state() gave: tracecomp's "
+                           "generator is not torch's mt19937, so torch's states do not load")
     gen.rng.bit_generator.state = {
         "bit_generator": "PCG64",
         "state": {"state": int.from_bytes(raw[:16], "little"),
