@@ -41,6 +41,11 @@ REDUCTIONS = ("reduce_sum", "reduce_max", "reduce_min")
 # ops that read each operand element several times (overlapping windows): what feeds them
 # is recomputed that often, so only cheap producers are folded in below them
 REPLICATING = ("unfold",)
+# the most nodes one kernel computes: a longer chain (the sum of an unrolled RNN's weight
+# gradients over 1000 time steps is 1000 adds, each node with one user) is cut into kernels
+# of this many, since one expression that deep takes LLVM long to compile and overflows
+# Python's recursion in the backend's expression builder
+MAX_MEMBERS = 128
 COSTLY = ("exp", "log", "tanh", "sigmoid", "erf", "expm1", "log1p", "sin", "cos", "pow",
           "sqrt", "rsqrt", "remainder", "argmax", "argmin", "gather", "unfold")
 
@@ -145,6 +150,8 @@ def _grow(group, owner, users, outputs, supported, names, log, transposes=True):
 
 def _refusal(group, consumer, producer, owner, users, outputs, supported, transposes=True):
     """Why producer cannot join group (None when it can)."""
+    if len(group.nodes) >= MAX_MEMBERS:
+        return f"the kernel has {MAX_MEMBERS} nodes already (MAX_MEMBERS)"
     if not supported(producer) and group.kind != "batched_matmul":
         return "no native lowering"
     if group.kind in ("matmul", "batched_matmul"):
