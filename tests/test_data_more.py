@@ -412,3 +412,15 @@ def test_submodule_paths_programs_import():
                        "runtime_validation", "runtime_validation_disabled"]
     with pytest.raises(NotImplementedError, match="torch.utils.data.DistributedSampler"):
         tcd.DistributedSampler  # noqa: B018
+
+
+def test_an_infinite_random_sampler_starts_at_once():
+    # makemore's InfiniteDataLoader: replacement=True, num_samples=int(1e10); listing the
+    # chunks first took 20 s and gigabytes before the first index
+    sampler = tcd.RandomSampler(range(5), replacement=True, num_samples=int(1e10))
+    first = []
+    for i in sampler:
+        first.append(i)
+        if len(first) == 40:
+            break
+    assert set(first) <= set(range(5)) and len(sampler) == int(1e10)

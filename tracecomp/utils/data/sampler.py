@@ -75,9 +75,12 @@ class RandomSampler(Sampler):
         n = len(self.data_source)
         gen = _epoch_generator(self.generator)
         if self.replacement:
-            for size in [32] * (self.num_samples // 32) + [self.num_samples % 32]:
-                # torch draws in chunks of 32
-                yield from randint(n, (size,), dtype=dtypes.int64, generator=gen).tolist()
+            # torch draws in chunks of 32, lazily: num_samples may be 1e10 (an "infinite"
+            # loader), so the chunks are counted, never listed
+            for _ in range(self.num_samples // 32):
+                yield from randint(n, (32,), dtype=dtypes.int64, generator=gen).tolist()
+            yield from randint(n, (self.num_samples % 32,), dtype=dtypes.int64,
+                               generator=gen).tolist()
             return
         for _ in range(self.num_samples // n):
             yield from randperm(n, generator=gen).tolist()
