@@ -41,10 +41,12 @@ def run(joint) -> Split:
     recomputed = _views_to_recompute(backward_nodes + grad_outputs, in_forward, graph.inputs)
     saved = []          # forward values the backward reads, in forward order
     seen = set()
+    read_by_node = set(recomputed) | set(backward_nodes)    # sets: graphs have 1e5 nodes
+    recomputed_set = set(recomputed)
     for n in recomputed + backward_nodes + grad_outputs:
-        reads = n.node_inputs() if n in recomputed or n in backward_nodes else [n]
+        reads = n.node_inputs() if n in read_by_node else [n]
         for i in reads:
-            if i in in_forward and i not in seen and i not in recomputed:
+            if i in in_forward and i not in seen and i not in recomputed_set:
                 seen.add(i)
                 saved.append(i)
     order = {n: k for k, n in enumerate(graph.inputs + forward_nodes)}
@@ -79,15 +81,15 @@ def _views_to_recompute(consumers, in_forward, inputs):
     recomputes them from the input (free: a view is index arithmetic) instead of the
     forward storing a second copy. A weight's transpose is the common case."""
     inputs = set(inputs)
-    views = []
+    views = {}          # an ordered set
     for n in consumers:
         reads = n.node_inputs() if n.op != INPUT else []
         for i in reads + ([n] if n in in_forward else []):
             if i in in_forward and i not in inputs and i not in views and i.op != INPUT \
                     and i.op != "constant" and i.prim.is_view \
                     and all(x in inputs for x in i.node_inputs()):
-                views.append(i)
-    return views
+                views[i] = None
+    return list(views)
 
 
 def _is_cotangent(node: Node) -> bool:
