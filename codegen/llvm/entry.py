@@ -118,6 +118,13 @@ def plan(graph, fusion_plan, memory_plan, native, split=lambda group: None):
     return Layout(program, sorted(needed, key=rank))
 
 
+# An entry that calls more kernels than this is left unoptimized (optnone): it is a list of
+# calls with constant pointer offsets, where optimization finds little, while LLVM's O2 on
+# an unrolled RNN's ~10^4 calls took minutes (time_sequence_prediction over 300 steps: 98 s
+# of a 208 s compile). The kernels it calls are optimized as usual.
+OPTIMIZE_MAX_CALLS = 1000
+
+
 def emit(module, layout, memory_plan, kernel_names, gemm):
     """Add one `void entryJ(ptr slots)` per native segment to module, and one
     `void entryJ(ptr slots, i64 start, i64 stop)` per split kernel (built ranged); returns
@@ -131,6 +138,9 @@ def emit(module, layout, memory_plan, kernel_names, gemm):
         ranged = step.kind == "split"
         fnty = ir.FunctionType(ir.VoidType(), [PTR] + [I64, I64] * ranged)
         fn = ir.Function(module, fnty, step.name)
+        if len(step.groups) > OPTIMIZE_MAX_CALLS:
+            fn.attributes.add("noinline")       # optnone requires it
+            fn.attributes.add("optnone")
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         pointer = _Pointers(b, fn.args[0], slot, memory_plan)
         for g in step.groups:
