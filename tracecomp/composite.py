@@ -315,9 +315,9 @@ def cat(tensors, dim=0):
         raise ShapeError("cat: zero-dimensional tensor (at position 0) cannot be concatenated")
     d = _wrap_dim(dim, nd, "cat")      # one tensor too: cat returns a new tensor, a copy
     arrays = plain_arrays(kept)
-    if arrays is not None:      # nothing to record: numpy joins them as concat would
+    if arrays is not None:      # nothing to record: concat's own impl, without bind's bookkeeping
         try:
-            return Tensor._make(np.concatenate(arrays, d))
+            return Tensor._make(mv.concat_p.impl(*arrays, dim=d))
         except ValueError:
             pass                # sizes differ: concat's rule says how
     return mv.concat(kept, d)
@@ -335,9 +335,10 @@ def stack(tensors, dim=0):
     d = _wrap_dim(dim, len(first) + 1, "stack")
     shape = first[:d] + (len(tensors),) + first[d:]
     arrays = plain_arrays(tensors, same_shape=True)
-    if arrays is not None:      # nothing to record: numpy joins them as the primitives would
-        return Tensor._make(np.stack(arrays, d) if d == len(first) else
-                            np.concatenate(arrays, d).reshape(shape))
+    if arrays is not None:      # nothing to record: the primitives' impls, without bind
+        if d == len(first):
+            arrays = [a[..., None] for a in arrays]     # unsqueeze's view
+        return Tensor._make(mv.reshape_p.impl(mv.concat_p.impl(*arrays, dim=d), shape))
     for k, x in enumerate(tensors):
         if x._data.shape != first:
             raise ShapeError(f"stack expects each tensor to be equal size, but got "
