@@ -77,14 +77,8 @@ class Adam(Optimizer):
                 raise capturable_error()
             step_t = state["step"]
             step_t += 1
-            if weight_decay != 0:
-                if decoupled:
-                    p.mul_(1 - lr * weight_decay)
-                else:
-                    grad = grad.add(p, alpha=weight_decay)
+            grad = decay_and_moments(p, grad, state, lr, weight_decay, decoupled, beta1, beta2)
             exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-            exp_avg.lerp_(grad, 1 - beta1)
-            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
 
             # bias corrections in Python floats (double), as torch's non-capturable path
             step = step_count(step_t)
@@ -114,3 +108,18 @@ class AdamW(Adam):
         super().__setstate__(state)
         for group in self.param_groups:
             group["decoupled_weight_decay"] = True
+
+
+def decay_and_moments(p, grad, state, lr, weight_decay, decoupled, beta1, beta2):
+    """The first half of an Adam-family step (Adam, AdamW, NAdam, RAdam): weight decay,
+    decoupled (AdamW's: the parameter shrinks) or L2 (added to the gradient), then the moving
+    averages of the gradient and of its square in state. Returns the gradient the rest of the
+    step uses."""
+    if weight_decay != 0:
+        if decoupled:
+            p.mul_(1 - lr * weight_decay)
+        else:
+            grad = grad.add(p, alpha=weight_decay)
+    state["exp_avg"].lerp_(grad, 1 - beta1)
+    state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    return grad

@@ -3,6 +3,7 @@ update (torch.optim.nadam._single_tensor_nadam), op for op, with the same state 
 'mu_product' as float32 0-d tensors, 'exp_avg', 'exp_avg_sq'). decoupled_weight_decay
 gives NAdamW."""
 from ..creation import tensor, zeros_like
+from .adam import decay_and_moments
 from .optimizer import Optimizer, step_count
 from .options import capturable_error, check_betas, check_lr, is_traced, scalar
 
@@ -49,18 +50,12 @@ class NAdam(Optimizer):
             step_t += 1
             step = step_count(step_t)
             bias_correction2 = 1 - beta2 ** step
-            if weight_decay != 0:
-                if decoupled:
-                    p.mul_(1 - lr * weight_decay)
-                else:
-                    grad = grad.add(p, alpha=weight_decay)
+            grad = decay_and_moments(p, grad, state, lr, weight_decay, decoupled, beta1, beta2)
             # the momentum schedule: mu_t and mu_{t+1}, and their running product
             mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
             mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
             mu_product *= mu
             exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-            exp_avg.lerp_(grad, 1 - beta1)
-            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
             denom = exp_avg_sq.div(bias_correction2).sqrt().add_(eps)
             # torch reads the float32 product back as a Python float (double)
             product = mu_product.double() if is_traced(mu_product) else mu_product.item()

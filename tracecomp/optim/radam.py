@@ -5,6 +5,7 @@ on the step count, as in torch; in compiled code, where the step count is a tens
 torch's capturable form, a `where` that the graph evaluates each step."""
 from ..creation import tensor, zeros_like
 from ..ops.elementwise import where
+from .adam import decay_and_moments
 from .optimizer import Optimizer, step_count
 from .options import capturable_error, check_betas, check_lr, is_traced, scalar
 
@@ -45,14 +46,8 @@ class RAdam(Optimizer):
             step_t = state["step"]
             step_t += 1
             step = step_count(step_t)
-            if weight_decay != 0:
-                if decoupled:
-                    p.mul_(1 - lr * weight_decay)
-                else:
-                    grad = grad.add(p, alpha=weight_decay)
+            grad = decay_and_moments(p, grad, state, lr, weight_decay, decoupled, beta1, beta2)
             exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-            exp_avg.lerp_(grad, 1 - beta1)
-            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
             bias_correction1 = 1 - beta1 ** step
             bias_correction2 = 1 - beta2 ** step
             bias_corrected_exp_avg = exp_avg / bias_correction1
