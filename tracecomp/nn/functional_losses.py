@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from .. import composite as C
+from ..autograd.function import Function
 from ..errors import DTypeError, ShapeError, fmt_shape
 from ..ops import elementwise as ew
 from ..ops.indexing import check_range, gather
@@ -241,42 +242,32 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     top = float(np.nextafter(np.array(1, input._data.dtype), 2))  # 1 itself is allowed
     input = check_range(input, 0, top, "all elements of input should be between 0 and 1",
                         error="RuntimeError")
-    return _reduce(_bce_function().apply(input, target, weight), reduction)
+    return _reduce(_BinaryCrossEntropy.apply(input, target, weight), reduction)
 
 
-_BCE = []
-
-
-def _bce_function():
+class _BinaryCrossEntropy(Function):
     """binary_cross_entropy with torch's own gradients: the loss clamps each log at -100,
     and its derivative is not that clamp's (which is 0 * inf = nan at x = 0 or 1) but
     g (x - t) / max(x (1 - x), 1e-12), and g (log(1 - x) - log(x)) for the target, so a
     sigmoid that saturates to exactly 1 trains as under torch instead of turning to nan."""
-    if _BCE:
-        return _BCE[0]
-    from ..autograd.function import Function
 
-    class BinaryCrossEntropy(Function):
-        @staticmethod
-        def forward(ctx, x, t, w):
-            ctx.save_for_backward(x, t, w)
-            log_x = C.clamp(ew.log(x), min=-100.0)
-            log_1mx = C.clamp(ew.log(1 - x), min=-100.0)
-            loss = -(t * log_x + (1 - t) * log_1mx)
-            return loss if w is None else loss * w
+    @staticmethod
+    def forward(ctx, x, t, w):
+        ctx.save_for_backward(x, t, w)
+        log_x = C.clamp(ew.log(x), min=-100.0)
+        log_1mx = C.clamp(ew.log(1 - x), min=-100.0)
+        loss = -(t * log_x + (1 - t) * log_1mx)
+        return loss if w is None else loss * w
 
-        @staticmethod
-        def backward(ctx, g):
-            x, t, w = ctx.saved_tensors
-            if w is not None:
-                g = g * w
-            gx = g * (x - t) / C.clamp(x * (1 - x), min=1e-12) if ctx.needs_input_grad[0] \
-                else None
-            gt = g * (ew.log1p(-x) - ew.log(x)) if ctx.needs_input_grad[1] else None
-            return gx, gt, None
-
-    _BCE.append(BinaryCrossEntropy)
-    return BinaryCrossEntropy
+    @staticmethod
+    def backward(ctx, g):
+        x, t, w = ctx.saved_tensors
+        if w is not None:
+            g = g * w
+        gx = g * (x - t) / C.clamp(x * (1 - x), min=1e-12) if ctx.needs_input_grad[0] \
+            else None
+        gt = g * (ew.log1p(-x) - ew.log(x)) if ctx.needs_input_grad[1] else None
+        return gx, gt, None
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
