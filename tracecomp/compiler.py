@@ -14,7 +14,6 @@ as extra outputs and are written into the real buffers.
 """
 import functools
 import inspect
-import logging
 import os
 import time
 import warnings
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 
 from . import bridge, compile_attributes, compile_state, dispatch, grad_mode
 from .codegen import registry as backends
+from .debug_log import debug_level, emit, log
 from .errors import TraceError
 from .ir import Graph, verify
 from .nn.module import Module
@@ -39,26 +39,7 @@ from .signature import (
 from .tensor import Tensor
 from .tracer import Tracer, stale_error, wrap
 
-log = logging.getLogger("tracecomp")
 RECOMPILE_LIMIT = 8
-
-
-def debug_level():
-    try:
-        return int(os.environ.get("TRACECOMP_DEBUG", "0"))
-    except ValueError:
-        return 0
-
-
-def _emit(level, message):
-    """Debug output at TRACECOMP_DEBUG >= level: to the `tracecomp` logger, and to stderr
-    when nobody configured logging. `message` may be a function making the text, for texts
-    that cost time to make (a graph of an unrolled RNN prints in seconds)."""
-    if debug_level() >= level:
-        if not log.handlers and not logging.getLogger().handlers:
-            log.addHandler(logging.StreamHandler())
-            log.setLevel(logging.INFO)
-        log.info(message() if callable(message) else message)
 
 
 # --- the pass pipeline -------------------------------------------------------------------
@@ -92,7 +73,7 @@ def run_passes(graph, passes, label, log_records):
         if debug_level() >= 1 or os.environ.get("TRACECOMP_VERIFY") == "1":
             verify(graph, f"after pass {name} on the {label} graph")
         if debug_level() >= 3:          # printing a big graph takes seconds: only when asked
-            _emit(3, f"[tracecomp] {label} after {name}:\n{graph}")
+            emit(3, f"[tracecomp] {label} after {name}:\n{graph}")
     return graph
 
 
@@ -163,7 +144,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
         graph, nodes, len(tensors), state)
     captured = [t for t, _ in tracer.captured]
     graphs["traced"] = graph.copy()
-    _emit(2, lambda: f"[tracecomp] traced graph:\n{graph}")
+    emit(2, lambda: f"[tracecomp] traced graph:\n{graph}")
     if tracer.did_backward:         # differentiated already: no gradient flags to keep
         graph = differentiated(graph)
     graph = run_passes(graph, simplify_pipeline(), "traced", log_records)
@@ -193,7 +174,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
     backward = run_passes(differentiated(split.backward), simplify_pipeline(), "backward",
                           log_records)
     graphs["forward.optimized"], graphs["backward.optimized"] = forward, backward
-    _emit(2, lambda: f"[tracecomp] forward graph:\n{forward}\n[tracecomp] backward graph:\n"
+    emit(2, lambda: f"[tracecomp] forward graph:\n{forward}\n[tracecomp] backward graph:\n"
                      f"{backward}")
     art.run_forward = compile_graph(forward)
     art.run_backward = compile_graph(backward)
@@ -207,7 +188,7 @@ def _show_code(art):
     for level, attr in ((4, "llvm_ir"), (5, "optimized_ir"), (6, "asm")):
         if debug_level() >= level:
             for graph, text in _backend_text(art, attr).items():
-                _emit(level, f"[tracecomp] {attr} of the {graph} graph:\n{text}")
+                emit(level, f"[tracecomp] {attr} of the {graph} graph:\n{text}")
     return art
 
 
@@ -328,7 +309,7 @@ class CompiledFunction:
         if tensors is not None:
             art = last.art
             if debug_level() >= 1:
-                _emit(1, f"[tracecomp] cache hit: {_name(fn)}")
+                emit(1, f"[tracecomp] cache hit: {_name(fn)}")
         else:
             art, tensors = self._lookup(fn, args, kwargs, state, module_names, flags,
                                         optimizers, roots)
@@ -364,7 +345,7 @@ class CompiledFunction:
                     self.grad_free[plain] = art
             self.cache[sig] = art
         else:
-            _emit(1, f"[tracecomp] cache hit: {_name(fn)}")
+            emit(1, f"[tracecomp] cache hit: {_name(fn)}")
         return art, tensors
 
     def _compile(self, fn, sig, structure, statics, tensors, state, module_names, optimizers,
@@ -377,7 +358,7 @@ class CompiledFunction:
                           f"Each new input shape, dtype, requires_grad, train/eval or grad "
                           f"mode compiles again: keep them stable (e.g. drop_last=True in "
                           f"the DataLoader)", stacklevel=4)
-        _emit(1, f"[tracecomp] compiling {_name(fn)} ({self.backend}): {reason}")
+        emit(1, f"[tracecomp] compiling {_name(fn)} ({self.backend}): {reason}")
 
         def call_args(stand_ins):
             return unflatten(structure, stand_ins, [v for _, v in statics])
@@ -492,7 +473,7 @@ def _initialize_lazy(module, args, kwargs):
     from .nn.modules.lazy import has_uninitialized
     if not has_uninitialized(module):
         return False
-    _emit(1, f"[tracecomp] {type(module).__name__}: running the first call eagerly to "
+    emit(1, f"[tracecomp] {type(module).__name__}: running the first call eagerly to "
              f"initialize its lazy parameters")
     return True
 

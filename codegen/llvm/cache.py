@@ -31,7 +31,7 @@ import tempfile
 import llvmlite
 import llvmlite.binding as llvm
 
-from tracecomp.compiler import _emit
+from tracecomp.debug_log import emit
 
 from . import engine
 
@@ -72,7 +72,7 @@ def get_or_build(llvm_ir, names, build, speed_level=2, imports=None):
             log.warning("tracecomp: cache entry %s did not link (%s); rebuilding", path, exc)
             _remove(path)
         else:
-            _emit(1, f"[tracecomp] object code from the disk cache: {path}")
+            emit(1, f"[tracecomp] object code from the disk cache: {path}")
             lib.llvm_ir, lib._speed_level = llvm_ir, speed_level
             return lib
     lib = build()
@@ -82,7 +82,7 @@ def get_or_build(llvm_ir, names, build, speed_level=2, imports=None):
         _warn_once(directory, f"cannot write to the cache directory {directory} ({exc}); "
                               "compiled code is not cached")
     else:
-        _emit(1, f"[tracecomp] object code cached: {path}")
+        emit(1, f"[tracecomp] object code cached: {path}")
     return lib
 
 
