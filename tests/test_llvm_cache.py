@@ -1,8 +1,11 @@
 """The disk cache of compiled object code (codegen/llvm/cache.py): hits link the stored
-object without compiling, a changed graph misses, corrupt or truncated entries are rebuilt
-and never linked, TRACECOMP_CACHE=0 turns it off, concurrent writers leave one whole entry,
-and an unusable directory costs one warning, not a crash. Every test caches in its own
-tmp_path."""
+object without compiling, a changed graph misses, corrupt or truncated entries and entries
+bound to another key are rebuilt and never linked, each key's object exports names of its
+own, TRACECOMP_CACHE=0 turns it off, concurrent writers leave one whole entry, the size bound
+evicts the least recently used entries, and an unusable directory costs one warning, not a
+crash. Every test caches in its own tmp_path. Hostile folders and entries (swapped, planted,
+FIFOs, symlinks, foreign owners) are tests/reliability/test_rel_cache_hostile.py's, each in a
+process of its own."""
 import ctypes
 import logging
 import multiprocessing
@@ -28,14 +31,14 @@ def scale_ir(factor=2.0, name="cache_test"):
 
 
 class Builds:
-    """A build() for get_or_build that counts its calls."""
+    """A build(suffix) for get_or_build that counts its calls."""
 
     def __init__(self, llvm_ir):
         self.llvm_ir, self.calls = llvm_ir, 0
 
-    def __call__(self):
+    def __call__(self, suffix):
         self.calls += 1
-        return engine.compile_module(self.llvm_ir, ["scale"])
+        return engine.compile_module(self.llvm_ir, ["scale"], suffix=suffix)
 
 
 def scale(lib, x):
@@ -61,7 +64,7 @@ def test_hit_links_the_stored_object_without_building(cache_dir):
     second = cache.get_or_build(text, ["scale"], build)
     assert build.calls == 1 and scale(first, 3.0) == scale(second, 3.0) == 6.0
     [entry] = entries(cache_dir)
-    assert entry == cache.entry_key(text) + cache.SUFFIX
+    assert entry == cache.entry_key(text, ["scale"]) + cache.SUFFIX
     # the texts a dump shows: the IR we hold, the optimized IR and assembly recomputed
     assert second.optimized_ir is None and second.llvm_ir == text
     assert cache.optimized_ir(second) == first.optimized_ir and second.asm == first.asm
@@ -71,6 +74,7 @@ def test_the_module_name_is_not_part_of_the_key(cache_dir):
     """`; ModuleID = "graphN"` counts graphs per process; LLVM's parser ignores it."""
     assert cache.entry_key(scale_ir(name="graph0")) == cache.entry_key(scale_ir(name="graph7"))
     assert cache.entry_key(scale_ir()) != cache.entry_key(scale_ir(), speed_level=3)
+    assert cache.entry_key(scale_ir(), ["scale"]) != cache.entry_key(scale_ir(), ["other"])
 
 
 def test_a_changed_graph_misses(cache_dir):
@@ -101,13 +105,13 @@ def test_a_corrupt_entry_is_rebuilt_and_replaced(cache_dir, caplog, damage):
     text = scale_ir()
     build = Builds(text)
     cache.get_or_build(text, ["scale"], build)
-    path = cache_dir / (cache.entry_key(text) + cache.SUFFIX)
+    path = cache_dir / (cache.entry_key(text, ["scale"]) + cache.SUFFIX)
     good = path.read_bytes()
     path.write_bytes(bytes(damage(bytearray(good))))
     with caplog.at_level(logging.WARNING, logger="tracecomp"):
         lib = cache.get_or_build(text, ["scale"], build)
     assert build.calls == 2 and scale(lib, 5.0) == 10.0
-    assert "corrupt cache entry" in caplog.text and path.name in caplog.text
+    assert "refused" in caplog.text and path.name in caplog.text
     assert path.read_bytes() == good and entries(cache_dir) == [path.name]
 
 
@@ -115,14 +119,103 @@ def test_an_entry_that_does_not_link_is_rebuilt(cache_dir, caplog):
     """A whole, checksummed entry whose payload is not object code (say, a bug that wrote
     the wrong bytes) fails to link: logged, deleted and rebuilt too."""
     text = scale_ir()
-    path = cache_dir / (cache.entry_key(text) + cache.SUFFIX)
+    key = cache.make_key(text, ["scale"])
+    path = cache_dir / (key.digest + cache.SUFFIX)
     cache_dir.mkdir()
-    cache.write_entry(str(path), b"not an object file")
+    cache.write_entry(str(path), key, b"not an object file")
     build = Builds(text)
     with caplog.at_level(logging.WARNING, logger="tracecomp"):
         assert scale(cache.get_or_build(text, ["scale"], build), 1.5) == 3.0
     assert build.calls == 1 and "did not link" in caplog.text
-    assert cache.read_entry(str(path)) == engine.emit_object(text)
+    assert cache.read_entry(str(path), key) == _object(text, key)
+
+
+def _object(text, key):
+    """The object code the cache stores for `text` under `key` (exports renamed)."""
+    return engine.emit_object(engine.prepare(text, key.fields["names"].split(","), key.suffix))
+
+
+def test_an_entry_bound_to_another_key_is_refused(cache_dir, caplog):
+    """A whole, checksummed entry of another graph copied onto this graph's file: its key
+    binding differs, so it is deleted and rebuilt, never linked."""
+    two, three = scale_ir(2.0), scale_ir(3.0)
+    cache.get_or_build(two, ["scale"], Builds(two))
+    cache.get_or_build(three, ["scale"], Builds(three))
+    path_two = cache_dir / (cache.entry_key(two, ["scale"]) + cache.SUFFIX)
+    path_three = cache_dir / (cache.entry_key(three, ["scale"]) + cache.SUFFIX)
+    path_two.write_bytes(path_three.read_bytes())
+    build = Builds(two)
+    with caplog.at_level(logging.WARNING, logger="tracecomp"):
+        assert scale(cache.get_or_build(two, ["scale"], build), 1.0) == 2.0
+    assert build.calls == 1 and "built for another key (fingerprint" in caplog.text
+    assert cache.read_entry(str(path_two), cache.make_key(two, ["scale"])) is not None
+
+
+def test_each_key_exports_names_of_its_own(cache_dir):
+    """The object of one graph cannot stand in for another's: the names it defines carry
+    its own key's suffix, so linking it under another key finds no symbols."""
+    two, three = cache.make_key(scale_ir(2.0), ["scale"]), cache.make_key(scale_ir(3.0),
+                                                                          ["scale"])
+    assert two.suffix != three.suffix
+    assert two.suffix == cache.make_key(scale_ir(2.0, name="graph9"), ["scale"]).suffix
+    lib = cache.compile_module(scale_ir(3.0), ["scale"])
+    assert lib.suffix == three.suffix and f"@scale{three.suffix}(" in cache.optimized_ir(lib)
+    with pytest.raises(RuntimeError, match="Symbols not found"):
+        engine.load_object(lib.object, ["scale"], suffix=two.suffix)
+
+
+def _stored(directory, k, size, mtime):
+    """Entry number k: `size` bytes, last used at `mtime`."""
+    path = directory / (f"{k:064x}" + cache.SUFFIX)
+    path.write_bytes(b"\0" * size)
+    os.utime(path, (mtime, mtime))
+    return path
+
+
+def test_the_size_bound_evicts_the_least_recently_used(cache_dir, monkeypatch, caplog):
+    """TRACECOMP_CACHE_MAX_MB: after a write, the entries used longest ago go (a hit
+    touches an entry's mtime) until the folder fits; the new entry stays."""
+    cache_dir.mkdir()
+    monkeypatch.setenv("TRACECOMP_CACHE_MAX_MB", "1")
+    old = [_stored(cache_dir, k, 340_000, 1_000_000 + k) for k in range(3)]
+    text = scale_ir()
+    cache.get_or_build(text, ["scale"], Builds(text))
+    new = cache_dir / (cache.entry_key(text, ["scale"]) + cache.SUFFIX)
+    assert sorted(cache_dir.iterdir()) == sorted(old + [new])   # 1020 KB + the new: fits
+    key = cache.make_key(text, ["scale"])
+    os.utime(new, (1, 1))                      # as if used long ago, before the others
+    assert cache.read_entry(str(new), key) is not None             # a hit: now the newest
+    assert new.stat().st_mtime > old[-1].stat().st_mtime
+    with caplog.at_level(logging.INFO, logger="tracecomp"):
+        cache.write_entry(str(old[0]), key, b"\1" * 400_000)     # old[0] used now, larger
+        cache.cache_folder.evict(str(cache_dir), cache.cache_folder.max_bytes(),
+                                 keep=str(old[0]))
+    assert sorted(cache_dir.iterdir()) == sorted([old[0], old[2], new])   # old[1] evicted
+    assert "evicted 1 least recently used" in caplog.text and old[1].name in caplog.text
+
+
+def test_an_entry_over_the_bound_is_not_read(cache_dir, monkeypatch, caplog):
+    """A regular file larger than TRACECOMP_CACHE_MAX_MB at an entry's path (here 4 GB,
+    sparse) is refused from its fstat, without reading a byte of it."""
+    monkeypatch.setenv("TRACECOMP_CACHE_MAX_MB", "1")
+    text = scale_ir()
+    path = cache_dir / (cache.entry_key(text, ["scale"]) + cache.SUFFIX)
+    cache_dir.mkdir()
+    with open(path, "wb") as f:
+        f.truncate(4 << 30)
+    build = Builds(text)
+    with caplog.at_level(logging.WARNING, logger="tracecomp"):
+        assert scale(cache.get_or_build(text, ["scale"], build), 1.0) == 2.0
+    assert build.calls == 1 and f"is {4 << 30} bytes, over the {1 << 20}-byte bound" \
+        in caplog.text
+    assert path.stat().st_size < 1 << 20
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "lots", "inf", "nan"])
+def test_a_bad_size_bound_is_a_clear_error(monkeypatch, value):
+    monkeypatch.setenv("TRACECOMP_CACHE_MAX_MB", value)
+    with pytest.raises(ValueError, match="TRACECOMP_CACHE_MAX_MB must be a positive number"):
+        cache.cache_folder.max_bytes()
 
 
 @pytest.mark.parametrize("value", ["0", "off", "false"])
@@ -162,7 +255,7 @@ def test_a_directory_that_cannot_be_written_costs_one_warning(cache_dir, monkeyp
     def read_only(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(cache.tempfile, "mkstemp", read_only)  # root ignores chmod
+    monkeypatch.setattr(cache.cache_folder.tempfile, "mkstemp", read_only)  # root ignores chmod
     text = scale_ir()
     build = Builds(text)
     with caplog.at_level(logging.WARNING, logger="tracecomp"):
@@ -171,6 +264,21 @@ def test_a_directory_that_cannot_be_written_costs_one_warning(cache_dir, monkeyp
     assert build.calls == 3 and entries(cache_dir) == []
     [record] = caplog.records
     assert "cannot write to the cache directory" in record.getMessage()
+
+
+def test_a_folder_others_may_write_is_not_used(cache_dir, caplog):
+    """Code linked from the cache runs in this process: a folder group or others may write
+    to costs one warning, and nothing is read from or written to it."""
+    cache_dir.mkdir()
+    cache_dir.chmod(0o770)
+    text = scale_ir()
+    build = Builds(text)
+    with caplog.at_level(logging.WARNING, logger="tracecomp"):
+        for _ in range(2):
+            assert scale(cache.get_or_build(text, ["scale"], build), 1.0) == 2.0
+    assert build.calls == 2 and entries(cache_dir) == []
+    [record] = caplog.records
+    assert "writable by group or others (mode 770)" in record.getMessage()
 
 
 def _payloads():
@@ -184,10 +292,14 @@ def _writer(barrier, payload_path, seed):
     barrier.wait()
     lib = cache.compile_module(scale_ir(), ["scale"])
     assert scale(lib, 4.0) == 8.0
-    payloads = _payloads()
+    payloads, key = _payloads(), _shared_key()
     for _ in range(20):
-        cache.write_entry(payload_path, payloads[seed])
-        assert cache.read_entry(payload_path) in payloads
+        cache.write_entry(payload_path, key, payloads[seed])
+        assert cache.read_entry(payload_path, key) in payloads
+
+
+def _shared_key():
+    return cache.make_key("; the concurrent writers' entry", ["x"])
 
 
 def test_concurrent_writers_leave_one_whole_entry(cache_dir):
@@ -203,11 +315,12 @@ def test_concurrent_writers_leave_one_whole_entry(cache_dir):
         p.join(120)
     assert [p.exitcode for p in procs] == [0] * 4
     text = scale_ir()
-    compiled = str(cache_dir / (cache.entry_key(text) + cache.SUFFIX))
+    compiled = str(cache_dir / (cache.entry_key(text, ["scale"]) + cache.SUFFIX))
     assert sorted(os.listdir(cache_dir)) == sorted(os.path.basename(p)
                                                    for p in (shared, compiled))  # no temps
-    assert cache.read_entry(compiled) == engine.emit_object(text)
-    assert cache.read_entry(shared) in _payloads()   # one writer's whole file, never a mix
+    key = cache.make_key(text, ["scale"])
+    assert cache.read_entry(compiled, key) == _object(text, key)
+    assert cache.read_entry(shared, _shared_key()) in _payloads()   # one writer's, never a mix
 
 
 def test_a_second_compile_of_a_graph_links_from_the_cache(cache_dir, monkeypatch):

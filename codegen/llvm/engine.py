@@ -6,6 +6,12 @@
     blob = lib.object                             # relocatable object code, for a disk cache
     lib2 = load_object(blob, ["kernel"])          # ms, not tens of ms: no parse, no codegen
 
+Exported names may carry a suffix (`compile_module(..., suffix="_tc1f2e...")`): the object
+then defines `kernel_tc1f2e...`, while `lib.cfunc("kernel", ...)` still takes the plain name.
+The disk cache derives the suffix from its key, so each graph's object exports names of its
+own, and an object linked for the wrong graph lacks the symbols asked for: the link fails
+instead of running the wrong code on the wrong buffers.
+
 Why ORC (LLJIT with JITLink) rather than MCJIT: `JITLibraryBuilder.add_object_img` links a
 cached object directly, while MCJIT's object cache still re-parses the IR on a hit; and each
 linked library has its own resource tracker, so code is freed library by library. We run
@@ -103,37 +109,54 @@ def emit_object(module, speed_level=2):
         return bytes(host_target_machine(opt=speed_level).emit_object(ref))
 
 
-def load_object(obj, names, imports=None):
-    """Link object code into the process-wide JIT; `names` are the symbols to export.
+def prepare(module, names=(), suffix="", speed_level=2):
+    """Parse, verify, rename the exports `names` to `name + suffix`, optimize: the module
+    whose object code `compile_module` links, and whose text a dump shows."""
+    ref = parse(module)
+    if suffix:
+        with _lock:
+            for name in dict.fromkeys(names):
+                try:
+                    fn = ref.get_function(name)
+                except NameError:   # not defined here: the link reports it, as without one
+                    continue
+                fn.name = name + suffix
+    return optimize(ref, speed_level)
+
+
+def load_object(obj, names, imports=None, suffix=""):
+    """Link object code into the process-wide JIT; `names` are the symbols to export (each
+    defined in `obj` as `name + suffix`); a RuntimeError when `obj` lacks one of them.
 
     `imports` maps extra symbol names to addresses (e.g. a BLAS routine found at run time);
     anything else unresolved is looked up in the running process (libc, libm, and libraries
     loaded with `llvm.load_library_permanently`).
     """
+    names = list(dict.fromkeys(names))
     builder = llvm.JITLibraryBuilder().add_object_img(obj).add_current_process()
     for name, address in (imports or {}).items():
         builder.import_symbol(name, address)
     for name in names:
-        builder.export_symbol(name)
+        builder.export_symbol(name + suffix)
     with _lock:
         jit = _jit()
         tracker = builder.link(jit, f"tracecomp_{next(_library_ids)}")
     # The tracker disposes itself through the JIT, so it holds the JIT: whatever order
     # garbage collection or interpreter exit takes, the JIT outlives every tracker.
     tracker.tracecomp_jit = jit
-    return Library(tracker, list(names), bytes(obj))
+    return Library(tracker, names, bytes(obj), suffix)
 
 
-def compile_module(module, names, speed_level=2, imports=None):
+def compile_module(module, names, speed_level=2, imports=None, suffix=""):
     """Parse, verify, optimize and JIT-link `module` (IR text or `llvmlite.ir.Module`).
 
-    Returns a `Library` exporting `names`, with the IR before and after optimization for
-    dumps (`.llvm_ir`, `.optimized_ir`, `.asm`).
+    Returns a `Library` exporting `names` (as `name + suffix` in the object), with the IR
+    before and after optimization for dumps (`.llvm_ir`, `.optimized_ir`, `.asm`).
     """
     llvm_ir = str(module)
-    ref = optimize(parse(llvm_ir), speed_level)
+    ref = prepare(llvm_ir, names, suffix, speed_level)
     optimized_ir = str(ref)
-    lib = load_object(emit_object(ref, speed_level), names, imports)
+    lib = load_object(emit_object(ref, speed_level), names, imports, suffix)
     lib.llvm_ir, lib.optimized_ir, lib._speed_level = llvm_ir, optimized_ir, speed_level
     return lib
 
@@ -141,9 +164,10 @@ def compile_module(module, names, speed_level=2, imports=None):
 class Library:
     """Compiled code linked into the JIT; its addresses live exactly as long as it does."""
 
-    def __init__(self, tracker, names, obj):
+    def __init__(self, tracker, names, obj, suffix=""):
         self._tracker = tracker  # the code's lifetime (holds the JIT in turn)
         self.names = names
+        self.suffix = suffix     # the object defines name + suffix for each name
         self.object = obj
         self.llvm_ir = self.optimized_ir = None  # set by compile_module; None after a load
         self._asm = None
@@ -153,7 +177,7 @@ class Library:
         """The native address of exported symbol `name` (valid while this Library lives)."""
         if name not in self.names:
             raise KeyError(f"{name!r} is not exported by this library (exports: {self.names})")
-        return self._tracker[name]
+        return self._tracker[name + self.suffix]
 
     def cfunc(self, name, restype, *argtypes):
         """A ctypes function for `name` that keeps this Library (and so its code) alive."""
