@@ -307,17 +307,22 @@ def test_dump_writes_backend_texts_and_clears_old_files(tmp_path, monkeypatch):
 
     monkeypatch.setattr(cli, "_compile_function", lambda: with_llvm)
     out = tmp_path / "dump"
-    out.mkdir()
-    (out / "17_stale.txt").write_text("from an earlier dump")
-    (out / "notes.txt").write_text("the user's own file")
-    assert cli.main(["dump", MLP_FILE + ":MLP", "--input", "4x784", "--out", str(out),
-                     "-q"]) == 0
+    argv = ["dump", MLP_FILE + ":MLP", "--input", "4x784", "--out", str(out), "-q"]
+    assert cli.main(argv) == 0
     rows = _index_rows(out)
     n = len(rows)
     assert [stage for _, stage, _ in rows[-3:]] == ["llvm_ir", "asm.forward", "asm.backward"]
     assert rows[-3][2] == [f"{n - 3:02d}_llvm_ir.ll"]
     assert (out / f"{n - 1:02d}_asm.backward.s").read_text() == "backward:\n  ret\n"
-    assert not (out / "17_stale.txt").exists() and (out / "notes.txt").exists()
+    # a second dump without the backend texts: the first one's are gone, the user's stay
+    (out / "notes.txt").write_text("the user's own file")
+    (out / "99_mine.txt").write_text("the user's own file, named like a stage")
+    monkeypatch.setattr(cli, "_compile_function",
+                        lambda: lambda target, backend: real(target, backend="interp"))
+    assert cli.main(argv) == 0
+    assert len(_index_rows(out)) == n - 3
+    assert not (out / f"{n - 1:02d}_asm.backward.s").exists()
+    assert (out / "notes.txt").exists() and (out / "99_mine.txt").exists()
 
 
 def test_dump_of_a_function_with_integer_inputs(tmp_path):

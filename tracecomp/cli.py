@@ -15,9 +15,16 @@ backward graph is built too), then writes every stage the compile went through:
     pass_log.txt      every pass: the graph it ran on, nodes before -> after, milliseconds
     index.md          links to all of the above, with node counts
 
+The folder gets a manifest of these files (.tracecomp-dump-manifest, dump_folder.py): a new
+dump there removes the files the last one wrote and nothing else, and a folder that is not
+empty and has no manifest is refused (no user file is ever deleted or overwritten).
+
 Input specs are `SHAPE[:DTYPE[:HIGH]]`: `64x784`, `64x784:float64`, `64:int64:10` (integers
 drawn from [0, HIGH), default 10). Mistakes in the command line (a bad TARGET, a missing
-name, a bad --input) print one line and exit with status 2.
+name, a bad --input, an --out folder that is not a dump's) print one line and exit with
+status 2. Any other error (the model raising while it is built or run, a compile error)
+prints one line, `tracecomp dump: error: <Class>: <message>`, and exits with status 1;
+`--traceback` (or TRACECOMP_DEBUG set to 1 or more) prints the Python traceback as well.
 """
 import argparse
 import importlib.util
@@ -25,8 +32,9 @@ import inspect
 import os
 import re
 import sys
+import traceback
 
-from . import dtypes
+from . import dtypes, dump_folder
 from .errors import TracecompError
 from .ir import format_graph
 from .visualize import dot_program, to_dot, write_picture
@@ -35,8 +43,6 @@ DEFAULT_OUT = "tracecomp_dump"
 # compiled-object attributes holding backend text: (attribute, stage name, file extension)
 BACKEND_TEXTS = [("fusion_log", "fusion", ".txt"), ("llvm_ir", "llvm_ir", ".ll"),
                  ("optimized_ir", "llvm_ir_optimized", ".ll"), ("asm", "asm", ".s")]
-# files a dump writes, removed before a new dump so no stale stage is left behind
-_DUMP_FILE = re.compile(r"^\d\d_.+\.(txt|dot|svg|ll|s)$|^pass_log\.txt$|^index\.md$")
 
 
 class UsageError(Exception):
@@ -48,8 +54,15 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
+def _traceback_flag(parser, default):
+    parser.add_argument("--traceback", action="store_true", default=default,
+                        help="on an error, print the Python traceback too (as does "
+                        "TRACECOMP_DEBUG=1)")
+
+
 def build_parser():
     parser = _Parser(prog="tracecomp", description="Look inside tracecomp's compiler.")
+    _traceback_flag(parser, False)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     dump = sub.add_parser("dump", help="write every compile stage of a model to a folder",
                           description=__doc__.split("\n\n")[1],
@@ -79,6 +92,9 @@ def build_parser():
     support.add_argument("--write", action="store_true",
                          help="write SUPPORT.md and tracecomp/torch_names.py in the "
                          "source tree instead of printing the table")
+    for command in sub.choices.values():
+        # accepted after the subcommand too; SUPPRESS keeps a flag given before it
+        _traceback_flag(command, argparse.SUPPRESS)
     return parser
 
 
@@ -131,6 +147,7 @@ def run_bench(args):
 
 def main(argv=None):
     """Entry point of the `tracecomp` console script; returns the exit status."""
+    args = None
     try:
         args = build_parser().parse_args(argv)
         if args.command == "bench":
@@ -139,12 +156,54 @@ def main(argv=None):
             from .support_table import main as support_main
             return support_main(write=args.write) or 0
         return run_dump(args, argv)
-    except UsageError as exc:
+    except (UsageError, dump_folder.FolderError) as exc:
         print(f"tracecomp: error: {exc}", file=sys.stderr)
         return 2
-    except TracecompError as exc:
-        print(f"tracecomp: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+    except KeyboardInterrupt:
+        print(f"{_prog(args)}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:    # noqa: BLE001 - the user's model or our compiler: one line
+        return _report(exc, args)
+
+
+def _prog(args):
+    return f"tracecomp {args.command}" if getattr(args, "command", None) else "tracecomp"
+
+
+def _wants_traceback(args):
+    level = os.environ.get("TRACECOMP_DEBUG", "").strip()
+    return bool(getattr(args, "traceback", False)) or (level.isdigit() and int(level) >= 1)
+
+
+def _report(exc, args):
+    """Print `tracecomp <command>: error: <Class>: <message>` (and the traceback when asked
+    for); returns exit status 1."""
+    show = _wants_traceback(args)
+    if show:
+        traceback.print_exception(exc, file=sys.stderr)
+    message = str(exc).strip() or "(no message)"
+    where = ""
+    if not show and not isinstance(exc, TracecompError):
+        # our own errors name the user's line already; anything else: where it was raised
+        frame = _user_frame(exc)
+        at = f"at {frame.filename}:{frame.lineno}; " if frame is not None else ""
+        where = f" ({at}--traceback shows the traceback)"
+    print(f"{_prog(args)}: error: {type(exc).__name__}: {message}{where}", file=sys.stderr)
+    return 1
+
+
+def _user_frame(exc):
+    """The innermost traceback frame outside tracecomp and the Python installation (the
+    user's model file), or None."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [os.path.dirname(os.path.abspath(__file__)), sys.prefix, sys.base_prefix]
+    for sub in ("passes", "codegen"):
+        package = sys.modules.get(f"{__package__}.{sub}")
+        ours += list(getattr(package, "__path__", []))
+    ours = tuple(os.path.abspath(p) + os.sep for p in ours)
+    mine = [f for f in frames if not f.filename.startswith("<")
+            and not os.path.abspath(f.filename).startswith(ours)]
+    return mine[-1] if mine else None
 
 
 # --- the target and its inputs -----------------------------------------------------------
@@ -342,13 +401,15 @@ def run_dump(args, argv=None):
         parameters |= {n for n, _ in target.named_buffers()}
     inputs = make_inputs(specs, args.grad)
 
-    stages, pass_log, compiled = compile_and_run(target, inputs, args.backend)
     out_dir = args.out or os.path.join(DEFAULT_OUT, name)
+    dump_folder.check(out_dir)      # before the compile: refuse a folder that is not ours
+    stages, pass_log, compiled = compile_and_run(target, inputs, args.backend)
+    folder = dump_folder.DumpFolder(out_dir)
     user_inputs = arg_names(target, len(inputs))
-    rows, files = write_stages(out_dir, name, stages, (parameters, user_inputs), compiled)
-    files.append(write_pass_log(out_dir, pass_log))
+    rows, files = write_stages(folder, name, stages, (parameters, user_inputs), compiled)
+    files.append(write_pass_log(folder, pass_log))
     about = describe(args, name, target, inputs, compiled, argv)
-    files.append(write_index(out_dir, name, about, rows, pass_log))
+    files.append(write_index(folder, name, about, rows, pass_log))
 
     if not args.quiet:
         first = stages.get("traced") or next(iter(stages.values()))
@@ -365,12 +426,15 @@ def run_dump(args, argv=None):
 def dump_compiled(compiled, out_dir, name, about=(), parameters=(), user_inputs=()):
     """Write every stage of an already-run compiled module or function to out_dir (what
     `tracecomp dump` writes, for code that compiled something itself, like the demo).
-    Returns the path of index.md."""
+    Returns the path of index.md. Like the CLI, it removes only the files an earlier dump
+    to out_dir wrote, and raises dump_folder.FolderError (a ValueError) for a folder that
+    is not empty and was not written by a dump."""
     stages = dict(compiled.graphs)
-    rows, _ = write_stages(out_dir, name, stages, (set(parameters), list(user_inputs)),
+    folder = dump_folder.DumpFolder(out_dir)
+    rows, _ = write_stages(folder, name, stages, (set(parameters), list(user_inputs)),
                            compiled)
-    write_pass_log(out_dir, compiled.pass_log)
-    return write_index(out_dir, name, list(about), rows, compiled.pass_log)
+    write_pass_log(folder, compiled.pass_log)
+    return write_index(folder, name, list(about), rows, compiled.pass_log)
 
 
 def describe(args, name, target, inputs, compiled, argv):
@@ -397,19 +461,18 @@ def _file_stem(k, stage):
     return f"{k:02d}_{re.sub(r'[^A-Za-z0-9._-]', '_', stage)}"
 
 
-def write_stages(out_dir, name, stages, names, compiled):
-    """Write each stage's IR text and picture, then the backend's texts; returns (rows for
-    index.md, files written). `names` is (parameter names, argument names) for to_dot."""
-    os.makedirs(out_dir, exist_ok=True)
-    for old in os.listdir(out_dir):
-        if _DUMP_FILE.match(old):
-            os.remove(os.path.join(out_dir, old))
+def write_stages(folder, name, stages, names, compiled):
+    """Write each stage's IR text and picture into `folder` (a dump_folder.DumpFolder), then
+    the backend's texts; returns (rows for index.md, files written). `names` is (parameter
+    names, argument names) for to_dot."""
     rows, files = [], []
     for k, (stage, graph) in enumerate(stages.items()):
-        stem = os.path.join(out_dir, _file_stem(k, stage))
-        with open(stem + ".txt", "w", encoding="utf-8") as f:
+        stem = _file_stem(k, stage)
+        with open(folder.file(stem + ".txt"), "w", encoding="utf-8") as f:
             f.write(format_graph(graph) + "\n")
-        written = [stem + ".txt"]
+        written = [folder.file(stem + ".txt")]
+        folder.file(stem + ".svg")          # listed before write_picture may draw it
+        stem = folder.file(stem + ".dot")[:-len(".dot")]
         try:
             written += write_picture(to_dot(graph, f"{name}: {stage}", *names), stem)
         except TracecompError as exc:
@@ -424,7 +487,7 @@ def write_stages(out_dir, name, stages, names, compiled):
         texts = value if isinstance(value, dict) else {"": value} if value else {}
         for part, text in texts.items():
             label = f"{stage}.{part}" if part else stage
-            path = os.path.join(out_dir, _file_stem(k, label) + ext)
+            path = folder.file(_file_stem(k, label) + ext)
             with open(path, "w", encoding="utf-8") as f:
                 f.write(str(text).rstrip("\n") + "\n")
             rows.append((label, None, [os.path.basename(path)]))
@@ -433,7 +496,7 @@ def write_stages(out_dir, name, stages, names, compiled):
     return rows, files
 
 
-def write_pass_log(out_dir, pass_log):
+def write_pass_log(folder, pass_log):
     """pass_log.txt: one line per pass run, in the order they ran."""
     lines = [f"{'pass':<28} {'graph':<22} {'nodes before -> after':>22} {'ms':>9}"]
     total = 0.0
@@ -448,13 +511,13 @@ def write_pass_log(out_dir, pass_log):
     if not pass_log:
         lines.append("(no passes ran)")
     lines.append(f"{'total':<28} {'':<22} {'':>22} {total * 1e3:>9.3f}")
-    path = os.path.join(out_dir, "pass_log.txt")
+    path = folder.file("pass_log.txt")
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
     return path
 
 
-def write_index(out_dir, name, about, rows, pass_log):
+def write_index(folder, name, about, rows, pass_log):
     """index.md: what was dumped and links to every file, stages in pipeline order."""
     lines = [f"# tracecomp dump: {name}", "", *about, "",
              "## Stages, in pipeline order", "",
@@ -476,7 +539,7 @@ def write_index(out_dir, name, about, rows, pass_log):
     lines += ["", ("Colours: lightblue parameters and buffers, gold user inputs, orange values "
                    "the forward saved for the backward, pink incoming gradients, grey "
                    "constants, green outputs.")]
-    path = os.path.join(out_dir, "index.md")
+    path = folder.file("index.md")
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
     return path

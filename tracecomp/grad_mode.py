@@ -1,13 +1,17 @@
 """Grad mode: whether ops record themselves on the autograd tape.
 
 `no_grad`, `enable_grad` and `set_grad_enabled` work as context managers and decorators,
-as in torch. The flag is one module-level attribute because every op reads it.
+as in torch. The flag lives on one module-level object, `state`, because every op reads
+it (`grad_mode.state.enabled`). As in torch it is per thread: `state` is a threading.local,
+so `no_grad` in one thread leaves the others recording, and a new thread starts with
+gradients on (the class attribute is every thread's default until it sets its own).
 """
 import functools
+import threading
 
 
-class _GradState:
-    enabled = True
+class _GradState(threading.local):
+    enabled = True      # the default each thread sees until it switches
 
 
 state = _GradState()

@@ -38,7 +38,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from . import dtypes, saved_module
+from . import dtypes, saved_module, serialization_files
 from .devices import check_placement
 from .errors import SerializationError
 from .tensor import Size, Tensor, device
@@ -168,7 +168,11 @@ class _Encoder:
 
 def save(obj, f):
     """Write `obj` (a state_dict, an optimizer state, nested containers of tensors...) to a
-    path or a binary file object. Nothing is written if `obj` holds an unsupported type."""
+    path or a binary file object. Nothing is written if `obj` holds an unsupported type.
+
+    A path is written atomically (serialization_files.write_atomic): a failure part-way, a
+    full disk or a killed process leaves the file that was there before intact. A file
+    object is written in place, from its current position."""
     enc = _Encoder()
     root = enc.node(obj, "obj")
     header = json.dumps({"root": root, "tensors": enc.entries},
@@ -176,8 +180,7 @@ def save(obj, f):
     last = enc.arrays[-1] if enc.arrays else (0, np.empty(0, np.uint8))
     dlen = last[0] + last[1].nbytes
     if isinstance(f, (str, os.PathLike)):
-        with open(f, "wb") as fh:
-            _write(fh, header, dlen, enc.arrays)
+        serialization_files.write_atomic(f, lambda fh: _write(fh, header, dlen, enc.arrays))
     else:
         _write(f, header, dlen, enc.arrays)
 
@@ -217,34 +220,74 @@ def _not_ours(buf, name):
                               f"tracecomp.save the result.")
 
 
-def _check_layout(buf, name):
-    """Magic, version and sizes; returns (hlen, dlen, data_start)."""
-    if len(buf) < len(MAGIC) or buf[:len(MAGIC)] != MAGIC:
-        if len(buf) < len(MAGIC) and MAGIC.startswith(bytes(buf)) and buf:
-            raise SerializationError(f"{name}: truncated tracecomp file: {len(buf)} bytes, "
-                                     f"shorter than the {_PREFIX.size}-byte file header")
-        raise _not_ours(buf, name)
-    if len(buf) < _PREFIX.size:
-        raise SerializationError(f"{name}: truncated tracecomp file: {len(buf)} bytes, "
-                                 f"shorter than the {_PREFIX.size}-byte file header")
-    _, version, hlen, dlen = _PREFIX.unpack_from(buf)
+def _check_layout(head, total, name):
+    """Magic, version and sizes, from the file's first bytes (`head`, up to the fixed-size
+    prefix) and its length in bytes (`total`, None while unknown: a stream is then read up
+    to what the prefix says, and checked again). Returns (hlen, dlen, data_start, size)."""
+    if len(head) < len(MAGIC) or head[:len(MAGIC)] != MAGIC:
+        if len(head) < len(MAGIC) and MAGIC.startswith(bytes(head)) and head:
+            raise _truncated_prefix(len(head), name)
+        raise _not_ours(head, name)
+    if len(head) < _PREFIX.size:
+        raise _truncated_prefix(len(head), name)
+    _, version, hlen, dlen = _PREFIX.unpack_from(head)
     if version != FORMAT_VERSION:
         raise SerializationError(f"{name}: tracecomp file format version {version}; this "
                                  f"tracecomp reads version {FORMAT_VERSION} (saved by a "
                                  f"different tracecomp release?)")
     data_start = _align(_PREFIX.size + hlen)
     expected = data_start + dlen + _DIGEST
-    if len(buf) < expected:
+    if total is not None and total < expected:
         raise SerializationError(f"{name}: truncated tracecomp file: its header says "
                                  f"{expected} bytes (header {hlen}, data {dlen}), the file "
-                                 f"has {len(buf)}")
-    if len(buf) > expected:
-        raise SerializationError(f"{name}: {len(buf) - expected} unexpected bytes after the "
-                                 f"end of the tracecomp file ({expected} bytes expected)")
+                                 f"has {total}")
+    if total is not None and total > expected:
+        raise _trailing(f"{total - expected} unexpected bytes", expected, name)
+    return hlen, dlen, data_start, expected
+
+
+def _truncated_prefix(n, name):
+    return SerializationError(f"{name}: truncated tracecomp file: {n} bytes, shorter than "
+                              f"the {_PREFIX.size}-byte file header")
+
+
+def _trailing(what, expected, name):
+    return SerializationError(f"{name}: {what} after the end of the tracecomp file "
+                              f"({expected} bytes expected)")
+
+
+def _check_digest(buf, name):
     if hashlib.sha256(memoryview(buf)[:-_DIGEST]).digest() != bytes(buf[-_DIGEST:]):
         raise SerializationError(f"{name}: checksum mismatch: the file is corrupt (its "
                                  f"sha256 does not match the one stored at its end)")
-    return hlen, dlen, data_start
+
+
+def _read_file(f, size, name):
+    """The whole file from a binary file object: its prefix, then as many bytes as the
+    prefix says and never more than `size` (the bytes left in a regular file; None for a
+    stream), so a device or a stream that never ends is not read without bound."""
+    head = serialization_files.read_up_to(f, _PREFIX.size if size is None
+                                          else min(size, _PREFIX.size))
+    if not isinstance(head, (bytes, bytearray)):
+        raise SerializationError(f"tracecomp.load: {name} must be opened in binary mode "
+                                 f"(read() returned {type(head).__name__})")
+    total = size if size is not None or len(head) < _PREFIX.size else None
+    expected = _check_layout(head, total, name)[3]
+    if size is not None:    # a regular file: exactly `expected` bytes are there
+        buf = bytearray(expected)
+        buf[:len(head)] = head
+        got = len(head) + serialization_files.read_into(f, memoryview(buf)[len(head):])
+        if got < expected:      # the file shrank while being read
+            _check_layout(head, got, name)
+        return buf
+    # a stream: read in pieces (its header's sizes are not trusted with one allocation),
+    # and it must end where the header says
+    buf = head + serialization_files.read_up_to(f, expected - len(head))
+    if len(buf) < expected:
+        _check_layout(head, len(buf), name)
+    if serialization_files.read_up_to(f, 1):
+        raise _trailing("unexpected bytes", expected, name)
+    return buf
 
 
 def _int(v, what, name):
@@ -275,6 +318,11 @@ def _array(entry, i, buf, data_start, dlen, name):
         raise SerializationError(f"{name}: malformed header: tensor {i} of shape {shape} and "
                                  f"dtype {entry['dtype']} needs {need} bytes, header says "
                                  f"{nbytes}")
+    if dt.kind == "b":
+        # any nonzero byte is True (as torch reads one): a byte 2 would otherwise be a bool
+        # that numpy and compiled code read differently (`!= 0` makes a proper 0/1 array)
+        raw = np.frombuffer(buf, dtype=np.uint8, count=nbytes, offset=data_start + offset)
+        return (raw != 0).reshape(shape)
     arr = np.frombuffer(buf, dtype=dt, count=nbytes // dt.itemsize, offset=data_start + offset)
     return arr.astype(dt.newbyteorder("="), copy=True).reshape(shape)
 
@@ -379,21 +427,22 @@ def _check_map_location(map_location):
 def load(f, map_location=None, *, weights_only=None, mmap=None):
     """Read what save() wrote, from a path or a binary file object (read to its end).
 
+    A path must name a regular file (a FIFO or a device such as /dev/zero is refused before
+    anything is read from it); a file object is read up to what the file's header says, and
+    no further than its real size when it is a regular file or an in-memory buffer.
     map_location, weights_only and mmap are accepted for torch compatibility: loading is
     always safe (weights_only=True behaviour whatever its value) and always to the CPU.
     Raises SerializationError for anything that is not an intact tracecomp file."""
     _check_map_location(map_location)
     if isinstance(f, (str, os.PathLike)):
         name = os.fspath(f)
-        with open(f, "rb") as fh:
-            buf = fh.read()
+        with serialization_files.open_regular(name) as (fh, size):
+            buf = _read_file(fh, size, name)
     else:
         name = getattr(f, "name", None) or type(f).__name__
-        buf = f.read()
-    if not isinstance(buf, (bytes, bytearray)):
-        raise SerializationError(f"tracecomp.load: {name} must be opened in binary mode "
-                                 f"(read() returned {type(buf).__name__})")
-    hlen, dlen, data_start = _check_layout(buf, name)
+        buf = _read_file(f, serialization_files.remaining_size(f), name)
+    hlen, dlen, data_start, _ = _check_layout(buf[:_PREFIX.size], len(buf), name)
+    _check_digest(buf, name)
     try:
         header = json.loads(bytes(buf[_PREFIX.size:_PREFIX.size + hlen]).decode("utf-8"))
         if not isinstance(header, dict) or "root" not in header:

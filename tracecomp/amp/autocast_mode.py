@@ -12,8 +12,14 @@ does not lower precision, and answers as torch's CPU build does where that is ho
     NotImplementedError instead of silently computing something else.
   - other device types (mps, xpu, ...) only set their flags, as in torch on a machine
     without them: no tensor lives there.
+
+The state (enabled flag and dtype per device type, cache flag, nesting) is per thread, as
+in torch: autocast entered in one thread does not change another, and a new thread starts
+with the defaults.
 """
+import copy
 import functools
+import threading
 import warnings
 
 from .. import devices, dtypes
@@ -22,7 +28,19 @@ from .. import devices, dtypes
 _DEFAULT_DTYPES = {"cuda": "float16", "cpu": "bfloat16", "mps": "float16", "xpu": "float16",
                    "hpu": "bfloat16", "xla": "bfloat16", "mtia": "float16",
                    "maia": "bfloat16", "ipu": "float16", "privateuseone": "float16"}
-_STATE = {"enabled": {}, "dtype": {}, "cache": True, "nesting": 0}
+
+
+class _State(threading.local):
+    """This thread's autocast state; __init__ runs once in each thread that reads it."""
+
+    def __init__(self):
+        self.enabled = {}       # device type -> bool (absent: off)
+        self.dtype = {}         # device type -> DType (absent: _DEFAULT_DTYPES)
+        self.cache = True
+        self.nesting = 0
+
+
+_STATE = _State()
 _CPU_UNSUPPORTED = ("tracecomp.autocast('cpu', dtype={}) is not supported: tracecomp does "
                     "not lower precision inside autocast, so results would differ from "
                     "torch's. Run the region without autocast (enabled=False), or convert "
@@ -50,16 +68,16 @@ def get_autocast_dtype(device_type):
     kind = _device_type(device_type)
     if kind not in _DEFAULT_DTYPES:
         raise RuntimeError("unsupported scalarType")
-    return _STATE["dtype"].get(kind) or getattr(dtypes, _DEFAULT_DTYPES[kind])
+    return _STATE.dtype.get(kind) or getattr(dtypes, _DEFAULT_DTYPES[kind])
 
 
 def set_autocast_dtype(device_type, dtype):
-    _STATE["dtype"][_available(device_type)] = dtype
+    _STATE.dtype[_available(device_type)] = dtype
 
 
 def is_autocast_enabled(device_type=None) -> bool:
     """Whether autocast is on for device_type (None: 'cuda', torch's legacy default)."""
-    return _STATE["enabled"].get("cuda" if device_type is None else _available(device_type),
+    return _STATE.enabled.get("cuda" if device_type is None else _available(device_type),
                                  False)
 
 
@@ -71,7 +89,7 @@ def set_autocast_enabled(device_type, enabled=None):
     kind = _available(device_type)
     if enabled and kind == "cpu":
         raise NotImplementedError(_CPU_UNSUPPORTED.format(get_autocast_dtype("cpu")))
-    _STATE["enabled"][kind] = bool(enabled)
+    _STATE.enabled[kind] = bool(enabled)
 
 
 def is_autocast_cpu_enabled() -> bool:
@@ -91,11 +109,11 @@ def get_autocast_cpu_dtype():
 
 
 def is_autocast_cache_enabled() -> bool:
-    return _STATE["cache"]
+    return _STATE.cache
 
 
 def set_autocast_cache_enabled(enabled):
-    _STATE["cache"] = bool(enabled)
+    _STATE.cache = bool(enabled)
 
 
 def clear_autocast_cache():
@@ -141,16 +159,16 @@ class autocast:
         self.prev_cache_enabled = is_autocast_cache_enabled()
         self.prev = is_autocast_enabled(self.device)
         self.prev_fastdtype = get_autocast_dtype(self.device)
-        _STATE["enabled"][self.device] = self._enabled
-        _STATE["dtype"][self.device] = self.fast_dtype
-        _STATE["nesting"] += 1
+        _STATE.enabled[self.device] = self._enabled
+        _STATE.dtype[self.device] = self.fast_dtype
+        _STATE.nesting += 1
         set_autocast_cache_enabled(self._cache_enabled)
         return self
 
     def __exit__(self, *exc):
-        _STATE["nesting"] -= 1
-        _STATE["enabled"][self.device] = self.prev
-        _STATE["dtype"][self.device] = self.prev_fastdtype
+        _STATE.nesting -= 1
+        _STATE.enabled[self.device] = self.prev
+        _STATE.dtype[self.device] = self.prev_fastdtype
         set_autocast_cache_enabled(self.prev_cache_enabled)
         return False
 
@@ -163,7 +181,9 @@ class autocast:
 
         @functools.wraps(func)
         def decorate_autocast(*args, **kwargs):
-            with self:
+            # a copy per call: __enter__ keeps the state to restore on the object, and the
+            # decorated function may run in several threads at once
+            with copy.copy(self):
                 return func(*args, **kwargs)
         return decorate_autocast
 

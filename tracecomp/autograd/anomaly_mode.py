@@ -17,6 +17,8 @@ from ..tensor import Tensor
 
 
 class _State:
+    # One flag for the whole process, not per thread: torch's AnomalyMode is a static too,
+    # so set_detect_anomaly(True) in one thread turns it on in all of them.
     enabled = False
     check_nan = False       # enabled and check_nan: the engine reads only this flag
 
