@@ -2,13 +2,15 @@
 
 It is the semantics every other backend is tested against, so it stays small and plain:
 each node's impl is called with its operands' arrays, the result is cast to the node's
-dtype (the dtype rule is the authority, as in eager `bind`), and every value is dropped
+dtype (the dtype rule is the authority, as in eager `bind`; a result of another shape is an
+IRError, the impl and the shape rule disagreeing), and every value is dropped
 right after its last use, so peak memory follows the graph's liveness. An error inside a
 node says which node (with its IR line and the user's source line).
 """
 import numpy as np
 
-from ..ir import CONSTANT, Node, execution_error, format_source, node_names
+from ..errors import IRError
+from ..ir import CONSTANT, Node, execution_error, format_node, format_source, node_names
 
 
 def compile_graph(graph):
@@ -48,4 +50,8 @@ def _execute(node, env, names):
         raise execution_error(exc, node, names, format_source(node.source)) from exc
     if type(out) is not np.ndarray or out.dtype != node.dtype:
         out = np.asarray(out, dtype=node.dtype)
+    if out.shape != node.shape:     # the shape rule is the authority, as for the dtype
+        raise IRError(f"{node.op}'s impl returned shape {list(out.shape)} where its shape "
+                      f"rule says {list(node.shape)}\nWhile executing "
+                      f"{format_node(node, names)}   # {format_source(node.source)}")
     return out

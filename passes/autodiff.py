@@ -18,9 +18,10 @@ differentiate.
                                              return (%1, %4)      # value, d/dw
                                            }
 
-Which inputs get gradients: those with requires_grad. Which outputs take a cotangent: the
-floating outputs that require grad. The result says both, and how many leading nodes are
-the forward's, so a partitioner can split the joint graph.
+Which inputs get gradients: those with requires_grad that some differentiable output
+depends on (an unused parameter gets none, so its `.grad` stays None). Which outputs take
+a cotangent: the floating outputs that require grad. The result says both, and how many
+leading nodes are the forward's, so a partitioner can split the joint graph.
 
 Custom autograd.Functions: their outputs pass through `custom_vjp` markers (tags "grouped"
 and "grad_marker", see tracecomp/autograd/custom_vjp.py). The markers of one call form a
@@ -33,7 +34,6 @@ from dataclasses import dataclass
 
 from tracecomp import grad_mode
 from tracecomp.autograd.engine import fit_grad
-from tracecomp.creation import zeros
 from tracecomp.ir import CONSTANT, Graph, Node, clone_node
 from tracecomp.tracer import Tracer, wrap
 
@@ -69,14 +69,12 @@ def run(forward: Graph) -> Joint:
                 # recorded: one value returned twice sums its two cotangents in the graph
                 _accumulate(grads, out, wrap(cot))
         backpropagate(forward.nodes, grads, mapping, tracer)
-        grad_inputs = [k for k, n in enumerate(forward.inputs) if n.requires_grad]
-        results = []
-        for k in grad_inputs:
-            g = grads.get(forward.inputs[k])
-            if g is None:       # the input does not reach any output: its gradient is 0
-                inp = forward.inputs[k]
-                g = tracer.lift(zeros(inp.shape, dtype=_public(inp.dtype)))
-            results.append(tracer.lift(g))
+        # An input no output depends on (through differentiable ops) gets no gradient at
+        # all, not zeros: as on torch's tape, its .grad stays None, so momentum and weight
+        # decay leave an unused parameter alone.
+        grad_inputs = [k for k, n in enumerate(forward.inputs)
+                       if n.requires_grad and n in grads]
+        results = [tracer.lift(grads[forward.inputs[k]]) for k in grad_inputs]
     joint.outputs = [mapping[o] for o in forward.outputs] + results
     return Joint(joint, n_forward, len(forward.outputs), grad_inputs, cotangent_outputs)
 
@@ -136,8 +134,3 @@ def _backprop(node, cotangent, out, grads, mapping, tracer):
 def _accumulate(grads, node, g):
     hit = grads.get(node)
     grads[node] = g if hit is None else hit + g
-
-
-def _public(np_dtype):
-    from tracecomp import dtypes
-    return dtypes.from_np(np_dtype)

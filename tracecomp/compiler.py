@@ -21,6 +21,7 @@ import weakref
 from dataclasses import dataclass, field
 
 from . import bridge, compile_attributes, compile_state, dispatch, grad_mode
+from .artifact_cache import CACHE_SIZE, ArtifactCache, check_size
 from .codegen import registry as backends
 from .debug_log import debug_level, emit, log
 from .errors import TraceError
@@ -264,16 +265,17 @@ def _own(outputs, inputs):
 # --- the user-facing wrappers --------------------------------------------------------------
 class CompiledFunction:
     """A function (or forward method) compiled per signature; `.graphs` and `.pass_log`
-    show the most recent compile."""
+    show the most recent compile. `.cache` keeps at most `cache_size` compiled versions,
+    least recently used evicted (artifact_cache.py)."""
 
-    def __init__(self, fn, backend="llvm", fallback=None, recompile_limit=RECOMPILE_LIMIT):
+    def __init__(self, fn, backend="llvm", fallback=None, recompile_limit=RECOMPILE_LIMIT,
+                 cache_size=CACHE_SIZE):
         if fallback not in (None, "eager"):
             raise ValueError(f"compile: fallback must be None or 'eager', got {fallback!r}")
         backends.get(backend)           # an unknown backend fails now, not at first call
         self.fn, self.backend, self.fallback = fn, backend, fallback
         self.recompile_limit = recompile_limit
-        self.cache = {}
-        self.grad_free = {}     # signature without .grad entries -> artifact (GradWatch)
+        self.cache = ArtifactCache(cache_size, _name(fn))
         self._params = {}       # function -> its parameter names (inspect is slow)
         self.last = None
         self._last_call = None      # signature.LastCall: the latest call, rechecked cheaply
@@ -337,20 +339,18 @@ class CompiledFunction:
         if art is None:     # code that never looked at .grad serves with or without them
             plain = _signature(tensors, statics, structure,
                                state[:compile_state.grad_tail(state)], flags, self.backend)
-            art = self.grad_free.get(plain)
+            art = self.cache.get_grad_free(plain)
             if art is None:
                 art = self._compile(fn, sig, structure, statics, tensors, state,
                                     module_names, optimizers, roots)
-                if art.n_state is not None:
-                    self.grad_free[plain] = art
-            self.cache[sig] = art
+            self.cache.put(sig, art, plain if art.n_state is not None else None)
         else:
             emit(1, f"[tracecomp] cache hit: {_name(fn)}")
         return art, tensors
 
     def _compile(self, fn, sig, structure, statics, tensors, state, module_names, optimizers,
                  roots):
-        reason = explain_miss(sig, list(self.cache))
+        reason = explain_miss(sig, self.cache.signatures())
         self.compiles += 1
         if self.compiles > self.recompile_limit:
             warnings.warn(f"tracecomp.compile: {_name(fn)} recompiled {self.compiles} times "
@@ -374,7 +374,6 @@ class CompiledFunction:
             log.warning(message)
             warnings.warn(message, stacklevel=4)
             art = Artifact({}, [], None, eager=True)
-        self.cache[sig] = art
         return art
 
 
@@ -442,16 +441,21 @@ class CompiledModule:
 
 
 def compile(model=None, *, backend="llvm", fallback=None,
-            recompile_limit=RECOMPILE_LIMIT, **torch_options):
+            recompile_limit=RECOMPILE_LIMIT, cache_size=CACHE_SIZE, **torch_options):
     """Compile a module, a module class or a function; usable bare (@compile) or with
     options. torch.compile's tuning options (mode, fullgraph, dynamic, options) are
     accepted and have no effect here: tracecomp always compiles the whole graph, for
-    static shapes; disable=True returns the model itself, as torch does."""
+    static shapes; disable=True returns the model itself, as torch does.
+
+    recompile_limit: compiles after which each further one warns. cache_size: compiled
+    versions (one per signature) kept per function, least recently used evicted (None:
+    no bound); an evicted signature compiles again when called."""
     unknown = set(torch_options) - TORCH_OPTIONS
     if unknown:
         raise TypeError(f"compile() got an unexpected keyword argument "
                         f"{sorted(unknown)[0]!r}")
-    options = {"backend": backend, "fallback": fallback, "recompile_limit": recompile_limit}
+    options = {"backend": backend, "fallback": fallback, "recompile_limit": recompile_limit,
+               "cache_size": check_size(cache_size)}
     if model is None:
         return lambda m: compile(m, **options, **torch_options)
     if torch_options.get("disable"):

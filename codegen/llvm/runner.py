@@ -26,6 +26,15 @@ What a call does (everything else was worked out when the runner was built):
      steps run on numpy arrays (views into the arena for intermediates) and store their
      results' pointers into their slots.
 
+Python steps and dtypes: native code reads a step's result through a raw pointer, as
+exactly the node's dtype and shape, so each result is first made that (`conform`): cast to
+the node's dtype when numpy gave another one (np.matmul of int64 and float32 gives float64,
+which read as float32 was garbage), C-contiguous, and of the node's size (anything else
+would read past the array: an IRError, always checked). The dtype rule is the authority,
+as in eager `bind`. With TRACECOMP_VERIFY=1 (the tests) a raw result of another dtype or
+shape is an IRError instead of being cast, so an impl that disagrees with its primitive's
+dtype rule is found, not papered over.
+
 Pointers: `address(a)` reads a writable array's data pointer through ctypes' buffer
 protocol, ~0.2 us on the dev machine, against ~0.9 us for `a.ctypes.data` and ~0.95 us for
 `a.__array_interface__['data'][0]` (the `__array_interface__` dict is built on every
@@ -38,14 +47,15 @@ fresh arena and new output buffers for itself instead of waiting. Results never 
 the arena, so nothing a call returns is overwritten by the next.
 """
 import ctypes
+import os
 import sys
 import threading
 from collections import Counter
 
 import numpy as np
 
-from tracecomp.errors import TracecompError
-from tracecomp.ir import execution_error
+from tracecomp.errors import IRError, TracecompError
+from tracecomp.ir import execution_error, format_node
 from tracecomp.passes.memory import ALIGN
 
 from . import parallel
@@ -142,6 +152,7 @@ class Runner:
         self._spare_of = [where[o] - fresh_ids.start if owned else None
                           for o, owned in zip(graph.outputs, self.owned)]
         self._lock = threading.Lock()      # held by the call using the runner's own arena
+        self._verify = os.environ.get("TRACECOMP_VERIFY") == "1"
         self._peak = mem.peak
         self._arena = Arena(mem.peak)
         self._slots = self._Slots(self._arena.address, *self._const_ptrs)
@@ -231,6 +242,7 @@ class Runner:
                 raise
             except Exception as exc:
                 raise execution_error(exc, node, self.names) from exc
+            out = conform(out, node, self.names, self._verify)
             if arena.owns(out):        # an impl that returned (a view of) its input
                 out = out.copy()
             vals[k] = out
@@ -251,6 +263,24 @@ class _Env:
         offset = self.mem.offsets.get(base)
         a = self.vals[self.where[base]] if offset is None else self.arena.view(offset, base)
         return a if base is node else a.reshape(node.shape)
+
+
+def conform(out, node, names, strict=False):
+    """A Python step's result as native code will read it: an ndarray of node's dtype and
+    shape, C-contiguous (see the module docstring). strict: a result of another dtype or
+    shape is an IRError (TRACECOMP_VERIFY) instead of being cast or reshaped."""
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)
+    if out.dtype != node.dtype or out.shape != node.shape:
+        if strict or out.size != node.size:
+            raise IRError(f"a Python step of compiled code returned {out.dtype.name}"
+                          f"{list(out.shape)} where the graph says {node.dtype.name}"
+                          f"{list(node.shape)} (its primitive's impl and its dtype/shape "
+                          f"rule disagree)\nWhile executing {format_node(node, names)}")
+        out = out.astype(node.dtype, copy=False).reshape(node.shape)
+    if not out.flags.c_contiguous:
+        out = np.ascontiguousarray(out)
+    return out
 
 
 def _constant(node):

@@ -1,0 +1,91 @@
+"""The compiled versions one compiled function keeps: signature -> artifact, bounded, least
+recently used evicted.
+
+Every new input shape, dtype, requires_grad, train/eval or grad mode compiles a new
+version (an Artifact: graphs, native code, its runners' arenas and spare output buffers).
+Without a bound, a function called on 200 shapes kept 200 versions (+148 MB). A
+CompiledFunction holds at most `size` artifacts (`tracecomp.compile(..., cache_size=N)`,
+default CACHE_SIZE); a call that needs one more evicts the one used longest ago, logged
+on the `tracecomp` logger (debug level, or TRACECOMP_DEBUG>=1). An evicted signature
+still works: its next call compiles again (counted by the recompile-limit warning, and
+fast when the llvm disk cache still holds its object code).
+
+One artifact may sit under several keys: its full signature, other signatures that differ
+only in `.grad` tensors the code never reads (compile_state.GradWatch), and the
+`grad_free` signature without those entries. The bound counts artifacts, not keys; evicting
+an artifact drops all of its keys.
+"""
+import threading
+from collections import OrderedDict
+
+from .debug_log import debug_level, emit, log
+
+# Twice compile()'s default recompile_limit: a function past the warning keeps its 16 most
+# recently used versions (torch._dynamo.config.cache_size_limit plays this role in torch,
+# where going past it falls back to eager instead of evicting).
+CACHE_SIZE = 16
+
+
+def check_size(size):
+    """cache_size as compile() accepts it: a positive int, or None for no bound."""
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        raise ValueError(f"compile: cache_size must be a positive int or None (no bound), "
+                         f"got {size!r}")
+    return size
+
+
+class ArtifactCache:
+    """get/put by signature; `grad_free` is a second map consulted on a miss (see the
+    module docstring). len() is the number of artifacts held."""
+
+    def __init__(self, size=CACHE_SIZE, name="function"):
+        self.size, self.name = check_size(size), name
+        self.exact = {}             # signature -> artifact
+        self.grad_free = {}         # signature without .grad entries -> artifact
+        self._order = OrderedDict()  # id(artifact) -> artifact, least recently used first
+        self._lock = threading.Lock()   # compiled calls may come from several threads
+        self.evictions = 0
+
+    def __len__(self):
+        return len(self._order)
+
+    def signatures(self):
+        return list(self.exact)
+
+    def get(self, sig):
+        return self._hit(self.exact.get(sig))
+
+    def get_grad_free(self, plain):
+        return self._hit(self.grad_free.get(plain))
+
+    def _hit(self, art):
+        if art is not None:
+            with self._lock:
+                if id(art) in self._order:
+                    self._order.move_to_end(id(art))
+        return art
+
+    def put(self, sig, art, plain=None):
+        """Keep art under sig (and under `plain` in grad_free); evict beyond the bound."""
+        with self._lock:
+            self.exact[sig] = art
+            if plain is not None:
+                self.grad_free[plain] = art
+            self._order[id(art)] = art
+            self._order.move_to_end(id(art))
+            while self.size is not None and len(self._order) > self.size:
+                _, old = self._order.popitem(last=False)
+                self._drop(old)
+
+    def _drop(self, art):
+        for table in (self.exact, self.grad_free):
+            for key in [k for k, v in table.items() if v is art]:
+                del table[key]
+        self.evictions += 1
+        message = (f"[tracecomp] evicted a compiled version of {self.name} (cache_size="
+                   f"{self.size}, {self.evictions} evicted so far): its signature compiles "
+                   f"again if called")
+        if debug_level() >= 1:
+            emit(1, message)
+        else:
+            log.debug(message)
