@@ -2,6 +2,7 @@
 save checkpoints (`torch.save(model, "model.pt")`), without pickle: the class, its
 constructor arguments and its state_dict are stored; loading rebuilds the model from a
 class the program already has, and never imports anything a file names."""
+import io
 import sys
 import types
 
@@ -130,3 +131,15 @@ def test_safe_globals_allow_list_is_kept_and_loading_stays_safe(tmp_path):
         model = tc.load(path)
     assert tc.serialization.get_safe_globals() == before
     assert isinstance(model, Net)
+
+
+def test_a_compiled_module_keeps_its_compile_options_through_save_and_load():
+    model = tc.compile(nn.Linear(3, 2), recompile_limit=5, cache_size=3)
+    buf = io.BytesIO()
+    tc.save(model, buf)
+    buf.seek(0)
+    loaded = tc.load(buf, weights_only=False)
+    fn = loaded._compiled
+    assert (fn.backend, fn.fallback, fn.recompile_limit, fn.cache.size) == ("llvm", None, 5, 3)
+    x = tc.randn(4, 3)
+    assert np.array_equal(loaded(x).detach().numpy(), model(x).detach().numpy())

@@ -19,7 +19,8 @@ What does not come back: attributes set after construction that are not in the s
 
 A compiled module (`tracecomp.compile(model)`, as torch.save(torch.compile(model)) pickles
 torch's OptimizedModule) is saved as ["compiled", module node, backend, fallback,
-recompile_limit] and loads as the rebuilt module compiled again with those options.
+recompile_limit, cache_size] (files written before cache_size existed lack it) and loads
+as the rebuilt module compiled again with those options.
 """
 import sys
 
@@ -46,18 +47,22 @@ def encode_any(encoder, obj, path):
         return encode(encoder, obj, path)
     fn = obj._compiled
     return ["compiled", encode(encoder, obj._orig_mod, f"{path}._orig_mod"), fn.backend,
-            fn.fallback, fn.recompile_limit]
+            fn.fallback, fn.recompile_limit, fn.cache.size]
 
 
 def decode_compiled(decoder, args, depth):
     """The compiled module a ["compiled", ...] node describes."""
-    from .compiler import compile
-    if (len(args) != 4 or not isinstance(args[0], list) or args[0][:1] != ["module"]
+    from .compiler import CACHE_SIZE, compile
+    if len(args) == 4:          # written before cache_size was saved
+        args = [*args, CACHE_SIZE]
+    if (len(args) != 5 or not isinstance(args[0], list) or args[0][:1] != ["module"]
             or not isinstance(args[1], str) or args[2] not in (None, "eager")
-            or type(args[3]) is not int):
+            or type(args[3]) is not int
+            or not (args[4] is None or (type(args[4]) is int and args[4] > 0))):
         raise SerializationError(f"{decoder.name}: malformed header: compiled module node")
     module = decoder.node(args[0], depth)
-    return compile(module, backend=args[1], fallback=args[2], recompile_limit=args[3])
+    return compile(module, backend=args[1], fallback=args[2], recompile_limit=args[3],
+                   cache_size=args[4])
 
 
 def encode(encoder, module, path):
