@@ -93,8 +93,6 @@ def test_mixed_dtype_matmul_matches_eager_without_the_verifier(monkeypatch):
     np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason="eager matmul promotes mixed dtypes; torch raises: "
-                   "needs the matmul dtype rule in tracecomp/ops/linalg.py (issue 10 item 4)")
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
 def test_linear_on_int64_input_raises_as_torch(compiled):
     with pytest.raises(RuntimeError, match="same dtype"):

@@ -2,10 +2,10 @@
 import numpy as np
 
 from ..dispatch import bind
-from ..errors import ShapeError
+from ..errors import DTypeError, ShapeError
 from .movement import permute, reshape
 from .registry import defprim
-from .rules import broadcast_shapes, needs, promote
+from .rules import broadcast_shapes, needs
 
 
 def _dims(shape):
@@ -66,7 +66,18 @@ def _is_transposed(t):
         and not data.flags.c_contiguous
 
 
-matmul_p = defprim("matmul", np.matmul, _matmul_rule, promote, _matmul_vjp, ("matmul",))
+def _matmul_dtype(a, b, **_):
+    """torch multiplies matrices of one dtype only: Long @ Float is an error, not a promotion
+    (the compiled kernels read both operands as the result's dtype)."""
+    if a.dtype != b.dtype:
+        raise DTypeError(f"matmul: expected both operands to have the same dtype, but got "
+                         f"{np.dtype(a.dtype).name} and {np.dtype(b.dtype).name} (shapes "
+                         f"{_dims(a.shape)} and {_dims(b.shape)}); convert one with .to()")
+    return a.dtype
+
+
+matmul_p = defprim("matmul", np.matmul, _matmul_rule, _matmul_dtype, _matmul_vjp,
+                   ("matmul",))
 
 
 def matmul(a, b):
