@@ -132,16 +132,25 @@ def log_softmax(x, dim, dtype=None):
 
 
 def clamp(x, min=None, max=None):  # noqa: A002
-    """Values below min become min, above max become max; the gradient flows where x was
-    kept, boundaries included (torch's rule), so this is `where`, not maximum/minimum."""
+    """min(max(x, min), max) with torch's rules: max wins when min > max, a NaN in x or in a
+    bound gives NaN, -0.0 stays -0.0 at a 0 bound. The gradient flows where x was kept,
+    boundaries included (torch's rule), so this is `where`, not maximum/minimum."""
     if min is None and max is None:
         raise RuntimeError("clamp: At least one of 'min' or 'max' must not be None")
     out = x
     if min is not None:
-        out = ew.where(x < min, min if not isinstance(min, Tensor) else ew.cast(min, x.dtype), out)
-    if max is not None:
-        out = ew.where(x > max, max if not isinstance(max, Tensor) else ew.cast(max, x.dtype), out)
+        out = ew.where(_beyond(x, min, ew.lt), min, out)
+    if max is not None:     # tested on the clamped value: max wins over a larger min
+        out = ew.where(_beyond(out, max, ew.gt), max, out)
     return out
+
+
+def _beyond(x, bound, compare):
+    """Where clamp replaces x by `bound`: past it, or everywhere the bound is NaN."""
+    if not isinstance(bound, Tensor):
+        return compare(x, bound) if bound == bound else ew.logical_or(x == x, x != x)
+    past = compare(x, bound)
+    return ew.logical_or(past, ew.isnan(bound)) if bound._data.dtype.kind == "f" else past
 
 
 clip = clamp
@@ -362,8 +371,22 @@ def _check_tensors(tensors):
 
 
 def narrow(x, dim, start, length):
+    """x's elements start .. start + length - 1 along dim, a view; torch's errors for a
+    start or length outside the dim (never a silently shorter result)."""
+    if x.ndim == 0:
+        raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
     d = _wrap_dim(dim, x.ndim, "narrow")
-    start = start % x.shape[d] if start < 0 else start
+    n = x.shape[d]
+    low = -n if n else 0
+    if not low <= start <= n:
+        raise IndexError(f"start out of range (expected to be in range of [{low}, {n}], but "
+                         f"got {start})")
+    if length < 0:
+        raise RuntimeError("narrow(): length must be non-negative.")
+    start = start + n if start < 0 else start
+    if start + length > n:
+        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size "
+                           f"({n}).")
     starts = tuple(start if i == d else 0 for i in range(x.ndim))
     stops = tuple(start + length if i == d else n for i, n in enumerate(x.shape))
     return mv.slice(x, starts, stops, (1,) * x.ndim)
@@ -479,7 +502,14 @@ def numel(x):
 
 
 def lerp(start, end, weight):
-    return start + weight * (end - start)
+    """start + weight (end - start) for |weight| < 0.5, else end - (1 - weight)(end - start):
+    torch's two forms, exact at both ends; their special values (lerp(0, inf, 0.5) is NaN)
+    are torch's too."""
+    diff = end - start
+    if not isinstance(weight, Tensor):
+        return start + weight * diff if builtins.abs(weight) < 0.5 else \
+            end - diff * (1 - weight)
+    return ew.where(ew.abs(weight) < 0.5, start + weight * diff, end - diff * (1 - weight))
 
 
 def addcmul(x, t1, t2, value=1):

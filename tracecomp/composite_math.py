@@ -75,11 +75,21 @@ def xlogy(x, y):
         raise TypeError(f"xlogy() received an invalid combination of arguments - got "
                         f"({type(x).__name__}, {type(y).__name__}): one must be a Tensor")
     from .creation import tensor
-    x = x if isinstance(x, Tensor) else tensor(x)
-    y = y if isinstance(y, Tensor) else tensor(y)
-    # log(1) where x == 0: the product is 0 and its gradient finite (torch's values)
-    safe = ew.where(ew.logical_and(x == 0, ew.logical_not(ew.isnan(y))), 1.0, y)
-    return x * ew.log(safe)
+    # a number takes the tensor's floating dtype (xlogy(x64, 3.0) computes log(3) in float64)
+    if not isinstance(x, Tensor) or not isinstance(y, Tensor):
+        other, number = (y, x) if isinstance(y, Tensor) else (x, y)
+        number = tensor(number, dtype=dtypes.float_type(dtypes.result_type(other._data,
+                                                                            number)))
+        x, y = (number, y) if other is y else (x, number)
+    zero = ew.logical_and(x == 0, ew.logical_not(ew.isnan(y)))
+    # log(1) where x == 0 and y <= 0: no NaN in the product or in its gradient
+    log_y = ew.log(ew.where(ew.logical_and(zero, y <= 0), 1.0, y))
+    # where x == 0 the value is +0.0 whatever x's sign or y (torch's), and the gradient in x
+    # torch's log(y) (0 where y <= 0; 0 at y = inf too, where torch's is inf): a term whose
+    # value is a zero (x.detach() - x, there) and whose derivative is that log. Subtracting
+    # +-0.0 keeps every value's sign; `+ 0.0` would not survive the algebra pass (x + 0 -> x).
+    slope = ew.where(ew.logical_and(zero, ew.logical_not(ew.isinf(log_y))), log_y, 0.0)
+    return ew.where(zero, 0.0, x * log_y) - ew.where(zero, x.detach() - x, 0.0) * slope
 
 
 def logit(x, eps=None):

@@ -4,6 +4,11 @@ Every error a user can see derives from TracecompError. Messages name the op, th
 argument, the shapes and dtypes involved, what was expected and, where there is one, the
 fix. Where torch raises a built-in type (RuntimeError, ValueError, IndexError) we derive
 from it too, so `except RuntimeError` in code written for torch keeps working.
+
+An error raised by a step of compiled code keeps the class the step raised (and the one eager
+code raises for the same input): `compiled_error` makes it an instance of a cached class such
+as `CompiledIndexError(TracecompError, IndexError)`, its message followed by the graph node
+that failed and the user's source line.
 """
 
 
@@ -31,12 +36,14 @@ class TraceError(TracecompError, RuntimeError):
     """Model code did something that cannot be recorded into a static graph."""
 
 
-class IRError(TracecompError):
-    """A graph broke one of the IR's invariants (raised by the verifier)."""
+class IRError(TracecompError, RuntimeError):
+    """A graph broke one of the IR's invariants (raised by the verifier). A RuntimeError, as
+    torch's compiler errors are."""
 
 
-class LoweringError(TracecompError):
-    """A backend cannot lower a node."""
+class LoweringError(TracecompError, RuntimeError):
+    """A backend cannot lower a node (or does not exist). A RuntimeError, as torch's
+    backend errors are."""
 
 
 class SerializationError(TracecompError, ValueError):
@@ -50,3 +57,58 @@ class DataError(TracecompError, ValueError):
 def fmt_shape(shape) -> str:
     """Shapes in messages read like torch's: [4, 3]."""
     return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+# --- errors raised inside compiled code ---------------------------------------------------
+_COMPILED_CLASSES = {}
+
+
+def compiled_error(exc, context, also=None):
+    """exc, raised by a step of compiled code, as an exception of the same class (or the
+    nearest builtin class above it) that is also a TracecompError, its message followed by
+    `context` (the node and the user's line): `except IndexError` written for eager or
+    torch code catches it, and so does `except TracecompError`. `also` (a builtin class,
+    e.g. RuntimeError) is added to the bases when exc is not one already: the class eager
+    code raises for the same failure."""
+    message = f"{exc}\n{context}"
+    cls = type(exc)
+    if also is not None and issubclass(cls, also):
+        also = None
+    if issubclass(cls, TracecompError) and also is None:
+        try:
+            return cls(message)
+        except Exception:       # a subclass with constructor arguments of its own
+            pass
+    for base in cls.__mro__:
+        kind = _compiled_class(base, also) if issubclass(base, Exception) else None
+        if kind is not None:
+            try:
+                out = kind(message)
+            except Exception:   # e.g. UnicodeDecodeError's five required arguments
+                continue
+            # not a class whose str() reads fields of its own (a KeyError quotes its text)
+            if str(out) in (message, repr(message)):
+                return out
+    if also is not None:
+        return _compiled_class(also, None)(f"{cls.__name__}: {message}")
+    return TracecompError(f"{cls.__name__}: {message}")
+
+
+def _compiled_class(base, also):
+    """The cached class deriving from TracecompError, `also` and base, e.g.
+    `CompiledIndexError(TracecompError, IndexError)`; None if they cannot be mixed."""
+    key = (base, also)
+    if key in _COMPILED_CLASSES:
+        return _COMPILED_CLASSES[key]
+    if base is Exception or (issubclass(base, TracecompError) and also is None):
+        kind = None             # nothing more specific to keep: a plain TracecompError
+    else:
+        bases = tuple(b for b in (TracecompError, also, base) if b is not None)
+        name = base.__name__ if also is None else f"{base.__name__}{also.__name__}"
+        try:
+            kind = type(f"Compiled{name}", bases,
+                        {"__module__": __name__, "__doc__": f"A {base.__name__} raised by "
+                         f"compiled code (also a TracecompError)."})
+        except TypeError:       # an instance lay-out conflict or an MRO that cannot be
+            kind = None         # ordered: no common subclass
+    return _COMPILED_CLASSES.setdefault(key, kind)     # threads racing here agree on one

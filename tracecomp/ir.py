@@ -30,7 +30,7 @@ import networkx as nx
 import numpy as np
 
 from . import dtypes
-from .errors import IRError, TracecompError
+from .errors import IRError, TracecompError, compiled_error
 from .ops.registry import PRIMITIVES
 
 INPUT, CONSTANT = "input", "constant"
@@ -216,13 +216,30 @@ def format_source(source):
 
 
 def execution_error(exc, node, names, where=""):
-    """What to raise when node's numpy impl failed inside compiled code: a guard's own error
-    as it is (its message speaks to the user, and eager code raises the same IndexError),
-    any other wrapped with the node that raised it (and `where`, its source line)."""
+    """What to raise when node's numpy impl failed inside compiled code.
+
+    A guard's own error is raised as it is (its message speaks to the user, and eager code
+    raises the same error), with the user's line added as a note. Any other keeps its class
+    (an IndexError stays an IndexError, so `except IndexError` written for eager or torch
+    code still catches it) and is also a TracecompError; its message adds the node that
+    raised it and `where`, the user's source line (the node's own when not given). Where
+    eager code would raise a RuntimeError for the same failure, it is a RuntimeError too."""
+    where = where or format_source(node.source)
     if "guard" in node.prim.tags:
+        if where and hasattr(exc, "add_note"):
+            exc.add_note(f"While executing {node.op}   # {where}")
         return exc
-    return TracecompError(f"{type(exc).__name__}: {exc}\nWhile executing "
-                          f"{format_node(node, names)}" + (f"   # {where}" if where else ""))
+    if isinstance(exc, _PASS_THROUGH):
+        return exc
+    context = f"While executing {format_node(node, names)}" + (f"   # {where}" if where else "")
+    # eager dispatch raises our errors and IndexErrors as they are, and anything else as a
+    # RuntimeError naming the op (dispatch.explain_failure), as torch would
+    also = None if isinstance(exc, (TracecompError, IndexError)) else RuntimeError
+    return compiled_error(exc, context, also)
+
+
+# running out of memory or stack is not an error of the compiled code: raised as it is
+_PASS_THROUGH = (MemoryError, RecursionError)
 
 
 def format_node(node, names):

@@ -19,6 +19,12 @@ def _binary_(prim):
     return lambda x, other: inplace.apply(x, prim, other)
 
 
+def _divide_(prim):
+    """x.fmod_(y), x.remainder_(y): y checked for 0 first where integers divide (the
+    in-place write may skip the public function, never the check)."""
+    return lambda x, other: inplace.apply(x, prim, ew.divisor(prim.name + "_", x, other))
+
+
 def _composite_(fn, name):
     """x.name_(*args): fn(x, *args) committed into x."""
     return lambda x, *a, **k: inplace.commit(x, fn(inplace.alias(x), *a, **k), name + "_")
@@ -46,8 +52,8 @@ UNARY_PRIMS = {"tan": ew.tan_p, "sinh": ew.sinh_p, "cosh": ew.cosh_p, "asin": ew
                "sin": ew.sin_p, "cos": ew.cos_p, "erf": ew.erf_p, "log1p": ew.log1p_p,
                "expm1": ew.expm1_p, "sign": ew.sign_p, "ceil": ew.ceil_p, "trunc": ew.trunc_p,
                "rsqrt": ew.rsqrt_p}
-BINARY_PRIMS = {"atan2": ew.atan2_p, "hypot": ew.hypot_p, "copysign": ew.copysign_p,
-                "fmod": ew.fmod_p, "remainder": ew.remainder_p}
+BINARY_PRIMS = {"atan2": ew.atan2_p, "hypot": ew.hypot_p, "copysign": ew.copysign_p}
+DIVIDE_PRIMS = {"fmod": ew.fmod_p, "remainder": ew.remainder_p}
 ALIASES = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "arcsinh": "asinh",
            "arccosh": "acosh", "arctanh": "atanh", "arctan2": "atan2"}
 COMPOSITES = {"log2": M.log2, "log10": M.log10, "exp2": M.exp2, "sgn": M.sgn, "frac": M.frac,
@@ -69,6 +75,7 @@ MATH_METHODS = {
     # in place
     **{name + "_": _unary_(prim) for name, prim in UNARY_PRIMS.items()},
     **{name + "_": _binary_(prim) for name, prim in BINARY_PRIMS.items()},
+    **{name + "_": _divide_(prim) for name, prim in DIVIDE_PRIMS.items()},
     **{alias + "_": (_unary_(UNARY_PRIMS[name]) if name in UNARY_PRIMS
                      else _binary_(BINARY_PRIMS[name])) for alias, name in ALIASES.items()},
     **{name + "_": _composite_(fn, name) for name, fn in COMPOSITES.items()},

@@ -8,12 +8,14 @@ import numpy as np
 from . import composite as C
 from . import dtypes, indexing_sugar, inplace
 from .device_methods import to
+from .dispatch import bind
 from .ops import elementwise as ew
 from .ops import movement as mv
 from .ops import reduce as rd
 from .ops.indexing import gather, scatter_add
 from .ops.linalg import matmul
-from .tensor import Tensor
+from .ops.rules import needs
+from .tensor import Tensor, _wrap_dim
 
 
 def add(a, b, *, alpha=1):
@@ -28,12 +30,50 @@ def div(a, b, *, rounding_mode=None):
     if rounding_mode is None:
         return ew.div(a, b)
     if rounding_mode == "floor":
-        return ew.floor_divide(a, b) if a._data.dtype.kind in "iu" else ew.floor(ew.div(a, b))
+        return _div_floor(a, b)
     if rounding_mode == "trunc":
-        q = ew.div(a, b)
-        return ew.cast(ew.trunc(q), a.dtype) if a._data.dtype.kind in "iu" else ew.trunc(q)
+        return _div_trunc(a, b)
     raise RuntimeError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
                      f"found '{rounding_mode}'")
+
+
+def _div_floor(a, b):
+    """floor_divide's values (torch's div_floor: 1 // 0.1 is 9, inf // 2 is NaN, which
+    floor(a / b) gets wrong) with torch's zero derivative: floor_divide has none, so where a
+    gradient is wanted the values go through a `where` whose other branch is floor(a / b)
+    (floor's derivative is zero) and which always picks them."""
+    q = ew.floor_divide(a, b)
+    if q._data.dtype.kind != "f" or not (needs(a) or needs(b)):
+        return q
+    return ew.where(ew.logical_or(q == q, q != q), q, ew.floor(ew.div(a, b)))
+
+
+def _div_trunc(a, b):
+    """a / b rounded toward zero. Integers stay integers, exactly: a - fmod(a, b) is a
+    multiple of b (and no larger than a), so floor division of it is exact; a float
+    quotient would lose digits above 2^24 (float32) and turn a division by 0 into a
+    garbage integer instead of torch's error."""
+    arrays = [x._data if isinstance(x, Tensor) else x for x in (a, b)]
+    kind = dtypes.result_type(*arrays).kind
+    if kind == "b":
+        from .errors import DTypeNotImplemented
+        raise DTypeNotImplemented("\"div_trunc_cpu\" not implemented for 'Bool'")
+    if kind not in "iu":
+        return ew.trunc(ew.div(a, b))
+    b = ew.divisor("div", a, b)        # checked once, for both steps
+    return bind(ew.floor_divide_p, a - bind(ew.fmod_p, a, b), b)
+
+
+def _div_(x, other, *, rounding_mode=None):
+    """x.div_(y, rounding_mode=...): the division out of place (which checks an integer
+    divisor for 0), committed into x."""
+    if rounding_mode is None:
+        return inplace.apply(x, ew.div_p, other)
+    return inplace.commit(x, div(inplace.alias(x), other, rounding_mode=rounding_mode), "div_")
+
+
+def _floor_divide_(x, other, op="floor_divide_"):
+    return inplace.apply(x, ew.floor_divide_p, ew.divisor(op, x, other), op=op)
 
 
 def _reflect(fn):
@@ -116,7 +156,10 @@ def _addcdiv_(x, t1, t2, *, value=1):
 
 
 def _lerp_(x, end, weight):
-    if inplace.tape_free(x, (end, weight)):
+    # x + weight (end - x) in one pass where it is torch's form (|weight| < 0.5: optimizers'
+    # moving averages); any other weight takes lerp's other form
+    small = not isinstance(weight, Tensor) and abs(weight) < 0.5
+    if small and inplace.tape_free(x, (end,)):
         return inplace.apply(x, ew.add_p, (end - x) * weight)
     return inplace.commit(x, C.lerp(inplace.alias(x), end, weight), "lerp_")
 
@@ -138,10 +181,19 @@ def _type_as(x, other):
 
 
 def _unfold_dim(x, dimension, size, step):
-    """Tensor.unfold(dim, size, step): sliding windows along one dim (as a new last dim)."""
-    d = dimension % x.ndim
-    n = (x.shape[d] - size) // step + 1
-    starts = [C.narrow(x, d, i * step, size) for i in range(n)]
+    """Tensor.unfold(dim, size, step): sliding windows along one dim (as a new last dim),
+    with torch's checks of the arguments."""
+    d = _wrap_dim(dimension, x.ndim, "unfold") if x.ndim else 0
+    n = x.shape[d] if x.ndim else 1
+    if size > n:
+        raise RuntimeError(f"maximum size for tensor at dimension {d} is {n} but size is "
+                           f"{size}")
+    if size < 0:
+        raise RuntimeError(f"size is {size} but must be >= 0")
+    if step <= 0:
+        raise RuntimeError(f"step is {step} but must be > 0")
+    count = (n - size) // step + 1
+    starts = [C.narrow(x, d, i * step, size) for i in range(count)]
     return C.movedim(C.stack(starts, d), d + 1, -1)
 
 
@@ -186,7 +238,8 @@ METHODS = {
     "type_as": _type_as,
     # in place
     "add_": _inplace_binary(ew.add_p), "sub_": _inplace_binary(ew.sub_p), "mul_": _mul_,
-    "div_": lambda x, o: inplace.apply(x, ew.div_p, o), "pow_": _inplace_binary(ew.pow_p),
+    "div_": _div_, "divide_": _div_, "floor_divide_": _floor_divide_,
+    "pow_": _inplace_binary(ew.pow_p),
     "neg_": _inplace_unary(ew.neg_p), "exp_": _inplace_unary(ew.exp_p),
     "log_": _inplace_unary(ew.log_p), "sqrt_": _inplace_unary(ew.sqrt_p),
     "abs_": _inplace_unary(ew.abs_p), "tanh_": _inplace_unary(ew.tanh_p),
@@ -217,6 +270,8 @@ OPERATORS = {
     "__isub__": lambda x, o: inplace.apply(x, ew.sub_p, o, op="-="),
     "__imul__": lambda x, o: inplace.apply(x, ew.mul_p, o, op="*="),
     "__itruediv__": lambda x, o: inplace.apply(x, ew.div_p, o, op="/="),
+    "__ifloordiv__": lambda x, o: _floor_divide_(x, o, "//="),
+    "__imod__": lambda x, o: inplace.apply(x, ew.remainder_p, ew.divisor("%=", x, o), op="%="),
     "__getitem__": indexing_sugar.getitem, "__setitem__": indexing_sugar.setitem,
 }
 

@@ -6,8 +6,9 @@ result value. Types: float32 -> float, float64 -> double, int64/int32 -> i64/i32
 i1 in registers (i8 in memory). `supports(node)` says which nodes have a rule for their
 dtypes; the backend runs the others with their numpy impls.
 
-Floating semantics follow numpy's: NaN propagates through maximum/minimum/relu and
-comparisons are ordered (`!=` unordered); no `nnan`/`ninf` fast-math flags anywhere.
+Floating semantics are torch's (numpy's where they agree): NaN propagates through
+maximum/minimum/relu, sign(NaN) is 0, floor_divide follows torch's div_floor (inf // 2 is
+NaN) and comparisons are ordered (`!=` unordered); no `nnan`/`ninf` fast-math flags anywhere.
 Transcendentals come from mathlib (inlined, vectorizable); sin/cos/tan/asin/acos/atan/atan2/
 pow/fmod use LLVM intrinsics or instructions, and erfc/lgamma/hypot (float64) call C's libm
 by name: scalar calls, correct, not fast. erfinv has a rule for float32 only; polygamma
@@ -100,9 +101,10 @@ def _float_or_int(float_rule, int_rule):
 
 
 def _select_sign(e, x, dtype):
+    """torch's sign: 1, -1 or 0, and 0 (+0.0) for NaN and -0.0 as well."""
     zero, one = e.const(0, dtype), e.const(1, dtype)
     if is_float(dtype):
-        pos = e.b.select(e.b.fcmp_ordered(">", x, zero), one, x)
+        pos = e.b.select(e.b.fcmp_ordered(">", x, zero), one, zero)
         return e.b.select(e.b.fcmp_ordered("<", x, zero), e.const(-1, dtype), pos)
     pos = e.b.select(e.b.icmp_signed(">", x, zero), one, zero)
     return e.b.select(e.b.icmp_signed("<", x, zero), e.const(-1, dtype), pos)
@@ -147,6 +149,27 @@ def _remainder(e, args, node, dtype):
     fix = e.b.and_(e.b.fcmp_ordered("!=", r, zero),
                    e.b.xor(e.b.fcmp_ordered("<", r, zero), e.b.fcmp_ordered("<", b, zero)))
     return e.b.select(fix, e.b.fadd(r, b), r)
+
+
+def _floor_divide(e, args, node, dtype):
+    """torch's div_floor (numpy's floor_divide, special values included): a / b where b is
+    0; else q = (a - fmod(a, b)) / b, one less where fmod's sign differs from b's, rounded to
+    the nearest integer, and a zero q takes the sign of a / b. inf // 2 is NaN (fmod is)."""
+    a, b = args
+    bld, zero, one = e.b, e.const(0, dtype), e.const(1, dtype)
+    quotient = bld.fdiv(a, b)
+    mod = bld.frem(a, b)
+    div = bld.fdiv(bld.fsub(a, mod), b)
+    # C's `mod != 0`: true for a NaN mod too (the quotient is NaN then anyway)
+    fix = bld.and_(bld.fcmp_unordered("!=", mod, zero),
+                   bld.xor(bld.fcmp_ordered("<", b, zero), bld.fcmp_ordered("<", mod, zero)))
+    div = bld.select(fix, bld.fsub(div, one), div)
+    floor = e.intrinsic("llvm.floor", div.type, div)
+    above_half = bld.fcmp_ordered(">", bld.fsub(div, floor), e.const(0.5, dtype))
+    floor = bld.select(above_half, bld.fadd(floor, one), floor)
+    signed_zero = e.intrinsic("llvm.copysign", div.type, zero, quotient)
+    q = bld.select(bld.fcmp_unordered("!=", div, zero), floor, signed_zero)
+    return bld.select(bld.fcmp_ordered("==", b, zero), quotient, q)
 
 
 def _hypot(e, args, node, dtype):
@@ -230,6 +253,7 @@ FLOAT_BINARY = {
     "minimum": lambda e, a, n, d: e.intrinsic("llvm.minimum", a[0].type, *a),
     "pow": _pow,
     "remainder": _remainder,
+    "floor_divide": _floor_divide,
     "fmod": lambda e, a, n, d: e.b.frem(*a),           # LLVM's frem is C's fmod
     "copysign": lambda e, a, n, d: e.intrinsic("llvm.copysign", a[0].type, *a),
     "atan2": lambda e, a, n, d: e.intrinsic("llvm.atan2", a[0].type, *a),

@@ -9,6 +9,7 @@ it is lowered only when every index provably lies inside x's dim (passes/ranges.
 argmax/argmin over the same dim, a class target that a check_range guard has checked) --
 any other gather keeps its numpy impl, which checks its indices (a native load cannot).
 """
+import numpy as np
 from llvmlite import ir
 
 from tracecomp.passes import ranges
@@ -18,6 +19,14 @@ from .ops import is_float
 
 MAX_UNROLL = 64
 I64 = ir.IntType(64)
+# index operands a native load can take: int32 ones are widened (an int32 compared with the
+# i64 loop index was invalid IR); others (uint8) keep the numpy impl
+INDEX_DTYPES = (np.dtype(np.int64), np.dtype(np.int32))
+
+
+def _index_value(k, idx, at):
+    """idx's element at `at`, as an i64."""
+    return k.e.convert(k.value(idx, at), idx.dtype, INDEX_DTYPES[0])
 
 
 def _arg_extremum(greater):
@@ -47,7 +56,7 @@ def _arg_extremum(greater):
 
 def _gather(k, node, index):
     x, idx, dim = node.inputs[0], node.inputs[1], node.params["dim"]
-    j = k.value(idx, list(index))
+    j = _index_value(k, idx, list(index))
     src = list(index)
     src[dim] = j
     return k.value(x, src)
@@ -62,7 +71,7 @@ def _scatter_add(k, node, index):
     b = k.b
     at_window = list(index)
     at_window[dim] = c64(0)
-    hit = b.icmp_signed("==", k.value(idx, list(at_window)), index[dim])
+    hit = b.icmp_signed("==", _index_value(k, idx, list(at_window)), index[dim])
     total = k.operand(base, index, node.shape, node.dtype)
     add = b.fadd if is_float(node.dtype) else b.add
     picked = k.operand(src, at_window, node.shape, node.dtype)
@@ -97,7 +106,8 @@ def _gather_supported_index(idx, dim, x):
     over dim, a checked class target, or a saved one of those (partition records its
     value_range)."""
     known = ranges.bounds(idx)
-    return known is not None and known[0] >= 0 and known[1] < x.shape[dim]
+    return idx.dtype in INDEX_DTYPES and known is not None and known[0] >= 0 \
+        and known[1] < x.shape[dim]
 
 
 MOVEMENT.update(argmax=_arg_extremum(True), argmin=_arg_extremum(False), gather=_gather,

@@ -55,6 +55,10 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
     if grad_variables is not None:      # torch's deprecated name for grad_tensors
         grad_tensors = grad_variables if grad_tensors is None else grad_tensors
     if any(t._node is TRACED for t in as_tuple(tensors)):      # inside compiled code
+        if inputs is not None:
+            from ..traced_grad import backward_into
+            return backward_into(as_tuple(tensors), grad_tensors, as_tuple(inputs),
+                                 create_graph)
         from ..traced_autograd import backward as traced_backward
         return traced_backward(as_tuple(tensors), grad_tensors)
     tensors, grads = root_grads(tensors, grad_tensors, "backward")
@@ -85,11 +89,15 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             raise ValueError("Expected allow_unused to be True or not passed when "
                              "materialize_grads=True, but got: allow_unused=False.")
         allow_unused = True
-    outputs, grads = root_grads(outputs, grad_outputs, "grad")
     inputs = as_tuple(inputs)
     for t in inputs:
         if not t._requires_grad:
             raise AutogradError("One of the differentiated Tensors does not require grad")
+    if any(t._node is TRACED for t in as_tuple(outputs)):      # inside compiled code
+        from ..traced_grad import grad as traced_grad
+        return traced_grad(as_tuple(outputs), inputs, grad_outputs, create_graph,
+                           allow_unused, materialize_grads)
+    outputs, grads = root_grads(outputs, grad_outputs, "grad")
     results = _run(outputs, grads, retain_graph, create_graph, capture=inputs)
     out = []
     for k, (t, g) in enumerate(zip(inputs, results)):

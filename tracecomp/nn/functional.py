@@ -23,6 +23,7 @@ from ..errors import DTypeError, ShapeError, fmt_shape
 from ..grad_mode import no_grad
 from ..ops import elementwise as ew
 from ..ops import movement as mv
+from ..ops.indexing import check_range
 from ..ops.linalg import matmul
 from ..tensor import Tensor
 
@@ -125,9 +126,16 @@ def relu(input, inplace=False):
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
-    """Clamp to [min_val, max_val]; the bounds themselves get no gradient (torch's rule)."""
+    """Clamp to [min_val, max_val] with clamp's values (NaN stays NaN, -0.0 at a 0 bound
+    stays -0.0); the gradient flows strictly inside only, the bounds get none (torch's
+    rule), so x where it is inside and the detached clamp elsewhere."""
+    if min_val > max_val:
+        raise ValueError(f"min_val cannot be greater than max_val (hardtanh got min_val="
+                         f"{min_val}, max_val={max_val})")
+
     def fn(x):
-        return ew.where(x <= min_val, min_val, ew.where(x >= max_val, max_val, x))
+        inside = ew.logical_and(x > min_val, x < max_val)
+        return ew.where(inside, x, C.clamp(x, min_val, max_val).detach())
     return _apply(input, inplace, fn, "hardtanh")
 
 
@@ -187,7 +195,8 @@ def mish(input, inplace=False):
 
 
 def logsigmoid(input):
-    return -C.softplus(-input)
+    # 0 - softplus: logsigmoid(inf) is +0.0 as torch's (a negation would give -0.0)
+    return 0.0 - C.softplus(-input)
 
 
 def softsign(input):
@@ -344,14 +353,15 @@ def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
                           "feature_alpha_dropout")
 
 
-def _check_indices(input, num):
+def _checked_indices(input, num):
+    """input behind a range guard: every index in [0, num), checked eagerly now and in
+    compiled code on every call (indexing alone would wrap a -1 to the last row)."""
     if input._data.dtype.kind not in "iu":
         raise DTypeError(f"Expected tensor for argument #1 'indices' to have one of the "
                          f"following scalar types: Long, Int; but got {input.dtype.name} "
                          f"instead (while checking arguments for embedding)")
-    data = input._data
-    if isinstance(data, np.ndarray) and data.size and (data.min() < 0 or data.max() >= num):
-        raise IndexError("index out of range in self")
+    return check_range(input, 0, num, "index out of range in self (embedding: index {value} "
+                       "is not in [0, {high}), the rows of the weight)")
 
 
 def _renorm_rows(weight, flat, max_norm, norm_type):
@@ -369,7 +379,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     each row's gradient by how often it occurs in input. sparse=True is accepted and
     gives the same (dense) gradient."""
     num = weight.shape[0]
-    _check_indices(input, num)
+    input = _checked_indices(input, num)
     if padding_idx is not None:
         if not -num <= padding_idx < num:
             raise AssertionError("Padding_idx must be within num_embeddings")

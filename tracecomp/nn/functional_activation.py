@@ -33,7 +33,8 @@ def hardsigmoid(input, inplace=False):
 def hardswish(input, inplace=False):
     """x * relu6(x + 3) / 6."""
     def fn(x):
-        return ew.where(x <= -3.0, 0.0, ew.where(x < 3.0, x * (x + 3.0) * (1.0 / 6.0), x))
+        # x * 0.0, not 0.0: hardswish(-inf) is NaN in torch (and -0.0 below -3, as torch)
+        return ew.where(x <= -3.0, x * 0.0, ew.where(x < 3.0, x * (x + 3.0) * (1.0 / 6.0), x))
     return _apply(input, inplace, fn, "hardswish")
 
 
@@ -68,7 +69,9 @@ def softshrink(input, lambd=0.5):
     if lambd < 0:
         raise RuntimeError(f"lambda must be in range [0, 3.40282e+38] for input dtype Float, "
                            f"but found {lambd:g}")
-    return ew.where(input > lambd, input - lambd, ew.where(input < -lambd, input + lambd, 0.0))
+    # input * 0.0 in the band, not 0.0: NaN stays NaN, as in torch
+    return ew.where(input > lambd, input - lambd,
+                    ew.where(input < -lambd, input + lambd, input * 0.0))
 
 
 def hardshrink(input, lambd=0.5):
@@ -82,7 +85,8 @@ def tanhshrink(input):
 
 def threshold(input, threshold, value, inplace=False):
     """x where x > threshold, else value."""
-    return _apply(input, inplace, lambda x: ew.where(x > threshold, x, value), "threshold")
+    # x <= threshold picks value, so NaN (never <=) stays NaN, as in torch
+    return _apply(input, inplace, lambda x: ew.where(x <= threshold, value, x), "threshold")
 
 
 def prelu(input, weight):

@@ -31,6 +31,13 @@ def _batched(op, x):
     return (C.unsqueeze(x, 0), True) if x.ndim == 3 else (x, False)
 
 
+def _check_pool_input(x):
+    """torch's pools take an empty batch (N = 0) but no other empty dimension."""
+    if any(d == 0 for d in x.shape[-3:]):
+        raise ShapeError(f"Expected 3D or 4D (batch mode) tensor with optional 0 dim batch size "
+                         f"for input, but got:{fmt_shape(x.shape)}")
+
+
 def _unbatched(x, squeeze):
     return C.squeeze(x, 0) if squeeze else x
 
@@ -72,6 +79,26 @@ def _conv_padding(padding, kernel, dilation, stride):
     return [(p, p) for p in _pair(padding)]
 
 
+def check_conv_args(op, padding, stride, dilation, groups, output_padding=()):
+    """torch's checks of a convolution's arguments, in its order and words, plus what `op`
+    got. All are static, so they run while tracing too: compiled code makes the same checks
+    (a negative padding would otherwise crop, a zero dilation read one pixel)."""
+    got = f" ({op} got padding={tuple(padding)}, stride={tuple(stride)}, dilation=" \
+          f"{tuple(dilation)}, groups={groups})"
+    if not isinstance(padding, str) and any(p < 0 for p in padding):
+        raise RuntimeError("negative padding is not supported" + got)
+    if any(p < 0 for p in output_padding):
+        raise RuntimeError(f"negative output_padding is not supported ({op} got "
+                           f"output_padding={tuple(output_padding)})")
+    if any(s <= 0 for s in stride):
+        raise RuntimeError("non-positive stride is not supported" + got)
+    if any(d <= 0 for d in dilation):
+        raise RuntimeError(f"dilation should be greater than zero, but got {list(dilation)}"
+                           + got)
+    if groups <= 0:
+        raise RuntimeError("non-positive groups is not supported" + got)
+
+
 def _check_conv(x, weight, bias, groups):
     if weight.ndim != 4:
         raise ShapeError(f"conv2d: expected a 4-D weight (out_channels, in_channels/groups, "
@@ -81,8 +108,6 @@ def _check_conv(x, weight, bias, groups):
                          f" but found {_TORCH_SCALAR.get(weight.dtype.name, weight.dtype.name)}"
                          f" (conv2d input {x.dtype.name}, weight {weight.dtype.name})")
     out_ch, in_per_group = weight.shape[0], weight.shape[1]
-    if groups <= 0:
-        raise ValueError(f"non-positive groups is not supported (conv2d got groups={groups})")
     if out_ch % groups:
         raise ShapeError(f"Given groups={groups}, expected weight to be divisible by {groups} "
                          f"at dimension 0, but got weight of size [{fmt_shape(weight.shape)}] "
@@ -100,11 +125,12 @@ def _check_conv(x, weight, bias, groups):
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D cross-correlation, torch.nn.functional.conv2d: unfold + (grouped) matmul."""
     x, squeeze = _batched("conv2d", input)
+    stride, dilation = _pair(stride), _pair(dilation)
+    check_conv_args("conv2d", padding if isinstance(padding, str) else _pair(padding),
+                    stride, dilation, groups)
     _check_conv(x, weight, bias, groups)
-    kernel, stride, dilation = tuple(weight.shape[2:]), _pair(stride), _pair(dilation)
+    kernel = tuple(weight.shape[2:])
     pads = _conv_padding(padding, kernel, dilation, stride)
-    if any(s <= 0 for s in stride):
-        raise ValueError(f"non-positive stride is not supported (conv2d got stride={stride})")
     padded = [x.shape[2 + i] + lo + hi for i, (lo, hi) in enumerate(pads)]
     span = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
     if padded[0] < span[0] or padded[1] < span[1]:
@@ -159,6 +185,16 @@ def _pool_geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode):
     if any(k <= 0 for k in kernel):
         raise ShapeError(f"kernel size should be greater than zero, but got kH: {kernel[0]} "
                          f"kW: {kernel[1]}")
+    # torch's checks of the other arguments: a negative stride or padding, a zero dilation
+    # would otherwise pool the wrong windows (eagerly and compiled alike)
+    if any(s < 0 for s in stride):
+        raise ShapeError(f"stride should be greater than zero, but got dH: {stride[0]} "
+                         f"dW: {stride[1]}")
+    if any(d <= 0 for d in dilation):
+        raise ShapeError(f"dilation should be greater than zero, but got dilationH: "
+                         f"{dilation[0]} dilationW: {dilation[1]}")
+    if any(p < 0 for p in padding):
+        raise ShapeError(f"pad must be non-negative, but got pad: {min(padding)}")
     for k, p, d in zip(kernel, padding, dilation):
         limit = (d * (k - 1) + 1) // 2 if op == "max_pool2d" else k // 2
         if p > limit:
@@ -196,6 +232,7 @@ def _flat_indices(idx, x, kernel, stride, padding, dilation, out):
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     """torch.nn.functional.max_pool2d; padding counts as -inf, ties go to the first max."""
+    _check_pool_input(input)
     x, squeeze = _batched("max_pool2d", input)
     kernel, stride, padding, dilation, out, extra = _pool_geometry(
         "max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode)
@@ -205,8 +242,9 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     values = _unbatched(mv.reshape(gather(windows, 2, idx), shape), squeeze)
     if not return_indices:
         return values
-    flat = _flat_indices(mv.reshape(idx, tuple(x.shape[:2]) + (-1,)), x, kernel, stride,
-                         padding, dilation, out)
+    # the window count spelled out: a -1 cannot be inferred when the batch is empty
+    flat = _flat_indices(mv.reshape(idx, tuple(x.shape[:2]) + (out[0] * out[1],)), x, kernel,
+                         stride, padding, dilation, out)
     return values, _unbatched(mv.reshape(flat, shape), squeeze)
 
 
@@ -214,6 +252,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None):
     """torch.nn.functional.avg_pool2d: window sums over a count that, like torch's, takes in
     the zero padding (count_include_pad) but never ceil_mode's overhang."""
+    _check_pool_input(input)
     x, squeeze = _batched("avg_pool2d", input)
     kernel, stride, padding, _, out, extra = _pool_geometry(
         "avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
@@ -280,6 +319,7 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     """torch.nn.functional.adaptive_max_pool2d: the max of each adaptive window (first max
     on ties), with flat row * W + col indices if asked."""
     x, squeeze = _batched("adaptive_max_pool2d", input)
+    _check_adaptive_max_input("adaptive_max_pool2d", input)
     oh, ow = _adaptive_size(x, output_size)
     if oh <= 0 or ow <= 0:
         raise ShapeError(f"adaptive_max_pool2d: output_size must be positive, got ({oh}, {ow})")
@@ -300,3 +340,12 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     indices = C.squeeze(gather(mv.expand(tensor(flat), tuple(idx.shape[:4]) + (kh * kw,)),
                                4, idx), 4)
     return values, _unbatched(indices, squeeze)
+
+
+def _check_adaptive_max_input(op, input):
+    """torch's adaptive max pools take an empty batch but no other empty dimension."""
+    for k in range(1, input.ndim):
+        if input.shape[k] == 0:
+            raise ShapeError(f"{op}(): Expected input to have non-zero size for non-batch "
+                             f"dimensions, but input has sizes {fmt_shape(input.shape)} with "
+                             f"dimension {k} being empty")

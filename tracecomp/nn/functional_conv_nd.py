@@ -11,7 +11,7 @@ from ..errors import DTypeError, ShapeError, fmt_shape
 from ..ops import conv as _conv
 from ..ops import movement as mv
 from ..ops.linalg import matmul
-from .functional_conv import _TORCH_SCALAR, conv2d
+from .functional_conv import _TORCH_SCALAR, check_conv_args, conv2d
 
 
 def _tuple(v, n):
@@ -35,8 +35,6 @@ def _check_weight(op, x, weight, bias, groups, transposed):
         raise DTypeError(f"expected scalar type {_TORCH_SCALAR.get(x.dtype.name, x.dtype.name)}"
                          f" but found {_TORCH_SCALAR.get(weight.dtype.name, weight.dtype.name)}"
                          f" ({op} input {x.dtype.name}, weight {weight.dtype.name})")
-    if groups <= 0:
-        raise ValueError(f"non-positive groups is not supported ({op} got groups={groups})")
     if weight.shape[0] % groups:
         raise ShapeError(f"Given groups={groups}, expected weight to be divisible by {groups} "
                          f"at dimension 0, but got weight of size [{fmt_shape(weight.shape)}] "
@@ -57,6 +55,8 @@ def _check_weight(op, x, weight, bias, groups, transposed):
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-D cross-correlation over (N, C, L) (or unbatched (C, L)), torch's conv1d."""
     x, squeeze = _batched("conv1d", input, 1)
+    check_conv_args("conv1d", padding if isinstance(padding, str) else _tuple(padding, 1),
+                    _tuple(stride, 1), _tuple(dilation, 1), groups)
     _check_weight("conv1d", x, weight, bias, groups, False)
     pad = padding if isinstance(padding, str) else (0, _tuple(padding, 1)[0])
     out = conv2d(C.unsqueeze(x, 2), C.unsqueeze(weight, 2), bias, (1, _tuple(stride, 1)[0]),
@@ -106,12 +106,10 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
                      groups=1, dilation=1):
     """torch's conv_transpose2d: weight (Cin, Cout/groups, kh, kw)."""
     x, squeeze = _batched("conv_transpose2d", input, 2)
-    _check_weight("conv_transpose2d", x, weight, bias, groups, True)
     stride, dilation = _tuple(stride, 2), _tuple(dilation, 2)
     padding, output_padding = _tuple(padding, 2), _tuple(output_padding, 2)
-    if any(s <= 0 for s in stride):
-        raise ValueError(f"non-positive stride is not supported (conv_transpose2d got "
-                         f"stride={stride})")
+    check_conv_args("conv_transpose2d", padding, stride, dilation, groups, output_padding)
+    _check_weight("conv_transpose2d", x, weight, bias, groups, True)
     _check_output_padding(output_padding, stride, dilation)
     out = _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation)
     return C.squeeze(out, 0) if squeeze else out
@@ -121,9 +119,11 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
                      groups=1, dilation=1):
     """torch's conv_transpose1d: weight (Cin, Cout/groups, k)."""
     x, squeeze = _batched("conv_transpose1d", input, 1)
-    _check_weight("conv_transpose1d", x, weight, bias, groups, True)
     stride, dilation = _tuple(stride, 1)[0], _tuple(dilation, 1)[0]
     padding, output_padding = _tuple(padding, 1)[0], _tuple(output_padding, 1)[0]
+    check_conv_args("conv_transpose1d", (padding,), (stride,), (dilation,), groups,
+                    (output_padding,))
+    _check_weight("conv_transpose1d", x, weight, bias, groups, True)
     _check_output_padding((output_padding,), (stride,), (dilation,))
     out = conv_transpose2d(C.unsqueeze(x, 2), C.unsqueeze(weight, 2), bias, (1, stride),
                            (0, padding), (0, output_padding), groups, (1, dilation))

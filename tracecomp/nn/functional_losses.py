@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from .. import composite as C
+from .. import dtypes
 from ..autograd.function import Function
 from ..errors import DTypeError, ShapeError, fmt_shape
 from ..ops import elementwise as ew
@@ -77,6 +78,13 @@ def _check_class_target(name, input, target, weight, ignore_index):
         raise DTypeError(f"{name}: expected target of scalar type Long (class indices) but "
                          f"found {target.dtype.name}; pass class indices as an int64 tensor, "
                          f"or class probabilities with the input's shape and a float dtype")
+    if target._data.dtype not in (np.dtype(np.int64), np.dtype(np.uint8)):
+        raise DTypeError(f"{name}: expected target dtype to be Long or Byte, but got "
+                         f"{dtypes.TORCH_NAMES.get(target._data.dtype, target.dtype.name)}; "
+                         f"convert the class indices with target.long()")
+    if target._data.dtype != np.int64:
+        # uint8 indices widened once here, so the graph's index arithmetic is all int64
+        target = ew.cast(target, np.dtype(np.int64))
     if input.ndim < 1:
         raise ShapeError(f"{name}: input must have at least 1 dimension (classes), got a 0-d "
                          f"tensor")

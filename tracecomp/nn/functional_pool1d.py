@@ -4,6 +4,7 @@ adaptive_max_pool1d. Each runs the 2-D pooling on a height-1 image, so windows, 
 from .. import composite as C
 from ..errors import ShapeError, fmt_shape
 from .functional_conv import (
+    _check_adaptive_max_input,
     adaptive_avg_pool2d,
     adaptive_max_pool2d,
     avg_pool2d,
@@ -22,6 +23,12 @@ def _check_dims(op, input):
                              f"0 dim batch size for input, but got:{fmt_shape(input.shape)}")
         raise ShapeError(f"Expected 2 to 3 dimensions, but got {input.ndim}-dimensional tensor "
                          f"for argument #1 'self' (while checking arguments for {op})")
+    # an empty batch is fine, any other empty dimension is not (as torch)
+    if op == "max_pool1d" and any(d == 0 for d in input.shape[-2:]):
+        raise ShapeError(f"max_pool1d: Expected 2D or 3D (batch mode) tensor with optional 0 dim "
+                         f"batch size for input, but got:{fmt_shape(input.shape)}")
+    if op == "adaptive_max_pool1d":
+        _check_adaptive_max_input(op, input)
 
 
 def _lift(x):

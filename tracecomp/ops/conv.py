@@ -17,7 +17,21 @@ def out_size(n, k, d, p, s):
     return (n + 2 * p - d * (k - 1) - 1) // s + 1
 
 
+def _check_window(op, kernel, dilation, padding, stride):
+    """torch's im2col argument checks, in its order and words: a zero stride or dilation or
+    a negative padding would otherwise read the wrong pixels, eagerly and compiled."""
+    for name, values, ok, want in (("kernel size", kernel, lambda v: v > 0, "greater than zero"),
+                                   ("stride", stride, lambda v: v > 0, "greater than zero"),
+                                   ("dilation", dilation, lambda v: v > 0, "greater than zero"),
+                                   ("padding", padding, lambda v: v >= 0, "non-negative")):
+        if not all(ok(v) for v in values):
+            label = "pad" if name == "padding" else name.split()[0]
+            raise ShapeError(f"{op}: {name} should be {want}, but got {label}_height: "
+                             f"{values[0]} {label}_width: {values[1]}")
+
+
 def _geometry(op, shape, kernel, dilation, padding, stride):
+    _check_window(op, kernel, dilation, padding, stride)
     if len(shape) != 4:
         raise ShapeError(f"{op}: expected a 4-D (N, C, H, W) input, got shape {fmt_shape(shape)}")
     oh, ow = (out_size(shape[2 + i], kernel[i], dilation[i], padding[i], stride[i])

@@ -13,6 +13,7 @@ from .. import dtypes
 from ..dispatch import bind
 from ..errors import DTypeNotImplemented
 from ..tensor import Tensor
+from .indexing import check_nonzero
 from .registry import defprim
 from .rules import (
     bool_dtype,
@@ -55,6 +56,19 @@ def _zero_grad(g, out, x):
     return (zeros_like(g),)
 
 
+def _sign_impl(x):
+    """torch's sign: 0 for NaN and for -0.0 too (numpy's keeps NaN and -0.0)."""
+    if x.dtype.kind != "f":
+        return np.sign(x)
+    return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
+
+
+def _relu_impl(x):
+    """x where it is not below 0: NaN and -0.0 pass, as torch's relu (np.maximum(x, 0) may
+    turn -0.0 into 0.0)."""
+    return np.where(x < 0, x.dtype.type(0), x)
+
+
 # --- unary ----------------------------------------------------------------------------
 neg_p = unary("neg", np.negative, lambda g, out, x: (-g,), same_dtype)
 exp_p = unary("exp", np.exp, lambda g, out, x: (g * out,))
@@ -62,14 +76,13 @@ log_p = unary("log", np.log, lambda g, out, x: (g / x,))
 sqrt_p = unary("sqrt", np.sqrt, lambda g, out, x: (g / (out * 2),))
 rsqrt_p = unary("rsqrt", lambda x: 1 / np.sqrt(x), lambda g, out, x: (g * out * out * out * -0.5,))
 abs_p = unary("abs", np.abs, lambda g, out, x: (g * sign(x),), same_dtype)
-sign_p = unary("sign", np.sign, _zero_grad, same_dtype)
+sign_p = unary("sign", _sign_impl, _zero_grad, same_dtype)
 sin_p = unary("sin", np.sin, lambda g, out, x: (g * cos(x),))
 cos_p = unary("cos", np.cos, lambda g, out, x: (-(g * sin(x)),))
 tanh_p = unary("tanh", np.tanh, lambda g, out, x: (g * (1 - out * out),))
 sigmoid_p = unary("sigmoid", lambda x: special.expit(x),
                   lambda g, out, x: (g * out * (1 - out),))
-relu_p = unary("relu", lambda x: np.maximum(x, x.dtype.type(0)),
-               lambda g, out, x: (where(out > 0, g, 0.0),), same_dtype)
+relu_p = unary("relu", _relu_impl, lambda g, out, x: (where(out > 0, g, 0.0),), same_dtype)
 erf_p = unary("erf", special.erf,
               lambda g, out, x: (g * exp(-(x * x)) * 1.1283791670955126,))
 log1p_p = unary("log1p", np.log1p, lambda g, out, x: (g / (x + 1),))
@@ -137,6 +150,19 @@ def _pow_vjp(g, out, a, b):
     return ga, gb
 
 
+def _pow_impl(a, b):
+    """np.power, with torch's integer powers: a negative exponent in a tensor gives 1 for
+    base 1, +-1 for base -1 and 0 otherwise (numpy refuses the whole array)."""
+    if np.result_type(a, b).kind not in "iu" or np.min(b, initial=0) >= 0:
+        return np.power(a, b)
+    b = np.asarray(b)
+    negative = b < 0
+    out = np.power(a, np.where(negative, 0, b))
+    odd = (b & 1).astype(bool)
+    return np.where(negative, np.where(a == 1, 1, np.where(a == -1, np.where(odd, -1, 1), 0)),
+                    out)
+
+
 def _extremum_vjp(wins):
     """maximum/minimum: the winner takes g, a tie splits it in half (torch's rule)."""
     def vjp(g, out, a, b):
@@ -151,17 +177,38 @@ def _remainder_vjp(g, out, a, b):
     return (g if needs(a) else None, -(g * floor_divide(a, b)) if needs(b) else None)
 
 
+def _remainder_impl(a, b):
+    """torch's remainder (the divisor's sign): fmod, moved by b where the signs differ. A
+    zero result keeps a's sign, as torch's does (numpy's remainder takes b's)."""
+    if np.result_type(a, b).kind != "f":
+        return np.remainder(a, b)       # integers: the divisor has been checked for 0
+    mod = np.fmod(a, b)
+    return np.where((mod != 0) & ((np.asarray(b) < 0) != (mod < 0)), mod + b, mod)
+
+
+def _integer_division(kernel, rule=promote):
+    """The dtype rule of the division family: torch has no bool kernel for it."""
+    def dtype(*args, **params):
+        out = rule(*args, **params)
+        if out == dtypes.BOOL:
+            raise DTypeNotImplemented(f'"{kernel}_cpu" not implemented for \'Bool\'')
+        return out
+    return dtype
+
+
 add_p = binary("add", np.add, lambda g, out, a, b: (g, g), tags=("commutative", "associative"))
 sub_p = binary("sub", np.subtract, lambda g, out, a, b: (g, -g))
 mul_p = binary("mul", np.multiply, _mul_vjp, tags=("commutative", "associative"))
 div_p = binary("div", np.true_divide, _div_vjp, promote_float)
-pow_p = binary("pow", np.power, _pow_vjp)
+pow_p = binary("pow", _pow_impl, _pow_vjp)
 maximum_p = binary("maximum", np.maximum, _extremum_vjp(lambda a, b: a > b),
                    tags=("commutative",))
 minimum_p = binary("minimum", np.minimum, _extremum_vjp(lambda a, b: a < b),
                    tags=("commutative",))
-remainder_p = binary("remainder", np.remainder, _remainder_vjp)
-floor_divide_p = binary("floor_divide", np.floor_divide, None)
+remainder_p = binary("remainder", _remainder_impl, _remainder_vjp,
+                     _integer_division("remainder"))
+# numpy's floor_divide is torch's div_floor, special values included (inf // 2 is NaN)
+floor_divide_p = binary("floor_divide", np.floor_divide, None, _integer_division("div_floor"))
 eq_p = binary("eq", np.equal, None, bool_dtype, ("commutative",))
 ne_p = binary("ne", np.not_equal, None, bool_dtype, ("commutative",))
 lt_p = binary("lt", np.less, None, bool_dtype)
@@ -177,11 +224,16 @@ def add(a, b): return bind(add_p, a, b)
 def sub(a, b): return bind(sub_p, a, b)
 def mul(a, b): return bind(mul_p, a, b)
 def div(a, b): return bind(div_p, a, b)
-def pow(a, b): return bind(pow_p, a, b)  # noqa: A001
+def pow(a, b):  # noqa: A001
+    if isinstance(b, int) and not isinstance(b, bool) and b < 0 and isinstance(a, Tensor) \
+            and a._data.dtype.kind in "iub":
+        raise RuntimeError(f"Integers to negative integer powers are not allowed. (pow got a "
+                           f"tensor of dtype {a.dtype.name} and the exponent {b})")
+    return bind(pow_p, a, b)
 def maximum(a, b): return bind(maximum_p, a, b)
 def minimum(a, b): return bind(minimum_p, a, b)
-def remainder(a, b): return bind(remainder_p, a, b)
-def floor_divide(a, b): return bind(floor_divide_p, a, b)
+def remainder(a, b): return bind(remainder_p, a, divisor("remainder", a, b))
+def floor_divide(a, b): return bind(floor_divide_p, a, divisor("floor_divide", a, b))
 def eq(a, b): return bind(eq_p, a, b)
 def ne(a, b): return bind(ne_p, a, b)
 def lt(a, b): return bind(lt_p, a, b)
@@ -256,13 +308,6 @@ def _tensor_other(op, b):
     return b
 
 
-def _fmod_impl(a, b):
-    if np.asarray(b).dtype.kind in "iub" and np.any(np.asarray(b) == 0) and \
-            np.result_type(a, b).kind in "iub":
-        raise RuntimeError("ZeroDivisionError")     # torch's message for integer fmod by 0
-    return np.fmod(a, b)
-
-
 tan_p = unary("tan", np.tan, lambda g, out, x: (g * (out * out + 1),))
 sinh_p = unary("sinh", np.sinh, lambda g, out, x: (g * cosh(x),))
 cosh_p = unary("cosh", np.cosh, lambda g, out, x: (g * sinh(x),))
@@ -276,9 +321,9 @@ atan2_p = binary("atan2", np.arctan2, _atan2_vjp, promote_float)
 hypot_p = binary("hypot", np.hypot, lambda g, out, a, b: (
     g * a / out if needs(a) else None, g * b / out if needs(b) else None), _float_only("hypot"))
 copysign_p = binary("copysign", np.copysign, _copysign_vjp, promote_float)
-fmod_p = binary("fmod", _fmod_impl, lambda g, out, a, b: (
+fmod_p = binary("fmod", np.fmod, lambda g, out, a, b: (
     g if needs(a) else None,
-    -(g * trunc(div(a, b))) if needs(b) else None))
+    -(g * trunc(div(a, b))) if needs(b) else None), _integer_division("fmod"))
 
 
 def tan(x): return bind(tan_p, x)
@@ -293,7 +338,28 @@ def atanh(x): return bind(atanh_p, x)
 def atan2(a, b): return bind(atan2_p, a, _tensor_other("atan2", b))
 def hypot(a, b): return bind(hypot_p, a, _tensor_other("hypot", b))
 def copysign(a, b): return bind(copysign_p, a, b)
-def fmod(a, b): return bind(fmod_p, a, b)
+def fmod(a, b): return bind(fmod_p, a, divisor("fmod", a, b))
+
+
+def _array(x):
+    return x._data if isinstance(x, Tensor) else x
+
+
+def divisor(op, a, b):
+    """b, checked to hold no 0 when `a op b` divides integers: torch raises RuntimeError
+    ("ZeroDivisionError") there, eagerly and compiled alike, so a tensor divisor goes
+    through the check_range guard (one check in the graph, run on every call); floating
+    division gives inf or NaN instead."""
+    dtype = dtypes.result_type(_array(a), _array(b))
+    if dtype.kind not in "iu":
+        return b
+    message = (f"ZeroDivisionError: integer division by zero in {op} ({dtypes.TORCH_NAMES[dtype]}"
+               f" operands, a divisor holds 0); divide floating point tensors for inf/nan")
+    if isinstance(b, Tensor):
+        return check_nonzero(b, message)
+    if b == 0:
+        raise RuntimeError(message)
+    return b
 
 
 def zeros_like(x):

@@ -19,12 +19,15 @@ from .rules import needs, same_dtype
 ERRORS = {"IndexError": IndexError, "RuntimeError": RuntimeError}
 
 
-def _check_range_impl(x, low, high, ignore, message, error):
+def _check_range_impl(x, low, high, ignore, message, error, exclude=None):
     """x unchanged, or error(message) naming the first value outside [low, high)
-    (values equal to `ignore` are allowed)."""
-    bad = (x < low) | (x >= high)
+    (values equal to `ignore` are allowed, values equal to `exclude` are not). NaN lies in
+    no range: it is refused too (torch's binary_cross_entropy refuses a NaN probability)."""
+    bad = ~((x >= low) & (x < high))
     if ignore is not None:
         bad &= x != ignore
+    if exclude is not None:
+        bad |= x == exclude
     if bad.any():
         value = x[bad].flat[0]
         value = int(value) if x.dtype.kind in "biu" else float(value)
@@ -39,11 +42,23 @@ check_range_p = defprim("check_range", _check_range_impl,
                         lambda g, out, x, **_: (g,), ("guard",))
 
 
-def check_range(x, low, high, message, ignore=None, error="IndexError"):
-    """x, after checking its values lie in [low, high): eagerly now, in a compiled graph
-    every time it runs. `message` may use {value}, {low}, {high}."""
-    return bind(check_range_p, x, low=low, high=high, ignore=ignore, message=message,
-                error=error)
+def check_range(x, low, high, message, ignore=None, error="IndexError", exclude=None):
+    """x, after checking its values lie in [low, high) and differ from `exclude`: eagerly
+    now, in a compiled graph every time it runs. `message` may use {value}, {low}, {high}."""
+    params = {"low": low, "high": high, "ignore": ignore, "message": message, "error": error}
+    if exclude is not None:     # only when asked: graphs without it print as before
+        params["exclude"] = exclude
+    return bind(check_range_p, x, **params)
+
+
+def check_nonzero(x, message):
+    """x, after checking that no value is 0 (an integer divisor): RuntimeError(message)
+    otherwise, as torch raises for integer division by zero. The whole range of x's dtype
+    is allowed, so the guard only refuses 0 (and range analysis still sees x's dtype)."""
+    dtype = x._data.dtype
+    low, high = (0, 2) if dtype.kind == "b" else (int(np.iinfo(dtype).min),
+                                                  int(np.iinfo(dtype).max) + 1)
+    return check_range(x, low, high, message, error="RuntimeError", exclude=0)
 
 
 # --- gather / scatter_add --------------------------------------------------------------

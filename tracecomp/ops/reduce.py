@@ -23,10 +23,14 @@ def reduced_shape(op, shape, dims, keepdim):
 
 def _reduce_rule(op, empty_ok=True):
     def rule(x, dims, keepdim):
-        if not empty_ok and any(x[d] == 0 for d in dims):
+        empty = [d for d in dims if x[d] == 0]
+        if not empty_ok and empty and len(dims) == len(x):   # as torch: reducing everything
             raise ShapeError(f"{op}(): Expected reduction dim to be specified for input.numel() "
                              f"== 0. Specify the reduction dim with the 'dim' argument; the "
                              f"input of shape {fmt_shape(x)} is empty along dims {dims}")
+        if not empty_ok and empty:                           # as torch: one named empty dim
+            raise IndexError(f"{op}(): Expected reduction dim {empty[0]} to have non-zero "
+                             f"size; the input has shape {fmt_shape(x)}")
         return reduced_shape(op, x, dims, keepdim)
     return rule
 
@@ -87,11 +91,16 @@ def _arg_impl(fn):
 
 def _arg_rule(op):
     def rule(x, dim, keepdim):
-        if int(np.prod(x)) == 0:
-            raise ShapeError(f"{op}(): Expected reduction dim to be specified for input.numel() "
-                             f"== 0; the input of shape {fmt_shape(x)} is empty")
+        # torch refuses only an empty reduced dim: argmax(dim=1) of a [0, 3] tensor is a [0]
         if dim is None:
+            if int(np.prod(x)) == 0:
+                raise IndexError(f"{op}(): Expected reduction dim to be specified for "
+                                 f"input.numel() == 0; the input of shape {fmt_shape(x)} is "
+                                 f"empty")
             return (1,) * len(x) if keepdim else ()
+        if x[dim] == 0:
+            raise IndexError(f"{op}(): Expected reduction dim {dim} to have non-zero size; the "
+                             f"input has shape {fmt_shape(x)}")
         return reduced_shape(op, x, (dim,), keepdim)
     return rule
 

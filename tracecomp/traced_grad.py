@@ -1,0 +1,117 @@
+"""`autograd.grad(y, xs)` inside compiled code: the gradients are derived in the graph being
+traced, so they become ordinary graph values the code can use (a gradient penalty, an
+inner optimisation step, a Hessian-vector product).
+
+The graph autodiff's VJP walk runs backwards over the nodes recorded so far, starting from
+the outputs' gradients, and emits the backward nodes into the same graph (as
+`loss.backward()` inside compiled code does, see traced_autograd.py), but no `.grad` is
+touched: the gradients of the asked-for tensors are returned, as eager `grad` returns them.
+
+A non-input tensor asked for (`grad(y, [h, x])` with `h = f(x)`) receives its gradient
+once the walk has passed every node after it; the walk then goes on through it, since
+torch's gradient of x also counts the path through h. So the walk runs in segments that
+end at the asked-for nodes, latest first.
+
+create_graph=False records the backward nodes without gradient tracking (the results are
+constants to any later differentiation, as torch detaches them); create_graph=True
+records them with it, so the results can be differentiated again: inside the trace
+(higher-order `grad`) or by the compiled function's own backward.
+"""
+from . import grad_mode
+from . import tracer as tracing
+from .errors import AutogradError, TraceError
+from .ir import Node
+
+
+class _Same(dict):
+    """Differentiating in place: every node stands for itself."""
+
+    def __missing__(self, node):
+        return node
+
+
+def grad(outputs, inputs, grad_outputs, create_graph, allow_unused, materialize_grads):
+    """The traced counterpart of autograd.engine.grad (whose argument checks have run)."""
+    from tracecomp.passes.autodiff import backpropagate
+
+    from .autograd.engine import root_grads
+    tracer = tracing.CURRENT
+    if tracer is None:
+        raise TraceError("autograd.grad() on a traced tensor outside the compiled call that "
+                         "made it: return the tensor from the compiled function and "
+                         "differentiate the result instead")
+    outputs, starts = root_grads(outputs, grad_outputs, "grad")     # eager's checks
+    targets = [_node_of(tracer, t) for t in inputs]
+    position = {n: k for k, n in enumerate(tracer.graph.nodes)}
+    nodes = list(tracer.graph.nodes)
+    results = [None] * len(targets)
+    with _asked_for(targets), grad_mode.set_grad_enabled(create_graph):
+        grads = {}
+        for t, g in zip(outputs, starts):
+            node = t._data
+            grads[node] = g if node not in grads else grads[node] + g
+        # segment ends: each asked-for node's position (inputs: before every node), latest
+        # first; the walk over nodes[end + 1:stop] completes the gradients of nodes at `end`
+        ends = sorted({position.get(n, -1) for n in targets if n is not None}, reverse=True)
+        stop = len(nodes)
+        for end in ends:
+            backpropagate(nodes[end + 1:stop], grads, _Same(), tracer)
+            stop = end + 1
+            for k, n in enumerate(targets):
+                if n is not None and position.get(n, -1) == end:
+                    results[k] = grads.get(n)
+    return _finish(inputs, results, allow_unused, materialize_grads)
+
+
+def backward_into(tensors, grad_tensors, inputs, create_graph):
+    """`backward(inputs=...)` inside compiled code: only the tensors in `inputs` get their
+    gradient accumulated into `.grad` (the compiler writes .grad back after the call)."""
+    grads = grad(tensors, inputs, grad_tensors, create_graph, allow_unused=True,
+                 materialize_grads=False)
+    for t, g in zip(inputs, grads):
+        if g is not None:
+            t.grad = g if t.grad is None else t.grad + g
+    tracing.CURRENT.did_backward = True
+
+
+def _node_of(tracer, t):
+    """The graph value standing for tensor t, or None when the trace never used it."""
+    if isinstance(t._data, Node):
+        return t._data
+    for held, node in tracer.captured:      # a tensor from outside that requires grad
+        if held is t:
+            return node
+    return None
+
+
+class _asked_for:
+    """While the walk runs, the asked-for values count as requiring grad: a traced input
+    that only got `requires_grad_()` inside the code keeps requires_grad=False on its node
+    (the compiled signature says so), and the walk hands gradients only to nodes that
+    require grad."""
+
+    def __init__(self, targets):
+        self.flip = [n for n in targets if n is not None and not n.requires_grad]
+
+    def __enter__(self):
+        for n in self.flip:
+            n.requires_grad = True
+
+    def __exit__(self, *exc):
+        for n in self.flip:
+            n.requires_grad = False
+        return False
+
+
+def _finish(inputs, results, allow_unused, materialize_grads):
+    out = []
+    for k, (t, g) in enumerate(zip(inputs, results)):
+        if g is None and materialize_grads:
+            from .creation import zeros_like
+            g = zeros_like(t)
+        if g is None and not allow_unused:
+            raise AutogradError(f"The differentiated Tensor at index {k} appears to not have "
+                                f"been used in the graph. Set allow_unused=True if this is the "
+                                f"desired behavior.")
+        out.append(g)
+    return tuple(out)
