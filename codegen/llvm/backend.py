@@ -20,7 +20,13 @@ cache.py) and returns a runner (runner.py) that makes ONE native call per segmen
 
 TRACECOMP_LLVM_RUNNER=steps (or compile_graph(graph, runner="steps")) selects the older
 runner instead: one ctypes call per kernel from Python, np.matmul for products, a fresh
-array per value. It runs the same kernels, for comparison and as a fallback.
+array per value. It runs the same kernels, for comparison and as a fallback. Each step's
+result is made exactly its node's dtype and shape (runner.conform) before a kernel reads it.
+
+An exception other than a TracecompError (or MemoryError) raised while lowering and
+compiling a graph is a tracecomp bug (an llvmlite type error, an IR parse error): it is
+raised as a LoweringError naming the kernel being emitted (lowering_bug.py), from one
+place, compile_graph.
 
 The runner carries the fusion log (fusion decisions, the memory plan and the segments),
 the LLVM IR (before and after optimization) and the assembly, for `compiled.llvm_ir` /
@@ -47,7 +53,8 @@ from . import (
     select,  # noqa: F401  (registers the argmax/argmin/gather index maps)
 )
 from .kernels import elementwise_kernel, reduce_kernel, supported
-from .runner import Runner
+from .lowering_bug import Stage, lowering_bug
+from .runner import Runner, conform
 from .window import fold_kernel, unfold_kernel
 
 _module_ids = itertools.count()
@@ -102,7 +109,9 @@ class StepRunner(Texts):
             env[node] = contiguous(a)
         for step in self.steps:
             try:
-                env[step.node] = step.run(env)
+                # a kernel reads exactly the node's dtype: a numpy result of another one
+                # (np.matmul promotes) would be read as garbage
+                env[step.node] = conform(step.run(env), step.node, self.names)
             except TracecompError:
                 raise
             except Exception as exc:
@@ -133,12 +142,22 @@ def compile_graph(graph, runner=None):
     if runner not in RUNNERS:
         raise ValueError(f"compile_graph: runner must be one of {RUNNERS}, got {runner!r} "
                          "(check TRACECOMP_LLVM_RUNNER)")
+    names, stage = node_names(graph), Stage()
+    try:
+        return _lower(graph, runner, names, stage)
+    except (TracecompError, MemoryError):
+        raise
+    except Exception as exc:    # valid code must not meet llvmlite's (or our) internals
+        raise lowering_bug(exc, graph, names, stage) from exc
+
+
+def _lower(graph, runner, names, stage):
+    """compile_graph's work; `stage` says what it is doing, for lowering_bug."""
     # without a BLAS for some product's dtype, the generated GEMM computes it: it takes no
     # transposes, so they stay out of matmul groups
     dtypes = {n.dtype.name for n in graph.nodes if n.op == "matmul"}
     plan = fusion.run(graph, supported, transposes=all(
         blas.find_gemm(d) for d in dtypes if d in ("float32", "float64")))
-    names = node_names(graph)
     module = engine.new_module(f"graph{next(_module_ids)}")
     split = {g.root: parallel.extent(g) for g in plan.groups
              if runner == "entry" and g.kind in RANGED and parallel.extent(g)}
@@ -146,6 +165,7 @@ def compile_graph(graph, runner=None):
     for k, group in enumerate(plan.groups):
         if group.kind in BUILDERS:
             name = f"kernel{k}_{group.root.op}"
+            stage.enter(f"emitting {name}", group.nodes)
             if group.root in split:
                 RANGED[group.kind](module, group, name, ranged=True)
             else:
@@ -153,21 +173,24 @@ def compile_graph(graph, runner=None):
             kernel_names[group.root] = name
         elif runner == "entry" and dots.use(group):     # a small product over a long K
             name = f"kernel{k}_dots"
+            stage.enter(f"emitting {name}", group.nodes)
             if group.root.size * dots.shape(group)[0][2] >= parallel.SPLIT_WORK:
                 split[group.root] = dots.tile_columns(group)
             dots.dots_kernel(module, group, name, ranged=group.root in split)
             kernel_names[group.root] = name
+    stage.enter("sharing repeated kernels")
     _share_repeated(module, kernel_names)
     for group in plan.groups:           # which graph nodes each kernel computes, for dumps
         label = kernel_names.get(group.root, group.kind)
         plan.log.append(f"{label}: " + ", ".join(f"{names[n]} {n.op}" for n in group.nodes))
     if runner == "steps":
+        stage.enter("compiling the LLVM module")
         library = cache.compile_module(module, list(kernel_names.values())) \
             if kernel_names else None
         steps = [_step(g, library, kernel_names) for g in plan.groups]
         _plan_frees(graph, plan, steps)
         return StepRunner(graph, plan, steps, library, names)
-    return _entry_runner(graph, plan, module, kernel_names, names, split)
+    return _entry_runner(graph, plan, module, kernel_names, names, split, stage)
 
 
 def _share_repeated(module, kernel_names):
@@ -193,8 +216,9 @@ def _share_repeated(module, kernel_names):
         kernel_names[root] = kept.get(name, name)
 
 
-def _entry_runner(graph, plan, module, kernel_names, names, split):
+def _entry_runner(graph, plan, module, kernel_names, names, split, stage):
     """Plan the arena, add the entry functions, compile, wrap (runner.py)."""
+    stage.enter("planning memory and emitting the entry functions")
     gemm = {}       # dtype -> the BLAS symbol, or the generated GEMM function without one
     for group in plan.groups:
         dtype = group.root.dtype.name
@@ -210,8 +234,10 @@ def _entry_runner(graph, plan, module, kernel_names, names, split):
     entry_names = entry.emit(module, layout, memory_plan, kernel_names, gemm)
     imports = {sym.name: sym.address for sym in gemm.values()
                if isinstance(sym, blas.GemmSymbol)}
+    stage.enter("compiling the LLVM module")
     library = cache.compile_module(module, entry_names, imports=imports) \
         if entry_names else None
+    stage.enter("building the runner")
     plan.log += memory_plan.log + _program_log(layout, kernel_names, names)
     python_steps = {s.groups[0].root: _step(s.groups[0], None, {}).run
                     for s in layout.program if s.kind == "python"}

@@ -14,10 +14,16 @@ at a multi-index is emitted by `value()`, which maps the index through the node:
   - an elementwise op emits its rule (ops.py) on its operands' values, converted to the
     rule's compute type.
 
-Values are memoized per (node, index) within one loop body. A reduction initializes its
-output, then accumulates every input element into out[projected index]; `reassoc` on the
-float adds lets LLVM vectorize row sums (the only fast-math flag used, and only there).
-A float32 sum accumulates in float64 and rounds once (error bound: see WIDE_SUM_MAX).
+Values are memoized per (node, index) within one loop body. The walk from the root to
+the loads is iterative (`value` keeps an explicit stack of the nodes waiting on an operand's
+value), so a kernel of MAX_MEMBERS chained ops emits from any Python stack depth; an index
+map that is a plain function (MOVEMENT: select.py, window.py) still calls `value` itself,
+one nesting per such node.
+
+A reduction initializes its output, then accumulates every input element into
+out[projected index]; `reassoc` on the float adds lets LLVM vectorize row sums (the only
+fast-math flag used, and only there). A float32 sum accumulates in float64 and rounds
+once (error bound: see WIDE_SUM_MAX).
 """
 import math
 
@@ -63,6 +69,7 @@ class KernelBuilder:
         self.b = ir.IRBuilder(self.fn.append_basic_block("entry"))
         self.e = Emitter(self.b, module)
         self.memo = {}
+        self.stack = []     # the frames value() keeps (see value)
 
     # --- loops ------------------------------------------------------------------------------
     def loops(self, shape, body):
@@ -116,32 +123,118 @@ class KernelBuilder:
 
     # --- values -------------------------------------------------------------------------
     def value(self, node, index):
+        """node's value at index (a list of i64 values), memoized per loop body.
+
+        Iterative: a node whose value needs an operand's value first (an elementwise op, an
+        index map of INDEX_MAPS) waits in a _Frame on an explicit stack while the operand is
+        computed, so the length of the kernel's member chain never becomes Python
+        recursion. One stack serves the builder; a plain index map (MOVEMENT) that calls
+        value again works above the frames waiting below it.
+
+        The IR is the recursive walk's, instruction for instruction: operands left to
+        right, depth first. The memo keys on the ids of index values (a size-1 dim's
+        c64(0) is made afresh per read and freed after it), so which reads it shares
+        depends on which ids CPython reuses; the frames allocate as that walk did (an
+        operand's index list dies right after its value is converted; a zip per node;
+        slots, not lists) so the same reads are shared and the IR text, hence the disk
+        cache's key, is unchanged. Keying constants by value would make this independent
+        of the allocator (and drop repeated loads), at the price of new IR text."""
+        stack = self.stack
+        base = len(stack)
+        got = self._lookup(node, index)
+        while len(stack) > base:
+            frame = stack[-1]
+            if frame.rule is not None:
+                got = self._resume(frame, got)
+            elif got is None:       # a fresh index map's frame: ask for its operand
+                got = self._lookup(frame.x, frame.index)
+            else:                   # an index map's operand value is in
+                stack.pop()
+                got = self.memo[frame.key] = got if frame.then is None else frame.then(got)
+        return got
+
+    def _lookup(self, node, index):
+        """node's value at index when it is at hand (memoized, loaded, computed by a plain
+        index map); else None, with a fresh frame for node pushed on the stack."""
         key = (node, tuple(id(i) for i in index))
         hit = self.memo.get(key)
-        if hit is None:
-            hit = self.memo[key] = self._value(node, index)
-        return hit
-
-    def _value(self, node, index):
+        if hit is not None:
+            return hit
         if node not in self.members:
-            return self.load(self.ptr[node], node.shape, index, node.dtype)
+            hit = self.memo[key] = self.load(self.ptr[node], node.shape, index, node.dtype)
+            return hit
+        index_map = INDEX_MAPS.get(node.op)
+        if index_map is not None:
+            x, src, then = index_map(self, node, index)
+            if x is None:       # the map read a buffer itself
+                self.memo[key] = src
+                return src
+            self.stack.append(_Frame(key, node, src, x=x, then=then))
+            return None
         mapping = MOVEMENT.get(node.op)
         if mapping is not None:
-            return mapping(self, node, index)
+            hit = self.memo[key] = mapping(self, node, index)
+            return hit
         rule, dtype = rule_for(node)
-        operands = [self.operand(x, index, node.shape, want)
-                    for x, want in zip(node.inputs, operand_dtypes(node))]
-        if node.op == "cast":
-            return operands[0]
-        return rule(self.e, operands, node, dtype)
+        self.stack.append(_Frame(key, node, index, rule, dtype, operand_dtypes(node)))
+        return None
+
+    def _resume(self, frame, got):
+        """Continue an elementwise frame, given `got`, the value of the operand it waited
+        for (None when fresh): ask for its operands in order; when all are in, apply the
+        rule, pop the frame and return the node's value (None while it waits again)."""
+        node, operands = frame.node, frame.operands
+        while True:
+            if got is not None:
+                operands.append(self.e.convert(got, frame.x.dtype, frame.want))
+                frame.sub = got = None      # the operand's index list dies here
+            for x, want in frame.todo:
+                if not isinstance(x, Node):
+                    operands.append(self.e.const(x, want))
+                    continue
+                frame.x, frame.want = x, want
+                frame.sub = _broadcast_index(frame.index, node.shape, x)
+                got = self._lookup(x, frame.sub)
+                if got is None:         # x's frame is on the stack now
+                    return None
+                break
+            else:
+                break
+        self.stack.pop()
+        got = self.memo[frame.key] = operands[0] if node.op == "cast" else \
+            frame.rule(self.e, operands, node, frame.dtype)
+        return got
 
     def operand(self, x, index, shape, dtype):
         """Operand x of a node of `shape` at `index` (numpy broadcasting), as `dtype`."""
         if not isinstance(x, Node):
             return self.e.const(x, dtype)
-        lead = len(shape) - x.ndim
-        sub = [c64(0) if n == 1 else i for i, n in zip(index[lead:], x.shape)]
-        return self.e.convert(self.value(x, sub), x.dtype, dtype)
+        return self.e.convert(self.value(x, _broadcast_index(index, shape, x)), x.dtype, dtype)
+
+
+class _Frame:
+    """A node waiting in KernelBuilder.value for an operand's value: an elementwise node
+    (rule set: its operands so far, the (operand, dtype) pairs still to read, the operand x
+    it waits for and that operand's index list) or an index map's (rule None: x at index,
+    then). Slots, not a list: a list would come from the allocator's bin that ir.Constant
+    uses, shifting which index ids the memo sees reused (see KernelBuilder.value)."""
+
+    __slots__ = ("dtype", "index", "key", "node", "operands", "rule", "sub", "then", "todo",
+                 "want", "x")
+
+    def __init__(self, key, node, index, rule=None, dtype=None, wants=None, x=None,
+                 then=None):
+        self.key, self.node, self.index, self.rule, self.dtype = key, node, index, rule, dtype
+        self.x, self.then, self.sub, self.want = x, then, None, None
+        self.operands = [] if rule is not None else None
+        # a zip, as the recursive walk iterated (the same allocations, the same ids reused)
+        self.todo = zip(node.inputs, wants) if rule is not None else None
+
+
+def _broadcast_index(index, shape, x):
+    """The index into x (numpy-broadcast to `shape`) of the element at `index`."""
+    lead = len(shape) - x.ndim
+    return [c64(0) if n == 1 else i for i, n in zip(index[lead:], x.shape)]
 
 
 # --- movement ops as index maps ------------------------------------------------------------
@@ -150,20 +243,19 @@ def _permute(k, node, index):
     src = [None] * len(dims)
     for d, i in zip(dims, index):
         src[d] = i
-    return k.value(node.inputs[0], src)
+    return node.inputs[0], src, None
 
 
 def _expand(k, node, index):
     x = node.inputs[0]
-    lead = node.ndim - x.ndim
-    return k.value(x, [c64(0) if n == 1 else i for i, n in zip(index[lead:], x.shape)])
+    return x, _broadcast_index(index, node.shape, x), None
 
 
 def _slice(k, node, index):
     p = node.params
     src = [k.b.add(c64(a), k.b.mul(i, c64(s))) if (a, s) != (0, 1) else i
            for i, a, s in zip(index, p["starts"], p["steps"])]
-    return k.value(node.inputs[0], src)
+    return node.inputs[0], src, None
 
 
 def _reshape(k, node, index):
@@ -172,7 +264,7 @@ def _reshape(k, node, index):
     so most reshapes cost an add and a multiply, not a divide per dim."""
     x, b = node.inputs[0], k.b
     if x not in k.members:      # a stored buffer is C-contiguous: read it in the new shape
-        return k.load(k.ptr[x], node.shape, index, x.dtype)
+        return None, k.load(k.ptr[x], node.shape, index, x.dtype), None
     src = []
     for out_dims, in_dims in _reshape_groups(node.shape, x.shape):
         linear = c64(0)
@@ -185,7 +277,7 @@ def _reshape(k, node, index):
         for d, stride in zip(in_dims, contiguous_strides([x.shape[d] for d in in_dims])):
             q = b.udiv(linear, c64(stride)) if stride != 1 else linear
             src.append(b.urem(q, c64(x.shape[d])) if d != in_dims[0] else q)
-    return k.value(x, src)
+    return x, src, None
 
 
 def _reshape_groups(out_shape, in_shape):
@@ -228,12 +320,18 @@ def _pad(k, node, index):
             ok = b.and_(ok, b.icmp_signed("==", b.srem(p, c64(step)), c64(0)))
         inside = b.and_(inside, ok)
         src.append(b.select(ok, q, c64(0)))
-    v = k.value(x, src)
-    return b.select(inside, v, k.e.const(node.params["value"], node.dtype))
+    return x, src, lambda v: b.select(inside, v, k.e.const(node.params["value"], node.dtype))
 
 
-MOVEMENT = {"permute": _permute, "expand": _expand, "slice": _slice, "reshape": _reshape,
-            "pad": _pad}       # window.py adds unfold (im2col), select.py argmax and gather
+# op -> index map(k, node, index) -> (operand, operand's index, then): node's value at index
+# is then(operand's value there), or that value when then is None; operand None: the index
+# is the value itself (read from a buffer). KernelBuilder.value walks these without
+# recursing.
+INDEX_MAPS = {"permute": _permute, "expand": _expand, "slice": _slice, "reshape": _reshape,
+              "pad": _pad}
+# op -> index map(k, node, index) -> node's value at index, calling k.value for what it reads
+# (one nesting per such node): window.py adds unfold (im2col), select.py argmax and gather.
+MOVEMENT = {}
 SUPPORT = {}    # op -> predicate, for index maps that only some nodes may use (select.py)
 
 
@@ -415,7 +513,7 @@ def supported(node):
         return True
     if node.op in SUPPORT:
         return SUPPORT[node.op](node)
-    if node.op in MOVEMENT:
+    if node.op in MOVEMENT or node.op in INDEX_MAPS:
         return node.dtype in (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64),
                               np.dtype(np.int32), BOOL)
     if node.op in REDUCE_INIT:
