@@ -49,20 +49,24 @@ class ArtifactCache:
     def __len__(self):
         return len(self._order)
 
+    # Every read and write holds the lock: compiled calls in several threads look up,
+    # insert and evict at once, and a lookup must never see an artifact half evicted
+    # (gone from _order but still in exact).
     def signatures(self):
-        return list(self.exact)
+        with self._lock:
+            return list(self.exact)
 
     def get(self, sig):
-        return self._hit(self.exact.get(sig))
+        with self._lock:
+            return self._hit(self.exact.get(sig))
 
     def get_grad_free(self, plain):
-        return self._hit(self.grad_free.get(plain))
+        with self._lock:
+            return self._hit(self.grad_free.get(plain))
 
     def _hit(self, art):
-        if art is not None:
-            with self._lock:
-                if id(art) in self._order:
-                    self._order.move_to_end(id(art))
+        if art is not None and id(art) in self._order:
+            self._order.move_to_end(id(art))
         return art
 
     def put(self, sig, art, plain=None):

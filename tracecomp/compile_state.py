@@ -19,6 +19,7 @@ Tracing itself changes nothing the user can see: every holder's data, `.grad` an
 optimizer's state are restored when tracing ends.
 """
 import sys
+import threading
 import weakref
 from dataclasses import dataclass
 
@@ -126,6 +127,7 @@ class GradWatch:
     def __enter__(self):
         self.touched = False
         self.first = {}         # id -> (tensor, its .grad before the code touched it)
+        self.thread = threading.get_ident()     # other threads' .grad use is not the trace's
         if not GradWatch.active:
             Tensor.grad = property(_get_grad, _set_grad, _del_grad)
         GradWatch.active.append(self)
@@ -156,7 +158,10 @@ class GradWatch:
 
 
 def _touch(t):
+    me = threading.get_ident()
     for watch in GradWatch.active:
+        if watch.thread != me:
+            continue
         watch.touched = True
         if id(t) not in watch.first:
             watch.first[id(t)] = (t, t.__dict__.get("grad"))

@@ -11,6 +11,9 @@ again, and handed to the backend; the reason for every recompile is logged at
 TRACECOMP_DEBUG>=1. Parameters and buffers are graph *inputs*, so optimizer steps never
 recompile; buffers the code updates in place (BatchNorm's running statistics) come back
 as extra outputs and are written into the real buffers.
+
+Threads: calls may come from several threads at once; compiles take turns, and a call never
+reads tensors whose data another thread's trace has swapped for graph values (trace_gate).
 """
 import functools
 import inspect
@@ -20,7 +23,8 @@ import warnings
 import weakref
 from dataclasses import dataclass, field
 
-from . import bridge, compile_attributes, compile_state, dispatch, grad_mode
+from . import bridge, compile_attributes, compile_state, grad_mode
+from . import tracer as tracing
 from .artifact_cache import CACHE_SIZE, ArtifactCache, check_size
 from .codegen import registry as backends
 from .debug_log import debug_level, emit, log
@@ -38,6 +42,7 @@ from .signature import (
     unflatten,
 )
 from .tensor import Tensor
+from .trace_gate import GATE
 from .tracer import Tracer, stale_error, wrap
 
 RECOMPILE_LIMIT = 8
@@ -106,39 +111,42 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
     log_records, graphs = [], {}
     tracer = Tracer(Graph("traced"), module_names)
     every = tensors + state
-    originals = [t._data for _, t in every]
-    snapshot = None
-    attributes = compile_attributes.AttributeSnapshot(roots)
-    try:
-        with tracer:
-            nodes = [tracer.input(label_text(label), t) for label, t in every]
-            for (_, t), node in zip(state, nodes[len(tensors):]):
-                t._data = node          # parameters and buffers read their graph inputs
-            stand_ins = [wrap(n, t._requires_grad) for (_, t), n in zip(tensors, nodes)]
-            for s, (_, t) in zip(stand_ins, tensors):
-                s.grad = t.grad         # an argument's .grad (an input too, when it exists)
-            holders = stand_ins + [t for _, t in state]
-            tracer.holders.update(zip(nodes, holders))
-            snapshot = compile_state.Snapshot(holders, list(optimizers))
-            args = call_args(stand_ins)
-            with compile_state.GradWatch() as watch:
-                result = fn(*args[0], **args[1])
-            watch.check_outside(holders, tracer)
-            out_tensors, out_statics, out_structure = flatten(result)
-            outputs = [tracer.lift(t) for _, t in out_tensors]
-            n_user = len(outputs)
-            writes, written = attributes.writes(tracer)
-            outputs += written
-            effects, effect_values = snapshot.effects(tracer, nodes)
-            _check_rebound(tracer, holders, effect_values)
-    finally:
-        for (_, t), data in zip(every, originals):
-            t._data = data
-        for t, data in tracer.rebound:
-            t._data = data
-        if snapshot is not None:
-            snapshot.restore()
-        attributes.restore()
+    # held until every swapped tensor is restored: no compiled call in another
+    # thread reads a graph value in place of its data (trace_gate.py)
+    with GATE:
+        originals = [t._data for _, t in every]
+        snapshot = None
+        attributes = compile_attributes.AttributeSnapshot(roots)
+        try:
+            with tracer:
+                nodes = [tracer.input(label_text(label), t) for label, t in every]
+                for (_, t), node in zip(state, nodes[len(tensors):]):
+                    t._data = node          # parameters and buffers read their graph inputs
+                stand_ins = [wrap(n, t._requires_grad) for (_, t), n in zip(tensors, nodes)]
+                for s, (_, t) in zip(stand_ins, tensors):
+                    s.grad = t.grad         # an argument's .grad (an input too, when it exists)
+                holders = stand_ins + [t for _, t in state]
+                tracer.holders.update(zip(nodes, holders))
+                snapshot = compile_state.Snapshot(holders, list(optimizers))
+                args = call_args(stand_ins)
+                with compile_state.GradWatch() as watch:
+                    result = fn(*args[0], **args[1])
+                watch.check_outside(holders, tracer)
+                out_tensors, out_statics, out_structure = flatten(result)
+                outputs = [tracer.lift(t) for _, t in out_tensors]
+                n_user = len(outputs)
+                writes, written = attributes.writes(tracer)
+                outputs += written
+                effects, effect_values = snapshot.effects(tracer, nodes)
+                _check_rebound(tracer, holders, effect_values)
+        finally:
+            for (_, t), data in zip(every, originals):
+                t._data = data
+            for t, data in tracer.rebound:
+                t._data = data
+            if snapshot is not None:
+                snapshot.restore()
+            attributes.restore()
     graph = tracer.graph
     graph.outputs = outputs + effect_values
     n_state = None if watch.touched else compile_state.drop_grad_inputs(
@@ -304,23 +312,25 @@ class CompiledFunction:
         return self._call(self.fn, args, kwargs, *_roots_of(self.fn, args))
 
     def _call(self, fn, args, kwargs, roots, optimizers=()):
-        state, module_names, flags = compile_state.collect(roots, optimizers)
-        grad_enabled = grad_mode.state.enabled
-        last = self._last_call          # the same signature as last time: ~10 us less
-        tensors = last and last.tensors(fn, args, kwargs, state, flags, grad_enabled)
-        if tensors is not None:
-            art = last.art
-            if debug_level() >= 1:
-                emit(1, f"[tracecomp] cache hit: {_name(fn)}")
-        else:
-            art, tensors = self._lookup(fn, args, kwargs, state, module_names, flags,
-                                        optimizers, roots)
-            self._last_call = LastCall.of(fn, args, kwargs, tensors, state, flags,
-                                          grad_enabled, art)
-        self.last = art
-        if art.eager:
-            return fn(*args, **kwargs)
-        return execute(art, tensors, state, roots)
+        # shared: no other thread's trace swaps these tensors' data meanwhile (trace_gate)
+        with GATE.shared:
+            state, module_names, flags = compile_state.collect(roots, optimizers)
+            grad_enabled = grad_mode.state.enabled
+            last = self._last_call          # the same signature as last time: ~10 us less
+            tensors = last and last.tensors(fn, args, kwargs, state, flags, grad_enabled)
+            if tensors is not None:
+                art = last.art
+                if debug_level() >= 1:
+                    emit(1, f"[tracecomp] cache hit: {_name(fn)}")
+            else:
+                art, tensors = self._lookup(fn, args, kwargs, state, module_names, flags,
+                                            optimizers, roots)
+                self._last_call = LastCall.of(fn, args, kwargs, tensors, state, flags,
+                                              grad_enabled, art)
+            self.last = art
+            if not art.eager:
+                return execute(art, tensors, state, roots)
+        return fn(*args, **kwargs)      # fallback='eager' took this signature
 
     def _lookup(self, fn, args, kwargs, state, module_names, flags, optimizers, roots):
         """(artifact, labelled tensor arguments) through the full signature, compiling on
@@ -341,8 +351,17 @@ class CompiledFunction:
                                state[:compile_state.grad_tail(state)], flags, self.backend)
             art = self.cache.get_grad_free(plain)
             if art is None:
-                art = self._compile(fn, sig, structure, statics, tensors, state,
-                                    module_names, optimizers, roots)
+                # out of the call's shared hold (a trace needs the gate to itself), and
+                # compiles take turns: a signature two threads missed compiles once
+                with GATE.shared_paused, GATE.compile_turn():
+                    art = self.cache.get(sig)
+                    if art is None:
+                        art = self.cache.get_grad_free(plain)
+                    if art is None:
+                        art = self._compile(fn, sig, structure, statics, tensors, state,
+                                            module_names, optimizers, roots)
+                    self.cache.put(sig, art, plain if art.n_state is not None else None)
+                return art, tensors
             self.cache.put(sig, art, plain if art.n_state is not None else None)
         else:
             emit(1, f"[tracecomp] cache hit: {_name(fn)}")
@@ -494,7 +513,7 @@ def _compile_class(cls, options):
     compiled = weakref.WeakKeyDictionary()      # instance -> its CompiledFunction
 
     def __call__(self, *args, **kwargs):
-        if dispatch.trace_hook is not None:
+        if tracing.current() is not None:
             return Module.__call__(self, *args, **kwargs)
         fn = compiled.get(self)
         if fn is None:

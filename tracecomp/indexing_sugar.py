@@ -137,15 +137,17 @@ def _remember_view(x, key, out):
     """While tracing: out = x[key], so a later `x[key] = out` writes out's update back."""
     from . import tracer
     plain = _plain_key(key)
-    if plain is not None and tracer.CURRENT is not None:
-        tracer.CURRENT.indexed[id(out)] = (out, x, plain)
+    active = tracer.current()
+    if plain is not None and active is not None:
+        active.indexed[id(out)] = (out, x, plain)
 
 
 def _writing_back(x, key, value):
     from . import tracer
-    hit = tracer.CURRENT.indexed.get(id(value)) if tracer.CURRENT is not None else None
+    active = tracer.current()
+    hit = active.indexed.get(id(value)) if active is not None else None
     if hit is not None and hit[0] is value and hit[1] is x and hit[2] == _plain_key(key):
-        tracer.CURRENT.written_back(x, value)
+        active.written_back(x, value)
 
 
 def _getitem(x, key):

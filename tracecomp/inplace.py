@@ -80,10 +80,11 @@ def commit(x, result, op):
         return x
     else:
         from . import tracer
-        if tracer.CURRENT is not None:
+        active = tracer.current()
+        if active is not None:
             if isinstance(x._data, np.ndarray):     # a real tensor takes a traced value:
-                tracer.CURRENT.rebound.append((x, x._data))   # the compiler checks it
-            tracer.CURRENT.updated_in_place(x)
+                active.rebound.append((x, x._data))   # the compiler checks it
+            active.updated_in_place(x)
         x._data = result._data       # traced values are immutable: rebind
     x._vc[0] += 1
     if result._requires_grad and _grad.enabled:
@@ -159,7 +160,7 @@ def random_fill(x, sample, what=None):
     fixed when the code was traced."""
     from . import tracer
     with grad_mode.no_grad():
-        if tracer.CURRENT is None and isinstance(x._data, np.ndarray):
+        if tracer.current() is None and isinstance(x._data, np.ndarray):
             x._data[...] = sample(x._data.shape)
             x._vc[0] += 1
             return x

@@ -22,7 +22,8 @@ A node is a JSON list [tag, payload...]:
   ["tensor", i] ["param", i] ["ndarray", i] ["npscalar", i]    (i indexes "tensors")
   ["module", "pkg.mod:Class", args, kwargs, state_dict, training]  (saved_module.py: a whole
   nn.Module as its class, constructor arguments and state_dict; never a pickle)
-  ["compiled", module-node, backend, fallback, recompile_limit, cache_size]  (a tracecomp.compile(model))
+  ["compiled", module-node, backend, fallback, recompile_limit, cache_size]
+                                                            (a tracecomp.compile(model))
 entry = {"dtype": name, "shape": [...], "offset": o, "nbytes": n, "requires_grad": b}.
 
 Dict keys keep their types (int keys stay int), OrderedDicts stay OrderedDicts (with the

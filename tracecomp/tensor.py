@@ -180,8 +180,9 @@ class Tensor:
         out = Tensor._make(self._data, False, None, self._vc)
         if type(self._data) is not np.ndarray:      # traced: remember that they alias
             from . import tracer
-            if tracer.CURRENT is not None:
-                tracer.CURRENT.alias(self, out)
+            active = tracer.current()
+            if active is not None:
+                active.alias(self, out)
         return out
 
     def detach_(self) -> "Tensor":

@@ -24,7 +24,7 @@ class _Same(dict):
 
 def backward(tensors, grad_tensors=None):
     from tracecomp.passes.autodiff import backpropagate
-    tracer = tracing.CURRENT
+    tracer = tracing.current()
     if tracer is None:
         raise TraceError("backward() on a traced tensor outside the compiled call that made it")
     tensors, starts = root_grads(tensors, grad_tensors, "backward")   # eager's checks

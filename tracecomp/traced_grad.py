@@ -35,7 +35,7 @@ def grad(outputs, inputs, grad_outputs, create_graph, allow_unused, materialize_
     from tracecomp.passes.autodiff import backpropagate
 
     from .autograd.engine import root_grads
-    tracer = tracing.CURRENT
+    tracer = tracing.current()
     if tracer is None:
         raise TraceError("autograd.grad() on a traced tensor outside the compiled call that "
                          "made it: return the tensor from the compiled function and "
@@ -71,7 +71,7 @@ def backward_into(tensors, grad_tensors, inputs, create_graph):
     for t, g in zip(inputs, grads):
         if g is not None:
             t.grad = g if t.grad is None else t.grad + g
-    tracing.CURRENT.did_backward = True
+    tracing.current().did_backward = True
 
 
 def _node_of(tracer, t):

@@ -10,20 +10,35 @@ forward made it (`fc1`, `features.0`).
 
 Anything that needs a traced tensor's *values* (`.item()`, `if x > 0:`, `.numpy()`) raises
 a TraceError naming the user's line and how to fix it.
+
+Threads: one trace runs at a time in the process (a Tracer holds `trace_gate.GATE`
+exclusively, since tracing swaps shared tensors' data for graph values), and it records
+only its own thread's calls: the hooks stay process-wide globals, so an eager op costs
+nothing more when nobody traces, but `record` and the patched `Module.__call__` let every
+other thread run eagerly. Code that asks "is this thread tracing?" calls `current()`.
 """
 import os
 import sys
+import threading
 
 import numpy as np
 
-from . import dispatch, grad_mode
+from . import dispatch, grad_mode, trace_gate
 from .autograd.engine import TRACED
 from .errors import TraceError
 from .ir import Graph, Node
 from .tensor import Tensor
 
 _PKG_DIRS = None
-CURRENT = None          # the active Tracer, if any
+CURRENT = None          # the active Tracer, whichever thread runs it: read it via current()
+_get_ident = threading.get_ident
+
+
+def current():
+    """The Tracer recording this thread's calls, or None (none is active, or another thread
+    is tracing: its trace must not see this thread's ops)."""
+    tracer = CURRENT
+    return tracer if tracer is not None and tracer.thread == _get_ident() else None
 
 
 def _package_dirs():
@@ -94,15 +109,19 @@ class Tracer:
         self.created = {}       # id -> eager tensor made inside the traced code (_eager)
         self._running_eager = False
         self._saved = None
+        self.thread = None      # the thread being traced, while active
 
     # --- context ---------------------------------------------------------------------------
     def __enter__(self):
         global CURRENT
         from .nn.module import Module
-        if dispatch.trace_hook is not None:
+        if current() is not None:
             raise TraceError("tracecomp.compile: compiled code called inside code that is "
                              "itself being traced; nesting compiled functions is not "
                              "supported yet: compile the outer function only")
+        trace_gate.GATE.acquire()       # another thread's trace finishes first
+        assert dispatch.trace_hook is None, "two traces at once"
+        self.thread = _get_ident()
         self._saved = (CURRENT, Module.__call__)
         CURRENT = self
         dispatch.trace_hook = self.record
@@ -110,6 +129,8 @@ class Tracer:
         tracer = self
 
         def traced_call(module, *args, **kwargs):
+            if tracer.thread != _get_ident():       # another thread's eager call
+                return original_call(module, *args, **kwargs)
             tracer.module_stack.append(tracer.module_names.get(id(module), ""))
             try:
                 return original_call(module, *args, **kwargs)
@@ -124,6 +145,8 @@ class Tracer:
         from .nn.module import Module
         CURRENT, Module.__call__ = self._saved
         dispatch.trace_hook = None
+        self.thread = None      # a hook another thread fetched just before now runs eagerly
+        trace_gate.GATE.release()
         return False
 
     # --- inputs ----------------------------------------------------------------------------
@@ -145,6 +168,8 @@ class Tracer:
     # --- recording -------------------------------------------------------------------------
     def record(self, prim, args, params):
         """dispatch.trace_hook: a node for prim(*args), or NotImplemented to run eagerly."""
+        if self.thread != _get_ident():     # another thread's op: not part of this trace
+            return NotImplemented
         # a traced value, or a leaf that requires grad reached from outside (it becomes a
         # captured input, so its gradient flows: `w.t()` on a closure's weight)
         traced = any(isinstance(a, Tensor) and (isinstance(a._data, Node) or

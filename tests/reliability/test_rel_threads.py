@@ -231,12 +231,7 @@ def test_compiled_calls_from_several_threads_give_correct_numbers(backend):
             np.testing.assert_allclose(gx, want[k][1], rtol=1e-4, atol=1e-5)
 
 
-# Tracing is process-wide today (dispatch.trace_hook, tracer.CURRENT and the patched
-# Module.__call__ are globals), so the two cases below fail: see the report of issue 10
-# item 5 for the fix in tracer.py / compiler.py. strict: they fail loudly once fixed, so
-# the mark is removed then.
-@pytest.mark.xfail(strict=True, reason="tracing is not per thread yet: a second thread's "
-                   "first compile raises the 'nesting compiled functions' TraceError")
+# Tracing records only its own thread (tracer.py), and compiles take turns (trace_gate.py).
 def test_concurrent_first_compiles():
     import time
 
@@ -260,8 +255,6 @@ def test_concurrent_first_compiles():
         np.testing.assert_allclose(got[k], fn(x).numpy(), rtol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason="tracing is not per thread yet: another thread's "
-                   "eager ops on parameters are recorded into the graph being traced")
 def test_eager_training_while_another_thread_traces():
     import time
     tracing, trained = threading.Event(), threading.Event()

@@ -12,7 +12,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from .. import dispatch, dtypes
+from .. import dtypes, tracer
 from ..creation import tensor as _tensor
 from ..device_methods import check_cuda, parse_to
 from ..devices import check_placement
@@ -103,7 +103,7 @@ class Module:
     # --- calling --------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
         compiled = self.__dict__.get("_compiled_call")
-        if compiled is not None and dispatch.trace_hook is None:
+        if compiled is not None and tracer.current() is None:
             return compiled(*args, **kwargs)        # model.compile() was called
         for hook, with_kwargs in list(self._forward_pre_hooks.values()):
             if with_kwargs:

@@ -65,7 +65,7 @@ class LBFGS(Optimizer):
     def step(self, closure):
         """Up to max_iter L-BFGS iterations; closure() clears the gradients, computes the
         loss, calls backward() and returns the loss. Returns the first loss."""
-        if tracer.CURRENT is not None:
+        if tracer.current() is not None:
             raise TraceError("LBFGS.step cannot be compiled: its stopping tests and line "
                              "search branch on loss and gradient values, which a traced "
                              "graph fixes at their trace-time outcome. Fix: call "
