@@ -19,7 +19,7 @@ records them with it, so the results can be differentiated again: inside the tra
 """
 from . import grad_mode
 from . import tracer as tracing
-from .errors import AutogradError, TraceError
+from .errors import TraceError
 from .ir import Node
 
 
@@ -60,7 +60,8 @@ def grad(outputs, inputs, grad_outputs, create_graph, allow_unused, materialize_
             for k, n in enumerate(targets):
                 if n is not None and position.get(n, -1) == end:
                     results[k] = grads.get(n)
-    return _finish(inputs, results, allow_unused, materialize_grads)
+    from .autograd.engine import finish_grads
+    return finish_grads(inputs, results, allow_unused, materialize_grads)
 
 
 def backward_into(tensors, grad_tensors, inputs, create_graph):
@@ -101,17 +102,3 @@ class _asked_for:
         for n in self.flip:
             n.requires_grad = False
         return False
-
-
-def _finish(inputs, results, allow_unused, materialize_grads):
-    out = []
-    for k, (t, g) in enumerate(zip(inputs, results)):
-        if g is None and materialize_grads:
-            from .creation import zeros_like
-            g = zeros_like(t)
-        if g is None and not allow_unused:
-            raise AutogradError(f"The differentiated Tensor at index {k} appears to not have "
-                                f"been used in the graph. Set allow_unused=True if this is the "
-                                f"desired behavior.")
-        out.append(g)
-    return tuple(out)

@@ -99,6 +99,12 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                            allow_unused, materialize_grads)
     outputs, grads = root_grads(outputs, grad_outputs, "grad")
     results = _run(outputs, grads, retain_graph, create_graph, capture=inputs)
+    return finish_grads(inputs, results, allow_unused, materialize_grads)
+
+
+def finish_grads(inputs, results, allow_unused, materialize_grads):
+    """grad()'s results, eager or traced: None for an unused input becomes zeros
+    (materialize_grads) or torch's error (unless allow_unused)."""
     out = []
     for k, (t, g) in enumerate(zip(inputs, results)):
         if g is None and materialize_grads:
