@@ -79,6 +79,8 @@ def commit(x, result, op):
             inplace_view.finish(plan)
         return x
     else:
+        if result.dtype != x.dtype:     # as eager's copyto: x keeps its dtype
+            result = result.to(x.dtype)
         from . import tracer
         active = tracer.current()
         if active is not None:

@@ -87,10 +87,24 @@ class Emitter:
                     else b.fptrunc(value, ty)
             return b.uitofp(value, ty) if src == BOOL else b.sitofp(value, ty)
         if is_float(src):
-            return b.fptosi(value, ty)
+            return self._float_to_int(value, dst)
         if src == BOOL or dst.itemsize > src.itemsize:
             return b.zext(value, ty) if src == BOOL else b.sext(value, ty)
         return b.trunc(value, ty)
+
+    def _float_to_int(self, value, dst):
+        """x86's (and so numpy's and torch's) float -> int: truncate to int32 (int64 for an
+        int64 result), NaN and out-of-range giving INT_MIN, then keep the low bits for a
+        narrower type. LLVM's fptosi alone is poison there: a NaN became any number."""
+        b = self.b
+        bits = 64 if dst.itemsize == 8 else 32
+        wide = ir.IntType(bits)
+        limit = ir.Constant(value.type, float(2 ** (bits - 1)))
+        inside = b.and_(b.fcmp_ordered(">=", value, b.fneg(limit)),
+                        b.fcmp_ordered("<", value, limit))
+        # select never takes poison from the arm it does not choose
+        out = b.select(inside, b.fptosi(value, wide), ir.Constant(wide, -(2 ** (bits - 1))))
+        return out if bits == dst.itemsize * 8 else b.trunc(out, ir_type(dst))
 
 
 # --- rules ---------------------------------------------------------------------------------

@@ -90,21 +90,6 @@ KNOWN = [
           r"transpose: Dimension out of range \(expected to be in range of \[-1, 0\]",
           cases=("mT",),
           repro=lambda lib, x: x.mT, inputs=(_f32(),)),
-    Known("compiled_inplace_promotion",
-          "compiled `z += y` with z float32 and y float64 returns float64; eager and torch "
-          "keep z's float32",
-          r"compiled value of output \d+: dtype tracecomp=tracecomp\.float64 \| "
-          r"torch=torch\.float32",
-          cases=("iadd", "isub", "imul", "idiv", "inplace_methods", "inplace_binary_math"),
-          repro=_iadd, inputs=(_f32(3), _f32(3, dtype=np.float64))),
-    Known("compiled_nan_to_int",
-          "compiled float -> int64 cast of NaN gives an arbitrary value (64 here; exp of it "
-          "then nan): LLVM's fptosi of NaN is poison; eager and torch give INT64_MIN",
-          r"compiled value of output \d+ differs .*\| torch=(np\.float(32|64)\(0\.0\)|"
-          r"-9223372036854775808)",
-          cases=("exp_int", "sum_int"),
-          repro=lambda lib, x: lib.mean(x, dim=(0, -1), keepdim=True).long(),
-          inputs=(_f32(0, 3),)),
     Known("tensordot_size1",
           "tensordot with a size-1 contracted dim against a larger one raises RuntimeError; "
           "torch broadcasts it",
