@@ -266,3 +266,13 @@ def test_keyword_spellings_on_methods_and_functions():
         got, want, _, _ = _both(fn, x)
         _close_all(got, want)
 
+
+
+def test_mT_of_0d_and_1d_tensors_as_torch():
+    with pytest.warns(UserWarning, match="deprecated on 0-D"):
+        assert torch.tensor(2.0).mT.item() == 2.0
+    with pytest.warns(UserWarning, match="deprecated on 0-D"):
+        assert tc.tensor(2.0).mT.item() == 2.0
+    for lib in (torch, tc):
+        with pytest.raises(RuntimeError, match="only supported on matrices"):
+            _ = lib.ones(3).mT

@@ -3,6 +3,8 @@
 Every entry points at the function that `tracecomp.X` also is, so a method and the
 function of the same name can never disagree.
 """
+import warnings
+
 import numpy as np
 
 from . import composite as C
@@ -275,9 +277,22 @@ OPERATORS = {
     "__getitem__": indexing_sugar.getitem, "__setitem__": indexing_sugar.setitem,
 }
 
+def _mT(x):
+    """The last two dims swapped; torch keeps a 0-d tensor as it is (with a deprecation
+    warning) and refuses a 1-D one."""
+    if x.ndim == 0:
+        warnings.warn("Tensor.mT is deprecated on 0-D tensors. This function is the identity "
+                      "in these cases.", UserWarning, stacklevel=3)
+        return x
+    if x.ndim == 1:
+        raise RuntimeError("tensor.mT is only supported on matrices or batches of matrices. "
+                           f"Got 1-D tensor (shape {list(x.shape)}).")
+    return C.transpose(x, -2, -1)
+
+
 PROPERTIES = {
     "T": lambda x: mv.permute(x, tuple(range(x.ndim - 1, -1, -1))),
-    "mT": lambda x: C.transpose(x, -2, -1),
+    "mT": _mT,
 }
 
 # --- issue 9: elementwise math methods ---

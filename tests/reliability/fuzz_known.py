@@ -85,11 +85,6 @@ KNOWN = [
           r"not enough values to unpack",
           cases=("chunk",),
           repro=_chunk3, inputs=(_f32(0),)),
-    Known("mT_0d",
-          "x.mT of a 0-d tensor raises IndexError; torch returns x",
-          r"transpose: Dimension out of range \(expected to be in range of \[-1, 0\]",
-          cases=("mT",),
-          repro=lambda lib, x: x.mT, inputs=(_f32(),)),
     Known("tensordot_size1",
           "tensordot with a size-1 contracted dim against a larger one raises RuntimeError; "
           "torch broadcasts it",
