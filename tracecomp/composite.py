@@ -52,13 +52,39 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     if correction is None:
         correction = 0 if unbiased is False else 1
     dims = norm_dims("var", _dims_arg(dim), x.ndim)
-    count = math.prod(x.shape[d] for d in dims)
-    centered = x - mean(x, dims, keepdim=True)
-    return sum(centered * centered, dims, keepdim) / builtins.max(count - correction, 0)
+    dof = math.prod(x.shape[d] for d in dims) - correction
+    if dof > 0:
+        centered = x - mean(x, dims, keepdim=True)
+        return sum(centered * centered, dims, keepdim) / dof
+    return _var_without_dof(x, dims, keepdim, dof, whole=_dims_arg(dim) is None or not x.ndim)
+
+
+def _var_without_dof(x, dims, keepdim, dof, whole):
+    """var when dof = N - correction <= 0, with torch's value and torch's gradient.
+
+    The value is S / 0: inf, or nan when every x equals the mean. torch's gradient is
+    grad * (inf where x != mean, nan where x == mean) over all elements (`whole`), and
+    grad * 2 (x - mean) / dof along given dims. The mean's own path (-2/N sum(x - mean) = 0,
+    times an infinite factor: nan) is left out, which keeps the first derivative."""
+    centered = x - mean(x, dims, keepdim=True).detach()
+    if whole:
+        # T > 0 exactly when S > 0, dT/dx = 1 where x != mean and 0 where x == mean: T / 0
+        # has S / 0's value, and its gradient is inf, or 0 * inf = nan, as torch's
+        moved = ew.cast(centered != 0, x.dtype).detach()
+        T = sum(moved * (x - x.detach() + ew.abs(centered).detach()), dims, keepdim)
+        return T / 0
+    squares = sum(centered * centered, dims, keepdim)
+    if dof == 0:
+        return squares / 0
+    by_dof = squares / dof                  # the gradient; the value is corrected to S / 0
+    return by_dof + (squares / 0 - by_dof).detach()
 
 
 def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    return ew.sqrt(var(x, dim, unbiased, keepdim, correction=correction))
+    v = var(x, dim, unbiased, keepdim, correction=correction)
+    # torch's std gradient is 0 where std is 0 (not 0 * inf): route none through sqrt there
+    zero = v == 0
+    return ew.where(zero, 0.0, ew.sqrt(ew.where(zero, 1.0, v)))
 
 
 def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -91,7 +117,7 @@ def _extremum(x, dim, keepdim, other, reduce_all, arg, name):
     if other is not None:
         return (ew.maximum if name == "max" else ew.minimum)(x, other)
     if dim is None:
-        return reduce_all(x)
+        return reduce_all(x, masked=True)
     d = _wrap_dim(dim, x.ndim, name)
     idx = arg(x, d, keepdim=True)
     values = gather(x, d, idx) if x.ndim else x
@@ -117,17 +143,24 @@ def logsumexp(x, dim, keepdim=False):
     return out if keepdim else mv.reshape(out, rd.reduced_shape("logsumexp", x.shape, dims, False))
 
 
+def _softmax_shift(x, dim):
+    """What softmax subtracts before exp so that it cannot overflow: the maximum along dim,
+    detached (it cancels out of the result). An empty tensor has no maximum to take (amax
+    refuses an empty dim) and nothing to overflow: 0."""
+    return rd.reduce_max(x, dim, keepdim=True).detach() if x.numel() else 0.0
+
+
 def softmax(x, dim, dtype=None):
     if dtype is not None:
         x = ew.cast(x, dtype)
-    e = ew.exp(x - rd.reduce_max(x, dim, keepdim=True).detach())
+    e = ew.exp(x - _softmax_shift(x, dim))
     return e / rd.reduce_sum(e, dim, keepdim=True)
 
 
 def log_softmax(x, dim, dtype=None):
     if dtype is not None:
         x = ew.cast(x, dtype)
-    shifted = x - rd.reduce_max(x, dim, keepdim=True).detach()
+    shifted = x - _softmax_shift(x, dim)
     return shifted - ew.log(rd.reduce_sum(ew.exp(shifted), dim, keepdim=True))
 
 
@@ -313,8 +346,10 @@ def cat(tensors, dim=0):
     if not tensors:
         raise RuntimeError("cat(): expected a non-empty list of Tensors")
     _check_tensors(tensors)
-    # torch (legacy) skips 1-D empty tensors in cat
-    kept = [x for x in tensors if not (x.ndim == 1 and x.shape[0] == 0)] or tensors[:1]
+    # torch (legacy) skips 1-D empty tensors in cat among tensors of other ranks; among
+    # 1-D ones they stay (so that they get a zero gradient, as in torch)
+    kept = tensors if builtins.all(x.ndim == 1 for x in tensors) else \
+        [x for x in tensors if not (x.ndim == 1 and x.shape[0] == 0)] or tensors[:1]
     nd = kept[0].ndim
     for k, x in enumerate(kept):
         if x.ndim != nd:
@@ -416,10 +451,11 @@ def split(x, split_size_or_sections, dim=0):
 def chunk(x, chunks, dim=0):
     d = _wrap_dim(dim, x.ndim, "chunk")
     n = x.shape[d]
-    size = -(-n // chunks) if chunks > 0 else 0
     if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
-    return split(x, builtins.max(size, 1), d)
+    if n == 0:              # torch: `chunks` empty pieces, so that unpacking them works
+        return tuple(narrow(x, d, 0, 0) for _ in range(chunks))
+    return split(x, -(-n // chunks), d)
 
 
 def unbind(x, dim=0):
@@ -472,14 +508,20 @@ def one_hot(x, num_classes=-1):
     return ew.cast(unsqueeze(x, -1) == arange(num_classes), dtypes.I64)
 
 
-def all(x, dim=None, keepdim=False):  # noqa: A001
-    return rd.reduce_min(ew.cast(x, bool), _dims_arg(dim), keepdim) if x.numel() else \
-        Tensor._make(np.array(True))
+def _all_or_any(name, reduce, empty_value):
+    def op(x, dim=None, keepdim=False):
+        if x.numel():
+            return reduce(ew.cast(x, bool), _dims_arg(dim), keepdim)
+        # min/max refuse an empty dim; torch's answer is the identity in the reduced shape
+        dims = norm_dims(name, _dims_arg(dim), x.ndim)
+        shape = rd.reduced_shape(name, x.shape, dims, keepdim)
+        return Tensor._make(np.full(shape, empty_value))
+    op.__name__ = name
+    return op
 
 
-def any(x, dim=None, keepdim=False):  # noqa: A001
-    return rd.reduce_max(ew.cast(x, bool), _dims_arg(dim), keepdim) if x.numel() else \
-        Tensor._make(np.array(False))
+all = _all_or_any("all", rd.reduce_min, True)      # noqa: A001 - torch's name
+any = _all_or_any("any", rd.reduce_max, False)     # noqa: A001 - torch's name
 
 
 def allclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False):

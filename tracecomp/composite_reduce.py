@@ -155,8 +155,11 @@ def _median(ignore_nan, name):
     def op(x, dim=None, keepdim=False):
         if dim is None:
             flat = mv.reshape(x, (-1,))
+            if flat.shape[0] == 0 and x._data.dtype.kind == "f":
+                return C.sum(flat) * float("nan")       # torch: nan, an empty gradient
             if flat.shape[0] == 0:
-                raise ShapeError(f"{name}() input tensor cannot be empty")
+                raise ShapeError(f"{name}() of an empty {x.dtype.name} tensor: torch gives an "
+                                 f"undefined value; only a floating tensor has one (nan)")
             order = argsort(flat, 0)
             return _take_sorted(flat, 0, order, _median_position(flat, 0, ignore_nan),
                                 False)[0]
@@ -178,22 +181,34 @@ median = _median(False, "median")
 nanmedian = _median(True, "nanmedian")
 
 
+def _same(a, b):
+    """a == b, with NaN equal to NaN: mode counts NaNs as one value, as sorting does."""
+    eq = a == b
+    return eq | (ew.isnan(a) & ew.isnan(b)) if a._data.dtype.kind == "f" else eq
+
+
 def mode(x, dim=-1, keepdim=False):
-    """The most frequent value along dim (ties: the smallest) and its last index.
-    Compares every pair along dim: memory grows with the square of that dim's size."""
+    """The most frequent value along dim (ties: the smallest, NaN above every number) and its
+    last index. Compares every pair along dim: memory grows with the square of that dim's
+    size. (torch's CPU mode sorts with `<`, so its answer with NaNs present is undefined.)"""
     src = x if x.ndim else mv.reshape(x, (1,))
     d = _scan_dim(x, dim, "mode")
     last = mv.permute(src, tuple(i for i in range(src.ndim) if i != d) + (d,))
-    n = last.shape[-1]
-    same = C.unsqueeze(last, -1) == C.unsqueeze(last, -2)
-    counts = C.sum(ew.cast(same, dtypes.I64), -1)
-    best = rd.reduce_max(counts, (last.ndim - 1,), True)
-    big = np.inf if x._data.dtype.kind == "f" else np.iinfo(x._data.dtype).max
-    values = rd.reduce_min(ew.where(counts == best, last, big), (last.ndim - 1,), True)
+    n, axis = last.shape[-1], (last.ndim - 1,)
+    counts = C.sum(ew.cast(_same(C.unsqueeze(last, -1), C.unsqueeze(last, -2)), dtypes.I64), -1)
+    best = counts == rd.reduce_max(counts, axis, True)      # the most frequent values
+    floating = x._data.dtype.kind == "f"
+    big = np.inf if floating else np.iinfo(x._data.dtype).max
+    if floating:                        # a number wins a tie with NaN; NaN only if alone
+        best_numbers = best & ~ew.isnan(last)
+        values = rd.reduce_min(ew.where(best_numbers, last, big), axis, True)
+        nan_only = rd.reduce_max(ew.cast(best_numbers, dtypes.I64), axis, True) == 0
+        values = ew.where(nan_only, float("nan"), values)
+    else:
+        values = rd.reduce_min(ew.where(best, last, big), axis, True)
     values = ew.cast(values, x.dtype)
     from .creation import arange
-    where_value = ew.where(last == values, arange(n), -1)
-    idx = rd.reduce_max(where_value, (last.ndim - 1,), True)
+    idx = rd.reduce_max(ew.where(_same(last, values), arange(n), -1), axis, True)
     values = gather(last, last.ndim - 1, idx)          # the gradient goes to that index
     values, idx = C.movedim(values, -1, d), C.movedim(idx, -1, d)
     if not keepdim or not x.ndim:

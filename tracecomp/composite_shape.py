@@ -278,8 +278,8 @@ def combinations(x, r=2, with_replacement=False):
     pick = itertools.combinations_with_replacement if with_replacement else \
         itertools.combinations
     rows = np.array(list(pick(range(x.shape[0]), r)), dtype=dtypes.I64).reshape(-1, r)
-    if rows.shape[0] == 0:
-        return x[:0]
+    if rows.shape[0] == 0:                      # too few elements: no row, r columns
+        return mv.reshape(x[:0], (0, r))
     return index(x, [Tensor._make(rows)], (0,))
 
 

@@ -3,6 +3,8 @@ searchsorted, bucketize, isin, histc (traceable: built on the argsort/searchsort
 primitives, gather and scatter_add), and unique, unique_consecutive, bincount, whose output
 shapes depend on the values (eager only: tracing them is a TraceError that says so).
 """
+import math
+
 import numpy as np
 
 from . import composite as C
@@ -14,7 +16,7 @@ from .ops import elementwise as ew
 from .ops import movement as mv
 from .ops import reduce as rd
 from .ops import sort as srt
-from .ops.indexing import gather, scatter_add
+from .ops.indexing import check_range, gather, scatter_add
 from .tensor import Tensor, _wrap_dim
 from .torch_args import aliased, with_out
 
@@ -128,9 +130,17 @@ def histc(input, bins=100, min=0, max=0):  # noqa: A002
                                   f"'{_scalar_name(x._data.dtype)}'")
     if min > max:
         raise RuntimeError("torch.histc: max must be larger than min")
+    if not (math.isfinite(min) and math.isfinite(max)):
+        raise RuntimeError(f"torch.histc: range of [{min}, {max}] is not finite")
     flat = mv.reshape(x.detach(), (-1,))
     if min == max == 0 and flat.shape[0]:
         lo, hi = rd.reduce_min(flat), rd.reduce_max(flat)
+        # the data's range: a NaN or inf in it is an error when the graph runs, as in torch
+        infinite = ew.cast(~(ew.isfinite(lo) & ew.isfinite(hi)), dtypes.I64)
+        infinite = check_range(infinite, 0, 1, "torch.histc: range of the data is not finite "
+                               "(it holds NaN or inf); pass a finite min and max",
+                               error="RuntimeError")
+        lo = lo + ew.cast(infinite, x.dtype)           # + 0: ties the check to the result
     else:
         lo, hi = full((), min, dtype=x.dtype), full((), max, dtype=x.dtype)
     same = lo == hi                                    # torch widens an empty range by 1

@@ -133,7 +133,7 @@ def _sizes(operands, labels):
                                  f"(original->remapped): subscript {ch!r} has size {s} for "
                                  f"operand {k} which does not broadcast with previously seen "
                                  f"size {seen}")
-            sizes[ch] = max(seen, s)
+            sizes[ch] = s if seen == 1 else seen       # 1 broadcasts to any size, 0 too
     return sizes
 
 
@@ -204,7 +204,13 @@ def tensordot(a, b, dims=2, out=None):
     da = [d % a.ndim for d in da]
     db = [d % b.ndim for d in db]
     for i, j in zip(da, db):
-        if a.shape[i] != b.shape[j]:
+        # torch broadcasts a size-1 contracted dim: the other side is constant-weighted along
+        # it, so summing that side first (keepdim) gives the same contraction over size 1
+        if a.shape[i] == 1 and b.shape[j] != 1:
+            b = rd.reduce_sum(b, (j,), keepdim=True)
+        elif b.shape[j] == 1 and a.shape[i] != 1:
+            a = rd.reduce_sum(a, (i,), keepdim=True)
+        elif a.shape[i] != b.shape[j]:
             raise RuntimeError(f"contracted dimensions need to match, but first has size "
                                f"{a.shape[i]} in dim {i} and second has size {b.shape[j]} in "
                                f"dim {j}")

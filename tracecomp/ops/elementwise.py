@@ -164,11 +164,12 @@ def _pow_impl(a, b):
 
 
 def _extremum_vjp(wins):
-    """maximum/minimum: the winner takes g, a tie splits it in half (torch's rule)."""
+    """maximum/minimum, torch's rule: the loser gets 0, a tie splits g in half, and
+    otherwise g goes through, so where a NaN is compared (neither wins) both get g."""
     def vjp(g, out, a, b):
-        half = g * 0.5
-        ga = where(wins(a, b), g, where(a == b, half, 0.0)) if needs(a) else None
-        gb = where(wins(b, a), g, where(a == b, half, 0.0)) if needs(b) else None
+        tied = where(a == b, g * 0.5, g)
+        ga = where(wins(b, a), 0.0, tied) if needs(a) else None
+        gb = where(wins(a, b), 0.0, tied) if needs(b) else None
         return ga, gb
     return vjp
 

@@ -22,7 +22,7 @@ def reduced_shape(op, shape, dims, keepdim):
 
 
 def _reduce_rule(op, empty_ok=True):
-    def rule(x, dims, keepdim):
+    def rule(x, dims, keepdim, masked=False):     # masked: max/min's gradient, see above
         empty = [d for d in dims if x[d] == 0]
         if not empty_ok and empty and len(dims) == len(x):   # as torch: reducing everything
             raise ShapeError(f"{op}(): Expected reduction dim to be specified for input.numel() "
@@ -50,20 +50,28 @@ def _sum_vjp(g, out, x, dims, keepdim):
     return (_restore(g, x.shape, dims, keepdim),)
 
 
-def _extremum_vjp(g, out, x, dims, keepdim):
-    from .elementwise import cast
+def _extremum_vjp(g, out, x, dims, keepdim, masked=False):
+    """amax/amin (torch's scale_grad_by_count): g * mask / count, so a NaN in g reaches
+    every element. `masked` (torch's max()/min() of all elements, evenly_distribute):
+    g / count written into the maxima only, a NaN maximum selecting the NaNs."""
+    from .elementwise import cast, isnan, where
     from .movement import expand, reshape
     if not keepdim:
         out = reshape(out, reduced_shape("amax", x.shape, dims, True))
-    mask = cast(x == expand(out, tuple(x.shape)), g.dtype)
+    out = expand(out, tuple(x.shape))
+    hit = x == out
+    if masked and x._data.dtype.kind == "f":
+        hit = hit | (isnan(x) & isnan(out))
+    mask = cast(hit, g.dtype)
     count = reduce_sum(mask, dims, True)
-    return (_restore(g, x.shape, dims, keepdim) * mask / count,)
+    g = _restore(g, x.shape, dims, keepdim)
+    return (where(hit, g / count, 0.0) if masked else g * mask / count,)
 
 
 def _np_reduce(ufunc, fallback):
     """ufunc.reduce skips numpy's Python-level wrapper (several µs a call); bools and ints
     take the wrapper, which widens them (np.add.reduce on bools would be a logical or)."""
-    def impl(x, dims, keepdim):
+    def impl(x, dims, keepdim, masked=False):
         if x.dtype.kind == "f":
             return ufunc.reduce(x, axis=dims, keepdims=keepdim)
         return fallback(x, axis=dims, keepdims=keepdim)
@@ -115,12 +123,18 @@ def reduce_sum(x, dims=None, keepdim=False):
     return bind(reduce_sum_p, x, dims=norm_dims("sum", dims, x.ndim), keepdim=bool(keepdim))
 
 
-def reduce_max(x, dims=None, keepdim=False):
-    return bind(reduce_max_p, x, dims=norm_dims("amax", dims, x.ndim), keepdim=bool(keepdim))
+def _extremum(prim, op):
+    def reduce(x, dims=None, keepdim=False, masked=False):
+        """masked=True: torch's max()/min() gradient (see _extremum_vjp); the param is only
+        set then, so graphs of amax/amin print as they always have."""
+        extra = {"masked": True} if masked else {}
+        return bind(prim, x, dims=norm_dims(op, dims, x.ndim), keepdim=bool(keepdim), **extra)
+    reduce.__name__ = prim.name
+    return reduce
 
 
-def reduce_min(x, dims=None, keepdim=False):
-    return bind(reduce_min_p, x, dims=norm_dims("amin", dims, x.ndim), keepdim=bool(keepdim))
+reduce_max = _extremum(reduce_max_p, "amax")
+reduce_min = _extremum(reduce_min_p, "amin")
 
 
 def argmax(x, dim=None, keepdim=False):
