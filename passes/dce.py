@@ -12,9 +12,10 @@
       return (%0)
     }
 
-Graph inputs always stay (they are the compiled function's signature), even unused. A
-guard (`check_range`) whose result nobody reads goes too: code that needs a checked value
-reads it through the guard, which keeps the guard alive.
+Graph inputs always stay (they are the compiled function's signature), even unused. So
+does every guard (`check_range`, tag "guard") with what it checks, even when nobody reads
+its result: eager code raises for a bad value it computes and never uses (torch too), and
+a compiled graph must raise the same error, not skip the check.
 
 Random nodes are dropped like any other when nothing reads them. That is a choice: an
 unused draw still advances the generator when run eagerly, so after DCE the draws that
@@ -23,7 +24,7 @@ gives other numbers). Numbers from a traced graph are already not eager's (each 
 afresh), and keeping a draw nobody reads would cost time and memory on every call, so
 nothing tries to keep them.
 """
-from tracecomp.ir import Node
+from tracecomp.ir import CONSTANT, INPUT, Node
 
 
 def run(graph):
@@ -31,6 +32,7 @@ def run(graph):
     graph = graph.copy()
     live = set()
     stack = [o for o in graph.outputs if isinstance(o, Node)]
+    stack += [n for n in graph.nodes if n.op not in (INPUT, CONSTANT) and "guard" in n.prim.tags]
     while stack:                    # an explicit stack: deep graphs would overflow recursion
         node = stack.pop()
         if node in live:
