@@ -135,32 +135,32 @@ def min(x, dim=None, keepdim=False, *, other=None):  # noqa: A001
     return _extremum(x, dim, keepdim, other, rd.reduce_min, rd.argmin, "min")
 
 
+def _exp_shift(x, dim):
+    """What softmax and logsumexp subtract before exp so that it cannot overflow: the
+    maximum along dim, detached (it cancels out of the result). An empty tensor has no
+    maximum to take (amax refuses an empty dim) and nothing to overflow: 0."""
+    return rd.reduce_max(x, dim, keepdim=True).detach() if x.numel() else 0.0
+
+
 def logsumexp(x, dim, keepdim=False):
     dims = norm_dims("logsumexp", dim, x.ndim)
-    m = rd.reduce_max(x, dims, keepdim=True).detach()
+    m = _exp_shift(x, dims)
     m = ew.where(ew.isinf(m), 0.0, m)          # all -inf rows: avoid inf - inf
     out = ew.log(rd.reduce_sum(ew.exp(x - m), dims, keepdim=True)) + m
     return out if keepdim else mv.reshape(out, rd.reduced_shape("logsumexp", x.shape, dims, False))
 
 
-def _softmax_shift(x, dim):
-    """What softmax subtracts before exp so that it cannot overflow: the maximum along dim,
-    detached (it cancels out of the result). An empty tensor has no maximum to take (amax
-    refuses an empty dim) and nothing to overflow: 0."""
-    return rd.reduce_max(x, dim, keepdim=True).detach() if x.numel() else 0.0
-
-
 def softmax(x, dim, dtype=None):
     if dtype is not None:
         x = ew.cast(x, dtype)
-    e = ew.exp(x - _softmax_shift(x, dim))
+    e = ew.exp(x - _exp_shift(x, dim))
     return e / rd.reduce_sum(e, dim, keepdim=True)
 
 
 def log_softmax(x, dim, dtype=None):
     if dtype is not None:
         x = ew.cast(x, dtype)
-    shifted = x - _softmax_shift(x, dim)
+    shifted = x - _exp_shift(x, dim)
     return shifted - ew.log(rd.reduce_sum(ew.exp(shifted), dim, keepdim=True))
 
 

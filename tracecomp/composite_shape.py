@@ -293,7 +293,7 @@ def block_diag(*tensors):
     if not mats:
         from .creation import zeros
         return zeros(0, 0)
-    dtype = dtypes.result_type(*[t._data for t in mats])
+    dtype = dtypes.result_type(*[t._data for t in tensors])     # 0-d ones rank lower, as in torch
     width = sum(t.shape[1] for t in mats)
     rows, left = [], 0
     for t in mats:

@@ -78,6 +78,8 @@ def _gqa(query, key, value):
 
 def _masked_softmax(scores):
     """softmax over the last dim where a row of only -inf gives zeros and no NaN gradient."""
+    if not scores.numel():
+        return C.softmax(scores, -1)            # empty: no row to test (amax would refuse)
     dead = C.amax(scores, -1, keepdim=True) == float("-inf")
     weights = C.softmax(ew.where(dead, 0.0, scores), -1)
     return ew.where(dead, 0.0, weights)
@@ -98,9 +100,12 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
                            "when is_causal=True")
     if enable_gqa and query.ndim >= 3:
         key, value = _gqa(query, key, value)
+    if 0 in (query.shape[-2], value.shape[-1]) or 0 in query.shape[:-2]:
+        attn_mask = None        # an empty result: torch leaves the mask out (no gradient)
     length, source = query.shape[-2], key.shape[-2]
-    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
-    scores = matmul(query, C.transpose(key, -2, -1)) * scale
+    scores = matmul(query, C.transpose(key, -2, -1))
+    if query.shape[-1]:         # E = 0: the scores are empty sums, 0 whatever the scale
+        scores = scores * (1.0 / math.sqrt(query.shape[-1]) if scale is None else scale)
     if is_causal:
         causal = tensor(np.tril(np.ones((length, source), dtype=bool)))
         if attn_mask is None:
