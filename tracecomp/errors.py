@@ -20,6 +20,11 @@ class ShapeError(TracecompError, RuntimeError):
     """An op got operands whose shapes do not fit together."""
 
 
+class IndexBoundsError(TracecompError, RuntimeError):
+    """An index tensor of gather/scatter holds a position outside its dim: torch raises a
+    RuntimeError there (an IndexError is for indexing with [])."""
+
+
 class DTypeError(TracecompError, RuntimeError):
     """An op got operands of a dtype it cannot take."""
 

@@ -180,3 +180,17 @@ def test_step_failure_is_what_eager_raises_and_what_the_step_raised(exc, eager_c
     assert isinstance(out, eager_class) and isinstance(out, type(exc))
     assert isinstance(out, TracecompError)
     assert "exp(" in str(out) and f"{__file__.rsplit('/', 1)[-1]}:" in str(out), str(out)
+
+
+@pytest.mark.parametrize("op", ["gather", "scatter_add"])
+def test_eager_index_bounds_message_is_torchs(op):
+    """An out-of-range gather/scatter index: torch's RuntimeError and message, eagerly too
+    (not wrapped in 'gather: failed on operands ...')."""
+    import torch
+    messages = []
+    for lib in (torch, tc):
+        x, i = lib.ones(3, 4), lib.tensor([[5]])
+        with pytest.raises(RuntimeError) as info:
+            x.gather(1, i) if op == "gather" else x.scatter_add(1, i, lib.ones(1, 1))
+        messages.append(str(info.value))
+    assert messages[1] == messages[0]

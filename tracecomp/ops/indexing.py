@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import dtypes
 from ..dispatch import bind
-from ..errors import ShapeError, fmt_shape
+from ..errors import IndexBoundsError, ShapeError, fmt_shape
 from ..tensor import Tensor
 from .registry import defprim
 from .rules import needs, same_dtype
@@ -78,7 +78,8 @@ def _check_dim_bounds(index, n, dim):
     """torch's gather/scatter family take indices in [0, n): negative ones are errors."""
     if index.size and (index.min() < 0 or index.max() >= n):
         bad = index[(index < 0) | (index >= n)].flat[0]
-        raise RuntimeError(f"index {bad} is out of bounds for dimension {dim} with size {n}")
+        raise IndexBoundsError(f"index {bad} is out of bounds for dimension {dim} with size "
+                               f"{n}")
 
 
 def _gather_impl(x, index, dim):
