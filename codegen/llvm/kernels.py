@@ -132,13 +132,10 @@ class KernelBuilder:
         value again works above the frames waiting below it.
 
         The IR is the recursive walk's, instruction for instruction: operands left to
-        right, depth first. The memo keys on the ids of index values (a size-1 dim's
-        c64(0) is made afresh per read and freed after it), so which reads it shares
-        depends on which ids CPython reuses; the frames allocate as that walk did (an
-        operand's index list dies right after its value is converted; a zip per node;
-        slots, not lists) so the same reads are shared and the IR text, hence the disk
-        cache's key, is unchanged. Keying constants by value would make this independent
-        of the allocator (and drop repeated loads), at the price of new IR text."""
+        right, depth first. The memo keys an index by value where it is a constant (a
+        size-1 dim's c64(0) is made afresh per read and freed after it: keyed by id, a
+        later constant at the same address would hit another index's value) and by id
+        where it is an instruction (the function holds it, so its id stays its own)."""
         stack = self.stack
         base = len(stack)
         got = self._lookup(node, index)
@@ -156,7 +153,7 @@ class KernelBuilder:
     def _lookup(self, node, index):
         """node's value at index when it is at hand (memoized, loaded, computed by a plain
         index map); else None, with a fresh frame for node pushed on the stack."""
-        key = (node, tuple(id(i) for i in index))
+        key = (node, tuple(_index_key(i) for i in index))
         hit = self.memo.get(key)
         if hit is not None:
             return hit
@@ -212,12 +209,16 @@ class KernelBuilder:
         return self.e.convert(self.value(x, _broadcast_index(index, shape, x)), x.dtype, dtype)
 
 
+def _index_key(i):
+    """One index value in a memo key: a constant by its value, an instruction by id."""
+    return (str(i.type), i.constant) if isinstance(i, ir.Constant) else id(i)
+
+
 class _Frame:
     """A node waiting in KernelBuilder.value for an operand's value: an elementwise node
     (rule set: its operands so far, the (operand, dtype) pairs still to read, the operand x
     it waits for and that operand's index list) or an index map's (rule None: x at index,
-    then). Slots, not a list: a list would come from the allocator's bin that ir.Constant
-    uses, shifting which index ids the memo sees reused (see KernelBuilder.value)."""
+    then)."""
 
     __slots__ = ("dtype", "index", "key", "node", "operands", "rule", "sub", "then", "todo",
                  "want", "x")
