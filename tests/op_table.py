@@ -469,9 +469,15 @@ CASES = [
     OpCase("F_conv_transpose1d", lambda lib, x, w: lib.nn.functional.conv_transpose1d(
         x, w, stride=3, padding=2, output_padding=1), (((2, 4, 5), (4, 2, 4)),)),
     unary("F_interp_nearest", lambda lib, x: lib.nn.functional.interpolate(
-        x, scale_factor=1.7), shapes=((2, 3, 4, 5), (2, 3, 5))),
+        x, scale_factor=1.7), shapes=((2, 3, 4, 5), (2, 3, 5), (1, 2, 3, 4, 2))),
     unary("F_interp_nearest_exact", lambda lib, x: lib.nn.functional.interpolate(
         x, size=(3, 7), mode="nearest-exact"), shapes=((1, 2, 4, 5),)),
+    unary("F_interp_nearest_exact_5d", lambda lib, x: lib.nn.functional.interpolate(
+        x, size=(3, 7, 2), mode="nearest-exact"), shapes=((1, 2, 4, 5, 3),)),
+    unary("F_interp_trilinear", lambda lib, x: lib.nn.functional.interpolate(
+        x, scale_factor=(1.5, 0.6, 2), mode="trilinear"), shapes=((1, 2, 3, 5, 2),)),
+    unary("F_interp_trilinear_ac", lambda lib, x: lib.nn.functional.interpolate(
+        x, size=(4, 3, 5), mode="trilinear", align_corners=True), shapes=((2, 1, 3, 4, 2),)),
     unary("F_interp_bilinear", lambda lib, x: lib.nn.functional.interpolate(
         x, scale_factor=(1.5, 0.6), mode="bilinear"), shapes=((1, 2, 4, 5),)),
     unary("F_interp_bilinear_ac", lambda lib, x: lib.nn.functional.interpolate(

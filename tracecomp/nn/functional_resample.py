@@ -1,5 +1,5 @@
 """Resampling for tracecomp.nn.functional: interpolate (nearest, nearest-exact, linear,
-bilinear, bicubic, area), upsample*, pixel_shuffle / pixel_unshuffle.
+bilinear, bicubic, trilinear, area), upsample*, pixel_shuffle / pixel_unshuffle.
 
 Interpolation is separable: along each spatial dim an output position reads a few input
 positions (1 for nearest, 2 for linear, 4 for cubic) with fixed weights, so each dim is a
@@ -119,7 +119,8 @@ def _sizes(input, size, scale_factor, recompute_scale_factor, mode):
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
-    """torch.nn.functional.interpolate over (N, C, L) or (N, C, H, W) input."""
+    """torch.nn.functional.interpolate over (N, C, L), (N, C, H, W) or (N, C, D, H, W)
+    input (5-D: nearest, nearest-exact and trilinear; area needs a 3-D adaptive pool)."""
     if mode in ("nearest", "area", "nearest-exact"):
         if align_corners is not None:
             raise ValueError("align_corners option can only be set with the interpolating "
@@ -132,12 +133,12 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if mode in _NEEDS and input.ndim in (3, 4, 5) and input.ndim != _NEEDS[mode]:
         raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs "
                                   f"{_NEEDS[mode]}D input")
-    if input.ndim not in (3, 4) or mode not in _MODES.split(" | ") or mode in (
-            "trilinear", "lanczos"):
-        raise NotImplementedError(f"Input Error: Only 3D and 4D input Tensors supported by "
-                                  f"tracecomp (got {input.ndim}D) for the modes: nearest | "
-                                  f"linear | bilinear | bicubic | area | nearest-exact (got "
-                                  f"{mode})")
+    ranks = (3, 4, 5) if mode in ("nearest", "nearest-exact", "trilinear") else (3, 4)
+    if input.ndim not in ranks or mode not in _MODES.split(" | ") or mode == "lanczos":
+        raise NotImplementedError(f"Input Error: tracecomp supports 3D, 4D and 5D input for "
+                                  f"the modes nearest | nearest-exact | trilinear, 3D and 4D "
+                                  f"for linear | bilinear | bicubic | area (got {input.ndim}D "
+                                  f"input, mode {mode})")
     out_sizes, scales = _sizes(input, size, scale_factor, recompute_scale_factor, mode)
     if any(s <= 0 for s in out_sizes):
         raise ShapeError(f"Input and output sizes should be greater than 0, but got input "
