@@ -71,12 +71,16 @@ def _isin_right():
 
 
 def _sdpa_empty_batch_right():
-    """A (1, 1) query against keys and values of batch shape (0,): the batch broadcasts to
-    (0,), so the result is (0, 1, 1), as for batch (2,) it is (2, 1, 1)."""
-    q, kv = _f32(1, 1), _f32(0, 1, 1)
+    """An empty result has the shape a non-empty one would: a (1, 1) query against keys and
+    values of batch shape (0,) gives (0, 1, 1), as batch (2,) gives (2, 1, 1); a (2, 1, E)
+    query with (2, 2, 1, Ev) values gives (2, 2, 1, Ev) for Ev = 0 as for Ev = 3."""
     sdpa = tc.nn.functional.scaled_dot_product_attention
-    for got in _eager_and_compiled(lambda a, b: sdpa(a, b, b), q, kv):
+    for got in _eager_and_compiled(lambda a, b: sdpa(a, b, b), _f32(1, 1), _f32(0, 1, 1)):
         assert got.shape == (0, 1, 1), got.shape
+    for ev in (0, 3):
+        for got in _eager_and_compiled(lambda q, v: sdpa(q, q, v), _f32(2, 1, 2),
+                                       _f32(2, 2, 1, ev)):
+            assert got.shape == (2, 2, 1, ev), got.shape
 
 
 KNOWN = [
@@ -107,10 +111,11 @@ KNOWN = [
           cases=("isin",), repro=lambda lib, a, b: lib.isin(a, b.chunk(3, -1)[1]),
           inputs=(_f32(3), _f32(2, 7)), ours=_isin_right),
     Known("torch_sdpa_empty_batch",
-          "torch's scaled_dot_product_attention of a 2-D query against keys of batch shape "
-          "(0,) returns shape (1, 1) (zeros); the batch broadcasts to (0,), and for batch (2,) "
-          "torch itself returns (2, 1, 1)",
-          r"shape tracecomp=\(0, [0-9, ]*\) \| torch=\(",
+          "torch's scaled_dot_product_attention gives an empty result the wrong shape: a 2-D "
+          "query against keys of batch shape (0,) returns (1, 1), not (0, 1, 1) (batch (2,) "
+          "gives (2, 1, 1)); a (2, 1, E) query with (2, 2, 1, 0) values returns (2, 1, 0), "
+          "not (2, 2, 1, 0) (Ev = 3 gives (2, 2, 1, 3))",
+          r"shape tracecomp=\((\d+, )*0(, \d+)*\) \| torch=\(",
           cases=("F_sdpa", "F_sdpa_causal", "F_sdpa_bool_mask", "F_sdpa_float_mask",
                  "F_sdpa_gqa"),
           repro=lambda lib, q, kv: lib.nn.functional.scaled_dot_product_attention(q, kv, kv),
