@@ -81,6 +81,10 @@ def xlogy(x, y):
         number = tensor(number, dtype=dtypes.float_type(dtypes.result_type(other._data,
                                                                             number)))
         x, y = (number, y) if other is y else (x, number)
+    # the result's dtype first (a 0-d operand ranks lower, as torch's xlogy promotes): the
+    # steps below broadcast a 0-d x through where, which would make it rank as a full one
+    dtype = dtypes.float_type(dtypes.result_type(x._data, y._data))
+    x, y = (t if t._data.dtype == dtype else ew.cast(t, dtype) for t in (x, y))
     zero = ew.logical_and(x == 0, ew.logical_not(ew.isnan(y)))
     # log(1) where x == 0 and y <= 0: no NaN in the product or in its gradient
     log_y = ew.log(ew.where(ew.logical_and(zero, y <= 0), 1.0, y))

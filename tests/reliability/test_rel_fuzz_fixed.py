@@ -82,6 +82,8 @@ FIXED = {
     # a 0-d float64 block ranks below 1-D float32 ones in type promotion, as in torch
     "block_diag_0d_dtype": (lambda lib, a, b: lib.block_diag(a, b, b),
                             (np.array(1.5, np.float64), _f32(2))),
+    "xlogy_0d_dtype": (lambda lib, a, b: lib.xlogy(a, b) * lib.xlogy(b, a),
+                       (np.array(0.5), np.abs(_f32(3)) + 0.1)),
     "sdpa_no_keys_causal": (lambda lib, x: lib.nn.functional.scaled_dot_product_attention(
         x, x, x, is_causal=True), (_f32(3, 0, 1),)),
 }
