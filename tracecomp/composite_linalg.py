@@ -106,8 +106,13 @@ def linalg_cross(a, b, *, dim=-1):
 
 # --- norms and distances -------------------------------------------------------------------
 def _safe_root(total, p):
-    """total ** (1/p) with a zero gradient where total is 0 (torch's rule for norms)."""
+    """total ** (1/p) with torch's gradient where total is 0: grad * 0 for p = 2 (a NaN
+    incoming gradient stays NaN), else 0 whatever the incoming gradient (torch masks after
+    multiplying by it)."""
     zero = total == 0
+    if p == 2:          # total + 1 where it is 0, times 0 there: the chain multiplies by 0
+        moved = ew.cast(zero, total.dtype)
+        return ew.sqrt(total + moved) * (1.0 - moved)
     return ew.where(zero, 0.0, ew.pow(ew.where(zero, 1.0, total), 1.0 / p))
 
 

@@ -83,6 +83,18 @@ def _sdpa_empty_batch_right():
             assert got.shape == (2, 2, 1, ev), got.shape
 
 
+def _nanmedian_all_nan_right():
+    """An all-NaN slice: value NaN, index 0 (the first NaN), eagerly and compiled."""
+    x = np.full((4, 3), np.nan, np.float32)
+    x[:, 1] = [3, 1, 2, np.nan]
+    def fn(t):
+        return tc.nanmedian(t, 0)
+    for run in (fn, tc.compile(fn)):
+        values, idx = run(tc.tensor(x))
+        np.testing.assert_array_equal(values.numpy(), [np.nan, 2, np.nan])
+        np.testing.assert_array_equal(idx.numpy(), [0, 2, 0])
+
+
 KNOWN = [
     Known("view_noncontiguous",
           "x.view(...) of a non-contiguous tensor (a transpose, linalg.qr's R) returns a result; "
@@ -91,7 +103,14 @@ KNOWN = [
           r"returned \| torch raised RuntimeError: view size is not compatible",
           cases=("view", "view_tuple", "inplace_view_relu"),
           repro=lambda lib, x: x.t().view(-1), inputs=(_f32(3, 4),)),
-    # --- torch 2.13 bugs --------------------------------------------------------------------
+    # --- torch 2.13 bugs and undefined answers ----------------------------------------------
+    Known("torch_nanmedian_all_nan_index",
+          "the index torch's nanmedian returns for an all-NaN slice is wherever its "
+          "nth_element leaves it (0 for up to 3 elements, 2 for 4 or 5, 3 for 6, 5 for 7), "
+          "not a rule; tracecomp returns 0, the first NaN",
+          r"value of output \d+ differs .*tracecomp=\d+ \| torch=\d+", cases=("nanmedian",),
+          repro=lambda lib, x: lib.nanmedian(x, 0)[1],
+          inputs=(np.full((4, 3), np.nan, np.float32),), ours=_nanmedian_all_nan_right),
     Known("torch_block_diag_empty_grad",
           "torch's block_diag backward puts a block's gradient one row off when an empty 1-D "
           "block comes before it (block_diag(a[:0], b, a[:0]): b gets y's row 0, not row 1)",

@@ -84,6 +84,9 @@ FIXED = {
                             (np.array(1.5, np.float64), _f32(2))),
     "xlogy_0d_dtype": (lambda lib, a, b: lib.xlogy(a, b) * lib.xlogy(b, a),
                        (np.array(0.5), np.abs(_f32(3)) + 0.1)),
+    # the 2-norm's gradient at 0 is grad * 0 (NaN stays NaN), other p's are masked to 0
+    "dist_zero_nan_grad": (lambda lib, x: lib.dist(x, x).var(), (_f32(3, 4),)),
+    "norm3_zero_nan_grad": (lambda lib, x: lib.dist(x, x, 3).var(), (_f32(3, 4),)),
     "sdpa_no_keys_causal": (lambda lib, x: lib.nn.functional.scaled_dot_product_attention(
         x, x, x, is_causal=True), (_f32(3, 0, 1),)),
 }
