@@ -43,7 +43,8 @@ from .signature import (
 )
 from .tensor import Tensor
 from .trace_gate import GATE
-from .tracer import Tracer, stale_error, wrap
+from .tracer import Tracer, wrap
+from .user_code import stale_error
 
 RECOMPILE_LIMIT = 8
 

@@ -9,6 +9,9 @@ Shape rules run only when the impl fails (to turn numpy's message into one in th
 terms), or on every call when TRACECOMP_CHECK_SHAPES=1 (the test suite sets it, so every
 rule is checked against its impl on every op the tests run).
 
+`needs(x)` tells a VJP rule whether argument x wants a gradient (it sits here, beside the
+tape it reads, not among the shape rules).
+
 `plain_arrays` tells the eager fast paths of stack and cat when their result may be made
 straight with numpy: when bind would record nothing (basic indexing and iteration make the
 same check inline, for one tensor).
@@ -76,6 +79,11 @@ class TapeNode:
 
     def out(self) -> Tensor:
         return Tensor._make(self.out_data, True, self, self.out_vc)
+
+
+def needs(x) -> bool:
+    """Does argument x want a gradient? VJP rules skip the work for those that don't."""
+    return isinstance(x, Tensor) and x._requires_grad
 
 
 def bind(prim, *args, **params):

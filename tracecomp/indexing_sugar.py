@@ -135,16 +135,16 @@ def _plain_key(key):
 
 def _remember_view(x, key, out):
     """While tracing: out = x[key], so a later `x[key] = out` writes out's update back."""
-    from . import tracer
+    from . import context
     plain = _plain_key(key)
-    active = tracer.current()
+    active = context.current()
     if plain is not None and active is not None:
         active.indexed[id(out)] = (out, x, plain)
 
 
 def _writing_back(x, key, value):
-    from . import tracer
-    active = tracer.current()
+    from . import context
+    active = context.current()
     hit = active.indexed.get(id(value)) if active is not None else None
     if hit is not None and hit[0] is value and hit[1] is x and hit[2] == _plain_key(key):
         active.written_back(x, value)

@@ -81,8 +81,8 @@ def commit(x, result, op):
     else:
         if result.dtype != x.dtype:     # as eager's copyto: x keeps its dtype
             result = result.to(x.dtype)
-        from . import tracer
-        active = tracer.current()
+        from . import context
+        active = context.current()
         if active is not None:
             if isinstance(x._data, np.ndarray):     # a real tensor takes a traced value:
                 active.rebound.append((x, x._data))   # the compiler checks it
@@ -160,9 +160,9 @@ def random_fill(x, sample, what=None):
     Inside compiled code (x traced, or a temporary made there: `empty_like(x).bernoulli_(p)`
     in a dropout) the samples are a graph node drawn afresh on every call, never numbers
     fixed when the code was traced."""
-    from . import tracer
+    from . import context
     with grad_mode.no_grad():
-        if tracer.current() is None and isinstance(x._data, np.ndarray):
+        if context.current() is None and isinstance(x._data, np.ndarray):
             x._data[...] = sample(x._data.shape)
             x._vc[0] += 1
             return x

@@ -32,6 +32,7 @@ import numpy as np
 from . import dtypes
 from .errors import IRError, TracecompError, compiled_error
 from .ops.registry import PRIMITIVES
+from .user_code import value_error
 
 INPUT, CONSTANT = "input", "constant"
 
@@ -86,7 +87,6 @@ class Node:
 
     # --- a traced value has no numbers: everything that needs them is a TraceError ---------
     def _needs_values(self, what):
-        from .tracer import value_error
         raise value_error(what)
 
     def __array__(self, dtype=None, copy=None):

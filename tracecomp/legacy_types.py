@@ -19,7 +19,7 @@ import numpy as np
 from . import dtypes
 from .devices import as_device
 from .dispatch import bind
-from .tensor import Tensor
+from .tensor import Tensor, _init
 
 # legacy type name -> dtype, in torch's order
 NAMES = {"FloatTensor": dtypes.float32, "DoubleTensor": dtypes.float64,
@@ -58,6 +58,16 @@ CUDA_TYPES = _make_types("tracecomp.cuda", True)
 
 
 # --- the legacy constructor ----------------------------------------------------------------
+def tensor_init(self, *args, device=None):
+    """Tensor.__init__, as torch.Tensor: `Tensor(2, 3)` is an uninitialised float32 tensor
+    of that size, `Tensor([1, 2])` copies the data as float32, `Tensor(t)` aliases t."""
+    t = legacy_new(None if len(args) == 1 and isinstance(args[0], Tensor) else
+                   dtypes.get_default_dtype(), args, device)
+    _init(self, t._data, t._requires_grad, t._node, t._vc)
+    if t._view_of_grad:
+        self._view_of_grad = True
+
+
 def legacy_new(dtype, args, device=None, name="Tensor"):
     """torch's legacy constructor (torch.Tensor(...), torch.FloatTensor(...)): no argument
     is an empty tensor, ints or a Size are a shape (zero-filled here), a sequence or array is

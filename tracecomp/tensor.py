@@ -45,19 +45,12 @@ class Tensor:
     _view_of_grad = False
     _view = None            # a view: (parent, prim, params, made in grad mode); inplace_view.py
 
+    # torch.Tensor(...)'s legacy constructor (__init__) and backward() are attached by
+    # tensor_methods.py with every other method: this class knows neither the legacy
+    # types nor the autograd engine
+
     def __new__(cls, *args, **kwargs):
         return object.__new__(cls)
-
-    def __init__(self, *args, device=None):
-        """Legacy constructor, as torch.Tensor: `Tensor(2, 3)` is an uninitialised float32
-        tensor of that size, `Tensor([1, 2])` copies the data as float32, `Tensor(t)`
-        aliases t (see legacy_types.py)."""
-        from .legacy_types import legacy_new
-        t = legacy_new(None if len(args) == 1 and isinstance(args[0], Tensor) else
-                       dtypes.get_default_dtype(), args, device)
-        _init(self, t._data, t._requires_grad, t._node, t._vc)
-        if t._view_of_grad:
-            self._view_of_grad = True
 
     @staticmethod
     def _make(data, requires_grad=False, node=None, vc=None):
@@ -179,8 +172,8 @@ class Tensor:
         """A tensor sharing this one's data (and version counter) with no history."""
         out = Tensor._make(self._data, False, None, self._vc)
         if type(self._data) is not np.ndarray:      # traced: remember that they alias
-            from . import tracer
-            active = tracer.current()
+            from . import context
+            active = context.current()
             if active is not None:
                 active.alias(self, out)
         return out
@@ -222,10 +215,6 @@ class Tensor:
             hooks = self._hooks
         hooks.append(hook)
         return _HookHandle(hooks, hook)
-
-    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        from .autograd import backward
-        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     # --- leaving the tensor world -------------------------------------------------------
     def numpy(self, force=False) -> np.ndarray:

@@ -9,14 +9,15 @@ import numpy as np
 
 from . import composite as C
 from . import dtypes, indexing_sugar, inplace
+from .autograd import backward as _run_backward
 from .device_methods import to
-from .dispatch import bind
+from .dispatch import bind, needs
+from .legacy_types import tensor_init
 from .ops import elementwise as ew
 from .ops import movement as mv
 from .ops import reduce as rd
 from .ops.indexing import gather, scatter_add
 from .ops.linalg import matmul
-from .ops.rules import needs
 from .tensor import Tensor, _wrap_dim
 
 
@@ -199,7 +200,12 @@ def _unfold_dim(x, dimension, size, step):
     return C.movedim(C.stack(starts, d), d + 1, -1)
 
 
+def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    _run_backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+
 METHODS = {
+    "__init__": tensor_init, "backward": backward,
     # elementwise
     "neg": ew.neg, "negative": ew.neg, "exp": ew.exp, "log": ew.log, "sqrt": ew.sqrt,
     "rsqrt": ew.rsqrt, "abs": ew.abs, "sign": ew.sign, "sin": ew.sin, "cos": ew.cos,

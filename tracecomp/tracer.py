@@ -13,81 +13,24 @@ a TraceError naming the user's line and how to fix it.
 
 Threads: one trace runs at a time in the process (a Tracer holds `trace_gate.GATE`
 exclusively, since tracing swaps shared tensors' data for graph values), and it records
-only its own thread's calls: the hooks stay process-wide globals, so an eager op costs
-nothing more when nobody traces, but `record` and the patched `Module.__call__` let every
-other thread run eagerly. Code that asks "is this thread tracing?" calls `current()`.
+only its own thread's calls: the hook stays a process-wide global, so an eager op costs
+nothing more when nobody traces, but `record` lets every other thread run eagerly. Code
+that asks "is this thread tracing?" calls `context.current()` (Module.__call__ does, and
+enters its module's scope on the trace it gets).
 """
-import os
-import sys
 import threading
 
 import numpy as np
 
-from . import dispatch, grad_mode, trace_gate
+from . import context, dispatch, grad_mode, trace_gate
 from .autograd.engine import TRACED
+from .context import current  # noqa: F401 - "is this thread tracing?", as before
 from .errors import TraceError
 from .ir import Graph, Node
 from .tensor import Tensor
+from .user_code import stale_error, user_frame
 
-_PKG_DIRS = None
-CURRENT = None          # the active Tracer, whichever thread runs it: read it via current()
 _get_ident = threading.get_ident
-
-
-def current():
-    """The Tracer recording this thread's calls, or None (none is active, or another thread
-    is tracing: its trace must not see this thread's ops)."""
-    tracer = CURRENT
-    return tracer if tracer is not None and tracer.thread == _get_ident() else None
-
-
-def _package_dirs():
-    global _PKG_DIRS
-    if _PKG_DIRS is None:
-        import importlib.util
-        dirs = [os.path.dirname(os.path.abspath(__file__))]
-        for sub in ("tracecomp.passes", "tracecomp.codegen"):
-            spec = importlib.util.find_spec(sub)
-            dirs.extend(os.path.abspath(p) for p in spec.submodule_search_locations)
-        _PKG_DIRS = tuple(d + os.sep for d in dirs)
-    return _PKG_DIRS
-
-
-def user_frame():
-    """The innermost stack frame that is the user's code: not tracecomp's, and not the
-    interpreter's own (stdlib, runpy, a console-script launcher); None when there is none
-    (e.g. a bare nn.Linear traced from the `tracecomp dump` command)."""
-    dirs = _package_dirs()
-    system = tuple({os.path.abspath(p) + os.sep for p in (sys.prefix, sys.base_prefix,
-                                                           sys.exec_prefix)})
-    frame = sys._getframe(1)
-    while frame is not None:
-        file = os.path.abspath(frame.f_code.co_filename)
-        if not file.startswith(dirs + system) and not file.startswith("<frozen"):
-            return frame
-        frame = frame.f_back
-    return None
-
-
-def _user_line():
-    """' at file:line (`code`)' for the user's innermost frame, or ''."""
-    frame = user_frame()
-    if frame is None:
-        return ""
-    import linecache
-    code = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
-    return f" at {frame.f_code.co_filename}:{frame.f_lineno} (`{code}`)"
-
-
-def value_error(what):
-    """A TraceError for code that needs a traced tensor's values, naming the user's line."""
-    return TraceError(
-        f"{what}{_user_line()}: compiled code is traced once with shapes only, so tensor values "
-        f"are not known while tracing. Fix: keep value-dependent Python (.item(), "
-        f"`if tensor:`, .numpy(), .tolist()) outside the compiled function, or express it "
-        f"with tensor ops (tracecomp.where, masks, clamp) so it becomes part of the graph; "
-        f"or opt in to running such code eagerly with tracecomp.compile(..., "
-        f"fallback='eager').")
 
 
 class Tracer:
@@ -113,8 +56,6 @@ class Tracer:
 
     # --- context ---------------------------------------------------------------------------
     def __enter__(self):
-        global CURRENT
-        from .nn.module import Module
         if current() is not None:
             raise TraceError("tracecomp.compile: compiled code called inside code that is "
                              "itself being traced; nesting compiled functions is not "
@@ -122,32 +63,24 @@ class Tracer:
         trace_gate.GATE.acquire()       # another thread's trace finishes first
         assert dispatch.trace_hook is None, "two traces at once"
         self.thread = _get_ident()
-        self._saved = (CURRENT, Module.__call__)
-        CURRENT = self
+        self._saved = context.activate(self)
         dispatch.trace_hook = self.record
-        original_call = Module.__call__
-        tracer = self
-
-        def traced_call(module, *args, **kwargs):
-            if tracer.thread != _get_ident():       # another thread's eager call
-                return original_call(module, *args, **kwargs)
-            tracer.module_stack.append(tracer.module_names.get(id(module), ""))
-            try:
-                return original_call(module, *args, **kwargs)
-            finally:
-                tracer.module_stack.pop()
-
-        Module.__call__ = traced_call
         return self
 
     def __exit__(self, *exc):
-        global CURRENT
-        from .nn.module import Module
-        CURRENT, Module.__call__ = self._saved
+        context.restore(self._saved)
         dispatch.trace_hook = None
         self.thread = None      # a hook another thread fetched just before now runs eagerly
         trace_gate.GATE.release()
         return False
+
+    def enter_module(self, module):
+        """Module.__call__ while tracing: nodes made until exit_module carry the module's
+        path (`fc1`, `features.0`)."""
+        self.module_stack.append(self.module_names.get(id(module), ""))
+
+    def exit_module(self):
+        self.module_stack.pop()
 
     # --- inputs ----------------------------------------------------------------------------
     def input(self, name, like, requires_grad=None):
@@ -289,14 +222,6 @@ class Tracer:
         self.captured.append((t, node))
         self.holders[node] = t
         return node
-
-
-def stale_error():
-    return TraceError(
-        f"compiled code read a tensor that missed an in-place update made through a view of "
-        f"it (or through its base){_user_line()}: traced values do not share memory, so it "
-        f"would keep its old value. Fix: update the tensor itself (x[...] = v, or an "
-        f"out-of-place op) instead of a view of it.")
 
 
 def wrap(node, requires_grad=False):

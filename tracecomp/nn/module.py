@@ -12,13 +12,14 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from .. import dtypes, tracer
+from .. import context, dtypes
 from ..creation import tensor as _tensor
 from ..device_methods import check_cuda, parse_to
 from ..devices import check_placement
 from ..errors import fmt_shape
 from ..grad_mode import no_grad
 from ..tensor import Tensor
+from ..utils.hooks import RemovableHandle
 from .parameter import Parameter
 
 
@@ -44,25 +45,6 @@ def _addindent(s, spaces):
     if len(lines) == 1:
         return s
     return lines[0] + "\n" + "\n".join(" " * spaces + line for line in lines[1:])
-
-
-class RemovableHandle:
-    """What register_*_hook returns: `.remove()` unregisters the hook (also as `with`)."""
-
-    _next_id = itertools.count()
-
-    def __init__(self, hooks_dict):
-        self.hooks_dict = hooks_dict
-        self.id = next(RemovableHandle._next_id)
-
-    def remove(self):
-        self.hooks_dict.pop(self.id, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
 
 
 def _add_hook(hooks, entry, prepend):
@@ -102,9 +84,20 @@ class Module:
 
     # --- calling --------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        compiled = self.__dict__.get("_compiled_call")
-        if compiled is not None and tracer.current() is None:
-            return compiled(*args, **kwargs)        # model.compile() was called
+        trace = context.current()
+        if trace is None:
+            compiled = self.__dict__.get("_compiled_call")
+            if compiled is not None:
+                return compiled(*args, **kwargs)    # model.compile() was called
+            return self._call_forward(args, kwargs)
+        trace.enter_module(self)        # the trace names the nodes it makes by module path
+        try:
+            return self._call_forward(args, kwargs)
+        finally:
+            trace.exit_module()
+
+    def _call_forward(self, args, kwargs):
+        """forward with the forward pre-hooks before it and the forward hooks after it."""
         for hook, with_kwargs in list(self._forward_pre_hooks.values()):
             if with_kwargs:
                 out = hook(self, args, kwargs)

@@ -10,7 +10,7 @@ import numpy as np
 from scipy import special
 
 from .. import dtypes
-from ..dispatch import bind
+from ..dispatch import bind, needs
 from ..errors import DTypeNotImplemented
 from ..tensor import Tensor
 from .indexing import check_nonzero
@@ -19,7 +19,6 @@ from .rules import (
     bool_dtype,
     broadcast_rule,
     float_dtype,
-    needs,
     promote,
     promote_float,
     promote_tail,

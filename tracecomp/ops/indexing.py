@@ -9,11 +9,11 @@ argument". Ints, Ellipsis, None and boolean masks are rewritten into this form b
 import numpy as np
 
 from .. import dtypes
-from ..dispatch import bind
+from ..dispatch import bind, needs
 from ..errors import IndexBoundsError, ShapeError, fmt_shape
 from ..tensor import Tensor
 from .registry import defprim
-from .rules import needs, same_dtype
+from .rules import same_dtype
 
 # --- a guard: index values checked when the op runs (eagerly or in a compiled graph) ------
 ERRORS = {"IndexError": IndexError, "RuntimeError": RuntimeError}

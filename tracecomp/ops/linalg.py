@@ -1,11 +1,11 @@
 """matmul: numpy/torch semantics (1-D operands, batched and broadcast batch dims)."""
 import numpy as np
 
-from ..dispatch import bind
+from ..dispatch import bind, needs
 from ..errors import DTypeError, ShapeError
 from .movement import permute, reshape
 from .registry import defprim
-from .rules import broadcast_shapes, needs
+from .rules import broadcast_shapes
 
 
 def _dims(shape):

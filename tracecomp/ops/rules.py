@@ -1,4 +1,4 @@
-"""Shape and dtype rules shared by many primitives, and the helpers VJP rules use.
+"""Shape and dtype rules shared by many primitives.
 
 A shape rule takes argument shapes (a Python scalar has shape ()) plus params and returns
 the output shape, raising ShapeError with the op's name when the input does not fit.
@@ -9,7 +9,6 @@ import numpy as np
 
 from .. import dtypes
 from ..errors import DTypeError, ShapeError, fmt_shape
-from ..tensor import Tensor
 
 
 def broadcast_shapes(op, *shapes):
@@ -73,11 +72,6 @@ def require_float(op, x):
 
 
 # --- helpers for VJP rules --------------------------------------------------------------
-
-def needs(x) -> bool:
-    """Does argument x want a gradient? VJP rules skip the work for those that don't."""
-    return isinstance(x, Tensor) and x._requires_grad
-
 
 def norm_dims(op, dims, ndim):
     """dims (int, tuple, list or None for all) as a sorted tuple of non-negative ints."""

@@ -8,7 +8,7 @@ import functools
 from collections import OrderedDict
 from itertools import chain
 
-from ..nn.module import RemovableHandle
+from ..utils.hooks import RemovableHandle
 
 _global_pre_hooks = OrderedDict()
 _global_post_hooks = OrderedDict()

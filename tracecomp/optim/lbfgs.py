@@ -5,7 +5,7 @@ parameters and state follow torch's. step(closure) re-evaluates the model as it 
 Every stopping test and the line search branch on loss and gradient values, so an LBFGS
 step cannot be traced into a graph: inside compiled code step() raises a TraceError
 saying so, instead of fixing one trace's decisions for every call."""
-from .. import tracer
+from .. import context
 from ..composite import cat
 from ..errors import TraceError
 from ..grad_mode import enable_grad, no_grad
@@ -65,7 +65,7 @@ class LBFGS(Optimizer):
     def step(self, closure):
         """Up to max_iter L-BFGS iterations; closure() clears the gradients, computes the
         loss, calls backward() and returns the loss. Returns the first loss."""
-        if tracer.current() is not None:
+        if context.current() is not None:
             raise TraceError("LBFGS.step cannot be compiled: its stopping tests and line "
                              "search branch on loss and gradient values, which a traced "
                              "graph fixes at their trace-time outcome. Fix: call "

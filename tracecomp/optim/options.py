@@ -8,7 +8,7 @@ foreach or differentiable, and capturable=True, which needs an accelerator.
 """
 import numpy as np
 
-from .. import tracer
+from .. import context
 from ..errors import TraceError
 from ..tensor import Tensor
 
@@ -55,7 +55,7 @@ def scalar(value, name="lr"):
     schedulers do on a tensor lr) would go unseen, so that is refused."""
     if not isinstance(value, Tensor):
         return value
-    if tracer.current() is not None:
+    if context.current() is not None:
         raise TraceError(f"optimizer step: {name} is a tensor ({name}={value!r}); a compiled "
                          f"step would keep its value at trace time and miss later changes. "
                          f"Fix: give {name} as a Python float (a change then recompiles), or "

@@ -27,7 +27,7 @@ recomputes, so there is nothing left for checkpoint to do there.
 import contextlib
 import warnings
 
-from .. import dispatch, grad_mode, tracer
+from .. import context, dispatch, grad_mode
 from ..autograd import Function
 from ..autograd import backward as autograd_backward
 from ..autograd import grad as autograd_grad
@@ -252,7 +252,7 @@ def checkpoint(function, *args, use_reentrant=None, context_fn=noop_context_fn,
     if not use_reentrant and determinism_check not in _DETERMINISM_CHECKS:
         raise ValueError(f"determinism_check should be one of {list(_DETERMINISM_CHECKS)}, "
                          f"but got {determinism_check}")
-    if tracer.current() is not None:                # compiled: the partitioner decides
+    if context.current() is not None:                # compiled: the partitioner decides
         return function(*args, **kwargs)
     if use_reentrant:
         return CheckpointFunction.apply(function, preserve, *args)

@@ -1,0 +1,34 @@
+"""The one switch between eager and traced execution: the trace that records this
+thread's calls, if any (JAX's trace context, on a small scale).
+
+Code that behaves differently while tracing (a module entering its scope, a view noting
+its base, an in-place update, an optimizer step) asks `current()` and calls a method of
+the trace it gets; nothing imports the tracer for that, so this module sits at the bottom
+of the import order (it imports nothing of tracecomp) and the tracer sits above nn/.
+
+One trace is active in the process at a time (the tracer holds trace_gate.GATE), and it
+records only its own thread: `current()` is None on every other thread, which runs eagerly.
+"""
+import threading
+
+_active = None                  # the active trace, whichever thread runs it
+_get_ident = threading.get_ident
+
+
+def current():
+    """The trace recording this thread's calls, or None (none is active, or another
+    thread is tracing: its trace must not see this thread's ops)."""
+    trace = _active
+    return trace if trace is not None and trace.thread == _get_ident() else None
+
+
+def activate(trace):
+    """Make `trace` the active one; returns what was active, for `restore`."""
+    global _active
+    previous, _active = _active, trace
+    return previous
+
+
+def restore(previous):
+    global _active
+    _active = previous

@@ -1,0 +1,68 @@
+"""Where the user's code is, for error messages: the innermost stack frame outside
+tracecomp (and outside the interpreter's own files), and the TraceErrors that name its
+line. Low in the import order (errors only), so the IR, the tracer and the compiler
+driver can all raise them without importing each other.
+"""
+import os
+import sys
+
+from .errors import TraceError
+
+_PKG_DIRS = None
+
+
+def _package_dirs():
+    global _PKG_DIRS
+    if _PKG_DIRS is None:
+        import importlib.util
+        dirs = [os.path.dirname(os.path.abspath(__file__))]
+        for sub in ("tracecomp.passes", "tracecomp.codegen"):
+            spec = importlib.util.find_spec(sub)
+            dirs.extend(os.path.abspath(p) for p in spec.submodule_search_locations)
+        _PKG_DIRS = tuple(d + os.sep for d in dirs)
+    return _PKG_DIRS
+
+
+def user_frame():
+    """The innermost stack frame that is the user's code: not tracecomp's, and not the
+    interpreter's own (stdlib, runpy, a console-script launcher); None when there is none
+    (e.g. a bare nn.Linear traced from the `tracecomp dump` command)."""
+    dirs = _package_dirs()
+    system = tuple({os.path.abspath(p) + os.sep for p in (sys.prefix, sys.base_prefix,
+                                                           sys.exec_prefix)})
+    frame = sys._getframe(1)
+    while frame is not None:
+        file = os.path.abspath(frame.f_code.co_filename)
+        if not file.startswith(dirs + system) and not file.startswith("<frozen"):
+            return frame
+        frame = frame.f_back
+    return None
+
+
+def user_line():
+    """' at file:line (`code`)' for the user's innermost frame, or ''."""
+    frame = user_frame()
+    if frame is None:
+        return ""
+    import linecache
+    code = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+    return f" at {frame.f_code.co_filename}:{frame.f_lineno} (`{code}`)"
+
+
+def value_error(what):
+    """A TraceError for code that needs a traced tensor's values, naming the user's line."""
+    return TraceError(
+        f"{what}{user_line()}: compiled code is traced once with shapes only, so tensor values "
+        f"are not known while tracing. Fix: keep value-dependent Python (.item(), "
+        f"`if tensor:`, .numpy(), .tolist()) outside the compiled function, or express it "
+        f"with tensor ops (tracecomp.where, masks, clamp) so it becomes part of the graph; "
+        f"or opt in to running such code eagerly with tracecomp.compile(..., "
+        f"fallback='eager').")
+
+
+def stale_error():
+    return TraceError(
+        f"compiled code read a tensor that missed an in-place update made through a view of "
+        f"it (or through its base){user_line()}: traced values do not share memory, so it "
+        f"would keep its old value. Fix: update the tensor itself (x[...] = v, or an "
+        f"out-of-place op) instead of a view of it.")
