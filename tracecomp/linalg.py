@@ -140,10 +140,8 @@ def lstsq(A, B, rcond=None, *, driver=None):  # noqa: N803
     if driver not in ("gels", "gelsy", "gelsd", "gelss"):
         raise RuntimeError(f"torch.linalg.lstsq: parameter `driver` should be one of (gels, "
                            f"gelsy, gelsd, gelss), but got {driver}")
-    # B one dim short of A: a batch of vectors when shaped A.shape[:-1], else (torch's
-    # rule, found by the fuzzer) each of its last rows is a one-row matrix
-    vector = B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1])
-    rhs = C.unsqueeze(B, -1) if vector else C.unsqueeze(B, -2) if B.ndim == A.ndim - 1 else B
+    vector = B.ndim == A.ndim - 1
+    rhs = C.unsqueeze(B, -1) if vector else B
     if rhs.shape[-2] != A.shape[-2]:
         raise ShapeError(f"torch.linalg.lstsq: input.size(-2) should match other.size(-2), "
                          f"got {A.shape[-2]} and {rhs.shape[-2]}")

@@ -87,9 +87,6 @@ FIXED = {
     # the 2-norm's gradient at 0 is grad * 0 (NaN stays NaN), other p's are masked to 0
     "dist_zero_nan_grad": (lambda lib, x: lib.dist(x, x).var(), (_f32(3, 4),)),
     "norm3_zero_nan_grad": (lambda lib, x: lib.dist(x, x, 3).var(), (_f32(3, 4),)),
-    # B of A's rank - 1 but not shaped A.shape[:-1] is a batch of matrices (torch's rule)
-    "lstsq_matrix_rhs": (lambda lib, a, b: lib.linalg.lstsq(a, b).solution,
-                         (_f32(1, 2, 1, 2), _f32(2, 1, 2))),
     "sdpa_no_keys_causal": (lambda lib, x: lib.nn.functional.scaled_dot_product_attention(
         x, x, x, is_causal=True), (_f32(3, 0, 1),)),
 }
