@@ -103,6 +103,15 @@ KNOWN = [
           r"returned \| torch raised RuntimeError: view size is not compatible",
           cases=("view", "view_tuple", "inplace_view_relu"),
           repro=lambda lib, x: x.t().view(-1), inputs=(_f32(3, 4),)),
+    Known("lstsq_rhs_one_dim_short",
+          "linalg.lstsq(A, B) with B one dim short of A but not shaped A.shape[:-1] (A "
+          "(1, 2, 1, 2), B (2, 1, 2)) raises ShapeError; torch returns a (2, 2, 2, 2) "
+          "solution by a broadcasting rule not worked out yet (B.unsqueeze(-2) gives its "
+          "shape, not its values)",
+          r"torch\.linalg\.lstsq: input\.size\(-2\) should match other\.size\(-2\).*"
+          r"\| torch returned", cases=("linalg_lstsq",),
+          repro=lambda lib, a, b: lib.linalg.lstsq(a, b).solution,
+          inputs=(_f32(1, 2, 1, 2), _f32(2, 1, 2))),
     # --- torch 2.13 bugs and undefined answers ----------------------------------------------
     Known("torch_nanmedian_all_nan_index",
           "the index torch's nanmedian returns for an all-NaN slice is wherever its "
