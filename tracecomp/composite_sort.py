@@ -147,7 +147,9 @@ def histc(input, bins=100, min=0, max=0):  # noqa: A002
     lo, hi = ew.where(same, lo - 1, lo), ew.where(same, hi + 1, hi)
     inside = (flat >= lo) & (flat <= hi)
     pos = ew.cast((flat - lo) * bins / (hi - lo), dtypes.I64)
-    pos = ew.where(inside, ew.minimum(pos, bins - 1), 0)
+    # (flat - lo) * bins can overflow to inf for a range near the dtype's limits: the cast
+    # then gives INT_MIN, which goes to bin 0, as torch's does (its arithmetic is the same)
+    pos = ew.where(inside, ew.minimum(ew.maximum(pos, 0), bins - 1), 0)
     return scatter_add(full((bins,), 0, dtype=x.dtype), 0, pos, ew.cast(inside, x.dtype))
 
 

@@ -87,6 +87,9 @@ FIXED = {
     # the 2-norm's gradient at 0 is grad * 0 (NaN stays NaN), other p's are masked to 0
     "dist_zero_nan_grad": (lambda lib, x: lib.dist(x, x).var(), (_f32(3, 4),)),
     "norm3_zero_nan_grad": (lambda lib, x: lib.dist(x, x, 3).var(), (_f32(3, 4),)),
+    # (x - min) * bins overflows near float32's limits: bin 0, as torch's same arithmetic
+    "histc_overflow": (lambda lib, x: x.histc(7),
+                       (np.array([-3.4028235e38, 0.0, 0.5, 0.69], np.float32),)),
     "sdpa_no_keys_causal": (lambda lib, x: lib.nn.functional.scaled_dot_product_attention(
         x, x, x, is_causal=True), (_f32(3, 0, 1),)),
 }
