@@ -11,9 +11,9 @@ from .dtypes import (DType, bool_ as bool, float16, float32, float64, int8, int1
 from .tensor import Size, Tensor, device
 from . import tensor_methods  # noqa: F401  (attaches ops to Tensor)
 from .grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
-from .creation import (Generator, arange, as_tensor, bernoulli, empty, empty_like, eye,
+from .creation import (Generator, arange, as_tensor, empty, empty_like, eye,
                        from_numpy, full, full_like, initial_seed, linspace, manual_seed,
-                       normal, ones, ones_like, rand, rand_like, randint, randn, randn_like,
+                       ones, ones_like, rand, rand_like, randint, randn, randn_like,
                        randperm, seed, tensor, zeros, zeros_like)
 from .ops.elementwise import (abs, ceil, cos, eq, erf, exp, expm1, floor, floor_divide, ge,
                               gt, isfinite, isinf, isnan, le, log, log1p, logical_and,
@@ -48,7 +48,7 @@ from .composite_math import (clamp_max, clamp_min, deg2rad, exp2, float_power, f
                              sinc, xlogy)
 from .creation import logspace, tril_indices, triu_indices
 from . import random, special
-from .random import (bernoulli, fork_rng, get_rng_state, multinomial, normal,  # noqa: F811
+from .random import (bernoulli, fork_rng, get_rng_state, multinomial, normal,
                      poisson, randint_like, set_rng_state)
 from .creation import default_generator
 from .dtypes import (DType as dtype, bfloat16, cdouble, cfloat, chalf, complex32,

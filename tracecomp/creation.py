@@ -8,8 +8,15 @@ seed gives the same numbers here, not the same numbers as torch.
 import numpy as np
 
 from . import dtypes
-from .devices import CPU, as_device, check_placement
+from .devices import CPU, check_placement
 from .dispatch import bind
+from .generator import (  # noqa: F401 - tracecomp.creation.Generator etc., as before
+    Generator,
+    default_generator,
+    initial_seed,
+    manual_seed,
+    seed,
+)
 from .ops.registry import defprim
 from .tensor import Tensor
 
@@ -206,61 +213,6 @@ def from_numpy(arr: np.ndarray) -> Tensor:
     return Tensor._make(arr)
 
 
-# --- randomness ------------------------------------------------------------------------
-class Generator:
-    """torch.Generator: a seedable source of random numbers (numpy PCG64 underneath)."""
-
-    device = CPU                        # where its numbers are drawn, as torch reports it
-
-    def __init__(self, device="cpu"):
-        if as_device(device).type != "cpu":
-            raise RuntimeError(f"Cannot get {as_device(device).type.upper()} generator: "
-                               f"tracecomp random numbers are drawn on the CPU")
-        self._seed = 67280421310721     # torch's seed for a new Generator(): reproducible
-        self.rng = np.random.default_rng(self._seed)
-
-    def manual_seed(self, seed):
-        self._seed = int(seed) % 2 ** 64           # torch wraps negative seeds the same way
-        self.rng = np.random.default_rng(self._seed)
-        return self
-
-    def initial_seed(self):
-        return self._seed
-
-    def __repr__(self):                 # no address: IR that draws from it prints the same
-        return f"tracecomp.Generator(initial_seed={self._seed})"
-
-    def seed(self):
-        return self.manual_seed(int(np.random.SeedSequence().entropy % (2 ** 63))).initial_seed()
-
-    def get_state(self):
-        """The state as a uint8 tensor (torch's form; random.py says what the bytes are)."""
-        from .random import state_to_tensor
-        return state_to_tensor(self)
-
-    def set_state(self, state):
-        from .random import state_from_tensor
-        state_from_tensor(self, state)
-        return self
-
-
-default_generator = Generator()
-default_generator.seed()                # the default one starts from fresh entropy, as torch's
-
-
-def manual_seed(seed):
-    """Seed the default generator (the one every random op uses unless given another)."""
-    return default_generator.manual_seed(seed)
-
-
-def seed():
-    return default_generator.seed()
-
-
-def initial_seed():
-    return default_generator.initial_seed()
-
-
 def _rng(generator):
     return (generator or default_generator).rng
 
@@ -321,17 +273,6 @@ def randn_like(x, *, dtype=None, generator=None, device=None, requires_grad=Fals
                layout=None, memory_format=None):
     return randn(tuple(x.shape), dtype=dtype or x._data.dtype, generator=generator,
                  device=CPU if device is None else device, requires_grad=requires_grad)
-
-
-def normal(*args, **kwargs):
-    """All four of torch's forms live in random.py (with bernoulli, multinomial, poisson)."""
-    from .random import normal as sample
-    return sample(*args, **kwargs)
-
-
-def bernoulli(*args, **kwargs):
-    from .random import bernoulli as sample
-    return sample(*args, **kwargs)
 
 
 # --- issue 9: logspace and triangle indices -----------------------------------------------

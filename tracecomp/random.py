@@ -324,42 +324,6 @@ def _bernoulli_method(x, p=None, *, generator=None):
     return bernoulli(x, p, generator=generator)
 
 
-# --- RNG state ----------------------------------------------------------------------------
-# A state holds PCG64's 128-bit state and increment (little-endian), the cached-uint32 flag
-# and value numpy keeps, and the seed the generator started from (45 bytes), zero-padded to
-# the size of torch's CPU state (mt19937's), so code that checks or stores states by size
-# sees torch's.
-_USED_BYTES = 16 + 16 + 1 + 4 + 8
-_STATE_BYTES = 5056
-
-
-def state_to_tensor(gen) -> Tensor:
-    st = gen.rng.bit_generator.state
-    raw = (st["state"]["state"].to_bytes(16, "little") + st["state"]["inc"].to_bytes(16, "little")
-           + bytes([st["has_uint32"]]) + int(st["uinteger"]).to_bytes(4, "little")
-           + int(gen._seed).to_bytes(8, "little")).ljust(_STATE_BYTES, b"\0")
-    return Tensor._make(np.frombuffer(raw, dtype=np.uint8).copy())
-
-
-def state_from_tensor(gen, state):
-    if not isinstance(state, Tensor) or state._data.dtype != np.uint8 \
-            or state._data.shape != (_STATE_BYTES,):
-        got = f"{state.dtype} tensor of shape {list(state.shape)}" \
-            if isinstance(state, Tensor) else type(state).__name__
-        raise RuntimeError(f"RNG state is wrong size: expected a uint8 tensor of "
-                           f"{_STATE_BYTES} bytes from get_state()/get_rng_state(), got {got}")
-    raw = state._data.tobytes()
-    if any(raw[_USED_BYTES:]):
-        raise RuntimeError("RNG state is not one get_state()/get_rng_state() gave: tracecomp's "
-                           "generator is not torch's mt19937, so torch's states do not load")
-    gen.rng.bit_generator.state = {
-        "bit_generator": "PCG64",
-        "state": {"state": int.from_bytes(raw[:16], "little"),
-                  "inc": int.from_bytes(raw[16:32], "little")},
-        "has_uint32": raw[32], "uinteger": int.from_bytes(raw[33:37], "little")}
-    gen._seed = int.from_bytes(raw[37:45], "little")
-
-
 def get_rng_state() -> Tensor:
     """The default generator's state (a uint8 tensor), for set_rng_state."""
     return default_generator.get_state()

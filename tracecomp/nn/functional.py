@@ -18,13 +18,14 @@ import numpy as np
 
 from .. import composite as C
 from .. import inplace as _inplace
-from ..creation import bernoulli, full
+from ..creation import full
 from ..errors import DTypeError, ShapeError, fmt_shape
 from ..grad_mode import no_grad
 from ..ops import elementwise as ew
 from ..ops import movement as mv
 from ..ops.indexing import check_range
 from ..ops.linalg import matmul
+from ..random import bernoulli
 from ..tensor import Tensor
 
 # functional_activation and functional_attention read F's own functions at call time, so
