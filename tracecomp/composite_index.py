@@ -253,7 +253,7 @@ def masked_scatter(x, mask, source):
 
 
 def _eager(x, op):
-    from .composite_sort import eager_values
+    from .composite_shape import eager_values
     return eager_values(x, op)
 
 

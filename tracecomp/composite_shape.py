@@ -12,12 +12,22 @@ import numpy as np
 
 from . import composite as C
 from . import dtypes
-from .errors import ShapeError
+from .errors import ShapeError, TraceError
 from .ops import elementwise as ew
 from .ops import movement as mv
 from .ops.indexing import index
+from .ops.movement import diag_embed  # noqa: F401 - defined beside the VJPs that use it
 from .tensor import Tensor, _wrap_dim
 from .torch_args import aliased, with_out
+
+
+def eager_values(x, op):
+    """x's numpy array; a traced x is a TraceError (the result's shape would depend on the
+    values, which a compiled graph cannot have)."""
+    if not isinstance(x._data, np.ndarray):
+        raise TraceError(f"{op}: the shape of its result depends on the data, which a compiled "
+                         f"graph cannot have; call it outside the compiled function")
+    return x._data
 
 
 def _dims_list(dims):
@@ -110,7 +120,6 @@ def repeat_interleave(x, repeats=None, dim=None, *, output_size=None):
         y = mv.reshape(x, shape[:d + 1] + (1,) + shape[d + 1:])
         y = mv.expand(y, shape[:d + 1] + (int(repeats),) + shape[d + 1:])
         return mv.reshape(y, shape[:d] + (n * int(repeats),) + shape[d + 1:])
-    from .composite_sort import eager_values
     counts = eager_values(repeats, "repeat_interleave with a tensor of repeats")
     if counts.ndim != 1 or counts.shape[0] != n:
         raise RuntimeError(f"repeats must have the same size as input along dim, but got "
@@ -207,32 +216,6 @@ def diagonal(x, offset=0, dim1=0, dim2=1):
 
 
 _diagonal = diagonal
-
-
-def diag_embed(x, offset=0, dim1=-2, dim2=-1):
-    """x's last dim on the offset-th diagonal of new (N, N) matrices: the element i goes to
-    flat position i*(N+1) (+ the offset's shift), which padding each element with N zeros
-    and the whole with the shift gives; no scatter, so it compiles to index arithmetic."""
-    nd = x.ndim + 1
-    d1, d2 = _wrap_dim(dim1, nd, "diag_embed"), _wrap_dim(dim2, nd, "diag_embed")
-    if d1 == d2:
-        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
-    if x.ndim == 0:
-        x = mv.reshape(x, (1,))
-    batch, n = tuple(x.shape[:-1]), x.shape[-1]
-    size = n + abs(offset)
-    k = len(batch)
-    y = mv.reshape(x, batch + (n, 1))
-    y = mv.pad(y, ((0, 0, 0),) * k + ((0, 0, 0), (0, size, 0)))
-    y = mv.reshape(y, batch + (n * (size + 1),))
-    shift = offset if offset >= 0 else -offset * size
-    y = mv.pad(y, ((0, 0, 0),) * k + ((shift, size * size - n * (size + 1) - shift, 0),))
-    y = mv.reshape(y, batch + (size, size))
-    perm = [0] * nd
-    others = iter(range(nd - 2))
-    for i in range(nd):
-        perm[i] = nd - 2 if i == d1 else nd - 1 if i == d2 else next(others)
-    return mv.permute(y, tuple(perm))
 
 
 def diag(x, diagonal=0):

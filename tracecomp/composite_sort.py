@@ -10,8 +10,9 @@ import numpy as np
 from . import composite as C
 from . import dtypes
 from .composite_reduce import ValuesIndices
+from .composite_shape import eager_values  # noqa: F401 - also tracecomp.composite_sort.eager_values
 from .creation import full
-from .errors import ShapeError, TraceError
+from .errors import ShapeError
 from .ops import elementwise as ew
 from .ops import movement as mv
 from .ops import reduce as rd
@@ -23,15 +24,6 @@ from .torch_args import aliased, with_out
 
 def _dim(x, dim, op):
     return _wrap_dim(dim, x.ndim, op) if x.ndim else 0
-
-
-def eager_values(x, op):
-    """x's numpy array; a traced x is a TraceError (the result's shape would depend on the
-    values, which a compiled graph cannot have)."""
-    if not isinstance(x._data, np.ndarray):
-        raise TraceError(f"{op}: the shape of its result depends on the data, which a compiled "
-                         f"graph cannot have; call it outside the compiled function")
-    return x._data
 
 
 # --- sort and selection ----------------------------------------------------------------

@@ -140,8 +140,7 @@ def _svd_grad(a, gu, gs, gvh, full_matrices):
     """torch's svd_backward (real case), one cotangent at a time:
     gA = U [skew(U^T gU)/E * S + S * skew(V^T gV)/E + diag(gS)] V^T
          + (I - U U^T) gU S^-1 V^T + U S^-1 gV^T (I - V V^T), E_ij = s_j^2 - s_i^2."""
-    from ..composite_shape import diag_embed
-    from .movement import reshape
+    from .movement import diag_embed, reshape
     m, n = a.shape[-2], a.shape[-1]
     k = min(m, n)
     u = _cols(svd_u(a, full_matrices), k)

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..dispatch import bind
 from ..errors import ShapeError, fmt_shape
+from ..tensor import _wrap_dim
 from . import reduce as _reduce  # a cycle (reduce's VJP reshapes): resolved at call time
 from .registry import defprim
 from .rules import same_dtype
@@ -264,3 +265,30 @@ def flip(x, dims):
     if not dims:
         return x
     return bind(flip_p, x, dims=dims)
+
+
+# --- a composite the linear-algebra VJPs need: built from the primitives above ----------
+def diag_embed(x, offset=0, dim1=-2, dim2=-1):
+    """x's last dim on the offset-th diagonal of new (N, N) matrices: the element i goes to
+    flat position i*(N+1) (+ the offset's shift), which padding each element with N zeros
+    and the whole with the shift gives; no scatter, so it compiles to index arithmetic."""
+    nd = x.ndim + 1
+    d1, d2 = _wrap_dim(dim1, nd, "diag_embed"), _wrap_dim(dim2, nd, "diag_embed")
+    if d1 == d2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    if x.ndim == 0:
+        x = reshape(x, (1,))
+    batch, n = tuple(x.shape[:-1]), x.shape[-1]
+    size = n + abs(offset)
+    k = len(batch)
+    y = reshape(x, batch + (n, 1))
+    y = pad(y, ((0, 0, 0),) * k + ((0, 0, 0), (0, size, 0)))
+    y = reshape(y, batch + (n * (size + 1),))
+    shift = offset if offset >= 0 else -offset * size
+    y = pad(y, ((0, 0, 0),) * k + ((shift, size * size - n * (size + 1) - shift, 0),))
+    y = reshape(y, batch + (size, size))
+    perm = [0] * nd
+    others = iter(range(nd - 2))
+    for i in range(nd):
+        perm[i] = nd - 2 if i == d1 else nd - 1 if i == d2 else next(others)
+    return permute(y, tuple(perm))
