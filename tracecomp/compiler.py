@@ -490,6 +490,21 @@ def compile(model=None, *, backend="llvm", fallback=None,
                     f"{type(model).__name__}")
 
 
+def _compile_in_place(self, *args, **kwargs):
+    """Module.compile, torch's in-place compile: from now on this module's calls run
+    compiled, with the options of tracecomp.compile. Parameters, state_dict keys and every
+    other attribute stay as they were (unlike `model = tracecomp.compile(model)`, which
+    wraps it); a call made while an enclosing compile traces is traced into that graph as
+    usual."""
+    compiled = compile(self, *args, **kwargs)
+    if compiled is not self:            # disable=True compiles nothing
+        object.__setattr__(self, "_compiled_call", compiled)
+        object.__setattr__(self, "_compile_args", (args, kwargs))
+
+
+Module.compile = _compile_in_place
+
+
 def _initialize_lazy(module, args, kwargs):
     """Whether `module` has lazy parameters (nn.LazyLinear ...) still waiting for their
     first input: that call then runs eagerly, as torch.compile runs it, so that they take

@@ -117,16 +117,8 @@ class Module:
                 result = out
         return result
 
-    def compile(self, *args, **kwargs):
-        """torch's in-place compile: from now on this module's calls run compiled, with the
-        options of tracecomp.compile. Parameters, state_dict keys and every other attribute
-        stay as they were (unlike `model = tracecomp.compile(model)`, which wraps it); a call
-        made while an enclosing compile traces is traced into that graph as usual."""
-        from ..compiler import compile as compile_module
-        compiled = compile_module(self, *args, **kwargs)
-        if compiled is not self:            # disable=True compiles nothing
-            object.__setattr__(self, "_compiled_call", compiled)
-            object.__setattr__(self, "_compile_args", (args, kwargs))
+    # Module.compile (torch's in-place compile) is attached by compiler.py: nn sits below
+    # the compiler and does not import it
 
     def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
         """hook(module, args) -> None or new args, run before forward."""
