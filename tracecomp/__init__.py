@@ -95,6 +95,7 @@ ByteTensor, CharTensor, ShortTensor = (_LEGACY[n] for n in
 IntTensor, LongTensor, BoolTensor = (_LEGACY[n] for n in ("IntTensor", "LongTensor",
                                                           "BoolTensor"))
 from . import accelerator, amp, backends, cpu, cuda, version  # noqa: E402
+from .cuda import amp as _cuda_amp  # noqa: E402, F401  (tracecomp.cuda.amp; cuda/ cannot import it: amp asks cuda)
 from .amp import autocast  # noqa: E402
 from .amp.autocast_mode import (clear_autocast_cache, get_autocast_cpu_dtype,  # noqa: E402
                                 get_autocast_dtype, get_autocast_gpu_dtype,

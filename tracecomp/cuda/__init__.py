@@ -9,7 +9,6 @@ the CPU, so creating one on 'cuda' keeps refusing (devices.check_placement says 
 """
 from .. import devices
 from ..legacy_types import CUDA_TYPES
-from . import amp  # noqa: F401  (tracecomp.cuda.amp)
 
 NOT_COMPILED = "Torch not compiled with CUDA enabled"
 
