@@ -82,6 +82,22 @@ class Tracer:
     def exit_module(self):
         self.module_stack.pop()
 
+    # --- autograd inside the traced code: autograd.engine hands traced tensors over ---------
+    def backward(self, tensors, grad_tensors, inputs, create_graph):
+        """loss.backward() (inputs=None) or backward(inputs=...) on traced tensors."""
+        if inputs is not None:
+            from .traced_grad import backward_into
+            return backward_into(tensors, grad_tensors, inputs, create_graph)
+        from .traced_autograd import backward
+        return backward(tensors, grad_tensors)
+
+    def grad(self, outputs, inputs, grad_outputs, create_graph, allow_unused,
+             materialize_grads):
+        """autograd.grad on traced tensors (its argument checks have run)."""
+        from .traced_grad import grad
+        return grad(outputs, inputs, grad_outputs, create_graph, allow_unused,
+                    materialize_grads)
+
     # --- inputs ----------------------------------------------------------------------------
     def input(self, name, like, requires_grad=None):
         """A graph input shaped like `like` (a tensor or array); returns its node."""

@@ -17,9 +17,9 @@ the VJP once with the list of gradients, as torch calls Function.backward once.
 """
 import heapq
 
-from .. import grad_mode
+from .. import context, grad_mode
 from ..dispatch import TapeNode
-from ..errors import AutogradError, fmt_shape
+from ..errors import AutogradError, TraceError, fmt_shape
 from ..ops.elementwise import cast
 from ..ops.movement import sum_to
 from ..tensor import Tensor
@@ -55,12 +55,9 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
     if grad_variables is not None:      # torch's deprecated name for grad_tensors
         grad_tensors = grad_variables if grad_tensors is None else grad_tensors
     if any(t._node is TRACED for t in as_tuple(tensors)):      # inside compiled code
-        if inputs is not None:
-            from ..traced_grad import backward_into
-            return backward_into(as_tuple(tensors), grad_tensors, as_tuple(inputs),
-                                 create_graph)
-        from ..traced_autograd import backward as traced_backward
-        return traced_backward(as_tuple(tensors), grad_tensors)
+        return _trace_of("backward()").backward(
+            as_tuple(tensors), grad_tensors, None if inputs is None else as_tuple(inputs),
+            create_graph)
     tensors, grads = root_grads(tensors, grad_tensors, "backward")
     only = None if inputs is None else as_tuple(inputs)
     results = _run(tensors, grads, retain_graph, create_graph, capture=only)
@@ -94,9 +91,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         if not t._requires_grad:
             raise AutogradError("One of the differentiated Tensors does not require grad")
     if any(t._node is TRACED for t in as_tuple(outputs)):      # inside compiled code
-        from ..traced_grad import grad as traced_grad
-        return traced_grad(as_tuple(outputs), inputs, grad_outputs, create_graph,
-                           allow_unused, materialize_grads)
+        return _trace_of("autograd.grad()").grad(as_tuple(outputs), inputs, grad_outputs,
+                                                 create_graph, allow_unused, materialize_grads)
     outputs, grads = root_grads(outputs, grad_outputs, "grad")
     results = _run(outputs, grads, retain_graph, create_graph, capture=inputs)
     return finish_grads(inputs, results, allow_unused, materialize_grads)
@@ -120,6 +116,16 @@ def finish_grads(inputs, results, allow_unused, materialize_grads):
 
 def as_tuple(x):
     return (x,) if isinstance(x, Tensor) else tuple(x)
+
+
+def _trace_of(what):
+    """The trace that records this thread, which differentiates its own traced tensors."""
+    trace = context.current()
+    if trace is None:
+        raise TraceError(f"{what} on a traced tensor outside the compiled call that made it: "
+                         f"return the tensor from the compiled function and differentiate "
+                         f"the result instead")
+    return trace
 
 
 def root_grads(tensors, grads, op):
