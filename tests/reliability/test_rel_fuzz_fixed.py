@@ -90,6 +90,11 @@ FIXED = {
     # (x - min) * bins overflows near float32's limits: bin 0, as torch's same arithmetic
     "histc_overflow": (lambda lib, x: x.histc(7),
                        (np.array([-3.4028235e38, 0.0, 0.5, 0.69], np.float32),)),
+    # flat regions' gradient is masked to 0 (torch), even for a NaN incoming gradient
+    "hardswish_flat_nan_grad": (lambda lib, x: lib.nn.functional.hardswish(x * 3).var(),
+                                (np.array(-1.7, np.float32),)),
+    "softshrink_band_nan_grad": (lambda lib, x: lib.nn.functional.softshrink(x[:1]).var() + x,
+                                 (np.array([0.2, -5.0, 1.0], np.float32),)),
     "sdpa_no_keys_causal": (lambda lib, x: lib.nn.functional.scaled_dot_product_attention(
         x, x, x, is_causal=True), (_f32(3, 0, 1),)),
 }

@@ -33,8 +33,10 @@ def hardsigmoid(input, inplace=False):
 def hardswish(input, inplace=False):
     """x * relu6(x + 3) / 6."""
     def fn(x):
-        # x * 0.0, not 0.0: hardswish(-inf) is NaN in torch (and -0.0 below -3, as torch)
-        return ew.where(x <= -3.0, x * 0.0, ew.where(x < 3.0, x * (x + 3.0) * (1.0 / 6.0), x))
+        # x * 0.0, not 0.0: hardswish(-inf) is NaN in torch (and -0.0 below -3, as torch);
+        # of x detached: the gradient there is 0 even for a NaN incoming one (torch masks)
+        flat = x.detach() * 0.0
+        return ew.where(x <= -3.0, flat, ew.where(x < 3.0, x * (x + 3.0) * (1.0 / 6.0), x))
     return _apply(input, inplace, fn, "hardswish")
 
 
@@ -69,9 +71,10 @@ def softshrink(input, lambd=0.5):
     if lambd < 0:
         raise RuntimeError(f"lambda must be in range [0, 3.40282e+38] for input dtype Float, "
                            f"but found {lambd:g}")
-    # input * 0.0 in the band, not 0.0: NaN stays NaN, as in torch
+    # input * 0.0 in the band, not 0.0: NaN stays NaN, as in torch; of input detached, so
+    # the band's gradient is 0 even for a NaN incoming one (torch masks it)
     return ew.where(input > lambd, input - lambd,
-                    ew.where(input < -lambd, input + lambd, input * 0.0))
+                    ew.where(input < -lambd, input + lambd, input.detach() * 0.0))
 
 
 def hardshrink(input, lambd=0.5):
