@@ -267,6 +267,22 @@ def test_graphs_and_pass_log():
         tc.ir.verify(graphs["forward.optimized"])
 
 
+def test_pass_log_has_every_pipeline_stage_in_order():
+    """trace -> simplify -> autodiff -> partition -> simplify (forward, backward) ->
+    the llvm backend's fusion, kernels, memory, schedule and LLVM compile, per graph."""
+    compiled = tc.compile(MLP())
+    compiled(tc.randn(4, 12)).sum().backward()
+    log_ = [(r.name, r.graph) for r in compiled.pass_log]
+    stages = [name for name, _ in log_]
+    assert stages[0] == "trace" and stages.index("autodiff") < stages.index("partition")
+    backend = ["fusion", "llvm kernels", "memory", "schedule", "llvm compile"]
+    for graph in ("forward", "backward"):
+        assert [n for n, g in log_ if g == graph and n in backend] == backend, log_
+    fusion = next(r for r in compiled.pass_log if r.name == "fusion")
+    assert 0 < fusion.nodes_after <= fusion.nodes_before      # nodes -> fused groups
+    assert all(r.seconds >= 0 for r in compiled.pass_log)
+
+
 def test_outputs_never_alias_inputs_constants_or_each_other():
     x, y = tc.randn(3), tc.randn(3)
     a = tc.compile(lambda x: x * 1)(x)          # simplified to the input itself

@@ -12,7 +12,9 @@ backward graph is built too), then writes every stage the compile went through:
     NN_<stage>.txt    the IR text of each graph, in pipeline order (from `compiled.graphs`)
     NN_<stage>.dot    its picture as Graphviz DOT (+ .svg when Graphviz is installed)
     NN_<kind>.ll/.s   LLVM IR and assembly, when the backend exposes `.llvm_ir` / `.asm`
-    pass_log.txt      every pass: the graph it ran on, nodes before -> after, milliseconds
+    pass_log.txt      every stage of the pipeline (trace, simplify, autodiff, partition, and
+                      the backend's fusion, kernels, memory, schedule, compile): the graph it
+                      ran on, what it turned into what (counts), milliseconds
     index.md          links to all of the above, with node counts
 
 The folder gets a manifest of these files (.tracecomp-dump-manifest, dump_folder.py): a new
@@ -511,6 +513,7 @@ def write_pass_log(folder, pass_log):
     if not pass_log:
         lines.append("(no passes ran)")
     lines.append(f"{'total':<28} {'':<22} {'':>22} {total * 1e3:>9.3f}")
+
     path = folder.file("pass_log.txt")
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
@@ -528,7 +531,11 @@ def write_index(folder, name, about, rows, pass_log):
         lines.append(f"| {k:02d} | {stage} | {numbers} | {links} |")
     total_ms = sum(float(getattr(e, "seconds", 0.0) or 0.0) for e in pass_log) * 1e3
     lines += ["", "## Passes", "",
-              f"{len(pass_log)} pass runs, {total_ms:.1f} ms in all: [pass_log.txt](pass_log.txt)",
+              f"{len(pass_log)} pass runs, {total_ms:.1f} ms in all: [pass_log.txt](pass_log.txt) "
+              f"(before -> after counts graph nodes; the backend's stages count what they turn "
+              f"into what: fusion nodes -> fused groups, llvm kernels groups -> kernel "
+              f"functions, memory groups -> values in the arena, schedule groups -> program "
+              f"segments, llvm compile entry functions)",
               "", "## Pictures", ""]
     if dot_program() is not None:
         lines.append("SVG pictures were drawn by Graphviz; hover over a node for its IR line.")

@@ -71,6 +71,15 @@ def simplify_pipeline():
     ]
 
 
+def _lowered(compile_graph, graph, label, log_records):
+    """compile_graph(graph), with the backend's timed phases (fusion, kernels, memory,
+    schedule, LLVM compile: whatever the backend reports) added to the pass log."""
+    runner = compile_graph(graph)
+    log_records += [PassRecord(name, label, before, after, seconds)
+                    for name, before, after, seconds in getattr(runner, "phases", ())]
+    return runner
+
+
 def run_passes(graph, passes, label, log_records):
     for name, fn in passes:
         before, start = graph.op_count(), time.perf_counter()
@@ -111,6 +120,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
     `roots` are the modules it uses (whose attributes it may assign)."""
     log_records, graphs = [], {}
     tracer = Tracer(Graph("traced"), module_names)
+    trace_start = time.perf_counter()
     every = tensors + state
     # held until every swapped tensor is restored: no compiled call in another
     # thread reads a graph value in place of its data (trace_gate.py)
@@ -154,6 +164,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
         graph, nodes, len(tensors), state)
     captured = [t for t, _ in tracer.captured]
     graphs["traced"] = graph.copy()
+    log_records.append(PassRecord("trace", "traced", 0, graph.op_count(),
+                                  time.perf_counter() - trace_start))
     emit(2, lambda: f"[tracecomp] traced graph:\n{graph}")
     if tracer.did_backward:         # differentiated already: no gradient flags to keep
         graph = differentiated(graph)
@@ -172,12 +184,19 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
         if o.requires_grad and o.dtype.kind == "f"]
     if not differentiable:
         graphs["forward.optimized"] = graph
-        art.run_forward = compile_graph(graph)
+        art.run_forward = _lowered(compile_graph, graph, "forward", log_records)
         return _show_code(art)
     from .passes import autodiff, partition
+    start = time.perf_counter()
     joint = autodiff.run(graph)
+    log_records.append(PassRecord("autodiff", "simplified", graph.op_count(),
+                                  joint.graph.op_count(), time.perf_counter() - start))
     graphs["joint"] = joint.graph
+    start = time.perf_counter()
     split = partition.run(joint)
+    log_records.append(PassRecord("partition", "joint", joint.graph.op_count(),
+                                  split.forward.op_count() + split.backward.op_count(),
+                                  time.perf_counter() - start))
     graphs["forward"], graphs["backward"] = split.forward, split.backward
     forward = run_passes(differentiated(split.forward), simplify_pipeline(), "forward",
                          log_records)
@@ -186,8 +205,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
     graphs["forward.optimized"], graphs["backward.optimized"] = forward, backward
     emit(2, lambda: f"[tracecomp] forward graph:\n{forward}\n[tracecomp] backward graph:\n"
                      f"{backward}")
-    art.run_forward = compile_graph(forward)
-    art.run_backward = compile_graph(backward)
+    art.run_forward = _lowered(compile_graph, forward, "forward", log_records)
+    art.run_backward = _lowered(compile_graph, backward, "backward", log_records)
     art.grad_inputs = joint.grad_inputs
     art.cotangent_slots = {k: slot for slot, k in enumerate(joint.cotangent_outputs)}
     return _show_code(art)

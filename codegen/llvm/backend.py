@@ -156,8 +156,11 @@ def _lower(graph, runner, names, stage):
     # without a BLAS for some product's dtype, the generated GEMM computes it: it takes no
     # transposes, so they stay out of matmul groups
     dtypes = {n.dtype.name for n in graph.nodes if n.op == "matmul"}
+    stage.begin("fusion", len(graph.nodes))                 # nodes -> groups
     plan = fusion.run(graph, supported, transposes=all(
         blas.find_gemm(d) for d in dtypes if d in ("float32", "float64")))
+    stage.end(len(plan.groups))
+    stage.begin("llvm kernels", len(plan.groups))           # groups -> kernel functions
     module = engine.new_module(f"graph{next(_module_ids)}")
     split = {g.root: parallel.extent(g) for g in plan.groups
              if runner == "entry" and g.kind in RANGED and parallel.extent(g)}
@@ -180,17 +183,27 @@ def _lower(graph, runner, names, stage):
             kernel_names[group.root] = name
     stage.enter("sharing repeated kernels")
     _share_repeated(module, kernel_names)
+    stage.end(len(set(kernel_names.values())))
     for group in plan.groups:           # which graph nodes each kernel computes, for dumps
         label = kernel_names.get(group.root, group.kind)
         plan.log.append(f"{label}: " + ", ".join(f"{names[n]} {n.op}" for n in group.nodes))
     if runner == "steps":
         stage.enter("compiling the LLVM module")
+        stage.begin("llvm compile", len(kernel_names))
         library = cache.compile_module(module, list(kernel_names.values())) \
             if kernel_names else None
+        stage.end(len(kernel_names))
         steps = [_step(g, library, kernel_names) for g in plan.groups]
         _plan_frees(graph, plan, steps)
-        return StepRunner(graph, plan, steps, library, names)
-    return _entry_runner(graph, plan, module, kernel_names, names, split, stage)
+        return _with_phases(StepRunner(graph, plan, steps, library, names), stage)
+    return _with_phases(_entry_runner(graph, plan, module, kernel_names, names, split, stage),
+                        stage)
+
+
+def _with_phases(runner, stage):
+    """The runner, carrying the timed phases for the compile's pass log (compiler.py)."""
+    runner.phases = stage.phases
+    return runner
 
 
 def _share_repeated(module, kernel_names):
@@ -229,14 +242,20 @@ def _entry_runner(graph, plan, module, kernel_names, names, split, stage):
     def native(group):
         return group.root in kernel_names or group.kind == "matmul"
     plan.groups = entry.hoisted(plan.groups, native)
+    stage.begin("memory", len(plan.groups))                 # groups -> values in the arena
     memory_plan = memory.run(graph, plan, stored=native)
+    stage.end(len(memory_plan.offsets))
+    stage.begin("schedule", len(plan.groups))               # groups -> program segments
     layout = entry.plan(graph, plan, memory_plan, native, lambda g: split.get(g.root))
     entry_names = entry.emit(module, layout, memory_plan, kernel_names, gemm)
+    stage.end(len(layout.program))
     imports = {sym.name: sym.address for sym in gemm.values()
                if isinstance(sym, blas.GemmSymbol)}
     stage.enter("compiling the LLVM module")
+    stage.begin("llvm compile", len(entry_names))           # entry functions (or a cache hit)
     library = cache.compile_module(module, entry_names, imports=imports) \
         if entry_names else None
+    stage.end(len(entry_names))
     stage.enter("building the runner")
     plan.log += memory_plan.log + _program_log(layout, kernel_names, names)
     python_steps = {s.groups[0].root: _step(s.groups[0], None, {}).run

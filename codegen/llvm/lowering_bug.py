@@ -17,6 +17,8 @@ workaround, the reference backend:
     Meanwhile tracecomp.compile(fn, backend="interp") runs the same code without the llvm
     backend.
 """
+import time
+
 from tracecomp.errors import LoweringError
 from tracecomp.ir import format_node, format_source
 
@@ -24,15 +26,28 @@ MAX_LINES = 12  # node lines shown; a kernel has up to fusion.MAX_MEMBERS, a gra
 
 
 class Stage:
-    """What compile_graph is doing, for the message: set before each step that can fail."""
+    """What compile_graph is doing, for the message: set before each step that can fail.
+    `phases` times the backend's coarse stages for the compile's pass log: (name, count
+    before, count after, seconds), where the counts are what the stage turns into what
+    (graph nodes into fused groups, groups into kernels...)."""
 
-    __slots__ = ("doing", "nodes")
+    __slots__ = ("doing", "nodes", "phases", "_phase")
 
     def __init__(self):
         self.doing, self.nodes = "fusing", None
+        self.phases, self._phase = [], None
 
     def enter(self, doing, nodes=None):
         self.doing, self.nodes = doing, nodes
+
+    def begin(self, name, before):
+        """Start timing phase `name` (the previous one must have ended)."""
+        self._phase = (name, before, time.perf_counter())
+
+    def end(self, after):
+        name, before, start = self._phase
+        self.phases.append((name, before, after, time.perf_counter() - start))
+        self._phase = None
 
 
 def lowering_bug(exc, graph, names, stage):
