@@ -88,7 +88,7 @@ class Program:
             "os.environ.update(TRACECOMP_CHECK_SHAPES='1', TRACECOMP_VERIFY='1')",
             "import numpy as np",
             "from op_table import BY_NAME as T",
-            "from fuzz_graphs import positive, nonzero, unit, distinct, conditioned",
+            "from fuzz_graphs import positive, nonzero, unit, distinct, conditioned, finite, ties",
             "from fuzz_compare import compare", "",
             self.source(), "", self.inputs_source(),
             f"print(compare(program, [{', '.join(f'x{i}' for i in range(len(self.inputs)))}], "
@@ -161,13 +161,24 @@ def conditioned(lib, x):
     return lib.tanh(x) * 0.3 + lib.tensor(ramp, dtype=x.dtype)
 
 
+def ties(lib, x):
+    """Floats within rounding noise (1e-5) of a multiple of 1/2 become it: a "ties" case
+    compares or clamps at such values on purpose (x == 1.0, x <= 0.5, sign at 0), and a
+    value that is 1 only up to rounding (svd's reconstruction of a 1) falls on either side
+    of it in two correct libraries. Integers pass unchanged."""
+    if not x.dtype.is_floating_point:
+        return x
+    near = (x * 2).round() / 2
+    return lib.where((x - near).abs() < 1e-5, near.detach(), x)
+
+
 def finite(lib, x):
     """NaN -> 0, for a case whose torch answer with NaNs is undefined."""
     return lib.nan_to_num(x, nan=0.0) if x.dtype.is_floating_point else x
 
 
 ADAPTERS = {"positive": positive, "nonzero": nonzero, "unit": unit, "distinct": distinct,
-            "conditioned": conditioned, "finite": finite}
+            "conditioned": conditioned, "finite": finite, "ties": ties}
 # linear algebra: the case's matrices go through `conditioned` (solve and cholesky build
 # a @ a.mT + 4 I, which is ill-conditioned too when the entries of a are large)
 CONDITIONED = {"linalg_inv_det", "linalg_eigh", "linalg_qr", "linalg_svd", "linalg_pinv",

@@ -95,6 +95,13 @@ def _nanmedian_all_nan_right():
         np.testing.assert_array_equal(idx.numpy(), [0, 2, 0])
 
 
+def _pixel_unshuffle_empty_right():
+    """(1, 2, 0) -> (4, 1, 0), as (1, 2, 2) -> (4, 1, 1): C * r * r, H / r, W / r."""
+    unshuffle = tc.nn.functional.pixel_unshuffle
+    for got in _eager_and_compiled(lambda x: unshuffle(x, 2), np.zeros((1, 2, 0), np.float32)):
+        assert got.shape == (4, 1, 0), got.shape
+
+
 KNOWN = [
     Known("view_noncontiguous",
           "x.view(...) of a non-contiguous tensor (a transpose, linalg.qr's R) returns a result; "
@@ -120,6 +127,12 @@ KNOWN = [
           r"value of output \d+ differs .*tracecomp=\d+ \| torch=\d+", cases=("nanmedian",),
           repro=lambda lib, x: lib.nanmedian(x, 0)[1],
           inputs=(np.full((4, 3), np.nan, np.float32),), ours=_nanmedian_all_nan_right),
+    Known("torch_pixel_unshuffle_empty",
+          "torch's pixel_unshuffle returns an empty input's shape unchanged ((1, 2, 0) stays "
+          "(1, 2, 0)); its own rule, as for (1, 2, 2) -> (4, 1, 1), gives (4, 1, 0)",
+          r"shape tracecomp=\((\d+, )*0(, \d+)*\) \| torch=\(", cases=("F_pixel_shuffle",),
+          repro=lambda lib, x: lib.nn.functional.pixel_unshuffle(x, 2),
+          inputs=(np.zeros((1, 2, 0), np.float32),), ours=_pixel_unshuffle_empty_right),
     Known("torch_block_diag_empty_grad",
           "torch's block_diag backward puts a block's gradient one row off when an empty 1-D "
           "block comes before it (block_diag(a[:0], b, a[:0]): b gets y's row 0, not row 1)",
