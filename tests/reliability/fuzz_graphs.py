@@ -152,13 +152,15 @@ def conditioned(lib, x):
     """Matrices far from singular, with separated singular values and eigenvalues: small
     entries plus 1, 2, 3... on the diagonal. Linear-algebra gradients are unbounded near a
     singular matrix or a repeated eigenvalue (the table's random inputs never are; values
-    computed by a program often are, e.g. equal rows after max-pooling)."""
+    computed by a program often are, e.g. equal rows after max-pooling). NaN becomes 0:
+    what LAPACK makes of a matrix holding NaN is not defined (torch's qr gave R[0, 0] =
+    0.277 for a NaN column)."""
     if x.ndim < 2 or not x.dtype.is_floating_point:
         return x
     m, n = tuple(x.shape[-2:])
     ramp = np.zeros((m, n))
     ramp[np.arange(min(m, n)), np.arange(min(m, n))] = np.arange(1, min(m, n) + 1)
-    return lib.tanh(x) * 0.3 + lib.tensor(ramp, dtype=x.dtype)
+    return lib.tanh(lib.nan_to_num(x, nan=0.0)) * 0.3 + lib.tensor(ramp, dtype=x.dtype)
 
 
 def ties(lib, x):
