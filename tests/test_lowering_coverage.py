@@ -26,8 +26,6 @@ from op_table import CASES, differentiable_args, make_inputs
 _LAPACK = "a LAPACK factorization: numpy's LAPACK call is the right tool on the host"
 _SCAN = "a scan along one dim (sequential): no kernel written yet"
 HOST_ONLY = {
-    "concat": "no index map for concatenation yet (a select over the pieces would do)",
-    "flip": "no index map for reversal yet (an index map like permute's would do)",
     "cumsum": _SCAN, "cumprod": _SCAN, "logcumsumexp": _SCAN,
     "index": "advanced indexing reads through index tensors: no kernel written yet",
     "index_put": "advanced-index writes (with accumulate): no kernel written yet",
@@ -41,6 +39,7 @@ HOST_ONLY = {
     "linalg_svd_s": _LAPACK, "linalg_svd_u": _LAPACK, "linalg_svd_vh": _LAPACK,
 }
 PARTIAL = {
+    "concat": "up to kernels.MAX_PIECES pieces (each output element reads every piece)",
     "matmul": "2-D, or batched with each operand's batch the output's or none (gemm calls)",
     "gather": "kernels.SUPPORT's conditions on the index (select.py)",
     "scatter_add": "kernels.SUPPORT's conditions on the index (select.py)",

@@ -324,16 +324,57 @@ def _pad(k, node, index):
     return x, src, lambda v: b.select(inside, v, k.e.const(node.params["value"], node.dtype))
 
 
+def _flip(k, node, index):
+    """Output position i along a reversed dim reads position n - 1 - i."""
+    dims, b = set(node.params["dims"]), k.b
+    src = [b.sub(c64(n - 1), i) if d in dims else i
+           for d, (i, n) in enumerate(zip(index, node.shape))]
+    return node.inputs[0], src, None
+
+
+# concat reads every piece at each output element and keeps one with a select chain, so a
+# concat of many pieces (an unrolled RNN's outputs) stays a numpy step
+MAX_PIECES = 8
+
+
+def _concat(k, node, index):
+    """Each piece is read at the position less its offset along dim (clamped into the
+    piece, so every load is valid) and a chain of selects keeps the piece that holds it."""
+    d, b = node.params["dim"], k.b
+    value, start = None, 0
+    for x in node.inputs:
+        n = x.shape[d]
+        if n == 0:
+            continue
+        local = b.sub(index[d], c64(start)) if start else index[d]
+        local = b.select(b.icmp_signed("<", local, c64(0)), c64(0), local)
+        local = b.select(b.icmp_signed(">", local, c64(n - 1)), c64(n - 1), local)
+        at = list(index)
+        at[d] = local
+        v = k.e.convert(k.value(x, at), x.dtype, node.dtype)
+        value = v if value is None else \
+            b.select(b.icmp_signed(">=", index[d], c64(start)), v, value)
+        start += n
+    return value
+
+
+def _concat_supported(node):
+    pieces = [x for x in node.inputs if x.shape[node.params["dim"]]]
+    return 0 < len(pieces) <= MAX_PIECES and node.size > 0 and rule_for_dtype(node.dtype) \
+        and all(rule_for_dtype(x.dtype) for x in pieces)
+
+
 # op -> index map(k, node, index) -> (operand, operand's index, then): node's value at index
 # is then(operand's value there), or that value when then is None; operand None: the index
 # is the value itself (read from a buffer). KernelBuilder.value walks these without
 # recursing.
 INDEX_MAPS = {"permute": _permute, "expand": _expand, "slice": _slice, "reshape": _reshape,
-              "pad": _pad}
+              "pad": _pad, "flip": _flip}
 # op -> index map(k, node, index) -> node's value at index, calling k.value for what it reads
 # (one nesting per such node): window.py adds unfold (im2col), select.py argmax and gather.
-MOVEMENT = {}
-SUPPORT = {}    # op -> predicate, for index maps that only some nodes may use (select.py)
+MOVEMENT = {"concat": _concat}
+SUPPORT = {"concat": _concat_supported}     # op -> predicate, for index maps that only some
+#                                             nodes may use (concat here, select.py's)
 
 
 # --- kernels ----------------------------------------------------------------------------------
