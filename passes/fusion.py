@@ -37,7 +37,7 @@ ELEMENTWISE = "elementwise"
 MOVEMENT = ("reshape", "permute", "expand", "slice", "pad", "unfold",
             "argmax", "argmin", "gather", "scatter_add")   # index maps (the backend says
                                                            # which ones it lowers)
-REDUCTIONS = ("reduce_sum", "reduce_max", "reduce_min")
+REDUCTIONS = ("reduce_sum", "reduce_max", "reduce_min", "reduce_prod")
 # ops that read each operand element several times (overlapping windows): what feeds them
 # is recomputed that often, so only cheap producers are folded in below them
 REPLICATING = ("unfold",)

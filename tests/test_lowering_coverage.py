@@ -30,7 +30,6 @@ HOST_ONLY = {
     "index": "advanced indexing reads through index tensors: no kernel written yet",
     "index_put": "advanced-index writes (with accumulate): no kernel written yet",
     "scatter_reduce": "scatter with amax/amin/prod/mean: no kernel written yet",
-    "reduce_prod": "no product reduction in the kernel builder's REDUCE_INIT yet",
     "polygamma": "the series for polygamma(n, x) is not in mathlib",
     "linalg_adjugate": _LAPACK, "linalg_cholesky": _LAPACK, "linalg_det": _LAPACK,
     "linalg_eigh_values": _LAPACK, "linalg_eigh_vectors": _LAPACK, "linalg_inv": _LAPACK,

@@ -418,7 +418,8 @@ def _digits(b, v, sizes):
     return [v] + out[::-1]
 
 
-REDUCE_INIT = {"reduce_sum": 0.0, "reduce_max": -np.inf, "reduce_min": np.inf}
+REDUCE_INIT = {"reduce_sum": 0.0, "reduce_max": -np.inf, "reduce_min": np.inf,
+               "reduce_prod": 1.0}
 
 
 def reduce_kernel(module, group, name, ranged=False):
@@ -466,7 +467,8 @@ def _reduce_into(k, root, acc_base, acc_dtype, ranged):
     init = REDUCE_INIT[root.op]
     if not is_float(dtype):
         info = np.iinfo(dtype)
-        init = {"reduce_sum": 0, "reduce_max": info.min, "reduce_min": info.max}[root.op]
+        init = {"reduce_sum": 0, "reduce_max": info.min, "reduce_min": info.max,
+                "reduce_prod": 1}[root.op]
     k.loops(root.shape, lambda idx: k.store(k.e.const(init, acc_dtype), acc_base, root.shape,
                                              idx, acc_dtype))
     shape, out_shape = x.shape, root.shape
@@ -542,6 +544,9 @@ def _combine(k, op, acc, v, dtype):
     if op == "reduce_sum":
         return b.fadd(acc, v, flags=["reassoc", "contract"]) if is_float(dtype) \
             else b.add(acc, v)
+    if op == "reduce_prod":
+        return b.fmul(acc, v, flags=["reassoc", "contract"]) if is_float(dtype) \
+            else b.mul(acc, v)
     if is_float(dtype):
         name = "llvm.maximum" if op == "reduce_max" else "llvm.minimum"
         return k.e.intrinsic(name, acc.type, acc, v)
