@@ -14,6 +14,10 @@ function.py) are one node per output on the tape but one backward: the first mem
 walk reaches takes its siblings' gradients too (they are complete by then: the members
 were recorded one after another, and every consumer of any of them came later) and calls
 the VJP once with the list of gradients, as torch calls Function.backward once.
+
+Tensors made while tracing carry TRACED as their `_node`: backward() and grad() of them
+go to the trace that records this thread (context.current().backward / .grad), which
+differentiates the graph; this engine does not import the trace side.
 """
 import heapq
 
