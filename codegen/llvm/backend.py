@@ -109,13 +109,12 @@ class StepRunner(Texts):
             env[node] = contiguous(a)
         for step in self.steps:
             try:
-                # a kernel reads exactly the node's dtype: a numpy result of another one
-                # (np.matmul promotes) would be read as garbage
-                env[step.node] = conform(step.run(env), step.node, self.names)
-            except TracecompError:
-                raise
+                out = step.run(env)
             except Exception as exc:
                 raise execution_error(exc, step.node, self.names) from exc
+            # a kernel reads exactly the node's dtype: a numpy result of another one
+            # (np.matmul promotes) would be read as garbage
+            env[step.node] = conform(out, step.node, self.names)
             for dead in step.free:
                 del env[dead]
         return [env[o] for o in self.graph.outputs]

@@ -54,7 +54,7 @@ from collections import Counter
 
 import numpy as np
 
-from tracecomp.errors import IndexBoundsError, IRError, TracecompError
+from tracecomp.errors import IRError
 from tracecomp.ir import execution_error, format_node
 from tracecomp.passes.memory import ALIGN
 
@@ -238,10 +238,6 @@ class Runner:
             node, k, slot = rest
             try:
                 out = fn(env)
-            except IndexBoundsError as exc:     # a bad index value: name the node and line
-                raise execution_error(exc, node, self.names) from exc
-            except TracecompError:
-                raise
             except Exception as exc:
                 raise execution_error(exc, node, self.names) from exc
             out = conform(out, node, self.names, self._verify)
