@@ -17,7 +17,6 @@ reads tensors whose data another thread's trace has swapped for graph values (tr
 """
 import functools
 import inspect
-import os
 import time
 import warnings
 import weakref
@@ -29,8 +28,9 @@ from .artifact_cache import CACHE_SIZE, ArtifactCache, check_size
 from .codegen import registry as backends
 from .debug_log import debug_level, emit, log
 from .errors import TraceError
-from .ir import Graph, verify
+from .ir import Graph
 from .nn.module import Module
+from .pass_pipeline import PassRecord, lowered, run_passes, simplify_pipeline
 from .signature import (
     LastCall,
     Signature,
@@ -47,50 +47,6 @@ from .tracer import Tracer, wrap
 from .user_code import stale_error
 
 RECOMPILE_LIMIT = 8
-
-
-# --- the pass pipeline -------------------------------------------------------------------
-@dataclass
-class PassRecord:
-    name: str
-    graph: str
-    nodes_before: int
-    nodes_after: int
-    seconds: float
-
-
-def simplify_pipeline():
-    """The simplification passes, in the order they run, each Graph -> Graph."""
-    from .passes import algebra, constant_folding, cse, dce
-    return [
-        ("dce", dce.run),                           # drop what no output needs
-        ("constant_folding", constant_folding.run),  # evaluate nodes of constants
-        ("algebra", algebra.run),                   # x*1, double transposes, reshape chains
-        ("cse", cse.run),                           # merge repeated computations
-        ("dce", dce.run),                           # drop what the rewrites orphaned
-    ]
-
-
-def _lowered(compile_graph, graph, label, log_records):
-    """compile_graph(graph), with the backend's timed phases (fusion, kernels, memory,
-    schedule, LLVM compile: whatever the backend reports) added to the pass log."""
-    runner = compile_graph(graph)
-    log_records += [PassRecord(name, label, before, after, seconds)
-                    for name, before, after, seconds in getattr(runner, "phases", ())]
-    return runner
-
-
-def run_passes(graph, passes, label, log_records):
-    for name, fn in passes:
-        before, start = graph.op_count(), time.perf_counter()
-        graph = fn(graph)
-        log_records.append(PassRecord(name, label, before, graph.op_count(),
-                                      time.perf_counter() - start))
-        if debug_level() >= 1 or os.environ.get("TRACECOMP_VERIFY") == "1":
-            verify(graph, f"after pass {name} on the {label} graph")
-        if debug_level() >= 3:          # printing a big graph takes seconds: only when asked
-            emit(3, f"[tracecomp] {label} after {name}:\n{graph}")
-    return graph
 
 
 # --- one compiled specialization -----------------------------------------------------------
@@ -184,7 +140,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
         if o.requires_grad and o.dtype.kind == "f"]
     if not differentiable:
         graphs["forward.optimized"] = graph
-        art.run_forward = _lowered(compile_graph, graph, "forward", log_records)
+        art.run_forward = lowered(compile_graph, graph, "forward", log_records)
         return _show_code(art)
     from .passes import autodiff, partition
     start = time.perf_counter()
@@ -205,8 +161,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
     graphs["forward.optimized"], graphs["backward.optimized"] = forward, backward
     emit(2, lambda: f"[tracecomp] forward graph:\n{forward}\n[tracecomp] backward graph:\n"
                      f"{backward}")
-    art.run_forward = _lowered(compile_graph, forward, "forward", log_records)
-    art.run_backward = _lowered(compile_graph, backward, "backward", log_records)
+    art.run_forward = lowered(compile_graph, forward, "forward", log_records)
+    art.run_backward = lowered(compile_graph, backward, "backward", log_records)
     art.grad_inputs = joint.grad_inputs
     art.cotangent_slots = {k: slot for slot, k in enumerate(joint.cotangent_outputs)}
     return _show_code(art)

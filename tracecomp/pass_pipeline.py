@@ -1,0 +1,55 @@
+"""The compile pipeline's stages as records: the simplification passes in their order, how
+a list of passes runs on a graph (verified after each under TRACECOMP_VERIFY or
+TRACECOMP_DEBUG), and a backend's lowering with the phases it times. Each stage leaves a
+PassRecord in the compile's pass log (`compiled.pass_log`, `tracecomp dump`'s
+pass_log.txt); compiler.build adds the trace, autodiff and partition records.
+"""
+import os
+import time
+from dataclasses import dataclass
+
+from .debug_log import debug_level, emit
+from .ir import verify
+
+
+@dataclass
+class PassRecord:
+    name: str
+    graph: str
+    nodes_before: int
+    nodes_after: int
+    seconds: float
+
+
+def simplify_pipeline():
+    """The simplification passes, in the order they run, each Graph -> Graph."""
+    from .passes import algebra, constant_folding, cse, dce
+    return [
+        ("dce", dce.run),                           # drop what no output needs
+        ("constant_folding", constant_folding.run),  # evaluate nodes of constants
+        ("algebra", algebra.run),                   # x*1, double transposes, reshape chains
+        ("cse", cse.run),                           # merge repeated computations
+        ("dce", dce.run),                           # drop what the rewrites orphaned
+    ]
+
+
+def lowered(compile_graph, graph, label, log_records):
+    """compile_graph(graph), with the backend's timed phases (fusion, kernels, memory,
+    schedule, LLVM compile: whatever the backend reports) added to the pass log."""
+    runner = compile_graph(graph)
+    log_records += [PassRecord(name, label, before, after, seconds)
+                    for name, before, after, seconds in getattr(runner, "phases", ())]
+    return runner
+
+
+def run_passes(graph, passes, label, log_records):
+    for name, fn in passes:
+        before, start = graph.op_count(), time.perf_counter()
+        graph = fn(graph)
+        log_records.append(PassRecord(name, label, before, graph.op_count(),
+                                      time.perf_counter() - start))
+        if debug_level() >= 1 or os.environ.get("TRACECOMP_VERIFY") == "1":
+            verify(graph, f"after pass {name} on the {label} graph")
+        if debug_level() >= 3:          # printing a big graph takes seconds: only when asked
+            emit(3, f"[tracecomp] {label} after {name}:\n{graph}")
+    return graph
