@@ -10,6 +10,7 @@ import threading
 import numpy as np
 import pytest
 import torch
+from thread_runs import run_threads
 
 import tracecomp as tc
 import tracecomp.nn.functional as F
@@ -55,25 +56,7 @@ def _train(model, seed, steps=STEPS):
 
 
 def _run_threads(targets):
-    """Start one thread per target, join them, and re-raise the first error a thread hit."""
-    errors = []
-
-    def guarded(fn):
-        def run():
-            try:
-                fn()
-            except BaseException as exc:     # noqa: BLE001 - reported in the main thread
-                errors.append(exc)
-        return run
-
-    threads = [threading.Thread(target=guarded(fn)) for fn in targets]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(TIMEOUT_S)
-        assert not t.is_alive(), "a thread did not finish (deadlock?)"
-    if errors:
-        raise errors[0]
+    run_threads(targets, TIMEOUT_S)
 
 
 def test_no_grad_in_one_thread_leaves_the_others_training():

@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 import pytest
+from thread_runs import run_threads
 
 import tracecomp as tc
 import tracecomp.nn.functional as F
@@ -22,26 +23,7 @@ STEPS = 8
 
 
 def _run_threads(targets):
-    """One thread per target; joins them and re-raises the first error a thread hit (daemon
-    threads: one left hanging cannot keep the test run from ending)."""
-    errors = []
-
-    def guarded(fn):
-        def run():
-            try:
-                fn()
-            except BaseException as exc:     # noqa: BLE001 - reported in the main thread
-                errors.append(exc)
-        return run
-
-    threads = [threading.Thread(target=guarded(fn), daemon=True) for fn in targets]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(TIMEOUT_S)
-        assert not t.is_alive(), "a thread did not finish (deadlock?)"
-    if errors:
-        raise errors[0]
+    run_threads(targets, TIMEOUT_S)
 
 
 def _seeded(model, seed):
@@ -65,19 +47,24 @@ def _mlp(seed):
 
 
 # --- the jobs: each builds its own objects and returns every number it produced ----------
-def _compiled_forward_eager_backward(seed):
-    """A compiled module; backward through the compiled graph; an eager SGD step."""
-    model = _mlp(seed)
-    compiled, opt = tc.compile(model), tc.optim.SGD(model.parameters(), lr=0.1)
+def _train(model, forward, opt, seed):
+    """STEPS steps of cross-entropy training through `forward` (the model, or its compiled
+    form): the losses, then the parameters."""
     x, y = _batch(seed)
     out = []
     for _ in range(STEPS):
         opt.zero_grad()
-        loss = F.cross_entropy(compiled(x), y)
+        loss = F.cross_entropy(forward(x), y)
         loss.backward()
         opt.step()
         out.append(loss.detach().numpy().copy())
     return out + [p.detach().numpy().copy() for p in model.parameters()]
+
+
+def _compiled_forward_eager_backward(seed):
+    """A compiled module; backward through the compiled graph; an eager SGD step."""
+    model = _mlp(seed)
+    return _train(model, tc.compile(model), tc.optim.SGD(model.parameters(), lr=0.1), seed)
 
 
 def _compiled_training_step(seed):
@@ -128,16 +115,7 @@ def _compiled_eval_batches(seed):
 def _eager_training(seed):
     """Plain eager training, no compile."""
     model = _mlp(seed)
-    opt = tc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    x, y = _batch(seed)
-    out = []
-    for _ in range(STEPS):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        out.append(loss.detach().numpy().copy())
-    return out + [p.detach().numpy().copy() for p in model.parameters()]
+    return _train(model, model, tc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), seed)
 
 
 JOBS = [_compiled_forward_eager_backward, _compiled_training_step,
