@@ -184,14 +184,13 @@ class KernelBuilder:
         while True:
             if got is not None:
                 operands.append(self.e.convert(got, frame.x.dtype, frame.want))
-                frame.sub = got = None      # the operand's index list dies here
+                got = None
             for x, want in frame.todo:
                 if not isinstance(x, Node):
                     operands.append(self.e.const(x, want))
                     continue
                 frame.x, frame.want = x, want
-                frame.sub = _broadcast_index(frame.index, node.shape, x)
-                got = self._lookup(x, frame.sub)
+                got = self._lookup(x, _broadcast_index(frame.index, node.shape, x))
                 if got is None:         # x's frame is on the stack now
                     return None
                 break
@@ -217,18 +216,16 @@ def _index_key(i):
 class _Frame:
     """A node waiting in KernelBuilder.value for an operand's value: an elementwise node
     (rule set: its operands so far, the (operand, dtype) pairs still to read, the operand x
-    it waits for and that operand's index list) or an index map's (rule None: x at index,
-    then)."""
+    it waits for) or an index map's (rule None: x at index, then)."""
 
-    __slots__ = ("dtype", "index", "key", "node", "operands", "rule", "sub", "then", "todo",
+    __slots__ = ("dtype", "index", "key", "node", "operands", "rule", "then", "todo",
                  "want", "x")
 
     def __init__(self, key, node, index, rule=None, dtype=None, wants=None, x=None,
                  then=None):
         self.key, self.node, self.index, self.rule, self.dtype = key, node, index, rule, dtype
-        self.x, self.then, self.sub, self.want = x, then, None, None
+        self.x, self.then, self.want = x, then, None
         self.operands = [] if rule is not None else None
-        # a zip, as the recursive walk iterated (the same allocations, the same ids reused)
         self.todo = zip(node.inputs, wants) if rule is not None else None
 
 
