@@ -9,9 +9,7 @@ its holder's `.grad`, as eager backward does; the compiler then writes those `.g
 values back to the real tensors after every call (see compile_state.py).
 """
 from . import grad_mode
-from . import tracer as tracing
 from .autograd.engine import root_grads
-from .errors import TraceError
 from .ir import INPUT
 
 
@@ -22,11 +20,9 @@ class _Same(dict):
         return node
 
 
-def backward(tensors, grad_tensors=None):
+def backward(tracer, tensors, grad_tensors=None):
+    """loss.backward() in `tracer`, the trace recording this thread (Tracer.backward)."""
     from tracecomp.passes.autodiff import backpropagate
-    tracer = tracing.current()
-    if tracer is None:
-        raise TraceError("backward() on a traced tensor outside the compiled call that made it")
     tensors, starts = root_grads(tensors, grad_tensors, "backward")   # eager's checks
     grads = {}
     with grad_mode.no_grad():

@@ -18,8 +18,6 @@ records them with it, so the results can be differentiated again: inside the tra
 (higher-order `grad`) or by the compiled function's own backward.
 """
 from . import grad_mode
-from . import tracer as tracing
-from .errors import TraceError
 from .ir import Node
 
 
@@ -30,16 +28,13 @@ class _Same(dict):
         return node
 
 
-def grad(outputs, inputs, grad_outputs, create_graph, allow_unused, materialize_grads):
-    """The traced counterpart of autograd.engine.grad (whose argument checks have run)."""
+def grad(tracer, outputs, inputs, grad_outputs, create_graph, allow_unused,
+         materialize_grads):
+    """The traced counterpart of autograd.engine.grad (whose argument checks have run), in
+    `tracer`, the trace recording this thread (Tracer.grad)."""
     from tracecomp.passes.autodiff import backpropagate
 
     from .autograd.engine import root_grads
-    tracer = tracing.current()
-    if tracer is None:
-        raise TraceError("autograd.grad() on a traced tensor outside the compiled call that "
-                         "made it: return the tensor from the compiled function and "
-                         "differentiate the result instead")
     outputs, starts = root_grads(outputs, grad_outputs, "grad")     # eager's checks
     targets = [_node_of(tracer, t) for t in inputs]
     position = {n: k for k, n in enumerate(tracer.graph.nodes)}
@@ -64,15 +59,15 @@ def grad(outputs, inputs, grad_outputs, create_graph, allow_unused, materialize_
     return finish_grads(inputs, results, allow_unused, materialize_grads)
 
 
-def backward_into(tensors, grad_tensors, inputs, create_graph):
+def backward_into(tracer, tensors, grad_tensors, inputs, create_graph):
     """`backward(inputs=...)` inside compiled code: only the tensors in `inputs` get their
     gradient accumulated into `.grad` (the compiler writes .grad back after the call)."""
-    grads = grad(tensors, inputs, grad_tensors, create_graph, allow_unused=True,
+    grads = grad(tracer, tensors, inputs, grad_tensors, create_graph, allow_unused=True,
                  materialize_grads=False)
     for t, g in zip(inputs, grads):
         if g is not None:
             t.grad = g if t.grad is None else t.grad + g
-    tracing.current().did_backward = True
+    tracer.did_backward = True
 
 
 def _node_of(tracer, t):

@@ -87,15 +87,15 @@ class Tracer:
         """loss.backward() (inputs=None) or backward(inputs=...) on traced tensors."""
         if inputs is not None:
             from .traced_grad import backward_into
-            return backward_into(tensors, grad_tensors, inputs, create_graph)
+            return backward_into(self, tensors, grad_tensors, inputs, create_graph)
         from .traced_autograd import backward
-        return backward(tensors, grad_tensors)
+        return backward(self, tensors, grad_tensors)
 
     def grad(self, outputs, inputs, grad_outputs, create_graph, allow_unused,
              materialize_grads):
         """autograd.grad on traced tensors (its argument checks have run)."""
         from .traced_grad import grad
-        return grad(outputs, inputs, grad_outputs, create_graph, allow_unused,
+        return grad(self, outputs, inputs, grad_outputs, create_graph, allow_unused,
                     materialize_grads)
 
     # --- inputs ----------------------------------------------------------------------------
