@@ -36,12 +36,8 @@ from .ops.elementwise import div as true_divide
 from .errors import (ShapeError, TraceError, TracecompError)
 from . import autograd
 # --- issue 9: elementwise math, creation, random and dtype utilities ---
-from .ops.elementwise import (acos, acosh, asin, asinh, atan, atan2, atanh, copysign, cosh,
-                              fmod, hypot, sinh, tan)
-from .ops.elementwise import (acos as arccos, acosh as arccosh, asin as arcsin,
-                              asinh as arcsinh, atan as arctan, atan2 as arctan2,
-                              atanh as arctanh, abs as absolute)
-from .ops.special import digamma, erfc, erfinv, lgamma, polygamma
+from .ops.elementwise import abs as absolute
+from .ops.special import digamma, polygamma
 from .composite_math import (clamp_max, clamp_min, deg2rad, exp2, float_power, fmax, fmin,
                              frac, heaviside, isclose, log2, log10, logaddexp, logaddexp2,
                              logit, meshgrid, nan_to_num, positive, rad2deg, sgn, signbit,
@@ -135,5 +131,9 @@ from .tensor_str import get_printoptions, printoptions, set_printoptions  # noqa
 # subpackage we lack (`import tracecomp.fft`); both point to SUPPORT.md (support.py).
 from . import support as _support  # noqa: E402
 
+# the ops that declare themselves public beside their definition (ops/public.py)
+from .ops import public as _public  # noqa: E402
+
+_public.export("torch", globals())
 __getattr__ = _support.missing_in("torch")
 _support.install_finder()

@@ -15,10 +15,6 @@ def _unary_(prim):
     return lambda x: inplace.apply(x, prim)
 
 
-def _binary_(prim):
-    return lambda x, other: inplace.apply(x, prim, other)
-
-
 def _divide_(prim):
     """x.fmod_(y), x.remainder_(y): y checked for 0 first where integers divide (the
     in-place write may skip the public function, never the check)."""
@@ -46,16 +42,12 @@ def _polygamma_(x, n):
     return inplace.commit(x, S.polygamma(n, inplace.alias(x)), "polygamma_")
 
 
-UNARY_PRIMS = {"tan": ew.tan_p, "sinh": ew.sinh_p, "cosh": ew.cosh_p, "asin": ew.asin_p,
-               "acos": ew.acos_p, "atan": ew.atan_p, "asinh": ew.asinh_p, "acosh": ew.acosh_p,
-               "atanh": ew.atanh_p, "erfc": S.erfc_p, "erfinv": S.erfinv_p, "lgamma": S.lgamma_p,
-               "sin": ew.sin_p, "cos": ew.cos_p, "erf": ew.erf_p, "log1p": ew.log1p_p,
+# tan, sinh, ..., erfc, hypot, copysign and their in-place forms and aliases are declared
+# where they are defined (ops/public.py); these are the ones written here
+UNARY_PRIMS = {"sin": ew.sin_p, "cos": ew.cos_p, "erf": ew.erf_p, "log1p": ew.log1p_p,
                "expm1": ew.expm1_p, "sign": ew.sign_p, "ceil": ew.ceil_p, "trunc": ew.trunc_p,
                "rsqrt": ew.rsqrt_p}
-BINARY_PRIMS = {"atan2": ew.atan2_p, "hypot": ew.hypot_p, "copysign": ew.copysign_p}
 DIVIDE_PRIMS = {"fmod": ew.fmod_p, "remainder": ew.remainder_p}
-ALIASES = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "arcsinh": "asinh",
-           "arccosh": "acosh", "arctanh": "atanh", "arctan2": "atan2"}
 COMPOSITES = {"log2": M.log2, "log10": M.log10, "exp2": M.exp2, "sgn": M.sgn, "frac": M.frac,
               "logit": M.logit, "deg2rad": M.deg2rad, "rad2deg": M.rad2deg,
               "nan_to_num": M.nan_to_num, "clamp_min": M.clamp_min, "clamp_max": M.clamp_max,
@@ -63,21 +55,14 @@ COMPOSITES = {"log2": M.log2, "log10": M.log10, "exp2": M.exp2, "sgn": M.sgn, "f
               "square": C.square, "reciprocal": C.reciprocal, "digamma": S.digamma}
 
 MATH_METHODS = {
-    **{name: getattr(ew, name) for name in ("tan", "sinh", "cosh", "asin", "acos", "atan",
-                                            "asinh", "acosh", "atanh", "atan2", "hypot",
-                                            "copysign", "fmod")},
-    **{alias: getattr(ew, name) for alias, name in ALIASES.items()},
     **COMPOSITES,
-    "erfc": S.erfc, "erfinv": S.erfinv, "lgamma": S.lgamma, "polygamma": _polygamma_method,
+    "polygamma": _polygamma_method,
     "logaddexp": M.logaddexp, "logaddexp2": M.logaddexp2, "float_power": M.float_power,
     "fmax": M.fmax, "fmin": M.fmin, "isclose": M.isclose, "positive": M.positive,
     "signbit": M.signbit, "absolute": ew.abs,
     # in place
     **{name + "_": _unary_(prim) for name, prim in UNARY_PRIMS.items()},
-    **{name + "_": _binary_(prim) for name, prim in BINARY_PRIMS.items()},
     **{name + "_": _divide_(prim) for name, prim in DIVIDE_PRIMS.items()},
-    **{alias + "_": (_unary_(UNARY_PRIMS[name]) if name in UNARY_PRIMS
-                     else _binary_(BINARY_PRIMS[name])) for alias, name in ALIASES.items()},
     **{name + "_": _composite_(fn, name) for name, fn in COMPOSITES.items()},
     "float_power_": _float_power_, "polygamma_": _polygamma_, "absolute_": _unary_(ew.abs_p),
     # random

@@ -9,20 +9,23 @@ import math
 from .composite import log_softmax, logsumexp, softmax
 from .composite_math import exp2, logit, sinc, xlogy
 from .ops.elementwise import erf, expm1, log1p, round, sigmoid  # noqa: A004
-from .ops.special import digamma, erfc, erfinv, lgamma, polygamma
+from .ops import public
+from .ops import special as special_ops
+from .ops.special import digamma, lgamma, polygamma
 
 expit = sigmoid
 gammaln = lgamma
 psi = digamma
 
-__all__ = ["digamma", "entr", "erf", "erfc", "erfinv", "exp2", "expit", "expm1", "gammaln",
-           "log1p", "log_softmax", "logit", "logsumexp", "ndtr", "polygamma", "psi",
-           "round", "sinc", "softmax", "xlog1py", "xlogy"]
+public.export("torch.special", globals())      # erfc, erfinv, ...: declared beside their ops
+__all__ = sorted(["digamma", "entr", "erf", "exp2", "expit", "expm1", "gammaln", "log1p",
+                  "log_softmax", "logit", "logsumexp", "ndtr", "polygamma", "psi", "round",
+                  "sinc", "softmax", "xlog1py", "xlogy", *public.names("torch.special")])
 
 
 def ndtr(x):
     """P(N(0, 1) <= x) = erfc(-x / sqrt(2)) / 2."""
-    return erfc(x * (-1.0 / math.sqrt(2.0))) * 0.5
+    return special_ops.erfc(x * (-1.0 / math.sqrt(2.0))) * 0.5
 
 
 def entr(x):

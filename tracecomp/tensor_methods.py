@@ -314,6 +314,15 @@ METHODS.update(SHAPE_METHODS)
 from . import device_methods  # noqa: E402
 
 METHODS.update(device_methods.METHODS)
+# --- the methods ops declare beside their definitions (ops/public.py) ---
+from .ops import public  # noqa: E402
+
+
+def _inplace_method(prim):
+    return lambda x, *args: inplace.apply(x, prim, *args)
+
+
+public.export("Tensor", METHODS, _inplace_method)
 
 
 def install():

@@ -14,6 +14,7 @@ from ..dispatch import bind, needs
 from ..errors import DTypeNotImplemented
 from ..tensor import Tensor
 from .indexing import check_nonzero
+from .public import public
 from .registry import defprim
 from .rules import (
     bool_dtype,
@@ -326,18 +327,33 @@ fmod_p = binary("fmod", np.fmod, lambda g, out, a, b: (
     -(g * trunc(div(a, b))) if needs(b) else None), _integer_division("fmod"))
 
 
+# torch.X, Tensor.X and Tensor.X_ (arcsin, ... are torch's aliases); fmod_ checks its divisor
+# first, so math_methods.py writes it
+@public("torch", "Tensor", inplace=tan_p)
 def tan(x): return bind(tan_p, x)
+@public("torch", "Tensor", inplace=sinh_p)
 def sinh(x): return bind(sinh_p, x)
+@public("torch", "Tensor", inplace=cosh_p)
 def cosh(x): return bind(cosh_p, x)
+@public("torch", "Tensor", inplace=asin_p, aliases=("arcsin",))
 def asin(x): return bind(asin_p, x)
+@public("torch", "Tensor", inplace=acos_p, aliases=("arccos",))
 def acos(x): return bind(acos_p, x)
+@public("torch", "Tensor", inplace=atan_p, aliases=("arctan",))
 def atan(x): return bind(atan_p, x)
+@public("torch", "Tensor", inplace=asinh_p, aliases=("arcsinh",))
 def asinh(x): return bind(asinh_p, x)
+@public("torch", "Tensor", inplace=acosh_p, aliases=("arccosh",))
 def acosh(x): return bind(acosh_p, x)
+@public("torch", "Tensor", inplace=atanh_p, aliases=("arctanh",))
 def atanh(x): return bind(atanh_p, x)
+@public("torch", "Tensor", inplace=atan2_p, aliases=("arctan2",))
 def atan2(a, b): return bind(atan2_p, a, _tensor_other("atan2", b))
+@public("torch", "Tensor", inplace=hypot_p)
 def hypot(a, b): return bind(hypot_p, a, _tensor_other("hypot", b))
+@public("torch", "Tensor", inplace=copysign_p)
 def copysign(a, b): return bind(copysign_p, a, b)
+@public("torch")          # Tensor.fmod is in tensor_methods' table, beside remainder
 def fmod(a, b): return bind(fmod_p, a, divisor("fmod", a, b))
 
 

@@ -13,6 +13,7 @@ from scipy import special
 from .. import dtypes
 from ..dispatch import bind
 from .elementwise import UNARY, exp, unary
+from .public import public
 from .registry import defprim
 from .rules import float_dtype, same_shape
 
@@ -45,8 +46,11 @@ polygamma_p = defprim("polygamma", _polygamma, same_shape, float_dtype,
                       lambda g, out, x, n: (g * polygamma(n + 1, x),), UNARY)
 
 
+@public("torch", "torch.special", "Tensor", inplace=erfc_p)
 def erfc(x): return bind(erfc_p, x)
+@public("torch", "torch.special", "Tensor", inplace=erfinv_p)
 def erfinv(x): return bind(erfinv_p, x)
+@public("torch", "Tensor", inplace=lgamma_p)      # torch.special calls it gammaln
 def lgamma(x): return bind(lgamma_p, x)
 def digamma(x): return bind(polygamma_p, x, n=0)
 
