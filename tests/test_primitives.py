@@ -107,8 +107,9 @@ NON_DIFFERENTIABLE |= _shape.NON_DIFFERENTIABLE
 USER_VJP |= _shape.NOT_IMPL_DERIVATIVE
 
 for _name, _prim in PRIMITIVES.items():
-    if _name not in SAMPLES and "elementwise" in _prim.tags:
-        SAMPLES.update({_name: BY_TAG[kind] for kind in BY_TAG if kind in _prim.tags})
+    for _kind, _sample in BY_TAG.items():
+        if _name not in SAMPLES and {"elementwise", _kind} <= _prim.tags:
+            SAMPLES[_name] = _sample
 NAMES = sorted(PRIMITIVES)
 
 

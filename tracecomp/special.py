@@ -8,9 +8,9 @@ import math
 
 from .composite import log_softmax, logsumexp, softmax
 from .composite_math import exp2, logit, sinc, xlogy
-from .ops.elementwise import erf, expm1, log1p, round, sigmoid  # noqa: A004
 from .ops import public
 from .ops import special as special_ops
+from .ops.elementwise import erf, expm1, log1p, round, sigmoid  # noqa: A004
 from .ops.special import digamma, lgamma, polygamma
 
 expit = sigmoid
@@ -18,9 +18,10 @@ gammaln = lgamma
 psi = digamma
 
 public.export("torch.special", globals())      # erfc, erfinv, ...: declared beside their ops
-__all__ = sorted(["digamma", "entr", "erf", "exp2", "expit", "expm1", "gammaln", "log1p",
-                  "log_softmax", "logit", "logsumexp", "ndtr", "polygamma", "psi", "round",
-                  "sinc", "softmax", "xlog1py", "xlogy", *public.names("torch.special")])
+__all__ = ["digamma", "entr", "erf", "exp2", "expit", "expm1", "gammaln", "log1p",
+           "log_softmax", "logit", "logsumexp", "ndtr", "polygamma", "psi", "round", "sinc",
+           "softmax", "xlog1py", "xlogy"]
+__all__ += public.names("torch.special")
 
 
 def ndtr(x):
