@@ -1,9 +1,10 @@
-"""Special-function primitives: erfc, erfinv, lgamma and polygamma (digamma is n = 0).
+"""Special-function primitives: erfc, erfinv, lgamma, polygamma (digamma is n = 0) and the
+modified Bessel functions i0 and i1.
 
 They are primitives, not composites, because no composite is accurate: 1 - erf(x) loses
 every digit of erfc for x > 4 in float32, and the gamma family has no short closed form.
 The numpy impls are scipy.special's; the VJPs use public ops only, so lgamma -> digamma ->
-polygamma(1) -> polygamma(2) ... gives derivatives of any order.
+polygamma(1) -> polygamma(2) ... gives derivatives of any order; so does i0 -> i1 -> i0.
 """
 import math
 
@@ -12,6 +13,7 @@ from scipy import special
 
 from .. import dtypes
 from ..dispatch import bind
+from . import elementwise as ew
 from .elementwise import UNARY, exp, unary
 from .public import public
 from .registry import defprim
@@ -41,6 +43,8 @@ erfc_p = unary("erfc", special.erfc,
 erfinv_p = unary("erfinv", _erfinv,
                  lambda g, out, x: (g * exp(out * out) * (math.sqrt(math.pi) / 2),))
 lgamma_p = unary("lgamma", _lgamma, lambda g, out, x: (g * digamma(x),))
+i0_p = unary("i0", special.i0, lambda g, out, x: (g * i1(x),))
+i1_p = unary("i1", special.i1, lambda g, out, x: (g * _i1_slope(x, out),))
 # a param (n), so declared directly: `unary` wraps impls that take the operand alone
 polygamma_p = defprim("polygamma", _polygamma, same_shape, float_dtype,
                       lambda g, out, x, n: (g * polygamma(n + 1, x),), UNARY)
@@ -52,6 +56,18 @@ def erfc(x): return bind(erfc_p, x)
 def erfinv(x): return bind(erfinv_p, x)
 @public("torch", "Tensor", inplace=lgamma_p)      # torch.special calls it gammaln
 def lgamma(x): return bind(lgamma_p, x)
+@public("torch", "torch.special", "Tensor", inplace=i0_p)
+def i0(x): return bind(i0_p, x)
+@public("torch.special")
+def i1(x): return bind(i1_p, x)
+
+
+def _i1_slope(x, out):
+    """d i1/dx = i0(x) - i1(x)/x, which is 1/2 at 0 (where the formula is 0/0): torch's
+    i1_backward takes 1/2 wherever |x| <= eps, and so does this."""
+    tiny = ew.abs(x) <= np.finfo(dtypes.to_np(out.dtype)).eps
+    safe = ew.where(tiny, 1.0, x)
+    return ew.where(tiny, 0.5, i0(safe) - out / safe)
 def digamma(x): return bind(polygamma_p, x, n=0)
 
 
