@@ -14,8 +14,9 @@ $(VENV)/installed: pyproject.toml setup.py
 demo: $(VENV)/installed
 	$(PY) examples/train_digits.py
 
+# every test, the slow ones too (a bare `pytest` leaves those out: pyproject.toml)
 test: $(VENV)/installed
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -m "slow or not slow"
 
 # every workload, contestant and round (a few minutes; torch.compile alone takes ~20 s a model)
 bench: $(VENV)/installed

@@ -627,3 +627,16 @@ def differentiable_args(case, k):
     if not case.grad:
         return ()
     return tuple(i for i, s in enumerate(case.variants[k]) if isinstance(s, tuple))
+
+
+def variant_id(case, k):
+    """The test id of variant k: the case name and its argument shapes."""
+    specs = case.variants[k]
+    shapes = ",".join("x".join(map(str, s.shape if isinstance(s, (Int, Mask)) else s)) or "0d"
+                      for s in specs)
+    return f"{case.name}[{shapes}]"
+
+
+def outputs(out):
+    """A case's result as a list of tensors."""
+    return list(out) if isinstance(out, (tuple, list)) else [out]

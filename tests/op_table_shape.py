@@ -1,7 +1,7 @@
 """Op-table cases for reductions, scans, sorting, shape, index and linear-algebra ops (issue 9),
 spliced into op_table.CASES under its anchor. Same conventions as op_table.py: each `fn`
 runs with lib = tracecomp or torch. Ops whose output shape depends on the data (unique,
-nonzero, masked_select, ...) are in test_shape_ops.py: the compiled runner cannot trace them.
+nonzero, masked_select, ...) are in eager/test_shape_ops.py: the compiled runner cannot trace them.
 """
 from op_table import Int, Mask, OpCase, binary, unary
 

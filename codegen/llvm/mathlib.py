@@ -32,7 +32,7 @@ Algorithms (Cephes / fdlibm / Eigen), same structure for float32 and float64:
 Accuracy, in ulp of the exact value (subnormal spacing below the normal range). float32: the
 maximum over all 2^32 inputs against numpy/scipy in float64, measured once exhaustively;
 float64: against mpmath on 45,000 points per function, with some margin. Held by
-tests/test_llvm_math.py on samples that include subnormals, both overflow thresholds, 0,
+tests/llvm/test_llvm_math.py on samples that include subnormals, both overflow thresholds, 0,
 +-inf and NaN:
 
     function  float32 bound (exhaustive max)   float64 bound (sampled max)
@@ -52,7 +52,7 @@ tests/test_llvm_math.py on samples that include subnormals, both overflow thresh
     atanh     3.0  (2.75)                      2.5  (2.04)
     erfinv    0.5  (0.50)                      -    (float32 only)
 (The last six: float32 maxima over 4M random bit patterns, not all 2^32, and float64 over
-4,000 points; tests/test_math_ops.py holds them.)
+4,000 points; tests/llvm/test_math_ops.py holds them.)
 Special values are exact: NaN -> NaN; exp(+-inf) = inf, 0; expm1(-inf) = -1; log(0) = -inf,
 log(x<0) = NaN, log(inf) = inf; log1p(-1) = -inf; tanh, erf(+-inf) = +-1; sigmoid(+-inf) =
 1, 0; sinh, asinh(+-inf) = +-inf, cosh(+-inf) = inf; acosh(x < 1) = NaN; atanh, erfinv(+-1) =

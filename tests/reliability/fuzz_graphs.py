@@ -23,7 +23,7 @@ from op_table import BY_NAME, CASES
 # Cases the fuzzer never draws, and why: none of these is a bug workaround.
 EXCLUDED = {
     # the output's shape depends on the values (boolean-mask indexing): tracing refuses it
-    # by design, tests/test_compile_ops.py checks that refusal
+    # by design, tests/compiler/test_compile_ops.py checks that refusal
     "index_mask_values": "data-dependent output shape, refused by tracing on purpose",
 }
 # Cases whose table function is only written for some ranks: the table's `pad` helper turns

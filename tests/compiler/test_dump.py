@@ -19,7 +19,7 @@ from tracecomp import cli, visualize
 from tracecomp.ir import Graph
 from tracecomp.tracer import trace
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MLP_FILE = str(ROOT / "examples" / "mlp.py")
 
 

@@ -84,7 +84,7 @@ def test_lstm_language_model_training_step_compiles_into_one_graph():
     batches = _batches(4)
     # One eager step first gives every parameter its .grad and momentum buffer, so the
     # compiled step sees one signature from its first call: one compile (a first call
-    # without them would compile a second graph, which tests/test_compile_step.py covers).
+    # without them would compile a second graph, which tests/compiler/test_compile_step.py covers).
     # Unrolled over 16 time steps the graph has ~2,000 nodes; compiling it twice would
     # double the test's time.
     x, y = batches[0]

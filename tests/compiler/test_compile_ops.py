@@ -8,13 +8,13 @@ must fail with a TraceError that says so (listed in DATA_DEPENDENT), never run w
 """
 import numpy as np
 import pytest
-from test_ops import VARIANTS, _outputs
 
 import tracecomp as tc
 
 from helpers import assert_close
-from op_table import differentiable_args, make_inputs
+from op_table import CASES, differentiable_args, make_inputs, outputs, variant_id
 
+VARIANTS = [pytest.param(c, k, id=variant_id(c, k)) for c in CASES for k in range(len(c.variants))]
 # values decide the output's shape (boolean-mask indexing): tracing must refuse them
 DATA_DEPENDENT = {"index_mask", "index_mask_combo", "index_mask_values"}
 
@@ -33,12 +33,12 @@ def test_compiled_matches_eager(case, k, backend):
     diff = differentiable_args(case, k) if case.grad else ()
     arrays = make_inputs(case, k, case.dtypes[0])
     eager_in, comp_in = _tensors(arrays, diff), _tensors(arrays, diff)
-    want = _outputs(case.fn(tc, *eager_in))
+    want = outputs(case.fn(tc, *eager_in))
     if case.name in DATA_DEPENDENT:
         with pytest.raises(tc.TraceError, match="depends on the data"):
             _compiled(case, backend)(*comp_in)
         return
-    got = _outputs(_compiled(case, backend)(*comp_in))
+    got = outputs(_compiled(case, backend)(*comp_in))
     assert len(got) == len(want)
     for i, (g, w) in enumerate(zip(got, want)):
         assert_close(g, w, case.rtol, case.atol, what=f"{case.name} output {i}")

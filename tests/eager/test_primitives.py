@@ -96,7 +96,7 @@ def _custom_vjp_sample():
 
 SAMPLES["custom_vjp"] = _custom_vjp_sample()
 # Its VJP is a custom Function's backward: by design not the derivative of its impl (the
-# identity); tests/test_autograd_function.py checks it against torch instead.
+# identity); tests/eager/test_autograd_function.py checks it against torch instead.
 USER_VJP = {"custom_vjp"}
 
 # issue 9: reductions, scans, sorting, index and linear-algebra primitives

@@ -7,25 +7,15 @@ import torch
 import tracecomp as tc
 
 from helpers import assert_close
-from op_table import CASES, Int, Mask, differentiable_args, make_inputs
-
-
-def _id(case, k):
-    specs = case.variants[k]
-    shapes = ",".join("x".join(map(str, s.shape if isinstance(s, (Int, Mask)) else s)) or "0d"
-                      for s in specs)
-    return f"{case.name}[{shapes}]"
-
+from op_table import CASES, differentiable_args, make_inputs
+from op_table import outputs as _outputs
+from op_table import variant_id as _id
 
 VARIANTS = [pytest.param(c, k, id=_id(c, k)) for c in CASES for k in range(len(c.variants))]
 GRAD_VARIANTS = [p for p in VARIANTS if differentiable_args(*p.values)]
 FD_VARIANTS = [p for p in GRAD_VARIANTS if p.values[0].fd]
 DTYPE_VARIANTS = [pytest.param(c, k, d, id=f"{_id(c, k)}-{d}") for c in CASES
                   for d in c.dtypes[1:] for k in range(len(c.variants))]
-
-
-def _outputs(out):
-    return list(out) if isinstance(out, (tuple, list)) else [out]
 
 
 def build(lib, case, k, arrays, diff):

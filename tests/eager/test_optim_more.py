@@ -1,6 +1,6 @@
 """The rest of torch.optim against torch 2.13: Adadelta, Adamax, NAdam, RAdam, ASGD, Rprop,
 Adafactor and SparseAdam, and the options of SGD/Adam/AdamW/RMSprop/Adagrad that
-tests/test_optim.py leaves out (tensor lr and betas, fused, foreach, capturable,
+tests/eager/test_optim.py leaves out (tensor lr and betas, fused, foreach, capturable,
 differentiable, named parameters), plus optimizer hooks. Parameters and state follow
 torch's over 20 steps with the same gradients; state_dicts have torch's structure, load
 torch's own state and round-trip; errors and warnings are torch's."""

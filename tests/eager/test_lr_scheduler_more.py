@@ -1,4 +1,4 @@
-"""The learning-rate schedulers that tests/test_optim.py does not cover, against torch 2.13:
+"""The learning-rate schedulers that tests/eager/test_optim.py does not cover, against torch 2.13:
 CyclicLR, OneCycleLR, CosineAnnealingWarmRestarts, PolynomialLR, SequentialLR and
 ChainedScheduler, value for value (learning rates and the momenta/betas they cycle), with
 state_dict round trips; tensor learning rates; step(epoch); torch's warnings and errors."""
@@ -87,7 +87,7 @@ CASES = [
                                                       dict(T_0=3, T_mult=2))),
     ("PolynomialLR", "SGD", _make("PolynomialLR", dict(total_iters=12, power=2.0))),
     ("PolynomialLR-linear", "SGD", _make("PolynomialLR", dict(total_iters=30))),
-    # the schedulers tests/test_optim.py checks for values, here with warnings and Adam
+    # the schedulers tests/eager/test_optim.py checks for values, here with warnings and Adam
     ("StepLR-adam", "Adam", _make("StepLR", dict(step_size=4, gamma=0.5))),
     ("MultiStepLR", "SGD", _make("MultiStepLR", dict(milestones=[2, 9, 9], gamma=0.3))),
     ("ExponentialLR", "Adam", _make("ExponentialLR", dict(gamma=0.9))),
