@@ -17,8 +17,9 @@ same way, except costly ops that every overlapping window would recompute. An un
 always stored by such a kernel, never folded into another one's index arithmetic: its
 own loops read the input affinely, where as an index map it divides per element read. A
 matmul pulls in a transpose of an operand (BLAS reads it transposed); every other
-primitive, and anything the backend cannot lower (`supported(node)` says no), is a group
-of its own.
+primitive, and anything the backend cannot lower (its Target's `supported(node)` says no),
+is a group of its own. What a primitive is comes from its tags (ops/registry.py), what it
+costs from the backend's Target (passes/target.py).
 Because a producer joins only when all its users are inside, no group can reach itself
 through another group: the groups form a DAG in the graph's order, with no cycle check
 needed. Every decision and every refusal, with its reason, goes into `Fusion.log`.
@@ -33,21 +34,19 @@ from dataclasses import dataclass, field
 
 from tracecomp.ir import CONSTANT, Node, node_names
 
+from .target import REFERENCE
+
 ELEMENTWISE = "elementwise"
-MOVEMENT = ("reshape", "permute", "expand", "slice", "pad", "unfold",
-            "argmax", "argmin", "gather", "scatter_add")   # index maps (the backend says
-                                                           # which ones it lowers)
-REDUCTIONS = ("reduce_sum", "reduce_max", "reduce_min", "reduce_prod")
-# ops that read each operand element several times (overlapping windows): what feeds them
-# is recomputed that often, so only cheap producers are folded in below them
-REPLICATING = ("unfold",)
+# tags of the primitives whose value at any index a kernel computes from its operands
+# there (folded into a consumer's index arithmetic; the backend says which it lowers):
+# elementwise math, movement (views, pad, flip, concat, unfold's windows) and index ops
+# (gather, scatter_add, argmax)
+POINTWISE = frozenset({ELEMENTWISE, "movement", "index"})
 # the most nodes one kernel computes: a longer chain (the sum of an unrolled RNN's weight
 # gradients over 1000 time steps is 1000 adds, each node with one user) is cut into kernels
 # of this many, since one expression that deep takes LLVM long to compile and overflows
 # Python's recursion in the backend's expression builder
 MAX_MEMBERS = 128
-COSTLY = ("exp", "log", "tanh", "sigmoid", "erf", "expm1", "log1p", "sin", "cos", "pow",
-          "sqrt", "rsqrt", "remainder", "argmax", "argmin", "gather", "unfold")
 
 
 @dataclass
@@ -65,14 +64,12 @@ class Fusion:
 
 
 def pointwise(node):
-    """Computable at any single index from its operands: elementwise or movement."""
-    return node.op != CONSTANT and node.op != "input" and (
-        ELEMENTWISE in node.prim.tags or node.op in MOVEMENT)
+    """Computable at any single index from its operands (POINTWISE)."""
+    return node.op != CONSTANT and node.op != "input" and bool(POINTWISE & node.prim.tags)
 
 
-def run(graph, supported=lambda node: True, transposes=True) -> Fusion:
-    """The groups of graph. `transposes`: whether the backend's matmul reads an operand
-    transposed (a BLAS's trans flags); without, a transpose is a kernel of its own."""
+def run(graph, target=REFERENCE) -> Fusion:
+    """The groups of graph for a backend's `target` (passes/target.py)."""
     names = node_names(graph)
     users = graph.users()
     outputs = set(graph.outputs)
@@ -80,11 +77,11 @@ def run(graph, supported=lambda node: True, transposes=True) -> Fusion:
     for node in reversed(graph.nodes):
         if node in owner:
             continue
-        group = Group(_kind(node, supported), node)
+        group = Group(_kind(node, target.supported), node)
         if group.kind == "opaque" and node.op != CONSTANT:
             log.append(f"{names[node]} {node.op}: a kernel of its own "
-                       f"({'no native lowering' if not supported(node) else 'not fusible'})")
-        _grow(group, owner, users, outputs, supported, names, log, transposes)
+                       f"({'no native lowering' if not target.supported(node) else 'not fusible'})")
+        _grow(group, owner, users, outputs, target, names, log)
         groups.append(group)
     groups.reverse()
     order = {n: k for k, n in enumerate(graph.nodes)}
@@ -101,11 +98,12 @@ def _kind(node, supported):
         return "batched_matmul"     # still takes its operands' transposes (as views)
     if not supported(node):
         return "opaque"
-    if node.op in REDUCTIONS:
+    tags = node.prim.tags
+    if "reduce" in tags and "index" not in tags:     # argmax/argmin are index maps
         return "reduce"
-    if node.op == "matmul":
+    if "matmul" in tags:
         return "matmul"
-    if node.op in ("fold", "unfold"):      # window kernels (an unfold fuses as movement)
+    if "window" in tags:        # fold / unfold kernels (an unfold also fuses as movement)
         return node.op
     if _transposed_im2col(node, supported):
         return "unfold"
@@ -116,21 +114,22 @@ def _kind(node, supported):
     return "opaque"
 
 
-def _grow(group, owner, users, outputs, supported, names, log, transposes=True):
+def _grow(group, owner, users, outputs, target, names, log):
     group.nodes.append(group.root)
     owner[group.root] = group
     if group.kind in ("constant", "opaque", "view"):
         return
     work = [group.root]
-    replicated = {group.root: group.root.op in REPLICATING}
+    # a window op reads each operand element several times (overlapping windows): what
+    # feeds it would be recomputed that often, so only cheap producers join below it
+    replicated = {group.root: _replicates(group.root)}
     while work:
         consumer = work.pop()
         for producer in consumer.node_inputs():
             if producer in owner or producer.op in ("input", CONSTANT):
                 continue
-            reason = _refusal(group, consumer, producer, owner, users, outputs, supported,
-                              transposes)
-            if not reason and replicated[consumer] and producer.op in COSTLY:
+            reason = _refusal(group, consumer, producer, owner, users, outputs, target)
+            if not reason and replicated[consumer] and target.cost(producer.op):
                 reason = (f"{producer.op} would be recomputed for every window that reads "
                           f"its element (stored once instead)")
             if not reason and producer.op == "unfold" and group.kind != "unfold":
@@ -141,23 +140,29 @@ def _grow(group, owner, users, outputs, supported, names, log, transposes=True):
                            f"{names[group.root]}: {reason}")
                 continue
             owner[producer] = group
-            replicated[producer] = replicated[consumer] or producer.op in REPLICATING
+            replicated[producer] = replicated[consumer] or _replicates(producer)
             group.nodes.append(producer)
             log.append(f"{names[producer]} {producer.op} fused into {names[group.root]} "
                        f"{group.root.op}")
             work.append(producer)
 
 
-def _refusal(group, consumer, producer, owner, users, outputs, supported, transposes=True):
+def _replicates(node):
+    """An unfold (a window op that moves data) reads each operand element once for every
+    window that overlaps it; a fold sums each column element into one output only."""
+    return {"window", "movement"} <= node.prim.tags
+
+
+def _refusal(group, consumer, producer, owner, users, outputs, target):
     """Why producer cannot join group (None when it can)."""
     if len(group.nodes) >= MAX_MEMBERS:
         return f"the kernel has {MAX_MEMBERS} nodes already (MAX_MEMBERS)"
-    if not supported(producer) and group.kind != "batched_matmul":
+    if not target.supported(producer) and group.kind != "batched_matmul":
         return "no native lowering"
     if group.kind in ("matmul", "batched_matmul"):
         if consumer is not group.root or not _is_transpose(producer):
             return "a matmul takes only transposes of its operands"
-        if not transposes and group.kind == "matmul":
+        if not target.matmul_transposes and group.kind == "matmul":
             return "the generated GEMM (no BLAS found) reads its operands as stored"
     elif not pointwise(producer):
         return f"{producer.op} is not elementwise"

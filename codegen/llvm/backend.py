@@ -1,6 +1,6 @@
 """The llvm backend: a graph -> fused groups -> one LLVM module -> a runner.
 
-compile_graph(graph) runs the fusion pass (asking kernels.supported which nodes it can
+compile_graph(graph) runs the fusion pass (its Target, target.py, says which nodes it can
 lower), emits one function per kernel group into one module (BUILDERS: group kind ->
 builder; a new lowering registered there joins the native code below with no other change),
 plans the intermediates' memory (passes/memory.py) and adds one entry function per run of
@@ -35,6 +35,7 @@ the LLVM IR (before and after optimization) and the assembly, for `compiled.llvm
 import ctypes
 import itertools
 import os
+from dataclasses import replace
 
 import numpy as np
 
@@ -51,8 +52,9 @@ from . import (
     gemm_kernel,
     parallel,
     select,  # noqa: F401  (registers the argmax/argmin/gather index maps)
+    target,
 )
-from .kernels import elementwise_kernel, reduce_kernel, supported
+from .kernels import elementwise_kernel, reduce_kernel
 from .lowering_bug import Stage, lowering_bug
 from .runner import Runner, conform
 from .window import fold_kernel, unfold_kernel
@@ -156,8 +158,8 @@ def _lower(graph, runner, names, stage):
     # transposes, so they stay out of matmul groups
     dtypes = {n.dtype.name for n in graph.nodes if n.op == "matmul"}
     stage.begin("fusion", len(graph.nodes))                 # nodes -> groups
-    plan = fusion.run(graph, supported, transposes=all(
-        blas.find_gemm(d) for d in dtypes if d in ("float32", "float64")))
+    plan = fusion.run(graph, replace(target.host(), matmul_transposes=all(
+        blas.find_gemm(d) for d in dtypes if d in ("float32", "float64"))))
     stage.end(len(plan.groups))
     stage.begin("llvm kernels", len(plan.groups))           # groups -> kernel functions
     module = engine.new_module(f"graph{next(_module_ids)}")

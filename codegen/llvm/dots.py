@@ -25,6 +25,7 @@ import math
 
 from llvmlite import ir
 
+from . import target
 from .entry import matmul_operands
 from .gemm_kernel import _FP, _at, _Kernel, _loop, default_tile
 
@@ -33,7 +34,8 @@ I1, I64, PTR = ir.IntType(1), ir.IntType(64), ir.PointerType()
 # row vectors, within 32 zmm: the dev machine's figure). 12 with 16 ymm, measured on znver3
 # (AVX2), medians of 5 runs, 18 -> 12: 4x64x8192 143 -> 116 us, 8x32x4096 77 -> 63,
 # 1x64x16384 289 -> 154, 16x16x8192 122 -> 131.
-TILE = 18 if default_tile()[0] == 64 else 12
+ACCUMULATORS = {64: 18, 32: 12, 16: 12}     # by vector width in bytes
+TILE = ACCUMULATORS[target.host().vector_bytes]
 MAX_OUTPUT = 4096   # C elements: beyond, the BLAS's packing pays for itself
 MIN_DEPTH = 8       # K / max(M, N): a long inner dimension relative to the result
 

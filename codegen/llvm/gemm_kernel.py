@@ -26,22 +26,25 @@ fixed-width vector types, which LLVM splits into the registers the target has.
 """
 from contextlib import contextmanager
 
-import llvmlite.binding as llvm
 from llvmlite import ir
+
+from . import target
 
 I1, I32, I64, PTR = ir.IntType(1), ir.IntType(32), ir.IntType(64), ir.PointerType()
 _FP = {"float32": (ir.FloatType(), 4, "f32"), "float64": (ir.DoubleType(), 8, "f64")}
 
 
-def default_tile():
-    """(vector_bytes, rows, vectors) for the host: enough accumulators to hide the FMA
-    latency, few enough to leave registers for the B vectors and the broadcast."""
-    features = llvm.get_host_cpu_features()
-    if features.get("avx512f"):
-        return 64, 4, 4   # 16 of 32 zmm accumulate
-    if features.get("avx"):
-        return 32, 6, 2   # 12 of 16 ymm accumulate (the classic 6x16 float kernel)
-    return 16, 4, 2       # SSE / NEON: 8 of 16+ registers accumulate
+# (rows, vectors) of the register tile by vector width in bytes: enough accumulators to
+# hide the FMA latency, few enough to leave registers for the B vectors and the broadcast
+TILES = {64: (4, 4),    # 16 of 32 zmm accumulate
+         32: (6, 2),    # 12 of 16 ymm accumulate (the classic 6x16 float kernel)
+         16: (4, 2)}    # SSE / NEON: 8 of 16+ registers accumulate
+
+
+def default_tile(vector_bytes=None):
+    """(vector_bytes, rows, vectors) for a vector width (the host's by default)."""
+    vector_bytes = vector_bytes or target.host().vector_bytes
+    return (vector_bytes, *TILES[vector_bytes])
 
 
 def emit_gemm(module, dtype="float32", name=None, tile=None, kc=128):

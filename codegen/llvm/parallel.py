@@ -38,19 +38,17 @@ import os
 import queue
 import threading
 
-from . import blas
+from . import blas, target
 
 SPLIT_WORK = 1 << 21
 PIECES_PER_THREAD = 4
-VECTOR_MATH = ("exp", "log", "expm1", "log1p", "tanh", "sigmoid", "erf")
-SCALAR_MATH = ("sin", "cos", "pow")
 
 
 def work(group):
     """Estimated cost of a kernel in simple element operations."""
     root = group.root
     count = root.inputs[0].size if group.kind == "reduce" else root.size
-    weight = 1 + sum(4 if n.op in VECTOR_MATH else 16 if n.op in SCALAR_MATH else 0
+    weight = 1 + sum(target.host().cost(n.op)
                      for n in group.nodes)
     return count * weight
 

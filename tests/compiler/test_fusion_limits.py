@@ -4,7 +4,7 @@ several kernels instead of one expression too deep to build or compile."""
 import numpy as np
 
 import tracecomp as tc
-from tracecomp.codegen.llvm.kernels import supported
+from tracecomp.codegen.llvm.target import host
 from tracecomp.passes import fusion
 from tracecomp.tracer import trace
 
@@ -22,7 +22,7 @@ def test_a_long_add_chain_is_cut_into_bounded_kernels():
     rng = np.random.default_rng(0)
     xs = [tc.tensor(rng.standard_normal((2, 3)).astype(np.float32)) for _ in range(STEPS)]
     w = tc.tensor(rng.standard_normal((3, 3)).astype(np.float32))
-    groups = fusion.run(trace(lambda w, *xs: summed_products(xs, w), w, *xs), supported).groups
+    groups = fusion.run(trace(lambda w, *xs: summed_products(xs, w), w, *xs), host()).groups
     adds = [g for g in groups if g.kind == "elementwise"]
     assert max(len(g.nodes) for g in adds) == fusion.MAX_MEMBERS
     assert sum(len(g.nodes) for g in adds) == STEPS - 1     # every add is in some kernel

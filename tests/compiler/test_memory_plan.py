@@ -8,7 +8,7 @@ import pytest
 
 import tracecomp as tc
 import tracecomp.nn.functional as F
-from tracecomp.codegen.llvm.kernels import supported
+from tracecomp.codegen.llvm.target import host
 from tracecomp.passes import fusion, memory
 from tracecomp.tracer import trace
 
@@ -61,7 +61,7 @@ CASES = {
 def plan_for(name):
     fn, make = CASES[name]
     graph = trace(fn, *make())
-    groups = fusion.run(graph, supported)
+    groups = fusion.run(graph, host())
     return graph, groups, memory.run(graph, groups)
 
 
@@ -135,6 +135,6 @@ def test_values_the_backend_allocates_get_no_buffer():
 
 def test_an_empty_plan():
     graph = trace(lambda x: x * 2.0, arr(3))
-    plan = memory.run(graph, fusion.run(graph, supported))
+    plan = memory.run(graph, fusion.run(graph, host()))
     assert plan.offsets == {} and plan.peak == 0 and plan.unshared == 0
     assert plan.fresh == [graph.outputs[0]]

@@ -13,7 +13,7 @@ import tracecomp.nn.functional as F
 from tracecomp.codegen.interp import compile_graph as reference
 from tracecomp.codegen.llvm import blas, parallel
 from tracecomp.codegen.llvm.backend import compile_graph
-from tracecomp.codegen.llvm.kernels import supported
+from tracecomp.codegen.llvm.target import host
 from tracecomp.ops.indexing import check_range
 from tracecomp.passes import fusion
 from tracecomp.tracer import trace
@@ -307,12 +307,12 @@ def test_the_pool_covers_the_range_once():
 
 def test_what_is_split():
     graph = graph_of(big_kernels, big_arrays())
-    groups = fusion.run(graph, supported).groups
+    groups = fusion.run(graph, host()).groups
     assert all(parallel.extent(g) is None for g in groups)     # all far below SPLIT_WORK
     x = arr(1 << 20)
     graph = graph_of(lambda x: (tc.tanh(x) * 2.0, x * 3.0, x.sum()), [x])
     got = {"tanh" if any(n.op == "tanh" for n in g.nodes) else g.root.op: parallel.extent(g)
-           for g in fusion.run(graph, supported).groups}
+           for g in fusion.run(graph, host()).groups}
     # tanh weighs 1 + 4 per element: 5 Mi element ops >= SPLIT_WORK = 2 Mi; x * 3 is 1 Mi,
     # and a reduction over dim 0 cannot be split by rows
     assert got == {"tanh": 1 << 20, "mul": None, "reduce_sum": None}

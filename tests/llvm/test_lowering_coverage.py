@@ -2,9 +2,11 @@
 steps (issue 11: a forgotten lowering silently became a numpy step, and no test said so).
 
 Every op-table case (tests/op_table.py) is traced, and its joint forward/backward graph
-is built (no LLVM compile: this takes about a second). Then, for every node of a floating
-dtype, the backend is asked whether a kernel can compute it (kernels.supported, the
-question the fusion pass asks). A primitive whose float nodes never lower must be in
+is built (no LLVM compile: this takes about a second) and fused for the host's llvm Target,
+as the backend does. A node is native when its group is a kernel (or a BLAS call, or a
+view), not a numpy host step ("opaque": no native lowering, or not fusible as any kernel
+kind, which is how flip and concat stayed numpy steps while kernels.supported said yes).
+A primitive whose float nodes never lower must be in
 HOST_ONLY with its reason. A primitive that lowers only for some shapes must be in
 PARTIAL. Each list must be exact: a primitive that gains a lowering fails the test until
 its entry goes.
@@ -16,9 +18,9 @@ import numpy as np
 
 import tracecomp as tc
 import tracecomp.codegen.llvm.backend  # noqa: F401 - registers every lowering (select, window)
-from tracecomp.codegen.llvm.kernels import supported
+from tracecomp.codegen.llvm.target import host
 from tracecomp.ir import CONSTANT, INPUT
-from tracecomp.passes import autodiff
+from tracecomp.passes import autodiff, fusion
 from tracecomp.tracer import trace
 
 from op_table import CASES, differentiable_args, make_inputs
@@ -43,6 +45,9 @@ PARTIAL = {
     "gather": "kernels.SUPPORT's conditions on the index (select.py)",
     "scatter_add": "kernels.SUPPORT's conditions on the index (select.py)",
 }
+
+
+HOST_STEPS = ("opaque", "batched_matmul")      # group kinds the backend runs with numpy
 
 
 def _graphs():
@@ -73,10 +78,13 @@ def _graphs():
 def test_every_primitive_lowers_or_is_listed_with_a_reason():
     float_nodes, native = collections.Counter(), collections.Counter()
     for graph in _graphs():
-        for node in graph.nodes:
-            if node.op not in (CONSTANT, INPUT) and node.dtype.kind == "f":
-                float_nodes[node.op] += 1
-                native[node.op] += bool(supported(node))
+        for group in fusion.run(graph, host()).groups:
+            # a matmul's absorbed transposes are views (trans flags), whoever multiplies
+            members = [group.root] if "matmul" in group.kind else group.nodes
+            for node in members:
+                if node.op not in (CONSTANT, INPUT) and node.dtype.kind == "f":
+                    float_nodes[node.op] += 1
+                    native[node.op] += group.kind not in HOST_STEPS
     never = {op for op in float_nodes if native[op] == 0}
     some = {op for op in float_nodes if 0 < native[op] < float_nodes[op]}
     assert never == set(HOST_ONLY), (

@@ -97,7 +97,9 @@ def _fold_vjp(g, out, cols, output_size, kernel, dilation, padding, stride):
     return (unfold(g, kernel, dilation, padding, stride),)
 
 
-unfold_p = defprim("unfold", _unfold_impl, _unfold_rule, same_dtype, _unfold_vjp, ("window",))
+# unfold moves data (each column element is an input element or padding); fold sums
+unfold_p = defprim("unfold", _unfold_impl, _unfold_rule, same_dtype, _unfold_vjp,
+                   ("window", "movement"))
 fold_p = defprim("fold", _fold_impl, _fold_rule, same_dtype, _fold_vjp, ("window",))
 
 

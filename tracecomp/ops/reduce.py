@@ -114,9 +114,9 @@ def _arg_rule(op):
 
 
 argmax_p = defprim("argmax", _arg_impl(np.argmax), _arg_rule("argmax"),
-                   lambda x, **_: dtypes.I64, None, ("reduce",))
+                   lambda x, **_: dtypes.I64, None, ("reduce", "index"))
 argmin_p = defprim("argmin", _arg_impl(np.argmin), _arg_rule("argmin"),
-                   lambda x, **_: dtypes.I64, None, ("reduce",))
+                   lambda x, **_: dtypes.I64, None, ("reduce", "index"))
 
 
 def reduce_sum(x, dims=None, keepdim=False):

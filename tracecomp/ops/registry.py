@@ -10,10 +10,16 @@ A primitive bundles, in one place:
              written with public Tensor ops so the eager tape, the graph autodiff pass and
              higher-order gradients share it. Broadcasting is undone by the callers,
              not by each rule. None marks the primitive non-differentiable.
-  - `tags`:  properties that passes ask about ("elementwise", "commutative", "reduce",
-             "view", ...), instead of lists of names.
+  - `tags`:  properties that passes ask about, instead of lists of names:
+             "elementwise" (+ "unary"/"binary"/"ternary", "commutative", "associative"),
+             "movement" (each output element is an operand element, or padding: views, pad,
+             flip, concat, unfold), "view" (shares memory), "reduce", "index" (reads or
+             makes indices: gather, scatter_add, argmax, ...), "window" (unfold, fold),
+             "matmul", "scan", "sort", "random", "constant", "guard". Fusion's kernels
+             follow from them (passes/fusion.py).
 
-Backends register their lowerings elsewhere, keyed by the primitive's name.
+Backends register their lowerings elsewhere, keyed by the primitive's name; an op's public
+names (tracecomp.X, Tensor.X) are declared beside its function (ops/public.py).
 """
 from collections.abc import Callable
 from dataclasses import dataclass, field

@@ -1,0 +1,37 @@
+"""The llvm backend's Target (passes/target.py): the host CPU, as llvmlite reports it.
+
+Its vector width comes from the host's features (AVX-512: 64 bytes, AVX/AVX2: 32, else
+16), so the register tiles of the GEMM and of dots.py follow the machine the code runs on;
+`supported` is kernels.supported; the op costs weigh fusion's choices and parallel.py's
+work estimates.
+"""
+import functools
+
+import llvmlite.binding as llvm
+
+from tracecomp.passes.target import Target
+
+from . import select  # noqa: F401 - registers the index maps kernels.supported asks about
+from .kernels import supported
+
+# beyond simple arithmetic, in simple element operations: mathlib's vectorized
+# transcendentals about 4, scalar calls (LLVM's sin/cos/pow) about 16. The ops at 1 cost
+# little, but not so little that every window of an unfold should recompute them.
+OP_COSTS = {
+    **dict.fromkeys(("exp", "log", "tanh", "sigmoid", "erf", "expm1", "log1p"), 4),
+    **dict.fromkeys(("sin", "cos", "pow"), 16),
+    **dict.fromkeys(("sqrt", "rsqrt", "remainder", "argmax", "argmin", "gather", "unfold"), 1),
+}
+VECTOR_BYTES = (("avx512f", 64), ("avx", 32))     # the first feature the host has; else 16
+
+
+def vector_bytes(features):
+    """The widest vector register, in bytes, of a CPU with `features` (llvmlite's map)."""
+    return next((width for name, width in VECTOR_BYTES if features.get(name)), 16)
+
+
+@functools.cache
+def host():
+    """The Target of the CPU this process runs on."""
+    return Target(f"llvm {llvm.get_host_cpu_name()}", supported, True,
+                  vector_bytes(llvm.get_host_cpu_features()), OP_COSTS)

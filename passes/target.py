@@ -1,0 +1,30 @@
+"""What a backend tells the backend-neutral passes about the machine it compiles for.
+
+Fusion asks its Target which nodes one kernel can compute (`supported`), whether a matmul
+reads its operands transposed (a BLAS's trans flags) and what an op costs inside a kernel:
+an op that costs more than simple arithmetic is stored once rather than recomputed for
+every overlapping window that reads it. A backend's code generators read the vector width
+from the same object. Each backend builds its own (the llvm backend's comes from the host
+CPU's features: codegen/llvm/target.py), so no pass holds a constant measured on one
+machine.
+"""
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    supported: Callable = field(default=lambda node: True)  # can one kernel compute node
+    matmul_transposes: bool = True       # a matmul reads an operand transposed, no copy
+    vector_bytes: int = 16               # the widest vector register
+    op_costs: Mapping = field(default_factory=dict)   # op -> cost(op), where not 0
+
+    def cost(self, op):
+        """What op costs in a kernel beyond simple arithmetic, in simple element operations
+        (add, mul, a comparison: 0)."""
+        return self.op_costs.get(op, 0)
+
+
+# every node lowers and no op is costly: the graph as the passes see it with no backend
+REFERENCE = Target("reference")
