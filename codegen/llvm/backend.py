@@ -41,7 +41,7 @@ import numpy as np
 
 from tracecomp.errors import TracecompError
 from tracecomp.ir import Node, execution_error, node_names
-from tracecomp.passes import fusion, memory
+from tracecomp.passes import fusion, memory, schedule
 
 from . import (
     blas,
@@ -242,12 +242,12 @@ def _entry_runner(graph, plan, module, kernel_names, names, split, stage):
 
     def native(group):
         return group.root in kernel_names or group.kind == "matmul"
-    plan.groups = entry.hoisted(plan.groups, native)
+    plan.groups = schedule.hoisted(plan.groups, native)
     stage.begin("memory", len(plan.groups))                 # groups -> values in the arena
     memory_plan = memory.run(graph, plan, stored=native)
     stage.end(len(memory_plan.offsets))
     stage.begin("schedule", len(plan.groups))               # groups -> program segments
-    layout = entry.plan(graph, plan, memory_plan, native, lambda g: split.get(g.root))
+    layout = schedule.plan(graph, plan, memory_plan, native, lambda g: split.get(g.root))
     entry_names = entry.emit(module, layout, memory_plan, kernel_names, gemm)
     stage.end(len(layout.program))
     imports = {sym.name: sym.address for sym in gemm.values()

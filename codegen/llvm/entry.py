@@ -1,16 +1,11 @@
-"""One native entry point per run of native groups: a compiled call crosses into native
-code once per segment, not once per kernel.
+"""One native entry point per native segment of the schedule (passes/schedule.py): a
+compiled call crosses into native code once per segment, not once per kernel.
 
-    layout = plan(graph, fusion_plan, memory_plan, native)   # segments and pointer slots
+    layout = schedule.plan(graph, fusion_plan, memory_plan, native)   # segments, slots
     names = emit(module, layout, memory_plan, kernel_names, gemm)   # `void entryJ(ptr)`
 
-A *segment* is a maximal run of consecutive groups that native code computes: kernels
-(backend.BUILDERS) and 2-D matmuls through the BLAS. A group without a native lowering
-(an opaque numpy op: gather, scatter_add, random draws, ...) is a Python step between
-segments; so a graph with no such step is ONE native call. Views and constants are never
-steps: a view is its base's buffer (memory.py), a constant is a pointer. A kernel large
-enough to pay for threads (parallel.py) is a step of its own, whose entry takes a range of
-dim 0: `void entryJ(ptr slots, i64 start, i64 stop)`.
+A split kernel (parallel.py) gets an entry of its own that takes a range of dim 0:
+`void entryJ(ptr slots, i64 start, i64 stop)`.
 
 Every entry function takes, first, a pointer to the call's slot array:
 
@@ -36,7 +31,6 @@ name each one). A matmul absorbs transposes of its operands as the BLAS trans fl
 the per-kernel runner does with numpy views.
 """
 import math
-from dataclasses import dataclass
 
 from llvmlite import ir
 
@@ -44,78 +38,6 @@ from .blas import emit_gemm_call
 from .kernels import c64
 
 PTR, I8, I64 = ir.PointerType(), ir.IntType(8), ir.IntType(64)
-
-
-@dataclass
-class Step:
-    kind: str         # "native" (a segment), "split" (one kernel over threads), "python"
-    groups: list      # a segment's groups in order; else the one group
-    name: str = ""    # the entry function (native and split steps)
-    extent: int = 0   # split: the extent of dim 0, divided among the threads
-
-
-@dataclass
-class Layout:
-    program: list     # Steps, in order
-    slots: list       # slot k + 1 holds the pointer to slots[k]'s buffer (a base node)
-
-    def python_results(self):
-        return [s.groups[0].root for s in self.program if s.kind == "python"]
-
-
-def hoisted(groups, native):
-    """groups with the Python steps that read only graph inputs and constants moved first
-    (in their order; they depend on nothing computed), so the native groups around them
-    make one segment, not two: cross_entropy's target guard (check_range) would otherwise
-    split a training step's native code in two."""
-    def early(g):
-        return not native(g) and g.kind not in ("view", "constant") \
-            and all(x.op in ("input", "constant") for x in g.inputs)
-    return [g for g in groups if early(g)] + [g for g in groups if not early(g)]
-
-
-def plan(graph, fusion_plan, memory_plan, native, split=lambda group: None):
-    """Segments of consecutive `native(group)` groups, and the slots their buffers need.
-
-    A group for which `split(group)` gives an extent is a step of its own (kind "split"):
-    its entry takes a range of dim 0 (parallel.py).
-
-    Slots come in the order a runner fills them: constants (once), every graph input and
-    every output buffer allocated per call (in one sweep per call, read by native code or
-    not), then results of Python steps (as the steps run)."""
-    program, run = [], None
-    for g in fusion_plan.groups:
-        if g.kind in ("view", "constant"):
-            continue
-        n = native(g) and split(g)
-        if n or not native(g):
-            run = None
-            program.append(Step("split", [g], extent=n) if n else Step("python", [g]))
-        elif run is None:
-            run = Step("native", [g])
-            program.append(run)
-        else:
-            run.groups.append(g)
-    entries = [s for s in program if s.kind != "python"]
-    for k, s in enumerate(entries):
-        s.name = f"entry{k}"
-    needed = list(graph.inputs) + list(memory_plan.fresh)    # all: filled in one sweep
-    for s in entries:
-        for g in s.groups:
-            for x in g.inputs + [g.root]:
-                b = memory_plan.base(x)
-                if b not in memory_plan.offsets and b not in needed:
-                    needed.append(b)
-    results = Layout(program, []).python_results()
-    fresh = set(memory_plan.fresh)
-    order = {n: k for k, n in enumerate(graph.inputs + graph.nodes)}
-
-    def rank(n):
-        kind = 0 if n.op == "constant" else 1 if n.op == "input" else 2 if n in fresh \
-            else 3 if n in results else None
-        assert kind is not None, f"no buffer for {n}"
-        return kind, order[n]
-    return Layout(program, sorted(needed, key=rank))
 
 
 # An entry that calls more kernels than this is left unoptimized (optnone): it is a list of

@@ -1,0 +1,91 @@
+"""The schedule: the order a backend runs a graph's fused groups in, cut into segments.
+
+    groups = hoisted(fusion_plan.groups, native)
+    layout = plan(graph, fusion_plan, memory_plan, native, split)   # segments and slots
+
+A *segment* is a maximal run of consecutive groups that native code computes (`native`
+says which: the backend's kernels and its matmuls). A group without a native lowering (an
+opaque numpy op: a LAPACK call, a scan, random draws, ...) is a Python step between
+segments, so a graph with no such step is ONE native call. Views and constants are never
+steps: a view is its base's buffer (memory.py), a constant is a pointer. A kernel large
+enough to pay for threads (`split` gives its extent) is a step of its own, run over ranges
+of dim 0.
+
+Slots number the buffers that native code reaches through a pointer table rather than at
+an arena offset: constants, graph inputs, per-call output buffers and the results of Python
+steps, in the order a runner fills them. Nothing here depends on the backend: the llvm
+backend emits one entry function per native step (codegen/llvm/entry.py).
+"""
+from dataclasses import dataclass
+
+
+@dataclass
+class Step:
+    kind: str         # "native" (a segment), "split" (one kernel over threads), "python"
+    groups: list      # a segment's groups in order; else the one group
+    name: str = ""    # the entry function (native and split steps)
+    extent: int = 0   # split: the extent of dim 0, divided among the threads
+
+
+@dataclass
+class Layout:
+    program: list     # Steps, in order
+    slots: list       # slot k + 1 holds the pointer to slots[k]'s buffer (a base node)
+
+    def python_results(self):
+        return [s.groups[0].root for s in self.program if s.kind == "python"]
+
+
+def hoisted(groups, native):
+    """groups with the Python steps that read only graph inputs and constants moved first
+    (in their order; they depend on nothing computed), so the native groups around them
+    make one segment, not two: cross_entropy's target guard (check_range) would otherwise
+    split a training step's native code in two."""
+    def early(g):
+        return not native(g) and g.kind not in ("view", "constant") \
+            and all(x.op in ("input", "constant") for x in g.inputs)
+    return [g for g in groups if early(g)] + [g for g in groups if not early(g)]
+
+
+def plan(graph, fusion_plan, memory_plan, native, split=lambda group: None):
+    """Segments of consecutive `native(group)` groups, and the slots their buffers need.
+
+    A group for which `split(group)` gives an extent is a step of its own (kind "split"):
+    its entry takes a range of dim 0 (parallel.py).
+
+    Slots come in the order a runner fills them: constants (once), every graph input and
+    every output buffer allocated per call (in one sweep per call, read by native code or
+    not), then results of Python steps (as the steps run)."""
+    program, run = [], None
+    for g in fusion_plan.groups:
+        if g.kind in ("view", "constant"):
+            continue
+        n = native(g) and split(g)
+        if n or not native(g):
+            run = None
+            program.append(Step("split", [g], extent=n) if n else Step("python", [g]))
+        elif run is None:
+            run = Step("native", [g])
+            program.append(run)
+        else:
+            run.groups.append(g)
+    entries = [s for s in program if s.kind != "python"]
+    for k, s in enumerate(entries):
+        s.name = f"entry{k}"
+    needed = list(graph.inputs) + list(memory_plan.fresh)    # all: filled in one sweep
+    for s in entries:
+        for g in s.groups:
+            for x in g.inputs + [g.root]:
+                b = memory_plan.base(x)
+                if b not in memory_plan.offsets and b not in needed:
+                    needed.append(b)
+    results = Layout(program, []).python_results()
+    fresh = set(memory_plan.fresh)
+    order = {n: k for k, n in enumerate(graph.inputs + graph.nodes)}
+
+    def rank(n):
+        kind = 0 if n.op == "constant" else 1 if n.op == "input" else 2 if n in fresh \
+            else 3 if n in results else None
+        assert kind is not None, f"no buffer for {n}"
+        return kind, order[n]
+    return Layout(program, sorted(needed, key=rank))
