@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from tracecomp import grad_mode
 from tracecomp.autograd.engine import fit_grad
 from tracecomp.ir import CONSTANT, Graph, Node, clone_node
-from tracecomp.tracer import Tracer, wrap
+from tracecomp.tracing.tracer import Tracer, wrap
 
 
 @dataclass
@@ -83,7 +83,7 @@ def backpropagate(nodes, grads, mapping, tracer):
     """Walk `nodes` (a graph's, in order) backwards; each node holding a gradient in
     `grads` (node -> tensor) runs its VJP and hands its operands their gradients. The VJP
     rules see the nodes' counterparts `mapping[node]` in the graph the tracer records into
-    (the node itself when differentiating in place, see tracecomp.traced_autograd). What
+    (the node itself when differentiating in place, see tracecomp.tracing.backward). What
     remains in `grads` afterwards are the gradients of inputs (and of constants)."""
     groups = {}             # a grouped primitive's call -> its members, in graph order
     for node in nodes:

@@ -123,7 +123,7 @@ __version__ = "2.13.0"
 from . import nn, optim  # noqa: E402
 from .serialization import load, save  # noqa: E402
 from . import utils  # noqa: E402
-from .compiler import compile  # noqa: E402,A001
+from .compiler.driver import compile  # noqa: E402,A001
 # --- issue 9: programs C (d2l, tutorials) ---
 from .tensor_str import get_printoptions, printoptions, set_printoptions  # noqa: E402
 

@@ -312,7 +312,7 @@ def _compile_function():
     if hasattr(tracecomp, "compile"):
         return tracecomp.compile
     try:
-        from .compiler import compile as compile_fn
+        from .compiler.driver import compile as compile_fn
     except ModuleNotFoundError as exc:
         if exc.name != f"{__package__}.compiler":
             raise
@@ -342,7 +342,7 @@ def trace_only(target, inputs):
     named inputs (`fc1.weight`) and nodes remember their module paths, as compile does."""
     from .ir import Graph
     from .nn import Module
-    from .tracer import Tracer, trace, wrap
+    from .tracing.tracer import Tracer, trace, wrap
     names = arg_names(target, len(inputs))
     if not isinstance(target, Module):
         graph = trace(target, *inputs, names=names)

@@ -29,7 +29,7 @@ CHECK_SHAPES = os.environ.get("TRACECOMP_CHECK_SHAPES", "0") == "1"
 
 # Set by the tracer while model code is being traced: hook(prim, args, params) -> Tensor,
 # or NotImplemented when no argument is a traced value or the call comes from another
-# thread than the traced one. One process-wide slot (one trace at a time, trace_gate.py):
+# thread than the traced one. One process-wide slot (one trace at a time, tracing/gate.py):
 # an eager op pays one global read when nobody traces, where a per-thread hook would cost a
 # threading.local read on every op.
 trace_hook = None

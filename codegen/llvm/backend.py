@@ -202,7 +202,7 @@ def _lower(graph, runner, names, stage):
 
 
 def _with_phases(runner, stage):
-    """The runner, carrying the timed phases for the compile's pass log (compiler.py)."""
+    """The runner, carrying the timed phases for the compile's pass log (compiler/driver.py)."""
     runner.phases = stage.phases
     return runner
 

@@ -17,7 +17,7 @@ import pytest
 import tracecomp
 from tracecomp import cli, visualize
 from tracecomp.ir import Graph
-from tracecomp.tracer import trace
+from tracecomp.tracing.tracer import trace
 
 ROOT = Path(__file__).resolve().parents[2]
 MLP_FILE = str(ROOT / "examples" / "mlp.py")

@@ -6,7 +6,7 @@ import numpy as np
 import tracecomp as tc
 from tracecomp.codegen.llvm.target import host
 from tracecomp.passes import fusion
-from tracecomp.tracer import trace
+from tracecomp.tracing.tracer import trace
 
 STEPS = 1000
 

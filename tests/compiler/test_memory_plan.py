@@ -10,7 +10,7 @@ import tracecomp as tc
 import tracecomp.nn.functional as F
 from tracecomp.codegen.llvm.target import host
 from tracecomp.passes import fusion, memory
-from tracecomp.tracer import trace
+from tracecomp.tracing.tracer import trace
 
 rng = np.random.default_rng(0)
 

@@ -18,7 +18,7 @@ from tracecomp.errors import IRError
 from tracecomp.ir import Graph, verify
 from tracecomp.ops.registry import PRIMITIVES
 from tracecomp.passes import algebra, constant_folding, cse, dce
-from tracecomp.tracer import trace
+from tracecomp.tracing.tracer import trace
 
 PASSES = {"dce": dce.run, "cse": cse.run, "constant_folding": constant_folding.run,
           "algebra": algebra.run}

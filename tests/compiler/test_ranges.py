@@ -14,7 +14,7 @@ import tracecomp as tc
 from tracecomp.nn import functional as F
 from tracecomp.ops.indexing import check_range, gather
 from tracecomp.passes import ranges
-from tracecomp.tracer import trace
+from tracecomp.tracing.tracer import trace
 
 
 def _node(graph, op):

@@ -14,7 +14,7 @@ from tracecomp.ir import verify
 from tracecomp.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from tracecomp.ops.movement import pad
 from tracecomp.passes import algebra
-from tracecomp.tracer import trace
+from tracecomp.tracing.tracer import trace
 
 from helpers import assert_close, to_tc
 

@@ -43,7 +43,7 @@ def test_a_product_with_a_large_result_stays_on_the_blas():
 
 def test_use_wants_a_transposed_second_operand():
     from tracecomp.passes import fusion
-    from tracecomp.tracer import trace
+    from tracecomp.tracing.tracer import trace
     g = trace(lambda x, y: x @ y, tc.randn(4, 4096), tc.randn(4096, 4))
     plan = fusion.run(g)
     assert not any(dots.use(grp) for grp in plan.groups)    # B read down its columns

@@ -16,7 +16,7 @@ from tracecomp.codegen.llvm.backend import compile_graph
 from tracecomp.codegen.llvm.target import host
 from tracecomp.ops.indexing import check_range
 from tracecomp.passes import fusion
-from tracecomp.tracer import trace
+from tracecomp.tracing.tracer import trace
 
 rng = np.random.default_rng(0)
 needs_blas = pytest.mark.skipif(blas.find_gemm("float32") is None, reason="no BLAS found")

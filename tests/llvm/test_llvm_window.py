@@ -18,7 +18,7 @@ import tracecomp as tc
 from tracecomp import nn
 from tracecomp.codegen.llvm.backend import compile_graph
 from tracecomp.ops import conv
-from tracecomp.tracer import trace
+from tracecomp.tracing.tracer import trace
 
 
 def _cases():

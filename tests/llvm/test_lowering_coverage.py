@@ -21,7 +21,7 @@ import tracecomp.codegen.llvm.backend  # noqa: F401 - registers every lowering (
 from tracecomp.codegen.llvm.target import host
 from tracecomp.ir import CONSTANT, INPUT
 from tracecomp.passes import autodiff, fusion
-from tracecomp.tracer import trace
+from tracecomp.tracing.tracer import trace
 
 from op_table import CASES, differentiable_args, make_inputs
 

@@ -13,7 +13,7 @@ import torch
 import tracecomp as tc
 from tracecomp.errors import TracecompError, compiled_error
 from tracecomp.ir import execution_error, node_names
-from tracecomp.tracer import trace
+from tracecomp.tracing.tracer import trace
 
 BUILTINS = (IndexError, RuntimeError, ValueError, TypeError, NotImplementedError)
 

@@ -214,7 +214,7 @@ def test_compiled_calls_from_several_threads_give_correct_numbers(backend):
             np.testing.assert_allclose(gx, want[k][1], rtol=1e-4, atol=1e-5)
 
 
-# Tracing records only its own thread (tracer.py), and compiles take turns (trace_gate.py).
+# Tracing records only its own thread (tracing/tracer.py); compiles take turns (tracing/gate.py)
 def test_concurrent_first_compiles():
     import time
 

@@ -15,8 +15,8 @@ from thread_runs import run_threads
 
 import tracecomp as tc
 import tracecomp.nn.functional as F
-from tracecomp import nn, tracer
-from tracecomp.trace_gate import TraceGate
+from tracecomp import context, nn
+from tracecomp.tracing.gate import TraceGate
 
 TIMEOUT_S = 180
 STEPS = 8
@@ -157,7 +157,7 @@ def test_eager_linear_while_another_thread_traces():
         y = x * 2
         tracing.set()
         done.wait(TIMEOUT_S)        # the trace stays open while thread B works
-        seen["tracer here"] = tracer.current()
+        seen["tracer here"] = context.current()
         return y + 1
 
     compiled = tc.compile(slow)
@@ -168,7 +168,7 @@ def test_eager_linear_while_another_thread_traces():
     def eager():
         tracing.wait(TIMEOUT_S)
         try:
-            seen["tracer there"] = tracer.current()
+            seen["tracer there"] = context.current()
             out = model(x)
             seen["eager"] = (type(out._data), out.detach().numpy().copy(), out.requires_grad)
             seen["grad"] = tc.autograd.grad(out.sum(), model.weight)[0].numpy().copy()

@@ -134,7 +134,7 @@ def _trace_of(what):
 
 def root_grads(tensors, grads, op):
     """The roots as a tuple and their starting gradients (ones for scalars), with torch's
-    checks; shared with the in-trace backward (traced_autograd.py)."""
+    checks; shared with the in-trace backward (tracing/backward.py)."""
     from ..creation import ones_like
     tensors = as_tuple(tensors)
     if grads is None:

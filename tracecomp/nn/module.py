@@ -117,7 +117,7 @@ class Module:
                 result = out
         return result
 
-    # Module.compile (torch's in-place compile) is attached by compiler.py: nn sits below
+    # Module.compile (torch's in-place compile) is attached by compiler/driver.py: nn sits below
     # the compiler and does not import it
 
     def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):

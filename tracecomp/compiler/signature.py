@@ -11,7 +11,7 @@ in the user's terms: "input x dim 0: 64 -> 32", "training: True -> False".
 """
 from dataclasses import dataclass
 
-from .tensor import Tensor
+from ..tensor import Tensor
 
 
 # --- flattening nested arguments -------------------------------------------------------

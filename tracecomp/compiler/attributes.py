@@ -20,9 +20,9 @@ Everything is restored when tracing ends; the writes happen only when the code r
 """
 from dataclasses import dataclass
 
-from .errors import TraceError
+from ..errors import TraceError
+from ..tensor import Tensor
 from .signature import flatten, unflatten
-from .tensor import Tensor
 
 # what Module.__init__ keeps in __dict__ itself: never user attributes
 INTERNAL = frozenset(("_parameters", "_buffers", "_modules", "_forward_hooks",

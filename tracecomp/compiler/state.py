@@ -1,7 +1,7 @@
 """What a compiled call reads and writes besides its arguments.
 
 Reads: the parameters, buffers and tensor attributes of the modules it uses (a tensor kept
-as a plain attribute is read like a buffer: compile_attributes.py), their `.grad` tensors,
+as a plain attribute is read like a buffer: attributes.py), their `.grad` tensors,
 and the state of the optimizers it uses (momentum buffers, Adam's moments and step
 counts). All of them become graph inputs, so their current values are used on every call
 and nothing is baked in.
@@ -14,7 +14,7 @@ call on the real objects:
   - grad:  `.grad` set by a traced `loss.backward()` or cleared by `zero_grad()`;
   - state: a new or replaced optimizer state entry (the first step creates them);
   - a module attribute or buffer rebound to a new tensor (`self.h = ...`): an extra output
-    assigned after every call (compile_attributes.py).
+    assigned after every call (attributes.py).
 Tracing itself changes nothing the user can see: every holder's data, `.grad` and every
 optimizer's state are restored when tracing ends.
 """
@@ -25,10 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .compile_attributes import INTERNAL, tensors_of
-from .errors import TraceError
-from .ir import Node
-from .tensor import Tensor
+from ..errors import TraceError
+from ..ir import Node
+from ..tensor import Tensor
+from .attributes import INTERNAL, tensors_of
 
 
 @dataclass
@@ -39,7 +39,7 @@ class Effect:
 
 
 def optimizer_types():
-    from .optim.optimizer import Optimizer
+    from ..optim.optimizer import Optimizer
     return Optimizer
 
 

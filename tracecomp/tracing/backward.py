@@ -6,11 +6,11 @@ autodiff's VJP walk runs over the nodes recorded so far and emits the backward n
 the same graph, right after the forward. Each graph input that receives a gradient
 (a parameter, a user input that requires grad, a captured tensor) gets it accumulated into
 its holder's `.grad`, as eager backward does; the compiler then writes those `.grad`
-values back to the real tensors after every call (see compile_state.py).
+values back to the real tensors after every call (see compiler/state.py).
 """
-from . import grad_mode
-from .autograd.engine import root_grads
-from .ir import INPUT
+from .. import grad_mode
+from ..autograd.engine import root_grads
+from ..ir import INPUT
 
 
 class _Same(dict):

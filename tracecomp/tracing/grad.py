@@ -4,7 +4,7 @@ inner optimisation step, a Hessian-vector product).
 
 The graph autodiff's VJP walk runs backwards over the nodes recorded so far, starting from
 the outputs' gradients, and emits the backward nodes into the same graph (as
-`loss.backward()` inside compiled code does, see traced_autograd.py), but no `.grad` is
+`loss.backward()` inside compiled code does, see tracing/backward.py), but no `.grad` is
 touched: the gradients of the asked-for tensors are returned, as eager `grad` returns them.
 
 A non-input tensor asked for (`grad(y, [h, x])` with `h = f(x)`) receives its gradient
@@ -17,8 +17,8 @@ constants to any later differentiation, as torch detaches them); create_graph=Tr
 records them with it, so the results can be differentiated again: inside the trace
 (higher-order `grad`) or by the compiled function's own backward.
 """
-from . import grad_mode
-from .ir import Node
+from .. import grad_mode
+from ..ir import Node
 
 
 class _Same(dict):
@@ -34,7 +34,7 @@ def grad(tracer, outputs, inputs, grad_outputs, create_graph, allow_unused,
     `tracer`, the trace recording this thread (Tracer.grad)."""
     from tracecomp.passes.autodiff import backpropagate
 
-    from .autograd.engine import root_grads
+    from ..autograd.engine import root_grads
     outputs, starts = root_grads(outputs, grad_outputs, "grad")     # eager's checks
     targets = [_node_of(tracer, t) for t in inputs]
     position = {n: k for k, n in enumerate(tracer.graph.nodes)}
@@ -55,7 +55,7 @@ def grad(tracer, outputs, inputs, grad_outputs, create_graph, allow_unused,
             for k, n in enumerate(targets):
                 if n is not None and position.get(n, -1) == end:
                     results[k] = grads.get(n)
-    from .autograd.engine import finish_grads
+    from ..autograd.engine import finish_grads
     return finish_grads(inputs, results, allow_unused, materialize_grads)
 
 

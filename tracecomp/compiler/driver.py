@@ -5,7 +5,7 @@
     def step(x): ...
 
 On each call the arguments, parameters and buffers are flattened and a signature is built
-(signature.py). On a cache miss the code is traced once (tracer.py), simplified, split by
+(signature.py). On a cache miss the code is traced once (tracing/tracer.py), simplified, split by
 autodiff into forward and backward graphs when anything needs a gradient, simplified
 again, and handed to the backend; the reason for every recompile is logged at
 TRACECOMP_DEBUG>=1. Parameters and buffers are graph *inputs*, so optimizer steps never
@@ -22,15 +22,21 @@ import warnings
 import weakref
 from dataclasses import dataclass, field
 
-from . import bridge, compile_attributes, compile_state, grad_mode
-from . import tracer as tracing
-from .artifact_cache import CACHE_SIZE, ArtifactCache, check_size
-from .codegen import registry as backends
-from .debug_log import debug_level, emit, log
-from .errors import TraceError
-from .ir import Graph
-from .nn.module import Module
-from .pass_pipeline import PassRecord, lowered, run_passes, simplify_pipeline
+from .. import context, grad_mode
+from ..artifact_cache import CACHE_SIZE, ArtifactCache, check_size
+from ..codegen import registry as backends
+from ..debug_log import debug_level, emit, log
+from ..errors import TraceError
+from ..ir import Graph
+from ..nn.module import Module
+from ..tensor import Tensor
+from ..tracing.gate import GATE
+from ..tracing.tracer import Tracer, wrap
+from ..user_code import stale_error
+from . import attributes as compile_attributes
+from . import bridge
+from . import state as compile_state
+from .pipeline import PassRecord, lowered, run_passes, simplify_pipeline
 from .signature import (
     LastCall,
     Signature,
@@ -41,10 +47,6 @@ from .signature import (
     tensor_entry,
     unflatten,
 )
-from .tensor import Tensor
-from .trace_gate import GATE
-from .tracer import Tracer, wrap
-from .user_code import stale_error
 
 RECOMPILE_LIMIT = 8
 
@@ -79,7 +81,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
     trace_start = time.perf_counter()
     every = tensors + state
     # held until every swapped tensor is restored: no compiled call in another
-    # thread reads a graph value in place of its data (trace_gate.py)
+    # thread reads a graph value in place of its data (tracing/gate.py)
     with GATE:
         originals = [t._data for _, t in every]
         snapshot = None
@@ -142,7 +144,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
         graphs["forward.optimized"] = graph
         art.run_forward = lowered(compile_graph, graph, "forward", log_records)
         return _show_code(art)
-    from .passes import autodiff, partition
+    from ..passes import autodiff, partition
     start = time.perf_counter()
     joint = autodiff.run(graph)
     log_records.append(PassRecord("autodiff", "simplified", graph.op_count(),
@@ -484,7 +486,7 @@ def _initialize_lazy(module, args, kwargs):
     """Whether `module` has lazy parameters (nn.LazyLinear ...) still waiting for their
     first input: that call then runs eagerly, as torch.compile runs it, so that they take
     their shapes; every later call is compiled."""
-    from .nn.modules.lazy import has_uninitialized
+    from ..nn.modules.lazy import has_uninitialized
     if not has_uninitialized(module):
         return False
     emit(1, f"[tracecomp] {type(module).__name__}: running the first call eagerly to "
@@ -504,7 +506,7 @@ def _compile_class(cls, options):
     compiled = weakref.WeakKeyDictionary()      # instance -> its CompiledFunction
 
     def __call__(self, *args, **kwargs):
-        if tracing.current() is not None:
+        if context.current() is not None:
             return Module.__call__(self, *args, **kwargs)
         fn = compiled.get(self)
         if fn is None:

@@ -8,8 +8,8 @@ import os
 import time
 from dataclasses import dataclass
 
-from .debug_log import debug_level, emit
-from .ir import verify
+from ..debug_log import debug_level, emit
+from ..ir import verify
 
 
 @dataclass
@@ -23,7 +23,7 @@ class PassRecord:
 
 def simplify_pipeline():
     """The simplification passes, in the order they run, each Graph -> Graph."""
-    from .passes import algebra, constant_folding, cse, dce
+    from ..passes import algebra, constant_folding, cse, dce
     return [
         ("dce", dce.run),                           # drop what no output needs
         ("constant_folding", constant_folding.run),  # evaluate nodes of constants

@@ -17,10 +17,10 @@ import weakref
 
 import numpy as np
 
-from .dispatch import TapeNode
-from .errors import AutogradError
-from .ops.registry import Primitive
-from .tensor import Tensor
+from ..dispatch import TapeNode
+from ..errors import AutogradError
+from ..ops.registry import Primitive
+from ..tensor import Tensor
 
 
 class BackwardState:

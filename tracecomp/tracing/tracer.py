@@ -22,13 +22,13 @@ import threading
 
 import numpy as np
 
-from . import context, dispatch, grad_mode, trace_gate
-from .autograd.engine import TRACED
-from .context import current  # noqa: F401 - "is this thread tracing?", as before
-from .errors import TraceError
-from .ir import Graph, Node
-from .tensor import Tensor
-from .user_code import stale_error, user_frame
+from .. import context, dispatch, grad_mode
+from ..autograd.engine import TRACED
+from ..errors import TraceError
+from ..ir import Graph, Node
+from ..tensor import Tensor
+from ..user_code import stale_error, user_frame
+from . import gate as trace_gate
 
 _get_ident = threading.get_ident
 
@@ -56,7 +56,7 @@ class Tracer:
 
     # --- context ---------------------------------------------------------------------------
     def __enter__(self):
-        if current() is not None:
+        if context.current() is not None:
             raise TraceError("tracecomp.compile: compiled code called inside code that is "
                              "itself being traced; nesting compiled functions is not "
                              "supported yet: compile the outer function only")
@@ -86,15 +86,15 @@ class Tracer:
     def backward(self, tensors, grad_tensors, inputs, create_graph):
         """loss.backward() (inputs=None) or backward(inputs=...) on traced tensors."""
         if inputs is not None:
-            from .traced_grad import backward_into
+            from .grad import backward_into
             return backward_into(self, tensors, grad_tensors, inputs, create_graph)
-        from .traced_autograd import backward
+        from .backward import backward
         return backward(self, tensors, grad_tensors)
 
     def grad(self, outputs, inputs, grad_outputs, create_graph, allow_unused,
              materialize_grads):
         """autograd.grad on traced tensors (its argument checks have run)."""
-        from .traced_grad import grad
+        from .grad import grad
         return grad(self, outputs, inputs, grad_outputs, create_graph, allow_unused,
                     materialize_grads)
 
@@ -216,7 +216,7 @@ class Tracer:
 
     def _detach(self, node):
         """A use of a value through .detach() or under no_grad: no gradient flows back."""
-        from .ops.registry import PRIMITIVES
+        from ..ops.registry import PRIMITIVES
         return self.graph.add(PRIMITIVES["detach"].name, (node,), {}, node.shape, node.dtype,
                               False, self.source())
 

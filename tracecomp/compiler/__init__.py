@@ -1,0 +1,12 @@
+"""The compile driver: from `tracecomp.compile(fn_or_module)` to a cached, native callable.
+
+  driver.py      compile(): wrappers, the signature cache, trace -> pipeline -> backend
+  signature.py   what a call's arguments are (shapes, dtypes, flags) and why a call missed
+  pipeline.py    the passes a traced graph goes through, each recorded in the pass log
+  state.py       optimizer state and .grad in whole compiled training steps
+  attributes.py  module attributes a compiled call assigns
+  bridge.py      a compiled forward as one node of the eager autograd tape
+
+`tracecomp.compile` is driver.compile; the passes are in tracecomp.passes and the
+backends in tracecomp.codegen.
+"""
