@@ -31,7 +31,7 @@ def child(batch, profile):
     import tracecomp as tc
     import tracecomp.nn.functional as F
     from tracecomp import nn
-    from tracecomp.codegen.llvm import cache
+    from tracecomp.codegen.llvm.runtime import cache
     imported = time.perf_counter()
 
     llvm_s = []  # the LLVM share: optimize + codegen + link, or read + link a cached object

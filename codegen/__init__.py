@@ -1,8 +1,8 @@
 """tracecomp.codegen: backends that turn a Graph into something that runs.
 
 Installed as `tracecomp.codegen` (the repository folder `codegen/` is mapped there by
-pyproject's package-dir). Planned: `interp` (the reference backend: runs a graph node by node
-with the eager numpy impls), `llvm` (native CPU kernels through llvmlite), `cuda` (NVIDIA GPU
-kernels through numba-cuda). Lowering rules live in the backend that owns them, keyed by
-primitive name.
+pyproject's package-dir). Two backends, registered by name in registry.py: `interp` (the
+reference: runs a graph node by node with the eager numpy impls) and `llvm` (native CPU
+kernels through llvmlite). Each owns its lowering rules, keyed by primitive name, and hands
+the backend-neutral passes a Target (passes/target.py) describing what it can compute.
 """

@@ -1,5 +1,5 @@
 """The backend registry: compile() looks backends up here by name, so a new backend
-(llvm, cuda) plugs in with one `register` call and no change to the frontend.
+plugs in with one `register` call and no change to the frontend.
 
 A backend is a function `compile_graph(graph) -> runner`, where
 `runner(list of numpy arrays, one per graph input) -> list of numpy arrays, one per output`.

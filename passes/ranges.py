@@ -3,7 +3,7 @@
     bounds(node) -> (lo, hi), every element in [lo, hi]; or None (unknown)
 
 A backend uses them to read through an index without checking it: a gather whose indices
-provably lie inside the gathered dim is a plain load (codegen/llvm/select.py); any other
+provably lie inside the gathered dim is a plain load (codegen/llvm/lower/select.py); any other
 gather keeps its numpy impl, which checks. What is known comes from the ops that bound
 their values, through the ops that keep them:
 

@@ -14,7 +14,7 @@ of dim 0.
 Slots number the buffers that native code reaches through a pointer table rather than at
 an arena offset: constants, graph inputs, per-call output buffers and the results of Python
 steps, in the order a runner fills them. Nothing here depends on the backend: the llvm
-backend emits one entry function per native step (codegen/llvm/entry.py).
+backend emits one entry function per native step (codegen/llvm/lower/entry.py).
 """
 from dataclasses import dataclass
 

@@ -113,7 +113,8 @@ def _property(name):
 def primitive_rows():
     """(name, tags, differentiable, native) for every primitive in the registry."""
     # the backend imports every kernel family (window.py adds unfold's to kernels' table)
-    from .codegen.llvm import backend, kernels  # noqa: F401
+    from .codegen.llvm import backend  # noqa: F401
+    from .codegen.llvm.lower import kernels
     from .ops.registry import PRIMITIVES
     rows = []
     for name, prim in sorted(PRIMITIVES.items()):

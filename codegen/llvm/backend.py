@@ -10,7 +10,7 @@ cache.py) and returns a runner (runner.py) that makes ONE native call per segmen
   - kernel:   called from the entry on its buffers (arena offsets, inputs, outputs),
   - matmul:   a 2-D product calls the BLAS sgemm/dgemm from the entry (transposes absorbed
               as trans flags: no copies); a batched one, a loop of them; with no BLAS
-              found, the generated GEMM of gemm_kernel.py (transposes are then kernels);
+              found, the generated GEMM (gemm/generated.py) (transposes are then kernels);
               a small product over a long K, dots.py's kernel,
   - view:     a reshape of a contiguous buffer: the same buffer (no copy, no step),
   - constant: the graph's array, through a pointer taken once,
@@ -43,21 +43,18 @@ from tracecomp.errors import TracecompError
 from tracecomp.ir import Node, execution_error, node_names
 from tracecomp.passes import fusion, memory, schedule
 
-from . import (
-    blas,
-    cache,
-    dots,
-    engine,
+from . import target
+from .gemm import blas, dots
+from .gemm import generated as gemm_kernel
+from .lower import (
     entry,
-    gemm_kernel,
-    parallel,
     select,  # noqa: F401  (registers the argmax/argmin/gather index maps)
-    target,
 )
-from .kernels import elementwise_kernel, reduce_kernel
+from .lower.kernels import elementwise_kernel, reduce_kernel
+from .lower.window import fold_kernel, unfold_kernel
 from .lowering_bug import Stage, lowering_bug
-from .runner import Runner, conform
-from .window import fold_kernel, unfold_kernel
+from .runtime import cache, engine, parallel
+from .runtime.runner import Runner, conform
 
 _module_ids = itertools.count()
 BUILDERS = {"elementwise": elementwise_kernel, "reduce": reduce_kernel, "fold": fold_kernel,

@@ -11,8 +11,8 @@ import llvmlite.binding as llvm
 
 from tracecomp.passes.target import Target
 
-from . import select  # noqa: F401 - registers the index maps kernels.supported asks about
-from .kernels import supported
+from .lower import select  # noqa: F401 - registers the index maps kernels.supported asks about
+from .lower.kernels import supported
 
 # beyond simple arithmetic, in simple element operations: mathlib's vectorized
 # transcendentals about 4, scalar calls (LLVM's sin/cos/pow) about 16. The ops at 1 cost

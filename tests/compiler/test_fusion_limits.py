@@ -36,8 +36,8 @@ def test_a_long_add_chain_is_cut_into_bounded_kernels():
 def test_an_entry_with_more_calls_than_worth_optimizing_is_left_as_it_is():
     # the same 999 products and adds: over OPTIMIZE_MAX_CALLS kernels in one entry, which
     # LLVM is told not to optimize (its kernels still are), with the same results
-    from tracecomp.codegen.llvm import entry
     from tracecomp.codegen.llvm.backend import compile_graph
+    from tracecomp.codegen.llvm.lower import entry
     rng = np.random.default_rng(1)
     xs = [tc.tensor(rng.standard_normal((2, 3)).astype(np.float32)) for _ in range(STEPS)]
     w = tc.tensor(rng.standard_normal((3, 3)).astype(np.float32))

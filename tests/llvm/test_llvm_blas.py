@@ -14,7 +14,8 @@ import pytest
 from llvmlite import ir
 
 import tracecomp as tc
-from tracecomp.codegen.llvm import blas, gemm_kernel
+from tracecomp.codegen.llvm.gemm import blas
+from tracecomp.codegen.llvm.gemm import generated as gemm_kernel
 from tracecomp.errors import DTypeError, LoweringError, ShapeError
 
 DTYPES = ["float32", "float64"]
@@ -313,7 +314,7 @@ def test_measure_returns_gflops():
 
 
 def test_measure_through_the_shared_engine():
-    engine = pytest.importorskip("tracecomp.codegen.llvm.engine")
+    engine = pytest.importorskip("tracecomp.codegen.llvm.runtime.engine")
     if not hasattr(engine, "compile_module"):
         pytest.skip("the shared engine has no compile_module yet")
     result = blas.measure(32, "float64", repeats=1)

@@ -1,4 +1,4 @@
-"""The disk cache of compiled object code (codegen/llvm/cache.py): hits link the stored
+"""The disk cache of compiled object code (codegen/llvm/runtime/cache.py): hits link the stored
 object without compiling, a changed graph misses, corrupt or truncated entries and entries
 bound to another key are rebuilt and never linked, each key's object exports names of its
 own, TRACECOMP_CACHE=0 turns it off, concurrent writers leave one whole entry, the size bound
@@ -16,7 +16,7 @@ import pytest
 from llvmlite import ir
 
 import tracecomp as tc
-from tracecomp.codegen.llvm import cache, engine
+from tracecomp.codegen.llvm.runtime import cache, engine
 
 DOUBLE = ir.DoubleType()
 

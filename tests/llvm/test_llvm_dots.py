@@ -1,4 +1,4 @@
-"""Small products over a long inner dimension (codegen/llvm/dots.py): A @ B^T with both
+"""Small products over a long inner dimension (codegen/llvm/gemm/dots.py): A @ B^T with both
 operands read along K, as a conv's weight gradient is. Each shape is compared with the
 float64 product; the shapes cover full and partial tiles in both directions, a K that is
 not a multiple of the vector width, float64, and a product large enough to be split over
@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import tracecomp as tc
-from tracecomp.codegen.llvm import dots, parallel
+from tracecomp.codegen.llvm.gemm import dots
+from tracecomp.codegen.llvm.runtime import parallel
 
 SHAPES = [  # (M, N, K, dtype)
     (6, 25, 50176, np.float32),     # LeNet's first conv: one row tile, a partial last column

@@ -1,4 +1,4 @@
-"""One native entry point per graph (codegen/llvm/entry.py, runner.py): a fully native graph
+"""One native entry point per graph (codegen/llvm/lower/entry.py, runner.py): a fully native graph
 is one native call, a primitive without a lowering splits the graph into segments with a
 Python step between them, outputs are fresh arrays that no later call overwrites, and the
 entry runner computes what the per-kernel runner computes."""
@@ -11,8 +11,9 @@ import pytest
 import tracecomp as tc
 import tracecomp.nn.functional as F
 from tracecomp.codegen.interp import compile_graph as reference
-from tracecomp.codegen.llvm import blas, parallel
 from tracecomp.codegen.llvm.backend import compile_graph
+from tracecomp.codegen.llvm.gemm import blas
+from tracecomp.codegen.llvm.runtime import parallel
 from tracecomp.codegen.llvm.target import host
 from tracecomp.ops.indexing import check_range
 from tracecomp.passes import fusion

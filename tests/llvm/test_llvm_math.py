@@ -23,7 +23,8 @@ import pytest
 import scipy.special
 from llvmlite import ir
 
-from tracecomp.codegen.llvm import engine, mathlib
+from tracecomp.codegen.llvm.lower import mathlib
+from tracecomp.codegen.llvm.runtime import engine
 
 DTYPES = {"f32": (np.float32, ir.FloatType()), "f64": (np.float64, ir.DoubleType())}
 UNARY = ["exp", "expm1", "log", "log1p", "tanh", "sigmoid", "erf", "rsqrt", "sqrt", "abs",

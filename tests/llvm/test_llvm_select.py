@@ -5,7 +5,7 @@ import pytest
 
 import tracecomp as tc
 import tracecomp.nn.functional as F
-from tracecomp.codegen.llvm.kernels import _reshape_groups
+from tracecomp.codegen.llvm.lower.kernels import _reshape_groups
 
 
 @pytest.mark.parametrize("which", ["argmax", "argmin"])

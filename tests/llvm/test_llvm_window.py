@@ -1,4 +1,4 @@
-"""unfold (im2col) and fold (col2im) on the llvm backend (codegen/llvm/window.py).
+"""unfold (im2col) and fold (col2im) on the llvm backend (codegen/llvm/lower/window.py).
 
 One traced graph holds every parameter case, so its kernels compile as one module: per case
 unfold(relu(x)) (an unfold-rooted kernel with its producer fused), unfold(x) transposed (the

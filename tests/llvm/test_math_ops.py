@@ -21,7 +21,8 @@ import torch
 from test_llvm_math import _add_map_kernel, _kernel_asm, check_ulp, sample
 
 import tracecomp as tc
-from tracecomp.codegen.llvm import engine, mathlib
+from tracecomp.codegen.llvm.lower import mathlib
+from tracecomp.codegen.llvm.runtime import engine
 
 from helpers import assert_close
 

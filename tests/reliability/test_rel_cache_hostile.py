@@ -18,7 +18,7 @@ import sys
 
 import pytest
 
-from tracecomp.codegen.llvm import cache
+from tracecomp.codegen.llvm.runtime import cache
 
 TIMEOUT = 120   # seconds per process: a compile takes ~2 s here; a hang takes forever
 

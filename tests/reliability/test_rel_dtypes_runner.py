@@ -8,7 +8,7 @@ import torch
 
 import tracecomp as tc
 from tracecomp import nn
-from tracecomp.codegen.llvm.runner import conform
+from tracecomp.codegen.llvm.runtime.runner import conform
 from tracecomp.errors import IRError
 from tracecomp.ir import Graph
 

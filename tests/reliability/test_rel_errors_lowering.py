@@ -17,7 +17,8 @@ from llvmlite import ir as llvm_ir
 
 import tracecomp as tc
 from tracecomp import nn
-from tracecomp.codegen.llvm import backend, kernels
+from tracecomp.codegen.llvm import backend
+from tracecomp.codegen.llvm.lower import kernels
 from tracecomp.errors import LoweringError, TracecompError
 
 CALLER_DEPTH = 700      # frames the user's code already stands on

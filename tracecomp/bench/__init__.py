@@ -108,7 +108,7 @@ def set_threads(n):
     import importlib
     undo = []
     try:
-        blas = importlib.import_module("tracecomp.codegen.llvm.blas")
+        blas = importlib.import_module("tracecomp.codegen.llvm.gemm.blas")
         before = blas.threads()["num_threads"]
         if before and blas.set_threads(n):
             undo.append(lambda: blas.set_threads(before))

@@ -39,7 +39,7 @@ def machine():
             "numpy": np.__version__, "llvmlite": _version("llvmlite"),
             "torch": _version("torch"), "matplotlib": _version("matplotlib")}
     try:
-        blas = importlib.import_module("tracecomp.codegen.llvm.blas").threads()
+        blas = importlib.import_module("tracecomp.codegen.llvm.gemm.blas").threads()
         info["blas_library"] = os.path.basename(blas["library"] or "") or None
         info["blas_threads"] = blas["num_threads"]
         info["blas_kernels"] = blas["corename"]

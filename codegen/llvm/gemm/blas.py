@@ -3,7 +3,7 @@
 Where we look, in this order (the first library whose symbol passes a self-check wins):
 
 1. `TRACECOMP_BLAS`: a library path to use, or `none` to use no BLAS (the generated
-   fallback kernel of gemm_kernel.py then does the work).
+   fallback kernel of generated.py then does the work).
 2. numpy's bundled OpenBLAS (`numpy.libs/` next to numpy in manylinux and Windows wheels,
    `numpy/.dylibs/` in macOS wheels). First because numpy is a hard dependency, the library
    is already mapped into the process (numpy links it), so using it adds no second OpenBLAS
@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 from llvmlite import ir
 
-from ...errors import DTypeError, LoweringError, ShapeError
+from tracecomp.errors import DTypeError, LoweringError, ShapeError
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 _LETTER = {"float32": "s", "float64": "d"}
@@ -330,7 +330,7 @@ def gemm(a, b, out=None, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
     sym = find_gemm(dtype)
     if sym is None:
         raise LoweringError("gemm: no BLAS was found (see blas.search_log()); use the "
-                            "generated kernel from gemm_kernel.py instead")
+                            "generated kernel from generated.py instead")
     if a.ndim != 2 or b.ndim != 2:
         raise ShapeError(f"gemm: a and b must be 2-D; got shapes {a.shape} and {b.shape}")
     m, k = a.shape[::-1] if trans_a else a.shape
@@ -382,14 +382,14 @@ def measure(n=512, dtype="float32", repeats=7, jit=None):
     for every way tracecomp can run a GEMM; a way that is unavailable gives None.
 
     Keys: numpy_matmul; blas_ctypes (gemm() above); blas_generated (a JIT-compiled function
-    that calls the BLAS symbol by name); fallback (gemm_kernel's generated kernel, one
+    that calls the BLAS symbol by name); fallback (the generated kernel (generated.py), one
     thread); fallback_threads (the same kernel with the rows split over one Python thread
     per CPU); plus n, dtype, cpus, and blas (the library, symbol and its thread count).
     `jit(module, names, imports)` returns an object whose .address(name) stays valid while
     it lives; the default is engine.compile_module."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from . import gemm_kernel
+    from . import generated as gemm_kernel
 
     jit = jit or _engine_jit
     dtype = np.dtype(dtype).name
@@ -456,6 +456,6 @@ def _emit_caller(module, sym, name):
 
 
 def _engine_jit(module, names, imports):
-    from . import engine
+    from ..runtime import engine
 
     return engine.compile_module(module, names, imports=imports)

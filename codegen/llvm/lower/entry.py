@@ -34,7 +34,7 @@ import math
 
 from llvmlite import ir
 
-from .blas import emit_gemm_call
+from ..gemm.blas import emit_gemm_call
 from .kernels import c64
 
 PTR, I8, I64 = ir.PointerType(), ir.IntType(8), ir.IntType(64)
@@ -153,7 +153,7 @@ def _matmul(b, group, pointer, sym):
 
 def _gemm(b, sym, m, n, k, a, lda, w, ldw, out, ldc, trans_a, trans_b):
     """C = op(A) @ op(W) through the BLAS symbol, or through the generated GEMM function
-    (gemm_kernel.py, when no BLAS was found), which takes no transposes: the fusion pass
+    (generated.py, when no BLAS was found), which takes no transposes: the fusion pass
     then leaves them out of matmul groups."""
     if isinstance(sym, ir.Function):
         assert not (trans_a or trans_b), "the generated GEMM reads operands as stored"

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 
 from llvmlite import ir
 
-from . import target
+from .. import target
 
 I1, I32, I64, PTR = ir.IntType(1), ir.IntType(32), ir.IntType(64), ir.PointerType()
 _FP = {"float32": (ir.FloatType(), 4, "f32"), "float64": (ir.DoubleType(), 8, "f64")}

@@ -38,7 +38,8 @@ import os
 import queue
 import threading
 
-from . import blas, target
+from .. import target
+from ..gemm import blas
 
 SPLIT_WORK = 1 << 21
 PIECES_PER_THREAD = 4

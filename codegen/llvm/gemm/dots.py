@@ -25,9 +25,9 @@ import math
 
 from llvmlite import ir
 
-from . import target
-from .entry import matmul_operands
-from .gemm_kernel import _FP, _at, _Kernel, _loop, default_tile
+from .. import target
+from ..lower.entry import matmul_operands
+from .generated import _FP, _at, _Kernel, _loop, default_tile
 
 I1, I64, PTR = ir.IntType(1), ir.IntType(64), ir.PointerType()
 # Accumulators per tile, by the host's register file. 18 with AVX-512 (with its MB + NB
@@ -115,7 +115,7 @@ def _spans(extent, step):
 class _Micro(_Kernel):
     """The tile functions `void f(ptr a, ptr b, ptr c)`, one per (rows, cols) shape:
     C[r, j] = sum over K of A[r, :] * B[j, :] for r < rows, j < cols (row strides K, C's N).
-    The vector type, fmuladd, masked load and `_load` are gemm_kernel's."""
+    The vector type, fmuladd, masked load and `_load` are generated.py's."""
 
     def __init__(self, module, fp, size, lanes, k, ldc, name):
         super().__init__(module, fp, size, lanes, name)
