@@ -49,18 +49,18 @@ class Joint:
 
 def run(forward: Graph) -> Joint:
     joint, mapping = Graph("joint"), {}
+    tracer = Tracer(joint)          # from here on, joint's nodes are traced values
     for n in forward.inputs:
         mapping[n] = joint.add_input(n.name, n.shape, n.dtype, n.requires_grad)
     for n in forward.nodes:
         if n.op != CONSTANT and "grad_marker" in n.prim.tags:
             mapping[n] = mapping[n.inputs[0]]       # an identity: nothing to replay
             continue
-        mapping[n] = clone_node(n, mapping)
+        mapping[n] = clone_node(n, mapping, joint.node_type)
         joint.nodes.append(mapping[n])
     n_forward = len(joint.nodes)
 
     grads, cotangent_outputs = {}, []
-    tracer = Tracer(joint)
     with tracer, grad_mode.no_grad():
         for k, out in enumerate(forward.outputs):
             if out.requires_grad and out.dtype.kind == "f":

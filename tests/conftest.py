@@ -1,6 +1,7 @@
 """Test-wide setup: every eager op checks its shape rule against its impl, and the graph
 verifier runs after every compiler pass; compiled code is cached in a temporary directory
-removed at exit, never in the user's ~/.cache."""
+removed at exit, never in the user's ~/.cache. The `backend` fixture is every backend in
+the registry."""
 import os
 import tempfile
 
@@ -8,3 +9,14 @@ os.environ.setdefault("TRACECOMP_CHECK_SHAPES", "1")
 os.environ.setdefault("TRACECOMP_VERIFY", "1")
 _cache = tempfile.TemporaryDirectory(prefix="tracecomp-test-cache-")  # removed at exit
 os.environ.setdefault("TRACECOMP_CACHE_DIR", _cache.name)
+
+import pytest  # noqa: E402  (after the environment above: tracecomp reads it on import)
+
+from tracecomp.codegen import registry  # noqa: E402
+
+
+@pytest.fixture(params=sorted(registry.BACKENDS))
+def backend(request):
+    """Each registered backend by name: a test that takes `backend` runs on every one, so a
+    new backend meets the whole compiled suite by registering."""
+    return request.param

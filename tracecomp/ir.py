@@ -32,14 +32,13 @@ import numpy as np
 from . import dtypes
 from .errors import IRError, TracecompError, compiled_error
 from .ops.registry import PRIMITIVES
-from .user_code import value_error
 
 INPUT, CONSTANT = "input", "constant"
 
 
 class Node:
-    """One SSA value. While tracing it also stands in for a tensor's numpy array, so it
-    answers .shape/.dtype/.ndim/.size like one, and refuses anything that needs values."""
+    """One SSA value: its op, inputs, params, shape and dtype. (While tracing, a subclass
+    stands in for a tensor's numpy array: tracing/value.py.)"""
 
     __slots__ = (
         "__weakref__",
@@ -85,53 +84,20 @@ class Node:
     def __repr__(self):
         return f"<Node {self.op} {self.spec()}>"
 
-    # --- a traced value has no numbers: everything that needs them is a TraceError ---------
-    def _needs_values(self, what):
-        raise value_error(what)
-
-    def __array__(self, dtype=None, copy=None):
-        self._needs_values("converting a traced tensor to a numpy array")
-
-    def __bool__(self):  # noqa: PLE0304 - it never returns: it raises
-        self._needs_values("using a traced tensor as a Python bool (an `if` or `while` on "
-                           "tensor values)")
-
-    def __float__(self):
-        self._needs_values("float() of a traced tensor")
-
-    def __int__(self):
-        self._needs_values("int() of a traced tensor")
-
-    def __index__(self):  # noqa: PLE0305 - it never returns: it raises
-        self._needs_values("using a traced tensor as a Python index")
-
-    def __iter__(self):
-        self._needs_values("iterating over a traced tensor's values")
-
-    def item(self):
-        self._needs_values(".item() on a traced tensor")
-
-    def tolist(self):
-        self._needs_values(".tolist() on a traced tensor")
-
-    def __getattr__(self, attr):
-        if attr.startswith("__"):
-            raise AttributeError(attr)
-        self._needs_values(f"reading `.{attr}` of a traced tensor's data (its values)")
-
 
 class Graph:
     """Inputs, nodes in topological order, and outputs."""
 
     def __init__(self, name="graph"):
         self.name = name
+        self.node_type = Node           # a Tracer makes its graph's nodes TracedValues
         self.inputs: list[Node] = []
         self.nodes: list[Node] = []
         self.outputs: list[Node] = []
 
     # --- building ---------------------------------------------------------------------------
     def add_input(self, name, shape, dtype, requires_grad=False):
-        node = Node(INPUT, (), {}, shape, dtype, requires_grad, name=name)
+        node = self.node_type(INPUT, (), {}, shape, dtype, requires_grad, name=name)
         self.inputs.append(node)
         return node
 
@@ -140,12 +106,13 @@ class Graph:
         if value.flags.writeable:           # the graph's own read-only copy
             value = value.copy()
             value.flags.writeable = False
-        node = Node(CONSTANT, (), {"value": value}, value.shape, value.dtype, False, source)
+        node = self.node_type(CONSTANT, (), {"value": value}, value.shape, value.dtype, False,
+                              source)
         self.nodes.append(node)
         return node
 
     def add(self, op, inputs, params, shape, dtype, requires_grad=False, source=None):
-        node = Node(op, inputs, params, shape, dtype, requires_grad, source)
+        node = self.node_type(op, inputs, params, shape, dtype, requires_grad, source)
         self.nodes.append(node)
         return node
 
@@ -182,11 +149,11 @@ class Graph:
         return f"<Graph {self.name}: {len(self.inputs)} inputs, {len(self.nodes)} nodes>"
 
 
-def clone_node(node, mapping):
+def clone_node(node, mapping, node_type=Node):
     """node with its inputs renamed through mapping."""
     inputs = tuple(mapping[i] if isinstance(i, Node) else i for i in node.inputs)
-    return Node(node.op, inputs, dict(node.params), node.shape, node.dtype,
-                node.requires_grad, node.source)
+    return node_type(node.op, inputs, dict(node.params), node.shape, node.dtype,
+                     node.requires_grad, node.source)
 
 
 # --- printing ----------------------------------------------------------------------------

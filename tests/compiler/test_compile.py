@@ -87,7 +87,6 @@ PARITY = [
 ]
 
 
-@pytest.mark.parametrize("backend", ["interp", "llvm"])
 @pytest.mark.parametrize("name,build,data,loss_fn,opt_cls,opt", PARITY,
                          ids=[p[0] for p in PARITY])
 def test_training_matches_eager(name, build, data, loss_fn, opt_cls, opt, backend):
@@ -323,7 +322,6 @@ def test_debug_levels_4_to_6_show_the_generated_code(caplog, monkeypatch):
     assert "define" in text
 
 
-@pytest.mark.parametrize("backend", ["interp", "llvm"])
 def test_one_value_returned_twice_sums_both_cotangents(backend):
     """CSE (or the user) can make two outputs one graph value: each still takes its own
     cotangent, and the gradient is their sum, as eagerly."""
@@ -335,7 +333,6 @@ def test_one_value_returned_twice_sums_both_cotangents(backend):
     np.testing.assert_allclose(x.grad.numpy(), y.grad.numpy())
 
 
-@pytest.mark.parametrize("backend", ["interp", "llvm"])
 def test_temporaries_made_inside_compiled_code_may_be_updated_in_place(backend):
     """`out = zeros(...); out[t] = h` (an RNN collecting its steps), `y = zeros(n); y += x`:
     a tensor made inside the traced code is the code's own, unlike a tensor from outside."""
@@ -361,7 +358,6 @@ def test_an_outside_tensor_updated_through_a_view_is_still_refused():
         tc.compile(f)(tc.ones(3))
 
 
-@pytest.mark.parametrize("backend", ["interp", "llvm"])
 def test_in_place_samplers_draw_afresh_on_every_compiled_call(backend):
     """A dropout written by hand (timm's drop_path: `x.new_empty(shape).bernoulli_(p)`) must
     not freeze its mask at trace time; it draws from the same generator as eagerly."""

@@ -42,7 +42,6 @@ def _twins(cls):
     return eager, twin
 
 
-@pytest.mark.parametrize("backend", ["interp", "llvm"])
 def test_rebound_attribute_and_buffer_follow_eager_across_batch_sizes(backend):
     eager, twin = _twins(RunningStat)
     compiled = tc.compile(twin, backend=backend)

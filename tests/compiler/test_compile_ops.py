@@ -27,7 +27,6 @@ def _compiled(case, backend):
     return tc.compile(lambda *args: case.fn(tc, *args), backend=backend)
 
 
-@pytest.mark.parametrize("backend", ["interp", "llvm"])
 @pytest.mark.parametrize("case,k", VARIANTS)
 def test_compiled_matches_eager(case, k, backend):
     diff = differentiable_args(case, k) if case.grad else ()

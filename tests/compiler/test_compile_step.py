@@ -25,7 +25,6 @@ OPTIMIZERS = [
 ]
 
 
-@pytest.mark.parametrize("backend", ["interp", "llvm"])
 @pytest.mark.parametrize("name,opt_cls,kw", OPTIMIZERS, ids=[o[0] for o in OPTIMIZERS])
 def test_compiled_training_step_matches_eager(name, opt_cls, kw, backend):
     ref, model = _mlp(), _mlp()

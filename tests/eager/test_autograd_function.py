@@ -101,7 +101,6 @@ def test_custom_backward_is_the_gradient_eagerly():
     assert_grads(model, ref)
 
 
-@pytest.mark.parametrize("backend", ["interp", "llvm"])
 def test_compiled_module_uses_the_users_backward(backend):
     model, ref, x, tx = twins()
     compiled = tc.compile(model, backend=backend)
@@ -122,7 +121,6 @@ def test_compiled_module_uses_the_users_backward(backend):
     assert "custom_vjp" in str(compiled.graphs["traced"])
 
 
-@pytest.mark.parametrize("backend", ["interp", "llvm"])
 def test_compiled_training_step_with_custom_functions(backend):
     model, ref, x, tx = twins()
     opt = tc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
@@ -148,7 +146,6 @@ def test_compiled_training_step_with_custom_functions(backend):
     assert "custom_vjp" not in str(step.graphs["simplified"])
 
 
-@pytest.mark.parametrize("backend", ["interp", "llvm"])
 def test_compiled_call_with_two_outputs_runs_a_nonlinear_backward_once(backend):
     """Both outputs of a compiled call feed the loss: the compiled backward must see both
     cotangents at once (summing one run per output would clip each part separately)."""
@@ -165,7 +162,6 @@ def test_compiled_call_with_two_outputs_runs_a_nonlinear_backward_once(backend):
     assert_close(grads["tc"][1], grads["torch"][1])
 
 
-@pytest.mark.parametrize("backend", ["interp", "llvm"])
 def test_marker_kept_for_a_non_differentiable_result_still_runs(backend):
     RoundSTE, _, _ = functions(tc)
     x = tc.randn(4, 5, requires_grad=True)
@@ -327,7 +323,6 @@ def test_mark_dirty_in_place_forward():
     assert_close(grads["tc"], grads["torch"])
 
 
-@pytest.mark.parametrize("backend", ["interp", "llvm"])
 def test_mark_dirty_compiled(backend):
     class AddOne_(tc.autograd.Function):
         @staticmethod

@@ -29,6 +29,7 @@ from ..ir import Graph, Node
 from ..tensor import Tensor
 from ..user_code import stale_error, user_frame
 from . import gate as trace_gate
+from .value import TracedValue
 
 _get_ident = threading.get_ident
 
@@ -38,6 +39,7 @@ class Tracer:
 
     def __init__(self, graph=None, module_names=None):
         self.graph = graph if graph is not None else Graph()
+        self.graph.node_type = TracedValue      # its values stand in for tensors' arrays
         self.module_names = module_names or {}      # id(module) -> path
         self.module_stack = []
         self.constants = {}     # id(eager tensor) -> (tensor, constant node)
@@ -242,6 +244,7 @@ class Tracer:
 
 def wrap(node, requires_grad=False):
     """A tensor standing for a graph value while tracing."""
+    assert isinstance(node, TracedValue), f"{node} is not a value of a traced graph"
     return Tensor._make(node, requires_grad, TRACED if requires_grad else None)
 
 
