@@ -1,7 +1,8 @@
 """Shared test helpers: run the same code under tracecomp and torch and compare.
 
 `to_torch` / `to_tc` move tensors across (same values, dtype and requires_grad);
-`assert_close` fails with `tracecomp=… | torch=…` and the worst element.
+`assert_close` fails with `tracecomp=… | torch=…` and the worst element; `compiled_step`
+is the whole training step most compiled-step tests run.
 """
 import numpy as np
 import torch
@@ -52,3 +53,16 @@ def assert_close(got, want, rtol=1e-5, atol=1e-6, what="value"):
         i = tuple(np.argwhere(~ok)[0])
         raise AssertionError(f"{what} differs at {i}: tracecomp={g[i]!r} | torch={w[i]!r} "
                              f"({(~ok).sum()} of {ok.size} elements off, rtol={rtol}, atol={atol})")
+
+
+def compiled_step(model, opt, backend="llvm"):
+    """`step(x, y)`, compiled whole: zero_grad, cross-entropy of model(x) against y,
+    backward and opt.step(); returns the loss."""
+    @tc.compile(backend=backend)
+    def step(x, y):
+        opt.zero_grad()
+        loss = tc.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step

@@ -1,13 +1,16 @@
 """A whole training step compiled as one function: forward, loss, `loss.backward()` and
 `optimizer.step()` traced into one graph. Losses, weights, `.grad` and optimizer state
-must follow the eager step's; the first call creates the optimizer state (one recompile),
-later calls reuse the second artifact."""
+must follow the eager step's, for every optimizer; the first call creates the optimizer
+state (one recompile), later calls reuse the second artifact. What cannot be compiled
+faithfully is a TraceError, never a stale value."""
 import numpy as np
 import pytest
 
 import tracecomp as tc
 import tracecomp.nn.functional as F
 from tracecomp import nn
+
+from helpers import compiled_step
 
 
 def _mlp():
@@ -23,6 +26,22 @@ OPTIMIZERS = [
     ("adagrad", tc.optim.Adagrad, {"lr": 0.1, "lr_decay": 0.01}),
     ("rmsprop", tc.optim.RMSprop, {"lr": 1e-2, "momentum": 0.5, "centered": True}),
 ]
+# issue 9's, run for more steps: they cover RAdam's switch to the rectified update (step 6)
+# and ASGD's start of averaging (t0)
+MORE_STEPS = [
+    ("adamax", tc.optim.Adamax, {"lr": 1e-2, "weight_decay": 0.01}),
+    ("nadam", tc.optim.NAdam, {"lr": 1e-2, "weight_decay": 0.01}),
+    ("nadamw", tc.optim.NAdam, {"lr": 1e-2, "weight_decay": 0.1,
+                                "decoupled_weight_decay": True}),
+    ("radam", tc.optim.RAdam, {"lr": 1e-2}),
+    ("adadelta", tc.optim.Adadelta, {"lr": 1.0, "weight_decay": 0.01}),
+    ("asgd", tc.optim.ASGD, {"lr": 0.05, "t0": 3, "lambd": 1e-3}),
+    ("rprop", tc.optim.Rprop, {"lr": 0.01}),
+    ("adafactor", tc.optim.Adafactor, {"lr": 0.01, "weight_decay": 0.01}),
+]
+STEPS = {**dict.fromkeys((name for name, *_ in OPTIMIZERS), 5),
+         **dict.fromkeys((name for name, *_ in MORE_STEPS), 8)}
+OPTIMIZERS += MORE_STEPS
 
 
 @pytest.mark.parametrize("name,opt_cls,kw", OPTIMIZERS, ids=[o[0] for o in OPTIMIZERS])
@@ -30,16 +49,8 @@ def test_compiled_training_step_matches_eager(name, opt_cls, kw, backend):
     ref, model = _mlp(), _mlp()
     ref_opt, opt = opt_cls(ref.parameters(), **kw), opt_cls(model.parameters(), **kw)
     x, y = tc.randn(8, 12), tc.randint(0, 4, (8,))
-
-    @tc.compile(backend=backend)
-    def step(x, y):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    for i in range(5):
+    step = compiled_step(model, opt, backend)
+    for i in range(STEPS[name]):
         ref_opt.zero_grad()
         want = F.cross_entropy(ref(x), y)
         want.backward()
@@ -51,9 +62,12 @@ def test_compiled_training_step_matches_eager(name, opt_cls, kw, backend):
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-4, atol=1e-6, err_msg=key)
     for p, q in zip(ref.parameters(), model.parameters()):
         np.testing.assert_allclose(q.grad.numpy(), p.grad.numpy(), rtol=1e-4, atol=1e-6)
+        assert set(opt.state[q]) == set(ref_opt.state[p])
         for key, value in ref_opt.state[p].items():
-            np.testing.assert_allclose(opt.state[q][key].numpy(), value.numpy(), rtol=1e-4,
-                                       atol=1e-6, err_msg=key)
+            got = opt.state[q][key]
+            assert got.dtype == value.dtype, key
+            np.testing.assert_allclose(got.numpy(), value.numpy(), rtol=1e-4, atol=1e-6,
+                                       err_msg=key)
 
 
 def test_traced_backward_accumulates_into_existing_grads():
@@ -182,3 +196,20 @@ def test_a_different_view_assigned_back_still_leaves_its_base_stale():
 
     with pytest.raises(tc.TraceError, match="missed an in-place update"):
         tc.compile(f)(tc.randn(3, 4))
+
+
+def test_a_tensor_lr_in_a_compiled_step_is_a_trace_error():
+    """A tensor lr would be baked in at its trace-time value (schedulers fill_ it)."""
+    model = nn.Linear(3, 1)
+    opt = tc.optim.SGD(model.parameters(), lr=tc.tensor(0.1))
+    before = model.weight.detach().numpy().copy()
+
+    @tc.compile
+    def step(x):
+        opt.zero_grad()
+        model(x).sum().backward()
+        opt.step()
+
+    with pytest.raises(tc.TraceError, match="lr is a tensor"):
+        step(tc.randn(4, 3))
+    np.testing.assert_array_equal(model.weight.detach().numpy(), before)
