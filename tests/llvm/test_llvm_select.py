@@ -5,7 +5,7 @@ import pytest
 
 import tracecomp as tc
 import tracecomp.nn.functional as F
-from tracecomp.codegen.llvm.lower.kernels import _reshape_groups
+from tracecomp.codegen.index_maps import reshape_groups
 
 
 @pytest.mark.parametrize("which", ["argmax", "argmin"])
@@ -49,7 +49,7 @@ def test_gather_with_arbitrary_indices_keeps_the_checked_numpy_path():
                                      ((2, 1, 3, 1), (6,)), ((2, 3, 4), (4, 3, 2)),
                                      ((), (1, 1)), ((4, 6), (2, 2, 3, 2))])
 def test_reshape_groups_cover_both_shapes_with_equal_products(out, inp):
-    groups = _reshape_groups(out, inp)
+    groups = reshape_groups(out, inp)
     assert [d for o, _ in groups for d in o] == list(range(len(out)))
     assert [d for _, i in groups for d in i] == list(range(len(inp)))
     for o, i in groups:

@@ -30,6 +30,7 @@ import math
 import numpy as np
 from llvmlite import ir
 
+from tracecomp.codegen import index_maps
 from tracecomp.ir import Node
 
 from .ops import BOOL, Emitter, ir_type, is_float, operand_dtypes, rule_for
@@ -68,6 +69,7 @@ class KernelBuilder:
         self.range = tuple(self.fn.args[n:]) if ranged else None
         self.b = ir.IRBuilder(self.fn.append_basic_block("entry"))
         self.e = Emitter(self.b, module)
+        self.ix = IndexOps(self.b)      # integer arithmetic for the shared index maps
         self.memo = {}
         self.stack = []     # the frames value() keeps (see value)
 
@@ -231,17 +233,56 @@ class _Frame:
 
 def _broadcast_index(index, shape, x):
     """The index into x (numpy-broadcast to `shape`) of the element at `index`."""
-    lead = len(shape) - x.ndim
-    return [c64(0) if n == 1 else i for i, n in zip(index[lead:], x.shape)]
+    return index_maps.broadcast(_CONSTANTS, index, shape, x.shape)
 
 
-# --- movement ops as index maps ------------------------------------------------------------
+class IndexOps:
+    """codegen/index_maps.py's integer arithmetic as LLVM IR: i64 values, i1 conditions.
+    Its div/rem are unsigned: the maps divide only values they also check to be >= 0."""
+
+    def __init__(self, builder):
+        self.b = builder
+
+    def const(self, n):
+        return c64(n)
+
+    def add(self, a, b):
+        return self.b.add(a, b)
+
+    def sub(self, a, b):
+        return self.b.sub(a, b)
+
+    def mul(self, a, b):
+        return self.b.mul(a, b)
+
+    def div(self, a, b):
+        return self.b.udiv(a, b)
+
+    def rem(self, a, b):
+        return self.b.urem(a, b)
+
+    def lt(self, a, b):
+        return self.b.icmp_signed("<", a, b)
+
+    def ge(self, a, b):
+        return self.b.icmp_signed(">=", a, b)
+
+    def eq(self, a, b):
+        return self.b.icmp_signed("==", a, b)
+
+    def and_(self, p, q):
+        return self.b.and_(p, q)
+
+    def select(self, p, a, b):
+        return self.b.select(p, a, b)
+
+
+_CONSTANTS = IndexOps(None)     # enough where a map only needs constants (broadcast)
+
+
+# --- movement ops as index maps (codegen/index_maps.py), in the kernel's terms --------------
 def _permute(k, node, index):
-    dims = node.params["dims"]
-    src = [None] * len(dims)
-    for d, i in zip(dims, index):
-        src[d] = i
-    return node.inputs[0], src, None
+    return node.inputs[0], index_maps.permute(k.ix, index, node.params["dims"]), None
 
 
 def _expand(k, node, index):
@@ -251,82 +292,26 @@ def _expand(k, node, index):
 
 def _slice(k, node, index):
     p = node.params
-    src = [k.b.add(c64(a), k.b.mul(i, c64(s))) if (a, s) != (0, 1) else i
-           for i, a, s in zip(index, p["starts"], p["steps"])]
-    return node.inputs[0], src, None
+    return node.inputs[0], index_maps.slice_(k.ix, index, p["starts"], p["steps"]), None
 
 
 def _reshape(k, node, index):
-    """Dims are matched in groups whose sizes multiply to the same number (a split like
-    24 -> 6 x 4, or a merge): only within a group is the index linearized and split again,
-    so most reshapes cost an add and a multiply, not a divide per dim."""
-    x, b = node.inputs[0], k.b
+    x = node.inputs[0]
     if x not in k.members:      # a stored buffer is C-contiguous: read it in the new shape
         return None, k.load(k.ptr[x], node.shape, index, x.dtype), None
-    src = []
-    for out_dims, in_dims in _reshape_groups(node.shape, x.shape):
-        linear = c64(0)
-        for d in out_dims:
-            linear = b.add(b.mul(linear, c64(node.shape[d])), index[d]) if out_dims[0] != d \
-                else index[d]
-        if len(in_dims) == 1:
-            src.append(linear)
-            continue
-        for d, stride in zip(in_dims, contiguous_strides([x.shape[d] for d in in_dims])):
-            q = b.udiv(linear, c64(stride)) if stride != 1 else linear
-            src.append(b.urem(q, c64(x.shape[d])) if d != in_dims[0] else q)
-    return x, src, None
-
-
-def _reshape_groups(out_shape, in_shape):
-    """[(output dims, input dims)] with equal products, in order, covering both shapes
-    (size-1 dims join the group before them, or the first)."""
-    groups, i, j = [], 0, 0
-    while i < len(out_shape) or j < len(in_shape):
-        outs, ins = [i] if i < len(out_shape) else [], [j] if j < len(in_shape) else []
-        po = out_shape[i] if outs else 1
-        pi = in_shape[j] if ins else 1
-        i, j = i + len(outs), j + len(ins)
-        while po != pi or (i < len(out_shape) and out_shape[i] == 1) \
-                or (j < len(in_shape) and in_shape[j] == 1):
-            if (po <= pi or j >= len(in_shape)) and i < len(out_shape):
-                po *= out_shape[i]
-                outs.append(i)
-                i += 1
-            elif j < len(in_shape):
-                pi *= in_shape[j]
-                ins.append(j)
-                j += 1
-            else:
-                break
-        groups.append((outs, ins))
-    return groups
+    return x, index_maps.reshape(k.ix, index, node.shape, x.shape), None
 
 
 def _pad(k, node, index):
-    """Output position o reads input (o - low) / (interior + 1) when that lands on an input
-    element; elsewhere the pad value. The load index is clamped so it is always valid."""
-    x, b = node.inputs[0], k.b
-    inside = ir.Constant(ir.IntType(1), 1)
-    src = []
-    for i, n, (lo, _, interior) in zip(index, x.shape, node.params["config"]):
-        p = b.sub(i, c64(lo))
-        step = interior + 1
-        q = b.sdiv(p, c64(step)) if step > 1 else p
-        ok = b.and_(b.icmp_signed(">=", p, c64(0)), b.icmp_signed("<", q, c64(n)))
-        if step > 1:
-            ok = b.and_(ok, b.icmp_signed("==", b.srem(p, c64(step)), c64(0)))
-        inside = b.and_(inside, ok)
-        src.append(b.select(ok, q, c64(0)))
-    return x, src, lambda v: b.select(inside, v, k.e.const(node.params["value"], node.dtype))
+    """The pad value where the output element lands on no input element."""
+    x = node.inputs[0]
+    src, inside = index_maps.pad(k.ix, index, x.shape, node.params["config"])
+    fill = k.e.const(node.params["value"], node.dtype)
+    return x, src, lambda v: k.b.select(inside, v, fill)
 
 
 def _flip(k, node, index):
-    """Output position i along a reversed dim reads position n - 1 - i."""
-    dims, b = set(node.params["dims"]), k.b
-    src = [b.sub(c64(n - 1), i) if d in dims else i
-           for d, (i, n) in enumerate(zip(index, node.shape))]
-    return node.inputs[0], src, None
+    return node.inputs[0], index_maps.flip(k.ix, index, node.shape, node.params["dims"]), None
 
 
 # concat reads every piece at each output element and keeps one with a select chain, so a
@@ -335,23 +320,13 @@ MAX_PIECES = 8
 
 
 def _concat(k, node, index):
-    """Each piece is read at the position less its offset along dim (clamped into the
-    piece, so every load is valid) and a chain of selects keeps the piece that holds it."""
-    d, b = node.params["dim"], k.b
-    value, start = None, 0
-    for x in node.inputs:
-        n = x.shape[d]
-        if n == 0:
-            continue
-        local = b.sub(index[d], c64(start)) if start else index[d]
-        local = b.select(b.icmp_signed("<", local, c64(0)), c64(0), local)
-        local = b.select(b.icmp_signed(">", local, c64(n - 1)), c64(n - 1), local)
-        at = list(index)
-        at[d] = local
+    d = node.params["dim"]
+    value = None
+    for piece, at, starts in index_maps.concat(k.ix, index, d,
+                                               [x.shape[d] for x in node.inputs]):
+        x = node.inputs[piece]
         v = k.e.convert(k.value(x, at), x.dtype, node.dtype)
-        value = v if value is None else \
-            b.select(b.icmp_signed(">=", index[d], c64(start)), v, value)
-        start += n
+        value = v if value is None else k.b.select(starts, v, value)
     return value
 
 
