@@ -1,10 +1,12 @@
-"""Elementwise primitives as LLVM IR: one table entry per primitive.
+"""Elementwise primitives as LLVM IR: one table, LOWERINGS, op -> rule per dtype kind.
 
-Each rule takes an `Emitter` (the IR builder plus this module's helpers), the operands as
-IR values already converted to the rule's compute type, and the node; it returns the
-result value. Types: float32 -> float, float64 -> double, int64/int32 -> i64/i32, bool ->
-i1 in registers (i8 in memory). `supports(node)` says which nodes have a rule for their
-dtypes; the backend runs the others with their numpy impls.
+A rule is registered for the kinds it computes in ("f" float, "i" integer, "b" bool):
+`lowers("f", exp=..., log=...)` for one-liners, `@lowering("hypot")` on a rule written as
+a function. Each rule takes an `Emitter` (the IR builder plus this module's helpers), the
+operands as IR values already converted to the rule's compute type, and the node; it
+returns the result value. Types: float32 -> float, float64 -> double, int64/int32 ->
+i64/i32, bool -> i1 in registers (i8 in memory). `rule_for(node)` finds a node's rule; the
+backend runs nodes without one with their numpy impls.
 
 Floating semantics are torch's (numpy's where they agree): NaN propagates through
 maximum/minimum/relu, sign(NaN) is 0, floor_divide follows torch's div_floor (inf // 2 is
@@ -110,13 +112,28 @@ class Emitter:
         return out if bits == dst.itemsize * 8 else b.trunc(out, ir_type(dst))
 
 
+# --- the table: op -> {dtype kind computed in: rule} ---------------------------------------
+LOWERINGS = {}      # op -> {"f": rule, "i": rule, "b": rule} (float, integer, bool)
+FLOAT32_ONLY = {"erfinv"}      # its mathlib version works in float64 for float32 results
+
+
+def lowers(kinds, **rules):
+    """Register each rule under its op for the dtype kinds in `kinds` ("f", "i", "b")."""
+    for op, rule in rules.items():
+        for kind in kinds:
+            assert kind not in LOWERINGS.setdefault(op, {}), f"{op} lowered twice ({kind})"
+            LOWERINGS[op][kind] = rule
+
+
+def lowering(op, kinds="f"):
+    """`lowers` as a decorator, for a rule written as a function."""
+    def register(rule):
+        lowers(kinds, **{op: rule})
+        return rule
+    return register
+
+
 # --- rules ---------------------------------------------------------------------------------
-def _float_or_int(float_rule, int_rule):
-    def rule(e, args, node, dtype):
-        return (float_rule if is_float(dtype) else int_rule)(e, args, node, dtype)
-    return rule
-
-
 def _select_sign(e, x, dtype):
     """torch's sign: 1, -1 or 0, and 0 (+0.0) for NaN and -0.0 as well."""
     zero, one = e.const(0, dtype), e.const(1, dtype)
@@ -127,12 +144,14 @@ def _select_sign(e, x, dtype):
     return e.b.select(e.b.icmp_signed("<", x, zero), e.const(-1, dtype), pos)
 
 
+@lowering("relu", "fi")
 def _relu(e, args, node, dtype):
     x, zero = args[0], e.const(0, dtype)
     below = e.b.fcmp_ordered("<", x, zero) if is_float(dtype) else e.b.icmp_signed("<", x, zero)
     return e.b.select(below, zero, x)            # NaN and -0.0 pass, as np.maximum(x, 0)
 
 
+@lowering("abs", "i")
 def _int_abs(e, args, node, dtype):
     x = args[0]
     return e.b.select(e.b.icmp_signed("<", x, e.const(0, dtype)), e.b.neg(x), x)
@@ -145,6 +164,7 @@ def _int_extremum(pred):
     return rule
 
 
+@lowering("pow")
 def _pow(e, args, node, dtype):
     x, y = args
     exponent = node.inputs[1]
@@ -158,6 +178,7 @@ def _pow(e, args, node, dtype):
     return e.intrinsic("llvm.pow", x.type, x, y)
 
 
+@lowering("remainder")
 def _remainder(e, args, node, dtype):
     """Python's sign convention (the divisor's sign), as numpy's remainder."""
     a, b = args
@@ -168,6 +189,7 @@ def _remainder(e, args, node, dtype):
     return e.b.select(fix, e.b.fadd(r, b), r)
 
 
+@lowering("floor_divide")
 def _floor_divide(e, args, node, dtype):
     """torch's div_floor (numpy's floor_divide, special values included): a / b where b is
     0; else q = (a - fmod(a, b)) / b, one less where fmod's sign differs from b's, rounded to
@@ -189,6 +211,7 @@ def _floor_divide(e, args, node, dtype):
     return bld.select(bld.fcmp_ordered("==", b, zero), quotient, q)
 
 
+@lowering("hypot")
 def _hypot(e, args, node, dtype):
     """float32: sqrt(a^2 + b^2) in float64 (no overflow, one rounding); float64: C's hypot.
     An infinite operand gives inf even when the other is NaN (C99, numpy)."""
@@ -203,6 +226,7 @@ def _hypot(e, args, node, dtype):
     return e.b.select(either_inf, inf, e.b.fptrunc(r, a.type))
 
 
+@lowering("isinf")
 def _isinf(e, args, node, dtype):
     x = args[0]
     return e.b.fcmp_ordered("==", e.intrinsic("llvm.fabs", x.type, x),
@@ -272,72 +296,90 @@ def _intrinsic(name):
     return lambda e, a, n, d: e.intrinsic(name, a[0].type, a[0])
 
 
-FLOAT_UNARY = {
-    "neg": lambda e, a, n, d: e.b.fneg(a[0]),
-    "exp": lambda e, a, n, d: e.math("exp", a[0]),
-    "log": lambda e, a, n, d: e.math("log", a[0]),
-    "expm1": lambda e, a, n, d: e.math("expm1", a[0]),
-    "log1p": lambda e, a, n, d: e.math("log1p", a[0]),
-    "tanh": lambda e, a, n, d: e.math("tanh", a[0]),
-    "sigmoid": lambda e, a, n, d: e.math("sigmoid", a[0]),
-    "erf": lambda e, a, n, d: e.math("erf", a[0]),
-    "sqrt": lambda e, a, n, d: e.intrinsic("llvm.sqrt", a[0].type, a[0]),
-    "rsqrt": lambda e, a, n, d: e.b.fdiv(e.const(1, d), e.intrinsic("llvm.sqrt", a[0].type,
+def _same(e, a, n, d):
+    return a[0]
+
+
+def _false(e, a, n, d):
+    return ir.Constant(ir.IntType(1), 0)
+
+
+def _compare(pred):
+    def rule(e, a, n, d):
+        if is_float(d):
+            cmp = e.b.fcmp_unordered if pred == "!=" else e.b.fcmp_ordered
+            return cmp(pred, *a)
+        signed = e.b.icmp_unsigned if d == BOOL else e.b.icmp_signed
+        return signed(pred, *a)
+    return rule
+
+
+lowers("f",
+    neg=lambda e, a, n, d: e.b.fneg(a[0]),
+    exp=lambda e, a, n, d: e.math("exp", a[0]),
+    log=lambda e, a, n, d: e.math("log", a[0]),
+    expm1=lambda e, a, n, d: e.math("expm1", a[0]),
+    log1p=lambda e, a, n, d: e.math("log1p", a[0]),
+    tanh=lambda e, a, n, d: e.math("tanh", a[0]),
+    sigmoid=lambda e, a, n, d: e.math("sigmoid", a[0]),
+    erf=lambda e, a, n, d: e.math("erf", a[0]),
+    sqrt=lambda e, a, n, d: e.intrinsic("llvm.sqrt", a[0].type, a[0]),
+    rsqrt=lambda e, a, n, d: e.b.fdiv(e.const(1, d), e.intrinsic("llvm.sqrt", a[0].type,
                                                                    a[0])),
-    "abs": lambda e, a, n, d: e.intrinsic("llvm.fabs", a[0].type, a[0]),
-    "sin": lambda e, a, n, d: e.intrinsic("llvm.sin", a[0].type, a[0]),
-    "cos": lambda e, a, n, d: e.intrinsic("llvm.cos", a[0].type, a[0]),
-    "floor": lambda e, a, n, d: e.intrinsic("llvm.floor", a[0].type, a[0]),
-    "ceil": lambda e, a, n, d: e.intrinsic("llvm.ceil", a[0].type, a[0]),
-    "trunc": lambda e, a, n, d: e.intrinsic("llvm.trunc", a[0].type, a[0]),
-    "round": lambda e, a, n, d: e.intrinsic("llvm.roundeven", a[0].type, a[0]),
-    "sign": lambda e, a, n, d: _select_sign(e, a[0], d),
-    "relu": _relu,
+    abs=lambda e, a, n, d: e.intrinsic("llvm.fabs", a[0].type, a[0]),
+    sin=lambda e, a, n, d: e.intrinsic("llvm.sin", a[0].type, a[0]),
+    cos=lambda e, a, n, d: e.intrinsic("llvm.cos", a[0].type, a[0]),
+    floor=lambda e, a, n, d: e.intrinsic("llvm.floor", a[0].type, a[0]),
+    ceil=lambda e, a, n, d: e.intrinsic("llvm.ceil", a[0].type, a[0]),
+    trunc=lambda e, a, n, d: e.intrinsic("llvm.trunc", a[0].type, a[0]),
+    round=lambda e, a, n, d: e.intrinsic("llvm.roundeven", a[0].type, a[0]),
+    sign=lambda e, a, n, d: _select_sign(e, a[0], d),
     # issue 9: vectorized from mathlib where it has them, else C's libm (scalar calls)
     **{name: _mathlib(name) for name in ("sinh", "cosh", "asinh", "acosh", "atanh", "erfinv")},
     **{name: _intrinsic("llvm." + name) for name in ("tan", "asin", "acos", "atan")},
-    "erfc": lambda e, a, n, d: e.libm("erfc", a[0]),
-    "lgamma": lambda e, a, n, d: e.libm("lgamma", a[0]),
-    "i0": _bessel(0),
-    "i1": _bessel(1),
-}
-FLOAT32_ONLY = {"erfinv"}      # its mathlib version works in float64 for float32 results
+    erfc=lambda e, a, n, d: e.libm("erfc", a[0]),
+    lgamma=lambda e, a, n, d: e.libm("lgamma", a[0]),
+    i0=_bessel(0),
+    i1=_bessel(1),
+)
 
-INT_UNARY = {
-    "neg": lambda e, a, n, d: e.b.neg(a[0]),
-    "abs": _int_abs,
-    "sign": lambda e, a, n, d: _select_sign(e, a[0], d),
-    "relu": _relu,
-}
+lowers("i",
+    neg=lambda e, a, n, d: e.b.neg(a[0]),
+    sign=lambda e, a, n, d: _select_sign(e, a[0], d),
+)
 
-SAME = {"copy", "detach", "floor", "ceil", "trunc", "round"}   # identity on integers
+lowers("f",
+    add=lambda e, a, n, d: e.b.fadd(*a),
+    sub=lambda e, a, n, d: e.b.fsub(*a),
+    mul=lambda e, a, n, d: e.b.fmul(*a),
+    div=lambda e, a, n, d: e.b.fdiv(*a),
+    maximum=lambda e, a, n, d: e.intrinsic("llvm.maximum", a[0].type, *a),
+    minimum=lambda e, a, n, d: e.intrinsic("llvm.minimum", a[0].type, *a),
+    fmod=lambda e, a, n, d: e.b.frem(*a),           # LLVM's frem is C's fmod
+    copysign=lambda e, a, n, d: e.intrinsic("llvm.copysign", a[0].type, *a),
+    atan2=lambda e, a, n, d: e.intrinsic("llvm.atan2", a[0].type, *a),
+)
 
-FLOAT_BINARY = {
-    "add": lambda e, a, n, d: e.b.fadd(*a),
-    "sub": lambda e, a, n, d: e.b.fsub(*a),
-    "mul": lambda e, a, n, d: e.b.fmul(*a),
-    "div": lambda e, a, n, d: e.b.fdiv(*a),
-    "maximum": lambda e, a, n, d: e.intrinsic("llvm.maximum", a[0].type, *a),
-    "minimum": lambda e, a, n, d: e.intrinsic("llvm.minimum", a[0].type, *a),
-    "pow": _pow,
-    "remainder": _remainder,
-    "floor_divide": _floor_divide,
-    "fmod": lambda e, a, n, d: e.b.frem(*a),           # LLVM's frem is C's fmod
-    "copysign": lambda e, a, n, d: e.intrinsic("llvm.copysign", a[0].type, *a),
-    "atan2": lambda e, a, n, d: e.intrinsic("llvm.atan2", a[0].type, *a),
-    "hypot": _hypot,
-}
+lowers("i",
+    add=lambda e, a, n, d: e.b.add(*a),
+    sub=lambda e, a, n, d: e.b.sub(*a),
+    mul=lambda e, a, n, d: e.b.mul(*a),
+    maximum=_int_extremum(">"),
+    minimum=_int_extremum("<"),
+)
 
-INT_BINARY = {
-    "add": lambda e, a, n, d: e.b.add(*a),
-    "sub": lambda e, a, n, d: e.b.sub(*a),
-    "mul": lambda e, a, n, d: e.b.mul(*a),
-    "maximum": _int_extremum(">"),
-    "minimum": _int_extremum("<"),
-}
-
+# comparisons compute in their operands' promoted dtype (compute_dtype), logical ops in bool
 COMPARISONS = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 LOGICAL = {"logical_and": "and_", "logical_or": "or_", "logical_xor": "xor"}
+lowers("fib", **{op: _compare(pred) for op, pred in COMPARISONS.items()})
+lowers("b", **{op: _logical(method) for op, method in LOGICAL.items()},
+       logical_not=lambda e, a, n, d: e.b.not_(a[0]))
+lowers("f", isnan=lambda e, a, n, d: e.b.fcmp_unordered("uno", a[0], a[0]))
+lowers("ib", isnan=_false, isinf=_false)
+# the conversion to the compute dtype does a cast's work; rounding an integer changes nothing
+lowers("fib", copy=_same, detach=_same, cast=_same,
+       where=lambda e, a, n, d: e.b.select(*a))
+lowers("ib", floor=_same, ceil=_same, trunc=_same, round=_same)
 
 
 def operand_dtypes(node):
@@ -361,44 +403,13 @@ def compute_dtype(node):
 
 def rule_for(node):
     """(rule, compute dtype) for an elementwise node, or None when there is none."""
-    op, dtype = node.op, compute_dtype(node)
+    dtype = compute_dtype(node)
     if dtype not in SUPPORTED_DTYPES or node.dtype not in SUPPORTED_DTYPES:
         return None
     if any(getattr(i, "dtype", F64) not in SUPPORTED_DTYPES for i in node.inputs):
         return None
-    float_ = is_float(dtype)
-    if op in COMPARISONS:
-        pred = COMPARISONS[op]
-
-        def compare(e, a, n, d):
-            if is_float(d):
-                cmp = e.b.fcmp_unordered if pred == "!=" else e.b.fcmp_ordered
-                return cmp(pred, *a)
-            signed = e.b.icmp_unsigned if d == BOOL else e.b.icmp_signed
-            return signed(pred, *a)
-        return compare, dtype
-    if op in LOGICAL:
-        return _logical(LOGICAL[op]), BOOL
-    if op == "logical_not":
-        return (lambda e, a, n, d: e.b.not_(a[0])), BOOL
-    if op == "isnan":
-        if not float_:
-            return (lambda e, a, n, d: ir.Constant(ir.IntType(1), 0)), dtype
-        return (lambda e, a, n, d: e.b.fcmp_unordered("uno", a[0], a[0])), dtype
-    if op == "isinf":
-        return (_isinf if float_ else (lambda e, a, n, d: ir.Constant(ir.IntType(1), 0))), \
-            dtype
-    if op in SAME and (not float_ or op in ("copy", "detach")):
-        return (lambda e, a, n, d: a[0]), dtype
-    if op == "cast":
-        return (lambda e, a, n, d: a[0]), dtype      # the conversion does the work
-    if op == "where":
-        return (lambda e, a, n, d: e.b.select(*a)), dtype
-    table = (FLOAT_UNARY if float_ else INT_UNARY) if len(node.inputs) == 1 \
-        else (FLOAT_BINARY if float_ else INT_BINARY)
-    rule = table.get(op)
-    if rule is None or dtype == BOOL and op not in ("copy", "detach"):
-        return None
-    if op in FLOAT32_ONLY and dtype != F32:
+    kind = "f" if is_float(dtype) else "b" if dtype == BOOL else "i"
+    rule = LOWERINGS.get(node.op, {}).get(kind)
+    if rule is None or node.op in FLOAT32_ONLY and dtype != F32:
         return None
     return rule, dtype
