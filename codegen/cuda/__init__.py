@@ -1,0 +1,10 @@
+"""tracecomp.codegen.cuda: GPU kernels through numba-cuda (the CUDA backend, being built).
+
+  compat.py   numba-cuda imported with the numpy that is installed (numpy >= 2.5 too)
+  source.py   a fused elementwise group as a numba-cuda kernel's Python source
+
+What exists today is checked without a GPU: every kernel source compiles to PTX for
+sm_90 (numba.cuda.compile_ptx, NVVM from pip's CUDA wheels) and runs under numba's CUDA
+simulator against tracecomp's eager results (tests/cuda). compile(backend="cuda") is not
+registered yet: device tensors, the other group kinds and the runner come next.
+"""

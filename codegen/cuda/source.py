@@ -1,0 +1,221 @@
+"""A fused elementwise group as the Python source of a numba-cuda kernel.
+
+    text = kernel_source(group, "kernel3")    # def kernel3(in0, in1, out): ...
+
+One thread per output element. The thread's flat index is split into the root's index (C
+order); movement ops fold into that index arithmetic through the shared index maps
+(codegen/index_maps.py, with SourceIndexOps printing Python expressions); each elementwise
+node is one line, cast to its dtype so that float32 stays float32 (a Python float constant
+would widen it). The group's inputs arrive as device arrays of their own shapes (a 0-d one
+as a 1-element array), the result as a flat array. numba.cuda.jit compiles the text for
+the GPU at hand, and numba.cuda.compile_ptx for any GPU without one, which is how the
+tests check that every emitted kernel is real CUDA and not only what the simulator runs.
+"""
+import numpy as np
+
+from tracecomp import dtypes
+from tracecomp.codegen import index_maps
+from tracecomp.ir import Node
+
+# numba's scalar types under the names the kernels use
+SCALAR = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64", np.dtype(np.int64): "i64",
+          np.dtype(np.int32): "i32", np.dtype(np.bool_): "b1"}
+PREAMBLE = ("import math\nfrom numba import cuda\n"
+            "from numba import float32 as f32, float64 as f64, int64 as i64, int32 as i32, "
+            "boolean as b1\n")
+
+# op -> expression of its operands ({0}, {1}, ...) and {zero}/{one} in its compute dtype,
+# for the dtype kinds it is exact on ("f" float, "i" integer). Each follows torch: relu lets
+# NaN through, comparisons other than != are false on NaN.
+RULES = {
+    "neg": ("fi", "-{0}"),
+    "abs": ("fi", "abs({0})"),
+    "exp": ("f", "math.exp({0})"),
+    "log": ("f", "math.log({0})"),
+    "expm1": ("f", "math.expm1({0})"),
+    "log1p": ("f", "math.log1p({0})"),
+    "sqrt": ("f", "math.sqrt({0})"),
+    "rsqrt": ("f", "{one} / math.sqrt({0})"),
+    "sin": ("f", "math.sin({0})"),
+    "cos": ("f", "math.cos({0})"),
+    "tanh": ("f", "math.tanh({0})"),
+    "erf": ("f", "math.erf({0})"),
+    "sigmoid": ("f", "{one} / ({one} + math.exp(-{0}))"),
+    "relu": ("fi", "({zero} if {0} < {zero} else {0})"),
+    "add": ("fi", "{0} + {1}"),
+    "sub": ("fi", "{0} - {1}"),
+    "mul": ("fi", "{0} * {1}"),
+    "div": ("f", "{0} / {1}"),
+    "pow": ("f", "{0} ** {1}"),
+    "where": ("fib", "({1} if {0} else {2})"),
+    "copy": ("fib", "{0}"),
+    "detach": ("fib", "{0}"),
+    "cast": ("fib", "{0}"),       # the conversion to the node's dtype does the work
+    **{op: ("fib", "{0} " + sym + " {1}") for op, sym in
+       (("eq", "=="), ("ne", "!="), ("lt", "<"), ("le", "<="), ("gt", ">"), ("ge", ">="))},
+    "logical_and": ("b", "({0} and {1})"),
+    "logical_or": ("b", "({0} or {1})"),
+    "logical_not": ("b", "(not {0})"),
+}
+COMPARISONS = {"eq", "ne", "lt", "le", "gt", "ge"}
+LOGICAL = {"logical_and", "logical_or", "logical_not"}
+MOVEMENT = {"permute", "expand", "slice", "reshape", "pad", "flip", "concat"}
+
+
+class SourceIndexOps:
+    """index_maps' IndexOps printing Python integer expressions (numba types them int64)."""
+
+    def const(self, n):
+        return str(int(n))
+
+    def add(self, a, b):
+        return f"({a} + {b})"
+
+    def sub(self, a, b):
+        return f"({a} - {b})"
+
+    def mul(self, a, b):
+        return f"({a} * {b})"
+
+    def div(self, a, b):
+        return f"({a} // {b})"
+
+    def rem(self, a, b):
+        return f"({a} % {b})"
+
+    def lt(self, a, b):
+        return f"({a} < {b})"
+
+    def ge(self, a, b):
+        return f"({a} >= {b})"
+
+    def eq(self, a, b):
+        return f"({a} == {b})"
+
+    def and_(self, p, q):
+        return f"({p} and {q})"
+
+    def select(self, p, a, b):
+        return f"({a} if {p} else {b})"
+
+
+def _kind(dtype):
+    return "f" if dtype.kind == "f" else "b" if dtype.kind == "b" else "i"
+
+
+def compute_dtype(node):
+    """The dtype a node's rule computes in: comparisons in their operands' promoted dtype,
+    logical ops in bool, the rest in the node's own."""
+    if node.op in COMPARISONS:
+        return np.dtype(dtypes.result_type(*node.inputs))
+    if node.op in LOGICAL:
+        return np.dtype(np.bool_)
+    return node.dtype
+
+
+def supported(node):
+    """Whether an elementwise kernel of this module computes node."""
+    if node.op in ("input", "constant"):
+        return node.dtype in SCALAR
+    if node.dtype not in SCALAR or any(getattr(i, "dtype", None) not in SCALAR
+                                       for i in node.inputs if isinstance(i, Node)):
+        return False
+    if node.op in MOVEMENT:
+        return node.op != "concat" or all(x.shape[node.params["dim"]] for x in node.inputs)
+    rule = RULES.get(node.op)
+    if rule is None or _kind(compute_dtype(node)) not in rule[0]:
+        return False
+    if node.op == "cast":     # float -> integer is undefined past the range in CUDA C
+        return not (node.inputs[0].dtype.kind == "f" and node.dtype.kind in "iu")
+    return True
+
+
+class _Kernel:
+    def __init__(self, group):
+        self.group, self.members = group, set(group.nodes)
+        self.args = {x: f"in{k}" for k, x in enumerate(group.inputs)}
+        self.lines, self.memo, self.ix = [], {}, SourceIndexOps()
+
+    def emit(self, text):
+        name = f"v{len(self.lines)}"
+        self.lines.append(f"{name} = {text}")
+        return name
+
+    def value(self, node, index):
+        """The name (or literal) of node's value at `index` (a list of expressions)."""
+        if not isinstance(node, Node):
+            return repr(node)
+        key = (node, tuple(index))
+        if key not in self.memo:
+            self.memo[key] = self._compute(node, index)
+        return self.memo[key]
+
+    def _compute(self, node, index):
+        if node not in self.members:        # a 0-d input arrives as a 1-element array
+            return self.emit(f"{self.args[node]}[{', '.join(index) or '0'}]")
+        ix, x = self.ix, node.inputs[0] if node.inputs else None
+        p = node.params
+        if node.op == "permute":
+            return self.value(x, index_maps.permute(ix, index, p["dims"]))
+        if node.op == "expand":
+            return self.value(x, index_maps.broadcast(ix, index, node.shape, x.shape))
+        if node.op == "slice":
+            return self.value(x, index_maps.slice_(ix, index, p["starts"], p["steps"]))
+        if node.op == "reshape":
+            return self.value(x, index_maps.reshape(ix, index, node.shape, x.shape))
+        if node.op == "flip":
+            return self.value(x, index_maps.flip(ix, index, node.shape, p["dims"]))
+        if node.op == "pad":
+            src, inside = index_maps.pad(ix, index, x.shape, p["config"])
+            v = self.value(x, src)
+            fill = f"{SCALAR[node.dtype]}({p['value']!r})"
+            return self.emit(f"({v} if {inside} else {fill})")
+        if node.op == "concat":
+            out = None
+            for k, at, starts in index_maps.concat(ix, index, p["dim"],
+                                                   [i.shape[p["dim"]] for i in node.inputs]):
+                v = self._as(self.value(node.inputs[k], at), node.dtype)
+                out = v if out is None else self.emit(f"({v} if {starts} else {out})")
+            return out
+        return self._elementwise(node, index)
+
+    def _as(self, value, dtype):
+        return self.emit(f"{SCALAR[dtype]}({value})")
+
+    def _elementwise(self, node, index):
+        compute = compute_dtype(node)
+        wants = [np.dtype(np.bool_)] + [node.dtype] * 2 if node.op == "where" \
+            else [compute] * len(node.inputs)
+        operands = []
+        for x, want in zip(node.inputs, wants):
+            at = index_maps.broadcast(self.ix, index, node.shape, x.shape) \
+                if isinstance(x, Node) else index
+            operands.append(self._as(self.value(x, at), want))
+        t = SCALAR[compute]
+        text = RULES[node.op][1].format(*operands, zero=f"{t}(0)", one=f"{t}(1)")
+        return self._as(text, node.dtype)
+
+    def source(self, name):
+        root = self.group.root
+        index, rest = [], "i"
+        for d in range(root.ndim - 1, -1, -1):      # the flat index split in C order
+            if d == 0:
+                index.append(rest)
+            else:
+                index.append(f"(({rest}) % {root.shape[d]})")
+                rest = f"(({rest}) // {root.shape[d]})"
+        index.reverse()
+        result = self.value(root, index)
+        params = [self.args[x] for x in self.group.inputs] + ["out"]
+        body = "\n".join("        " + line for line in self.lines)
+        return (f"def {name}({', '.join(params)}):\n"
+                f"    i = cuda.grid(1)\n"
+                f"    if i < {root.size}:\n"
+                f"{body}\n"
+                f"        out[i] = {result}\n")
+
+
+def kernel_source(group, name):
+    """The source of `def name(in0, .., out)` computing group's root into the flat `out`
+    (PREAMBLE holds the imports it needs)."""
+    return _Kernel(group).source(name)
