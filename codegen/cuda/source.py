@@ -24,41 +24,54 @@ PREAMBLE = ("import math\nfrom numba import cuda\n"
             "from numba import float32 as f32, float64 as f64, int64 as i64, int32 as i32, "
             "boolean as b1\n")
 
-# op -> expression of its operands ({0}, {1}, ...) and {zero}/{one} in its compute dtype,
-# for the dtype kinds it is exact on ("f" float, "i" integer). Each follows torch: relu lets
-# NaN through, comparisons other than != are false on NaN.
+# op -> {dtype kinds computed in ("f" float, "i" integer, "b" bool): expression}, with its
+# operands as {0}, {1}, ..., and {zero}/{one} in the compute dtype. Each follows torch:
+# NaN propagates through maximum, minimum and relu; sign(NaN) is 0; maximum(-0.0, 0.0) is
+# 0.0 (IEEE's maximum, as the llvm backend's); comparisons other than != are false on NaN.
+def _every(kinds, template):
+    return {kinds: template}
+
+
+_MAXIMUM = ("({0} if ({0} > {1} or {0} != {0} or ({0} == {1} and "
+            "math.copysign({one}, {0}) > {zero})) else {1})")
+_MINIMUM = ("({0} if ({0} < {1} or {0} != {0} or ({0} == {1} and "
+            "math.copysign({one}, {0}) < {zero})) else {1})")
 RULES = {
-    "neg": ("fi", "-{0}"),
-    "abs": ("fi", "abs({0})"),
-    "exp": ("f", "math.exp({0})"),
-    "log": ("f", "math.log({0})"),
-    "expm1": ("f", "math.expm1({0})"),
-    "log1p": ("f", "math.log1p({0})"),
-    "sqrt": ("f", "math.sqrt({0})"),
-    "rsqrt": ("f", "{one} / math.sqrt({0})"),
-    "sin": ("f", "math.sin({0})"),
-    "cos": ("f", "math.cos({0})"),
-    "tanh": ("f", "math.tanh({0})"),
-    "erf": ("f", "math.erf({0})"),
-    "sigmoid": ("f", "{one} / ({one} + math.exp(-{0}))"),
-    "relu": ("fi", "({zero} if {0} < {zero} else {0})"),
-    "add": ("fi", "{0} + {1}"),
-    "sub": ("fi", "{0} - {1}"),
-    "mul": ("fi", "{0} * {1}"),
-    "div": ("f", "{0} / {1}"),
-    "pow": ("f", "{0} ** {1}"),
-    "where": ("fib", "({1} if {0} else {2})"),
-    "copy": ("fib", "{0}"),
-    "detach": ("fib", "{0}"),
-    "cast": ("fib", "{0}"),       # the conversion to the node's dtype does the work
-    **{op: ("fib", "{0} " + sym + " {1}") for op, sym in
+    "neg": _every("fi", "-{0}"),
+    "abs": _every("fi", "abs({0})"),
+    "sign": _every("fi", "({one} if {0} > {zero} else (-{one} if {0} < {zero} else {zero}))"),
+    "relu": _every("fi", "({zero} if {0} < {zero} else {0})"),
+    # floor, ceil, trunc and round wait: numba types math.floor(float) as an integer (NaN and
+    # inf lost), and the simulator has no libdevice to test libdevice.floorf with
+    **{op: _every("f", f"math.{op}({{0}})")
+       for op in ("exp", "log", "expm1", "log1p", "sqrt", "sin", "cos", "tan", "asin",
+                  "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf",
+                  "erfc", "lgamma")},
+    "rsqrt": _every("f", "{one} / math.sqrt({0})"),
+    "sigmoid": _every("f", "{one} / ({one} + math.exp(-{0}))"),
+    "add": _every("fi", "{0} + {1}"),
+    "sub": _every("fi", "{0} - {1}"),
+    "mul": _every("fi", "{0} * {1}"),
+    "div": _every("f", "{0} / {1}"),
+    "pow": _every("f", "{0} ** {1}"),
+    "maximum": {"f": _MAXIMUM, "i": "max({0}, {1})"},
+    "minimum": {"f": _MINIMUM, "i": "min({0}, {1})"},
+    **{op: _every("f", f"math.{op}({{0}}, {{1}})") for op in ("atan2", "hypot", "copysign",
+                                                            "fmod")},
+    "where": _every("fib", "({1} if {0} else {2})"),
+    **{op: _every("fib", "{0}") for op in ("copy", "detach", "cast")},   # the conversion
+    #                                                  to the node's dtype does a cast's work
+    **{op: _every("fib", "{0} " + sym + " {1}") for op, sym in
        (("eq", "=="), ("ne", "!="), ("lt", "<"), ("le", "<="), ("gt", ">"), ("ge", ">="))},
-    "logical_and": ("b", "({0} and {1})"),
-    "logical_or": ("b", "({0} or {1})"),
-    "logical_not": ("b", "(not {0})"),
+    "isnan": {"f": "math.isnan({0})", "ib": "False"},
+    "isinf": {"f": "math.isinf({0})", "ib": "False"},
+    "logical_and": _every("b", "({0} and {1})"),
+    "logical_or": _every("b", "({0} or {1})"),
+    "logical_xor": _every("b", "({0} != {1})"),
+    "logical_not": _every("b", "(not {0})"),
 }
 COMPARISONS = {"eq", "ne", "lt", "le", "gt", "ge"}
-LOGICAL = {"logical_and", "logical_or", "logical_not"}
+LOGICAL = {"logical_and", "logical_or", "logical_xor", "logical_not"}
 MOVEMENT = {"permute", "expand", "slice", "reshape", "pad", "flip", "concat"}
 
 
@@ -110,7 +123,15 @@ def compute_dtype(node):
         return np.dtype(dtypes.result_type(*node.inputs))
     if node.op in LOGICAL:
         return np.dtype(np.bool_)
+    if node.op in ("isnan", "isinf"):
+        return node.inputs[0].dtype
     return node.dtype
+
+
+def _template(node):
+    """The rule's expression for node's compute dtype, or None."""
+    kind = _kind(compute_dtype(node))
+    return next((t for kinds, t in RULES.get(node.op, {}).items() if kind in kinds), None)
 
 
 def supported(node):
@@ -122,8 +143,7 @@ def supported(node):
         return False
     if node.op in MOVEMENT:
         return node.op != "concat" or all(x.shape[node.params["dim"]] for x in node.inputs)
-    rule = RULES.get(node.op)
-    if rule is None or _kind(compute_dtype(node)) not in rule[0]:
+    if _template(node) is None:
         return False
     if node.op == "cast":     # float -> integer is undefined past the range in CUDA C
         return not (node.inputs[0].dtype.kind == "f" and node.dtype.kind in "iu")
@@ -192,7 +212,7 @@ class _Kernel:
                 if isinstance(x, Node) else index
             operands.append(self._as(self.value(x, at), want))
         t = SCALAR[compute]
-        text = RULES[node.op][1].format(*operands, zero=f"{t}(0)", one=f"{t}(1)")
+        text = _template(node).format(*operands, zero=f"{t}(0)", one=f"{t}(1)")
         return self._as(text, node.dtype)
 
     def source(self, name):
