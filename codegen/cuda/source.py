@@ -26,16 +26,13 @@ PREAMBLE = ("import math\nfrom numba import cuda\n"
 
 # op -> {dtype kinds computed in ("f" float, "i" integer, "b" bool): expression}, with its
 # operands as {0}, {1}, ..., and {zero}/{one} in the compute dtype. Each follows torch:
-# NaN propagates through maximum, minimum and relu; sign(NaN) is 0; maximum(-0.0, 0.0) is
-# 0.0 (IEEE's maximum, as the llvm backend's); comparisons other than != are false on NaN.
+# NaN propagates through maximum, minimum and relu, which keep the first operand on ties
+# (of two signed zeros, the first); sign(NaN) is 0; comparisons other than != are false
+# on NaN.
 def _every(kinds, template):
     return {kinds: template}
 
 
-_MAXIMUM = ("({0} if ({0} > {1} or {0} != {0} or ({0} == {1} and "
-            "math.copysign({one}, {0}) > {zero})) else {1})")
-_MINIMUM = ("({0} if ({0} < {1} or {0} != {0} or ({0} == {1} and "
-            "math.copysign({one}, {0}) < {zero})) else {1})")
 RULES = {
     "neg": _every("fi", "-{0}"),
     "abs": _every("fi", "abs({0})"),
@@ -54,8 +51,8 @@ RULES = {
     "mul": _every("fi", "{0} * {1}"),
     "div": _every("f", "{0} / {1}"),
     "pow": _every("f", "{0} ** {1}"),
-    "maximum": {"f": _MAXIMUM, "i": "max({0}, {1})"},
-    "minimum": {"f": _MINIMUM, "i": "min({0}, {1})"},
+    "maximum": {"f": "({0} if ({0} >= {1} or {0} != {0}) else {1})", "i": "max({0}, {1})"},
+    "minimum": {"f": "({0} if ({0} <= {1} or {0} != {0}) else {1})", "i": "min({0}, {1})"},
     **{op: _every("f", f"math.{op}({{0}}, {{1}})") for op in ("atan2", "hypot", "copysign",
                                                             "fmod")},
     "where": _every("fib", "({1} if {0} else {2})"),

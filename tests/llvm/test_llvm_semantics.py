@@ -60,3 +60,26 @@ def test_empty_and_size_one_dims(shape):
         want = ((x.exp() - 1).sum(-1) + x.mean()).numpy()
         got = f(x).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+TIES = [("maximum", lambda lib, a, b: lib.maximum(a, b)),
+        ("minimum", lambda lib, a, b: lib.minimum(a, b)),
+        ("clamp", lambda lib, a, b: a.clamp(min=b, max=b + 1)),
+        ("fmax", lambda lib, a, b: lib.fmax(a, b)), ("fmin", lambda lib, a, b: lib.fmin(a, b))]
+
+
+@pytest.mark.parametrize("name,fn", TIES, ids=[t[0] for t in TIES])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_ties_and_nans_pick_torchs_operand(name, fn, dtype):
+    """torch's maximum/minimum keep the first operand where the two are equal (of two
+    zeros of opposite sign, the first: numpy's and llvm.maximum's answers differ), and NaN
+    from either side: eager and compiled, sign bits included."""
+    import torch
+    a = np.array([0.0, -0.0, -0.0, 1.0, np.nan, 2.0, -1.0], dtype)
+    b = np.array([-0.0, 0.0, -0.0, np.nan, 1.0, 2.0, 3.0], dtype)
+    want = fn(torch, torch.tensor(a), torch.tensor(b)).numpy()
+    eager = fn(tc, tc.tensor(a), tc.tensor(b)).numpy()
+    compiled = tc.compile(lambda x, y: fn(tc, x, y))(tc.tensor(a), tc.tensor(b)).numpy()
+    for got in (eager, compiled):
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))

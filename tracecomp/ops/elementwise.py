@@ -174,6 +174,17 @@ def _extremum_vjp(wins):
     return vjp
 
 
+def _extremum_impl(numpy_fn, keeps):
+    """torch's maximum/minimum: NaN from either operand, and the first operand where they
+    are equal, so that of two zeros of opposite sign the first comes out (numpy's gives the
+    second). Not commutative, then, on signed zeros."""
+    def impl(a, b):
+        if np.result_type(a, b).kind != "f":
+            return numpy_fn(a, b)
+        return np.where(keeps(a, b) | np.isnan(a), a, b).astype(np.result_type(a, b))
+    return impl
+
+
 def _remainder_vjp(g, out, a, b):
     return (g if needs(a) else None, -(g * floor_divide(a, b)) if needs(b) else None)
 
@@ -202,10 +213,10 @@ sub_p = binary("sub", np.subtract, lambda g, out, a, b: (g, -g))
 mul_p = binary("mul", np.multiply, _mul_vjp, tags=("commutative", "associative"))
 div_p = binary("div", np.true_divide, _div_vjp, promote_float)
 pow_p = binary("pow", _pow_impl, _pow_vjp)
-maximum_p = binary("maximum", np.maximum, _extremum_vjp(lambda a, b: a > b),
-                   tags=("commutative",))
-minimum_p = binary("minimum", np.minimum, _extremum_vjp(lambda a, b: a < b),
-                   tags=("commutative",))
+maximum_p = binary("maximum", _extremum_impl(np.maximum, np.greater_equal),
+                   _extremum_vjp(lambda a, b: a > b))
+minimum_p = binary("minimum", _extremum_impl(np.minimum, np.less_equal),
+                   _extremum_vjp(lambda a, b: a < b))
 remainder_p = binary("remainder", _remainder_impl, _remainder_vjp,
                      _integer_division("remainder"))
 # numpy's floor_divide is torch's div_floor, special values included (inf // 2 is NaN)

@@ -9,8 +9,9 @@ i64/i32, bool -> i1 in registers (i8 in memory). `rule_for(node)` finds a node's
 backend runs nodes without one with their numpy impls.
 
 Floating semantics are torch's (numpy's where they agree): NaN propagates through
-maximum/minimum/relu, sign(NaN) is 0, floor_divide follows torch's div_floor (inf // 2 is
-NaN) and comparisons are ordered (`!=` unordered); no `nnan`/`ninf` fast-math flags anywhere.
+maximum/minimum/relu, maximum/minimum keep the first operand on ties (of two signed zeros,
+the first), sign(NaN) is 0, floor_divide follows torch's div_floor (inf // 2 is NaN) and
+comparisons are ordered (`!=` unordered); no `nnan`/`ninf` fast-math flags anywhere.
 Transcendentals come from mathlib (inlined, vectorizable); sin/cos/tan/asin/acos/atan/atan2/
 pow/fmod use LLVM intrinsics or instructions, and erfc/lgamma/hypot (float64) call C's libm
 by name: scalar calls, correct, not fast. i0/i1 are Chebyshev series in float64. erfinv
@@ -227,6 +228,20 @@ def _hypot(e, args, node, dtype):
 
 
 @lowering("isinf")
+def _float_extremum(pred):
+    """torch's maximum (">=") / minimum ("<="): a where a pred b or a is NaN, else b (NaN
+    from either side; the first operand on ties, so the first of two signed zeros, where
+    llvm.maximum would give +0.0)."""
+    def rule(e, args, node, dtype):
+        a, b = args
+        keep = e.b.or_(e.b.fcmp_ordered(pred, a, b), e.b.fcmp_unordered("uno", a, a))
+        return e.b.select(keep, a, b)
+    return rule
+
+
+lowers("f", maximum=_float_extremum(">="), minimum=_float_extremum("<="))
+
+
 def _isinf(e, args, node, dtype):
     x = args[0]
     return e.b.fcmp_ordered("==", e.intrinsic("llvm.fabs", x.type, x),
@@ -353,8 +368,6 @@ lowers("f",
     sub=lambda e, a, n, d: e.b.fsub(*a),
     mul=lambda e, a, n, d: e.b.fmul(*a),
     div=lambda e, a, n, d: e.b.fdiv(*a),
-    maximum=lambda e, a, n, d: e.intrinsic("llvm.maximum", a[0].type, *a),
-    minimum=lambda e, a, n, d: e.intrinsic("llvm.minimum", a[0].type, *a),
     fmod=lambda e, a, n, d: e.b.frem(*a),           # LLVM's frem is C's fmod
     copysign=lambda e, a, n, d: e.intrinsic("llvm.copysign", a[0].type, *a),
     atan2=lambda e, a, n, d: e.intrinsic("llvm.atan2", a[0].type, *a),
