@@ -70,6 +70,11 @@ RULES = {
 COMPARISONS = {"eq", "ne", "lt", "le", "gt", "ge"}
 LOGICAL = {"logical_and", "logical_or", "logical_xor", "logical_not"}
 MOVEMENT = {"permute", "expand", "slice", "reshape", "pad", "flip", "concat"}
+# reduction -> (its identity as an expression of the accumulator dtype {t}, how two partial
+# results {0} and {1} combine: NaN propagates through max and min)
+REDUCE = {"reduce_sum": ("{t}(0)", "{0} + {1}"), "reduce_prod": ("{t}(1)", "{0} * {1}"),
+          "reduce_max": ("{low}", "({0} if ({0} >= {1} or {0} != {0}) else {1})"),
+          "reduce_min": ("{high}", "({0} if ({0} <= {1} or {0} != {0}) else {1})")}
 
 
 class SourceIndexOps:
@@ -140,6 +145,8 @@ def supported(node):
         return False
     if node.op in MOVEMENT:
         return node.op != "concat" or all(x.shape[node.params["dim"]] for x in node.inputs)
+    if node.op in REDUCE:
+        return node.dtype.kind != "b" and node.inputs[0].dtype == node.dtype
     if _template(node) is None:
         return False
     if node.op == "cast":     # float -> integer is undefined past the range in CUDA C
@@ -214,15 +221,7 @@ class _Kernel:
 
     def source(self, name):
         root = self.group.root
-        index, rest = [], "i"
-        for d in range(root.ndim - 1, -1, -1):      # the flat index split in C order
-            if d == 0:
-                index.append(rest)
-            else:
-                index.append(f"(({rest}) % {root.shape[d]})")
-                rest = f"(({rest}) // {root.shape[d]})"
-        index.reverse()
-        result = self.value(root, index)
+        result = self.value(root, _digits("i", root.shape))
         params = [self.args[x] for x in self.group.inputs] + ["out"]
         body = "\n".join("        " + line for line in self.lines)
         return (f"def {name}({', '.join(params)}):\n"
@@ -233,6 +232,70 @@ class _Kernel:
 
 
 def kernel_source(group, name):
-    """The source of `def name(in0, .., out)` computing group's root into the flat `out`
-    (PREAMBLE holds the imports it needs)."""
+    """The source of `def name(in0, .., out)` computing an elementwise group's root into
+    the flat `out` (PREAMBLE holds the imports it needs)."""
     return _Kernel(group).source(name)
+
+
+def _digits(flat, sizes):
+    """Expressions of the C-order index over `sizes` of the flat index expression."""
+    out, rest = [], flat
+    for d in range(len(sizes) - 1, -1, -1):
+        if d == 0:
+            out.append(rest)
+        else:
+            out.append(f"(({rest}) % {sizes[d]})")
+            rest = f"(({rest}) // {sizes[d]})"
+    return out[::-1]
+
+
+def reduce_source(group, name, threads=128):
+    """The source of `def name(in0, .., out)` for a reduce group: one block of `threads`
+    threads per output element (launch out.size blocks). Each thread folds a strided share
+    of the reduced elements, computing the fused prologue at each; the block then combines
+    its threads' partial results in shared memory, halving each step. A float32 sum
+    accumulates in float64 and rounds once, as the llvm backend's does."""
+    assert threads & (threads - 1) == 0, "threads must be a power of two"
+    root = group.root
+    x, dims, keep = root.inputs[0], set(root.params["dims"]), root.params["keepdim"]
+    acc = np.dtype(np.float64) if root.op == "reduce_sum" and root.dtype == np.float32 \
+        else root.dtype
+    t = SCALAR[acc]
+    if acc.kind == "f":
+        low, high = f"{t}(-math.inf)", f"{t}(math.inf)"
+    else:
+        info = np.iinfo(acc)
+        low, high = f"{t}({info.min})", f"{t}({info.max})"
+    init, combine = REDUCE[root.op]
+    init = init.format(t=t, low=low, high=high)
+    kept = [n for d, n in enumerate(x.shape) if d not in dims]
+    reduced = [n for d, n in enumerate(x.shape) if d in dims]
+    out_index, red_index = iter(_digits("o", kept)), iter(_digits("r", reduced))
+    index = [next(red_index) if d in dims else next(out_index) for d in range(x.ndim)]
+    k = _Kernel(group)
+    value = k._as(k.value(x, index), acc)
+    body = "\n".join("        " + line for line in k.lines)
+    count = int(np.prod(reduced, dtype=np.int64))
+    step = combine.format("acc", value)
+    merge = combine.format("part[t]", "part[t + s]")
+    del keep        # the flat output is the same with or without the kept 1s
+    return (f"def {name}({', '.join([k.args[i] for i in group.inputs] + ['out'])}):\n"
+            f"    o = cuda.blockIdx.x\n"
+            f"    t = cuda.threadIdx.x\n"
+            f"    acc = {init}\n"
+            f"    r = t\n"
+            f"    while r < {count}:\n"
+            f"{body}\n"
+            f"        acc = {t}({step})\n"
+            f"        r += {threads}\n"
+            f"    part = cuda.shared.array({threads}, {t})\n"
+            f"    part[t] = acc\n"
+            f"    cuda.syncthreads()\n"
+            f"    s = {threads // 2}\n"
+            f"    while s > 0:\n"
+            f"        if t < s:\n"
+            f"            part[t] = {t}({merge})\n"
+            f"        cuda.syncthreads()\n"
+            f"        s //= 2\n"
+            f"    if t == 0:\n"
+            f"        out[o] = {SCALAR[root.dtype]}(part[0])\n")

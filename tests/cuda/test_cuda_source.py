@@ -1,7 +1,8 @@
-"""Elementwise kernels for the CUDA backend (codegen/cuda/source.py), checked without a GPU.
+"""Elementwise and reduction kernels for the CUDA backend (codegen/cuda/source.py), checked
+without a GPU.
 
-Each program is traced and fused for a CUDA Target; its elementwise group becomes a
-numba-cuda kernel's source. Under numba's CUDA simulator (set for this folder by its
+Each program is traced and fused for a CUDA Target; its elementwise and reduce groups
+become numba-cuda kernels' source. Under numba's CUDA simulator (set for this folder by its
 conftest) the kernel runs and must give tracecomp's eager answer; in a subprocess without
 the simulator, every kernel must compile to PTX for sm_90, so code that only the
 simulator accepts cannot pass. The numpy >= 2.5 shim (compat.py) is checked in a
@@ -55,19 +56,36 @@ PROGRAMS = {
                                      -x, tc.logical_xor(x.isnan(), y.isinf())),
                        (np.array([np.nan, -0.0, 0.0, 2.5, -1.5, np.inf, 3.0], np.float32),
                         np.array([1.0, 0.0, -0.0, np.nan, -np.inf, 0.5, -3.5], np.float32))),
+    "sum_rows": (lambda x: (x * 2 + 1).sum(1), (_f32(3, 70),)),
+    "mean_keepdim": (lambda x: x.exp().mean((0, 2), keepdim=True) - 1, (_f32(2, 3, 5),)),
+    "amax_nan": (lambda x: (x.amax(0), x.amin(1)),
+                 (np.array([[1.0, np.nan, -2.0], [3.0, 0.5, -np.inf]], np.float32),)),
+    "prod_all": (lambda x: (x * 0.5 + 1).prod(), (_f32(2, 4),)),
+    "softmax": (lambda x: F.softmax(x, 1), (_f32(4, 6),)),
+    "int_sum": (lambda i: (i * 3).sum(0) + i.amax(1).sum(), (rng.integers(-9, 9, (5, 4)),)),
+    "float64_sum": (lambda x: x.sum(), (_f32(40).astype(np.float64),)),
+    # (inside each function's domain: the simulator runs Python's math, which raises where
+    # CUDA returns NaN)
     "trigonometry": (lambda x, y: (tc.atan2(x, y) + tc.hypot(x, y) + x.tan().atan()
-                                   + (x * 0.5).asin() + tc.fmod(x, y) + x.lgamma()
+                                   + (x.tanh() * 0.9).asin() + tc.fmod(x, y) + x.lgamma()
                                    + tc.copysign(x, y) + x.erfc()),
                      (_f32(6), _f32(6))),
 }
 
 
-def _kernels(fn, arrays):
-    """[(group, name, source)] of the program's elementwise groups."""
+SIM_THREADS = 32      # a reduction's block on the simulator (each thread a Python thread)
+
+
+def _kernels(fn, arrays, threads=SIM_THREADS):
+    """[(group, name, source)] of the program's elementwise and reduce groups."""
     graph = trace(fn, *[tc.tensor(a) for a in arrays])
-    groups = [g for g in fusion.run(graph, CUDA).groups if g.kind == "elementwise"]
-    return graph, [(g, f"kernel{k}", source.kernel_source(g, f"kernel{k}"))
-                   for k, g in enumerate(groups)]
+    out = []
+    for k, g in enumerate(fusion.run(graph, CUDA).groups):
+        if g.kind == "elementwise":
+            out.append((g, f"kernel{k}", source.kernel_source(g, f"kernel{k}")))
+        elif g.kind == "reduce":
+            out.append((g, f"kernel{k}", source.reduce_source(g, f"kernel{k}", threads)))
+    return graph, out
 
 
 def _compile(name, text):
@@ -82,8 +100,10 @@ def _run(group, kernel, values):
     args = [np.ascontiguousarray(values[x]).reshape(np.shape(values[x]) or (1,))
             for x in group.inputs]
     out = np.zeros(group.root.size, group.root.dtype)
-    threads = 32
-    cuda.jit(kernel)[(out.size + threads - 1) // threads, threads](*args, out)
+    if group.kind == "reduce":          # a block per output element
+        cuda.jit(kernel)[out.size, SIM_THREADS](*args, out)
+    else:
+        cuda.jit(kernel)[(out.size + 31) // 32, 32](*args, out)
     return out.reshape(group.root.shape)
 
 
@@ -115,7 +135,7 @@ def test_every_kernel_compiles_to_ptx_for_sm90(tmp_path):
     """Real CUDA, not only what the simulator runs: NVVM compiles each kernel to PTX."""
     jobs = []
     for name, (fn, arrays) in PROGRAMS.items():
-        _, kernels = _kernels(fn, arrays)
+        _, kernels = _kernels(fn, arrays, threads=128)
         for group, kname, text in kernels:
             args = [[x.dtype.name, max(x.ndim, 1)] for x in group.inputs] \
                 + [[group.root.dtype.name, 1]]
