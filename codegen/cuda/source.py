@@ -33,13 +33,19 @@ def _every(kinds, template):
     return {kinds: template}
 
 
+# floor/ceil/trunc/round of a float: exact through int64 below 2^mantissa (numba types
+# math.floor as an integer, and the simulator has no libdevice); above it, and for NaN and
+# inf, the value is its own answer. The result takes x's sign, so -0.3 rounds to -0.0.
+_ROUNDING = "({{0}} if not (abs({{0}}) < {{big}}) else {{t}}(math.copysign({}, {{0}})))"
 RULES = {
     "neg": _every("fi", "-{0}"),
     "abs": _every("fi", "abs({0})"),
     "sign": _every("fi", "({one} if {0} > {zero} else (-{one} if {0} < {zero} else {zero}))"),
     "relu": _every("fi", "({zero} if {0} < {zero} else {0})"),
-    # floor, ceil, trunc and round wait: numba types math.floor(float) as an integer (NaN and
-    # inf lost), and the simulator has no libdevice to test libdevice.floorf with
+    **{op: {"f": _ROUNDING.format(expr), "ib": "{0}"} for op, expr in (
+        ("floor", "{t}(i64({0})) - ({one} if {t}(i64({0})) > {0} else {zero})"),
+        ("ceil", "{t}(i64({0})) + ({one} if {t}(i64({0})) < {0} else {zero})"),
+        ("trunc", "{t}(i64({0}))"), ("round", "{t}(round({0}))"))},
     **{op: _every("f", f"math.{op}({{0}})")
        for op in ("exp", "log", "expm1", "log1p", "sqrt", "sin", "cos", "tan", "asin",
                   "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf",
@@ -216,7 +222,9 @@ class _Kernel:
                 if isinstance(x, Node) else index
             operands.append(self._as(self.value(x, at), want))
         t = SCALAR[compute]
-        text = _template(node).format(*operands, zero=f"{t}(0)", one=f"{t}(1)")
+        big = 2.0 ** np.finfo(compute).nmant if compute.kind == "f" else 0.0
+        text = _template(node).format(*operands, zero=f"{t}(0)", one=f"{t}(1)", t=t,
+                                      big=f"{t}({big})")
         return self._as(text, node.dtype)
 
     def source(self, name):

@@ -66,6 +66,11 @@ PROGRAMS = {
     "float64_sum": (lambda x: x.sum(), (_f32(40).astype(np.float64),)),
     # (inside each function's domain: the simulator runs Python's math, which raises where
     # CUDA returns NaN)
+    "rounding": (lambda x: (x.floor(), x.ceil(), x.trunc(), x.round(), (x * 1e7).floor()),
+                 (np.array([np.nan, -0.0, 0.0, 0.3, -0.3, 2.5, -2.5, 3.5, -1.5, np.inf, -np.inf,
+                            1.0e8, -7.0, 0.49999997], np.float32),)),
+    "rounding64": (lambda x: (x.floor(), x.ceil(), x.trunc(), x.round()),
+                   (np.array([-0.7, 0.5, 1.5, -2.5, 4.5e15, -0.0, 2.0 ** 60], np.float64),)),
     "trigonometry": (lambda x, y: (tc.atan2(x, y) + tc.hypot(x, y) + x.tan().atan()
                                    + (x.tanh() * 0.9).asin() + tc.fmod(x, y) + x.lgamma()
                                    + tc.copysign(x, y) + x.erfc()),
