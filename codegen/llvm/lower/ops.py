@@ -227,7 +227,6 @@ def _hypot(e, args, node, dtype):
     return e.b.select(either_inf, inf, e.b.fptrunc(r, a.type))
 
 
-@lowering("isinf")
 def _float_extremum(pred):
     """torch's maximum (">=") / minimum ("<="): a where a pred b or a is NaN, else b (NaN
     from either side; the first operand on ties, so the first of two signed zeros, where
@@ -242,6 +241,7 @@ def _float_extremum(pred):
 lowers("f", maximum=_float_extremum(">="), minimum=_float_extremum("<="))
 
 
+@lowering("isinf")
 def _isinf(e, args, node, dtype):
     x = args[0]
     return e.b.fcmp_ordered("==", e.intrinsic("llvm.fabs", x.type, x),
