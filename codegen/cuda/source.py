@@ -76,6 +76,10 @@ RULES = {
 COMPARISONS = {"eq", "ne", "lt", "le", "gt", "ge"}
 LOGICAL = {"logical_and", "logical_or", "logical_xor", "logical_not"}
 MOVEMENT = {"permute", "expand", "slice", "reshape", "pad", "flip", "concat"}
+# argmax/argmin: the comparison that makes an element the new best (numpy's and torch's
+# rule: the first extreme wins, and NaN counts as the extreme, its first occurrence too)
+ARG = {"argmax": "({0} > {1} or ({0} != {0} and {1} == {1}))",
+       "argmin": "({0} < {1} or ({0} != {0} and {1} == {1}))"}
 # reduction -> (its identity as an expression of the accumulator dtype {t}, how two partial
 # results {0} and {1} combine: NaN propagates through max and min)
 REDUCE = {"reduce_sum": ("{t}(0)", "{0} + {1}"), "reduce_prod": ("{t}(1)", "{0} * {1}"),
@@ -153,6 +157,8 @@ def supported(node):
         return node.op != "concat" or all(x.shape[node.params["dim"]] for x in node.inputs)
     if node.op in REDUCE:
         return node.dtype.kind != "b" and node.inputs[0].dtype == node.dtype
+    if node.op in ARG:
+        return node.inputs[0].dtype.kind in "fi" and node.inputs[0].size > 0
     if _template(node) is None:
         return False
     if node.op == "cast":     # float -> integer is undefined past the range in CUDA C
@@ -165,10 +171,11 @@ class _Kernel:
         self.group, self.members = group, set(group.nodes)
         self.args = {x: f"in{k}" for k, x in enumerate(group.inputs)}
         self.lines, self.memo, self.ix = [], {}, SourceIndexOps()
+        self.depth = 0          # loops the next line sits in (argmax's)
 
-    def emit(self, text):
-        name = f"v{len(self.lines)}"
-        self.lines.append(f"{name} = {text}")
+    def emit(self, text, name=None):
+        name = name or f"v{len(self.lines)}"
+        self.lines.append("    " * self.depth + f"{name} = {text}")
         return name
 
     def value(self, node, index):
@@ -200,6 +207,8 @@ class _Kernel:
             v = self.value(x, src)
             fill = f"{SCALAR[node.dtype]}({p['value']!r})"
             return self.emit(f"({v} if {inside} else {fill})")
+        if node.op in ARG:
+            return self._arg(node, index)
         if node.op == "concat":
             out = None
             for k, at, starts in index_maps.concat(ix, index, p["dim"],
@@ -208,6 +217,30 @@ class _Kernel:
                 out = v if out is None else self.emit(f"({v} if {starts} else {out})")
             return out
         return self._elementwise(node, index)
+
+    def _arg(self, node, index):
+        """argmax/argmin over one dim (or all of x, flattened): a loop in the thread. Values
+        computed inside the loop stay inside (the memo is restored after it)."""
+        x, dim, keep = node.inputs[0], node.params["dim"], node.params["keepdim"]
+        if dim is None:
+            count, at = x.size, lambda j: _digits(j, x.shape)
+        else:
+            dim %= x.ndim
+            count = x.shape[dim]
+            outer = [i for d, i in enumerate(index) if d != dim] if keep else list(index)
+            at = lambda j: outer[:dim] + [j] + outer[dim:]      # noqa: E731
+        first = self.value(x, at("0"))
+        t = f"b{len(self.lines)}"
+        best, where = self.emit(first, f"{t}_best"), self.emit("0", f"{t}_at")
+        self.lines.append("    " * self.depth + f"for {t}_j in range(1, {count}):")
+        saved, self.depth = dict(self.memo), self.depth + 1
+        v = self.value(x, at(f"{t}_j"))
+        self.lines.append("    " * self.depth + f"if {ARG[node.op].format(v, best)}:")
+        self.depth += 1
+        self.emit(v, best)
+        self.emit(f"{t}_j", where)
+        self.memo, self.depth = saved, self.depth - 2
+        return self.emit(f"i64({where})")
 
     def _as(self, value, dtype):
         return self.emit(f"{SCALAR[dtype]}({value})")

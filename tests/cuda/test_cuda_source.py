@@ -64,6 +64,11 @@ PROGRAMS = {
     "softmax": (lambda x: F.softmax(x, 1), (_f32(4, 6),)),
     "int_sum": (lambda i: (i * 3).sum(0) + i.amax(1).sum(), (rng.integers(-9, 9, (5, 4)),)),
     "float64_sum": (lambda x: x.sum(), (_f32(40).astype(np.float64),)),
+    "argmax": (lambda x: ((x * 2 - 1).abs().argmax(1), x.argmin(0, keepdim=True),
+                          x.argmax(), (x + 1).argmin(1) * 2),
+               (np.array([[1.0, 3.0, 3.0, -1.0], [np.nan, 2.0, np.nan, 5.0],
+                          [0.5, -0.5, 0.5, -0.5]], np.float32),)),
+    "argmax_int": (lambda i: (i.argmax(0), i.argmin()), (rng.integers(-3, 3, (4, 5)),)),
     # (inside each function's domain: the simulator runs Python's math, which raises where
     # CUDA returns NaN)
     "rounding": (lambda x: (x.floor(), x.ceil(), x.trunc(), x.round(), (x * 1e7).floor()),
