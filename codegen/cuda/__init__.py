@@ -3,7 +3,8 @@
   compat.py   numba-cuda imported with the numpy that is installed (numpy >= 2.5 too)
   source.py   fused elementwise and reduce groups as numba-cuda kernels' Python source
               (reductions: a block per output element, combined in shared memory;
-              argmax/argmin: a loop in the thread)
+              argmax/argmin: a loop in the thread; gather and a gather's scatter_add
+              where the indices are provably in range, as the llvm backend's)
 
 What exists today is checked without a GPU: every kernel source compiles to PTX for
 sm_90 (numba.cuda.compile_ptx, NVVM from pip's CUDA wheels) and runs under numba's CUDA

@@ -16,6 +16,7 @@ import numpy as np
 from tracecomp import dtypes
 from tracecomp.codegen import index_maps
 from tracecomp.ir import Node
+from tracecomp.passes import ranges
 
 # numba's scalar types under the names the kernels use
 SCALAR = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64", np.dtype(np.int64): "i64",
@@ -85,6 +86,14 @@ ARG = {"argmax": "({0} > {1} or ({0} != {0} and {1} == {1}))",
 REDUCE = {"reduce_sum": ("{t}(0)", "{0} + {1}"), "reduce_prod": ("{t}(1)", "{0} * {1}"),
           "reduce_max": ("{low}", "({0} if ({0} >= {1} or {0} != {0}) else {1})"),
           "reduce_min": ("{high}", "({0} if ({0} <= {1} or {0} != {0}) else {1})")}
+
+
+def _in_range(idx, dim, x):
+    """Every value of idx provably indexes x along dim (passes/ranges.py: an argmax over
+    dim, a checked class target), so a kernel may read through it unchecked."""
+    known = ranges.bounds(idx)
+    return idx.dtype in (np.dtype(np.int64), np.dtype(np.int32)) and known is not None \
+        and known[0] >= 0 and known[1] < x.shape[dim]
 
 
 class SourceIndexOps:
@@ -159,6 +168,15 @@ def supported(node):
         return node.dtype.kind != "b" and node.inputs[0].dtype == node.dtype
     if node.op in ARG:
         return node.inputs[0].dtype.kind in "fi" and node.inputs[0].size > 0
+    if node.op == "gather":
+        return _in_range(node.inputs[1], node.params["dim"], node.inputs[0]) \
+            and node.dtype.kind in "fi"
+    if node.op == "scatter_add":        # a gather's gradient: one index per row along dim
+        base, idx, src = node.inputs[:3]
+        dim = node.params["dim"]
+        return _in_range(idx, dim, base) and idx.shape[dim] == 1 and src.shape == idx.shape \
+            and base.shape == node.shape and node.dtype.kind in "fi" \
+            and all(a == c for d, (a, c) in enumerate(zip(idx.shape, base.shape)) if d != dim)
     if _template(node) is None:
         return False
     if node.op == "cast":     # float -> integer is undefined past the range in CUDA C
@@ -209,6 +227,19 @@ class _Kernel:
             return self.emit(f"({v} if {inside} else {fill})")
         if node.op in ARG:
             return self._arg(node, index)
+        if node.op == "gather":         # x read along dim where idx points
+            src = list(index)
+            src[p["dim"]] = self._as(self.value(node.inputs[1], index), np.dtype(np.int64))
+            return self.value(x, src)
+        if node.op == "scatter_add":    # base + src where this element is the row's index
+            base, idx, values = node.inputs[:3]
+            window = list(index)
+            window[p["dim"]] = "0"
+            hit = f"({self._as(self.value(idx, window), np.dtype(np.int64))} == {index[p['dim']]})"
+            t = SCALAR[node.dtype]
+            total = self._as(self.value(base, index), node.dtype)
+            picked = self._as(self.value(values, window), node.dtype)
+            return self.emit(f"{t}({total} + ({picked} if {hit} else {t}(0)))")
         if node.op == "concat":
             out = None
             for k, at, starts in index_maps.concat(ix, index, p["dim"],

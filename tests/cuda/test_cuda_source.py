@@ -68,6 +68,11 @@ PROGRAMS = {
                           x.argmax(), (x + 1).argmin(1) * 2),
                (np.array([[1.0, 3.0, 3.0, -1.0], [np.nan, 2.0, np.nan, 5.0],
                           [0.5, -0.5, 0.5, -0.5]], np.float32),)),
+    "max_pool_backward": (lambda x: (x.gather(1, x.argmax(1, keepdim=True)) * 3,
+                                      tc.zeros_like(x).scatter_add(1, x.argmax(1, keepdim=True),
+                                                                   x.amax(1, keepdim=True))),
+                          (_f32(4, 5),)),
+    "cross_entropy": (lambda x, y: F.cross_entropy(x, y), (_f32(6, 4), rng.integers(0, 4, 6))),
     "argmax_int": (lambda i: (i.argmax(0), i.argmin()), (rng.integers(-3, 3, (4, 5)),)),
     # (inside each function's domain: the simulator runs Python's math, which raises where
     # CUDA returns NaN)
@@ -107,8 +112,8 @@ def _compile(name, text):
 def _run(group, kernel, values):
     """The kernel on the simulator: the group's root from its inputs' values."""
     cuda = numba_cuda()
-    args = [np.ascontiguousarray(values[x]).reshape(np.shape(values[x]) or (1,))
-            for x in group.inputs]
+    # copies: the simulator writes every argument back, a constant's read-only array too
+    args = [np.array(values[x]).reshape(np.shape(values[x]) or (1,)) for x in group.inputs]
     out = np.zeros(group.root.size, group.root.dtype)
     if group.kind == "reduce":          # a block per output element
         cuda.jit(kernel)[out.size, SIM_THREADS](*args, out)
