@@ -32,7 +32,7 @@ def compile_graph(graph):
     def run(arrays):
         env = {n: arrays[position[n]] for n in graph.inputs}
         for node, free in steps:
-            env[node] = _execute(node, env, names)
+            env[node] = execute(node, env, names)
             for i in free:
                 del env[i]
         return [env[o] for o in graph.outputs]
@@ -40,7 +40,8 @@ def compile_graph(graph):
     return run
 
 
-def _execute(node, env, names):
+def execute(node, env, names):
+    """node's value from its operands' values in env (numpy arrays), cast to its dtype."""
     if node.op == CONSTANT:
         return node.params["value"]
     operands = [env[i] if isinstance(i, Node) else i for i in node.inputs]

@@ -31,5 +31,11 @@ def _llvm():
     return compile_graph
 
 
+def _cuda():
+    from .cuda.backend import compile_graph
+    return compile_graph
+
+
 register("interp", _interp)
 register("llvm", _llvm)
+register("cuda", _cuda)

@@ -12,6 +12,7 @@ backward graph is built too), then writes every stage the compile went through:
     NN_<stage>.txt    the IR text of each graph, in pipeline order (from `compiled.graphs`)
     NN_<stage>.dot    its picture as Graphviz DOT (+ .svg when Graphviz is installed)
     NN_<kind>.ll/.s   LLVM IR and assembly, when the backend exposes `.llvm_ir` / `.asm`
+    NN_cuda_source.*.py  the CUDA kernels' numba source (--backend cuda)
     pass_log.txt      every stage of the pipeline (trace, simplify, autodiff, partition, and
                       the backend's fusion, kernels, memory, schedule, compile): the graph it
                       ran on, what it turned into what (counts), milliseconds
@@ -44,7 +45,8 @@ from .visualize import dot_program, to_dot, write_picture
 DEFAULT_OUT = "tracecomp_dump"
 # compiled-object attributes holding backend text: (attribute, stage name, file extension)
 BACKEND_TEXTS = [("fusion_log", "fusion", ".txt"), ("llvm_ir", "llvm_ir", ".ll"),
-                 ("optimized_ir", "llvm_ir_optimized", ".ll"), ("asm", "asm", ".s")]
+                 ("optimized_ir", "llvm_ir_optimized", ".ll"), ("asm", "asm", ".s"),
+                 ("cuda_source", "cuda_source", ".py")]
 
 
 class UsageError(Exception):

@@ -1,5 +1,7 @@
 """tracecomp.codegen.cuda: GPU kernels through numba-cuda (the CUDA backend, being built).
 
+  backend.py  compile_graph: fusion for the CUDA Target, a kernel per elementwise and
+              reduce group, host steps for the rest, values kept on the device
   compat.py   numba-cuda imported with the numpy that is installed (numpy >= 2.5 too)
   source.py   fused elementwise and reduce groups as numba-cuda kernels' Python source
               (reductions: a block per output element, combined in shared memory;
@@ -8,6 +10,7 @@
 
 What exists today is checked without a GPU: every kernel source compiles to PTX for
 sm_90 (numba.cuda.compile_ptx, NVVM from pip's CUDA wheels) and runs under numba's CUDA
-simulator against tracecomp's eager results (tests/cuda). compile(backend="cuda") is not
-registered yet: device tensors, the other group kinds and the runner come next.
+simulator against tracecomp's eager results, and compile(backend="cuda") trains an MLP step
+there (tests/cuda). Not yet: matmul on the GPU (a host step today), convolution windows,
+device-resident tensors (.to("cuda")), a kernel cache.
 """

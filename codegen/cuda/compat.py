@@ -11,6 +11,11 @@ import importlib
 import numpy as np
 
 
+def simulating():
+    """Whether numba-cuda runs kernels on its simulator (NUMBA_ENABLE_CUDASIM=1)."""
+    return bool(importlib.import_module("numba.cuda.core.config").ENABLE_CUDASIM)
+
+
 def numba_cuda():
     """The numba.cuda module (ImportError when numba-cuda is not installed)."""
     if hasattr(np, "row_stack"):
@@ -24,7 +29,7 @@ def numba_cuda():
         # the modules that overload it, which numba would otherwise import at the first
         # compile: numba's own and, on the real target, numba-cuda's
         importlib.import_module("numba.np.arrayobj")
-        if not importlib.import_module("numba.cuda.core.config").ENABLE_CUDASIM:
+        if not simulating():
             importlib.import_module("numba.cuda.np.arrayobj")
         return cuda
     finally:

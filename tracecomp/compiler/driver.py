@@ -280,11 +280,13 @@ class CompiledFunction:
     def pass_log(self):
         return [] if self.last is None else self.last.pass_log
 
-    # what the backend made of the most recent compile (the llvm backend has all four)
+    # what the backend made of the most recent compile (llvm: the IR, optimized IR and
+    # assembly; cuda: the kernels' source; both: the fusion log)
     llvm_ir = property(lambda self: _backend_text(self.last, "llvm_ir"))
     optimized_ir = property(lambda self: _backend_text(self.last, "optimized_ir"))
     asm = property(lambda self: _backend_text(self.last, "asm"))
     fusion_log = property(lambda self: _backend_text(self.last, "fusion_log"))
+    cuda_source = property(lambda self: _backend_text(self.last, "cuda_source"))
 
     def __call__(self, *args, **kwargs):
         return self._call(self.fn, args, kwargs, *_roots_of(self.fn, args))
@@ -409,6 +411,7 @@ class CompiledModule:
     optimized_ir = property(lambda self: self._compiled.optimized_ir)
     asm = property(lambda self: self._compiled.asm)
     fusion_log = property(lambda self: self._compiled.fusion_log)
+    cuda_source = property(lambda self: self._compiled.cuda_source)
 
     def train(self, mode=True):
         self._orig_mod.train(mode)
