@@ -80,19 +80,26 @@ def _step(cuda, group, k, threads, names):
     if group.kind == "view":          # a reshape of a stored value: the same buffer
         return lambda values: values.__setitem__(
             root, values[root.inputs[0]].reshape(root.shape or (1,)))
-    if group.kind in ("elementwise", "reduce"):
+    if group.kind in ("elementwise", "reduce", "matmul"):
         name = f"kernel{k}_{root.op}"
+        tile = 8 if threads == SIM_THREADS else 16          # a matmul block: tile x tile
         text = source.kernel_source(group, name) if group.kind == "elementwise" \
-            else source.reduce_source(group, name, threads)
+            else source.reduce_source(group, name, threads) if group.kind == "reduce" \
+            else source.matmul_source(group, name, tile)
         namespace = {}
         exec(compile(source.PREAMBLE + text, f"<{name}>", "exec"), namespace)
         kernel = cuda.jit(namespace[name])
-        blocks = root.size if group.kind == "reduce" else -(-root.size // threads)
+        if group.kind == "matmul":
+            m, n = root.shape
+            blocks, per_block = (-(-n // tile), -(-m // tile)), (tile, tile)
+        else:
+            blocks = root.size if group.kind == "reduce" else -(-root.size // threads)
+            per_block = threads
 
         def launch(values):
             out = cuda.device_array(root.size, root.dtype)
             if root.size:
-                kernel[blocks, threads](*[values[x] for x in group.inputs], out)
+                kernel[blocks, per_block](*[values[x] for x in group.inputs], out)
             values[root] = out.reshape(root.shape or (1,))
         launch.source = text
         return launch

@@ -168,6 +168,9 @@ def supported(node):
         return node.dtype.kind != "b" and node.inputs[0].dtype == node.dtype
     if node.op in ARG:
         return node.inputs[0].dtype.kind in "fi" and node.inputs[0].size > 0
+    if node.op == "matmul":             # 2-D products (batched ones are host steps yet)
+        return node.ndim == 2 and node.dtype.kind == "f" \
+            and all(x.ndim == 2 and x.dtype == node.dtype for x in node.inputs)
     if node.op == "gather":
         return _in_range(node.inputs[1], node.params["dim"], node.inputs[0]) \
             and node.dtype.kind in "fi"
@@ -319,6 +322,43 @@ def _digits(flat, sizes):
             out.append(f"(({rest}) % {sizes[d]})")
             rest = f"(({rest}) // {sizes[d]})"
     return out[::-1]
+
+
+def matmul_source(group, name, tile=16):
+    """The source of `def name(a, b, out)` for a 2-D matmul group: C = A @ B in tiles of
+    tile x tile (launch a grid of (ceil(N / tile), ceil(M / tile)) blocks of (tile, tile)
+    threads), each block staging a tile of A and one of B in shared memory per step along
+    K. A transpose in the group is read as its input with the indices swapped (no copy), as
+    the BLAS's trans flags do for the llvm backend. Accumulates in the product's dtype."""
+    root, members = group.root, set(group.nodes)
+    (m, n), kdim = root.shape, root.inputs[0].shape[1]
+    t = SCALAR[root.dtype]
+    args = {x: f"in{k}" for k, x in enumerate(group.inputs)}
+
+    def read(x, row, col):
+        if x in members:                # a transpose: its input, indices swapped
+            return f"{args[x.inputs[0]]}[{col}, {row}]"
+        return f"{args[x]}[{row}, {col}]"
+    a, b = root.inputs
+    return (f"def {name}({', '.join([args[x] for x in group.inputs] + ['out'])}):\n"
+            f"    sa = cuda.shared.array(({tile}, {tile}), {t})\n"
+            f"    sb = cuda.shared.array(({tile}, {tile}), {t})\n"
+            f"    tx = cuda.threadIdx.x\n"
+            f"    ty = cuda.threadIdx.y\n"
+            f"    row = cuda.blockIdx.y * {tile} + ty\n"
+            f"    col = cuda.blockIdx.x * {tile} + tx\n"
+            f"    acc = {t}(0)\n"
+            f"    for step in range({-(-kdim // tile)}):\n"
+            f"        k = step * {tile} + tx\n"
+            f"        sa[ty, tx] = {read(a, 'row', 'k')} if row < {m} and k < {kdim} else {t}(0)\n"
+            f"        k = step * {tile} + ty\n"
+            f"        sb[ty, tx] = {read(b, 'k', 'col')} if k < {kdim} and col < {n} else {t}(0)\n"
+            f"        cuda.syncthreads()\n"
+            f"        for j in range({tile}):\n"
+            f"            acc = {t}(acc + sa[ty, j] * sb[j, tx])\n"
+            f"        cuda.syncthreads()\n"
+            f"    if row < {m} and col < {n}:\n"
+            f"        out[row * {n} + col] = acc\n")
 
 
 def reduce_source(group, name, threads=128):

@@ -73,6 +73,11 @@ PROGRAMS = {
                                                                    x.amax(1, keepdim=True))),
                           (_f32(4, 5),)),
     "cross_entropy": (lambda x, y: F.cross_entropy(x, y), (_f32(6, 4), rng.integers(0, 4, 6))),
+    "linear_relu": (lambda x, w, b: (x @ w.t() + b).relu() @ w, (_f32(5, 7), _f32(9, 7),
+                                                                 _f32(9))),
+    "matmul_transposed": (lambda a, b: (a.t() @ b.t(), a @ a.t()), (_f32(10, 3), _f32(12, 10))),
+    "matmul_float64": (lambda a, b: a @ b, (_f32(4, 17).astype(np.float64),
+                                            _f32(17, 2).astype(np.float64))),
     "argmax_int": (lambda i: (i.argmax(0), i.argmin()), (rng.integers(-3, 3, (4, 5)),)),
     # (inside each function's domain: the simulator runs Python's math, which raises where
     # CUDA returns NaN)
@@ -89,6 +94,7 @@ PROGRAMS = {
 
 
 SIM_THREADS = 32      # a reduction's block on the simulator (each thread a Python thread)
+TILE = 8              # a matmul block's side there
 
 
 def _kernels(fn, arrays, threads=SIM_THREADS):
@@ -100,6 +106,8 @@ def _kernels(fn, arrays, threads=SIM_THREADS):
             out.append((g, f"kernel{k}", source.kernel_source(g, f"kernel{k}")))
         elif g.kind == "reduce":
             out.append((g, f"kernel{k}", source.reduce_source(g, f"kernel{k}", threads)))
+        elif g.kind == "matmul":
+            out.append((g, f"kernel{k}", source.matmul_source(g, f"kernel{k}", TILE)))
     return graph, out
 
 
@@ -117,6 +125,9 @@ def _run(group, kernel, values):
     out = np.zeros(group.root.size, group.root.dtype)
     if group.kind == "reduce":          # a block per output element
         cuda.jit(kernel)[out.size, SIM_THREADS](*args, out)
+    elif group.kind == "matmul":
+        m, n = group.root.shape
+        cuda.jit(kernel)[(-(-n // TILE), -(-m // TILE)), (TILE, TILE)](*args, out)
     else:
         cuda.jit(kernel)[(out.size + 31) // 32, 32](*args, out)
     return out.reshape(group.root.shape)
