@@ -169,5 +169,24 @@ def concat(ix, index, dim, piece_sizes):
     return out
 
 
+def unfold(ix, index, x_shape, kernel, dilation, padding, stride):
+    """(operand index, inside) of im2col: column element (n, r, p) with r = (c, i, j) over
+    (C, kh, kw) and p = (y, x) over the output pixels reads input pixel (n, c, y*sh + i*dh
+    - ph, x*sw + j*dw - pw) where that lies inside the image, else the padding's zero."""
+    n, r, p = index
+    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = kernel, dilation, padding, stride
+    h, w = x_shape[2:]
+    ow = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    c, i, j = ix.div(r, ix.const(kh * kw)), ix.rem(ix.div(r, ix.const(kw)), ix.const(kh)), \
+        ix.rem(r, ix.const(kw))
+    y, x = ix.div(p, ix.const(ow)), ix.rem(p, ix.const(ow))
+    row = ix.sub(ix.add(ix.mul(y, ix.const(sh)), ix.mul(i, ix.const(dh))), ix.const(ph))
+    col = ix.sub(ix.add(ix.mul(x, ix.const(sw)), ix.mul(j, ix.const(dw))), ix.const(pw))
+    inside = ix.and_(ix.and_(ix.ge(row, ix.const(0)), ix.lt(row, ix.const(h))),
+                     ix.and_(ix.ge(col, ix.const(0)), ix.lt(col, ix.const(w))))
+    zero = ix.const(0)
+    return [n, c, ix.select(inside, row, zero), ix.select(inside, col, zero)], inside
+
+
 def _contiguous_strides(shape):
     return [math.prod(shape[k + 1:]) for k in range(len(shape))]

@@ -1,17 +1,19 @@
 """tracecomp.codegen.cuda: GPU kernels through numba-cuda (the CUDA backend, being built).
 
   backend.py  compile_graph: fusion for the CUDA Target, a kernel per elementwise,
-              reduce and 2-D matmul group, host steps for the rest, values on the device
+              window (unfold, fold), reduce and matmul group, host steps for the rest,
+              values on the device
   compat.py   numba-cuda imported with the numpy that is installed (numpy >= 2.5 too)
   source.py   fused elementwise and reduce groups as numba-cuda kernels' Python source
               (reductions: a block per output element, combined in shared memory;
               argmax/argmin: a loop in the thread; gather and a gather's scatter_add
-              where the indices are provably in range, as the llvm backend's; 2-D
-              matmuls in shared-memory tiles, transposes read in place)
+              where the indices are provably in range, as the llvm backend's; unfold
+              through the shared index map, fold as a gather-sum; matmuls, batched too,
+              in shared-memory tiles, transposes read in place)
 
 What exists today is checked without a GPU: every kernel source compiles to PTX for
 sm_90 (numba.cuda.compile_ptx, NVVM from pip's CUDA wheels) and runs under numba's CUDA
-simulator against tracecomp's eager results, and compile(backend="cuda") trains an MLP step
-there (tests/cuda). Not yet: cuBLAS for the products, batched matmul, convolution windows,
-device-resident tensors (.to("cuda")), a kernel cache.
+simulator against tracecomp's eager results, and compile(backend="cuda") trains MLP and
+ConvNet steps there (tests/cuda). Not yet: cuBLAS for the products, device-resident
+tensors (.to("cuda")), a kernel cache.
 """

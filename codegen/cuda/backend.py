@@ -80,18 +80,19 @@ def _step(cuda, group, k, threads, names):
     if group.kind == "view":          # a reshape of a stored value: the same buffer
         return lambda values: values.__setitem__(
             root, values[root.inputs[0]].reshape(root.shape or (1,)))
-    if group.kind in ("elementwise", "reduce", "matmul"):
+    if group.kind in ("elementwise", "unfold", "fold", "reduce", "matmul"):
         name = f"kernel{k}_{root.op}"
         tile = 8 if threads == SIM_THREADS else 16          # a matmul block: tile x tile
-        text = source.kernel_source(group, name) if group.kind == "elementwise" \
-            else source.reduce_source(group, name, threads) if group.kind == "reduce" \
-            else source.matmul_source(group, name, tile)
+        text = source.reduce_source(group, name, threads) if group.kind == "reduce" \
+            else source.matmul_source(group, name, tile) if group.kind == "matmul" \
+            else source.kernel_source(group, name)      # a thread per element
         namespace = {}
         exec(compile(source.PREAMBLE + text, f"<{name}>", "exec"), namespace)
         kernel = cuda.jit(namespace[name])
         if group.kind == "matmul":
-            m, n = root.shape
-            blocks, per_block = (-(-n // tile), -(-m // tile)), (tile, tile)
+            m, n = root.shape[-2:]
+            batch = int(np.prod(root.shape[:-2], dtype=np.int64))
+            blocks, per_block = (-(-n // tile), -(-m // tile), batch), (tile, tile)
         else:
             blocks = root.size if group.kind == "reduce" else -(-root.size // threads)
             per_block = threads

@@ -168,9 +168,12 @@ def supported(node):
         return node.dtype.kind != "b" and node.inputs[0].dtype == node.dtype
     if node.op in ARG:
         return node.inputs[0].dtype.kind in "fi" and node.inputs[0].size > 0
-    if node.op == "matmul":             # 2-D products (batched ones are host steps yet)
-        return node.ndim == 2 and node.dtype.kind == "f" \
-            and all(x.ndim == 2 and x.dtype == node.dtype for x in node.inputs)
+    if node.op == "matmul":     # 2-D, or batched where an operand has the batch or none
+        return node.ndim >= 2 and node.dtype.kind == "f" and all(
+            x.dtype == node.dtype and (x.ndim == 2 or x.shape[:-2] == node.shape[:-2])
+            for x in node.inputs)
+    if node.op in ("unfold", "fold"):
+        return node.dtype.kind == "f"
     if node.op == "gather":
         return _in_range(node.inputs[1], node.params["dim"], node.inputs[0]) \
             and node.dtype.kind in "fi"
@@ -230,6 +233,13 @@ class _Kernel:
             return self.emit(f"({v} if {inside} else {fill})")
         if node.op in ARG:
             return self._arg(node, index)
+        if node.op == "unfold":
+            src, inside = index_maps.unfold(ix, index, x.shape, p["kernel"], p["dilation"],
+                                            p["padding"], p["stride"])
+            v = self.value(x, src)
+            return self.emit(f"({v} if {inside} else {SCALAR[node.dtype]}(0))")
+        if node.op == "fold":
+            return self._fold(node, index)
         if node.op == "gather":         # x read along dim where idx points
             src = list(index)
             src[p["dim"]] = self._as(self.value(node.inputs[1], index), np.dtype(np.int64))
@@ -275,6 +285,33 @@ class _Kernel:
         self.emit(f"{t}_j", where)
         self.memo, self.depth = saved, self.depth - 2
         return self.emit(f"i64({where})")
+
+    def _fold(self, node, index):
+        """col2im at one output pixel: the sum, over the kernel positions (i, j), of the
+        column element whose window put (i, j) on this pixel, where one did (a gather-sum:
+        no thread writes another's pixel)."""
+        cols, p = node.inputs[0], node.params
+        (kh, kw), (dh, dw), (ph, pw), (sh, sw) = p["kernel"], p["dilation"], p["padding"], \
+            p["stride"]
+        h, w = p["output_size"]
+        oh, ow = ((h + 2 * ph - dh * (kh - 1) - 1) // sh + 1,
+                  (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1)
+        n, c, yy, xx = index
+        t, typ = f"f{len(self.lines)}", SCALAR[node.dtype]
+        total = self.emit(f"{typ}(0)", f"{t}_sum")
+        pad = "    " * self.depth
+        self.lines += [f"{pad}for {t}_i in range({kh}):",
+                       f"{pad}    for {t}_j in range({kw}):",
+                       f"{pad}        {t}_y = {yy} + {ph} - {t}_i * {dh}",
+                       f"{pad}        {t}_x = {xx} + {pw} - {t}_j * {dw}",
+                       f"{pad}        if ({t}_y >= 0 and {t}_x >= 0 and {t}_y % {sh} == 0 and "
+                       f"{t}_x % {sw} == 0 and {t}_y // {sh} < {oh} and {t}_x // {sw} < {ow}):"]
+        saved, self.depth = dict(self.memo), self.depth + 3
+        v = self.value(cols, [n, f"({c} * {kh * kw} + {t}_i * {kw} + {t}_j)",
+                              f"(({t}_y // {sh}) * {ow} + {t}_x // {sw})"])
+        self.emit(f"{typ}({total} + {v})", total)
+        self.memo, self.depth = saved, self.depth - 3
+        return total
 
     def _as(self, value, dtype):
         return self.emit(f"{SCALAR[dtype]}({value})")
@@ -325,20 +362,24 @@ def _digits(flat, sizes):
 
 
 def matmul_source(group, name, tile=16):
-    """The source of `def name(a, b, out)` for a 2-D matmul group: C = A @ B in tiles of
-    tile x tile (launch a grid of (ceil(N / tile), ceil(M / tile)) blocks of (tile, tile)
+    """The source of `def name(a, b, out)` for a matmul group: C = A @ B in tiles of tile x
+    tile (launch a grid of (ceil(N / tile), ceil(M / tile), batch) blocks of (tile, tile)
     threads), each block staging a tile of A and one of B in shared memory per step along
-    K. A transpose in the group is read as its input with the indices swapped (no copy), as
-    the BLAS's trans flags do for the llvm backend. Accumulates in the product's dtype."""
+    K. A batched product takes its item from blockIdx.z; an operand without batch dims is
+    shared by every item. A transpose in the group is read as its input with the last two
+    indices swapped (no copy), as the BLAS's trans flags do for the llvm backend.
+    Accumulates in the product's dtype."""
     root, members = group.root, set(group.nodes)
-    (m, n), kdim = root.shape, root.inputs[0].shape[1]
+    (m, n), kdim = root.shape[-2:], root.inputs[0].shape[-1]
     t = SCALAR[root.dtype]
     args = {x: f"in{k}" for k, x in enumerate(group.inputs)}
+    batch = _digits("cuda.blockIdx.z", root.shape[:-2])
 
     def read(x, row, col):
+        lead = batch if x.ndim > 2 else []
         if x in members:                # a transpose: its input, indices swapped
-            return f"{args[x.inputs[0]]}[{col}, {row}]"
-        return f"{args[x]}[{row}, {col}]"
+            return f"{args[x.inputs[0]]}[{', '.join(lead + [col, row])}]"
+        return f"{args[x]}[{', '.join(lead + [row, col])}]"
     a, b = root.inputs
     return (f"def {name}({', '.join([args[x] for x in group.inputs] + ['out'])}):\n"
             f"    sa = cuda.shared.array(({tile}, {tile}), {t})\n"
@@ -358,7 +399,7 @@ def matmul_source(group, name, tile=16):
             f"            acc = {t}(acc + sa[ty, j] * sb[j, tx])\n"
             f"        cuda.syncthreads()\n"
             f"    if row < {m} and col < {n}:\n"
-            f"        out[row * {n} + col] = acc\n")
+            f"        out[cuda.blockIdx.z * {m * n} + row * {n} + col] = acc\n")
 
 
 def reduce_source(group, name, threads=128):

@@ -89,3 +89,19 @@ def test_concat(sizes, dim):
             v = pieces[k][tuple(at)]
             got = v if got is None else ix.select(starts, v, got)
         assert got == want[index], index
+
+
+@pytest.mark.parametrize("shape,kernel,dilation,padding,stride", [
+    ((2, 3, 5, 6), (2, 3), (1, 1), (0, 0), (1, 1)),
+    ((1, 2, 7, 7), (3, 3), (2, 1), (1, 2), (2, 3)),
+    ((1, 1, 4, 4), (2, 2), (1, 1), (1, 1), (2, 2))])
+def test_unfold(shape, kernel, dilation, padding, stride):
+    from tracecomp.ops.conv import unfold_p
+    x = _positions(shape) + 1            # 0 is the padding
+    want = unfold_p.impl(x, kernel=kernel, dilation=dilation, padding=padding, stride=stride)
+
+    def element(index):
+        src, inside = im.unfold(ix, index, shape, kernel, dilation, padding, stride)
+        return x[tuple(src)] if inside else 0
+    for index in itertools.product(*map(range, want.shape)):
+        assert element(list(index)) == want[index], index

@@ -78,6 +78,12 @@ PROGRAMS = {
     "matmul_transposed": (lambda a, b: (a.t() @ b.t(), a @ a.t()), (_f32(10, 3), _f32(12, 10))),
     "matmul_float64": (lambda a, b: a @ b, (_f32(4, 17).astype(np.float64),
                                             _f32(17, 2).astype(np.float64))),
+    "conv_pool": (lambda x, w: F.max_pool2d(F.conv2d(x, w, padding=1).relu(), 2)
+                  + F.avg_pool2d(x.sum(1, keepdim=True), 2, 1, padding=1)[..., :2, :2],
+                  (_f32(1, 2, 4, 4), _f32(2, 2, 3, 3))),
+    "fold_bmm": (lambda cols, a, b: (F.fold(cols, (5, 4), (2, 2), stride=(1, 2)),
+                                     a @ b, a.transpose(1, 2) @ a),
+                 (_f32(2, 12, 8), _f32(3, 4, 5), _f32(3, 5, 2))),
     "argmax_int": (lambda i: (i.argmax(0), i.argmin()), (rng.integers(-3, 3, (4, 5)),)),
     # (inside each function's domain: the simulator runs Python's math, which raises where
     # CUDA returns NaN)
@@ -102,7 +108,7 @@ def _kernels(fn, arrays, threads=SIM_THREADS):
     graph = trace(fn, *[tc.tensor(a) for a in arrays])
     out = []
     for k, g in enumerate(fusion.run(graph, CUDA).groups):
-        if g.kind == "elementwise":
+        if g.kind in ("elementwise", "unfold", "fold"):
             out.append((g, f"kernel{k}", source.kernel_source(g, f"kernel{k}")))
         elif g.kind == "reduce":
             out.append((g, f"kernel{k}", source.reduce_source(g, f"kernel{k}", threads)))
@@ -126,8 +132,9 @@ def _run(group, kernel, values):
     if group.kind == "reduce":          # a block per output element
         cuda.jit(kernel)[out.size, SIM_THREADS](*args, out)
     elif group.kind == "matmul":
-        m, n = group.root.shape
-        cuda.jit(kernel)[(-(-n // TILE), -(-m // TILE)), (TILE, TILE)](*args, out)
+        m, n = group.root.shape[-2:]
+        batch = int(np.prod(group.root.shape[:-2], dtype=np.int64))
+        cuda.jit(kernel)[(-(-n // TILE), -(-m // TILE), batch), (TILE, TILE)](*args, out)
     else:
         cuda.jit(kernel)[(out.size + 31) // 32, 32](*args, out)
     return out.reshape(group.root.shape)
