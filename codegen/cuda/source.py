@@ -13,10 +13,14 @@ tests check that every emitted kernel is real CUDA and not only what the simulat
 """
 import numpy as np
 
-from tracecomp import dtypes
 from tracecomp.codegen import index_maps
+from tracecomp.codegen.kernel_facts import (
+    compute_dtype,
+    gather_gradient,
+    indexes_in_range,
+    operand_dtypes,
+)
 from tracecomp.ir import Node
-from tracecomp.passes import ranges
 
 # numba's scalar types under the names the kernels use
 SCALAR = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64", np.dtype(np.int64): "i64",
@@ -74,8 +78,6 @@ RULES = {
     "logical_xor": _every("b", "({0} != {1})"),
     "logical_not": _every("b", "(not {0})"),
 }
-COMPARISONS = {"eq", "ne", "lt", "le", "gt", "ge"}
-LOGICAL = {"logical_and", "logical_or", "logical_xor", "logical_not"}
 MOVEMENT = {"permute", "expand", "slice", "reshape", "pad", "flip", "concat"}
 # argmax/argmin: the comparison that makes an element the new best (numpy's and torch's
 # rule: the first extreme wins, and NaN counts as the extreme, its first occurrence too)
@@ -86,14 +88,6 @@ ARG = {"argmax": "({0} > {1} or ({0} != {0} and {1} == {1}))",
 REDUCE = {"reduce_sum": ("{t}(0)", "{0} + {1}"), "reduce_prod": ("{t}(1)", "{0} * {1}"),
           "reduce_max": ("{low}", "({0} if ({0} >= {1} or {0} != {0}) else {1})"),
           "reduce_min": ("{high}", "({0} if ({0} <= {1} or {0} != {0}) else {1})")}
-
-
-def _in_range(idx, dim, x):
-    """Every value of idx provably indexes x along dim (passes/ranges.py: an argmax over
-    dim, a checked class target), so a kernel may read through it unchecked."""
-    known = ranges.bounds(idx)
-    return idx.dtype in (np.dtype(np.int64), np.dtype(np.int32)) and known is not None \
-        and known[0] >= 0 and known[1] < x.shape[dim]
 
 
 class SourceIndexOps:
@@ -137,18 +131,6 @@ def _kind(dtype):
     return "f" if dtype.kind == "f" else "b" if dtype.kind == "b" else "i"
 
 
-def compute_dtype(node):
-    """The dtype a node's rule computes in: comparisons in their operands' promoted dtype,
-    logical ops in bool, the rest in the node's own."""
-    if node.op in COMPARISONS:
-        return np.dtype(dtypes.result_type(*node.inputs))
-    if node.op in LOGICAL:
-        return np.dtype(np.bool_)
-    if node.op in ("isnan", "isinf"):
-        return node.inputs[0].dtype
-    return node.dtype
-
-
 def _template(node):
     """The rule's expression for node's compute dtype, or None."""
     kind = _kind(compute_dtype(node))
@@ -175,14 +157,10 @@ def supported(node):
     if node.op in ("unfold", "fold"):
         return node.dtype.kind == "f"
     if node.op == "gather":
-        return _in_range(node.inputs[1], node.params["dim"], node.inputs[0]) \
+        return indexes_in_range(node.inputs[1], node.params["dim"], node.inputs[0]) \
             and node.dtype.kind in "fi"
-    if node.op == "scatter_add":        # a gather's gradient: one index per row along dim
-        base, idx, src = node.inputs[:3]
-        dim = node.params["dim"]
-        return _in_range(idx, dim, base) and idx.shape[dim] == 1 and src.shape == idx.shape \
-            and base.shape == node.shape and node.dtype.kind in "fi" \
-            and all(a == c for d, (a, c) in enumerate(zip(idx.shape, base.shape)) if d != dim)
+    if node.op == "scatter_add":
+        return gather_gradient(node) and node.dtype.kind in "fi"
     if _template(node) is None:
         return False
     if node.op == "cast":     # float -> integer is undefined past the range in CUDA C
@@ -318,10 +296,8 @@ class _Kernel:
 
     def _elementwise(self, node, index):
         compute = compute_dtype(node)
-        wants = [np.dtype(np.bool_)] + [node.dtype] * 2 if node.op == "where" \
-            else [compute] * len(node.inputs)
         operands = []
-        for x, want in zip(node.inputs, wants):
+        for x, want in zip(node.inputs, operand_dtypes(node)):
             at = index_maps.broadcast(self.ix, index, node.shape, x.shape) \
                 if isinstance(x, Node) else index
             operands.append(self._as(self.value(x, at), want))

@@ -31,9 +31,10 @@ import numpy as np
 from llvmlite import ir
 
 from tracecomp.codegen import index_maps
+from tracecomp.codegen.kernel_facts import operand_dtypes
 from tracecomp.ir import Node
 
-from .ops import BOOL, Emitter, ir_type, is_float, operand_dtypes, rule_for
+from .ops import BOOL, Emitter, ir_type, is_float, rule_for
 
 I64 = ir.IntType(64)
 PTR = ir.PointerType()

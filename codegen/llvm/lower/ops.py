@@ -23,6 +23,9 @@ import functools
 import numpy as np
 from llvmlite import ir
 
+from tracecomp.codegen.kernel_facts import compute_dtype, operand_dtypes  # noqa: F401
+
+# (operand_dtypes: kernels.py takes it from here, with the rules)
 from . import mathlib
 
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
@@ -381,7 +384,7 @@ lowers("i",
     minimum=_int_extremum("<"),
 )
 
-# comparisons compute in their operands' promoted dtype (compute_dtype), logical ops in bool
+# comparisons compute in their operands' promoted dtype, logical ops in bool (compute_dtype)
 COMPARISONS = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 LOGICAL = {"logical_and": "and_", "logical_or": "or_", "logical_xor": "xor"}
 lowers("fib", **{op: _compare(pred) for op, pred in COMPARISONS.items()})
@@ -393,25 +396,6 @@ lowers("ib", isnan=_false, isinf=_false)
 lowers("fib", copy=_same, detach=_same, cast=_same,
        where=lambda e, a, n, d: e.b.select(*a))
 lowers("ib", floor=_same, ceil=_same, trunc=_same, round=_same)
-
-
-def operand_dtypes(node):
-    """The dtype each operand is converted to before the rule runs."""
-    if node.op == "where":
-        return [BOOL, node.dtype, node.dtype]
-    return [compute_dtype(node)] * len(node.inputs)
-
-
-def compute_dtype(node):
-    """The dtype the rule computes in."""
-    from tracecomp import dtypes
-    if node.op in COMPARISONS:
-        return np.dtype(dtypes.result_type(*node.inputs))
-    if node.op in LOGICAL or node.op == "logical_not":
-        return BOOL
-    if node.op in ("isnan", "isinf"):
-        return node.inputs[0].dtype
-    return node.dtype
 
 
 def rule_for(node):

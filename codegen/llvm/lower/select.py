@@ -9,19 +9,15 @@ it is lowered only when every index provably lies inside x's dim (passes/ranges.
 argmax/argmin over the same dim, a class target that a check_range guard has checked) --
 any other gather keeps its numpy impl, which checks its indices (a native load cannot).
 """
-import numpy as np
 from llvmlite import ir
 
-from tracecomp.passes import ranges
+from tracecomp.codegen.kernel_facts import INDEX_DTYPES, gather_gradient, indexes_in_range
 
 from .kernels import MOVEMENT, SUPPORT, c64, rule_for_dtype
 from .ops import is_float
 
 MAX_UNROLL = 64
 I64 = ir.IntType(64)
-# index operands a native load can take: int32 ones are widened (an int32 compared with the
-# i64 loop index was invalid IR); others (uint8) keep the numpy impl
-INDEX_DTYPES = (np.dtype(np.int64), np.dtype(np.int32))
 
 
 def _index_value(k, idx, at):
@@ -87,27 +83,11 @@ def _arg_supported(node):
 def _gather_supported(node):
     """Only indices that are in range by construction: an argmax/argmin over this dim."""
     x, idx, dim = node.inputs[0], node.inputs[1], node.params["dim"]
-    return _gather_supported_index(idx, dim, x) and rule_for_dtype(node.dtype)
+    return indexes_in_range(idx, dim, x) and rule_for_dtype(node.dtype)
 
 
 def _scatter_add_supported(node):
-    """A gather's gradient: one in-range index per row along dim (an argmax per pooling
-    window, a class per sample), src shaped like the index."""
-    base, idx, src = node.inputs[:3]
-    dim = node.params["dim"]
-    return _gather_supported_index(idx, dim, base) and idx.shape[dim] == 1 \
-        and tuple(src.shape) == tuple(idx.shape) and base.shape == node.shape \
-        and all(a == c for d, (a, c) in enumerate(zip(idx.shape, base.shape)) if d != dim) \
-        and rule_for_dtype(node.dtype)
-
-
-def _gather_supported_index(idx, dim, x):
-    """Every value of idx provably indexes x along dim (passes/ranges.py): an argmax/argmin
-    over dim, a checked class target, or a saved one of those (partition records its
-    value_range)."""
-    known = ranges.bounds(idx)
-    return idx.dtype in INDEX_DTYPES and known is not None and known[0] >= 0 \
-        and known[1] < x.shape[dim]
+    return gather_gradient(node) and rule_for_dtype(node.dtype)
 
 
 MOVEMENT.update(argmax=_arg_extremum(True), argmin=_arg_extremum(False), gather=_gather,
