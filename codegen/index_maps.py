@@ -19,6 +19,8 @@ that prints source (a CUDA kernel's Python) would print expressions.
 """
 import math
 
+from tracecomp.ops.conv import out_size
+
 
 class PythonIndexOps:
     """IndexOps on Python ints: the maps evaluated for one index at a time."""
@@ -176,7 +178,7 @@ def unfold(ix, index, x_shape, kernel, dilation, padding, stride):
     n, r, p = index
     (kh, kw), (dh, dw), (ph, pw), (sh, sw) = kernel, dilation, padding, stride
     h, w = x_shape[2:]
-    ow = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    ow = out_size(w, kw, dw, pw, sw)
     c, i, j = ix.div(r, ix.const(kh * kw)), ix.rem(ix.div(r, ix.const(kw)), ix.const(kh)), \
         ix.rem(r, ix.const(kw))
     y, x = ix.div(p, ix.const(ow)), ix.rem(p, ix.const(ow))

@@ -21,6 +21,7 @@ from tracecomp.codegen.kernel_facts import (
     operand_dtypes,
 )
 from tracecomp.ir import Node
+from tracecomp.ops.conv import out_size
 
 # numba's scalar types under the names the kernels use
 SCALAR = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64", np.dtype(np.int64): "i64",
@@ -42,6 +43,9 @@ def _every(kinds, template):
 # math.floor as an integer, and the simulator has no libdevice); above it, and for NaN and
 # inf, the value is its own answer. The result takes x's sign, so -0.3 rounds to -0.0.
 _ROUNDING = "({{0}} if not (abs({{0}}) < {{big}}) else {{t}}(math.copysign({}, {{0}})))"
+# maximum/minimum (and the max/min reductions): NaN from either side, the first on ties
+_MAXIMUM = "({0} if ({0} >= {1} or {0} != {0}) else {1})"
+_MINIMUM = "({0} if ({0} <= {1} or {0} != {0}) else {1})"
 RULES = {
     "neg": _every("fi", "-{0}"),
     "abs": _every("fi", "abs({0})"),
@@ -62,8 +66,8 @@ RULES = {
     "mul": _every("fi", "{0} * {1}"),
     "div": _every("f", "{0} / {1}"),
     "pow": _every("f", "{0} ** {1}"),
-    "maximum": {"f": "({0} if ({0} >= {1} or {0} != {0}) else {1})", "i": "max({0}, {1})"},
-    "minimum": {"f": "({0} if ({0} <= {1} or {0} != {0}) else {1})", "i": "min({0}, {1})"},
+    "maximum": {"f": _MAXIMUM, "i": "max({0}, {1})"},
+    "minimum": {"f": _MINIMUM, "i": "min({0}, {1})"},
     **{op: _every("f", f"math.{op}({{0}}, {{1}})") for op in ("atan2", "hypot", "copysign",
                                                             "fmod")},
     "where": _every("fib", "({1} if {0} else {2})"),
@@ -86,8 +90,7 @@ ARG = {"argmax": "({0} > {1} or ({0} != {0} and {1} == {1}))",
 # reduction -> (its identity as an expression of the accumulator dtype {t}, how two partial
 # results {0} and {1} combine: NaN propagates through max and min)
 REDUCE = {"reduce_sum": ("{t}(0)", "{0} + {1}"), "reduce_prod": ("{t}(1)", "{0} * {1}"),
-          "reduce_max": ("{low}", "({0} if ({0} >= {1} or {0} != {0}) else {1})"),
-          "reduce_min": ("{high}", "({0} if ({0} <= {1} or {0} != {0}) else {1})")}
+          "reduce_max": ("{low}", _MAXIMUM), "reduce_min": ("{high}", _MINIMUM)}
 
 
 class SourceIndexOps:
@@ -272,8 +275,7 @@ class _Kernel:
         (kh, kw), (dh, dw), (ph, pw), (sh, sw) = p["kernel"], p["dilation"], p["padding"], \
             p["stride"]
         h, w = p["output_size"]
-        oh, ow = ((h + 2 * ph - dh * (kh - 1) - 1) // sh + 1,
-                  (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1)
+        oh, ow = out_size(h, kh, dh, ph, sh), out_size(w, kw, dw, pw, sw)
         n, c, yy, xx = index
         t, typ = f"f{len(self.lines)}", SCALAR[node.dtype]
         total = self.emit(f"{typ}(0)", f"{t}_sum")
