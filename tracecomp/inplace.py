@@ -95,6 +95,11 @@ def commit(x, result, op):
     return x
 
 
+def method(prim):
+    """The Tensor method x.name_(*operands): prim(x, *operands) written into x."""
+    return lambda x, *operands: apply(x, prim, *operands)
+
+
 def apply(x, prim, *operands, op=None, **params):
     """x = prim(x, *operands) in place."""
     op = op or prim.name + "_"

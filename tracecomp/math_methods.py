@@ -11,10 +11,6 @@ from .ops import elementwise as ew
 from .ops import special as S
 
 
-def _unary_(prim):
-    return lambda x: inplace.apply(x, prim)
-
-
 def _divide_(prim):
     """x.fmod_(y), x.remainder_(y): y checked for 0 first where integers divide (the
     in-place write may skip the public function, never the check)."""
@@ -61,10 +57,10 @@ MATH_METHODS = {
     "fmax": M.fmax, "fmin": M.fmin, "isclose": M.isclose, "positive": M.positive,
     "signbit": M.signbit, "absolute": ew.abs,
     # in place
-    **{name + "_": _unary_(prim) for name, prim in UNARY_PRIMS.items()},
+    **{name + "_": inplace.method(prim) for name, prim in UNARY_PRIMS.items()},
     **{name + "_": _divide_(prim) for name, prim in DIVIDE_PRIMS.items()},
     **{name + "_": _composite_(fn, name) for name, fn in COMPOSITES.items()},
-    "float_power_": _float_power_, "polygamma_": _polygamma_, "absolute_": _unary_(ew.abs_p),
+    "float_power_": _float_power_, "polygamma_": _polygamma_, "absolute_": inplace.method(ew.abs_p),
     # random
     "multinomial": R.multinomial, "bernoulli": R._bernoulli_method, "random_": R.random_,
     "exponential_": R.exponential_, "cauchy_": R.cauchy_, "log_normal_": R.log_normal_,

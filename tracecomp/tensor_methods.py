@@ -114,10 +114,6 @@ def _inplace_binary(prim, alpha_name=None):
     return method
 
 
-def _inplace_unary(prim):
-    return lambda x: inplace.apply(x, prim)
-
-
 def _inplace_of(fn, name):
     """x.name_(*args): the out-of-place op, committed into x."""
     return lambda x, *a, **k: inplace.commit(x, fn(inplace.alias(x), *a, **k), name + "_")
@@ -248,11 +244,11 @@ METHODS = {
     "add_": _inplace_binary(ew.add_p), "sub_": _inplace_binary(ew.sub_p), "mul_": _mul_,
     "div_": _div_, "divide_": _div_, "floor_divide_": _floor_divide_,
     "pow_": _inplace_binary(ew.pow_p),
-    "neg_": _inplace_unary(ew.neg_p), "exp_": _inplace_unary(ew.exp_p),
-    "log_": _inplace_unary(ew.log_p), "sqrt_": _inplace_unary(ew.sqrt_p),
-    "abs_": _inplace_unary(ew.abs_p), "tanh_": _inplace_unary(ew.tanh_p),
-    "sigmoid_": _inplace_unary(ew.sigmoid_p), "relu_": _inplace_unary(ew.relu_p),
-    "floor_": _inplace_unary(ew.floor_p), "round_": _inplace_unary(ew.round_p),
+    "neg_": inplace.method(ew.neg_p), "exp_": inplace.method(ew.exp_p),
+    "log_": inplace.method(ew.log_p), "sqrt_": inplace.method(ew.sqrt_p),
+    "abs_": inplace.method(ew.abs_p), "tanh_": inplace.method(ew.tanh_p),
+    "sigmoid_": inplace.method(ew.sigmoid_p), "relu_": inplace.method(ew.relu_p),
+    "floor_": inplace.method(ew.floor_p), "round_": inplace.method(ew.round_p),
     "maximum_": _inplace_binary(ew.maximum_p), "minimum_": _inplace_binary(ew.minimum_p),
     "addcmul_": _addcmul_, "addcdiv_": _addcdiv_, "lerp_": _lerp_, "clamp_": _clamp_,
     "clip_": _clamp_, "masked_fill_": _masked_fill_, "zero_": inplace.zero_,
@@ -317,12 +313,7 @@ METHODS.update(device_methods.METHODS)
 # --- the methods ops declare beside their definitions (ops/public.py) ---
 from .ops import public  # noqa: E402
 
-
-def _inplace_method(prim):
-    return lambda x, *args: inplace.apply(x, prim, *args)
-
-
-public.export("Tensor", METHODS, _inplace_method)
+public.export("Tensor", METHODS, inplace.method)
 
 
 def install():
