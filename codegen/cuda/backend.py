@@ -23,17 +23,17 @@ from . import source
 from .compat import numba_cuda, simulating
 
 TARGET = Target("cuda", source.supported)
-THREADS = 256           # per block: elementwise kernels, and a reduction's block
-SIM_THREADS = 32        # on the simulator, where each thread is a Python thread
+THREADS, TILE = 256, 16     # per block: threads, and a matmul block's side (TILE x TILE)
+SIM_THREADS, SIM_TILE = 32, 8   # on the simulator, where each thread is a Python thread
 
 
 def compile_graph(graph):
     """A runner(arrays) -> arrays for graph, its kernels compiled for the GPU at hand."""
     cuda = _cuda()
-    threads = SIM_THREADS if simulating() else THREADS
+    threads, tile = (SIM_THREADS, SIM_TILE) if simulating() else (THREADS, TILE)
     plan = fusion.run(graph, TARGET)
     names = node_names(graph)
-    steps = [_step(cuda, group, k, threads, names) for k, group in enumerate(plan.groups)]
+    steps = [_step(cuda, group, k, threads, tile, names) for k, group in enumerate(plan.groups)]
     position = {n: k for k, n in enumerate(graph.inputs)}
 
     def run(arrays):
@@ -72,7 +72,7 @@ def _to_host(value, node):
     return value.copy_to_host().reshape(node.shape)
 
 
-def _step(cuda, group, k, threads, names):
+def _step(cuda, group, k, threads, tile, names):
     """The function that computes group's root into `values` (device arrays)."""
     root = group.root
     if group.kind == "constant":
@@ -80,31 +80,21 @@ def _step(cuda, group, k, threads, names):
     if group.kind == "view":          # a reshape of a stored value: the same buffer
         return lambda values: values.__setitem__(
             root, values[root.inputs[0]].reshape(root.shape or (1,)))
-    if group.kind in ("elementwise", "unfold", "fold", "reduce", "matmul"):
-        name = f"kernel{k}_{root.op}"
-        tile = 8 if threads == SIM_THREADS else 16          # a matmul block: tile x tile
-        text = source.reduce_source(group, name, threads) if group.kind == "reduce" \
-            else source.matmul_source(group, name, tile) if group.kind == "matmul" \
-            else source.kernel_source(group, name)      # a thread per element
-        namespace = {}
-        exec(compile(source.PREAMBLE + text, f"<{name}>", "exec"), namespace)
-        kernel = cuda.jit(namespace[name])
-        if group.kind == "matmul":
-            m, n = root.shape[-2:]
-            batch = int(np.prod(root.shape[:-2], dtype=np.int64))
-            blocks, per_block = (-(-n // tile), -(-m // tile), batch), (tile, tile)
-        else:
-            blocks = root.size if group.kind == "reduce" else -(-root.size // threads)
-            per_block = threads
+    name = f"kernel{k}_{root.op}"
+    plan = source.launch_for(group, name, threads, tile)
+    if plan is None:
+        return _host_step(cuda, group, names)
+    namespace = {}
+    exec(compile(source.PREAMBLE + plan.text, f"<{name}>", "exec"), namespace)
+    kernel = cuda.jit(namespace[name])
 
-        def launch(values):
-            out = cuda.device_array(root.size, root.dtype)
-            if root.size:
-                kernel[blocks, per_block](*[values[x] for x in group.inputs], out)
-            values[root] = out.reshape(root.shape or (1,))
-        launch.source = text
-        return launch
-    return _host_step(cuda, group, names)
+    def launch(values):
+        out = cuda.device_array(root.size, root.dtype)
+        if root.size:
+            kernel[plan.blocks, plan.threads](*[values[x] for x in group.inputs], out)
+        values[root] = out.reshape(root.shape or (1,))
+    launch.source = plan.text
+    return launch
 
 
 def _host_step(cuda, group, names):

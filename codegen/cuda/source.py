@@ -11,6 +11,8 @@ as a 1-element array), the result as a flat array. numba.cuda.jit compiles the t
 the GPU at hand, and numba.cuda.compile_ptx for any GPU without one, which is how the
 tests check that every emitted kernel is real CUDA and not only what the simulator runs.
 """
+from dataclasses import dataclass
+
 import numpy as np
 
 from tracecomp.codegen import index_maps
@@ -430,3 +432,27 @@ def reduce_source(group, name, threads=128):
             f"        s //= 2\n"
             f"    if t == 0:\n"
             f"        out[o] = {SCALAR[root.dtype]}(part[0])\n")
+
+
+@dataclass(frozen=True)
+class Launch:
+    text: str           # the kernel's source (`def name(in0, .., out)`)
+    blocks: object      # the grid: an int or a (x, y, z) tuple
+    threads: object     # per block: an int or a (x, y) tuple
+
+
+def launch_for(group, name, threads=128, tile=16):
+    """The kernel of a group and how to launch it, or None for a kind no kernel computes:
+    elementwise and window groups a thread per element, reductions a block of `threads`
+    per output element, matmuls (tile x tile)-thread blocks over C and the batch."""
+    root = group.root
+    if group.kind in ("elementwise", "unfold", "fold"):
+        return Launch(kernel_source(group, name), -(-root.size // threads), threads)
+    if group.kind == "reduce":
+        return Launch(reduce_source(group, name, threads), root.size, threads)
+    if group.kind == "matmul":
+        m, n = root.shape[-2:]
+        batch = int(np.prod(root.shape[:-2], dtype=np.int64))
+        return Launch(matmul_source(group, name, tile), (-(-n // tile), -(-m // tile), batch),
+                      (tile, tile))
+    return None

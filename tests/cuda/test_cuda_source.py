@@ -20,6 +20,7 @@ import pytest
 import tracecomp as tc
 import tracecomp.nn.functional as F
 from tracecomp.codegen.cuda import source
+from tracecomp.codegen.cuda.backend import SIM_THREADS, SIM_TILE
 from tracecomp.codegen.cuda.compat import numba_cuda
 from tracecomp.passes import fusion
 from tracecomp.passes.target import Target
@@ -99,21 +100,16 @@ PROGRAMS = {
 }
 
 
-SIM_THREADS = 32      # a reduction's block on the simulator (each thread a Python thread)
-TILE = 8              # a matmul block's side there
 
 
-def _kernels(fn, arrays, threads=SIM_THREADS):
-    """[(group, name, source)] of the program's elementwise and reduce groups."""
+def _kernels(fn, arrays, threads=SIM_THREADS, tile=SIM_TILE):
+    """[(group, name, source.Launch)] of the program's groups that kernels compute."""
     graph = trace(fn, *[tc.tensor(a) for a in arrays])
     out = []
     for k, g in enumerate(fusion.run(graph, CUDA).groups):
-        if g.kind in ("elementwise", "unfold", "fold"):
-            out.append((g, f"kernel{k}", source.kernel_source(g, f"kernel{k}")))
-        elif g.kind == "reduce":
-            out.append((g, f"kernel{k}", source.reduce_source(g, f"kernel{k}", threads)))
-        elif g.kind == "matmul":
-            out.append((g, f"kernel{k}", source.matmul_source(g, f"kernel{k}", TILE)))
+        plan = source.launch_for(g, f"kernel{k}", threads, tile)
+        if plan is not None:
+            out.append((g, f"kernel{k}", plan))
     return graph, out
 
 
@@ -123,20 +119,13 @@ def _compile(name, text):
     return namespace[name]
 
 
-def _run(group, kernel, values):
+def _run(group, kernel, plan, values):
     """The kernel on the simulator: the group's root from its inputs' values."""
     cuda = numba_cuda()
     # copies: the simulator writes every argument back, a constant's read-only array too
     args = [np.array(values[x]).reshape(np.shape(values[x]) or (1,)) for x in group.inputs]
     out = np.zeros(group.root.size, group.root.dtype)
-    if group.kind == "reduce":          # a block per output element
-        cuda.jit(kernel)[out.size, SIM_THREADS](*args, out)
-    elif group.kind == "matmul":
-        m, n = group.root.shape[-2:]
-        batch = int(np.prod(group.root.shape[:-2], dtype=np.int64))
-        cuda.jit(kernel)[(-(-n // TILE), -(-m // TILE), batch), (TILE, TILE)](*args, out)
-    else:
-        cuda.jit(kernel)[(out.size + 31) // 32, 32](*args, out)
+    cuda.jit(kernel)[plan.blocks, plan.threads](*args, out)
     return out.reshape(group.root.shape)
 
 
@@ -152,9 +141,9 @@ def test_kernel_gives_the_eager_answer_on_the_simulator(name):
                 and all(i in values for i in node.node_inputs()):
             args = [values[i] if isinstance(i, tc.ir.Node) else i for i in node.inputs]
             values[node] = node.prim.impl(*args, **node.params)
-        for group, kname, text in kernels:
+        for group, kname, plan in kernels:
             if group.root not in values and all(x in values for x in group.inputs):
-                values[group.root] = _run(group, _compile(kname, text), values)
+                values[group.root] = _run(group, _compile(kname, plan.text), plan, values)
     assert all(out in values for out in graph.outputs)
     wants = fn(*[tc.tensor(a) for a in arrays])
     for out, want in zip(graph.outputs, wants if isinstance(wants, tuple) else (wants,)):
@@ -169,10 +158,10 @@ def test_every_kernel_compiles_to_ptx_for_sm90(tmp_path):
     jobs = []
     for name, (fn, arrays) in PROGRAMS.items():
         _, kernels = _kernels(fn, arrays, threads=128)
-        for group, kname, text in kernels:
+        for group, kname, plan in kernels:
             args = [[x.dtype.name, max(x.ndim, 1)] for x in group.inputs] \
                 + [[group.root.dtype.name, 1]]
-            jobs.append({"program": name, "name": kname, "source": text, "args": args})
+            jobs.append({"program": name, "name": kname, "source": plan.text, "args": args})
     (tmp_path / "jobs.json").write_text(json.dumps(jobs))
     script = textwrap.dedent("""
         import json, sys
