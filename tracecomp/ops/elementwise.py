@@ -181,7 +181,8 @@ def _extremum_impl(numpy_fn, keeps):
     def impl(a, b):
         if np.result_type(a, b).kind != "f":
             return numpy_fn(a, b)
-        return np.where(keeps(a, b) | np.isnan(a), a, b).astype(np.result_type(a, b))
+        return np.where(keeps(a, b) | np.isnan(a), a, b).astype(np.result_type(a, b),
+                                                               copy=False)
     return impl
 
 

@@ -124,9 +124,10 @@ FLOAT32_ONLY = {"erfinv"}      # its mathlib version works in float64 for float3
 def lowers(kinds, **rules):
     """Register each rule under its op for the dtype kinds in `kinds` ("f", "i", "b")."""
     for op, rule in rules.items():
+        table = LOWERINGS.setdefault(op, {})
         for kind in kinds:
-            assert kind not in LOWERINGS.setdefault(op, {}), f"{op} lowered twice ({kind})"
-            LOWERINGS[op][kind] = rule
+            assert kind not in table, f"{op} lowered twice ({kind})"
+            table[kind] = rule
 
 
 def lowering(op, kinds="f"):
