@@ -5,12 +5,15 @@
 One thread per output element. The thread's flat index is split into the root's index (C
 order); movement ops fold into that index arithmetic through the shared index maps
 (codegen/index_maps.py, with SourceIndexOps printing Python expressions); each elementwise
-node is one line, cast to its dtype so that float32 stays float32 (a Python float constant
-would widen it). The group's inputs arrive as device arrays of their own shapes (a 0-d one
-as a 1-element array), the result as a flat array. numba.cuda.jit compiles the text for
-the GPU at hand, and numba.cuda.compile_ptx for any GPU without one, which is how the
-tests check that every emitted kernel is real CUDA and not only what the simulator runs.
+node is one line (or a few, for a rule of several steps), cast to its dtype so that
+float32 stays float32 (a Python float constant would widen it). The group's inputs arrive
+as device arrays of their own shapes (a 0-d one as a 1-element array), the result as a
+flat array. numba.cuda.jit compiles the text for the GPU at hand, and numba.cuda.compile_ptx
+for any GPU without one, which is how the tests check that every emitted kernel is real
+CUDA and not only what the simulator runs. Reductions, matmuls and scans have kernels of
+their own shapes (reduce_source, matmul_source, scan_source); launch_for picks a group's.
 """
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,10 +36,12 @@ PREAMBLE = ("import math\nfrom numba import cuda\n"
             "boolean as b1\n")
 
 # op -> {dtype kinds computed in ("f" float, "i" integer, "b" bool): expression}, with its
-# operands as {0}, {1}, ..., and {zero}/{one} in the compute dtype. Each follows torch:
-# NaN propagates through maximum, minimum and relu, which keep the first operand on ties
-# (of two signed zeros, the first); sign(NaN) is 0; comparisons other than != are false
-# on NaN.
+# operands as {0}, {1}, ..., and {zero}/{one}/{inf}/{nan} in the compute dtype {t}; or a
+# tuple of expressions, steps each stored in a variable that the later ones read as {s0},
+# {s1}, ... (not device functions: numba-cuda compiles those only for the GPU present).
+# Each follows torch: NaN propagates through maximum, minimum and relu, which keep the
+# first operand on ties (of two signed zeros, the first); sign(NaN) is 0; comparisons
+# other than != are false on NaN.
 def _every(kinds, template):
     return {kinds: template}
 
@@ -48,6 +53,23 @@ _ROUNDING = "({{0}} if not (abs({{0}}) < {{big}}) else {{t}}(math.copysign({}, {
 # maximum/minimum (and the max/min reductions): NaN from either side, the first on ties
 _MAXIMUM = "({0} if ({0} >= {1} or {0} != {0}) else {1})"
 _MINIMUM = "({0} if ({0} <= {1} or {0} != {0}) else {1})"
+# C's fmod, NaN outside its domain, where the simulator's Python math.fmod raises
+_FMOD = "({t}(math.fmod({0}, {1})) if abs({0}) < {inf} and {1} != {zero} else {nan})"
+# remainder and floor_divide are numpy's npy_divmod step by step (torch's rules: the
+# divisor's sign; inf // 2 is NaN, x // 0 is x / 0, a zero quotient takes a / b's sign).
+# fmod {s0} is moved by the divisor where their signs differ (a NaN {s0} counts as nonzero,
+# as in C's `if (mod)`)
+_SIGNS_DIFFER = "({s0} != {zero} and ({1} < {zero}) != ({s0} < {zero}))"
+_FLOOR_DIVIDE = (
+    _FMOD,
+    "({0} - {s0}) / {1}",                                   # an integer, but for rounding
+    "({s1} - {one} if " + _SIGNS_DIFFER + " else {s1})",
+    # its floor, through int64 below 2^mantissa (as _ROUNDING); above it its own
+    "({s2} if not abs({s2}) < {big} else {t}(i64({s2})) - ({one} if {t}(i64({s2})) > {s2} "
+    "else {zero}))",
+    "({s3} + {one} if {s2} - {s3} > {t}(0.5) else {s3})",   # snapped to the nearest
+    "({0} / {1} if {1} == {zero} else "
+    "({s4} if {s2} != {zero} else math.copysign({zero}, {0} / {1})))")
 RULES = {
     "neg": _every("fi", "-{0}"),
     "abs": _every("fi", "abs({0})"),
@@ -70,8 +92,13 @@ RULES = {
     "pow": _every("f", "{0} ** {1}"),
     "maximum": {"f": _MAXIMUM, "i": "max({0}, {1})"},
     "minimum": {"f": _MINIMUM, "i": "min({0}, {1})"},
-    **{op: _every("f", f"math.{op}({{0}}, {{1}})") for op in ("atan2", "hypot", "copysign",
-                                                            "fmod")},
+    **{op: _every("f", f"math.{op}({{0}}, {{1}})") for op in ("atan2", "hypot", "copysign")},
+    "fmod": _every("f", _FMOD),
+    # integers: Python's // and % are floor division's, and the divisor is never 0 (a
+    # check_range guard raises first); numba's // gives 0 for INT_MIN // -1, numpy INT_MIN
+    "remainder": {"f": (_FMOD, "({s0} + {1} if " + _SIGNS_DIFFER + " else {s0})"),
+                  "i": "{0} % {1}"},
+    "floor_divide": {"f": _FLOOR_DIVIDE, "i": "(-{0} if {1} == -1 else {0} // {1})"},
     "where": _every("fib", "({1} if {0} else {2})"),
     **{op: _every("fib", "{0}") for op in ("copy", "detach", "cast")},   # the conversion
     #                                                  to the node's dtype does a cast's work
@@ -93,6 +120,21 @@ ARG = {"argmax": "({0} > {1} or ({0} != {0} and {1} == {1}))",
 # results {0} and {1} combine: NaN propagates through max and min)
 REDUCE = {"reduce_sum": ("{t}(0)", "{0} + {1}"), "reduce_prod": ("{t}(1)", "{0} * {1}"),
           "reduce_max": ("{low}", _MAXIMUM), "reduce_min": ("{high}", _MINIMUM)}
+
+# numpy's npy_logaddexp, branch for branch: equal operands (infinities of one sign too) add
+# log(2), a NaN difference is the answer
+_LOGADDEXP = ("({0} + {t}(0.6931471805599453) if {0} == {1} else "
+              "({0} + {t}(math.log1p({t}(math.exp({1} - {0})))) if {0} - {1} > {t}(0) else "
+              "({1} + {t}(math.log1p({t}(math.exp({0} - {1})))) if {0} - {1} <= {t}(0) else "
+              "{0} - {1})))")
+# scan -> (the input dtype kinds it computes, how the running value {0} takes in the next
+# element {1}), in the result dtype {t}, one element after the other as numpy's accumulate
+SCAN = {"cumsum": ("fib", "{0} + {1}"), "cumprod": ("fib", "{0} * {1}"),
+        "logcumsumexp": ("f", _LOGADDEXP)}
+# running argmax/argmin -> (kinds, when element {1} takes over from the running extremum
+# {0}): ties take the later index, and the first NaN stays (ops/scan.py's rule)
+CUM_ARG = {"cumargmax": ("fi", "({0} == {0} and ({1} != {1} or {1} >= {0}))"),
+           "cumargmin": ("fi", "({0} == {0} and ({1} != {1} or {1} <= {0}))")}
 
 
 class SourceIndexOps:
@@ -155,6 +197,9 @@ def supported(node):
         return node.dtype.kind != "b" and node.inputs[0].dtype == node.dtype
     if node.op in ARG:
         return node.inputs[0].dtype.kind in "fi" and node.inputs[0].size > 0
+    if node.op in SCAN or node.op in CUM_ARG:
+        kinds = (SCAN.get(node.op) or CUM_ARG[node.op])[0]
+        return _kind(node.inputs[0].dtype) in kinds and node.size > 0
     if node.op == "matmul":     # 2-D, or batched where an operand has the batch or none
         return node.ndim >= 2 and node.dtype.kind == "f" and all(
             x.dtype == node.dtype and (x.ndim == 2 or x.shape[:-2] == node.shape[:-2])
@@ -188,7 +233,7 @@ class _Kernel:
     def value(self, node, index):
         """The name (or literal) of node's value at `index` (a list of expressions)."""
         if not isinstance(node, Node):
-            return repr(node)
+            return _literal(node)
         key = (node, tuple(index))
         if key not in self.memo:
             self.memo[key] = self._compute(node, index)
@@ -307,9 +352,13 @@ class _Kernel:
             operands.append(self._as(self.value(x, at), want))
         t = SCALAR[compute]
         big = 2.0 ** np.finfo(compute).nmant if compute.kind == "f" else 0.0
-        text = _template(node).format(*operands, zero=f"{t}(0)", one=f"{t}(1)", t=t,
-                                      big=f"{t}({big})")
-        return self._as(text, node.dtype)
+        names = {"zero": f"{t}(0)", "one": f"{t}(1)", "t": t, "big": f"{t}({big})",
+                 "inf": f"{t}(math.inf)", "nan": f"{t}(math.nan)"}
+        template = _template(node)
+        *steps, last = template if isinstance(template, tuple) else (template,)
+        for k, step in enumerate(steps):    # a rule of several steps: {s0}, {s1}, ...
+            names[f"s{k}"] = self._as(step.format(*operands, **names), compute)
+        return self._as(last.format(*operands, **names), node.dtype)
 
     def source(self, name):
         root = self.group.root
@@ -321,6 +370,14 @@ class _Kernel:
                 f"    if i < {root.size}:\n"
                 f"{body}\n"
                 f"        out[i] = {result}\n")
+
+
+def _literal(value):
+    """A Python scalar operand as kernel source: repr, but inf and nan (whose reprs are
+    not names in the kernel's module) through math."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "math.nan" if value != value else ("math.inf" if value > 0 else "-math.inf")
+    return repr(value)
 
 
 def kernel_source(group, name):
@@ -434,6 +491,49 @@ def reduce_source(group, name, threads=128):
             f"        out[o] = {SCALAR[root.dtype]}(part[0])\n")
 
 
+def _scan_lines(root):
+    """(shape, dim, n, inner, lines): the scanned shape (a 0-d value as 1 element), its dim
+    and length there, the stride of that dim, and how many lines run along it."""
+    shape, dim = root.shape or (1,), root.params["dim"]
+    n, inner = shape[dim], int(np.prod(shape[dim + 1:], dtype=np.int64))
+    return shape, dim, n, inner, root.size // n
+
+
+def scan_source(group, name):
+    """The source of `def name(in0, out)` for a scan: one thread per line along the dim
+    (launch a thread per line), which walks it from its first element (its last for
+    `reverse`) carrying the running value `acc`; a running argmax/argmin carries the
+    running extremum as `acc` and writes its index `at`."""
+    root = group.root
+    shape, dim, n, inner, lines = _scan_lines(root)
+    index = _digits(f"(i // {inner})", shape[:dim]) + ["{}"] \
+        + _digits(f"(i % {inner})", shape[dim + 1:])
+    read = f"in0[{', '.join(index)}]"
+    first, k = (f"{n - 1}", f"{n - 1} - j") if root.params.get("reverse") else ("0", "j")
+    if root.op in SCAN:
+        t = SCALAR[root.dtype]
+        start, step = "", [f"acc = {t}({SCAN[root.op][1].format('acc', 'v', t=t)})"]
+        written = "acc"
+    else:
+        t = SCALAR[root.inputs[0].dtype]
+        start, step = "        at = 0\n", [f"if {CUM_ARG[root.op][1].format('acc', 'v')}:",
+                                             "    acc = v", "    at = k"]
+        written = "at"
+    body = "".join(f"            {line}\n" for line in step)
+    return (f"def {name}(in0, out):\n"
+            f"    i = cuda.grid(1)\n"
+            f"    if i < {lines}:\n"
+            f"        base = (i // {inner}) * {n * inner} + i % {inner}\n"
+            f"        acc = {t}({read.format(first)})\n"
+            f"{start}"
+            f"        out[base + {first} * {inner}] = {written}\n"
+            f"        for j in range(1, {n}):\n"
+            f"            k = {k}\n"
+            f"            v = {t}({read.format('k')})\n"
+            f"{body}"
+            f"            out[base + k * {inner}] = {written}\n")
+
+
 @dataclass(frozen=True)
 class Launch:
     text: str           # the kernel's source (`def name(in0, .., out)`)
@@ -444,12 +544,16 @@ class Launch:
 def launch_for(group, name, threads=128, tile=16):
     """The kernel of a group and how to launch it, or None for a kind no kernel computes:
     elementwise and window groups a thread per element, reductions a block of `threads`
-    per output element, matmuls (tile x tile)-thread blocks over C and the batch."""
+    per output element, matmuls (tile x tile)-thread blocks over C and the batch, scans
+    (groups of their own, "opaque" to fusion) a thread per scanned line."""
     root = group.root
     if group.kind in ("elementwise", "unfold", "fold"):
         return Launch(kernel_source(group, name), -(-root.size // threads), threads)
     if group.kind == "reduce":
         return Launch(reduce_source(group, name, threads), root.size, threads)
+    if group.kind == "opaque" and (root.op in SCAN or root.op in CUM_ARG) \
+            and supported(root):
+        return Launch(scan_source(group, name), -(-_scan_lines(root)[-1] // threads), threads)
     if group.kind == "matmul":
         m, n = root.shape[-2:]
         batch = int(np.prod(root.shape[:-2], dtype=np.int64))
