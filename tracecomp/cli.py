@@ -13,6 +13,7 @@ backward graph is built too), then writes every stage the compile went through:
     NN_<stage>.dot    its picture as Graphviz DOT (+ .svg when Graphviz is installed)
     NN_<kind>.ll/.s   LLVM IR and assembly, when the backend exposes `.llvm_ir` / `.asm`
     NN_cuda_source.*.py  the CUDA kernels' numba source (--backend cuda)
+    NN_cuda_ptx.*.ptx    their PTX, for the GPU at hand or else sm_90 (--backend cuda)
     pass_log.txt      every stage of the pipeline (trace, simplify, autodiff, partition, and
                       the backend's fusion, kernels, memory, schedule, compile): the graph it
                       ran on, what it turned into what (counts), milliseconds
@@ -46,7 +47,7 @@ DEFAULT_OUT = "tracecomp_dump"
 # compiled-object attributes holding backend text: (attribute, stage name, file extension)
 BACKEND_TEXTS = [("fusion_log", "fusion", ".txt"), ("llvm_ir", "llvm_ir", ".ll"),
                  ("optimized_ir", "llvm_ir_optimized", ".ll"), ("asm", "asm", ".s"),
-                 ("cuda_source", "cuda_source", ".py")]
+                 ("cuda_source", "cuda_source", ".py"), ("cuda_ptx", "cuda_ptx", ".ptx")]
 
 
 class UsageError(Exception):
@@ -491,9 +492,14 @@ def write_stages(folder, name, stages, names, compiled):
         texts = value if isinstance(value, dict) else {"": value} if value else {}
         for part, text in texts.items():
             label = f"{stage}.{part}" if part else stage
+            try:
+                text = str(text)        # the PTX is compiled here: NVVM may be missing
+            except TracecompError as exc:
+                print(f"tracecomp dump: warning: no {label}: {exc}", file=sys.stderr)
+                continue
             path = folder.file(_file_stem(k, label) + ext)
             with open(path, "w", encoding="utf-8") as f:
-                f.write(str(text).rstrip("\n") + "\n")
+                f.write(text.rstrip("\n") + "\n")
             rows.append((label, None, [os.path.basename(path)]))
             files.append(path)
             k += 1

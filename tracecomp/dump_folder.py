@@ -13,7 +13,7 @@ import re
 MANIFEST = ".tracecomp-dump-manifest"
 # the names a dump writes; a manifest line that is anything else (a path, a name someone
 # added by hand) is never deleted
-_DUMP_FILE = re.compile(r"^\d{2,}_[A-Za-z0-9._-]+\.(txt|dot|svg|ll|s|py)$"
+_DUMP_FILE = re.compile(r"^\d{2,}_[A-Za-z0-9._-]+\.(txt|dot|svg|ll|s|py|ptx)$"
                         r"|^pass_log\.txt$|^index\.md$")
 
 

@@ -4,6 +4,10 @@
               window (unfold, fold), reduce and matmul group, host steps for the rest,
               values on the device
   compat.py   numba-cuda imported with the numpy that is installed (numpy >= 2.5 too)
+  kernel_cache.py  each kernel's source in a file of the disk cache, named by its hash, so
+              numba-cuda's own cache (cache=True) keeps the compiled code for the next process
+  ptx.py      the kernels' PTX for `tracecomp dump` (the GPU's compute capability, else sm_90),
+              compiled when asked for, in a child process under the simulator
   source.py   fused elementwise and reduce groups as numba-cuda kernels' Python source
               (reductions: a block per output element, combined in shared memory;
               argmax/argmin: a loop in the thread; gather and a gather's scatter_add
@@ -15,5 +19,6 @@ What exists today is checked without a GPU: every kernel source compiles to PTX 
 sm_90 (numba.cuda.compile_ptx, NVVM from pip's CUDA wheels) and runs under numba's CUDA
 simulator against tracecomp's eager results, and compile(backend="cuda") trains MLP and
 ConvNet steps there (tests/cuda). Not yet: cuBLAS for the products, device-resident
-tensors (.to("cuda")), a kernel cache.
+tensors (.to("cuda")). The kernel cache's reuse of compiled code across processes is
+checked only on a GPU (its test skips without one).
 """
