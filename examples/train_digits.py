@@ -8,6 +8,7 @@ MNIST IDX files instead (train-images-idx3-ubyte[.gz] etc. in DIR).
 
     python examples/train_digits.py                 # both models on 8x8 digits
     python examples/train_digits.py --epochs 3 --mnist-dir ~/data/mnist
+    python examples/train_digits.py --device cuda   # on a GPU (pip install tracecomp[cuda])
 """
 import argparse
 import os
@@ -89,21 +90,24 @@ def progress(epoch, epochs, loss, acc, seconds, width=20):
             f"test acc {acc * 100:5.1f}% | {seconds:5.2f}s")
 
 
-def evaluate(model, images, labels, batch_size=512):
+def evaluate(model, images, labels, batch_size=512, device="cpu"):
     model.eval()
     correct = 0
     with torch.no_grad():
         for i in range(0, len(labels), batch_size):
-            logits = model(images[i:i + batch_size])
-            correct += (logits.argmax(dim=1) == labels[i:i + batch_size]).sum().item()
+            x, y = images[i:i + batch_size].to(device), labels[i:i + batch_size].to(device)
+            correct += (model(x).argmax(dim=1) == y).sum().item()
     model.train()
     return correct / len(labels)
 
 
-def train(name, model, train_set, test_set, epochs, lr, compiled=False, batch_size=64):
+def train(name, model, train_set, test_set, epochs, lr, compiled=False, batch_size=64,
+          device="cpu"):
     """Returns (test accuracy, seconds per training step). compiled=True compiles the whole
     step (forward, loss, backward and Adam's update) into one graph of native kernels."""
-    print(f"\n== {name}: {sum(p.numel() for p in model.parameters()):,} parameters ==")
+    print(f"\n== {name}: {sum(p.numel() for p in model.parameters()):,} parameters, "
+          f"on {device} ==")
+    model.to(device)
     loader = DataLoader(TensorDataset(*train_set), batch_size=batch_size, shuffle=True,
                         generator=torch.Generator().manual_seed(0))
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -123,11 +127,12 @@ def train(name, model, train_set, test_set, epochs, lr, compiled=False, batch_si
     for epoch in range(1, epochs + 1):
         start, total, batches = time.perf_counter(), 0.0, 0
         for x, y in loader:
+            x, y = x.to(device), y.to(device)
             tick = time.perf_counter()
             loss = step(x, y)
             step_times.append(time.perf_counter() - tick)
             total, batches = total + loss.item(), batches + 1
-        acc = evaluate(model, *test_set)
+        acc = evaluate(model, *test_set, device=device)
         print(progress(epoch, epochs, total / batches, acc, time.perf_counter() - start),
               flush=True)
     step_times.sort()           # the median step: the first compiled steps include compiling
@@ -147,6 +152,8 @@ def main(argv=None):
     parser.add_argument("--mnist-dir", help="folder with MNIST IDX files (default: 8x8 digits)")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda (tensors and the "
+                        "compiled steps on the GPU)")
     parser.add_argument("--dump-dir", default="tracecomp_dump/digits",
                         help="where the compiled step's stages are written")
     args = parser.parse_args(argv)
@@ -167,10 +174,11 @@ def main(argv=None):
         model, twin = make(), make()
         twin.load_state_dict(model.state_dict())        # the same start for both runs
         torch.manual_seed(args.seed)
-        eager = train(name + ", eager", model, train_set, test_set, epochs, lr)
+        eager = train(name + ", eager", model, train_set, test_set, epochs, lr,
+                      device=args.device)
         torch.manual_seed(args.seed)                    # the same dropout masks too
         compiled = train(name + ", compiled", twin, train_set, test_set, epochs, lr,
-                         compiled=True)
+                         compiled=True, device=args.device)
         about = (f"The compiled training step of {name} in examples/train_digits.py "
                  f"(forward, loss, backward and Adam, one graph).")
         dump = dump_compiled(twin.compiled_step, os.path.join(args.dump_dir, name),

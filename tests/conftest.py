@@ -12,7 +12,18 @@ os.environ.setdefault("TRACECOMP_CACHE_DIR", _cache.name)
 
 import pytest  # noqa: E402  (after the environment above: tracecomp reads it on import)
 
+from tracecomp import devices  # noqa: E402
 from tracecomp.codegen import registry  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _cpu_build_outside_tests_cuda(request, monkeypatch):
+    """Outside tests/cuda the machine looks like torch's CPU-only build: no CUDA backend is
+    found or registered (tests/cuda runs the whole process on numba's CUDA simulator,
+    which would otherwise answer tracecomp.cuda.is_available() everywhere)."""
+    if "cuda" not in request.node.path.parent.parts[-1:]:
+        monkeypatch.setattr(devices, "_BACKENDS", {})
+        monkeypatch.setattr(devices, "DISCOVER", {})
 
 
 # cuda runs its own suite (tests/cuda), on numba's simulator where there is no GPU: there a

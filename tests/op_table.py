@@ -551,7 +551,8 @@ CASES = [
            (((3, 4), Mask((3, 4)), (4,)),)),
     OpCase("F_multi_margin_loss", lambda lib, x, t:
            lib.nn.functional.multi_margin_loss(x, t, p=2, margin=0.8,
-                                               weight=lib.tensor([0.5, 1.0, 2.0, 0.3]))
+                                               weight=lib.tensor([0.5, 1.0, 2.0, 0.3],
+                                                                 device=x.device))
            + lib.nn.functional.multi_margin_loss(x, t, reduction="sum"),
            (((3, 4), Int((3,), 0, 4)),), "distinct", fd=False),
     OpCase("F_triplet_margin_loss", lambda lib, a, p, n:

@@ -15,7 +15,7 @@ def _nan_where_big(lib, x):
 
 def _spd(lib, a):
     """a symmetric positive-definite matrix from any square a"""
-    return a @ a.mT + 4 * lib.eye(a.shape[-1], dtype=a.dtype)
+    return a @ a.mT + 4 * lib.eye(a.shape[-1], dtype=a.dtype, device=a.device)
 
 
 def _qr_unique(lib, a):

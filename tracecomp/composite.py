@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from . import dtypes
+from .devices import beside
 from .dispatch import plain_arrays
 from .errors import DTypeError, ShapeError, fmt_shape
 from .ops import elementwise as ew
@@ -476,12 +477,13 @@ def repeat(x, *sizes):
 
 def tril(x, diagonal=0):
     # the mask depends on shapes only: a constant when traced
-    mask = Tensor._make(np.tri(x.shape[-2], x.shape[-1], diagonal, dtype=bool))
+    mask = Tensor._make(beside(np.tri(x.shape[-2], x.shape[-1], diagonal, dtype=bool), x._data))
     return ew.where(mask, x, 0)
 
 
 def triu(x, diagonal=0):
-    mask = Tensor._make(~np.tri(x.shape[-2], x.shape[-1], diagonal - 1, dtype=bool))
+    mask = Tensor._make(beside(~np.tri(x.shape[-2], x.shape[-1], diagonal - 1, dtype=bool),
+                               x._data))
     return ew.where(mask, x, 0)
 
 
@@ -505,7 +507,7 @@ def one_hot(x, num_classes=-1):
                     error="RuntimeError")
     x = check_range(x, -(1 << 62), num_classes, "one_hot: Class values must be smaller than "
                     "num_classes ({high}); got {value}", error="RuntimeError")
-    return ew.cast(unsqueeze(x, -1) == arange(num_classes), dtypes.I64)
+    return ew.cast(unsqueeze(x, -1) == arange(num_classes, device=x.device), dtypes.I64)
 
 
 def _all_or_any(name, reduce, empty_value):

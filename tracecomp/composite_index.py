@@ -11,7 +11,7 @@ import numpy as np
 
 from . import composite as C
 from . import dtypes, inplace
-from .creation import full
+from .creation import arange, full
 from .errors import DTypeError, ShapeError
 from .ops import elementwise as ew
 from .ops import movement as mv
@@ -46,10 +46,10 @@ def _along(d):
     return (None,) * d + (0,)
 
 
-def _scalar_tensor(value, dtype):
+def _scalar_tensor(value, dtype, like):
     if isinstance(value, Tensor):
         return ew.cast(value, dtype) if value._data.dtype != dtype else value
-    return full((), value, dtype=dtype)
+    return full((), value, dtype=dtype, device=like.device)
 
 
 # --- selecting -------------------------------------------------------------------------
@@ -98,8 +98,7 @@ def _grid(index_, d):
         else:
             shape = [1] * index_.ndim
             shape[k] = index_.shape[k]
-            idxs.append(Tensor._make(np.arange(index_.shape[k], dtype=dtypes.I64)
-                                     .reshape(shape)))
+            idxs.append(arange(index_.shape[k], device=index_.device).reshape(shape))
     return idxs
 
 
@@ -110,8 +109,9 @@ def _crop_to(src, index_):
 
 
 def _touched(x, d, index_):
-    ones = full(tuple(index_.shape), 1, dtype=dtypes.I64)
-    return scatter_add(full(tuple(x.shape), 0, dtype=dtypes.I64), d, index_, ones) > 0
+    ones = full(tuple(index_.shape), 1, dtype=dtypes.I64, device=x.device)
+    return scatter_add(full(tuple(x.shape), 0, dtype=dtypes.I64, device=x.device), d, index_,
+                       ones) > 0
 
 
 def _checked(x, d, index_, op):
@@ -136,7 +136,7 @@ def _src_of(x, index_, src, value, op):
                                f"as src tensor")
         return src
     v = src if value is None else value
-    return mv.expand(_scalar_tensor(v, x._data.dtype), tuple(index_.shape))
+    return mv.expand(_scalar_tensor(v, x._data.dtype, x), tuple(index_.shape))
 
 
 def scatter(x, dim, index_, src=None, value=None, *, reduce=None):
@@ -173,8 +173,8 @@ def scatter_reduce_op(x, dim, index_, src, reduce, *, include_self=True):
     total = scatter_add(base, d, index_, src)
     if reduce == "sum":
         return total
-    ones = full(tuple(index_.shape), 1, dtype=x._data.dtype)
-    start = full(tuple(x.shape), 1, dtype=x._data.dtype) if include_self else \
+    ones = full(tuple(index_.shape), 1, dtype=x._data.dtype, device=x.device)
+    start = full(tuple(x.shape), 1, dtype=x._data.dtype, device=x.device) if include_self else \
         ew.cast(ew.logical_not(touched), x._data.dtype)
     count = ew.maximum(scatter_add(start, d, index_, ones), 1)
     if x._data.dtype.kind in "iu":
@@ -221,7 +221,7 @@ def index_fill(x, dim, index_, value):
                            f"tensor with {value.ndim} dimension(s).")
     idx = _vector_index(x, d, index_, "index_fill")
     base = x if x.ndim else mv.reshape(x, (1,))
-    out = put(base, _scalar_tensor(value, x._data.dtype), [idx], _along(d))
+    out = put(base, _scalar_tensor(value, x._data.dtype, x), [idx], _along(d))
     return out if x.ndim else mv.reshape(out, ())
 
 
@@ -306,7 +306,7 @@ def _put_key(x, indices):
 
 def index_put(x, indices, values, accumulate=False):
     if not isinstance(values, Tensor):
-        values = _scalar_tensor(values, x._data.dtype)
+        values = _scalar_tensor(values, x._data.dtype, x)
     elif values._data.dtype != x._data.dtype:
         raise RuntimeError(f"Index put requires the source and destination dtypes match, got "
                            f"{scalar_name(x._data.dtype)} for the destination and "

@@ -208,7 +208,8 @@ def mode(x, dim=-1, keepdim=False):
         values = rd.reduce_min(ew.where(best, last, big), axis, True)
     values = ew.cast(values, x.dtype)
     from .creation import arange
-    idx = rd.reduce_max(ew.where(_same(last, values), arange(n), -1), axis, True)
+    idx = rd.reduce_max(ew.where(_same(last, values), arange(n, device=x.device), -1), axis,
+                        True)
     values = gather(last, last.ndim - 1, idx)          # the gradient goes to that index
     values, idx = C.movedim(values, -1, d), C.movedim(idx, -1, d)
     if not keepdim or not x.ndim:
@@ -236,7 +237,7 @@ def diff(x, n=1, dim=-1, prepend=None, append=None):
 def _scalar_like(v, x, d):
     from .creation import full
     shape = tuple(1 if i == d else s for i, s in enumerate(x.shape))
-    return full(shape, v, dtype=x.dtype)
+    return full(shape, v, dtype=x.dtype, device=x.device)
 
 
 # --- the existing reductions, with torch's keyword spellings and out= -----------------

@@ -102,7 +102,7 @@ def isin(elements, test_elements, *, assume_unique=False, invert=False):
     elements = _as_tensor(elements)
     test = mv.reshape(_as_tensor(test_elements), (-1,))
     if test.shape[0] == 0:
-        found = full(tuple(elements.shape), False, dtype=dtypes.BOOL)
+        found = full(tuple(elements.shape), False, dtype=dtypes.BOOL, device=elements.device)
     else:
         ordered = sort(test, 0).values
         pos = srt.searchsorted(ordered, elements, False, False)
@@ -141,7 +141,8 @@ def histc(input, bins=100, min=0, max=0):  # noqa: A002
     # (flat - lo) * bins can overflow to inf for a range near the dtype's limits: the cast
     # then gives INT_MIN, which goes to bin 0, as torch's does (its arithmetic is the same)
     pos = ew.where(inside, ew.minimum(ew.maximum(pos, 0), bins - 1), 0)
-    return scatter_add(full((bins,), 0, dtype=x.dtype), 0, pos, ew.cast(inside, x.dtype))
+    return scatter_add(full((bins,), 0, dtype=x.dtype, device=x.device), 0, pos,
+                       ew.cast(inside, x.dtype))
 
 
 def _scalar_name(np_dtype):

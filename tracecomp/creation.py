@@ -5,10 +5,12 @@ and the random creators, plus the RNG (manual_seed, Generator).
 code become graph nodes when traced. Random numbers come from numpy's PCG64; the same
 seed gives the same numbers here, not the same numbers as torch.
 """
+import functools
+
 import numpy as np
 
-from . import dtypes
-from .devices import CPU, check_placement
+from . import devices, dtypes
+from .devices import check_placement
 from .dispatch import bind
 from .generator import (  # noqa: F401 - tracecomp.creation.Generator etc., as before
     Generator,
@@ -85,12 +87,32 @@ def _size(size, keyword=None, op=None):
     return tuple(int(s) for s in size)
 
 
+def placing(make):
+    """make(..., device=d), built on the CPU as before, then moved to d (or to the default
+    device, set_default_device / `with device(...)`, when d is None) if that is not the
+    CPU. A tensor being traced stays as it is: compiled graphs are device-neutral."""
+    @functools.wraps(make)
+    def placed(*args, **kwargs):
+        t = make(*args, **kwargs)
+        where = kwargs.get("device")
+        if where is None:
+            if not devices.default_set():
+                return t                    # the hot path: nothing set anywhere
+            where = devices.default_device()
+        where = devices.placed(where)
+        if where.type == "cpu" or not isinstance(t._data, np.ndarray):
+            return t
+        return Tensor._make(devices.to_device(t._data, where), t._requires_grad)
+    return placed
+
+
 def _finish(t, requires_grad):
     if requires_grad:
         t.requires_grad_(True)
     return t
 
 
+@placing
 def full(size, fill_value, *, dtype=None, requires_grad=False, device=None):
     check_placement(device)             # devices.py: a device tensors cannot live on raises
     if dtype is None:
@@ -119,7 +141,7 @@ def empty(*size_args, size=None, dtype=None, requires_grad=False, device=None):
 
 def full_like(x, fill_value, *, dtype=None, requires_grad=False, device=None):
     return full(tuple(x.shape), fill_value, dtype=dtypes.to_np(dtype) or x._data.dtype,
-                requires_grad=requires_grad, device=CPU if device is None else device)
+                requires_grad=requires_grad, device=x.device if device is None else device)
 
 
 def zeros_like(x, *, dtype=None, requires_grad=False, device=None):
@@ -134,6 +156,7 @@ def empty_like(x, *, dtype=None, requires_grad=False, device=None):
     return zeros_like(x, dtype=dtype, requires_grad=requires_grad, device=device)
 
 
+@placing
 def arange(start, end=None, step=1, *, dtype=None, requires_grad=False, device=None):
     check_placement(device)
     if end is None:
@@ -148,6 +171,7 @@ def arange(start, end=None, step=1, *, dtype=None, requires_grad=False, device=N
                         dtype=dtypes.to_np(dtype)), requires_grad)
 
 
+@placing
 def linspace(start, end, steps, *, dtype=None, requires_grad=False, device=None):
     check_placement(device)
     data = np.linspace(start, end, int(steps), dtype=np.float64)
@@ -155,6 +179,7 @@ def linspace(start, end, steps, *, dtype=None, requires_grad=False, device=None)
                    requires_grad)
 
 
+@placing
 def eye(n, m=None, *, dtype=None, requires_grad=False, device=None):
     check_placement(device)
     data = np.eye(int(n), int(n if m is None else m),
@@ -181,6 +206,7 @@ def _default_dtype(arr, data):
         dtypes.BOOL if kind == "b" else arr.dtype
 
 
+@placing
 def tensor(data, *, dtype=None, requires_grad=False, device=None):
     """A new tensor holding a copy of `data` (lists, scalars, numpy arrays, tensors)."""
     check_placement(device, moving=True)      # torch builds it on the CPU, then moves it
@@ -194,6 +220,7 @@ def tensor(data, *, dtype=None, requires_grad=False, device=None):
     return _finish(Tensor._make(np.array(arr, dtype=np_dtype, copy=True)), requires_grad)
 
 
+@placing
 def as_tensor(data, dtype=None, device=None):
     """Like tensor(), but shares memory with numpy arrays and tensors when it can."""
     check_placement(device, moving=True)
@@ -231,6 +258,7 @@ def _random(prim, method, size, generator, dtype):
     return bind(prim, shape=size, dtype=dtype, generator=generator)
 
 
+@placing
 def rand(*size_args, size=None, generator=None, dtype=None, requires_grad=False,
          device=None):
     check_placement(device)
@@ -238,6 +266,7 @@ def rand(*size_args, size=None, generator=None, dtype=None, requires_grad=False,
                            _rand_dtype(dtype, "check_uniform_bounds")), requires_grad)
 
 
+@placing
 def randn(*size_args, size=None, generator=None, dtype=None, requires_grad=False,
           device=None):
     check_placement(device)
@@ -245,6 +274,7 @@ def randn(*size_args, size=None, generator=None, dtype=None, requires_grad=False
                            generator, _rand_dtype(dtype)), requires_grad)
 
 
+@placing
 def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None):
     check_placement(device)
     if size is None and isinstance(high, (tuple, list)):    # randint(high, size)
@@ -257,6 +287,7 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
     return Tensor._make(data.astype(dtypes.to_np(dtype) or dtypes.I64))
 
 
+@placing
 def randperm(n, *, generator=None, dtype=None, device=None):
     check_placement(device)
     return Tensor._make(_rng(generator).permutation(int(n)).astype(dtypes.to_np(dtype)
@@ -266,16 +297,17 @@ def randperm(n, *, generator=None, dtype=None, device=None):
 def rand_like(x, *, dtype=None, generator=None, device=None, requires_grad=False,
               layout=None, memory_format=None):
     return rand(tuple(x.shape), dtype=dtype or x._data.dtype, generator=generator,
-                device=CPU if device is None else device, requires_grad=requires_grad)
+                device=x.device if device is None else device, requires_grad=requires_grad)
 
 
 def randn_like(x, *, dtype=None, generator=None, device=None, requires_grad=False,
                layout=None, memory_format=None):
     return randn(tuple(x.shape), dtype=dtype or x._data.dtype, generator=generator,
-                 device=CPU if device is None else device, requires_grad=requires_grad)
+                 device=x.device if device is None else device, requires_grad=requires_grad)
 
 
 # --- issue 9: logspace and triangle indices -----------------------------------------------
+@placing
 def logspace(start, end, steps, base=10.0, *, dtype=None, layout=None, device=None,
              requires_grad=False, out=None):
     """base ** linspace(start, end, steps), computed in float64 then cast."""
@@ -288,6 +320,7 @@ def logspace(start, end, steps, base=10.0, *, dtype=None, layout=None, device=No
     return _finish(Tensor._make(data.astype(d)), requires_grad)
 
 
+@placing
 def _triangle_indices(op, np_fn, row, col, offset, dtype, device):
     check_placement(device)
     d = dtypes.to_np(dtype) or dtypes.I64

@@ -1,13 +1,25 @@
 """Tensor methods about where a tensor lives and what type it has: to, cuda, cpu, type,
 pin_memory and the new_* creators (which take device= like every creation function).
 
-Eager tensors live on the CPU (devices.py), so these convert dtypes and check devices: a
+A tensor lives on the CPU (numpy) or, where a device backend keeps tensors (devices.py), on
+that device (a DeviceArray); to/cuda/cpu copy between them. Where no backend keeps them, a
 device other than the CPU raises what torch's CPU build raises, never a silent CPU tensor.
 """
 import numpy as np
 
-from . import dtypes
-from .devices import CPU, NO_ACCELERATOR, as_device, check_placement
+from . import dtypes, grad_mode
+from .autograd.function import Function
+from .device_array import DeviceArray
+from .devices import (
+    CPU,
+    NO_ACCELERATOR,
+    as_device,
+    check_placement,
+    current_accelerator,
+    placed,
+    to_device,
+    to_host,
+)
 from .legacy_types import is_nonzero, resolve, type_string
 from .ops import elementwise as ew
 from .tensor import Tensor
@@ -65,29 +77,67 @@ def to(x, *args, **kwargs):
     """x.to(dtype), x.to(device), x.to(device, dtype), x.to(other): x itself when nothing
     changes (unless copy=True), else a converted copy that gradients flow through."""
     device_, dtype, _, copy = parse_to(args, kwargs)
-    if device_ is not None:
-        check_placement(device_, moving=True)
+    moved = x if device_ is None else move(x, device_)
     if dtype is None or dtypes.to_np(dtype) == x._data.dtype:
-        return ew.clone(x) if copy else x
-    return ew.cast(x, dtype)
+        return ew.clone(moved) if copy and moved is x else moved
+    return ew.cast(moved, dtype)
+
+
+def move(x, where):
+    """x on device `where`: x itself when it is there already, else a copy there that
+    gradients flow back through. Inside compiled code x stays as it is: a compiled graph is
+    device-neutral, and its backend places every value."""
+    where = placed(where)
+    data = x._data
+    if not isinstance(data, (np.ndarray, DeviceArray)):
+        check_placement(where, moving=True)
+        return x
+    if x.device == where:
+        return x
+    if where.type != "cpu":
+        check_placement(where, moving=True)
+    if x._requires_grad and grad_mode.state.enabled:
+        return _Move.apply(x, where)
+    return Tensor._make(moved_data(data, where))
+
+
+def moved_data(data, where):
+    """Tensor data (numpy or a DeviceArray) copied to device `where`."""
+    host = to_host(data)            # a fresh copy when data is on a device
+    return host if where.type == "cpu" else to_device(host, where)
+
+
+class _Move(Function):
+    """A device copy on the autograd tape (torch's ToCopyBackward): the gradient goes back
+    to the device the input came from."""
+
+    @staticmethod
+    def forward(ctx, x, where):
+        ctx.source = x.device
+        return Tensor._make(moved_data(x._data, where))
+
+    @staticmethod
+    def backward(ctx, grad):
+        return move(grad, ctx.source), None
 
 
 def check_cuda(device=None):
-    """Raise as x.cuda(device) does where tensors cannot live on CUDA (devices.py)."""
+    """The CUDA device x.cuda(device) goes to; raises as torch where there is none."""
     d = as_device("cuda" if device is None else device)
     if d.type != "cuda":
         raise RuntimeError("Invalid device, must be cuda device")
     check_placement(d)
+    return d
 
 
 def cuda(x, device=None, non_blocking=False, memory_format=None):
-    """x.cuda(): a copy on a CUDA device; check_cuda raises, since tensors live on the CPU."""
-    check_cuda(device)
-    return x
+    """x.cuda(): x on a CUDA device (x itself if it is there)."""
+    return move(x, check_cuda(device))
 
 
 def cpu(x, memory_format=None):
-    return x
+    """x.cpu(): x on the CPU (x itself if it is there)."""
+    return move(x, CPU)
 
 
 def tensor_type(x, dtype=None, non_blocking=False, **kwargs):
@@ -99,7 +149,12 @@ def tensor_type(x, dtype=None, non_blocking=False, **kwargs):
 
 
 def pin_memory(x, device=None):
-    raise RuntimeError(NO_ACCELERATOR)
+    """x.pin_memory(): x itself where an accelerator exists (copies to it come from any
+    host memory; pinning would only make them asynchronous), torch's error where none
+    does."""
+    if current_accelerator() is None:
+        raise RuntimeError(NO_ACCELERATOR)
+    return x
 
 
 # --- new_*: a new tensor with x's dtype and device (not the default device) unless told -----
@@ -125,7 +180,8 @@ def _new_filled(value):
         from .creation import full
         d = _new_options(x, dtype, device, layout, pin_memory)
         return full(tuple(int(s) for s in _shape(size)), value, dtype=d,
-                    requires_grad=requires_grad, device=CPU)
+                    requires_grad=requires_grad,
+                    device=x.device if device is None else device)
     return new
 
 
@@ -133,7 +189,8 @@ def new_full(x, size, fill_value, *, dtype=None, device=None, requires_grad=Fals
              layout=None, pin_memory=False):
     from .creation import full
     d = _new_options(x, dtype, device, layout, pin_memory)
-    return full(tuple(size), fill_value, dtype=d, requires_grad=requires_grad, device=CPU)
+    return full(tuple(size), fill_value, dtype=d, requires_grad=requires_grad,
+                    device=x.device if device is None else device)
 
 
 def new_tensor(x, data, *, dtype=None, device=None, requires_grad=False, layout=None,
@@ -142,7 +199,8 @@ def new_tensor(x, data, *, dtype=None, device=None, requires_grad=False, layout=
     if device is not None:
         check_placement(device, moving=True)      # torch builds it on the CPU, then moves it
     d = _new_options(x, dtype, None, layout, pin_memory)
-    return tensor(data, dtype=d, requires_grad=requires_grad, device=CPU)
+    return tensor(data, dtype=d, requires_grad=requires_grad,
+                    device=x.device if device is None else device)
 
 
 METHODS = {

@@ -1,21 +1,24 @@
 """Devices: torch.device, the default device, where a tensor may live, and the one registry
 where a device backend plugs in.
 
-Eager tensors hold numpy arrays, so they live on the CPU only. Everything that asks "where
-may this tensor go" or "is there a GPU" asks this module, and answers as torch's CPU-only
-build does on a machine without a GPU:
+Tensors hold numpy arrays on the CPU, or DeviceArrays on a device whose backend keeps them
+(CUDA through numba-cuda). Everything that asks "where may this tensor go" or "is there a
+GPU" asks this module; without a GPU it answers as torch's CPU-only build does:
 
   device                 torch.device: 'cuda:1', device('cpu', 0), device(device),
                          equality, hashing, pickling, and `with device(...)` for a default
   set_default_device / get_default_device
   check_placement(d)     every creation function and .to()/.cuda() call it: passes for the
-                         CPU (any index, as torch), otherwise raises what torch's CPU build
-                         raises (AssertionError("Torch not compiled with CUDA enabled"), ...)
+                         CPU (any index, as torch) and for a device whose backend keeps
+                         tensors, otherwise raises what torch's CPU build raises
+                         (AssertionError("Torch not compiled with CUDA enabled"), ...)
   current_accelerator()  the first registered backend's device type, or None
 
 The backend registry. `tracecomp.cuda`, `tracecomp.accelerator` and `device(0)` answer from
-`backend(device_type)`. Today nothing registers, so `tracecomp.cuda.is_available()` is
-False. The CUDA backend (codegen/cuda, numba-cuda) registers itself when it finds a GPU:
+`backend(device_type)`. The first question about 'cuda' looks for our CUDA backend
+(codegen/cuda/device.py: numba-cuda and a GPU, or numba's simulator), which registers when
+it finds one; without it `tracecomp.cuda.is_available()` is False. Numba is imported then,
+never on `import tracecomp`. Another backend registers itself with
 
     devices.register_backend("cuda", backend)
 
@@ -24,11 +27,19 @@ False. The CUDA backend (codegen/cuda, numba-cuda) registers itself when it find
 `get_device_capability(index) -> (major, minor)`, `manual_seed(seed)`, `empty_cache()` and
 `memory_allocated(index)`, `max_memory_allocated(index)`, `memory_reserved(index)`,
 `max_memory_reserved(index)`, `reset_peak_memory_stats(index)` (absent ones answer 0 / no-op).
-Registering makes is_available() true; it gives tensors no CUDA storage: creating a tensor
-on 'cuda' still refuses, and says that tensors live on the CPU while compiled code may run
-on the device. `unregister_backend("cuda")` undoes it.
+Registering makes is_available() true. Tensors may live on the device when the backend also
+keeps their storage: `to_device(array, device) -> DeviceArray`, `to_host(DeviceArray) ->
+numpy array` and `run_primitive(prim, operands, params, device) -> DeviceArray` (eager
+ops); a backend without them leaves tensors on the CPU (creating one on 'cuda' refuses and
+says why). `unregister_backend("cuda")` undoes it.
+
+Where tensors are: `on_device(data)` (is this tensor data a DeviceArray), `to_device(array,
+d)` and `to_host(data)` move them through the backend of their device.
 """
+import importlib
 import re
+
+from .device_array import DeviceArray
 
 # torch's device types, in the order its error message lists them
 DEVICE_TYPES = ("cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip",
@@ -150,6 +161,11 @@ def set_default_device(d):
     _DEFAULT[0] = None if d is None else as_device(d)
 
 
+def default_set() -> bool:
+    """Whether anything set a default device (otherwise it is the CPU)."""
+    return bool(_STACK) or _DEFAULT[0] is not None
+
+
 def default_device():
     """The default device as set (with blocks first), without checking it."""
     return _STACK[-1] if _STACK else _DEFAULT[0] or CPU
@@ -183,8 +199,7 @@ _NO_KERNELS = ("Could not create a tensor on the '{}' backend: tracecomp tensors
 def check_placement(d=None, moving=False):
     """Raise unless a new tensor may live on `d` (None: the default device); `moving`: for
     .to(d) and tensor(data, device=d) (made on the CPU, then moved), whose error torch words
-    differently. Tensors live on the CPU only; a registered
-    backend runs compiled code, it does not hold tensors."""
+    differently."""
     if d is None:
         if not _STACK and _DEFAULT[0] is None:
             return                                  # the hot path: nothing set anywhere
@@ -192,7 +207,52 @@ def check_placement(d=None, moving=False):
     elif d.__class__ is not device:
         d = as_device(d)
     if d.type != "cpu":
+        storage(d, moving)
+
+
+def storage(d, moving=False):
+    """The backend that keeps tensors on device d (not the CPU), or what torch raises where
+    none does."""
+    b = backend(d.type)
+    if b is None or not hasattr(b, "run_primitive"):
         raise placement_error(d, moving)
+    if d.index not in (None, 0):
+        count = b.device_count()
+        if d.index >= count:
+            raise RuntimeError(f"CUDA error: invalid device ordinal ({d} asked for; "
+                               f"{count} device{'s' if count != 1 else ''} here)")
+        raise NotImplementedError(f"tracecomp keeps tensors on {d.type}:0 only; {d} is not "
+                                  f"supported yet")
+    return b
+
+
+def placed(d) -> device:
+    """d with its index: device('cuda') is device('cuda', 0), where tensors go."""
+    d = as_device(d)
+    return d if d.index is not None or d.type == "cpu" else device(d.type, 0)
+
+
+def on_device(data) -> bool:
+    """Whether tensor data lives on a device (a DeviceArray) rather than in numpy."""
+    return type(data) is DeviceArray
+
+
+def to_device(array, d):
+    """array (numpy, on the CPU) copied to device d: a DeviceArray."""
+    d = placed(d)
+    return storage(d, moving=True).to_device(array, d)
+
+
+def beside(array, data):
+    """array (numpy, built on the CPU) where tensor data `data` lives: array itself beside
+    a numpy array, a device copy beside a DeviceArray (constants that ops build for a
+    tensor, such as a mask, go where the tensor is)."""
+    return to_device(array, data.device) if type(data) is DeviceArray else array
+
+
+def to_host(data):
+    """Tensor data as a numpy array: a DeviceArray copied back, a numpy array itself."""
+    return backend(data.device.type).to_host(data) if type(data) is DeviceArray else data
 
 
 def placement_error(d, moving=False) -> Exception:
@@ -211,6 +271,10 @@ def placement_error(d, moving=False) -> Exception:
 
 # --- the backend registry ------------------------------------------------------------------
 _BACKENDS = {}
+# our backends, looked for on the first question about their device type: module -> found()
+# (a string, imported then: numba is heavy, and a program that never asks never pays)
+DISCOVER = {"cuda": "tracecomp.codegen.cuda.device"}
+_LOOKED = set()
 
 
 def register_backend(device_type, backend):
@@ -223,17 +287,24 @@ def register_backend(device_type, backend):
 
 def unregister_backend(device_type):
     _BACKENDS.pop(device_type, None)
+    _LOOKED.add(device_type)            # and not looked for again
 
 
 def backend(device_type):
-    """The backend registered for `device_type`, or None."""
-    return _BACKENDS.get(device_type)
+    """The backend registered for `device_type` (ours, found on the first ask), or None."""
+    b = _BACKENDS.get(device_type)
+    if b is None and device_type not in _LOOKED and device_type in DISCOVER:
+        _LOOKED.add(device_type)
+        b = importlib.import_module(DISCOVER[device_type]).found()
+        if b is not None:
+            _BACKENDS[device_type] = b
+    return b
 
 
 def current_accelerator():
     """The device type of the first registered accelerator with a device, or None."""
     for kind in ACCELERATORS:
-        b = _BACKENDS.get(kind)
+        b = backend(kind)
         if b is not None and b.device_count() > 0:
             return kind
     return None

@@ -5,6 +5,12 @@ answer (numpy and torch promote differently), and, when grad mode is on and an i
 requires grad, records one `TapeNode` on the autograd tape. While tracing, the tracer
 installs `trace_hook`, which records a graph node instead.
 
+On a device: when an operand is a tensor on 'cuda' (its data a DeviceArray), `bind` asks
+that device's backend to run the primitive (a cached one-node kernel, codegen/cuda/
+device.py), or runs the impl on the host with the operands copied over where no kernel
+computes it; the result stays on the device and goes on the tape as a CPU result would.
+Operands on two devices raise torch's error (a 0-d CPU tensor goes with any device).
+
 Shape rules run only when the impl fails (to turn numpy's message into one in the user's
 terms), or on every call when TRACECOMP_CHECK_SHAPES=1 (the test suite sets it, so every
 rule is checked against its impl on every op the tests run).
@@ -21,7 +27,9 @@ import os
 
 import numpy as np
 
-from . import grad_mode
+from . import devices, grad_mode
+from .device_array import DeviceArray
+from .device_array import devices_used as _devices_used
 from .errors import ShapeError, TracecompError, fmt_shape
 from .tensor import Tensor
 
@@ -96,19 +104,9 @@ def bind(prim, *args, **params):
         arrays = (args[0]._data,) if isinstance(args[0], Tensor) else args
     else:
         arrays = [a._data if isinstance(a, Tensor) else a for a in args]
-    if CHECK_SHAPES:
-        _check_rule(prim, arrays, params)
-    try:
-        out = prim.impl(*arrays, **params)
-    except (TracecompError, IndexError):
-        raise           # our own errors, and index errors (which torch raises as IndexError)
-    except Exception as exc:
-        if "guard" in prim.tags:
-            raise       # a guard's error is the message it was asked to raise, as is
-        raise explain_failure(prim, arrays, params, exc) from exc
-    dtype = prim.dtype(*arrays, **params)
-    if type(out) is not _ndarray or out.dtype != dtype:
-        out = np.asarray(out, dtype=dtype)
+    if _devices_used[0] and any(type(a) is DeviceArray for a in arrays):
+        return _bind_on_device(prim, args, arrays, params)
+    out, dtype = _run_impl(prim, arrays, params)
     view = prim.is_view and _aliases(out, arrays[0])
     vc = args[0]._vc if view else [0]
     if _grad.enabled and prim.vjp is not None and dtype.kind == "f":
@@ -127,6 +125,81 @@ def bind(prim, *args, **params):
     if view:                # how to replay the view, for in-place updates (inplace_view.py)
         t._view = (args[0], prim, params, _grad.enabled)
     return t
+
+
+def _run_impl(prim, arrays, params):
+    """(prim's numpy impl on arrays, cast to the dtype rule's answer, that dtype)."""
+    if CHECK_SHAPES:
+        _check_rule(prim, arrays, params)
+    try:
+        out = prim.impl(*arrays, **params)
+    except (TracecompError, IndexError):
+        raise           # our own errors, and index errors (which torch raises as IndexError)
+    except Exception as exc:
+        if "guard" in prim.tags:
+            raise       # a guard's error is the message it was asked to raise, as is
+        raise explain_failure(prim, arrays, params, exc) from exc
+    dtype = prim.dtype(*arrays, **params)
+    if type(out) is not _ndarray or out.dtype != dtype:
+        out = np.asarray(out, dtype=dtype)
+    return out, dtype
+
+
+def _bind_on_device(prim, args, arrays, params):
+    """bind for operands on a device: the device backend's kernel for prim, or prim's impl
+    on the host with the operands copied over and the result copied back. A view is a
+    copy there (device memory is never written in place), so an in-place update of a
+    view is refused (inplace.commit) rather than lost."""
+    if "grad_marker" in prim.tags:
+        out = arrays[0]     # a custom Function's output, wherever its inputs live (.to())
+    else:
+        where = next(a.device for a in arrays if type(a) is DeviceArray)
+        operands = [_on(where, prim, a, arrays, k) for k, a in enumerate(arrays)]
+        out = devices.backend(where.type).run_primitive(prim, operands, params, where)
+        if out is NotImplemented:
+            host, _ = _run_impl(prim, [devices.to_host(a) for a in operands], params)
+            out = devices.to_device(host, where)
+    vc = [0]
+    if _grad.enabled and prim.vjp is not None and out.dtype.kind == "f":
+        for a in args:
+            if isinstance(a, Tensor) and a._requires_grad:
+                t = _make(out, True, TapeNode(prim, args, params, out, vc), vc)
+                break
+        else:
+            t = _make(out, False, None, vc)
+    else:
+        t = _make(out, False, None, vc)
+    if prim.is_view:
+        t._view = (args[0], prim, params, _grad.enabled)
+    return t
+
+
+# primitives whose operands after the first are indices, which torch takes from the CPU
+# for a tensor on a device (x_cuda[cpu_index], x_cuda[cpu_mask] = v)
+_HOST_INDICES = {"index": 1, "index_put": 2}
+
+
+def _on(where, prim, a, arrays, k):
+    """Operand k, a, of an op computed on device `where`: device data there, Python scalars
+    as they are, a CPU tensor's data moved over when it is 0-d or an index (as torch
+    allows)."""
+    if type(a) is DeviceArray:
+        if a.device != where:
+            raise _two_devices(prim, where, a.device, arrays)
+        return a
+    if isinstance(a, _ndarray):
+        if a.ndim and k < _HOST_INDICES.get(prim.name, len(arrays)):
+            raise _two_devices(prim, where, "cpu", arrays)
+        return devices.to_device(a, where)
+    return a
+
+
+def _two_devices(prim, first, second, arrays):
+    described = ", ".join(f"{fmt_shape(a.shape)} on {getattr(a, 'device', 'cpu')}"
+                          for a in arrays if hasattr(a, "shape"))
+    return RuntimeError(f"Expected all tensors to be on the same device, but found at least "
+                        f"two devices, {first} and {second}! ({prim.name} got {described}; "
+                        f"move them with .to(device) first)")
 
 
 def _aliases(out, x):

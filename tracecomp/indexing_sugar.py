@@ -13,6 +13,8 @@ code that slices in Python loops, like the bigram scripts' batch sampling.
 import numpy as np
 
 from . import dtypes, grad_mode
+from .device_array import DeviceArray
+from .devices import to_host
 from .errors import TraceError, fmt_shape
 from .indexing_keys import BoolIndex, entries
 from .ops import movement as mv
@@ -225,7 +227,7 @@ def _insert_new_dims(x, key):
 
 
 def _mask_positions(x, mask, dim):
-    if not isinstance(mask._data, np.ndarray):
+    if not isinstance(mask._data, (np.ndarray, DeviceArray)):
         raise TraceError("boolean-mask indexing gives a result whose shape depends on the "
                          "data, which a compiled graph cannot have; use torch.where(mask, x, 0) "
                          "or masked_fill instead")
@@ -234,7 +236,8 @@ def _mask_positions(x, mask, dim):
         raise IndexError(f"The shape of the mask {fmt_shape(mask.shape)} at index {dim} does not "
                          f"match the shape of the indexed tensor {fmt_shape(x.shape)} at index "
                          f"{dim}")
-    return [Tensor._make(p.astype(np.int64)) for p in np.nonzero(mask._data)]
+    # the positions are worked out on the host (their number decides the result's shape)
+    return [Tensor._make(p.astype(np.int64)) for p in np.nonzero(to_host(mask._data))]
 
 
 def setitem(x, key, value):
@@ -260,7 +263,7 @@ def setitem(x, key, value):
     else:
         if (len(parsed) == 1 and isinstance(parsed[0], Tensor)
                 and parsed[0]._data.dtype == dtypes.BOOL
-                and not isinstance(parsed[0]._data, np.ndarray)):
+                and not isinstance(parsed[0]._data, (np.ndarray, DeviceArray))):
             return _traced_mask_assign(x, parsed[0], value)
         y, parsed = _insert_new_dims(x, parsed)
         if y is not x:

@@ -11,6 +11,7 @@ through `out=` (one pass over memory: optimizers live on this path).
 import numpy as np
 
 from . import dtypes, grad_mode, inplace_view
+from .device_array import DeviceArray
 from .dispatch import bind
 from .errors import AutogradError, DTypeError
 from .ops.indexing import index_put
@@ -46,7 +47,7 @@ def alias(x):
     place with. The tape then records the stand-in, not x itself (which is about to take the
     result's history: recording x would make the node its own input), and the stand-in keeps
     the old values that VJPs need, as torch saves `original_self`."""
-    if not (_grad.enabled and isinstance(x._data, np.ndarray)):
+    if not (_grad.enabled and isinstance(x._data, (np.ndarray, DeviceArray))):
         return x
     if x._view is not None and x._requires_grad:
         return inplace_view.old_view(x)   # history replayed from the base's, not via x's
@@ -65,7 +66,11 @@ def commit(x, result, op):
     if _grad.enabled and x._requires_grad and x._node is None:
         raise AutogradError(f"{op}: {_LEAF}")
     _check_cast(x, result._data.dtype, op)
-    if isinstance(x._data, np.ndarray) and isinstance(result._data, np.ndarray):
+    if type(result._data) is DeviceArray and isinstance(x._data, np.ndarray):
+        result = result.cpu()           # a CPU tensor takes a device value: cpu.copy_(gpu)
+    if type(x._data) is DeviceArray and isinstance(result._data, (DeviceArray, np.ndarray)):
+        _commit_on_device(x, result, op)
+    elif isinstance(x._data, np.ndarray) and isinstance(result._data, np.ndarray):
         inplace_view.check_overlap(x._data)
         wide = np.broadcast_shapes(x._data.shape, result._data.shape)
         if x._data.shape != wide:
@@ -93,6 +98,45 @@ def commit(x, result, op):
         x._node = result._node
         x._requires_grad = True
     return x
+
+
+def _commit_on_device(x, result, op):
+    """x's box takes result's device array (cast and broadcast to x's dtype and shape, moved
+    over if it was computed on the CPU): every tensor sharing the box sees the update. A
+    view of a device tensor is a copy of its part (device memory is never written in
+    place), so the update is also written back into the tensor it was taken from."""
+    wide = np.broadcast_shapes(x.shape, result.shape)
+    if wide != tuple(x.shape):
+        raise RuntimeError(f"{op}: output with shape {list(x.shape)} doesn't match the "
+                           f"broadcast shape {list(wide)}")
+    if type(result._data) is not DeviceArray:   # computed on the CPU: x.copy_(cpu_tensor)
+        result = result.to(x.device)
+    if x._view is not None:
+        _write_back(x, _broadcast_like(result, x), op)
+    with grad_mode.no_grad():
+        value = _broadcast_like(result.detach(), x)
+    x._data.assign(value._data)     # safe even if it is x's own: device memory is never
+    #                                 written in place, so boxes may share arrays
+
+
+def _write_back(view, value, op):
+    """The device tensor `view` was taken from takes `value` where the view reads it: the
+    view primitive's VJP places a view-shaped tensor where the view came from (permute and
+    reshape move every element; slice pads around its part, which a mask of the same
+    placement selects), and the base is updated in place in turn (it may be a view too)."""
+    base, prim, params, _ = view._view
+    if prim is None or prim.name not in ("slice", "permute", "reshape"):
+        raise RuntimeError(f"{op}: unsupported operation: more than one element of the "
+                           f"written-to tensor refers to a single memory location (an "
+                           f"expanded view). Please clone() the tensor before performing "
+                           f"the operation.")
+    from .creation import ones_like
+    from .ops.elementwise import where
+    placed = prim.vjp(value, view, base, **params)[0]
+    if prim.name == "slice":
+        inside = prim.vjp(ones_like(value), view, base, **params)[0] != 0
+        placed = where(inside, placed, alias(base))     # the old values as a stand-in
+    commit(base, placed, op)
 
 
 def method(prim):

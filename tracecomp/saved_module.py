@@ -56,7 +56,8 @@ def decode_compiled(decoder, args, depth):
     if len(args) == 4:          # written before cache_size was saved
         args = [*args, CACHE_SIZE]
     if (len(args) != 5 or not isinstance(args[0], list) or args[0][:1] != ["module"]
-            or not isinstance(args[1], str) or args[2] not in (None, "eager")
+            or not (args[1] is None or isinstance(args[1], str))   # None: by device
+            or args[2] not in (None, "eager")
             or type(args[3]) is not int
             or not (args[4] is None or (type(args[4]) is int and args[4] > 0))):
         raise SerializationError(f"{decoder.name}: malformed header: compiled module node")

@@ -40,7 +40,8 @@ from collections import OrderedDict
 import numpy as np
 
 from . import dtypes, saved_module, serialization_files
-from .devices import check_placement
+from .device_array import DeviceArray
+from .devices import CPU, check_placement, to_device, to_host
 from .errors import SerializationError
 from .tensor import Size, Tensor, device
 
@@ -84,6 +85,8 @@ class _Encoder:
     def _table(self, obj, arr, path):
         if id(obj) in self._index:
             return self._index[id(obj)]
+        where = arr.device if type(arr) is DeviceArray else None
+        arr = to_host(arr)          # a device tensor's values, copied back
         if not isinstance(arr, np.ndarray):
             raise SerializationError(f"tracecomp.save: {path} is a tensor being traced "
                                      f"(no value yet); save concrete tensors only")
@@ -97,6 +100,8 @@ class _Encoder:
                  "nbytes": arr.nbytes}
         if isinstance(obj, Tensor) and obj.requires_grad:
             entry["requires_grad"] = True
+        if where is not None:       # loads back there, as torch's do, unless mapped
+            entry["device"] = str(where)
         self.entries.append(entry)
         self.arrays.append((offset, arr))
         self._keep.append(obj)
@@ -329,8 +334,9 @@ def _array(entry, i, buf, data_start, dlen, name):
 
 
 class _Decoder:
-    def __init__(self, header, buf, data_start, dlen, name):
+    def __init__(self, header, buf, data_start, dlen, name, map_location=None):
         self.name = name
+        self.map_location = map_location
         entries = header.get("tensors")
         if not isinstance(entries, list):
             raise SerializationError(f"{name}: malformed header: no tensor table")
@@ -343,7 +349,8 @@ class _Decoder:
             return self._made[(i, param)]
         arr = self.arrays[i]
         dtypes.from_np(arr.dtype)
-        t = Tensor._make(arr)
+        where = _destination(self.entries[i].get("device"), self.map_location)
+        t = Tensor._make(arr if where.type == "cpu" else to_device(arr, where))
         grad = bool(self.entries[i].get("requires_grad", False)) and arr.dtype.kind == "f"
         if param:
             t = _parameter_class()(t, requires_grad=grad)
@@ -408,9 +415,27 @@ class _Decoder:
         return i
 
 
+def _destination(saved, map_location):
+    """Where a tensor saved on device `saved` (None: the CPU) loads, as torch.load decides:
+    map_location as a device moves every tensor there; as a dict it renames devices
+    ({'cuda:0': 'cpu'}); a callable (storage, location) keeps them on the CPU; None puts
+    each back where it was saved."""
+    if isinstance(map_location, (str, device)):
+        return device(map_location)
+    if saved is None:
+        return CPU
+    if isinstance(map_location, dict):
+        saved = map_location.get(saved, saved)
+    elif callable(map_location):
+        return CPU
+    where = device(saved)
+    _check_map_location(where)
+    return where
+
+
 def _check_map_location(map_location):
-    """Every tensor loads on the CPU, the only eager device; another device is refused with
-    torch's CPU-build error (dicts and callables are accepted and have nothing to remap)."""
+    """Refuse a device tensors cannot load on, with torch's errors (on 'cuda' without a
+    GPU: its CPU-build advice to map the storages to the CPU)."""
     if not isinstance(map_location, (str, device)):
         return
     d = device(map_location)
@@ -431,8 +456,9 @@ def load(f, map_location=None, *, weights_only=None, mmap=None):
     A path must name a regular file (a FIFO or a device such as /dev/zero is refused before
     anything is read from it); a file object is read up to what the file's header says, and
     no further than its real size when it is a regular file or an in-memory buffer.
-    map_location, weights_only and mmap are accepted for torch compatibility: loading is
-    always safe (weights_only=True behaviour whatever its value) and always to the CPU.
+    Tensors load where they were saved (the CPU, or a device) unless map_location says
+    otherwise, as torch's. weights_only and mmap are accepted for torch compatibility:
+    loading is always safe (weights_only=True behaviour whatever its value).
     Raises SerializationError for anything that is not an intact tracecomp file."""
     _check_map_location(map_location)
     if isinstance(f, (str, os.PathLike)):
@@ -448,7 +474,8 @@ def load(f, map_location=None, *, weights_only=None, mmap=None):
         header = json.loads(bytes(buf[_PREFIX.size:_PREFIX.size + hlen]).decode("utf-8"))
         if not isinstance(header, dict) or "root" not in header:
             raise SerializationError(f"{name}: malformed header: no root object")
-        return _Decoder(header, buf, data_start, dlen, name).node(header["root"])
+        return _Decoder(header, buf, data_start, dlen, name,
+                        map_location).node(header["root"])
     except SerializationError:
         raise
     except (ValueError, TypeError, KeyError, IndexError, RecursionError) as e:

@@ -14,7 +14,8 @@ import weakref
 import numpy as np
 
 from . import dtypes, grad_mode
-from .devices import CPU, device  # noqa: F401  (tracecomp.tensor.device, as before)
+from .device_array import DeviceArray
+from .devices import CPU, device, to_host  # noqa: F401  (tracecomp.tensor.device, as before)
 from .errors import fmt_shape
 
 
@@ -78,16 +79,25 @@ class Tensor:
 
     @property
     def device(self) -> device:
-        return CPU
+        data = self._data
+        return data.device if type(data) is DeviceArray else CPU
 
-    # eager tensors live on the CPU only (devices.py says why): torch's device flags
-    is_cpu = True
-    is_cuda = is_meta = is_mps = is_xpu = is_xla = is_ipu = is_mtia = is_hpu = False
+    # tensors live on the CPU, or on CUDA through a device backend (devices.py)
+    @property
+    def is_cpu(self) -> bool:
+        return type(self._data) is not DeviceArray
+
+    @property
+    def is_cuda(self) -> bool:
+        return type(self._data) is DeviceArray and self._data.device.type == "cuda"
+
+    is_meta = is_mps = is_xpu = is_xla = is_ipu = is_mtia = is_hpu = False
     is_vulkan = is_mkldnn = is_sparse = is_quantized = is_nested = False
 
     def get_device(self) -> int:
         """The index of the CUDA device holding the tensor; -1 for the CPU, as torch."""
-        return -1
+        data = self._data
+        return data.device.index if type(data) is DeviceArray else -1
 
     def is_pinned(self, device=None) -> bool:
         return False
@@ -222,21 +232,33 @@ class Tensor:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
                                "Use tensor.detach().numpy() instead.")
         if type(self._data) is not np.ndarray:
-            self._data.__array__()      # a traced value: a TraceError naming the user's line
-        return self._data
+            self._data.__array__()      # a traced value: a TraceError naming the user's line;
+        return self._data               # a device's: torch's TypeError (use .cpu())
 
     def item(self):
-        if type(self._data) is not np.ndarray:
-            return self._data.item()    # a traced value: a TraceError naming the user's line
-        if self._data.size != 1:
+        data = self._data
+        if type(data) is not np.ndarray and type(data) is not DeviceArray:
+            return data.item()          # a traced value: a TraceError naming the user's line
+        if data.size != 1:
             raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted "
                                f"to Scalar; .item() needs exactly one element")
-        return self._data.reshape(()).item()
+        return self._host().reshape(()).item()
 
     def tolist(self):
-        return self._data.tolist()
+        return self._host().tolist()
+
+    def _host(self):
+        """The values as a numpy array: a device tensor's copied back (item(), printing)."""
+        data = self._data
+        if type(data) is np.ndarray:
+            return data
+        if type(data) is DeviceArray:
+            return to_host(data)
+        return data.__array__()         # a traced value: a TraceError naming the user's line
 
     def __array__(self, dtype=None, copy=None):
+        if type(self._data) is DeviceArray:
+            self._data.__array__()      # torch's TypeError: copy it to the host first
         return self._data if dtype is None else self._data.astype(dtype)
 
     def __len__(self):
@@ -262,7 +284,7 @@ class Tensor:
         if self._data.size != 1:
             raise RuntimeError(f"{what} of a Tensor with {self._data.size} elements is "
                                f"ambiguous; it needs exactly one element")
-        return self._data.reshape(()).item()
+        return self._host().reshape(()).item()
 
     def __bool__(self):
         return bool(self._scalar("Boolean value"))
@@ -354,7 +376,7 @@ def _wrap_dim(dim, ndim, op):
 def format_tensor(t: Tensor) -> str:
     """torch-style repr: tensor([1.0000, 2.5000], requires_grad=True) (tensor_str.py)."""
     a = t._data
-    if not isinstance(a, np.ndarray):
+    if not isinstance(a, (np.ndarray, DeviceArray)):
         return f"Tensor(traced {fmt_shape(a.shape)} {a.dtype})"
     from .tensor_str import format_tensor as torch_layout
     return torch_layout(t, t._node.name() if t._node is not None else None)

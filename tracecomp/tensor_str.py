@@ -170,10 +170,10 @@ def _with_suffixes(text, suffixes, indent):
 
 def format_tensor(t, grad_fn_name=None):
     """torch's repr of an eager tensor: tensor([1.0000, 2.5000], requires_grad=True)."""
-    a = t._data
+    a = t._host()
     prefix = "tensor("
     indent = len(prefix)
-    suffixes = []
+    suffixes = [] if t.is_cpu else [f"device='{t.device}'"]
     default = a.dtype in (dtypes.default_float(), dtypes.I64, dtypes.BOOL)
     if a.size == 0:
         if a.ndim != 1:

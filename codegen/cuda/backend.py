@@ -13,18 +13,21 @@ before numba is imported (slowly: a Python thread per GPU thread); tests/cuda do
 """
 import numpy as np
 
+from tracecomp.device_array import DeviceArray
+from tracecomp.devices import device
 from tracecomp.errors import LoweringError
 from tracecomp.ir import CONSTANT, node_names
 from tracecomp.passes import fusion
 from tracecomp.passes.target import Target
 
 from ..interp import execute
-from . import source
+from . import kernel_cache, ptx, source
 from .compat import numba_cuda, simulating
 
 TARGET = Target("cuda", source.supported)
 THREADS, TILE = 256, 16     # per block: threads, and a matmul block's side (TILE x TILE)
 SIM_THREADS, SIM_TILE = 32, 8   # on the simulator, where each thread is a Python thread
+DEVICE = device("cuda", 0)      # where the kernels run (tensors live on cuda:0 only)
 
 
 def compile_graph(graph):
@@ -36,15 +39,31 @@ def compile_graph(graph):
     steps = [_step(cuda, group, k, threads, tile, names) for k, group in enumerate(plan.groups)]
     position = {n: k for k, n in enumerate(graph.inputs)}
 
-    def run(arrays):
-        values = {n: _to_device(cuda, arrays[position[n]]) for n in graph.inputs}
+    def on_device(arrays):
+        """The outputs as device arrays, from the inputs as device arrays (0-d ones as 1
+        element): what tensors on 'cuda' hold, so nothing crosses to the host."""
+        values = {n: arrays[position[n]] for n in graph.inputs}
         for step in steps:
             step(values)
-        return [_to_host(values[o], o) for o in graph.outputs]
+        return [values[o] for o in graph.outputs]
 
+    def run(arrays):
+        """Numpy arrays in, numpy arrays out (every backend's runner); where any input is a
+        tensor's DeviceArray (a tensor on 'cuda'), the outputs stay on the device too."""
+        resident = any(type(a) is DeviceArray for a in arrays)
+        outputs = on_device([a.array if type(a) is DeviceArray else to_device(cuda, a)
+                             for a in arrays])
+        if resident:
+            return [DeviceArray(v, o.shape, o.dtype, DEVICE) for v, o in
+                    zip(outputs, graph.outputs)]
+        return [to_host(v, o) for v, o in zip(outputs, graph.outputs)]
+
+    run.on_device = on_device
+    run.host_steps = sum(getattr(step, "on_host", False) for step in steps)
     run.fusion_log = plan.log
     run.cuda_source = source.PREAMBLE + "".join(
         "\n\n" + step.source for step in steps if hasattr(step, "source"))
+    run.cuda_ptx = ptx.GraphPTX(s.ptx_kernel for s in steps if hasattr(s, "ptx_kernel"))
     return run
 
 
@@ -62,21 +81,22 @@ def _cuda():
     return cuda
 
 
-def _to_device(cuda, array):
+def to_device(cuda, array):
     """A device copy, 0-d values as 1-element arrays (what the kernels index)."""
     array = np.ascontiguousarray(array)
     return cuda.to_device(array.reshape(array.shape or (1,)))
 
 
-def _to_host(value, node):
+def to_host(value, node):
     return value.copy_to_host().reshape(node.shape)
 
 
 def _step(cuda, group, k, threads, tile, names):
     """The function that computes group's root into `values` (device arrays)."""
     root = group.root
-    if group.kind == "constant":
-        return lambda values: values.__setitem__(root, _to_device(cuda, root.params["value"]))
+    if group.kind == "constant":     # copied to the device once: kernels never write into
+        value = to_device(cuda, root.params["value"])          # their inputs
+        return lambda values: values.__setitem__(root, value)
     if group.kind == "view":          # a reshape of a stored value: the same buffer
         return lambda values: values.__setitem__(
             root, values[root.inputs[0]].reshape(root.shape or (1,)))
@@ -84,9 +104,7 @@ def _step(cuda, group, k, threads, tile, names):
     plan = source.launch_for(group, name, threads, tile)
     if plan is None:
         return _host_step(cuda, group, names)
-    namespace = {}
-    exec(compile(source.PREAMBLE + plan.text, f"<{name}>", "exec"), namespace)
-    kernel = cuda.jit(namespace[name])
+    kernel = kernel_cache.jit(cuda, name, source.PREAMBLE + plan.text)
 
     def launch(values):
         out = cuda.device_array(root.size, root.dtype)
@@ -94,6 +112,7 @@ def _step(cuda, group, k, threads, tile, names):
             kernel[plan.blocks, plan.threads](*[values[x] for x in group.inputs], out)
         values[root] = out.reshape(root.shape or (1,))
     launch.source = plan.text
+    launch.ptx_kernel = ptx.Kernel(name, plan.text, ptx.arg_types(group))
     return launch
 
 
@@ -105,5 +124,6 @@ def _host_step(cuda, group, names):
                else x.params["value"] for x in group.inputs}
         for node in group.nodes:
             env[node] = execute(node, env, names)
-        values[group.root] = _to_device(cuda, env[group.root])
+        values[group.root] = to_device(cuda, env[group.root])
+    run.on_host = True
     return run

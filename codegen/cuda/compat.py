@@ -5,10 +5,21 @@ numpy 2.5 removed row_stack, so there that import fails with AttributeError. Whe
 row_stack is missing, a stand-in exists only while numba imports (numba registers its
 overload on the stand-in, which nothing calls) and is removed after, so the user's numpy
 stays as installed. Where numpy still has row_stack (< 2.5), nothing is touched.
+
+`ieee_math()` is what kernels call `math` on the simulator: there the kernel body is plain
+Python, whose math.log(0) or math.sqrt(-1) raise where CUDA returns -inf or NaN.
 """
 import importlib
+import math
+import types
 
 import numpy as np
+
+# math functions whose domain errors and overflows the GPU answers with inf or NaN: numpy's
+# ufuncs of the same names give those IEEE answers
+_IEEE_UFUNCS = ("log", "log1p", "log2", "log10", "sqrt", "exp", "expm1", "sin", "cos", "tan",
+                "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh",
+                "fmod", "atan2", "hypot")
 
 
 def simulating():
@@ -34,3 +45,28 @@ def numba_cuda():
         return cuda
     finally:
         del np.row_stack
+
+
+def ieee_math():
+    """A stand-in for the math module inside kernels run by numba's simulator: the same
+    names, with IEEE answers (inf, NaN) where Python's math raises."""
+    ns = types.SimpleNamespace(**{n: getattr(math, n) for n in dir(math)
+                                  if not n.startswith("_")})
+    for name in _IEEE_UFUNCS:
+        setattr(ns, name, _quiet(getattr(np, name)))
+    ns.lgamma = _lgamma
+    return ns
+
+
+def _quiet(ufunc):
+    def call(*args):
+        with np.errstate(all="ignore"):
+            return ufunc(*args)
+    return call
+
+
+def _lgamma(x):
+    try:
+        return math.lgamma(x)
+    except (ValueError, OverflowError):     # a pole (0, -1, ...) or beyond float range
+        return math.inf

@@ -35,6 +35,8 @@ import stat
 from tracecomp.codegen.llvm.runtime import cache_folder
 from tracecomp.debug_log import emit
 
+from .compat import ieee_math, simulating
+
 FORMAT_VERSION = 1
 FOLDER = "cuda"     # inside the cache folder, beside the llvm cache's .tcobj entries
 
@@ -45,6 +47,8 @@ def jit(cuda, name, text):
     path = source_path(text)
     namespace = {}
     exec(compile(text, path or f"<{name}>", "exec"), namespace)
+    if simulating():            # the kernel body runs as Python there: IEEE math as CUDA's
+        namespace["math"] = ieee_math()
     if path is None:
         return cuda.jit(namespace[name])
     return cuda.jit(namespace[name], cache=True)

@@ -256,8 +256,10 @@ class _Kernel:
             return self.value(x, index_maps.flip(ix, index, node.shape, p["dims"]))
         if node.op == "pad":
             src, inside = index_maps.pad(ix, index, x.shape, p["config"])
+            fill = f"{SCALAR[node.dtype]}({_literal(p['value'])})"
+            if not x.size:              # all padding: nothing of x to read
+                return fill
             v = self.value(x, src)
-            fill = f"{SCALAR[node.dtype]}({p['value']!r})"
             return self.emit(f"({v} if {inside} else {fill})")
         if node.op in ARG:
             return self._arg(node, index)
@@ -373,8 +375,10 @@ class _Kernel:
 
 
 def _literal(value):
-    """A Python scalar operand as kernel source: repr, but inf and nan (whose reprs are
-    not names in the kernel's module) through math."""
+    """A Python or numpy scalar operand as kernel source: repr, but inf and nan (whose reprs
+    are not names in the kernel's module) through math."""
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return "math.nan" if value != value else ("math.inf" if value > 0 else "-math.inf")
     return repr(value)
@@ -541,6 +545,16 @@ class Launch:
     threads: object     # per block: an int or a (x, y) tuple
 
 
+def _fit(threads, work):
+    """A block of at most `threads` threads and no more than `work` needs, a power of two
+    (reductions combine in halves): a small tensor gets a small block, which costs the GPU
+    nothing and numba's simulator (a Python thread per GPU thread) much less."""
+    n = 1
+    while n < min(threads, work):
+        n *= 2
+    return n
+
+
 def launch_for(group, name, threads=128, tile=16):
     """The kernel of a group and how to launch it, or None for a kind no kernel computes:
     elementwise and window groups a thread per element, reductions a block of `threads`
@@ -548,15 +562,20 @@ def launch_for(group, name, threads=128, tile=16):
     (groups of their own, "opaque" to fusion) a thread per scanned line."""
     root = group.root
     if group.kind in ("elementwise", "unfold", "fold"):
+        threads = _fit(threads, root.size)
         return Launch(kernel_source(group, name), -(-root.size // threads), threads)
     if group.kind == "reduce":
+        threads = _fit(threads, root.inputs[0].size // max(root.size, 1))
         return Launch(reduce_source(group, name, threads), root.size, threads)
     if group.kind == "opaque" and (root.op in SCAN or root.op in CUM_ARG) \
             and supported(root):
-        return Launch(scan_source(group, name), -(-_scan_lines(root)[-1] // threads), threads)
+        lines = _scan_lines(root)[-1]
+        threads = _fit(threads, lines)
+        return Launch(scan_source(group, name), -(-lines // threads), threads)
     if group.kind == "matmul":
         m, n = root.shape[-2:]
         batch = int(np.prod(root.shape[:-2], dtype=np.int64))
+        tile = _fit(tile, max(m, n))
         return Launch(matmul_source(group, name, tile), (-(-n // tile), -(-m // tile), batch),
                       (tile, tile))
     return None

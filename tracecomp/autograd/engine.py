@@ -22,6 +22,7 @@ differentiates the graph; this engine does not import the trace side.
 import heapq
 
 from .. import context, grad_mode
+from ..device_array import DeviceArray
 from ..dispatch import TapeNode
 from ..errors import AutogradError, TraceError, fmt_shape
 from ..ops.elementwise import cast
@@ -251,7 +252,11 @@ def _check_saved(node):
 def _step(node, g, walk):
     """Run one node's VJP and route each input's gradient to its producer or leaf."""
     args = _check_saved(node)
-    grads = node.prim.vjp(g, node.out(), *args, **node.params)
+    if type(node.out_data) is DeviceArray:  # tensors the rule makes go where g is, as torch's
+        with node.out_data.device:
+            grads = node.prim.vjp(g, node.out(), *args, **node.params)
+    else:
+        grads = node.prim.vjp(g, node.out(), *args, **node.params)
     if anomaly.state.check_nan:
         anomaly.check_nan(node.name(), grads)
     _route(args, grads, walk)
@@ -328,6 +333,10 @@ def _accumulate_leaf(leaf, g, create_graph, handed):
         leaf.grad = g if leaf.grad is None else leaf.grad + g
         return
     data = g._data
+    if type(data) is DeviceArray:       # device memory is never written in place: a box of
+        leaf.grad = Tensor._make(data.shares()) if leaf.grad is None else \
+            (leaf.grad + g).detach()    # its own is all a .grad needs
+        return
     if leaf.grad is not None:
         leaf.grad = Tensor._make(leaf.grad._data + data)
         return

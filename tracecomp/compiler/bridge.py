@@ -17,6 +17,7 @@ import weakref
 
 import numpy as np
 
+from ..device_array import DeviceArray
 from ..dispatch import TapeNode
 from ..errors import AutogradError
 from ..ops.registry import Primitive
@@ -47,10 +48,17 @@ def _bridge_vjp(grads, outs, *args, call, index):
     """The group's VJP: the backward graph once, on every slot's cotangent."""
     if call.saved is None:
         raise AutogradError("the compiled backward's saved values were already freed")
-    cotangents = [np.zeros(shape, dtype) if g is None else np.asarray(g._data, dtype=dtype)
+    cotangents = [np.zeros(shape, dtype) if g is None else _cotangent(g, dtype)
                   for g, (shape, dtype) in zip(grads, call.cotangent_specs)]
     result = call.run_backward(list(call.saved) + cotangents)
     return tuple(Tensor._make(a) for a in result)
+
+
+def _cotangent(g, dtype):
+    """g's data in the backward graph's dtype: a device gradient stays on the device."""
+    if g._data.dtype == dtype:
+        return g._data if type(g._data) is DeviceArray else np.asarray(g._data)
+    return g.to(dtype)._data
 
 
 def _no_impl(*_, **__):

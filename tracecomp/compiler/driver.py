@@ -17,6 +17,7 @@ reads tensors whose data another thread's trace has swapped for graph values (tr
 """
 import functools
 import inspect
+import itertools
 import time
 import warnings
 import weakref
@@ -26,7 +27,8 @@ from .. import context, grad_mode
 from ..artifact_cache import CACHE_SIZE, ArtifactCache, check_size
 from ..codegen import registry as backends
 from ..debug_log import debug_level, emit, log
-from ..errors import TraceError
+from ..device_array import DeviceArray
+from ..errors import LoweringError, TraceError
 from ..ir import Graph
 from ..nn.module import Module
 from ..tensor import Tensor
@@ -254,11 +256,12 @@ class CompiledFunction:
     show the most recent compile. `.cache` keeps at most `cache_size` compiled versions,
     least recently used evicted (artifact_cache.py)."""
 
-    def __init__(self, fn, backend="llvm", fallback=None, recompile_limit=RECOMPILE_LIMIT,
+    def __init__(self, fn, backend=None, fallback=None, recompile_limit=RECOMPILE_LIMIT,
                  cache_size=CACHE_SIZE):
         if fallback not in (None, "eager"):
             raise ValueError(f"compile: fallback must be None or 'eager', got {fallback!r}")
-        backends.get(backend)           # an unknown backend fails now, not at first call
+        if backend is not None:
+            backends.get(backend)       # an unknown backend fails now, not at first call
         self.fn, self.backend, self.fallback = fn, backend, fallback
         self.recompile_limit = recompile_limit
         self.cache = ArtifactCache(cache_size, _name(fn))
@@ -281,12 +284,13 @@ class CompiledFunction:
         return [] if self.last is None else self.last.pass_log
 
     # what the backend made of the most recent compile (llvm: the IR, optimized IR and
-    # assembly; cuda: the kernels' source; both: the fusion log)
+    # assembly; cuda: the kernels' source and PTX, compiled when read; both: the fusion log)
     llvm_ir = property(lambda self: _backend_text(self.last, "llvm_ir"))
     optimized_ir = property(lambda self: _backend_text(self.last, "optimized_ir"))
     asm = property(lambda self: _backend_text(self.last, "asm"))
     fusion_log = property(lambda self: _backend_text(self.last, "fusion_log"))
     cuda_source = property(lambda self: _backend_text(self.last, "cuda_source"))
+    cuda_ptx = property(lambda self: _backend_text(self.last, "cuda_ptx"))
 
     def __call__(self, *args, **kwargs):
         return self._call(self.fn, args, kwargs, *_roots_of(self.fn, args))
@@ -324,11 +328,12 @@ class CompiledFunction:
         held = {id(t) for _, t in state}     # the arguments' own .grad: read when accumulating
         state += [(("grad", label), t.grad) for label, t in tensors
                   if t.grad is not None and id(t.grad) not in held]
-        sig = _signature(tensors, statics, structure, state, flags, self.backend)
+        backend = _backend_for(self.backend, tensors, state)
+        sig = _signature(tensors, statics, structure, state, flags, backend)
         art = self.cache.get(sig)
         if art is None:     # code that never looked at .grad serves with or without them
             plain = _signature(tensors, statics, structure,
-                               state[:compile_state.grad_tail(state)], flags, self.backend)
+                               state[:compile_state.grad_tail(state)], flags, backend)
             art = self.cache.get_grad_free(plain)
             if art is None:
                 # out of the call's shared hold (a trace needs the gate to itself), and
@@ -339,7 +344,7 @@ class CompiledFunction:
                         art = self.cache.get_grad_free(plain)
                     if art is None:
                         art = self._compile(fn, sig, structure, statics, tensors, state,
-                                            module_names, optimizers, roots)
+                                            module_names, optimizers, roots, backend)
                     self.cache.put(sig, art, plain if art.n_state is not None else None)
                 return art, tensors
             self.cache.put(sig, art, plain if art.n_state is not None else None)
@@ -348,7 +353,7 @@ class CompiledFunction:
         return art, tensors
 
     def _compile(self, fn, sig, structure, statics, tensors, state, module_names, optimizers,
-                 roots):
+                 roots, backend):
         reason = explain_miss(sig, self.cache.signatures())
         self.compiles += 1
         if self.compiles > self.recompile_limit:
@@ -357,13 +362,13 @@ class CompiledFunction:
                           f"Each new input shape, dtype, requires_grad, train/eval or grad "
                           f"mode compiles again: keep them stable (e.g. drop_last=True in "
                           f"the DataLoader)", stacklevel=4)
-        emit(1, f"[tracecomp] compiling {_name(fn)} ({self.backend}): {reason}")
+        emit(1, f"[tracecomp] compiling {_name(fn)} ({backend}): {reason}")
 
         def call_args(stand_ins):
             return unflatten(structure, stand_ins, [v for _, v in statics])
 
         try:
-            art = build(fn, call_args, tensors, state, module_names, self.backend,
+            art = build(fn, call_args, tensors, state, module_names, backend,
                         optimizers, roots)
         except TraceError as exc:
             if self.fallback != "eager":
@@ -412,6 +417,7 @@ class CompiledModule:
     asm = property(lambda self: self._compiled.asm)
     fusion_log = property(lambda self: self._compiled.fusion_log)
     cuda_source = property(lambda self: self._compiled.cuda_source)
+    cuda_ptx = property(lambda self: self._compiled.cuda_ptx)
 
     def train(self, mode=True):
         self._orig_mod.train(mode)
@@ -440,7 +446,7 @@ class CompiledModule:
         return f"Compiled({self._orig_mod!r})"
 
 
-def compile(model=None, *, backend="llvm", fallback=None,
+def compile(model=None, *, backend=None, fallback=None,
             recompile_limit=RECOMPILE_LIMIT, cache_size=CACHE_SIZE, **torch_options):
     """Compile a module, a module class or a function; usable bare (@compile) or with
     options. torch.compile's tuning options (mode, fullgraph, dynamic, options) are
@@ -581,6 +587,36 @@ def _filled(cell):
         return True
     except ValueError:
         return False
+
+
+def _backend_for(chosen, tensors, state):
+    """The backend a call runs on: the one compile() was given, else the one for where its
+    tensors live ('cuda' for a CUDA device, 'llvm' for the CPU). Tensors on two devices
+    are refused, as torch refuses them (a 0-d CPU tensor goes with any device, as there),
+    and so are device tensors for a backend that runs on the CPU."""
+    found = {}
+    for label, t in itertools.chain(tensors, state):
+        data = t._data
+        if type(data) is DeviceArray:
+            found.setdefault(str(data.device), label)
+        elif data.ndim:
+            found.setdefault("cpu", label)
+    on_devices = [d for d in found if d != "cpu"]
+    if not on_devices:
+        return chosen or "llvm"
+    where = on_devices[0]
+    if len(found) > 1:
+        other = next(d for d in found if d != where)
+        raise RuntimeError(
+            f"Expected all tensors to be on the same device, but found at least two devices, "
+            f"{where} and {other}! ({label_text(found[where])} is on {where}, "
+            f"{label_text(found[other])} on {other}; move them with .to(device) first)")
+    if chosen not in (None, "cuda"):
+        raise LoweringError(
+            f"compile(backend={chosen!r}) runs on the CPU, but {label_text(found[where])} "
+            f"is on {where}: move the tensors with .cpu(), or compile with backend='cuda' "
+            f"(or with no backend: the tensors' device picks it)")
+    return "cuda"
 
 
 def _signature(tensors, statics, structure, state, flags, backend):

@@ -11,6 +11,7 @@ in the user's terms: "input x dim 0: 64 -> 32", "training: True -> False".
 """
 from dataclasses import dataclass
 
+from ..device_array import DeviceArray
 from ..tensor import Tensor
 
 
@@ -76,16 +77,18 @@ class Signature:
 
 
 class TensorSpec(tuple):
-    """What a graph bakes in about one tensor: (shape, dtype, requires_grad). One entry
+    """What a graph bakes in about one tensor: (shape, dtype, requires_grad, device). One entry
     per tensor (no per-field label strings): signatures are built on every call."""
 
     __slots__ = ()
 
 
 def tensor_spec(t):
-    """(shape, dtype, requires_grad) of tensor t: all a graph bakes in about it."""
+    """(shape, dtype, requires_grad, device) of tensor t: all a graph and its backend bake in
+    about it (device: None on the CPU)."""
     data = t._data
-    return data.shape, data.dtype, bool(t._requires_grad)
+    return (data.shape, data.dtype, bool(t._requires_grad),
+            data.device if type(data) is DeviceArray else None)
 
 
 def tensor_entry(label, t):
@@ -210,7 +213,7 @@ def label_text(key):
 
 
 def _tensor_differences(label, a, b):
-    (shape_a, dtype_a, grad_a), (shape_b, dtype_b, grad_b) = a, b
+    (shape_a, dtype_a, grad_a, device_a), (shape_b, dtype_b, grad_b, device_b) = a, b
     out = []
     if len(shape_a) != len(shape_b):
         out.append(f"{label} shape: {list(shape_a)} -> {list(shape_b)}")
@@ -221,6 +224,8 @@ def _tensor_differences(label, a, b):
         out.append(f"{label} dtype: {dtype_a} -> {dtype_b}")
     if grad_a != grad_b:
         out.append(f"{label} requires_grad: {grad_a} -> {grad_b}")
+    if device_a != device_b:
+        out.append(f"{label} device: {device_a or 'cpu'} -> {device_b or 'cpu'}")
     return out
 
 

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import devices
+from ..device_array import DeviceArray
 from ..errors import TraceError
 from ..ir import Node
 from ..tensor import Tensor
@@ -262,11 +264,14 @@ def apply(effects, values, every, optimizers, runner=None, first=0):
         if e.kind == "data":
             t = every[e.target]
             k, value = next(values)
-            if owned and owned[k] and _adoptable(t, value):
+            if type(t._data) is DeviceArray:    # every tensor sharing the box sees it
+                t._data.assign(value if type(value) is DeviceArray else
+                               devices.to_device(value, t._data.device))
+            elif owned and owned[k] and _adoptable(t, value):
                 runner.hand_over(k, value, t._data)
                 t._data = value
             else:
-                np.copyto(t._data, value, casting="unsafe")
+                np.copyto(t._data, devices.to_host(value), casting="unsafe")
             t._vc[0] += 1
         elif e.kind == "grad":      # a new tensor each call: its buffer goes back to reuse
             every[e.target].grad = Tensor._make(next(values)[1]) if e.has_value else None

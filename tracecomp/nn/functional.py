@@ -259,7 +259,7 @@ def _dropout(input, p, training, inplace, mask_shape, name):
     _check_p(p)
     if not training or p == 0.0:
         return input
-    keep = bernoulli(full(mask_shape, 1.0 - p, dtype=input.dtype))
+    keep = bernoulli(full(mask_shape, 1.0 - p, dtype=input.dtype, device=input.device))
     # p = 1 drops everything; torch scales by 0 then rather than dividing by zero
     scale = keep * (0.0 if p == 1.0 else 1.0 / (1.0 - p))
     return _apply(input, inplace, lambda x: x * scale, name)
@@ -336,7 +336,7 @@ def _alpha_dropout(input, p, training, inplace, mask_shape, name):
         return input
     if p == 1.0:
         return _apply(input, inplace, lambda x: x * 0.0, name)
-    keep = bernoulli(full(mask_shape, 1.0 - p, dtype=input.dtype))
+    keep = bernoulli(full(mask_shape, 1.0 - p, dtype=input.dtype, device=input.device))
     a = 1.0 / math.sqrt((_SELU_ALPHA_PRIME ** 2 * p + 1) * (1 - p))
     b = (keep - 1.0) * (_SELU_ALPHA_PRIME * a) + _SELU_ALPHA_PRIME * a * p
     return _apply(input, inplace, lambda x: x * (keep * a) + b, name)

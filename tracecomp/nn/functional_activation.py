@@ -110,7 +110,8 @@ def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
     if not training:
         return F.leaky_relu(input, (lower + upper) / 2, inplace)
     with no_grad():
-        slope = empty(tuple(input.shape), dtype=input.dtype).uniform_(lower, upper)
+        slope = empty(tuple(input.shape), dtype=input.dtype,
+                      device=input.device).uniform_(lower, upper)
     return _apply(input, inplace, lambda x: ew.where(x > 0, x, x * slope), "rrelu")
 
 

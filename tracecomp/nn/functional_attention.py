@@ -107,7 +107,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if query.shape[-1]:         # E = 0: the scores are empty sums, 0 whatever the scale
         scores = scores * (1.0 / math.sqrt(query.shape[-1]) if scale is None else scale)
     if is_causal:
-        causal = tensor(np.tril(np.ones((length, source), dtype=bool)))
+        causal = tensor(np.tril(np.ones((length, source), dtype=bool)), device=query.device)
         if attn_mask is None:
             attn_mask = causal
         elif attn_mask.dtype.name == "bool":
@@ -138,7 +138,8 @@ def _canonical_mask(mask, mask_name, other_type, other_name, target_type, check_
         warnings.warn(f"Support for mismatched {mask_name} and {other_name} is deprecated. Use "
                       f"same type for both instead.", stacklevel=3)
     if not _is_float(mask):
-        mask = C.masked_fill(zeros(tuple(mask.shape), dtype=target_type), mask, float("-inf"))
+        mask = C.masked_fill(zeros(tuple(mask.shape), dtype=target_type, device=mask.device),
+                             mask, float("-inf"))
     return mask
 
 
@@ -291,8 +292,10 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     v = _heads(v, v.shape[0], bsz, num_heads, head_dim) if static_v is None else \
         _static(static_v, "static_v", bsz, num_heads, head_dim)
     if add_zero_attn:
-        k = C.cat([k, zeros((bsz * num_heads, 1, head_dim), dtype=k.dtype)], dim=1)
-        v = C.cat([v, zeros((bsz * num_heads, 1, head_dim), dtype=v.dtype)], dim=1)
+        k = C.cat([k, zeros((bsz * num_heads, 1, head_dim), dtype=k.dtype, device=k.device)],
+                  dim=1)
+        v = C.cat([v, zeros((bsz * num_heads, 1, head_dim), dtype=v.dtype, device=v.device)],
+                  dim=1)
         attn_mask, key_padding_mask = _pad_last(attn_mask), _pad_last(key_padding_mask)
     src_len = k.shape[1]
     if key_padding_mask is not None:

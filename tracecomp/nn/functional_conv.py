@@ -263,7 +263,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
         divisor = kernel[0] * kernel[1]
     else:
         # The count of each window: pool a map of ones (padding included or not)
-        covered = ones(1, 1, *x.shape[2:], dtype=x.dtype)
+        covered = ones(1, 1, *x.shape[2:], dtype=x.dtype, device=x.device)
         border = ((0, 0, 0), (0, 0, 0)) + tuple((p, p, 0) for p in padding)
         covered = mv.pad(covered, border, 1.0 if count_include_pad else 0.0)
         counts = _windows(covered, kernel, stride, (0, 0), (1, 1), extra, 0.0)
@@ -281,12 +281,12 @@ def _adaptive_windows(n, m):
     return [((i * n) // m, math.ceil((i + 1) * n / m)) for i in range(m)]
 
 
-def _averaging_matrix(n, m, dtype):
+def _averaging_matrix(n, m, dtype, device):
     """(m, n): row i averages output i's window."""
     mat = np.zeros((m, n), dtype=dtypes.to_np(dtype))
     for i, (start, end) in enumerate(_adaptive_windows(n, m)):
         mat[i, start:end] = 1.0 / (end - start)
-    return tensor(mat)
+    return tensor(mat, device=device)
 
 
 def adaptive_avg_pool2d(input, output_size):
@@ -300,8 +300,8 @@ def adaptive_avg_pool2d(input, output_size):
     if h % oh == 0 and w % ow == 0:          # equal windows: a reshape and a mean
         blocks = mv.reshape(x, tuple(x.shape[:2]) + (oh, h // oh, ow, w // ow))
         return _unbatched(C.mean(blocks, (3, 5)), squeeze)
-    rows = _averaging_matrix(h, oh, x.dtype)
-    cols = _averaging_matrix(w, ow, x.dtype)
+    rows = _averaging_matrix(h, oh, x.dtype, x.device)
+    cols = _averaging_matrix(w, ow, x.dtype, x.device)
     return _unbatched(matmul(matmul(rows, x), C.t(cols)), squeeze)
 
 
@@ -331,7 +331,7 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     picked = mv.reshape(picked, tuple(x.shape[:2]) + (oh, kh, ow, kw))
     windows = C.flatten(mv.permute(picked, (0, 1, 2, 4, 3, 5)), 4)
     real = (row_real[:, None, :, None] & col_real[None, :, None, :]).reshape(oh, ow, kh * kw)
-    windows = C.masked_fill(windows, tensor(~real), float("-inf"))
+    windows = C.masked_fill(windows, tensor(~real, device=x.device), float("-inf"))
     idx = argmax(windows, 4, keepdim=True)
     values = _unbatched(C.squeeze(gather(windows, 4, idx), 4), squeeze)
     if not return_indices:

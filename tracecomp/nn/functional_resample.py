@@ -77,7 +77,7 @@ def _resample_dim(x, dim, taps):
         term = x[lead + (tensor(idx),)]
         if w is not None:
             shape = (len(w),) + (1,) * (x.ndim - 1 - dim)
-            term = term * tensor(w.astype(np_dtype).reshape(shape))
+            term = term * tensor(w.astype(np_dtype).reshape(shape), device=x.device)
         out = term if out is None else out + term
     return out
 

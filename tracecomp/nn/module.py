@@ -14,8 +14,8 @@ import numpy as np
 
 from .. import context, dtypes
 from ..creation import tensor as _tensor
-from ..device_methods import check_cuda, parse_to
-from ..devices import check_placement
+from ..device_methods import check_cuda, move, moved_data, parse_to
+from ..devices import CPU, check_placement, placed
 from ..errors import fmt_shape
 from ..grad_mode import no_grad
 from ..tensor import Tensor
@@ -65,9 +65,13 @@ class Module:
         self = super().__new__(cls)
         object.__setattr__(self, "_init_args", (args, kwargs))
         if kwargs.get("device") is not None and cls.__module__.startswith("tracecomp."):
-            # torch's layers take device= (factory kwargs): ours hold CPU tensors only, so
-            # nn.Linear(2, 2, device="cuda") raises as torch's CPU build does
+            # torch's layers take device= (factory kwargs): ours build their tensors on the
+            # CPU and register them here, where they move (or the device refuses, as torch's
+            # CPU build does: devices.py)
             check_placement(kwargs["device"])
+            where = placed(kwargs["device"])
+            if where.type != "cpu":
+                object.__setattr__(self, "_factory_device", where)
         return self
 
     def __init__(self):
@@ -153,6 +157,8 @@ class Module:
                              f"parameters must be created explicitly. To express '{name}' as a "
                              "function of another Tensor, compute the value in the forward() "
                              "method.")
+        if param is not None and self.__dict__.get("_factory_device") is not None:
+            param._data = moved_data(param._data, self._factory_device)
         self._parameters[name] = param
 
     def register_buffer(self, name, tensor, persistent=True):
@@ -162,6 +168,8 @@ class Module:
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"cannot assign '{_typename(tensor)}' object to buffer '{name}' "
                             "(tracecomp Tensor or None required)")
+        if tensor is not None and self.__dict__.get("_factory_device") is not None:
+            tensor = move(tensor, self._factory_device)
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
@@ -373,12 +381,14 @@ class Module:
         return self
 
     def to(self, *args, **kwargs):
-        """to(dtype), to(device), to(tensor), to(device, dtype), as Tensor.to: floating-point
-        parameters and buffers are cast; integer ones (num_batches_tracked) keep their
-        dtype. A device other than the CPU raises (devices.py), before anything changes."""
+        """to(dtype), to(device), to(tensor), to(device, dtype), as Tensor.to: every parameter
+        and buffer moves; floating-point ones are cast, integer ones (num_batches_tracked)
+        keep their dtype. A device tensors cannot live on raises (devices.py) before
+        anything changes."""
         device, dtype, _, _ = parse_to(args, kwargs)
         if device is not None:
             check_placement(device, moving=True)
+            self._apply(lambda t: move(t, device))
         if dtype is None:
             return self
         if dtypes.to_np(dtype).kind != "f":
@@ -396,12 +406,12 @@ class Module:
         return self.to(dtypes.float16)
 
     def cpu(self):
-        return self
+        return self._apply(lambda t: move(t, CPU))
 
     def cuda(self, device=None):
-        """Move to a CUDA device: raises what torch's CPU build raises (devices.py)."""
-        check_cuda(device)
-        return self
+        """Move to a CUDA device (where there is none: what torch's CPU build raises)."""
+        where = check_cuda(device)
+        return self._apply(lambda t: move(t, where))
 
     def type(self, dst_type):
         """Cast every parameter and buffer (integer ones too, as torch) to dst_type: a dtype,

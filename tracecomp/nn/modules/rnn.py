@@ -195,7 +195,8 @@ class RNNBase(Module):
         states = self._states(hx, is_batched)
         batch = input.size(batch_dim)
         if states is None:
-            states = [zeros(size, dtype=input.dtype) for size in self._state_sizes(batch)]
+            states = [zeros(size, dtype=input.dtype, device=input.device)
+                      for size in self._state_sizes(batch)]
         self._check_forward_args(input, states, batch, packed=False)
         x = input.transpose(0, 1) if self.batch_first else input
         output, finals = self._layers(x, states, [batch] * x.shape[0])
@@ -212,7 +213,8 @@ class RNNBase(Module):
                                                  f"to {type(self).__name__}")
         states = self._states(hx, True)
         if states is None:
-            states = [zeros(size, dtype=data.dtype) for size in self._state_sizes(batch_sizes[0])]
+            states = [zeros(size, dtype=data.dtype, device=data.device)
+                      for size in self._state_sizes(batch_sizes[0])]
         elif sorted_indices is not None:
             states = [s[:, sorted_indices] for s in states]
         self._check_forward_args(data, states, batch_sizes[0], packed=True)

@@ -127,7 +127,8 @@ class RNNCellBase(Module):
         out = []
         for k, s in enumerate(states):
             if s is None:
-                s = zeros(input.shape[0], self.hidden_size, dtype=input.dtype)
+                s = zeros(input.shape[0], self.hidden_size, dtype=input.dtype,
+                          device=input.device)
             elif not batched:
                 s = s.unsqueeze(0)
             if s.shape[0] != input.shape[0]:

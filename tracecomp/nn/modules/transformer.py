@@ -28,7 +28,7 @@ from .normalization import LayerNorm
 
 def _generate_square_subsequent_mask(sz, device=None, dtype=None):
     """(sz, sz) float mask: 0 on and below the diagonal, -inf above (future positions)."""
-    return C.triu(full((sz, sz), float("-inf"), dtype=dtype), 1)
+    return C.triu(full((sz, sz), float("-inf"), dtype=dtype, device=device), 1)
 
 
 def _get_clones(module, n):
