@@ -124,6 +124,9 @@ def add_bench_parser(sub):
                     default=None, help="include torch.compile (the default without --quick)")
     tc.add_argument("--no-torch-compile", dest="torch_compile", action="store_false",
                     help="skip torch.compile (its compile takes ~20 s per model here)")
+    bench.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                       help="where models, inputs and compiled code run (cuda: a GPU, "
+                       "against torch on CUDA)")
     bench.add_argument("--json", metavar="PATH", help="write every number as JSON")
     bench.add_argument("--png", metavar="PATH", help="draw a bar chart (needs matplotlib)")
 
@@ -145,8 +148,14 @@ def run_bench(args):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise UsageError(f"--{flag} must be at least 1")
     torch_compile = not args.quick if args.torch_compile is None else args.torch_compile
+    if args.device == "cuda":
+        from . import cuda
+        if not cuda.is_available():
+            raise UsageError("--device cuda: no CUDA GPU here (tracecomp.cuda.is_available() "
+                             "is False: install tracecomp[cuda] on a machine with an NVIDIA "
+                             "GPU)")
     opts = Options(quick=args.quick, only=args.only, backends=args.backends,
-                   torch_compile=torch_compile, threads=args.threads)
+                   torch_compile=torch_compile, threads=args.threads, device=args.device)
     return bench(opts, args.rounds, args.json, args.png)
 
 

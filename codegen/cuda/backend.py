@@ -1,16 +1,21 @@
 """The CUDA backend: a graph -> fused groups -> numba-cuda kernels -> a runner.
 
 compile_graph(graph) fuses for the CUDA Target (source.supported says what one kernel
-computes), turns each elementwise and reduce group into a kernel (source.py) compiled by
-numba.cuda.jit, and returns a runner that keeps every value on the device from kernel to
-kernel. What no kernel computes yet (matmul, convolution windows, scans, LAPACK, ...)
-runs as a host step with the numpy impls, its operands copied to the host and its result
-back; the fusion log names each one ("a kernel of its own (no native lowering)"). The
-runner takes and returns numpy arrays, as every backend's does (codegen/registry.py).
+computes), turns each group a kernel computes (source.launch_for: elementwise, windows,
+reductions, scans, matmuls) into one compiled by numba.cuda.jit through the disk cache
+(kernel_cache.py), and returns a runner that keeps every value on the device from kernel
+to kernel. What no kernel computes yet (sorting, LAPACK, ...) runs as a host step with
+the numpy impls, its operands copied to the host and its result back; the fusion log
+names each one ("a kernel of its own (no native lowering)"). The runner takes and returns
+numpy arrays, as every backend's does (codegen/registry.py); given a tensor's DeviceArray
+it leaves its results on the device as DeviceArrays (tensors on 'cuda'), and
+`run.on_device` runs on numba device arrays directly (eager ops, device.py).
 
 Without a GPU, numba's simulator runs the same kernels when NUMBA_ENABLE_CUDASIM=1 is set
 before numba is imported (slowly: a Python thread per GPU thread); tests/cuda does that.
 """
+import contextlib
+
 import numpy as np
 
 from tracecomp.device_array import DeviceArray
@@ -22,7 +27,7 @@ from tracecomp.passes.target import Target
 
 from ..interp import execute
 from . import kernel_cache, ptx, source
-from .compat import numba_cuda, simulating
+from .compat import numba_cuda, quick_thread_switching, simulating
 
 TARGET = Target("cuda", source.supported)
 THREADS, TILE = 256, 16     # per block: threads, and a matmul block's side (TILE x TILE)
@@ -106,10 +111,13 @@ def _step(cuda, group, k, threads, tile, names):
         return _host_step(cuda, group, names)
     kernel = kernel_cache.jit(cuda, name, source.PREAMBLE + plan.text)
 
+    switching = quick_thread_switching if simulating() else contextlib.nullcontext
+
     def launch(values):
         out = cuda.device_array(root.size, root.dtype)
         if root.size:
-            kernel[plan.blocks, plan.threads](*[values[x] for x in group.inputs], out)
+            with switching():
+                kernel[plan.blocks, plan.threads](*[values[x] for x in group.inputs], out)
         values[root] = out.reshape(root.shape or (1,))
     launch.source = plan.text
     launch.ptx_kernel = ptx.Kernel(name, plan.text, ptx.arg_types(group))

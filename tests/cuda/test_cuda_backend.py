@@ -89,26 +89,6 @@ def test_without_a_gpu_or_the_simulator_compiling_says_so():
     assert "found no CUDA GPU" in out and "NUMBA_ENABLE_CUDASIM=1" in out, out
 
 
-def test_dump_writes_the_cuda_kernels(tmp_path):
-    from tracecomp.cli import main
-    model = tmp_path / "model.py"
-    model.write_text(textwrap.dedent("""
-        import tracecomp as torch
-        class Net(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.fc = torch.nn.Linear(4, 3)
-            def forward(self, x):
-                return torch.relu(self.fc(x)).sum(1)
-    """))
-    out = tmp_path / "dump"
-    assert main(["dump", f"{model}:Net", "--input", "2x4", "--backend", "cuda",
-                 "--out", str(out)]) in (0, None)
-    kernels = {p.name.split(".")[1]: p for p in out.glob("*_cuda_source.*.py")}
-    assert sorted(kernels) == ["backward", "forward"]
-    assert "def kernel" in kernels["forward"].read_text()
-
-
 def test_a_small_convnet_training_step_matches_eager():
     """Convolution (unfold, a batched product), max pooling (argmax, gather) and their
     gradients (fold, scatter_add) in CUDA kernels, over three SGD steps."""
@@ -120,3 +100,4 @@ def test_a_small_convnet_training_step_matches_eager():
     x, y = tc.randn(2, 1, 4, 4), tc.tensor([0, 2])
     host = _steps_match_eager(ref, model, lambda ps: tc.optim.SGD(ps, lr=0.1), x, y)
     assert all("check_range" in line for line in host), host
+

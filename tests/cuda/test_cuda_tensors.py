@@ -165,16 +165,19 @@ def test_pinning_host_memory_is_accepted_where_there_is_an_accelerator():
     assert x.pin_memory() is x
 
 
-def _train(model, x, y, steps, compiled=False):
-    opt = tc.optim.Adam(model.parameters(), lr=0.05)
-
+def _step(model, opt):
+    """The training step: forward, loss, backward and the optimizer's update."""
     def step(x, y):
         opt.zero_grad()
         loss = F.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
         return loss
+    return step
 
+
+def _train(model, x, y, steps, compiled=False):
+    step = _step(model, tc.optim.Adam(model.parameters(), lr=0.05))
     run = tc.compile(step) if compiled else step
     return [run(x, y).item() for _ in range(steps)]
 
@@ -226,14 +229,7 @@ def test_a_convnet_step_on_the_device_matches_the_cpu(compiled):
 def test_compiled_code_keeps_parameters_and_optimizer_state_on_the_device():
     model = _mlp().cuda()
     opt = tc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-
-    @tc.compile
-    def step(x, y):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
+    step = tc.compile(_step(model, opt))
 
     x, y = tc.randn(8, 6, device="cuda"), tc.randint(0, 3, (8,), device="cuda")
     weight, box = model[0].weight, model[0].weight._data

@@ -2,7 +2,12 @@
 torch.compile, all in one process and one run, every result checked before it is timed.
 
     tracecomp bench [--quick] [--only mlp,lenet,gelu,gemm,small-ops] [--rounds N] [--threads N]
-                    [--backends interp,llvm] [--no-torch-compile] [--json PATH] [--png PATH]
+                    [--backends interp,llvm] [--no-torch-compile] [--device cpu|cuda]
+                    [--json PATH] [--png PATH]
+
+With --device cuda the models, inputs and compiled code are on the GPU: tracecomp eager
+(ops as cached kernels) against tracecomp compiled for CUDA and torch on CUDA (where this
+torch has CUDA); every call waits for the GPU. small-ops (CPU per-op overhead) is left out.
 
 The modules, in the order a run goes through them:
 
@@ -57,6 +62,9 @@ def bench(opts, rounds=None, json_path=None, png_path=None, out=None):
 
 def _bench(opts, rounds, json_path, png_path, say):
     info = report.machine()
+    if opts.device != "cpu":
+        from .. import cuda
+        info["gpu"] = cuda.get_device_name(0)
     for line in report.machine_lines(info):
         say(line)
     busy = info.get("busy_cores_before")
@@ -85,6 +93,7 @@ def _bench(opts, rounds, json_path, png_path, say):
         settings = {"quick": opts.quick, "only": list(opts.only), "rounds": rounds,
                     "threads": opts.threads,
                     "backends": list(opts.backends), "torch_compile": opts.torch_compile,
+                    "device": opts.device,
                     "round_s": ROUND_S[opts.quick], "settle_s": SETTLE_S[opts.quick]}
         report.write_json(json_path, report.to_json(info, settings, all_results,
                                                     other_cores))

@@ -106,6 +106,8 @@ def machine_lines(info):
     versions = (f"versions: Python {info['python']}, numpy {info['numpy']}, llvmlite "
                 f"{info['llvmlite']}, {torch}; {blas}")
     lines = [where, versions]
+    if info.get("gpu"):
+        lines.append(f"GPU: {info['gpu']} (the models, inputs and compiled code run there)")
     forced = info.get("openblas_env")
     if forced:
         # numpy's OpenBLAS then runs these kernels whatever the CPU: every GEMM, ours (which

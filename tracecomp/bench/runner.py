@@ -57,7 +57,7 @@ def to_numpy(value):
     if isinstance(value, (tuple, list)):
         return np.concatenate([to_numpy(v).ravel() for v in value])
     if hasattr(value, "detach"):
-        value = value.detach()
+        value = value.detach().cpu()        # from the GPU too
     if hasattr(value, "numpy"):
         value = value.numpy()
     return np.array(value, dtype=np.float64)

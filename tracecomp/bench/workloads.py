@@ -63,6 +63,7 @@ class Options:
     backends: tuple = ("llvm",)
     torch_compile: bool = True
     threads: int | None = None    # BLAS and torch threads; None leaves the defaults
+    device: str = "cpu"           # "cuda": models, inputs and compiled code on the GPU
 
 
 # --- contestants ------------------------------------------------------------------------------
@@ -85,15 +86,24 @@ def load_weights(lib, model, weights):
     return model
 
 
-def framework_run(lib, fn, inputs, compile_fn=None, train=False, whole_step=False):
+def framework_run(lib, fn, inputs, compile_fn=None, train=False, whole_step=False,
+                  device="cpu"):
     """A Run of torch-style code: `fn` is a module (with its weights) or a function. A
     training step compiles the model (`compile_fn(model)`, the optimizer and the loss run
-    eagerly) or, with whole_step, the whole step function, backward and optimizer included."""
+    eagerly) or, with whole_step, the whole step function, backward and optimizer included.
+    On a GPU, the model and inputs move there first, and every call waits for the GPU to
+    finish (kernels run asynchronously: a call's time is its work, not its launches)."""
+    if device != "cpu":
+        fn = fn.to(device) if isinstance(fn, lib.nn.Module) else fn
+        inputs = [x.to(device) for x in inputs]
     run = compile_fn(fn) if compile_fn and not whole_step else fn
+    finish = lib.cuda.synchronize if device != "cpu" else (lambda: None)
     if not train:
         def call():
             with lib.no_grad():
-                return run(*inputs)
+                out = run(*inputs)
+            finish()
+            return out
         return Run(call)
     opt = lib.optim.SGD(fn.parameters(), lr=LR, momentum=MOMENTUM)
     cross_entropy = lib.nn.functional.cross_entropy
@@ -106,7 +116,12 @@ def framework_run(lib, fn, inputs, compile_fn=None, train=False, whole_step=Fals
         opt.step()
         return loss
     step = compile_fn(step) if whole_step else step
-    return Run(lambda: step(*inputs), lambda: [p.grad for p in params])
+
+    def call():
+        loss = step(*inputs)
+        finish()
+        return loss
+    return Run(call, lambda: [p.grad for p in params])
 
 
 def torch_compile(torch, fn):
@@ -124,10 +139,13 @@ def contestants(opts, build, arrays, numpy_make, train=False):
 
     def make(lib, compile_fn=None, whole_step=False):
         inputs = [lib.from_numpy(a.copy()) for a in arrays]
-        return framework_run(lib, build(lib), inputs, compile_fn, train, whole_step)
+        return framework_run(lib, build(lib), inputs, compile_fn, train, whole_step,
+                             opts.device)
 
     eager = "tracecomp eager"
     out = [Contestant(eager, functools.partial(make, tracecomp))]
+    if opts.device != "cpu":
+        return out + gpu_contestants(opts, make, train, eager)
     for backend in opts.backends:
         compile_fn = functools.partial(tracecomp.compile, backend=backend)
         out.append(Contestant(f"tracecomp {backend}",
@@ -148,6 +166,30 @@ def contestants(opts, build, arrays, numpy_make, train=False):
             make, torch, functools.partial(torch_compile, torch)), "torch eager"))
     else:
         out.append(Contestant("torch.compile", None, skipped="--no-torch-compile"))
+    return out
+
+
+def gpu_contestants(opts, make, train, eager):
+    """After tracecomp eager on the GPU: compiled for it (the model, and the whole training
+    step), and torch eager and torch.compile on CUDA where this torch has CUDA. The numpy
+    by hand row runs on the CPU, no contestant on a GPU (CuPy would be the GPU's numpy)."""
+    import tracecomp
+    compile_fn = functools.partial(tracecomp.compile, backend="cuda")
+    out = [Contestant("tracecomp cuda", functools.partial(make, tracecomp, compile_fn), eager)]
+    if train:
+        out.append(Contestant("tracecomp cuda step",
+                              functools.partial(make, tracecomp, compile_fn, True), eager))
+    out.append(Contestant("numpy by hand", None, skipped="the CPU's (CuPy not used)"))
+    torch = torch_or_none()
+    why = "torch not installed" if torch is None else \
+        "this torch has no CUDA" if not torch.cuda.is_available() else ""
+    if why:
+        return out + [Contestant(n, None, skipped=why) for n in ("torch eager", "torch.compile")]
+    out.append(Contestant("torch eager", functools.partial(make, torch)))
+    out.append(Contestant("torch.compile", functools.partial(
+        make, torch, functools.partial(torch_compile, torch)), "torch eager")
+        if opts.torch_compile else Contestant("torch.compile", None,
+                                              skipped="--no-torch-compile"))
     return out
 
 
@@ -268,7 +310,7 @@ def workloads(opts):
     if "gemm" in opts.only:
         for n in (64, 128) if opts.quick else (512, 1024):
             out.append(gemm_workload(opts, n))
-    if "small-ops" in opts.only:
+    if "small-ops" in opts.only and opts.device == "cpu":    # eager overhead on the CPU
         from . import small_ops  # it imports this module's Run and Contestant
         out += small_ops.workloads(opts)
     return out

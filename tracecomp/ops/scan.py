@@ -4,7 +4,7 @@ the index torch picks, as torch's own backward does).
 
 `reverse=True` scans from the end of the dim: it is the VJP of the forward scan, so no
 flip is needed in backward graphs. None of these has an llvm lowering: in compiled code
-each runs as one numpy step.
+for the CPU each runs as one numpy step (the CUDA backend has kernels for them).
 """
 import numpy as np
 
