@@ -106,7 +106,19 @@ def bind(prim, *args, **params):
         arrays = [a._data if isinstance(a, Tensor) else a for a in args]
     if _devices_used[0] and any(type(a) is DeviceArray for a in arrays):
         return _bind_on_device(prim, args, arrays, params)
-    out, dtype = _run_impl(prim, arrays, params)
+    if CHECK_SHAPES:
+        _check_rule(prim, arrays, params)
+    try:
+        out = prim.impl(*arrays, **params)
+    except (TracecompError, IndexError):
+        raise           # our own errors, and index errors (which torch raises as IndexError)
+    except Exception as exc:
+        if "guard" in prim.tags:
+            raise       # a guard's error is the message it was asked to raise, as is
+        raise explain_failure(prim, arrays, params, exc) from exc
+    dtype = prim.dtype(*arrays, **params)
+    if type(out) is not _ndarray or out.dtype != dtype:
+        out = np.asarray(out, dtype=dtype)
     view = prim.is_view and _aliases(out, arrays[0])
     vc = args[0]._vc if view else [0]
     if _grad.enabled and prim.vjp is not None and dtype.kind == "f":
@@ -127,24 +139,6 @@ def bind(prim, *args, **params):
     return t
 
 
-def _run_impl(prim, arrays, params):
-    """(prim's numpy impl on arrays, cast to the dtype rule's answer, that dtype)."""
-    if CHECK_SHAPES:
-        _check_rule(prim, arrays, params)
-    try:
-        out = prim.impl(*arrays, **params)
-    except (TracecompError, IndexError):
-        raise           # our own errors, and index errors (which torch raises as IndexError)
-    except Exception as exc:
-        if "guard" in prim.tags:
-            raise       # a guard's error is the message it was asked to raise, as is
-        raise explain_failure(prim, arrays, params, exc) from exc
-    dtype = prim.dtype(*arrays, **params)
-    if type(out) is not _ndarray or out.dtype != dtype:
-        out = np.asarray(out, dtype=dtype)
-    return out, dtype
-
-
 def _bind_on_device(prim, args, arrays, params):
     """bind for operands on a device: the device backend's kernel for prim, or prim's impl
     on the host with the operands copied over and the result copied back. A view is a
@@ -156,9 +150,11 @@ def _bind_on_device(prim, args, arrays, params):
         where = next(a.device for a in arrays if type(a) is DeviceArray)
         operands = [_on(where, prim, a, arrays, k) for k, a in enumerate(arrays)]
         out = devices.backend(where.type).run_primitive(prim, operands, params, where)
-        if out is NotImplemented:
-            host, _ = _run_impl(prim, [devices.to_host(a) for a in operands], params)
-            out = devices.to_device(host, where)
+        if out is NotImplemented:       # bind again on host copies: the CPU's path and errors
+            with grad_mode.no_grad():
+                host = bind(prim, *[_make(devices.to_host(a)) if type(a) is DeviceArray
+                                    else a for a in operands], **params)
+            out = devices.to_device(host._data, where)
     vc = [0]
     if _grad.enabled and prim.vjp is not None and out.dtype.kind == "f":
         for a in args:
