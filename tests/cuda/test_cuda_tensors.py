@@ -257,3 +257,20 @@ def test_compile_picks_its_backend_by_device_and_refuses_a_cpu_backend_for_devic
     with pytest.raises(tc.errors.LoweringError, match="compile\\(backend='llvm'\\) runs on "
                                                       "the CPU"):
         tc.compile(model, backend="llvm")(x.cuda())
+
+
+def test_a_grad_scaler_steps_device_parameters_as_plain_sgd_does():
+    """AMP's loss scaling on the device: the scaled gradients are unscaled (and checked for
+    infs) where they live; a power-of-two scale makes the step exactly SGD's."""
+    x, y = tc.randn(8, 6), tc.randint(0, 3, (8,))
+    on_gpu, on_cpu = _mlp().cuda(), _mlp()
+    scaler = tc.amp.GradScaler("cuda")
+    opt = tc.optim.SGD(on_gpu.parameters(), lr=0.1)
+    scaler.scale(F.cross_entropy(on_gpu(x.cuda()), y.cuda())).backward()
+    scaler.step(opt)
+    scaler.update()
+    F.cross_entropy(on_cpu(x), y).backward()
+    tc.optim.SGD(on_cpu.parameters(), lr=0.1).step()
+    for p, q in zip(on_gpu.parameters(), on_cpu.parameters()):
+        np.testing.assert_allclose(p.detach().cpu().numpy(), q.detach().numpy(), rtol=1e-5,
+                                   atol=1e-6)

@@ -247,6 +247,6 @@ def _unscale_grads(optimizer, inv_scale):
                     continue
                 if grad.dtype is dtypes.float16:
                     raise ValueError("Attempting to unscale FP16 gradients.")
-                found = bool(found) or not bool(np.isfinite(grad._data).all())
+                found = bool(found) or not bool(grad.isfinite().all())     # on its device
                 grad.mul_(Tensor._make(np.asarray(inv_scale)))      # a float32 0-d tensor
     return found
