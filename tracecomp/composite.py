@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from . import dtypes
-from .devices import beside
+from .devices import beside, to_host
 from .dispatch import plain_arrays
 from .errors import DTypeError, ShapeError, fmt_shape
 from .ops import elementwise as ew
@@ -526,19 +526,23 @@ all = _all_or_any("all", rd.reduce_min, True)      # noqa: A001 - torch's name
 any = _all_or_any("any", rd.reduce_max, False)     # noqa: A001 - torch's name
 
 
+# answers that are Python values, or whose shape depends on the values: worked out on the
+# host (a device tensor's values copied back), results put beside x
 def allclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False):
-    return bool(np.allclose(a._data, b._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    return bool(np.allclose(to_host(a._data), to_host(b._data), rtol=rtol, atol=atol,
+                            equal_nan=equal_nan))
 
 
 def equal(a, b):
-    return tuple(a.shape) == tuple(b.shape) and bool(np.array_equal(a._data, b._data))
+    return tuple(a.shape) == tuple(b.shape) and bool(np.array_equal(to_host(a._data),
+                                                                    to_host(b._data)))
 
 
 def nonzero(x, as_tuple=False):
-    idx = np.nonzero(x._data)
+    idx = np.nonzero(to_host(x._data))
     if as_tuple:
-        return tuple(Tensor._make(i.astype(np.int64)) for i in idx)
-    return Tensor._make(np.stack(idx, axis=1).astype(np.int64))
+        return tuple(Tensor._make(beside(i.astype(np.int64), x._data)) for i in idx)
+    return Tensor._make(beside(np.stack(idx, axis=1).astype(np.int64), x._data))
 
 
 def numel(x):

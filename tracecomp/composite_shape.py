@@ -12,6 +12,8 @@ import numpy as np
 
 from . import composite as C
 from . import dtypes
+from .device_array import DeviceArray
+from .devices import to_host
 from .errors import ShapeError, TraceError
 from .ops import elementwise as ew
 from .ops import movement as mv
@@ -22,12 +24,13 @@ from .torch_args import aliased, with_out
 
 
 def eager_values(x, op):
-    """x's numpy array; a traced x is a TraceError (the result's shape would depend on the
-    values, which a compiled graph cannot have)."""
-    if not isinstance(x._data, np.ndarray):
+    """x's values as a numpy array (a device tensor's copied back); a traced x is a
+    TraceError (the result's shape would depend on the values, which a compiled graph
+    cannot have)."""
+    if not isinstance(x._data, (np.ndarray, DeviceArray)):
         raise TraceError(f"{op}: the shape of its result depends on the data, which a compiled "
                          f"graph cannot have; call it outside the compiled function")
-    return x._data
+    return to_host(x._data)
 
 
 def _dims_list(dims):

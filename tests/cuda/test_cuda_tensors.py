@@ -274,3 +274,14 @@ def test_a_grad_scaler_steps_device_parameters_as_plain_sgd_does():
     for p, q in zip(on_gpu.parameters(), on_cpu.parameters()):
         np.testing.assert_allclose(p.detach().cpu().numpy(), q.detach().numpy(), rtol=1e-5,
                                    atol=1e-6)
+
+
+def test_value_questions_and_data_shaped_results_on_device_tensors():
+    """allclose/equal answer from the values; nonzero's shape depends on them: worked out
+    on the host, its indices put back on the device."""
+    x = tc.tensor([[0.0, 1.0], [2.0, 0.0]], device="cuda")
+    assert tc.allclose(x, x + 1e-9) and tc.equal(x, x.clone()) and not tc.equal(x, x * 2)
+    rows, cols = x.nonzero(as_tuple=True)
+    assert rows.device == CUDA0 and x.nonzero().device == CUDA0
+    np.testing.assert_array_equal(x.nonzero().cpu().numpy(), [[0, 1], [1, 0]])
+    np.testing.assert_array_equal(x[rows, cols].cpu().numpy(), [1.0, 2.0])
