@@ -285,3 +285,21 @@ def test_value_questions_and_data_shaped_results_on_device_tensors():
     assert rows.device == CUDA0 and x.nonzero().device == CUDA0
     np.testing.assert_array_equal(x.nonzero().cpu().numpy(), [[0, 1], [1, 0]])
     np.testing.assert_array_equal(x[rows, cols].cpu().numpy(), [1.0, 2.0])
+
+
+def test_data_parallel_on_one_gpu_moves_the_inputs_to_it():
+    """torch's DataParallel with one device id: inputs go to cuda:0, where the module's
+    parameters must already be; several devices are refused (one GPU here)."""
+    inner = _mlp()
+    model = nn.DataParallel(_mlp()).cuda()
+    x = tc.randn(4, 6)
+    out = model(x)                              # a CPU batch, as loaders give
+    assert out.device == CUDA0 and model.device_ids == [0]
+    assert list(model.state_dict())[0] == "module.0.weight"
+    np.testing.assert_allclose(out.detach().cpu().numpy(), inner(x).detach().numpy(),
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(RuntimeError, match="must have its parameters and buffers on device "
+                                           "cuda:0"):
+        nn.DataParallel(_mlp())(x)
+    with pytest.raises(NotImplementedError, match="DataParallel over several devices"):
+        nn.DataParallel(_mlp(), device_ids=[0, 1])

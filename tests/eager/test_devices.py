@@ -470,3 +470,15 @@ def test_layers_refuse_a_device_without_storage_as_torch_does():
         with pytest.raises(AssertionError, match="Torch not compiled with CUDA enabled"):
             make(tc)
     assert tc.nn.Linear(2, 2, device="cpu").weight.device == tc.device("cpu")
+
+
+def test_data_parallel_without_a_device_calls_the_module_itself():
+    """torch's DataParallel with no accelerator keeps no device ids and runs the module
+    whole: the same values, state_dict keys under `module.`."""
+    tc.manual_seed(0)
+    inner = tc.nn.Linear(3, 2)
+    model = tc.nn.DataParallel(inner)
+    x = tc.randn(4, 3)
+    assert model.device_ids == [] and list(model.state_dict()) == ["module.weight",
+                                                                   "module.bias"]
+    assert np.array_equal(model(x).detach().numpy(), inner(x).detach().numpy())

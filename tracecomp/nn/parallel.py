@@ -1,14 +1,18 @@
-"""torch.nn.parallel as torch's build answers on a machine without an accelerator.
+"""torch.nn.parallel's DataParallel on no device or one.
 
-Tensors here live on the CPU only, which is the case torch's DataParallel handles by
-keeping no device ids and calling the wrapped module directly: same values, same
-`module.`-prefixed state_dict keys, so programs that wrap their model (or test
-`input.is_cuda and ngpu > 1` before calling data_parallel) run unchanged. data_parallel
-itself raises what torch raises without a device. Splitting a batch over several devices,
-and DistributedDataParallel, are not provided: they raise NotImplementedError naming the
-API (support.py)."""
+Without an accelerator torch's DataParallel keeps no device ids and calls the wrapped
+module directly: same values, same `module.`-prefixed state_dict keys, so programs that
+wrap their model (or test `input.is_cuda and ngpu > 1` before calling data_parallel) run
+unchanged. With one GPU (tensors on 'cuda', devices.py) it is what torch's is with one
+device id: the inputs move to that device, whose parameters the module must already have,
+and the module runs there. data_parallel raises what torch raises without a device.
+Splitting a batch over several devices, and DistributedDataParallel, are not provided: they
+raise NotImplementedError naming the API (support.py)."""
+import itertools
+
 from .. import devices
 from ..support import unsupported
+from ..tensor import Tensor
 from .module import Module
 
 # torch.nn.parallel's public names that tracecomp does not provide
@@ -25,19 +29,51 @@ def _device_type():
 
 
 class DataParallel(Module):
-    """torch.nn.DataParallel without a device: a wrapper whose forward is the module's."""
+    """torch.nn.DataParallel on no device (a wrapper whose forward is the module's) or on
+    one (the inputs move there first)."""
 
     def __init__(self, module, device_ids=None, output_device=None, dim=0):
         super().__init__()
-        if _device_type() is not None:
-            # with a device torch replicates the module on each one; our tensors cannot
-            # live there, so running it whole would hide that the program asked for this
-            raise unsupported("torch.nn.DataParallel over accelerator devices")
         self.module = module
-        self.device_ids = []
+        kind = _device_type()
+        self.device_ids = [] if kind is None else _device_ids(kind, device_ids)
+        self.src_device_obj = None if kind is None else devices.device(kind, 0)
 
     def forward(self, *inputs, **kwargs):
-        return self.module(*inputs, **kwargs)
+        if not self.device_ids:
+            return self.module(*inputs, **kwargs)
+        where = self.src_device_obj
+        for t in itertools.chain(self.module.parameters(), self.module.buffers()):
+            if t.device != where:
+                raise RuntimeError(f"module must have its parameters and buffers on device "
+                                   f"{where} (device_ids[0]) but found one of them on device: "
+                                   f"{t.device}")
+        return self.module(*_to(inputs, where), **_to(kwargs, where))
+
+
+def _device_ids(kind, device_ids):
+    """The device ids DataParallel runs on: every device by default, one at the most."""
+    count = devices.backend(kind).device_count()
+    ids = list(range(count)) if device_ids is None else [
+        d if isinstance(d, int) else devices.as_device(d).index or 0 for d in device_ids]
+    if len(ids) > 1:
+        # with several devices torch replicates the module on each and splits the batch
+        raise unsupported("torch.nn.DataParallel over several devices")
+    return ids
+
+
+def _to(x, where):
+    """x's tensors (in tuples, lists and dicts too) moved to `where`, as torch's scatter
+    moves them to its one device."""
+    if isinstance(x, Tensor):
+        return x.to(where)
+    if isinstance(x, tuple) and hasattr(x, "_fields"):       # a namedtuple
+        return type(x)(*(_to(v, where) for v in x))
+    if isinstance(x, (tuple, list)):
+        return type(x)(_to(v, where) for v in x)
+    if isinstance(x, dict):
+        return {k: _to(v, where) for k, v in x.items()}
+    return x
 
 
 def data_parallel(module, inputs, device_ids=None, output_device=None, dim=0,
