@@ -11,13 +11,15 @@
 An eager op on device tensors runs as a one-node graph through the CUDA backend
 (backend.compile_graph: a kernel where one exists, else a host step), compiled once per
 op, params, operand shapes and dtypes and kept: `x + y` on the GPU costs one kernel launch
-after the first call. Python scalars are part of the key (they are constants in the
-kernel), so a loop over many different scalars compiles many kernels. What no kernel
+after the first call. A Python number goes to an elementwise kernel as a 0-d device value
+where that gives the same answer (so a changing learning rate reuses one kernel), else it is
+a constant of the kernel and part of the key. What no kernel
 computes (random draws, which come from the host's generator as on the CPU, guards, ops
 without a kernel yet) is answered NotImplemented: dispatch runs it on the host.
 """
 import numpy as np
 
+from tracecomp.codegen.kernel_facts import operand_dtypes
 from tracecomp.device_array import DeviceArray
 from tracecomp.ir import Graph, Node
 
@@ -84,6 +86,7 @@ class CudaDevice:
                 isinstance(o, DeviceArray) and not o.size for o in operands):
             return NotImplemented       # draws from the host's generator; a guard's error;
             #                             an empty operand (no kernel reads from nothing)
+        operands = self._numbers_as_inputs(prim, operands, params, where)
         key = _key(prim, operands, params)
         hit = self.compiled.get(key) if key is not None else None
         if hit is None:
@@ -99,6 +102,36 @@ class CudaDevice:
             return run
         (out,) = run([o.array for o in operands if isinstance(o, DeviceArray)])
         return DeviceArray(out, shape, dtype, where)
+
+
+    def _numbers_as_inputs(self, prim, operands, params, where):
+        """operands with each Python number made a 0-d device value of the dtype the kernel
+        converts it to, where that gives the same result: one kernel then serves every
+        value (a learning rate that changes each step would otherwise compile a kernel per
+        step). A number that does not fit that dtype, or that would promote differently as
+        a 0-d tensor, stays a constant of the kernel."""
+        if "elementwise" not in prim.tags or not any(
+                type(o) in (int, float, bool) for o in operands):
+            return operands
+        spec = _result_spec(prim, operands, params)
+        node = Node(prim.name, [_spec_node(o) for o in operands], params, *spec)
+        made = []
+        for o, dtype in zip(operands, operand_dtypes(node)):
+            if type(o) in (int, float, bool):
+                try:
+                    value = np.asarray(o, dtype)
+                except OverflowError:
+                    return operands
+                if value.item() != o and o == o:        # rounded away (NaN equals none)
+                    if dtype.kind != "f":
+                        return operands
+                o = self.to_device(value, where)
+            made.append(o)
+        return made if _result_spec(prim, made, params) == spec else operands
+
+
+def _spec_node(o):
+    return Node("input", (), {}, o.shape, o.dtype) if isinstance(o, DeviceArray) else o
 
 
 class _Properties:
@@ -119,8 +152,7 @@ def _operand_nodes(graph, operands):
 
 def _result_spec(prim, operands, params):
     """(shape, dtype) of prim's result, by its rules (the same the tracer uses)."""
-    specs = [Node("input", (), {}, o.shape, o.dtype) if isinstance(o, DeviceArray) else o
-             for o in operands]
+    specs = [_spec_node(o) for o in operands]
     shapes = [o.shape if isinstance(o, Node) else () for o in specs]
     return tuple(prim.shape(*shapes, **params)), np.dtype(prim.dtype(*specs, **params))
 

@@ -303,3 +303,19 @@ def test_data_parallel_on_one_gpu_moves_the_inputs_to_it():
         nn.DataParallel(_mlp())(x)
     with pytest.raises(NotImplementedError, match="DataParallel over several devices"):
         nn.DataParallel(_mlp(), device_ids=[0, 1])
+
+
+def test_a_changing_python_number_reuses_one_eager_kernel():
+    """x * lr for a new lr each step (a learning-rate schedule) runs one compiled kernel: the
+    number goes in as a 0-d device value, with the dtype the kernel converts it to."""
+    from tracecomp import devices
+    compiled = devices.backend("cuda").compiled
+    x = tc.randn(5, device="cuda")
+    x * 0.5                                     # compiles
+    before = len(compiled)
+    for lr in (0.1, 0.2, 0.37, 1e-3):
+        np.testing.assert_array_equal((x * lr).cpu().numpy(), x.cpu().numpy() * np.float32(lr))
+    assert len(compiled) == before
+    ints = tc.arange(4, device="cuda")
+    assert (ints * 0.5).dtype == tc.float32 and (ints + 2).dtype == tc.int64    # as torch
+    np.testing.assert_array_equal((ints * 0.5).cpu().numpy(), [0, 0.5, 1, 1.5])
