@@ -190,7 +190,7 @@ def eye(n, m=None, *, dtype=None, requires_grad=False, device=None):
 # --- from data -------------------------------------------------------------------------
 def _to_numpy(data):
     if isinstance(data, Tensor):
-        return data._data
+        return devices.to_host(data._data)      # a device tensor's values, copied back
     if isinstance(data, (list, tuple)) and any(isinstance(d, (Tensor, list, tuple))
                                                for d in data):
         return np.array([_to_numpy(d) for d in data])
@@ -217,19 +217,28 @@ def tensor(data, *, dtype=None, requires_grad=False, device=None):
         raise TypeError(f"tensor(): could not infer a numeric dtype from {type(data).__name__} "
                         f"data; expected numbers, (nested) lists of numbers or an array")
     dtypes.from_np(np_dtype)
-    return _finish(Tensor._make(np.array(arr, dtype=np_dtype, copy=True)), requires_grad)
+    out = _finish(Tensor._make(np.array(arr, dtype=np_dtype, copy=True)), requires_grad)
+    if device is None and isinstance(data, Tensor) and not data.is_cpu:
+        # torch: without device=, a copy of a tensor stays on the tensor's device
+        out = Tensor._make(devices.to_device(out._data, data.device), out._requires_grad)
+    return out
 
 
-@placing
 def as_tensor(data, dtype=None, device=None):
-    """Like tensor(), but shares memory with numpy arrays and tensors when it can."""
+    """Like tensor(), but shares memory with numpy arrays and tensors when it can; on
+    `device` when given (a tensor already there is itself)."""
     check_placement(device, moving=True)
     if isinstance(data, Tensor):
-        return data if dtype is None or data._data.dtype == dtypes.to_np(dtype) else \
+        out = data if dtype is None or data._data.dtype == dtypes.to_np(dtype) else \
             data.to(dtype)
-    if isinstance(data, np.ndarray) and (dtype is None or data.dtype == dtypes.to_np(dtype)):
-        return from_numpy(data)
-    return tensor(data, dtype=dtype)
+    elif isinstance(data, np.ndarray) and (dtype is None or data.dtype == dtypes.to_np(dtype)):
+        out = from_numpy(data)
+    else:
+        out = tensor(data, dtype=dtype)
+    if device is None:
+        device = devices.default_device() if devices.default_set() and not isinstance(
+            data, Tensor) else None
+    return out if device is None else out.to(device)
 
 
 def from_numpy(arr: np.ndarray) -> Tensor:
@@ -320,7 +329,6 @@ def logspace(start, end, steps, base=10.0, *, dtype=None, layout=None, device=No
     return _finish(Tensor._make(data.astype(d)), requires_grad)
 
 
-@placing
 def _triangle_indices(op, np_fn, row, col, offset, dtype, device):
     check_placement(device)
     d = dtypes.to_np(dtype) or dtypes.I64
@@ -333,10 +341,12 @@ def _triangle_indices(op, np_fn, row, col, offset, dtype, device):
     return Tensor._make(np.stack([rows, cols]).astype(d).reshape(2, -1))
 
 
+@placing
 def tril_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
     """The (2, N) coordinates of the lower triangle of a row x col matrix, row by row."""
     return _triangle_indices("tril_indices", np.tril_indices, row, col, offset, dtype, device)
 
 
+@placing
 def triu_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
     return _triangle_indices("triu_indices", np.triu_indices, row, col, offset, dtype, device)

@@ -319,3 +319,17 @@ def test_a_changing_python_number_reuses_one_eager_kernel():
     ints = tc.arange(4, device="cuda")
     assert (ints * 0.5).dtype == tc.float32 and (ints + 2).dtype == tc.int64    # as torch
     np.testing.assert_array_equal((ints * 0.5).cpu().numpy(), [0, 0.5, 1, 1.5])
+
+
+def test_as_tensor_tensor_and_index_creators_take_their_device():
+    x = tc.ones(3)
+    on = tc.as_tensor(x, tc.float32, "cuda")            # device given positionally
+    assert on.device == CUDA0 and tc.as_tensor(on) is on
+    assert tc.as_tensor(on, device="cpu").device == tc.device("cpu")
+    assert tc.as_tensor(np.zeros(2), device="cuda").device == CUDA0
+    copied = tc.tensor(on)                              # a copy, on the tensor's device
+    assert copied.device == CUDA0 and copied.tolist() == [1.0, 1.0, 1.0]
+    assert tc.tensor(on, device="cpu").device == tc.device("cpu")
+    rows = tc.tril_indices(3, 3, device="cuda")
+    assert rows.device == CUDA0 and tc.triu_indices(3, 3, device="cuda").device == CUDA0
+    np.testing.assert_array_equal(rows.cpu().numpy(), np.stack(np.tril_indices(3)))
