@@ -105,22 +105,28 @@ def bind(prim, *args, **params):
     else:
         arrays = [a._data if isinstance(a, Tensor) else a for a in args]
     if _devices_used[0] and any(type(a) is DeviceArray for a in arrays):
-        return _bind_on_device(prim, args, arrays, params)
-    if CHECK_SHAPES:
-        _check_rule(prim, arrays, params)
-    try:
-        out = prim.impl(*arrays, **params)
-    except (TracecompError, IndexError):
-        raise           # our own errors, and index errors (which torch raises as IndexError)
-    except Exception as exc:
-        if "guard" in prim.tags:
-            raise       # a guard's error is the message it was asked to raise, as is
-        raise explain_failure(prim, arrays, params, exc) from exc
-    dtype = prim.dtype(*arrays, **params)
-    if type(out) is not _ndarray or out.dtype != dtype:
-        out = np.asarray(out, dtype=dtype)
-    view = prim.is_view and _aliases(out, arrays[0])
-    vc = args[0]._vc if view else [0]
+        out = _on_device(prim, arrays, params)
+        dtype = out.dtype
+        # a device view is a copy of its part: an in-place update of it is written back
+        # into its base (inplace.commit), so it shares the base's version count
+        view = prim.is_view
+        vc = args[0]._vc if view else [0]
+    else:
+        if CHECK_SHAPES:
+            _check_rule(prim, arrays, params)
+        try:
+            out = prim.impl(*arrays, **params)
+        except (TracecompError, IndexError):
+            raise       # our own errors, and index errors (which torch raises as IndexError)
+        except Exception as exc:
+            if "guard" in prim.tags:
+                raise   # a guard's error is the message it was asked to raise, as is
+            raise explain_failure(prim, arrays, params, exc) from exc
+        dtype = prim.dtype(*arrays, **params)
+        if type(out) is not _ndarray or out.dtype != dtype:
+            out = np.asarray(out, dtype=dtype)
+        view = prim.is_view and _aliases(out, arrays[0])
+        vc = args[0]._vc if view else [0]
     if _grad.enabled and prim.vjp is not None and dtype.kind == "f":
         for a in args:
             if isinstance(a, Tensor) and a._requires_grad:
@@ -139,35 +145,21 @@ def bind(prim, *args, **params):
     return t
 
 
-def _bind_on_device(prim, args, arrays, params):
-    """bind for operands on a device: the device backend's kernel for prim, or prim's impl
-    on the host with the operands copied over and the result copied back. A view is a
-    copy there (device memory is never written in place), so an in-place update of a
-    view is refused (inplace.commit) rather than lost."""
+def _on_device(prim, arrays, params):
+    """prim's result (a DeviceArray) for operands on a device: the device backend's kernel,
+    or bind again on host copies of the operands (the CPU's path and errors) where no
+    kernel computes prim, the result copied over."""
     if "grad_marker" in prim.tags:
-        out = arrays[0]     # a custom Function's output, wherever its inputs live (.to())
-    else:
-        where = next(a.device for a in arrays if type(a) is DeviceArray)
-        operands = [_on(where, prim, a, arrays, k) for k, a in enumerate(arrays)]
-        out = devices.backend(where.type).run_primitive(prim, operands, params, where)
-        if out is NotImplemented:       # bind again on host copies: the CPU's path and errors
-            with grad_mode.no_grad():
-                host = bind(prim, *[_make(devices.to_host(a)) if type(a) is DeviceArray
-                                    else a for a in operands], **params)
-            out = devices.to_device(host._data, where)
-    vc = [0]
-    if _grad.enabled and prim.vjp is not None and out.dtype.kind == "f":
-        for a in args:
-            if isinstance(a, Tensor) and a._requires_grad:
-                t = _make(out, True, TapeNode(prim, args, params, out, vc), vc)
-                break
-        else:
-            t = _make(out, False, None, vc)
-    else:
-        t = _make(out, False, None, vc)
-    if prim.is_view:
-        t._view = (args[0], prim, params, _grad.enabled)
-    return t
+        return arrays[0]    # a custom Function's output, wherever its inputs live (.to())
+    where = next(a.device for a in arrays if type(a) is DeviceArray)
+    operands = [_on(where, prim, a, arrays, k) for k, a in enumerate(arrays)]
+    out = devices.backend(where.type).run_primitive(prim, operands, params, where)
+    if out is NotImplemented:
+        with grad_mode.no_grad():
+            host = bind(prim, *[_make(devices.to_host(a)) if type(a) is DeviceArray else a
+                                for a in operands], **params)
+        out = devices.to_device(host._data, where)
+    return out
 
 
 # primitives whose operands after the first are indices, which torch takes from the CPU

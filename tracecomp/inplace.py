@@ -69,7 +69,8 @@ def commit(x, result, op):
     if type(result._data) is DeviceArray and isinstance(x._data, np.ndarray):
         result = result.cpu()           # a CPU tensor takes a device value: cpu.copy_(gpu)
     if type(x._data) is DeviceArray and isinstance(result._data, (DeviceArray, np.ndarray)):
-        _commit_on_device(x, result, op)
+        if _commit_on_device(x, result, op):
+            return x        # a view: it, its base and the views between took new histories
     elif isinstance(x._data, np.ndarray) and isinstance(result._data, np.ndarray):
         inplace_view.check_overlap(x._data)
         wide = np.broadcast_shapes(x._data.shape, result._data.shape)
@@ -103,8 +104,9 @@ def commit(x, result, op):
 def _commit_on_device(x, result, op):
     """x's box takes result's device array (cast and broadcast to x's dtype and shape, moved
     over if it was computed on the CPU): every tensor sharing the box sees the update. A
-    view of a device tensor is a copy of its part (device memory is never written in
-    place), so the update is also written back into the tensor it was taken from."""
+    view of a device tensor is a copy of its part, so its base takes the update as the CPU's
+    shared memory would give it (inplace_view: torch's CopySlices), and each view on the way
+    its new part."""
     wide = np.broadcast_shapes(x.shape, result.shape)
     if wide != tuple(x.shape):
         raise RuntimeError(f"{op}: output with shape {list(x.shape)} doesn't match the "
@@ -112,31 +114,18 @@ def _commit_on_device(x, result, op):
     if type(result._data) is not DeviceArray:   # computed on the CPU: x.copy_(cpu_tensor)
         result = result.to(x.device)
     if x._view is not None:
-        _write_back(x, _broadcast_like(result, x), op)
+        links, base = inplace_view.chain(x)
+        if any(view.numel() > parent.numel() for view, parent, *_ in links):
+            raise RuntimeError(f"{op}: {inplace_view.OVERLAP}")     # an expanded view
+        plan = inplace_view.new_history(x, result)
+        base._data.assign(plan[2].detach()._data)
+        base._vc[0] += 1
+        inplace_view.finish(plan)
+        return True
     with grad_mode.no_grad():
         value = _broadcast_like(result.detach(), x)
     x._data.assign(value._data)     # safe even if it is x's own: device memory is never
     #                                 written in place, so boxes may share arrays
-
-
-def _write_back(view, value, op):
-    """The device tensor `view` was taken from takes `value` where the view reads it: the
-    view primitive's VJP places a view-shaped tensor where the view came from (permute and
-    reshape move every element; slice pads around its part, which a mask of the same
-    placement selects), and the base is updated in place in turn (it may be a view too)."""
-    base, prim, params, _ = view._view
-    if prim is None or prim.name not in ("slice", "permute", "reshape"):
-        raise RuntimeError(f"{op}: unsupported operation: more than one element of the "
-                           f"written-to tensor refers to a single memory location (an "
-                           f"expanded view). Please clone() the tensor before performing "
-                           f"the operation.")
-    from .creation import ones_like
-    from .ops.elementwise import where
-    placed = prim.vjp(value, view, base, **params)[0]
-    if prim.name == "slice":
-        inside = prim.vjp(ones_like(value), view, base, **params)[0] != 0
-        placed = where(inside, placed, alias(base))     # the old values as a stand-in
-    commit(base, placed, op)
 
 
 def method(prim):

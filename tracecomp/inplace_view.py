@@ -15,12 +15,16 @@ Every result that shares its input's memory records how it was made in `Tensor._
 (parent, prim, params, made_in_grad_mode); bind sets it, and the eager indexing fast paths set
 it with prim None and the index key as params (their replay is `parent[key]`).
 
+On a device a view is a copy of its part (device memory is never written in place): there
+the base takes `new_base` as its value too, and each view on the way its replay's.
+
 Where torch refuses, so do we: a view of a leaf that requires grad, a view made under
 no_grad updated with grad mode on, and a write to a tensor whose elements overlap in memory
 (an expanded tensor)."""
 import numpy as np
 
 from . import grad_mode
+from .device_array import DeviceArray
 from .dispatch import bind
 from .errors import AutogradError
 from .tensor import Tensor
@@ -120,7 +124,8 @@ def new_history(x, result):
     gradient to the old history is zero (torch keeps requires_grad, with zero gradient)."""
     from .ops.elementwise import cast
     links, base = chain(x)
-    _check(links, base)
+    if _grad.enabled:
+        _check(links, base)
     value = result if result._data.dtype == x._data.dtype else cast(result, x._data.dtype)
     if value._data.shape != x._data.shape:
         from .ops.movement import expand
@@ -131,9 +136,11 @@ def new_history(x, result):
         new = placed if placed._requires_grad else _where_all(np.array(True), placed, old)
     else:
         from .creation import ones
+        from .ops.elementwise import where
         with grad_mode.no_grad():
-            covered = _place(links, ones(tuple(x.shape), dtype=x._data.dtype))._data != 0
-        new = _where_all(covered, placed, old)
+            covered = _place(links, ones(tuple(x.shape), dtype=x._data.dtype,
+                                         device=x.device)) != 0
+        new = where(covered, placed, old)
     return links, base, new
 
 
@@ -147,4 +154,6 @@ def finish(plan):
         view = link[0]
         replay = _replay(link, parent)
         view._node, view._requires_grad = replay._node, replay._requires_grad
+        if type(view._data) is DeviceArray:     # a copy of its part: it takes the new values
+            view._data.assign(replay._data)
         parent = view
