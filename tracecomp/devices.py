@@ -255,6 +255,13 @@ def to_host(data):
     return backend(data.device.type).to_host(data) if type(data) is DeviceArray else data
 
 
+def two_devices_error(first, second, detail):
+    """torch's error for operands on two devices, with what each is in `detail`."""
+    return RuntimeError(f"Expected all tensors to be on the same device, but found at least "
+                        f"two devices, {first} and {second}! ({detail}; move them with "
+                        f".to(device) first)")
+
+
 def placement_error(d, moving=False) -> Exception:
     if d.type in _BACKENDS:
         return NotImplementedError(

@@ -185,9 +185,7 @@ def _on(where, prim, a, arrays, k):
 def _two_devices(prim, first, second, arrays):
     described = ", ".join(f"{fmt_shape(a.shape)} on {getattr(a, 'device', 'cpu')}"
                           for a in arrays if hasattr(a, "shape"))
-    return RuntimeError(f"Expected all tensors to be on the same device, but found at least "
-                        f"two devices, {first} and {second}! ({prim.name} got {described}; "
-                        f"move them with .to(device) first)")
+    return devices.two_devices_error(first, second, f"{prim.name} got {described}")
 
 
 def _aliases(out, x):

@@ -11,6 +11,7 @@ Python, whose math.log(0) or math.sqrt(-1) raise where CUDA returns -inf or NaN.
 `quick_thread_switching()` is how long a simulated launch lets each thread hold the GIL.
 """
 import contextlib
+import functools
 import importlib
 import math
 import sys
@@ -85,6 +86,7 @@ def _with_simulator_fixes(cuda):
     return cuda
 
 
+@functools.cache
 def ieee_math():
     """A stand-in for the math module inside kernels run by numba's simulator: the same
     names, with IEEE answers (inf, NaN) where Python's math raises."""

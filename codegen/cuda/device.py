@@ -44,6 +44,7 @@ class CudaDevice:
     def __init__(self, cuda):
         self.cuda = cuda
         self.compiled = {}          # eager op key -> runner.on_device
+        self.number_dtypes = {}     # eager op key, numbers by type -> their kernel dtypes
 
     # --- torch.cuda's questions ----------------------------------------------------------
     def device_count(self):
@@ -109,25 +110,48 @@ class CudaDevice:
         converts it to, where that gives the same result: one kernel then serves every
         value (a learning rate that changes each step would otherwise compile a kernel per
         step). A number that does not fit that dtype, or that would promote differently as
-        a 0-d tensor, stays a constant of the kernel."""
-        if "elementwise" not in prim.tags or not any(
-                type(o) in (int, float, bool) for o in operands):
+        a 0-d tensor, stays a constant of the kernel. Which dtypes depends on the operands'
+        types only: worked out once per op and kept."""
+        if "elementwise" not in prim.tags or not any(type(o) in _NUMBERS for o in operands):
             return operands
-        spec = _result_spec(prim, operands, params)
-        node = Node(prim.name, [_spec_node(o) for o in operands], params, *spec)
+        key = _key(prim, [type(o) if type(o) in _NUMBERS else o for o in operands], params)
+        if key not in self.number_dtypes:
+            if len(self.number_dtypes) >= CACHE_LIMIT:
+                del self.number_dtypes[next(iter(self.number_dtypes))]
+            self.number_dtypes[key] = _number_dtypes(prim, operands, params)
+        wanted = self.number_dtypes[key]
+        if wanted is None:
+            return operands
         made = []
-        for o, dtype in zip(operands, operand_dtypes(node)):
-            if type(o) in (int, float, bool):
+        for o, dtype in zip(operands, wanted):
+            if dtype is not None:
                 try:
                     value = np.asarray(o, dtype)
-                except OverflowError:
+                except (OverflowError, ValueError):     # too large, or NaN as an integer
                     return operands
-                if value.item() != o and o == o:        # rounded away (NaN equals none)
-                    if dtype.kind != "f":
-                        return operands
+                if dtype.kind != "f" and value.item() != o:     # an integer rounded away
+                    return operands
                 o = self.to_device(value, where)
             made.append(o)
-        return made if _result_spec(prim, made, params) == spec else operands
+        return made
+
+
+_NUMBERS = (int, float, bool)
+
+
+def _number_dtypes(prim, operands, params):
+    """Per operand, the dtype a Python number goes to the kernel in (None for the others),
+    or None when a 0-d value of that dtype would change the result's shape or dtype."""
+    spec = _result_spec(prim, operands, params)
+    node = Node(prim.name, [_spec_node(o) for o in operands], params, *spec)
+    wanted = [dtype if type(o) in _NUMBERS else None
+              for o, dtype in zip(operands, operand_dtypes(node))]
+    zero_d = [Node("input", (), {}, (), dtype) if dtype is not None else o
+              for o, dtype in zip(operands, wanted)]
+    shapes = [o.shape if isinstance(o, (Node, DeviceArray)) else () for o in zero_d]
+    same = (tuple(prim.shape(*shapes, **params)),
+            np.dtype(prim.dtype(*[_spec_node(o) for o in zero_d], **params))) == spec
+    return wanted if same else None
 
 
 def _spec_node(o):

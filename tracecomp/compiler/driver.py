@@ -17,7 +17,6 @@ reads tensors whose data another thread's trace has swapped for graph values (tr
 """
 import functools
 import inspect
-import itertools
 import time
 import warnings
 import weakref
@@ -27,8 +26,7 @@ from .. import context, grad_mode
 from ..artifact_cache import CACHE_SIZE, ArtifactCache, check_size
 from ..codegen import registry as backends
 from ..debug_log import debug_level, emit, log
-from ..device_array import DeviceArray
-from ..errors import LoweringError, TraceError
+from ..errors import TraceError
 from ..ir import Graph
 from ..nn.module import Module
 from ..tensor import Tensor
@@ -39,6 +37,7 @@ from . import attributes as compile_attributes
 from . import bridge
 from . import state as compile_state
 from .pipeline import PassRecord, lowered, run_passes, simplify_pipeline
+from .placement import backend_for
 from .signature import (
     LastCall,
     Signature,
@@ -283,8 +282,7 @@ class CompiledFunction:
     def pass_log(self):
         return [] if self.last is None else self.last.pass_log
 
-    # what the backend made of the most recent compile (llvm: the IR, optimized IR and
-    # assembly; cuda: the kernels' source and PTX, compiled when read; both: the fusion log)
+    # what the backend made of the most recent compile (llvm: IR and assembly; cuda: source, PTX)
     llvm_ir = property(lambda self: _backend_text(self.last, "llvm_ir"))
     optimized_ir = property(lambda self: _backend_text(self.last, "optimized_ir"))
     asm = property(lambda self: _backend_text(self.last, "asm"))
@@ -328,7 +326,7 @@ class CompiledFunction:
         held = {id(t) for _, t in state}     # the arguments' own .grad: read when accumulating
         state += [(("grad", label), t.grad) for label, t in tensors
                   if t.grad is not None and id(t.grad) not in held]
-        backend = _backend_for(self.backend, tensors, state)
+        backend = backend_for(self.backend, tensors, state)
         sig = _signature(tensors, statics, structure, state, flags, backend)
         art = self.cache.get(sig)
         if art is None:     # code that never looked at .grad serves with or without them
@@ -587,36 +585,6 @@ def _filled(cell):
         return True
     except ValueError:
         return False
-
-
-def _backend_for(chosen, tensors, state):
-    """The backend a call runs on: the one compile() was given, else the one for where its
-    tensors live ('cuda' for a CUDA device, 'llvm' for the CPU). Tensors on two devices
-    are refused, as torch refuses them (a 0-d CPU tensor goes with any device, as there),
-    and so are device tensors for a backend that runs on the CPU."""
-    found = {}
-    for label, t in itertools.chain(tensors, state):
-        data = t._data
-        if type(data) is DeviceArray:
-            found.setdefault(str(data.device), label)
-        elif data.ndim:
-            found.setdefault("cpu", label)
-    on_devices = [d for d in found if d != "cpu"]
-    if not on_devices:
-        return chosen or "llvm"
-    where = on_devices[0]
-    if len(found) > 1:
-        other = next(d for d in found if d != where)
-        raise RuntimeError(
-            f"Expected all tensors to be on the same device, but found at least two devices, "
-            f"{where} and {other}! ({label_text(found[where])} is on {where}, "
-            f"{label_text(found[other])} on {other}; move them with .to(device) first)")
-    if chosen not in (None, "cuda"):
-        raise LoweringError(
-            f"compile(backend={chosen!r}) runs on the CPU, but {label_text(found[where])} "
-            f"is on {where}: move the tensors with .cpu(), or compile with backend='cuda' "
-            f"(or with no backend: the tensors' device picks it)")
-    return "cuda"
 
 
 def _signature(tensors, statics, structure, state, flags, backend):
