@@ -7,7 +7,8 @@ The step is `tracecomp.compile(model)` on Sequential(Linear(784,256), ReLU, Line
 ReLU, Linear(256,10)), then cross_entropy and loss.backward(). Each measurement is a fresh
 Python process timing its *first* step (tracing, passes, fusion, codegen or cache load,
 linking and running), because a process that already compiled once has warm LLVM state
-and would flatter both numbers. Imports are timed separately. Runs:
+and would flatter both numbers. Imports are timed separately, and
+`import tracecomp` alone in fresh processes, with and without .pyc files. Runs:
 
   cold:  TRACECOMP_CACHE=0, so LLVM optimizes and compiles every graph;
   warm:  one process fills an empty cache directory, then each run links from it.
@@ -82,6 +83,26 @@ def run_child(env, batch, profile=False):
     return json.loads(out.strip().splitlines()[-1])
 
 
+IMPORT_TIMER = ("import time; t = time.perf_counter(); import tracecomp; "
+                "print(time.perf_counter() - t)")
+
+
+def import_seconds(env, runs, bytecode, pycache):
+    """`import tracecomp` alone in fresh processes, with bytecode in the empty folder pycache.
+    With bytecode: as an installed package has it (.pyc files written by a first import,
+    then read). Without: as under PYTHONDONTWRITEBYTECODE=1 with no .pyc anywhere, where
+    every module is compiled from source on each import."""
+    env = {**env, "PYTHONPYCACHEPREFIX": pycache}
+    if bytecode:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        subprocess.run([sys.executable, "-c", "import tracecomp"], env=env, check=True)
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return [float(subprocess.run([sys.executable, "-c", IMPORT_TIMER], env=env, check=True,
+                                 capture_output=True, text=True).stdout)
+            for _ in range(runs)]
+
+
 def ms(values):
     return (f"median {statistics.median(values) * 1e3:7.1f} ms   "
             f"min {min(values) * 1e3:7.1f} ms")
@@ -119,7 +140,11 @@ def main():
                   f"({runs[0]['modules']} modules)")
         print(f"  cache entries written:           {entries}")
         print(f"  steady-state step:               {ms([r['second_s'] for r in warm])}")
-        print(f"  import tracecomp:                {ms([r['import_s'] for r in warm])}")
+        print(f"  imports of the step's process:   {ms([r['import_s'] for r in warm])}")
+        for bytecode, name in [(True, ".pyc cached"), (False, "no .pyc at all")]:
+            with tempfile.TemporaryDirectory(prefix="tracecomp-pycache-") as pycache:
+                seconds = import_seconds(base, opts.runs, bytecode, pycache)
+            print(f"  {'import tracecomp, ' + name + ':':32} {ms(seconds)}")
         if opts.profile:
             print("\ncProfile of a warm first call (stderr):", flush=True)
             run_child({**base, "TRACECOMP_CACHE": "1"}, opts.batch, profile=True)

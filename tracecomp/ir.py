@@ -26,7 +26,6 @@ sorted):
 """
 import math
 
-import networkx as nx
 import numpy as np
 
 from . import dtypes
@@ -321,6 +320,8 @@ def to_networkx(graph):
     """A DiGraph over the graph's values: node ids are the printed names (%x, %0, ...),
     attributes `op`, `shape`, `dtype`; an edge a -> b means b reads a. Outputs carry
     `output=True`."""
+    import networkx as nx  # here, not at the top: it costs 0.1 s of `import tracecomp`
+
     names = node_names(graph)
     g = nx.DiGraph(name=graph.name)
     outputs = set(graph.outputs)

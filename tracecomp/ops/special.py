@@ -9,7 +9,6 @@ polygamma(1) -> polygamma(2) ... gives derivatives of any order; so does i0 -> i
 import math
 
 import numpy as np
-from scipy import special
 
 from .. import dtypes
 from ..dispatch import bind
@@ -18,6 +17,7 @@ from .elementwise import UNARY, exp, unary
 from .public import public
 from .registry import defprim
 from .rules import float_dtype, same_shape
+from .scipy_special import special
 
 
 def _lgamma(x):

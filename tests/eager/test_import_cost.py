@@ -1,0 +1,34 @@
+"""`import tracecomp` stays light: the heavy libraries (scipy, networkx, llvmlite, numba) are
+imported on first use, not at import. Their imports cost ~0.4 s together, which a user pays
+on every run of a script even when it never compiles or calls erf (issue 13's import-time
+target: 0.3 s). Timing is measured by benchmarks/compile_latency.py; here, the property."""
+import subprocess
+import sys
+
+LAZY = ("scipy", "networkx", "llvmlite", "numba")
+
+PROBE = ("import sys, tracecomp, tracecomp.nn, tracecomp.optim, tracecomp.nn.functional, "
+         "tracecomp.utils.data\n"
+         "print(' '.join(m for m in {lazy} if m in sys.modules))")
+
+
+def _loaded_after(code):
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
+def test_import_tracecomp_loads_no_heavy_library():
+    assert _loaded_after(PROBE.format(lazy=LAZY)) == []
+
+
+def test_a_scipy_backed_op_imports_scipy_on_first_call_and_matches_it():
+    code = ("import sys, numpy as np, tracecomp as tc\n"
+            "assert 'scipy' not in sys.modules\n"
+            "x = np.linspace(-3, 3, 7)\n"
+            "from scipy import special\n"
+            "assert np.array_equal(tc.erf(tc.tensor(x)).numpy(), special.erf(x))\n"
+            "assert np.array_equal(tc.sigmoid(tc.tensor(x)).numpy(), special.expit(x))\n"
+            "assert np.array_equal(tc.lgamma(tc.tensor(x + 4)).numpy(), special.gammaln(x + 4))\n"
+            "print('ok')")
+    assert _loaded_after(code) == ["ok"]

@@ -1,0 +1,18 @@
+"""scipy.special, imported on the first call of one of its functions.
+
+Importing scipy.special costs about 0.2 s (it pulls in numpy.testing and scipy's array-API
+layer), and most programs never call erf, sigmoid or lgamma, so `import tracecomp` must not
+pay for it. `special.erf` here is a stand-in that imports scipy.special when first called.
+"""
+import importlib
+
+
+class _LazySpecial:
+    def __getattr__(self, name):
+        def call(*args, **kwargs):
+            return getattr(importlib.import_module("scipy.special"), name)(*args, **kwargs)
+        call.__name__ = call.__qualname__ = name
+        return call
+
+
+special = _LazySpecial()
