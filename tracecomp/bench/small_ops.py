@@ -11,7 +11,8 @@ The first two are the batch sampling of Karpathy's bigram and nanoGPT scripts,
 with `torch.randint` on every call; here it is drawn once and passed in, because the two
 libraries' random streams differ and every contestant's result is checked against tracecomp
 eager's. The others are the small ops of real models: an embedding-style gather `table[idx]`,
-a 16x16 matmul + relu + sum with its backward, and an elementwise chain on 16x16 tensors.
+a 16x16 matmul + relu + sum with its backward, and an elementwise chain on 16x16 tensors; and
+`x + 1` on one float, where a compiled call's time is its overhead.
 
 The bigram workloads have no compiled contestants: their slice bounds come from the data
 (`i` is a tensor), which a compiled graph cannot have.
@@ -56,6 +57,10 @@ def _matmul_relu_sum_numpy(x, w):
     """(loss, d loss / d w) of sum(relu(x @ w)), by hand."""
     h = x @ w
     return np.maximum(h, 0).sum(), x.T @ (h > 0).astype(x.dtype)
+
+
+def _add_one(lib):
+    return lambda x: x + 1.0
 
 
 def _chain(lib):
@@ -155,6 +160,12 @@ def workloads(opts):
                          functools.partial(_contestants, opts, _matmul_relu_sum, (x, w),
                                            _matmul_relu_sum_numpy, backward=True),
                          "a call clears w.grad, runs forward and backward"))
+    one = np.ones(1, np.float32)
+    out.append(_workload("call_overhead", "x + 1 on one float32: a call's own cost",
+                         functools.partial(_contestants, opts, _add_one, (one,),
+                                           lambda a: a + np.float32(1)),
+                         "the arithmetic is one add; a compiled call's time here is the "
+                         "Python of its guards, argument passing and result wrapping"))
     out.append(_workload("elementwise_chain",
                          f"sigmoid(tanh(x*y+1)*x-y), {SMALL}x{SMALL} float32",
                          functools.partial(_contestants, opts, _chain, (x, w), _chain_numpy)))

@@ -11,6 +11,7 @@ in the user's terms: "input x dim 0: 64 -> 32", "training: True -> False".
 """
 from dataclasses import dataclass
 
+from ..debug_log import debug_level
 from ..device_array import DeviceArray
 from ..tensor import Tensor
 
@@ -43,6 +44,8 @@ def _walk(x, label, tensors, statics):
 
 def unflatten(structure, tensors, statics):
     """Rebuild a tree from flatten()'s structure, taking leaves in order."""
+    if structure[0] == "T":         # one tensor, the common result
+        return tensors[0]
     return _build(structure, iter(tensors), iter(statics))
 
 
@@ -105,8 +108,8 @@ class LastCall:
     nested (tuple, list, dict) arguments always take the full signature. It keeps the
     latest call's non-tensor arguments alive (an id alone could be reused)."""
 
-    __slots__ = ("args", "art", "flags", "fn", "grad_enabled", "labels", "state_labels",
-                 "state_specs")
+    __slots__ = ("args", "art", "debug", "flags", "fn", "grad_enabled", "labels",
+                 "state_labels", "state_specs")
 
     def __init__(self, fn, args, labels, state, flags, grad_enabled, art):
         self.fn, self.labels, self.art = fn, labels, art
@@ -114,6 +117,8 @@ class LastCall:
         self.state_labels = [label for label, _ in state]
         self.state_specs = _specs(state)
         self.flags, self.grad_enabled = flags, grad_enabled
+        # cache hits are logged when TRACECOMP_DEBUG was on at the compile (and still is)
+        self.debug = debug_level() >= 1
 
     @staticmethod
     def of(fn, args, kwargs, tensors, state, flags, grad_enabled, art):
@@ -139,9 +144,10 @@ class LastCall:
             if not isinstance(a, Tensor) or a.grad is not None or tensor_spec(a) != spec:
                 return None
             tensors.append(a)
-        if ([label for label, _ in state] != self.state_labels
-                or _specs(state) != self.state_specs):
-            return None
+        if state or self.state_labels:      # not for a plain function of its arguments
+            if ([label for label, _ in state] != self.state_labels
+                    or _specs(state) != self.state_specs):
+                return None
         return list(zip(self.labels, tensors))
 
 

@@ -18,6 +18,7 @@ call on the real objects:
 Tracing itself changes nothing the user can see: every holder's data, `.grad` and every
 optimizer's state are restored when tracing ends.
 """
+import functools
 import sys
 import threading
 import weakref
@@ -40,6 +41,7 @@ class Effect:
     has_value: bool     # False: .grad set to None
 
 
+@functools.cache       # runs on every compiled call: the import statement alone costs ~1 us
 def optimizer_types():
     from ..optim.optimizer import Optimizer
     return Optimizer
@@ -48,6 +50,8 @@ def optimizer_types():
 def collect(modules, optimizers):
     """[(label, tensor)] of everything read besides the arguments, module paths for
     source lines, the training flags and the optimizers' hyperparameters (signature)."""
+    if not modules and not optimizers:      # a plain function of its arguments
+        return [], {}, ()
     state, seen, module_names, flags = [], set(), {}, []
 
     def add(label, t):
