@@ -58,7 +58,7 @@ def test_small_ops_checks_eager_against_torch_and_numpy(capsys, tmp_path):
     assert status == 0, err
     assert [w["key"] for w in data["workloads"]] == [
         "bigram_batch_b32_t8", "bigram_batch_b64_t256", "gather_embedding",
-        "matmul_relu_sum_backward", "elementwise_chain"]
+        "matmul_relu_sum_backward", "call_overhead", "elementwise_chain"]
     for w in data["workloads"]:
         rows = {c["name"]: c for c in w["contestants"]}
         assert list(rows) == CONTESTANTS, w["key"]
