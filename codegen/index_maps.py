@@ -13,7 +13,7 @@ is never stored. The arithmetic goes through an `IndexOps` object the backend su
     ix.and_(p, q)                            both conditions
     ix.select(p, a, b)                       a where p holds, else b
 
-The llvm backend's IndexOps emits IR (codegen/llvm/lower/kernels.py); PYTHON evaluates
+The llvm backend's IndexOps emits IR (codegen/llvm/lower/index_ops.py); PYTHON evaluates
 with Python ints, which is how the tests check every map against numpy, and how a backend
 that prints source (a CUDA kernel's Python) would print expressions.
 """
