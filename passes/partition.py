@@ -1,26 +1,49 @@
 """Partition a joint forward+backward graph into the forward graph a call runs and the
-backward graph `loss.backward()` runs.
+backward graph `loss.backward()` runs, choosing what the forward saves for the backward and
+what the backward recomputes (min-cut rematerialization, as AOTAutograd's partitioner).
 
-This is the simplest policy, "save what the backward reads": every node the forward
-replayed stays in the forward; every node the VJP rules emitted goes to the backward;
-each forward value the backward reads becomes a *saved* output of the forward and an
-input of the backward (except views of graph inputs, like a weight's transpose, which
-the backward recomputes from the input). Dead code on either side is left to DCE, which
-runs next.
-It is one replaceable step: a min-cut rematerialization partitioner can take its place
-without touching autodiff or the backends.
+Every node the forward replayed stays in the forward; every node the VJP rules emitted goes
+to the backward. A forward value the backward reads is either *saved* (an extra output of
+the forward, an input of the backward, held in memory from one to the other) or
+*recomputed* in the backward from values that are saved. Only cheap values are recomputed:
+elementwise ops and movement ops (views, pad, flip, concat), never products, reductions,
+windows, sorts or random draws. The choice is a minimum cut (networkx) of a flow graph in
+which each forward value v is an edge v.in -> v.out whose capacity is the cost of saving v,
+its bytes (a graph input or a forward output costs nothing: it is held anyway); a value
+that may not be recomputed hangs from the source, each value the backward reads leads to
+the sink, and recomputing a value costs a small penalty (so equal memory is kept without
+recomputing). Recomputed elementwise values fuse into the backward's kernels, where they
+cost arithmetic on values those kernels read anyway.
 
-    joint:                         forward:                    backward:
-      %0 = mul(%x, %w)               %0 = mul(%x, %w)            (%saved.x, %grad.0)
-      %1 = reduce_sum(%0)            %1 = reduce_sum(%0)         %0 = expand(%grad.0, ...)
-      %2 = expand(%grad.0, ...)      return (%1, %x)             %1 = mul(%0, %saved.x)
-      %3 = mul(%2, %x)                       ^ saved             return (%1)
-      return (%1, %3)
+    joint:                          forward:                  backward:
+      %0 = matmul(%x, %w)             %0 = matmul(%x, %w)       (%saved.0, %grad.0)
+      %1 = tanh(%0)                   %1 = tanh(%0)             %0 = tanh(%saved.0)
+      %2 = mul(%1, %1)                %2 = mul(%1, %1)          ... reads %0, 1 - %0 * %0
+      ...backward reads %1...         return (%2, %0)                  ^ recomputed
+                                                  ^ saved: %0 (not %1 and %2)
+
+memory_budget (tracecomp.compile's option; torch's activation_memory_budget) trades speed
+for memory: None, the default, saves the fewest bytes that needs no recomputation beyond
+what saves memory; 1.0 recomputes nothing but views of inputs and constants (the saved
+values are exactly what the backward reads); 0.0 saves the fewest bytes the cut can reach,
+recomputing whatever that takes; a value in between saves at most
+    fewest + budget * (what the backward reads - fewest)
+bytes, recomputing as little as that allows.
 """
-from dataclasses import dataclass
+import functools
+import math
+from dataclasses import dataclass, field
 
-from tracecomp.ir import INPUT, Graph, Node, clone_node
+import networkx as nx
+
+from tracecomp.ir import CONSTANT, INPUT, Graph, Node, clone_node
 from tracecomp.passes import ranges
+
+RECOMPUTABLE = frozenset({"elementwise", "movement"})
+NOT_RECOMPUTABLE = frozenset({"window", "random", "guard", "index", "reduce", "matmul",
+                              "scan", "sort"})
+SAVE_WEIGHT = 16        # the cost of saving a byte, against recomputing an element (1)
+MAX_CANDIDATES = 20_000  # values beyond which the cut is not tried (its time grows faster)
 
 
 @dataclass
@@ -28,29 +51,20 @@ class Split:
     forward: Graph      # outputs: the forward's own outputs, then the saved values
     backward: Graph     # inputs: the saved values, then the cotangents; outputs: gradients
     n_saved: int
+    log: list = field(default_factory=list)     # what was saved and recomputed, for dumps
 
 
-def run(joint) -> Split:
+def run(joint, memory_budget=None) -> Split:
     graph = joint.graph
     forward_nodes = graph.nodes[:joint.n_forward]
     backward_nodes = graph.nodes[joint.n_forward:]
     in_forward = set(forward_nodes) | {n for n in graph.inputs if not _is_cotangent(n)}
     cotangents = [n for n in graph.inputs if _is_cotangent(n)]
-
     grad_outputs = graph.outputs[joint.n_forward_outputs:]
-    recomputed = _views_to_recompute(backward_nodes + grad_outputs, in_forward, graph.inputs)
-    saved = []          # forward values the backward reads, in forward order
-    seen = set()
-    read_by_node = set(recomputed) | set(backward_nodes)    # sets: graphs have 1e5 nodes
-    recomputed_set = set(recomputed)
-    for n in recomputed + backward_nodes + grad_outputs:
-        reads = n.node_inputs() if n in read_by_node else [n]
-        for i in reads:
-            if i in in_forward and i not in seen and i not in recomputed_set:
-                seen.add(i)
-                saved.append(i)
+    held = set(graph.inputs) | set(graph.outputs[:joint.n_forward_outputs])
     order = {n: k for k, n in enumerate(graph.inputs + forward_nodes)}
-    saved.sort(key=order.__getitem__)
+    reads = _backward_reads(backward_nodes, grad_outputs, in_forward)
+    saved, recomputed, how = choose(reads, held, order, memory_budget)
 
     forward = Graph("forward")
     forward.inputs = [n for n in graph.inputs if not _is_cotangent(n)]
@@ -73,23 +87,159 @@ def run(joint) -> Split:
         mapping[n] = clone_node(n, mapping)
         backward.nodes.append(mapping[n])
     backward.outputs = [mapping[n] for n in grad_outputs]
-    return Split(forward, backward, len(saved))
+    log = [how, f"saved {len(saved)} values, {_mb(saved, held)} MB beyond inputs and "
+                f"outputs; recomputed {len(recomputed)} in the backward"]
+    log += [f"  saved       {_describe(n)}" for n in saved]
+    log += [f"  recomputed  {_describe(n)}" for n in recomputed]
+    return Split(forward, backward, len(saved), log)
 
 
-def _views_to_recompute(consumers, in_forward, inputs):
-    """Views (transpose, reshape, ...) of graph inputs that the backward reads: the backward
-    recomputes them from the input (free: a view is index arithmetic) instead of the
-    forward storing a second copy. A weight's transpose is the common case."""
-    inputs = set(inputs)
-    views = {}          # an ordered set
-    for n in consumers:
-        reads = n.node_inputs() if n.op != INPUT else []
-        for i in reads + ([n] if n in in_forward else []):
-            if i in in_forward and i not in inputs and i not in views and i.op != INPUT \
-                    and i.op != "constant" and i.prim.is_view \
-                    and all(x in inputs for x in i.node_inputs()):
-                views[i] = None
-    return list(views)
+def choose(reads, held, order, memory_budget=None):
+    """(saved values, recomputed values, how it was decided), each in forward order, for
+    the forward values `reads` that the backward reads; `held` values (inputs, forward
+    outputs) cost nothing to save; `order` numbers the forward values (determinism: the
+    cut among equal ones follows the flow graph's order)."""
+    region = sorted(_candidates(reads), key=order.__getitem__)
+    if not region:
+        return list(reads), [], "partition: nothing recomputable; saving what it reads"
+    if len(region) > MAX_CANDIDATES:
+        return list(reads), [], (f"partition: {len(region)} recomputable values, over "
+                                 f"{MAX_CANDIDATES}: saving what the backward reads, uncut")
+    values = sorted(set(reads) | set(region) | _frontier(region), key=order.__getitem__)
+    cut = functools.partial(_cut, reads, set(region), values, held)
+    if memory_budget is None:
+        saved = cut(penalty=1)
+        how = "partition: min-cut (recompute only where it saves memory)"
+    else:       # checked by tracecomp.compile: 0.0 <= memory_budget <= 1.0
+        saved = _within_budget(cut, held, memory_budget)
+        how = f"partition: min-cut within memory_budget={memory_budget}"
+    return saved, sorted(_needed(reads, saved), key=order.__getitem__), how
+
+
+def _within_budget(cut, held, budget):
+    """The saved set of the largest recompute penalty (least recomputation) whose bytes fit
+    fewest + budget * (most - fewest): a bisection over the penalty, ~15 cuts."""
+    fewest_set, most_set = cut(penalty=0), cut(penalty=math.inf)
+    fewest, most = _bytes(fewest_set, held), _bytes(most_set, held)
+    allowed = fewest + budget * (most - fewest)
+    if most <= allowed:
+        return most_set
+    low, high, best = 0.0, 1.0, fewest_set
+    while high < 2**40:                     # grow until the penalty is too large
+        saved = cut(penalty=high)
+        if _bytes(saved, held) > allowed:
+            break
+        low, high, best = high, high * 4, saved
+    for _ in range(12):
+        middle = (low + high) / 2
+        saved = cut(penalty=middle)
+        if _bytes(saved, held) <= allowed:
+            low, best = middle, saved
+        else:
+            high = middle
+    return best
+
+
+def _cut(reads, region, values, held, penalty):
+    """The values to save: a minimum cut between the source (what must be computed in the
+    forward) and the sink (what the backward reads), each value's edge weighing what saving
+    it costs; recomputing a value costs `penalty` per element (inf: only views and
+    constants are recomputed)."""
+    flow, inf = nx.DiGraph(), math.inf
+    flow.add_nodes_from(("source", "sink"))     # one of them may have no edge
+    for v in values:
+        flow.add_edge((v, "in"), (v, "out"), capacity=0 if v in held else
+                      _nbytes(v) * SAVE_WEIGHT)
+        if v not in region:
+            flow.add_edge("source", (v, "in"), capacity=inf)     # computed in the forward
+            continue
+        if not _free(v) and v.size:
+            flow.add_edge("source", (v, "in"), capacity=penalty * v.size)
+        for x in v.node_inputs():
+            flow.add_edge((x, "out"), (v, "in"), capacity=inf)
+    for v in reads:
+        flow.add_edge((v, "out"), "sink", capacity=inf)
+    _, (source_side, _) = nx.minimum_cut(flow, "source", "sink")
+    return [v for v in values if (v, "in") in source_side and (v, "out") not in source_side]
+
+
+def _needed(reads, saved):
+    """The forward values the backward recomputes: those it reads, and the values those are
+    made from, back to what is saved."""
+    saved = set(saved)
+    needed, stack = {}, [v for v in reads if v not in saved]
+    while stack:
+        v = stack.pop()
+        if v in needed:
+            continue
+        needed[v] = None
+        stack.extend(x for x in v.node_inputs() if x not in saved)
+    return list(needed)
+
+
+def _candidates(reads):
+    """The recomputable forward values the backward could reach: the values it reads and
+    their recomputable ancestors."""
+    region, stack = set(), [v for v in reads if recomputable(v)]
+    while stack:
+        v = stack.pop()
+        if v in region:
+            continue
+        region.add(v)
+        stack.extend(x for x in v.node_inputs() if recomputable(x))
+    return region
+
+
+def _frontier(region):
+    """Values a recomputed value may read that are not themselves recomputable."""
+    return {x for v in region for x in v.node_inputs() if x not in region}
+
+
+def recomputable(node):
+    """Cheap to compute again from its operands: elementwise and movement ops, constants."""
+    if node.op == CONSTANT:
+        return True
+    if node.op == INPUT:
+        return False
+    tags = node.prim.tags
+    return bool(tags & RECOMPUTABLE) and not tags & NOT_RECOMPUTABLE
+
+
+def _free(node):
+    """Recomputing it is index arithmetic or a constant: no penalty."""
+    return node.op == CONSTANT or node.prim.is_view
+
+
+def _backward_reads(backward_nodes, grad_outputs, in_forward):
+    """The forward values the backward nodes read (and gradients that are forward values),
+    in the order first read."""
+    reads = {}          # an ordered set
+    for n in backward_nodes:
+        for x in n.node_inputs():
+            if x in in_forward:
+                reads[x] = None
+    for n in grad_outputs:
+        if n in in_forward:
+            reads[n] = None
+    return list(reads)
+
+
+def _nbytes(node):
+    return node.size * node.dtype.itemsize
+
+
+def _bytes(values, held):
+    return sum(_nbytes(v) for v in values if v not in held)
+
+
+def _mb(values, held):
+    return f"{_bytes(values, held) / 2**20:.2f}"
+
+
+def _describe(node):
+    dims = "x".join(map(str, node.shape)) or "scalar"
+    what = f"input {node.name}" if node.op == INPUT else node.op
+    return f"{what} {dims} {node.dtype}"
 
 
 def _is_cotangent(node: Node) -> bool:

@@ -11,6 +11,8 @@ backward graph is built too), then writes every stage the compile went through:
 
     NN_<stage>.txt    the IR text of each graph, in pipeline order (from `compiled.graphs`)
     NN_<stage>.dot    its picture as Graphviz DOT (+ .svg when Graphviz is installed)
+    NN_memory.txt     what the forward saves for the backward, what the backward recomputes
+                      (passes/partition.py), and each graph's arena of scratch values
     NN_<kind>.ll/.s   LLVM IR and assembly, when the backend exposes `.llvm_ir` / `.asm`
     NN_cuda_source.*.py  the CUDA kernels' numba source (--backend cuda)
     NN_cuda_ptx.*.ptx    their PTX, for the GPU at hand or else sm_90 (--backend cuda)
@@ -45,7 +47,8 @@ from .visualize import dot_program, to_dot, write_picture
 
 DEFAULT_OUT = "tracecomp_dump"
 # compiled-object attributes holding backend text: (attribute, stage name, file extension)
-BACKEND_TEXTS = [("fusion_log", "fusion", ".txt"), ("llvm_ir", "llvm_ir", ".ll"),
+BACKEND_TEXTS = [("memory_log", "memory", ".txt"), ("fusion_log", "fusion", ".txt"),
+                 ("llvm_ir", "llvm_ir", ".ll"),
                  ("optimized_ir", "llvm_ir_optimized", ".ll"), ("asm", "asm", ".s"),
                  ("cuda_source", "cuda_source", ".py"), ("cuda_ptx", "cuda_ptx", ".ptx")]
 

@@ -244,8 +244,10 @@ def test_dump_mlp_writes_every_stage(tmp_path, capsys):
     rows = _index_rows(out)
     assert [stage for _, stage, _ in rows][:len(graphs)] == list(graphs)   # pipeline order
     backend_texts = [stage for _, stage, _ in rows][len(graphs):]           # llvm's, after
-    assert backend_texts[:2] == ["fusion.forward", "fusion.backward"]
+    assert backend_texts[:3] == ["memory", "fusion.forward", "fusion.backward"]
     assert "asm.forward" in backend_texts
+    memory = (out / f"{len(graphs):02d}_memory.txt").read_text()
+    assert memory.startswith("partition: min-cut") and "\n  saved       input x " in memory
     rows = rows[:len(graphs)]
     assert [k for k, _, _ in rows] == [f"{k:02d}" for k in range(len(rows))]
     stages = [stage for _, stage, _ in rows]

@@ -239,4 +239,7 @@ def test_unrolled_rnn_backward_has_no_pad_per_time_step():
     assert_close(gx, want, 1e-5, 1e-6)
     backward = compiled.graphs["backward.optimized"]
     assert sum(n.op == "pad" for n in backward.nodes) == 0
-    assert sum(n.op == "concat" for n in backward.nodes) == 1
+    # one concat stacks the gradients; the partitioner may recompute the output's own
+    # concat of the saved steps instead of saving it (passes/partition.py)
+    recomputed = compiled.memory_log.count("recomputed  concat")
+    assert sum(n.op == "concat" for n in backward.nodes) == 1 + recomputed

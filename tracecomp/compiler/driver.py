@@ -34,9 +34,9 @@ from ..tracing.gate import GATE
 from ..tracing.tracer import Tracer, wrap
 from ..user_code import stale_error
 from . import attributes as compile_attributes
-from . import bridge
+from . import bridge, lowering
 from . import state as compile_state
-from .pipeline import PassRecord, lowered, run_passes, simplify_pipeline
+from .pipeline import PassRecord, run_passes, simplify_pipeline
 from .placement import backend_for
 from .signature import (
     LastCall,
@@ -71,12 +71,15 @@ class Artifact:
     out_statics: list = field(default_factory=list)
     captured: list = field(default_factory=list)    # tensors reached from outside the args
     n_state: int = None     # state entries read, when the .grad tail is dropped (GradWatch)
+    partition_log: list = field(default_factory=list)   # what the backward saves, recomputes
     eager: bool = False                 # fallback='eager' took this signature
 
 
-def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), roots=()):
+def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), roots=(),
+          memory_budget=None):
     """Trace fn(*call_args) with every tensor in `tensors + state` as a graph input;
-    `roots` are the modules it uses (whose attributes it may assign)."""
+    `roots` are the modules it uses (whose attributes it may assign); then compile it
+    (lowering.py)."""
     log_records, graphs = [], {}
     tracer = Tracer(Graph("traced"), module_names)
     trace_start = time.perf_counter()
@@ -127,57 +130,17 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                                   time.perf_counter() - trace_start))
     emit(2, lambda: f"[tracecomp] traced graph:\n{graph}")
     if tracer.did_backward:         # differentiated already: no gradient flags to keep
-        graph = differentiated(graph)
+        graph = lowering.differentiated(graph)
     graph = run_passes(graph, simplify_pipeline(), "traced", log_records)
     graphs["simplified"] = graph
-
-    compile_graph = backends.get(backend)
     art = Artifact(graphs, log_records, None, n_outputs=len(outputs), n_user_outputs=n_user,
                    attribute_writes=writes, effects=effects,
                    n_effect_values=len(effect_values), optimizers=list(optimizers),
                    out_structure=out_structure, out_statics=[v for _, v in out_statics],
                    captured=captured, n_state=n_state)
     # a backward traced inside the code (a whole training step) leaves nothing to bridge
-    differentiable = [] if tracer.did_backward else [
-        k for k, o in enumerate(graph.outputs[:len(outputs)])
-        if o.requires_grad and o.dtype.kind == "f"]
-    if not differentiable:
-        graphs["forward.optimized"] = graph
-        art.run_forward = lowered(compile_graph, graph, "forward", log_records)
-        return _show_code(art)
-    from ..passes import autodiff, partition
-    start = time.perf_counter()
-    joint = autodiff.run(graph)
-    log_records.append(PassRecord("autodiff", "simplified", graph.op_count(),
-                                  joint.graph.op_count(), time.perf_counter() - start))
-    graphs["joint"] = joint.graph
-    start = time.perf_counter()
-    split = partition.run(joint)
-    log_records.append(PassRecord("partition", "joint", joint.graph.op_count(),
-                                  split.forward.op_count() + split.backward.op_count(),
-                                  time.perf_counter() - start))
-    graphs["forward"], graphs["backward"] = split.forward, split.backward
-    forward = run_passes(differentiated(split.forward), simplify_pipeline(), "forward",
-                         log_records)
-    backward = run_passes(differentiated(split.backward), simplify_pipeline(), "backward",
-                          log_records)
-    graphs["forward.optimized"], graphs["backward.optimized"] = forward, backward
-    emit(2, lambda: f"[tracecomp] forward graph:\n{forward}\n[tracecomp] backward graph:\n"
-                     f"{backward}")
-    art.run_forward = lowered(compile_graph, forward, "forward", log_records)
-    art.run_backward = lowered(compile_graph, backward, "backward", log_records)
-    art.grad_inputs = joint.grad_inputs
-    art.cotangent_slots = {k: slot for slot, k in enumerate(joint.cotangent_outputs)}
-    return _show_code(art)
-
-
-def _show_code(art):
-    """TRACECOMP_DEBUG 4, 5, 6: the backend's LLVM IR, optimized LLVM IR and assembly."""
-    for level, attr in ((4, "llvm_ir"), (5, "optimized_ir"), (6, "asm")):
-        if debug_level() >= level:
-            for graph, text in _backend_text(art, attr).items():
-                emit(level, f"[tracecomp] {attr} of the {graph} graph:\n{text}")
-    return art
+    return lowering.lower(art, graph, len(outputs), not tracer.did_backward,
+                          backends.get(backend), memory_budget)
 
 
 def _check_rebound(tracer, holders, effect_values):
@@ -195,16 +158,6 @@ def _check_rebound(tracer, holders, effect_values):
                 f"one of its inputs (a buffer of a module reached through an attribute of a "
                 f"non-module object?): its update would be lost. Pass the module as an "
                 f"argument, or use it from a global or a closure, so its buffers are inputs.")
-
-
-def differentiated(graph):
-    """A copy of graph with every requires_grad flag cleared: once autodiff has run, the
-    flags mean nothing more, and clearing them lets the rewrites that must not mix values
-    with and without gradients (CSE, permute(permute(x)) -> x) work across the old line."""
-    graph = graph.copy()
-    for n in graph.inputs + graph.nodes:
-        n.requires_grad = False
-    return graph
 
 
 def execute(art, tensors, state, roots=()):
@@ -261,12 +214,16 @@ class CompiledFunction:
     least recently used evicted (artifact_cache.py)."""
 
     def __init__(self, fn, backend=None, fallback=None, recompile_limit=RECOMPILE_LIMIT,
-                 cache_size=CACHE_SIZE):
+                 cache_size=CACHE_SIZE, memory_budget=None):
         if fallback not in (None, "eager"):
             raise ValueError(f"compile: fallback must be None or 'eager', got {fallback!r}")
         if backend is not None:
             backends.get(backend)       # an unknown backend fails now, not at first call
+        if memory_budget is not None and not 0.0 <= memory_budget <= 1.0:
+            raise ValueError(f"compile: memory_budget must be between 0.0 and 1.0 (or None), "
+                             f"got {memory_budget!r}")
         self.fn, self.backend, self.fallback = fn, backend, fallback
+        self.memory_budget = memory_budget
         self.recompile_limit = recompile_limit
         self.cache = ArtifactCache(cache_size, _name(fn))
         self._params = {}       # function -> its parameter names (inspect is slow)
@@ -288,12 +245,13 @@ class CompiledFunction:
         return [] if self.last is None else self.last.pass_log
 
     # what the backend made of the most recent compile (llvm: IR and assembly; cuda: source, PTX)
-    llvm_ir = property(lambda self: _backend_text(self.last, "llvm_ir"))
-    optimized_ir = property(lambda self: _backend_text(self.last, "optimized_ir"))
-    asm = property(lambda self: _backend_text(self.last, "asm"))
-    fusion_log = property(lambda self: _backend_text(self.last, "fusion_log"))
-    cuda_source = property(lambda self: _backend_text(self.last, "cuda_source"))
-    cuda_ptx = property(lambda self: _backend_text(self.last, "cuda_ptx"))
+    llvm_ir = property(lambda self: lowering.backend_text(self.last, "llvm_ir"))
+    optimized_ir = property(lambda self: lowering.backend_text(self.last, "optimized_ir"))
+    asm = property(lambda self: lowering.backend_text(self.last, "asm"))
+    fusion_log = property(lambda self: lowering.backend_text(self.last, "fusion_log"))
+    cuda_source = property(lambda self: lowering.backend_text(self.last, "cuda_source"))
+    cuda_ptx = property(lambda self: lowering.backend_text(self.last, "cuda_ptx"))
+    memory_log = property(lambda self: lowering.memory_text(self.last))
 
     def __call__(self, *args, **kwargs):
         return self._call(self.fn, args, kwargs, *_roots_of(self.fn, args))
@@ -372,7 +330,7 @@ class CompiledFunction:
 
         try:
             art = build(fn, call_args, tensors, state, module_names, backend,
-                        optimizers, roots)
+                        optimizers, roots, self.memory_budget)
         except TraceError as exc:
             if self.fallback != "eager":
                 raise
@@ -421,6 +379,7 @@ class CompiledModule:
     fusion_log = property(lambda self: self._compiled.fusion_log)
     cuda_source = property(lambda self: self._compiled.cuda_source)
     cuda_ptx = property(lambda self: self._compiled.cuda_ptx)
+    memory_log = property(lambda self: self._compiled.memory_log)
 
     def train(self, mode=True):
         self._orig_mod.train(mode)
@@ -450,7 +409,8 @@ class CompiledModule:
 
 
 def compile(model=None, *, backend=None, fallback=None,
-            recompile_limit=RECOMPILE_LIMIT, cache_size=CACHE_SIZE, **torch_options):
+            recompile_limit=RECOMPILE_LIMIT, cache_size=CACHE_SIZE, memory_budget=None,
+            **torch_options):
     """Compile a module, a module class or a function; usable bare (@compile) or with
     options. torch.compile's tuning options (mode, fullgraph, dynamic, options) are
     accepted and have no effect here: tracecomp always compiles the whole graph, for
@@ -458,13 +418,16 @@ def compile(model=None, *, backend=None, fallback=None,
 
     recompile_limit: compiles after which each further one warns. cache_size: compiled
     versions (one per signature) kept per function, least recently used evicted (None:
-    no bound); an evicted signature compiles again when called."""
+    no bound); an evicted signature compiles again when called. memory_budget: what the
+    forward may keep for the backward, 0.0 (least, recomputing cheap values) to 1.0 (all
+    it reads, recomputing nothing), as torch's activation_memory_budget; None: the fewest
+    bytes that need no recomputation beyond what saves memory (passes/partition.py)."""
     unknown = set(torch_options) - TORCH_OPTIONS
     if unknown:
         raise TypeError(f"compile() got an unexpected keyword argument "
                         f"{sorted(unknown)[0]!r}")
     options = {"backend": backend, "fallback": fallback, "recompile_limit": recompile_limit,
-               "cache_size": check_size(cache_size)}
+               "cache_size": check_size(cache_size), "memory_budget": memory_budget}
     if model is None:
         return lambda m: compile(m, **options, **torch_options)
     if torch_options.get("disable"):
@@ -529,18 +492,6 @@ def _compile_class(cls, options):
 
     cls.__call__ = __call__
     return cls
-
-
-def _backend_text(art, attr):
-    """{graph: text} from the runners of an artifact, for backends that produce `attr`."""
-    if art is None:
-        return {}
-    texts = {}
-    for graph, runner in (("forward", art.run_forward), ("backward", art.run_backward)):
-        value = getattr(runner, attr, None)
-        if value:
-            texts[graph] = "\n".join(value) if isinstance(value, list) else value
-    return texts
 
 
 # --- helpers -----------------------------------------------------------------------------

@@ -1,0 +1,94 @@
+"""From a simplified graph to the runners of one compiled specialization (driver.build's
+second half): where the user's outputs need gradients, autodiff makes the joint graph and
+the partitioner splits it into the forward a call runs and the backward `loss.backward()`
+runs (what the forward saves for it, what the backward recomputes: passes/partition.py);
+each graph is simplified again and handed to the backend."""
+import time
+
+from ..debug_log import debug_level, emit
+from .pipeline import PassRecord, lowered, run_passes, simplify_pipeline
+
+
+def lower(art, graph, n_outputs, bridged, compile_graph, memory_budget=None):
+    """Fill art's runners from `graph`, whose first n_outputs outputs are the call's.
+    bridged: whether gradients of them come back through loss.backward() (False when the
+    code ran its backward itself, as a whole training step does)."""
+    graphs, log_records = art.graphs, art.pass_log
+    differentiable = bridged and [k for k, o in enumerate(graph.outputs[:n_outputs])
+                                  if o.requires_grad and o.dtype.kind == "f"]
+    if not differentiable:
+        graphs["forward.optimized"] = graph
+        art.run_forward = lowered(compile_graph, graph, "forward", log_records)
+        return _show_code(art)
+    from ..passes import autodiff, partition
+    start = time.perf_counter()
+    joint = autodiff.run(graph)
+    log_records.append(PassRecord("autodiff", "simplified", graph.op_count(),
+                                  joint.graph.op_count(), time.perf_counter() - start))
+    graphs["joint"] = joint.graph
+    start = time.perf_counter()
+    split = partition.run(joint, memory_budget)
+    log_records.append(PassRecord("partition", "joint", joint.graph.op_count(),
+                                  split.forward.op_count() + split.backward.op_count(),
+                                  time.perf_counter() - start))
+    art.partition_log = split.log
+    graphs["forward"], graphs["backward"] = split.forward, split.backward
+    forward = run_passes(differentiated(split.forward), simplify_pipeline(), "forward",
+                         log_records)
+    backward = run_passes(differentiated(split.backward), simplify_pipeline(), "backward",
+                          log_records)
+    graphs["forward.optimized"], graphs["backward.optimized"] = forward, backward
+    emit(2, lambda: f"[tracecomp] forward graph:\n{forward}\n[tracecomp] backward graph:\n"
+                     f"{backward}")
+    art.run_forward = lowered(compile_graph, forward, "forward", log_records)
+    art.run_backward = lowered(compile_graph, backward, "backward", log_records)
+    art.grad_inputs = joint.grad_inputs
+    art.cotangent_slots = {k: slot for slot, k in enumerate(joint.cotangent_outputs)}
+    return _show_code(art)
+
+
+def differentiated(graph):
+    """A copy of graph with every requires_grad flag cleared: once autodiff has run, the
+    flags mean nothing more, and clearing them lets the rewrites that must not mix values
+    with and without gradients (CSE, permute(permute(x)) -> x) work across the old line."""
+    graph = graph.copy()
+    for n in graph.inputs + graph.nodes:
+        n.requires_grad = False
+    return graph
+
+
+def backend_text(art, attr):
+    """{graph: text} from the runners of an artifact, for backends that produce `attr`."""
+    if art is None:
+        return {}
+    texts = {}
+    for graph, runner in (("forward", art.run_forward), ("backward", art.run_backward)):
+        value = getattr(runner, attr, None)
+        if value:
+            texts[graph] = "\n".join(value) if isinstance(value, list) else value
+    return texts
+
+
+def memory_text(art):
+    """What a compile keeps in memory, for `tracecomp dump` (NN_memory.txt): the
+    partitioner's choice (what the forward saves for the backward and what the backward
+    recomputes) and each graph's arena (the scratch values its memory plan packs)."""
+    if art is None:
+        return None
+    lines = list(art.partition_log) or ["partition: none (nothing to differentiate here, or "
+                                        "the code ran its backward itself)"]
+    for graph, runner in (("forward", art.run_forward), ("backward", art.run_backward)):
+        plan = getattr(runner, "memory_plan", None)
+        if plan is not None:
+            lines.append(f"{graph} arena: {plan.peak / 2**20:.2f} MB of scratch values "
+                         f"({plan.unshared / 2**20:.2f} MB unshared)")
+    return "\n".join(lines)
+
+
+def _show_code(art):
+    """TRACECOMP_DEBUG 4, 5, 6: the backend's LLVM IR, optimized LLVM IR and assembly."""
+    for level, attr in ((4, "llvm_ir"), (5, "optimized_ir"), (6, "asm")):
+        if debug_level() >= level:
+            for graph, text in backend_text(art, attr).items():
+                emit(level, f"[tracecomp] {attr} of the {graph} graph:\n{text}")
+    return art
