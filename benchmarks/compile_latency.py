@@ -1,19 +1,30 @@
-"""Compile latency of the MLP training step: cold, and from the disk cache in a new process.
+"""Compile latency of training steps: cold, and from the disk cache in a new process.
 
     .venv/bin/python benchmarks/compile_latency.py [--runs 5] [--batch 64] [--threads 1]
+                                                   [--only mlp-model,mlp-step,lenet-step]
                                                    [--profile]
 
-The step is `tracecomp.compile(model)` on Sequential(Linear(784,256), ReLU, Linear(256,256),
-ReLU, Linear(256,10)), then cross_entropy and loss.backward(). Each measurement is a fresh
-Python process timing its *first* step (tracing, passes, fusion, codegen or cache load,
-linking and running), because a process that already compiled once has warm LLVM state
-and would flatter both numbers. Imports are timed separately, and
-`import tracecomp` alone in fresh processes, with and without .pyc files. Runs:
+Workloads, batch 64 (the models of `tracecomp bench`):
+
+  mlp-model:   `tracecomp.compile(model)` on Sequential(Linear(784,256), ReLU,
+               Linear(256,256), ReLU, Linear(256,10)), then cross_entropy and
+               loss.backward() eagerly: one compile (forward and backward graphs);
+  mlp-step:    the whole step compiled (zero_grad, forward, cross_entropy, backward,
+               SGD momentum 0.9): the first call compiles, and so does the second, whose
+               optimizer now has momentum buffers (torch.compile recompiles there too);
+  lenet-step:  the same for LeNet (conv 6@5x5 pad 2, pool, conv 16@5x5, pool, 400-120-84-10).
+
+Each measurement is a fresh Python process timing its first calls (tracing, passes,
+fusion, codegen or cache load, linking and running), because a process that already
+compiled once has warm LLVM state and would flatter every number. Python's bytecode is
+cached as an installed package has it. Imports are timed separately, and `import
+tracecomp` alone in fresh processes, with and without .pyc files. Runs:
 
   cold:  TRACECOMP_CACHE=0, so LLVM optimizes and compiles every graph;
   warm:  one process fills an empty cache directory, then each run links from it.
 
---profile runs one more warm process under cProfile and prints where its first step went.
+--profile runs one more warm process of mlp-model under cProfile and prints where its first
+step went.
 """
 import argparse
 import json
@@ -25,13 +36,13 @@ import tempfile
 import time
 
 
-def child(batch, profile):
+def child(workload, batch, profile):
     start = time.perf_counter()
     import numpy as np
 
     import tracecomp as tc
     import tracecomp.nn.functional as F
-    from tracecomp import nn
+    from tracecomp.bench.workloads import lenet_module, mlp_module
     from tracecomp.codegen.llvm.runtime import cache
     imported = time.perf_counter()
 
@@ -46,16 +57,27 @@ def child(batch, profile):
             llvm_s.append(time.perf_counter() - t)
     cache.compile_module = timed  # backend.py looks it up on the module at each compile
 
-    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
-                          nn.Linear(256, 10))
-    compiled = tc.compile(model)
     rng = np.random.default_rng(0)
-    x = tc.tensor(rng.standard_normal((batch, 784)).astype(np.float32))
+    kind, shape = ("mlp", (784,)) if workload.startswith("mlp") else ("lenet", (1, 28, 28))
+    model = (mlp_module if kind == "mlp" else lenet_module)(tc, None)
+    x = tc.tensor(rng.standard_normal((batch, *shape)).astype(np.float32))
     y = tc.tensor(rng.integers(0, 10, batch))
+    if workload == "mlp-model":
+        compiled = tc.compile(model)
 
-    def step():
-        model.zero_grad()
-        F.cross_entropy(compiled(x), y).backward()
+        def step():
+            model.zero_grad()
+            F.cross_entropy(compiled(x), y).backward()
+    else:
+        opt = tc.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+        @tc.compile
+        def step():
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
 
     if profile:
         import cProfile
@@ -65,17 +87,18 @@ def child(batch, profile):
         prof.runcall(step)
         pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
         return
-    t0 = time.perf_counter()
-    step()
-    t1 = time.perf_counter()
-    step()
-    t2 = time.perf_counter()
-    print(json.dumps({"import_s": imported - start, "first_s": t1 - t0, "second_s": t2 - t1,
+    seconds = []
+    for _ in range(3):
+        t = time.perf_counter()
+        step()
+        seconds.append(time.perf_counter() - t)
+    print(json.dumps({"import_s": imported - start, "first_s": seconds[0],
+                      "second_s": seconds[1], "steady_s": seconds[2],
                       "llvm_s": sum(llvm_s), "modules": len(llvm_s)}))
 
 
-def run_child(env, batch, profile=False):
-    args = [sys.executable, __file__, "--child", "--batch", str(batch)]
+def run_child(env, workload, batch, profile=False):
+    args = [sys.executable, __file__, "--child", workload, "--batch", str(batch)]
     if profile:
         subprocess.run(args + ["--profile"], env=env, check=True)
         return None
@@ -108,46 +131,76 @@ def ms(values):
             f"min {min(values) * 1e3:7.1f} ms")
 
 
+WORKLOADS = ("mlp-model", "mlp-step", "lenet-step")
+
+
+def report(workload, runs, batch, fill, cold, warm, entries):
+    what = {"mlp-model": "MLP 784-256-256-10, compile(model) + eager loss and backward",
+            "mlp-step": "MLP 784-256-256-10, whole training step compiled",
+            "lenet-step": "LeNet, whole training step compiled"}[workload]
+    print(f"{what}, batch {batch}, {runs} processes each")
+    second = "second call" + ("" if workload == "mlp-model" else " (recompiles)")
+    for name, results in [("cold, cache off", cold), ("cold, filling cache", [fill]),
+                          ("warm, from the cache", warm)]:
+        print(f"  {name + ':':32}")
+        print(f"    {'first call:':30} {ms([r['first_s'] for r in results])}")
+        if workload != "mlp-model":
+            print(f"    {second + ':':30} {ms([r['second_s'] for r in results])}")
+        print(f"    {'of which LLVM, both calls:':30} {ms([r['llvm_s'] for r in results])}   "
+              f"({results[0]['modules']} modules)")
+    print(f"  cache entries written:           {entries}")
+    print(f"  steady-state step:               {ms([r['steady_s'] for r in warm])}")
+    print(f"  imports of the step's process:   {ms([r['import_s'] for r in warm])}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="processes per measurement")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--threads", type=int, help="BLAS threads (1 on a busy machine)")
+    parser.add_argument("--only", default=",".join(WORKLOADS),
+                        help=f"comma-separated workloads (default all: {','.join(WORKLOADS)})")
     parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=WORKLOADS, help=argparse.SUPPRESS)
     opts = parser.parse_args()
     if opts.child:
-        return child(opts.batch, opts.profile)
+        return child(opts.child, opts.batch, opts.profile)
+    chosen = [w for w in opts.only.split(",") if w]
+    unknown = sorted(set(chosen) - set(WORKLOADS))
+    if unknown:
+        parser.error(f"unknown workload(s) {', '.join(unknown)}; choose from "
+                     f"{', '.join(WORKLOADS)}")
 
-    with tempfile.TemporaryDirectory(prefix="tracecomp-latency-") as cache_dir:
-        base = {**os.environ, "TRACECOMP_CACHE_DIR": cache_dir}
+    with tempfile.TemporaryDirectory(prefix="tracecomp-pycache-") as pycache:
+        # Python bytecode cached, as an installed package has it: without .pyc files (as
+        # under PYTHONDONTWRITEBYTECODE=1) a first call also compiles the backend's ~30
+        # modules from source, ~50 ms that is not the compiler's
+        base = {**os.environ, "PYTHONPYCACHEPREFIX": pycache}
         base.pop("TRACECOMP_DEBUG", None)
+        base.pop("PYTHONDONTWRITEBYTECODE", None)
         if opts.threads:
             base.update({v: str(opts.threads) for v in ("OPENBLAS_NUM_THREADS",
                                                          "OMP_NUM_THREADS", "MKL_NUM_THREADS")})
-        cold = [run_child({**base, "TRACECOMP_CACHE": "0"}, opts.batch)
-                for _ in range(opts.runs)]
-        fill = run_child({**base, "TRACECOMP_CACHE": "1"}, opts.batch)
-        entries = len(os.listdir(cache_dir))
-        warm = [run_child({**base, "TRACECOMP_CACHE": "1"}, opts.batch)
-                for _ in range(opts.runs)]
-        print(f"MLP 784-256-256-10 training step, batch {opts.batch}, "
-              f"{opts.runs} processes each; first call = trace + passes + compile + run")
-        for name, runs in [("cold, cache off", cold), ("cold, filling cache", [fill]),
-                           ("warm, from the cache", warm)]:
-            print(f"  {name + ' first call:':32} {ms([r['first_s'] for r in runs])}")
-            print(f"    {'of which LLVM:':30} {ms([r['llvm_s'] for r in runs])}   "
-                  f"({runs[0]['modules']} modules)")
-        print(f"  cache entries written:           {entries}")
-        print(f"  steady-state step:               {ms([r['second_s'] for r in warm])}")
-        print(f"  imports of the step's process:   {ms([r['import_s'] for r in warm])}")
+        off = {**base, "TRACECOMP_CACHE": "0"}
+        run_child(off, chosen[0], opts.batch)    # writes the bytecode
+        for workload in chosen:
+            with tempfile.TemporaryDirectory(prefix="tracecomp-latency-") as cache_dir:
+                on = {**base, "TRACECOMP_CACHE": "1", "TRACECOMP_CACHE_DIR": cache_dir}
+                cold = [run_child(off, workload, opts.batch) for _ in range(opts.runs)]
+                fill = run_child(on, workload, opts.batch)
+                entries = len(os.listdir(cache_dir))
+                warm = [run_child(on, workload, opts.batch) for _ in range(opts.runs)]
+            report(workload, opts.runs, opts.batch, fill, cold, warm, entries)
         for bytecode, name in [(True, ".pyc cached"), (False, "no .pyc at all")]:
-            with tempfile.TemporaryDirectory(prefix="tracecomp-pycache-") as pycache:
-                seconds = import_seconds(base, opts.runs, bytecode, pycache)
-            print(f"  {'import tracecomp, ' + name + ':':32} {ms(seconds)}")
+            with tempfile.TemporaryDirectory(prefix="tracecomp-pycache-") as folder:
+                seconds = import_seconds(base, opts.runs, bytecode, folder)
+            print(f"{'import tracecomp, ' + name + ':':34} {ms(seconds)}")
         if opts.profile:
-            print("\ncProfile of a warm first call (stderr):", flush=True)
-            run_child({**base, "TRACECOMP_CACHE": "1"}, opts.batch, profile=True)
+            print("\ncProfile of a warm first call of mlp-model (stderr):", flush=True)
+            with tempfile.TemporaryDirectory(prefix="tracecomp-latency-") as cache_dir:
+                on = {**base, "TRACECOMP_CACHE": "1", "TRACECOMP_CACHE_DIR": cache_dir}
+                run_child(on, "mlp-model", opts.batch)
+                run_child(on, "mlp-model", opts.batch, profile=True)
 
 
 if __name__ == "__main__":

@@ -78,6 +78,9 @@ def torch_or_none():
 
 
 def load_weights(lib, model, weights):
+    """model with `weights` copied into its parameters; weights None: its own init."""
+    if weights is None:
+        return model
     params = list(model.parameters())
     assert len(params) == len(weights), (len(params), len(weights))
     with lib.no_grad():

@@ -204,6 +204,11 @@ class Runner:
                 self._lock.release()
         return [vals[j] if shape is None else vals[j].reshape(shape) for j, shape in self._outs]
 
+    def held_bytes(self):
+        """Memory this runner keeps between calls: its arena of scratch values and the
+        output buffers it reuses."""
+        return self._arena.buffer.nbytes + sum(a.nbytes for spare in self._spare for a in spare)
+
     def _outputs(self):
         """This call's output buffers: a buffer of an earlier call that nothing references
         any more (only this runner's list: nobody can see it change), else a new one."""
