@@ -7,7 +7,7 @@ to the backward. A forward value the backward reads is either *saved* (an extra 
 the forward, an input of the backward, held in memory from one to the other) or
 *recomputed* in the backward from values that are saved. Only cheap values are recomputed:
 elementwise ops and movement ops (views, pad, flip, concat), never products, reductions,
-windows, sorts or random draws. The choice is a minimum cut (networkx) of a flow graph in
+windows, sorts or random draws. The choice is a minimum cut (min_cut.py) of a flow graph in
 which each forward value v is an edge v.in -> v.out whose capacity is the cost of saving v,
 its bytes (a graph input or a forward output costs nothing: it is held anyway); a value
 that may not be recomputed hangs from the source, each value the backward reads leads to
@@ -34,10 +34,9 @@ import functools
 import math
 from dataclasses import dataclass, field
 
-import networkx as nx
-
 from tracecomp.ir import CONSTANT, INPUT, Graph, Node, clone_node
 from tracecomp.passes import ranges
+from tracecomp.passes.min_cut import FlowGraph
 
 RECOMPUTABLE = frozenset({"elementwise", "movement"})
 NOT_RECOMPUTABLE = frozenset({"window", "random", "guard", "index", "reduce", "matmul",
@@ -145,8 +144,9 @@ def _cut(reads, region, values, held, penalty):
     forward) and the sink (what the backward reads), each value's edge weighing what saving
     it costs; recomputing a value costs `penalty` per element (inf: only views and
     constants are recomputed)."""
-    flow, inf = nx.DiGraph(), math.inf
-    flow.add_nodes_from(("source", "sink"))     # one of them may have no edge
+    flow, inf = FlowGraph(), math.inf
+    flow.add_node("source")     # (either may have no edge)
+    flow.add_node("sink")
     for v in values:
         flow.add_edge((v, "in"), (v, "out"), capacity=0 if v in held else
                       _nbytes(v) * SAVE_WEIGHT)
@@ -159,7 +159,7 @@ def _cut(reads, region, values, held, penalty):
             flow.add_edge((x, "out"), (v, "in"), capacity=inf)
     for v in reads:
         flow.add_edge((v, "out"), "sink", capacity=inf)
-    _, (source_side, _) = nx.minimum_cut(flow, "source", "sink")
+    source_side = flow.source_side("source", "sink")
     return [v for v in values if (v, "in") in source_side and (v, "out") not in source_side]
 
 
