@@ -451,7 +451,7 @@ def _reduce_into(k, root, acc_base, acc_dtype, ranged):
         init = {"reduce_sum": 0, "reduce_max": info.min, "reduce_min": info.max,
                 "reduce_prod": 1}[root.op]
     k.loops(root.shape, lambda idx: k.store(k.e.const(init, acc_dtype), acc_base, root.shape,
-                                             idx, acc_dtype))
+                                             idx, acc_dtype), plain=True)
     shape, out_shape = x.shape, root.shape
     if x not in k.members and not ranged:     # a stored input: loop over it in long runs
         shape, dims = _merged_runs(x.shape, dims)
@@ -474,7 +474,7 @@ def _round_into_out(k, root, acc_base, acc_dtype):
     """out = the wide sums, each rounded once to out's dtype."""
     k.loops(root.shape, lambda idx: k.store(
         k.e.convert(k.load(acc_base, root.shape, idx, acc_dtype), acc_dtype, root.dtype),
-        k.out, root.shape, idx, root.dtype))
+        k.out, root.shape, idx, root.dtype), plain=True)
 
 
 def _libc(module, name, ret, args):
