@@ -36,10 +36,12 @@ import ctypes
 import itertools
 import os
 import re
+from collections import Counter
 from dataclasses import replace
 
 import numpy as np
 
+from tracecomp.codegen import group_keys
 from tracecomp.errors import TracecompError
 from tracecomp.ir import Node, execution_error, node_names
 from tracecomp.passes import fusion, memory, schedule
@@ -164,8 +166,15 @@ def _lower(graph, runner, names, stage):
     split = {g.root: parallel.extent(g) for g in plan.groups
              if runner == "entry" and g.kind in RANGED and parallel.extent(g)}
     kernel_names = {}
+    keys = {g.root: group_keys.key(g, g.root in split) for g in plan.groups
+            if g.kind in BUILDERS}
+    repeats, shared = Counter(keys.values()), {}     # structure -> its one kernel
     for k, group in enumerate(plan.groups):
         if group.kind in BUILDERS:
+            structure = keys[group.root]
+            if structure in shared:
+                kernel_names[group.root] = shared[structure]
+                continue
             name = f"kernel{k}_{group.root.op}"
             stage.enter(f"emitting {name}", group.nodes)
             if group.root in split:
@@ -173,6 +182,9 @@ def _lower(graph, runner, names, stage):
             else:
                 BUILDERS[group.kind](module, group, name)
             kernel_names[group.root] = name
+            if repeats[structure] >= SHARE_FROM:    # emitted once, called, not inlined
+                shared[structure] = name
+                module.globals[name].attributes.add("noinline")
         elif runner == "entry" and dots.use(group):     # a small product over a long K
             name = f"kernel{k}_dots"
             stage.enter(f"emitting {name}", group.nodes)

@@ -1,0 +1,35 @@
+"""Structural keys of fused groups: two groups with equal keys emit the same kernel but for
+its name, so a backend emits and compiles it once (an unrolled RNN repeats its time step's
+groups once per step: a 2-layer LSTM over 35 steps has ~1100 groups, ~180 of them
+distinct). The key holds everything a kernel builder reads: each member's op, shape, dtype
+and params, how members read each other, the external inputs' shapes, dtypes and params (a
+saved index's value_range lets a gather skip its bounds check), and inline constants by
+value. It is computed before any code is emitted, where comparing emitted text (what
+codegen/llvm/backend.py's _share_repeated does after) would pay for every copy first.
+
+    key(g1) == key(g2)  =>  the kernels of g1 and g2 are the same text but for their names
+"""
+
+
+def key(group, *extra):
+    """A hashable structure of `group` (passes/fusion.py's Group); `extra` adds what else
+    the backend decides per group (ranged or not, the kernel kind)."""
+    position = {n: k for k, n in enumerate(group.nodes)}
+    outside = {n: k for k, n in enumerate(group.inputs)}
+    members = []
+    for n in group.nodes:
+        reads = []
+        for x in n.inputs:
+            if x in position:
+                reads.append(("member", position[x]))
+            elif x in outside:
+                reads.append(("input", outside[x]))
+            else:       # a Python number (or None) inlined into the kernel
+                reads.append(("value", type(x).__name__, repr(x)))
+        members.append((n.op, tuple(n.shape), n.dtype.str, _params(n), tuple(reads)))
+    inputs = tuple((tuple(x.shape), x.dtype.str, _params(x)) for x in group.inputs)
+    return (group.kind, tuple(members), inputs, position[group.root], *extra)
+
+
+def _params(node):
+    return repr(sorted(node.params.items(), key=lambda item: item[0]))
