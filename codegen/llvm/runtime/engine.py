@@ -30,10 +30,13 @@ not thread-safe, so parsing, optimizing, codegen and linking hold one process-wi
 """
 import ctypes
 import itertools
+import struct
 import threading
 
 import llvmlite.binding as llvm
 from llvmlite import ir
+
+from . import split_compile
 
 _lock = threading.RLock()
 _state = {}  # "jit": the process-wide LLJIT, created on first use
@@ -133,7 +136,10 @@ def load_object(obj, names, imports=None, suffix=""):
     loaded with `llvm.load_library_permanently`).
     """
     names = list(dict.fromkeys(names))
-    builder = llvm.JITLibraryBuilder().add_object_img(obj).add_current_process()
+    builder = llvm.JITLibraryBuilder()
+    for image in unpack_objects(bytes(obj)):
+        builder.add_object_img(image)
+    builder.add_current_process()
     for name, address in (imports or {}).items():
         builder.import_symbol(name, address)
     for name in names:
@@ -154,11 +160,44 @@ def compile_module(module, names, speed_level=2, imports=None, suffix=""):
     before and after optimization for dumps (`.llvm_ir`, `.optimized_ir`, `.asm`).
     """
     llvm_ir = str(module)
-    ref = prepare(llvm_ir, names, suffix, speed_level)
-    optimized_ir = str(ref)
-    lib = load_object(emit_object(ref, speed_level), names, imports, suffix)
+    parts = split_compile.split(llvm_ir, names) if split_compile.wanted(llvm_ir) \
+        else None
+    if parts:       # a large module: half of it compiled in a worker process at once
+        objects, optimized = split_compile.compile_parts(parts, names, suffix, speed_level)
+        lib = load_object(pack_objects(objects), names, imports, suffix)
+        lib.optimized_parts = optimized
+        optimized_ir = "\n".join(f"; part {k + 1} of {len(optimized)}\n{text}"
+                                  for k, text in enumerate(optimized))
+    else:
+        ref = prepare(llvm_ir, names, suffix, speed_level)
+        optimized_ir = str(ref)
+        lib = load_object(emit_object(ref, speed_level), names, imports, suffix)
     lib.llvm_ir, lib.optimized_ir, lib._speed_level = llvm_ir, optimized_ir, speed_level
     return lib
+
+
+_PARTS = b"tracecomp objects\0"     # several objects in one blob (a split module's)
+
+
+def pack_objects(objects):
+    """One blob of object files, for the disk cache and load_object."""
+    sizes = b"".join(struct.pack("<Q", len(o)) for o in objects)
+    return _PARTS + struct.pack("<I", len(objects)) + sizes + b"".join(objects)
+
+
+def unpack_objects(blob):
+    """The object files in a blob of pack_objects, or [blob] for a single one."""
+    if not blob.startswith(_PARTS):
+        return [blob]
+    at = len(_PARTS)
+    (count,) = struct.unpack_from("<I", blob, at)
+    sizes = struct.unpack_from(f"<{count}Q", blob, at + 4)
+    at += 4 + 8 * count
+    objects = []
+    for size in sizes:
+        objects.append(blob[at:at + size])
+        at += size
+    return objects
 
 
 class Library:
@@ -170,6 +209,7 @@ class Library:
         self.suffix = suffix     # the object defines name + suffix for each name
         self.object = obj
         self.llvm_ir = self.optimized_ir = None  # set by compile_module; None after a load
+        self.optimized_parts = None     # a split module's parts (split_compile.py)
         self._asm = None
         self._speed_level = 2
 
@@ -191,9 +231,12 @@ class Library:
         per kernel, and only dumps and tests read it). None for a library loaded from an
         object."""
         if self._asm is None and self.optimized_ir is not None:
-            ref = parse(self.optimized_ir)
-            with _lock:
-                self._asm = host_target_machine(opt=self._speed_level).emit_assembly(ref)
+            texts = []
+            for text in self.optimized_parts or [self.optimized_ir]:
+                ref = parse(text)
+                with _lock:
+                    texts.append(host_target_machine(opt=self._speed_level).emit_assembly(ref))
+            self._asm = "\n".join(texts)
         return self._asm
 
 

@@ -1,0 +1,224 @@
+"""One large LLVM module compiled on two cores: part of it in a worker process.
+
+llvmlite runs every LLVM call under one process-wide lock, so threads cannot optimize two
+modules at once; processes can. A module is cut in two: the first part keeps the entry
+functions and some kernels, the second takes about half of the kernels' code, as external
+functions that the first declares and calls (a kernel inlined into its entry before is now
+called: a function call per kernel run, nothing per element). Math helpers that kernels
+inline are copied into each part that uses them. The two objects link side by side into one
+library. The worker (a Python process started on the first module large enough, and kept)
+compiles the second part while this process compiles the first.
+
+    parts = split(llvm_ir, entry_names)     # None: not worth it, or not cleanly separable
+    objects, optimized = compile_parts(parts, entry_names, suffix, speed_level)
+
+A module is split only where it pays: MIN_DEFINITIONS functions or more (a ResNet-18
+training step: ~200, ~4 s of LLVM; an MLP step's 40 take 0.3 s, less than the worker's
+start), a second core, and TRACECOMP_COMPILE_WORKERS not 0.
+"""
+import os
+import pickle
+import re
+import subprocess
+import sys
+import threading
+
+MIN_DEFINITIONS = 80
+_DEFINED = re.compile(r'^define (?P<how>[^@]*)@"?(?P<name>[^"(]+)"?\(')
+_NAMED = re.compile(r'@"([^"]+)"|@([-\w.$]+)')
+
+
+def wanted(llvm_ir):
+    return (os.environ.get("TRACECOMP_COMPILE_WORKERS") != "0"
+            and (os.cpu_count() or 1) >= 2 and llvm_ir.count("\ndefine ") >= MIN_DEFINITIONS)
+
+
+def split(llvm_ir, names):
+    """Two module texts that link together into the module's code: the first keeps the
+    entries `names` and the kernels not moved; the second takes about half the kernels' code
+    (as external functions the first declares). None where the module cannot be cut so."""
+    items = _items(llvm_ir)
+    if items is None:
+        return None
+    header, definitions, declarations, metadata = items
+    entries = [n for n in dict.fromkeys(names) if n in definitions]
+    called = set().union(*(_calls(definitions[e], definitions) for e in entries))
+    movable = [n for n in definitions
+               if n in called and n not in entries and _internal(definitions[n])
+               and "alwaysinline" not in definitions[n].partition("\n")[0]]
+    total = sum(len(text) for text in definitions.values())
+    moved, load = set(), 0
+    for name in sorted(movable, key=lambda n: len(definitions[n]), reverse=True):
+        if load + len(definitions[name]) <= total / 2:
+            moved.add(name)
+            load += len(definitions[name])
+    if load < total / 4:        # not worth a second process
+        return None
+    first = set().union(*(_reached(e, definitions, stop=moved) for e in entries))
+    second = set().union(*(_reached(n, definitions) for n in moved))
+    declared = [_declaration(definitions[n]) for n in definitions if n in moved]
+    first_body = [definitions[n] for n in definitions if n in first and n not in moved]
+    second_body = [_exported(definitions[n]) if n in moved else definitions[n]
+                   for n in definitions if n in second]
+    return ["\n".join(header + declarations + declared + first_body + metadata) + "\n",
+            "\n".join(header + declarations + second_body + metadata) + "\n"]
+
+
+def compile_parts(parts, names, suffix, speed_level):
+    """(object code of each part, their optimized IR texts): the last part in the worker,
+    the others here, at the same time; all here if the worker is busy (another thread's
+    compile) or cannot be reached."""
+    from . import engine
+    job = (parts[-1], list(names), suffix, speed_level)
+    worker = _Worker.take()
+    sent = worker is not None and worker.send(job)
+    try:
+        here = [_compile(text, names, suffix, speed_level, engine)
+                for text in (parts[:-1] if sent else parts)]
+        there = [worker.receive()] if sent else []
+    finally:
+        if worker is not None:
+            worker.give_back()
+    if sent and there[0] is None:       # the worker failed: that part here too
+        there = [_compile(parts[-1], names, suffix, speed_level, engine)]
+    results = here + there
+    return [obj for obj, _ in results], [text for _, text in results]
+
+
+def _compile(text, names, suffix, speed_level, engine=None):
+    if engine is None:
+        from tracecomp.codegen.llvm.runtime import engine
+    ref = engine.prepare(text, names, suffix, speed_level)     # (names it lacks: skipped)
+    return engine.emit_object(ref, speed_level), str(ref)
+
+
+class _Worker:
+    """A Python process running serve() below, started on first use and kept. Not
+    multiprocessing: its spawn imports the user's main script again in the child, which a
+    script without a main guard would then run there."""
+
+    _one, _lock = None, threading.Lock()
+
+    def __init__(self):
+        self.busy = False
+        path = os.pathsep.join(p for p in sys.path if p)    # tracecomp as this process has it
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            env={**os.environ, "TRACECOMP_COMPILE_WORKERS": "0", "PYTHONPATH": path})
+
+    @classmethod
+    def take(cls):
+        """The worker, marked busy; None when another thread has it."""
+        with cls._lock:
+            worker = cls._one
+            if worker is None or worker.process.poll() is not None:
+                worker = cls._one = cls()
+            if worker.busy:
+                return None
+            worker.busy = True
+            return worker
+
+    def give_back(self):
+        with self._lock:
+            self.busy = False
+
+    def send(self, job):
+        try:
+            pickle.dump(job, self.process.stdin)
+            self.process.stdin.flush()
+            return True
+        except OSError:
+            return False
+
+    def receive(self):
+        """(object, optimized text), or None if the worker died or failed."""
+        try:
+            ok, result = pickle.load(self.process.stdout)
+        except (OSError, EOFError, pickle.UnpicklingError):
+            return None
+        return result if ok else None
+
+
+def serve():
+    """The worker's loop: jobs in on stdin, (ok, (object, optimized IR)) out on stdout."""
+    source, sink = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr         # nothing else may write into the answers
+    while True:
+        try:
+            text, names, suffix, speed_level = pickle.load(source)
+        except EOFError:
+            return
+        try:
+            answer = (True, _compile(text, names, suffix, speed_level))
+        except Exception as exc:    # reported to the parent, which compiles it itself
+            answer = (False, repr(exc))
+        pickle.dump(answer, sink)
+        sink.flush()
+
+
+def _items(llvm_ir):
+    """(header lines, {name: definition text}, declarations, metadata lines) of a module as
+    llvmlite prints it (definitions run from `define` to a line `}`); None if it has global
+    variables (they would be defined twice)."""
+    header, definitions, declarations, metadata = [], {}, [], []
+    lines = llvm_ir.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("define"):
+            end = lines.index("}", i)
+            definitions[_DEFINED.match(line).group("name")] = "\n".join(lines[i:end + 1])
+            i = end + 1
+            continue
+        if line.startswith("@"):
+            return None
+        if line.startswith("declare"):
+            declarations.append(line)
+        elif line.startswith("!"):
+            metadata.append(line)
+        else:
+            header.append(line)
+        i += 1
+    return header, definitions, declarations, metadata
+
+
+def _reached(name, definitions, stop=()):
+    """`name` and every defined function its definition reaches (not through `stop`)."""
+    seen, stack = set(), [name]
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        stack.extend(c for c in _calls(definitions[n], definitions)
+                     if c not in seen and c not in stop)
+    return seen
+
+
+def _calls(text, definitions):
+    """The defined functions a definition names (its own name included)."""
+    return {quoted or plain for quoted, plain in _NAMED.findall(text)
+            if (quoted or plain) in definitions}
+
+
+def _internal(text):
+    return "internal" in _DEFINED.match(text).group("how")
+
+
+def _exported(text):
+    """An internal definition made external, for the other part to call."""
+    head, _, rest = text.partition("\n")
+    return head.replace("define internal ", "define ", 1) + "\n" + rest
+
+
+def _declaration(text):
+    """`declare` for a definition: its return and parameter types."""
+    head = text.partition("\n")[0]
+    match = re.match(r'define (?:internal )?(?P<ret>\S+) (?P<name>@"[^"]+")\((?P<args>.*)\)',
+                     head)
+    types = [a.split()[0] for a in match.group("args").split(", ") if a]
+    return f"declare {match.group('ret')} {match.group('name')}({', '.join(types)})"
+
+
+if __name__ == "__main__":
+    serve()

@@ -1,0 +1,86 @@
+"""A large module compiled in two parts, one in a worker process (split_compile.py): the
+code must compute what the one-part code does, link from the disk cache, and show its IR
+and assembly. The size threshold is lowered so small models split."""
+import numpy as np
+import pytest
+
+import tracecomp as tc
+import tracecomp.nn.functional as F
+from tracecomp import nn
+from tracecomp.codegen.llvm.runtime import engine, split_compile
+
+
+def _lenet_step(seed=0):
+    tc.manual_seed(seed)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(4 * 13 * 13, 32), nn.GELU(approximate="tanh"),
+                          nn.Linear(32, 10))
+    opt = tc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return model, step
+
+
+def _train(compiled, steps=3):
+    model, step = _lenet_step()
+    run = tc.compile(step) if compiled else step
+    rng = np.random.default_rng(0)
+    x = tc.tensor(rng.standard_normal((8, 1, 28, 28)).astype(np.float32))
+    y = tc.tensor(rng.integers(0, 10, 8))
+    losses = [run(x, y).item() for _ in range(steps)]
+    return losses, [p.detach().numpy().copy() for p in model.parameters()], run
+
+
+@pytest.fixture
+def split_everything(monkeypatch):
+    monkeypatch.setattr(split_compile, "MIN_DEFINITIONS", 1)
+    monkeypatch.delenv("TRACECOMP_COMPILE_WORKERS", raising=False)
+    made = []
+    compile_module = engine.compile_module
+
+    def spy(*args, **kwargs):
+        made.append(compile_module(*args, **kwargs))
+        return made[-1]
+    monkeypatch.setattr(engine, "compile_module", spy)
+    return made
+
+
+def test_a_split_training_step_trains_as_eagerly(split_everything, monkeypatch):
+    monkeypatch.setenv("TRACECOMP_CACHE", "0")
+    (want, want_params, _), (got, got_params, _) = _train(False), _train(True)
+    assert any(lib.optimized_parts and len(lib.optimized_parts) == 2
+               for lib in split_everything), "no module was split"
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    for p, q in zip(got_params, want_params):
+        np.testing.assert_allclose(p, q, rtol=1e-4, atol=1e-6)
+    split = next(lib for lib in split_everything if lib.optimized_parts)
+    assert split.optimized_ir.startswith("; part 1 of 2")
+    assert split.asm.count("\t.file\t") == 2          # one assembly file per part
+
+
+def test_split_objects_link_again_from_the_disk_cache(split_everything, monkeypatch,
+                                                      tmp_path):
+    monkeypatch.setenv("TRACECOMP_CACHE", "1")
+    monkeypatch.setenv("TRACECOMP_CACHE_DIR", str(tmp_path))
+    first, _, _ = _train(True)
+    assert any(lib.optimized_parts for lib in split_everything)
+    split_everything.clear()
+    again, _, _ = _train(True)              # a new compile: every module from the cache
+    assert all(lib.optimized_ir is None for lib in split_everything)
+    np.testing.assert_array_equal(again, first)
+
+
+def test_a_module_with_one_entry_and_no_kernels_is_not_split():
+    text = ('define void @"entry0"(ptr %".1")\n{\nentry:\n  ret void\n}\n')
+    assert split_compile.split(text, ["entry0"]) is None
+
+
+def test_packed_objects_round_trip():
+    blobs = [b"first object", b"", b"third"]
+    assert engine.unpack_objects(engine.pack_objects(blobs)) == blobs
+    assert engine.unpack_objects(b"plain object") == [b"plain object"]
