@@ -56,7 +56,7 @@ from .lower import (
 from .lower.kernels import elementwise_kernel, reduce_kernel
 from .lower.window import fold_kernel, unfold_kernel
 from .lowering_bug import Stage, lowering_bug
-from .runtime import cache, engine, parallel
+from .runtime import cache, engine, parallel, split_compile
 from .runtime.runner import Runner, conform
 
 _module_ids = itertools.count()
@@ -168,6 +168,8 @@ def _lower(graph, runner, names, stage):
     kernel_names = {}
     keys = {g.root: group_keys.key(g, g.root in split) for g in plan.groups
             if g.kind in BUILDERS}
+    if runner == "entry":
+        split_compile.warm_up(len(set(keys.values())))    # a large module: start the worker
     repeats, shared = Counter(keys.values()), {}     # structure -> its one kernel
     for k, group in enumerate(plan.groups):
         if group.kind in BUILDERS:

@@ -13,8 +13,10 @@ compiles the second part while this process compiles the first.
     objects, optimized = compile_parts(parts, entry_names, suffix, speed_level)
 
 A module is split only where it pays: MIN_DEFINITIONS functions or more (a ResNet-18
-training step: ~200, ~4 s of LLVM; an MLP step's 40 take 0.3 s, less than the worker's
-start), a second core, and TRACECOMP_COMPILE_WORKERS not 0.
+training step: ~200, ~4 s of LLVM; LeNet's ~70, 0.8 s; an MLP step's 40 take 0.3 s), a
+second core, and TRACECOMP_COMPILE_WORKERS not 0. The worker takes ~0.3 s to start (it
+imports tracecomp): warm_up(), called as soon as a graph's kernel count is known, starts it
+while the kernels are emitted.
 """
 import os
 import pickle
@@ -23,14 +25,25 @@ import subprocess
 import sys
 import threading
 
-MIN_DEFINITIONS = 80
+MIN_DEFINITIONS = 60
 _DEFINED = re.compile(r'^define (?P<how>[^@]*)@"?(?P<name>[^"(]+)"?\(')
 _NAMED = re.compile(r'@"([^"]+)"|@([-\w.$]+)')
 
 
 def wanted(llvm_ir):
-    return (os.environ.get("TRACECOMP_COMPILE_WORKERS") != "0"
-            and (os.cpu_count() or 1) >= 2 and llvm_ir.count("\ndefine ") >= MIN_DEFINITIONS)
+    return _allowed() and llvm_ir.count("\ndefine ") >= MIN_DEFINITIONS
+
+
+def warm_up(kernels):
+    """Start the worker now if a module of `kernels` kernels will be split."""
+    if kernels >= MIN_DEFINITIONS and _allowed():
+        worker = _Worker.take()
+        if worker is not None:
+            worker.give_back()
+
+
+def _allowed():
+    return os.environ.get("TRACECOMP_COMPILE_WORKERS") != "0" and (os.cpu_count() or 1) >= 2
 
 
 def split(llvm_ir, names):
