@@ -143,7 +143,7 @@ def _cut(reads, region, values, held, penalty):
     """The values to save: a minimum cut between the source (what must be computed in the
     forward) and the sink (what the backward reads), each value's edge weighing what saving
     it costs; recomputing a value costs `penalty` per element (inf: only views and
-    constants are recomputed)."""
+    constants are recomputed) plus one."""
     flow, inf = FlowGraph(), math.inf
     flow.add_node("source")     # (either may have no edge)
     flow.add_node("sink")
@@ -153,8 +153,11 @@ def _cut(reads, region, values, held, penalty):
         if v not in region:
             flow.add_edge("source", (v, "in"), capacity=inf)     # computed in the forward
             continue
-        if not _free(v) and v.size:
-            flow.add_edge("source", (v, "in"), capacity=penalty * v.size)
+        # recomputing costs `penalty` per element, and 1 more per value: among cuts that
+        # save the same bytes, the one recomputing fewest values (max-flow alone may return
+        # any of them: one recomputed LeNet's views too, and needed 9 MB more arena)
+        work = 0 if _free(v) or not v.size else penalty * v.size    # (inf * 0 is nan)
+        flow.add_edge("source", (v, "in"), capacity=work + 1)
         for x in v.node_inputs():
             flow.add_edge((x, "out"), (v, "in"), capacity=inf)
     for v in reads:
