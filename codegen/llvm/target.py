@@ -1,4 +1,5 @@
-"""The llvm backend's Target (passes/target.py): the host CPU, as llvmlite reports it.
+"""The llvm backend's Target (passes/target.py): the CPU compiled for (runtime/host_cpu.py:
+the host, as llvmlite reports it, unless TRACECOMP_CPU_FEATURES narrows it).
 
 Its vector width comes from the host's features (AVX-512: 64 bytes, AVX/AVX2: 32, else
 16), so the register tiles of the GEMM and of dots.py follow the machine the code runs on;
@@ -6,13 +7,13 @@ Its vector width comes from the host's features (AVX-512: 64 bytes, AVX/AVX2: 32
 work estimates.
 """
 import functools
-
-import llvmlite.binding as llvm
+import os
 
 from tracecomp.passes.target import Target
 
 from .lower import select  # noqa: F401 - registers the index maps kernels.supported asks about
 from .lower.kernels import supported
+from .runtime import host_cpu
 
 # beyond simple arithmetic, in simple element operations: mathlib's vectorized
 # transcendentals about 4, scalar calls (LLVM's sin/cos/pow) about 16. The ops at 1 cost
@@ -30,8 +31,13 @@ def vector_bytes(features):
     return next((width for name, width in VECTOR_BYTES if features.get(name)), 16)
 
 
-@functools.cache
 def host():
-    """The Target of the CPU this process runs on."""
-    return Target(f"llvm {llvm.get_host_cpu_name()}", supported, True,
-                  vector_bytes(llvm.get_host_cpu_features()), OP_COSTS)
+    """The Target of the CPU this process compiles for (runtime/host_cpu.py); called per
+    node by some passes, so made once per value of TRACECOMP_CPU_FEATURES."""
+    return _target(os.environ.get(host_cpu.VARIABLE, ""))
+
+
+@functools.cache
+def _target(changes):
+    return Target(f"llvm {host_cpu.name()}" + (f" ({changes})" if changes else ""), supported,
+                  True, vector_bytes(host_cpu.features()), OP_COSTS)

@@ -51,7 +51,7 @@ import llvmlite.binding as llvm
 
 from tracecomp.debug_log import emit
 
-from . import cache_folder, engine
+from . import cache_folder, engine, host_cpu
 from .cache_folder import SUFFIX
 
 FORMAT_VERSION = 2  # 2: the key bound inside the payload; exported names suffixed per key
@@ -183,8 +183,8 @@ def make_key(llvm_ir, names=(), speed_level=2):
     return Key([
         ("fingerprint", hashlib.sha256(llvm_ir.encode()).hexdigest()),
         ("names", ",".join(dict.fromkeys(names))),
-        ("cpu", llvm.get_host_cpu_name()),
-        ("features", llvm.get_host_cpu_features().flatten()),
+        ("cpu", host_cpu.name()),
+        ("features", host_cpu.feature_string()),
         ("llvmlite", llvmlite.__version__),
         ("llvm", ".".join(map(str, llvm.llvm_version_info))),
         ("format", str(FORMAT_VERSION)),

@@ -36,7 +36,7 @@ import threading
 import llvmlite.binding as llvm
 from llvmlite import ir
 
-from . import split_compile
+from . import host_cpu, split_compile
 
 _lock = threading.RLock()
 _state = {}  # "jit": the process-wide LLJIT, created on first use
@@ -61,7 +61,7 @@ def host_target_machine(opt=2):
     _init()
     target = llvm.Target.from_default_triple()
     return target.create_target_machine(
-        cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
+        cpu=host_cpu.name(), features=host_cpu.feature_string(),
         opt=opt, reloc="pic", codemodel="small")
 
 

@@ -1,0 +1,54 @@
+"""TRACECOMP_CPU_FEATURES (codegen/llvm/runtime/host_cpu.py): the narrower code path of a
+machine, built and run on a wider one. With AVX turned off the kernels must use no AVX
+register and still compute what eager does; on an AVX-512 host `-avx512f` gives the AVX2
+path the same way."""
+import re
+
+import numpy as np
+import pytest
+
+import tracecomp as tc
+import tracecomp.nn.functional as F
+from tracecomp import nn
+from tracecomp.codegen.llvm import target
+from tracecomp.codegen.llvm.runtime import host_cpu
+
+
+def _model():
+    tc.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(4 * 6 * 6, 16), nn.GELU(approximate="tanh"),
+                         nn.Linear(16, 3))
+
+
+def _grads(model, compiled):
+    x = tc.tensor(np.random.default_rng(0).standard_normal((5, 1, 8, 8)).astype(np.float32))
+    y = tc.tensor(np.array([0, 1, 2, 1, 0]))
+    run = tc.compile(model) if compiled else model
+    loss = F.cross_entropy(run(x), y)
+    loss.backward()
+    return loss.item(), [p.grad.numpy().copy() for p in model.parameters()], run
+
+
+@pytest.mark.skipif(not host_cpu.features().get("avx"), reason="the host has no AVX to drop")
+def test_sse_code_on_an_avx_host_runs_and_matches_eager(monkeypatch):
+    monkeypatch.setenv(host_cpu.VARIABLE, "-avx")
+    monkeypatch.setenv("TRACECOMP_CACHE", "0")
+    assert target.host().vector_bytes == 16
+    want_loss, want, _ = _grads(_model(), compiled=False)
+    got_loss, got, compiled = _grads(_model(), compiled=True)
+    np.testing.assert_allclose(got_loss, want_loss, rtol=1e-5)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
+    for graph, asm in compiled.asm.items():
+        assert not re.search(r"%[yz]mm\d", asm), f"{graph} uses AVX registers"
+
+
+def test_feature_changes_are_checked_and_keyed(monkeypatch):
+    monkeypatch.setenv(host_cpu.VARIABLE, "avx2")
+    with pytest.raises(ValueError, match=r"'avx2' is not a feature change; write \+name"):
+        host_cpu.changes()
+    monkeypatch.setenv(host_cpu.VARIABLE, "-avx512f, +sse4.2")
+    assert host_cpu.changes() == [("avx512f", False), ("sse4.2", True)]
+    assert host_cpu.feature_string().endswith(",-avx512f,+sse4.2")
+    assert host_cpu.features()["avx512f"] is False
