@@ -81,6 +81,15 @@ def _first_free(spare, free):
     return None
 
 
+def _free_bytes(spare, free):
+    """The bytes of the arrays in `spare` that only the list references (as _first_free)."""
+    total = 0
+    for a in spare:
+        if _refcount(a) == free:
+            total += a.nbytes
+    return total
+
+
 # What the count reads for an array only the list holds, measured through the same code
 # (interpreters differ in the references a loop variable and a call argument take).
 _FREE = next(k for k in range(1, 8) if _first_free([np.empty(0)], k) is not None)
@@ -205,9 +214,11 @@ class Runner:
         return [vals[j] if shape is None else vals[j].reshape(shape) for j, shape in self._outs]
 
     def held_bytes(self):
-        """Memory this runner keeps between calls: its arena of scratch values and the
-        output buffers it reuses."""
-        return self._arena.buffer.nbytes + sum(a.nbytes for spare in self._spare for a in spare)
+        """Memory this runner alone keeps between calls: its arena of scratch values and the
+        output buffers it reuses that nothing else references now (one a tensor still holds,
+        a .grad or a returned loss, is that tensor's memory)."""
+        return self._arena.buffer.nbytes + sum(_free_bytes(spare, _FREE)
+                                               for spare in self._spare)
 
     def _outputs(self):
         """This call's output buffers: a buffer of an earlier call that nothing references
