@@ -84,3 +84,29 @@ def test_packed_objects_round_trip():
     blobs = [b"first object", b"", b"third"]
     assert engine.unpack_objects(engine.pack_objects(blobs)) == blobs
     assert engine.unpack_objects(b"plain object") == [b"plain object"]
+
+
+def test_a_forked_child_starts_its_own_worker(split_everything, monkeypatch):
+    """A child forked after a compile must not talk to its parent's worker over the same
+    pipes: answers would go to whichever process reads first."""
+    import os
+    monkeypatch.setenv("TRACECOMP_CACHE", "0")
+    _train(True, steps=1)
+    parent = split_compile._Worker._one
+    assert parent is not None
+    job = ('define void @"entry0"(ptr %".1")\n{\nentry:\n  ret void\n}\n', ["entry0"], "", 2)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:                # the child: a worker of its own, which compiles; then leave
+        ok = 0
+        try:
+            child = split_compile._Worker.take()
+            ok = int(child is not parent and child.owner == os.getpid() and
+                     child.send(job) and child.receive() is not None)
+        finally:
+            os.write(write, bytes([ok]))
+            os._exit(0)
+    os.close(write)
+    assert os.read(read, 1) == b"\x01"
+    os.waitpid(pid, 0)
+    assert split_compile._Worker._one is parent

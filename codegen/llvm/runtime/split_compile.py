@@ -113,7 +113,7 @@ class _Worker:
     _one, _lock = None, threading.Lock()
 
     def __init__(self):
-        self.busy = False
+        self.busy, self.owner = False, os.getpid()
         path = os.pathsep.join(p for p in sys.path if p)    # tracecomp as this process has it
         self.process = subprocess.Popen(
             [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -124,7 +124,8 @@ class _Worker:
         """The worker, marked busy; None when another thread has it."""
         with cls._lock:
             worker = cls._one
-            if worker is None or worker.process.poll() is not None:
+            # a new one if it died, or if this is a forked child: the pipes are the parent's
+            if worker is None or worker.owner != os.getpid() or worker.process.poll() is not None:
                 worker = cls._one = cls()
             if worker.busy:
                 return None
