@@ -4,8 +4,8 @@ groups once per step: a 2-layer LSTM over 35 steps has ~1100 groups, ~180 of the
 distinct). The key holds everything a kernel builder reads: each member's op, shape, dtype
 and params, how members read each other, the external inputs' shapes, dtypes and params (a
 saved index's value_range lets a gather skip its bounds check), and inline constants by
-value. It is computed before any code is emitted, where comparing emitted text (what
-codegen/llvm/backend.py's _share_repeated does after) would pay for every copy first.
+value. It is computed before any code is emitted: comparing emitted text would pay for
+every copy first.
 
     key(g1) == key(g2)  =>  the kernels of g1 and g2 are the same text but for their names
 """

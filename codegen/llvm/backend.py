@@ -35,7 +35,6 @@ the LLVM IR (before and after optimization) and the assembly, for `compiled.llvm
 import ctypes
 import itertools
 import os
-import re
 from collections import Counter
 from dataclasses import replace
 
@@ -66,7 +65,11 @@ BUILDERS = {"elementwise": elementwise_kernel, "reduce": reduce_kernel, "fold": 
 # can be split over threads (parallel.py)
 RANGED = {"elementwise": elementwise_kernel, "reduce": reduce_kernel}
 RUNNERS = ("entry", "steps")
-# A kernel emitted this many times or more is compiled once (_share_repeated).
+# A kernel a graph needs this many times or more (same structure: codegen/group_keys.py) is
+# emitted and compiled once, and called, not inlined (which would copy it back into its entry
+# once per call). An unrolled loop (an RNN's time steps, a stack of equal layers) repeats its
+# kernels many times: a 2-layer GRU over 10 steps has 172 kernels, 27 distinct (40 s -> 4 s).
+# Fewer repeats are left alone, inlined.
 SHARE_FROM = 3
 
 
@@ -165,37 +168,34 @@ def _lower(graph, runner, names, stage):
     module = engine.new_module(f"graph{next(_module_ids)}")
     split = {g.root: parallel.extent(g) for g in plan.groups
              if runner == "entry" and g.kind in RANGED and parallel.extent(g)}
-    kernel_names = {}
-    keys = {g.root: group_keys.key(g, g.root in split) for g in plan.groups
-            if g.kind in BUILDERS}
+    native = [g for g in plan.groups if g.kind in BUILDERS or runner == "entry" and dots.use(g)]
+    for g in native:        # a small product over a long K (dots.py), split by columns
+        if g.kind not in BUILDERS and g.root.size * dots.shape(g)[0][2] >= parallel.SPLIT_WORK:
+            split[g.root] = dots.tile_columns(g)
+    keys = {g.root: group_keys.key(g, g.root in split) for g in native}
     if runner == "entry":
         split_compile.warm_up(len(set(keys.values())))    # a large module: start the worker
     repeats, shared = Counter(keys.values()), {}     # structure -> its one kernel
+    kernel_names = {}
     for k, group in enumerate(plan.groups):
-        if group.kind in BUILDERS:
-            structure = keys[group.root]
-            if structure in shared:
-                kernel_names[group.root] = shared[structure]
-                continue
-            name = f"kernel{k}_{group.root.op}"
-            stage.enter(f"emitting {name}", group.nodes)
-            if group.root in split:
-                RANGED[group.kind](module, group, name, ranged=True)
-            else:
-                BUILDERS[group.kind](module, group, name)
-            kernel_names[group.root] = name
-            if repeats[structure] >= SHARE_FROM:    # emitted once, called, not inlined
-                shared[structure] = name
-                module.globals[name].attributes.add("noinline")
-        elif runner == "entry" and dots.use(group):     # a small product over a long K
-            name = f"kernel{k}_dots"
-            stage.enter(f"emitting {name}", group.nodes)
-            if group.root.size * dots.shape(group)[0][2] >= parallel.SPLIT_WORK:
-                split[group.root] = dots.tile_columns(group)
+        structure = keys.get(group.root)
+        if structure is None:
+            continue
+        if structure in shared:
+            kernel_names[group.root] = shared[structure]
+            continue
+        name = f"kernel{k}_{group.root.op if group.kind in BUILDERS else 'dots'}"
+        stage.enter(f"emitting {name}", group.nodes)
+        if group.kind not in BUILDERS:
             dots.dots_kernel(module, group, name, ranged=group.root in split)
-            kernel_names[group.root] = name
-    stage.enter("sharing repeated kernels")
-    _share_repeated(module, kernel_names)
+        elif group.root in split:
+            RANGED[group.kind](module, group, name, ranged=True)
+        else:
+            BUILDERS[group.kind](module, group, name)
+        kernel_names[group.root] = name
+        if repeats[structure] >= SHARE_FROM:    # emitted once, called, not inlined
+            shared[structure] = name
+            module.globals[name].attributes.add("noinline")
     stage.end(len(set(kernel_names.values())))
     if runner == "entry":
         # only the entry functions are called from outside: a kernel inlined into its entry
@@ -223,33 +223,6 @@ def _with_phases(runner, stage):
     """The runner, carrying the timed phases for the compile's pass log (compiler/driver.py)."""
     runner.phases = stage.phases
     return runner
-
-
-_LOOP_ID = re.compile(r", !llvm\.loop !\d+")
-
-
-def _share_repeated(module, kernel_names):
-    """Keep one copy of a kernel emitted SHARE_FROM or more times over (same definition but
-    its name) and point kernel_names at it. An unrolled loop (an RNN's time steps, a stack of
-    equal layers) repeats its kernels many times; compiling each once keeps LLVM's time
-    proportional to the distinct kernels (a 2-layer GRU over 10 steps: 172 kernels, 27
-    distinct, 40 s -> 4 s). The copy kept is not inlined, which would copy it back into the
-    entry once per call. Fewer repeats are left alone, inlined as before."""
-    copies = {}
-    for name in dict.fromkeys(kernel_names.values()):
-        # the whole definition but its name: what it calls and reads is named in the text;
-        # and but its loops' IDs, each one's own node with the same options (_plain_loop_id)
-        body = _LOOP_ID.sub("", str(module.globals[name]).replace(f'@"{name}"', "@", 1))
-        copies.setdefault(body, []).append(name)
-    kept = {}
-    for first, *rest in copies.values():
-        if len(rest) + 1 >= SHARE_FROM:
-            module.globals[first].attributes.add("noinline")
-            for name in rest:
-                del module.globals[name]
-                kept[name] = first
-    for root, name in kernel_names.items():
-        kernel_names[root] = kept.get(name, name)
 
 
 def _entry_runner(graph, plan, module, kernel_names, names, split, stage):
