@@ -100,10 +100,12 @@ def choose(reads, held, order, memory_budget=None):
     cut among equal ones follows the flow graph's order)."""
     region = sorted(_candidates(reads), key=order.__getitem__)
     if not region:
-        return list(reads), [], "partition: nothing recomputable; saving what it reads"
+        return sorted(reads, key=order.__getitem__), [], \
+            "partition: nothing recomputable; saving what it reads"
     if len(region) > MAX_CANDIDATES:
-        return list(reads), [], (f"partition: {len(region)} recomputable values, over "
-                                 f"{MAX_CANDIDATES}: saving what the backward reads, uncut")
+        return sorted(reads, key=order.__getitem__), [], (
+            f"partition: {len(region)} recomputable values, over {MAX_CANDIDATES}: saving "
+            f"what the backward reads, uncut")
     values = sorted(set(reads) | set(region) | _frontier(region), key=order.__getitem__)
     cut = functools.partial(_cut, reads, set(region), values, held)
     if memory_budget is None:
@@ -209,7 +211,7 @@ def recomputable(node):
 
 
 def _free(node):
-    """Recomputing it is index arithmetic or a constant: no penalty."""
+    """Recomputing it is index arithmetic or a constant: nothing per element."""
     return node.op == CONSTANT or node.prim.is_view
 
 

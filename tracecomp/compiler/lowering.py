@@ -14,9 +14,8 @@ def lower(art, graph, n_outputs, bridged, compile_graph, memory_budget=None):
     bridged: whether gradients of them come back through loss.backward() (False when the
     code ran its backward itself, as a whole training step does)."""
     graphs, log_records = art.graphs, art.pass_log
-    differentiable = bridged and [k for k, o in enumerate(graph.outputs[:n_outputs])
-                                  if o.requires_grad and o.dtype.kind == "f"]
-    if not differentiable:
+    if not bridged or not any(o.requires_grad and o.dtype.kind == "f"
+                              for o in graph.outputs[:n_outputs]):
         graphs["forward.optimized"] = graph
         art.run_forward = lowered(compile_graph, graph, "forward", log_records)
         return _show_code(art)
