@@ -13,9 +13,10 @@ from ..errors import IRError
 from ..ir import CONSTANT, Node, execution_error, format_node, format_source, node_names
 
 
-def compile_graph(graph):
+def compile_graph(graph, updates=None):
     """A runner(arrays) -> arrays for graph. Planning (the last use of every value) happens
-    once here, not per call."""
+    once here, not per call. `updates` (registry.py) is not used: every output is an array
+    of its own."""
     position = {n: k for k, n in enumerate(graph.inputs)}
     steps, last_use = [], {}
     for k, node in enumerate(graph.nodes):

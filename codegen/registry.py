@@ -1,8 +1,11 @@
 """The backend registry: compile() looks backends up here by name, so a new backend
 plugs in with one `register` call and no change to the frontend.
 
-A backend is a function `compile_graph(graph) -> runner`, where
+A backend is a function `compile_graph(graph, updates=None) -> runner`, where
 `runner(list of numpy arrays, one per graph input) -> list of numpy arrays, one per output`.
+`updates` ({output position: input position}) names the outputs that the caller writes back
+into an input's tensor (a parameter's update): a backend may compute such an output in the
+input's array itself (the llvm one does where that is safe: passes/donation.py).
 """
 from ..errors import LoweringError
 

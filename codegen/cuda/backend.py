@@ -35,8 +35,9 @@ SIM_THREADS, SIM_TILE = 32, 8   # on the simulator, where each thread is a Pytho
 DEVICE = device("cuda", 0)      # where the kernels run (tensors live on cuda:0 only)
 
 
-def compile_graph(graph):
-    """A runner(arrays) -> arrays for graph, its kernels compiled for the GPU at hand."""
+def compile_graph(graph, updates=None):
+    """A runner(arrays) -> arrays for graph, its kernels compiled for the GPU at hand.
+    `updates` (registry.py) is not used: every output is a device array of its own."""
     cuda = _cuda()
     threads, tile = (SIM_THREADS, SIM_TILE) if simulating() else (THREADS, TILE)
     plan = fusion.run(graph, TARGET)

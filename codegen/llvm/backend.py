@@ -43,7 +43,7 @@ import numpy as np
 from tracecomp.codegen import group_keys
 from tracecomp.errors import TracecompError
 from tracecomp.ir import Node, execution_error, node_names
-from tracecomp.passes import fusion, memory, schedule
+from tracecomp.passes import donation, fusion, memory, schedule
 
 from . import target
 from .gemm import blas, dots
@@ -94,8 +94,9 @@ class Texts:
 class EntryRunner(Runner, Texts):
     """runner.Runner with the dump texts."""
 
-    def __init__(self, graph, plan, layout, memory_plan, library, python_steps, names):
-        super().__init__(graph, layout, memory_plan, library, python_steps, names)
+    def __init__(self, graph, plan, layout, memory_plan, library, python_steps, names,
+                 donated):
+        super().__init__(graph, layout, memory_plan, library, python_steps, names, donated)
         self.plan, self.fusion_log = plan, plan.log
 
 
@@ -137,25 +138,27 @@ class Step:
         self.node, self.run, self.free = node, run, ()
 
 
-def compile_graph(graph, runner=None):
+def compile_graph(graph, runner=None, updates=None):
     """A runner for graph: `runner(list of input arrays) -> list of output arrays`.
 
     runner: "entry" (the default: one native call per segment) or "steps" (one call per
-    kernel from Python); the default follows TRACECOMP_LLVM_RUNNER."""
+    kernel from Python); the default follows TRACECOMP_LLVM_RUNNER. updates: {output
+    position: input position} of the outputs the caller writes back into an input's tensor,
+    which the entry runner computes in place where it can (passes/donation.py)."""
     runner = runner or os.environ.get("TRACECOMP_LLVM_RUNNER", "").strip() or "entry"
     if runner not in RUNNERS:
         raise ValueError(f"compile_graph: runner must be one of {RUNNERS}, got {runner!r} "
                          "(check TRACECOMP_LLVM_RUNNER)")
     names, stage = node_names(graph), Stage()
     try:
-        return _lower(graph, runner, names, stage)
+        return _lower(graph, runner, names, stage, updates or {})
     except (TracecompError, MemoryError):
         raise
     except Exception as exc:    # valid code must not meet llvmlite's (or our) internals
         raise lowering_bug(exc, graph, names, stage) from exc
 
 
-def _lower(graph, runner, names, stage):
+def _lower(graph, runner, names, stage, updates):
     """compile_graph's work; `stage` says what it is doing, for lowering_bug."""
     # without a BLAS for some product's dtype, the generated GEMM computes it: it takes no
     # transposes, so they stay out of matmul groups
@@ -215,8 +218,8 @@ def _lower(graph, runner, names, stage):
         steps = [_step(g, library, kernel_names) for g in plan.groups]
         _plan_frees(graph, plan, steps)
         return _with_phases(StepRunner(graph, plan, steps, library, names), stage)
-    return _with_phases(_entry_runner(graph, plan, module, kernel_names, names, split, stage),
-                        stage)
+    return _with_phases(_entry_runner(graph, plan, module, kernel_names, names, split, stage,
+                                      updates), stage)
 
 
 def _with_phases(runner, stage):
@@ -225,7 +228,7 @@ def _with_phases(runner, stage):
     return runner
 
 
-def _entry_runner(graph, plan, module, kernel_names, names, split, stage):
+def _entry_runner(graph, plan, module, kernel_names, names, split, stage, updates):
     """Plan the arena, add the entry functions, compile, wrap (runner.py)."""
     stage.enter("planning memory and emitting the entry functions")
     gemm = {}       # dtype -> the BLAS symbol, or the generated GEMM function without one
@@ -253,10 +256,14 @@ def _entry_runner(graph, plan, module, kernel_names, names, split, stage):
         if entry_names else None
     stage.end(len(entry_names))
     stage.enter("building the runner")
-    plan.log += memory_plan.log + _program_log(layout, kernel_names, names)
+    donated, donation_log = donation.run(graph, plan.groups, memory_plan, updates)
+    plan.log += memory_plan.log + donation_log + _program_log(layout, kernel_names, names)
     python_steps = {s.groups[0].root: _step(s.groups[0], None, {}).run
                     for s in layout.program if s.kind == "python"}
-    return EntryRunner(graph, plan, layout, memory_plan, library, python_steps, names)
+    runner = EntryRunner(graph, plan, layout, memory_plan, library, python_steps, names,
+                         donated)
+    runner.donation_log = donation_log
+    return runner
 
 
 def _program_log(layout, kernel_names, names):

@@ -1,7 +1,8 @@
 """What a compiled call may skip must stay invisible. A whole step's updated parameters and
-optimizer state are adopted (the tensor takes the runner's output array) instead of
-copied back only when nothing but the tensor sees the old array: anyone holding a view,
-a detached tensor, a `.numpy()` result or a weak reference sees every update, as eagerly."""
+optimizer state are computed over their old arrays (passes/donation.py); where that is not
+possible, they are adopted (the tensor takes the runner's output array) instead of copied
+back only when nothing but the tensor sees the old array: anyone holding a view, a detached
+tensor, a `.numpy()` result or a weak reference sees every update, as eagerly."""
 import weakref
 
 import numpy as np
@@ -67,21 +68,35 @@ def test_a_held_parameter_or_momentum_buffer_sees_every_compiled_update(kind):
             _close(read(hb), read(ha), f"compiled vs eager holder {k}, step {i}")
 
 
-def test_an_unshared_parameter_takes_the_new_array_and_stays_right():
+def _without_donation(monkeypatch):
+    """Compiles from now on compute every update into an array of their own."""
+    from tracecomp.passes import donation
+    monkeypatch.setattr(donation, "run", lambda *args: ({}, []))
+
+
+@pytest.mark.parametrize("in_place", [True, False])
+def test_an_unshared_parameter_is_updated_in_place_or_takes_the_new_array(in_place,
+                                                                          monkeypatch):
+    if not in_place:
+        _without_donation(monkeypatch)
     eager, compiled, ref, model, ref_opt, opt = _steps()
     for i in range(6):
         eager()
         before = [p.data_ptr() for p in model.parameters()]
         compiled()
         after = [p.data_ptr() for p in model.parameters()]
-        assert all(a != b for a, b in zip(before, after)), f"step {i}: not adopted"
+        if in_place:
+            assert before == after, f"step {i}: not updated in place"
+        else:
+            assert all(a != b for a, b in zip(before, after)), f"step {i}: not adopted"
         for p, q in zip(ref.parameters(), model.parameters()):
             _close(q.detach().numpy(), p.detach().numpy(), f"step {i}")
             _close(opt.state[q]["momentum_buffer"].numpy(),
                    ref_opt.state[p]["momentum_buffer"].numpy(), f"buffer, step {i}")
 
 
-def test_a_holder_taken_between_steps_stops_adoption_for_its_tensor_only():
+def test_a_holder_taken_between_steps_stops_adoption_for_its_tensor_only(monkeypatch):
+    _without_donation(monkeypatch)
     eager, compiled, ref, model, _, _ = _steps()
     for _ in range(2):
         eager(), compiled()

@@ -170,7 +170,7 @@ def execute(art, tensors, state, roots=()):
     arrays = [t._data for t in every]
     results = art.run_forward(arrays)
     n, m = art.n_outputs, art.n_effect_values
-    outputs = _own(results[:n + m], arrays)
+    outputs = _own(results[:n + m], arrays, getattr(art.run_forward, "donated", None))
     del arrays          # apply() adopts an output only into a tensor whose array nobody holds
     outputs, written, saved = outputs[:n], outputs[n:], results[n + m:]
     if art.effects:
@@ -193,14 +193,18 @@ def execute(art, tensors, state, roots=()):
     return unflatten(art.out_structure, out_tensors, art.out_statics)
 
 
-def _own(outputs, inputs):
+def _own(outputs, inputs, donated=None):
     """Outputs as fresh arrays, as eager ops return them: simplification may turn an
     output into an input (x * 1 -> x), two outputs into one (CSE) or a constant, and a
-    user's in-place update of one must not reach the others."""
+    user's in-place update of one must not reach the others. An update the runner wrote
+    over its input's array (`donated`: output position -> input position) is that
+    tensor's new value already."""
     taken = {id(a) for a in inputs}
     owned = []
-    for a in outputs:
-        if id(a) in taken or not a.flags.writeable:
+    for k, a in enumerate(outputs):
+        if donated and k in donated and a is inputs[donated[k]]:
+            pass
+        elif id(a) in taken or not a.flags.writeable:
             a = a.copy()
         taken.add(id(a))
         owned.append(a)

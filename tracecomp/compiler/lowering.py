@@ -14,10 +14,11 @@ def lower(art, graph, n_outputs, bridged, compile_graph, memory_budget=None):
     bridged: whether gradients of them come back through loss.backward() (False when the
     code ran its backward itself, as a whole training step does)."""
     graphs, log_records = art.graphs, art.pass_log
+    updates = written_back(art.effects, n_outputs)
     if not bridged or not any(o.requires_grad and o.dtype.kind == "f"
                               for o in graph.outputs[:n_outputs]):
         graphs["forward.optimized"] = graph
-        art.run_forward = lowered(compile_graph, graph, "forward", log_records)
+        art.run_forward = lowered(compile_graph, graph, "forward", log_records, updates)
         return _show_code(art)
     from ..passes import autodiff, partition
     start = time.perf_counter()
@@ -39,11 +40,24 @@ def lower(art, graph, n_outputs, bridged, compile_graph, memory_budget=None):
     graphs["forward.optimized"], graphs["backward.optimized"] = forward, backward
     emit(2, lambda: f"[tracecomp] forward graph:\n{forward}\n[tracecomp] backward graph:\n"
                      f"{backward}")
-    art.run_forward = lowered(compile_graph, forward, "forward", log_records)
+    art.run_forward = lowered(compile_graph, forward, "forward", log_records, updates)
     art.run_backward = lowered(compile_graph, backward, "backward", log_records)
     art.grad_inputs = joint.grad_inputs
     art.cotangent_slots = {k: slot for slot, k in enumerate(joint.cotangent_outputs)}
     return _show_code(art)
+
+
+def written_back(effects, first):
+    """{output position: input position} of the outputs that compile_state.apply writes into
+    an input's tensor (in-place updates: "data" effects), from output `first` on, where the
+    effects' values start (a cleared .grad takes no output)."""
+    updates, k = {}, first
+    for e in effects:
+        if e.kind == "data":
+            updates[k] = e.target
+        if e.kind != "grad" or e.has_value:
+            k += 1
+    return updates
 
 
 def differentiated(graph):
@@ -71,7 +85,8 @@ def backend_text(art, attr):
 def memory_text(art):
     """What a compile keeps in memory, for `tracecomp dump` (NN_memory.txt): the
     partitioner's choice (what the forward saves for the backward and what the backward
-    recomputes) and each graph's arena (the scratch values its memory plan packs)."""
+    recomputes), each graph's arena (the scratch values its memory plan packs) and which
+    updated inputs it computes in place (passes/donation.py)."""
     if art is None:
         return None
     lines = list(art.partition_log) or ["partition: none (nothing to differentiate here, or "
@@ -81,6 +96,7 @@ def memory_text(art):
         if plan is not None:
             lines.append(f"{graph} arena: {plan.peak / 2**20:.2f} MB of scratch values "
                          f"({plan.unshared / 2**20:.2f} MB unshared)")
+        lines += getattr(runner, "donation_log", [])
     return "\n".join(lines)
 
 

@@ -33,10 +33,12 @@ def simplify_pipeline():
     ]
 
 
-def lowered(compile_graph, graph, label, log_records):
+def lowered(compile_graph, graph, label, log_records, updates=None):
     """compile_graph(graph), with the backend's timed phases (fusion, kernels, memory,
-    schedule, LLVM compile: whatever the backend reports) added to the pass log."""
-    runner = compile_graph(graph)
+    schedule, LLVM compile: whatever the backend reports) added to the pass log. updates:
+    {output position: input position} of the outputs written back into an input's tensor,
+    for a backend that can compute them in place (the llvm one: passes/donation.py)."""
+    runner = compile_graph(graph, updates=updates)
     log_records += [PassRecord(name, label, before, after, seconds)
                     for name, before, after, seconds in getattr(runner, "phases", ())]
     return runner

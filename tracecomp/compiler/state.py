@@ -268,7 +268,9 @@ def apply(effects, values, every, optimizers, runner=None, first=0):
         if e.kind == "data":
             t = every[e.target]
             k, value = next(values)
-            if type(t._data) is DeviceArray:    # every tensor sharing the box sees it
+            if value is t._data:                # the runner computed it in place
+                pass
+            elif type(t._data) is DeviceArray:  # every tensor sharing the box sees it
                 t._data.assign(value if type(value) is DeviceArray else
                                devices.to_device(value, t._data.device))
             elif owned and owned[k] and _adoptable(t, value):

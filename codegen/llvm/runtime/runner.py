@@ -18,7 +18,9 @@ What a call does (everything else was worked out when the runner was built):
      `owned` marks the outputs that are such a buffer whole, which a caller may keep as a
      tensor's array, maybe in exchange for the tensor's old one (`hand_over`;
      compile_state.apply adopts updated parameters and optimizer state this way instead
-     of copying them);
+     of copying them). A donated output (passes/donation.py: the new value of an input
+     that the caller writes back) is the input's own array instead, written in place,
+     when the call's arrays allow it (`_donations`);
   3. the slot array (entry.py): the arena, the constants' pointers (taken once), then the
      inputs' and outputs' data pointers;
   4. one ctypes call per native segment (a fully native graph is ONE call); a kernel split
@@ -62,6 +64,7 @@ from . import parallel
 
 _addressof, _char, _refcount = ctypes.addressof, ctypes.c_char, sys.getrefcount
 SPARE = 2   # output buffers kept per output: a training step's state alternates between two
+_NONE = {}
 
 
 def address(a):
@@ -125,7 +128,7 @@ class Runner:
     Not reentrant on one arena (see the module docstring): concurrent calls from several
     threads are correct, the second one in pays for a fresh arena."""
 
-    def __init__(self, graph, layout, memory_plan, library, python_steps, names):
+    def __init__(self, graph, layout, memory_plan, library, python_steps, names, donated=None):
         self.graph, self.layout, self.memory_plan = graph, layout, memory_plan
         self.library, self.names = library, names
         mem = memory_plan
@@ -157,8 +160,13 @@ class Runner:
         bases = Counter(mem.base(o) for o in graph.outputs)
         read = {x for s in layout.program if s.kind == "python" for g in s.groups
                 for x in g.inputs}
+        # donated outputs (passes/donation.py) are written over an input's array instead
+        self.donated = donated = dict(donated or {})
+        self._donors = {where[graph.outputs[k]] - fresh_ids.start: j
+                        for k, j in donated.items()}
         self.owned = tuple(mem.base(o) is o and where[o] in fresh_ids and bases[o] == 1
-                           and o not in read for o in graph.outputs)
+                           and o not in read and k not in donated
+                           for k, o in enumerate(graph.outputs))
         self._spare_of = [where[o] - fresh_ids.start if owned else None
                           for o, owned in zip(graph.outputs, self.owned)]
         self._lock = threading.Lock()      # held by the call using the runner's own arena
@@ -193,7 +201,8 @@ class Runner:
                 pointers = [address(a) for a in buffers]
             if mine:
                 arena, slots = self._arena, self._slots
-                outputs = self._outputs()
+                outputs = self._outputs(self._donations(buffers) if self._donors else _NONE,
+                                        buffers)
                 pointers += [self._pointer.get(id(a)) or address(a) for a in outputs]
             else:       # another thread is running on the runner's arena
                 arena = Arena(self._peak)
@@ -220,11 +229,25 @@ class Runner:
         return self._arena.buffer.nbytes + sum(_free_bytes(spare, _FREE)
                                                for spare in self._spare)
 
-    def _outputs(self):
-        """This call's output buffers: a buffer of an earlier call that nothing references
-        any more (only this runner's list: nobody can see it change), else a new one."""
+    def _donations(self, buffers):
+        """{fresh buffer: input position} of the donations this call can make: the input's
+        array owns its memory, is writable, and no other input is it or a view of it (a
+        tensor and its detached copy share one array; a parameter may view another)."""
+        seen = Counter(map(id, buffers))
+        seen.update(id(b.base) for b in buffers if b.base is not None)
+        return {f: j for f, j in self._donors.items() if seen[id(buffers[j])] == 1
+                and buffers[j].base is None and buffers[j].flags.writeable}
+
+    def _outputs(self, donations, buffers):
+        """This call's output buffers: a donated input's array; else a buffer of an earlier
+        call that nothing references any more (only this runner's list: nobody can see it
+        change), else a new one."""
         out = []
-        for spare, (shape, dtype) in zip(self._spare, self._fresh):
+        for f, (spare, (shape, dtype)) in enumerate(zip(self._spare, self._fresh)):
+            j = donations.get(f)
+            if j is not None:
+                out.append(buffers[j])
+                continue
             a = _first_free(spare, _FREE)
             if a is None:
                 a = np.empty(shape, dtype)
