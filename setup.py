@@ -12,4 +12,6 @@ def packages_under(name, folder):
 
 
 setup(packages=[p for name, folder in ROOTS.items() for p in packages_under(name, folder)],
-      package_dir=ROOTS)
+      package_dir=ROOTS,
+      # the heap counter that `tracecomp bench` compiles for its step-memory column
+      package_data={"tracecomp.bench": ["peak_malloc.c"]})

@@ -3,8 +3,10 @@ against torch eager, measured the same way for both.
 
     .venv/bin/python benchmarks/peak_memory.py [--batch 64] [--only mlp,lenet,gelu-mlp]
 
-Each figure comes from a fresh process into which benchmarks/peak_malloc.c (compiled here
-with the C compiler, `cc` or $CC) is preloaded: it counts the heap bytes in use through
+`tracecomp bench` shows the same figure for its training workloads; this script adds
+memory_budget runs and a transformer MLP block. Each figure comes from a fresh process
+into which tracecomp/bench/peak_malloc.c (compiled here with the C compiler, `cc` or $CC)
+is preloaded: it counts the heap bytes in use through
 glibc's malloc family, which numpy's arrays and torch's CPU tensors both come from (JIT code
 and Python's small-object arenas do not). After three warm-up steps (compiles included) the
 peak is reset; the figure is the peak during one more step above what was in use when it
@@ -22,26 +24,17 @@ import argparse
 import ctypes
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
+
+from tracecomp.bench import peak
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKLOADS = ("mlp", "lenet", "gelu-mlp")
 CONTESTANTS = [("torch", "eager", None), ("tracecomp", "eager", None),
                ("tracecomp", "compile(model)", None), ("tracecomp", "compile(model)", 1.0),
                ("tracecomp", "compile(model)", 0.0), ("tracecomp", "whole step", None)]
-
-
-def build_shim(folder):
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        sys.exit("peak_memory.py: no C compiler (cc, gcc or $CC) to build peak_malloc.c")
-    out = os.path.join(folder, "peak_malloc.so")
-    subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", out,
-                    os.path.join(HERE, "peak_malloc.c")], check=True)
-    return out
 
 
 def child(lib_name, mode, budget, workload, batch):
@@ -85,20 +78,8 @@ def child(lib_name, mode, budget, workload, batch):
     heap.tracecomp_heap_reset()
     before = heap.tracecomp_heap_now()
     step()
-    compiled = getattr(forward, "_compiled", step)
     print(json.dumps({"peak": heap.tracecomp_heap_peak() - before, "before": before,
-                      "held": held_bytes(compiled)}))
-
-
-def held_bytes(compiled):
-    """What tracecomp's compiled code keeps between calls (arenas, reused output buffers):
-    working memory of the step that the heap count before it already holds."""
-    cache = getattr(compiled, "cache", None)
-    if cache is None:
-        return 0
-    arts = [cache.get(sig) for sig in cache.signatures()]
-    return sum(runner.held_bytes() for art in arts
-               for runner in (art.run_forward, art.run_backward) if runner is not None)
+                      "held": peak.held_bytes()}))
 
 
 def main():
@@ -122,7 +103,10 @@ def main():
         print("torch is not installed: no torch eager row")
         contestants = [c for c in CONTESTANTS if c[0] != "torch"]
     with tempfile.TemporaryDirectory(prefix="tracecomp-peak-") as folder:
-        env = {**os.environ, "LD_PRELOAD": build_shim(folder), "OMP_NUM_THREADS": "1"}
+        shim, why = peak.build_shim(folder)
+        if shim is None:
+            sys.exit(f"peak_memory.py: {why}")
+        env = {**os.environ, "LD_PRELOAD": shim, "OMP_NUM_THREADS": "1"}
         for workload in chosen:
             print(f"\n### {workload}, batch {opts.batch}: heap peak of one training step "
                   f"above what was in use before it\n")

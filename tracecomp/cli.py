@@ -127,6 +127,12 @@ def add_bench_parser(sub):
                     default=None, help="include torch.compile (the default without --quick)")
     tc.add_argument("--no-torch-compile", dest="torch_compile", action="store_false",
                     help="skip torch.compile (its compile takes ~20 s per model here)")
+    mem = bench.add_mutually_exclusive_group()
+    mem.add_argument("--memory", dest="memory", action="store_true", default=None,
+                     help="measure training steps' heap memory, one process per contestant "
+                     "(the default without --quick; needs Linux and a C compiler)")
+    mem.add_argument("--no-memory", dest="memory", action="store_false",
+                     help="skip the step-memory column")
     bench.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                        help="where models, inputs and compiled code run (cuda: a GPU, "
                        "against torch on CUDA)")
@@ -157,8 +163,10 @@ def run_bench(args):
             raise UsageError("--device cuda: no CUDA GPU here (tracecomp.cuda.is_available() "
                              "is False: install tracecomp[cuda] on a machine with an NVIDIA "
                              "GPU)")
+    memory = not args.quick if args.memory is None else args.memory
     opts = Options(quick=args.quick, only=args.only, backends=args.backends,
-                   torch_compile=torch_compile, threads=args.threads, device=args.device)
+                   torch_compile=torch_compile, threads=args.threads, device=args.device,
+                   memory=memory and args.device == "cpu")
     return bench(opts, args.rounds, args.json, args.png)
 
 

@@ -2,8 +2,11 @@
 torch.compile, all in one process and one run, every result checked before it is timed.
 
     tracecomp bench [--quick] [--only mlp,lenet,gelu,gemm,small-ops] [--rounds N] [--threads N]
-                    [--backends interp,llvm] [--no-torch-compile] [--device cpu|cuda]
-                    [--json PATH] [--png PATH]
+                    [--backends interp,llvm] [--no-torch-compile] [--no-memory]
+                    [--device cpu|cuda] [--json PATH] [--png PATH]
+
+Training steps also get a step-memory column (without --quick, or with --memory): the heap
+one step uses, in a process of its own per contestant, next to torch eager's (peak.py).
 
 With --device cuda the models, inputs and compiled code are on the GPU: tracecomp eager
 (ops as cached kernels) against tracecomp compiled for CUDA and torch on CUDA (where this
@@ -17,6 +20,7 @@ The modules, in the order a run goes through them:
                   a 16x16 matmul with backward, an elementwise chain
     numpy_ref.py  the hand-written numpy versions
     runner.py     build, check against tracecomp eager, calibrate, time round by round
+    peak.py       step memory: one process per contestant, a heap counter preloaded
     report.py     the markdown tables, the JSON and the PNG chart
 
 The exit status is 1 when a contestant's result differs from tracecomp eager's (a benchmark
@@ -27,7 +31,7 @@ import gc
 import sys
 import time
 
-from . import report
+from . import peak, report
 from .runner import run_workload
 from .workloads import GROUPS, Options, torch_or_none, workloads
 
@@ -74,18 +78,26 @@ def _bench(opts, rounds, json_path, png_path, say):
     say()
     all_results, other_cores = [], []
     start = time.perf_counter()
-    for workload in workloads(opts):
-        say(f"{workload.title}:")
-        meter = report.OtherLoad().start()
-        results = run_workload(workload, rounds, ROUND_S[opts.quick], log=say,
-                               settle_s=SETTLE_S[opts.quick])
-        other_cores.append(meter.cores())
-        say()
-        say(report.table(workload, results, rounds, other_cores[-1]))
-        say()
-        all_results.append((workload, results))
-        gc.collect()     # drop this workload's models and arrays before the next one
-    say(report.legend())
+    memory = peak.Meter() if opts.memory and opts.device == "cpu" else None
+    try:
+        for workload in workloads(opts):
+            say(f"{workload.title}:")
+            meter = report.OtherLoad().start()
+            results = run_workload(workload, rounds, ROUND_S[opts.quick], log=say,
+                                   settle_s=SETTLE_S[opts.quick])
+            other_cores.append(meter.cores())
+            if memory is not None and workload.memory:
+                say("  step memory, one process per contestant ...")
+                peak.fill(memory, opts, workload, results, log=say)
+            say()
+            say(report.table(workload, results, rounds, other_cores[-1]))
+            say()
+            all_results.append((workload, results))
+            gc.collect()     # drop this workload's models and arrays before the next one
+    finally:
+        if memory is not None:
+            memory.close()
+    say(report.legend(memory is not None))
     count = len(all_results)
     say(f"\n{count} workload{'s' * (count != 1)} in {time.perf_counter() - start:.1f} s.")
 
@@ -93,7 +105,7 @@ def _bench(opts, rounds, json_path, png_path, say):
         settings = {"quick": opts.quick, "only": list(opts.only), "rounds": rounds,
                     "threads": opts.threads,
                     "backends": list(opts.backends), "torch_compile": opts.torch_compile,
-                    "device": opts.device,
+                    "device": opts.device, "memory": opts.memory,
                     "round_s": ROUND_S[opts.quick], "settle_s": SETTLE_S[opts.quick]}
         report.write_json(json_path, report.to_json(info, settings, all_results,
                                                     other_cores))

@@ -1,4 +1,4 @@
-/* Heap bytes in use and their peak, for benchmarks/peak_memory.py: preloaded (LD_PRELOAD)
+/* Heap bytes in use and their peak, for tracecomp/bench/peak.py: preloaded (LD_PRELOAD)
  * into a process, it wraps glibc's allocation functions, counting each block's usable size,
  * so numpy's arrays and torch's CPU tensors are measured the same way. Python reads the
  * counts through ctypes: tracecomp_heap_now, tracecomp_heap_peak, tracecomp_heap_reset

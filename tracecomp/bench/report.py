@@ -158,12 +158,25 @@ def _check_cell(r):
     return r.check or "—"
 
 
+def memory_cell(r):
+    """Step memory and its ratio to torch eager's, or why there is none."""
+    if r.step_bytes is None:
+        return r.memory_note or "—"
+    ratio = "" if r.memory_vs_torch is None else f" ({r.memory_vs_torch:.2f}×)"
+    return f"{r.step_bytes / 2**20:.2f} MB{ratio}"
+
+
 def table(workload, results, rounds, other_cores=None):
-    """The markdown section of one workload."""
+    """The markdown section of one workload; a step-memory column when it was measured."""
     header = [c.format(unit=workload.unit or "throughput") for c in COLUMNS]
+    rows = [row(r, workload.unit) for r in results]
+    if any(r.step_bytes is not None or r.memory_note for r in results):
+        header.insert(-1, "step memory (vs torch eager)")
+        for cells, r in zip(rows, results):
+            cells.insert(-1, memory_cell(r))
     lines = [f"### {workload.title}", ""]
-    lines += ["| " + " | ".join(header) + " |", "|---|" + "--:|" * 7 + "---|"]
-    lines += ["| " + " | ".join(row(r, workload.unit)) + " |" for r in results]
+    lines += ["| " + " | ".join(header) + " |", "|---|" + "--:|" * (len(header) - 2) + "---|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
     counts = sorted({r.calls_per_round for r in results if r.ok and r.calls_per_round})
     calls = "-".join(map(str, counts[::max(1, len(counts) - 1)])) if counts else "0"
     lines += ["", f"{rounds} rounds of {calls} calls per contestant." +
@@ -174,7 +187,7 @@ def table(workload, results, rounds, other_cores=None):
     return "\n".join(lines)
 
 
-def legend():
+def legend(memory=False):
     return ("Times are per call: median and min over rounds. Ratios divide a contestant's "
             "median by tracecomp eager's or torch eager's (below 1 is faster). `compile` is "
             "the first two calls (with building the model) minus two steady calls, on-disk "
@@ -185,7 +198,12 @@ def legend():
             "compile / (eager - compiled), the calls after which compiling has paid for "
             "itself. `check` compares the first output (and a training step's gradients) "
             "with tracecomp eager's, rtol 1e-4; the number is the largest difference "
-            "relative to the largest |value|.")
+            "relative to the largest |value|." + (
+                " Step memory: the heap one training step uses (its peak above what was in "
+                "use before it, plus what compiled code keeps between steps: arenas, reused "
+                "output buffers), in a process of its own per contestant; torch and "
+                "tracecomp eager free the old gradients in zero_grad() before making new "
+                "ones, so theirs count net of them." if memory else ""))
 
 
 def mismatches(all_results):

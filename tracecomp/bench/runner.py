@@ -45,6 +45,10 @@ class Result:
     throughput: float | None = None   # in the workload's unit, from the median
     vs_eager: float | None = None     # median / tracecomp eager's median
     vs_torch_eager: float | None = None
+    step_bytes: int | None = None     # heap one call uses, held memory included (peak.py)
+    held_bytes: int | None = None     # of which compiled code keeps between calls
+    memory_vs_torch: float | None = None
+    memory_note: str = ""             # why step memory was not measured
 
     @property
     def ok(self):

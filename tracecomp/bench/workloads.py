@@ -54,6 +54,7 @@ class Workload:
     unit: str | None = None   # "GB/s" or "GFLOP/s"
     work: float = 0.0         # bytes moved or floating-point operations per call
     note: str = ""
+    memory: bool = False      # whether the report measures its step memory (peak.py)
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Options:
     torch_compile: bool = True
     threads: int | None = None    # BLAS and torch threads; None leaves the defaults
     device: str = "cpu"           # "cuda": models, inputs and compiled code on the GPU
+    memory: bool = False          # measure training steps' heap memory (peak.py)
 
 
 # --- contestants ------------------------------------------------------------------------------
@@ -255,7 +257,8 @@ def model_workload(opts, group, name, batch, train, module, ref_class, shapes, m
     return Workload(key, group, f"{name} {what}, batch {batch}", build, "GFLOP/s",
                     model_flops(macs, batch, train),
                     "GFLOP/s counts matmul/conv multiply-adds only" +
-                    ("; a step is cross-entropy + backward + SGD momentum 0.9" if train else ""))
+                    ("; a step is cross-entropy + backward + SGD momentum 0.9" if train else ""),
+                    memory=train)
 
 
 def gelu_chain(lib):
