@@ -19,6 +19,7 @@ Tracing itself changes nothing the user can see: every holder's data, `.grad` an
 optimizer's state are restored when tracing ends.
 """
 import functools
+import operator
 import sys
 import threading
 import weakref
@@ -30,6 +31,7 @@ from .. import devices
 from ..device_array import DeviceArray
 from ..errors import TraceError
 from ..ir import Node
+from ..nn import structure
 from ..tensor import Tensor
 from .attributes import INTERNAL, tensors_of
 
@@ -47,50 +49,35 @@ def optimizer_types():
     return Optimizer
 
 
-def collect(modules, optimizers):
+def collect(modules, optimizers, memo=None):
     """[(label, tensor)] of everything read besides the arguments, module paths for
-    source lines, the training flags and the optimizers' hyperparameters (signature)."""
+    source lines, the training flags and the optimizers' hyperparameters (signature).
+
+    memo: a dict the caller keeps between calls, where the walk over the modules is kept
+    while nothing they hold changes (nn/structure.py counts the changes)."""
     if not modules and not optimizers:      # a plain function of its arguments
         return [], {}, ()
-    state, seen, module_names, flags = [], set(), {}, []
+    kept = memo.get("walk") if memo is not None else None
+    if kept is not None and kept[0] == structure.version() and len(kept[1]) == len(modules) \
+            and all(map(operator.is_, kept[1], modules)):
+        walk = kept[2]
+    else:
+        walk = _walk(modules)
+        if memo is not None:
+            memo["walk"] = (structure.version(), tuple(modules), walk) if walk[4] else None
+    state, module_names, flags, params = list(walk[0]), walk[1], list(walk[2]), walk[3]
+    if not optimizers and all(p.grad is None for p in params):
+        return state, module_names, tuple(flags)
+    seen = {id(t) for _, t in state}
+    params = list(params)
+    # labels of what follows are tuples, formatted only when shown (signature.label_text)
+    labels = {id(t): label for label, t in state}   # for grads and optimizer state
 
     def add(label, t):
         if id(t) not in seen:
             seen.add(id(t))
             state.append((label, t))
             labels.setdefault(id(t), label)
-
-    for r, root in enumerate(modules):      # inlined (no helper calls): runs every call
-        prefix = "" if len(modules) == 1 else f"m{r}."
-        stack = [(prefix, root)]
-        while stack:
-            path, mod = stack.pop()
-            if id(mod) in module_names:
-                continue
-            module_names[id(mod)] = path[:-1] if path else ""
-            flags.append((("training of", path), mod.training))
-            for table in (mod._parameters, mod._buffers):
-                for name, t in table.items():
-                    if t is not None and id(t) not in seen:
-                        seen.add(id(t))
-                        state.append((path + name, t))
-            for name, v in mod.__dict__.items():    # tensors kept as plain attributes
-                if isinstance(v, (Tensor, tuple, list)) and name not in INTERNAL:
-                    held = tensors_of(v)
-                    for k, t in enumerate(held):
-                        if id(t) not in seen:
-                            seen.add(id(t))
-                            state.append((path + name + (f".{k}" if len(held) > 1 else ""),
-                                          t))
-            children = mod._modules
-            if children:
-                stack.extend((f"{path}{name}.", child) for name, child in
-                             reversed(children.items()) if child is not None)
-    params = [t for _, t in state if t._requires_grad]
-    if not optimizers and all(p.grad is None for p in params):
-        return state, module_names, tuple(flags)
-    # labels of what follows are tuples, formatted only when shown (signature.label_text)
-    labels = {id(t): label for label, t in state}   # for grads and optimizer state
     for o, opt in enumerate(optimizers):
         for g, group in enumerate(opt.param_groups):
             for k, p in enumerate(group["params"]):
@@ -110,6 +97,47 @@ def collect(modules, optimizers):
             seen.add(id(grad))
             state.append((("grad", labels.get(id(p), "param")), grad))
     return state, module_names, tuple(flags)
+
+
+def _walk(modules):
+    """(state, module names, training flags, parameters, whether the walk may be kept) of
+    the modules: each one's parameters, buffers and tensor attributes, depth first."""
+    state, seen, module_names, flags, keep = [], set(), {}, [], True
+    for r, root in enumerate(modules):      # inlined (no helper calls): it was per call
+        prefix = "" if len(modules) == 1 else f"m{r}."
+        stack = [(prefix, root)]
+        while stack:
+            path, mod = stack.pop()
+            if id(mod) in module_names:
+                continue
+            module_names[id(mod)] = path[:-1] if path else ""
+            flags.append((("training of", path), mod.training))
+            for table in (mod._parameters, mod._buffers):
+                keep = keep and type(table) is structure.Registry
+                for name, t in table.items():
+                    if t is not None and id(t) not in seen:
+                        seen.add(id(t))
+                        state.append((path + name, t))
+            for name, v in mod.__dict__.items():    # tensors kept as plain attributes
+                if isinstance(v, (Tensor, tuple, list)) and name not in INTERNAL:
+                    held = tensors_of(v)
+                    # a list (of tensors, or empty, or in a tuple) can gain a tensor unseen
+                    # by the change count; a list of numbers (Conv2d's padding) is kept
+                    if keep and not isinstance(v, Tensor):
+                        keep = not (isinstance(v, list) and (not v or held)
+                                    or any(isinstance(e, list) for e in v))
+                    for k, t in enumerate(held):
+                        if id(t) not in seen:
+                            seen.add(id(t))
+                            state.append((path + name + (f".{k}" if len(held) > 1 else ""),
+                                          t))
+            children = mod._modules
+            keep = keep and type(children) is structure.Registry
+            if children:
+                stack.extend((f"{path}{name}.", child) for name, child in
+                             reversed(children.items()) if child is not None)
+    params = [t for _, t in state if t._requires_grad]
+    return state, module_names, tuple(flags), params, keep
 
 
 def grad_tail(state):

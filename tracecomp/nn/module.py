@@ -20,7 +20,12 @@ from ..errors import fmt_shape
 from ..grad_mode import no_grad
 from ..tensor import Tensor
 from ..utils.hooks import RemovableHandle
+from . import structure
 from .parameter import Parameter
+
+# attribute values whose binding changes the tensors a compiled call reads (structure.py);
+# modules and parameters go into the counted registries
+_HELD = (Tensor, tuple, list)
 
 
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
@@ -76,8 +81,9 @@ class Module:
 
     def __init__(self):
         # object.__setattr__: our own __setattr__ reads these registries
-        for name in ("_parameters", "_buffers", "_modules", "_forward_hooks",
-                     "_forward_pre_hooks"):
+        for name in ("_parameters", "_buffers", "_modules"):   # their changes are counted
+            object.__setattr__(self, name, structure.Registry())
+        for name in ("_forward_hooks", "_forward_pre_hooks"):
             object.__setattr__(self, name, OrderedDict())
         object.__setattr__(self, "_non_persistent_buffers_set", set())
         object.__setattr__(self, "training", True)
@@ -186,6 +192,8 @@ class Module:
 
     def __setattr__(self, name, value):
         d = self.__dict__
+        if isinstance(value, _HELD) or isinstance(d.get(name), _HELD) or name == "training":
+            structure.changed()     # what a compiled call reads may differ (structure.py)
 
         def remove_from(*registries):
             for r in registries:
@@ -230,6 +238,7 @@ class Module:
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name):
+        structure.changed()
         if name in self._parameters:
             del self._parameters[name]
         elif name in self._buffers:
