@@ -36,6 +36,7 @@ from ..user_code import stale_error
 from . import attributes as compile_attributes
 from . import bridge, lowering
 from . import state as compile_state
+from .fast_call import FastCall
 from .pipeline import PassRecord, run_passes, simplify_pipeline
 from .placement import backend_for
 from .signature import (
@@ -233,6 +234,8 @@ class CompiledFunction:
         self._params = {}       # function -> its parameter names (inspect is slow)
         self.last = None
         self._last_call = None      # signature.LastCall: the latest call, rechecked cheaply
+        self._walks = {}    # the latest walk over the modules it reads (compile_state.collect)
+        self._fast = None   # fast_call.FastCall: the latest call again, when it is that plain
         self.compiles = 0
         functools.update_wrapper(self, fn)
 
@@ -258,12 +261,23 @@ class CompiledFunction:
     memory_log = property(lambda self: lowering.memory_text(self.last))
 
     def __call__(self, *args, **kwargs):
-        return self._call(self.fn, args, kwargs, *_roots_of(self.fn, args))
+        fast = self._fast
+        if fast is not None and not kwargs:
+            out = fast(args)
+            if out is not None:
+                return out
+        if context.current() is not None:   # inside another compiled call's trace: inlined
+            return self.fn(*args, **kwargs)
+        roots = _roots_of(self.fn, args)
+        out = self._call(self.fn, args, kwargs, *roots)
+        self._fast = FastCall.of(self.fn, args, kwargs, self.last, roots,
+                                 grad_mode.state.enabled)
+        return out
 
     def _call(self, fn, args, kwargs, roots, optimizers=()):
         # shared: no other thread's trace swaps these tensors' data meanwhile (trace_gate)
         with GATE.shared:
-            state, module_names, flags = compile_state.collect(roots, optimizers)
+            state, module_names, flags = compile_state.collect(roots, optimizers, self._walks)
             grad_enabled = grad_mode.state.enabled
             last = self._last_call          # the same signature as last time: ~10 us less
             tensors = last and last.tensors(fn, args, kwargs, state, flags, grad_enabled)
@@ -357,6 +371,8 @@ class CompiledModule:
 
     def __call__(self, *args, **kwargs):
         mod = self._orig_mod
+        if context.current() is not None:   # inside another compiled call's trace: inlined
+            return mod(*args, **kwargs)
         if self._maybe_lazy:
             if _initialize_lazy(mod, args, kwargs):
                 return mod(*args, **kwargs)

@@ -128,6 +128,8 @@ class Runner:
     Not reentrant on one arena (see the module docstring): concurrent calls from several
     threads are correct, the second one in pays for a fresh arena."""
 
+    fast = True     # numpy arrays in and out: compiler/fast_call.py may call it directly
+
     def __init__(self, graph, layout, memory_plan, library, python_steps, names, donated=None):
         self.graph, self.layout, self.memory_plan = graph, layout, memory_plan
         self.library, self.names = library, names
@@ -194,10 +196,11 @@ class Runner:
     def __call__(self, arrays):
         mine = self._lock.acquire(False)
         try:
-            buffers = [a if a.flags.c_contiguous else a.copy(order="C") for a in arrays]
-            try:        # the fast way for writable, non-empty arrays (nearly always)
-                pointers = [_addressof(_char.from_buffer(a)) for a in buffers]
-            except (TypeError, ValueError):
+            try:        # the fast way, for writable C-contiguous arrays (nearly always)
+                pointers = [_addressof(_char.from_buffer(a)) for a in arrays]
+                buffers = arrays
+            except (TypeError, ValueError):     # a copy where not C-contiguous, as numpy
+                buffers = [a if a.flags.c_contiguous else a.copy(order="C") for a in arrays]
                 pointers = [address(a) for a in buffers]
             if mine:
                 arena, slots = self._arena, self._slots
@@ -209,8 +212,7 @@ class Runner:
                 slots = self._Slots(arena.address, *self._const_ptrs)
                 outputs = [np.empty(shape, dtype) for shape, dtype in self._fresh]
                 pointers += [address(a) for a in outputs]
-            buffers += outputs
-            vals = self._consts + buffers
+            vals = [*self._consts, *buffers, *outputs]
             slots[self._lo:self._hi] = pointers
             if self._single is not None:
                 self._single(slots)
@@ -244,9 +246,8 @@ class Runner:
         change), else a new one."""
         out = []
         for f, (spare, (shape, dtype)) in enumerate(zip(self._spare, self._fresh)):
-            j = donations.get(f)
-            if j is not None:
-                out.append(buffers[j])
+            if donations and f in donations:
+                out.append(buffers[donations[f]])
                 continue
             a = _first_free(spare, _FREE)
             if a is None:

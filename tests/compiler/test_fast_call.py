@@ -1,0 +1,112 @@
+"""The fast path of a compiled call (compiler/fast_call.py): a plain function of tensors
+called again as last time skips the general call. Whatever could make the latest call's
+artifact wrong (a new shape, dtype or requires_grad, a .grad, grad mode, a module bound
+to a global it reads) must take the general call, and every result is eager's."""
+import numpy as np
+import pytest
+
+import tracecomp as tc
+from tracecomp import nn
+
+
+def _same(got, want):
+    np.testing.assert_allclose(np.asarray(got.detach().numpy()),
+                               np.asarray(want.detach().numpy()), rtol=1e-6)
+
+
+def test_a_repeated_call_takes_the_fast_path_and_gives_fresh_results():
+    f = tc.compile(lambda x, y: x * y + 1)
+    x, y = tc.randn(5), tc.randn(5)
+    first = f(x, y)
+    assert f._fast is not None
+    calls = f.compiles
+    second = f(x, y)
+    assert second is not first and second.numpy() is not first.numpy()
+    _same(second, x * y + 1)
+    second.add_(100)                    # the caller owns it: the next call is unaffected
+    _same(f(x, y), x * y + 1)
+    assert f.compiles == calls
+
+
+CHANGES = {
+    "shape": lambda x: (tc.randn(6),),
+    "dtype": lambda x: (x.double(),),
+    "requires_grad": lambda x: (x.detach().requires_grad_(),),
+    "a .grad": lambda x: (_with_grad(x),),
+    "two arguments": lambda x: (x, x),
+}
+
+
+def _with_grad(x):
+    x = x.detach().requires_grad_()
+    x.grad = tc.ones(5)
+    return x
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_a_changed_call_takes_the_general_path(change):
+    f = tc.compile(lambda x, *rest: x.exp() * 2)
+    x = tc.randn(5)
+    f(x), f(x)
+    args = CHANGES[change](x)
+    got = f(*args)
+    _same(got, args[0].exp() * 2)
+    if args[0].requires_grad:
+        got.sum().backward()            # the general call bridged the backward
+        _same(args[0].grad, (2 * args[0].exp()) + (1 if change == "a .grad" else 0))
+
+
+def test_grad_mode_is_part_of_the_fast_check():
+    f = tc.compile(lambda x: x.sin())
+    x = tc.randn(4, requires_grad=True)
+    with tc.no_grad():
+        f(x), f(x)
+    out = f(x)                          # grad mode on: a graph to differentiate
+    assert out.requires_grad
+    out.sum().backward()
+    _same(x.grad, x.cos())
+
+
+SCALE = None
+
+
+def _scaled(x):
+    return x * 2 if SCALE is None else SCALE(x)
+
+
+def test_a_module_bound_to_a_global_since_is_read():
+    global SCALE
+    f = tc.compile(_scaled)
+    x = tc.randn(3, 3)
+    f(x), f(x)
+    try:
+        SCALE = nn.Linear(3, 3)
+        _same(f(x), SCALE(x))
+    finally:
+        SCALE = None
+
+
+def test_an_output_that_is_an_input_is_a_copy():
+    f = tc.compile(lambda x: x * 1)
+    x = tc.randn(4)
+    f(x)
+    out = f(x)
+    assert out.numpy() is not x.numpy()
+    out.add_(1)
+    assert not np.allclose(out.numpy(), x.numpy())
+
+
+def test_compiled_functions_and_modules_inside_a_compiled_call_are_inlined():
+    inner = tc.compile(lambda x: x * 2)
+    layer = nn.Linear(3, 2)
+    compiled_layer = tc.compile(layer)
+    x = tc.randn(4, 3)
+    inner(x), inner(x), compiled_layer(x)       # compiled, and fast, on their own
+
+    @tc.compile
+    def outer(y):
+        return compiled_layer(inner(y)).sum()
+
+    _same(outer(x), layer(x * 2).sum())
+    assert outer.compiles == 1
+    assert "matmul" in str(outer.graphs["traced"])     # the layer is in the outer graph

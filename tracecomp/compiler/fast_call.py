@@ -1,0 +1,104 @@
+"""The compiled call's fast path: a plain function of tensors, called again as last time.
+
+The general call (driver.CompiledFunction._call) finds the modules and optimizers the
+function reads, walks them, rechecks the latest signature, then runs the artifact and
+replays its effects: ~11 us of Python for `x + 1` on one float. Most functions that people
+compile to see the overhead, and the elementwise helpers they call in a loop, have none
+of that: tensors in, one tensor out, no module, no optimizer, no gradient to bridge. For
+them the latest call leaves a FastCall, which the next call tries first. It holds when
+
+  - the positional arguments are as many tensors, each with the latest shape, dtype,
+    requires_grad and device, none with a .grad, and there are no keyword arguments;
+  - grad mode is as it was;
+  - every global name and closure cell the function reads is the very object it was (a
+    module or optimizer bound there since would be read by the graph: the general call
+    finds it);
+
+and then runs the artifact's forward runner alone. Anything else (a miss) returns None, and
+the general call answers, as it always did.
+
+    f = tracecomp.compile(lambda x: x + 1)
+    f(x)    # compiles; leaves a FastCall
+    f(x)    # FastCall: the argument checks, one native call, one new Tensor
+"""
+from numpy import ndarray
+
+from .. import grad_mode
+from ..debug_log import debug_level
+from ..tensor import Tensor
+from .signature import tensor_spec
+
+_grad = grad_mode.state
+
+
+class FastCall:
+    __slots__ = ("cells", "fresh", "globals", "grad_enabled", "names", "runner", "specs",
+                 "values")
+
+    @staticmethod
+    def of(fn, args, kwargs, art, roots, grad_enabled):
+        """A FastCall repeating this call of `fn`, or None when it needs the general one."""
+        modules, optimizers = roots
+        if (kwargs or modules or optimizers or art is None or art.eager or art.effects
+                or art.attribute_writes or art.captured or art.n_outputs != 1
+                or art.n_effect_values or art.out_structure[0] != "T"
+                or not getattr(art.run_forward, "fast", False)
+                or art.run_backward is not None and grad_enabled):
+            return None
+        if debug_level() >= 1 or not all(type(a) is Tensor and a.grad is None
+                                         and type(a._data) is ndarray for a in args):
+            return None
+        code = getattr(fn, "__code__", None)
+        if code is None:
+            return None
+        fast = FastCall()
+        fast.specs = [(*tensor_spec(a)[:2], bool(a._requires_grad), None) for a in args]
+        fast.grad_enabled = grad_enabled
+        fast.runner = art.run_forward
+        # an output buffer of its own each call (neither an input nor a constant)
+        fast.fresh = bool(getattr(fast.runner, "owned", (False,))[0])
+        fast.names = code.co_names
+        fast.globals = fn.__globals__
+        fast.values = [fast.globals.get(n) for n in fast.names]
+        fast.cells = [(c, c.cell_contents) for c in fn.__closure__ or () if _filled(c)]
+        return fast
+
+    def __call__(self, args):
+        """The call's result, or None when it is not the latest call's signature."""
+        if len(args) != len(self.specs) or _grad.enabled is not self.grad_enabled:
+            return None
+        # each tensor's data is read once, here: a trace in another thread swaps tensors'
+        # data for graph values while it runs, which the ndarray check turns into a miss,
+        # so unlike the general call this one needs no hold on the trace gate
+        arrays = [a._data for a in args]
+        for a, data, (shape, dtype, requires_grad, _) in zip(args, arrays, self.specs):
+            if (type(data) is not ndarray or type(a) is not Tensor or a.grad is not None
+                    or data.shape != shape or data.dtype != dtype
+                    or a._requires_grad is not requires_grad):
+                return None
+        if self.names:
+            look = self.globals.get
+            for name, value in zip(self.names, self.values):
+                if look(name) is not value:
+                    return None
+        for cell, value in self.cells:
+            if cell.cell_contents is not value:
+                return None
+        out = self.runner(arrays)[0]
+        if self.fresh:
+            return Tensor._make(out)
+        for a in arrays:            # an output the simplifier made an input (x * 1 -> x)
+            if out is a:
+                out = out.copy()
+                break
+        if not out.flags.writeable:     # a constant folded into the output
+            out = out.copy()
+        return Tensor._make(out)
+
+
+def _filled(cell):
+    try:
+        cell.cell_contents  # noqa: B018 - an empty cell raises
+        return True
+    except ValueError:
+        return False
