@@ -10,7 +10,6 @@ import threading
 import time
 
 import numpy as np
-import pytest
 from thread_runs import run_threads
 
 import tracecomp as tc
@@ -261,15 +260,15 @@ def test_calls_of_a_compiled_model_while_it_compiles_a_new_shape():
     assert len(compiled._compiled.cache) <= 2
 
 
-def test_nesting_is_still_refused_in_the_tracing_thread():
+def test_a_compiled_call_inside_a_trace_is_inlined_in_the_tracing_thread():
     inner = tc.compile(lambda x: x + 1)
 
     @tc.compile
     def outer(x):
         return inner(x * 2)
 
-    with pytest.raises(tc.errors.TraceError, match="nesting compiled functions"):
-        outer(tc.ones(2))
+    np.testing.assert_array_equal(outer(tc.ones(2)).numpy(), [3, 3])
+    assert inner.compiles == 0          # traced into outer's graph, not compiled alone
     np.testing.assert_array_equal(inner(tc.ones(2)).numpy(), [2, 2])   # nothing left held
 
 

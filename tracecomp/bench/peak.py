@@ -50,12 +50,14 @@ def build_shim(folder):
 
 
 def held_bytes():
-    """What the compiled code alive in this process keeps between calls (every llvm
-    runner's arena and the spare output buffers nobody references)."""
+    """What the compiled code alive in this process keeps between calls (the llvm runners'
+    pool of arenas and the spare output buffers nobody references)."""
     runner = sys.modules.get("tracecomp.codegen.llvm.runtime.runner")
     if runner is None:
         return 0
-    return sum(r.held_bytes() for r in gc.get_objects() if isinstance(r, runner.Runner))
+    from tracecomp.codegen.llvm.runtime import arenas
+    return arenas.held_bytes() + sum(r.held_bytes() for r in gc.get_objects()
+                                     if isinstance(r, runner.Runner))
 
 
 class Meter:

@@ -74,6 +74,7 @@ class Artifact:
     n_state: int = None     # state entries read, when the .grad tail is dropped (GradWatch)
     partition_log: list = field(default_factory=list)   # what the backward saves, recomputes
     eager: bool = False                 # fallback='eager' took this signature
+    unread_grads: tuple = ()            # positions of .grad inputs the graph never reads
 
 
 def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), roots=(),
@@ -140,8 +141,12 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                    out_structure=out_structure, out_statics=[v for _, v in out_statics],
                    captured=captured, n_state=n_state)
     # a backward traced inside the code (a whole training step) leaves nothing to bridge
-    return lowering.lower(art, graph, len(outputs), not tracer.did_backward,
-                          backends.get(backend), memory_budget)
+    art = lowering.lower(art, graph, len(outputs), not tracer.did_backward,
+                         backends.get(backend), memory_budget)
+    if effects and n_state is None:
+        art.unread_grads = compile_state.unread_grad_inputs(
+            art.graphs["forward.optimized"], len(tensors), state)
+    return art
 
 
 def _check_rebound(tracer, holders, effect_values):
@@ -169,6 +174,8 @@ def execute(art, tensors, state, roots=()):
     if art.captured:
         every += art.captured
     arrays = [t._data for t in every]
+    if art.unread_grads:
+        compile_state.release_replaced_grads(art, every, arrays, state, len(tensors))
     results = art.run_forward(arrays)
     n, m = art.n_outputs, art.n_effect_values
     outputs = _own(results[:n + m], arrays, getattr(art.run_forward, "donated", None))

@@ -140,6 +140,39 @@ def _walk(modules):
     return state, module_names, tuple(flags), params, keep
 
 
+def unread_grad_inputs(graph, n_args, state):
+    """Positions, among the call's tensors (n_args arguments, then `state`), of the .grad
+    inputs that `graph` never reads: only whether they exist is in the signature (a
+    zero_grad() tests it before setting them to None)."""
+    start = n_args + grad_tail(state)
+    if len(graph.inputs) != n_args + len(state):
+        return ()
+    used = {id(v) for n in graph.nodes for v in n.inputs} | {id(v) for v in graph.outputs}
+    return tuple(k for k in range(start, len(graph.inputs))
+                 if id(graph.inputs[k]) not in used)
+
+
+_UNREAD = np.zeros(1, np.uint8)     # passed for a released .grad input: never read
+
+
+def release_replaced_grads(art, every, arrays, state, n_args):
+    """Drop the .grad tensors a call replaces without reading them (a step that calls
+    zero_grad() before backward()), and the call's own references to them (`every`,
+    `arrays` and `state`, where they sit at art.unread_grads): their arrays go back to the
+    runner's spare outputs and take the new gradients, where a second set of gradient
+    buffers was kept before (torch frees the old gradients in zero_grad() before backward
+    makes new ones). Should the call fail, those .grad are None, as after the zero_grad()
+    it began with."""
+    unread = {id(every[k]): k for k in art.unread_grads}
+    for e in art.effects:
+        if e.kind == "grad" and e.has_value:
+            t = every[e.target]
+            k = unread.get(id(t.grad))
+            if k is not None:
+                t.grad = every[k] = state[k - n_args] = None
+                arrays[k] = _UNREAD
+
+
 def grad_tail(state):
     """Where the .grad entries begin in `state`: collect() and the compiler's lookup
     append them after everything else."""

@@ -42,25 +42,27 @@ protocol, ~0.2 us on the dev machine, against ~0.9 us for `a.ctypes.data` and ~0
 `a.__array_interface__['data'][0]` (the `__array_interface__` dict is built on every
 access); read-only or empty arrays take `a.ctypes.data`.
 
-The arena (intermediates, laid out by passes/memory.py) is allocated once per runner and
-reused by every call, so a runner is not reentrant on its own memory: a call that finds the
-arena busy (another thread is inside this runner; ctypes releases the GIL) allocates a
-fresh arena and new output buffers for itself instead of waiting. Results never live in
-the arena, so nothing a call returns is overwritten by the next.
+The arena (intermediates, laid out by passes/memory.py) is taken from the process's pool
+for the call and given back after it (arenas.py: every runner shares the pool, so what is
+kept between calls is the largest graph's scratch memory). The slot array and the spare
+outputs are the runner's own, so a call that finds the runner busy (another thread is
+inside it; ctypes releases the GIL) makes new slots and output buffers for itself instead
+of waiting. Results never live in the arena, so nothing a call returns is overwritten by
+the next.
 """
 import ctypes
 import os
 import sys
 import threading
+import weakref
 from collections import Counter
 
 import numpy as np
 
 from tracecomp.errors import IRError
 from tracecomp.ir import execution_error, format_node
-from tracecomp.passes.memory import ALIGN
 
-from . import parallel
+from . import arenas, parallel
 
 _addressof, _char, _refcount = ctypes.addressof, ctypes.c_char, sys.getrefcount
 SPARE = 2   # output buffers kept per output: a training step's state alternates between two
@@ -96,37 +98,14 @@ def _free_bytes(spare, free):
 # What the count reads for an array only the list holds, measured through the same code
 # (interpreters differ in the references a loop variable and a call argument take).
 _FREE = next(k for k in range(1, 8) if _first_free([np.empty(0)], k) is not None)
-
-
-class Arena:
-    """`nbytes` of 64-byte-aligned scratch memory, with numpy views for Python steps."""
-
-    def __init__(self, nbytes):
-        self.buffer = np.empty(nbytes + ALIGN, np.uint8)
-        raw = self.buffer.ctypes.data
-        self.skew = -raw % ALIGN
-        self.address = raw + self.skew
-        self.views = {}
-
-    def view(self, offset, node):
-        key = (offset, node.shape, node.dtype)
-        hit = self.views.get(key)
-        if hit is None:
-            hit = self.views[key] = np.ndarray(node.shape, node.dtype, self.buffer,
-                                               self.skew + offset)
-        return hit
-
-    def owns(self, a):
-        while a.base is not None:
-            a = a.base
-        return a is self.buffer
+_RUNNERS = weakref.WeakSet()    # every live runner, whose free output buffers others may take
 
 
 class Runner:
     """runner(list of input arrays) -> list of output arrays, through the entry functions.
 
-    Not reentrant on one arena (see the module docstring): concurrent calls from several
-    threads are correct, the second one in pays for a fresh arena."""
+    Concurrent calls from several threads are correct (see the module docstring): the
+    second one in pays for new slots and output buffers."""
 
     fast = True     # numpy arrays in and out: compiler/fast_call.py may call it directly
 
@@ -142,6 +121,8 @@ class Runner:
         self._consts = [_constant(n) for n in consts]
         self._fresh = [(n.shape, n.dtype) for n in fresh]
         self._spare = [[] for _ in fresh]      # output buffers to reuse once released
+        self._keys = set(self._fresh)           # their (shape, dtype), for _taken_over
+        _RUNNERS.add(self)
         self._pointer = {}      # id -> data pointer of each array in a spare list (~0.5 us)
         self._no_results = [None] * len(results)
         # slots: the arena, constants (pointers taken here), inputs + fresh (per call), ...
@@ -171,11 +152,12 @@ class Runner:
                            for k, o in enumerate(graph.outputs))
         self._spare_of = [where[o] - fresh_ids.start if owned else None
                           for o, owned in zip(graph.outputs, self.owned)]
-        self._lock = threading.Lock()      # held by the call using the runner's own arena
+        self._lock = threading.Lock()      # held by the call using the runner's slots
         self._verify = os.environ.get("TRACECOMP_VERIFY") == "1"
         self._peak = mem.peak
-        self._arena = Arena(mem.peak)
-        self._slots = self._Slots(self._arena.address, *self._const_ptrs)
+        arenas.register(self, mem.peak)
+        # slot 0: the call's arena (a graph without intermediates has none to take)
+        self._slots = self._Slots(arenas.EMPTY.address, *self._const_ptrs)
         self._program = []        # (kind, function, then: extent | node, value index, slot)
         for step in layout.program:
             if step.kind == "native":
@@ -195,6 +177,7 @@ class Runner:
 
     def __call__(self, arrays):
         mine = self._lock.acquire(False)
+        arena = arenas.take(self._peak) if self._peak else arenas.EMPTY
         try:
             try:        # the fast way, for writable C-contiguous arrays (nearly always)
                 pointers = [_addressof(_char.from_buffer(a)) for a in arrays]
@@ -203,12 +186,13 @@ class Runner:
                 buffers = [a if a.flags.c_contiguous else a.copy(order="C") for a in arrays]
                 pointers = [address(a) for a in buffers]
             if mine:
-                arena, slots = self._arena, self._slots
+                slots = self._slots
+                if self._peak:
+                    slots[0] = arena.address
                 outputs = self._outputs(self._donations(buffers) if self._donors else _NONE,
                                         buffers)
                 pointers += [self._pointer.get(id(a)) or address(a) for a in outputs]
-            else:       # another thread is running on the runner's arena
-                arena = Arena(self._peak)
+            else:       # another thread is running this runner: slots of its own
                 slots = self._Slots(arena.address, *self._const_ptrs)
                 outputs = [np.empty(shape, dtype) for shape, dtype in self._fresh]
                 pointers += [address(a) for a in outputs]
@@ -220,16 +204,17 @@ class Runner:
                 vals += self._no_results
                 self._run(vals, slots, arena)
         finally:
+            if self._peak:
+                arenas.give_back(arena)
             if mine:
                 self._lock.release()
         return [vals[j] if shape is None else vals[j].reshape(shape) for j, shape in self._outs]
 
     def held_bytes(self):
-        """Memory this runner alone keeps between calls: its arena of scratch values and the
-        output buffers it reuses that nothing else references now (one a tensor still holds,
-        a .grad or a returned loss, is that tensor's memory)."""
-        return self._arena.buffer.nbytes + sum(_free_bytes(spare, _FREE)
-                                               for spare in self._spare)
+        """Memory this runner alone keeps between calls: the output buffers it reuses that
+        nothing else references now (one a tensor still holds, a .grad or a returned loss,
+        is that tensor's memory). The arena it runs in is the pool's (arenas.held_bytes)."""
+        return sum(_free_bytes(spare, _FREE) for spare in self._spare)
 
     def _donations(self, buffers):
         """{fresh buffer: input position} of the donations this call can make: the input's
@@ -251,12 +236,40 @@ class Runner:
                 continue
             a = _first_free(spare, _FREE)
             if a is None:
-                a = np.empty(shape, dtype)
+                a = self._taken_over(shape, dtype)
+                if a is None:
+                    a = np.empty(shape, dtype)
                 if len(spare) < SPARE:
                     spare.append(a)
                     self._pointer[id(a)] = address(a)
             out.append(a)
         return out
+
+    def _taken_over(self, shape, dtype):
+        """A free output buffer of this shape and dtype that another runner keeps, taken
+        from it, or None. Buffers then move to the graph that runs now instead of staying
+        with one no longer called: the first call of a whole training step has an artifact
+        of its own (it creates the optimizer state), whose gradient buffers the later calls'
+        artifact takes over (the bench MLP step kept 1.1 MB more before). Only when this
+        runner has no free buffer of its own, so not on a warm call's path."""
+        key = (shape, dtype)
+        try:
+            others = [r for r in _RUNNERS if r is not self and key in r._keys]
+        except RuntimeError:    # another thread added a runner meanwhile: not this time
+            return None
+        for other in others:
+            if not other._lock.acquire(False):      # that runner is running: not now
+                continue
+            try:
+                for spare, fresh in zip(other._spare, other._fresh):
+                    a = _first_free(spare, _FREE) if fresh == key else None
+                    if a is not None:
+                        del spare[next(i for i, b in enumerate(spare) if b is a)]
+                        del other._pointer[id(a)]
+                        return a
+            finally:
+                other._lock.release()
+        return None
 
     def hand_over(self, k, given, back=None):
         """The caller keeps `given`, owned output k of the latest call, as a tensor's array

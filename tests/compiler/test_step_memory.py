@@ -1,0 +1,112 @@
+"""What compiled code keeps between calls: one pool of arenas for every graph (the largest
+graph's scratch memory, not the sum), gradient buffers reused in place once zero_grad()
+has let go of them, and free output buffers that move to the artifact now running. None
+of it may change a value anybody can see."""
+import gc
+import threading
+
+import numpy as np
+
+import tracecomp as tc
+import tracecomp.nn.functional as F
+from tracecomp import nn
+from tracecomp.codegen.llvm.runtime import arenas
+from tracecomp.codegen.llvm.runtime.runner import Runner
+
+from helpers import assert_close
+
+
+def _runners(compiled):
+    cache = compiled.cache
+    return [r for sig in cache.signatures() for art in [cache.get(sig)]
+            for r in (art.run_forward, art.run_backward) if isinstance(r, Runner)]
+
+
+def _step(model, opt, x, y):
+    opt.zero_grad()
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+    return loss
+
+
+def _setup():
+    tc.manual_seed(0)
+    model = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 5))
+    opt = tc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    return model, opt, tc.randn(16, 20), tc.randint(0, 5, (16,))
+
+
+def test_graphs_share_one_arena_the_size_of_the_largest():
+    def gram(x):        # x @ x.T is kept in the arena for the second product
+        return ((x @ x.T).relu() @ x).sum(0)
+
+    small, large = tc.compile(gram), tc.compile(gram)
+    a, b = tc.randn(8, 4), tc.randn(400, 4)
+    gc.collect()            # runners of earlier tests that are gone let their arenas go
+    arenas.release()
+    small(a), large(b), small(a), large(b)
+    peaks = [r.memory_plan.peak for f in (small, large) for r in _runners(f)]
+    assert max(peaks) > 100 * min(peaks) > 0
+    assert max(peaks) <= arenas.held_bytes() < max(peaks) + min(peaks)   # one, not both
+    assert_close(small(a), gram(a), rtol=1e-5, atol=1e-5)
+    assert_close(large(b), gram(b), rtol=1e-5, atol=1e-4)
+    del large
+    gc.collect()
+    small(a)                # the large arena comes back from this call, and is let go
+    assert arenas.held_bytes() < 4 * min(peaks) + 1024
+
+
+def test_calls_from_two_threads_each_get_an_arena():
+    f = tc.compile(lambda x: (x * 3).tanh() - x)
+    g = tc.compile(lambda x: (x + 1).exp() * x)
+    xs = [tc.randn(50_000) for _ in range(2)]
+    f(xs[0]), g(xs[1])
+    errors = []
+
+    def run(fn, x, want):
+        for _ in range(200):
+            if not np.allclose(fn(x).numpy(), want, rtol=1e-5, atol=1e-6):
+                errors.append(fn)
+                return
+
+    threads = [threading.Thread(target=run, args=(f, xs[0], ((xs[0] * 3).tanh() - xs[0]).numpy())),
+               threading.Thread(target=run, args=(g, xs[1], ((xs[1] + 1).exp() * xs[1]).numpy()))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+def test_gradients_are_computed_into_the_arrays_zero_grad_let_go():
+    model, opt, x, y = _setup()
+    step = tc.compile(lambda x, y: _step(model, opt, x, y))
+    ref_model, ref_opt, _, _ = _setup()
+    first = next(model.parameters())
+    pointers = []
+    for _ in range(4):
+        step(x, y)
+        _step(ref_model, ref_opt, x, y)
+        pointers.append(first.grad.data_ptr())
+    assert len(set(pointers[1:])) == 1      # the same buffer from the second artifact on
+    held = first.grad                       # someone keeps the old gradient now
+    before = held.numpy().copy()
+    x.mul_(2)
+    step(x, y)
+    _step(ref_model, ref_opt, x, y)
+    assert first.grad.data_ptr() != held.data_ptr()
+    np.testing.assert_array_equal(held.numpy(), before)     # untouched
+    for p, q in zip(model.parameters(), ref_model.parameters()):
+        assert_close(p.grad, q.grad, what="gradient")
+        assert_close(p, q, what="parameter")
+
+
+def test_the_first_steps_buffers_move_to_the_artifact_that_runs_after_it():
+    model, opt, x, y = _setup()
+    step = tc.compile(lambda x, y: _step(model, opt, x, y))
+    for _ in range(3):
+        step(x, y)
+    first, later = _runners(step)
+    assert first.held_bytes() == 0          # its free gradient buffers were taken over
+    assert step.compiles == 2
