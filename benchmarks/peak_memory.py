@@ -65,7 +65,7 @@ def child(lib_name, mode, budget, workload, batch):
     opt = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     forward = lib.compile(model, memory_budget=budget) if mode == "compile(model)" else model
 
-    def step():
+    def step(x, y):     # the batch as arguments: a compiled step reads them every call
         opt.zero_grad()
         loss = loss_fn(forward(x), y)
         loss.backward()
@@ -74,10 +74,10 @@ def child(lib_name, mode, budget, workload, batch):
     if mode == "whole step":
         step = lib.compile(step)
     for _ in range(3):
-        step()
+        step(x, y)
     heap.tracecomp_heap_reset()
     before = heap.tracecomp_heap_now()
-    step()
+    step(x, y)
     print(json.dumps({"peak": heap.tracecomp_heap_peak() - before, "before": before,
                       "held": peak.held_bytes()}))
 
