@@ -36,7 +36,7 @@ from ..user_code import stale_error
 from . import attributes as compile_attributes
 from . import bridge, lowering
 from . import state as compile_state
-from .fast_call import FastCall
+from .fast_call import FastCall, filled
 from .pipeline import PassRecord, run_passes, simplify_pipeline
 from .placement import backend_for
 from .signature import (
@@ -552,7 +552,7 @@ def _roots_of(fn, args):
     candidates = args
     if code is not None:
         if fn.__closure__:
-            candidates += tuple(c.cell_contents for c in fn.__closure__ if _filled(c))
+            candidates += tuple(c.cell_contents for c in fn.__closure__ if filled(c))
         if code.co_names:
             look = fn.__globals__.get
             candidates += tuple(look(n) for n in code.co_names)
@@ -565,14 +565,6 @@ def _roots_of(fn, args):
         elif isinstance(x, optimizer) and all(x is not y for y in optimizers):
             optimizers.append(x)
     return modules, optimizers
-
-
-def _filled(cell):
-    try:
-        cell.cell_contents  # noqa: B018 - an empty cell raises
-        return True
-    except ValueError:
-        return False
 
 
 def _signature(tensors, statics, structure, state, flags, backend):

@@ -60,7 +60,7 @@ class FastCall:
         fast.names = code.co_names
         fast.globals = fn.__globals__
         fast.values = [fast.globals.get(n) for n in fast.names]
-        fast.cells = [(c, c.cell_contents) for c in fn.__closure__ or () if _filled(c)]
+        fast.cells = [(c, c.cell_contents) for c in fn.__closure__ or () if filled(c)]
         return fast
 
     def __call__(self, args):
@@ -96,7 +96,8 @@ class FastCall:
         return Tensor._make(out)
 
 
-def _filled(cell):
+def filled(cell):
+    """Whether a closure cell holds a value (one read before assignment does not)."""
     try:
         cell.cell_contents  # noqa: B018 - an empty cell raises
         return True
