@@ -81,10 +81,19 @@ class ArtifactCache:
                 _, old = self._order.popitem(last=False)
                 self._drop(old)
 
-    def _drop(self, art):
+    def discard(self, art):
+        """Forget art under every key (it no longer holds: compiler/state.outside_reads)."""
+        with self._lock:
+            if self._order.pop(id(art), None) is not None:
+                self._forget(art)
+
+    def _forget(self, art):
         for table in (self.exact, self.grad_free):
             for key in [k for k, v in table.items() if v is art]:
                 del table[key]
+
+    def _drop(self, art):
+        self._forget(art)
         self.evictions += 1
         message = (f"[tracecomp] evicted a compiled version of {self.name} (cache_size="
                    f"{self.size}, {self.evictions} evicted so far): its signature compiles "

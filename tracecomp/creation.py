@@ -9,7 +9,7 @@ import functools
 
 import numpy as np
 
-from . import devices, dtypes
+from . import context, devices, dtypes
 from .devices import check_placement
 from .dispatch import bind
 from .generator import (  # noqa: F401 - tracecomp.creation.Generator etc., as before
@@ -218,6 +218,9 @@ def tensor(data, *, dtype=None, requires_grad=False, device=None):
                         f"data; expected numbers, (nested) lists of numbers or an array")
     dtypes.from_np(np_dtype)
     out = _finish(Tensor._make(np.array(arr, dtype=np_dtype, copy=True)), requires_grad)
+    trace = context.current()
+    if trace is not None:           # a constant of the traced code, not a value from outside
+        trace.made(out, data)
     if device is None and isinstance(data, Tensor) and not data.is_cpu:
         # torch: without device=, a copy of a tensor stays on the tensor's device
         out = Tensor._make(devices.to_device(out._data, data.device), out._requires_grad)

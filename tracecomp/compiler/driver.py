@@ -75,6 +75,7 @@ class Artifact:
     partition_log: list = field(default_factory=list)   # what the backward saves, recomputes
     eager: bool = False                 # fallback='eager' took this signature
     unread_grads: tuple = ()            # positions of .grad inputs the graph never reads
+    outside: tuple = None               # what must stay unchanged (state.outside_reads)
 
 
 def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), roots=(),
@@ -139,7 +140,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                    attribute_writes=writes, effects=effects,
                    n_effect_values=len(effect_values), optimizers=list(optimizers),
                    out_structure=out_structure, out_statics=[v for _, v in out_statics],
-                   captured=captured, n_state=n_state)
+                   captured=captured, n_state=n_state,
+                   outside=compile_state.outside_reads(fn, tracer))
     # a backward traced inside the code (a whole training step) leaves nothing to bridge
     art = lowering.lower(art, graph, len(outputs), not tracer.did_backward,
                          backends.get(backend), memory_budget)
@@ -243,6 +245,7 @@ class CompiledFunction:
         self._last_call = None      # signature.LastCall: the latest call, rechecked cheaply
         self._walks = {}    # the latest walk over the modules it reads (compile_state.collect)
         self._fast = None   # fast_call.FastCall: the latest call again, when it is that plain
+        self._stale = None  # why the next compile replaces an artifact that went stale
         self.compiles = 0
         functools.update_wrapper(self, fn)
 
@@ -297,6 +300,14 @@ class CompiledFunction:
                                             optimizers, roots)
                 self._last_call = LastCall.of(fn, args, kwargs, tensors, state, flags,
                                               grad_enabled, art)
+            if art.outside is not None and not compile_state.outside_unchanged(art.outside):
+                self.cache.discard(art)     # a value it holds as a constant has changed
+                self._stale = ("a tensor it reads from outside its arguments and modules "
+                               "changed (pass tensors that change as arguments)")
+                art, tensors = self._lookup(fn, args, kwargs, state, module_names, flags,
+                                            optimizers, roots)
+                self._last_call = LastCall.of(fn, args, kwargs, tensors, state, flags,
+                                              grad_enabled, art)
             self.last = art
             if not art.eager:
                 return execute(art, tensors, state, roots)
@@ -340,7 +351,8 @@ class CompiledFunction:
 
     def _compile(self, fn, sig, structure, statics, tensors, state, module_names, optimizers,
                  roots, backend):
-        reason = explain_miss(sig, self.cache.signatures())
+        reason = self._stale or explain_miss(sig, self.cache.signatures())
+        self._stale = None
         self.compiles += 1
         if self.compiles > self.recompile_limit:
             warnings.warn(f"tracecomp.compile: {_name(fn)} recompiled {self.compiles} times "

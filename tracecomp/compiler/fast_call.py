@@ -40,6 +40,7 @@ class FastCall:
         """A FastCall repeating this call of `fn`, or None when it needs the general one."""
         modules, optimizers = roots
         if (kwargs or modules or optimizers or art is None or art.eager or art.effects
+                or art.outside is not None
                 or art.attribute_writes or art.captured or art.n_outputs != 1
                 or art.n_effect_values or art.out_structure[0] != "T"
                 or not getattr(art.run_forward, "fast", False)

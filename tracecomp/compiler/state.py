@@ -34,6 +34,7 @@ from ..ir import Node
 from ..nn import structure
 from ..tensor import Tensor
 from .attributes import INTERNAL, tensors_of
+from .fast_call import filled
 
 
 @dataclass
@@ -138,6 +139,38 @@ def _walk(modules):
                              reversed(children.items()) if child is not None)
     params = [t for _, t in state if t._requires_grad]
     return state, module_names, tuple(flags), params, keep
+
+
+def outside_reads(fn, tracer):
+    """What must stay as it was for a compiled graph of fn to hold, or None: (tensor, its
+    version) of every tensor from outside the arguments and modules whose value the graph
+    holds as a constant (a global mask, a batch in a closure), and (globals or closure
+    cell, name, tensor) for each tensor fn names itself (a global rebound to the next batch
+    each step). A call that finds any of it changed compiles again (driver._call), where
+    it read a stale value before. A tensor reached through a helper's own globals is
+    covered by its version only."""
+    frozen = tuple(tracer.read_outside.values())
+    bindings = []
+    code = getattr(fn, "__code__", None)
+    if code is not None:
+        names = fn.__globals__
+        bindings += [(names, n, names[n]) for n in code.co_names
+                     if isinstance(names.get(n), Tensor)]
+        bindings += [(cell, None, cell.cell_contents) for cell in fn.__closure__ or ()
+                     if filled(cell) and isinstance(cell.cell_contents, Tensor)]
+    return (frozen, tuple(bindings)) if frozen or bindings else None
+
+
+def outside_unchanged(reads):
+    """Whether everything outside_reads listed is as it was."""
+    frozen, bindings = reads
+    for t, version in frozen:
+        if t._vc[0] != version:
+            return False
+    for where, name, t in bindings:
+        if (where.get(name) if name is not None else where.cell_contents) is not t:
+            return False
+    return True
 
 
 def unread_grad_inputs(graph, n_args, state):

@@ -44,6 +44,7 @@ class Tracer:
         self.module_stack = []
         self.constants = {}     # id(eager tensor) -> (tensor, constant node)
         self.captured = []      # (tensor, input node) for parameters reached from outside
+        self.read_outside = {}  # id -> (tensor, its version): values from outside, folded in
         self.source_override = None     # set by autodiff: backward nodes keep forward lines
         self.holders = {}       # input node -> the tensor standing for it (its .grad target)
         self.did_backward = False       # backward() ran inside the traced code
@@ -149,6 +150,9 @@ class Tracer:
         would be lost. A view is such a temporary only when its base is one."""
         if self._running_eager:
             return NotImplemented
+        for a in args:
+            if isinstance(a, Tensor) and not self.made_here(a):
+                self.read_from_outside(a)
         self._running_eager = True
         try:
             out = dispatch.bind(prim, *args, **params)
@@ -157,6 +161,21 @@ class Tracer:
         if not prim.is_view or id(args[0]) in self.created:
             self.created[id(out)] = out         # kept alive: its id stays its own
         return out
+
+    def read_from_outside(self, t):
+        """The traced code used tensor t's value, t from outside it (a global, a closure):
+        the graph holds that value as a constant, so the call must check that t is still
+        what it was (compiler/state.py: outside_unchanged)."""
+        if id(t) not in self.read_outside:
+            self.read_outside[id(t)] = (t, t._vc[0])
+
+    def made(self, t, source=None):
+        """t was made inside the traced code from `source` (tensor() of data): a temporary,
+        whose value the graph may hold; when source is a tensor from outside, that is a
+        value read from outside."""
+        self.created[id(t)] = t
+        if isinstance(source, Tensor) and not self.made_here(source):
+            self.read_from_outside(source)
 
     def made_here(self, t):
         """Was tensor t made by eager ops inside the traced code (a temporary)?"""
@@ -223,6 +242,8 @@ class Tracer:
                               False, self.source())
 
     def constant(self, t):
+        if not self.made_here(t):
+            self.read_from_outside(t)
         hit = self.constants.get(id(t))
         if hit is None:
             # the tensor is kept alive with its node, so its id cannot be reused mid-trace
