@@ -55,10 +55,9 @@ def assert_close(got, want, rtol=1e-5, atol=1e-6, what="value"):
                              f"({(~ok).sum()} of {ok.size} elements off, rtol={rtol}, atol={atol})")
 
 
-def compiled_step(model, opt, backend="llvm"):
-    """`step(x, y)`, compiled whole: zero_grad, cross-entropy of model(x) against y,
-    backward and opt.step(); returns the loss."""
-    @tc.compile(backend=backend)
+def train_step(model, opt):
+    """`step(x, y)`: zero_grad, cross-entropy of model(x) against y, backward and
+    opt.step(); returns the loss."""
     def step(x, y):
         opt.zero_grad()
         loss = tc.nn.functional.cross_entropy(model(x), y)
@@ -66,3 +65,8 @@ def compiled_step(model, opt, backend="llvm"):
         opt.step()
         return loss
     return step
+
+
+def compiled_step(model, opt, backend="llvm"):
+    """train_step(model, opt), compiled whole."""
+    return tc.compile(train_step(model, opt), backend=backend)

@@ -8,26 +8,17 @@ import threading
 import numpy as np
 
 import tracecomp as tc
-import tracecomp.nn.functional as F
 from tracecomp import nn
 from tracecomp.codegen.llvm.runtime import arenas
 from tracecomp.codegen.llvm.runtime.runner import Runner
 
-from helpers import assert_close
+from helpers import assert_close, compiled_step, train_step
 
 
 def _runners(compiled):
     cache = compiled.cache
     return [r for sig in cache.signatures() for art in [cache.get(sig)]
             for r in (art.run_forward, art.run_backward) if isinstance(r, Runner)]
-
-
-def _step(model, opt, x, y):
-    opt.zero_grad()
-    loss = F.cross_entropy(model(x), y)
-    loss.backward()
-    opt.step()
-    return loss
 
 
 def _setup():
@@ -81,20 +72,21 @@ def test_calls_from_two_threads_each_get_an_arena():
 
 def test_gradients_are_computed_into_the_arrays_zero_grad_let_go():
     model, opt, x, y = _setup()
-    step = tc.compile(lambda x, y: _step(model, opt, x, y))
+    step = compiled_step(model, opt)
     ref_model, ref_opt, _, _ = _setup()
+    ref_step = train_step(ref_model, ref_opt)
     first = next(model.parameters())
     pointers = []
     for _ in range(4):
         step(x, y)
-        _step(ref_model, ref_opt, x, y)
+        ref_step(x, y)
         pointers.append(first.grad.data_ptr())
     assert len(set(pointers[1:])) == 1      # the same buffer from the second artifact on
     held = first.grad                       # someone keeps the old gradient now
     before = held.numpy().copy()
     x.mul_(2)
     step(x, y)
-    _step(ref_model, ref_opt, x, y)
+    ref_step(x, y)
     assert first.grad.data_ptr() != held.data_ptr()
     np.testing.assert_array_equal(held.numpy(), before)     # untouched
     for p, q in zip(model.parameters(), ref_model.parameters()):
@@ -104,7 +96,7 @@ def test_gradients_are_computed_into_the_arrays_zero_grad_let_go():
 
 def test_the_first_steps_buffers_move_to_the_artifact_that_runs_after_it():
     model, opt, x, y = _setup()
-    step = tc.compile(lambda x, y: _step(model, opt, x, y))
+    step = compiled_step(model, opt)
     for _ in range(3):
         step(x, y)
     first, later = _runners(step)

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 import tracecomp as tc
-import tracecomp.nn.functional as F
 from tracecomp import nn
 from tracecomp.codegen.llvm.runtime import engine, split_compile
+
+from helpers import train_step
 
 
 def _lenet_step(seed=0):
@@ -16,14 +17,7 @@ def _lenet_step(seed=0):
                           nn.Linear(4 * 13 * 13, 32), nn.GELU(approximate="tanh"),
                           nn.Linear(32, 10))
     opt = tc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-
-    def step(x, y):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-    return model, step
+    return model, train_step(model, opt)
 
 
 def _train(compiled, steps=3):
