@@ -36,7 +36,7 @@ from ..user_code import stale_error
 from . import attributes as compile_attributes
 from . import bridge, lowering
 from . import state as compile_state
-from .fast_call import FastCall, filled
+from .fast_call import FastCall, filled, own
 from .pipeline import PassRecord, run_passes, simplify_pipeline
 from .placement import backend_for
 from .signature import (
@@ -180,7 +180,7 @@ def execute(art, tensors, state, roots=()):
         compile_state.release_replaced_grads(art, every, arrays, state, len(tensors))
     results = art.run_forward(arrays)
     n, m = art.n_outputs, art.n_effect_values
-    outputs = _own(results[:n + m], arrays, getattr(art.run_forward, "donated", None))
+    outputs = own(results[:n + m], arrays, getattr(art.run_forward, "donated", None))
     del arrays          # apply() adopts an output only into a tensor whose array nobody holds
     outputs, written, saved = outputs[:n], outputs[n:], results[n + m:]
     if art.effects:
@@ -201,24 +201,6 @@ def execute(art, tensors, state, roots=()):
         compile_attributes.apply(art.attribute_writes, out_tensors[art.n_user_outputs:], roots)
         out_tensors = out_tensors[:art.n_user_outputs]
     return unflatten(art.out_structure, out_tensors, art.out_statics)
-
-
-def _own(outputs, inputs, donated=None):
-    """Outputs as fresh arrays, as eager ops return them: simplification may turn an
-    output into an input (x * 1 -> x), two outputs into one (CSE) or a constant, and a
-    user's in-place update of one must not reach the others. An update the runner wrote
-    over its input's array (`donated`: output position -> input position) is that
-    tensor's new value already."""
-    taken = {id(a) for a in inputs}
-    owned = []
-    for k, a in enumerate(outputs):
-        if donated and k in donated and a is inputs[donated[k]]:
-            pass
-        elif id(a) in taken or not a.flags.writeable:
-            a = a.copy()
-        taken.add(id(a))
-        owned.append(a)
-    return owned
 
 
 # --- the user-facing wrappers --------------------------------------------------------------
@@ -291,19 +273,18 @@ class CompiledFunction:
             grad_enabled = grad_mode.state.enabled
             last = self._last_call          # the same signature as last time: ~10 us less
             tensors = last and last.tensors(fn, args, kwargs, state, flags, grad_enabled)
+            art = None
             if tensors is not None:
                 art = last.art
                 if last.debug and debug_level() >= 1:     # reading the environment: ~1 us
                     emit(1, f"[tracecomp] cache hit: {_name(fn)}")
-            else:
-                art, tensors = self._lookup(fn, args, kwargs, state, module_names, flags,
-                                            optimizers, roots)
-                self._last_call = LastCall.of(fn, args, kwargs, tensors, state, flags,
-                                              grad_enabled, art)
-            if art.outside is not None and not compile_state.outside_unchanged(art.outside):
-                self.cache.discard(art)     # a value it holds as a constant has changed
-                self._stale = ("a tensor it reads from outside its arguments and modules "
-                               "changed (pass tensors that change as arguments)")
+            # a second round when the artifact found holds a constant that has changed
+            while art is None or (art.outside is not None
+                                  and not compile_state.outside_unchanged(art.outside)):
+                if art is not None:
+                    self.cache.discard(art)
+                    self._stale = ("a tensor it reads from outside its arguments and "
+                                   "modules changed (pass tensors that change as arguments)")
                 art, tensors = self._lookup(fn, args, kwargs, state, module_names, flags,
                                             optimizers, roots)
                 self._last_call = LastCall.of(fn, args, kwargs, tensors, state, flags,

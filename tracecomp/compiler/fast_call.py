@@ -26,7 +26,6 @@ from numpy import ndarray
 from .. import grad_mode
 from ..debug_log import debug_level
 from ..tensor import Tensor
-from .signature import tensor_spec
 
 _grad = grad_mode.state
 
@@ -53,7 +52,7 @@ class FastCall:
         if code is None:
             return None
         fast = FastCall()
-        fast.specs = [(*tensor_spec(a)[:2], bool(a._requires_grad), None) for a in args]
+        fast.specs = [(a._data.shape, a._data.dtype, bool(a._requires_grad)) for a in args]
         fast.grad_enabled = grad_enabled
         fast.runner = art.run_forward
         # an output buffer of its own each call (neither an input nor a constant)
@@ -72,7 +71,7 @@ class FastCall:
         # data for graph values while it runs, which the ndarray check turns into a miss,
         # so unlike the general call this one needs no hold on the trace gate
         arrays = [a._data for a in args]
-        for a, data, (shape, dtype, requires_grad, _) in zip(args, arrays, self.specs):
+        for a, data, (shape, dtype, requires_grad) in zip(args, arrays, self.specs):
             if (type(data) is not ndarray or type(a) is not Tensor or a.grad is not None
                     or data.shape != shape or data.dtype != dtype
                     or a._requires_grad is not requires_grad):
@@ -86,15 +85,25 @@ class FastCall:
             if cell.cell_contents is not value:
                 return None
         out = self.runner(arrays)[0]
-        if self.fresh:
-            return Tensor._make(out)
-        for a in arrays:            # an output the simplifier made an input (x * 1 -> x)
-            if out is a:
-                out = out.copy()
-                break
-        if not out.flags.writeable:     # a constant folded into the output
-            out = out.copy()
-        return Tensor._make(out)
+        return Tensor._make(out if self.fresh else own([out], arrays)[0])
+
+
+def own(outputs, inputs, donated=None):
+    """Outputs as fresh arrays, as eager ops return them: simplification may turn an
+    output into an input (x * 1 -> x), two outputs into one (CSE) or a constant, and a
+    user's in-place update of one must not reach the others. An update the runner wrote
+    over its input's array (`donated`: output position -> input position) is that
+    tensor's new value already."""
+    taken = {id(a) for a in inputs}
+    owned = []
+    for k, a in enumerate(outputs):
+        if donated and k in donated and a is inputs[donated[k]]:
+            pass
+        elif id(a) in taken or not a.flags.writeable:
+            a = a.copy()
+        taken.add(id(a))
+        owned.append(a)
+    return owned
 
 
 def filled(cell):

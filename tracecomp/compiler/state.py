@@ -66,11 +66,11 @@ def collect(modules, optimizers, memo=None):
         walk = _walk(modules)
         if memo is not None:
             memo["walk"] = (structure.version(), tuple(modules), walk) if walk[4] else None
-    state, module_names, flags, params = list(walk[0]), walk[1], list(walk[2]), walk[3]
+    state, module_names, flags, params = list(walk[0]), walk[1], walk[2], walk[3]
     if not optimizers and all(p.grad is None for p in params):
-        return state, module_names, tuple(flags)
+        return state, module_names, flags
     seen = {id(t) for _, t in state}
-    params = list(params)
+    flags, params = list(flags), list(params)
     # labels of what follows are tuples, formatted only when shown (signature.label_text)
     labels = {id(t): label for label, t in state}   # for grads and optimizer state
 
