@@ -23,12 +23,16 @@ OP_COSTS = {
     **dict.fromkeys(("sin", "cos", "pow"), 16),
     **dict.fromkeys(("sqrt", "rsqrt", "remainder", "argmax", "argmin", "gather", "unfold"), 1),
 }
-VECTOR_BYTES = (("avx512f", 64), ("avx", 32))     # the first feature the host has; else 16
+# the first width whose features the host all has; else 16. A feature needs those below it
+# (LLVM clears AVX-512 along with a `-avx` or `-avx2` in TRACECOMP_CPU_FEATURES, while the
+# host's map still says avx512f), so each width names the whole chain.
+VECTOR_BYTES = ((("avx512f", "avx2", "avx"), 64), (("avx",), 32))
 
 
 def vector_bytes(features):
     """The widest vector register, in bytes, of a CPU with `features` (llvmlite's map)."""
-    return next((width for name, width in VECTOR_BYTES if features.get(name)), 16)
+    return next((width for names, width in VECTOR_BYTES
+                 if all(features.get(name) for name in names)), 16)
 
 
 def host():

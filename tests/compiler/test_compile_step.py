@@ -66,7 +66,10 @@ def test_compiled_training_step_matches_eager(name, opt_cls, kw, backend):
         for key, value in ref_opt.state[p].items():
             got = opt.state[q][key]
             assert got.dtype == value.dtype, key
-            np.testing.assert_allclose(got.numpy(), value.numpy(), rtol=1e-4, atol=1e-6,
+            # atol on the state's scale (|values| up to ~10): centered RMSprop divides by
+            # sqrt(v - mean(g)^2), where v and mean(g)^2 nearly cancel, so the last bits of
+            # a gradient (a BLAS on AVX-512 sums in another order) grow to ~3e-6 in its buffer
+            np.testing.assert_allclose(got.numpy(), value.numpy(), rtol=1e-4, atol=1e-5,
                                        err_msg=key)
 
 
