@@ -82,6 +82,12 @@ class Tensor:
         data = self._data
         return data.device if type(data) is DeviceArray else CPU
 
+    @property
+    def _version(self) -> int:
+        """The count of in-place updates of this tensor's data, shared with its views
+        (torch's version counter, which autograd checks saved values against)."""
+        return self._vc[0]
+
     # tensors live on the CPU, or on CUDA through a device backend (devices.py)
     @property
     def is_cpu(self) -> bool:

@@ -7,6 +7,7 @@
   state.py       optimizer state and .grad in whole compiled training steps
   attributes.py  module attributes a compiled call assigns
   bridge.py      a compiled forward as one node of the eager autograd tape
+  fused_step.py  optimizer.step() as one compiled call, for compiled models' parameters
 
 `tracecomp.compile` is driver.compile; the passes are in tracecomp.passes and the
 backends in tracecomp.codegen.

@@ -34,7 +34,7 @@ from ..tracing.gate import GATE
 from ..tracing.tracer import Tracer, wrap
 from ..user_code import stale_error
 from . import attributes as compile_attributes
-from . import bridge, lowering
+from . import bridge, fused_step, lowering
 from . import state as compile_state
 from .fast_call import FastCall, filled, own
 from .pipeline import PassRecord, run_passes, simplify_pipeline
@@ -368,6 +368,7 @@ class CompiledModule:
         object.__setattr__(self, "_orig_mod", module)
         object.__setattr__(self, "_compiled", CompiledFunction(type(module).forward, **options))
         object.__setattr__(self, "_maybe_lazy", True)
+        fused_step.mark_compiled(module)
 
     def __call__(self, *args, **kwargs):
         mod = self._orig_mod
@@ -508,6 +509,7 @@ def _compile_class(cls, options):
             if _initialize_lazy(self, args, kwargs):
                 return Module.__call__(self, *args, **kwargs)
             fn = compiled[self] = CompiledFunction(type(self).forward, **options)
+            fused_step.mark_compiled(self)
         return fn._call(type(self).forward, (self,) + args, kwargs, [self])
 
     cls.__call__ = __call__

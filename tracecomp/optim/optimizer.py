@@ -6,6 +6,7 @@ state, zero_grad, state_dict / load_state_dict in torch's format, hooks, and the
 skeleton. A subclass only says how one group is updated (`_update_group`), using in-place
 Tensor ops (p.add_, buf.mul_(m).add_, p.addcdiv_) so a tracer sees the update as ordinary
 ops; `step` runs it under no_grad, as torch does (with grad on for differentiable=True).
+The compiler may run that same update as one compiled call instead (`fused_update`).
 """
 import warnings
 from collections import defaultdict
@@ -22,6 +23,11 @@ from .hooks import (  # noqa: F401 - torch.optim.optimizer's global hook functio
     register_optimizer_step_pre_hook,
     with_step_hooks,
 )
+
+# Set by tracecomp/compiler/fused_step.py when the compiler is imported: fused_update(opt)
+# runs opt's update as one compiled call and returns True, or returns False and step()
+# loops over the parameters (a hook, so that optim/ does not import the compiler)
+fused_update = None
 
 
 def step_count(step_t):
@@ -176,8 +182,9 @@ class Optimizer(HookMixin):
         # torch's _use_grad_for_differentiable: the update is recorded on the tape only
         # for differentiable=True (meta-learning through the step)
         with set_grad_enabled(bool(self.defaults.get("differentiable", False))):
-            for group in self.param_groups:
-                self._update_group(group)
+            if fused_update is None or not fused_update(self):
+                for group in self.param_groups:
+                    self._update_group(group)
         return loss
 
     def _update_group(self, group):

@@ -1,10 +1,12 @@
 """Hyperparameter checks and values that every optimizer shares, in torch's words.
 
 torch accepts `lr` (and a few others) as a 1-element tensor, and the implementation flags
-`foreach`, `fused`, `capturable` and `differentiable`. Here the update is always the plain
-single-tensor one, which gives torch's numbers for every flag; what the flags change is
-which inputs torch's CPU build refuses, and those refusals are reproduced here: fused with
-foreach or differentiable, and capturable=True, which needs an accelerator.
+`foreach`, `fused`, `capturable` and `differentiable`. Here the update is the plain
+single-tensor one, which gives torch's numbers for every flag, run as written or, with
+fused=True (and for compiled models' parameters), compiled into one native call
+(compiler/fused_step.py). The flags also change which inputs torch's CPU build refuses,
+and those refusals are reproduced here: fused with foreach or differentiable, and
+capturable=True, which needs an accelerator.
 """
 import numpy as np
 

@@ -1,0 +1,137 @@
+"""optimizer.step() as one native call, for the parameters of compiled models.
+
+Eagerly, an optimizer loops over its parameters and runs a few numpy ops on each (SGD with
+momentum: three; Adam: about ten), every op one pass over memory and a few microseconds of
+dispatch. Here the optimizer's own update, the `_update_group` code that runs eagerly, is
+compiled as a function of the optimizer: the compiler traces it as it traces a whole
+training step (parameters, gradients and state are inputs; the new values are written
+back into the same arrays, passes/donation.py), so a step is one native call with one
+fused kernel per parameter. The numbers are the loop's (tests/compiler/test_fused_step.py).
+
+When (`use(opt)`):
+- `fused=True`, as torch's CPU build runs SGD, Adam, AdamW and Adagrad as one kernel;
+- `fused` left None, when every parameter that has a gradient belongs to a module given to
+  `tracecomp.compile` (`mark_compiled`): the user chose compiled code for that model, and
+  an eager step after its compiled backward costs more than the backward itself (MLP
+  784-256-256-10 with SGD momentum: 230 us of a 1.4 ms step, 100-130 us compiled).
+Never with `fused=False`, `differentiable=True`, a tensor hyperparameter (its
+value would be baked in), a parameter off the CPU, or while a compiled function traces
+the step (it is then part of that function's graph).
+
+A changed hyperparameter (a scheduler's new lr) compiles the update again, as it does a
+compiled whole step; an optimizer whose update compiled more than MAX_COMPILES times in
+fewer than PAYBACK_STEPS steps a compile goes back to the loop (compiling takes ~0.1 s and
+saves ~0.1 ms a step: an lr that changes every step would make every step slower). A
+compile that fails warns and leaves that optimizer on the loop.
+
+Importing this module (the driver does) installs `run` as Optimizer.step's hook.
+"""
+import warnings
+import weakref
+
+import numpy as np
+
+from .. import context
+from ..debug_log import emit
+from ..nn import structure
+from ..optim import optimizer as optimizer_module
+from ..tensor import Tensor
+
+MAX_COMPILES = 4        # the first two steps compile twice (the state appears at step 1)
+PAYBACK_STEPS = 200
+
+_COMPILED_MODULES = weakref.WeakSet()
+_compiled_params = [None, frozenset()]  # [(structure version, module count), ids]
+_STEPS = weakref.WeakKeyDictionary()    # optimizer -> FusedStep
+
+
+def mark_compiled(module):
+    """`module` was given to tracecomp.compile: its optimizers' steps may run compiled."""
+    _COMPILED_MODULES.add(module)
+
+
+def _update_all(opt):
+    """What Optimizer.step runs for every group: the function compiled here."""
+    for group in opt.param_groups:
+        opt._update_group(group)
+
+
+class FusedStep:
+    """One optimizer's compiled update, and how much it has been used."""
+
+    __slots__ = ("compiled", "steps", "off")
+
+    def __init__(self):
+        from .driver import CompiledFunction  # the driver imports this module
+        self.compiled = CompiledFunction(_update_all)
+        self.steps = 0
+        self.off = False
+
+    def __call__(self, opt):
+        self.steps += 1
+        try:
+            self.compiled(opt)
+        except Exception as exc:
+            self.off = True
+            warnings.warn(f"{type(opt).__name__}.step(): the update could not be compiled "
+                          f"({type(exc).__name__}: {exc}); this optimizer updates its "
+                          f"parameters one by one from now on", stacklevel=4)
+            return False
+        compiles = self.compiled.compiles
+        if compiles > MAX_COMPILES and self.steps < PAYBACK_STEPS * compiles:
+            self.off = True
+            emit(1, f"[tracecomp] {type(opt).__name__}.step(): {compiles} compiles in "
+                    f"{self.steps} steps (a hyperparameter keeps changing); updating "
+                    f"parameter by parameter from now on")
+        return True
+
+
+def run(opt):
+    """Run opt's update as one compiled call and return True, or return False (the caller
+    then loops over the parameters). Optimizer.step calls this under its grad mode."""
+    if not use(opt):
+        return False
+    fused = _STEPS.get(opt)
+    if fused is None:
+        fused = _STEPS[opt] = FusedStep()
+    return not fused.off and fused(opt)
+
+
+def use(opt):
+    """Whether opt's update should run compiled now (the module docstring's rules)."""
+    if context.current() is not None or type(opt)._update_group is \
+            optimizer_module.Optimizer._update_group:
+        return False
+    fused = None
+    for group in opt.param_groups:     # ~1 us: this runs on every eager step
+        if group.get("fused") is False or group.get("differentiable"):
+            return False
+        if group.get("fused"):
+            fused = True
+        for key, value in group.items():
+            if key != "params" and isinstance(value, Tensor):
+                return False
+    if not fused and not _COMPILED_MODULES:
+        return False
+    with_grad = [p for group in opt.param_groups for p in group["params"]
+                 if p.grad is not None]
+    if not with_grad or not all(type(p._data) is np.ndarray and
+                                type(p.grad._data) is np.ndarray for p in with_grad):
+        return False
+    if fused:
+        return True
+    ids = _compiled_param_ids()
+    return all(id(p) in ids for p in with_grad)
+
+
+def _compiled_param_ids():
+    """ids of the parameters of every module given to compile(), kept while no module
+    changed (nn/structure.py counts the changes)."""
+    key = (structure.version(), len(_COMPILED_MODULES))
+    if _compiled_params[0] != key:
+        _compiled_params[:] = [key, frozenset(id(p) for m in list(_COMPILED_MODULES)
+                                              for p in m.parameters())]
+    return _compiled_params[1]
+
+
+optimizer_module.fused_update = run
