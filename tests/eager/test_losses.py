@@ -136,6 +136,31 @@ def test_cross_entropy_all_ignored_is_nan_like_torch():
     assert np.isnan(got.item()) and np.isnan(want.item())
 
 
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("shape", [(16, 5), (4, 5, 3), (5,)])
+def test_nll_without_ignored_targets_is_the_weighted_formulas_numbers(shape, reduction):
+    """A batch with no ignored target takes a shorter path (every class weight is 1): its
+    loss and gradient are bit for bit those of the path with weights and ignore_index."""
+    from tracecomp.nn import functional_losses
+    x = randn(*shape)
+    batched = len(shape) > 1
+    t = labels(shape[1], *shape[:1] + shape[2:]) if batched else labels(shape[0])
+    results = []
+    for short in (True, False):
+        xs = tc.tensor(x, requires_grad=True)
+        keep = functional_losses._nothing_ignored
+        if not short:       # the general path, forced
+            functional_losses._nothing_ignored = lambda *_: False
+        try:
+            loss = F.cross_entropy(xs, tc.tensor(t), reduction=reduction)
+        finally:
+            functional_losses._nothing_ignored = keep
+        loss.sum().backward()
+        results.append((loss.detach().numpy(), xs.grad.numpy()))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
 def test_bce_with_logits_extreme_logits_stay_finite():
     x = np.array([-200.0, -30.0, 0.0, 30.0, 200.0], np.float32)
     y = np.array([1.0, 0.0, 1.0, 1.0, 0.0], np.float32)
