@@ -3,6 +3,8 @@ model given to compile(), and for fused=True. Parameters and optimizer state mus
 torch's step for step; the loop is kept where the compiled update would be wrong or slow
 (fused=False, a tensor lr, an lr that changes every step, a step traced by a compiled
 whole step)."""
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -121,6 +123,26 @@ def test_an_lr_changed_every_step_goes_back_to_the_loop_with_the_same_numbers():
     _train(torch, ref, ref_opt, ref, steps, decay)
     entry = fused_step._STEPS[opt]
     assert entry.off and entry.compiled.compiles == fused_step.MAX_COMPILES + 1
+    _assert_same(model, ref, opt, ref_opt)
+
+
+def test_an_lr_schedule_compiles_again_without_recompile_warnings(monkeypatch):
+    """A StepLR-like schedule, its steps far apart (PAYBACK_STEPS lowered so that a test
+    can afford them): the update stays compiled, follows every new lr, and its compiles do
+    not set off compile()'s recompile warning, which is about the user's own functions."""
+    monkeypatch.setattr(fused_step, "PAYBACK_STEPS", 1)
+    model, ref = _models()
+    opt = tc.optim.Adam(model.parameters(), lr=1e-2)
+    ref_opt = torch.optim.Adam(ref.parameters(), lr=1e-2)
+    schedules = (tc.optim.lr_scheduler.StepLR(opt, 2, gamma=0.5),
+                 torch.optim.lr_scheduler.StepLR(ref_opt, 2, gamma=0.5))
+    steps = 2 * 12
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _train(tc, model, opt, tc.compile(model), steps, lambda *_: schedules[0].step())
+    _train(torch, ref, ref_opt, ref, steps, lambda *_: schedules[1].step())
+    entry = fused_step._STEPS[opt]
+    assert not entry.off and entry.compiled.compiles == 2 + 11
     _assert_same(model, ref, opt, ref_opt)
 
 

@@ -26,6 +26,7 @@ compile that fails warns and leaves that optimizer on the loop.
 
 Importing this module (the driver does) installs `run` as Optimizer.step's hook.
 """
+import math
 import warnings
 import weakref
 
@@ -63,7 +64,9 @@ class FusedStep:
 
     def __init__(self):
         from .driver import CompiledFunction  # the driver imports this module
-        self.compiled = CompiledFunction(_update_all)
+        # how often it may compile is this module's rule (MAX_COMPILES), not a recompile
+        # the user should be warned about; the version of an old lr is not called again
+        self.compiled = CompiledFunction(_update_all, recompile_limit=math.inf, cache_size=2)
         self.steps = 0
         self.off = False
 
