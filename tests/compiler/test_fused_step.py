@@ -104,6 +104,19 @@ def test_fused_false_and_tensor_lr_keep_the_loop():
         _assert_same(model, ref, opt, ref_opt)
 
 
+def test_a_model_called_by_a_compiled_function_counts_as_compiled():
+    """Parameters are marked when compiled code that reads their module compiles (so
+    also those bound after compile(model) was called, which compile again)."""
+    model, ref = _models()
+    opt = tc.optim.Adam(model.parameters(), lr=1e-2)
+    ref_opt = torch.optim.Adam(ref.parameters(), lr=1e-2)
+    forward = tc.compile(lambda x: model(x))
+    _train(tc, model, opt, forward, STEPS)
+    _train(torch, ref, ref_opt, ref, STEPS)
+    assert _compiled_update(opt) is not None
+    _assert_same(model, ref, opt, ref_opt)
+
+
 def test_an_eager_model_keeps_the_loop():
     model, _ = _models()
     opt = tc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)

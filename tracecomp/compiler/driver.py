@@ -342,6 +342,7 @@ class CompiledFunction:
                           f"mode compiles again: keep them stable (e.g. drop_last=True in "
                           f"the DataLoader)", stacklevel=4)
         emit(1, f"[tracecomp] compiling {_name(fn)} ({backend}): {reason}")
+        fused_step.mark_compiled(roots)
 
         def call_args(stand_ins):
             return unflatten(structure, stand_ins, [v for _, v in statics])
@@ -368,7 +369,7 @@ class CompiledModule:
         object.__setattr__(self, "_orig_mod", module)
         object.__setattr__(self, "_compiled", CompiledFunction(type(module).forward, **options))
         object.__setattr__(self, "_maybe_lazy", True)
-        fused_step.mark_compiled(module)
+        fused_step.mark_compiled([module])
 
     def __call__(self, *args, **kwargs):
         mod = self._orig_mod
@@ -509,7 +510,6 @@ def _compile_class(cls, options):
             if _initialize_lazy(self, args, kwargs):
                 return Module.__call__(self, *args, **kwargs)
             fn = compiled[self] = CompiledFunction(type(self).forward, **options)
-            fused_step.mark_compiled(self)
         return fn._call(type(self).forward, (self,) + args, kwargs, [self])
 
     cls.__call__ = __call__

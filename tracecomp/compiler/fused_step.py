@@ -10,8 +10,9 @@ fused kernel per parameter. The numbers are the loop's (tests/compiler/test_fuse
 
 When (`use(opt)`):
 - `fused=True`, as torch's CPU build runs SGD, Adam, AdamW and Adagrad as one kernel;
-- `fused` left None, when every parameter that has a gradient belongs to a module given to
-  `tracecomp.compile` (`mark_compiled`): the user chose compiled code for that model, and
+- `fused` left None, when every parameter that has a gradient belongs to a module that
+  compiled code reads (`mark_compiled`: compile(model), or a compiled function calling it,
+  each time it compiles): the user chose compiled code for that model, and
   an eager step after its compiled backward costs more than the backward itself (MLP
   784-256-256-10 with SGD momentum: 230 us of a 1.4 ms step, 100-130 us compiled).
 Never with `fused=False`, `differentiable=True`, a tensor hyperparameter (its
@@ -34,21 +35,24 @@ import numpy as np
 
 from .. import context
 from ..debug_log import emit
-from ..nn import structure
 from ..optim import optimizer as optimizer_module
 from ..tensor import Tensor
 
 MAX_COMPILES = 4        # the first two steps compile twice (the state appears at step 1)
 PAYBACK_STEPS = 200
 
-_COMPILED_MODULES = weakref.WeakSet()
-_compiled_params = [None, frozenset()]  # [(structure version, module count), ids]
+# the parameters themselves, not their modules: an optimizer may outlive the module object
+# (`SGD(compile(Net()).parameters())` keeps only the parameters alive). By id, weakly: a
+# WeakSet would compare tensors with ==, which is elementwise
+_COMPILED_PARAMS = weakref.WeakValueDictionary()
 _STEPS = weakref.WeakKeyDictionary()    # optimizer -> FusedStep
 
 
-def mark_compiled(module):
-    """`module` was given to tracecomp.compile: its optimizers' steps may run compiled."""
-    _COMPILED_MODULES.add(module)
+def mark_compiled(modules):
+    """Compiled code reads these modules: their parameters' optimizer steps may run
+    compiled. Called again at each compile, for parameters added or replaced since."""
+    for module in modules:
+        _COMPILED_PARAMS.update((id(p), p) for p in module.parameters())
 
 
 def _update_all(opt):
@@ -114,27 +118,15 @@ def use(opt):
         for key, value in group.items():
             if key != "params" and isinstance(value, Tensor):
                 return False
-    if not fused and not _COMPILED_MODULES:
+    if not fused and not _COMPILED_PARAMS:
         return False
     with_grad = [p for group in opt.param_groups for p in group["params"]
                  if p.grad is not None]
     if not with_grad or not all(type(p._data) is np.ndarray and
                                 type(p.grad._data) is np.ndarray for p in with_grad):
         return False
-    if fused:
-        return True
-    ids = _compiled_param_ids()
-    return all(id(p) in ids for p in with_grad)
-
-
-def _compiled_param_ids():
-    """ids of the parameters of every module given to compile(), kept while no module
-    changed (nn/structure.py counts the changes)."""
-    key = (structure.version(), len(_COMPILED_MODULES))
-    if _compiled_params[0] != key:
-        _compiled_params[:] = [key, frozenset(id(p) for m in list(_COMPILED_MODULES)
-                                              for p in m.parameters())]
-    return _compiled_params[1]
+    compiled = _COMPILED_PARAMS.get
+    return fused or all(compiled(id(p)) is p for p in with_grad)
 
 
 optimizer_module.fused_update = run
