@@ -28,7 +28,8 @@ def key(group, *extra):
                 reads.append(("value", type(x).__name__, repr(x)))
         members.append((n.op, tuple(n.shape), n.dtype.str, _params(n), tuple(reads)))
     inputs = tuple((tuple(x.shape), x.dtype.str, _params(x)) for x in group.inputs)
-    return (group.kind, tuple(members), inputs, position[group.root], *extra)
+    return (group.kind, tuple(members), inputs, tuple(position[v] for v in group.values()),
+            *extra)
 
 
 def _params(node):

@@ -34,7 +34,7 @@ from .fusion import ELEMENTWISE
 def run(graph, groups, memory_plan, updates):
     """({output position: input position} of the donations that are safe, log lines), for
     `groups` in the order they run."""
-    step = {g.root: k for k, g in enumerate(groups)}
+    step = {v: k for k, g in enumerate(groups) for v in g.values()}
     last_read = {}          # base node -> the last step that reads it or a view of it
     for k, g in enumerate(groups):
         for x in g.inputs:

@@ -1,4 +1,5 @@
-"""Fusion: group a graph's nodes into kernels, each computing one value (its root).
+"""Fusion: group a graph's nodes into kernels, each computing one value (its root), and
+storing on the way any graph output it computes (its stores).
 
 Groups are grown from consumers towards producers (XLA's instruction fusion): walking the
 nodes from last to first, each node not yet taken roots a new group, which then pulls in
@@ -8,7 +9,11 @@ an operand's producer when
     compute from its operands, so it is folded into the consumer's index arithmetic, never
     copied), and
   - every user of the producer is already in this group (so the value never needs to be
-    stored: nothing outside reads it).
+    stored: nothing outside reads it). A producer that is also a graph output may join an
+    elementwise group of its shape where the backend's Target allows (`multi_output`):
+    the kernel then stores it too (`Group.stores`), at the index it stores the root, so
+    an optimizer's momentum buffer and the parameter updated from it are one kernel and
+    one pass over memory, not two.
 
 A reduction, a fold (col2im, summed per output element) or an unfold (the im2col buffer
 of a matmul, possibly through a permute that lays it out for one product over the whole
@@ -52,9 +57,15 @@ MAX_MEMBERS = 128
 @dataclass
 class Group:
     kind: str     # elementwise | reduce | [un]fold | [batched_]matmul | view | constant | opaque
-    root: Node                  # the one value the group computes
+    root: Node                  # the value the group computes (see stores)
     nodes: list = field(default_factory=list)      # members in graph order, root last
     inputs: list = field(default_factory=list)     # values read from outside, first use first
+    stores: list = field(default_factory=list)     # members stored besides the root (graph
+    #                                                outputs of its shape), in graph order
+
+    def values(self):
+        """The values the group's kernel writes: its root, then its stores."""
+        return [self.root, *self.stores]
 
 
 @dataclass
@@ -87,6 +98,7 @@ def run(graph, target=REFERENCE) -> Fusion:
     order = {n: k for k, n in enumerate(graph.nodes)}
     for g in groups:
         g.nodes.sort(key=order.__getitem__)
+        g.stores.sort(key=order.__getitem__)
         g.inputs = _external_inputs(g)
     return Fusion(groups, log)
 
@@ -142,8 +154,12 @@ def _grow(group, owner, users, outputs, target, names, log):
             owner[producer] = group
             replicated[producer] = replicated[consumer] or _replicates(producer)
             group.nodes.append(producer)
+            stored = producer in outputs
+            if stored:
+                group.stores.append(producer)
             log.append(f"{names[producer]} {producer.op} fused into {names[group.root]} "
-                       f"{group.root.op}")
+                       f"{group.root.op}" + (" (and stored by it: a graph output)"
+                                              if stored else ""))
             work.append(producer)
 
 
@@ -166,7 +182,8 @@ def _refusal(group, consumer, producer, owner, users, outputs, target):
             return "the generated GEMM (no BLAS found) reads its operands as stored"
     elif not pointwise(producer):
         return f"{producer.op} is not elementwise"
-    if producer in outputs:
+    if producer in outputs and not (target.multi_output and group.kind == ELEMENTWISE
+                                    and producer.shape == group.root.shape):
         return "it is a graph output (it must be stored)"
     outside = [u for u in users[producer] if owner.get(u) is not group]
     if outside:

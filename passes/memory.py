@@ -1,6 +1,7 @@
 """Memory planning: where each fused group's value lives while a compiled graph runs.
 
-A backend that runs the groups of `fusion.run` in order needs a buffer per group value.
+A backend that runs the groups of `fusion.run` in order needs a buffer per group value (its
+root's, and each of its `stores`, which are graph outputs).
 This pass lays the values that live only inside one call (intermediates) out in ONE arena
 that a runner allocates once and reuses across calls, so a call allocates only its outputs:
 
@@ -67,13 +68,13 @@ def run(graph, fusion_plan, stored=None) -> MemoryPlan:
         if g.kind == "view":
             x = g.root.inputs[0]
             alias[g.root] = alias.get(x, x)
-    kept = {g.root for g in groups if stored(g) and g.kind not in NO_BUFFER}
+    kept = {v for g in groups if stored(g) and g.kind not in NO_BUFFER for v in g.values()}
     fresh = []
     for o in graph.outputs:
         b = alias.get(o, o)
         if b in kept and b not in fresh:
             fresh.append(b)
-    step = {g.root: k for k, g in enumerate(groups)}
+    step = {v: k for k, g in enumerate(groups) for v in g.values()}
     lives = {b: [step[b], step[b]] for b in kept if b not in fresh}
     for k, g in enumerate(groups):
         for x in g.inputs:

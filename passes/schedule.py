@@ -75,7 +75,7 @@ def plan(graph, fusion_plan, memory_plan, native, split=lambda group: None):
     needed = list(graph.inputs) + list(memory_plan.fresh)    # all: filled in one sweep
     for s in entries:
         for g in s.groups:
-            for x in g.inputs + [g.root]:
+            for x in g.inputs + g.values():
                 b = memory_plan.base(x)
                 if b not in memory_plan.offsets and b not in needed:
                     needed.append(b)

@@ -1,7 +1,8 @@
 """What a backend tells the backend-neutral passes about the machine it compiles for.
 
 Fusion asks its Target which nodes one kernel can compute (`supported`), whether a matmul
-reads its operands transposed (a BLAS's trans flags) and what an op costs inside a kernel:
+reads its operands transposed (a BLAS's trans flags), whether a kernel may store more than
+its root (`multi_output`) and what an op costs inside a kernel:
 an op that costs more than simple arithmetic is stored once rather than recomputed for
 every overlapping window that reads it. A backend's code generators read the vector width
 from the same object. Each backend builds its own (the llvm backend's comes from the host
@@ -19,6 +20,9 @@ class Target:
     matmul_transposes: bool = True       # a matmul reads an operand transposed, no copy
     vector_bytes: int = 16               # the widest vector register
     op_costs: Mapping = field(default_factory=dict)   # op -> cost(op), where not 0
+    # an elementwise kernel may also store members that are graph outputs (fusion's
+    # Group.stores): the backend's kernels take one output pointer per stored value
+    multi_output: bool = False
 
     def cost(self, op):
         """What op costs in a kernel beyond simple arithmetic, in simple element operations

@@ -208,7 +208,9 @@ def _lower(graph, runner, names, stage, updates):
             module.globals[name].linkage = "internal"
     for group in plan.groups:           # which graph nodes each kernel computes, for dumps
         label = kernel_names.get(group.root, group.kind)
-        plan.log.append(f"{label}: " + ", ".join(f"{names[n]} {n.op}" for n in group.nodes))
+        plan.log.append(f"{label}: " + ", ".join(f"{names[n]} {n.op}" for n in group.nodes)
+                        + (f" (also stores {', '.join(names[n] for n in group.stores)})"
+                           if group.stores else ""))
     if runner == "steps":
         stage.enter("compiling the LLVM module")
         stage.begin("llvm compile", len(kernel_names))
@@ -298,13 +300,15 @@ def _step(group, library, kernel_names):
 
 
 def _native(library, name, group):
-    fn = library.cfunc(name, None, *([ctypes.c_void_p] * (len(group.inputs) + 1)))
-    inputs, shape, dtype = group.inputs, group.root.shape, group.root.dtype
+    values, inputs = group.values(), group.inputs
+    fn = library.cfunc(name, None, *([ctypes.c_void_p] * (len(inputs) + len(values))))
 
     def run(env):
-        out = np.empty(shape, dtype)
-        fn(*[env[i].ctypes.data for i in inputs], out.ctypes.data)
-        return out
+        outs = [np.empty(v.shape, v.dtype) for v in values]
+        fn(*[env[i].ctypes.data for i in inputs], *[o.ctypes.data for o in outs])
+        for v, out in zip(values[1:], outs[1:]):    # the kernel's stores besides its root
+            env[v] = out
+        return outs[0]
     return run
 
 

@@ -70,7 +70,7 @@ def emit(module, layout, memory_plan, kernel_names, gemm):
                 _matmul(b, g, pointer, gemm[g.root.dtype.name])
             else:
                 callee = module.get_global(kernel_names[g.root])
-                b.call(callee, [pointer(x) for x in g.inputs] + [pointer(g.root)]
+                b.call(callee, [pointer(x) for x in g.inputs + g.values()]
                        + list(fn.args[1:]))
         b.ret_void()
         names.append(step.name)

@@ -61,13 +61,15 @@ class KernelBuilder:
     def __init__(self, module, group, name, ranged=False):
         self.module, self.group = module, group
         self.members = set(group.nodes)
-        n = len(group.inputs) + 1
+        n = len(group.inputs) + 1 + len(group.stores)
         fnty = ir.FunctionType(ir.VoidType(), [PTR] * n + [I64] * (2 if ranged else 0))
         self.fn = ir.Function(module, fnty, name=name)
         for arg in self.fn.args[:n]:
             arg.add_attribute("noalias")
         self.ptr = dict(zip(group.inputs, self.fn.args))
-        self.out = self.fn.args[n - 1]
+        self.out = self.fn.args[len(group.inputs)]
+        # where the kernel stores its other values (elementwise groups' stores), in order
+        self.store_ptrs = self.fn.args[len(group.inputs) + 1:n]
         self.range = tuple(self.fn.args[n:]) if ranged else None
         self.b = ir.IRBuilder(self.fn.append_basic_block("entry"))
         self.e = Emitter(self.b, module)
@@ -352,7 +354,12 @@ def elementwise_kernel(module, group, name, ranged=False):
         if len(loops) < len(shape):       # split the merged index back into the dims
             tail = shape[len(loops) - 1:]
             idx = list(idx[:-1]) + _digits(k.b, idx[-1], tail)
-        k.store(k.value(root, idx), k.out, shape, idx, root.dtype)
+        # every value of this index before any store: a store may go over an input it
+        # reads (passes/donation.py), so each element is loaded before it is overwritten
+        values = [(k.value(v, idx), ptr, v.dtype) for v, ptr in
+                  zip(group.values(), [k.out, *k.store_ptrs])]
+        for value, ptr, dtype in values:
+            k.store(value, ptr, shape, idx, dtype)
     k.loops(loops, body, plain=True)
     return k.finish()
 
