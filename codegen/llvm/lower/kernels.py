@@ -346,7 +346,6 @@ SUPPORT = {"concat": _concat_supported}     # op -> predicate, for index maps th
 # --- kernels ----------------------------------------------------------------------------------
 def elementwise_kernel(module, group, name, ranged=False):
     k = KernelBuilder(module, group, name, ranged)
-    root = group.root
     shape = _coalesced(k, group, ranged)
     loops = _short_tail_merged(shape, keep_first=ranged)
 
