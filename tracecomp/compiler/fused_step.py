@@ -66,11 +66,16 @@ class FusedStep:
 
     __slots__ = ("compiled", "steps", "off")
 
-    def __init__(self):
+    def __init__(self, opt):
         from .driver import CompiledFunction  # the driver imports this module
+
+        def update(opt):
+            _update_all(opt)
+        # what debug output and dumps call it: "compiling Adam.step (fused): first call"
+        update.__qualname__ = f"{type(opt).__name__}.step (fused)"
         # how often it may compile is this module's rule (MAX_COMPILES), not a recompile
         # the user should be warned about; the version of an old lr is not called again
-        self.compiled = CompiledFunction(_update_all, recompile_limit=math.inf, cache_size=2)
+        self.compiled = CompiledFunction(update, recompile_limit=math.inf, cache_size=2)
         self.steps = 0
         self.off = False
 
@@ -100,7 +105,7 @@ def run(opt):
         return False
     fused = _STEPS.get(opt)
     if fused is None:
-        fused = _STEPS[opt] = FusedStep()
+        fused = _STEPS[opt] = FusedStep(opt)
     return not fused.off and fused(opt)
 
 
