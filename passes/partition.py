@@ -28,7 +28,10 @@ what saves memory; 1.0 recomputes nothing but views of inputs and constants (the
 values are exactly what the backward reads); 0.0 saves the fewest bytes the cut can reach,
 recomputing whatever that takes; a value in between saves at most
     fewest + budget * (what the backward reads - fewest)
-bytes, recomputing as little as that allows.
+bytes, recomputing as little as that allows. Under a budget, an unfold (a convolution's
+im2col columns, which only move data: 5 MB for LeNet's first layer at batch 64) may be
+recomputed too; without one it is saved, as recomputing it costs a pass over memory that
+the default never pays.
 """
 import functools
 import math
@@ -41,6 +44,7 @@ from tracecomp.passes.min_cut import FlowGraph
 RECOMPUTABLE = frozenset({"elementwise", "movement"})
 NOT_RECOMPUTABLE = frozenset({"window", "random", "guard", "index", "reduce", "matmul",
                               "scan", "sort"})
+UNFOLD = frozenset({"window", "movement"})     # the tags of an unfold (im2col)
 SAVE_WEIGHT = 16        # the cost of saving a byte, against recomputing an element (1)
 MAX_CANDIDATES = 20_000  # values beyond which the cut is not tried (its time grows faster)
 
@@ -98,7 +102,8 @@ def choose(reads, held, order, memory_budget=None):
     the forward values `reads` that the backward reads; `held` values (inputs, forward
     outputs) cost nothing to save; `order` numbers the forward values (determinism: the
     cut among equal ones follows the flow graph's order)."""
-    region = sorted(_candidates(reads), key=order.__getitem__)
+    region = sorted(_candidates(reads, windows=memory_budget is not None),
+                    key=order.__getitem__)
     if not region:
         return sorted(reads, key=order.__getitem__), [], \
             "partition: nothing recomputable; saving what it reads"
@@ -182,16 +187,16 @@ def _needed(reads, saved):
     return list(needed)
 
 
-def _candidates(reads):
+def _candidates(reads, windows=False):
     """The recomputable forward values the backward could reach: the values it reads and
-    their recomputable ancestors."""
-    region, stack = set(), [v for v in reads if recomputable(v)]
+    their recomputable ancestors (with `windows`, unfolds too)."""
+    region, stack = set(), [v for v in reads if recomputable(v, windows)]
     while stack:
         v = stack.pop()
         if v in region:
             continue
         region.add(v)
-        stack.extend(x for x in v.node_inputs() if recomputable(x))
+        stack.extend(x for x in v.node_inputs() if recomputable(x, windows))
     return region
 
 
@@ -200,13 +205,16 @@ def _frontier(region):
     return {x for v in region for x in v.node_inputs() if x not in region}
 
 
-def recomputable(node):
-    """Cheap to compute again from its operands: elementwise and movement ops, constants."""
+def recomputable(node, windows=False):
+    """Cheap to compute again from its operands: elementwise and movement ops, constants;
+    with `windows`, also an unfold (a window op that only moves data)."""
     if node.op == CONSTANT:
         return True
     if node.op == INPUT:
         return False
     tags = node.prim.tags
+    if windows and UNFOLD <= tags:
+        return True
     return bool(tags & RECOMPUTABLE) and not tags & NOT_RECOMPUTABLE
 
 

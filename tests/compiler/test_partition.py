@@ -98,6 +98,35 @@ def test_random_draws_and_products_are_never_recomputed():
         assert "matmul" not in recomputed, budget
 
 
+def _conv_joint():
+    def f(x, w):
+        return F.conv2d(x, w, padding=2).relu().sum()
+    return _joint(f, (4, 1, 12, 12), (3, 1, 5, 5))
+
+
+def test_a_budget_may_recompute_a_convolutions_columns_the_default_saves_them():
+    """im2col's columns (25x the input here) are saved by default and under budget 1.0,
+    recomputed from the input under budget 0.0, with the same gradients."""
+    joint = _conv_joint()
+    default, none_, least = (partition.run(joint, memory_budget=b) for b in (None, 1.0, 0.0))
+    for split in (default, none_, least):
+        verify(split.forward)
+        verify(split.backward)
+    assert "unfold" not in [n.op for n in default.backward.nodes + none_.backward.nodes]
+    assert "unfold" in [n.op for n in least.backward.nodes]
+    assert _saved_bytes(least) < _saved_bytes(default) / 5
+    x, w = tc.randn(4, 1, 12, 12), tc.randn(3, 1, 5, 5)
+    grads = []
+    for budget in (None, 0.0):
+        xs, ws = x.clone().requires_grad_(True), w.clone().requires_grad_(True)
+        f = tc.compile(lambda a, b: F.conv2d(a, b, padding=2).relu().sum(),
+                       memory_budget=budget)
+        f(xs, ws).backward()
+        grads.append((xs.grad.numpy(), ws.grad.numpy()))
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_the_cut_is_deterministic():
     texts = {str(partition.run(_gelu_joint()).backward) for _ in range(3)}
     assert len(texts) == 1

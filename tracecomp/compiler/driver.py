@@ -442,8 +442,9 @@ def compile(model=None, *, backend=None, fallback=None,
     versions (one per signature) kept per function, least recently used evicted (None:
     no bound); an evicted signature compiles again when called. memory_budget: what the
     forward may keep for the backward, 0.0 (least, recomputing cheap values) to 1.0 (all
-    it reads, recomputing nothing), as torch's activation_memory_budget; None: the fewest
-    bytes that need no recomputation beyond what saves memory (passes/partition.py)."""
+    it reads, recomputing nothing), as torch's activation_memory_budget, a budget below 1.0
+    may recompute a convolution's im2col columns too; None: the fewest bytes that need no
+    recomputation beyond what saves memory (passes/partition.py)."""
     unknown = set(torch_options) - TORCH_OPTIONS
     if unknown:
         raise TypeError(f"compile() got an unexpected keyword argument "
