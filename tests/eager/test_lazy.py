@@ -140,10 +140,19 @@ def test_compiled_lazy_module_initializes_on_its_first_call():
     assert compiled._compiled.compiles == 1
 
 
-def test_compiled_function_with_an_uninitialized_lazy_module_says_what_to_do():
-    m = nn.LazyLinear(2)
-    with pytest.raises(ValueError, match="Call `forward` with a dummy batch"):
-        tc.compile(lambda x: m(x))(tc.zeros(2, 5))
+def test_compiled_function_with_an_uninitialized_lazy_module_initializes_it_eagerly():
+    """A compiled function whose module is still lazy runs its first call eagerly (as
+    torch.compile initializes lazy modules), then compiles with the parameters' shapes."""
+    m = nn.Sequential(nn.LazyLinear(4), nn.Tanh(), nn.LazyLinear(2))
+    twin = copy.deepcopy(m)
+    f = tc.compile(lambda x: m(x).sum())
+    x = tc.tensor(_x((3, 5)))
+    first = f(x)
+    assert tuple(m[0].weight.shape) == (4, 5) and f.compiles == 0
+    twin.load_state_dict(m.state_dict())
+    assert_close(first, twin(x).sum(), RTOL, ATOL, "first (initializing) call")
+    assert_close(f(x), twin(x).sum(), RTOL, ATOL, "compiled after the first call")
+    assert f.compiles == 1
 
 
 def test_deepcopy_before_the_first_call_stays_lazy():

@@ -287,8 +287,8 @@ class CompiledFunction:
                                    "modules changed (pass tensors that change as arguments)")
                 art, tensors = self._lookup(fn, args, kwargs, state, module_names, flags,
                                             optimizers, roots)
-                self._last_call = LastCall.of(fn, args, kwargs, tensors, state, flags,
-                                              grad_enabled, art)
+                self._last_call = None if art is _LAZY else LastCall.of(
+                    fn, args, kwargs, tensors, state, flags, grad_enabled, art)
             self.last = art
             if not art.eager:
                 return execute(art, tensors, state, roots)
@@ -302,6 +302,10 @@ class CompiledFunction:
             params = self._params[fn] = _param_names(fn)
         tensors, statics, structure = flatten((args, kwargs))
         tensors = [(_readable(label, params), t) for label, t in tensors]
+        if any(_initialize_lazy(m, (), {}) for m in roots):
+            # lazy parameters not made yet: this call runs eagerly and makes them (as
+            # compile(model)'s first call does); the next one, with their shapes, compiles
+            return _LAZY, tensors
         statics = [(_readable(label, params), v) for label, v in statics]
         held = {id(t) for _, t in state}     # the arguments' own .grad: read when accumulating
         state += [(("grad", label), t.grad) for label, t in tensors
@@ -478,6 +482,9 @@ def _compile_in_place(self, *args, **kwargs):
 
 
 Module.compile = _compile_in_place
+
+
+_LAZY = Artifact({}, [], None, eager=True)     # a call that initializes lazy modules
 
 
 def _initialize_lazy(module, args, kwargs):
