@@ -9,11 +9,13 @@ an operand's producer when
     compute from its operands, so it is folded into the consumer's index arithmetic, never
     copied), and
   - every user of the producer is already in this group (so the value never needs to be
-    stored: nothing outside reads it). A producer that is also a graph output may join an
-    elementwise group of its shape where the backend's Target allows (`multi_output`):
-    the kernel then stores it too (`Group.stores`), at the index it stores the root, so
-    an optimizer's momentum buffer and the parameter updated from it are one kernel and
-    one pass over memory, not two.
+    stored: nothing outside reads it). Where the backend's Target allows (`multi_output`),
+    a producer of an elementwise group's shape that is also a graph output, or is read by
+    nodes after the group's root, joins too: the kernel stores it (`Group.stores`) at the
+    index it stores the root, so an optimizer's momentum buffer and the parameter updated
+    from it, or an activation and the value a backward kernel reads, are one kernel and
+    one pass over memory, not two. Only readers after the root: a group's values are then
+    read only by groups whose roots come later, so the groups still form a DAG.
 
 A reduction, a fold (col2im, summed per output element) or an unfold (the im2col buffer
 of a matmul, possibly through a permute that lays it out for one product over the whole
@@ -84,6 +86,7 @@ def run(graph, target=REFERENCE) -> Fusion:
     names = node_names(graph)
     users = graph.users()
     outputs = set(graph.outputs)
+    order = {n: k for k, n in enumerate(graph.nodes)}
     owner, groups, log = {}, [], []
     for node in reversed(graph.nodes):
         if node in owner:
@@ -92,10 +95,9 @@ def run(graph, target=REFERENCE) -> Fusion:
         if group.kind == "opaque" and node.op != CONSTANT:
             log.append(f"{names[node]} {node.op}: a kernel of its own "
                        f"({'no native lowering' if not target.supported(node) else 'not fusible'})")
-        _grow(group, owner, users, outputs, target, names, log)
+        _grow(group, owner, users, outputs, target, names, log, order)
         groups.append(group)
     groups.reverse()
-    order = {n: k for k, n in enumerate(graph.nodes)}
     for g in groups:
         g.nodes.sort(key=order.__getitem__)
         g.stores.sort(key=order.__getitem__)
@@ -126,7 +128,7 @@ def _kind(node, supported):
     return "opaque"
 
 
-def _grow(group, owner, users, outputs, target, names, log):
+def _grow(group, owner, users, outputs, target, names, log, order):
     group.nodes.append(group.root)
     owner[group.root] = group
     if group.kind in ("constant", "opaque", "view"):
@@ -140,7 +142,8 @@ def _grow(group, owner, users, outputs, target, names, log):
         for producer in consumer.node_inputs():
             if producer in owner or producer.op in ("input", CONSTANT):
                 continue
-            reason = _refusal(group, consumer, producer, owner, users, outputs, target)
+            reason = _refusal(group, consumer, producer, owner, users, outputs, target,
+                              order)
             if not reason and replicated[consumer] and target.cost(producer.op):
                 reason = (f"{producer.op} would be recomputed for every window that reads "
                           f"its element (stored once instead)")
@@ -154,11 +157,12 @@ def _grow(group, owner, users, outputs, target, names, log):
             owner[producer] = group
             replicated[producer] = replicated[consumer] or _replicates(producer)
             group.nodes.append(producer)
-            stored = producer in outputs
+            stored = producer in outputs or any(owner.get(u) is not group
+                                                for u in users[producer])
             if stored:
                 group.stores.append(producer)
             log.append(f"{names[producer]} {producer.op} fused into {names[group.root]} "
-                       f"{group.root.op}" + (" (and stored by it: a graph output)"
+                       f"{group.root.op}" + (" (and stored by it: read after it)"
                                               if stored else ""))
             work.append(producer)
 
@@ -169,7 +173,7 @@ def _replicates(node):
     return {"window", "movement"} <= node.prim.tags
 
 
-def _refusal(group, consumer, producer, owner, users, outputs, target):
+def _refusal(group, consumer, producer, owner, users, outputs, target, order):
     """Why producer cannot join group (None when it can)."""
     if len(group.nodes) >= MAX_MEMBERS:
         return f"the kernel has {MAX_MEMBERS} nodes already (MAX_MEMBERS)"
@@ -182,11 +186,12 @@ def _refusal(group, consumer, producer, owner, users, outputs, target):
             return "the generated GEMM (no BLAS found) reads its operands as stored"
     elif not pointwise(producer):
         return f"{producer.op} is not elementwise"
-    if producer in outputs and not (target.multi_output and group.kind == ELEMENTWISE
-                                    and producer.shape == group.root.shape):
+    storable = (target.multi_output and group.kind == ELEMENTWISE
+                and producer.shape == group.root.shape)
+    if producer in outputs and not storable:
         return "it is a graph output (it must be stored)"
     outside = [u for u in users[producer] if owner.get(u) is not group]
-    if outside:
+    if outside and not (storable and all(order[u] > order[group.root] for u in outside)):
         return f"also read by {len(outside)} node(s) outside this kernel (stored once)"
     return None
 

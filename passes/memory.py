@@ -68,7 +68,11 @@ def run(graph, fusion_plan, stored=None) -> MemoryPlan:
         if g.kind == "view":
             x = g.root.inputs[0]
             alias[g.root] = alias.get(x, x)
-    kept = {v for g in groups if stored(g) and g.kind not in NO_BUFFER for v in g.values()}
+    # in group order, not a set: values of one group tie on size and step, and the
+    # placement (a stable sort) must not follow their hashes, or the same graph would get
+    # other offsets, other IR and another disk-cache key in another process
+    kept = {v: None for g in groups if stored(g) and g.kind not in NO_BUFFER
+            for v in g.values()}
     fresh = []
     for o in graph.outputs:
         b = alias.get(o, o)
