@@ -15,7 +15,9 @@ an operand's producer when
     index it stores the root, so an optimizer's momentum buffer and the parameter updated
     from it, or an activation and the value a backward kernel reads, are one kernel and
     one pass over memory, not two. Only readers after the root: a group's values are then
-    read only by groups whose roots come later, so the groups still form a DAG.
+    read only by groups whose roots come later, so the groups still form a DAG. Only in
+    kernels of elementwise ops: through a movement op a stored value would be read at
+    another index than it is stored at, and computed twice.
 
 A reduction, a fold (col2im, summed per output element) or an unfold (the im2col buffer
 of a matmul, possibly through a permute that lays it out for one product over the whole
@@ -186,8 +188,14 @@ def _refusal(group, consumer, producer, owner, users, outputs, target, order):
             return "the generated GEMM (no BLAS found) reads its operands as stored"
     elif not pointwise(producer):
         return f"{producer.op} is not elementwise"
+    # stored at the root's index, a value read elsewhere in the kernel through a movement
+    # op would be computed twice: stores only in kernels of elementwise ops alone
     storable = (target.multi_output and group.kind == ELEMENTWISE
-                and producer.shape == group.root.shape)
+                and producer.shape == group.root.shape
+                and all(ELEMENTWISE in n.prim.tags for n in group.nodes))
+    if group.stores and ELEMENTWISE not in producer.prim.tags:
+        return "the kernel stores values at its root's index (a movement op would read them " \
+               "at others)"
     if producer in outputs and not storable:
         return "it is a graph output (it must be stored)"
     outside = [u for u in users[producer] if owner.get(u) is not group]

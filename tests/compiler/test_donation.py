@@ -71,7 +71,8 @@ def test_batchnorm_running_statistics_are_updated_in_place():
 def test_an_update_that_reads_other_elements_is_not_written_in_place():
     def shift(x):
         x.copy_(x.flip(0) + x.sum())     # element i reads element n-1-i: in place would clash
-        return x * 2
+        return x.sum() * 2               # (x * 2 would store the update in its own kernel,
+        #                                   which reads the flip from a buffer of its own)
 
     x = tc.arange(6.0)
     want = shift(tc.arange(6.0))
