@@ -122,31 +122,23 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     target = _check_class_target("nll_loss", input, target, weight, ignore_index)
     cdim = _class_dim(input)
     if weight is None and _nothing_ignored(target, ignore_index):
-        return _unweighted_nll(input, target, cdim, reduction)
-    safe, w = _class_weights(target, weight, ignore_index, input.dtype)
+        safe, w = target, None      # every weight 1: no mask, cast or product to run
+    else:
+        safe, w = _class_weights(target, weight, ignore_index, input.dtype)
     picked = C.squeeze(gather(input, cdim, C.unsqueeze(safe, cdim)), cdim)
-    loss = -picked * w
+    loss = -picked if w is None else -picked * w
     if reduction == "mean":
-        return C.sum(loss) / C.sum(w)
+        return C.sum(loss) / (loss.numel() if w is None else C.sum(w))
     return _reduce(loss, reduction)
 
 
 def _nothing_ignored(target, ignore_index):
     """Whether an eager target holds no ignore_index (the usual batch), so that every
-    class weight is 1. Traced, the values are unknown: never."""
+    class weight is 1 and nll_loss skips them: the same numbers (x * 1 and a sum of 1s are
+    exact) from 13 ops instead of 18 forward, 15 instead of 16 backward (the loss of a
+    compiled model runs eagerly). Traced, the values are unknown: never."""
     data = target._data
     return type(data) is np.ndarray and data.size > 0 and not (data == ignore_index).any()
-
-
-def _unweighted_nll(input, target, cdim, reduction):
-    """nll_loss where every weight is 1: the general formula's numbers (-picked * 1,
-    summed, over the summed 1s) from 6 ops instead of 13, and a backward of 4 instead of 11
-    (the loss of a compiled model runs eagerly: 85 of its 224 us forward and backward)."""
-    picked = gather(input, cdim, C.unsqueeze(target, cdim))
-    if reduction == "none":
-        return -C.squeeze(picked, cdim)
-    total = C.sum(picked)
-    return total / -picked.numel() if reduction == "mean" else -total
 
 
 def _smoothing_term(logp, target, weight, ignore_index, reduction):
