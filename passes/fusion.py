@@ -188,20 +188,27 @@ def _refusal(group, consumer, producer, owner, users, outputs, target, order):
             return "the generated GEMM (no BLAS found) reads its operands as stored"
     elif not pointwise(producer):
         return f"{producer.op} is not elementwise"
-    # stored at the root's index, a value read elsewhere in the kernel through a movement
-    # op would be computed twice: stores only in kernels of elementwise ops alone
-    storable = (target.multi_output and group.kind == ELEMENTWISE
-                and producer.shape == group.root.shape
-                and all(ELEMENTWISE in n.prim.tags for n in group.nodes))
     if group.stores and ELEMENTWISE not in producer.prim.tags:
         return "the kernel stores values at its root's index (a movement op would read them " \
                "at others)"
-    if producer in outputs and not storable:
-        return "it is a graph output (it must be stored)"
     outside = [u for u in users[producer] if owner.get(u) is not group]
-    if outside and not (storable and all(order[u] > order[group.root] for u in outside)):
-        return f"also read by {len(outside)} node(s) outside this kernel (stored once)"
+    if producer in outputs or outside:      # it must be stored: by this kernel?
+        if not _storable(group, producer, target):
+            return "it is a graph output (it must be stored)" if producer in outputs \
+                else f"also read by {len(outside)} node(s) outside this kernel (stored once)"
+        if any(order[u] < order[group.root] for u in outside):
+            return f"also read by {len(outside)} node(s) outside this kernel, before it " \
+                   f"(stored once)"
     return None
+
+
+def _storable(group, producer, target):
+    """Whether group's kernel may store producer at its root's index: an elementwise
+    kernel of elementwise ops alone (through a movement op the value would be read at
+    another index too, and computed twice) and producer of the root's shape."""
+    return (target.multi_output and group.kind == ELEMENTWISE
+            and producer.shape == group.root.shape
+            and all(ELEMENTWISE in n.prim.tags for n in group.nodes))
 
 
 def _transposed_im2col(node, supported):
