@@ -115,19 +115,15 @@ def use(opt):
     if context.current() is not None or type(opt)._update_group is \
             optimizer_module.Optimizer._update_group:
         return False
-    fused = None
-    for group in opt.param_groups:     # ~1 us: this runs on every eager step
-        if group.get("fused") is False or group.get("differentiable"):
-            return False
-        if group.get("fused"):
-            fused = True
-        for key, value in group.items():
-            if key != "params" and isinstance(value, Tensor):
-                return False
-    if not fused and not _COMPILED_PARAMS:
+    groups = opt.param_groups
+    if any(g.get("fused") is False or g.get("differentiable") for g in groups):
         return False
-    with_grad = [p for group in opt.param_groups for p in group["params"]
-                 if p.grad is not None]
+    fused = any(g.get("fused") for g in groups)
+    if not fused and not _COMPILED_PARAMS:      # an eager model's step: the loop, at once
+        return False
+    if any(isinstance(v, Tensor) for g in groups for k, v in g.items() if k != "params"):
+        return False
+    with_grad = [p for g in groups for p in g["params"] if p.grad is not None]
     if not with_grad or not all(type(p._data) is np.ndarray and
                                 type(p.grad._data) is np.ndarray for p in with_grad):
         return False
