@@ -30,6 +30,7 @@ def test_quick_run_checks_and_times_every_contestant(capsys, tmp_path):
     for w in data["workloads"]:
         assert f"### {w['title']}" in out
         assert w["other_processes_cores"] is None or w["other_processes_cores"] >= 0
+        assert w["stolen_cores"] is None or w["stolen_cores"] >= 0
         step = ["tracecomp llvm step"] if "train" in w["key"] else []
         assert [c["name"] for c in w["contestants"]] == CONTESTANTS[:2] + step + CONTESTANTS[2:]
         for c in w["contestants"]:
@@ -139,3 +140,20 @@ def test_no_chart_without_matplotlib(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)     # `import matplotlib` fails
     assert report.write_png(str(tmp_path / "chart.png"), []) is False
     assert not (tmp_path / "chart.png").exists()
+
+
+def test_proc_stat_busy_time_leaves_out_idle_guest_and_steal():
+    # user nice system idle iowait irq softirq steal guest guest_nice
+    line = "cpu  600 5 150 1200 40 3 12 810 77 9\n"
+    assert report.busy_and_steal(line) == (600 + 5 + 150 + 3 + 12, 810)
+    assert report.busy_and_steal("cpu  10 0 2 99 1 0 0\n") == (12, 0)     # no steal column
+
+
+def test_a_workload_is_flagged_noisy_by_other_processes_or_by_steal():
+    tiny = Workload("tiny", "tiny", "tiny", list, "GFLOP/s")
+    quiet = report.table(tiny, [], 3, report.Load(others=0.1, stolen=0.1))
+    assert "Noisy" not in quiet
+    stolen = report.table(tiny, [], 3, report.Load(others=0.0, stolen=0.4))
+    assert "**Noisy:** the hypervisor took 0.4 cores (steal) while" in stolen
+    both = report.table(tiny, [], 3, report.Load(others=0.3, stolen=0.2))
+    assert "other processes kept 0.3 cores busy and the hypervisor took 0.2 cores" in both

@@ -71,12 +71,14 @@ def _bench(opts, rounds, json_path, png_path, say):
         info["gpu"] = cuda.get_device_name(0)
     for line in report.machine_lines(info):
         say(line)
-    busy = info.get("busy_cores_before")
-    if busy is not None and busy >= 0.3:
-        say(f"warning: other processes keep {busy} cores busy: thread pools that wait on a "
-            f"busy core inflate multi-threaded timings (--threads 1 avoids that)")
+    busy, stolen = info.get("busy_cores_before"), info.get("stolen_cores_before") or 0
+    if busy is not None and busy + stolen >= 0.3:
+        what = f"other processes keep {busy} cores busy" if busy >= stolen else \
+            f"the hypervisor takes {stolen} cores (steal)"
+        say(f"warning: {what}: thread pools that wait on a busy core inflate "
+            f"multi-threaded timings (--threads 1 avoids that)")
     say()
-    all_results, other_cores = [], []
+    all_results, loads = [], []
     start = time.perf_counter()
     memory = peak.Meter() if opts.memory and opts.device == "cpu" else None
     try:
@@ -85,12 +87,12 @@ def _bench(opts, rounds, json_path, png_path, say):
             meter = report.OtherLoad().start()
             results = run_workload(workload, rounds, ROUND_S[opts.quick], log=say,
                                    settle_s=SETTLE_S[opts.quick])
-            other_cores.append(meter.cores())
+            loads.append(meter.load())
             if memory is not None and workload.memory:
                 say("  step memory, one process per contestant ...")
                 peak.fill(memory, opts, workload, results, log=say)
             say()
-            say(report.table(workload, results, rounds, other_cores[-1]))
+            say(report.table(workload, results, rounds, loads[-1]))
             say()
             all_results.append((workload, results))
             gc.collect()     # drop this workload's models and arrays before the next one
@@ -107,8 +109,7 @@ def _bench(opts, rounds, json_path, png_path, say):
                     "backends": list(opts.backends), "torch_compile": opts.torch_compile,
                     "device": opts.device, "memory": opts.memory,
                     "round_s": ROUND_S[opts.quick], "settle_s": SETTLE_S[opts.quick]}
-        report.write_json(json_path, report.to_json(info, settings, all_results,
-                                                    other_cores))
+        report.write_json(json_path, report.to_json(info, settings, all_results, loads))
         say(f"wrote {json_path}")
     if png_path:
         if report.write_png(png_path, all_results):

@@ -9,7 +9,8 @@ import time
 
 import numpy as np
 
-# cores kept busy by other processes above which a workload's table says it was noisy
+# cores kept busy by other processes or taken by the hypervisor (steal) above which a
+# workload's table says it was noisy
 NOISY_CORES = 0.25
 COLUMNS = ("contestant", "median", "min", "vs tracecomp eager", "vs torch eager", "{unit}",
            "compile", "break-even", "check")
@@ -54,44 +55,69 @@ def machine():
         info["load_average_1min"] = round(os.getloadavg()[0], 2)
     busy = busy_cores()
     if busy is not None:
-        info["busy_cores_before"] = round(busy, 2)
+        info["busy_cores_before"] = busy.others
+        info["stolen_cores_before"] = busy.stolen
     return info
 
 
 def _cpu_seconds():
-    """(seconds all cores spent busy, seconds this process spent) so far, or None."""
+    """(seconds all cores spent busy, seconds the hypervisor took from them (steal), seconds
+    this process spent) so far, or None. /proc/stat's first line counts user, nice, system,
+    idle, iowait, irq, softirq, steal, guest, guest_nice: guest time is already in user and
+    nice, and steal is time a vCPU wanted to run and the host ran something else."""
     try:
         with open("/proc/stat", encoding="utf-8") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
+            busy, steal = busy_and_steal(f.readline())
     except (OSError, ValueError):
         return None
-    busy = sum(fields) - fields[3] - fields[4]      # all but idle and iowait
-    own = os.times()
-    return busy / os.sysconf("SC_CLK_TCK"), own.user + own.system
+    own, tick = os.times(), os.sysconf("SC_CLK_TCK")
+    return busy / tick, steal / tick, own.user + own.system
+
+
+def busy_and_steal(line):
+    """(busy ticks, stolen ticks) of /proc/stat's `cpu ...` line: user + nice + system +
+    irq + softirq, and steal (0 from a kernel too old to count it)."""
+    fields = [int(v) for v in line.split()[1:]] + [0] * 8
+    return sum(fields[k] for k in (0, 1, 2, 5, 6)), fields[7]
+
+
+@dataclasses.dataclass
+class Load:
+    """Cores kept busy by other processes, and cores the hypervisor took (steal), on
+    average over a stretch of time."""
+    others: float
+    stolen: float
+
+    def noise(self):
+        return self.others + self.stolen
 
 
 class OtherLoad:
-    """How many cores other processes kept busy between start() and cores(): Linux only
-    (None elsewhere). Noise the report can name, instead of leaving it in the numbers."""
+    """What else ran between start() and load(): Linux only (None elsewhere). Noise the
+    report can name, instead of leaving it in the numbers. On the 2-vCPU VMs we measure on,
+    compiled LeNet inference with 2 BLAS threads ran 1.5-1.9 ms per call for seconds, then
+    4.4-5.0 ms for seconds, in one process; `top` showed 33 % steal in a slow stretch, and
+    the same run on one thread never slowed so."""
 
     def start(self):
         self.t0, self.cpu0 = time.perf_counter(), _cpu_seconds()
         return self
 
-    def cores(self):
+    def load(self):
         cpu1, wall = _cpu_seconds(), time.perf_counter() - self.t0
         if cpu1 is None or self.cpu0 is None or wall <= 0:
             return None
-        others = (cpu1[0] - self.cpu0[0]) - (cpu1[1] - self.cpu0[1])
-        return round(max(0.0, others / wall), 2)
+        others = (cpu1[0] - self.cpu0[0]) - (cpu1[2] - self.cpu0[2])
+        return Load(round(max(0.0, others / wall), 2),
+                    round(max(0.0, (cpu1[1] - self.cpu0[1]) / wall), 2))
 
 
 def busy_cores(seconds=0.3):
-    """How many cores other processes keep busy now, measured over `seconds`. Unlike the
+    """What else keeps the cores busy now (a Load), measured over `seconds`. Unlike the
     load average, which trails by minutes, this is the load at the start of the run."""
     meter = OtherLoad().start()
     time.sleep(seconds)
-    return meter.cores()
+    return meter.load()
 
 
 def machine_lines(info):
@@ -100,9 +126,11 @@ def machine_lines(info):
         blas += f" ({info['blas_library']}, {info.get('blas_kernels')} kernels)"
     torch = f"torch {info['torch']} (threads: {info.get('torch_threads')})" if info["torch"] \
         else "torch not installed"
+    stolen = info.get("stolen_cores_before")
     where = (f"machine: {info['cpu']}, {info['cores']} cores, "
-             f"{info.get('busy_cores_before', '?')} of them busy before the run (load average "
-             f"{info.get('load_average_1min', '?')})")
+             f"{info.get('busy_cores_before', '?')} of them busy before the run"
+             + (f", {stolen} taken by the hypervisor (steal)" if stolen else "")
+             + f" (load average {info.get('load_average_1min', '?')})")
     versions = (f"versions: Python {info['python']}, numpy {info['numpy']}, llvmlite "
                 f"{info['llvmlite']}, {torch}; {blas}")
     lines = [where, versions]
@@ -166,7 +194,7 @@ def memory_cell(r):
     return f"{r.step_bytes / 2**20:.2f} MB{ratio}"
 
 
-def table(workload, results, rounds, other_cores=None):
+def table(workload, results, rounds, load=None):
     """The markdown section of one workload; a step-memory column when it was measured."""
     header = [c.format(unit=workload.unit or "throughput") for c in COLUMNS]
     rows = [row(r, workload.unit) for r in results]
@@ -181,9 +209,11 @@ def table(workload, results, rounds, other_cores=None):
     calls = "-".join(map(str, counts[::max(1, len(counts) - 1)])) if counts else "0"
     lines += ["", f"{rounds} rounds of {calls} calls per contestant." +
               (f" {workload.note}." if workload.note else "")]
-    if other_cores is not None and other_cores >= NOISY_CORES:
-        lines += ["", (f"**Noisy:** other processes kept {other_cores} cores busy while "
-                       f"this workload ran: its timings are not to be trusted.")]
+    if load is not None and load.noise() >= NOISY_CORES:
+        what = [f"other processes kept {load.others} cores busy"] * (load.others > 0) + \
+            [f"the hypervisor took {load.stolen} cores (steal)"] * (load.stolen > 0)
+        lines += ["", f"**Noisy:** {' and '.join(what)} while this workload ran: its "
+                      f"timings are not to be trusted."]
     return "\n".join(lines)
 
 
@@ -211,12 +241,13 @@ def mismatches(all_results):
             if r.check.startswith("MISMATCH")]
 
 
-def to_json(info, settings, all_results, other_cores):
+def to_json(info, settings, all_results, loads):
     return {"machine": info, "settings": settings, "workloads": [
         {"key": w.key, "group": w.group, "title": w.title, "unit": w.unit, "work": w.work,
-         "note": w.note, "other_processes_cores": load,
+         "note": w.note, "other_processes_cores": load and load.others,
+         "stolen_cores": load and load.stolen,
          "contestants": [dataclasses.asdict(r) for r in results]}
-        for (w, results), load in zip(all_results, other_cores)]}
+        for (w, results), load in zip(all_results, loads)]}
 
 
 def write_json(path, data):
