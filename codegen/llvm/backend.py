@@ -95,8 +95,9 @@ class EntryRunner(Runner, Texts):
     """runner.Runner with the dump texts."""
 
     def __init__(self, graph, plan, layout, memory_plan, library, python_steps, names,
-                 donated):
-        super().__init__(graph, layout, memory_plan, library, python_steps, names, donated)
+                 donated, serial_blas=False):
+        super().__init__(graph, layout, memory_plan, library, python_steps, names, donated,
+                         serial_blas)
         self.plan, self.fusion_log = plan, plan.log
 
 
@@ -175,6 +176,10 @@ def _lower(graph, runner, names, stage, updates):
     for g in native:        # a small product over a long K (dots.py), split by columns
         if g.kind not in BUILDERS and g.root.size * dots.shape(g)[0][2] >= parallel.SPLIT_WORK:
             split[g.root] = dots.tile_columns(g)
+    for g in plan.groups:   # a large product the BLAS computes: blocks of C over threads
+        if runner == "entry" and g.kind == "matmul" and not dots.use(g) \
+                and parallel.gemm_split(g):
+            split[g.root] = parallel.gemm_extent(g)
     keys = {g.root: group_keys.key(g, g.root in split) for g in native}
     if runner == "entry":
         split_compile.warm_up(len(set(keys.values())))    # a large module: start the worker
@@ -263,7 +268,7 @@ def _entry_runner(graph, plan, module, kernel_names, names, split, stage, update
     python_steps = {s.groups[0].root: _step(s.groups[0], None, {}).run
                     for s in layout.program if s.kind == "python"}
     runner = EntryRunner(graph, plan, layout, memory_plan, library, python_steps, names,
-                         donated)
+                         donated, serial_blas=bool(imports))
     runner.donation_log = donation_log
     return runner
 
@@ -276,6 +281,10 @@ def _program_log(layout, kernel_names, names):
         if step.kind == "native":
             calls = [kernel_names.get(g.root) or f"gemm({names[g.root]})" for g in step.groups]
             lines.append(f"{step.name}: one native call runs " + ", ".join(calls))
+        elif step.kind == "split" and g.root not in kernel_names:
+            axis, width = parallel.gemm_split(g)
+            lines.append(f"{step.name}: gemm({names[g.root]}) split over threads in "
+                         f"{step.extent} blocks of {width} {('rows', 'columns')[axis]}")
         elif step.kind == "split":
             lines.append(f"{step.name}: {kernel_names[g.root]} split over threads along dim 0 "
                          f"(extent {step.extent}, ~{parallel.work(g):.3g} element ops)")

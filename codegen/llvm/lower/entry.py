@@ -5,7 +5,8 @@ compiled call crosses into native code once per segment, not once per kernel.
     names = emit(module, layout, memory_plan, kernel_names, gemm)   # `void entryJ(ptr)`
 
 A split kernel (parallel.py) gets an entry of its own that takes a range of dim 0:
-`void entryJ(ptr slots, i64 start, i64 stop)`.
+`void entryJ(ptr slots, i64 start, i64 stop)`; so does a large product, whose range is one
+of blocks of C's rows or columns (parallel.gemm_split), each range one gemm.
 
 Every entry function takes, first, a pointer to the call's slot array:
 
@@ -35,6 +36,7 @@ import math
 from llvmlite import ir
 
 from ..gemm.blas import emit_gemm_call
+from ..runtime import parallel
 from .kernels import c64
 
 PTR, I8, I64 = ir.PointerType(), ir.IntType(8), ir.IntType(64)
@@ -67,7 +69,7 @@ def emit(module, layout, memory_plan, kernel_names, gemm):
         pointer = _Pointers(b, fn.args[0], slot, memory_plan)
         for g in step.groups:
             if g.kind == "matmul" and g.root not in kernel_names:   # else dots.py's kernel
-                _matmul(b, g, pointer, gemm[g.root.dtype.name])
+                _matmul(b, g, pointer, gemm[g.root.dtype.name], fn.args[1:] if ranged else None)
             else:
                 callee = module.get_global(kernel_names[g.root])
                 b.call(callee, [pointer(x) for x in g.inputs + g.values()]
@@ -108,9 +110,10 @@ def matmul_operands(group):
     return [(x.inputs[0], True) if x in members else (x, False) for x in group.root.inputs]
 
 
-def _matmul(b, group, pointer, sym):
+def _matmul(b, group, pointer, sym, blocks=None):
     """One gemm, or for a batched matmul a loop of gemms over the flattened batch (an
-    operand without batch dims is shared by every item: its batch stride is 0)."""
+    operand without batch dims is shared by every item: its batch stride is 0). blocks:
+    (start, stop), the range of parallel.gemm_split's blocks of C this call computes."""
     (a, trans_a), (w, trans_b) = matmul_operands(group)
     root = group.root
     m, n = root.shape[-2:]
@@ -129,6 +132,10 @@ def _matmul(b, group, pointer, sym):
     # row-major leading dimension: the stored row length, at least 1 (BLAS rejects 0)
     lda, ldw = c64(max(1, a.shape[-1])), c64(max(1, w.shape[-1]))
     pa, pw = pointer(a), pointer(w)
+    if blocks is not None:
+        _gemm_blocks(b, group, sym, blocks, (m, n, k), (pa, lda, trans_a), (pw, ldw, trans_b),
+                     out)
+        return
     if batch == 1:
         _gemm(b, sym, c64(m), c64(n), c64(k), pa, lda, pw, ldw, out, c64(n), trans_a, trans_b)
         return
@@ -149,6 +156,32 @@ def _matmul(b, group, pointer, sym):
     done = b.append_basic_block("batch_done")
     b.cbranch(b.icmp_unsigned("<", nxt, c64(batch)), head, done)
     b.position_at_end(done)
+
+
+def _gemm_blocks(b, group, sym, blocks, mnk, a, w, out):
+    """Rows (axis 0) or columns (axis 1) [start*width, min(stop*width, side)) of C = A @ W,
+    as one gemm on the operands' matching rows or columns (row-major, so a row block of a
+    stored operand starts `ld` elements per row in, a column block one element per column
+    in, and the transposed flag swaps which is which)."""
+    axis, width = parallel.gemm_split(group)
+    (m, n, k), size = mnk, group.root.dtype.itemsize
+    (pa, lda, trans_a), (pw, ldw, trans_b) = a, w
+    side = (m, n)[axis]
+    lo = b.mul(blocks[0], c64(width))
+    hi = b.mul(blocks[1], c64(width))
+    hi = b.select(b.icmp_unsigned(">", hi, c64(side)), c64(side), hi)
+    count = b.sub(hi, lo)
+
+    def offset(base, elements):
+        return b.gep(base, [b.mul(elements, c64(size))], inbounds=True, source_etype=I8)
+    if axis == 0:       # rows of C: rows of op(A)
+        pa = offset(pa, lo if trans_a else b.mul(lo, lda))
+        _gemm(b, sym, count, c64(n), c64(k), pa, lda, pw, ldw, offset(out, b.mul(lo, c64(n))),
+              c64(n), trans_a, trans_b)
+    else:               # columns of C: columns of op(W)
+        pw = offset(pw, b.mul(lo, ldw) if trans_b else lo)
+        _gemm(b, sym, c64(m), count, c64(k), pa, lda, pw, ldw, offset(out, lo), c64(n),
+              trans_a, trans_b)
 
 
 def _gemm(b, sym, m, n, k, a, lda, w, ldw, out, ldc, trans_a, trans_b):

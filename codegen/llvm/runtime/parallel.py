@@ -30,6 +30,11 @@ How many threads: TRACECOMP_THREADS when set, else as many as the BLAS is set to
 this process may run on: one knob bounds all of tracecomp's native parallelism. One
 caller at a time uses the workers; a second concurrent caller runs its kernel whole on
 its own thread. Workers are daemon threads, made on first use and again after a fork.
+
+Compiled code's splits (`run_native`) go to native_pool.py's workers, which wait in native
+code and take a split in microseconds instead of the ~100 us a hand-over through this
+module's Python queue costs (a sleeping thread woken on another vCPU, and the GIL, at each
+end); this Python pool remains for Python callables and where there is no native pool.
 """
 import ctypes
 import functools
@@ -38,11 +43,15 @@ import os
 import queue
 import threading
 
+from tracecomp.debug_log import emit
+
 from .. import target
 from ..gemm import blas
+from . import native_pool
 
 SPLIT_WORK = 1 << 21
 PIECES_PER_THREAD = 4
+GEMM_BLOCK = 64     # rows or columns of C: a narrower piece runs the BLAS's kernel poorly
 
 
 def work(group):
@@ -65,20 +74,84 @@ def extent(group):
     return root.shape[0] if group.kind in ("elementwise", "reduce") else None
 
 
+def gemm_split(group):
+    """(axis, width) for a 2-D product worth threads: C's rows (axis 0) or columns (1), the
+    longer side, in blocks of `width`; None to run it whole. Each piece packs the operand
+    it shares with the others again, so the split side is the one whose pieces share the
+    smaller operand, and a block is at least GEMM_BLOCK wide: about two pieces per CPU."""
+    root = group.root
+    if root.ndim != 2 or root.inputs[0].ndim != 2 or root.inputs[1].ndim != 2:
+        return None
+    (m, n), k = root.shape, root.inputs[0].shape[1]
+    if m * n * k < SPLIT_WORK:
+        return None
+    axis = 1 if n >= m else 0
+    side = root.shape[axis]
+    width = -(-max(GEMM_BLOCK, -(-side // (2 * _cpus()))) // 16) * 16
+    return (axis, width) if side > width else None
+
+
+def gemm_extent(group):
+    """How many blocks gemm_split cuts the product into (the extent a split step divides)."""
+    axis, width = gemm_split(group)
+    return -(-group.root.shape[axis] // width)
+
+
 def threads():
     """How many threads a split kernel uses now (see the module docstring)."""
     env = os.environ.get("TRACECOMP_THREADS", "").strip()
     if env:
         return max(1, int(env))
-    get = _blas_threads()
-    n = get() if get else 0
+    n = _serial.saved if _serial.depth else _blas_count()
     return n if n > 0 else _cpus()
+
+
+def _blas_count():
+    get = _blas_threads()[0]
+    return get() if get else 0
 
 
 @functools.cache
 def _blas_threads():
+    """The BLAS's (get_num_threads, set_num_threads), either None where it has none."""
     sym = blas.find_gemm("float32") or blas.find_gemm("float64")
-    return sym and blas._companion(sym, "get_num_threads", ctypes.c_int)
+    if not sym:
+        return None, None
+    return (blas._companion(sym, "get_num_threads", ctypes.c_int),
+            blas._companion(sym, "set_num_threads", None))
+
+
+class _Serial:
+    """Compiled calls in progress that want the BLAS on one thread, and the count before."""
+    lock, depth, saved = threading.Lock(), 0, 0
+
+
+_serial = _Serial()
+
+
+def serial_blas_begin():
+    """From here to serial_blas_end() the BLAS runs each product on the calling thread (see
+    the module docstring); threads() still answers the count set before. Calls nest and may
+    overlap across threads: the first in sets the count to 1, the last out puts it back."""
+    get, put = _blas_threads()
+    if put is None:
+        return
+    with _serial.lock:
+        if not _serial.depth:
+            _serial.saved = get() if get else 0
+            if _serial.saved != 1:
+                put(1)
+        _serial.depth += 1
+
+
+def serial_blas_end():
+    get, put = _blas_threads()
+    if put is None:
+        return
+    with _serial.lock:
+        _serial.depth -= 1
+        if not _serial.depth and _serial.saved not in (0, 1):
+            put(_serial.saved)
 
 
 @functools.cache
@@ -132,15 +205,49 @@ class _Worker:
             self.jobs.get().drain()
 
 
+_UNSET = object()
+
+
 class Pool:
     def __init__(self):
         self.lock = threading.Lock()
         self.workers = []
+        self.native = _UNSET    # the NativePool, None where there is none, made on first use
 
     def reset(self):
         """In a forked child: the workers' threads do not exist there."""
         self.lock = threading.Lock()
         self.workers = []
+        self.native = _UNSET
+
+    def run_native(self, fn, address, slots, n):
+        """run() for compiled code: fn(slots, start, stop) is the native function at
+        `address` (fn its ctypes function) and slots a ctypes array; on the native pool's
+        workers (native_pool.py) where there is one, else as run()."""
+        native = self.native if self.native is not _UNSET else self._make_native()
+        if native is None:
+            self.run(fn, slots, n)
+            return
+        parts = min(threads(), _cpus(), n)
+        if parts < 2 or not self.lock.acquire(False):
+            fn(slots, 0, n)
+            return
+        try:
+            native.grow(parts - 1)
+            native.run(address, ctypes.addressof(slots), n, min(n, parts * PIECES_PER_THREAD))
+        finally:
+            self.lock.release()
+
+    def _make_native(self):
+        with self.lock:
+            if self.native is _UNSET:
+                try:
+                    self.native = native_pool.create()
+                except Exception as exc:    # noqa: BLE001 - the Python pool still works
+                    emit(1, f"[tracecomp] no native thread pool ({type(exc).__name__}: "
+                            f"{exc}); split kernels use the Python pool")
+                    self.native = None
+        return self.native
 
     def run(self, fn, slots, n, parts=None):
         """fn(slots, start, stop) over [0, n), by this thread and up to `parts` - 1 workers
@@ -164,5 +271,16 @@ class Pool:
 
 
 pool = Pool()
+
+
+def _after_fork():
+    """A forked child has one thread: no workers, and no compiled call in progress (one in
+    another thread of the parent left the BLAS's count at 1: put it back)."""
+    pool.reset()
+    depth, _serial.depth, _serial.lock = _serial.depth, 0, threading.Lock()
+    if depth and _serial.saved not in (0, 1):
+        _blas_threads()[1](_serial.saved)
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=pool.reset)
+    os.register_at_fork(after_in_child=_after_fork)

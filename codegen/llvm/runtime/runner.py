@@ -109,8 +109,10 @@ class Runner:
 
     fast = True     # numpy arrays in and out: compiler/fast_call.py may call it directly
 
-    def __init__(self, graph, layout, memory_plan, library, python_steps, names, donated=None):
+    def __init__(self, graph, layout, memory_plan, library, python_steps, names, donated=None,
+                 serial_blas=False):
         self.graph, self.layout, self.memory_plan = graph, layout, memory_plan
+        self._serial_blas = serial_blas     # it calls the BLAS: on one thread (parallel.py)
         self.library, self.names = library, names
         mem = memory_plan
         consts = [n for n in graph.nodes if n.op == "constant"]
@@ -166,7 +168,7 @@ class Runner:
             elif step.kind == "split":
                 fn = library.cfunc(step.name, None, ctypes.c_void_p, ctypes.c_int64,
                                    ctypes.c_int64)
-                self._program.append(("split", fn, step.extent))
+                self._program.append(("split", fn, step.extent, library.address(step.name)))
             else:
                 root = step.groups[0].root
                 self._program.append(("python", python_steps[root], root, where[root],
@@ -198,11 +200,17 @@ class Runner:
                 pointers += [address(a) for a in outputs]
             vals = [*self._consts, *buffers, *outputs]
             slots[self._lo:self._hi] = pointers
-            if self._single is not None:
-                self._single(slots)
-            else:
-                vals += self._no_results
-                self._run(vals, slots, arena)
+            if self._serial_blas:
+                parallel.serial_blas_begin()
+            try:
+                if self._single is not None:
+                    self._single(slots)
+                else:
+                    vals += self._no_results
+                    self._run(vals, slots, arena)
+            finally:
+                if self._serial_blas:
+                    parallel.serial_blas_end()
         finally:
             if self._peak:
                 arenas.give_back(arena)
@@ -293,7 +301,7 @@ class Runner:
                 fn(slots)
                 continue
             if kind == "split":
-                parallel.pool.run(fn, slots, rest[0])
+                parallel.pool.run_native(fn, rest[1], slots, rest[0])
                 continue
             node, k, slot = rest
             try:

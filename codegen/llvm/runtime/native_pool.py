@@ -1,0 +1,266 @@
+"""Worker threads that wait for split kernels in native code, so a split costs microseconds.
+
+parallel.py splits a large kernel (or product) into pieces over threads. Its Python pool
+hands each split to its workers through a queue and an Event: every hand-over is a wake of
+a sleeping thread on another vCPU plus a turn of the GIL, and measured on our 2-vCPU VMs a
+split of a 290 us product into two halves returned after 250 us instead of ~150 (the pieces
+started 23 and 52 us into the call, and the call returned 46 us after the last one). Here the
+hand-over never touches Python:
+
+    pool = NativePool()                    # None from `create()` where it cannot run
+    pool.run(address, slots, n, pieces)    # fn(slots, lo, hi) over [0, n) in `pieces`
+
+Each worker is a Python thread that calls `tc_pool_worker(state)` once, through ctypes (so
+without the GIL), and stays in it: it polls the job word for POLL_SPINS `pause`s after
+each piece (a split that follows within ~100 us finds it awake), then sleeps on a futex
+until the next job. That bounded poll is the difference from a BLAS's workers, which spin
+for ~0.1 s after every product, CPU time a VM is then short of (parallel.py's docstring).
+
+The job (`tc_pool_run`, called by the thread that runs the graph): the callee, its slots and
+n are written, then one 64-bit *ticket* word, (pieces << 32) | next piece, is stored. Any
+thread, the caller included, claims piece k by a compare-and-swap of the ticket from k to
+k + 1 while k < pieces, and only then reads the job's fields: the job cannot end (and its
+fields change) while a claimed piece is unfinished, because the caller returns only when the
+`done` count reaches pieces. A stale ticket a worker read long ago can only ever claim the
+next piece of whatever job is current, which is a valid claim. Sleeping: a worker adds
+itself to `sleepers`, reads the futex word, checks the ticket once more and waits on the
+word; the caller stores the ticket, then wakes the word if anyone sleeps (both sides
+sequentially consistent, so either the worker sees the job or the caller sees the sleeper).
+Piece k covers [n*k // pieces, n*(k+1) // pieces), as the Python pool's do.
+
+Linux on x86-64 only (the futex system call, its number and the `pause` instruction);
+elsewhere `create()` returns None and parallel.py keeps its Python pool. At exit the
+workers are told to stop and joined before the interpreter tears down, so no thread is
+inside code that is being unloaded; a forked child starts a pool of its own.
+"""
+import atexit
+import ctypes
+import os
+import platform
+import sys
+import threading
+
+import numpy as np
+from llvmlite import ir
+
+from . import cache
+
+POLL_SPINS = 4000           # `pause`s after a piece before sleeping: ~100 us on Zen 4
+SYS_FUTEX, FUTEX_WAIT, FUTEX_WAKE = 202, 128, 129     # x86-64 Linux; *_PRIVATE ops
+# byte offsets in the state block: the words threads write often sit on lines of their own
+TICKET, DONE, WAKE, SLEEPERS, FN, SLOTS, N, STOP = 0, 64, 128, 132, 192, 200, 208, 216
+STATE_BYTES = 256
+
+I32, I64, PTR = ir.IntType(32), ir.IntType(64), ir.PointerType()
+_LOW = (1 << 32) - 1
+
+
+def available():
+    """Whether this platform has a native pool (and TRACECOMP_NATIVE_POOL=0 does not turn it
+    off, which leaves split kernels to parallel.py's Python pool)."""
+    return sys.platform == "linux" and platform.machine() in ("x86_64", "AMD64") and \
+        os.environ.get("TRACECOMP_NATIVE_POOL", "1").strip() != "0"
+
+
+def create():
+    """A NativePool, or None where this platform has none (see the module docstring)."""
+    return NativePool() if available() else None
+
+
+class NativePool:
+    """Worker threads waiting in native code; run() is for one caller at a time (the caller
+    holds parallel.Pool's lock)."""
+
+    def __init__(self):
+        self.library = _library()
+        self._block = np.zeros(STATE_BYTES // 8 + 8, np.int64)     # +8: room to align
+        base = self._block.ctypes.data
+        self.state = base + (-base) % 64
+        self._worker = self.library.cfunc("tc_pool_worker", None, ctypes.c_void_p)
+        self._run = self.library.cfunc("tc_pool_run", None, ctypes.c_void_p, ctypes.c_void_p,
+                                       ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
+        self.threads = []
+        atexit.register(self.close)
+
+    def grow(self, workers):
+        """Have at least `workers` worker threads."""
+        while len(self.threads) < workers:
+            t = threading.Thread(target=self._worker, args=(self.state,), daemon=True,
+                                 name="tracecomp-native-kernel")
+            t.start()
+            self.threads.append(t)
+
+    def run(self, address, slots, n, pieces):
+        """fn(slots, lo, hi) for the `pieces` parts of [0, n), fn being the native function
+        at `address`, on this thread and the workers; returns when every piece is done."""
+        self._run(self.state, address, slots, n, pieces)
+
+    def close(self):
+        """Stop and join the workers (at exit; the pool is unusable afterwards)."""
+        if not self.threads:
+            return
+        ctypes.c_int64.from_address(self.state + STOP).value = 1
+        self._wake()
+        for t in self.threads:
+            t.join(timeout=1.0)
+        self.threads = []
+
+    def _wake(self):
+        word = ctypes.c_int32.from_address(self.state + WAKE)
+        word.value += 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall(ctypes.c_long(SYS_FUTEX), ctypes.c_void_p(self.state + WAKE),
+                     ctypes.c_long(FUTEX_WAKE), ctypes.c_long(2**31 - 1), None, None, 0)
+
+
+_LIBRARY = []
+
+
+def _library():
+    """The compiled worker and dispatcher, once per process."""
+    if not _LIBRARY:
+        module = ir.Module("tracecomp_native_pool")
+        _emit_worker(module)
+        _emit_run(module)
+        _LIBRARY.append(cache.compile_module(module, ["tc_pool_worker", "tc_pool_run"]))
+    return _LIBRARY[0]
+
+
+def _at(b, state, offset):
+    return b.gep(state, [ir.Constant(I64, offset)], inbounds=True, source_etype=ir.IntType(8))
+
+
+def _declarations(module):
+    """The `pause` instruction, and libc's syscall and sched_yield (linked from the process)."""
+    def declare(name, ret, args, var_arg=False):
+        fn = module.globals.get(name)
+        return fn if fn is not None else \
+            ir.Function(module, ir.FunctionType(ret, args, var_arg=var_arg), name)
+    return (declare("llvm.x86.sse2.pause", ir.VoidType(), []),
+            declare("syscall", I64, [I64], var_arg=True),
+            declare("sched_yield", I32, []))
+
+
+def _claim_and_run(b, state, fn_type, on_empty):
+    """The ticket loop: claim a piece, run it, count it done, repeat; branch to on_empty
+    when no piece is left. Returns the loop's head block (to branch into)."""
+    head = b.append_basic_block("claim")
+    try_ = b.append_basic_block("try")
+    run = b.append_basic_block("run")
+    b.branch(head)
+    b.position_at_end(head)
+    ticket = b.load_atomic(_at(b, state, TICKET), "acquire", 8, typ=I64)
+    k = b.and_(ticket, ir.Constant(I64, _LOW))
+    pieces = b.lshr(ticket, ir.Constant(I64, 32))
+    b.cbranch(b.icmp_unsigned("<", k, pieces), try_, on_empty)
+    b.position_at_end(try_)
+    swapped = b.cmpxchg(_at(b, state, TICKET), ticket, b.add(ticket, ir.Constant(I64, 1)),
+                        "acq_rel", "acquire")
+    b.cbranch(b.extract_value(swapped, 1), run, head)
+    b.position_at_end(run)
+    # typed as a pointer to fn_type (it prints as `ptr`): llvmlite reads an indirect
+    # callee's signature from its pointee
+    fn = b.load(_at(b, state, FN), typ=fn_type.as_pointer())
+    slots = b.load(_at(b, state, SLOTS), typ=PTR)
+    n = b.load(_at(b, state, N), typ=I64)
+    lo = b.udiv(b.mul(n, k), pieces)
+    hi = b.udiv(b.mul(n, b.add(k, ir.Constant(I64, 1))), pieces)
+    b.call(fn, [slots, lo, hi])
+    b.atomic_rmw("add", _at(b, state, DONE), ir.Constant(I64, 1), "release")
+    b.branch(head)
+    return head
+
+
+def _emit_worker(module):
+    """void tc_pool_worker(ptr state): claim and run pieces until STOP, polling, then
+    sleeping on the futex word between jobs."""
+    pause, syscall, _ = _declarations(module)
+    fn_type = ir.FunctionType(ir.VoidType(), [PTR, I64, I64])
+    worker = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), "tc_pool_worker")
+    state = worker.args[0]
+    b = ir.IRBuilder(worker.append_basic_block("entry"))
+    poll = b.append_basic_block("poll")
+    idle = b.append_basic_block("idle")
+    spin = b.append_basic_block("spin")
+    sleep = b.append_basic_block("sleep")
+    wait = b.append_basic_block("wait")
+    awake = b.append_basic_block("awake")
+    done = b.append_basic_block("stop")
+    counter = b.alloca(I64)
+    b.store(ir.Constant(I64, 0), counter)
+    b.branch(poll)
+    b.position_at_end(poll)
+    _claim_and_run(b, state, fn_type, idle)
+    # no piece: stop, poll again after a pause, or sleep
+    b.position_at_end(idle)
+    stop = b.load_atomic(_at(b, state, STOP), "monotonic", 8, typ=I64)
+    spins = b.load(counter, typ=I64)
+    b.cbranch(b.icmp_unsigned("!=", stop, ir.Constant(I64, 0)), done, spin)
+    b.position_at_end(spin)
+    b.store(b.add(spins, ir.Constant(I64, 1)), counter)
+    with b.if_then(b.icmp_unsigned("<", spins, ir.Constant(I64, POLL_SPINS))):
+        b.call(pause, [])
+        b.branch(poll)
+    b.branch(sleep)
+    b.position_at_end(sleep)
+    b.atomic_rmw("add", _at(b, state, SLEEPERS), ir.Constant(I32, 1), "seq_cst")
+    word = b.load_atomic(_at(b, state, WAKE), "seq_cst", 4, typ=I32)
+    ticket = b.load_atomic(_at(b, state, TICKET), "seq_cst", 8, typ=I64)
+    stop = b.load_atomic(_at(b, state, STOP), "seq_cst", 8, typ=I64)
+    work = b.icmp_unsigned("<", b.and_(ticket, ir.Constant(I64, _LOW)),
+                           b.lshr(ticket, ir.Constant(I64, 32)))
+    b.cbranch(b.or_(work, b.icmp_unsigned("!=", stop, ir.Constant(I64, 0))), awake, wait)
+    b.position_at_end(wait)
+    b.call(syscall, [ir.Constant(I64, SYS_FUTEX), _at(b, state, WAKE),
+                     ir.Constant(I64, FUTEX_WAIT), b.zext(word, I64),
+                     ir.Constant(PTR, None)])
+    b.branch(awake)
+    b.position_at_end(awake)
+    b.atomic_rmw("sub", _at(b, state, SLEEPERS), ir.Constant(I32, 1), "seq_cst")
+    b.store(ir.Constant(I64, 0), counter)
+    b.branch(poll)
+    b.position_at_end(done)
+    b.ret_void()
+
+
+def _emit_run(module):
+    """void tc_pool_run(ptr state, ptr fn, ptr slots, i64 n, i64 pieces): publish the job,
+    wake sleeping workers, claim pieces here too, then wait until all are done."""
+    pause, syscall, yield_ = _declarations(module)
+    fn_type = ir.FunctionType(ir.VoidType(), [PTR, I64, I64])
+    run = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, I64, I64]),
+                      "tc_pool_run")
+    state, fn, slots, n, pieces = run.args
+    b = ir.IRBuilder(run.append_basic_block("entry"))
+    b.store(fn, _at(b, state, FN))
+    b.store(slots, _at(b, state, SLOTS))
+    b.store(n, _at(b, state, N))
+    # atomic stores as exchanges (llvmlite's store_atomic wants a typed pointer)
+    b.atomic_rmw("xchg", _at(b, state, DONE), ir.Constant(I64, 0), "monotonic")
+    b.atomic_rmw("xchg", _at(b, state, TICKET), b.shl(pieces, ir.Constant(I64, 32)), "seq_cst")
+    sleepers = b.load_atomic(_at(b, state, SLEEPERS), "seq_cst", 4, typ=I32)
+    with b.if_then(b.icmp_signed(">", sleepers, ir.Constant(I32, 0))):
+        b.atomic_rmw("add", _at(b, state, WAKE), ir.Constant(I32, 1), "seq_cst")
+        b.call(syscall, [ir.Constant(I64, SYS_FUTEX), _at(b, state, WAKE),
+                         ir.Constant(I64, FUTEX_WAKE), ir.Constant(I64, 2**31 - 1)])
+    counter = b.alloca(I64)
+    b.store(ir.Constant(I64, 0), counter)
+    waiting = b.append_basic_block("waiting")
+    _claim_and_run(b, state, fn_type, waiting)
+    # every piece is claimed: wait for the ones workers run, pausing, then yielding the vCPU
+    b.position_at_end(waiting)
+    finished = b.append_basic_block("finished")
+    again = b.append_basic_block("again")
+    done = b.load_atomic(_at(b, state, DONE), "acquire", 8, typ=I64)
+    b.cbranch(b.icmp_unsigned(">=", done, pieces), finished, again)
+    b.position_at_end(again)
+    spins = b.load(counter, typ=I64)
+    b.store(b.add(spins, ir.Constant(I64, 1)), counter)
+    with b.if_else(b.icmp_unsigned("<", spins, ir.Constant(I64, POLL_SPINS))) as (near, far):
+        with near:
+            b.call(pause, [])
+        with far:           # a worker that runs late (a busy or descheduled vCPU)
+            b.call(yield_, [])
+    b.branch(waiting)
+    b.position_at_end(finished)
+    b.ret_void()
