@@ -253,7 +253,8 @@ def _entry_runner(graph, plan, module, kernel_names, names, split, stage, update
     stage.end(len(memory_plan.offsets))
     stage.begin("schedule", len(plan.groups))               # groups -> program segments
     layout = schedule.plan(graph, plan, memory_plan, native, lambda g: split.get(g.root))
-    entry_names = entry.emit(module, layout, memory_plan, kernel_names, gemm)
+    profile = [] if os.environ.get("TRACECOMP_PROFILE", "").strip() == "1" else None
+    entry_names = entry.emit(module, layout, memory_plan, kernel_names, gemm, profile)
     stage.end(len(layout.program))
     imports = {sym.name: sym.address for sym in gemm.values()
                if isinstance(sym, blas.GemmSymbol)}
@@ -269,8 +270,20 @@ def _entry_runner(graph, plan, module, kernel_names, names, split, stage, update
                     for s in layout.program if s.kind == "python"}
     runner = EntryRunner(graph, plan, layout, memory_plan, library, python_steps, names,
                          donated, serial_blas=bool(imports))
+    if profile is not None:
+        runner.profile_sites([_site_label(step, g, kernel_names, names) for step, g in profile])
     runner.donation_log = donation_log
     return runner
+
+
+def _site_label(step, group, kernel_names, names):
+    """What a profiled call computes: its kernel (or product) and the nodes in it."""
+    root = group.root
+    what = kernel_names.get(root) or f"gemm({names[root]})"
+    ops = ", ".join(f"{names[n]} {n.op}" for n in group.nodes[-3:])
+    more = "..., " if len(group.nodes) > 3 else ""
+    return f"{step.name}{' (split)' * (step.kind == 'split')}: {what} [{more}{ops}] -> " \
+        f"{list(root.shape)}"
 
 
 def _program_log(layout, kernel_names, names):

@@ -188,3 +188,32 @@ def test_a_process_with_native_workers_exits_cleanly():
     workers = min(2, parallel._cpus()) - 1      # the caller is the other thread
     assert done.stdout.split() == ["4096.0", str(workers)]
     assert done.stderr == ""
+
+
+def test_the_kernel_profile_times_every_kernel_and_product(monkeypatch, split_products):
+    monkeypatch.setenv("TRACECOMP_PROFILE", "1")
+    x, w = tc.randn(64, 300), tc.randn(300, 200)
+
+    def layer(x, w):
+        return tc.tanh(x @ w).sum(1)
+    f = tc.compile(layer)
+    for _ in range(5):
+        got = f(x, w)
+    np.testing.assert_allclose(got.numpy(), layer(x, w).numpy(), rtol=1e-5, atol=1e-5)
+    lines = f.kernel_profile["forward"].splitlines()
+    assert lines[-1].startswith("(per call of the graph, over 5 calls")
+    sites = lines[:-1]
+    assert any("gemm(" in s and "(split)" in s for s in sites)     # a product, in blocks
+    assert any("tanh" in s for s in sites)
+    for line in sites:
+        us, calls = float(line.split()[0]), float(line.split()[4])
+        assert us >= 0 and calls >= 1
+        assert ("(split)" in line) == (calls > 1)       # split: one count per piece
+    monkeypatch.delenv("TRACECOMP_PROFILE")
+    assert tc.compile(layer).kernel_profile == {}       # not asked for: no counters
+
+
+def test_without_profiling_the_entry_has_no_clock_calls():
+    f = tc.compile(lambda x: tc.tanh(x) * 2.0)
+    f(tc.randn(100))
+    assert "clock_gettime" not in f.llvm_ir["forward"]

@@ -248,6 +248,7 @@ class CompiledFunction:
     optimized_ir = property(lambda self: lowering.backend_text(self.last, "optimized_ir"))
     asm = property(lambda self: lowering.backend_text(self.last, "asm"))
     fusion_log = property(lambda self: lowering.backend_text(self.last, "fusion_log"))
+    kernel_profile = property(lambda self: lowering.backend_text(self.last, "kernel_profile"))
     cuda_source = property(lambda self: lowering.backend_text(self.last, "cuda_source"))
     cuda_ptx = property(lambda self: lowering.backend_text(self.last, "cuda_ptx"))
     memory_log = property(lambda self: lowering.memory_text(self.last))

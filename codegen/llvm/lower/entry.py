@@ -49,12 +49,18 @@ PTR, I8, I64 = ir.PointerType(), ir.IntType(8), ir.IntType(64)
 OPTIMIZE_MAX_CALLS = 1000
 
 
-def emit(module, layout, memory_plan, kernel_names, gemm):
+def emit(module, layout, memory_plan, kernel_names, gemm, profile=None):
     """Add one `void entryJ(ptr slots)` per native segment to module, and one
     `void entryJ(ptr slots, i64 start, i64 stop)` per split kernel (built ranged); returns
     their names. `gemm[dtype]` is the BLAS symbol (blas.GemmSymbol) for that dtype's
-    matmuls."""
+    matmuls.
+
+    profile: a list, to time every kernel and product (TRACECOMP_PROFILE=1): each call is
+    bracketed by clock_gettime and adds its nanoseconds and 1 to a pair of int64 counters
+    (atomically: a split kernel's pieces add theirs from every thread) in the array whose
+    address is the slot after the layout's; the list gets each pair's group, in order."""
     slot = {n: k + 1 for k, n in enumerate(layout.slots)}
+    counters = len(layout.slots) + 1
     names = []
     for step in layout.program:
         if step.kind == "python":
@@ -68,15 +74,38 @@ def emit(module, layout, memory_plan, kernel_names, gemm):
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         pointer = _Pointers(b, fn.args[0], slot, memory_plan)
         for g in step.groups:
+            start = _clock(b) if profile is not None else None
             if g.kind == "matmul" and g.root not in kernel_names:   # else dots.py's kernel
                 _matmul(b, g, pointer, gemm[g.root.dtype.name], fn.args[1:] if ranged else None)
             else:
                 callee = module.get_global(kernel_names[g.root])
                 b.call(callee, [pointer(x) for x in g.inputs + g.values()]
                        + list(fn.args[1:]))
+            if start is not None:
+                at = b.load(b.gep(fn.args[0], [c64(counters)], source_etype=PTR), typ=PTR)
+                pair = b.gep(at, [c64(2 * len(profile))], source_etype=I64)
+                b.atomic_rmw("add", pair, b.sub(_clock(b), start), "monotonic")
+                b.atomic_rmw("add", b.gep(pair, [c64(1)], source_etype=I64), c64(1),
+                             "monotonic")
+                profile.append((step, g))
         b.ret_void()
         names.append(step.name)
     return names
+
+
+def _clock(b):
+    """CLOCK_MONOTONIC now, in nanoseconds (libc's clock_gettime: ~20 ns through the vDSO)."""
+    module = b.module
+    fn = module.globals.get("clock_gettime") or ir.Function(
+        module, ir.FunctionType(ir.IntType(32), [ir.IntType(32), PTR]), "clock_gettime")
+    here = b.block
+    b.position_at_start(b.function.entry_basic_block)     # allocas first, as LLVM wants
+    ts = b.alloca(ir.ArrayType(I64, 2))
+    b.position_at_end(here)
+    b.call(fn, [ir.Constant(ir.IntType(32), 1), ts])        # 1: CLOCK_MONOTONIC on Linux
+    sec = b.load(b.gep(ts, [c64(0), c64(0)], source_etype=ir.ArrayType(I64, 2)), typ=I64)
+    nsec = b.load(b.gep(ts, [c64(0), c64(1)], source_etype=ir.ArrayType(I64, 2)), typ=I64)
+    return b.add(b.mul(sec, c64(1_000_000_000)), nsec)
 
 
 class _Pointers:

@@ -135,6 +135,7 @@ class Runner:
         self._hi = self._lo + len(graph.inputs) + len(fresh)
         assert [slot.get(n) for n in graph.inputs + fresh] == list(range(self._lo, self._hi))
         self._Slots = ctypes.c_void_p * (1 + len(layout.slots))
+        self._counter_ptr = None    # profile_sites: the kernel timing counters' address
         self._outs = [(where[mem.base(o)], None if mem.base(o) is o else o.shape)
                       for o in graph.outputs]
         # per output: whether a call hands it over whole, a buffer of its own (fresh, not a
@@ -196,10 +197,14 @@ class Runner:
                 pointers += [self._pointer.get(id(a)) or address(a) for a in outputs]
             else:       # another thread is running this runner: slots of its own
                 slots = self._Slots(arena.address, *self._const_ptrs)
+                if self._counter_ptr:
+                    slots[-1] = self._counter_ptr
                 outputs = [np.empty(shape, dtype) for shape, dtype in self._fresh]
                 pointers += [address(a) for a in outputs]
             vals = [*self._consts, *buffers, *outputs]
             slots[self._lo:self._hi] = pointers
+            if self._counter_ptr is not None:
+                self._graph_calls += 1
             if self._serial_blas:
                 parallel.serial_blas_begin()
             try:
@@ -217,6 +222,30 @@ class Runner:
             if mine:
                 self._lock.release()
         return [vals[j] if shape is None else vals[j].reshape(shape) for j, shape in self._outs]
+
+    def profile_sites(self, labels):
+        """Counters for an entry built with profiling (entry.emit's `profile`): one
+        (nanoseconds, calls) pair per label, in the slot after the layout's."""
+        self._sites = labels
+        self._counts = np.zeros(2 * len(labels), np.int64)
+        self._Slots = ctypes.c_void_p * (len(self._slots) + 1)
+        self._slots = self._Slots(arenas.EMPTY.address, *self._const_ptrs)
+        self._slots[-1] = self._counter_ptr = self._counts.ctypes.data
+        self._graph_calls = 0
+
+    @property
+    def kernel_profile(self):
+        """Lines of time per kernel and product, most first, since the runner was built
+        (TRACECOMP_PROFILE=1 at compile time; else an empty list)."""
+        if self._counter_ptr is None:
+            return []
+        ns, calls = self._counts[0::2], self._counts[1::2]
+        total, runs = max(1, int(ns.sum())), max(1, self._graph_calls)
+        order = np.argsort(-ns, kind="stable")
+        return [f"{ns[k] / 1e3 / runs:10.1f} us {100 * ns[k] / total:5.1f} %  "
+                f"{calls[k] / runs:4.0f} calls  {self._sites[k]}" for k in order] + \
+            [f"(per call of the graph, over {self._graph_calls} calls; a split kernel's time "
+             f"is summed over its pieces and threads)"]
 
     def held_bytes(self):
         """Memory this runner alone keeps between calls: the output buffers it reuses that
