@@ -141,9 +141,9 @@ def _declarations(module):
             declare("sched_yield", I32, []))
 
 
-def _claim_and_run(b, state, fn_type, on_empty):
-    """The ticket loop: claim a piece, run it, count it done, repeat; branch to on_empty
-    when no piece is left. Returns the loop's head block (to branch into)."""
+def _claim_and_run(b, state, fn_type, on_empty, after_piece=None):
+    """The ticket loop: claim a piece, run it, count it done (then after_piece(b), if
+    given), repeat; branch to on_empty when no piece is left."""
     head = b.append_basic_block("claim")
     try_ = b.append_basic_block("try")
     run = b.append_basic_block("run")
@@ -167,8 +167,9 @@ def _claim_and_run(b, state, fn_type, on_empty):
     hi = b.udiv(b.mul(n, b.add(k, ir.Constant(I64, 1))), pieces)
     b.call(fn, [slots, lo, hi])
     b.atomic_rmw("add", _at(b, state, DONE), ir.Constant(I64, 1), "release")
+    if after_piece is not None:
+        after_piece(b)
     b.branch(head)
-    return head
 
 
 def _emit_worker(module):
@@ -190,7 +191,9 @@ def _emit_worker(module):
     b.store(ir.Constant(I64, 0), counter)
     b.branch(poll)
     b.position_at_end(poll)
-    _claim_and_run(b, state, fn_type, idle)
+    # after each piece, a whole poll again before sleeping
+    _claim_and_run(b, state, fn_type, idle,
+                   lambda b: b.store(ir.Constant(I64, 0), counter))
     # no piece: stop, poll again after a pause, or sleep
     b.position_at_end(idle)
     stop = b.load_atomic(_at(b, state, STOP), "monotonic", 8, typ=I64)
