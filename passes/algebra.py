@@ -218,6 +218,22 @@ def _sum_of_blocks(node, s):                            # pad(a) + pad(b) -> pad
                                        "value": node.inputs[0].params["value"]}, node)
 
 
+def _gather_of_argmax(node, s):                         # gather(x, argmax(x)) -> max(x)
+    """Max pooling picks each window's maximum through its argmax (which its gradient
+    needs). Where nothing else reads the argmax (inference, or after autodiff has made
+    the backward) the gathered value is the window's max: one reduction that reads the
+    windows (an unfold fused in as an index map) instead of storing them for two kernels.
+    Not while the node still wants a gradient: reduce_max's splits it among tied maxima,
+    max pooling's goes to the first one. A NaN is picked by both."""
+    x, idx = node.inputs
+    dim = node.params["dim"]
+    if node.requires_grad or not isinstance(idx, Node) or idx.op != "argmax" or \
+            idx.inputs[0] is not x or idx.params["dim"] != dim or \
+            not idx.params["keepdim"] or s.uses.get(idx, 0) != 1:
+        return None
+    return _make(s, "reduce_max", (x,), {"dims": (dim,), "keepdim": True}, node)
+
+
 RULES = {
     "mul": (_right_unit(1), _left_unit(1)),             # x*1 -> x, 1*x -> x
     "add": (_right_unit(0), _left_unit(0),              # x+0 -> x, 0+x -> x
@@ -232,4 +248,5 @@ RULES = {
     "cast": (_cast_same,),                              # cast(x, x.dtype) -> x
     "reduce_sum": (_sum_of_expand,),                    # sum(expand(x)) -> x * n
     "custom_vjp": (_marker_done,),                      # marker(y, ...) -> y, differentiated
+    "gather": (_gather_of_argmax,),                     # gather(x, argmax(x)) -> max(x)
 }

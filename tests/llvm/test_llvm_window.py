@@ -164,21 +164,21 @@ def test_conv_net_forward_and_backward_match_eager():
 
 
 def test_a_pooling_unfold_is_stored_by_its_own_kernel_with_its_producers():
-    """Max pooling of relu(conv): the windows' unfold is never an index map inside the
-    argmax/gather kernel (it would divide per element read); it roots its own kernel, with
-    the bias add and relu fused in, and the result equals eager."""
+    """Max pooling of relu(conv) with overlapping windows: the windows' unfold is never an
+    index map inside the argmax/gather kernel (it would divide per element read); it roots
+    its own kernel, with the bias add and relu fused in, and the result equals eager."""
     tc.manual_seed(0)
     conv = nn.Conv2d(2, 3, 3, padding=1)
     x = tc.randn(2, 2, 8, 6)
 
     def f(x):
-        return nn.functional.max_pool2d(tc.relu(conv(x)), 2)
+        return nn.functional.max_pool2d(tc.relu(conv(x)), 3, 2, 1)
     compiled = tc.compile(f)
     with tc.no_grad():
         got, want = compiled(x), f(x)
     np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
     log = compiled.fusion_log["forward"]
-    assert re.search(r"kernel\d+_unfold: .*relu, %\d+ unfold$", log, re.MULTILINE), log
+    assert re.search(r"kernel\d+_unfold: .*relu, %\d+ pad, %\d+ unfold$", log, re.MULTILINE), log
     assert re.search(r"unfold not fused into .*stored by its own kernel", log), log
 
 

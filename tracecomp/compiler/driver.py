@@ -404,6 +404,7 @@ class CompiledModule:
     optimized_ir = property(lambda self: self._compiled.optimized_ir)
     asm = property(lambda self: self._compiled.asm)
     fusion_log = property(lambda self: self._compiled.fusion_log)
+    kernel_profile = property(lambda self: self._compiled.kernel_profile)
     cuda_source = property(lambda self: self._compiled.cuda_source)
     cuda_ptx = property(lambda self: self._compiled.cuda_ptx)
     memory_log = property(lambda self: self._compiled.memory_log)
