@@ -17,6 +17,7 @@ import pytest
 import tracecomp as tc
 from tracecomp import nn
 from tracecomp.codegen.llvm.backend import compile_graph
+from tracecomp.codegen.llvm.target import host
 from tracecomp.ops import conv
 from tracecomp.tracing.tracer import trace
 
@@ -196,3 +197,26 @@ def test_elementwise_kernels_with_short_inner_dims_match_eager(shape):
     got = tc.compile(f)(tc.tensor(a), tc.tensor(b))
     np.testing.assert_allclose(got.numpy(), f(tc.tensor(a), tc.tensor(b)).numpy(), rtol=1e-6,
                                atol=1e-6)
+
+
+@pytest.mark.parametrize("features", ["", "-avx512f"], ids=["host", "avx2"])
+@pytest.mark.parametrize("size", [10, 28])
+def test_a_pool_backward_over_rows_shorter_than_a_vector_stays_a_loop(size, features,
+                                                                       monkeypatch):
+    """A 2x2 max pool's backward (window.py `_tiling_fold`) whose output rows are shorter
+    than one vector of the host (10 floats under AVX-512's 16 lanes) keeps its ox loop, not
+    unrolled and without a masked tail: unrolled, LLVM packed the row into one masked vector
+    read and written by gathers and scatters (2x slower on the LeNet step). Longer rows,
+    and hosts of 8 lanes, keep the unrolled form. Results equal eager's either way."""
+    monkeypatch.setenv("TRACECOMP_CPU_FEATURES", features)
+    rng = np.random.default_rng(4)
+    cols = rng.standard_normal((4, 6 * 4, (size // 2) ** 2)).astype(np.float32)
+
+    def backward(cols):
+        return conv.fold(cols + 1.0, (size, size), 2, stride=2)
+    runner = compile_graph(trace(backward, tc.tensor(cols)))
+    np.testing.assert_allclose(runner([cols])[0], backward(tc.tensor(cols)).numpy(),
+                               rtol=1e-6)
+    sixteen_lanes = host().vector_bytes >= 64
+    kept = "llvm.loop.vectorize.predicate.enable" in runner.llvm_ir
+    assert kept == (sixteen_lanes and size == 10)

@@ -79,10 +79,12 @@ class KernelBuilder:
         self.shapes = {}    # node -> the shape the kernel reads it in (coalesced loops)
 
     # --- loops ------------------------------------------------------------------------------
-    def loops(self, shape, body, plain=False):
+    def loops(self, shape, body, plain=False, unmasked=None):
         """Nested counted loops over `shape` (C order); body(index list) emits one element.
         plain: LLVM may vectorize them but neither unroll nor interleave them
-        (_plain_loop_id)."""
+        (_plain_loop_id). unmasked: the loop at this position from the innermost (-1 the
+        innermost, -2 the next) is neither unrolled nor vectorized with a masked tail
+        (_unmasked_loop_id)."""
         if math.prod(shape) == 0:
             return
         b, index = self.b, []
@@ -109,6 +111,9 @@ class KernelBuilder:
             latch = b.cbranch(b.icmp_unsigned("<", nxt, stop), head, done)
             if plain:
                 latch.set_metadata("llvm.loop", _plain_loop_id(self.module))
+            elif unmasked is not None and len(exits) >= -unmasked and \
+                    i is exits[unmasked][0]:
+                latch.set_metadata("llvm.loop", _unmasked_loop_id(self.module))
             b.position_at_end(done)
 
     def finish(self):
@@ -239,6 +244,20 @@ def _plain_loop_id(module):
                module.add_metadata([ir.MetaDataString(module, "llvm.loop.interleave.count"),
                                     ir.Constant(I32, 1)])]
     # the count makes the node unique (add_metadata returns an equal node it already has)
+    loop_id = module.add_metadata(options + [ir.Constant(I64, len(module.metadata))])
+    loop_id.operands = (loop_id, *loop_id.operands)
+    return loop_id
+
+
+def _unmasked_loop_id(module):
+    """A loop's metadata: keep it a loop (no unrolling), and vectorize it, if at all,
+    without a masked tail. Unrolled whole, a loop shorter than one vector (a pooled row of
+    10 floats under AVX-512's 16 lanes) was packed into one masked vector whose loads and
+    stores were gathers and scatters (window.py `_tiling_fold`)."""
+    options = [module.add_metadata([ir.MetaDataString(module,
+                                                      "llvm.loop.vectorize.predicate.enable"),
+                                    ir.Constant(ir.IntType(1), 0)]),
+               module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.disable")])]
     loop_id = module.add_metadata(options + [ir.Constant(I64, len(module.metadata))])
     loop_id.operands = (loop_id, *loop_id.operands)
     return loop_id

@@ -30,6 +30,7 @@ producer (the gradient's multiply, a reshape) is computed right there, as a prol
 """
 from tracecomp.ops.conv import out_size
 
+from .. import target
 from .kernels import MOVEMENT, KernelBuilder, c64, elementwise_kernel
 from .ops import ir_type, is_float
 
@@ -218,5 +219,14 @@ def _tiling_fold(k, root, cols, add):
         k.store(add(k.e.const(0, root.dtype), v), k.out, root.shape, [n_, ch, y, x],
                 root.dtype)
 
-    k.loops((n, c, oh, kh, ow, kw), body)
+    # A row of pooled outputs shorter than one vector (LeNet's second pool: 10 floats under
+    # AVX-512's 16 lanes): LLVM unrolled the ox loop whole and packed the row into one
+    # masked vector, whose loads and stores became gathers and scatters. Kept a loop there,
+    # vectorized without a masked tail. TRACECOMP_PROFILE on the LeNet step (znver4, 2 runs
+    # each): that pool's backward 290-310 -> 115-140 us; the first pool's (rows of 28, a
+    # full vector and more) ran slower as a loop (396 -> 517-627 us), so it stays unrolled,
+    # as does everything on the AVX2 path (8 lanes: 60-80 us there).
+    lanes = target.host().vector_bytes // root.dtype.itemsize
+    short = lanes >= 16 and ow * kw < lanes
+    k.loops((n, c, oh, kh, ow, kw), body, unmasked=-2 if short else None)
     return k.finish()
