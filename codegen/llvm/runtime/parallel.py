@@ -1,4 +1,4 @@
-"""Large elementwise and reduction kernels split over threads (issue 4 item 5).
+"""Large kernels and products split over threads (issue 4 item 5, issue 13).
 
 ctypes releases the GIL around a native call, so Python threads each calling a kernel on
 a part of its iteration space run in parallel. A kernel that may be split is built
@@ -31,10 +31,21 @@ this process may run on: one knob bounds all of tracecomp's native parallelism. 
 caller at a time uses the workers; a second concurrent caller runs its kernel whole on
 its own thread. Workers are daemon threads, made on first use and again after a fork.
 
-Compiled code's splits (`run_native`) go to native_pool.py's workers, which wait in native
-code and take a split in microseconds instead of the ~100 us a hand-over through this
-module's Python queue costs (a sleeping thread woken on another vCPU, and the GIL, at each
-end); this Python pool remains for Python callables and where there is no native pool.
+Compiled code's splits (`run` with the kernel's native address) go to native_pool.py's
+workers, which wait in native code and take a split in microseconds instead of the ~100 us
+a hand-over through this module's Python queue costs (a sleeping thread woken on another
+vCPU, and the GIL, at each end); the Python workers remain for Python callables and where
+there is no native pool. The table above was measured with them.
+
+Products (`gemm_split`): a 2-D product of SPLIT_WORK multiply-adds or more is cut into
+blocks of C's longer side, each piece one BLAS call, and inside a compiled call the BLAS
+runs on one thread (`serial_blas_begin/end`). Not the BLAS's own threads: OpenBLAS's
+workers spin ~0.1 s after each product, busy on the other core while our kernels run
+between products. perf put 42 % of a compiled LeNet inference's samples in OpenBLAS's
+`blas_thread_server`, and on our 2-vCPU VMs the same process ran 1.5-1.9 ms per call for
+seconds, then 4.4-5.0 ms (with 33 % steal in `top`); with the BLAS on one thread it never
+slowed so. Products alone, split / one thread / OpenBLAS's 2 threads (us, znver4):
+6x25x50176 379/579/464, 16x150x6400 234/413/289, 64x784x256 185/280/149.
 """
 import ctypes
 import functools
@@ -220,24 +231,6 @@ class Pool:
         self.workers = []
         self.native = _UNSET
 
-    def run_native(self, fn, address, slots, n):
-        """run() for compiled code: fn(slots, start, stop) is the native function at
-        `address` (fn its ctypes function) and slots a ctypes array; on the native pool's
-        workers (native_pool.py) where there is one, else as run()."""
-        native = self.native if self.native is not _UNSET else self._make_native()
-        if native is None:
-            self.run(fn, slots, n)
-            return
-        parts = min(threads(), _cpus(), n)
-        if parts < 2 or not self.lock.acquire(False):
-            fn(slots, 0, n)
-            return
-        try:
-            native.grow(parts - 1)
-            native.run(address, ctypes.addressof(slots), n, min(n, parts * PIECES_PER_THREAD))
-        finally:
-            self.lock.release()
-
     def _make_native(self):
         with self.lock:
             if self.native is _UNSET:
@@ -249,17 +242,26 @@ class Pool:
                     self.native = None
         return self.native
 
-    def run(self, fn, slots, n, parts=None):
+    def run(self, fn, slots, n, parts=None, address=None):
         """fn(slots, start, stop) over [0, n), by this thread and up to `parts` - 1 workers
-        (default threads()), in PIECES_PER_THREAD pieces per thread claimed as they go."""
+        (default threads()), in PIECES_PER_THREAD pieces per thread claimed as they go.
+        address: fn's native address, slots then a ctypes array (compiled code): the
+        native pool's workers take the pieces where there is one."""
+        native = None
+        if address is not None:
+            native = self.native if self.native is not _UNSET else self._make_native()
         parts = min(parts, n) if parts else min(threads(), _cpus(), n)
         if parts < 2 or not self.lock.acquire(False):
             fn(slots, 0, n)
             return
         try:
+            count = min(n, parts * PIECES_PER_THREAD)
+            if native is not None:
+                native.grow(parts - 1)
+                native.run(address, ctypes.addressof(slots), n, count)
+                return
             while len(self.workers) < parts - 1:
                 self.workers.append(_Worker())
-            count = min(n, parts * PIECES_PER_THREAD)
             bounds = [n * k // count for k in range(count + 1)]
             job = _Job(fn, slots, list(itertools.pairwise(bounds)))
             for w in self.workers[:parts - 1]:

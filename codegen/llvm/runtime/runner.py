@@ -330,7 +330,7 @@ class Runner:
                 fn(slots)
                 continue
             if kind == "split":
-                parallel.pool.run_native(fn, rest[1], slots, rest[0])
+                parallel.pool.run(fn, slots, rest[0], address=rest[1])
                 continue
             node, k, slot = rest
             try:
