@@ -220,9 +220,10 @@ def _sum_of_blocks(node, s):                            # pad(a) + pad(b) -> pad
 
 def _gather_of_argmax(node, s):                         # gather(x, argmax(x)) -> max(x)
     """Max pooling picks each window's maximum through its argmax (which its gradient
-    needs). Where nothing else reads the argmax (inference, or after autodiff has made
-    the backward) the gathered value is the window's max: one reduction that reads the
-    windows (an unfold fused in as an index map) instead of storing them for two kernels.
+    needs). Where nothing else reads the argmax (inference) the gathered value is the
+    window's max: one reduction, which reads windows that are views of its input
+    (nn/functional_conv.py `_tiles`) in the kernel that computes that input, instead of
+    an argmax and a gather that each read them.
     Not while the node still wants a gradient: reduce_max's splits it among tied maxima,
     max pooling's goes to the first one. A NaN is picked by both."""
     x, idx = node.inputs
