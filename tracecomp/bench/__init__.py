@@ -71,12 +71,11 @@ def _bench(opts, rounds, json_path, png_path, say):
         info["gpu"] = cuda.get_device_name(0)
     for line in report.machine_lines(info):
         say(line)
-    busy, stolen = info.get("busy_cores_before"), info.get("stolen_cores_before") or 0
-    if busy is not None and busy + stolen >= 0.3:
-        what = f"other processes keep {busy} cores busy" if busy >= stolen else \
-            f"the hypervisor takes {stolen} cores (steal)"
-        say(f"warning: {what}: thread pools that wait on a busy core inflate "
-            f"multi-threaded timings (--threads 1 avoids that)")
+    if "busy_cores_before" in info:
+        before = report.Load(info["busy_cores_before"], info["stolen_cores_before"])
+        if before.noise() >= 0.3:
+            say(f"warning: just before the run, {before.describe()}: thread pools that wait "
+                f"on a busy core inflate multi-threaded timings (--threads 1 avoids that)")
     say()
     all_results, loads = [], []
     start = time.perf_counter()

@@ -91,6 +91,14 @@ class Load:
     def noise(self):
         return self.others + self.stolen
 
+    def describe(self):
+        """'other processes kept 0.3 cores busy and the hypervisor took 0.2 cores (steal)',
+        naming only what was there."""
+        return " and ".join([f"other processes kept {self.others} cores busy"] *
+                            (self.others > 0) +
+                            [f"the hypervisor took {self.stolen} cores (steal)"] *
+                            (self.stolen > 0))
+
 
 class OtherLoad:
     """What else ran between start() and load(): Linux only (None elsewhere). Noise the
@@ -210,10 +218,8 @@ def table(workload, results, rounds, load=None):
     lines += ["", f"{rounds} rounds of {calls} calls per contestant." +
               (f" {workload.note}." if workload.note else "")]
     if load is not None and load.noise() >= NOISY_CORES:
-        what = [f"other processes kept {load.others} cores busy"] * (load.others > 0) + \
-            [f"the hypervisor took {load.stolen} cores (steal)"] * (load.stolen > 0)
-        lines += ["", f"**Noisy:** {' and '.join(what)} while this workload ran: its "
-                      f"timings are not to be trusted."]
+        lines += ["", f"**Noisy:** {load.describe()} while this workload ran: its timings "
+                      f"are not to be trusted."]
     return "\n".join(lines)
 
 
