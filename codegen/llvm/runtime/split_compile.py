@@ -1,13 +1,15 @@
-"""One large LLVM module compiled on two cores: part of it in a worker process.
+"""One large LLVM module compiled on two cores: parts of it in a worker process.
 
 llvmlite runs every LLVM call under one process-wide lock, so threads cannot optimize two
-modules at once; processes can. A module is cut in two: the first part keeps the entry
-functions and some kernels, the second takes about half of the kernels' code, as external
-functions that the first declares and calls (a kernel inlined into its entry before is now
-called: a function call per kernel run, nothing per element). Math helpers that kernels
-inline are copied into each part that uses them. The two objects link side by side into one
-library. The worker (a Python process started on the first module large enough, and kept)
-compiles the second part while this process compiles the first.
+modules at once; processes can. A module is cut into parts: the first keeps the entry
+functions, the others (PIECES of them) take the kernels, as external functions that the
+first declares and calls (a kernel inlined into its entry before is now called: a function
+call per kernel run, nothing per element). Math helpers that kernels inline are copied into
+each part that uses them. The objects link side by side into one library. This process and
+the worker (a Python process started on the first module large enough, and kept) take parts
+from one queue until none is left: they finish about together, where two halves cut by text
+length did not (a ResNet-18 step's halves took 0.5 and 2.3 s: entries are long text and
+cheap to compile, fold and permute kernels short and slow; 8 parts from a queue: 1.5 s).
 
     parts = split(llvm_ir, entry_names)     # None: not worth it, or not cleanly separable
     objects, optimized = compile_parts(parts, entry_names, suffix, speed_level)
@@ -26,6 +28,7 @@ import sys
 import threading
 
 MIN_DEFINITIONS = 60
+PIECES = 8      # kernel parts: smaller ones even out the two processes, each costs ~10 ms
 _DEFINED = re.compile(r'^define (?P<how>[^@]*)@"?(?P<name>[^"(]+)"?\(')
 _NAMED = re.compile(r'@"([^"]+)"|@([-\w.$]+)')
 
@@ -47,9 +50,10 @@ def _allowed():
 
 
 def split(llvm_ir, names):
-    """Two module texts that link together into the module's code: the first keeps the
-    entries `names` and the kernels not moved; the second takes about half the kernels' code
-    (as external functions the first declares). None where the module cannot be cut so."""
+    """Module texts that link together into the module's code: the first keeps the entries
+    `names` (and what only they call); each other part holds some of the kernels, made
+    external functions the first declares, PIECES parts of about equal text. None where the
+    module cannot be cut so."""
     items = _items(llvm_ir)
     if items is None:
         return None
@@ -59,42 +63,64 @@ def split(llvm_ir, names):
     movable = [n for n in definitions
                if n in called and n not in entries and _internal(definitions[n])
                and "alwaysinline" not in definitions[n].partition("\n")[0]]
-    total = sum(len(text) for text in definitions.values())
-    moved, load = set(), 0
-    for name in sorted(movable, key=lambda n: len(definitions[n]), reverse=True):
-        if load + len(definitions[name]) <= total / 2:
-            moved.add(name)
-            load += len(definitions[name])
-    if load < total / 4:        # not worth a second process
+    if len(movable) < 2:        # not worth a second process
         return None
+    pieces, sizes = [[] for _ in range(min(PIECES, len(movable)))], [0] * PIECES
+    for name in sorted(movable, key=lambda n: len(definitions[n]), reverse=True):
+        k = sizes.index(min(sizes[:len(pieces)]))      # the smallest piece takes the next
+        pieces[k].append(name)
+        sizes[k] += len(definitions[name])
+    moved = set(movable)
     first = set().union(*(_reached(e, definitions, stop=moved) for e in entries))
-    second = set().union(*(_reached(n, definitions) for n in moved))
     declared = [_declaration(definitions[n]) for n in definitions if n in moved]
-    first_body = [definitions[n] for n in definitions if n in first and n not in moved]
-    second_body = [_exported(definitions[n]) if n in moved else definitions[n]
-                   for n in definitions if n in second]
-    return ["\n".join(header + declarations + declared + first_body + metadata) + "\n",
-            "\n".join(header + declarations + second_body + metadata) + "\n"]
+    parts = ["\n".join(header + declarations + declared
+                       + [definitions[n] for n in definitions if n in first and n not in moved]
+                       + metadata) + "\n"]
+    for piece in pieces:
+        reached = set().union(*(_reached(n, definitions) for n in piece))
+        body = [_exported(definitions[n]) if n in piece else definitions[n]
+                for n in definitions if n in reached]
+        parts.append("\n".join(header + declarations + body + metadata) + "\n")
+    return parts
 
 
 def compile_parts(parts, names, suffix, speed_level):
-    """(object code of each part, their optimized IR texts): the last part in the worker,
-    the others here, at the same time; all here if the worker is busy (another thread's
-    compile) or cannot be reached."""
+    """(object code of each part, their optimized IR texts), in the order of `parts`.
+
+    This process and the worker take parts from one queue until it is empty, so both finish
+    about together however unequal the parts' costs (text length predicts them badly: an
+    entry is long and cheap, a fold kernel short and slow to vectorize). The kernels' parts
+    go first, the entries' part (cheap, ~0.2 s of a ResNet-18 step's 3 s) last, to fill the
+    end. All here if the worker is busy (another thread's compile) or cannot be reached."""
     from . import engine
-    job = (parts[-1], list(names), suffix, speed_level)
+    queue = list(range(1, len(parts))) + [0]
+    lock, results, failed = threading.Lock(), [None] * len(parts), []
+
+    def next_part():
+        with lock:
+            return queue.pop(0) if queue else None
+
+    def feed(worker):           # a thread: the worker's share, one part at a time
+        while (k := next_part()) is not None:
+            if not worker.send((parts[k], list(names), suffix, speed_level)) \
+                    or (result := worker.receive()) is None:
+                failed.append(k)    # compiled here below; the worker gets no more
+                return
+            results[k] = result
+
     worker = _Worker.take()
-    sent = worker is not None and worker.send(job)
+    feeder = None if worker is None else threading.Thread(target=feed, args=(worker,))
     try:
-        here = [_compile(text, names, suffix, speed_level, engine)
-                for text in (parts[:-1] if sent else parts)]
-        there = [worker.receive()] if sent else []
+        if feeder is not None:
+            feeder.start()
+        while (k := next_part()) is not None:
+            results[k] = _compile(parts[k], names, suffix, speed_level, engine)
     finally:
-        if worker is not None:
+        if feeder is not None:
+            feeder.join()
             worker.give_back()
-    if sent and there[0] is None:       # the worker failed: that part here too
-        there = [_compile(parts[-1], names, suffix, speed_level, engine)]
-    results = here + there
+    for k in failed:
+        results[k] = _compile(parts[k], names, suffix, speed_level, engine)
     return [obj for obj, _ in results], [text for _, text in results]
 
 
