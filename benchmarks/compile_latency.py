@@ -1,7 +1,7 @@
 """Compile latency of training steps: cold, and from the disk cache in a new process.
 
     .venv/bin/python benchmarks/compile_latency.py [--runs 5] [--batch 64] [--threads 1]
-                                                   [--only mlp-model,mlp-step,lenet-step]
+                                                   [--only mlp-model,...,resnet18-step]
                                                    [--profile]
 
 Workloads, batch 64 (the models of `tracecomp bench`):
@@ -12,7 +12,13 @@ Workloads, batch 64 (the models of `tracecomp bench`):
   mlp-step:    the whole step compiled (zero_grad, forward, cross_entropy, backward,
                SGD momentum 0.9): the first call compiles, and so does the second, whose
                optimizer now has momentum buffers (torch.compile recompiles there too);
-  lenet-step:  the same for LeNet (conv 6@5x5 pad 2, pool, conv 16@5x5, pool, 400-120-84-10).
+  lenet-step:  the same for LeNet (conv 6@5x5 pad 2, pool, conv 16@5x5, pool, 400-120-84-10);
+  resnet18-step: the same for ResNet-18 as for CIFAR-10 (32x32 inputs, batch 8 unless
+               --batch is given): ~1700 ops, the issue's "ResNet-18-sized training step".
+
+A first call also runs the step once, and a first run pays for touching its memory (on our
+VMs ~2 ms per MB: ResNet-18's first run takes ~1 s more than the next): "of which
+compiling" is the compiler's share alone (the pass log: tracing, passes, kernels, LLVM).
 
 Each measurement is a fresh Python process timing its first calls (tracing, passes,
 fusion, codegen or cache load, linking and running), because a process that already
@@ -42,7 +48,7 @@ def child(workload, batch, profile):
 
     import tracecomp as tc
     import tracecomp.nn.functional as F
-    from tracecomp.bench.workloads import lenet_module, mlp_module
+    from tracecomp.bench.workloads import lenet_module, mlp_module, resnet18_module
     from tracecomp.codegen.llvm.runtime import cache
     imported = time.perf_counter()
 
@@ -58,8 +64,10 @@ def child(workload, batch, profile):
     cache.compile_module = timed  # backend.py looks it up on the module at each compile
 
     rng = np.random.default_rng(0)
-    kind, shape = ("mlp", (784,)) if workload.startswith("mlp") else ("lenet", (1, 28, 28))
-    model = (mlp_module if kind == "mlp" else lenet_module)(tc, None)
+    kind = workload.partition("-")[0]
+    shape = {"mlp": (784,), "lenet": (1, 28, 28), "resnet18": (3, 32, 32)}[kind]
+    model = resnet18_module(tc) if kind == "resnet18" else \
+        (mlp_module if kind == "mlp" else lenet_module)(tc, None)
     x = tc.tensor(rng.standard_normal((batch, *shape)).astype(np.float32))
     y = tc.tensor(rng.integers(0, 10, batch))
     if workload == "mlp-model":
@@ -92,7 +100,11 @@ def child(workload, batch, profile):
         t = time.perf_counter()
         step()
         seconds.append(time.perf_counter() - t)
+        if not _:       # the first call's compile, as the pass log timed it
+            log = (compiled if workload == "mlp-model" else step).pass_log
+            compiling = sum(r.seconds for r in log)
     print(json.dumps({"import_s": imported - start, "first_s": seconds[0],
+                      "compile_s": compiling,
                       "second_s": seconds[1], "steady_s": seconds[2],
                       "llvm_s": sum(llvm_s), "modules": len(llvm_s)}))
 
@@ -131,19 +143,22 @@ def ms(values):
             f"min {min(values) * 1e3:7.1f} ms")
 
 
-WORKLOADS = ("mlp-model", "mlp-step", "lenet-step")
+WORKLOADS = ("mlp-model", "mlp-step", "lenet-step", "resnet18-step")
+BATCH = {"resnet18-step": 8}    # unless --batch says otherwise; 64 for the others
 
 
 def report(workload, runs, batch, fill, cold, warm, entries):
     what = {"mlp-model": "MLP 784-256-256-10, compile(model) + eager loss and backward",
             "mlp-step": "MLP 784-256-256-10, whole training step compiled",
-            "lenet-step": "LeNet, whole training step compiled"}[workload]
+            "lenet-step": "LeNet, whole training step compiled",
+            "resnet18-step": "ResNet-18 (CIFAR), whole training step compiled"}[workload]
     print(f"{what}, batch {batch}, {runs} processes each")
     second = "second call" + ("" if workload == "mlp-model" else " (recompiles)")
     for name, results in [("cold, cache off", cold), ("cold, filling cache", [fill]),
                           ("warm, from the cache", warm)]:
         print(f"  {name + ':':32}")
         print(f"    {'first call:':30} {ms([r['first_s'] for r in results])}")
+        print(f"    {'  of which compiling:':30} {ms([r['compile_s'] for r in results])}")
         if workload != "mlp-model":
             print(f"    {second + ':':30} {ms([r['second_s'] for r in results])}")
         print(f"    {'of which LLVM, both calls:':30} {ms([r['llvm_s'] for r in results])}   "
@@ -156,7 +171,7 @@ def report(workload, runs, batch, fill, cold, warm, entries):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="processes per measurement")
-    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--batch", type=int, help="batch size (default 64; ResNet-18: 8)")
     parser.add_argument("--threads", type=int, help="BLAS threads (1 on a busy machine)")
     parser.add_argument("--only", default=",".join(WORKLOADS),
                         help=f"comma-separated workloads (default all: {','.join(WORKLOADS)})")
@@ -165,6 +180,7 @@ def main():
     opts = parser.parse_args()
     if opts.child:
         return child(opts.child, opts.batch, opts.profile)
+    batch = {w: opts.batch or BATCH.get(w, 64) for w in WORKLOADS}
     chosen = [w for w in opts.only.split(",") if w]
     unknown = sorted(set(chosen) - set(WORKLOADS))
     if unknown:
@@ -182,15 +198,15 @@ def main():
             base.update({v: str(opts.threads) for v in ("OPENBLAS_NUM_THREADS",
                                                          "OMP_NUM_THREADS", "MKL_NUM_THREADS")})
         off = {**base, "TRACECOMP_CACHE": "0"}
-        run_child(off, chosen[0], opts.batch)    # writes the bytecode
+        run_child(off, chosen[0], batch[chosen[0]])     # writes the bytecode
         for workload in chosen:
             with tempfile.TemporaryDirectory(prefix="tracecomp-latency-") as cache_dir:
                 on = {**base, "TRACECOMP_CACHE": "1", "TRACECOMP_CACHE_DIR": cache_dir}
-                cold = [run_child(off, workload, opts.batch) for _ in range(opts.runs)]
-                fill = run_child(on, workload, opts.batch)
+                cold = [run_child(off, workload, batch[workload]) for _ in range(opts.runs)]
+                fill = run_child(on, workload, batch[workload])
                 entries = len(os.listdir(cache_dir))
-                warm = [run_child(on, workload, opts.batch) for _ in range(opts.runs)]
-            report(workload, opts.runs, opts.batch, fill, cold, warm, entries)
+                warm = [run_child(on, workload, batch[workload]) for _ in range(opts.runs)]
+            report(workload, opts.runs, batch[workload], fill, cold, warm, entries)
         for bytecode, name in [(True, ".pyc cached"), (False, "no .pyc at all")]:
             with tempfile.TemporaryDirectory(prefix="tracecomp-pycache-") as folder:
                 seconds = import_seconds(base, opts.runs, bytecode, folder)
@@ -199,8 +215,8 @@ def main():
             print("\ncProfile of a warm first call of mlp-model (stderr):", flush=True)
             with tempfile.TemporaryDirectory(prefix="tracecomp-latency-") as cache_dir:
                 on = {**base, "TRACECOMP_CACHE": "1", "TRACECOMP_CACHE_DIR": cache_dir}
-                run_child(on, "mlp-model", opts.batch)
-                run_child(on, "mlp-model", opts.batch, profile=True)
+                run_child(on, "mlp-model", batch["mlp-model"])
+                run_child(on, "mlp-model", batch["mlp-model"], profile=True)
 
 
 if __name__ == "__main__":

@@ -230,6 +230,35 @@ def lenet_module(lib, weights):
     return load_weights(lib, model, weights)
 
 
+def resnet18_module(lib):
+    """ResNet-18 as for CIFAR-10 (a 3x3 stem, no max-pool, 32x32 inputs, 10 classes):
+    torch's BasicBlock layout, its state_dict keys, default init. For compile latency: its
+    training step is ~1700 ops, ~200 kernels."""
+    nn, F = lib.nn, lib.nn.functional
+
+    def conv_bn(cin, cout, k, stride):
+        return [nn.Conv2d(cin, cout, k, stride, k // 2, bias=False), nn.BatchNorm2d(cout)]
+
+    class BasicBlock(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1, self.bn1 = conv_bn(cin, cout, 3, stride)
+            self.conv2, self.bn2 = conv_bn(cout, cout, 3, 1)
+            self.downsample = nn.Sequential(*conv_bn(cin, cout, 1, stride)) \
+                if stride != 1 or cin != cout else None
+
+        def forward(self, x):
+            out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+            return F.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+    widths = [(64, 64, 1), (64, 128, 2), (128, 256, 2), (256, 512, 2)]
+    return nn.Sequential(
+        *conv_bn(3, 64, 3, 1), nn.ReLU(),
+        *[nn.Sequential(BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1))
+          for cin, cout, stride in widths],
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, 10))
+
+
 def model_flops(macs, batch, train):
     """Multiply-add FLOPs of matmuls and convolutions: forward 2*MACs; a training step adds
     the weight gradients and the input gradients of every layer but the first."""
