@@ -27,10 +27,15 @@ def key(group, *extra):
             else:       # a Python number (or None) inlined into the kernel
                 reads.append(("value", type(x).__name__, repr(x)))
         members.append((n.op, tuple(n.shape), n.dtype.str, _params(n), tuple(reads)))
-    inputs = tuple((tuple(x.shape), x.dtype.str, _params(x)) for x in group.inputs)
+    # a constant input is read through a pointer, as any input: its value is not in the
+    # code (and printing a large array's repr cost ~5 ms per compile)
+    inputs = tuple((tuple(x.shape), x.dtype.str, _params(x, skip="value" if
+                                                             x.op == "constant" else None))
+                   for x in group.inputs)
     return (group.kind, tuple(members), inputs, tuple(position[v] for v in group.values()),
             *extra)
 
 
-def _params(node):
-    return repr(sorted(node.params.items(), key=lambda item: item[0]))
+def _params(node, skip=None):
+    return repr(sorted((item for item in node.params.items() if item[0] != skip),
+                       key=lambda item: item[0]))

@@ -5,7 +5,8 @@ lower), emits one function per kernel group into one module (BUILDERS: group kin
 builder; a new lowering registered there joins the native code below with no other change),
 plans the intermediates' memory (passes/memory.py) and adds one entry function per run of
 native groups (entry.py), compiles the module once (or links it from the disk cache,
-cache.py) and returns a runner (runner.py) that makes ONE native call per segment:
+cache.py, keyed by what decides the module, recipe.py: a hit emits no IR, unless a dump
+asks for it) and returns a runner (runner.py) that makes ONE native call per segment:
 
   - kernel:   called from the entry on its buffers (arena offsets, inputs, outputs),
   - matmul:   a 2-D product calls the BLAS sgemm/dgemm from the entry (transposes absorbed
@@ -45,7 +46,7 @@ from tracecomp.errors import TracecompError
 from tracecomp.ir import Node, execution_error, node_names
 from tracecomp.passes import donation, fusion, memory, schedule
 
-from . import target
+from . import recipe, target
 from .gemm import blas, dots
 from .gemm import generated as gemm_kernel
 from .lower import (
@@ -161,6 +162,12 @@ def compile_graph(graph, runner=None, updates=None):
 
 def _lower(graph, runner, names, stage, updates):
     """compile_graph's work; `stage` says what it is doing, for lowering_bug."""
+    recipe_text = None      # the disk cache's key, before the IR exists (recipe.py)
+    if runner == "entry" and cache.cache_dir() is not None:
+        gemms = {d: blas.find_gemm(d) for d in ("float32", "float64")}
+        recipe_text = recipe.describe(graph, updates, runner, {  # code calls a BLAS by name
+            "blas": [(d, s and (s.name, s.int_bits)) for d, s in gemms.items()],
+            "threads": parallel.threads(), **recipe.environment()})
     # without a BLAS for some product's dtype, the generated GEMM computes it: it takes no
     # transposes, so they stay out of matmul groups
     dtypes = {n.dtype.name for n in graph.nodes if n.op == "matmul"}
@@ -168,8 +175,6 @@ def _lower(graph, runner, names, stage, updates):
     plan = fusion.run(graph, replace(target.host(), matmul_transposes=all(
         blas.find_gemm(d) for d in dtypes if d in ("float32", "float64"))))
     stage.end(len(plan.groups))
-    stage.begin("llvm kernels", len(plan.groups))           # groups -> kernel functions
-    module = engine.new_module(f"graph{next(_module_ids)}")
     split = {g.root: parallel.extent(g) for g in plan.groups
              if runner == "entry" and g.kind in RANGED and parallel.extent(g)}
     native = [g for g in plan.groups if g.kind in BUILDERS or runner == "entry" and dots.use(g)]
@@ -181,42 +186,38 @@ def _lower(graph, runner, names, stage, updates):
                 and parallel.gemm_split(g):
             split[g.root] = parallel.gemm_extent(g)
     keys = {g.root: group_keys.key(g, g.root in split) for g in native}
-    if runner == "entry":
-        split_compile.warm_up(len(set(keys.values())))    # a large module: start the worker
-    repeats, shared = Counter(keys.values()), {}     # structure -> its one kernel
-    kernel_names = {}
-    for k, group in enumerate(plan.groups):
-        structure = keys.get(group.root)
-        if structure is None:
-            continue
-        if structure in shared:
-            kernel_names[group.root] = shared[structure]
-            continue
-        name = f"kernel{k}_{group.root.op if group.kind in BUILDERS else 'dots'}"
-        stage.enter(f"emitting {name}", group.nodes)
-        if group.kind not in BUILDERS:
-            dots.dots_kernel(module, group, name, ranged=group.root in split)
-        elif group.root in split:
-            RANGED[group.kind](module, group, name, ranged=True)
-        else:
-            BUILDERS[group.kind](module, group, name)
-        kernel_names[group.root] = name
-        if repeats[structure] >= SHARE_FROM:    # emitted once, called, not inlined
-            shared[structure] = name
-            module.globals[name].attributes.add("noinline")
-    stage.end(len(set(kernel_names.values())))
-    if runner == "entry":
-        # only the entry functions are called from outside: a kernel inlined into its entry
-        # then leaves no standalone copy for LLVM to compile as well (MLP training step,
-        # znver3: 0.61 -> 0.34 s of LLVM time)
-        for name in set(kernel_names.values()):
-            module.globals[name].linkage = "internal"
+    kernel_names, first = _kernel_names(plan.groups, keys)
+
+    def emit_kernels(module):           # groups -> kernel functions
+        stage.begin("llvm kernels", len(plan.groups))
+        repeats = Counter(keys.values())
+        for group in first:
+            name = kernel_names[group.root]
+            stage.enter(f"emitting {name}", group.nodes)
+            if group.kind not in BUILDERS:
+                dots.dots_kernel(module, group, name, ranged=group.root in split)
+            elif group.root in split:
+                RANGED[group.kind](module, group, name, ranged=True)
+            else:
+                BUILDERS[group.kind](module, group, name)
+            if repeats[keys[group.root]] >= SHARE_FROM:  # emitted once, called, not inlined
+                module.globals[name].attributes.add("noinline")
+        stage.end(len(first))
+        if runner == "entry":
+            # only the entry functions are called from outside: a kernel inlined into its
+            # entry then leaves no standalone copy for LLVM to compile as well (MLP training
+            # step, znver3: 0.61 -> 0.34 s of LLVM time)
+            for group in first:
+                module.globals[kernel_names[group.root]].linkage = "internal"
+
     for group in plan.groups:           # which graph nodes each kernel computes, for dumps
         label = kernel_names.get(group.root, group.kind)
         plan.log.append(f"{label}: " + ", ".join(f"{names[n]} {n.op}" for n in group.nodes)
                         + (f" (also stores {', '.join(names[n] for n in group.stores)})"
                            if group.stores else ""))
     if runner == "steps":
+        module = engine.new_module(f"graph{next(_module_ids)}")
+        emit_kernels(module)
         stage.enter("compiling the LLVM module")
         stage.begin("llvm compile", len(kernel_names))
         library = cache.compile_module(module, list(kernel_names.values())) \
@@ -225,8 +226,23 @@ def _lower(graph, runner, names, stage, updates):
         steps = [_step(g, library, kernel_names) for g in plan.groups]
         _plan_frees(graph, plan, steps)
         return _with_phases(StepRunner(graph, plan, steps, library, names), stage)
-    return _with_phases(_entry_runner(graph, plan, module, kernel_names, names, split, stage,
-                                      updates), stage)
+    return _with_phases(_entry_runner(graph, plan, emit_kernels, len(first), kernel_names,
+                                      names, split, stage, updates, recipe_text, keys), stage)
+
+
+def _kernel_names(groups, keys):
+    """{group root: its kernel's name} for the groups with a structure key, and the groups
+    whose kernels are emitted (the first of each structure: the others call it)."""
+    names, shared, first = {}, {}, []
+    for k, group in enumerate(groups):
+        structure = keys.get(group.root)
+        if structure is None:
+            continue
+        if structure not in shared:
+            shared[structure] = f"kernel{k}_{group.root.op if group.kind in BUILDERS else 'dots'}"
+            first.append(group)
+        names[group.root] = shared[structure]
+    return names, first
 
 
 def _with_phases(runner, stage):
@@ -235,15 +251,17 @@ def _with_phases(runner, stage):
     return runner
 
 
-def _entry_runner(graph, plan, module, kernel_names, names, split, stage, updates):
-    """Plan the arena, add the entry functions, compile, wrap (runner.py)."""
-    stage.enter("planning memory and emitting the entry functions")
-    gemm = {}       # dtype -> the BLAS symbol, or the generated GEMM function without one
+def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split, stage,
+                  updates, recipe_text, keys):
+    """Plan the arena, add the entry functions, compile, wrap (runner.py). With a
+    `recipe_text` (recipe.py) the disk cache is asked first, and the LLVM IR is emitted
+    only on a miss, or when a dump asks for it."""
+    stage.enter("planning memory")
+    gemm = {}       # dtype -> the BLAS symbol, or None: the generated GEMM
     for group in plan.groups:
         dtype = group.root.dtype.name
         if group.kind == "matmul" and dtype not in gemm:
-            gemm[dtype] = blas.load_for_llvm(dtype) or gemm_kernel.emit_gemm(
-                module, dtype, f"tc_gemm_{dtype}")
+            gemm[dtype] = blas.load_for_llvm(dtype)
 
     def native(group):
         return group.root in kernel_names or group.kind == "matmul"
@@ -253,16 +271,36 @@ def _entry_runner(graph, plan, module, kernel_names, names, split, stage, update
     stage.end(len(memory_plan.offsets))
     stage.begin("schedule", len(plan.groups))               # groups -> program segments
     layout = schedule.plan(graph, plan, memory_plan, native, lambda g: split.get(g.root))
-    profile = [] if os.environ.get("TRACECOMP_PROFILE", "").strip() == "1" else None
-    entry_names = entry.emit(module, layout, memory_plan, kernel_names, gemm, profile)
     stage.end(len(layout.program))
-    imports = {sym.name: sym.address for sym in gemm.values()
-               if isinstance(sym, blas.GemmSymbol)}
-    stage.enter("compiling the LLVM module")
-    stage.begin("llvm compile", len(entry_names))           # entry functions (or a cache hit)
-    library = cache.compile_module(module, entry_names, imports=imports) \
-        if entry_names else None
-    stage.end(len(entry_names))
+    profile = [] if os.environ.get("TRACECOMP_PROFILE", "").strip() == "1" else None
+    entry_names = [step.name for step in layout.program if step.kind != "python"]
+
+    def emit_module():
+        module = engine.new_module(f"graph{next(_module_ids)}")
+        emit_kernels(module)
+        stage.enter("emitting the entry functions")
+        functions = {d: sym or gemm_kernel.emit_gemm(module, d, f"tc_gemm_{d}")
+                     for d, sym in gemm.items()}
+        emitted = entry.emit(module, layout, memory_plan, kernel_names, functions, profile)
+        assert emitted == entry_names, "entry.emit names its functions as the layout does"
+        return module
+
+    imports = {sym.name: sym.address for sym in gemm.values() if sym is not None}
+    library = None
+    if entry_names and recipe_text is not None and profile is None:
+        stage.enter("compiling the LLVM module (or linking it from the disk cache)")
+        stage.begin("llvm compile", len(entry_names))
+        recipe_text += "\n" + recipe.plan(graph, layout, memory_plan, kernel_names, keys)
+        library = cache.compile_recipe(recipe_text, emit_module, entry_names, imports=imports,
+                                       on_miss=lambda: split_compile.warm_up(kernels))
+        stage.end(len(entry_names))
+    elif entry_names:
+        split_compile.warm_up(kernels)      # a large module: start the worker
+        module = emit_module()
+        stage.enter("compiling the LLVM module")
+        stage.begin("llvm compile", len(entry_names))
+        library = cache.compile_module(module, entry_names, imports=imports)
+        stage.end(len(entry_names))
     stage.enter("building the runner")
     donated, donation_log = donation.run(graph, plan.groups, memory_plan, updates)
     plan.log += memory_plan.log + donation_log + _program_log(layout, kernel_names, names)

@@ -29,25 +29,29 @@ class Stage:
     """What compile_graph is doing, for the message: set before each step that can fail.
     `phases` times the backend's coarse stages for the compile's pass log: (name, count
     before, count after, seconds), where the counts are what the stage turns into what
-    (graph nodes into fused groups, groups into kernels...)."""
+    (graph nodes into fused groups, groups into kernels...). A phase may begin inside
+    another (the kernels are emitted inside "llvm compile" when the disk cache misses): the
+    outer one's seconds then leave out the inner one's, so the phases add up."""
 
-    __slots__ = ("doing", "nodes", "phases", "_phase")
+    __slots__ = ("doing", "nodes", "phases", "_open")
 
     def __init__(self):
         self.doing, self.nodes = "fusing", None
-        self.phases, self._phase = [], None
+        self.phases, self._open = [], []
 
     def enter(self, doing, nodes=None):
         self.doing, self.nodes = doing, nodes
 
     def begin(self, name, before):
-        """Start timing phase `name` (the previous one must have ended)."""
-        self._phase = (name, before, time.perf_counter())
+        """Start timing phase `name`."""
+        self._open.append([name, before, time.perf_counter(), 0.0])
 
     def end(self, after):
-        name, before, start = self._phase
-        self.phases.append((name, before, after, time.perf_counter() - start))
-        self._phase = None
+        name, before, start, inner = self._open.pop()
+        seconds = time.perf_counter() - start
+        if self._open:
+            self._open[-1][3] += seconds
+        self.phases.append((name, before, after, seconds - inner))
 
 
 def lowering_bug(exc, graph, names, stage):

@@ -3,14 +3,16 @@ milliseconds instead of optimizing and compiling them again.
 
     lib = compile_module(module, names)              # engine.compile_module, through the cache
     lib = get_or_build(llvm_ir, names, build)        # the same with your own build(suffix)
+    lib = compile_recipe(text, emit_module, names)   # keyed before the IR is emitted
 
 Key: everything that decides the object code: a fingerprint of the module (sha256 of its IR
-text), the exported names, the host CPU's name and feature string, the llvmlite and LLVM
-versions, FORMAT_VERSION and the speed level. The entry's file name is the sha256 of those
-(length-prefixed), so whatever changes the code LLVM would emit changes the key, and entries
-are never invalidated, only left behind for the size bound to evict. (The IR's first line,
-`; ModuleID = "graph7"`, is a comment LLVM's parser drops: it counts graphs per process, so
-it is left out.)
+text, or, through compile_recipe, of what decides that text: codegen/llvm/recipe.py, so a
+hit emits no IR at all), the exported names, the host CPU's name and feature string, the
+llvmlite and LLVM versions, FORMAT_VERSION and the speed level. The entry's file name is
+the sha256 of those (length-prefixed), so whatever changes the code LLVM would emit changes
+the key, and entries are never invalidated, only left behind for the size bound to evict.
+(The IR's first line, `; ModuleID = "graph7"`, is a comment LLVM's parser drops: it counts
+graphs per process, so it is left out.)
 
 Where: $TRACECOMP_CACHE_DIR, else $XDG_CACHE_HOME/tracecomp, else ~/.cache/tracecomp.
 TRACECOMP_CACHE=0 turns the cache off; TRACECOMP_CACHE_MAX_MB (default 512) bounds its size.
@@ -62,7 +64,8 @@ MAX_BINDING_BYTES = 1 << 24   # a key is its names and a few short strings
 
 log = logging.getLogger("tracecomp")
 
-__all__ = ["FORMAT_VERSION", "SUFFIX", "Key", "cache_dir", "compile_module", "entry_key",
+__all__ = ["FORMAT_VERSION", "SUFFIX", "Key", "cache_dir", "compile_module", "compile_recipe",
+           "entry_key",
            "get_or_build", "make_key", "optimized_ir", "read_entry", "write_entry"]
 
 
@@ -75,7 +78,28 @@ def compile_module(module, names, speed_level=2, imports=None):
         speed_level, imports)
 
 
-def get_or_build(llvm_ir, names, build, speed_level=2, imports=None):
+def compile_recipe(recipe_text, emit_module, names, speed_level=2, imports=None,
+                   on_miss=None):
+    """`compile_module` for a module not emitted yet, keyed by `recipe_text` (the text
+    codegen/llvm/recipe.py makes, which decides the module's IR) instead of the IR.
+    `emit_module()` makes the `llvmlite.ir.Module`: on a miss (after `on_miss()`), and on a
+    hit only when something reads the Library's `.llvm_ir` (a dump)."""
+    text = []
+
+    def module_text():
+        if not text:
+            text.append(str(emit_module()))
+        return text[0]
+
+    def build(suffix):
+        if on_miss is not None:
+            on_miss()
+        return engine.compile_module(module_text(), names, speed_level, imports, suffix)
+    return get_or_build(module_text, names, build, speed_level, imports,
+                        fingerprint="recipe " + hashlib.sha256(recipe_text.encode()).hexdigest())
+
+
+def get_or_build(llvm_ir, names, build, speed_level=2, imports=None, fingerprint=None):
     """The `engine.Library` for IR text `llvm_ir`, exporting `names`.
 
     `build(suffix)` makes the Library on a miss, its exports named `name + suffix`
@@ -83,8 +107,10 @@ def get_or_build(llvm_ir, names, build, speed_level=2, imports=None):
     cached object is linked (`engine.load_object`) and `build` is not called; the Library's
     `.llvm_ir` is `llvm_ir` and its `.optimized_ir` is None until `optimized_ir(lib)`
     recomputes it. With the cache off or refused, `build` is called with the same suffix.
+    A `fingerprint` given stands for the IR's in the key; `llvm_ir` may then be a function
+    that makes the IR text, called when `.llvm_ir` is read (compile_recipe).
     """
-    key = make_key(llvm_ir, names, speed_level)
+    key = make_key(llvm_ir, names, speed_level, fingerprint)
     directory = cache_folder.trusted_folder()
     if directory is None:
         return _built(build, key)
@@ -175,13 +201,16 @@ class Key:
         return f"it was built for another key ({', '.join(differ)} differ)" if differ else None
 
 
-def make_key(llvm_ir, names=(), speed_level=2):
-    """The Key of the object code for `llvm_ir` exporting `names` at `speed_level`."""
-    first, _, rest = llvm_ir.partition("\n")
-    if first.startswith("; ModuleID"):
-        llvm_ir = rest
+def make_key(llvm_ir, names=(), speed_level=2, fingerprint=None):
+    """The Key of the object code for `llvm_ir` exporting `names` at `speed_level`; a
+    `fingerprint` (of what decides the IR) stands for the IR's sha256 where given."""
+    if fingerprint is None:
+        first, _, rest = llvm_ir.partition("\n")
+        if first.startswith("; ModuleID"):
+            llvm_ir = rest
+        fingerprint = hashlib.sha256(llvm_ir.encode()).hexdigest()
     return Key([
-        ("fingerprint", hashlib.sha256(llvm_ir.encode()).hexdigest()),
+        ("fingerprint", fingerprint),
         ("names", ",".join(dict.fromkeys(names))),
         ("cpu", host_cpu.name()),
         ("features", host_cpu.feature_string()),

@@ -208,10 +208,22 @@ class Library:
         self.names = names
         self.suffix = suffix     # the object defines name + suffix for each name
         self.object = obj
-        self.llvm_ir = self.optimized_ir = None  # set by compile_module; None after a load
+        self._llvm_ir = self.optimized_ir = None  # set by compile_module; None after a load
         self.optimized_parts = None     # a split module's parts (split_compile.py)
         self._asm = None
         self._speed_level = 2
+
+    @property
+    def llvm_ir(self):
+        """The module's IR text; a function that makes it, when set so, is called on the
+        first read (code linked from the disk cache by a key made before the IR)."""
+        if callable(self._llvm_ir):
+            self._llvm_ir = self._llvm_ir()
+        return self._llvm_ir
+
+    @llvm_ir.setter
+    def llvm_ir(self, text):
+        self._llvm_ir = text
 
     def address(self, name):
         """The native address of exported symbol `name` (valid while this Library lives)."""
