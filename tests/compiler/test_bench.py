@@ -47,6 +47,11 @@ def test_quick_run_checks_and_times_every_contestant(capsys, tmp_path):
             assert c["vs_eager"] > 0 and c["vs_torch_eager"] > 0, where
         compiled = w["contestants"][1]
         assert compiled["compile_s"] >= 0 and compiled["baseline"] == "tracecomp eager"
+    gelu = data["workloads"][-1]
+    assert gelu["copy_gbs"] > 0 and "Copy bandwidth of this host" in out
+    for c in gelu["contestants"]:
+        if c["throughput"]:
+            assert c["of_copy"] == pytest.approx(c["throughput"] / gelu["copy_gbs"])
     header = ("| contestant | median | min | vs tracecomp eager | vs torch eager | GB/s | "
               "compile | break-even | check |")
     assert header in out
@@ -123,6 +128,16 @@ def test_compile_time_and_break_even():
     assert slow.break_even is None and slow.vs_torch_eager is None
     assert report.row(slow, "GFLOP/s")[7] == "never"
     assert report.row(fast, "GFLOP/s")[7] == "167 calls"
+
+
+def test_throughput_as_a_share_of_the_copy_bandwidth():
+    workload = Workload("w", "w", "a workload", list, "GB/s", 8e6, copy_bytes=4_000_000)
+    workload.copy_gbs = 20.0
+    fast = runner.Result("tracecomp llvm", times_s=[0.0004, 0.0004])
+    runner.summarize(workload, [fast])
+    assert fast.throughput == pytest.approx(20.0) and fast.of_copy == pytest.approx(1.0)
+    assert "20.0 GB/s. Throughput as a share of it: tracecomp llvm 100%." in \
+        report.table(workload, [fast], 2)
 
 
 def test_check_compares_gradients_too():

@@ -217,6 +217,11 @@ def table(workload, results, rounds, load=None):
     calls = "-".join(map(str, counts[::max(1, len(counts) - 1)])) if counts else "0"
     lines += ["", f"{rounds} rounds of {calls} calls per contestant." +
               (f" {workload.note}." if workload.note else "")]
+    if workload.copy_gbs:
+        shares = ", ".join(f"{r.name} {r.of_copy:.0%}" for r in results if r.of_copy)
+        lines += ["", f"Copy bandwidth of this host, numpy copying one such array (one "
+                      f"thread) in the same rounds (read and write): {workload.copy_gbs:.1f} "
+                      f"GB/s. Throughput as a share of it: {shares}."]
     if load is not None and load.noise() >= NOISY_CORES:
         lines += ["", f"**Noisy:** {load.describe()} while this workload ran: its timings "
                       f"are not to be trusted."]
@@ -250,7 +255,7 @@ def mismatches(all_results):
 def to_json(info, settings, all_results, loads):
     return {"machine": info, "settings": settings, "workloads": [
         {"key": w.key, "group": w.group, "title": w.title, "unit": w.unit, "work": w.work,
-         "note": w.note, "other_processes_cores": load and load.others,
+         "note": w.note, "copy_gbs": w.copy_gbs, "other_processes_cores": load and load.others,
          "stolen_cores": load and load.stolen,
          "contestants": [dataclasses.asdict(r) for r in results]}
         for (w, results), load in zip(all_results, loads)]}

@@ -49,6 +49,7 @@ class Result:
     held_bytes: int | None = None     # of which compiled code keeps between calls
     memory_vs_torch: float | None = None
     memory_note: str = ""             # why step memory was not measured
+    of_copy: float | None = None      # throughput / the host's copy bandwidth (copy_bytes)
 
     @property
     def ok(self):
@@ -153,6 +154,7 @@ def run_workload(workload, rounds, round_s, log=print, settle_s=0.0):
             res.status = _failure(exc)
             del live[name]
     order = list(live)
+    copy, copies = _copy_call(workload.copy_bytes, round_s), []
     for r in range(rounds):
         k = r % len(order) if order else 0
         for name in order[k:] + order[:k]:
@@ -164,8 +166,26 @@ def run_workload(workload, rounds, round_s, log=print, settle_s=0.0):
                 res.times_s.append(_time_calls(run.call, res.calls_per_round))
             except Exception as exc:    # noqa: BLE001
                 res.status = _failure(exc)
+        if copy is not None:        # the bandwidth reference, in the same rounds
+            time.sleep(settle_s)
+            copies.append(_time_calls(*copy))
+    if copies:
+        workload.copy_gbs = 2 * workload.copy_bytes / statistics.median(copies) / 1e9
     summarize(workload, results)
     return results
+
+
+def _copy_call(nbytes, round_s):
+    """(call, calls per round) of numpy copying nbytes into another array, or None."""
+    if not nbytes:
+        return None
+    src = np.random.default_rng(0).integers(0, 255, nbytes, dtype=np.uint8)
+    dst = np.empty_like(src)
+
+    def call():
+        np.copyto(dst, src)
+    call()
+    return call, max(1, min(10_000, round(round_s / _time_calls(call, 1))))
 
 
 def summarize(workload, results):
@@ -176,6 +196,8 @@ def summarize(workload, results):
             r.median_s, r.min_s = statistics.median(r.times_s), min(r.times_s)
             if workload.unit:
                 r.throughput = workload.work / r.median_s / 1e9
+            if workload.unit == "GB/s" and workload.copy_gbs:
+                r.of_copy = r.throughput / workload.copy_gbs
     for r in results:
         if r.median_s is None:
             continue

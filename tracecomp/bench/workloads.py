@@ -55,6 +55,10 @@ class Workload:
     work: float = 0.0         # bytes moved or floating-point operations per call
     note: str = ""
     memory: bool = False      # whether the report measures its step memory (peak.py)
+    # > 0: the runner also times numpy copying an array of this many bytes, in the same
+    # rounds, and reports each contestant's throughput as a share of that copy bandwidth
+    copy_bytes: int = 0
+    copy_gbs: float | None = None     # the measured copy bandwidth (read + write), GB/s
 
 
 @dataclass
@@ -308,7 +312,7 @@ def gelu_workload(opts, n):
     size = f"{n // (1 << 20)}M" if n % (1 << 20) == 0 else str(n)
     return Workload(f"gelu_{n}", "gelu", f"gelu_tanh(x*a+b), {size} float32", build, "GB/s",
                     4 * n * 4, "x, a, b and the result are all n float32: GB/s counts 16 "
-                    "bytes per element")
+                    "bytes per element", copy_bytes=4 * n)
 
 
 def gemm_workload(opts, n):
