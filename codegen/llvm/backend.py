@@ -38,9 +38,11 @@ import itertools
 import os
 from collections import Counter
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
+import tracecomp.ir as tracecomp_ir
 from tracecomp.codegen import group_keys
 from tracecomp.errors import TracecompError
 from tracecomp.ir import Node, execution_error, node_names
@@ -72,6 +74,9 @@ RUNNERS = ("entry", "steps")
 # kernels many times: a 2-layer GRU over 10 steps has 172 kernels, 27 distinct (40 s -> 4 s).
 # Fewer repeats are left alone, inlined.
 SHARE_FROM = 3
+# the folders of the code that turns a graph into LLVM IR, for the disk cache's key
+SOURCES = [Path(tracecomp_ir.__file__).parent, Path(fusion.__file__).parent,
+           Path(__file__).parents[1]]
 
 
 class Texts:
@@ -167,7 +172,7 @@ def _lower(graph, runner, names, stage, updates):
         gemms = {d: blas.find_gemm(d) for d in ("float32", "float64")}
         recipe_text = recipe.describe(graph, updates, runner, {  # code calls a BLAS by name
             "blas": [(d, s and (s.name, s.int_bits)) for d, s in gemms.items()],
-            "threads": parallel.threads(), **recipe.environment()})
+            "threads": parallel.threads(), **recipe.environment()}, SOURCES)
     # without a BLAS for some product's dtype, the generated GEMM computes it: it takes no
     # transposes, so they stay out of matmul groups
     dtypes = {n.dtype.name for n in graph.nodes if n.op == "matmul"}

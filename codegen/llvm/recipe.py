@@ -21,7 +21,7 @@ The cache adds the host CPU and its features, the LLVM and llvmlite versions and
 level, as for an IR key. A miss emits the IR and compiles it as before; a hit links the
 object and emits the IR only when a dump asks for it.
 
-    text = recipe.describe(graph, updates, runner, settings)   # None: key by the IR instead
+    text = recipe.describe(graph, updates, runner, settings, folders)  # None: key by the IR
     text += recipe.plan(graph, layout, memory_plan, kernel_names, keys)
 """
 import hashlib
@@ -30,17 +30,18 @@ from pathlib import Path
 
 import numpy as np
 
-_SOURCES = []   # the source fingerprint, computed once per process
+_SOURCES = {}   # source folders -> their fingerprint, computed once per process
 
 
-def describe(graph, updates, runner, settings):
+def describe(graph, updates, runner, settings, sources):
     """A text that changes whenever the code compile_graph would emit for these arguments
-    could; None where no such text is made (an array parameter of an unknown type)."""
+    could; None where no such text is made (an array parameter of an unknown type).
+    `sources`: the folders of the code that lowers graphs (tracecomp, codegen, passes)."""
     position = {n: k for k, n in enumerate([*graph.inputs, *graph.nodes])}
     if not all(n in position for n in graph.outputs):
         return None
     lines = [f"runner {runner}", f"updates {sorted(updates.items())!r}",
-             f"settings {sorted(settings.items())!r}", f"code {_source_fingerprint()}",
+             f"settings {sorted(settings.items())!r}", f"code {_source_fingerprint(sources)}",
              f"inputs {len(graph.inputs)}",
              "outputs " + " ".join(str(position[n]) for n in graph.outputs)]
     for node in position:
@@ -94,19 +95,17 @@ def _value(x):
     return None
 
 
-def _source_fingerprint():
-    if not _SOURCES:
-        import tracecomp
-        from tracecomp import codegen, passes
-        _SOURCES.append(files_fingerprint(
-            {Path(p) for package in (tracecomp, codegen, passes) for p in package.__path__}))
-    return _SOURCES[0]
+def _source_fingerprint(roots):
+    roots = tuple(sorted(set(roots)))
+    if roots not in _SOURCES:
+        _SOURCES[roots] = files_fingerprint(roots)
+    return _SOURCES[roots]
 
 
 def files_fingerprint(roots):
     """A digest of the .py files under `roots`: each one's path, size and mtime."""
     digest = hashlib.sha256(np.__version__.encode())
-    for root in sorted(roots):
+    for root in sorted(Path(r) for r in roots):
         for path in sorted(root.rglob("*.py")):
             st = path.stat()
             digest.update(f"{path.relative_to(root)} {st.st_size} {st.st_mtime_ns}\n".encode())
