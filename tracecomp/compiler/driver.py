@@ -450,7 +450,10 @@ def compile(model=None, *, backend=None, fallback=None,
     forward may keep for the backward, 0.0 (least, recomputing cheap values) to 1.0 (all
     it reads, recomputing nothing), as torch's activation_memory_budget, a budget below 1.0
     may recompute a convolution's im2col columns too; None: the fewest bytes that need no
-    recomputation beyond what saves memory (passes/partition.py)."""
+    recomputation beyond what saves memory (passes/partition.py). A whole training step
+    (its backward traced inside) has no forward to split: there a budget below 1.0
+    recomputes long-lived cheap values before their late reads instead (passes/remat.py;
+    LeNet's step at batch 64: 11.3 -> 7.1 MB)."""
     unknown = set(torch_options) - TORCH_OPTIONS
     if unknown:
         raise TypeError(f"compile() got an unexpected keyword argument "
