@@ -89,6 +89,8 @@ def _value(x):
     if isinstance(x, dict):
         parts = [(repr(k), _value(v)) for k, v in sorted(x.items(), key=lambda kv: repr(kv[0]))]
         return None if any(v is None for _, v in parts) else repr(parts)
+    if isinstance(x, type):     # a dtype given as its class (np.float32)
+        return f"type:{x.__module__}.{x.__qualname__}"
     if x is None or isinstance(x, (bool, int, float, complex, str, np.generic, np.dtype,
                                    slice, range, type(Ellipsis))):
         return f"{type(x).__name__}:{x!r}"     # repr of a float is exact (round-trips)

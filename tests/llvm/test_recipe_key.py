@@ -75,6 +75,7 @@ def test_values_are_written_exactly_or_not_at_all():
     b[2500] = 1
     assert recipe._value(a) != recipe._value(b) and recipe._value(a) == recipe._value(a.copy())
     assert recipe._value((1, [2.5, None])) == "tuple[int:1, list[float:2.5, NoneType:None]]"
+    assert recipe._value(np.float32) != recipe._value(np.float64)
     assert recipe._value(object()) is None and recipe._value([object()]) is None
 
 
