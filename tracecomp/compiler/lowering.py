@@ -19,10 +19,13 @@ def lower(art, graph, n_outputs, bridged, compile_graph, memory_budget=None):
                               for o in graph.outputs[:n_outputs]):
         if memory_budget is not None:   # one graph (a whole step): recompute within it
             from ..passes import remat
-            start, before = time.perf_counter(), graph.op_count()
-            graph, art.partition_log = remat.run(graph, memory_budget)
-            log_records.append(PassRecord("remat", "simplified", before, graph.op_count(),
-                                          time.perf_counter() - start))
+            art.partition_log = []
+
+            def rematerialize(graph):
+                graph, log = remat.run(graph, memory_budget)
+                art.partition_log += log
+                return graph
+            graph = run_passes(graph, [("remat", rematerialize)], "simplified", log_records)
         graphs["forward.optimized"] = graph
         art.run_forward = lowered(compile_graph, graph, "forward", log_records, updates)
         return _show_code(art)
