@@ -72,15 +72,16 @@ def _plans(graph):
             continue
         late = [u for u in users[v] if order[u] >= cut]
         chain, kept = _chain(v, cut, order, users, outputs)
-        if chain is not None and kept * GAIN <= _nbytes(v):
+        if kept * GAIN <= _nbytes(v):
             plans.append((_nbytes(v), v, chain, late))
     return plans
 
 
 def _chain(value, cut, order, users, outputs):
     """(the nodes to compute again, in graph order, ending with value; the bytes of the
-    values they read that recomputing keeps alive up to position `cut`), or (None, 0) when
-    a value it needs is not recomputable and is not alive there anyway."""
+    values they read that are not recomputable and that recomputing keeps alive up to
+    position `cut`). What is alive there anyway (inputs, constants, values read later) is
+    read as it is."""
     chain, kept, stack, seen = [], 0, [value], set()
     while stack:
         n = stack.pop()
@@ -89,11 +90,9 @@ def _chain(value, cut, order, users, outputs):
         seen.add(n)
         if n is not value and _alive_at(n, cut, order, users, outputs):
             continue
-        if n is value or recomputable(n, windows=True) and n.op != CONSTANT:
+        if n is value or recomputable(n, windows=True):
             chain.append(n)
             stack.extend(n.node_inputs())
-        elif n.op in (INPUT, CONSTANT):
-            continue
         else:
             kept += _nbytes(n)      # not recomputable: held until the late reads
     return sorted(chain, key=order.__getitem__), kept

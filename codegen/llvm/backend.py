@@ -167,9 +167,9 @@ def compile_graph(graph, runner=None, updates=None):
 
 def _lower(graph, runner, names, stage, updates):
     """compile_graph's work; `stage` says what it is doing, for lowering_bug."""
+    gemms = {d: blas.find_gemm(d) for d in ("float32", "float64")}
     recipe_text = None      # the disk cache's key, before the IR exists (recipe.py)
     if runner == "entry" and cache.cache_dir() is not None:
-        gemms = {d: blas.find_gemm(d) for d in ("float32", "float64")}
         recipe_text = recipe.describe(graph, updates, runner, {  # code calls a BLAS by name
             "blas": [(d, s and (s.name, s.int_bits)) for d, s in gemms.items()],
             "threads": parallel.threads(), **recipe.environment()}, SOURCES)
@@ -178,7 +178,7 @@ def _lower(graph, runner, names, stage, updates):
     dtypes = {n.dtype.name for n in graph.nodes if n.op == "matmul"}
     stage.begin("fusion", len(graph.nodes))                 # nodes -> groups
     plan = fusion.run(graph, replace(target.host(), matmul_transposes=all(
-        blas.find_gemm(d) for d in dtypes if d in ("float32", "float64"))))
+        gemms[d] for d in dtypes if d in gemms)))
     stage.end(len(plan.groups))
     split = {g.root: parallel.extent(g) for g in plan.groups
              if runner == "entry" and g.kind in RANGED and parallel.extent(g)}
@@ -292,19 +292,18 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
 
     imports = {sym.name: sym.address for sym in gemm.values() if sym is not None}
     library = None
-    if entry_names and recipe_text is not None and profile is None:
+    if entry_names:     # the kernels are emitted inside this phase, as a phase of their own
         stage.enter("compiling the LLVM module (or linking it from the disk cache)")
         stage.begin("llvm compile", len(entry_names))
-        recipe_text += "\n" + recipe.plan(graph, layout, memory_plan, kernel_names, keys)
-        library = cache.compile_recipe(recipe_text, emit_module, entry_names, imports=imports,
-                                       on_miss=lambda: split_compile.warm_up(kernels))
-        stage.end(len(entry_names))
-    elif entry_names:
-        split_compile.warm_up(kernels)      # a large module: start the worker
-        module = emit_module()
-        stage.enter("compiling the LLVM module")
-        stage.begin("llvm compile", len(entry_names))
-        library = cache.compile_module(module, entry_names, imports=imports)
+        # with TRACECOMP_PROFILE the emission itself lists the profiled calls: always emit
+        if recipe_text is None or profile is not None:
+            split_compile.warm_up(kernels)      # a large module: start the worker
+            library = cache.compile_module(emit_module(), entry_names, imports=imports)
+        else:
+            recipe_text += "\n" + recipe.plan(graph, layout, memory_plan, kernel_names, keys)
+            library = cache.compile_recipe(recipe_text, emit_module, entry_names,
+                                           imports=imports,
+                                           on_miss=lambda: split_compile.warm_up(kernels))
         stage.end(len(entry_names))
     stage.enter("building the runner")
     donated, donation_log = donation.run(graph, plan.groups, memory_plan, updates)

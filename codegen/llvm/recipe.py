@@ -37,7 +37,7 @@ def describe(graph, updates, runner, settings, sources):
     """A text that changes whenever the code compile_graph would emit for these arguments
     could; None where no such text is made (an array parameter of an unknown type).
     `sources`: the folders of the code that lowers graphs (tracecomp, codegen, passes)."""
-    position = {n: k for k, n in enumerate([*graph.inputs, *graph.nodes])}
+    position = _positions(graph)
     if not all(n in position for n in graph.outputs):
         return None
     lines = [f"runner {runner}", f"updates {sorted(updates.items())!r}",
@@ -59,7 +59,7 @@ def plan(graph, layout, memory_plan, kernel_names, keys):
     splits, the arena offsets, the slots): a second guard, so that a tunable changed in a
     running process (parallel.SPLIT_WORK set by a test) cannot link code laid out for
     other decisions."""
-    position = {n: k for k, n in enumerate([*graph.inputs, *graph.nodes])}
+    position = _positions(graph)
 
     def at(node):
         return position.get(node, "?")
@@ -71,6 +71,11 @@ def plan(graph, layout, memory_plan, kernel_names, keys):
     lines.append("arena " + " ".join(f"{at(n)}@{o}" for n, o in memory_plan.offsets.items()))
     lines.append("slots " + " ".join(str(at(n)) for n in layout.slots))
     return "\n".join(lines)
+
+
+def _positions(graph):
+    """Each input and node of graph -> its number: how the texts name values."""
+    return {n: k for k, n in enumerate([*graph.inputs, *graph.nodes])}
 
 
 def environment():

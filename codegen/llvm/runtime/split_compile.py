@@ -65,9 +65,10 @@ def split(llvm_ir, names):
                and "alwaysinline" not in definitions[n].partition("\n")[0]]
     if len(movable) < 2:        # not worth a second process
         return None
-    pieces, sizes = [[] for _ in range(min(PIECES, len(movable)))], [0] * PIECES
+    count = min(PIECES, len(movable))
+    pieces, sizes = [[] for _ in range(count)], [0] * count
     for name in sorted(movable, key=lambda n: len(definitions[n]), reverse=True):
-        k = sizes.index(min(sizes[:len(pieces)]))      # the smallest piece takes the next
+        k = sizes.index(min(sizes))     # the smallest piece takes the next
         pieces[k].append(name)
         sizes[k] += len(definitions[name])
     moved = set(movable)
