@@ -288,12 +288,13 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
                      for d, sym in gemm.items()}
         emitted = entry.emit(module, layout, memory_plan, kernel_names, functions, profile)
         assert emitted == entry_names, "entry.emit names its functions as the layout does"
+        stage.enter("compiling the LLVM module")     # what follows the emission
         return module
 
     imports = {sym.name: sym.address for sym in gemm.values() if sym is not None}
     library = None
     if entry_names:     # the kernels are emitted inside this phase, as a phase of their own
-        stage.enter("compiling the LLVM module (or linking it from the disk cache)")
+        stage.enter("linking the LLVM module from the disk cache (or compiling it)")
         stage.begin("llvm compile", len(entry_names))
         # with TRACECOMP_PROFILE the emission itself lists the profiled calls: always emit
         if recipe_text is None or profile is not None:
