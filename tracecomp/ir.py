@@ -31,6 +31,7 @@ import numpy as np
 from . import dtypes
 from .errors import IRError, TracecompError, compiled_error
 from .ops.registry import PRIMITIVES
+from .symbolic import Sym
 
 INPUT, CONSTANT = "input", "constant"
 
@@ -56,7 +57,8 @@ class Node:
         self.op = op
         self.inputs = tuple(inputs)
         self.params = params
-        self.shape = tuple(int(d) for d in shape)
+        # a dynamic graph's dims may be Syms (symbolic.py: polynomials in its size s)
+        self.shape = tuple(d if type(d) is Sym else int(d) for d in shape)
         self.dtype = np.dtype(dtype)
         self.requires_grad = requires_grad
         self.source = source            # (file, line, module path) or None
