@@ -48,7 +48,7 @@ from tracecomp.errors import TracecompError
 from tracecomp.ir import Node, execution_error, node_names
 from tracecomp.passes import donation, fusion, memory, schedule
 
-from . import recipe, target
+from . import recipe, sized, target
 from .gemm import blas, dots
 from .gemm import generated as gemm_kernel
 from .lower import (
@@ -412,3 +412,17 @@ def _plan_frees(graph, plan, steps):
     keep = set(graph.outputs)
     for k, step in enumerate(steps):
         step.free = tuple(x for x in plan.groups[k].inputs if last[x] == k and x not in keep)
+
+
+def compile_sized(graph, concrete):
+    """A program for a dynamic graph (sizes that hold Syms; compiler/dynamic.py) whose
+    `.at(s)` is its runner at size s; `concrete` is the graph at one size (sized.py)."""
+    try:
+        return sized.compile_sized(graph, concrete)
+    except (TracecompError, MemoryError):
+        raise
+    except Exception as exc:    # as compile_graph: a tracecomp bug, named as one
+        raise lowering_bug(exc, graph, node_names(graph), Stage()) from exc
+
+
+compile_graph.sized = compile_sized     # compiler/dynamic.py looks for it

@@ -7,11 +7,12 @@ class IndexOps:
     """codegen/index_maps.py's integer arithmetic as LLVM IR: i64 values, i1 conditions.
     Its div/rem are unsigned: the maps divide only values they also check to be >= 0."""
 
-    def __init__(self, builder):
+    def __init__(self, builder, size=None):
         self.b = builder
+        self.size = size    # KernelBuilder.int in a dynamic graph's kernel: Syms too
 
     def const(self, n):
-        return ir.Constant(ir.IntType(64), int(n))
+        return self.size(n) if self.size is not None else ir.Constant(ir.IntType(64), int(n))
 
     def add(self, a, b):
         return self.b.add(a, b)

@@ -33,6 +33,7 @@ from llvmlite import ir
 from tracecomp.codegen import index_maps, loop_dims
 from tracecomp.codegen.kernel_facts import operand_dtypes
 from tracecomp.ir import Node
+from tracecomp.symbolic import Sym, is_static
 
 from .index_ops import IndexOps
 from .ops import BOOL, Emitter, ir_type, is_float, rule_for
@@ -56,13 +57,19 @@ def contiguous_strides(shape):
 class KernelBuilder:
     """ranged: the function takes two more arguments, i64 start and stop, and runs only
     indices [start, stop) of dim 0 of its loops (0 <= start < stop <= the extent), so
-    threads can share a kernel whose dim 0 iterations are independent."""
+    threads can share a kernel whose dim 0 iterations are independent.
+
+    A group of a dynamic graph (group.sized) has Syms among its sizes (tracecomp/symbolic.py):
+    its kernel takes the size s as a last i64 argument, and every size reaches the IR
+    through `int()`. A question about a size that s decides raises Undecided (the caller,
+    codegen/llvm/sized.py, then runs the group from numpy)."""
 
     def __init__(self, module, group, name, ranged=False):
         self.module, self.group = module, group
         self.members = set(group.nodes)
         n = len(group.inputs) + 1 + len(group.stores)
-        fnty = ir.FunctionType(ir.VoidType(), [PTR] * n + [I64] * (2 if ranged else 0))
+        fnty = ir.FunctionType(ir.VoidType(), [PTR] * n + [I64] * (2 if ranged else 0)
+                               + [I64] * group.sized)
         self.fn = ir.Function(module, fnty, name=name)
         for arg in self.fn.args[:n]:
             arg.add_attribute("noalias")
@@ -70,10 +77,12 @@ class KernelBuilder:
         self.out = self.fn.args[len(group.inputs)]
         # where the kernel stores its other values (elementwise groups' stores), in order
         self.store_ptrs = self.fn.args[len(group.inputs) + 1:n]
-        self.range = tuple(self.fn.args[n:]) if ranged else None
+        self.range = tuple(self.fn.args[n:n + 2]) if ranged else None
+        self.s = self.fn.args[-1] if group.sized else None
         self.b = ir.IRBuilder(self.fn.append_basic_block("entry"))
         self.e = Emitter(self.b, module)
-        self.ix = IndexOps(self.b)      # integer arithmetic for the shared index maps
+        # integer arithmetic for the shared index maps
+        self.ix = IndexOps(self.b, self.int if group.sized else None)
         self.memo = {}
         self.stack = []     # the frames value() keeps (see value)
         self.shapes = {}    # node -> the shape the kernel reads it in (coalesced loops)
@@ -90,7 +99,7 @@ class KernelBuilder:
         b, index = self.b, []
         exits = []
         for d, extent in enumerate(shape):
-            start, stop = self.range if d == 0 and self.range else (c64(0), c64(extent))
+            start, stop = self.range if d == 0 and self.range else (c64(0), self.int(extent))
             if extent == 1 and not (d == 0 and self.range):
                 index.append(c64(0))
                 continue
@@ -120,12 +129,23 @@ class KernelBuilder:
         self.b.ret_void()
         return self.fn
 
+    def int(self, v):
+        """An i64 for size v: a constant, or a Sym's value at the kernel's s (emitted where
+        the builder is; LLVM hoists it out of the loops)."""
+        if not isinstance(v, Sym):
+            return c64(v)
+        out = c64(v.coeffs[-1])
+        for c in reversed(v.coeffs[:-1]):       # Horner's rule
+            out = self.b.add(self.b.mul(out, self.s), c64(c))
+        return out
+
     # --- memory -------------------------------------------------------------------------
     def address(self, base, shape, index, dtype):
         offset = c64(0)
         for i, extent, stride in zip(index, shape, contiguous_strides(shape)):
             if extent != 1:
-                offset = self.b.add(offset, self.b.mul(i, c64(stride), flags=["nuw", "nsw"]))
+                offset = self.b.add(offset, self.b.mul(i, self.int(stride),
+                                                       flags=["nuw", "nsw"]))
         return self.b.gep(base, [offset], inbounds=True, source_etype=ir_type(dtype, True))
 
     def load(self, base, shape, index, dtype):
@@ -204,7 +224,7 @@ class KernelBuilder:
                 got = None
             for x, want in frame.todo:
                 if not isinstance(x, Node):
-                    operands.append(self.e.const(x, want))
+                    operands.append(self.scalar(x, want))
                     continue
                 frame.x, frame.want = x, want
                 got = self._lookup(x, _broadcast_index(frame.index, self.shape(node),
@@ -222,9 +242,15 @@ class KernelBuilder:
     def operand(self, x, index, shape, dtype):
         """Operand x of a node of `shape` at `index` (numpy broadcasting), as `dtype`."""
         if not isinstance(x, Node):
-            return self.e.const(x, dtype)
+            return self.scalar(x, dtype)
         return self.e.convert(self.value(x, _broadcast_index(index, shape, x.shape)), x.dtype,
                               dtype)
+
+    def scalar(self, x, dtype):
+        """A Python number operand as dtype; a Sym one (a mean's count) from s."""
+        if isinstance(x, Sym):
+            return self.e.convert(self.int(x), np.dtype(np.int64), dtype)
+        return self.e.const(x, dtype)
 
     def shape(self, node):
         return self.shapes.get(node, node.shape)
@@ -371,7 +397,7 @@ def elementwise_kernel(module, group, name, ranged=False):
     def body(idx):
         if len(loops) < len(shape):       # split the merged index back into the dims
             tail = shape[len(loops) - 1:]
-            idx = list(idx[:-1]) + _digits(k.b, idx[-1], tail)
+            idx = list(idx[:-1]) + _digits(k, idx[-1], tail)
         # every value of this index before any store: a store may go over an input it
         # reads (passes/donation.py), so each element is loaded before it is overwritten
         values = [(k.value(v, idx), ptr, v.dtype) for v, ptr in
@@ -410,17 +436,18 @@ def _short_tail_merged(shape, keep_first=False):
     constants, which instcombine cancels where the members merge the dims again (a reshape
     of the same buffer)."""
     shape = list(shape)
-    while len(shape) > 1 + keep_first and shape[-1] < VECTOR:
+    # a dynamic size counts as long: it is at least 2, and likely more than a vector
+    while len(shape) > 1 + keep_first and is_static(shape[-1]) and shape[-1] < VECTOR:
         shape[-2:] = [shape[-2] * shape[-1]]
     return tuple(shape)
 
 
-def _digits(b, v, sizes):
+def _digits(k, v, sizes):
     """Linear index v over `sizes` (C order) -> one index per dim."""
-    out = []
+    b, out = k.b, []
     for size in reversed(sizes[1:]):
-        out.append(b.urem(v, c64(size)) if size > 1 else c64(0))
-        v = b.udiv(v, c64(size)) if size > 1 else v
+        out.append(b.urem(v, k.int(size)) if size > 1 else c64(0))
+        v = b.udiv(v, k.int(size)) if size > 1 else v
     return [v] + out[::-1]
 
 
@@ -441,7 +468,7 @@ def reduce_kernel(module, group, name, ranged=False):
         _reduce_into(k, root, k.out, root.dtype, ranged)
         return k.finish()
     wide = np.dtype(np.float64)
-    if root.size <= WIDE_SUM_MAX:
+    if is_static(root.shape) and root.size <= WIDE_SUM_MAX:
         acc = k.b.alloca(ir_type(wide, True), size=c64(root.size))
         _reduce_into(k, root, acc, wide, ranged)
         _round_into_out(k, root, acc, wide)
@@ -450,13 +477,13 @@ def reduce_kernel(module, group, name, ranged=False):
     row = root.size // root.shape[0] if ranged else root.size   # doubles per dim-0 index
     rows = b.sub(k.range[1], k.range[0]) if ranged else c64(1)   # a ranged call: its rows
     memory = b.call(_libc(module, "malloc", PTR, [I64]),
-                    [b.mul(rows, c64(row * wide.itemsize))])
+                    [b.mul(rows, k.int(row * wide.itemsize))])
     failed = b.icmp_unsigned("==", memory, ir.Constant(PTR, None))
     with b.if_else(failed) as (no_memory, have_memory):
         with no_memory:         # malloc failed: a float32 sum into out beats a crash
             _reduce_into(k, root, k.out, root.dtype, ranged)
         with have_memory:       # acc[i] for i in [start, stop) is memory[i - start]
-            acc = b.gep(memory, [b.mul(k.range[0], c64(-row))], source_etype=ir.DoubleType()) \
+            acc = b.gep(memory, [b.mul(k.range[0], k.int(-row))], source_etype=ir.DoubleType()) \
                 if ranged else memory
             _reduce_into(k, root, acc, wide, ranged)
             _round_into_out(k, root, acc, wide)

@@ -1,0 +1,196 @@
+"""The llvm backend for a dynamic graph: one module whose kernels serve every size s.
+
+    program = compile_sized(graph, concrete)    # graph: sizes hold Syms (tracecomp/symbolic.py)
+    runner = program.at(s)                      # runner(arrays) -> arrays, at size s
+
+`concrete` is the same graph at one size (compiler/dynamic.py has both): fusion runs on it,
+since its decisions read sizes, and its groups are the dynamic graph's, node for node.
+
+Each kernel group whose sizes hold s is emitted with s as its last argument
+(KernelBuilder.int turns every size into IR); where emitting it needs a size that s
+decides (a window's stride arithmetic, an argmax's unrolled scan), Undecided stops it, and
+its nodes run their numpy impls instead, as the fusion log says ("numpy (size-dependent):
+..."). Products run on numpy's BLAS (np.matmul), views reshape, other primitives run
+their numpy impls: every step is called from Python, one per group, as the steps runner
+does (backend.py), on fresh arrays shaped for s. The entry runner's arena and one native
+call per segment need sizes fixed at compile time; a dynamic graph trades them for not
+compiling again.
+"""
+import ctypes
+import itertools
+from dataclasses import replace
+
+import numpy as np
+
+from tracecomp.errors import IRError, TracecompError
+from tracecomp.ir import Node, execution_error, format_node, node_names
+from tracecomp.passes import fusion
+from tracecomp.passes.fusion import Group
+from tracecomp.symbolic import Undecided, generated, is_static, value_at
+
+from . import target
+from .gemm import blas
+from .lower.kernels import elementwise_kernel, reduce_kernel
+from .runtime import cache, engine
+
+# what a dynamic graph's groups compile to natively (the window kernels, fold and unfold,
+# bake their geometry: they run from numpy when a size is dynamic)
+BUILDERS = {"elementwise": elementwise_kernel, "reduce": reduce_kernel}
+_module_ids = itertools.count()
+
+
+def compile_sized(graph, concrete):
+    """A SizedProgram for the dynamic `graph`, fused as `concrete` (same graph, one size)."""
+    names = node_names(graph)
+    matmul_dtypes = {n.dtype.name for n in graph.nodes if n.op == "matmul"}
+    plan = fusion.run(concrete, replace(target.host(), matmul_transposes=all(
+        blas.find_gemm(d) for d in matmul_dtypes if d in ("float32", "float64"))))
+    same = dict(zip(concrete.inputs + concrete.nodes, graph.inputs + graph.nodes))
+    groups = [Group(g.kind, same[g.root], [same[n] for n in g.nodes],
+                    [same[i] for i in g.inputs], [same[n] for n in g.stores]) for g in plan.groups]
+    for g in groups:
+        g.sized = not all(_static(n) for n in g.nodes + g.inputs)
+    module = engine.new_module(f"sized{next(_module_ids)}")
+    kernels, log = {}, list(plan.log)
+    for g in groups:
+        if g.kind not in BUILDERS:
+            continue
+        name = f"kernel{len(kernels)}_{g.root.op}"
+        try:
+            BUILDERS[g.kind](module, g, name)
+        except Undecided as why:
+            del module.globals[name]        # the half-emitted function
+            log.append(f"numpy (size-dependent): {', '.join(names[n] for n in g.nodes)}: {why}")
+            continue
+        kernels[g.root] = name
+    library = cache.compile_module(module, list(kernels.values())) if kernels else None
+    return SizedProgram(graph, groups, kernels, library, names, log)
+
+
+def _static(node):
+    """Whether nothing about node depends on the size: shape, params, scalar operands."""
+    return is_static(node.shape) and is_static(tuple(node.params.values())) and \
+        is_static(tuple(i for i in node.inputs if not isinstance(i, Node)))
+
+
+class SizedProgram:
+    """The compiled kernels of a dynamic graph, and how to run its groups at a size."""
+
+    def __init__(self, graph, groups, kernels, library, names, log):
+        self.graph, self.groups, self.kernels = graph, groups, kernels
+        self.library, self.names, self.fusion_log = library, names, log
+        self.fns = {g.root: library.cfunc(kernels[g.root], None, *[ctypes.c_void_p] * (
+            len(g.inputs) + len(g.values())), *[ctypes.c_int64] * g.sized)
+            for g in groups if g.root in kernels}
+
+    def at(self, s):
+        """A runner(arrays) -> arrays of the graph at size s."""
+        return SizedRunner(self, s)
+
+    llvm_ir = property(lambda self: self.library.llvm_ir if self.library else "")
+    optimized_ir = property(lambda self: cache.optimized_ir(self.library)
+                            if self.library else "")
+    asm = property(lambda self: self.library.asm if self.optimized_ir else "")
+
+
+class SizedRunner:
+    """runner(list of input arrays) -> list of output arrays, for one size s: one step per
+    group from Python, every array shaped at s."""
+
+    def __init__(self, program, s):
+        self.program, self.s = program, s
+        self.fusion_log = program.fusion_log + [f"dynamic graph run at s = {s}"]
+        graph = program.graph
+        last = {}
+        for k, g in enumerate(program.groups):
+            for x in g.inputs:
+                last[x] = k
+        keep = set(graph.outputs)
+        self.steps = []     # (node or None, run(env), node's shape at s, values to drop)
+        for k, g in enumerate(program.groups):
+            steps = [(node, run, node and value_at(node.shape, s), ())
+                     for node, run in _steps(program, g, s)]
+            steps[-1] = (*steps[-1][:3], tuple(x for x in g.inputs
+                                               if last[x] == k and x not in keep))
+            self.steps += steps
+
+    llvm_ir = property(lambda self: self.program.llvm_ir)
+    optimized_ir = property(lambda self: self.program.optimized_ir)
+    asm = property(lambda self: self.program.asm)
+
+    def __call__(self, arrays):
+        graph, names = self.program.graph, self.program.names
+        env = {n: a if a.flags.c_contiguous else a.copy(order="C")
+               for n, a in zip(graph.inputs, arrays)}
+        for node, run, shape, free in self.steps:
+            try:
+                out = run(env)
+            except TracecompError:
+                raise
+            except Exception as exc:
+                raise execution_error(exc, node or graph.outputs[0], names) from exc
+            if node is not None:
+                if out.shape != shape:
+                    raise IRError(f"a Python step of a dynamic graph returned shape "
+                                  f"{list(out.shape)} where the graph says {list(shape)} at "
+                                  f"s = {self.s}\nWhile executing {format_node(node, names)}")
+                env[node] = out
+            for dead in free:
+                del env[dead]
+        return [env[o] for o in graph.outputs]
+
+
+def _steps(program, group, s):
+    """(node, run(env)) for the group at size s: one native call, or one step per member
+    (numpy); node None where run stores its values in env itself."""
+    root = group.root
+    fn = program.fns.get(root)
+    if fn is not None:
+        return [(None, _native(fn, group, s))]
+    if group.kind in ("matmul", "batched_matmul"):
+        return [(root, _matmul(group))]
+    if group.kind == "view":
+        x, shape = root.inputs[0], value_at(root.shape, s)
+        return [(root, lambda env: env[x].reshape(shape))]
+    if group.kind == "constant":    # one of a dynamic shape is made at s from its params
+        value = root.params["value"].copy(order="C") if "value" in root.params else \
+            generated(root.params, value_at(root.shape, s), root.dtype)
+        return [(root, lambda env: value)]
+    return [(n, _numpy(n, s)) for n in group.nodes if n.op not in ("input", "constant")]
+
+
+def _native(fn, group, s):
+    values, inputs = group.values(), group.inputs
+    shapes = [(v, value_at(v.shape, s), v.dtype) for v in values]
+    size = (s,) if group.sized else ()
+
+    def run(env):
+        outs = [np.empty(shape, dtype) for _, shape, dtype in shapes]
+        fn(*[env[i].ctypes.data for i in inputs], *[o.ctypes.data for o in outs], *size)
+        for (v, _, _), out in zip(shapes, outs):
+            env[v] = out
+    return run
+
+
+def _matmul(group):
+    """matmul(a, b) where a or b may be transposes pulled into the group (read as views)."""
+    members = set(group.nodes)
+    ops = [(x.inputs[0], True) if x in members else (x, False) for x in group.root.inputs]
+    (a, ta), (b, tb) = ops
+
+    def run(env):
+        x, y = env[a], env[b]
+        return np.matmul(np.swapaxes(x, -1, -2) if ta else x, np.swapaxes(y, -1, -2) if tb else y)
+    return run
+
+
+def _numpy(node, s):
+    prim, params, dtype = node.prim, value_at(node.params, s), node.dtype
+    operands = [value_at(i, s) for i in node.inputs]
+
+    def run(env):
+        out = prim.impl(*[env[i] if isinstance(i, Node) else i for i in operands], **params)
+        if type(out) is not np.ndarray or out.dtype != dtype:
+            out = np.asarray(out, dtype=dtype)
+        return out if out.flags.c_contiguous else out.copy(order="C")
+    return run
