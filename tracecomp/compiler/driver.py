@@ -36,6 +36,7 @@ from ..user_code import stale_error
 from . import attributes as compile_attributes
 from . import bridge, fused_step, lowering
 from . import state as compile_state
+from .dynamic import Templates
 from .fast_call import FastCall, filled, own
 from .pipeline import PassRecord, run_passes, simplify_pipeline
 from .placement import backend_for
@@ -79,7 +80,7 @@ class Artifact:
 
 
 def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), roots=(),
-          memory_budget=None):
+          memory_budget=None, templates=None):
     """Trace fn(*call_args) with every tensor in `tensors + state` as a graph input;
     `roots` are the modules it uses (whose attributes it may assign); then compile it
     (lowering.py)."""
@@ -143,8 +144,11 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                    captured=captured, n_state=n_state,
                    outside=compile_state.outside_reads(fn, tracer))
     # a backward traced inside the code (a whole training step) leaves nothing to bridge
-    art = lowering.lower(art, graph, len(outputs), not tracer.did_backward,
-                         backends.get(backend), memory_budget)
+    compile_graph = backends.get(backend)
+    if templates is not None:       # dynamic shapes: a graph of known structure, new sizes
+        compile_graph = templates.compiler(compile_graph)
+    art = lowering.lower(art, graph, len(outputs), not tracer.did_backward, compile_graph,
+                         memory_budget)
     if effects and n_state is None:
         art.unread_grads = compile_state.unread_grad_inputs(
             art.graphs["forward.optimized"], len(tensors), state)
@@ -210,7 +214,7 @@ class CompiledFunction:
     least recently used evicted (artifact_cache.py)."""
 
     def __init__(self, fn, backend=None, fallback=None, recompile_limit=RECOMPILE_LIMIT,
-                 cache_size=CACHE_SIZE, memory_budget=None):
+                 cache_size=CACHE_SIZE, memory_budget=None, dynamic=None):
         if fallback not in (None, "eager"):
             raise ValueError(f"compile: fallback must be None or 'eager', got {fallback!r}")
         if backend is not None:
@@ -218,8 +222,12 @@ class CompiledFunction:
         if memory_budget is not None and not 0.0 <= memory_budget <= 1.0:
             raise ValueError(f"compile: memory_budget must be between 0.0 and 1.0 (or None), "
                              f"got {memory_budget!r}")
+        if dynamic not in (None, True, False):
+            raise ValueError(f"compile: dynamic must be None, True or False, got {dynamic!r}")
         self.fn, self.backend, self.fallback = fn, backend, fallback
         self.memory_budget = memory_budget
+        # what it lowered, for new sizes of the same graph (compiler/dynamic.py)
+        self.templates = None if dynamic is False else Templates()
         self.recompile_limit = recompile_limit
         self.cache = ArtifactCache(cache_size, _name(fn))
         self._params = {}       # function -> its parameter names (inspect is slow)
@@ -339,22 +347,20 @@ class CompiledFunction:
                  roots, backend):
         reason = self._stale or explain_miss(sig, self.cache.signatures())
         self._stale = None
-        self.compiles += 1
-        if self.compiles > self.recompile_limit:
-            warnings.warn(f"tracecomp.compile: {_name(fn)} recompiled {self.compiles} times "
-                          f"(limit {self.recompile_limit}); this time because {reason}. "
-                          f"Each new input shape, dtype, requires_grad, train/eval or grad "
-                          f"mode compiles again: keep them stable (e.g. drop_last=True in "
-                          f"the DataLoader)", stacklevel=4)
         emit(1, f"[tracecomp] compiling {_name(fn)} ({backend}): {reason}")
         fused_step.mark_compiled(roots)
 
         def call_args(stand_ins):
             return unflatten(structure, stand_ins, [v for _, v in statics])
 
+        if self.templates is not None:
+            self.templates.compiled = False
         try:
             art = build(fn, call_args, tensors, state, module_names, backend,
-                        optimizers, roots, self.memory_budget)
+                        optimizers, roots, self.memory_budget, self.templates)
+            # a new size that a dynamic graph runs is traced, not compiled: not counted
+            if self.templates is None or self.templates.compiled:
+                self._count_compile(fn, reason)
         except TraceError as exc:
             if self.fallback != "eager":
                 raise
@@ -364,6 +370,15 @@ class CompiledFunction:
             warnings.warn(message, stacklevel=4)
             art = Artifact({}, [], None, eager=True)
         return art
+
+    def _count_compile(self, fn, reason):
+        self.compiles += 1
+        if self.compiles > self.recompile_limit:
+            warnings.warn(f"tracecomp.compile: {_name(fn)} recompiled {self.compiles} times "
+                          f"(limit {self.recompile_limit}); this time because {reason}. "
+                          f"Each new input shape, dtype, requires_grad, train/eval or grad "
+                          f"mode compiles again: keep them stable (e.g. drop_last=True in "
+                          f"the DataLoader)", stacklevel=5)
 
 
 class CompiledModule:
@@ -438,11 +453,17 @@ class CompiledModule:
 
 def compile(model=None, *, backend=None, fallback=None,
             recompile_limit=RECOMPILE_LIMIT, cache_size=CACHE_SIZE, memory_budget=None,
-            **torch_options):
+            dynamic=None, **torch_options):
     """Compile a module, a module class or a function; usable bare (@compile) or with
-    options. torch.compile's tuning options (mode, fullgraph, dynamic, options) are
-    accepted and have no effect here: tracecomp always compiles the whole graph, for
-    static shapes; disable=True returns the model itself, as torch does.
+    options. torch.compile's tuning options (mode, fullgraph, options) are accepted and
+    have no effect here: tracecomp always compiles the whole graph; disable=True returns
+    the model itself, as torch does.
+
+    dynamic: None (torch's default) compiles the first shape for its sizes; when a later
+    call changes an input's dim and the graph is otherwise the same, the llvm backend
+    compiles one graph for every size of that dim, and each further size runs it after a
+    trace (compiler/dynamic.py). True: the same (a dynamic graph is made from two sizes).
+    False: every shape compiles for its own sizes.
 
     recompile_limit: compiles after which each further one warns. cache_size: compiled
     versions (one per signature) kept per function, least recently used evicted (None:
@@ -459,7 +480,8 @@ def compile(model=None, *, backend=None, fallback=None,
         raise TypeError(f"compile() got an unexpected keyword argument "
                         f"{sorted(unknown)[0]!r}")
     options = {"backend": backend, "fallback": fallback, "recompile_limit": recompile_limit,
-               "cache_size": check_size(cache_size), "memory_budget": memory_budget}
+               "cache_size": check_size(cache_size), "memory_budget": memory_budget,
+               "dynamic": dynamic}
     if model is None:
         return lambda m: compile(m, **options, **torch_options)
     if torch_options.get("disable"):
@@ -505,7 +527,7 @@ def _initialize_lazy(module, args, kwargs):
 
 
 # torch.compile's keyword arguments that only tune its own compiler
-TORCH_OPTIONS = frozenset(("mode", "fullgraph", "dynamic", "options", "disable"))
+TORCH_OPTIONS = frozenset(("mode", "fullgraph", "options", "disable"))
 
 
 def _compile_class(cls, options):

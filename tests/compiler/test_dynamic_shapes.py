@@ -1,0 +1,173 @@
+"""Dynamic shapes (compiler/dynamic.py, codegen/llvm/sized.py): after a dim changes, one
+graph is compiled for every size of it; later sizes are traced and run it. Each test
+compares with torch or with tracecomp eager, and counts the compiles."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import tracecomp as tc
+from tracecomp import nn
+from tracecomp.compiler.dynamic import NotGeneral, generalize, match
+from tracecomp.symbolic import Domain, Sym, Undecided, value_at
+
+from helpers import assert_close, train_step
+
+
+# --- sizes as polynomials ------------------------------------------------------------------
+def test_a_sym_computes_like_an_int_and_answers_only_what_every_size_agrees_on():
+    s = Sym.symbol(Domain(2))
+    assert value_at((s * 4, s * s + 3 * s - 1, 7), 5) == (20, 39, 7)
+    assert 2 * s - s == s and (s + 1) - s == 1 and isinstance((s + 1) - s, int)
+    assert math.prod((s, 4, s)).value(3) == 36
+    assert (s * 4) // 2 == 2 * s
+    assert s != 1 and s > 1 and s * 64 >= 128 and not (s == 0)
+    assert str(s * s + 3 * s - 1) == "s^2 + 3*s - 1"
+    for question in (lambda: s < 16, lambda: s == 7, lambda: int(s), lambda: range(s),
+                     lambda: (2 * s + 1) // 2):
+        with pytest.raises(Undecided):
+            question()
+
+
+# --- two sizes -> one graph ---------------------------------------------------------------
+def _graph(fn, *shapes):
+    f = tc.compile(fn, dynamic=False)
+    f(*[tc.randn(*shape) for shape in shapes])
+    return f.graphs["forward.optimized"]
+
+
+def test_two_sizes_generalize_to_one_graph_that_matches_a_third():
+    def f(x, w):
+        return (x @ w).softmax(-1).mean(0)
+    a, b = _graph(f, (6, 8), (8, 5)), _graph(f, (9, 8), (8, 5))
+    g, where, domain = generalize(a, b)
+    assert where == (0, 0) and domain.low == 2
+    assert "f32[s,8]" in str(g) and "f32[s,5]" in str(g)
+    template = type("T", (), {"graph": g, "where": where, "domain": domain})
+    assert match(template, _graph(f, (31, 8), (8, 5))) == 31
+    assert match(template, _graph(f, (31, 8), (8, 4))) is None     # another dim: no
+
+
+def test_what_does_not_generalize_says_where():
+    def scaled(x):
+        return x / x.shape[1] ** 0.5
+    with pytest.raises(NotGeneral, match="a float that depends on a size"):
+        generalize(_graph(scaled, (3, 4)), _graph(scaled, (3, 9)))
+
+    def flat(x):
+        return x.reshape(-1, 1) * 2       # [T*T, 1]: affine through two sizes only
+    a, b = _graph(flat, (4, 4)), _graph(flat, (6, 6))
+    g, where, domain = generalize(a, b)
+    template = type("T", (), {"graph": g, "where": where, "domain": domain})
+    assert match(template, _graph(flat, (5, 5))) is None
+
+
+# --- end to end -------------------------------------------------------------------------------
+class _Attention(nn.Module):
+    """A one-block causal text model: token and position embeddings, layer norm, masked
+    self-attention (the mask a slice of a buffer, as nanoGPT's), vocabulary head."""
+
+    def __init__(self, lib, vocab=40, width=16, block=64):
+        super().__init__() if lib is tc else None
+        self.lib = lib
+        self.emb, self.pos = lib.nn.Embedding(vocab, width), lib.nn.Embedding(block, width)
+        self.ln = lib.nn.LayerNorm(width)
+        self.q, self.k = lib.nn.Linear(width, width), lib.nn.Linear(width, width)
+        self.v, self.out = lib.nn.Linear(width, width), lib.nn.Linear(width, vocab)
+        self.register_buffer("mask", lib.tril(lib.ones(block, block)))
+
+    def forward(self, ids):
+        length = ids.shape[1]
+        x = self.ln(self.emb(ids) + self.pos(self.lib.arange(length)))
+        scores = self.q(x) @ self.k(x).transpose(-2, -1) / math.sqrt(x.shape[-1])
+        scores = scores.masked_fill(self.mask[:length, :length] == 0, float("-inf"))
+        return self.out(x + scores.softmax(-1) @ self.v(x))
+
+
+class _TorchAttention(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        _Attention.__init__(self, torch)
+
+    forward = _Attention.forward
+
+
+def test_a_text_model_trains_over_changing_lengths_as_torch_does_compiling_twice():
+    tc.manual_seed(0)
+    model, reference = _Attention(tc), _TorchAttention()
+    reference.load_state_dict({k: torch.tensor(v.numpy()) for k, v in
+                               model.state_dict().items()})
+    # the positions (arange) and the mask's slice change with the length: still one graph
+    compiled = tc.compile(model)
+    # SGD, not Adam: the key's bias has a zero gradient (softmax ignores a shift), and Adam
+    # would scale its rounding noise up to a step
+    opt, ref_opt = (tc.optim.SGD(model.parameters(), 0.1, momentum=0.9),
+                    torch.optim.SGD(reference.parameters(), 0.1, momentum=0.9))
+    rng = np.random.default_rng(0)
+    for length in (8, 12, 16, 9, 31, 12):
+        ids, target = rng.integers(0, 40, (3, length)), rng.integers(0, 40, (3, length))
+        loss = tc.nn.functional.cross_entropy(compiled(tc.tensor(ids)).reshape(-1, 40),
+                                              tc.tensor(target).reshape(-1))
+        want = torch.nn.functional.cross_entropy(
+            reference(torch.tensor(ids)).reshape(-1, 40), torch.tensor(target).reshape(-1))
+        assert_close(loss, want, rtol=1e-5, what=f"loss at length {length}")
+        opt.zero_grad(), ref_opt.zero_grad()
+        loss.backward(), want.backward()
+        opt.step(), ref_opt.step()
+    for (name, p), q in zip(model.named_parameters(), reference.parameters()):
+        assert_close(p, q, rtol=1e-4, atol=1e-5, what=name)
+    assert compiled._compiled.compiles == 2     # the first length, then the dynamic graph
+    art = compiled._compiled.last
+    for runner in (art.run_forward, art.run_backward):    # every kernel native
+        assert "s = 12" in runner.fusion_log[-1]
+        assert not [line for line in runner.fusion_log if "numpy (size" in line]
+
+
+def test_a_whole_step_over_short_last_batches_runs_one_dynamic_graph():
+    def make():
+        tc.manual_seed(1)
+        model = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 4))
+        return model, tc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    rng = np.random.default_rng(1)
+    batches = [(rng.standard_normal((n, 10)).astype(np.float32), rng.integers(0, 4, n))
+               for n in (32, 32, 17, 32, 9, 17)]
+    (model, opt), (eager_model, eager_opt) = make(), make()
+    step, eager_step = tc.compile(train_step(model, opt)), train_step(eager_model, eager_opt)
+    for x, y in batches:
+        assert_close(step(tc.tensor(x), tc.tensor(y)),
+                     eager_step(tc.tensor(x), tc.tensor(y)).detach(), rtol=1e-5)
+    for p, q in zip(model.parameters(), eager_model.parameters()):
+        assert_close(p, q, rtol=1e-5, atol=1e-6)
+    assert step.compiles == 3   # the first call, with momentum buffers, the dynamic graph
+
+
+def test_sizes_that_change_the_code_or_are_one_compile_for_themselves():
+    def f(x):
+        return x * 2 if x.shape[0] > 10 else (x + 1).sum(0)
+    g = tc.compile(f)
+    for n in (4, 6, 5, 12, 1, 7):
+        x = tc.randn(n, 3)
+        assert_close(g(x), f(x))
+    # 4; the dynamic graph at 6 (5 and 7 run it); 12 (another graph); 1 (size 1)
+    assert g.compiles == 4
+
+
+def test_dynamic_false_compiles_every_size():
+    g = tc.compile(lambda x: x.relu() * 3, dynamic=False)
+    for n in (4, 6, 5):
+        g(tc.randn(n, 2))
+    assert g.compiles == 3
+    with pytest.raises(ValueError, match="dynamic must be"):
+        tc.compile(lambda x: x, dynamic="yes")
+
+
+def test_a_convolution_over_changing_batches_matches_eager():
+    tc.manual_seed(2)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(4 * 4 * 4, 5))
+    compiled = tc.compile(model)
+    for n in (8, 5, 11):
+        x = tc.randn(n, 1, 8, 8)
+        assert_close(compiled(x), model(x), rtol=1e-5, atol=1e-6)
+    assert compiled._compiled.compiles == 2
