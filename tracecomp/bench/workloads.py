@@ -17,6 +17,7 @@ loss, backward and the SGD update).
 """
 import functools
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -261,6 +262,35 @@ def resnet18_module(lib):
         *[nn.Sequential(BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1))
           for cin, cout, stride in widths],
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, 10))
+
+
+def causal_lm_module(lib, vocab=96, width=64, heads=4, block=128):
+    """One pre-norm causal transformer block as nanoGPT writes it (token and position
+    embeddings, fused qkv, a causal mask sliced from a buffer, GELU MLP, vocabulary head),
+    over (batch, length) token ids: for dynamic shapes, whose length changes per batch."""
+    nn, F = lib.nn, lib.nn.functional
+
+    class CausalLM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tok, self.pos = nn.Embedding(vocab, width), nn.Embedding(block, width)
+            self.ln1, self.ln2 = nn.LayerNorm(width), nn.LayerNorm(width)
+            self.qkv, self.proj = nn.Linear(width, 3 * width), nn.Linear(width, width)
+            self.fc, self.fc2 = nn.Linear(width, 4 * width), nn.Linear(4 * width, width)
+            self.head = nn.Linear(width, vocab)
+            self.register_buffer("mask", lib.tril(lib.ones(block, block)))
+
+        def forward(self, ids):
+            b, t = ids.shape
+            x = self.tok(ids) + self.pos(lib.arange(t))
+            q, k, v = (z.reshape(b, t, heads, width // heads).transpose(1, 2)
+                       for z in self.qkv(self.ln1(x)).split(width, dim=2))
+            att = q @ k.transpose(-2, -1) / math.sqrt(width // heads)
+            att = att.masked_fill(self.mask[:t, :t] == 0, float("-inf")).softmax(-1)
+            x = x + self.proj((att @ v).transpose(1, 2).reshape(b, t, width))
+            x = x + self.fc2(F.gelu(self.fc(self.ln2(x))))
+            return self.head(x)
+    return CausalLM()
 
 
 def model_flops(macs, batch, train):

@@ -1,0 +1,122 @@
+"""Dynamic shapes: what a new sequence length costs, and what a step costs after it.
+
+    .venv/bin/python benchmarks/dynamic_shapes.py [--lengths 32,48,17,64,40,23,57,32]
+                                                  [--batch 8] [--rounds 15]
+
+Trains `tracecomp.bench.workloads.causal_lm_module` (one causal transformer block, as
+nanoGPT writes it) with `compile(model)`, an eager cross-entropy and AdamW, on batches whose
+length changes, with the disk cache off (TRACECOMP_CACHE=0), so every compile is cold:
+
+  - the first step at each length, compiled with dynamic shapes (the default) and with
+    `dynamic=False` (each length compiles), and eagerly;
+  - a steady step at the last length: the dynamic graph, the static graph, tracecomp eager
+    and torch eager (when installed), medians of alternating rounds.
+
+The three training runs start from the same weights and must give the same losses (rtol
+1e-4), or the script fails.
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+os.environ["TRACECOMP_CACHE"] = "0"     # cold compiles; set before tracecomp reads it
+
+import numpy as np  # noqa: E402
+
+import tracecomp as tc  # noqa: E402
+from tracecomp.bench.workloads import causal_lm_module  # noqa: E402
+
+VOCAB = 96
+
+
+def step_fn(lib, model, compiled):
+    opt = lib.optim.AdamW(model.parameters(), 1e-3)
+    cross_entropy = lib.nn.functional.cross_entropy
+
+    def step(ids, target):
+        loss = cross_entropy(compiled(ids).reshape(-1, VOCAB), target.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+    return step
+
+
+def contestant(mode):
+    tc.manual_seed(0)
+    model = causal_lm_module(tc)
+    compiled = model if mode == "eager" else tc.compile(model, dynamic=mode == "dynamic")
+    return step_fn(tc, model, compiled), compiled
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--lengths", default="32,48,17,64,40,23,57,32")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=15)
+    opts = parser.parse_args()
+    lengths = [int(n) for n in opts.lengths.split(",")]
+    rng = np.random.default_rng(0)
+    batches = [(rng.integers(0, VOCAB, (opts.batch, n)), rng.integers(0, VOCAB, (opts.batch, n)))
+               for n in lengths]
+    firsts, losses, steps = {}, {}, {}
+    for mode in ("dynamic", "static", "eager"):
+        step, compiled = contestant(mode)
+        firsts[mode], losses[mode] = [], []
+        for ids, target in batches:
+            start = time.perf_counter()
+            losses[mode].append(step(tc.tensor(ids), tc.tensor(target)))
+            firsts[mode].append(time.perf_counter() - start)
+        steps[mode] = step
+        if mode != "eager":
+            print(f"{mode}: {compiled._compiled.compiles} compiles for {len(set(lengths))} "
+                  f"lengths", file=sys.stderr)
+    for mode in ("dynamic", "static"):
+        if not np.allclose(losses[mode], losses["eager"], rtol=1e-4):
+            sys.exit(f"{mode} losses {losses[mode]} differ from eager {losses['eager']}")
+
+    print(f"## First step at each length (batch {opts.batch}; cold compiles)\n")
+    print("| length | " + " | ".join(str(n) for n in lengths) + " |")
+    print("|---|" + "--:|" * len(lengths))
+    for mode in ("dynamic", "static", "eager"):
+        print(f"| {mode} | " + " | ".join(f"{1e3 * t:.0f} ms" for t in firsts[mode]) + " |")
+
+    ids, target = batches[-1]
+    runs = {mode: (lambda s=steps[mode]: s(tc.tensor(ids), tc.tensor(target))) for mode in steps}
+    torch_step = _torch_step(ids, target)
+    if torch_step:
+        runs["torch eager"] = torch_step
+    times = {mode: [] for mode in runs}
+    for _ in range(opts.rounds):
+        for mode, run in runs.items():
+            start = time.perf_counter()
+            for _ in range(5):
+                run()
+            times[mode].append((time.perf_counter() - start) / 5)
+    print(f"\n## Steady step at length {lengths[-1]} (median of {opts.rounds} rounds of 5)\n")
+    print("| contestant | step | vs static |\n|---|--:|--:|")
+    static = statistics.median(times["static"])
+    for mode, ts in times.items():
+        t = statistics.median(ts)
+        print(f"| {mode} | {1e3 * t:.2f} ms | {t / static:.2f}x |")
+
+
+def _torch_step(ids, target):
+    """The same step in torch eager, from the same initial weights; None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    tc.manual_seed(0)
+    weights = causal_lm_module(tc).state_dict()
+    model = causal_lm_module(torch)
+    model.load_state_dict({k: torch.tensor(v.numpy()) for k, v in weights.items()})
+    step = step_fn(torch, model, model)
+    ids, target = torch.tensor(ids), torch.tensor(target)
+    return lambda: step(ids, target)
+
+
+if __name__ == "__main__":
+    main()
