@@ -163,7 +163,7 @@ class Sym:
         return self != 0
 
     def __int__(self):
-        raise Undecided(f"{self} has no single int value")
+        raise Undecided(f"{self} is no single number")
 
     __index__ = __int__
 

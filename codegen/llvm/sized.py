@@ -8,9 +8,9 @@ since its decisions read sizes, and its groups are the dynamic graph's, node for
 
 Each kernel group whose sizes hold s is emitted with s as its last argument
 (KernelBuilder.int turns every size into IR); where emitting it needs a size that s
-decides (a window's stride arithmetic, an argmax's unrolled scan), Undecided stops it, and
-its nodes run their numpy impls instead, as the fusion log says ("numpy (size-dependent):
-..."). Products run on numpy's BLAS (np.matmul), views reshape, other primitives run
+decides (an argmax's scan unrolled over the dim), Undecided stops it, and its nodes run
+their numpy impls instead, as the fusion log says ("numpy (its kernel needs a fixed size:
+...)"). Products run on numpy's BLAS (np.matmul), views reshape, other primitives run
 their numpy impls: every step is called from Python, one per group, as the steps runner
 does (backend.py), on fresh arrays shaped for s. The entry runner's arena and one native
 call per segment need sizes fixed at compile time; a dynamic graph trades them for not
@@ -31,11 +31,15 @@ from tracecomp.symbolic import Undecided, generated, is_static, value_at
 from . import target
 from .gemm import blas
 from .lower.kernels import elementwise_kernel, reduce_kernel
+from .lower.window import fold_kernel, unfold_kernel
 from .runtime import cache, engine
 
-# what a dynamic graph's groups compile to natively (the window kernels, fold and unfold,
-# bake their geometry: they run from numpy when a size is dynamic)
-BUILDERS = {"elementwise": elementwise_kernel, "reduce": reduce_kernel}
+# what a dynamic graph's groups compile to natively: the static backend's kernels, which
+# raise Undecided where a size they need is s's (then the group runs from numpy)
+BUILDERS = {"elementwise": elementwise_kernel, "reduce": reduce_kernel, "fold": fold_kernel,
+            "unfold": unfold_kernel}
+# groups that run from Python by design: numpy's BLAS, a reshape, a constant
+PYTHON_KINDS = ("matmul", "batched_matmul", "view", "constant")
 _module_ids = itertools.count()
 
 
@@ -54,13 +58,17 @@ def compile_sized(graph, concrete):
     kernels, log = {}, list(plan.log)
     for g in groups:
         if g.kind not in BUILDERS:
+            if g.kind not in PYTHON_KINDS:
+                log.append(f"numpy (no dynamic kernel for {g.kind}): "
+                           f"{', '.join(names[n] for n in g.nodes)}")
             continue
         name = f"kernel{len(kernels)}_{g.root.op}"
         try:
             BUILDERS[g.kind](module, g, name)
         except Undecided as why:
             del module.globals[name]        # the half-emitted function
-            log.append(f"numpy (size-dependent): {', '.join(names[n] for n in g.nodes)}: {why}")
+            log.append(f"numpy (its kernel needs a fixed size: {why}): "
+                       f"{', '.join(f'{names[n]} {n.op}' for n in g.nodes)}")
             continue
         kernels[g.root] = name
     library = cache.compile_module(module, list(kernels.values())) if kernels else None

@@ -153,6 +153,18 @@ def test_sizes_that_change_the_code_or_are_one_compile_for_themselves():
     assert g.compiles == 4
 
 
+def test_a_kernel_that_needs_a_fixed_size_runs_from_numpy_and_says_so():
+    def f(x):
+        return x.argmax(-1) + x.max(-1).values.long()   # the argmax scan unrolls over s
+    g = tc.compile(f)
+    for n in (5, 9, 13):
+        x = tc.randn(3, n)
+        assert_close(g(x), f(x))
+    assert g.compiles == 2
+    log = g.last.run_forward.fusion_log
+    assert [line for line in log if line.startswith("numpy (its kernel needs a fixed size")]
+
+
 def test_dynamic_false_compiles_every_size():
     g = tc.compile(lambda x: x.relu() * 3, dynamic=False)
     for n in (4, 6, 5):
@@ -168,6 +180,14 @@ def test_a_convolution_over_changing_batches_matches_eager():
                           nn.Flatten(), nn.Linear(4 * 4 * 4, 5))
     compiled = tc.compile(model)
     for n in (8, 5, 11):
-        x = tc.randn(n, 1, 8, 8)
-        assert_close(compiled(x), model(x), rtol=1e-5, atol=1e-6)
+        x = tc.randn(n, 1, 8, 8, requires_grad=True)
+        x_eager = x.detach().requires_grad_()
+        out, want = compiled(x), model(x_eager)
+        assert_close(out, want, rtol=1e-5, atol=1e-6)
+        out.square().sum().backward()
+        want.square().sum().backward()
+        assert_close(x.grad, x_eager.grad, rtol=1e-5, atol=1e-6)
     assert compiled._compiled.compiles == 2
+    art = compiled._compiled.last      # im2col (unfold) and col2im (fold) kernels take s too
+    for runner in (art.run_forward, art.run_backward):
+        assert not [line for line in runner.fusion_log if line.startswith("numpy")]
