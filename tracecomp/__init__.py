@@ -124,6 +124,7 @@ from . import nn, optim  # noqa: E402
 from .serialization import load, save  # noqa: E402
 from . import utils  # noqa: E402
 from .compiler.driver import compile  # noqa: E402,A001
+from . import _dynamo  # noqa: E402  (torch._dynamo.mark_dynamic)
 # --- issue 9: programs C (d2l, tutorials) ---
 from .tensor_str import get_printoptions, printoptions, set_printoptions  # noqa: E402
 

@@ -165,6 +165,29 @@ def test_a_kernel_that_needs_a_fixed_size_runs_from_numpy_and_says_so():
     assert [line for line in log if line.startswith("numpy (its kernel needs a fixed size")]
 
 
+def test_mark_dynamic_compiles_one_graph_for_every_size_on_the_first_call():
+    tc.manual_seed(3)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+    compiled = tc.compile(model)
+    for n in (6, 9, 3):
+        x = tc.randn(n, 8)
+        tc._dynamo.mark_dynamic(x, 0)
+        assert_close(compiled(x), model(x))
+        assert f"dynamic graph run at s = {n}" in compiled._compiled.last.run_forward.fusion_log
+    assert compiled._compiled.compiles == 1
+
+
+def test_a_mark_the_code_cannot_follow_warns_and_compiles_the_sizes_given():
+    g = tc.compile(lambda x, y: x + y)
+    x, y = tc.randn(4, 3), tc.randn(4, 3)
+    tc._dynamo.mark_dynamic(x, 0)       # y's dim 0 not marked: x + y needs them equal
+    with pytest.warns(UserWarning, match="mark_dynamic: tracing the call"):
+        assert_close(g(x, y), x + y)
+    assert g.compiles == 1
+    with pytest.raises(IndexError, match="out of range"):
+        tc._dynamo.mark_dynamic(x, 2)
+
+
 def test_dynamic_false_compiles_every_size():
     g = tc.compile(lambda x: x.relu() * 3, dynamic=False)
     for n in (4, 6, 5):

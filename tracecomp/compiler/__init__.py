@@ -3,6 +3,7 @@
   driver.py      compile(): wrappers, the signature cache, trace -> pipeline -> backend
   signature.py   what a call's arguments are (shapes, dtypes, flags) and why a call missed
   placement.py   which backend a call runs on: compile()'s, or its tensors' device's
+  dynamic.py     dynamic shapes: one graph for every size of a dim that changes
   pipeline.py    the passes a traced graph goes through, each recorded in the pass log
   state.py       optimizer state and .grad in whole compiled training steps
   attributes.py  module attributes a compiled call assigns

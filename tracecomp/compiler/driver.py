@@ -355,6 +355,9 @@ class CompiledFunction:
 
         if self.templates is not None:
             self.templates.compiled = False
+            self.templates.record_marked(tensors, lambda other: build(
+                fn, call_args, other, state, module_names, backend, optimizers, roots,
+                self.memory_budget, self.templates))
         try:
             art = build(fn, call_args, tensors, state, module_names, backend,
                         optimizers, roots, self.memory_budget, self.templates)

@@ -27,12 +27,14 @@ two dims that change independently) says why in the debug log (TRACECOMP_DEBUG=1
 compiles per size, as before.
 """
 import math
+import warnings
 
 import numpy as np
 
 from ..debug_log import emit
 from ..ir import CONSTANT, Graph, Node
 from ..symbolic import Domain, Sym, generated, value_at
+from ..tensor import Tensor
 
 MAX_KEPT = 4        # graphs (and templates) kept per structure, the latest ones
 MAX_STRUCTURES = 16     # structures kept, the latest ones
@@ -56,6 +58,27 @@ class Templates:
     def __init__(self):
         self.templates, self.graphs = {}, {}
         self.compiled = False       # whether the latest build compiled anything
+        self.recording = False      # while tracing a marked call at another size
+
+    def record_marked(self, tensors, build_at):
+        """mark_dynamic: before the first compile of a call with marked dims, trace it with
+        each marked dim one larger (`build_at(tensors)` traces and lowers them) and keep
+        its graphs, compiling nothing, so that the call's own build generalizes at once.
+        True when it did; a trace at the other size that fails warns and returns False."""
+        if self.templates or not any(_marks(t) for _, t in tensors):
+            return False
+        other = [(label, _resized(t)) for label, t in tensors]
+        self.recording = True
+        try:
+            build_at(other)
+        except Exception as exc:      # the code fixes a marked size: it compiles as it is
+            warnings.warn(f"tracecomp.compile: mark_dynamic: tracing the call with the marked "
+                          f"dims one larger failed, so it compiles for its sizes: {exc}",
+                          stacklevel=5)
+            return False
+        finally:
+            self.recording = False
+        return True
 
     def compiler(self, compile_graph):
         """compile_graph(graph, updates) through the templates, for a backend that can
@@ -68,6 +91,9 @@ class Templates:
 
     def lowered(self, compile_graph, compile_sized, graph, updates):
         key = structure(graph)
+        if self.recording:          # the graph at another size, kept, not compiled
+            _keep(self.graphs, key, graph)
+            return None
         for t in self.templates.get(key, ()):
             s = match(t, graph)
             if s is not None:
@@ -93,6 +119,21 @@ class Templates:
         runner = compile_graph(graph, updates=updates)
         _keep(self.graphs, key, graph)
         return runner
+
+
+def _marks(t):
+    """The dims of t marked dynamic (tracecomp._dynamo.mark_dynamic) that may be: sizes 0
+    and 1 stay themselves."""
+    return [d for d in getattr(t, "_dynamo_dynamic_indices", ()) if t.shape[d] >= 2]
+
+
+def _resized(t):
+    """A tensor like t with each marked dim one larger (zeros: a trace reads no values)."""
+    dims = _marks(t)
+    if not dims:
+        return t
+    shape = [n + (d in dims) for d, n in enumerate(t.shape)]
+    return Tensor._make(np.zeros(shape, t._data.dtype)).requires_grad_(t.requires_grad)
 
 
 def _keep(store, key, item):
