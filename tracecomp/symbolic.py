@@ -241,8 +241,17 @@ def _counting(shape, dtype, start, step):
     return (start + step * np.arange(shape[0])).astype(dtype)
 
 
+def _triangle(shape, dtype, lower, diagonal, inside, outside):
+    i, j = np.arange(shape[-2])[:, None], np.arange(shape[-1])[None, :]
+    mask = j - i <= diagonal if lower else j - i >= diagonal
+    return np.where(mask, inside, outside).astype(dtype).reshape(shape)
+
+
 GENERATED = {"fill": _filled,           # every element one value (zeros to scatter into)
-             "arange": _counting}       # start, start + step, ...: 1-D (positions 0..T-1)
+             "arange": _counting,       # start, start + step, ...: 1-D (positions 0..T-1)
+             "triangle": _triangle}     # one value on and below (or above) a diagonal,
+#                                         another off it: 2-D, or 2-D under dims of 1 (a
+#                                         causal mask)
 
 
 def generated(params, shape, dtype):

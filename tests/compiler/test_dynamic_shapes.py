@@ -49,6 +49,27 @@ def test_two_sizes_generalize_to_one_graph_that_matches_a_third():
     assert match(template, _graph(f, (31, 8), (8, 4))) is None     # another dim: no
 
 
+@pytest.mark.parametrize("make", [
+    lambda n: np.zeros((n, 4), np.float32),                           # a scatter's zeros
+    lambda n: np.arange(n, dtype=np.int64),                           # positions
+    lambda n: np.log(np.tril(np.ones((n, n), np.float32))),           # a causal mask
+    lambda n: np.triu(np.ones((1, 1, n, n), bool), 1),                # one under unit dims
+], ids=["fill", "arange", "tril", "triu"])
+def test_a_constant_of_a_dynamic_shape_is_described_and_made_at_each_size(make):
+    from tracecomp.compiler.dynamic import _described
+    from tracecomp.ir import Node
+    from tracecomp.symbolic import generated
+
+    def node(n):
+        with np.errstate(divide="ignore"):
+            value = make(n)
+        return Node("constant", (), {"value": value}, value.shape, value.dtype)
+    params = _described(node(5), node(8))
+    for n in (3, 11):
+        want = node(n).params["value"]
+        np.testing.assert_array_equal(generated(params, want.shape, want.dtype), want)
+
+
 def test_what_does_not_generalize_says_where():
     def scaled(x):
         return x / x.shape[1] ** 0.5

@@ -204,9 +204,11 @@ def generalize(a, b):
 def _described(x, y):
     """A constant of a dynamic shape, as what makes it at any size (symbolic.GENERATED):
     {"fill": (v,)} where both sizes hold v everywhere (the zeros a scatter adds into),
-    {"arange": (start, step)} where both count (positions); else NotGeneral."""
+    {"arange": (start, step)} where both count (positions), {"triangle": ...} where both
+    are one value on one side of a diagonal and another off it (a causal mask); else
+    NotGeneral."""
     a, b = x.params["value"], y.params["value"]
-    for params in (_fill(a), _counting(a)):
+    for params in (_fill(a), _counting(a), *_triangles(a)):
         if params is not None and all(same(generated(params, v.shape, v.dtype), v)
                                       for v in (a, b)):
             return params
@@ -217,6 +219,27 @@ def _described(x, y):
 def _fill(array):
     flat = array.reshape(-1)
     return {"fill": (flat[0].item(),)} if flat.size else None
+
+
+def _triangles(array):
+    """The triangle descriptions array may fit (symbolic.GENERATED): lower or upper, about
+    diagonals -1, 0 and 1, with the values read where each says they are."""
+    if array.ndim < 2 or any(n != 1 for n in array.shape[:-2]) or min(array.shape[-2:]) < 3:
+        return []
+    array = array.reshape(array.shape[-2:])
+    out = []
+    for lower in (True, False):
+        for diagonal in (-1, 0, 1):
+            step = 1 if lower else -1       # the first diagonal off the triangle
+            inside, outside = _on_diagonal(array, diagonal), _on_diagonal(array, diagonal + step)
+            out.append({"triangle": (lower, diagonal, inside, outside)})
+    return out
+
+
+def _on_diagonal(array, k):
+    """The element of array where j - i = k, on the first row or column."""
+    i = max(0, -k)
+    return array[i, i + k].item()
 
 
 def _counting(array):
