@@ -55,7 +55,7 @@ def compile_sized(graph, concrete):
     for g in groups:
         g.sized = not all(_static(n) for n in g.nodes + g.inputs)
     module = engine.new_module(f"sized{next(_module_ids)}")
-    kernels, log = {}, list(plan.log)
+    kernels, log = {}, [f"dynamic graph (s: {_symbol(graph)}):\n{graph}", *plan.log]
     for g in groups:
         if g.kind not in BUILDERS:
             if g.kind not in PYTHON_KINDS:
@@ -73,6 +73,12 @@ def compile_sized(graph, concrete):
         kernels[g.root] = name
     library = cache.compile_module(module, list(kernels.values())) if kernels else None
     return SizedProgram(graph, groups, kernels, library, names, log)
+
+
+def _symbol(graph):
+    """Which input dim s is, in words."""
+    return next(f"{n.name} dim {d}" for n in graph.inputs for d, size in enumerate(n.shape)
+                if not is_static(size) and size.coeffs == (0, 1))
 
 
 def _static(node):
