@@ -212,7 +212,7 @@ _PASS_THROUGH = (MemoryError, RecursionError)
 
 def format_node(node, names):
     operands = [names[i] if isinstance(i, Node) else _fmt_param(i) for i in node.inputs]
-    if node.op == CONSTANT:
+    if node.op == CONSTANT and "value" in node.params:    # else described: symbolic.py
         call = _fmt_constant(node.params["value"])
     else:
         params = [f"{k}={_fmt_param(v)}" for k, v in sorted(node.params.items())]
