@@ -116,6 +116,11 @@ class Sym:
             return Sym.make([c // other for c in self.coeffs], self.domain)
         raise Undecided(f"({self}) // {other} is not a polynomial in s")
 
+    def _not_polynomial(self, other):
+        raise Undecided(f"({self}) with {other} is not a polynomial in s")
+
+    __mod__ = __rmod__ = __truediv__ = __rtruediv__ = __rfloordiv__ = __pow__ = _not_polynomial
+
     # --- questions ---------------------------------------------------------------------------
     def _bounds(self):
         """(least, greatest) over the sizes served, either None where not known."""

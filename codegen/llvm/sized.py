@@ -66,7 +66,7 @@ def compile_sized(graph, concrete):
         name = f"kernel{len(kernels)}_{g.root.op}"
         try:
             BUILDERS[g.kind](module, g, name)
-        except Undecided as why:
+        except (Undecided, TypeError) as why:   # TypeError: int-only arithmetic on a Sym
             del module.globals[name]        # the half-emitted function
             log.append(f"numpy (its kernel needs a fixed size: {why}): "
                        f"{', '.join(f'{names[n]} {n.op}' for n in g.nodes)}")

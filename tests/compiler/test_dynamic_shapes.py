@@ -209,6 +209,20 @@ def test_a_mark_the_code_cannot_follow_warns_and_compiles_the_sizes_given():
         tc._dynamo.mark_dynamic(x, 2)
 
 
+def test_a_dynamic_graph_that_fails_to_compile_warns_and_compiles_the_sizes(monkeypatch):
+    from tracecomp.codegen.llvm import sized
+
+    def broken(graph, concrete):
+        raise RuntimeError("a bug in the dynamic lowering")
+    monkeypatch.setattr(sized, "compile_sized", broken)
+    g = tc.compile(lambda x: x.exp() + 1)
+    g(tc.randn(4, 3))
+    x = tc.randn(6, 3)
+    with pytest.warns(UserWarning, match="compiling the dynamic graph failed"):
+        assert_close(g(x), x.exp() + 1)
+    assert g.compiles == 2
+
+
 def test_dynamic_false_compiles_every_size():
     g = tc.compile(lambda x: x.relu() * 3, dynamic=False)
     for n in (4, 6, 5):

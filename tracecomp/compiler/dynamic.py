@@ -32,6 +32,7 @@ import warnings
 import numpy as np
 
 from ..debug_log import emit
+from ..errors import LoweringError
 from ..ir import CONSTANT, Graph, Node
 from ..symbolic import Domain, Sym, generated, value_at
 from ..tensor import Tensor
@@ -112,7 +113,13 @@ class Templates:
             s = graph.inputs[i].shape[d]
             emit(1, f"[tracecomp] dynamic shapes: {graph.inputs[i].name} dim {d} is now "
                     f"dynamic (s >= {domain.low}): one graph serves every size")
-            t = Template(sym, where, domain, compile_sized(sym, graph))
+            try:
+                program = compile_sized(sym, graph)
+            except LoweringError as exc:     # a tracecomp bug: said, and these sizes compile
+                warnings.warn(f"tracecomp.compile: compiling the dynamic graph failed, so "
+                              f"this call compiles for its own sizes: {exc}", stacklevel=6)
+                break
+            t = Template(sym, where, domain, program)
             earlier.remove(old)
             _keep(self.templates, key, t)
             return t.program.at(s)
