@@ -34,6 +34,7 @@ from .gemm import blas
 from .lower.kernels import elementwise_kernel, reduce_kernel
 from .lower.window import fold_kernel, unfold_kernel
 from .runtime import cache, engine, parallel
+from .runtime.runner import address
 
 # what a dynamic graph's groups compile to natively: the static backend's kernels, which
 # raise Undecided where a size they need is s's (then the group runs from numpy)
@@ -190,7 +191,7 @@ def _native(fn, group, s):
 
     def run(env):
         outs = [np.empty(shape, dtype) for _, shape, dtype in shapes]
-        fn(*[env[i].ctypes.data for i in inputs], *[o.ctypes.data for o in outs], *size)
+        fn(*[address(env[i]) for i in inputs], *[address(o) for o in outs], *size)
         for (v, _, _), out in zip(shapes, outs):
             env[v] = out
     return run
