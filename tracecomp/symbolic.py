@@ -182,6 +182,20 @@ class Sym:
         return " + ".join(reversed(terms)).replace("+ -", "- ")
 
 
+class RuntimeNumber:
+    """A float operand that no polynomial in s gives (a mean's 1 / n, Bessel's n / (n - 1)
+    in batch norm): each size's value is read from that size's own trace (compiler/
+    dynamic.py) into a table, `numbers[index]`, that the kernels read at run time."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index):
+        self.index = index
+
+    def __repr__(self):
+        return f"number{self.index}"
+
+
 # properties of a difference, from its (least, greatest) values (None: not known)
 def _positive(lo, hi):
     return lo is not None and lo > 0
@@ -210,23 +224,26 @@ def _nonzero(lo, hi):
 _WORD = {_positive: ">", _nonnegative: ">=", _negative: "<", _nonpositive: "<=", _zero: "=="}
 
 
-def value_at(x, s):
-    """x with every Sym in it replaced by its value at size s (tuples, lists and dicts
-    walked; anything else returned as it is)."""
+def value_at(x, s, numbers=()):
+    """x with every Sym in it replaced by its value at size s, and every RuntimeNumber by
+    its entry in `numbers` (tuples, lists and dicts walked; anything else as it is)."""
     if isinstance(x, Sym):
         return x.value(s)
+    if isinstance(x, RuntimeNumber):
+        return numbers[x.index]
     if isinstance(x, tuple):
-        return tuple(value_at(v, s) for v in x)
+        return tuple(value_at(v, s, numbers) for v in x)
     if isinstance(x, list):
-        return [value_at(v, s) for v in x]
+        return [value_at(v, s, numbers) for v in x]
     if isinstance(x, dict):
-        return {k: value_at(v, s) for k, v in x.items()}
+        return {k: value_at(v, s, numbers) for k, v in x.items()}
     return x
 
 
 def is_static(x):
-    """Whether x (an int, a Sym, or tuples, lists and dicts of them) holds no Sym."""
-    if isinstance(x, Sym):
+    """Whether x (an int, a Sym, or tuples, lists and dicts of them) holds no Sym (and
+    no RuntimeNumber)."""
+    if isinstance(x, (Sym, RuntimeNumber)):
         return False
     if isinstance(x, (tuple, list)):
         return all(is_static(v) for v in x)

@@ -1,20 +1,21 @@
 """The llvm backend for a dynamic graph: one module whose kernels serve every size s.
 
     program = compile_sized(graph, concrete)    # graph: sizes hold Syms (tracecomp/symbolic.py)
-    runner = program.at(s)                      # runner(arrays) -> arrays, at size s
+    runner = program.at(s, numbers)             # runner(arrays) -> arrays, at size s, where
+                                                # the graph's RuntimeNumbers are `numbers`
 
 `concrete` is the same graph at one size (compiler/dynamic.py has both): fusion runs on it,
 since its decisions read sizes, and its groups are the dynamic graph's, node for node.
 
-Each kernel group whose sizes hold s is emitted with s as its last argument
-(KernelBuilder.int turns every size into IR); where emitting it needs a size that s
-decides (an argmax's scan unrolled over the dim), Undecided stops it, and its nodes run
-their numpy impls instead, as the fusion log says ("numpy (its kernel needs a fixed size:
-...)"). Products run on numpy's BLAS (np.matmul), views reshape, other primitives run
-their numpy impls: every step is called from Python, one per group, as the steps runner
-does (backend.py), on fresh arrays shaped for s. The entry runner's arena and one native
-call per segment need sizes fixed at compile time; a dynamic graph trades them for not
-compiling again.
+Each kernel group whose sizes hold s is emitted with s and the numbers' table as its last
+arguments (KernelBuilder.int turns every size into IR, .scalar every number); where
+emitting it needs a size that s decides (an argmax's scan unrolled over the dim),
+Undecided stops it, and its nodes run their numpy impls instead, as the fusion log says
+("numpy (its kernel needs a fixed size: ...)"). Products run on numpy's BLAS (np.matmul),
+views reshape, other primitives run their numpy impls: every step is called from Python,
+one per group, as the steps runner does (backend.py), on fresh arrays shaped for s. The
+entry runner's arena and one native call per segment need sizes fixed at compile time; a
+dynamic graph trades them for not compiling again.
 """
 import ctypes
 import itertools
@@ -96,12 +97,12 @@ class SizedProgram:
         self.graph, self.groups, self.kernels = graph, groups, kernels
         self.library, self.names, self.fusion_log = library, names, log
         self.fns = {g.root: library.cfunc(kernels[g.root], None, *[ctypes.c_void_p] * (
-            len(g.inputs) + len(g.values())), *[ctypes.c_int64] * g.sized)
+            len(g.inputs) + len(g.values())), *[ctypes.c_int64, ctypes.c_void_p] * g.sized)
             for g in groups if g.root in kernels}
 
-    def at(self, s):
-        """A runner(arrays) -> arrays of the graph at size s."""
-        return SizedRunner(self, s)
+    def at(self, s, numbers=()):
+        """A runner(arrays) -> arrays of the graph at size s, its RuntimeNumbers `numbers`."""
+        return SizedRunner(self, s, numbers)
 
     llvm_ir = property(lambda self: self.library.llvm_ir if self.library else "")
     optimized_ir = property(lambda self: cache.optimized_ir(self.library)
@@ -113,8 +114,10 @@ class SizedRunner:
     """runner(list of input arrays) -> list of output arrays, for one size s: one step per
     group from Python, every array shaped at s."""
 
-    def __init__(self, program, s):
+    def __init__(self, program, s, numbers):
         self.program, self.s = program, s
+        # the numbers' table the kernels read (kept alive with the runner)
+        self.numbers = np.array(numbers or [0.0], np.float64)
         self.fusion_log = program.fusion_log + [f"dynamic graph run at s = {s}"]
         graph = program.graph
         last = {}
@@ -125,7 +128,7 @@ class SizedRunner:
         self.steps = []     # (node or None, run(env), node's shape at s, values to drop)
         for k, g in enumerate(program.groups):
             steps = [(node, run, node and value_at(node.shape, s), ())
-                     for node, run in _steps(program, g, s)]
+                     for node, run in _steps(program, g, s, self.numbers)]
             steps[-1] = (*steps[-1][:3], tuple(x for x in g.inputs
                                                if last[x] == k and x not in keep))
             self.steps += steps
@@ -165,13 +168,13 @@ class SizedRunner:
         return [env[o] for o in graph.outputs]
 
 
-def _steps(program, group, s):
+def _steps(program, group, s, numbers):
     """(node, run(env)) for the group at size s: one native call, or one step per member
     (numpy); node None where run stores its values in env itself."""
     root = group.root
     fn = program.fns.get(root)
     if fn is not None:
-        return [(None, _native(fn, group, s))]
+        return [(None, _native(fn, group, s, numbers))]
     if group.kind in ("matmul", "batched_matmul"):
         return [(root, _matmul(group, s))]
     if group.kind == "view":
@@ -181,13 +184,14 @@ def _steps(program, group, s):
         value = root.params["value"].copy(order="C") if "value" in root.params else \
             generated(root.params, value_at(root.shape, s), root.dtype)
         return [(root, lambda env: value)]
-    return [(n, _numpy(n, s)) for n in group.nodes if n.op not in ("input", "constant")]
+    return [(n, _numpy(n, s, numbers)) for n in group.nodes
+            if n.op not in ("input", "constant")]
 
 
-def _native(fn, group, s):
+def _native(fn, group, s, numbers):
     values, inputs = group.values(), group.inputs
     shapes = [(v, value_at(v.shape, s), v.dtype) for v in values]
-    size = (s,) if group.sized else ()
+    size = (s, address(numbers)) if group.sized else ()
 
     def run(env):
         outs = [np.empty(shape, dtype) for _, shape, dtype in shapes]
@@ -229,9 +233,9 @@ def _matmul(group, s):
     return run
 
 
-def _numpy(node, s):
+def _numpy(node, s, numbers):
     prim, params, dtype = node.prim, value_at(node.params, s), node.dtype
-    operands = [value_at(i, s) for i in node.inputs]
+    operands = [value_at(i, s, numbers) for i in node.inputs]
 
     def run(env):
         out = prim.impl(*[env[i] if isinstance(i, Node) else i for i in operands], **params)

@@ -37,6 +37,10 @@ def _graph(fn, *shapes):
     return f.graphs["forward.optimized"]
 
 
+def _template(g, where, domain):
+    return type("T", (), {"graph": g, "where": where, "domain": domain})
+
+
 def test_two_sizes_generalize_to_one_graph_that_matches_a_third():
     def f(x, w):
         return (x @ w).softmax(-1).mean(0)
@@ -44,9 +48,22 @@ def test_two_sizes_generalize_to_one_graph_that_matches_a_third():
     g, where, domain = generalize(a, b)
     assert where == (0, 0) and domain.low == 2
     assert "f32[s,8]" in str(g) and "f32[s,5]" in str(g)
-    template = type("T", (), {"graph": g, "where": where, "domain": domain})
-    assert match(template, _graph(f, (31, 8), (8, 5))) == 31
-    assert match(template, _graph(f, (31, 8), (8, 4))) is None     # another dim: no
+    assert match(_template(g, where, domain), _graph(f, (31, 8), (8, 5)))[0] == 31
+    assert match(_template(g, where, domain), _graph(f, (31, 8), (8, 4))) is None
+
+
+def test_a_float_no_polynomial_gives_is_read_from_each_size():
+    def scaled(x):
+        return x / x.shape[1] ** 0.5 + x.var(1, keepdim=True)    # 1/sqrt(n), n/(n - 1)
+    g, where, domain = generalize(_graph(scaled, (3, 4)), _graph(scaled, (3, 9)))
+    assert "number0" in str(g)
+    s, numbers = match(_template(g, where, domain), _graph(scaled, (3, 16)))
+    assert s == 16 and numbers == (4.0,)    # var's n - 1 is an int: a Sym
+    compiled = tc.compile(scaled)
+    for n in (4, 9, 16, 5):
+        x = tc.randn(3, n)
+        assert_close(compiled(x), scaled(x))
+    assert compiled.compiles == 2
 
 
 @pytest.mark.parametrize("make", [
@@ -70,18 +87,23 @@ def test_a_constant_of_a_dynamic_shape_is_described_and_made_at_each_size(make):
         np.testing.assert_array_equal(generated(params, want.shape, want.dtype), want)
 
 
-def test_what_does_not_generalize_says_where():
-    def scaled(x):
-        return x / x.shape[1] ** 0.5
-    with pytest.raises(NotGeneral, match="a float that depends on a size"):
-        generalize(_graph(scaled, (3, 4)), _graph(scaled, (3, 9)))
-
+def test_what_does_not_generalize_fails_to_match_and_compiles():
     def flat(x):
         return x.reshape(-1, 1) * 2       # [T*T, 1]: affine through two sizes only
     a, b = _graph(flat, (4, 4)), _graph(flat, (6, 6))
     g, where, domain = generalize(a, b)
-    template = type("T", (), {"graph": g, "where": where, "domain": domain})
-    assert match(template, _graph(flat, (5, 5))) is None
+    assert match(_template(g, where, domain), _graph(flat, (5, 5))) is None
+
+    def two(x, y):
+        return x.sum() + y.sum()
+    g = tc.compile(two)      # y's dim follows x's as 2s - 3 at the first two sizes only
+    for n, m in ((4, 5), (6, 9), (5, 7), (5, 8)):
+        x, y = tc.randn(n), tc.randn(m)
+        assert_close(g(x, y), two(x, y), rtol=1e-5)
+    assert g.compiles == 3        # (5, 7) keeps the relation; (5, 8) compiles
+
+    with pytest.raises(NotGeneral, match="sizes 0 and 1"):
+        generalize(_graph(two, (1,), (3,)), _graph(two, (4,), (3,)))
 
 
 # --- end to end -------------------------------------------------------------------------------
@@ -230,6 +252,35 @@ def test_dynamic_false_compiles_every_size():
     assert g.compiles == 3
     with pytest.raises(ValueError, match="dynamic must be"):
         tc.compile(lambda x: x, dynamic="yes")
+
+
+def test_batch_norm_trains_over_a_short_last_batch_as_torch_does():
+    def build(lib):
+        nn_ = lib.nn
+        return nn_.Sequential(nn_.Conv2d(1, 4, 3, padding=1), nn_.BatchNorm2d(4), nn_.ReLU(),
+                              nn_.Flatten(), nn_.Linear(4 * 6 * 6, 8), nn_.BatchNorm1d(8),
+                              nn_.ReLU(), nn_.Linear(8, 3))
+    tc.manual_seed(4)
+    model, reference = build(tc), build(torch)
+    reference.load_state_dict({k: torch.tensor(v.numpy()) for k, v in
+                               model.state_dict().items()})
+    compiled = tc.compile(model)
+    opt, ref_opt = (tc.optim.SGD(model.parameters(), 0.1, momentum=0.9),
+                    torch.optim.SGD(reference.parameters(), 0.1, momentum=0.9))
+    rng = np.random.default_rng(4)
+    x_all, y_all = rng.standard_normal((75, 1, 6, 6)).astype(np.float32), \
+        rng.integers(0, 3, 75)
+    for start in (0, 32, 64, 0, 32, 64):        # 32, 32, 11: Bessel's n / (n - 1) changes
+        x, y = x_all[start:start + 32], y_all[start:start + 32]
+        loss = tc.nn.functional.cross_entropy(compiled(tc.tensor(x)), tc.tensor(y))
+        want = torch.nn.functional.cross_entropy(reference(torch.tensor(x)), torch.tensor(y))
+        assert_close(loss, want, rtol=1e-5, what=f"loss at batch {len(x)}")
+        opt.zero_grad(), ref_opt.zero_grad()
+        loss.backward(), want.backward()
+        opt.step(), ref_opt.step()
+    for (name, p), q in zip(model.state_dict().items(), reference.state_dict().values()):
+        assert_close(p, q, rtol=1e-4, atol=1e-5, what=name)
+    assert compiled._compiled.compiles == 2
 
 
 def test_a_convolution_over_changing_batches_matches_eager():

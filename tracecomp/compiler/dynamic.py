@@ -10,21 +10,24 @@ same operands: `structure`):
     is compiled;
   - a graph lowered for an earlier size: `generalize` makes the two one dynamic graph (each
     integer that differs between them, in a shape, a param or an operand, is affine in the
-    size s of the input dim that changed least), the backend compiles it once
-    (codegen/llvm/sized.py: kernels take s as an argument), and it runs the new size and
-    every later one it matches: torch.compile's automatic dynamic shapes;
+    size s of the input dim that changed least; a float operand that differs, a mean's
+    1 / n or batch norm's n / (n - 1), is a RuntimeNumber read from each size's trace;
+    a constant that differs is described: one value, a count, a causal mask), the
+    backend compiles it once (codegen/llvm/sized.py: kernels take s and the numbers as
+    arguments), and it runs the new size and every later one it matches: torch.compile's
+    automatic dynamic shapes;
   - neither: the graph compiles for its own sizes, and is kept for the next size.
 
 Correctness never rests on the guess from two sizes: each new size is traced, and its
 graph must equal the template at that size, op for op, every shape, param and number
-(`match`). Code that branches on a size, or a size that grows as s^2, fails to match and
+(`match`), except its RuntimeNumbers, which are taken from it. Code that branches on a size, or a size that grows as s^2, fails to match and
 compiles for its own sizes; what a match costs is the trace and the simplification passes,
 milliseconds against a compile. Sizes 0 and 1 are never dynamic (a size-1 dim broadcasts):
 a template serves the sizes where each of its dynamic dims is at least 2.
 
-What does not generalize (a float that depends on the size, like x / x.shape[1] ** 0.5;
-two dims that change independently) says why in the debug log (TRACECOMP_DEBUG=1) and
-compiles per size, as before.
+What does not generalize (a float param that depends on the size; a constant of another
+kind; two dims that change independently) says why in the debug log (TRACECOMP_DEBUG=1)
+and compiles per size, as before.
 """
 import math
 import warnings
@@ -34,7 +37,7 @@ import numpy as np
 from ..debug_log import emit
 from ..errors import LoweringError
 from ..ir import CONSTANT, Graph, Node
-from ..symbolic import Domain, Sym, generated, value_at
+from ..symbolic import Domain, RuntimeNumber, Sym, generated, value_at
 from ..tensor import Tensor
 
 MAX_KEPT = 4        # graphs (and templates) kept per structure, the latest ones
@@ -96,11 +99,11 @@ class Templates:
             _keep(self.graphs, key, graph)
             return None
         for t in self.templates.get(key, ()):
-            s = match(t, graph)
-            if s is not None:
-                emit(1, f"[tracecomp] dynamic shapes: the graph at s = {s} runs the "
+            found = match(t, graph)
+            if found is not None:
+                emit(1, f"[tracecomp] dynamic shapes: the graph at s = {found[0]} runs the "
                         f"dynamic graph compiled before")
-                return t.program.at(s)
+                return t.program.at(*found)
         self.compiled = True
         earlier = self.graphs.get(key, [])
         for old in reversed(earlier):
@@ -110,7 +113,6 @@ class Templates:
                 emit(1, f"[tracecomp] dynamic shapes: not for this graph: {why}")
                 continue
             i, d = where
-            s = graph.inputs[i].shape[d]
             emit(1, f"[tracecomp] dynamic shapes: {graph.inputs[i].name} dim {d} is now "
                     f"dynamic (s >= {domain.low}): one graph serves every size")
             try:
@@ -122,7 +124,7 @@ class Templates:
             t = Template(sym, where, domain, program)
             earlier.remove(old)
             _keep(self.templates, key, t)
-            return t.program.at(s)
+            return t.program.at(*match(t, graph))      # the new size's numbers
         runner = compile_graph(graph, updates=updates)
         _keep(self.graphs, key, graph)
         return runner
@@ -193,7 +195,7 @@ def generalize(a, b):
             if isinstance(p, Node) != isinstance(q, Node) or \
                     isinstance(p, Node) and mine[p] != position[q]:
                 raise NotGeneral(f"{what} reads other operands at the two sizes")
-            inputs.append(new[p] if isinstance(p, Node) else u.value(p, q, what))
+            inputs.append(new[p] if isinstance(p, Node) else u.operand(p, q, what))
         params = _described(x, y) if x.op == CONSTANT and x.shape != y.shape else \
             u.value(x.params, y.params, what)
         n = new[x] = Node(x.op, inputs, params, u.shape(x, y), x.dtype, x.requires_grad,
@@ -261,6 +263,7 @@ class _Unifier:
     def __init__(self, sa, sb):
         self.sa, self.sb, self.domain = sa, sb, Domain()
         self.dims = []      # every Sym made for a dim
+        self.numbers = 0    # RuntimeNumbers made
 
     def int(self, va, vb, what):
         if va == vb:
@@ -275,6 +278,14 @@ class _Unifier:
         out = tuple(self.int(p, q, f"the shape of {x.op}") for p, q in zip(x.shape, y.shape))
         self.dims += [d for d in out if isinstance(d, Sym)]
         return out
+
+    def operand(self, va, vb, what):
+        """A number operand: as value(), except that two floats no polynomial relates (a
+        mean's 1 / n) become a RuntimeNumber, read from each size's trace."""
+        if isinstance(va, float) and isinstance(vb, float) and not same(va, vb):
+            self.numbers += 1
+            return RuntimeNumber(self.numbers - 1)
+        return self.value(va, vb, what)
 
     def value(self, va, vb, what):
         """A param or number operand at both sizes, as one value (Syms where it differs)."""
@@ -293,8 +304,8 @@ class _Unifier:
         if not same(va, vb):
             kind = "number" if isinstance(va, (float, np.floating)) else "value"
             raise NotGeneral(f"{what}: the {kind} {_short(va)} at s = {self.sa} is "
-                             f"{_short(vb)} at s = {self.sb} (a float that depends on a size "
-                             f"cannot be dynamic yet)" if kind == "number" else
+                             f"{_short(vb)} at s = {self.sb} (a float param that depends on a "
+                             f"size cannot be dynamic yet)" if kind == "number" else
                              f"{what}: the {kind} differs at the two sizes")
         return va
 
@@ -334,12 +345,14 @@ def _short(v):
 
 # --- a graph at a new size -> the size, if a template serves it ------------------------------
 def match(t, graph):
-    """The size s at which template t's graph is `graph` (which has its structure), or
-    None where they differ in anything."""
+    """(s, numbers): the size s at which template t's graph is `graph` (which has its
+    structure), and the values of its RuntimeNumbers there; None where they differ in
+    anything else."""
     i, d = t.where
     s = graph.inputs[i].shape[d]
     if s < t.domain.low:
         return None
+    numbers = {}
     position = {n: k for k, n in enumerate(graph.inputs + graph.nodes)}
     mine = {n: k for k, n in enumerate(t.graph.inputs + t.graph.nodes)}
     for x, y in zip(t.graph.inputs, graph.inputs):
@@ -352,6 +365,10 @@ def match(t, graph):
             if isinstance(p, Node):
                 if not isinstance(q, Node) or mine[p] != position[q]:
                     return None
+            elif isinstance(p, RuntimeNumber):
+                if not isinstance(q, float):
+                    return None
+                numbers[p.index] = q
             elif isinstance(q, Node) or not same(value_at(p, s), q):
                 return None
         if x.op == CONSTANT and "value" not in x.params:
@@ -361,4 +378,4 @@ def match(t, graph):
             return None
     if [mine[o] for o in t.graph.outputs] != [position[o] for o in graph.outputs]:
         return None
-    return s
+    return s, tuple(numbers[k] for k in sorted(numbers))

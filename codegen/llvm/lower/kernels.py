@@ -33,7 +33,7 @@ from llvmlite import ir
 from tracecomp.codegen import index_maps, loop_dims
 from tracecomp.codegen.kernel_facts import operand_dtypes
 from tracecomp.ir import Node
-from tracecomp.symbolic import Sym, is_static
+from tracecomp.symbolic import RuntimeNumber, Sym, is_static
 
 from .index_ops import IndexOps
 from .ops import BOOL, Emitter, ir_type, is_float, rule_for
@@ -59,17 +59,19 @@ class KernelBuilder:
     indices [start, stop) of dim 0 of its loops (0 <= start < stop <= the extent), so
     threads can share a kernel whose dim 0 iterations are independent.
 
-    A group of a dynamic graph (group.sized) has Syms among its sizes (tracecomp/symbolic.py):
-    its kernel takes the size s as a last i64 argument, and every size reaches the IR
-    through `int()`. A question about a size that s decides raises Undecided (the caller,
-    codegen/llvm/sized.py, then runs the group from numpy)."""
+    A group of a dynamic graph (group.sized) has Syms among its sizes and RuntimeNumbers
+    among its operands (tracecomp/symbolic.py): its kernel takes two more arguments, the
+    size s (i64) and the table of the numbers at s (ptr to doubles); every size reaches the
+    IR through `int()`, every number through `scalar()`. A question about a size that s
+    decides raises Undecided (the caller, codegen/llvm/sized.py, then runs the group from
+    numpy)."""
 
     def __init__(self, module, group, name, ranged=False):
         self.module, self.group = module, group
         self.members = set(group.nodes)
         n = len(group.inputs) + 1 + len(group.stores)
         fnty = ir.FunctionType(ir.VoidType(), [PTR] * n + [I64] * (2 if ranged else 0)
-                               + [I64] * group.sized)
+                               + [I64, PTR] * group.sized)
         self.fn = ir.Function(module, fnty, name=name)
         for arg in self.fn.args[:n]:
             arg.add_attribute("noalias")
@@ -78,7 +80,7 @@ class KernelBuilder:
         # where the kernel stores its other values (elementwise groups' stores), in order
         self.store_ptrs = self.fn.args[len(group.inputs) + 1:n]
         self.range = tuple(self.fn.args[n:n + 2]) if ranged else None
-        self.s = self.fn.args[-1] if group.sized else None
+        self.s, self.numbers = self.fn.args[-2:] if group.sized else (None, None)
         self.b = ir.IRBuilder(self.fn.append_basic_block("entry"))
         self.e = Emitter(self.b, module)
         # integer arithmetic for the shared index maps
@@ -247,9 +249,14 @@ class KernelBuilder:
                               dtype)
 
     def scalar(self, x, dtype):
-        """A Python number operand as dtype; a Sym one (a mean's count) from s."""
+        """A Python number operand as dtype; a Sym one (a mean's count) from s, a
+        RuntimeNumber from the numbers' table."""
         if isinstance(x, Sym):
             return self.e.convert(self.int(x), np.dtype(np.int64), dtype)
+        if isinstance(x, RuntimeNumber):
+            where = self.b.gep(self.numbers, [c64(x.index)], source_etype=ir.DoubleType())
+            return self.e.convert(self.b.load(where, typ=ir.DoubleType()),
+                                  np.dtype(np.float64), dtype)
         return self.e.const(x, dtype)
 
     def shape(self, node):
