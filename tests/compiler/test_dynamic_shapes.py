@@ -107,6 +107,27 @@ def test_what_does_not_generalize_fails_to_match_and_compiles():
 
 
 # --- end to end -------------------------------------------------------------------------------
+def _twins(model, reference):
+    """model compiled, and SGD with momentum for both, reference loaded with model's weights.
+    SGD, not Adam: a bias a softmax or a batch norm ignores has a zero gradient, and Adam
+    would scale its rounding noise up to a step."""
+    reference.load_state_dict({k: torch.tensor(v.numpy()) for k, v in
+                               model.state_dict().items()})
+    return tc.compile(model), (tc.optim.SGD(model.parameters(), 0.1, momentum=0.9),
+                               torch.optim.SGD(reference.parameters(), 0.1, momentum=0.9))
+
+
+def _step_both(opts, loss, want, what):
+    """The losses agree; then a backward and an optimizer step on each side."""
+    assert_close(loss, want, rtol=1e-5, what=what)
+    for opt in opts:
+        opt.zero_grad()
+    loss.backward()
+    want.backward()
+    for opt in opts:
+        opt.step()
+
+
 class _Attention(nn.Module):
     """A one-block causal text model: token and position embeddings, layer norm, masked
     self-attention (the mask a slice of a buffer, as nanoGPT's), vocabulary head."""
@@ -139,14 +160,8 @@ class _TorchAttention(torch.nn.Module):
 def test_a_text_model_trains_over_changing_lengths_as_torch_does_compiling_twice():
     tc.manual_seed(0)
     model, reference = _Attention(tc), _TorchAttention()
-    reference.load_state_dict({k: torch.tensor(v.numpy()) for k, v in
-                               model.state_dict().items()})
     # the positions (arange) and the mask's slice change with the length: still one graph
-    compiled = tc.compile(model)
-    # SGD, not Adam: the key's bias has a zero gradient (softmax ignores a shift), and Adam
-    # would scale its rounding noise up to a step
-    opt, ref_opt = (tc.optim.SGD(model.parameters(), 0.1, momentum=0.9),
-                    torch.optim.SGD(reference.parameters(), 0.1, momentum=0.9))
+    compiled, opts = _twins(model, reference)
     rng = np.random.default_rng(0)
     for length in (8, 12, 16, 9, 31, 12):
         ids, target = rng.integers(0, 40, (3, length)), rng.integers(0, 40, (3, length))
@@ -154,10 +169,7 @@ def test_a_text_model_trains_over_changing_lengths_as_torch_does_compiling_twice
                                               tc.tensor(target).reshape(-1))
         want = torch.nn.functional.cross_entropy(
             reference(torch.tensor(ids)).reshape(-1, 40), torch.tensor(target).reshape(-1))
-        assert_close(loss, want, rtol=1e-5, what=f"loss at length {length}")
-        opt.zero_grad(), ref_opt.zero_grad()
-        loss.backward(), want.backward()
-        opt.step(), ref_opt.step()
+        _step_both(opts, loss, want, f"loss at length {length}")
     for (name, p), q in zip(model.named_parameters(), reference.parameters()):
         assert_close(p, q, rtol=1e-4, atol=1e-5, what=name)
     assert compiled._compiled.compiles == 2     # the first length, then the dynamic graph
@@ -262,11 +274,7 @@ def test_batch_norm_trains_over_a_short_last_batch_as_torch_does():
                               nn_.ReLU(), nn_.Linear(8, 3))
     tc.manual_seed(4)
     model, reference = build(tc), build(torch)
-    reference.load_state_dict({k: torch.tensor(v.numpy()) for k, v in
-                               model.state_dict().items()})
-    compiled = tc.compile(model)
-    opt, ref_opt = (tc.optim.SGD(model.parameters(), 0.1, momentum=0.9),
-                    torch.optim.SGD(reference.parameters(), 0.1, momentum=0.9))
+    compiled, opts = _twins(model, reference)
     rng = np.random.default_rng(4)
     x_all, y_all = rng.standard_normal((75, 1, 6, 6)).astype(np.float32), \
         rng.integers(0, 3, 75)
@@ -274,10 +282,7 @@ def test_batch_norm_trains_over_a_short_last_batch_as_torch_does():
         x, y = x_all[start:start + 32], y_all[start:start + 32]
         loss = tc.nn.functional.cross_entropy(compiled(tc.tensor(x)), tc.tensor(y))
         want = torch.nn.functional.cross_entropy(reference(torch.tensor(x)), torch.tensor(y))
-        assert_close(loss, want, rtol=1e-5, what=f"loss at batch {len(x)}")
-        opt.zero_grad(), ref_opt.zero_grad()
-        loss.backward(), want.backward()
-        opt.step(), ref_opt.step()
+        _step_both(opts, loss, want, f"loss at batch {len(x)}")
     for (name, p), q in zip(model.state_dict().items(), reference.state_dict().values()):
         assert_close(p, q, rtol=1e-4, atol=1e-5, what=name)
     assert compiled._compiled.compiles == 2
