@@ -55,7 +55,8 @@ from .lower import (
     entry,
     select,  # noqa: F401  (registers the argmax/argmin/gather index maps)
 )
-from .lower.kernels import elementwise_kernel, reduce_kernel
+from .lower.kernels import elementwise_kernel
+from .lower.reductions import reduce_kernel
 from .lower.window import fold_kernel, unfold_kernel
 from .lowering_bug import Stage, lowering_bug
 from .runtime import cache, engine, parallel, split_compile

@@ -32,7 +32,8 @@ from tracecomp.symbolic import Undecided, generated, is_static, value_at
 
 from . import target
 from .gemm import blas
-from .lower.kernels import elementwise_kernel, reduce_kernel
+from .lower.kernels import elementwise_kernel
+from .lower.reductions import reduce_kernel
 from .lower.window import fold_kernel, unfold_kernel
 from .runtime import cache, engine, parallel
 from .runtime.runner import address

@@ -1,7 +1,7 @@
 """Compiled float32 reductions against float64 numpy at 1M, 4M and 16M elements (issue 10
 item 7: a compiled float32 sum of 4M copies of 0.1 was 1e-3 off).
 
-The bound asserted is the one kernels.py states (see WIDE_SUM_MAX there): a float32 sum
+The bound asserted is the one reductions.py states (see WIDE_SUM_MAX there): a float32 sum
 accumulated in float64 and rounded once is within 2^-24 |exact| + (n - 1) 2^-53 sum|x|;
 a mean adds one rounding; a variance squares in float32 first (a few roundings relative).
 Float32 accumulation in order fails these bounds by orders of magnitude at these sizes.

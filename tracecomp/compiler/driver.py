@@ -16,7 +16,6 @@ Threads: calls may come from several threads at once; compiles take turns, and a
 reads tensors whose data another thread's trace has swapped for graph values (trace_gate).
 """
 import functools
-import inspect
 import time
 import warnings
 import weakref
@@ -42,12 +41,12 @@ from .pipeline import PassRecord, run_passes, simplify_pipeline
 from .placement import backend_for
 from .signature import (
     LastCall,
-    Signature,
     explain_miss,
     flatten,
     label_text,
-    static_value,
-    tensor_entry,
+    param_names,
+    readable_label,
+    signature_of,
     unflatten,
 )
 
@@ -308,22 +307,22 @@ class CompiledFunction:
         a miss; adds the arguments' .grad tensors to `state`."""
         params = self._params.get(fn)
         if params is None:
-            params = self._params[fn] = _param_names(fn)
+            params = self._params[fn] = param_names(fn)
         tensors, statics, structure = flatten((args, kwargs))
-        tensors = [(_readable(label, params), t) for label, t in tensors]
+        tensors = [(readable_label(label, params), t) for label, t in tensors]
         if any(_initialize_lazy(m, (), {}) for m in roots):
             # lazy parameters not made yet: this call runs eagerly and makes them (as
             # compile(model)'s first call does); the next one, with their shapes, compiles
             return _LAZY, tensors
-        statics = [(_readable(label, params), v) for label, v in statics]
+        statics = [(readable_label(label, params), v) for label, v in statics]
         held = {id(t) for _, t in state}     # the arguments' own .grad: read when accumulating
         state += [(("grad", label), t.grad) for label, t in tensors
                   if t.grad is not None and id(t.grad) not in held]
         backend = backend_for(self.backend, tensors, state)
-        sig = _signature(tensors, statics, structure, state, flags, backend)
+        sig = signature_of(tensors, statics, structure, state, flags, backend)
         art = self.cache.get(sig)
         if art is None:     # code that never looked at .grad serves with or without them
-            plain = _signature(tensors, statics, structure,
+            plain = signature_of(tensors, statics, structure,
                                state[:compile_state.grad_tail(state)], flags, backend)
             art = self.cache.get_grad_free(plain)
             if art is None:
@@ -559,25 +558,6 @@ def _name(fn):
     return getattr(fn, "__qualname__", repr(fn))
 
 
-def _readable(label, params):
-    """A flattened label (`.0.1.0`: positional argument 1, its element 0) as the user
-    wrote it (`x.0`), from the function's parameter names."""
-    parts = label.split(".")[1:]
-    if parts[0] == "1":                     # keyword argument
-        return ".".join(parts[1:])
-    k = int(parts[1])
-    name = params[k] if k < len(params) else f"arg{k}"
-    return ".".join([name] + parts[2:])
-
-
-def _param_names(fn):
-    try:
-        return [p.name for p in inspect.signature(fn).parameters.values()
-                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        return []
-
-
 def _roots_of(fn, args):
     """Modules and optimizers a function uses: arguments, and objects in its closure or
     globals (so their parameters and state are inputs, not constants)."""
@@ -598,16 +578,3 @@ def _roots_of(fn, args):
         elif isinstance(x, optimizer) and all(x is not y for y in optimizers):
             optimizers.append(x)
     return modules, optimizers
-
-
-def _signature(tensors, statics, structure, state, flags, backend):
-    entries = []
-    for label, t in tensors + state:
-        entries.append(tensor_entry(label, t))
-    entries.extend((f"argument {label}", static_value(v)) for label, v in statics)
-    entries.extend(flags)
-    entries.append(("grad mode", "on" if grad_mode.state.enabled else "off"))
-    entries.append(("backend", backend))
-    entries.append(("argument structure", structure))
-    return Signature(tuple(entries))
-

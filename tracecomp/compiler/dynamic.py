@@ -20,10 +20,11 @@ same operands: `structure`):
 
 Correctness never rests on the guess from two sizes: each new size is traced, and its
 graph must equal the template at that size, op for op, every shape, param and number
-(`match`), except its RuntimeNumbers, which are taken from it. Code that branches on a size, or a size that grows as s^2, fails to match and
-compiles for its own sizes; what a match costs is the trace and the simplification passes,
-milliseconds against a compile. Sizes 0 and 1 are never dynamic (a size-1 dim broadcasts):
-a template serves the sizes where each of its dynamic dims is at least 2.
+(`match`), except its RuntimeNumbers, which are taken from it. Code that branches on a
+size, or a size that grows as s^2, fails to match and compiles for its own sizes; what a
+match costs is the trace and the simplification passes, milliseconds against a compile.
+Sizes 0 and 1 are never dynamic (a size-1 dim broadcasts): a template serves the sizes
+where each of its dynamic dims is at least 2.
 
 What does not generalize (a float param that depends on the size; a constant of another
 kind; two dims that change independently) says why in the debug log (TRACECOMP_DEBUG=1)

@@ -9,8 +9,10 @@ backend. Two calls with equal signatures can share one compiled artifact.
 `explain_miss` compares a new signature with the nearest cached one and says what changed,
 in the user's terms: "input x dim 0: 64 -> 32", "training: True -> False".
 """
+import inspect
 from dataclasses import dataclass
 
+from .. import grad_mode
 from ..debug_log import debug_level
 from ..device_array import DeviceArray
 from ..tensor import Tensor
@@ -68,6 +70,27 @@ def _build(s, tensors, statics):
     if hasattr(cls, "_fields"):         # a namedtuple (PackedSequence, torch.return_types)
         return cls(*items)
     return cls(items)
+
+
+# --- labels --------------------------------------------------------------------------------
+def readable_label(label, params):
+    """A flattened label (`.0.1.0`: positional argument 1, its element 0) as the user
+    wrote it (`x.0`), from the function's parameter names."""
+    parts = label.split(".")[1:]
+    if parts[0] == "1":                     # keyword argument
+        return ".".join(parts[1:])
+    k = int(parts[1])
+    name = params[k] if k < len(params) else f"arg{k}"
+    return ".".join([name] + parts[2:])
+
+
+def param_names(fn):
+    """The names of fn's positional parameters ([] where inspect cannot tell)."""
+    try:
+        return [p.name for p in inspect.signature(fn).parameters.values()
+                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return []
 
 
 # --- signatures ----------------------------------------------------------------------------
@@ -241,3 +264,17 @@ def _show(v):
     if isinstance(v, tuple) and len(v) == 3:
         return f"a different {v[1]} object"
     return str(v)
+
+
+def signature_of(tensors, statics, structure, state, flags, backend):
+    """The Signature of a call: its labelled tensors and statics, the state it reads, the
+    modules' flags, grad mode, the backend and the arguments' structure."""
+    entries = []
+    for label, t in tensors + state:
+        entries.append(tensor_entry(label, t))
+    entries.extend((f"argument {label}", static_value(v)) for label, v in statics)
+    entries.extend(flags)
+    entries.append(("grad mode", "on" if grad_mode.state.enabled else "off"))
+    entries.append(("backend", backend))
+    entries.append(("argument structure", structure))
+    return Signature(tuple(entries))
