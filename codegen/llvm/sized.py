@@ -23,6 +23,7 @@ import math
 from dataclasses import replace
 
 import numpy as np
+from llvmlite import ir
 
 from tracecomp.errors import IRError, TracecompError
 from tracecomp.ir import Node, execution_error, format_node, node_names
@@ -32,7 +33,7 @@ from tracecomp.symbolic import Undecided, generated, is_static, value_at
 
 from . import target
 from .gemm import blas
-from .lower.kernels import elementwise_kernel
+from .lower.kernels import I64, PTR, c64, elementwise_kernel
 from .lower.reductions import reduce_kernel
 from .lower.window import fold_kernel, unfold_kernel
 from .runtime import cache, engine, parallel
@@ -59,7 +60,8 @@ def compile_sized(graph, concrete):
     for g in groups:
         g.sized = not all(_static(n) for n in g.nodes + g.inputs)
     module = engine.new_module(f"sized{next(_module_ids)}")
-    kernels, log = {}, [f"dynamic graph (s: {_symbol(graph)}):\n{graph}", *plan.log]
+    kernels, splits = {}, {}        # root -> its kernel's name, its split entry's name
+    log = [f"dynamic graph (s: {_symbol(graph)}):\n{graph}", *plan.log]
     for g in groups:
         if g.kind not in BUILDERS:
             if g.kind not in PYTHON_KINDS:
@@ -67,16 +69,49 @@ def compile_sized(graph, concrete):
                            f"{', '.join(names[n] for n in g.nodes)}")
             continue
         name = f"kernel{len(kernels)}_{g.root.op}"
+        ranged = _splittable(g)
         try:
-            BUILDERS[g.kind](module, g, name)
+            kernel = BUILDERS[g.kind](module, g, name, ranged=True) if ranged else \
+                BUILDERS[g.kind](module, g, name)
         except (Undecided, TypeError) as why:   # TypeError: int-only arithmetic on a Sym
             del module.globals[name]        # the half-emitted function
             log.append(f"numpy (its kernel needs a fixed size: {why}): "
                        f"{', '.join(f'{names[n]} {n.op}' for n in g.nodes)}")
             continue
         kernels[g.root] = name
-    library = cache.compile_module(module, list(kernels.values())) if kernels else None
-    return SizedProgram(graph, groups, kernels, library, names, log)
+        if ranged:
+            splits[g.root] = _split_entry(module, g, kernel, f"split_{name}")
+    exported = list(kernels.values()) + list(splits.values())
+    library = cache.compile_module(module, exported) if kernels else None
+    return SizedProgram(graph, groups, kernels, splits, library, names, log)
+
+
+def _splittable(group):
+    """Whether a group's kernel is built ranged, to be split over threads at the sizes where
+    it is large enough (parallel.extent's rule, decided per size): an elementwise kernel,
+    or a reduction that keeps dim 0, whose work may reach parallel.SPLIT_WORK."""
+    root = group.root
+    if group.kind not in ("elementwise", "reduce") or root.ndim == 0 or \
+            group.kind == "reduce" and 0 in root.params["dims"]:
+        return False
+    return not is_static(parallel.counted(group).shape) or \
+        parallel.work(group) >= parallel.SPLIT_WORK
+
+
+def _split_entry(module, group, kernel, name):
+    """`void name(ptr slots, i64 start, i64 stop)`: the ranged kernel on the buffers in
+    slots (then s and the numbers' table), for parallel.pool; returns name."""
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, I64, I64]), name)
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    slots, start, stop = fn.args
+    n = len(group.inputs) + len(group.values())
+
+    def slot(k, typ):
+        return b.load(b.gep(slots, [c64(k)], source_etype=typ), typ=typ)
+    sized = [slot(n, I64), slot(n + 1, PTR)] if group.sized else []
+    b.call(kernel, [slot(k, PTR) for k in range(n)] + [start, stop] + sized)
+    b.ret_void()
+    return name
 
 
 def _symbol(graph):
@@ -94,12 +129,16 @@ def _static(node):
 class SizedProgram:
     """The compiled kernels of a dynamic graph, and how to run its groups at a size."""
 
-    def __init__(self, graph, groups, kernels, library, names, log):
+    def __init__(self, graph, groups, kernels, splits, library, names, log):
         self.graph, self.groups, self.kernels = graph, groups, kernels
         self.library, self.names, self.fusion_log = library, names, log
         self.fns = {g.root: library.cfunc(kernels[g.root], None, *[ctypes.c_void_p] * (
-            len(g.inputs) + len(g.values())), *[ctypes.c_int64, ctypes.c_void_p] * g.sized)
-            for g in groups if g.root in kernels}
+            len(g.inputs) + len(g.values())), *[ctypes.c_int64] * 2 * (g.root in splits),
+            *[ctypes.c_int64, ctypes.c_void_p] * g.sized) for g in groups if g.root in kernels}
+        # root -> (its split entry, the entry's address) for parallel.pool
+        self.splits = {root: (library.cfunc(name, None, ctypes.c_void_p, ctypes.c_int64,
+                                            ctypes.c_int64), library.address(name))
+                       for root, name in splits.items()}
 
     def at(self, s, numbers=()):
         """A runner(arrays) -> arrays of the graph at size s, its RuntimeNumbers `numbers`."""
@@ -175,7 +214,7 @@ def _steps(program, group, s, numbers):
     root = group.root
     fn = program.fns.get(root)
     if fn is not None:
-        return [(None, _native(fn, group, s, numbers))]
+        return [(None, _native(program, group, s, numbers))]
     if group.kind in ("matmul", "batched_matmul"):
         return [(root, _matmul(group, s))]
     if group.kind == "view":
@@ -189,14 +228,33 @@ def _steps(program, group, s, numbers):
             if n.op not in ("input", "constant")]
 
 
-def _native(fn, group, s, numbers):
+def _native(program, group, s, numbers):
+    """One kernel call at size s: on dim 0's range [0, extent) when built ranged, split
+    over threads (parallel.pool) where its work at s reaches parallel.SPLIT_WORK."""
+    fn, root = program.fns[group.root], group.root
     values, inputs = group.values(), group.inputs
     shapes = [(v, value_at(v.shape, s), v.dtype) for v in values]
     size = (s, address(numbers)) if group.sized else ()
+    split = program.splits.get(root)
+    extent = value_at(root.shape[0], s) if split else None
+    if split and extent >= 2 and math.prod(value_at(parallel.counted(group).shape, s)) * \
+            parallel.weight(group) >= parallel.SPLIT_WORK:
+        entry, entry_address = split
+        slot_type = ctypes.c_void_p * (len(inputs) + len(values) + len(size))
+
+        def run_split(env):
+            outs = [np.empty(shape, dtype) for _, shape, dtype in shapes]
+            slots = slot_type(*[address(env[i]) for i in inputs],
+                              *[address(o) for o in outs], *size)
+            parallel.pool.run(entry, slots, extent, address=entry_address)
+            for (v, _, _), out in zip(shapes, outs):
+                env[v] = out
+        return run_split
+    whole = (0, extent) if split else ()
 
     def run(env):
         outs = [np.empty(shape, dtype) for _, shape, dtype in shapes]
-        fn(*[address(env[i]) for i in inputs], *[address(o) for o in outs], *size)
+        fn(*[address(env[i]) for i in inputs], *[address(o) for o in outs], *whole, *size)
         for (v, _, _), out in zip(shapes, outs):
             env[v] = out
     return run

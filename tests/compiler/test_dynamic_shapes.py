@@ -208,6 +208,18 @@ def test_sizes_that_change_the_code_or_are_one_compile_for_themselves():
     assert g.compiles == 4
 
 
+def test_large_kernels_of_a_dynamic_graph_split_over_threads_at_large_sizes():
+    def f(x):
+        return tc.nn.functional.gelu(x) * 2 + x.sum(1, keepdim=True)
+    g = tc.compile(f)
+    for n in (300, 8, 500):       # 500 x 2048 elements: over parallel.SPLIT_WORK
+        x = tc.randn(n, 2048)
+        assert_close(g(x), f(x), rtol=1e-5, atol=1e-4)   # f32 sums of 2048: eager rounds more
+    runs = [run.__name__ for _, run, _, _ in g.last.run_forward.steps]
+    assert "run_split" in runs
+    assert g.compiles == 2
+
+
 def test_a_kernel_that_needs_a_fixed_size_runs_from_numpy_and_says_so():
     def f(x):
         return x.argmax(-1) + x.max(-1).values.long()   # the argmax scan unrolls over s

@@ -5,6 +5,8 @@ out[projected index]; `reassoc` on the float adds lets LLVM vectorize row sums (
 fast-math flag used, and only there). A float32 sum accumulates in float64 and rounds
 once (error bound: see WIDE_SUM_MAX).
 """
+import math
+
 import numpy as np
 from llvmlite import ir
 
@@ -33,7 +35,7 @@ def reduce_kernel(module, group, name, ranged=False):
         _round_into_out(k, root, acc, wide)
         return k.finish()
     b = k.b
-    row = root.size // root.shape[0] if ranged else root.size   # doubles per dim-0 index
+    row = math.prod(root.shape[1:]) if ranged else root.size   # doubles per dim-0 index
     rows = b.sub(k.range[1], k.range[0]) if ranged else c64(1)   # a ranged call: its rows
     memory = b.call(_libc(module, "malloc", PTR, [I64]),
                     [b.mul(rows, k.int(row * wide.itemsize))])

@@ -67,11 +67,17 @@ GEMM_BLOCK = 64     # rows or columns of C: a narrower piece runs the BLAS's ker
 
 def work(group):
     """Estimated cost of a kernel in simple element operations."""
-    root = group.root
-    count = root.inputs[0].size if group.kind == "reduce" else root.size
-    weight = 1 + sum(target.host().cost(n.op)
-                     for n in group.nodes)
-    return count * weight
+    return counted(group).size * weight(group)
+
+
+def counted(group):
+    """The value whose elements a kernel's loops visit: a reduction's input, else its root."""
+    return group.root.inputs[0] if group.kind == "reduce" else group.root
+
+
+def weight(group):
+    """A kernel's estimated cost per element visited."""
+    return 1 + sum(target.host().cost(n.op) for n in group.nodes)
 
 
 def extent(group):
