@@ -20,7 +20,6 @@ dynamic graph trades them for not compiling again.
 import ctypes
 import itertools
 import math
-from dataclasses import replace
 
 import numpy as np
 from llvmlite import ir
@@ -32,7 +31,6 @@ from tracecomp.passes.fusion import Group
 from tracecomp.symbolic import Undecided, generated, is_static, value_at
 
 from . import target
-from .gemm import blas
 from .lower.kernels import I64, PTR, c64, elementwise_kernel
 from .lower.reductions import reduce_kernel
 from .lower.window import fold_kernel, unfold_kernel
@@ -51,9 +49,7 @@ _module_ids = itertools.count()
 def compile_sized(graph, concrete):
     """A SizedProgram for the dynamic `graph`, fused as `concrete` (same graph, one size)."""
     names = node_names(graph)
-    matmul_dtypes = {n.dtype.name for n in graph.nodes if n.op == "matmul"}
-    plan = fusion.run(concrete, replace(target.host(), matmul_transposes=all(
-        blas.find_gemm(d) for d in matmul_dtypes if d in ("float32", "float64"))))
+    plan = fusion.run(concrete, target.host())     # numpy reads a product's transposes as views
     same = dict(zip(concrete.inputs + concrete.nodes, graph.inputs + graph.nodes))
     groups = [Group(g.kind, same[g.root], [same[n] for n in g.nodes],
                     [same[i] for i in g.inputs], [same[n] for n in g.stores]) for g in plan.groups]
@@ -165,9 +161,9 @@ class SizedRunner:
             for x in g.inputs:
                 last[x] = k
         keep = set(graph.outputs)
-        self.steps = []     # (node or None, run(env), node's shape at s, values to drop)
+        self.steps = []     # (node, run(env), node's shape at s, values to drop)
         for k, g in enumerate(program.groups):
-            steps = [(node, run, node and value_at(node.shape, s), ())
+            steps = [(node, run, value_at(node.shape, s), ())
                      for node, run in _steps(program, g, s, self.numbers)]
             steps[-1] = (*steps[-1][:3], tuple(x for x in g.inputs
                                                if last[x] == k and x not in keep))
@@ -196,8 +192,8 @@ class SizedRunner:
             except TracecompError:
                 raise
             except Exception as exc:
-                raise execution_error(exc, node or graph.outputs[0], names) from exc
-            if node is not None:
+                raise execution_error(exc, node, names) from exc
+            if out is not None:             # a native call stored its values itself
                 if out.shape != shape:
                     raise IRError(f"a Python step of a dynamic graph returned shape "
                                   f"{list(out.shape)} where the graph says {list(shape)} at "
@@ -209,12 +205,12 @@ class SizedRunner:
 
 
 def _steps(program, group, s, numbers):
-    """(node, run(env)) for the group at size s: one native call, or one step per member
-    (numpy); node None where run stores its values in env itself."""
+    """(node, run(env)) for the group at size s: one native call (which stores its values
+    in env, and returns None), or one step per member (numpy)."""
     root = group.root
     fn = program.fns.get(root)
     if fn is not None:
-        return [(None, _native(program, group, s, numbers))]
+        return [(root, _native(program, group, s, numbers))]
     if group.kind in ("matmul", "batched_matmul"):
         return [(root, _matmul(group, s))]
     if group.kind == "view":
