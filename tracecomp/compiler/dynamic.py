@@ -69,9 +69,9 @@ class Templates:
         """mark_dynamic: before the first compile of a call with marked dims, trace it with
         each marked dim one larger (`build_at(tensors)` traces and lowers them) and keep
         its graphs, compiling nothing, so that the call's own build generalizes at once.
-        True when it did; a trace at the other size that fails warns and returns False."""
+        A trace at the other size that fails warns (the call then compiles its sizes)."""
         if self.templates or not any(_marks(t) for _, t in tensors):
-            return False
+            return
         other = [(label, _resized(t)) for label, t in tensors]
         self.recording = True
         try:
@@ -80,10 +80,8 @@ class Templates:
             warnings.warn(f"tracecomp.compile: mark_dynamic: tracing the call with the marked "
                           f"dims one larger failed, so it compiles for its sizes: {exc}",
                           stacklevel=5)
-            return False
         finally:
             self.recording = False
-        return True
 
     def compiler(self, compile_graph):
         """compile_graph(graph, updates) through the templates, for a backend that can
