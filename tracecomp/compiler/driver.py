@@ -357,12 +357,11 @@ class CompiledFunction:
             self.templates.record_marked(tensors, lambda other: build(
                 fn, call_args, other, state, module_names, backend, optimizers, roots,
                 self.memory_budget, self.templates))
+        reused = False      # a new size that a dynamic graph runs: traced, not compiled
         try:
             art = build(fn, call_args, tensors, state, module_names, backend,
                         optimizers, roots, self.memory_budget, self.templates)
-            # a new size that a dynamic graph runs is traced, not compiled: not counted
-            if self.templates is None or self.templates.compiled:
-                self._count_compile(fn, reason)
+            reused = self.templates is not None and not self.templates.compiled
         except TraceError as exc:
             if self.fallback != "eager":
                 raise
@@ -371,6 +370,8 @@ class CompiledFunction:
             log.warning(message)
             warnings.warn(message, stacklevel=4)
             art = Artifact({}, [], None, eager=True)
+        if not reused:      # a trace that failed counts, as before dynamic shapes
+            self._count_compile(fn, reason)
         return art
 
     def _count_compile(self, fn, reason):
