@@ -1,4 +1,5 @@
-"""A generated GEMM for when no BLAS is found: C[M,N] (+)= A[M,K] @ B[K,N], row-major.
+"""A generated GEMM: C[M,N] (+)= op(A)[M,K] @ op(B)[K,N], row-major (choice.py says when it
+is used: where no BLAS is found, and where it beats the BLAS on the host).
 
     fn = emit_gemm(module, "float32")   # void fn(i64 m, i64 n, i64 k, ptr a, i64 lda,
                                         #         ptr b, i64 ldb, ptr c, i64 ldc, i32 acc)
@@ -21,6 +22,11 @@ How it is blocked (BLIS-style, B packed, A read in place):
 - Edges never run off the end: rows left over below the last full row tile get 1-row tiles;
   columns left over right of the last full nr panel get 1-vector tiles, and the last partial
   vector is a masked load/store of exactly the remaining lanes.
+- Transposed operands (`trans_a`, `trans_b`: op(A) = A^T stored K x M, op(B) = B^T stored
+  N x K, as a BLAS takes them) are read where they lie, so a product needs no transpose
+  kernel: A^T's element (i, k) is loaded from a[k * lda + i] for the broadcast, and B^T's
+  panels are always packed, by a transposing copy (rows of B^T are read along K, each
+  element once per K block, as the plain pack reads B).
 The tile shape follows the host's vector registers (see `default_tile`); the IR uses
 fixed-width vector types, which LLVM splits into the registers the target has.
 """
@@ -47,14 +53,17 @@ def default_tile(vector_bytes=None):
     return (vector_bytes, *TILES[vector_bytes])
 
 
-def emit_gemm(module, dtype="float32", name=None, tile=None, kc=128):
-    """Add the GEMM function for dtype ("float32" / "float64") to module and return it.
+def emit_gemm(module, dtype="float32", name=None, tile=None, kc=128, trans_a=False,
+              trans_b=False):
+    """Add the GEMM function for dtype ("float32" / "float64") to module and return it:
+    C (+)= op(A) @ op(B), op(x) = x^T where trans_x (the leading dimensions are then the
+    transposed operands' stored row lengths, as for a BLAS).
 
     tile = (vector_bytes, rows, vectors) overrides default_tile(); kc is the K block."""
     fp, size, tag = _FP[dtype]
     vector_bytes, rows, vectors = tile or default_tile()
     lanes = vector_bytes // size
-    k = _Kernel(module, fp, size, lanes, f"{name or 'tc_gemm_' + tag}")
+    k = _Kernel(module, fp, size, lanes, f"{name or 'tc_gemm_' + tag}", trans_a)
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64, I64, I64, PTR, I64, PTR, I64,
                                                              PTR, I64, I32]), k.name)
     m, n, kdim, a, lda, b, ldb, c, ldc, acc = fn.args
@@ -77,16 +86,21 @@ def emit_gemm(module, dtype="float32", name=None, tile=None, kc=128):
         klen = bld.select(bld.icmp_signed("<", klen, kc_const), klen, kc_const)
         load_c = bld.or_(bld.icmp_signed("!=", acc, ir.Constant(I32, 0)),
                          bld.icmp_signed(">", k0, ir.Constant(I64, 0)))
-        a_k = _at(bld, a, k0, fp)  # A[0, k0]
-        b_k = _at(bld, b, bld.mul(k0, ldb), fp)  # B[k0, 0]
+        a_k = _at(bld, a, bld.mul(k0, lda) if trans_a else k0, fp)  # op(A)[0, k0]
+        b_k = _at(bld, b, k0 if trans_b else bld.mul(k0, ldb), fp)  # op(B)[k0, 0]
 
         def column(j0, width, masked, rem, packed=None):
             """All row tiles of the column panel starting at j0 (`width` vectors); B comes
             from `packed` (row stride nr) when given."""
+            if trans_b and packed is None:      # B^T is only ever read packed
+                k.pack_transposed(bld, _at(bld, b_k, bld.mul(j0, ldb), fp), ldb, klen,
+                                  rem if masked else ir.Constant(I64, width * lanes), scratch,
+                                  nr_const)
+                packed = scratch
             b_panel, b_stride = (packed, nr_const) if packed else (_at(bld, b_k, j0, fp), ldb)
 
             def run(r, i0):
-                args = [_at(bld, a_k, bld.mul(i0, lda), fp), b_panel,
+                args = [_at(bld, a_k, i0 if trans_a else bld.mul(i0, lda), fp), b_panel,
                         _at(bld, c, bld.add(bld.mul(i0, ldc), j0), fp), klen, lda, b_stride,
                         ldc, load_c, rem]
                 bld.call(tiles[(r, width, masked)], args)
@@ -94,7 +108,11 @@ def emit_gemm(module, dtype="float32", name=None, tile=None, kc=128):
             _rows(bld, m, 1, lambda i: run(1, i), start=i0)
 
         def full_panel(j0):
-            k.pack(bld, _at(bld, b_k, j0, fp), ldb, klen, vectors, scratch)
+            if trans_b:
+                k.pack_transposed(bld, _at(bld, b_k, bld.mul(j0, ldb), fp), ldb, klen, nr_const,
+                                  scratch, nr_const)
+            else:
+                k.pack(bld, _at(bld, b_k, j0, fp), ldb, klen, vectors, scratch)
             column(j0, vectors, False, zero, packed=scratch)
 
         zero = ir.Constant(I64, 0)
@@ -143,8 +161,9 @@ def _rows(bld, extent, step, emit, start=None):
 class _Kernel:
     """Emits the micro-kernels (one private function per tile shape) for one element type."""
 
-    def __init__(self, module, fp, size, lanes, name):
+    def __init__(self, module, fp, size, lanes, name, trans_a=False):
         self.module, self.fp, self.size, self.lanes, self.name = module, fp, size, lanes, name
+        self.trans_a = trans_a      # the tiles read A^T: element (r, k) at a[k * lda + r]
         self.vec = ir.VectorType(fp, lanes)
         self.vector_bytes = size * lanes
         suffix = f"v{lanes}{'f32' if size == 4 else 'f64'}"
@@ -197,8 +216,9 @@ class _Kernel:
             bv = [self._load(bld, _at(bld, b_row, ir.Constant(I64, v * self.lanes), self.fp),
                              mask) for v in range(vectors)]
             for r in range(rows):
-                a_elem = bld.load(_at(bld, a, bld.add(bld.mul(ir.Constant(I64, r), lda), kk),
-                                      self.fp), typ=self.fp, align=self.size)
+                where = bld.add(bld.mul(kk, lda), ir.Constant(I64, r)) if self.trans_a \
+                    else bld.add(bld.mul(ir.Constant(I64, r), lda), kk)
+                a_elem = bld.load(_at(bld, a, where, self.fp), typ=self.fp, align=self.size)
                 av = self._splat(bld, a_elem, self.vec)
                 for v in range(vectors):
                     total = bld.call(self.fmuladd, [av, bv[v], bld.load(accs[r][v],
@@ -226,6 +246,17 @@ class _Kernel:
                 offset = ir.Constant(I64, v * self.lanes)
                 value = self._load(bld, _at(bld, row_in, offset, self.fp), None)
                 bld.store(value, _at(bld, row_out, offset, self.fp), align=self.vector_bytes)
+
+    def pack_transposed(self, bld, src, ld, klen, width, dst, nr):
+        """dst[kk, jj] = src[jj * ld + kk] for kk < klen, jj < width (dst rows nr apart): the
+        panel of B from B^T's rows, each read along K (contiguous), written down a column."""
+        dst = bld.bitcast(dst, ir.PointerType(self.fp))  # the buffer is typed by its vectors
+        with _loop(bld, ir.Constant(I64, 0), width, 1, "tpack_j") as jj:
+            row_in = _at(bld, src, bld.mul(jj, ld), self.fp)
+            with _loop(bld, ir.Constant(I64, 0), klen, 1, "tpack_k") as kk:
+                value = bld.load(_at(bld, row_in, kk, self.fp), typ=self.fp, align=self.size)
+                bld.store(value, _at(bld, dst, bld.add(bld.mul(kk, nr), jj), self.fp),
+                          align=self.size)
 
     def _load(self, bld, ptr, mask):
         if mask is None:
