@@ -9,10 +9,11 @@ cache.py, keyed by what decides the module, recipe.py: a hit emits no IR, unless
 asks for it) and returns a runner (runner.py) that makes ONE native call per segment:
 
   - kernel:   called from the entry on its buffers (arena offsets, inputs, outputs),
-  - matmul:   a 2-D product calls the BLAS sgemm/dgemm from the entry (transposes absorbed
-              as trans flags: no copies); a batched one, a loop of them; with no BLAS
-              found, the generated GEMM (gemm/generated.py) (transposes are then kernels);
-              a small product over a long K, dots.py's kernel,
+  - matmul:   a 2-D product calls the BLAS sgemm/dgemm or the generated GEMM
+              (gemm/generated.py) from the entry, as gemm/choice.py picks by the host (or
+              the generated one where no BLAS is found); transposes are read in place
+              (trans flags: no copies); a batched product, a loop of them; a product over
+              a long K or with a small A, dots.py's kernel,
   - view:     a reshape of a contiguous buffer: the same buffer (no copy, no step),
   - constant: the graph's array, through a pointer taken once,
   - numpy:    any primitive without a native lowering runs its eager numpy impl in Python
@@ -37,7 +38,6 @@ import ctypes
 import itertools
 import os
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +50,7 @@ from tracecomp.passes import donation, fusion, memory, schedule
 
 from . import recipe, sized, target
 from .gemm import blas, dots
+from .gemm import choice as gemm_choice
 from .gemm import generated as gemm_kernel
 from .lower import (
     entry,
@@ -173,13 +174,12 @@ def _lower(graph, runner, names, stage, updates):
     if runner == "entry" and cache.cache_dir() is not None:
         recipe_text = recipe.describe(graph, updates, runner, {  # code calls a BLAS by name
             "blas": [(d, s and (s.name, s.int_bits)) for d, s in gemms.items()],
+            "generated gemm": [(d, t) for d in gemms for t in (False, True)
+                               if gemm_choice.generated(d, t)],
             "threads": parallel.threads(), **recipe.environment()}, SOURCES)
-    # without a BLAS for some product's dtype, the generated GEMM computes it: it takes no
-    # transposes, so they stay out of matmul groups
-    dtypes = {n.dtype.name for n in graph.nodes if n.op == "matmul"}
     stage.begin("fusion", len(graph.nodes))                 # nodes -> groups
-    plan = fusion.run(graph, replace(target.host(), matmul_transposes=all(
-        gemms[d] for d in dtypes if d in gemms)))
+    # the BLAS and the generated GEMM both read an operand transposed where it lies
+    plan = fusion.run(graph, target.host())
     stage.end(len(plan.groups))
     split = {g.root: parallel.extent(g) for g in plan.groups
              if runner == "entry" and g.kind in RANGED and parallel.extent(g)}
@@ -263,11 +263,12 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
     `recipe_text` (recipe.py) the disk cache is asked first, and the LLVM IR is emitted
     only on a miss, or when a dump asks for it."""
     stage.enter("planning memory")
-    gemm = {}       # dtype -> the BLAS symbol, or None: the generated GEMM
+    gemm = {}       # root -> the BLAS symbol, or None: a generated GEMM (gemm/choice.py)
     for group in plan.groups:
-        dtype = group.root.dtype.name
-        if group.kind == "matmul" and dtype not in gemm:
-            gemm[dtype] = blas.load_for_llvm(dtype)
+        if group.kind == "matmul" and not dots.use(group):
+            dtype, (_, trans_b) = group.root.dtype.name, entry.matmul_operands(group)[1]
+            gemm[group.root] = None if gemm_choice.generated(dtype, trans_b) \
+                else blas.load_for_llvm(dtype)
 
     def native(group):
         return group.root in kernel_names or group.kind == "matmul"
@@ -285,9 +286,21 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
         module = engine.new_module(f"graph{next(_module_ids)}")
         emit_kernels(module)
         stage.enter("emitting the entry functions")
-        functions = {d: sym or gemm_kernel.emit_gemm(module, d, f"tc_gemm_{d}")
-                     for d, sym in gemm.items()}
-        emitted = entry.emit(module, layout, memory_plan, kernel_names, functions, profile)
+        generated = {}      # (dtype, trans_a, trans_b) -> that generated GEMM function
+
+        def product(group):
+            """What computes a product group: the BLAS symbol, or a generated GEMM."""
+            if gemm[group.root] is not None:
+                return gemm[group.root]
+            dtype, ((_, trans_a), (_, trans_b)) = (group.root.dtype.name,
+                                                    entry.matmul_operands(group))
+            key = (dtype, trans_a, trans_b)
+            if key not in generated:
+                generated[key] = gemm_kernel.emit_gemm(
+                    module, dtype, f"tc_gemm_{dtype}" + "_ta" * trans_a + "_tb" * trans_b,
+                    trans_a=trans_a, trans_b=trans_b)
+            return generated[key]
+        emitted = entry.emit(module, layout, memory_plan, kernel_names, product, profile)
         assert emitted == entry_names, "entry.emit names its functions as the layout does"
         stage.enter("compiling the LLVM module")     # what follows the emission
         return module
@@ -309,7 +322,8 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
         stage.end(len(entry_names))
     stage.enter("building the runner")
     donated, donation_log = donation.run(graph, plan.groups, memory_plan, updates)
-    plan.log += memory_plan.log + donation_log + _program_log(layout, kernel_names, names)
+    plan.log += memory_plan.log + donation_log + _program_log(layout, kernel_names, names) \
+        + [_product_line(g, gemm[g.root], names) for g in plan.groups if g.root in gemm]
     python_steps = {s.groups[0].root: _step(s.groups[0], None, {}).run
                     for s in layout.program if s.kind == "python"}
     runner = EntryRunner(graph, plan, layout, memory_plan, library, python_steps, names,
@@ -328,6 +342,14 @@ def _site_label(step, group, kernel_names, names):
     more = "..., " if len(group.nodes) > 3 else ""
     return f"{step.name}{' (split)' * (step.kind == 'split')}: {what} [{more}{ops}] -> " \
         f"{list(root.shape)}"
+
+
+def _product_line(group, sym, names):
+    """Which code computes a product (gemm/choice.py), and the operands it reads
+    transposed where they lie."""
+    flags = [f"{x}^T" for x, (_, t) in zip("AB", entry.matmul_operands(group)) if t]
+    return f"gemm({names[group.root]}): {'the generated GEMM' if sym is None else sym.name}" \
+        + (f", reading {' and '.join(flags)} in place" if flags else "")
 
 
 def _program_log(layout, kernel_names, names):

@@ -96,10 +96,13 @@ PRODUCTS = {                            # (m, k, n), which side of C is cut
 
 
 @needs_blas
+@pytest.mark.parametrize("code", ["blas", "generated"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("transposes", ["nn", "tn", "nt", "tt"])
 @pytest.mark.parametrize("shape", list(PRODUCTS), ids=list(PRODUCTS))
-def test_split_products_match_the_float64_product(split_products, shape, transposes, dtype):
+def test_split_products_match_the_float64_product(split_products, monkeypatch, shape,
+                                                  transposes, dtype, code):
+    monkeypatch.setenv("TRACECOMP_GEMM", code)      # each block by the BLAS, or generated
     m, k, n = PRODUCTS[shape]
     rng = np.random.default_rng(1)
     a = rng.standard_normal((k, m) if transposes[0] == "t" else (m, k)).astype(dtype)

@@ -223,11 +223,13 @@ def test_truncated_and_flipped_entries_are_rebuilt(folder):
 
 
 def test_the_size_bound_evicts_the_least_recently_used(folder):
-    """TRACECOMP_CACHE_MAX_MB: five old 10 KB entries and the step's two make ~59 KB over a
-    51.2 KB bound. The forward entry is the oldest of all but is hit (its mtime touched);
-    the backward one is missing, so it is written, and the eviction after that write takes
-    the oldest filler only."""
+    """TRACECOMP_CACHE_MAX_MB: five old 10 KB entries and the step's two, over a bound that
+    holds the step's two and four fillers and a half (the entries' sizes follow the code
+    the host compiles, so the bound is made from them). The forward entry is the oldest of
+    all but is hit (its mtime touched); the backward one is missing, so it is written, and
+    the eviction after that write takes the oldest filler only."""
     directory, forward, backward = folder
+    bound = (forward.stat().st_size + backward.stat().st_size + 45_000) / 2**20
     fillers = []
     for k in range(5):
         path = directory / (f"{k:064x}" + cache.SUFFIX)
@@ -236,9 +238,9 @@ def test_the_size_bound_evicts_the_least_recently_used(folder):
         fillers.append(path)
     os.utime(forward, (1, 1))
     backward.unlink()
-    log = run_child(directory, TRACECOMP_CACHE_MAX_MB="0.05")
+    log = run_child(directory, TRACECOMP_CACHE_MAX_MB=repr(bound))
     assert hits(log) == 1 and "object code cached" in log, log
     total = sum(p.stat().st_size for p in directory.iterdir())
-    assert total <= 0.05 * 2**20
+    assert total <= bound * 2**20
     assert sorted(directory.iterdir()) == sorted([forward, backward] + fillers[1:])
     assert "evicted 1 least recently used entries" in log and fillers[0].name in log, log

@@ -1,6 +1,7 @@
 """Matrix products: the BLAS found at run time, or code we generate.
 
   blas.py       the BLAS numpy/scipy ship (sgemm/dgemm through ctypes and by name from IR)
-  generated.py  a register-tiled GEMM in IR, for hosts or dtypes without a BLAS
-  dots.py       small products over a long inner dimension (a conv's weight gradient)
+  generated.py  a register-tiled GEMM in IR, with transposed operands read in place
+  dots.py       products computed as dot products along K (a conv's weight gradient)
+  choice.py     which of them computes a compiled product, by the host
 """

@@ -52,8 +52,8 @@ OPTIMIZE_MAX_CALLS = 1000
 def emit(module, layout, memory_plan, kernel_names, gemm, profile=None):
     """Add one `void entryJ(ptr slots)` per native segment to module, and one
     `void entryJ(ptr slots, i64 start, i64 stop)` per split kernel (built ranged); returns
-    their names. `gemm[dtype]` is the BLAS symbol (blas.GemmSymbol) for that dtype's
-    matmuls.
+    their names. `gemm(group)` is what computes a product group: the BLAS symbol
+    (blas.GemmSymbol) or a generated GEMM function (gemm/generated.py) for its transposes.
 
     profile: a list, to time every kernel and product (TRACECOMP_PROFILE=1): each call is
     bracketed by clock_gettime and adds its nanoseconds and 1 to a pair of int64 counters
@@ -76,7 +76,7 @@ def emit(module, layout, memory_plan, kernel_names, gemm, profile=None):
         for g in step.groups:
             start = _clock(b) if profile is not None else None
             if g.kind == "matmul" and g.root not in kernel_names:   # else dots.py's kernel
-                _matmul(b, g, pointer, gemm[g.root.dtype.name], fn.args[1:] if ranged else None)
+                _matmul(b, g, pointer, gemm(g), fn.args[1:] if ranged else None)
             else:
                 callee = module.get_global(kernel_names[g.root])
                 b.call(callee, [pointer(x) for x in g.inputs + g.values()]
@@ -214,11 +214,9 @@ def _gemm_blocks(b, group, sym, blocks, mnk, a, w, out):
 
 
 def _gemm(b, sym, m, n, k, a, lda, w, ldw, out, ldc, trans_a, trans_b):
-    """C = op(A) @ op(W) through the BLAS symbol, or through the generated GEMM function
-    (generated.py, when no BLAS was found), which takes no transposes: the fusion pass
-    then leaves them out of matmul groups."""
+    """C = op(A) @ op(W) through the BLAS symbol, or through a generated GEMM function
+    (generated.py), emitted for this product's transposes."""
     if isinstance(sym, ir.Function):
-        assert not (trans_a or trans_b), "the generated GEMM reads operands as stored"
         b.call(sym, [m, n, k, a, lda, w, ldw, out, ldc, ir.Constant(ir.IntType(32), 0)])
     else:
         emit_gemm_call(b, sym, m, n, k, a, lda, w, ldw, out, ldc, trans_a, trans_b)

@@ -1,0 +1,82 @@
+"""Which code computes a compiled product (codegen/llvm/gemm/choice.py): the rule by the
+host's vector width, the TRACECOMP_GEMM override, and products computed each way matching
+eager, with the fusion log naming the code that computes each."""
+import numpy as np
+import pytest
+
+import tracecomp as tc
+from tracecomp.codegen.llvm import target
+from tracecomp.codegen.llvm.gemm import blas, choice
+
+requires_blas = pytest.mark.skipif(blas.find_gemm("float32") is None,
+                                   reason="no BLAS found: " + "; ".join(blas.search_log()))
+
+
+def test_the_generated_gemm_takes_float32_products_of_plain_b_on_64_byte_vectors(monkeypatch):
+    monkeypatch.delenv("TRACECOMP_GEMM", raising=False)
+    wide = target.host().vector_bytes == 64
+    assert choice.generated("float32", trans_b=False) is wide
+    assert choice.generated("float32", trans_b=True) is False
+    assert choice.generated("float64", trans_b=False) is False
+    assert choice.wide_dots(64, 784, 4) is wide                 # A: 196 KiB, stays in L2
+    assert choice.wide_dots(512, 784, 4) is False               # A: 1.5 MiB
+    monkeypatch.setenv("TRACECOMP_CPU_FEATURES", "-avx512f")    # an AVX2 host: the BLAS
+    assert target.host().vector_bytes == 32
+    assert choice.generated("float32", trans_b=False) is False
+    assert choice.wide_dots(64, 784, 4) is False
+
+
+def test_tracecomp_gemm_overrides_the_rule(monkeypatch):
+    monkeypatch.setenv("TRACECOMP_GEMM", "generated")
+    assert choice.generated("float64", trans_b=True) is True
+    assert choice.wide_dots(64, 784, 4) is False
+    monkeypatch.setenv("TRACECOMP_GEMM", "BLAS")
+    assert choice.generated("float32", trans_b=False) is False
+    assert choice.wide_dots(64, 784, 4) is False
+    monkeypatch.setenv("TRACECOMP_GEMM", "mkl")
+    with pytest.raises(ValueError, match=r"TRACECOMP_GEMM must be one of blas, generated.*'mkl'"):
+        choice.generated("float32", trans_b=False)
+
+
+@requires_blas
+@pytest.mark.parametrize("forced", ["blas", "generated"])
+def test_a_compiled_step_matches_eager_with_either_code(monkeypatch, forced):
+    """An MLP's forward and backward products (x @ W^T, dY @ W, dY^T @ x) under each choice:
+    the outputs and gradients are eager's, and the log names what computed each product."""
+    monkeypatch.setenv("TRACECOMP_GEMM", forced)
+    tc.manual_seed(0)
+    model = tc.nn.Sequential(tc.nn.Linear(96, 80), tc.nn.ReLU(), tc.nn.Linear(80, 33))
+    x = tc.tensor(np.random.default_rng(0).standard_normal((70, 96)).astype(np.float32))
+
+    def run(m):
+        for p in model.parameters():
+            p.grad = None
+        out = m(x)
+        (out * out).sum().backward()
+        return [out.detach().numpy()] + [p.grad.numpy().copy() for p in model.parameters()]
+    want = run(model)
+    compiled = tc.compile(model)
+    for got, ref in zip(run(compiled), want):
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+    text = "\n".join(compiled.fusion_log.values())
+    sgemm = blas.find_gemm("float32").name
+    if forced == "blas":
+        assert "the generated GEMM" not in text and f"{sgemm}, reading B^T in place" in text
+    else:
+        assert "the generated GEMM, reading A^T in place" in text     # dY^T @ x
+        assert "the generated GEMM, reading B^T in place" in text     # x @ W^T
+        assert "_dots" not in text
+
+
+def test_products_of_two_dtypes_in_one_graph_each_get_their_own_gemm(monkeypatch):
+    """float32 and float64 products compiled together, each by a generated GEMM of its own
+    element type (the function is emitted per dtype and transposes)."""
+    monkeypatch.setenv("TRACECOMP_GEMM", "generated")
+    rng = np.random.default_rng(1)
+    a32, b32 = (tc.tensor(rng.standard_normal(s).astype(np.float32)) for s in [(9, 20), (7, 20)])
+    a64, b64 = (tc.tensor(rng.standard_normal(s)) for s in [(20, 11), (20, 5)])
+    f = tc.compile(lambda a, b, c, d: (a @ b.t(), c.t() @ d))
+    got32, got64 = f(a32, b32, a64, b64)
+    assert got32.dtype == tc.float32 and got64.dtype == tc.float64
+    np.testing.assert_allclose(got32.numpy(), a32.numpy() @ b32.numpy().T, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got64.numpy(), a64.numpy().T @ b64.numpy(), rtol=1e-12)
