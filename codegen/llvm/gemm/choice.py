@@ -36,6 +36,12 @@ import os
 from .. import target
 
 GENERATED_FROM_VECTOR_BYTES = 64
+# Off until the generated GEMM and the dots kernels are compiled once per process and
+# called by address (as the BLAS is): emitted into every graph's module, the GEMM's tiles
+# took the MLP step's cold compile from 0.4-0.6 s to 1.6-2.0 s, and the wide dots kernels
+# alone to 1.1-1.3 s (TRACECOMP_CACHE=0, znver4). TRACECOMP_GEMM=generated turns the
+# generated GEMM on for every product.
+GENERATED_BY_DEFAULT = False
 DOTS_A_BYTES = 256 * 1024
 MEASURED_DTYPES = ("float32",)
 CHOICES = ("blas", "generated")
@@ -50,13 +56,13 @@ def generated(dtype, trans_b):
             raise ValueError(f"TRACECOMP_GEMM must be one of {', '.join(CHOICES)} (or unset "
                              f"to choose by the host), got {forced!r}")
         return forced == "generated"
-    return dtype in MEASURED_DTYPES and not trans_b \
+    return GENERATED_BY_DEFAULT and dtype in MEASURED_DTYPES and not trans_b \
         and target.host().vector_bytes >= GENERATED_FROM_VECTOR_BYTES
 
 
 def wide_dots(m, k, itemsize):
     """Whether a product A @ B^T with a wide result (more than dots.MAX_OUTPUT elements)
     still runs as dot products: on 64-byte vectors, with A small enough to stay in L2."""
-    return not os.environ.get("TRACECOMP_GEMM", "").strip() \
+    return GENERATED_BY_DEFAULT and not os.environ.get("TRACECOMP_GEMM", "").strip() \
         and m * k * itemsize <= DOTS_A_BYTES \
         and target.host().vector_bytes >= GENERATED_FROM_VECTOR_BYTES
