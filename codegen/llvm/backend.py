@@ -51,7 +51,7 @@ from tracecomp.passes import donation, fusion, memory, schedule
 from . import recipe, sized, target
 from .gemm import blas, dots
 from .gemm import choice as gemm_choice
-from .gemm import generated as gemm_kernel
+from .gemm import shared as shared_gemm
 from .lower import (
     entry,
     select,  # noqa: F401  (registers the argmax/argmin/gather index maps)
@@ -286,26 +286,24 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
         module = engine.new_module(f"graph{next(_module_ids)}")
         emit_kernels(module)
         stage.enter("emitting the entry functions")
-        generated = {}      # (dtype, trans_a, trans_b) -> that generated GEMM function
-
         def product(group):
-            """What computes a product group: the BLAS symbol, or a generated GEMM."""
+            """What computes a product group: the BLAS symbol, or a generated GEMM (compiled
+            once per process, gemm/shared.py: declared here, imported by address)."""
             if gemm[group.root] is not None:
                 return gemm[group.root]
-            dtype, ((_, trans_a), (_, trans_b)) = (group.root.dtype.name,
-                                                    entry.matmul_operands(group))
-            key = (dtype, trans_a, trans_b)
-            if key not in generated:
-                generated[key] = gemm_kernel.emit_gemm(
-                    module, dtype, f"tc_gemm_{dtype}" + "_ta" * trans_a + "_tb" * trans_b,
-                    trans_a=trans_a, trans_b=trans_b)
-            return generated[key]
+            return shared_gemm.declare(module, *_generated_variant(group))
         emitted = entry.emit(module, layout, memory_plan, kernel_names, product, profile)
         assert emitted == entry_names, "entry.emit names its functions as the layout does"
         stage.enter("compiling the LLVM module")     # what follows the emission
         return module
 
     imports = {sym.name: sym.address for sym in gemm.values() if sym is not None}
+    serial_blas = bool(imports)
+    for group in plan.groups:   # the generated GEMMs this graph calls (gemm/shared.py)
+        if group.root in gemm and gemm[group.root] is None:
+            dtype, trans_a, trans_b = _generated_variant(group)
+            imports[shared_gemm.symbol(dtype, trans_a, trans_b)] = \
+                shared_gemm.functions(dtype)[trans_a, trans_b][1]
     library = None
     if entry_names:     # the kernels are emitted inside this phase, as a phase of their own
         stage.enter("linking the LLVM module from the disk cache (or compiling it)")
@@ -327,7 +325,7 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
     python_steps = {s.groups[0].root: _step(s.groups[0], None, {}).run
                     for s in layout.program if s.kind == "python"}
     runner = EntryRunner(graph, plan, layout, memory_plan, library, python_steps, names,
-                         donated, serial_blas=bool(imports))
+                         donated, serial_blas=serial_blas)
     if profile is not None:
         runner.profile_sites([_site_label(step, g, kernel_names, names) for step, g in profile])
     runner.donation_log = donation_log
@@ -342,6 +340,12 @@ def _site_label(step, group, kernel_names, names):
     more = "..., " if len(group.nodes) > 3 else ""
     return f"{step.name}{' (split)' * (step.kind == 'split')}: {what} [{more}{ops}] -> " \
         f"{list(root.shape)}"
+
+
+def _generated_variant(group):
+    """(dtype, trans_a, trans_b) of a product group: which generated GEMM computes it."""
+    (_, trans_a), (_, trans_b) = entry.matmul_operands(group)
+    return group.root.dtype.name, trans_a, trans_b
 
 
 def _product_line(group, sym, names):

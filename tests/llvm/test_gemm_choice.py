@@ -81,3 +81,23 @@ def test_products_of_two_dtypes_in_one_graph_each_get_their_own_gemm(monkeypatch
     assert got32.dtype == tc.float32 and got64.dtype == tc.float64
     np.testing.assert_allclose(got32.numpy(), a32.numpy() @ b32.numpy().T, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(got64.numpy(), a64.numpy().T @ b64.numpy(), rtol=1e-12)
+
+
+def test_the_generated_gemms_are_compiled_once_and_called_by_address(monkeypatch):
+    """Graphs declare the generated GEMM they call and import its address from one library
+    per dtype (gemm/shared.py), instead of compiling its micro-kernels into every module."""
+    from tracecomp.codegen.llvm.gemm import shared
+    monkeypatch.setenv("TRACECOMP_GEMM", "generated")
+    rng = np.random.default_rng(2)
+    a, b = (tc.tensor(rng.standard_normal(s).astype(np.float32)) for s in [(30, 40), (30, 50)])
+    f = tc.compile(lambda a, b: a.t() @ b)
+    g = tc.compile(lambda a, b: (a.t() @ b).relu())
+    np.testing.assert_allclose(f(a, b).numpy(), a.numpy().T @ b.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(g(a, b).numpy(), np.maximum(a.numpy().T @ b.numpy(), 0),
+                               rtol=1e-5, atol=1e-5)
+    name = shared.symbol("float32", True, False)
+    for compiled in (f, g):
+        text = "\n".join(compiled.llvm_ir.values())
+        assert f'declare void @"{name}"' in text or f"declare void @{name}(" in text, text
+        assert "define" not in "".join(line for line in text.splitlines() if name in line)
+    assert shared.functions("float32") is shared.functions("float32")

@@ -36,12 +36,16 @@ import os
 from .. import target
 
 GENERATED_FROM_VECTOR_BYTES = 64
-# Off until the generated GEMM and the dots kernels are compiled once per process and
-# called by address (as the BLAS is): emitted into every graph's module, the GEMM's tiles
-# took the MLP step's cold compile from 0.4-0.6 s to 1.6-2.0 s, and the wide dots kernels
-# alone to 1.1-1.3 s (TRACECOMP_CACHE=0, znver4). TRACECOMP_GEMM=generated turns the
-# generated GEMM on for every product.
+# Off by default for now: the generated GEMMs are compiled once per process (shared.py),
+# which a first compile with the disk cache off waits for: the MLP step's cold first call
+# went 0.32-0.38 -> 0.64-0.75 s (znver4), past the issue's 0.5 s, for a step ~0.85x as
+# long. With the cache on, a process links the library from disk in milliseconds. Next:
+# make the library cheaper to compile (its six micro-kernels are most of the ~0.37 s).
 GENERATED_BY_DEFAULT = False
+# dots.py's kernels take K as a constant and are compiled per graph: the wide ones took the
+# MLP step's cold compile from 0.4-0.6 s to 1.1-1.3 s (TRACECOMP_CACHE=0, znver4), for
+# ~0.1 ms a step. Off until they take K at run time and are shared as the GEMMs are.
+WIDE_DOTS = False
 DOTS_A_BYTES = 256 * 1024
 MEASURED_DTYPES = ("float32",)
 CHOICES = ("blas", "generated")
@@ -63,6 +67,6 @@ def generated(dtype, trans_b):
 def wide_dots(m, k, itemsize):
     """Whether a product A @ B^T with a wide result (more than dots.MAX_OUTPUT elements)
     still runs as dot products: on 64-byte vectors, with A small enough to stay in L2."""
-    return GENERATED_BY_DEFAULT and not os.environ.get("TRACECOMP_GEMM", "").strip() \
+    return WIDE_DOTS and not os.environ.get("TRACECOMP_GEMM", "").strip() \
         and m * k * itemsize <= DOTS_A_BYTES \
         and target.host().vector_bytes >= GENERATED_FROM_VECTOR_BYTES

@@ -53,19 +53,38 @@ def default_tile(vector_bytes=None):
     return (vector_bytes, *TILES[vector_bytes])
 
 
+TRANSPOSES = ((False, False), (True, False), (False, True), (True, True))
+FUNCTION_TYPE = ir.FunctionType(ir.VoidType(), [I64, I64, I64, PTR, I64, PTR, I64, PTR, I64, I32])
+
+
+def emit_gemms(module, dtype, prefix):
+    """The four GEMMs of dtype, one per (trans_a, trans_b) in TRANSPOSES, named
+    `prefix + variant_suffix(...)`, sharing one set of micro-kernels (the tiles take A's
+    strides as arguments, so A and A^T run the same code): {(trans_a, trans_b): function}."""
+    fp, size, _ = _FP[dtype]
+    kernel = _Kernel(module, fp, size, default_tile()[0] // size, prefix)
+    return {t: emit_gemm(module, dtype, prefix + variant_suffix(*t), trans_a=t[0], trans_b=t[1],
+                         kernel=kernel) for t in TRANSPOSES}
+
+
+def variant_suffix(trans_a, trans_b):
+    return "_ta" * trans_a + "_tb" * trans_b
+
+
 def emit_gemm(module, dtype="float32", name=None, tile=None, kc=128, trans_a=False,
-              trans_b=False):
+              trans_b=False, kernel=None):
     """Add the GEMM function for dtype ("float32" / "float64") to module and return it:
     C (+)= op(A) @ op(B), op(x) = x^T where trans_x (the leading dimensions are then the
     transposed operands' stored row lengths, as for a BLAS).
 
-    tile = (vector_bytes, rows, vectors) overrides default_tile(); kc is the K block."""
+    tile = (vector_bytes, rows, vectors) overrides default_tile(); kc is the K block;
+    `kernel` (an emit_gemms detail) shares the micro-kernels of another variant."""
     fp, size, tag = _FP[dtype]
     vector_bytes, rows, vectors = tile or default_tile()
     lanes = vector_bytes // size
-    k = _Kernel(module, fp, size, lanes, f"{name or 'tc_gemm_' + tag}", trans_a)
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64, I64, I64, PTR, I64, PTR, I64,
-                                                             PTR, I64, I32]), k.name)
+    name = name or "tc_gemm_" + tag
+    k = kernel or _Kernel(module, fp, size, lanes, name)
+    fn = ir.Function(module, FUNCTION_TYPE, name)
     m, n, kdim, a, lda, b, ldb, c, ldc, acc = fn.args
     for arg, label in zip(fn.args, ["m", "n", "k", "a", "lda", "b", "ldb", "c", "ldc", "acc"]):
         arg.name = label
@@ -87,6 +106,8 @@ def emit_gemm(module, dtype="float32", name=None, tile=None, kc=128, trans_a=Fal
         load_c = bld.or_(bld.icmp_signed("!=", acc, ir.Constant(I32, 0)),
                          bld.icmp_signed(">", k0, ir.Constant(I64, 0)))
         a_k = _at(bld, a, bld.mul(k0, lda) if trans_a else k0, fp)  # op(A)[0, k0]
+        one = ir.Constant(I64, 1)
+        a_row, a_col = (one, lda) if trans_a else (lda, one)    # op(A)[i, k] at i*row + k*col
         b_k = _at(bld, b, k0 if trans_b else bld.mul(k0, ldb), fp)  # op(B)[k0, 0]
 
         def column(j0, width, masked, rem, packed=None):
@@ -101,8 +122,8 @@ def emit_gemm(module, dtype="float32", name=None, tile=None, kc=128, trans_a=Fal
 
             def run(r, i0):
                 args = [_at(bld, a_k, i0 if trans_a else bld.mul(i0, lda), fp), b_panel,
-                        _at(bld, c, bld.add(bld.mul(i0, ldc), j0), fp), klen, lda, b_stride,
-                        ldc, load_c, rem]
+                        _at(bld, c, bld.add(bld.mul(i0, ldc), j0), fp), klen, a_row, a_col,
+                        b_stride, ldc, load_c, rem]
                 bld.call(tiles[(r, width, masked)], args)
             i0 = _rows(bld, m, rows, lambda i: run(rows, i))
             _rows(bld, m, 1, lambda i: run(1, i), start=i0)
@@ -161,9 +182,9 @@ def _rows(bld, extent, step, emit, start=None):
 class _Kernel:
     """Emits the micro-kernels (one private function per tile shape) for one element type."""
 
-    def __init__(self, module, fp, size, lanes, name, trans_a=False):
+    def __init__(self, module, fp, size, lanes, name):
         self.module, self.fp, self.size, self.lanes, self.name = module, fp, size, lanes, name
-        self.trans_a = trans_a      # the tiles read A^T: element (r, k) at a[k * lda + r]
+        self.tiles = {}             # (rows, vectors, masked) -> the tile function
         self.vec = ir.VectorType(fp, lanes)
         self.vector_bytes = size * lanes
         suffix = f"v{lanes}{'f32' if size == 4 else 'f64'}"
@@ -182,14 +203,22 @@ class _Kernel:
         return ir.Function(self.module, ir.FunctionType(ret, args), name)
 
     def tile(self, rows, vectors, masked):
-        """void tile(a, b, c, klen, lda, ldb, ldc, load_c, rem): C[0:rows, 0:nr] = (C if
-        load_c else 0) + A[0:rows, 0:klen] @ B[0:klen, 0:nr]; when masked, nr is `rem`."""
-        fnty = ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, I64, I64, I64, I64, I1, I64])
+        """void tile(a, b, c, klen, a_row, a_col, ldb, ldc, load_c, rem): C[0:rows, 0:nr] =
+        (C if load_c else 0) + A[0:rows, 0:klen] @ B[0:klen, 0:nr], A's element (r, k) at
+        a[r * a_row + k * a_col]; when masked, nr is `rem`. Made once per shape."""
+        key = (rows, vectors, masked)
+        if key not in self.tiles:
+            self.tiles[key] = self._tile(rows, vectors, masked)
+        return self.tiles[key]
+
+    def _tile(self, rows, vectors, masked):
+        fnty = ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, I64, I64, I64, I64, I64, I1, I64])
         fn = ir.Function(self.module, fnty,
                          f"{self.name}.tile{rows}x{vectors}{'m' if masked else ''}")
         fn.linkage = "internal"
         fn.attributes.add("nounwind")
-        a, b, c, klen, lda, ldb, ldc, load_c, rem = fn.args
+        fn.attributes.add("noinline")   # shared by every variant: compiled once, called
+        a, b, c, klen, a_row, a_col, ldb, ldc, load_c, rem = fn.args
         bld = ir.IRBuilder(fn.append_basic_block("entry"))
         # accumulators live in allocas that SROA promotes to registers (no phi bookkeeping)
         accs = [[bld.alloca(self.vec) for _ in range(vectors)] for _ in range(rows)]
@@ -216,8 +245,7 @@ class _Kernel:
             bv = [self._load(bld, _at(bld, b_row, ir.Constant(I64, v * self.lanes), self.fp),
                              mask) for v in range(vectors)]
             for r in range(rows):
-                where = bld.add(bld.mul(kk, lda), ir.Constant(I64, r)) if self.trans_a \
-                    else bld.add(bld.mul(ir.Constant(I64, r), lda), kk)
+                where = bld.add(bld.mul(ir.Constant(I64, r), a_row), bld.mul(kk, a_col))
                 a_elem = bld.load(_at(bld, a, where, self.fp), typ=self.fp, align=self.size)
                 av = self._splat(bld, a_elem, self.vec)
                 for v in range(vectors):
