@@ -12,8 +12,8 @@ asks for it) and returns a runner (runner.py) that makes ONE native call per seg
   - matmul:   a 2-D product calls the BLAS sgemm/dgemm or the generated GEMM
               (gemm/generated.py) from the entry, as gemm/choice.py picks by the host (or
               the generated one where no BLAS is found); transposes are read in place
-              (trans flags: no copies); a batched product, a loop of them; a product over
-              a long K or with a small A, dots.py's kernel,
+              (trans flags: no copies); a batched product, a loop of them; a small
+              product over a long K, dots.py's kernel,
   - view:     a reshape of a contiguous buffer: the same buffer (no copy, no step),
   - constant: the graph's array, through a pointer taken once,
   - numpy:    any primitive without a native lowering runs its eager numpy impl in Python
@@ -303,7 +303,7 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
         if group.root in gemm and gemm[group.root] is None:
             dtype, trans_a, trans_b = _generated_variant(group)
             imports[shared_gemm.symbol(dtype, trans_a, trans_b)] = \
-                shared_gemm.functions(dtype)[trans_a, trans_b][1]
+                shared_gemm.address(dtype, trans_a, trans_b)
     library = None
     if entry_names:     # the kernels are emitted inside this phase, as a phase of their own
         stage.enter("linking the LLVM module from the disk cache (or compiling it)")

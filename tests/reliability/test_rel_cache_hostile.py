@@ -51,7 +51,10 @@ def run_child(directory, prelude="", **env):
     TRACECOMP_DEBUG=1) when it exits 0 with the right numbers, else the test fails."""
     environ = {k: v for k, v in os.environ.items()
                if k not in ("TRACECOMP_CACHE", "TRACECOMP_CACHE_MAX_MB")}
-    environ.update(TRACECOMP_CACHE_DIR=str(directory), TRACECOMP_DEBUG="1", **env)
+    # the step's products on the BLAS: its two graphs are then the folder's only entries
+    # (the generated GEMMs' library, gemm/shared.py, would be a third, cached the same way)
+    environ.update(TRACECOMP_CACHE_DIR=str(directory), TRACECOMP_DEBUG="1",
+                   TRACECOMP_GEMM="blas", **env)
     try:
         done = subprocess.run([sys.executable, "-c", prelude + CHILD], env=environ,
                               capture_output=True, text=True, timeout=TIMEOUT)

@@ -21,12 +21,14 @@ PROFILE, summed over threads: 427 us generated, 375-436 us BLAS), where the weig
 (A^T) went 369-427 -> 298 us and 128-146 -> 97 us. So the generated GEMM computes float32
 products that read B as stored where the host has 64-byte vectors, and the BLAS the rest
 (and every float64 product, not measured). Without a BLAS the generated GEMM computes
-everything.
+everything. Whole compiled training steps, batch 64, A/B in one process against
+TRACECOMP_GEMM=blas (alternating rounds, medians of 25): MLP 0.91x, LeNet 0.97x.
 
-A product A @ B^T over a short K with a wide result is dots.py's too on such a host, while
-A (M rows of K) stays in L2 (DOTS_A_BYTES) as the kernel passes over it once per tile
-column: in the same step the forward x @ W^T at 64 x 784 x 256 took 285 us (summed over
-threads) against the BLAS's 375-436 us, and 64 x 256 x 256 108 against 128-153 us.
+Not done: dots.py (A @ B^T as dot products along K) was faster than both for the forward
+x @ W^T at 64 rows (64 x 784 x 256: 285 us summed over threads, against the BLAS's
+375-436 us), but its kernels take K as a constant and are compiled per graph, which took
+the MLP step's cold compile from 0.4-0.6 s to 1.1-1.3 s; a dots kernel taking K at run
+time, compiled once as these GEMMs are, would make that choice cheap.
 
 TRACECOMP_GEMM=blas or =generated overrides the choice (for measuring both on a host):
 every product then goes to that GEMM, except dots.py's small results over a long K.
@@ -36,17 +38,11 @@ import os
 from .. import target
 
 GENERATED_FROM_VECTOR_BYTES = 64
-# Off by default for now: the generated GEMMs are compiled once per process (shared.py),
-# which a first compile with the disk cache off waits for: the MLP step's cold first call
-# went 0.32-0.38 -> 0.64-0.75 s (znver4), past the issue's 0.5 s, for a step ~0.85x as
-# long. With the cache on, a process links the library from disk in milliseconds. Next:
-# make the library cheaper to compile (its six micro-kernels are most of the ~0.37 s).
-GENERATED_BY_DEFAULT = False
-# dots.py's kernels take K as a constant and are compiled per graph: the wide ones took the
-# MLP step's cold compile from 0.4-0.6 s to 1.1-1.3 s (TRACECOMP_CACHE=0, znver4), for
-# ~0.1 ms a step. Off until they take K at run time and are shared as the GEMMs are.
-WIDE_DOTS = False
-DOTS_A_BYTES = 256 * 1024
+# The generated GEMMs are compiled once per process (shared.py, ~0.15 s cold for the
+# float32 library, ~10 ms linked from the disk cache). Cold first calls (compile_latency.py,
+# 5 processes, medians, znver4, BLAS -> generated): MLP step 203 -> 397 ms, LeNet step
+# 606 -> 886 ms, compile(model) MLP 182 -> 366 ms; warm MLP step 41 -> 41 ms. Emitted into
+# every graph's module instead, the MLP step's cold compile was 1.6-2.0 s.
 MEASURED_DTYPES = ("float32",)
 CHOICES = ("blas", "generated")
 
@@ -60,13 +56,6 @@ def generated(dtype, trans_b):
             raise ValueError(f"TRACECOMP_GEMM must be one of {', '.join(CHOICES)} (or unset "
                              f"to choose by the host), got {forced!r}")
         return forced == "generated"
-    return GENERATED_BY_DEFAULT and dtype in MEASURED_DTYPES and not trans_b \
+    return dtype in MEASURED_DTYPES and not trans_b \
         and target.host().vector_bytes >= GENERATED_FROM_VECTOR_BYTES
 
-
-def wide_dots(m, k, itemsize):
-    """Whether a product A @ B^T with a wide result (more than dots.MAX_OUTPUT elements)
-    still runs as dot products: on 64-byte vectors, with A small enough to stay in L2."""
-    return WIDE_DOTS and not os.environ.get("TRACECOMP_GEMM", "").strip() \
-        and m * k * itemsize <= DOTS_A_BYTES \
-        and target.host().vector_bytes >= GENERATED_FROM_VECTOR_BYTES

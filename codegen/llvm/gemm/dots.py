@@ -17,9 +17,6 @@ elements each, M of them).
 The kernel is built `ranged` over C's tile columns (`void f(ptr.., ptr c, i64 start, i64
 stop)`), so parallel.py can split a large one over threads.
 
-A wider result is a dots product too where choice.wide_dots says so (a host with 64-byte
-vectors, A small enough to stay in L2 across the tile columns: an MLP's x @ W^T at batch 64).
-
     use(group)                  -> whether a matmul group is such a product
     dots_kernel(module, group, name, ranged=False)
     tile_columns(group)         -> the extent a ranged kernel divides
@@ -30,7 +27,6 @@ from llvmlite import ir
 
 from .. import target
 from ..lower.entry import matmul_operands
-from . import choice
 from .generated import _FP, _at, _Kernel, _loop, default_tile
 
 I1, I64, PTR = ir.IntType(1), ir.IntType(64), ir.PointerType()
@@ -53,17 +49,13 @@ def shape(group):
 
 
 def use(group):
-    """A 2-D float product A @ B^T with a small result and a long K, or with a small A on
-    a host where that pays (module docstring)."""
+    """A 2-D float product A @ B^T with a small result and a long K (module docstring)."""
     root = group.root
     if group.kind != "matmul" or root.ndim != 2 or root.dtype.name not in _FP:
         return False
     (m, n, k), (_, trans_a), (_, trans_b) = shape(group)
-    if trans_a or not trans_b or m * n == 0:
-        return False
-    if m * n <= MAX_OUTPUT:
-        return k >= MIN_DEPTH * max(m, n)
-    return choice.wide_dots(m, k, root.dtype.itemsize)
+    return not trans_a and trans_b and 0 < m * n <= MAX_OUTPUT \
+        and k >= MIN_DEPTH * max(m, n)
 
 
 def _tile(m, n):

@@ -57,14 +57,14 @@ TRANSPOSES = ((False, False), (True, False), (False, True), (True, True))
 FUNCTION_TYPE = ir.FunctionType(ir.VoidType(), [I64, I64, I64, PTR, I64, PTR, I64, PTR, I64, I32])
 
 
-def emit_gemms(module, dtype, prefix):
-    """The four GEMMs of dtype, one per (trans_a, trans_b) in TRANSPOSES, named
-    `prefix + variant_suffix(...)`, sharing one set of micro-kernels (the tiles take A's
-    strides as arguments, so A and A^T run the same code): {(trans_a, trans_b): function}."""
+def emit_gemms(module, dtype, prefix, transposes=TRANSPOSES):
+    """dtype's GEMMs for each (trans_a, trans_b) in `transposes`, named `prefix +
+    variant_suffix(...)`, sharing one set of micro-kernels (the tiles take A's strides as
+    arguments, so A and A^T run the same code): {(trans_a, trans_b): function}."""
     fp, size, _ = _FP[dtype]
     kernel = _Kernel(module, fp, size, default_tile()[0] // size, prefix)
     return {t: emit_gemm(module, dtype, prefix + variant_suffix(*t), trans_a=t[0], trans_b=t[1],
-                         kernel=kernel) for t in TRANSPOSES}
+                         kernel=kernel) for t in transposes}
 
 
 def variant_suffix(trans_a, trans_b):
