@@ -8,7 +8,7 @@ is used: where no BLAS is found, and where it beats the BLAS on the host).
 Leading dimensions are in elements. Nothing is assumed about alignment: numpy buffers are
 only element-aligned, and aligned vector loads on them crash (shared/LLVM-NOTES.md).
 
-How it is blocked (BLIS-style, B packed, A read in place):
+How it is blocked (BLIS-style, B packed unless A has few rows, A read in place):
 - K is cut into blocks of `kc`. For each block and each nr-wide column panel, the kc x nr
   slab of B is copied into a contiguous stack buffer, which then stays in L1/L2 while every
   row tile of A passes over it. Unpacked, B rows sit ldb apart, and a 1024-wide float32 B
@@ -53,6 +53,12 @@ def default_tile(vector_bytes=None):
     return (vector_bytes, *TILES[vector_bytes])
 
 
+# B's panels are packed only for products of this many rows or more: fewer rows pass over
+# a panel too few times to repay the copy. One thread, znver4, GFLOP/s packed -> in place:
+# 6 x 25 x 12544 61 -> 66, 16 x 150 x 1600 80 -> 100, 32 x 784 x 256 92 -> 107,
+# 64 x 784 x 128 100 -> 105; 128 x 256 x 256 105 either way, and no loss at B rows 4 KiB
+# apart for these few rows (64 x 512 x 2048 98 -> 98). B^T is always packed.
+PACK_FROM_ROWS = 65
 TRANSPOSES = ((False, False), (True, False), (False, True), (True, True))
 FUNCTION_TYPE = ir.FunctionType(ir.VoidType(), [I64, I64, I64, PTR, I64, PTR, I64, PTR, I64, I32])
 
@@ -132,9 +138,15 @@ def emit_gemm(module, dtype="float32", name=None, tile=None, kc=128, trans_a=Fal
             if trans_b:
                 k.pack_transposed(bld, _at(bld, b_k, bld.mul(j0, ldb), fp), ldb, klen, nr_const,
                                   scratch, nr_const)
-            else:
-                k.pack(bld, _at(bld, b_k, j0, fp), ldb, klen, vectors, scratch)
-            column(j0, vectors, False, zero, packed=scratch)
+                column(j0, vectors, False, zero, packed=scratch)
+                return
+            few = bld.icmp_signed("<", m, ir.Constant(I64, PACK_FROM_ROWS))
+            with bld.if_else(few) as (in_place, packed):
+                with in_place:
+                    column(j0, vectors, False, zero)
+                with packed:
+                    k.pack(bld, _at(bld, b_k, j0, fp), ldb, klen, vectors, scratch)
+                    column(j0, vectors, False, zero, packed=scratch)
 
         zero = ir.Constant(I64, 0)
         j0 = _rows(bld, n, nr, full_panel)
