@@ -264,11 +264,18 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
     only on a miss, or when a dump asks for it."""
     stage.enter("planning memory")
     gemm = {}       # root -> the BLAS symbol, or None: a generated GEMM (gemm/choice.py)
+    imports = {}    # the symbols the products call -> their addresses
     for group in plan.groups:
         if group.kind == "matmul" and not dots.use(group):
-            dtype, (_, trans_b) = group.root.dtype.name, entry.matmul_operands(group)[1]
-            gemm[group.root] = None if gemm_choice.generated(dtype, trans_b) \
-                else blas.load_for_llvm(dtype)
+            dtype, trans_a, trans_b = _generated_variant(group)
+            sym = None if gemm_choice.generated(dtype, trans_b) else blas.load_for_llvm(dtype)
+            gemm[group.root] = sym
+            if sym is None:     # compiled once per process (gemm/shared.py)
+                imports[shared_gemm.symbol(dtype, trans_a, trans_b)] = \
+                    shared_gemm.address(dtype, trans_a, trans_b)
+            else:
+                imports[sym.name] = sym.address
+    serial_blas = any(sym is not None for sym in gemm.values())
 
     def native(group):
         return group.root in kernel_names or group.kind == "matmul"
@@ -297,13 +304,6 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
         stage.enter("compiling the LLVM module")     # what follows the emission
         return module
 
-    imports = {sym.name: sym.address for sym in gemm.values() if sym is not None}
-    serial_blas = bool(imports)
-    for group in plan.groups:   # the generated GEMMs this graph calls (gemm/shared.py)
-        if group.root in gemm and gemm[group.root] is None:
-            dtype, trans_a, trans_b = _generated_variant(group)
-            imports[shared_gemm.symbol(dtype, trans_a, trans_b)] = \
-                shared_gemm.address(dtype, trans_a, trans_b)
     library = None
     if entry_names:     # the kernels are emitted inside this phase, as a phase of their own
         stage.enter("linking the LLVM module from the disk cache (or compiling it)")

@@ -59,11 +59,10 @@ def default_tile(vector_bytes=None):
 # 64 x 784 x 128 100 -> 105; 128 x 256 x 256 105 either way, and no loss at B rows 4 KiB
 # apart for these few rows (64 x 512 x 2048 98 -> 98). B^T is always packed.
 PACK_FROM_ROWS = 65
-TRANSPOSES = ((False, False), (True, False), (False, True), (True, True))
 FUNCTION_TYPE = ir.FunctionType(ir.VoidType(), [I64, I64, I64, PTR, I64, PTR, I64, PTR, I64, I32])
 
 
-def emit_gemms(module, dtype, prefix, transposes=TRANSPOSES):
+def emit_gemms(module, dtype, prefix, transposes):
     """dtype's GEMMs for each (trans_a, trans_b) in `transposes`, named `prefix +
     variant_suffix(...)`, sharing one set of micro-kernels (the tiles take A's strides as
     arguments, so A and A^T run the same code): {(trans_a, trans_b): function}."""

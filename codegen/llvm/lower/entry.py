@@ -53,7 +53,8 @@ def emit(module, layout, memory_plan, kernel_names, gemm, profile=None):
     """Add one `void entryJ(ptr slots)` per native segment to module, and one
     `void entryJ(ptr slots, i64 start, i64 stop)` per split kernel (built ranged); returns
     their names. `gemm(group)` is what computes a product group: the BLAS symbol
-    (blas.GemmSymbol) or a generated GEMM function (gemm/generated.py) for its transposes.
+    (blas.GemmSymbol) or the generated GEMM for its transposes, declared in the module
+    (gemm/shared.py compiles it once per process).
 
     profile: a list, to time every kernel and product (TRACECOMP_PROFILE=1): each call is
     bracketed by clock_gettime and adds its nanoseconds and 1 to a pair of int64 counters
@@ -215,7 +216,7 @@ def _gemm_blocks(b, group, sym, blocks, mnk, a, w, out):
 
 def _gemm(b, sym, m, n, k, a, lda, w, ldw, out, ldc, trans_a, trans_b):
     """C = op(A) @ op(W) through the BLAS symbol, or through a generated GEMM function
-    (generated.py), emitted for this product's transposes."""
+    (generated.py) for this product's transposes."""
     if isinstance(sym, ir.Function):
         b.call(sym, [m, n, k, a, lda, w, ldw, out, ldc, ir.Constant(ir.IntType(32), 0)])
     else:
