@@ -9,11 +9,10 @@ cache.py, keyed by what decides the module, recipe.py: a hit emits no IR, unless
 asks for it) and returns a runner (runner.py) that makes ONE native call per segment:
 
   - kernel:   called from the entry on its buffers (arena offsets, inputs, outputs),
-  - matmul:   a 2-D product calls the BLAS sgemm/dgemm or the generated GEMM
-              (gemm/generated.py) from the entry, as gemm/choice.py picks by the host (or
-              the generated one where no BLAS is found); transposes are read in place
-              (trans flags: no copies); a batched product, a loop of them; a small
-              product over a long K, dots.py's kernel,
+  - matmul:   a 2-D product calls the BLAS sgemm/dgemm, the generated GEMM
+              (gemm/generated.py) or dot products along K (gemm/dots.py) from the entry,
+              as gemm/choice.py picks by the shape and the host; transposes are read in
+              place (trans flags: no copies); a batched product, a loop of them,
   - view:     a reshape of a contiguous buffer: the same buffer (no copy, no step),
   - constant: the graph's array, through a pointer taken once,
   - numpy:    any primitive without a native lowering runs its eager numpy impl in Python
@@ -49,7 +48,7 @@ from tracecomp.ir import Node, execution_error, node_names
 from tracecomp.passes import donation, fusion, memory, schedule
 
 from . import recipe, sized, target
-from .gemm import blas, dots
+from .gemm import blas
 from .gemm import choice as gemm_choice
 from .gemm import shared as shared_gemm
 from .lower import (
@@ -174,8 +173,6 @@ def _lower(graph, runner, names, stage, updates):
     if runner == "entry" and cache.cache_dir() is not None:
         recipe_text = recipe.describe(graph, updates, runner, {  # code calls a BLAS by name
             "blas": [(d, s and (s.name, s.int_bits)) for d, s in gemms.items()],
-            "generated gemm": [(d, t) for d in gemms for t in (False, True)
-                               if gemm_choice.generated(d, t)],
             "threads": parallel.threads(), **recipe.environment()}, SOURCES)
     stage.begin("fusion", len(graph.nodes))                 # nodes -> groups
     # the BLAS and the generated GEMM both read an operand transposed where it lies
@@ -183,13 +180,9 @@ def _lower(graph, runner, names, stage, updates):
     stage.end(len(plan.groups))
     split = {g.root: parallel.extent(g) for g in plan.groups
              if runner == "entry" and g.kind in RANGED and parallel.extent(g)}
-    native = [g for g in plan.groups if g.kind in BUILDERS or runner == "entry" and dots.use(g)]
-    for g in native:        # a small product over a long K (dots.py), split by columns
-        if g.kind not in BUILDERS and g.root.size * dots.shape(g)[0][2] >= parallel.SPLIT_WORK:
-            split[g.root] = dots.tile_columns(g)
-    for g in plan.groups:   # a large product the BLAS computes: blocks of C over threads
-        if runner == "entry" and g.kind == "matmul" and not dots.use(g) \
-                and parallel.gemm_split(g):
+    native = [g for g in plan.groups if g.kind in BUILDERS]
+    for g in plan.groups:   # a large product: blocks of C over threads
+        if runner == "entry" and g.kind == "matmul" and parallel.gemm_split(g):
             split[g.root] = parallel.gemm_extent(g)
     keys = {g.root: group_keys.key(g, g.root in split) for g in native}
     kernel_names, first = _kernel_names(plan.groups, keys)
@@ -200,9 +193,7 @@ def _lower(graph, runner, names, stage, updates):
         for group in first:
             name = kernel_names[group.root]
             stage.enter(f"emitting {name}", group.nodes)
-            if group.kind not in BUILDERS:
-                dots.dots_kernel(module, group, name, ranged=group.root in split)
-            elif group.root in split:
+            if group.root in split:
                 RANGED[group.kind](module, group, name, ranged=True)
             else:
                 BUILDERS[group.kind](module, group, name)
@@ -245,7 +236,7 @@ def _kernel_names(groups, keys):
         if structure is None:
             continue
         if structure not in shared:
-            shared[structure] = f"kernel{k}_{group.root.op if group.kind in BUILDERS else 'dots'}"
+            shared[structure] = f"kernel{k}_{group.root.op}"
             first.append(group)
         names[group.root] = shared[structure]
     return names, first
@@ -263,19 +254,20 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
     `recipe_text` (recipe.py) the disk cache is asked first, and the LLVM IR is emitted
     only on a miss, or when a dump asks for it."""
     stage.enter("planning memory")
-    gemm = {}       # root -> the BLAS symbol, or None: a generated GEMM (gemm/choice.py)
+    gemm = {}       # root -> (code, the BLAS symbol or None), gemm/choice.py
     imports = {}    # the symbols the products call -> their addresses
     for group in plan.groups:
-        if group.kind == "matmul" and not dots.use(group):
-            dtype, trans_a, trans_b = _generated_variant(group)
-            sym = None if gemm_choice.generated(dtype, trans_b) else blas.load_for_llvm(dtype)
-            gemm[group.root] = sym
+        if group.kind == "matmul":
+            product = _product(group)
+            code = gemm_choice.code(product)
+            sym = blas.load_for_llvm(product.dtype) if code == "blas" else None
+            gemm[group.root] = code, sym
+            variant = (product.dtype, code, product.trans_a, product.trans_b)
             if sym is None:     # compiled once per process (gemm/shared.py)
-                imports[shared_gemm.symbol(dtype, trans_a, trans_b)] = \
-                    shared_gemm.address(dtype, trans_a, trans_b)
+                imports[shared_gemm.symbol(*variant)] = shared_gemm.address(*variant)
             else:
                 imports[sym.name] = sym.address
-    serial_blas = any(sym is not None for sym in gemm.values())
+    serial_blas = any(code == "blas" for code, _ in gemm.values())
 
     def native(group):
         return group.root in kernel_names or group.kind == "matmul"
@@ -294,11 +286,14 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
         emit_kernels(module)
         stage.enter("emitting the entry functions")
         def product(group):
-            """What computes a product group: the BLAS symbol, or a generated GEMM (compiled
-            once per process, gemm/shared.py: declared here, imported by address)."""
-            if gemm[group.root] is not None:
-                return gemm[group.root]
-            return shared_gemm.declare(module, *_generated_variant(group))
+            """What computes a product group: the BLAS symbol, or a generated GEMM or dots
+            (compiled once per process, gemm/shared.py: declared here, imported by
+            address)."""
+            code, sym = gemm[group.root]
+            if sym is not None:
+                return sym
+            p = _product(group)
+            return shared_gemm.declare(module, p.dtype, code, p.trans_a, p.trans_b)
         emitted = entry.emit(module, layout, memory_plan, kernel_names, product, profile)
         assert emitted == entry_names, "entry.emit names its functions as the layout does"
         stage.enter("compiling the LLVM module")     # what follows the emission
@@ -321,7 +316,7 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
     stage.enter("building the runner")
     donated, donation_log = donation.run(graph, plan.groups, memory_plan, updates)
     plan.log += memory_plan.log + donation_log + _program_log(layout, kernel_names, names) \
-        + [_product_line(g, gemm[g.root], names) for g in plan.groups if g.root in gemm]
+        + [_product_line(g, *gemm[g.root], names) for g in plan.groups if g.root in gemm]
     python_steps = {s.groups[0].root: _step(s.groups[0], None, {}).run
                     for s in layout.program if s.kind == "python"}
     runner = EntryRunner(graph, plan, layout, memory_plan, library, python_steps, names,
@@ -342,17 +337,24 @@ def _site_label(step, group, kernel_names, names):
         f"{list(root.shape)}"
 
 
-def _generated_variant(group):
-    """(dtype, trans_a, trans_b) of a product group: which generated GEMM computes it."""
-    (_, trans_a), (_, trans_b) = entry.matmul_operands(group)
-    return group.root.dtype.name, trans_a, trans_b
+def _product(group):
+    """A product group as gemm/choice.py sees it (one item of a batched product)."""
+    (a, trans_a), (_, trans_b) = entry.matmul_operands(group)
+    m, n = group.root.shape[-2:]
+    k = a.shape[-2] if trans_a else a.shape[-1]
+    dtype = group.root.dtype.name
+    return gemm_choice.Product(dtype, m, n, k, trans_a, trans_b,
+                               blas.find_gemm(dtype) is not None)
 
 
-def _product_line(group, sym, names):
+CODE_NAMES = {"generated": "the generated GEMM", "dots": "dots (dot products along K)"}
+
+
+def _product_line(group, code, sym, names):
     """Which code computes a product (gemm/choice.py), and the operands it reads
     transposed where they lie."""
     flags = [f"{x}^T" for x, (_, t) in zip("AB", entry.matmul_operands(group)) if t]
-    return f"gemm({names[group.root]}): {'the generated GEMM' if sym is None else sym.name}" \
+    return f"gemm({names[group.root]}): {CODE_NAMES.get(code) or sym.name}" \
         + (f", reading {' and '.join(flags)} in place" if flags else "")
 
 

@@ -1,6 +1,6 @@
-"""Which code computes a compiled product (codegen/llvm/gemm/choice.py): the rule by the
-host's vector width, the TRACECOMP_GEMM override, and products computed each way matching
-eager, with the fusion log naming the code that computes each."""
+"""Which code computes a compiled product (codegen/llvm/gemm/choice.py): the rules by the
+product's shape and the host's vector width, the TRACECOMP_GEMM override, and products
+computed each way matching eager, with the fusion log naming the code that computes each."""
 import numpy as np
 import pytest
 
@@ -12,30 +12,56 @@ requires_blas = pytest.mark.skipif(blas.find_gemm("float32") is None,
                                    reason="no BLAS found: " + "; ".join(blas.search_log()))
 
 
+def _code(dtype, m, n, k, trans_a=False, trans_b=False, found=True):
+    return choice.code(choice.Product(dtype, m, n, k, trans_a, trans_b, found))
+
+
+def test_dots_takes_a_times_b_transposed_of_few_rows_or_a_small_result(monkeypatch):
+    monkeypatch.delenv("TRACECOMP_GEMM", raising=False)
+    assert _code("float32", 64, 256, 784, trans_b=True) == "dots"        # x @ W^T
+    assert _code("float64", 128, 512, 128, trans_b=True) == "dots"
+    assert _code("float32", 6, 25, 50176, trans_b=True) == "dots"        # a conv's dW
+    assert _code("float32", 200, 20, 4000, trans_b=True) == "dots"       # small result
+    assert _code("float32", 256, 256, 256, trans_b=True) != "dots"       # many rows
+    assert _code("float32", 64, 256, 64, trans_b=True) != "dots"         # a short K
+    assert _code("float32", 64, 256, 784, trans_a=True, trans_b=True) != "dots"
+    assert _code("float32", 64, 256, 784) != "dots"                      # B read as stored
+    monkeypatch.setenv("TRACECOMP_CPU_FEATURES", "-avx512f")             # the same on AVX2
+    assert target.host().vector_bytes == 32
+    assert _code("float32", 64, 256, 784, trans_b=True) == "dots"
+
+
 def test_the_generated_gemm_takes_float32_products_of_plain_b_on_64_byte_vectors(monkeypatch):
     monkeypatch.delenv("TRACECOMP_GEMM", raising=False)
     wide = target.host().vector_bytes == 64
-    assert choice.generated("float32", trans_b=False) is wide
-    assert choice.generated("float32", trans_b=True) is False
-    assert choice.generated("float64", trans_b=False) is False
+    assert (_code("float32", 512, 512, 512) == "generated") is wide
+    assert (_code("float32", 512, 512, 512, trans_a=True) == "generated") is wide
+    assert _code("float32", 512, 512, 512, trans_b=True) == "blas"
+    assert _code("float64", 512, 512, 512) == "blas"
+    assert _code("float64", 512, 512, 512, found=False) == "generated"   # no BLAS found
     monkeypatch.setenv("TRACECOMP_CPU_FEATURES", "-avx512f")    # an AVX2 host: the BLAS
     assert target.host().vector_bytes == 32
-    assert choice.generated("float32", trans_b=False) is False
+    assert _code("float32", 512, 512, 512) == "blas"
 
 
 def test_tracecomp_gemm_overrides_the_rule(monkeypatch):
     monkeypatch.setenv("TRACECOMP_GEMM", "generated")
-    assert choice.generated("float64", trans_b=True) is True
+    assert _code("float64", 64, 256, 784, trans_b=True) == "generated"
     monkeypatch.setenv("TRACECOMP_GEMM", "BLAS")
-    assert choice.generated("float32", trans_b=False) is False
+    assert _code("float32", 64, 256, 784, trans_b=True) == "blas"
+    assert _code("float32", 64, 256, 784, found=False) == "generated"
+    monkeypatch.setenv("TRACECOMP_GEMM", "dots")
+    assert _code("float32", 512, 512, 8, trans_b=True) == "dots"
+    assert _code("float32", 512, 512, 512) == "generated"    # dots only computes A @ B^T
     monkeypatch.setenv("TRACECOMP_GEMM", "mkl")
-    with pytest.raises(ValueError, match=r"TRACECOMP_GEMM must be one of blas, generated.*'mkl'"):
-        choice.generated("float32", trans_b=False)
+    with pytest.raises(ValueError, match=r"TRACECOMP_GEMM must be one of blas, generated, "
+                                         r"dots.*'mkl'"):
+        _code("float32", 8, 8, 8)
 
 
 @requires_blas
-@pytest.mark.parametrize("forced", ["blas", "generated"])
-def test_a_compiled_step_matches_eager_with_either_code(monkeypatch, forced):
+@pytest.mark.parametrize("forced", ["blas", "generated", "dots"])
+def test_a_compiled_step_matches_eager_with_each_code(monkeypatch, forced):
     """An MLP's forward and backward products (x @ W^T, dY @ W, dY^T @ x) under each choice:
     the outputs and gradients are eager's, and the log names what computed each product."""
     monkeypatch.setenv("TRACECOMP_GEMM", forced)
@@ -57,9 +83,11 @@ def test_a_compiled_step_matches_eager_with_either_code(monkeypatch, forced):
     sgemm = blas.find_gemm("float32").name
     if forced == "blas":
         assert "the generated GEMM" not in text and f"{sgemm}, reading B^T in place" in text
+        assert "dots" not in text
     else:
         assert "the generated GEMM, reading A^T in place" in text     # dY^T @ x
-        assert "the generated GEMM, reading B^T in place" in text     # x @ W^T
+        x_wt = "dots (dot products along K)" if forced == "dots" else "the generated GEMM"
+        assert f"{x_wt}, reading B^T in place" in text                # x @ W^T
 
 
 def test_products_of_two_dtypes_in_one_graph_each_get_their_own_gemm(monkeypatch):
@@ -88,10 +116,10 @@ def test_the_generated_gemms_are_compiled_once_and_called_by_address(monkeypatch
     np.testing.assert_allclose(f(a, b).numpy(), a.numpy().T @ b.numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(g(a, b).numpy(), np.maximum(a.numpy().T @ b.numpy(), 0),
                                rtol=1e-5, atol=1e-5)
-    name = shared.symbol("float32", True, False)
+    name = shared.symbol("float32", "generated", True, False)
     for compiled in (f, g):
         text = "\n".join(compiled.llvm_ir.values())
         assert f'declare void @"{name}"' in text or f"declare void @{name}(" in text, text
         assert "define" not in "".join(line for line in text.splitlines() if name in line)
-    library = shared._libraries[("float32", False, target.host().name)][0]
-    assert shared.address("float32", True, False) == library.address(name)
+    library = shared._libraries[("gemm", "float32", target.host().name)][0]
+    assert shared.address("float32", "generated", True, False) == library.address(name)

@@ -1,61 +1,96 @@
-"""Which code computes a compiled product: the BLAS found at run time, or the generated GEMM.
+"""Which code computes a compiled product: dots.py's dot products along K, the generated
+GEMM, or the BLAS found at run time.
 
 Inside a compiled call the BLAS runs on one thread (parallel.py: its own threads spin
 between products), so the contest is one thread against one thread, on the pieces that
-parallel.gemm_split hands each thread. Measured on znver4 (AVX-512), float32, medians of
-11 rounds, GFLOP/s, generated.py's kernel against OpenBLAS 0.3 (SkylakeX kernels), at the
-pieces of the MLP 784-256-256-10 step at batch 64 (M, K, N, transposes):
+parallel.gemm_split hands each thread. Measured on znver4 (AVX-512), medians of 11 rounds,
+GFLOP/s, one thread, OpenBLAS 0.3 (SkylakeX kernels), M x K x N:
 
-    piece                    generated   BLAS
-    64 x 784 x 128, B^T         70        63     forward x @ W^T
-    128 x 64 x 784, A^T         96        83     weight gradient dY^T @ x
-    128 x 64 x 256, A^T         83        67
-    64 x 256 x 392              91        84     input gradient dY @ W
-    512 x 784 x 128, B^T        94        87
+  A @ B^T (x @ W^T, a conv's weight gradient), float32:
+    piece             dots   generated   BLAS
+    64 x 784 x 128     94       62        64     (the generated GEMM packs B^T by a
+    32 x 784 x 256     93       46        47      transposing copy, as the BLAS does)
+    64 x 192 x 256     70                 62
+    64 x 128 x 256     56                 56
+    64 x 64 x 256      42                 63
+    128 x 256 x 256    79                 74
+    256 x 256 x 256    77                 88
+    128 x 784 x 512    91                 76
+    512 x 784 x 128    90       90        93
+    6 x 50176 x 25     74       11        14     (a small result over a long K)
+    16 x 6400 x 150   101       29        37
+  The same in float64: dots 47 / 40 / 45 / 44 / 43 against the BLAS's 38 / 38 / 45 / 48 /
+  46 (64x784x128, 64x128x256, 128x256x256, 256x256x256, 128x784x512), 16 x 6400 x 150 43
+  against 25. With AVX-512 off (TRACECOMP_CPU_FEATURES=-avx512f, OPENBLAS_CORETYPE=Haswell)
+  dots ran 64 x 784 x 128 at 102 against 88, and 512 x 784 x 128 at 86 against 101.
+  So dots computes A @ B^T of K >= 128 where M <= 128, and small results over a long K.
 
-The same pieces with AVX-512 turned off for both (TRACECOMP_CPU_FEATURES=-avx512f,
-OPENBLAS_CORETYPE=Haswell): the BLAS ran 5-15 % faster (65 vs 62, 69 vs 64, 81 vs 72,
-95 vs 81). B^T's panels are packed by a transposing copy, one element at a time, and in
-the whole MLP step the forward products (x @ W^T, 64 rows) gained nothing from it (TRACECOMP_
-PROFILE, summed over threads: 427 us generated, 375-436 us BLAS), where the weight gradients
-(A^T) went 369-427 -> 298 us and 128-146 -> 97 us. So the generated GEMM computes float32
-products that read B as stored where the host has 64-byte vectors, and the BLAS the rest
-(and every float64 product, not measured). Without a BLAS the generated GEMM computes
-everything. Whole compiled training steps, batch 64, A/B in one process against
-TRACECOMP_GEMM=blas (alternating rounds, medians of 25): MLP 0.91x, LeNet 0.97x.
+  The other transposes, float32 (generated against BLAS): 128 x 64 x 784 A^T 96 / 83 (a
+  weight gradient dY^T @ x), 128 x 64 x 256 A^T 83 / 67, 64 x 256 x 392 91 / 84 (dY @ W).
+  With AVX-512 off the BLAS ran 5-15 % faster (65 vs 62, 69 vs 64, 81 vs 72, 95 vs 81).
+  So the generated GEMM computes float32 products that read B as stored where the host has
+  64-byte vectors (float64 not measured), and the BLAS the rest; without a BLAS the
+  generated GEMM computes everything that dots does not.
 
-Not done: dots.py (A @ B^T as dot products along K) was faster than both for the forward
-x @ W^T at 64 rows (64 x 784 x 256: 285 us summed over threads, against the BLAS's
-375-436 us), but its kernels take K as a constant and are compiled per graph, which took
-the MLP step's cold compile from 0.4-0.6 s to 1.1-1.3 s; a dots kernel taking K at run
-time, compiled once as these GEMMs are, would make that choice cheap.
+The generated GEMMs and dots are compiled once per process (shared.py: ~0.15 s cold for a
+library, ~10 ms linked from the disk cache). Cold first calls (compile_latency.py, 5
+processes, medians, znver4, BLAS -> generated): MLP step 203 -> 397 ms, LeNet step 606 ->
+886 ms, compile(model) MLP 182 -> 366 ms; warm MLP step 41 -> 41 ms.
 
-TRACECOMP_GEMM=blas or =generated overrides the choice (for measuring both on a host):
-every product then goes to that GEMM, except dots.py's small results over a long K.
+TRACECOMP_GEMM=blas, =generated or =dots overrides the choice, for measuring each on a host:
+every product goes to that code (dots: every A @ B^T; the others to the generated GEMM; the
+BLAS: where one was found).
 """
 import os
+from typing import NamedTuple
 
 from .. import target
 
+CHOICES = ("blas", "generated", "dots")
+DOTS_MIN_DEPTH = 128        # K: shorter dot products spend too much on their reductions
+DOTS_MAX_ROWS = 128         # M: more rows repay a GEMM's packing of B^T
 GENERATED_FROM_VECTOR_BYTES = 64
-# The generated GEMMs are compiled once per process (shared.py, ~0.15 s cold for the
-# float32 library, ~10 ms linked from the disk cache). Cold first calls (compile_latency.py,
-# 5 processes, medians, znver4, BLAS -> generated): MLP step 203 -> 397 ms, LeNet step
-# 606 -> 886 ms, compile(model) MLP 182 -> 366 ms; warm MLP step 41 -> 41 ms. Emitted into
-# every graph's module instead, the MLP step's cold compile was 1.6-2.0 s.
-MEASURED_DTYPES = ("float32",)
-CHOICES = ("blas", "generated")
+GENERATED_DTYPES = ("float32",)
 
 
-def generated(dtype, trans_b):
-    """Whether a product of dtype, B^T when trans_b, uses the generated GEMM where a BLAS is
-    available too."""
+class Product(NamedTuple):
+    """What the choice looks at: C[m, n] = op(A)[m, k] @ op(B)[k, n]."""
+    dtype: str
+    m: int
+    n: int
+    k: int
+    trans_a: bool
+    trans_b: bool
+    blas: bool          # whether a BLAS was found for dtype
+
+
+def _dot_shaped(p):
+    return not p.trans_a and p.trans_b
+
+
+def _small_result(p):
+    return p.m * p.n <= 4096 and p.k >= 8 * max(p.m, p.n)
+
+
+# (code, when): the first rule that holds decides (the module docstring has the figures)
+RULES = [
+    ("dots", lambda p: _dot_shaped(p) and p.k >= DOTS_MIN_DEPTH
+     and (p.m <= DOTS_MAX_ROWS or _small_result(p))),
+    ("generated", lambda p: p.dtype in GENERATED_DTYPES and not p.trans_b
+     and target.host().vector_bytes >= GENERATED_FROM_VECTOR_BYTES),
+    ("blas", lambda p: p.blas),
+    ("generated", lambda p: True),
+]
+
+
+def code(product):
+    """"dots", "generated" or "blas": what computes `product` (a Product) on this host."""
     forced = os.environ.get("TRACECOMP_GEMM", "").strip().lower()
     if forced:
         if forced not in CHOICES:
             raise ValueError(f"TRACECOMP_GEMM must be one of {', '.join(CHOICES)} (or unset "
                              f"to choose by the host), got {forced!r}")
-        return forced == "generated"
-    return dtype in MEASURED_DTYPES and not trans_b \
-        and target.host().vector_bytes >= GENERATED_FROM_VECTOR_BYTES
-
+        if forced == "dots":
+            return "dots" if _dot_shaped(product) else "generated"
+        return "blas" if forced == "blas" and product.blas else "generated"
+    return next(name for name, holds in RULES if holds(product))

@@ -1,174 +1,148 @@
-"""Products with a small result and a long inner dimension, computed as dot products:
+"""Products A @ B^T computed as dot products along K, with the generated GEMM's signature:
 
-    C[M, N] = A[M, K] @ B[N, K]^T        (both operands stored row-major, read along K)
+    fn = emit_dots(module, "float32", name)     # void fn(i64 m, i64 n, i64 k, ptr a, i64 lda,
+                                                #         ptr b, i64 ldb, ptr c, i64 ldc, i32 acc)
+    C[M, N] (+)= A[M, K] @ B[N, K]^T            # both stored row-major, read along K
 
-This is a convolution's weight gradient: (out channels, batch*pixels) @ (in channels*kh*kw,
-batch*pixels)^T, e.g. 6 x 25 over K = 64*784 for LeNet's first conv. OpenBLAS packs both
-operands and splits the work over M and N, of which there is too little: measured on the
-dev VM, 6 x 25 x 50176 ran at ~32 GFLOP/s (~470 us) and 16 x 150 x 6400 at ~90 GFLOP/s.
+That is a linear layer's forward x @ W^T, and a convolution's weight gradient (out channels,
+batch*pixels) @ (in channels*kh*kw, batch*pixels)^T. A GEMM wants B's rows along N: for B^T
+it packs B by a transposing copy (generated.py) and OpenBLAS does the same, a cost that
+products of few rows, which pass over each panel only a few times, do not repay. Here both
+operands are read as they lie.
 
-Here an MB x NB tile of C is held in vector accumulators while the tile's MB rows of A and
-NB rows of B stream along K: each step loads MB + NB vectors and does MB * NB `fmuladd`s;
-the last partial vector of K is a masked load. At the end each accumulator's lanes are
-summed (a `reassoc` reduction: the order of a dot product's partial sums is not kept, as in
-any BLAS) and stored. A's rows are re-read once per tile column, from cache (they are K
-elements each, M of them).
+An R x C tile of C is held in R*C vector accumulators while the tile's R rows of A and C
+rows of B stream along K: each step loads R + C vectors and does R*C `fmuladd`s; the last
+partial vector of K is a masked load. At the end each accumulator's lanes are summed (a
+`reassoc` reduction: the order of a dot product's partial sums is not kept, as in any BLAS)
+and stored, or added to C when `acc` != 0. The loops run over C's tile columns, and within
+each over its row tiles, so a column's C rows of B stay in cache while A streams past.
+Rows left below the last full row tile take tiles of R/2 rows, then 1 (a conv's 6 output
+channels are one tile of 4 and one of 2); columns left of the last full column, 1-wide
+tiles. The entry's split hands each thread a block of C's rows or columns.
 
-The kernel is built `ranged` over C's tile columns (`void f(ptr.., ptr c, i64 start, i64
-stop)`), so parallel.py can split a large one over threads.
-
-    use(group)                  -> whether a matmul group is such a product
-    dots_kernel(module, group, name, ranged=False)
-    tile_columns(group)         -> the extent a ranged kernel divides
+The tile functions take K, the leading dimensions and C's pointer at run time, so one
+library serves every product (gemm/shared.py compiles it once per process).
 """
-import math
-
 from llvmlite import ir
 
 from .. import target
-from ..lower.entry import matmul_operands
-from .generated import _FP, _at, _Kernel, _loop, default_tile
+from .generated import _FP, FUNCTION_TYPE, _at, _Kernel, _loop, _rows
 
-I1, I64, PTR = ir.IntType(1), ir.IntType(64), ir.PointerType()
-# Accumulators per tile, by the host's register file. 18 with AVX-512 (with its MB + NB
-# row vectors, within 32 zmm: the dev machine's figure). 12 with 16 ymm, measured on znver3
-# (AVX2), medians of 5 runs, 18 -> 12: 4x64x8192 143 -> 116 us, 8x32x4096 77 -> 63,
-# 1x64x16384 289 -> 154, 16x16x8192 122 -> 131.
-ACCUMULATORS = {64: 18, 32: 12, 16: 12}     # by vector width in bytes
-TILE = ACCUMULATORS[target.host().vector_bytes]
-MAX_OUTPUT = 4096   # C elements: beyond, the BLAS's packing pays for itself
-MIN_DEPTH = 8       # K / max(M, N): a long inner dimension relative to the result
+I1, I32, I64, PTR = ir.IntType(1), ir.IntType(32), ir.IntType(64), ir.PointerType()
 
-
-def shape(group):
-    """(M, N, K) of a matmul group, and its operands' stored nodes and transposes."""
-    (a, trans_a), (b, trans_b) = matmul_operands(group)
-    m, n = group.root.shape
-    k = a.shape[0] if trans_a else a.shape[1]
-    return (m, n, k), (a, trans_a), (b, trans_b)
+# (rows, columns) of C per tile by vector width in bytes: R*C accumulators plus R + C
+# vectors loaded per step within the register file. One thread, znver4, float32, GFLOP/s,
+# medians of 7 interleaved rounds (M x K x N):
+#   64 bytes, 32 zmm:  4x5 against 4x4 / 6x3: 64x784x128 88 / 81 / 79, 16x6400x150 95 / 62 /
+#                      64, 512x784x128 85 / 79 / 75.
+#   32 bytes, 16 ymm (TRACECOMP_CPU_FEATURES=-avx512f): 4x3 against 3x4 / 2x5 / 4x5, and
+#                      OpenBLAS's Haswell kernels: 64x784x128 102 / 48 / 94 / 42, BLAS 88;
+#                      512x784x128 86 / 47 / 88 / 43, BLAS 101 (3x4 and 4x5 spill).
+# Blocking K (blocks of 1024-4096, partial sums added into C) gained nothing measurable.
+TILES = {64: (4, 5), 32: (4, 3), 16: (4, 3)}
 
 
-def use(group):
-    """A 2-D float product A @ B^T with a small result and a long K (module docstring)."""
-    root = group.root
-    if group.kind != "matmul" or root.ndim != 2 or root.dtype.name not in _FP:
-        return False
-    (m, n, k), (_, trans_a), (_, trans_b) = shape(group)
-    return not trans_a and trans_b and 0 < m * n <= MAX_OUTPUT \
-        and k >= MIN_DEPTH * max(m, n)
+def tile_shape(vector_bytes=None):
+    """(rows, columns) of C per tile for a vector width (the host's by default)."""
+    return TILES[vector_bytes or target.host().vector_bytes]
 
 
-def _tile(m, n):
-    rows = min(m, 6)
-    return rows, max(1, min(n, TILE // rows))
-
-
-def tile_columns(group):
-    (m, n, _), *_ = shape(group)
-    return math.ceil(n / _tile(m, n)[1])
-
-
-def dots_kernel(module, group, name, ranged=False):
-    """`void name(ptr inputs.., ptr c[, i64 start, i64 stop])`: C for tile columns
-    [start, stop) (all of them when not ranged)."""
-    (m, n, k), (a, _), (b, _) = shape(group)
-    fp, size, _ = _FP[group.root.dtype.name]
-    lanes = default_tile()[0] // size
-    rows, cols = _tile(m, n)
-    micro = _Micro(module, fp, size, lanes, k, n, name)
-    args = [PTR] * (len(group.inputs) + 1) + [I64, I64] * ranged
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), args), name)
-    ptr = dict(zip(group.inputs, fn.args))
-    pa, pb, pc = ptr[a], ptr[b], fn.args[len(group.inputs)]
-    count = math.ceil(n / cols)
-    start, stop = fn.args[-2:] if ranged else (ir.Constant(I64, 0), ir.Constant(I64, count))
+def emit_dots(module, dtype, name):
+    """Add `name`, C (+)= A @ B^T for dtype ("float32" / "float64"), to module and return
+    it; lda and ldb are A's and B's stored row lengths. k == 0 writes C = 0 (or leaves it
+    when acc != 0)."""
+    fp, size, _ = _FP[dtype]
+    vector_bytes = target.host().vector_bytes
+    rows, cols = tile_shape(vector_bytes)
+    tiles = _Tiles(module, fp, size, vector_bytes // size, name)
+    fn = ir.Function(module, FUNCTION_TYPE, name)
+    m, n, k, a, lda, b, ldb, c, ldc, acc = fn.args
+    for arg, label in zip(fn.args, ["m", "n", "k", "a", "lda", "b", "ldb", "c", "ldc", "acc"]):
+        arg.name = label
     bld = ir.IRBuilder(fn.append_basic_block("entry"))
+    add_to_c = bld.icmp_signed("!=", acc, ir.Constant(I32, 0))
 
     def column(j0, width):
-        """Every row tile of the tile column starting at C column j0, `width` wide."""
-        b_rows = _at(bld, pb, bld.mul(j0, ir.Constant(I64, k)), fp)
-        for i0, height in _spans(m, rows):
-            bld.call(micro.get(height, width),
-                     [_at(bld, pa, ir.Constant(I64, i0 * k), fp), b_rows,
-                      _at(bld, pc, bld.add(ir.Constant(I64, i0 * n), j0), fp)])
+        """Every row tile of the tile column of C starting at column j0."""
+        b_rows = _at(bld, b, bld.mul(j0, ldb), fp)
 
-    last, rest = count - 1, n - (count - 1) * cols
-    with _loop(bld, start, stop, 1, "column") as t:
-        j0 = bld.mul(t, ir.Constant(I64, cols))
-        if rest == cols:
-            column(j0, cols)
-        else:
-            with bld.if_else(bld.icmp_signed("==", t, ir.Constant(I64, last))) as (tail, full):
-                with tail:
-                    column(j0, rest)
-                with full:
-                    column(j0, cols)
+        def run(height, i0):
+            bld.call(tiles.get(height, width),
+                     [_at(bld, a, bld.mul(i0, lda), fp), lda, b_rows, ldb,
+                      _at(bld, c, bld.add(bld.mul(i0, ldc), j0), fp), ldc, k, add_to_c])
+        i0 = None
+        for height in dict.fromkeys([rows, max(1, rows // 2), 1]):
+            i0 = _rows(bld, m, height, lambda i, h=height: run(h, i), start=i0)
+
+    j0 = _rows(bld, n, cols, lambda j: column(j, cols))
+    _rows(bld, n, 1, lambda j: column(j, 1), start=j0)
     bld.ret_void()
     return fn
 
 
-def _spans(extent, step):
-    """[(start, size)] cutting range(extent) into pieces of `step` (the last may be short)."""
-    return [(s, min(step, extent - s)) for s in range(0, extent, step)]
+class _Tiles(_Kernel):
+    """The tile functions, one per (rows, cols) shape, made on first use:
+    `void tile(ptr a, i64 lda, ptr b, i64 ldb, ptr c, i64 ldc, i64 k, i1 add_to_c)`,
+    C[r, j] (+)= sum over K of A[r, :] * B[j, :] for r < rows, j < cols. The vector type,
+    fmuladd, masked load and `_load` are generated.py's."""
 
-
-class _Micro(_Kernel):
-    """The tile functions `void f(ptr a, ptr b, ptr c)`, one per (rows, cols) shape:
-    C[r, j] = sum over K of A[r, :] * B[j, :] for r < rows, j < cols (row strides K, C's N).
-    The vector type, fmuladd, masked load and `_load` are generated.py's."""
-
-    def __init__(self, module, fp, size, lanes, k, ldc, name):
+    def __init__(self, module, fp, size, lanes, name):
         super().__init__(module, fp, size, lanes, name)
-        self.k, self.ldc, self.made = k, ldc, {}
         suffix = f"v{lanes}{'f32' if size == 4 else 'f64'}"
         self.reduce = self._intrinsic(f"llvm.vector.reduce.fadd.{suffix}", fp,
                                       [fp, self.vec])
 
     def get(self, rows, cols):
-        fn = self.made.get((rows, cols))
-        if fn is None:
-            fn = self.made[(rows, cols)] = self._emit(rows, cols)
-        return fn
+        if (rows, cols) not in self.tiles:
+            self.tiles[rows, cols] = self._emit(rows, cols)
+        return self.tiles[rows, cols]
 
     def _emit(self, rows, cols):
-        fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR] * 3),
-                         f"{self.name}.tile{rows}x{cols}")
+        fnty = ir.FunctionType(ir.VoidType(), [PTR, I64, PTR, I64, PTR, I64, I64, I1])
+        fn = ir.Function(self.module, fnty, f"{self.name}.tile{rows}x{cols}")
         fn.linkage = "internal"
         fn.attributes.add("nounwind")
-        a, b, c = fn.args
-        for arg in fn.args:
-            arg.add_attribute("noalias")
+        fn.attributes.add("noinline")   # one copy per shape, however many calls
+        a, lda, b, ldb, c, ldc, k, add_to_c = fn.args
         bld = ir.IRBuilder(fn.append_basic_block("entry"))
-        k, lanes = self.k, self.lanes
         # accumulators live in allocas that SROA promotes to registers
         accs = [[bld.alloca(self.vec) for _ in range(cols)] for _ in range(rows)]
         for row in accs:
             for slot in row:
                 bld.store(ir.Constant(self.vec, None), slot)
-        a_rows = [_at(bld, a, ir.Constant(I64, r * k), self.fp) for r in range(rows)]
-        b_rows = [_at(bld, b, ir.Constant(I64, j * k), self.fp) for j in range(cols)]
+        a_rows = [_at(bld, a, bld.mul(ir.Constant(I64, r), lda), self.fp) for r in range(rows)]
+        b_rows = [_at(bld, b, bld.mul(ir.Constant(I64, j), ldb), self.fp) for j in range(cols)]
+        rem = bld.srem(k, ir.Constant(I64, self.lanes))
+        full = bld.sub(k, rem)
 
         def step(at, mask):
             av = [self._load(bld, _at(bld, p, at, self.fp), mask) for p in a_rows]
             bv = [self._load(bld, _at(bld, p, at, self.fp), mask) for p in b_rows]
             for r in range(rows):
                 for j in range(cols):
-                    acc = bld.load(accs[r][j], typ=self.vec)
-                    bld.store(bld.call(self.fmuladd, [av[r], bv[j], acc]), accs[r][j])
+                    total = bld.call(self.fmuladd, [av[r], bv[j],
+                                                    bld.load(accs[r][j], typ=self.vec)])
+                    bld.store(total, accs[r][j])
 
-        full = k - k % lanes
-        if full:
-            with _loop(bld, ir.Constant(I64, 0), ir.Constant(I64, full), lanes, "k") as at:
-                step(at, None)
-        if k % lanes:
-            mask = ir.Constant(ir.VectorType(I1, lanes), [i < k % lanes for i in range(lanes)])
-            step(ir.Constant(I64, full), mask)
-        for r in range(rows):
-            for j in range(cols):
-                total = bld.call(self.reduce, [ir.Constant(self.fp, 0.0),
+        with _loop(bld, ir.Constant(I64, 0), full, self.lanes, "k") as at:
+            step(at, None)
+        with bld.if_then(bld.icmp_signed(">", rem, ir.Constant(I64, 0))):
+            lane_ids = ir.Constant(ir.VectorType(I64, self.lanes), list(range(self.lanes)))
+            step(full, bld.icmp_signed("<", lane_ids,
+                                       self._splat(bld, rem, ir.VectorType(I64, self.lanes))))
+        sums = {(r, j): bld.call(self.reduce, [ir.Constant(self.fp, 0.0),
                                                bld.load(accs[r][j], typ=self.vec)],
                                  fastmath=("reassoc",))
-                bld.store(total, _at(bld, c, ir.Constant(I64, r * self.ldc + j), self.fp),
-                          align=self.size)
+                for r in range(rows) for j in range(cols)}
+        at = {(r, j): _at(bld, c, bld.add(bld.mul(ir.Constant(I64, r), ldc),
+                                          ir.Constant(I64, j)), self.fp) for r, j in sums}
+        with bld.if_else(add_to_c) as (add, overwrite):
+            with add:
+                for key, total in sums.items():
+                    old = bld.load(at[key], typ=self.fp, align=self.size)
+                    bld.store(bld.fadd(old, total), at[key], align=self.size)
+            with overwrite:
+                for key, total in sums.items():
+                    bld.store(total, at[key], align=self.size)
         bld.ret_void()
         return fn

@@ -76,7 +76,7 @@ def emit(module, layout, memory_plan, kernel_names, gemm, profile=None):
         pointer = _Pointers(b, fn.args[0], slot, memory_plan)
         for g in step.groups:
             start = _clock(b) if profile is not None else None
-            if g.kind == "matmul" and g.root not in kernel_names:   # else dots.py's kernel
+            if g.kind == "matmul":
                 _matmul(b, g, pointer, gemm(g), fn.args[1:] if ranged else None)
             else:
                 callee = module.get_global(kernel_names[g.root])
@@ -215,8 +215,8 @@ def _gemm_blocks(b, group, sym, blocks, mnk, a, w, out):
 
 
 def _gemm(b, sym, m, n, k, a, lda, w, ldw, out, ldc, trans_a, trans_b):
-    """C = op(A) @ op(W) through the BLAS symbol, or through a generated GEMM function
-    (generated.py) for this product's transposes."""
+    """C = op(A) @ op(W) through the BLAS symbol, or through a function of the generated
+    GEMM's signature (gemm/generated.py, gemm/dots.py) for this product's transposes."""
     if isinstance(sym, ir.Function):
         b.call(sym, [m, n, k, a, lda, w, ldw, out, ldc, ir.Constant(ir.IntType(32), 0)])
     else:

@@ -63,6 +63,9 @@ from . import native_pool
 SPLIT_WORK = 1 << 21
 PIECES_PER_THREAD = 4
 GEMM_BLOCK = 64     # rows or columns of C: a narrower piece runs the BLAS's kernel poorly
+SMALL_RESULT = 4096     # elements of C: fewer (with the work above) come from a long K, as
+                        # a conv's weight gradient (6 x 25 over K = 50176 in LeNet), which
+                        # gemm/dots.py computes at any width: pieces as narrow as it takes
 
 
 def work(group):
@@ -95,7 +98,8 @@ def gemm_split(group):
     """(axis, width) for a 2-D product worth threads: C's rows (axis 0) or columns (1), the
     longer side, in blocks of `width`; None to run it whole. Each piece packs the operand
     it shares with the others again, so the split side is the one whose pieces share the
-    smaller operand, and a block is at least GEMM_BLOCK wide: about two pieces per CPU."""
+    smaller operand, and a block is at least GEMM_BLOCK wide (unless C is small): about two
+    pieces per CPU."""
     root = group.root
     if root.ndim != 2 or root.inputs[0].ndim != 2 or root.inputs[1].ndim != 2:
         return None
@@ -104,7 +108,9 @@ def gemm_split(group):
         return None
     axis = 1 if n >= m else 0
     side = root.shape[axis]
-    width = -(-max(GEMM_BLOCK, -(-side // (2 * _cpus()))) // 16) * 16
+    width = -(-side // (2 * _cpus()))
+    if m * n > SMALL_RESULT:    # (a small C takes pieces of any width: SMALL_RESULT)
+        width = -(-max(GEMM_BLOCK, width) // 16) * 16
     return (axis, width) if side > width else None
 
 
