@@ -85,13 +85,13 @@ def compile_sized(graph, concrete):
 def _splittable(group):
     """Whether a group's kernel is built ranged, to be split over threads at the sizes where
     it is large enough (parallel.extent's rule, decided per size): an elementwise kernel,
-    or a reduction that keeps dim 0, whose work may reach parallel.SPLIT_WORK."""
+    or a reduction that keeps dim 0, whose work may reach parallel.KERNEL_SPLIT_WORK."""
     root = group.root
     if group.kind not in ("elementwise", "reduce") or root.ndim == 0 or \
             group.kind == "reduce" and 0 in root.params["dims"]:
         return False
     return not is_static(parallel.counted(group).shape) or \
-        parallel.work(group) >= parallel.SPLIT_WORK
+        parallel.work(group) >= parallel.KERNEL_SPLIT_WORK
 
 
 def _split_entry(module, group, kernel, name):
@@ -226,7 +226,7 @@ def _steps(program, group, s, numbers):
 
 def _native(program, group, s, numbers):
     """One kernel call at size s: on dim 0's range [0, extent) when built ranged, split
-    over threads (parallel.pool) where its work at s reaches parallel.SPLIT_WORK."""
+    over threads (parallel.pool) where its work at s reaches parallel.KERNEL_SPLIT_WORK."""
     fn, root = program.fns[group.root], group.root
     values, inputs = group.values(), group.inputs
     shapes = [(v, value_at(v.shape, s), v.dtype) for v in values]
@@ -234,7 +234,7 @@ def _native(program, group, s, numbers):
     split = program.splits.get(root)
     extent = value_at(root.shape[0], s) if split else None
     if split and extent >= 2 and math.prod(value_at(parallel.counted(group).shape, s)) * \
-            parallel.weight(group) >= parallel.SPLIT_WORK:
+            parallel.weight(group) >= parallel.KERNEL_SPLIT_WORK:
         entry, entry_address = split
         slot_type = ctypes.c_void_p * (len(inputs) + len(values) + len(size))
 

@@ -241,6 +241,7 @@ def big_arrays():
 @pytest.fixture
 def split_everything(monkeypatch):
     monkeypatch.setattr(parallel, "SPLIT_WORK", 1)
+    monkeypatch.setattr(parallel, "KERNEL_SPLIT_WORK", 1)
     monkeypatch.setenv("TRACECOMP_THREADS", "2")
 
 
@@ -309,14 +310,17 @@ def test_the_pool_covers_the_range_once():
 def test_what_is_split():
     graph = graph_of(big_kernels, big_arrays())
     groups = fusion.run(graph, host()).groups
-    assert all(parallel.extent(g) is None for g in groups)     # all far below SPLIT_WORK
+    assert all(parallel.extent(g) is None for g in groups)     # all far below the threshold
     x = arr(1 << 20)
     graph = graph_of(lambda x: (tc.tanh(x) * 2.0, x * 3.0, x.sum()), [x])
     got = {"tanh" if any(n.op == "tanh" for n in g.nodes) else g.root.op: parallel.extent(g)
            for g in fusion.run(graph, host()).groups}
-    # tanh weighs 1 + 4 per element: 5 Mi element ops >= SPLIT_WORK = 2 Mi; x * 3 is 1 Mi,
-    # and a reduction over dim 0 cannot be split by rows
-    assert got == {"tanh": 1 << 20, "mul": None, "reduce_sum": None}
+    # tanh streams 2 arrays and costs 4 per element: 6 Mi element ops; x * 3 streams 2, so
+    # 2 Mi, both >= KERNEL_SPLIT_WORK = 256 Ki; a reduction over dim 0 cannot be split by rows
+    assert got == {"tanh": 1 << 20, "mul": 1 << 20, "reduce_sum": None}
+    x = arr(1 << 16)                # 64 Ki elements x 2 arrays: whole
+    graph = graph_of(lambda x: x * 3.0, [x])
+    assert [parallel.extent(g) for g in fusion.run(graph, host()).groups] == [None]
 
 
 def test_released_output_buffers_are_reused_held_ones_never():

@@ -128,7 +128,7 @@ def test_what_products_are_split():
         f(x, w)
         graph_groups[(m, k, n)] = f.fusion_log["forward"]
     assert "split over threads" in graph_groups[(64, 784, 256)]        # 12.8M multiply-adds
-    assert "split over threads" not in graph_groups[(64, 10, 10)]      # far below SPLIT_WORK
+    assert "split over threads" not in graph_groups[(64, 10, 10)]      # far below the threshold
     # the longer side of C is cut, in blocks of at least GEMM_BLOCK
     assert "columns" in graph_groups[(4, 4096, 4096)].split("split over threads")[1]
     assert "rows" in graph_groups[(2048, 64, 32)].split("split over threads")[1]
@@ -179,7 +179,7 @@ def test_a_process_with_native_workers_exits_cleanly():
     code = textwrap.dedent("""
         import numpy as np, tracecomp as tc
         from tracecomp.codegen.llvm.runtime import parallel
-        parallel.SPLIT_WORK = 1
+        parallel.KERNEL_SPLIT_WORK = 1
         f = tc.compile(lambda x: (x * 2.0).exp())
         print(float(f(tc.tensor(np.zeros(4096, np.float32))).numpy().sum()))
         print(len(parallel.pool.native.threads) if parallel.pool.native else "none")

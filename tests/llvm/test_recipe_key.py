@@ -61,7 +61,7 @@ def test_what_decides_the_code_changes_the_recipe(cache_dir, recipes, monkeypatc
     monkeypatch.setenv("TRACECOMP_THREADS", "1")
     tc.compile(_model())(x)
     monkeypatch.delenv("TRACECOMP_THREADS")
-    monkeypatch.setattr(parallel, "SPLIT_WORK", 1)     # a tunable: the plan changes
+    monkeypatch.setattr(parallel, "KERNEL_SPLIT_WORK", 1)  # a tunable: the plan changes
     tc.compile(_model())(x)
     same, again, scaled, biased, threads, split = recipes
     assert same == again

@@ -8,22 +8,23 @@ from this thread and from persistent worker threads on pieces of dim 0 (PIECES_P
 per thread), each claimed by whichever thread is free: a worker that wakes late leaves
 its share to the others instead of making them wait.
 
-When it pays, measured on the 2-core dev VM (one kernel, float32, median of 50+ calls,
-single thread vs halves on this thread + one worker woken through a SimpleQueue):
+When it pays, measured on the 2-core dev VM with the native pool (znver4, one compiled
+kernel, float32, medians of 15 rounds, us, whole -> split over 2 threads):
 
-    elements   gelu_tanh(x*a+b)          x*a+b
-    64K          27 us ->  80 us          14 us ->  56 us
-    256K        103 us -> 123 us          54 us ->  90 us
-    512K        208 us -> 174 us  1.19x   78 us -> 129 us
-    1M          403 us -> 295 us  1.37x  157 us -> 188 us
-    2M          900 us -> 567 us  1.59x  437 us -> 332 us  1.32x
-    4M         2083 us ->1425 us  1.46x 1429 us ->1360 us  1.05x
+    elements   p - 0.01*(0.9*b + g), 0.9*b + g     relu(2*x)
+                 (3 arrays read, 2 written)         (1 read, 1 written)
+    64K           38 ->  33                           18 ->  21
+    128K          46 ->  42                           20 ->  19
+    256K          86 ->  62                           33 ->  27
+    512K         165 ->  99                           73 ->  56
+    1M           448 -> 275                          110 ->  71
 
-Waking a worker and waiting for it costs ~15-60 us, so only kernels of ~300 us or more
-gain: `work(group)` estimates a kernel's cost as its iteration count times (1 + 4 per
-vectorized transcendental + 16 per scalar libm call) and a kernel is split from
-SPLIT_WORK on. The memory-bound x*a+b gains little even at 4M (both threads wait on
-memory).
+(With a hand-over through a Python queue, ~15-60 us a wake-up, only kernels of ~300 us
+gained: the threshold was 8x higher until the native pool, and an SGD update of a
+784 x 256 weight ran on one thread.) So `work(group)` estimates a kernel's cost as its
+iteration count times the arrays it streams (full-size inputs and outputs) plus 4 per
+vectorized transcendental and 16 per scalar libm call, and a kernel is split from
+KERNEL_SPLIT_WORK on.
 
 How many threads: TRACECOMP_THREADS when set, else as many as the BLAS is set to use
 (`blas.set_threads`, OPENBLAS_NUM_THREADS, `tracecomp bench --threads`), else the CPUs
@@ -55,12 +56,14 @@ import queue
 import threading
 
 from tracecomp.debug_log import emit
+from tracecomp.symbolic import Undecided
 
 from .. import target
 from ..gemm import blas
 from . import native_pool
 
-SPLIT_WORK = 1 << 21
+SPLIT_WORK = 1 << 21            # multiply-adds: a product split over threads from here on
+KERNEL_SPLIT_WORK = 1 << 18     # `work`: a kernel split over threads from here on
 PIECES_PER_THREAD = 4
 GEMM_BLOCK = 64     # rows or columns of C: a narrower piece runs the BLAS's kernel poorly
 SMALL_RESULT = 4096     # elements of C: fewer (with the work above) come from a long K, as
@@ -79,15 +82,27 @@ def counted(group):
 
 
 def weight(group):
-    """A kernel's estimated cost per element visited."""
-    return 1 + sum(target.host().cost(n.op) for n in group.nodes)
+    """A kernel's estimated cost per element visited: the arrays it streams (inputs and
+    outputs as large as what it visits; broadcast ones stay in cache), and its ops' costs."""
+    size = counted(group).size
+    arrays = sum(_same_size(x.size, size) for x in group.inputs + group.values())
+    return max(1, arrays) + sum(target.host().cost(n.op) for n in group.nodes)
+
+
+def _same_size(a, b):
+    """a == b, False where it depends on a dynamic dim's size (symbolic.Undecided)."""
+    try:
+        return a == b
+    except Undecided:
+        return False
 
 
 def extent(group):
     """The dim-0 extent a split kernel divides, or None when it must run whole: only
-    elementwise kernels and reductions that keep dim 0, at least SPLIT_WORK of work."""
+    elementwise kernels and reductions that keep dim 0, at least KERNEL_SPLIT_WORK of
+    work."""
     root = group.root
-    if root.ndim == 0 or root.shape[0] < 2 or work(group) < SPLIT_WORK:
+    if root.ndim == 0 or root.shape[0] < 2 or work(group) < KERNEL_SPLIT_WORK:
         return None
     if group.kind == "reduce" and 0 in root.params["dims"]:
         return None
