@@ -19,7 +19,9 @@ How it is blocked (BLIS-style, B packed unless A has few rows, A read in place):
   for each k, loads `vectors` vectors of one B row, broadcasts one A element per row, and
   does rows x vectors `llvm.fmuladd`s. fmuladd, not fma: it fuses where the CPU has FMA and
   stays a plain multiply-add (not a libm call) where it does not.
-- Edges never run off the end: rows left over below the last full row tile get 1-row tiles;
+- Edges never run off the end: rows left over below the last full row tile get tiles of 4,
+  2 and 1 rows in full-width panels (a power-of-two M leaves 2 or 4 after 6-row tiles; a
+  tile per row would pass over the panel once per row), 1-row tiles in the narrow ones;
   columns left over right of the last full nr panel get 1-vector tiles, and the last partial
   vector is a masked load/store of exactly the remaining lanes.
 - Transposed operands (`trans_a`, `trans_b`: op(A) = A^T stored K x M, op(B) = B^T stored
@@ -42,7 +44,11 @@ _FP = {"float32": (ir.FloatType(), 4, "f32"), "float64": (ir.DoubleType(), 8, "f
 
 # (rows, vectors) of the register tile by vector width in bytes: enough accumulators to
 # hide the FMA latency, few enough to leave registers for the B vectors and the broadcast
-TILES = {64: (4, 4),    # 16 of 32 zmm accumulate
+# 64 bytes: 6 x 4 against 4 x 4, one thread, znver4, float32 GFLOP/s (medians of 7
+# interleaved rounds, two runs): 6 x 25 x 12544 (LeNet's conv1, one row tile instead of
+# 4 + 2) 78 / 67 against 49 / 58, 16 x 150 x 1600 84 / 79 against 68 / 72, 128 x 64 x 784
+# A^T 98 / 92 against 89 / 83, 512^3 101 / 98 against 99 / 96
+TILES = {64: (6, 4),    # 24 of 32 zmm accumulate
          32: (6, 2),    # 12 of 16 ymm accumulate (the classic 6x16 float kernel)
          16: (4, 2)}    # SSE / NEON: 8 of 16+ registers accumulate
 
@@ -93,9 +99,13 @@ def emit_gemm(module, dtype="float32", name=None, tile=None, kc=128, trans_a=Fal
     m, n, kdim, a, lda, b, ldb, c, ldc, acc = fn.args
     for arg, label in zip(fn.args, ["m", "n", "k", "a", "lda", "b", "ldb", "c", "ldc", "acc"]):
         arg.name = label
-    shapes = [(rows, vectors, False), (1, vectors, False), (rows, 1, False), (1, 1, False),
-              (rows, 1, True), (1, 1, True)]  # fromkeys: rows or vectors may be 1 already
-    tiles = {shape: k.tile(*shape) for shape in dict.fromkeys(shapes)}
+    # row tiles of a full-width panel: `rows`, then the leftover rows in tiles of 4, 2 and 1
+    # (what a power-of-two M leaves after 6-row tiles); narrow panels take `rows` and 1
+    heights = {vectors: [h for h in dict.fromkeys([rows, 4, 2, 1]) if h <= rows],
+               1: list(dict.fromkeys([rows, 1]))}
+    shapes = [(h, w, masked) for w, masked in [(vectors, False), (1, False), (1, True)]
+              for h in heights[w]]
+    tiles = {shape: k.tile(*shape) for shape in dict.fromkeys(shapes)}  # vectors may be 1
     bld = ir.IRBuilder(fn.append_basic_block("entry"))
     nr = lanes * vectors
     kc_const, nr_const = ir.Constant(I64, kc), ir.Constant(I64, nr)
@@ -130,8 +140,9 @@ def emit_gemm(module, dtype="float32", name=None, tile=None, kc=128, trans_a=Fal
                         _at(bld, c, bld.add(bld.mul(i0, ldc), j0), fp), klen, a_row, a_col,
                         b_stride, ldc, load_c, rem]
                 bld.call(tiles[(r, width, masked)], args)
-            i0 = _rows(bld, m, rows, lambda i: run(rows, i))
-            _rows(bld, m, 1, lambda i: run(1, i), start=i0)
+            i0 = None
+            for height in heights[width]:
+                i0 = _rows(bld, m, height, lambda i, h=height: run(h, i), start=i0)
 
         def full_panel(j0):
             if trans_b:
