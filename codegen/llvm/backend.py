@@ -67,7 +67,8 @@ BUILDERS = {"elementwise": elementwise_kernel, "reduce": reduce_kernel, "fold": 
             "unfold": unfold_kernel}
 # builders that can also make a kernel over a range of dim 0 (ranged=True), so a large one
 # can be split over threads (parallel.py)
-RANGED = {"elementwise": elementwise_kernel, "reduce": reduce_kernel}
+RANGED = {"elementwise": elementwise_kernel, "reduce": reduce_kernel, "fold": fold_kernel,
+          "unfold": unfold_kernel}
 RUNNERS = ("entry", "steps")
 # A kernel a graph needs this many times or more (same structure: codegen/group_keys.py) is
 # emitted and compiled once, and called, not inlined (which would copy it back into its entry

@@ -102,6 +102,31 @@ def test_unfold_and_fold_match_the_numpy_impls(windows, k):
         np.testing.assert_array_equal(g, w, err_msg=f"{what}, case {CASES[k]}")
 
 
+def test_window_kernels_split_over_threads_give_the_same_values(monkeypatch):
+    """Every unfold and fold kernel built ranged (a block of images, or of a conv layout's
+    C*kh*kw rows, per thread): bit for bit the numpy impls, whole or in pieces."""
+    from tracecomp.codegen.llvm.runtime import parallel
+    monkeypatch.setattr(parallel, "KERNEL_SPLIT_WORK", 1)
+    monkeypatch.setenv("TRACECOMP_THREADS", "2")
+    rng = np.random.default_rng(2)
+    cases = [c for c in CASES if c[0][0] == 2 or c[2] == c[5]]    # batches of 2, tilings
+    xs = [rng.standard_normal(c[0]).astype(c[1]) for c in cases]
+
+    def windows(*xs):
+        outs = []
+        for x, case in zip(xs, cases):
+            geo = _geometry(case)
+            cols = conv.unfold(x, *geo)
+            outs += [cols, tc.permute(conv.unfold(x * 2, *geo), (1, 0, 2)),
+                     conv.fold(cols * 3, case[0][2:], *geo)]
+        return outs
+    runner = compile_graph(trace(windows, *[tc.tensor(x) for x in xs]))
+    kinds = {s.groups[0].kind for s in runner.layout.program if s.kind == "split"}
+    assert {"unfold", "fold"} <= kinds, kinds
+    for got, want in zip(runner(xs), windows(*[tc.tensor(x) for x in xs])):
+        np.testing.assert_array_equal(got, want.numpy())
+
+
 def test_window_kernels_fuse_their_producers(windows):
     runner = windows[0]
     log = runner.fusion_log

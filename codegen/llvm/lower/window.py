@@ -111,16 +111,17 @@ def _unfold(k, node, index):
 MOVEMENT["unfold"] = _unfold
 
 
-def unfold_kernel(module, group, name):
+def unfold_kernel(module, group, name, ranged=False):
     """A group rooted at an unfold, or at a permute of one (a conv's columns laid out
     (C*kh*kw, N, L) for one product over the batch): loop over (n), (c, i, j), (oy, ox) in
     the root's order of those three dims, its memory order, so the store is contiguous
-    and each read is affine in ox (module docstring)."""
+    and each read is affine in ox (module docstring). Ranged (split over threads), the
+    first loop is the root's dim 0: (c, i, j) then loop as one, over C*kh*kw rows."""
     root = group.root
     unfold = root if root.op == "unfold" else root.inputs[0]
     if unfold not in group.nodes:       # the columns are stored anyway: copy the permute
-        return elementwise_kernel(module, group, name)
-    k = KernelBuilder(module, group, name)
+        return elementwise_kernel(module, group, name, ranged)
+    k = KernelBuilder(module, group, name, ranged)
     x = unfold.inputs[0]
     n, c, h, w = x.shape
     ((kh, kw), dilation, padding, stride), (oh, ow) = _geometry(unfold.params, h, w)
@@ -136,9 +137,12 @@ def unfold_kernel(module, group, name):
         # (bias add and relu fused in) took 228 us that way, 82 us this way.
         order = [0, 1, 4, 2, 5, 3]
     extents = (n, c, kh, kw, oh, ow)
+    rows_first = ranged and order[:3] == [1, 2, 3]
 
     def body(looped):
         b = k.b
+        if rows_first:      # one loop over the rows r = (c, i, j): its digits
+            looped = _split(b, looped[0], (kh, kw)) + list(looped[1:])
         n_, ch, i, j, oy, ox = (looped[order.index(a)] for a in range(6))
         (y, x_), checks = _reads(k, unfold, i, j, oy, ox)
         v = _guarded(k, _all(b, checks), lambda: k.value(x, [n_, ch, y, x_]), root.dtype)
@@ -146,7 +150,8 @@ def unfold_kernel(module, group, name):
         at = [n_, row, b.add(b.mul(oy, c64(ow)), ox)]
         k.store(v, k.out, root.shape, [at[d] for d in dims], root.dtype)
 
-    k.loops([extents[a] for a in order], body)
+    loops = [extents[a] for a in order]
+    k.loops([c * kh * kw] + loops[3:] if rows_first else loops, body)
     return k.finish()
 
 
@@ -169,9 +174,10 @@ def _source(k, pos, tap, extent, d, p, s, grid):
     return t, checks
 
 
-def fold_kernel(module, group, name):
-    """out[n, c, y, x] = the sum over taps (i, j) covering (y, x) of their column entry."""
-    k = KernelBuilder(module, group, name)
+def fold_kernel(module, group, name, ranged=False):
+    """out[n, c, y, x] = the sum over taps (i, j) covering (y, x) of their column entry.
+    Ranged (split over threads), for images [start, stop)."""
+    k = KernelBuilder(module, group, name, ranged)
     root = group.root
     cols, dtype = root.inputs[0], root.dtype
     _, _, h, w = root.shape

@@ -51,6 +51,7 @@ slowed so. Products alone, split / one thread / OpenBLAS's 2 threads (us, znver4
 import ctypes
 import functools
 import itertools
+import math
 import os
 import queue
 import threading
@@ -86,7 +87,13 @@ def weight(group):
     outputs as large as what it visits; broadcast ones stay in cache), and its ops' costs."""
     size = counted(group).size
     arrays = sum(_same_size(x.size, size) for x in group.inputs + group.values())
-    return max(1, arrays) + sum(target.host().cost(n.op) for n in group.nodes)
+    return max(1, arrays) + sum(target.host().cost(n.op) + _reads(n) for n in group.nodes)
+
+
+def _reads(node):
+    """Reads per element beyond the op's cost: a fold gathers one column entry per kernel
+    tap (25 for a 5 x 5 convolution's input gradient)."""
+    return math.prod(node.params["kernel"]) if node.op == "fold" else 0
 
 
 def _same_size(a, b):
@@ -97,16 +104,20 @@ def _same_size(a, b):
         return False
 
 
+SPLIT_KINDS = ("elementwise", "reduce", "fold", "unfold")   # their kernels may be ranged
+
+
 def extent(group):
     """The dim-0 extent a split kernel divides, or None when it must run whole: only
-    elementwise kernels and reductions that keep dim 0, at least KERNEL_SPLIT_WORK of
-    work."""
+    kernels whose dim-0 iterations are independent (elementwise ones, reductions that keep
+    dim 0, fold's per-image gather-sums and unfold's copies), at least KERNEL_SPLIT_WORK
+    of work."""
     root = group.root
     if root.ndim == 0 or root.shape[0] < 2 or work(group) < KERNEL_SPLIT_WORK:
         return None
     if group.kind == "reduce" and 0 in root.params["dims"]:
         return None
-    return root.shape[0] if group.kind in ("elementwise", "reduce") else None
+    return root.shape[0] if group.kind in SPLIT_KINDS else None
 
 
 def gemm_split(group):
