@@ -86,11 +86,6 @@ class _Tiles(_Kernel):
     C[r, j] (+)= sum over K of A[r, :] * B[j, :] for r < rows, j < cols. The vector type,
     fmuladd, masked load and `_load` are generated.py's."""
 
-    def __init__(self, module, fp, size, lanes, name):
-        super().__init__(module, fp, size, lanes, name)
-        suffix = f"v{lanes}{'f32' if size == 4 else 'f64'}"
-        self.reduce = self._intrinsic(f"llvm.vector.reduce.fadd.{suffix}", fp,
-                                      [fp, self.vec])
 
     def get(self, rows, cols):
         if (rows, cols) not in self.tiles:
@@ -130,10 +125,9 @@ class _Tiles(_Kernel):
             lane_ids = ir.Constant(ir.VectorType(I64, self.lanes), list(range(self.lanes)))
             step(full, bld.icmp_signed("<", lane_ids,
                                        self._splat(bld, rem, ir.VectorType(I64, self.lanes))))
-        sums = {(r, j): bld.call(self.reduce, [ir.Constant(self.fp, 0.0),
-                                               bld.load(accs[r][j], typ=self.vec)],
-                                 fastmath=("reassoc",))
-                for r in range(rows) for j in range(cols)}
+        keys = [(r, j) for r in range(rows) for j in range(cols)]
+        vectors = [bld.load(accs[r][j], typ=self.vec) for r, j in keys]
+        sums = dict(zip(keys, self._sums(bld, vectors)))
         at = {(r, j): _at(bld, c, bld.add(bld.mul(ir.Constant(I64, r), ldc),
                                           ir.Constant(I64, j)), self.fp) for r, j in sums}
         with bld.if_else(add_to_c) as (add, overwrite):
@@ -146,3 +140,31 @@ class _Tiles(_Kernel):
                     bld.store(total, at[key], align=self.size)
         bld.ret_void()
         return fn
+
+    def _sums(self, bld, vectors):
+        """Each vector's lanes summed: [sum(v) for v in vectors], by a transposing tree
+        over `lanes` vectors at a time. Each level pairs two vectors whose lanes hold
+        segments of partial sums (one segment per accumulator) and halves every segment:
+        out = shuffle(x, y, first halves) + shuffle(x, y, second halves). After log2(lanes)
+        levels one vector holds `lanes` totals, in order: lanes - 1 shuffle pairs and adds
+        per `lanes` sums, where a reduction per vector takes log2(lanes) steps of its own
+        (4x5 tiles, 16 lanes: ~60 operations instead of ~160)."""
+        lanes, totals = self.lanes, []
+        zero = ir.Constant(self.vec, None)
+        for start in range(0, len(vectors), lanes):
+            level, size = list(vectors[start:start + lanes]), lanes
+            while size > 1:             # segments of `size` lanes -> of size // 2
+                if len(level) % 2:
+                    level.append(zero)
+                half, segments = size // 2, lanes // size
+                low = [off + k * size + i for off in (0, lanes) for k in range(segments)
+                       for i in range(half)]
+                idx_low = ir.Constant(ir.VectorType(I32, lanes), low)
+                idx_high = ir.Constant(ir.VectorType(I32, lanes), [i + half for i in low])
+                level = [bld.fadd(bld.shuffle_vector(x, y, idx_low),
+                                  bld.shuffle_vector(x, y, idx_high))
+                         for x, y in zip(level[::2], level[1::2])]
+                size = half
+            count = min(lanes, len(vectors) - start)
+            totals += [bld.extract_element(level[0], ir.Constant(I32, i)) for i in range(count)]
+        return totals
