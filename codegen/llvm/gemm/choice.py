@@ -24,6 +24,7 @@ GFLOP/s, one thread, OpenBLAS 0.3 (SkylakeX kernels), M x K x N:
   against 25. With AVX-512 off (TRACECOMP_CPU_FEATURES=-avx512f, OPENBLAS_CORETYPE=Haswell)
   dots ran 64 x 784 x 128 at 102 against 88, and 512 x 784 x 128 at 86 against 101.
   So dots computes A @ B^T of K >= 128 where M <= 128, and small results over a long K.
+  (Measured before dots summed its accumulators by a tree, which added 10-40 %: dots.py.)
 
   The other transposes, float32 (generated against BLAS): 128 x 64 x 784 A^T 96 / 83 (a
   weight gradient dY^T @ x), 128 x 64 x 256 A^T 83 / 67, 64 x 256 x 392 91 / 84 (dY @ W).

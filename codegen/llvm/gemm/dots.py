@@ -12,10 +12,11 @@ operands are read as they lie.
 
 An R x C tile of C is held in R*C vector accumulators while the tile's R rows of A and C
 rows of B stream along K: each step loads R + C vectors and does R*C `fmuladd`s; the last
-partial vector of K is a masked load. At the end each accumulator's lanes are summed (a
-`reassoc` reduction: the order of a dot product's partial sums is not kept, as in any BLAS)
-and stored, or added to C when `acc` != 0. The loops run over C's tile columns, and within
-each over its row tiles, so a column's C rows of B stay in cache while A streams past.
+partial vector of K is a masked load. At the end each accumulator's lanes are summed, all
+of a tile's together by a transposing tree (`_Tiles._sums`; the order of a dot product's
+partial sums is not kept, as in any BLAS), and stored, or added to C when `acc` != 0. The
+loops run over C's tile columns, and within each over its row tiles, so a column's C rows
+of B stay in cache while A streams past.
 Rows left below the last full row tile take tiles of R/2 rows, then 1 (a conv's 6 output
 channels are one tile of 4 and one of 2); columns left of the last full column, 1-wide
 tiles. The entry's split hands each thread a block of C's rows or columns.
