@@ -339,10 +339,16 @@ def _site_label(step, group, kernel_names, names):
 
 
 def _product(group):
-    """A product group as gemm/choice.py sees it (one item of a batched product)."""
+    """A product group as gemm/choice.py sees it: what one call computes (an item of a
+    batched product; a block of C's rows or columns where the product is split over
+    threads, parallel.gemm_split)."""
     (a, trans_a), (_, trans_b) = entry.matmul_operands(group)
     m, n = group.root.shape[-2:]
     k = a.shape[-2] if trans_a else a.shape[-1]
+    split = parallel.gemm_split(group)
+    if split is not None:
+        axis, width = split
+        m, n = (min(m, width), n) if axis == 0 else (m, min(n, width))
     dtype = group.root.dtype.name
     return gemm_choice.Product(dtype, m, n, k, trans_a, trans_b,
                                blas.find_gemm(dtype) is not None)

@@ -22,7 +22,7 @@ def test_dots_takes_a_times_b_transposed_of_few_rows_or_a_small_result(monkeypat
     assert _code("float64", 128, 512, 128, trans_b=True) == "dots"
     assert _code("float32", 6, 25, 50176, trans_b=True) == "dots"        # a conv's dW
     assert _code("float32", 200, 20, 4000, trans_b=True) == "dots"       # small result
-    assert _code("float32", 256, 256, 256, trans_b=True) != "dots"       # many rows
+    assert _code("float32", 512, 256, 256, trans_b=True) != "dots"       # many rows
     assert _code("float32", 64, 256, 64, trans_b=True) != "dots"         # a short K
     assert _code("float32", 64, 256, 784, trans_a=True, trans_b=True) != "dots"
     assert _code("float32", 64, 256, 784) != "dots"                      # B read as stored

@@ -8,13 +8,14 @@ fusion log must name dots (else the test would pass on another GEMM). The functi
 is called directly on strided operands, adding into C and with an empty K, for the host's
 tile and for the AVX2 one (TRACECOMP_CPU_FEATURES=-avx512f)."""
 import ctypes
+import re
 
 import numpy as np
 import pytest
 
 import tracecomp as tc
 from tracecomp.codegen.llvm import target
-from tracecomp.codegen.llvm.gemm import dots, shared
+from tracecomp.codegen.llvm.gemm import choice, dots, shared
 from tracecomp.codegen.llvm.runtime import parallel
 
 SHAPES = [  # (M, N, K, dtype)
@@ -44,6 +45,21 @@ def test_dots_match_the_float64_product(m, n, k, dtype, monkeypatch):
     np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * np.sqrt(k) * 4)
     split = m * n * k >= parallel.SPLIT_WORK
     assert ("split over threads" in log) == split
+
+
+def test_a_split_product_is_chosen_by_its_pieces(monkeypatch):
+    """x @ W^T over a batch of 512: too many rows for dots as a whole, but split over
+    threads each call computes a block of rows (128 on 2 CPUs), which dots computes."""
+    monkeypatch.delenv("TRACECOMP_GEMM", raising=False)
+    if parallel._cpus() < 2:
+        pytest.skip("one CPU: nothing is split")
+    f = tc.compile(lambda x, w: x @ w.t())
+    x, w = tc.randn(512, 784), tc.randn(256, 784)
+    np.testing.assert_allclose(f(x, w).numpy(), x.numpy() @ w.numpy().T, rtol=1e-4, atol=1e-3)
+    log = "\n".join(f.fusion_log.values())
+    rows = re.search(r"split over threads in \d+ blocks of (\d+) rows", log)
+    assert rows and int(rows.group(1)) <= choice.DOTS_MAX_ROWS, log
+    assert "dots (dot products along K), reading B^T in place" in log
 
 
 def test_a_small_result_is_split_in_narrow_blocks():

@@ -24,7 +24,11 @@ GFLOP/s, one thread, OpenBLAS 0.3 (SkylakeX kernels), M x K x N:
   against 25. With AVX-512 off (TRACECOMP_CPU_FEATURES=-avx512f, OPENBLAS_CORETYPE=Haswell)
   dots ran 64 x 784 x 128 at 102 against 88, and 512 x 784 x 128 at 86 against 101.
   So dots computes A @ B^T of K >= 128 where M <= 128, and small results over a long K.
-  (Measured before dots summed its accumulators by a tree, which added 10-40 %: dots.py.)
+  (Measured before dots summed its accumulators by a tree and stopped unrolling its K loop,
+  which added 10-40 %: dots.py. After, dots / BLAS: 128 x 784 x 256 95 / 78, 256 x 256 x
+  256 88 / 83, 128 x 256 x 256 89 / 76, 512 x 784 x 128 86 / 87, 512 x 256 x 256 82 / 89;
+  so now M <= 256, M being the rows of a thread's piece: a batch of 512 split over threads
+  is pieces of 128 rows.)
 
   The other transposes, float32 (generated against BLAS): 128 x 64 x 784 A^T 96 / 83 (a
   weight gradient dY^T @ x), 128 x 64 x 256 A^T 83 / 67, 64 x 256 x 392 91 / 84 (dY @ W).
@@ -49,13 +53,14 @@ from .. import target
 
 CHOICES = ("blas", "generated", "dots")
 DOTS_MIN_DEPTH = 128        # K: shorter dot products spend too much on their reductions
-DOTS_MAX_ROWS = 128         # M: more rows repay a GEMM's packing of B^T
+DOTS_MAX_ROWS = 256         # M: more rows repay a GEMM's packing of B^T
 GENERATED_FROM_VECTOR_BYTES = 64
 GENERATED_DTYPES = ("float32",)
 
 
 class Product(NamedTuple):
-    """What the choice looks at: C[m, n] = op(A)[m, k] @ op(B)[k, n]."""
+    """What the choice looks at: C[m, n] = op(A)[m, k] @ op(B)[k, n], m x n the block of C
+    that one call computes (a thread's piece of a split product)."""
     dtype: str
     m: int
     n: int
