@@ -28,7 +28,7 @@ GFLOP/s, one thread, OpenBLAS 0.3 (SkylakeX kernels), M x K x N:
   which added 10-40 %: dots.py. After, dots / BLAS: 128 x 784 x 256 95 / 78, 256 x 256 x
   256 88 / 83, 128 x 256 x 256 89 / 76, 512 x 784 x 128 86 / 87, 512 x 256 x 256 82 / 89;
   so now M <= 256, M being the rows of a thread's piece: a batch of 512 split over threads
-  is pieces of 128 rows.)
+  is pieces of 128 rows; and K >= 80, DOTS_MIN_DEPTH.)
 
   The other transposes, float32 (generated against BLAS): 128 x 64 x 784 A^T 96 / 83 (a
   weight gradient dY^T @ x), 128 x 64 x 256 A^T 83 / 67, 64 x 256 x 392 91 / 84 (dY @ W).
@@ -52,7 +52,11 @@ from typing import NamedTuple
 from .. import target
 
 CHOICES = ("blas", "generated", "dots")
-DOTS_MIN_DEPTH = 128        # K: shorter dot products spend too much on their reductions
+DOTS_MIN_DEPTH = 80         # K: shorter dot products spend too much on their reductions
+# (after the tree and the plain K loop, dots / BLAS one thread, GFLOP/s, two runs: 64 x 80 x
+# 256 54 / 50, 64 x 96 x 256 65 / 56 and 56 / 52, 64 x 120 x 84 49 / 43 and 48 / 41;
+# 64 x 64 x 256 49 / 48 and 47 / 47, 128 x 64 x 256 53 / 61 and 54 / 60, 64 x 32 x 256
+# 33 / 39 and 32 / 37)
 DOTS_MAX_ROWS = 256         # M: more rows repay a GEMM's packing of B^T
 GENERATED_FROM_VECTOR_BYTES = 64
 GENERATED_DTYPES = ("float32",)
