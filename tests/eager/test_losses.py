@@ -161,39 +161,6 @@ def test_nll_without_ignored_targets_is_the_weighted_formulas_numbers(shape, red
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("reduction", REDUCTIONS)
-def test_eager_cross_entropy_is_one_op_with_torchs_first_and_second_derivatives(
-        dtype, reduction):
-    """Class indices on [N, C] logits run as one eager op (ops/losses.py), whose backward
-    is one op too; both derivatives follow torch's, the second through the composite."""
-    x, t = randn(32, 7).astype(dtype), labels(7, 32)
-    ours, theirs = tc.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-    loss = F.cross_entropy(ours, tc.tensor(t), reduction=reduction)
-    want = TF.cross_entropy(theirs, torch.tensor(t), reduction=reduction)
-    assert loss.grad_fn.name() == "LogSoftmaxNllBackward"
-    tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-12}
-    np.testing.assert_allclose(loss.detach().numpy(), want.detach().numpy(), **tol)
-    cot = RNG.standard_normal(tuple(want.shape)).astype(dtype)
-    (g,) = tc.autograd.grad(loss, ours, tc.tensor(cot), create_graph=True)
-    (g_t,) = torch.autograd.grad(want, theirs, torch.tensor(cot), create_graph=True)
-    np.testing.assert_allclose(g.detach().numpy(), g_t.detach().numpy(), **tol)
-    (gg,) = tc.autograd.grad((g * g).sum(), ours)
-    (gg_t,) = torch.autograd.grad((g_t * g_t).sum(), theirs)
-    np.testing.assert_allclose(gg.numpy(), gg_t.numpy(), **tol)
-
-
-def test_compiled_cross_entropy_keeps_the_composite_that_fuses():
-    """Traced, the targets' values are unknown (ignore_index may be among them): compiled
-    code computes the composite's ops, natively, with eager's numbers."""
-    x, t = randn(16, 5), labels(5, 16)
-    f = tc.compile(lambda a, b: F.cross_entropy(a, b))
-    got = f(tc.tensor(x), tc.tensor(t))
-    assert_close(got, F.cross_entropy(tc.tensor(x), tc.tensor(t)), rtol=1e-6, atol=1e-7)
-    text = "\n".join(f.fusion_log.values())
-    assert "log_softmax_nll" not in text and "reduce_max" in text
-
-
 def test_bce_with_logits_extreme_logits_stay_finite():
     x = np.array([-200.0, -30.0, 0.0, 30.0, 200.0], np.float32)
     y = np.array([1.0, 0.0, 1.0, 1.0, 0.0], np.float32)

@@ -64,8 +64,6 @@ SAMPLES = {
               {"key": (0, ("s", 1, 4, 2))}),
     "index_put": ((POS, ROW[:2], np.array([1, 0])), {"key": (None, 0), "accumulate": False}),
     "matmul": ((MIXED, POS.T), {}),
-    "log_softmax_nll": ((MIXED, np.array([2, 0])), {"reduction": "none"}),
-    "log_softmax_nll_grad": ((MIXED, np.array([2, 0]), ROW[:2]), {"reduction": "none"}),
     "full": ((), {"shape": (2, 3), "value": 1.5, "dtype": np.dtype(np.float32)}),
     "arange": ((), {"start": 1, "stop": 7, "step": 2, "dtype": np.dtype(np.int64)}),
     "uniform": ((), {"shape": (2, 3), "dtype": np.dtype(np.float32)}),

@@ -15,11 +15,9 @@ import numpy as np
 from .. import composite as C
 from .. import dtypes
 from ..autograd.function import Function
-from ..dispatch import bind
 from ..errors import DTypeError, ShapeError, fmt_shape
 from ..ops import elementwise as ew
 from ..ops.indexing import check_range, gather
-from ..ops.losses import log_softmax_nll_p
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -143,19 +141,6 @@ def _nothing_ignored(target, ignore_index):
     return type(data) is np.ndarray and data.size > 0 and not (data == ignore_index).any()
 
 
-def _one_kernel(input, target, weight, ignore_index, label_smoothing):
-    """Whether cross_entropy runs as its eager kernel (ops/losses.py: the same numbers from
-    one op instead of thirteen): eager float32/float64 logits [N, C], class indices none of
-    which is ignore_index, no class weights, no label smoothing."""
-    data = input._data
-    return weight is None and label_smoothing == 0 and type(data) is np.ndarray \
-        and data.ndim == 2 and data.size > 0 and data.dtype in _KERNEL_DTYPES \
-        and _nothing_ignored(target, ignore_index)
-
-
-_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
 def _smoothing_term(logp, target, weight, ignore_index, reduction):
     """The label-smoothing part: -sum_c weight_c * logp_c, reduced as torch reduces it."""
     cdim = _class_dim(logp)
@@ -204,10 +189,6 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if input.ndim < 1:
         raise ShapeError("cross_entropy: input must have at least 1 dimension (classes), got "
                          "a 0-d tensor")
-    if target._data.dtype.kind != "f" and _one_kernel(input, target, weight, ignore_index,
-                                                      label_smoothing):
-        target = _check_class_target("nll_loss", input, target, weight, ignore_index)
-        return bind(log_softmax_nll_p, input, target, reduction=reduction)
     logp = C.log_softmax(input, _class_dim(input))
     if target._data.dtype.kind == "f":
         if tuple(target.shape) != tuple(input.shape):
