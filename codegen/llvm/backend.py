@@ -255,20 +255,20 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
     `recipe_text` (recipe.py) the disk cache is asked first, and the LLVM IR is emitted
     only on a miss, or when a dump asks for it."""
     stage.enter("planning memory")
-    gemm = {}       # root -> (code, the BLAS symbol or None), gemm/choice.py
+    gemm = {}       # root -> (code, the BLAS symbol or None, its Product), gemm/choice.py
     imports = {}    # the symbols the products call -> their addresses
     for group in plan.groups:
         if group.kind == "matmul":
             product = _product(group)
             code = gemm_choice.code(product)
             sym = blas.load_for_llvm(product.dtype) if code == "blas" else None
-            gemm[group.root] = code, sym
+            gemm[group.root] = code, sym, product
             variant = (product.dtype, code, product.trans_a, product.trans_b)
             if sym is None:     # compiled once per process (gemm/shared.py)
                 imports[shared_gemm.symbol(*variant)] = shared_gemm.address(*variant)
             else:
                 imports[sym.name] = sym.address
-    serial_blas = any(code == "blas" for code, _ in gemm.values())
+    serial_blas = any(code == "blas" for code, *_ in gemm.values())
 
     def native(group):
         return group.root in kernel_names or group.kind == "matmul"
@@ -290,10 +290,9 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
             """What computes a product group: the BLAS symbol, or a generated GEMM or dots
             (compiled once per process, gemm/shared.py: declared here, imported by
             address)."""
-            code, sym = gemm[group.root]
+            code, sym, p = gemm[group.root]
             if sym is not None:
                 return sym
-            p = _product(group)
             return shared_gemm.declare(module, p.dtype, code, p.trans_a, p.trans_b)
         emitted = entry.emit(module, layout, memory_plan, kernel_names, product, profile)
         assert emitted == entry_names, "entry.emit names its functions as the layout does"
@@ -317,7 +316,7 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
     stage.enter("building the runner")
     donated, donation_log = donation.run(graph, plan.groups, memory_plan, updates)
     plan.log += memory_plan.log + donation_log + _program_log(layout, kernel_names, names) \
-        + [_product_line(g, *gemm[g.root], names) for g in plan.groups if g.root in gemm]
+        + [_product_line(g, *gemm[g.root][:2], names) for g in plan.groups if g.root in gemm]
     python_steps = {s.groups[0].root: _step(s.groups[0], None, {}).run
                     for s in layout.program if s.kind == "python"}
     runner = EntryRunner(graph, plan, layout, memory_plan, library, python_steps, names,
