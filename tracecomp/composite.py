@@ -19,6 +19,7 @@ from .ops import reduce as rd
 from .ops.indexing import check_range, gather
 from .ops.linalg import matmul
 from .ops.rules import norm_dims
+from .ops.softmax import log_softmax as _log_softmax
 from .tensor import Tensor, _wrap_dim
 
 
@@ -161,8 +162,7 @@ def softmax(x, dim, dtype=None):
 def log_softmax(x, dim, dtype=None):
     if dtype is not None:
         x = ew.cast(x, dtype)
-    shifted = x - _exp_shift(x, dim)
-    return shifted - ew.log(rd.reduce_sum(ew.exp(shifted), dim, keepdim=True))
+    return _log_softmax(x, dim)
 
 
 def clamp(x, min=None, max=None):  # noqa: A002

@@ -116,10 +116,13 @@ def primitive_rows():
     from .codegen.llvm import backend  # noqa: F401
     from .codegen.llvm.lower import kernels
     from .ops.registry import PRIMITIVES
+    from .passes import decompose
     rows = []
     for name, prim in sorted(PRIMITIVES.items()):
+        native = "native (as its parts)" if name in decompose.RULES else \
+            "native" if _lowered(kernels, prim) else "numpy step"
         rows.append((name, ", ".join(sorted(prim.tags)), "yes" if prim.differentiable else "no",
-                     "native" if _lowered(kernels, prim) else "numpy step"))
+                     native))
     return rows
 
 
@@ -159,8 +162,10 @@ def render(results, torch_version):
         if missing:
             out.append(f"\nNot yet ({len(missing)}): " + ", ".join(f"`{n}`" for n in missing))
     out.append("\n## Primitives (the op registry)\n\nEvery op above is built from these. "
-               "`native`: the llvm backend compiles it into a kernel; `numpy step`: compiled "
-               "code runs it with its numpy implementation between native calls.\n")
+               "`native`: the llvm backend compiles it into a kernel; `native (as its parts)`: "
+               "compiled code computes it as the primitives it is made of "
+               "(passes/decompose.py), in kernels; `numpy step`: compiled code runs it with "
+               "its numpy implementation between native calls.\n")
     out.append("| primitive | tags | differentiable | llvm |\n|---|---|---|---|")
     out.extend(f"| `{n}` | {t} | {d} | {native} |" for n, t, d, native in primitive_rows())
     return "\n".join(out) + "\n"

@@ -22,6 +22,7 @@ import numpy as np
 from tracecomp.codegen.kernel_facts import operand_dtypes
 from tracecomp.device_array import DeviceArray
 from tracecomp.ir import Graph, Node
+from tracecomp.passes import decompose
 
 from . import backend
 from .compat import numba_cuda, simulating
@@ -182,10 +183,12 @@ def _result_spec(prim, operands, params):
 
 
 def _one_node_graph(prim, operands, params, shape, dtype):
+    """prim's call as a graph, a compound primitive (log_softmax) already in its parts, as
+    compiled graphs reach the backend (passes/decompose.py)."""
     graph = Graph(f"eager_{prim.name}")
     inputs = _operand_nodes(graph, operands)
     graph.outputs = [graph.add(prim.name, inputs, params, shape, dtype)]
-    return graph
+    return decompose.run(graph)
 
 
 def _key(prim, operands, params):

@@ -24,7 +24,7 @@ from tracecomp.codegen.cuda.backend import SIM_THREADS, SIM_TILE
 from tracecomp.codegen.cuda.compat import numba_cuda
 from tracecomp.dispatch import bind
 from tracecomp.ops import elementwise, scan
-from tracecomp.passes import fusion
+from tracecomp.passes import decompose, fusion
 from tracecomp.passes.target import Target
 from tracecomp.tracing.tracer import trace
 
@@ -138,8 +138,9 @@ PROGRAMS = {
 
 
 def _kernels(fn, arrays, threads=SIM_THREADS, tile=SIM_TILE):
-    """[(group, name, source.Launch)] of the program's groups that kernels compute."""
-    graph = trace(fn, *[tc.tensor(a) for a in arrays])
+    """[(group, name, source.Launch)] of the program's groups that kernels compute, from
+    the graph as compiled code hands it to a backend (compound primitives in their parts)."""
+    graph = decompose.run(trace(fn, *[tc.tensor(a) for a in arrays]))
     out = []
     for k, g in enumerate(fusion.run(graph, CUDA).groups):
         plan = source.launch_for(g, f"kernel{k}", threads, tile)

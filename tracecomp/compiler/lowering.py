@@ -2,11 +2,12 @@
 second half): where the user's outputs need gradients, autodiff makes the joint graph and
 the partitioner splits it into the forward a call runs and the backward `loss.backward()`
 runs (what the forward saves for it, what the backward recomputes: passes/partition.py);
-each graph is simplified again and handed to the backend."""
+each graph has its few compound primitives split into their parts (passes/decompose.py), is
+simplified again and handed to the backend."""
 import time
 
 from ..debug_log import debug_level, emit
-from .pipeline import PassRecord, lowered, run_passes, simplify_pipeline
+from .pipeline import PassRecord, decompose_pipeline, lowered, run_passes, simplify_pipeline
 
 
 def lower(art, graph, n_outputs, bridged, compile_graph, memory_budget=None):
@@ -26,6 +27,7 @@ def lower(art, graph, n_outputs, bridged, compile_graph, memory_budget=None):
                 art.partition_log += log
                 return graph
             graph = run_passes(graph, [("remat", rematerialize)], "simplified", log_records)
+        graph = run_passes(graph, decompose_pipeline(), "simplified", log_records)
         graphs["forward.optimized"] = graph
         art.run_forward = lowered(compile_graph, graph, "forward", log_records, updates)
         return _show_code(art)
@@ -42,10 +44,10 @@ def lower(art, graph, n_outputs, bridged, compile_graph, memory_budget=None):
                                   time.perf_counter() - start))
     art.partition_log = split.log
     graphs["forward"], graphs["backward"] = split.forward, split.backward
-    forward = run_passes(differentiated(split.forward), simplify_pipeline(), "forward",
-                         log_records)
-    backward = run_passes(differentiated(split.backward), simplify_pipeline(), "backward",
-                          log_records)
+    forward = run_passes(differentiated(split.forward),
+                         decompose_pipeline() + simplify_pipeline(), "forward", log_records)
+    backward = run_passes(differentiated(split.backward),
+                          decompose_pipeline() + simplify_pipeline(), "backward", log_records)
     graphs["forward.optimized"], graphs["backward.optimized"] = forward, backward
     emit(2, lambda: f"[tracecomp] forward graph:\n{forward}\n[tracecomp] backward graph:\n"
                      f"{backward}")

@@ -33,6 +33,13 @@ def simplify_pipeline():
     ]
 
 
+def decompose_pipeline():
+    """After autodiff, before a backend: primitives that are one node for the tape and for
+    autodiff (log_softmax) split into the primitives kernels fuse."""
+    from ..passes import decompose
+    return [("decompose", decompose.run)]
+
+
 def lowered(compile_graph, graph, label, log_records, updates=None):
     """compile_graph(graph), with the backend's timed phases (fusion, kernels, memory,
     schedule, LLVM compile: whatever the backend reports) added to the pass log. updates:

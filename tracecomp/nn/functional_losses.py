@@ -125,7 +125,11 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
         safe, w = target, None      # every weight 1: no mask, cast or product to run
     else:
         safe, w = _class_weights(target, weight, ignore_index, input.dtype)
-    picked = C.squeeze(gather(input, cdim, C.unsqueeze(safe, cdim)), cdim)
+    picked = gather(input, cdim, C.unsqueeze(safe, cdim))
+    if w is None and reduction != "none":   # the usual batch: no squeeze, no negation
+        total = C.sum(picked)               # of every element (of the class dim's 1)
+        return -total if reduction == "sum" else total / -picked.numel()
+    picked = C.squeeze(picked, cdim)
     loss = -picked if w is None else -picked * w
     if reduction == "mean":
         return C.sum(loss) / (loss.numel() if w is None else C.sum(w))

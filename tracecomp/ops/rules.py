@@ -8,7 +8,7 @@ a numpy dtype.
 import numpy as np
 
 from .. import dtypes
-from ..errors import DTypeError, ShapeError, fmt_shape
+from ..errors import ShapeError, fmt_shape
 
 
 def broadcast_shapes(op, *shapes):
@@ -63,12 +63,6 @@ def promote_float(*args, **_):
 def promote_tail(cond, *args, **_):
     """where(cond, a, b): cond does not take part in promotion."""
     return dtypes.result_type(*args)
-
-
-def require_float(op, x):
-    if np.dtype(x.dtype).kind != "f":
-        raise DTypeError(f"{op}: expected a floating point tensor, got {x.dtype}. "
-                         f"Convert it with .float() first.")
 
 
 # --- helpers for VJP rules --------------------------------------------------------------
