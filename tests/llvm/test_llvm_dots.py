@@ -90,7 +90,9 @@ def test_the_function_reads_strided_rows_adds_into_c_and_takes_an_empty_k(
     address = shared.address(dtype, "dots", False, True)
     rng = np.random.default_rng(3)
     tol = 1e-5 if dtype == "float32" else 1e-13
-    for m, n, k in [(9, 11, 37), (4, 5, 16), (13, 2, 300), (2, 7, 0)]:
+    # columns past the last full tile (5 wide with AVX-512, 3 with AVX2): tiles of half
+    # the width, then 1 (11 = 5 + 5 + 1, 9 = 5 + 2 + 2, 8 = 5 + 2 + 1 or 3 + 3 + 1 + 1)
+    for m, n, k in [(9, 11, 37), (5, 9, 40), (6, 8, 20), (4, 5, 16), (13, 2, 300), (2, 7, 0)]:
         a = rng.standard_normal((m, k + 3)).astype(dtype)[:, :k]     # rows k + 3 apart
         b = rng.standard_normal((n, k + 5)).astype(dtype)[:, :k]
         want = a.astype(np.float64) @ b.astype(np.float64).T

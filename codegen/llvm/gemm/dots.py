@@ -18,8 +18,8 @@ partial sums is not kept, as in any BLAS), and stored, or added to C when `acc` 
 loops run over C's tile columns, and within each over its row tiles, so a column's C rows
 of B stay in cache while A streams past.
 Rows left below the last full row tile take tiles of R/2 rows, then 1 (a conv's 6 output
-channels are one tile of 4 and one of 2); columns left of the last full column, 1-wide
-tiles. The entry's split hands each thread a block of C's rows or columns.
+channels are one tile of 4 and one of 2); columns left of the last full tile column, the
+same: C/2, then 1 wide. The entry's split hands each thread a block of C's rows or columns.
 
 The tile functions take K, the leading dimensions and C's pointer at run time, so one
 library serves every product (gemm/shared.py compiles it once per process).
@@ -75,8 +75,9 @@ def emit_dots(module, dtype, name):
         for height in dict.fromkeys([rows, max(1, rows // 2), 1]):
             i0 = _rows(bld, m, height, lambda i, h=height: run(h, i), start=i0)
 
-    j0 = _rows(bld, n, cols, lambda j: column(j, cols))
-    _rows(bld, n, 1, lambda j: column(j, 1), start=j0)
+    j0 = None
+    for width in dict.fromkeys([cols, max(1, cols // 2), 1]):
+        j0 = _rows(bld, n, width, lambda j, w=width: column(j, w), start=j0)
     bld.ret_void()
     return fn
 
