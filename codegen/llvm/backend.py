@@ -256,7 +256,7 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
     only on a miss, or when a dump asks for it."""
     stage.enter("planning memory")
     gemm = {}       # root -> (code, the BLAS symbol or None, its Product), gemm/choice.py
-    imports = {}    # the symbols the products call -> their addresses
+    blas_symbols, shared = {}, {}   # what the products call: name -> address | variant
     for group in plan.groups:
         if group.kind == "matmul":
             product = _product(group)
@@ -265,9 +265,11 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
             gemm[group.root] = code, sym, product
             variant = (product.dtype, code, product.trans_a, product.trans_b)
             if sym is None:     # compiled once per process (gemm/shared.py)
-                imports[shared_gemm.symbol(*variant)] = shared_gemm.address(*variant)
+                shared[shared_gemm.symbol(*variant)] = variant
             else:
-                imports[sym.name] = sym.address
+                blas_symbols[sym.name] = sym.address
+    shared_gemm.prefetch(shared.values())      # built meanwhile, linked below
+    imports = shared_gemm.Imports(blas_symbols, shared)
     serial_blas = any(code == "blas" for code, *_ in gemm.values())
 
     def native(group):

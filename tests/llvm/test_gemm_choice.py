@@ -121,5 +121,5 @@ def test_the_generated_gemms_are_compiled_once_and_called_by_address(monkeypatch
         text = "\n".join(compiled.llvm_ir.values())
         assert f'declare void @"{name}"' in text or f"declare void @{name}(" in text, text
         assert "define" not in "".join(line for line in text.splitlines() if name in line)
-    library = shared._libraries[("gemm", "float32", target.host().name)][0]
+    library = shared._builds[("gemm", "float32", target.host().name)].library
     assert shared.address("float32", "generated", True, False) == library.address(name)

@@ -97,7 +97,7 @@ def test_a_forked_child_starts_its_own_worker(split_everything, monkeypatch):
         try:
             child = split_compile._Worker.take()
             ok = int(child is not parent and child.owner == os.getpid() and
-                     child.send(job) and child.receive() is not None)
+                     child.send(*job) and child.receive() is not None)
         finally:
             os.write(write, bytes([ok]))
             os._exit(0)

@@ -13,54 +13,186 @@ blas.load_for_llvm's symbol is).
     imports[symbol("float32", "generated", True, False)] = \
         address("float32", "generated", True, False)
 
-The first compile that needs a library waits for it (see `address`: a prefetch on another
-thread while the caller traced was tried and measured no faster, as llvmlite runs every LLVM
-call under one process-wide lock, runtime/engine.py, and tracing a step is short).
+A compile that needs a library the process lacks asks for it with `prefetch` before it
+compiles its own module, and the compile worker (a process: llvmlite runs every LLVM call
+under one lock, so a thread of this process could not compile at the same time) builds it
+meanwhile; `address` then waits for it, or builds here one the worker has not started.
+The graph's module needs the addresses only when it is linked (`Imports`).
 """
+import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 from llvmlite import ir
 
 from .. import recipe, target
-from ..runtime import cache, engine
+from ..runtime import cache, engine, split_compile
 from . import dots, generated
 
-_libraries = {}     # (family, dtype, host target's name) -> (Library, {variant: address})
-_lock = threading.Lock()      # held while a library is built: a second caller waits for it
+_builds = {}        # (family, dtype, host target's name) -> its _Build
+_lock = threading.Lock()        # guards _builds
 
 
 def address(dtype, code, trans_a, trans_b):
     """The address of dtype's `code` ("generated" or "dots") for these transposes, for the
-    host target (TRACECOMP_CPU_FEATURES included). Its library is compiled on first use:
-    one for the GEMMs that read B as stored, one for those that read B^T (whose transposing
-    pack costs most of a library's compile: znver4, ~0.13 s for A and A^T, ~0.3 s more
-    with B^T) and one for dots (~0.13 s; dots takes A @ B^T, so it has no transposes)."""
+    host target (TRACECOMP_CPU_FEATURES included). Its library is compiled on first use
+    (unless `prefetch` started it): one for the GEMMs that read B as stored, one for those
+    that read B^T (whose transposing pack costs most of a library's compile: znver4, ~0.13 s
+    for A and A^T, ~0.3 s more with B^T) and one for dots (~0.13 s; dots takes A @ B^T, so
+    it has no transposes)."""
+    build = _build(dtype, code, trans_b)
+    build.finish()
+    return build.addresses[code, trans_a, trans_b]
+
+
+def prefetch(variants):
+    """Start building the libraries of `variants` ((dtype, code, trans_a, trans_b) each)
+    that this process lacks, on a thread that hands them to the compile worker (runtime/
+    split_compile.py) one at a time, while the caller compiles its graph; `address` then
+    waits for one the worker has started and builds one it has not yet reached here. The
+    MLP training step's first call (znver4, cache off): the GEMM library, dots and the
+    graph's module took 0.18 + 0.14 + 0.19 s one after the other. Nothing is started
+    where no worker may run (one CPU, TRACECOMP_COMPILE_WORKERS=0)."""
+    if not split_compile.allowed():
+        return
+    waiting = []
+    with _lock:
+        for dtype, code, _, trans_b in variants:
+            build = _build(dtype, code, trans_b, locked=True)
+            if build.state == "new" and build not in waiting:
+                waiting.append(build)
+    waiting.sort(key=lambda b: _COST_RANK.get(b.family, 0))   # the costliest to the worker
+    if waiting:
+        threading.Thread(target=_feed, args=(waiting,), daemon=True,
+                         name="tracecomp-library-prefetch").start()
+
+
+# which library the worker should take first (the others are left for the caller to build
+# if it gets there before the worker does): the slowest to compile
+_COST_RANK = {"gemm_tb": 0, "gemm": 1, "dots": 2}
+
+
+def _feed(builds):
+    for build in builds:
+        if build.claim():
+            build.run(elsewhere=True)
+
+
+class _Build:
+    """One library: built once, by whoever claims it first (a caller of `address`, or the
+    prefetch thread for the worker); the others wait for it."""
+
+    def __init__(self, family, dtype, code, trans_b):
+        self.family, self.dtype, self.code, self.trans_b = family, dtype, code, trans_b
+        self.state = "new"              # -> "running" -> "done" (or back to "new": failed)
+        self.done = threading.Event()
+        self.library = self.addresses = None
+        self.by_worker = False
+
+    def claim(self):
+        with _lock:
+            if self.state != "new":
+                return False
+            self.state = "running"
+            self.done.clear()
+            return True
+
+    def finish(self):
+        """Built here, or by whoever is building it; raises what a build here raises."""
+        while True:
+            if self.claim():
+                self.run(elsewhere=False)
+            self.done.wait()
+            if self.state == "done":
+                return
+
+    def run(self, elsewhere):
+        dtype, code, family = self.dtype, self.code, self.family
+        variants = [("dots", False, True)] if code == "dots" else \
+            [("generated", False, self.trans_b), ("generated", True, self.trans_b)]
+        names = [symbol(dtype, *v) for v in variants]
+
+        def emit():
+            module = engine.new_module(names[0])
+            if code == "dots":
+                dots.emit_dots(module, dtype, names[0])
+            else:
+                generated.emit_gemms(module, dtype, symbol(dtype, "generated", False, False),
+                                     [v[1:] for v in variants])
+            return module
+        # keyed by what decides the IR, so a warm start links the object without
+        # emitting it (~14 ms of Python); the cache adds the CPU and its features
+        recipe_text = f"{family} {names} tiles {generated.default_tile()} " \
+            f"{dots.tile_shape()} sources " \
+            f"{recipe.files_fingerprint([Path(generated.__file__).parent])}"
+        try:
+            library = cache.compile_recipe(recipe_text, emit, names, elsewhere=elsewhere)
+            # the Library is kept: its code lives as long as it does
+            self.library = library
+            self.addresses = {v: library.address(n) for v, n in zip(variants, names)}
+            # compiled by the worker (not here, nor linked from the disk cache)
+            self.by_worker = getattr(library, "compiled_elsewhere", False)
+            self.state = "done"
+        except BaseException:
+            self.state = "new"          # a caller of `address` builds it again, and raises
+            if not elsewhere:
+                raise
+        finally:
+            self.done.set()
+
+
+def _build(dtype, code, trans_b, locked=False):
     family = _family(code, trans_b)
     key = (family, dtype, target.host().name)
-    with _lock:
-        if key not in _libraries:
-            variants = [("dots", False, True)] if code == "dots" else \
-                [("generated", False, trans_b), ("generated", True, trans_b)]
-            names = [symbol(dtype, *v) for v in variants]
+    if not locked:
+        with _lock:
+            return _build(dtype, code, trans_b, locked=True)
+    if key not in _builds:
+        _builds[key] = _Build(family, dtype, code, trans_b)
+    return _builds[key]
 
-            def emit():
-                module = engine.new_module(names[0])
-                if code == "dots":
-                    dots.emit_dots(module, dtype, names[0])
-                else:
-                    generated.emit_gemms(module, dtype, symbol(dtype, "generated", False, False),
-                                         [v[1:] for v in variants])
-                return module
-            # keyed by what decides the IR, so a warm start links the object without
-            # emitting it (~14 ms of Python); the cache adds the CPU and its features
-            recipe_text = f"{family} {names} tiles {generated.default_tile()} " \
-                f"{dots.tile_shape()} sources " \
-                f"{recipe.files_fingerprint([Path(generated.__file__).parent])}"
-            library = cache.compile_recipe(recipe_text, emit, names)
-            # the Library is kept: its code lives as long as it does
-            _libraries[key] = library, {v: library.address(n) for v, n in zip(variants, names)}
-        return _libraries[key][1][code, trans_a, trans_b]
+
+def _after_fork():
+    """A forked child has none of the parent's threads: a build one was running never ends
+    there, so it starts again."""
+    global _lock
+    _lock = threading.Lock()
+    for key, build in list(_builds.items()):
+        if build.state != "done":
+            del _builds[key]
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+
+class Imports(Mapping):
+    """{symbol: address} for linking a graph's module: `fixed` ones (the BLAS's) and the
+    shared `variants` ({symbol: (dtype, code, trans_a, trans_b)}), whose addresses are
+    asked for (their libraries waited for) only when the link reads them, after the
+    module's own LLVM work."""
+
+    def __init__(self, fixed, variants):
+        self.fixed, self.variants = dict(fixed), dict(variants)
+
+    def __getitem__(self, name):
+        if name in self.fixed:
+            return self.fixed[name]
+        if self.variants:       # first the libraries the worker has not started, built here
+            builds = [_build(dtype, code, trans_b) for dtype, code, _, trans_b
+                      in self.variants.values()]
+            for build in builds:
+                if build.claim():
+                    build.run(elsewhere=False)
+        return address(*self.variants[name])
+
+    def __iter__(self):
+        yield from self.fixed
+        yield from (n for n in self.variants if n not in self.fixed)
+
+    def __len__(self):
+        return len(set(self.fixed) | set(self.variants))
 
 
 def declare(module, dtype, code, trans_a, trans_b):

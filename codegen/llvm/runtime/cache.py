@@ -79,11 +79,12 @@ def compile_module(module, names, speed_level=2, imports=None):
 
 
 def compile_recipe(recipe_text, emit_module, names, speed_level=2, imports=None,
-                   on_miss=None):
+                   on_miss=None, elsewhere=False):
     """`compile_module` for a module not emitted yet, keyed by `recipe_text` (the text
     codegen/llvm/recipe.py makes, which decides the module's IR) instead of the IR.
     `emit_module()` makes the `llvmlite.ir.Module`: on a miss (after `on_miss()`), and on a
-    hit only when something reads the Library's `.llvm_ir` (a dump)."""
+    hit only when something reads the Library's `.llvm_ir` (a dump). elsewhere: a miss is
+    compiled by the worker process where it can (engine.compile_module)."""
     text = []
 
     def module_text():
@@ -94,7 +95,8 @@ def compile_recipe(recipe_text, emit_module, names, speed_level=2, imports=None,
     def build(suffix):
         if on_miss is not None:
             on_miss()
-        return engine.compile_module(module_text(), names, speed_level, imports, suffix)
+        return engine.compile_module(module_text(), names, speed_level, imports, suffix,
+                                     elsewhere)
     return get_or_build(module_text, names, build, speed_level, imports,
                         fingerprint="recipe " + hashlib.sha256(recipe_text.encode()).hexdigest())
 

@@ -36,19 +36,11 @@ import threading
 import llvmlite.binding as llvm
 from llvmlite import ir
 
-from . import host_cpu, split_compile
+from . import host_cpu, objects, split_compile
 
 _lock = threading.RLock()
 _state = {}  # "jit": the process-wide LLJIT, created on first use
 _library_ids = itertools.count()
-
-
-def _init():
-    """One-time native target setup (`llvm.initialize()` raises in current llvmlite)."""
-    if "init" not in _state:
-        llvm.initialize_native_target()
-        llvm.initialize_native_asmprinter()
-        _state["init"] = True
 
 
 def host_target_machine(opt=2):
@@ -58,11 +50,7 @@ def host_target_machine(opt=2):
     freed one reused crashes the process. PIC + small code model suit both JIT linking and
     object files cached on disk and linked again at another address.
     """
-    _init()
-    target = llvm.Target.from_default_triple()
-    return target.create_target_machine(
-        cpu=host_cpu.name(), features=host_cpu.feature_string(),
-        opt=opt, reloc="pic", codemodel="small")
+    return objects.target_machine(host_cpu.name(), host_cpu.feature_string(), opt)
 
 
 def _jit():
@@ -75,30 +63,15 @@ def _jit():
 
 def parse(module):
     """LLVM IR text or an `llvmlite.ir.Module` -> a verified `ModuleRef` for the host."""
-    _init()
     with _lock:
-        ref = llvm.parse_assembly(str(module))
-        tm = host_target_machine()
-        ref.triple = tm.triple
-        ref.data_layout = str(tm.target_data)
-        ref.verify()
-    return ref
+        return objects.parse(str(module), host_cpu.name(), host_cpu.feature_string())
 
 
 def optimize(module_ref, speed_level=2):
-    """Run the new pass manager's O<speed_level> pipeline in place, vectorizers on.
-
-    Only the flags the IR itself carries (`contract` and the like) loosen floating point;
-    the pipeline adds none.
-    """
+    """Run the new pass manager's O<speed_level> pipeline in place, vectorizers on."""
     with _lock:
-        tm = host_target_machine(opt=speed_level)
-        pto = llvm.create_pipeline_tuning_options(speed_level=speed_level)
-        pto.loop_vectorization = True
-        pto.slp_vectorization = True
-        pb = llvm.create_pass_builder(tm, pto)
-        pb.getModulePassManager().run(module_ref, pb)
-    return module_ref
+        return objects.optimize(module_ref, host_cpu.name(), host_cpu.feature_string(),
+                                speed_level)
 
 
 def emit_object(module, speed_level=2):
@@ -109,7 +82,8 @@ def emit_object(module, speed_level=2):
     """
     ref = module if isinstance(module, llvm.ModuleRef) else optimize(parse(module), speed_level)
     with _lock:
-        return bytes(host_target_machine(opt=speed_level).emit_object(ref))
+        return objects.emit_object(ref, host_cpu.name(), host_cpu.feature_string(),
+                                   speed_level)
 
 
 def prepare(module, names=(), suffix="", speed_level=2):
@@ -118,12 +92,7 @@ def prepare(module, names=(), suffix="", speed_level=2):
     ref = parse(module)
     if suffix:
         with _lock:
-            for name in dict.fromkeys(names):
-                try:
-                    fn = ref.get_function(name)
-                except NameError:   # not defined here: the link reports it, as without one
-                    continue
-                fn.name = name + suffix
+            objects.rename(ref, names, suffix)
     return optimize(ref, speed_level)
 
 
@@ -153,16 +122,23 @@ def load_object(obj, names, imports=None, suffix=""):
     return Library(tracker, names, bytes(obj), suffix)
 
 
-def compile_module(module, names, speed_level=2, imports=None, suffix=""):
+def compile_module(module, names, speed_level=2, imports=None, suffix="", elsewhere=False):
     """Parse, verify, optimize and JIT-link `module` (IR text or `llvmlite.ir.Module`).
 
     Returns a `Library` exporting `names` (as `name + suffix` in the object), with the IR
     before and after optimization for dumps (`.llvm_ir`, `.optimized_ir`, `.asm`).
+    elsewhere: compiled by the worker process where it can (split_compile.py), so that this
+    process compiles something else meanwhile; here otherwise.
     """
     llvm_ir = str(module)
-    parts = split_compile.split(llvm_ir, names) if split_compile.wanted(llvm_ir) \
-        else None
-    if parts:       # a large module: half of it compiled in a worker process at once
+    done = split_compile.compile_elsewhere(llvm_ir, names, suffix, speed_level) \
+        if elsewhere else None
+    parts = split_compile.split(llvm_ir, names) \
+        if done is None and split_compile.wanted(llvm_ir) else None
+    if done is not None:
+        obj, optimized_ir = done
+        lib = load_object(obj, names, imports, suffix)
+    elif parts:     # a large module: half of it compiled in a worker process at once
         objects, optimized = split_compile.compile_parts(parts, names, suffix, speed_level)
         lib = load_object(pack_objects(objects), names, imports, suffix)
         lib.optimized_parts = optimized
@@ -173,6 +149,7 @@ def compile_module(module, names, speed_level=2, imports=None, suffix=""):
         optimized_ir = str(ref)
         lib = load_object(emit_object(ref, speed_level), names, imports, suffix)
     lib.llvm_ir, lib.optimized_ir, lib._speed_level = llvm_ir, optimized_ir, speed_level
+    lib.compiled_elsewhere = done is not None
     return lib
 
 

@@ -16,9 +16,9 @@ cheap to compile, fold and permute kernels short and slow; 8 parts from a queue:
 
 A module is split only where it pays: MIN_DEFINITIONS functions or more (a ResNet-18
 training step: ~200, ~4 s of LLVM; LeNet's ~70, 0.8 s; an MLP step's 40 take 0.3 s), a
-second core, and TRACECOMP_COMPILE_WORKERS not 0. The worker takes ~0.3 s to start (it
-imports tracecomp): warm_up(), called as soon as a graph's kernel count is known, starts it
-while the kernels are emitted.
+second core, and TRACECOMP_COMPILE_WORKERS not 0. The worker runs objects.py, which imports
+llvmlite alone, and takes ~0.1 s to start: warm_up(), called as soon as a graph's kernel
+count is known, starts it while the kernels are emitted.
 """
 import os
 import pickle
@@ -27,6 +27,8 @@ import subprocess
 import sys
 import threading
 
+from . import host_cpu, objects
+
 MIN_DEFINITIONS = 60
 PIECES = 8      # kernel parts: smaller ones even out the two processes, each costs ~10 ms
 _DEFINED = re.compile(r'^define (?P<how>[^@]*)@"?(?P<name>[^"(]+)"?\(')
@@ -34,18 +36,19 @@ _NAMED = re.compile(r'@"([^"]+)"|@([-\w.$]+)')
 
 
 def wanted(llvm_ir):
-    return _allowed() and llvm_ir.count("\ndefine ") >= MIN_DEFINITIONS
+    return allowed() and llvm_ir.count("\ndefine ") >= MIN_DEFINITIONS
 
 
 def warm_up(kernels):
     """Start the worker now if a module of `kernels` kernels will be split."""
-    if kernels >= MIN_DEFINITIONS and _allowed():
+    if kernels >= MIN_DEFINITIONS and allowed():
         worker = _Worker.take()
         if worker is not None:
             worker.give_back()
 
 
-def _allowed():
+def allowed():
+    """Whether a worker process may compile: two CPUs or more, and not switched off."""
     return os.environ.get("TRACECOMP_COMPILE_WORKERS") != "0" and (os.cpu_count() or 1) >= 2
 
 
@@ -103,7 +106,7 @@ def compile_parts(parts, names, suffix, speed_level):
 
     def feed(worker):           # a thread: the worker's share, one part at a time
         while (k := next_part()) is not None:
-            if not worker.send((parts[k], list(names), suffix, speed_level)) \
+            if not worker.send(parts[k], names, suffix, speed_level) \
                     or (result := worker.receive()) is None:
                 failed.append(k)    # compiled here below; the worker gets no more
                 return
@@ -125,26 +128,42 @@ def compile_parts(parts, names, suffix, speed_level):
     return [obj for obj, _ in results], [text for _, text in results]
 
 
-def _compile(text, names, suffix, speed_level, engine=None):
-    if engine is None:
-        from tracecomp.codegen.llvm.runtime import engine
+def compile_elsewhere(text, names, suffix, speed_level):
+    """(object code, optimized IR text) of a whole module compiled by the worker, or None
+    when it is not allowed, busy (another compile has it) or failed: the caller then
+    compiles it here. For modules needed a little later (gemm/shared.py's libraries, built
+    while this process compiles a graph)."""
+    if not allowed():
+        return None
+    worker = _Worker.take()
+    if worker is None:
+        return None
+    try:
+        if not worker.send(text, names, suffix, speed_level):
+            return None
+        return worker.receive()
+    finally:
+        worker.give_back()
+
+
+def _compile(text, names, suffix, speed_level, engine):
     ref = engine.prepare(text, names, suffix, speed_level)     # (names it lacks: skipped)
     return engine.emit_object(ref, speed_level), str(ref)
 
 
 class _Worker:
-    """A Python process running serve() below, started on first use and kept. Not
-    multiprocessing: its spawn imports the user's main script again in the child, which a
-    script without a main guard would then run there."""
+    """A Python process running objects.py as a script (its serve() loop), started on first
+    use and kept. Not multiprocessing: its spawn imports the user's main script again in the
+    child, which a script without a main guard would then run there."""
 
     _one, _lock = None, threading.Lock()
 
     def __init__(self):
         self.busy, self.owner = False, os.getpid()
-        path = os.pathsep.join(p for p in sys.path if p)    # tracecomp as this process has it
+        path = os.pathsep.join(p for p in sys.path if p)    # llvmlite as this process has it
         self.process = subprocess.Popen(
-            [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            env={**os.environ, "TRACECOMP_COMPILE_WORKERS": "0", "PYTHONPATH": path})
+            [sys.executable, objects.__file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": path})
 
     @classmethod
     def take(cls):
@@ -163,7 +182,10 @@ class _Worker:
         with self._lock:
             self.busy = False
 
-    def send(self, job):
+    def send(self, text, names, suffix, speed_level):
+        """Ask for the object of IR `text` (engine.prepare's arguments), for this process's
+        CPU and features; False if the worker cannot be reached."""
+        job = (text, list(names), suffix, speed_level, host_cpu.name(), host_cpu.feature_string())
         try:
             pickle.dump(job, self.process.stdin)
             self.process.stdin.flush()
@@ -178,23 +200,6 @@ class _Worker:
         except (OSError, EOFError, pickle.UnpicklingError):
             return None
         return result if ok else None
-
-
-def serve():
-    """The worker's loop: jobs in on stdin, (ok, (object, optimized IR)) out on stdout."""
-    source, sink = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr         # nothing else may write into the answers
-    while True:
-        try:
-            text, names, suffix, speed_level = pickle.load(source)
-        except EOFError:
-            return
-        try:
-            answer = (True, _compile(text, names, suffix, speed_level))
-        except Exception as exc:    # reported to the parent, which compiles it itself
-            answer = (False, repr(exc))
-        pickle.dump(answer, sink)
-        sink.flush()
 
 
 def _items(llvm_ir):
@@ -259,7 +264,3 @@ def _declaration(text):
                      head)
     types = [a.split()[0] for a in match.group("args").split(", ") if a]
     return f"declare {match.group('ret')} {match.group('name')}({', '.join(types)})"
-
-
-if __name__ == "__main__":
-    serve()
