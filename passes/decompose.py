@@ -1,7 +1,7 @@
 """Decompose: replace each node of a primitive that native code computes as several simpler
 primitives by those primitives, after autodiff, before a backend fuses the graph.
 
-A few primitives (log_softmax) are one node for the eager tape and for autodiff, so one
+A few primitives (softmax, log_softmax) are one node for the eager tape and for autodiff, so one
 VJP serves both and the tape stays short, but a kernel computes them best as their parts,
 which fusion groups with their neighbours. RULES holds, per primitive, the function that
 builds its parts from tensors; it is replayed here with the tracer on, as autodiff
@@ -25,7 +25,8 @@ from tracecomp.tracing.tracer import Tracer, wrap
 
 # primitive name -> parts(*operands, **params) -> tensor, on tensors standing for values
 RULES = {
-    "log_softmax": softmax.parts,
+    "softmax": softmax.softmax_parts,
+    "log_softmax": softmax.log_softmax_parts,
 }
 
 

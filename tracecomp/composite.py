@@ -20,6 +20,7 @@ from .ops.indexing import check_range, gather
 from .ops.linalg import matmul
 from .ops.rules import norm_dims
 from .ops.softmax import log_softmax as _log_softmax
+from .ops.softmax import softmax as _softmax
 from .tensor import Tensor, _wrap_dim
 
 
@@ -138,7 +139,7 @@ def min(x, dim=None, keepdim=False, *, other=None):  # noqa: A001
 
 
 def _exp_shift(x, dim):
-    """What softmax and logsumexp subtract before exp so that it cannot overflow: the
+    """What logsumexp subtracts before exp so that it cannot overflow: the
     maximum along dim, detached (it cancels out of the result). An empty tensor has no
     maximum to take (amax refuses an empty dim) and nothing to overflow: 0."""
     return rd.reduce_max(x, dim, keepdim=True).detach() if x.numel() else 0.0
@@ -155,8 +156,7 @@ def logsumexp(x, dim, keepdim=False):
 def softmax(x, dim, dtype=None):
     if dtype is not None:
         x = ew.cast(x, dtype)
-    e = ew.exp(x - _exp_shift(x, dim))
-    return e / rd.reduce_sum(e, dim, keepdim=True)
+    return _softmax(x, dim)
 
 
 def log_softmax(x, dim, dtype=None):

@@ -50,6 +50,7 @@ SAMPLES = {
     "reduce_sum": ((MIXED,), {"dims": (1,), "keepdim": False}),
     "reduce_max": ((MIXED,), {"dims": (0,), "keepdim": True}),
     "log_softmax": ((MIXED,), {"dim": 1}),
+    "softmax": ((MIXED,), {"dim": 0}),
     "reduce_min": ((MIXED,), {"dims": (0, 1), "keepdim": False}),
     "argmax": ((MIXED,), {"dim": 1, "keepdim": False}),
     "argmin": ((MIXED,), {"dim": None, "keepdim": True}),

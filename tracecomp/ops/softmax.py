@@ -1,14 +1,18 @@
-"""log_softmax as one primitive: x - log(sum(exp(x))) along one dim, computed stably.
+"""softmax and log_softmax as primitives, each along one dim and computed stably:
+exp(x) / sum(exp(x)) and x - log(sum(exp(x))).
 
-Why a primitive and not a composite: cross_entropy, the loss of nearly every classifier,
-runs eagerly after a `compile(model)` forward, and as a composite it recorded six tape
-nodes (max, sub, exp, sum, log, sub) and ran six VJPs. As one primitive it is one numpy
-step and one tape node, whose VJP is torch's: g - exp(out) * sum(g).
+Why primitives and not composites: cross_entropy, the loss of nearly every classifier,
+runs eagerly after a `compile(model)` forward, and so does attention's softmax in eager
+models. As composites they recorded five or six tape nodes each (max, sub, exp, sum, div or
+log, sub) and ran as many VJPs; as primitives each is one numpy step and one tape node,
+whose VJP is torch's: out * (g - sum(g * out)) for softmax, g - exp(out) * sum(g) for
+log_softmax.
 
-Traced, it is one node, differentiated by that same VJP. The native backends compute it as
-the primitives it is made of (`parts`, applied by passes/decompose.py after autodiff), which
-fuse into the same kernels the composite's did; the eager impl below is `parts` on numpy
-arrays, op for op, so eager and reference results are the composite's to the bit.
+Traced, each is one node, differentiated by that same VJP. The native backends compute it
+as the primitives it is made of (`softmax_parts`, `log_softmax_parts`, applied by
+passes/decompose.py after autodiff), which fuse into the kernels the composites' did; the
+eager impls are those parts on numpy arrays, op for op, so eager and reference results are
+the composites' to the bit.
 """
 import numpy as np
 
@@ -23,42 +27,87 @@ def _axis(x, dim):
     return dim if x.ndim else ()      # a 0-d tensor's dim 0 reduces nothing
 
 
-def _impl(x, dim):
+def _shifted(x, axis):
+    """x less its maximum along axis, so that exp cannot overflow (the maximum cancels out
+    of both results)."""
+    return x - np.maximum.reduce(x, axis=axis, keepdims=True)
+
+
+def _softmax(x, dim):
     if not x.size:
-        return x - 0.0                  # nothing to reduce, nothing to overflow
-    axis = _axis(x, dim)
-    shifted = x - np.maximum.reduce(x, axis=axis, keepdims=True)
-    return shifted - np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
+        return x - 0.0              # nothing to reduce (a sum over an empty dim is 0)
+    e = np.exp(_shifted(x, _axis(x, dim)))
+    return e / np.add.reduce(e, axis=_axis(x, dim), keepdims=True)
 
 
-def _vjp(g, out, x, dim):
+def _log_softmax(x, dim):
+    if not x.size:
+        return x - 0.0
+    shifted = _shifted(x, _axis(x, dim))
+    return shifted - np.log(np.add.reduce(np.exp(shifted), axis=_axis(x, dim), keepdims=True))
+
+
+def _softmax_vjp(g, out, x, dim):
+    from .reduce import reduce_sum
+    return (out * (g - reduce_sum(g * out, norm_dims("softmax", dim, out.ndim), True)),)
+
+
+def _log_softmax_vjp(g, out, x, dim):
     from .elementwise import exp
     from .reduce import reduce_sum
     return (g - exp(out) * reduce_sum(g, norm_dims("log_softmax", dim, out.ndim), True),)
 
 
-log_softmax_p = defprim("log_softmax", _impl, same_shape, lambda x, **_: x.dtype, _vjp)
+def _same_dtype(x, **_):
+    return x.dtype
+
+
+softmax_p = defprim("softmax", _softmax, same_shape, _same_dtype, _softmax_vjp)
+log_softmax_p = defprim("log_softmax", _log_softmax, same_shape, _same_dtype,
+                        _log_softmax_vjp)
+
+
+def softmax(x, dim):
+    """softmax of a floating tensor along dim (an int, negative counts from the end)."""
+    return bind(softmax_p, x, dim=_checked_dim("softmax", x, dim))
 
 
 def log_softmax(x, dim):
     """log_softmax of a floating tensor along dim (an int, negative counts from the end)."""
+    return bind(log_softmax_p, x, dim=_checked_dim("log_softmax", x, dim))
+
+
+def _checked_dim(op, x, dim):
     dtype = x._data.dtype
     if dtype.kind != "f":           # as torch: no integer kernel (a dtype= casts first)
-        raise DTypeNotImplemented(f"log_softmax: not implemented for "
+        raise DTypeNotImplemented(f"{op}: not implemented for "
                                   f"'{dtypes.TORCH_NAMES.get(dtype, dtype.name)}' input; it "
                                   f"takes floating tensors: convert with .float(), or pass "
                                   f"dtype=tracecomp.float32")
-    (dim,) = norm_dims("log_softmax", dim, x.ndim) or (0,)
-    return bind(log_softmax_p, x, dim=dim)
+    (dim,) = norm_dims(op, dim, x.ndim) or (0,)
+    return dim
 
 
-def parts(x, dim):
-    """log_softmax(x, dim) in simpler primitives, on tensors (eager or traced): what the
-    native backends compute. The maximum is subtracted first so that exp cannot overflow;
-    it cancels out of the result. An empty tensor has no maximum (amax refuses an empty
-    dim) and nothing to overflow."""
+# --- the parts: what the native backends compute (passes/decompose.py) -------------------
+def _shifted_parts(x, dims):
+    """An empty tensor has no maximum (amax refuses an empty dim) and nothing to overflow."""
+    from .reduce import reduce_max
+    return x - (reduce_max(x, dims, keepdim=True) if x.numel() else 0.0)
+
+
+def softmax_parts(x, dim):
+    """softmax(x, dim) in simpler primitives, on tensors (eager or traced)."""
+    from .elementwise import exp
+    from .reduce import reduce_sum
+    dims = norm_dims("softmax", dim, x.ndim)
+    e = exp(_shifted_parts(x, dims))
+    return e / reduce_sum(e, dims, keepdim=True)
+
+
+def log_softmax_parts(x, dim):
+    """log_softmax(x, dim) in simpler primitives, on tensors (eager or traced)."""
     from .elementwise import exp, log
-    from .reduce import reduce_max, reduce_sum
+    from .reduce import reduce_sum
     dims = norm_dims("log_softmax", dim, x.ndim)
-    shifted = x - (reduce_max(x, dims, keepdim=True) if x.numel() else 0.0)
+    shifted = _shifted_parts(x, dims)
     return shifted - log(reduce_sum(exp(shifted), dims, keepdim=True))

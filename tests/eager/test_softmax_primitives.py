@@ -1,6 +1,6 @@
-"""log_softmax, one primitive (tracecomp/ops/softmax.py): torch's values and gradients, one
-tape node, an eager impl that is its parts (`softmax.parts`) op for op, torch's refusal of
-integer input."""
+"""softmax and log_softmax, one primitive each (tracecomp/ops/softmax.py): torch's values
+and gradients, one tape node, an eager impl that is its parts (`softmax.softmax_parts`,
+`log_softmax_parts`) op for op, torch's refusal of integer input."""
 import numpy as np
 import pytest
 import torch
@@ -12,6 +12,8 @@ from tracecomp.ops import softmax
 from helpers import assert_close, to_tc, to_torch
 
 rng = np.random.default_rng(7)
+OPS = ["softmax", "log_softmax"]
+PARTS = {"softmax": softmax.softmax_parts, "log_softmax": softmax.log_softmax_parts}
 
 CASES = {                           # name: (array, dim)
     "rows": (rng.standard_normal((5, 7)), 1),
@@ -29,11 +31,12 @@ CASES = {                           # name: (array, dim)
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_values_and_gradient_are_torchs(case, dtype):
+@pytest.mark.parametrize("op", OPS)
+def test_values_and_gradient_are_torchs(op, case, dtype):
     a, dim = CASES[case]
     x = tc.tensor(a.astype(dtype), requires_grad=True)
     xt = to_torch(x)
-    y, yt = tc.log_softmax(x, dim), torch.log_softmax(xt, dim)
+    y, yt = getattr(tc, op)(x, dim), getattr(torch, op)(xt, dim)
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     assert_close(y, yt, rtol=rtol, atol=rtol)
     g = rng.standard_normal(a.shape).astype(dtype)
@@ -42,58 +45,64 @@ def test_values_and_gradient_are_torchs(case, dtype):
     assert_close(x.grad, xt.grad, rtol=rtol, atol=rtol, what="gradient")
 
 
-def test_second_derivative_is_torchs():
+@pytest.mark.parametrize("op", OPS)
+def test_second_derivative_is_torchs(op):
     a = rng.standard_normal((3, 5))
     x = tc.tensor(a, requires_grad=True)
     xt = to_torch(x)
     w = rng.standard_normal((3, 5))
     results = []
     for lib, t in ((tc, x), (torch, xt)):
-        y = (lib.log_softmax(t, 1) * lib.tensor(w)).sum()
+        y = (getattr(lib, op)(t, 1) * lib.tensor(w)).sum()
         (g,) = lib.autograd.grad(y, t, create_graph=True)
         (gg,) = lib.autograd.grad((g * g).sum(), t)
         results.append(gg)
     assert_close(*results, rtol=1e-10, atol=1e-12, what="second derivative")
 
 
-def test_one_tape_node_and_the_parts_to_the_bit():
-    """Eagerly one node (the composite recorded six); its numpy impl computes what its parts
-    compute through the primitives, bit for bit."""
+@pytest.mark.parametrize("op", OPS)
+def test_one_tape_node_and_the_parts_to_the_bit(op):
+    """Eagerly one node (the composite recorded five or six); its numpy impl computes what
+    its parts compute through the primitives, bit for bit."""
     for a, dim in CASES.values():
         for dtype in (np.float16, np.float32, np.float64):
             x = tc.tensor(a.astype(dtype))
-            got = tc.log_softmax(x, dim).numpy()
-            want = softmax.parts(x, dim).numpy()
+            got = getattr(tc, op)(x, dim).numpy()
+            want = PARTS[op](x, dim).numpy()
             assert got.dtype == want.dtype == dtype
             np.testing.assert_array_equal(got, want)
     x = tc.randn(4, 3, requires_grad=True)
-    y = tc.log_softmax(x, 1)
-    assert y.grad_fn.name() == "LogSoftmaxBackward"
+    y = getattr(tc, op)(x, 1)
+    assert y.grad_fn.name() == {"softmax": "SoftmaxBackward",
+                                "log_softmax": "LogSoftmaxBackward"}[op]
     assert y.grad_fn.next_functions == ((x.grad_fn, 0),)     # the leaf itself, next
 
 
-def test_empty_tensors_keep_their_shape():
+@pytest.mark.parametrize("op", OPS)
+def test_empty_tensors_keep_their_shape(op):
     for shape, dim in (((0, 3), 1), ((2, 0), 1), ((0,), 0)):
         x = tc.zeros(*shape, requires_grad=True)
-        y = tc.log_softmax(x, dim)
+        y = getattr(tc, op)(x, dim)
         assert tuple(y.shape) == shape and y.dtype == tc.float32
         y.sum().backward()
         assert tuple(x.grad.shape) == shape
 
 
-def test_integer_input_is_refused_as_torch_does_unless_a_dtype_casts_it():
+@pytest.mark.parametrize("op", OPS)
+def test_integer_input_is_refused_as_torch_does_unless_a_dtype_casts_it(op):
     i = tc.tensor([1, 2, 3])
-    with pytest.raises(DTypeNotImplemented, match=r"log_softmax.*'Long'.*float"):
-        tc.log_softmax(i, 0)
+    with pytest.raises(DTypeNotImplemented, match=rf"^{op}: .*'Long'.*float"):
+        getattr(tc, op)(i, 0)
     with pytest.raises(NotImplementedError):
-        torch.log_softmax(to_torch(i), 0)
-    got = tc.log_softmax(i, 0, dtype=tc.float32)
-    assert_close(got, torch.log_softmax(to_torch(i), 0, dtype=torch.float32))
+        getattr(torch, op)(to_torch(i), 0)
+    got = getattr(tc, op)(i, 0, dtype=tc.float32)
+    assert_close(got, getattr(torch, op)(to_torch(i), 0, dtype=torch.float32))
 
 
-def test_dim_out_of_range_names_the_op():
-    with pytest.raises(IndexError, match=r"log_softmax.*Dimension out of range"):
-        tc.log_softmax(tc.zeros(2, 3), 2)
+@pytest.mark.parametrize("op", OPS)
+def test_dim_out_of_range_names_the_op(op):
+    with pytest.raises(IndexError, match=rf"^{op}: Dimension out of range"):
+        getattr(tc, op)(tc.zeros(2, 3), 2)
 
 
 def test_cross_entropy_after_it_is_torchs_on_every_reduction():
