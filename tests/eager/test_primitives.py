@@ -51,6 +51,7 @@ SAMPLES = {
     "reduce_max": ((MIXED,), {"dims": (0,), "keepdim": True}),
     "log_softmax": ((MIXED,), {"dim": 1}),
     "softmax": ((MIXED,), {"dim": 0}),
+    "nll_loss": ((MIXED, np.array([2, 0])), {"reduction": "mean", "ignore_index": None}),
     "reduce_min": ((MIXED,), {"dims": (0, 1), "keepdim": False}),
     "argmax": ((MIXED,), {"dim": 1, "keepdim": False}),
     "argmin": ((MIXED,), {"dim": None, "keepdim": True}),
