@@ -96,6 +96,14 @@ def prepare(module, names=(), suffix="", speed_level=2):
     return optimize(ref, speed_level)
 
 
+def to_object(text, names, suffix="", speed_level=2):
+    """(object code, optimized IR text) of IR text for the host CPU, compiled here: what
+    the compile worker makes of the same job (objects.py)."""
+    with _lock:
+        return objects.to_object(text, names, suffix, speed_level, host_cpu.name(),
+                                 host_cpu.feature_string())
+
+
 def load_object(obj, names, imports=None, suffix=""):
     """Link object code into the process-wide JIT; `names` are the symbols to export (each
     defined in `obj` as `name + suffix`); a RuntimeError when `obj` lacks one of them.
@@ -135,19 +143,15 @@ def compile_module(module, names, speed_level=2, imports=None, suffix="", elsewh
         if elsewhere else None
     parts = split_compile.split(llvm_ir, names) \
         if done is None and split_compile.wanted(llvm_ir) else None
-    if done is not None:
-        obj, optimized_ir = done
-        lib = load_object(obj, names, imports, suffix)
-    elif parts:     # a large module: half of it compiled in a worker process at once
-        objects, optimized = split_compile.compile_parts(parts, names, suffix, speed_level)
-        lib = load_object(pack_objects(objects), names, imports, suffix)
+    if parts:       # a large module: half of it compiled in a worker process at once
+        blobs, optimized = split_compile.compile_parts(parts, names, suffix, speed_level)
+        lib = load_object(pack_objects(blobs), names, imports, suffix)
         lib.optimized_parts = optimized
         optimized_ir = "\n".join(f"; part {k + 1} of {len(optimized)}\n{text}"
                                   for k, text in enumerate(optimized))
     else:
-        ref = prepare(llvm_ir, names, suffix, speed_level)
-        optimized_ir = str(ref)
-        lib = load_object(emit_object(ref, speed_level), names, imports, suffix)
+        obj, optimized_ir = done or to_object(llvm_ir, names, suffix, speed_level)
+        lib = load_object(obj, names, imports, suffix)
     lib.llvm_ir, lib.optimized_ir, lib._speed_level = llvm_ir, optimized_ir, speed_level
     lib.compiled_elsewhere = done is not None
     return lib
@@ -156,10 +160,10 @@ def compile_module(module, names, speed_level=2, imports=None, suffix="", elsewh
 _PARTS = b"tracecomp objects\0"     # several objects in one blob (a split module's)
 
 
-def pack_objects(objects):
+def pack_objects(blobs):
     """One blob of object files, for the disk cache and load_object."""
-    sizes = b"".join(struct.pack("<Q", len(o)) for o in objects)
-    return _PARTS + struct.pack("<I", len(objects)) + sizes + b"".join(objects)
+    sizes = b"".join(struct.pack("<Q", len(o)) for o in blobs)
+    return _PARTS + struct.pack("<I", len(blobs)) + sizes + b"".join(blobs)
 
 
 def unpack_objects(blob):

@@ -72,12 +72,14 @@ def emit_object(ref, cpu, features, speed_level=2):
 
 
 def to_object(text, names, suffix, speed_level, cpu, features):
-    """(object code, optimized IR text) of a module's IR text."""
+    """(object code, optimized IR text) of a module's IR text. The text is taken before
+    codegen, which changes the module (a dump shows what was optimized, and what a disk
+    cache hit recomputes: cache.optimized_ir)."""
     ref = parse(text, cpu, features)
     if suffix:
         rename(ref, names, suffix)
-    optimize(ref, cpu, features, speed_level)
-    return emit_object(ref, cpu, features, speed_level), str(ref)
+    optimized = str(optimize(ref, cpu, features, speed_level))
+    return emit_object(ref, cpu, features, speed_level), optimized
 
 
 def serve():

@@ -118,13 +118,13 @@ def compile_parts(parts, names, suffix, speed_level):
         if feeder is not None:
             feeder.start()
         while (k := next_part()) is not None:
-            results[k] = _compile(parts[k], names, suffix, speed_level, engine)
+            results[k] = engine.to_object(parts[k], names, suffix, speed_level)
     finally:
         if feeder is not None:
             feeder.join()
             worker.give_back()
     for k in failed:
-        results[k] = _compile(parts[k], names, suffix, speed_level, engine)
+        results[k] = engine.to_object(parts[k], names, suffix, speed_level)
     return [obj for obj, _ in results], [text for _, text in results]
 
 
@@ -144,11 +144,6 @@ def compile_elsewhere(text, names, suffix, speed_level):
         return worker.receive()
     finally:
         worker.give_back()
-
-
-def _compile(text, names, suffix, speed_level, engine):
-    ref = engine.prepare(text, names, suffix, speed_level)     # (names it lacks: skipped)
-    return engine.emit_object(ref, speed_level), str(ref)
 
 
 class _Worker:
@@ -183,8 +178,8 @@ class _Worker:
             self.busy = False
 
     def send(self, text, names, suffix, speed_level):
-        """Ask for the object of IR `text` (engine.prepare's arguments), for this process's
-        CPU and features; False if the worker cannot be reached."""
+        """Ask for the object of IR `text` (engine.to_object's arguments), for this
+        process's CPU and features; False if the worker cannot be reached."""
         job = (text, list(names), suffix, speed_level, host_cpu.name(), host_cpu.feature_string())
         try:
             pickle.dump(job, self.process.stdin)
