@@ -18,7 +18,7 @@ from ..autograd.function import Function
 from ..errors import DTypeError, ShapeError, fmt_shape
 from ..ops import elementwise as ew
 from ..ops import nll
-from ..ops.indexing import check_range, gather
+from ..ops.indexing import check_range
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -69,7 +69,7 @@ def _same_size(name, input, target, fatal):
 
 # --- class-index losses -------------------------------------------------------------------
 def _class_dim(input):
-    return 0 if input.ndim == 1 else 1
+    return nll.class_dim(input.ndim)
 
 
 def _check_class_target(name, input, target, weight, ignore_index):
@@ -124,12 +124,8 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     if weight is None:              # one primitive (ops/nll.py); an eager batch that holds
         return nll.nll_loss(input, target, reduction,   # no ignore_index skips its mask
                             None if _nothing_ignored(target, ignore_index) else ignore_index)
-    cdim = _class_dim(input)
-    safe, w = _class_weights(target, weight, ignore_index, input.dtype)
-    loss = -C.squeeze(gather(input, cdim, C.unsqueeze(safe, cdim)), cdim) * w
-    if reduction == "mean":
-        return C.sum(loss) / C.sum(w)
-    return _reduce(loss, reduction)
+    return nll.weighted(input, *_class_weights(target, weight, ignore_index, input.dtype),
+                        reduction)
 
 
 def _nothing_ignored(target, ignore_index):

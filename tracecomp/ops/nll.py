@@ -17,7 +17,8 @@ from ..dispatch import bind
 from .registry import defprim
 
 
-def _class_dim(ndim):
+def class_dim(ndim):
+    """The class dim of an input of ndim dims: 1, or 0 for an unbatched input."""
     return 1 if ndim >= 2 else 0
 
 
@@ -26,7 +27,7 @@ def _shape_rule(x, target, reduction, ignore_index):
 
 
 def _impl(x, target, reduction, ignore_index):
-    cdim, every = _class_dim(x.ndim), tuple(range(x.ndim))
+    cdim, every = class_dim(x.ndim), tuple(range(x.ndim))
     if ignore_index is None:
         picked = np.take_along_axis(x, np.expand_dims(target, cdim), cdim)
         if reduction == "none":
@@ -51,7 +52,7 @@ def _vjp(g, out, x, target, reduction, ignore_index):
     from .indexing import scatter_add
     from .movement import expand, reshape
     from .reduce import reduce_sum
-    cdim, shape = _class_dim(x.ndim), tuple(target.shape)
+    cdim, shape = class_dim(x.ndim), tuple(target.shape)
     at = shape[:cdim] + (1,) + shape[cdim:]        # the target's shape, with the class dim
     if reduction == "none":
         src = reshape(-g, at)
@@ -85,17 +86,27 @@ def parts(x, target, reduction, ignore_index):
     from .indexing import gather
     from .movement import reshape
     from .reduce import reduce_sum
-    cdim, shape = _class_dim(x.ndim), tuple(target.shape)
-    at = shape[:cdim] + (1,) + shape[cdim:]
+    cdim, shape = class_dim(x.ndim), tuple(target.shape)
     if ignore_index is None:
-        picked = gather(x, cdim, reshape(target, at))
+        picked = gather(x, cdim, reshape(target, shape[:cdim] + (1,) + shape[cdim:]))
         if reduction == "none":
             return -reshape(picked, shape)
         total = reduce_sum(picked)
         return -total if reduction == "sum" else total / -picked.numel()
     keep = target != ignore_index
-    weights = ew.cast(keep, x.dtype)
-    picked = reshape(gather(x, cdim, reshape(ew.where(keep, target, 0), at)), shape)
+    return weighted(x, ew.where(keep, target, 0), ew.cast(keep, x.dtype), reduction)
+
+
+def weighted(x, target, weights, reduction):
+    """-x[n, target[n]] * weights[n] along the class dim, kept ("none"), summed, or summed
+    over the weights' sum ("mean"): nll_loss where targets may be ignored (a weight of 0),
+    and with class weights (nn/functional_losses.py: weights[n] = weight[target[n]])."""
+    from .indexing import gather
+    from .movement import reshape
+    from .reduce import reduce_sum
+    cdim, shape = class_dim(x.ndim), tuple(target.shape)
+    picked = reshape(gather(x, cdim, reshape(target, shape[:cdim] + (1,) + shape[cdim:])),
+                     shape)
     loss = -picked * weights
     if reduction == "none":
         return loss
