@@ -41,7 +41,8 @@ def address(dtype, code, trans_a, trans_b):
     that read B^T (whose transposing pack costs most of a library's compile: znver4, ~0.13 s
     for A and A^T, ~0.3 s more with B^T) and one for dots (~0.13 s; dots takes A @ B^T, so
     it has no transposes)."""
-    build = _build(dtype, code, trans_b)
+    with _lock:
+        build = _build(dtype, code, trans_b)
     build.finish()
     return build.addresses[code, trans_a, trans_b]
 
@@ -59,7 +60,7 @@ def prefetch(variants):
     waiting = []
     with _lock:
         for dtype, code, _, trans_b in variants:
-            build = _build(dtype, code, trans_b, locked=True)
+            build = _build(dtype, code, trans_b)
             if build.state == "new" and build not in waiting:
                 waiting.append(build)
     waiting.sort(key=lambda b: _COST_RANK.get(b.family, 0))   # the costliest to the worker
@@ -142,12 +143,10 @@ class _Build:
             self.done.set()
 
 
-def _build(dtype, code, trans_b, locked=False):
+def _build(dtype, code, trans_b):
+    """The library's _Build, made on first ask (the caller holds _lock)."""
     family = _family(code, trans_b)
     key = (family, dtype, target.host().name)
-    if not locked:
-        with _lock:
-            return _build(dtype, code, trans_b, locked=True)
     if key not in _builds:
         _builds[key] = _Build(family, dtype, code, trans_b)
     return _builds[key]
@@ -175,13 +174,16 @@ class Imports(Mapping):
 
     def __init__(self, fixed, variants):
         self.fixed, self.variants = dict(fixed), dict(variants)
+        self.started = False
 
     def __getitem__(self, name):
         if name in self.fixed:
             return self.fixed[name]
-        if self.variants:       # first the libraries the worker has not started, built here
-            builds = [_build(dtype, code, trans_b) for dtype, code, _, trans_b
-                      in self.variants.values()]
+        if not self.started:    # first the libraries the worker has not started, built here
+            self.started = True
+            with _lock:
+                builds = [_build(dtype, code, trans_b)
+                          for dtype, code, _, trans_b in self.variants.values()]
             for build in builds:
                 if build.claim():
                     build.run(elsewhere=False)
