@@ -15,6 +15,7 @@ import numpy as np
 
 from ..dispatch import bind
 from .registry import defprim
+from .rules import same_dtype
 
 
 def class_dim(ndim):
@@ -71,8 +72,7 @@ def _vjp(g, out, x, target, reduction, ignore_index):
     return (scatter_add(full(x.shape, 0, dtype=g.dtype), cdim, reshape(safe, at), src), None)
 
 
-nll_loss_p = defprim("nll_loss", _impl, _shape_rule, lambda x, *_, **__: x.dtype, _vjp,
-                     ("index",))
+nll_loss_p = defprim("nll_loss", _impl, _shape_rule, same_dtype, _vjp, ("index",))
 
 
 def nll_loss(x, target, reduction, ignore_index=None):

@@ -20,7 +20,7 @@ from .. import dtypes
 from ..dispatch import bind
 from ..errors import DTypeNotImplemented
 from .registry import defprim
-from .rules import norm_dims, same_shape
+from .rules import norm_dims, same_dtype, same_shape
 
 
 def _axis(x, dim):
@@ -58,12 +58,8 @@ def _log_softmax_vjp(g, out, x, dim):
     return (g - exp(out) * reduce_sum(g, norm_dims("log_softmax", dim, out.ndim), True),)
 
 
-def _same_dtype(x, **_):
-    return x.dtype
-
-
-softmax_p = defprim("softmax", _softmax, same_shape, _same_dtype, _softmax_vjp)
-log_softmax_p = defprim("log_softmax", _log_softmax, same_shape, _same_dtype,
+softmax_p = defprim("softmax", _softmax, same_shape, same_dtype, _softmax_vjp)
+log_softmax_p = defprim("log_softmax", _log_softmax, same_shape, same_dtype,
                         _log_softmax_vjp)
 
 
