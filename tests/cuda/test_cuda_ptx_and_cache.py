@@ -99,7 +99,7 @@ def test_a_kernel_is_compiled_from_its_file_in_the_cache(tmp_path, monkeypatch):
     kernel = kernel_cache.jit(numba_cuda(), "exp_kernel", EXP)
     path = tmp_path / "cache" / "cuda" / f"k{kernel_cache.digest(EXP)}.py"
     assert path.read_text() == EXP
-    assert kernel.fn.__code__.co_filename == str(path)     # what numba's cache locates
+    assert kernel.py_func.__code__.co_filename == str(path)     # what numba's cache locates
     _exp_on(kernel)
 
 
@@ -127,7 +127,7 @@ def test_tracecomp_cache_0_turns_the_kernel_cache_off(tmp_path, monkeypatch):
     monkeypatch.setenv("TRACECOMP_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("TRACECOMP_CACHE", "0")
     kernel = kernel_cache.jit(numba_cuda(), "exp_kernel", EXP)
-    assert kernel.fn.__code__.co_filename == "<exp_kernel>"
+    assert kernel.py_func.__code__.co_filename == "<exp_kernel>"
     assert not (tmp_path / "cache").exists()
     _exp_on(kernel)
 
@@ -138,7 +138,7 @@ def test_a_folder_others_can_write_to_is_not_used(tmp_path, monkeypatch):
     folder.chmod(0o777)
     monkeypatch.setenv("TRACECOMP_CACHE_DIR", str(folder))
     kernel = kernel_cache.jit(numba_cuda(), "exp_kernel", EXP)
-    assert kernel.fn.__code__.co_filename == "<exp_kernel>"
+    assert kernel.py_func.__code__.co_filename == "<exp_kernel>"
     assert not (folder / "cuda").exists()
     _exp_on(kernel)
 
