@@ -113,3 +113,13 @@ def _gpu_here():
              "print(numba_cuda().is_available())"
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           env=env, timeout=300).stdout.strip() == "True"
+
+
+def test_a_gpu_tensor_from_outside_the_function_is_read_and_rechecked():
+    """A closure's tensor on the GPU is a constant of the graph (copied to the host once);
+    changing it in place compiles again, as on the CPU."""
+    x = tc.arange(6, dtype=tc.float32).reshape(2, 3).to("cuda")
+    f = tc.compile(lambda: (x * 2).sum(0), backend="cuda")
+    np.testing.assert_array_equal(f().cpu().numpy(), [6, 10, 14])
+    x.add_(1)
+    np.testing.assert_array_equal(f().cpu().numpy(), [10, 14, 18])

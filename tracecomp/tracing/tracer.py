@@ -22,7 +22,7 @@ import threading
 
 import numpy as np
 
-from .. import context, dispatch, grad_mode
+from .. import context, devices, dispatch, grad_mode
 from ..autograd.engine import TRACED
 from ..errors import TraceError
 from ..ir import Graph, Node
@@ -247,8 +247,10 @@ class Tracer:
         hit = self.constants.get(id(t))
         if hit is None:
             # the tensor is kept alive with its node, so its id cannot be reused mid-trace
-            hit = self.constants[id(t)] = (t, self.graph.add_constant(t._data,
-                                                                      self.source()))
+            # a tensor on a GPU: its value, copied to the host once (the backend uploads
+            # the graph's constants once; the version check above re-traces on a change)
+            hit = self.constants[id(t)] = (t, self.graph.add_constant(
+                devices.to_host(t._data), self.source()))
         return hit[1]
 
     def capture(self, t):
