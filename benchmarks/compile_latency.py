@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/compile_latency.py [--runs 5] [--batch 64] [--threads 1]
                                                    [--only mlp-model,...,resnet18-step]
-                                                   [--profile]
+                                                   [--profile] [--device cuda]
 
 Workloads, batch 64 (the models of `tracecomp bench`):
 
@@ -31,6 +31,9 @@ tracecomp` alone in fresh processes, with and without .pyc files. Runs:
   cold:  TRACECOMP_CACHE=0, so LLVM optimizes and compiles every graph;
   warm:  one process fills an empty cache directory, then each run links from it.
 
+--device cuda runs the steps on the GPU (model and batch moved there, each call waited for):
+there "of which LLVM" is 0, and the cache is numba-cuda's kernels (codegen/cuda/kernel_cache.py).
+
 --profile runs one more warm process of mlp-model under cProfile and prints where its first
 step went.
 """
@@ -44,7 +47,7 @@ import tempfile
 import time
 
 
-def child(workload, batch, profile):
+def child(workload, batch, profile, device="cpu"):
     start = time.perf_counter()
     import numpy as np
 
@@ -74,14 +77,17 @@ def child(workload, batch, profile):
     shape = {"mlp": (784,), "lenet": (1, 28, 28), "resnet18": (3, 32, 32)}[kind]
     model = resnet18_module(tc) if kind == "resnet18" else \
         (mlp_module if kind == "mlp" else lenet_module)(tc, None)
-    x = tc.tensor(rng.standard_normal((batch, *shape)).astype(np.float32))
-    y = tc.tensor(rng.integers(0, 10, batch))
+    x = tc.tensor(rng.standard_normal((batch, *shape)).astype(np.float32)).to(device)
+    y = tc.tensor(rng.integers(0, 10, batch)).to(device)
+    model.to(device)
+    finish = tc.cuda.synchronize if device != "cpu" else (lambda: None)
     if workload == "mlp-model":
         compiled = tc.compile(model)
 
         def step():
             model.zero_grad()
             F.cross_entropy(compiled(x), y).backward()
+            finish()
     else:
         opt = tc.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
@@ -92,6 +98,11 @@ def child(workload, batch, profile):
             loss.backward()
             opt.step()
             return loss
+        step_only = step
+
+        def step():
+            step_only()
+            finish()
 
     if profile:
         import cProfile
@@ -107,7 +118,7 @@ def child(workload, batch, profile):
         step()
         seconds.append(time.perf_counter() - t)
         if not _:       # the first call's compile, as the pass log timed it
-            log = (compiled if workload == "mlp-model" else step).pass_log
+            log = (compiled if workload == "mlp-model" else step_only).pass_log
             compiling = sum(r.seconds for r in log)
     print(json.dumps({"import_s": imported - start, "first_s": seconds[0],
                       "compile_s": compiling,
@@ -115,8 +126,9 @@ def child(workload, batch, profile):
                       "llvm_s": sum(llvm_s), "modules": len(llvm_s)}))
 
 
-def run_child(env, workload, batch, profile=False):
-    args = [sys.executable, __file__, "--child", workload, "--batch", str(batch)]
+def run_child(env, workload, batch, profile=False, device="cpu"):
+    args = [sys.executable, __file__, "--child", workload, "--batch", str(batch),
+            "--device", device]
     if profile:
         subprocess.run(args + ["--profile"], env=env, check=True)
         return None
@@ -182,10 +194,11 @@ def main():
     parser.add_argument("--only", default=",".join(WORKLOADS),
                         help=f"comma-separated workloads (default all: {','.join(WORKLOADS)})")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--child", choices=WORKLOADS, help=argparse.SUPPRESS)
     opts = parser.parse_args()
     if opts.child:
-        return child(opts.child, opts.batch, opts.profile)
+        return child(opts.child, opts.batch, opts.profile, opts.device)
     batch = {w: opts.batch or BATCH.get(w, 64) for w in WORKLOADS}
     chosen = [w for w in opts.only.split(",") if w]
     unknown = sorted(set(chosen) - set(WORKLOADS))
@@ -204,14 +217,16 @@ def main():
             base.update({v: str(opts.threads) for v in ("OPENBLAS_NUM_THREADS",
                                                          "OMP_NUM_THREADS", "MKL_NUM_THREADS")})
         off = {**base, "TRACECOMP_CACHE": "0"}
-        run_child(off, chosen[0], batch[chosen[0]])     # writes the bytecode
+        run_child(off, chosen[0], batch[chosen[0]], device=opts.device)     # writes the bytecode
         for workload in chosen:
             with tempfile.TemporaryDirectory(prefix="tracecomp-latency-") as cache_dir:
                 on = {**base, "TRACECOMP_CACHE": "1", "TRACECOMP_CACHE_DIR": cache_dir}
-                cold = [run_child(off, workload, batch[workload]) for _ in range(opts.runs)]
-                fill = run_child(on, workload, batch[workload])
+                cold = [run_child(off, workload, batch[workload], device=opts.device)
+                        for _ in range(opts.runs)]
+                fill = run_child(on, workload, batch[workload], device=opts.device)
                 entries = len(os.listdir(cache_dir))
-                warm = [run_child(on, workload, batch[workload]) for _ in range(opts.runs)]
+                warm = [run_child(on, workload, batch[workload], device=opts.device)
+                        for _ in range(opts.runs)]
             report(workload, opts.runs, batch[workload], fill, cold, warm, entries)
         for bytecode, name in [(True, ".pyc cached"), (False, "no .pyc at all")]:
             with tempfile.TemporaryDirectory(prefix="tracecomp-pycache-") as folder:

@@ -219,9 +219,11 @@ def table(workload, results, rounds, load=None):
               (f" {workload.note}." if workload.note else "")]
     if workload.copy_gbs:
         shares = ", ".join(f"{r.name} {r.of_copy:.0%}" for r in results if r.of_copy)
-        lines += ["", f"Copy bandwidth of this host, numpy copying one such array (one "
-                      f"thread) in the same rounds (read and write): {workload.copy_gbs:.1f} "
-                      f"GB/s. Throughput as a share of it: {shares}."]
+        how = "of this host, numpy copying one such array (one thread)" \
+            if workload.copy_device == "cpu" else \
+            "of the GPU, the driver copying one such array from device to device"
+        lines += ["", f"Copy bandwidth {how} in the same rounds (read and write): "
+                      f"{workload.copy_gbs:.1f} GB/s. Throughput as a share of it: {shares}."]
     if load is not None and load.noise() >= NOISY_CORES:
         lines += ["", f"**Noisy:** {load.describe()} while this workload ran: its timings "
                       f"are not to be trusted."]

@@ -154,7 +154,7 @@ def run_workload(workload, rounds, round_s, log=print, settle_s=0.0):
             res.status = _failure(exc)
             del live[name]
     order = list(live)
-    copy, copies = _copy_call(workload.copy_bytes, round_s), []
+    copy, copies = _copy_call(workload.copy_bytes, round_s, workload.copy_device), []
     for r in range(rounds):
         k = r % len(order) if order else 0
         for name in order[k:] + order[:k]:
@@ -175,15 +175,26 @@ def run_workload(workload, rounds, round_s, log=print, settle_s=0.0):
     return results
 
 
-def _copy_call(nbytes, round_s):
-    """(call, calls per round) of numpy copying nbytes into another array, or None."""
+def _copy_call(nbytes, round_s, device="cpu"):
+    """(call, calls per round) of copying nbytes into another array, or None: numpy's copy
+    on the CPU, the driver's device-to-device copy on a GPU (waited for)."""
     if not nbytes:
         return None
     src = np.random.default_rng(0).integers(0, 255, nbytes, dtype=np.uint8)
-    dst = np.empty_like(src)
+    if device == "cpu":
+        dst = np.empty_like(src)
 
-    def call():
-        np.copyto(dst, src)
+        def call():
+            np.copyto(dst, src)
+    else:
+        from tracecomp.codegen.cuda.compat import numba_cuda
+        cuda = numba_cuda()
+        src = cuda.to_device(src)
+        dst = cuda.device_array_like(src)
+
+        def call():
+            dst.copy_to_device(src)
+            cuda.synchronize()
     call()
     return call, max(1, min(10_000, round(round_s / _time_calls(call, 1))))
 
