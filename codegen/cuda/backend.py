@@ -14,8 +14,6 @@ it leaves its results on the device as DeviceArrays (tensors on 'cuda'), and
 Without a GPU, numba's simulator runs the same kernels when NUMBA_ENABLE_CUDASIM=1 is set
 before numba is imported (slowly: a Python thread per GPU thread); tests/cuda does that.
 """
-import contextlib
-
 import numpy as np
 
 from tracecomp.device_array import DeviceArray
@@ -26,7 +24,7 @@ from tracecomp.passes import fusion
 from tracecomp.passes.target import Target
 
 from ..interp import execute
-from . import kernel_cache, ptx, source
+from . import buffers, compile_ahead, kernel_cache, launcher, ptx, source
 from .compat import numba_cuda, quick_thread_switching, simulating
 
 TARGET = Target("cuda", source.supported)
@@ -35,19 +33,28 @@ SIM_THREADS, SIM_TILE = 32, 8   # on the simulator, where each thread is a Pytho
 DEVICE = device("cuda", 0)      # where the kernels run (tensors live on cuda:0 only)
 
 
-def compile_graph(graph, updates=None):
+def compile_graph(graph, updates=None, hold_buffers=True):
     """A runner(arrays) -> arrays for graph, its kernels compiled for the GPU at hand.
-    `updates` (registry.py) is not used: every output is a device array of its own."""
+    `updates` (registry.py) is not used: every output is a device array of its own.
+    hold_buffers: whether the runner keeps device buffers between calls (buffers.py); an
+    eager op's runner, one of thousands cached, does not."""
     cuda = _cuda()
     threads, tile = (SIM_THREADS, SIM_TILE) if simulating() else (THREADS, TILE)
     plan = fusion.run(graph, TARGET)
     names = node_names(graph)
-    steps = [_step(cuda, group, k, threads, tile, names) for k, group in enumerate(plan.groups)]
+    kept = _kept_between_calls(graph, plan.groups) if hold_buffers else set()
+    steps = [_step(cuda, group, k, threads, tile, names, group.root in kept, hold_buffers)
+             for k, group in enumerate(plan.groups)]
+    compile_ahead.run([s.kernel_job for s in steps if hasattr(s, "kernel_job")])
     position = {n: k for k, n in enumerate(graph.inputs)}
+    read = {x for g in plan.groups for x in g.inputs} | set(graph.outputs)
+    unread = {k for k, n in enumerate(graph.inputs) if n not in read}
 
     def on_device(arrays):
         """The outputs as device arrays, from the inputs as device arrays (0-d ones as 1
-        element): what tensors on 'cuda' hold, so nothing crosses to the host."""
+        element): what tensors on 'cuda' hold, so nothing crosses to the host. Values
+        inside and out are flat arrays of their node's size (a DeviceArray holds the
+        shape; reshaping a numba array costs a new Python object)."""
         values = {n: arrays[position[n]] for n in graph.inputs}
         for step in steps:
             step(values)
@@ -57,8 +64,9 @@ def compile_graph(graph, updates=None):
         """Numpy arrays in, numpy arrays out (every backend's runner); where any input is a
         tensor's DeviceArray (a tensor on 'cuda'), the outputs stay on the device too."""
         resident = any(type(a) is DeviceArray for a in arrays)
-        outputs = on_device([a.array if type(a) is DeviceArray else to_device(cuda, a)
-                             for a in arrays])
+        outputs = on_device([a.array if type(a) is DeviceArray else
+                             None if k in unread else to_device(cuda, a)
+                             for k, a in enumerate(arrays)])
         if resident:
             return [DeviceArray(v, o.shape, o.dtype, DEVICE) for v, o in
                     zip(outputs, graph.outputs)]
@@ -97,42 +105,84 @@ def to_host(value, node):
     return value.copy_to_host().reshape(node.shape)
 
 
-def _step(cuda, group, k, threads, tile, names):
-    """The function that computes group's root into `values` (device arrays)."""
+def _flat(array):
+    return array if array.ndim == 1 else array.reshape(array.size)
+
+
+def _kept_between_calls(graph, groups):
+    """The kernel results that never leave a call (no output is one or a view of one):
+    each gets one buffer, made at the first call and written again by every later one
+    (calls run in order on the GPU's stream, so no call reads another's)."""
+    base = {}
+    for group in groups:
+        root = group.root
+        base[root] = base.get(root.inputs[0], root.inputs[0]) if _aliases_input(group) \
+            else root
+    leaving = {base.get(o, o) for o in graph.outputs}
+    return {g.root for g in groups if g.kind not in ("view", "constant")} - leaving
+
+
+def _aliases_input(group):
+    """Whether the group's root is its first input's buffer: a view, or a guard (a check on
+    the host that passes its operand on unchanged)."""
+    return group.kind == "view" or (group.kind != "constant" and len(group.nodes) == 1
+                                    and "guard" in group.root.prim.tags)
+
+
+def _step(cuda, group, k, threads, tile, names, kept=False, hold=True):
+    """The function that computes group's root into `values` (flat device arrays), into a
+    buffer of its own (buffers.py: `kept` inside the call, else an output's)."""
     root = group.root
     if group.kind == "constant":     # copied to the device once: kernels never write into
-        value = to_device(cuda, root.params["value"])          # their inputs
+        value = _flat(to_device(cuda, root.params["value"]))          # their inputs
         return lambda values: values.__setitem__(root, value)
-    if group.kind == "view":          # a reshape of a stored value: the same buffer
-        return lambda values: values.__setitem__(
-            root, values[root.inputs[0]].reshape(root.shape or (1,)))
+    if group.kind == "view":          # a reshape of a stored value: the same flat buffer
+        return lambda values: values.__setitem__(root, values[root.inputs[0]])
     name = f"kernel{k}_{root.op}"
     plan = source.launch_for(group, name, threads, tile)
     if plan is None:
         return _host_step(cuda, group, names)
     kernel = kernel_cache.jit(cuda, name, source.PREAMBLE + plan.text)
-
-    switching = quick_thread_switching if simulating() else contextlib.nullcontext
+    run = launcher.Launcher(kernel, plan.blocks, plan.threads,
+                            [x.shape for x in group.inputs] + [(root.size,)])
+    if simulating():
+        run = _switching_quickly(run)
+    result = buffers.Kept(cuda, root.size, root.dtype) if kept else \
+        buffers.Spares(cuda, root.size, root.dtype, reuse=hold)
+    inputs, size = group.inputs, root.size
 
     def launch(values):
-        out = cuda.device_array(root.size, root.dtype)
-        if root.size:
-            with switching():
-                kernel[plan.blocks, plan.threads](*[values[x] for x in group.inputs], out)
-        values[root] = out.reshape(root.shape or (1,))
+        out = result()
+        if size:
+            run([values[x] for x in inputs] + [out])
+        values[root] = out
     launch.source = plan.text
+    launch.kernel_job = (kernel, [(x.dtype, len(x.shape) or 1) for x in group.inputs]
+                         + [(root.dtype, 1)])
     launch.ptx_kernel = ptx.Kernel(name, plan.text, ptx.arg_types(group))
+    return launch
+
+
+def _switching_quickly(run):
+    def launch(arrays):
+        with quick_thread_switching():
+            run(arrays)
     return launch
 
 
 def _host_step(cuda, group, names):
     """The group's nodes with their numpy impls on the host, as the reference backend runs
-    them; the operands come over from the device and the root goes back."""
+    them; the operands come over from the device and the root goes back. A guard's root
+    is its checked operand unchanged: that stays where it is."""
+    root = group.root
+    guard = _aliases_input(group)
+
     def run(values):
         env = {x: values[x].copy_to_host().reshape(x.shape) if x.op != CONSTANT
                else x.params["value"] for x in group.inputs}
         for node in group.nodes:
             env[node] = execute(node, env, names)
-        values[group.root] = to_device(cuda, env[group.root])
+        values[root] = values[root.inputs[0]] if guard else \
+            _flat(to_device(cuda, env[root]))
     run.on_host = True
     return run

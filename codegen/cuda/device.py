@@ -46,6 +46,7 @@ class CudaDevice:
         self.cuda = cuda
         self.compiled = {}          # eager op key -> runner.on_device
         self.number_dtypes = {}     # eager op key, numbers by type -> their kernel dtypes
+        self.scalars = {}           # (dtype, bytes, device) -> a Python number's 0-d value
 
     # --- torch.cuda's questions ----------------------------------------------------------
     def device_count(self):
@@ -93,7 +94,8 @@ class CudaDevice:
         hit = self.compiled.get(key) if key is not None else None
         if hit is None:
             shape, dtype = _result_spec(prim, operands, params)
-            run = backend.compile_graph(_one_node_graph(prim, operands, params, shape, dtype))
+            run = backend.compile_graph(_one_node_graph(prim, operands, params, shape, dtype),
+                                        hold_buffers=False)
             hit = (NotImplemented if run.host_steps else run.on_device), shape, dtype
             if key is not None:
                 if len(self.compiled) >= CACHE_LIMIT:
@@ -132,9 +134,20 @@ class CudaDevice:
                     return operands
                 if dtype.kind != "f" and value.item() != o:     # an integer rounded away
                     return operands
-                o = self.to_device(value, where)
+                o = self._scalar(value, where)
             made.append(o)
         return made
+
+    def _scalar(self, value, where):
+        """A 0-d numpy value on the device, uploaded once per dtype and value: kernels
+        never write into their inputs, so every op with that number may read it."""
+        key = (value.dtype.str, value.tobytes(), where)
+        hit = self.scalars.get(key)
+        if hit is None:
+            if len(self.scalars) >= CACHE_LIMIT:
+                del self.scalars[next(iter(self.scalars))]
+            hit = self.scalars[key] = self.to_device(value, where)
+        return hit
 
 
 _NUMBERS = (int, float, bool)

@@ -41,10 +41,27 @@ FORMAT_VERSION = 1
 FOLDER = "cuda"     # inside the cache folder, beside the llvm cache's .tcobj entries
 
 
+# kernels made in this process, by their text: a graph compiled again (a training step
+# whose optimizer now has state) or another graph with the same kernel reuses its compiled
+# code instead of compiling it anew; at most JITTED_LIMIT, the oldest dropped
+_jitted = {}
+JITTED_LIMIT = 4096
+
+
 def jit(cuda, name, text):
     """The numba-cuda kernel `name` defined by the Python source `text`, through the disk
     cache when it is on."""
     path = source_path(text)
+    key = (name, text, path)
+    kernel = _jitted.get(key)
+    if kernel is None:
+        if len(_jitted) >= JITTED_LIMIT:
+            del _jitted[next(iter(_jitted))]
+        kernel = _jitted[key] = _jit(cuda, name, text, path)
+    return kernel
+
+
+def _jit(cuda, name, text, path):
     namespace = {}
     exec(compile(text, path or f"<{name}>", "exec"), namespace)
     if simulating():            # the kernel body runs as Python there: IEEE math as CUDA's

@@ -1,0 +1,81 @@
+"""Kernel launches with little Python between them.
+
+    launch = Launcher(kernel, blocks, threads, shapes)   # kernel: a numba-cuda dispatcher
+    launch(arrays)            # device arrays, one per argument, each of its shape's size
+
+numba-cuda's `kernel[blocks, threads](*arrays)` types every argument, looks its overload
+up, wraps each array and lays out its fields, on every call: ~40 us of Python on an H200
+machine (2026-12-04), where torch launches an op in ~8. Our kernels' arguments are all
+C-contiguous arrays whose shapes the graph fixes, so only the data pointers change from
+call to call. The first call goes through the dispatcher (which compiles the kernel and
+picks its overload); later ones hand cuda.core the same argument list numba builds for
+an array (meminfo, parent, size, itemsize, data pointer, shape, strides), with everything
+but the pointers made once. The array passed in may be flat: its shape is the graph's.
+
+On numba's simulator, or where numba-cuda's internals differ from what this expects
+(another version), every call goes through the dispatcher: the same kernel, slower.
+"""
+import math
+import warnings
+
+import numpy as np
+
+from .compat import simulating
+
+
+class Launcher:
+    def __init__(self, kernel, blocks, threads, shapes):
+        self.kernel, self.blocks, self.threads = kernel, blocks, threads
+        self.shapes = [tuple(s) or (1,) for s in shapes]    # a 0-d value as 1 element
+        self.fast = None        # (cuda.core launch, stream, config, kernel, templates)
+
+    def __call__(self, arrays):
+        if self.fast is None:
+            self._first(arrays)
+            return
+        launch, stream, config, handle, templates = self.fast
+        args = []
+        for array, (head, tail) in zip(arrays, templates):
+            args += head
+            args.append(array.device_ctypes_pointer.value or 0)    # None: empty
+            args += tail
+        launch(stream, config, handle, *args)
+
+    def _first(self, arrays):
+        shaped = [a if a.shape == s else a.reshape(s) for a, s in zip(arrays, self.shapes)]
+        numba_errors = _numba_errors()
+        with warnings.catch_warnings():     # a small grid is what a small tensor needs
+            warnings.simplefilter("ignore", numba_errors.NumbaPerformanceWarning)
+            self.kernel[self.blocks, self.threads](*shaped)
+        if not simulating():
+            self.fast = _fast_path(self.kernel, self.blocks, self.threads, shaped)
+
+
+def _numba_errors():
+    from numba.cuda.core import errors
+    return errors
+
+
+def _fast_path(kernel, blocks, threads, arrays):
+    """What a direct launch needs, or False where this numba-cuda is not as expected."""
+    try:
+        from cuda.core import LaunchConfig, Stream, launch
+        from numba.cuda import types
+        overload = kernel.overloads[tuple(kernel.typeof_pyval(a) for a in arrays)]
+        if not all(isinstance(t, types.Array) and t.layout == "C"
+                   for t in overload.argument_types):
+            return False
+        handle = overload._codelibrary.get_cufunc().kernel
+    except (ImportError, AttributeError, KeyError):
+        return False
+    templates = []
+    for a in arrays:
+        itemsize = np.dtype(a.dtype).itemsize
+        strides, step = [], itemsize
+        for d in reversed(a.shape):
+            strides.append(step)
+            step *= d
+        templates.append(([0, 0, math.prod(a.shape), itemsize],
+                          [*a.shape, *reversed(strides)]))
+    config = LaunchConfig(grid=blocks, block=threads, shmem_size=0)
+    return launch, Stream.from_handle(0), config, handle, templates
