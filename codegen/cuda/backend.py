@@ -24,7 +24,7 @@ from tracecomp.passes import fusion
 from tracecomp.passes.target import Target
 
 from ..interp import execute
-from . import buffers, compile_ahead, kernel_cache, launcher, ptx, source
+from . import buffers, compile_ahead, cublas, kernel_cache, launcher, ptx, source
 from .compat import numba_cuda, quick_thread_switching, simulating
 
 TARGET = Target("cuda", source.supported)
@@ -139,6 +139,11 @@ def _step(cuda, group, k, threads, tile, names, kept=False, hold=True):
     if group.kind == "view":          # a reshape of a stored value: the same flat buffer
         return lambda values: values.__setitem__(root, values[root.inputs[0]])
     name = f"kernel{k}_{root.op}"
+    result = buffers.Kept(cuda, root.size, root.dtype) if kept else \
+        buffers.Spares(cuda, root.size, root.dtype, reuse=hold)
+    blas = cublas.product(group)
+    if blas is not None:
+        return _cublas_step(blas, root, result, name)
     plan = source.launch_for(group, name, threads, tile)
     if plan is None:
         return _host_step(cuda, group, names)
@@ -147,8 +152,6 @@ def _step(cuda, group, k, threads, tile, names, kept=False, hold=True):
                             [x.shape for x in group.inputs] + [(root.size,)])
     if simulating():
         run = _switching_quickly(run)
-    result = buffers.Kept(cuda, root.size, root.dtype) if kept else \
-        buffers.Spares(cuda, root.size, root.dtype, reuse=hold)
     inputs, size = group.inputs, root.size
 
     def launch(values):
@@ -160,6 +163,16 @@ def _step(cuda, group, k, threads, tile, names, kept=False, hold=True):
     launch.kernel_job = (kernel, [(x.dtype, len(x.shape) or 1) for x in group.inputs]
                          + [(root.dtype, 1)])
     launch.ptx_kernel = ptx.Kernel(name, plan.text, ptx.arg_types(group))
+    return launch
+
+
+def _cublas_step(blas, root, result, name):
+    def launch(values):
+        out = result()
+        if root.size:
+            blas(values, out)
+        values[root] = out
+    launch.source = f"# {name}: {root.op} by cuBLAS (CuPy; codegen/cuda/cublas.py)\n"
     return launch
 
 

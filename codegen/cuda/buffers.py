@@ -15,8 +15,10 @@ makes one per parameter, momentum buffer and gradient. So:
            numba array over its memory) is never written again.
 
 On numba's simulator an output is always a fresh array: there the arrays are numpy
-arrays whose views the reference counts below would not see.
+arrays whose views the reference counts below would not see. TRACECOMP_CUDA_REUSE=0 makes
+it so on a GPU too.
 """
+import os
 import sys
 
 from .compat import simulating
@@ -42,7 +44,8 @@ class Spares:
 
     def __init__(self, cuda, size, dtype, reuse=True):
         self.cuda, self.size, self.dtype, self.spare = cuda, size, dtype, []
-        self.reuse = reuse and not simulating()
+        self.reuse = reuse and not simulating() and \
+            os.environ.get("TRACECOMP_CUDA_REUSE", "1") != "0"
 
     def __call__(self):
         for a in self.spare:

@@ -13,9 +13,11 @@ an array (meminfo, parent, size, itemsize, data pointer, shape, strides), with e
 but the pointers made once. The array passed in may be flat: its shape is the graph's.
 
 On numba's simulator, or where numba-cuda's internals differ from what this expects
-(another version), every call goes through the dispatcher: the same kernel, slower.
+(another version), or with TRACECOMP_CUDA_LAUNCH=dispatcher, every call goes through the
+dispatcher: the same kernel, slower.
 """
 import math
+import os
 import warnings
 
 import numpy as np
@@ -47,7 +49,7 @@ class Launcher:
         with warnings.catch_warnings():     # a small grid is what a small tensor needs
             warnings.simplefilter("ignore", numba_errors.NumbaPerformanceWarning)
             self.kernel[self.blocks, self.threads](*shaped)
-        if not simulating():
+        if not simulating() and os.environ.get("TRACECOMP_CUDA_LAUNCH") != "dispatcher":
             self.fast = _fast_path(self.kernel, self.blocks, self.threads, shaped)
 
 

@@ -71,3 +71,17 @@ def test_workers_fill_the_disk_cache_with_a_graphs_kernels(tmp_path, monkeypatch
     assert all(sum(k._cache_hits.values()) == 1 and not k._cache_misses for k in kernels)
     for g, w in zip(got, f(x, y)):
         np.testing.assert_allclose(g.cpu().numpy(), w.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_a_large_product_goes_through_cublas_where_cupy_is_installed(transpose):
+    pytest.importorskip("cupy")
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((2, 512, 384)).astype(np.float32)
+    b = rng.standard_normal((640, 384) if transpose else (384, 640)).astype(np.float32)
+    f = tc.compile(lambda p, q: p @ (q.T if transpose else q), backend="cuda")
+    got = f(tc.from_numpy(a).to("cuda"), tc.from_numpy(b).to("cuda"))
+    assert "by cuBLAS" in f.cuda_source["forward"]
+    want = a.astype(np.float64) @ (b.T if transpose else b).astype(np.float64)
+    err = np.linalg.norm(got.cpu().numpy() - want) / np.linalg.norm(want)
+    assert err < 1e-6, err
