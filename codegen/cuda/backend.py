@@ -24,7 +24,7 @@ from tracecomp.passes import fusion
 from tracecomp.passes.target import Target
 
 from ..interp import execute
-from . import buffers, compile_ahead, cublas, kernel_cache, launcher, ptx, source
+from . import buffers, cublas, kernel_cache, launcher, ptx, source
 from .compat import numba_cuda, quick_thread_switching, simulating
 
 TARGET = Target("cuda", source.supported)
@@ -45,7 +45,6 @@ def compile_graph(graph, updates=None, hold_buffers=True):
     kept = _kept_between_calls(graph, plan.groups) if hold_buffers else set()
     steps = [_step(cuda, group, k, threads, tile, names, group.root in kept, hold_buffers)
              for k, group in enumerate(plan.groups)]
-    compile_ahead.run([s.kernel_job for s in steps if hasattr(s, "kernel_job")])
     position = {n: k for k, n in enumerate(graph.inputs)}
     read = {x for g in plan.groups for x in g.inputs} | set(graph.outputs)
     unread = {k for k, n in enumerate(graph.inputs) if n not in read}
@@ -160,8 +159,6 @@ def _step(cuda, group, k, threads, tile, names, kept=False, hold=True):
             run([values[x] for x in inputs] + [out])
         values[root] = out
     launch.source = plan.text
-    launch.kernel_job = (kernel, [(x.dtype, len(x.shape) or 1) for x in group.inputs]
-                         + [(root.dtype, 1)])
     launch.ptx_kernel = ptx.Kernel(name, plan.text, ptx.arg_types(group))
     return launch
 

@@ -1,12 +1,12 @@
 """What only a real GPU runs (NUMBA_ENABLE_CUDASIM=0 on a machine with one; skipped on
 the simulator, as in CI): kernels launched straight through cuda.core after their first
 call (launcher.py), output buffers reused only when nothing holds them (buffers.py), and
-a graph's kernels compiled by worker processes into the disk cache (compile_ahead.py)."""
+large products through cuBLAS where CuPy is installed (cublas.py)."""
 import numpy as np
 import pytest
 
 import tracecomp as tc
-from tracecomp.codegen.cuda import compile_ahead, kernel_cache, launcher, source
+from tracecomp.codegen.cuda import kernel_cache, launcher, source
 from tracecomp.codegen.cuda.compat import numba_cuda, simulating
 
 pytestmark = pytest.mark.skipif(simulating(), reason="needs a GPU (runs on the simulator)")
@@ -47,30 +47,6 @@ def test_an_output_buffer_is_reused_only_when_nothing_holds_it():
     assert c._data.array.device_ctypes_pointer.value == pointer_a       # free: reused
     np.testing.assert_array_equal(b.cpu().numpy(), (np.arange(6) + 1) * 2 + 1)
     np.testing.assert_array_equal(c.cpu().numpy(), (np.arange(6) + 2) * 2 + 1)
-
-
-def test_workers_fill_the_disk_cache_with_a_graphs_kernels(tmp_path, monkeypatch):
-    monkeypatch.setenv("TRACECOMP_CACHE_DIR", str(tmp_path))
-    monkeypatch.setenv("TRACECOMP_CUDA_COMPILE_WORKERS", "2")
-    seen = []
-    run = compile_ahead.run
-    monkeypatch.setattr(compile_ahead, "run", lambda kernels: seen.append(
-        [k for k, _ in kernels]) or run(kernels))
-
-    def f(x, y):        # kernels of their own: each reduction ends a fused group
-        a = (x * y).sum(1)
-        b = (x - y).abs().amax(0)
-        c = (x.exp() + 1).sum(0)
-        d = (y * 3).cumsum(1)
-        return a, b, c, d, (a.sum() + b.sum()) * c.mean(), d.amin(1) - a
-    x, y = tc.randn(8, 5), tc.randn(8, 5)
-    got = tc.compile(f, backend="cuda")(x.to("cuda"), y.to("cuda"))
-    (kernels,) = seen
-    assert len(kernels) >= compile_ahead.MIN_KERNELS
-    # each kernel came from the cache the workers filled: loaded, not compiled here
-    assert all(sum(k._cache_hits.values()) == 1 and not k._cache_misses for k in kernels)
-    for g, w in zip(got, f(x, y)):
-        np.testing.assert_allclose(g.cpu().numpy(), w.numpy(), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("transpose", [False, True])
