@@ -1,7 +1,7 @@
 """The CUDA backend: a graph -> fused groups -> numba-cuda kernels -> a runner.
 
 compile_graph(graph) fuses for the CUDA Target (source.supported says what one kernel
-computes), turns each group a kernel computes (source.launch_for: elementwise, windows,
+computes), turns each group a kernel computes (launches.launch_for: elementwise, windows,
 reductions, scans, matmuls) into one compiled by numba.cuda.jit through the disk cache
 (kernel_cache.py), and returns a runner that keeps every value on the device from kernel
 to kernel. What no kernel computes yet (sorting, LAPACK, ...) runs as a host step with
@@ -24,7 +24,7 @@ from tracecomp.passes import fusion
 from tracecomp.passes.target import Target
 
 from ..interp import execute
-from . import buffers, cublas, kernel_cache, launcher, ptx, source
+from . import buffers, cublas, kernel_cache, launcher, launches, ptx, source
 from .compat import numba_cuda, quick_thread_switching, simulating
 
 TARGET = Target("cuda", source.supported)
@@ -143,7 +143,7 @@ def _step(cuda, group, k, threads, tile, names, kept=False, hold=True):
     blas = cublas.product(group)
     if blas is not None:
         return _cublas_step(blas, root, result, name)
-    plan = source.launch_for(group, name, threads, tile)
+    plan = launches.launch_for(group, name, threads, tile)
     if plan is None:
         return _host_step(cuda, group, names)
     kernel = kernel_cache.jit(cuda, name, source.PREAMBLE + plan.text)

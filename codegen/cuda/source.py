@@ -10,11 +10,11 @@ float32 stays float32 (a Python float constant would widen it). The group's inpu
 as device arrays of their own shapes (a 0-d one as a 1-element array), the result as a
 flat array. numba.cuda.jit compiles the text for the GPU at hand, and numba.cuda.compile_ptx
 for any GPU without one, which is how the tests check that every emitted kernel is real
-CUDA and not only what the simulator runs. Reductions, matmuls and scans have kernels of
-their own shapes (reduce_source, matmul_source, scan_source); launch_for picks a group's.
+CUDA and not only what the simulator runs. Reductions, products and scans have kernels of
+their own shapes (reduce_source, matmul_source, dots_source, scan_source);
+launches.launch_for picks a group's.
 """
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -402,27 +402,35 @@ def _digits(flat, sizes):
     return out[::-1]
 
 
+def _operand_reader(group, batch):
+    """read(x, row, col): the expression of a matmul operand's element (the group's
+    argument for x, or for a transpose in the group its input with the last two indices
+    swapped, no copy, as the BLAS's trans flags do for the llvm backend); `batch` are the
+    index expressions of the batch dims, for operands that have them (one without is
+    shared by every item)."""
+    members = set(group.nodes)
+    args = {x: f"in{k}" for k, x in enumerate(group.inputs)}
+
+    def read(x, row, col):
+        lead = batch if x.ndim > 2 else []
+        if x in members:
+            return f"{args[x.inputs[0]]}[{', '.join(lead + [col, row])}]"
+        return f"{args[x]}[{', '.join(lead + [row, col])}]"
+    return read, ", ".join([args[x] for x in group.inputs] + ["out"])
+
+
 def matmul_source(group, name, tile=16):
     """The source of `def name(a, b, out)` for a matmul group: C = A @ B in tiles of tile x
     tile (launch a grid of (ceil(N / tile), ceil(M / tile), batch) blocks of (tile, tile)
     threads), each block staging a tile of A and one of B in shared memory per step along
-    K. A batched product takes its item from blockIdx.z; an operand without batch dims is
-    shared by every item. A transpose in the group is read as its input with the last two
-    indices swapped (no copy), as the BLAS's trans flags do for the llvm backend.
-    Accumulates in the product's dtype."""
-    root, members = group.root, set(group.nodes)
+    K. A batched product takes its item from blockIdx.z. Accumulates in the product's
+    dtype."""
+    root = group.root
     (m, n), kdim = root.shape[-2:], root.inputs[0].shape[-1]
     t = SCALAR[root.dtype]
-    args = {x: f"in{k}" for k, x in enumerate(group.inputs)}
-    batch = _digits("cuda.blockIdx.z", root.shape[:-2])
-
-    def read(x, row, col):
-        lead = batch if x.ndim > 2 else []
-        if x in members:                # a transpose: its input, indices swapped
-            return f"{args[x.inputs[0]]}[{', '.join(lead + [col, row])}]"
-        return f"{args[x]}[{', '.join(lead + [row, col])}]"
+    read, params = _operand_reader(group, _digits("cuda.blockIdx.z", root.shape[:-2]))
     a, b = root.inputs
-    return (f"def {name}({', '.join([args[x] for x in group.inputs] + ['out'])}):\n"
+    return (f"def {name}({params}):\n"
             f"    sa = cuda.shared.array(({tile}, {tile}), {t})\n"
             f"    sb = cuda.shared.array(({tile}, {tile}), {t})\n"
             f"    tx = cuda.threadIdx.x\n"
@@ -441,6 +449,41 @@ def matmul_source(group, name, tile=16):
             f"        cuda.syncthreads()\n"
             f"    if row < {m} and col < {n}:\n"
             f"        out[cuda.blockIdx.z * {m * n} + row * {n} + col] = acc\n")
+
+
+def dots_source(group, name, threads):
+    """The source of `def name(a, b, out)` for a matmul group with few results and a long
+    K (a convolution's weight gradient: a 6x25 result over K = 50176): one block of
+    `threads` threads per result element (launch out.size blocks), each thread summing a
+    strided share of the K products, the block then adding its threads' sums in halves.
+    The tiled kernel would give such a product one or two blocks walking all of K. Sums
+    in a fixed order, float32 products in float64 rounded once (as a float32 sum)."""
+    root = group.root
+    (m, n), kdim = root.shape[-2:], root.inputs[0].shape[-1]
+    t = SCALAR[np.dtype(np.float64) if root.dtype == np.float32 else root.dtype]
+    read, params = _operand_reader(group, _digits(f"(o // {m * n})", root.shape[:-2]))
+    a, b = root.inputs
+    return (f"def {name}({params}):\n"
+            f"    o = cuda.blockIdx.x\n"
+            f"    t = cuda.threadIdx.x\n"
+            f"    row = (o // {n}) % {m}\n"
+            f"    col = o % {n}\n"
+            f"    acc = {t}(0)\n"
+            f"    k = t\n"
+            f"    while k < {kdim}:\n"
+            f"        acc = {t}(acc + {read(a, 'row', 'k')} * {read(b, 'k', 'col')})\n"
+            f"        k += {threads}\n"
+            f"    part = cuda.shared.array({threads}, {t})\n"
+            f"    part[t] = acc\n"
+            f"    cuda.syncthreads()\n"
+            f"    s = {threads // 2}\n"
+            f"    while s > 0:\n"
+            f"        if t < s:\n"
+            f"            part[t] = {t}(part[t] + part[t + s])\n"
+            f"        cuda.syncthreads()\n"
+            f"        s //= 2\n"
+            f"    if t == 0:\n"
+            f"        out[o] = {SCALAR[root.dtype]}(part[0])\n")
 
 
 def reduce_source(group, name, threads=128):
@@ -495,7 +538,7 @@ def reduce_source(group, name, threads=128):
             f"        out[o] = {SCALAR[root.dtype]}(part[0])\n")
 
 
-def _scan_lines(root):
+def scan_lines(root):
     """(shape, dim, n, inner, lines): the scanned shape (a 0-d value as 1 element), its dim
     and length there, the stride of that dim, and how many lines run along it."""
     shape, dim = root.shape or (1,), root.params["dim"]
@@ -512,7 +555,7 @@ def scan_source(group, name):
     `k = j` in the loop, numba-cuda 0.30.4 on an H200 stored logcumsumexp's last step one
     line too far (the simulator did not)."""
     root = group.root
-    shape, dim, n, inner, lines = _scan_lines(root)
+    shape, dim, n, inner, lines = scan_lines(root)
     index = _digits(f"(i // {inner})", shape[:dim]) + ["{}"] \
         + _digits(f"(i % {inner})", shape[dim + 1:])
     read = f"in0[{', '.join(index)}]"
@@ -540,46 +583,3 @@ def scan_source(group, name):
             f"            v = {t}({read.format('k')})\n"
             f"{body}"
             f"            out[at_out] = {written}\n")
-
-
-@dataclass(frozen=True)
-class Launch:
-    text: str           # the kernel's source (`def name(in0, .., out)`)
-    blocks: object      # the grid: an int or a (x, y, z) tuple
-    threads: object     # per block: an int or a (x, y) tuple
-
-
-def _fit(threads, work):
-    """A block of at most `threads` threads and no more than `work` needs, a power of two
-    (reductions combine in halves): a small tensor gets a small block, which costs the GPU
-    nothing and numba's simulator (a Python thread per GPU thread) much less."""
-    n = 1
-    while n < min(threads, work):
-        n *= 2
-    return n
-
-
-def launch_for(group, name, threads=128, tile=16):
-    """The kernel of a group and how to launch it, or None for a kind no kernel computes:
-    elementwise and window groups a thread per element, reductions a block of `threads`
-    per output element, matmuls (tile x tile)-thread blocks over C and the batch, scans
-    (groups of their own, "opaque" to fusion) a thread per scanned line."""
-    root = group.root
-    if group.kind in ("elementwise", "unfold", "fold"):
-        threads = _fit(threads, root.size)
-        return Launch(kernel_source(group, name), -(-root.size // threads), threads)
-    if group.kind == "reduce":
-        threads = _fit(threads, root.inputs[0].size // max(root.size, 1))
-        return Launch(reduce_source(group, name, threads), root.size, threads)
-    if group.kind == "opaque" and (root.op in SCAN or root.op in CUM_ARG) \
-            and supported(root):
-        lines = _scan_lines(root)[-1]
-        threads = _fit(threads, lines)
-        return Launch(scan_source(group, name), -(-lines // threads), threads)
-    if group.kind == "matmul":
-        m, n = root.shape[-2:]
-        batch = int(np.prod(root.shape[:-2], dtype=np.int64))
-        tile = _fit(tile, max(m, n))
-        return Launch(matmul_source(group, name, tile), (-(-n // tile), -(-m // tile), batch),
-                      (tile, tile))
-    return None

@@ -19,7 +19,7 @@ import pytest
 
 import tracecomp as tc
 import tracecomp.nn.functional as F
-from tracecomp.codegen.cuda import source
+from tracecomp.codegen.cuda import launches, source
 from tracecomp.codegen.cuda.backend import SIM_THREADS, SIM_TILE
 from tracecomp.codegen.cuda.compat import numba_cuda
 from tracecomp.dispatch import bind
@@ -85,6 +85,12 @@ PROGRAMS = {
     "cross_entropy": (lambda x, y: F.cross_entropy(x, y), (_f32(6, 4), rng.integers(0, 4, 6))),
     "linear_relu": (lambda x, w, b: (x @ w.t() + b).relu() @ w, (_f32(5, 7), _f32(9, 7),
                                                                  _f32(9))),
+    # few results over a long K: a block per result (a conv's weight gradient); positive
+    # terms, so that float32 BLAS's own rounding stays within the comparison's 2e-6
+    "matmul_long_k": (lambda a, b, c: (a @ b, c.t() @ b, c.t().unsqueeze(0).expand(2, 3, 1100)
+                                        @ b),
+                      tuple(np.abs(_f32(*shape)) for shape in [(3, 1100), (1100, 2),
+                                                                (1100, 3)])),
     "matmul_transposed": (lambda a, b: (a.t() @ b.t(), a @ a.t()), (_f32(10, 3), _f32(12, 10))),
     "matmul_float64": (lambda a, b: a @ b, (_f32(4, 17).astype(np.float64),
                                             _f32(17, 2).astype(np.float64))),
@@ -138,12 +144,12 @@ PROGRAMS = {
 
 
 def _kernels(fn, arrays, threads=SIM_THREADS, tile=SIM_TILE):
-    """[(group, name, source.Launch)] of the program's groups that kernels compute, from
+    """[(group, name, launches.Launch)] of the program's groups that kernels compute, from
     the graph as compiled code hands it to a backend (compound primitives in their parts)."""
     graph = decompose.run(trace(fn, *[tc.tensor(a) for a in arrays]))
     out = []
     for k, g in enumerate(fusion.run(graph, CUDA).groups):
-        plan = source.launch_for(g, f"kernel{k}", threads, tile)
+        plan = launches.launch_for(g, f"kernel{k}", threads, tile)
         if plan is not None:
             out.append((g, f"kernel{k}", plan))
     return graph, out
