@@ -473,17 +473,7 @@ def dots_source(group, name, threads):
             f"    while k < {kdim}:\n"
             f"        acc = {t}(acc + {read(a, 'row', 'k')} * {read(b, 'k', 'col')})\n"
             f"        k += {threads}\n"
-            f"    part = cuda.shared.array({threads}, {t})\n"
-            f"    part[t] = acc\n"
-            f"    cuda.syncthreads()\n"
-            f"    s = {threads // 2}\n"
-            f"    while s > 0:\n"
-            f"        if t < s:\n"
-            f"            part[t] = {t}(part[t] + part[t + s])\n"
-            f"        cuda.syncthreads()\n"
-            f"        s //= 2\n"
-            f"    if t == 0:\n"
-            f"        out[o] = {SCALAR[root.dtype]}(part[0])\n")
+            + _block_combine(t, threads, "part[t] + part[t + s]", SCALAR[root.dtype]))
 
 
 def reduce_source(group, name, threads=128):
@@ -525,7 +515,14 @@ def reduce_source(group, name, threads=128):
             f"{body}\n"
             f"        acc = {t}({step})\n"
             f"        r += {threads}\n"
-            f"    part = cuda.shared.array({threads}, {t})\n"
+            + _block_combine(t, threads, merge, SCALAR[root.dtype]))
+
+
+def _block_combine(t, threads, merge, out_type):
+    """The end of a kernel with a block per result: each thread's `acc` (of type t) into
+    shared memory, combined in halves by `merge` of part[t] and part[t + s], and thread 0
+    storing the result as out_type into out[o]."""
+    return (f"    part = cuda.shared.array({threads}, {t})\n"
             f"    part[t] = acc\n"
             f"    cuda.syncthreads()\n"
             f"    s = {threads // 2}\n"
@@ -535,7 +532,7 @@ def reduce_source(group, name, threads=128):
             f"        cuda.syncthreads()\n"
             f"        s //= 2\n"
             f"    if t == 0:\n"
-            f"        out[o] = {SCALAR[root.dtype]}(part[0])\n")
+            f"        out[o] = {out_type}(part[0])\n")
 
 
 def scan_lines(root):
