@@ -27,7 +27,8 @@ from ..interp import execute
 from . import buffers, cublas, kernel_cache, launcher, launches, ptx, source
 from .compat import numba_cuda, quick_thread_switching, simulating
 
-TARGET = Target("cuda", source.supported)
+# multi_output: an elementwise kernel also stores the members read after it (source.py)
+TARGET = Target("cuda", source.supported, multi_output=True)
 THREADS, TILE = 256, 16     # per block: threads, and a matmul block's side (TILE x TILE)
 SIM_THREADS, SIM_TILE = 32, 8   # on the simulator, where each thread is a Python thread
 DEVICE = device("cuda", 0)      # where the kernels run (tensors live on cuda:0 only)
@@ -43,7 +44,7 @@ def compile_graph(graph, updates=None, hold_buffers=True):
     plan = fusion.run(graph, TARGET)
     names = node_names(graph)
     kept = _kept_between_calls(graph, plan.groups) if hold_buffers else set()
-    steps = [_step(cuda, group, k, threads, tile, names, group.root in kept, hold_buffers)
+    steps = [_step(cuda, group, k, threads, tile, names, kept, hold_buffers)
              for k, group in enumerate(plan.groups)]
     position = {n: k for k, n in enumerate(graph.inputs)}
     read = {x for g in plan.groups for x in g.inputs} | set(graph.outputs)
@@ -118,7 +119,8 @@ def _kept_between_calls(graph, groups):
         base[root] = base.get(root.inputs[0], root.inputs[0]) if _aliases_input(group) \
             else root
     leaving = {base.get(o, o) for o in graph.outputs}
-    return {g.root for g in groups if g.kind not in ("view", "constant")} - leaving
+    return {v for g in groups if g.kind not in ("view", "constant")
+            for v in g.values()} - leaving
 
 
 def _aliases_input(group):
@@ -128,9 +130,10 @@ def _aliases_input(group):
                                     and "guard" in group.root.prim.tags)
 
 
-def _step(cuda, group, k, threads, tile, names, kept=False, hold=True):
-    """The function that computes group's root into `values` (flat device arrays), into a
-    buffer of its own (buffers.py: `kept` inside the call, else an output's)."""
+def _step(cuda, group, k, threads, tile, names, kept=frozenset(), hold=True):
+    """The function that computes group's root (and its stores) into `values` (flat device
+    arrays), each into a buffer of its own (buffers.py: those in `kept` stay inside the
+    call, the others are outputs')."""
     root = group.root
     if group.kind == "constant":     # copied to the device once: kernels never write into
         value = _flat(to_device(cuda, root.params["value"]))          # their inputs
@@ -138,26 +141,28 @@ def _step(cuda, group, k, threads, tile, names, kept=False, hold=True):
     if group.kind == "view":          # a reshape of a stored value: the same flat buffer
         return lambda values: values.__setitem__(root, values[root.inputs[0]])
     name = f"kernel{k}_{root.op}"
-    result = buffers.Kept(cuda, root.size, root.dtype) if kept else \
-        buffers.Spares(cuda, root.size, root.dtype, reuse=hold)
+    written = group.values()
+    results = [buffers.Kept(cuda, v.size, v.dtype) if v in kept else
+               buffers.Spares(cuda, v.size, v.dtype, reuse=hold) for v in written]
     blas = cublas.product(group)
     if blas is not None:
-        return _cublas_step(blas, root, result, name)
+        return _cublas_step(blas, root, results[0], name)
     plan = launches.launch_for(group, name, threads, tile)
     if plan is None:
         return _host_step(cuda, group, names)
     kernel = kernel_cache.jit(cuda, name, source.PREAMBLE + plan.text)
     run = launcher.Launcher(kernel, plan.blocks, plan.threads,
-                            [x.shape for x in group.inputs] + [(root.size,)])
+                            [x.shape for x in group.inputs] + [(v.size,) for v in written])
     if simulating():
         run = _switching_quickly(run)
     inputs, size = group.inputs, root.size
 
     def launch(values):
-        out = result()
+        outs = [result() for result in results]
         if size:
-            run([values[x] for x in inputs] + [out])
-        values[root] = out
+            run([values[x] for x in inputs] + outs)
+        for v, out in zip(written, outs):
+            values[v] = out
     launch.source = plan.text
     launch.ptx_kernel = ptx.Kernel(name, plan.text, ptx.arg_types(group))
     return launch

@@ -35,9 +35,9 @@ class Kernel:
 def arg_types(group):
     """(dtype name, ndim) of each argument backend._step launches group's kernel with: the
     group's inputs as C-contiguous device arrays of their own shapes (a 0-d value as a
-    1-element array), then the root's flat 1-d output."""
+    1-element array), then the flat 1-d outputs of the root and its stores."""
     return tuple((x.dtype.name, max(x.ndim, 1)) for x in group.inputs) \
-        + ((group.root.dtype.name, 1),)
+        + tuple((v.dtype.name, 1) for v in group.values())
 
 
 class GraphPTX:

@@ -363,15 +363,18 @@ class _Kernel:
         return self._as(last.format(*operands, **names), node.dtype)
 
     def source(self, name):
-        root = self.group.root
-        result = self.value(root, _digits("i", root.shape))
-        params = [self.args[x] for x in self.group.inputs] + ["out"]
+        root, stores = self.group.root, self.group.stores
+        index = _digits("i", root.shape)
+        results = [self.value(v, index) for v in self.group.values()]
+        outs = ["out"] + [f"out{k}" for k in range(1, len(results))]
+        params = [self.args[x] for x in self.group.inputs] + outs
         body = "\n".join("        " + line for line in self.lines)
+        del stores          # each has the root's shape (fusion's rule): stored at i too
         return (f"def {name}({', '.join(params)}):\n"
                 f"    i = cuda.grid(1)\n"
                 f"    if i < {root.size}:\n"
                 f"{body}\n"
-                f"        out[i] = {result}\n")
+                + "".join(f"        {o}[i] = {r}\n" for o, r in zip(outs, results)))
 
 
 def _literal(value):
@@ -385,8 +388,10 @@ def _literal(value):
 
 
 def kernel_source(group, name):
-    """The source of `def name(in0, .., out)` computing an elementwise group's root into
-    the flat `out` (PREAMBLE holds the imports it needs)."""
+    """The source of `def name(in0, .., out, out1, ..)` computing an elementwise group's
+    root into the flat `out`, and each of its stores (members read after the kernel, of
+    the root's shape) into the next: a momentum buffer and the parameter it updates in
+    one kernel. PREAMBLE holds the imports it needs."""
     return _Kernel(group).source(name)
 
 

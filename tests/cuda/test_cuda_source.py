@@ -19,7 +19,7 @@ import pytest
 
 import tracecomp as tc
 import tracecomp.nn.functional as F
-from tracecomp.codegen.cuda import launches, source
+from tracecomp.codegen.cuda import launches, ptx, source
 from tracecomp.codegen.cuda.backend import SIM_THREADS, SIM_TILE
 from tracecomp.codegen.cuda.compat import numba_cuda
 from tracecomp.dispatch import bind
@@ -28,7 +28,7 @@ from tracecomp.passes import decompose, fusion
 from tracecomp.passes.target import Target
 from tracecomp.tracing.tracer import trace
 
-CUDA = Target("cuda (simulated)", source.supported, matmul_transposes=False)
+CUDA = Target("cuda (simulated)", source.supported, matmul_transposes=False, multi_output=True)
 rng = np.random.default_rng(0)
 
 
@@ -44,6 +44,12 @@ _DIVISION = (np.array([5.5, -5.5, 5.5, -5.5, 0.0, -0.0, 3.0, -3.0, np.inf, -np.i
 
 
 # name -> (fn, example arrays): elementwise kernels, with movement ops folded in
+def _momentum_step(buf, grad, param):
+    buf = buf * 0.9 + grad
+    shared = (grad * 2).exp()
+    return buf, param - 0.1 * buf, shared.sum(0), shared.amax(1)
+
+
 PROGRAMS = {
     "gelu_tanh": (lambda x, a, b: F.gelu(x * a + b, approximate="tanh"),
                   (_f32(3, 5), _f32(5), _f32(3, 1))),
@@ -85,6 +91,10 @@ PROGRAMS = {
     "cross_entropy": (lambda x, y: F.cross_entropy(x, y), (_f32(6, 4), rng.integers(0, 4, 6))),
     "linear_relu": (lambda x, w, b: (x @ w.t() + b).relu() @ w, (_f32(5, 7), _f32(9, 7),
                                                                  _f32(9))),
+    # one kernel stores a member read after it too (an SGD momentum step's buffer and
+    # parameter), and a value read by two later kernels
+    "stored_members": (lambda b, g, p: _momentum_step(b, g, p),
+                       (_f32(4, 6), _f32(4, 6), _f32(4, 6))),
     # few results over a long K: a block per result (a conv's weight gradient); positive
     # terms, so that float32 BLAS's own rounding stays within the comparison's 2e-6
     "matmul_long_k": (lambda a, b, c: (a @ b, c.t() @ b, c.t().unsqueeze(0).expand(2, 3, 1100)
@@ -162,13 +172,13 @@ def _compile(name, text):
 
 
 def _run(group, kernel, plan, values):
-    """The kernel on the simulator: the group's root from its inputs' values."""
+    """The kernel on the simulator: the group's root and stores from its inputs' values."""
     cuda = numba_cuda()
     # copies: the simulator writes every argument back, a constant's read-only array too
     args = [np.array(values[x]).reshape(np.shape(values[x]) or (1,)) for x in group.inputs]
-    out = np.zeros(group.root.size, group.root.dtype)
-    cuda.jit(kernel)[plan.blocks, plan.threads](*args, out)
-    return out.reshape(group.root.shape)
+    outs = [np.zeros(v.size, v.dtype) for v in group.values()]
+    cuda.jit(kernel)[plan.blocks, plan.threads](*args, *outs)
+    return {v: out.reshape(v.shape) for v, out in zip(group.values(), outs)}
 
 
 @pytest.mark.parametrize("name", PROGRAMS)
@@ -185,7 +195,7 @@ def test_kernel_gives_the_eager_answer_on_the_simulator(name):
             values[node] = node.prim.impl(*args, **node.params)
         for group, kname, plan in kernels:
             if group.root not in values and all(x in values for x in group.inputs):
-                values[group.root] = _run(group, _compile(kname, plan.text), plan, values)
+                values.update(_run(group, _compile(kname, plan.text), plan, values))
     assert all(out in values for out in graph.outputs)
     wants = fn(*[tc.tensor(a) for a in arrays])
     for out, want in zip(graph.outputs, wants if isinstance(wants, tuple) else (wants,)):
@@ -205,8 +215,7 @@ def test_every_kernel_compiles_to_ptx_for_sm90(tmp_path):
     for name, (fn, arrays) in PROGRAMS.items():
         _, kernels = _kernels(fn, arrays, threads=128)
         for group, kname, plan in kernels:
-            args = [[x.dtype.name, max(x.ndim, 1)] for x in group.inputs] \
-                + [[group.root.dtype.name, 1]]
+            args = [list(arg) for arg in ptx.arg_types(group)]     # as the backend launches
             jobs.append({"program": name, "name": kname, "source": plan.text, "args": args})
     (tmp_path / "jobs.json").write_text(json.dumps(jobs))
     script = textwrap.dedent("""
