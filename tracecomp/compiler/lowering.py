@@ -27,7 +27,9 @@ def lower(art, graph, n_outputs, bridged, compile_graph, memory_budget=None):
                 art.partition_log += log
                 return graph
             graph = run_passes(graph, [("remat", rematerialize)], "simplified", log_records)
-        graph = run_passes(graph, decompose_pipeline(), "simplified", log_records)
+        # merging repeated parts would also merge what remat recomputes on purpose
+        graph = run_passes(graph, decompose_pipeline(merge=memory_budget is None),
+                           "simplified", log_records)
         graphs["forward.optimized"] = graph
         art.run_forward = lowered(compile_graph, graph, "forward", log_records, updates)
         return _show_code(art)

@@ -33,11 +33,14 @@ def simplify_pipeline():
     ]
 
 
-def decompose_pipeline():
+def decompose_pipeline(merge=False):
     """After autodiff, before a backend: primitives that are one node for the tape and for
-    autodiff (log_softmax) split into the primitives kernels fuse."""
-    from ..passes import decompose
-    return [("decompose", decompose.run)]
+    autodiff (log_softmax) split into the primitives kernels fuse. merge: then repeated
+    parts merged (a whole step's nll_loss and its gradient both mask the targets), where
+    no simplification follows."""
+    from ..passes import cse, dce, decompose
+    return [("decompose", decompose.run)] + ([("cse", cse.run), ("dce", dce.run)]
+                                             if merge else [])
 
 
 def lowered(compile_graph, graph, label, log_records, updates=None):
