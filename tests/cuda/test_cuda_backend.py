@@ -123,3 +123,28 @@ def test_a_gpu_tensor_from_outside_the_function_is_read_and_rechecked():
     np.testing.assert_array_equal(f().cpu().numpy(), [6, 10, 14])
     x.add_(1)
     np.testing.assert_array_equal(f().cpu().numpy(), [10, 14, 18])
+
+
+def test_an_optimizer_step_on_gpu_parameters_of_a_compiled_model_runs_fused():
+    """compile(model) on the GPU with an eager loss and optimizer: the optimizer's update is
+    one compiled cuda call (compiler/fused_step.py), with the eager loop's numbers."""
+    from tracecomp.compiler import fused_step
+
+    def net():
+        tc.manual_seed(0)
+        return nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+    ref, model = net(), net().to("cuda")
+    compiled = tc.compile(model)
+    ref_opt = tc.optim.SGD(ref.parameters(), lr=0.1, momentum=0.9)
+    opt = tc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x, y = tc.randn(4, 6), tc.tensor([0, 2, 1, 0])
+    for _ in range(3):
+        ref_opt.zero_grad()
+        F.cross_entropy(ref(x), y).backward()
+        ref_opt.step()
+        opt.zero_grad()
+        F.cross_entropy(compiled(x.to("cuda")), y.to("cuda")).backward()
+        opt.step()
+    assert fused_step._STEPS[opt].steps == 3 and not fused_step._STEPS[opt].off
+    for p, q in zip(ref.parameters(), model.parameters()):
+        _close(q.cpu(), p)

@@ -17,8 +17,9 @@ When (`use(opt)`):
   step looped, 0.81 ms compiled; SGD with momentum, memory-bound, gains little there, and
   1.56 -> 0.95 ms over 80 small parameters, where the loop's per-op cost dominates).
 Never with `fused=False`, `differentiable=True`, a tensor hyperparameter (its value would
-be baked in), a parameter off the CPU, or while a compiled function traces the step (it
-is then part of that function's graph).
+be baked in), parameters on different devices, or while a compiled function traces the
+step (it is then part of that function's graph). On a GPU the update is one compiled
+call of the cuda backend, where the loop runs a few device ops per parameter.
 
 A changed hyperparameter (a scheduler's new lr) compiles the update again, as it does a
 compiled whole step; an optimizer whose update compiled more than MAX_COMPILES times in
@@ -36,9 +37,11 @@ import numpy as np
 
 from .. import context
 from ..debug_log import emit
+from ..device_array import DeviceArray
 from ..optim import optimizer as optimizer_module
 from ..tensor import Tensor
 
+_STORAGE = (np.ndarray, DeviceArray)   # a tensor's data on the CPU, and on a GPU
 MAX_COMPILES = 4        # the first two steps compile twice (the state appears at step 1)
 PAYBACK_STEPS = 200
 
@@ -124,8 +127,11 @@ def use(opt):
     if any(isinstance(v, Tensor) for g in groups for k, v in g.items() if k != "params"):
         return False
     with_grad = [p for g in groups for p in g["params"] if p.grad is not None]
-    if not with_grad or not all(type(p._data) is np.ndarray and
-                                type(p.grad._data) is np.ndarray for p in with_grad):
+    if not with_grad:
+        return False
+    kind = type(with_grad[0]._data)     # all on the CPU, or all on the GPU (one graph's)
+    if kind not in _STORAGE or not all(type(p._data) is kind and type(p.grad._data) is kind
+                                       for p in with_grad):
         return False
     compiled = _COMPILED_PARAMS.get
     return fused or all(compiled(id(p)) is p for p in with_grad)
