@@ -141,15 +141,15 @@ def _step(cuda, group, k, threads, tile, names, kept=frozenset(), hold=True):
     if group.kind == "view":          # a reshape of a stored value: the same flat buffer
         return lambda values: values.__setitem__(root, values[root.inputs[0]])
     name = f"kernel{k}_{root.op}"
+    blas = cublas.product(group)
+    plan = launches.launch_for(group, name, threads, tile) if blas is None else None
+    if blas is None and plan is None:
+        return _host_step(cuda, group, names)
     written = group.values()
     results = [buffers.Kept(cuda, v.size, v.dtype) if v in kept else
                buffers.Spares(cuda, v.size, v.dtype, reuse=hold) for v in written]
-    blas = cublas.product(group)
     if blas is not None:
         return _cublas_step(blas, root, results[0], name)
-    plan = launches.launch_for(group, name, threads, tile)
-    if plan is None:
-        return _host_step(cuda, group, names)
     kernel = kernel_cache.jit(cuda, name, source.PREAMBLE + plan.text)
     run = launcher.Launcher(kernel, plan.blocks, plan.threads,
                             [x.shape for x in group.inputs] + [(v.size,) for v in written])

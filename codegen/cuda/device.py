@@ -27,7 +27,15 @@ from tracecomp.passes import decompose
 from . import backend
 from .compat import numba_cuda, simulating
 
-CACHE_LIMIT = 4096      # compiled eager ops kept; beyond it the oldest go
+CACHE_LIMIT = 4096      # entries each cache below keeps; beyond it the oldest go
+
+
+def _remember(cache, key, value):
+    """cache[key] = value, the oldest entry dropped when the cache is full; returns value."""
+    if len(cache) >= CACHE_LIMIT:
+        del cache[next(iter(cache))]
+    cache[key] = value
+    return value
 
 
 def found():
@@ -98,9 +106,7 @@ class CudaDevice:
                                         hold_buffers=False)
             hit = (NotImplemented if run.host_steps else run.on_device), shape, dtype
             if key is not None:
-                if len(self.compiled) >= CACHE_LIMIT:
-                    del self.compiled[next(iter(self.compiled))]
-                self.compiled[key] = hit
+                _remember(self.compiled, key, hit)
         run, shape, dtype = hit
         if run is NotImplemented:
             return run
@@ -119,9 +125,7 @@ class CudaDevice:
             return operands
         key = _key(prim, [type(o) if type(o) in _NUMBERS else o for o in operands], params)
         if key not in self.number_dtypes:
-            if len(self.number_dtypes) >= CACHE_LIMIT:
-                del self.number_dtypes[next(iter(self.number_dtypes))]
-            self.number_dtypes[key] = _number_dtypes(prim, operands, params)
+            _remember(self.number_dtypes, key, _number_dtypes(prim, operands, params))
         wanted = self.number_dtypes[key]
         if wanted is None:
             return operands
@@ -144,9 +148,7 @@ class CudaDevice:
         key = (value.dtype.str, value.tobytes(), where)
         hit = self.scalars.get(key)
         if hit is None:
-            if len(self.scalars) >= CACHE_LIMIT:
-                del self.scalars[next(iter(self.scalars))]
-            hit = self.scalars[key] = self.to_device(value, where)
+            hit = _remember(self.scalars, key, self.to_device(value, where))
         return hit
 
 

@@ -30,7 +30,7 @@ DOTS_MAX_RESULTS, DOTS_MIN_K = 4096, 1024
 
 @dataclass(frozen=True)
 class Launch:
-    text: str           # the kernel's source (`def name(in0, .., out)`)
+    text: str           # the kernel's source (`def name(in0, .., out, ..)`)
     blocks: object      # the grid: an int or a (x, y, z) tuple
     threads: object     # per block: an int or a (x, y) tuple
 

@@ -363,13 +363,12 @@ class _Kernel:
         return self._as(last.format(*operands, **names), node.dtype)
 
     def source(self, name):
-        root, stores = self.group.root, self.group.stores
-        index = _digits("i", root.shape)
+        root = self.group.root
+        index = _digits("i", root.shape)    # the stores have the root's shape (fusion's rule)
         results = [self.value(v, index) for v in self.group.values()]
         outs = ["out"] + [f"out{k}" for k in range(1, len(results))]
         params = [self.args[x] for x in self.group.inputs] + outs
         body = "\n".join("        " + line for line in self.lines)
-        del stores          # each has the root's shape (fusion's rule): stored at i too
         return (f"def {name}({', '.join(params)}):\n"
                 f"    i = cuda.grid(1)\n"
                 f"    if i < {root.size}:\n"
