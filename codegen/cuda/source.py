@@ -4,7 +4,7 @@
 
 One thread per output element. The thread's flat index is split into the root's index (C
 order); movement ops fold into that index arithmetic through the shared index maps
-(codegen/index_maps.py, with SourceIndexOps printing Python expressions); each elementwise
+(codegen/index_maps.py, with index_source.py printing Python expressions); each elementwise
 node is one line (or a few, for a rule of several steps), cast to its dtype so that
 float32 stays float32 (a Python float constant would widen it). The group's inputs arrive
 as device arrays of their own shapes (a 0-d one as a 1-element array), the result as a
@@ -27,6 +27,8 @@ from tracecomp.codegen.kernel_facts import (
 )
 from tracecomp.ir import Node
 from tracecomp.ops.conv import out_size
+
+from .index_source import HoistedIndexOps, digits
 
 # numba's scalar types under the names the kernels use
 SCALAR = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64", np.dtype(np.int64): "i64",
@@ -137,43 +139,6 @@ CUM_ARG = {"cumargmax": ("fi", "({0} == {0} and ({1} != {1} or {1} >= {0}))"),
            "cumargmin": ("fi", "({0} == {0} and ({1} != {1} or {1} <= {0}))")}
 
 
-class SourceIndexOps:
-    """index_maps' IndexOps printing Python integer expressions (numba types them int64)."""
-
-    def const(self, n):
-        return str(int(n))
-
-    def add(self, a, b):
-        return f"({a} + {b})"
-
-    def sub(self, a, b):
-        return f"({a} - {b})"
-
-    def mul(self, a, b):
-        return f"({a} * {b})"
-
-    def div(self, a, b):
-        return f"({a} // {b})"
-
-    def rem(self, a, b):
-        return f"({a} % {b})"
-
-    def lt(self, a, b):
-        return f"({a} < {b})"
-
-    def ge(self, a, b):
-        return f"({a} >= {b})"
-
-    def eq(self, a, b):
-        return f"({a} == {b})"
-
-    def and_(self, p, q):
-        return f"({p} and {q})"
-
-    def select(self, p, a, b):
-        return f"({a} if {p} else {b})"
-
-
 def _kind(dtype):
     return "f" if dtype.kind == "f" else "b" if dtype.kind == "b" else "i"
 
@@ -222,7 +187,9 @@ class _Kernel:
     def __init__(self, group):
         self.group, self.members = group, set(group.nodes)
         self.args = {x: f"in{k}" for k, x in enumerate(group.inputs)}
-        self.lines, self.memo, self.ix = [], {}, SourceIndexOps()
+        self.lines, self.memo = [], {}
+        self.ix = HoistedIndexOps(self)
+        self.typed = {}         # variable -> its dtype, for the casts' results
         self.depth = 0          # loops the next line sits in (argmax's)
 
     def emit(self, text, name=None):
@@ -297,7 +264,7 @@ class _Kernel:
         computed inside the loop stay inside (the memo is restored after it)."""
         x, dim, keep = node.inputs[0], node.params["dim"], node.params["keepdim"]
         if dim is None:
-            count, at = x.size, lambda j: _digits(j, x.shape)
+            count, at = x.size, lambda j: digits(j, x.shape)
         else:
             dim %= x.ndim
             count = x.shape[dim]
@@ -343,7 +310,14 @@ class _Kernel:
         return total
 
     def _as(self, value, dtype):
-        return self.emit(f"{SCALAR[dtype]}({value})")
+        """`value` in `dtype`: a cast, unless it is a cast's result of that dtype already
+        (each cast is a call numba types, ~1 ms of a kernel's compile)."""
+        known = self.typed.get(value)
+        if known is not None and known == dtype:    # not `get() == dtype`: numpy's float64
+            return value                            # equals None
+        name = self.emit(f"{SCALAR[dtype]}({value})")
+        self.typed[name] = dtype
+        return name
 
     def _elementwise(self, node, index):
         compute = compute_dtype(node)
@@ -364,7 +338,7 @@ class _Kernel:
 
     def source(self, name):
         root = self.group.root
-        index = _digits("i", root.shape)    # the stores have the root's shape (fusion's rule)
+        index = digits("i", root.shape, self.ix)   # the stores have the root's shape
         results = [self.value(v, index) for v in self.group.values()]
         outs = ["out"] + [f"out{k}" for k in range(1, len(results))]
         params = [self.args[x] for x in self.group.inputs] + outs
@@ -394,18 +368,6 @@ def kernel_source(group, name):
     return _Kernel(group).source(name)
 
 
-def _digits(flat, sizes):
-    """Expressions of the C-order index over `sizes` of the flat index expression."""
-    out, rest = [], flat
-    for d in range(len(sizes) - 1, -1, -1):
-        if d == 0:
-            out.append(rest)
-        else:
-            out.append(f"(({rest}) % {sizes[d]})")
-            rest = f"(({rest}) // {sizes[d]})"
-    return out[::-1]
-
-
 def _operand_reader(group, batch):
     """read(x, row, col): the expression of a matmul operand's element (the group's
     argument for x, or for a transpose in the group its input with the last two indices
@@ -432,7 +394,7 @@ def matmul_source(group, name, tile=16):
     root = group.root
     (m, n), kdim = root.shape[-2:], root.inputs[0].shape[-1]
     t = SCALAR[root.dtype]
-    read, params = _operand_reader(group, _digits("cuda.blockIdx.z", root.shape[:-2]))
+    read, params = _operand_reader(group, digits("cuda.blockIdx.z", root.shape[:-2]))
     a, b = root.inputs
     return (f"def {name}({params}):\n"
             f"    sa = cuda.shared.array(({tile}, {tile}), {t})\n"
@@ -465,7 +427,7 @@ def dots_source(group, name, threads):
     root = group.root
     (m, n), kdim = root.shape[-2:], root.inputs[0].shape[-1]
     t = SCALAR[np.dtype(np.float64) if root.dtype == np.float32 else root.dtype]
-    read, params = _operand_reader(group, _digits(f"(o // {m * n})", root.shape[:-2]))
+    read, params = _operand_reader(group, digits(f"(o // {m * n})", root.shape[:-2]))
     a, b = root.inputs
     return (f"def {name}({params}):\n"
             f"    o = cuda.blockIdx.x\n"
@@ -501,7 +463,7 @@ def reduce_source(group, name, threads=128):
     init = init.format(t=t, low=low, high=high)
     kept = [n for d, n in enumerate(x.shape) if d not in dims]
     reduced = [n for d, n in enumerate(x.shape) if d in dims]
-    out_index, red_index = iter(_digits("o", kept)), iter(_digits("r", reduced))
+    out_index, red_index = iter(digits("o", kept)), iter(digits("r", reduced))
     index = [next(red_index) if d in dims else next(out_index) for d in range(x.ndim)]
     k = _Kernel(group)
     value = k._as(k.value(x, index), acc)
@@ -557,8 +519,8 @@ def scan_source(group, name):
     line too far (the simulator did not)."""
     root = group.root
     shape, dim, n, inner, lines = scan_lines(root)
-    index = _digits(f"(i // {inner})", shape[:dim]) + ["{}"] \
-        + _digits(f"(i % {inner})", shape[dim + 1:])
+    index = digits(f"(i // {inner})", shape[:dim]) + ["{}"] \
+        + digits(f"(i % {inner})", shape[dim + 1:])
     read = f"in0[{', '.join(index)}]"
     first, rest = (f"{n - 1}", f"range({n - 2}, -1, -1)") if root.params.get("reverse") \
         else ("0", f"range(1, {n})")
