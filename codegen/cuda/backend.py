@@ -1,19 +1,23 @@
 """The CUDA backend: a graph -> fused groups -> numba-cuda kernels -> a runner.
 
 compile_graph(graph) fuses for the CUDA Target (source.supported says what one kernel
-computes), turns each group a kernel computes (launches.launch_for: elementwise, windows,
-reductions, scans, matmuls) into one compiled by numba.cuda.jit through the disk cache
-(kernel_cache.py), and returns a runner that keeps every value on the device from kernel
-to kernel. What no kernel computes yet (sorting, LAPACK, ...) runs as a host step with
-the numpy impls, its operands copied to the host and its result back; the fusion log
-names each one ("a kernel of its own (no native lowering)"). The runner takes and returns
-numpy arrays, as every backend's does (codegen/registry.py); given a tensor's DeviceArray
-it leaves its results on the device as DeviceArrays (tensors on 'cuda'), and
-`run.on_device` runs on numba device arrays directly (eager ops, device.py).
+computes), writes a kernel for each group one computes (launches.launch_for: elementwise,
+windows, reductions, scans, matmuls), compiles them all together (build.py: numba's
+compile_ptx in worker processes, cubins cached on disk; on the simulator, or with
+TRACECOMP_CUDA_LAUNCH=dispatcher, numba.cuda.jit one by one: kernel_cache.py), and returns
+a runner that keeps every value on the device from kernel to kernel. What no kernel
+computes yet (sorting, LAPACK, ...) runs as a host step with the numpy impls, its operands
+copied to the host and its result back; the fusion log names each one ("a kernel of its
+own (no native lowering)"). The runner takes and returns numpy arrays, as every backend's
+does (codegen/registry.py); given a tensor's DeviceArray it leaves its results on the
+device as DeviceArrays (tensors on 'cuda'), and `run.on_device` runs on numba device
+arrays directly (eager ops, device.py).
 
 Without a GPU, numba's simulator runs the same kernels when NUMBA_ENABLE_CUDASIM=1 is set
 before numba is imported (slowly: a Python thread per GPU thread); tests/cuda does that.
 """
+import os
+
 import numpy as np
 
 from tracecomp.device_array import DeviceArray
@@ -24,7 +28,7 @@ from tracecomp.passes import fusion
 from tracecomp.passes.target import Target
 
 from ..interp import execute
-from . import buffers, cublas, kernel_cache, launcher, launches, ptx, source
+from . import buffers, build, cublas, kernel_cache, launcher, launches, ptx, source
 from .compat import numba_cuda, quick_thread_switching, simulating
 
 # multi_output: an elementwise kernel also stores the members read after it (source.py)
@@ -44,8 +48,15 @@ def compile_graph(graph, updates=None, hold_buffers=True):
     plan = fusion.run(graph, TARGET)
     names = node_names(graph)
     kept = _kept_between_calls(graph, plan.groups) if hold_buffers else set()
-    steps = [_step(cuda, group, k, threads, tile, names, kept, hold_buffers)
+    # the kernels build.py compiles together (all but the simulator's and the dispatcher's)
+    pending = None if simulating() or os.environ.get("TRACECOMP_CUDA_LAUNCH") == "dispatcher" \
+        else []
+    steps = [_step(cuda, group, k, threads, tile, names, kept, hold_buffers, pending)
              for k, group in enumerate(plan.groups)]
+    if pending:
+        loaded = build.load([kernel for _, kernel in pending], ptx.target_cc())
+        for (run, _), code in zip(pending, loaded):
+            run.handle, run.code = code.handle, code
     position = {n: k for k, n in enumerate(graph.inputs)}
     read = {x for g in plan.groups for x in g.inputs} | set(graph.outputs)
     unread = {k for k, n in enumerate(graph.inputs) if n not in read}
@@ -130,10 +141,11 @@ def _aliases_input(group):
                                     and "guard" in group.root.prim.tags)
 
 
-def _step(cuda, group, k, threads, tile, names, kept=frozenset(), hold=True):
+def _step(cuda, group, k, threads, tile, names, kept=frozenset(), hold=True, pending=None):
     """The function that computes group's root (and its stores) into `values` (flat device
     arrays), each into a buffer of its own (buffers.py: those in `kept` stay inside the
-    call, the others are outputs')."""
+    call, the others are outputs'). Its kernel is compiled by numba's dispatcher, or where
+    `pending` is a list, appended there as (Launcher, ptx.Kernel) for build.py."""
     root = group.root
     if group.kind == "constant":     # copied to the device once: kernels never write into
         value = _flat(to_device(cuda, root.params["value"]))          # their inputs
@@ -150,9 +162,14 @@ def _step(cuda, group, k, threads, tile, names, kept=frozenset(), hold=True):
                buffers.Spares(cuda, v.size, v.dtype, reuse=hold) for v in written]
     if blas is not None:
         return _cublas_step(blas, root, results[0], name)
-    kernel = kernel_cache.jit(cuda, name, source.PREAMBLE + plan.text)
-    run = launcher.Launcher(kernel, plan.blocks, plan.threads,
-                            [x.shape for x in group.inputs] + [(v.size,) for v in written])
+    shapes = [x.shape for x in group.inputs] + [(v.size,) for v in written]
+    kernel = ptx.Kernel(name, plan.text, ptx.arg_types(group))
+    if pending is None:
+        jitted = kernel_cache.jit(cuda, name, source.PREAMBLE + plan.text)
+        run = launcher.Launcher(jitted, plan.blocks, plan.threads, shapes)
+    else:
+        run = launcher.Launcher(None, plan.blocks, plan.threads, shapes)
+        pending.append((run, kernel))
     if simulating():
         run = _switching_quickly(run)
     inputs, size = group.inputs, root.size
@@ -164,7 +181,7 @@ def _step(cuda, group, k, threads, tile, names, kept=frozenset(), hold=True):
         for v, out in zip(written, outs):
             values[v] = out
     launch.source = plan.text
-    launch.ptx_kernel = ptx.Kernel(name, plan.text, ptx.arg_types(group))
+    launch.ptx_kernel = kernel
     return launch
 
 

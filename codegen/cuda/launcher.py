@@ -1,16 +1,19 @@
 """Kernel launches with little Python between them.
 
     launch = Launcher(kernel, blocks, threads, shapes)   # kernel: a numba-cuda dispatcher
+    launch = Launcher(None, blocks, threads, shapes, handle=loaded.handle)    # build.py's
     launch(arrays)            # device arrays, one per argument, each of its shape's size
 
 numba-cuda's `kernel[blocks, threads](*arrays)` types every argument, looks its overload
 up, wraps each array and lays out its fields, on every call: ~40 us of Python on an H200
 machine (2026-12-04), where torch launches an op in ~8. Our kernels' arguments are all
 C-contiguous arrays whose shapes the graph fixes, so only the data pointers change from
-call to call. The first call goes through the dispatcher (which compiles the kernel and
-picks its overload); later ones hand cuda.core the same argument list numba builds for
-an array (meminfo, parent, size, itemsize, data pointer, shape, strides), with everything
-but the pointers made once. The array passed in may be flat: its shape is the graph's.
+call to call. Every call hands cuda.core the argument list numba builds for an array
+(meminfo, parent, size, itemsize, data pointer, shape, strides), everything but the
+pointers made at the first call. A kernel that build.py compiled (numba's compile_ptx for
+those C-contiguous arrays) is launched so from its first call; a dispatcher's first call
+goes through the dispatcher, which compiles the kernel and picks its overload. The array
+passed in may be flat: its shape is the graph's.
 
 On numba's simulator, or where numba-cuda's internals differ from what this expects
 (another version), or with TRACECOMP_CUDA_LAUNCH=dispatcher, every call goes through the
@@ -26,13 +29,16 @@ from .compat import simulating
 
 
 class Launcher:
-    def __init__(self, kernel, blocks, threads, shapes):
+    def __init__(self, kernel, blocks, threads, shapes, handle=None):
         self.kernel, self.blocks, self.threads = kernel, blocks, threads
         self.shapes = [tuple(s) or (1,) for s in shapes]    # a 0-d value as 1 element
-        self.fast = None        # (cuda.core launch, stream, config, kernel, templates)
+        self.handle = handle    # a cuda.core Kernel, where build.py compiled it
+        # (cuda.core launch, stream, config, kernel, templates); False: through numba's
+        # dispatcher on every call
+        self.fast = None
 
     def __call__(self, arrays):
-        if self.fast is None:
+        if not self.fast:       # None before the first call; False: the dispatcher's only
             self._first(arrays)
             return
         launch, stream, config, handle, templates = self.fast
@@ -45,11 +51,16 @@ class Launcher:
 
     def _first(self, arrays):
         shaped = [a if a.shape == s else a.reshape(s) for a, s in zip(arrays, self.shapes)]
+        if self.handle is not None:
+            self.fast = _direct(self.handle, self.blocks, self.threads, shaped)
+            self(arrays)
+            return
         numba_errors = _numba_errors()
         with warnings.catch_warnings():     # a small grid is what a small tensor needs
             warnings.simplefilter("ignore", numba_errors.NumbaPerformanceWarning)
             self.kernel[self.blocks, self.threads](*shaped)
-        if not simulating() and os.environ.get("TRACECOMP_CUDA_LAUNCH") != "dispatcher":
+        if self.fast is None and not simulating() \
+                and os.environ.get("TRACECOMP_CUDA_LAUNCH") != "dispatcher":
             self.fast = _fast_path(self.kernel, self.blocks, self.threads, shaped)
 
 
@@ -61,7 +72,6 @@ def _numba_errors():
 def _fast_path(kernel, blocks, threads, arrays):
     """What a direct launch needs, or False where this numba-cuda is not as expected."""
     try:
-        from cuda.core import LaunchConfig, Stream, launch
         from numba.cuda import types
         overload = kernel.overloads[tuple(kernel.typeof_pyval(a) for a in arrays)]
         if not all(isinstance(t, types.Array) and t.layout == "C"
@@ -70,6 +80,13 @@ def _fast_path(kernel, blocks, threads, arrays):
         handle = overload._codelibrary.get_cufunc().kernel
     except (ImportError, AttributeError, KeyError):
         return False
+    return _direct(handle, blocks, threads, arrays)
+
+
+def _direct(handle, blocks, threads, arrays):
+    """The launch of cuda.core Kernel `handle` over these arrays' shapes and dtypes, as
+    numba lays a C-contiguous array's fields out."""
+    from cuda.core import LaunchConfig, Stream, launch
     templates = []
     for a in arrays:
         itemsize = np.dtype(a.dtype).itemsize

@@ -91,23 +91,26 @@ def compile_all(kernels, cc):
 
 
 def _compile_here(kernels, cc):
+    return [compile_one(k, cc) for k in kernels]
+
+
+def compile_one(kernel, cc):
+    """The PTX module of one Kernel, compiled in this process (not on the simulator):
+    numba's typing and lowering for C-contiguous array arguments, then NVVM."""
     import numpy as np
     from numba import from_dtype, types
 
     from .source import PREAMBLE
     cuda = numba_cuda()
-    modules = []
-    for k in kernels:
-        namespace = {}
-        exec(compile(PREAMBLE + k.text, f"<{k.name}>", "exec"), namespace)
-        sig = tuple(types.Array(from_dtype(np.dtype(d)), n, "C") for d, n in k.args)
-        try:
-            ptx, _ = cuda.compile_ptx(namespace[k.name], sig, cc=cc)
-        except Exception as exc:    # numba's typing and NVVM errors have no common base
-            raise LoweringError(f"numba-cuda could not compile {k.name} to PTX for "
-                                f"sm_{cc[0]}{cc[1]}: {type(exc).__name__}: {exc}") from exc
-        modules.append(ptx)
-    return modules
+    namespace = {}
+    exec(compile(PREAMBLE + kernel.text, f"<{kernel.name}>", "exec"), namespace)
+    sig = tuple(types.Array(from_dtype(np.dtype(d)), n, "C") for d, n in kernel.args)
+    try:
+        ptx, _ = cuda.compile_ptx(namespace[kernel.name], sig, cc=cc)
+    except Exception as exc:    # numba's typing and NVVM errors have no common base
+        raise LoweringError(f"numba-cuda could not compile {kernel.name} to PTX for "
+                            f"sm_{cc[0]}{cc[1]}: {type(exc).__name__}: {exc}") from exc
+    return ptx
 
 
 def _child():

@@ -207,9 +207,10 @@ def max_bytes():
     return int(mb * (1 << 20))
 
 
-def evict(directory, bound, keep):
+def evict(directory, bound, keep, suffix=SUFFIX):
     """Remove the least recently used entries (oldest mtime first) until the folder's
-    entries total at most `bound` bytes; `keep` (the entry just written) stays."""
+    entries (its files named *suffix) total at most `bound` bytes; `keep` (the entry just
+    written) stays."""
     entries, now = [], time.time()
     try:
         listing = list(os.scandir(directory))
@@ -225,7 +226,7 @@ def evict(directory, bound, keep):
         if e.name.startswith(".") and e.name.endswith(".tmp"):
             if now - st.st_mtime > STALE_TEMP_SECONDS:
                 remove(e.path)
-        elif e.name.endswith(SUFFIX):
+        elif e.name.endswith(suffix):
             entries.append((st.st_mtime_ns, e.name, st.st_size, e.path))
     total = sum(size for _, _, size, _ in entries)
     if total <= bound:
