@@ -7,99 +7,66 @@ Python integer arithmetic (numba types it int64), and the C-order digits of a fl
 """
 
 
-class SourceIndexOps:
-    """index_maps' IndexOps printing Python integer expressions (numba types them int64)."""
+# (op, which operand, its value) -> the result without computing: an identity operand
+# gives the other one ("a"/"b"), an absorbing one a constant
+_IDENTITIES = {("add", 1, "0"): "a", ("add", 0, "0"): "b", ("sub", 1, "0"): "a",
+               ("mul", 1, "1"): "a", ("mul", 0, "1"): "b", ("mul", 1, "0"): "0",
+               ("mul", 0, "0"): "0", ("div", 1, "1"): "a", ("rem", 1, "1"): "0"}
+
+
+class HoistedIndexOps:
+    """index_maps' IndexOps printing Python integer expressions (numba types them int64)
+    for one kernel, each compound expression a variable of the kernel, written once and
+    named where it recurs; x + 0, x * 1 and the like are not computed. Why: a convolution's
+    unfold repeats its window test inside each of its indices, and numba's typing of one
+    such kernel took 1.4 s (of 2-6 s for a whole training step's kernels). The names live
+    in the kernel's memo, so that a loop's (argmax's, fold's) are forgotten after it, as
+    its values are."""
+
+    def __init__(self, kernel):
+        self.kernel = kernel
 
     def const(self, n):
         return str(int(n))
 
     def add(self, a, b):
-        return f"({a} + {b})"
+        return self._op("add", a, b, f"({a} + {b})")
 
     def sub(self, a, b):
-        return f"({a} - {b})"
+        return self._op("sub", a, b, f"({a} - {b})")
 
     def mul(self, a, b):
-        return f"({a} * {b})"
+        return self._op("mul", a, b, f"({a} * {b})")
 
     def div(self, a, b):
-        return f"({a} // {b})"
+        return self._op("div", a, b, f"({a} // {b})")
 
     def rem(self, a, b):
-        return f"({a} % {b})"
+        return self._op("rem", a, b, f"({a} % {b})")
 
     def lt(self, a, b):
-        return f"({a} < {b})"
+        return self._named(f"({a} < {b})")
 
     def ge(self, a, b):
-        return f"({a} >= {b})"
+        return self._named(f"({a} >= {b})")
 
     def eq(self, a, b):
-        return f"({a} == {b})"
+        return self._named(f"({a} == {b})")
 
     def and_(self, p, q):
-        return f"({p} and {q})"
+        return self._named(f"({p} and {q})")
 
     def select(self, p, a, b):
-        return f"({a} if {p} else {b})"
+        return self._named(f"({a} if {p} else {b})")
 
-
-# (op, which operand, its value) -> the result without computing: an identity operand
-# gives the other one ("a"/"b"), an absorbing one a constant
-_INDEX_IDENTITIES = {("add", 1, "0"): "a", ("add", 0, "0"): "b", ("sub", 1, "0"): "a",
-                     ("mul", 1, "1"): "a", ("mul", 0, "1"): "b", ("mul", 1, "0"): "0",
-                     ("mul", 0, "0"): "0", ("div", 1, "1"): "a", ("rem", 1, "1"): "0"}
-
-
-class HoistedIndexOps(SourceIndexOps):
-    """SourceIndexOps for one kernel whose every compound index expression becomes a
-    variable of the kernel, written once and named where it recurs; x + 0, x * 1 and the
-    like are not computed. Why: a convolution's unfold repeats its window test inside each
-    of its indices, and numba's typing of one such kernel took 1.4 s (of 2-6 s for a whole
-    training step's kernels). The names live in the kernel's memo, so that a loop's
-    (argmax's, fold's) are forgotten after it, as its values are."""
-
-    def __init__(self, kernel):
-        self.kernel = kernel
-
-    def add(self, a, b):
-        return self._named("add", a, b)
-
-    def sub(self, a, b):
-        return self._named("sub", a, b)
-
-    def mul(self, a, b):
-        return self._named("mul", a, b)
-
-    def div(self, a, b):
-        return self._named("div", a, b)
-
-    def rem(self, a, b):
-        return self._named("rem", a, b)
-
-    def lt(self, a, b):
-        return self._named("lt", a, b)
-
-    def ge(self, a, b):
-        return self._named("ge", a, b)
-
-    def eq(self, a, b):
-        return self._named("eq", a, b)
-
-    def and_(self, p, q):
-        return self._named("and_", p, q)
-
-    def select(self, p, a, b):
-        return self._hoisted(super().select(p, a, b))
-
-    def _named(self, op, a, b):
+    def _op(self, op, a, b, text):
         for k, operand in enumerate((a, b)):
-            rule = _INDEX_IDENTITIES.get((op, k, operand))
+            rule = _IDENTITIES.get((op, k, operand))
             if rule is not None:
                 return {"a": a, "b": b}.get(rule, rule)
-        return self._hoisted(getattr(super(), op)(a, b))
+        return self._named(text)
 
-    def _hoisted(self, text):
+    def _named(self, text):
         key = ("index", text)
         memo = self.kernel.memo
         if key not in memo:
