@@ -1,12 +1,12 @@
 """Decompose: replace each node of a primitive that native code computes as several simpler
 primitives by those primitives, after autodiff, before a backend fuses the graph.
 
-A few primitives (softmax, log_softmax, nll_loss) are one node for the eager tape and for
-autodiff, so one VJP serves both and the tape stays short, but a kernel computes them best
-as their parts, which fusion groups with their neighbours. RULES holds, per primitive, the
-function that builds its parts from tensors; it is replayed here with the tracer on, as
-autodiff replays VJP rules, so shapes and dtypes come from the primitives' own rules. Nodes
-keep the source line of the node they replace.
+A few primitives (softmax, log_softmax, nll_loss and its backward) are one node for the
+eager tape and for autodiff, so one VJP serves both and the tape stays short, but a kernel
+computes them best as their parts, which fusion groups with their neighbours. RULES holds,
+per primitive, the function that builds its parts from tensors; it is replayed here with
+the tracer on, as autodiff replays VJP rules, so shapes and dtypes come from the
+primitives' own rules. Nodes keep the source line of the node they replace.
 
     before:  %1 = log_softmax(%x, dim=1)
     after:   %1 = reduce_max(%x, dims=(1,), keepdim=True)
@@ -28,6 +28,7 @@ RULES = {
     "softmax": softmax.softmax_parts,
     "log_softmax": softmax.log_softmax_parts,
     "nll_loss": nll.parts,
+    "nll_loss_backward": nll.backward_parts,
 }
 
 

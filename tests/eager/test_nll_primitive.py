@@ -76,3 +76,35 @@ def test_a_weighted_loss_stays_the_composite_and_is_torchs():
     want.backward()
     assert_close(x.grad, xt.grad, what="gradient")
     assert got.grad_fn.name() != "NllLossBackward"
+
+
+@pytest.mark.parametrize("shape,target_shape", SHAPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("ignore_index", [None, 1])
+def test_the_backward_impl_is_its_parts_to_the_bit(shape, target_shape, reduction,
+                                                   ignore_index):
+    _, t = _case(shape, target_shape, ignore_index)
+    g = np.asarray(rng.standard_normal(target_shape if reduction == "none" else ()),
+                   np.float32)
+    args = (tc.tensor(g), tc.tensor(t), shape, reduction, ignore_index)
+    got = nll.nll_loss_backward(*args).numpy()
+    want = nll.backward_parts(*args).numpy()
+    assert got.shape == want.shape == shape and got.dtype == want.dtype == np.float32
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_the_gradient_of_the_gradient_is_torchs(reduction):
+    a, t = _case((6, 4), (6,), 1)
+    g = rng.standard_normal(6 if reduction == "none" else ()).astype(np.float32)
+    probe = rng.standard_normal((6, 4)).astype(np.float32)
+    got = []
+    for lib in (tc, torch):
+        x, w = lib.tensor(a, requires_grad=True), lib.tensor(g, requires_grad=True)
+        loss = lib.nn.functional.cross_entropy(x, lib.tensor(t), ignore_index=1,
+                                               reduction=reduction)
+        (gx,) = lib.autograd.grad(loss, x, grad_outputs=w, create_graph=True)
+        (gx * lib.tensor(probe)).sum().backward()
+        got.append((gx, x.grad, w.grad))
+    for mine, theirs, what in zip(*got, ("gradient", "x's second gradient", "g's gradient")):
+        assert_close(mine, theirs, what=what)

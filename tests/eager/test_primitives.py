@@ -52,6 +52,8 @@ SAMPLES = {
     "log_softmax": ((MIXED,), {"dim": 1}),
     "softmax": ((MIXED,), {"dim": 0}),
     "nll_loss": ((MIXED, np.array([2, 0])), {"reduction": "mean", "ignore_index": None}),
+    "nll_loss_backward": ((np.array([0.7, -1.3]), np.array([2, 0])),
+                          {"shape": MIXED.shape, "reduction": "none", "ignore_index": None}),
     "reduce_min": ((MIXED,), {"dims": (0, 1), "keepdim": False}),
     "argmax": ((MIXED,), {"dim": 1, "keepdim": False}),
     "argmin": ((MIXED,), {"dim": None, "keepdim": True}),
