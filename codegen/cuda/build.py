@@ -25,7 +25,6 @@ first call took 5.9 s and 19.7 s. The kernels do not depend on one another, so:
 TRACECOMP_CUDA_LAUNCH=dispatcher compiles and launches through numba's dispatcher instead,
 one kernel at a time with numba's own disk cache (kernel_cache.py), as on the simulator.
 """
-import contextlib
 import gc
 import hashlib
 import multiprocessing
@@ -79,10 +78,11 @@ def compile_all(kernels, cc):
     one CPU can share the work."""
     jobs = sorted(range(len(kernels)), key=lambda k: -len(kernels[k].text))
     workers = _workers(len(jobs))
-    if workers < 2:
+    pool = _forked_pool(workers) if workers >= 2 else None
+    if pool is None:
         done = [compile_one(kernels[k], cc) for k in jobs]
     else:
-        with _forked_pool(workers) as pool:
+        with pool:
             done = pool.starmap(compile_one, [(kernels[k], cc) for k in jobs], chunksize=1)
     out = [None] * len(kernels)
     for k, b in zip(jobs, done):
@@ -90,22 +90,24 @@ def compile_all(kernels, cc):
     return out
 
 
-@contextlib.contextmanager
 def _forked_pool(workers):
-    """A pool of `workers` processes forked from this one. Python warns that forking a
-    threaded process (CUDA's, numba's threads) may deadlock a child that takes a lock one of
-    them held: the child here only compiles. The objects of this process are frozen while
-    it forks (gc.freeze), so that no child collects one of them, a device buffer's
-    finalizer calling into a CUDA the child cannot use."""
+    """A pool of `workers` processes forked from this one; None where none can be forked (a
+    process limit, a sandbox: the same kernels then compile here, one after another).
+    Python warns that forking a threaded process (CUDA's, numba's threads) may deadlock a
+    child that takes a lock one of them held: the child here only compiles. The objects of
+    this process are frozen while it forks (gc.freeze), so that no child collects one of
+    them, a device buffer's finalizer calling into a CUDA the child cannot use."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         gc.freeze()
         try:
-            pool = multiprocessing.get_context("fork").Pool(workers)
+            return multiprocessing.get_context("fork").Pool(workers)
+        except OSError as exc:
+            emit(1, f"[tracecomp] cuda kernels compiled in this process: cannot fork "
+                    f"compile workers ({exc})")
+            return None
         finally:
             gc.unfreeze()
-    with pool:
-        yield pool
 
 
 def compile_one(kernel, cc):

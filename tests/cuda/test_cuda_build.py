@@ -59,6 +59,20 @@ def test_workers_build_the_same_kernels_as_one_process(kernels, tmp_path):
     assert workers == min(len(kernels), len(os.sched_getaffinity(0)), 2)
 
 
+def test_where_no_worker_can_be_forked_this_process_compiles(kernels, tmp_path):
+    got = _child("""
+        class Refusing:                 # multiprocessing where every fork fails
+            def Pool(self, workers):
+                raise OSError(11, "Resource temporarily unavailable")
+        class NoFork:
+            get_all_start_methods = staticmethod(lambda: ["fork"])
+            get_context = staticmethod(lambda method: Refusing())
+        build.multiprocessing = NoFork
+        print(json.dumps([[b.kind, b.code[:4].hex()] for b in build.compile_all(kernels, (9, 0))]))
+    """, kernels, tmp_path)
+    assert got == [["cubin", ELF]] * len(kernels)
+
+
 def test_a_later_load_reads_the_cubins_and_compiles_nothing(kernels, tmp_path):
     script = """
         compiled = []
