@@ -56,7 +56,7 @@ def compile_graph(graph, updates=None, hold_buffers=True):
     if pending:
         loaded = build.load([kernel for _, kernel in pending], ptx.target_cc())
         for (run, _), code in zip(pending, loaded):
-            run.handle, run.code = code.handle, code
+            run.attach(code)
     position = {n: k for k, n in enumerate(graph.inputs)}
     read = {x for g in plan.groups for x in g.inputs} | set(graph.outputs)
     unread = {k for k, n in enumerate(graph.inputs) if n not in read}

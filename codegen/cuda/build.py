@@ -2,7 +2,7 @@
 disk, and loaded for launching.
 
     loaded = build.load(kernels, cc)    # [ptx.Kernel] -> [Loaded], in the same order
-    launcher.Launcher(None, blocks, threads, shapes, handle=loaded[0].handle)
+    launcher.Launcher(None, blocks, threads, shapes).attach(loaded[0])
 
 Why (an H200 machine, 2026-12-04): numba-cuda's dispatcher compiles a kernel at its first
 launch, one kernel after another: ~30-150 ms of Python typing and lowering, NVVM, then

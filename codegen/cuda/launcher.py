@@ -1,7 +1,7 @@
 """Kernel launches with little Python between them.
 
     launch = Launcher(kernel, blocks, threads, shapes)   # kernel: a numba-cuda dispatcher
-    launch = Launcher(None, blocks, threads, shapes, handle=loaded.handle)    # build.py's
+    launch = Launcher(None, blocks, threads, shapes); launch.attach(loaded)   # build.py's
     launch(arrays)            # device arrays, one per argument, each of its shape's size
 
 numba-cuda's `kernel[blocks, threads](*arrays)` types every argument, looks its overload
@@ -29,13 +29,18 @@ from .compat import simulating
 
 
 class Launcher:
-    def __init__(self, kernel, blocks, threads, shapes, handle=None):
+    def __init__(self, kernel, blocks, threads, shapes):
         self.kernel, self.blocks, self.threads = kernel, blocks, threads
         self.shapes = [tuple(s) or (1,) for s in shapes]    # a 0-d value as 1 element
-        self.handle = handle    # a cuda.core Kernel, where build.py compiled it
+        self.handle = self.loaded = None    # a cuda.core Kernel, where build.py compiled it
         # (cuda.core launch, stream, config, kernel, templates); False: through numba's
         # dispatcher on every call
         self.fast = None
+
+    def attach(self, loaded):
+        """Launch build.py's compiled kernel (a build.Loaded: its module is kept alive here)
+        instead of a dispatcher's."""
+        self.loaded, self.handle = loaded, loaded.handle
 
     def __call__(self, arrays):
         if not self.fast:       # None before the first call; False: the dispatcher's only
