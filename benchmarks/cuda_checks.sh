@@ -7,7 +7,7 @@
 #   pytest:  tests/cuda on the real GPU (NUMBA_ENABLE_CUDASIM=0)
 #   digits:  examples/train_digits.py --device cuda (compare its accuracies with the CPU's
 #            at the same --epochs)
-#   latency: the MLP step's cold first calls (benchmarks/compile_latency.py)
+#   latency: the MLP and LeNet steps' cold and cached first calls (benchmarks/compile_latency.py)
 #   bench:   tracecomp bench --device cuda (gelu on 64M elements against the device copy)
 export PYTHONUNBUFFERED=1 NUMBA_ENABLE_CUDASIM=0
 LOGS=${OUT:-cuda_checks}; mkdir -p "$LOGS"
@@ -22,13 +22,13 @@ timeout 60 python3 benchmarks/cuda_probe.py > "$LOGS/probe.log" 2>&1; stamp "pro
 (timeout 120 python3 examples/train_digits.py --device cuda --epochs "${EPOCHS:-4}" \
     > "$LOGS/digits.log" 2>&1; echo "rc=$?" >> "$LOGS/digits.log") &
 wait; stamp "tests and digits"
-timeout 60 python3 benchmarks/compile_latency.py --device cuda --only mlp-step --runs 1 \
+timeout 90 python3 benchmarks/compile_latency.py --device cuda --only mlp-step,lenet-step --runs 1 \
     > "$LOGS/latency.log" 2>&1; stamp "latency rc=$?"
 timeout 120 python3 -W ignore -m tracecomp.cli bench --device cuda --no-torch-compile --rounds 5 \
     --only mlp,lenet,gelu --json "$LOGS/bench.json" > "$LOGS/bench.log" 2>&1; stamp "bench rc=$?"
 echo "=== probe"; tail -n 30 "$LOGS/probe.log"
 echo "=== pytest"; tail -n 8 "$LOGS/pytest.log"
 echo "=== digits"; grep -E "^\| (MLP|ConvNet)|rc=" "$LOGS/digits.log"
-echo "=== latency"; tail -n 20 "$LOGS/latency.log"
+echo "=== latency"; tail -n 40 "$LOGS/latency.log"
 echo "=== bench"; grep -E "^###|^\| tracecomp|^\| torch|^Copy" "$LOGS/bench.log"
 cat "$LOGS/env.txt"
