@@ -14,17 +14,20 @@ first call took 5.9 s and 19.7 s. The kernels do not depend on one another, so:
   take) and is linked to a cubin by nvJitLink, in worker processes forked from this one:
   one per CPU this process may run on, at most MAX_WORKERS, the longest texts first; in
   this process when one worker would do. A worker never touches the GPU: compile_ptx and
-  nvJitLink need none, and a CUDA context does not survive a fork. Where nvJitLink is
-  missing, the worker hands back the PTX and the driver compiles it at load.
-- The disk cache: each cubin is `<cache folder>/cuda/cubin/<sha256>.tccubin`, the digest
-  over the kernel's text and argument types, the GPU generation and numba's and
-  numba-cuda's versions. A later process loads it and compiles nothing. The folder's size
-  is bounded as the llvm cache's is (TRACECOMP_CACHE_MAX_MB, least recently used first).
+  nvJitLink need none, and a CUDA context does not survive a fork. Where nvJitLink cannot
+  be loaded, the worker hands back the PTX and the driver compiles it at load (seen: a
+  venv whose nvidia-nvjitlink lists libnvJitLink.so.13 but lacks the file).
+- The disk cache: each kernel's cubin (or PTX) is `<cache folder>/cuda/kernels/<sha256>.tck`,
+  the digest over the kernel's text and argument types, the GPU generation and numba's
+  and numba-cuda's versions. A later process loads it and compiles nothing (numba's part,
+  the most of it, for PTX). The folder's size is bounded as the llvm cache's is
+  (TRACECOMP_CACHE_MAX_MB, least recently used first).
 - Loading: cuda.core's ObjectCode.get_kernel, by the entry name the PTX declares.
 
 TRACECOMP_CUDA_LAUNCH=dispatcher compiles and launches through numba's dispatcher instead,
 one kernel at a time with numba's own disk cache (kernel_cache.py), as on the simulator.
 """
+import functools
 import gc
 import hashlib
 import multiprocessing
@@ -40,10 +43,12 @@ from tracecomp.errors import LoweringError
 from . import ptx
 
 MAX_WORKERS = 16
-FORMAT = b"tracecomp cubin 1\n"     # then the entry's name, a newline, the cubin
-SUFFIX = ".tccubin"
-LIMIT = 64 << 20                    # bytes: far above any kernel's cubin
+FORMAT = b"tracecomp cuda kernel 1\n"   # then "<kind> <entry>", a newline, the code
+KINDS = ("cubin", "ptx")
+SUFFIX = ".tck"
+LIMIT = 64 << 20                    # bytes: far above any kernel's code
 _ENTRY = re.compile(r"\.entry\s+([\w$]+)\s*\(")
+_NVJITLINK = functools.cache(lambda: nvjitlink())     # looked for once a process
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,7 @@ def load(kernels, cc):
     if missing:
         for k, b in zip(missing, compile_all([kernels[k] for k in missing], cc)):
             built[k] = b
-            if b.kind == "cubin" and paths[k] is not None:
+            if paths[k] is not None:
                 _write(paths[k], b)
     return [_load(b, k.name) for b, k in zip(built, kernels)]
 
@@ -121,13 +126,23 @@ def compile_one(kernel, cc):
         Built(entry.group(1), "cubin", cubin)
 
 
+def nvjitlink():
+    """cuda.bindings' nvjitlink module where its library loads here, else None (the driver
+    then compiles the PTX at load)."""
+    try:
+        from cuda.bindings import nvjitlink as module
+        module.destroy(module.create(1, ["-arch=sm_90"]))
+    except Exception:   # noqa: BLE001  (no module, or its library missing)
+        return None
+    return module
+
+
 def _link(data, name, cc):
     """The cubin nvJitLink makes of PTX `data`; None where nvJitLink cannot be loaded."""
-    try:
-        from cuda.bindings import nvjitlink
-        handle = nvjitlink.create(1, [f"-arch=sm_{cc[0]}{cc[1]}"])
-    except Exception:   # noqa: BLE001  (no module, or its library missing: the driver links)
+    nvjitlink = _NVJITLINK()
+    if nvjitlink is None:
         return None
+    handle = nvjitlink.create(1, [f"-arch=sm_{cc[0]}{cc[1]}"])
     try:
         nvjitlink.add_data(handle, nvjitlink.InputType.PTX, data, len(data), name)
         nvjitlink.complete(handle)
@@ -168,7 +183,7 @@ def _load(built, name):
 
 
 def _path(kernel, cc):
-    """Where kernel's cubin is cached; None when the cache is off or unusable."""
+    """Where kernel's code is cached; None when the cache is off or unusable."""
     top = cache_folder.trusted_folder()
     if top is None:
         return None
@@ -179,7 +194,7 @@ def _path(kernel, cc):
                   repr(kernel.args), kernel.name, kernel.text):
         data = field.encode()
         h.update(len(data).to_bytes(8, "little") + data)
-    return os.path.join(top, "cuda", "cubin", h.hexdigest() + SUFFIX)
+    return os.path.join(top, "cuda", "kernels", h.hexdigest() + SUFFIX)
 
 
 def _read(path):
@@ -192,20 +207,22 @@ def _read(path):
             data = None if opened is None else cache_folder.read_at_most(opened.fd, LIMIT)
     except (OSError, cache_folder.NotAnEntry, cache_folder.Untrusted):
         return None
-    if data is None or not data.startswith(FORMAT) or b"\n" not in data[len(FORMAT):]:
+    if data is None or not data.startswith(FORMAT):
         return None
-    entry, _, cubin = data[len(FORMAT):].partition(b"\n")
-    if not cubin:
+    head, _, code = data[len(FORMAT):].partition(b"\n")
+    kind, _, entry = head.decode(errors="replace").partition(" ")
+    if kind not in KINDS or not entry or not code:
         return None
-    emit(1, f"[tracecomp] cuda cubin from the disk cache: {path}")
-    return Built(entry.decode(), "cubin", cubin)
+    emit(1, f"[tracecomp] cuda kernel ({kind}) from the disk cache: {path}")
+    return Built(entry, kind, code)
 
 
 def _write(path, built):
     folder = os.path.dirname(path)
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
-        cache_folder.replace_atomically(path, FORMAT + built.entry.encode() + b"\n" + built.code)
+        cache_folder.replace_atomically(
+            path, FORMAT + f"{built.kind} {built.entry}\n".encode() + built.code)
     except OSError as exc:
         cache_folder.warn_once(folder, f"cannot write to the cache directory {folder} "
                                        f"({exc}); cuda kernels are not cached")
