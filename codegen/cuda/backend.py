@@ -16,8 +16,6 @@ arrays directly (eager ops, device.py).
 Without a GPU, numba's simulator runs the same kernels when NUMBA_ENABLE_CUDASIM=1 is set
 before numba is imported (slowly: a Python thread per GPU thread); tests/cuda does that.
 """
-import os
-
 import numpy as np
 
 from tracecomp.device_array import DeviceArray
@@ -48,9 +46,7 @@ def compile_graph(graph, updates=None, hold_buffers=True):
     plan = fusion.run(graph, TARGET)
     names = node_names(graph)
     kept = _kept_between_calls(graph, plan.groups) if hold_buffers else set()
-    # the kernels build.py compiles together (all but the simulator's and the dispatcher's)
-    pending = None if simulating() or os.environ.get("TRACECOMP_CUDA_LAUNCH") == "dispatcher" \
-        else []
+    pending = None if launcher.dispatcher_only() else []   # what build.py compiles together
     steps = [_step(cuda, group, k, threads, tile, names, kept, hold_buffers, pending)
              for k, group in enumerate(plan.groups)]
     if pending:

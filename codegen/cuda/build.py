@@ -48,7 +48,6 @@ KINDS = ("cubin", "ptx")
 SUFFIX = ".tck"
 LIMIT = 64 << 20                    # bytes: far above any kernel's code
 _ENTRY = re.compile(r"\.entry\s+([\w$]+)\s*\(")
-_NVJITLINK = functools.cache(lambda: nvjitlink())     # looked for once a process
 
 
 @dataclass(frozen=True)
@@ -126,9 +125,10 @@ def compile_one(kernel, cc):
         Built(entry.group(1), "cubin", cubin)
 
 
+@functools.cache
 def nvjitlink():
     """cuda.bindings' nvjitlink module where its library loads here, else None (the driver
-    then compiles the PTX at load)."""
+    then compiles the PTX at load). Looked for once a process."""
     try:
         from cuda.bindings import nvjitlink as module
         module.destroy(module.create(1, ["-arch=sm_90"]))
@@ -139,29 +139,29 @@ def nvjitlink():
 
 def _link(data, name, cc):
     """The cubin nvJitLink makes of PTX `data`; None where nvJitLink cannot be loaded."""
-    nvjitlink = _NVJITLINK()
-    if nvjitlink is None:
+    linker = nvjitlink()
+    if linker is None:
         return None
-    handle = nvjitlink.create(1, [f"-arch=sm_{cc[0]}{cc[1]}"])
+    handle = linker.create(1, [f"-arch=sm_{cc[0]}{cc[1]}"])
     try:
-        nvjitlink.add_data(handle, nvjitlink.InputType.PTX, data, len(data), name)
-        nvjitlink.complete(handle)
-        cubin = bytearray(nvjitlink.get_linked_cubin_size(handle))
-        nvjitlink.get_linked_cubin(handle, cubin)
+        linker.add_data(handle, linker.InputType.PTX, data, len(data), name)
+        linker.complete(handle)
+        cubin = bytearray(linker.get_linked_cubin_size(handle))
+        linker.get_linked_cubin(handle, cubin)
         return bytes(cubin)
-    except nvjitlink.nvJitLinkError as exc:
+    except linker.nvJitLinkError as exc:
         raise LoweringError(f"nvJitLink could not link {name} for sm_{cc[0]}{cc[1]}: {exc}: "
-                            f"{_error_log(nvjitlink, handle)}") from exc
+                            f"{_error_log(linker, handle)}") from exc
     finally:
-        nvjitlink.destroy(handle)
+        linker.destroy(handle)
 
 
-def _error_log(nvjitlink, handle):
+def _error_log(linker, handle):
     try:
-        log = bytearray(nvjitlink.get_error_log_size(handle))
-        nvjitlink.get_error_log(handle, log)
+        log = bytearray(linker.get_error_log_size(handle))
+        linker.get_error_log(handle, log)
         return log.decode(errors="replace").strip()
-    except nvjitlink.nvJitLinkError:
+    except linker.nvJitLinkError:
         return "(no error log)"
 
 

@@ -28,6 +28,7 @@ index files are pickles, which is why the folder must pass the llvm cache's trus
 On numba's simulator (NUMBA_ENABLE_CUDASIM=1) cuda.jit ignores cache=True: the files are
 written all the same, and nothing is compiled to cache.
 """
+import functools
 import hashlib
 import os
 import stat
@@ -41,26 +42,16 @@ FORMAT_VERSION = 1
 FOLDER = "cuda"     # inside the cache folder, beside the llvm cache's .tcobj entries
 
 
-# kernels made in this process, by their text: a graph compiled again (a training step
-# whose optimizer now has state) or another graph with the same kernel reuses its compiled
-# code instead of compiling it anew; at most JITTED_LIMIT, the oldest dropped
-_jitted = {}
-JITTED_LIMIT = 4096
-
-
 def jit(cuda, name, text):
     """The numba-cuda kernel `name` defined by the Python source `text`, through the disk
     cache when it is on."""
-    path = source_path(text)
-    key = (name, text, path)
-    kernel = _jitted.get(key)
-    if kernel is None:
-        if len(_jitted) >= JITTED_LIMIT:
-            del _jitted[next(iter(_jitted))]
-        kernel = _jitted[key] = _jit(cuda, name, text, path)
-    return kernel
+    return _jit(cuda, name, text, source_path(text))
 
 
+# kernels made in this process, by their text: a graph compiled again (a training step
+# whose optimizer now has state) or another graph with the same kernel reuses its compiled
+# code instead of compiling it anew
+@functools.lru_cache(maxsize=4096)
 def _jit(cuda, name, text, path):
     namespace = {}
     exec(compile(text, path or f"<{name}>", "exec"), namespace)

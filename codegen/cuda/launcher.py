@@ -64,9 +64,15 @@ class Launcher:
         with warnings.catch_warnings():     # a small grid is what a small tensor needs
             warnings.simplefilter("ignore", numba_errors.NumbaPerformanceWarning)
             self.kernel[self.blocks, self.threads](*shaped)
-        if self.fast is None and not simulating() \
-                and os.environ.get("TRACECOMP_CUDA_LAUNCH") != "dispatcher":
+        if self.fast is None and not dispatcher_only():
             self.fast = _fast_path(self.kernel, self.blocks, self.threads, shaped)
+
+
+def dispatcher_only():
+    """Whether kernels are compiled and launched through numba's dispatcher only: on the
+    simulator, or with TRACECOMP_CUDA_LAUNCH=dispatcher (else build.py compiles them and
+    cuda.core launches them)."""
+    return simulating() or os.environ.get("TRACECOMP_CUDA_LAUNCH") == "dispatcher"
 
 
 def _numba_errors():
