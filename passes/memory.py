@@ -17,7 +17,15 @@ that a runner allocates once and reuses across calls, so a call allocates only i
   - graph outputs are never in the arena: they are allocated fresh per call (`fresh`), as
     is the base of an output view, so no later call can overwrite a returned array;
   - constants, graph inputs and values the backend allocates itself (`stored(group)` is
-    False: a numpy fallback's result) have no buffer here; views of them alias them.
+    False: a numpy fallback's result) have no buffer here; views of them alias them;
+  - an output's buffer holds nothing until the kernel that computes the output writes it,
+    so scratch values that die before that step may live in it instead of the arena
+    (`hosted`, when `hosts(output)` allows it): a training step's weight gradient is
+    written by its last product, and the activations and gradients the backward computes
+    before it fit in it. The arena then holds only what is live when the outputs are
+    written, as an allocator that reuses freed memory (torch's) would. A donated output
+    (passes/donation.py) may be an input's own array, whose old value is still read: the
+    backend keeps those out of `hosts`.
 
     before (groups, f32):                    after:
       kernel0 %0 = matmul(%x, %w1)  64x256     %0 -> arena[0, 65536)
@@ -46,6 +54,7 @@ class MemoryPlan:
     peak: int                   # arena bytes
     unshared: int               # arena bytes if nothing were reused
     log: list = field(default_factory=list)
+    hosted: dict = field(default_factory=dict)  # node -> (output, byte offset in its buffer)
 
     def base(self, node):
         """The node whose buffer holds node's value (node itself unless it is a view)."""
@@ -56,11 +65,13 @@ def align(n):
     return -(-n // ALIGN) * ALIGN
 
 
-def run(graph, fusion_plan, stored=None) -> MemoryPlan:
+def run(graph, fusion_plan, stored=None, hosts=None) -> MemoryPlan:
     """Plan the buffers of `fusion_plan.groups` (in their order) over `graph`.
 
     `stored(group)` says whether the backend writes the group's value into a buffer it is
-    given (default: every group that is not a constant, a view or `opaque`)."""
+    given (default: every group that is not a constant, a view or `opaque`). `hosts(node)`
+    says whether fresh output `node`'s buffer may hold scratch values before it is
+    written (default: none may)."""
     stored = stored or (lambda g: g.kind not in NO_BUFFER and g.kind != "opaque")
     groups = fusion_plan.groups
     alias = {}
@@ -86,26 +97,54 @@ def run(graph, fusion_plan, stored=None) -> MemoryPlan:
             if b in lives:
                 lives[b][1] = max(lives[b][1], k)
     sizes = {b: b.size * b.dtype.itemsize for b in lives}
-    offsets = _place(lives, sizes, step)
+    hosted = _host(groups, fresh, lives, sizes, step, hosts, stored) if hosts else {}
+    lives_left = {b: v for b, v in lives.items() if b not in hosted}
+    offsets = _place(lives_left, sizes, step)
     peak = max((offsets[b] + align(sizes[b]) for b in offsets), default=0)
     unshared = sum(align(s) for s in sizes.values())
     plan = MemoryPlan(offsets, sizes, {b: tuple(v) for b, v in lives.items()}, alias, fresh,
-                      peak, unshared)
+                      peak, unshared, hosted=hosted)
     plan.log.append(f"arena: {len(offsets)} buffers in {peak} bytes (vs {unshared} without "
                     f"reuse); {len(fresh)} output buffer(s) fresh per call, "
-                    f"{len(alias)} view(s) aliased")
+                    f"{len(alias)} view(s) aliased; {len(hosted)} value(s) in output "
+                    f"buffers before their outputs are written")
     names = node_names(graph)
-    for b in sorted(offsets, key=step.__getitem__):
+    for b in sorted(lives, key=step.__getitem__):
         first, last = lives[b]
-        plan.log.append(f"  {names[b]} {b.op}: arena[{offsets[b]}, {offsets[b] + sizes[b]}) "
-                        f"live in steps {first}..{last}")
+        if b in hosted:
+            host, at = hosted[b]
+            where = f"{names[host]}'s buffer[{at}, {at + sizes[b]})"
+        else:
+            where = f"arena[{offsets[b]}, {offsets[b] + sizes[b]})"
+        plan.log.append(f"  {names[b]} {b.op}: {where} live in steps {first}..{last}")
     return plan
 
 
-def _place(lives, sizes, step):
+def _host(groups, fresh, lives, sizes, step, hosts, stored):
+    """{value: (output, offset)}: scratch values laid out in the buffers of outputs not yet
+    written while they live (each output's values placed as the arena's are, within its
+    bytes), the largest outputs first. Values a Python step reads stay in the arena: its
+    result may be a view of its input, which must not change under it when the output is
+    written."""
+    read_by_python = {x for g in groups if not stored(g) for x in g.inputs}
+    left = {b for b in lives if b not in read_by_python}
+    hosted = {}
+    def nbytes(o):
+        return o.size * o.dtype.itemsize
+    for out in sorted((o for o in fresh if hosts(o)), key=lambda o: (-nbytes(o), step[o])):
+        room = {b: lives[b] for b in left if lives[b][1] < step[out]}
+        placed = _place(room, sizes, step, capacity=nbytes(out))
+        for b, at in placed.items():
+            hosted[b] = (out, at)
+        left -= placed.keys()
+    return hosted
+
+
+def _place(lives, sizes, step, capacity=None):
     """Greedy by size: largest first (ties: earliest defined), lowest aligned free offset:
     below the first placed buffer (by offset) that leaves room under it, among those live
-    at the same time, else above them all.
+    at the same time, else above them all. With a capacity, a buffer that would end past
+    it is left out of the result (it is placed elsewhere).
 
     The placed buffers are numpy arrays and each search is a few vector operations: an
     unrolled RNN's graph has ~1e5 buffers, and a Python loop over the placed ones for each
@@ -117,9 +156,12 @@ def _place(lives, sizes, step):
     lo = np.empty(n, np.int64)
     hi = np.empty(n, np.int64)
     offsets = {}
-    for k, b in enumerate(order):
+    k = 0
+    for b in order:
         b_first, b_last = lives[b]
         size = align(sizes[b])
+        if capacity is not None and sizes[b] > capacity:
+            continue
         live = (first[:k] <= b_last) & (b_first <= last[:k])
         b_lo, b_hi = lo[:k][live], hi[:k][live]
         offset = 0
@@ -130,6 +172,9 @@ def _place(lives, sizes, step):
             tried = np.concatenate(([0], np.maximum.accumulate(b_hi)))
             fits = np.flatnonzero(tried[:-1] + size <= b_lo)
             offset = int(tried[fits[0]] if fits.size else tried[-1])
+        if capacity is not None and offset + sizes[b] > capacity:
+            continue
         offsets[b] = offset
         first[k], last[k], lo[k], hi[k] = b_first, b_last, offset, offset + size
+        k += 1
     return offsets

@@ -77,7 +77,8 @@ def plan(graph, fusion_plan, memory_plan, native, split=lambda group: None):
         for g in s.groups:
             for x in g.inputs + g.values():
                 b = memory_plan.base(x)
-                if b not in memory_plan.offsets and b not in needed:
+                if b not in memory_plan.offsets and b not in memory_plan.hosted \
+                        and b not in needed:
                     needed.append(b)
     results = Layout(program, []).python_results()
     fresh = set(memory_plan.fresh)

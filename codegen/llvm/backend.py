@@ -276,7 +276,10 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
         return group.root in kernel_names or group.kind == "matmul"
     plan.groups = schedule.hoisted(plan.groups, native)
     stage.begin("memory", len(plan.groups))                 # groups -> values in the arena
-    memory_plan = memory.run(graph, plan, stored=native)
+    # an output that may be donated an input's array holds that input's value until
+    # written: no scratch in it
+    donors = {graph.outputs[k] for k in updates or ()}
+    memory_plan = memory.run(graph, plan, stored=native, hosts=lambda o: o not in donors)
     stage.end(len(memory_plan.offsets))
     stage.begin("schedule", len(plan.groups))               # groups -> program segments
     layout = schedule.plan(graph, plan, memory_plan, native, lambda g: split.get(g.root))

@@ -69,6 +69,8 @@ def plan(graph, layout, memory_plan, kernel_names, keys):
                   f"({' '.join(str(at(x)) for x in g.inputs)})" for g in step.groups]
         lines.append(f"{step.kind} {step.name} {step.extent} {' '.join(groups)}")
     lines.append("arena " + " ".join(f"{at(n)}@{o}" for n, o in memory_plan.offsets.items()))
+    lines.append("hosted " + " ".join(f"{at(n)}@{at(h)}+{o}"
+                                      for n, (h, o) in memory_plan.hosted.items()))
     lines.append("slots " + " ".join(str(at(n)) for n in layout.slots))
     return "\n".join(lines)
 

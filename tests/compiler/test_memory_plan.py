@@ -138,3 +138,51 @@ def test_an_empty_plan():
     plan = memory.run(graph, fusion.run(graph, host()))
     assert plan.offsets == {} and plan.peak == 0 and plan.unshared == 0
     assert plan.fresh == [graph.outputs[0]]
+
+
+def late_product(x, w):
+    h = tc.relu(x @ w)
+    h = tc.relu(h @ w) * 2.0
+    return (h.T @ x) + 1.0, h.sum()            # a large output, written last
+
+
+def test_scratch_lives_in_outputs_not_yet_written():
+    graph = trace(late_product, arr(64, 128), arr(128, 128))
+    groups = fusion.run(graph, host())
+    alone = memory.run(graph, groups)
+    plan = memory.run(graph, groups, hosts=lambda o: True)
+    step = {v: k for k, g in enumerate(groups.groups) for v in g.values()}
+    assert plan.hosted and not set(plan.hosted) & set(plan.offsets)
+    assert set(plan.hosted) | set(plan.offsets) == set(alone.offsets)
+    assert plan.peak <= alone.peak
+    assert sum(plan.sizes[b] for b in plan.offsets) < sum(alone.sizes[b] for b in alone.offsets)
+    by_host = {}
+    for b, (out, at) in plan.hosted.items():
+        assert out in plan.fresh and at % memory.ALIGN == 0
+        assert plan.lives[b][1] < step[out], f"{b} is read when {out} is written"
+        assert at + plan.sizes[b] <= out.size * out.dtype.itemsize
+        by_host.setdefault(out, []).append(b)
+    for values in by_host.values():           # values in one output: as in the arena
+        for i, a in enumerate(values):
+            for b in values[i + 1:]:
+                (a0, a1), (b0, b1) = plan.lives[a], plan.lives[b]
+                if a0 <= b1 and b0 <= a1:
+                    lo_a, lo_b = plan.hosted[a][1], plan.hosted[b][1]
+                    assert lo_a + plan.sizes[a] <= lo_b or lo_b + plan.sizes[b] <= lo_a
+    assert any("buffer[" in line for line in plan.log)
+    # an output that may not host (a donated one, say) gets nothing
+    none = memory.run(graph, groups, hosts=lambda o: False)
+    assert none.hosted == {} and none.offsets == alone.offsets
+
+
+def test_values_a_python_step_reads_stay_in_the_arena():
+    graph = trace(lambda x, w, idx: (tc.gather(tc.relu(x @ w) * 2.0, 1, idx) + 1.0,
+                                     (x @ w).T @ x),
+                  arr(5, 7), arr(7, 7), tc.tensor(rng.integers(0, 7, (5, 3))))
+    groups = fusion.run(graph, host())
+    plan = memory.run(graph, groups, stored=lambda g: g.kind != "opaque"
+                      and not any(n.op == "gather" for n in g.nodes),
+                      hosts=lambda o: True)
+    gather_inputs = {x for g in groups.groups if any(n.op == "gather" for n in g.nodes)
+                     for x in g.inputs}
+    assert not gather_inputs & set(plan.hosted)

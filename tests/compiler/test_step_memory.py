@@ -102,3 +102,25 @@ def test_the_first_steps_buffers_move_to_the_artifact_that_runs_after_it():
     first, later = _runners(step)
     assert first.held_bytes() == 0          # its free gradient buffers were taken over
     assert step.compiles == 2
+
+
+def test_a_whole_step_keeps_its_scratch_values_in_gradients_not_yet_written():
+    def setup():
+        tc.manual_seed(0)
+        model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                              nn.Linear(256, 10))
+        return model, tc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    (model, opt), (ref_model, ref_opt) = setup(), setup()
+    step, ref_step = compiled_step(model, opt), train_step(ref_model, ref_opt)
+    x, y = tc.randn(64, 784), tc.randint(0, 10, (64,))
+    for _ in range(3):
+        assert_close(step(x, y), ref_step(x, y), what="loss")
+    plan = _runners(step)[-1].memory_plan
+    shapes = {tuple(p.shape) for p in model.parameters()}
+    assert plan.hosted, "no value lives in an output's buffer"
+    assert {tuple(out.shape) for out, _ in plan.hosted.values()} <= shapes
+    # what stays in the arena is what is live while the first layer's weight gradient is
+    # written: its input's gradient (64 x 256 floats), which that product reads
+    assert plan.peak == 64 * 256 * 4
+    for p, q in zip(model.parameters(), ref_model.parameters()):
+        assert_close(p, q, what="parameter")

@@ -110,7 +110,8 @@ def _clock(b):
 
 
 class _Pointers:
-    """node -> the IR pointer to its buffer: the arena plus its offset, or its slot."""
+    """node -> the IR pointer to its buffer: the arena plus its offset, an output's buffer
+    plus its offset (memory.MemoryPlan.hosted), or its slot."""
 
     def __init__(self, builder, slots, slot, memory_plan):
         self.b, self.slots, self.slot, self.mem = builder, slots, slot, memory_plan
@@ -125,6 +126,9 @@ class _Pointers:
             if base in self.mem.offsets:
                 hit = b.gep(self.arena, [c64(self.mem.offsets[base])], inbounds=True,
                             source_etype=I8)
+            elif base in self.mem.hosted:       # in an output's buffer, not yet written
+                host, offset = self.mem.hosted[base]
+                hit = b.gep(self(host), [c64(offset)], inbounds=True, source_etype=I8)
             else:
                 where = b.gep(self.slots, [c64(self.slot[base])], inbounds=True,
                               source_etype=PTR)
