@@ -9,6 +9,9 @@ MNIST IDX files instead (train-images-idx3-ubyte[.gz] etc. in DIR).
     python examples/train_digits.py                 # both models on 8x8 digits
     python examples/train_digits.py --epochs 3 --mnist-dir ~/data/mnist
     python examples/train_digits.py --device cuda   # on a GPU (pip install tracecomp[cuda])
+
+It ends with a picture of the runs (build/demo/curves.png, or --plot PATH): each model's
+training loss per epoch, eager and compiled, and the median time of a training step.
 """
 import argparse
 import os
@@ -103,7 +106,8 @@ def evaluate(model, images, labels, batch_size=512, device="cpu"):
 
 def train(name, model, train_set, test_set, epochs, lr, compiled=False, batch_size=64,
           device="cpu"):
-    """Returns (test accuracy, seconds per training step). compiled=True compiles the whole
+    """Returns (test accuracy, median seconds per training step, {"loss": mean training loss
+    per epoch, "step": median seconds per step per epoch}). compiled=True compiles the whole
     step (forward, loss, backward and Adam's update) into one graph of native kernels."""
     print(f"\n== {name}: {sum(p.numel() for p in model.parameters()):,} parameters, "
           f"on {device} ==")
@@ -123,20 +127,27 @@ def train(name, model, train_set, test_set, epochs, lr, compiled=False, batch_si
     if compiled:
         step = torch.compile(step)
         model.compiled_step = step          # kept for the dump at the end
-    acc, step_times = 0.0, []
+    acc, step_times, curves = 0.0, [], {"loss": [], "step": []}
     for epoch in range(1, epochs + 1):
-        start, total, batches = time.perf_counter(), 0.0, 0
+        start, total, batches, epoch_times = time.perf_counter(), 0.0, 0, []
         for x, y in loader:
             x, y = x.to(device), y.to(device)
             tick = time.perf_counter()
             loss = step(x, y)
-            step_times.append(time.perf_counter() - tick)
+            epoch_times.append(time.perf_counter() - tick)
             total, batches = total + loss.item(), batches + 1
         acc = evaluate(model, *test_set, device=device)
         print(progress(epoch, epochs, total / batches, acc, time.perf_counter() - start),
               flush=True)
-    step_times.sort()           # the median step: the first compiled steps include compiling
-    return acc, step_times[len(step_times) // 2]
+        curves["loss"].append(total / batches)
+        curves["step"].append(median(epoch_times))
+        step_times += epoch_times
+    # the median step: the first compiled steps include compiling
+    return acc, median(step_times), curves
+
+
+def median(values):
+    return sorted(values)[len(values) // 2]
 
 
 def save_and_reload(model, fresh, test_set):
@@ -156,6 +167,9 @@ def main(argv=None):
                         "compiled steps on the GPU)")
     parser.add_argument("--dump-dir", default="tracecomp_dump/digits",
                         help="where the compiled step's stages are written")
+    parser.add_argument("--plot", default=os.path.join("build", "demo", "curves.png"),
+                        help="where the loss and step-time curves are drawn (a PNG; needs "
+                        "matplotlib; '' for none)")
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
 
@@ -186,7 +200,8 @@ def main(argv=None):
         drift = max(float((a - b).abs().max()) for a, b in
                     zip(model.state_dict().values(), twin.state_dict().values()))
         results[name] = {"eager": eager[0], "compiled": compiled[0], "drift": drift, "dump": dump,
-                         "eager_step": eager[1], "compiled_step": compiled[1]}
+                         "eager_step": eager[1], "compiled_step": compiled[1],
+                         "eager_curves": eager[2], "compiled_curves": compiled[2]}
         path, reloaded = save_and_reload(model, make(), test_set)
         print(f"saved to {path}; reloaded model's test accuracy {reloaded * 100:.1f}% "
               f"({'same' if reloaded == eager[0] else 'DIFFERENT'})")
@@ -200,7 +215,46 @@ def main(argv=None):
         print(f"| {name} | {r['eager'] * 100:.1f}% | {r['compiled'] * 100:.1f}% | "
               f"{r['eager_step'] * 1e3:.2f} | {r['compiled_step'] * 1e3:.2f} | "
               f"{r['eager_step'] / r['compiled_step']:.2f}x | {r['drift']:.1e} |")
+    if args.plot:
+        plot_curves(results, args.plot, f"{side}x{side} digits, {device_name(args.device)}")
     return results
+
+
+def device_name(device):
+    return "GPU" if device.startswith("cuda") else "CPU"
+
+
+def plot_curves(results, path, about):
+    """Draw each model's loss per epoch and median step time, eager vs compiled, into
+    `path` (a PNG); returns the path, or None without matplotlib (said in one line)."""
+    try:
+        # a bare Figure, not pyplot: it draws with Agg and opens no window
+        from matplotlib.figure import Figure
+    except ImportError:
+        print("\nno curves picture: matplotlib is not installed (pip install 'tracecomp[demo]')")
+        return None
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    loss_ax, time_ax = fig.subplots(1, 2)
+    for k, (name, r) in enumerate(results.items()):
+        colour = f"C{k}"
+        for mode, style in (("eager", "-o"), ("compiled", "--x")):
+            curves = r[f"{mode}_curves"]
+            epochs = range(1, len(curves["loss"]) + 1)
+            loss_ax.plot(epochs, curves["loss"], style, color=colour, label=f"{name}, {mode}")
+            time_ax.plot(epochs, [s * 1e3 for s in curves["step"]], style, color=colour,
+                         label=f"{name}, {mode}")
+    loss_ax.set(title="training loss", xlabel="epoch", ylabel="mean loss")
+    time_ax.set(title="time per training step (median of the epoch)", xlabel="epoch",
+                ylabel="ms (log scale)", yscale="log")
+    for ax in (loss_ax, time_ax):
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"tracecomp: eager vs compiled training ({about})")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=100)
+    print(f"\nloss and step-time curves: {path}")
+    return path
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""The `tracecomp` command. Three subcommands:
+"""The `tracecomp` command. Four subcommands:
 
     tracecomp dump examples/mlp.py:MLP --input 64x784 [--out DIR] [--backend llvm|interp]
     tracecomp bench [--quick] [--only mlp,gelu] [--json PATH] [--png PATH]   (tracecomp.bench)
     tracecomp support [--write]     what of torch's API tracecomp supports (support_table.py)
+    tracecomp doctor                what this machine gives the compiler (doctor.py)
 
 `dump` loads TARGET (`file.py:Name`: an nn.Module class built with no arguments, a module
 instance, or a function), compiles it with `tracecomp.compile`, runs it once on random
@@ -10,7 +11,8 @@ example inputs (and, when the output needs a gradient, runs `.sum().backward()` 
 backward graph is built too), then writes every stage the compile went through:
 
     NN_<stage>.txt    the IR text of each graph, in pipeline order (from `compiled.graphs`)
-    NN_<stage>.dot    its picture as Graphviz DOT (+ .svg when Graphviz is installed)
+    NN_<stage>.dot    its picture as Graphviz DOT, and .svg: drawn by Graphviz where it is
+                      installed, else laid out by tracecomp.picture with matplotlib
     NN_memory.txt     what the forward saves for the backward, what the backward recomputes
                       (passes/partition.py), and each graph's arena of scratch values
     NN_<kind>.ll/.s   LLVM IR and assembly, when the backend exposes `.llvm_ir` / `.asm`
@@ -43,7 +45,7 @@ import traceback
 from . import dtypes, dump_folder
 from .errors import TracecompError
 from .ir import format_graph
-from .visualize import dot_program, to_dot, write_picture
+from .visualize import drawer, to_dot, write_picture
 
 DEFAULT_OUT = "tracecomp_dump"
 # compiled-object attributes holding backend text: (attribute, stage name, file extension)
@@ -100,6 +102,8 @@ def build_parser():
     support.add_argument("--write", action="store_true",
                          help="write SUPPORT.md and tracecomp/torch_names.py in the "
                          "source tree instead of printing the table")
+    sub.add_parser("doctor", help="what this machine gives the compiler: CPU, BLAS, threads, "
+                   "disk cache, GPUs, picture tools (exit status 1 when something is a problem)")
     for command in sub.choices.values():
         # accepted after the subcommand too; SUPPRESS keeps a flag given before it
         _traceback_flag(command, argparse.SUPPRESS)
@@ -180,6 +184,9 @@ def main(argv=None):
         if args.command == "support":
             from .support_table import main as support_main
             return support_main(write=args.write) or 0
+        if args.command == "doctor":
+            from .doctor import main as doctor_main
+            return doctor_main()
         return run_dump(args, argv)
     except (UsageError, dump_folder.FolderError) as exc:
         print(f"tracecomp: error: {exc}", file=sys.stderr)
@@ -280,6 +287,13 @@ def instantiate(name, obj):
                              f"function that calls it") from None
     if isinstance(obj, Module) or inspect.isfunction(obj):
         return obj
+    torch_base = next((c for c in getattr(obj, "__mro__", type(obj).__mro__)
+                       if c.__module__.split(".")[0] == "torch"), None)
+    if torch_base is not None:
+        raise UsageError(f"{name} is built on torch's {torch_base.__name__} ({name}'s file "
+                         f"imports torch). Change the imports to tracecomp's "
+                         f"(`import tracecomp as torch`, `import tracecomp.nn as nn`, "
+                         f"`import tracecomp.nn.functional as F`) and dump it again")
     raise UsageError(f"{name} is of type {type(obj).__name__}: expected an nn.Module class, "
                      f"a module instance or a function")
 
@@ -442,9 +456,9 @@ def run_dump(args, argv=None):
     stages_word = "stage" if len(rows) == 1 else "stages"
     print(f"tracecomp dump: {len(rows)} {stages_word}, {len(files)} files in {out_dir}"
           f" (start at {os.path.join(out_dir, 'index.md')})")
-    if dot_program() is None:
-        print("tracecomp dump: no .svg pictures: install Graphviz to get .svg pictures "
-              "(the .dot files are written)")
+    if drawer() is None:
+        print("tracecomp dump: no .svg pictures: install matplotlib (pip install "
+              "'tracecomp[demo]') or Graphviz to get them (the .dot files are written)")
     return 0
 
 
@@ -565,12 +579,14 @@ def write_index(folder, name, about, rows, pass_log):
               f"functions, memory groups -> values in the arena, schedule groups -> program "
               f"segments, llvm compile entry functions)",
               "", "## Pictures", ""]
-    if dot_program() is not None:
-        lines.append("SVG pictures were drawn by Graphviz; hover over a node for its IR line.")
-    else:
-        lines.append("No .svg pictures: install Graphviz to get .svg pictures (its `dot` "
-                     "program must be on PATH), or draw a .dot file on any machine that has "
-                     "it: `dot -Tsvg NN_stage.dot -o NN_stage.svg`.")
+    lines.append({
+        "graphviz": "SVG pictures were drawn by Graphviz; hover over a node for its IR line.",
+        "matplotlib": "SVG pictures were laid out by tracecomp (matplotlib; Graphviz is not "
+                      "installed here: with its `dot` on PATH they are drawn by Graphviz, "
+                      "with a tooltip per node).",
+        None: "No .svg pictures: install matplotlib or Graphviz to get them, or draw a .dot "
+              "file on any machine that has Graphviz: `dot -Tsvg NN_stage.dot -o "
+              "NN_stage.svg`."}[drawer()])
     lines += ["", ("Colours: lightblue parameters and buffers, gold user inputs, orange values "
                    "the forward saved for the backward, pink incoming gradients, grey "
                    "constants, green outputs.")]

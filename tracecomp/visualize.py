@@ -1,8 +1,11 @@
 """Graph pictures: a Graph as Graphviz DOT text, in the style of torchviz's make_dot.
 
     to_dot(graph)                 -> DOT text, deterministic (same graph, same bytes)
-    write_picture(dot, "out/g")   -> writes out/g.dot, and out/g.svg when Graphviz's `dot`
-                                     program is on PATH
+    write_picture(dot, "out/g")   -> writes out/g.dot and out/g.svg (formats=("svg", "png"):
+                                     out/g.png too), drawn by Graphviz's `dot` program when
+                                     it is on PATH, else by picture.py (networkx and
+                                     matplotlib), else only the .dot
+    drawer()                      -> "graphviz", "matplotlib" or None: who would draw
 
 What the picture shows (the colour key is also in the graph's caption):
 
@@ -156,23 +159,45 @@ def dot_program():
     return shutil.which("dot")
 
 
-def write_picture(dot_text, path_without_ext):
-    """Write `<path>.dot`, and `<path>.svg` when Graphviz is installed; return the paths
-    written (so a caller tells whether an SVG came out by the list's length)."""
+def drawer():
+    """Who draws write_picture's pictures here: "graphviz" (its `dot` is on PATH),
+    "matplotlib" (picture.py's layout, where Graphviz is missing) or None (only DOT text)."""
+    from . import picture
+    if dot_program() is not None:
+        return "graphviz"
+    return "matplotlib" if picture.available() else None
+
+
+def write_picture(dot_text, path_without_ext, formats=("svg",)):
+    """Write `<path>.dot`, and `<path>.<format>` for each of `formats` ("svg", "png") when
+    drawer() finds someone to draw them; return the paths written (so a caller tells
+    whether a picture came out by the list's length)."""
     dot_path = f"{path_without_ext}.dot"
     with open(dot_path, "w", encoding="utf-8") as f:
         f.write(dot_text)
-    program = dot_program()
-    if program is None:
+    who = drawer()
+    if who is None:
         return [dot_path]
-    svg_path = f"{path_without_ext}.svg"
+    written = [dot_path]
+    for fmt in formats:
+        path = f"{path_without_ext}.{fmt}"
+        if who == "graphviz":
+            _graphviz(dot_path, fmt, path)
+        else:
+            from . import picture
+            picture.draw(dot_text, path)
+        written.append(path)
+    return written
+
+
+def _graphviz(dot_path, fmt, out_path):
+    program = dot_program()
     try:
-        done = subprocess.run([program, "-Tsvg", dot_path, "-o", svg_path],
+        done = subprocess.run([program, f"-T{fmt}", dot_path, "-o", out_path],
                               capture_output=True, text=True, timeout=DOT_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
         raise TracecompError(f"Graphviz took over {DOT_TIMEOUT_S} s to lay out {dot_path}; "
-                             f"the .dot file is written, the .svg is not") from None
-    if done.returncode != 0 or not os.path.exists(svg_path):
+                             f"the .dot file is written, the .{fmt} is not") from None
+    if done.returncode != 0 or not os.path.exists(out_path):
         raise TracecompError(f"Graphviz could not draw {dot_path} (exit {done.returncode}): "
                              f"{done.stderr.strip()}")
-    return [dot_path, svg_path]

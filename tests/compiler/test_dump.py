@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import tracecomp
-from tracecomp import cli, visualize
+from tracecomp import cli, picture, visualize
 from tracecomp.ir import Graph
 from tracecomp.tracing.tracer import trace
 
@@ -179,8 +179,9 @@ def test_quotes_and_backslashes_are_escaped():
     assert dot["nodes"]["n0"]["label"] == '%0 neg\nf32[2]\n"q"\\x.py:7 blocks.0'
 
 
-def test_write_picture_without_graphviz(tmp_path, monkeypatch):
+def test_write_picture_without_graphviz_or_matplotlib(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(picture, "available", lambda: False)
     written = visualize.write_picture("digraph g {\n}\n", str(tmp_path / "g"))
     assert written == [str(tmp_path / "g.dot")]
     assert (tmp_path / "g.dot").read_text() == "digraph g {\n}\n"
@@ -266,8 +267,11 @@ def test_dump_mlp_writes_every_stage(tmp_path, capsys):
 
     index = (out / "index.md").read_text()
     assert "- inputs: `x: f32[64,784]`" in index and "training mode" in index
-    if visualize.dot_program() is None:
-        assert "install Graphviz to get .svg pictures" in index
+    says = {"graphviz": "drawn by Graphviz", "matplotlib": "laid out by tracecomp",
+            None: "No .svg pictures"}[visualize.drawer()]
+    assert says in index
+    if visualize.drawer():
+        assert all((out / f"{k}_{stage}.svg").is_file() for k, stage, _ in rows)
     log = (out / "pass_log.txt").read_text().splitlines()
     assert log[0].split()[:2] == ["pass", "graph"] and log[-1].startswith("total")
 
@@ -356,6 +360,15 @@ def test_usage_errors_are_one_line_and_exit_2(argv, message, capsys):
     err = capsys.readouterr().err
     assert err.startswith("tracecomp: error: ") and message in err
     assert err.count("\n") == 1
+
+
+def test_a_model_still_importing_torch_is_named_so(tmp_path, capsys):
+    src = tmp_path / "net.py"
+    src.write_text("import torch.nn as nn\n\n\nclass Net(nn.Module):\n"
+                   "    def forward(self, x):\n        return x\n")
+    assert cli.main(["dump", f"{src}:Net", "--input", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "Net is built on torch's Module" in err and "import tracecomp as torch" in err
 
 
 def test_parse_input():

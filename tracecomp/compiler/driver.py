@@ -33,7 +33,7 @@ from ..tracing.gate import GATE
 from ..tracing.tracer import Tracer, wrap
 from ..user_code import stale_error
 from . import attributes as compile_attributes
-from . import bridge, fused_step, lowering
+from . import bridge, fused_step, lowering, progress
 from . import state as compile_state
 from .dynamic import Templates
 from .fast_call import FastCall, filled, own
@@ -359,8 +359,9 @@ class CompiledFunction:
                 self.memory_budget, self.templates))
         reused = False      # a new size that a dynamic graph runs: traced, not compiled
         try:
-            art = build(fn, call_args, tensors, state, module_names, backend,
-                        optimizers, roots, self.memory_budget, self.templates)
+            with progress.compiling(f"{_name(fn)} ({backend})"):
+                art = build(fn, call_args, tensors, state, module_names, backend,
+                            optimizers, roots, self.memory_budget, self.templates)
             reused = self.templates is not None and not self.templates.compiled
         except TraceError as exc:
             if self.fallback != "eager":

@@ -8,6 +8,7 @@ import time
 
 from ..debug_log import debug_level, emit
 from .pipeline import PassRecord, decompose_pipeline, lowered, run_passes, simplify_pipeline
+from .progress import stage
 
 
 def lower(art, graph, n_outputs, bridged, compile_graph, memory_budget=None):
@@ -34,6 +35,7 @@ def lower(art, graph, n_outputs, bridged, compile_graph, memory_budget=None):
         art.run_forward = lowered(compile_graph, graph, "forward", log_records, updates)
         return _show_code(art)
     from ..passes import autodiff, partition
+    stage("autodiff and partition")
     start = time.perf_counter()
     joint = autodiff.run(graph)
     log_records.append(PassRecord("autodiff", "simplified", graph.op_count(),

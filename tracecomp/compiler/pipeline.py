@@ -2,7 +2,8 @@
 a list of passes runs on a graph (verified after each under TRACECOMP_VERIFY or
 TRACECOMP_DEBUG), and a backend's lowering with the phases it times. Each stage leaves a
 PassRecord in the compile's pass log (`compiled.pass_log`, `tracecomp dump`'s
-pass_log.txt); compiler.build adds the trace, autodiff and partition records.
+pass_log.txt); compiler.build adds the trace, autodiff and partition records. Each stage
+is named to progress.py as it starts (a slow compile's line on a terminal).
 """
 import os
 import time
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 
 from ..debug_log import debug_level, emit
 from ..ir import verify
+from .progress import stage
 
 
 @dataclass
@@ -48,6 +50,7 @@ def lowered(compile_graph, graph, label, log_records, updates=None):
     schedule, LLVM compile: whatever the backend reports) added to the pass log. updates:
     {output position: input position} of the outputs written back into an input's tensor,
     for a backend that can compute them in place (the llvm one: passes/donation.py)."""
+    stage(f"lowering the {label} graph")
     runner = compile_graph(graph, updates=updates)
     log_records += [PassRecord(name, label, before, after, seconds)
                     for name, before, after, seconds in getattr(runner, "phases", ())]
@@ -56,6 +59,7 @@ def lowered(compile_graph, graph, label, log_records, updates=None):
 
 def run_passes(graph, passes, label, log_records):
     for name, fn in passes:
+        stage(f"{name} on the {label} graph")
         before, start = graph.op_count(), time.perf_counter()
         graph = fn(graph)
         log_records.append(PassRecord(name, label, before, graph.op_count(),
