@@ -13,6 +13,7 @@ from . import dtypes
 from .devices import beside, to_host
 from .dispatch import plain_arrays
 from .errors import DTypeError, ShapeError, fmt_shape
+from .grad_fn_names import named, renamed
 from .ops import elementwise as ew
 from .ops import movement as mv
 from .ops import reduce as rd
@@ -43,8 +44,9 @@ def mean(x, dim=None, keepdim=False, *, dtype=None):
                          f"floating point or complex dtype. Got: {x.dtype.name}")
     dims = norm_dims("mean", _dims_arg(dim), x.ndim)
     count = math.prod(x.shape[d] for d in dims)
-    return rd.reduce_sum(x, dims, keepdim) / count if count else \
+    out = rd.reduce_sum(x, dims, keepdim) / count if count else \
         rd.reduce_sum(x, dims, keepdim) * float("nan")
+    return named(out, "MeanBackward0" if dim is None else "MeanBackward1", (x,))
 
 
 def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -273,13 +275,16 @@ def squeeze(x, dim=None):
         dims = [_wrap_dim(d, x.ndim, "squeeze") for d in
                 (dim if isinstance(dim, (tuple, list)) else (dim,))]
         dims = [d for d in dims if x.ndim and shape[d] == 1]
-    return mv.reshape(x, tuple(n for i, n in enumerate(shape) if i not in dims))
+    name = "SqueezeBackward0" if dim is None else \
+        "SqueezeBackward2" if isinstance(dim, (tuple, list)) else "SqueezeBackward1"
+    return renamed(mv.reshape(x, tuple(n for i, n in enumerate(shape) if i not in dims)), x,
+                   name)
 
 
 def unsqueeze(x, dim):
     d = _wrap_dim(dim, x.ndim + 1, "unsqueeze")
     shape = tuple(x.shape)
-    return mv.reshape(x, shape[:d] + (1,) + shape[d:])
+    return renamed(mv.reshape(x, shape[:d] + (1,) + shape[d:]), x, "UnsqueezeBackward0")
 
 
 def permute(x, *dims):
@@ -297,7 +302,7 @@ def transpose(x, dim0, dim1):
     d0, d1 = _wrap_dim(dim0, x.ndim, "transpose"), _wrap_dim(dim1, x.ndim, "transpose")
     order = list(range(x.ndim))
     order[d0], order[d1] = order[d1], order[d0]
-    return mv.permute(x, tuple(order))
+    return renamed(mv.permute(x, tuple(order)), x, "TransposeBackward0")
 
 
 swapaxes = swapdims = transpose
@@ -306,7 +311,7 @@ swapaxes = swapdims = transpose
 def t(x):
     if x.ndim > 2:
         raise ShapeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
-    return transpose(x, 0, 1) if x.ndim == 2 else x
+    return renamed(transpose(x, 0, 1), x, "TBackward0") if x.ndim == 2 else x
 
 
 def movedim(x, source, destination):

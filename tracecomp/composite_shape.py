@@ -15,6 +15,7 @@ from . import dtypes
 from .device_array import DeviceArray
 from .devices import to_host
 from .errors import ShapeError, TraceError
+from .grad_fn_names import named
 from .ops import elementwise as ew
 from .ops import movement as mv
 from .ops.indexing import index
@@ -148,7 +149,7 @@ def select(x, dim, index_):
     if not -n <= index_ < n:
         raise IndexError(f"select(): index {index_} out of range for tensor of size "
                          f"{list(x.shape)} at dimension {d}")
-    return C.squeeze(C.narrow(x, d, index_ % n, 1), d)
+    return named(C.squeeze(C.narrow(x, d, index_ % n, 1), d), "SelectBackward0", (x,))
 
 
 def narrow_copy(x, dim, start, length):

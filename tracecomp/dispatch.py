@@ -55,10 +55,14 @@ class TapeNode:
     The output is kept as its array, not as a Tensor, so a tensor and its node do not form
     a reference cycle; `out()` rebuilds a tensor whose grad_fn is this node (what torch's
     SavedVariable does), which keeps higher-order gradients right.
+
+    A node is what `y.grad_fn` returns, so it looks like torch's: its class is named as
+    torch names the op's node (SumBackward0; one subclass per name, made by
+    grad_fn_names.py, which also answers next_functions).
     """
 
     __slots__ = ("prim", "args", "params", "out_data", "out_vc", "versions", "hooks",
-                 "retain", "seq", "__weakref__")
+                 "retain", "seq", "inputs", "__weakref__")
 
     def __init__(self, prim, args, params, out_data, out_vc):
         # Creation order: a node's inputs always come from earlier nodes, so walking nodes
@@ -72,21 +76,39 @@ class TapeNode:
         self.versions = tuple(a._vc[0] if isinstance(a, Tensor) else None for a in args)
         self.hooks = None
         self.retain = None
+        # `inputs` stays unset (free) unless a public function names torch's inputs
 
     def name(self) -> str:
-        return "".join(p.capitalize() for p in self.prim.name.split("_")) + "Backward"
-
-    def __repr__(self):
-        return f"<{self.name()}>"
+        return type(self).__name__
 
     @property
     def next_functions(self):
-        if self.args is None:
-            return ()
-        return tuple((a._node, 0) for a in self.args if isinstance(a, Tensor) and a._requires_grad)
+        from .grad_fn_names import next_functions
+        return next_functions(self)
 
     def out(self) -> Tensor:
         return Tensor._make(self.out_data, True, self, self.out_vc)
+
+
+class _NodeMakers(dict):
+    """prim -> what makes its tape nodes (grad_fn_names.node_maker: the TapeNode subclass
+    named as torch names the op's node, or a function choosing one by the operands),
+    filled on a primitive's first taped call (grad_fn_names subclasses TapeNode, so it
+    imports this module, and this one imports it late)."""
+
+    def __missing__(self, prim):
+        from .grad_fn_names import node_maker
+        maker = self[prim] = node_maker(prim)
+        return maker
+
+
+NODE_MAKERS = _NodeMakers()
+
+
+def tape_node(prim, args, params, out_data, out_vc):
+    """A new tape node for a primitive call that bind() does not make (the compiled-call
+    bridge's), of the class its primitive's name gives."""
+    return NODE_MAKERS[prim](prim, args, params, out_data, out_vc)
 
 
 def needs(x) -> bool:
@@ -130,7 +152,7 @@ def bind(prim, *args, **params):
     if _grad.enabled and prim.vjp is not None and dtype.kind == "f":
         for a in args:
             if isinstance(a, Tensor) and a._requires_grad:
-                t = _make(out, True, TapeNode(prim, args, params, out, vc), vc)
+                t = _make(out, True, NODE_MAKERS[prim](prim, args, params, out, vc), vc)
                 if view:
                     t._view_of_grad = True
                     t._view = (args[0], prim, params, True)

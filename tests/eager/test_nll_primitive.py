@@ -57,9 +57,9 @@ def test_the_impl_is_its_parts_to_the_bit(shape, target_shape, reduction, ignore
 def test_cross_entropy_is_two_tape_nodes_and_its_range_guard_still_refuses():
     x = tc.randn(6, 4, requires_grad=True)
     loss = F.cross_entropy(x, tc.tensor([0, 1, 2, 3, 0, 1]))
-    assert loss.grad_fn.name() == "NllLossBackward"
+    assert loss.grad_fn.name() == "NllLossBackward0"
     ((soft, _),) = loss.grad_fn.next_functions          # the target takes no gradient
-    assert soft.name() == "LogSoftmaxBackward"
+    assert soft.name() == "LogSoftmaxBackward0"
     with pytest.raises(IndexError, match=r"Target 4 is out of bounds"):
         F.cross_entropy(x, tc.tensor([0, 1, 2, 4, 0, 1]))
 
@@ -75,7 +75,7 @@ def test_a_weighted_loss_stays_the_composite_and_is_torchs():
     got.backward()
     want.backward()
     assert_close(x.grad, xt.grad, what="gradient")
-    assert got.grad_fn.name() != "NllLossBackward"
+    assert got.grad_fn.prim.name != "nll_loss"
 
 
 @pytest.mark.parametrize("shape,target_shape", SHAPES)

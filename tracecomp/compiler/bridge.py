@@ -18,7 +18,7 @@ import weakref
 import numpy as np
 
 from ..device_array import DeviceArray
-from ..dispatch import TapeNode
+from ..dispatch import tape_node
 from ..errors import AutogradError
 from ..ops.registry import Primitive
 from ..tensor import Tensor
@@ -41,7 +41,7 @@ class BackwardState:
         return [None if ref is None else ref() for ref in self.members]
 
     def name(self):
-        return "CompiledBackward"
+        return "CompiledFunctionBackward"      # torch.compile's node, as its grad_fn prints
 
 
 def _bridge_vjp(grads, outs, *args, call, index):
@@ -80,8 +80,8 @@ def attach(outputs, slots, grad_tensors, state):
             result.append(Tensor._make(array))
             continue
         vc = [0]
-        node = TapeNode(COMPILED, tuple(grad_tensors), {"call": state, "index": slot}, array,
-                        vc)
+        node = tape_node(COMPILED, tuple(grad_tensors), {"call": state, "index": slot}, array,
+                         vc)
         state.members[slot] = weakref.ref(node)
         result.append(Tensor._make(array, True, node, vc))
     return result

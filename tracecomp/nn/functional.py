@@ -20,6 +20,7 @@ from .. import composite as C
 from .. import inplace as _inplace
 from ..creation import full
 from ..errors import DTypeError, ShapeError, fmt_shape
+from ..grad_fn_names import named
 from ..grad_mode import no_grad
 from ..ops import elementwise as ew
 from ..ops import movement as mv
@@ -227,8 +228,13 @@ def linear(input, weight, bias=None):
         rows = math.prod(input.shape[:-1])
         raise ShapeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{input.shape[-1]}"
                          f" and {weight.shape[1]}x{weight.shape[0]})")
-    out = matmul(input, C.t(weight))
-    return out if bias is None else out + bias
+    wt = C.t(weight)
+    out = matmul(input, wt)
+    if bias is None:
+        return out
+    # 2-D: torch's one addmm node (for a batch torch views around it; we do not mimic that)
+    return named(out + bias, "AddmmBackward0", (bias, input, wt)) if input.ndim == 2 else \
+        out + bias
 
 
 def bilinear(input1, input2, weight, bias=None):

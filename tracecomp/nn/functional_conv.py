@@ -13,6 +13,7 @@ from .. import composite as C
 from .. import dtypes
 from ..creation import arange, ones, tensor
 from ..errors import DTypeError, ShapeError, fmt_shape
+from ..grad_fn_names import named
 from ..grad_mode import is_grad_enabled
 from ..ops import conv as _conv
 from ..ops import movement as mv
@@ -161,7 +162,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     out = mv.reshape(out, (n, out_ch, oh, ow))
     if bias is not None:
         out = out + mv.reshape(bias, (1, out_ch, 1, 1))
-    return _unbatched(out, squeeze)
+    return _unbatched(named(out, "ConvolutionBackward0", (x, weight, bias)), squeeze)
 
 
 # --- pooling ---------------------------------------------------------------------------------
@@ -271,7 +272,9 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     if windows is None:                             # (N, C, kh*kw, L), else (N, C, oh, ow, kk)
         windows, dim = _windows(x, kernel, stride, padding, dilation, extra, float("-inf")), 2
     idx = argmax(windows, dim, keepdim=True)
-    values = _unbatched(mv.reshape(gather(windows, dim, idx), shape), squeeze)
+    values = named(mv.reshape(gather(windows, dim, idx), shape), "MaxPool2DWithIndicesBackward0",
+                   (x,))
+    values = _unbatched(values, squeeze)
     if not return_indices:
         return values
     # the window count spelled out: a -1 cannot be inferred when the batch is empty

@@ -16,6 +16,7 @@ from .. import composite as C
 from .. import dtypes
 from ..autograd.function import Function
 from ..errors import DTypeError, ShapeError, fmt_shape
+from ..grad_fn_names import named
 from ..ops import elementwise as ew
 from ..ops import nll
 from ..ops.indexing import check_range
@@ -208,7 +209,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     reduction = legacy_reduction(size_average, reduce, reduction)
     _same_size("mse_loss", input, target, fatal=False)
     d = input - target
-    return _reduce(d * d, reduction)
+    return named(_reduce(d * d, reduction), "MseLossBackward0", (input, target))
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):

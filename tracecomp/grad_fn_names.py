@@ -1,0 +1,337 @@
+"""torch's names for the eager tape's nodes: what `y.grad_fn` is called and what its
+`next_functions` are.
+
+torch gives each backward node a class named after the op and overload that made it
+(`SumBackward0` for x.sum(), `SumBackward1` for x.sum(dim)); a leaf's gradient goes into an
+`AccumulateGrad` node holding the leaf as `.variable`; `next_functions` lists one
+(node, output_nr) pair per differentiable input of the op, (None, 0) for an input that
+takes no gradient. Our tape records primitives, so:
+
+  NAMES       primitive -> torch's class name, or a small function of the operands and
+              params where torch's overload depends on them (pow's scalar or tensor
+              exponent, matmul's ranks)
+  INPUTS      primitive -> the operands torch lists: operand positions, or a function;
+              default every operand (a Python number is an input that takes no gradient:
+              `a * 2` lists (fn, 0), (None, 0), as torch's wrapped number does)
+  node_maker  what bind() calls to make a primitive's tape node: one TapeNode subclass per
+              name, made on first use and cached, so the tape pays one dict lookup per op
+              (dispatch.NODE_MAKERS); the few primitives named by their operands pay one
+              Python call more (about 0.2 us on a 4 us op)
+  renamed()   for a public function whose primitive another one records too: x.t(),
+              x.transpose(0, 1) and x.permute(1, 0) all record permute; the function names
+              the node it made as torch does
+  named()     for a public function that records several primitives where torch records
+              one node: F.linear records permute, matmul and add where torch records
+              AddmmBackward0(bias, input, TBackward0); it names its last node and gives
+              it torch's inputs
+
+Guards (primitives tagged "guard": identity checks such as check_range) are not torch ops:
+next_functions looks through them. The outputs of one custom Function call (or one
+compiled call) are one node per output on our tape but one node in torch's: an edge to any
+of them names the group's first node, with the output's index as output_nr. Unlike
+torch's, a node's next_functions are () once backward has freed it (without retain_graph):
+the tape keeps its edges in the operands it frees.
+
+It sits beside dispatch.py, not in autograd/, because public functions (composite.py,
+nn.functional) import renamed()/named(), and the autograd package imports them.
+"""
+import functools
+import weakref
+
+from .dispatch import TapeNode
+from .tensor import Tensor
+
+# torch's C++ nodes are builtins: `<SumBackward0 object at 0x...>`, type(fn).__module__
+BUILTIN = "builtins"
+# a custom Function's node class lives where torch makes it: <...function.RoundBackward ...>
+FUNCTION_MODULE = "tracecomp.autograd.function"
+
+
+# --- names -----------------------------------------------------------------------------
+def _is_scalar(x):
+    return not isinstance(x, Tensor)
+
+
+def _ndim(x):
+    return x._data.ndim if isinstance(x, Tensor) else 0
+
+
+def _overload(tensor_name, scalar_name):
+    """torch's overload for a binary op by its second operand: tensor or Python number."""
+    return lambda args, params: scalar_name if _is_scalar(args[1]) else tensor_name
+
+
+def _full_or_dim(full_name, dim_name):
+    """x.sum() (every dim, no keepdim) is overload 0; x.sum(dim) overload 1."""
+    def name(args, params):
+        full = len(params["dims"]) == args[0]._data.ndim and not params.get("keepdim")
+        return full_name if full else dim_name
+    return name
+
+
+def _pow(args, params):
+    if _is_scalar(args[0]):
+        return "PowBackward2"       # 2 ** x
+    return "PowBackward0" if _is_scalar(args[1]) else "PowBackward1"
+
+
+def _sub(args, params):
+    return "RsubBackward1" if _is_scalar(args[0]) else "SubBackward0"    # 2 - x
+
+
+# what torch's matmul records for operand ranks (an N-d operand counts as 3): it folds
+# batches into mm/mv and views the result back (torch/_decomp matmul)
+_MATMUL_BY_RANKS = {(1, 1): "DotBackward0", (2, 1): "MvBackward0", (1, 2): "SqueezeBackward4",
+                    (2, 2): "MmBackward0", (2, 3): "CloneBackward0"}
+
+
+def _matmul(args, params):
+    ranks = (min(_ndim(args[0]), 3), min(_ndim(args[1]), 3))
+    return _MATMUL_BY_RANKS.get(ranks, "UnsafeViewBackward0")
+
+
+def _no_derivative(args, params):
+    """torch names the node of an op it cannot differentiate after the op (torch.unique
+    calls _unique2)."""
+    op = params["op"].lstrip("_")
+    return "".join(p.capitalize() for p in op.split("_")) + "Backward0"
+
+
+def _extremum(reduce_name, all_name):
+    """reduce_max with masked=True is torch's x.max() (MaxBackward1); else amax."""
+    return lambda args, params: all_name if params.get("masked") else reduce_name
+
+
+NAMES = {
+    # elementwise
+    "abs": "AbsBackward0", "acos": "AcosBackward0", "acosh": "AcoshBackward0",
+    "add": "AddBackward0", "asin": "AsinBackward0", "asinh": "AsinhBackward0",
+    "atan": "AtanBackward0", "atan2": "Atan2Backward0", "atanh": "AtanhBackward0",
+    "cast": "ToCopyBackward0", "ceil": "CeilBackward0", "copy": "CloneBackward0",
+    "copysign": _overload("CopysignBackward0", "CopysignBackward1"),
+    "cos": "CosBackward0", "cosh": "CoshBackward0", "div": "DivBackward0",
+    "erf": "ErfBackward0", "erfc": "ErfcBackward0", "erfinv": "ErfinvBackward0",
+    "exp": "ExpBackward0", "expm1": "Expm1Backward0", "floor": "FloorBackward0",
+    "fmod": _overload("FmodBackward1", "FmodBackward0"), "hypot": "HypotBackward0",
+    "i0": "I0Backward0", "i1": "SpecialI1Backward0", "lgamma": "LgammaBackward0",
+    "log": "LogBackward0", "log1p": "Log1PBackward0", "maximum": "MaximumBackward0",
+    "minimum": "MinimumBackward0", "mul": "MulBackward0", "neg": "NegBackward0",
+    "polygamma": "PolygammaBackward0", "pow": _pow, "relu": "ReluBackward0",
+    "remainder": _overload("RemainderBackward1", "RemainderBackward0"),
+    "round": "RoundBackward0", "rsqrt": "RsqrtBackward0", "sigmoid": "SigmoidBackward0",
+    "sign": "SignBackward0", "sin": "SinBackward0", "sinh": "SinhBackward0",
+    "sqrt": "SqrtBackward0", "sub": _sub, "tan": "TanBackward0", "tanh": "TanhBackward0",
+    "trunc": "TruncBackward0", "where": "WhereBackward0",
+    # reductions and scans
+    "reduce_sum": _full_or_dim("SumBackward0", "SumBackward1"),
+    "reduce_prod": _full_or_dim("ProdBackward0", "ProdBackward1"),
+    "reduce_max": _extremum("AmaxBackward0", "MaxBackward1"),
+    "reduce_min": _extremum("AminBackward0", "MinBackward1"),
+    "cumsum": "CumsumBackward0", "cumprod": "CumprodBackward0",
+    "logcumsumexp": "LogcumsumexpBackward0",
+    "softmax": "SoftmaxBackward0", "log_softmax": "LogSoftmaxBackward0",
+    "nll_loss": "NllLossBackward0", "nll_loss_backward": "NllLossBackwardBackward0",
+    # movement: the name a plain x.view / x.permute / x[1:] gets (see named() for the rest)
+    "reshape": "ViewBackward0", "permute": "PermuteBackward0", "expand": "ExpandBackward0",
+    "slice": "SliceBackward0", "pad": "ConstantPadNdBackward0", "concat": "CatBackward0",
+    "flip": "FlipBackward0", "unfold": "Im2ColBackward0", "fold": "Col2ImBackward0",
+    # indexing
+    "gather": "GatherBackward0", "index": "IndexBackward0", "index_put": "IndexPutBackward0",
+    "scatter_add": "ScatterAddBackward0", "scatter_reduce": "ScatterReduceBackward0",
+    # linear algebra
+    "matmul": _matmul, "linalg_inv": "LinalgInvExBackward0",
+    "linalg_det": "LinalgDetBackward0", "linalg_adjugate": "LinalgDetBackward0",
+    "linalg_logabsdet": "LinalgSlogdetBackward0", "linalg_slogdet_sign": "LinalgSlogdetBackward0",
+    "linalg_solve": "LinalgSolveExBackward0", "linalg_cholesky": "LinalgCholeskyExBackward0",
+    "linalg_eigh_values": "LinalgEighBackward0", "linalg_eigh_vectors": "LinalgEighBackward0",
+    "linalg_qr_q": "LinalgQrBackward0", "linalg_qr_r": "LinalgQrBackward0",
+    "linalg_svd_u": "LinalgSvdBackward0", "linalg_svd_s": "LinalgSvdBackward0",
+    "linalg_svd_vh": "LinalgSvdBackward0", "linalg_pinv": "LinalgPinvBackward0",
+    # an op torch does not differentiate (unique): backward through it raises
+    "no_derivative": _no_derivative,
+    # the compiled-call bridge (compiler/bridge.py): torch.compile's node
+    "compiled": "CompiledFunctionBackward",
+    # not a torch op: next_functions looks through a guard's node
+    "check_range": "CheckRangeBackward0",
+}
+
+
+def default_name(prim_name):
+    """A primitive missing from NAMES: its name in torch's style (reduce_sum ->
+    ReduceSumBackward0); tests/test_grad_fn_names.py keeps NAMES complete."""
+    return "".join(p.capitalize() for p in prim_name.split("_")) + "Backward0"
+
+
+@functools.cache
+def node_class(name, module=BUILTIN):
+    """The TapeNode subclass named `name`, made once. No slots of its own, so a node's
+    class can be swapped for another name's (named())."""
+    return type(name, (TapeNode,), {"__slots__": (), "__module__": module,
+                                    "__qualname__": name})
+
+
+def _function_node(prim, args, params, out, vc):
+    """A custom Function's output: its class is `<Function name>Backward`, as torch's."""
+    cls = node_class(params["call"].name(), FUNCTION_MODULE)
+    return cls(prim, args, params, out, vc)
+
+
+# primitives whose node class is not one of torch's builtin nodes
+_MAKERS = {"custom_vjp": _function_node}
+
+
+class _Classes(dict):
+    """name -> node_class(name): a plain dict lookup where an op's class is chosen per call."""
+
+    def __missing__(self, name):
+        cls = self[name] = node_class(name)
+        return cls
+
+
+_CLASSES = _Classes()
+
+
+def node_maker(prim):
+    """What makes prim's tape nodes: called as maker(prim, args, params, out, vc). A class
+    where the name is fixed; else a function that names the node by its operands (the one
+    Python call the tape pays beyond the class lookup, on those few primitives)."""
+    if prim.name in _MAKERS:
+        return _MAKERS[prim.name]
+    name = NAMES.get(prim.name) or default_name(prim.name)
+    if isinstance(name, str):
+        return node_class(name)
+
+    def make(prim, args, params, out, vc):
+        return _CLASSES[name(args, params)](prim, args, params, out, vc)
+    return make
+
+
+def renamed(out, x, name):
+    """Give the tape node that made `out` from `x` torch's class `name`; returns out.
+
+    For a public function whose one primitive another public function records too:
+    `return renamed(mv.permute(x, (1, 0)), x, "TBackward0")` (x.t(), x.transpose() and
+    x.permute() all record permute). Nothing happens when out is x (a no-op call returned
+    its input) or has no tape node (grad off, tracing)."""
+    node = out._node
+    if out is not x and isinstance(node, TapeNode):
+        node.__class__ = _CLASSES[name]
+    return out
+
+
+def named(out, name, inputs):
+    """renamed() for a public function that records several primitives: `out`'s node
+    also takes torch's node's `inputs` (tensors, in torch's order; None for an absent
+    optional one), which next_functions lists instead of the primitives in between:
+    `named(out + bias, "AddmmBackward0", (bias, input, wt))` for F.linear."""
+    node = out._node
+    if isinstance(node, TapeNode) and not any(out is t for t in inputs):
+        node.__class__ = _CLASSES[name]
+        # weakly: the primitives in between hold the inputs until backward frees them
+        node.inputs = tuple(weakref.ref(t) if isinstance(t, Tensor) and t._requires_grad
+                            else None for t in inputs)
+    return out
+
+
+# --- next_functions --------------------------------------------------------------------
+def _tensors(args, params):
+    return [a for a in args if isinstance(a, Tensor)]
+
+
+def _tensor_first(args, params):
+    """2 * x is x.mul(2) to torch: the tensor, then the number."""
+    return args[::-1] if _is_scalar(args[0]) else args
+
+
+def _rsub(args, params):
+    return _tensors(args, params) if _is_scalar(args[0]) else args
+
+
+def _function_inputs(args, params):
+    """A custom Function lists its tensor arguments (operands 1..; operand 0 is y_k)."""
+    return [args[j] for j in params["call"].arg_kinds if j is not None]
+
+
+INPUTS = {
+    # add, sub, mul, div wrap a Python number into a tensor; ops with a Scalar overload
+    # (x ** 2, x.fmod(2)) list only their tensors
+    "add": _tensor_first, "mul": _tensor_first, "sub": _rsub, "pow": _tensors,
+    "fmod": _tensors, "remainder": _tensors, "copysign": _tensors,
+    "where": (1, 2),                    # the condition takes no gradient
+    "gather": (0,), "index": (0,), "nll_loss": (0,),      # indices, targets
+    "index_put": (0, 1), "scatter_add": (0, 2), "scatter_reduce": (0, 2),
+    "custom_vjp": _function_inputs,
+}
+
+
+def torch_inputs(node):
+    """The node's operands that torch's node lists, in torch's order."""
+    args = node.args
+    rule = INPUTS.get(node.prim.name)
+    if rule is None:
+        return args
+    if isinstance(rule, tuple):
+        return [args[k] for k in rule if k < len(args)]
+    return rule(args, node.params)
+
+
+def next_functions(node):
+    """torch's next_functions for a tape node; () once backward has freed it."""
+    if node.args is None:
+        return ()
+    refs = getattr(node, "inputs", None)
+    if refs is not None:
+        return tuple(edge(None if ref is None else ref()) for ref in refs)
+    return tuple(edge(a) for a in torch_inputs(node))
+
+
+def edge(t):
+    """(node, output_nr) for an input t: its producer, its AccumulateGrad, or None."""
+    if not isinstance(t, Tensor) or not t._requires_grad:
+        return (None, 0)
+    node = t._node
+    if node is None:
+        return (accumulate_grad(t), 0)
+    if not isinstance(node, TapeNode):
+        return (node, 0)        # a traced tensor's stand-in
+    while "guard" in node.prim.tags and node.args is not None:
+        inner = node.args[0]
+        if not isinstance(inner, Tensor) or not inner._requires_grad:
+            return (None, 0)
+        if inner._node is None:
+            return (accumulate_grad(inner), 0)
+        node = inner._node
+    if "grouped" in node.prim.tags:
+        members = node.params["call"].tape_members()
+        first = next((m for m in members if m is not None), node)
+        return (first, node.params["index"])
+    return (node, 0)
+
+
+class AccumulateGrad:
+    """torch's node for a leaf that requires grad: where its gradient is accumulated.
+    One per leaf while anyone holds it (as torch's, which the leaf holds weakly), so a
+    graph walk meets the same object from every use of the leaf."""
+
+    __slots__ = ("variable", "__weakref__")
+    next_functions = ()
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def name(self):
+        return "torch::autograd::AccumulateGrad"
+
+
+AccumulateGrad.__module__ = BUILTIN     # torch's repr: <AccumulateGrad object at 0x...>
+
+# id(leaf) -> its AccumulateGrad; an entry lives as long as the node, which holds the leaf,
+# so the id cannot be reused while the entry is there
+_ACCUMULATORS = weakref.WeakValueDictionary()
+
+
+def accumulate_grad(leaf):
+    node = _ACCUMULATORS.get(id(leaf))
+    if node is None:
+        node = _ACCUMULATORS[id(leaf)] = AccumulateGrad(leaf)
+    return node
