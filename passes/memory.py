@@ -127,7 +127,9 @@ def _host(groups, fresh, lives, sizes, step, hosts, stored):
     result may be a view of its input, which must not change under it when the output is
     written."""
     read_by_python = {x for g in groups if not stored(g) for x in g.inputs}
-    left = {b for b in lives if b not in read_by_python}
+    # a dict in `lives`' order, not a set: the placement must not follow the nodes' hashes
+    # (see run: the same graph must get the same layout, IR and cache key in every process)
+    left = {b: None for b in lives if b not in read_by_python}
     hosted = {}
     def nbytes(o):
         return o.size * o.dtype.itemsize
@@ -136,7 +138,7 @@ def _host(groups, fresh, lives, sizes, step, hosts, stored):
         placed = _place(room, sizes, step, capacity=nbytes(out))
         for b, at in placed.items():
             hosted[b] = (out, at)
-        left -= placed.keys()
+            del left[b]
     return hosted
 
 
