@@ -1,12 +1,11 @@
-"""The Summary protobufs SummaryWriter writes: scalar, histogram, text and image, in the
-forms torch.utils.tensorboard writes them (so TensorBoard and its EventAccumulator read ours
-as they read torch's), built from tensorboard's own protobuf classes.
+"""The Summary protobufs of SummaryWriter's plain values: scalar, histogram (from values, or
+raw bucket counts) and text, in the forms torch.utils.tensorboard writes them (so
+TensorBoard and its EventAccumulator read ours as they read torch's), built from
+tensorboard's own protobuf classes.
 
 Every value may be a tracecomp Tensor (on any device, with or without grad), a numpy array
 or scalar, a Python number, or (histograms) a list of numbers: `to_numpy` takes them all.
 """
-import io
-
 import numpy as np
 from tensorboard.compat.proto.summary_pb2 import HistogramProto, Summary, SummaryMetadata
 from tensorboard.compat.proto.tensor_pb2 import TensorProto
@@ -85,6 +84,22 @@ def histogram(tag, values, bins="tensorflow", max_bins=None):
         bucket=counts.tolist()))])
 
 
+def histogram_raw(tag, min, max, num, sum, sum_squares, bucket_limits, bucket_counts):
+    """A HistogramProto of counts made elsewhere: bucket i holds bucket_counts[i] values in
+    (bucket_limits[i-1], bucket_limits[i]]. The names shadow builtins because they are
+    torch's keyword arguments."""
+    limits = to_numpy(bucket_limits).astype(np.float64).reshape(-1)
+    counts = to_numpy(bucket_counts).astype(np.float64).reshape(-1)
+    if len(limits) != len(counts):
+        raise ValueError(f"add_histogram_raw({tag!r}): {len(limits)} bucket_limits but "
+                         f"{len(counts)} bucket_counts; give each bucket its upper limit "
+                         f"and its count")
+    stats = [float(to_numpy(v).reshape(())) for v in (min, max, sum, sum_squares)]
+    return Summary(value=[Summary.Value(tag=tag, histo=HistogramProto(
+        min=stats[0], max=stats[1], num=int(to_numpy(num).reshape(())), sum=stats[2],
+        sum_squares=stats[3], bucket_limit=limits.tolist(), bucket=counts.tolist()))])
+
+
 def _merge_buckets(counts, limits, group):
     """Every `group` neighbouring buckets as one (the last group padded with empty ones)."""
     counts = np.pad(counts, (0, -len(counts) % group))
@@ -102,52 +117,3 @@ def text(tag, string):
                          tensor_shape=TensorShapeProto(dim=[TensorShapeProto.Dim(size=1)]))
     return Summary(value=[Summary.Value(tag=f"{tag}/text_summary", metadata=metadata,
                                         tensor=tensor)])
-
-
-# --- image ---------------------------------------------------------------------------------
-def image(tag, img, dataformats="CHW"):
-    """A PNG of one image. Values of a uint8 image are pixel values; any other dtype's are
-    in [0, 1] and are scaled by 255, clipped and truncated, as torch does."""
-    hwc = to_hwc(to_numpy(img), dataformats, tag)
-    scale = 1 if hwc.dtype == np.uint8 else 255
-    hwc = (hwc.astype(np.float32) * scale).clip(0, 255).astype(np.uint8)
-    height, width, channels = hwc.shape
-    return Summary(value=[Summary.Value(tag=tag, image=Summary.Image(
-        height=height, width=width, colorspace=channels, encoded_image_string=png(hwc)))])
-
-
-def to_hwc(array, dataformats, tag):
-    """array (laid out as dataformats says: a permutation of "CHW" or "HW") as height x
-    width x channels, with grey images (one channel, or no C) repeated into RGB as torch
-    does; 3 (RGB) and 4 (RGBA) channels stay as they are."""
-    layout = dataformats.upper()
-    if sorted(layout) not in (sorted("CHW"), sorted("HW")):
-        raise ValueError(f"add_image({tag!r}): dataformats must order the letters C, H and W "
-                         f"(e.g. 'CHW', 'HWC') or H and W ('HW'), got {dataformats!r}")
-    if array.ndim != len(layout):
-        raise ValueError(f"add_image({tag!r}): an image of shape {list(array.shape)} has "
-                         f"{array.ndim} dims but dataformats={dataformats!r} has "
-                         f"{len(layout)}")
-    if layout in ("HW", "WH"):
-        array = array.transpose([layout.index(c) for c in "HW"])[:, :, None]
-    else:
-        array = array.transpose([layout.index(c) for c in "HWC"])
-    if array.shape[2] == 1:
-        array = np.repeat(array, 3, axis=2)
-    if array.shape[2] not in (3, 4):
-        raise ValueError(f"add_image({tag!r}): an image needs 1, 3 (RGB) or 4 (RGBA) "
-                         f"channels, got {array.shape[2]} (shape {list(array.shape)} as HWC)")
-    return array
-
-
-def png(hwc):
-    """The PNG bytes of a uint8 height x width x 3|4 array, encoded by Pillow as torch's
-    add_image encodes them."""
-    try:
-        from PIL import Image
-    except ImportError as exc:
-        raise ImportError("add_image encodes images as PNG with Pillow, which is not "
-                          "installed: pip install pillow") from exc
-    out = io.BytesIO()
-    Image.fromarray(hwc).save(out, format="PNG")
-    return out.getvalue()

@@ -5,7 +5,8 @@ them from a thread: every max_queue events, every flush_secs seconds, and on flu
 A writer owns a run folder (log_dir) with one event file; add_scalars adds a sub-run folder
 per line of its plot (`<log_dir>/<main_tag>_<tag>`), add_hparams a sub-run per call, as
 torch's do, so TensorBoard lists them as runs. After close() the next add_* starts a new
-event file in the same folders.
+event file in the same folders. add_embedding writes the projector's files into log_dir
+rather than events (embedding.py).
 """
 import os
 import socket
@@ -13,10 +14,16 @@ import time
 from datetime import datetime
 
 from tensorboard.compat.proto.event_pb2 import Event, SessionLog
+from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-from . import graph, summaries
+from . import embedding, graph, images, summaries
+from .audio import audio
+from .custom_scalars import custom_scalars
 from .hparams import hparams
+from .mesh import mesh
+from .pr_curve import pr_curve, pr_curve_raw
+from .video import video
 
 
 def default_log_dir(comment=""):
@@ -26,8 +33,9 @@ def default_log_dir(comment=""):
 
 
 class SummaryWriter:
-    """Writes scalars, histograms, text, images, hyperparameters and tracecomp's graphs
-    for TensorBoard (`tensorboard --logdir runs`).
+    """Writes scalars, histograms, text, images, figures, videos, audio, PR curves,
+    embeddings, meshes, hyperparameters and tracecomp's graphs for TensorBoard
+    (`tensorboard --logdir runs`).
 
     log_dir: the run's folder (default: default_log_dir(comment)). purge_step: this run is
     a restart at that step: TensorBoard hides the run's earlier events from that step on.
@@ -42,6 +50,7 @@ class SummaryWriter:
         self.flush_secs = flush_secs
         self.filename_suffix = filename_suffix
         self._writers = {}      # folder -> its EventFileWriter: the run's and its sub-runs'
+        self._projector = ProjectorConfig()     # every add_embedding's, rewritten each time
         self._writer()          # the folder and its event file exist from the start, as torch's
 
     def get_logdir(self):
@@ -70,6 +79,13 @@ class SummaryWriter:
         "tensorflow" (TensorFlow's exponential buckets) or anything numpy.histogram takes."""
         self._add(summaries.histogram(tag, values, bins, max_bins), global_step, walltime)
 
+    def add_histogram_raw(self, tag, min, max, num, sum, sum_squares, bucket_limits,
+                          bucket_counts, global_step=None, walltime=None):
+        """A histogram counted elsewhere: its statistics, and each bucket's upper limit and
+        count (bucket i holds the values in (bucket_limits[i-1], bucket_limits[i]])."""
+        self._add(summaries.histogram_raw(tag, min, max, num, sum, sum_squares, bucket_limits,
+                                          bucket_counts), global_step, walltime)
+
     def add_text(self, tag, text_string, global_step=None, walltime=None):
         """A string, which TensorBoard renders as Markdown."""
         self._add(summaries.text(tag, text_string), global_step, walltime)
@@ -77,7 +93,74 @@ class SummaryWriter:
     def add_image(self, tag, img_tensor, global_step=None, walltime=None, dataformats="CHW"):
         """One image, laid out as dataformats says ("CHW", "HWC", "HW", ...): uint8 pixel
         values, or floats in [0, 1]. Encoded as PNG with Pillow, as torch does."""
-        self._add(summaries.image(tag, img_tensor, dataformats), global_step, walltime)
+        self._add(images.image(tag, img_tensor, dataformats), global_step, walltime)
+
+    def add_images(self, tag, img_tensor, global_step=None, walltime=None,
+                   dataformats="NCHW"):
+        """A batch of images tiled into one, 8 a row as torch tiles them: dataformats
+        "NCHW", "NHWC", ... (or one image's, as add_image takes it)."""
+        self._add(images.image(tag, img_tensor, dataformats, "add_images"), global_step,
+                  walltime)
+
+    def add_figure(self, tag, figure, global_step=None, close=True, walltime=None):
+        """A matplotlib Figure as an image, or a list of them tiled as add_images tiles a
+        batch; close: then close them in pyplot."""
+        self._add(images.figure(tag, figure, close), global_step, walltime)
+
+    def add_video(self, tag, vid_tensor, global_step=None, fps=4, walltime=None):
+        """Clips (N, T, C, H, W: uint8 pixel values or floats in [0, 1]) tiled into one
+        animated GIF, which the images dashboard plays at fps frames per second."""
+        self._add(video(tag, vid_tensor, fps), global_step, walltime)
+
+    def add_audio(self, tag, snd_tensor, global_step=None, sample_rate=44100, walltime=None):
+        """One channel of samples in [-1, 1] (shape (L,) or (1, L)) as a 16-bit WAV."""
+        self._add(audio(tag, snd_tensor, sample_rate), global_step, walltime)
+
+    def add_pr_curve(self, tag, labels, predictions, global_step=None, num_thresholds=127,
+                     weights=None, walltime=None):
+        """The precision-recall curve of predictions (probabilities in [0, 1]) against
+        labels (true/false), at num_thresholds thresholds (at most 127, as torch's)."""
+        self._add(pr_curve(tag, labels, predictions, num_thresholds, weights), global_step,
+                  walltime)
+
+    def add_pr_curve_raw(self, tag, true_positive_counts, false_positive_counts,
+                         true_negative_counts, false_negative_counts, precision, recall,
+                         global_step=None, num_thresholds=127, weights=None, walltime=None):
+        """A precision-recall curve counted elsewhere: one value per threshold in each of
+        the six. weights is accepted for torch's signature and unused, as in torch."""
+        self._add(pr_curve_raw(tag, true_positive_counts, false_positive_counts,
+                               true_negative_counts, false_negative_counts, precision, recall,
+                               num_thresholds), global_step, walltime)
+
+    def add_embedding(self, mat, metadata=None, label_img=None, global_step=None,
+                      tag="default", metadata_header=None):
+        """Points (mat: N x D) for the projector, with a label each (metadata, or rows of
+        columns named by metadata_header) and an image each (label_img: N x C x H x W).
+        Written as files under `<log_dir>/<global_step:05d>/<tag>/` (embedding.py)."""
+        embedding.add_embedding(self._projector, self.log_dir, mat, metadata, label_img,
+                                global_step, tag, metadata_header)
+
+    def add_mesh(self, tag, vertices, colors=None, faces=None, config_dict=None,
+                 global_step=None, walltime=None):
+        """A point cloud, or a triangle mesh with faces, for the 3D mesh dashboard:
+        vertices, colors (0..255) and faces (vertex indices), each (batch, count, 3);
+        config_dict: three.js settings (camera, lights, material)."""
+        self._add(mesh(tag, vertices, colors, faces, config_dict), global_step, walltime)
+
+    def add_custom_scalars(self, layout):
+        """Charts of the Custom Scalars dashboard that gather scalar tags: {category:
+        {title: ["Multiline", tags] or ["Margin", [value, lower, upper]]}}. TensorBoard
+        reads one layout a run, so call it once per writer."""
+        self._add(custom_scalars(layout))
+
+    def add_custom_scalars_multilinechart(self, tags, category="default", title="untitled"):
+        """One Multiline chart of tags: add_custom_scalars' shorthand."""
+        self.add_custom_scalars({category: {title: ["Multiline", tags]}})
+
+    def add_custom_scalars_marginchart(self, tags, category="default", title="untitled"):
+        """One Margin chart of tags = [value, lower, upper]: add_custom_scalars'
+        shorthand."""
+        self.add_custom_scalars({category: {title: ["Margin", tags]}})
 
     def add_hparams(self, hparam_dict, metric_dict, hparam_domain_discrete=None,
                     run_name=None, global_step=None):
