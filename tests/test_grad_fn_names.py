@@ -77,22 +77,44 @@ CASES = {
     "mean": ("a.mean()", "graph"), "mean_dim": ("a.mean(0)", "graph"),
     "linear": ("F.linear(a, b, v[:3])", "graph"), "mse_loss": ("F.mse_loss(a, b)", "graph"),
     "conv2d": ("F.conv2d(x4, w4, v[:2])", "graph"), "max_pool2d": ("F.max_pool2d(x4, 2)", "graph"),
-    "reshape_copy": ("a.T.reshape(12)", "name"), "bmm": ("L.bmm(a[None], c[None])", "graph"),
+    "reshape_copy": ("a.T.reshape(12)", "graph"), "bmm": ("L.bmm(a[None], c[None])", "graph"),
     "addmm": ("L.addmm(v[:3], a, c)", "graph"),
+    # what tutorials print
+    "slice_select": ("a[1:, 0]", "graph"), "select_slice": ("a[0, 1:]", "graph"),
+    "select_dim1": ("a[:, 1]", "graph"), "select_select": ("a[0, 1]", "graph"),
+    "index_list": ("a[[0, 2]]", "graph"), "lone_full_slice": ("a[:]", "graph"),
+    "slice_slice": ("a[1:, 1:]", "name"), "unsqueeze_select": ("a[None, 0]", "name"),
+    "reshape_alias": ("a.T.reshape(2, 2, 3)", "graph"), "flatten_copy": ("a.T.flatten()", "graph"),
+    "gelu": ("F.gelu(a)", "graph"), "gelu_tanh": ("F.gelu(a, approximate='tanh')", "graph"),
+    "layer_norm": ("F.layer_norm(a, (4,))", "graph"),
+    "layer_norm_affine": ("F.layer_norm(a, (4,), v, v)", "graph"),
+    "batch_norm": ("L.nn.BatchNorm1d(4)(a)", "graph"),
+    "batch_norm_eval": ("F.batch_norm(a, L.zeros(4), L.ones(4), v, v)", "graph"),
+    "clamp": ("L.clamp(a, 0, 1)", "graph"), "clamp_tensor": ("L.clamp(a, min=b)", "graph"),
+    "var": ("a.var()", "graph"), "var_dim": ("a.var(1)", "graph"), "std": ("a.std()", "graph"),
+    "stack": ("L.stack([a, b])", "graph"), "stack_last": ("L.stack([a, b], 2)", "graph"),
+    "view_infer": ("a.view(-1)", "graph"), "dropout": ("F.dropout(a, 0.5)", "graph"),
+    "dropout_eval": ("F.dropout(a, training=False)", "graph"),
+    "embedding": ("F.embedding(L.tensor([0, 2]), a)", "graph"),
+    "masked_fill": ("a.masked_fill(a > 1, 0)", "graph"),
+    "masked_fill_tensor": ("a.masked_fill(a > 1, L.tensor(0.0))", "graph"),
+    "max_dim": ("a.max(1)[0]", "graph"), "min_dim": ("a.min(1, keepdim=True).values", "graph"),
+    "norm": ("a.norm()", "graph"), "norm_dim": ("a.norm(dim=1)", "graph"),
+    "torch_norm": ("L.norm(a)", "graph"),
+    "addmv": ("L.addmv(v[:3], a, v)", "graph"), "addr": ("L.addr(a, v[:3], v)", "graph"),
+    "baddbmm": ("L.baddbmm(a[None][:, :, :3], a[None], c[None])", "graph"),
     # torch records 2 / x as x.reciprocal() * 2: a node we have no primitive for
     "rdiv": ("2 / a", "graph"),
 }
 
 # cases whose public function does not name its node yet (grad_fn_names.renamed: one
 # primitive shared with another function; .named: several primitives): where to call it
-WIRING = {
-    "select": "indexing an int: named(..., 'SelectBackward0', (x,))",
-    "index_none": "indexing None: renamed(..., 'UnsqueezeBackward0')",
-    "reshape_copy": "reshape of a non-viewable tensor: named(..., 'UnsafeViewBackward0')",
-    "bmm": "tracecomp.bmm: renamed(..., 'BmmBackward0')",
-    "addmm": "tracecomp.addmm: named(..., 'AddmmBackward0', (input, mat1, mat2))",
+WIRING = {}
+# cases where torch records nodes no naming of our primitives can give
+TORCH_ONLY = {
+    "rdiv": "torch records 2 / x as reciprocal(x) * 2",
+    "lone_full_slice": "x[:] returns x itself (torch: a new view, SliceBackward0 over x)",
 }
-TORCH_ONLY = {"rdiv": "torch records 2 / x as reciprocal(x) * 2"}
 
 
 def _inputs(lib):
@@ -104,11 +126,13 @@ def _inputs(lib):
 
 def signature(fn, leaves):
     """A graph as nested tuples: (class name, ((input's signature, output_nr), ...));
-    an AccumulateGrad is ("AccumulateGrad", the name of its leaf)."""
+    an AccumulateGrad is ("AccumulateGrad", the name of its leaf), or of its shape for a
+    leaf the expression made (a module's parameter)."""
     if fn is None:
         return None
     if type(fn).__name__ == "AccumulateGrad":
-        return ("AccumulateGrad", leaves[id(fn.variable)])
+        leaf = fn.variable
+        return ("AccumulateGrad", leaves.get(id(leaf)) or f"leaf{list(leaf.shape)}")
     return (type(fn).__name__,
             tuple((signature(f, leaves), nr) for f, nr in fn.next_functions))
 
@@ -136,6 +160,71 @@ def test_grad_fn_graph_is_torchs(name):
     if level == "name":
         want, got = want[0], got[0]
     assert got == want, f"{expr}: tracecomp={got} | torch={want}"
+
+
+# cases whose graphs are compared again after backward (without retain_graph)
+AFTER_BACKWARD = ["chain", "reuse", "mlp", "linear", "conv2d", "max_pool2d", "select",
+                  "slice_select", "index_none", "bmm", "addmm", "reshape_copy", "layer_norm",
+                  "batch_norm", "stack", "embedding", "max_dim", "mse_loss", "where"]
+
+
+@pytest.mark.parametrize("name", AFTER_BACKWARD)
+def test_backward_frees_values_but_keeps_torchs_edges(name):
+    """torch frees a node's saved tensors in backward and keeps its next_functions."""
+    expr, level = CASES[name]
+    got = []
+    for lib, functional in ((torch, TF), (tc, CF)):
+        inputs = _inputs(lib)
+        leaves = {id(t): name for name, t in inputs.items()}
+        loss = eval(expr, {"L": lib, "F": functional}, dict(inputs)).sum()
+        before = signature(loss.grad_fn, leaves)
+        loss.backward()
+        got.append((before, signature(loss.grad_fn, leaves)))
+    (want_before, want), (ours_before, ours) = got
+    assert want == want_before, "torch's graph changed in backward"
+    assert ours == ours_before, f"{expr}: after backward={ours} | before={ours_before}"
+    if level == "graph":
+        assert ours == want, f"{expr}: tracecomp={ours} | torch={want}"
+
+
+def test_a_freed_graph_holds_nodes_not_values():
+    import gc
+    import weakref
+    x = tc.ones(1000, requires_grad=True)
+    hidden = (x * 2).exp()
+    array, node = weakref.ref(hidden._data), hidden.grad_fn
+    loss = hidden.sin().sum()
+    del hidden
+    loss.backward()
+    gc.collect()
+    assert array() is None, "backward kept an intermediate value alive"
+    (sin, _), = loss.grad_fn.next_functions
+    assert sin.next_functions[0][0] is node and node.args is None and node.out_data is None
+    assert type(node.next_functions[0][0]).__name__ == "MulBackward0"
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        loss.backward()
+
+
+def test_a_custom_function_frees_what_it_saved():
+    class Square(tc.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            x, = ctx.saved_tensors
+            return 2 * x * g
+
+    x = tc.ones(3, requires_grad=True)
+    y = Square.apply(x * 1)
+    ctx = y.grad_fn.params["call"].ctx
+    y.sum().backward()
+    assert ctx.to_save == ()
+    (square, _), = y.sum().grad_fn.next_functions
+    assert type(square.next_functions[0][0]).__name__ == "MulBackward0"
+    np.testing.assert_allclose(x.grad.numpy(), [2, 2, 2])
 
 
 def test_every_differentiable_primitive_has_torchs_name():
@@ -209,6 +298,9 @@ def test_a_compiled_call_is_one_node_named_as_torch_compiles():
     assert y.grad_fn.name() == type(y.grad_fn).__name__ == "CompiledFunctionBackward"
     (acc, _), = y.grad_fn.next_functions
     assert acc.variable is x
+    y.sum().backward()          # frees the saved residuals, keeps the edge
+    assert y.grad_fn.params["call"].saved is None
+    assert y.grad_fn.next_functions == ((acc, 0),)
 
 
 def test_next_functions_look_through_a_guard():

@@ -22,6 +22,7 @@ from .ops.linalg import matmul
 from .ops.rules import norm_dims
 from .ops.softmax import log_softmax as _log_softmax
 from .ops.softmax import softmax as _softmax
+from .strided_reshape import reshape_strided
 from .tensor import Tensor, _wrap_dim
 
 
@@ -60,7 +61,7 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     dof = math.prod(x.shape[d] for d in dims) - correction
     if dof > 0:
         centered = x - mean(x, dims, keepdim=True)
-        return sum(centered * centered, dims, keepdim) / dof
+        return named(sum(centered * centered, dims, keepdim) / dof, "VarBackward0", (x,))
     return _var_without_dof(x, dims, keepdim, dof, whole=_dims_arg(dim) is None or not x.ndim)
 
 
@@ -89,7 +90,7 @@ def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     v = var(x, dim, unbiased, keepdim, correction=correction)
     # torch's std gradient is 0 where std is 0 (not 0 * inf): route none through sqrt there
     zero = v == 0
-    return ew.where(zero, 0.0, ew.sqrt(ew.where(zero, 1.0, v)))
+    return named(ew.where(zero, 0.0, ew.sqrt(ew.where(zero, 1.0, v))), "StdBackward0", (x,))
 
 
 def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -128,7 +129,7 @@ def _extremum(x, dim, keepdim, other, reduce_all, arg, name):
     values = gather(x, d, idx) if x.ndim else x
     if not keepdim and x.ndim:
         values, idx = squeeze(values, d), squeeze(idx, d)
-    return MaxMin((values, idx))
+    return MaxMin((named(values, f"{name.capitalize()}Backward0", (x,)), idx))
 
 
 def max(x, dim=None, keepdim=False, *, other=None):  # noqa: A001
@@ -178,7 +179,9 @@ def clamp(x, min=None, max=None):  # noqa: A002
         out = ew.where(_beyond(x, min, ew.lt), min, out)
     if max is not None:     # tested on the clamped value: max wins over a larger min
         out = ew.where(_beyond(out, max, ew.gt), max, out)
-    return out
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        return named(out, "ClampBackward0", (x, min, max))
+    return named(out, "ClampBackward1", (x,))
 
 
 def _beyond(x, bound, compare):
@@ -230,7 +233,7 @@ def bmm(a, b):
         raise ShapeError(f"bmm: Expected size for first two dimensions of batch2 tensor to be: "
                          f"[{a.shape[0]}, {a.shape[2]}] but got: [{b.shape[0]}, {b.shape[1]}] "
                          f"(batch1 {fmt_shape(a.shape)}, batch2 {fmt_shape(b.shape)}).")
-    return matmul(a, b)
+    return renamed(matmul(a, b), a, "BmmBackward0")
 
 
 # --- shape manipulation ----------------------------------------------------------------
@@ -241,7 +244,10 @@ def _shape_arg(shape):
 
 
 def reshape(x, *shape):
-    return mv.reshape(x, _shape_arg(shape))
+    shape = _shape_arg(shape)
+    if x._requires_grad and type(x._data) is np.ndarray and not x._data.flags.c_contiguous:
+        return reshape_strided(x, shape)        # a view or a copy, as torch records it
+    return mv.reshape(x, shape)
 
 
 def view(x, *shape):
@@ -257,7 +263,7 @@ def flatten(x, start_dim=0, end_dim=-1):
     if s > e:
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
     shape = tuple(x.shape)
-    return mv.reshape(x, shape[:s] + (prod_dims(shape, range(s, e + 1)),) + shape[e + 1:])
+    return reshape(x, shape[:s] + (prod_dims(shape, range(s, e + 1)),) + shape[e + 1:])
 
 
 def unflatten(x, dim, sizes):
@@ -395,10 +401,11 @@ def stack(tensors, dim=0):
                              f"{fmt_shape(first)} at entry 0 and {fmt_shape(x.shape)} at "
                              f"entry {k}")
     if d == len(first):     # a new last dim: each tensor is one column of it
-        return mv.concat([unsqueeze(x, d) for x in tensors], d)
-    # joining along d splits into (count, size) row-major: one concat and one view, not one
-    # unsqueeze per tensor (stack in a Python loop is what batch sampling does)
-    return mv.reshape(mv.concat(tensors, d), shape)
+        out = mv.concat([unsqueeze(x, d) for x in tensors], d)
+    else:   # joining along d splits into (count, size) row-major: one concat and one view,
+        # not one unsqueeze per tensor (stack in a Python loop is what batch sampling does)
+        out = mv.reshape(mv.concat(tensors, d), shape)
+    return named(out, "StackBackward0", tensors)
 
 
 def _check_tensors(tensors):
@@ -496,9 +503,9 @@ def masked_fill(x, mask, value):
     if mask._data.dtype != dtypes.BOOL:
         raise DTypeError(f"masked_fill only supports boolean masks, but got mask with dtype "
                          f"{mask.dtype.name}")
-    if isinstance(value, Tensor):
-        value = ew.cast(value, x.dtype)
-    return ew.where(mask, value, x)
+    if not isinstance(value, Tensor):
+        return named(ew.where(mask, value, x), "MaskedFillBackward0", (x,))
+    return named(ew.where(mask, ew.cast(value, x.dtype), x), "MaskedFillBackward1", (x, value))
 
 
 def one_hot(x, num_classes=-1):

@@ -6,6 +6,7 @@ import math
 
 from . import composite as C
 from .errors import DTypeError, ShapeError
+from .grad_fn_names import named
 from .ops import elementwise as ew
 from .ops import movement as mov
 from .ops import reduce as rd
@@ -43,34 +44,38 @@ def mv_(a, v):
     return matmul(a, v)
 
 
-def _scaled_sum(x, prod, beta, alpha):
-    """beta * x + alpha * prod; beta = 0 ignores x (its NaNs too), as torch."""
+def _scaled_sum(x, prod, beta, alpha, name, a, b):
+    """beta * x + alpha * prod; beta = 0 ignores x (its NaNs too), as torch. Its node is
+    torch's one node over (x, a, b): AddmmBackward0 for addmm."""
     prod = prod if alpha == 1 else prod * alpha
     if beta == 0:
-        return mov.expand(prod, broadcast_shapes("addmm", tuple(x.shape), tuple(prod.shape)))
-    return (x if beta == 1 else x * beta) + prod
+        out = mov.expand(prod, broadcast_shapes("addmm", tuple(x.shape), tuple(prod.shape)))
+    else:
+        out = (x if beta == 1 else x * beta) + prod
+    return named(out, name, (x, a, b))
 
 
 def addmm(x, m1, m2, *, beta=1, alpha=1):
     _need(m1, 2, "addmm", "mat1")
     _need(m2, 2, "addmm", "mat2")
-    return _scaled_sum(x, matmul(m1, m2), beta, alpha)
+    return _scaled_sum(x, matmul(m1, m2), beta, alpha, "AddmmBackward0", m1, m2)
 
 
 def addmv(x, mat, vec, *, beta=1, alpha=1):
-    return _scaled_sum(x, mv_(mat, vec), beta, alpha)
+    return _scaled_sum(x, mv_(mat, vec), beta, alpha, "AddmvBackward0", mat, vec)
 
 
 def baddbmm(x, b1, b2, *, beta=1, alpha=1):
-    return _scaled_sum(x, C.bmm(b1, b2), beta, alpha)
+    return _scaled_sum(x, C.bmm(b1, b2), beta, alpha, "BaddbmmBackward0", b1, b2)
 
 
 def addbmm(x, b1, b2, *, beta=1, alpha=1):
-    return _scaled_sum(x, rd.reduce_sum(C.bmm(b1, b2), (0,)), beta, alpha)
+    return _scaled_sum(x, rd.reduce_sum(C.bmm(b1, b2), (0,)), beta, alpha, "AddbmmBackward0",
+                       b1, b2)
 
 
 def addr(x, v1, v2, *, beta=1, alpha=1):
-    return _scaled_sum(x, outer(v1, v2), beta, alpha)
+    return _scaled_sum(x, outer(v1, v2), beta, alpha, "AddrBackward0", v1, v2)
 
 
 def kron(a, b):
@@ -117,6 +122,11 @@ def _safe_root(total, p):
 
 
 def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):  # noqa: A002
+    """torch.linalg.vector_norm (also x.norm(), torch.norm): one node over x, as torch's."""
+    return named(_vector_norm(x, ord, dim, keepdim, dtype), "LinalgVectorNormBackward0", (x,))
+
+
+def _vector_norm(x, ord, dim, keepdim, dtype):  # noqa: A002
     if dtype is not None:
         x = ew.cast(x, dtype)
     if x._data.dtype.kind != "f":

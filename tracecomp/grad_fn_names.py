@@ -24,13 +24,16 @@ takes no gradient. Our tape records primitives, so:
               one node: F.linear records permute, matmul and add where torch records
               AddmmBackward0(bias, input, TBackward0); it names its last node and gives
               it torch's inputs
+  chained()   for a public function whose primitives torch records as a chain of other
+              nodes: x[1:, 0] is slice + reshape to us, SliceBackward0 then SelectBackward0
+              to torch
 
 Guards (primitives tagged "guard": identity checks such as check_range) are not torch ops:
 next_functions looks through them. The outputs of one custom Function call (or one
 compiled call) are one node per output on our tape but one node in torch's: an edge to any
-of them names the group's first node, with the output's index as output_nr. Unlike
-torch's, a node's next_functions are () once backward has freed it (without retain_graph):
-the tape keeps its edges in the operands it frees.
+of them names the group's first node, with the output's index as output_nr. When backward
+frees a node (without retain_graph) it drops the node's operands and output, as torch frees
+saved tensors, and keeps its edges (freeze()), so next_functions still answers as torch's.
 
 It sits beside dispatch.py, not in autograd/, because public functions (composite.py,
 nn.functional) import renamed()/named(), and the autograd package imports them.
@@ -233,6 +236,18 @@ def named(out, name, inputs):
     return out
 
 
+def chained(x, mid, out, names):
+    """Name what a public function recorded as x -> mid -> out (mid is x or out where a
+    step had nothing to do) as torch's chain of nodes `names`, the first applied to x:
+    x[1:, 0] records slice and reshape where torch records SliceBackward0, then
+    SelectBackward0. Two names go on the two nodes where both were recorded; otherwise
+    out's node takes the last name over x (a chain longer than our steps: its name only)."""
+    if len(names) == 2 and x is not mid and mid is not out:
+        renamed(mid, x, names[0])
+        return renamed(out, mid, names[1])
+    return named(out, names[-1], (x,)) if names else out
+
+
 # --- next_functions --------------------------------------------------------------------
 def _tensors(args, params):
     return [a for a in args if isinstance(a, Tensor)]
@@ -276,13 +291,40 @@ def torch_inputs(node):
 
 
 def next_functions(node):
-    """torch's next_functions for a tape node; () once backward has freed it."""
+    """torch's next_functions for a tape node (its frozen edges once backward freed it)."""
     if node.args is None:
-        return ()
-    refs = getattr(node, "inputs", None)
-    if refs is not None:
-        return tuple(edge(None if ref is None else ref()) for ref in refs)
-    return tuple(edge(a) for a in torch_inputs(node))
+        return tuple((accumulate_grad(e), 0) if isinstance(e, Tensor) else e
+                     for e in getattr(node, "inputs", ()))
+    return tuple(edge(t) for t in _input_tensors(node))
+
+
+def _input_tensors(node):
+    refs = getattr(node, "inputs", None)      # set by named()
+    if refs is None:
+        return torch_inputs(node)
+    return [None if ref is None else ref() for ref in refs]
+
+
+def freeze(node):
+    """Keep node's edges before backward frees its operands: torch's node keeps its
+    next_functions (strong references to the next nodes) while its saved tensors go. Each
+    next node is frozen in turn when the walk reaches it, so the graph keeps nodes and
+    leaves alive, not values. A leaf is kept as itself, its AccumulateGrad made when asked
+    for: a weak-dict lookup per leaf would cost backward more than the rest of freezing."""
+    if node.args is None:
+        return                      # frozen already
+    held = []
+    for t in _input_tensors(node):
+        if not isinstance(t, Tensor) or not t._requires_grad:
+            held.append(_NO_EDGE)
+        elif t._node is None:
+            held.append(t)
+        else:
+            held.append(edge(t))
+    node.inputs = tuple(held)
+
+
+_NO_EDGE = (None, 0)
 
 
 def edge(t):
@@ -294,7 +336,9 @@ def edge(t):
         return (accumulate_grad(t), 0)
     if not isinstance(node, TapeNode):
         return (node, 0)        # a traced tensor's stand-in
-    while "guard" in node.prim.tags and node.args is not None:
+    while "guard" in node.prim.tags:
+        if node.args is None:       # frozen: its one edge is where it looked through to
+            return next_functions(node)[0] if node.inputs else (None, 0)
         inner = node.args[0]
         if not isinstance(inner, Tensor) or not inner._requires_grad:
             return (None, 0)

@@ -2,7 +2,8 @@
 
 `indexing_keys.entries` says what a key means (torch's rules). A key made only of ints,
 slices, None and Ellipsis is *basic*: it becomes one `slice` primitive plus a `reshape` (ints
-drop a dim, None adds one). Any index tensor, sequence, bool or mask in the key makes it
+drop a dim, None adds one), named on the tape as torch's chain of Select/Slice/Unsqueeze
+nodes. Any index tensor, sequence, bool or mask in the key makes it
 *advanced*: it becomes one `index` primitive (numpy/torch semantics), with boolean masks
 turned into the integer positions of their True elements.
 
@@ -10,12 +11,15 @@ Eagerly, a basic key on a tensor that records no tape (no grad needed) skips the
 numpy's basic indexing gives the same view directly (see `_fast_view`), which matters for
 code that slices in Python loops, like the bigram scripts' batch sampling.
 """
+import operator
+
 import numpy as np
 
 from . import dtypes, grad_mode
 from .device_array import DeviceArray
 from .devices import to_host
 from .errors import TraceError, fmt_shape
+from .grad_fn_names import chained
 from .indexing_keys import BoolIndex, entries
 from .ops import movement as mv
 from .ops.indexing import index
@@ -115,7 +119,7 @@ def getitem(x, key):
             out = _make(view, False, None, x._vc)
             out._view = (x, None, key, _grad.enabled)   # replayed as x[key] (inplace_view)
             return out
-    out = _getitem(x, key)
+    out = _getitem(x, key, type(key) is slice)
     if type(x._data) is not np.ndarray and isinstance(out, Tensor):
         _remember_view(x, key, out)
     return out
@@ -152,10 +156,10 @@ def _writing_back(x, key, value):
         active.written_back(x, value)
 
 
-def _getitem(x, key):
+def _getitem(x, key, lone_slice=False):
     advanced, key = parse(x, key)
     if not advanced:
-        return _basic(x, key)
+        return _basic(x, key, lone_slice)
     x, key = _insert_new_dims(x, key)
     idxs, entries, dim = [], [], 0
     for k in key:
@@ -179,12 +183,17 @@ def _getitem(x, key):
     return index(x, idxs, entries)
 
 
-def _basic(x, key):
-    starts, stops, steps, shape = [], [], [], []
+def _basic(x, key, lone_slice=False):
+    """One slice and one reshape; the tape names them as the chain of nodes torch records:
+    one per entry (Select for an int, Unsqueeze for None, Slice for a slice), left to right,
+    except a slice in a tuple that keeps its whole dim (`:`, `0:n` or more), which torch
+    skips. A key that is one slice is always sliced (`x[:]` records SliceBackward0)."""
+    starts, stops, steps, shape, names = [], [], [], [], []
     dim = 0
     for k in key:
         if k is None:
             shape.append(1)
+            names.append("UnsqueezeBackward0")
             continue
         n = x.shape[dim]
         if isinstance(k, slice):
@@ -194,19 +203,29 @@ def _basic(x, key):
             stops.append(b)
             steps.append(s)
             shape.append(max(0, (b - a + s - 1) // s))
+            if lone_slice or not _keeps_dim(k, n):
+                names.append("SliceBackward0")
         else:
             i = _norm_int(k, n, dim)
             starts.append(i)
             stops.append(i + 1)
             steps.append(1)
+            names.append("SelectBackward0")
         dim += 1
     for n in x.shape[dim:]:
         starts.append(0)
         stops.append(n)
         steps.append(1)
         shape.append(n)
-    out = mv.slice(x, starts, stops, steps)
-    return mv.reshape(out, tuple(shape))
+    sliced = mv.slice(x, starts, stops, steps)
+    return chained(x, sliced, mv.reshape(sliced, tuple(shape)), names)
+
+
+def _keeps_dim(k, n):
+    """torch's test for skipping a slice, on the key as written: x[-3:] is recorded."""
+    start, stop, step = (None if b is None else operator.index(b)
+                         for b in (k.start, k.stop, k.step))
+    return start in (None, 0) and step in (None, 1) and (stop is None or stop >= n)
 
 
 def _insert_new_dims(x, key):

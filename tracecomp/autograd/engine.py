@@ -7,7 +7,8 @@ The tape is the graph of TapeNodes hanging off tensors' `_node`. The engine
   2. sums the gradients a node receives from all its consumers before it runs,
   3. undoes broadcasting and dtype promotion once, here, not in every rule,
   4. accumulates into leaves' `.grad` (backward) or returns the gradients (grad).
-Unless retain_graph is set, every visited node drops its saved values, as torch does.
+Unless retain_graph is set, every visited node drops its saved values (operands, output),
+as torch does, and keeps its edges, which grad_fn.next_functions still reports (free()).
 
 Grouped primitives (tag "grouped": the outputs of one custom autograd.Function call, see
 function.py) are one node per output on the tape but one backward: the first member the
@@ -25,6 +26,7 @@ from .. import context, grad_mode
 from ..device_array import DeviceArray
 from ..dispatch import TapeNode
 from ..errors import AutogradError, TraceError, fmt_shape
+from ..grad_fn_names import freeze
 from ..ops.elementwise import cast
 from ..ops.movement import sum_to
 from ..tensor import Tensor
@@ -218,7 +220,7 @@ def _run(roots, root_grads_, retain_graph, create_graph, capture=None):
             else:
                 _step(node, g, walk)
             if not retain_graph:
-                node.args = None
+                free(node)
     results, handed = walk.captured, set()
     for leaf, g in walk.leaf_grads.values():
         if id(leaf) in capture_ids:
@@ -265,9 +267,9 @@ def _step(node, g, walk):
 def _step_group(node, g, walk):
     """Run a grouped node's VJP once for all members of its group (the outputs of one
     custom Function call): members' gradients and outputs are lists by output index."""
+    args = _check_saved(node)
     params = node.params
     call = params["call"]
-    args = _check_saved(node)
     grads, outs = [None] * call.n_outputs, [None] * call.n_outputs
     members = call.tape_members()
     for k, member in enumerate(members):
@@ -285,8 +287,22 @@ def _step_group(node, g, walk):
     if not walk.retain_graph:
         for member in members:
             if member is not None:
-                member.args = None
+                free(member)
+        # what the group's call holds besides its members' operands goes with them: the
+        # compiled call's saved residuals (its VJP then says they were freed), a custom
+        # Function's save_for_backward tensors (torch frees both)
+        call.saved = None
+        ctx = getattr(call, "ctx", None)
+        if ctx is not None:
+            ctx.to_save = ()
     _route(args, result, walk)
+
+
+def free(node):
+    """Drop what node saved for its backward; keep its edges (grad_fn_names.freeze), so
+    a graph kept after backward (a loss held in a list) holds nodes, not values."""
+    freeze(node)
+    node.args = node.out_data = None
 
 
 def _route(args, grads, walk):

@@ -168,10 +168,11 @@ def selu(input, inplace=False):
 def gelu(input, approximate="none"):
     """x * Phi(x) with the exact erf form, or torch's tanh approximation."""
     if approximate == "none":
-        return input * (ew.erf(input * (1 / math.sqrt(2.0))) + 1.0) * 0.5
+        out = input * (ew.erf(input * (1 / math.sqrt(2.0))) + 1.0) * 0.5
+        return named(out, "GeluBackward0", (input,))
     if approximate == "tanh":
         inner = (input + input * input * input * 0.044715) * math.sqrt(2 / math.pi)
-        return input * (ew.tanh(inner) + 1.0) * 0.5
+        return named(input * (ew.tanh(inner) + 1.0) * 0.5, "GeluBackward0", (input,))
     raise RuntimeError(f"approximate argument must be either none or tanh. (gelu got "
                        f"approximate={approximate!r})")
 
@@ -402,7 +403,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         out = still + (out - still) / freq     # the same values, the gradient over count
     if padding_idx is not None:
         out = ew.where(C.unsqueeze(input == padding_idx, -1), out.detach(), out)
-    return out
+    return named(out, "EmbeddingBackward0", (weight,))
 
 
 # --- padding -------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import numpy as np
 from .. import composite as C
 from .. import dtypes
 from ..errors import ShapeError, fmt_shape
+from ..grad_fn_names import named
 from ..grad_mode import no_grad
 from ..ops import elementwise as ew
 from ..ops import movement as mv
@@ -64,7 +65,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                              "training=False (or pass training=True to use batch statistics)")
         mean = mv.reshape(running_mean, shape)
         out = (input - mean) * ew.rsqrt(mv.reshape(running_var, shape) + eps)
-    return _affine(out, weight, bias, shape)
+    return named(_affine(out, weight, bias, shape), "NativeBatchNormBackward0",
+                 (input, weight, bias))
 
 
 def _update(running, batch, momentum):
@@ -83,7 +85,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
                          f"[*, {', '.join(str(n) for n in shape)}], but got input of "
                          f"size{fmt_shape(input.shape)}")
     out, _, _ = _normalize(input, tuple(range(input.ndim - k, input.ndim)), eps)
-    return _affine(out, weight, bias, shape)
+    return named(_affine(out, weight, bias, shape), "NativeLayerNormBackward0",
+                 (input, weight, bias))
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
