@@ -123,6 +123,7 @@ __version__ = "2.13.0"
 from . import nn, optim  # noqa: E402
 from .serialization import load, save  # noqa: E402
 from . import utils  # noqa: E402
+from . import distributed  # noqa: E402  (MPI itself starts at init_process_group)
 from .compiler.driver import compile  # noqa: E402,A001
 from . import _dynamo  # noqa: E402  (torch._dynamo.mark_dynamic)
 # --- issue 9: programs C (d2l, tutorials) ---

@@ -1,9 +1,11 @@
-"""The `tracecomp` command. Four subcommands:
+"""The `tracecomp` command. Five subcommands:
 
     tracecomp dump examples/mlp.py:MLP --input 64x784 [--out DIR] [--backend llvm|interp]
     tracecomp bench [--quick] [--only mlp,gelu] [--json PATH] [--png PATH]   (tracecomp.bench)
     tracecomp support [--write]     what of torch's API tracecomp supports (support_table.py)
     tracecomp doctor                what this machine gives the compiler (doctor.py)
+    tracecomp run -n N [--hostfile FILE] script.py [args]   N ranks under mpiexec
+                                    (tracecomp.distributed, distributed/mpi_launch.py)
 
 `dump` loads TARGET (`file.py:Name`: an nn.Module class built with no arguments, a module
 instance, or a function), compiles it with `tracecomp.compile`, runs it once on random
@@ -104,6 +106,8 @@ def build_parser():
                          "source tree instead of printing the table")
     sub.add_parser("doctor", help="what this machine gives the compiler: CPU, BLAS, threads, "
                    "disk cache, GPUs, picture tools (exit status 1 when something is a problem)")
+    from .distributed.mpi_launch import add_parser as add_run_parser
+    add_run_parser(sub)
     for command in sub.choices.values():
         # accepted after the subcommand too; SUPPRESS keeps a flag given before it
         _traceback_flag(command, argparse.SUPPRESS)
@@ -187,6 +191,12 @@ def main(argv=None):
         if args.command == "doctor":
             from .doctor import main as doctor_main
             return doctor_main()
+        if args.command == "run":
+            from .distributed import mpi_launch
+            try:
+                return mpi_launch.main(args)
+            except mpi_launch.LaunchError as exc:
+                raise UsageError(str(exc)) from None
         return run_dump(args, argv)
     except (UsageError, dump_folder.FolderError) as exc:
         print(f"tracecomp: error: {exc}", file=sys.stderr)

@@ -14,12 +14,14 @@ readers for the MNIST IDX format.
     _utils/          torch.utils.data._utils's import paths (collate, worker, fetch)
     idx.py           the IDX (MNIST) file reader
 
-DistributedSampler (and torch.utils.data.distributed) belong with distributed training,
-which tracecomp does not have yet; datapipes are deprecated in torch and not provided.
+    distributed.py   DistributedSampler: each rank's share of the indices (tracecomp.distributed)
+
+Datapipes are deprecated in torch and not provided.
 """
 from . import _utils  # noqa: F401 - torch.utils.data._utils.collate's import path
 from .collate import default_collate, default_convert
 from .dataloader import DataLoader
+from .distributed import DistributedSampler
 from .dataset import (
     ChainDataset,
     ConcatDataset,

@@ -1,4 +1,4 @@
-"""torch.nn.parallel's DataParallel on no device or one.
+"""torch.nn.parallel's DataParallel (torch.nn.parallel.data_parallel) on no device or one.
 
 Without an accelerator torch's DataParallel keeps no device ids and calls the wrapped
 module directly: same values, same `module.`-prefixed state_dict keys, so programs that
@@ -6,19 +6,15 @@ wrap their model (or test `input.is_cuda and ngpu > 1` before calling data_paral
 unchanged. With one GPU (tensors on 'cuda', devices.py) it is what torch's is with one
 device id: the inputs move to that device, whose parameters the module must already have,
 and the module runs there. data_parallel raises what torch raises without a device.
-Splitting a batch over several devices, and DistributedDataParallel, are not provided: they
-raise NotImplementedError naming the API (support.py)."""
+Splitting a batch over several devices is not provided: it raises NotImplementedError
+naming the API (support.py). Data parallelism over processes is DistributedDataParallel
+(distributed.py)."""
 import itertools
 
-from .. import devices
-from ..support import unsupported
-from ..tensor import Tensor
-from .module import Module
-
-# torch.nn.parallel's public names that tracecomp does not provide
-_MISSING = frozenset(["DistributedDataParallel", "DistributedDataParallelCPU", "replicate",
-                      "scatter", "gather", "parallel_apply", "comm", "distributed",
-                      "scatter_gather", "deprecated"])
+from ... import devices
+from ...support import unsupported
+from ...tensor import Tensor
+from ..module import Module
 
 
 def _device_type():
@@ -83,8 +79,3 @@ def data_parallel(module, inputs, device_ids=None, output_device=None, dim=0,
         raise RuntimeError("device type could not be determined")
     raise unsupported("torch.nn.parallel.data_parallel over accelerator devices")
 
-
-def __getattr__(name):
-    if name in _MISSING:
-        raise unsupported(f"torch.nn.parallel.{name}")
-    raise AttributeError(f"module 'tracecomp.nn.parallel' has no attribute {name!r}")

@@ -1,0 +1,29 @@
+"""DistributedDataParallel on two ranks (the jobs run under `mpiexec -n 2`).
+
+jobs/train.py: two ranks, each on half of every batch, end with the weights of one process
+on the whole batch (to 1e-5), for SGD with momentum and Adam, eagerly and as a compiled
+training step whose graph holds the gradient all-reduce; gradients accumulated under
+no_sync() are averaged like torch's; buffers are rank 0's. jobs/unused.py: parameters
+without a gradient (find_unused_parameters, and torch's error without it).
+jobs/mismatch.py: ranks that built different models are told so at wrap time."""
+import pytest
+from mpi_jobs import run_job
+
+
+@pytest.mark.parametrize("mode", ["eager", "compiled"])
+def test_two_ranks_on_half_batches_match_one_process_on_the_whole(mode):
+    _, out = run_job("train.py", mode)
+    assert f"train {mode}: PASSED on 2 ranks" in out, out
+
+
+def test_unused_parameters_are_averaged_or_reported():
+    _, out = run_job("unused.py")
+    assert "unused parameters: PASSED" in out, out
+
+
+def test_models_that_differ_between_ranks_are_refused_at_wrap_on_every_rank():
+    _, out = run_job("mismatch.py")
+    for rank in (0, 1):
+        assert (f"rank {rank} shape: DistributedDataParallel: parameter '2.weight' has shape "
+                f"[2, 9] (float32) on rank 1 but [2, 8] (float32) on rank 0") in out, out
+        assert f"rank {rank} count: DistributedDataParallel: rank 1 has 4 parameters" in out

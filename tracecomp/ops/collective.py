@@ -1,0 +1,87 @@
+"""Collectives as primitives: `all_reduce` and `broadcast` over the default process group
+(tracecomp.distributed), so that a compiled training step holds its gradient reduction as
+graph nodes (`tracecomp dump` shows them) instead of leaving it to eager code.
+
+    %9: f32[256,784] = all_reduce(%8, gate=ddp.require_backward_grad_sync, op='avg')
+
+Each impl sends its operand (a copy: graph values are immutable) through MPI and returns
+the result. No backend lowers them natively: the llvm backend runs each as a Python step
+between its native segments, the interpreter as any other node.
+
+Tag "random": it is what the passes ask to mean "the value comes from outside the graph",
+which is what a collective's is (the other ranks' operands). So a collective is never
+constant-folded (that would run it at compile time), merged with an equal-looking one by
+CSE, recomputed in the backward by the partitioner (an extra collective), or run twice by
+the TRACECOMP_CHECK_SHAPES rule check. Every rank builds the same graph from the same code,
+so every rank issues the same collectives in the same order.
+
+`gate` (DistributedDataParallel's, optional) is read when the node runs: a closed gate
+(the step called under `ddp.no_sync()`) makes the node the identity, so one compiled step
+serves synced and unsynced calls, as eager DDP decides at run time too.
+
+These primitives are registered when tracecomp.distributed first needs them (a traced
+all_reduce, a DistributedDataParallel forward under tracecomp.compile): their impls need an
+initialized process group, which the op-table tests of single-process runs do not have.
+"""
+import numpy as np
+
+from ..dispatch import bind
+from ..errors import AutogradError
+from .registry import defprim
+
+
+def _group():
+    from ..distributed.process_group import default_group  # above ops in the import order
+    return default_group()
+
+
+def _all_reduce_impl(x, *, op, gate=None):
+    from mpi4py import MPI
+
+    from ..distributed.reduce_op import finish_avg, mpi_op, plan
+    buf = np.array(x, order="C", copy=True)
+    if gate is not None and not gate.open():
+        return buf
+    group = _group()
+    name, avg = plan(op, buf.dtype)
+    group.comm.Allreduce(MPI.IN_PLACE, buf, mpi_op(name))
+    if avg:
+        finish_avg(buf, group.size)
+    return buf
+
+
+def _all_reduce_vjp(g, out, x, *, op, gate=None):
+    # d/dx_r of SUM over ranks of x is 1 on every rank: the cotangents of every rank add up
+    # (an all_reduce SUM of g); AVG divides by the world size on the way back too
+    if op not in ("sum", "avg"):
+        raise AutogradError(f"all_reduce(op={op!r}) is not differentiable; only SUM and AVG "
+                            f"have gradients")
+    return (all_reduce(g, op, gate),)
+
+
+def _broadcast_impl(x, *, src):
+    buf = np.array(x, order="C", copy=True)
+    _group().comm.Bcast(buf, root=src)
+    return buf
+
+
+all_reduce_p = defprim("all_reduce", _all_reduce_impl,
+                       lambda shape, *, op, gate=None: tuple(shape),
+                       lambda x, *, op, gate=None: np.dtype(x.dtype),
+                       _all_reduce_vjp, tags=("random",))
+broadcast_p = defprim("broadcast", _broadcast_impl,
+                      lambda shape, *, src: tuple(shape),
+                      lambda x, *, src: np.dtype(x.dtype), None, tags=("random",))
+
+
+def all_reduce(x, op="sum", gate=None):
+    """The reduction of x over every rank, as a new tensor (x unchanged); op is a lowercase
+    ReduceOp name."""
+    if gate is None:
+        return bind(all_reduce_p, x, op=op)
+    return bind(all_reduce_p, x, op=op, gate=gate)
+
+
+def broadcast(x, src):
+    """Rank src's x, as a new tensor on every rank."""
+    return bind(broadcast_p, x, src=src)
