@@ -27,3 +27,20 @@ def test_models_that_differ_between_ranks_are_refused_at_wrap_on_every_rank():
         assert (f"rank {rank} shape: DistributedDataParallel: parameter '2.weight' has shape "
                 f"[2, 9] (float32) on rank 1 but [2, 8] (float32) on rank 0") in out, out
         assert f"rank {rank} count: DistributedDataParallel: rank 1 has 4 parameters" in out
+
+
+def test_the_example_trains_to_the_same_losses_on_two_processes_as_on_one():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from mpi_jobs import mpiexec, run
+    example = Path(__file__).parents[2] / "examples" / "train_ddp.py"
+    _, two = run([mpiexec(), "-n", "2", sys.executable, str(example), "--epochs", "2"], 120)
+    one = subprocess.run([sys.executable, str(example), "--epochs", "2"], capture_output=True,
+                         text=True, timeout=120).stdout
+
+    def losses(out):
+        return [line for line in out.splitlines() if line.startswith("epoch")]
+    assert len(losses(two)) == 2 and losses(two) == losses(one), (two, one)
+    assert "2 process(es): test accuracy" in two and "1 process(es)" in one
