@@ -251,10 +251,42 @@ def test_reverse_scalar_ops_dtypes():
     lambda lib: lib.tensor([1.0, 2.0], dtype=lib.float64),
     lambda lib: lib.tensor([1.0, 2.0], requires_grad=True),
     lambda lib: lib.zeros(0),
-], ids=["float", "int", "bool", "0d", "2d", "f64", "requires_grad", "empty"])
+    lambda lib: lib.tensor([float("nan"), -0.0, float("inf"), -float("inf")]),
+    lambda lib: lib.tensor(_CORPUS["scaled"]),
+    lambda lib: lib.tensor(_CORPUS["long"]),
+    lambda lib: lib.tensor(_CORPUS["wide"]),
+    lambda lib: lib.tensor(_CORPUS["f16"]),
+    lambda lib: lib.tensor(_CORPUS["ints"]),
+    lambda lib: lib.tensor([1e-10, 1.0]),
+    lambda lib: lib.tensor([1e20, 1.0]),
+    lambda lib: lib.zeros(0, 3),
+    lambda lib: lib.tensor([0.1, 0.25], dtype=lib.float64, requires_grad=True) * 2,
+], ids=["float", "int", "bool", "0d", "2d", "f64", "requires_grad", "empty", "nan_inf_negzero",
+        "scaled", "summarized", "wide_rows", "f16", "int32_summarized", "tiny", "huge",
+        "empty_2d", "grad_fn"])
 def test_repr_matches_torch(make):
-    got = repr(make(tc)).replace("tracecomp.", "torch.")
-    assert got == repr(make(torch)), f"tracecomp={got} | torch={make(torch)!r}"
+    for show in (repr, str):
+        got = show(make(tc)).replace("tracecomp.", "torch.")
+        assert got == show(make(torch)), f"tracecomp={got} | torch={show(make(torch))}"
+
+
+_rng = np.random.default_rng(0)
+_CORPUS = {"scaled": _rng.standard_normal((3, 4)).astype(np.float32) * 1e6,
+           "long": _rng.standard_normal(2000).astype(np.float32),
+           "wide": _rng.standard_normal((30, 40)),
+           "f16": _rng.standard_normal((2, 3, 4)).astype(np.float16),
+           "ints": _rng.integers(-5, 5, 1200).astype(np.int32)}
+
+
+def test_printoptions_apply_as_torchs():
+    x = np.linspace(-1, 1, 7, dtype=np.float32) / 3
+    for opts in ({"precision": 2}, {"sci_mode": True}, {"threshold": 5, "edgeitems": 2},
+                 {"linewidth": 30}):
+        with tc.printoptions(**opts):
+            got = repr(tc.tensor(x))
+        with torch._tensor_str.printoptions(**opts):
+            want = repr(torch.tensor(x))
+        assert got == want, (opts, got, want)
 
 
 def test_repr_grad_fn():
