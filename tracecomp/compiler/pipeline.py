@@ -37,12 +37,13 @@ def simplify_pipeline():
 
 def decompose_pipeline(merge=False):
     """After autodiff, before a backend: primitives that are one node for the tape and for
-    autodiff (log_softmax) split into the primitives kernels fuse. merge: then repeated
+    autodiff (log_softmax) split into the primitives kernels fuse, and a data-parallel
+    step's gradient all-reduces packed into buckets (passes/buckets.py). merge: then repeated
     parts merged (a whole step's nll_loss and its gradient both mask the targets), where
     no simplification follows."""
-    from ..passes import cse, dce, decompose
-    return [("decompose", decompose.run)] + ([("cse", cse.run), ("dce", dce.run)]
-                                             if merge else [])
+    from ..passes import buckets, cse, dce, decompose
+    return [("decompose", decompose.run), ("buckets", buckets.run)] + (
+        [("cse", cse.run), ("dce", dce.run)] if merge else [])
 
 
 def lowered(compile_graph, graph, label, log_records, updates=None):
