@@ -17,9 +17,8 @@ When the backward is not traced in place (only DDP's forward is compiled, its ba
 built by the autodiff pass and run by the eager engine) the new gradient alone is averaged
 before the engine adds it, which differs from torch only after no_sync() accumulation.
 
-One `all_reduce` node per parameter: the graph has no hook after the whole backward where
-a bucket could be formed, so there is no bucketing in compiled steps (the eager reducer has
-it). The gate (ops/collective.py) reads `require_backward_grad_sync` when the step runs, so
+One `all_reduce` node per parameter while tracing; passes/buckets.py then packs them into
+buckets of up to 25 MB after autodiff, as the eager reducer does. The gate (ops/collective.py) reads `require_backward_grad_sync` when the step runs, so
 `no_sync()` around a compiled call works without recompiling.
 """
 import weakref
