@@ -33,7 +33,7 @@ def run(graph: Graph) -> Graph:
     buckets = plan(graph)
     if not buckets:
         return graph
-    import tracecomp as tc
+    from tracecomp.composite import cat
     from tracecomp.ops import collective
     bucket_of = {n: k for k, members in enumerate(buckets) for n in members}
     order = _order(graph, buckets, bucket_of)
@@ -52,7 +52,7 @@ def run(graph: Graph) -> Graph:
             first = members[0]
             tracer.source_override = first.source
             try:
-                flat = tc.cat([wrap(mapping[m.inputs[0]]).reshape(-1) for m in members])
+                flat = cat([wrap(mapping[m.inputs[0]]).reshape(-1) for m in members])
                 reduced = collective.all_reduce(flat, **first.params)
                 start = 0
                 for m in members:

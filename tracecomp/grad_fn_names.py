@@ -156,6 +156,9 @@ NAMES = {
     "compiled": "CompiledFunctionBackward",
     # not a torch op: next_functions looks through a guard's node
     "check_range": "CheckRangeBackward0",
+    # torch.distributed.nn.functional.all_reduce, the differentiable collective (a custom
+    # Function in torch, named as its class)
+    "all_reduce": "_AllReduceBackward",
 }
 
 

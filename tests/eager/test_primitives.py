@@ -5,6 +5,8 @@ list. A new primitive without a VJP or a sample fails these tests, not a user.
 On its sample, each primitive's shape and dtype rules must agree with its impl, and each
 VJP must match float64 central differences along a random direction.
 """
+import types
+
 import numpy as np
 import pytest
 
@@ -116,6 +118,23 @@ for _name, _prim in PRIMITIVES.items():
         if _name not in SAMPLES and {"elementwise", _kind} <= _prim.tags:
             SAMPLES[_name] = _sample
 NAMES = sorted(PRIMITIVES)
+
+# The collectives (ops/collective.py) reduce over the ranks of the process group: here a
+# stand-in group of one rank, where all_reduce and broadcast are the identity and send
+# nothing (MPI is not started in the test process); their multi-rank behaviour is
+# tests/distributed's.
+SAMPLES["all_reduce"] = ((MIXED,), {"op": "avg"})
+SAMPLES["broadcast"] = ((MIXED,), {"src": 0})
+NON_DIFFERENTIABLE |= {"broadcast"}
+COLLECTIVES = {"all_reduce", "broadcast"}
+
+
+@pytest.fixture(autouse=True)
+def _world_of_one(request, monkeypatch):
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and callspec.params.get("name") in COLLECTIVES:
+        from tracecomp.ops import collective
+        monkeypatch.setattr(collective, "_group", lambda: types.SimpleNamespace(size=1))
 
 
 def _tensors(args, requires_grad):

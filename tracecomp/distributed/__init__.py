@@ -13,6 +13,7 @@ Start N processes with `tracecomp run -n N train.py` (mpiexec underneath); each 
 `init_process_group("mpi")`, wraps its model in tracecomp.nn.parallel.DistributedDataParallel
 and reads its share of the data through tracecomp.utils.data.distributed.DistributedSampler.
 """
+from ..ops import collective as _collective  # noqa: F401  (registers the primitives)
 from .collectives import (
     Work,
     all_gather,

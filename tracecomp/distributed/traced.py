@@ -18,8 +18,9 @@ built by the autodiff pass and run by the eager engine) the new gradient alone i
 before the engine adds it, which differs from torch only after no_sync() accumulation.
 
 One `all_reduce` node per parameter while tracing; passes/buckets.py then packs them into
-buckets of up to 25 MB after autodiff, as the eager reducer does. The gate (ops/collective.py) reads `require_backward_grad_sync` when the step runs, so
-`no_sync()` around a compiled call works without recompiling.
+buckets of up to 25 MB after autodiff, as the eager reducer does. The gate
+(ops/collective.py) reads `require_backward_grad_sync` when the step runs, so `no_sync()`
+around a compiled call works without recompiling.
 """
 import weakref
 from contextlib import contextmanager

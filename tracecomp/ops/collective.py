@@ -19,9 +19,10 @@ so every rank issues the same collectives in the same order.
 (the step called under `ddp.no_sync()`) makes the node the identity, so one compiled step
 serves synced and unsynced calls, as eager DDP decides at run time too.
 
-These primitives are registered when tracecomp.distributed first needs them (a traced
-all_reduce, a DistributedDataParallel forward under tracecomp.compile): their impls need an
-initialized process group, which the op-table tests of single-process runs do not have.
+These primitives are registered with the others (tracecomp.distributed imports this
+module), so the registry is the same whichever code ran first. Their impls need an
+initialized process group; in a world of one they send nothing (each is the identity
+there), which the primitive tests use.
 """
 import numpy as np
 
@@ -36,14 +37,15 @@ def _group():
 
 
 def _all_reduce_impl(x, *, op, gate=None):
-    from mpi4py import MPI
-
     from ..distributed.reduce_op import finish_avg, mpi_op, plan
     buf = np.array(x, order="C", copy=True)
     if gate is not None and not gate.open():
         return buf
     group = _group()
     name, avg = plan(op, buf.dtype)
+    if group.size == 1:         # every reduction over one rank is the identity: no message
+        return buf
+    from mpi4py import MPI
     group.comm.Allreduce(MPI.IN_PLACE, buf, mpi_op(name))
     if avg:
         finish_avg(buf, group.size)
@@ -61,7 +63,9 @@ def _all_reduce_vjp(g, out, x, *, op, gate=None):
 
 def _broadcast_impl(x, *, src):
     buf = np.array(x, order="C", copy=True)
-    _group().comm.Bcast(buf, root=src)
+    group = _group()
+    if group.size > 1:
+        group.comm.Bcast(buf, root=src)
     return buf
 
 
