@@ -75,6 +75,10 @@ class FunctionCall:
     def tape_members(self):
         return [None if ref is None else ref() for ref in self.members]
 
+    def release(self):
+        """Backward ran without retain_graph: the tensors save_for_backward kept go."""
+        self.ctx.to_save = ()
+
     def attach(self, index, tape_node):
         self.members[index] = weakref.ref(tape_node)
 

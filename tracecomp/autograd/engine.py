@@ -288,13 +288,9 @@ def _step_group(node, g, walk):
         for member in members:
             if member is not None:
                 free(member)
-        # what the group's call holds besides its members' operands goes with them: the
-        # compiled call's saved residuals (its VJP then says they were freed), a custom
-        # Function's save_for_backward tensors (torch frees both)
-        call.saved = None
-        ctx = getattr(call, "ctx", None)
-        if ctx is not None:
-            ctx.to_save = ()
+        # what the group's call holds besides its members' operands goes with them
+        # (torch frees it too): each kind of call says what that is
+        call.release()
     _route(args, result, walk)
 
 

@@ -40,6 +40,11 @@ class BackwardState:
     def tape_members(self):
         return [None if ref is None else ref() for ref in self.members]
 
+    def release(self):
+        """Backward ran without retain_graph: the residuals go (a second backward is told
+        they were freed)."""
+        self.saved = None
+
     def name(self):
         return "CompiledFunctionBackward"      # torch.compile's node, as its grad_fn prints
 
