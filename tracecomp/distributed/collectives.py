@@ -107,22 +107,38 @@ def _reduction(op, dtype):
     return mpi_op(name), avg
 
 
+def reduce_array(pg, buf, op):
+    """buf (C-contiguous) becomes its reduction over pg's ranks: the one writing of an
+    all-reduce, for dist.all_reduce and the compiled graph's `all_reduce` node alike. In a
+    world of one every reduction is the identity, and nothing is sent."""
+    name, avg = plan(op, buf.dtype)       # torch's refusals first, whatever the world
+    if pg.size == 1:
+        return
+    from mpi4py import MPI
+    pg.comm.Allreduce(MPI.IN_PLACE, buf, mpi_op(name))
+    if avg:
+        finish_avg(buf, pg.size)
+
+
 def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     """Reduce `tensor` over every rank; every rank's tensor holds the result."""
     pg = resolve(group)
     if type(tensor._data) is not np.ndarray and type(tensor._data) is not DeviceArray:
         from .traced import all_reduce_traced
         return all_reduce_traced(tensor, op, async_op)
-    mop, avg = _reduction(op, tensor._data.dtype)
     st = Staged(tensor, "all_reduce")
+    if not async_op:
+        reduce_array(pg, st.buf, op)
+        st.commit()
+        return None
+    mop, avg = _reduction(op, tensor._data.dtype)
     from mpi4py import MPI
 
     def finish():
         if avg:
             finish_avg(st.buf, pg.size)
         st.commit()
-    return issue(async_op, lambda: pg.comm.Allreduce(MPI.IN_PLACE, st.buf, mop),
-                 lambda: pg.comm.Iallreduce(MPI.IN_PLACE, st.buf, mop), finish, [tensor])
+    return Work(pg.comm.Iallreduce(MPI.IN_PLACE, st.buf, mop), finish, [tensor])
 
 
 def _check_rank(pg, rank, what, role):

@@ -37,18 +37,10 @@ def _group():
 
 
 def _all_reduce_impl(x, *, op, gate=None):
-    from ..distributed.reduce_op import finish_avg, mpi_op, plan
+    from ..distributed.collectives import reduce_array
     buf = np.array(x, order="C", copy=True)
-    if gate is not None and not gate.open():
-        return buf
-    group = _group()
-    name, avg = plan(op, buf.dtype)
-    if group.size == 1:         # every reduction over one rank is the identity: no message
-        return buf
-    from mpi4py import MPI
-    group.comm.Allreduce(MPI.IN_PLACE, buf, mpi_op(name))
-    if avg:
-        finish_avg(buf, group.size)
+    if gate is None or gate.open():
+        reduce_array(_group(), buf, op)
     return buf
 
 
