@@ -23,10 +23,12 @@ comes back as it is.
 import networkx as nx
 
 from tracecomp import grad_mode
+from tracecomp.distributed.bucketing import DEFAULT_BUCKET_MB, assign
 from tracecomp.ir import Graph, Node, clone_node
 from tracecomp.tracing.tracer import Tracer, wrap
 
-BUCKET_BYTES = 25 * 2**20     # torch's bucket_cap_mb default
+# the cap of all-reduces without a DDP (a DDP's gate gives its own bucket_cap_mb)
+BUCKET_BYTES = DEFAULT_BUCKET_MB * 2**20
 
 
 def run(graph: Graph) -> Graph:
@@ -67,25 +69,21 @@ def run(graph: Graph) -> Graph:
 
 
 def plan(graph):
-    """[[all_reduce nodes of one bucket], ...]: nodes of one kind in reverse graph order,
-    a bucket closed when the next one would pass BUCKET_BYTES; buckets of one node are
-    left out (nothing to merge)."""
-    kinds = {}
-    for n in reversed(graph.nodes):
-        if n.op == "all_reduce" and isinstance(n.inputs[0], Node):
-            key = (n.params.get("op"), id(n.params.get("gate")), n.dtype)
-            kinds.setdefault(key, []).append(n)
-    buckets = []
-    for nodes in kinds.values():
-        bucket, size = [], 0
-        for n in nodes:
-            nbytes = n.size * n.dtype.itemsize
-            if bucket and size + nbytes > BUCKET_BYTES:
-                buckets.append(bucket)
-                bucket, size = [], 0
-            bucket.append(n)
-            size += nbytes
-        buckets.append(bucket)
+    """[[all_reduce nodes of one bucket], ...]: nodes of one kind (op, gate, dtype) in
+    reverse graph order, in buckets of the DDP's bucket_cap_mb (BUCKET_BYTES without one),
+    by distributed/bucketing.py's rule; buckets of one node are left out (nothing to merge).
+    No small first bucket: the buckets' messages do not overlap the backward here."""
+    nodes = [n for n in reversed(graph.nodes)
+             if n.op == "all_reduce" and isinstance(n.inputs[0], Node)]
+    gates = {id(n.params.get("gate")): n.params.get("gate") for n in nodes}
+
+    def kind(n):
+        return n.params.get("op"), id(n.params.get("gate")), n.dtype
+
+    def cap(k):
+        gate = gates[k[1]]
+        return BUCKET_BYTES if gate is None else gate.bucket_bytes(BUCKET_BYTES)
+    buckets = assign(nodes, lambda n: n.size * n.dtype.itemsize, kind, cap)
     return [b for b in buckets if len(b) > 1]
 
 

@@ -58,6 +58,11 @@ class SyncGate:
         ddp = self._ddp()
         return ddp is None or ddp.require_backward_grad_sync
 
+    def bucket_bytes(self, default):
+        """The DDP's bucket_cap_mb in bytes (passes/buckets.py), or default once it is gone."""
+        ddp = self._ddp()
+        return default if ddp is None else ddp.bucket_bytes
+
     def __repr__(self):
         return "ddp.require_backward_grad_sync"
 

@@ -19,11 +19,12 @@ from contextlib import contextmanager
 import numpy as np
 
 from ... import context, grad_mode
+from ...distributed.bucketing import DEFAULT_BUCKET_MB
 from ...distributed.collectives import host_array
 from ...distributed.process_group import resolve
 from ...tensor import Tensor
 from ..module import Module
-from .reducer import DEFAULT_BUCKET_MB, Reducer
+from .reducer import Reducer
 
 
 class DistributedDataParallel(Module):
@@ -68,8 +69,9 @@ class DistributedDataParallel(Module):
             broadcast_tensors(self.process_group,
                               [p for _, p in named] + [b for _, b in buffers], src=0)
         cap = DEFAULT_BUCKET_MB if bucket_cap_mb is None else bucket_cap_mb
+        self.bucket_bytes = int(cap * 1024 * 1024)     # a compiled step's buckets too
         self.reducer = Reducer([p for _, p in named], [n for n, _ in named],
-                               self.process_group, int(cap * 1024 * 1024))
+                               self.process_group, self.bucket_bytes)
 
     def forward(self, *inputs, **kwargs):
         group = self.process_group

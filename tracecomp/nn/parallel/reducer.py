@@ -31,11 +31,9 @@ the parameters; their .grad values meanwhile are the local, unreduced ones.
 """
 import numpy as np
 
+from ...distributed.bucketing import FIRST_BUCKET_BYTES, assign
 from ...distributed.reduce_op import finish_avg
 from ...tensor import Tensor
-
-DEFAULT_BUCKET_MB = 25                  # torch's bucket_cap_mb default
-FIRST_BUCKET_BYTES = 1024 * 1024        # torch's dist._DEFAULT_FIRST_BUCKET_BYTES
 
 UNFINISHED = (
     "Expected to have finished reduction in the prior iteration before starting a new one. "
@@ -63,20 +61,10 @@ class Bucket:
 
 def assign_buckets(params, cap_bytes, first_cap_bytes=FIRST_BUCKET_BYTES):
     """Buckets in the order gradients usually arrive (last parameters first), one dtype
-    each, closed when the next parameter would take them past their cap (the first one
-    small, so the first reduction starts early, as torch's)."""
-    buckets, open_, closed = [], {}, 0
-    for i in reversed(range(len(params))):
-        data = params[i]._data
-        members = open_.setdefault(data.dtype, [])
-        size = sum(params[j]._data.nbytes for j in members)
-        cap = first_cap_bytes if closed == 0 else cap_bytes
-        if members and size + data.nbytes > cap:
-            buckets.append(members)
-            closed += 1
-            members = open_[data.dtype] = []
-        members.append(i)
-    buckets.extend(m for m in open_.values() if m)
+    each (distributed/bucketing.py; the first one small, so the first reduction starts
+    early, as torch's)."""
+    buckets = assign(reversed(range(len(params))), lambda i: params[i]._data.nbytes,
+                     lambda i: params[i]._data.dtype, cap_bytes, first_cap_bytes)
     return [Bucket(m, params) for m in buckets]
 
 
