@@ -14,23 +14,29 @@ BLAS and one tracecomp thread, so that P processes use P cores):
      With one process also the unwrapped model ("plain"), to show what DDP itself costs.
      samples/s = P * batch * steps / (wall time between two barriers).
   2. the time of one all_reduce (SUM, float32, tracecomp.distributed on a tensor) per
-     message size, median of repeated calls, on 2 processes.
+     message size, median of repeated calls, on 2 processes;
+  3. overlap, on 2 processes: a compiled function that all-reduces 1 MiB and then, without
+     reading the result, multiplies matrices for C (its time alone). Rank 1 joins the
+     all-reduce D = C / 2 late (the stand-in for a slow network or a slower peer). With the
+     all-reduce running beside the native code (passes/buckets.py,
+     distributed/comm_thread.py), rank 0's call takes about C; a chain that reads the
+     result first (which nothing can overlap) takes at least C + D = 1.5 C.
 
 The model of multi-machine scaling, and its assumptions:
 
-  - a step is compute, then gradient all-reduce, with no overlap. True of both paths here:
-    the eager engine adds leaf gradients after its walk over the graph, so buckets start
-    only then; the compiled step runs each all-reduce as a Python step where its gradient
-    is ready, but the native code around it waits for it.
+  - a step is compute, then gradient all-reduce, with no overlap. True of the eager path
+    (the eager engine adds leaf gradients after its walk over the graph, so buckets start
+    only then); the compiled step starts its first bucket before the first layer's weight
+    gradient is computed and waits for the buckets only where the optimizer reads them, so
+    the model is pessimistic for it by that product's time (~0.1 ms for the MLP);
   - compute time per rank does not depend on P (each rank has its own cores and its own
     batch): it is the measured 1-process DDP step time.
   - MPI's all-reduce of n bytes on P machines costs, for the large messages that matter,
     what a ring all-reduce costs: 2 (P - 1) alpha + 2 (P - 1) / P * n / beta, with alpha the
     per-message latency and beta the per-link bandwidth (MPICH picks recursive doubling for
     small messages, log2(P) alpha + log2(P) n / beta; the formula takes the smaller);
-  - messages per step: the eager reducer sends one per bucket (first bucket 1 MiB, then
-    25 MiB: 2 for the MLP, 1 for LeNet); the compiled step sends one per parameter (6 for
-    the MLP, 10 for LeNet);
+  - messages per step: one per bucket (first bucket 1 MiB, then 25 MiB: 2 for the MLP, 1
+    for LeNet), eager and compiled alike (one bucket rule: distributed/bucketing.py);
   - two networks, by assumption (not measured here): 10 Gb/s Ethernet with TCP
     (alpha = 25 us, beta = 1.1 GB/s) and 100 Gb/s InfiniBand (alpha = 2 us, beta = 11 GB/s).
     The measured single-machine all-reduce (shared memory) gives alpha and beta of this
@@ -50,7 +56,7 @@ MODELS = ("mlp", "lenet")
 SIZES = [2 ** k for k in range(10, 25, 2)]          # 1 KiB .. 16 MiB
 NETWORKS = {"10GbE TCP": (25e-6, 1.1e9), "100Gb IB": (2e-6, 11e9)}
 MACHINES = (2, 4, 8, 16, 32)
-MESSAGES = {"eager": {"mlp": 2, "lenet": 1}, "compiled": {"mlp": 6, "lenet": 10}}
+MESSAGES = {"mlp": 2, "lenet": 1}                   # buckets per step, eager and compiled
 
 
 # --- what each rank runs -------------------------------------------------------------------
@@ -122,9 +128,59 @@ def worker(batch, steps):
             dist.all_reduce(t)
             times.append(time.perf_counter() - start)
         out["allreduce"][size] = statistics.median(times[2:])
+    if world == 2:
+        out["overlap"] = overlap(tc, dist, rank)
     dist.destroy_process_group()
     if rank == 0:
         print("RESULT " + json.dumps(out), flush=True)
+
+
+def overlap(tc, dist, rank, calls=40):
+    """{compute, on time, late, late read first}: rank 0's median seconds of a compiled
+    matrix chain alone, and of the same chain after starting a 1 MiB all-reduce, with rank
+    1 on time and with rank 1 joining the all-reduce `compute` / 2 seconds late; the last
+    with a chain that reads the all-reduce's result first (so it cannot overlap). A late
+    rank 1 only sends: on a machine with one core per rank, its compute would take the
+    core rank 0's message needs."""
+    w, x = tc.randn(256, 256), tc.ones(1 << 18)
+
+    def chain(w):
+        h = w
+        for _ in range(12):
+            h = (h @ w) * 0.06
+        return h.sum()
+
+    def with_message(x, w):
+        t = x * 2
+        dist.all_reduce(t)                  # its result is read only at the end
+        return chain(w) + t.sum()
+
+    def read_first(x, w):                   # the chain reads the result: nothing overlaps
+        t = x * 2
+        dist.all_reduce(t)
+        return chain(w + t.sum() * 0) + t.sum()
+
+    def message_only(x, w):
+        t = x * 2
+        dist.all_reduce(t)
+        return t.sum()
+    alone = tc.compile(lambda x, w: chain(w) + (x * 2).sum())
+    step, blocked = tc.compile(with_message), tc.compile(read_first)
+    late_step = tc.compile(message_only)
+
+    def median(fn, late=0.0):
+        times = []
+        for _ in range(calls + 3):
+            dist.barrier()
+            if rank == 1 and late:
+                time.sleep(late)
+            start = time.perf_counter()
+            (late_step if rank == 1 and late else fn)(x, w)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times[3:])
+    compute = median(alone)
+    return {"compute": compute, "on time": median(step), "late": median(step, compute / 2),
+            "late, read first": median(blocked, compute / 2)}
 
 
 # --- the driver: one mpiexec job per process count, then the report --------------------------
@@ -185,6 +241,16 @@ def report(results, batch):
     print("|---|---|---|")
     for size, t in two["allreduce"].items():
         print(f"| {int(size):,} | {t * 1e6:,.1f} us | {int(size) / t / 1e9:.2f} |")
+    if "overlap" in two:
+        o = two["overlap"]
+        print(f"\n## Overlap (2 processes): a compiled call that starts a 1 MiB all-reduce "
+              f"and computes C = {o['compute'] * 1e3:.2f} ms without reading it\n")
+        print("| rank 1 | rank 0's call | the chain reading the result first |")
+        print("|---|---|---|")
+        print(f"| on time | {o['on time'] * 1e3:.2f} ms | |")
+        print(f"| joins C / 2 late | {o['late'] * 1e3:.2f} ms | "
+              f"{o['late, read first'] * 1e3:.2f} ms (at least 1.5 C = "
+              f"{1.5e3 * o['compute']:.2f} ms) |")
     alpha, beta = fit_alpha_beta(two["allreduce"])
     print(f"\nfit t = alpha + n / beta: alpha = {alpha * 1e6:.1f} us, beta = "
           f"{beta / 1e9:.2f} GB/s (shared memory)")
@@ -195,7 +261,7 @@ def report(results, batch):
         nbytes = 4 * sum(p.numel() for p in build(name, nn).parameters())
         for kind in ("eager", "compiled"):
             compute = batch / one["steps"][f"{name} {kind}"]
-            n_msg = MESSAGES[kind][name]
+            n_msg = MESSAGES[name]
             for net, (a, b) in NETWORKS.items():
                 cells = []
                 for m in MACHINES:

@@ -13,10 +13,16 @@ from tracecomp.passes import buckets
 from tracecomp.tracing.tracer import trace
 
 
+def _stand_in(x, *, op, gate=None):
+    return np.asarray(x) * 3 + 1
+
+
 @pytest.fixture
 def stand_in_reduction(monkeypatch):
-    monkeypatch.setattr(collective.all_reduce_p, "impl",
-                        lambda x, *, op, gate=None: np.asarray(x) * 3 + 1)
+    # the split form: start computes the stand-in, wait hands its buffer on
+    monkeypatch.setattr(collective.all_reduce_p, "impl", _stand_in)
+    monkeypatch.setattr(collective.all_reduce_start_p, "impl", _stand_in)
+    monkeypatch.setattr(collective.all_reduce_wait_p, "impl", lambda x: x)
 
 
 def step(w1, b1, w2, x):
@@ -48,14 +54,92 @@ def test_one_message_per_kind_and_the_same_values(stand_in_reduction):
         np.testing.assert_array_equal(g, w)
 
 
-def test_buckets_close_at_the_cap_in_reverse_graph_order(monkeypatch):
+def test_buckets_close_at_the_cap_in_the_order_gradients_are_ready(monkeypatch):
+    # ready: w1's gradient (48 bytes), then b1's (12), then w2's (40); x's 'max' apart
     graph = trace(step, *args())
-    monkeypatch.setattr(buckets, "BUCKET_BYTES", 4 * (3 + 10))   # b1's and w2's, then w1's
+    monkeypatch.setattr(buckets, "FIRST_BUCKET_BYTES", 48)         # the first: w1's alone
+    monkeypatch.setattr(buckets, "BUCKET_BYTES", 12)
     plan = buckets.plan(graph)
-    assert [[m.shape for m in b] for b in plan] == [[(3,), (5, 2)]]   # w1's alone: kept
-    assert buckets.message_count(buckets.run(graph)) == 3
+    assert [[m.shape for m in b] for b in plan] == [[(4, 3)], [(3,)], [(6, 4)], [(5, 2)]]
+    monkeypatch.setattr(buckets, "FIRST_BUCKET_BYTES", 100)        # all three fit
+    plan = buckets.plan(graph)
+    assert [[m.shape for m in b] for b in plan] == [[(6, 4)], [(4, 3), (3,), (5, 2)]]
+    assert buckets.message_count(buckets.run(graph)) == 2
 
 
-def test_a_graph_without_two_of_a_kind_is_returned_as_it_is():
-    graph = trace(lambda x: collective.all_reduce(x * 2, "sum"), args()[0])
+def ops(graph):
+    return [n.op for n in graph.nodes]
+
+
+@pytest.fixture
+def any_work_overlaps(monkeypatch):
+    monkeypatch.setattr(buckets, "OVERLAP_WORK", 1)     # these graphs are small
+
+
+def test_a_lone_reduction_is_split_around_the_work_that_does_not_read_it(
+        stand_in_reduction, any_work_overlaps):
+    def f(x, w):
+        r = collective.all_reduce(x * 2, "sum")
+        h = (w @ w).exp()             # independent work: it runs while the message travels
+        return r + h.sum()
+    a = args()[3]
+    graph = trace(f, a, tc.tensor(np.eye(4, dtype=np.float32)))
+    split = buckets.run(graph)
+    verify(split)
+    order = ops(split)
+    assert order.index("all_reduce_start") < order.index("matmul") < \
+        order.index("all_reduce_wait") < order.index("add")
+    inputs = [a.numpy(), np.eye(4, dtype=np.float32)]
+    np.testing.assert_array_equal(interp.compile_graph(split)(inputs)[0],
+                                  interp.compile_graph(graph)(inputs)[0])
+
+
+def test_reducing_a_reduced_value_never_shares_its_bucket(stand_in_reduction):
+    # dist.all_reduce(t) twice on one tensor: the second reads the first's result
+    def f(x):
+        once = collective.all_reduce(x, "sum")
+        return collective.all_reduce(once, "sum"), collective.all_reduce(x * 2, "sum")
+    a = args()[0]
+    graph = trace(f, a)
+    assert sorted(len(b) for b in buckets.plan(graph)) == [1, 2]
+    split = buckets.run(graph)
+    verify(split)
+    for got, want in zip(interp.compile_graph(split)([a.numpy()]),
+                         interp.compile_graph(graph)([a.numpy()])):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_compiled_native_code_runs_between_start_and_wait(stand_in_reduction,
+                                                         any_work_overlaps):
+    """The llvm backend: start and wait are Python steps with native segments between."""
+    from tracecomp.codegen.llvm import backend
+
+    def f(x, w):
+        r = collective.all_reduce(x * 2, "avg")
+        return r + (w @ w).exp().sum()
+    x, w = args()[3].numpy(), np.eye(4, dtype=np.float32)
+    graph = buckets.run(trace(f, tc.tensor(x), tc.tensor(w)))
+    runner = backend.compile_graph(graph)
+    kinds = [(s.kind, s.groups[0].root.op) for s in runner.layout.program]
+    start = kinds.index(("python", "all_reduce_start"))
+    wait = kinds.index(("python", "all_reduce_wait"))
+    assert any(k == "native" for k, _ in kinds[start + 1:wait]), kinds
+    np.testing.assert_allclose(runner([x, w])[0], (x * 2) * 3 + 1 + np.exp(w @ w).sum(),
+                               rtol=1e-6)
+
+
+def test_a_reduction_with_too_little_work_to_hide_stays_whole(stand_in_reduction):
+    def f(x, w):
+        r = collective.all_reduce(x * 2, "sum")
+        return r + (w @ w).sum()      # 4**3 multiply-adds: far less than a thread wake-up
+    graph = trace(f, args()[3], tc.tensor(np.eye(4, dtype=np.float32)))
+    assert buckets.run(graph) is graph
+    big = tc.tensor(np.eye(128, dtype=np.float32))   # 128**3 = 2**21 multiply-adds
+    graph = trace(lambda x, w: collective.all_reduce(x * 2, "sum") + (w @ w).sum(),
+                  args()[3], big)
+    assert "all_reduce_wait" in ops(buckets.run(graph))
+
+
+def test_a_graph_without_reductions_is_returned_as_it_is():
+    graph = trace(lambda x: x * 2, args()[0])
     assert buckets.run(graph) is graph

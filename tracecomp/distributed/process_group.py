@@ -31,6 +31,7 @@ class ProcessGroup:
     rank: int
     size: int
     timeout: timedelta
+    comm_thread: object = None  # the CommThread of a group of several ranks (comm_thread.py)
 
     def __repr__(self):
         return f"<ProcessGroup mpi rank={self.rank} size={self.size}>"
@@ -88,6 +89,8 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
     _default = ProcessGroup(comm, comm.Get_rank(), comm.Get_size(), timeout)
     if _default.size > 1:       # alone, an error has nobody to stop: Python reports it
         faults.install(_default.rank, _default.size)
+        from .comm_thread import CommThread
+        _default.comm_thread = CommThread(_default)
 
 
 def _check_given(what, given, actual):
@@ -138,6 +141,8 @@ def destroy_process_group(group=None):
     pg = resolve(group)
     faults.uninstall()
     _default = None
+    if pg.comm_thread is not None:
+        pg.comm_thread.close()
     pg.comm.Free()
 
 

@@ -4,6 +4,11 @@ graph nodes (`tracecomp dump` shows them) instead of leaving it to eager code.
 
     %9: f32[256,784] = all_reduce(%8, gate=ddp.require_backward_grad_sync, op='avg')
 
+After autodiff, passes/buckets.py packs the all-reduces into buckets and splits each into
+`all_reduce_start` (queued to the group's communication thread, distributed/comm_thread.py)
+and `all_reduce_wait` (placed where the result is first read), so the message travels
+while the native code between them runs.
+
 Each impl sends its operand (a copy: graph values are immutable) through MPI and returns
 the result. No backend lowers them natively: the llvm backend runs each as a Python step
 between its native segments, the interpreter as any other node.
@@ -53,6 +58,18 @@ def _all_reduce_vjp(g, out, x, *, op, gate=None):
     return (all_reduce(g, op, gate),)
 
 
+def _all_reduce_start_impl(x, *, op, gate=None):
+    from ..distributed import comm_thread
+    buf = np.array(x, order="C", copy=True)
+    comm_thread.start(_group(), buf, op if gate is None or gate.open() else None)
+    return buf
+
+
+def _all_reduce_wait_impl(x):
+    from ..distributed import comm_thread
+    return comm_thread.finish(x)
+
+
 def _broadcast_impl(x, *, src):
     buf = np.array(x, order="C", copy=True)
     group = _group()
@@ -65,6 +82,16 @@ all_reduce_p = defprim("all_reduce", _all_reduce_impl,
                        lambda shape, *, op, gate=None: tuple(shape),
                        lambda x, *, op, gate=None: np.dtype(x.dtype),
                        _all_reduce_vjp, tags=("random",))
+# all_reduce split in two (passes/buckets.py), so that native code runs while the message
+# travels: start's value is the buffer being reduced (not readable yet), wait's is the
+# same buffer once it holds the result. Made after autodiff: neither has a VJP.
+all_reduce_start_p = defprim("all_reduce_start", _all_reduce_start_impl,
+                             lambda shape, *, op, gate=None: tuple(shape),
+                             lambda x, *, op, gate=None: np.dtype(x.dtype), None,
+                             tags=("random",))
+all_reduce_wait_p = defprim("all_reduce_wait", _all_reduce_wait_impl,
+                            lambda shape: tuple(shape), lambda x: np.dtype(x.dtype), None,
+                            tags=("random",))
 broadcast_p = defprim("broadcast", _broadcast_impl,
                       lambda shape, *, src: tuple(shape),
                       lambda x, *, src: np.dtype(x.dtype), None, tags=("random",))
@@ -76,6 +103,19 @@ def all_reduce(x, op="sum", gate=None):
     if gate is None:
         return bind(all_reduce_p, x, op=op)
     return bind(all_reduce_p, x, op=op, gate=gate)
+
+
+def all_reduce_start(x, op="sum", gate=None):
+    """all_reduce(x, op, gate) begun: the value must go through all_reduce_wait before
+    anything reads it."""
+    if gate is None:
+        return bind(all_reduce_start_p, x, op=op)
+    return bind(all_reduce_start_p, x, op=op, gate=gate)
+
+
+def all_reduce_wait(started):
+    """The reduction that all_reduce_start began, once it is done."""
+    return bind(all_reduce_wait_p, started)
 
 
 def broadcast(x, src):

@@ -176,6 +176,33 @@ def check_compiled_all_reduce(rank, world):
         assert "all_reduce(" in text, f"no all_reduce node in the compiled graphs:\n{text}"
 
 
+def check_overlapped_all_reduce(rank, world):
+    """All-reduces with a large product between them and their first reader are started
+    before the product and waited for after it (passes/buckets.py, on the communication
+    thread): two kinds in flight at once, the same values as numpy, call after call."""
+    def f(x, w):
+        mean, top = x * 2, x - 1
+        dist.all_reduce(mean, op=ReduceOp.AVG)
+        dist.all_reduce(top, op=ReduceOp.MAX)
+        return mean + (w @ w).sum(), top
+
+    everyone = [value(r, "float32") for r in range(world)]
+    w = np.full((128, 128), 0.01, np.float32)       # 2**21 multiply-adds: worth overlapping
+    want_mean = np.mean([e * 2 for e in everyone], axis=0) + (w @ w).sum()
+    want_top = np.max([e - 1 for e in everyone], axis=0)
+    for backend in ("llvm", "interp"):
+        compiled = tc.compile(f, backend=backend)
+        for k in range(3):
+            mean, top = compiled(tc.tensor(everyone[rank]), tc.tensor(w))
+            np.testing.assert_allclose(mean.numpy(), want_mean, rtol=1e-5,
+                                       err_msg=f"overlapped AVG ({backend}, call {k})")
+            same(top, want_top, f"overlapped MAX ({backend}, call {k})")
+        text = str(compiled.graphs["forward.optimized"])
+        assert text.count("all_reduce_start(") == 2 == text.count("all_reduce_wait("), text
+        assert text.rindex("all_reduce_start(") < text.index("matmul(") < \
+            text.index("all_reduce_wait("), f"the product is not between start and wait:\n{text}"
+
+
 def main():
     dist.init_process_group("mpi")
     rank, world = dist.get_rank(), dist.get_world_size()
@@ -187,6 +214,7 @@ def main():
     check_reduce_scatter(rank, world)
     check_reduce(rank, world)
     check_compiled_all_reduce(rank, world)
+    check_overlapped_all_reduce(rank, world)
     dist.barrier()
     dist.barrier(async_op=True).wait()
     dist.destroy_process_group()
