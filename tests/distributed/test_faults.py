@@ -1,6 +1,7 @@
 """A rank that raises stops the whole job within seconds, with its error in the output
 (faults.py: an excepthook that calls MPI_Abort), instead of leaving the others waiting in
-a collective forever. One case goes through `tracecomp run`, the launcher."""
+a collective forever; a rank that hangs does too, after the group's timeout (watchdog.py).
+One case goes through `tracecomp run`, the launcher."""
 import sys
 import time
 
@@ -18,6 +19,16 @@ def test_a_failing_rank_stops_every_rank_with_its_error(when):
     assert time.perf_counter() - start < LIMIT_S
     assert f"[rank 1] ValueError: rank 1 fails on purpose {when.replace('_', ' ')}" in out
     assert "raised ValueError; aborting every rank" in out, out
+
+
+@pytest.mark.parametrize("mode", ["eager", "compiled"])
+def test_a_rank_that_hangs_is_stopped_by_the_groups_timeout(mode):
+    start = time.perf_counter()
+    status, out = run_job("hang.py", mode, ok=False)
+    assert status != 0, out
+    assert time.perf_counter() - start < LIMIT_S, out
+    assert "[rank 0] tracecomp.distributed: all_reduce" in out, out
+    assert "waited longer than the process group's timeout (0:00:02" in out, out
 
 
 def test_tracecomp_run_launches_the_ranks_and_reports_the_failure():

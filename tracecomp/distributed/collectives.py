@@ -21,6 +21,7 @@ import numpy as np
 from ..device_array import DeviceArray
 from .process_group import resolve
 from .reduce_op import ReduceOp, finish_avg, mpi_op, plan
+from .watchdog import waiting
 
 
 class Work:
@@ -28,9 +29,9 @@ class Work:
     torch's timeout argument and does not enforce it (a failing rank aborts the job
     instead: faults.py)."""
 
-    def __init__(self, request, finish, result):
+    def __init__(self, request, finish, result, what="collective"):
         self._request, self._finish, self._result = request, finish, result
-        self._done = False
+        self._done, self._what = False, what
 
     def _complete(self):
         self._done = True
@@ -41,7 +42,8 @@ class Work:
         """Block until the collective is done and its results are in the tensors."""
         if not self._done:
             if self._request is not None:
-                self._request.Wait()
+                with waiting(self._what):
+                    self._request.Wait()
             self._complete()
         return True
 
@@ -93,11 +95,12 @@ def host_array(tensor, what):
                        f"compiled graph; call {what} outside tracecomp.compile")
 
 
-def issue(async_op, blocking, nonblocking, finish, result):
-    """Run a collective now (returns None) or start it (returns its Work)."""
+def issue(what, async_op, blocking, nonblocking, finish, result):
+    """Run collective `what` now (returns None) or start it (returns its Work)."""
     if async_op:
-        return Work(nonblocking(), finish, result)
-    blocking()
+        return Work(nonblocking(), finish, result, what)
+    with waiting(what):
+        blocking()
     finish()
     return None
 
@@ -128,7 +131,8 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
         return all_reduce_traced(tensor, op, async_op)
     st = Staged(tensor, "all_reduce")
     if not async_op:
-        reduce_array(pg, st.buf, op)
+        with waiting("all_reduce"):
+            reduce_array(pg, st.buf, op)
         st.commit()
         return None
     mop, avg = _reduction(op, tensor._data.dtype)
@@ -138,7 +142,7 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
         if avg:
             finish_avg(st.buf, pg.size)
         st.commit()
-    return Work(pg.comm.Iallreduce(MPI.IN_PLACE, st.buf, mop), finish, [tensor])
+    return Work(pg.comm.Iallreduce(MPI.IN_PLACE, st.buf, mop), finish, [tensor], "all_reduce")
 
 
 def _check_rank(pg, rank, what, role):
@@ -153,7 +157,7 @@ def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):
     src = group_src if src is None else src
     _check_rank(pg, src, "broadcast", "root")
     st = Staged(tensor, "broadcast")
-    return issue(async_op, lambda: pg.comm.Bcast(st.buf, root=src),
+    return issue("broadcast", async_op, lambda: pg.comm.Bcast(st.buf, root=src),
                  lambda: pg.comm.Ibcast(st.buf, root=src), st.commit, [tensor])
 
 
@@ -173,7 +177,7 @@ def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op=False, group_
             if avg:
                 finish_avg(st.buf, pg.size)
             st.commit()
-    return issue(async_op, lambda: pg.comm.Reduce(send, recv, mop, root=dst),
+    return issue("reduce", async_op, lambda: pg.comm.Reduce(send, recv, mop, root=dst),
                  lambda: pg.comm.Ireduce(send, recv, mop, root=dst), finish, [tensor])
 
 
@@ -201,7 +205,7 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
         for r, st in enumerate(outs):
             st.buf[...] = recv[r]
             st.commit()
-    return issue(async_op, lambda: pg.comm.Allgather(send, recv),
+    return issue("all_gather", async_op, lambda: pg.comm.Allgather(send, recv),
                  lambda: pg.comm.Iallgather(send, recv), finish, list(tensor_list))
 
 
@@ -217,7 +221,7 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=Fal
                            f"{list(output_tensor.shape)}")
     send = np.ascontiguousarray(host_array(input_tensor, "all_gather_into_tensor"))
     st = Staged(output_tensor, "all_gather_into_tensor")
-    return issue(async_op, lambda: pg.comm.Allgather(send, st.buf),
+    return issue("all_gather_into_tensor", async_op, lambda: pg.comm.Allgather(send, st.buf),
                  lambda: pg.comm.Iallgather(send, st.buf), st.commit, [output_tensor])
 
 
@@ -250,11 +254,12 @@ def _reduce_scatter(pg, output, send, mop, avg, async_op):
         if avg:
             finish_avg(st.buf, pg.size)
         st.commit()
-    return issue(async_op, lambda: pg.comm.Reduce_scatter_block(send, st.buf, mop),
+    return issue("reduce_scatter", async_op,
+                 lambda: pg.comm.Reduce_scatter_block(send, st.buf, mop),
                  lambda: pg.comm.Ireduce_scatter_block(send, st.buf, mop), finish, [output])
 
 
 def barrier(group=None, async_op=False, device_ids=None):
     """Return once every rank has called barrier."""
     pg = resolve(group)
-    return issue(async_op, pg.comm.Barrier, pg.comm.Ibarrier, lambda: None, [])
+    return issue("barrier", async_op, pg.comm.Barrier, pg.comm.Ibarrier, lambda: None, [])

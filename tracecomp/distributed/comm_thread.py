@@ -23,6 +23,7 @@ import queue
 import threading
 
 from .collectives import reduce_array
+from .watchdog import waiting
 
 _tickets = {}       # id(buf) -> its Ticket, for each buffer started and not yet finished
 
@@ -98,7 +99,8 @@ def finish(buf):
         raise RuntimeError("all_reduce_wait: this buffer's all-reduce was never started "
                            "(each all_reduce_wait must read the result of an "
                            "all_reduce_start)")
-    ticket.done.wait()
+    with waiting("all_reduce (of a compiled step)"):
+        ticket.done.wait()
     if ticket.error is not None:
         raise ticket.error
     return buf

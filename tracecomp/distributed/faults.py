@@ -13,17 +13,22 @@ the others). Two cures were possible:
     mpiexec kills every rank within moments and exits non-zero, and the output holds the
     failing rank's own traceback, each line prefixed with `[rank N]`.
 
-We take the second. The hook is armed as soon as tracecomp.distributed is imported (which
-`import tracecomp` does, through nn.parallel) in a process that mpiexec started with others
-(its PMI_SIZE / OMPI_COMM_WORLD_SIZE say so): a rank that fails before init_process_group
-would otherwise leave the others spinning in MPI_Init, which mpiexec does not interrupt.
-Such a hook has to start MPI to abort; should the other processes never start MPI (several
-independent programs under one mpiexec), a watchdog ends this one after a few seconds
-instead, and the others run on. init_process_group re-arms it with the group's rank and
-size; destroy_process_group goes back to the import-time hook.
+We take the second for a rank that raises. A rank that hangs without raising (a deadlock,
+one that never calls the collective) needs the first after all, in a cheaper form:
+watchdog.py aborts the job once a wait for a collective outlasts the group's timeout.
 
-Not covered: a rank that hangs without raising (a deadlock in user code). mpiexec's own
-timeout (MPIEXEC_TIMEOUT, set by `tracecomp run --timeout`) is the cure for that one.
+The hook is armed as soon as tracecomp.distributed is imported (which `import tracecomp`
+does, through nn.parallel) in a process that mpiexec started with others (its PMI_SIZE /
+OMPI_COMM_WORLD_SIZE say so): a rank that fails before init_process_group would otherwise
+leave the others spinning in MPI_Init, which mpiexec does not interrupt. Such a hook has
+to start MPI to abort; should the other processes never start MPI (several independent
+programs under one mpiexec), an alarm ends this one after a few seconds instead, and the
+others run on. init_process_group re-arms it with the group's rank and size;
+destroy_process_group goes back to the import-time hook.
+
+Not covered: a rank that hangs outside any collective (an endless loop in user code)
+while the others wait for nothing. mpiexec's own timeout (MPIEXEC_TIMEOUT, set by
+`tracecomp run --timeout`) bounds the whole job for that one.
 """
 import os
 import signal
@@ -67,13 +72,13 @@ def install(rank, size):
             sys.stdout.flush()
             sys.stderr.flush()
         finally:
-            _abort()
+            abort()
 
     _ours = abort_all
     sys.excepthook = abort_all
 
 
-def _abort():
+def abort():
     if "mpi4py.MPI" not in sys.modules and hasattr(signal, "alarm"):
         # MPI not started yet: starting it may wait forever for processes that never start
         # it. MPI_Init runs holding the GIL, so no Python thread could end the wait: the

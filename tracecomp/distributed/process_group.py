@@ -15,7 +15,7 @@ import importlib.util
 from dataclasses import dataclass
 from datetime import timedelta
 
-from . import faults
+from . import faults, watchdog
 
 # torch's names for the CPU backends; the transport is MPI whichever is asked for, so a
 # program written for gloo runs unchanged
@@ -67,8 +67,8 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
 
     MPI gives the rank and world size; `world_size` and `rank`, when given, must agree with
     it. `init_method` and `store` (torch's rendezvous) have nothing to do under MPI and are
-    ignored. `timeout` is kept (get_timeout) but not enforced: a failing rank aborts every
-    rank instead (faults.py says why)."""
+    ignored. `timeout` (torch's 30 minutes by default) bounds every wait for a collective:
+    past it, the job is aborted with an error naming the collective (watchdog.py)."""
     global _default
     if _default is not None:
         raise ValueError("trying to initialize the default process group twice!")
@@ -89,6 +89,7 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
     _default = ProcessGroup(comm, comm.Get_rank(), comm.Get_size(), timeout)
     if _default.size > 1:       # alone, an error has nobody to stop: Python reports it
         faults.install(_default.rank, _default.size)
+        watchdog.arm(_default.rank, _default.size, timeout)
         from .comm_thread import CommThread
         _default.comm_thread = CommThread(_default)
 
@@ -140,6 +141,7 @@ def destroy_process_group(group=None):
     global _default
     pg = resolve(group)
     faults.uninstall()
+    watchdog.disarm()
     _default = None
     if pg.comm_thread is not None:
         pg.comm_thread.close()

@@ -43,9 +43,11 @@ def _group():
 
 def _all_reduce_impl(x, *, op, gate=None):
     from ..distributed.collectives import reduce_array
+    from ..distributed.watchdog import waiting
     buf = np.array(x, order="C", copy=True)
     if gate is None or gate.open():
-        reduce_array(_group(), buf, op)
+        with waiting("all_reduce (of a compiled step)"):
+            reduce_array(_group(), buf, op)
     return buf
 
 
@@ -74,7 +76,9 @@ def _broadcast_impl(x, *, src):
     buf = np.array(x, order="C", copy=True)
     group = _group()
     if group.size > 1:
-        group.comm.Bcast(buf, root=src)
+        from ..distributed.watchdog import waiting
+        with waiting("broadcast (of a compiled step)"):
+            group.comm.Bcast(buf, root=src)
     return buf
 
 

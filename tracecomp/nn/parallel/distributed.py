@@ -22,6 +22,7 @@ from ... import context, grad_mode
 from ...distributed.bucketing import DEFAULT_BUCKET_MB
 from ...distributed.collectives import host_array
 from ...distributed.process_group import resolve
+from ...distributed.watchdog import waiting
 from ...tensor import Tensor
 from ..module import Module
 from .reducer import Reducer
@@ -126,7 +127,8 @@ def check_same_model(group, named_params, named_buffers):
     every rank (all compare the same gathered lists)."""
     mine = [("parameter", n, tuple(p.shape), p._data.dtype.name) for n, p in named_params] + \
         [("buffer", n, tuple(b.shape), b._data.dtype.name) for n, b in named_buffers]
-    every = group.comm.allgather(mine)
+    with waiting("DistributedDataParallel's model check"):
+        every = group.comm.allgather(mine)
     ref = every[0]
     for rank, theirs in enumerate(every[1:], start=1):
         for (kind0, name0, shape0, dt0), (kind, name, shape, dt) in zip(ref, theirs):
@@ -157,7 +159,8 @@ def broadcast_tensors(group, tensors, src=0):
     for dtype in sorted(by_dtype, key=str):         # the same order on every rank
         same_dtype = by_dtype[dtype]
         flat = np.concatenate([t._data.reshape(-1) for t in same_dtype])
-        group.comm.Bcast(flat, root=src)
+        with waiting("DistributedDataParallel's broadcast"):
+            group.comm.Bcast(flat, root=src)
         at = 0
         for t in same_dtype:
             n = t._data.size

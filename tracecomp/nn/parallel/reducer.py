@@ -33,6 +33,7 @@ import numpy as np
 
 from ...distributed.bucketing import FIRST_BUCKET_BYTES, assign
 from ...distributed.reduce_op import finish_avg
+from ...distributed.watchdog import waiting
 from ...tensor import Tensor
 
 UNFINISHED = (
@@ -151,9 +152,10 @@ class Reducer:
     def _finish(self):
         """Wait for every bucket, average, and write the results into the .grad arrays."""
         from mpi4py import MPI
-        MPI.Request.Waitall([b.request for b in self.buckets])
-        if self.find_unused:        # a parameter unused on every rank keeps its .grad
-            self.group.comm.Allreduce(MPI.IN_PLACE, self.used, MPI.MAX)
+        with waiting("DistributedDataParallel's gradient all_reduce"):
+            MPI.Request.Waitall([b.request for b in self.buckets])
+            if self.find_unused:    # a parameter unused on every rank keeps its .grad
+                self.group.comm.Allreduce(MPI.IN_PLACE, self.used, MPI.MAX)
         for b in self.buckets:
             finish_avg(b.buf, self.group.size)
             for k, i in enumerate(b.members):
