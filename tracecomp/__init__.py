@@ -121,10 +121,8 @@ subtract = sub
 __version__ = "2.13.0"
 
 from . import nn, optim  # noqa: E402
-from .serialization import load, save  # noqa: E402
 from . import utils  # noqa: E402
 from . import distributed  # noqa: E402  (MPI itself starts at init_process_group)
-from .compiler.driver import compile  # noqa: E402,A001
 from . import _dynamo  # noqa: E402  (torch._dynamo.mark_dynamic)
 # --- issue 9: programs C (d2l, tutorials) ---
 from .tensor_str import get_printoptions, printoptions, set_printoptions  # noqa: E402
@@ -137,5 +135,24 @@ from . import support as _support  # noqa: E402
 from .ops import public as _public  # noqa: E402
 
 _public.export("torch", globals())
-__getattr__ = _support.missing_in("torch")
+
+# Imported on first use, not by `import tracecomp` (~45 ms of it): the compiler and the
+# checkpoint files. `tracecomp.compile` is then the driver's own function, as if imported.
+_LAZY = {"compile": "tracecomp.compiler.driver", "load": "tracecomp.serialization",
+         "save": "tracecomp.serialization"}
+_missing = _support.missing_in("torch")
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        return _missing(name)
+    import importlib
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 _support.install_finder()

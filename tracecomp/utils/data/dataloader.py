@@ -11,7 +11,6 @@ and in_order. pin_memory has nothing to pin (eager tensors live in host memory o
 no accelerator it warns as torch's CPU build does, and returns batches unchanged.
 """
 import math
-import multiprocessing
 import os
 import warnings
 from typing import Generic, TypeVar
@@ -20,7 +19,6 @@ from .collate import default_collate, default_convert
 from .dataset import IterableDataset
 from .fetch import _DatasetKind
 from .iterators import _BaseDataLoaderIter, _SingleProcessDataLoaderIter  # noqa: F401 - torch's
-from .multiprocess import _MultiProcessingDataLoaderIter
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 from .worker import get_worker_info
 
@@ -133,6 +131,7 @@ class DataLoader(Generic[_T_co]):
         if self.num_workers == 0:
             return _SingleProcessDataLoaderIter(self)
         self.check_worker_number_rationality()
+        from .multiprocess import _MultiProcessingDataLoaderIter
         return _MultiProcessingDataLoaderIter(self)
 
     @property
@@ -146,6 +145,7 @@ class DataLoader(Generic[_T_co]):
                 raise ValueError(f"multiprocessing_context can only be used with multi-process "
                                  f"loading (num_workers > 0), but got "
                                  f"num_workers={self.num_workers}")
+            import multiprocessing  # here: ~10 ms of `import tracecomp` otherwise
             if isinstance(context, str):
                 methods = multiprocessing.get_all_start_methods()
                 if context not in methods:
@@ -211,3 +211,11 @@ class DataLoader(Generic[_T_co]):
                       f"total. {max_msg} Please be aware that excessive worker creation might "
                       f"get DataLoader running slow or even freeze, lower the worker number "
                       f"to avoid potential slowness/freeze if necessary.", stacklevel=3)
+
+
+def __getattr__(name):
+    """torch's module attribute, imported with the worker machinery on first use."""
+    if name == "_MultiProcessingDataLoaderIter":
+        from .multiprocess import _MultiProcessingDataLoaderIter
+        return _MultiProcessingDataLoaderIter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

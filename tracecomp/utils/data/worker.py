@@ -22,7 +22,6 @@ import random
 import sys
 import traceback
 from dataclasses import dataclass
-from multiprocessing.reduction import ForkingPickler
 
 import numpy as np
 
@@ -117,6 +116,8 @@ def _reduce_tensor(t):
 
 
 def register_reducers():
+    from multiprocessing.reduction import ForkingPickler
+
     from ...nn.parameter import Parameter
     for cls in (Tensor, Parameter):
         ForkingPickler.register(cls, _reduce_tensor)
