@@ -44,7 +44,7 @@ import re
 import sys
 import traceback
 
-from . import dtypes, dump_folder
+from . import distributed, dtypes, dump_folder
 from .bench.command import add_bench_parser
 from .errors import TracecompError
 from .ir import format_graph
@@ -407,8 +407,15 @@ def run_dump(args, argv=None):
     inputs = make_inputs(specs, args.grad)
 
     out_dir = args.out or os.path.join(DEFAULT_OUT, name)
-    dump_folder.check(out_dir)      # before the compile: refuse a folder that is not ours
+    # under mpiexec (`tracecomp run -n 2 -- ...`, a data-parallel step's all-reduces): every
+    # rank compiles and runs the target, as its collectives need; rank 0 writes the files
+    launched = distributed.faults.launched_size_and_rank()
+    writer = launched is None or launched[1] == 0
+    if writer:
+        dump_folder.check(out_dir)  # before the compile: refuse a folder that is not ours
     stages, pass_log, compiled = compile_and_run(target, inputs, args.backend)
+    if not writer:
+        return 0
     folder = dump_folder.DumpFolder(out_dir)
     user_inputs = arg_names(target, len(inputs))
     rows, files = write_stages(folder, name, stages, (parameters, user_inputs), compiled)

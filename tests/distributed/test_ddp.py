@@ -6,8 +6,10 @@ training step whose graph holds the gradient all-reduce; gradients accumulated u
 no_sync() are averaged like torch's; buffers are rank 0's. jobs/unused.py: parameters
 without a gradient (find_unused_parameters, and torch's error without it).
 jobs/mismatch.py: ranks that built different models are told so at wrap time."""
+import sys
+
 import pytest
-from mpi_jobs import run_job
+from mpi_jobs import JOBS, mpiexec, run, run_job
 
 
 @pytest.mark.parametrize("mode", ["eager", "compiled"])
@@ -44,3 +46,20 @@ def test_the_example_trains_to_the_same_losses_on_two_processes_as_on_one():
         return [line for line in out.splitlines() if line.startswith("epoch")]
     assert len(losses(two)) == 2 and losses(two) == losses(one), (two, one)
     assert "2 process(es): test accuracy" in two and "1 process(es)" in one
+
+
+def test_tracecomp_dump_under_mpiexec_shows_the_overlapped_all_reduce(tmp_path):
+    """Every rank compiles (the all-reduces need both); rank 0 alone writes the files."""
+    out = tmp_path / "dump"
+    cmd = [mpiexec(), "-n", "2", sys.executable, "-c",
+           "import sys; from tracecomp.cli import main; sys.exit(main(sys.argv[1:]))",
+           "dump", f"{JOBS / 'ddp_step.py'}:step", "--input", "64x784",
+           "--input", "64:int64:10", "--out", str(out), "-q"]
+    status, printed = run(cmd, timeout=120)
+    assert status == 0, printed
+    assert printed.count("tracecomp dump: ") == 1, printed
+    graph = (out / "02_forward.optimized.txt").read_text()
+    order = [line.split("= ")[1].split("(")[0] for line in graph.splitlines()
+             if "all_reduce" in line or "matmul(" in line]
+    start = order.index("all_reduce_start")
+    assert "matmul" in order[start:order.index("all_reduce_wait")], graph
