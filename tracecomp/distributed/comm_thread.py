@@ -13,8 +13,12 @@ an MPI call, and ctypes releases it around native code, so both run at once.
 The thread owns a communicator of its own (a duplicate of the group's, made while every
 rank is in init_process_group), so the collectives the main thread makes meanwhile (eager
 code, dist.all_reduce outside the graph) are never matched with the thread's: MPI orders
-collectives per communicator, and every rank queues the same graph's all-reduces in the
-same order.
+collectives per communicator. Every collective of compiled code goes on that communicator,
+in the order the code reaches it, whether it overlaps anything or not (`run_now` makes
+the ones that do not, from the caller's thread, once the queue is empty): which of a
+graph's all-reduces are split depends on the work around them, and two ranks may run
+different graphs with the same collectives; had the unsplit ones gone on the group's
+communicator, such ranks would wait forever, each in a collective on another one.
 
     ticket = start(buf, "avg")   # buf (C-contiguous) becomes the average, some time later
     finish(buf)                  # returns once it has (raises what the thread raised)
@@ -45,14 +49,23 @@ class CommThread:
         from .process_group import ProcessGroup
         self.group = ProcessGroup(group.comm.Dup(), group.rank, group.size, group.timeout)
         self._queue = queue.SimpleQueue()
+        self._last = None       # the last ticket queued
         self._thread = threading.Thread(target=self._serve, name="tracecomp-comm",
                                         daemon=True)
         self._thread.start()
 
     def submit(self, ticket):
         """Queue ticket, and return once the thread has taken it up (see _serve)."""
+        self._last = ticket
         self._queue.put(ticket)
         ticket.taken.wait()
+
+    def run_now(self, call):
+        """call(the thread's group) on this thread, after everything queued before it: the
+        thread is idle then, and only this thread queues work, so none comes meanwhile."""
+        if self._last is not None:
+            self._last.done.wait()
+        return call(self.group)
 
     def _serve(self):
         while True:
@@ -76,6 +89,14 @@ class CommThread:
         self._queue.put(None)
         self._thread.join()
         self.group.comm.Free()
+
+
+def in_order(group, call):
+    """call(group) for a collective of compiled code that overlaps nothing: on the thread's
+    communicator after the work queued before it (see the module docstring). Alone (a
+    world of one), call(group) itself."""
+    thread = getattr(group, "comm_thread", None)
+    return call(group) if thread is None else thread.run_now(call)
 
 
 def start(group, buf, op):

@@ -10,8 +10,10 @@ and `all_reduce_wait` (placed where the result is first read), so the message tr
 while the native code between them runs.
 
 Each impl sends its operand (a copy: graph values are immutable) through MPI and returns
-the result. No backend lowers them natively: the llvm backend runs each as a Python step
-between its native segments, the interpreter as any other node.
+the result, on the communicator of the group's communication thread, in the order the code
+reaches it (distributed/comm_thread.py says why). No backend lowers them natively: the
+llvm backend runs each as a Python step between its native segments, the interpreter as
+any other node.
 
 Tag "random": it is what the passes ask to mean "the value comes from outside the graph",
 which is what a collective's is (the other ranks' operands). So a collective is never
@@ -43,11 +45,12 @@ def _group():
 
 def _all_reduce_impl(x, *, op, gate=None):
     from ..distributed.collectives import reduce_array
+    from ..distributed.comm_thread import in_order
     from ..distributed.watchdog import waiting
     buf = np.array(x, order="C", copy=True)
     if gate is None or gate.open():
         with waiting("all_reduce (of a compiled step)"):
-            reduce_array(_group(), buf, op)
+            in_order(_group(), lambda group: reduce_array(group, buf, op))
     return buf
 
 
@@ -76,9 +79,10 @@ def _broadcast_impl(x, *, src):
     buf = np.array(x, order="C", copy=True)
     group = _group()
     if group.size > 1:
+        from ..distributed.comm_thread import in_order
         from ..distributed.watchdog import waiting
         with waiting("broadcast (of a compiled step)"):
-            group.comm.Bcast(buf, root=src)
+            in_order(group, lambda g: g.comm.Bcast(buf, root=src))
     return buf
 
 
