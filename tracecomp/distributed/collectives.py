@@ -20,7 +20,7 @@ import numpy as np
 
 from ..device_array import DeviceArray
 from .process_group import resolve
-from .reduce_op import ReduceOp, finish_avg, mpi_op, plan
+from .reduce_op import ReduceOp, finish_avg, mpi_op, plan, reduce_array
 from .watchdog import waiting
 
 
@@ -108,19 +108,6 @@ def issue(what, async_op, blocking, nonblocking, finish, result):
 def _reduction(op, dtype):
     name, avg = plan(op, dtype)
     return mpi_op(name), avg
-
-
-def reduce_array(pg, buf, op):
-    """buf (C-contiguous) becomes its reduction over pg's ranks: the one writing of an
-    all-reduce, for dist.all_reduce and the compiled graph's `all_reduce` node alike. In a
-    world of one every reduction is the identity, and nothing is sent."""
-    name, avg = plan(op, buf.dtype)       # torch's refusals first, whatever the world
-    if pg.size == 1:
-        return
-    from mpi4py import MPI
-    pg.comm.Allreduce(MPI.IN_PLACE, buf, mpi_op(name))
-    if avg:
-        finish_avg(buf, pg.size)
 
 
 def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):

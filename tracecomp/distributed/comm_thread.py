@@ -23,10 +23,11 @@ communicator, such ranks would wait forever, each in a collective on another one
     ticket = start(buf, "avg")   # buf (C-contiguous) becomes the average, some time later
     finish(buf)                  # returns once it has (raises what the thread raised)
 """
+import dataclasses
 import queue
 import threading
 
-from .collectives import reduce_array
+from .reduce_op import reduce_array
 from .watchdog import waiting
 
 _tickets = {}       # id(buf) -> its Ticket, for each buffer started and not yet finished
@@ -46,8 +47,7 @@ class CommThread:
     """The worker of one process group: runs queued all-reduces on its own communicator."""
 
     def __init__(self, group):
-        from .process_group import ProcessGroup
-        self.group = ProcessGroup(group.comm.Dup(), group.rank, group.size, group.timeout)
+        self.group = dataclasses.replace(group, comm=group.comm.Dup(), comm_thread=None)
         self._queue = queue.SimpleQueue()
         self._last = None       # the last ticket queued
         self._thread = threading.Thread(target=self._serve, name="tracecomp-comm",

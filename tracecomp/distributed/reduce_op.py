@@ -9,6 +9,8 @@ with three exceptions that follow torch:
   - BAND/BOR/BXOR only take integers and bools (torch's error otherwise).
 `plan(op, dtype)` answers (mpi op, what to do after the reduction) and raises those errors
 before any message is sent, so no rank is left waiting for a peer that gave up.
+`reduce_array(group, buf, op)` is the all-reduce itself, the one MPI call every path
+makes (dist.all_reduce, the compiled graph's nodes, the communication thread).
 """
 import enum
 
@@ -91,3 +93,15 @@ def finish_avg(buf, size):
     """The AVG's division, in place, in the buffer's own dtype (float16 stays float16)."""
     np.divide(buf, size, out=buf, casting="unsafe")
 
+
+def reduce_array(pg, buf, op):
+    """buf (C-contiguous) becomes its reduction over pg's ranks: the one writing of an
+    all-reduce, for dist.all_reduce and the compiled graph's `all_reduce` node alike. In a
+    world of one every reduction is the identity, and nothing is sent."""
+    name, avg = plan(op, buf.dtype)       # torch's refusals first, whatever the world
+    if pg.size == 1:
+        return
+    from mpi4py import MPI
+    pg.comm.Allreduce(MPI.IN_PLACE, buf, mpi_op(name))
+    if avg:
+        finish_avg(buf, pg.size)

@@ -44,8 +44,8 @@ def _group():
 
 
 def _all_reduce_impl(x, *, op, gate=None):
-    from ..distributed.collectives import reduce_array
     from ..distributed.comm_thread import in_order
+    from ..distributed.reduce_op import reduce_array
     from ..distributed.watchdog import waiting
     buf = np.array(x, order="C", copy=True)
     if gate is None or gate.open():
