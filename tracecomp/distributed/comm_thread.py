@@ -26,6 +26,7 @@ communicator, such ranks would wait forever, each in a collective on another one
 import dataclasses
 import queue
 import threading
+import warnings
 
 from .reduce_op import reduce_array
 from .watchdog import waiting
@@ -99,12 +100,28 @@ def in_order(group, call):
     return call(group) if thread is None else thread.run_now(call)
 
 
+def threads_allowed(MPI):
+    """May a second thread make MPI calls? Only when MPI was started with THREAD_MULTIPLE,
+    which mpi4py asks for unless the program set mpi4py.rc.thread_level lower before
+    importing mpi4py.MPI; otherwise compiled all-reduces run where they start (the same
+    values, nothing overlapped), and the program is told so once."""
+    if MPI.Query_thread() >= MPI.THREAD_MULTIPLE:
+        return True
+    warnings.warn("tracecomp.distributed: MPI was started without MPI_THREAD_MULTIPLE "
+                  "(mpi4py.rc.thread_level), so compiled training steps cannot overlap their "
+                  "gradient all-reduces with the backward: each runs where it starts",
+                  RuntimeWarning, stacklevel=3)
+    return False
+
+
 def start(group, buf, op):
     """Queue the all-reduce (op: a lowercase ReduceOp name, or None for nothing to send) of
-    buf over group's ranks; finish(buf) waits for it. Nothing is queued in a world of one."""
+    buf over group's ranks; finish(buf) waits for it. Nothing is queued in a world of one,
+    nor without a thread (threads_allowed): the all-reduce runs now."""
     ticket = Ticket(buf, op)
-    if op is not None and group.size > 1:
-        group.comm_thread.submit(ticket)
+    thread = getattr(group, "comm_thread", None)
+    if op is not None and thread is not None:
+        thread.submit(ticket)
     else:
         if op is not None:
             reduce_array(group, buf, op)    # alone: torch's refusals, and nothing sent

@@ -90,8 +90,9 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
     if _default.size > 1:       # alone, an error has nobody to stop: Python reports it
         faults.install(_default.rank, _default.size)
         watchdog.arm(_default.rank, _default.size, timeout)
-        from .comm_thread import CommThread
-        _default.comm_thread = CommThread(_default)
+        from .comm_thread import CommThread, threads_allowed
+        if threads_allowed(MPI):
+            _default.comm_thread = CommThread(_default)
 
 
 def _check_given(what, given, actual):
