@@ -1,11 +1,11 @@
 """Decompose: replace each node of a primitive that native code computes as several simpler
 primitives by those primitives, after autodiff, before a backend fuses the graph.
 
-A few primitives (softmax, log_softmax, nll_loss and its backward) are one node for the
-eager tape and for autodiff, so one VJP serves both and the tape stays short, but a kernel
-computes them best as their parts, which fusion groups with their neighbours. RULES holds,
-per primitive, the function that builds its parts from tensors; it is replayed here with
-the tracer on, as autodiff replays VJP rules, so shapes and dtypes come from the
+A few primitives (softmax, log_softmax and its backward, nll_loss and its backward) are one
+node for the eager tape and for autodiff, so one VJP serves both and the tape stays short,
+but a kernel computes them best as their parts, which fusion groups with their neighbours.
+RULES holds, per primitive, the function that builds its parts from tensors; it is replayed
+here with the tracer on, as autodiff replays VJP rules, so shapes and dtypes come from the
 primitives' own rules. Nodes keep the source line of the node they replace.
 
     before:  %1 = log_softmax(%x, dim=1)
@@ -27,6 +27,7 @@ from tracecomp.tracing.tracer import Tracer, wrap
 RULES = {
     "softmax": softmax.softmax_parts,
     "log_softmax": softmax.log_softmax_parts,
+    "log_softmax_backward": softmax.log_softmax_backward_parts,
     "nll_loss": nll.parts,
     "nll_loss_backward": nll.backward_parts,
 }

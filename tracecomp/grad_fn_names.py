@@ -133,6 +133,7 @@ NAMES = {
     "cumsum": "CumsumBackward0", "cumprod": "CumprodBackward0",
     "logcumsumexp": "LogcumsumexpBackward0",
     "softmax": "SoftmaxBackward0", "log_softmax": "LogSoftmaxBackward0",
+    "log_softmax_backward": "LogSoftmaxBackwardDataBackward0",
     "nll_loss": "NllLossBackward0", "nll_loss_backward": "NllLossBackwardBackward0",
     # movement: the name a plain x.view / x.permute / x[1:] gets (see named() for the rest)
     "reshape": "ViewBackward0", "permute": "PermuteBackward0", "expand": "ExpandBackward0",

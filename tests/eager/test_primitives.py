@@ -52,6 +52,7 @@ SAMPLES = {
     "reduce_sum": ((MIXED,), {"dims": (1,), "keepdim": False}),
     "reduce_max": ((MIXED,), {"dims": (0,), "keepdim": True}),
     "log_softmax": ((MIXED,), {"dim": 1}),
+    "log_softmax_backward": ((MIXED * 0.5 + 0.1, -np.abs(MIXED) - 0.2), {"dim": 1}),
     "softmax": ((MIXED,), {"dim": 0}),
     "nll_loss": ((MIXED, np.array([2, 0])), {"reduction": "mean", "ignore_index": None}),
     "nll_loss_backward": ((np.array([0.7, -1.3]), np.array([2, 0])),

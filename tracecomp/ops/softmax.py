@@ -6,7 +6,7 @@ runs eagerly after a `compile(model)` forward, and so does attention's softmax i
 models. As composites they recorded five or six tape nodes each (max, sub, exp, sum, div or
 log, sub) and ran as many VJPs; as primitives each is one numpy step and one tape node,
 whose VJP is torch's: out * (g - sum(g * out)) for softmax, g - exp(out) * sum(g) for
-log_softmax.
+log_softmax (itself one primitive, log_softmax_backward).
 
 Traced, each is one node, differentiated by that same VJP. The native backends compute it
 as the primitives it is made of (`softmax_parts`, `log_softmax_parts`, applied by
@@ -17,7 +17,7 @@ the composites' to the bit.
 import numpy as np
 
 from .. import dtypes
-from ..dispatch import bind
+from ..dispatch import bind, needs
 from ..errors import DTypeNotImplemented
 from .registry import defprim
 from .rules import norm_dims, same_dtype, same_shape
@@ -53,14 +53,34 @@ def _softmax_vjp(g, out, x, dim):
 
 
 def _log_softmax_vjp(g, out, x, dim):
+    return (bind(log_softmax_backward_p, g, out, dim=dim),)
+
+
+# log_softmax's VJP, g - exp(out) * sum(g), as one primitive too: the backward of an eager
+# cross_entropy is then two numpy steps (this and nll_loss_backward), not five tensor ops.
+# Its own VJP (a second derivative) is in primitives; natively it is its parts.
+def _log_softmax_backward(g, out, dim):
+    return g - np.exp(out) * np.add.reduce(g, axis=_axis(g, dim), keepdims=True)
+
+
+def _log_softmax_backward_vjp(c, h, g, out, dim):
+    # h = g - e * S with e = exp(out), S = sum(g): dh_i/dg_j = [i == j] - e_i and
+    # dh_i/dout_i = -e_i * S
     from .elementwise import exp
     from .reduce import reduce_sum
-    return (g - exp(out) * reduce_sum(g, norm_dims("log_softmax", dim, out.ndim), True),)
+    dims = norm_dims("log_softmax", dim, out.ndim)
+    e = exp(out)
+    dg = c - reduce_sum(c * e, dims, True) if needs(g) else None
+    dout = -(c * e * reduce_sum(g, dims, True)) if needs(out) else None
+    return dg, dout
 
 
 softmax_p = defprim("softmax", _softmax, same_shape, same_dtype, _softmax_vjp)
 log_softmax_p = defprim("log_softmax", _log_softmax, same_shape, same_dtype,
                         _log_softmax_vjp)
+log_softmax_backward_p = defprim("log_softmax_backward", _log_softmax_backward,
+                                 lambda g, out, dim: tuple(g), same_dtype,
+                                 _log_softmax_backward_vjp)
 
 
 def softmax(x, dim):
@@ -98,6 +118,13 @@ def softmax_parts(x, dim):
     dims = norm_dims("softmax", dim, x.ndim)
     e = exp(_shifted_parts(x, dims))
     return e / reduce_sum(e, dims, keepdim=True)
+
+
+def log_softmax_backward_parts(g, out, dim):
+    """log_softmax_backward(g, out, dim) in simpler primitives, on tensors."""
+    from .elementwise import exp
+    from .reduce import reduce_sum
+    return g - exp(out) * reduce_sum(g, norm_dims("log_softmax", dim, out.ndim), True)
 
 
 def log_softmax_parts(x, dim):
