@@ -22,9 +22,7 @@ differentiates the graph; this engine does not import the trace side.
 """
 import heapq
 
-import numpy as np
-
-from .. import context, dispatch, grad_mode
+from .. import context, grad_mode
 from ..device_array import DeviceArray
 from ..dispatch import TapeNode
 from ..errors import AutogradError, TraceError, fmt_shape
@@ -156,21 +154,13 @@ def root_grads(tensors, grads, op):
                 raise AutogradError(f"grad can be implicitly created only for scalar outputs; "
                                     f"this output has shape {fmt_shape(t.shape)}. Pass a "
                                     f"gradient of that shape: {op}(gradient=...)")
-            g = _ones(t, ones_like)
+            g = ones_like(t)
         elif tuple(g.shape) != tuple(t.shape):
             raise AutogradError(f"Mismatch in shape: grad_output[0] has a shape of "
                                 f"{fmt_shape(g.shape)} and output[0] has a shape of "
                                 f"{fmt_shape(t.shape)}.")
         out.append(g)
     return tensors, out
-
-
-def _ones(t, ones_like):
-    """ones_like(t), straight from numpy for an eager CPU tensor (a scalar loss's starting
-    gradient: ~1 us instead of a creation op's ~8); traced or on a device, ones_like."""
-    if dispatch.trace_hook is None and type(t._data) is np.ndarray:
-        return Tensor._make(np.ones(t._data.shape, t._data.dtype))
-    return ones_like(t)
 
 
 class _Walk:
