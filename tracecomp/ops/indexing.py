@@ -8,7 +8,7 @@ argument". Ints, Ellipsis, None and boolean masks are rewritten into this form b
 """
 import numpy as np
 
-from .. import dispatch, dtypes
+from .. import dtypes
 from ..dispatch import bind, needs
 from ..errors import IndexBoundsError, ShapeError, fmt_shape
 from ..tensor import Tensor
@@ -45,11 +45,6 @@ check_range_p = defprim("check_range", _check_range_impl,
 def check_range(x, low, high, message, ignore=None, error="IndexError", exclude=None):
     """x, after checking its values lie in [low, high) and differ from `exclude`: eagerly
     now, in a compiled graph every time it runs. `message` may use {value}, {low}, {high}."""
-    if dispatch.trace_hook is None and type(x._data) is np.ndarray and not x._requires_grad:
-        # eagerly, nothing to record (no gradient, and the check is done now): a loss's
-        # target guard costs ~1 us instead of a primitive call's ~6
-        _check_range_impl(x._data, low, high, ignore, message, error, exclude)
-        return x
     params = {"low": low, "high": high, "ignore": ignore, "message": message, "error": error}
     if exclude is not None:     # only when asked: graphs without it print as before
         params["exclude"] = exclude
