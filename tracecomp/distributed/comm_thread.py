@@ -92,12 +92,13 @@ class CommThread:
         self.group.comm.Free()
 
 
-def in_order(group, call):
-    """call(group) for a collective of compiled code that overlaps nothing: on the thread's
-    communicator after the work queued before it (see the module docstring). Alone (a
-    world of one), call(group) itself."""
+def in_order(group, what, call):
+    """call(group) for collective `what` of compiled code that overlaps nothing: on the
+    thread's communicator after the work queued before it (see the module docstring),
+    watched by the group's timeout. Without a thread (a world of one), call(group)."""
     thread = getattr(group, "comm_thread", None)
-    return call(group) if thread is None else thread.run_now(call)
+    with waiting(f"{what} (of a compiled step)"):
+        return call(group) if thread is None else thread.run_now(call)
 
 
 def threads_allowed(MPI):

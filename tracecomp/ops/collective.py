@@ -46,11 +46,9 @@ def _group():
 def _all_reduce_impl(x, *, op, gate=None):
     from ..distributed.comm_thread import in_order
     from ..distributed.reduce_op import reduce_array
-    from ..distributed.watchdog import waiting
     buf = np.array(x, order="C", copy=True)
     if gate is None or gate.open():
-        with waiting("all_reduce (of a compiled step)"):
-            in_order(_group(), lambda group: reduce_array(group, buf, op))
+        in_order(_group(), "all_reduce", lambda group: reduce_array(group, buf, op))
     return buf
 
 
@@ -80,9 +78,7 @@ def _broadcast_impl(x, *, src):
     group = _group()
     if group.size > 1:
         from ..distributed.comm_thread import in_order
-        from ..distributed.watchdog import waiting
-        with waiting("broadcast (of a compiled step)"):
-            in_order(group, lambda g: g.comm.Bcast(buf, root=src))
+        in_order(group, "broadcast", lambda g: g.comm.Bcast(buf, root=src))
     return buf
 
 
