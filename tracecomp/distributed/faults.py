@@ -33,9 +33,14 @@ while the others wait for nothing. mpiexec's own timeout (MPIEXEC_TIMEOUT, set b
 import os
 import signal
 import sys
+import time
 import traceback
 
 ABORT_WATCHDOG_S = 10       # a pre-init abort that cannot reach MPI gives up after this
+# mpiexec forwards a rank's output through its proxy, which MPI_Abort stops: a message
+# written just before could be lost whole or in part (in about 1 run of 5). This long a
+# pause before aborting let every one of 30 runs deliver it.
+ABORT_FLUSH_S = 0.2
 _original = None            # the excepthook before ours
 _ours = None                # our hook while armed
 
@@ -79,6 +84,7 @@ def install(rank, size):
 
 
 def abort():
+    """End every rank of the job (MPI_Abort), after the caller's message is out."""
     if "mpi4py.MPI" not in sys.modules and hasattr(signal, "alarm"):
         # MPI not started yet: starting it may wait forever for processes that never start
         # it. MPI_Init runs holding the GIL, so no Python thread could end the wait: the
@@ -86,6 +92,7 @@ def abort():
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
         signal.alarm(ABORT_WATCHDOG_S)
     from mpi4py import MPI
+    time.sleep(ABORT_FLUSH_S)
     MPI.COMM_WORLD.Abort(1)
 
 
