@@ -40,6 +40,7 @@ from ..debug_log import emit
 from ..device_array import DeviceArray
 from ..optim import optimizer as optimizer_module
 from ..tensor import Tensor
+from .step_repeat import StepRepeat
 
 _STORAGE = (np.ndarray, DeviceArray)   # a tensor's data on the CPU, and on a GPU
 MAX_COMPILES = 4        # the first two steps compile twice (the state appears at step 1)
@@ -68,10 +69,10 @@ def _update_all(opt):
 class FusedStep:
     """One optimizer's compiled update, and how much it has been used."""
 
-    __slots__ = ("compiled", "steps", "off")
+    __slots__ = ("compiled", "execute", "off", "repeat", "steps")
 
     def __init__(self, opt):
-        from .driver import CompiledFunction  # the driver imports this module
+        from .driver import CompiledFunction, execute  # the driver imports this module
 
         def update(opt):
             _update_all(opt)
@@ -80,11 +81,14 @@ class FusedStep:
         # how often it may compile is this module's rule (MAX_COMPILES), not a recompile
         # the user should be warned about; the version of an old lr is not called again
         self.compiled = CompiledFunction(update, recompile_limit=math.inf, cache_size=2)
+        self.execute = execute
         self.steps = 0
         self.off = False
+        self.repeat = None      # step_repeat.StepRepeat: the latest step again, cheaply
 
     def __call__(self, opt):
         self.steps += 1
+        self.repeat = None
         try:
             self.compiled(opt)
         except Exception as exc:
@@ -93,6 +97,7 @@ class FusedStep:
                           f"({type(exc).__name__}: {exc}); this optimizer updates its "
                           f"parameters one by one from now on", stacklevel=4)
             return False
+        self.repeat = StepRepeat.of(opt, self.compiled.last, self.execute)
         compiles = self.compiled.compiles
         if compiles > MAX_COMPILES and self.steps < PAYBACK_STEPS * compiles:
             self.off = True
@@ -105,9 +110,13 @@ class FusedStep:
 def run(opt):
     """Run opt's update as one compiled call and return True, or return False (the caller
     then loops over the parameters). Optimizer.step calls this under its grad mode."""
+    fused = _STEPS.get(opt)
+    # the latest step again implies every rule of use(): it rechecks what they read
+    if fused is not None and fused.repeat is not None and fused.repeat(opt):
+        fused.steps += 1
+        return True
     if not use(opt):
         return False
-    fused = _STEPS.get(opt)
     if fused is None:
         fused = _STEPS[opt] = FusedStep(opt)
     return not fused.off and fused(opt)

@@ -155,6 +155,13 @@ def threads():
     return n if n > 0 else _cpus()
 
 
+def usable_threads():
+    """How many parts a split kernel runs in: threads(), at most the CPUs this process may
+    run on. A runner reads it once per call (the environment and the affinity syscall
+    cost ~2 us, which a training step paid once per split kernel)."""
+    return min(threads(), _cpus())
+
+
 def _blas_count():
     get = _blas_threads()[0]
     return get() if get else 0
@@ -288,7 +295,7 @@ class Pool:
         native = None
         if address is not None:
             native = self.native if self.native is not _UNSET else self._make_native()
-        parts = min(parts, n) if parts else min(threads(), _cpus(), n)
+        parts = min(parts or usable_threads(), n)
         if parts < 2 or not self.lock.acquire(False):
             fn(slots, 0, n)
             return

@@ -51,6 +51,7 @@ of waiting. Results never live in the arena, so nothing a call returns is overwr
 the next.
 """
 import ctypes
+import operator
 import os
 import sys
 import threading
@@ -65,6 +66,7 @@ from tracecomp.ir import execution_error, format_node
 from . import arenas, parallel
 
 _addressof, _char, _refcount = ctypes.addressof, ctypes.c_char, sys.getrefcount
+_base = operator.attrgetter("base")
 SPARE = 2   # output buffers kept per output: a training step's state alternates between two
 _NONE = {}
 
@@ -184,17 +186,18 @@ class Runner:
         try:
             try:        # the fast way, for writable C-contiguous arrays (nearly always)
                 pointers = [_addressof(_char.from_buffer(a)) for a in arrays]
-                buffers = arrays
+                buffers, writable = arrays, True
             except (TypeError, ValueError):     # a copy where not C-contiguous, as numpy
                 buffers = [a if a.flags.c_contiguous else a.copy(order="C") for a in arrays]
                 pointers = [address(a) for a in buffers]
+                writable = False
             if mine:
                 slots = self._slots
                 if self._peak:
                     slots[0] = arena.address
-                outputs = self._outputs(self._donations(buffers) if self._donors else _NONE,
-                                        buffers)
-                pointers += [self._pointer.get(id(a)) or address(a) for a in outputs]
+                outputs = self._outputs(
+                    self._donations(buffers, writable) if self._donors else _NONE,
+                    buffers, pointers)
             else:       # another thread is running this runner: slots of its own
                 slots = self._Slots(arena.address, *self._const_ptrs)
                 if self._counter_ptr:
@@ -253,23 +256,34 @@ class Runner:
         is that tensor's memory). The arena it runs in is the pool's (arenas.held_bytes)."""
         return sum(_free_bytes(spare, _FREE) for spare in self._spare)
 
-    def _donations(self, buffers):
+    def _donations(self, buffers, writable=False):
         """{fresh buffer: input position} of the donations this call can make: the input's
-        array owns its memory, is writable, and no other input is it or a view of it (a
-        tensor and its detached copy share one array; a parameter may view another)."""
+        array owns its memory, is writable (`writable`: every buffer is), and no other
+        input is it or a view of it (a tensor and its detached copy share one array; a
+        parameter may view another)."""
+        if len(set(map(id, buffers))) == len(buffers):  # no array twice (nearly always)
+            bases = list(map(_base, buffers))
+            viewed = set(map(id, bases))
+            return {f: j for f, j in self._donors.items() if bases[j] is None
+                    and id(buffers[j]) not in viewed
+                    and (writable or buffers[j].flags.writeable)}
         seen = Counter(map(id, buffers))
         seen.update(id(b.base) for b in buffers if b.base is not None)
         return {f: j for f, j in self._donors.items() if seen[id(buffers[j])] == 1
                 and buffers[j].base is None and buffers[j].flags.writeable}
 
-    def _outputs(self, donations, buffers):
+    def _outputs(self, donations, buffers, pointers):
         """This call's output buffers: a donated input's array; else a buffer of an earlier
         call that nothing references any more (only this runner's list: nobody can see it
-        change), else a new one."""
+        change), else a new one. Appends their data pointers to `pointers` (an input's
+        pointer is already there: a donated output's is read from it)."""
         out = []
+        add = pointers.append
         for f, (spare, (shape, dtype)) in enumerate(zip(self._spare, self._fresh)):
             if donations and f in donations:
-                out.append(buffers[donations[f]])
+                j = donations[f]
+                out.append(buffers[j])
+                add(pointers[j])
                 continue
             a = _first_free(spare, _FREE)
             if a is None:
@@ -280,6 +294,7 @@ class Runner:
                     spare.append(a)
                     self._pointer[id(a)] = address(a)
             out.append(a)
+            add(self._pointer.get(id(a)) or address(a))
         return out
 
     def _taken_over(self, shape, dtype):
@@ -325,12 +340,14 @@ class Runner:
 
     def _run(self, vals, slots, arena):
         env = _Env(vals, arena, self._where, self.memory_plan)
+        parts = None
         for kind, fn, *rest in self._program:
             if kind == "native":
                 fn(slots)
                 continue
             if kind == "split":
-                parallel.pool.run(fn, slots, rest[0], address=rest[1])
+                parts = parts or parallel.usable_threads()
+                parallel.pool.run(fn, slots, rest[0], parts, address=rest[1])
                 continue
             node, k, slot = rest
             try:

@@ -1,0 +1,123 @@
+"""The fused optimizer step's fast path: the latest step again, on the same parameters.
+
+A fused `opt.step()` (fused_step.py) goes through the general compiled call: it finds the
+modules and optimizers its function reads, walks the optimizer's groups and state into a
+labelled list, sorts every group's hyperparameters into the signature, rechecks the
+latest signature, then runs the update. For SGD on a three-layer MLP that is ~35 us of
+Python around a ~0.3 us native call (tiny layers, znver4), every step, while from the
+second step on nothing of it changes: the same parameters in the same groups, the same
+state entries, the same hyperparameters, gradients of the same shapes.
+
+So the latest general call that changed nothing but tensors' values leaves a StepRepeat:
+where each tensor of that call's input list came from (parameter i, its gradient, or its
+state entry `key`), and the groups' hyperparameters as they were. The next step rebuilds
+the list from the parameters by that recipe and runs the same artifact when
+
+  - grad mode is as it was and no trace is in progress (a traced step inlines the update);
+  - the groups are the same parameters, in the same order, with hyperparameters that are
+    the very same objects or equal numbers, strings and tuples (a scheduler's new lr is a
+    miss: the general call compiles that lr);
+  - the same parameters have a gradient, the state holds the same entries, and every
+    tensor has the latest call's shape, dtype, requires_grad and device (CPU arrays).
+
+Anything else returns None and the general call answers, as it always did. The recipe holds
+no tensor: a gradient kept alive here would keep the backward from reusing its buffer.
+"""
+import operator
+
+from numpy import ndarray
+
+from .. import context, grad_mode
+from ..debug_log import debug_level
+from ..tracing.gate import GATE
+from . import state as compile_state
+
+_grad = grad_mode.state
+_PLAIN = (int, float, bool, str, type(None), tuple)     # compared by value
+
+
+class StepRepeat:
+    __slots__ = ("art", "execute", "grad_enabled", "groups", "params", "recipe", "settings",
+                 "specs", "state_sizes")
+
+    @staticmethod
+    def of(opt, art, execute):
+        """A StepRepeat of the step just run by `art`, or None when the next step needs
+        the general call (the step changed more than tensors' values, or its artifact
+        does more than a plain update)."""
+        if (art is None or art.eager or art.captured or art.outside is not None
+                or art.attribute_writes or art.unread_grads or art.run_backward is not None
+                or any(e.kind != "data" for e in art.effects)
+                or not getattr(art.run_forward, "fast", False) or debug_level() >= 1):
+            return None
+        every, _, _ = compile_state.collect([], [opt])
+        params = [p for g in opt.param_groups for p in g["params"]]
+        where = {id(p): ("param", i) for i, p in enumerate(params)}
+        for i, p in enumerate(params):
+            if p.grad is not None:
+                where[id(p.grad)] = ("grad", i)
+            for key, v in opt.state.get(p, {}).items():
+                where.setdefault(id(v), ("state", i, key))
+        recipe = [where.get(id(t)) for _, t in every]
+        if None in recipe or any(type(t._data) is not ndarray for _, t in every):
+            return None
+        repeat = StepRepeat()
+        repeat.art, repeat.execute = art, execute
+        repeat.grad_enabled = _grad.enabled
+        repeat.groups = [(g, g["params"], len(g["params"])) for g in opt.param_groups]
+        repeat.settings = [[(k, v) for k, v in g.items() if k != "params"]
+                           for g in opt.param_groups]
+        repeat.params = params
+        repeat.recipe = recipe
+        repeat.state_sizes = (len(opt.state), [len(opt.state.get(p, ())) for p in params],
+                              [p.grad is not None for p in params])
+        repeat.specs = [(t._data.shape, t._data.dtype, t._requires_grad) for _, t in every]
+        return repeat
+
+    def __call__(self, opt):
+        """Run the step and return True, or return False when it is not the latest one."""
+        if _grad.enabled is not self.grad_enabled or context.current() is not None:
+            return False
+        groups = opt.param_groups
+        if len(groups) != len(self.groups):
+            return False
+        for group, (was, params, n), settings in zip(groups, self.groups, self.settings):
+            if group is not was or group["params"] is not params or len(params) != n \
+                    or len(group) != len(settings) + 1:
+                return False
+            for key, v in settings:
+                now = group.get(key, _MISSING)
+                if now is not v and not (type(now) is type(v) and type(v) in _PLAIN
+                                         and now == v):
+                    return False
+        with GATE.shared:
+            return self._run(opt)
+
+    def _run(self, opt):
+        params = self.params
+        now = [p for g in opt.param_groups for p in g["params"]]
+        if len(now) != len(params) or any(map(operator.is_not, now, params)):
+            return False
+        state = opt.state
+        count, sizes, has_grad = self.state_sizes
+        if len(state) != count:
+            return False
+        get = state.get
+        for p, size, grad in zip(params, sizes, has_grad):
+            if len(get(p, ())) != size or (p.grad is not None) is not grad:
+                return False
+        every = []
+        for where in self.recipe:
+            p = params[where[1]]
+            every.append(p if where[0] == "param" else p.grad if where[0] == "grad"
+                         else state[p][where[2]])
+        for t, (shape, dtype, requires_grad) in zip(every, self.specs):
+            data = t._data
+            if (type(data) is not ndarray or data.shape != shape or data.dtype != dtype
+                    or t._requires_grad is not requires_grad):
+                return False
+        self.execute(self.art, (), [(None, t) for t in every])
+        return True
+
+
+_MISSING = object()
