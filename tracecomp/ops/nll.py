@@ -72,10 +72,9 @@ def _backward_impl(g, target, shape, reduction, ignore_index):
     at = target.shape[:cdim] + (1,) + target.shape[cdim:]
     if reduction == "none":
         src = -g.reshape(at)
-    else:
-        scale = -g if reduction == "sum" or ignore_index is not None else \
+    else:           # 0-d: numpy spreads it over the positions it is put at
+        src = -g if reduction == "sum" or ignore_index is not None else \
             -g / max(1, target.size)
-        src = np.broadcast_to(scale, at)
     safe = target
     if ignore_index is not None:
         keep = target != ignore_index
@@ -86,7 +85,7 @@ def _backward_impl(g, target, shape, reduction, ignore_index):
             src = src / np.add.reduce(weights, axis=tuple(range(weights.ndim)))
     out = np.zeros(shape, g.dtype)
     if len(shape) == 2:     # the usual (N, C) batch: numpy's indexing, ~3x put_along_axis
-        out[np.arange(shape[0]), safe] = src.reshape(-1)
+        out[np.arange(shape[0]), safe] = src.reshape(-1) if src.ndim else src
     else:
         np.put_along_axis(out, safe.reshape(at), src, cdim)    # one position per row
     return out
