@@ -117,3 +117,11 @@ def test_a_new_group_is_stepped_too():
         opt.step()
     np.testing.assert_allclose(mine.detach().numpy(), ref.detach().numpy(), rtol=1e-6)
     _assert_same(ours, theirs)
+
+
+def test_hyperparameters_compare_by_value_and_tensors_by_identity():
+    from tracecomp.compiler.step_repeat import _same
+    a, b = tc.ones(3), tc.ones(3)
+    assert _same(0.1, float("0.1")) and _same((0.9, 0.999), (0.9, 0.999))
+    assert not _same(1, 1.0) and not _same((0.9, 0.99), (0.9, 0.999))
+    assert _same((a,), (a,)) and not _same((a,), (b,))     # never elementwise ==

@@ -33,7 +33,7 @@ from ..tracing.gate import GATE
 from . import state as compile_state
 
 _grad = grad_mode.state
-_PLAIN = (int, float, bool, str, type(None), tuple)     # compared by value
+_SCALARS = (int, float, bool, str)      # compared by value (and tuples of them)
 
 
 class StepRepeat:
@@ -55,7 +55,7 @@ class StepRepeat:
         where = {id(p): ("param", i) for i, p in enumerate(params)}
         for i, p in enumerate(params):
             if p.grad is not None:
-                where[id(p.grad)] = ("grad", i)
+                where.setdefault(id(p.grad), ("grad", i))
             for key, v in opt.state.get(p, {}).items():
                 where.setdefault(id(v), ("state", i, key))
         recipe = [where.get(id(t)) for _, t in every]
@@ -86,9 +86,7 @@ class StepRepeat:
                     or len(group) != len(settings) + 1:
                 return False
             for key, v in settings:
-                now = group.get(key, _MISSING)
-                if now is not v and not (type(now) is type(v) and type(v) in _PLAIN
-                                         and now == v):
+                if not _same(group.get(key, _MISSING), v):
                     return False
         with GATE.shared:
             return self._run(opt)
@@ -110,14 +108,26 @@ class StepRepeat:
         for where in self.recipe:
             p = params[where[1]]
             every.append(p if where[0] == "param" else p.grad if where[0] == "grad"
-                         else state[p][where[2]])
+                         else state[p].get(where[2]))
         for t, (shape, dtype, requires_grad) in zip(every, self.specs):
-            data = t._data
+            data = getattr(t, "_data", None)   # a state entry may be a number by now
             if (type(data) is not ndarray or data.shape != shape or data.dtype != dtype
                     or t._requires_grad is not requires_grad):
                 return False
         self.execute(self.art, (), [(None, t) for t in every])
         return True
+
+
+def _same(now, was):
+    """Whether a hyperparameter is as it was: the same object, or an equal number, string
+    or tuple of them (never ==, elementwise, on a tensor)."""
+    if now is was:
+        return True
+    if type(now) is not type(was):
+        return False
+    if type(was) is tuple:
+        return len(now) == len(was) and all(map(_same, now, was))
+    return type(was) in _SCALARS and now == was
 
 
 _MISSING = object()
