@@ -136,6 +136,7 @@ def test_an_lr_changed_every_step_goes_back_to_the_loop_with_the_same_numbers():
     _train(torch, ref, ref_opt, ref, steps, decay)
     entry = fused_step._STEPS[opt]
     assert entry.off and entry.compiled.compiles == fused_step.MAX_COMPILES + 1
+    assert entry.repeat is None         # nor does the fast path run it compiled again
     _assert_same(model, ref, opt, ref_opt)
 
 

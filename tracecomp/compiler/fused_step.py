@@ -97,13 +97,14 @@ class FusedStep:
                           f"({type(exc).__name__}: {exc}); this optimizer updates its "
                           f"parameters one by one from now on", stacklevel=4)
             return False
-        self.repeat = StepRepeat.of(opt, self.compiled.last, self.execute)
         compiles = self.compiled.compiles
         if compiles > MAX_COMPILES and self.steps < PAYBACK_STEPS * compiles:
             self.off = True
             emit(1, f"[tracecomp] {type(opt).__name__}.step(): {compiles} compiles in "
                     f"{self.steps} steps (a hyperparameter keeps changing); updating "
                     f"parameter by parameter from now on")
+        else:
+            self.repeat = StepRepeat.of(opt, self.compiled.last, self.execute)
         return True
 
 
