@@ -37,6 +37,7 @@ from . import bridge, fused_step, lowering, progress
 from . import state as compile_state
 from .dynamic import Templates
 from .fast_call import FastCall, filled, own
+from .module_call import ModuleCall
 from .pipeline import PassRecord, run_passes, simplify_pipeline
 from .placement import backend_for
 from .signature import (
@@ -393,9 +394,15 @@ class CompiledModule:
         object.__setattr__(self, "_orig_mod", module)
         object.__setattr__(self, "_compiled", CompiledFunction(type(module).forward, **options))
         object.__setattr__(self, "_maybe_lazy", True)
+        object.__setattr__(self, "_fast", None)     # module_call.ModuleCall, when it holds
         fused_step.mark_compiled([module])
 
     def __call__(self, *args, **kwargs):
+        fast = self._fast
+        if fast is not None and not kwargs:
+            out = fast(args)
+            if out is not None:
+                return out
         mod = self._orig_mod
         if context.current() is not None:   # inside another compiled call's trace: inlined
             return mod(*args, **kwargs)
@@ -403,7 +410,12 @@ class CompiledModule:
             if _initialize_lazy(mod, args, kwargs):
                 return mod(*args, **kwargs)
             object.__setattr__(self, "_maybe_lazy", False)
-        return self._compiled._call(type(mod).forward, (mod,) + args, kwargs, [mod])
+        compiled = self._compiled
+        out = compiled._call(type(mod).forward, (mod,) + args, kwargs, [mod])
+        object.__setattr__(self, "_fast", ModuleCall.of(args, kwargs, compiled.last,
+                                                        compiled._walks,
+                                                        grad_mode.state.enabled))
+        return out
 
     def __getattr__(self, name):
         return getattr(self._orig_mod, name)

@@ -38,15 +38,7 @@ class FastCall:
     def of(fn, args, kwargs, art, roots, grad_enabled):
         """A FastCall repeating this call of `fn`, or None when it needs the general one."""
         modules, optimizers = roots
-        if (kwargs or modules or optimizers or art is None or art.eager or art.effects
-                or art.outside is not None
-                or art.attribute_writes or art.captured or art.n_outputs != 1
-                or art.n_effect_values or art.out_structure[0] != "T"
-                or not getattr(art.run_forward, "fast", False)
-                or art.run_backward is not None and grad_enabled):
-            return None
-        if debug_level() >= 1 or not all(type(a) is Tensor and a.grad is None
-                                         and type(a._data) is ndarray for a in args):
+        if kwargs or modules or optimizers or not plain(art, args, grad_enabled):
             return None
         code = getattr(fn, "__code__", None)
         if code is None:
@@ -86,6 +78,20 @@ class FastCall:
                 return None
         out = self.runner(arrays)[0]
         return Tensor._make(out if self.fresh else own([out], arrays)[0])
+
+
+def plain(art, args, grad_enabled):
+    """Whether a call of `art` on `args` is plain enough to repeat without the general
+    call: tensors in (CPU arrays, no .grad), one tensor out, nothing written back, nothing
+    read from outside, no backward to bridge (or grad mode off), the native runner."""
+    return not (art is None or art.eager or art.effects or art.outside is not None
+                or art.attribute_writes or art.captured or art.n_outputs != 1
+                or art.n_effect_values or art.out_structure[0] != "T"
+                or not getattr(art.run_forward, "fast", False)
+                or art.run_backward is not None and grad_enabled
+                or debug_level() >= 1
+                or not all(type(a) is Tensor and a.grad is None
+                           and type(a._data) is ndarray for a in args))
 
 
 def own(outputs, inputs, donated=None):
