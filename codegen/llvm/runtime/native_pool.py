@@ -12,9 +12,14 @@ hand-over never touches Python:
 
 Each worker is a Python thread that calls `tc_pool_worker(state)` once, through ctypes (so
 without the GIL), and stays in it: it polls the job word for POLL_SPINS `pause`s after
-each piece (a split that follows within ~100 us finds it awake), then sleeps on a futex
-until the next job. That bounded poll is the difference from a BLAS's workers, which spin
-for ~0.1 s after every product, CPU time a VM is then short of (parallel.py's docstring).
+each piece (a split that follows within ~200 us finds it awake), then sleeps on a futex
+until the next job. ~200 us covers the Python between a training step's splits: the step's
+return and the next call, compile(model)'s eager loss and the autograd bridge. With ~100
+us the first split of each step found the worker asleep and waited ~25 us for the futex
+wake (znver4, alternating runs, medians: MLP whole step 579/590/570 -> 552/556 us,
+compile(model) step 760 -> 713/721 us; 300 and 500 us gained nothing more). That bounded
+poll is the difference from a BLAS's workers, which spin for ~0.1 s after every product,
+CPU time a VM is then short of (parallel.py's docstring).
 
 The job (`tc_pool_run`, called by the thread that runs the graph): the callee, its slots and
 n are written, then one 64-bit *ticket* word, (pieces << 32) | next piece, is stored. Any
@@ -45,7 +50,7 @@ from llvmlite import ir
 
 from . import cache
 
-POLL_SPINS = 4000           # `pause`s after a piece before sleeping: ~100 us on Zen 4
+POLL_SPINS = 8000           # `pause`s after a piece before sleeping: ~200 us on Zen 4
 SYS_FUTEX, FUTEX_WAIT, FUTEX_WAKE = 202, 128, 129     # x86-64 Linux; *_PRIVATE ops
 # byte offsets in the state block: the words threads write often sit on lines of their own
 TICKET, DONE, WAKE, SLEEPERS, FN, SLOTS, N, STOP = 0, 64, 128, 132, 192, 200, 208, 216
