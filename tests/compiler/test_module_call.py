@@ -90,3 +90,45 @@ def test_grad_mode_on_after_inference_still_differentiates():
     model(x).sum().backward()
     for g, p in zip(got, model.parameters()):
         np.testing.assert_allclose(g, p.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def _mlp(seed=0):
+    tc.manual_seed(seed)
+    return nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3))
+
+
+def _train(model, run, steps, change=None):
+    opt = tc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    y = tc.from_numpy(np.array([0, 2, 1, 1, 0]))
+    for i in range(steps):
+        if change is not None and i == 2:
+            change(model)
+        opt.zero_grad()
+        tc.nn.functional.cross_entropy(run(_x(seed=i)), y).backward()
+        opt.step()
+    return [p.detach().numpy().copy() for p in model.parameters()]
+
+
+def _freeze_first(model):
+    model[0].weight.requires_grad_(False)
+
+
+@pytest.mark.parametrize("change", [None, _freeze_first])
+def test_training_through_the_fast_path_follows_eager(change, monkeypatch):
+    eager = _mlp()
+    want = _train(eager, eager, 5, change)
+    model = _mlp()
+    compiled = tc.compile(model)
+    if change is None:      # count the calls that reach the general path
+        calls = {"general": 0}
+        general = compiled._compiled._call
+
+        def counting(*a, **k):
+            calls["general"] += 1
+            return general(*a, **k)
+        monkeypatch.setattr(compiled._compiled, "_call", counting)
+    got = _train(model, compiled, 5, change)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+    if change is None:
+        assert calls["general"] == 1    # the first call compiles; the rest repeat it

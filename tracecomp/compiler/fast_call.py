@@ -80,15 +80,16 @@ class FastCall:
         return Tensor._make(out if self.fresh else own([out], arrays)[0])
 
 
-def plain(art, args, grad_enabled):
+def plain(art, args, grad_enabled, bridged=False):
     """Whether a call of `art` on `args` is plain enough to repeat without the general
     call: tensors in (CPU arrays, no .grad), one tensor out, nothing written back, nothing
-    read from outside, no backward to bridge (or grad mode off), the native runner."""
+    read from outside, no backward to bridge (or grad mode off; `bridged`: the caller
+    bridges one), the native runner."""
     return not (art is None or art.eager or art.effects or art.outside is not None
                 or art.attribute_writes or art.captured or art.n_outputs != 1
                 or art.n_effect_values or art.out_structure[0] != "T"
                 or not getattr(art.run_forward, "fast", False)
-                or art.run_backward is not None and grad_enabled
+                or art.run_backward is not None and grad_enabled and not bridged
                 or debug_level() >= 1
                 or not all(type(a) is Tensor and a.grad is None
                            and type(a._data) is ndarray for a in args))

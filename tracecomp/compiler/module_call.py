@@ -4,9 +4,10 @@ plain functions.
 The general call (driver.CompiledFunction._call) of a compiled model walks the model's
 parameters and buffers (or finds its latest walk still good), labels them, rechecks the
 latest signature over arguments and state, then runs the artifact: ~21 us of Python for a
-three-layer MLP under no_grad (znver4), where a plain function's FastCall takes ~4 us. An
-inference call, or any call whose graph has no backward to bridge and writes nothing back,
-leaves a ModuleCall, which the next call tries first. It holds when
+three-layer MLP under no_grad (znver4), where a plain function's FastCall takes ~4 us. A
+call with one tensor out that writes nothing back (an inference call, or a training
+forward without BatchNorm's statistics) leaves a ModuleCall, which the next call tries
+first. It holds when
 
   - the positional arguments are as many tensors, each with the latest shape, dtype and
     requires_grad, CPU arrays without a .grad, and there are no keyword arguments;
@@ -17,21 +18,24 @@ leaves a ModuleCall, which the next call tries first. It holds when
     requires_grad (`p.data = ...` rebinds no attribute), as a CPU array;
   - no parameter has gained a .grad, where the graph was compiled without them;
 
-and then runs the artifact's forward runner alone. Anything else returns None, and the
-general call answers.
+and then runs the artifact's forward runner alone; with grad mode on, its output joins
+the tape through the autograd bridge as the general call's does (bridge.py). Anything else
+returns None, and the general call answers.
 """
 from numpy import ndarray
 
 from .. import grad_mode
 from ..nn import structure
 from ..tensor import Tensor
+from . import bridge
 from .fast_call import own, plain
 
 _grad = grad_mode.state
 
 
 class ModuleCall:
-    __slots__ = ("fresh", "grad_enabled", "params", "runner", "specs", "state", "version")
+    __slots__ = ("backward", "cotangents", "fresh", "grad_enabled", "grad_inputs", "params",
+                 "runner", "slots", "specs", "state", "version")
 
     @staticmethod
     def of(args, kwargs, art, walks, grad_enabled):
@@ -40,7 +44,7 @@ class ModuleCall:
         (compile_state.collect)."""
         kept = walks.get("walk")
         if kwargs or kept is None or kept[0] != structure.version() \
-                or not plain(art, args, grad_enabled):
+                or not plain(art, args, grad_enabled, bridged=True):
             return None
         walk = kept[2]
         state = [t for _, t in walk[0]]
@@ -58,6 +62,11 @@ class ModuleCall:
         fast.specs = [(t._data.shape, t._data.dtype, bool(t._requires_grad))
                       for t in (*args, *state)]
         fast.fresh = bool(getattr(fast.runner, "owned", (False,))[0])
+        fast.backward = art.run_backward if grad_enabled else None
+        if fast.backward is not None:   # what execute() hands the bridge, worked out once
+            out = art.graphs["forward.optimized"].outputs[0]
+            fast.cotangents = [(out.shape, out.dtype)] * len(art.cotangent_slots)
+            fast.slots, fast.grad_inputs = art.cotangent_slots, art.grad_inputs
         return fast
 
     def __call__(self, args):
@@ -80,5 +89,10 @@ class ModuleCall:
             if (type(data) is not ndarray or data.shape != shape or data.dtype != dtype
                     or t._requires_grad is not requires_grad):
                 return None
-        out = self.runner(arrays)[0]
-        return Tensor._make(out if self.fresh else own([out], arrays)[0])
+        results = self.runner(arrays)
+        out = results[0] if self.fresh else own(results[:1], arrays)[0]
+        if self.backward is None:
+            return Tensor._make(out)
+        call = bridge.BackwardState(self.backward, results[1:], self.cotangents)
+        return bridge.attach([out], self.slots, [tensors[k] for k in self.grad_inputs],
+                             call)[0]
