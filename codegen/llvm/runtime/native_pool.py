@@ -21,17 +21,26 @@ compile(model) step 760 -> 713/721 us; 300 and 500 us gained nothing more). That
 poll is the difference from a BLAS's workers, which spin for ~0.1 s after every product,
 CPU time a VM is then short of (parallel.py's docstring).
 
-The job (`tc_pool_run`, called by the thread that runs the graph): the callee, its slots and
-n are written, then one 64-bit *ticket* word, (pieces << 32) | next piece, is stored. Any
-thread, the caller included, claims piece k by a compare-and-swap of the ticket from k to
-k + 1 while k < pieces, and only then reads the job's fields: the job cannot end (and its
-fields change) while a claimed piece is unfinished, because the caller returns only when the
-`done` count reaches pieces. A stale ticket a worker read long ago can only ever claim the
-next piece of whatever job is current, which is a valid claim. Sleeping: a worker adds
-itself to `sleepers`, reads the futex word, checks the ticket once more and waits on the
-word; the caller stores the ticket, then wakes the word if anyone sleeps (both sides
-sequentially consistent, so either the worker sees the job or the caller sees the sleeper).
-Piece k covers [n*k // pieces, n*(k+1) // pieces), as the Python pool's do.
+The job (`tc_pool_run`, called by the thread that runs the graph): the callee, its slots, n
+and the number of pieces are written, then one 64-bit *ticket* word, (end << 32) | front,
+is stored with end = pieces and front = 0: the pieces not yet claimed are [front, end).
+The caller claims from the front (a compare-and-swap of the ticket to front + 1, piece
+front) and the workers from the back (to end - 1, piece end - 1), while front < end, and
+only then read the job's fields: the job cannot end (and its fields change) while a claimed
+piece is unfinished, because the caller returns only when the `done` count reaches pieces.
+A stale ticket a worker read long ago can only ever claim a piece of whatever job is
+current, which is a valid claim. Two ends keep each part of the data on one core from one
+split to the next: with two threads the caller runs the first half of every split and the
+worker the second (a worker that comes late still leaves its pieces to the caller), so an
+SGD update finds its rows of parameters and momentum where the last step left them,
+instead of lines moving between the cores' caches (MLP whole step 554/581 -> 534/554 us,
+medians of alternating runs, znver4; the same split walls 425/446 -> 407/418 us).
+
+Sleeping: a worker adds itself to `sleepers`, reads the futex word, checks the ticket once
+more and waits on the word; the caller stores the ticket, then wakes the word if anyone
+sleeps (both sides sequentially consistent, so either the worker sees the job or the
+caller sees the sleeper). Piece k covers [n*k // pieces, n*(k+1) // pieces), as the Python
+pool's do.
 
 Linux on x86-64 only (the futex system call, its number and the `pause` instruction);
 elsewhere `create()` returns None and parallel.py keeps its Python pool. At exit the
@@ -53,7 +62,8 @@ from . import cache
 POLL_SPINS = 8000           # `pause`s after a piece before sleeping: ~200 us on Zen 4
 SYS_FUTEX, FUTEX_WAIT, FUTEX_WAKE = 202, 128, 129     # x86-64 Linux; *_PRIVATE ops
 # byte offsets in the state block: the words threads write often sit on lines of their own
-TICKET, DONE, WAKE, SLEEPERS, FN, SLOTS, N, STOP = 0, 64, 128, 132, 192, 200, 208, 216
+TICKET, DONE, WAKE, SLEEPERS, FN, SLOTS, N, STOP, PIECES = \
+    0, 64, 128, 132, 192, 200, 208, 216, 224
 STATE_BYTES = 256
 
 I32, I64, PTR = ir.IntType(32), ir.IntType(64), ir.PointerType()
@@ -146,28 +156,32 @@ def _declarations(module):
             declare("sched_yield", I32, []))
 
 
-def _claim_and_run(b, state, fn_type, on_empty, after_piece=None):
-    """The ticket loop: claim a piece, run it, count it done (then after_piece(b), if
-    given), repeat; branch to on_empty when no piece is left."""
+def _claim_and_run(b, state, fn_type, on_empty, after_piece=None, from_back=False):
+    """The ticket loop: claim a piece (the front's first, or the back's last when
+    from_back), run it, count it done (then after_piece(b), if given), repeat; branch to
+    on_empty when no piece is left."""
     head = b.append_basic_block("claim")
     try_ = b.append_basic_block("try")
     run = b.append_basic_block("run")
     b.branch(head)
     b.position_at_end(head)
     ticket = b.load_atomic(_at(b, state, TICKET), "acquire", 8, typ=I64)
-    k = b.and_(ticket, ir.Constant(I64, _LOW))
-    pieces = b.lshr(ticket, ir.Constant(I64, 32))
-    b.cbranch(b.icmp_unsigned("<", k, pieces), try_, on_empty)
+    front = b.and_(ticket, ir.Constant(I64, _LOW))
+    end = b.lshr(ticket, ir.Constant(I64, 32))
+    b.cbranch(b.icmp_unsigned("<", front, end), try_, on_empty)
     b.position_at_end(try_)
-    swapped = b.cmpxchg(_at(b, state, TICKET), ticket, b.add(ticket, ir.Constant(I64, 1)),
+    step = ir.Constant(I64, -(1 << 32) if from_back else 1)
+    swapped = b.cmpxchg(_at(b, state, TICKET), ticket, b.add(ticket, step),
                         "acq_rel", "acquire")
     b.cbranch(b.extract_value(swapped, 1), run, head)
     b.position_at_end(run)
+    k = b.sub(end, ir.Constant(I64, 1)) if from_back else front
     # typed as a pointer to fn_type (it prints as `ptr`): llvmlite reads an indirect
     # callee's signature from its pointee
     fn = b.load(_at(b, state, FN), typ=fn_type.as_pointer())
     slots = b.load(_at(b, state, SLOTS), typ=PTR)
     n = b.load(_at(b, state, N), typ=I64)
+    pieces = b.load(_at(b, state, PIECES), typ=I64)
     lo = b.udiv(b.mul(n, k), pieces)
     hi = b.udiv(b.mul(n, b.add(k, ir.Constant(I64, 1))), pieces)
     b.call(fn, [slots, lo, hi])
@@ -198,7 +212,7 @@ def _emit_worker(module):
     b.position_at_end(poll)
     # after each piece, a whole poll again before sleeping
     _claim_and_run(b, state, fn_type, idle,
-                   lambda b: b.store(ir.Constant(I64, 0), counter))
+                   lambda b: b.store(ir.Constant(I64, 0), counter), from_back=True)
     # no piece: stop, poll again after a pause, or sleep
     b.position_at_end(idle)
     stop = b.load_atomic(_at(b, state, STOP), "monotonic", 8, typ=I64)
@@ -243,6 +257,7 @@ def _emit_run(module):
     b.store(fn, _at(b, state, FN))
     b.store(slots, _at(b, state, SLOTS))
     b.store(n, _at(b, state, N))
+    b.store(pieces, _at(b, state, PIECES))
     # atomic stores as exchanges (llvmlite's store_atomic wants a typed pointer)
     b.atomic_rmw("xchg", _at(b, state, DONE), ir.Constant(I64, 0), "monotonic")
     b.atomic_rmw("xchg", _at(b, state, TICKET), b.shl(pieces, ir.Constant(I64, 32)), "seq_cst")
