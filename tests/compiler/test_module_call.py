@@ -26,12 +26,17 @@ def _check(model, compiled, x):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
-def test_repeated_inference_skips_the_general_call(monkeypatch):
+def _warm():
+    """An eval model, compiled and called twice (the second call leaves the fast path)."""
     model = _model().eval()
-    compiled = tc.compile(model)
-    x = _x()
+    compiled, x = tc.compile(model), _x()
     _check(model, compiled, x)
     _check(model, compiled, x)
+    return model, compiled, x
+
+
+def test_repeated_inference_skips_the_general_call(monkeypatch):
+    model, compiled, x = _warm()
 
     def general(*_):
         raise AssertionError("the call took the general compiled call")
@@ -68,22 +73,14 @@ def _frozen_weight(model):
 @pytest.mark.parametrize("change", [_new_weight_values, _new_weight_shape, _swapped_layer,
                                     _train_mode, _frozen_weight])
 def test_a_changed_model_follows_eager(change):
-    model = _model().eval()
-    compiled = tc.compile(model)
-    x = _x()
-    _check(model, compiled, x)
-    _check(model, compiled, x)
+    model, compiled, x = _warm()
     change(model)
     _check(model, compiled, x)
     _check(model, compiled, _x(rows=7, seed=3))     # and a new batch size
 
 
 def test_grad_mode_on_after_inference_still_differentiates():
-    model = _model().eval()
-    compiled = tc.compile(model)
-    x = _x()
-    _check(model, compiled, x)
-    _check(model, compiled, x)
+    model, compiled, x = _warm()
     compiled(x).sum().backward()
     got = [p.grad.numpy().copy() for p in model.parameters()]
     model.zero_grad()
