@@ -398,6 +398,16 @@ class CompiledModule:
         fused_step.mark_compiled([module])
 
     def __call__(self, *args, **kwargs):
+        mod = self._orig_mod
+        if mod._forward_pre_hooks or mod._forward_hooks:
+            # the model's own hooks run around its compiled forward, as module.__call__
+            # runs them around forward (its submodules' hooks are traced into the graph)
+            if context.current() is not None:   # inside another compiled call's trace
+                return mod(*args, **kwargs)
+            return mod._call_forward(args, kwargs, self._compiled_forward)
+        return self._compiled_forward(*args, **kwargs)
+
+    def _compiled_forward(self, *args, **kwargs):
         fast = self._fast
         if fast is not None and not kwargs:
             out = fast(args)

@@ -230,6 +230,8 @@ def label_text(key):
     kind = key[0]
     if kind == "training of":
         return f"training of {key[1][:-1] or '<root>'}"
+    if kind == "hooks of":
+        return f"forward hooks of {key[1][:-1] or '<root>'}"
     if kind == "grad":
         return f"{label_text(key[1])}.grad"
     if kind == "state":

@@ -113,6 +113,9 @@ def _walk(modules):
                 continue
             module_names[id(mod)] = path[:-1] if path else ""
             flags.append((("training of", path), mod.training))
+            if mod._forward_pre_hooks or mod._forward_hooks:    # traced in: a new one
+                flags.append((("hooks of", path), (*mod._forward_pre_hooks, None,  # compiles
+                                                   *mod._forward_hooks)))
             for table in (mod._parameters, mod._buffers):
                 keep = keep and type(table) is structure.Registry
                 for name, t in table.items():

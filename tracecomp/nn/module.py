@@ -81,10 +81,11 @@ class Module:
 
     def __init__(self):
         # object.__setattr__: our own __setattr__ reads these registries
-        for name in ("_parameters", "_buffers", "_modules"):   # their changes are counted
+        # their changes are counted (structure.py): a compiled call finds what it reads,
+        # and the hooks it traced, unchanged without walking the modules again
+        for name in ("_parameters", "_buffers", "_modules", "_forward_hooks",
+                     "_forward_pre_hooks"):
             object.__setattr__(self, name, structure.Registry())
-        for name in ("_forward_hooks", "_forward_pre_hooks"):
-            object.__setattr__(self, name, OrderedDict())
         object.__setattr__(self, "_non_persistent_buffers_set", set())
         object.__setattr__(self, "training", True)
 
@@ -106,8 +107,9 @@ class Module:
         finally:
             trace.exit_module()
 
-    def _call_forward(self, args, kwargs):
-        """forward with the forward pre-hooks before it and the forward hooks after it."""
+    def _call_forward(self, args, kwargs, forward=None):
+        """forward (or `forward`, a compiled model's) with the forward pre-hooks before it
+        and the forward hooks after it."""
         for hook, with_kwargs in list(self._forward_pre_hooks.values()):
             if with_kwargs:
                 out = hook(self, args, kwargs)
@@ -120,7 +122,7 @@ class Module:
                 out = hook(self, args)
                 if out is not None:
                     args = out if isinstance(out, tuple) else (out,)
-        result = self.forward(*args, **kwargs)
+        result = (forward or self.forward)(*args, **kwargs)
         for hook, with_kwargs in list(self._forward_hooks.values()):
             out = hook(self, args, kwargs, result) if with_kwargs else hook(self, args, result)
             if out is not None:
