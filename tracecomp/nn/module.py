@@ -20,7 +20,7 @@ from ..errors import fmt_shape
 from ..grad_mode import no_grad
 from ..tensor import Tensor
 from ..utils.hooks import RemovableHandle
-from . import structure
+from . import backward_hooks, structure
 from .parameter import Parameter
 
 # attribute values whose binding changes the tensors a compiled call reads (structure.py);
@@ -84,7 +84,7 @@ class Module:
         # their changes are counted (structure.py): a compiled call finds what it reads,
         # and the hooks it traced, unchanged without walking the modules again
         for name in ("_parameters", "_buffers", "_modules", "_forward_hooks",
-                     "_forward_pre_hooks"):
+                     "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks"):
             object.__setattr__(self, name, structure.Registry())
         object.__setattr__(self, "_non_persistent_buffers_set", set())
         object.__setattr__(self, "training", True)
@@ -122,7 +122,11 @@ class Module:
                 out = hook(self, args)
                 if out is not None:
                     args = out if isinstance(out, tuple) else (out,)
-        result = (forward or self.forward)(*args, **kwargs)
+        forward = forward or self.forward
+        if self.__dict__.get("_backward_hooks") or self.__dict__.get("_backward_pre_hooks"):
+            result = backward_hooks.call(self, args, kwargs, forward)
+        else:
+            result = forward(*args, **kwargs)
         for hook, with_kwargs in list(self._forward_hooks.values()):
             out = hook(self, args, kwargs, result) if with_kwargs else hook(self, args, result)
             if out is not None:
@@ -140,6 +144,16 @@ class Module:
                               always_call=False):
         """hook(module, args, output) -> None or a new output, run after forward."""
         return _add_hook(self._forward_hooks, (hook, with_kwargs), prepend)
+
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """hook(module, grad_output) -> None or a new grad_output, when the gradients of
+        the module's outputs are known (backward_hooks.py)."""
+        return _add_hook(self._backward_pre_hooks, hook, prepend)
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """hook(module, grad_input, grad_output) -> None or a new grad_input, when the
+        gradients of the module's positional inputs are known (backward_hooks.py)."""
+        return _add_hook(self._backward_hooks, hook, prepend)
 
     # --- registration -----------------------------------------------------------------------
     def _check_name(self, kind, name, registry):
