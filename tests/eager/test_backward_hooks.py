@@ -106,3 +106,14 @@ def test_compiling_a_module_with_backward_hooks_is_refused_clearly():
     model[0].register_full_backward_hook(lambda mod, gi, go: None)
     with pytest.raises(tc.TraceError, match="backward hooks"):
         tc.compile(model)(tc.from_numpy(X))
+
+
+def test_a_backward_hook_added_after_compiling_is_refused_too():
+    model, _ = _pair()
+    compiled = tc.compile(model)
+    x = tc.from_numpy(X)
+    compiled(x)
+    compiled(x)
+    model[2].register_full_backward_pre_hook(lambda mod, go: None)
+    with pytest.raises(tc.TraceError, match="backward hooks"):
+        compiled(x)

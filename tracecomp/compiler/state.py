@@ -113,9 +113,10 @@ def _walk(modules):
                 continue
             module_names[id(mod)] = path[:-1] if path else ""
             flags.append((("training of", path), mod.training))
-            if mod._forward_pre_hooks or mod._forward_hooks:    # traced in: a new one
-                flags.append((("hooks of", path), (*mod._forward_pre_hooks, None,  # compiles
-                                                   *mod._forward_hooks)))
+            hooks = (mod._forward_pre_hooks, mod._forward_hooks, mod._backward_hooks,
+                     mod._backward_pre_hooks)
+            if any(hooks):      # traced in (or refused): a new one compiles again
+                flags.append((("hooks of", path), tuple(tuple(h) for h in hooks)))
             for table in (mod._parameters, mod._buffers):
                 keep = keep and type(table) is structure.Registry
                 for name, t in table.items():
