@@ -70,3 +70,10 @@ def train_step(model, opt):
 def compiled_step(model, opt, backend="llvm"):
     """train_step(model, opt), compiled whole."""
     return tc.compile(train_step(model, opt), backend=backend)
+
+
+def with_torch_weights(model, ref):
+    """A tracecomp model holding a torch model's weights (state_dict keys are the same)."""
+    model.load_state_dict({k: tc.from_numpy(v.detach().numpy().copy())
+                           for k, v in ref.state_dict().items()})
+    return model

@@ -6,6 +6,8 @@ import torch
 
 import tracecomp as tc
 
+from helpers import with_torch_weights
+
 X = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
 
 
@@ -13,9 +15,7 @@ def _pair():
     torch.manual_seed(0)
     ref = torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.Tanh(), torch.nn.Linear(5, 2))
     model = tc.nn.Sequential(tc.nn.Linear(4, 5), tc.nn.Tanh(), tc.nn.Linear(5, 2))
-    model.load_state_dict({k: tc.from_numpy(v.detach().numpy().copy())
-                           for k, v in ref.state_dict().items()})
-    return model, ref
+    return with_torch_weights(model, ref), ref
 
 
 def _arrays(grads):
