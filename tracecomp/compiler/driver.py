@@ -69,6 +69,7 @@ class Artifact:
     optimizers: list = field(default_factory=list)
     grad_inputs: list = field(default_factory=list)  # input positions that get gradients
     cotangent_slots: dict = field(default_factory=dict)   # output index -> cotangent slot
+    cotangent_specs: list = field(default_factory=list)   # (shape, dtype) per cotangent slot
     out_structure: object = None
     out_statics: list = field(default_factory=list)
     captured: list = field(default_factory=list)    # tensors reached from outside the args
@@ -194,9 +195,7 @@ def execute(art, tensors, state, roots=()):
             saved = [s.copy() if id(s) in held else s for s in saved]
         compile_state.apply(art.effects, written, every, art.optimizers, art.run_forward, n)
     if art.run_backward is not None and grad_mode.state.enabled:
-        specs = [(o.shape, o.dtype) for o in art.graphs["forward.optimized"].outputs[:n]]
-        order = sorted(art.cotangent_slots, key=art.cotangent_slots.get)
-        state_ = bridge.BackwardState(art.run_backward, saved, [specs[k] for k in order])
+        state_ = bridge.BackwardState(art.run_backward, saved, art.cotangent_specs)
         grad_tensors = [every[k] for k in art.grad_inputs]
         out_tensors = bridge.attach(outputs, art.cotangent_slots, grad_tensors, state_)
     else:

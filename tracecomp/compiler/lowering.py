@@ -59,6 +59,8 @@ def lower(art, graph, n_outputs, bridged, compile_graph, memory_budget=None):
     art.run_backward = lowered(compile_graph, backward, "backward", log_records)
     art.grad_inputs = joint.grad_inputs
     art.cotangent_slots = {k: slot for slot, k in enumerate(joint.cotangent_outputs)}
+    outs = forward.outputs
+    art.cotangent_specs = [(outs[k].shape, outs[k].dtype) for k in joint.cotangent_outputs]
     return _show_code(art)
 
 

@@ -63,10 +63,8 @@ class ModuleCall:
                       for t in (*args, *state)]
         fast.fresh = bool(getattr(fast.runner, "owned", (False,))[0])
         fast.backward = art.run_backward if grad_enabled else None
-        if fast.backward is not None:   # what execute() hands the bridge, worked out once
-            out = art.graphs["forward.optimized"].outputs[0]
-            fast.cotangents = [(out.shape, out.dtype)] * len(art.cotangent_slots)
-            fast.slots, fast.grad_inputs = art.cotangent_slots, art.grad_inputs
+        fast.cotangents, fast.slots = art.cotangent_specs, art.cotangent_slots
+        fast.grad_inputs = art.grad_inputs
         return fast
 
     def __call__(self, args):
