@@ -36,7 +36,7 @@ from . import attributes as compile_attributes
 from . import bridge, fused_step, lowering, progress
 from . import state as compile_state
 from .dynamic import Templates
-from .fast_call import FastCall, filled, own
+from .fast_call import FastCall, own
 from .module_call import ModuleCall
 from .pipeline import PassRecord, run_passes, simplify_pipeline
 from .placement import backend_for
@@ -268,7 +268,7 @@ class CompiledFunction:
                 return out
         if context.current() is not None:   # inside another compiled call's trace: inlined
             return self.fn(*args, **kwargs)
-        roots = _roots_of(self.fn, args)
+        roots = compile_state.roots_of(self.fn, args)
         out = self._call(self.fn, args, kwargs, *roots)
         self._fast = FastCall.of(self.fn, args, kwargs, self.last, roots,
                                  grad_mode.state.enabled)
@@ -579,25 +579,3 @@ def _compile_class(cls, options):
 # --- helpers -----------------------------------------------------------------------------
 def _name(fn):
     return getattr(fn, "__qualname__", repr(fn))
-
-
-def _roots_of(fn, args):
-    """Modules and optimizers a function uses: arguments, and objects in its closure or
-    globals (so their parameters and state are inputs, not constants)."""
-    code = getattr(fn, "__code__", None)
-    candidates = args
-    if code is not None:
-        if fn.__closure__:
-            candidates += tuple(c.cell_contents for c in fn.__closure__ if filled(c))
-        if code.co_names:
-            look = fn.__globals__.get
-            candidates += tuple(look(n) for n in code.co_names)
-    optimizer = compile_state.optimizer_types()
-    modules, optimizers = [], []
-    for x in candidates:
-        if isinstance(x, Module):
-            if all(x is not y for y in modules):
-                modules.append(x)
-        elif isinstance(x, optimizer) and all(x is not y for y in optimizers):
-            optimizers.append(x)
-    return modules, optimizers

@@ -32,6 +32,7 @@ from ..device_array import DeviceArray
 from ..errors import TraceError
 from ..ir import Node
 from ..nn import structure
+from ..nn.module import Module
 from ..tensor import Tensor
 from .attributes import INTERNAL, tensors_of
 from .fast_call import filled
@@ -48,6 +49,28 @@ class Effect:
 def optimizer_types():
     from ..optim.optimizer import Optimizer
     return Optimizer
+
+
+def roots_of(fn, args):
+    """Modules and optimizers a function uses: arguments, and objects in its closure or
+    globals (so their parameters and state are inputs, not constants)."""
+    code = getattr(fn, "__code__", None)
+    candidates = args
+    if code is not None:
+        if fn.__closure__:
+            candidates += tuple(c.cell_contents for c in fn.__closure__ if filled(c))
+        if code.co_names:
+            look = fn.__globals__.get
+            candidates += tuple(look(n) for n in code.co_names)
+    optimizer = optimizer_types()
+    modules, optimizers = [], []
+    for x in candidates:
+        if isinstance(x, Module):
+            if all(x is not y for y in modules):
+                modules.append(x)
+        elif isinstance(x, optimizer) and all(x is not y for y in optimizers):
+            optimizers.append(x)
+    return modules, optimizers
 
 
 def collect(modules, optimizers, memo=None):
