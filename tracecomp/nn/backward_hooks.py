@@ -30,14 +30,14 @@ _EARLY = ("Full backward hook is firing when gradients are computed with respect
 class _Call:
     """One forward call's hooks and what its backward has seen so far."""
 
-    __slots__ = ("grad_output", "hooks", "module", "n_inputs", "n_outputs", "pre_hooks")
+    __slots__ = ("grad_output", "hooks", "module", "n_inputs", "pre_hooks")
 
     def __init__(self, module):
         self.module = module
         self.hooks = list(module._backward_hooks.values())
         self.pre_hooks = list(module._backward_pre_hooks.values())
         self.grad_output = None
-        self.n_inputs = self.n_outputs = 0
+        self.n_inputs = 0
 
     def outputs_done(self, grads):
         """grad_output arrived: the pre-hooks may replace it."""
