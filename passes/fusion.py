@@ -214,13 +214,29 @@ def _storable(group, producer, target):
 
 def _transposed_im2col(node, supported):
     """A permute of an unfold: a conv's columns laid out for one product over the whole
-    batch. The window kernel writes them in that order directly (or, when the unfold has
-    other readers and stays out of the group, copies the permute like any elementwise
-    kernel)."""
-    if node.op != "permute":
+    batch, or chunk-major (the batch split (J, c) by a reshape, then (J, K, c, L): one
+    product per chunk of samples). The window kernel writes them in that order directly
+    (or, when the unfold has other readers and stays out of the group, copies the permute
+    like any elementwise kernel)."""
+    if node.op != "permute" or not supported(node):
         return False
     x = node.inputs[0]
-    return x.op == "unfold" and supported(x) and supported(node)
+    if x.op == "reshape" and chunk_major(node):
+        x = x.inputs[0]
+    return x.op == "unfold" and supported(x)
+
+
+def chunk_major(node):
+    """Whether node is conv2d's chunk-major im2col: permute (0, 2, 1, 3) of the unfold's
+    (N, K, L) reshaped to (J, c, K, L)."""
+    if node.op != "permute" or tuple(node.params["dims"]) != (0, 2, 1, 3):
+        return False
+    x = node.inputs[0]
+    if x.op != "reshape" or x.inputs[0].op != "unfold":
+        return False
+    n, k, length = x.inputs[0].shape
+    return len(x.shape) == 4 and tuple(x.shape[2:]) == (k, length) \
+        and x.shape[0] * x.shape[1] == n
 
 
 def _is_transpose(node):

@@ -65,13 +65,16 @@ def align(n):
     return -(-n // ALIGN) * ALIGN
 
 
-def run(graph, fusion_plan, stored=None, hosts=None) -> MemoryPlan:
+def run(graph, fusion_plan, stored=None, hosts=None, scratch=None, together=()) -> MemoryPlan:
     """Plan the buffers of `fusion_plan.groups` (in their order) over `graph`.
 
     `stored(group)` says whether the backend writes the group's value into a buffer it is
     given (default: every group that is not a constant, a view or `opaque`). `hosts(node)`
     says whether fresh output `node`'s buffer may hold scratch values before it is
-    written (default: none may)."""
+    written (default: none may). `scratch`: {value: bytes} for values the backend holds
+    only part of at a time (passes/chunks.py: a chunk per thread), smaller than the whole.
+    `together`: lists of groups the backend runs interleaved (a chunk loop's), so what
+    each reads or writes is live from the first of them to the last."""
     stored = stored or (lambda g: g.kind not in NO_BUFFER and g.kind != "opaque")
     groups = fusion_plan.groups
     alias = {}
@@ -96,7 +99,16 @@ def run(graph, fusion_plan, stored=None, hosts=None) -> MemoryPlan:
             b = alias.get(x, x)
             if b in lives:
                 lives[b][1] = max(lives[b][1], k)
-    sizes = {b: b.size * b.dtype.itemsize for b in lives}
+    position = {id(g): k for k, g in enumerate(groups)}
+    for interleaved in together:
+        ks = [position[id(g)] for g in interleaved]
+        for g in interleaved:
+            for x in g.inputs + g.values():
+                b = alias.get(x, x)
+                if b in lives:
+                    lives[b] = [min(lives[b][0], min(ks)), max(lives[b][1], max(ks))]
+    scratch = scratch or {}
+    sizes = {b: scratch.get(b, b.size * b.dtype.itemsize) for b in lives}
     hosted = _host(groups, fresh, lives, sizes, step, hosts, stored) if hosts else {}
     lives_left = {b: v for b, v in lives.items() if b not in hosted}
     offsets = _place(lives_left, sizes, step)

@@ -31,7 +31,8 @@ recomputing whatever that takes; a value in between saves at most
 bytes, recomputing as little as that allows. Under a budget, an unfold (a convolution's
 im2col columns, which only move data: 5 MB for LeNet's first layer at batch 64) may be
 recomputed too; without one it is saved, as recomputing it costs a pass over memory that
-the default never pays.
+the default never pays, except where conv2d lays the columns out chunk-major (a large
+batch): the backend then makes them a chunk at a time before each product anyway.
 """
 import functools
 import math
@@ -196,8 +197,18 @@ def _candidates(reads, windows=False):
         if v in region:
             continue
         region.add(v)
-        stack.extend(x for x in v.node_inputs() if recomputable(x, windows))
+        stack.extend(x for x in v.node_inputs()
+                     if recomputable(x, windows or _chunked_columns(v, x)))
     return region
+
+
+def _chunked_columns(v, x):
+    """Whether x is an unfold that conv2d lays out chunk-major through v, its (J, c, K, L)
+    reshape: the backend makes such columns a chunk at a time right before each product
+    (passes/chunks.py), so making them again in the backward costs about what reading
+    saved ones would, and saves holding them from the forward to the backward."""
+    return x.op == "unfold" and v.op == "reshape" and len(v.shape) == 4 \
+        and tuple(v.shape[2:]) == tuple(x.shape[1:]) and v.shape[0] * v.shape[1] == x.shape[0]
 
 
 def _frontier(region):

@@ -21,10 +21,12 @@ from dataclasses import dataclass
 
 @dataclass
 class Step:
-    kind: str         # "native" (a segment), "split" (one kernel over threads), "python"
-    groups: list      # a segment's groups in order; else the one group
-    name: str = ""    # the entry function (native and split steps)
-    extent: int = 0   # split: the extent of dim 0, divided among the threads
+    kind: str         # "native" (a segment), "split" (one kernel over threads), "chunks"
+                      # (a chunk loop over threads: passes/chunks.py), "python"
+    groups: list      # a segment's groups in order; a chunk loop's; else the one group
+    name: str = ""    # the entry function (native, split and chunks steps)
+    extent: int = 0   # split: the extent of dim 0, divided among the threads; chunks: slots
+    loop: object = None     # chunks: the ChunkLoop
 
 
 @dataclass
@@ -47,18 +49,27 @@ def hoisted(groups, native):
     return [g for g in groups if early(g)] + [g for g in groups if not early(g)]
 
 
-def plan(graph, fusion_plan, memory_plan, native, split=lambda group: None):
+def plan(graph, fusion_plan, memory_plan, native, split=lambda group: None, loops=()):
     """Segments of consecutive `native(group)` groups, and the slots their buffers need.
 
     A group for which `split(group)` gives an extent is a step of its own (kind "split"):
-    its entry takes a range of dim 0 (parallel.py).
+    its entry takes a range of dim 0 (parallel.py). So is each chunk loop (`loops`,
+    passes/chunks.py: its groups are consecutive), kind "chunks": its entry takes a range
+    of the loop's slots.
 
     Slots come in the order a runner fills them: constants (once), every graph input and
     every output buffer allocated per call (in one sweep per call, read by native code or
     not), then results of Python steps (as the steps run)."""
     program, run = [], None
+    looped = {g.root: loop for loop in loops for g in loop.groups}
     for g in fusion_plan.groups:
         if g.kind in ("view", "constant"):
+            continue
+        loop = looped.get(g.root)
+        if loop is not None:
+            run = None
+            if g is loop.groups[0]:
+                program.append(Step("chunks", loop.groups, extent=loop.slots, loop=loop))
             continue
         n = native(g) and split(g)
         if n or not native(g):

@@ -45,7 +45,7 @@ import tracecomp.ir as tracecomp_ir
 from tracecomp.codegen import group_keys
 from tracecomp.errors import TracecompError
 from tracecomp.ir import Node, execution_error, node_names
-from tracecomp.passes import donation, fusion, memory, schedule
+from tracecomp.passes import chunks, donation, fusion, memory, schedule
 
 from . import recipe, sized, target
 from .gemm import blas
@@ -175,9 +175,14 @@ def _lower(graph, runner, names, stage, updates):
         recipe_text = recipe.describe(graph, updates, runner, {  # code calls a BLAS by name
             "blas": [(d, s and (s.name, s.int_bits)) for d, s in gemms.items()],
             "threads": parallel.threads(), **recipe.environment()}, SOURCES)
+    clone_log = []
+    if runner == "entry":       # each product its own columns (chunk loops, passes/chunks.py)
+        graph, clone_log = chunks.clone_columns(graph)
+        names = node_names(graph)
     stage.begin("fusion", len(graph.nodes))                 # nodes -> groups
     # the BLAS and the generated GEMM both read an operand transposed where it lies
     plan = fusion.run(graph, target.host())
+    plan.log += clone_log
     stage.end(len(plan.groups))
     split = {g.root: parallel.extent(g) for g in plan.groups
              if runner == "entry" and g.kind in RANGED and parallel.extent(g)}
@@ -185,7 +190,17 @@ def _lower(graph, runner, names, stage, updates):
     for g in plan.groups:   # a large product: blocks of C over threads
         if runner == "entry" and g.kind == "matmul" and parallel.gemm_split(g):
             split[g.root] = parallel.gemm_extent(g)
-    keys = {g.root: group_keys.key(g, g.root in split) for g in native}
+    loops = []
+    if runner == "entry":   # the order the entries run them in, where chunk loops are found
+        plan.groups = schedule.hoisted(plan.groups, lambda g: g.kind in BUILDERS
+                                       or g.kind == "matmul")
+        plan.groups, loops = chunks.find(graph, plan.groups, parallel.chunk_slots())
+    ranged = set(split)
+    for loop in loops:      # its kernels run a chunk at a time, inside the loop's entry
+        for g in loop.groups:
+            split.pop(g.root, None)
+        ranged |= {g.root for g in loop.groups if g is not loop.product}
+    keys = {g.root: group_keys.key(g, g.root in ranged) for g in native}
     kernel_names, first = _kernel_names(plan.groups, keys)
 
     def emit_kernels(module):           # groups -> kernel functions
@@ -194,7 +209,7 @@ def _lower(graph, runner, names, stage, updates):
         for group in first:
             name = kernel_names[group.root]
             stage.enter(f"emitting {name}", group.nodes)
-            if group.root in split:
+            if group.root in ranged:
                 RANGED[group.kind](module, group, name, ranged=True)
             else:
                 BUILDERS[group.kind](module, group, name)
@@ -225,7 +240,8 @@ def _lower(graph, runner, names, stage, updates):
         _plan_frees(graph, plan, steps)
         return _with_phases(StepRunner(graph, plan, steps, library, names), stage)
     return _with_phases(_entry_runner(graph, plan, emit_kernels, len(first), kernel_names,
-                                      names, split, stage, updates, recipe_text, keys), stage)
+                                      names, split, stage, updates, recipe_text, keys, loops),
+                        stage)
 
 
 def _kernel_names(groups, keys):
@@ -250,7 +266,7 @@ def _with_phases(runner, stage):
 
 
 def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split, stage,
-                  updates, recipe_text, keys):
+                  updates, recipe_text, keys, loops):
     """Plan the arena, add the entry functions, compile, wrap (runner.py). With a
     `recipe_text` (recipe.py) the disk cache is asked first, and the LLVM IR is emitted
     only on a miss, or when a dump asks for it."""
@@ -279,10 +295,13 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
     # an output that may be donated an input's array holds that input's value until
     # written: no scratch in it
     donors = {graph.outputs[k] for k in updates or ()}
-    memory_plan = memory.run(graph, plan, stored=native, hosts=lambda o: o not in donors)
+    scratch = {v: n for loop in loops for v, n in loop.scratch().items()}
+    memory_plan = memory.run(graph, plan, stored=native, hosts=lambda o: o not in donors,
+                             scratch=scratch, together=[loop.groups for loop in loops])
     stage.end(len(memory_plan.offsets))
     stage.begin("schedule", len(plan.groups))               # groups -> program segments
-    layout = schedule.plan(graph, plan, memory_plan, native, lambda g: split.get(g.root))
+    layout = schedule.plan(graph, plan, memory_plan, native, lambda g: split.get(g.root),
+                           loops)
     stage.end(len(layout.program))
     profile = [] if os.environ.get("TRACECOMP_PROFILE", "").strip() == "1" else None
     entry_names = [step.name for step in layout.program if step.kind != "python"]
@@ -338,7 +357,8 @@ def _site_label(step, group, kernel_names, names):
     what = kernel_names.get(root) or f"gemm({names[root]})"
     ops = ", ".join(f"{names[n]} {n.op}" for n in group.nodes[-3:])
     more = "..., " if len(group.nodes) > 3 else ""
-    return f"{step.name}{' (split)' * (step.kind == 'split')}: {what} [{more}{ops}] -> " \
+    how = {"split": " (split)", "chunks": " (chunk loop, with its kernels)"}.get(step.kind, "")
+    return f"{step.name}{how}: {what} [{more}{ops}] -> " \
         f"{list(root.shape)}"
 
 
@@ -381,6 +401,11 @@ def _program_log(layout, kernel_names, names):
             axis, width = parallel.gemm_split(g)
             lines.append(f"{step.name}: gemm({names[g.root]}) split over threads in "
                          f"{step.extent} blocks of {width} {('rows', 'columns')[axis]}")
+        elif step.kind == "chunks":
+            loop = step.loop
+            calls = [kernel_names.get(g.root) or f"gemm({names[g.root]})" for g in loop.groups]
+            lines.append(f"{step.name}: chunk loop over {loop.chunks} chunks, {loop.slots} at "
+                         f"a time (one per thread): " + ", ".join(calls))
         elif step.kind == "split":
             lines.append(f"{step.name}: {kernel_names[g.root]} split over threads along dim 0 "
                          f"(extent {step.extent}, ~{parallel.work(g):.3g} element ops)")

@@ -124,6 +124,23 @@ def _check_conv(x, weight, bias, groups):
                          f"{fmt_shape(bias.shape)} instead")
 
 
+# the most bytes of im2col columns one chunk of samples holds (conv2d): two chunks (one
+# per thread) fit in a core's L2 beside the product's output, and a batch's columns are
+# never all in memory at once
+CHUNK_BYTES = 1 << 18
+
+
+def chunk_samples(n, sample_bytes):
+    """How many samples a chunk of conv2d's columns holds: the most that divides the batch
+    n and keeps a chunk within CHUNK_BYTES (at least 1); n itself (one chunk, one product
+    over the batch) when the whole batch's columns fit, or n is symbolic (a dynamic batch
+    dim: its chunk count would be unknown)."""
+    if not isinstance(n, int) or n * sample_bytes <= 2 * CHUNK_BYTES:
+        return n
+    fit = max(1, CHUNK_BYTES // max(1, sample_bytes))
+    return next(c for c in range(min(fit, n), 0, -1) if n % c == 0)
+
+
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D cross-correlation, torch.nn.functional.conv2d: unfold + (grouped) matmul."""
     x, squeeze = _batched("conv2d", input)
@@ -146,12 +163,24 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     n, out_ch, length = x.shape[0], weight.shape[0], cols.shape[2]
     oh = (padded[0] - span[0]) // stride[0] + 1
     ow = length // oh
-    if groups == 1:
+    k = cols.shape[1]
+    per = chunk_samples(n, k * length * cols.dtype.itemsize)
+    if groups == 1 and per < n:
+        # products over chunks of `per` samples: (O, K) @ (J, K, per*L), each chunk's
+        # columns contiguous (chunk-major), so compiled code computes them a chunk at a
+        # time into a small buffer right before the chunk's product (the forward's, and
+        # the weight gradient's), instead of holding the whole batch's im2col (LeNet's
+        # first conv: 4.8 MB at batch 64) from the forward to the end of the backward
+        chunks = n // per
+        cm = mv.reshape(mv.permute(mv.reshape(cols, (chunks, per, k, length)), (0, 2, 1, 3)),
+                        (chunks, k, per * length))
+        out = matmul(mv.reshape(weight, (out_ch, -1)), cm)               # (J, O, per*L)
+        out = mv.permute(mv.reshape(out, (chunks, out_ch, per, length)), (0, 2, 1, 3))
+    elif groups == 1:
         # ONE product over the whole batch: (O, C*kh*kw) @ (C*kh*kw, N*L), the columns laid
         # out batch-inside (compiled code writes them so directly, im2col with a transposed
         # store). N small products of (O, K) @ (K, L) ran at a third of the BLAS's speed,
         # and their weight gradient was N products and a sum.
-        k = cols.shape[1]
         wide = mv.reshape(mv.permute(cols, (1, 0, 2)), (k, n * length))
         out = matmul(mv.reshape(weight, (out_ch, -1)), wide)             # (O, N*L)
         out = mv.permute(mv.reshape(out, (out_ch, n, length)), (1, 0, 2))  # (N, O, L)

@@ -35,6 +35,8 @@ import math
 
 from llvmlite import ir
 
+from tracecomp.passes.chunks import chunk_bytes
+
 from ..gemm.blas import emit_gemm_call
 from ..runtime import parallel
 from .kernels import c64
@@ -66,7 +68,7 @@ def emit(module, layout, memory_plan, kernel_names, gemm, profile=None):
     for step in layout.program:
         if step.kind == "python":
             continue
-        ranged = step.kind == "split"
+        ranged = step.kind in ("split", "chunks")
         fnty = ir.FunctionType(ir.VoidType(), [PTR] + [I64, I64] * ranged)
         fn = ir.Function(module, fnty, step.name)
         if len(step.groups) > OPTIMIZE_MAX_CALLS:
@@ -75,8 +77,12 @@ def emit(module, layout, memory_plan, kernel_names, gemm, profile=None):
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         pointer = _Pointers(b, fn.args[0], slot, memory_plan)
         for g in step.groups:
+            if step.kind == "chunks" and g is not step.loop.product:
+                continue        # the loop calls them (profiled as the product's time)
             start = _clock(b) if profile is not None else None
-            if g.kind == "matmul":
+            if step.kind == "chunks":
+                _chunk_loop(b, step.loop, pointer, kernel_names, gemm(g), fn.args[1:])
+            elif g.kind == "matmul":
                 _matmul(b, g, pointer, gemm(g), fn.args[1:] if ranged else None)
             else:
                 callee = module.get_global(kernel_names[g.root])
@@ -189,6 +195,83 @@ def _matmul(b, group, pointer, sym, blocks=None):
     i.add_incoming(nxt, b.block)
     done = b.append_basic_block("batch_done")
     b.cbranch(b.icmp_unsigned("<", nxt, c64(batch)), head, done)
+    b.position_at_end(done)
+
+
+def _chunk_loop(b, loop, pointer, kernel_names, sym, pieces):
+    """A chunk loop (passes/chunks.py) over slots [start, stop): slot s computes chunks
+    [s*J/S, (s+1)*J/S) one at a time, with scratch chunks of its own for the operands the
+    loop's makers compute (their kernels ranged over the chunk) and for the product's output
+    where a consumer reads it (its kernel ranged over the chunk's samples). A scratch chunk
+    stands at the chunk's place in the whole value: the kernels are given its address
+    minus j chunks, so chunk j's elements land in it."""
+    product, consumer = loop.product, loop.consumer
+    root = product.root
+    (a, trans_a), (w, trans_b) = matmul_operands(product)
+    m, n = root.shape[-2:]
+    k = a.shape[-2] if trans_a else a.shape[-1]
+    size, chunks, slots = root.dtype.itemsize, loop.chunks, loop.slots
+    item = m * n * size
+    mem = pointer.mem
+    # every pointer is loaded up front, in the entry block, which dominates the loops
+    args = {g.root: [pointer(x) for x in g.inputs + g.values()] for g in loop.groups
+            if g is not product}
+    operands = [(x, pointer(x), c64(max(1, x.shape[-1]))) for x in (a, w)]
+    out = pointer(root)
+    made = {g.root: (pointer(g.root), chunk_bytes(g.root)) for g in loop.makers}
+
+    def at(base, offset):
+        return b.gep(base, [offset], source_etype=I8)       # not inbounds: may point before
+
+    def run(group, value, scratch, shift, start, stop):
+        """The group's kernel over [start, stop), reading or writing `value` in scratch
+        moved back by `shift` bytes (chunk j's offset in the whole value)."""
+        values = [at(scratch, b.neg(shift)) if mem.base(x) is value else p
+                  for x, p in zip(group.inputs + group.values(), args[group.root])]
+        b.call(b.module.get_global(kernel_names[group.root]), values + [start, stop])
+
+    s = _loop(b, pieces[0], pieces[1])
+    lo = b.udiv(b.mul(s, c64(chunks)), c64(slots))
+    hi = b.udiv(b.mul(b.add(s, c64(1)), c64(chunks)), c64(slots))
+    own = {v: at(base, b.mul(s, c64(nbytes))) for v, (base, nbytes) in made.items()}
+    staged = at(out, b.mul(s, c64(item))) if consumer is not None else None
+    j = _loop(b, lo, hi)
+    for g in loop.makers:
+        run(g, g.root, own[g.root], b.mul(j, c64(made[g.root][1])), j, b.add(j, c64(1)))
+    ptrs = []
+    for x, base, ld in operands:
+        if mem.base(x) in own:
+            ptrs.append((own[mem.base(x)], ld))
+        else:
+            stride = math.prod(x.shape[-2:]) * size if x.ndim > 2 else 0
+            ptrs.append((at(base, b.mul(j, c64(stride))), ld))
+    target = staged if consumer is not None else at(out, b.mul(j, c64(item)))
+    _gemm(b, sym, c64(m), c64(n), c64(k), *ptrs[0], *ptrs[1], target, c64(n), trans_a, trans_b)
+    if consumer is not None:
+        per = consumer.root.shape[0] // chunks
+        run(consumer, root, staged, b.mul(j, c64(item)), b.mul(j, c64(per)),
+            b.mul(b.add(j, c64(1)), c64(per)))
+    _end_loop(b, j, hi)
+    _end_loop(b, s, pieces[1])
+
+
+def _loop(b, start, stop):
+    """The counter of a loop from start to stop (at least one iteration); close it with
+    _end_loop."""
+    head = b.append_basic_block("loop")
+    pre = b.block
+    b.branch(head)
+    b.position_at_end(head)
+    i = b.phi(I64)
+    i.add_incoming(start, pre)
+    return i
+
+
+def _end_loop(b, i, stop):
+    nxt = b.add(i, c64(1))
+    i.add_incoming(nxt, b.block)
+    done = b.append_basic_block("loop_done")
+    b.cbranch(b.icmp_unsigned("<", nxt, stop), i.parent, done)
     b.position_at_end(done)
 
 

@@ -29,6 +29,7 @@ with masked loads. Column values go through `KernelBuilder.value`, so a fused el
 producer (the gradient's multiply, a reshape) is computed right there, as a prologue.
 """
 from tracecomp.ops.conv import out_size
+from tracecomp.passes.fusion import chunk_major
 
 from .. import target
 from .kernels import MOVEMENT, KernelBuilder, c64, elementwise_kernel
@@ -118,7 +119,9 @@ def unfold_kernel(module, group, name, ranged=False):
     and each read is affine in ox (module docstring). Ranged (split over threads), the
     first loop is the root's dim 0: (c, i, j) then loop as one, over C*kh*kw rows."""
     root = group.root
-    unfold = root if root.op == "unfold" else root.inputs[0]
+    chunked = chunk_major(root)
+    unfold = root if root.op == "unfold" else root.inputs[0].inputs[0] if chunked \
+        else root.inputs[0]
     if unfold not in group.nodes:       # the columns are stored anyway: copy the permute
         return elementwise_kernel(module, group, name, ranged)
     k = KernelBuilder(module, group, name, ranged)
@@ -126,6 +129,8 @@ def unfold_kernel(module, group, name, ranged=False):
     n, c, h, w = x.shape
     ((kh, kw), dilation, padding, stride), (oh, ow) = _geometry(unfold.params, h, w)
     dims = root.params["dims"] if root is not unfold else (0, 1, 2)
+    if chunked:
+        return _chunk_major_kernel(k, root, unfold, (kh, kw), (oh, ow))
 
     spans = [(0,), (1, 2, 3), (4, 5)]      # unfold dim -> its loops over (n, c, i, j, oy, ox)
     order = [a for d in dims for a in spans[d]]
@@ -152,6 +157,28 @@ def unfold_kernel(module, group, name, ranged=False):
 
     loops = [extents[a] for a in order]
     k.loops([c * kh * kw] + loops[3:] if rows_first else loops, body)
+    return k.finish()
+
+
+def _chunk_major_kernel(k, root, unfold, kernel, grid):
+    """conv2d's chunk-major columns (J, K, c, L) (fusion.chunk_major): loops over chunk j,
+    then (ch, i, j), then sample s of the chunk, then (oy, ox): the root's memory order, so
+    the store is contiguous and, with stride 1, the read affine in ox. Ranged, the chunk
+    loop is the range (entry.py's chunk loops compute one chunk at a time)."""
+    x = unfold.inputs[0]
+    (kh, kw), (oh, ow) = kernel, grid
+    chunks, per = root.inputs[0].shape[:2]
+
+    def body(looped):
+        b = k.b
+        j_, ch, i, j, s, oy, ox = looped
+        n_ = b.add(b.mul(j_, c64(per)), s)
+        (y, x_), checks = _reads(k, unfold, i, j, oy, ox)
+        v = _guarded(k, _all(b, checks), lambda: k.value(x, [n_, ch, y, x_]), root.dtype)
+        row = b.add(b.mul(ch, c64(kh * kw)), b.add(b.mul(i, c64(kw)), j))
+        k.store(v, k.out, root.shape, [j_, row, s, b.add(b.mul(oy, c64(ow)), ox)], root.dtype)
+
+    k.loops([chunks, x.shape[1], kh, kw, per, oh, ow], body)
     return k.finish()
 
 

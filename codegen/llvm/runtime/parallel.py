@@ -140,6 +140,12 @@ def gemm_split(group):
     return (axis, width) if side > width else None
 
 
+def chunk_slots():
+    """How many chunks a chunk loop (passes/chunks.py) has in flight: one per CPU, each
+    with a scratch buffer of its own; its entry is split over that many pieces."""
+    return _cpus()
+
+
 def gemm_extent(group):
     """How many blocks gemm_split cuts the product into (the extent a split step divides)."""
     axis, width = gemm_split(group)

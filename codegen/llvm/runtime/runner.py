@@ -168,7 +168,7 @@ class Runner:
             if step.kind == "native":
                 fn = library.cfunc(step.name, None, ctypes.c_void_p)
                 self._program.append(("native", fn))
-            elif step.kind == "split":
+            elif step.kind in ("split", "chunks"):     # an entry over ranges
                 fn = library.cfunc(step.name, None, ctypes.c_void_p, ctypes.c_int64,
                                    ctypes.c_int64)
                 self._program.append(("split", fn, step.extent, library.address(step.name)))

@@ -1,0 +1,252 @@
+"""Chunk loops: a convolution's im2col columns made, multiplied and folded one chunk of
+samples at a time, so the whole batch's columns never sit in memory.
+
+conv2d (nn/functional_conv.py) lays a large batch's columns out chunk-major, (J, K, c*L):
+chunk j holds samples [j*c, (j+1)*c), contiguous. Each of its three products is then a
+batched product over the J chunks:
+
+    forward          out[j]  = W @ cols[j]          then bias and activation per sample
+    weight gradient  dW[j]   = g[j] @ cols[j]^T     (summed over j afterwards)
+    input gradient   dcol[j] = W^T @ g[j]           then folded into samples j*c.. of dx
+
+A backend that runs such a product as a chunk loop computes, for each chunk:
+
+    for j in chunks:   makers(j) -> scratch;  product(j);  consumer(samples of j) <- scratch
+
+- makers: the groups computing an operand chunk-major that only this product reads (the
+  unfold kernel's columns; an elementwise kernel's gradient laid out chunk-major), built
+  ranged over dim 0 and called for [j, j+1), writing into a scratch chunk;
+- the consumer: the group reading the product's output regrouped per sample (the fold of
+  the input gradient; the forward's bias and activation), ranged over its dim 0 and called
+  for the chunk's samples [j*c, (j+1)*c), reading from a scratch chunk.
+
+So the memory plan gives those values `slots` chunks of bytes, not J: one per piece of the
+loop that threads run at once (parallel.py). What the loop's groups read or write lives
+across the whole loop, since they run interleaved.
+
+`clone_columns` gives every product its own columns: in a whole training step the forward
+product and the weight gradient's read the same ones, which would then live from the
+forward to the end of the backward; each reader's copy is made again from the unfold's
+input (an image or a pooled activation, a fraction of the columns' size) right before it.
+It runs after the graph passes (CSE would merge the copies back).
+
+    before:                                     after:
+      %c = permute(reshape(unfold(%x)))           %c = permute(reshape(unfold(%x)))
+      %y = matmul(%w, %c)                         %y = matmul(%w, %c)
+      ... 40 nodes ...                            ... 40 nodes ...
+      %dw = matmul(%g, permute(%c))               %c' = permute(reshape(unfold(%x)))
+                                                  %dw = matmul(%g, permute(%c'))
+"""
+from dataclasses import dataclass
+
+from tracecomp.ir import clone_node
+
+from .fusion import chunk_major
+
+# the kinds of group a chunk loop runs a chunk at a time (backends build them ranged over
+# dim 0): makers of an operand, and readers of the product's output per sample
+MAKERS = ("unfold", "elementwise")
+CONSUMERS = ("fold", "elementwise")
+
+
+@dataclass
+class ChunkLoop:
+    product: object         # the batched matmul group, (J, m, n)
+    makers: list            # groups making its operands, chunk-major, a chunk at a time
+    consumer: object        # the group reading its output a chunk's samples at a time, or None
+    slots: int              # chunks in flight at once: one scratch chunk each
+
+    @property
+    def groups(self):
+        return self.makers + [self.product] + ([self.consumer] if self.consumer else [])
+
+    @property
+    def chunks(self):
+        return self.product.root.shape[0]
+
+    def scratch(self):
+        """{value: bytes}: the values that live a chunk at a time, sized for `slots` chunks."""
+        values = [g.root for g in self.makers]
+        if self.consumer is not None:
+            values.append(self.product.root)
+        return {v: chunk_bytes(v) * self.slots for v in values}
+
+
+def chunk_bytes(value):
+    """The bytes of one chunk of a chunk-major value (its dim 0 is the chunk)."""
+    return value.size // value.shape[0] * value.dtype.itemsize
+
+
+def clone_columns(graph):
+    """(graph, or a copy with every chunk-major columns value read by more than one node
+    recomputed for each later reader right before it, log lines)."""
+    if not _shared_columns(graph):
+        return graph, []
+    graph = graph.copy()
+    log = []
+    for value, readers in _shared_columns(graph):
+        chain = [value]             # back to the unfold: [reshape,] permute, reshape, unfold
+        while chain[-1].op != "unfold":
+            chain.append(chain[-1].inputs[0])
+        chain.reverse()
+        for reader in readers[1:]:
+            copies = {}
+            at = graph.nodes.index(reader)
+            for node in chain:
+                copies[node] = clone_node(node, {**copies, **{x: x for x in node.node_inputs()
+                                                              if x not in copies}})
+                graph.nodes.insert(at, copies[node])
+                at += 1
+            reader.inputs = tuple(copies[value] if x is value else x for x in reader.inputs)
+        log.append(f"chunks: columns {'x'.join(map(str, value.shape))} made again for "
+                   f"{len(readers) - 1} later reader(s)")
+    return graph, log
+
+
+def _shared_columns(graph):
+    """[(chunk-major columns value, its readers in graph order)] for those read by more
+    than one node (and not graph outputs)."""
+    users = graph.users()
+    order = {n: k for k, n in enumerate(graph.nodes)}
+    def columns(n):     # chunk-major columns, or their (J, K, c*L) reshape
+        return chunk_major(n) or n.op == "reshape" and chunk_major(n.inputs[0])
+    return [(n, sorted(set(users[n]), key=order.__getitem__)) for n in graph.nodes
+            if columns(n) and len(set(users[n])) > 1 and n not in graph.outputs]
+
+
+def find(graph, groups, slots):
+    """(groups reordered, the chunk loops among them): a batched product over chunk-major
+    columns made by the non-view group just before it, and/or whose output only the fold
+    group just after it reads. slots: the most chunks a loop has in flight. A columns group
+    moves down to its product, and a fold group up to its product where what it reads is
+    computed by then (in a backward the weight gradient's sum often comes between)."""
+    groups = _together(graph, list(groups))
+    return groups, _loops(graph, groups, slots)
+
+
+def _together(graph, groups):
+    """groups with the makers of each batched product's operands right before it, and the
+    consumer of its output right after it, where that keeps every group after what it
+    reads (a maker is read by the product alone; a consumer reads what is ready by then)."""
+    alias = _aliases(groups)
+    users = graph.users()
+    for product in [g for g in groups if g.kind == "matmul" and g.root.ndim == 3]:
+        for x in _operands(product):
+            at = {id(g): k for k, g in enumerate(groups)}
+            readers = _readers(groups, alias)
+            made = [g for g in groups if g.root is alias.get(x, x) and g.kind in MAKERS]
+            if made and readers.get(made[0].root) == {at[id(product)]}:
+                groups.remove(made[0])
+                groups.insert(groups.index(product), made[0])
+        at = {id(g): k for k, g in enumerate(groups)}
+        readers = _readers(groups, alias)
+        k = at[id(product)]
+        after = [g for g in groups[k + 1:] if readers.get(product.root) == {at[id(g)]}]
+        if after and _consumes(after[0], product.root, users):
+            made_at = {g.root: at[id(g)] for g in groups}
+            if all(made_at.get(alias.get(x, x), -1) <= k for x in after[0].inputs):
+                groups.remove(after[0])
+                groups.insert(k + 1, after[0])
+    return groups
+
+
+def _aliases(groups):
+    alias = {}
+    for g in groups:
+        if g.kind == "view":
+            x = g.root.inputs[0]
+            alias[g.root] = alias.get(x, x)
+    return alias
+
+
+def _readers(groups, alias):
+    """{stored value: positions of the groups that read it (a view's readers read it)}."""
+    readers = {}
+    for k, g in enumerate(groups):
+        if g.kind != "view":
+            for x in g.inputs:
+                readers.setdefault(alias.get(x, x), set()).add(k)
+    return readers
+
+
+def _loops(graph, groups, slots):
+    alias = _aliases(groups)
+    readers = _readers(groups, alias)
+    outputs = {alias.get(o, o) for o in graph.outputs}
+    users = graph.users()
+    steps = [k for k, g in enumerate(groups) if g.kind not in ("view", "constant")]
+    loops, taken = [], set()
+    for pos, k in enumerate(steps):
+        product = groups[k]
+        if product.kind != "matmul" or product.root.ndim != 3:
+            continue
+        makers = []
+        for back in (1, 2):         # at most one maker per operand, right before it
+            g = groups[steps[pos - back]] if pos >= back else None
+            if g is None or id(g) in taken or \
+                    not _makes_operand(g, product, alias, readers, outputs, k):
+                break
+            makers.insert(0, g)
+        after = groups[steps[pos + 1]] if pos + 1 < len(steps) else None
+        consumer = after if after is not None and product.root not in outputs \
+            and readers.get(product.root) == {steps[pos + 1]} \
+            and _consumes(after, product.root, users) else None
+        if makers or consumer is not None:
+            loop = ChunkLoop(product, makers, consumer, min(slots, product.root.shape[0]))
+            loops.append(loop)
+            taken |= {id(g) for g in loop.groups}
+    return loops
+
+
+def _operands(product):
+    """The two stored values a product group reads (a transpose in the group is read
+    through: the backend takes it as a flag)."""
+    members = set(product.nodes)
+    return [x.inputs[0] if x in members else x for x in product.root.inputs]
+
+
+def _makes_operand(group, product, alias, readers, outputs, k):
+    """Whether group computes, chunk-major, a value that only `product` (step k) reads, as
+    an operand with the chunk as its batch dim: conv2d's columns (an unfold kernel), or an
+    elementwise kernel's (a gradient laid out chunk-major for the weight gradient)."""
+    if group.kind not in MAKERS or group.stores or \
+            group.kind == "unfold" and not chunk_major(group.root):
+        return False
+    value, chunks = group.root, product.root.shape[0]
+    if value in outputs or readers.get(value) != {k} or value.ndim < 2 \
+            or value.shape[0] != chunks:
+        return False
+    return any(alias.get(x, x) is value and x.ndim == 3 and x.shape[0] == chunks
+               for x in _operands(product))
+
+
+def _consumes(group, value, users):
+    """Whether group reads `value` (J, X, c*L) only regrouped per sample, as conv2d's
+    products are: reshape (J, X, c, L), permute (0, 2, 1, 3), reshape (N, ...) with
+    N = J*c, and then per sample: a fold's input (the input gradient), or the input of
+    elementwise ops of the root's shape (the forward's bias and activation). Its rows
+    [j*c, (j+1)*c) of dim 0 then read chunk j alone."""
+    if group.kind not in CONSUMERS:
+        return False
+    members, root = set(group.nodes), group.root
+    split = users[value][0] if len(users[value]) == 1 else None
+    if split is None or split.op != "reshape" or split not in members or split.ndim != 4:
+        return False
+    permute = users[split][0] if len(users[split]) == 1 else None
+    if permute is None or permute.op != "permute" or permute not in members \
+            or tuple(permute.params["dims"]) != (0, 2, 1, 3):
+        return False
+    flat = users[permute][0] if len(users[permute]) == 1 else None
+    chunks, _, per, _ = split.shape
+    if flat is None or flat.op != "reshape" or flat not in members \
+            or flat.shape[0] != chunks * per or root.shape[0] != chunks * per:
+        return False
+    if group.kind == "fold":
+        return root.op == "fold" and root.inputs[0] is flat and not group.stores
+    derived = {flat}        # elementwise from here to the root: the same index throughout
+    for n in group.nodes:
+        if any(x in derived for x in n.node_inputs()):
+            if "elementwise" not in n.prim.tags or tuple(n.shape) != tuple(root.shape):
+                return False
+            derived.add(n)
+    return tuple(flat.shape) == tuple(root.shape) and root in derived
