@@ -79,9 +79,24 @@ class Fusion:
     log: list                   # one line per decision
 
 
-def pointwise(node):
-    """Computable at any single index from its operands (POINTWISE)."""
-    return node.op != CONSTANT and node.op != "input" and bool(POINTWISE & node.prim.tags)
+def pointwise(node, target=REFERENCE):
+    """Computable at any single index from its operands (POINTWISE, or a fold the target
+    computes as a movement op: moving_fold)."""
+    return node.op != CONSTANT and node.op != "input" and \
+        (bool(POINTWISE & node.prim.tags) or moving_fold(node, target))
+
+
+def moving_fold(node, target):
+    """A fold whose windows tile its output (stride = kernel, no dilation or padding: a
+    non-overlapping pooling's gradient) adds at most one column entry into each output
+    element, so it only moves data; where the target says it computes such folds at any
+    index (`tiling_folds_move`), they fuse into their consumers like a permute, instead of
+    a kernel writing the whole output first."""
+    if node.op != "fold" or not target.tiling_folds_move:
+        return False
+    p = node.params
+    return tuple(p["stride"]) == tuple(p["kernel"]) and tuple(p["dilation"]) == (1, 1) \
+        and tuple(p["padding"]) == (0, 0)
 
 
 def run(graph, target=REFERENCE) -> Fusion:
@@ -94,7 +109,7 @@ def run(graph, target=REFERENCE) -> Fusion:
     for node in reversed(graph.nodes):
         if node in owner:
             continue
-        group = Group(_kind(node, target.supported), node)
+        group = Group(_kind(node, target), node)
         if group.kind == "opaque" and node.op != CONSTANT:
             log.append(f"{names[node]} {node.op}: a kernel of its own "
                        f"({'no native lowering' if not target.supported(node) else 'not fusible'})")
@@ -108,7 +123,8 @@ def run(graph, target=REFERENCE) -> Fusion:
     return Fusion(groups, log)
 
 
-def _kind(node, supported):
+def _kind(node, target):
+    supported = target.supported
     if node.op == CONSTANT:
         return "constant"
     if node.op == "matmul" and not supported(node):
@@ -120,13 +136,13 @@ def _kind(node, supported):
         return "reduce"
     if "matmul" in tags:
         return "matmul"
-    if "window" in tags:        # fold / unfold kernels (an unfold also fuses as movement)
-        return node.op
+    if "window" in tags:        # fold / unfold kernels (each also fuses as movement where
+        return node.op          # it may: an unfold always, a fold by moving_fold)
     if _transposed_im2col(node, supported):
         return "unfold"
     if node.op == "reshape":
         return "view"
-    if pointwise(node):
+    if pointwise(node, target):
         return ELEMENTWISE
     return "opaque"
 
@@ -187,7 +203,7 @@ def _refusal(group, consumer, producer, owner, users, outputs, target, order):
             return "a matmul takes only transposes of its operands"
         if not target.matmul_transposes and group.kind == "matmul":
             return "the generated GEMM (no BLAS found) reads its operands as stored"
-    elif not pointwise(producer):
+    elif not pointwise(producer, target):
         return f"{producer.op} is not elementwise"
     if group.stores and ELEMENTWISE not in producer.prim.tags:
         return "the kernel stores values at its root's index (a movement op would read them " \

@@ -23,6 +23,9 @@ class Target:
     # an elementwise kernel may also store members that are graph outputs (fusion's
     # Group.stores): the backend's kernels take one output pointer per stored value
     multi_output: bool = False
+    # a fold whose windows tile its output is computed at any index, as a movement op
+    # (fusion.moving_fold): the backend's index maps have one for it
+    tiling_folds_move: bool = False
 
     def cost(self, op):
         """What op costs in a kernel beyond simple arithmetic, in simple element operations

@@ -4,7 +4,8 @@ the host, as llvmlite reports it, unless TRACECOMP_CPU_FEATURES narrows it).
 Its vector width comes from the host's features (AVX-512: 64 bytes, AVX/AVX2: 32, else
 16), so the register tiles of the GEMM and of dots.py follow the machine the code runs on;
 `supported` is kernels.supported; the op costs weigh fusion's choices and parallel.py's
-work estimates; its elementwise kernels store extra outputs (multi_output).
+work estimates; its elementwise kernels store extra outputs (multi_output), and its index
+maps compute a fold whose windows tile its output (window.py).
 """
 import functools
 import os
@@ -44,4 +45,5 @@ def host():
 @functools.cache
 def _target(changes):
     return Target(f"llvm {host_cpu.name()}" + (f" ({changes})" if changes else ""), supported,
-                  True, vector_bytes(host_cpu.features()), OP_COSTS, multi_output=True)
+                  True, vector_bytes(host_cpu.features()), OP_COSTS, multi_output=True,
+                  tiling_folds_move=True)

@@ -59,7 +59,7 @@ def test_chunks_divide_the_batch_and_fit_the_bound():
                                for d in range(c + 1, n))
             else:
                 assert n * sample <= 2 * CHUNK_BYTES
-    assert chunk_samples(4, 78_400) == 4            # small batches: one product, as before
+    assert chunk_samples(3, 78_400) == 3            # small batches: one product, as before
 
 
 def test_a_whole_step_trains_as_torch_and_never_holds_the_batch_columns():
@@ -134,5 +134,5 @@ def test_no_chunks_below_the_bound():
     """A small batch keeps one product over the whole batch (what it was before)."""
     model = nn.Conv2d(1, 6, 5, padding=2)
     fn = tc.compile(model)
-    fn(tc.randn(4, 1, 28, 28))
+    fn(tc.randn(3, 1, 28, 28))
     assert not any(_loops(r) for r in _runners(fn))

@@ -127,7 +127,7 @@ def _check_conv(x, weight, bias, groups):
 # the most bytes of im2col columns one chunk of samples holds (conv2d): two chunks (one
 # per thread) fit in a core's L2 beside the product's output, and a batch's columns are
 # never all in memory at once
-CHUNK_BYTES = 1 << 18
+CHUNK_BYTES = 1 << 17
 
 
 def chunk_samples(n, sample_bytes):

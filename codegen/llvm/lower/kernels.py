@@ -465,14 +465,14 @@ def supported(node):
         return True
     if node.op in SUPPORT:
         return SUPPORT[node.op](node)
+    if node.op == "fold":             # window.fold_kernel: a gather-sum, no atomics
+        return rule_for_dtype(node.dtype)
     if node.op in MOVEMENT or node.op in INDEX_MAPS:
         return node.dtype in (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64),
                               np.dtype(np.int32), BOOL)
     if node.op in REDUCE_INIT:
         return node.dtype != BOOL and node.inputs[0].dtype == node.dtype \
             and rule_for_dtype(node.dtype)
-    if node.op == "fold":             # window.fold_kernel: a gather-sum, no atomics
-        return rule_for_dtype(node.dtype)
     if node.op == "matmul":
         return _gemm_shaped(node) and node.dtype in (np.dtype(np.float32),
                                                      np.dtype(np.float64)) \

@@ -112,6 +112,34 @@ def _unfold(k, node, index):
 MOVEMENT["unfold"] = _unfold
 
 
+def _tiling_fold_at(k, node, index):
+    """out[n, c, y, x] of a fold whose windows tile the output (fusion.moving_fold), fused
+    into its consumer: the one column entry of window (y // kh, x // kw), tap (y % kh,
+    x % kw), or 0 past the last window (rows and columns no window reaches). Added to zero
+    as in fold_kernel (-0.0 becomes +0.0, like the numpy impl's `+=` into zeros)."""
+    b, cols = k.b, node.inputs[0]
+    kh, kw = node.params["kernel"]
+    h, w = node.shape[2:]
+    _, (oh, ow) = _geometry(node.params, h, w)
+    n_, ch, y, x = index
+    oy, i = b.udiv(y, c64(kh)), b.urem(y, c64(kh))
+    ox, j = b.udiv(x, c64(kw)), b.urem(x, c64(kw))
+    checks = [b.icmp_unsigned("<", oy, c64(oh))] if oh * kh < h else []
+    checks += [b.icmp_unsigned("<", ox, c64(ow))] if ow * kw < w else []
+    row = b.add(b.mul(ch, c64(kh * kw)), b.add(b.mul(i, c64(kw)), j))
+    at = b.add(b.mul(oy, c64(ow)), ox)
+    inside = _all(b, checks)
+    zero = k.e.const(0, node.dtype)
+    add = b.fadd if is_float(node.dtype) else b.add
+    if inside is None:
+        return add(zero, k.value(cols, [n_, row, at]))
+    v = k.value(cols, [n_, b.select(inside, row, c64(0)), b.select(inside, at, c64(0))])
+    return b.select(inside, add(zero, v), zero)
+
+
+MOVEMENT["fold"] = _tiling_fold_at
+
+
 def unfold_kernel(module, group, name, ranged=False):
     """A group rooted at an unfold, or at a permute of one (a conv's columns laid out
     (C*kh*kw, N, L) for one product over the batch): loop over (n), (c, i, j), (oy, ox) in
