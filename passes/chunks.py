@@ -178,7 +178,8 @@ def _loops(graph, groups, slots):
     loops, taken = [], set()
     for pos, k in enumerate(steps):
         product = groups[k]
-        if product.kind != "matmul" or product.root.ndim != 3:
+        if product.kind != "matmul" or product.root.ndim != 3 or product.root.shape[0] < 2 \
+                or product.root.size == 0:
             continue
         makers = []
         for back in (1, 2):         # at most one maker per operand, right before it

@@ -136,3 +136,24 @@ def test_no_chunks_below_the_bound():
     fn = tc.compile(model)
     fn(tc.randn(3, 1, 28, 28))
     assert not any(_loops(r) for r in _runners(fn))
+
+
+def test_an_attention_softmax_is_made_a_batch_item_at_a_time():
+    """Any batched product whose operand an elementwise kernel makes for it alone runs as a
+    chunk loop: attention's softmax (J, T, T) @ V, each item's probabilities made right
+    before its product. Empty and single-item batches keep the plain product."""
+    rng = np.random.default_rng(2)
+    q, k, v = (rng.standard_normal((6, 40, 16)).astype(np.float32) for _ in range(3))
+
+    def attention(lib, q, k, v):
+        return lib.softmax(q @ k.transpose(1, 2) / 4.0, dim=-1) @ v
+    want = attention(torch, *map(torch.tensor, (q, k, v)))
+    fn = tc.compile(lambda q, k, v: attention(tc, q, k, v))
+    assert_close(fn(*map(tc.tensor, (q, k, v))), want, rtol=1e-5, atol=1e-6)
+    (runner,) = _runners(fn)
+    assert any(g.kind == "elementwise" for lp in _loops(runner) for g in lp.makers)
+    for batch in (0, 1):
+        small = [tc.tensor(a[:batch]) for a in (q, k, v)]
+        assert_close(fn(*small), attention(torch, *(torch.tensor(a[:batch])
+                                                      for a in (q, k, v))))
+        assert not _loops(_runners(fn)[0])
