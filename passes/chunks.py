@@ -12,13 +12,17 @@ batched product over the J chunks:
 A backend that runs such a product as a chunk loop computes, for each chunk:
 
     for j in chunks:   makers(j) -> scratch;  product(j);  consumer(samples of j) <- scratch
+                                               (or: partial sum of the slot += product(j))
 
 - makers: the groups computing an operand chunk-major that only this product reads (the
   unfold kernel's columns; an elementwise kernel's gradient laid out chunk-major), built
   ranged over dim 0 and called for [j, j+1), writing into a scratch chunk;
 - the consumer: the group reading the product's output regrouped per sample (the fold of
   the input gradient; the forward's bias and activation), ranged over its dim 0 and called
-  for the chunk's samples [j*c, (j+1)*c), reading from a scratch chunk.
+  for the chunk's samples [j*c, (j+1)*c), reading from a scratch chunk;
+- or the sum of the product's items (the weight gradient's sum over chunks): each slot
+  adds its chunks' products into a partial sum of its own, and a step after the loop adds
+  the slots' partials into the sum's value.
 
 So the memory plan gives those values `slots` chunks of bytes, not J: one per piece of the
 loop that threads run at once (parallel.py). What the loop's groups read or write lives
@@ -55,10 +59,12 @@ class ChunkLoop:
     makers: list            # groups making its operands, chunk-major, a chunk at a time
     consumer: object        # the group reading its output a chunk's samples at a time, or None
     slots: int              # chunks in flight at once: one scratch chunk each
+    summed: object = None   # the sum over the chunks of its output (a weight gradient), or None
 
     @property
     def groups(self):
-        return self.makers + [self.product] + ([self.consumer] if self.consumer else [])
+        after = self.consumer or self.summed
+        return self.makers + [self.product] + ([after] if after is not None else [])
 
     @property
     def chunks(self):
@@ -67,8 +73,8 @@ class ChunkLoop:
     def scratch(self):
         """{value: bytes}: the values that live a chunk at a time, sized for `slots` chunks."""
         values = [g.root for g in self.makers]
-        if self.consumer is not None:
-            values.append(self.product.root)
+        if self.consumer is not None or self.summed is not None:     # a chunk, or a partial
+            values.append(self.product.root)                        # sum, per slot
         return {v: chunk_bytes(v) * self.slots for v in values}
 
 
@@ -108,10 +114,18 @@ def _shared_columns(graph):
     than one node (and not graph outputs)."""
     users = graph.users()
     order = {n: k for k, n in enumerate(graph.nodes)}
-    def columns(n):     # chunk-major columns, or their (J, K, c*L) reshape
-        return chunk_major(n) or n.op == "reshape" and chunk_major(n.inputs[0])
+    def columns(n):     # chunk-major columns, their (J, K, c*L) reshape, or an unfold that
+        # only products read (a chunk a sample: conv2d's per-sample products)
+        return chunk_major(n) or n.op == "reshape" and chunk_major(n.inputs[0]) or \
+            n.op == "unfold" and all(_into_product(u, users) for u in users[n])
     return [(n, sorted(set(users[n]), key=order.__getitem__)) for n in graph.nodes
             if columns(n) and len(set(users[n])) > 1 and n not in graph.outputs]
+
+
+def _into_product(node, users):
+    """node is a product, or a transpose that only products read."""
+    return node.op == "matmul" or node.op == "permute" and \
+        all(u.op == "matmul" for u in users[node])
 
 
 def find(graph, groups, slots):
@@ -142,7 +156,7 @@ def _together(graph, groups):
         readers = _readers(groups, alias)
         k = at[id(product)]
         after = [g for g in groups[k + 1:] if readers.get(product.root) == {at[id(g)]}]
-        if after and _consumes(after[0], product.root, users):
+        if after and (_consumes(after[0], product.root, users) or _sums(after[0], product)):
             made_at = {g.root: at[id(g)] for g in groups}
             if all(made_at.get(alias.get(x, x), -1) <= k for x in after[0].inputs):
                 groups.remove(after[0])
@@ -189,11 +203,13 @@ def _loops(graph, groups, slots):
                 break
             makers.insert(0, g)
         after = groups[steps[pos + 1]] if pos + 1 < len(steps) else None
-        consumer = after if after is not None and product.root not in outputs \
-            and readers.get(product.root) == {steps[pos + 1]} \
-            and _consumes(after, product.root, users) else None
-        if makers or consumer is not None:
-            loop = ChunkLoop(product, makers, consumer, min(slots, product.root.shape[0]))
+        alone = after is not None and product.root not in outputs \
+            and readers.get(product.root) == {steps[pos + 1]}
+        consumer = after if alone and _consumes(after, product.root, users) else None
+        summed = after if alone and _sums(after, product) else None
+        if makers or consumer is not None or summed is not None:
+            loop = ChunkLoop(product, makers, consumer, min(slots, product.root.shape[0]),
+                             summed)
             loops.append(loop)
             taken |= {id(g) for g in loop.groups}
     return loops
@@ -210,8 +226,8 @@ def _makes_operand(group, product, alias, readers, outputs, k):
     """Whether group computes, chunk-major, a value that only `product` (step k) reads, as
     an operand with the chunk as its batch dim: conv2d's columns (an unfold kernel), or an
     elementwise kernel's (a gradient laid out chunk-major for the weight gradient)."""
-    if group.kind not in MAKERS or group.stores or \
-            group.kind == "unfold" and not chunk_major(group.root):
+    if group.kind not in MAKERS or group.stores or group.kind == "unfold" \
+            and not (chunk_major(group.root) or group.root.op == "unfold"):
         return False
     value, chunks = group.root, product.root.shape[0]
     if value in outputs or readers.get(value) != {k} or value.ndim < 2 \
@@ -221,33 +237,58 @@ def _makes_operand(group, product, alias, readers, outputs, k):
                for x in _operands(product))
 
 
+def _sums(group, product):
+    """Whether group is only the sum of the product's items (reduce_sum over dim 0): the
+    weight gradient of a conv2d over chunks. The loop then adds each slot's chunks into a
+    partial sum (the product's accumulating form) and the partials into the group's value,
+    with no (J, m, n) buffer of items and no reduction kernel."""
+    root = group.root
+    return group.kind == "reduce" and group.nodes == [root] and not group.stores \
+        and root.op == "reduce_sum" and tuple(root.params["dims"]) == (0,) \
+        and not root.params["keepdim"] and root.inputs[0] is product.root \
+        and root.dtype == product.root.dtype and root.dtype.kind == "f"
+
+
 def _consumes(group, value, users):
-    """Whether group reads `value` (J, X, c*L) only regrouped per sample, as conv2d's
-    products are: reshape (J, X, c, L), permute (0, 2, 1, 3), reshape (N, ...) with
-    N = J*c, and then per sample: a fold's input (the input gradient), or the input of
-    elementwise ops of the root's shape (the forward's bias and activation). Its rows
-    [j*c, (j+1)*c) of dim 0 then read chunk j alone."""
+    """Whether group reads `value` (J, X, c*L) only per sample, as conv2d's products are
+    read: regrouped by reshape (J, X, c, L), permute (0, 2, 1, 3), reshape (N, ...) with
+    N = J*c (or as it is where c = 1), then a fold's input (the input gradient), or through
+    reshapes that keep dim 0 into elementwise ops of the root's shape (the forward's bias
+    and activation). Its rows [j*c, (j+1)*c) of dim 0 then read chunk j alone."""
     if group.kind not in CONSUMERS:
         return False
     members, root = set(group.nodes), group.root
-    split = users[value][0] if len(users[value]) == 1 else None
-    if split is None or split.op != "reshape" or split not in members or split.ndim != 4:
-        return False
-    permute = users[split][0] if len(users[split]) == 1 else None
-    if permute is None or permute.op != "permute" or permute not in members \
-            or tuple(permute.params["dims"]) != (0, 2, 1, 3):
-        return False
-    flat = users[permute][0] if len(users[permute]) == 1 else None
-    chunks, _, per, _ = split.shape
-    if flat is None or flat.op != "reshape" or flat not in members \
-            or flat.shape[0] != chunks * per or root.shape[0] != chunks * per:
+    flat = _per_sample(value, users, members)
+    if flat is None or root.shape[0] != flat.shape[0]:
         return False
     if group.kind == "fold":
         return root.op == "fold" and root.inputs[0] is flat and not group.stores
-    derived = {flat}        # elementwise from here to the root: the same index throughout
+    derived = {flat}        # from here to the root, sample n's values stay in row n
     for n in group.nodes:
         if any(x in derived for x in n.node_inputs()):
-            if "elementwise" not in n.prim.tags or tuple(n.shape) != tuple(root.shape):
+            same = "elementwise" in n.prim.tags and tuple(n.shape) == tuple(root.shape)
+            regrouped = n.op == "reshape" and n.shape[0] == n.inputs[0].shape[0]
+            if not (same or regrouped):
                 return False
             derived.add(n)
-    return tuple(flat.shape) == tuple(root.shape) and root in derived
+    return root in derived
+
+
+def _per_sample(value, users, members):
+    """The node of `members` holding `value` (J, X, c*L) with the sample as dim 0: the end of
+    conv2d's regrouping chain, or value itself where each chunk is one sample."""
+    split = users[value][0] if len(users[value]) == 1 else None
+    if split is None or split not in members:
+        return None
+    permute = users[split][0] if split.op == "reshape" and len(users[split]) == 1 else None
+    if permute is None or permute.op != "permute" \
+            or tuple(permute.params["dims"]) != (0, 2, 1, 3):
+        return value        # no regrouping: one sample a chunk
+    if permute not in members:
+        return None
+    flat = users[permute][0] if len(users[permute]) == 1 else None
+    chunks, _, per, _ = split.shape
+    if flat is None or flat.op != "reshape" or flat not in members \
+            or flat.shape[0] != chunks * per:
+        return None
+    return flat

@@ -31,14 +31,15 @@ recomputing whatever that takes; a value in between saves at most
 bytes, recomputing as little as that allows. Under a budget, an unfold (a convolution's
 im2col columns, which only move data: 5 MB for LeNet's first layer at batch 64) may be
 recomputed too; without one it is saved, as recomputing it costs a pass over memory that
-the default never pays, except where conv2d lays the columns out chunk-major (a large
-batch): the backend then makes them a chunk at a time before each product anyway.
+the default never pays, except for columns that conv2d multiplies in chunks of samples (a
+large batch): the backend then makes them a chunk at a time before each product anyway.
 """
 import functools
 import math
 from dataclasses import dataclass, field
 
 from tracecomp.ir import CONSTANT, INPUT, Graph, Node, clone_node
+from tracecomp.ops.conv import chunk_samples
 from tracecomp.passes import ranges
 from tracecomp.passes.min_cut import FlowGraph
 
@@ -191,24 +192,26 @@ def _needed(reads, saved):
 def _candidates(reads, windows=False):
     """The recomputable forward values the backward could reach: the values it reads and
     their recomputable ancestors (with `windows`, unfolds too)."""
-    region, stack = set(), [v for v in reads if recomputable(v, windows)]
+    region, stack = set(), [v for v in reads if recomputable(v, windows or chunked_columns(v))]
     while stack:
         v = stack.pop()
         if v in region:
             continue
         region.add(v)
         stack.extend(x for x in v.node_inputs()
-                     if recomputable(x, windows or _chunked_columns(v, x)))
+                     if recomputable(x, windows or chunked_columns(x)))
     return region
 
 
-def _chunked_columns(v, x):
-    """Whether x is an unfold that conv2d lays out chunk-major through v, its (J, c, K, L)
-    reshape: the backend makes such columns a chunk at a time right before each product
-    (passes/chunks.py), so making them again in the backward costs about what reading
-    saved ones would, and saves holding them from the forward to the backward."""
-    return x.op == "unfold" and v.op == "reshape" and len(v.shape) == 4 \
-        and tuple(v.shape[2:]) == tuple(x.shape[1:]) and v.shape[0] * v.shape[1] == x.shape[0]
+def chunked_columns(x):
+    """Whether x is an unfold large enough that conv2d multiplies it in chunks of samples
+    (ops/conv.chunk_samples): the backend then makes its columns a chunk at a time right
+    before each product (passes/chunks.py), so making them again in the backward costs
+    about what reading saved ones would, and saves holding them from forward to backward."""
+    if x.op != "unfold" or not isinstance(x.shape[0], int) or x.shape[0] < 2:
+        return False
+    n = x.shape[0]
+    return chunk_samples(n, x.size // n * x.dtype.itemsize) < n
 
 
 def _frontier(region):

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 @dataclass
 class Step:
     kind: str         # "native" (a segment), "split" (one kernel over threads), "chunks"
-                      # (a chunk loop over threads: passes/chunks.py), "python"
+                      # (a chunk loop over threads: passes/chunks.py), "sum" (its partial
+                      # sums added up), "python"
     groups: list      # a segment's groups in order; a chunk loop's; else the one group
     name: str = ""    # the entry function (native, split and chunks steps)
     extent: int = 0   # split: the extent of dim 0, divided among the threads; chunks: slots
@@ -70,6 +71,8 @@ def plan(graph, fusion_plan, memory_plan, native, split=lambda group: None, loop
             run = None
             if g is loop.groups[0]:
                 program.append(Step("chunks", loop.groups, extent=loop.slots, loop=loop))
+                if loop.summed is not None:     # the slots' partial sums added up
+                    program.append(Step("sum", [loop.summed], loop=loop))
             continue
         n = native(g) and split(g)
         if n or not native(g):

@@ -196,11 +196,14 @@ def _lower(graph, runner, names, stage, updates):
                                        or g.kind == "matmul")
         plan.groups, loops = chunks.find(graph, plan.groups, parallel.chunk_slots())
     ranged = set(split)
+    summed = {loop.summed.root for loop in loops if loop.summed is not None}
     for loop in loops:      # its kernels run a chunk at a time, inside the loop's entry
         for g in loop.groups:
             split.pop(g.root, None)
-        ranged |= {g.root for g in loop.groups if g is not loop.product}
-    keys = {g.root: group_keys.key(g, g.root in ranged) for g in native}
+        ranged |= {g.root for g in loop.makers + [loop.consumer] if g is not None}
+    # a loop's sum over chunks is its partials added up by its own step: no kernel
+    keys = {g.root: group_keys.key(g, g.root in ranged) for g in native
+            if g.root not in summed}
     kernel_names, first = _kernel_names(plan.groups, keys)
 
     def emit_kernels(module):           # groups -> kernel functions
@@ -240,8 +243,8 @@ def _lower(graph, runner, names, stage, updates):
         _plan_frees(graph, plan, steps)
         return _with_phases(StepRunner(graph, plan, steps, library, names), stage)
     return _with_phases(_entry_runner(graph, plan, emit_kernels, len(first), kernel_names,
-                                      names, split, stage, updates, recipe_text, keys, loops),
-                        stage)
+                                      names, split, stage, updates, recipe_text, keys, loops,
+                                      summed), stage)
 
 
 def _kernel_names(groups, keys):
@@ -266,7 +269,7 @@ def _with_phases(runner, stage):
 
 
 def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split, stage,
-                  updates, recipe_text, keys, loops):
+                  updates, recipe_text, keys, loops, summed):
     """Plan the arena, add the entry functions, compile, wrap (runner.py). With a
     `recipe_text` (recipe.py) the disk cache is asked first, and the LLVM IR is emitted
     only on a miss, or when a dump asks for it."""
@@ -289,7 +292,7 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
     serial_blas = any(code == "blas" for code, *_ in gemm.values())
 
     def native(group):
-        return group.root in kernel_names or group.kind == "matmul"
+        return group.root in kernel_names or group.kind == "matmul" or group.root in summed
     plan.groups = schedule.hoisted(plan.groups, native)
     stage.begin("memory", len(plan.groups))                 # groups -> values in the arena
     # an output that may be donated an input's array holds that input's value until
@@ -403,9 +406,14 @@ def _program_log(layout, kernel_names, names):
                          f"{step.extent} blocks of {width} {('rows', 'columns')[axis]}")
         elif step.kind == "chunks":
             loop = step.loop
-            calls = [kernel_names.get(g.root) or f"gemm({names[g.root]})" for g in loop.groups]
+            calls = [kernel_names.get(g.root) or f"gemm({names[g.root]})" for g in loop.groups
+                     if g is not loop.summed]
             lines.append(f"{step.name}: chunk loop over {loop.chunks} chunks, {loop.slots} at "
-                         f"a time (one per thread): " + ", ".join(calls))
+                         f"a time (one per thread): " + ", ".join(calls)
+                         + (" (each slot adding into a partial sum)" if loop.summed else ""))
+        elif step.kind == "sum":
+            lines.append(f"{step.name}: {names[g.root]} = the sum of the {step.loop.slots} "
+                         f"partial sums of gemm({names[step.loop.product.root]})")
         elif step.kind == "split":
             lines.append(f"{step.name}: {kernel_names[g.root]} split over threads along dim 0 "
                          f"(extent {step.extent}, ~{parallel.work(g):.3g} element ops)")

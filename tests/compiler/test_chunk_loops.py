@@ -8,7 +8,7 @@ import torch
 import tracecomp as tc
 from tracecomp import nn
 from tracecomp.codegen.llvm.runtime.runner import Runner
-from tracecomp.nn.functional_conv import CHUNK_BYTES, chunk_samples
+from tracecomp.ops.conv import CHUNK_BYTES, chunk_samples
 
 from helpers import assert_close, train_step, with_torch_weights
 
@@ -77,6 +77,9 @@ def test_a_whole_step_trains_as_torch_and_never_holds_the_batch_columns():
     # each convolution's forward and weight-gradient products, and conv2's input gradient
     assert sum(any(g.kind == "unfold" for g in lp.makers) for lp in loops) == 4
     assert sum(lp.consumer is not None and lp.consumer.kind == "fold" for lp in loops) == 1
+    # each weight gradient: the slots' partial sums, added up by a step of their own
+    assert sum(lp.summed is not None for lp in loops) == 2
+    assert sum(s.kind == "sum" for s in runner.layout.program) == 2
     conv1_columns = 64 * 25 * 784 * 4
     assert runner.memory_plan.peak < conv1_columns, runner.memory_plan.peak
 
@@ -103,6 +106,23 @@ def test_compile_model_gradients_match_torch(monkeypatch, threads):
     assert not any(o.op in ("unfold", "permute") and o.size >= 64 * 25 * 784 for o in saved)
     assert any(lp.consumer is not None and lp.consumer.kind == "fold" for lp in _loops(backward))
     assert sum(any(g.kind == "unfold" for g in lp.makers) for lp in _loops(backward)) == 2
+
+
+@pytest.mark.parametrize("slots", [1, 3])
+def test_any_number_of_slots_gives_torch_gradients(monkeypatch, slots):
+    """One slot (a one-CPU host: no partial sums to add) and three (32 chunks split
+    unevenly, three partials) against torch."""
+    from tracecomp.codegen.llvm.runtime import parallel
+    monkeypatch.setattr(parallel, "chunk_slots", lambda: slots)
+    x, y = _data(64)
+    ref = _lenet(torch)
+    model = with_torch_weights(_lenet(tc), ref)
+    compiled = tc.compile(model)
+    tc.nn.functional.cross_entropy(compiled(tc.tensor(x)), tc.tensor(y)).backward()
+    torch.nn.functional.cross_entropy(ref(torch.tensor(x)), torch.tensor(y)).backward()
+    for (name, p), q in zip(model.named_parameters(), ref.parameters()):
+        assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-6, what=name)
+    assert {lp.slots for r in _runners(compiled) for lp in _loops(r)} == {slots}
 
 
 @pytest.mark.parametrize("shape, conv", [

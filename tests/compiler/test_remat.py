@@ -25,7 +25,7 @@ def _train(budget, steps=3):
     opt = tc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     step = tc.compile(train_step(model, opt), memory_budget=budget)
     rng = np.random.default_rng(0)
-    # a batch whose columns conv2d keeps whole (nn/functional_conv.chunk_samples): larger
+    # a batch whose columns conv2d keeps whole (ops/conv.chunk_samples): larger
     # ones are made a chunk at a time by the backend anyway (passes/chunks.py)
     x = tc.tensor(rng.standard_normal((3, 1, 28, 28)).astype(np.float32))
     y = tc.tensor(rng.integers(0, 10, 3))

@@ -124,23 +124,6 @@ def _check_conv(x, weight, bias, groups):
                          f"{fmt_shape(bias.shape)} instead")
 
 
-# the most bytes of im2col columns one chunk of samples holds (conv2d): two chunks (one
-# per thread) fit in a core's L2 beside the product's output, and a batch's columns are
-# never all in memory at once
-CHUNK_BYTES = 1 << 17
-
-
-def chunk_samples(n, sample_bytes):
-    """How many samples a chunk of conv2d's columns holds: the most that divides the batch
-    n and keeps a chunk within CHUNK_BYTES (at least 1); n itself (one chunk, one product
-    over the batch) when the whole batch's columns fit, or n is symbolic (a dynamic batch
-    dim: its chunk count would be unknown)."""
-    if not isinstance(n, int) or n * sample_bytes <= 2 * CHUNK_BYTES:
-        return n
-    fit = max(1, CHUNK_BYTES // max(1, sample_bytes))
-    return next(c for c in range(min(fit, n), 0, -1) if n % c == 0)
-
-
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D cross-correlation, torch.nn.functional.conv2d: unfold + (grouped) matmul."""
     x, squeeze = _batched("conv2d", input)
@@ -164,8 +147,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     oh = (padded[0] - span[0]) // stride[0] + 1
     ow = length // oh
     k = cols.shape[1]
-    per = chunk_samples(n, k * length * cols.dtype.itemsize)
-    if groups == 1 and per < n:
+    per = _conv.chunk_samples(n, k * length * cols.dtype.itemsize)
+    if groups == 1 and per == 1 < n:
+        # a product per sample (each sample's columns are a chunk already): (O, K) @ (N, K, L)
+        out = matmul(mv.reshape(weight, (out_ch, -1)), cols)            # (N, O, L)
+    elif groups == 1 and per < n:
         # products over chunks of `per` samples: (O, K) @ (J, K, per*L), each chunk's
         # columns contiguous (chunk-major), so compiled code computes them a chunk at a
         # time into a small buffer right before the chunk's product (the forward's, and

@@ -17,6 +17,23 @@ def out_size(n, k, d, p, s):
     return (n + 2 * p - d * (k - 1) - 1) // s + 1
 
 
+# the most bytes of im2col columns one chunk of samples holds (conv2d): two chunks (one
+# per thread) fit in a core's L2 beside the product's output, and a batch's columns are
+# never all in memory at once
+CHUNK_BYTES = 1 << 17
+
+
+def chunk_samples(n, sample_bytes):
+    """How many samples a chunk of conv2d's columns holds: the most that divides the batch
+    n and keeps a chunk within CHUNK_BYTES (at least 1); n itself (one chunk, one product
+    over the batch) when the whole batch's columns fit, or n is symbolic (a dynamic batch
+    dim: its chunk count would be unknown)."""
+    if not isinstance(n, int) or n * sample_bytes <= 2 * CHUNK_BYTES:
+        return n
+    fit = max(1, CHUNK_BYTES // max(1, sample_bytes))
+    return next(c for c in range(min(fit, n), 0, -1) if n % c == 0)
+
+
 def _check_window(op, kernel, dilation, padding, stride):
     """torch's im2col argument checks, in its order and words: a zero stride or dilation or
     a negative padding would otherwise read the wrong pixels, eagerly and compiled."""

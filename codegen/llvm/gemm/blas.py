@@ -285,7 +285,8 @@ def emit_gemm_call(builder, sym, m, n, k, a, lda, b, ldb, c, ldc, trans_a=False,
     """Emit C = alpha * op(A) @ op(B) + beta * C (row-major) as a call to sym.
 
     Integer operands are ir values of any width (sign-extended or truncated to the BLAS
-    width); alpha and beta are Python floats. Leading dimensions must be >= 1 even for
+    width); alpha is a Python float, beta one or an ir value of the BLAS's float type (a
+    product that adds to C on some calls only). Leading dimensions must be >= 1 even for
     empty matrices, or OpenBLAS reports an illegal argument."""
     fn = declare_gemm(builder.module, sym)
     width = ir.IntType(sym.int_bits)
@@ -298,8 +299,9 @@ def emit_gemm_call(builder, sym, m, n, k, a, lda, b, ldb, c, ldc, trans_a=False,
 
     i32 = ir.IntType(32)
     trans = [ir.Constant(i32, TRANS if t else NO_TRANS) for t in (trans_a, trans_b)]
+    beta = beta if isinstance(beta, ir.Value) else ir.Constant(fp, beta)
     args = [ir.Constant(i32, ROW_MAJOR), *trans, fit(m), fit(n), fit(k), ir.Constant(fp, alpha),
-            a, fit(lda), b, fit(ldb), ir.Constant(fp, beta), c, fit(ldc)]
+            a, fit(lda), b, fit(ldb), beta, c, fit(ldc)]
     return builder.call(fn, args)
 
 

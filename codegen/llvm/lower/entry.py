@@ -71,7 +71,9 @@ def emit(module, layout, memory_plan, kernel_names, gemm, profile=None):
         ranged = step.kind in ("split", "chunks")
         fnty = ir.FunctionType(ir.VoidType(), [PTR] + [I64, I64] * ranged)
         fn = ir.Function(module, fnty, step.name)
-        if len(step.groups) > OPTIMIZE_MAX_CALLS:
+        # a chunk loop is a loop of calls (its kernels, its gemm): optimizing it finds
+        # nothing worth its compile time (ResNet-18's step has ~60 of them)
+        if len(step.groups) > OPTIMIZE_MAX_CALLS or step.kind == "chunks":
             fn.attributes.add("noinline")       # optnone requires it
             fn.attributes.add("optnone")
         b = ir.IRBuilder(fn.append_basic_block("entry"))
@@ -82,6 +84,8 @@ def emit(module, layout, memory_plan, kernel_names, gemm, profile=None):
             start = _clock(b) if profile is not None else None
             if step.kind == "chunks":
                 _chunk_loop(b, step.loop, pointer, kernel_names, gemm(g), fn.args[1:])
+            elif step.kind == "sum":
+                _sum_partials(b, step.loop, pointer)
             elif g.kind == "matmul":
                 _matmul(b, g, pointer, gemm(g), fn.args[1:] if ranged else None)
             else:
@@ -234,7 +238,8 @@ def _chunk_loop(b, loop, pointer, kernel_names, sym, pieces):
     lo = b.udiv(b.mul(s, c64(chunks)), c64(slots))
     hi = b.udiv(b.mul(b.add(s, c64(1)), c64(chunks)), c64(slots))
     own = {v: at(base, b.mul(s, c64(nbytes))) for v, (base, nbytes) in made.items()}
-    staged = at(out, b.mul(s, c64(item))) if consumer is not None else None
+    # a consumer reads chunk j from the slot's scratch chunk; a sum's partial is the slot's
+    staged = at(out, b.mul(s, c64(item))) if consumer is not None or loop.summed else None
     j = _loop(b, lo, hi)
     for g in loop.makers:
         run(g, g.root, own[g.root], b.mul(j, c64(made[g.root][1])), j, b.add(j, c64(1)))
@@ -245,14 +250,59 @@ def _chunk_loop(b, loop, pointer, kernel_names, sym, pieces):
         else:
             stride = math.prod(x.shape[-2:]) * size if x.ndim > 2 else 0
             ptrs.append((at(base, b.mul(j, c64(stride))), ld))
-    target = staged if consumer is not None else at(out, b.mul(j, c64(item)))
-    _gemm(b, sym, c64(m), c64(n), c64(k), *ptrs[0], *ptrs[1], target, c64(n), trans_a, trans_b)
+    target = staged if staged is not None else at(out, b.mul(j, c64(item)))
+    adds = b.icmp_unsigned("!=", j, lo) if loop.summed is not None else None
+    _gemm(b, sym, c64(m), c64(n), c64(k), *ptrs[0], *ptrs[1], target, c64(n), trans_a, trans_b,
+          adds)
     if consumer is not None:
         per = consumer.root.shape[0] // chunks
         run(consumer, root, staged, b.mul(j, c64(item)), b.mul(j, c64(per)),
             b.mul(b.add(j, c64(1)), c64(per)))
     _end_loop(b, j, hi)
     _end_loop(b, s, pieces[1])
+
+
+def _sum_partials(b, loop, pointer):
+    """The sum's value = the loop's slots' partial sums (in the product's buffer, one item
+    each) added in slot order, by one helper per module and dtype (a vectorized loop
+    compiled once, not once per sum)."""
+    total = loop.summed.root
+    ty = ir.FloatType() if total.dtype.itemsize == 4 else ir.DoubleType()
+    helper = _partials_helper(b.module, ty)
+    b.call(helper, [pointer(total), pointer(loop.product.root), c64(total.size),
+                    c64(loop.slots)])
+
+
+def _partials_helper(module, ty):
+    """`void tc_sum_partials_T(ptr out, ptr partials, i64 n, i64 slots)`: out[i] = the sum
+    over s of partials[s*n + i], s in order: out = partials[0], then out += partials[s]
+    for each later s (n >= 1)."""
+    name = f"tc_sum_partials_{'f32' if isinstance(ty, ir.FloatType) else 'f64'}"
+    fn = module.globals.get(name)
+    if fn is not None:
+        return fn
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR, I64, I64]), name)
+    fn.linkage = "internal"
+    fn.attributes.add("noinline")
+    out, partials, n, slots = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+
+    def element(base, i):
+        return b.gep(base, [i], source_etype=ty)
+    i = _loop(b, c64(0), n)
+    b.store(b.load(element(partials, i), typ=ty), element(out, i))
+    _end_loop(b, i, n)
+    more = b.icmp_unsigned(">", slots, c64(1))
+    with b.if_then(more):
+        s = _loop(b, c64(1), slots)
+        part = b.gep(partials, [b.mul(s, n)], source_etype=ty)
+        i = _loop(b, c64(0), n)
+        b.store(b.fadd(b.load(element(out, i), typ=ty), b.load(element(part, i), typ=ty)),
+                element(out, i))
+        _end_loop(b, i, n)
+        _end_loop(b, s, slots)
+    b.ret_void()
+    return fn
 
 
 def _loop(b, start, stop):
@@ -301,10 +351,16 @@ def _gemm_blocks(b, group, sym, blocks, mnk, a, w, out):
               trans_a, trans_b)
 
 
-def _gemm(b, sym, m, n, k, a, lda, w, ldw, out, ldc, trans_a, trans_b):
+def _gemm(b, sym, m, n, k, a, lda, w, ldw, out, ldc, trans_a, trans_b, acc=None):
     """C = op(A) @ op(W) through the BLAS symbol, or through a function of the generated
-    GEMM's signature (gemm/generated.py, gemm/dots.py) for this product's transposes."""
+    GEMM's signature (gemm/generated.py, gemm/dots.py) for this product's transposes.
+    acc: an i1 value, true where the product adds to C instead (None: never)."""
     if isinstance(sym, ir.Function):
-        b.call(sym, [m, n, k, a, lda, w, ldw, out, ldc, ir.Constant(ir.IntType(32), 0)])
-    else:
+        flag = ir.Constant(ir.IntType(32), 0) if acc is None else b.zext(acc, ir.IntType(32))
+        b.call(sym, [m, n, k, a, lda, w, ldw, out, ldc, flag])
+    elif acc is None:
         emit_gemm_call(b, sym, m, n, k, a, lda, w, ldw, out, ldc, trans_a, trans_b)
+    else:
+        fp = ir.FloatType() if sym.dtype == "float32" else ir.DoubleType()
+        beta = b.select(acc, ir.Constant(fp, 1.0), ir.Constant(fp, 0.0))
+        emit_gemm_call(b, sym, m, n, k, a, lda, w, ldw, out, ldc, trans_a, trans_b, beta=beta)

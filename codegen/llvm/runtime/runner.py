@@ -165,7 +165,7 @@ class Runner:
         self._slots = self._Slots(arenas.EMPTY.address, *self._const_ptrs)
         self._program = []        # (kind, function, then: extent | node, value index, slot)
         for step in layout.program:
-            if step.kind == "native":
+            if step.kind in ("native", "sum"):
                 fn = library.cfunc(step.name, None, ctypes.c_void_p)
                 self._program.append(("native", fn))
             elif step.kind in ("split", "chunks"):     # an entry over ranges
