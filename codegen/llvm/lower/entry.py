@@ -39,7 +39,7 @@ from tracecomp.passes.chunks import chunk_bytes
 
 from ..gemm.blas import emit_gemm_call
 from ..runtime import parallel
-from .kernels import c64
+from .kernels import c64, loop_head, loop_latch
 
 PTR, I8, I64 = ir.PointerType(), ir.IntType(8), ir.IntType(64)
 
@@ -184,22 +184,13 @@ def _matmul(b, group, pointer, sym, blocks=None):
         _gemm(b, sym, c64(m), c64(n), c64(k), pa, lda, pw, ldw, out, c64(n), trans_a, trans_b)
         return
     strides = [c64(math.prod(x.shape[-2:]) * size if x.ndim > 2 else 0) for x in (a, w)]
-    head = b.append_basic_block("batch")
-    pre = b.block
-    b.branch(head)
-    b.position_at_end(head)
-    i = b.phi(I64)
-    i.add_incoming(c64(0), pre)
+    i = loop_head(b, c64(0))
 
     def at(base, stride):
         return b.gep(base, [b.mul(i, stride)], inbounds=True, source_etype=I8)
     _gemm(b, sym, c64(m), c64(n), c64(k), at(pa, strides[0]), lda, at(pw, strides[1]), ldw,
           at(out, c64(m * n * size)), c64(n), trans_a, trans_b)
-    nxt = b.add(i, c64(1))
-    i.add_incoming(nxt, b.block)
-    done = b.append_basic_block("batch_done")
-    b.cbranch(b.icmp_unsigned("<", nxt, c64(batch)), head, done)
-    b.position_at_end(done)
+    loop_latch(b, i, c64(batch))
 
 
 def _chunk_loop(b, loop, pointer, kernel_names, sym, pieces):
@@ -234,13 +225,13 @@ def _chunk_loop(b, loop, pointer, kernel_names, sym, pieces):
                   for x, p in zip(group.inputs + group.values(), args[group.root])]
         b.call(b.module.get_global(kernel_names[group.root]), values + [start, stop])
 
-    s = _loop(b, pieces[0], pieces[1])
+    s = loop_head(b, pieces[0])
     lo = b.udiv(b.mul(s, c64(chunks)), c64(slots))
     hi = b.udiv(b.mul(b.add(s, c64(1)), c64(chunks)), c64(slots))
     own = {v: at(base, b.mul(s, c64(nbytes))) for v, (base, nbytes) in made.items()}
     # a consumer reads chunk j from the slot's scratch chunk; a sum's partial is the slot's
     staged = at(out, b.mul(s, c64(item))) if consumer is not None or loop.summed else None
-    j = _loop(b, lo, hi)
+    j = loop_head(b, lo)
     for g in loop.makers:
         run(g, g.root, own[g.root], b.mul(j, c64(made[g.root][1])), j, b.add(j, c64(1)))
     ptrs = []
@@ -258,8 +249,8 @@ def _chunk_loop(b, loop, pointer, kernel_names, sym, pieces):
         per = consumer.root.shape[0] // chunks
         run(consumer, root, staged, b.mul(j, c64(item)), b.mul(j, c64(per)),
             b.mul(b.add(j, c64(1)), c64(per)))
-    _end_loop(b, j, hi)
-    _end_loop(b, s, pieces[1])
+    loop_latch(b, j, hi)
+    loop_latch(b, s, pieces[1])
 
 
 def _sum_partials(b, loop, pointer):
@@ -289,40 +280,20 @@ def _partials_helper(module, ty):
 
     def element(base, i):
         return b.gep(base, [i], source_etype=ty)
-    i = _loop(b, c64(0), n)
+    i = loop_head(b, c64(0))
     b.store(b.load(element(partials, i), typ=ty), element(out, i))
-    _end_loop(b, i, n)
+    loop_latch(b, i, n)
     more = b.icmp_unsigned(">", slots, c64(1))
     with b.if_then(more):
-        s = _loop(b, c64(1), slots)
+        s = loop_head(b, c64(1))
         part = b.gep(partials, [b.mul(s, n)], source_etype=ty)
-        i = _loop(b, c64(0), n)
+        i = loop_head(b, c64(0))
         b.store(b.fadd(b.load(element(out, i), typ=ty), b.load(element(part, i), typ=ty)),
                 element(out, i))
-        _end_loop(b, i, n)
-        _end_loop(b, s, slots)
+        loop_latch(b, i, n)
+        loop_latch(b, s, slots)
     b.ret_void()
     return fn
-
-
-def _loop(b, start, stop):
-    """The counter of a loop from start to stop (at least one iteration); close it with
-    _end_loop."""
-    head = b.append_basic_block("loop")
-    pre = b.block
-    b.branch(head)
-    b.position_at_end(head)
-    i = b.phi(I64)
-    i.add_incoming(start, pre)
-    return i
-
-
-def _end_loop(b, i, stop):
-    nxt = b.add(i, c64(1))
-    i.add_incoming(nxt, b.block)
-    done = b.append_basic_block("loop_done")
-    b.cbranch(b.icmp_unsigned("<", nxt, stop), i.parent, done)
-    b.position_at_end(done)
 
 
 def _gemm_blocks(b, group, sym, blocks, mnk, a, w, out):

@@ -102,27 +102,18 @@ class KernelBuilder:
             if extent == 1 and not (d == 0 and self.range):
                 index.append(c64(0))
                 continue
-            head = b.append_basic_block("loop")
-            pre = b.block
-            b.branch(head)
-            b.position_at_end(head)
-            i = b.phi(I64)
-            i.add_incoming(start, pre)
+            i = loop_head(b, start)
             index.append(i)
-            exits.append((i, stop, head))
+            exits.append((i, stop))
         self.memo = {}
         body(index)
-        for i, stop, head in reversed(exits):
-            nxt = b.add(i, c64(1), flags=["nuw", "nsw"])
-            i.add_incoming(nxt, b.block)
-            done = b.append_basic_block("done")
-            latch = b.cbranch(b.icmp_unsigned("<", nxt, stop), head, done)
+        for i, stop in reversed(exits):
+            latch = loop_latch(b, i, stop)
             if plain:
                 latch.set_metadata("llvm.loop", _plain_loop_id(self.module))
             elif unmasked is not None and len(exits) >= -unmasked and \
                     i is exits[unmasked][0]:
                 latch.set_metadata("llvm.loop", _unmasked_loop_id(self.module))
-            b.position_at_end(done)
 
     def finish(self):
         self.b.ret_void()
@@ -410,6 +401,29 @@ def elementwise_kernel(module, group, name, ranged=False):
             k.store(value, ptr, shape, idx, dtype)
     k.loops(loops, body, plain=True)
     return k.finish()
+
+
+def loop_head(b, start):
+    """Open a counted loop at the builder's position: its counter, from start (the body
+    runs at least once); loop_latch closes it."""
+    head = b.append_basic_block("loop")
+    pre = b.block
+    b.branch(head)
+    b.position_at_end(head)
+    i = b.phi(I64)
+    i.add_incoming(start, pre)
+    return i
+
+
+def loop_latch(b, i, stop):
+    """Close loop_head's loop: count i up, back while below stop; the builder continues
+    after the loop. Returns the latch branch (for loop metadata)."""
+    nxt = b.add(i, c64(1), flags=["nuw", "nsw"])
+    i.add_incoming(nxt, b.block)
+    done = b.append_basic_block("done")
+    latch = b.cbranch(b.icmp_unsigned("<", nxt, stop), i.parent, done)
+    b.position_at_end(done)
+    return latch
 
 
 def _coalesced(k, group, ranged):
