@@ -114,6 +114,7 @@ def _shared_columns(graph):
     than one node (and not graph outputs)."""
     users = graph.users()
     order = {n: k for k, n in enumerate(graph.nodes)}
+
     def columns(n):     # chunk-major columns, their (J, K, c*L) reshape, or an unfold that
         # only products read (a chunk a sample: conv2d's per-sample products)
         return chunk_major(n) or n.op == "reshape" and chunk_major(n.inputs[0]) or \
@@ -129,11 +130,11 @@ def _into_product(node, users):
 
 
 def find(graph, groups, slots):
-    """(groups reordered, the chunk loops among them): a batched product over chunk-major
-    columns made by the non-view group just before it, and/or whose output only the fold
-    group just after it reads. slots: the most chunks a loop has in flight. A columns group
-    moves down to its product, and a fold group up to its product where what it reads is
-    computed by then (in a backward the weight gradient's sum often comes between)."""
+    """(groups reordered, the chunk loops among them): a batched product with the makers of
+    its operands just before it, and/or the consumer or the sum of its output just after
+    it. slots: the most chunks a loop has in flight. A maker moves down to its product,
+    and a consumer or a sum up to it where what it reads is computed by then (in a
+    backward the weight gradient's sum often comes between a product and its fold)."""
     groups = _together(graph, list(groups))
     return groups, _loops(graph, groups, slots)
 

@@ -27,7 +27,7 @@ class Step:
     groups: list      # a segment's groups in order; a chunk loop's; else the one group
     name: str = ""    # the entry function (native, split and chunks steps)
     extent: int = 0   # split: the extent of dim 0, divided among the threads; chunks: slots
-    loop: object = None     # chunks: the ChunkLoop
+    loop: object = None     # chunks and sum: the ChunkLoop
 
 
 @dataclass

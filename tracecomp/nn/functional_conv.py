@@ -163,10 +163,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         out = matmul(mv.reshape(weight, (out_ch, -1)), cm)               # (J, O, per*L)
         out = mv.permute(mv.reshape(out, (chunks, out_ch, per, length)), (0, 2, 1, 3))
     elif groups == 1:
-        # ONE product over the whole batch: (O, C*kh*kw) @ (C*kh*kw, N*L), the columns laid
-        # out batch-inside (compiled code writes them so directly, im2col with a transposed
-        # store). N small products of (O, K) @ (K, L) ran at a third of the BLAS's speed,
-        # and their weight gradient was N products and a sum.
+        # columns small enough to keep whole: ONE product over the batch, (O, C*kh*kw) @
+        # (C*kh*kw, N*L), the columns laid out batch-inside (compiled code writes them so
+        # directly, im2col with a transposed store). Small per-sample products ran at a
+        # third of the BLAS's speed outside a chunk loop (passes/chunks.py), which splits
+        # them over threads and sums their weight gradients as it goes.
         wide = mv.reshape(mv.permute(cols, (1, 0, 2)), (k, n * length))
         out = matmul(mv.reshape(weight, (out_ch, -1)), wide)             # (O, N*L)
         out = mv.permute(mv.reshape(out, (out_ch, n, length)), (1, 0, 2))  # (N, O, L)
