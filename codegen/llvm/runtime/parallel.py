@@ -141,9 +141,11 @@ def gemm_split(group):
 
 
 def chunk_slots():
-    """How many chunks a chunk loop (passes/chunks.py) has in flight: one per CPU, each
-    with a scratch buffer of its own; its entry is split over that many pieces."""
-    return _cpus()
+    """How many chunks a chunk loop (passes/chunks.py) has in flight: one per thread that
+    split kernels use (threads(), at most the CPUs), each with a scratch buffer of its own;
+    its entry is split over that many pieces. Read at compile time, as the disk cache's key
+    reads threads()."""
+    return max(1, min(threads(), _cpus()))
 
 
 def gemm_extent(group):
