@@ -142,26 +142,27 @@ def find(graph, groups, slots):
 def _together(graph, groups):
     """groups with the makers of each batched product's operands right before it, and the
     consumer of its output right after it, where that keeps every group after what it
-    reads (a maker is read by the product alone; a consumer reads what is ready by then)."""
+    reads (a maker is read by the product alone; a consumer reads what is ready by then).
+    Who reads what does not change as groups move: the readers are found once."""
     alias = _aliases(groups)
+    readers = _readers(groups, alias)
     users = graph.users()
+    makers = {g.root: g for g in groups if g.kind in MAKERS}
     for product in [g for g in groups if g.kind == "matmul" and g.root.ndim == 3]:
         for x in _operands(product):
-            at = {id(g): k for k, g in enumerate(groups)}
-            readers = _readers(groups, alias)
-            made = [g for g in groups if g.root is alias.get(x, x) and g.kind in MAKERS]
-            if made and readers.get(made[0].root) == {at[id(product)]}:
-                groups.remove(made[0])
-                groups.insert(groups.index(product), made[0])
-        at = {id(g): k for k, g in enumerate(groups)}
-        readers = _readers(groups, alias)
-        k = at[id(product)]
-        after = [g for g in groups[k + 1:] if readers.get(product.root) == {at[id(g)]}]
-        if after and (_consumes(after[0], product.root, users) or _sums(after[0], product)):
-            made_at = {g.root: at[id(g)] for g in groups}
-            if all(made_at.get(alias.get(x, x), -1) <= k for x in after[0].inputs):
-                groups.remove(after[0])
-                groups.insert(k + 1, after[0])
+            made = makers.get(alias.get(x, x))
+            if made is not None and readers.get(made.root) == {id(product)}:
+                groups.remove(made)
+                groups.insert(groups.index(product), made)
+        mine = readers.get(product.root, set())
+        after = next((g for g in groups if id(g) in mine), None) if len(mine) == 1 else None
+        if after is not None and (_consumes(after, product.root, users)
+                                  or _sums(after, product)):
+            at = {g.root: k for k, g in enumerate(groups)}
+            k = at[product.root]
+            if all(at.get(alias.get(x, x), -1) <= k for x in after.inputs):
+                groups.remove(after)
+                groups.insert(groups.index(product) + 1, after)
     return groups
 
 
@@ -175,12 +176,12 @@ def _aliases(groups):
 
 
 def _readers(groups, alias):
-    """{stored value: positions of the groups that read it (a view's readers read it)}."""
+    """{stored value: ids of the groups that read it (a view's readers read it)}."""
     readers = {}
-    for k, g in enumerate(groups):
+    for g in groups:
         if g.kind != "view":
             for x in g.inputs:
-                readers.setdefault(alias.get(x, x), set()).add(k)
+                readers.setdefault(alias.get(x, x), set()).add(id(g))
     return readers
 
 
@@ -200,12 +201,12 @@ def _loops(graph, groups, slots):
         for back in (1, 2):         # at most one maker per operand, right before it
             g = groups[steps[pos - back]] if pos >= back else None
             if g is None or id(g) in taken or \
-                    not _makes_operand(g, product, alias, readers, outputs, k):
+                    not _makes_operand(g, product, alias, readers, outputs):
                 break
             makers.insert(0, g)
         after = groups[steps[pos + 1]] if pos + 1 < len(steps) else None
         alone = after is not None and product.root not in outputs \
-            and readers.get(product.root) == {steps[pos + 1]}
+            and readers.get(product.root) == {id(after)}
         consumer = after if alone and _consumes(after, product.root, users) else None
         summed = after if alone and _sums(after, product) else None
         if makers or consumer is not None or summed is not None:
@@ -223,15 +224,15 @@ def _operands(product):
     return [x.inputs[0] if x in members else x for x in product.root.inputs]
 
 
-def _makes_operand(group, product, alias, readers, outputs, k):
-    """Whether group computes, chunk-major, a value that only `product` (step k) reads, as
+def _makes_operand(group, product, alias, readers, outputs):
+    """Whether group computes, chunk-major, a value that only `product` reads, as
     an operand with the chunk as its batch dim: conv2d's columns (an unfold kernel), or an
     elementwise kernel's (a gradient laid out chunk-major for the weight gradient)."""
     if group.kind not in MAKERS or group.stores or group.kind == "unfold" \
             and not (chunk_major(group.root) or group.root.op == "unfold"):
         return False
     value, chunks = group.root, product.root.shape[0]
-    if value in outputs or readers.get(value) != {k} or value.ndim < 2 \
+    if value in outputs or readers.get(value) != {id(product)} or value.ndim < 2 \
             or value.shape[0] != chunks:
         return False
     return any(alias.get(x, x) is value and x.ndim == 3 and x.shape[0] == chunks

@@ -291,9 +291,8 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
     imports = shared_gemm.Imports(blas_symbols, shared)
     serial_blas = any(code == "blas" for code, *_ in gemm.values())
 
-    def native(group):
+    def native(group):     # plan.groups are in their run order already (_lower hoisted them)
         return group.root in kernel_names or group.kind == "matmul" or group.root in summed
-    plan.groups = schedule.hoisted(plan.groups, native)
     stage.begin("memory", len(plan.groups))                 # groups -> values in the arena
     # an output that may be donated an input's array holds that input's value until
     # written: no scratch in it
