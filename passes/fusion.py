@@ -92,9 +92,13 @@ def moving_fold(node, target):
     element, so it only moves data; where the target says it computes such folds at any
     index (`tiling_folds_move`), they fuse into their consumers like a permute, instead of
     a kernel writing the whole output first."""
-    if node.op != "fold" or not target.tiling_folds_move:
-        return False
-    p = node.params
+    return node.op == "fold" and target.tiling_folds_move and tiles(node)
+
+
+def tiles(window):
+    """Whether a fold's or unfold's windows tile the image: stride = kernel, no dilation or
+    padding (each image element in at most one window)."""
+    p = window.params
     return tuple(p["stride"]) == tuple(p["kernel"]) and tuple(p["dilation"]) == (1, 1) \
         and tuple(p["padding"]) == (0, 0)
 

@@ -29,7 +29,7 @@ with masked loads. Column values go through `KernelBuilder.value`, so a fused el
 producer (the gradient's multiply, a reshape) is computed right there, as a prologue.
 """
 from tracecomp.ops.conv import out_size
-from tracecomp.passes.fusion import chunk_major
+from tracecomp.passes.fusion import chunk_major, tiles
 
 from .. import target
 from .kernels import MOVEMENT, KernelBuilder, c64, elementwise_kernel
@@ -60,6 +60,12 @@ def _all(b, conditions):
     for c in conditions:
         out = c if out is None else b.and_(out, c)
     return out
+
+
+def _row(b, ch, i, j, kernel):
+    """The column row of channel ch's tap (i, j): ch*kh*kw + i*kw + j."""
+    kh, kw = kernel
+    return b.add(b.mul(ch, c64(kh * kw)), b.add(b.mul(i, c64(kw)), j))
 
 
 def _guarded(k, ok, compute, dtype):
@@ -126,7 +132,7 @@ def _tiling_fold_at(k, node, index):
     ox, j = b.udiv(x, c64(kw)), b.urem(x, c64(kw))
     checks = [b.icmp_unsigned("<", oy, c64(oh))] if oh * kh < h else []
     checks += [b.icmp_unsigned("<", ox, c64(ow))] if ow * kw < w else []
-    row = b.add(b.mul(ch, c64(kh * kw)), b.add(b.mul(i, c64(kw)), j))
+    row = _row(b, ch, i, j, (kh, kw))
     at = b.add(b.mul(oy, c64(ow)), ox)
     inside = _all(b, checks)
     zero = k.e.const(0, node.dtype)
@@ -155,15 +161,14 @@ def unfold_kernel(module, group, name, ranged=False):
     k = KernelBuilder(module, group, name, ranged)
     x = unfold.inputs[0]
     n, c, h, w = x.shape
-    ((kh, kw), dilation, padding, stride), (oh, ow) = _geometry(unfold.params, h, w)
+    ((kh, kw), *_), (oh, ow) = _geometry(unfold.params, h, w)
     dims = root.params["dims"] if root is not unfold else (0, 1, 2)
     if chunked:
         return _chunk_major_kernel(k, root, unfold, (kh, kw), (oh, ow))
 
     spans = [(0,), (1, 2, 3), (4, 5)]      # unfold dim -> its loops over (n, c, i, j, oy, ox)
     order = [a for d in dims for a in spans[d]]
-    if root is unfold and tuple(stride) == (kh, kw) and tuple(dilation) == (1, 1) \
-            and tuple(padding) == (0, 0):
+    if root is unfold and tiles(unfold):
         # windows that tile the input (pooling): loop (n, c, oy, i, ox, j), so each tap's row
         # is stored contiguously along ox from strided reads of one input row. In the order
         # above LLVM vectorized across oy, with gathers and scatters: LeNet's first pool
@@ -179,7 +184,7 @@ def unfold_kernel(module, group, name, ranged=False):
         n_, ch, i, j, oy, ox = (looped[order.index(a)] for a in range(6))
         (y, x_), checks = _reads(k, unfold, i, j, oy, ox)
         v = _guarded(k, _all(b, checks), lambda: k.value(x, [n_, ch, y, x_]), root.dtype)
-        row = b.add(b.mul(ch, c64(kh * kw)), b.add(b.mul(i, c64(kw)), j))
+        row = _row(b, ch, i, j, (kh, kw))
         at = [n_, row, b.add(b.mul(oy, c64(ow)), ox)]
         k.store(v, k.out, root.shape, [at[d] for d in dims], root.dtype)
 
@@ -203,7 +208,7 @@ def _chunk_major_kernel(k, root, unfold, kernel, grid):
         n_ = b.add(b.mul(j_, c64(per)), s)
         (y, x_), checks = _reads(k, unfold, i, j, oy, ox)
         v = _guarded(k, _all(b, checks), lambda: k.value(x, [n_, ch, y, x_]), root.dtype)
-        row = b.add(b.mul(ch, c64(kh * kw)), b.add(b.mul(i, c64(kw)), j))
+        row = _row(b, ch, i, j, (kh, kw))
         k.store(v, k.out, root.shape, [j_, row, s, b.add(b.mul(oy, c64(ow)), ox)], root.dtype)
 
     k.loops([chunks, x.shape[1], kh, kw, per, oh, ow], body)
@@ -239,8 +244,7 @@ def fold_kernel(module, group, name, ranged=False):
     ((kh, kw), (dh, dw), (ph, pw), (sh, sw)), (oh, ow) = _geometry(root.params, h, w)
     b = k.b
     add = b.fadd if is_float(dtype) else b.add
-    if (kh, kw) == (sh, sw) and (dh, dw, ph, pw) == (1, 1, 0, 0) and (h, w) == (oh * sh,
-                                                                             ow * sw):
+    if tiles(root) and (h, w) == (oh * sh, ow * sw):
         return _tiling_fold(k, root, cols, add)
 
     def body(idx):
@@ -274,7 +278,7 @@ def _tiling_fold(k, root, cols, add):
 
     def body(idx):
         n_, ch, oy, i, ox, j = idx
-        row = b.add(b.mul(ch, c64(kh * kw)), b.add(b.mul(i, c64(kw)), j))
+        row = _row(b, ch, i, j, (kh, kw))
         v = k.value(cols, [n_, row, b.add(b.mul(oy, c64(ow)), ox)])
         y, x = b.add(b.mul(oy, c64(kh)), i), b.add(b.mul(ox, c64(kw)), j)
         k.store(add(k.e.const(0, root.dtype), v), k.out, root.shape, [n_, ch, y, x],
