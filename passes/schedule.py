@@ -11,6 +11,11 @@ steps: a view is its base's buffer (memory.py), a constant is a pointer. A kerne
 enough to pay for threads (`split` gives its extent) is a step of its own, run over ranges
 of dim 0.
 
+Consecutive native steps (segments, splits, chunk loops, sums) make a *run*
+(`Layout.runs`): the backend calls a run of two or more steps as one native function that
+calls the steps' entries in order and hands the split ones to its thread pool itself, so a
+call with no Python step in the middle crosses into native code once.
+
 Slots number the buffers that native code reaches through a pointer table rather than at
 an arena offset: constants, graph inputs, per-call output buffers and the results of Python
 steps, in the order a runner fills them. Nothing here depends on the backend: the llvm
@@ -31,12 +36,30 @@ class Step:
 
 
 @dataclass
+class Run:
+    name: str         # the function that calls the steps' entries in order
+    steps: list       # two or more consecutive Steps, none a Python step
+
+
+@dataclass
 class Layout:
     program: list     # Steps, in order
     slots: list       # slot k + 1 holds the pointer to slots[k]'s buffer (a base node)
 
     def python_results(self):
         return [s.groups[0].root for s in self.program if s.kind == "python"]
+
+    def runs(self):
+        """The Runs: each maximal stretch of two or more consecutive native steps."""
+        stretches, current = [], []
+        for step in self.program + [None]:
+            if step is not None and step.kind != "python":
+                current.append(step)
+                continue
+            if len(current) > 1:
+                stretches.append(Run(f"run{len(stretches)}", current))
+            current = []
+        return stretches
 
 
 def hoisted(groups, native):

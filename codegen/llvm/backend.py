@@ -306,7 +306,8 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
                            loops)
     stage.end(len(layout.program))
     profile = [] if os.environ.get("TRACECOMP_PROFILE", "").strip() == "1" else None
-    entry_names = [step.name for step in layout.program if step.kind != "python"]
+    entry_names = [step.name for step in layout.program if step.kind != "python"] + \
+        [run.name for run in layout.runs()]
 
     def emit_module():
         module = engine.new_module(f"graph{next(_module_ids)}")

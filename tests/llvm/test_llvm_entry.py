@@ -13,7 +13,7 @@ import tracecomp.nn.functional as F
 from tracecomp.codegen.interp import compile_graph as reference
 from tracecomp.codegen.llvm.backend import compile_graph
 from tracecomp.codegen.llvm.gemm import blas
-from tracecomp.codegen.llvm.runtime import parallel
+from tracecomp.codegen.llvm.runtime import native_pool, parallel
 from tracecomp.codegen.llvm.target import host
 from tracecomp.ops.indexing import check_range
 from tracecomp.passes import decompose, fusion
@@ -286,6 +286,55 @@ def test_split_kernels_with_threads_off_and_from_threads(split_everything, monke
         for got in calls:
             for g, w in zip(got, want):
                 np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
+def test_consecutive_native_steps_are_one_call(split_everything, monkeypatch):
+    """A run of native steps (schedule.Layout.runs) is one function that hands its split
+    steps to the native pool: the same numbers on threads, whole (parts 1: TRACECOMP_THREADS
+    =1, or the pool busy with another call), and step by step where there is no native
+    pool."""
+    arrays = big_arrays()
+    graph = graph_of(big_kernels, arrays)
+    runner = compile_graph(graph)
+    runs = runner.layout.runs()
+    assert len(runs) == 1 and runs[0].steps == runner.layout.program
+    assert sum(s.kind == "split" for s in runs[0].steps) >= 4
+    if native_pool.available():
+        assert [kind for kind, *_ in runner._program] == ["run"]
+    run = runner.llvm_ir.split('define void @"run0"(')[1].split("\n}")[0]
+    for step in runs[0].steps:      # each split step: to the pool, or whole
+        assert len(re.findall(rf'@"{step.name}"\W', run)) == 1 + (step.kind == "split")
+    want = reference(graph)(arrays)
+
+    def agree(run):
+        for g, w in zip(run(arrays), want):
+            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+    agree(runner)
+    with parallel.pool.lock:            # another call holds the pool: the run goes whole
+        agree(runner)
+    monkeypatch.setenv("TRACECOMP_THREADS", "1")
+    agree(runner)
+    monkeypatch.setenv("TRACECOMP_THREADS", "2")
+    monkeypatch.setattr(native_pool, "available", lambda: False)
+    stepwise = compile_graph(graph)
+    assert "run" not in [kind for kind, *_ in stepwise._program]
+    agree(stepwise)
+
+
+def test_a_python_step_ends_a_run():
+    arrays = mlp_arrays()
+    graph = graph_of(lambda x, w1, b1, w2, b2: tc.relu(x @ w1.T + b1)[
+        check_range(tc.tensor(np.array([1, 0, 2])), 0, x.shape[0], "out of range")] @ w2.T,
+        arrays)
+    runner = compile_graph(graph)
+    program = runner.layout.program
+    for run in runner.layout.runs():
+        assert len(run.steps) >= 2 and all(s.kind != "python" for s in run.steps)
+        first = program.index(run.steps[0])
+        assert program[first:first + len(run.steps)] == run.steps
+        before = program[first - 1] if first else None
+        assert before is None or before.kind == "python"
+    check(runner, graph, arrays)
 
 
 def test_the_pool_covers_the_range_once():

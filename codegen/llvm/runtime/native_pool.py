@@ -94,6 +94,8 @@ class NativePool:
         self._worker = self.library.cfunc("tc_pool_worker", None, ctypes.c_void_p)
         self._run = self.library.cfunc("tc_pool_run", None, ctypes.c_void_p, ctypes.c_void_p,
                                        ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
+        # for native callers (a graph's runs, lower/entry.py), which take it as an argument
+        self.run_address = self.library.address("tc_pool_run")
         self.threads = []
         atexit.register(self.close)
 

@@ -295,6 +295,21 @@ class Pool:
                     self.native = None
         return self.native
 
+    def run_steps(self, fn, slots, parts):
+        """fn(slots, pool, pool_run, parts), a run of native steps (lower/entry.py) that hands
+        its split ones to the native pool itself: with this pool's state, its dispatcher
+        and `parts` threads, or with parts 1 (every step on this thread) where there is no
+        native pool, fewer than 2 parts, or another call holds the pool."""
+        native = self.native if self.native is not _UNSET else self._make_native()
+        if native is None or parts < 2 or not self.lock.acquire(False):
+            fn(slots, None, None, 1)
+            return
+        try:
+            native.grow(parts - 1)
+            fn(slots, native.state, native.run_address, parts)
+        finally:
+            self.lock.release()
+
     def run(self, fn, slots, n, parts=None, address=None):
         """fn(slots, start, stop) over [0, n), by this thread and up to `parts` - 1 workers
         (default threads()), in PIECES_PER_THREAD pieces per thread claimed as they go.

@@ -23,9 +23,11 @@ What a call does (everything else was worked out when the runner was built):
      when the call's arrays allow it (`_donations`);
   3. the slot array (entry.py): the arena, the constants' pointers (taken once), then the
      inputs' and outputs' data pointers;
-  4. one ctypes call per native segment (a fully native graph is ONE call); a kernel split
-     over threads is called once per part (parallel.py); between segments, the Python
-     steps run on numpy arrays (views into the arena for intermediates) and store their
+  4. one ctypes call per run of native steps (schedule.Layout.runs: a graph without Python
+     steps in the middle is ONE call), which hands its kernels split over threads to the
+     native pool itself (parallel.Pool.run_steps); without a native pool, one call per
+     step, a split one through parallel.py's Python pool. Between runs, the Python steps
+     run on numpy arrays (views into the arena for intermediates) and store their
      results' pointers into their slots.
 
 Python steps and dtypes: native code reads a step's result through a raw pointer, as
@@ -63,7 +65,7 @@ import numpy as np
 from tracecomp.errors import IRError
 from tracecomp.ir import execution_error, format_node
 
-from . import arenas, parallel
+from . import arenas, native_pool, parallel
 
 _addressof, _char, _refcount = ctypes.addressof, ctypes.c_char, sys.getrefcount
 _base = operator.attrgetter("base")
@@ -164,8 +166,19 @@ class Runner:
         # slot 0: the call's arena (a graph without intermediates has none to take)
         self._slots = self._Slots(arenas.EMPTY.address, *self._const_ptrs)
         self._program = []        # (kind, function, then: extent | node, value index, slot)
+        # a run of native steps is one call where the native pool can take its splits
+        runs = {id(r.steps[0]): r for r in layout.runs()} if native_pool.available() else {}
+        inside = set()
         for step in layout.program:
-            if step.kind in ("native", "sum"):
+            if id(step) in inside:
+                continue
+            run = runs.get(id(step))
+            if run is not None:
+                inside.update(map(id, run.steps))
+                fn = library.cfunc(run.name, None, ctypes.c_void_p, ctypes.c_void_p,
+                                   ctypes.c_void_p, ctypes.c_int64)
+                self._program.append(("run", fn))
+            elif step.kind in ("native", "sum"):
                 fn = library.cfunc(step.name, None, ctypes.c_void_p)
                 self._program.append(("native", fn))
             elif step.kind in ("split", "chunks"):     # an entry over ranges
@@ -348,6 +361,10 @@ class Runner:
             if kind == "split":
                 parts = parts or parallel.usable_threads()
                 parallel.pool.run(fn, slots, rest[0], parts, address=rest[1])
+                continue
+            if kind == "run":
+                parts = parts or parallel.usable_threads()
+                parallel.pool.run_steps(fn, slots, parts)
                 continue
             node, k, slot = rest
             try:
