@@ -124,3 +124,34 @@ def test_a_whole_step_keeps_its_scratch_values_in_gradients_not_yet_written():
     assert plan.peak == 64 * 256 * 4
     for p, q in zip(model.parameters(), ref_model.parameters()):
         assert_close(p, q, what="parameter")
+
+
+def test_gradients_zeroed_in_place_are_not_let_go():
+    """zero_grad(set_to_none=False) writes zeros into the .grad tensors instead of dropping
+    them: the call writes them in place, so they are not gradients it may let go (the
+    second step, the first with gradients, failed on them before)."""
+    import torch
+    torch.manual_seed(0)
+    ref = torch.nn.Sequential(torch.nn.Linear(20, 32), torch.nn.ReLU(), torch.nn.Linear(32, 5))
+    model = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 5))
+    model.load_state_dict({k: tc.from_numpy(v.detach().numpy().copy())
+                           for k, v in ref.state_dict().items()})
+    opt = tc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    ref_opt = torch.optim.SGD(ref.parameters(), lr=0.1, momentum=0.9)
+    x, y = np.random.default_rng(0).standard_normal((16, 20)).astype(np.float32), \
+        np.arange(16) % 5
+
+    def step(lib, m, opt, x, y):
+        opt.zero_grad(set_to_none=False)
+        loss = lib.nn.functional.cross_entropy(m(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    ours = tc.compile(lambda x, y: step(tc, model, opt, x, y))
+    for _ in range(4):
+        got = ours(tc.from_numpy(x), tc.from_numpy(y))
+        want = step(torch, ref, ref_opt, torch.from_numpy(x), torch.from_numpy(y))
+        np.testing.assert_allclose(got.item(), want.item(), rtol=1e-5)
+    for p, q in zip(model.parameters(), ref.parameters()):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-6)

@@ -152,7 +152,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                          memory_budget)
     if effects and n_state is None:
         art.unread_grads = compile_state.unread_grad_inputs(
-            art.graphs["forward.optimized"], len(tensors), state)
+            art.graphs["forward.optimized"], len(tensors), state, effects)
     return art
 
 

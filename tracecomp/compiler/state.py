@@ -200,16 +200,18 @@ def outside_unchanged(reads):
     return True
 
 
-def unread_grad_inputs(graph, n_args, state):
+def unread_grad_inputs(graph, n_args, state, effects):
     """Positions, among the call's tensors (n_args arguments, then `state`), of the .grad
     inputs that `graph` never reads: only whether they exist is in the signature (a
-    zero_grad() tests it before setting them to None)."""
+    zero_grad() tests it before setting them to None). A .grad the call writes in place
+    (zero_grad(set_to_none=False) zeroes it) is not one: its tensor takes the new value."""
     start = n_args + grad_tail(state)
     if len(graph.inputs) != n_args + len(state):
         return ()
     used = {id(v) for n in graph.nodes for v in n.inputs} | {id(v) for v in graph.outputs}
+    written = {e.target for e in effects if e.kind == "data"}
     return tuple(k for k in range(start, len(graph.inputs))
-                 if id(graph.inputs[k]) not in used)
+                 if id(graph.inputs[k]) not in used and k not in written)
 
 
 _UNREAD = np.zeros(1, np.uint8)     # passed for a released .grad input: never read
