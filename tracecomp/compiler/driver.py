@@ -50,6 +50,7 @@ from .signature import (
     signature_of,
     unflatten,
 )
+from .state_call import StateCall
 
 RECOMPILE_LIMIT = 8
 
@@ -264,17 +265,21 @@ class CompiledFunction:
         fast = self._fast
         if fast is not None and not kwargs:
             out = fast(args)
-            if out is not None:
+            if out is not fast.miss:
                 return out
         if context.current() is not None:   # inside another compiled call's trace: inlined
             return self.fn(*args, **kwargs)
         roots = compile_state.roots_of(self.fn, args)
-        out = self._call(self.fn, args, kwargs, *roots)
-        self._fast = FastCall.of(self.fn, args, kwargs, self.last, roots,
-                                 grad_mode.state.enabled)
+        self._fast = None
+        out = self._call(self.fn, args, kwargs, *roots, repeat=True)
+        if self._fast is None:
+            self._fast = FastCall.of(self.fn, args, kwargs, self.last, roots,
+                                     grad_mode.state.enabled)
         return out
 
-    def _call(self, fn, args, kwargs, roots, optimizers=()):
+    def _call(self, fn, args, kwargs, roots, optimizers=(), repeat=False):
+        """Run fn's artifact for this call, compiling on a miss. repeat: leave a StateCall
+        (state_call.py) in self._fast when the next call may repeat this one cheaply."""
         # shared: no other thread's trace swaps these tensors' data meanwhile (trace_gate)
         with GATE.shared:
             state, module_names, flags = compile_state.collect(roots, optimizers, self._walks)
@@ -299,7 +304,11 @@ class CompiledFunction:
                     fn, args, kwargs, tensors, state, flags, grad_enabled, art)
             self.last = art
             if not art.eager:
-                return execute(art, tensors, state, roots)
+                again = repeat and StateCall.of(fn, args, kwargs, art, (roots, optimizers),
+                                                self._walks, state, execute)
+                out = execute(art, tensors, state, roots)
+                self._fast = again or None
+                return out
         return fn(*args, **kwargs)      # fallback='eager' took this signature
 
     def _lookup(self, fn, args, kwargs, state, module_names, flags, optimizers, roots):

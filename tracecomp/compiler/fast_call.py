@@ -33,6 +33,7 @@ _grad = grad_mode.state
 class FastCall:
     __slots__ = ("cells", "fresh", "globals", "grad_enabled", "names", "runner", "specs",
                  "values")
+    miss = None     # what a call that is not the latest one's returns
 
     @staticmethod
     def of(fn, args, kwargs, art, roots, grad_enabled):

@@ -37,8 +37,8 @@ _SCALARS = (int, float, bool, str)      # compared by value (and tuples of them)
 
 
 class StepRepeat:
-    __slots__ = ("art", "execute", "grad_enabled", "groups", "params", "recipe", "settings",
-                 "specs", "state_sizes")
+    __slots__ = ("art", "execute", "grad_enabled", "groups", "params", "recipe", "specs",
+                 "state_sizes")
 
     @staticmethod
     def of(opt, art, execute):
@@ -64,9 +64,7 @@ class StepRepeat:
         repeat = StepRepeat()
         repeat.art, repeat.execute = art, execute
         repeat.grad_enabled = _grad.enabled
-        repeat.groups = [(g, g["params"], len(g["params"])) for g in opt.param_groups]
-        repeat.settings = [[(k, v) for k, v in g.items() if k != "params"]
-                           for g in opt.param_groups]
+        repeat.groups = groups_of(opt)
         repeat.params = params
         repeat.recipe = recipe
         repeat.state_sizes = (len(opt.state), [len(opt.state.get(p, ())) for p in params],
@@ -76,18 +74,9 @@ class StepRepeat:
 
     def __call__(self, opt):
         """Run the step and return True, or return False when it is not the latest one."""
-        if _grad.enabled is not self.grad_enabled or context.current() is not None:
+        if _grad.enabled is not self.grad_enabled or context.current() is not None \
+                or not same_groups(opt, self.groups):
             return False
-        groups = opt.param_groups
-        if len(groups) != len(self.groups):
-            return False
-        for group, (was, params, n), settings in zip(groups, self.groups, self.settings):
-            if group is not was or group["params"] is not params or len(params) != n \
-                    or len(group) != len(settings) + 1:
-                return False
-            for key, v in settings:
-                if not _same(group.get(key, _MISSING), v):
-                    return False
         with GATE.shared:
             return self._run(opt)
 
@@ -116,6 +105,29 @@ class StepRepeat:
                 return False
         self.execute(self.art, (), [(None, t) for t in every])
         return True
+
+
+def groups_of(opt):
+    """opt's parameter groups as same_groups() compares them later: each group, its list
+    of parameters and their count, and its hyperparameters."""
+    return [(g, g["params"], len(g["params"]), [(k, v) for k, v in g.items() if k != "params"])
+            for g in opt.param_groups]
+
+
+def same_groups(opt, groups):
+    """Whether opt's groups are `groups` (groups_of) still: the same group objects holding
+    the same lists of as many parameters, with hyperparameters as they were."""
+    now = opt.param_groups
+    if len(now) != len(groups):
+        return False
+    for group, (was, params, n, settings) in zip(now, groups):
+        if group is not was or group["params"] is not params or len(params) != n \
+                or len(group) != len(settings) + 1:
+            return False
+        for key, v in settings:
+            if not _same(group.get(key, _MISSING), v):
+                return False
+    return True
 
 
 def _same(now, was):
