@@ -310,9 +310,6 @@ class Tensor:
             return int(data)
         return int(self._scalar("index"))
 
-    def __hash__(self):
-        return id(self)
-
     def __repr__(self):
         return format_tensor(self)
 

@@ -321,7 +321,9 @@ def install():
         setattr(Tensor, name, fn)
     for name, fn in PROPERTIES.items():
         setattr(Tensor, name, property(fn))
-    Tensor.__hash__ = lambda self: id(self)   # __eq__ is elementwise, so hash by identity
+    # __eq__ is elementwise, so hash by identity, as object does (in C: a tensor is a key
+    # of every optimizer's state dict, looked up per parameter every step)
+    Tensor.__hash__ = object.__hash__
 
 
 install()

@@ -179,11 +179,19 @@ def execute(art, tensors, state, roots=()):
     every = [t for _, t in tensors]     # (the ifs: this runs on every call, ~1 us saved)
     if state:
         every += [t for _, t in state[:art.n_state]]
+    return execute_on(art, every, len(tensors), roots, state)
+
+
+def execute_on(art, every, n_args, roots=(), state=None):
+    """execute() on `every`, the arguments' tensors (the first n_args) and then the state
+    entries the artifact reads; `state`, the labelled list they came from, if any. No
+    caller may hold another reference to a .grad in them: the call lets go of the ones
+    it replaces (release_replaced_grads), whose buffers then take the new gradients."""
     if art.captured:
         every += art.captured
     arrays = [t._data for t in every]
     if art.unread_grads:
-        compile_state.release_replaced_grads(art, every, arrays, state, len(tensors))
+        compile_state.release_replaced_grads(art, every, arrays, state, n_args)
     results = art.run_forward(arrays)
     n, m = art.n_outputs, art.n_effect_values
     outputs = own(results[:n + m], arrays, getattr(art.run_forward, "donated", None))
@@ -305,7 +313,7 @@ class CompiledFunction:
             self.last = art
             if not art.eager:
                 again = repeat and StateCall.of(fn, args, kwargs, art, (roots, optimizers),
-                                                self._walks, state, execute)
+                                                self._walks, state, execute_on)
                 out = execute(art, tensors, state, roots)
                 self._fast = again or None
                 return out

@@ -214,7 +214,9 @@ def unread_grad_inputs(graph, n_args, state, effects):
                  if id(graph.inputs[k]) not in used and k not in written)
 
 
-_UNREAD = np.zeros(1, np.uint8)     # passed for a released .grad input: never read
+# passed for a released .grad input, never read: one per input position, so a call's
+# arrays stay distinct objects (the runner's check for donations is quick only then)
+_UNREAD = []
 
 
 def release_replaced_grads(art, every, arrays, state, n_args):
@@ -231,8 +233,12 @@ def release_replaced_grads(art, every, arrays, state, n_args):
             t = every[e.target]
             k = unread.get(id(t.grad))
             if k is not None:
-                t.grad = every[k] = state[k - n_args] = None
-                arrays[k] = _UNREAD
+                t.grad = every[k] = None
+                if state is not None:
+                    state[k - n_args] = None
+                while len(_UNREAD) <= k:
+                    _UNREAD.append(np.zeros(1, np.uint8))
+                arrays[k] = _UNREAD[k]
 
 
 def grad_tail(state):

@@ -141,12 +141,9 @@ class StateCall:
             every = self._every(args)
             if every is None:
                 return MISS
-            n = self.n_args
-            tensors, state = [(None, t) for t in every[:n]], [(None, t) for t in every[n:]]
-            # no list of ours may hold a gradient the call replaces: its buffer then takes
-            # the new gradient (state.release_replaced_grads)
-            del every
-            return self.execute(self.art, tensors, state, self.modules)
+            # `every` is the only list holding the gradients: the call lets go of those
+            # it replaces there (driver.execute_on)
+            return self.execute(self.art, every, self.n_args, self.modules)
 
     def _every(self, args):
         """The arguments and the tensors the recipe names, or None where any differs from
@@ -174,7 +171,8 @@ class StateCall:
                 add(obj[0].state[obj[1]].get(key))
         for t, (shape, dtype, requires_grad) in zip(every, self.specs):
             data = getattr(t, "_data", None)     # a state entry gone is None here
-            if (type(data) is not ndarray or data.shape != shape or data.dtype != dtype
+            if (type(data) is not ndarray or data.shape != shape
+                    or data.dtype is not dtype and data.dtype != dtype
                     or t._requires_grad is not requires_grad):
                 return None
         for a in args:

@@ -276,6 +276,8 @@ class Runner:
         parameter may view another)."""
         if len(set(map(id, buffers))) == len(buffers):  # no array twice (nearly always)
             bases = list(map(_base, buffers))
+            if writable and bases.count(None) == len(bases):    # no views: every one
+                return self._donors
             viewed = set(map(id, bases))
             return {f: j for f, j in self._donors.items() if bases[j] is None
                     and id(buffers[j]) not in viewed
