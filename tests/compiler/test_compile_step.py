@@ -10,7 +10,7 @@ import tracecomp as tc
 import tracecomp.nn.functional as F
 from tracecomp import nn
 
-from helpers import compiled_step
+from helpers import assert_close, compiled_step
 
 
 def _mlp():
@@ -128,21 +128,32 @@ def test_tracing_a_step_leaves_no_trace_on_the_real_objects():
         assert all(isinstance(v._data, np.ndarray) for v in entries.values())
 
 
-def test_buffer_updated_through_an_unknown_path_is_an_error_not_a_lost_update():
-    class Holder:                    # not a module: its model's buffers are not inputs
-        def __init__(self):
-            self.net = nn.BatchNorm1d(3)
+class _Holder:                        # not a module
+    def __init__(self, net):
+        self.net = net
 
-    holder = Holder()
+
+def test_buffer_updated_through_an_unknown_path_is_an_error_not_a_lost_update():
+    holder = _Holder(_Holder(nn.BatchNorm1d(3)))    # two attributes down: not an input
 
     @tc.compile
     def run(h, x):
-        return h.net(x)
+        return h.net.net(x)
 
     with pytest.raises(tc.TraceError, match="updated a tensor of shape \\[3\\] in place"):
         run(holder, tc.randn(4, 3))
-    assert isinstance(holder.net.running_mean._data, np.ndarray)     # left as it was
-    assert holder.net.running_mean.tolist() == [0.0, 0.0, 0.0]
+    assert isinstance(holder.net.net.running_mean._data, np.ndarray)     # left as it was
+    assert holder.net.net.running_mean.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_buffer_updated_through_an_attribute_of_an_argument():
+    holder, ref = _Holder(nn.BatchNorm1d(3)), nn.BatchNorm1d(3)    # one attribute down
+    run = tc.compile(lambda h, x: h.net(x))
+    x = tc.randn(4, 3)
+    for _ in range(3):
+        assert_close(run(holder, x), ref(x), rtol=1e-5, atol=1e-6)
+    assert_close(holder.net.running_mean, ref.running_mean, rtol=1e-6, atol=1e-7)
+    assert_close(holder.net.running_var, ref.running_var, rtol=1e-6, atol=1e-7)
 
 
 VIEW_UPDATES = [

@@ -88,6 +88,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
     (lowering.py)."""
     log_records, graphs = [], {}
     tracer = Tracer(Graph("traced"), module_names)
+    tracer.optimizers = list(optimizers)     # the step of any other one is refused
     trace_start = time.perf_counter()
     every = tensors + state
     # held until every swapped tensor is restored: no compiled call in another
@@ -169,9 +170,10 @@ def _check_rebound(tracer, holders, effect_values):
         if id(t) not in known and id(t._data) not in new_state and not tracer.made_here(t):
             raise TraceError(
                 f"compiled code updated a tensor of shape {list(t.shape)} in place that is not "
-                f"one of its inputs (a buffer of a module reached through an attribute of a "
-                f"non-module object?): its update would be lost. Pass the module as an "
-                f"argument, or use it from a global or a closure, so its buffers are inputs.")
+                f"one of its inputs (a buffer of a module reached more than one attribute or "
+                f"element away from the function's arguments, closure and globals?): its "
+                f"update would be lost. Pass the module as an argument, or keep it in a "
+                f"global, a closure, or an attribute of one, so its buffers are inputs.")
 
 
 def execute(art, tensors, state, roots=()):
@@ -277,17 +279,18 @@ class CompiledFunction:
                 return out
         if context.current() is not None:   # inside another compiled call's trace: inlined
             return self.fn(*args, **kwargs)
-        roots = compile_state.roots_of(self.fn, args)
+        modules, optimizers, links = compile_state.roots_of(self.fn, args)
         self._fast = None
-        out = self._call(self.fn, args, kwargs, *roots, repeat=True)
+        out = self._call(self.fn, args, kwargs, modules, optimizers, repeat=links)
         if self._fast is None:
-            self._fast = FastCall.of(self.fn, args, kwargs, self.last, roots,
+            self._fast = FastCall.of(self.fn, args, kwargs, self.last, (modules, optimizers),
                                      grad_mode.state.enabled)
         return out
 
-    def _call(self, fn, args, kwargs, roots, optimizers=(), repeat=False):
-        """Run fn's artifact for this call, compiling on a miss. repeat: leave a StateCall
-        (state_call.py) in self._fast when the next call may repeat this one cheaply."""
+    def _call(self, fn, args, kwargs, roots, optimizers=(), repeat=None):
+        """Run fn's artifact for this call, compiling on a miss. repeat: the links to the
+        modules and optimizers found inside what fn reads (state.roots_of), to leave a
+        StateCall (state_call.py) in self._fast when the next call may repeat this one."""
         # shared: no other thread's trace swaps these tensors' data meanwhile (trace_gate)
         with GATE.shared:
             state, module_names, flags = compile_state.collect(roots, optimizers, self._walks)
@@ -312,8 +315,9 @@ class CompiledFunction:
                     fn, args, kwargs, tensors, state, flags, grad_enabled, art)
             self.last = art
             if not art.eager:
-                again = repeat and StateCall.of(fn, args, kwargs, art, (roots, optimizers),
-                                                self._walks, state, execute_on)
+                again = repeat is not None and StateCall.of(
+                    fn, args, kwargs, art, (roots, optimizers), repeat, self._walks, state,
+                    execute_on)
                 out = execute(art, tensors, state, roots)
                 self._fast = again or None
                 return out

@@ -38,6 +38,7 @@ import numpy as np
 from .. import context
 from ..debug_log import emit
 from ..device_array import DeviceArray
+from ..errors import TraceError
 from ..optim import optimizer as optimizer_module
 from ..tensor import Tensor
 from .step_repeat import StepRepeat
@@ -111,6 +112,15 @@ class FusedStep:
 def run(opt):
     """Run opt's update as one compiled call and return True, or return False (the caller
     then loops over the parameters). Optimizer.step calls this under its grad mode."""
+    trace = context.current()
+    if trace is not None and trace.optimizers is not None \
+            and all(opt is not known for known in trace.optimizers):
+        raise TraceError(
+            f"compiled code ran the step of an optimizer ({type(opt).__name__}) it was not "
+            f"given: its state (momentum, moments) would hold values of the trace instead "
+            f"of being updated. Keep the optimizer in a global, a closure, an argument, or "
+            f"an attribute or list element of one (as trainer.opt or opts[0]), so its "
+            f"state is an input.")
     fused = _STEPS.get(opt)
     # the latest step again implies every rule of use(): it rechecks what they read
     if fused is not None and fused.repeat is not None and fused.repeat(opt):

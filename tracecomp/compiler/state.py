@@ -24,6 +24,7 @@ import sys
 import threading
 import weakref
 from dataclasses import dataclass
+from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
 
 import numpy as np
 
@@ -52,8 +53,13 @@ def optimizer_types():
 
 
 def roots_of(fn, args):
-    """Modules and optimizers a function uses: arguments, and objects in its closure or
-    globals (so their parameters and state are inputs, not constants)."""
+    """(modules, optimizers, links): the modules and optimizers a function uses, so their
+    parameters and state are inputs, not constants. They are the arguments and the objects
+    in its closure or the globals it names (a bound method's own object too), or one level
+    inside those: an element of a list, tuple or dict, an attribute of a plain object (a
+    trainer's `self.model` and `self.opt`) or an optimizer kept by a module. `links` says
+    how each one found inside something was reached: (holder, how, key), how being "attr"
+    or "item" (follow)."""
     code = getattr(fn, "__code__", None)
     candidates = args
     if code is not None:
@@ -62,15 +68,62 @@ def roots_of(fn, args):
         if code.co_names:
             look = fn.__globals__.get
             candidates += tuple(look(n) for n in code.co_names)
+    owner = getattr(fn, "__self__", None)
+    if owner is not None and not isinstance(owner, ModuleType):
+        candidates += (owner,)
     optimizer = optimizer_types()
-    modules, optimizers = [], []
+    modules, optimizers, links = [], [], []
+
+    def add(x, link=None):
+        found = modules if isinstance(x, Module) else optimizers \
+            if isinstance(x, optimizer) else None
+        if found is not None and all(x is not y for y in found):
+            found.append(x)
+            if link is not None:
+                links.append((*link, x))
+        return found is not None
     for x in candidates:
-        if isinstance(x, Module):
-            if all(x is not y for y in modules):
-                modules.append(x)
-        elif isinstance(x, optimizer) and all(x is not y for y in optimizers):
-            optimizers.append(x)
-    return modules, optimizers
+        if add(x) and not isinstance(x, Module):
+            continue
+        for how, holder, key, value in _inside(x):
+            if not isinstance(x, Module) or isinstance(value, optimizer):
+                add(value, (holder, how, key))
+    return modules, optimizers, links
+
+
+def follow(holder, how, key):
+    """What a link's holder holds there now (roots_of), or None."""
+    if how == "attr":
+        return getattr(holder, "__dict__", {}).get(key)
+    try:
+        return holder[key]
+    except (IndexError, KeyError, TypeError):
+        return None
+
+
+_OPAQUE = (type, ModuleType, FunctionType, BuiltinFunctionType, MethodType, Tensor,
+           np.ndarray, str, bytes, int, float, complex, bool, functools.partial)
+
+
+def _inside(x):
+    """(how, holder, key, value) for what x holds one level down: the elements of a list,
+    tuple or dict, or the attributes of a plain object or a module (not of classes,
+    Python modules, functions, tensors or numbers). A container of more than INSIDE_MAX
+    entries is data (a dataset, a vocabulary), not a few models: not looked into, as
+    roots_of runs on every call that has no fast path."""
+    if type(x) in (list, tuple):
+        return [("item", x, k, v) for k, v in enumerate(x)] if len(x) <= INSIDE_MAX else []
+    if type(x) is dict:
+        return [("item", x, k, v) for k, v in x.items()] if len(x) <= INSIDE_MAX else []
+    if x is None or isinstance(x, _OPAQUE):
+        return []
+    d = getattr(x, "__dict__", None)
+    if type(d) is not dict or len(d) > INSIDE_MAX:
+        return []
+    return [("attr", x, k, v) for k, v in d.items()]
+
+
+INSIDE_MAX = 64
 
 
 def collect(modules, optimizers, memo=None):

@@ -18,8 +18,10 @@ when
   - the positional arguments are as many tensors, each with the latest shape, dtype and
     requires_grad, CPU arrays without a .grad, and there are no keyword arguments;
   - grad mode is as it was, and no trace is in progress;
-  - every global name and closure cell the function reads is the very object it was (so
-    the modules and optimizers are the same objects);
+  - every global name and closure cell the function reads is the very object it was, and
+    so is every module and optimizer found inside one (a list's element, an attribute of
+    a trainer object: state.roots_of's links), so the modules and optimizers are the same
+    objects;
   - nothing a module holds was rebound since (nn/structure.py's count: a new parameter,
     buffer or submodule, or a train()/eval() switch, is a miss), and the walk is the one
     the call read;
@@ -44,6 +46,7 @@ from ..nn import structure
 from ..tensor import Tensor
 from ..tracing.gate import GATE
 from .fast_call import filled
+from .state import follow
 from .step_repeat import groups_of, same_groups
 
 _grad = grad_mode.state
@@ -52,12 +55,12 @@ MISS = object()
 
 class StateCall:
     __slots__ = ("art", "cells", "execute", "globals", "grad_enabled", "groups", "has_grad",
-                 "modules", "n_args", "names", "optimizers", "params", "recipe", "specs",
-                 "state_sizes", "values", "walk", "walks")
+                 "links", "modules", "n_args", "names", "optimizers", "params",
+                 "recipe", "specs", "state_sizes", "values", "walk", "walks")
     miss = MISS
 
     @staticmethod
-    def of(fn, args, kwargs, art, roots, walks, state, execute):
+    def of(fn, args, kwargs, art, roots, links, walks, state, execute):
         """A StateCall repeating this call (before it runs: `state` is what it reads besides
         its arguments), or None when the next call needs the general one."""
         modules, optimizers = roots
@@ -78,6 +81,7 @@ class StateCall:
         call.globals = fn.__globals__
         call.values = [call.globals.get(n) for n in call.names]
         call.cells = [(c, c.cell_contents) for c in fn.__closure__ or () if filled(c)]
+        call.links = links
         call.groups = [groups_of(opt) for opt in optimizers]
         call.params = [_params(opt) for opt in optimizers]
         walked = [t for _, t in walk[2][0]]
@@ -130,6 +134,9 @@ class StateCall:
                     return MISS
         for cell, value in self.cells:
             if cell.cell_contents is not value:
+                return MISS
+        for holder, how, key, root in self.links:
+            if follow(holder, how, key) is not root:
                 return MISS
         walk = self.walks.get("walk")
         if walk is not self.walk or walk[0] != structure.version():

@@ -56,6 +56,8 @@ class Tracer:
         self._running_eager = False
         self._saved = None
         self.thread = None      # the thread being traced, while active
+        # compiled code's trace: the optimizers whose state is an input (None elsewhere)
+        self.optimizers = None
 
     # --- context ---------------------------------------------------------------------------
     def __enter__(self):
