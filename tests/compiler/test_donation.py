@@ -114,3 +114,23 @@ def test_an_updated_input_that_is_not_contiguous_still_gets_its_update(non_conti
     got = tc.compile(bump)(x)
     assert_close(x, want)
     assert got.item() == pytest.approx(float(want.sum()))
+
+
+def test_an_updated_input_that_views_a_larger_array():
+    """An input whose array is a view of another (a row block of a larger tensor) next to
+    ones that are not: its update reaches the larger tensor, the others are donated."""
+    def bump(x, y, z):
+        x.add_(y)
+        z.mul_(2)
+        return x.sum() + z.sum()
+
+    compiled = tc.compile(bump)
+    for fn in (bump, compiled, compiled):
+        big = tc.arange(24.0).reshape(6, 4)
+        x, y, z = big[1:3], tc.ones(2, 4), tc.arange(8.0).reshape(2, 4)
+        got = fn(x, y, z)
+        want = np.arange(24.0).reshape(6, 4)
+        want[1:3] += 1
+        assert_close(big, want)
+        assert_close(z, np.arange(8.0).reshape(2, 4) * 2)
+        assert got.item() == pytest.approx(float(want[1:3].sum() + 56.0))

@@ -71,6 +71,7 @@ _addressof, _char, _refcount = ctypes.addressof, ctypes.c_char, sys.getrefcount
 _base = operator.attrgetter("base")
 SPARE = 2   # output buffers kept per output: a training step's state alternates between two
 _NONE = {}
+_NO_BASE = {id(None)}
 
 
 def address(a):
@@ -276,9 +277,9 @@ class Runner:
         parameter may view another)."""
         if len(set(map(id, buffers))) == len(buffers):  # no array twice (nearly always)
             bases = list(map(_base, buffers))
-            if writable and bases.count(None) == len(bases):    # no views: every one
-                return self._donors
             viewed = set(map(id, bases))
+            if writable and viewed == _NO_BASE:     # no input is a view: every donation
+                return self._donors
             return {f: j for f, j in self._donors.items() if bases[j] is None
                     and id(buffers[j]) not in viewed
                     and (writable or buffers[j].flags.writeable)}
