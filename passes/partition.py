@@ -3,9 +3,12 @@ backward graph `loss.backward()` runs, choosing what the forward saves for the b
 what the backward recomputes (min-cut rematerialization, as AOTAutograd's partitioner).
 
 Every node the forward replayed stays in the forward; every node the VJP rules emitted goes
-to the backward. A forward value the backward reads is either *saved* (an extra output of
-the forward, an input of the backward, held in memory from one to the other) or
-*recomputed* in the backward from values that are saved. Only cheap values are recomputed:
+to the backward, except elementwise ones that need no cotangent (ReLU's mask `out > 0`):
+those may be made in the forward and saved instead of what they read, when that is
+smaller (a bool mask, a quarter of ReLU's float output, where nothing else in the backward
+reads that output: a pool after it). A forward value the backward reads is either *saved*
+(an extra output of the forward, an input of the backward, held in memory from one to the
+other) or *recomputed* in the backward from values that are saved. Only cheap values are recomputed:
 elementwise ops and movement ops (views, pad, flip, concat), never products, reductions,
 windows, sorts or random draws. The choice is a minimum cut (min_cut.py) of a flow graph in
 which each forward value v is an edge v.in -> v.out whose capacity is the cost of saving v,
@@ -62,18 +65,23 @@ class Split:
 def run(joint, memory_budget=None) -> Split:
     graph = joint.graph
     forward_nodes = graph.nodes[:joint.n_forward]
-    backward_nodes = graph.nodes[joint.n_forward:]
     in_forward = set(forward_nodes) | {n for n in graph.inputs if not _is_cotangent(n)}
+    # backward nodes that need no cotangent may be made in the forward and saved instead
+    # of what they read: ReLU's mask (`out > 0`, bool) rather than its float output
+    early = _early(graph.nodes[joint.n_forward:], in_forward)
+    backward_nodes = [n for n in graph.nodes[joint.n_forward:] if n not in early]
+    in_forward |= set(early)
     cotangents = [n for n in graph.inputs if _is_cotangent(n)]
     grad_outputs = graph.outputs[joint.n_forward_outputs:]
     held = set(graph.inputs) | set(graph.outputs[:joint.n_forward_outputs])
-    order = {n: k for k, n in enumerate(graph.inputs + forward_nodes)}
+    order = {n: k for k, n in enumerate(graph.inputs + forward_nodes + list(early))}
     reads = _backward_reads(backward_nodes, grad_outputs, in_forward)
     saved, recomputed, how = choose(reads, held, order, memory_budget)
 
     forward = Graph("forward")
     forward.inputs = [n for n in graph.inputs if not _is_cotangent(n)]
-    forward.nodes = list(forward_nodes)
+    # the early nodes the saved values need, after the forward's own
+    forward.nodes = list(forward_nodes) + [n for n in early if n in _made_from(saved, early)]
     forward.outputs = list(graph.outputs[:joint.n_forward_outputs]) + saved
 
     backward, mapping = Graph("backward"), {}
@@ -235,6 +243,30 @@ def recomputable(node, windows=False):
 def _free(node):
     """Recomputing it is index arithmetic or a constant: nothing per element."""
     return node.op == CONSTANT or node.prim.is_view
+
+
+def _early(backward_nodes, in_forward):
+    """{node: None} (ordered) of the backward nodes the forward could compute: elementwise
+    ones that read only forward values and each other, no cotangent (a view there costs
+    nothing to make again in the backward, and a constant is one)."""
+    early = {}
+    for n in backward_nodes:
+        if n.op != CONSTANT and "elementwise" in n.prim.tags and recomputable(n) \
+                and n.node_inputs() and all(x in in_forward or x in early
+                                            for x in n.node_inputs()):
+            early[n] = None
+    return early
+
+
+def _made_from(saved, early):
+    """The early nodes among the saved values and the ones they are computed from."""
+    made, stack = set(), [v for v in saved if v in early]
+    while stack:
+        v = stack.pop()
+        if v not in made:
+            made.add(v)
+            stack.extend(x for x in v.node_inputs() if x in early)
+    return made
 
 
 def _backward_reads(backward_nodes, grad_outputs, in_forward):

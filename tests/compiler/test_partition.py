@@ -127,6 +127,43 @@ def test_a_budget_may_recompute_a_convolutions_columns_the_default_saves_them():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def _saved(split):
+    return split.forward.outputs[len(split.forward.outputs) - split.n_saved:]
+
+
+def test_a_relu_whose_output_only_its_gradient_reads_saves_its_mask():
+    """ReLU's backward reads `out > 0` alone where nothing else needs its output (a pool
+    after it, or a sum): the forward computes that mask and saves it, a quarter of the
+    bytes of the float output, as AOTAutograd does; the gradients are eager's."""
+    def f(x, w):
+        return F.max_pool2d(F.conv2d(x, w).relu(), 2).sum()
+    joint = _joint(f, (4, 2, 10, 10), (3, 2, 3, 3))
+    for budget in BUDGETS:
+        split = partition.run(joint, memory_budget=budget)
+        verify(split.forward)
+        verify(split.backward)
+        kinds = [(n.op, n.dtype.name) for n in _saved(split) if n.op != "input"]
+        assert ("gt", "bool") in kinds and ("relu", "float32") not in kinds, (budget, kinds)
+    x, w = tc.randn(4, 2, 10, 10), tc.randn(3, 2, 3, 3)
+    grads = []
+    for fn in (f, tc.compile(f)):
+        xs, ws = x.clone().requires_grad_(True), w.clone().requires_grad_(True)
+        fn(xs, ws).backward()
+        grads.append((xs.grad.numpy(), ws.grad.numpy()))
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_relu_output_the_backward_needs_anyway_is_saved_alone():
+    """h = relu(x @ w1) feeds a product whose weight gradient reads h: h is saved, and its
+    mask (computable from h in the backward) is not saved besides."""
+    def f(x, w1, w2):
+        return ((x @ w1).relu() @ w2).sum()
+    split = partition.run(_joint(f, (8, 16), (16, 32), (32, 4)))
+    kinds = [(n.op, n.dtype.name) for n in _saved(split) if n.op != "input"]
+    assert kinds == [("relu", "float32")], kinds
+
+
 def test_the_cut_is_deterministic():
     texts = {str(partition.run(_gelu_joint()).backward) for _ in range(3)}
     assert len(texts) == 1
