@@ -30,9 +30,9 @@ def _data():
 
 
 class Trainer:
-    def __init__(self, lib, model, lr=0.1):
+    def __init__(self, lib, model, opt=None):
         self.lib, self.model = lib, model
-        self.opt = lib.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+        self.opt = opt or lib.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
 
     def step(self, x, y):
         self.opt.zero_grad()
@@ -88,7 +88,7 @@ def test_optimizers_and_models_in_a_list_and_a_dict():
     model, ref = _models()
     opts = [tc.optim.SGD(model.parameters(), lr=0.1)]
     nets = {"net": model}
-    ref_opt = torch.optim.SGD(ref.parameters(), lr=0.1)
+    theirs = Trainer(torch, ref, torch.optim.SGD(ref.parameters(), lr=0.1))
 
     def step(x, y):
         opts[0].zero_grad()
@@ -97,17 +97,11 @@ def test_optimizers_and_models_in_a_list_and_a_dict():
         opts[0].step()
         return loss
 
-    def theirs(x, y):
-        ref_opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(ref(x), y)
-        loss.backward()
-        ref_opt.step()
-        return loss
     step = tc.compile(step)
-    _run(3, step, theirs)
+    _run(3, step, theirs.step)
     opts[0] = tc.optim.SGD(model.parameters(), lr=0.05)    # the list changes, not the name
-    ref_opt = torch.optim.SGD(ref.parameters(), lr=0.05)
-    _run(3, step, theirs)
+    theirs.opt = torch.optim.SGD(ref.parameters(), lr=0.05)
+    _run(3, step, theirs.step)
     _same(model, ref)
 
 
@@ -126,16 +120,8 @@ def test_a_module_that_keeps_its_optimizer():
             loss.backward()
             self.opt.step()
             return loss
-    net = Net()
-    ref_opt = torch.optim.Adam(ref.parameters(), lr=1e-2)
-
-    def theirs(x, y):
-        ref_opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(ref(x), y)
-        loss.backward()
-        ref_opt.step()
-        return loss
-    _run(4, tc.compile(net.training_step), theirs)
+    theirs = Trainer(torch, ref, torch.optim.Adam(ref.parameters(), lr=1e-2))
+    _run(4, tc.compile(Net().training_step), theirs.step)
     _same(model, ref)
 
 

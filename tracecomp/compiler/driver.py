@@ -185,10 +185,9 @@ def execute(art, tensors, state, roots=()):
 
 
 def execute_on(art, every, n_args, roots=(), state=None):
-    """execute() on `every`, the arguments' tensors (the first n_args) and then the state
-    entries the artifact reads; `state`, the labelled list they came from, if any. No
-    caller may hold another reference to a .grad in them: the call lets go of the ones
-    it replaces (release_replaced_grads), whose buffers then take the new gradients."""
+    """execute() on `every`: the n_args arguments' tensors, then the state entries read
+    (from `state`, a labelled list, if any). No caller may hold another reference to a
+    .grad in them: the call lets go of those it replaces (release_replaced_grads)."""
     if art.captured:
         every += art.captured
     arrays = [t._data for t in every]
@@ -288,9 +287,8 @@ class CompiledFunction:
         return out
 
     def _call(self, fn, args, kwargs, roots, optimizers=(), repeat=None):
-        """Run fn's artifact for this call, compiling on a miss. repeat: the links to the
-        modules and optimizers found inside what fn reads (state.roots_of), to leave a
-        StateCall (state_call.py) in self._fast when the next call may repeat this one."""
+        """Run fn's artifact for this call, compiling on a miss. repeat: the links of
+        state.roots_of, to leave a StateCall (state_call.py) in self._fast if it can."""
         # shared: no other thread's trace swaps these tensors' data meanwhile (trace_gate)
         with GATE.shared:
             state, module_names, flags = compile_state.collect(roots, optimizers, self._walks)

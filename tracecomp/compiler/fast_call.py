@@ -31,8 +31,7 @@ _grad = grad_mode.state
 
 
 class FastCall:
-    __slots__ = ("cells", "fresh", "globals", "grad_enabled", "names", "runner", "specs",
-                 "values")
+    __slots__ = ("bindings", "fresh", "grad_enabled", "runner", "specs")
     miss = None     # what a call that is not the latest one's returns
 
     @staticmethod
@@ -50,10 +49,7 @@ class FastCall:
         fast.runner = art.run_forward
         # an output buffer of its own each call (neither an input nor a constant)
         fast.fresh = bool(getattr(fast.runner, "owned", (False,))[0])
-        fast.names = code.co_names
-        fast.globals = fn.__globals__
-        fast.values = [fast.globals.get(n) for n in fast.names]
-        fast.cells = [(c, c.cell_contents) for c in fn.__closure__ or () if filled(c)]
+        fast.bindings = Bindings(fn)
         return fast
 
     def __call__(self, args):
@@ -69,16 +65,35 @@ class FastCall:
                     or data.shape != shape or data.dtype != dtype
                     or a._requires_grad is not requires_grad):
                 return None
+        if not self.bindings.hold():
+            return None
+        out = self.runner(arrays)[0]
+        return Tensor._make(out if self.fresh else own([out], arrays)[0])
+
+
+class Bindings:
+    """What a function's global names and closure cells hold now, to tell later whether
+    each still holds the very same object (a module or optimizer bound there since would
+    be read by a new graph)."""
+
+    __slots__ = ("cells", "globals", "names", "values")
+
+    def __init__(self, fn):
+        self.names = fn.__code__.co_names
+        self.globals = fn.__globals__
+        self.values = [self.globals.get(n) for n in self.names]
+        self.cells = [(c, c.cell_contents) for c in fn.__closure__ or () if filled(c)]
+
+    def hold(self):
         if self.names:
             look = self.globals.get
             for name, value in zip(self.names, self.values):
                 if look(name) is not value:
-                    return None
+                    return False
         for cell, value in self.cells:
             if cell.cell_contents is not value:
-                return None
-        out = self.runner(arrays)[0]
-        return Tensor._make(out if self.fresh else own([out], arrays)[0])
+                return False
+        return True
 
 
 def plain(art, args, grad_enabled, bridged=False):

@@ -45,7 +45,7 @@ from ..debug_log import debug_level
 from ..nn import structure
 from ..tensor import Tensor
 from ..tracing.gate import GATE
-from .fast_call import filled
+from .fast_call import Bindings
 from .state import follow
 from .step_repeat import groups_of, same_groups
 
@@ -54,9 +54,9 @@ MISS = object()
 
 
 class StateCall:
-    __slots__ = ("art", "cells", "execute", "globals", "grad_enabled", "groups", "has_grad",
-                 "links", "modules", "n_args", "names", "optimizers", "params",
-                 "recipe", "specs", "state_sizes", "values", "walk", "walks")
+    __slots__ = ("art", "bindings", "execute", "grad_enabled", "groups", "has_grad", "links",
+                 "modules", "n_args", "optimizers", "params", "recipe", "specs",
+                 "state_sizes", "walk", "walks")
     miss = MISS
 
     @staticmethod
@@ -77,11 +77,7 @@ class StateCall:
         call.modules, call.optimizers = modules, optimizers
         call.n_args = len(args)
         call.grad_enabled = _grad.enabled
-        call.names = code.co_names
-        call.globals = fn.__globals__
-        call.values = [call.globals.get(n) for n in call.names]
-        call.cells = [(c, c.cell_contents) for c in fn.__closure__ or () if filled(c)]
-        call.links = links
+        call.bindings, call.links = Bindings(fn), links
         call.groups = [groups_of(opt) for opt in optimizers]
         call.params = [_params(opt) for opt in optimizers]
         walked = [t for _, t in walk[2][0]]
@@ -127,14 +123,8 @@ class StateCall:
         if (len(args) != self.n_args or _grad.enabled is not self.grad_enabled
                 or context.current() is not None):
             return MISS
-        if self.names:
-            look = self.globals.get
-            for name, value in zip(self.names, self.values):
-                if look(name) is not value:
-                    return MISS
-        for cell, value in self.cells:
-            if cell.cell_contents is not value:
-                return MISS
+        if not self.bindings.hold():
+            return MISS
         for holder, how, key, root in self.links:
             if follow(holder, how, key) is not root:
                 return MISS
