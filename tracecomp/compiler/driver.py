@@ -47,6 +47,7 @@ from .signature import (
     label_text,
     param_names,
     readable_label,
+    recompile_advice,
     signature_of,
     unflatten,
 )
@@ -399,9 +400,7 @@ class CompiledFunction:
         if self.compiles > self.recompile_limit:
             warnings.warn(f"tracecomp.compile: {_name(fn)} recompiled {self.compiles} times "
                           f"(limit {self.recompile_limit}); this time because {reason}. "
-                          f"Each new input shape, dtype, requires_grad, train/eval or grad "
-                          f"mode compiles again: keep them stable (e.g. drop_last=True in "
-                          f"the DataLoader)", stacklevel=5)
+                          f"{recompile_advice(reason)}", stacklevel=5)
 
 
 class CompiledModule:

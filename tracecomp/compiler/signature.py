@@ -215,6 +215,8 @@ def _differences(new, old):
         label = label_text(key)
         if isinstance(a, TensorSpec) and isinstance(b, TensorSpec):
             out.extend(_tensor_differences(label, a, b))
+        elif isinstance(key, tuple) and key[0] == "settings" and a != "absent" != b:
+            out.append(_settings_differences(label, dict(a), dict(b)))
         elif isinstance(a, tuple) and len(a) == 3 and a[0] in ("value", "object"):
             out.append(f"{label}: {_show(a)} -> {_show(b)}")
         else:
@@ -241,6 +243,24 @@ def label_text(key):
     if kind == "param":
         return f"opt{key[1]}.group{key[2]}.{key[3]}"
     return str(key)
+
+
+def recompile_advice(reason):
+    """What to do about compiling again and again for `reason` (explain_miss's text)."""
+    if " settings " in reason:      # an optimizer's hyperparameters (_settings_differences)
+        return ("An optimizer's hyperparameters are compiled in as constants, so a "
+                "learning-rate scheduler stepped every call compiles every call: compile the "
+                "model alone (tracecomp.compile(model)) and keep opt.step() and the "
+                "scheduler outside")
+    return ("Each new input shape, dtype, requires_grad, train/eval or grad mode compiles "
+            "again: keep them stable (e.g. drop_last=True in the DataLoader)")
+
+
+def _settings_differences(label, a, b):
+    """The hyperparameters of an optimizer group that changed, each `key old -> new`."""
+    changed = [k for k in list(a) + [k for k in b if k not in a] if a.get(k) != b.get(k)]
+    return f"{label} " + ", ".join(f"{k} {a.get(k, 'absent')!r} -> {b.get(k, 'absent')!r}"
+                                   for k in changed)
 
 
 def _tensor_differences(label, a, b):
