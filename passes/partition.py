@@ -81,7 +81,8 @@ def run(joint, memory_budget=None) -> Split:
     forward = Graph("forward")
     forward.inputs = [n for n in graph.inputs if not _is_cotangent(n)]
     # the early nodes the saved values need, after the forward's own
-    forward.nodes = list(forward_nodes) + [n for n in early if n in _made_from(saved, early)]
+    made = _made_from(saved, early)
+    forward.nodes = list(forward_nodes) + [n for n in early if n in made]
     forward.outputs = list(graph.outputs[:joint.n_forward_outputs]) + saved
 
     backward, mapping = Graph("backward"), {}

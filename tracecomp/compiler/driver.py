@@ -281,15 +281,15 @@ class CompiledFunction:
             return self.fn(*args, **kwargs)
         modules, optimizers, links = compile_state.roots_of(self.fn, args)
         self._fast = None
-        out = self._call(self.fn, args, kwargs, modules, optimizers, repeat=links)
+        out = self._call(self.fn, args, kwargs, modules, optimizers, links=links)
         if self._fast is None:
             self._fast = FastCall.of(self.fn, args, kwargs, self.last, (modules, optimizers),
                                      grad_mode.state.enabled)
         return out
 
-    def _call(self, fn, args, kwargs, roots, optimizers=(), repeat=None):
-        """Run fn's artifact for this call, compiling on a miss. repeat: the links of
-        state.roots_of, to leave a StateCall (state_call.py) in self._fast if it can."""
+    def _call(self, fn, args, kwargs, roots, optimizers=(), links=None):
+        """Run fn's artifact for this call, compiling on a miss. links (state.roots_of's),
+        when given: leave a StateCall (state_call.py) in self._fast if it can."""
         # shared: no other thread's trace swaps these tensors' data meanwhile (trace_gate)
         with GATE.shared:
             state, module_names, flags = compile_state.collect(roots, optimizers, self._walks)
@@ -314,8 +314,8 @@ class CompiledFunction:
                     fn, args, kwargs, tensors, state, flags, grad_enabled, art)
             self.last = art
             if not art.eager:
-                again = repeat is not None and StateCall.of(
-                    fn, args, kwargs, art, (roots, optimizers), repeat, self._walks, state,
+                again = links is not None and StateCall.of(
+                    fn, args, kwargs, art, (roots, optimizers), links, self._walks, state,
                     execute_on)
                 out = execute(art, tensors, state, roots)
                 self._fast = again or None

@@ -7,7 +7,7 @@ compiled call crosses into native code once per segment, not once per kernel.
 A split kernel (parallel.py) gets an entry of its own that takes a range of dim 0:
 `void entryJ(ptr slots, i64 start, i64 stop)`; so does a large product, whose range is one
 of blocks of C's rows or columns (parallel.gemm_split), each range one gemm. A run of
-consecutive steps (schedule.Layout.runs) gets `void runK(ptr slots, ptr pool, ptr pool_run,
+consecutive steps (schedule.Layout.runs) gets `void runK(ptr slots, ptr pool, ptr pool_split,
 i64 parts)`, which calls their entries and hands each split one to the native thread pool.
 
 Every entry function takes, first, a pointer to the call's slot array:
@@ -109,36 +109,27 @@ def emit(module, layout, memory_plan, kernel_names, gemm, profile=None):
     return names
 
 
-# tc_pool_run(pool state, entry, slots, n, pieces): the native pool's dispatcher
-# (runtime/native_pool.py), which a run is handed at call time, not linked against
-POOL_RUN = ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, I64, I64])
-RUN_TYPE = ir.FunctionType(ir.VoidType(), [PTR, PTR, POOL_RUN.as_pointer(), I64])
+# tc_pool_split(pool state, entry, slots, n, parts): the native pool's rule for cutting a
+# split step (runtime/native_pool.py), which a run is handed at call time, not linked to
+POOL_SPLIT = ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR, I64, I64])
+RUN_TYPE = ir.FunctionType(ir.VoidType(), [PTR, PTR, POOL_SPLIT.as_pointer(), I64])
 
 
 def _run_function(module, run):
-    """`void runK(ptr slots, ptr pool, ptr pool_run, i64 parts)`: the run's entries in
-    order, each split step handed to `pool_run` in min(n, parts * PIECES_PER_THREAD)
-    pieces of its extent n as parallel.Pool.run would, or called whole where fewer than 2
-    parts are usable (parts 1: the caller has no pool now)."""
+    """`void runK(ptr slots, ptr pool, ptr pool_split, i64 parts)`: the run's entries in
+    order, each split step handed to `pool_split` with its extent (parts 1: the caller
+    has no pool now, and the steps run whole)."""
     fn = ir.Function(module, RUN_TYPE, run.name)
     fn.attributes.add("noinline")       # a list of calls: nothing to optimize (optnone
     fn.attributes.add("optnone")        # requires noinline), and no entry inlined into it
-    slots, pool, pool_run, parts = fn.args
+    slots, pool, pool_split, parts = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     for step in run.steps:
         callee = module.get_global(step.name)
-        if step.kind not in ("split", "chunks"):
+        if step.kind in ("split", "chunks"):
+            b.call(pool_split, [pool, callee, slots, c64(step.extent), parts])
+        else:
             b.call(callee, [slots])
-            continue
-        n = c64(step.extent)
-        used = b.select(b.icmp_signed("<", parts, n), parts, n)
-        with b.if_else(b.icmp_signed(">=", used, c64(2))) as (split, whole):
-            with split:
-                many = b.mul(used, c64(parallel.PIECES_PER_THREAD))
-                pieces = b.select(b.icmp_signed("<", many, n), many, n)
-                b.call(pool_run, [pool, callee, slots, n, pieces])
-            with whole:
-                b.call(callee, [slots, c64(0), n])
     b.ret_void()
 
 

@@ -9,6 +9,11 @@ hand-over never touches Python:
 
     pool = NativePool()                    # None from `create()` where it cannot run
     pool.run(address, slots, n, pieces)    # fn(slots, lo, hi) over [0, n) in `pieces`
+    pool.split(address, slots, n, parts)   # the same, cut for `parts` threads (or whole)
+
+`tc_pool_split` is the one rule for how a split kernel is cut (PIECES_PER_THREAD pieces a
+thread, or the whole range on the caller below 2 parts): parallel.Pool.run calls it, and so
+does a graph's run of native steps from native code (lower/entry.py, split_address()).
 
 Each worker is a Python thread that calls `tc_pool_worker(state)` once, through ctypes (so
 without the GIL), and stays in it: it polls the job word for POLL_SPINS `pause`s after
@@ -59,6 +64,7 @@ from llvmlite import ir
 
 from . import cache
 
+PIECES_PER_THREAD = 4      # a split's pieces per thread, claimed as they go (parallel.py)
 POLL_SPINS = 8000           # `pause`s after a piece before sleeping: ~200 us on Zen 4
 SYS_FUTEX, FUTEX_WAIT, FUTEX_WAKE = 202, 128, 129     # x86-64 Linux; *_PRIVATE ops
 # byte offsets in the state block: the words threads write often sit on lines of their own
@@ -94,8 +100,9 @@ class NativePool:
         self._worker = self.library.cfunc("tc_pool_worker", None, ctypes.c_void_p)
         self._run = self.library.cfunc("tc_pool_run", None, ctypes.c_void_p, ctypes.c_void_p,
                                        ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
-        # for native callers (a graph's runs, lower/entry.py), which take it as an argument
-        self.run_address = self.library.address("tc_pool_run")
+        self._split = self.library.cfunc("tc_pool_split", None, ctypes.c_void_p,
+                                         ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+                                         ctypes.c_int64)
         self.threads = []
         atexit.register(self.close)
 
@@ -111,6 +118,11 @@ class NativePool:
         """fn(slots, lo, hi) for the `pieces` parts of [0, n), fn being the native function
         at `address`, on this thread and the workers; returns when every piece is done."""
         self._run(self.state, address, slots, n, pieces)
+
+    def split(self, address, slots, n, parts):
+        """fn(slots, lo, hi) over [0, n) on `parts` threads (tc_pool_split: the pieces run,
+        or the whole range on this thread where fewer than 2 parts are usable)."""
+        self._split(self.state, address, slots, n, parts)
 
     def close(self):
         """Stop and join the workers (at exit; the pool is unusable afterwards)."""
@@ -133,13 +145,21 @@ class NativePool:
 _LIBRARY = []
 
 
+def split_address():
+    """tc_pool_split's address, for native callers (a graph's runs, lower/entry.py), which
+    take it as an argument; there whether a pool runs or not (with parts 1 it reads no
+    pool state)."""
+    return _library().address("tc_pool_split")
+
+
 def _library():
     """The compiled worker and dispatcher, once per process."""
     if not _LIBRARY:
         module = ir.Module("tracecomp_native_pool")
         _emit_worker(module)
-        _emit_run(module)
-        _LIBRARY.append(cache.compile_module(module, ["tc_pool_worker", "tc_pool_run"]))
+        _emit_split(module, _emit_run(module))
+        _LIBRARY.append(cache.compile_module(module, ["tc_pool_worker", "tc_pool_run",
+                                                      "tc_pool_split"]))
     return _LIBRARY[0]
 
 
@@ -288,4 +308,29 @@ def _emit_run(module):
             b.call(yield_, [])
     b.branch(waiting)
     b.position_at_end(finished)
+    b.ret_void()
+    return run
+
+
+def _emit_split(module, run):
+    """void tc_pool_split(ptr state, ptr fn, ptr slots, i64 n, i64 parts): [0, n) in
+    min(n, parts' * PIECES_PER_THREAD) pieces through tc_pool_run, parts' = min(parts, n),
+    or fn(slots, 0, n) on this thread where parts' < 2 (then state may be null: a caller
+    without a pool). The one rule for how a split kernel is cut, for parallel.Pool.run
+    and for a graph's runs (lower/entry.py), which call this from native code."""
+    # fn typed as a pointer to the kernel's type (it prints as `ptr`): llvmlite reads an
+    # indirect callee's signature from its pointee
+    kernel = ir.FunctionType(ir.VoidType(), [PTR, I64, I64]).as_pointer()
+    split = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, kernel, PTR, I64, I64]),
+                        "tc_pool_split")
+    state, fn, slots, n, parts = split.args
+    b = ir.IRBuilder(split.append_basic_block("entry"))
+    used = b.select(b.icmp_signed("<", parts, n), parts, n)
+    with b.if_else(b.icmp_signed(">=", used, ir.Constant(I64, 2))) as (many, whole):
+        with many:
+            count = b.mul(used, ir.Constant(I64, PIECES_PER_THREAD))
+            b.call(run, [state, fn, slots, n,
+                         b.select(b.icmp_signed("<", count, n), count, n)])
+        with whole:
+            b.call(fn, [slots, ir.Constant(I64, 0), n])
     b.ret_void()

@@ -65,7 +65,7 @@ from . import native_pool
 
 SPLIT_WORK = 1 << 21            # multiply-adds: a product split over threads from here on
 KERNEL_SPLIT_WORK = 1 << 18     # `work`: a kernel split over threads from here on
-PIECES_PER_THREAD = 4
+PIECES_PER_THREAD = native_pool.PIECES_PER_THREAD
 GEMM_BLOCK = 64     # rows or columns of C: a narrower piece runs the BLAS's kernel poorly
 SMALL_RESULT = 4096     # elements of C: fewer (with the work above) come from a long K, as
                         # a conv's weight gradient (6 x 25 over K = 50176 in LeNet), which
@@ -296,17 +296,17 @@ class Pool:
         return self.native
 
     def run_steps(self, fn, slots, parts):
-        """fn(slots, pool, pool_run, parts), a run of native steps (lower/entry.py) that hands
-        its split ones to the native pool itself: with this pool's state, its dispatcher
-        and `parts` threads, or with parts 1 (every step on this thread) where there is no
-        native pool, fewer than 2 parts, or another call holds the pool."""
+        """fn(slots, pool, pool_split, parts), a run of native steps (lower/entry.py) that
+        hands its split ones to the native pool itself: with this pool's state, its
+        tc_pool_split and `parts` threads, or with parts 1 (every step on this thread)
+        where there is no native pool, fewer than 2 parts, or another call holds the pool."""
         native = self.native if self.native is not _UNSET else self._make_native()
         if native is None or parts < 2 or not self.lock.acquire(False):
-            fn(slots, None, None, 1)
+            fn(slots, None, native_pool.split_address(), 1)     # (whole: no state read)
             return
         try:
             native.grow(parts - 1)
-            fn(slots, native.state, native.run_address, parts)
+            fn(slots, native.state, native_pool.split_address(), parts)
         finally:
             self.lock.release()
 
@@ -323,11 +323,11 @@ class Pool:
             fn(slots, 0, n)
             return
         try:
-            count = min(n, parts * PIECES_PER_THREAD)
             if native is not None:
                 native.grow(parts - 1)
-                native.run(address, ctypes.addressof(slots), n, count)
+                native.split(address, ctypes.addressof(slots), n, parts)
                 return
+            count = min(n, parts * PIECES_PER_THREAD)
             while len(self.workers) < parts - 1:
                 self.workers.append(_Worker())
             bounds = [n * k // count for k in range(count + 1)]
