@@ -200,15 +200,16 @@ def test_recompile_limit_warns_with_the_reason():
 
 
 def test_a_scheduler_stepped_every_call_names_the_hyperparameters_and_the_way_out():
-    """A whole step compiles its optimizer's lr in: a scheduler that changes it every call
-    compiles every call. The warning says which hyperparameters changed, old -> new, and
-    what to do; the steps keep torch's numbers meanwhile."""
+    """A whole step compiles in the hyperparameters its optimizer cannot feed as inputs
+    (RMSprop feeds lr, not momentum): a scheduler that changes one every call compiles
+    every call. The warning says which changed, old -> new, and what to do; the steps keep
+    torch's numbers meanwhile."""
     import torch
 
     def setup(lib):
         lib.manual_seed(0)
         model = lib.nn.Linear(4, 3)
-        opt = lib.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        opt = lib.optim.RMSprop(model.parameters(), lr=0.01, momentum=0.9)
         return model, opt, lib.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=20)
     (model, opt, sched), (ref, ref_opt, ref_sched) = setup(tc), setup(torch)
     with torch.no_grad():
@@ -223,8 +224,8 @@ def test_a_scheduler_stepped_every_call_names_the_hyperparameters_and_the_way_ou
         return loss
     compiled = tc.compile(step, recompile_limit=2)
     x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
-    with pytest.warns(UserWarning, match=r"because optimizer 0 group 0 settings lr 0\.\d+ -> "
-                                         r"0\.\d+, momentum .*compile the model alone"):
+    with pytest.warns(UserWarning, match=r"because optimizer 0 group 0 settings momentum "
+                                         r"0\.\d+ -> 0\.\d+\. .*compile the model alone"):
         for _ in range(5):
             got = compiled(tc.from_numpy(x))
             sched.step()

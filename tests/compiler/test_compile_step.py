@@ -212,10 +212,11 @@ def test_a_different_view_assigned_back_still_leaves_its_base_stale():
         tc.compile(f)(tc.randn(3, 4))
 
 
-def test_a_tensor_lr_in_a_compiled_step_is_a_trace_error():
-    """A tensor lr would be baked in at its trace-time value (schedulers fill_ it)."""
+def test_a_tensor_lr_an_optimizer_cannot_feed_is_a_trace_error():
+    """Adamax does not feed its lr as an input (SGD and Adam do: test_fed_settings.py), so
+    a tensor lr would be baked in at its trace-time value (schedulers fill_ it)."""
     model = nn.Linear(3, 1)
-    opt = tc.optim.SGD(model.parameters(), lr=tc.tensor(0.1))
+    opt = tc.optim.Adamax(model.parameters(), lr=tc.tensor(0.1))
     before = model.weight.detach().numpy().copy()
 
     @tc.compile

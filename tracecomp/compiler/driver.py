@@ -31,12 +31,12 @@ from ..nn.module import Module
 from ..tensor import Tensor
 from ..tracing.gate import GATE
 from ..tracing.tracer import Tracer, wrap
-from ..user_code import stale_error
 from . import attributes as compile_attributes
 from . import bridge, fused_step, lowering, progress
 from . import state as compile_state
 from .dynamic import Templates
 from .fast_call import FastCall, own
+from .hyperparameters import FedSettings, traced_settings
 from .module_call import ModuleCall
 from .pipeline import PassRecord, run_passes, simplify_pipeline
 from .placement import backend_for
@@ -90,6 +90,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
     log_records, graphs = [], {}
     tracer = Tracer(Graph("traced"), module_names)
     tracer.optimizers = list(optimizers)     # the step of any other one is refused
+    tracer.settings = traced_settings(state, optimizers)
     trace_start = time.perf_counter()
     every = tensors + state
     # held until every swapped tensor is restored: no compiled call in another
@@ -119,7 +120,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 writes, written = attributes.writes(tracer)
                 outputs += written
                 effects, effect_values = snapshot.effects(tracer, nodes)
-                _check_rebound(tracer, holders, effect_values)
+                compile_state.check_rebound(tracer, holders, effect_values)
         finally:
             for (_, t), data in zip(every, originals):
                 t._data = data
@@ -157,24 +158,6 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
         art.unread_grads = compile_state.unread_grad_inputs(
             art.graphs["forward.optimized"], len(tensors), state, effects)
     return art
-
-
-def _check_rebound(tracer, holders, effect_values):
-    """Every real tensor the code updated in place must be one whose update is written
-    back (an input, or new optimizer state); anything else would keep a trace-time value."""
-    for h in holders:           # an input updated only through a view: the update is lost
-        if tracer.is_stale(h):
-            raise stale_error()
-    known = {id(h) for h in holders}
-    new_state = {id(v) for v in effect_values}
-    for t, _ in tracer.rebound:
-        if id(t) not in known and id(t._data) not in new_state and not tracer.made_here(t):
-            raise TraceError(
-                f"compiled code updated a tensor of shape {list(t.shape)} in place that is not "
-                f"one of its inputs (a buffer of a module reached more than one attribute or "
-                f"element away from the function's arguments, closure and globals?): its "
-                f"update would be lost. Pass the module as an argument, or keep it in a "
-                f"global, a closure, or an attribute of one, so its buffers are inputs.")
 
 
 def execute(art, tensors, state, roots=()):
@@ -244,6 +227,7 @@ class CompiledFunction:
         self.last = None
         self._last_call = None      # signature.LastCall: the latest call, rechecked cheaply
         self._walks = {}    # the latest walk over the modules it reads (compile_state.collect)
+        self.fed = FedSettings()    # the hyperparameters it feeds as inputs
         self._fast = None   # fast_call.FastCall: the latest call again, when it is that plain
         self._stale = None  # why the next compile replaces an artifact that went stale
         self.compiles = 0
@@ -292,7 +276,8 @@ class CompiledFunction:
         when given: leave a StateCall (state_call.py) in self._fast if it can."""
         # shared: no other thread's trace swaps these tensors' data meanwhile (trace_gate)
         with GATE.shared:
-            state, module_names, flags = compile_state.collect(roots, optimizers, self._walks)
+            state, module_names, flags = compile_state.collect(roots, optimizers, self._walks,
+                                                               self.fed)
             grad_enabled = grad_mode.state.enabled
             last = self._last_call          # the same signature as last time: ~10 us less
             tensors = last and last.tensors(fn, args, kwargs, state, flags, grad_enabled)

@@ -16,16 +16,19 @@ When (`use(opt)`):
   can cost as much as its compiled backward (Adam on MLP 784-256-256-10, znver4: 1.26 ms a
   step looped, 0.81 ms compiled; SGD with momentum, memory-bound, gains little there, and
   1.56 -> 0.95 ms over 80 small parameters, where the loop's per-op cost dominates).
-Never with `fused=False`, `differentiable=True`, a tensor hyperparameter (its value would
-be baked in), parameters on different devices, or while a compiled function traces the
-step (it is then part of that function's graph). On a GPU the update is one compiled
-call of the cuda backend, where the loop runs a few device ops per parameter.
+Never with `fused=False`, `differentiable=True`, a tensor hyperparameter the optimizer
+cannot feed as an input (its value would be baked in: Optimizer.fed_settings), parameters
+on different devices, or while a compiled function traces the step (it is then part of
+that function's graph). On a GPU the update is one compiled call of the cuda backend, where
+the loop runs a few device ops per parameter.
 
 A changed hyperparameter (a scheduler's new lr) compiles the update again, as it does a
-compiled whole step; an optimizer whose update compiled more than MAX_COMPILES times in
-fewer than PAYBACK_STEPS steps a compile goes back to the loop (compiling takes ~0.1 s and
-saves ~0.1 ms a step: an lr that changes every step would make every step slower). A
-compile that fails warns and leaves that optimizer on the loop.
+compiled whole step, once: from then on it is fed as an input where the optimizer allows
+(compiler/hyperparameters.py), and compiled in again at each change elsewhere. An
+optimizer whose update compiled more than MAX_COMPILES times in fewer than PAYBACK_STEPS
+steps a compile goes back to the loop (compiling takes ~0.1 s and saves ~0.1 ms a step:
+an lr that changes every step would make every step slower). A compile that fails warns
+and leaves that optimizer on the loop.
 
 Importing this module (the driver does) installs `run` as Optimizer.step's hook.
 """
@@ -105,7 +108,8 @@ class FusedStep:
                     f"{self.steps} steps (a hyperparameter keeps changing); updating "
                     f"parameter by parameter from now on")
         else:
-            self.repeat = StepRepeat.of(opt, self.compiled.last, self.execute)
+            self.repeat = StepRepeat.of(opt, self.compiled.last, self.execute,
+                                        self.compiled.fed)
         return True
 
 
@@ -144,7 +148,9 @@ def use(opt):
     fused = any(g.get("fused") for g in groups)
     if not fused and not _COMPILED_PARAMS:      # an eager model's step: the loop, at once
         return False
-    if any(isinstance(v, Tensor) for g in groups for k, v in g.items() if k != "params"):
+    fed = type(opt).fed_settings    # tensors anywhere else would be compiled in
+    if any(isinstance(v, Tensor) for g in groups for k, v in g.items()
+           if k != "params" and k not in fed):
         return False
     with_grad = [p for g in groups for p in g["params"] if p.grad is not None]
     if not with_grad:

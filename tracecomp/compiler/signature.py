@@ -242,16 +242,19 @@ def label_text(key):
         return f"optimizer {key[1]} group {key[2]} settings"
     if kind == "param":
         return f"opt{key[1]}.group{key[2]}.{key[3]}"
+    if kind == "setting":     # a hyperparameter fed as an input (hyperparameters.py)
+        return f"opt{key[1]}.group{key[2]}.{key[3]}" + ("" if key[4] is None else f"[{key[4]}]")
     return str(key)
 
 
 def recompile_advice(reason):
     """What to do about compiling again and again for `reason` (explain_miss's text)."""
     if " settings " in reason:      # an optimizer's hyperparameters (_settings_differences)
-        return ("An optimizer's hyperparameters are compiled in as constants, so a "
-                "learning-rate scheduler stepped every call compiles every call: compile the "
-                "model alone (tracecomp.compile(model)) and keep opt.step() and the "
-                "scheduler outside")
+        return ("An optimizer's hyperparameters are compiled in as constants, except those "
+                "it feeds as inputs once they change (SGD: lr, momentum; Adam, AdamW: lr, "
+                "betas; RMSprop, Adagrad: lr), so a scheduler stepped every call that "
+                "changes another compiles every call: compile the model alone "
+                "(tracecomp.compile(model)) and keep opt.step() and the scheduler outside")
     return ("Each new input shape, dtype, requires_grad, train/eval or grad mode compiles "
             "again: keep them stable (e.g. drop_last=True in the DataLoader)")
 

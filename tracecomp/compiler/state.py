@@ -4,7 +4,8 @@ Reads: the parameters, buffers and tensor attributes of the modules it uses (a t
 as a plain attribute is read like a buffer: attributes.py), their `.grad` tensors,
 and the state of the optimizers it uses (momentum buffers, Adam's moments and step
 counts). All of them become graph inputs, so their current values are used on every call
-and nothing is baked in.
+and nothing is baked in. So do the optimizers' hyperparameters that change between calls
+or are tensors (hyperparameters.py); the others are compiled in.
 
 Writes (effects), found by comparing before and after tracing, then replayed after every
 call on the real objects:
@@ -35,8 +36,10 @@ from ..ir import Node
 from ..nn import structure
 from ..nn.module import Module
 from ..tensor import Tensor
+from ..user_code import stale_error
 from .attributes import INTERNAL, tensors_of
 from .fast_call import filled
+from .hyperparameters import group_settings
 
 
 @dataclass
@@ -126,12 +129,13 @@ def _inside(x):
 INSIDE_MAX = 64
 
 
-def collect(modules, optimizers, memo=None):
+def collect(modules, optimizers, memo=None, fed=None):
     """[(label, tensor)] of everything read besides the arguments, module paths for
     source lines, the training flags and the optimizers' hyperparameters (signature).
 
     memo: a dict the caller keeps between calls, where the walk over the modules is kept
-    while nothing they hold changes (nn/structure.py counts the changes)."""
+    while nothing they hold changes (nn/structure.py counts the changes). fed: the
+    caller's hyperparameters.FedSettings, which hyperparameters it feeds as inputs."""
     if not modules and not optimizers:      # a plain function of its arguments
         return [], {}, ()
     kept = memo.get("walk") if memo is not None else None
@@ -161,9 +165,10 @@ def collect(modules, optimizers, memo=None):
                 if id(p) not in seen:
                     add(("param", o, g, k), p)
                     params.append(p)
-            flags.append((("settings", o, g), tuple(
-                (key, v) for key, v in sorted(group.items()) if key != "params"
-                and _is_setting(v))))
+            entry, feeds = group_settings(o, g, opt, group, fed)
+            flags.append((("settings", o, g), entry))
+            for label, t in feeds:
+                add(label, t)
         for p, entries in opt.state.items():
             for key, v in entries.items():
                 if isinstance(v, Tensor):
@@ -251,6 +256,24 @@ def outside_unchanged(reads):
         if (where.get(name) if name is not None else where.cell_contents) is not t:
             return False
     return True
+
+
+def check_rebound(tracer, holders, effect_values):
+    """Every real tensor the code updated in place must be one whose update is written
+    back (an input, or new optimizer state); anything else would keep a trace-time value."""
+    for h in holders:           # an input updated only through a view: the update is lost
+        if tracer.is_stale(h):
+            raise stale_error()
+    known = {id(h) for h in holders}
+    new_state = {id(v) for v in effect_values}
+    for t, _ in tracer.rebound:
+        if id(t) not in known and id(t._data) not in new_state and not tracer.made_here(t):
+            raise TraceError(
+                f"compiled code updated a tensor of shape {list(t.shape)} in place that is not "
+                f"one of its inputs (a buffer of a module reached more than one attribute or "
+                f"element away from the function's arguments, closure and globals?): its "
+                f"update would be lost. Pass the module as an argument, or keep it in a "
+                f"global, a closure, or an attribute of one, so its buffers are inputs.")
 
 
 def unread_grad_inputs(graph, n_args, state, effects):
@@ -382,16 +405,6 @@ def drop_grad_inputs(graph, nodes, n_args, state):
         return None
     graph.inputs = [v for v in graph.inputs if id(v) not in dropped]
     return keep
-
-
-_SCALARS = (int, float, bool, str, type(None))
-
-
-def _is_setting(v):
-    """A hyperparameter the traced step bakes in: a number, a string, or a tuple of them
-    (Adam's betas, which OneCycleLR changes every step): its value is in the signature."""
-    return isinstance(v, _SCALARS) or isinstance(v, tuple) and all(
-        isinstance(x, _SCALARS) for x in v)
 
 
 class Snapshot:

@@ -12,8 +12,8 @@ gradients).
 So the latest general call leaves a StateCall: the artifact, and where each tensor the
 artifact was given came from: argument i, the i-th tensor of the modules' walk
 (compiler/state.py), optimizer o's i-th parameter, a parameter's .grad, or its state
-entry `key`. The next call rebuilds that list by the recipe and runs the same artifact
-when
+entry `key`, or a hyperparameter fed as an input. The next call rebuilds that list by the
+recipe and runs the same artifact when
 
   - the positional arguments are as many tensors, each with the latest shape, dtype and
     requires_grad, CPU arrays without a .grad, and there are no keyword arguments;
@@ -26,8 +26,9 @@ when
     buffer or submodule, or a train()/eval() switch, is a miss), and the walk is the one
     the call read;
   - each optimizer's groups hold the same parameters with the same hyperparameters
-    (step_repeat.same_groups: a scheduler's new lr is a miss), and its state has the same
-    entries, all tensors;
+    (step_repeat.same_groups), except those the artifact is fed (hyperparameters.py: a
+    scheduler's new lr is read into its 0-d input), and its state has the same entries,
+    all tensors;
   - the same parameters have a gradient (when the graph reads them), and no tensor is
     another's (the general call would list it once);
   - every tensor has the latest call's shape, dtype and requires_grad, as a CPU array.
@@ -46,6 +47,7 @@ from ..nn import structure
 from ..tensor import Tensor
 from ..tracing.gate import GATE
 from .fast_call import Bindings
+from .hyperparameters import fed_sources, refill
 from .state import follow
 from .step_repeat import groups_of, same_groups
 
@@ -78,7 +80,6 @@ class StateCall:
         call.n_args = len(args)
         call.grad_enabled = _grad.enabled
         call.bindings, call.links = Bindings(fn), links
-        call.groups = [groups_of(opt) for opt in optimizers]
         call.params = [_params(opt) for opt in optimizers]
         walked = [t for _, t in walk[2][0]]
         # where each tensor comes from: (0, itself) for the modules' tensors and the
@@ -106,6 +107,11 @@ class StateCall:
                     where.setdefault(id(v), (2, (opt, p), key))
             sizes.append((len(opt.state), [len(opt.state.get(p, ())) for p in ps]))
         call.state_sizes = sizes
+        held, numbers, fed = fed_sources(optimizers, state)
+        for key, t in held.items():
+            where.setdefault(key, (0, t, None))
+        where.update((key, (3, source, None)) for key, source in numbers.items())
+        call.groups = [groups_of(opt, fed[o]) for o, opt in enumerate(optimizers)]
         every = [t for _, t in state[:art.n_state]]
         call.recipe = [where.get(id(t)) for t in every]
         if None in call.recipe or len({id(t) for t in every}) != len(every):
@@ -164,8 +170,10 @@ class StateCall:
                 add(obj)
             elif kind == 1:
                 add(obj.grad)
-            else:
+            elif kind == 2:
                 add(obj[0].state[obj[1]].get(key))
+            else:
+                add(refill(obj))
         for t, (shape, dtype, requires_grad) in zip(every, self.specs):
             data = getattr(t, "_data", None)     # a state entry gone is None here
             if (type(data) is not ndarray or data.shape != shape

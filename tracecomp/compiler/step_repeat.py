@@ -9,14 +9,16 @@ second step on nothing of it changes: the same parameters in the same groups, th
 state entries, the same hyperparameters, gradients of the same shapes.
 
 So the latest general call that changed nothing but tensors' values leaves a StepRepeat:
-where each tensor of that call's input list came from (parameter i, its gradient, or its
-state entry `key`), and the groups' hyperparameters as they were. The next step rebuilds
+where each tensor of that call's input list came from (parameter i, its gradient, its
+state entry `key`, or a fed hyperparameter), and the groups' hyperparameters as they were. The next step rebuilds
 the list from the parameters by that recipe and runs the same artifact when
 
   - grad mode is as it was and no trace is in progress (a traced step inlines the update);
   - the groups are the same parameters, in the same order, with hyperparameters that are
-    the very same objects or equal numbers, strings and tuples (a scheduler's new lr is a
-    miss: the general call compiles that lr);
+    the very same objects or equal numbers, strings and tuples, except those the artifact
+    is fed (compiler/hyperparameters.py: a scheduler's new lr is read into its input, while
+    it is zero where it was); a new value of another is a miss, which the general call
+    compiles;
   - the same parameters have a gradient, the state holds the same entries, and every
     tensor has the latest call's shape, dtype, requires_grad and device (CPU arrays).
 
@@ -31,6 +33,7 @@ from .. import context, grad_mode
 from ..debug_log import debug_level
 from ..tracing.gate import GATE
 from . import state as compile_state
+from .hyperparameters import Fed, fed_sources, refill
 
 _grad = grad_mode.state
 _SCALARS = (int, float, bool, str)      # compared by value (and tuples of them)
@@ -41,16 +44,16 @@ class StepRepeat:
                  "state_sizes")
 
     @staticmethod
-    def of(opt, art, execute):
+    def of(opt, art, execute, fed):
         """A StepRepeat of the step just run by `art`, or None when the next step needs
         the general call (the step changed more than tensors' values, or its artifact
-        does more than a plain update)."""
+        does more than a plain update). fed: the compiled update's FedSettings."""
         if (art is None or art.eager or art.captured or art.outside is not None
                 or art.attribute_writes or art.unread_grads or art.run_backward is not None
                 or any(e.kind != "data" for e in art.effects)
                 or not getattr(art.run_forward, "fast", False) or debug_level() >= 1):
             return None
-        every, _, _ = compile_state.collect([], [opt])
+        every, _, _ = compile_state.collect([], [opt], fed=fed)
         params = [p for g in opt.param_groups for p in g["params"]]
         where = {id(p): ("param", i) for i, p in enumerate(params)}
         for i, p in enumerate(params):
@@ -58,13 +61,16 @@ class StepRepeat:
                 where.setdefault(id(p.grad), ("grad", i))
             for key, v in opt.state.get(p, {}).items():
                 where.setdefault(id(v), ("state", i, key))
+        held, numbers, fed_numbers = fed_sources([opt], every)
+        where.update((key, ("held", t)) for key, t in held.items())
+        where.update((key, ("number", source)) for key, source in numbers.items())
         recipe = [where.get(id(t)) for _, t in every]
         if None in recipe or any(type(t._data) is not ndarray for _, t in every):
             return None
         repeat = StepRepeat()
         repeat.art, repeat.execute = art, execute
         repeat.grad_enabled = _grad.enabled
-        repeat.groups = groups_of(opt)
+        repeat.groups = groups_of(opt, fed_numbers[0])
         repeat.params = params
         repeat.recipe = recipe
         repeat.state_sizes = (len(opt.state), [len(opt.state.get(p, ())) for p in params],
@@ -95,9 +101,15 @@ class StepRepeat:
                 return False
         every = []
         for where in self.recipe:
-            p = params[where[1]]
-            every.append(p if where[0] == "param" else p.grad if where[0] == "grad"
-                         else state[p].get(where[2]))
+            kind = where[0]
+            if kind == "held":
+                every.append(where[1])
+            elif kind == "number":
+                every.append(refill(where[1]))
+            else:
+                p = params[where[1]]
+                every.append(p if kind == "param" else p.grad if kind == "grad"
+                             else state[p].get(where[2]))
         for t, (shape, dtype, requires_grad) in zip(every, self.specs):
             data = getattr(t, "_data", None)   # a state entry may be a number by now
             if (type(data) is not ndarray or data.shape != shape or data.dtype != dtype
@@ -107,11 +119,13 @@ class StepRepeat:
         return True
 
 
-def groups_of(opt):
+def groups_of(opt, fed=()):
     """opt's parameter groups as same_groups() compares them later: each group, its list
-    of parameters and their count, and its hyperparameters."""
-    return [(g, g["params"], len(g["params"]), [(k, v) for k, v in g.items() if k != "params"])
-            for g in opt.param_groups]
+    of parameters and their count, and its hyperparameters. fed: (group index, name) of
+    the hyperparameters the artifact is fed, which may change while zero where they were."""
+    return [(g, g["params"], len(g["params"]),
+             [(k, Fed.of(v) if (i, k) in fed else v) for k, v in g.items() if k != "params"])
+            for i, g in enumerate(opt.param_groups)]
 
 
 def same_groups(opt, groups):
@@ -135,6 +149,8 @@ def _same(now, was):
     or tuple of them (never ==, elementwise, on a tensor)."""
     if now is was:
         return True
+    if type(was) is Fed:
+        return was.matches(now)
     if type(now) is not type(was):
         return False
     if type(was) is tuple:

@@ -3,7 +3,7 @@ op for op. As in torch, state ('step', 'sum') exists from construction on; lr ma
 1-element tensor."""
 from ..creation import full_like, tensor
 from .optimizer import Optimizer, step_count
-from .options import check_fused, check_lr, scalar
+from .options import check_fused, check_lr, setting
 
 
 class Adagrad(Optimizer):
@@ -34,8 +34,10 @@ class Adagrad(Optimizer):
             state["step"] = tensor(0.0)
             state["sum"] = full_like(p, group["initial_accumulator_value"])
 
+    fed_settings = ("lr",)
+
     def _update_group(self, group):
-        lr, lr_decay, eps = scalar(group["lr"]), group["lr_decay"], group["eps"]
+        lr, lr_decay, eps = setting(group, "lr"), group["lr_decay"], group["eps"]
         weight_decay, maximize = group["weight_decay"], group["maximize"]
         for p in group["params"]:
             grad = p.grad

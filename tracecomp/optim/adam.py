@@ -5,7 +5,7 @@ tensors, as in torch."""
 from ..creation import tensor, zeros_like
 from ..tensor import Tensor
 from .optimizer import Optimizer, step_count
-from .options import capturable_error, check_betas, check_fused, scalar
+from .options import capturable_error, check_betas, check_fused, setting
 
 
 def _check_tensor_options(lr, betas, foreach, capturable):
@@ -56,9 +56,11 @@ class Adam(Optimizer):
         if amsgrad:
             state["max_exp_avg_sq"] = zeros_like(p)
 
+    fed_settings = ("lr", "betas")
+
     def _update_group(self, group):
-        lr, eps = scalar(group["lr"]), group["eps"]
-        beta1, beta2 = (scalar(b, "betas") for b in group["betas"])
+        lr, eps = setting(group, "lr"), group["eps"]
+        beta1, beta2 = setting(group, "betas", 0), setting(group, "betas", 1)
         weight_decay, amsgrad, maximize = (group["weight_decay"], group["amsgrad"],
                                            group["maximize"])
         decoupled = group["decoupled_weight_decay"]

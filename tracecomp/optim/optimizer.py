@@ -74,6 +74,10 @@ class Optimizer(HookMixin):
     # state entries that torch keeps as 0-d tensors; a state_dict holding plain numbers
     # there (saved by an older torch) is converted on load, as torch's __setstate__ does
     _scalar_state = ("step",)
+    # hyperparameters that _update_group reads through options.setting, as plain arithmetic,
+    # so compiled code may feed them as inputs instead of compiling them in (a scheduler's
+    # new lr then runs the same compiled step: compiler/hyperparameters.py)
+    fed_settings = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -65,6 +65,29 @@ def scalar(value, name="lr"):
     return value.item()
 
 
+def setting(group, key, index=None):
+    """Hyperparameter `key` of `group` (element `index` of a tuple, as Adam's betas) for an
+    update's arithmetic: a number, or, while a compiled step that feeds it is traced, its
+    graph input as a 0-d float64 tensor (compiler/hyperparameters.py): the double precision
+    the eager update's Python floats have. Only an optimizer whose fed_settings lists `key`
+    reads it here; branches on it read group[key], the number."""
+    value = group[key] if index is None else group[key][index]
+    trace = context.current()
+    if trace is not None:
+        fed = trace.settings.get((id(group), key, index))
+        if fed is not None:
+            return fed.reshape(()).double()
+    return scalar(value, key if index is None else f"{key}[{index}]")
+
+
+def add_scaled(t, other, alpha, inplace=False):
+    """t.add(other, alpha=alpha) (add_ when inplace) where alpha is a number or a fed
+    hyperparameter's tensor (torch's alpha takes a number only)."""
+    if isinstance(alpha, Tensor):
+        other, alpha = other * alpha, 1
+    return t.add_(other, alpha=alpha) if inplace else t.add(other, alpha=alpha)
+
+
 def is_traced(t):
     """Whether tensor t holds a graph value (the step is being traced), not numbers."""
     return not isinstance(t._data, np.ndarray)

@@ -4,7 +4,7 @@
 1-element tensor."""
 from ..creation import tensor, zeros_like
 from .optimizer import Optimizer
-from .options import capturable_error, check_lr, scalar
+from .options import add_scaled, capturable_error, check_lr, setting
 
 
 class RMSprop(Optimizer):
@@ -26,8 +26,10 @@ class RMSprop(Optimizer):
                     "differentiable": differentiable}
         super().__init__(params, defaults)
 
+    fed_settings = ("lr",)
+
     def _update_group(self, group):
-        lr, alpha, eps = scalar(group["lr"]), group["alpha"], group["eps"]
+        lr, alpha, eps = setting(group, "lr"), group["alpha"], group["eps"]
         weight_decay, momentum = group["weight_decay"], group["momentum"]
         centered, maximize = group["centered"], group["maximize"]
         for p in group["params"]:
@@ -61,6 +63,6 @@ class RMSprop(Optimizer):
             if momentum > 0:
                 buf = state["momentum_buffer"]
                 buf.mul_(momentum).addcdiv_(grad, avg)
-                p.add_(buf, alpha=-lr)
+                add_scaled(p, buf, -lr, inplace=True)
             else:
                 p.addcdiv_(grad, avg, value=-lr)

@@ -9,6 +9,8 @@ A group's lr may be a Python float or a 1-element tensor; a tensor is updated in
 import warnings
 from functools import wraps
 
+from .. import context
+from ..errors import TraceError
 from ..tensor import Tensor
 from .optimizer import Optimizer
 
@@ -70,9 +72,30 @@ def _mark_step_calls(optimizer):
     optimizer.step = wrapper
 
 
+def _outside_traces(step):
+    """A scheduler's step, refused while compiled code is traced: it changes Python numbers
+    (its epoch count, the groups' lr), which a trace runs once, so every later call of the
+    compiled code would skip it."""
+    @wraps(step)
+    def checked(self, *args, **kwargs):
+        if context.current() is not None:
+            raise TraceError(
+                f"{type(self).__name__}.step() ran inside compiled code: a scheduler counts "
+                f"its steps in Python, which runs once while tracing, so the learning rate "
+                f"would change on the first call only. Call the scheduler's step() after "
+                f"the compiled function returns: the next call reads the new values.")
+        return step(self, *args, **kwargs)
+    return checked
+
+
 class LRScheduler:
     _get_lr_called_within_step = False
     _is_initial = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:
+            cls.step = _outside_traces(cls.__dict__["step"])
 
     def __init__(self, optimizer, last_epoch=-1):
         check_optimizer(optimizer)
@@ -138,6 +161,8 @@ class LRScheduler:
         if epoch is not None:
             warnings.warn(EPOCH_DEPRECATION, UserWarning, stacklevel=2)
         self._update_lr(epoch)
+
+    step = _outside_traces(step)
 
     def _update_lr(self, epoch=None):
         self._get_lr_called_within_step = True

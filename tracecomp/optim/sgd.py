@@ -3,7 +3,7 @@ update (torch.optim.sgd._single_tensor_sgd), op for op. lr and weight_decay may 
 1-element tensors; foreach and fused select torch kernels with the same numbers."""
 from ..tensor import Tensor
 from .optimizer import Optimizer
-from .options import check_fused, scalar
+from .options import add_scaled, check_fused, scalar, setting
 
 
 class SGD(Optimizer):
@@ -26,8 +26,11 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
         check_fused(fused, foreach, differentiable)
 
+    fed_settings = ("lr", "momentum")
+
     def _update_group(self, group):
-        lr, momentum, dampening = scalar(group["lr"]), group["momentum"], group["dampening"]
+        lr, momentum = setting(group, "lr"), setting(group, "momentum")
+        dampening = group["dampening"]
         weight_decay = scalar(group["weight_decay"], "weight_decay")
         nesterov, maximize = group["nesterov"], group["maximize"]
         for p in group["params"]:
@@ -38,12 +41,12 @@ class SGD(Optimizer):
                 grad = -grad
             if weight_decay != 0:
                 grad = grad.add(p, alpha=weight_decay)
-            if momentum != 0:
+            if group["momentum"] != 0:      # the number, also where momentum is fed
                 state = self.state[p]
                 buf = state.get("momentum_buffer")
                 if buf is None:
                     buf = state["momentum_buffer"] = grad.detach().clone()
                 else:
                     buf.mul_(momentum).add_(grad, alpha=1 - dampening)
-                grad = grad.add(buf, alpha=momentum) if nesterov else buf
-            p.add_(grad, alpha=-lr)
+                grad = add_scaled(grad, buf, momentum) if nesterov else buf
+            add_scaled(p, grad, -lr, inplace=True)

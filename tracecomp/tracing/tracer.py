@@ -58,6 +58,7 @@ class Tracer:
         self.thread = None      # the thread being traced, while active
         # compiled code's trace: the optimizers whose state is an input (None elsewhere)
         self.optimizers = None
+        self.settings = {}      # (id(group), name, index) -> fed hyperparameter (options.setting)
 
     # --- context ---------------------------------------------------------------------------
     def __enter__(self):

@@ -1,0 +1,186 @@
+"""Optimizer hyperparameters fed to compiled code as inputs (compiler/hyperparameters.py):
+a scheduler stepped every call compiles a whole step, or compile(model)'s fused optimizer
+step, once more and then runs the same artifact, with torch's numbers; a tensor lr (torch's
+way to keep a compiled step from recompiling) is an input from the first call; a change
+the update branches on (momentum to zero) compiles again; a scheduler stepped inside
+compiled code is refused."""
+import numpy as np
+import pytest
+import torch
+
+import tracecomp as tc
+from tracecomp.compiler import fused_step
+from tracecomp.compiler.state_call import StateCall
+from tracecomp.errors import TraceError
+
+STEPS = 8
+
+
+def _pair(opt, kw, tensor_lr=False):
+    """(model, optimizer) for tracecomp and torch with the same weights; lr as a tensor
+    when tensor_lr."""
+    torch.manual_seed(0)
+    ref = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    model = tc.nn.Sequential(tc.nn.Linear(6, 8), tc.nn.ReLU(), tc.nn.Linear(8, 3))
+    model.load_state_dict({k: tc.from_numpy(v.detach().numpy().copy())
+                           for k, v in ref.state_dict().items()})
+    pairs = []
+    for lib, m in ((tc, model), (torch, ref)):
+        options = dict(kw, lr=lib.tensor(kw["lr"])) if tensor_lr else kw
+        pairs.append((m, getattr(lib.optim, opt)(m.parameters(), **options)))
+    return pairs
+
+
+def _data(seed=1):
+    rng = np.random.default_rng(seed)
+    x, y = rng.standard_normal((5, 6)).astype(np.float32), rng.integers(0, 3, 5)
+    return (tc.from_numpy(x), tc.from_numpy(y)), (torch.from_numpy(x), torch.from_numpy(y))
+
+
+def _one_cycle(lib, opt):
+    # cycles momentum (SGD, RMSprop) or betas[0] (Adam) as well as lr, every step
+    return lib.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.2, total_steps=50)
+
+
+def _train(step, ref_step, sched, ref_sched, data, ref_data, steps=STEPS):
+    for _ in range(steps):
+        got, want = step(*data), ref_step(*ref_data)
+        np.testing.assert_allclose(got.item(), want.item(), rtol=1e-5, atol=1e-6)
+        sched.step()
+        ref_sched.step()
+
+
+def _step(lib, model, opt):
+    def step(x, y):
+        opt.zero_grad()
+        loss = lib.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+def _assert_same(model, ref):
+    for got, want in zip(model.parameters(), ref.parameters()):
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-5,
+                                   atol=1e-6)
+
+
+@pytest.mark.parametrize("opt, kw", [
+    ("SGD", {"lr": 0.1, "momentum": 0.9}),
+    ("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
+    ("Adam", {"lr": 0.01}),
+    ("AdamW", {"lr": 0.01}),
+    ("RMSprop", {"lr": 0.01}),
+    ("Adagrad", {"lr": 0.1}),
+])
+@pytest.mark.parametrize("tensor_lr", [False, True])
+def test_a_scheduler_stepped_every_call_compiles_the_whole_step_twice(opt, kw, tensor_lr):
+    """The first call compiles; the second (a new lr, and the optimizer state made by the
+    first step) compiles with the changed hyperparameters fed; later ones reuse it through
+    the whole step's fast path."""
+    (model, o), (ref, ref_o) = _pair(opt, kw, tensor_lr)
+    cycle = opt not in ("RMSprop", "Adagrad")   # no momentum or betas to cycle
+    sched = tc.optim.lr_scheduler.OneCycleLR(o, max_lr=0.2, total_steps=50,
+                                             cycle_momentum=cycle)
+    ref_sched = torch.optim.lr_scheduler.OneCycleLR(ref_o, max_lr=0.2, total_steps=50,
+                                                    cycle_momentum=cycle)
+    step = tc.compile(_step(tc, model, o))
+    _train(step, _step(torch, ref, ref_o), sched, ref_sched, *_data())
+    _assert_same(model, ref)
+    assert step.compiles == 2
+    assert isinstance(step._fast, StateCall)
+
+
+def test_the_fed_values_are_read_at_each_call_without_the_general_call(monkeypatch):
+    """From the third call the whole step repeats through StateCall: the general call
+    (patched to fail) never runs, and each call still reads the scheduler's new lr,
+    momentum and betas."""
+    (model, opt), (ref, ref_opt) = _pair("Adam", {"lr": 0.01})
+    sched, ref_sched = _one_cycle(tc, opt), _one_cycle(torch, ref_opt)
+    step, ref_step = tc.compile(_step(tc, model, opt)), _step(torch, ref, ref_opt)
+    data, ref_data = _data()
+    _train(step, ref_step, sched, ref_sched, data, ref_data, steps=3)
+
+    def general_call(*args, **kwargs):
+        raise AssertionError("the general call ran")
+    monkeypatch.setattr(type(step), "_call", general_call)
+    _train(step, ref_step, sched, ref_sched, data, ref_data, steps=6)
+    _assert_same(model, ref)
+    np.testing.assert_allclose(opt.state[model[0].weight]["exp_avg"].numpy(),
+                               ref_opt.state[ref[0].weight]["exp_avg"].numpy(), rtol=1e-5,
+                               atol=1e-7)
+
+
+def test_momentum_set_to_zero_compiles_again():
+    """SGD branches on momentum != 0: a fed momentum that becomes 0 is a new signature,
+    and the steps after it have no momentum, as torch's."""
+    (model, opt), (ref, ref_opt) = _pair("SGD", {"lr": 0.1, "momentum": 0.9})
+    step, ref_step = tc.compile(_step(tc, model, opt)), _step(torch, ref, ref_opt)
+    data, ref_data = _data()
+    for k, momentum in enumerate([0.9, 0.8, 0.7, 0.0, 0.0, 0.5]):
+        for o in (opt, ref_opt):
+            o.param_groups[0]["momentum"] = momentum
+            o.param_groups[0]["lr"] = 0.1 / (k + 1)
+        np.testing.assert_allclose(step(*data).item(), ref_step(*ref_data).item(), rtol=1e-5)
+    _assert_same(model, ref)
+    assert step.compiles == 3       # 0.9, fed, zero; 0.5 runs the fed nonzero artifact
+
+
+def test_a_number_fed_before_stays_fed_for_a_new_value_and_counts_once():
+    """lr changed once by hand (a StepLR-like drop) is fed from then on: later drops reuse
+    the artifact; the miss that fed it names the change."""
+    (model, opt), _ = _pair("SGD", {"lr": 0.1})
+    step = tc.compile(_step(tc, model, opt))
+    data, _ = _data()
+    step(*data)
+    for lr in (0.05, 0.01, 0.001):
+        opt.param_groups[0]["lr"] = lr
+        step(*data)
+    assert step.compiles == 2
+
+
+@pytest.mark.parametrize("opt, kw", [("SGD", {"lr": 0.1, "momentum": 0.9}),
+                                     ("Adam", {"lr": 0.01})])
+@pytest.mark.parametrize("tensor_lr", [False, True])
+def test_compile_model_fused_step_stays_compiled_under_a_scheduler(opt, kw, tensor_lr):
+    """compile(model) with opt.step() and the scheduler eager: the fused update compiles
+    twice, stays on (it used to go back to its loop after MAX_COMPILES) and repeats
+    through StepRepeat, with torch's numbers."""
+    (model, o), (ref, ref_o) = _pair(opt, kw, tensor_lr)
+    sched, ref_sched = _one_cycle(tc, o), _one_cycle(torch, ref_o)
+    compiled = tc.compile(model)
+    _train(_step(tc, compiled, o), _step(torch, ref, ref_o), sched, ref_sched, *_data(),
+           steps=fused_step.MAX_COMPILES + 4)
+    _assert_same(model, ref)
+    fused = fused_step._STEPS[o]
+    assert fused.compiled.compiles == 2 and not fused.off and fused.repeat is not None
+
+
+def test_a_scheduler_stepped_inside_compiled_code_is_refused():
+    """Its step counts in Python, which a trace runs once: refused by name, with the way
+    out, instead of a learning rate that changes on the first call only."""
+    (model, opt), _ = _pair("SGD", {"lr": 0.1})
+    sched = tc.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+
+    def step(x, y):
+        loss = _step(tc, model, opt)(x, y)
+        sched.step()
+        return loss
+    with pytest.raises(TraceError, match=r"StepLR.step\(\) ran inside compiled code.*after "
+                                         r"the compiled function returns"):
+        tc.compile(step)(*_data()[0])
+    assert opt.param_groups[0]["lr"] == 0.1 and sched.last_epoch == 0
+
+
+def test_an_optimizer_that_cannot_feed_a_changed_value_compiles_it_in():
+    """RMSprop feeds lr only; a momentum that changes (CyclicLR's cycle) is compiled in
+    each time, with torch's numbers."""
+    (model, opt), (ref, ref_opt) = _pair("RMSprop", {"lr": 0.01, "momentum": 0.9})
+    step, ref_step = tc.compile(_step(tc, model, opt)), _step(torch, ref, ref_opt)
+    data, ref_data = _data()
+    for momentum in (0.9, 0.8, 0.7):
+        opt.param_groups[0]["momentum"] = ref_opt.param_groups[0]["momentum"] = momentum
+        np.testing.assert_allclose(step(*data).item(), ref_step(*ref_data).item(), rtol=1e-5)
+    _assert_same(model, ref)
+    assert step.compiles == 3
