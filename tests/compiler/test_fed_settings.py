@@ -184,3 +184,31 @@ def test_an_optimizer_that_cannot_feed_a_changed_value_compiles_it_in():
         np.testing.assert_allclose(step(*data).item(), ref_step(*ref_data).item(), rtol=1e-5)
     _assert_same(model, ref)
     assert step.compiles == 3
+
+
+@pytest.mark.parametrize("use", ["returned", "computed with", "formatted"])
+def test_a_fed_number_the_step_itself_reads_is_compiled_in_again(use):
+    """A step that returns lr, computes with it or formats it would keep the trace's value
+    if lr were fed: the function compiles again with lr compiled in, from then on, and
+    every call sees the lr of its own step, as eagerly."""
+    (model, opt), _ = _pair("SGD", {"lr": 0.1})
+    group = opt.param_groups[0]
+
+    def step(x, y):
+        loss = _step(tc, model, opt)(x, y)
+        if use == "returned":
+            return loss, group["lr"]
+        if use == "computed with":
+            return loss, loss * (group["lr"] * 10)
+        return loss, f"{group['lr']:.3f}"
+    compiled = tc.compile(step)
+    data, _ = _data()
+    for k, lr in enumerate([0.1, 0.05, 0.02, 0.01]):
+        group["lr"] = lr
+        loss, seen = compiled(*data)
+        want = {"returned": lr, "computed with": loss.item() * lr * 10,
+                "formatted": f"{lr:.3f}"}[use]
+        got = seen.item() if use == "computed with" else seen
+        assert got == pytest.approx(want, rel=1e-6) if use == "computed with" else got == want
+    assert compiled.compiles == 4       # every lr compiled in, as before feeding
+    assert (0, 0, "lr") in compiled.fed.pinned

@@ -36,7 +36,7 @@ from . import bridge, fused_step, lowering, progress
 from . import state as compile_state
 from .dynamic import Templates
 from .fast_call import FastCall, own
-from .hyperparameters import FedSettings, traced_settings
+from .hyperparameters import FedSettings, NumberRead, Tracing
 from .module_call import ModuleCall
 from .pipeline import PassRecord, run_passes, simplify_pipeline
 from .placement import backend_for
@@ -90,7 +90,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
     log_records, graphs = [], {}
     tracer = Tracer(Graph("traced"), module_names)
     tracer.optimizers = list(optimizers)     # the step of any other one is refused
-    tracer.settings = traced_settings(state, optimizers)
+    fed = Tracing(state, optimizers)         # hyperparameters fed as inputs
+    tracer.settings = fed.inputs
     trace_start = time.perf_counter()
     every = tensors + state
     # held until every swapped tensor is restored: no compiled call in another
@@ -100,7 +101,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
         snapshot = None
         attributes = compile_attributes.AttributeSnapshot(roots)
         try:
-            with tracer:
+            with tracer, fed:
                 nodes = [tracer.input(label_text(label), t) for label, t in every]
                 for (_, t), node in zip(state, nodes[len(tensors):]):
                     t._data = node          # parameters and buffers read their graph inputs
@@ -115,6 +116,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                     result = fn(*args[0], **args[1])
                 watch.check_outside(holders, tracer)
                 out_tensors, out_statics, out_structure = flatten(result)
+                fed.check([v for _, v in out_statics])
                 outputs = [tracer.lift(t) for _, t in out_tensors]
                 n_user = len(outputs)
                 writes, written = attributes.writes(tracer)
@@ -274,6 +276,13 @@ class CompiledFunction:
     def _call(self, fn, args, kwargs, roots, optimizers=(), links=None):
         """Run fn's artifact for this call, compiling on a miss. links (state.roots_of's),
         when given: leave a StateCall (state_call.py) in self._fast if it can."""
+        while True:
+            try:
+                return self._call_once(fn, args, kwargs, roots, optimizers, links)
+            except NumberRead as exc:   # fn computes with a fed hyperparameter: compile it in
+                self.fed.pin(exc.keys)
+
+    def _call_once(self, fn, args, kwargs, roots, optimizers, links):
         # shared: no other thread's trace swaps these tensors' data meanwhile (trace_gate)
         with GATE.shared:
             state, module_names, flags = compile_state.collect(roots, optimizers, self._walks,

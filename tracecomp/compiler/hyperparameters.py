@@ -15,6 +15,11 @@ Only the hyperparameters an optimizer's update uses as plain arithmetic may be f
 class lists them (`Optimizer.fed_settings`: SGD's lr and momentum, Adam's lr and betas),
 and the update reads them through `optim.options.setting`. Its branches (`if momentum !=
 0`) read the number, so whether each fed number is zero stays in the signature (`Fed`).
+
+While the step is traced, a fed number in its group is a `FedNumber`, which notes any use
+other than those two (the step's own code computing with lr, or returning it): that value
+would be the trace's forever, so the function compiles again with that hyperparameter
+compiled in, from then on (FedSettings.pin).
 """
 import numpy as np
 
@@ -67,6 +72,7 @@ class FedSettings:
 
     def __init__(self):
         self.keys = set()       # fed from now on
+        self.pinned = set()     # never fed: the function reads them as numbers
         self.seen = {}          # key -> the value of the latest general call
         self.inputs = {}        # (key, index) -> the 0-d float64 tensor fed
 
@@ -76,6 +82,8 @@ class FedSettings:
         numbers = _numbers(value)
         if key in self.keys:
             return numbers is not None
+        if key in self.pinned:
+            return False
         last = self.seen.get(key)
         self.seen[key] = value
         if last is None or numbers is None or last == value:
@@ -85,6 +93,11 @@ class FedSettings:
             return False
         self.keys.add(key)
         return True
+
+    def pin(self, keys):
+        """Compile these hyperparameters in from now on (NumberRead)."""
+        self.keys -= keys
+        self.pinned |= keys
 
     def fill(self, key, value):
         """The 0-d tensors that carry `value` (a number, or each of a tuple's) this call."""
@@ -141,15 +154,90 @@ def _is_setting(v):
         isinstance(x, _SCALARS) for x in v)
 
 
-def traced_settings(state, optimizers):
-    """{(id(group), name, index): tensor} for the tensors `state` feeds to hyperparameters:
-    what optim.options.setting returns while the step is traced."""
-    out = {}
-    for label, t in state:
-        if type(label) is tuple and label[0] == "setting":
-            _, o, g, key, i = label
-            out[(id(optimizers[o].param_groups[g]), key, i)] = t
-    return out
+class NumberRead(Exception):
+    """A fed hyperparameter was read as a number while tracing (not a TraceError: the
+    driver compiles again with `keys`, (optimizer, group, name), compiled in)."""
+
+    def __init__(self, keys):
+        super().__init__(f"hyperparameters read as numbers: {sorted(keys)}")
+        self.keys = keys
+
+
+class FedNumber(float):
+    """A fed hyperparameter's number in its group while the step is traced. The update's
+    own uses are free: options.setting finds its input by the group, and a branch may ask
+    whether it is zero (a signature fact). Any other use is noted in `reads`."""
+
+    def __new__(cls, value, key, reads):
+        number = float.__new__(cls, value)
+        number.key, number.reads = key, reads
+        return number
+
+    def __eq__(self, other):
+        if not (type(other) in (int, float) and other == 0):
+            self.reads.add(self.key)
+        return float.__eq__(self, other)
+
+    def __ne__(self, other):
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+
+def _noting(name):
+    method = getattr(float, name)
+
+    def noted(self, *args):
+        self.reads.add(self.key)
+        return method(self, *args)
+    noted.__name__ = name
+    return noted
+
+
+for _name in ("__abs__", "__add__", "__bool__", "__ceil__", "__divmod__", "__float__",
+              "__floor__", "__floordiv__", "__format__", "__ge__", "__gt__", "__hash__",
+              "__int__", "__le__", "__lt__", "__mod__", "__mul__", "__neg__", "__pos__",
+              "__pow__", "__radd__", "__rdivmod__", "__repr__", "__rfloordiv__", "__rmod__",
+              "__rmul__", "__round__", "__rpow__", "__rsub__", "__rtruediv__", "__str__",
+              "__sub__", "__truediv__", "__trunc__"):
+    setattr(FedNumber, _name, _noting(_name))
+
+
+class Tracing:
+    """The fed hyperparameters while a step is traced: `inputs`, {(id(group), name, index):
+    tensor}, what options.setting returns; inside `with`, each fed number in its group is a
+    FedNumber, and `check` raises NumberRead for those used otherwise."""
+
+    def __init__(self, state, optimizers):
+        self.inputs, self.reads, self.numbers = {}, set(), {}
+        for label, t in state:
+            if type(label) is tuple and label[0] == "setting":
+                _, o, g, name, i = label
+                group = optimizers[o].param_groups[g]
+                self.inputs[(id(group), name, i)] = t
+                if (group[name] if i is None else group[name][i]) is not t:
+                    self.numbers[(id(group), name)] = (group, name, (o, g, name))
+        self.saved = []
+
+    def __enter__(self):
+        for group, name, key in self.numbers.values():
+            value = group[name]
+            self.saved.append((group, name, value))
+            group[name] = tuple(FedNumber(v, key, self.reads) for v in value) \
+                if type(value) is tuple else FedNumber(value, key, self.reads)
+        return self
+
+    def __exit__(self, *exc):
+        for group, name, value in self.saved:
+            group[name] = value
+        self.saved = []
+
+    def check(self, statics):
+        """After tracing: NumberRead for the fed numbers used other than as the update's,
+        or returned among the function's static results."""
+        read = set(self.reads)
+        read.update(v.key for v in statics if type(v) is FedNumber)
+        if read:
+            raise NumberRead(read)
 
 
 def fed_sources(optimizers, state):

@@ -10,8 +10,9 @@ state entries, the same hyperparameters, gradients of the same shapes.
 
 So the latest general call that changed nothing but tensors' values leaves a StepRepeat:
 where each tensor of that call's input list came from (parameter i, its gradient, its
-state entry `key`, or a fed hyperparameter), and the groups' hyperparameters as they were. The next step rebuilds
-the list from the parameters by that recipe and runs the same artifact when
+state entry `key`, or a fed hyperparameter), and the groups' hyperparameters as they were.
+The next step rebuilds the list from the parameters by that recipe and runs the same
+artifact when
 
   - grad mode is as it was and no trace is in progress (a traced step inlines the update);
   - the groups are the same parameters, in the same order, with hyperparameters that are
