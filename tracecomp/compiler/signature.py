@@ -210,8 +210,8 @@ def _differences(new, old):
     out = []
     for key in list(old) + [k for k in new if k not in old]:
         a, b = old.get(key, "absent"), new.get(key, "absent")
-        if a == b:
-            continue
+        if a == b or isinstance(key, tuple) and key[0] == "setting" and a == "absent":
+            continue        # (a new fed hyperparameter's input: its settings say so)
         label = label_text(key)
         if isinstance(a, TensorSpec) and isinstance(b, TensorSpec):
             out.extend(_tensor_differences(label, a, b))
