@@ -40,6 +40,7 @@ from .hyperparameters import FedSettings, NumberRead, Tracing
 from .module_call import ModuleCall
 from .pipeline import PassRecord, run_passes, simplify_pipeline
 from .placement import backend_for
+from .scheduler_steps import Deferral, reach, step_after
 from .signature import (
     LastCall,
     explain_miss,
@@ -80,6 +81,7 @@ class Artifact:
     eager: bool = False                 # fallback='eager' took this signature
     unread_grads: tuple = ()            # positions of .grad inputs the graph never reads
     outside: tuple = None               # what must stay unchanged (state.outside_reads)
+    deferred: list = field(default_factory=list)    # schedulers stepped after a call
 
 
 def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), roots=(),
@@ -90,8 +92,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
     log_records, graphs = [], {}
     tracer = Tracer(Graph("traced"), module_names)
     tracer.optimizers = list(optimizers)     # the step of any other one is refused
-    fed = Tracing(state, optimizers)         # hyperparameters fed as inputs
-    tracer.settings = fed.inputs
+    fed, deferral = Tracing(state, optimizers), Deferral()   # hyperparameters, schedulers
+    tracer.settings, tracer.defer_scheduler = fed.inputs, deferral.defer
     trace_start = time.perf_counter()
     every = tensors + state
     # held until every swapped tensor is restored: no compiled call in another
@@ -101,7 +103,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
         snapshot = None
         attributes = compile_attributes.AttributeSnapshot(roots)
         try:
-            with tracer, fed:
+            with tracer, fed, deferral:
                 nodes = [tracer.input(label_text(label), t) for label, t in every]
                 for (_, t), node in zip(state, nodes[len(tensors):]):
                     t._data = node          # parameters and buffers read their graph inputs
@@ -116,7 +118,10 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                     result = fn(*args[0], **args[1])
                 watch.check_outside(holders, tracer)
                 out_tensors, out_statics, out_structure = flatten(result)
-                fed.check([v for _, v in out_statics])
+                statics = [v for _, v in out_statics]
+                fed.check(statics)
+                deferral.check(statics)
+                deferred = [reach(fn, args[0], s) for s in deferral.deferred]
                 outputs = [tracer.lift(t) for _, t in out_tensors]
                 n_user = len(outputs)
                 writes, written = attributes.writes(tracer)
@@ -149,7 +154,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                    n_effect_values=len(effect_values), optimizers=list(optimizers),
                    out_structure=out_structure, out_statics=[v for _, v in out_statics],
                    captured=captured, n_state=n_state,
-                   outside=compile_state.outside_reads(fn, tracer))
+                   outside=compile_state.outside_reads(fn, tracer), deferred=deferred)
     # a backward traced inside the code (a whole training step) leaves nothing to bridge
     compile_graph = backends.get(backend)
     if templates is not None:       # dynamic shapes: a graph of known structure, new sizes
@@ -313,6 +318,8 @@ class CompiledFunction:
                     execute_on)
                 out = execute(art, tensors, state, roots)
                 self._fast = again or None
+                if art.deferred:
+                    step_after(art.deferred, fn, args)
                 return out
         return fn(*args, **kwargs)      # fallback='eager' took this signature
 

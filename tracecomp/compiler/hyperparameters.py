@@ -14,7 +14,8 @@ the input, so the scheduler's `fill_` is seen.
 Only the hyperparameters an optimizer's update uses as plain arithmetic may be fed: its
 class lists them (`Optimizer.fed_settings`: SGD's lr and momentum, Adam's lr and betas),
 and the update reads them through `optim.options.setting`. Its branches (`if momentum !=
-0`) read the number, so whether each fed number is zero stays in the signature (`Fed`).
+0`) read the number, so whether a fed number it tests (`Optimizer.zero_tested`) is zero
+stays in the signature (`Fed`).
 
 While the step is traced, a fed number in its group is a `FedNumber`, which notes any use
 other than those two (the step's own code computing with lr, or returning it): that value
@@ -28,20 +29,21 @@ from ..tensor import Tensor
 
 class Fed(tuple):
     """A fed hyperparameter's entry in the signature: for each of its numbers (one, or a
-    tuple's, as Adam's betas), whether it is zero, which the update's branches read."""
+    tuple's, as Adam's betas), whether it is zero where the update's branches test that
+    (`tested`), else None."""
 
     __slots__ = ()
 
     @staticmethod
-    def of(value):
-        return Fed(v == 0 for v in _numbers(value))
+    def of(value, tested):
+        return Fed((v == 0) if tested else None for v in _numbers(value))
 
     def matches(self, value):
         """Whether `value` runs the artifact traced for this entry: as many numbers, zero
-        where they were."""
+        where they were (where that is tested)."""
         numbers = _numbers(value)
         return numbers is not None and len(numbers) == len(self) and all(
-            (v == 0) is zero for v, zero in zip(numbers, self))
+            zero is None or (v == 0) is zero for v, zero in zip(numbers, self))
 
     def __eq__(self, other):        # never equal to a tuple hyperparameter's value
         return type(other) is Fed and tuple.__eq__(self, other)
@@ -126,7 +128,7 @@ def group_settings(o, g, opt, group, fed):
                 feeds.append((("setting", o, g, key, i), t))
         elif _is_setting(v):
             if fed is not None and key in allowed and fed.feeds((o, g, key), v):
-                entries.append((key, Fed.of(v)))
+                entries.append((key, Fed.of(v, key in type(opt).zero_tested)))
                 feeds.extend((("setting", o, g, key, i), t)
                              for i, t in fed.fill((o, g, key), v))
             else:
@@ -166,15 +168,16 @@ class NumberRead(Exception):
 class FedNumber(float):
     """A fed hyperparameter's number in its group while the step is traced. The update's
     own uses are free: options.setting finds its input by the group, and a branch may ask
-    whether it is zero (a signature fact). Any other use is noted in `reads`."""
+    whether it is zero when the signature holds that (`tested`). Any other use is noted in
+    `reads`."""
 
-    def __new__(cls, value, key, reads):
+    def __new__(cls, value, key, reads, tested):
         number = float.__new__(cls, value)
-        number.key, number.reads = key, reads
+        number.key, number.reads, number.tested = key, reads, tested
         return number
 
     def __eq__(self, other):
-        if not (type(other) in (int, float) and other == 0):
+        if not (self.tested and type(other) in (int, float) and other == 0):
             self.reads.add(self.key)
         return float.__eq__(self, other)
 
@@ -215,15 +218,16 @@ class Tracing:
                 group = optimizers[o].param_groups[g]
                 self.inputs[(id(group), name, i)] = t
                 if (group[name] if i is None else group[name][i]) is not t:
-                    self.numbers[(id(group), name)] = (group, name, (o, g, name))
+                    tested = name in type(optimizers[o]).zero_tested
+                    self.numbers[(id(group), name)] = (group, name, (o, g, name), tested)
         self.saved = []
 
     def __enter__(self):
-        for group, name, key in self.numbers.values():
+        for group, name, key, tested in self.numbers.values():
             value = group[name]
             self.saved.append((group, name, value))
-            group[name] = tuple(FedNumber(v, key, self.reads) for v in value) \
-                if type(value) is tuple else FedNumber(value, key, self.reads)
+            group[name] = tuple(FedNumber(v, key, self.reads, tested) for v in value) \
+                if type(value) is tuple else FedNumber(value, key, self.reads, tested)
         return self
 
     def __exit__(self, *exc):

@@ -48,6 +48,7 @@ from ..tensor import Tensor
 from ..tracing.gate import GATE
 from .fast_call import Bindings
 from .hyperparameters import fed_sources, refill
+from .scheduler_steps import step_after
 from .state import follow
 from .step_repeat import groups_of, same_groups
 
@@ -56,8 +57,8 @@ MISS = object()
 
 
 class StateCall:
-    __slots__ = ("art", "bindings", "execute", "grad_enabled", "groups", "has_grad", "links",
-                 "modules", "n_args", "optimizers", "params", "recipe", "specs",
+    __slots__ = ("art", "bindings", "execute", "fn", "grad_enabled", "groups", "has_grad",
+                 "links", "modules", "n_args", "optimizers", "params", "recipe", "specs",
                  "state_sizes", "walk", "walks")
     miss = MISS
 
@@ -76,6 +77,7 @@ class StateCall:
             return None
         call = StateCall()
         call.art, call.execute, call.walks, call.walk = art, execute, walks, walk
+        call.fn = fn
         call.modules, call.optimizers = modules, optimizers
         call.n_args = len(args)
         call.grad_enabled = _grad.enabled
@@ -146,7 +148,10 @@ class StateCall:
                 return MISS
             # `every` is the only list holding the gradients: the call lets go of those
             # it replaces there (driver.execute_on)
-            return self.execute(self.art, every, self.n_args, self.modules)
+            out = self.execute(self.art, every, self.n_args, self.modules)
+        if self.art.deferred:       # a scheduler the step function steps (scheduler_steps.py)
+            step_after(self.art.deferred, self.fn, args)
+        return out
 
     def _every(self, args):
         """The arguments and the tensors the recipe names, or None where any differs from

@@ -125,7 +125,8 @@ def groups_of(opt, fed=()):
     of parameters and their count, and its hyperparameters. fed: (group index, name) of
     the hyperparameters the artifact is fed, which may change while zero where they were."""
     return [(g, g["params"], len(g["params"]),
-             [(k, Fed.of(v) if (i, k) in fed else v) for k, v in g.items() if k != "params"])
+             [(k, Fed.of(v, k in type(opt).zero_tested) if (i, k) in fed else v)
+              for k, v in g.items() if k != "params"])
             for i, g in enumerate(opt.param_groups)]
 
 

@@ -78,6 +78,7 @@ class Optimizer(HookMixin):
     # so compiled code may feed them as inputs instead of compiling them in (a scheduler's
     # new lr then runs the same compiled step: compiler/hyperparameters.py)
     fed_settings = ()
+    zero_tested = ()    # of those, the ones it branches on being zero (SGD's momentum)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -73,18 +73,23 @@ def _mark_step_calls(optimizer):
 
 
 def _outside_traces(step):
-    """A scheduler's step, refused while compiled code is traced: it changes Python numbers
-    (its epoch count, the groups' lr), which a trace runs once, so every later call of the
-    compiled code would skip it."""
+    """A scheduler's step, which a trace of compiled code does not run: it changes Python
+    numbers (its epoch count, the groups' lr), which a trace would change once, on the
+    first call. The compiler steps it after every call instead (compiler/scheduler_steps.py);
+    a step with arguments (ReduceLROnPlateau's metric, an epoch) is refused."""
     @wraps(step)
     def checked(self, *args, **kwargs):
-        if context.current() is not None:
+        trace = context.current()
+        if trace is None:
+            return step(self, *args, **kwargs)
+        if args or kwargs or trace.defer_scheduler is None:
             raise TraceError(
-                f"{type(self).__name__}.step() ran inside compiled code: a scheduler counts "
-                f"its steps in Python, which runs once while tracing, so the learning rate "
+                f"{type(self).__name__}.step({'...' if args or kwargs else ''}) ran inside "
+                f"compiled code{' with arguments' if args or kwargs else ''}: a scheduler "
+                f"counts its steps in Python, which a trace runs once, so the learning rate "
                 f"would change on the first call only. Call the scheduler's step() after "
                 f"the compiled function returns: the next call reads the new values.")
-        return step(self, *args, **kwargs)
+        trace.defer_scheduler(self)
     return checked
 
 

@@ -27,6 +27,7 @@ class SGD(Optimizer):
         check_fused(fused, foreach, differentiable)
 
     fed_settings = ("lr", "momentum")
+    zero_tested = ("momentum",)
 
     def _update_group(self, group):
         lr, momentum = setting(group, "lr"), setting(group, "momentum")

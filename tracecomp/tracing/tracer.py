@@ -59,6 +59,7 @@ class Tracer:
         # compiled code's trace: the optimizers whose state is an input (None elsewhere)
         self.optimizers = None
         self.settings = {}      # (id(group), name, index) -> fed hyperparameter (options.setting)
+        self.defer_scheduler = None     # scheduler.step() inside the code: recorded by this
 
     # --- context ---------------------------------------------------------------------------
     def __enter__(self):

@@ -1,0 +1,173 @@
+"""A learning-rate scheduler stepped inside compiled code, stepped after every call instead.
+
+A scheduler counts its steps in Python and sets the groups' lr (and OneCycleLR's momentum)
+as Python numbers: a trace would run that once, and every later call of the compiled code
+would skip it. torch's tutorial on compiling the optimizer puts `sched.step()` right after
+`opt.step()` inside the compiled function, and training-step functions do the same. While
+the step is traced, such a `scheduler.step()` is recorded, not run (`Deferral.defer`); the
+compiled call then steps the scheduler after the graph has run, every call
+(`step_after`), which is where the function stepped it: nothing after it in the function
+may read what it changes. So, for the rest of the trace, its optimizer's numeric
+hyperparameters and its `get_last_lr()` are `AfterStep` numbers, and any use of one (an
+optimizer step after the scheduler's, a returned lr) is a TraceError instead of a value
+that would be one step old.
+
+The scheduler is found again at every call by where the function reached it when traced
+(`reach`): an argument, a closure cell, a global name or the function's own object (a
+bound method's `self`), or one attribute, list element or dict entry inside one of those,
+so a scheduler rebound to that name is the one stepped.
+"""
+from ..errors import TraceError
+from ..tensor import Tensor
+from .state import INSIDE_MAX
+
+
+class AfterStep(float):
+    """A hyperparameter, or a scheduler's last lr, after a deferred scheduler step in the
+    traced code: it holds the value before that step, so any use is refused."""
+
+    def __new__(cls, value, what):
+        # float.__float__: the value itself, not an overridden __float__ (FedNumber's notes)
+        number = float.__new__(cls, float.__float__(value) if isinstance(value, float)
+                               else value)
+        number.what = what
+        return number
+
+    def refuse(self, *_):
+        raise TraceError(
+            f"compiled code read {self.what} after the scheduler's step() that changes it: "
+            f"that step runs after the compiled call, so the value read here would be the "
+            f"one before it. Step the scheduler last (after opt.step()), and read the "
+            f"learning rate outside the compiled function.")
+
+
+for _name in ("__abs__", "__add__", "__bool__", "__ceil__", "__divmod__", "__eq__",
+              "__float__", "__floor__", "__floordiv__", "__format__", "__ge__", "__gt__",
+              "__hash__", "__int__", "__le__", "__lt__", "__mod__", "__mul__", "__ne__",
+              "__neg__", "__pos__", "__pow__", "__radd__", "__rdivmod__", "__repr__",
+              "__rfloordiv__", "__rmod__", "__rmul__", "__round__", "__rpow__", "__rsub__",
+              "__rtruediv__", "__str__", "__sub__", "__truediv__", "__trunc__"):
+    setattr(AfterStep, _name, AfterStep.refuse)
+
+
+def _numeric(v):
+    return type(v) in (int, float) or isinstance(v, float)
+
+
+class Deferral:
+    """The schedulers a trace stepped (`deferred`, in order), and the values swapped for
+    AfterStep numbers meanwhile, put back when the `with` ends."""
+
+    def __init__(self):
+        self.deferred, self.swapped = [], []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for holder, key, value in reversed(self.swapped):
+            holder[key] = value
+        self.swapped = []
+
+    def check(self, statics):
+        """After tracing: the function may not return a value AfterStep holds."""
+        for v in statics:
+            if type(v) is AfterStep:
+                v.refuse()
+
+    def defer(self, scheduler):
+        """scheduler.step() inside the traced code: recorded, not run."""
+        self.deferred.append(scheduler)
+        for g, group in enumerate(scheduler.optimizer.param_groups):
+            for name, value in list(group.items()):
+                what = f"optimizer group {g}'s {name}"
+                if _numeric(value):
+                    self._swap(group, name, AfterStep(value, what))
+                elif type(value) is tuple and value and all(map(_numeric, value)):
+                    self._swap(group, name, tuple(AfterStep(v, what) for v in value))
+        last = getattr(scheduler, "_last_lr", None)
+        if isinstance(last, list) and all(map(_numeric, last)):
+            self._swap(scheduler.__dict__, "_last_lr",
+                       [AfterStep(v, f"{type(scheduler).__name__}.get_last_lr()")
+                        for v in last])
+
+    def _swap(self, holder, key, value):
+        self.swapped.append((holder, key, holder[key]))
+        holder[key] = value
+
+
+def reach(fn, args, scheduler):
+    """Where fn reaches `scheduler` when called with args: a path for `follow`."""
+    for start, x in _starts(fn, args):
+        if x is scheduler:
+            return start, None
+    for start, x in _starts(fn, args):
+        for how, key, value in _inside(x):
+            if value is scheduler:
+                return start, (how, key)
+    raise TraceError(f"compiled code stepped a learning-rate scheduler "
+                     f"({type(scheduler).__name__}) it cannot find again at the next call: "
+                     f"keep it in a global, a closure, an argument, or an attribute or list "
+                     f"element of one")
+
+
+def follow(fn, args, path):
+    """What path (reach's) leads to in this call, or None."""
+    start, step = path
+    x = dict(_starts(fn, args)).get(start)
+    if step is None or x is None:
+        return x
+    how, key = step
+    try:
+        return getattr(x, "__dict__", {}).get(key) if how == "attr" else x[key]
+    except (IndexError, KeyError, TypeError):
+        return None
+
+
+def step_after(paths, fn, args):
+    """Step the schedulers the traced code stepped, found by their paths, in order."""
+    for path in paths:
+        scheduler = follow(fn, args, path)
+        if scheduler is None:
+            raise TraceError(f"the learning-rate scheduler that compiled {fn.__qualname__} "
+                             f"steps is gone from where it was found ({_describe(path)})")
+        scheduler.step()
+
+
+def _starts(fn, args):
+    """(name, object) of what fn reaches directly: its arguments, closure cells, global
+    names and own object."""
+    out = [(("arg", k), a) for k, a in enumerate(args)]
+    code = getattr(fn, "__code__", None)
+    if code is not None:
+        for k, cell in enumerate(fn.__closure__ or ()):
+            try:
+                out.append((("cell", k), cell.cell_contents))
+            except ValueError:      # an empty cell
+                pass
+        out += [(("global", n), fn.__globals__[n]) for n in code.co_names
+                if n in fn.__globals__]
+    owner = getattr(fn, "__self__", None)
+    if owner is not None:
+        out.append((("self",), owner))
+    return out
+
+
+def _inside(x):
+    if type(x) in (list, tuple) and len(x) <= INSIDE_MAX:
+        return [("item", k, v) for k, v in enumerate(x)]
+    if type(x) is dict and len(x) <= INSIDE_MAX:
+        return [("item", k, v) for k, v in x.items()]
+    d = getattr(x, "__dict__", None)
+    if type(d) is dict and len(d) <= INSIDE_MAX and not isinstance(x, (type, Tensor)):
+        return [("attr", k, v) for k, v in d.items()]
+    return []
+
+
+def _describe(path):
+    (kind, *name), step = path
+    where = {"arg": "argument {}", "cell": "closure variable {}", "global": "global {}",
+             "self": "the method's object"}[kind].format(*name)
+    if step is None:
+        return where
+    return f"{where}, {'attribute' if step[0] == 'attr' else 'item'} {step[1]!r}"
