@@ -55,12 +55,12 @@ def assert_close(got, want, rtol=1e-5, atol=1e-6, what="value"):
                              f"({(~ok).sum()} of {ok.size} elements off, rtol={rtol}, atol={atol})")
 
 
-def train_step(model, opt):
+def train_step(model, opt, lib=tc):
     """`step(x, y)`: zero_grad, cross-entropy of model(x) against y, backward and
-    opt.step(); returns the loss."""
+    opt.step(); returns the loss. lib: tracecomp, or torch for the reference."""
     def step(x, y):
         opt.zero_grad()
-        loss = tc.nn.functional.cross_entropy(model(x), y)
+        loss = lib.nn.functional.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
         return loss
@@ -77,3 +77,17 @@ def with_torch_weights(model, ref):
     model.load_state_dict({k: tc.from_numpy(v.detach().numpy().copy())
                            for k, v in ref.state_dict().items()})
     return model
+
+
+def twin_mlps(opt, kw, tensor_lr=False):
+    """[(model, optimizer)] for tracecomp, then torch: the same 6-8-3 MLP (ReLU) and
+    optimizer `opt` (its name) with options kw; lr given as a tensor when tensor_lr."""
+    torch.manual_seed(0)
+    ref = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    model = with_torch_weights(
+        tc.nn.Sequential(tc.nn.Linear(6, 8), tc.nn.ReLU(), tc.nn.Linear(8, 3)), ref)
+    out = []
+    for lib, m in ((tc, model), (torch, ref)):
+        options = dict(kw, lr=lib.tensor(kw["lr"])) if tensor_lr else kw
+        out.append((m, getattr(lib.optim, opt)(m.parameters(), **options)))
+    return out

@@ -11,24 +11,10 @@ import torch
 import tracecomp as tc
 from tracecomp.compiler import fused_step
 from tracecomp.compiler.state_call import StateCall
-from tracecomp.errors import TraceError
+
+from helpers import train_step, twin_mlps
 
 STEPS = 8
-
-
-def _pair(opt, kw, tensor_lr=False):
-    """(model, optimizer) for tracecomp and torch with the same weights; lr as a tensor
-    when tensor_lr."""
-    torch.manual_seed(0)
-    ref = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
-    model = tc.nn.Sequential(tc.nn.Linear(6, 8), tc.nn.ReLU(), tc.nn.Linear(8, 3))
-    model.load_state_dict({k: tc.from_numpy(v.detach().numpy().copy())
-                           for k, v in ref.state_dict().items()})
-    pairs = []
-    for lib, m in ((tc, model), (torch, ref)):
-        options = dict(kw, lr=lib.tensor(kw["lr"])) if tensor_lr else kw
-        pairs.append((m, getattr(lib.optim, opt)(m.parameters(), **options)))
-    return pairs
 
 
 def _data(seed=1):
@@ -50,16 +36,6 @@ def _train(step, ref_step, sched, ref_sched, data, ref_data, steps=STEPS):
         ref_sched.step()
 
 
-def _step(lib, model, opt):
-    def step(x, y):
-        opt.zero_grad()
-        loss = lib.nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-    return step
-
-
 def _assert_same(model, ref):
     for got, want in zip(model.parameters(), ref.parameters()):
         np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-5,
@@ -79,14 +55,14 @@ def test_a_scheduler_stepped_every_call_compiles_the_whole_step_twice(opt, kw, t
     """The first call compiles; the second (a new lr, and the optimizer state made by the
     first step) compiles with the changed hyperparameters fed; later ones reuse it through
     the whole step's fast path."""
-    (model, o), (ref, ref_o) = _pair(opt, kw, tensor_lr)
+    (model, o), (ref, ref_o) = twin_mlps(opt, kw, tensor_lr)
     cycle = opt not in ("RMSprop", "Adagrad")   # no momentum or betas to cycle
     sched = tc.optim.lr_scheduler.OneCycleLR(o, max_lr=0.2, total_steps=50,
                                              cycle_momentum=cycle)
     ref_sched = torch.optim.lr_scheduler.OneCycleLR(ref_o, max_lr=0.2, total_steps=50,
                                                     cycle_momentum=cycle)
-    step = tc.compile(_step(tc, model, o))
-    _train(step, _step(torch, ref, ref_o), sched, ref_sched, *_data())
+    step = tc.compile(train_step(model, o))
+    _train(step, train_step(ref, ref_o, torch), sched, ref_sched, *_data())
     _assert_same(model, ref)
     assert step.compiles == 2
     assert isinstance(step._fast, StateCall)
@@ -96,9 +72,9 @@ def test_the_fed_values_are_read_at_each_call_without_the_general_call(monkeypat
     """From the third call the whole step repeats through StateCall: the general call
     (patched to fail) never runs, and each call still reads the scheduler's new lr,
     momentum and betas."""
-    (model, opt), (ref, ref_opt) = _pair("Adam", {"lr": 0.01})
+    (model, opt), (ref, ref_opt) = twin_mlps("Adam", {"lr": 0.01})
     sched, ref_sched = _one_cycle(tc, opt), _one_cycle(torch, ref_opt)
-    step, ref_step = tc.compile(_step(tc, model, opt)), _step(torch, ref, ref_opt)
+    step, ref_step = tc.compile(train_step(model, opt)), train_step(ref, ref_opt, torch)
     data, ref_data = _data()
     _train(step, ref_step, sched, ref_sched, data, ref_data, steps=3)
 
@@ -115,8 +91,8 @@ def test_the_fed_values_are_read_at_each_call_without_the_general_call(monkeypat
 def test_momentum_set_to_zero_compiles_again():
     """SGD branches on momentum != 0: a fed momentum that becomes 0 is a new signature,
     and the steps after it have no momentum, as torch's."""
-    (model, opt), (ref, ref_opt) = _pair("SGD", {"lr": 0.1, "momentum": 0.9})
-    step, ref_step = tc.compile(_step(tc, model, opt)), _step(torch, ref, ref_opt)
+    (model, opt), (ref, ref_opt) = twin_mlps("SGD", {"lr": 0.1, "momentum": 0.9})
+    step, ref_step = tc.compile(train_step(model, opt)), train_step(ref, ref_opt, torch)
     data, ref_data = _data()
     for k, momentum in enumerate([0.9, 0.8, 0.7, 0.0, 0.0, 0.5]):
         for o in (opt, ref_opt):
@@ -130,8 +106,8 @@ def test_momentum_set_to_zero_compiles_again():
 def test_a_number_fed_before_stays_fed_for_a_new_value_and_counts_once():
     """lr changed once by hand (a StepLR-like drop) is fed from then on: later drops reuse
     the artifact; the miss that fed it names the change."""
-    (model, opt), _ = _pair("SGD", {"lr": 0.1})
-    step = tc.compile(_step(tc, model, opt))
+    (model, opt), _ = twin_mlps("SGD", {"lr": 0.1})
+    step = tc.compile(train_step(model, opt))
     data, _ = _data()
     step(*data)
     for lr in (0.05, 0.01, 0.001):
@@ -147,10 +123,10 @@ def test_compile_model_fused_step_stays_compiled_under_a_scheduler(opt, kw, tens
     """compile(model) with opt.step() and the scheduler eager: the fused update compiles
     twice, stays on (it used to go back to its loop after MAX_COMPILES) and repeats
     through StepRepeat, with torch's numbers."""
-    (model, o), (ref, ref_o) = _pair(opt, kw, tensor_lr)
+    (model, o), (ref, ref_o) = twin_mlps(opt, kw, tensor_lr)
     sched, ref_sched = _one_cycle(tc, o), _one_cycle(torch, ref_o)
     compiled = tc.compile(model)
-    _train(_step(tc, compiled, o), _step(torch, ref, ref_o), sched, ref_sched, *_data(),
+    _train(train_step(compiled, o), train_step(ref, ref_o, torch), sched, ref_sched, *_data(),
            steps=fused_step.MAX_COMPILES + 4)
     _assert_same(model, ref)
     fused = fused_step._STEPS[o]
@@ -160,8 +136,8 @@ def test_compile_model_fused_step_stays_compiled_under_a_scheduler(opt, kw, tens
 def test_an_optimizer_that_cannot_feed_a_changed_value_compiles_it_in():
     """RMSprop feeds lr only; a momentum that changes (CyclicLR's cycle) is compiled in
     each time, with torch's numbers."""
-    (model, opt), (ref, ref_opt) = _pair("RMSprop", {"lr": 0.01, "momentum": 0.9})
-    step, ref_step = tc.compile(_step(tc, model, opt)), _step(torch, ref, ref_opt)
+    (model, opt), (ref, ref_opt) = twin_mlps("RMSprop", {"lr": 0.01, "momentum": 0.9})
+    step, ref_step = tc.compile(train_step(model, opt)), train_step(ref, ref_opt, torch)
     data, ref_data = _data()
     for momentum in (0.9, 0.8, 0.7):
         opt.param_groups[0]["momentum"] = ref_opt.param_groups[0]["momentum"] = momentum
@@ -175,11 +151,11 @@ def test_a_fed_number_the_step_itself_reads_is_compiled_in_again(use):
     """A step that returns lr, computes with it or formats it would keep the trace's value
     if lr were fed: the function compiles again with lr compiled in, from then on, and
     every call sees the lr of its own step, as eagerly."""
-    (model, opt), _ = _pair("SGD", {"lr": 0.1})
+    (model, opt), _ = twin_mlps("SGD", {"lr": 0.1})
     group = opt.param_groups[0]
 
     def step(x, y):
-        loss = _step(tc, model, opt)(x, y)
+        loss = train_step(model, opt)(x, y)
         if use == "returned":
             return loss, group["lr"]
         if use == "computed with":
@@ -187,7 +163,7 @@ def test_a_fed_number_the_step_itself_reads_is_compiled_in_again(use):
         return loss, f"{group['lr']:.3f}"
     compiled = tc.compile(step)
     data, _ = _data()
-    for k, lr in enumerate([0.1, 0.05, 0.02, 0.01]):
+    for lr in [0.1, 0.05, 0.02, 0.01]:
         group["lr"] = lr
         loss, seen = compiled(*data)
         want = {"returned": lr, "computed with": loss.item() * lr * 10,

@@ -11,19 +11,7 @@ import tracecomp as tc
 from tracecomp.compiler.state_call import StateCall
 from tracecomp.errors import TraceError
 
-
-def _pair(opt="SGD", kw=None, tensor_lr=False):
-    kw = kw or {"lr": 0.1, "momentum": 0.9}
-    torch.manual_seed(0)
-    ref = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
-    model = tc.nn.Sequential(tc.nn.Linear(6, 8), tc.nn.ReLU(), tc.nn.Linear(8, 3))
-    model.load_state_dict({k: tc.from_numpy(v.detach().numpy().copy())
-                           for k, v in ref.state_dict().items()})
-    out = []
-    for lib, m in ((tc, model), (torch, ref)):
-        options = dict(kw, lr=lib.tensor(kw["lr"])) if tensor_lr else kw
-        out.append((m, getattr(lib.optim, opt)(m.parameters(), **options)))
-    return out
+from helpers import twin_mlps
 
 
 def _data():
@@ -57,7 +45,7 @@ def test_a_whole_step_that_steps_its_scheduler_follows_torch(opt, kw, schedule, 
     """opt.step(); sched.step() at the end of the compiled step: the scheduler steps after
     every call, through the fast path too, and the fed lr of the next call is its new
     one."""
-    (model, o), (ref, ref_o) = _pair(opt, kw)
+    (model, o), (ref, ref_o) = twin_mlps(opt, kw)
     name, options = schedule
     sched = getattr(tc.optim.lr_scheduler, name)(o, **options)
     ref_sched = getattr(torch.optim.lr_scheduler, name)(ref_o, **options)
@@ -83,7 +71,7 @@ def test_a_whole_step_that_steps_its_scheduler_follows_torch(opt, kw, schedule, 
 
 def test_torchs_compiled_optimizer_with_a_scheduler():
     """torch's tutorial: a tensor lr, and `opt.step(); sched.step()` compiled together."""
-    (model, opt), (ref, ref_opt) = _pair("Adam", {"lr": 0.01}, tensor_lr=True)
+    (model, opt), (ref, ref_opt) = twin_mlps("Adam", {"lr": 0.01}, tensor_lr=True)
     for p, q in zip(model.parameters(), ref.parameters()):
         p.grad = tc.ones(p.shape)
         q.grad = torch.ones(q.shape)
@@ -105,7 +93,7 @@ def test_torchs_compiled_optimizer_with_a_scheduler():
 def test_the_scheduler_is_found_again_where_the_function_reads_it():
     """A trainer's method steps self.sched: a new scheduler put there is the one stepped
     (its own schedule, from its own count), with no compile."""
-    (model, opt), _ = _pair("SGD", {"lr": 0.1})
+    (model, opt), _ = twin_mlps("SGD", {"lr": 0.1})
 
     class Trainer:
         def __init__(self):
@@ -137,7 +125,7 @@ def test_the_scheduler_is_found_again_where_the_function_reads_it():
 def test_what_the_scheduler_changes_read_after_its_step_is_refused(after):
     """The step runs after the call, so a read after it would see the old value: refused
     by name, and the groups and the scheduler are as they were."""
-    (model, opt), _ = _pair("SGD", {"lr": 0.1, "momentum": 0.9})
+    (model, opt), _ = twin_mlps("SGD", {"lr": 0.1, "momentum": 0.9})
     sched = tc.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
 
     def step(x, y):
@@ -165,7 +153,7 @@ def test_what_the_scheduler_changes_read_after_its_step_is_refused(after):
 
 def test_a_scheduler_step_with_a_metric_is_refused():
     """ReduceLROnPlateau's step takes the loss, a value of the compiled code."""
-    (model, opt), _ = _pair("SGD", {"lr": 0.1})
+    (model, opt), _ = twin_mlps("SGD", {"lr": 0.1})
     sched = tc.optim.lr_scheduler.ReduceLROnPlateau(opt)
 
     def step(x, y):
