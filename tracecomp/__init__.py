@@ -35,6 +35,7 @@ from .tensor_methods import add, div, sub
 from .ops.elementwise import div as true_divide
 from .errors import (ShapeError, TraceError, TracecompError)
 from . import autograd
+from . import _logging  # noqa: F401  (torch._logging.set_logs)
 # --- issue 9: elementwise math, creation, random and dtype utilities ---
 from .ops.elementwise import abs as absolute
 from .ops.special import digamma, polygamma
