@@ -191,6 +191,28 @@ def test_train_eval_and_grad_mode_switch_the_graph(caplog, monkeypatch):
     assert "grad mode: on -> off" in text
 
 
+def test_the_state_a_first_step_makes_is_summed_up(caplog, monkeypatch):
+    """The second call of a whole step reads the optimizer state and .grad the first made:
+    the reason counts them and names the first few, not every tensor's spec."""
+    monkeypatch.setenv("TRACECOMP_DEBUG", "1")
+    model = MLP()
+    opt = tc.optim.Adam(model.parameters(), lr=0.01)
+
+    @tc.compile
+    def step(x):
+        opt.zero_grad()
+        model(x).sum().backward()
+        opt.step()
+    with caplog.at_level(logging.INFO, logger="tracecomp"):
+        step(tc.randn(8, 12))
+        step(tc.randn(8, 12))
+    reasons = [r.getMessage() for r in caplog.records if "compiling" in r.getMessage()]
+    n = 4 * len(list(model.parameters()))      # step, exp_avg, exp_avg_sq and .grad of each
+    assert reasons[1].endswith(f".step (llvm): {n} new tensors read: fc1.weight:step, "
+                               f"fc1.weight:exp_avg, fc1.weight:exp_avg_sq, fc1.bias:step, "
+                               f"..."), reasons
+
+
 def test_recompile_limit_warns_with_the_reason():
     compiled = tc.compile(lambda x: x * 2, recompile_limit=2)
     for n in (1, 2):

@@ -207,13 +207,17 @@ def _distance(a, b):
 
 
 def _differences(new, old):
-    out = []
+    out, appeared, gone = [], [], []
     for key in list(old) + [k for k in new if k not in old]:
         a, b = old.get(key, "absent"), new.get(key, "absent")
         if a == b or isinstance(key, tuple) and key[0] == "setting" and a == "absent":
             continue        # (a new fed hyperparameter's input: its settings say so)
         label = label_text(key)
-        if isinstance(a, TensorSpec) and isinstance(b, TensorSpec):
+        if isinstance(b, TensorSpec) and a == "absent":     # optimizer state, .grad
+            appeared.append(label)
+        elif isinstance(a, TensorSpec) and b == "absent":
+            gone.append(label)
+        elif isinstance(a, TensorSpec) and isinstance(b, TensorSpec):
             out.extend(_tensor_differences(label, a, b))
         elif isinstance(key, tuple) and key[0] == "settings" and a != "absent" != b:
             out.append(_settings_differences(label, dict(a), dict(b)))
@@ -221,6 +225,10 @@ def _differences(new, old):
             out.append(f"{label}: {_show(a)} -> {_show(b)}")
         else:
             out.append(f"{label}: {a} -> {b}")
+    for labels, what in ((appeared, "new tensors read"), (gone, "tensors no longer read")):
+        if labels:
+            out.append(f"{len(labels)} {what}: " + ", ".join(labels[:4])
+                       + (", ..." if len(labels) > 4 else ""))
     return out
 
 
