@@ -435,3 +435,27 @@ def test_in_place_samplers_draw_afresh_on_every_compiled_call(backend):
     want = drop(x)
     tc.manual_seed(7)
     np.testing.assert_array_equal(compiled(x).numpy(), want.numpy())
+
+
+def test_module_compile_in_place_works_before_the_compiler_was_imported():
+    """torch's nn.Module.compile(): on a fresh `import tracecomp`, whose compiler loads on
+    first use, the method exists, returns None, and the module's calls then run compiled
+    with eager's numbers; its state_dict keys are unchanged."""
+    import subprocess
+    import sys
+    code = (
+        "import sys, numpy as np, tracecomp as tc\n"
+        "assert 'tracecomp.compiler.driver' not in sys.modules\n"
+        "tc.manual_seed(0)\n"
+        "m = tc.nn.Sequential(tc.nn.Linear(4, 3), tc.nn.ReLU())\n"
+        "x = tc.randn(2, 4)\n"
+        "want = m(x).detach().numpy()\n"
+        "assert m.compile() is None\n"
+        "got = m(x)\n"
+        "assert type(m.__dict__['_compiled_call']).__name__ == 'CompiledModule'\n"
+        "np.testing.assert_allclose(got.detach().numpy(), want, rtol=1e-6)\n"
+        "assert list(m.state_dict()) == ['0.weight', '0.bias']\n"
+        "print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.stdout.strip() == "ok", out.stderr

@@ -540,19 +540,16 @@ def compile(model=None, *, backend=None, fallback=None,
                     f"{type(model).__name__}")
 
 
-def _compile_in_place(self, *args, **kwargs):
+def compile_in_place(module, *args, **kwargs):
     """Module.compile, torch's in-place compile: from now on this module's calls run
     compiled, with the options of tracecomp.compile. Parameters, state_dict keys and every
     other attribute stay as they were (unlike `model = tracecomp.compile(model)`, which
     wraps it); a call made while an enclosing compile traces is traced into that graph as
     usual."""
-    compiled = compile(self, *args, **kwargs)
-    if compiled is not self:            # disable=True compiles nothing
-        object.__setattr__(self, "_compiled_call", compiled)
-        object.__setattr__(self, "_compile_args", (args, kwargs))
-
-
-Module.compile = _compile_in_place
+    compiled = compile(module, *args, **kwargs)
+    if compiled is not module:            # disable=True compiles nothing
+        object.__setattr__(module, "_compiled_call", compiled)
+        object.__setattr__(module, "_compile_args", (args, kwargs))
 
 
 _LAZY = Artifact({}, [], None, eager=True)     # a call that initializes lazy modules

@@ -133,8 +133,12 @@ class Module:
                 result = out
         return result
 
-    # Module.compile (torch's in-place compile) is attached by compiler/driver.py: nn sits below
-    # the compiler and does not import it
+    def compile(self, *args, **kwargs):
+        """torch's in-place compile: from now on this module's calls run compiled
+        (compiler/driver.py's compile_in_place; imported here, on first use, because nn
+        sits below the compiler and `import tracecomp` does not load it)."""
+        from ..compiler.driver import compile_in_place
+        compile_in_place(self, *args, **kwargs)
 
     def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
         """hook(module, args) -> None or new args, run before forward."""
