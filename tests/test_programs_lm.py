@@ -18,7 +18,7 @@ import torch
 import tracecomp as tc
 import tracecomp.nn as nn
 import tracecomp.nn.functional as F
-from tracecomp.compiler.driver import CompiledModule
+from tracecomp.compiler.api import CompiledModule
 
 from helpers import assert_close, to_tc
 

@@ -139,7 +139,7 @@ _public.export("torch", globals())
 
 # Imported on first use, not by `import tracecomp` (~45 ms of it): the compiler and the
 # checkpoint files. `tracecomp.compile` is then the driver's own function, as if imported.
-_LAZY = {"compile": "tracecomp.compiler.driver", "load": "tracecomp.serialization",
+_LAZY = {"compile": "tracecomp.compiler.api", "load": "tracecomp.serialization",
          "save": "tracecomp.serialization"}
 _missing = _support.missing_in("torch")
 
@@ -156,4 +156,14 @@ def __getattr__(name):
 
 def __dir__():
     return sorted(set(globals()) | set(_LAZY))
+
+
+def _module_compile(self, *args, **kwargs):
+    """nn.Module.compile, torch's in-place compile (compiler/api.py's compile_in_place),
+    loading the compiler on first use as tracecomp.compile does."""
+    import importlib
+    importlib.import_module("tracecomp.compiler.api").compile_in_place(self, *args, **kwargs)
+
+
+nn.Module.compile = _module_compile
 _support.install_finder()

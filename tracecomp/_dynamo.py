@@ -1,4 +1,5 @@
-"""torch._dynamo's user-facing marks: which dims of a tensor a compiled call treats as dynamic.
+"""torch._dynamo's user-facing calls: which dims of a tensor a compiled call treats as
+dynamic (mark_dynamic), and reset, which makes every compiled function compile again.
 
     tracecomp._dynamo.mark_dynamic(ids, 1)     # the length of a batch of token ids
 
@@ -8,6 +9,16 @@ a batch's length in its ids and its targets), where an unmarked call compiles it
 sizes first and generalizes when a size changes (compiler/dynamic.py). The mark is the
 tensor's, as in torch (`_dynamo_dynamic_indices`).
 """
+
+import sys
+
+
+def reset():
+    """Every compiled function and module compiles again on its next call, its recompile
+    count from zero (compiler/api.py). Nothing has compiled while the compiler is unloaded."""
+    if "tracecomp.compiler.driver" in sys.modules:
+        import importlib
+        importlib.import_module("tracecomp.compiler.api").reset()
 
 
 def mark_dynamic(t, index):

@@ -315,7 +315,7 @@ def _compile_function():
     if hasattr(tracecomp, "compile"):
         return tracecomp.compile
     try:
-        from .compiler.driver import compile as compile_fn
+        from .compiler.api import compile as compile_fn
     except ModuleNotFoundError as exc:
         if exc.name != f"{__package__}.compiler":
             raise

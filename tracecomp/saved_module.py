@@ -33,7 +33,7 @@ def _module_class():
 
 
 def _compiled_class():
-    from .compiler.driver import CompiledModule
+    from .compiler.api import CompiledModule
     return CompiledModule
 
 
@@ -52,7 +52,8 @@ def encode_any(encoder, obj, path):
 
 def decode_compiled(decoder, args, depth):
     """The compiled module a ["compiled", ...] node describes."""
-    from .compiler.driver import CACHE_SIZE, compile
+    from .artifact_cache import CACHE_SIZE
+    from .compiler.api import compile
     if len(args) == 4:          # written before cache_size was saved
         args = [*args, CACHE_SIZE]
     if (len(args) != 5 or not isinstance(args[0], list) or args[0][:1] != ["module"]

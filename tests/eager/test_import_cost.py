@@ -8,7 +8,8 @@ import sys
 LAZY = ("scipy", "networkx", "llvmlite", "numba",
         # ours and the standard library's, ~50 ms together: the compiler, checkpoint files,
         # DataLoader's worker processes
-        "tracecomp.compiler.driver", "tracecomp.serialization", "multiprocessing")
+        "tracecomp.compiler.api", "tracecomp.compiler.driver", "tracecomp.serialization",
+        "multiprocessing")
 
 PROBE = ("import sys, tracecomp, tracecomp.nn, tracecomp.optim, tracecomp.nn.functional, "
          "tracecomp.utils.data\n"
@@ -27,7 +28,7 @@ def test_import_tracecomp_loads_no_heavy_library():
 
 def test_the_lazy_names_are_the_real_ones_on_first_use():
     code = ("import sys, tracecomp as tc\n"
-            "from tracecomp.compiler.driver import compile\n"
+            "from tracecomp.compiler.api import compile\n"
             "from tracecomp.serialization import load, save\n"
             "assert tc.compile is compile and tc.load is load and tc.save is save\n"
             "assert {'compile', 'load', 'save'} <= set(dir(tc))\n"

@@ -1,6 +1,7 @@
 """The compile driver: from `tracecomp.compile(fn_or_module)` to a cached, native callable.
 
-  driver.py      compile(): wrappers, the signature cache, trace -> pipeline -> backend
+  api.py         tracecomp.compile, Module.compile, torch._dynamo.reset: the wrappers
+  driver.py      the compiled call: the signature cache, trace -> pipeline -> backend
   signature.py   what a call's arguments are (shapes, dtypes, flags) and why a call missed
   placement.py   which backend a call runs on: compile()'s, or its tensors' device's
   dynamic.py     dynamic shapes: one graph for every size of a dim that changes
@@ -10,6 +11,6 @@
   bridge.py      a compiled forward as one node of the eager autograd tape
   fused_step.py  optimizer.step() as one compiled call, for compiled models' parameters
 
-`tracecomp.compile` is driver.compile; the passes are in tracecomp.passes and the
+`tracecomp.compile` is api.compile; the passes are in tracecomp.passes and the
 backends in tracecomp.codegen.
 """

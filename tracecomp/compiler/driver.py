@@ -1,8 +1,5 @@
-"""compile(): the one place that wires tracer, passes and a backend together.
-
-    compiled = tracecomp.compile(model)           # a module sharing model's parameters
-    @tracecomp.compile                            # a function (or a forward method)
-    def step(x): ...
+"""The compiled call: the one place that wires tracer, passes and a backend together
+(api.py's tracecomp.compile makes a CompiledFunction, or a CompiledModule around one).
 
 On each call the arguments, parameters and buffers are flattened and a signature is built
 (signature.py). On a cache miss the code is traced once (tracing/tracer.py), simplified, split by
@@ -22,12 +19,11 @@ import weakref
 from dataclasses import dataclass, field
 
 from .. import context, grad_mode
-from ..artifact_cache import CACHE_SIZE, ArtifactCache, check_size
+from ..artifact_cache import CACHE_SIZE, ArtifactCache
 from ..codegen import registry as backends
 from ..debug_log import debug_level, emit, log
 from ..errors import TraceError
 from ..ir import Graph
-from ..nn.module import Module
 from ..tensor import Tensor
 from ..tracing.gate import GATE
 from ..tracing.tracer import Tracer, wrap
@@ -37,7 +33,6 @@ from . import state as compile_state
 from .dynamic import Templates
 from .fast_call import FastCall, own
 from .hyperparameters import FedSettings, NumberRead, Tracing
-from .module_call import ModuleCall
 from .pipeline import PassRecord, run_passes, simplify_pipeline
 from .placement import backend_for
 from .scheduler_steps import Deferral, reach, step_after
@@ -55,6 +50,7 @@ from .signature import (
 from .state_call import StateCall
 
 RECOMPILE_LIMIT = 8
+COMPILED = weakref.WeakSet()    # every CompiledFunction, for api.reset (torch._dynamo.reset)
 
 
 # --- one compiled specialization -----------------------------------------------------------
@@ -225,12 +221,20 @@ class CompiledFunction:
         if dynamic not in (None, True, False):
             raise ValueError(f"compile: dynamic must be None, True or False, got {dynamic!r}")
         self.fn, self.backend, self.fallback = fn, backend, fallback
-        self.memory_budget = memory_budget
-        # what it lowered, for new sizes of the same graph (compiler/dynamic.py)
-        self.templates = None if dynamic is False else Templates()
+        self.memory_budget, self.dynamic = memory_budget, dynamic
         self.recompile_limit = recompile_limit
         self.cache = ArtifactCache(cache_size, _name(fn))
         self._params = {}       # function -> its parameter names (inspect is slow)
+        self.forget()
+        functools.update_wrapper(self, fn)
+        COMPILED.add(self)
+
+    def forget(self):
+        """Drop every compiled version and what calls left behind (torch._dynamo.reset): the
+        next call compiles, and the compiles count from zero."""
+        self.cache = ArtifactCache(self.cache.size, self.cache.name)
+        # what it lowered, for new sizes of the same graph (compiler/dynamic.py)
+        self.templates = None if self.dynamic is False else Templates()
         self.last = None
         self._last_call = None      # signature.LastCall: the latest call, rechecked cheaply
         self._walks = {}    # the latest walk over the modules it reads (compile_state.collect)
@@ -238,7 +242,6 @@ class CompiledFunction:
         self._fast = None   # fast_call.FastCall: the latest call again, when it is that plain
         self._stale = None  # why the next compile replaces an artifact that went stale
         self.compiles = 0
-        functools.update_wrapper(self, fn)
 
     def __get__(self, instance, owner):
         """@tracecomp.compile on a method: bind it like a function would be bound."""
@@ -331,7 +334,7 @@ class CompiledFunction:
             params = self._params[fn] = param_names(fn)
         tensors, statics, structure = flatten((args, kwargs))
         tensors = [(readable_label(label, params), t) for label, t in tensors]
-        if any(_initialize_lazy(m, (), {}) for m in roots):
+        if any(initialize_lazy(m) for m in roots):
             # lazy parameters not made yet: this call runs eagerly and makes them (as
             # compile(model)'s first call does); the next one, with their shapes, compiles
             return _LAZY, tensors
@@ -404,158 +407,10 @@ class CompiledFunction:
                           f"{recompile_advice(reason)}", stacklevel=5)
 
 
-class CompiledModule:
-    """tracecomp.compile(model): calls run compiled; everything else (parameters,
-    state_dict, train/eval, to, ...) is the original module's, so both share weights."""
-
-    def __init__(self, module, **options):
-        object.__setattr__(self, "_orig_mod", module)
-        object.__setattr__(self, "_compiled", CompiledFunction(type(module).forward, **options))
-        object.__setattr__(self, "_maybe_lazy", True)
-        object.__setattr__(self, "_fast", None)     # module_call.ModuleCall, when it holds
-        fused_step.mark_compiled([module])
-
-    def __call__(self, *args, **kwargs):
-        mod = self._orig_mod
-        if mod._forward_pre_hooks or mod._forward_hooks:
-            # the model's own hooks run around its compiled forward, as module.__call__
-            # runs them around forward (its submodules' hooks are traced into the graph)
-            if context.current() is not None:   # inside another compiled call's trace
-                return mod(*args, **kwargs)
-            return mod._call_forward(args, kwargs, self._compiled_forward)
-        return self._compiled_forward(*args, **kwargs)
-
-    def _compiled_forward(self, *args, **kwargs):
-        fast = self._fast
-        if fast is not None and not kwargs:
-            out = fast(args)
-            if out is not None:
-                return out
-        mod = self._orig_mod
-        if context.current() is not None:   # inside another compiled call's trace: inlined
-            return mod(*args, **kwargs)
-        if self._maybe_lazy:
-            if _initialize_lazy(mod, args, kwargs):
-                return mod(*args, **kwargs)
-            object.__setattr__(self, "_maybe_lazy", False)
-        compiled = self._compiled
-        out = compiled._call(type(mod).forward, (mod,) + args, kwargs, [mod])
-        object.__setattr__(self, "_fast", ModuleCall.of(args, kwargs, compiled.last,
-                                                        compiled._walks,
-                                                        grad_mode.state.enabled))
-        return out
-
-    def __getattr__(self, name):
-        return getattr(self._orig_mod, name)
-
-    def __setattr__(self, name, value):
-        setattr(self._orig_mod, name, value)
-
-    @property
-    def graphs(self):
-        return self._compiled.graphs
-
-    @property
-    def pass_log(self):
-        return self._compiled.pass_log
-
-    llvm_ir = property(lambda self: self._compiled.llvm_ir)
-    optimized_ir = property(lambda self: self._compiled.optimized_ir)
-    asm = property(lambda self: self._compiled.asm)
-    fusion_log = property(lambda self: self._compiled.fusion_log)
-    kernel_profile = property(lambda self: self._compiled.kernel_profile)
-    cuda_source = property(lambda self: self._compiled.cuda_source)
-    cuda_ptx = property(lambda self: self._compiled.cuda_ptx)
-    memory_log = property(lambda self: self._compiled.memory_log)
-
-    def train(self, mode=True):
-        self._orig_mod.train(mode)
-        return self
-
-    def eval(self):
-        return self.train(False)
-
-    def _returning_self(name):
-        """Module.name, returning this wrapper where the module returns itself: as torch's
-        OptimizedModule, `compile(model).to(device).float()` stays compiled."""
-        def method(self, *args, **kwargs):
-            getattr(self._orig_mod, name)(*args, **kwargs)
-            return self
-        method.__name__ = name
-        return method
-
-    to, cpu, cuda = _returning_self("to"), _returning_self("cpu"), _returning_self("cuda")
-    float, double, half = (_returning_self("float"), _returning_self("double"),
-                           _returning_self("half"))
-    type, apply = _returning_self("type"), _returning_self("apply")
-    requires_grad_ = _returning_self("requires_grad_")
-    del _returning_self
-
-    def __repr__(self):
-        return f"Compiled({self._orig_mod!r})"
-
-
-def compile(model=None, *, backend=None, fallback=None,
-            recompile_limit=RECOMPILE_LIMIT, cache_size=CACHE_SIZE, memory_budget=None,
-            dynamic=None, **torch_options):
-    """Compile a module, a module class or a function; usable bare (@compile) or with
-    options. torch.compile's tuning options (mode, fullgraph, options) are accepted and
-    have no effect here: tracecomp always compiles the whole graph; disable=True returns
-    the model itself, as torch does.
-
-    dynamic: None (torch's default) compiles the first shape for its sizes; when a later
-    call changes an input's dim and the graph is otherwise the same, the llvm backend
-    compiles one graph for every size of that dim, and each further size runs it after a
-    trace (compiler/dynamic.py). True: the same (a dynamic graph is made from two sizes).
-    False: every shape compiles for its own sizes.
-
-    recompile_limit: compiles after which each further one warns. cache_size: compiled
-    versions (one per signature) kept per function, least recently used evicted (None:
-    no bound); an evicted signature compiles again when called. memory_budget: what the
-    forward may keep for the backward, 0.0 (least, recomputing cheap values) to 1.0 (all
-    it reads, recomputing nothing), as torch's activation_memory_budget, a budget below 1.0
-    may recompute a convolution's im2col columns too; None: the fewest bytes that need no
-    recomputation beyond what saves memory (passes/partition.py). A whole training step
-    (its backward traced inside) has no forward to split: there a budget below 1.0
-    recomputes long-lived cheap values before their late reads instead (passes/remat.py;
-    LeNet's step at batch 64: 11.3 -> 7.1 MB)."""
-    unknown = set(torch_options) - TORCH_OPTIONS
-    if unknown:
-        raise TypeError(f"compile() got an unexpected keyword argument "
-                        f"{sorted(unknown)[0]!r}")
-    options = {"backend": backend, "fallback": fallback, "recompile_limit": recompile_limit,
-               "cache_size": check_size(cache_size), "memory_budget": memory_budget,
-               "dynamic": dynamic}
-    if model is None:
-        return lambda m: compile(m, **options, **torch_options)
-    if torch_options.get("disable"):
-        return model                    # torch.compile(..., disable=True): a no-op
-    if isinstance(model, type) and issubclass(model, Module):
-        return _compile_class(model, options)
-    if isinstance(model, Module):
-        return CompiledModule(model, **options)
-    if callable(model):
-        return CompiledFunction(model, **options)
-    raise TypeError(f"tracecomp.compile expects an nn.Module or a function, got "
-                    f"{type(model).__name__}")
-
-
-def compile_in_place(module, *args, **kwargs):
-    """Module.compile, torch's in-place compile: from now on this module's calls run
-    compiled, with the options of tracecomp.compile. Parameters, state_dict keys and every
-    other attribute stay as they were (unlike `model = tracecomp.compile(model)`, which
-    wraps it); a call made while an enclosing compile traces is traced into that graph as
-    usual."""
-    compiled = compile(module, *args, **kwargs)
-    if compiled is not module:            # disable=True compiles nothing
-        object.__setattr__(module, "_compiled_call", compiled)
-        object.__setattr__(module, "_compile_args", (args, kwargs))
-
-
 _LAZY = Artifact({}, [], None, eager=True)     # a call that initializes lazy modules
 
 
-def _initialize_lazy(module, args, kwargs):
+def initialize_lazy(module):
     """Whether `module` has lazy parameters (nn.LazyLinear ...) still waiting for their
     first input: that call then runs eagerly, as torch.compile runs it, so that they take
     their shapes; every later call is compiled."""
@@ -565,31 +420,6 @@ def _initialize_lazy(module, args, kwargs):
     emit(1, f"[tracecomp] {type(module).__name__}: running the first call eagerly to "
              f"initialize its lazy parameters")
     return True
-
-
-# torch.compile's keyword arguments that only tune its own compiler
-TORCH_OPTIONS = frozenset(("mode", "fullgraph", "options", "disable"))
-
-
-def _compile_class(cls, options):
-    """@compile on an nn.Module class (as torch.compile does): every instance's calls run
-    its forward compiled, each instance with its own cache. The class itself is returned,
-    so `Net(...)` builds instances as before. Inside another compiled call the instance
-    is traced into the caller's graph like any module."""
-    compiled = weakref.WeakKeyDictionary()      # instance -> its CompiledFunction
-
-    def __call__(self, *args, **kwargs):
-        if context.current() is not None:
-            return Module.__call__(self, *args, **kwargs)
-        fn = compiled.get(self)
-        if fn is None:
-            if _initialize_lazy(self, args, kwargs):
-                return Module.__call__(self, *args, **kwargs)
-            fn = compiled[self] = CompiledFunction(type(self).forward, **options)
-        return fn._call(type(self).forward, (self,) + args, kwargs, [self])
-
-    cls.__call__ = __call__
-    return cls
 
 
 # --- helpers -----------------------------------------------------------------------------

@@ -64,6 +64,11 @@ def mark_compiled(modules):
         _COMPILED_PARAMS.update((id(p), p) for p in module.parameters())
 
 
+def forget():
+    """Drop every optimizer's compiled update (api.reset): the next step compiles again."""
+    _STEPS.clear()
+
+
 def _update_all(opt):
     """What Optimizer.step runs for every group: the function compiled here."""
     for group in opt.param_groups:

@@ -133,12 +133,8 @@ class Module:
                 result = out
         return result
 
-    def compile(self, *args, **kwargs):
-        """torch's in-place compile: from now on this module's calls run compiled
-        (compiler/driver.py's compile_in_place; imported here, on first use, because nn
-        sits below the compiler and `import tracecomp` does not load it)."""
-        from ..compiler.driver import compile_in_place
-        compile_in_place(self, *args, **kwargs)
+    # Module.compile (torch's in-place compile, compiler/api.py) is attached by tracecomp's
+    # __init__, which loads the compiler on first use: nn sits below the compiler
 
     def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
         """hook(module, args) -> None or new args, run before forward."""

@@ -32,7 +32,7 @@ from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
 from tensorboard.compat.proto.types_pb2 import DataType
 from tensorboard.compat.proto.versions_pb2 import VersionDef
 
-from ...compiler.driver import compile as compile_model
+from ...compiler.api import compile as compile_model
 from ...grad_mode import enable_grad
 from ...ir import format_node, format_source, node_names
 from ...nn import Module
