@@ -191,6 +191,18 @@ def test_train_eval_and_grad_mode_switch_the_graph(caplog, monkeypatch):
     assert "grad mode: on -> off" in text
 
 
+def test_a_number_argument_that_changes_every_call_warns_with_the_way_out():
+    """A step counter passed as a Python int is a constant of each compile: past the
+    limit the warning names it and says to pass it as a tensor."""
+    compiled = tc.compile(lambda x, step: x * step, recompile_limit=2)
+    for step in (1, 2):
+        compiled(tc.ones(2), step)
+    with pytest.warns(UserWarning, match=r"because argument step: 2 -> 3\. An argument that "
+                                         r"is not a tensor .*tracecomp\.tensor\(step\)"):
+        out = compiled(tc.ones(2), 3)
+    np.testing.assert_array_equal(out.numpy(), [3.0, 3.0])
+
+
 def test_the_state_a_first_step_makes_is_summed_up(caplog, monkeypatch):
     """The second call of a whole step reads the optimizer state and .grad the first made:
     the reason counts them and names the first few, not every tensor's spec."""

@@ -263,6 +263,11 @@ def recompile_advice(reason):
                 "betas; RMSprop, Adagrad: lr), so a scheduler stepped every call that "
                 "changes another compiles every call: compile the model alone "
                 "(tracecomp.compile(model)) and keep opt.step() and the scheduler outside")
+    if reason.startswith("argument "):     # a number or other Python value (static_value)
+        return ("An argument that is not a tensor (a step counter, a flag) is compiled in "
+                "as a constant, so each new value compiles again: pass a number that "
+                "changes every call as a tensor (tracecomp.tensor(step)), or decide what "
+                "depends on it outside the compiled function")
     return ("Each new input shape, dtype, requires_grad, train/eval or grad mode compiles "
             "again: keep them stable (e.g. drop_last=True in the DataLoader)")
 
