@@ -21,6 +21,7 @@ NAMESPACES = {
     "torch.autograd": "tracecomp.autograd",
     "torch.autograd.functional": "tracecomp.autograd.functional",
     "torch.utils.data": "tracecomp.utils.data",
+    "torch.utils.benchmark": "tracecomp.utils.benchmark",
     "torch.linalg": "tracecomp.linalg",
     "torch.cuda": "tracecomp.cuda",
     "torch.backends": "tracecomp.backends",

@@ -9,7 +9,7 @@ LAZY = ("scipy", "networkx", "llvmlite", "numba",
         # ours and the standard library's, ~50 ms together: the compiler, checkpoint files,
         # DataLoader's worker processes
         "tracecomp.compiler.api", "tracecomp.compiler.driver", "tracecomp.serialization",
-        "multiprocessing")
+        "tracecomp.utils.benchmark", "multiprocessing")
 
 PROBE = ("import sys, tracecomp, tracecomp.nn, tracecomp.optim, tracecomp.nn.functional, "
          "tracecomp.utils.data\n"
