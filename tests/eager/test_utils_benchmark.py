@@ -317,3 +317,24 @@ def test_a_benchmark_name_we_lack_names_itself():
     assert not hasattr(ob, "CallgrindStats")
     with pytest.raises(AttributeError, match="has no attribute 'Timerr'"):
         ob.Timerr  # noqa: B018
+
+
+def test_the_timer_synchronizes_an_accelerator_in_use_and_looks_for_none(monkeypatch):
+    """Reading the clock waits for queued device work where a device backend is loaded;
+    where none is, it does not look for one (finding CUDA imports numba: ~0.4 s)."""
+    import importlib
+
+    from tracecomp import accelerator, devices
+    timer_module = importlib.import_module("tracecomp.utils.benchmark.timer")  # not the function
+    calls = []
+    monkeypatch.setattr(accelerator, "synchronize", lambda: calls.append(1))
+    monkeypatch.setattr(accelerator, "is_available", lambda: True)
+    monkeypatch.setattr(devices, "used_accelerator", lambda: "cuda")
+    timer_module.timer()
+    assert calls == [1]
+    code = ("import sys, tracecomp.utils.benchmark as b\n"
+            "b.timer()\n"
+            "b.Timer('x + 1', globals={'x': 1}).timeit(number=10)\n"
+            "print('numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.split() == ["False"], out.stderr

@@ -23,7 +23,7 @@ from typing import Any
 
 import tracecomp
 
-from ... import accelerator
+from ... import accelerator, devices
 from ...support import Unsupported, unsupported
 from .common import TaskSpec, set_torch_threads
 from .measurement import Measurement
@@ -39,8 +39,9 @@ _ADAPTIVE_BLOCK_TIME = 0.05
 
 
 def timer() -> float:
-    """timeit.default_timer, read after queued accelerator work has finished."""
-    if accelerator.is_available():
+    """timeit.default_timer, read after queued accelerator work has finished (only an
+    accelerator already in use can have any: none is looked for)."""
+    if devices.used_accelerator() is not None and accelerator.is_available():
         accelerator.synchronize()
     return _timeit_module.default_timer()
 
