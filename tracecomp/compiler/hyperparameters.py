@@ -67,7 +67,7 @@ def _numbers(value):
 
 
 class FedSettings:
-    """Which hyperparameters a compiled function feeds, and the 0-d inputs that carry them.
+    """Which hyperparameters a compiled function feeds.
 
     Keys are (optimizer index, group index, hyperparameter name): the order in which the
     function's optimizers and their groups are found (state.collect)."""
@@ -76,7 +76,6 @@ class FedSettings:
         self.keys = set()       # fed from now on
         self.pinned = set()     # never fed: the function reads them as numbers
         self.seen = {}          # key -> the value of the latest general call
-        self.inputs = {}        # (key, index) -> the 0-d float64 tensor fed
 
     def feeds(self, key, value):
         """Whether the number(s) `value` of hyperparameter `key` are fed this call: once
@@ -101,16 +100,12 @@ class FedSettings:
         self.keys -= keys
         self.pinned |= keys
 
-    def fill(self, key, value):
-        """The 0-d tensors that carry `value` (a number, or each of a tuple's) this call."""
-        out = []
-        for i, v in enumerate(_numbers(value)):
-            t = self.inputs.get((key, i))
-            if t is None:
-                t = self.inputs[(key, i)] = Tensor._make(np.array(0.0))
-            t._data = np.array(float(v))
-            out.append((i if type(value) is tuple else None, t))
-        return out
+
+def _inputs(value):
+    """[(index, 0-d float64 tensor)] carrying `value` (a number: index None, or each of a
+    tuple's) this call: new tensors each call, so calls in two threads never share one."""
+    return [(i if type(value) is tuple else None, Tensor._make(np.array(float(v))))
+            for i, v in enumerate(_numbers(value))]
 
 
 def group_settings(o, g, opt, group, fed):
@@ -129,8 +124,7 @@ def group_settings(o, g, opt, group, fed):
         elif _is_setting(v):
             if fed is not None and key in allowed and fed.feeds((o, g, key), v):
                 entries.append((key, Fed.of(v, key in type(opt).zero_tested)))
-                feeds.extend((("setting", o, g, key, i), t)
-                             for i, t in fed.fill((o, g, key), v))
+                feeds.extend((("setting", o, g, key, i), t) for i, t in _inputs(v))
             else:
                 entries.append((key, v))
     return tuple(entries), feeds
@@ -247,8 +241,8 @@ class Tracing:
 def fed_sources(optimizers, state):
     """Where a repeated call (state_call.py, step_repeat.py) finds each fed hyperparameter
     of `state` again: ({id(input): tensor} for tensors the groups hold, {id(input): (group,
-    name, index, input)} for numbers fed through 0-d inputs of their own), and for each
-    optimizer the (group index, name) of those numbers (step_repeat.groups_of)."""
+    name, index)} for numbers fed through 0-d inputs of their own), and for each optimizer
+    the (group index, name) of those numbers (step_repeat.groups_of)."""
     held, numbers, fed = {}, {}, [set() for _ in optimizers]
     for label, t in state:
         if type(label) is tuple and label[0] == "setting":
@@ -257,14 +251,13 @@ def fed_sources(optimizers, state):
             if (group[name] if i is None else group[name][i]) is t:
                 held[id(t)] = t
             else:
-                numbers[id(t)] = (group, name, i, t)
+                numbers[id(t)] = (group, name, i)
                 fed[o].add((g, name))
     return held, numbers, fed
 
 
 def refill(source):
-    """The 0-d input of fed_sources' number `source`, holding the group's number now
+    """A 0-d input holding fed_sources' number `source` as the group has it now
     (step_repeat.same_groups has checked it is one)."""
-    group, name, i, t = source
-    t._data = np.array(float(group[name] if i is None else group[name][i]))
-    return t
+    group, name, i = source
+    return Tensor._make(np.array(float(group[name] if i is None else group[name][i])))
