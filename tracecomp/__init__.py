@@ -145,6 +145,9 @@ _missing = _support.missing_in("torch")
 
 
 def __getattr__(name):
+    if name == "compiler":      # torch.compiler's namespace, imported on first use
+        import importlib
+        return importlib.import_module("tracecomp.compiler")
     module = _LAZY.get(name)
     if module is None:
         return _missing(name)

@@ -22,6 +22,7 @@ NAMESPACES = {
     "torch.autograd.functional": "tracecomp.autograd.functional",
     "torch.utils.data": "tracecomp.utils.data",
     "torch.utils.benchmark": "tracecomp.utils.benchmark",
+    "torch.compiler": "tracecomp.compiler",
     "torch.linalg": "tracecomp.linalg",
     "torch.cuda": "tracecomp.cuda",
     "torch.backends": "tracecomp.backends",

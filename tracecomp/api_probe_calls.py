@@ -248,9 +248,17 @@ def _clip(lib):
     return lib.nn.utils.clip_grad_norm_([p], 1.0), p.grad
 
 
+def _backends(lib):
+    # the backends differ by library: what both answer is that the default one is listed
+    return "inductor" in lib.compiler.list_backends(), lib.compiler.is_compiling()
+
+
 OVERRIDES = {
     "torch.autograd.grad": _grad,
     "torch.autograd.backward": _backward,
     "torch.utils.data.DataLoader": _loader,
     "torch.nn.utils.clip_grad_norm_": _clip,
+    "torch.compiler.list_backends": _backends,
+    "torch.compiler.is_compiling": _backends,
+    "torch.compiler.disable": lambda lib: lib.compiler.disable(lambda x: x + 1)(2),
 }

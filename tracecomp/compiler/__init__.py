@@ -13,4 +13,18 @@
 
 `tracecomp.compile` is api.compile; the passes are in tracecomp.passes and the
 backends in tracecomp.codegen.
+
+This package is also torch.compiler's namespace (torch_api.py): compile, reset,
+is_compiling, disable, list_backends, allow_in_graph and assume_constant_result. Importing it
+loads none of the modules above: they load on first use.
 """
+from .torch_api import (  # noqa: F401  (torch.compiler's names)
+    allow_in_graph,
+    assume_constant_result,
+    compile,
+    disable,
+    is_compiling,
+    is_dynamo_compiling,
+    list_backends,
+    reset,
+)

@@ -16,6 +16,7 @@ from ..nn.module import Module
 from . import driver, fused_step
 from .driver import RECOMPILE_LIMIT, CompiledFunction, initialize_lazy
 from .module_call import ModuleCall
+from .torch_api import TORCH_BACKENDS, list_backends
 
 
 class CompiledModule:
@@ -116,7 +117,13 @@ def compile(model=None, *, backend=None, fallback=None,
     """Compile a module, a module class or a function; usable bare (@compile) or with
     options. torch.compile's tuning options (mode, fullgraph, options) are accepted and
     have no effect here: tracecomp always compiles the whole graph; disable=True returns
-    the model itself, as torch does.
+    the model itself, as torch does, and so does a function marked
+    torch.compiler.disable.
+
+    backend: "llvm" (the CPU's), "cuda", "interp" (the traced graph run op by op), or
+    None for the tensors' device; torch's names run as their tracecomp counterpart
+    ("inductor": by device, "eager" and "aot_eager": interp). A backend function (torch's
+    FX-graph interface) is refused: tracecomp's graphs are not FX graphs.
 
     dynamic: None (torch's default) compiles the first shape for its sizes; when a later
     call changes an input's dim and the graph is otherwise the same, the llvm backend
@@ -138,12 +145,17 @@ def compile(model=None, *, backend=None, fallback=None,
     if unknown:
         raise TypeError(f"compile() got an unexpected keyword argument "
                         f"{sorted(unknown)[0]!r}")
+    if callable(backend):
+        raise TypeError(f"tracecomp.compile: backend={getattr(backend, '__name__', backend)!r} "
+                        f"is a function; a custom backend takes torch's FX graphs, which "
+                        f"tracecomp does not make. Give a name: {', '.join(list_backends(None))}")
+    backend = TORCH_BACKENDS.get(backend, backend)
     options = {"backend": backend, "fallback": fallback, "recompile_limit": recompile_limit,
                "cache_size": check_size(cache_size), "memory_budget": memory_budget,
                "dynamic": dynamic}
     if model is None:
         return lambda m: compile(m, **options, **torch_options)
-    if torch_options.get("disable"):
+    if torch_options.get("disable") or getattr(model, "_tracecomp_disabled", False):
         return model                    # torch.compile(..., disable=True): a no-op
     if isinstance(model, type) and issubclass(model, Module):
         return _compile_class(model, options)
