@@ -15,7 +15,8 @@
 backends in tracecomp.codegen.
 
 This package is also torch.compiler's namespace (torch_api.py): compile, reset,
-is_compiling, disable, list_backends, allow_in_graph and assume_constant_result. Importing it
+is_compiling, disable, list_backends, allow_in_graph, assume_constant_result and
+set_stance (stance.py). Importing it
 loads none of the modules above: they load on first use.
 """
 from .torch_api import (  # noqa: F401  (torch.compiler's names)
@@ -27,4 +28,5 @@ from .torch_api import (  # noqa: F401  (torch.compiler's names)
     is_dynamo_compiling,
     list_backends,
     reset,
+    set_stance,
 )

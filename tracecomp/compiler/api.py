@@ -13,7 +13,7 @@ import weakref
 from .. import context, grad_mode
 from ..artifact_cache import CACHE_SIZE, check_size
 from ..nn.module import Module
-from . import driver, fused_step
+from . import driver, fused_step, stance
 from .driver import RECOMPILE_LIMIT, CompiledFunction, initialize_lazy
 from .module_call import ModuleCall
 from .torch_api import TORCH_BACKENDS, list_backends
@@ -33,6 +33,8 @@ class CompiledModule:
 
     def __call__(self, *args, **kwargs):
         mod = self._orig_mod
+        if stance.current == "force_eager":     # torch.compiler.set_stance
+            return mod._call_forward(args, kwargs)
         if mod._forward_pre_hooks or mod._forward_hooks:
             # the model's own hooks run around its compiled forward, as module.__call__
             # runs them around forward (its submodules' hooks are traced into the graph)
@@ -191,7 +193,7 @@ def _compile_class(cls, options):
     compiled = weakref.WeakKeyDictionary()      # instance -> its CompiledFunction
 
     def __call__(self, *args, **kwargs):
-        if context.current() is not None:
+        if context.current() is not None or stance.current == "force_eager":
             return Module.__call__(self, *args, **kwargs)
         fn = compiled.get(self)
         if fn is None:

@@ -28,7 +28,7 @@ from ..tensor import Tensor
 from ..tracing.gate import GATE
 from ..tracing.tracer import Tracer, wrap
 from . import attributes as compile_attributes
-from . import bridge, fused_step, lowering, progress
+from . import bridge, fused_step, lowering, progress, stance
 from . import state as compile_state
 from .dynamic import Templates
 from .fast_call import FastCall, own
@@ -241,6 +241,7 @@ class CompiledFunction:
         self.fed = FedSettings()    # the hyperparameters it feeds as inputs
         self._fast = None   # fast_call.FastCall: the latest call again, when it is that plain
         self._stale = None  # why the next compile replaces an artifact that went stale
+        self._ran = False   # called before (stance.py's eager_then_compile)
         self.compiles = 0
 
     def __get__(self, instance, owner):
@@ -266,6 +267,8 @@ class CompiledFunction:
     memory_log = property(lambda self: lowering.memory_text(self.last))
 
     def __call__(self, *args, **kwargs):
+        if stance.current == "force_eager":     # torch.compiler.set_stance (stance.py)
+            return self.fn(*args, **kwargs)
         fast = self._fast
         if fast is not None and not kwargs:
             out = fast(args)
@@ -312,8 +315,9 @@ class CompiledFunction:
                                    "modules changed (pass tensors that change as arguments)")
                 art, tensors = self._lookup(fn, args, kwargs, state, module_names, flags,
                                             optimizers, roots)
-                self._last_call = None if art is _LAZY else LastCall.of(
-                    fn, args, kwargs, tensors, state, flags, grad_enabled, art)
+                self._last_call = None if art is _LAZY or art is _EAGER_RUN else \
+                    LastCall.of(fn, args, kwargs, tensors, state, flags, grad_enabled, art)
+            self._ran = True
             self.last = art
             if not art.eager:
                 again = links is not None and StateCall.of(
@@ -350,6 +354,10 @@ class CompiledFunction:
                                state[:compile_state.grad_tail(state)], flags, backend)
             art = self.cache.get_grad_free(plain)
             if art is None:
+                if stance.current != "default" and stance.miss(
+                        _name(fn), lambda: explain_miss(sig, self.cache.signatures()),
+                        not self._ran) == "eager":
+                    return _EAGER_RUN, tensors
                 # out of the call's shared hold (a trace needs the gate to itself), and
                 # compiles take turns: a signature two threads missed compiles once
                 with GATE.shared_paused, GATE.compile_turn():
@@ -408,6 +416,7 @@ class CompiledFunction:
 
 
 _LAZY = Artifact({}, [], None, eager=True)     # a call that initializes lazy modules
+_EAGER_RUN = Artifact({}, [], None, eager=True)     # a call the stance runs eagerly
 
 
 def initialize_lazy(module):

@@ -44,6 +44,7 @@ from ..device_array import DeviceArray
 from ..errors import TraceError
 from ..optim import optimizer as optimizer_module
 from ..tensor import Tensor
+from . import stance
 from .step_repeat import StepRepeat
 
 _STORAGE = (np.ndarray, DeviceArray)   # a tensor's data on the CPU, and on a GPU
@@ -130,6 +131,8 @@ def run(opt):
             f"of being updated. Keep the optimizer in a global, a closure, an argument, or "
             f"an attribute or list element of one (as trainer.opt or opts[0]), so its "
             f"state is an input.")
+    if stance.current != "default":     # torch.compiler.set_stance: compile nothing
+        return False
     fused = _STEPS.get(opt)
     # the latest step again implies every rule of use(): it rechecks what they read
     if fused is not None and fused.repeat is not None and fused.repeat(opt):

@@ -1,5 +1,6 @@
 """torch.compiler's functions, for code that calls them (tracecomp.compiler is that
-namespace). They load the compiler on first use, as tracecomp.compile does.
+namespace; set_stance is stance.py's). They load the compiler on first use, as
+tracecomp.compile does.
 
 tracecomp traces a compiled function's whole body into one graph; there are no graph
 breaks. So a function marked `disable` runs eagerly when it is compiled itself, and is
@@ -12,6 +13,7 @@ import functools
 import importlib
 
 from .. import context
+from .stance import set_stance  # noqa: F401  (torch.compiler.set_stance)
 
 # torch.compile's backend names, as tracecomp runs them (api.compile translates them):
 # the optimizing compiler is our native one for the tensors' device; the eager ones run
