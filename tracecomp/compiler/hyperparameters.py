@@ -159,44 +159,62 @@ class NumberRead(Exception):
         self.keys = keys
 
 
-class FedNumber(float):
+class WatchedNumber(float):
+    """A hyperparameter's number standing in its group while a step is traced, whose uses
+    are watched: arithmetic, comparison, conversion, hashing and formatting each call
+    `used` (a subclass's: note the use, or refuse it) before acting as the float. Made from
+    the value itself (float.__float__), not through another WatchedNumber's __float__."""
+
+    def __new__(cls, value):
+        return float.__new__(cls, float.__float__(value) if isinstance(value, float) else value)
+
+    def used(self):
+        raise NotImplementedError
+
+
+def _watched(name):
+    method = getattr(float, name)
+
+    def watched(self, *args):
+        self.used()
+        return method(self, *args)
+    watched.__name__ = name
+    return watched
+
+
+for _name in ("__abs__", "__add__", "__bool__", "__ceil__", "__divmod__", "__eq__",
+              "__float__", "__floor__", "__floordiv__", "__format__", "__ge__", "__gt__",
+              "__hash__", "__int__", "__le__", "__lt__", "__mod__", "__mul__", "__ne__",
+              "__neg__", "__pos__", "__pow__", "__radd__", "__rdivmod__", "__repr__",
+              "__rfloordiv__", "__rmod__", "__rmul__", "__round__", "__rpow__", "__rsub__",
+              "__rtruediv__", "__str__", "__sub__", "__truediv__", "__trunc__"):
+    setattr(WatchedNumber, _name, _watched(_name))
+
+
+class FedNumber(WatchedNumber):
     """A fed hyperparameter's number in its group while the step is traced. The update's
     own uses are free: options.setting finds its input by the group, and a branch may ask
     whether it is zero when the signature holds that (`tested`). Any other use is noted in
     `reads`."""
 
     def __new__(cls, value, key, reads, tested):
-        number = float.__new__(cls, value)
+        number = WatchedNumber.__new__(cls, value)
         number.key, number.reads, number.tested = key, reads, tested
         return number
 
+    def used(self):
+        self.reads.add(self.key)
+
     def __eq__(self, other):
         if not (self.tested and type(other) in (int, float) and other == 0):
-            self.reads.add(self.key)
+            self.used()
         return float.__eq__(self, other)
 
     def __ne__(self, other):
         equal = self.__eq__(other)
         return equal if equal is NotImplemented else not equal
 
-
-def _noting(name):
-    method = getattr(float, name)
-
-    def noted(self, *args):
-        self.reads.add(self.key)
-        return method(self, *args)
-    noted.__name__ = name
-    return noted
-
-
-for _name in ("__abs__", "__add__", "__bool__", "__ceil__", "__divmod__", "__float__",
-              "__floor__", "__floordiv__", "__format__", "__ge__", "__gt__", "__hash__",
-              "__int__", "__le__", "__lt__", "__mod__", "__mul__", "__neg__", "__pos__",
-              "__pow__", "__radd__", "__rdivmod__", "__repr__", "__rfloordiv__", "__rmod__",
-              "__rmul__", "__round__", "__rpow__", "__rsub__", "__rtruediv__", "__str__",
-              "__sub__", "__truediv__", "__trunc__"):
-    setattr(FedNumber, _name, _noting(_name))
+    __hash__ = WatchedNumber.__hash__      # (defining __eq__ would drop it)
 
 
 class Tracing:

@@ -18,36 +18,25 @@ bound method's `self`), or one attribute, list element or dict entry inside one 
 so a scheduler rebound to that name is the one stepped.
 """
 from ..errors import TraceError
-from ..tensor import Tensor
-from .state import INSIDE_MAX
+from .hyperparameters import WatchedNumber
+from .state import follow, inside, start, starts
 
 
-class AfterStep(float):
+class AfterStep(WatchedNumber):
     """A hyperparameter, or a scheduler's last lr, after a deferred scheduler step in the
     traced code: it holds the value before that step, so any use is refused."""
 
     def __new__(cls, value, what):
-        # float.__float__: the value itself, not an overridden __float__ (FedNumber's notes)
-        number = float.__new__(cls, float.__float__(value) if isinstance(value, float)
-                               else value)
+        number = WatchedNumber.__new__(cls, value)
         number.what = what
         return number
 
-    def refuse(self, *_):
+    def used(self):
         raise TraceError(
             f"compiled code read {self.what} after the scheduler's step() that changes it: "
             f"that step runs after the compiled call, so the value read here would be the "
             f"one before it. Step the scheduler last (after opt.step()), and read the "
             f"learning rate outside the compiled function.")
-
-
-for _name in ("__abs__", "__add__", "__bool__", "__ceil__", "__divmod__", "__eq__",
-              "__float__", "__floor__", "__floordiv__", "__format__", "__ge__", "__gt__",
-              "__hash__", "__int__", "__le__", "__lt__", "__mod__", "__mul__", "__ne__",
-              "__neg__", "__pos__", "__pow__", "__radd__", "__rdivmod__", "__repr__",
-              "__rfloordiv__", "__rmod__", "__rmul__", "__round__", "__rpow__", "__rsub__",
-              "__rtruediv__", "__str__", "__sub__", "__truediv__", "__trunc__"):
-    setattr(AfterStep, _name, AfterStep.refuse)
 
 
 def _numeric(v):
@@ -73,7 +62,7 @@ class Deferral:
         """After tracing: the function may not return a value AfterStep holds."""
         for v in statics:
             if type(v) is AfterStep:
-                v.refuse()
+                v.used()
 
     def defer(self, scheduler):
         """scheduler.step() inside the traced code: recorded, not run."""
@@ -97,71 +86,33 @@ class Deferral:
 
 
 def reach(fn, args, scheduler):
-    """Where fn reaches `scheduler` when called with args: a path for `follow`."""
-    for start, x in _starts(fn, args):
+    """Where fn reaches `scheduler` when called with args, the path step_after follows: a
+    place of state.starts and, one level inside it, (how, key), or None."""
+    places = starts(fn, args)
+    for where, x in places:
         if x is scheduler:
-            return start, None
-    for start, x in _starts(fn, args):
-        for how, key, value in _inside(x):
+            return where, None
+    for where, x in places:
+        for how, _, key, value in inside(x):
             if value is scheduler:
-                return start, (how, key)
+                return where, (how, key)
     raise TraceError(f"compiled code stepped a learning-rate scheduler "
                      f"({type(scheduler).__name__}) it cannot find again at the next call: "
                      f"keep it in a global, a closure, an argument, or an attribute or list "
                      f"element of one")
 
 
-def follow(fn, args, path):
-    """What path (reach's) leads to in this call, or None."""
-    start, step = path
-    x = dict(_starts(fn, args)).get(start)
-    if step is None or x is None:
-        return x
-    how, key = step
-    try:
-        return getattr(x, "__dict__", {}).get(key) if how == "attr" else x[key]
-    except (IndexError, KeyError, TypeError):
-        return None
-
-
 def step_after(paths, fn, args):
     """Step the schedulers the traced code stepped, found by their paths, in order."""
-    for path in paths:
-        scheduler = follow(fn, args, path)
+    for where, step in paths:
+        scheduler = start(fn, args, where)
+        if step is not None and scheduler is not None:
+            scheduler = follow(scheduler, *step)
         if scheduler is None:
             raise TraceError(f"the learning-rate scheduler that compiled {fn.__qualname__} "
-                             f"steps is gone from where it was found ({_describe(path)})")
+                             f"steps is gone from where it was found "
+                             f"({_describe((where, step))})")
         scheduler.step()
-
-
-def _starts(fn, args):
-    """(name, object) of what fn reaches directly: its arguments, closure cells, global
-    names and own object."""
-    out = [(("arg", k), a) for k, a in enumerate(args)]
-    code = getattr(fn, "__code__", None)
-    if code is not None:
-        for k, cell in enumerate(fn.__closure__ or ()):
-            try:
-                out.append((("cell", k), cell.cell_contents))
-            except ValueError:      # an empty cell
-                pass
-        out += [(("global", n), fn.__globals__[n]) for n in code.co_names
-                if n in fn.__globals__]
-    owner = getattr(fn, "__self__", None)
-    if owner is not None:
-        out.append((("self",), owner))
-    return out
-
-
-def _inside(x):
-    if type(x) in (list, tuple) and len(x) <= INSIDE_MAX:
-        return [("item", k, v) for k, v in enumerate(x)]
-    if type(x) is dict and len(x) <= INSIDE_MAX:
-        return [("item", k, v) for k, v in x.items()]
-    d = getattr(x, "__dict__", None)
-    if type(d) is dict and len(d) <= INSIDE_MAX and not isinstance(x, (type, Tensor)):
-        return [("attr", k, v) for k, v in d.items()]
-    return []
 
 
 def _describe(path):

@@ -57,23 +57,12 @@ def optimizer_types():
 
 def roots_of(fn, args):
     """(modules, optimizers, links): the modules and optimizers a function uses, so their
-    parameters and state are inputs, not constants. They are the arguments and the objects
-    in its closure or the globals it names (a bound method's own object too), or one level
-    inside those: an element of a list, tuple or dict, an attribute of a plain object (a
-    trainer's `self.model` and `self.opt`) or an optimizer kept by a module. `links` says
-    how each one found inside something was reached: (holder, how, key), how being "attr"
-    or "item" (follow)."""
-    code = getattr(fn, "__code__", None)
-    candidates = args
-    if code is not None:
-        if fn.__closure__:
-            candidates += tuple(c.cell_contents for c in fn.__closure__ if filled(c))
-        if code.co_names:
-            look = fn.__globals__.get
-            candidates += tuple(look(n) for n in code.co_names)
-    owner = getattr(fn, "__self__", None)
-    if owner is not None and not isinstance(owner, ModuleType):
-        candidates += (owner,)
+    parameters and state are inputs, not constants. They are what it reaches directly
+    (`starts`: arguments, closure, the globals it names, a bound method's own object), or
+    one level inside those: an element of a list, tuple or dict, an attribute of a plain
+    object (a trainer's `self.model` and `self.opt`) or an optimizer kept by a module.
+    `links` says how each one found inside something was reached: (holder, how, key), how
+    being "attr" or "item" (follow)."""
     optimizer = optimizer_types()
     modules, optimizers, links = [], [], []
 
@@ -85,13 +74,45 @@ def roots_of(fn, args):
             if link is not None:
                 links.append((*link, x))
         return found is not None
-    for x in candidates:
+    for _, x in starts(fn, args):
         if add(x) and not isinstance(x, Module):
             continue
-        for how, holder, key, value in _inside(x):
+        for how, holder, key, value in inside(x):
             if not isinstance(x, Module) or isinstance(value, optimizer):
                 add(value, (holder, how, key))
     return modules, optimizers, links
+
+
+def starts(fn, args):
+    """[(where, object)] of what fn reaches directly: ("arg", k) its arguments, ("cell", k)
+    its filled closure cells, ("global", name) the global names its code uses (None where
+    unbound), ("self",) a bound method's own object. `start` finds `where` again."""
+    found = [(("arg", k), a) for k, a in enumerate(args)]
+    code = getattr(fn, "__code__", None)
+    if code is not None:
+        if fn.__closure__:
+            found += [(("cell", k), c.cell_contents) for k, c in enumerate(fn.__closure__)
+                      if filled(c)]
+        look = fn.__globals__.get
+        found += [(("global", n), look(n)) for n in code.co_names]
+    owner = getattr(fn, "__self__", None)
+    if owner is not None and not isinstance(owner, ModuleType):
+        found.append((("self",), owner))
+    return found
+
+
+def start(fn, args, where):
+    """What `where` (a place of starts()) holds in this call of fn, or None."""
+    kind, *key = where
+    if kind == "arg":
+        return args[key[0]] if key[0] < len(args) else None
+    if kind == "cell":
+        cells = fn.__closure__ or ()
+        cell = cells[key[0]] if key[0] < len(cells) else None
+        return cell.cell_contents if cell is not None and filled(cell) else None
+    if kind == "global":
+        return fn.__globals__.get(key[0])
+    return getattr(fn, "__self__", None)
 
 
 def follow(holder, how, key):
@@ -108,7 +129,7 @@ _OPAQUE = (type, ModuleType, FunctionType, BuiltinFunctionType, MethodType, Tens
            np.ndarray, str, bytes, int, float, complex, bool, functools.partial)
 
 
-def _inside(x):
+def inside(x):
     """(how, holder, key, value) for what x holds one level down: the elements of a list,
     tuple or dict, or the attributes of a plain object or a module (not of classes,
     Python modules, functions, tensors or numbers). A container of more than INSIDE_MAX
