@@ -255,21 +255,28 @@ def label_text(key):
     return str(key)
 
 
+# what to do about compiling again and again, by what the reason (explain_miss's) starts
+# with or holds, first match; the last rule holds for every reason
+_ADVICE = (
+    (lambda r: " settings " in r,       # an optimizer's hyperparameters (_settings_differences)
+     "An optimizer's hyperparameters are compiled in as constants, except those it feeds as "
+     "inputs once they change (SGD: lr, momentum; Adam, AdamW: lr, betas; RMSprop, Adagrad: "
+     "lr), so a scheduler stepped every call that changes another compiles every call: "
+     "compile the model alone (tracecomp.compile(model)) and keep opt.step() and the "
+     "scheduler outside"),
+    (lambda r: r.startswith("argument "),   # a number or other Python value (static_value)
+     "An argument that is not a tensor (a step counter, a flag) is compiled in as a constant, "
+     "so each new value compiles again: pass a number that changes every call as a tensor "
+     "(tracecomp.tensor(step)), or decide what depends on it outside the compiled function"),
+    (lambda r: True,
+     "Each new input shape, dtype, requires_grad, train/eval or grad mode compiles again: "
+     "keep them stable (e.g. drop_last=True in the DataLoader)"),
+)
+
+
 def recompile_advice(reason):
     """What to do about compiling again and again for `reason` (explain_miss's text)."""
-    if " settings " in reason:      # an optimizer's hyperparameters (_settings_differences)
-        return ("An optimizer's hyperparameters are compiled in as constants, except those "
-                "it feeds as inputs once they change (SGD: lr, momentum; Adam, AdamW: lr, "
-                "betas; RMSprop, Adagrad: lr), so a scheduler stepped every call that "
-                "changes another compiles every call: compile the model alone "
-                "(tracecomp.compile(model)) and keep opt.step() and the scheduler outside")
-    if reason.startswith("argument "):     # a number or other Python value (static_value)
-        return ("An argument that is not a tensor (a step counter, a flag) is compiled in "
-                "as a constant, so each new value compiles again: pass a number that "
-                "changes every call as a tensor (tracecomp.tensor(step)), or decide what "
-                "depends on it outside the compiled function")
-    return ("Each new input shape, dtype, requires_grad, train/eval or grad mode compiles "
-            "again: keep them stable (e.g. drop_last=True in the DataLoader)")
+    return next(advice for applies, advice in _ADVICE if applies(reason))
 
 
 def _settings_differences(label, a, b):
