@@ -12,6 +12,8 @@ import tracecomp as tc
 import tracecomp.nn.functional as F
 from tracecomp import nn
 
+from helpers import compiled_step
+
 
 class MLP(nn.Module):
     def __init__(self):
@@ -208,16 +210,11 @@ def test_the_state_a_first_step_makes_is_summed_up(caplog, monkeypatch):
     the reason counts them and names the first few, not every tensor's spec."""
     monkeypatch.setenv("TRACECOMP_DEBUG", "1")
     model = MLP()
-    opt = tc.optim.Adam(model.parameters(), lr=0.01)
-
-    @tc.compile
-    def step(x):
-        opt.zero_grad()
-        model(x).sum().backward()
-        opt.step()
+    step = compiled_step(model, tc.optim.Adam(model.parameters(), lr=0.01))
+    x, y = tc.randn(8, 12), tc.tensor([0, 1, 2, 3] * 2)
     with caplog.at_level(logging.INFO, logger="tracecomp"):
-        step(tc.randn(8, 12))
-        step(tc.randn(8, 12))
+        step(x, y)
+        step(x, y)
     reasons = [r.getMessage() for r in caplog.records if "compiling" in r.getMessage()]
     n = 4 * len(list(model.parameters()))      # step, exp_avg, exp_avg_sq and .grad of each
     assert reasons[1].endswith(f".step (llvm): {n} new tensors read: fc1.weight:step, "
