@@ -193,16 +193,18 @@ def test_train_eval_and_grad_mode_switch_the_graph(caplog, monkeypatch):
     assert "grad mode: on -> off" in text
 
 
-def test_a_number_argument_that_changes_every_call_warns_with_the_way_out():
-    """A step counter passed as a Python int is a constant of each compile: past the
-    limit the warning names it and says to pass it as a tensor."""
-    compiled = tc.compile(lambda x, step: x * step, recompile_limit=2)
+def test_a_number_argument_whose_value_is_read_warns_with_the_way_out():
+    """A step counter the code branches on is a constant of each compile (it cannot be fed
+    as an input: number_args.py): past the limit the warning names it and says what to
+    do."""
+    compiled = tc.compile(lambda x, step: x * 2 if step % 2 else x + step, recompile_limit=2)
     for step in (1, 2):
         compiled(tc.ones(2), step)
-    with pytest.warns(UserWarning, match=r"because argument step: 2 -> 3\. An argument that "
-                                         r"is not a tensor .*tracecomp\.tensor\(step\)"):
+    with pytest.warns(UserWarning, match=r"because argument step: 2 -> 3\. A number "
+                                         r"argument whose value the code reads .*"
+                                         r"tracecomp\.tensor\(step\)"):
         out = compiled(tc.ones(2), 3)
-    np.testing.assert_array_equal(out.numpy(), [3.0, 3.0])
+    np.testing.assert_array_equal(out.numpy(), [2.0, 2.0])
 
 
 def test_the_state_a_first_step_makes_is_summed_up(caplog, monkeypatch):

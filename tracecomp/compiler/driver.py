@@ -33,6 +33,14 @@ from . import state as compile_state
 from .dynamic import Templates
 from .fast_call import FastCall, own
 from .hyperparameters import FedSettings, NumberRead, Tracing
+from .number_args import (
+    ArgumentRead,
+    FedArgument,
+    NumberArguments,
+    NumberTrace,
+    fed_positions,
+    inputs,
+)
 from .pipeline import PassRecord, run_passes, simplify_pipeline
 from .placement import backend_for
 from .scheduler_steps import Deferral, reach, step_after
@@ -81,11 +89,13 @@ class Artifact:
 
 
 def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), roots=(),
-          memory_budget=None, templates=None):
+          memory_budget=None, templates=None, fed_numbers=()):
     """Trace fn(*call_args) with every tensor in `tensors + state` as a graph input;
     `roots` are the modules it uses (whose attributes it may assign); then compile it
-    (lowering.py)."""
+    (lowering.py). fed_numbers: [(label, value)] of the number arguments fed as inputs, the last
+    of `tensors` (number_args.py)."""
     log_records, graphs = [], {}
+    numbers = NumberTrace(fed_numbers) if fed_numbers else None
     tracer = Tracer(Graph("traced"), module_names)
     tracer.optimizers = list(optimizers)     # the step of any other one is refused
     fed, deferral = Tracing(state, optimizers), Deferral()   # hyperparameters, schedulers
@@ -109,14 +119,27 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 holders = stand_ins + [t for _, t in state]
                 tracer.holders.update(zip(nodes, holders))
                 snapshot = compile_state.Snapshot(holders, list(optimizers))
-                args = call_args(stand_ins)
+                if numbers is None:
+                    args = call_args(stand_ins)
+                else:
+                    n = len(stand_ins) - len(fed_numbers)
+                    args = call_args(stand_ins[:n], numbers.stand_ins(stand_ins[n:]))
                 with compile_state.GradWatch() as watch:
-                    result = fn(*args[0], **args[1])
+                    try:
+                        result = fn(*args[0], **args[1])
+                    except (NumberRead, ArgumentRead):
+                        raise
+                    except Exception as exc:    # feeding is never why a trace fails
+                        if numbers is None:
+                            raise
+                        raise numbers.failed() from exc
                 watch.check_outside(holders, tracer)
                 out_tensors, out_statics, out_structure = flatten(result)
                 statics = [v for _, v in out_statics]
                 fed.check(statics)
                 deferral.check(statics)
+                if numbers is not None:
+                    numbers.check(statics, tracer.graph)
                 deferred = [reach(fn, args[0], s) for s in deferral.deferred]
                 outputs = [tracer.lift(t) for _, t in out_tensors]
                 n_user = len(outputs)
@@ -239,6 +262,7 @@ class CompiledFunction:
         self._last_call = None      # signature.LastCall: the latest call, rechecked cheaply
         self._walks = {}    # the latest walk over the modules it reads (compile_state.collect)
         self.fed = FedSettings()    # the hyperparameters it feeds as inputs
+        self.numbers = NumberArguments(self.dynamic)    # the number arguments it feeds
         self._fast = None   # fast_call.FastCall: the latest call again, when it is that plain
         self._stale = None  # why the next compile replaces an artifact that went stale
         self._ran = False   # called before (stance.py's eager_then_compile)
@@ -292,6 +316,8 @@ class CompiledFunction:
                 return self._call_once(fn, args, kwargs, roots, optimizers, links)
             except NumberRead as exc:   # fn computes with a fed hyperparameter: compile it in
                 self.fed.pin(exc.keys)
+            except ArgumentRead as exc:     # fn reads a fed number argument: compile it in
+                self.numbers.pin(exc.labels)
 
     def _call_once(self, fn, args, kwargs, roots, optimizers, links):
         # shared: no other thread's trace swaps these tensors' data meanwhile (trace_gate)
@@ -303,7 +329,7 @@ class CompiledFunction:
             tensors = last and last.tensors(fn, args, kwargs, state, flags, grad_enabled)
             art = None
             if tensors is not None:
-                art = last.art
+                art, positions = last.art, last.positions
                 if last.debug and debug_level() >= 1:     # reading the environment: ~1 us
                     emit(1, f"[tracecomp] cache hit: {_name(fn)}")
             # a second round when the artifact found holds a constant that has changed
@@ -313,16 +339,20 @@ class CompiledFunction:
                     self.cache.discard(art)
                     self._stale = ("a tensor it reads from outside its arguments and "
                                    "modules changed (pass tensors that change as arguments)")
-                art, tensors = self._lookup(fn, args, kwargs, state, module_names, flags,
+                art, tensors, fed = self._lookup(fn, args, kwargs, state, module_names, flags,
                                             optimizers, roots)
+                # the fed number arguments' positions (None: not all are positional)
+                positions = fed_positions(args, fed, lambda k: readable_label(
+                    f".0.{k}", self._params[fn]))
                 self._last_call = None if art is _LAZY or art is _EAGER_RUN else \
-                    LastCall.of(fn, args, kwargs, tensors, state, flags, grad_enabled, art)
+                    LastCall.of(fn, args, kwargs, tensors, state, flags, grad_enabled, art,
+                                positions)
             self._ran = True
             self.last = art
             if not art.eager:
                 again = links is not None and StateCall.of(
                     fn, args, kwargs, art, (roots, optimizers), links, self._walks, state,
-                    execute_on)
+                    execute_on, positions)
                 out = execute(art, tensors, state, roots)
                 self._fast = again or None
                 if art.deferred:
@@ -331,8 +361,9 @@ class CompiledFunction:
         return fn(*args, **kwargs)      # fallback='eager' took this signature
 
     def _lookup(self, fn, args, kwargs, state, module_names, flags, optimizers, roots):
-        """(artifact, labelled tensor arguments) through the full signature, compiling on
-        a miss; adds the arguments' .grad tensors to `state`."""
+        """(artifact, labelled tensor arguments, [(label, value)] of the number arguments
+        fed as inputs, whose tensors end the arguments') through the full signature,
+        compiling on a miss; adds the arguments' .grad tensors to `state`."""
         params = self._params.get(fn)
         if params is None:
             params = self._params[fn] = param_names(fn)
@@ -341,8 +372,11 @@ class CompiledFunction:
         if any(initialize_lazy(m) for m in roots):
             # lazy parameters not made yet: this call runs eagerly and makes them (as
             # compile(model)'s first call does); the next one, with their shapes, compiles
-            return _LAZY, tensors
+            return _LAZY, tensors, ()
         statics = [(readable_label(label, params), v) for label, v in statics]
+        statics, fed = self.numbers.split(statics)     # numbers fed as inputs
+        if fed:
+            tensors += inputs(fed)
         held = {id(t) for _, t in state}     # the arguments' own .grad: read when accumulating
         state += [(("grad", label), t.grad) for label, t in tensors
                   if t.grad is not None and id(t.grad) not in held]
@@ -357,7 +391,7 @@ class CompiledFunction:
                 if stance.current != "default" and stance.miss(
                         _name(fn), lambda: explain_miss(sig, self.cache.signatures()),
                         not self._ran) == "eager":
-                    return _EAGER_RUN, tensors
+                    return _EAGER_RUN, tensors, fed
                 # out of the call's shared hold (a trace needs the gate to itself), and
                 # compiles take turns: a signature two threads missed compiles once
                 with GATE.shared_paused, GATE.compile_turn():
@@ -366,34 +400,37 @@ class CompiledFunction:
                         art = self.cache.get_grad_free(plain)
                     if art is None:
                         art = self._compile(fn, sig, structure, statics, tensors, state,
-                                            module_names, optimizers, roots, backend)
+                                            module_names, optimizers, roots, backend,
+                                            fed)
                     self.cache.put(sig, art, plain if art.n_state is not None else None)
-                return art, tensors
+                return art, tensors, fed
             self.cache.put(sig, art, plain if art.n_state is not None else None)
         else:
             emit(1, f"[tracecomp] cache hit: {_name(fn)}")
-        return art, tensors
+        return art, tensors, fed
 
     def _compile(self, fn, sig, structure, statics, tensors, state, module_names, optimizers,
-                 roots, backend):
+                 roots, backend, fed):
         reason = self._stale or explain_miss(sig, self.cache.signatures())
         self._stale = None
         emit(1, f"[tracecomp] compiling {_name(fn)} ({backend}): {reason}")
         fused_step.mark_compiled(roots)
 
-        def call_args(stand_ins):
-            return unflatten(structure, stand_ins, [v for _, v in statics])
+        def call_args(stand_ins, numbers=()):     # numbers: stand-ins of the fed ones
+            numbers = iter(numbers)
+            return unflatten(structure, stand_ins, [next(numbers) if type(v) is FedArgument
+                                                    else v for _, v in statics])
 
         if self.templates is not None:
             self.templates.compiled = False
             self.templates.record_marked(tensors, lambda other: build(
                 fn, call_args, other, state, module_names, backend, optimizers, roots,
-                self.memory_budget, self.templates))
+                self.memory_budget, self.templates, fed))
         reused = False      # a new size that a dynamic graph runs: traced, not compiled
         try:
             with progress.compiling(f"{_name(fn)} ({backend})"):
                 art = build(fn, call_args, tensors, state, module_names, backend,
-                            optimizers, roots, self.memory_budget, self.templates)
+                            optimizers, roots, self.memory_budget, self.templates, fed)
             reused = self.templates is not None and not self.templates.compiled
         except TraceError as exc:
             if self.fallback != "eager":

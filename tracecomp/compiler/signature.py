@@ -16,6 +16,7 @@ from .. import grad_mode
 from ..debug_log import debug_level
 from ..device_array import DeviceArray
 from ..tensor import Tensor
+from .number_args import FedArgument, as_input
 
 
 # --- flattening nested arguments -------------------------------------------------------
@@ -132,7 +133,7 @@ class LastCall:
     latest call's non-tensor arguments alive (an id alone could be reused)."""
 
     __slots__ = ("args", "art", "debug", "flags", "fn", "grad_enabled", "labels",
-                 "state_labels", "state_specs")
+                 "positions", "state_labels", "state_specs")
 
     def __init__(self, fn, args, labels, state, flags, grad_enabled, art):
         self.fn, self.labels, self.art = fn, labels, art
@@ -144,13 +145,21 @@ class LastCall:
         self.debug = debug_level() >= 1
 
     @staticmethod
-    def of(fn, args, kwargs, tensors, state, flags, grad_enabled, art):
-        """A LastCall for this call, or None when its arguments need the full signature."""
-        if kwargs or any(isinstance(a, (tuple, list, dict)) or
-                         isinstance(a, Tensor) and a.grad is not None for a in args):
+    def of(fn, args, kwargs, tensors, state, flags, grad_enabled, art, fed=None):
+        """A LastCall for this call, or None when its arguments need the full signature.
+        fed: {position: type} of the number arguments fed as inputs (number_args.py),
+        the last of `tensors`; None when some are not positional."""
+        if fed is None or kwargs or any(isinstance(a, (tuple, list, dict)) or
+                                        isinstance(a, Tensor) and a.grad is not None
+                                        for a in args):
             return None
-        return LastCall(fn, args, [label for label, _ in tensors], state, flags,
+        call = LastCall(fn, args, [label for label, _ in tensors], state, flags,
                         grad_enabled, art)
+        call.positions = fed
+        if fed:
+            call.args = tuple((None, FedArgument(fed[k])) if k in fed else check
+                              for k, check in enumerate(call.args))
+        return call
 
     def tensors(self, fn, args, kwargs, state, flags, grad_enabled):
         """The call's labelled tensor arguments if its signature is the latest one's, else
@@ -158,11 +167,14 @@ class LastCall:
         if (fn is not self.fn or kwargs or len(args) != len(self.args)
                 or grad_enabled is not self.grad_enabled or flags != self.flags):
             return None
-        tensors = []
+        tensors, numbers = [], None
         for a, (spec, same) in zip(args, self.args):
             if spec is None:
                 if a is not same:
-                    return None
+                    if type(same) is not FedArgument or type(a) is not same.kind:
+                        return None
+                    numbers = numbers or []
+                    numbers.append(as_input(a))     # a number fed as an input
                 continue
             if not isinstance(a, Tensor) or a.grad is not None or tensor_spec(a) != spec:
                 return None
@@ -171,6 +183,8 @@ class LastCall:
             if ([label for label, _ in state] != self.state_labels
                     or _specs(state) != self.state_specs):
                 return None
+        if numbers:
+            tensors += numbers
         return list(zip(self.labels, tensors))
 
 
@@ -250,6 +264,8 @@ def label_text(key):
         return f"optimizer {key[1]} group {key[2]} settings"
     if kind == "param":
         return f"opt{key[1]}.group{key[2]}.{key[3]}"
+    if kind == "number":      # a number argument fed as an input (number_args.py)
+        return key[1]
     if kind == "setting":     # a hyperparameter fed as an input (hyperparameters.py)
         return f"opt{key[1]}.group{key[2]}.{key[3]}" + ("" if key[4] is None else f"[{key[4]}]")
     return str(key)
@@ -265,9 +281,12 @@ _ADVICE = (
      "compile the model alone (tracecomp.compile(model)) and keep opt.step() and the "
      "scheduler outside"),
     (lambda r: r.startswith("argument "),   # a number or other Python value (static_value)
-     "An argument that is not a tensor (a step counter, a flag) is compiled in as a constant, "
-     "so each new value compiles again: pass a number that changes every call as a tensor "
-     "(tracecomp.tensor(step)), or decide what depends on it outside the compiled function"),
+     "A number argument whose value the code reads (a branch, a range, a size, min() or "
+     "max(), returning it) and any other argument that is not a tensor (a flag, a string) "
+     "is compiled in as a constant, so each new value compiles again (a number the code "
+     "only computes with is fed as an input once it changes): pass a number that changes "
+     "every call as a tensor (tracecomp.tensor(step)), or decide what depends on it outside "
+     "the compiled function"),
     (lambda r: True,
      "Each new input shape, dtype, requires_grad, train/eval or grad mode compiles again: "
      "keep them stable (e.g. drop_last=True in the DataLoader)"),

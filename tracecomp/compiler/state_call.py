@@ -48,6 +48,7 @@ from ..tensor import Tensor
 from ..tracing.gate import GATE
 from .fast_call import Bindings
 from .hyperparameters import fed_sources, refill
+from .number_args import as_input
 from .scheduler_steps import step_after
 from .state import follow
 from .step_repeat import groups_of, same_groups
@@ -58,28 +59,32 @@ MISS = object()
 
 class StateCall:
     __slots__ = ("art", "bindings", "execute", "fn", "grad_enabled", "groups", "has_grad",
-                 "links", "modules", "n_args", "optimizers", "params", "recipe", "specs",
-                 "state_sizes", "walk", "walks")
+                 "links", "modules", "n_args", "numbers", "optimizers", "params", "recipe",
+                 "specs", "state_sizes", "walk", "walks")
     miss = MISS
 
     @staticmethod
-    def of(fn, args, kwargs, art, roots, links, walks, state, execute):
+    def of(fn, args, kwargs, art, roots, links, walks, state, execute, fed=None):
         """A StateCall repeating this call (before it runs: `state` is what it reads besides
-        its arguments), or None when the next call needs the general one."""
+        its arguments), or None when the next call needs the general one. fed: {position:
+        type} of the number arguments fed as inputs (number_args.py), None: some are not
+        positional."""
         modules, optimizers = roots
         code = getattr(fn, "__code__", None)
         walk = walks.get("walk")        # None: modules walked again each call (state.py)
         if (kwargs or code is None or not (modules or optimizers) or walk is None
                 or art is None or art.eager or art.outside is not None or art.captured
                 or not getattr(art.run_forward, "fast", False) or debug_level() >= 1
-                or not all(type(a) is Tensor and a.grad is None and type(a._data) is ndarray
-                           for a in args)):
+                or fed is None
+                or not all(k in fed or type(a) is Tensor and a.grad is None
+                           and type(a._data) is ndarray for k, a in enumerate(args))):
             return None
         call = StateCall()
         call.art, call.execute, call.walks, call.walk = art, execute, walks, walk
         call.fn = fn
         call.modules, call.optimizers = modules, optimizers
         call.n_args = len(args)
+        call.numbers = sorted(fed.items())      # [(position, type)]: fed after the tensors
         call.grad_enabled = _grad.enabled
         call.bindings, call.links = Bindings(fn), links
         call.params = [_params(opt) for opt in optimizers]
@@ -120,7 +125,7 @@ class StateCall:
             return None     # a tensor the recipe cannot name, or one listed twice
         if sum(had for _, had in call.has_grad) != sum(r[0] == 1 for r in call.recipe):
             return None     # a gradient listed once for two parameters
-        every = list(args) + every
+        every = call._arguments(args) + every
         if any(type(t._data) is not ndarray for t in every):
             return None
         call.specs = [(t._data.shape, t._data.dtype, t._requires_grad) for t in every]
@@ -168,7 +173,9 @@ class StateCall:
         for p, had in self.has_grad:
             if (p.grad is not None) is not had:
                 return None
-        every = list(args)
+        every = self._arguments(args) if self.numbers else list(args)
+        if every is None:
+            return None
         add = every.append
         for kind, obj, key in self.recipe:
             if kind == 0:
@@ -185,11 +192,25 @@ class StateCall:
                     or data.dtype is not dtype and data.dtype != dtype
                     or t._requires_grad is not requires_grad):
                 return None
-        for a in args:
+        for a in every[:self.n_args]:
             if type(a) is not Tensor or a.grad is not None:
                 return None
         if len(set(map(id, every))) != len(every):
             return None
+        return every
+
+    def _arguments(self, args):
+        """The arguments as the artifact takes them: the tensors, then each number fed as
+        an input, as its 0-d tensor; None when a number is not of its latest type."""
+        numbers = self.numbers
+        if not numbers:
+            return list(args)
+        positions = {k for k, _ in numbers}
+        every = [a for k, a in enumerate(args) if k not in positions]
+        for k, kind in numbers:
+            if type(args[k]) is not kind:
+                return None
+            every.append(as_input(args[k]))
         return every
 
 

@@ -29,6 +29,7 @@ from ..ir import Graph, Node
 from ..tensor import Tensor
 from ..user_code import stale_error, user_frame
 from . import gate as trace_gate
+from .number import has_number, number_operands
 from .value import TracedValue
 
 _get_ident = threading.get_ident
@@ -126,6 +127,8 @@ class Tracer:
         """dispatch.trace_hook: a node for prim(*args), or NotImplemented to run eagerly."""
         if self.thread != _get_ident():     # another thread's op: not part of this trace
             return NotImplemented
+        if has_number(args):        # a number argument fed as an input (number.py)
+            args = number_operands(args)
         # a traced value, or a leaf that requires grad reached from outside (it becomes a
         # captured input, so its gradient flows: `w.t()` on a closure's weight)
         traced = any(isinstance(a, Tensor) and (isinstance(a._data, Node) or

@@ -1,0 +1,205 @@
+"""A number argument fed to a compiled function as a graph input: what its code sees while
+it is traced.
+
+A compiled function called with a number that changes every call (a step counter, a
+KL-annealing weight, a temperature) would compile for every value if the number were
+baked in as a constant. compiler/number_args.py decides when a number is fed instead; the
+trace then gets a `TracedNumber` in its place, which holds the number's 0-d graph value
+(float64 for a float, int64 for an int: the precision Python computes with) and its value
+this call.
+
+What it does with the code's uses, by kind:
+
+  - **with a tensor** (`x * beta`, `loss + beta * kl`, `beta * x`): the tensor op takes the
+    number's graph value, cast first to the dtype the op would compute in with the Python
+    number (dtypes.result_type): a float32 tensor times a float computes in float32, an
+    int tensor times a float in the default float dtype, as eager does (`number_operands`);
+  - **with another number** (`1 - beta`, `step * 0.1`, `step / 100`): +, -, *, unary -
+    and abs, and / by a nonzero constant, make another TracedNumber on a graph value,
+    computed in float64 or int64 as Python computes;
+  - **anything else reads the value** (`if step % 10 == 0`, `range(n)`, `x[:n]`,
+    `float(beta)`, `math.exp(beta)`, formatting, returning it, passing it where an op
+    takes a number as a setting, a division by it): the trace goes on with this call's
+    value, and the read is noted (`reads`), so the function is traced again with that
+    argument compiled in as a constant (number_args.ArgumentRead). A result that rests
+    on a value is never served for another value.
+
+`isinstance(n, float)` (or `int`) answers as for the number itself (`__class__`), so
+code that tests it takes the same branch; but it is not a float subclass, so C code
+(numpy, math) cannot read its value without `__float__` or `__index__`, which note the
+read.
+"""
+import math
+import operator
+
+import numpy as np
+
+from .. import dtypes
+from ..ops import elementwise as ew
+from ..tensor import Tensor
+
+
+class TracedNumber:
+    """A number argument's stand-in while tracing: `tensor` (a 0-d traced tensor holding
+    it), `value` (this call's), `sources` (the labels of the arguments it is computed
+    from) and `reads` (the trace's Reads)."""
+
+    __slots__ = ("reads", "sources", "tensor", "value")
+
+    def __init__(self, tensor, value, sources, reads):
+        self.tensor, self.value, self.sources, self.reads = tensor, value, sources, reads
+
+    @property
+    def __class__(self):            # isinstance(n, float) answers as for the value
+        return type(self.value)
+
+    def read(self):
+        """This call's value, noting that the code depends on it."""
+        self.reads.note(self.sources)
+        return self.value
+
+    def __getattr__(self, name):    # n.real, n.is_integer(), n.bit_length() ...
+        return getattr(self.read(), name)
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.read(), dtype)
+
+    def __neg__(self):
+        return TracedNumber(ew.neg(self.tensor), -self.value, self.sources, self.reads)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return TracedNumber(ew.abs(self.tensor), abs(self.value), self.sources, self.reads)
+
+
+class Reads:
+    """The labels of the number arguments whose values one trace read. Once the trace is
+    over (`close`), a stand-in kept somewhere cannot be read unnoticed: that raises."""
+
+    __slots__ = ("labels", "open")
+
+    def __init__(self):
+        self.labels, self.open = set(), True
+
+    def note(self, sources):
+        if not self.open:
+            raise RuntimeError(
+                "tracecomp.compile: a number argument's value was read after its function "
+                "was traced (a stand-in for it was kept); please report this")
+        self.labels.update(sources)
+
+    def close(self):
+        self.open = False
+
+
+def _value(x):
+    return x.read() if type(x) is TracedNumber else x
+
+
+def _arithmetic(name, python_op, tensor_op, reflected, divides=False):
+    """A binary operator that a TracedNumber computes in the graph with another number
+    (a TracedNumber, an int or a float); with a tensor it defers to the tensor's operator,
+    and otherwise, or dividing by a traced number, it reads the value."""
+    def method(self, other):
+        if isinstance(other, Tensor):
+            return NotImplemented       # Tensor.__rmul__ ... takes the number (operands)
+        traced_other = type(other) is TracedNumber
+        if not (traced_other or type(other) in (int, float)) or \
+                divides and (traced_other or reflected):
+            a, b = (other, self) if reflected else (self, other)
+            return python_op(_value(a), _value(b))
+        other_value = other.value if traced_other else other
+        a, b = (other, self) if reflected else (self, other)
+        # Python's own answer (or its error: a division by zero)
+        value = python_op(other_value, self.value) if reflected else \
+            python_op(self.value, other_value)
+        dtype = np.dtype(np.float64 if type(value) is float else np.int64)
+        out = tensor_op(_operand(a, dtype), _operand(b, dtype))
+        sources = self.sources | other.sources if traced_other else self.sources
+        return TracedNumber(out, value, sources, self.reads)
+    method.__name__ = name
+    return method
+
+
+def _operand(x, dtype):
+    """x for a number-with-number op computed in dtype: a TracedNumber's graph value cast
+    to it, a Python number as it is (a 0-d tensor and a Python scalar compute in the
+    tensor's dtype)."""
+    if type(x) is not TracedNumber:
+        return x
+    return x.tensor if x.tensor._data.dtype == dtype else ew.cast(x.tensor, dtype)
+
+
+_ARITHMETIC = (     # name, Python's op, the graph's op, reflected, divides
+    ("__add__", operator.add, ew.add, False, False),
+    ("__radd__", operator.add, ew.add, True, False),
+    ("__sub__", operator.sub, ew.sub, False, False),
+    ("__rsub__", operator.sub, ew.sub, True, False),
+    ("__mul__", operator.mul, ew.mul, False, False),
+    ("__rmul__", operator.mul, ew.mul, True, False),
+    ("__truediv__", operator.truediv, ew.div, False, True),
+    ("__rtruediv__", operator.truediv, ew.div, True, True),
+)
+for _name, _python, _graph, _reflected, _divides in _ARITHMETIC:
+    setattr(TracedNumber, _name, _arithmetic(_name, _python, _graph, _reflected, _divides))
+
+
+def _reading(name, fn, arity):
+    """A use that needs the value: fn applied to it (and the other operand, reflected for
+    an __r*__ operator); arity -1: any arguments after the number."""
+    if arity == 2:
+        def method(self, other):
+            return fn(self.read(), _value(other))
+    elif arity == -2:
+        def method(self, other):
+            return fn(_value(other), self.read())
+    else:
+        def method(self, *args):
+            return fn(self.read(), *args)
+    method.__name__ = name
+    return method
+
+
+_READING = (    # name, what it computes on the value, arity (2; -2 reflected; -1 any)
+    ("__bool__", bool, -1), ("__int__", int, -1), ("__float__", float, -1),
+    ("__complex__", complex, -1), ("__index__", operator.index, -1), ("__hash__", hash, -1),
+    ("__str__", str, -1), ("__repr__", repr, -1), ("__format__", format, -1),
+    ("__round__", round, -1), ("__trunc__", math.trunc, -1), ("__floor__", math.floor, -1),
+    ("__ceil__", math.ceil, -1),
+    ("__eq__", operator.eq, 2), ("__ne__", operator.ne, 2), ("__lt__", operator.lt, 2),
+    ("__le__", operator.le, 2), ("__gt__", operator.gt, 2), ("__ge__", operator.ge, 2),
+    ("__floordiv__", operator.floordiv, 2), ("__rfloordiv__", operator.floordiv, -2),
+    ("__mod__", operator.mod, 2), ("__rmod__", operator.mod, -2),
+    ("__divmod__", divmod, 2), ("__rdivmod__", divmod, -2),
+    ("__pow__", pow, 2), ("__rpow__", pow, -2),
+    ("__and__", operator.and_, 2), ("__rand__", operator.and_, -2),
+    ("__or__", operator.or_, 2), ("__ror__", operator.or_, -2),
+    ("__xor__", operator.xor, 2), ("__rxor__", operator.xor, -2),
+    ("__lshift__", operator.lshift, 2), ("__rlshift__", operator.lshift, -2),
+    ("__rshift__", operator.rshift, 2), ("__rrshift__", operator.rshift, -2),
+    ("__invert__", operator.invert, -1),
+)
+for _name, _fn, _arity in _READING:
+    setattr(TracedNumber, _name, _reading(_name, _fn, _arity))
+
+
+def has_number(args):
+    for a in args:
+        if type(a) is TracedNumber:
+            return True
+    return False
+
+
+def number_operands(args):
+    """A primitive's arguments with each TracedNumber as its graph value, cast to the dtype
+    the op computes in with that Python number in its place; where that dtype cannot be
+    told (an argument that is not a tensor or a number), the number's value is read."""
+    values = [a.value if type(a) is TracedNumber else a for a in args]
+    try:
+        dtype = dtypes.result_type(*[a._data if isinstance(a, Tensor) else a for a in values
+                                     if isinstance(a, (Tensor, bool, int, float))])
+    except (TypeError, ValueError, KeyError):
+        return [_value(a) for a in args]
+    return [_operand(a, dtype) for a in args]
