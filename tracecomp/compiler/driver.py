@@ -56,6 +56,7 @@ from .signature import (
     unflatten,
 )
 from .state_call import StateCall
+from .value_reads import ReadWatch
 
 RECOMPILE_LIMIT = 8
 COMPILED = weakref.WeakSet()    # every CompiledFunction, for api.reset (torch._dynamo.reset)
@@ -86,6 +87,7 @@ class Artifact:
     unread_grads: tuple = ()            # positions of .grad inputs the graph never reads
     outside: tuple = None               # what must stay unchanged (state.outside_reads)
     deferred: list = field(default_factory=list)    # schedulers stepped after a call
+    reads: object = None       # value_reads.Guards: Python values read besides the arguments
 
 
 def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), roots=(),
@@ -124,7 +126,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 else:
                     n = len(stand_ins) - len(fed_numbers)
                     args = call_args(stand_ins[:n], numbers.stand_ins(stand_ins[n:]))
-                with compile_state.GradWatch() as watch:
+                with compile_state.GradWatch() as watch, ReadWatch() as values:
                     try:
                         result = fn(*args[0], **args[1])
                     except (NumberRead, ArgumentRead):
@@ -173,7 +175,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                    n_effect_values=len(effect_values), optimizers=list(optimizers),
                    out_structure=out_structure, out_statics=[v for _, v in out_statics],
                    captured=captured, n_state=n_state,
-                   outside=compile_state.outside_reads(fn, tracer), deferred=deferred)
+                   outside=compile_state.outside_reads(fn, tracer), deferred=deferred,
+                   reads=values.guards(fn))
     # a backward traced inside the code (a whole training step) leaves nothing to bridge
     compile_graph = backends.get(backend)
     if templates is not None:       # dynamic shapes: a graph of known structure, new sizes
@@ -333,12 +336,10 @@ class CompiledFunction:
                 if last.debug and debug_level() >= 1:     # reading the environment: ~1 us
                     emit(1, f"[tracecomp] cache hit: {_name(fn)}")
             # a second round when the artifact found holds a constant that has changed
-            while art is None or (art.outside is not None
-                                  and not compile_state.outside_unchanged(art.outside)):
+            while art is None or stale(art) is not None:
                 if art is not None:
+                    self._stale = stale(art)
                     self.cache.discard(art)
-                    self._stale = ("a tensor it reads from outside its arguments and "
-                                   "modules changed (pass tensors that change as arguments)")
                 art, tensors, fed = self._lookup(fn, args, kwargs, state, module_names, flags,
                                             optimizers, roots)
                 # the fed number arguments' positions (None: not all are positional)
@@ -450,6 +451,16 @@ class CompiledFunction:
             warnings.warn(f"tracecomp.compile: {_name(fn)} recompiled {self.compiles} times "
                           f"(limit {self.recompile_limit}); this time because {reason}. "
                           f"{recompile_advice(reason)}", stacklevel=5)
+
+
+def stale(art):
+    """Why `art` no longer holds (a constant it holds changed), or None."""
+    if art.outside is not None and not compile_state.outside_unchanged(art.outside):
+        return ("a tensor it reads from outside its arguments and modules changed (pass "
+                "tensors that change as arguments)")
+    if art.reads is not None and not art.reads.hold():
+        return art.reads.changed()
+    return None
 
 
 _LAZY = Artifact({}, [], None, eager=True)     # a call that initializes lazy modules

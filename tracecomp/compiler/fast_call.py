@@ -21,6 +21,10 @@ the general call answers, as it always did.
     f(x)    # compiles; leaves a FastCall
     f(x)    # FastCall: the argument checks, one native call, one new Tensor
 """
+import dis
+import functools
+import types
+
 from numpy import ndarray
 
 from .. import grad_mode
@@ -40,6 +44,8 @@ class FastCall:
         modules, optimizers = roots
         if kwargs or modules or optimizers or not plain(art, args, grad_enabled):
             return None
+        if art.reads is not None and (art.reads.counted or art.reads.always):
+            return None     # attributes it read (value_reads.py): only its bindings are seen
         code = getattr(fn, "__code__", None)
         if code is None:
             return None
@@ -79,7 +85,7 @@ class Bindings:
     __slots__ = ("cells", "globals", "names", "values")
 
     def __init__(self, fn):
-        self.names = fn.__code__.co_names
+        self.names = global_names(fn.__code__)
         self.globals = fn.__globals__
         self.values = [self.globals.get(n) for n in self.names]
         self.cells = [(c, c.cell_contents) for c in fn.__closure__ or () if filled(c)]
@@ -94,6 +100,19 @@ class Bindings:
             if cell.cell_contents is not value:
                 return False
         return True
+
+
+@functools.lru_cache(maxsize=1024)
+def global_names(code):
+    """The global names `code` loads, and the functions, lambdas and comprehensions
+    defined in it load (not co_names, which holds attribute names too: a script's loop
+    variable `step` is not what `opt.step()` reads)."""
+    names = dict.fromkeys(i.argval for i in dis.get_instructions(code)
+                          if i.opname == "LOAD_GLOBAL")
+    for inner in code.co_consts:
+        if isinstance(inner, types.CodeType):
+            names.update(dict.fromkeys(global_names(inner)))
+    return tuple(names)
 
 
 def plain(art, args, grad_enabled, bridged=False):

@@ -35,7 +35,7 @@ _grad = grad_mode.state
 
 class ModuleCall:
     __slots__ = ("backward", "cotangents", "fresh", "grad_enabled", "grad_inputs", "params",
-                 "runner", "slots", "specs", "state", "version")
+                 "reads", "runner", "slots", "specs", "state", "version")
 
     @staticmethod
     def of(args, kwargs, art, walks, grad_enabled):
@@ -65,6 +65,7 @@ class ModuleCall:
         fast.backward = art.run_backward if grad_enabled else None
         fast.cotangents, fast.slots = art.cotangent_specs, art.cotangent_slots
         fast.grad_inputs = art.grad_inputs
+        fast.reads = art.reads      # Python values it read (value_reads.py)
         return fast
 
     def __call__(self, args):
@@ -75,6 +76,8 @@ class ModuleCall:
         for p in self.params:
             if p.grad is not None:
                 return None
+        if self.reads is not None and not self.reads.hold():
+            return None
         for a in args:
             if type(a) is not Tensor or a.grad is not None:
                 return None

@@ -20,6 +20,7 @@ so a scheduler rebound to that name is the one stepped.
 from ..errors import TraceError
 from .hyperparameters import WatchedNumber
 from .state import follow, inside, start, starts
+from .value_reads import unwatched
 
 
 class AfterStep(WatchedNumber):
@@ -66,6 +67,10 @@ class Deferral:
 
     def defer(self, scheduler):
         """scheduler.step() inside the traced code: recorded, not run."""
+        with unwatched():       # what it reads here is not the code's (value_reads.py)
+            self._defer(scheduler)
+
+    def _defer(self, scheduler):
         self.deferred.append(scheduler)
         for g, group in enumerate(scheduler.optimizer.param_groups):
             for name, value in list(group.items()):

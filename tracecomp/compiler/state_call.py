@@ -144,6 +144,9 @@ class StateCall:
         walk = self.walks.get("walk")
         if walk is not self.walk or walk[0] != structure.version():
             return MISS
+        reads = self.art.reads      # Python values it read (value_reads.py)
+        if reads is not None and not reads.hold():
+            return MISS
         for opt, groups, params in zip(self.optimizers, self.groups, self.params):
             if not same_groups(opt, groups) or any(map(is_not, _params(opt), params)):
                 return MISS

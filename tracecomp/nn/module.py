@@ -26,6 +26,8 @@ from .parameter import Parameter
 # attribute values whose binding changes the tensors a compiled call reads (structure.py);
 # modules and parameters go into the counted registries
 _HELD = (Tensor, tuple, list)
+_SCALARS = frozenset((int, float, bool, str, type(None)))
+_UNSET = object()
 
 
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
@@ -208,8 +210,12 @@ class Module:
 
     def __setattr__(self, name, value):
         d = self.__dict__
-        if isinstance(value, _HELD) or isinstance(d.get(name), _HELD) or name == "training":
-            structure.changed()     # what a compiled call reads may differ (structure.py)
+        old = d.get(name, _UNSET)
+        if isinstance(value, _HELD) or isinstance(old, _HELD) or name == "training" or \
+                type(value) in _SCALARS and (type(old) is not type(value) or old != value):
+            # what a compiled call reads may differ (structure.py), or a number, string
+            # or None it read as a constant (compiler/value_reads.py)
+            structure.changed()
 
         def remove_from(*registries):
             for r in registries:

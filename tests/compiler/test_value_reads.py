@@ -1,0 +1,213 @@
+"""Python values a compiled function reads besides its arguments (compiler/value_reads.py):
+a module's attribute, a global or closure number, a scheduler's counter. A change compiles
+again, so every call has eager's numbers (it ran the trace's value before); a change to a
+value the code never read compiles nothing."""
+import logging
+
+import numpy as np
+import pytest
+
+import tracecomp as tc
+from tracecomp.compiler.module_call import ModuleCall
+from tracecomp.compiler.state_call import StateCall
+
+X = np.linspace(-2.0, 2.0, 8, dtype=np.float32).reshape(2, 4)
+
+
+class _Tempered(tc.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = tc.nn.Linear(4, 3)
+        self.temperature = 1.0
+        self.shift = (0.0, 1.0)
+        self.unused = 0
+
+    def forward(self, x):
+        return self.fc(x) / self.temperature + self.shift[0] - self.shift[1]
+
+
+def _same(got, want):
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-6,
+                               atol=1e-6)
+
+
+def test_a_module_attribute_that_changes_compiles_again_under_no_grad():
+    """The inference fast path (ModuleCall) sees the change too."""
+    tc.manual_seed(0)
+    model, x = _Tempered(), tc.tensor(X)
+    compiled = tc.compile(model)
+    with tc.no_grad():
+        for k, temperature in enumerate([1.0, 1.0, 2.0, 2.0, 0.5]):
+            model.temperature = temperature
+            _same(compiled(x), model(x))
+            if k == 1:
+                assert isinstance(compiled._fast, ModuleCall)
+        model.shift = (1.0, 3.0)
+        _same(compiled(x), model(x))
+    assert compiled._compiled.compiles == 4
+
+
+def test_an_attribute_the_code_never_reads_compiles_nothing():
+    tc.manual_seed(0)
+    model, x = _Tempered(), tc.tensor(X)
+    compiled = tc.compile(model)
+    for epoch in range(4):
+        model.unused = epoch
+        _same(compiled(x), model(x))
+    assert compiled._compiled.compiles == 1
+
+
+@pytest.mark.parametrize("module,attribute,values", [
+    (tc.nn.Dropout(0.5), "p", [0.0, 0.0, 1.0]),
+    (tc.nn.LeakyReLU(0.1), "negative_slope", [0.1, 0.3, 0.01]),
+    (tc.nn.Softplus(), "beta", [1.0, 2.0, 0.5]),
+    (tc.nn.ELU(), "alpha", [1.0, 0.5]),
+])
+def test_torch_modules_settings_changed_after_a_compile(module, attribute, values):
+    """torch code does change these (dropout schedules, a slope sweep): each new value is
+    the module's, as in eager mode (Dropout with p 0 or 1 is deterministic)."""
+    compiled, x = tc.compile(module), tc.tensor(X)
+    for v in values:
+        setattr(module, attribute, v)
+        _same(compiled(x), module(x))
+    assert compiled._compiled.compiles == len(set(values))
+
+
+SCALE = 1.0
+
+
+def _scaled(x):
+    return x * SCALE
+
+
+def test_a_global_number_that_changes_compiles_again():
+    global SCALE
+    compiled, x = tc.compile(_scaled), tc.tensor(X)
+    try:
+        for SCALE in (1.0, 1.0, 3.0, 0.25):     # noqa: B007 - _scaled reads it
+            _same(compiled(x), _scaled(x))
+    finally:
+        SCALE = 1.0
+    assert compiled.compiles == 3
+
+
+def test_a_closure_number_that_changes_compiles_again():
+    scale = 1.0
+
+    def fn(x):
+        return x * scale
+    compiled, x = tc.compile(fn), tc.tensor(X)
+    for scale in (1.0, 2.0, 2.0, -1.0):     # noqa: B007 - the closure reads it
+        _same(compiled(x), fn(x))
+    assert compiled.compiles == 3
+
+
+class _Sizes(tc.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.sizes = [1, 3]
+
+    def forward(self, x):
+        return x[:, self.sizes[0]:self.sizes[1]].sum(1)
+
+
+def test_a_list_attribute_changed_in_place_compiles_again():
+    model, x = _Sizes(), tc.tensor(X)
+    compiled = tc.compile(model)
+    _same(compiled(x), model(x))
+    model.sizes[1] = 4      # no setattr: compared on every call
+    _same(compiled(x), model(x))
+    assert compiled._compiled.compiles == 2
+
+
+def test_a_whole_step_reading_a_module_attribute_follows_it(monkeypatch):
+    """The whole-step fast path (StateCall) runs while the attribute holds, and a change
+    compiles again, with eager's numbers."""
+    def make():
+        tc.manual_seed(0)
+        model = _Tempered()
+        opt = tc.optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x):
+            opt.zero_grad()
+            loss = model(x).pow(2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+        return model, step
+    (model, step), (ref, ref_step) = make(), make()
+    compiled, x = tc.compile(step), tc.tensor(X)
+    for k, temperature in enumerate([1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 4.0]):
+        model.temperature = ref.temperature = temperature
+        np.testing.assert_allclose(compiled(x).item(), ref_step(x).item(), rtol=1e-6)
+        if k == 2:
+            assert isinstance(compiled._fast, StateCall)
+    assert compiled.compiles == 4     # the first step makes the momentum-free state: 2
+    for (key, want), got in zip(ref.state_dict().items(), model.state_dict().values()):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, atol=1e-7,
+                                   err_msg=key)
+
+
+def test_a_scheduler_read_before_its_step_gives_each_calls_values():
+    """get_last_lr() and last_epoch read in a step that then steps the scheduler: each call
+    returns that call's, as eagerly (they were the first call's before)."""
+    def make():
+        tc.manual_seed(0)
+        model = tc.nn.Linear(4, 2)
+        opt = tc.optim.SGD(model.parameters(), lr=0.1)
+        sched = tc.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+
+        def step(x):
+            opt.zero_grad()
+            loss = model(x).pow(2).mean()
+            loss.backward()
+            opt.step()
+            lr, epoch = sched.get_last_lr()[0], sched.last_epoch
+            sched.step()
+            return loss * lr + epoch
+        return step
+    compiled, eager, x = tc.compile(make()), make(), tc.tensor(X)
+    for _ in range(5):
+        np.testing.assert_allclose(compiled(x).item(), eager(x).item(), rtol=1e-6)
+
+
+def test_the_recompile_reason_names_the_value(caplog, monkeypatch):
+    monkeypatch.setenv("TRACECOMP_DEBUG", "1")
+    tc.manual_seed(0)
+    model, x = _Tempered(), tc.tensor(X)
+    compiled = tc.compile(model)
+    with caplog.at_level(logging.INFO, logger="tracecomp"):
+        compiled(x)
+        model.temperature = 2.0
+        compiled(x)
+    text = " ".join(r.getMessage() for r in caplog.records)
+    assert "attribute temperature of _Tempered: 1.0 -> 2.0" in text
+
+
+def test_the_read_hook_is_gone_after_the_trace():
+    compiled = tc.compile(_Tempered())
+    compiled(tc.tensor(X))
+    assert "__getattribute__" not in vars(tc.nn.Module)
+    assert "__getattribute__" not in vars(tc.optim.lr_scheduler.LRScheduler)
+
+
+def test_a_script_loop_variable_named_like_an_attribute_is_not_guarded():
+    """`opt.step()` names `step` as an attribute, not the script's global loop variable
+    `step`: that changing every call neither compiles again nor leaves the fast path."""
+    tc.manual_seed(0)
+    model = tc.nn.Linear(4, 2)
+    opt = tc.optim.SGD(model.parameters(), lr=0.1)
+    scope = {"model": model, "opt": opt, "step": 0}
+    exec("def train(x):\n"
+         "    opt.zero_grad()\n"
+         "    loss = model(x).pow(2).mean()\n"
+         "    loss.backward()\n"
+         "    opt.step()\n"
+         "    return loss\n", scope)
+    compiled, x = tc.compile(scope["train"]), tc.tensor(X)
+    for step in range(5):
+        scope["step"] = step
+        compiled(x)
+        if step >= 2:
+            assert isinstance(compiled._fast, StateCall)
+    assert compiled.compiles == 2

@@ -1,0 +1,186 @@
+"""Python values a trace read from outside the arguments (a module's `self.temperature`, a
+scheduler's `last_epoch`, a global `SCALE`): guarded, so that a call after one of them
+changed compiles again instead of running the graph that holds the old value.
+
+A trace runs the code once, so every Python number it reads is folded into the graph as a
+constant. The arguments' numbers are in the signature (signature.py) and so are the
+optimizers' hyperparameters and the modules' training flags; what else the code reads is
+recorded while it is traced and checked before a compiled graph runs again, as
+torch.compile guards the attributes and globals it reads:
+
+  - **attributes of modules and schedulers**: while tracing, `Module` and `LRScheduler`
+    answer attribute reads through a hook (`ReadWatch`) that records each instance
+    attribute holding a number, a string, None, or a tuple or list of them, with its value
+    at the first read. Module.__setattr__ counts a change of such a value (nn/structure.py),
+    so a module attribute is compared again only after some module changed; a scheduler's
+    (its counters move every step) and a list (changed in place, uncounted) are compared
+    on every call;
+  - **globals and closure variables of the compiled function itself** that hold such a
+    value, compared on every call (the fast paths compare their bindings already).
+
+A value that changed makes the call compile again (driver.CompiledFunction._call_once),
+the reason naming it: `attribute temperature of M: 1.0 -> 2.0`. Values reached otherwise
+(an attribute of a plain object, a helper's own global) are not seen: pass them as
+arguments, where a number that changes is fed as an input (number_args.py).
+"""
+import threading
+from contextlib import contextmanager
+
+from ..nn import structure
+from ..nn.module import Module
+from ..optim.scheduler_base import LRScheduler
+from .fast_call import filled, global_names
+
+_SCALARS = frozenset((int, float, bool, str, type(None)))
+_GUARDED = _SCALARS | {tuple, list}
+_MISSING = object()
+_get_attribute = object.__getattribute__
+_ACTIVE = []        # the ReadWatch of the trace running now (one trace at a time)
+
+
+def frozen(value):
+    """value as a guard compares it: (type, value) for a scalar, (type, items) for a tuple
+    or list of guarded values, or None where it is not guarded (a tensor, an object)."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return kind, value
+    if kind is tuple or kind is list:
+        items = tuple(map(frozen, value))
+        if None in items:
+            return None
+        return kind, items
+    return None
+
+
+def _watching(self, name):
+    """Module.__getattribute__ (and LRScheduler's) while a trace runs."""
+    value = _get_attribute(self, name)
+    if type(value) in _GUARDED and _ACTIVE:
+        watch = _ACTIVE[-1]
+        if watch is not None and watch.thread == threading.get_ident() and \
+                name != "training" and \
+                name in _get_attribute(self, "__dict__"):
+            key = (id(self), name)
+            if key not in watch.reads:
+                held = frozen(value)
+                if held is not None:
+                    watch.reads[key] = (self, name, held)
+    return value
+
+
+class ReadWatch:
+    """Records the guarded attributes of modules and schedulers the code inside `with`
+    reads (in this thread), each with its value at the first read."""
+
+    CLASSES = (Module, LRScheduler)
+
+    def __init__(self):
+        self.reads, self.thread = {}, threading.get_ident()
+
+    def __enter__(self):
+        if not _ACTIVE:
+            for cls in self.CLASSES:
+                cls.__getattribute__ = _watching
+        _ACTIVE.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        _ACTIVE.pop()
+        if not _ACTIVE:
+            for cls in self.CLASSES:
+                del cls.__getattribute__
+
+    def guards(self, fn):
+        """The Guards of what was read and of fn's own globals and closure variables that
+        hold guarded values, or None when there is nothing to guard."""
+        bindings = []
+        code = getattr(fn, "__code__", None)
+        if code is not None:
+            names = fn.__globals__
+            for n in global_names(code):
+                held = frozen(names.get(n, _MISSING)) if n in names else None
+                if held is not None:
+                    bindings.append((names, n, held))
+            for cell, n in zip(fn.__closure__ or (), code.co_freevars):
+                held = frozen(cell.cell_contents) if filled(cell) else None
+                if held is not None:
+                    bindings.append((cell, n, held))
+        reads = list(self.reads.values())
+        if not reads and not bindings:
+            return None
+        return Guards(reads, bindings)
+
+
+@contextmanager
+def unwatched():
+    """Reads inside are the compiler's own (a deferred scheduler step's), not the code's."""
+    _ACTIVE.append(None)
+    try:
+        yield
+    finally:
+        _ACTIVE.pop()
+
+
+class Guards:
+    """What a compiled graph read from outside its arguments, to compare before it runs
+    again: `counted` (module attributes whose changes structure.py counts: compared only
+    when the count moved), `always` (other attributes, lists, bindings: every time)."""
+
+    __slots__ = ("always", "bindings", "counted", "version")
+
+    def __init__(self, reads, bindings):
+        self.counted = [(obj, name, held) for obj, name, held in reads
+                        if isinstance(obj, Module) and held[0] is not list]
+        self.always = [r for r in reads if not (isinstance(r[0], Module)
+                                                and r[2][0] is not list)]
+        self.bindings = bindings
+        self.version = None     # the count at which `counted` last held
+
+    def hold(self):
+        """Whether every value read is as it was."""
+        for obj, name, held in self.always:
+            if frozen(_get_attribute(obj, "__dict__").get(name, _MISSING)) != held:
+                return False
+        for where, name, held in self.bindings:
+            if frozen(_bound(where, name)) != held:
+                return False
+        version = structure.version()
+        if version != self.version:
+            for obj, name, held in self.counted:
+                if frozen(_get_attribute(obj, "__dict__").get(name, _MISSING)) != held:
+                    return False
+            self.version = version
+        return True
+
+    def changed(self):
+        """What changed, in the user's terms (for the recompile reason)."""
+        out = []
+        for obj, name, held in self.counted + self.always:
+            now = _get_attribute(obj, "__dict__").get(name, _MISSING)
+            if frozen(now) != held:
+                out.append(f"attribute {name} of {type(obj).__name__}: {_show(held)} -> "
+                           f"{_show(frozen(now))}")
+        for where, name, held in self.bindings:
+            now = _bound(where, name)
+            if frozen(now) != held:
+                kind = "global" if type(where) is dict else "closure variable"
+                out.append(f"{kind} {name}: {_show(held)} -> {_show(frozen(now))}")
+        return "; ".join(out) or "a value it read changed"
+
+
+def _bound(where, name):
+    if type(where) is dict:
+        return where.get(name, _MISSING)
+    return where.cell_contents if filled(where) else _MISSING
+
+
+def _show(held):
+    """A frozen value as the user wrote it."""
+    if held is None:
+        return "another value"
+    kind, value = held
+    if kind is tuple or kind is list:
+        items = [_show(v) for v in value]
+        return f"({', '.join(items)}{',' if len(items) == 1 else ''})" if kind is tuple \
+            else f"[{', '.join(items)}]"
+    return repr(value)
