@@ -211,3 +211,25 @@ def test_a_script_loop_variable_named_like_an_attribute_is_not_guarded():
         if step >= 2:
             assert isinstance(compiled._fast, StateCall)
     assert compiled.compiles == 2
+
+
+class _Table(tc.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.weights = {"a": 1.0, "b": 2.0}
+
+    def forward(self, x):
+        return x * self.weights["a"] + self.weights["b"]
+
+
+def test_a_dict_attribute_changed_in_place_compiles_again(caplog, monkeypatch):
+    monkeypatch.setenv("TRACECOMP_DEBUG", "1")
+    model, x = _Table(), tc.tensor(X)
+    compiled = tc.compile(model)
+    with caplog.at_level(logging.INFO, logger="tracecomp"):
+        _same(compiled(x), model(x))
+        model.weights["b"] = -1.0
+        _same(compiled(x), model(x))
+    assert compiled._compiled.compiles == 2
+    text = " ".join(r.getMessage() for r in caplog.records)
+    assert "attribute weights of _Table: {'a': 1.0, 'b': 2.0} -> {'a': 1.0, 'b': -1.0}" in text

@@ -10,11 +10,11 @@ torch.compile guards the attributes and globals it reads:
 
   - **attributes of modules and schedulers**: while tracing, `Module` and `LRScheduler`
     answer attribute reads through a hook (`ReadWatch`) that records each instance
-    attribute holding a number, a string, None, or a tuple or list of them, with its value
-    at the first read. Module.__setattr__ counts a change of such a value (nn/structure.py),
-    so a module attribute is compared again only after some module changed; a scheduler's
-    (its counters move every step) and a list (changed in place, uncounted) are compared
-    on every call;
+    attribute holding a number, a string, None, or a tuple, list or dict of them (of at
+    most MAX_ITEMS items), with its value at the first read. Module.__setattr__ counts a
+    change of such a value (nn/structure.py), so a module attribute is compared again only
+    after some module changed; a scheduler's (its counters move every step) and a list or
+    dict (changed in place, uncounted) are compared on every call;
   - **globals and closure variables of the compiled function itself** that hold such a
     value, compared on every call (the fast paths compare their bindings already).
 
@@ -32,20 +32,25 @@ from ..optim.scheduler_base import LRScheduler
 from .fast_call import filled, global_names
 
 _SCALARS = frozenset((int, float, bool, str, type(None)))
-_GUARDED = _SCALARS | {tuple, list}
+_GUARDED = _SCALARS | {tuple, list, dict}
+MAX_ITEMS = 64
 _MISSING = object()
 _get_attribute = object.__getattribute__
 _ACTIVE = []        # the ReadWatch of the trace running now (one trace at a time)
 
 
 def frozen(value):
-    """value as a guard compares it: (type, value) for a scalar, (type, items) for a tuple
-    or list of guarded values, or None where it is not guarded (a tensor, an object)."""
+    """value as a guard compares it: (type, value) for a scalar, (type, items) for a tuple,
+    list or dict (its (key, value) pairs) of at most MAX_ITEMS guarded values, or None
+    where it is not guarded (a tensor, an object, a vocabulary: comparing those every call
+    would cost more than the call)."""
     kind = type(value)
     if kind in _SCALARS:
         return kind, value
-    if kind is tuple or kind is list:
-        items = tuple(map(frozen, value))
+    if kind is tuple or kind is list or kind is dict:
+        if len(value) > MAX_ITEMS:
+            return None
+        items = tuple(map(frozen, value.items() if kind is dict else value))
         if None in items:
             return None
         return kind, items
@@ -129,10 +134,11 @@ class Guards:
     __slots__ = ("always", "bindings", "counted", "version")
 
     def __init__(self, reads, bindings):
-        self.counted = [(obj, name, held) for obj, name, held in reads
-                        if isinstance(obj, Module) and held[0] is not list]
-        self.always = [r for r in reads if not (isinstance(r[0], Module)
-                                                and r[2][0] is not list)]
+        # what can change in place (a list, a dict) is compared on every call
+        counted = [isinstance(obj, Module) and held[0] not in (list, dict)
+                   for obj, _, held in reads]
+        self.counted = [r for r, c in zip(reads, counted) if c]
+        self.always = [r for r, c in zip(reads, counted) if not c]
         self.bindings = bindings
         self.version = None     # the count at which `counted` last held
 
@@ -179,6 +185,9 @@ def _show(held):
     if held is None:
         return "another value"
     kind, value = held
+    if kind is dict:
+        return "{" + ", ".join(f"{_show(k)}: {_show(v)}" for k, v in
+                               (pair for _, pair in value)) + "}"
     if kind is tuple or kind is list:
         items = [_show(v) for v in value]
         return f"({', '.join(items)}{',' if len(items) == 1 else ''})" if kind is tuple \
