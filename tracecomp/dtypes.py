@@ -175,8 +175,17 @@ def set_default_dtype(d):
     np_dtype = to_np(d) if isinstance(d, (DType, np.dtype)) else None
     if np_dtype is None or np_dtype.kind != "f":
         raise TypeError("only floating-point types are supported as the default type")
+    changed = _DEFAULT_FOR_CATEGORY[2] != np_dtype
     _DEFAULT_FOR_CATEGORY[2] = np_dtype
     _result_cache.clear()
+    if changed:
+        for watcher in DEFAULT_DTYPE_WATCHERS:
+            watcher()
+
+
+# called after the default dtype changed: compiler/api.py's, which drops the compiled
+# calls' fast paths (their signature holds the default dtype; the fast paths do not look)
+DEFAULT_DTYPE_WATCHERS = []
 
 
 def _promote_group(dtypes):

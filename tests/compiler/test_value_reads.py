@@ -233,3 +233,25 @@ def test_a_dict_attribute_changed_in_place_compiles_again(caplog, monkeypatch):
     assert compiled._compiled.compiles == 2
     text = " ".join(r.getMessage() for r in caplog.records)
     assert "attribute weights of _Table: {'a': 1.0, 'b': 2.0} -> {'a': 1.0, 'b': -1.0}" in text
+
+
+def test_the_default_dtype_is_part_of_the_signature():
+    """torch.set_default_dtype after a compile: what the code creates (ones(), a float
+    literal's dtype) follows it, through the fast paths too, as torch.compile guards it."""
+    def fn(x):
+        return x.sum() + tc.ones(3)
+    class Counts(tc.nn.Module):
+        def forward(self, x):
+            return x.sum(1) + tc.ones(1)
+    compiled, model = tc.compile(fn), tc.compile(Counts())
+    x = tc.ones(3, dtype=tc.int64)
+    try:
+        for default in (tc.float32, tc.float32, tc.float64, tc.float64, tc.float32):
+            tc.set_default_dtype(default)
+            for _ in range(2):
+                assert compiled(x).dtype == fn(x).dtype == default
+                with tc.no_grad():
+                    assert model(x.view(1, 3)).dtype == default
+    finally:
+        tc.set_default_dtype(tc.float32)
+    assert compiled.compiles == 2

@@ -10,7 +10,7 @@ calls run its forward's CompiledFunction and whose every other attribute is the 
 """
 import weakref
 
-from .. import context, grad_mode
+from .. import context, dtypes, grad_mode
 from ..artifact_cache import CACHE_SIZE, check_size
 from ..nn.module import Module
 from . import driver, fused_step, stance
@@ -219,3 +219,14 @@ def reset():
     for module in list(_MODULES):
         object.__setattr__(module, "_fast", None)
     fused_step.forget()
+
+
+
+def _forget_module_calls():
+    """The default dtype changed: drop every compiled module's ModuleCall (the full
+    signature holds the default dtype; the fast path does not look)."""
+    for module in list(_MODULES):
+        object.__setattr__(module, "_fast", None)
+
+
+dtypes.DEFAULT_DTYPE_WATCHERS.append(_forget_module_calls)

@@ -18,7 +18,7 @@ import warnings
 import weakref
 from dataclasses import dataclass, field
 
-from .. import context, grad_mode
+from .. import context, dtypes, grad_mode
 from ..artifact_cache import CACHE_SIZE, ArtifactCache
 from ..codegen import registry as backends
 from ..debug_log import debug_level, emit, log
@@ -463,6 +463,14 @@ def stale(art):
     return None
 
 
+def _forget_fast_paths():
+    """The default dtype changed: drop every compiled function's fast paths (the full
+    signature holds the default dtype; they do not look), so each next call takes it."""
+    for fn in list(COMPILED):
+        fn._fast = fn._last_call = None
+
+
+dtypes.DEFAULT_DTYPE_WATCHERS.append(_forget_fast_paths)
 _LAZY = Artifact({}, [], None, eager=True)     # a call that initializes lazy modules
 _EAGER_RUN = Artifact({}, [], None, eager=True)     # a call the stance runs eagerly
 

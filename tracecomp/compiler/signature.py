@@ -12,7 +12,7 @@ in the user's terms: "input x dim 0: 64 -> 32", "training: True -> False".
 import inspect
 from dataclasses import dataclass
 
-from .. import grad_mode
+from .. import dtypes, grad_mode
 from ..debug_log import debug_level
 from ..device_array import DeviceArray
 from ..tensor import Tensor
@@ -339,6 +339,7 @@ def signature_of(tensors, statics, structure, state, flags, backend):
     entries.extend((f"argument {label}", static_value(v)) for label, v in statics)
     entries.extend(flags)
     entries.append(("grad mode", "on" if grad_mode.state.enabled else "off"))
+    entries.append(("default dtype", dtypes.get_default_dtype()))
     entries.append(("backend", backend))
     entries.append(("argument structure", structure))
     return Signature(tuple(entries))
