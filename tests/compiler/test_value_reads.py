@@ -3,6 +3,7 @@ a module's attribute, a global or closure number, a scheduler's counter. A chang
 again, so every call has eager's numbers (it ran the trace's value before); a change to a
 value the code never read compiles nothing."""
 import logging
+import random
 
 import numpy as np
 import pytest
@@ -254,4 +255,25 @@ def test_the_default_dtype_is_part_of_the_signature():
                     assert model(x.view(1, 3)).dtype == default
     finally:
         tc.set_default_dtype(tc.float32)
+    assert compiled.compiles == 2
+
+
+@pytest.mark.parametrize("draw", [lambda: random.random(), lambda: random.randint(1, 9),
+                                  lambda: float(np.random.rand())],
+                         ids=["random", "randint", "np.random"])
+def test_python_random_draws_inside_compiled_code_are_refused(draw):
+    """The graph would hold the trace's draws, the same every call: a TraceError saying
+    what to do instead (before, every call silently reused the first draw)."""
+    compiled = tc.compile(lambda x: x * draw())
+    with pytest.raises(tc.errors.TraceError, match=r"drew random numbers .* pass the value "
+                                                   r"as an argument"):
+        compiled(tc.tensor(X))
+
+
+def test_a_python_random_number_passed_as_an_argument_is_fed():
+    compiled, x = tc.compile(lambda x, r: x * r), tc.tensor(X)
+    rng = random.Random(0)
+    for _ in range(4):
+        r = rng.random()
+        _same(compiled(x, r), x * r)
     assert compiled.compiles == 2

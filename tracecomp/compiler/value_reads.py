@@ -18,14 +18,21 @@ torch.compile guards the attributes and globals it reads:
   - **globals and closure variables of the compiled function itself** that hold such a
     value, compared on every call (the fast paths compare their bindings already).
 
+Random numbers drawn from Python's `random` module or numpy's global state while tracing are
+refused (`PythonRandom`): the graph would hold the trace's draws.
+
 A value that changed makes the call compile again (driver.CompiledFunction._call_once),
 the reason naming it: `attribute temperature of M: 1.0 -> 2.0`. Values reached otherwise
 (an attribute of a plain object, a helper's own global) are not seen: pass them as
 arguments, where a number that changes is fed as an input (number_args.py).
 """
+import random
 import threading
 from contextlib import contextmanager
 
+import numpy as np
+
+from ..errors import TraceError
 from ..nn import structure
 from ..nn.module import Module
 from ..optim.scheduler_base import LRScheduler
@@ -114,6 +121,26 @@ class ReadWatch:
         if not reads and not bindings:
             return None
         return Guards(reads, bindings)
+
+
+class PythonRandom:
+    """Refuses a trace that drew numbers from Python's `random` module or numpy's global
+    random state: the graph would hold those draws, the same on every call, where the code
+    run eagerly draws new ones (tensor random ops are traced: they draw anew each call)."""
+
+    def __enter__(self):
+        self.states = random.getstate(), np.random.get_state()[1].copy()
+        return self
+
+    def __exit__(self, kind, *_):
+        if kind is None and (random.getstate() != self.states[0] or
+                             not np.array_equal(np.random.get_state()[1], self.states[1])):
+            which = "random module" if random.getstate() != self.states[0] else "np.random"
+            raise TraceError(
+                f"compiled code drew random numbers from Python's {which}: it is traced "
+                f"once, so every call would use the same draws. Use tracecomp.rand, randn "
+                f"or randint inside it (drawn anew each call), or draw outside and pass the "
+                f"value as an argument (a number that changes is fed as an input).")
 
 
 @contextmanager
