@@ -2,6 +2,8 @@
 a module's attribute, a global or closure number, a scheduler's counter. A change compiles
 again, so every call has eager's numbers (it ran the trace's value before); a change to a
 value the code never read compiles nothing."""
+import argparse
+import dataclasses
 import logging
 import random
 
@@ -277,3 +279,58 @@ def test_a_python_random_number_passed_as_an_argument_is_fed():
         r = rng.random()
         _same(compiled(x, r), x * r)
     assert compiled.compiles == 2
+
+
+ARGS = argparse.Namespace(scale=2.0, unused=0)
+
+
+def _namespace_scaled(x):
+    return x * ARGS.scale
+
+
+@dataclasses.dataclass
+class _Config:
+    scale: float = 1.0
+    offset: tuple = (0.0,)
+
+
+class _Configured(tc.nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+
+    def forward(self, x):
+        return x * self.config.scale + self.config.offset[0]
+
+
+class _Trainer:
+    def __init__(self):
+        self.weight = 1.0
+
+    def step(self, x):
+        return x * self.weight
+
+
+def test_attributes_of_plain_objects_it_reaches_are_guarded():
+    """An argparse Namespace in a global, a dataclass config held by a module, a trainer
+    whose method is compiled: a change of what was read compiles again; of what was not,
+    nothing."""
+    compiled, x = tc.compile(_namespace_scaled), tc.tensor(X)
+    for scale in (2.0, 2.0, 5.0):
+        ARGS.scale, ARGS.unused = scale, ARGS.unused + 1
+        _same(compiled(x), _namespace_scaled(x))
+    assert compiled.compiles == 2
+    config = _Config()
+    model = _Configured(config)
+    compiled = tc.compile(model)
+    for scale, offset in ((1.0, (0.0,)), (3.0, (0.0,)), (3.0, (1.0,))):
+        config.scale, config.offset = scale, offset
+        _same(compiled(x), model(x))
+    assert compiled._compiled.compiles == 3
+    trainer = _Trainer()
+    compiled = tc.compile(trainer.step)
+    for weight in (1.0, 4.0):
+        trainer.weight = weight
+        _same(compiled(x), trainer.step(x))
+    assert compiled.compiles == 2
+    assert "__getattribute__" not in vars(_Config) and "__getattribute__" not in vars(_Trainer)

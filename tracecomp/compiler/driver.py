@@ -56,7 +56,7 @@ from .signature import (
     unflatten,
 )
 from .state_call import StateCall
-from .value_reads import PythonRandom, ReadWatch
+from .value_reads import PythonRandom, ReadWatch, plain_classes
 
 RECOMPILE_LIMIT = 8
 COMPILED = weakref.WeakSet()    # every CompiledFunction, for api.reset (torch._dynamo.reset)
@@ -126,8 +126,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 else:
                     n = len(stand_ins) - len(fed_numbers)
                     args = call_args(stand_ins[:n], numbers.stand_ins(stand_ins[n:]))
-                with compile_state.GradWatch() as watch, ReadWatch() as values, \
-                        PythonRandom():
+                with compile_state.GradWatch() as watch, PythonRandom(), \
+                        ReadWatch(plain_classes(fn, args[0])) as values:
                     try:
                         result = fn(*args[0], **args[1])
                     except (NumberRead, ArgumentRead):

@@ -15,6 +15,11 @@ torch.compile guards the attributes and globals it reads:
     change of such a value (nn/structure.py), so a module attribute is compared again only
     after some module changed; a scheduler's (its counters move every step) and a list or
     dict (changed in place, uncounted) are compared on every call;
+  - **attributes of plain objects** (an argparse Namespace, a dataclass config) that the
+    function reaches through its arguments, closure, globals or bound object, or one
+    attribute or element inside one (a module's `self.config`): their classes are watched
+    the same way while tracing (`plain_classes`), and what was read is compared on every
+    call;
   - **globals and closure variables of the compiled function itself** that hold such a
     value, compared on every call (the fast paths compare their bindings already).
 
@@ -23,8 +28,8 @@ refused (`PythonRandom`): the graph would hold the trace's draws.
 
 A value that changed makes the call compile again (driver.CompiledFunction._call_once),
 the reason naming it: `attribute temperature of M: 1.0 -> 2.0`. Values reached otherwise
-(an attribute of a plain object, a helper's own global) are not seen: pass them as
-arguments, where a number that changes is fed as an input (number_args.py).
+(an object deeper inside, a helper's own global) are not seen: pass them as arguments,
+where a number that changes is fed as an input (number_args.py).
 """
 import random
 import threading
@@ -37,6 +42,7 @@ from ..nn import structure
 from ..nn.module import Module
 from ..optim.scheduler_base import LRScheduler
 from .fast_call import filled, global_names
+from .state import inside, starts
 
 _SCALARS = frozenset((int, float, bool, str, type(None)))
 _GUARDED = _SCALARS | {tuple, list, dict}
@@ -65,13 +71,13 @@ def frozen(value):
 
 
 def _watching(self, name):
-    """Module.__getattribute__ (and LRScheduler's) while a trace runs."""
+    """Module.__getattribute__ (and LRScheduler's, and plain_classes') while a trace
+    runs."""
     value = _get_attribute(self, name)
     if type(value) in _GUARDED and _ACTIVE:
         watch = _ACTIVE[-1]
         if watch is not None and watch.thread == threading.get_ident() and \
-                name != "training" and \
-                name in _get_attribute(self, "__dict__"):
+                name != "training" and name in _instance_dict(self):
             key = (id(self), name)
             if key not in watch.reads:
                 held = frozen(value)
@@ -81,26 +87,26 @@ def _watching(self, name):
 
 
 class ReadWatch:
-    """Records the guarded attributes of modules and schedulers the code inside `with`
-    reads (in this thread), each with its value at the first read."""
+    """Records the guarded attributes of modules, schedulers and the plain objects of
+    `classes` (plain_classes) that the code inside `with` reads (in this thread), each
+    with its value at the first read."""
 
     CLASSES = (Module, LRScheduler)
 
-    def __init__(self):
+    def __init__(self, classes=()):
         self.reads, self.thread = {}, threading.get_ident()
+        self.hooked = [*self.CLASSES, *classes] if not _ACTIVE else []
 
     def __enter__(self):
-        if not _ACTIVE:
-            for cls in self.CLASSES:
-                cls.__getattribute__ = _watching
+        for cls in self.hooked:
+            cls.__getattribute__ = _watching
         _ACTIVE.append(self)
         return self
 
     def __exit__(self, *exc):
         _ACTIVE.pop()
-        if not _ACTIVE:
-            for cls in self.CLASSES:
-                del cls.__getattribute__
+        for cls in self.hooked:
+            del cls.__getattribute__
 
     def guards(self, fn):
         """The Guards of what was read and of fn's own globals and closure variables that
@@ -143,6 +149,34 @@ class PythonRandom:
                 f"value as an argument (a number that changes is fed as an input).")
 
 
+def _instance_dict(obj):
+    try:
+        return _get_attribute(obj, "__dict__")
+    except AttributeError:      # a class with __slots__ only
+        return {}
+
+
+_HEAP_TYPE = 1 << 9     # Py_TPFLAGS_HEAPTYPE: a class defined in Python
+
+
+def plain_classes(fn, args):
+    """The classes of the plain objects fn reaches (state.starts: its arguments, closure,
+    globals, a bound method's object) or holds one attribute or element inside one (a
+    module's `self.config`, a trainer's `self.cfg`): Python classes of the user's (an
+    argparse Namespace, a dataclass), whose attribute reads are then watched as a
+    module's are; not tracecomp's own, nor classes with a __getattribute__ of their own."""
+    found = set()
+    for _, x in starts(fn, args):
+        for y in (x, *(value for *_, value in inside(x))):
+            cls = type(y)
+            if cls not in found and cls.__flags__ & _HEAP_TYPE and \
+                    cls.__getattribute__ is object.__getattribute__ and \
+                    not cls.__module__.startswith("tracecomp") and \
+                    not issubclass(cls, (Module, LRScheduler, BaseException)):
+                found.add(cls)
+    return found
+
+
 @contextmanager
 def unwatched():
     """Reads inside are the compiler's own (a deferred scheduler step's), not the code's."""
@@ -172,7 +206,7 @@ class Guards:
     def hold(self):
         """Whether every value read is as it was."""
         for obj, name, held in self.always:
-            if frozen(_get_attribute(obj, "__dict__").get(name, _MISSING)) != held:
+            if frozen(_instance_dict(obj).get(name, _MISSING)) != held:
                 return False
         for where, name, held in self.bindings:
             if frozen(_bound(where, name)) != held:
@@ -189,7 +223,7 @@ class Guards:
         """What changed, in the user's terms (for the recompile reason)."""
         out = []
         for obj, name, held in self.counted + self.always:
-            now = _get_attribute(obj, "__dict__").get(name, _MISSING)
+            now = _instance_dict(obj).get(name, _MISSING)
             if frozen(now) != held:
                 out.append(f"attribute {name} of {type(obj).__name__}: {_show(held)} -> "
                            f"{_show(frozen(now))}")
