@@ -334,3 +334,56 @@ def test_attributes_of_plain_objects_it_reaches_are_guarded():
         _same(compiled(x), trainer.step(x))
     assert compiled.compiles == 2
     assert "__getattribute__" not in vars(_Config) and "__getattribute__" not in vars(_Trainer)
+
+
+def _add_then_read(a, b):
+    a.add_(1)
+    return b * 2
+
+
+def test_the_same_tensor_passed_twice_is_one_input():
+    """f(x, x) updating `a` in place: `b` is the same tensor, so it reads the update, as
+    eagerly (the trace used to treat them as two tensors: b read the old value)."""
+    compiled = tc.compile(_add_then_read)
+    for aliased in (False, True, True, False):
+        x, y = tc.zeros(3), tc.zeros(3)
+        if aliased:
+            got, want = compiled(x, x), _add_then_read(y, y)
+        else:
+            got, want = compiled(x, tc.zeros(3)), _add_then_read(y, tc.zeros(3))
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+        np.testing.assert_array_equal(x.numpy(), y.numpy())
+    assert compiled.compiles == 2
+
+
+def test_arguments_sharing_memory_with_an_in_place_update_are_refused():
+    x = tc.zeros(4)
+    with pytest.raises(tc.errors.TraceError, match="share memory"):
+        tc.compile(_add_then_read)(x[1:], x[:3])
+    x = tc.zeros(4)     # disjoint views of one tensor: fine
+    np.testing.assert_array_equal(tc.compile(_add_then_read)(x[2:], x[:2]).numpy(), [0, 0])
+    np.testing.assert_array_equal(x.numpy(), [0, 0, 1, 1])
+
+
+def test_a_whole_step_called_with_a_tensor_and_its_detached_copy_leaves_the_fast_path():
+    """StateCall compares how its arguments share memory, as the signature does: x and
+    x.detach(), where the step updates x in place, is refused (it ran the graph of two
+    separate tensors before)."""
+    tc.manual_seed(0)
+    model = tc.nn.Linear(3, 3)
+    opt = tc.optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x, y):
+        opt.zero_grad()
+        x.mul_(0.5)
+        loss = (model(x) - y).pow(2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+    compiled = tc.compile(step)
+    for _ in range(3):
+        compiled(tc.ones(2, 3), tc.ones(2, 3))
+    assert isinstance(compiled._fast, StateCall)
+    x = tc.ones(2, 3)
+    with pytest.raises(tc.errors.TraceError, match="share memory"):
+        compiled(x, x.detach())

@@ -46,12 +46,14 @@ from .placement import backend_for
 from .scheduler_steps import Deferral, reach, step_after
 from .signature import (
     LastCall,
+    alias_pattern,
     explain_miss,
     flatten,
     label_text,
     param_names,
     readable_label,
     recompile_advice,
+    refuse_aliased_writes,
     signature_of,
     unflatten,
 )
@@ -116,6 +118,10 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 for (_, t), node in zip(state, nodes[len(tensors):]):
                     t._data = node          # parameters and buffers read their graph inputs
                 stand_ins = [wrap(n, t._requires_grad) for (_, t), n in zip(tensors, nodes)]
+                aliases = alias_pattern([t for _, t in tensors])
+                if aliases is not None:     # f(x, x): one stand-in, as it is one tensor
+                    stand_ins = [stand_ins[j] if same else s
+                                 for s, (j, same) in zip(stand_ins, aliases)]
                 for s, (_, t) in zip(stand_ins, tensors):
                     s.grad = t.grad         # an argument's .grad (an input too, when it exists)
                 holders = stand_ins + [t for _, t in state]
@@ -149,6 +155,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 writes, written = attributes.writes(tracer)
                 outputs += written
                 effects, effect_values = snapshot.effects(tracer, nodes)
+                if aliases is not None:
+                    refuse_aliased_writes(aliases, tensors, effects)
                 compile_state.check_rebound(tracer, holders, effect_values)
         finally:
             for (_, t), data in zip(every, originals):

@@ -12,9 +12,13 @@ in the user's terms: "input x dim 0: 64 -> 32", "training: True -> False".
 import inspect
 from dataclasses import dataclass
 
+import numpy as np
+from numpy import ndarray
+
 from .. import dtypes, grad_mode
 from ..debug_log import debug_level
 from ..device_array import DeviceArray
+from ..errors import TraceError
 from ..tensor import Tensor
 from .number_args import FedArgument, as_input
 
@@ -132,7 +136,7 @@ class LastCall:
     nested (tuple, list, dict) arguments always take the full signature. It keeps the
     latest call's non-tensor arguments alive (an id alone could be reused)."""
 
-    __slots__ = ("args", "art", "debug", "flags", "fn", "grad_enabled", "labels",
+    __slots__ = ("aliases", "args", "art", "debug", "flags", "fn", "grad_enabled", "labels",
                  "positions", "state_labels", "state_specs")
 
     def __init__(self, fn, args, labels, state, flags, grad_enabled, art):
@@ -156,6 +160,7 @@ class LastCall:
         call = LastCall(fn, args, [label for label, _ in tensors], state, flags,
                         grad_enabled, art)
         call.positions = fed
+        call.aliases = alias_pattern([t for _, t in tensors])
         if fed:
             call.args = tuple((None, FedArgument(fed[k])) if k in fed else check
                               for k, check in enumerate(call.args))
@@ -183,6 +188,8 @@ class LastCall:
             if ([label for label, _ in state] != self.state_labels
                     or _specs(state) != self.state_specs):
                 return None
+        if len(tensors) > 1 and alias_pattern(tensors) != self.aliases:
+            return None
         if numbers:
             tensors += numbers
         return list(zip(self.labels, tensors))
@@ -190,6 +197,41 @@ class LastCall:
 
 def _specs(state):
     return [tensor_spec(t) for _, t in state]
+
+
+def alias_pattern(tensors):
+    """None when no two of `tensors` share memory (nearly always); else, for each, the
+    position of the first one whose memory it shares (its own where none) and whether it
+    is that very tensor: the trace treats its inputs as separate memory, so `f(x, x)`
+    with an in-place update of one is another graph than `f(x, y)`."""
+    if len(tensors) < 2:
+        return None
+    first, pattern, shared = {}, [], False
+    for i, t in enumerate(tensors):
+        data = t._data
+        base = data.base if type(data) is ndarray and data.base is not None else data
+        j = first.setdefault(id(base), i)
+        shared = shared or j != i
+        pattern.append((j, tensors[j] is t))
+    return tuple(pattern) if shared else None
+
+
+def refuse_aliased_writes(aliases, tensors, effects):
+    """A trace of arguments that share memory as different tensors (two views of one
+    array, a tensor and its detached copy) that updates one in place: the graph would
+    read the other's old values. (The very same tensor twice is one input: the trace
+    gave both the same stand-in.)"""
+    written = {e.target for e in effects if e.kind == "data"}
+    for i, (j, same) in enumerate(aliases):
+        if same or j == i or not written & {i, j}:
+            continue
+        (a, x), (b, y) = tensors[j], tensors[i]
+        if np.may_share_memory(x._data, y._data):
+            raise TraceError(
+                f"compiled code updates {a if j in written else b} in place, and arguments "
+                f"{a} and {b} share memory (views of one tensor, or a tensor and its "
+                f"detached copy): the compiled graph treats them as separate. Pass a "
+                f"copy (.clone()) of one of them.")
 
 
 def _arg_check(a):
@@ -338,6 +380,9 @@ def signature_of(tensors, statics, structure, state, flags, backend):
         entries.append(tensor_entry(label, t))
     entries.extend((f"argument {label}", static_value(v)) for label, v in statics)
     entries.extend(flags)
+    aliases = alias_pattern([t for _, t in tensors])
+    if aliases is not None:
+        entries.append(("argument aliasing", aliases))
     entries.append(("grad mode", "on" if grad_mode.state.enabled else "off"))
     entries.append(("default dtype", dtypes.get_default_dtype()))
     entries.append(("backend", backend))

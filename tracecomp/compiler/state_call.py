@@ -50,6 +50,7 @@ from .fast_call import Bindings
 from .hyperparameters import fed_sources, refill
 from .number_args import as_input
 from .scheduler_steps import step_after
+from .signature import alias_pattern
 from .state import follow
 from .step_repeat import groups_of, same_groups
 
@@ -58,9 +59,9 @@ MISS = object()
 
 
 class StateCall:
-    __slots__ = ("art", "bindings", "execute", "fn", "grad_enabled", "groups", "has_grad",
-                 "links", "modules", "n_args", "numbers", "optimizers", "params", "recipe",
-                 "specs", "state_sizes", "walk", "walks")
+    __slots__ = ("aliases", "art", "bindings", "execute", "fn", "grad_enabled", "groups",
+                 "has_grad", "links", "modules", "n_args", "numbers", "optimizers", "params",
+                 "recipe", "specs", "state_sizes", "walk", "walks")
     miss = MISS
 
     @staticmethod
@@ -125,7 +126,9 @@ class StateCall:
             return None     # a tensor the recipe cannot name, or one listed twice
         if sum(had for _, had in call.has_grad) != sum(r[0] == 1 for r in call.recipe):
             return None     # a gradient listed once for two parameters
-        every = call._arguments(args) + every
+        arguments = call._arguments(args)
+        call.aliases = alias_pattern(arguments)     # f(x, x) is another graph (signature.py)
+        every = arguments + every
         if any(type(t._data) is not ndarray for t in every):
             return None
         call.specs = [(t._data.shape, t._data.dtype, t._requires_grad) for t in every]
@@ -198,6 +201,8 @@ class StateCall:
         for a in every[:self.n_args]:
             if type(a) is not Tensor or a.grad is not None:
                 return None
+        if self.n_args > 1 and alias_pattern(every[:self.n_args]) != self.aliases:
+            return None
         if len(set(map(id, every))) != len(every):
             return None
         return every
