@@ -5,7 +5,9 @@ primitives (creation.py) and samplers (random.py) both sit above it.
 """
 import numpy as np
 
+from . import context
 from .devices import CPU, as_device
+from .errors import TraceError
 from .tensor import Tensor
 
 
@@ -50,11 +52,22 @@ default_generator.seed()                # the default one starts from fresh entr
 
 def manual_seed(seed):
     """Seed the default generator (the one every random op uses unless given another)."""
+    _refuse_in_trace("manual_seed")
     return default_generator.manual_seed(seed)
 
 
 def seed():
+    _refuse_in_trace("seed")
     return default_generator.seed()
+
+
+def _refuse_in_trace(name):
+    """Seeding inside compiled code would happen once, when it is traced: later calls would
+    draw on from where the first left off, where each eager call starts again."""
+    if context.current() is not None:
+        raise TraceError(f"tracecomp.{name}() was called inside compiled code, which runs "
+                         f"it once, when tracing: later calls would not reseed. Seed "
+                         f"before calling the compiled function.")
 
 
 def initial_seed():

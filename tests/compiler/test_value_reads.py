@@ -387,3 +387,16 @@ def test_a_whole_step_called_with_a_tensor_and_its_detached_copy_leaves_the_fast
     x = tc.ones(2, 3)
     with pytest.raises(tc.errors.TraceError, match="share memory"):
         compiled(x, x.detach())
+
+
+def test_seeding_inside_compiled_code_is_refused():
+    """Each eager call would reseed; a trace seeds once (later calls drew on)."""
+    def fn(x):
+        tc.manual_seed(0)
+        return x + tc.rand(2)
+    with pytest.raises(tc.errors.TraceError, match=r"manual_seed\(\) was called inside"):
+        tc.compile(fn)(tc.zeros(2))
+    tc.manual_seed(3)
+    first = tc.compile(lambda x: x + tc.rand(2))(tc.zeros(2))
+    tc.manual_seed(3)
+    np.testing.assert_array_equal(first.numpy(), tc.rand(2).numpy())
