@@ -166,6 +166,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
             if snapshot is not None:
                 snapshot.restore()
             attributes.restore()
+    compile_state.refuse_kept_traced(fn, args[0], stand_ins)
     graph = tracer.graph
     graph.outputs = outputs + effect_values
     n_state = None if watch.touched else compile_state.drop_grad_inputs(

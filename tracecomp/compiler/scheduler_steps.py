@@ -19,7 +19,7 @@ so a scheduler rebound to that name is the one stepped.
 """
 from ..errors import TraceError
 from .hyperparameters import WatchedNumber
-from .state import follow, inside, start, starts
+from .state import describe_place, follow, inside, start, starts
 from .value_reads import unwatched
 
 
@@ -116,14 +116,5 @@ def step_after(paths, fn, args):
         if scheduler is None:
             raise TraceError(f"the learning-rate scheduler that compiled {fn.__qualname__} "
                              f"steps is gone from where it was found "
-                             f"({_describe((where, step))})")
+                             f"({describe_place((where, step))})")
         scheduler.step()
-
-
-def _describe(path):
-    (kind, *name), step = path
-    where = {"arg": "argument {}", "cell": "closure variable {}", "global": "global {}",
-             "self": "the method's object"}[kind].format(*name)
-    if step is None:
-        return where
-    return f"{where}, {'attribute' if step[0] == 'attr' else 'item'} {step[1]!r}"

@@ -150,6 +150,33 @@ def inside(x):
 INSIDE_MAX = 64
 
 
+def describe_place(path):
+    """A place of starts() and, one level in, (how, key) or None, in the user's words."""
+    (kind, *name), step = path
+    where = {"arg": "argument {}", "cell": "closure variable {}", "global": "global {}",
+             "self": "the method's object"}[kind].format(*name)
+    if step is None:
+        return where
+    return f"{where}, {'attribute' if step[0] == 'attr' else 'item'} {step[1]!r}"
+
+
+def refuse_kept_traced(fn, args, stand_ins):
+    """After a trace of fn(*args): a tensor the code computed, kept where it reaches
+    (appended to a global list, stored in an argument's attribute), holds a graph value
+    for good, and later calls would not store theirs: a TraceError naming the place.
+    (`stand_ins`, the arguments' own stand-ins, are not the code's.)"""
+    own = set(map(id, stand_ins))
+    for where, x in starts(fn, args):
+        for how, _, key, value in [(None, None, None, x), *inside(x)]:
+            if isinstance(value, Tensor) and isinstance(value._data, Node) and \
+                    id(value) not in own:
+                place = describe_place((where, None if how is None else (how, key)))
+                raise TraceError(
+                    f"compiled code kept a tensor it computed in {place}: its Python runs "
+                    f"once, when traced, so later calls would not store theirs (and this "
+                    f"one holds no values). Return the tensor and store it after the call.")
+
+
 def collect(modules, optimizers, memo=None, fed=None):
     """[(label, tensor)] of everything read besides the arguments, module paths for
     source lines, the training flags and the optimizers' hyperparameters (signature).
