@@ -401,30 +401,3 @@ def test_seeding_inside_compiled_code_is_refused():
     tc.manual_seed(3)
     np.testing.assert_array_equal(first.numpy(), tc.rand(2).numpy())
 
-
-KEPT = []
-
-
-def _keeps(x):
-    y = x * 2
-    KEPT.append(y)
-    return y + 1
-
-
-class _Keeper:
-    def step(self, x):
-        self.last = x * 2
-        return self.last + 1
-
-
-def test_a_computed_tensor_kept_outside_is_refused():
-    """Appended to a global list, stored on the compiled method's object: it would hold a
-    graph value for good, and later calls would store nothing (it used to fail later,
-    where it was used, naming the wrong line)."""
-    with pytest.raises(tc.errors.TraceError, match=r"kept a tensor it computed in global "
-                                                   r"KEPT, item 0"):
-        tc.compile(_keeps)(tc.ones(2))
-    KEPT.clear()
-    with pytest.raises(tc.errors.TraceError, match=r"in the method's object, attribute "
-                                                   r"'last'"):
-        tc.compile(_Keeper().step)(tc.ones(2))

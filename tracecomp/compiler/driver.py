@@ -28,11 +28,12 @@ from ..tensor import Tensor
 from ..tracing.gate import GATE
 from ..tracing.tracer import Tracer, wrap
 from . import attributes as compile_attributes
-from . import bridge, fused_step, lowering, progress, stance
+from . import bridge, fused_step, kept_values, lowering, progress, stance
 from . import state as compile_state
 from .dynamic import Templates
 from .fast_call import FastCall, own
 from .hyperparameters import FedSettings, NumberRead, Tracing
+from .kept_values import KeptWatch
 from .number_args import (
     ArgumentRead,
     FedArgument,
@@ -90,6 +91,7 @@ class Artifact:
     outside: tuple = None               # what must stay unchanged (state.outside_reads)
     deferred: list = field(default_factory=list)    # schedulers stepped after a call
     reads: object = None       # value_reads.Guards: Python values read besides the arguments
+    kept: list = field(default_factory=list)    # kept_values.Kept: tensors stored outside
 
 
 def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), roots=(),
@@ -132,6 +134,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 else:
                     n = len(stand_ins) - len(fed_numbers)
                     args = call_args(stand_ins[:n], numbers.stand_ins(stand_ins[n:]))
+                outside = KeptWatch(kept_values.places(fn, args[0], roots),
+                                    set(map(id, stand_ins)))
                 with compile_state.GradWatch() as watch, PythonRandom(), \
                         ReadWatch(plain_classes(fn, args[0])) as values:
                     try:
@@ -154,6 +158,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 n_user = len(outputs)
                 writes, written = attributes.writes(tracer)
                 outputs += written
+                kept = outside.kept()       # stored outside: replayed after each call
+                outputs += [tracer.lift(t) for _, t in kept]
                 effects, effect_values = snapshot.effects(tracer, nodes)
                 if aliases is not None:
                     refuse_aliased_writes(aliases, tensors, effects)
@@ -186,7 +192,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                    out_structure=out_structure, out_statics=[v for _, v in out_statics],
                    captured=captured, n_state=n_state,
                    outside=compile_state.outside_reads(fn, tracer), deferred=deferred,
-                   reads=values.guards(fn))
+                   reads=values.guards(fn), kept=[k for k, _ in kept])
     # a backward traced inside the code (a whole training step) leaves nothing to bridge
     compile_graph = backends.get(backend)
     if templates is not None:       # dynamic shapes: a graph of known structure, new sizes
@@ -233,8 +239,11 @@ def execute_on(art, every, n_args, roots=(), state=None):
         out_tensors = bridge.attach(outputs, art.cotangent_slots, grad_tensors, state_)
     else:
         out_tensors = [Tensor._make(a) for a in outputs]
-    if art.attribute_writes:
-        compile_attributes.apply(art.attribute_writes, out_tensors[art.n_user_outputs:], roots)
+    if art.attribute_writes or art.kept:
+        extra, n = out_tensors[art.n_user_outputs:], len(art.attribute_writes)
+        if art.attribute_writes:
+            compile_attributes.apply(art.attribute_writes, extra[:n], roots)
+        kept_values.apply(art.kept, extra[n:])
         out_tensors = out_tensors[:art.n_user_outputs]
     return unflatten(art.out_structure, out_tensors, art.out_statics)
 

@@ -1,0 +1,142 @@
+"""Tensors the traced code stores outside itself (compiler/kept_values.py): a forward hook
+keeping a layer's output in a global dict, a step appending its loss to a global list, a
+trainer keeping its last loss: each call stores its own tensor, as eagerly (the trace
+stored a graph value once, which failed later, where it was used); what cannot be replayed
+is a TraceError."""
+import numpy as np
+import pytest
+import torch
+
+import tracecomp as tc
+from tracecomp.compiler.state_call import StateCall
+
+from helpers import with_torch_weights
+
+ACTIVATION = {}
+LOSSES = []
+
+
+def _keep_detached(module, inputs, output):
+    ACTIVATION["fc1"] = output.detach()
+
+
+def _keep(module, inputs, output):
+    ACTIVATION["fc1"] = output
+
+
+def _mlp(lib):
+    return lib.nn.Sequential(lib.nn.Linear(4, 5), lib.nn.ReLU(), lib.nn.Linear(5, 2))
+
+
+def test_a_forward_hook_keeping_activations_gets_each_calls():
+    """The feature-extraction recipe: register_forward_hook storing output.detach()."""
+    torch.manual_seed(0)
+    ref = _mlp(torch)
+    model = with_torch_weights(_mlp(tc), ref)
+    model[0].register_forward_hook(_keep_detached)
+    kept = {}
+    ref[0].register_forward_hook(lambda m, i, o: kept.__setitem__("fc1", o.detach()))
+    compiled = tc.compile(model)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        x = rng.standard_normal((3, 4)).astype(np.float32)
+        with tc.no_grad():
+            compiled(tc.tensor(x))
+        ref(torch.tensor(x))
+        np.testing.assert_allclose(ACTIVATION["fc1"].numpy(), kept["fc1"].numpy(),
+                                   rtol=1e-5, atol=1e-6)
+    assert compiled._compiled.compiles == 1
+
+
+def test_a_kept_activation_carries_its_gradient_history():
+    """Grad-CAM keeps the output itself: a backward from it reaches the layer's weights,
+    as torch's."""
+    torch.manual_seed(0)
+    ref = _mlp(torch)
+    model = with_torch_weights(_mlp(tc), ref)
+    model[0].register_forward_hook(_keep)
+    kept = {}
+    ref[0].register_forward_hook(lambda m, i, o: kept.__setitem__("fc1", o))
+    x = np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4)
+    tc.compile(model)(tc.tensor(x))
+    ref(torch.tensor(x))
+    ACTIVATION["fc1"].pow(2).sum().backward()
+    kept["fc1"].pow(2).sum().backward()
+    np.testing.assert_allclose(model[0].weight.grad.numpy(), ref[0].weight.grad.numpy(),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_a_whole_step_appending_its_loss_keeps_every_loss():
+    torch.manual_seed(0)
+    ref = _mlp(torch)
+    model = with_torch_weights(_mlp(tc), ref)
+    opt = tc.optim.SGD(model.parameters(), lr=0.1)
+    ref_opt = torch.optim.SGD(ref.parameters(), lr=0.1)
+
+    def step(x):
+        opt.zero_grad()
+        loss = model(x).pow(2).mean()
+        loss.backward()
+        opt.step()
+        LOSSES.append(loss.detach())
+        return loss
+    compiled = tc.compile(step)
+    want = []
+    LOSSES.clear()
+    for k in range(5):
+        x = np.full((3, 4), 0.1 * k, np.float32)
+        compiled(tc.tensor(x))
+        ref_opt.zero_grad()
+        loss = ref(torch.tensor(x)).pow(2).mean()
+        loss.backward()
+        ref_opt.step()
+        want.append(loss.item())
+    assert isinstance(compiled._fast, StateCall)
+    np.testing.assert_allclose([t.item() for t in LOSSES], want, rtol=1e-5)
+    LOSSES.clear()
+
+
+class _Trainer:
+    def __init__(self, model):
+        self.model, self.last = model, None
+
+    def forward(self, x):
+        out = self.model(x)
+        self.last = out.sum().detach()
+        return out
+
+
+def test_a_method_keeping_its_result_on_its_object():
+    tc.manual_seed(0)
+    trainer = _Trainer(_mlp(tc))
+    compiled = tc.compile(trainer.forward)
+    for k in range(3):
+        x = tc.full((2, 4), float(k))
+        with tc.no_grad():
+            out = compiled(x)
+        np.testing.assert_allclose(trainer.last.item(), out.sum().item(), rtol=1e-6)
+
+
+NESTED = []
+REBOUND = None
+
+
+def _nested(x):
+    NESTED.append((x * 2, 1))
+    return x + 1
+
+
+def _rebinds(x):
+    global REBOUND
+    REBOUND = x * 2
+    return x + 1
+
+
+@pytest.mark.parametrize("fn,match", [
+    (_nested, "stored a tuple, list or dict holding a tensor"),
+    (_rebinds, "kept a tensor it computed in global REBOUND"),
+])
+def test_what_cannot_be_replayed_is_refused(fn, match):
+    with pytest.raises(tc.errors.TraceError, match=match):
+        tc.compile(fn)(tc.ones(2))
+    NESTED.clear()
