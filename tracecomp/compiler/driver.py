@@ -98,8 +98,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
           memory_budget=None, templates=None, fed_numbers=()):
     """Trace fn(*call_args) with every tensor in `tensors + state` as a graph input;
     `roots` are the modules it uses (whose attributes it may assign); then compile it
-    (lowering.py). fed_numbers: [(label, value)] of the number arguments fed as inputs, the last
-    of `tensors` (number_args.py)."""
+    (lowering.py). fed_numbers: [(label, value)] of the number arguments fed as inputs,
+    the last of `tensors` (number_args.py)."""
     log_records, graphs = [], {}
     numbers = NumberTrace(fed_numbers) if fed_numbers else None
     tracer = Tracer(Graph("traced"), module_names)
@@ -134,8 +134,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 else:
                     n = len(stand_ins) - len(fed_numbers)
                     args = call_args(stand_ins[:n], numbers.stand_ins(stand_ins[n:]))
-                outside = KeptWatch(kept_values.places(fn, args[0], roots),
-                                    set(map(id, stand_ins)))
+                stores = KeptWatch(kept_values.places(fn, args[0], roots),
+                                   set(map(id, stand_ins)))
                 with compile_state.GradWatch() as watch, PythonRandom(), \
                         ReadWatch(plain_classes(fn, args[0])) as values:
                     try:
@@ -158,7 +158,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 n_user = len(outputs)
                 writes, written = attributes.writes(tracer)
                 outputs += written
-                kept = outside.kept()       # stored outside: replayed after each call
+                kept = stores.kept()        # stored outside: replayed after each call
                 outputs += [tracer.lift(t) for _, t in kept]
                 effects, effect_values = snapshot.effects(tracer, nodes)
                 if aliases is not None:
@@ -355,9 +355,10 @@ class CompiledFunction:
                 if last.debug and debug_level() >= 1:     # reading the environment: ~1 us
                     emit(1, f"[tracecomp] cache hit: {_name(fn)}")
             # a second round when the artifact found holds a constant that has changed
-            while art is None or stale(art) is not None:
+            why = None if art is None else stale(art)
+            while art is None or why is not None:
                 if art is not None:
-                    self._stale = stale(art)
+                    self._stale = why
                     self.cache.discard(art)
                 art, tensors, fed = self._lookup(fn, args, kwargs, state, module_names, flags,
                                             optimizers, roots)
@@ -367,6 +368,7 @@ class CompiledFunction:
                 self._last_call = None if art is _LAZY or art is _EAGER_RUN else \
                     LastCall.of(fn, args, kwargs, tensors, state, flags, grad_enabled, art,
                                 positions)
+                why = stale(art)
             self._ran = True
             self.last = art
             if not art.eager:
