@@ -246,3 +246,23 @@ def test_a_compiled_module_taking_a_timestep():
         np.testing.assert_allclose(compiled(x, t).detach().numpy(),
                                    model(x, t).detach().numpy(), rtol=1e-6, atol=1e-6)
     assert compiled._compiled.compiles == 2
+
+
+def test_a_compiled_module_taking_a_timestep_repeats_through_its_fast_path(monkeypatch):
+    """ModuleCall feeds the number too: the general call (patched to fail) never runs."""
+    from tracecomp.compiler.module_call import ModuleCall
+    tc.manual_seed(0)
+    model = _Scaled()
+    compiled = tc.compile(model)
+    x = tc.tensor(X)
+    with tc.no_grad():
+        for t in (10, 500, 999):
+            compiled(x, t)
+        assert isinstance(compiled._fast, ModuleCall)
+
+        def general_call(*args, **kwargs):
+            raise AssertionError("the general call ran")
+        monkeypatch.setattr(type(compiled._compiled), "_call", general_call)
+        for t in (3, 250, 700):
+            np.testing.assert_allclose(compiled(x, t).numpy(), model(x, t).numpy(),
+                                       rtol=1e-6, atol=1e-6)

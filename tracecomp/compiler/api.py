@@ -58,9 +58,13 @@ class CompiledModule:
             object.__setattr__(self, "_maybe_lazy", False)
         compiled = self._compiled
         out = compiled._call(type(mod).forward, (mod,) + args, kwargs, [mod])
+        # the positions of the number arguments fed as inputs, counted without `mod`
+        last = compiled._last_call
+        fed = None if last is None or last.positions is None else \
+            {k - 1: kind for k, kind in last.positions.items()}
         object.__setattr__(self, "_fast", ModuleCall.of(args, kwargs, compiled.last,
                                                         compiled._walks,
-                                                        grad_mode.state.enabled))
+                                                        grad_mode.state.enabled, fed))
         return out
 
     def __getattr__(self, name):

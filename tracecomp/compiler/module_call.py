@@ -29,22 +29,25 @@ from ..nn import structure
 from ..tensor import Tensor
 from . import bridge
 from .fast_call import own, plain
+from .number_args import as_input
 
 _grad = grad_mode.state
 
 
 class ModuleCall:
-    __slots__ = ("backward", "cotangents", "fresh", "grad_enabled", "grad_inputs", "params",
-                 "reads", "runner", "slots", "specs", "state", "version")
+    __slots__ = ("backward", "cotangents", "fresh", "grad_enabled", "grad_inputs", "numbers",
+                 "params", "reads", "runner", "slots", "specs", "state", "version")
 
     @staticmethod
-    def of(args, kwargs, art, walks, grad_enabled):
+    def of(args, kwargs, art, walks, grad_enabled, fed=None):
         """A ModuleCall repeating this call, or None when it needs the general one. walks:
         the compiled function's memo of its latest walk over the module
-        (compile_state.collect)."""
+        (compile_state.collect). fed: {position: type} of the number arguments fed as
+        inputs (number_args.py; a diffusion model's timestep), None: not all positional."""
         kept = walks.get("walk")
-        if kwargs or kept is None or kept[0] != structure.version() \
-                or not plain(art, args, grad_enabled, bridged=True):
+        if fed is None or kwargs or kept is None or kept[0] != structure.version() \
+                or not plain(art, [a for k, a in enumerate(args) if k not in fed],
+                             grad_enabled, bridged=True):
             return None
         walk = kept[2]
         state = [t for _, t in walk[0]]
@@ -59,8 +62,9 @@ class ModuleCall:
         fast = ModuleCall()
         fast.version, fast.grad_enabled, fast.runner = kept[0], grad_enabled, art.run_forward
         fast.state, fast.params = state, params
+        fast.numbers = sorted(fed.items())     # [(position, type)]: fed after the tensors
         fast.specs = [(t._data.shape, t._data.dtype, bool(t._requires_grad))
-                      for t in (*args, *state)]
+                      for t in (*fast._arguments(args), *state)]
         fast.fresh = bool(getattr(fast.runner, "owned", (False,))[0])
         fast.backward = art.run_backward if grad_enabled else None
         fast.cotangents, fast.slots = art.cotangent_specs, art.cotangent_slots
@@ -78,6 +82,10 @@ class ModuleCall:
                 return None
         if self.reads is not None and not self.reads.hold():
             return None
+        if self.numbers:
+            args = self._arguments(args)
+            if args is None:
+                return None
         for a in args:
             if type(a) is not Tensor or a.grad is not None:
                 return None
@@ -97,3 +105,16 @@ class ModuleCall:
         call = bridge.BackwardState(self.backward, results[1:], self.cotangents)
         return bridge.attach([out], self.slots, [tensors[k] for k in self.grad_inputs],
                              call)[0]
+
+    def _arguments(self, args):
+        """The arguments as the graph takes them: the tensors, then each fed number as its
+        0-d tensor; None when a number is not of its latest type."""
+        if not self.numbers:
+            return list(args)
+        positions = {k for k, _ in self.numbers}
+        out = [a for k, a in enumerate(args) if k not in positions]
+        for k, kind in self.numbers:
+            if k >= len(args) or type(args[k]) is not kind:
+                return None
+            out.append(as_input(args[k]))
+        return out
