@@ -67,6 +67,18 @@ def train_step(model, opt, lib=tc):
     return step
 
 
+def mean_square_step(model, opt):
+    """`step(x)`: zero_grad, mean of model(x) squared, backward and opt.step(); returns
+    the loss (a step with no targets, for tests about what else the step reads)."""
+    def step(x):
+        opt.zero_grad()
+        loss = model(x).pow(2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
 def compiled_step(model, opt, backend="llvm"):
     """train_step(model, opt), compiled whole."""
     return tc.compile(train_step(model, opt), backend=backend)

@@ -14,6 +14,8 @@ import tracecomp as tc
 from tracecomp.compiler.module_call import ModuleCall
 from tracecomp.compiler.state_call import StateCall
 
+from helpers import mean_square_step
+
 X = np.linspace(-2.0, 2.0, 8, dtype=np.float32).reshape(2, 4)
 
 
@@ -129,15 +131,7 @@ def test_a_whole_step_reading_a_module_attribute_follows_it(monkeypatch):
     def make():
         tc.manual_seed(0)
         model = _Tempered()
-        opt = tc.optim.SGD(model.parameters(), lr=0.1)
-
-        def step(x):
-            opt.zero_grad()
-            loss = model(x).pow(2).mean()
-            loss.backward()
-            opt.step()
-            return loss
-        return model, step
+        return model, mean_square_step(model, tc.optim.SGD(model.parameters(), lr=0.1))
     (model, step), (ref, ref_step) = make(), make()
     compiled, x = tc.compile(step), tc.tensor(X)
     for k, temperature in enumerate([1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 4.0]):

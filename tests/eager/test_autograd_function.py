@@ -8,7 +8,7 @@ import torch
 
 import tracecomp as tc
 
-from helpers import assert_close, to_tc, to_torch
+from helpers import assert_close, mean_square_step, to_tc, to_torch
 
 LIBS = {"tc": tc, "torch": torch}
 
@@ -126,13 +126,7 @@ def test_compiled_training_step_with_custom_functions(backend):
     opt = tc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     ref_opt = torch.optim.SGD(ref.parameters(), lr=0.1, momentum=0.9)
 
-    @tc.compile(backend=backend)
-    def step(x):
-        opt.zero_grad()
-        loss = model(x).pow(2).mean()
-        loss.backward()
-        opt.step()
-        return loss
+    step = tc.compile(mean_square_step(model, opt), backend=backend)
 
     for i in range(3):
         ref_opt.zero_grad()
