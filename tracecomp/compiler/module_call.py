@@ -29,7 +29,7 @@ from ..nn import structure
 from ..tensor import Tensor
 from . import bridge
 from .fast_call import own, plain
-from .number_args import as_input
+from .number_args import fed_arguments
 
 _grad = grad_mode.state
 
@@ -64,7 +64,7 @@ class ModuleCall:
         fast.state, fast.params = state, params
         fast.numbers = sorted(fed.items())     # [(position, type)]: fed after the tensors
         fast.specs = [(t._data.shape, t._data.dtype, bool(t._requires_grad))
-                      for t in (*fast._arguments(args), *state)]
+                      for t in (*fed_arguments(args, fast.numbers), *state)]
         fast.fresh = bool(getattr(fast.runner, "owned", (False,))[0])
         fast.backward = art.run_backward if grad_enabled else None
         fast.cotangents, fast.slots = art.cotangent_specs, art.cotangent_slots
@@ -83,7 +83,7 @@ class ModuleCall:
         if self.reads is not None and not self.reads.hold():
             return None
         if self.numbers:
-            args = self._arguments(args)
+            args = fed_arguments(args, self.numbers)
             if args is None:
                 return None
         for a in args:
@@ -105,16 +105,3 @@ class ModuleCall:
         call = bridge.BackwardState(self.backward, results[1:], self.cotangents)
         return bridge.attach([out], self.slots, [tensors[k] for k in self.grad_inputs],
                              call)[0]
-
-    def _arguments(self, args):
-        """The arguments as the graph takes them: the tensors, then each fed number as its
-        0-d tensor; None when a number is not of its latest type."""
-        if not self.numbers:
-            return list(args)
-        positions = {k for k, _ in self.numbers}
-        out = [a for k, a in enumerate(args) if k not in positions]
-        for k, kind in self.numbers:
-            if k >= len(args) or type(args[k]) is not kind:
-                return None
-            out.append(as_input(args[k]))
-        return out

@@ -115,13 +115,27 @@ def number_label(label):
 def inputs(fed):
     """[(label, 0-d tensor)]: the fed numbers' values this call, each a new tensor (two
     threads' calls never share one)."""
-    return [(number_label(label), Tensor._make(np.array(v, _DTYPES[type(v)])))
-            for label, v in fed]
+    return [(number_label(label), as_input(v)) for label, v in fed]
 
 
 def as_input(value):
     """One fed number's 0-d tensor (the repeated calls' way: LastCall, StateCall)."""
     return Tensor._make(np.array(value, _DTYPES[type(value)]))
+
+
+def fed_arguments(args, numbers):
+    """Positional arguments as an artifact takes them: the tensors, then each number fed as
+    an input as its 0-d tensor; numbers: [(position, type)] of those (the fast paths':
+    StateCall, ModuleCall). None when a number is not of its type."""
+    if not numbers:
+        return list(args)
+    positions = {k for k, _ in numbers}
+    out = [a for k, a in enumerate(args) if k not in positions]
+    for k, kind in numbers:
+        if k >= len(args) or type(args[k]) is not kind:
+            return None
+        out.append(as_input(args[k]))
+    return out
 
 
 class NumberTrace:

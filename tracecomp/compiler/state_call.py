@@ -48,7 +48,7 @@ from ..tensor import Tensor
 from ..tracing.gate import GATE
 from .fast_call import Bindings
 from .hyperparameters import fed_sources, refill
-from .number_args import as_input
+from .number_args import fed_arguments
 from .scheduler_steps import step_after
 from .signature import alias_pattern
 from .state import follow
@@ -126,7 +126,7 @@ class StateCall:
             return None     # a tensor the recipe cannot name, or one listed twice
         if sum(had for _, had in call.has_grad) != sum(r[0] == 1 for r in call.recipe):
             return None     # a gradient listed once for two parameters
-        arguments = call._arguments(args)
+        arguments = fed_arguments(args, call.numbers)
         call.aliases = alias_pattern(arguments)     # f(x, x) is another graph (signature.py)
         every = arguments + every
         if any(type(t._data) is not ndarray for t in every):
@@ -179,7 +179,7 @@ class StateCall:
         for p, had in self.has_grad:
             if (p.grad is not None) is not had:
                 return None
-        every = self._arguments(args) if self.numbers else list(args)
+        every = fed_arguments(args, self.numbers)
         if every is None:
             return None
         add = every.append
@@ -205,20 +205,6 @@ class StateCall:
             return None
         if len(set(map(id, every))) != len(every):
             return None
-        return every
-
-    def _arguments(self, args):
-        """The arguments as the artifact takes them: the tensors, then each number fed as
-        an input, as its 0-d tensor; None when a number is not of its latest type."""
-        numbers = self.numbers
-        if not numbers:
-            return list(args)
-        positions = {k for k, _ in numbers}
-        every = [a for k, a in enumerate(args) if k not in positions]
-        for k, kind in numbers:
-            if type(args[k]) is not kind:
-                return None
-            every.append(as_input(args[k]))
         return every
 
 
