@@ -98,6 +98,10 @@ def _value(x):
     return x.read() if type(x) is TracedNumber else x
 
 
+def _held(x):
+    return x.value if type(x) is TracedNumber else x
+
+
 def _arithmetic(name, python_op, tensor_op, reflected, divides=False):
     """A binary operator that a TracedNumber computes in the graph with another number
     (a TracedNumber, an int or a float); with a tensor it defers to the tensor's operator,
@@ -105,16 +109,13 @@ def _arithmetic(name, python_op, tensor_op, reflected, divides=False):
     def method(self, other):
         if isinstance(other, Tensor):
             return NotImplemented       # Tensor.__rmul__ ... takes the number (operands)
+        a, b = (other, self) if reflected else (self, other)
         traced_other = type(other) is TracedNumber
         if not (traced_other or type(other) in (int, float)) or \
-                divides and (traced_other or reflected):
-            a, b = (other, self) if reflected else (self, other)
+                divides and type(b) is TracedNumber:
             return python_op(_value(a), _value(b))
-        other_value = other.value if traced_other else other
-        a, b = (other, self) if reflected else (self, other)
-        # Python's own answer (or its error: a division by zero)
-        value = python_op(other_value, self.value) if reflected else \
-            python_op(self.value, other_value)
+        # Python's own answer (or its error: a division by zero), without noting a read
+        value = python_op(_held(a), _held(b))
         dtype = np.dtype(np.float64 if type(value) is float else np.int64)
         out = tensor_op(_operand(a, dtype), _operand(b, dtype))
         sources = self.sources | other.sources if traced_other else self.sources
@@ -196,7 +197,7 @@ def number_operands(args):
     """A primitive's arguments with each TracedNumber as its graph value, cast to the dtype
     the op computes in with that Python number in its place; where that dtype cannot be
     told (an argument that is not a tensor or a number), the number's value is read."""
-    values = [a.value if type(a) is TracedNumber else a for a in args]
+    values = [_held(a) for a in args]
     try:
         dtype = dtypes.result_type(*[a._data if isinstance(a, Tensor) else a for a in values
                                      if isinstance(a, (Tensor, bool, int, float))])
