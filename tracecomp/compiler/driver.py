@@ -134,10 +134,10 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 else:
                     n = len(stand_ins) - len(fed_numbers)
                     args = call_args(stand_ins[:n], numbers.stand_ins(stand_ins[n:]))
-                stores = KeptWatch(kept_values.places(fn, args[0], roots),
-                                   set(map(id, stand_ins)))
+                reached = kept_values.places(fn, args[0], roots)    # what the code reaches
+                stores = KeptWatch(reached, set(map(id, stand_ins)))
                 with compile_state.GradWatch() as watch, PythonRandom(), \
-                        ReadWatch(plain_classes(fn, args[0])) as values:
+                        ReadWatch(plain_classes(reached)) as values:
                     try:
                         result = fn(*args[0], **args[1])
                     except (NumberRead, ArgumentRead):

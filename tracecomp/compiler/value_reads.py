@@ -42,7 +42,7 @@ from ..nn import structure
 from ..nn.module import Module
 from ..optim.scheduler_base import LRScheduler
 from .fast_call import filled, global_names
-from .state import inside, starts
+from .state import inside
 
 _SCALARS = frozenset((int, float, bool, str, type(None)))
 _GUARDED = _SCALARS | {tuple, list, dict}
@@ -159,14 +159,15 @@ def _instance_dict(obj):
 _HEAP_TYPE = 1 << 9     # Py_TPFLAGS_HEAPTYPE: a class defined in Python
 
 
-def plain_classes(fn, args):
-    """The classes of the plain objects fn reaches (state.starts: its arguments, closure,
-    globals, a bound method's object) or holds one attribute or element inside one (a
+def plain_classes(reached):
+    """The classes of the plain objects the code reaches (`reached`: kept_values.places,
+    from state.starts: the function's arguments, closure, globals, a bound method's object,
+    and its modules' forward hooks') or holds one attribute or element inside one (a
     module's `self.config`, a trainer's `self.cfg`): Python classes of the user's (an
     argparse Namespace, a dataclass), whose attribute reads are then watched as a
     module's are; not tracecomp's own, nor classes with a __getattribute__ of their own."""
     found = set()
-    for _, x in starts(fn, args):
+    for _, x in reached:
         for y in (x, *(value for *_, value in inside(x))):
             cls = type(y)
             if cls not in found and cls.__flags__ & _HEAP_TYPE and \
