@@ -13,7 +13,8 @@ their values, through the ops that keep them:
     cross_entropy makes a target with ignore_index safe to gather with;
   - views and detach keep their input's values; an integer constant has its min and max;
   - a graph input carries the `value_range` that partition recorded for a saved value (the
-    backward graph's copy of a forward index).
+    backward graph's copy of a forward index), or that a guard checked on it before the
+    graph ran (`guarded`).
 
 Ranges are tracked as (lo, hi, points): the interval, plus single values outside it, so
 that a `where` can remove the point a guard let through.
@@ -43,9 +44,18 @@ def _range(node):
     return rule(node) if rule else None
 
 
+def guarded(node):
+    """(lo, hi, points) that a guard node lets through (a graph input's `value_range` once
+    the guard runs before the graph: codegen/llvm/input_guards.py), or None."""
+    rule = GUARDS.get(node.op)
+    return rule(node) if rule and node.dtype.kind in "iu" else None
+
+
 def _input(node):
-    known = node.params.get("value_range")
-    return (*known, ()) if known else None
+    known = node.params.get("value_range")      # (lo, hi) or (lo, hi, points)
+    if not known:
+        return None
+    return known[0], known[1], tuple(known[2]) if len(known) > 2 else ()
 
 
 def _arg_extremum(node):
@@ -77,6 +87,7 @@ def _constant(node):
     return (int(value.min()), int(value.max()), ()) if value.size else None
 
 
+GUARDS = {"check_range": _check_range}
 RULES = {"input": _input, "argmax": _arg_extremum, "argmin": _arg_extremum,
          "check_range": _check_range, "where": _where, "constant": _constant,
          **{op: lambda node: _range(node.inputs[0]) for op in KEEP}}

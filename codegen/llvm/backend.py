@@ -47,7 +47,7 @@ from tracecomp.errors import TracecompError
 from tracecomp.ir import Node, execution_error, node_names
 from tracecomp.passes import chunks, donation, fusion, memory, schedule
 
-from . import recipe, sized, target
+from . import input_guards, recipe, sized, target
 from .gemm import blas
 from .gemm import choice as gemm_choice
 from .gemm import shared as shared_gemm
@@ -103,9 +103,9 @@ class EntryRunner(Runner, Texts):
     """runner.Runner with the dump texts."""
 
     def __init__(self, graph, plan, layout, memory_plan, library, python_steps, names,
-                 donated, serial_blas=False):
+                 donated, serial_blas=False, guards=()):
         super().__init__(graph, layout, memory_plan, library, python_steps, names, donated,
-                         serial_blas)
+                         serial_blas, guards)
         self.plan, self.fusion_log = plan, plan.log
 
 
@@ -175,10 +175,13 @@ def _lower(graph, runner, names, stage, updates):
         recipe_text = recipe.describe(graph, updates, runner, {  # code calls a BLAS by name
             "blas": [(d, s and (s.name, s.int_bits)) for d, s in gemms.items()],
             "threads": parallel.threads(), **recipe.environment()}, SOURCES)
-    clone_log = []
-    if runner == "entry":       # each product its own columns (chunk loops, passes/chunks.py)
-        graph, clone_log = chunks.clone_columns(graph)
-        names = node_names(graph)
+    clone_log, guards = [], []
+    if runner == "entry":       # guards on inputs run before the native code (input_guards.py)
+        graph, guards, clone_log, names = input_guards.split_off(graph, names)
+        # each product its own columns (chunk loops, passes/chunks.py)
+        cloned, log = chunks.clone_columns(graph)
+        if cloned is not graph:
+            graph, names, clone_log = cloned, node_names(cloned), clone_log + log
     stage.begin("fusion", len(graph.nodes))                 # nodes -> groups
     # the BLAS and the generated GEMM both read an operand transposed where it lies
     plan = fusion.run(graph, target.host())
@@ -244,7 +247,7 @@ def _lower(graph, runner, names, stage, updates):
         return _with_phases(StepRunner(graph, plan, steps, library, names), stage)
     return _with_phases(_entry_runner(graph, plan, emit_kernels, len(first), kernel_names,
                                       names, split, stage, updates, recipe_text, keys, loops,
-                                      summed), stage)
+                                      summed, guards), stage)
 
 
 def _kernel_names(groups, keys):
@@ -269,7 +272,7 @@ def _with_phases(runner, stage):
 
 
 def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split, stage,
-                  updates, recipe_text, keys, loops, summed):
+                  updates, recipe_text, keys, loops, summed, guards):
     """Plan the arena, add the entry functions, compile, wrap (runner.py). With a
     `recipe_text` (recipe.py) the disk cache is asked first, and the LLVM IR is emitted
     only on a miss, or when a dump asks for it."""
@@ -347,7 +350,7 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
     python_steps = {s.groups[0].root: _step(s.groups[0], None, {}).run
                     for s in layout.program if s.kind == "python"}
     runner = EntryRunner(graph, plan, layout, memory_plan, library, python_steps, names,
-                         donated, serial_blas=serial_blas)
+                         donated, serial_blas=serial_blas, guards=guards)
     if profile is not None:
         runner.profile_sites([_site_label(step, g, kernel_names, names) for step, g in profile])
     runner.donation_log = donation_log

@@ -5,6 +5,8 @@
 
 What a call does (everything else was worked out when the runner was built):
 
+  0. the guards on inputs (input_guards.py: cross_entropy's target range), on the input
+     arrays, before anything is written;
   1. the inputs, made C-contiguous where they are not (a copy, as eager numpy would);
   2. the output buffers (memory.MemoryPlan.fresh): arrays no earlier result still uses, so
      no later call ever writes into an array someone holds. A runner keeps up to SPARE
@@ -115,8 +117,9 @@ class Runner:
     fast = True     # numpy arrays in and out: compiler/fast_call.py may call it directly
 
     def __init__(self, graph, layout, memory_plan, library, python_steps, names, donated=None,
-                 serial_blas=False):
+                 serial_blas=False, guards=()):
         self.graph, self.layout, self.memory_plan = graph, layout, memory_plan
+        self.guards = tuple(guards)     # checks of input arrays, first (input_guards.py)
         self._serial_blas = serial_blas     # it calls the BLAS: on one thread (parallel.py)
         self.library, self.names = library, names
         mem = memory_plan
@@ -195,6 +198,8 @@ class Runner:
         self.steps = [g for s in layout.program for g in s.groups]    # what runs, in order
 
     def __call__(self, arrays):
+        for guard in self.guards:
+            guard(arrays)
         mine = self._lock.acquire(False)
         arena = arenas.take(self._peak) if self._peak else arenas.EMPTY
         try:

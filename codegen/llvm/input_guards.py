@@ -1,0 +1,76 @@
+"""Guards on a graph's inputs, run on the input arrays before the graph's native code.
+
+A guard is a primitive tagged "guard" (check_range: cross_entropy's targets, embedding's
+indices, gather's index): the identity on values that pass, the user's error on any other.
+It has no native lowering, so compiled code ran it as a Python step of the program, and a
+whole MLP training step spent ~8 us (of ~52 us of Python; znver4) there: two numpy
+reductions over 64 targets (~2 us) and the step's machinery around them (the environment
+of arrays, the result conformed, its pointer stored in the slots).
+
+Where the guard reads a graph input, it needs nothing the graph computes, and it already
+ran first (schedule.hoisted moves it before the native code). So the graph is rewritten
+without it: its readers read the input itself, and the runner calls the guard's check on
+that input's array before anything else runs, as the Python step did, raising the same
+error with the same note. What the guard proved goes on the input as its `value_range`
+(passes/ranges.py), so a gather through the checked indices is still a plain load in
+native code, not a numpy step.
+
+    graph, guards, log, names = split_off(graph, names)    # guards: [InputGuard]
+
+A guard on a value the graph computes stays a Python step where it is.
+"""
+from typing import NamedTuple
+
+from tracecomp.ir import CONSTANT, Node, execution_error
+from tracecomp.passes import ranges
+
+
+class InputGuard(NamedTuple):
+    position: int       # which graph input it checks
+    node: object        # the guard node (its primitive, params and source line)
+    names: dict         # node -> name, for the error's note
+
+    def __call__(self, arrays):
+        """Raise the guard's error when arrays[position] fails it."""
+        node = self.node
+        try:
+            node.prim.impl(arrays[self.position], **node.params)
+        except Exception as exc:
+            raise execution_error(exc, node, self.names) from None
+
+
+def split_off(graph, names):
+    """(graph without the guards that read one of its inputs, those guards, log lines, the
+    nodes' names). The graph is copied first when it has any (the caller's is left as it
+    was), and its nodes keep the names they had (`names`), as the dumps show them."""
+    if not _guards_of_inputs(graph):
+        return graph, [], [], names
+    old = {id(n): names[n] for n in graph.inputs + graph.nodes}
+    copy = graph.copy()
+    names = {new: old[id(n)] for n, new in zip(graph.inputs + graph.nodes,
+                                               copy.inputs + copy.nodes)}
+    graph = copy
+    guards = _guards_of_inputs(graph)
+    passed = {g: g.inputs[0] for g in guards}
+    for g in guards:
+        known = ranges.guarded(g)
+        if known is not None:
+            g.inputs[0].params["value_range"] = known
+    graph.nodes = [n for n in graph.nodes if n not in passed]
+    for n in graph.nodes:
+        n.inputs = tuple(passed.get(x, x) if isinstance(x, Node) else x for x in n.inputs)
+    graph.outputs = [passed.get(o, o) for o in graph.outputs]
+    position = {x: k for k, x in enumerate(graph.inputs)}
+    log = [f"{names[g]} {g.op}: checked on input {names[g.inputs[0]]} before the native code"
+           for g in guards]
+    return graph, [InputGuard(position[g.inputs[0]], g, names) for g in guards], log, names
+
+
+def _guards_of_inputs(graph):
+    """The guards that read a graph input carrying no value range yet, one guard per input
+    (two would need their ranges intersected: they stay in the graph)."""
+    inputs, users = set(graph.inputs), graph.users()
+    return [n for n in graph.nodes
+            if n.op != CONSTANT and "guard" in n.prim.tags and len(n.node_inputs()) == 1
+            and n.inputs[0] in inputs and "value_range" not in n.inputs[0].params
+            and sum("guard" in u.prim.tags for u in users[n.inputs[0]]) == 1]
