@@ -67,7 +67,7 @@ def _refusal(out, x, groups, step, last_read, memory_plan, output_bases, taken):
         return "no kernel computes the output"
     k = step[out]
     group = groups[k]
-    if group.kind != ELEMENTWISE or not _same_index(group, x, out.shape):
+    if group.kind != ELEMENTWISE or not same_index(group, x, out.shape):
         return f"its {group.kind} kernel may read an element of the input at another index"
     if any(memory_plan.base(i) is x and i is not x for i in group.inputs):
         return "its kernel reads a view of the input"
@@ -76,7 +76,7 @@ def _refusal(out, x, groups, step, last_read, memory_plan, output_bases, taken):
     return ""
 
 
-def _same_index(group, x, shape):
+def same_index(group, x, shape):
     """Whether every member of the group that depends on x is an elementwise op of `shape`,
     so the kernel reads x at index i only to compute its output at index i (what does not
     depend on x, a flip of another input say, may read anything)."""

@@ -9,11 +9,12 @@ import pytest
 import torch
 
 import tracecomp as tc
-from tests.helpers import assert_close, compiled_step, to_tc, train_step, twin_mlps
 from tracecomp.codegen.llvm import input_guards
 from tracecomp.ir import node_names
 from tracecomp.passes import decompose, ranges
 from tracecomp.tracing.tracer import trace
+
+from helpers import assert_close, compiled_step, to_tc, train_step, twin_mlps
 
 
 def _program(compiled):

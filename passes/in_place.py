@@ -1,0 +1,63 @@
+"""In-place kernels: an elementwise kernel that writes its value over the buffer of an
+input it reads for the last time (memory.py asks, for the backends whose kernels load
+every operand of an element before they store it: codegen/llvm's).
+
+The memory plan keeps a kernel's output apart from its inputs: a value lives from its
+kernel to the last kernel that reads it, both included. For an elementwise kernel that is
+more than needed: element i of `relu(h + b)` reads only element i of h, so writing it over
+h loses nothing once no later kernel reads h. torch's in-place ops (`relu_`) do the same
+by hand. Measured on the bench MLP's whole training step at batch 512, the forward's
+relus and the backward's masks (`where(r > 0, dr, 0)`) each took a buffer of their own,
+so at the step's peak the arena held r1, r2 and both of dr2 and dh2: 1.5 MB, against
+torch's 1.0 MB step (benchmarks/peak_memory.py).
+
+A kernel's value takes input x's buffer when
+
+  - the kernel is elementwise and every member that depends on x is an elementwise op of
+    the value's shape, x too has that shape (so no broadcast), and x is read through one
+    operand only: element i of x is read only to compute element i (donation.same_index,
+    the rule donated parameters follow; the kernel loads an element before storing it);
+  - x lives in the arena (an intermediate, not an input, an output or a constant), and
+    this kernel is the last to read it;
+  - both are the same number of bytes, element for element (the same itemsize);
+  - no Python step reads x (its result may be a view of x, which must not change under
+    it) or the value (the pair may be placed in an output's buffer, which Python steps do
+    not see), and x is not a chunk loop's (passes/chunks.py: held a chunk at a time).
+
+    %3 = relu(add(%1, %b))   ->  %3 in %1's buffer      (%1 read only here)
+    %49 = where(gt(%7, 0), %45, 0)  ->  %49 in %45's buffer
+
+The value then lives as long as x's buffer does: memory.run places the pair as one. Where
+the value is a graph output (compile(model)'s forward returns its relus, which the
+backward reads), x goes the other way: it is laid out in the output's buffer, which holds
+nothing else until the output is written, so the matmul before a saved relu needs no
+arena bytes of its own.
+"""
+from .donation import same_index
+from .fusion import ELEMENTWISE
+
+
+def takers(groups, lives, alias, stored, python_reads, excluded=(), outputs=()):
+    """{value: the value whose buffer it takes} for `groups` in run order. lives: {arena
+    value: [first step, last step]}; alias: {view: its base}; stored(group): whether the
+    backend writes the group's value; python_reads: the buffers Python steps read;
+    excluded: values that may not be taken (a chunk loop's); outputs: output values whose
+    buffers may hold scratch values before they are written, which may take an arena
+    value's place too (memory.py then lays that value out in the output's buffer)."""
+    taken = {}
+    for k, g in enumerate(groups):
+        value = g.root
+        if (g.kind != ELEMENTWISE or not stored(g) or value not in lives and value not in outputs
+                or value in python_reads or value in excluded):
+            continue
+        for x in g.inputs:
+            base = alias.get(x, x)
+            if (base in lives and lives[base][1] == k and base not in python_reads
+                    and base not in excluded
+                    and x.shape == value.shape and base.size == value.size
+                    and base.dtype.itemsize == value.dtype.itemsize
+                    and sum(alias.get(i, i) is base for i in g.inputs) == 1
+                    and same_index(g, x, value.shape)):
+                taken[value] = base
+                break
+    return taken
