@@ -31,16 +31,20 @@ def test_dots_takes_a_times_b_transposed_of_few_rows_or_a_small_result(monkeypat
     assert _code("float32", 64, 256, 784, trans_b=True) == "dots"
 
 
-def test_the_generated_gemm_takes_float32_products_of_plain_b_on_64_byte_vectors(monkeypatch):
+def test_the_generated_gemm_takes_float32_products_of_plain_b_on_32_byte_vectors(monkeypatch):
     monkeypatch.delenv("TRACECOMP_GEMM", raising=False)
-    wide = target.host().vector_bytes == 64
+    wide = target.host().vector_bytes >= 32
     assert (_code("float32", 512, 512, 512) == "generated") is wide
     assert (_code("float32", 512, 512, 512, trans_a=True) == "generated") is wide
     assert _code("float32", 512, 512, 512, trans_b=True) == "blas"
     assert _code("float64", 512, 512, 512) == "blas"
     assert _code("float64", 512, 512, 512, found=False) == "generated"   # no BLAS found
-    monkeypatch.setenv("TRACECOMP_CPU_FEATURES", "-avx512f")    # an AVX2 host: the BLAS
+    monkeypatch.setenv("TRACECOMP_CPU_FEATURES", "-avx512f")    # an AVX2 host: generated
     assert target.host().vector_bytes == 32
+    assert _code("float32", 512, 512, 512) == "generated"
+    assert _code("float32", 64, 784, 64, trans_a=True) == "generated"    # a weight gradient
+    monkeypatch.setenv("TRACECOMP_CPU_FEATURES", "-avx")        # SSE only: the BLAS
+    assert target.host().vector_bytes == 16
     assert _code("float32", 512, 512, 512) == "blas"
 
 

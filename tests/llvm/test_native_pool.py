@@ -202,7 +202,8 @@ def test_the_kernel_profile_times_every_kernel_and_product(monkeypatch, split_pr
     f = tc.compile(layer)
     for _ in range(5):
         got = f(x, w)
-    np.testing.assert_allclose(got.numpy(), layer(x, w).numpy(), rtol=1e-5, atol=1e-5)
+    # a float32 sum of 200 values in [-1, 1], each summed in another order than eager's
+    np.testing.assert_allclose(got.numpy(), layer(x, w).numpy(), rtol=1e-5, atol=1e-4)
     lines = f.kernel_profile["forward"].splitlines()
     assert lines[-1].startswith("(per call of the graph, over 5 calls")
     sites = lines[:-1]

@@ -32,9 +32,22 @@ GFLOP/s, one thread, OpenBLAS 0.3 (SkylakeX kernels), M x K x N:
 
   The other transposes, float32 (generated against BLAS): 128 x 64 x 784 A^T 96 / 83 (a
   weight gradient dY^T @ x), 128 x 64 x 256 A^T 83 / 67, 64 x 256 x 392 91 / 84 (dY @ W).
-  With AVX-512 off the BLAS ran 5-15 % faster (65 vs 62, 69 vs 64, 81 vs 72, 95 vs 81).
-  So the generated GEMM computes float32 products that read B as stored where the host has
-  64-byte vectors (float64 not measured), and the BLAS the rest; without a BLAS the
+  With AVX-512 off the BLAS ran 5-15 % faster (65 vs 62, 69 vs 64, 81 vs 72, 95 vs 81)
+  alone, but not inside compiled graphs: with AVX-512 off (TRACECOMP_CPU_FEATURES=-avx512f,
+  OPENBLAS_CORETYPE=Haswell, znver4, medians of 9 rounds, alternating processes, us) the
+  generated GEMM against the BLAS in these products gave
+                                BLAS          generated
+    MLP whole step B=64      594 / 612      533 / 529
+    MLP compile(model) step  774 / 797      713 / 708
+    LeNet whole step        1980 / 1974    1869 / 1887
+    LeNet inference          666 / 660      581 / 578
+    MLP whole step B=512    3540 / 3546    3584 / 3608
+  and on one thread (TRACECOMP_THREADS=1) LeNet inference 1183 / 1190 -> 931 / 936, its
+  whole step 3718 / 3441 -> 2934 / 3129, the MLP step 942 / 917 -> 872 / 896: a graph's
+  products are small pieces, and each BLAS call pays for its entry and for switching the
+  BLAS to one thread around the call (parallel.serial_blas_begin). So the generated GEMM
+  computes float32 products that read B as stored where the host has 32-byte vectors or
+  wider (AVX2, AVX-512; float64 not measured), and the BLAS the rest; without a BLAS the
   generated GEMM computes everything that dots does not.
 
 The generated GEMMs and dots are compiled once per process (shared.py: ~0.15 s cold for a
@@ -58,7 +71,7 @@ DOTS_MIN_DEPTH = 80         # K: shorter dot products spend too much on their re
 # 64 x 64 x 256 49 / 48 and 47 / 47, 128 x 64 x 256 53 / 61 and 54 / 60, 64 x 32 x 256
 # 33 / 39 and 32 / 37)
 DOTS_MAX_ROWS = 256         # M: more rows repay a GEMM's packing of B^T
-GENERATED_FROM_VECTOR_BYTES = 64
+GENERATED_FROM_VECTOR_BYTES = 32
 GENERATED_DTYPES = ("float32",)
 
 
