@@ -13,10 +13,12 @@ torch's 1.0 MB step (benchmarks/peak_memory.py).
 
 A kernel's value takes input x's buffer when
 
-  - the kernel is elementwise and every member that depends on x is an elementwise op of
-    the value's shape, x too has that shape (so no broadcast), and x is read through one
-    operand only: element i of x is read only to compute element i (donation.same_index,
-    the rule donated parameters follow; the kernel loads an element before storing it);
+  - the kernel is elementwise, computes one value (no `stores`: each element of x is then
+    loaded once, for the one value stored over it), and every member that depends on x is
+    an elementwise op of the value's shape, x too has that shape (so no broadcast), and x
+    is read through one operand only: element i of x is read only to compute element i
+    (donation.same_index, the rule donated parameters follow; the kernel loads an element
+    before storing it);
   - x lives in the arena (an intermediate, not an input, an output or a constant), and
     this kernel is the last to read it;
   - both are the same number of bytes, element for element (the same itemsize);
@@ -47,7 +49,8 @@ def takers(groups, lives, alias, stored, python_reads, excluded=(), outputs=()):
     taken = {}
     for k, g in enumerate(groups):
         value = g.root
-        if (g.kind != ELEMENTWISE or not stored(g) or value not in lives and value not in outputs
+        if (g.kind != ELEMENTWISE or g.stores or not stored(g)
+                or value not in lives and value not in outputs
                 or value in python_reads or value in excluded):
             continue
         for x in g.inputs:
