@@ -52,3 +52,30 @@ def test_feature_changes_are_checked_and_keyed(monkeypatch):
     assert host_cpu.changes() == [("avx512f", False), ("sse4.2", True)]
     assert host_cpu.feature_string().endswith(",-avx512f,+sse4.2")
     assert host_cpu.features()["avx512f"] is False
+
+
+@pytest.mark.skipif(not host_cpu.features().get("avx2"), reason="the host has no AVX2")
+def test_the_avx2_path_computes_its_products_with_the_generated_gemm(monkeypatch):
+    """On an AVX2 host the weight and input gradients' products run tracecomp's own GEMM
+    (gemm/choice.py), built for 32-byte vectors: no zmm register, torch's gradients."""
+    import torch
+    monkeypatch.setenv(host_cpu.VARIABLE, "-avx512f")
+    monkeypatch.setenv("TRACECOMP_CACHE", "0")
+    monkeypatch.delenv("TRACECOMP_GEMM", raising=False)
+    assert target.host().vector_bytes == 32
+    torch.manual_seed(0)
+    ref = torch.nn.Sequential(torch.nn.Linear(96, 80), torch.nn.ReLU(), torch.nn.Linear(80, 33))
+    model = nn.Sequential(nn.Linear(96, 80), nn.ReLU(), nn.Linear(80, 33))
+    model.load_state_dict({k: tc.from_numpy(v.detach().numpy().copy())
+                           for k, v in ref.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((70, 96)).astype(np.float32)
+    compiled = tc.compile(model)
+    (compiled(tc.tensor(x)) ** 2).sum().backward()
+    (ref(torch.tensor(x)) ** 2).sum().backward()
+    for p, r in zip(model.parameters(), ref.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), r.grad.numpy(), rtol=1e-4, atol=1e-4)
+    text = "\n".join(compiled.fusion_log.values())
+    assert "the generated GEMM, reading A^T in place" in text        # dY^T @ x
+    assert "blas" not in text.lower()
+    for graph, asm in compiled.asm.items():
+        assert not re.search(r"%zmm\d", asm), f"{graph} uses AVX-512 registers"
