@@ -42,10 +42,16 @@ def broadcast(x, w):            # h (16 x 1) is read broadcast over a 16 x 16 va
     return tc.relu(h + x @ w) @ w
 
 
+def with_stores(x, w):          # tanh(h) is stored by the kernel of tanh(h) + 1: no in place
+    a = tc.tanh(x @ w)
+    return ((a + 1.0) @ w) + (a @ w)
+
+
 CASES = {"mlp": (mlp, lambda: [arr(16, 32), arr(32, 32), arr(32, 32)]),
          "flipped": (flipped, lambda: [arr(16, 16), arr(16, 16)]),
          "read_later": (read_later, lambda: [arr(16, 16), arr(16, 16)]),
-         "broadcast": (broadcast, lambda: [arr(16, 16), arr(16, 16)])}
+         "broadcast": (broadcast, lambda: [arr(16, 16), arr(16, 16)]),
+         "stores": (with_stores, lambda: [arr(16, 16), arr(16, 16)])}
 
 
 def _plan(name):
@@ -80,13 +86,16 @@ def test_only_a_value_and_the_one_it_took_share_bytes(name):
     for v, b in plan.taken.items():     # b is read last by v's kernel
         if v in plan.lives:
             assert plan.lives[b][1] == plan.lives[v][0]
+    # a kernel that stores more than its root never writes over an input
+    assert not [g for g in groups.groups if g.stores and g.root in plan.taken]
 
 
 @pytest.mark.parametrize("name,expected", [
     ("mlp", [("mul", "matmul"), ("relu", "matmul")]),    # the output over its product
     ("flipped", []),
     ("read_later", [("add", "matmul")]),        # the output over relu(h) @ w, not over h
-    ("broadcast", [("relu", "matmul")])])       # over the 16 x 16 product, not h (16 x 1)
+    ("broadcast", [("relu", "matmul")]),        # over the 16 x 16 product, not h (16 x 1)
+    ("stores", [("add", "matmul")])])           # only the last add, over its product
 def test_which_kernels_write_in_place(name, expected):
     graph, _, plan, arrays = _plan(name)
     assert sorted((v.op, b.op) for v, b in plan.taken.items()) == expected, plan.log
