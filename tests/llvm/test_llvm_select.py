@@ -1,5 +1,7 @@
 """Native index maps: argmax/argmin (numpy's first-max and NaN rules), gather by an argmax
 (max pooling), and reshapes matched dim group by dim group."""
+import re
+
 import numpy as np
 import pytest
 
@@ -105,3 +107,37 @@ def test_pool_backward_is_native_with_a_separate_backward_graph_too():
     np.testing.assert_allclose(got, conv.weight.grad.numpy(), rtol=1e-5, atol=1e-6)
     assert "scatter_add: a kernel of its own (no native lowering)" \
         not in f.fusion_log["backward"]
+
+
+def test_an_embedding_lookup_is_a_native_load_and_matches_torch():
+    import torch
+    tc.manual_seed(0)
+    emb = tc.nn.Embedding(50, 8, padding_idx=3)
+    ref = torch.nn.Embedding(50, 8, padding_idx=3)
+    ref.weight.data = torch.tensor(emb.weight.detach().numpy().copy())
+    idx = np.random.default_rng(0).integers(0, 50, (4, 7))
+    idx[0, 0] = 3
+    f = tc.compile(lambda i: (emb(i) * 2.0).sum(-1))
+    got, want = f(tc.tensor(idx)), (ref(torch.tensor(idx)) * 2.0).sum(-1)
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-6)
+    got.sum().backward()
+    want.sum().backward()
+    np.testing.assert_allclose(emb.weight.grad.numpy(), ref.weight.grad.numpy(), rtol=1e-6)
+    forward = f.fusion_log["forward"]
+    assert re.search(r"%\d+ index fused into", forward), forward      # read in the kernel
+    assert "index: a kernel of its own" not in forward
+
+
+def test_rows_by_unchecked_indices_keep_numpys_checked_lookup():
+    f = tc.compile(lambda x, i: x[i] * 2.0)
+    x, i = tc.randn(6, 3), tc.tensor(np.array([5, 0, -1]))     # -1: numpy's last row
+    np.testing.assert_allclose(f(x, i).numpy(), x.numpy()[[5, 0, -1]] * 2.0, rtol=1e-6)
+    assert "index: a kernel of its own (no native lowering)" in f.fusion_log["forward"]
+    with pytest.raises(IndexError):
+        f(x, tc.tensor(np.array([6, 0, 1])))
+    # rows picked by an argmax over a dim of x's row count are rows by construction
+    rows = tc.compile(lambda t, s: t[s.argmax(1)] * 2.0)
+    s = tc.randn(4, 6)
+    np.testing.assert_allclose(rows(x, s).numpy(), x.numpy()[s.numpy().argmax(1)] * 2.0,
+                               rtol=1e-6)
+    assert "index: a kernel of its own" not in rows.fusion_log["forward"]

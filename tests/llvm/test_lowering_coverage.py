@@ -29,7 +29,6 @@ _LAPACK = "a LAPACK factorization: numpy's LAPACK call is the right tool on the 
 _SCAN = "a scan along one dim (sequential): no kernel written yet"
 HOST_ONLY = {
     "cumsum": _SCAN, "cumprod": _SCAN, "logcumsumexp": _SCAN,
-    "index": "advanced indexing reads through index tensors: no kernel written yet",
     "index_put": "advanced-index writes (with accumulate): no kernel written yet",
     "scatter_reduce": "scatter with amax/amin/prod/mean: no kernel written yet",
     "polygamma": "the series for polygamma(n, x) is not in mathlib",
@@ -44,6 +43,8 @@ PARTIAL = {
     "matmul": "2-D, or batched with each operand's batch the output's or none (gemm calls)",
     "gather": "kernels.SUPPORT's conditions on the index (select.py)",
     "scatter_add": "kernels.SUPPORT's conditions on the index (select.py)",
+    "index": "a row lookup x[idx] by indices proven rows of x (an embedding's checked "
+             "indices, select.py); other advanced indexing is numpy's",
 }
 
 

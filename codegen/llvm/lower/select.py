@@ -1,6 +1,8 @@
 """Index-selecting ops as index maps: argmax/argmin over a short dim, gather by indices that
 are in range (how max pooling picks its element, and cross_entropy its target's
-log-probability), and the scatter_add that sends the gradient back through such a gather.
+log-probability), the scatter_add that sends the gradient back through such a gather, and
+a row lookup `x[idx]` by in-range indices (an embedding: its indices' guard runs before
+the graph when they are an input, codegen/llvm/input_guards.py).
 
 argmax/argmin at an output index is an unrolled compare chain over the reduced dim (up to
 MAX_UNROLL elements: pooling windows), with numpy's rules: the first maximum wins, and a NaN
@@ -58,6 +60,13 @@ def _gather(k, node, index):
     return k.value(x, src)
 
 
+def _row_lookup(k, node, index):
+    """x[idx]: out[i..., j...] = x[idx[i...], j...]."""
+    x, idx = node.inputs[0], node.inputs[1]
+    row = _index_value(k, idx, list(index[:idx.ndim]))
+    return k.value(x, [row] + list(index[idx.ndim:]))
+
+
 def _scatter_add(k, node, index):
     """scatter_add(base, dim, index, src) where index holds one argmax per window (size 1
     along dim): out[..., j, ...] = base[..., j, ...] + (src[..., 0, ...] if index[..., 0,
@@ -86,11 +95,21 @@ def _gather_supported(node):
     return indexes_in_range(idx, dim, x) and rule_for_dtype(node.dtype)
 
 
+def _row_lookup_supported(node):
+    """index with one index tensor on dim 0 and whole slices after it, every index provably
+    a row of x: the other keys (slices, several tensors, negative or unchecked indices)
+    keep numpy's impl, which wraps and checks."""
+    key, operands = node.params["key"], node.inputs
+    return (len(operands) == 2 and len(key) >= 1 and key[0] == 0
+            and all(k is None for k in key[1:])
+            and indexes_in_range(operands[1], 0, operands[0]) and rule_for_dtype(node.dtype))
+
+
 def _scatter_add_supported(node):
     return gather_gradient(node) and rule_for_dtype(node.dtype)
 
 
 MOVEMENT.update(argmax=_arg_extremum(True), argmin=_arg_extremum(False), gather=_gather,
-                scatter_add=_scatter_add)
+                scatter_add=_scatter_add, index=_row_lookup)
 SUPPORT.update(argmax=_arg_supported, argmin=_arg_supported, gather=_gather_supported,
-               scatter_add=_scatter_add_supported)
+               scatter_add=_scatter_add_supported, index=_row_lookup_supported)
