@@ -83,8 +83,9 @@ def _where(node):
 
 
 def _constant(node):
-    value = node.params["value"]
-    return (int(value.min()), int(value.max()), ()) if value.size else None
+    value = node.params.get("value")    # none: a constant described by its sizes (symbolic.py)
+    return (int(value.min()), int(value.max()), ()) if value is not None and value.size \
+        else None
 
 
 GUARDS = {"check_range": _check_range}

@@ -18,52 +18,76 @@ native code, not a numpy step.
     graph, guards, log, names = split_off(graph, names)    # guards: [InputGuard]
 
 A guard on a value the graph computes stays a Python step where it is.
+
+A row lookup `table[idx]` by an input's indices (the `index` primitive, dim 0) gets such a
+check too: the bounds check numpy's lookup makes (indexing.check_bounds, negative indices
+counting from the end) runs on the input first, the input's `value_range` says what it
+proved, and the lookup becomes a native load (lower/select.py) instead of a numpy step.
 """
+from collections.abc import Callable
+from functools import partial
 from typing import NamedTuple
 
 from tracecomp.ir import CONSTANT, Node, execution_error
+from tracecomp.ops.indexing import check_bounds
 from tracecomp.passes import ranges
 
 
 class InputGuard(NamedTuple):
     position: int       # which graph input it checks
-    node: object        # the guard node (its primitive, params and source line)
+    node: object        # the node whose check it is (its source line, for the error's note)
     names: dict         # node -> name, for the error's note
+    check: Callable     # check(array): raises the user's error when the array fails
 
     def __call__(self, arrays):
-        """Raise the guard's error when arrays[position] fails it."""
-        node = self.node
+        """Raise the check's error when arrays[position] fails it."""
         try:
-            node.prim.impl(arrays[self.position], **node.params)
+            self.check(arrays[self.position])
         except Exception as exc:
-            raise execution_error(exc, node, self.names) from None
+            raise execution_error(exc, self.node, self.names) from None
 
 
 def split_off(graph, names):
-    """(graph without the guards that read one of its inputs, those guards, log lines, the
-    nodes' names). The graph is copied first when it has any (the caller's is left as it
-    was), and its nodes keep the names they had (`names`), as the dumps show them."""
-    if not _guards_of_inputs(graph):
+    """(graph without the guards that read one of its inputs, those guards and the row
+    lookups' checks, log lines, the nodes' names). The graph is copied first when it has
+    any (the caller's is left as it was), and its nodes keep the names they had (`names`),
+    as the dumps show them."""
+    if not _guards_of_inputs(graph) and not _lookups_of_inputs(graph):
         return graph, [], [], names
     old = {id(n): names[n] for n in graph.inputs + graph.nodes}
     copy = graph.copy()
     names = {new: old[id(n)] for n, new in zip(graph.inputs + graph.nodes,
                                                copy.inputs + copy.nodes)}
     graph = copy
+    position = {x: k for k, x in enumerate(graph.inputs)}
     guards = _guards_of_inputs(graph)
     passed = {g: g.inputs[0] for g in guards}
+    checks, log = [], []
     for g in guards:
         known = ranges.guarded(g)
         if known is not None:
             g.inputs[0].params["value_range"] = known
+        checks.append(InputGuard(position[g.inputs[0]], g, names,
+                                 partial(g.prim.impl, **g.params)))
+        log.append(f"{names[g]} {g.op}: checked on input {names[g.inputs[0]]} before the "
+                   f"native code")
     graph.nodes = [n for n in graph.nodes if n not in passed]
     for n in graph.nodes:
         n.inputs = tuple(passed.get(x, x) if isinstance(x, Node) else x for x in n.inputs)
     graph.outputs = [passed.get(o, o) for o in graph.outputs]
-    position = {x: k for k, x in enumerate(graph.inputs)}
-    log = [f"{names[g]} {g.op}: checked on input {names[g.inputs[0]]} before the native code"
-           for g in guards]
-    return graph, [InputGuard(position[g.inputs[0]], g, names) for g in guards], log, names
+    for lookup in _lookups_of_inputs(graph):
+        table, idx = lookup.inputs
+        rows = table.shape[0]
+        idx.params["value_range"] = (-rows, rows - 1)
+        checks.append(InputGuard(position[idx], lookup, names,
+                                 partial(_check_rows, table.shape, lookup.params["key"])))
+        log.append(f"{names[lookup]} index: input {names[idx]}'s bounds checked before the "
+                   f"native code")
+    return graph, checks, log, names
+
+
+def _check_rows(shape, key, idx):
+    check_bounds(shape, key, (idx,))
 
 
 def _guards_of_inputs(graph):
@@ -74,3 +98,14 @@ def _guards_of_inputs(graph):
             if n.op != CONSTANT and "guard" in n.prim.tags and len(n.node_inputs()) == 1
             and n.inputs[0] in inputs and "value_range" not in n.inputs[0].params
             and sum("guard" in u.prim.tags for u in users[n.inputs[0]]) == 1]
+
+
+def _lookups_of_inputs(graph):
+    """Row lookups table[idx] (index, one index tensor on dim 0, whole slices after it) by
+    an integer graph input that carries no value range and that nothing else reads."""
+    inputs, users = set(graph.inputs), graph.users()
+    return [n for n in graph.nodes
+            if n.op == "index" and len(n.inputs) == 2 and n.params["key"][:1] == (0,)
+            and all(k is None for k in n.params["key"][1:])
+            and n.inputs[1] in inputs and n.inputs[1].dtype.kind in "iu"
+            and "value_range" not in n.inputs[1].params and users[n.inputs[1]] == [n]]

@@ -128,13 +128,26 @@ def test_an_embedding_lookup_is_a_native_load_and_matches_torch():
     assert "index: a kernel of its own" not in forward
 
 
-def test_rows_by_unchecked_indices_keep_numpys_checked_lookup():
+def test_rows_by_input_indices_are_checked_first_then_loaded_natively():
     f = tc.compile(lambda x, i: x[i] * 2.0)
-    x, i = tc.randn(6, 3), tc.tensor(np.array([5, 0, -1]))     # -1: numpy's last row
-    np.testing.assert_allclose(f(x, i).numpy(), x.numpy()[[5, 0, -1]] * 2.0, rtol=1e-6)
-    assert "index: a kernel of its own (no native lowering)" in f.fusion_log["forward"]
+    x, i = tc.randn(6, 3), tc.tensor(np.array([5, 0, -1, -6]))    # negative: from the end
+    np.testing.assert_allclose(f(x, i).numpy(), x.numpy()[[5, 0, -1, -6]] * 2.0, rtol=1e-6)
+    forward = f.fusion_log["forward"]
+    assert "index: input %i's bounds checked before the native code" in forward, forward
+    assert re.search(r"%\d+ index fused into", forward), forward
+    for bad in (6, -7):
+        with pytest.raises(IndexError) as compiled_error:
+            f(x, tc.tensor(np.array([1, bad])))
+        with pytest.raises(IndexError) as eager_error:
+            x[tc.tensor(np.array([1, bad]))]
+        assert str(eager_error.value) in str(compiled_error.value)
+    # indices the graph computes are not checked first: numpy's lookup checks them
+    g = tc.compile(lambda x, i: x[i * 2] * 2.0)
+    np.testing.assert_allclose(g(x, tc.tensor(np.array([2, -1]))).numpy(),
+                               x.numpy()[[4, -2]] * 2.0, rtol=1e-6)
+    assert "index: a kernel of its own (no native lowering)" in g.fusion_log["forward"]
     with pytest.raises(IndexError):
-        f(x, tc.tensor(np.array([6, 0, 1])))
+        g(x, tc.tensor(np.array([3, 0])))
     # rows picked by an argmax over a dim of x's row count are rows by construction
     rows = tc.compile(lambda t, s: t[s.argmax(1)] * 2.0)
     s = tc.randn(4, 6)

@@ -162,7 +162,11 @@ def _index_rule(x, *idx_shapes, key):
                          f"{exc}") from None
 
 
-def _check_bounds(x_shape, key, idxs):
+def check_bounds(x_shape, key, idxs):
+    """IndexError, in torch's words, for the first index tensor value outside its dim of
+    x_shape (negative ones count from the end, as numpy's); nothing when all are inside.
+    Compiled code runs it on an input's indices before a native row lookup
+    (codegen/llvm/input_guards.py)."""
     for dim, k in enumerate(key):
         if isinstance(k, int):
             ix, n = idxs[k], x_shape[dim]
@@ -175,7 +179,7 @@ def _index_impl(x, *idxs, key):
     try:
         return x[np_key(key, idxs)]     # numpy checks the bounds as it gathers
     except IndexError:
-        _check_bounds(x.shape, key, idxs)   # torch's words for the bad index
+        check_bounds(x.shape, key, idxs)   # torch's words for the bad index
         raise
 
 
@@ -189,7 +193,7 @@ index_p = defprim("index", _index_impl, _index_rule, same_dtype, _index_vjp, ("i
 
 
 def _index_put_impl(base, values, *idxs, key, accumulate):
-    _check_bounds(base.shape, key, idxs)
+    check_bounds(base.shape, key, idxs)
     out = np.array(base, copy=True)
     if accumulate:
         np.add.at(out, np_key(key, idxs), values)

@@ -14,6 +14,7 @@ any other gather keeps its numpy impl, which checks its indices (a native load c
 from llvmlite import ir
 
 from tracecomp.codegen.kernel_facts import INDEX_DTYPES, gather_gradient, indexes_in_range
+from tracecomp.passes import ranges
 
 from .kernels import MOVEMENT, SUPPORT, c64, rule_for_dtype
 from .ops import is_float
@@ -61,9 +62,13 @@ def _gather(k, node, index):
 
 
 def _row_lookup(k, node, index):
-    """x[idx]: out[i..., j...] = x[idx[i...], j...]."""
+    """x[idx]: out[i..., j...] = x[idx[i...], j...], a negative index counting from the
+    end (numpy's and torch's)."""
     x, idx = node.inputs[0], node.inputs[1]
     row = _index_value(k, idx, list(index[:idx.ndim]))
+    if ranges.bounds(idx)[0] < 0:
+        b = k.b
+        row = b.select(b.icmp_signed("<", row, c64(0)), b.add(row, c64(x.shape[0])), row)
     return k.value(x, [row] + list(index[idx.ndim:]))
 
 
@@ -97,12 +102,15 @@ def _gather_supported(node):
 
 def _row_lookup_supported(node):
     """index with one index tensor on dim 0 and whole slices after it, every index provably
-    a row of x: the other keys (slices, several tensors, negative or unchecked indices)
-    keep numpy's impl, which wraps and checks."""
+    a row of x, counted from either end (checked before the graph when they are an input:
+    input_guards.py): the other keys (slices, several tensors, unchecked indices) keep
+    numpy's impl, which checks them."""
     key, operands = node.params["key"], node.inputs
-    return (len(operands) == 2 and len(key) >= 1 and key[0] == 0
-            and all(k is None for k in key[1:])
-            and indexes_in_range(operands[1], 0, operands[0]) and rule_for_dtype(node.dtype))
+    if len(operands) != 2 or key[:1] != (0,) or any(k is not None for k in key[1:]):
+        return False
+    (x, idx), known = operands, ranges.bounds(operands[1])
+    return (idx.dtype in INDEX_DTYPES and known is not None
+            and -x.shape[0] <= known[0] and known[1] < x.shape[0] and rule_for_dtype(node.dtype))
 
 
 def _scatter_add_supported(node):
