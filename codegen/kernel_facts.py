@@ -42,6 +42,25 @@ def indexes_in_range(idx, dim, x):
         and known[1] < x.shape[dim]
 
 
+def row_lookup(node):
+    """Whether an `index` node is a row lookup x[idx]: one index tensor, on dim 0, whole
+    slices after it (an embedding). input_guards.py checks such indices before the graph
+    when they are an input; a kernel reads through them once they are rows_in_range."""
+    if node.op != "index" or len(node.inputs) != 2:
+        return False
+    key = node.params["key"]
+    return key[:1] == (0,) and all(k is None for k in key[1:]) \
+        and node.inputs[1].dtype in INDEX_DTYPES
+
+
+def rows_in_range(node):
+    """Every index of row lookup `node` provably names a row of its x, counted from either
+    end (numpy's and torch's negative indices)."""
+    x, idx = node.inputs
+    known = ranges.bounds(idx)
+    return known is not None and -x.shape[0] <= known[0] and known[1] < x.shape[0]
+
+
 def gather_gradient(node):
     """A scatter_add in a gather's gradient form: one in-range index per row along dim (an
     argmax per pooling window, a class per sample), src shaped like the index, so each

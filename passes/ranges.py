@@ -47,8 +47,7 @@ def _range(node):
 def guarded(node):
     """(lo, hi, points) that a guard node lets through (a graph input's `value_range` once
     the guard runs before the graph: codegen/llvm/input_guards.py), or None."""
-    rule = GUARDS.get(node.op)
-    return rule(node) if rule and node.dtype.kind in "iu" else None
+    return _range(node)
 
 
 def _input(node):
@@ -88,7 +87,6 @@ def _constant(node):
         else None
 
 
-GUARDS = {"check_range": _check_range}
 RULES = {"input": _input, "argmax": _arg_extremum, "argmin": _arg_extremum,
          "check_range": _check_range, "where": _where, "constant": _constant,
          **{op: lambda node: _range(node.inputs[0]) for op in KEEP}}

@@ -13,7 +13,13 @@ any other gather keeps its numpy impl, which checks its indices (a native load c
 """
 from llvmlite import ir
 
-from tracecomp.codegen.kernel_facts import INDEX_DTYPES, gather_gradient, indexes_in_range
+from tracecomp.codegen.kernel_facts import (
+    INDEX_DTYPES,
+    gather_gradient,
+    indexes_in_range,
+    row_lookup,
+    rows_in_range,
+)
 from tracecomp.passes import ranges
 
 from .kernels import MOVEMENT, SUPPORT, c64, rule_for_dtype
@@ -101,16 +107,10 @@ def _gather_supported(node):
 
 
 def _row_lookup_supported(node):
-    """index with one index tensor on dim 0 and whole slices after it, every index provably
-    a row of x, counted from either end (checked before the graph when they are an input:
-    input_guards.py): the other keys (slices, several tensors, unchecked indices) keep
-    numpy's impl, which checks them."""
-    key, operands = node.params["key"], node.inputs
-    if len(operands) != 2 or key[:1] != (0,) or any(k is not None for k in key[1:]):
-        return False
-    (x, idx), known = operands, ranges.bounds(operands[1])
-    return (idx.dtype in INDEX_DTYPES and known is not None
-            and -x.shape[0] <= known[0] and known[1] < x.shape[0] and rule_for_dtype(node.dtype))
+    """A row lookup (kernel_facts.row_lookup) whose indices are rows by construction
+    (checked before the graph when they are an input: input_guards.py); other advanced
+    indexing keeps numpy's impl, which checks."""
+    return row_lookup(node) and rows_in_range(node) and rule_for_dtype(node.dtype)
 
 
 def _scatter_add_supported(node):
