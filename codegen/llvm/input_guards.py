@@ -28,6 +28,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import NamedTuple
 
+from tracecomp.codegen.kernel_facts import row_lookup
 from tracecomp.ir import CONSTANT, Node, execution_error
 from tracecomp.ops.indexing import check_bounds
 from tracecomp.passes import ranges
@@ -52,15 +53,19 @@ def split_off(graph, names):
     lookups' checks, log lines, the nodes' names). The graph is copied first when it has
     any (the caller's is left as it was), and its nodes keep the names they had (`names`),
     as the dumps show them."""
-    if not _guards_of_inputs(graph) and not _lookups_of_inputs(graph):
+    inputs, users = set(graph.inputs), graph.users()
+    found_guards = _guards_of_inputs(graph, inputs, users)
+    found_lookups = _lookups_of_inputs(graph, inputs, users)
+    if not found_guards and not found_lookups:
         return graph, [], [], names
-    old = {id(n): names[n] for n in graph.inputs + graph.nodes}
     copy = graph.copy()
-    names = {new: old[id(n)] for n, new in zip(graph.inputs + graph.nodes,
-                                               copy.inputs + copy.nodes)}
+    names = {new: names[n] for n, new in zip(graph.inputs + graph.nodes,
+                                             copy.inputs + copy.nodes)}
+    at = {id(n): k for k, n in enumerate(graph.nodes)}      # the same nodes in the copy
+    guards = [copy.nodes[at[id(g)]] for g in found_guards]
+    lookups = [copy.nodes[at[id(n)]] for n in found_lookups]
     graph = copy
     position = {x: k for k, x in enumerate(graph.inputs)}
-    guards = _guards_of_inputs(graph)
     passed = {g: g.inputs[0] for g in guards}
     checks, log = [], []
     for g in guards:
@@ -75,7 +80,7 @@ def split_off(graph, names):
     for n in graph.nodes:
         n.inputs = tuple(passed.get(x, x) if isinstance(x, Node) else x for x in n.inputs)
     graph.outputs = [passed.get(o, o) for o in graph.outputs]
-    for lookup in _lookups_of_inputs(graph):
+    for lookup in lookups:
         table, idx = lookup.inputs
         rows = table.shape[0]
         idx.params["value_range"] = (-rows, rows - 1)
@@ -90,22 +95,18 @@ def _check_rows(shape, key, idx):
     check_bounds(shape, key, (idx,))
 
 
-def _guards_of_inputs(graph):
+def _guards_of_inputs(graph, inputs, users):
     """The guards that read a graph input carrying no value range yet, one guard per input
     (two would need their ranges intersected: they stay in the graph)."""
-    inputs, users = set(graph.inputs), graph.users()
     return [n for n in graph.nodes
             if n.op != CONSTANT and "guard" in n.prim.tags and len(n.node_inputs()) == 1
             and n.inputs[0] in inputs and "value_range" not in n.inputs[0].params
             and sum("guard" in u.prim.tags for u in users[n.inputs[0]]) == 1]
 
 
-def _lookups_of_inputs(graph):
-    """Row lookups table[idx] (index, one index tensor on dim 0, whole slices after it) by
-    an integer graph input that carries no value range and that nothing else reads."""
-    inputs, users = set(graph.inputs), graph.users()
+def _lookups_of_inputs(graph, inputs, users):
+    """Row lookups (kernel_facts.row_lookup) by a graph input that carries no value range
+    and that nothing else reads."""
     return [n for n in graph.nodes
-            if n.op == "index" and len(n.inputs) == 2 and n.params["key"][:1] == (0,)
-            and all(k is None for k in n.params["key"][1:])
-            and n.inputs[1] in inputs and n.inputs[1].dtype.kind in "iu"
+            if n.op == "index" and row_lookup(n) and n.inputs[1] in inputs
             and "value_range" not in n.inputs[1].params and users[n.inputs[1]] == [n]]
