@@ -70,14 +70,15 @@ def _backward_shape_rule(g, target, shape, reduction, ignore_index):
 def _backward_impl(g, target, shape, reduction, ignore_index):
     cdim = class_dim(len(shape))
     at = target.shape[:cdim] + (1,) + target.shape[cdim:]
+    keep = None if ignore_index is None else target != ignore_index
+    if keep is not None and keep.all():     # nothing ignored (the usual batch): no weights
+        keep = None
     if reduction == "none":
         src = -g.reshape(at)
     else:           # 0-d: numpy spreads it over the positions it is put at
-        src = -g if reduction == "sum" or ignore_index is not None else \
-            -g / max(1, target.size)
+        src = -g if reduction == "sum" or keep is not None else -g / max(1, target.size)
     safe = target
-    if ignore_index is not None:
-        keep = target != ignore_index
+    if keep is not None:
         safe = np.where(keep, target, 0)
         weights = keep.reshape(at).astype(g.dtype)
         src = src * weights

@@ -60,7 +60,15 @@ def _log_softmax_vjp(g, out, x, dim):
 # cross_entropy is then two numpy steps (this and nll_loss_backward), not five tensor ops.
 # Its own VJP (a second derivative) is in primitives; natively it is its parts.
 def _log_softmax_backward(g, out, dim):
-    return g - np.exp(out) * np.add.reduce(g, axis=_axis(g, dim), keepdims=True)
+    total = np.add.reduce(g, axis=_axis(g, dim), keepdims=True)
+    e = np.exp(out)
+    if type(e) is not np.ndarray or e.dtype != np.result_type(g, total):
+        return g - e * total        # a 0-d (a scalar), or a wider g: the result takes its dtype
+    # in e's buffer: one array of the logits' size, where `g - e * total` makes three
+    # (numpy reuses temporaries only from 256 KB); it is the peak of an eager
+    # cross_entropy's backward, a compiled model's training step included
+    np.multiply(e, total, out=e)
+    return np.subtract(g, e, out=e)
 
 
 def _log_softmax_backward_vjp(c, h, g, out, dim):
