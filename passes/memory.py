@@ -26,6 +26,14 @@ that a runner allocates once and reuses across calls, so a call allocates only i
     written, as an allocator that reuses freed memory (torch's) would. A donated output
     (passes/donation.py) may be an input's own array, whose old value is still read: the
     backend keeps those out of `hosts`;
+  - `guests`: inputs a caller may lay out in an output's buffer, when that output is
+    written after their last read (`MemoryPlan.guests`, placed with the hosted values,
+    live from the call's start). compile(model)'s forward saves its activations for one
+    backward only; the backward's runner (codegen/llvm/runtime/lodging.py) has the
+    forward write them into the free buffer of the weight gradient it writes last, so a
+    step needs no memory of its own for them, as torch frees its saved activations
+    before it allocates the last gradients. A call whose inputs lie elsewhere runs on the
+    same plan: the guests' bytes are then unused;
   - with `in_place`, an elementwise kernel may write its value over an input it reads for
     the last time, at the same index only (in_place.py: a relu over its product, a mask
     over the gradient it masks): the two are one buffer, live from the first's kernel to
@@ -62,6 +70,7 @@ class MemoryPlan:
     unshared: int               # arena bytes if nothing were reused
     log: list = field(default_factory=list)
     hosted: dict = field(default_factory=dict)  # node -> (output, byte offset in its buffer)
+    guests: dict = field(default_factory=dict)  # input -> (output, byte offset in its buffer)
     taken: dict = field(default_factory=dict)   # node -> the node whose buffer it writes
     # over in place (in_place.py): an arena value's, or one laid out in an output's buffer
 
@@ -75,7 +84,7 @@ def align(n):
 
 
 def run(graph, fusion_plan, stored=None, hosts=None, scratch=None, together=(),
-        in_place=False) -> MemoryPlan:
+        in_place=False, guests=()) -> MemoryPlan:
     """Plan the buffers of `fusion_plan.groups` (in their order) over `graph`.
 
     `stored(group)` says whether the backend writes the group's value into a buffer it is
@@ -86,7 +95,8 @@ def run(graph, fusion_plan, stored=None, hosts=None, scratch=None, together=(),
     `together`: lists of groups the backend runs interleaved (a chunk loop's), so what
     each reads or writes is live from the first of them to the last. `in_place`: an
     elementwise kernel may write over an input it reads for the last time (in_place.py;
-    for backends whose kernels load an element's operands before storing it)."""
+    for backends whose kernels load an element's operands before storing it). `guests`:
+    graph inputs that may be laid out in an output's buffer (see the module docstring)."""
     stored = stored or (lambda g: g.kind not in NO_BUFFER and g.kind != "opaque")
     groups = fusion_plan.groups
     alias = {}
@@ -106,6 +116,10 @@ def run(graph, fusion_plan, stored=None, hosts=None, scratch=None, together=(),
             fresh.append(b)
     step = {v: k for k, g in enumerate(groups) for v in g.values()}
     lives = {b: [step[b], step[b]] for b in kept if b not in fresh}
+    returned = {alias.get(o, o) for o in graph.outputs}
+    guests = [g for g in guests if g not in returned]
+    for g in guests:        # live from before the first step: the caller wrote them
+        lives[g], step[g] = [-1, -1], -1
     for k, g in enumerate(groups):
         for x in g.inputs:
             b = alias.get(x, x)
@@ -119,12 +133,15 @@ def run(graph, fusion_plan, stored=None, hosts=None, scratch=None, together=(),
                 b = alias.get(x, x)
                 if b in lives:
                     lives[b] = [min(lives[b][0], min(ks)), max(lives[b][1], max(ks))]
+    guest_lives = {g: lives.pop(g) for g in guests}
     scratch = scratch or {}
     sizes = {b: scratch.get(b, b.size * b.dtype.itemsize) for b in lives}
     own_lives = {b: tuple(v) for b, v in lives.items()}
     # the buffers Python steps read (views and constants are no steps: a view is its base)
     python_reads = {alias.get(x, x) for g in groups if not stored(g) and g.kind not in NO_BUFFER
                     for x in g.inputs}
+    # a guest a Python step reads stays where the caller put it (its result may view it)
+    guest_lives = {g: v for g, v in guest_lives.items() if v[1] >= 0 and g not in python_reads}
     taken = {}      # a value written in place -> the value whose buffer it takes
     if in_place:
         looped = {alias.get(x, x) for grp in together for g in grp
@@ -141,7 +158,9 @@ def run(graph, fusion_plan, stored=None, hosts=None, scratch=None, together=(),
             lives[h][1] = max(lives[h][1], lives.pop(v)[1])
         else:
             seeds[v] = h
-    hosted = _host(fresh, lives, sizes, step, hosts, python_reads, seeds) if hosts else {}
+    hosted = _host(fresh, {**lives, **guest_lives}, {**sizes, **_nbytes(guest_lives)}, step,
+                   hosts, python_reads, seeds) if hosts else {}
+    guests = {g: hosted.pop(g) for g in guest_lives if g in hosted}
     lives_left = {b: v for b, v in lives.items() if b not in hosted}
     offsets = _place(lives_left, sizes, step)
     for v, h in holder.items():         # the same buffer as the value it took
@@ -152,6 +171,7 @@ def run(graph, fusion_plan, stored=None, hosts=None, scratch=None, together=(),
     peak = max((offsets[b] + align(sizes[b]) for b in offsets), default=0)
     unshared = sum(align(s) for s in sizes.values())
     plan = MemoryPlan(offsets, sizes, own_lives, alias, fresh, peak, unshared, hosted=hosted,
+                      guests=guests,
                       taken={v: b for v, b in taken.items()
                              if v in holder or hosted.get(seeds.get(v)) == (v, 0)})
     plan.log.append(f"arena: {len(offsets)} buffers in {peak} bytes (vs {unshared} without "
@@ -171,7 +191,14 @@ def run(graph, fusion_plan, stored=None, hosts=None, scratch=None, together=(),
         over = [o for o, h in seeds.items() if h is b and hosted.get(b) == (o, 0)]
         took += "".join(f" (output {names[o]} written over it in place)" for o in over)
         plan.log.append(f"  {names[b]} {b.op}: {where} live in steps {first}..{last}{took}")
+    for g, (host, at) in guests.items():
+        plan.log.append(f"  {names[g]} input: may lie in {names[host]}'s buffer[{at}, "
+                        f"{at + g.size * g.dtype.itemsize}) until step {guest_lives[g][1]}")
     return plan
+
+
+def _nbytes(values):
+    return {v: v.size * v.dtype.itemsize for v in values}
 
 
 def _host(fresh, lives, sizes, step, hosts, python_reads, seeds):

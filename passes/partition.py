@@ -89,6 +89,10 @@ def run(joint, memory_budget=None) -> Split:
     for k, n in enumerate(saved):
         name = f"saved.{n.name}" if n.op == INPUT else f"saved.{k}"
         mapping[n] = backward.add_input(name, n.shape, n.dtype)
+        if n.op != INPUT:
+            # computed by the forward for this backward alone: a backend may reuse its
+            # memory once it is read (codegen/llvm/runtime/lodging.py)
+            mapping[n].params["residual"] = True
         known = ranges.bounds(n)
         if known is not None:
             # what the backward may rely on: the saved values' range (max pooling's and

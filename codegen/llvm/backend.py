@@ -301,9 +301,11 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
     # written: no scratch in it
     donors = {graph.outputs[k] for k in updates or ()}
     scratch = {v: n for loop in loops for v, n in loop.scratch().items()}
+    # a backward's residuals may lie in a gradient's buffer (runtime/lodging.py)
     memory_plan = memory.run(graph, plan, stored=native, hosts=lambda o: o not in donors,
                              scratch=scratch, together=[loop.groups for loop in loops],
-                             in_place=True)
+                             in_place=True,
+                             guests=[n for n in graph.inputs if n.params.get("residual")])
     stage.end(len(memory_plan.offsets))
     stage.begin("schedule", len(plan.groups))               # groups -> program segments
     layout = schedule.plan(graph, plan, memory_plan, native, lambda g: split.get(g.root),

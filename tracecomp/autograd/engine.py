@@ -281,6 +281,9 @@ def _step_group(node, g, walk):
                 grads[k] = walk.arrive(member, hit[1])
         if member is not None:
             outs[k] = member.out()
+    # a backward that is the call's last may overwrite what the call saved (a compiled
+    # call's runner writes a gradient over its residuals, bridge.py); a Function's ignores it
+    call.final = not walk.retain_graph
     result = node.prim.vjp(grads, outs, *args, **params)
     if anomaly.state.check_nan:
         anomaly.check_nan(call.name(), result)

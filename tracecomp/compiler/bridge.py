@@ -28,11 +28,12 @@ class BackwardState:
     """What every bridge node of one call shares: the saved values and the runner; as the
     group of those nodes, the nodes themselves (weakly) by cotangent slot."""
 
-    __slots__ = ("cotangent_specs", "members", "n_outputs", "run_backward", "saved")
+    __slots__ = ("cotangent_specs", "final", "members", "n_outputs", "run_backward", "saved")
 
     def __init__(self, run_backward, saved, cotangent_specs):
         self.run_backward = run_backward
         self.saved = saved
+        self.final = False      # set by the engine: this backward is the last (no retain_graph)
         self.cotangent_specs = cotangent_specs      # [(shape, dtype)] per differentiable output
         self.n_outputs = len(cotangent_specs)
         self.members = [None] * self.n_outputs
@@ -55,7 +56,16 @@ def _bridge_vjp(grads, outs, *args, call, index):
         raise AutogradError("the compiled backward's saved values were already freed")
     cotangents = [np.zeros(shape, dtype) if g is None else _cotangent(g, dtype)
                   for g, (shape, dtype) in zip(grads, call.cotangent_specs)]
-    result = call.run_backward(list(call.saved) + cotangents)
+    run = call.run_backward
+    if call.final and getattr(run, "hosts_residuals", False):
+        # nothing reads the saved values after this (the engine frees them next): the
+        # runner gets the only reference, and may write a gradient over them
+        saved, call.saved = call.saved, None
+        arrays = [*saved, *cotangents]
+        del saved
+        result = run(arrays, consume=True)
+    else:
+        result = run(list(call.saved) + cotangents)
     return tuple(Tensor._make(a) for a in result)
 
 

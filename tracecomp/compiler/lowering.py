@@ -57,6 +57,9 @@ def lower(art, graph, n_outputs, bridged, compile_graph, memory_budget=None):
                      f"{backward}")
     art.run_forward = lowered(compile_graph, forward, "forward", log_records, updates)
     art.run_backward = lowered(compile_graph, backward, "backward", log_records)
+    lodge = getattr(art.run_backward, "lodge_residuals", None)
+    if lodge is not None:       # the forward may write its residuals into a gradient's buffer
+        lodge(art.run_forward, len(forward.outputs) - split.n_saved)
     art.grad_inputs = joint.grad_inputs
     art.cotangent_slots = {k: slot for slot, k in enumerate(joint.cotangent_outputs)}
     outs = forward.outputs

@@ -17,6 +17,10 @@ What a call does (everything else was worked out when the runner was built):
      (~1.7 MB of new pages) per call, as glibc handed freed memory back to the system,
      and ran ~1.5x slower than with reuse. The cost: up to SPARE copies of each output
      stay allocated while the runner lives (an array only weakly referenced can change).
+     Outputs under a page (SPARE_FROM) are not kept: malloc hands freed small blocks
+     back from its free lists, without page faults, and a kept one is memory a step holds
+     that torch's frees (the logits of a compile(model) forward, which nothing reads once
+     the eager loss has its log_softmax).
      `owned` marks the outputs that are such a buffer whole, which a caller may keep as a
      tensor's array, maybe in exchange for the tensor's old one (`hand_over`;
      compile_state.apply adopts updated parameters and optimizer state this way instead
@@ -67,11 +71,12 @@ import numpy as np
 from tracecomp.errors import IRError
 from tracecomp.ir import execution_error, format_node
 
-from . import arenas, native_pool, parallel
+from . import arenas, lodging, native_pool, parallel
 
 _addressof, _char, _refcount = ctypes.addressof, ctypes.c_char, sys.getrefcount
 _base = operator.attrgetter("base")
 SPARE = 2   # output buffers kept per output: a training step's state alternates between two
+SPARE_FROM = 4096   # bytes: smaller outputs are allocated anew (see the module docstring)
 _NONE = {}
 _NO_BASE = {id(None)}
 
@@ -151,6 +156,7 @@ class Runner:
         # it), so the caller may adopt it instead of copying it
         fresh_ids = range(len(consts) + len(graph.inputs), len(consts) + len(graph.inputs)
                           + len(fresh))
+        self._fresh_ids = fresh_ids
         bases = Counter(mem.base(o) for o in graph.outputs)
         read = {x for s in layout.program if s.kind == "python" for g in s.groups
                 for x in g.inputs}
@@ -163,6 +169,11 @@ class Runner:
                            for k, o in enumerate(graph.outputs))
         self._spare_of = [where[o] - fresh_ids.start if owned else None
                           for o, owned in zip(graph.outputs, self.owned)]
+        # a backward's residual inputs laid out in its output buffers (lodging.py):
+        # {fresh index: [(input position, byte offset)]}, filled by lodge_residuals
+        self._guests = {}
+        self.hosts_residuals = False    # whether a call may be told to consume its inputs
+        self._lodgings = ()     # a forward's: lodging.Lodging per backward buffer it uses
         self._lock = threading.Lock()      # held by the call using the runner's slots
         self._verify = os.environ.get("TRACECOMP_VERIFY") == "1"
         self._peak = mem.peak
@@ -197,7 +208,10 @@ class Runner:
         self._single = self._program[0][1] if kinds == ["native"] else None
         self.steps = [g for s in layout.program for g in s.groups]    # what runs, in order
 
-    def __call__(self, arrays):
+    def __call__(self, arrays, consume=False):
+        """consume: the caller reads none of `arrays` after the call and holds them only in
+        that list (a backward run without retain_graph), so an output may be written over
+        residual inputs (lodging.py)."""
         for guard in self.guards:
             guard(arrays)
         mine = self._lock.acquire(False)
@@ -216,7 +230,7 @@ class Runner:
                     slots[0] = arena.address
                 outputs = self._outputs(
                     self._donations(buffers, writable) if self._donors else _NONE,
-                    buffers, pointers)
+                    buffers, pointers, consume)
             else:       # another thread is running this runner: slots of its own
                 slots = self._Slots(arena.address, *self._const_ptrs)
                 if self._counter_ptr:
@@ -293,30 +307,93 @@ class Runner:
         return {f: j for f, j in self._donors.items() if seen[id(buffers[j])] == 1
                 and buffers[j].base is None and buffers[j].flags.writeable}
 
-    def _outputs(self, donations, buffers, pointers):
-        """This call's output buffers: a donated input's array; else a buffer of an earlier
-        call that nothing references any more (only this runner's list: nobody can see it
-        change), else a new one. Appends their data pointers to `pointers` (an input's
-        pointer is already there: a donated output's is read from it)."""
+    def _outputs(self, donations, buffers, pointers, consume=False):
+        """This call's output buffers: a donated input's array; a view into a backward
+        runner's free buffer (a lodged residual), or the buffer that holds this call's
+        residual inputs (`consume`; lodging.py); else a buffer of an earlier call that
+        nothing references any more (only this runner's list: nobody can see it change),
+        else a new one. Appends their data pointers to `pointers` (an input's pointer is
+        already there: a donated output's is read from it)."""
         out = []
         add = pointers.append
+        lodged = self._lodged() if self._lodgings else _NONE
         for f, (spare, (shape, dtype)) in enumerate(zip(self._spare, self._fresh)):
             if donations and f in donations:
                 j = donations[f]
                 out.append(buffers[j])
                 add(pointers[j])
                 continue
-            a = _first_free(spare, _FREE)
+            if lodged and f in lodged:
+                view, pointer = lodged[f]
+                out.append(view)
+                add(pointer)
+                continue
+            a = None
+            if consume and f in self._guests:
+                a = lodging.host_buffer(spare, self._guests[f], buffers, pointers,
+                                        self._pointer, _FREE)
+            if a is None:
+                a = _first_free(spare, _FREE)
             if a is None:
                 a = self._taken_over(shape, dtype)
                 if a is None:
                     a = np.empty(shape, dtype)
-                if len(spare) < SPARE:
+                if len(spare) < SPARE and a.nbytes >= SPARE_FROM:
                     spare.append(a)
                     self._pointer[id(a)] = address(a)
             out.append(a)
             add(self._pointer.get(id(a)) or address(a))
         return out
+
+    def lodge_residuals(self, forward, first):
+        """Let `forward`, the runner of the forward graph whose outputs from `first` on are
+        this graph's first inputs (the values it saves for this backward), write them into
+        this runner's output buffers where the memory plan lays them (lodging.py)."""
+        if not isinstance(forward, Runner):
+            return
+        position, places = {id(n): j for j, n in enumerate(self.graph.inputs)}, {}
+        for g, (host, offset) in self.memory_plan.guests.items():
+            j = position[id(g)]
+            k = first + j
+            if k >= len(forward.owned) or not forward.owned[k]:
+                continue
+            out = forward.graph.outputs[k]
+            if (out.shape, out.dtype) != (g.shape, g.dtype):
+                continue
+            f = self._where[host] - self._fresh_ids.start
+            self._guests.setdefault(f, []).append((j, offset))
+            places.setdefault(f, {})[forward._spare_of[k]] = (offset, g.shape, g.dtype)
+        forward._lodgings = tuple(lodging.Lodging(self, f, p) for f, p in places.items())
+        self.hosts_residuals = bool(self._guests)
+
+    def lend(self, index):
+        """A free buffer of fresh output `index` (made when there is none and the list has
+        room) and its data pointer, for another runner to write views into (lodging.py),
+        or None. It stays in this runner's list: free again once the views are gone."""
+        if not self._lock.acquire(False):   # this runner is running: not its buffers now
+            return None
+        try:
+            spare = self._spare[index]
+            a = _first_free(spare, _FREE)
+            if a is None:
+                if len(spare) >= SPARE:
+                    return None
+                a = np.empty(*self._fresh[index])
+                spare.append(a)
+                self._pointer[id(a)] = address(a)
+            return a, self._pointer[id(a)]
+        finally:
+            self._lock.release()
+
+    def _lodged(self):
+        """{fresh index: (view, data pointer)} of the residual outputs this call writes into
+        a backward runner's buffer (lodging.py)."""
+        found = {}
+        for lodge in self._lodgings:
+            views = lodging.lodge(lodge)
+            if views:
+                found.update(views)
+        return found
 
     def _taken_over(self, shape, dtype):
         """A free output buffer of this shape and dtype that another runner keeps, taken
