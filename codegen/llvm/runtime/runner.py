@@ -136,6 +136,7 @@ class Runner:
         self._consts = [_constant(n) for n in consts]
         self._fresh = [(n.shape, n.dtype) for n in fresh]
         self._spare = [[] for _ in fresh]      # output buffers to reuse once released
+        self._kept = [n.size * n.dtype.itemsize >= SPARE_FROM for n in fresh]
         self._keys = set(self._fresh)           # their (shape, dtype), for _taken_over
         _RUNNERS.add(self)
         self._pointer = {}      # id -> data pointer of each array in a spare list (~0.5 us)
@@ -317,7 +318,8 @@ class Runner:
         out = []
         add = pointers.append
         lodged = self._lodged() if self._lodgings else _NONE
-        for f, (spare, (shape, dtype)) in enumerate(zip(self._spare, self._fresh)):
+        for f, (spare, (shape, dtype), kept) in enumerate(zip(self._spare, self._fresh,
+                                                              self._kept)):
             if donations and f in donations:
                 j = donations[f]
                 out.append(buffers[j])
@@ -334,11 +336,13 @@ class Runner:
                                         self._pointer, _FREE)
             if a is None:
                 a = _first_free(spare, _FREE)
-            if a is None:
+            if a is None and not kept:      # small: malloc's, every call
+                a = np.empty(shape, dtype)
+            elif a is None:
                 a = self._taken_over(shape, dtype)
                 if a is None:
                     a = np.empty(shape, dtype)
-                if len(spare) < SPARE and a.nbytes >= SPARE_FROM:
+                if len(spare) < SPARE:
                     spare.append(a)
                     self._pointer[id(a)] = address(a)
             out.append(a)
