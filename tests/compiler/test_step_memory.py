@@ -23,7 +23,9 @@ def _runners(compiled):
 
 def _setup():
     tc.manual_seed(0)
-    model = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 5))
+    # the first weight's gradient (5 KB) is over a page: a runner keeps such buffers
+    # (runner.SPARE_FROM; smaller ones are malloc's, anew each call)
+    model = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 5))
     opt = tc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     return model, opt, tc.randn(16, 20), tc.randint(0, 5, (16,))
 
