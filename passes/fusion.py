@@ -19,6 +19,17 @@ an operand's producer when
     kernels of elementwise ops: through a movement op a stored value would be read at
     another index than it is stored at, and computed twice.
 
+A value that every reader could compute itself is recomputed instead of stored
+(`recomputable`): an elementwise value, not a graph output, whose readers are all
+elementwise ops of its shape and whose operands are graph inputs, constants, values of
+kernels of their own (a product, a reduction) or recomputable themselves, at most
+RECOMPUTE_MAX nodes deep. Each kernel that reads it computes it (a member of several
+groups, owned by none), and it gets a kernel of its own only where some reader's kernel
+could not take it. A backward that recomputes GELU from its saved input (passes/partition.py
+saves the input, not the chain) then reads that input twice instead of storing tanh and its
+neighbours for the second reader: the transformer MLP block's backward kept 16 MB of them
+at 512 tokens (benchmarks/peak_memory.py's gelu-mlp), 4x torch's whole step.
+
 A reduction, a fold (col2im, summed per output element) or an unfold (the im2col buffer
 of a matmul, possibly through a permute that lays it out for one product over the whole
 batch, or a pooling's windows) roots a group that pulls in its elementwise prologue the
@@ -56,6 +67,9 @@ POINTWISE = frozenset({ELEMENTWISE, "movement", "index"})
 # of this many, since one expression that deep takes LLVM long to compile and overflows
 # Python's recursion in the backend's expression builder
 MAX_MEMBERS = 128
+# the most nodes a recomputed value's chain may have: each kernel that reads it computes
+# them all again
+RECOMPUTE_MAX = 16
 
 
 @dataclass
@@ -110,14 +124,23 @@ def run(graph, target=REFERENCE) -> Fusion:
     outputs = set(graph.outputs)
     order = {n: k for k, n in enumerate(graph.nodes)}
     owner, groups, log = {}, [], []
+    recompute = recomputable(graph, users, outputs, target)
+    covered = {n: set() for n in recompute}     # its readers whose kernels compute it
     for node in reversed(graph.nodes):
         if node in owner:
+            continue
+        if node in recompute and covered[node] == set(users[node]):
+            log.append(f"{names[node]} {node.op}: recomputed by every kernel that reads it")
             continue
         group = Group(_kind(node, target), node)
         if group.kind == "opaque" and node.op != CONSTANT:
             log.append(f"{names[node]} {node.op}: a kernel of its own "
                        f"({'no native lowering' if not target.supported(node) else 'not fusible'})")
-        _grow(group, owner, users, outputs, target, names, log, order)
+        _grow(group, owner, users, outputs, target, names, log, order, recompute)
+        members = set(group.nodes)
+        for n in members:
+            if n in recompute and n is not node:
+                covered[n].update(u for u in users[n] if u in members)
         groups.append(group)
     groups.reverse()
     for g in groups:
@@ -125,6 +148,29 @@ def run(graph, target=REFERENCE) -> Fusion:
         g.stores.sort(key=order.__getitem__)
         g.inputs = _external_inputs(g)
     return Fusion(groups, log)
+
+
+def recomputable(graph, users, outputs, target):
+    """{node: its chain's size} of the values each reading kernel computes itself instead
+    of reading them (see the module docstring)."""
+    found = {}
+    for n in graph.nodes:       # operands first: theirs is known
+        if (n in outputs or n.op == CONSTANT or ELEMENTWISE not in n.prim.tags
+                or not target.supported(n) or not users[n]):
+            continue
+        if not all(ELEMENTWISE in u.prim.tags and u.shape == n.shape and target.supported(u)
+                   for u in users[n]):
+            continue
+        size = 1
+        for x in n.node_inputs():
+            if x in found:
+                size += found[x]
+            elif x.op not in ("input", CONSTANT) and pointwise(x, target):
+                break       # a movement op, or an elementwise value stored for a reason
+        else:
+            if size <= RECOMPUTE_MAX:
+                found[n] = size
+    return found
 
 
 def _kind(node, target):
@@ -151,22 +197,28 @@ def _kind(node, target):
     return "opaque"
 
 
-def _grow(group, owner, users, outputs, target, names, log, order):
+def _grow(group, owner, users, outputs, target, names, log, order, recompute=()):
     group.nodes.append(group.root)
     owner[group.root] = group
     if group.kind in ("constant", "opaque", "view"):
         return
     work = [group.root]
+    inside = {group.root}
     # a window op reads each operand element several times (overlapping windows): what
     # feeds it would be recomputed that often, so only cheap producers join below it
     replicated = {group.root: _replicates(group.root)}
     while work:
         consumer = work.pop()
         for producer in consumer.node_inputs():
-            if producer in owner or producer.op in ("input", CONSTANT):
+            if producer in owner or producer in inside or producer.op in ("input", CONSTANT):
                 continue
+            # computed here, and by whichever other kernel reads it (read by this kernel's
+            # own members alone: a member as any other; a reader recomputed here may be
+            # recomputed elsewhere too)
+            again = producer in recompute and not all(owner.get(u) is group
+                                                      for u in users[producer])
             reason = _refusal(group, consumer, producer, owner, users, outputs, target,
-                              order)
+                              order, again)
             if not reason and replicated[consumer] and target.cost(producer.op):
                 reason = (f"{producer.op} would be recomputed for every window that reads "
                           f"its element (stored once instead)")
@@ -177,9 +229,15 @@ def _grow(group, owner, users, outputs, target, names, log, order):
                 log.append(f"{names[producer]} {producer.op} not fused into "
                            f"{names[group.root]}: {reason}")
                 continue
-            owner[producer] = group
+            inside.add(producer)
             replicated[producer] = replicated[consumer] or _replicates(producer)
             group.nodes.append(producer)
+            work.append(producer)
+            if again:
+                log.append(f"{names[producer]} {producer.op} computed in {names[group.root]} "
+                           f"{group.root.op} (recomputed by each kernel that reads it)")
+                continue
+            owner[producer] = group
             stored = producer in outputs or any(owner.get(u) is not group
                                                 for u in users[producer])
             if stored:
@@ -187,7 +245,6 @@ def _grow(group, owner, users, outputs, target, names, log, order):
             log.append(f"{names[producer]} {producer.op} fused into {names[group.root]} "
                        f"{group.root.op}" + (" (and stored by it: read after it)"
                                               if stored else ""))
-            work.append(producer)
 
 
 def _replicates(node):
@@ -196,8 +253,9 @@ def _replicates(node):
     return {"window", "movement"} <= node.prim.tags
 
 
-def _refusal(group, consumer, producer, owner, users, outputs, target, order):
-    """Why producer cannot join group (None when it can)."""
+def _refusal(group, consumer, producer, owner, users, outputs, target, order, again=False):
+    """Why producer cannot join group (None when it can). again: a recomputable value,
+    which joins whoever else reads it."""
     if len(group.nodes) >= MAX_MEMBERS:
         return f"the kernel has {MAX_MEMBERS} nodes already (MAX_MEMBERS)"
     if not target.supported(producer) and group.kind != "batched_matmul":
@@ -212,7 +270,7 @@ def _refusal(group, consumer, producer, owner, users, outputs, target, order):
     if group.stores and ELEMENTWISE not in producer.prim.tags:
         return "the kernel stores values at its root's index (a movement op would read them " \
                "at others)"
-    outside = [u for u in users[producer] if owner.get(u) is not group]
+    outside = [] if again else [u for u in users[producer] if owner.get(u) is not group]
     if producer in outputs or outside:      # it must be stored: by this kernel?
         if not _storable(group, producer, target):
             return "it is a graph output (it must be stored)" if producer in outputs \
