@@ -224,7 +224,9 @@ def execute_on(art, every, n_args, roots=(), state=None):
         compile_state.release_replaced_grads(art, every, arrays, state, n_args)
     results = art.run_forward(arrays)
     n, m = art.n_outputs, art.n_effect_values
-    outputs = own(results[:n + m], arrays, getattr(art.run_forward, "donated", None))
+    runner = art.run_forward
+    outputs = own(results[:n + m], arrays, getattr(runner, "donated", None),
+                  getattr(runner, "owned", ()))
     del arrays          # apply() adopts an output only into a tensor whose array nobody holds
     outputs, written, saved = outputs[:n], outputs[n:], results[n + m:]
     if art.effects:
