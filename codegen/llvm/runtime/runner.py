@@ -169,6 +169,7 @@ class Runner:
         self.donated = donated = dict(donated or {})
         self._donors = {where[graph.outputs[k]] - fresh_ids.start: j
                         for k, j in donated.items()}
+        self._undonated = [f for f in range(len(fresh)) if f not in self._donors]
         self.owned = tuple(mem.base(o) is o and where[o] in fresh_ids and bases[o] == 1
                            and o not in read and k not in donated
                            for k, o in enumerate(graph.outputs))
@@ -319,21 +320,19 @@ class Runner:
         nothing references any more (only this runner's list: nobody can see it change),
         else a new one. Appends their data pointers to `pointers` (an input's pointer is
         already there: a donated output's is read from it)."""
-        out = []
-        add = pointers.append
+        out, at = [None] * len(self._fresh), [0] * len(self._fresh)
+        for f, j in donations.items():
+            out[f], at[f] = buffers[j], pointers[j]
         lodged = self._lodged() if self._lodgings else _NONE
-        for f, (spare, (shape, dtype), kept) in enumerate(zip(self._spare, self._fresh,
-                                                              self._kept)):
-            if donations and f in donations:
-                j = donations[f]
-                out.append(buffers[j])
-                add(pointers[j])
+        # a whole step donates most outputs (its parameters and optimizer state): the
+        # others alone are looked at
+        for f in self._undonated if donations is self._donors else range(len(out)):
+            if out[f] is not None:      # donated
                 continue
             if lodged and f in lodged:
-                view, pointer = lodged[f]
-                out.append(view)
-                add(pointer)
+                out[f], at[f] = lodged[f]
                 continue
+            spare, (shape, dtype), kept = self._spare[f], self._fresh[f], self._kept[f]
             a = None
             if consume and f in self._guests:
                 a = lodging.host_buffer(spare, self._guests[f], buffers, pointers,
@@ -349,8 +348,8 @@ class Runner:
                 if len(spare) < SPARE:
                     spare.append(a)
                     self._pointer[id(a)] = address(a)
-            out.append(a)
-            add(self._pointer.get(id(a)) or address(a))
+            out[f], at[f] = a, self._pointer.get(id(a)) or address(a)
+        pointers += at
         return out
 
     def lodge_residuals(self, forward, first):
