@@ -116,8 +116,16 @@ def memory_text(art):
         if plan is not None:
             lines.append(f"{graph} arena: {plan.peak / 2**20:.2f} MB of scratch values "
                          f"({plan.unshared / 2**20:.2f} MB unshared)")
+            for saved, (host, at) in plan.guests.items():
+                lines.append(f"{graph}: {saved.name} ({_spec(saved)}) lies in the buffer of "
+                             f"the {_spec(host)} output at byte {at}, which is written over "
+                             f"it, where the forward could put it there (runtime/lodging.py)")
         lines += getattr(runner, "donation_log", [])
     return "\n".join(lines)
+
+
+def _spec(node):
+    return f"{'x'.join(map(str, node.shape))} {node.dtype.name}"
 
 
 def _show_code(art):
