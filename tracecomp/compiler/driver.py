@@ -230,9 +230,8 @@ def execute_on(art, every, n_args, roots=(), state=None):
     del arrays          # apply() adopts an output only into a tensor whose array nobody holds
     outputs, written, saved = outputs[:n], outputs[n:], results[n + m:]
     if art.effects:
-        targets = [every[e.target] for e in art.effects if e.kind == "data"]
-        if saved and targets:       # a saved input about to be overwritten keeps its old value
-            held = {id(t._data) for t in targets}
+        if saved:       # a saved input about to be overwritten keeps its old value
+            held = {id(every[e.target]._data) for e in art.effects if e.kind == "data"}
             saved = [s.copy() if id(s) in held else s for s in saved]
         compile_state.apply(art.effects, written, every, art.optimizers, art.run_forward, n)
     if art.run_backward is not None and grad_mode.state.enabled:

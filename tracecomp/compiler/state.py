@@ -506,11 +506,13 @@ def apply(effects, values, every, optimizers, runner=None, first=0):
     the updated tensor's array, in exchange for the old one, when nobody can tell, and
     new optimizer state's array for good."""
     owned = getattr(runner, "owned", None)
-    values = iter(enumerate(values, first))
+    j = 0       # values[j] is output first + j
     for e in effects:
-        if e.kind == "data":
+        kind = e.kind
+        if kind == "data":
             t = every[e.target]
-            k, value = next(values)
+            value = values[j]
+            k, j = first + j, j + 1
             if value is t._data:                # the runner computed it in place
                 pass
             elif type(t._data) is DeviceArray:  # every tensor sharing the box sees it
@@ -522,10 +524,15 @@ def apply(effects, values, every, optimizers, runner=None, first=0):
             else:
                 np.copyto(t._data, devices.to_host(value), casting="unsafe")
             t._vc[0] += 1
-        elif e.kind == "grad":      # a new tensor each call: its buffer goes back to reuse
-            every[e.target].grad = Tensor._make(next(values)[1]) if e.has_value else None
+        elif kind == "grad":        # a new tensor each call: its buffer goes back to reuse
+            if e.has_value:
+                every[e.target].grad = Tensor._make(values[j])
+                j += 1
+            else:
+                every[e.target].grad = None
         else:                       # kept across calls, updated in place from now on
-            k, value = next(values)
+            value = values[j]
+            k, j = first + j, j + 1
             if owned and owned[k]:
                 runner.hand_over(k, value)
             o, p, key = e.target
