@@ -112,7 +112,9 @@ def _warm(compiled, model):
         loss_of(tc, compiled, *batch()).backward()
 
 
-def test_retain_graph_keeps_the_residuals_for_the_second_backward():
+def _lodged_forward():
+    """(model, its torch twin, x, y, the compiled model's output on x), the residuals of
+    that forward lodged in the backward's buffer."""
     model, ref = twins()
     compiled = tc.compile(model)
     _warm(compiled, model)
@@ -120,6 +122,11 @@ def test_retain_graph_keeps_the_residuals_for_the_second_backward():
     x, y = batch()
     out = compiled(tc.tensor(x))
     assert any(s.base is not None for s in saved_of(out))      # lodged
+    return model, ref, x, y, out
+
+
+def test_retain_graph_keeps_the_residuals_for_the_second_backward():
+    model, ref, x, y, out = _lodged_forward()
     loss = tc.nn.functional.cross_entropy(out, tc.tensor(y))
     loss.backward(retain_graph=True)
     loss.backward()             # the same residuals again: they were not written over
@@ -204,14 +211,8 @@ def test_a_residual_something_else_holds_is_not_written_over(what):
     """Only the bridge holds the residuals; should anything else (a debugger, a future
     saved-tensor hook) hold one, or the buffer under it, through the backward, the runner
     sees it and writes the gradient elsewhere."""
-    model, ref = twins()
-    compiled = tc.compile(model)
-    _warm(compiled, model)
-    model.zero_grad()
-    x, y = batch()
-    out = compiled(tc.tensor(x))
+    model, ref, x, y, out = _lodged_forward()
     kept = [s if what == "residual" else s.base for s in saved_of(out) if s.base is not None]
-    assert kept
     values = [k.copy() for k in kept]
     tc.nn.functional.cross_entropy(out, tc.tensor(y)).backward()
     for k, v in zip(kept, values):
