@@ -4,12 +4,13 @@ has let go of them, and free output buffers that move to the artifact now runnin
 of it may change a value anybody can see."""
 import gc
 import threading
+import weakref
 
 import numpy as np
 
 import tracecomp as tc
 from tracecomp import nn
-from tracecomp.codegen.llvm.runtime import arenas
+from tracecomp.codegen.llvm.runtime import arenas, runner
 from tracecomp.codegen.llvm.runtime.runner import Runner
 
 from helpers import assert_close, compiled_step, train_step
@@ -157,3 +158,26 @@ def test_gradients_zeroed_in_place_are_not_let_go():
     for p, q in zip(model.parameters(), ref.parameters()):
         np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_small_gradient_keeps_its_buffer_and_a_small_result_does_not():
+    """A whole step writes a bias's gradient (256 bytes) back into .grad, which holds it
+    between steps: the runner reuses that buffer, however small (runner.keep_spares). The
+    logits a compile(model) forward returns (640 bytes) are dropped by the eager loss
+    within the step: a new array each call, as torch's, not a buffer held between steps."""
+    model, opt, x, y = _setup()
+    step = compiled_step(model, opt)
+    bias = model[0].bias
+    for _ in range(3):
+        step(x, y)
+        held = weakref.ref(bias.grad.numpy())
+    assert bias.grad.nbytes < runner.SPARE_FROM
+    step(x, y)
+    assert bias.grad.numpy() is held()          # the same array object, reused
+    forward = tc.compile(model)
+    with tc.no_grad():
+        out = forward(x)
+        assert runner.SPARE_TINY < out.numpy().nbytes < runner.SPARE_FROM
+        first = weakref.ref(out.numpy())
+        del out
+        assert first() is None                  # nothing kept it

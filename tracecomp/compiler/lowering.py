@@ -33,6 +33,7 @@ def lower(art, graph, n_outputs, bridged, compile_graph, memory_budget=None):
                            "simplified", log_records)
         graphs["forward.optimized"] = graph
         art.run_forward = lowered(compile_graph, graph, "forward", log_records, updates)
+        _keep_written_back(art, n_outputs)
         return _show_code(art)
     from ..passes import autodiff, partition
     stage("autodiff and partition")
@@ -56,6 +57,7 @@ def lower(art, graph, n_outputs, bridged, compile_graph, memory_budget=None):
     emit(2, lambda: f"[tracecomp] forward graph:\n{forward}\n[tracecomp] backward graph:\n"
                      f"{backward}")
     art.run_forward = lowered(compile_graph, forward, "forward", log_records, updates)
+    _keep_written_back(art, n_outputs)
     art.run_backward = lowered(compile_graph, backward, "backward", log_records)
     lodge = getattr(art.run_backward, "lodge_residuals", None)
     if lodge is not None:       # the forward may write its residuals into a gradient's buffer
@@ -65,6 +67,14 @@ def lower(art, graph, n_outputs, bridged, compile_graph, memory_budget=None):
     outs = forward.outputs
     art.cotangent_specs = [(outs[k].shape, outs[k].dtype) for k in joint.cotangent_outputs]
     return _show_code(art)
+
+
+def _keep_written_back(art, n_outputs):
+    """The forward runner keeps reusable buffers for the outputs that effects write back
+    (their tensors hold them between calls), however small (runner.keep_spares)."""
+    keep = getattr(art.run_forward, "keep_spares", None)
+    if keep is not None and art.n_effect_values:
+        keep(range(n_outputs, n_outputs + art.n_effect_values))
 
 
 def written_back(effects, first):

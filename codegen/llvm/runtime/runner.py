@@ -17,10 +17,11 @@ What a call does (everything else was worked out when the runner was built):
      (~1.7 MB of new pages) per call, as glibc handed freed memory back to the system,
      and ran ~1.5x slower than with reuse. The cost: up to SPARE copies of each output
      stay allocated while the runner lives (an array only weakly referenced can change).
-     Outputs under a page (SPARE_FROM) are not kept: malloc hands freed small blocks
-     back from its free lists, without page faults, and a kept one is memory a step holds
-     that torch's frees (the logits of a compile(model) forward, which nothing reads once
-     the eager loss has its log_softmax). Those of a cache line at most (SPARE_TINY: a
+     Outputs under a page (SPARE_FROM) are not kept, unless written back into tensors
+     the caller keeps (`keep_spares`: a whole step's gradients): malloc hands freed small
+     blocks back from its free lists, without page faults, and a kept one is memory a
+     step holds that torch's frees (the logits of a compile(model) forward, which nothing
+     reads once the eager loss has its log_softmax). Those of a cache line at most (SPARE_TINY: a
      loss, the one float of a call timed for its overhead) are kept again: a new one costs
      the call ~0.65 us (np.empty and its pointer; `x + 1`: 4.1 -> 4.8 us) and keeping it
      costs nothing worth counting.
@@ -372,6 +373,15 @@ class Runner:
             places.setdefault(f, {})[forward._spare_of[k]] = (offset, g.shape, g.dtype)
         forward._lodgings = tuple(lodging.Lodging(self, f, p) for f, p in places.items())
         self.hosts_residuals = bool(self._guests)
+
+    def keep_spares(self, positions):
+        """Outputs at `positions` are written back into tensors the caller keeps between
+        calls (parameters, their gradients, optimizer state): their spare buffers are kept
+        whatever their size, since such a buffer is that tensor's memory, not free."""
+        for k in positions:
+            f = self._spare_of[k] if k < len(self._spare_of) else None
+            if f is not None:
+                self._kept[f] = True
 
     def lend(self, index):
         """A free buffer of fresh output `index` (made when there is none and the list has
