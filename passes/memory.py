@@ -135,7 +135,7 @@ def run(graph, fusion_plan, stored=None, hosts=None, scratch=None, together=(),
                     lives[b] = [min(lives[b][0], min(ks)), max(lives[b][1], max(ks))]
     guest_lives = {g: lives.pop(g) for g in guests}
     scratch = scratch or {}
-    sizes = {b: scratch.get(b, b.size * b.dtype.itemsize) for b in lives}
+    sizes = {b: scratch.get(b, _nbytes(b)) for b in lives}
     own_lives = {b: tuple(v) for b, v in lives.items()}
     # the buffers Python steps read (views and constants are no steps: a view is its base)
     python_reads = {alias.get(x, x) for g in groups if not stored(g) and g.kind not in NO_BUFFER
@@ -158,8 +158,9 @@ def run(graph, fusion_plan, stored=None, hosts=None, scratch=None, together=(),
             lives[h][1] = max(lives[h][1], lives.pop(v)[1])
         else:
             seeds[v] = h
-    hosted = _host(fresh, {**lives, **guest_lives}, {**sizes, **_nbytes(guest_lives)}, step,
-                   hosts, python_reads, seeds) if hosts else {}
+    guest_sizes = {g: _nbytes(g) for g in guest_lives}
+    hosted = _host(fresh, {**lives, **guest_lives}, {**sizes, **guest_sizes}, step, hosts,
+                   python_reads, seeds) if hosts else {}
     guests = {g: hosted.pop(g) for g in guest_lives if g in hosted}
     lives_left = {b: v for b, v in lives.items() if b not in hosted}
     offsets = _place(lives_left, sizes, step)
@@ -193,12 +194,12 @@ def run(graph, fusion_plan, stored=None, hosts=None, scratch=None, together=(),
         plan.log.append(f"  {names[b]} {b.op}: {where} live in steps {first}..{last}{took}")
     for g, (host, at) in guests.items():
         plan.log.append(f"  {names[g]} input: may lie in {names[host]}'s buffer[{at}, "
-                        f"{at + g.size * g.dtype.itemsize}) until step {guest_lives[g][1]}")
+                        f"{at + _nbytes(g)}) until step {guest_lives[g][1]}")
     return plan
 
 
-def _nbytes(values):
-    return {v: v.size * v.dtype.itemsize for v in values}
+def _nbytes(node):
+    return node.size * node.dtype.itemsize
 
 
 def _host(fresh, lives, sizes, step, hosts, python_reads, seeds):
@@ -212,14 +213,12 @@ def _host(fresh, lives, sizes, step, hosts, python_reads, seeds):
     # (see run: the same graph must get the same layout, IR and cache key in every process)
     left = {b: None for b in lives if b not in python_reads}
     hosted = {}
-    def nbytes(o):
-        return o.size * o.dtype.itemsize
-    for out in sorted((o for o in fresh if hosts(o)), key=lambda o: (-nbytes(o), step[o])):
+    for out in sorted((o for o in fresh if hosts(o)), key=lambda o: (-_nbytes(o), step[o])):
         room = {b: lives[b] for b in left if lives[b][1] < step[out]}
         seed = seeds.get(out)
         if seed in left:
             room[seed] = lives[seed]
-        placed = _place(room, sizes, step, capacity=nbytes(out), first_in=seed)
+        placed = _place(room, sizes, step, capacity=_nbytes(out), first_in=seed)
         for b, at in placed.items():
             hosted[b] = (out, at)
             del left[b]

@@ -107,8 +107,8 @@ def run(joint, memory_budget=None) -> Split:
     backward.outputs = [mapping[n] for n in grad_outputs]
     log = [how, f"saved {len(saved)} values, {_mb(saved, held)} MB beyond inputs and "
                 f"outputs; recomputed {len(recomputed)} in the backward"]
-    log += [f"  saved       {_describe(n)}" for n in saved]
-    log += [f"  recomputed  {_describe(n)}" for n in recomputed]
+    log += [f"  saved       {describe(n)}" for n in saved]
+    log += [f"  recomputed  {describe(n)}" for n in recomputed]
     return Split(forward, backward, len(saved), log)
 
 
@@ -300,7 +300,8 @@ def _mb(values, held):
     return f"{_bytes(values, held) / 2**20:.2f}"
 
 
-def _describe(node):
+def describe(node):
+    """A value as the memory logs show it: its op (an input's name) and its shape and dtype."""
     dims = "x".join(map(str, node.shape)) or "scalar"
     what = f"input {node.name}" if node.op == INPUT else node.op
     return f"{what} {dims} {node.dtype}"

@@ -61,7 +61,7 @@ def test_the_plan_lays_the_residuals_in_the_first_layers_weight_gradient():
     assert [h.shape for h in hosts] == [(SIZES[1], SIZES[0])]
     # their bytes overlap no scratch value hosted there while they are read
     lodged = [line for line in compiled.memory_log.splitlines() if "lodging" in line]
-    assert len(lodged) == 2 and all(f"{SIZES[1]}x{SIZES[0]} float32 output" in line
+    assert len(lodged) == 2 and all(f"output matmul {SIZES[1]}x{SIZES[0]} float32" in line
                                     for line in lodged)
     plan = backward.memory_plan
     for g, (host, at) in guests.items():

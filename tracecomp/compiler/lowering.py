@@ -119,6 +119,7 @@ def memory_text(art):
     updated inputs it computes in place (passes/donation.py)."""
     if art is None:
         return None
+    from ..passes.partition import describe
     lines = list(art.partition_log) or ["partition: none (nothing to differentiate here, or "
                                         "the code ran its backward itself)"]
     for graph, runner in (("forward", art.run_forward), ("backward", art.run_backward)):
@@ -127,15 +128,11 @@ def memory_text(art):
             lines.append(f"{graph} arena: {plan.peak / 2**20:.2f} MB of scratch values "
                          f"({plan.unshared / 2**20:.2f} MB unshared)")
             for saved, (host, at) in plan.guests.items():
-                lines.append(f"{graph}: {saved.name} ({_spec(saved)}) lies in the buffer of "
-                             f"the {_spec(host)} output at byte {at}, which is written over "
-                             f"it, where the forward could put it there (runtime/lodging.py)")
+                lines.append(f"{graph}: {describe(saved)} lies in the buffer of output "
+                             f"{describe(host)} at byte {at}, which is written over it, where "
+                             f"the forward could put it there (runtime/lodging.py)")
         lines += getattr(runner, "donation_log", [])
     return "\n".join(lines)
-
-
-def _spec(node):
-    return f"{'x'.join(map(str, node.shape))} {node.dtype.name}"
 
 
 def _show_code(art):

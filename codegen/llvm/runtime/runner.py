@@ -346,9 +346,7 @@ class Runner:
                 a = self._taken_over(shape, dtype)
                 if a is None:
                     a = np.empty(shape, dtype)
-                if len(spare) < SPARE:
-                    spare.append(a)
-                    self._pointer[id(a)] = address(a)
+                self._keep(spare, a)
             out[f], at[f] = a, self._pointer.get(id(a)) or address(a)
         pointers += at
         return out
@@ -396,11 +394,16 @@ class Runner:
                 if len(spare) >= SPARE:
                     return None
                 a = np.empty(*self._fresh[index])
-                spare.append(a)
-                self._pointer[id(a)] = address(a)
+                self._keep(spare, a)
             return a, self._pointer[id(a)]
         finally:
             self._lock.release()
+
+    def _keep(self, spare, a):
+        """Keep buffer `a` in list `spare` for later calls, where the list has room."""
+        if len(spare) < SPARE:
+            spare.append(a)
+            self._pointer[id(a)] = address(a)
 
     def _lodged(self):
         """{fresh index: (view, data pointer)} of the residual outputs this call writes into
