@@ -29,6 +29,15 @@ A kernel's value takes input x's buffer when
     %3 = relu(add(%1, %b))   ->  %3 in %1's buffer      (%1 read only here)
     %49 = where(gt(%7, 0), %45, 0)  ->  %49 in %45's buffer
 
+Where it may take either of two inputs, it takes the one written last. Its lines are then
+most likely still only in the cache of the core(s) that wrote them; the other input has
+had longer to be read by kernels on both cores (a product split over threads reads its
+shared operand on each), and a core that writes over lines another core holds copies of
+waits ~110 ns a line for them (measured: codegen/llvm/runtime/parallel.py, rows_first).
+The bench MLP's backward mask `where(r1 > 0, dX2, 0)` took r1's buffer, which both cores
+had just read for dW2: 7.0 us for 64 KB; over dX2, which a split product had just
+written, 1.5 us.
+
 The value then lives as long as x's buffer does: memory.run places the pair as one. Where
 the value is a graph output (compile(model)'s forward returns its relus, which the
 backward reads), x goes the other way: it is laid out in the output's buffer, which holds
@@ -53,7 +62,8 @@ def takers(groups, lives, alias, stored, python_reads, excluded=(), outputs=()):
                 or value not in lives and value not in outputs
                 or value in python_reads or value in excluded):
             continue
-        for x in g.inputs:
+        # of two inputs it may take, the one written last: see the module docstring
+        for x in sorted(g.inputs, key=lambda x: -lives.get(alias.get(x, x), (0,))[0]):
             base = alias.get(x, x)
             if (base in lives and lives[base][1] == k and base not in python_reads
                     and base not in excluded
