@@ -59,7 +59,7 @@ from .lower.kernels import elementwise_kernel
 from .lower.reductions import reduce_kernel
 from .lower.window import fold_kernel, unfold_kernel
 from .lowering_bug import Stage, lowering_bug
-from .runtime import cache, engine, parallel, split_compile
+from .runtime import cache, engine, host_cpu, parallel, split_compile
 from .runtime.runner import Runner, conform
 
 _module_ids = itertools.count()
@@ -174,7 +174,8 @@ def _lower(graph, runner, names, stage, updates):
     if runner == "entry" and cache.cache_dir() is not None:
         recipe_text = recipe.describe(graph, updates, runner, {  # code calls a BLAS by name
             "blas": [(d, s and (s.name, s.int_bits)) for d, s in gemms.items()],
-            "threads": parallel.threads(), **recipe.environment()}, SOURCES)
+            "threads": parallel.threads(), "l2": host_cpu.l2_bytes(),  # how products split
+            **recipe.environment()}, SOURCES)
     clone_log, guards = [], []
     if runner == "entry":       # guards on inputs run before the native code (input_guards.py)
         graph, guards, clone_log, names = input_guards.split_off(graph, names)

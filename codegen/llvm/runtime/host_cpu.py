@@ -8,11 +8,14 @@ over the host's, and the vector width the kernels are tiled for follows them
 (codegen/llvm/target.py). It is how the narrower code path of a machine is built and tested
 on a wider one; the disk cache keys on the resulting features.
 """
+import functools
 import os
 
 import llvmlite.binding as llvm
 
 VARIABLE = "TRACECOMP_CPU_FEATURES"
+CACHES = "/sys/devices/system/cpu/cpu0/cache"      # Linux: one index* folder per cache
+L2_UNKNOWN = 512 * 1024     # where the system does not say: the smallest L2 of our hosts
 
 
 def name():
@@ -44,3 +47,22 @@ def feature_string():
     extra = ",".join(("+" if on else "-") + feature for feature, on in changes())
     host = llvm.get_host_cpu_features().flatten()
     return f"{host},{extra}" if extra else host
+
+
+@functools.cache
+def l2_bytes():
+    """The size of one core's L2 cache in bytes, as Linux reports it (sysfs); L2_UNKNOWN
+    where it does not (another system, a container without sysfs)."""
+    try:
+        for index in sorted(os.listdir(CACHES)):
+            folder = os.path.join(CACHES, index)
+            with open(os.path.join(folder, "level")) as f:
+                if f.read().strip() != "2":
+                    continue
+            with open(os.path.join(folder, "size")) as f:
+                text = f.read().strip().upper()
+            scale = {"K": 1 << 10, "M": 1 << 20}.get(text[-1:], 1)
+            return int(text.rstrip("KM")) * scale
+    except (OSError, ValueError):
+        pass
+    return L2_UNKNOWN

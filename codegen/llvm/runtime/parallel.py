@@ -39,14 +39,15 @@ vCPU, and the GIL, at each end); the Python workers remain for Python callables 
 there is no native pool. The table above was measured with them.
 
 Products (`gemm_split`): a 2-D product of SPLIT_WORK multiply-adds or more is cut into
-blocks of C's longer side, each piece one BLAS call, and inside a compiled call the BLAS
-runs on one thread (`serial_blas_begin/end`). Not the BLAS's own threads: OpenBLAS's
-workers spin ~0.1 s after each product, busy on the other core while our kernels run
-between products. perf put 42 % of a compiled LeNet inference's samples in OpenBLAS's
-`blas_thread_server`, and on our 2-vCPU VMs the same process ran 1.5-1.9 ms per call for
-seconds, then 4.4-5.0 ms (with 33 % steal in `top`); with the BLAS on one thread it never
-slowed so. Products alone, split / one thread / OpenBLAS's 2 threads (us, znver4):
-6x25x50176 379/579/464, 16x150x6400 234/413/289, 64x784x256 185/280/149.
+blocks of C's rows or columns (`rows_first` says which), each piece one BLAS call, and
+inside a compiled call the BLAS runs on one thread (`serial_blas_begin/end`). Not the
+BLAS's own threads: OpenBLAS's workers spin ~0.1 s after each product, busy on the other
+core while our kernels run between products. perf put 42 % of a compiled LeNet inference's
+samples in OpenBLAS's `blas_thread_server`, and on our 2-vCPU VMs the same process ran
+1.5-1.9 ms per call for seconds, then 4.4-5.0 ms (with 33 % steal in `top`); with the BLAS
+on one thread it never slowed so. Products alone, split / one thread / OpenBLAS's 2
+threads (us, znver4): 6x25x50176 379/579/464, 16x150x6400 234/413/289, 64x784x256
+185/280/149.
 """
 import ctypes
 import functools
@@ -61,7 +62,7 @@ from tracecomp.symbolic import Undecided
 
 from .. import target
 from ..gemm import blas
-from . import native_pool
+from . import host_cpu, native_pool
 
 SPLIT_WORK = 1 << 21            # multiply-adds: a product split over threads from here on
 KERNEL_SPLIT_WORK = 1 << 18     # `work`: a kernel split over threads from here on
@@ -121,23 +122,43 @@ def extent(group):
 
 
 def gemm_split(group):
-    """(axis, width) for a 2-D product worth threads: C's rows (axis 0) or columns (1), the
-    longer side, in blocks of `width`; None to run it whole. Each piece packs the operand
-    it shares with the others again, so the split side is the one whose pieces share the
-    smaller operand, and a block is at least GEMM_BLOCK wide (unless C is small): about two
-    pieces per CPU."""
+    """(axis, width) for a 2-D product worth threads: C's rows (axis 0) or columns (1), in
+    blocks of `width`; None to run it whole. A block is at least GEMM_BLOCK wide (unless C
+    is small): about two pieces per CPU.
+
+    Rows where there are enough of them and B, which every row piece reads whole, fits in
+    half a core's L2 (`rows_first`); else the longer side, so that the pieces share the
+    smaller operand (each piece reads it, and may pack it, again)."""
     root = group.root
     if root.ndim != 2 or root.inputs[0].ndim != 2 or root.inputs[1].ndim != 2:
         return None
     (m, n), k = root.shape, root.inputs[0].shape[1]
     if m * n * k < SPLIT_WORK:
         return None
-    axis = 1 if n >= m else 0
+    axis = 0 if rows_first(m, n, k, root.dtype.itemsize) or m > n else 1
     side = root.shape[axis]
     width = -(-side // (2 * _cpus()))
     if m * n > SMALL_RESULT:    # (a small C takes pieces of any width: SMALL_RESULT)
         width = -(-max(GEMM_BLOCK, width) // 16) * 16
     return (axis, width) if side > width else None
+
+
+def rows_first(m, n, k, itemsize):
+    """Whether an m x k @ k x n product is split by rows though it has more columns: it
+    has rows for two blocks or more, and its B (k x n) fits in half a core's L2.
+
+    Why rows: an elementwise kernel is split by rows (dim 0), and so is an optimizer's
+    update of the weight gradient C. Split by columns, each row of C is written half by
+    each core, the update's rows then read lines the other core wrote, and both cores keep
+    copies; a core that later writes over a line the other core holds a copy of waits
+    ~110 ns for it (measured on our Zen 4 VMs, 64 KB written by one core: 1.3 us when the
+    other core had not touched those lines, 1.6 us when it had written them, 7.2 us when
+    it had read them). Split by rows, each line of C stays with the core that wrote it
+    from the product through the update to the next step's product. The bench MLP's whole
+    step (weight gradients 256 x 784 and 256 x 256 over a batch of 64): 433 -> 414 us of
+    native time (znver4, medians of alternating runs); its products dW1 and dW2 alone ran
+    330 -> 310 and 100 -> 75 us of thread time."""
+    return m >= 2 * GEMM_BLOCK and k * n * itemsize <= host_cpu.l2_bytes() // 2
 
 
 def chunk_slots():
