@@ -1,7 +1,8 @@
 """In-place kernels (passes/in_place.py): an elementwise kernel writes its value over an
 input it reads for the last time, at the same index only. Shared bytes are only ever a
 value and the one it took; any other read of the input keeps the buffers apart; compiled
-values stay the reference's; and the bench MLP's whole step keeps two activations in its
+values stay the reference's; of two inputs it may take, it takes the one written last;
+and the bench MLP's whole step keeps two activations in its
 arena where it kept three."""
 import numpy as np
 import pytest
@@ -47,7 +48,14 @@ def with_stores(x, w):          # tanh(h) is stored by the kernel of tanh(h) + 1
     return ((a + 1.0) @ w) + (a @ w)
 
 
+def mask(x, w):                 # a backward's ReLU mask: both r and g are read last here
+    r = tc.relu(x @ w)
+    g = r @ w
+    return tc.where(r > 0, g, 0.0) @ w
+
+
 CASES = {"mlp": (mlp, lambda: [arr(16, 32), arr(32, 32), arr(32, 32)]),
+         "mask": (mask, lambda: [arr(16, 16), arr(16, 16)]),
          "flipped": (flipped, lambda: [arr(16, 16), arr(16, 16)]),
          "read_later": (read_later, lambda: [arr(16, 16), arr(16, 16)]),
          "broadcast": (broadcast, lambda: [arr(16, 16), arr(16, 16)]),
@@ -93,6 +101,9 @@ def test_only_a_value_and_the_one_it_took_share_bytes(name):
 @pytest.mark.parametrize("name,expected", [
     ("mlp", [("mul", "matmul"), ("relu", "matmul")]),    # the output over its product
     ("flipped", []),
+    # over g, the product written last, not over r (read since by g's product: in a split
+    # product, on every core)
+    ("mask", [("relu", "matmul"), ("where", "matmul")]),
     ("read_later", [("add", "matmul")]),        # the output over relu(h) @ w, not over h
     ("broadcast", [("relu", "matmul")]),        # over the 16 x 16 product, not h (16 x 1)
     ("stores", [("add", "matmul")])])           # only the last add, over its product

@@ -14,8 +14,9 @@ import pytest
 from llvmlite import ir
 
 import tracecomp as tc
+from tracecomp.codegen.llvm import target
 from tracecomp.codegen.llvm.gemm import blas
-from tracecomp.codegen.llvm.runtime import cache, native_pool, parallel
+from tracecomp.codegen.llvm.runtime import cache, host_cpu, native_pool, parallel
 
 needs_pool = pytest.mark.skipif(not native_pool.available(),
                                 reason="no native pool on this platform")
@@ -132,6 +133,38 @@ def test_what_products_are_split():
     # the longer side of C is cut, in blocks of at least GEMM_BLOCK
     assert "columns" in graph_groups[(4, 4096, 4096)].split("split over threads")[1]
     assert "rows" in graph_groups[(2048, 64, 32)].split("split over threads")[1]
+
+
+def _split_of(m, k, n, a_transposed=False):
+    from tracecomp.passes import fusion
+    from tracecomp.tracing.tracer import trace
+    a = tc.randn(k, m) if a_transposed else tc.randn(m, k)
+    g = trace((lambda a, b: a.t() @ b) if a_transposed else (lambda a, b: a @ b), a,
+              tc.randn(k, n))
+    product = next(grp for grp in fusion.run(g, target.host()).groups if grp.kind == "matmul")
+    return parallel.gemm_split(product)
+
+
+def test_a_weight_gradient_is_split_by_rows_as_its_update_is(monkeypatch):
+    """dW = dY^T @ x (256 x 784 over a batch of 64): by rows, as the elementwise update
+    that reads it next, while x fits in half an L2; by the longer side once it does not."""
+    monkeypatch.setattr(host_cpu, "l2_bytes", lambda: 1 << 20)
+    assert _split_of(256, 64, 784, a_transposed=True)[0] == 0
+    assert _split_of(256, 64, 256, a_transposed=True)[0] == 0
+    assert _split_of(64, 784, 256)[0] == 1         # too few rows for two blocks
+    monkeypatch.setattr(host_cpu, "l2_bytes", lambda: 256 << 10)    # x: 196 KB > 128 KB
+    assert _split_of(256, 64, 784, a_transposed=True)[0] == 1
+
+
+def test_the_l2_size_is_the_one_the_c_library_reports():
+    try:
+        told = int(subprocess.run(["getconf", "LEVEL2_CACHE_SIZE"], capture_output=True,
+                                  text=True, timeout=10).stdout.strip() or 0)
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        told = 0
+    if told <= 0 or not os.path.isdir(host_cpu.CACHES):
+        pytest.skip("no L2 size from getconf or sysfs here")
+    assert host_cpu.l2_bytes() == told
 
 
 @needs_blas
