@@ -17,6 +17,7 @@ from .rules import same_dtype
 
 # --- a guard: index values checked when the op runs (eagerly or in a compiled graph) ------
 ERRORS = {"IndexError": IndexError, "RuntimeError": RuntimeError}
+_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
 def _check_range_impl(x, low, high, ignore, message, error, exclude=None):
@@ -24,9 +25,15 @@ def _check_range_impl(x, low, high, ignore, message, error, exclude=None):
     (values equal to `ignore` are allowed, values equal to `exclude` are not). NaN lies in
     no range: it is refused too (torch's binary_cross_entropy refuses a NaN probability)."""
     # all inside (nearly always): two reductions, ~2 us less than the mask (NaN fails
-    # both comparisons, so it takes the mask's path and is refused there)
-    if exclude is None and x.size and low <= x.min() and x.max() < high:
-        return x
+    # both comparisons, so it takes the mask's path and is refused there); one for
+    # integers from 0, read as unsigned (a negative one is then above any `high`): a
+    # compiled training step checks its targets so on every call
+    if exclude is None and x.size:
+        if low == 0 and x.dtype.kind == "i":
+            if x.view(_UNSIGNED[x.dtype.itemsize]).max() < high:
+                return x
+        elif low <= x.min() and x.max() < high:
+            return x
     bad = ~((x >= low) & (x < high))
     if ignore is not None:
         bad &= x != ignore
