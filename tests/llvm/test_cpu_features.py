@@ -79,3 +79,20 @@ def test_the_avx2_path_computes_its_products_with_the_generated_gemm(monkeypatch
     assert "blas" not in text.lower()
     for graph, asm in compiled.asm.items():
         assert not re.search(r"%zmm\d", asm), f"{graph} uses AVX-512 registers"
+
+
+@pytest.mark.skipif(not host_cpu.features().get("avx2"), reason="the host has no AVX2")
+def test_an_in_place_mask_on_the_avx2_path_stores_whole_vectors(monkeypatch):
+    """where(r > 0, d @ w, 0) written over the product (passes/in_place.py): LLVM would
+    store it as a masked store of the zeros, which AVX2's vmaskmovps makes ~5x slower on
+    AMD (kernels.py freezes the loads there); the values stay numpy's."""
+    monkeypatch.setenv(host_cpu.VARIABLE, "-avx512f")
+    monkeypatch.setenv("TRACECOMP_CACHE", "0")
+    rng = np.random.default_rng(0)
+    d, w, r = (rng.standard_normal(s).astype(np.float32) for s in [(64, 32), (32, 64), (64, 64)])
+    f = tc.compile(lambda d, w, r: tc.where(r > 0, d @ w, 0.0))
+    got = f(tc.tensor(d), tc.tensor(w), tc.tensor(r)).numpy()
+    np.testing.assert_allclose(got, np.where(r > 0, d @ w, 0.0), rtol=1e-5, atol=1e-5)
+    assert "written over it in place" in f.fusion_log["forward"]
+    for graph, asm in f.asm.items():
+        assert "vmaskmov" not in asm, f"{graph}: a masked store"

@@ -49,6 +49,18 @@ def feature_string():
     return f"{host},{extra}" if extra else host
 
 
+def native_masked_stores():
+    """Whether the CPU compiled for stores a vector under a mask natively (AVX-512 does;
+    AVX's vmaskmovps store is microcoded on AMD's cores: ~13 cycles a vector on znver4
+    with AVX-512 turned off). Read per value of TRACECOMP_CPU_FEATURES, as target.host()."""
+    return _has(os.environ.get(VARIABLE, ""), "avx512f")
+
+
+@functools.cache
+def _has(changes, feature):
+    return bool(features().get(feature))
+
+
 @functools.cache
 def l2_bytes():
     """The size of one core's L2 cache in bytes, as Linux reports it (sysfs); L2_UNKNOWN
