@@ -32,8 +32,10 @@ that a runner allocates once and reuses across calls, so a call allocates only i
     backward only; the backward's runner (codegen/llvm/runtime/lodging.py) has the
     forward write them into the free buffer of the weight gradient it writes last, so a
     step needs no memory of its own for them, as torch frees its saved activations
-    before it allocates the last gradients. A call whose inputs lie elsewhere runs on the
-    same plan: the guests' bytes are then unused;
+    before it allocates the last gradients. A guest no output's buffer can hold lies in
+    the arena (`MemoryPlan.arena_guests`) where it fits in bytes the arena has anyway:
+    the forward may then write it into the arena the backward will run in. A call whose
+    inputs lie elsewhere runs on the same plan: the guests' bytes are then unused;
   - with `in_place`, an elementwise kernel may write its value over an input it reads for
     the last time, at the same index only (in_place.py: a relu over its product, a mask
     over the gradient it masks): the two are one buffer, live from the first's kernel to
@@ -71,6 +73,7 @@ class MemoryPlan:
     log: list = field(default_factory=list)
     hosted: dict = field(default_factory=dict)  # node -> (output, byte offset in its buffer)
     guests: dict = field(default_factory=dict)  # input -> (output, byte offset in its buffer)
+    arena_guests: dict = field(default_factory=dict)    # input -> byte offset in the arena
     taken: dict = field(default_factory=dict)   # node -> the node whose buffer it writes
     # over in place (in_place.py): an arena value's, or one laid out in an output's buffer
 
@@ -164,15 +167,25 @@ def run(graph, fusion_plan, stored=None, hosts=None, scratch=None, together=(),
     guests = {g: hosted.pop(g) for g in guest_lives if g in hosted}
     lives_left = {b: v for b, v in lives.items() if b not in hosted}
     offsets = _place(lives_left, sizes, step)
+    # a guest no output holds may lie in the arena, where it fits in bytes the arena has
+    # anyway (a caller that does not put it there then wastes nothing)
+    unhosted = {g: v for g, v in guest_lives.items() if g not in guests}
+    arena_guests = {}
+    if unhosted:
+        both = {**sizes, **guest_sizes}
+        with_guests = _place({**lives_left, **unhosted}, both, step)
+        if _end(with_guests, both) <= _end(offsets, sizes):
+            offsets = with_guests
+            arena_guests = {g: offsets.pop(g) for g in unhosted}
     for v, h in holder.items():         # the same buffer as the value it took
         if h in hosted:
             hosted[v] = hosted[h]
         else:
             offsets[v] = offsets[h]
-    peak = max((offsets[b] + align(sizes[b]) for b in offsets), default=0)
+    peak = _end(offsets, sizes)
     unshared = sum(align(s) for s in sizes.values())
     plan = MemoryPlan(offsets, sizes, own_lives, alias, fresh, peak, unshared, hosted=hosted,
-                      guests=guests,
+                      guests=guests, arena_guests=arena_guests,
                       taken={v: b for v, b in taken.items()
                              if v in holder or hosted.get(seeds.get(v)) == (v, 0)})
     plan.log.append(f"arena: {len(offsets)} buffers in {peak} bytes (vs {unshared} without "
@@ -195,7 +208,15 @@ def run(graph, fusion_plan, stored=None, hosts=None, scratch=None, together=(),
     for g, (host, at) in guests.items():
         plan.log.append(f"  {names[g]} input: may lie in {names[host]}'s buffer[{at}, "
                         f"{at + _nbytes(g)}) until step {guest_lives[g][1]}")
+    for g, at in arena_guests.items():
+        plan.log.append(f"  {names[g]} input: may lie in arena[{at}, {at + _nbytes(g)}) "
+                        f"until step {guest_lives[g][1]}")
     return plan
+
+
+def _end(offsets, sizes):
+    """The arena bytes that the values placed at `offsets` need."""
+    return max((offsets[b] + align(sizes[b]) for b in offsets), default=0)
 
 
 def _nbytes(node):

@@ -131,6 +131,9 @@ def memory_text(art):
                 lines.append(f"{graph}: {describe(saved)} lies in the buffer of output "
                              f"{describe(host)} at byte {at}, which is written over it, where "
                              f"the forward could put it there (runtime/lodging.py)")
+            for saved, at in plan.arena_guests.items():
+                lines.append(f"{graph}: {describe(saved)} lies in the arena at byte {at}, "
+                             f"where the forward could put it there (runtime/lodging.py)")
         lines += getattr(runner, "donation_log", [])
     return "\n".join(lines)
 

@@ -29,17 +29,32 @@ scratch values hosted there. Then:
 
 Either way the plan's offsets hold: the scratch values never overlap the guests' places,
 and the output is written only after its guests were last read.
+
+A residual too large for any gradient's buffer may lie in the backward's arena instead,
+where the plan finds it room in bytes the arena has anyway (`MemoryPlan.arena_guests`),
+when the forward runs in no arena of its own (two arenas in use at once would cost more
+than the residual saves). The forward then takes an arena from the pool for the backward
+(`lend_arena`) and writes its residuals into it; the backward, run for the last time on
+exactly those views, runs in that arena (`lent_arena`) and gives it back to the pool as
+any call does. The bench MLP's compile(model) step at batch 512 kept its second ReLU's
+512 KB output as a buffer of its own between steps: 1.61x torch's step memory.
+An arena whose views are all gone without such a call (retain_graph, a forward whose
+backward never ran) goes back to the pool at the next lend.
 """
 import sys
 
 import numpy as np
 
+from . import arenas
+
 _refcount = sys.getrefcount
+LENT = 2        # arenas lent and not yet run in, per backward runner: two forwards in flight
 
 
 class Lodging:
     """Residual outputs of a forward runner that go in one output buffer of a backward
-    runner: places {forward fresh index: (byte offset, shape, dtype)}."""
+    runner (index None: in its arena): places {forward fresh index: (byte offset, shape,
+    dtype)}."""
 
     __slots__ = ("host", "index", "places")
 
@@ -53,8 +68,8 @@ def lodge(lodging):
     lent = lodging.host.lend(lodging.index)
     if lent is None:
         return None
-    buffer, start = lent
-    return {f: (np.ndarray(shape, dtype, buffer, offset), start + offset)
+    buffer, skew, start = lent     # skew: where the buffer's planned bytes begin in it
+    return {f: (np.ndarray(shape, dtype, buffer, skew + offset), start + offset)
             for f, (offset, shape, dtype) in lodging.places.items()}
 
 
@@ -91,3 +106,53 @@ def host_buffer(spare, guests, buffers, pointers, pointer_of, free):
                 or _holders(buffers, j) != _ALONE):
             return None
     return a
+
+
+def _arena_alone():
+    arena = arenas.Arena(64)
+    return _refcount(arena.buffer)
+
+
+_ARENA_ALONE = _arena_alone()   # what it reads for the buffer of an arena nothing views
+
+
+def _unviewed(arena):
+    """Whether nothing views `arena`'s buffer but its own cache of views (Arena.view)."""
+    return _refcount(arena.buffer) == _ARENA_ALONE + len(arena.views)
+
+
+def lend_arena(lent, nbytes):
+    """An arena of nbytes from the pool for a forward to write residuals into, kept in the
+    backward runner's list `lent` until a call runs in it (lent_arena); None when LENT
+    are out already. Lent arenas nothing views any more go back to the pool first."""
+    for arena in [a for a in lent if _unviewed(a)]:
+        lent.remove(arena)
+        arenas.give_back(arena)
+    if len(lent) >= LENT:
+        return None
+    arena = arenas.take(nbytes)
+    lent.append(arena)
+    return arena
+
+
+def lent_arena(lent, guests, arrays):
+    """The arena in `lent` that holds exactly this call's residual inputs `guests`
+    [(input position, byte offset)], as views that only the list `arrays` references (the
+    caller let go of them: Runner.__call__'s `consume`) and beside which nothing views it,
+    taken out of `lent`; or None."""
+    first = arrays[guests[0][0]].base
+    for arena in lent:
+        if arena.buffer is first:
+            break
+    else:
+        return None
+    del first
+    # the buffer's references: the arena's, its cached views', the guests', the count's
+    if _refcount(arena.buffer) != _ARENA_ALONE + len(arena.views) + len(guests):
+        return None
+    for j, offset in guests:     # (no name bound to arrays[j]: it would count)
+        if (_holders(arrays, j) != _ALONE or arrays[j].base is not arena.buffer
+                or arrays[j].__array_interface__["data"][0] != arena.address + offset):
+            return None
+    lent.remove(arena)
+    return arena

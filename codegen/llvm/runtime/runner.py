@@ -179,6 +179,8 @@ class Runner:
         # a backward's residual inputs laid out in its output buffers (lodging.py):
         # {fresh index: [(input position, byte offset)]}, filled by lodge_residuals
         self._guests = {}
+        self._arena_guests = []     # [(input position, byte offset)] of those in its arena
+        self._lent = []     # arenas lent to a forward for them, not yet run in (lodging.py)
         self.hosts_residuals = False    # whether a call may be told to consume its inputs
         self._lodgings = ()     # a forward's: lodging.Lodging per backward buffer it uses
         self._lock = threading.Lock()      # held by the call using the runner's slots
@@ -222,7 +224,9 @@ class Runner:
         for guard in self.guards:
             guard(arrays)
         mine = self._lock.acquire(False)
-        arena = arenas.take(self._peak) if self._peak else arenas.EMPTY
+        arena = (mine and consume and self._lent
+                 and lodging.lent_arena(self._lent, self._arena_guests, arrays)) \
+            or (arenas.take(self._peak) if self._peak else arenas.EMPTY)
         try:
             try:        # the fast way, for writable C-contiguous arrays (nearly always)
                 pointers = [_addressof(_char.from_buffer(a)) for a in arrays]
@@ -358,7 +362,10 @@ class Runner:
         if not isinstance(forward, Runner):
             return
         position, places = {id(n): j for j, n in enumerate(self.graph.inputs)}, {}
-        for g, (host, offset) in self.memory_plan.guests.items():
+        plan = self.memory_plan
+        # in the arena only when the forward runs in none: its own would be in use too
+        in_arena = plan.arena_guests.items() if not forward._peak else ()
+        for g, (host, offset) in [*plan.guests.items(), *((g, (None, at)) for g, at in in_arena)]:
             j = position[id(g)]
             k = first + j
             if k >= len(forward.owned) or not forward.owned[k]:
@@ -366,11 +373,15 @@ class Runner:
             out = forward.graph.outputs[k]
             if (out.shape, out.dtype) != (g.shape, g.dtype):
                 continue
-            f = self._where[host] - self._fresh_ids.start
-            self._guests.setdefault(f, []).append((j, offset))
+            if host is None:
+                f = None
+                self._arena_guests.append((j, offset))
+            else:
+                f = self._where[host] - self._fresh_ids.start
+                self._guests.setdefault(f, []).append((j, offset))
             places.setdefault(f, {})[forward._spare_of[k]] = (offset, g.shape, g.dtype)
         forward._lodgings = tuple(lodging.Lodging(self, f, p) for f, p in places.items())
-        self.hosts_residuals = bool(self._guests)
+        self.hosts_residuals = bool(self._guests or self._arena_guests)
 
     def keep_spares(self, positions):
         """Outputs at `positions` are written back into tensors the caller keeps between
@@ -383,11 +394,15 @@ class Runner:
 
     def lend(self, index):
         """A free buffer of fresh output `index` (made when there is none and the list has
-        room) and its data pointer, for another runner to write views into (lodging.py),
-        or None. It stays in this runner's list: free again once the views are gone."""
+        room), where its bytes begin in it and its data pointer, for another runner to
+        write views into (lodging.py), or None. It stays in this runner's list: free again
+        once the views are gone. Index None: an arena this runner will run in."""
         if not self._lock.acquire(False):   # this runner is running: not its buffers now
             return None
         try:
+            if index is None:
+                arena = lodging.lend_arena(self._lent, self._peak)
+                return arena and (arena.buffer, arena.skew, arena.address)
             spare = self._spare[index]
             a = _first_free(spare, _FREE)
             if a is None:
@@ -395,7 +410,7 @@ class Runner:
                     return None
                 a = np.empty(*self._fresh[index])
                 self._keep(spare, a)
-            return a, self._pointer[id(a)]
+            return a, 0, self._pointer[id(a)]
         finally:
             self._lock.release()
 
