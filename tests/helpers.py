@@ -91,6 +91,12 @@ def with_torch_weights(model, ref):
     return model
 
 
+def assert_same_grads(model, ref, factor=1.0):
+    """Every parameter's .grad in `model` is `factor` times its torch twin's in `ref`."""
+    for p, q in zip(model.parameters(), ref.parameters()):
+        assert_close(p.grad.numpy(), factor * q.grad.numpy(), atol=1e-5, rtol=1e-4)
+
+
 def twin_mlps(opt, kw, tensor_lr=False):
     """[(model, optimizer)] for tracecomp, then torch: the same 6-8-3 MLP (ReLU) and
     optimizer `opt` (its name) with options kw; lr given as a tensor when tensor_lr."""
