@@ -100,12 +100,16 @@ def host_buffer(spare, guests, buffers, pointers, pointer_of, free):
     # one per view that has it as its base
     if _refcount(a) != free + len(guests):
         return None
-    start = pointer_of[id(a)]
-    for j, offset in guests:
-        if (buffers[j].base is not a or pointers[j] != start + offset
-                or _holders(buffers, j) != _ALONE):
-            return None
-    return a
+    return a if _only_views(buffers, guests, a, pointer_of[id(a)], pointers.__getitem__) \
+        else None
+
+
+def _only_views(arrays, guests, buffer, start, address):
+    """Whether each residual input j of `guests` [(input position, byte offset)] is a view
+    of `buffer` at start + offset (`address(j)`: its data pointer) that nothing but the
+    list `arrays` references. No name is bound to arrays[j]: it would count."""
+    return all(_holders(arrays, j) == _ALONE and arrays[j].base is buffer
+               and address(j) == start + offset for j, offset in guests)
 
 
 def _arena_alone():
@@ -150,9 +154,8 @@ def lent_arena(lent, guests, arrays):
     # the buffer's references: the arena's, its cached views', the guests', the count's
     if _refcount(arena.buffer) != _ARENA_ALONE + len(arena.views) + len(guests):
         return None
-    for j, offset in guests:     # (no name bound to arrays[j]: it would count)
-        if (_holders(arrays, j) != _ALONE or arrays[j].base is not arena.buffer
-                or arrays[j].__array_interface__["data"][0] != arena.address + offset):
-            return None
+    if not _only_views(arrays, guests, arena.buffer, arena.address,
+                       lambda j: arrays[j].__array_interface__["data"][0]):
+        return None
     lent.remove(arena)
     return arena

@@ -155,9 +155,10 @@ def rows_first(m, n, k, itemsize):
     other core had not touched those lines, 1.6 us when it had written them, 7.2 us when
     it had read them). Split by rows, each line of C stays with the core that wrote it
     from the product through the update to the next step's product. The bench MLP's whole
-    step (weight gradients 256 x 784 and 256 x 256 over a batch of 64): 433 -> 414 us of
-    native time (znver4, medians of alternating runs); its products dW1 and dW2 alone ran
-    330 -> 310 and 100 -> 75 us of thread time."""
+    step (weight gradients 256 x 784 and 256 x 256 over a batch of 64), with in_place.py's
+    choice of the input written last, against neither: ~431 -> ~423 us of native time
+    (znver4, alternating processes, 12 pairs); its products dW2 and dW1 alone ran 100 -> 75
+    and 330 -> 310 us of thread time in a noisy phase."""
     return m >= 2 * GEMM_BLOCK and k * n * itemsize <= host_cpu.l2_bytes() // 2
 
 
