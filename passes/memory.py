@@ -40,7 +40,13 @@ that a runner allocates once and reuses across calls, so a call allocates only i
     the last time, at the same index only (in_place.py: a relu over its product, a mask
     over the gradient it masks): the two are one buffer, live from the first's kernel to
     the last reader of the second (`taken` says which took which). The bench MLP's whole
-    step at batch 512 then keeps 1.0 MB of arena instead of 1.5.
+    step at batch 512 then keeps 1.0 MB of arena instead of 1.5;
+  - `partials`: a product a backend splits along K writes each block's partial product
+    but the first somewhere else, and adds them into its value right after (its sum
+    runs before the next group): those are one more value (`PartialProducts`), live in
+    the product's step only, so they may lie in bytes the arena has anyway or in an
+    output's buffer not yet written, where a larger value of the product's own would
+    have lived as long as it does.
 
     before (groups, f32):                    after:
       kernel0 %0 = matmul(%x, %w1)  64x256     %0 -> arena[0, 65536)
@@ -61,6 +67,26 @@ ALIGN = 64
 NO_BUFFER = ("constant", "view")      # group kinds that never get a buffer of their own
 
 
+@dataclass(eq=False)
+class PartialProducts:
+    """The partial products of a product split along K, but the first block's (which the
+    product's own buffer takes): `count` values of its shape, in one buffer."""
+    product: object
+    count: int
+
+    @property
+    def size(self):
+        return self.count * self.product.size
+
+    @property
+    def dtype(self):
+        return self.product.dtype
+
+    @property
+    def op(self):           # (as the plan's log names a value)
+        return f"partial products ({self.count})"
+
+
 @dataclass
 class MemoryPlan:
     offsets: dict               # node -> byte offset in the arena (stored intermediates)
@@ -76,6 +102,7 @@ class MemoryPlan:
     arena_guests: dict = field(default_factory=dict)    # input -> byte offset in the arena
     taken: dict = field(default_factory=dict)   # node -> the node whose buffer it writes
     # over in place (in_place.py): an arena value's, or one laid out in an output's buffer
+    partials: dict = field(default_factory=dict)    # product -> its PartialProducts
 
     def base(self, node):
         """The node whose buffer holds node's value (node itself unless it is a view)."""
@@ -87,7 +114,7 @@ def align(n):
 
 
 def run(graph, fusion_plan, stored=None, hosts=None, scratch=None, together=(),
-        in_place=False, guests=()) -> MemoryPlan:
+        in_place=False, guests=(), partials=None) -> MemoryPlan:
     """Plan the buffers of `fusion_plan.groups` (in their order) over `graph`.
 
     `stored(group)` says whether the backend writes the group's value into a buffer it is
@@ -99,7 +126,8 @@ def run(graph, fusion_plan, stored=None, hosts=None, scratch=None, together=(),
     each reads or writes is live from the first of them to the last. `in_place`: an
     elementwise kernel may write over an input it reads for the last time (in_place.py;
     for backends whose kernels load an element's operands before storing it). `guests`:
-    graph inputs that may be laid out in an output's buffer (see the module docstring)."""
+    graph inputs that may be laid out in an output's buffer (see the module docstring).
+    `partials`: {product: blocks} for products split along K (see the module docstring)."""
     stored = stored or (lambda g: g.kind not in NO_BUFFER and g.kind != "opaque")
     groups = fusion_plan.groups
     alias = {}
@@ -137,6 +165,10 @@ def run(graph, fusion_plan, stored=None, hosts=None, scratch=None, together=(),
                 if b in lives:
                     lives[b] = [min(lives[b][0], min(ks)), max(lives[b][1], max(ks))]
     guest_lives = {g: lives.pop(g) for g in guests}
+    partials = {v: PartialProducts(v, blocks - 1) for v, blocks in (partials or {}).items()}
+    for v, p in partials.items():
+        assert v in lives, "a product split along K is an intermediate (no output)"
+        lives[p], step[p] = [step[v], step[v]], step[v]
     scratch = scratch or {}
     sizes = {b: scratch.get(b, _nbytes(b)) for b in lives}
     own_lives = {b: tuple(v) for b, v in lives.items()}
@@ -187,13 +219,15 @@ def run(graph, fusion_plan, stored=None, hosts=None, scratch=None, together=(),
     plan = MemoryPlan(offsets, sizes, own_lives, alias, fresh, peak, unshared, hosted=hosted,
                       guests=guests, arena_guests=arena_guests,
                       taken={v: b for v, b in taken.items()
-                             if v in holder or hosted.get(seeds.get(v)) == (v, 0)})
+                             if v in holder or hosted.get(seeds.get(v)) == (v, 0)},
+                      partials=partials)
     plan.log.append(f"arena: {len(offsets)} buffers in {peak} bytes (vs {unshared} without "
                     f"reuse); {len(fresh)} output buffer(s) fresh per call, "
                     f"{len(alias)} view(s) aliased; {len(hosted)} value(s) in output "
                     f"buffers before their outputs are written; {len(plan.taken)} written "
                     f"in place")
     names = node_names(graph)
+    names.update({p: names[v] for v, p in partials.items()})
     for b in sorted(own_lives, key=step.__getitem__):
         first, last = own_lives[b]
         if b in hosted:

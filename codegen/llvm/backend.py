@@ -191,9 +191,15 @@ def _lower(graph, runner, names, stage, updates):
     split = {g.root: parallel.extent(g) for g in plan.groups
              if runner == "entry" and g.kind in RANGED and parallel.extent(g)}
     native = [g for g in plan.groups if g.kind in BUILDERS]
-    for g in plan.groups:   # a large product: blocks of C over threads
-        if runner == "entry" and g.kind == "matmul" and parallel.gemm_split(g):
-            split[g.root] = parallel.gemm_extent(g)
+    # a large product: blocks of C over threads, or of K where it reads a weight the graph
+    # updates (parallel.k_first), each block's partial product then in C's buffer after C
+    updated, returned = {graph.inputs[j] for j in updates.values()}, _returned(graph, plan)
+    cuts = {g.root: parallel.gemm_split(g, () if g.root in returned else updated)
+            for g in plan.groups if runner == "entry" and g.kind == "matmul"}
+    cuts = {root: cut for root, cut in cuts.items() if cut}
+    for g in plan.groups:
+        if g.root in cuts:
+            split[g.root] = parallel.gemm_extent(g, cuts[g.root])
     loops = []
     if runner == "entry":   # the order the entries run them in, where chunk loops are found
         plan.groups = schedule.hoisted(plan.groups, lambda g: g.kind in BUILDERS
@@ -204,6 +210,7 @@ def _lower(graph, runner, names, stage, updates):
     for loop in loops:      # its kernels run a chunk at a time, inside the loop's entry
         for g in loop.groups:
             split.pop(g.root, None)
+            cuts.pop(g.root, None)
         ranged |= {g.root for g in loop.makers + [loop.consumer] if g is not None}
     # a loop's sum over chunks is its partials added up by its own step: no kernel
     keys = {g.root: group_keys.key(g, g.root in ranged) for g in native
@@ -247,8 +254,19 @@ def _lower(graph, runner, names, stage, updates):
         _plan_frees(graph, plan, steps)
         return _with_phases(StepRunner(graph, plan, steps, library, names), stage)
     return _with_phases(_entry_runner(graph, plan, emit_kernels, len(first), kernel_names,
-                                      names, split, stage, updates, recipe_text, keys, loops,
-                                      summed, guards), stage)
+                                      names, split, cuts, stage, updates, recipe_text, keys,
+                                      loops, summed, guards), stage)
+
+
+def _returned(graph, plan):
+    """The values whose buffers the graph returns: its outputs and the bases of those that
+    are views (their buffers are the caller's, of exactly their size)."""
+    base = {}
+    for g in plan.groups:
+        if g.kind == "view":
+            x = g.root.inputs[0]
+            base[g.root] = base.get(x, x)
+    return {base.get(o, o) for o in graph.outputs}
 
 
 def _kernel_names(groups, keys):
@@ -272,8 +290,8 @@ def _with_phases(runner, stage):
     return runner
 
 
-def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split, stage,
-                  updates, recipe_text, keys, loops, summed, guards):
+def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split, cuts,
+                  stage, updates, recipe_text, keys, loops, summed, guards):
     """Plan the arena, add the entry functions, compile, wrap (runner.py). With a
     `recipe_text` (recipe.py) the disk cache is asked first, and the LLVM IR is emitted
     only on a miss, or when a dump asks for it."""
@@ -282,7 +300,7 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
     blas_symbols, shared = {}, {}   # what the products call: name -> address | variant
     for group in plan.groups:
         if group.kind == "matmul":
-            product = _product(group)
+            product = _product(group, cuts.get(group.root))
             code = gemm_choice.code(product)
             sym = blas.load_for_llvm(product.dtype) if code == "blas" else None
             gemm[group.root] = code, sym, product
@@ -302,15 +320,17 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
     # written: no scratch in it
     donors = {graph.outputs[k] for k in updates or ()}
     scratch = {v: n for loop in loops for v, n in loop.scratch().items()}
+    # a product split along K: its partial products, one per block, in its buffer
+    partials = {root: split[root] for root, (axis, _) in cuts.items() if axis == 2}
     # a backward's residuals may lie in a gradient's buffer (runtime/lodging.py)
     memory_plan = memory.run(graph, plan, stored=native, hosts=lambda o: o not in donors,
                              scratch=scratch, together=[loop.groups for loop in loops],
-                             in_place=True,
+                             in_place=True, partials=partials,
                              guests=[n for n in graph.inputs if n.params.get("residual")])
     stage.end(len(memory_plan.offsets))
     stage.begin("schedule", len(plan.groups))               # groups -> program segments
     layout = schedule.plan(graph, plan, memory_plan, native, lambda g: split.get(g.root),
-                           loops)
+                           loops, lambda g: partials.get(g.root, 0))
     stage.end(len(layout.program))
     profile = [] if os.environ.get("TRACECOMP_PROFILE", "").strip() == "1" else None
     entry_names = [step.name for step in layout.program if step.kind != "python"] + \
@@ -328,7 +348,8 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
             if sym is not None:
                 return sym
             return shared_gemm.declare(module, p.dtype, code, p.trans_a, p.trans_b)
-        emitted = entry.emit(module, layout, memory_plan, kernel_names, product, profile)
+        emitted = entry.emit(module, layout, memory_plan, kernel_names, product, cuts,
+                             profile)
         assert emitted == entry_names, "entry.emit names its functions as the layout does"
         stage.enter("compiling the LLVM module")     # what follows the emission
         return module
@@ -349,7 +370,7 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
         stage.end(len(entry_names))
     stage.enter("building the runner")
     donated, donation_log = donation.run(graph, plan.groups, memory_plan, updates)
-    plan.log += memory_plan.log + donation_log + _program_log(layout, kernel_names, names) \
+    plan.log += memory_plan.log + donation_log + _program_log(layout, kernel_names, names, cuts) \
         + [_product_line(g, *gemm[g.root][:2], names) for g in plan.groups if g.root in gemm]
     python_steps = {s.groups[0].root: _step(s.groups[0], None, {}).run
                     for s in layout.program if s.kind == "python"}
@@ -367,27 +388,28 @@ def _site_label(step, group, kernel_names, names):
     what = kernel_names.get(root) or f"gemm({names[root]})"
     ops = ", ".join(f"{names[n]} {n.op}" for n in group.nodes[-3:])
     more = "..., " if len(group.nodes) > 3 else ""
-    how = {"split": " (split)", "chunks": " (chunk loop, with its kernels)"}.get(step.kind, "")
+    how = {"split": " (split)", "chunks": " (chunk loop, with its kernels)",
+           "sum": " (partial sums added)"}.get(step.kind, "")
     return f"{step.name}{how}: {what} [{more}{ops}] -> " \
         f"{list(root.shape)}"
 
 
-def _product(group):
+def _product(group, split):
     """A product group as gemm/choice.py sees it: what one call computes (an item of a
-    batched product; a block of C's rows or columns where the product is split over
-    threads, parallel.gemm_split)."""
+    batched product; a block of C's rows or columns, or of K, where the product is split
+    over threads: `split`, parallel.gemm_split's answer)."""
     (a, trans_a), (_, trans_b) = entry.matmul_operands(group)
     m, n = group.root.shape[-2:]
     k = a.shape[-2] if trans_a else a.shape[-1]
-    split = parallel.gemm_split(group)
     if split is not None:
         axis, width = split
-        m, n = (min(m, width), n) if axis == 0 else (m, min(n, width))
+        m, n, k = [min(side, width) if ax == axis else side for ax, side in enumerate((m, n, k))]
     dtype = group.root.dtype.name
     return gemm_choice.Product(dtype, m, n, k, trans_a, trans_b,
                                blas.find_gemm(dtype) is not None)
 
 
+SPLIT_AXES = ("rows", "columns", "along K (a partial product each)")
 CODE_NAMES = {"generated": "the generated GEMM", "dots": "dots (dot products along K)"}
 
 
@@ -399,8 +421,9 @@ def _product_line(group, code, sym, names):
         + (f", reading {' and '.join(flags)} in place" if flags else "")
 
 
-def _program_log(layout, kernel_names, names):
-    """One line per native segment (what its entry calls), split kernel or Python step."""
+def _program_log(layout, kernel_names, names, cuts):
+    """One line per native segment (what its entry calls), split kernel or Python step.
+    cuts: {product: parallel.gemm_split's answer} for the split products."""
     lines = []
     for step in layout.program:
         g = step.groups[0]
@@ -408,9 +431,9 @@ def _program_log(layout, kernel_names, names):
             calls = [kernel_names.get(g.root) or f"gemm({names[g.root]})" for g in step.groups]
             lines.append(f"{step.name}: one native call runs " + ", ".join(calls))
         elif step.kind == "split" and g.root not in kernel_names:
-            axis, width = parallel.gemm_split(g)
+            axis, width = cuts[g.root]
             lines.append(f"{step.name}: gemm({names[g.root]}) split over threads in "
-                         f"{step.extent} blocks of {width} {('rows', 'columns')[axis]}")
+                         f"{step.extent} blocks of {width} {SPLIT_AXES[axis]}")
         elif step.kind == "chunks":
             loop = step.loop
             calls = [kernel_names.get(g.root) or f"gemm({names[g.root]})" for g in loop.groups
@@ -418,6 +441,9 @@ def _program_log(layout, kernel_names, names):
             lines.append(f"{step.name}: chunk loop over {loop.chunks} chunks, {loop.slots} at "
                          f"a time (one per thread): " + ", ".join(calls)
                          + (" (each slot adding into a partial sum)" if loop.summed else ""))
+        elif step.kind == "sum" and step.loop is None:
+            lines.append(f"{step.name}: {names[g.root]} = the sum of its {step.extent} "
+                         f"partial products")
         elif step.kind == "sum":
             lines.append(f"{step.name}: {names[g.root]} = the sum of the {step.loop.slots} "
                          f"partial sums of gemm({names[step.loop.product.root]})")

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tracecomp.passes.memory import PartialProducts
+
 _SOURCES = {}   # source folders -> their fingerprint, computed once per process
 
 
@@ -61,7 +63,9 @@ def plan(graph, layout, memory_plan, kernel_names, keys):
     other decisions."""
     position = _positions(graph)
 
-    def at(node):
+    def at(node):       # a product's partial products (memory.PartialProducts): its number'
+        if isinstance(node, PartialProducts):
+            return f"{position.get(node.product, '?')}'"
         return position.get(node, "?")
     lines = [f"{kernel_names[root]} = {keys[root]!r}" for root in kernel_names]
     for step in layout.program:

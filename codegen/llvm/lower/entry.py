@@ -2,11 +2,13 @@
 compiled call crosses into native code once per segment, not once per kernel.
 
     layout = schedule.plan(graph, fusion_plan, memory_plan, native)   # segments, slots
-    names = emit(module, layout, memory_plan, kernel_names, gemm)   # `void entryJ(ptr)`
+    names = emit(module, layout, memory_plan, kernel_names, gemm, cuts)   # `void entryJ(ptr)`
 
 A split kernel (parallel.py) gets an entry of its own that takes a range of dim 0:
 `void entryJ(ptr slots, i64 start, i64 stop)`; so does a large product, whose range is one
-of blocks of C's rows or columns (parallel.gemm_split), each range one gemm. A run of
+of blocks of C's rows or columns (parallel.gemm_split), each range one gemm; or of blocks
+of K, each block's partial product into C's buffer after C, which a "sum" step (an entry of
+its own) then adds up into C. A run of
 consecutive steps (schedule.Layout.runs) gets `void runK(ptr slots, ptr pool, ptr pool_split,
 i64 parts)`, which calls their entries and hands each split one to the native thread pool.
 
@@ -40,7 +42,6 @@ from llvmlite import ir
 from tracecomp.passes.chunks import chunk_bytes
 
 from ..gemm.blas import emit_gemm_call
-from ..runtime import parallel
 from .kernels import c64, loop_head, loop_latch
 
 PTR, I8, I64 = ir.PointerType(), ir.IntType(8), ir.IntType(64)
@@ -53,12 +54,13 @@ PTR, I8, I64 = ir.PointerType(), ir.IntType(8), ir.IntType(64)
 OPTIMIZE_MAX_CALLS = 1000
 
 
-def emit(module, layout, memory_plan, kernel_names, gemm, profile=None):
+def emit(module, layout, memory_plan, kernel_names, gemm, cuts, profile=None):
     """Add one `void entryJ(ptr slots)` per native segment to module, and one
     `void entryJ(ptr slots, i64 start, i64 stop)` per split kernel (built ranged); returns
     their names. `gemm(group)` is what computes a product group: the BLAS symbol
     (blas.GemmSymbol) or the generated GEMM for its transposes, declared in the module
-    (gemm/shared.py compiles it once per process).
+    (gemm/shared.py compiles it once per process). cuts: {product: (axis, width)}, how
+    each split product is cut (parallel.gemm_split).
 
     profile: a list, to time every kernel and product (TRACECOMP_PROFILE=1): each call is
     bracketed by clock_gettime and adds its nanoseconds and 1 to a pair of int64 counters
@@ -86,10 +88,13 @@ def emit(module, layout, memory_plan, kernel_names, gemm, profile=None):
             start = _clock(b) if profile is not None else None
             if step.kind == "chunks":
                 _chunk_loop(b, step.loop, pointer, kernel_names, gemm(g), fn.args[1:])
+            elif step.kind == "sum" and step.loop is None:     # a product's blocks of K
+                _sum_blocks(b, g.root, pointer, memory_plan.partials[g.root])
             elif step.kind == "sum":
                 _sum_partials(b, step.loop, pointer)
             elif g.kind == "matmul":
-                _matmul(b, g, pointer, gemm(g), fn.args[1:] if ranged else None)
+                _matmul(b, g, pointer, gemm(g), fn.args[1:] if ranged else None,
+                        cuts.get(g.root), memory_plan.partials.get(g.root))
             else:
                 callee = module.get_global(kernel_names[g.root])
                 b.call(callee, [pointer(x) for x in g.inputs + g.values()]
@@ -183,10 +188,12 @@ def matmul_operands(group):
     return [(x.inputs[0], True) if x in members else (x, False) for x in group.root.inputs]
 
 
-def _matmul(b, group, pointer, sym, blocks=None):
+def _matmul(b, group, pointer, sym, blocks=None, cut=None, partials=None):
     """One gemm, or for a batched matmul a loop of gemms over the flattened batch (an
     operand without batch dims is shared by every item: its batch stride is 0). blocks:
-    (start, stop), the range of parallel.gemm_split's blocks of C this call computes."""
+    (start, stop), the range of the blocks this call computes, of C or of K as `cut`
+    (parallel.gemm_split's answer) says; blocks of K after the first go to `partials`
+    (memory.PartialProducts)."""
     (a, trans_a), (w, trans_b) = matmul_operands(group)
     root = group.root
     m, n = root.shape[-2:]
@@ -206,8 +213,9 @@ def _matmul(b, group, pointer, sym, blocks=None):
     lda, ldw = c64(max(1, a.shape[-1])), c64(max(1, w.shape[-1]))
     pa, pw = pointer(a), pointer(w)
     if blocks is not None:
-        _gemm_blocks(b, group, sym, blocks, (m, n, k), (pa, lda, trans_a), (pw, ldw, trans_b),
-                     out)
+        after = pointer(partials) if partials is not None else None
+        _gemm_blocks(b, cut, sym, blocks, (m, n, k, size), (pa, lda, trans_a),
+                     (pw, ldw, trans_b), (out, after))
         return
     if batch == 1:
         _gemm(b, sym, c64(m), c64(n), c64(k), pa, lda, pw, ldw, out, c64(n), trans_a, trans_b)
@@ -287,34 +295,40 @@ def _sum_partials(b, loop, pointer):
     each) added in slot order, by one helper per module and dtype (a vectorized loop
     compiled once, not once per sum)."""
     total = loop.summed.root
-    ty = ir.FloatType() if total.dtype.itemsize == 4 else ir.DoubleType()
-    helper = _partials_helper(b.module, ty)
-    b.call(helper, [pointer(total), pointer(loop.product.root), c64(total.size),
-                    c64(loop.slots)])
+    b.call(_partials_helper(b.module, total.dtype), [
+        pointer(total), pointer(loop.product.root), c64(total.size), c64(loop.slots), c64(1)])
 
 
-def _partials_helper(module, ty):
-    """`void tc_sum_partials_T(ptr out, ptr partials, i64 n, i64 slots)`: out[i] = the sum
-    over s of partials[s*n + i], s in order: out = partials[0], then out += partials[s]
-    for each later s (n >= 1)."""
-    name = f"tc_sum_partials_{'f32' if isinstance(ty, ir.FloatType) else 'f64'}"
+def _sum_blocks(b, value, pointer, partials):
+    """value += its product's later blocks of K (`partials`, memory.PartialProducts), in
+    order: a product split along K (parallel.k_first) wrote its first block into value."""
+    b.call(_partials_helper(b.module, value.dtype), [
+        pointer(value), pointer(partials), c64(value.size), c64(partials.count), c64(0)])
+
+
+def _partials_helper(module, dtype):
+    """`void tc_sum_partials_T(ptr out, ptr partials, i64 n, i64 slots, i64 first)`: out[i]
+    += partials[s*n + i] for s from `first` up to `slots`, in order, after out = partials[0]
+    where first is 1 (n >= 1)."""
+    ty = ir.FloatType() if dtype.itemsize == 4 else ir.DoubleType()
+    name = f"tc_sum_partials_{'f32' if dtype.itemsize == 4 else 'f64'}"
     fn = module.globals.get(name)
     if fn is not None:
         return fn
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR, I64, I64]), name)
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, PTR, I64, I64, I64]), name)
     fn.linkage = "internal"
     fn.attributes.add("noinline")
-    out, partials, n, slots = fn.args
+    out, partials, n, slots, first = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
 
     def element(base, i):
         return b.gep(base, [i], source_etype=ty)
-    i = loop_head(b, c64(0))
-    b.store(b.load(element(partials, i), typ=ty), element(out, i))
-    loop_latch(b, i, n)
-    more = b.icmp_unsigned(">", slots, c64(1))
-    with b.if_then(more):
-        s = loop_head(b, c64(1))
+    with b.if_then(b.icmp_unsigned("!=", first, c64(0))):
+        i = loop_head(b, c64(0))
+        b.store(b.load(element(partials, i), typ=ty), element(out, i))
+        loop_latch(b, i, n)
+    with b.if_then(b.icmp_unsigned("<", first, slots)):
+        s = loop_head(b, first)
         part = b.gep(partials, [b.mul(s, n)], source_etype=ty)
         i = loop_head(b, c64(0))
         b.store(b.fadd(b.load(element(out, i), typ=ty), b.load(element(part, i), typ=ty)),
@@ -325,22 +339,37 @@ def _partials_helper(module, ty):
     return fn
 
 
-def _gemm_blocks(b, group, sym, blocks, mnk, a, w, out):
+def _gemm_blocks(b, cut, sym, blocks, mnk, a, w, out):
     """Rows (axis 0) or columns (axis 1) [start*width, min(stop*width, side)) of C = A @ W,
     as one gemm on the operands' matching rows or columns (row-major, so a row block of a
     stored operand starts `ld` elements per row in, a column block one element per column
-    in, and the transposed flag swaps which is which)."""
-    axis, width = parallel.gemm_split(group)
-    (m, n, k), size = mnk, group.root.dtype.itemsize
+    in, and the transposed flag swaps which is which). Along K (axis 2), block j's partial
+    product, op(A)'s columns and op(W)'s rows of the block, goes to C for block 0, else to
+    item j - 1 of `partials` (out is (C, partials)): a "sum" step adds them up after."""
+    axis, width = cut
+    m, n, k, size = mnk
     (pa, lda, trans_a), (pw, ldw, trans_b) = a, w
-    side = (m, n)[axis]
-    lo = b.mul(blocks[0], c64(width))
-    hi = b.mul(blocks[1], c64(width))
-    hi = b.select(b.icmp_unsigned(">", hi, c64(side)), c64(side), hi)
-    count = b.sub(hi, lo)
+    out, partials = out
 
     def offset(base, elements):
         return b.gep(base, [b.mul(elements, c64(size))], inbounds=True, source_etype=I8)
+
+    def span(start, stop):      # [start*width, min(stop*width, side)): (lo, count)
+        side = c64((m, n, k)[axis])
+        lo, hi = b.mul(start, c64(width)), b.mul(stop, c64(width))
+        return lo, b.sub(b.select(b.icmp_unsigned(">", hi, side), side, hi), lo)
+    if axis == 2:       # blocks of K, one gemm each
+        j = loop_head(b, blocks[0])
+        lo, count = span(j, b.add(j, c64(1)))
+        later = b.gep(partials, [b.mul(b.sub(j, c64(1)), c64(m * n * size))],
+                      source_etype=I8)      # (not inbounds: unused, below, for block 0)
+        into = b.select(b.icmp_unsigned("==", j, c64(0)), out, later)
+        _gemm(b, sym, c64(m), c64(n), count, offset(pa, b.mul(lo, lda) if trans_a else lo),
+              lda, offset(pw, lo if trans_b else b.mul(lo, ldw)), ldw, into, c64(n),
+              trans_a, trans_b)
+        loop_latch(b, j, blocks[1])
+        return
+    lo, count = span(*blocks)
     if axis == 0:       # rows of C: rows of op(A)
         pa = offset(pa, lo if trans_a else b.mul(lo, lda))
         _gemm(b, sym, count, c64(n), c64(k), pa, lda, pw, ldw, offset(out, b.mul(lo, c64(n))),

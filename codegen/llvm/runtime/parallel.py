@@ -39,8 +39,10 @@ vCPU, and the GIL, at each end); the Python workers remain for Python callables 
 there is no native pool. The table above was measured with them.
 
 Products (`gemm_split`): a 2-D product of SPLIT_WORK multiply-adds or more is cut into
-blocks of C's rows or columns (`rows_first` says which), each piece one BLAS call, and
-inside a compiled call the BLAS runs on one thread (`serial_blas_begin/end`). Not the
+blocks of C's rows or columns (`rows_first` says which), or of K where it reads a weight
+the graph updates (`k_first`: each block a partial product, added up after), each piece
+one BLAS call, and inside a compiled call the BLAS runs on one thread
+(`serial_blas_begin/end`). Not the
 BLAS's own threads: OpenBLAS's workers spin ~0.1 s after each product, busy on the other
 core while our kernels run between products. perf put 42 % of a compiled LeNet inference's
 samples in OpenBLAS's `blas_thread_server`, and on our 2-vCPU VMs the same process ran
@@ -121,14 +123,16 @@ def extent(group):
     return root.shape[0] if group.kind in SPLIT_KINDS else None
 
 
-def gemm_split(group):
+def gemm_split(group, updated=()):
     """(axis, width) for a 2-D product worth threads: C's rows (axis 0) or columns (1), in
-    blocks of `width`; None to run it whole. A block is at least GEMM_BLOCK wide (unless C
-    is small): about two pieces per CPU.
+    blocks of `width`, or K (axis 2: `k_first`); None to run it whole. A block of C is at
+    least GEMM_BLOCK wide (unless C is small): about two pieces per CPU. K is cut in one
+    block per CPU: each block is a partial product of C's size, and they are added up after.
 
     Rows where there are enough of them and B, which every row piece reads whole, fits in
     half a core's L2 (`rows_first`); else the longer side, so that the pieces share the
-    smaller operand (each piece reads it, and may pack it, again)."""
+    smaller operand (each piece reads it, and may pack it, again). `updated`: the graph
+    inputs that the graph writes back (a training step's parameters)."""
     root = group.root
     if root.ndim != 2 or root.inputs[0].ndim != 2 or root.inputs[1].ndim != 2:
         return None
@@ -136,11 +140,28 @@ def gemm_split(group):
     if m * n * k < SPLIT_WORK:
         return None
     axis = 0 if rows_first(m, n, k, root.dtype.itemsize) or m > n else 1
+    if axis == 1 and k_first(group, k, updated):
+        width = -(-max(GEMM_BLOCK, -(-k // _cpus())) // 16) * 16
+        return (2, width) if k > width else None
     side = root.shape[axis]
     width = -(-side // (2 * _cpus()))
     if m * n > SMALL_RESULT:    # (a small C takes pieces of any width: SMALL_RESULT)
         width = -(-max(GEMM_BLOCK, width) // 16) * 16
     return (axis, width) if side > width else None
+
+
+def k_first(group, k, updated):
+    """Whether a product that would be split by C's columns is split along K instead: its
+    B is read as stored (k x n), and the graph writes B back, as an optimizer's update,
+    which is split by B's rows (dim 0, that is K).
+
+    Why: split by columns, each core reads its half of every row of B (dX2 = dY @ W2 in a
+    training step's backward), and the update then writes each row half on the core that
+    did not read it: a core that writes over lines the other core holds copies of waits
+    ~110 ns a line (`rows_first`). Split along K, each core reads the rows of B that it
+    updates later, at the price of a second C-sized partial product and its sum."""
+    b = group.root.inputs[1]
+    return b in updated and b not in group.nodes and k >= 2 * GEMM_BLOCK
 
 
 def rows_first(m, n, k, itemsize):
@@ -170,10 +191,13 @@ def chunk_slots():
     return max(1, min(threads(), _cpus()))
 
 
-def gemm_extent(group):
-    """How many blocks gemm_split cuts the product into (the extent a split step divides)."""
-    axis, width = gemm_split(group)
-    return -(-group.root.shape[axis] // width)
+def gemm_extent(group, split):
+    """How many blocks `split` (gemm_split's answer) cuts the product into (the extent a
+    split step divides; for blocks of K, the partial products)."""
+    axis, width = split
+    root = group.root
+    side = root.inputs[0].shape[1] if axis == 2 else root.shape[axis]
+    return -(-side // width)
 
 
 def threads():

@@ -1,0 +1,109 @@
+"""Products split along K (parallel.k_first): a product whose B the graph writes back (a
+training step's dX = dY @ W, W then updated by rows) is cut into blocks of K, one partial
+product each in C's buffer, added up by a "sum" step (lower/entry.py)."""
+import numpy as np
+import pytest
+import torch
+
+import tracecomp as tc
+from tracecomp.codegen.llvm import target
+from tracecomp.codegen.llvm.runtime import parallel
+
+TWO_CPUS = pytest.mark.skipif(parallel._cpus() < 2, reason="one CPU: nothing is split")
+
+
+def _split_of(m, k, n, updated, b_transposed=False):
+    from tracecomp.passes import fusion
+    from tracecomp.tracing.tracer import trace
+    b = tc.randn(n, k) if b_transposed else tc.randn(k, n)
+    g = trace((lambda a, b: a @ b.t()) if b_transposed else (lambda a, b: a @ b),
+              tc.randn(m, k), b)
+    product = next(grp for grp in fusion.run(g, target.host()).groups if grp.kind == "matmul")
+    return parallel.gemm_split(product, [g.inputs[1]] if updated else ())
+
+
+@TWO_CPUS
+def test_a_product_reading_a_weight_the_graph_updates_is_split_along_k():
+    axis, width = _split_of(64, 256, 256, updated=True)
+    assert axis == 2 and width * parallel._cpus() >= 256 and width % 16 == 0
+    assert _split_of(64, 256, 256, updated=False)[0] == 1       # nothing writes B: columns
+    # B read transposed (the forward's x @ W^T): its rows are C's columns, split as before
+    assert _split_of(64, 256, 256, updated=True, b_transposed=True)[0] == 1
+    assert _split_of(16, 96, 2048, updated=True)[0] == 1        # K too short for two blocks
+    assert _split_of(512, 256, 256, updated=True)[0] == 0       # rows come first
+
+
+def _step_program(f):
+    return [line for line in f.fusion_log["forward"].splitlines()
+            if "split over threads" in line or "partial products" in line]
+
+
+def _sgd_step(lib, net):
+    opt = lib.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = lib.nn.functional.cross_entropy(net(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+@TWO_CPUS
+@pytest.mark.parametrize("hidden", [256, 200])     # 200: blocks of K of unequal length
+@pytest.mark.parametrize("threads", ["", "1"])     # "1": one thread computes every block
+def test_a_training_step_with_dx_split_along_k_matches_torch(monkeypatch, hidden, threads):
+    if threads:
+        monkeypatch.setenv("TRACECOMP_THREADS", threads)
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((64, 300)).astype(np.float32), rng.integers(0, 10, 64)
+    torch.manual_seed(0)
+    ref = torch.nn.Sequential(torch.nn.Linear(300, hidden), torch.nn.ReLU(),
+                              torch.nn.Linear(hidden, hidden), torch.nn.ReLU(),
+                              torch.nn.Linear(hidden, 10))
+    model = tc.nn.Sequential(tc.nn.Linear(300, hidden), tc.nn.ReLU(),
+                             tc.nn.Linear(hidden, hidden), tc.nn.ReLU(),
+                             tc.nn.Linear(hidden, 10))
+    model.load_state_dict({k: tc.tensor(v.detach().numpy()) for k, v in ref.state_dict().items()})
+    runs = [(tc.compile(_sgd_step(tc, model)), tc.tensor(x), tc.tensor(y)),
+            (_sgd_step(torch, ref), torch.tensor(x), torch.tensor(y))]
+    for _ in range(4):
+        losses = [step(x, y).item() for step, x, y in runs]
+        assert losses[0] == pytest.approx(losses[1], rel=1e-4)
+    program = _step_program(runs[0][0])
+    assert any("along K" in line for line in program), program
+    assert any(f"sum of its {parallel._cpus()} partial products" in line for line in program)
+    for p, q in zip(model.parameters(), ref.parameters()):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-4,
+                                   atol=1e-5)
+
+
+@TWO_CPUS
+@pytest.mark.parametrize("returned", ["relu", "product"])
+def test_a_returned_product_keeps_its_buffer_to_itself(returned):
+    """The partial products lie in C's buffer after C: a product the graph returns has a
+    buffer of exactly its size (the caller's), so it is split by columns instead."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((64, 200)).astype(np.float32)
+    w = rng.standard_normal((200, 256)).astype(np.float32)
+
+    def f(x, w):
+        y = x @ w
+        w.mul_(0.5)
+        return y.relu() if returned == "relu" else y
+    g = tc.compile(f)
+    weight = tc.tensor(w.copy())
+    got = g(tc.tensor(x), weight).numpy()
+    want = x.astype(np.float64) @ w.astype(np.float64)
+    want = np.maximum(want, 0) if returned == "relu" else want
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+    np.testing.assert_array_equal(weight.numpy(), w * 0.5)
+    along_k = [line for line in _step_program(g) if "along K" in line]
+    assert bool(along_k) == (returned == "relu")
+    if along_k:         # the later blocks' partial products: one buffer, live in one step
+        blocks = int(along_k[0].split(" in ")[1].split()[0])
+        line = next(line for line in g.fusion_log["forward"].splitlines()
+                    if f"%0 partial products ({blocks - 1}):" in line)
+        start, stop = map(int, line.split("[")[1].split(")")[0].split(", "))
+        assert stop - start == (blocks - 1) * 64 * 256 * 4 and line.endswith("steps 0..0")
