@@ -135,6 +135,7 @@ NAMES = {
     "softmax": "SoftmaxBackward0", "log_softmax": "LogSoftmaxBackward0",
     "log_softmax_backward": "LogSoftmaxBackwardDataBackward0",
     "nll_loss": "NllLossBackward0", "nll_loss_backward": "NllLossBackwardBackward0",
+    "mse_loss": "MseLossBackward0", "mse_loss_backward": "MseLossBackwardBackward0",
     # movement: the name a plain x.view / x.permute / x[1:] gets (see named() for the rest)
     "reshape": "ViewBackward0", "permute": "PermuteBackward0", "expand": "ExpandBackward0",
     "slice": "SliceBackward0", "pad": "ConstantPadNdBackward0", "concat": "CatBackward0",

@@ -57,6 +57,8 @@ SAMPLES = {
     "nll_loss": ((MIXED, np.array([2, 0])), {"reduction": "mean", "ignore_index": None}),
     "nll_loss_backward": ((np.array([0.7, -1.3]), np.array([2, 0])),
                           {"shape": MIXED.shape, "reduction": "none", "ignore_index": None}),
+    "mse_loss": ((MIXED, POS), {"reduction": "mean"}),
+    "mse_loss_backward": ((np.array(0.7), MIXED, POS), {"reduction": "sum"}),
     "reduce_min": ((MIXED,), {"dims": (0, 1), "keepdim": False}),
     "argmax": ((MIXED,), {"dim": 1, "keepdim": False}),
     "argmin": ((MIXED,), {"dim": None, "keepdim": True}),

@@ -18,8 +18,9 @@ from ..autograd.function import Function
 from ..errors import DTypeError, ShapeError, fmt_shape
 from ..grad_fn_names import named
 from ..ops import elementwise as ew
-from ..ops import nll
+from ..ops import mse, nll
 from ..ops.indexing import check_range
+from ..tensor import Tensor
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -208,8 +209,18 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     reduction = legacy_reduction(size_average, reduce, reduction)
     _same_size("mse_loss", input, target, fatal=False)
+    if _one_kind(input, target):       # one primitive: no temporaries kept (ops/mse.py)
+        _check_reduction(reduction)
+        return mse.mse_loss(input, target, reduction)
     d = input - target
     return named(_reduce(d * d, reduction), "MseLossBackward0", (input, target))
+
+
+def _one_kind(input, target):
+    """Whether input and target are tensors of one shape and floating dtype."""
+    return isinstance(target, Tensor) and isinstance(input, Tensor) \
+        and tuple(input.shape) == tuple(target.shape) \
+        and input.dtype == target.dtype and input._data.dtype.kind == "f"
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
