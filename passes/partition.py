@@ -93,6 +93,10 @@ def run(joint, memory_budget=None) -> Split:
             # computed by the forward for this backward alone: a backend may reuse its
             # memory once it is read (codegen/llvm/runtime/lodging.py)
             mapping[n].params["residual"] = True
+        elif n.requires_grad:
+            # a leaf this backward computes the gradient of: an optimizer's update writes
+            # it after (a backend may lay reads of it out as the update's writes: parallel.py)
+            mapping[n].params["trained"] = True
         known = ranges.bounds(n)
         if known is not None:
             # what the backward may rely on: the saved values' range (max pooling's and

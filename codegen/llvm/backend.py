@@ -193,7 +193,10 @@ def _lower(graph, runner, names, stage, updates):
     native = [g for g in plan.groups if g.kind in BUILDERS]
     # a large product: blocks of C over threads, or of K where it reads a weight the graph
     # updates (parallel.k_first), each block's partial product then in C's buffer after C
-    updated, returned = {graph.inputs[j] for j in updates.values()}, _returned(graph, plan)
+    # (a backward's trained parameters: the optimizer's update writes them after the call)
+    updated = {graph.inputs[j] for j in updates.values()} | \
+        {n for n in graph.inputs if n.params.get("trained")}
+    returned = _returned(graph, plan)
     cuts = {g.root: parallel.gemm_split(g, () if g.root in returned else updated)
             for g in plan.groups if runner == "entry" and g.kind == "matmul"}
     cuts = {root: cut for root, cut in cuts.items() if cut}

@@ -1,6 +1,7 @@
 """Products split along K (parallel.k_first): a product whose B the graph writes back (a
-training step's dX = dY @ W, W then updated by rows) is cut into blocks of K, one partial
-product each in C's buffer, added up by a "sum" step (lower/entry.py)."""
+training step's dX = dY @ W, W then updated by rows), or a backward's trained parameter, is
+cut into blocks of K, each block's partial product but the first in a scratch value of its
+own, added into C by a "sum" step (lower/entry.py)."""
 import numpy as np
 import pytest
 import torch
@@ -33,17 +34,18 @@ def test_a_product_reading_a_weight_the_graph_updates_is_split_along_k():
     assert _split_of(512, 256, 256, updated=True)[0] == 0       # rows come first
 
 
-def _step_program(f):
-    return [line for line in f.fusion_log["forward"].splitlines()
+def _step_program(f, graph="forward"):
+    return [line for line in f.fusion_log[graph].splitlines()
             if "split over threads" in line or "partial products" in line]
 
 
-def _sgd_step(lib, net):
+def _sgd_step(lib, net, forward=None):
     opt = lib.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    forward = forward or net
 
     def step(x, y):
         opt.zero_grad()
-        loss = lib.nn.functional.cross_entropy(net(x), y)
+        loss = lib.nn.functional.cross_entropy(forward(x), y)
         loss.backward()
         opt.step()
         return loss
@@ -74,6 +76,31 @@ def test_a_training_step_with_dx_split_along_k_matches_torch(monkeypatch, hidden
     program = _step_program(runs[0][0])
     assert any("along K" in line for line in program), program
     assert any(f"sum of its {parallel._cpus()} partial products" in line for line in program)
+    for p, q in zip(model.parameters(), ref.parameters()):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-4,
+                                   atol=1e-5)
+
+
+@TWO_CPUS
+def test_a_compiled_models_backward_splits_along_k_for_the_update_after_it():
+    """compile(model): the backward's trained parameters (partition.py marks them) are
+    written by the optimizer's update after the call (a fused step, by rows)."""
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((64, 300)).astype(np.float32), rng.integers(0, 10, 64)
+    torch.manual_seed(0)
+    ref = torch.nn.Sequential(torch.nn.Linear(300, 256), torch.nn.ReLU(),
+                              torch.nn.Linear(256, 256), torch.nn.ReLU(),
+                              torch.nn.Linear(256, 10))
+    model = tc.nn.Sequential(tc.nn.Linear(300, 256), tc.nn.ReLU(), tc.nn.Linear(256, 256),
+                             tc.nn.ReLU(), tc.nn.Linear(256, 10))
+    model.load_state_dict({k: tc.tensor(v.detach().numpy()) for k, v in ref.state_dict().items()})
+    forward = tc.compile(model)
+    steps = [_sgd_step(tc, model, forward), _sgd_step(torch, ref)]
+    for _ in range(3):
+        assert steps[0](tc.tensor(x), tc.tensor(y)).item() == pytest.approx(
+            steps[1](torch.tensor(x), torch.tensor(y)).item(), rel=1e-4)
+    assert any("along K" in line for line in _step_program(forward, "backward"))
+    assert not any("along K" in line for line in _step_program(forward, "forward"))
     for p, q in zip(model.parameters(), ref.parameters()):
         np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-4,
                                    atol=1e-5)
