@@ -31,8 +31,6 @@ concatenation are the concatenation of the reductions, so the values are unchang
 bucket never holds the reduction of another member's result (depths differ), so the
 buckets can always be ordered.
 """
-import networkx as nx
-
 from tracecomp import grad_mode
 from tracecomp.distributed.bucketing import DEFAULT_BUCKET_MB, FIRST_BUCKET_BYTES, assign
 from tracecomp.ir import Graph, Node, clone_node
@@ -153,6 +151,9 @@ def _order(graph, buckets):
     last operand is computed (the autodiff may have put the all-reduces themselves at the
     end of the backward), a wait once nothing else can run (ranked after every node), the
     buckets started first waited for first."""
+    # here, not at the top: every compile runs this pass, and importing networkx took ~0.1 s
+    # of the first compile of a process that has no all-reduce to bucket
+    import networkx as nx
     position = {n: k for k, n in enumerate(graph.nodes)}
     bucket_of = {n: k for k, members in enumerate(buckets) for n in members}
     rank = {n: position[n] for n in graph.nodes if n not in bucket_of}
