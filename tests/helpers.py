@@ -55,12 +55,15 @@ def assert_close(got, want, rtol=1e-5, atol=1e-6, what="value"):
                              f"({(~ok).sum()} of {ok.size} elements off, rtol={rtol}, atol={atol})")
 
 
-def train_step(model, opt, lib=tc):
-    """`step(x, y)`: zero_grad, cross-entropy of model(x) against y, backward and
-    opt.step(); returns the loss. lib: tracecomp, or torch for the reference."""
+def train_step(model, opt, lib=tc, loss="cross_entropy"):
+    """`step(x, y)`: zero_grad, the loss (cross-entropy, or another of lib.nn.functional by
+    name) of model(x) against y, backward and opt.step(); returns the loss. lib: tracecomp,
+    or torch for the reference."""
+    loss_fn = getattr(lib.nn.functional, loss)
+
     def step(x, y):
         opt.zero_grad()
-        loss = lib.nn.functional.cross_entropy(model(x), y)
+        loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
         return loss
@@ -89,6 +92,19 @@ def with_torch_weights(model, ref):
     model.load_state_dict({k: tc.from_numpy(v.detach().numpy().copy())
                            for k, v in ref.state_dict().items()})
     return model
+
+
+def twin_relu_mlps(*widths):
+    """(tracecomp model, torch model) with the same weights: Linear layers of `widths`
+    (784, 256, 256, 10: the bench MLP) with a ReLU between each two."""
+    def build(lib):
+        layers = []
+        for k, (a, b) in enumerate(zip(widths, widths[1:])):
+            layers += [lib.nn.Linear(a, b)] + ([lib.nn.ReLU()] if k < len(widths) - 2 else [])
+        return lib.nn.Sequential(*layers)
+    torch.manual_seed(0)
+    ref = build(torch)
+    return with_torch_weights(build(tc), ref), ref
 
 
 def assert_same_grads(model, ref, factor=1.0):

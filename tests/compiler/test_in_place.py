@@ -15,7 +15,7 @@ from tracecomp.codegen.llvm.target import host
 from tracecomp.passes import decompose, fusion, memory
 from tracecomp.tracing.tracer import trace
 
-from helpers import assert_close, compiled_step, train_step
+from helpers import assert_close, compiled_step, train_step, twin_relu_mlps
 
 rng = np.random.default_rng(0)
 
@@ -116,14 +116,7 @@ def test_which_kernels_write_in_place(name, expected):
 
 
 def _twin_mlps(batch):
-    torch.manual_seed(0)
-    ref = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(),
-                              torch.nn.Linear(256, 256), torch.nn.ReLU(),
-                              torch.nn.Linear(256, 10))
-    model = tc.nn.Sequential(tc.nn.Linear(784, 256), tc.nn.ReLU(), tc.nn.Linear(256, 256),
-                             tc.nn.ReLU(), tc.nn.Linear(256, 10))
-    model.load_state_dict({k: tc.from_numpy(v.detach().numpy().copy())
-                           for k, v in ref.state_dict().items()})
+    model, ref = twin_relu_mlps(784, 256, 256, 10)
     x = rng.standard_normal((batch, 784)).astype(np.float32)
     return model, ref, x, rng.integers(0, 10, batch)
 

@@ -10,7 +10,7 @@ import tracecomp as tc
 import tracecomp.nn.functional as F
 from tracecomp.ops import mse
 
-from helpers import assert_close
+from helpers import assert_close, train_step, with_torch_weights
 
 rng = np.random.default_rng(5)
 SHAPES = [(8, 5), (3, 4, 2), (), (0, 3)]
@@ -98,27 +98,17 @@ def test_a_bad_reduction_is_refused_as_torch_does():
         F.mse_loss(tc.randn(3), tc.randn(3), reduction="avg")
 
 
-def _step(lib, net, forward):
-    opt = lib.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
-
-    def step(x, y):
-        opt.zero_grad()
-        loss = lib.nn.functional.mse_loss(forward(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-    return step
-
-
 @pytest.mark.parametrize("whole_step", [False, True])
 def test_compiled_training_steps_are_torchs(whole_step):
     torch.manual_seed(0)
     ref = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.Tanh(), torch.nn.Linear(16, 4))
-    model = tc.nn.Sequential(tc.nn.Linear(6, 16), tc.nn.Tanh(), tc.nn.Linear(16, 4))
-    model.load_state_dict({k: tc.tensor(v.detach().numpy()) for k, v in ref.state_dict().items()})
+    model = with_torch_weights(
+        tc.nn.Sequential(tc.nn.Linear(6, 16), tc.nn.Tanh(), tc.nn.Linear(16, 4)), ref)
     a, b = rng.standard_normal((32, 6)).astype(np.float32), _pair((32, 4))[0]
-    steps = [_step(tc, model, tc.compile(model) if not whole_step else model),
-             _step(torch, ref, ref)]
+    steps = [train_step(model if whole_step else tc.compile(model),
+                        tc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9), loss="mse_loss"),
+             train_step(ref, torch.optim.SGD(ref.parameters(), lr=0.1, momentum=0.9), torch,
+                        "mse_loss")]
     if whole_step:
         steps[0] = tc.compile(steps[0])
     for _ in range(3):

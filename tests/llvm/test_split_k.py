@@ -10,6 +10,8 @@ import tracecomp as tc
 from tracecomp.codegen.llvm import target
 from tracecomp.codegen.llvm.runtime import parallel
 
+from helpers import assert_close, train_step, twin_relu_mlps
+
 TWO_CPUS = pytest.mark.skipif(parallel._cpus() < 2, reason="one CPU: nothing is split")
 
 
@@ -39,17 +41,22 @@ def _step_program(f, graph="forward"):
             if "split over threads" in line or "partial products" in line]
 
 
-def _sgd_step(lib, net, forward=None):
-    opt = lib.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
-    forward = forward or net
-
-    def step(x, y):
-        opt.zero_grad()
-        loss = lib.nn.functional.cross_entropy(forward(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-    return step
+def _train_twins(hidden, seed, compile_model=False, steps=3):
+    """(the tracecomp step, its model, torch's model) after `steps` SGD steps of 300 ->
+    hidden -> hidden -> 10 MLPs, compiled whole (or the model alone), each loss torch's."""
+    rng = np.random.default_rng(seed)
+    x, y = rng.standard_normal((64, 300)).astype(np.float32), rng.integers(0, 10, 64)
+    model, ref = twin_relu_mlps(300, hidden, hidden, 10)
+    forward = tc.compile(model) if compile_model else model
+    step = train_step(forward, tc.optim.SGD(model.parameters(), lr=0.05, momentum=0.9))
+    step = step if compile_model else tc.compile(step)
+    ref_step = train_step(ref, torch.optim.SGD(ref.parameters(), lr=0.05, momentum=0.9), torch)
+    for _ in range(steps):
+        assert step(tc.tensor(x), tc.tensor(y)).item() == pytest.approx(
+            ref_step(torch.tensor(x), torch.tensor(y)).item(), rel=1e-4)
+    for p, q in zip(model.parameters(), ref.parameters()):
+        assert_close(p, q, what="parameter")
+    return forward if compile_model else step
 
 
 @TWO_CPUS
@@ -58,52 +65,18 @@ def _sgd_step(lib, net, forward=None):
 def test_a_training_step_with_dx_split_along_k_matches_torch(monkeypatch, hidden, threads):
     if threads:
         monkeypatch.setenv("TRACECOMP_THREADS", threads)
-    rng = np.random.default_rng(0)
-    x, y = rng.standard_normal((64, 300)).astype(np.float32), rng.integers(0, 10, 64)
-    torch.manual_seed(0)
-    ref = torch.nn.Sequential(torch.nn.Linear(300, hidden), torch.nn.ReLU(),
-                              torch.nn.Linear(hidden, hidden), torch.nn.ReLU(),
-                              torch.nn.Linear(hidden, 10))
-    model = tc.nn.Sequential(tc.nn.Linear(300, hidden), tc.nn.ReLU(),
-                             tc.nn.Linear(hidden, hidden), tc.nn.ReLU(),
-                             tc.nn.Linear(hidden, 10))
-    model.load_state_dict({k: tc.tensor(v.detach().numpy()) for k, v in ref.state_dict().items()})
-    runs = [(tc.compile(_sgd_step(tc, model)), tc.tensor(x), tc.tensor(y)),
-            (_sgd_step(torch, ref), torch.tensor(x), torch.tensor(y))]
-    for _ in range(4):
-        losses = [step(x, y).item() for step, x, y in runs]
-        assert losses[0] == pytest.approx(losses[1], rel=1e-4)
-    program = _step_program(runs[0][0])
+    program = _step_program(_train_twins(hidden, 0, steps=4))
     assert any("along K" in line for line in program), program
     assert any(f"sum of its {parallel._cpus()} partial products" in line for line in program)
-    for p, q in zip(model.parameters(), ref.parameters()):
-        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-4,
-                                   atol=1e-5)
 
 
 @TWO_CPUS
 def test_a_compiled_models_backward_splits_along_k_for_the_update_after_it():
     """compile(model): the backward's trained parameters (partition.py marks them) are
     written by the optimizer's update after the call (a fused step, by rows)."""
-    rng = np.random.default_rng(2)
-    x, y = rng.standard_normal((64, 300)).astype(np.float32), rng.integers(0, 10, 64)
-    torch.manual_seed(0)
-    ref = torch.nn.Sequential(torch.nn.Linear(300, 256), torch.nn.ReLU(),
-                              torch.nn.Linear(256, 256), torch.nn.ReLU(),
-                              torch.nn.Linear(256, 10))
-    model = tc.nn.Sequential(tc.nn.Linear(300, 256), tc.nn.ReLU(), tc.nn.Linear(256, 256),
-                             tc.nn.ReLU(), tc.nn.Linear(256, 10))
-    model.load_state_dict({k: tc.tensor(v.detach().numpy()) for k, v in ref.state_dict().items()})
-    forward = tc.compile(model)
-    steps = [_sgd_step(tc, model, forward), _sgd_step(torch, ref)]
-    for _ in range(3):
-        assert steps[0](tc.tensor(x), tc.tensor(y)).item() == pytest.approx(
-            steps[1](torch.tensor(x), torch.tensor(y)).item(), rel=1e-4)
+    forward = _train_twins(256, 2, compile_model=True)
     assert any("along K" in line for line in _step_program(forward, "backward"))
     assert not any("along K" in line for line in _step_program(forward, "forward"))
-    for p, q in zip(model.parameters(), ref.parameters()):
-        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-4,
-                                   atol=1e-5)
 
 
 @TWO_CPUS
