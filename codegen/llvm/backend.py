@@ -192,12 +192,12 @@ def _lower(graph, runner, names, stage, updates):
              if runner == "entry" and g.kind in RANGED and parallel.extent(g)}
     native = [g for g in plan.groups if g.kind in BUILDERS]
     # a large product: blocks of C over threads, or of K where it reads a weight the graph
-    # updates (parallel.k_first), each block's partial product then in C's buffer after C
-    # (a backward's trained parameters: the optimizer's update writes them after the call)
+    # updates (parallel.k_first), the partial products of blocks after the first in a
+    # scratch value (memory.PartialProducts); a backward's trained parameters count as
+    # updated: the optimizer's update writes them after the call
     updated = {graph.inputs[j] for j in updates.values()} | \
         {n for n in graph.inputs if n.params.get("trained")}
-    returned = _returned(graph, plan)
-    cuts = {g.root: parallel.gemm_split(g, () if g.root in returned else updated)
+    cuts = {g.root: parallel.gemm_split(g, updated)
             for g in plan.groups if runner == "entry" and g.kind == "matmul"}
     cuts = {root: cut for root, cut in cuts.items() if cut}
     for g in plan.groups:
@@ -261,17 +261,6 @@ def _lower(graph, runner, names, stage, updates):
                                       loops, summed, guards), stage)
 
 
-def _returned(graph, plan):
-    """The values whose buffers the graph returns: its outputs and the bases of those that
-    are views (their buffers are the caller's, of exactly their size)."""
-    base = {}
-    for g in plan.groups:
-        if g.kind == "view":
-            x = g.root.inputs[0]
-            base[g.root] = base.get(x, x)
-    return {base.get(o, o) for o in graph.outputs}
-
-
 def _kernel_names(groups, keys):
     """{group root: its kernel's name} for the groups with a structure key, and the groups
     whose kernels are emitted (the first of each structure: the others call it)."""
@@ -323,7 +312,7 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
     # written: no scratch in it
     donors = {graph.outputs[k] for k in updates or ()}
     scratch = {v: n for loop in loops for v, n in loop.scratch().items()}
-    # a product split along K: its partial products, one per block, in its buffer
+    # a product split along K: how many blocks, so how many partial products
     partials = {root: split[root] for root, (axis, _) in cuts.items() if axis == 2}
     # a backward's residuals may lie in a gradient's buffer (runtime/lodging.py)
     memory_plan = memory.run(graph, plan, stored=native, hosts=lambda o: o not in donors,

@@ -81,9 +81,10 @@ def test_a_compiled_models_backward_splits_along_k_for_the_update_after_it():
 
 @TWO_CPUS
 @pytest.mark.parametrize("returned", ["relu", "product"])
-def test_a_returned_product_keeps_its_buffer_to_itself(returned):
-    """The partial products lie in C's buffer after C: a product the graph returns has a
-    buffer of exactly its size (the caller's), so it is split by columns instead."""
+def test_a_product_split_along_k_keeps_its_partials_apart(returned):
+    """The later blocks' partial products are a scratch value of their own, live in the
+    product's step only: the product keeps a buffer of its own size, so a product the graph
+    returns (in the caller's buffer) is split along K too."""
     rng = np.random.default_rng(1)
     x = rng.standard_normal((64, 200)).astype(np.float32)
     w = rng.standard_normal((200, 256)).astype(np.float32)
@@ -100,10 +101,9 @@ def test_a_returned_product_keeps_its_buffer_to_itself(returned):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
     np.testing.assert_array_equal(weight.numpy(), w * 0.5)
     along_k = [line for line in _step_program(g) if "along K" in line]
-    assert bool(along_k) == (returned == "relu")
-    if along_k:         # the later blocks' partial products: one buffer, live in one step
-        blocks = int(along_k[0].split(" in ")[1].split()[0])
-        line = next(line for line in g.fusion_log["forward"].splitlines()
-                    if f"%0 partial products ({blocks - 1}):" in line)
-        start, stop = map(int, line.split("[")[1].split(")")[0].split(", "))
-        assert stop - start == (blocks - 1) * 64 * 256 * 4 and line.endswith("steps 0..0")
+    assert along_k, _step_program(g)
+    blocks = int(along_k[0].split(" in ")[1].split()[0])
+    line = next(line for line in g.fusion_log["forward"].splitlines()
+                if f"%0 partial products ({blocks - 1}):" in line)
+    start, stop = map(int, line.split("[")[1].split(")")[0].split(", "))
+    assert stop - start == (blocks - 1) * 64 * 256 * 4 and line.endswith("steps 0..0")

@@ -7,8 +7,8 @@ compiled call crosses into native code once per segment, not once per kernel.
 A split kernel (parallel.py) gets an entry of its own that takes a range of dim 0:
 `void entryJ(ptr slots, i64 start, i64 stop)`; so does a large product, whose range is one
 of blocks of C's rows or columns (parallel.gemm_split), each range one gemm; or of blocks
-of K, each block's partial product into C's buffer after C, which a "sum" step (an entry of
-its own) then adds up into C. A run of
+of K, the first block's partial product into C and the others' into a scratch value
+(memory.PartialProducts), which a "sum" step (an entry of its own) then adds into C. A run of
 consecutive steps (schedule.Layout.runs) gets `void runK(ptr slots, ptr pool, ptr pool_split,
 i64 parts)`, which calls their entries and hands each split one to the native thread pool.
 
