@@ -1,5 +1,6 @@
 """The modules and optimizers a compiled function reads (compiler/state.py roots_of): found
-in its arguments, closure and globals, and one level inside them (a trainer's attributes,
+in its arguments, closure, globals and the parameter defaults a call leaves out, and one
+level inside them (a trainer's attributes,
 a list or dict of optimizers, an optimizer kept by a module), so their parameters and state
 are inputs: a training step written as a trainer's method matches torch. Deeper ones are
 refused with an error that says where to keep them, and the whole step's fast path
@@ -103,6 +104,40 @@ def test_optimizers_and_models_in_a_list_and_a_dict():
     theirs.opt = torch.optim.SGD(ref.parameters(), lr=0.05)
     _run(3, step, theirs.step)
     _same(model, ref)
+
+
+def test_a_model_and_optimizer_bound_as_parameter_defaults():
+    """`def step(x, y, model=model, opt=opt)` binds a loop's objects at definition: the
+    defaults a call leaves out are read as its closure is; one passed explicitly, or
+    defaults replaced on the function, are the ones used."""
+    model, ref = _models()
+    theirs = Trainer(torch, ref)
+    opt = tc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+    def step(x, y, model=model, *, opt=opt):
+        opt.zero_grad()
+        loss = tc.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    compiled = tc.compile(step)
+    _run(3, compiled, theirs.step)
+    _same(model, ref)
+    assert isinstance(compiled._fast, state_call.StateCall)
+    for trainer, lib in ((None, tc), (theirs, torch)):    # a new lr, a fresh momentum
+        new = lib.optim.SGD((model if trainer is None else ref).parameters(), lr=0.3,
+                            momentum=0.5)
+        if trainer is None:
+            step.__kwdefaults__ = {"opt": new}
+        else:
+            trainer.opt = new
+    _run(3, compiled, theirs.step)
+    _same(model, ref)
+    (x, y), (rx, ry) = _data()       # the model passed explicitly: the default is not read
+    other, other_ref = _models()
+    got = compiled(x, y, other).item()
+    want = torch.nn.functional.cross_entropy(other_ref(rx), ry).item()
+    np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
 def test_a_module_that_keeps_its_optimizer():

@@ -78,19 +78,23 @@ class FastCall:
 
 
 class Bindings:
-    """What a function's global names and closure cells hold now, to tell later whether
-    each still holds the very same object (a module or optimizer bound there since would
-    be read by a new graph)."""
+    """What a function's global names, closure cells and parameter defaults hold now, to
+    tell later whether each still holds the very same object (a module or optimizer bound
+    there since would be read by a new graph)."""
 
-    __slots__ = ("cells", "globals", "names", "values")
+    __slots__ = ("cells", "defaults", "fn", "globals", "names", "values")
 
     def __init__(self, fn):
         self.names = global_names(fn.__code__)
         self.globals = fn.__globals__
         self.values = [self.globals.get(n) for n in self.names]
         self.cells = [(c, c.cell_contents) for c in fn.__closure__ or () if filled(c)]
+        self.fn, self.defaults = fn, (fn.__defaults__, fn.__kwdefaults__)
 
     def hold(self):
+        fn = self.fn
+        if fn.__defaults__ is not self.defaults[0] or fn.__kwdefaults__ is not self.defaults[1]:
+            return False
         if self.names:
             look = self.globals.get
             for name, value in zip(self.names, self.values):

@@ -86,7 +86,9 @@ def roots_of(fn, args):
 def starts(fn, args):
     """[(where, object)] of what fn reaches directly: ("arg", k) its arguments, ("cell", k)
     its filled closure cells, ("global", name) the global names its code uses (None where
-    unbound), ("self",) a bound method's own object. `start` finds `where` again."""
+    unbound), ("default", name) the defaults of the parameters the call leaves out (`def
+    step(x, y, opt=opt)`, a way to bind a loop's optimizer), ("self",) a bound method's own
+    object. `start` finds `where` again."""
     found = [(("arg", k), a) for k, a in enumerate(args)]
     code = getattr(fn, "__code__", None)
     if code is not None:
@@ -95,6 +97,7 @@ def starts(fn, args):
                       if filled(c)]
         look = fn.__globals__.get
         found += [(("global", n), look(n)) for n in code.co_names]
+        found += [(("default", n), d) for n, d in defaults_used(fn, len(args)).items()]
     owner = getattr(fn, "__self__", None)
     if owner is not None and not isinstance(owner, ModuleType):
         found.append((("self",), owner))
@@ -112,7 +115,23 @@ def start(fn, args, where):
         return cell.cell_contents if cell is not None and filled(cell) else None
     if kind == "global":
         return fn.__globals__.get(key[0])
+    if kind == "default":
+        return defaults_used(fn, len(args)).get(key[0])
     return getattr(fn, "__self__", None)
+
+
+def defaults_used(fn, n_args):
+    """{parameter name: its default} for fn's parameters a call with n_args positional
+    arguments leaves out: positional ones past those given, and keyword-only ones."""
+    code = fn.__code__
+    if isinstance(fn, MethodType):      # the call's arguments come after `self`
+        n_args += 1
+    positional = fn.__defaults__ or ()
+    first = code.co_argcount - len(positional)
+    used = {code.co_varnames[first + k]: d for k, d in enumerate(positional)
+            if first + k >= n_args}
+    used.update(fn.__kwdefaults__ or {})
+    return used
 
 
 def follow(holder, how, key):
@@ -154,6 +173,7 @@ def describe_place(path):
     """A place of starts() and, one level in, (how, key) or None, in the user's words."""
     (kind, *name), step = path
     where = {"arg": "argument {}", "cell": "closure variable {}", "global": "global {}",
+             "default": "the default of parameter {}",
              "self": "the method's object"}[kind].format(*name)
     if step is None:
         return where
