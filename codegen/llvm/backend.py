@@ -287,7 +287,34 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
     """Plan the arena, add the entry functions, compile, wrap (runner.py). With a
     `recipe_text` (recipe.py) the disk cache is asked first, and the LLVM IR is emitted
     only on a miss, or when a dump asks for it."""
+    def native(group):     # plan.groups are in their run order already (_lower hoisted them)
+        return group.root in kernel_names or group.kind == "matmul" or group.root in summed
     stage.enter("planning memory")
+    stage.begin("memory", len(plan.groups))                 # groups -> values in the arena
+    # an output that may be donated an input's array holds that input's value until
+    # written: no scratch in it
+    donors = {graph.outputs[k] for k in updates or ()}
+    scratch = {v: n for loop in loops for v, n in loop.scratch().items()}
+
+    def plan_memory(partials):
+        # a backward's residuals may lie in a gradient's buffer (runtime/lodging.py)
+        return memory.run(graph, plan, stored=native, hosts=lambda o: o not in donors,
+                          scratch=scratch, together=[loop.groups for loop in loops],
+                          in_place=True, partials=partials,
+                          guests=[n for n in graph.inputs if n.params.get("residual")])
+    # a product split along K: how many blocks, so how many partial products. Where they
+    # would make the arena larger (no output buffer, nor bytes the arena has anyway, can
+    # hold them), those products are split by C's columns instead: the step's memory
+    # comes first (the bench MLP's lie in dW1's buffer, not yet written)
+    partials = {root: split[root] for root, (axis, _) in cuts.items() if axis == 2}
+    memory_plan = plan_memory(partials)
+    if partials and memory_plan.peak > (plain := plan_memory({})).peak:
+        for g in plan.groups:
+            if g.root in partials:
+                cuts[g.root] = parallel.gemm_split(g)
+                split[g.root] = parallel.gemm_extent(g, cuts[g.root])
+        partials, memory_plan = {}, plain
+    stage.end(len(memory_plan.offsets))
     gemm = {}       # root -> (code, the BLAS symbol or None, its Product), gemm/choice.py
     blas_symbols, shared = {}, {}   # what the products call: name -> address | variant
     for group in plan.groups:
@@ -304,22 +331,6 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
     shared_gemm.prefetch(shared.values())      # built meanwhile, linked below
     imports = shared_gemm.Imports(blas_symbols, shared)
     serial_blas = any(code == "blas" for code, *_ in gemm.values())
-
-    def native(group):     # plan.groups are in their run order already (_lower hoisted them)
-        return group.root in kernel_names or group.kind == "matmul" or group.root in summed
-    stage.begin("memory", len(plan.groups))                 # groups -> values in the arena
-    # an output that may be donated an input's array holds that input's value until
-    # written: no scratch in it
-    donors = {graph.outputs[k] for k in updates or ()}
-    scratch = {v: n for loop in loops for v, n in loop.scratch().items()}
-    # a product split along K: how many blocks, so how many partial products
-    partials = {root: split[root] for root, (axis, _) in cuts.items() if axis == 2}
-    # a backward's residuals may lie in a gradient's buffer (runtime/lodging.py)
-    memory_plan = memory.run(graph, plan, stored=native, hosts=lambda o: o not in donors,
-                             scratch=scratch, together=[loop.groups for loop in loops],
-                             in_place=True, partials=partials,
-                             guests=[n for n in graph.inputs if n.params.get("residual")])
-    stage.end(len(memory_plan.offsets))
     stage.begin("schedule", len(plan.groups))               # groups -> program segments
     layout = schedule.plan(graph, plan, memory_plan, native, lambda g: split.get(g.root),
                            loops, lambda g: partials.get(g.root, 0))

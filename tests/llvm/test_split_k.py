@@ -80,30 +80,38 @@ def test_a_compiled_models_backward_splits_along_k_for_the_update_after_it():
 
 
 @TWO_CPUS
-@pytest.mark.parametrize("returned", ["relu", "product"])
-def test_a_product_split_along_k_keeps_its_partials_apart(returned):
+@pytest.mark.parametrize("room", [True, False])
+def test_partials_lie_where_the_call_has_room_or_the_product_splits_by_columns(room):
     """The later blocks' partial products are a scratch value of their own, live in the
-    product's step only: the product keeps a buffer of its own size, so a product the graph
-    returns (in the caller's buffer) is split along K too."""
+    product's step only: here in the buffer of an output written later (so a product the
+    graph returns is split along K too); with no such room they would make the arena
+    larger, and the product is split by C's columns instead."""
     rng = np.random.default_rng(1)
     x = rng.standard_normal((64, 200)).astype(np.float32)
     w = rng.standard_normal((200, 256)).astype(np.float32)
+    v = rng.standard_normal((256, 256)).astype(np.float32)
 
-    def f(x, w):
+    def f(x, w, v):
         y = x @ w
         w.mul_(0.5)
-        return y.relu() if returned == "relu" else y
+        return (y, v * 2.0) if room else (y.relu(),)
     g = tc.compile(f)
     weight = tc.tensor(w.copy())
-    got = g(tc.tensor(x), weight).numpy()
+    got = g(tc.tensor(x), weight, tc.tensor(v))
     want = x.astype(np.float64) @ w.astype(np.float64)
-    want = np.maximum(want, 0) if returned == "relu" else want
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+    want = want if room else np.maximum(want, 0)
+    np.testing.assert_allclose(got[0].numpy(), want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
     np.testing.assert_array_equal(weight.numpy(), w * 0.5)
-    along_k = [line for line in _step_program(g) if "along K" in line]
-    assert along_k, _step_program(g)
+    program, log = _step_program(g), g.fusion_log["forward"]
+    assert "arena: 0 buffers" in log, log
+    if not room:
+        assert any("columns" in line for line in program) and "partial products" not in log
+        return
+    np.testing.assert_array_equal(got[1].numpy(), v * 2.0)
+    along_k = [line for line in program if "along K" in line]
+    assert along_k, program
     blocks = int(along_k[0].split(" in ")[1].split()[0])
-    line = next(line for line in g.fusion_log["forward"].splitlines()
-                if f"%0 partial products ({blocks - 1}):" in line)
+    line = next(line for line in log.splitlines() if "partial products" in line)
+    assert f"partial products ({blocks - 1}): %" in line and "'s buffer[" in line, line
     start, stop = map(int, line.split("[")[1].split(")")[0].split(", "))
     assert stop - start == (blocks - 1) * 64 * 256 * 4 and line.endswith("steps 0..0")

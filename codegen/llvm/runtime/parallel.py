@@ -161,7 +161,9 @@ def k_first(group, k, updated):
     training step's backward), and the update then writes each row half on the core that
     did not read it: a core that writes over lines the other core holds copies of waits
     ~110 ns a line (`rows_first`). Split along K, each core reads the rows of B that it
-    updates later, at the price of a second C-sized partial product and its sum. The bench
+    updates later, at the price of a second C-sized partial product and its sum (where
+    those partials would make the arena larger, backend.py splits by columns after all).
+    The bench
     MLP (znver4): W2's update 42-49 -> 11-13 us of thread time in the whole step (native
     time ~425 -> ~410 us), 38 -> 11 us in compile(model)'s fused step (its step ~662 ->
     ~639 us); the sum 1.6 us."""
