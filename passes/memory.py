@@ -46,7 +46,8 @@ that a runner allocates once and reuses across calls, so a call allocates only i
     runs before the next group): those are one more value (`PartialProducts`), live in
     the product's step only, so they may lie in bytes the arena has anyway or in an
     output's buffer not yet written, where a larger value of the product's own would
-    have lived as long as it does.
+    have lived as long as it does. As with the arena guests, they are planned only where
+    they cost no arena bytes: else `MemoryPlan.partials` is empty.
 
     before (groups, f32):                    after:
       kernel0 %0 = matmul(%x, %w1)  64x256     %0 -> arena[0, 65536)
@@ -127,7 +128,22 @@ def run(graph, fusion_plan, stored=None, hosts=None, scratch=None, together=(),
     elementwise kernel may write over an input it reads for the last time (in_place.py;
     for backends whose kernels load an element's operands before storing it). `guests`:
     graph inputs that may be laid out in an output's buffer (see the module docstring).
-    `partials`: {product: blocks} for products split along K (see the module docstring)."""
+    `partials`: {product: blocks} for products split along K (see the module docstring);
+    `MemoryPlan.partials` holds them where they cost no arena bytes, else none of them
+    (the backend then splits those products another way)."""
+    plan = _plan(graph, fusion_plan, stored, hosts, scratch, together, in_place, guests,
+                 partials or {})
+    if plan.partials:
+        plain = _plan(graph, fusion_plan, stored, hosts, scratch, together, in_place, guests, {})
+        if plain.peak < plan.peak:
+            plain.log.append(f"partial products: none (they would take the arena from "
+                             f"{plain.peak} to {plan.peak} bytes)")
+            return plain
+    return plan
+
+
+def _plan(graph, fusion_plan, stored, hosts, scratch, together, in_place, guests, partials):
+    """run's plan for these `partials` ({product: blocks}), whatever they cost."""
     stored = stored or (lambda g: g.kind not in NO_BUFFER and g.kind != "opaque")
     groups = fusion_plan.groups
     alias = {}
@@ -165,7 +181,7 @@ def run(graph, fusion_plan, stored=None, hosts=None, scratch=None, together=(),
                 if b in lives:
                     lives[b] = [min(lives[b][0], min(ks)), max(lives[b][1], max(ks))]
     guest_lives = {g: lives.pop(g) for g in guests}
-    partials = {v: PartialProducts(v, blocks - 1) for v, blocks in (partials or {}).items()}
+    partials = {v: PartialProducts(v, blocks - 1) for v, blocks in partials.items()}
     for v, p in partials.items():
         lives[p], step[p] = [step[v], step[v]], step[v]
     scratch = scratch or {}

@@ -32,7 +32,7 @@ class Step:
     groups: list      # a segment's groups in order; a chunk loop's; else the one group
     name: str = ""    # the entry function (native, split and chunks steps)
     extent: int = 0   # split: the extent of dim 0, divided among the threads; chunks: slots;
-                      # a product's sum: its partial products
+                      # a product's sum: its blocks of K
     loop: object = None     # chunks and a chunk loop's sum: the ChunkLoop
 
 
@@ -74,15 +74,14 @@ def hoisted(groups, native):
     return [g for g in groups if early(g)] + [g for g in groups if not early(g)]
 
 
-def plan(graph, fusion_plan, memory_plan, native, split=lambda group: None, loops=(),
-         partials=lambda group: 0):
+def plan(graph, fusion_plan, memory_plan, native, split=lambda group: None, loops=()):
     """Segments of consecutive `native(group)` groups, and the slots their buffers need.
 
     A group for which `split(group)` gives an extent is a step of its own (kind "split"):
     its entry takes a range of dim 0 (parallel.py). So is each chunk loop (`loops`,
     passes/chunks.py: its groups are consecutive), kind "chunks": its entry takes a range
-    of the loop's slots. A split product that leaves `partials(group)` partial products in
-    its buffer (its blocks of K) is followed by a step of kind "sum" that adds them up.
+    of the loop's slots. A split product with partial products (its blocks of K after the
+    first: `memory_plan.partials`) is followed by a step of kind "sum" that adds them in.
 
     Slots come in the order a runner fills them: constants (once), every graph input and
     every output buffer allocated per call (in one sweep per call, read by native code or
@@ -104,8 +103,9 @@ def plan(graph, fusion_plan, memory_plan, native, split=lambda group: None, loop
         if n or not native(g):
             run = None
             program.append(Step("split", [g], extent=n) if n else Step("python", [g]))
-            if n and partials(g):
-                program.append(Step("sum", [g], extent=partials(g)))
+            later = memory_plan.partials.get(g.root)
+            if n and later is not None:
+                program.append(Step("sum", [g], extent=later.count + 1))
         elif run is None:
             run = Step("native", [g])
             program.append(run)

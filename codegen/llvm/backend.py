@@ -295,25 +295,19 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
     # written: no scratch in it
     donors = {graph.outputs[k] for k in updates or ()}
     scratch = {v: n for loop in loops for v, n in loop.scratch().items()}
-
-    def plan_memory(partials):
-        # a backward's residuals may lie in a gradient's buffer (runtime/lodging.py)
-        return memory.run(graph, plan, stored=native, hosts=lambda o: o not in donors,
-                          scratch=scratch, together=[loop.groups for loop in loops],
-                          in_place=True, partials=partials,
-                          guests=[n for n in graph.inputs if n.params.get("residual")])
-    # a product split along K: how many blocks, so how many partial products. Where they
-    # would make the arena larger (no output buffer, nor bytes the arena has anyway, can
-    # hold them), those products are split by C's columns instead: the step's memory
-    # comes first (the bench MLP's lie in dW1's buffer, not yet written)
+    # a product split along K: its blocks, so its partial products. The memory plan keeps
+    # them only where they cost no arena bytes (the bench MLP's lie in dW1's buffer, not
+    # yet written); else those products are split by C's columns: the memory comes first
     partials = {root: split[root] for root, (axis, _) in cuts.items() if axis == 2}
-    memory_plan = plan_memory(partials)
-    if partials and memory_plan.peak > (plain := plan_memory({})).peak:
-        for g in plan.groups:
-            if g.root in partials:
-                cuts[g.root] = parallel.gemm_split(g)
-                split[g.root] = parallel.gemm_extent(g, cuts[g.root])
-        partials, memory_plan = {}, plain
+    # a backward's residuals may lie in a gradient's buffer (runtime/lodging.py)
+    memory_plan = memory.run(graph, plan, stored=native, hosts=lambda o: o not in donors,
+                             scratch=scratch, together=[loop.groups for loop in loops],
+                             in_place=True, partials=partials,
+                             guests=[n for n in graph.inputs if n.params.get("residual")])
+    for g in plan.groups:
+        if g.root in partials and g.root not in memory_plan.partials:
+            cuts[g.root] = parallel.gemm_split(g)
+            split[g.root] = parallel.gemm_extent(g, cuts[g.root])
     stage.end(len(memory_plan.offsets))
     gemm = {}       # root -> (code, the BLAS symbol or None, its Product), gemm/choice.py
     blas_symbols, shared = {}, {}   # what the products call: name -> address | variant
@@ -333,7 +327,7 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
     serial_blas = any(code == "blas" for code, *_ in gemm.values())
     stage.begin("schedule", len(plan.groups))               # groups -> program segments
     layout = schedule.plan(graph, plan, memory_plan, native, lambda g: split.get(g.root),
-                           loops, lambda g: partials.get(g.root, 0))
+                           loops)
     stage.end(len(layout.program))
     profile = [] if os.environ.get("TRACECOMP_PROFILE", "").strip() == "1" else None
     entry_names = [step.name for step in layout.program if step.kind != "python"] + \

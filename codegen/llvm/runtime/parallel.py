@@ -42,14 +42,13 @@ Products (`gemm_split`): a 2-D product of SPLIT_WORK multiply-adds or more is cu
 blocks of C's rows or columns (`rows_first` says which), or of K where it reads a weight
 the graph updates (`k_first`: each block a partial product, added up after), each piece
 one BLAS call, and inside a compiled call the BLAS runs on one thread
-(`serial_blas_begin/end`). Not the
-BLAS's own threads: OpenBLAS's workers spin ~0.1 s after each product, busy on the other
-core while our kernels run between products. perf put 42 % of a compiled LeNet inference's
-samples in OpenBLAS's `blas_thread_server`, and on our 2-vCPU VMs the same process ran
-1.5-1.9 ms per call for seconds, then 4.4-5.0 ms (with 33 % steal in `top`); with the BLAS
-on one thread it never slowed so. Products alone, split / one thread / OpenBLAS's 2
-threads (us, znver4): 6x25x50176 379/579/464, 16x150x6400 234/413/289, 64x784x256
-185/280/149.
+(`serial_blas_begin/end`). Not the BLAS's own threads: OpenBLAS's workers spin ~0.1 s
+after each product, busy on the other core while our kernels run between products. perf
+put 42 % of a compiled LeNet inference's samples in OpenBLAS's `blas_thread_server`, and
+on our 2-vCPU VMs the same process ran 1.5-1.9 ms per call for seconds, then 4.4-5.0 ms
+(with 33 % steal in `top`); with the BLAS on one thread it never slowed so. Products
+alone, split / one thread / OpenBLAS's 2 threads (us, znver4): 6x25x50176 379/579/464,
+16x150x6400 234/413/289, 64x784x256 185/280/149.
 """
 import ctypes
 import functools
@@ -162,11 +161,10 @@ def k_first(group, k, updated):
     did not read it: a core that writes over lines the other core holds copies of waits
     ~110 ns a line (`rows_first`). Split along K, each core reads the rows of B that it
     updates later, at the price of a second C-sized partial product and its sum (where
-    those partials would make the arena larger, backend.py splits by columns after all).
-    The bench
-    MLP (znver4): W2's update 42-49 -> 11-13 us of thread time in the whole step (native
-    time ~425 -> ~410 us), 38 -> 11 us in compile(model)'s fused step (its step ~662 ->
-    ~639 us); the sum 1.6 us."""
+    those partials would make the arena larger, memory.run drops them and backend.py
+    splits by columns after all). The bench MLP (znver4): W2's update 42-49 -> 11-13 us of
+    thread time in the whole step (native time ~425 -> ~410 us), 38 -> 11 us in
+    compile(model)'s fused step (its step ~662 -> ~639 us); the sum 1.6 us."""
     b = group.root.inputs[1]
     return b in updated and b not in group.nodes and k >= 2 * GEMM_BLOCK
 
