@@ -152,9 +152,14 @@ class Graph:
 
 def clone_node(node, mapping, node_type=Node):
     """node with its inputs renamed through mapping."""
-    inputs = tuple(mapping[i] if isinstance(i, Node) else i for i in node.inputs)
-    return node_type(node.op, inputs, dict(node.params), node.shape, node.dtype,
-                     node.requires_grad, node.source)
+    # fields set directly: node's shape and dtype are normal already, and every pass copies
+    # its graph, so Node.__init__'s checks here were ~half of a warm compile's copying
+    clone = object.__new__(node_type)
+    clone.op, clone.params = node.op, dict(node.params)
+    clone.inputs = tuple(mapping[i] if isinstance(i, Node) else i for i in node.inputs)
+    clone.shape, clone.dtype, clone.requires_grad = node.shape, node.dtype, node.requires_grad
+    clone.source, clone.name = node.source, None
+    return clone
 
 
 # --- printing ----------------------------------------------------------------------------

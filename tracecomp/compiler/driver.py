@@ -28,7 +28,7 @@ from ..tensor import Tensor
 from ..tracing.gate import GATE
 from ..tracing.tracer import Tracer, wrap
 from . import attributes as compile_attributes
-from . import bridge, fused_step, kept_values, lowering, progress, stance
+from . import bridge, fused_step, gc_pause, kept_values, lowering, progress, stance
 from . import state as compile_state
 from .dynamic import Templates
 from .fast_call import FastCall, own
@@ -451,7 +451,7 @@ class CompiledFunction:
                 self.memory_budget, self.templates, fed))
         reused = False      # a new size that a dynamic graph runs: traced, not compiled
         try:
-            with progress.compiling(f"{_name(fn)} ({backend})"):
+            with progress.compiling(f"{_name(fn)} ({backend})"), gc_pause.paused():
                 art = build(fn, call_args, tensors, state, module_names, backend,
                             optimizers, roots, self.memory_budget, self.templates, fed)
             reused = self.templates is not None and not self.templates.compiled
