@@ -60,6 +60,11 @@ class ChunkLoop:
     consumer: object        # the group reading its output a chunk's samples at a time, or None
     slots: int              # chunks in flight at once: one scratch chunk each
     summed: object = None   # the sum over the chunks of its output (a weight gradient), or None
+    # a 2-D product's row loop (passes/row_loops.py): C's rows per chunk (the last chunk
+    # may have fewer), and the value the consumer may write its own over (A's), or None;
+    # rows 0: a batched product's loop, one item per chunk
+    rows: int = 0
+    over: object = None
 
     @property
     def groups(self):
@@ -68,14 +73,32 @@ class ChunkLoop:
 
     @property
     def chunks(self):
+        if self.rows:
+            return -(-self.product.root.shape[0] // self.rows)
         return self.product.root.shape[0]
+
+    def chunk_bytes(self, value):
+        """The bytes of one chunk of a value the loop holds a chunk at a time."""
+        if self.rows:
+            return self.rows * value.size // value.shape[0] * value.dtype.itemsize
+        return chunk_bytes(value)
 
     def scratch(self):
         """{value: bytes}: the values that live a chunk at a time, sized for `slots` chunks."""
         values = [g.root for g in self.makers]
         if self.consumer is not None or self.summed is not None:     # a chunk, or a partial
             values.append(self.product.root)                        # sum, per slot
-        return {v: chunk_bytes(v) * self.slots for v in values}
+        return {v: self.chunk_bytes(v) * self.slots for v in values}
+
+    def writable(self):
+        """{the consumer's value: the values it may be written over in place, A's first}:
+        a row loop's consumer reads a block of rows of each and writes the same rows
+        (passes/row_loops.py); a batched product's loop has none."""
+        if not self.rows:
+            return {}
+        read = set(operands(self.product))
+        others = [x for x in self.consumer.inputs if x is not self.product.root and x not in read]
+        return {self.consumer.root: ([self.over] if self.over is not None else []) + others}
 
 
 def chunk_bytes(value):
@@ -144,19 +167,19 @@ def _together(graph, groups):
     consumer of its output right after it, where that keeps every group after what it
     reads (a maker is read by the product alone; a consumer reads what is ready by then).
     Who reads what does not change as groups move: the readers are found once."""
-    alias = _aliases(groups)
-    readers = _readers(groups, alias)
+    alias = aliases(groups)
+    readers = readers_of(groups, alias)
     users = graph.users()
     makers = {g.root: g for g in groups if g.kind in MAKERS}
     for product in [g for g in groups if g.kind == "matmul" and g.root.ndim == 3]:
-        for x in _operands(product):
+        for x in operands(product):
             made = makers.get(alias.get(x, x))
             if made is not None and readers.get(made.root) == {id(product)}:
                 groups.remove(made)
                 groups.insert(groups.index(product), made)
         mine = readers.get(product.root, set())
         after = next((g for g in groups if id(g) in mine), None) if len(mine) == 1 else None
-        if after is not None and (_consumes(after, product.root, users)
+        if after is not None and (consumes(after, product.root, users)
                                   or _sums(after, product)):
             at = {g.root: k for k, g in enumerate(groups)}
             k = at[product.root]
@@ -166,7 +189,7 @@ def _together(graph, groups):
     return groups
 
 
-def _aliases(groups):
+def aliases(groups):
     alias = {}
     for g in groups:
         if g.kind == "view":
@@ -175,7 +198,7 @@ def _aliases(groups):
     return alias
 
 
-def _readers(groups, alias):
+def readers_of(groups, alias):
     """{stored value: ids of the groups that read it (a view's readers read it)}."""
     readers = {}
     for g in groups:
@@ -186,8 +209,8 @@ def _readers(groups, alias):
 
 
 def _loops(graph, groups, slots):
-    alias = _aliases(groups)
-    readers = _readers(groups, alias)
+    alias = aliases(groups)
+    readers = readers_of(groups, alias)
     outputs = {alias.get(o, o) for o in graph.outputs}
     users = graph.users()
     steps = [k for k, g in enumerate(groups) if g.kind not in ("view", "constant")]
@@ -207,7 +230,7 @@ def _loops(graph, groups, slots):
         after = groups[steps[pos + 1]] if pos + 1 < len(steps) else None
         alone = after is not None and product.root not in outputs \
             and readers.get(product.root) == {id(after)}
-        consumer = after if alone and _consumes(after, product.root, users) else None
+        consumer = after if alone and consumes(after, product.root, users) else None
         summed = after if alone and _sums(after, product) else None
         if makers or consumer is not None or summed is not None:
             loop = ChunkLoop(product, makers, consumer, min(slots, product.root.shape[0]),
@@ -217,7 +240,7 @@ def _loops(graph, groups, slots):
     return loops
 
 
-def _operands(product):
+def operands(product):
     """The two stored values a product group reads (a transpose in the group is read
     through: the backend takes it as a flag)."""
     members = set(product.nodes)
@@ -236,7 +259,7 @@ def _makes_operand(group, product, alias, readers, outputs):
             or value.shape[0] != chunks:
         return False
     return any(alias.get(x, x) is value and x.ndim == 3 and x.shape[0] == chunks
-               for x in _operands(product))
+               for x in operands(product))
 
 
 def _sums(group, product):
@@ -251,7 +274,7 @@ def _sums(group, product):
         and root.dtype == product.root.dtype and root.dtype.kind == "f"
 
 
-def _consumes(group, value, users):
+def consumes(group, value, users):
     """Whether group reads `value` (J, X, c*L) only per sample, as conv2d's products are
     read: regrouped by reshape (J, X, c, L), permute (0, 2, 1, 3), reshape (N, ...) with
     N = J*c (or as it is where c = 1), then a fold's input (the input gradient), or through

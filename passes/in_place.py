@@ -24,7 +24,11 @@ A kernel's value takes input x's buffer when
   - both are the same number of bytes, element for element (the same itemsize);
   - no Python step reads x (its result may be a view of x, which must not change under
     it) or the value (the pair may be placed in an output's buffer, which Python steps do
-    not see), and x is not a chunk loop's (passes/chunks.py: held a chunk at a time).
+    not see), and neither is written by a chunk loop (passes/chunks.py: held, or written,
+    a chunk at a time while the loop reads other chunks). A row loop's mask is the
+    exception it was made for (passes/row_loops.py): it may take the buffer of its
+    product's A, which it does not read (the loop is done with a block of A's rows when
+    the mask writes them), or of an input it reads at the same index.
 
     %3 = relu(add(%1, %b))   ->  %3 in %1's buffer      (%1 read only here)
     %49 = where(gt(%7, 0), %45, 0)  ->  %49 in %45's buffer
@@ -48,29 +52,39 @@ from .donation import same_index
 from .fusion import ELEMENTWISE
 
 
-def takers(groups, lives, alias, stored, python_reads, excluded=(), outputs=()):
+def takers(groups, lives, alias, stored, python_reads, excluded=(), outputs=(),
+           writable=None):
     """{value: the value whose buffer it takes} for `groups` in run order. lives: {arena
     value: [first step, last step]}; alias: {view: its base}; stored(group): whether the
     backend writes the group's value; python_reads: the buffers Python steps read;
     excluded: values that may not be taken (a chunk loop's); outputs: output values whose
     buffers may hold scratch values before they are written, which may take an arena
-    value's place too (memory.py then lays that value out in the output's buffer)."""
+    value's place too (memory.py then lays that value out in the output's buffer).
+    writable: {a row loop's consumer value: what it may take, in order} (ChunkLoop.
+    writable): for those, the loop's own values are not excluded, and the first may be
+    the product's A, which the kernel does not read but the loop reads a block of rows
+    at a time before the kernel writes the same rows (passes/row_loops.py)."""
+    writable = writable or {}
     taken = {}
     for k, g in enumerate(groups):
         value = g.root
         if (g.kind != ELEMENTWISE or g.stores or not stored(g)
                 or value not in lives and value not in outputs
-                or value in python_reads or value in excluded):
+                or value in python_reads or value in excluded and value not in writable):
             continue
-        # of two inputs it may take, the one written last: see the module docstring
-        for x in sorted(g.inputs, key=lambda x: -lives.get(alias.get(x, x), (0,))[0]):
+        if value in writable:
+            candidates = writable[value]
+        else:   # of two inputs it may take, the one written last: see the module docstring
+            candidates = sorted(g.inputs, key=lambda x: -lives.get(alias.get(x, x), (0,))[0])
+        for x in candidates:
             base = alias.get(x, x)
+            read = x in g.inputs        # (a row loop's A is not: its rows are done with)
             if (base in lives and lives[base][1] == k and base not in python_reads
-                    and base not in excluded
+                    and (base not in excluded or value in writable)
                     and x.shape == value.shape and base.size == value.size
                     and base.dtype.itemsize == value.dtype.itemsize
-                    and sum(alias.get(i, i) is base for i in g.inputs) == 1
-                    and same_index(g, x, value.shape)):
+                    and (not read or sum(alias.get(i, i) is base for i in g.inputs) == 1
+                         and same_index(g, x, value.shape))):
                 taken[value] = base
                 break
     return taken

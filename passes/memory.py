@@ -115,7 +115,7 @@ def align(n):
 
 
 def run(graph, fusion_plan, stored=None, hosts=None, scratch=None, together=(),
-        in_place=False, guests=(), partials=None) -> MemoryPlan:
+        in_place=False, guests=(), partials=None, writable=None) -> MemoryPlan:
     """Plan the buffers of `fusion_plan.groups` (in their order) over `graph`.
 
     `stored(group)` says whether the backend writes the group's value into a buffer it is
@@ -130,11 +130,13 @@ def run(graph, fusion_plan, stored=None, hosts=None, scratch=None, together=(),
     graph inputs that may be laid out in an output's buffer (see the module docstring).
     `partials`: {product: blocks} for products split along K (see the module docstring);
     `MemoryPlan.partials` holds them where they cost no arena bytes, else none of them
-    (the backend then splits those products another way)."""
+    (the backend then splits those products another way). `writable`: {a row loop's
+    consumer value: the values it may be written over} (chunks.ChunkLoop.writable)."""
     plan = _plan(graph, fusion_plan, stored, hosts, scratch, together, in_place, guests,
-                 partials or {})
+                 partials or {}, writable or {})
     if plan.partials:
-        plain = _plan(graph, fusion_plan, stored, hosts, scratch, together, in_place, guests, {})
+        plain = _plan(graph, fusion_plan, stored, hosts, scratch, together, in_place, guests, {},
+                      writable or {})
         if plain.peak < plan.peak:
             plain.log.append(f"partial products: none (they would take the arena from "
                              f"{plain.peak} to {plan.peak} bytes)")
@@ -142,7 +144,8 @@ def run(graph, fusion_plan, stored=None, hosts=None, scratch=None, together=(),
     return plan
 
 
-def _plan(graph, fusion_plan, stored, hosts, scratch, together, in_place, guests, partials):
+def _plan(graph, fusion_plan, stored, hosts, scratch, together, in_place, guests, partials,
+          writable):
     """run's plan for these `partials` ({product: blocks}), whatever they cost."""
     stored = stored or (lambda g: g.kind not in NO_BUFFER and g.kind != "opaque")
     groups = fusion_plan.groups
@@ -194,11 +197,13 @@ def _plan(graph, fusion_plan, stored, hosts, scratch, together, in_place, guests
     guest_lives = {g: v for g, v in guest_lives.items() if v[1] >= 0 and g not in python_reads}
     taken = {}      # a value written in place -> the value whose buffer it takes
     if in_place:
-        looped = {alias.get(x, x) for grp in together for g in grp
-                  for x in g.inputs + g.values()}
+        # what a chunk loop's groups write: held a chunk at a time, or written a chunk at
+        # a time while the loop still reads other chunks (what they only read may be
+        # written in place before the loop, as anywhere)
+        looped = {alias.get(x, x) for grp in together for g in grp for x in g.values()}
         taken = in_place_kernels.takers(groups, lives, alias, stored, python_reads,
                                         looped | set(scratch),
-                                        [o for o in fresh if hosts and hosts(o)])
+                                        [o for o in fresh if hosts and hosts(o)], writable)
     holder = {}     # a value written in place -> the first value of its buffer
     seeds = {}      # an output -> the first value of the buffer it takes (at offset 0)
     for v, b in taken.items():          # in run order: b's holder is known

@@ -45,7 +45,7 @@ import tracecomp.ir as tracecomp_ir
 from tracecomp.codegen import group_keys
 from tracecomp.errors import TracecompError
 from tracecomp.ir import Node, execution_error, node_names
-from tracecomp.passes import chunks, donation, fusion, memory, schedule
+from tracecomp.passes import chunks, donation, fusion, memory, row_loops, schedule
 
 from . import input_guards, recipe, sized, target
 from .gemm import blas
@@ -208,6 +208,12 @@ def _lower(graph, runner, names, stage, updates):
         plan.groups = schedule.hoisted(plan.groups, lambda g: g.kind in BUILDERS
                                        or g.kind == "matmul")
         plan.groups, loops = chunks.find(graph, plan.groups, parallel.chunk_slots())
+        # a 2-D product whose mask can be written over a buffer the product is done with:
+        # blocks of rows (passes/row_loops.py)
+        plan.groups, rows = row_loops.find(graph, plan.groups, parallel.chunk_slots(),
+                                           gemm_choice.row_block(),
+                                           {id(g) for loop in loops for g in loop.groups})
+        loops += rows
     ranged = set(split)
     summed = {loop.summed.root for loop in loops if loop.summed is not None}
     for loop in loops:      # its kernels run a chunk at a time, inside the loop's entry
@@ -303,7 +309,9 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
     memory_plan = memory.run(graph, plan, stored=native, hosts=lambda o: o not in donors,
                              scratch=scratch, together=[loop.groups for loop in loops],
                              in_place=True, partials=partials,
-                             guests=[n for n in graph.inputs if n.params.get("residual")])
+                             guests=[n for n in graph.inputs if n.params.get("residual")],
+                             writable={v: over for loop in loops
+                                       for v, over in loop.writable().items()})
     for g in plan.groups:
         if g.root in partials and g.root not in memory_plan.partials:
             cuts[g.root] = parallel.gemm_split(g)
@@ -311,9 +319,10 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
     stage.end(len(memory_plan.offsets))
     gemm = {}       # root -> (code, the BLAS symbol or None, its Product), gemm/choice.py
     blas_symbols, shared = {}, {}   # what the products call: name -> address | variant
+    row_blocks = {loop.product.root: (0, loop.rows) for loop in loops if loop.rows}
     for group in plan.groups:
-        if group.kind == "matmul":
-            product = _product(group, cuts.get(group.root))
+        if group.kind == "matmul":     # (a row loop's product: what one block computes)
+            product = _product(group, cuts.get(group.root) or row_blocks.get(group.root))
             code = gemm_choice.code(product)
             sym = blas.load_for_llvm(product.dtype) if code == "blas" else None
             gemm[group.root] = code, sym, product
@@ -435,8 +444,9 @@ def _program_log(layout, kernel_names, names, cuts):
             loop = step.loop
             calls = [kernel_names.get(g.root) or f"gemm({names[g.root]})" for g in loop.groups
                      if g is not loop.summed]
-            lines.append(f"{step.name}: chunk loop over {loop.chunks} chunks, {loop.slots} at "
-                         f"a time (one per thread): " + ", ".join(calls)
+            rows = f" of {loop.rows} rows" if loop.rows else ""
+            lines.append(f"{step.name}: chunk loop over {loop.chunks} chunks{rows}, "
+                         f"{loop.slots} at a time (one per thread): " + ", ".join(calls)
                          + (" (each slot adding into a partial sum)" if loop.summed else ""))
         elif step.kind == "sum" and step.loop is None:
             lines.append(f"{step.name}: {names[g.root]} = the sum of its {step.extent} "

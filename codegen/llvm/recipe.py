@@ -70,7 +70,8 @@ def plan(graph, layout, memory_plan, kernel_names, keys):
     for step in layout.program:
         groups = [f"{kernel_names.get(g.root, g.kind)}:{at(g.root)}"
                   f"({' '.join(str(at(x)) for x in g.inputs)})" for g in step.groups]
-        lines.append(f"{step.kind} {step.name} {step.extent} {' '.join(groups)}")
+        rows = f" rows {step.loop.rows}" if step.loop is not None and step.loop.rows else ""
+        lines.append(f"{step.kind} {step.name} {step.extent}{rows} {' '.join(groups)}")
     lines.append("arena " + " ".join(f"{at(n)}@{o}" for n, o in memory_plan.offsets.items()))
     lines.append("hosted " + " ".join(f"{at(n)}@{at(h)}+{o}"
                                       for n, (h, o) in memory_plan.hosted.items()))

@@ -59,10 +59,12 @@ TRACECOMP_GEMM=blas, =generated or =dots overrides the choice, for measuring eac
 every product goes to that code (dots: every A @ B^T; the others to the generated GEMM; the
 BLAS: where one was found).
 """
+import math
 import os
 from typing import NamedTuple
 
 from .. import target
+from . import dots, generated
 
 CHOICES = ("blas", "generated", "dots")
 DOTS_MIN_DEPTH = 80         # K: shorter dot products spend too much on their reductions
@@ -73,6 +75,7 @@ DOTS_MIN_DEPTH = 80         # K: shorter dot products spend too much on their re
 DOTS_MAX_ROWS = 256         # M: more rows repay a GEMM's packing of B^T
 GENERATED_FROM_VECTOR_BYTES = 32
 GENERATED_DTYPES = ("float32",)
+ROW_BLOCK = 32              # rows of C, about, per block of a row loop (row_block)
 
 
 class Product(NamedTuple):
@@ -85,6 +88,15 @@ class Product(NamedTuple):
     trans_a: bool
     trans_b: bool
     blas: bool          # whether a BLAS was found for dtype
+
+
+def row_block():
+    """C's rows per block of a row loop (passes/row_loops.py): about ROW_BLOCK, a whole
+    number of both GEMMs' tile rows, so that only the last block may end in a partial
+    tile. 36 rows of a 256-wide float32 C are 36 KB: still in cache when the mask after
+    the product reads them."""
+    tile = math.lcm(generated.default_tile()[1], dots.tile_shape()[0])
+    return tile * max(1, round(ROW_BLOCK / tile))
 
 
 def _dot_shaped(p):

@@ -243,6 +243,8 @@ def _chunk_loop(b, loop, pointer, kernel_names, sym, pieces):
     m, n = root.shape[-2:]
     k = a.shape[-2] if trans_a else a.shape[-1]
     size, chunks, slots = root.dtype.itemsize, loop.chunks, loop.slots
+    if loop.rows:       # a row loop (passes/row_loops.py): chunk j is C's rows j*rows..
+        m = loop.rows
     item = m * n * size
     mem = pointer.mem
     # every pointer is loaded up front, in the entry block, which dominates the loops
@@ -277,15 +279,23 @@ def _chunk_loop(b, loop, pointer, kernel_names, sym, pieces):
             ptrs.append((own[mem.base(x)], ld))
         else:
             stride = math.prod(x.shape[-2:]) * size if x.ndim > 2 else 0
+            if loop.rows and x is a:        # A's block of rows (read as stored)
+                stride = m * x.shape[-1] * size
             ptrs.append((at(base, b.mul(j, c64(stride))), ld))
     target = staged if staged is not None else at(out, b.mul(j, c64(item)))
     adds = b.icmp_unsigned("!=", j, lo) if loop.summed is not None else None
-    _gemm(b, sym, c64(m), c64(n), c64(k), *ptrs[0], *ptrs[1], target, c64(n), trans_a, trans_b,
+    per = m if loop.rows else (consumer.root.shape[0] // chunks if consumer else 0)
+    first = b.mul(j, c64(per))
+    stop = b.add(first, c64(per))
+    rows = c64(m)
+    if loop.rows and root.shape[0] % m:     # the last block has fewer rows
+        stop = b.select(b.icmp_unsigned(">", stop, c64(root.shape[0])),
+                        c64(root.shape[0]), stop)
+        rows = b.sub(stop, first)
+    _gemm(b, sym, rows, c64(n), c64(k), *ptrs[0], *ptrs[1], target, c64(n), trans_a, trans_b,
           adds)
     if consumer is not None:
-        per = consumer.root.shape[0] // chunks
-        run(consumer, root, staged, b.mul(j, c64(item)), b.mul(j, c64(per)),
-            b.mul(b.add(j, c64(1)), c64(per)))
+        run(consumer, root, staged, b.mul(j, c64(item)), first, stop)
     loop_latch(b, j, hi)
     loop_latch(b, s, pieces[1])
 
