@@ -53,7 +53,7 @@ from .fusion import ELEMENTWISE
 
 
 def takers(groups, lives, alias, stored, python_reads, excluded=(), outputs=(),
-           writable=None):
+           writable=None, untaken=()):
     """{value: the value whose buffer it takes} for `groups` in run order. lives: {arena
     value: [first step, last step]}; alias: {view: its base}; stored(group): whether the
     backend writes the group's value; python_reads: the buffers Python steps read;
@@ -63,7 +63,8 @@ def takers(groups, lives, alias, stored, python_reads, excluded=(), outputs=(),
     writable: {a row loop's consumer value: what it may take, in order} (ChunkLoop.
     writable): for those, the loop's own values are not excluded, and the first may be
     the product's A, which the kernel does not read but the loop reads a block of rows
-    at a time before the kernel writes the same rows (passes/row_loops.py)."""
+    at a time before the kernel writes the same rows (passes/row_loops.py). untaken: values
+    none may take, not even those."""
     writable = writable or {}
     taken = {}
     for k, g in enumerate(groups):
@@ -80,6 +81,7 @@ def takers(groups, lives, alias, stored, python_reads, excluded=(), outputs=(),
             base = alias.get(x, x)
             read = x in g.inputs        # (a row loop's A is not: its rows are done with)
             if (base in lives and lives[base][1] == k and base not in python_reads
+                    and base not in untaken
                     and (base not in excluded or value in writable)
                     and x.shape == value.shape and base.size == value.size
                     and base.dtype.itemsize == value.dtype.itemsize

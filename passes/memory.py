@@ -35,7 +35,10 @@ that a runner allocates once and reuses across calls, so a call allocates only i
     before it allocates the last gradients. A guest no output's buffer can hold lies in
     the arena (`MemoryPlan.arena_guests`) where it fits in bytes the arena has anyway:
     the forward may then write it into the arena the backward will run in. A call whose
-    inputs lie elsewhere runs on the same plan: the guests' bytes are then unused;
+    inputs lie elsewhere runs on the same plan: the guests' bytes are then unused. A row
+    loop's mask (passes/row_loops.py) may take a guest's place as it takes a value's
+    (`writable`): the guest is then placed as the buffer of the values written over it,
+    and a caller that put the activation elsewhere leaves that place to the mask alone;
   - with `in_place`, an elementwise kernel may write its value over an input it reads for
     the last time, at the same index only (in_place.py: a relu over its product, a mask
     over the gradient it masks): the two are one buffer, live from the first's kernel to
@@ -132,11 +135,18 @@ def run(graph, fusion_plan, stored=None, hosts=None, scratch=None, together=(),
     `MemoryPlan.partials` holds them where they cost no arena bytes, else none of them
     (the backend then splits those products another way). `writable`: {a row loop's
     consumer value: the values it may be written over} (chunks.ChunkLoop.writable)."""
-    plan = _plan(graph, fusion_plan, stored, hosts, scratch, together, in_place, guests,
-                 partials or {}, writable or {})
+    def plan_for(partials, untaken=()):
+        return _plan(graph, fusion_plan, stored, hosts, scratch, together, in_place, guests,
+                     partials, writable or {}, untaken)
+    plan = plan_for(partials or {})
+    # a guest an output's buffer holds stays there: taken by a row loop's mask, it would
+    # lie in the arena (or in a buffer of its own, where the forward has an arena)
+    taken = set(plan.taken.values()) & set(guests)
+    untaken = taken & set(plan_for(partials or {}, taken).guests)
+    if untaken:
+        plan = plan_for(partials or {}, untaken)
     if plan.partials:
-        plain = _plan(graph, fusion_plan, stored, hosts, scratch, together, in_place, guests, {},
-                      writable or {})
+        plain = plan_for({}, untaken)
         if plain.peak < plan.peak:
             plain.log.append(f"partial products: none (they would take the arena from "
                              f"{plain.peak} to {plan.peak} bytes)")
@@ -145,8 +155,9 @@ def run(graph, fusion_plan, stored=None, hosts=None, scratch=None, together=(),
 
 
 def _plan(graph, fusion_plan, stored, hosts, scratch, together, in_place, guests, partials,
-          writable):
-    """run's plan for these `partials` ({product: blocks}), whatever they cost."""
+          writable, untaken):
+    """run's plan for these `partials` ({product: blocks}), whatever they cost; `untaken`:
+    guests no value may take the place of."""
     stored = stored or (lambda g: g.kind not in NO_BUFFER and g.kind != "opaque")
     groups = fusion_plan.groups
     alias = {}
@@ -201,9 +212,17 @@ def _plan(graph, fusion_plan, stored, hosts, scratch, together, in_place, guests
         # a time while the loop still reads other chunks (what they only read may be
         # written in place before the loop, as anywhere)
         looped = {alias.get(x, x) for grp in together for g in grp for x in g.values()}
-        taken = in_place_kernels.takers(groups, lives, alias, stored, python_reads,
-                                        looped | set(scratch),
-                                        [o for o in fresh if hosts and hosts(o)], writable)
+        # guests only for a row loop's mask (the activation it masks, which compile(model)'s
+        # forward saved): a guest it takes holds the mask's value next, so it is placed as
+        # a value is; a caller that put the activation elsewhere leaves its place to the mask
+        taken = in_place_kernels.takers(groups, {**guest_lives, **lives}, alias, stored,
+                                        python_reads, looped | set(scratch) | set(guest_lives),
+                                        [o for o in fresh if hosts and hosts(o)], writable,
+                                        set(untaken))
+    guest_last = {g: v[1] for g, v in guest_lives.items()}
+    taken_guests = [g for g in dict.fromkeys(taken.values()) if g in guest_lives]
+    for g in taken_guests:
+        lives[g], sizes[g] = guest_lives.pop(g), _nbytes(g)
     holder = {}     # a value written in place -> the first value of its buffer
     seeds = {}      # an output -> the first value of the buffer it takes (at offset 0)
     for v, b in taken.items():          # in run order: b's holder is known
@@ -234,6 +253,11 @@ def _plan(graph, fusion_plan, stored, hosts, scratch, together, in_place, guests
             hosted[v] = hosted[h]
         else:
             offsets[v] = offsets[h]
+    for g in taken_guests:              # a guest's place, where its takers lie
+        if g in hosted:
+            guests[g] = hosted.pop(g)
+        else:
+            arena_guests[g] = offsets.pop(g)
     peak = _end(offsets, sizes)
     unshared = sum(align(s) for s in sizes.values())
     plan = MemoryPlan(offsets, sizes, own_lives, alias, fresh, peak, unshared, hosted=hosted,
@@ -261,10 +285,10 @@ def _plan(graph, fusion_plan, stored, hosts, scratch, together, in_place, guests
         plan.log.append(f"  {names[b]} {b.op}: {where} live in steps {first}..{last}{took}")
     for g, (host, at) in guests.items():
         plan.log.append(f"  {names[g]} input: may lie in {names[host]}'s buffer[{at}, "
-                        f"{at + _nbytes(g)}) until step {guest_lives[g][1]}")
+                        f"{at + _nbytes(g)}) until step {guest_last[g]}")
     for g, at in arena_guests.items():
         plan.log.append(f"  {names[g]} input: may lie in arena[{at}, {at + _nbytes(g)}) "
-                        f"until step {guest_lives[g][1]}")
+                        f"until step {guest_last[g]}")
     return plan
 
 

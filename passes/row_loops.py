@@ -117,9 +117,9 @@ def _can_write_over(consumer, over, product, readers, moved, steps, alias, outpu
     value = consumer.root
     made = {v for g in steps for v in g.values()}
 
-    def fits(x):
-        return x in made and x not in outputs and x.shape == value.shape \
-            and x.dtype.itemsize == value.dtype.itemsize
+    def fits(x):    # made here, or an activation compile(model)'s forward saved for it
+        return (x in made or x.params.get("residual")) and x not in outputs \
+            and x.shape == value.shape and x.dtype.itemsize == value.dtype.itemsize
     if over is not None and fits(over):
         return True
     moved = {id(g) for g in moved}

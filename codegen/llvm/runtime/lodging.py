@@ -37,7 +37,9 @@ than the residual saves). The forward then takes an arena from the pool for the 
 (`lend_arena`) and writes its residuals into it; the backward, run for the last time on
 exactly those views, runs in that arena (`lent_arena`) and gives it back to the pool as
 any call does. The bench MLP's compile(model) step at batch 512 kept its second ReLU's
-512 KB output as a buffer of its own between steps: 1.61x torch's step memory.
+512 KB output as a buffer of its own between steps: 1.61x torch's step memory. Since row
+loops (passes/row_loops.py) the backward's first mask is written over that activation in
+the arena, and the second over the first: one 512 KB buffer, 0.60x.
 An arena whose views are all gone without such a call (retain_graph, a forward whose
 backward never ran) goes back to the pool at the next lend.
 """
