@@ -94,6 +94,23 @@ def with_torch_weights(model, ref):
     return model
 
 
+def train_twin_relu_mlps(x, y, widths, steps=3, compile_model=False):
+    """(the compiled step, or compile(model)'s forward, its model, torch's model) after
+    `steps` SGD-momentum steps on numpy x, y of twin ReLU MLPs of `widths`, compiled whole
+    (or the model alone), each loss and then the parameters checked against torch's."""
+    model, ref = twin_relu_mlps(*widths)
+    forward = tc.compile(model) if compile_model else model
+    step = train_step(forward, tc.optim.SGD(model.parameters(), lr=0.05, momentum=0.9))
+    step = step if compile_model else tc.compile(step)
+    ref_step = train_step(ref, torch.optim.SGD(ref.parameters(), lr=0.05, momentum=0.9), torch)
+    for _ in range(steps):
+        assert_close(step(tc.tensor(x), tc.tensor(y)).item(),
+                     ref_step(torch.tensor(x), torch.tensor(y)).item(), rtol=1e-4, what="loss")
+    for p, q in zip(model.parameters(), ref.parameters()):
+        assert_close(p, q, what="parameter")
+    return (forward if compile_model else step), model, ref
+
+
 def twin_relu_mlps(*widths):
     """(tracecomp model, torch model) with the same weights: Linear layers of `widths`
     (784, 256, 256, 10: the bench MLP) with a ReLU between each two."""

@@ -10,6 +10,8 @@ import tracecomp.nn as nn
 import tracecomp.nn.functional as F
 from tracecomp.codegen import registry
 
+from helpers import train_step
+
 
 @pytest.fixture
 def collector_seen(monkeypatch):
@@ -30,18 +32,10 @@ def collector_seen(monkeypatch):
 
 def _step_and_model():
     model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
-    opt = tc.optim.SGD(model.parameters(), lr=0.1)
+    step = tc.compile(train_step(model, tc.optim.SGD(model.parameters(), lr=0.1)))
     x = tc.tensor(np.random.default_rng(0).standard_normal((4, 6)).astype(np.float32))
     y = tc.tensor(np.array([0, 2, 1, 0]))
-
-    @tc.compile
-    def step():
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-    return step, model, x, y
+    return (lambda: step(x, y)), model, x, y
 
 
 def test_compiles_run_with_the_collector_off_and_turn_it_back_on(collector_seen):

@@ -4,13 +4,12 @@ cut into blocks of K, each block's partial product but the first in a scratch va
 own, added into C by a "sum" step (lower/entry.py)."""
 import numpy as np
 import pytest
-import torch
 
 import tracecomp as tc
 from tracecomp.codegen.llvm import target
 from tracecomp.codegen.llvm.runtime import parallel
 
-from helpers import assert_close, train_step, twin_relu_mlps
+from helpers import train_twin_relu_mlps
 
 TWO_CPUS = pytest.mark.skipif(parallel._cpus() < 2, reason="one CPU: nothing is split")
 
@@ -42,21 +41,11 @@ def _step_program(f, graph="forward"):
 
 
 def _train_twins(hidden, seed, compile_model=False, steps=3):
-    """(the tracecomp step, its model, torch's model) after `steps` SGD steps of 300 ->
-    hidden -> hidden -> 10 MLPs, compiled whole (or the model alone), each loss torch's."""
+    """The compiled step (or compile(model)'s forward) after `steps` SGD steps of 300 ->
+    hidden -> hidden -> 10 MLPs, checked against torch's."""
     rng = np.random.default_rng(seed)
     x, y = rng.standard_normal((64, 300)).astype(np.float32), rng.integers(0, 10, 64)
-    model, ref = twin_relu_mlps(300, hidden, hidden, 10)
-    forward = tc.compile(model) if compile_model else model
-    step = train_step(forward, tc.optim.SGD(model.parameters(), lr=0.05, momentum=0.9))
-    step = step if compile_model else tc.compile(step)
-    ref_step = train_step(ref, torch.optim.SGD(ref.parameters(), lr=0.05, momentum=0.9), torch)
-    for _ in range(steps):
-        assert step(tc.tensor(x), tc.tensor(y)).item() == pytest.approx(
-            ref_step(torch.tensor(x), torch.tensor(y)).item(), rel=1e-4)
-    for p, q in zip(model.parameters(), ref.parameters()):
-        assert_close(p, q, what="parameter")
-    return forward if compile_model else step
+    return train_twin_relu_mlps(x, y, (300, hidden, hidden, 10), steps, compile_model)[0]
 
 
 @TWO_CPUS
