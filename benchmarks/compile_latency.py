@@ -10,8 +10,9 @@ Workloads, batch 64 (the models of `tracecomp bench`):
                Linear(256,256), ReLU, Linear(256,10)), then cross_entropy and
                loss.backward() eagerly: one compile (forward and backward graphs);
   mlp-step:    the whole step compiled (zero_grad, forward, cross_entropy, backward,
-               SGD momentum 0.9): the first call compiles, and so does the second, whose
-               optimizer now has momentum buffers (torch.compile recompiles there too);
+               SGD momentum 0.9), the batch passed as its arguments: the first call
+               compiles, and so does the second, whose optimizer now has momentum
+               buffers (torch.compile recompiles there too);
   lenet-step:  the same for LeNet (conv 6@5x5 pad 2, pool, conv 16@5x5, pool, 400-120-84-10);
   resnet18-step: the same for ResNet-18 as for CIFAR-10 (32x32 inputs, batch 8 unless
                --batch is given): ~1700 ops, the issue's "ResNet-18-sized training step".
@@ -91,17 +92,19 @@ def child(workload, batch, profile, device="cpu"):
     else:
         opt = tc.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
+        # the batch as arguments, as a training loop passes each batch (a tensor the code
+        # reads from outside without grad is compiled in as a constant: LeNet's first
+        # im2col columns, 5 MB, would be computed, copied and hashed while compiling)
         @tc.compile
-        def step():
+        def step_only(x, y):
             opt.zero_grad()
             loss = F.cross_entropy(model(x), y)
             loss.backward()
             opt.step()
             return loss
-        step_only = step
 
         def step():
-            step_only()
+            step_only(x, y)
             finish()
 
     if profile:
