@@ -22,7 +22,7 @@ unread afterwards are removed by DCE.
 
 Not folded:
   - nodes tagged "random": each run must draw afresh;
-  - results of more than MAX_ELEMENTS elements: a small expression like expand(c, big
+  - results of more than LITERAL_MAX_ELEMENTS elements: a small expression like expand(c, big
     shape) would become a big literal, making graphs and generated code heavy for no
     speed-up, so the node stays (it is not even evaluated);
   - nodes whose impl raises (an out-of-range index, say): the error then surfaces at run
@@ -32,12 +32,10 @@ Numpy's floating-point warnings (1/0 and the like) are silenced while folding: t
 """
 import numpy as np
 
-from tracecomp.ir import CONSTANT, Node
+from tracecomp.ir import CONSTANT, LITERAL_MAX_ELEMENTS, Node
 
 from . import dce
 from .rewrite import sweep
-
-MAX_ELEMENTS = 65536    # larger folded results are not kept as literals
 
 
 def run(graph):
@@ -46,7 +44,7 @@ def run(graph):
 
 
 def _fold(node, sweep_state):
-    if node.op == CONSTANT or "random" in node.prim.tags or node.size > MAX_ELEMENTS:
+    if node.op == CONSTANT or "random" in node.prim.tags or node.size > LITERAL_MAX_ELEMENTS:
         return None
     if any(i.op != CONSTANT for i in node.node_inputs()):
         return None

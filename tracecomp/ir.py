@@ -34,6 +34,10 @@ from .ops.registry import PRIMITIVES
 from .symbolic import Sym
 
 INPUT, CONSTANT = "input", "constant"
+# a graph holds literal arrays of at most this many elements where a smaller expression
+# makes them (expand(c, big shape) stays an expand): passes/constant_folding.py, and the
+# tracer's one-value constants (tracing/tracer.py)
+LITERAL_MAX_ELEMENTS = 65536
 
 
 class Node:

@@ -25,7 +25,7 @@ import numpy as np
 from .. import context, devices, dispatch, grad_mode
 from ..autograd.engine import TRACED
 from ..errors import TraceError
-from ..ir import Graph, Node
+from ..ir import LITERAL_MAX_ELEMENTS, Graph, Node
 from ..tensor import Tensor
 from ..user_code import stale_error, user_frame
 from . import gate as trace_gate
@@ -256,9 +256,27 @@ class Tracer:
             # the tensor is kept alive with its node, so its id cannot be reused mid-trace
             # a tensor on a GPU: its value, copied to the host once (the backend uploads
             # the graph's constants once; the version check above re-traces on a change)
-            hit = self.constants[id(t)] = (t, self.graph.add_constant(
-                devices.to_host(t._data), self.source()))
+            data = devices.to_host(t._data)
+            node = self._one_value(data)
+            if node is None:
+                node = self.graph.add_constant(data, self.source())
+            hit = self.constants[id(t)] = (t, node)
         return hit[1]
+
+    def _one_value(self, data):
+        """A large constant whose elements are one value, bit for bit (the zeros a gather's
+        gradient scatters into: LeNet's pools made 1.6 MB of them), as that value broadcast
+        to its shape: the graph then holds, copies and hashes one number for the disk
+        cache's key, and a kernel reads one; None for any other constant."""
+        bits = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}.get(data.dtype.itemsize)
+        if data.size <= LITERAL_MAX_ELEMENTS or bits is None or data.dtype.kind == "O":
+            return None
+        flat = np.ascontiguousarray(data).reshape(-1).view(bits)
+        if flat[-1] != flat[0] or not (flat == flat[0]).all():
+            return None
+        value = self.graph.add_constant(data.reshape(-1)[:1].reshape(()), self.source())
+        return self.graph.add("expand", (value,), {"shape": tuple(data.shape)}, data.shape,
+                              data.dtype, False, self.source())
 
     def capture(self, t):
         """A tensor that requires grad, reached from outside the arguments (a global or a
