@@ -30,6 +30,8 @@ def _interp():
 
 
 def _llvm():
+    from .llvm.runtime import engine
+    engine.start_jit()      # meanwhile: the backend's ~40 modules import in ~12 ms
     from .llvm.backend import compile_graph
     return compile_graph
 

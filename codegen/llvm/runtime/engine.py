@@ -54,11 +54,20 @@ def host_target_machine(opt=2):
 
 
 def _jit():
+    with _lock:
+        if "jit" not in _state:
+            # LLJIT copies the target machine's settings and does not take it; keep it anyway.
+            _state["jit_tm"] = host_target_machine()
+            _state["jit"] = llvm.create_lljit_compiler(_state["jit_tm"], use_jit_link=True)
+        return _state["jit"]
+
+
+def start_jit():
+    """Create the process's JIT on a thread of its own, if nothing has yet: ~3 ms of LLVM
+    (which lets go of the GIL) that a first compile then spends importing the backend
+    instead of waiting for it when it links its first object."""
     if "jit" not in _state:
-        # LLJIT copies the target machine's settings and does not take it; keep it anyway.
-        _state["jit_tm"] = host_target_machine()
-        _state["jit"] = llvm.create_lljit_compiler(_state["jit_tm"], use_jit_link=True)
-    return _state["jit"]
+        threading.Thread(target=_jit, daemon=True, name="tracecomp-jit-start").start()
 
 
 def parse(module):
