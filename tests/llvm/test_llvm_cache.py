@@ -353,3 +353,23 @@ def test_a_second_compile_of_a_graph_links_from_the_cache(cache_dir, monkeypatch
     changed = tc.compile(lambda x: ((x @ w).tanh() * 3.0).exp().sum(1))
     with pytest.raises(Exception, match="compiled although"):
         changed(x)   # a different graph is a miss
+
+
+def test_the_jit_is_started_on_a_thread_while_the_backend_imports(monkeypatch):
+    """registry's llvm loader starts the process's JIT first (engine.start_jit), so the
+    first link finds it made; a link meanwhile waits for it (the engine's lock)."""
+    import threading
+
+    from tracecomp.codegen import registry
+    from tracecomp.codegen.llvm.runtime import engine
+    monkeypatch.setattr(engine, "_state", {})      # as in a process that linked nothing
+    registry.get("llvm")
+    starts = [t for t in threading.enumerate() if t.name == "tracecomp-jit-start"]
+    for t in starts:
+        t.join(timeout=30)
+    assert "jit" in engine._state
+    registry.get("llvm")        # made already: no other thread
+    assert not [t for t in threading.enumerate() if t.name == "tracecomp-jit-start"]
+    x = tc.randn(8, 8)
+    np.testing.assert_allclose(tc.compile(lambda a: (a * 2).exp())(x).numpy(),
+                               np.exp(x.numpy() * 2), rtol=1e-6)
