@@ -65,6 +65,9 @@ class ChunkLoop:
     # rows 0: a batched product's loop, one item per chunk
     rows: int = 0
     over: object = None
+    # a fused row loop (passes/row_loops.py): the product's value whole, written a block
+    # at a time, and the consumer's written over it in place; not held a chunk at a time
+    whole: bool = False
 
     @property
     def groups(self):
@@ -86,8 +89,8 @@ class ChunkLoop:
     def scratch(self):
         """{value: bytes}: the values that live a chunk at a time, sized for `slots` chunks."""
         values = [g.root for g in self.makers]
-        if self.consumer is not None or self.summed is not None:     # a chunk, or a partial
-            values.append(self.product.root)                        # sum, per slot
+        if (self.consumer is not None or self.summed is not None) and not self.whole:
+            values.append(self.product.root)      # a chunk, or a partial sum, per slot
         return {v: self.chunk_bytes(v) * self.slots for v in values}
 
     def writable(self):
@@ -96,6 +99,8 @@ class ChunkLoop:
         (passes/row_loops.py); a batched product's loop has none."""
         if not self.rows:
             return {}
+        if self.whole:
+            return {self.consumer.root: [self.product.root]}
         read = set(operands(self.product))
         others = [x for x in self.consumer.inputs if x is not self.product.root and x not in read]
         return {self.consumer.root: ([self.over] if self.over is not None else []) + others}

@@ -48,7 +48,7 @@ from tracecomp.ir import Node, execution_error, node_names
 from tracecomp.passes import chunks, donation, fusion, memory, row_loops, schedule
 
 from . import input_guards, recipe, sized, target
-from .gemm import blas
+from .gemm import blas, dots
 from .gemm import choice as gemm_choice
 from .gemm import shared as shared_gemm
 from .lower import (
@@ -210,9 +210,13 @@ def _lower(graph, runner, names, stage, updates):
         plan.groups, loops = chunks.find(graph, plan.groups, parallel.chunk_slots())
         # a 2-D product whose mask can be written over a buffer the product is done with:
         # blocks of rows (passes/row_loops.py)
-        plan.groups, rows = row_loops.find(graph, plan.groups, parallel.chunk_slots(),
-                                           gemm_choice.row_block(),
-                                           {id(g) for loop in loops for g in loop.groups})
+        # and one the threads would split by C's rows or columns, computed by dot products
+        # (a forward layer, x @ W^T): fused with the kernel after it, a few rows at a time
+        plan.groups, rows = row_loops.find(
+            graph, plan.groups, parallel.chunk_slots(), gemm_choice.row_block(),
+            {id(g) for loop in loops for g in loop.groups},
+            fused=lambda g: _fused_rows(g, cuts.get(g.root), parallel.chunk_slots(),
+                                        updated))
         loops += rows
     ranged = set(split)
     summed = {loop.summed.root for loop in loops if loop.summed is not None}
@@ -413,6 +417,22 @@ def _product(group, split):
     dtype = group.root.dtype.name
     return gemm_choice.Product(dtype, m, n, k, trans_a, trans_b,
                                blas.find_gemm(dtype) is not None)
+
+
+def _fused_rows(group, cut, slots, updated):
+    """Rows per block of a fused row loop (passes/row_loops.py) for a product split over
+    threads by C's rows or columns (`cut`) whose blocks dots computes: FUSED_BLOCKS_PER_SLOT
+    blocks per thread, a whole number of dots' tile rows each; 0 for none. Not where B is
+    `updated` (a training step's weight): each thread's blocks of rows read all of B, and
+    the update's threads then write lines both cores hold copies of (parallel.rows_first:
+    the bench MLP's whole step, W1's update 40 -> 164 us of thread time, the step 468 ->
+    554 us)."""
+    if cut is None or cut[0] == 2 or entry.matmul_operands(group)[1][0] in updated:
+        return 0
+    tile = dots.tile_shape()[0]
+    rows = group.root.shape[0] // (slots * gemm_choice.FUSED_BLOCKS_PER_SLOT) // tile * tile
+    product = _product(group, (0, max(rows, tile)))
+    return rows if rows and gemm_choice.code(product) == "dots" else 0
 
 
 SPLIT_AXES = ("rows", "columns", "along K (a partial product each)")

@@ -166,3 +166,39 @@ def test_a_saved_activation_a_gradients_buffer_holds_stays_there():
     assert len(_row_loop_lines(compiled.fusion_log["backward"])) == 1
     assert list(plan.guests) and not plan.arena_guests, plan.log
     assert not set(plan.guests) & set(plan.taken.values())
+
+
+# fused row loops: a forward layer's product (dot products, x @ W^T) and its bias and
+# activation, a few rows at a time on the thread that made them, where nothing updates W
+
+def _mlp(batch, widths=(784, 256, 256, 10)):
+    torch.manual_seed(0)
+    model, ref = twin_relu_mlps(*widths)
+    x = np.random.default_rng(3).standard_normal((batch, widths[0])).astype(np.float32)
+    return model, ref, x
+
+
+@pytest.mark.parametrize("batch", [64, 50])     # 50: blocks of 4 rows, the last of 2
+def test_inference_fuses_each_layer_with_its_activation(batch):
+    model, ref, x = _mlp(batch)
+    compiled = tc.compile(model)
+    with tc.no_grad():
+        got = compiled(tc.tensor(x))
+    assert_close(got, ref(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
+    log = compiled.fusion_log["forward"]
+    fused = [line for line in log.splitlines() if "chunk loop" in line]
+    assert len(fused) == 2 and all("kernel" in line for line in fused), log
+    # the activation written over its product, as without the loop: no memory added
+    assert len(re.findall(r"relu: arena\[.*\(in place of %\d+\)", log)) == 2, log
+
+
+def test_training_keeps_products_that_read_a_trained_weight_whole():
+    """Fused, each thread's blocks read all of W, and the update then writes lines both
+    cores hold: the whole step and compile(model)'s forward keep their splits."""
+    model, ref, x = _mlp(64)
+    y = np.random.default_rng(4).integers(0, 10, 64)
+    step, _, _ = train_twin_relu_mlps(x, y, (784, 256, 256, 10), steps=1)
+    assert not _row_loop_lines(step.fusion_log["forward"])
+    forward, _, _ = train_twin_relu_mlps(x, y, (784, 256, 256, 10), steps=1,
+                                         compile_model=True)
+    assert "chunk loop" not in forward.fusion_log["forward"]

@@ -269,7 +269,8 @@ def _chunk_loop(b, loop, pointer, kernel_names, sym, pieces):
     hi = b.udiv(b.mul(b.add(s, c64(1)), c64(chunks)), c64(slots))
     own = {v: at(base, b.mul(s, c64(nbytes))) for v, (base, nbytes) in made.items()}
     # a consumer reads chunk j from the slot's scratch chunk; a sum's partial is the slot's
-    staged = at(out, b.mul(s, c64(item))) if consumer is not None or loop.summed else None
+    staged = at(out, b.mul(s, c64(item))) \
+        if (consumer is not None or loop.summed) and not loop.whole else None
     j = loop_head(b, lo)
     for g in loop.makers:
         run(g, g.root, own[g.root], b.mul(j, c64(made[g.root][1])), j, b.add(j, c64(1)))
@@ -294,8 +295,9 @@ def _chunk_loop(b, loop, pointer, kernel_names, sym, pieces):
         rows = b.sub(stop, first)
     _gemm(b, sym, rows, c64(n), c64(k), *ptrs[0], *ptrs[1], target, c64(n), trans_a, trans_b,
           adds)
-    if consumer is not None:
-        run(consumer, root, staged, b.mul(j, c64(item)), first, stop)
+    if consumer is not None:        # (a fused loop's: the product's own buffer, as it is)
+        run(consumer, root, out if loop.whole else staged,
+            c64(0) if loop.whole else b.mul(j, c64(item)), first, stop)
     loop_latch(b, j, hi)
     loop_latch(b, s, pieces[1])
 
