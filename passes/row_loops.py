@@ -24,7 +24,11 @@ nothing it makes (the weight gradient %dh2^T @ %h1) move before it, so that A's 
 reader is the loop. The arena of the bench MLP's step at batch 512 goes from 1 MiB to
 half that and a few blocks.
 
-A product becomes a row loop only where that saves memory: its C has at least
+A forward layer's product that nothing later writes over (inference) may instead be a
+fused row loop (`_fused_loop`, the backend choosing its rows): its value whole, written a
+block at a time, and its activation run on each block right after, on the same thread.
+
+A product becomes a memory-saving row loop only where that saves memory: its C has at least
 MIN_BLOCKS_PER_SLOT blocks for every slot the loop runs at once (the scratch is then at
 most a quarter of C), A is read as stored (so a block of its rows is contiguous), and the
 kernel has a buffer to write over. Smaller products (the MLP at batch 64) stay as they
