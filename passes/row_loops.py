@@ -67,27 +67,20 @@ def _fused_loop(graph, groups, product, slots, rows, users, taken):
     (as it is without the loop). No memory is saved: the kernel reads rows still in the
     core's cache that one call made, instead of after a second split over threads, where
     half of each row block comes from the other core. The bench MLP's inference at batch
-    64 (znver4, quiet, alternating processes): ~186.6 -> ~177.7 us with blocks of 8 rows
-    (two product-and-kernel splits fewer: also less exposed to a thread descheduled)."""
-    root = product.root
-    blocks = -(-root.shape[0] // rows)
-    if blocks < 2 or root.size == 0 or root.inputs[0] in set(product.nodes):
+    64 (znver4, alternating processes, blocks of 8 rows): ~184-186 -> ~182-183 us when
+    quiet, ~219 -> ~194 us in a noisy stretch (two splits fewer, so less exposed to a
+    descheduled thread)."""
+    blocks = -(-product.root.shape[0] // rows)
+    if blocks < 2:
         return None
-    alias = aliases(groups)
-    readers = readers_of(groups, alias)
-    mine = readers.get(root, set())
-    if root in {alias.get(o, o) for o in graph.outputs} or len(mine) != 1:
+    found = _consumer(graph, groups, product, users, taken)
+    if found is None:
         return None
-    steps = [g for g in groups if g.kind not in ("view", "constant")]
-    consumer = next(g for g in steps if id(g) in mine)
-    if id(consumer) in taken or not consumes(consumer, root, users):
-        return None
+    consumer, steps, alias, _, _ = found
     between = steps[steps.index(product) + 1:steps.index(consumer)]
     if not _movable(groups, product, between, alias, taken):
         return None
-    for g in between:
-        groups.remove(g)
-        groups.insert(groups.index(product), g)
+    _move_before(groups, product, between)
     return ChunkLoop(product, [], consumer, min(slots, blocks), rows=rows, whole=True)
 
 
@@ -96,23 +89,15 @@ def _row_loop(graph, groups, product, slots, rows, users, taken):
     run a block at a time. Moves groups in `groups` where the loop is made: those between
     the product and its consumer, and A's other readers after it, to before it (none of
     another loop's: `taken`, whose groups stay together)."""
-    root = product.root
-    blocks = -(-root.shape[0] // rows)
-    if blocks < MIN_BLOCKS_PER_SLOT * slots or root.size == 0 \
-            or root.inputs[0] in set(product.nodes):    # A^T: a block's rows are strided
+    blocks = -(-product.root.shape[0] // rows)
+    if blocks < MIN_BLOCKS_PER_SLOT * slots:
         return None
-    alias = aliases(groups)
-    outputs = {alias.get(o, o) for o in graph.outputs}
-    readers = readers_of(groups, alias)
-    steps = [g for g in groups if g.kind not in ("view", "constant")]
-    mine = readers.get(root, set())
-    if root in outputs or len(mine) != 1:
+    found = _consumer(graph, groups, product, users, taken)
+    if found is None:
         return None
-    consumer = next(g for g in steps if id(g) in mine)
-    if id(consumer) in taken or not consumes(consumer, root, users):
-        return None
-    k, c = steps.index(product), steps.index(consumer)
-    between = steps[k + 1:c]        # none reads the product: they may run before it
+    consumer, steps, alias, readers, outputs = found
+    c = steps.index(consumer)
+    between = steps[steps.index(product) + 1:c]     # none reads the product: may run before
     if not _movable(groups, product, between, alias, taken):
         return None
     a = alias.get(operands(product)[0], operands(product)[0])
@@ -121,10 +106,35 @@ def _row_loop(graph, groups, product, slots, rows, users, taken):
     moved = a_later if over is not None else between
     if not _can_write_over(consumer, over, product, readers, moved, steps, alias, outputs):
         return None
-    for g in moved:     # in their order, just before the product
+    _move_before(groups, product, moved)
+    return ChunkLoop(product, [], consumer, min(slots, blocks), rows=rows, over=over)
+
+
+def _consumer(graph, groups, product, users, taken):
+    """(the elementwise group that alone reads the product's value, row by row; the
+    groups that are steps; aliases; readers; the graph's outputs), or None where there is
+    none, the product reads A transposed (a block's rows would be strided) or the value
+    is an output."""
+    root = product.root
+    if root.size == 0 or root.inputs[0] in set(product.nodes):
+        return None
+    alias = aliases(groups)
+    outputs = {alias.get(o, o) for o in graph.outputs}
+    readers = readers_of(groups, alias)
+    mine = readers.get(root, set())
+    if root in outputs or len(mine) != 1:
+        return None
+    steps = [g for g in groups if g.kind not in ("view", "constant")]
+    consumer = next(g for g in steps if id(g) in mine)
+    if id(consumer) in taken or not consumes(consumer, root, users):
+        return None
+    return consumer, steps, alias, readers, outputs
+
+
+def _move_before(groups, product, moving):
+    for g in moving:     # in their order, just before the product
         groups.remove(g)
         groups.insert(groups.index(product), g)
-    return ChunkLoop(product, [], consumer, min(slots, blocks), rows=rows, over=over)
 
 
 def _movable(groups, product, moving, alias, taken):

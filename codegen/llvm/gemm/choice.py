@@ -77,7 +77,8 @@ GENERATED_FROM_VECTOR_BYTES = 32
 GENERATED_DTYPES = ("float32",)
 ROW_BLOCK = 32              # rows of C, about, per block of a row loop (row_block)
 # blocks per thread of a fused row loop (backend._fused_rows): the bench MLP's inference
-# at batch 64 (znver4, quiet, alternating processes; two threads): 186.6 us unfused, 197
+# at batch 64 (znver4, quiet, alternating processes; two threads; measured with each block
+# in a scratch of its thread's, as a memory-saving loop has it): 186.6 us unfused, 197
 # with blocks of 12 rows (6 blocks: 36 rows on one thread, 28 on the other), 180.3 with
 # 16 (2 a thread), 177.7 with 8 (4 a thread)
 FUSED_BLOCKS_PER_SLOT = 4
