@@ -142,7 +142,7 @@ def run(graph, fusion_plan, stored=None, hosts=None, scratch=None, together=(),
     # a guest an output's buffer holds stays there: taken by a row loop's mask, it would
     # lie in the arena (or in a buffer of its own, where the forward has an arena)
     taken = set(plan.taken.values()) & set(guests)
-    untaken = taken & set(plan_for(partials or {}, taken).guests)
+    untaken = taken and taken & set(plan_for(partials or {}, taken).guests)
     if untaken:
         plan = plan_for(partials or {}, untaken)
     if plan.partials:
