@@ -88,15 +88,14 @@ def run(joint, memory_budget=None) -> Split:
     backward, mapping = Graph("backward"), {}
     for k, n in enumerate(saved):
         name = f"saved.{n.name}" if n.op == INPUT else f"saved.{k}"
-        mapping[n] = backward.add_input(name, n.shape, n.dtype)
+        # a leaf keeps its requires_grad: the backward computes its gradient, and
+        # lowering.differentiated marks it `trained` (an optimizer's update writes it after)
+        mapping[n] = backward.add_input(name, n.shape, n.dtype,
+                                        n.op == INPUT and n.requires_grad)
         if n.op != INPUT:
             # computed by the forward for this backward alone: a backend may reuse its
             # memory once it is read (codegen/llvm/runtime/lodging.py)
             mapping[n].params["residual"] = True
-        elif n.requires_grad:
-            # a leaf this backward computes the gradient of: an optimizer's update writes
-            # it after (a backend may lay reads of it out as the update's writes: parallel.py)
-            mapping[n].params["trained"] = True
         known = ranges.bounds(n)
         if known is not None:
             # what the backward may rely on: the saved values' range (max pooling's and

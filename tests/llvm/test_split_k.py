@@ -61,7 +61,7 @@ def test_a_training_step_with_dx_split_along_k_matches_torch(monkeypatch, hidden
 
 @TWO_CPUS
 def test_a_compiled_models_backward_splits_along_k_for_the_update_after_it():
-    """compile(model): the backward's trained parameters (partition.py marks them) are
+    """compile(model): the backward's trained parameters (lowering.differentiated marks them) are
     written by the optimizer's update after the call (a fused step, by rows)."""
     forward = _train_twins(256, 2, compile_model=True)
     assert any("along K" in line for line in _step_program(forward, "backward"))

@@ -94,10 +94,10 @@ def differentiated(graph):
     """A copy of graph with every requires_grad flag cleared: once autodiff has run, the
     flags mean nothing more, and clearing them lets the rewrites that must not mix values
     with and without gradients (CSE, permute(permute(x)) -> x) work across the old line.
-    An input that required grad, a leaf whose gradient is computed, is marked `trained`
-    instead (as partition.py marks the backward's): an optimizer's update writes it after
-    the call, and a backend may lay out its reads as that update's writes (parallel.py,
-    backend._fused_rows)."""
+    An input that required grad, a leaf whose gradient is computed (in the forward and in
+    the backward of a partitioned graph, or in a whole step), is marked `trained` instead:
+    an optimizer's update writes it after the call, and a backend may lay out its reads as
+    that update's writes (parallel.k_first, backend._fused_rows)."""
     graph = graph.copy()
     for n in graph.inputs:
         if n.requires_grad:
