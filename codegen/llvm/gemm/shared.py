@@ -26,7 +26,7 @@ from pathlib import Path
 
 from llvmlite import ir
 
-from .. import recipe, target
+from .. import target
 from ..runtime import cache, engine, split_compile
 from . import dots, generated
 
@@ -126,7 +126,7 @@ class _Build:
         # emitting it (~14 ms of Python); the cache adds the CPU and its features
         recipe_text = f"{family} {names} tiles {generated.default_tile()} " \
             f"{dots.tile_shape()} sources " \
-            f"{recipe.files_fingerprint([Path(generated.__file__).parent])}"
+            f"{cache.files_fingerprint([Path(generated.__file__).parent])}"
         try:
             library = cache.compile_recipe(recipe_text, emit, names, elsewhere=elsewhere)
             # the Library is kept: its code lives as long as it does

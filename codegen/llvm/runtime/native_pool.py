@@ -162,10 +162,9 @@ def _library():
             _emit_worker(module)
             _emit_split(module, _emit_run(module))
             return module
-        source = os.stat(__file__)
         _LIBRARY.append(cache.compile_recipe(
-            f"native pool: {os.path.basename(__file__)} {source.st_size} {source.st_mtime_ns}",
-            emit, ["tc_pool_worker", "tc_pool_run", "tc_pool_split"]))
+            f"native pool: {cache.files_fingerprint([__file__])}", emit,
+            ["tc_pool_worker", "tc_pool_run", "tc_pool_split"]))
     return _LIBRARY[0]
 
 
