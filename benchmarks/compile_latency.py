@@ -92,9 +92,7 @@ def child(workload, batch, profile, device="cpu"):
     else:
         opt = tc.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
-        # the batch as arguments, as a training loop passes each batch (a tensor the code
-        # reads from outside without grad is compiled in as a constant: LeNet's first
-        # im2col columns, 5 MB, would be computed, copied and hashed while compiling)
+        # the batch as arguments, as a training loop passes each batch
         @tc.compile
         def step_only(x, y):
             opt.zero_grad()

@@ -30,6 +30,7 @@ from ..tracing.tracer import Tracer, wrap
 from . import attributes as compile_attributes
 from . import bridge, fused_step, gc_pause, kept_values, lowering, progress, stance
 from . import state as compile_state
+from .bound_tensors import BoundRead, is_lifted, lifted
 from .dynamic import Templates
 from .fast_call import FastCall, own
 from .hyperparameters import FedSettings, NumberRead, Tracing
@@ -84,6 +85,7 @@ class Artifact:
     out_structure: object = None
     out_statics: list = field(default_factory=list)
     captured: list = field(default_factory=list)    # tensors reached from outside the args
+    bound: tuple = ()       # labels of the tensors fed from fn's own names (bound_tensors.py)
     n_state: int = None     # state entries read, when the .grad tail is dropped (GradWatch)
     partition_log: list = field(default_factory=list)   # what the backward saves, recomputes
     eager: bool = False                 # fallback='eager' took this signature
@@ -108,6 +110,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
     tracer.settings, tracer.defer_scheduler = fed.inputs, deferral.defer
     trace_start = time.perf_counter()
     every = tensors + state
+    bound = tuple(label for label, _ in state if is_lifted(label))
+    lifted_ids = {id(t) for label, t in state if is_lifted(label)}
     # held until every swapped tensor is restored: no compiled call in another
     # thread reads a graph value in place of its data (tracing/gate.py)
     with GATE:
@@ -143,6 +147,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                     except (NumberRead, ArgumentRead):
                         raise
                     except Exception as exc:    # feeding is never why a trace fails
+                        if bound:
+                            raise BoundRead() from exc
                         if numbers is None:
                             raise
                         raise numbers.failed() from exc
@@ -190,8 +196,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                    attribute_writes=writes, effects=effects,
                    n_effect_values=len(effect_values), optimizers=list(optimizers),
                    out_structure=out_structure, out_statics=[v for _, v in out_statics],
-                   captured=captured, n_state=n_state,
-                   outside=compile_state.outside_reads(fn, tracer), deferred=deferred,
+                   captured=captured, n_state=n_state, bound=bound,
+                   outside=compile_state.outside_reads(fn, tracer, lifted_ids), deferred=deferred,
                    reads=values.guards(fn), kept=[k for k, _ in kept])
     # a backward traced inside the code (a whole training step) leaves nothing to bridge
     compile_graph = backends.get(backend)
@@ -286,6 +292,7 @@ class CompiledFunction:
         self._walks = {}    # the latest walk over the modules it reads (compile_state.collect)
         self.fed = FedSettings()    # the hyperparameters it feeds as inputs
         self.numbers = NumberArguments(self.dynamic)    # the number arguments it feeds
+        self.lift_bound = True      # tensors fn names itself are inputs (bound_tensors.py)
         self._fast = None   # fast_call.FastCall: the latest call again, when it is that plain
         self._stale = None  # why the next compile replaces an artifact that went stale
         self._ran = False   # called before (stance.py's eager_then_compile)
@@ -341,12 +348,19 @@ class CompiledFunction:
                 self.fed.pin(exc.keys)
             except ArgumentRead as exc:     # fn reads a fed number argument: compile it in
                 self.numbers.pin(exc.labels)
+            except BoundRead:   # fn reads a lifted tensor's values: hold them as constants
+                emit(1, f"[tracecomp] {_name(fn)} reads the values of tensors it names "
+                        f"itself: they are compiled in as constants")
+                self.lift_bound = False
 
     def _call_once(self, fn, args, kwargs, roots, optimizers, links):
         # shared: no other thread's trace swaps these tensors' data meanwhile (trace_gate)
         with GATE.shared:
             state, module_names, flags = compile_state.collect(roots, optimizers, self._walks,
                                                                self.fed)
+            if self.lift_bound:     # before the .grad tail, which lookups extend
+                cut = compile_state.grad_tail(state)
+                state[cut:cut] = lifted(fn, (*args, *kwargs.values()), state)
             grad_enabled = grad_mode.state.enabled
             last = self._last_call          # the same signature as last time: ~10 us less
             tensors = last and last.tensors(fn, args, kwargs, state, flags, grad_enabled)

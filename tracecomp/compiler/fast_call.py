@@ -84,11 +84,15 @@ class Bindings:
 
     __slots__ = ("cells", "defaults", "fn", "globals", "names", "values")
 
-    def __init__(self, fn):
-        self.names = global_names(fn.__code__)
+    def __init__(self, fn, fed=()):
+        """fed: (kind, name) of the global names ("global") and closure variables
+        ("closure") whose tensors the call reads afresh (bound_tensors.py): not compared."""
+        self.names = tuple(n for n in global_names(fn.__code__) if ("global", n) not in fed)
         self.globals = fn.__globals__
         self.values = [self.globals.get(n) for n in self.names]
-        self.cells = [(c, c.cell_contents) for c in fn.__closure__ or () if filled(c)]
+        self.cells = [(c, c.cell_contents) for n, c in zip(fn.__code__.co_freevars,
+                                                           fn.__closure__ or ())
+                      if filled(c) and ("closure", n) not in fed]
         self.fn, self.defaults = fn, (fn.__defaults__, fn.__kwdefaults__)
 
     def hold(self):
@@ -125,7 +129,8 @@ def plain(art, args, grad_enabled, bridged=False):
     read from outside, no scheduler to step after it, no backward to bridge (or grad mode
     off; `bridged`: the caller bridges one), the native runner."""
     return not (art is None or art.eager or art.effects or art.outside is not None
-                or art.deferred or art.attribute_writes or art.captured or art.n_outputs != 1
+                or art.deferred or art.attribute_writes or art.captured or art.bound
+                or art.n_outputs != 1
                 or art.n_effect_values or art.out_structure[0] != "T"
                 or not getattr(art.run_forward, "fast", False)
                 or art.run_backward is not None and grad_enabled and not bridged

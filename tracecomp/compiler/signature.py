@@ -306,6 +306,8 @@ def label_text(key):
         return f"optimizer {key[1]} group {key[2]} settings"
     if kind == "param":
         return f"opt{key[1]}.group{key[2]}.{key[3]}"
+    if kind == "bound":       # a tensor the function names itself (bound_tensors.py)
+        return f"{key[1]}.{key[2]}"
     if kind == "number":      # a number argument fed as an input (number_args.py)
         return key[1]
     if kind == "setting":     # a hyperparameter fed as an input (hyperparameters.py)

@@ -294,23 +294,25 @@ def _walk(modules):
     return state, module_names, tuple(flags), params, keep
 
 
-def outside_reads(fn, tracer):
+def outside_reads(fn, tracer, lifted=()):
     """What must stay as it was for a compiled graph of fn to hold, or None: (tensor, its
     version) of every tensor from outside the arguments and modules whose value the graph
-    holds as a constant (a global mask, a batch in a closure), and (globals or closure
-    cell, name, tensor) for each tensor fn names itself (a global rebound to the next batch
-    each step). A call that finds any of it changed compiles again (driver._call), where
-    it read a stale value before. A tensor reached through a helper's own globals is
-    covered by its version only."""
+    holds as a constant (a global mask, a tensor a helper reads), and (globals or closure
+    cell, name, tensor) for each tensor fn names itself that is not fed from its name
+    (`lifted`: their ids; bound_tensors.py): one that requires grad (a captured input),
+    a module's, or one held as a constant. A call that finds any of it changed compiles
+    again (driver._call), where it read a stale value before. A tensor reached through a
+    helper's own globals is covered by its version only."""
     frozen = tuple(tracer.read_outside.values())
     bindings = []
     code = getattr(fn, "__code__", None)
     if code is not None:
         names = fn.__globals__
         bindings += [(names, n, names[n]) for n in code.co_names
-                     if isinstance(names.get(n), Tensor)]
+                     if isinstance(names.get(n), Tensor) and id(names[n]) not in lifted]
         bindings += [(cell, None, cell.cell_contents) for cell in fn.__closure__ or ()
-                     if filled(cell) and isinstance(cell.cell_contents, Tensor)]
+                     if filled(cell) and isinstance(cell.cell_contents, Tensor)
+                     and id(cell.cell_contents) not in lifted]
     return (frozen, tuple(bindings)) if frozen or bindings else None
 
 

@@ -12,13 +12,15 @@ gradients).
 So the latest general call leaves a StateCall: the artifact, and where each tensor the
 artifact was given came from: argument i, the i-th tensor of the modules' walk
 (compiler/state.py), optimizer o's i-th parameter, a parameter's .grad, or its state
-entry `key`, or a hyperparameter fed as an input. The next call rebuilds that list by the
-recipe and runs the same artifact when
+entry `key`, a hyperparameter fed as an input, or a tensor the function names itself
+(bound_tensors.py: read from that global name or closure cell). The next call rebuilds
+that list by the recipe and runs the same artifact when
 
   - the positional arguments are as many tensors, each with the latest shape, dtype and
     requires_grad, CPU arrays without a .grad, and there are no keyword arguments;
   - grad mode is as it was, and no trace is in progress;
-  - every global name and closure cell the function reads is the very object it was, and
+  - every global name and closure cell the function reads is the very object it was
+    (except those whose tensors it is fed: any tensor of the same spec will do), and
     so is every module and optimizer found inside one (a list's element, an attribute of
     a trainer object: state.roots_of's links), so the modules and optimizers are the same
     objects;
@@ -46,6 +48,8 @@ from ..debug_log import debug_level
 from ..nn import structure
 from ..tensor import Tensor
 from ..tracing.gate import GATE
+from . import bound_tensors
+from .bound_tensors import is_lifted
 from .fast_call import Bindings
 from .hyperparameters import fed_sources, refill
 from .number_args import fed_arguments
@@ -87,12 +91,16 @@ class StateCall:
         call.n_args = len(args)
         call.numbers = sorted(fed.items())      # [(position, type)]: fed after the tensors
         call.grad_enabled = _grad.enabled
-        call.bindings, call.links = Bindings(fn), links
+        lifted = [(label, t) for label, t in state if is_lifted(label)]
+        call.bindings = Bindings(fn, {label[1:] for label, _ in lifted})
+        call.links = links
         call.params = [_params(opt) for opt in optimizers]
         walked = [t for _, t in walk[2][0]]
         # where each tensor comes from: (0, itself) for the modules' tensors and the
         # optimizers' parameters (the same objects while the walk and groups hold),
-        # (1, p) for p.grad, (2, (optimizer, p), key) for a state entry
+        # (1, p) for p.grad, (2, (optimizer, p), key) for a state entry, (3, source) for a
+        # hyperparameter fed as an input, (4, (holder, name)) for a tensor read from the
+        # function's own global name or closure cell
         where = {id(t): (0, t, None) for t in walked}
         for ps in call.params:
             for p in ps:
@@ -119,6 +127,7 @@ class StateCall:
         for key, t in held.items():
             where.setdefault(key, (0, t, None))
         where.update((key, (3, source, None)) for key, source in numbers.items())
+        where.update((id(t), (4, bound_tensors.source(fn, label), None)) for label, t in lifted)
         call.groups = [groups_of(opt, fed[o]) for o, opt in enumerate(optimizers)]
         every = [t for _, t in state[:art.n_state]]
         call.recipe = [where.get(id(t)) for t in every]
@@ -190,8 +199,10 @@ class StateCall:
                 add(obj.grad)
             elif kind == 2:
                 add(obj[0].state[obj[1]].get(key))
-            else:
+            elif kind == 3:
                 add(refill(obj))
+            else:
+                add(bound_tensors.read(obj))
         for t, (shape, dtype, requires_grad) in zip(every, self.specs):
             data = getattr(t, "_data", None)     # a state entry gone is None here
             if (type(data) is not ndarray or data.shape != shape

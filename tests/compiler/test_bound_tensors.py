@@ -1,0 +1,114 @@
+"""A training step that reads its batch from names of its own (a global, a closure
+variable) rebound every step: one compiled graph fed from those names (compiler/
+bound_tensors.py), through the whole step's fast path (state_call.py), against torch."""
+import numpy as np
+import pytest
+import torch
+
+import tracecomp as tc
+from tracecomp.compiler.state_call import StateCall
+
+BATCHES = None      # rebound by the loops below, as a script's loop variable is
+X = Y = None
+
+
+def _data(steps, batch=8):
+    rng = np.random.default_rng(3)
+    return [(rng.standard_normal((batch, 6)).astype(np.float32),
+             rng.integers(0, 3, batch)) for _ in range(steps)]
+
+
+def _model(lib):
+    """The same weights in either library."""
+    model = lib.nn.Sequential(lib.nn.Linear(6, 5), lib.nn.ReLU(), lib.nn.Linear(5, 3))
+    rng = np.random.default_rng(4)
+    with lib.no_grad():
+        for p in model.parameters():
+            p.copy_(lib.tensor(rng.standard_normal(tuple(p.shape)).astype(np.float32)))
+    return model
+
+
+def _train_on_globals(lib, compile_fn, data):
+    """The loop as a script writes it: `X, Y` globals, the step reads them."""
+    global X, Y
+    model = _model(lib)
+    opt = lib.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+    def step():
+        opt.zero_grad()
+        loss = lib.nn.functional.cross_entropy(model(X), Y)
+        loss.backward()
+        opt.step()
+        return loss
+    step = compile_fn(step)
+    losses = []
+    try:
+        for x, y in data:
+            X, Y = lib.tensor(x), lib.tensor(y)
+            losses.append(step().item())
+    finally:
+        X = Y = None
+    return losses, [p.detach().numpy().copy() for p in model.parameters()], step
+
+
+def test_a_step_reading_rebound_globals_runs_one_graph_on_the_fast_path():
+    data = _data(6)
+    got, params, step = _train_on_globals(tc, tc.compile, data)
+    want, ref, _ = _train_on_globals(torch, lambda f: f, data)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    for p, q in zip(params, ref):
+        np.testing.assert_allclose(p, q, rtol=1e-5, atol=1e-6)
+    assert step.compiles == 2      # the first step, then with the gradients as inputs
+    assert isinstance(step._fast, StateCall)
+
+
+def test_a_batch_of_another_size_compiles_again_and_names_the_global():
+    data = _data(3) + _data(2, batch=5)
+    with pytest.warns(UserWarning, match=r"global\.X"):
+        _, _, step = _train_on_globals(
+            tc, lambda f: tc.compile(f, recompile_limit=2), data)
+    assert step.compiles == 3
+
+
+def test_a_closure_counter_the_step_updates_in_place_is_written_back():
+    count = tc.zeros(())
+    total = tc.zeros(3)
+    model = _model(tc)
+
+    def step(x):
+        count.add_(1)
+        total.add_(model(x).detach().sum(0))
+        return count * 1
+
+    compiled = tc.compile(step)
+    xs = [tc.tensor(x) for x, _ in _data(4)]
+    with tc.no_grad():
+        out = [compiled(x).item() for x in xs]
+        want = sum(model(x).sum(0) for x in xs)
+    assert out == [1.0, 2.0, 3.0, 4.0] and count.item() == 4.0
+    np.testing.assert_allclose(total.numpy(), want.numpy(), rtol=1e-5)
+    assert compiled.compiles == 1
+
+
+@pytest.mark.parametrize("rebind", ["argument", "parameter"])
+def test_a_global_rebound_to_a_tensor_the_step_reads_otherwise_is_read_once(rebind):
+    """Rebound to the call's argument or to a module's buffer, the name holds a tensor the
+    graph reads already: the fast path misses and the general call lists it once."""
+    global BATCHES
+    model = tc.nn.Linear(3, 3)
+    model.register_buffer("shift", tc.ones(3))
+
+    def f(x):
+        return model(x) + BATCHES
+
+    compiled = tc.compile(f)
+    x = tc.randn(2, 3)
+    with tc.no_grad():
+        try:
+            for _ in range(3):
+                BATCHES = tc.randn(3)
+                np.testing.assert_allclose(compiled(x).numpy(), f(x).numpy(), rtol=1e-6)
+            BATCHES = x if rebind == "argument" else model.shift
+            np.testing.assert_allclose(compiled(x).numpy(), f(x).numpy(), rtol=1e-6)
+        finally:
+            BATCHES = None

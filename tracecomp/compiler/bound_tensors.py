@@ -1,0 +1,84 @@
+"""Tensors a compiled function names itself (a global `X`, a closure's `batch`) are graph
+inputs, read from their names on every call, as torch.compile lifts them.
+
+A training loop that rebinds a global to the next batch (`X, Y = next(it); step()`), or a
+closure over a tensor refilled in place, then runs one compiled graph: each call reads the
+tensor the name holds now. The signature covers its shape, dtype and requires_grad, as an
+argument's, so a new shape compiles again and says which name changed ("global.X").
+
+Held as constants instead (the rule before), every rebinding compiled again: a loop over
+5 batches compiled 5 times, and past the recompile limit it warned each step.
+
+What is lifted: a tensor without requires_grad held by a global name the function's code
+loads (or a function, lambda or comprehension defined in it loads), or by one of its
+closure variables, unless it is an argument of the call or a module's or optimizer's
+tensor (those are inputs already). A tensor that requires grad stays a captured input
+(tracing/tracer.py: Tracer.capture). What the code reaches otherwise (a helper's own
+global, an attribute of an object) stays a constant checked by its version
+(state.outside_reads).
+
+A lifted tensor is a traced value while the code runs, so code that needs its numbers
+(`.item()`, an `if` on it, a data-dependent shape) cannot trace: such a trace fails with
+BoundRead, and the compiled function then holds those tensors as constants again
+(driver.CompiledFunction._call), as it did before they were lifted.
+"""
+from ..tensor import Tensor
+from .fast_call import filled, global_names
+
+KIND = "bound"      # the first element of a lifted tensor's state label
+
+
+class BoundRead(Exception):
+    """A trace with lifted tensors failed: the driver compiles again with them held as
+    constants."""
+
+
+def lifted(fn, args, state):
+    """[(label, tensor)] of the tensors fn names itself that become inputs for this call,
+    labels ("bound", "global" or "closure", name), without the tensors in `args` (the
+    call's arguments) and `state` (everything else read: collect's)."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return []
+    found = []
+    names = fn.__globals__
+    for name in global_names(code):
+        t = names.get(name)
+        if isinstance(t, Tensor) and not t._requires_grad:
+            found.append(((KIND, "global", name), t))
+    for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
+        if filled(cell):
+            t = cell.cell_contents
+            if isinstance(t, Tensor) and not t._requires_grad:
+                found.append(((KIND, "closure", name), t))
+    if not found:
+        return found
+    taken = {id(t) for _, t in state}
+    taken.update(id(a) for a in args)
+    kept = []
+    for label, t in found:
+        if id(t) not in taken:
+            taken.add(id(t))
+            kept.append((label, t))
+    return kept
+
+
+def is_lifted(label):
+    return type(label) is tuple and label[0] == KIND
+
+
+def source(fn, label):
+    """Where a lifted tensor is read from on each call: (fn's globals, name), or (its
+    closure cell, None)."""
+    _, kind, name = label
+    if kind == "global":
+        return fn.__globals__, name
+    return fn.__closure__[fn.__code__.co_freevars.index(name)], None
+
+
+def read(where):
+    """The object a source() holds now (None where a global is gone or a cell empty)."""
+    holder, name = where
+    if name is not None:
+        return holder.get(name)
+    return holder.cell_contents if filled(holder) else None
