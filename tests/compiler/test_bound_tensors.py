@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import tracecomp as tc
+from tracecomp.compiler.fast_call import FastCall
 from tracecomp.compiler.state_call import StateCall
 
 BATCHES = None      # rebound by the loops below, as a script's loop variable is
@@ -112,3 +113,23 @@ def test_a_global_rebound_to_a_tensor_the_step_reads_otherwise_is_read_once(rebi
             np.testing.assert_allclose(compiled(x).numpy(), f(x).numpy(), rtol=1e-6)
         finally:
             BATCHES = None
+
+
+def test_a_plain_function_of_a_global_runs_on_the_fast_path_and_follows_the_name():
+    global BATCHES
+    compiled = tc.compile(lambda x: x * BATCHES + 1)
+    x = tc.randn(4)
+    try:
+        for k in range(3):
+            BATCHES = tc.full((4,), float(k))
+            np.testing.assert_allclose(compiled(x).numpy(), x.numpy() * k + 1, rtol=1e-6)
+        assert isinstance(compiled._fast, FastCall) and compiled.compiles == 1
+        BATCHES.fill_(5.0)          # refilled in place
+        np.testing.assert_allclose(compiled(x).numpy(), x.numpy() * 5 + 1, rtol=1e-6)
+        BATCHES = x                 # the argument itself: one input, the general call
+        np.testing.assert_allclose(compiled(x).numpy(), (x * x + 1).numpy(), rtol=1e-6)
+        BATCHES = tc.ones(4, dtype=tc.float64)      # another dtype: compiled again
+        np.testing.assert_allclose(compiled(x).numpy(), x.numpy() + 1, rtol=1e-6)
+        assert compiled.compiles == 3
+    finally:
+        BATCHES = None

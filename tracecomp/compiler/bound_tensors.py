@@ -23,7 +23,7 @@ BoundRead, and the compiled function then holds those tensors as constants again
 (driver.CompiledFunction._call), as it did before they were lifted.
 """
 from ..tensor import Tensor
-from .fast_call import filled, global_names
+from .code_names import filled, global_names
 
 KIND = "bound"      # the first element of a lifted tensor's state label
 

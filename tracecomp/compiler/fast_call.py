@@ -12,7 +12,8 @@ them the latest call leaves a FastCall, which the next call tries first. It hold
   - grad mode is as it was;
   - every global name and closure cell the function reads is the very object it was (a
     module or optimizer bound there since would be read by the graph: the general call
-    finds it);
+    finds it), except those holding a tensor it is fed (bound_tensors.py): any tensor of
+    the latest one's shape, dtype and requires_grad will do, read from the name;
 
 and then runs the artifact's forward runner alone. Anything else (a miss) returns None, and
 the general call answers, as it always did.
@@ -21,21 +22,19 @@ the general call answers, as it always did.
     f(x)    # compiles; leaves a FastCall
     f(x)    # FastCall: the argument checks, one native call, one new Tensor
 """
-import dis
-import functools
-import types
-
 from numpy import ndarray
 
 from .. import grad_mode
 from ..debug_log import debug_level
 from ..tensor import Tensor
+from . import bound_tensors
+from .code_names import Bindings
 
 _grad = grad_mode.state
 
 
 class FastCall:
-    __slots__ = ("bindings", "fresh", "grad_enabled", "runner", "specs")
+    __slots__ = ("bindings", "fresh", "grad_enabled", "runner", "sources", "specs")
     miss = None     # what a call that is not the latest one's returns
 
     @staticmethod
@@ -50,16 +49,25 @@ class FastCall:
         if code is None:
             return None
         fast = FastCall()
-        fast.specs = [(a._data.shape, a._data.dtype, bool(a._requires_grad)) for a in args]
+        # the tensors it names itself, read from those names on every call (bound_tensors.py)
+        fast.sources = [bound_tensors.source(fn, label) for label in art.bound]
+        every = [*args, *map(bound_tensors.read, fast.sources)]
+        if not all(type(t) is Tensor and type(t._data) is ndarray for t in every):
+            return None
+        fast.specs = [(a._data.shape, a._data.dtype, bool(a._requires_grad)) for a in every]
         fast.grad_enabled = grad_enabled
         fast.runner = art.run_forward
         # an output buffer of its own each call (neither an input nor a constant)
         fast.fresh = bool(getattr(fast.runner, "owned", (False,))[0])
-        fast.bindings = Bindings(fn)
+        fast.bindings = Bindings(fn, {label[1:] for label in art.bound})
         return fast
 
     def __call__(self, args):
         """The call's result, or None when it is not the latest call's signature."""
+        if self.sources:    # a tensor named twice, or passed too, is one input (a miss)
+            args = [*args, *map(bound_tensors.read, self.sources)]
+            if len(set(map(id, args))) != len(args):
+                return None
         if len(args) != len(self.specs) or _grad.enabled is not self.grad_enabled:
             return None
         # each tensor's data is read once, here: a trace in another thread swaps tensors'
@@ -77,60 +85,13 @@ class FastCall:
         return Tensor._make(out if self.fresh else own([out], arrays)[0])
 
 
-class Bindings:
-    """What a function's global names, closure cells and parameter defaults hold now, to
-    tell later whether each still holds the very same object (a module or optimizer bound
-    there since would be read by a new graph)."""
-
-    __slots__ = ("cells", "defaults", "fn", "globals", "names", "values")
-
-    def __init__(self, fn, fed=()):
-        """fed: (kind, name) of the global names ("global") and closure variables
-        ("closure") whose tensors the call reads afresh (bound_tensors.py): not compared."""
-        self.names = tuple(n for n in global_names(fn.__code__) if ("global", n) not in fed)
-        self.globals = fn.__globals__
-        self.values = [self.globals.get(n) for n in self.names]
-        self.cells = [(c, c.cell_contents) for n, c in zip(fn.__code__.co_freevars,
-                                                           fn.__closure__ or ())
-                      if filled(c) and ("closure", n) not in fed]
-        self.fn, self.defaults = fn, (fn.__defaults__, fn.__kwdefaults__)
-
-    def hold(self):
-        fn = self.fn
-        if fn.__defaults__ is not self.defaults[0] or fn.__kwdefaults__ is not self.defaults[1]:
-            return False
-        if self.names:
-            look = self.globals.get
-            for name, value in zip(self.names, self.values):
-                if look(name) is not value:
-                    return False
-        for cell, value in self.cells:
-            if cell.cell_contents is not value:
-                return False
-        return True
-
-
-@functools.lru_cache(maxsize=1024)
-def global_names(code):
-    """The global names `code` loads, and the functions, lambdas and comprehensions
-    defined in it load (not co_names, which holds attribute names too: a script's loop
-    variable `step` is not what `opt.step()` reads)."""
-    names = dict.fromkeys(i.argval for i in dis.get_instructions(code)
-                          if i.opname == "LOAD_GLOBAL")
-    for inner in code.co_consts:
-        if isinstance(inner, types.CodeType):
-            names.update(dict.fromkeys(global_names(inner)))
-    return tuple(names)
-
-
 def plain(art, args, grad_enabled, bridged=False):
     """Whether a call of `art` on `args` is plain enough to repeat without the general
     call: tensors in (CPU arrays, no .grad), one tensor out, nothing written back, nothing
     read from outside, no scheduler to step after it, no backward to bridge (or grad mode
     off; `bridged`: the caller bridges one), the native runner."""
     return not (art is None or art.eager or art.effects or art.outside is not None
-                or art.deferred or art.attribute_writes or art.captured or art.bound
-                or art.n_outputs != 1
+                or art.deferred or art.attribute_writes or art.captured or art.n_outputs != 1
                 or art.n_effect_values or art.out_structure[0] != "T"
                 or not getattr(art.run_forward, "fast", False)
                 or art.run_backward is not None and grad_enabled and not bridged
@@ -161,12 +122,3 @@ def own(outputs, inputs, donated=None, fresh=()):
             owned[k] = a = a.copy()
         taken.add(id(a))
     return owned
-
-
-def filled(cell):
-    """Whether a closure cell holds a value (one read before assignment does not)."""
-    try:
-        cell.cell_contents  # noqa: B018 - an empty cell raises
-        return True
-    except ValueError:
-        return False

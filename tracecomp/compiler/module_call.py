@@ -45,7 +45,7 @@ class ModuleCall:
         (compile_state.collect). fed: {position: type} of the number arguments fed as
         inputs (number_args.py; a diffusion model's timestep), None: not all positional."""
         kept = walks.get("walk")
-        if fed is None or kwargs or kept is None or kept[0] != structure.version() \
+        if fed is None or kwargs or kept is None or art.bound or kept[0] != structure.version() \
                 or not plain(art, [a for k, a in enumerate(args) if k not in fed],
                              grad_enabled, bridged=True):
             return None

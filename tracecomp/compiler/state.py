@@ -38,7 +38,7 @@ from ..nn.module import Module
 from ..tensor import Tensor
 from ..user_code import stale_error
 from .attributes import INTERNAL, tensors_of
-from .fast_call import filled
+from .code_names import filled
 from .hyperparameters import group_settings
 
 

@@ -50,7 +50,7 @@ from ..tensor import Tensor
 from ..tracing.gate import GATE
 from . import bound_tensors
 from .bound_tensors import is_lifted
-from .fast_call import Bindings
+from .code_names import Bindings
 from .hyperparameters import fed_sources, refill
 from .number_args import fed_arguments
 from .scheduler_steps import step_after

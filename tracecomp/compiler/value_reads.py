@@ -41,7 +41,7 @@ from ..errors import TraceError
 from ..nn import structure
 from ..nn.module import Module
 from ..optim.scheduler_base import LRScheduler
-from .fast_call import filled, global_names
+from .code_names import filled, global_names
 from .state import inside
 
 _SCALARS = frozenset((int, float, bool, str, type(None)))

@@ -1,0 +1,61 @@
+"""What a function's code names: the global names it loads and its closure cells, and
+whether each still holds the very object it held (the fast paths' check that the modules,
+optimizers and values a compiled graph read are still the ones bound there)."""
+import dis
+import functools
+import types
+
+
+class Bindings:
+    """What a function's global names, closure cells and parameter defaults hold now, to
+    tell later whether each still holds the very same object (a module or optimizer bound
+    there since would be read by a new graph)."""
+
+    __slots__ = ("cells", "defaults", "fn", "globals", "names", "values")
+
+    def __init__(self, fn, fed=()):
+        """fed: (kind, name) of the global names ("global") and closure variables
+        ("closure") whose tensors the call reads afresh (bound_tensors.py): not compared."""
+        self.names = tuple(n for n in global_names(fn.__code__) if ("global", n) not in fed)
+        self.globals = fn.__globals__
+        self.values = [self.globals.get(n) for n in self.names]
+        self.cells = [(c, c.cell_contents) for n, c in zip(fn.__code__.co_freevars,
+                                                           fn.__closure__ or ())
+                      if filled(c) and ("closure", n) not in fed]
+        self.fn, self.defaults = fn, (fn.__defaults__, fn.__kwdefaults__)
+
+    def hold(self):
+        fn = self.fn
+        if fn.__defaults__ is not self.defaults[0] or fn.__kwdefaults__ is not self.defaults[1]:
+            return False
+        if self.names:
+            look = self.globals.get
+            for name, value in zip(self.names, self.values):
+                if look(name) is not value:
+                    return False
+        for cell, value in self.cells:
+            if cell.cell_contents is not value:
+                return False
+        return True
+
+
+@functools.lru_cache(maxsize=1024)
+def global_names(code):
+    """The global names `code` loads, and the functions, lambdas and comprehensions
+    defined in it load (not co_names, which holds attribute names too: a script's loop
+    variable `step` is not what `opt.step()` reads)."""
+    names = dict.fromkeys(i.argval for i in dis.get_instructions(code)
+                          if i.opname == "LOAD_GLOBAL")
+    for inner in code.co_consts:
+        if isinstance(inner, types.CodeType):
+            names.update(dict.fromkeys(global_names(inner)))
+    return tuple(names)
+
+
+def filled(cell):
+    """Whether a closure cell holds a value (one read before assignment does not)."""
+    try:
+        cell.cell_contents  # noqa: B018 - an empty cell raises
+        return True
+    except ValueError:
+        return False
