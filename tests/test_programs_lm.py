@@ -209,15 +209,16 @@ def test_code_that_looks_at_grad_compiles_again_when_it_appears():
     assert tc.Tensor.__dict__["grad"] is None       # a plain attribute again after tracing
 
 
-def test_grad_of_a_closure_tensor_is_a_trace_error_not_a_stale_or_traced_value():
+def test_grad_of_a_tensor_reached_through_a_dict_is_a_trace_error_not_a_stale_value():
     w = nn.Parameter(tc.ones(3))
+    held = {"w": w}         # not a name of the function's: no input (bound_tensors.py)
     x = tc.tensor([1.0, 2.0, 3.0])
 
     def reads(x):
-        return x * w if w.grad is None else x * w.grad
+        return x * held["w"] if held["w"].grad is None else x * held["w"].grad
 
     def writes(x):
-        loss = (x * w).sum()
+        loss = (x * held["w"]).sum()
         loss.backward()
         return loss
 
@@ -229,6 +230,28 @@ def test_grad_of_a_closure_tensor_is_a_trace_error_not_a_stale_or_traced_value()
     with pytest.warns(UserWarning, match="fallback='eager'"):
         assert_close(tc.compile(writes, fallback="eager")(x), np.array(6.0))
     assert_close(w.grad, np.array([1.0, 2.0, 3.0]))
+
+
+def test_grad_of_a_closure_parameter_is_read_and_accumulated_as_eagerly():
+    """A Parameter the function names itself is an input, its .grad too (torch.compile
+    reads and writes a closure's .grad the same way)."""
+    w = nn.Parameter(tc.ones(3))
+    x = tc.tensor([1.0, 2.0, 3.0])
+
+    def reads(x):
+        return x * w if w.grad is None else x * w.grad
+
+    def writes(x):
+        loss = (x * w).sum()
+        loss.backward()
+        return loss
+
+    compiled_reads, compiled_writes = tc.compile(reads), tc.compile(writes)
+    assert_close(compiled_reads(x), np.array([1.0, 2.0, 3.0]))
+    for k in range(1, 4):   # accumulating into w.grad, as eagerly
+        assert_close(compiled_writes(x), np.array(6.0))
+        assert_close(w.grad, k * np.array([1.0, 2.0, 3.0]))
+    assert_close(compiled_reads(x), np.array([3.0, 12.0, 27.0]))
 
 
 def test_a_compiled_step_with_backward_inside_still_accumulates_into_grad():

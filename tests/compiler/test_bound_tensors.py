@@ -133,3 +133,41 @@ def test_a_plain_function_of_a_global_runs_on_the_fast_path_and_follows_the_name
         assert compiled.compiles == 3
     finally:
         BATCHES = None
+
+
+def _char_mlp_losses(lib, compile_fn, steps=6):
+    """A character MLP as lecture code writes it (karpathy's makemore): the dataset and
+    the parameters are globals of the script, the step updates `p.data` by hand."""
+    rng = np.random.default_rng(5)
+    n, vocab = 200, 11
+    xs = lib.tensor(rng.integers(0, vocab, (n, 3)))
+    ys = lib.tensor(rng.integers(0, vocab, n))
+    emb = lib.tensor(rng.standard_normal((vocab, 4)).astype(np.float32), requires_grad=True)
+    w1 = lib.tensor(rng.standard_normal((12, 16)).astype(np.float32) * 0.3,
+                    requires_grad=True)
+    w2 = lib.tensor(rng.standard_normal((16, vocab)).astype(np.float32) * 0.1,
+                    requires_grad=True)
+    params = [emb, w1, w2]
+
+    def step(ix):
+        h = lib.tanh(emb[xs[ix]].view(-1, 12) @ w1)
+        loss = lib.nn.functional.cross_entropy(h @ w2, ys[ix])
+        for p in params:
+            p.grad = None
+        loss.backward()
+        for p in params:
+            p.data += -0.5 * p.grad
+        return loss
+    step = compile_fn(step)
+    batches = [rng.integers(0, n, 16) for _ in range(steps)]
+    losses = [step(lib.tensor(ix)).item() for ix in batches]
+    return losses, [p.detach().numpy().copy() for p in params], step
+
+
+def test_a_lecture_step_over_global_parameters_and_data_matches_torch():
+    got, params, step = _char_mlp_losses(tc, tc.compile)
+    want, ref, _ = _char_mlp_losses(torch, lambda f: f)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    for p, q in zip(params, ref):
+        np.testing.assert_allclose(p, q, rtol=1e-5, atol=1e-6)
+    assert step.compiles == 2      # then with the parameters' .grad as inputs

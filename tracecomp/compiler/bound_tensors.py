@@ -9,13 +9,15 @@ argument's, so a new shape compiles again and says which name changed ("global.X
 Held as constants instead (the rule before), every rebinding compiled again: a loop over
 5 batches compiled 5 times, and past the recompile limit it warned each step.
 
-What is lifted: a tensor without requires_grad held by a global name the function's code
-loads (or a function, lambda or comprehension defined in it loads), or by one of its
-closure variables, unless it is an argument of the call or a module's or optimizer's
-tensor (those are inputs already). A tensor that requires grad stays a captured input
-(tracing/tracer.py: Tracer.capture). What the code reaches otherwise (a helper's own
-global, an attribute of an object) stays a constant checked by its version
-(state.outside_reads).
+What is lifted: a tensor held by a global name the function's code loads (or a function,
+lambda or comprehension defined in it loads), or by one of its closure variables, unless
+it is an argument of the call or a module's or optimizer's tensor (those are inputs
+already). One that requires grad is lifted as a module's parameter is, its .grad an input
+too where it has one: lecture code keeps its parameters in globals and updates them by
+hand (`p.data += -lr * p.grad` after `loss.backward()`, all compiled), which the captured
+input it was before (tracing/tracer.py: Tracer.capture, still for tensors reached
+otherwise) could not write back. What the code reaches otherwise (a helper's own global,
+an element of a dict) stays a constant checked by its version (state.outside_reads).
 
 A lifted tensor is a traced value while the code runs, so code that needs its numbers
 (`.item()`, an `if` on it, a data-dependent shape) cannot trace: such a trace fails with
@@ -44,12 +46,12 @@ def lifted(fn, args, state):
     names = fn.__globals__
     for name in global_names(code):
         t = names.get(name)
-        if isinstance(t, Tensor) and not t._requires_grad:
+        if isinstance(t, Tensor):
             found.append(((KIND, "global", name), t))
     for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
         if filled(cell):
             t = cell.cell_contents
-            if isinstance(t, Tensor) and not t._requires_grad:
+            if isinstance(t, Tensor):
                 found.append(((KIND, "closure", name), t))
     if not found:
         return found

@@ -359,8 +359,11 @@ class CompiledFunction:
             state, module_names, flags = compile_state.collect(roots, optimizers, self._walks,
                                                                self.fed)
             if self.lift_bound:     # before the .grad tail, which lookups extend
+                bound = lifted(fn, (*args, *kwargs.values()), state)
                 cut = compile_state.grad_tail(state)
-                state[cut:cut] = lifted(fn, (*args, *kwargs.values()), state)
+                state[cut:cut] = bound
+                state += [(("grad", label), t.grad) for label, t in bound
+                          if t.grad is not None]
             grad_enabled = grad_mode.state.enabled
             last = self._last_call          # the same signature as last time: ~10 us less
             tensors = last and last.tensors(fn, args, kwargs, state, flags, grad_enabled)

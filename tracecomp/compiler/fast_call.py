@@ -54,6 +54,8 @@ class FastCall:
         every = [*args, *map(bound_tensors.read, fast.sources)]
         if not all(type(t) is Tensor and type(t._data) is ndarray for t in every):
             return None
+        if any(t._requires_grad for t in every[len(args):]):
+            return None     # its .grad is in the signature too: the general call looks
         fast.specs = [(a._data.shape, a._data.dtype, bool(a._requires_grad)) for a in every]
         fast.grad_enabled = grad_enabled
         fast.runner = art.run_forward

@@ -92,6 +92,8 @@ class StateCall:
         call.numbers = sorted(fed.items())      # [(position, type)]: fed after the tensors
         call.grad_enabled = _grad.enabled
         lifted = [(label, t) for label, t in state if is_lifted(label)]
+        if any(t._requires_grad for _, t in lifted):
+            return None     # its .grad (read or not) is not in the recipe: a general call
         call.bindings = Bindings(fn, {label[1:] for label, _ in lifted})
         call.links = links
         call.params = [_params(opt) for opt in optimizers]
