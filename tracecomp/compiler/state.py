@@ -299,9 +299,10 @@ def outside_reads(fn, tracer, lifted=()):
     version) of every tensor from outside the arguments and modules whose value the graph
     holds as a constant (a global mask, a tensor a helper reads), and (globals or closure
     cell, name, tensor) for each tensor fn names itself that is not fed from its name
-    (`lifted`: their ids; bound_tensors.py): a module's, or one held as a constant. A call that finds any of it changed compiles
-    again (driver._call), where it read a stale value before. A tensor reached through a
-    helper's own globals is covered by its version only."""
+    (`lifted`: their ids; bound_tensors.py): a module's, or one held as a constant. A
+    call that finds any of it changed compiles again (driver._call), where it read a
+    stale value before. A tensor reached through a helper's own globals is covered by its
+    version only."""
     frozen = tuple(tracer.read_outside.values())
     bindings = []
     code = getattr(fn, "__code__", None)
