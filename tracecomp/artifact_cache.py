@@ -82,7 +82,7 @@ class ArtifactCache:
                 self._drop(old)
 
     def discard(self, art):
-        """Forget art under every key (it no longer holds: compiler/state.outside_reads)."""
+        """Forget art under every key (it no longer holds: compiler/outside_tensors.py)."""
         with self._lock:
             if self._order.pop(id(art), None) is not None:
                 self._forget(art)

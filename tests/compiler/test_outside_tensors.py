@@ -193,3 +193,88 @@ def test_constants_made_inside_keep_the_fast_path():
     f(x), f(x)
     assert f.last.outside is None and f._fast is not None
     _same(f(x), x * tc.tensor([1.0, 2.0, 3.0]) + tc.arange(3.0))
+
+
+HELD = {"mask": tc.tensor([1.0, 0.0, 1.0])}
+HELPER_SCALE = tc.ones(3)
+
+
+def _helper_scaled(x):
+    return x * HELPER_SCALE
+
+
+def _through_helper(x):
+    return _helper_scaled(x) + 1
+
+
+class _Config:
+    pass
+
+
+def test_tensors_rebound_where_the_code_reads_them_compile_again():
+    """A dict entry, a list element, an attribute, a helper's global: each place is
+    checked before the graph runs again. Before, each kept the first tensor's values."""
+    global HELPER_SCALE
+    cfg, items = _Config(), [tc.ones(3)]
+    cfg.shift = tc.ones(3)
+    fns = {"item": tc.compile(lambda x: x * HELD["mask"]),
+           "element": tc.compile(lambda x: x * items[0]),
+           "attribute": tc.compile(lambda x: x + cfg.shift),
+           "helper": tc.compile(_through_helper)}
+    x = tc.randn(3)
+    for f in fns.values():
+        f(x)
+    before = HELD["mask"], HELPER_SCALE
+    try:
+        HELD["mask"], items[0] = tc.full((3,), 2.0), tc.full((3,), 3.0)
+        cfg.shift, HELPER_SCALE = tc.full((3,), 4.0), tc.full((3,), 5.0)
+        _same(fns["item"](x), x * 2)
+        _same(fns["element"](x), x * 3)
+        _same(fns["attribute"](x), x + 4)
+        _same(fns["helper"](x), x * 5 + 1)
+    finally:
+        HELD["mask"], HELPER_SCALE = before
+
+
+def test_an_argument_objects_tensor_rebound_compiles_again():
+    cfg = _Config()
+    cfg.mask = tc.ones(3)
+    f = tc.compile(lambda x, c: x * c.mask)
+    x = tc.randn(3)
+    _same(f(x, cfg), x)
+    cfg.mask = tc.zeros(3)
+    _same(f(x, cfg), x * 0)
+
+
+def test_a_modules_plain_tensor_attribute_rebound_compiles_again():
+    class Causal(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 3)
+            self.gate = tc.ones(3)      # a plain attribute: neither parameter nor buffer
+
+        def forward(self, x):
+            return self.fc(x) * self.gate
+
+    model = Causal()
+    compiled = tc.compile(model)
+    x = tc.randn(2, 3)
+    with tc.no_grad():
+        _same(compiled(x), model(x))
+        model.gate = tc.full((3,), -2.0)
+        _same(compiled(x), model(x))
+
+
+def test_a_parameter_rebound_in_a_dict_gets_the_next_gradient():
+    """A tensor that requires grad, reached through a dict: a captured input, read as the
+    object it was; rebound there, the next call compiles again and gives it the gradient."""
+    held = {"w": tc.ones(3, requires_grad=True)}
+    f = tc.compile(lambda x: (x * held["w"]).sum())
+    x = tc.randn(3)
+    f(x).backward()
+    old, held["w"] = held["w"], tc.full((3,), 2.0, requires_grad=True)
+    out = f(x)
+    out.backward()
+    assert out.item() == pytest.approx(2 * x.sum().item(), rel=1e-6)
+    _same(held["w"].grad, x)
+    _same(old.grad, x)          # the first call's only

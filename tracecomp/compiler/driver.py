@@ -43,6 +43,7 @@ from .number_args import (
     fed_positions,
     inputs,
 )
+from .outside_tensors import outside_reads, outside_unchanged
 from .pipeline import PassRecord, run_passes, simplify_pipeline
 from .placement import backend_for
 from .scheduler_steps import Deferral, reach, step_after
@@ -90,7 +91,7 @@ class Artifact:
     partition_log: list = field(default_factory=list)   # what the backward saves, recomputes
     eager: bool = False                 # fallback='eager' took this signature
     unread_grads: tuple = ()            # positions of .grad inputs the graph never reads
-    outside: tuple = None               # what must stay unchanged (state.outside_reads)
+    outside: tuple = None       # what must stay unchanged (outside_tensors.outside_reads)
     deferred: list = field(default_factory=list)    # schedulers stepped after a call
     reads: object = None       # value_reads.Guards: Python values read besides the arguments
     kept: list = field(default_factory=list)    # kept_values.Kept: tensors stored outside
@@ -197,7 +198,9 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                    n_effect_values=len(effect_values), optimizers=list(optimizers),
                    out_structure=out_structure, out_statics=[v for _, v in out_statics],
                    captured=captured, n_state=n_state, bound=bound,
-                   outside=compile_state.outside_reads(fn, tracer, lifted_ids), deferred=deferred,
+                   outside=outside_reads(fn, tracer, lifted_ids, (*args[0], *args[1].values()),
+                                         roots),
+                   deferred=deferred,
                    reads=values.guards(fn), kept=[k for k, _ in kept])
     # a backward traced inside the code (a whole training step) leaves nothing to bridge
     compile_graph = backends.get(backend)
@@ -494,7 +497,7 @@ class CompiledFunction:
 
 def stale(art):
     """Why `art` no longer holds (a constant it holds changed), or None."""
-    if art.outside is not None and not compile_state.outside_unchanged(art.outside):
+    if art.outside is not None and not outside_unchanged(art.outside):
         return ("a tensor it reads from outside its arguments and modules changed (pass "
                 "tensors that change as arguments)")
     if art.reads is not None and not art.reads.hold():

@@ -294,40 +294,6 @@ def _walk(modules):
     return state, module_names, tuple(flags), params, keep
 
 
-def outside_reads(fn, tracer, lifted=()):
-    """What must stay as it was for a compiled graph of fn to hold, or None: (tensor, its
-    version) of every tensor from outside the arguments and modules whose value the graph
-    holds as a constant (a global mask, a tensor a helper reads), and (globals or closure
-    cell, name, tensor) for each tensor fn names itself that is not fed from its name
-    (`lifted`: their ids; bound_tensors.py): a module's, or one held as a constant. A
-    call that finds any of it changed compiles again (driver._call), where it read a
-    stale value before. A tensor reached through a helper's own globals is covered by its
-    version only."""
-    frozen = tuple(tracer.read_outside.values())
-    bindings = []
-    code = getattr(fn, "__code__", None)
-    if code is not None:
-        names = fn.__globals__
-        bindings += [(names, n, names[n]) for n in code.co_names
-                     if isinstance(names.get(n), Tensor) and id(names[n]) not in lifted]
-        bindings += [(cell, None, cell.cell_contents) for cell in fn.__closure__ or ()
-                     if filled(cell) and isinstance(cell.cell_contents, Tensor)
-                     and id(cell.cell_contents) not in lifted]
-    return (frozen, tuple(bindings)) if frozen or bindings else None
-
-
-def outside_unchanged(reads):
-    """Whether everything outside_reads listed is as it was."""
-    frozen, bindings = reads
-    for t, version in frozen:
-        if t._vc[0] != version:
-            return False
-    for where, name, t in bindings:
-        if (where.get(name) if name is not None else where.cell_contents) is not t:
-            return False
-    return True
-
-
 def check_rebound(tracer, holders, effect_values):
     """Every real tensor the code updated in place must be one whose update is written
     back (an input, or new optimizer state); anything else would keep a trace-time value."""

@@ -172,7 +172,7 @@ class Tracer:
     def read_from_outside(self, t):
         """The traced code used tensor t's value, t from outside it (a global, a closure):
         the graph holds that value as a constant, so the call must check that t is still
-        what it was (compiler/state.py: outside_unchanged)."""
+        what it was (compiler/outside_tensors.py)."""
         if id(t) not in self.read_outside:
             self.read_outside[id(t)] = (t, t._vc[0])
 

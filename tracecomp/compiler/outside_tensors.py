@@ -1,0 +1,131 @@
+"""Tensors a compiled graph holds as constants, read from outside its arguments and
+modules (a helper's global mask, an entry of a config dict, a module's plain tensor
+attribute), and the places they were read from: a call that finds one changed compiles
+again, where it read a stale value before.
+
+What the function names itself is an input instead (bound_tensors.py). For the rest the
+graph holds the value the trace saw, so two things are checked before it runs again:
+
+  - each such tensor's version: an update in place (`MASK.fill_(2)`);
+  - each place within reach that held one when traced still holds that very tensor:
+    a rebinding (`cfg["mask"] = new`, `helper_mask[0] = new`, `model.causal = new`).
+
+The places looked at are those the tracing side can name cheaply, as torch.compile guards
+the sources it traced through: the global names and closure variables of the function,
+of the helper functions it names, and of its modules' `forward` methods; one element or
+attribute inside each of those, and inside each non-tensor argument; and the plain
+attributes of its modules. A tensor read through a deeper path (`cfg.sub.mask`) is
+checked by its version only, and the debug log (TRACECOMP_DEBUG=1) says so; pass such
+tensors as arguments.
+
+Tensors that require grad reached this way are captured inputs (tracing/tracer.py:
+Tracer.capture), read as the objects they were: their places are checked the same way.
+"""
+from types import FunctionType
+
+from ..debug_log import emit
+from ..tensor import Tensor
+from .code_names import filled, global_names
+from .state import inside
+
+_GONE = object()
+
+
+def outside_reads(fn, tracer, lifted=(), args=(), modules=()):
+    """What must stay as it was for a compiled graph of fn to hold, or None: (tensor,
+    version) of every tensor it holds as a constant, and (holder, how, key, tensor) of
+    each place named above that held a tensor the graph holds or captured, or that fn
+    names itself and is not fed from its name (`lifted`: their ids; a module's, or one
+    held as a constant). args: the traced call's arguments; modules: those it uses."""
+    frozen = tuple(tracer.read_outside.values())
+    watched = {id(t): t for t, _ in frozen}
+    watched.update((id(t), t) for t, _ in tracer.captured)
+    places = []
+    code = getattr(fn, "__code__", None)
+    if code is not None:    # fn's own names: every tensor there, lifted ones aside
+        places += [p for p in _bindings(fn) if isinstance(p[3], Tensor)
+                   and id(p[3]) not in lifted]
+    if watched:
+        found = _places(fn, args, modules, watched)
+        seen = {(id(p[0]), p[2]) for p in places}
+        places += [p for p in found if (id(p[0]), p[2]) not in seen]
+        unseen = set(watched) - {id(p[3]) for p in places}
+        if unseen:
+            shapes = ", ".join(str(list(watched[k].shape)) for k in unseen)
+            emit(1, f"[tracecomp] {getattr(fn, '__name__', fn)} reads tensors of shapes "
+                    f"{shapes} from outside its arguments and modules, through no place "
+                    f"it watches: compiled in, checked for updates in place only (pass "
+                    f"them as arguments if they are rebound)")
+    return (frozen, tuple(places)) if frozen or places else None
+
+
+def outside_unchanged(reads):
+    """Whether everything outside_reads listed is as it was."""
+    frozen, places = reads
+    for t, version in frozen:
+        if t._vc[0] != version:
+            return False
+    for holder, how, key, t in places:
+        if _now(holder, how, key) is not t:
+            return False
+    return True
+
+
+def _now(holder, how, key):
+    """What a place holds now (_GONE where nothing)."""
+    if how == "cell":
+        return holder.cell_contents if filled(holder) else _GONE
+    if how == "attr":
+        return getattr(holder, "__dict__", {}).get(key, _GONE)
+    try:
+        return holder[key]
+    except (IndexError, KeyError, TypeError):
+        return _GONE
+
+
+def _bindings(fn):
+    """(holder, how, key, value) of fn's global names and filled closure cells."""
+    names = fn.__globals__
+    found = [(names, "item", n, names[n]) for n in global_names(fn.__code__) if n in names]
+    found += [(cell, "cell", None, cell.cell_contents) for cell in fn.__closure__ or ()
+              if filled(cell)]
+    return found
+
+
+def _places(fn, args, modules, watched):
+    """The places named in the module docstring that hold a watched tensor."""
+    out = []
+
+    def look(holder, how, key, value, deeper=True):
+        if id(value) in watched and watched[id(value)] is value:
+            out.append((holder, how, key, value))
+        elif deeper and not isinstance(value, Tensor):
+            for how2, holder2, key2, value2 in inside(value):
+                look(holder2, how2, key2, value2, deeper=False)
+
+    functions = [fn] if getattr(fn, "__code__", None) is not None else []
+    for module in {id(m): m for root in modules for m in root.modules()}.values():
+        forward = getattr(type(module), "forward", None)
+        if isinstance(forward, FunctionType):
+            functions.append(forward)
+        for key, value in vars(module).items():
+            if isinstance(value, Tensor):
+                look(module, "attr", key, value, deeper=False)
+    seen = set()
+    helpers = []
+    for function in functions:
+        seen.add(id(function))
+        for holder, how, key, value in _bindings(function):
+            look(holder, how, key, value)
+            if isinstance(value, FunctionType):
+                helpers.append(value)
+    for helper in helpers:      # the helpers the functions name, one level
+        if id(helper) not in seen:
+            seen.add(id(helper))
+            for holder, how, key, value in _bindings(helper):
+                look(holder, how, key, value)
+    for a in args:
+        if not isinstance(a, Tensor):
+            for how, holder, key, value in inside(a):
+                look(holder, how, key, value, deeper=False)
+    return out
