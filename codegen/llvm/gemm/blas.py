@@ -31,13 +31,11 @@ Every candidate is checked on a small product with padded leading dimensions aga
 numpy before it is accepted, so a wrong guess is skipped instead of returning wrong numbers.
 """
 import ctypes
-import ctypes.util
 import functools
 import glob
 import importlib
 import importlib.util
 import os
-import statistics
 import time
 from dataclasses import dataclass
 
@@ -135,6 +133,10 @@ def _openblas_packages():
 
 
 def _system():
+    # imported here: ctypes.util imports subprocess (~1.5 ms), and a host whose numpy
+    # bundles a BLAS never looks this far
+    import ctypes.util
+
     names = ("openblas", "openblas64_", "cblas", "blas", "mkl_rt", "Accelerate")
     return [p for p in (ctypes.util.find_library(n) for n in names) if p]
 
@@ -407,7 +409,7 @@ def measure(n=512, dtype="float32", repeats=7, jit=None):
             start = time.perf_counter()
             run()
             times.append(time.perf_counter() - start)
-        return round(2 * n**3 / statistics.median(times) / 1e9, 1)
+        return round(2 * n**3 / float(np.median(times)) / 1e9, 1)
 
     p, i64 = ctypes.c_void_p, ctypes.c_int64
     ptrs = [x.ctypes.data for x in (a, b, c)]
