@@ -29,14 +29,20 @@ def user_frame():
     (e.g. a bare nn.Linear traced from the `tracecomp dump` command)."""
     frame = sys._getframe(1)
     while frame is not None:
-        name = frame.f_code.co_filename
-        ours = _NOT_USERS.get(name)
-        if ours is None:
-            ours = _NOT_USERS[name] = _not_users(name)
-        if not ours:
+        if is_users(frame.f_code):
             return frame
         frame = frame.f_back
     return None
+
+
+def is_users(code):
+    """Whether a code object is the user's: not tracecomp's, nor the interpreter's or an
+    installed package's."""
+    name = code.co_filename
+    ours = _NOT_USERS.get(name)
+    if ours is None:
+        ours = _NOT_USERS[name] = _not_users(name)
+    return not ours
 
 
 _NOT_USERS = {}     # a code object's file name -> whether it is ours or the interpreter's:

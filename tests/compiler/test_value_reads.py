@@ -96,6 +96,34 @@ def test_a_global_number_that_changes_compiles_again():
     assert compiled.compiles == 3
 
 
+def _through_a_helper(x):
+    return _scaled(x) + 1
+
+
+def test_a_helpers_global_number_that_changes_compiles_again():
+    """The helper's global is read while tracing as the function's own: before, the
+    graph kept the first value (the fast path too)."""
+    global SCALE
+    compiled, x = tc.compile(_through_a_helper), tc.tensor(X)
+    try:
+        for SCALE in (1.0, 1.0, 3.0, 0.25):     # noqa: B007 - _scaled reads it
+            _same(compiled(x), _through_a_helper(x))
+    finally:
+        SCALE = 1.0
+    assert compiled.compiles == 3
+
+
+def test_a_closure_helpers_number_that_changes_compiles_again():
+    scale = 1.0
+
+    def helper(x):
+        return x * scale
+    compiled, x = tc.compile(lambda x: helper(x) - 1), tc.tensor(X)
+    for scale in (1.0, 2.0, 2.0, -1.0):     # noqa: B007 - the helper's closure reads it
+        _same(compiled(x), helper(x) - 1)
+    assert compiled.compiles == 3
+
+
 def test_a_closure_number_that_changes_compiles_again():
     scale = 1.0
 

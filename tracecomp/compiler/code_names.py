@@ -1,9 +1,12 @@
-"""What a function's code names: the global names it loads and its closure cells, and
+"""What a function's code names: the global names it loads and its closure cells, the
+helper functions of the user's that it names (a trace reads their globals as its own), and
 whether each still holds the very object it held (the fast paths' check that the modules,
 optimizers and values a compiled graph read are still the ones bound there)."""
 import dis
 import functools
 import types
+
+from ..user_code import is_users
 
 
 class Bindings:
@@ -11,7 +14,7 @@ class Bindings:
     tell later whether each still holds the very same object (a module or optimizer bound
     there since would be read by a new graph)."""
 
-    __slots__ = ("cells", "defaults", "fn", "globals", "names", "values")
+    __slots__ = ("cells", "defaults", "fn", "globals", "helper_names", "names", "values")
 
     def __init__(self, fn, fed=()):
         """fed: (kind, name) of the global names ("global") and closure variables
@@ -23,6 +26,16 @@ class Bindings:
                                                            fn.__closure__ or ())
                       if filled(c) and ("closure", n) not in fed]
         self.fn, self.defaults = fn, (fn.__defaults__, fn.__kwdefaults__)
+        # the helpers' own names, those of fn's globals aside (`TEMP` a helper divides by)
+        seen = {(id(self.globals), n) for n in global_names(fn.__code__)}
+        self.helper_names = []
+        for helper in helpers(fn):
+            names = helper.__globals__
+            for n in global_names(helper.__code__):
+                if (id(names), n) not in seen:
+                    seen.add((id(names), n))
+                    self.helper_names.append((names, n, names.get(n)))
+            self.cells += [(c, c.cell_contents) for c in helper.__closure__ or () if filled(c)]
 
     def hold(self):
         fn = self.fn
@@ -33,10 +46,25 @@ class Bindings:
             for name, value in zip(self.names, self.values):
                 if look(name) is not value:
                     return False
+        for names, name, value in self.helper_names:
+            if names.get(name) is not value:
+                return False
         for cell, value in self.cells:
             if cell.cell_contents is not value:
                 return False
         return True
+
+
+def helpers(fn):
+    """The user's plain functions that fn names (global names, closure cells), one level:
+    the helpers it calls, whose own globals a trace of fn reads as fn's."""
+    found = [fn.__globals__.get(n) for n in global_names(fn.__code__)]
+    found += [c.cell_contents for c in fn.__closure__ or () if filled(c)]
+    out = {}
+    for h in found:
+        if type(h) is types.FunctionType and h is not fn and is_users(h.__code__):
+            out.setdefault(id(h), h)
+    return list(out.values())
 
 
 @functools.lru_cache(maxsize=1024)

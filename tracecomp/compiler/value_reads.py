@@ -20,16 +20,18 @@ torch.compile guards the attributes and globals it reads:
     attribute or element inside one (a module's `self.config`): their classes are watched
     the same way while tracing (`plain_classes`), and what was read is compared on every
     call;
-  - **globals and closure variables of the compiled function itself** that hold such a
-    value, compared on every call (the fast paths compare their bindings already).
+  - **globals and closure variables of the compiled function itself**, and of the
+    user's helper functions it names (one level: `def norm(x): return x / TEMP`), that
+    hold such a value, compared on every call (the fast paths compare their bindings
+    already).
 
 Random numbers drawn from Python's `random` module or numpy's global state while tracing are
 refused (`PythonRandom`): the graph would hold the trace's draws.
 
 A value that changed makes the call compile again (driver.CompiledFunction._call_once),
 the reason naming it: `attribute temperature of M: 1.0 -> 2.0`. Values reached otherwise
-(an object deeper inside, a helper's own global) are not seen: pass them as arguments,
-where a number that changes is fed as an input (number_args.py).
+(an object deeper inside, the global of a helper's helper) are not seen: pass them as
+arguments, where a number that changes is fed as an input (number_args.py).
 """
 import random
 import threading
@@ -41,7 +43,7 @@ from ..errors import TraceError
 from ..nn import structure
 from ..nn.module import Module
 from ..optim.scheduler_base import LRScheduler
-from .code_names import filled, global_names
+from .code_names import filled, global_names, helpers
 from .state import inside
 
 _SCALARS = frozenset((int, float, bool, str, type(None)))
@@ -109,17 +111,19 @@ class ReadWatch:
             del cls.__getattribute__
 
     def guards(self, fn):
-        """The Guards of what was read and of fn's own globals and closure variables that
-        hold guarded values, or None when there is nothing to guard."""
-        bindings = []
+        """The Guards of what was read and of the globals and closure variables of fn and
+        of the helpers it names (code_names.helpers) that hold guarded values, or None
+        when there is nothing to guard."""
+        bindings, seen = [], set()
         code = getattr(fn, "__code__", None)
-        if code is not None:
-            names = fn.__globals__
-            for n in global_names(code):
+        for f in (fn, *helpers(fn)) if code is not None else ():
+            names = f.__globals__
+            for n in global_names(f.__code__):
                 held = frozen(names.get(n, _MISSING)) if n in names else None
-                if held is not None:
+                if held is not None and (id(names), n) not in seen:
+                    seen.add((id(names), n))
                     bindings.append((names, n, held))
-            for cell, n in zip(fn.__closure__ or (), code.co_freevars):
+            for cell, n in zip(f.__closure__ or (), f.__code__.co_freevars):
                 held = frozen(cell.cell_contents) if filled(cell) else None
                 if held is not None:
                     bindings.append((cell, n, held))
