@@ -423,3 +423,35 @@ def test_seeding_inside_compiled_code_is_refused():
     tc.manual_seed(3)
     np.testing.assert_array_equal(first.numpy(), tc.rand(2).numpy())
 
+
+
+class _Scaled(tc.nn.Module):
+    def forward(self, x):
+        return x * SCALE
+
+
+class _WithScaledBlock(tc.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = tc.nn.Linear(4, 4)
+        self.block = _Scaled()
+
+    def forward(self, x):
+        return self.block(self.fc(x))
+
+
+def test_a_submodules_global_number_that_changes_compiles_again():
+    """A global read in a submodule's forward, compile(model) and a whole step: before,
+    both kept the first value."""
+    global SCALE
+    model = _WithScaledBlock()
+    compiled, x = tc.compile(model), tc.tensor(X)
+    step = tc.compile(lambda x: model(x).sum())
+    try:
+        with tc.no_grad():
+            for SCALE in (1.0, 1.0, -2.0):     # noqa: B007 - _Scaled reads it
+                _same(compiled(x), model(x))
+                _same(step(x), model(x).sum())
+    finally:
+        SCALE = 1.0
+    assert compiled._compiled.compiles == 2 and step.compiles == 2

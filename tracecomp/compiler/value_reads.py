@@ -20,10 +20,10 @@ torch.compile guards the attributes and globals it reads:
     attribute or element inside one (a module's `self.config`): their classes are watched
     the same way while tracing (`plain_classes`), and what was read is compared on every
     call;
-  - **globals and closure variables of the compiled function itself**, and of the
-    user's helper functions it names (one level: `def norm(x): return x / TEMP`), that
-    hold such a value, compared on every call (the fast paths compare their bindings
-    already).
+  - **globals and closure variables of the compiled function itself**, of its modules'
+    `forward` methods, and of the user's helper functions each names (one level: `def
+    norm(x): return x / TEMP`), that hold such a value, compared on every call (the
+    fast paths compare their bindings already).
 
 Random numbers drawn from Python's `random` module or numpy's global state while tracing are
 refused (`PythonRandom`): the graph would hold the trace's draws.
@@ -36,6 +36,7 @@ arguments, where a number that changes is fed as an input (number_args.py).
 import random
 import threading
 from contextlib import contextmanager
+from types import FunctionType
 
 import numpy as np
 
@@ -43,6 +44,7 @@ from ..errors import TraceError
 from ..nn import structure
 from ..nn.module import Module
 from ..optim.scheduler_base import LRScheduler
+from ..user_code import is_users
 from .code_names import filled, global_names, helpers
 from .state import inside
 
@@ -110,13 +112,13 @@ class ReadWatch:
         for cls in self.hooked:
             del cls.__getattribute__
 
-    def guards(self, fn):
-        """The Guards of what was read and of the globals and closure variables of fn and
-        of the helpers it names (code_names.helpers) that hold guarded values, or None
-        when there is nothing to guard."""
+    def guards(self, fn, modules=()):
+        """The Guards of what was read and of the globals and closure variables that hold
+        guarded values, of fn, of the `forward` of its modules (`modules` and theirs) and
+        of the helpers each names (code_names.helpers), or None when there is nothing to
+        guard."""
         bindings, seen = [], set()
-        code = getattr(fn, "__code__", None)
-        for f in (fn, *helpers(fn)) if code is not None else ():
+        for f in _functions(fn, modules):
             names = f.__globals__
             for n in global_names(f.__code__):
                 held = frozen(names.get(n, _MISSING)) if n in names else None
@@ -131,6 +133,20 @@ class ReadWatch:
         if not reads and not bindings:
             return None
         return Guards(reads, bindings)
+
+
+def _functions(fn, modules):
+    """fn, its modules' forward methods of the user's, and the helpers each names."""
+    found = [fn] if getattr(fn, "__code__", None) is not None else []
+    for module in {id(m): m for root in modules for m in root.modules()}.values():
+        forward = getattr(type(module), "forward", None)
+        if isinstance(forward, FunctionType) and is_users(forward.__code__):
+            found.append(forward)
+    out = {}
+    for f in found:
+        for g in (f, *helpers(f)):
+            out.setdefault(id(g), g)
+    return list(out.values())
 
 
 class PythonRandom:
