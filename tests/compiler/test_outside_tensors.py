@@ -278,3 +278,33 @@ def test_a_parameter_rebound_in_a_dict_gets_the_next_gradient():
     assert out.item() == pytest.approx(2 * x.sum().item(), rel=1e-6)
     _same(held["w"].grad, x)
     _same(old.grad, x)          # the first call's only
+
+
+class _MaskBlock(nn.Module):
+    def forward(self, x):
+        return x * HELPER_SCALE
+
+
+class _WithMaskBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+        self.block = _MaskBlock()
+
+    def forward(self, x):
+        return self.block(self.fc(x))
+
+
+def test_a_submodules_global_tensor_rebound_compiles_again():
+    global HELPER_SCALE
+    model = _WithMaskBlock()
+    compiled = tc.compile(model)
+    x = tc.randn(2, 3)
+    before = HELPER_SCALE
+    try:
+        with tc.no_grad():
+            _same(compiled(x), model(x))
+            HELPER_SCALE = tc.full((3,), -3.0)
+            _same(compiled(x), model(x))
+    finally:
+        HELPER_SCALE = before
