@@ -455,3 +455,32 @@ def test_a_submodules_global_number_that_changes_compiles_again():
     finally:
         SCALE = 1.0
     assert compiled._compiled.compiles == 2 and step.compiles == 2
+
+
+class _Run:
+    pass
+
+
+class _ModelCfg:
+    pass
+
+
+class _ActCfg:
+    pass
+
+
+def test_a_number_three_objects_deep_that_changes_compiles_again():
+    """cfg.model.act.slope, each object of its own class: the classes are watched down
+    to value_reads.PLAIN_DEPTH (before, one level: the graph kept the first slope)."""
+    cfg = _Run()
+    cfg.model = _ModelCfg()
+    cfg.model.act = _ActCfg()
+    cfg.model.act.slope = 0.1
+
+    def f(x):
+        return tc.where(x > 0, x, x * cfg.model.act.slope)
+    compiled, x = tc.compile(f), tc.tensor(X)
+    for slope in (0.1, 0.5, 0.5):
+        cfg.model.act.slope = slope
+        _same(compiled(x), f(x))
+    assert compiled.compiles == 2

@@ -16,8 +16,9 @@ torch.compile guards the attributes and globals it reads:
     after some module changed; a scheduler's (its counters move every step) and a list or
     dict (changed in place, uncounted) are compared on every call;
   - **attributes of plain objects** (an argparse Namespace, a dataclass config) that the
-    function reaches through its arguments, closure, globals or bound object, or one
-    attribute or element inside one (a module's `self.config`): their classes are watched
+    function reaches through its arguments, closure, globals or bound object, or finds
+    inside those up to PLAIN_DEPTH levels down (a module's `self.config`, a config's
+    `cfg.model.act`): their classes are watched
     the same way while tracing (`plain_classes`), and what was read is compared on every
     call;
   - **globals and closure variables of the compiled function itself**, of its modules'
@@ -182,20 +183,35 @@ _HEAP_TYPE = 1 << 9     # Py_TPFLAGS_HEAPTYPE: a class defined in Python
 def plain_classes(reached):
     """The classes of the plain objects the code reaches (`reached`: kept_values.places,
     from state.starts: the function's arguments, closure, globals, a bound method's object,
-    and its modules' forward hooks') or holds one attribute or element inside one (a
-    module's `self.config`, a trainer's `self.cfg`): Python classes of the user's (an
-    argparse Namespace, a dataclass), whose attribute reads are then watched as a
-    module's are; not tracecomp's own, nor classes with a __getattribute__ of their own."""
-    found = set()
-    for _, x in reached:
-        for y in (x, *(value for *_, value in inside(x))):
+    and its modules' forward hooks') or finds inside them, attribute by attribute or
+    element by element, PLAIN_DEPTH deep (a trainer's `self.cfg.model.act`): Python
+    classes of the user's (an argparse Namespace, a dataclass), whose attribute reads are
+    then watched as a module's are; not tracecomp's own, nor classes with a
+    __getattribute__ of their own."""
+    found, seen = set(), set()
+    level = [x for _, x in reached]
+    for _ in range(PLAIN_DEPTH):
+        deeper = []
+        for y in level:
+            if id(y) in seen or len(seen) >= PLAIN_MAX_OBJECTS:
+                continue
+            seen.add(id(y))
             cls = type(y)
             if cls not in found and cls.__flags__ & _HEAP_TYPE and \
                     cls.__getattribute__ is object.__getattribute__ and \
                     not cls.__module__.startswith("tracecomp") and \
                     not issubclass(cls, (Module, LRScheduler, BaseException)):
                 found.add(cls)
+            if cls in found or cls in (list, tuple, dict) or isinstance(y, Module):
+                deeper += [value for *_, value in inside(y)]
+        level = deeper
     return found
+
+
+# how deep plain_classes looks (cfg.model.act.slope: the function names cfg, and the
+# classes of cfg, cfg.model and cfg.model.act are watched), and over how many objects
+PLAIN_DEPTH = 4
+PLAIN_MAX_OBJECTS = 4096
 
 
 @contextmanager
