@@ -484,3 +484,37 @@ def test_a_number_three_objects_deep_that_changes_compiles_again():
         cfg.model.act.slope = slope
         _same(compiled(x), f(x))
     assert compiled.compiles == 2
+
+
+OPTIONS = [0.5]
+CONFIG = {"scale": 2.0, "mask": tc.ones(4), "sizes": [1, 2]}
+
+
+def test_a_global_list_of_numbers_changed_in_place_compiles_again():
+    """The plain function's fast path compared only what the name holds: the list, the
+    same object after `OPTIONS[0] = 3.0`, ran with 0.5 (silently)."""
+    compiled, x = tc.compile(lambda x: x * OPTIONS[0]), tc.tensor(X)
+    try:
+        for value in (0.5, 0.5, 3.0):
+            OPTIONS[0] = value
+            _same(compiled(x), x * value)
+            _same(compiled(x), x * value)
+    finally:
+        OPTIONS[0] = 0.5
+    assert compiled.compiles == 2
+
+
+def test_numbers_beside_a_tensor_in_a_config_dict_are_guarded():
+    """A dict of numbers and a tensor was not guarded at all (a tensor is not compared):
+    its numbers now are, the tensor by where it lies (outside_tensors.py)."""
+    compiled, x = tc.compile(lambda x: x * CONFIG["scale"] * CONFIG["mask"]), tc.tensor(X)
+    try:
+        _same(compiled(x), x * 2.0)
+        CONFIG["scale"] = 5.0
+        _same(compiled(x), x * 5.0)
+        CONFIG["mask"] = tc.zeros(4)
+        _same(compiled(x), x * 0.0)
+        CONFIG["sizes"].append(3)       # unread, but the dict's entries are compared
+        _same(compiled(x), x * 0.0)
+    finally:
+        CONFIG.update(scale=2.0, mask=tc.ones(4), sizes=[1, 2])

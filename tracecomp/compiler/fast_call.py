@@ -43,8 +43,11 @@ class FastCall:
         modules, optimizers = roots
         if kwargs or modules or optimizers or not plain(art, args, grad_enabled):
             return None
-        if art.reads is not None and (art.reads.counted or art.reads.always):
-            return None     # attributes it read (value_reads.py): only its bindings are seen
+        # attributes it read, a list or dict a name holds (value_reads.py): only what each
+        # name holds is seen here, not what changed inside it
+        if art.reads is not None and (art.reads.counted or art.reads.always
+                                      or art.reads.in_place):
+            return None
         code = getattr(fn, "__code__", None)
         if code is None:
             return None

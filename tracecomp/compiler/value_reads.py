@@ -59,20 +59,31 @@ _ACTIVE = []        # the ReadWatch of the trace running now (one trace at a tim
 
 def frozen(value):
     """value as a guard compares it: (type, value) for a scalar, (type, items) for a tuple,
-    list or dict (its (key, value) pairs) of at most MAX_ITEMS guarded values, or None
-    where it is not guarded (a tensor, an object, a vocabulary: comparing those every call
-    would cost more than the call)."""
+    list or dict (its (key, value) pairs) of at most MAX_ITEMS values, or None where it is
+    not guarded (a tensor, an object, a vocabulary: comparing those every call would cost
+    more than the call). A container's items that are not guarded themselves (a tensor
+    beside the numbers of a config dict: outside_tensors.py watches it) stand as OTHER;
+    one of nothing else is not guarded."""
     kind = type(value)
     if kind in _SCALARS:
         return kind, value
     if kind is tuple or kind is list or kind is dict:
         if len(value) > MAX_ITEMS:
             return None
-        items = tuple(map(frozen, value.items() if kind is dict else value))
-        if None in items:
+        items = tuple(map(_pair, value.items())) if kind is dict else \
+            tuple(OTHER if held is None else held for held in map(frozen, value))
+        if items and all(item is OTHER for item in items):
             return None
         return kind, items
     return None
+
+
+OTHER = (object, "...")     # an item of a guarded container that is not guarded itself
+
+
+def _pair(item):
+    key, value = map(frozen, item)
+    return OTHER if key is None or value is None else (tuple, (key, value))
 
 
 def _watching(self, name):
@@ -229,7 +240,7 @@ class Guards:
     again: `counted` (module attributes whose changes structure.py counts: compared only
     when the count moved), `always` (other attributes, lists, bindings: every time)."""
 
-    __slots__ = ("always", "bindings", "counted", "version")
+    __slots__ = ("always", "bindings", "counted", "in_place", "version")
 
     def __init__(self, reads, bindings):
         # what can change in place (a list, a dict) is compared on every call
@@ -238,6 +249,9 @@ class Guards:
         self.counted = [r for r, c in zip(reads, counted) if c]
         self.always = [r for r, c in zip(reads, counted) if not c]
         self.bindings = bindings
+        # a binding to a list or dict (or a tuple of one) changes in place, unseen by the
+        # fast path's identity check of what each name holds (fast_call.Bindings)
+        self.in_place = any(map(_changes_in_place, (held for _, _, held in bindings)))
         self.version = None     # the count at which `counted` last held
 
     def hold(self):
@@ -272,6 +286,13 @@ class Guards:
         return "; ".join(out) or "a value it read changed"
 
 
+def _changes_in_place(held):
+    if held is OTHER:
+        return False
+    kind, value = held
+    return kind is list or kind is dict or kind is tuple and any(map(_changes_in_place, value))
+
+
 def _bound(where, name):
     if type(where) is dict:
         return where.get(name, _MISSING)
@@ -282,10 +303,13 @@ def _show(held):
     """A frozen value as the user wrote it."""
     if held is None:
         return "another value"
+    if held is OTHER:
+        return "..."
     kind, value = held
     if kind is dict:
-        return "{" + ", ".join(f"{_show(k)}: {_show(v)}" for k, v in
-                               (pair for _, pair in value)) + "}"
+        return "{" + ", ".join("..." if pair is OTHER else
+                               f"{_show(pair[1][0])}: {_show(pair[1][1])}"
+                               for pair in value) + "}"
     if kind is tuple or kind is list:
         items = [_show(v) for v in value]
         return f"({', '.join(items)}{',' if len(items) == 1 else ''})" if kind is tuple \
