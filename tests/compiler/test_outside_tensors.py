@@ -308,3 +308,35 @@ def test_a_submodules_global_tensor_rebound_compiles_again():
             _same(compiled(x), model(x))
     finally:
         HELPER_SCALE = before
+
+
+WEIGHTS = np.ones(3, np.float32)
+BIG = np.ones(70000, np.float32)
+
+
+@pytest.mark.parametrize("use", ["from_numpy", "tensor", "operand"])
+def test_a_global_numpy_array_changed_or_rebound_is_read_again(use):
+    """numpy has no version count: the array is compared with its traced values. Before,
+    the graph kept the first values after `WEIGHTS[:] = 5` and after a rebinding."""
+    global WEIGHTS
+    read = {"from_numpy": lambda x: x * tc.from_numpy(WEIGHTS),
+            "tensor": lambda x: x * tc.tensor(WEIGHTS),
+            "operand": lambda x: x * WEIGHTS}[use]
+    f = tc.compile(read)
+    x = tc.randn(3)
+    try:
+        _same(f(x), x)
+        WEIGHTS[:] = 5
+        _same(f(x), x * 5)
+        WEIGHTS = np.full(3, 7, np.float32)
+        _same(f(x), x * 7)
+        _same(f(x), x * 7)
+        assert f.compiles == 3
+    finally:
+        WEIGHTS = np.ones(3, np.float32)
+
+
+def test_a_large_numpy_array_compiled_in_is_a_warning():
+    f = tc.compile(lambda x: x + BIG)
+    with pytest.warns(UserWarning, match=r"numpy array of shape \[70000\].*not seen"):
+        f(tc.zeros(70000))

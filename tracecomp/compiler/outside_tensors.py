@@ -20,8 +20,17 @@ tensors as arguments.
 
 Tensors that require grad reached this way are captured inputs (tracing/tracer.py:
 Tracer.capture), read as the objects they were: their places are checked the same way.
+
+A numpy array the code computes with (`x * W`, `torch.from_numpy(W)`, `torch.tensor(W)`)
+is folded in too; one found in those places is checked there, and, numpy having no
+version count, compared with a copy of its traced values on every call (up to
+ARRAY_COMPARE_MAX elements; a larger one is a warning at the compile). Arrays the
+library makes while tracing lie in no such place and are not looked at.
 """
+import warnings
 from types import FunctionType
+
+import numpy as np
 
 from ..debug_log import emit
 from ..tensor import Tensor
@@ -33,13 +42,15 @@ _GONE = object()
 
 def outside_reads(fn, tracer, lifted=(), args=(), modules=()):
     """What must stay as it was for a compiled graph of fn to hold, or None: (tensor,
-    version) of every tensor it holds as a constant, and (holder, how, key, tensor) of
-    each place named above that held a tensor the graph holds or captured, or that fn
-    names itself and is not fed from its name (`lifted`: their ids; a module's, or one
-    held as a constant). args: the traced call's arguments; modules: those it uses."""
+    version) of every tensor it holds as a constant; (holder, how, key, tensor) of each
+    place named above that held a tensor or array the graph holds or captured, or a
+    tensor that fn names itself and is not fed from its name (`lifted`: their ids; a
+    module's, or one held as a constant); (array, its values) of the arrays found there.
+    args: the traced call's arguments; modules: those it uses."""
     frozen = tuple(tracer.read_outside.values())
-    watched = {id(t): t for t, _ in frozen}
-    watched.update((id(t), t) for t, _ in tracer.captured)
+    tensors = {id(t): t for t, _ in frozen}
+    tensors.update((id(t), t) for t, _ in tracer.captured)
+    watched = {**tensors, **tracer.read_arrays}
     places = []
     code = getattr(fn, "__code__", None)
     if code is not None:    # fn's own names: every tensor there, lifted ones aside
@@ -49,26 +60,56 @@ def outside_reads(fn, tracer, lifted=(), args=(), modules=()):
         found = _places(fn, args, modules, watched)
         seen = {(id(p[0]), p[2]) for p in places}
         places += [p for p in found if (id(p[0]), p[2]) not in seen]
-        unseen = set(watched) - {id(p[3]) for p in places}
+        unseen = set(tensors) - {id(p[3]) for p in places}
         if unseen:
-            shapes = ", ".join(str(list(watched[k].shape)) for k in unseen)
+            shapes = ", ".join(str(list(tensors[k].shape)) for k in unseen)
             emit(1, f"[tracecomp] {getattr(fn, '__name__', fn)} reads tensors of shapes "
                     f"{shapes} from outside its arguments and modules, through no place "
                     f"it watches: compiled in, checked for updates in place only (pass "
                     f"them as arguments if they are rebound)")
-    return (frozen, tuple(places)) if frozen or places else None
+    arrays = _array_snapshots(fn, [p[3] for p in places if type(p[3]) is np.ndarray])
+    if frozen or places or arrays:
+        return frozen, tuple(places), arrays
+    return None
 
 
 def outside_unchanged(reads):
     """Whether everything outside_reads listed is as it was."""
-    frozen, places = reads
+    frozen, places, arrays = reads
     for t, version in frozen:
         if t._vc[0] != version:
             return False
     for holder, how, key, t in places:
         if _now(holder, how, key) is not t:
             return False
+    for array, values in arrays:
+        if not np.array_equal(array, values):
+            return False
     return True
+
+
+def _array_snapshots(fn, arrays):
+    """(array, a copy of its values) of each numpy array the graph holds the values of,
+    found where the code reads it: numpy has no version count, so an array is compared
+    with its copy on every call; one of more than ARRAY_COMPARE_MAX elements is not (a
+    warning says so)."""
+    out = []
+    for array in {id(a): a for a in arrays}.values():
+        if array.size <= ARRAY_COMPARE_MAX:
+            out.append((array, array.copy()))
+        else:
+            warnings.warn(
+                f"tracecomp.compile: {getattr(fn, '__name__', fn)} reads a numpy array of "
+                f"shape {list(array.shape)}: its values are compiled in, and a change in "
+                f"place is not seen (arrays of more than {ARRAY_COMPARE_MAX} elements are "
+                f"not compared on each call). Pass it as a tensor argument if it changes.",
+                stacklevel=2)
+    return tuple(out)
+
+
+# numpy arrays up to this many elements are compared with their traced values on each
+# call (64 K floats: ~10 us); a larger one is compiled in with a warning
+ARRAY_COMPARE_MAX = 65536
 
 
 def _now(holder, how, key):
@@ -93,13 +134,13 @@ def _bindings(fn):
 
 
 def _places(fn, args, modules, watched):
-    """The places named in the module docstring that hold a watched tensor."""
+    """The places named in the module docstring that hold a watched tensor or array."""
     out = []
 
     def look(holder, how, key, value, deeper=True):
         if id(value) in watched and watched[id(value)] is value:
             out.append((holder, how, key, value))
-        elif deeper and not isinstance(value, Tensor):
+        elif deeper and not isinstance(value, (Tensor, np.ndarray)):
             for how2, holder2, key2, value2 in inside(value):
                 look(holder2, how2, key2, value2, deeper=False)
 

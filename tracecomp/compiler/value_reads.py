@@ -188,7 +188,8 @@ def _instance_dict(obj):
         return {}
 
 
-_HEAP_TYPE = 1 << 9     # Py_TPFLAGS_HEAPTYPE: a class defined in Python
+_HEAP_TYPE = 1 << 9     # Py_TPFLAGS_HEAPTYPE: a class defined in Python (or by an
+_IMMUTABLE_TYPE = 1 << 8    # extension, which may then be immutable: _thread.lock)
 
 
 def plain_classes(reached):
@@ -209,6 +210,7 @@ def plain_classes(reached):
             seen.add(id(y))
             cls = type(y)
             if cls not in found and cls.__flags__ & _HEAP_TYPE and \
+                    not cls.__flags__ & _IMMUTABLE_TYPE and \
                     cls.__getattribute__ is object.__getattribute__ and \
                     not cls.__module__.startswith("tracecomp") and \
                     not issubclass(cls, (Module, LRScheduler, BaseException)):

@@ -46,6 +46,7 @@ class Tracer:
         self.constants = {}     # id(eager tensor) -> (tensor, constant node)
         self.captured = []      # (tensor, input node) for parameters reached from outside
         self.read_outside = {}  # id -> (tensor, its version): values from outside, folded in
+        self.read_arrays = {}   # id -> numpy array whose values were folded in
         self.source_override = None     # set by autodiff: backward nodes keep forward lines
         self.holders = {}       # input node -> the tensor standing for it (its .grad target)
         self.did_backward = False       # backward() ran inside the traced code
@@ -183,6 +184,8 @@ class Tracer:
         self.created[id(t)] = t
         if isinstance(source, Tensor) and not self.made_here(source):
             self.read_from_outside(source)
+        elif isinstance(source, np.ndarray):
+            self.read_arrays[id(source)] = source
 
     def made_here(self, t):
         """Was tensor t made by eager ops inside the traced code (a temporary)?"""
@@ -239,6 +242,7 @@ class Tracer:
         if isinstance(a, np.generic):
             return a.item()
         if isinstance(a, np.ndarray):
+            self.read_arrays[id(a)] = a
             return self.graph.add_constant(a, self.source())
         return a
 
@@ -251,6 +255,8 @@ class Tracer:
     def constant(self, t):
         if not self.made_here(t):
             self.read_from_outside(t)
+            if type(t._data) is np.ndarray:     # from_numpy(array): the array's values
+                self.read_arrays[id(t._data)] = t._data
         hit = self.constants.get(id(t))
         if hit is None:
             # the tensor is kept alive with its node, so its id cannot be reused mid-trace
