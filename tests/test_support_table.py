@@ -21,7 +21,10 @@ REGENERATE = "regenerate it with `tracecomp support --write`"
 def test_support_table_is_what_the_probes_see():
     with open(os.path.join(ROOT, "SUPPORT.md"), encoding="utf-8") as f:
         checked_in = f.read()
+    threads = tc.get_num_threads(), torch.get_num_threads()
     fresh = support_table.generate()
+    # the probes call set_num_threads with whatever torch accepts: put back after each
+    assert (tc.get_num_threads(), torch.get_num_threads()) == threads
     if fresh != checked_in:
         diff = list(difflib.unified_diff(checked_in.splitlines(), fresh.splitlines(),
                                          "SUPPORT.md", "probed now", n=0, lineterm=""))

@@ -103,7 +103,7 @@ def probe(kind, namespace, name, torch_obj, tc_obj):
 
 @contextlib.contextmanager
 def _global_state_kept():
-    """Probes call setters (set_printoptions(x), set_default_dtype, set_grad_enabled ...)
+    """Probes call setters (set_printoptions(x), set_default_dtype, set_num_threads ...)
     with whatever arguments torch accepts: both libraries' global settings are put back
     after each probe, so no probe changes how later code (or tests) runs."""
     import torch
@@ -111,14 +111,15 @@ def _global_state_kept():
     import tracecomp
     saved = [(lib, lib.get_printoptions() if lib is tracecomp else
               torch._tensor_str.get_printoptions(), lib.get_default_dtype(),
-              lib.is_grad_enabled()) for lib in (torch, tracecomp)]
+              lib.is_grad_enabled(), lib.get_num_threads()) for lib in (torch, tracecomp)]
     try:
         yield
     finally:
-        for lib, printing, dtype, grad in saved:
+        for lib, printing, dtype, grad, threads in saved:
             lib.set_printoptions(**printing)
             lib.set_default_dtype(dtype)
             lib.set_grad_enabled(grad)
+            lib.set_num_threads(threads)
 
 
 def _probe(kind, namespace, name, torch_obj, tc_obj):
