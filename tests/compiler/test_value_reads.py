@@ -85,29 +85,19 @@ def _scaled(x):
     return x * SCALE
 
 
-def test_a_global_number_that_changes_compiles_again():
-    global SCALE
-    compiled, x = tc.compile(_scaled), tc.tensor(X)
-    try:
-        for SCALE in (1.0, 1.0, 3.0, 0.25):     # noqa: B007 - _scaled reads it
-            _same(compiled(x), _scaled(x))
-    finally:
-        SCALE = 1.0
-    assert compiled.compiles == 3
-
-
 def _through_a_helper(x):
     return _scaled(x) + 1
 
 
-def test_a_helpers_global_number_that_changes_compiles_again():
-    """The helper's global is read while tracing as the function's own: before, the
-    graph kept the first value (the fast path too)."""
+@pytest.mark.parametrize("fn", [_scaled, _through_a_helper], ids=["own", "helper's"])
+def test_a_global_number_that_changes_compiles_again(fn):
+    """Its own global, or a helper's, read while tracing as its own (before, a helper's
+    kept the first value, on the fast path too)."""
     global SCALE
-    compiled, x = tc.compile(_through_a_helper), tc.tensor(X)
+    compiled, x = tc.compile(fn), tc.tensor(X)
     try:
         for SCALE in (1.0, 1.0, 3.0, 0.25):     # noqa: B007 - _scaled reads it
-            _same(compiled(x), _through_a_helper(x))
+            _same(compiled(x), fn(x))
     finally:
         SCALE = 1.0
     assert compiled.compiles == 3
