@@ -340,3 +340,30 @@ def test_a_large_numpy_array_compiled_in_is_a_warning():
     f = tc.compile(lambda x: x + BIG)
     with pytest.warns(UserWarning, match=r"numpy array of shape \[70000\].*not seen"):
         f(tc.zeros(70000))
+
+
+class _PostMasked(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+
+    def _post(self, x):
+        return x * HELPER_SCALE
+
+    def forward(self, x):
+        return self._post(self.fc(x))
+
+
+def test_a_global_tensor_read_in_a_method_forward_calls_compiles_again():
+    global HELPER_SCALE
+    model = _PostMasked()
+    compiled = tc.compile(model)
+    x = tc.randn(2, 3)
+    before = HELPER_SCALE
+    try:
+        with tc.no_grad():
+            _same(compiled(x), model(x))
+            HELPER_SCALE = tc.full((3,), 6.0)
+            _same(compiled(x), model(x))
+    finally:
+        HELPER_SCALE = before

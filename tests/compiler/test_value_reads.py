@@ -508,3 +508,27 @@ def test_numbers_beside_a_tensor_in_a_config_dict_are_guarded():
         _same(compiled(x), x * 0.0)
     finally:
         CONFIG.update(scale=2.0, mask=tc.ones(4), sizes=[1, 2])
+
+
+class _PostScaled(tc.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = tc.nn.Linear(4, 4)
+
+    def _post(self, x):         # a method forward calls: its globals are read too
+        return x * SCALE
+
+    def forward(self, x):
+        return self._post(self.fc(x))
+
+
+def test_a_global_number_read_in_a_method_forward_calls_compiles_again():
+    global SCALE
+    model = _PostScaled()
+    compiled, x = tc.compile(model), tc.tensor(X)
+    try:
+        with tc.no_grad():
+            for SCALE in (1.0, 4.0):     # noqa: B007 - _post reads it
+                _same(compiled(x), model(x))
+    finally:
+        SCALE = 1.0

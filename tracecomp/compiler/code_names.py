@@ -87,3 +87,23 @@ def filled(cell):
         return True
     except ValueError:
         return False
+
+
+def module_functions(modules):
+    """The user's functions defined in the classes of `modules` and their submodules
+    (forward, and the methods, static methods and properties it may call): a trace of
+    the model reads their globals as forward's own."""
+    out, classes = {}, {}
+    for root in modules:
+        for module in root.modules():
+            for cls in type(module).__mro__:
+                classes.setdefault(id(cls), cls)
+    for cls in classes.values():
+        for member in vars(cls).values():
+            if isinstance(member, (staticmethod, classmethod)):
+                member = member.__func__
+            elif isinstance(member, property):
+                member = member.fget
+            if type(member) is types.FunctionType and is_users(member.__code__):
+                out.setdefault(id(member), member)
+    return list(out.values())

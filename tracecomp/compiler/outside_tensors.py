@@ -12,11 +12,11 @@ graph holds the value the trace saw, so two things are checked before it runs ag
 
 The places looked at are those the tracing side can name cheaply, as torch.compile guards
 the sources it traced through: the global names and closure variables of the function,
-of the helper functions it names, and of its modules' `forward` methods; one element or
-attribute inside each of those, and inside each non-tensor argument; and the plain
-attributes of its modules. A tensor read through a deeper path (`cfg.sub.mask`) is
-checked by its version only, and the debug log (TRACECOMP_DEBUG=1) says so; pass such
-tensors as arguments.
+of the helper functions it names, and of its modules' methods (forward and what it
+calls); one element or attribute inside each of those, and inside each non-tensor
+argument; and the plain attributes of its modules. A tensor read through a deeper path
+(`cfg.sub.mask`) is checked by its version only, and the debug log (TRACECOMP_DEBUG=1)
+says so; pass such tensors as arguments.
 
 Tensors that require grad reached this way are captured inputs (tracing/tracer.py:
 Tracer.capture), read as the objects they were: their places are checked the same way.
@@ -34,7 +34,7 @@ import numpy as np
 
 from ..debug_log import emit
 from ..tensor import Tensor
-from .code_names import filled, global_names
+from .code_names import filled, global_names, module_functions
 from .state import inside
 
 _GONE = object()
@@ -145,10 +145,8 @@ def _places(fn, args, modules, watched):
                 look(holder2, how2, key2, value2, deeper=False)
 
     functions = [fn] if getattr(fn, "__code__", None) is not None else []
+    functions += module_functions(modules)
     for module in {id(m): m for root in modules for m in root.modules()}.values():
-        forward = getattr(type(module), "forward", None)
-        if isinstance(forward, FunctionType):
-            functions.append(forward)
         for key, value in vars(module).items():
             if isinstance(value, Tensor):
                 look(module, "attr", key, value, deeper=False)

@@ -22,9 +22,9 @@ torch.compile guards the attributes and globals it reads:
     the same way while tracing (`plain_classes`), and what was read is compared on every
     call;
   - **globals and closure variables of the compiled function itself**, of its modules'
-    `forward` methods, and of the user's helper functions each names (one level: `def
-    norm(x): return x / TEMP`), that hold such a value, compared on every call (the
-    fast paths compare their bindings already).
+    methods (forward and what it calls), and of the user's helper functions each names
+    (one level: `def norm(x): return x / TEMP`), that hold such a value, compared on
+    every call (the fast paths compare their bindings already).
 
 Random numbers drawn from Python's `random` module or numpy's global state while tracing are
 refused (`PythonRandom`): the graph would hold the trace's draws.
@@ -37,7 +37,6 @@ arguments, where a number that changes is fed as an input (number_args.py).
 import random
 import threading
 from contextlib import contextmanager
-from types import FunctionType
 
 import numpy as np
 
@@ -45,8 +44,7 @@ from ..errors import TraceError
 from ..nn import structure
 from ..nn.module import Module
 from ..optim.scheduler_base import LRScheduler
-from ..user_code import is_users
-from .code_names import filled, global_names, helpers
+from .code_names import filled, global_names, helpers, module_functions
 from .state import inside
 
 _SCALARS = frozenset((int, float, bool, str, type(None)))
@@ -148,12 +146,9 @@ class ReadWatch:
 
 
 def _functions(fn, modules):
-    """fn, its modules' forward methods of the user's, and the helpers each names."""
+    """fn, its modules' methods of the user's, and the helpers each names."""
     found = [fn] if getattr(fn, "__code__", None) is not None else []
-    for module in {id(m): m for root in modules for m in root.modules()}.values():
-        forward = getattr(type(module), "forward", None)
-        if isinstance(forward, FunctionType) and is_users(forward.__code__):
-            found.append(forward)
+    found += module_functions(modules)
     out = {}
     for f in found:
         for g in (f, *helpers(f)):
