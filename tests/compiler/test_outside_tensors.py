@@ -367,3 +367,13 @@ def test_a_global_tensor_read_in_a_method_forward_calls_compiles_again():
             _same(compiled(x), model(x))
     finally:
         HELPER_SCALE = before
+
+
+def test_a_numpy_array_argument_changed_in_place_is_read_again():
+    """The signature holds which array (by identity), not its values."""
+    w = np.ones(3, np.float32)
+    f = tc.compile(lambda x, w: x * w)
+    x = tc.randn(3)
+    _same(f(x, w), x)
+    w[:] = 4
+    _same(f(x, w), x * 4)

@@ -67,7 +67,10 @@ def outside_reads(fn, tracer, lifted=(), args=(), modules=()):
                     f"{shapes} from outside its arguments and modules, through no place "
                     f"it watches: compiled in, checked for updates in place only (pass "
                     f"them as arguments if they are rebound)")
-    arrays = _array_snapshots(fn, [p[3] for p in places if type(p[3]) is np.ndarray])
+    # the arrays found there, and those passed as arguments (the signature holds which
+    # array, by identity: not its values)
+    arrays = _array_snapshots(fn, [p[3] for p in places if type(p[3]) is np.ndarray] +
+                              [a for a in args if id(a) in tracer.read_arrays])
     if frozen or places or arrays:
         return frozen, tuple(places), arrays
     return None
