@@ -107,3 +107,16 @@ def module_functions(modules):
             if type(member) is types.FunctionType and is_users(member.__code__):
                 out.setdefault(id(member), member)
     return list(out.values())
+
+
+def traced_functions(fn, modules):
+    """fn, the user's methods of its modules' classes and the user's helpers each of
+    those names: the functions a trace of fn runs whose global names and closure
+    variables the guards look at (value_reads.py, outside_tensors.py)."""
+    found = [fn] if getattr(fn, "__code__", None) is not None else []
+    found += module_functions(modules)
+    out = {}
+    for f in found:
+        for g in (f, *helpers(f)):
+            out.setdefault(id(g), g)
+    return list(out.values())

@@ -12,8 +12,8 @@ graph holds the value the trace saw, so two things are checked before it runs ag
 
 The places looked at are those the tracing side can name cheaply, as torch.compile guards
 the sources it traced through: the global names and closure variables of the function,
-of the helper functions it names, and of its modules' methods (forward and what it
-calls); one element or attribute inside each of those, and inside each non-tensor
+of its modules' methods (forward and what it calls), and of the user's helper functions
+each of those names; one element or attribute inside each of those, and inside each non-tensor
 argument; and the plain attributes of its modules. A tensor read through a deeper path
 (`cfg.sub.mask`) is checked by its version only, and the debug log (TRACECOMP_DEBUG=1)
 says so; pass such tensors as arguments.
@@ -28,13 +28,12 @@ ARRAY_COMPARE_MAX elements; a larger one is a warning at the compile). Arrays th
 library makes while tracing lie in no such place and are not looked at.
 """
 import warnings
-from types import FunctionType
 
 import numpy as np
 
 from ..debug_log import emit
 from ..tensor import Tensor
-from .code_names import filled, global_names, module_functions
+from .code_names import filled, global_names, traced_functions
 from .state import inside
 
 _GONE = object()
@@ -147,25 +146,13 @@ def _places(fn, args, modules, watched):
             for how2, holder2, key2, value2 in inside(value):
                 look(holder2, how2, key2, value2, deeper=False)
 
-    functions = [fn] if getattr(fn, "__code__", None) is not None else []
-    functions += module_functions(modules)
     for module in {id(m): m for root in modules for m in root.modules()}.values():
         for key, value in vars(module).items():
-            if isinstance(value, Tensor):
+            if isinstance(value, (Tensor, np.ndarray)):
                 look(module, "attr", key, value, deeper=False)
-    seen = set()
-    helpers = []
-    for function in functions:
-        seen.add(id(function))
+    for function in traced_functions(fn, modules):
         for holder, how, key, value in _bindings(function):
             look(holder, how, key, value)
-            if isinstance(value, FunctionType):
-                helpers.append(value)
-    for helper in helpers:      # the helpers the functions name, one level
-        if id(helper) not in seen:
-            seen.add(id(helper))
-            for holder, how, key, value in _bindings(helper):
-                look(holder, how, key, value)
     for a in args:
         if not isinstance(a, Tensor):
             for how, holder, key, value in inside(a):

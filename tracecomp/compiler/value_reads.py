@@ -44,7 +44,7 @@ from ..errors import TraceError
 from ..nn import structure
 from ..nn.module import Module
 from ..optim.scheduler_base import LRScheduler
-from .code_names import filled, global_names, helpers, module_functions
+from .code_names import filled, global_names, traced_functions
 from .state import inside
 
 _SCALARS = frozenset((int, float, bool, str, type(None)))
@@ -124,11 +124,11 @@ class ReadWatch:
 
     def guards(self, fn, modules=()):
         """The Guards of what was read and of the globals and closure variables that hold
-        guarded values, of fn, of the `forward` of its modules (`modules` and theirs) and
-        of the helpers each names (code_names.helpers), or None when there is nothing to
+        guarded values, of the functions a trace of fn runs (code_names.traced_functions:
+        fn, its modules' methods, their helpers), or None when there is nothing to
         guard."""
         bindings, seen = [], set()
-        for f in _functions(fn, modules):
+        for f in traced_functions(fn, modules):
             names = f.__globals__
             for n in global_names(f.__code__):
                 held = frozen(names.get(n, _MISSING)) if n in names else None
@@ -143,17 +143,6 @@ class ReadWatch:
         if not reads and not bindings:
             return None
         return Guards(reads, bindings)
-
-
-def _functions(fn, modules):
-    """fn, its modules' methods of the user's, and the helpers each names."""
-    found = [fn] if getattr(fn, "__code__", None) is not None else []
-    found += module_functions(modules)
-    out = {}
-    for f in found:
-        for g in (f, *helpers(f)):
-            out.setdefault(id(g), g)
-    return list(out.values())
 
 
 class PythonRandom:
