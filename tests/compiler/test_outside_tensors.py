@@ -336,6 +336,15 @@ def test_a_global_numpy_array_changed_or_rebound_is_read_again(use):
         WEIGHTS = np.ones(3, np.float32)
 
 
+def test_a_numpy_array_holding_nan_compiles_once():
+    table = np.array([1.0, np.nan, 3.0], np.float32)
+    f = tc.compile(lambda x: tc.nan_to_num(x * tc.from_numpy(table)))
+    x = tc.ones(3)
+    for _ in range(3):
+        _same(f(x), tc.tensor([1.0, 0.0, 3.0]))
+    assert f.compiles == 1
+
+
 def test_a_large_numpy_array_compiled_in_is_a_warning():
     f = tc.compile(lambda x: x + BIG)
     with pytest.warns(UserWarning, match=r"numpy array of shape \[70000\].*not seen"):
@@ -377,3 +386,14 @@ def test_a_numpy_array_argument_changed_in_place_is_read_again():
     _same(f(x, w), x)
     w[:] = 4
     _same(f(x, w), x * 4)
+
+
+def test_a_version_out_of_date_at_every_compile_is_an_error_not_a_hang(monkeypatch):
+    """A guard that can never hold (a NaN compared unequal to itself once did) would
+    compile again forever in one call: a few rounds, then a TraceError that says so."""
+    from tracecomp.compiler import driver
+    monkeypatch.setattr(driver, "stale", lambda art: "a value changed")
+    f = tc.compile(lambda x: x * 2)
+    with pytest.raises(tc.TraceError, match="out of date at once .a value changed."):
+        f(tc.ones(3))
+    assert f.compiles == driver.STALE_ROUNDS

@@ -17,7 +17,8 @@ too where it has one: lecture code keeps its parameters in globals and updates t
 hand (`p.data += -lr * p.grad` after `loss.backward()`, all compiled), which the captured
 input it was before (tracing/tracer.py: Tracer.capture, still for tensors reached
 otherwise) could not write back. What the code reaches otherwise (a helper's own global,
-an element of a dict) stays a constant checked by its version (outside_tensors.py).
+an element of a dict) stays a constant, checked by its version and where it was read
+(outside_tensors.py).
 
 A lifted tensor is a traced value while the code runs, so code that needs its numbers
 (`.item()`, an `if` on it, a data-dependent shape) cannot trace: such a trace fails with

@@ -64,6 +64,9 @@ from .state_call import StateCall
 from .value_reads import PythonRandom, ReadWatch, plain_classes
 
 RECOMPILE_LIMIT = 8
+# lookups in one call: a cached version found stale, a second one (compiled without
+# .grad inputs), then a new compile; past that each new version is stale at once
+STALE_ROUNDS = 4
 COMPILED = weakref.WeakSet()    # every CompiledFunction, for api.reset (torch._dynamo.reset)
 
 
@@ -377,7 +380,15 @@ class CompiledFunction:
                     emit(1, f"[tracecomp] cache hit: {_name(fn)}")
             # a second round when the artifact found holds a constant that has changed
             why = None if art is None else stale(art)
+            rounds = 0
             while art is None or why is not None:
+                rounds += 1
+                if rounds > STALE_ROUNDS:       # every new compile stale at once: no end
+                    raise TraceError(
+                        f"tracecomp.compile: {_name(fn)} was compiled {STALE_ROUNDS} "
+                        f"times in one call, each version out of date at once ({why}): "
+                        f"what it reads from outside changes while it is traced. Pass that "
+                        f"value as an argument")
                 if art is not None:
                     self._stale = why
                     self.cache.discard(art)

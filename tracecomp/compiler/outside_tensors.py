@@ -85,7 +85,7 @@ def outside_unchanged(reads):
         if _now(holder, how, key) is not t:
             return False
     for array, values in arrays:
-        if not np.array_equal(array, values):
+        if not np.array_equal(array, values, equal_nan=True):   # (a NaN stays a NaN)
             return False
     return True
 
