@@ -295,21 +295,6 @@ class _WithMaskBlock(nn.Module):
         return self.block(self.fc(x))
 
 
-def test_a_submodules_global_tensor_rebound_compiles_again():
-    global HELPER_SCALE
-    model = _WithMaskBlock()
-    compiled = tc.compile(model)
-    x = tc.randn(2, 3)
-    before = HELPER_SCALE
-    try:
-        with tc.no_grad():
-            _same(compiled(x), model(x))
-            HELPER_SCALE = tc.full((3,), -3.0)
-            _same(compiled(x), model(x))
-    finally:
-        HELPER_SCALE = before
-
-
 WEIGHTS = np.ones(3, np.float32)
 BIG = np.ones(70000, np.float32)
 
@@ -363,16 +348,18 @@ class _PostMasked(nn.Module):
         return self._post(self.fc(x))
 
 
-def test_a_global_tensor_read_in_a_method_forward_calls_compiles_again():
+@pytest.mark.parametrize("model_class", [_WithMaskBlock, _PostMasked],
+                         ids=["a submodule's forward", "a method forward calls"])
+def test_a_global_tensor_read_in_a_models_code_rebound_compiles_again(model_class):
     global HELPER_SCALE
-    model = _PostMasked()
+    model = model_class()
     compiled = tc.compile(model)
     x = tc.randn(2, 3)
     before = HELPER_SCALE
     try:
         with tc.no_grad():
             _same(compiled(x), model(x))
-            HELPER_SCALE = tc.full((3,), 6.0)
+            HELPER_SCALE = tc.full((3,), -3.0)
             _same(compiled(x), model(x))
     finally:
         HELPER_SCALE = before
