@@ -532,3 +532,31 @@ def test_a_global_number_read_in_a_method_forward_calls_compiles_again():
                 _same(compiled(x), model(x))
     finally:
         SCALE = 1.0
+
+
+CALLS = 0
+
+
+def _counting(x):
+    global CALLS
+    CALLS += 1
+    return x * 2
+
+
+def test_a_global_the_code_assigns_while_traced_is_a_warning():
+    """Compiled calls do not run the Python again: CALLS moves once, not per call, which
+    the compile says (it said nothing)."""
+    global CALLS
+    CALLS = 0
+    step = 0
+
+    def counted(x):
+        nonlocal step
+        step += 1
+        return _counting(x)
+    compiled, x = tc.compile(counted), tc.tensor(X)
+    with pytest.warns(UserWarning, match=r"assigns CALLS, step while it is traced"):
+        compiled(x)
+    for _ in range(2):
+        _same(compiled(x), x * 2)
+    assert (step, CALLS) == (1, 1)

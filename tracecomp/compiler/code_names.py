@@ -14,7 +14,8 @@ class Bindings:
     tell later whether each still holds the very same object (a module or optimizer bound
     there since would be read by a new graph)."""
 
-    __slots__ = ("cells", "defaults", "fn", "globals", "helper_names", "names", "values")
+    __slots__ = ("cell_names", "cells", "defaults", "fn", "globals", "helper_names", "names",
+                 "values")
 
     def __init__(self, fn, fed=()):
         """fed: (kind, name) of the global names ("global") and closure variables
@@ -22,9 +23,10 @@ class Bindings:
         self.names = tuple(n for n in global_names(fn.__code__) if ("global", n) not in fed)
         self.globals = fn.__globals__
         self.values = [self.globals.get(n) for n in self.names]
-        self.cells = [(c, c.cell_contents) for n, c in zip(fn.__code__.co_freevars,
-                                                           fn.__closure__ or ())
-                      if filled(c) and ("closure", n) not in fed]
+        own = [(n, c) for n, c in zip(fn.__code__.co_freevars, fn.__closure__ or ())
+               if filled(c) and ("closure", n) not in fed]
+        self.cell_names = [n for n, _ in own]
+        self.cells = [(c, c.cell_contents) for _, c in own]
         self.fn, self.defaults = fn, (fn.__defaults__, fn.__kwdefaults__)
         # the helpers' own names, those of fn's globals aside (`TEMP` a helper divides by)
         seen = {(id(self.globals), n) for n in global_names(fn.__code__)}
@@ -53,6 +55,16 @@ class Bindings:
             if cell.cell_contents is not value:
                 return False
         return True
+
+
+    def rebound(self):
+        """[(name, object)] of the names (fn's and its helpers' globals, fn's closure
+        variables) now bound to another object than when this was made: what the code
+        assigned while traced."""
+        now = [(n, self.globals.get(n), v) for n, v in zip(self.names, self.values)]
+        now += [(n, names.get(n), v) for names, n, v in self.helper_names]
+        now += [(n, c.cell_contents, v) for n, (c, v) in zip(self.cell_names, self.cells)]
+        return [(n, new) for n, new, old in now if new is not old]
 
 
 def helpers(fn):

@@ -27,10 +27,12 @@ from ..ir import Graph
 from ..tensor import Tensor
 from ..tracing.gate import GATE
 from ..tracing.tracer import Tracer, wrap
+from ..user_code import user_line
 from . import attributes as compile_attributes
 from . import bridge, fused_step, gc_pause, kept_values, lowering, progress, stance
 from . import state as compile_state
 from .bound_tensors import BoundRead, is_lifted, lifted
+from .code_names import Bindings
 from .dynamic import Templates
 from .fast_call import FastCall, own
 from .hyperparameters import FedSettings, NumberRead, Tracing
@@ -143,6 +145,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                     n = len(stand_ins) - len(fed_numbers)
                     args = call_args(stand_ins[:n], numbers.stand_ins(stand_ins[n:]))
                 reached = kept_values.places(fn, args[0], roots)    # what the code reaches
+                names_before = Bindings(fn) if getattr(fn, "__code__", None) else None
                 stores = KeptWatch(reached, set(map(id, stand_ins)))
                 with compile_state.GradWatch() as watch, PythonRandom(), \
                         ReadWatch(plain_classes(reached)) as values:
@@ -157,6 +160,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                             raise
                         raise numbers.failed() from exc
                 watch.check_outside(holders, tracer)
+                if names_before is not None:
+                    _warn_rebound(fn, names_before.rebound())
                 out_tensors, out_statics, out_structure = flatten(result)
                 statics = [v for _, v in out_statics]
                 fed.check(statics)
@@ -215,6 +220,20 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
         art.unread_grads = compile_state.unread_grad_inputs(
             art.graphs["forward.optimized"], len(tensors), state, effects)
     return art
+
+
+def _warn_rebound(fn, names):
+    """The traced code assigned globals or closure variables (`global step; step += 1`):
+    Python the compiled calls do not run again, so say so once, at the compile."""
+    # a tensor stored there is a TraceError of its own (state.refuse_kept_traced)
+    names = [n for n, value in names if not isinstance(value, Tensor)]
+    if names:
+        warnings.warn(
+            f"tracecomp.compile: {_name(fn)} assigns {', '.join(names)} while it is traced"
+            f"{user_line()}: compiled calls do not run that Python again, so later calls "
+            f"leave {', '.join(names)} as now, where each eager call assigns again. Keep "
+            f"such bookkeeping outside the compiled function, or return the value",
+            stacklevel=2)
 
 
 def execute(art, tensors, state, roots=()):
