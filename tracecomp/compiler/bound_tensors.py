@@ -26,7 +26,7 @@ BoundRead, and the compiled function then holds those tensors as constants again
 (driver.CompiledFunction._call), as it did before they were lifted.
 """
 from ..tensor import Tensor
-from .code_names import filled, global_names
+from .code_names import named_values
 
 KIND = "bound"      # the first element of a lifted tensor's state label
 
@@ -40,20 +40,10 @@ def lifted(fn, args, state):
     """[(label, tensor)] of the tensors fn names itself that become inputs for this call,
     labels ("bound", "global" or "closure", name), without the tensors in `args` (the
     call's arguments) and `state` (everything else read: collect's)."""
-    code = getattr(fn, "__code__", None)
-    if code is None:
+    if getattr(fn, "__code__", None) is None:
         return []
-    found = []
-    names = fn.__globals__
-    for name in global_names(code):
-        t = names.get(name)
-        if isinstance(t, Tensor):
-            found.append(((KIND, "global", name), t))
-    for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
-        if filled(cell):
-            t = cell.cell_contents
-            if isinstance(t, Tensor):
-                found.append(((KIND, "closure", name), t))
+    found = [((KIND, "global" if how == "item" else "closure", name), t)
+             for _, how, name, t in named_values(fn) if isinstance(t, Tensor)]
     if not found:
         return found
     taken = {id(t) for _, t in state}
@@ -71,17 +61,9 @@ def is_lifted(label):
 
 
 def source(fn, label):
-    """Where a lifted tensor is read from on each call: (fn's globals, name), or (its
-    closure cell, None)."""
+    """Where a lifted tensor is read from on each call, as state.follow takes it: (fn's
+    globals, "item", name) or (its closure cell, "cell", name)."""
     _, kind, name = label
     if kind == "global":
-        return fn.__globals__, name
-    return fn.__closure__[fn.__code__.co_freevars.index(name)], None
-
-
-def read(where):
-    """The object a source() holds now (None where a global is gone or a cell empty)."""
-    holder, name = where
-    if name is not None:
-        return holder.get(name)
-    return holder.cell_contents if filled(holder) else None
+        return fn.__globals__, "item", name
+    return fn.__closure__[fn.__code__.co_freevars.index(name)], "cell", name

@@ -56,7 +56,6 @@ class Bindings:
                 return False
         return True
 
-
     def rebound(self):
         """[(name, object)] of the names (fn's and its helpers' globals, fn's closure
         variables) now bound to another object than when this was made: what the code
@@ -70,13 +69,23 @@ class Bindings:
 def helpers(fn):
     """The user's plain functions that fn names (global names, closure cells), one level:
     the helpers it calls, whose own globals a trace of fn reads as fn's."""
-    found = [fn.__globals__.get(n) for n in global_names(fn.__code__)]
-    found += [c.cell_contents for c in fn.__closure__ or () if filled(c)]
     out = {}
-    for h in found:
+    for *_, h in named_values(fn):
         if type(h) is types.FunctionType and h is not fn and is_users(h.__code__):
             out.setdefault(id(h), h)
     return list(out.values())
+
+
+def named_values(fn):
+    """(holder, how, name, value) of what fn's code names: each bound global name it
+    loads (holder its globals, how "item") and each filled closure variable (holder the
+    cell, how "cell"), as state.follow reads them again."""
+    names = fn.__globals__
+    found = [(names, "item", n, names[n]) for n in global_names(fn.__code__) if n in names]
+    found += [(c, "cell", n, c.cell_contents) for n, c in zip(fn.__code__.co_freevars,
+                                                              fn.__closure__ or ())
+              if filled(c)]
+    return found
 
 
 @functools.lru_cache(maxsize=1024)

@@ -29,6 +29,7 @@ from ..debug_log import debug_level
 from ..tensor import Tensor
 from . import bound_tensors
 from .code_names import Bindings
+from .state import follow
 
 _grad = grad_mode.state
 
@@ -54,7 +55,7 @@ class FastCall:
         fast = FastCall()
         # the tensors it names itself, read from those names on every call (bound_tensors.py)
         fast.sources = [bound_tensors.source(fn, label) for label in art.bound]
-        every = [*args, *map(bound_tensors.read, fast.sources)]
+        every = [*args, *(follow(*where) for where in fast.sources)]
         if not all(type(t) is Tensor and type(t._data) is ndarray for t in every):
             return None
         if any(t._requires_grad for t in every[len(args):]):
@@ -70,7 +71,7 @@ class FastCall:
     def __call__(self, args):
         """The call's result, or None when it is not the latest call's signature."""
         if self.sources:    # a tensor named twice, or passed too, is one input (a miss)
-            args = [*args, *map(bound_tensors.read, self.sources)]
+            args = [*args, *(follow(*where) for where in self.sources)]
             if len(set(map(id, args))) != len(args):
                 return None
         if len(args) != len(self.specs) or _grad.enabled is not self.grad_enabled:

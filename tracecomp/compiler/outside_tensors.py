@@ -33,10 +33,8 @@ import numpy as np
 
 from ..debug_log import emit
 from ..tensor import Tensor
-from .code_names import filled, global_names, traced_functions
-from .state import inside
-
-_GONE = object()
+from .code_names import named_values, traced_functions
+from .state import follow, inside
 
 
 def outside_reads(fn, tracer, lifted=(), args=(), modules=()):
@@ -53,7 +51,7 @@ def outside_reads(fn, tracer, lifted=(), args=(), modules=()):
     places = []
     code = getattr(fn, "__code__", None)
     if code is not None:    # fn's own names: every tensor there, lifted ones aside
-        places += [p for p in _bindings(fn) if isinstance(p[3], Tensor)
+        places += [p for p in named_values(fn) if isinstance(p[3], Tensor)
                    and id(p[3]) not in lifted]
     if watched:
         found = _places(fn, args, modules, watched)
@@ -82,7 +80,7 @@ def outside_unchanged(reads):
         if t._vc[0] != version:
             return False
     for holder, how, key, t in places:
-        if _now(holder, how, key) is not t:
+        if follow(holder, how, key) is not t:
             return False
     for array, values in arrays:
         if not np.array_equal(array, values, equal_nan=True):   # (a NaN stays a NaN)
@@ -114,27 +112,6 @@ def _array_snapshots(fn, arrays):
 ARRAY_COMPARE_MAX = 65536
 
 
-def _now(holder, how, key):
-    """What a place holds now (_GONE where nothing)."""
-    if how == "cell":
-        return holder.cell_contents if filled(holder) else _GONE
-    if how == "attr":
-        return getattr(holder, "__dict__", {}).get(key, _GONE)
-    try:
-        return holder[key]
-    except (IndexError, KeyError, TypeError):
-        return _GONE
-
-
-def _bindings(fn):
-    """(holder, how, key, value) of fn's global names and filled closure cells."""
-    names = fn.__globals__
-    found = [(names, "item", n, names[n]) for n in global_names(fn.__code__) if n in names]
-    found += [(cell, "cell", None, cell.cell_contents) for cell in fn.__closure__ or ()
-              if filled(cell)]
-    return found
-
-
 def _places(fn, args, modules, watched):
     """The places named in the module docstring that hold a watched tensor or array."""
     out = []
@@ -151,7 +128,7 @@ def _places(fn, args, modules, watched):
             if isinstance(value, (Tensor, np.ndarray)):
                 look(module, "attr", key, value, deeper=False)
     for function in traced_functions(fn, modules):
-        for holder, how, key, value in _bindings(function):
+        for holder, how, key, value in named_values(function):
             look(holder, how, key, value)
     for a in args:
         if not isinstance(a, Tensor):

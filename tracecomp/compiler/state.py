@@ -135,7 +135,10 @@ def defaults_used(fn, n_args):
 
 
 def follow(holder, how, key):
-    """What a link's holder holds there now (roots_of), or None."""
+    """What a link's holder holds there now (roots_of; "cell": a closure cell's value),
+    or None."""
+    if how == "cell":
+        return holder.cell_contents if filled(holder) else None
     if how == "attr":
         return getattr(holder, "__dict__", {}).get(key)
     try:

@@ -101,7 +101,7 @@ class StateCall:
         # where each tensor comes from: (0, itself) for the modules' tensors and the
         # optimizers' parameters (the same objects while the walk and groups hold),
         # (1, p) for p.grad, (2, (optimizer, p), key) for a state entry, (3, source) for a
-        # hyperparameter fed as an input, (4, (holder, name)) for a tensor read from the
+        # hyperparameter fed as an input, (4, (holder, how, name)) for a tensor read from the
         # function's own global name or closure cell
         where = {id(t): (0, t, None) for t in walked}
         for ps in call.params:
@@ -204,7 +204,7 @@ class StateCall:
             elif kind == 3:
                 add(refill(obj))
             else:
-                add(bound_tensors.read(obj))
+                add(follow(*obj))
         for t, (shape, dtype, requires_grad) in zip(every, self.specs):
             data = getattr(t, "_data", None)     # a state entry gone is None here
             if (type(data) is not ndarray or data.shape != shape

@@ -44,7 +44,7 @@ from ..errors import TraceError
 from ..nn import structure
 from ..nn.module import Module
 from ..optim.scheduler_base import LRScheduler
-from .code_names import filled, global_names, traced_functions
+from .code_names import filled, named_values, traced_functions
 from .state import inside
 
 _SCALARS = frozenset((int, float, bool, str, type(None)))
@@ -129,16 +129,11 @@ class ReadWatch:
         guard."""
         bindings, seen = [], set()
         for f in traced_functions(fn, modules):
-            names = f.__globals__
-            for n in global_names(f.__code__):
-                held = frozen(names.get(n, _MISSING)) if n in names else None
-                if held is not None and (id(names), n) not in seen:
-                    seen.add((id(names), n))
-                    bindings.append((names, n, held))
-            for cell, n in zip(f.__closure__ or (), f.__code__.co_freevars):
-                held = frozen(cell.cell_contents) if filled(cell) else None
-                if held is not None:
-                    bindings.append((cell, n, held))
+            for holder, _, n, value in named_values(f):
+                held = frozen(value)
+                if held is not None and (id(holder), n) not in seen:
+                    seen.add((id(holder), n))
+                    bindings.append((holder, n, held))
         reads = list(self.reads.values())
         if not reads and not bindings:
             return None
