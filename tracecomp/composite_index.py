@@ -139,6 +139,23 @@ def _src_of(x, index_, src, value, op):
     return mv.expand(_scalar_tensor(v, x._data.dtype, x), tuple(index_.shape))
 
 
+def _one_d(op):
+    """op on 0-d operands as on tensors of one element, as torch takes them (a one-hot
+    target: `zeros(10).scatter_(0, tensor(3), value=1)`)."""
+    def fn(x, dim, index_, *args, **kwargs):
+        if x.ndim and index_.ndim and not any(isinstance(a, Tensor) and a.ndim == 0
+                                              for a in (*args, *kwargs.values())):
+            return op(x, dim, index_, *args, **kwargs)
+        one = [mv.reshape(a, (1,)) if isinstance(a, Tensor) and a.ndim == 0 else a
+               for a in (x, index_, *args)]
+        kwargs = {k: mv.reshape(a, (1,)) if isinstance(a, Tensor) and a.ndim == 0 else a
+                  for k, a in kwargs.items()}
+        return mv.reshape(op(one[0], dim, *one[1:], **kwargs), tuple(x.shape))
+    fn.__name__, fn.__doc__ = op.__name__, op.__doc__
+    return fn
+
+
+@_one_d
 def scatter(x, dim, index_, src=None, value=None, *, reduce=None):
     d = _dim(x, dim, "scatter")
     index_ = _checked(x, d, index_, "scatter")
@@ -155,11 +172,13 @@ def scatter(x, dim, index_, src=None, value=None, *, reduce=None):
     return put(x, _crop_to(src, index_), _grid(index_, d), tuple(range(x.ndim)))
 
 
+@_one_d
 def scatter_add_(x, dim, index_, src):
     d = _dim(x, dim, "scatter_add")
     return scatter_add(x, d, _checked(x, d, index_, "scatter_add"), src)
 
 
+@_one_d
 def scatter_reduce_op(x, dim, index_, src, reduce, *, include_self=True):
     d = _dim(x, dim, "scatter_reduce")
     index_ = _checked(x, d, index_, "scatter_reduce")

@@ -125,6 +125,40 @@ def test_scatter_with_larger_src_gradient():
                                np.array([[1, 0, 0, 1], [0, 1, 1, 0]]))).astype(np.float32))
 
 
+@pytest.mark.parametrize("fn", [
+    lambda lib, x, s: x.scatter(0, lib.tensor(3), s),
+    lambda lib, x, s: x.scatter(0, lib.tensor(3), value=1.0),
+    lambda lib, x, s: x.scatter_add(0, lib.tensor(3), s),
+    lambda lib, x, s: x.scatter_reduce(0, lib.tensor(3), s, "amax"),
+    lambda lib, x, s: lib.gather(x, 0, lib.tensor(2)),
+    lambda lib, x, s: s.gather(-1, lib.tensor([0, 0])),
+    lambda lib, x, s: s.scatter(0, lib.tensor(0), 2.0),
+], ids=["scatter", "scatter-value", "scatter_add", "scatter_reduce", "gather",
+        "gather-0d-self", "scatter-0d-self"])
+def test_scatter_and_gather_take_0d_as_one_element(fn):
+    """torch takes a 0-d self, index or src as a tensor of one element (the transforms
+    tutorial's one-hot target: zeros(10).scatter_(0, tensor(y), value=1)); gradients too"""
+    got, want, ours, th = _both(fn, np.arange(10.0, dtype=np.float32), np.float32(5.0),
+                                requires_grad=True)
+    _close_all(got, want)
+    assert tuple(got.shape) == tuple(want.shape)
+    got.sum().backward()
+    want.sum().backward()
+    for o, t in zip(ours, th):
+        if t.grad is None:
+            assert o.grad is None
+        else:
+            assert_close(o.grad, t.grad)
+
+
+def test_scatter_0d_index_in_place_and_compiled():
+    want = torch.zeros(10).scatter_(0, torch.tensor(3), value=1)
+    assert_close(tc.zeros(10).scatter_(0, tc.tensor(3), value=1), want)
+    f = tc.compile(lambda i: tc.zeros(10).scatter(0, i, 1.0))
+    assert_close(f(tc.tensor(3)), want)
+    assert_close(f(tc.tensor(4)), torch.zeros(10).scatter_(0, torch.tensor(4), value=1))
+
+
 # --- out= ------------------------------------------------------------------------------------
 def test_out_writes_and_returns_out():
     a, b = np.ones((2, 3), np.float32), np.arange(6.0, dtype=np.float32).reshape(2, 3)

@@ -12,6 +12,7 @@ from .. import dtypes
 from ..dispatch import bind, needs
 from ..errors import IndexBoundsError, ShapeError, fmt_shape
 from ..tensor import Tensor
+from . import movement
 from .registry import defprim
 from .rules import same_dtype
 
@@ -139,8 +140,14 @@ scatter_add_p = defprim("scatter_add", _scatter_add_impl, _scatter_rule, same_dt
 
 
 def gather(x, dim, index):
-    dim = dim % max(x.ndim, 1)
-    return bind(gather_p, x, index, dim=dim)
+    if x.ndim == 0 or index.ndim == 0:     # torch takes a 0-d tensor as one of 1 element
+        out = bind(gather_p, _one_d(x), _one_d(index), dim=dim % max(x.ndim, 1))
+        return movement.reshape(out, tuple(index.shape))
+    return bind(gather_p, x, index, dim=dim % x.ndim)
+
+
+def _one_d(t):
+    return movement.reshape(t, (1,)) if t.ndim == 0 else t
 
 
 def scatter_add(base, dim, index, src):
