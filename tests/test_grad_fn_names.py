@@ -105,6 +105,22 @@ CASES = {
     "baddbmm": ("L.baddbmm(a[None][:, :, :3], a[None], c[None])", "graph"),
     # torch records 2 / x as x.reciprocal() * 2: a node we have no primitive for
     "rdiv": ("2 / a", "graph"),
+    # losses and activations torch records as one node (the tutorials print loss.grad_fn)
+    "bce_logits": ("F.binary_cross_entropy_with_logits(a, k)", "graph"),
+    "bce_logits_none": ("F.binary_cross_entropy_with_logits(a, k, reduction='none')",
+                        "graph"),
+    "bce": ("F.binary_cross_entropy(a / 9, k / 9)", "name"),
+    "smooth_l1": ("F.smooth_l1_loss(a, b)", "graph"), "huber": ("F.huber_loss(a, b)", "graph"),
+    "soft_margin": ("F.soft_margin_loss(a, k)", "graph"),
+    "multi_margin": ("F.multi_margin_loss(a, L.tensor([0, 1, 2]))", "graph"),
+    "silu": ("F.silu(a)", "graph"), "mish": ("F.mish(a)", "graph"),
+    "softplus": ("F.softplus(a)", "graph"), "logsigmoid": ("F.logsigmoid(a)", "graph"),
+    "leaky_relu": ("F.leaky_relu(a)", "graph"), "elu": ("F.elu(a)", "graph"),
+    "selu": ("F.selu(a)", "graph"), "celu": ("F.celu(a)", "graph"),
+    "hardtanh": ("F.hardtanh(a)", "graph"), "relu6": ("F.relu6(a)", "graph"),
+    "leaky_relu_": ("F.leaky_relu(a * 1, inplace=True)", "name"),
+    "elu_": ("F.elu(a * 1, inplace=True)", "name"),
+    "celu_": ("F.celu(a * 1, inplace=True)", "name"),
 }
 
 # cases whose public function does not name its node yet (grad_fn_names.renamed: one

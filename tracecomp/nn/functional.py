@@ -122,6 +122,11 @@ def _apply(input, inplace, fn, name):
     return _inplace.commit(input, fn(_inplace.alias(input)), name + "_")
 
 
+def _version(name, inplace):
+    """torch's node for an activation: `EluBackward0`, `EluBackward1` when in place."""
+    return f"{name}Backward{int(bool(inplace))}"
+
+
 # --- activations -------------------------------------------------------------------------
 def relu(input, inplace=False):
     return _apply(input, inplace, ew.relu, "relu")
@@ -137,7 +142,8 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
 
     def fn(x):
         inside = ew.logical_and(x > min_val, x < max_val)
-        return ew.where(inside, x, C.clamp(x, min_val, max_val).detach())
+        return named(ew.where(inside, x, C.clamp(x, min_val, max_val).detach()),
+                     "HardtanhBackward0", (x,))
     return _apply(input, inplace, fn, "hardtanh")
 
 
@@ -146,14 +152,16 @@ def relu6(input, inplace=False):
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
-    return _apply(input, inplace, lambda x: ew.where(x > 0, x, x * negative_slope),
+    return _apply(input, inplace, lambda x: named(ew.where(x > 0, x, x * negative_slope),
+                                                  _version("LeakyRelu", inplace), (x,)),
                   "leaky_relu")
 
 
 def elu(input, alpha=1.0, inplace=False):
     # expm1 only sees x <= 0, so a large positive x cannot put inf * 0 into the gradient
     def fn(x):
-        return ew.where(x > 0, x, ew.expm1(ew.where(x > 0, 0.0, x)) * alpha)
+        return named(ew.where(x > 0, x, ew.expm1(ew.where(x > 0, 0.0, x)) * alpha),
+                     _version("Elu", inplace), (x,))
     return _apply(input, inplace, fn, "elu")
 
 
@@ -162,7 +170,8 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def selu(input, inplace=False):
-    return _apply(input, inplace, lambda x: elu(x, _SELU_ALPHA) * _SELU_SCALE, "selu")
+    return _apply(input, inplace, lambda x: named(elu(x, _SELU_ALPHA) * _SELU_SCALE,
+                                                  _version("Elu", inplace), (x,)), "selu")
 
 
 def gelu(input, approximate="none"):
@@ -178,7 +187,8 @@ def gelu(input, approximate="none"):
 
 
 def silu(input, inplace=False):
-    return _apply(input, inplace, lambda x: x * ew.sigmoid(x), "silu")
+    return _apply(input, inplace, lambda x: named(x * ew.sigmoid(x), "SiluBackward0", (x,)),
+                  "silu")
 
 
 def sigmoid(input):
@@ -190,16 +200,17 @@ def tanh(input):
 
 
 def softplus(input, beta=1.0, threshold=20.0):  # noqa: F811 - torch's argument name
-    return C.softplus(input, beta, threshold)
+    return named(C.softplus(input, beta, threshold), "SoftplusBackward0", (input,))
 
 
 def mish(input, inplace=False):
-    return _apply(input, inplace, lambda x: x * ew.tanh(C.softplus(x)), "mish")
+    return _apply(input, inplace, lambda x: named(x * ew.tanh(C.softplus(x)), "MishBackward0",
+                                                  (x,)), "mish")
 
 
 def logsigmoid(input):
     # 0 - softplus: logsigmoid(inf) is +0.0 as torch's (a negation would give -0.0)
-    return 0.0 - C.softplus(-input)
+    return named(0.0 - C.softplus(-input), "LogSigmoidBackward0", (input,))
 
 
 def softsign(input):

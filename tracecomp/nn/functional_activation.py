@@ -10,6 +10,7 @@ from .. import composite as C
 from .. import inplace as _inplace
 from ..creation import empty
 from ..errors import ShapeError
+from ..grad_fn_names import named
 from ..grad_mode import no_grad
 from ..ops import elementwise as ew
 from ..ops import movement as mv
@@ -46,7 +47,8 @@ def celu(input, alpha=1.0, inplace=False):
         raise ZeroDivisionError("ZeroDivisionError (celu got alpha=0)")
 
     def fn(x):
-        return ew.where(x > 0, x, ew.expm1(ew.where(x > 0, 0.0, x) * (1.0 / alpha)) * alpha)
+        out = ew.where(x > 0, x, ew.expm1(ew.where(x > 0, 0.0, x) * (1.0 / alpha)) * alpha)
+        return named(out, F._version("Celu", inplace), (x,))
     return _apply(input, inplace, fn, "celu")
 
 

@@ -239,9 +239,10 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     _same_size("smooth_l1_loss", input, target, fatal=False)
     d = input - target
     ad = ew.abs(d)
-    if beta == 0:
+    if beta == 0:       # torch computes the L1 loss then, and names its nodes
         return _reduce(ad, reduction)
-    return _reduce(ew.where(ad < beta, d * d * (0.5 / beta), ad - 0.5 * beta), reduction)
+    return named(_reduce(ew.where(ad < beta, d * d * (0.5 / beta), ad - 0.5 * beta), reduction),
+                 "SmoothL1LossBackward0", (input, target))
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
@@ -255,7 +256,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     loss = ew.where(ad < delta, d * d * 0.5, (ad - 0.5 * delta) * delta)
     if weight is not None:
         loss = loss * weight
-    return _reduce(loss, reduction)
+    return named(_reduce(loss, reduction), "HuberLossBackward0", (input, target))
 
 
 # --- binary and distribution losses ---------------------------------------------------------
@@ -269,7 +270,8 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     top = float(np.nextafter(np.array(1, input._data.dtype), 2))  # 1 itself is allowed
     input = check_range(input, 0, top, "all elements of input should be between 0 and 1",
                         error="RuntimeError")
-    return _reduce(_BinaryCrossEntropy.apply(input, target, weight), reduction)
+    return named(_reduce(_BinaryCrossEntropy.apply(input, target, weight), reduction),
+                 "BinaryCrossEntropyBackward0", (input, target))
 
 
 class _BinaryCrossEntropy(Function):
@@ -311,7 +313,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
         loss = (1 - target) * input - ((pos_weight - 1) * target + 1) * log_sig
     if weight is not None:
         loss = loss * weight
-    return _reduce(loss, reduction)
+    return named(_reduce(loss, reduction), "BinaryCrossEntropyWithLogitsBackward0",
+                 (input, target))
 
 
 def _xlogx(t):

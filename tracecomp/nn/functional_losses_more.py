@@ -13,6 +13,7 @@ import numpy as np
 from .. import composite as C
 from ..creation import ones_like
 from ..errors import ShapeError, fmt_shape
+from ..grad_fn_names import named
 from ..ops import elementwise as ew
 from ..ops.indexing import check_range, gather
 from .functional_losses import _check_reduction, _reduce, legacy_reduction
@@ -72,7 +73,8 @@ def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=No
 def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """log(1 + exp(-target * x)) (torch's form, log1p of exp)."""
     reduction = legacy_reduction(size_average, reduce, reduction)
-    return _reduce(ew.log1p(ew.exp(-input * target)), reduction)
+    return named(_reduce(ew.log1p(ew.exp(-input * target)), reduction),
+                 "SoftMarginLossBackward0", (input,))
 
 
 def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None,
@@ -117,7 +119,8 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     if weight is not None:
         z = z * gather(weight, 0, C.squeeze(y, 1))[:, None]
     loss = C.sum(z, 1) / classes
-    return _reduce(loss if input.ndim == 2 else C.squeeze(loss, 0), reduction)
+    return named(_reduce(loss if input.ndim == 2 else C.squeeze(loss, 0), reduction),
+                 "MultiMarginLossBackward0", (input,))
 
 
 def _pairwise_distance(x1, x2, p, eps):
