@@ -20,6 +20,7 @@ from .ops import reduce as rd
 from .ops.indexing import check_range, gather
 from .ops.linalg import matmul
 from .ops.rules import norm_dims
+from .torch_args import number_first
 from .ops.softmax import log_softmax as _log_softmax
 from .ops.softmax import softmax as _softmax
 from .strided_reshape import reshape_strided
@@ -572,10 +573,12 @@ def lerp(start, end, weight):
     return ew.where(ew.abs(weight) < 0.5, start + weight * diff, end - diff * (1 - weight))
 
 
+@number_first("value", 2)
 def addcmul(x, t1, t2, value=1):
     return x + value * t1 * t2
 
 
+@number_first("value", 2)
 def addcdiv(x, t1, t2, value=1):
     return x + value * t1 / t2
 

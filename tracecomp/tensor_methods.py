@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 
 from . import composite as C
-from . import dtypes, indexing_sugar, inplace
+from . import dtypes, indexing_sugar, inplace, inplace_shape
 from .autograd import backward as _run_backward
 from .device_methods import to
 from .dispatch import bind, needs
@@ -19,14 +19,21 @@ from .ops import reduce as rd
 from .ops.indexing import gather, scatter_add
 from .ops.linalg import matmul
 from .tensor import Tensor, _wrap_dim
+from .torch_args import number_first
 
 
-def add(a, b, *, alpha=1):
+def _add(a, b, *, alpha=1):
     return ew.add(a, b if alpha == 1 else b * alpha)
 
 
-def sub(a, b, *, alpha=1):
+def _sub(a, b, *, alpha=1):
     return ew.sub(a, b if alpha == 1 else b * alpha)
+
+
+# torch.add and x.add take the deprecated add(alpha, other) too; `a + b` need not ask
+add, sub = number_first("alpha", 1)(_add), number_first("alpha", 1)(_sub)
+add.__name__ = add.__qualname__ = "add"
+sub.__name__ = sub.__qualname__ = "sub"
 
 
 def div(a, b, *, rounding_mode=None):
@@ -106,17 +113,19 @@ def contiguous(x, memory_format=None):
     return ew.contiguous_copy(x)
 
 
-def _inplace_binary(prim, alpha_name=None):
+def _inplace_binary(prim, name):
     def method(x, other, *, alpha=1):
         if alpha != 1:
             other = other * alpha
         return inplace.apply(x, prim, other)
+    method.__name__ = name
     return method
 
 
-def _inplace_of(fn, name):
-    """x.name_(*args): the out-of-place op, committed into x."""
-    return lambda x, *a, **k: inplace.commit(x, fn(inplace.alias(x), *a, **k), name + "_")
+def _squeeze_node(dim=None):
+    """torch's node for x.squeeze_(): of all dims, of one, of a tuple of them."""
+    return "SqueezeBackward3" if dim is None else \
+        "SqueezeBackward5" if isinstance(dim, (tuple, list)) else "SqueezeBackward4"
 
 
 def _uniform_(x, a=0.0, b=1.0, generator=None):
@@ -146,11 +155,13 @@ def _scaled(v, value):
     return v if not isinstance(value, Tensor) and value == 1 else v * value
 
 
-def _addcmul_(x, t1, t2, *, value=1):
+@number_first("value", 2)
+def addcmul_(x, t1, t2, *, value=1):
     return inplace.apply(x, ew.add_p, _scaled(t1 * t2, value))
 
 
-def _addcdiv_(x, t1, t2, *, value=1):
+@number_first("value", 2)
+def addcdiv_(x, t1, t2, *, value=1):
     return inplace.apply(x, ew.add_p, _scaled(t1 / t2, value))
 
 
@@ -241,24 +252,32 @@ METHODS = {
     "int": _caster(dtypes.int32), "bool": _caster(dtypes.bool_),
     "type_as": _type_as,
     # in place
-    "add_": _inplace_binary(ew.add_p), "sub_": _inplace_binary(ew.sub_p), "mul_": _mul_,
+    "add_": number_first("alpha", 1)(_inplace_binary(ew.add_p, "add_")),
+    "sub_": number_first("alpha", 1)(_inplace_binary(ew.sub_p, "sub_")), "mul_": _mul_,
     "div_": _div_, "divide_": _div_, "floor_divide_": _floor_divide_,
-    "pow_": _inplace_binary(ew.pow_p),
+    "pow_": _inplace_binary(ew.pow_p, "pow_"),
     "neg_": inplace.method(ew.neg_p), "exp_": inplace.method(ew.exp_p),
     "log_": inplace.method(ew.log_p), "sqrt_": inplace.method(ew.sqrt_p),
     "abs_": inplace.method(ew.abs_p), "tanh_": inplace.method(ew.tanh_p),
     "sigmoid_": inplace.method(ew.sigmoid_p), "relu_": inplace.method(ew.relu_p),
     "floor_": inplace.method(ew.floor_p), "round_": inplace.method(ew.round_p),
-    "maximum_": _inplace_binary(ew.maximum_p), "minimum_": _inplace_binary(ew.minimum_p),
-    "addcmul_": _addcmul_, "addcdiv_": _addcdiv_, "lerp_": _lerp_, "clamp_": _clamp_,
+    "maximum_": _inplace_binary(ew.maximum_p, "maximum_"),
+    "minimum_": _inplace_binary(ew.minimum_p, "minimum_"),
+    "addcmul_": addcmul_, "addcdiv_": addcdiv_, "lerp_": _lerp_, "clamp_": _clamp_,
     "clip_": _clamp_, "masked_fill_": _masked_fill_, "zero_": inplace.zero_,
     "fill_": inplace.fill_, "copy_": inplace.copy_, "uniform_": _uniform_,
     "normal_": _normal_, "bernoulli_": _bernoulli_,
-    "squeeze_": _inplace_of(C.squeeze, "squeeze"),
+    "squeeze_": inplace_shape.method(C.squeeze, "squeeze", _squeeze_node),
+    "unsqueeze_": inplace_shape.method(C.unsqueeze, "unsqueeze", "UnsqueezeBackward1"),
+    "t_": inplace_shape.method(C.t, "t", "TransposeBackward1"),
+    "transpose_": inplace_shape.method(C.transpose, "transpose", "TransposeBackward1"),
+    "swapdims_": inplace_shape.method(C.transpose, "swapdims", "TransposeBackward1"),
+    "swapaxes_": inplace_shape.method(C.transpose, "swapaxes", "TransposeBackward1"),
+    "resize_": inplace_shape.resize_,
 }
 
 OPERATORS = {
-    "__add__": add, "__radd__": _reflect(ew.add), "__sub__": sub,
+    "__add__": _add, "__radd__": _reflect(ew.add), "__sub__": _sub,
     "__rsub__": _reflect(ew.sub), "__mul__": ew.mul, "__rmul__": _reflect(ew.mul),
     "__truediv__": ew.div, "__rtruediv__": _reflect(ew.div),
     "__floordiv__": lambda a, b: div(a, b, rounding_mode="floor"),

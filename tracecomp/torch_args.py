@@ -103,3 +103,26 @@ def write_out(out, result, op, cast="same_kind"):
     np.copyto(out._data, result._data, casting="unsafe")
     out._vc[0] += 1
     return out
+
+
+def number_first(keyword, n_tensors):
+    """torch's deprecated overloads that put the number first, which it still takes with a
+    warning: `p.data.add_(-lr, grad)` is add_(grad, alpha=-lr), `addcmul_(0.5, t1, t2)` is
+    addcmul_(t1, t2, value=0.5) (old optimizers and tutorials are written so). keyword:
+    the number's name now; n_tensors: how many tensors follow it."""
+    def wrap(fn):
+        name = fn.__name__.strip("_") + ("_" if fn.__name__.endswith("_") else "")
+
+        @functools.wraps(fn)
+        def call(x, *args, **kwargs):
+            if (len(args) == n_tensors + 1 and isinstance(args[0], (int, float))
+                    and not isinstance(args[0], bool) and keyword not in kwargs
+                    and all(isinstance(a, Tensor) for a in args[1:])):
+                old = ", ".join(["Number " + keyword] + ["Tensor"] * n_tensors)
+                warnings.warn(f"This overload of {name} is deprecated: {name}({old}). Use "
+                              f"{name}({', '.join(['Tensor'] * n_tensors)}, *, {keyword}=...) "
+                              f"instead", UserWarning, stacklevel=2)
+                return fn(x, *args[1:], **{keyword: args[0]}, **kwargs)
+            return fn(x, *args, **kwargs)
+        return call
+    return wrap

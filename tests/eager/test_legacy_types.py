@@ -1,5 +1,6 @@
 """torch's legacy tensor types vs torch: torch.FloatTensor(...) constructors, isinstance,
-x.type() strings and conversions, torch.Tensor(...), is_nonzero."""
+x.type() strings and conversions, torch.Tensor(...), is_nonzero; and the deprecated
+number-first overloads torch still takes (p.data.add_(-lr, grad))."""
 import warnings
 
 import numpy as np
@@ -208,3 +209,30 @@ def test_type_facts_and_casts(dtype):
         assert got.type() == want.type()
         assert_close(got, want)
     assert x[0, 0].is_nonzero() == t[0, 0].is_nonzero()
+
+
+@pytest.mark.parametrize("expr", [
+    "a.clone().add_(-0.5, b)", "a.add(-0.5, b)", "L.add(a, 2, b)", "a.clone().sub_(2, b)",
+    "a.sub(2, b)", "a.clone().addcmul_(2.0, b, b)", "a.addcmul(2.0, b, b)",
+    "a.clone().addcdiv_(2, b, b)", "L.addcmul(a, 2.0, b, b)", "L.addcdiv(a, 2, b, b)"])
+def test_deprecated_number_first_overloads_as_torch(expr):
+    """the char-RNN tutorial's update p.data.add_(-lr, p.grad.data): the number first is
+    the alpha (value) of torch's deprecated overload, taken with a UserWarning"""
+    def run(lib):
+        a = lib.tensor([1.0, -2.0])
+        b = lib.tensor([3.0, 0.5])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            return eval(expr, {"L": lib, "a": a, "b": b}), caught
+    got, caught = run(tc)
+    assert_close(got, run(torch)[0])
+    assert any("deprecated" in str(w.message) for w in caught)
+
+
+def test_number_first_needs_the_tensors_it_names():
+    """x.add(b, 2) is no overload of torch's (alpha is keyword-only), nor of ours"""
+    with pytest.raises(TypeError):
+        tc.ones(2).add(tc.ones(2), 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert_close(tc.ones(2).add(2), torch.full((2,), 3.0))
