@@ -20,11 +20,11 @@ from .ops import reduce as rd
 from .ops.indexing import check_range, gather
 from .ops.linalg import matmul
 from .ops.rules import norm_dims
-from .torch_args import number_first
 from .ops.softmax import log_softmax as _log_softmax
 from .ops.softmax import softmax as _softmax
 from .strided_reshape import reshape_strided
 from .tensor import Tensor, _wrap_dim
+from .torch_args import number_first
 
 
 def _dims_arg(dim):
