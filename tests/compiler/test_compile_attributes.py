@@ -80,6 +80,32 @@ def test_tuple_state_attribute_is_carried_between_calls():
         assert_close(twin.state[0], eager.state[0], what=f"state after step {step}")
 
 
+class KeepsPair(nn.Module):
+    """An RNN tutorial's `self.hidden = (h, c)`: a tuple of two tensors, then one more"""
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+        self.hidden = (tc.zeros(2, 3), tc.zeros(2, 3))
+
+    def forward(self, x):
+        h = self.lin(x + self.hidden[0]).tanh()
+        self.hidden = (h, self.hidden[1] + h * 2)
+        self.last = h.sum()
+        return h.sum(1)
+
+
+def test_tuple_of_tensors_and_a_later_attribute_are_written_back():
+    eager, twin = _twins(KeepsPair)
+    compiled = tc.compile(twin)
+    for step in range(3):
+        x = tc.randn(2, 3)
+        with tc.no_grad():
+            assert_close(compiled(x), eager(x), what=f"step {step}")
+        for k in range(2):
+            assert_close(twin.hidden[k], eager.hidden[k], what=f"hidden[{k}], step {step}")
+        assert_close(twin.last, eager.last, what=f"last, step {step}")
+
+
 class KeepsActivation(nn.Module):
     def __init__(self):
         super().__init__()

@@ -272,7 +272,8 @@ def execute_on(art, every, n_args, roots=(), state=None):
     else:
         out_tensors = [Tensor._make(a) for a in outputs]
     if art.attribute_writes or art.kept:
-        extra, n = out_tensors[art.n_user_outputs:], len(art.attribute_writes)
+        extra = out_tensors[art.n_user_outputs:]
+        n = sum(w.n_tensors for w in art.attribute_writes)     # a tuple write takes several
         if art.attribute_writes:
             compile_attributes.apply(art.attribute_writes, extra[:n], roots)
         kept_values.apply(art.kept, extra[n:])
