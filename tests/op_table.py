@@ -194,6 +194,13 @@ CASES = [
                                                         lib.logical_or(a < 0, ~(b < 0))),
            "ties", grad=False),
     unary("logical_not", lambda lib, x: lib.logical_not(x), "ties", grad=False),
+    # bitwise ops on integers (on bools they are the logical ops)
+    binary("bitwise", lambda lib, a, b: (a ^ b) + (a & b) - ~a + (a | 3) + (5 ^ b),
+           shapes=((Int((3, 4), 0, 64), Int((3, 4), 0, 64)),
+                   (Int((3, 1), 0, 64), Int((1, 4), 0, 64))), grad=False),
+    binary("bitwise_fns", lambda lib, a, b: lib.bitwise_xor(lib.bitwise_and(a, b),
+                                                            lib.bitwise_or(a, lib.bitwise_not(b))),
+           shapes=((Int((2, 5), -9, 9), Int((2, 5), -9, 9)),), grad=False),
     # in place
     binary("iadd", _inplace("+"), shapes=SHAPES_INPLACE),
     binary("isub", _inplace("-"), shapes=SHAPES_INPLACE),

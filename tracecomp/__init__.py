@@ -20,7 +20,7 @@ from .ops.elementwise import (abs, ceil, cos, eq, erf, exp, expm1, floor, floor_
                               logical_not, logical_or, logical_xor, lt, maximum, minimum, mul,
                               ne, neg, pow, relu, remainder, round, rsqrt, sigmoid, sign, sin,
                               sqrt, tanh, trunc, where)
-from .ops.elementwise import clone
+from .ops.elementwise import bitwise_and, bitwise_not, bitwise_or, bitwise_xor, clone
 from .ops.reduce import argmax, argmin
 from .ops.linalg import matmul
 from .ops.indexing import gather, scatter_add

@@ -122,6 +122,11 @@ def _inplace_binary(prim, name):
     return method
 
 
+def _bitwise_(x, other, name, op=None):
+    """x &= other, x.bitwise_or_(other), ...: the bitwise op, written into x."""
+    return inplace.commit(x, getattr(ew, name)(inplace.alias(x), other), op or name + "_")
+
+
 def _squeeze_node(dim=None):
     """torch's node for x.squeeze_(): of all dims, of one, of a tuple of them."""
     return "SqueezeBackward3" if dim is None else \
@@ -220,6 +225,8 @@ METHODS = {
     "log1p": ew.log1p, "expm1": ew.expm1, "floor": ew.floor, "ceil": ew.ceil,
     "round": ew.round, "trunc": ew.trunc, "clone": lambda x, **_: ew.clone(x),
     "logical_not": ew.logical_not, "isnan": ew.isnan, "isinf": ew.isinf,
+    "bitwise_and": ew.bitwise_and, "bitwise_or": ew.bitwise_or, "bitwise_xor": ew.bitwise_xor,
+    "bitwise_not": ew.bitwise_not,
     "isfinite": ew.isfinite, "add": add, "sub": sub, "subtract": sub, "mul": ew.mul,
     "multiply": ew.mul, "div": div, "divide": div, "true_divide": ew.div, "pow": ew.pow,
     "maximum": ew.maximum, "minimum": ew.minimum, "remainder": ew.remainder,
@@ -274,6 +281,11 @@ METHODS = {
     "swapdims_": inplace_shape.method(C.transpose, "swapdims", "TransposeBackward1"),
     "swapaxes_": inplace_shape.method(C.transpose, "swapaxes", "TransposeBackward1"),
     "resize_": inplace_shape.resize_,
+    "bitwise_and_": lambda x, o: _bitwise_(x, o, "bitwise_and"),
+    "bitwise_or_": lambda x, o: _bitwise_(x, o, "bitwise_or"),
+    "bitwise_xor_": lambda x, o: _bitwise_(x, o, "bitwise_xor"),
+    "bitwise_not_": lambda x: inplace.commit(x, ew.bitwise_not(inplace.alias(x)),
+                                             "bitwise_not_"),
 }
 
 OPERATORS = {
@@ -284,9 +296,12 @@ OPERATORS = {
     "__rfloordiv__": _reflect(ew.floor_divide), "__mod__": ew.remainder,
     "__rmod__": _reflect(ew.remainder), "__pow__": ew.pow, "__rpow__": _reflect(ew.pow),
     "__matmul__": matmul, "__rmatmul__": _reflect(matmul), "__neg__": ew.neg,
-    "__pos__": lambda x: x, "__abs__": ew.abs, "__invert__": ew.logical_not,
-    "__and__": ew.logical_and, "__or__": ew.logical_or, "__xor__": ew.logical_xor,
-    "__rand__": ew.logical_and, "__ror__": ew.logical_or,
+    "__pos__": lambda x: x, "__abs__": ew.abs, "__invert__": ew.bitwise_not,
+    "__and__": ew.bitwise_and, "__or__": ew.bitwise_or, "__xor__": ew.bitwise_xor,
+    "__rand__": ew.bitwise_and, "__ror__": ew.bitwise_or, "__rxor__": ew.bitwise_xor,
+    "__iand__": lambda x, o: _bitwise_(x, o, "bitwise_and", "&="),
+    "__ior__": lambda x, o: _bitwise_(x, o, "bitwise_or", "|="),
+    "__ixor__": lambda x, o: _bitwise_(x, o, "bitwise_xor", "^="),
     "__eq__": _cmp(ew.eq), "__ne__": _cmp(ew.ne), "__lt__": ew.lt, "__le__": ew.le,
     "__gt__": ew.gt, "__ge__": ew.ge,
     "__iadd__": lambda x, o: inplace.apply(x, ew.add_p, o, op="+="),

@@ -112,6 +112,10 @@ RULES = {
     "logical_or": _every("b", "({0} or {1})"),
     "logical_xor": _every("b", "({0} != {1})"),
     "logical_not": _every("b", "(not {0})"),
+    "bitwise_and": _every("i", "({0} & {1})"),
+    "bitwise_or": _every("i", "({0} | {1})"),
+    "bitwise_xor": _every("i", "({0} ^ {1})"),
+    "bitwise_not": _every("i", "(~{0})"),
 }
 MOVEMENT = {"permute", "expand", "slice", "reshape", "pad", "flip", "concat"}
 # argmax/argmin: the comparison that makes an element the new best (numpy's and torch's

@@ -67,6 +67,9 @@ PROGRAMS = {
     "integers": (lambda i, j: (i * j - i).abs() + (i < j).long(),
                  (rng.integers(-5, 5, (3, 4)), rng.integers(-5, 5, (4,)))),
     "scalar_root": (lambda x: (x * 3 + 1).sum() * 0 + x[1, 2].cos(), (_f32(2, 3),)),
+    "bitwise": (lambda i, j, k: ((i ^ j) + (i & 6) - ~j + (i | j), (k & 12) ^ ~k),
+                (rng.integers(-40, 40, (3, 4)), rng.integers(-40, 40, (4,)),
+                 rng.integers(-40, 40, (5,)).astype(np.int32))),
     # NaN, signed zeros and infinities: torch's rules, element by element
     "special_values": (lambda x, y: (tc.maximum(x, y), tc.minimum(x, y), x.sign(), x.relu(),
                                      -x, tc.logical_xor(x.isnan(), y.isinf())),

@@ -22,6 +22,7 @@ NON_DIFFERENTIABLE = {
     "logical_not", "isnan", "isinf", "floor_divide", "eq", "ne", "lt", "le", "gt", "ge",
     "logical_and", "logical_or", "logical_xor", "argmax", "argmin", "full", "arange",
     "uniform", "normal", "draw", "detach",
+    "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
 }
 NON_DIFFERENTIABLE |= {"multinomial", "bernoulli", "poisson"}   # issue 9: draws from tensors
 
@@ -47,6 +48,8 @@ SAMPLES = {
     "pow": ((POS, ROW), {}),
     "remainder": ((MIXED, np.abs(ROW) + 0.5), {}),
     "floor_divide": ((INT, np.array([2, 3, -3])), {}),
+    **{n: ((INT, np.array([6, 3, -3])), {}) for n in ["bitwise_and", "bitwise_or", "bitwise_xor"]},
+    "bitwise_not": ((INT,), {}),
     "where": ((MIXED > 0, MIXED, ROW), {}),
     "cast": ((MIXED,), {"dtype": np.dtype(np.float64)}),
     "reduce_sum": ((MIXED,), {"dims": (1,), "keepdim": False}),

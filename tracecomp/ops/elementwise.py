@@ -260,6 +260,61 @@ def logical_or(a, b): return bind(logical_or_p, a, b)
 def logical_xor(a, b): return bind(logical_xor_p, a, b)
 
 
+# --- bitwise ---------------------------------------------------------------------------
+def _integers_only(op):
+    """dtype rule of the bitwise ops: integers and bools, never floats (torch's words)."""
+    def rule(*args, **_):
+        dtype = dtypes.result_type(*args)
+        if dtype.kind == "f":
+            raise DTypeNotImplemented(
+                f'"{op}_cpu" not implemented for \'{dtypes.TORCH_NAMES[dtype]}\'')
+        return dtype
+    return rule
+
+
+bitwise_and_p = binary("bitwise_and", np.bitwise_and, None, _integers_only("bitwise_and"),
+                       ("commutative",))
+bitwise_or_p = binary("bitwise_or", np.bitwise_or, None, _integers_only("bitwise_or"),
+                      ("commutative",))
+bitwise_xor_p = binary("bitwise_xor", np.bitwise_xor, None, _integers_only("bitwise_xor"),
+                       ("commutative",))
+bitwise_not_p = unary("bitwise_not", np.invert, None, _integers_only("bitwise_not"))
+
+
+def _kind(x):
+    """'b', 'i' or 'f': what kind of number x is (a tensor's dtype, a Python number's)."""
+    if isinstance(x, Tensor):
+        kind = x._data.dtype.kind
+        return "i" if kind == "u" else kind
+    return "b" if isinstance(x, bool) else "i" if isinstance(x, int) else "f"
+
+
+def _bitwise(prim, logical):
+    """a & b, a | b, a ^ b (torch's bitwise ops): on bools the logical primitive, which
+    computes the same, so masks combined with & keep the graphs they always had."""
+    def op(a, b):
+        kinds = _kind(a) + _kind(b)
+        if "f" in kinds:
+            _integers_only(prim.name)(*(x._data.dtype if isinstance(x, Tensor) else
+                                        np.dtype(dtypes.default_float()) for x in (a, b)))
+        return bind(logical if kinds == "bb" else prim, a, b)
+    op.__name__ = prim.name
+    return op
+
+
+bitwise_and = _bitwise(bitwise_and_p, logical_and_p)
+bitwise_or = _bitwise(bitwise_or_p, logical_or_p)
+bitwise_xor = _bitwise(bitwise_xor_p, logical_xor_p)
+
+
+def bitwise_not(x):
+    kind = _kind(x)
+    if kind == "f":
+        raise TypeError(f"~ (operator.invert) is only implemented on integer and Boolean-type "
+                        f"tensors (bitwise_not got {x.dtype})")
+    return bind(logical_not_p if kind == "b" else bitwise_not_p, x)
+
+
 # --- ternary and casts ----------------------------------------------------------------
 def _where_impl(cond, a, b):
     return np.where(cond, a, b)

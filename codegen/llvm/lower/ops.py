@@ -383,6 +383,10 @@ lowers("i",
     mul=lambda e, a, n, d: e.b.mul(*a),
     maximum=_int_extremum(">"),
     minimum=_int_extremum("<"),
+    bitwise_and=lambda e, a, n, d: e.b.and_(*a),
+    bitwise_or=lambda e, a, n, d: e.b.or_(*a),
+    bitwise_xor=lambda e, a, n, d: e.b.xor(*a),
+    bitwise_not=lambda e, a, n, d: e.b.not_(a[0]),
 )
 
 # comparisons compute in their operands' promoted dtype, logical ops in bool (compute_dtype)
