@@ -39,7 +39,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from . import dtypes, saved_module, serialization_files
+from . import dtypes, saved_module, serialization_files, serialization_torch
 from .device_array import DeviceArray
 from .devices import CPU, check_placement, to_device, to_host
 from .errors import SerializationError
@@ -212,18 +212,15 @@ def _write(fh, header, dlen, arrays):
 
 # --- loading -----------------------------------------------------------------------------
 def _not_ours(buf, name):
-    if buf[:1] == b"\x80" and buf[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
-        what = "a torch.save/pickle file"
-    elif buf[:4] == b"PK\x03\x04":
-        what = "a torch.save file (a zip archive holding a pickle)"
-    else:
+    if not (buf[:1] == b"\x80" and buf[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")):
         return SerializationError(f"{name}: not a tracecomp file: expected magic bytes "
                                   f"{MAGIC!r}, found {bytes(buf[:8])!r}")
-    return SerializationError(f"{name}: this looks like {what}; tracecomp.load never unpickles, "
-                              f"because unpickling can run arbitrary code. Convert it once, "
-                              f"in torch: load it with torch.load(path, weights_only=True), "
-                              f"turn each tensor t into tracecomp.tensor(t.numpy()), then "
-                              f"tracecomp.save the result.")
+    return SerializationError(f"{name}: this looks like a plain pickle, or a checkpoint in "
+                              f"torch's legacy format (torch.save before torch 1.6); "
+                              f"tracecomp reads torch.save's zip checkpoints only, because "
+                              f"unpickling a plain pickle can run arbitrary code. Save it "
+                              f"again with a current torch (torch.save(torch.load(path, "
+                              f"weights_only=True), path)).")
 
 
 def _check_layout(head, total, name):
@@ -277,6 +274,10 @@ def _read_file(f, size, name):
     if not isinstance(head, (bytes, bytearray)):
         raise SerializationError(f"tracecomp.load: {name} must be opened in binary mode "
                                  f"(read() returned {type(head).__name__})")
+    if serialization_torch.is_torch_zip(head):     # torch.save's zip: all of it
+        rest = serialization_files.read_up_to(f, size - len(head)) if size is not None \
+            else f.read()
+        return head + rest
     total = size if size is not None or len(head) < _PREFIX.size else None
     expected = _check_layout(head, total, name)[3]
     if size is not None:    # a regular file: exactly `expected` bytes are there
@@ -433,6 +434,18 @@ def _destination(saved, map_location):
     return where
 
 
+def _placed(t, saved, map_location):
+    """A tensor read from a torch checkpoint, where its storage's location `saved` and
+    map_location put it."""
+    where = _destination(None if saved in (None, "cpu") else saved, map_location)
+    if where.type == "cpu":
+        return t
+    moved = Tensor._make(to_device(t._data, where))
+    if isinstance(t, _parameter_class()):
+        return _parameter_class()(moved, requires_grad=t.requires_grad)
+    return moved.requires_grad_(True) if t.requires_grad else moved
+
+
 def _check_map_location(map_location):
     """Refuse a device tensors cannot load on, with torch's errors (on 'cuda' without a
     GPU: its CPU-build advice to map the storages to the CPU)."""
@@ -457,8 +470,10 @@ def load(f, map_location=None, *, weights_only=None, mmap=None):
     anything is read from it); a file object is read up to what the file's header says, and
     no further than its real size when it is a regular file or an in-memory buffer.
     Tensors load where they were saved (the CPU, or a device) unless map_location says
-    otherwise, as torch's. weights_only and mmap are accepted for torch compatibility:
-    loading is always safe (weights_only=True behaviour whatever its value).
+    otherwise, as torch's. A zip checkpoint torch.save wrote loads by torch's
+    weights_only=True rules (serialization_torch.py). weights_only and mmap are accepted
+    for torch compatibility: loading is always safe (weights_only=True behaviour whatever
+    its value).
     Raises SerializationError for anything that is not an intact tracecomp file."""
     _check_map_location(map_location)
     if isinstance(f, (str, os.PathLike)):
@@ -468,6 +483,9 @@ def load(f, map_location=None, *, weights_only=None, mmap=None):
     else:
         name = getattr(f, "name", None) or type(f).__name__
         buf = _read_file(f, serialization_files.remaining_size(f), name)
+    if serialization_torch.is_torch_zip(buf):      # torch.save's: weights_only's rules
+        return serialization_torch.load(buf, name, lambda t, where: _placed(
+            t, where, map_location), _safe_globals)
     hlen, dlen, data_start, _ = _check_layout(buf[:_PREFIX.size], len(buf), name)
     _check_digest(buf, name)
     try:
@@ -484,8 +502,8 @@ def load(f, map_location=None, *, weights_only=None, mmap=None):
 
 
 # torch.serialization's allow-list of classes that torch.load(weights_only=True) may
-# unpickle. tracecomp.load never unpickles, so there is nothing to allow: the list is kept
-# (programs add to it and read it back) and has no effect on what loads.
+# unpickle: a torch checkpoint naming one of them may make it (serialization_torch.py);
+# tracecomp's own files make no object from a name at all.
 _safe_globals = []
 
 
@@ -503,7 +521,7 @@ def clear_safe_globals():
 
 class safe_globals:  # noqa: N801 - torch's name
     """`with torch.serialization.safe_globals([...]):` as torch: the list is in effect
-    inside the block (and changes nothing here: see add_safe_globals)."""
+    inside the block."""
 
     def __init__(self, safe_globals):
         self.globals = list(safe_globals)
