@@ -324,8 +324,21 @@ class Tensor:
                             f".__format__")
         return repr(self)
 
-    def __reduce__(self):
-        raise TypeError("tracecomp tensors are not pickled; use tracecomp.save / tracecomp.load")
+    def __reduce_ex__(self, protocol):
+        """Pickled as torch pickles a tensor (DataLoader workers, multiprocessing queues,
+        pickle.dumps): its values, requires_grad and device, no history; a Parameter
+        stays one. (tracecomp.save's files hold no pickle: serialization.py.)"""
+        _unshared(self, "pickled")
+        return (_unpickle, (np.array(to_host(self._data)), self._requires_grad,
+                            type(self).__name__ == "Parameter", str(self.device)))
+
+    def __copy__(self):
+        """copy.copy(t), as torch's: a tensor over the same memory with the same
+        requires_grad and no history (matplotlib copies what it plots)."""
+        _unshared(self, "copied")
+        if type(self).__name__ == "Parameter":
+            return type(self)(Tensor._make(self._data), self._requires_grad)
+        return Tensor._make(self._data, self._requires_grad)
 
     def __getattr__(self, name):
         # only reached for names a tensor does not have: a torch method we lack raises
@@ -349,6 +362,26 @@ class Tensor:
         if self.grad is not None:
             new.grad = self.grad.__deepcopy__(memo)
         return new
+
+
+def _unshared(t, how):
+    """A value inside compiled code is no tensor of values yet: it cannot leave it."""
+    if type(t._data) is not np.ndarray and type(t._data) is not DeviceArray:
+        raise TypeError(f"a tensor inside compiled code cannot be {how} (shape "
+                        f"{list(t.shape)}): return it from the compiled function first")
+
+
+def _unpickle(array, requires_grad, parameter, where):
+    """A pickled tensor again (Tensor.__reduce_ex__)."""
+    if where == "cpu":
+        t = Tensor._make(array)
+    else:
+        from .devices import to_device
+        t = Tensor._make(to_device(array, device(where)))
+    if parameter:
+        from .nn.parameter import Parameter
+        return Parameter(t, requires_grad)
+    return t.requires_grad_(True) if requires_grad else t
 
 
 def _init(t, data, requires_grad, node, vc=None):

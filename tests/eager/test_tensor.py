@@ -318,3 +318,32 @@ def test_inf_and_nan_results_are_silent_as_in_torch_and_user_numpy_still_warns()
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "warned"
+
+
+def test_pickle_and_copy_as_torch():
+    """pickle (DataLoader workers, multiprocessing) and copy.copy (matplotlib copies what
+    it plots) behave as torch's: values, dtype, requires_grad, Parameter kept, no history;
+    copy.copy shares memory"""
+    import copy
+    import pickle
+    for lib in (torch, tc):
+        w = lib.ones(2, requires_grad=True)
+        y = w * 2
+        for x in (lib.arange(6.0).reshape(2, 3)[:, 1:], lib.tensor([1, 2], dtype=lib.int32),
+                  lib.tensor(True), w, y):
+            back = pickle.loads(pickle.dumps(x))
+            assert back.dtype == x.dtype and back.requires_grad == x.requires_grad
+            assert back.is_leaf and back.grad_fn is None
+            assert (back.detach() == x.detach()).all()
+        p = pickle.loads(pickle.dumps(lib.nn.Parameter(lib.ones(2))))
+        assert type(p).__name__ == "Parameter" and p.requires_grad
+        assert type(copy.copy(lib.nn.Parameter(lib.ones(2)))).__name__ == "Parameter"
+        t = lib.arange(3.0)
+        c = copy.copy(t)
+        c[0] = 9
+        assert t[0].item() == 9 and c is not t
+        cy = copy.copy(y)
+        assert cy.requires_grad and cy.grad_fn is None
+    f = tc.compile(lambda x: copy.copy(x * 2))
+    with pytest.raises(TypeError, match="inside compiled code cannot be copied"):
+        f(tc.ones(2))
