@@ -137,6 +137,13 @@ from .ops import public as _public  # noqa: E402
 
 _public.export("torch", globals())
 
+# torch.zeros(3, out=t) ...: the torch-level names take out= (internal calls stay direct)
+from .torch_args import creating_into as _creating_into  # noqa: E402
+
+(arange, empty, eye, full, linspace, logspace, ones, rand, randint, randn, randperm,
+ zeros) = map(_creating_into, (arange, empty, eye, full, linspace, logspace, ones, rand,
+                               randint, randn, randperm, zeros))
+
 # Imported on first use, not by `import tracecomp` (~45 ms of it): the compiler and the
 # checkpoint files. `tracecomp.compile` is then the driver's own function, as if imported.
 _LAZY = {"compile": "tracecomp.compiler.api", "load": "tracecomp.serialization",
@@ -150,11 +157,27 @@ def __getattr__(name):
         return importlib.import_module("tracecomp.compiler")
     module = _LAZY.get(name)
     if module is None:
-        return _missing(name)
+        inplace = _inplace_function(name)
+        return inplace if inplace is not None else _missing(name)
     import importlib
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+def _inplace_function(name):
+    """torch.sin_(x), torch.relu_(x), ...: torch's in-place functions are its tensors'
+    in-place methods; made on first use for each that Tensor has."""
+    from .torch_names import NAMES
+    if not name.endswith("_") or name.startswith("_") or name not in NAMES["torch"] \
+            or not hasattr(Tensor, name):
+        return None
+
+    def inplace(input, *args, **kwargs):
+        return getattr(input, name)(*args, **kwargs)
+    inplace.__name__ = inplace.__qualname__ = name
+    globals()[name] = inplace
+    return inplace
 
 
 def __dir__():

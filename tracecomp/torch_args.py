@@ -126,3 +126,23 @@ def number_first(keyword, n_tensors):
             return fn(x, *args, **kwargs)
         return call
     return wrap
+
+
+def creating_into(fn):
+    """torch.zeros(..., out=t), torch.rand(2, 2, out=c): a creation function that writes
+    into `out` (resized to the result, as torch's) in out's dtype unless dtype= says
+    otherwise. Only the torch-level names take it: tracecomp's own calls stay direct."""
+    @functools.wraps(fn)
+    def call(*args, out=None, **kw):
+        if out is None:
+            return fn(*args, **kw)
+        if not isinstance(out, Tensor):
+            raise TypeError(f"{fn.__name__}(): argument 'out' must be Tensor, not "
+                            f"{type(out).__name__}")
+        kw.setdefault("dtype", out.dtype)
+        with grad_mode.no_grad():
+            result = fn(*args, **kw)
+            if tuple(out.shape) != tuple(result.shape) and type(out._data) is np.ndarray:
+                out.resize_(tuple(result.shape))    # torch's factories resize silently
+            return write_out(out, result, fn.__name__)
+    return call

@@ -344,6 +344,11 @@ def _accumulate_leaf(leaf, g, create_graph, handed):
     for hook in leaf._hooks or ():
         new = hook(g)
         g = new if new is not None else g
+    held = leaf.grad
+    if held is not None and not isinstance(held, Tensor):     # `w.grad = 0.` (torch refuses
+        raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of "
+                        f"type {type(held).__name__} (the .grad of a leaf of shape "
+                        f"{list(leaf.shape)}; set it to None to start from zero)")
     if create_graph:
         leaf.grad = g if leaf.grad is None else leaf.grad + g
         return

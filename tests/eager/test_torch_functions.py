@@ -1,0 +1,75 @@
+"""torch-namespace spellings the tutorials use, against torch 2.13: the in-place functions
+(torch.sin_(x)), the torch.functional module, factories writing into out=
+(torch.rand(2, 2, out=c)), and a .grad that is not a tensor."""
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import tracecomp as tc
+import tracecomp.functional as TCF
+
+from helpers import assert_close
+
+
+@pytest.mark.parametrize("name,args", [("sin_", ()), ("relu_", ()), ("abs_", ()),
+                                       ("clamp_", (-0.5, 0.5)), ("exp_", ()),
+                                       ("sigmoid_", ())])
+def test_in_place_functions_are_the_methods(name, args):
+    data = np.array([-1.5, 0.25, 2.0], np.float32)
+    ours, theirs = tc.tensor(data), torch.tensor(data)
+    assert getattr(tc, name)(ours, *args) is ours
+    getattr(torch, name)(theirs, *args)
+    assert_close(ours, theirs)
+
+
+def test_an_unknown_in_place_name_is_still_missing():
+    with pytest.raises(AttributeError):
+        tc.not_a_function_   # noqa: B018
+    with pytest.raises(NotImplementedError, match="not supported by tracecomp"):
+        tc.as_strided_  # noqa: B018 - torch has it, Tensor does not
+
+
+def test_torch_functional_module():
+    import torch.functional as TF
+    assert sorted(TCF.__all__) == sorted(TF.__all__)
+    assert_close(TCF.einsum("i,i->", tc.ones(3), tc.arange(3.0)),
+                 TF.einsum("i,i->", torch.ones(3), torch.arange(3.0)))
+    for ours, theirs in zip(TCF.split(tc.arange(5), 2), TF.split(torch.arange(5), 2)):
+        assert_close(ours, theirs)
+    assert_close(TCF.norm(tc.ones(4)), TF.norm(torch.ones(4)))
+
+
+@pytest.mark.parametrize("call", [
+    "L.rand(2, 2, out=o)", "L.zeros(3, 3, out=o)", "L.ones(4, out=o)",
+    "L.full((2,), 7.0, out=o)", "L.eye(2, out=o)", "L.linspace(0, 1, 3, out=o)",
+    "L.arange(3, out=o)", "L.randn(5, out=o)", "L.empty(2, out=o)"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_factories_write_into_out_as_torch(call, dtype):
+    """out's dtype unless dtype= says otherwise, resized to the result without a warning"""
+    def run(lib):
+        o = lib.zeros(3, dtype=getattr(lib, dtype))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            result = eval(call, {"L": lib, "o": o})
+        assert result is o
+        return o
+    ours, theirs = run(tc), run(torch)
+    assert str(ours.dtype).split(".")[-1] == str(theirs.dtype).split(".")[-1]
+    assert tuple(ours.shape) == tuple(theirs.shape)
+    if "rand" not in call and "empty" not in call:
+        assert_close(ours, theirs)
+
+
+def test_a_grad_that_is_no_tensor_is_named_at_backward():
+    """torch refuses `w.grad = 0.` as it is assigned; ours at the next backward, in its
+    words (an AttributeError from inside the engine before)"""
+    w = tc.ones(2, requires_grad=True)
+    w.grad = 0.0
+    with pytest.raises(TypeError, match="assigned grad expected to be a Tensor or None but "
+                                        "got grad of type float"):
+        (w * 2).sum().backward()
+    w.grad = None
+    (w * 2).sum().backward()
+    assert_close(w.grad, torch.full((2,), 2.0))
