@@ -18,6 +18,7 @@ A key is a tuple of entries, or one entry; a list shorter than 32 holding a tens
 sequence, a slice, None or Ellipsis is read as a tuple (numpy's old rule, which torch keeps
 with a deprecation warning). Anything else is torch's IndexError.
 """
+import operator
 import warnings
 
 import numpy as np
@@ -75,6 +76,8 @@ def _entry(k):
         return int(k)
     if isinstance(k, _SEQUENCES):
         return _tensor_entry(_sequence_tensor(k))
+    if hasattr(kind, "__index__"):      # a number standing in for an int while tracing
+        return operator.index(k)
     name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
     raise IndexError(_INVALID.format(name))
 

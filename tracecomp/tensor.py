@@ -244,7 +244,10 @@ class Tensor:
     def item(self):
         data = self._data
         if type(data) is not np.ndarray and type(data) is not DeviceArray:
-            return data.item()          # a traced value: a TraceError naming the user's line
+            if data.size != 1:
+                return data.item()      # a traced value: a TraceError naming the user's line
+            from .tracing.number import item_number
+            return item_number(self)    # a number known after the call (tracing/number.py)
         if data.size != 1:
             raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted "
                                f"to Scalar; .item() needs exactly one element")

@@ -209,7 +209,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                    outside=outside_reads(fn, tracer, lifted_ids, (*args[0], *args[1].values()),
                                          roots),
                    deferred=deferred,
-                   reads=values.guards(fn, roots), kept=[k for k, _ in kept])
+                   reads=values.guards(fn, roots, [k.holder for k, _ in kept]),
+                   kept=[k for k, _ in kept])
     # a backward traced inside the code (a whole training step) leaves nothing to bridge
     compile_graph = backends.get(backend)
     if templates is not None:       # dynamic shapes: a graph of known structure, new sizes

@@ -21,6 +21,7 @@ from ..ir import Node
 from ..nn.module import Module
 from ..optim.optimizer import Optimizer
 from ..tensor import Tensor
+from ..tracing.number import ITEM, TracedNumber
 from .state import INSIDE_MAX, inside, starts
 
 
@@ -29,6 +30,7 @@ class Kept:
     holder: object      # the dict, list or object
     how: str            # "item" (holder[key] = value), "attr" (setattr) or "append"
     key: object = None
+    number: type = None     # a number .item() made (`losses.append(loss.item())`): its type
 
 
 class KeptWatch:
@@ -44,7 +46,8 @@ class KeptWatch:
                     self.before.setdefault(id(value), (value, entries))
 
     def kept(self):
-        """[(Kept, traced tensor)] of what the trace stored, each container put back."""
+        """[(Kept, traced tensor)] of what the trace stored, each container put back (a
+        number .item() made is stored as its 0-d tensor, and given as the number)."""
         out = []
         for holder, before in self.before.values():
             after = _entries(holder)
@@ -66,11 +69,14 @@ class KeptWatch:
                         table[kept.key] = before[kept.key]
                     else:
                         del table[kept.key]
-            out += stored
+            out += [(_as_number(k, v), v.tensor) if type(v) is TracedNumber else (k, v)
+                    for k, v in stored]
             self._refuse_nested(holder, before, after)
         return out
 
     def _traced(self, v):
+        if type(v) is TracedNumber:
+            return ITEM in v.sources
         return isinstance(v, Tensor) and isinstance(v._data, Node) and id(v) not in self.own
 
     def _refuse_nested(self, holder, before, after):
@@ -135,9 +141,16 @@ def places(fn, args, modules):
     return found
 
 
+def _as_number(kept, number):
+    kept.number = number.__class__
+    return kept
+
+
 def apply(kept, tensors):
     """After a call: store this call's tensors as the traced code stored its own."""
     for k, t in zip(kept, tensors):
+        if k.number is not None:
+            t = k.number(t.item())
         if k.how == "append":
             k.holder.append(t)
         elif k.how == "item":

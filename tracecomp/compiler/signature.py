@@ -20,6 +20,7 @@ from ..debug_log import debug_level
 from ..device_array import DeviceArray
 from ..errors import TraceError
 from ..tensor import Tensor
+from ..tracing.number import ITEM, TracedNumber
 from .number_args import FedArgument, as_input
 
 
@@ -38,6 +39,9 @@ def _walk(x, label, tensors, statics):
     if isinstance(x, Tensor):
         tensors.append((label, x))
         return ("T",)
+    if type(x) is TracedNumber and ITEM in x.sources:     # `return loss.item()`
+        tensors.append((label, x.tensor))
+        return ("N", x.__class__)
     if isinstance(x, (tuple, list)):    # its own type: a namedtuple comes back one
         return ("seq", type(x), tuple(_walk(v, f"{label}.{k}", tensors, statics)
                                       for k, v in enumerate(x)))
@@ -62,6 +66,8 @@ def _build(s, tensors, statics):
         return next(tensors)
     if kind == "S":
         return next(statics)
+    if kind == "N":                 # the Python number of a 0-d output (item_number)
+        return s[1](next(tensors).item())
     if kind == "dict":
         items = {k: _build(v, tensors, statics) for k, v in zip(s[2], s[3])}
         if s[1] is dict:

@@ -122,14 +122,18 @@ class ReadWatch:
         for cls in self.hooked:
             del cls.__getattribute__
 
-    def guards(self, fn, modules=()):
+    def guards(self, fn, modules=(), stored=()):
         """The Guards of what was read and of the globals and closure variables that hold
         guarded values, of the functions a trace of fn runs (code_names.traced_functions:
         fn, its modules' methods, their helpers), or None when there is nothing to
-        guard."""
+        guard. stored: the containers each call stores into (kept_values: `losses.append(
+        loss.item())`), which change every call by the code's own doing: not guarded."""
         bindings, seen = [], set()
+        stored = {id(c) for c in stored}
         for f in traced_functions(fn, modules):
             for holder, _, n, value in named_values(f):
+                if id(value) in stored:
+                    continue
                 held = frozen(value)
                 if held is not None and (id(holder), n) not in seen:
                     seen.add((id(holder), n))

@@ -74,6 +74,25 @@ class TracedNumber:
         return TracedNumber(ew.abs(self.tensor), abs(self.value), self.sources, self.reads)
 
 
+ITEM = ".item()"     # the source of a number a traced tensor's .item() made
+
+
+def item_number(tensor):
+    """`t.item()` on a traced tensor of one element: a TracedNumber on its value (detached,
+    as .item() is, in float64 / int64 / bool: the Python number's precision) whose own
+    value is unknown while tracing. The code may compute with it, return it or store it
+    (the call then gives the Python number: signature.py, kept_values.py); a use that
+    needs the value itself (`if loss.item() > 1`, a format) is a TraceError."""
+    from ..ops import movement
+    kind = tensor._data.dtype.kind
+    python, dtype = (bool, np.bool_) if kind == "b" else (int, np.int64) if kind in "iu" \
+        else (float, np.float64)
+    value = ew.cast(movement.reshape(tensor.detach(), ()), np.dtype(dtype))
+    # a stand-in value of the number's type: it decides Python's types (int + float),
+    # never the result (read() refuses)
+    return TracedNumber(value, python(1), frozenset((ITEM,)), ITEM_READS)
+
+
 class Reads:
     """The labels of the number arguments whose values one trace read. Once the trace is
     over (`close`), a stand-in kept somewhere cannot be read unnoticed: that raises."""
@@ -84,6 +103,11 @@ class Reads:
         self.labels, self.open = set(), True
 
     def note(self, sources):
+        if ITEM in sources:
+            from ..user_code import value_error
+            raise value_error("using the number .item() gave inside compiled code as a value "
+                              "(a branch, a format, float()); returning it, storing it or "
+                              "computing with it is fine")
         if not self.open:
             raise RuntimeError(
                 "tracecomp.compile: a number argument's value was read after its function "
@@ -92,6 +116,9 @@ class Reads:
 
     def close(self):
         self.open = False
+
+
+ITEM_READS = Reads()     # item numbers' reads: every one raises (note)
 
 
 def _value(x):
