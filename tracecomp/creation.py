@@ -6,6 +6,7 @@ code become graph nodes when traced. Random numbers come from numpy's PCG64; the
 seed gives the same numbers here, not the same numbers as torch.
 """
 import functools
+import math
 
 import numpy as np
 
@@ -22,8 +23,18 @@ from .generator import (  # noqa: F401 - tracecomp.creation.Generator etc., as b
 from .ops.registry import defprim
 from .tensor import Tensor
 
+
 # --- constant primitives ---------------------------------------------------------------
-full_p = defprim("full", lambda shape, value, dtype: np.full(shape, value, dtype=dtype),
+def _full_impl(shape, value, dtype):
+    # zeros by calloc: the pages are mapped when first written (a weight that init is
+    # about to fill is touched once, not twice)
+    if type(value) in (int, bool) and value == 0 or \
+            type(value) is float and value == 0 and math.copysign(1.0, value) > 0:
+        return np.zeros(shape, dtype=dtype)
+    return np.full(shape, value, dtype=dtype)
+
+
+full_p = defprim("full", _full_impl,
                  lambda shape, value, dtype: tuple(shape), lambda shape, value, dtype: dtype,
                  None, ("constant",))
 arange_p = defprim("arange", lambda start, stop, step, dtype: np.arange(start, stop, step,
@@ -34,11 +45,23 @@ arange_p = defprim("arange", lambda start, stop, step, dtype: np.arange(start, s
 
 # --- random primitives: they draw from the default generator when they *run*, so a traced
 # graph draws fresh numbers on every call (dropout masks are not baked in at trace time)
+_NATIVE = (np.dtype(np.float32), np.dtype(np.float64))     # numpy draws these directly
+
+
 def _draw(method):
     # `generator` is a param only when the user passed one (the IR of default draws is
-    # unchanged); a compiled graph then draws from that generator on every call
+    # unchanged); a compiled graph then draws from that generator on every call.
+    # Drawn in the dtype itself: float64 draws rounded to float32 could give exactly 1.0
+    # (about 3 in 10^8 of rand's draws; torch's rand is in [0, 1)), and took twice the memory
     def impl(shape, dtype, generator=None):
-        return getattr((generator or default_generator).rng, method)(shape).astype(dtype)
+        draw = getattr((generator or default_generator).rng, method)
+        dtype = np.dtype(dtype)
+        if dtype in _NATIVE:
+            return draw(shape, dtype=dtype)
+        out = draw(shape, dtype=np.float32).astype(dtype)      # float16
+        if method == "random":      # rounding up to 1.0 again: the largest value below it
+            np.minimum(out, np.nextafter(dtype.type(1), dtype.type(0)), out=out)
+        return out
     return impl
 
 

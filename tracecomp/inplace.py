@@ -201,7 +201,10 @@ def random_fill(x, sample, what=None):
     from . import context
     with grad_mode.no_grad():
         if context.current() is None and isinstance(x._data, np.ndarray):
-            x._data[...] = sample(x._data.shape)
+            if getattr(sample, "fills", False) and x._data.flags.c_contiguous:
+                sample(x._data.shape, out=x._data)      # no temporary of x's size
+            else:
+                x._data[...] = sample(x._data.shape)
             x._vc[0] += 1
             return x
         from .creation import Sampler, draw_p

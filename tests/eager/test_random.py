@@ -312,3 +312,33 @@ def test_inplace_sampler_moments():
 ])
 def test_logspace_and_triangle_indices_match_torch(call):
     assert_close(call(tc), call(torch), 1e-6, 0)
+
+
+class _JustBelowOne:
+    """A generator's numpy side that draws the largest value below 1 of the dtype asked:
+    what rounds to 1.0 when a float64 draw is cast to float32 (3 in 10^8 draws)."""
+
+    def __init__(self):
+        self.asked = []
+
+    def random(self, shape, dtype=np.float64, out=None):
+        self.asked.append(np.dtype(dtype))
+        below = np.nextafter(np.dtype(dtype).type(1), np.dtype(dtype).type(0))
+        values = np.full(shape, below, dtype=dtype)
+        if out is None:
+            return values
+        out[...] = values
+        return out
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+def test_rand_and_uniform_stay_below_one(monkeypatch, dtype):
+    """torch's rand is in [0, 1): draws are made in the tensor's dtype (float16's from
+    float32, kept below 1), never rounded up from float64"""
+    fake = _JustBelowOne()
+    monkeypatch.setattr(tc.default_generator, "rng", fake)
+    assert (tc.rand(1000, dtype=getattr(tc, dtype)) < 1).all()
+    if dtype != "float16":
+        assert fake.asked[-1] == np.dtype(dtype)
+    if dtype == "float32":      # (float64's uniform_ draws with rng.uniform: no rounding)
+        assert (tc.empty(1000).uniform_() < 1).all()
