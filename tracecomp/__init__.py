@@ -44,7 +44,7 @@ from .composite_math import (clamp_max, clamp_min, deg2rad, exp2, float_power, f
                              logit, meshgrid, nan_to_num, positive, rad2deg, sgn, signbit,
                              sinc, xlogy)
 from .creation import logspace, tril_indices, triu_indices
-from . import random, special
+from . import random, return_types, special
 from .random import (bernoulli, fork_rng, get_rng_state, multinomial, normal,
                      poisson, randint_like, set_rng_state)
 from .creation import default_generator

@@ -22,6 +22,7 @@ from .ops.linalg import matmul
 from .ops.rules import norm_dims
 from .ops.softmax import log_softmax as _log_softmax
 from .ops.softmax import softmax as _softmax
+from .return_types import structseq
 from .strided_reshape import reshape_strided
 from .tensor import Tensor, _wrap_dim
 from .torch_args import number_first
@@ -106,18 +107,6 @@ def amin(x, dim=(), keepdim=False):
     return rd.reduce_min(x, _dims_arg(dim), keepdim)
 
 
-class MaxMin(tuple):
-    """The (values, indices) pair max(dim)/min(dim) return, with torch's field names."""
-
-    @property
-    def values(self):
-        return self[0]
-
-    @property
-    def indices(self):
-        return self[1]
-
-
 def _extremum(x, dim, keepdim, other, reduce_all, arg, name):
     if isinstance(dim, Tensor):          # torch.max(a, b) is the elementwise maximum
         other, dim = dim, None
@@ -130,7 +119,8 @@ def _extremum(x, dim, keepdim, other, reduce_all, arg, name):
     values = gather(x, d, idx) if x.ndim else x
     if not keepdim and x.ndim:
         values, idx = squeeze(values, d), squeeze(idx, d)
-    return MaxMin((named(values, f"{name.capitalize()}Backward0", (x,)), idx))
+    return structseq(name, ("values", "indices"))(
+        named(values, f"{name.capitalize()}Backward0", (x,)), idx)
 
 
 def max(x, dim=None, keepdim=False, *, other=None):  # noqa: A001

@@ -6,7 +6,6 @@ aminmax, diff; and the existing reductions re-exported with numpy's spellings ac
 Everything is built from primitives (reduce_*, the scans of ops/scan.py, argsort + gather),
 so gradients come from their VJPs and every op here can be traced.
 """
-import collections
 
 import numpy as np
 
@@ -19,19 +18,14 @@ from .ops import reduce as rd
 from .ops import scan
 from .ops.indexing import gather
 from .ops.sort import argsort
+from .return_types import structseq
 from .tensor import Tensor, _wrap_dim
 from .torch_args import aliased, with_out
 
-
-def result_type(name, fields):
-    """torch.return_types.<name>: a tuple with named fields (values, indices, ...)."""
-    return collections.namedtuple(name, fields)
-
-
-ValuesIndices = {n: result_type(n, ["values", "indices"]) for n in
+ValuesIndices = {n: structseq(n, ["values", "indices"]) for n in
                  ("cummax", "cummin", "median", "nanmedian", "mode", "sort", "topk",
                   "kthvalue")}
-MinMax = result_type("aminmax", ["min", "max"])
+MinMax = structseq("aminmax", ["min", "max"])
 
 
 def _scan_dim(x, dim, op):

@@ -3,7 +3,6 @@ composites (they compile natively); inv, det, slogdet, solve, cholesky, eigh, qr
 lstsq and matrix_rank run numpy.linalg (ops/linalg_decomp.py, ops/linalg_factor.py), with
 torch's gradients where torch defines them; in compiled code they are numpy steps.
 """
-import collections
 import math
 
 import numpy as np
@@ -19,16 +18,17 @@ from .ops import linalg_factor as F
 from .ops import movement as mv
 from .ops import reduce as rd
 from .ops.linalg import matmul
+from .return_types import structseq
 from .tensor import _wrap_dim
 from .torch_args import scalar_name, with_out
 
 LinAlgError = D.LinAlgError
 
-SlogDet = collections.namedtuple("linalg_slogdet", ["sign", "logabsdet"])
-QR = collections.namedtuple("linalg_qr", ["Q", "R"])
-SVD = collections.namedtuple("linalg_svd", ["U", "S", "Vh"])
-Eigh = collections.namedtuple("linalg_eigh", ["eigenvalues", "eigenvectors"])
-Lstsq = collections.namedtuple("linalg_lstsq", ["solution", "residuals", "rank",
+SlogDet = structseq("linalg_slogdet", ["sign", "logabsdet"])
+QR = structseq("linalg_qr", ["Q", "R"])
+SVD = structseq("linalg_svd", ["U", "S", "Vh"])
+Eigh = structseq("linalg_eigh", ["eigenvalues", "eigenvectors"])
+Lstsq = structseq("linalg_lstsq", ["solution", "residuals", "rank",
                                                 "singular_values"])
 
 

@@ -1,14 +1,14 @@
 """torch's top-level linear algebra (torch.det, torch.inverse, torch.svd, ...), which
 predates torch.linalg: thin adapters onto tracecomp.linalg with the old names and return
 conventions (torch.svd gives V, not Vh; torch.qr's `some`)."""
-import collections
 
 from . import linalg
 from .ops import elementwise as ew
 from .ops.linalg_decomp import mT
+from .return_types import structseq
 
-SVD = collections.namedtuple("svd", ["U", "S", "V"])
-QR = collections.namedtuple("qr", ["Q", "R"])
+SVD = structseq("svd", ["U", "S", "V"])
+QR = structseq("qr", ["Q", "R"])
 
 
 def det(input):  # noqa: A002 - torch's argument name

@@ -347,3 +347,18 @@ def test_pickle_and_copy_as_torch():
     f = tc.compile(lambda x: copy.copy(x * 2))
     with pytest.raises(TypeError, match="inside compiled code cannot be copied"):
         f(tc.ones(2))
+
+
+@pytest.mark.parametrize("expr", ["L.max(t, 1)", "t.min(0)", "L.sort(t[0])", "t.topk(1)",
+                                  "L.aminmax(t)", "L.linalg.svd(L.eye(2))", "L.svd(L.eye(2))",
+                                  "L.median(t, 1)", "L.cummax(t, 0)"])
+def test_return_types_print_and_name_as_torch(expr):
+    """torch.return_types: the class is the op's own (isinstance with it works), and it
+    prints one field a line as torch's (tutorials print torch.max(t, 1))"""
+    def run(lib):
+        t = lib.tensor([[1.0, 3.0], [4.0, 2.0]])
+        return eval(expr, {"L": lib, "t": t})
+    got, want = run(tc), run(torch)
+    assert type(got).__name__ == type(want).__name__
+    assert isinstance(got, getattr(tc.return_types, type(got).__name__))
+    assert repr(got) == repr(want).replace("torch.", "tracecomp.")
