@@ -120,3 +120,16 @@ def test_a_cuda_checkpoint_maps_to_the_cpu_as_torch_says(tmp_path, monkeypatch):
         tc.load(path)
     assert_close(tc.load(path, map_location="cpu")["w"], torch.arange(3.0))
     assert_close(tc.load(path, map_location={"cuda:0": "cpu"})["w"], torch.arange(3.0))
+
+
+def test_a_torch_compiled_models_checkpoint_loads_into_our_compiled_model(tmp_path):
+    """torch.compile(model).state_dict() names `_orig_mod.0.weight`: our compiled model
+    takes those keys too (its own state_dict keeps the module's keys)"""
+    theirs = torch.compile(_models(torch))
+    path = tmp_path / "compiled.pth"
+    torch.save(theirs.state_dict(), path)
+    ours = tc.compile(_models(tc))
+    assert str(ours.load_state_dict(tc.load(path))) == "<All keys matched successfully>"
+    for (name, p), (_, q) in zip(ours.named_parameters(), theirs.named_parameters()):
+        assert_close(p, q.detach(), what=name)
+    assert list(ours.state_dict()) == list(_models(torch).state_dict())

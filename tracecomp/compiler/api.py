@@ -94,6 +94,23 @@ class CompiledModule:
         self._orig_mod.train(mode)
         return self
 
+    def load_state_dict(self, state_dict, *args, **kwargs):
+        """The module's load_state_dict, taking torch's compiled-model keys too: a
+        checkpoint torch.compile(model).state_dict() wrote names `_orig_mod.weight` (ours
+        names `weight`, the module's own keys, as the uncompiled model loads them)."""
+        prefix = "_orig_mod."
+        if any(isinstance(k, str) and k.startswith(prefix) for k in state_dict):
+            renamed = type(state_dict)((k[len(prefix):] if isinstance(k, str)
+                                        and k.startswith(prefix) else k, v)
+                                       for k, v in state_dict.items())
+            metadata = getattr(state_dict, "_metadata", None)
+            if metadata is not None:
+                renamed._metadata = type(metadata)(
+                    (k[len(prefix):] if k.startswith(prefix) else k, v)
+                    for k, v in metadata.items() if k != "_orig_mod")
+            state_dict = renamed
+        return self._orig_mod.load_state_dict(state_dict, *args, **kwargs)
+
     def eval(self):
         return self.train(False)
 
