@@ -152,9 +152,9 @@ _missing = _support.missing_in("torch")
 
 
 def __getattr__(name):
-    if name == "compiler":      # torch.compiler's namespace, imported on first use
+    if name in ("compiler", "profiler", "functional"):   # submodules, imported on first use
         import importlib
-        return importlib.import_module("tracecomp.compiler")
+        return importlib.import_module(f"tracecomp.{name}")
     module = _LAZY.get(name)
     if module is None:
         inplace = _inplace_function(name)

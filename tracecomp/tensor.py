@@ -244,10 +244,7 @@ class Tensor:
     def item(self):
         data = self._data
         if type(data) is not np.ndarray and type(data) is not DeviceArray:
-            if data.size != 1:
-                return data.item()      # a traced value: a TraceError naming the user's line
-            from .tracing.number import item_number
-            return item_number(self)    # a number known after the call (tracing/number.py)
+            return data.item_of(self)   # a traced value (tracing/value.py)
         if data.size != 1:
             raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted "
                                f"to Scalar; .item() needs exactly one element")
@@ -333,14 +330,12 @@ class Tensor:
         stays one. (tracecomp.save's files hold no pickle: serialization.py.)"""
         _unshared(self, "pickled")
         return (_unpickle, (np.array(to_host(self._data)), self._requires_grad,
-                            type(self).__name__ == "Parameter", str(self.device)))
+                            str(self.device)))
 
     def __copy__(self):
         """copy.copy(t), as torch's: a tensor over the same memory with the same
         requires_grad and no history (matplotlib copies what it plots)."""
         _unshared(self, "copied")
-        if type(self).__name__ == "Parameter":
-            return type(self)(Tensor._make(self._data), self._requires_grad)
         return Tensor._make(self._data, self._requires_grad)
 
     def __getattr__(self, name):
@@ -374,16 +369,13 @@ def _unshared(t, how):
                         f"{list(t.shape)}): return it from the compiled function first")
 
 
-def _unpickle(array, requires_grad, parameter, where):
-    """A pickled tensor again (Tensor.__reduce_ex__)."""
+def _unpickle(array, requires_grad, where):
+    """A pickled tensor again (Tensor.__reduce_ex__; a Parameter has its own)."""
     if where == "cpu":
         t = Tensor._make(array)
     else:
         from .devices import to_device
         t = Tensor._make(to_device(array, device(where)))
-    if parameter:
-        from .nn.parameter import Parameter
-        return Parameter(t, requires_grad)
     return t.requires_grad_(True) if requires_grad else t
 
 

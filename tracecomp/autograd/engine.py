@@ -31,6 +31,7 @@ from ..ops.elementwise import cast
 from ..ops.movement import sum_to
 from ..tensor import Tensor
 from . import anomaly_mode as anomaly
+from . import profiler
 
 
 class _Traced:
@@ -215,10 +216,16 @@ def _run(roots, root_grads_, retain_graph, create_graph, capture=None):
             g = hit[1]
             if node.hooks is not None or node.retain is not None or watched:
                 g = walk.arrive(node, g)
+            span = profiler.span(f"autograd::engine::evaluate_function: {node.name()}") \
+                if profiler._active else None
+            if span is not None:
+                span.__enter__()
             if "grouped" in node.prim.tags:
                 _step_group(node, g, walk)
             else:
                 _step(node, g, walk)
+            if span is not None:
+                span.__exit__(None, None, None)
             if not retain_graph:
                 free(node)
     results, handed = walk.captured, set()

@@ -12,6 +12,8 @@ import weakref
 
 from .. import context, dtypes, grad_mode
 from ..artifact_cache import CACHE_SIZE, check_size
+from ..autograd import profiler
+from ..autograd.profiler import _active as PROFILES
 from ..nn.module import Module
 from . import driver, fused_step, stance
 from .driver import RECOMPILE_LIMIT, CompiledFunction, initialize_lazy
@@ -32,6 +34,12 @@ class CompiledModule:
         _MODULES.add(self)
 
     def __call__(self, *args, **kwargs):
+        if PROFILES:        # autograd.profiler: the call is one event
+            with profiler.record_function(f"CompiledModule: {type(self._orig_mod).__name__}"):
+                return self._call(args, kwargs)
+        return self._call(args, kwargs)
+
+    def _call(self, args, kwargs):
         mod = self._orig_mod
         if stance.current == "force_eager":     # torch.compiler.set_stance
             return mod._call_forward(args, kwargs)

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 from .. import context, dtypes, grad_mode
 from ..artifact_cache import CACHE_SIZE, ArtifactCache
+from ..autograd import profiler
+from ..autograd.profiler import _active as PROFILES
 from ..codegen import registry as backends
 from ..debug_log import debug_level, emit, log
 from ..errors import TraceError
@@ -302,6 +304,7 @@ class CompiledFunction:
         self.fn, self.backend, self.fallback = fn, backend, fallback
         self.memory_budget, self.dynamic = memory_budget, dynamic
         self.recompile_limit = recompile_limit
+        self._profiled = False      # inside its own profiler event (_profiled)
         self.cache = ArtifactCache(cache_size, _name(fn))
         self._params = {}       # function -> its parameter names (inspect is slow)
         self.forget()
@@ -348,6 +351,8 @@ class CompiledFunction:
     memory_log = property(lambda self: lowering.memory_text(self.last))
 
     def __call__(self, *args, **kwargs):
+        if PROFILES and not self._profiled:     # autograd.profiler: the call is one event
+            return _profiled(self, args, kwargs)
         if stance.current == "force_eager":     # torch.compiler.set_stance (stance.py)
             return self.fn(*args, **kwargs)
         fast = self._fast
@@ -525,6 +530,16 @@ class CompiledFunction:
             warnings.warn(f"tracecomp.compile: {_name(fn)} recompiled {self.compiles} times "
                           f"(limit {self.recompile_limit}); this time because {reason}. "
                           f"{recompile_advice(reason)}", stacklevel=5)
+
+
+def _profiled(compiled, args, kwargs):
+    """A compiled call while a profile records: one event, its kernels inside it."""
+    with profiler.record_function(f"CompiledFunction: {_name(compiled.fn)}"):
+        compiled._profiled = True
+        try:
+            return compiled(*args, **kwargs)
+        finally:
+            compiled._profiled = False
 
 
 def stale(art):

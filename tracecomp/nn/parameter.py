@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import dtypes
 from ..tensor import Tensor, _init
+from ..tensor import _unpickle as _unpickle_tensor
 
 
 class Parameter(Tensor):
@@ -30,7 +31,21 @@ class Parameter(Tensor):
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
 
+    def __reduce_ex__(self, protocol):
+        """Pickled as a Parameter (Tensor.__reduce_ex__'s values, this class)."""
+        _, (array, requires_grad, where) = super().__reduce_ex__(protocol)
+        return (_unpickle, (array, requires_grad, where))
+
+    def __copy__(self):
+        """copy.copy: a Parameter over the same memory (torch's)."""
+        return Parameter(super().__copy__(), self._requires_grad)
+
     def __deepcopy__(self, memo):
         if id(self) not in memo:
             memo[id(self)] = Parameter(Tensor._make(self._data.copy()), self._requires_grad)
         return memo[id(self)]
+
+
+def _unpickle(array, requires_grad, where):
+    """A pickled Parameter again."""
+    return Parameter(_unpickle_tensor(array, False, where), requires_grad)

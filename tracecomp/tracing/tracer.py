@@ -70,15 +70,15 @@ class Tracer:
                              "itself being traced; nesting compiled functions is not "
                              "supported yet: compile the outer function only")
         trace_gate.GATE.acquire()       # another thread's trace finishes first
-        assert dispatch.trace_hook is None, "two traces at once"
         self.thread = _get_ident()
         self._saved = context.activate(self)
-        dispatch.trace_hook = self.record
+        # (a profiler's hook, when one records: back after the trace)
+        self._outer_hook, dispatch.trace_hook = dispatch.trace_hook, self.record
         return self
 
     def __exit__(self, *exc):
         context.restore(self._saved)
-        dispatch.trace_hook = None
+        dispatch.trace_hook = self._outer_hook
         self.thread = None      # a hook another thread fetched just before now runs eagerly
         trace_gate.GATE.release()
         return False

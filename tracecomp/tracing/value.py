@@ -39,6 +39,14 @@ class TracedValue(Node):
     def item(self):
         self._needs_values(".item() on a traced tensor")
 
+    def item_of(self, tensor):
+        """tensor.item() of the traced tensor holding this value: a number computed in the
+        graph (tracing/number.py), or for more than one element the TraceError."""
+        if self.size != 1:
+            self._needs_values(".item() on a traced tensor of more than one element")
+        from .number import item_number
+        return item_number(tensor)
+
     def tolist(self):
         self._needs_values(".tolist() on a traced tensor")
 
