@@ -142,7 +142,12 @@ def _src_of(x, index_, src, value, op):
 def _one_d(op):
     """op on 0-d operands as on tensors of one element, as torch takes them (a one-hot
     target: `zeros(10).scatter_(0, tensor(3), value=1)`)."""
-    def fn(x, dim, index_, *args, **kwargs):
+    def fn(x, dim=None, index_=None, *args, index=None, **kwargs):
+        if index_ is None:      # torch's keyword: x.scatter_(dim=0, index=i, value=1)
+            index_ = index
+        if dim is None or index_ is None:
+            raise TypeError(f"{op.__name__}() missing required argument "
+                            f"'{'dim' if dim is None else 'index'}'")
         if x.ndim and index_.ndim and not any(isinstance(a, Tensor) and a.ndim == 0
                                               for a in (*args, *kwargs.values())):
             return op(x, dim, index_, *args, **kwargs)
@@ -203,9 +208,9 @@ def scatter_reduce_op(x, dim, index_, src, reduce, *, include_self=True):
 
 # --- index_* along one dim -------------------------------------------------------------
 def _along_dim(op, accumulate):
-    def fn(x, dim, index_, source, *, alpha=1):
+    def fn(x, dim, index, source, *, alpha=1):    # torch's names: index_add_(dim=, index=)
         d = _dim(x, dim, op)
-        idx = _vector_index(x, d, index_, op)
+        idx = _vector_index(x, d, index, op)
         if isinstance(source, Tensor) and source._data.dtype != x._data.dtype:
             raise RuntimeError(f"{op}_(): self and source expected to have the same dtype, "
                                f"but got (self) {scalar_name(x._data.dtype)} and (source) "
@@ -229,16 +234,16 @@ index_add = _along_dim("index_add", True)
 _index_copy = _along_dim("index_copy", False)
 
 
-def index_copy(x, dim, index_, source):
-    return _index_copy(x, dim, index_, source)
+def index_copy(x, dim, index, source):
+    return _index_copy(x, dim, index, source)
 
 
-def index_fill(x, dim, index_, value):
+def index_fill(x, dim, index, value):
     d = _dim(x, dim, "index_fill")
     if isinstance(value, Tensor) and value.ndim:
         raise RuntimeError(f"index_fill_ only supports a 0-dimensional value tensor, but got "
                            f"tensor with {value.ndim} dimension(s).")
-    idx = _vector_index(x, d, index_, "index_fill")
+    idx = _vector_index(x, d, index, "index_fill")
     base = x if x.ndim else mv.reshape(x, (1,))
     out = put(base, _scalar_tensor(value, x._data.dtype, x), [idx], _along(d))
     return out if x.ndim else mv.reshape(out, ())

@@ -193,6 +193,18 @@ def test_train_eval_and_grad_mode_switch_the_graph(caplog, monkeypatch):
     assert "grad mode: on -> off" in text
 
 
+def test_a_long_reason_is_cut_in_the_warning(monkeypatch):
+    """a reason naming whole modules (a new model each call) is cut in the warning; the
+    debug log has it all"""
+    from tracecomp.compiler import driver
+    monkeypatch.setattr(driver, "REASON_SHOWN", 12)
+    compiled = tc.compile(lambda x: x * 2, recompile_limit=1)
+    compiled(tc.ones(2))
+    with pytest.warns(UserWarning, match=r"because x dim 0: 2 -.*\.\.\. \(TRACECOMP_DEBUG=1 "
+                                         r"logs all of it\)"):
+        compiled(tc.ones(3))
+
+
 def test_a_number_argument_whose_value_is_read_warns_with_the_way_out():
     """A step counter the code branches on is a constant of each compile (it cannot be fed
     as an input: number_args.py): past the limit the warning names it and says what to

@@ -3,6 +3,7 @@ grids, samples and the gradients to the image and to theta, for 2-D and 3-D inpu
 modes, the three paddings and both corner conventions; a spatial transformer's training
 steps eager and compiled; the errors."""
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -99,3 +100,16 @@ def test_errors_name_what_is_valid():
         F.affine_grid(tc.zeros(1, 3, 4), (1, 1, 4, 4))
     with pytest.raises(NotImplementedError, match="4D and 5D sizes"):
         F.affine_grid(tc.zeros(1, 2, 3), (1, 4, 4))
+
+
+def test_default_corners_warn_as_torch():
+    F = tc.nn.functional
+    with pytest.warns(UserWarning, match="align_corners=False since 1.3.0"):
+        grid = F.affine_grid(tc.eye(2, 3)[None], (1, 1, 2, 2))
+    with pytest.warns(UserWarning, match="align_corners=False since 1.3.0"):
+        F.grid_sample(tc.ones(1, 1, 2, 2), grid)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        F.grid_sample(tc.ones(1, 1, 2, 2), F.affine_grid(tc.eye(2, 3)[None], (1, 1, 2, 2),
+                                                         align_corners=False),
+                      align_corners=False)

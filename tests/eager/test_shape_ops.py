@@ -310,3 +310,18 @@ def test_mT_of_0d_and_1d_tensors_as_torch():
     for lib in (torch, tc):
         with pytest.raises(RuntimeError, match="only supported on matrices"):
             _ = lib.ones(3).mT
+
+
+@pytest.mark.parametrize("expr", [
+    "L.zeros(5).scatter_(dim=0, index=L.tensor(3), value=1)",
+    "L.zeros(5).scatter(dim=0, index=L.tensor([1, 2]), src=L.tensor([5.0, 6.0]))",
+    "L.scatter(L.zeros(5), 0, index=L.tensor([4]), value=2.0)",
+    "L.zeros(5).scatter_add_(dim=0, index=L.tensor([1, 1]), src=L.ones(2))",
+    "L.zeros(5).index_fill_(dim=0, index=L.tensor([0, 3]), value=7)",
+    "L.zeros(5).index_add_(dim=0, index=L.tensor([0, 3]), source=L.ones(2))",
+    "L.zeros(5).index_copy(dim=0, index=L.tensor([0, 3]), source=L.ones(2))",
+    "L.zeros(2, 3).scatter_reduce(dim=1, index=L.tensor([[0, 0]]), src=L.ones(1, 2), "
+    "reduce='sum')"])
+def test_index_ops_take_torchs_keyword_names(expr):
+    """the transforms tutorial's scatter_(dim=0, index=torch.tensor(y), value=1)"""
+    assert_close(eval(expr, {"L": tc}), eval(expr, {"L": torch}))

@@ -68,6 +68,7 @@ from .state_call import StateCall
 from .value_reads import PythonRandom, ReadWatch, plain_classes
 
 RECOMPILE_LIMIT = 8
+REASON_SHOWN = 400      # characters of a recompile's reason in its warning
 # lookups in one call: a cached version found stale, a second one (compiled without
 # .grad inputs), then a new compile; past that each new version is stale at once
 STALE_ROUNDS = 4
@@ -527,8 +528,12 @@ class CompiledFunction:
     def _count_compile(self, fn, reason):
         self.compiles += 1
         if self.compiles > self.recompile_limit:
+            # a reason may name whole modules and optimizers (a new model per call): its
+            # start says which, the debug log (TRACECOMP_DEBUG=1) has all of it
+            short = reason if len(reason) <= REASON_SHOWN else \
+                reason[:REASON_SHOWN] + " ... (TRACECOMP_DEBUG=1 logs all of it)"
             warnings.warn(f"tracecomp.compile: {_name(fn)} recompiled {self.compiles} times "
-                          f"(limit {self.recompile_limit}); this time because {reason}. "
+                          f"(limit {self.recompile_limit}); this time because {short}. "
                           f"{recompile_advice(reason)}", stacklevel=5)
 
 

@@ -17,6 +17,7 @@ bicubic is refused with the modes this provides.
 """
 import itertools
 import math
+import warnings
 
 from .. import composite as C
 from .. import dtypes
@@ -28,6 +29,16 @@ from ..ops import movement as mv
 from ..ops.indexing import gather
 
 MODES = ("bilinear", "nearest")
+_DEFAULT_CORNERS = ("Default grid_sample and affine_grid behavior has changed to "
+                    "align_corners=False since 1.3.0. Please specify align_corners=True if the "
+                    "old behavior is desired. See the documentation of grid_sample for details.")
+
+
+def _corners(align_corners):
+    """align_corners, False when not given, with torch's warning then."""
+    if align_corners is None:
+        warnings.warn(_DEFAULT_CORNERS, UserWarning, stacklevel=3)
+    return bool(align_corners)
 PADDINGS = ("zeros", "border", "reflection")
 
 
@@ -43,7 +54,7 @@ def affine_grid(theta, size, align_corners=None):
     """The sampling grid of the affine maps theta (N, 2, 3) for an output of `size`
     (N, C, H, W), or theta (N, 3, 4) for (N, C, D, H, W): (N, H, W, 2) / (N, D, H, W, 3)."""
     size = tuple(int(s) for s in size)
-    align_corners = bool(align_corners)
+    align_corners = _corners(align_corners)
     if len(size) not in (4, 5):
         raise NotImplementedError(f"affine_grid only supports 4D and 5D sizes, for 2D and 3D "
                                   f"affine transforms, respectively. Got size {list(size)}.")
@@ -121,7 +132,7 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
     if input.dtype != grid.dtype:
         raise TypeError(f"grid_sample: expected input and grid to have the same dtype, but "
                         f"input has {input.dtype} and grid has {grid.dtype}")
-    align_corners = bool(align_corners)
+    align_corners = _corners(align_corners)
     n_batch, channels = input.shape[:2]
     spatial = tuple(input.shape[2:])            # (H, W) or (D, H, W)
     out_spatial = tuple(grid.shape[1:-1])
