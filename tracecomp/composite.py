@@ -33,13 +33,15 @@ def _dims_arg(dim):
 
 
 # --- reductions ------------------------------------------------------------------------
-def sum(x, dim=None, keepdim=False, *, dtype=None):  # noqa: A001 - torch's name
+def sum(input, dim=None, keepdim=False, *, dtype=None):  # noqa: A001 - torch's names
+    x = input
     if dtype is not None:
         x = ew.cast(x, dtype)
     return rd.reduce_sum(x, _dims_arg(dim), keepdim)
 
 
-def mean(x, dim=None, keepdim=False, *, dtype=None):
+def mean(input, dim=None, keepdim=False, *, dtype=None):
+    x = input
     if dtype is not None:
         x = ew.cast(x, dtype)
     if x._data.dtype.kind != "f":
@@ -159,10 +161,11 @@ def log_softmax(x, dim, dtype=None):
     return _log_softmax(x, dim)
 
 
-def clamp(x, min=None, max=None):  # noqa: A002
+def clamp(input, min=None, max=None):  # noqa: A002
     """min(max(x, min), max) with torch's rules: max wins when min > max, a NaN in x or in a
     bound gives NaN, -0.0 stays -0.0 at a 0 bound. The gradient flows where x was kept,
     boundaries included (torch's rule), so this is `where`, not maximum/minimum."""
+    x = input
     if min is None and max is None:
         raise RuntimeError("clamp: At least one of 'min' or 'max' must not be None")
     out = x
@@ -209,14 +212,16 @@ def dot(a, b):
     return matmul(a, b)
 
 
-def mm(a, b):
+def mm(input, mat2):
+    a, b = input, mat2
     if a.ndim != 2 or b.ndim != 2:
         raise ShapeError(f"mm: both operands must be 2-D matrices, got shapes "
                          f"{fmt_shape(a.shape)} and {fmt_shape(b.shape)}")
     return matmul(a, b)
 
 
-def bmm(a, b):
+def bmm(input, mat2):
+    a, b = input, mat2
     if a.ndim != 3 or b.ndim != 3:
         raise ShapeError(f"bmm: batch1 and batch2 must be 3-D tensors, got shapes "
                          f"{fmt_shape(a.shape)} and {fmt_shape(b.shape)}")

@@ -22,12 +22,12 @@ from .tensor import Tensor, _wrap_dim
 from .torch_args import number_first
 
 
-def _add(a, b, *, alpha=1):
-    return ew.add(a, b if alpha == 1 else b * alpha)
+def _add(input, other, *, alpha=1):
+    return ew.add(input, other if alpha == 1 else other * alpha)
 
 
-def _sub(a, b, *, alpha=1):
-    return ew.sub(a, b if alpha == 1 else b * alpha)
+def _sub(input, other, *, alpha=1):
+    return ew.sub(input, other if alpha == 1 else other * alpha)
 
 
 # torch.add and x.add take the deprecated add(alpha, other) too; `a + b` need not ask
@@ -36,13 +36,13 @@ add.__name__ = add.__qualname__ = "add"
 sub.__name__ = sub.__qualname__ = "sub"
 
 
-def div(a, b, *, rounding_mode=None):
+def div(input, other, *, rounding_mode=None):
     if rounding_mode is None:
-        return ew.div(a, b)
+        return ew.div(input, other)
     if rounding_mode == "floor":
-        return _div_floor(a, b)
+        return _div_floor(input, other)
     if rounding_mode == "trunc":
-        return _div_trunc(a, b)
+        return _div_trunc(input, other)
     raise RuntimeError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
                      f"found '{rounding_mode}'")
 

@@ -114,16 +114,16 @@ def number_first(keyword, n_tensors):
         name = fn.__name__.strip("_") + ("_" if fn.__name__.endswith("_") else "")
 
         @functools.wraps(fn)
-        def call(x, *args, **kwargs):
-            if (len(args) == n_tensors + 1 and isinstance(args[0], (int, float))
-                    and not isinstance(args[0], bool) and keyword not in kwargs
-                    and all(isinstance(a, Tensor) for a in args[1:])):
+        def call(*args, **kwargs):      # args[0]: the tensor (torch's `input`)
+            if (len(args) == n_tensors + 2 and isinstance(args[1], (int, float))
+                    and not isinstance(args[1], bool) and keyword not in kwargs
+                    and all(isinstance(a, Tensor) for a in args[2:])):
                 old = ", ".join(["Number " + keyword] + ["Tensor"] * n_tensors)
                 warnings.warn(f"This overload of {name} is deprecated: {name}({old}). Use "
                               f"{name}({', '.join(['Tensor'] * n_tensors)}, *, {keyword}=...) "
                               f"instead", UserWarning, stacklevel=2)
-                return fn(x, *args[1:], **{keyword: args[0]}, **kwargs)
-            return fn(x, *args, **kwargs)
+                return fn(args[0], *args[2:], **{keyword: args[1]}, **kwargs)
+            return fn(*args, **kwargs)
         return call
     return wrap
 

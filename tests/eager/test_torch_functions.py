@@ -73,3 +73,17 @@ def test_a_grad_that_is_no_tensor_is_named_at_backward():
     w.grad = None
     (w * 2).sum().backward()
     assert_close(w.grad, torch.full((2,), 2.0))
+
+
+@pytest.mark.parametrize("expr", [
+    "L.matmul(input=x, other=y)", "L.add(input=x, other=y, alpha=2)", "L.mul(input=x, other=y)",
+    "L.sum(input=x)", "L.exp(input=x)", "L.mean(input=x)", "L.clamp(input=x, min=1.5)",
+    "x.add(other=y)", "x.matmul(other=y)", "L.sub(x, other=y)", "L.div(input=x, other=y)",
+    "L.mm(input=x[None], mat2=y[:, None])", "L.maximum(input=x, other=y)",
+    "L.abs(input=-x)"])
+def test_torchs_keyword_names(expr):
+    """torch's parameter names, input= and other= (the polynomial tutorial's
+    torch.matmul(input=..., other=...))"""
+    def run(lib):
+        return eval(expr, {"L": lib, "x": lib.tensor([1.0, 2.0]), "y": lib.tensor([3.0, 4.0])})
+    assert_close(run(tc), run(torch))

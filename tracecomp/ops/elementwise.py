@@ -101,31 +101,31 @@ isnan_p = unary("isnan", np.isnan, None, bool_dtype)
 isinf_p = unary("isinf", np.isinf, None, bool_dtype)
 
 
-def neg(x): return bind(neg_p, x)
-def exp(x): return bind(exp_p, x)
-def log(x): return bind(log_p, x)
-def sqrt(x): return bind(sqrt_p, x)
-def rsqrt(x): return bind(rsqrt_p, x)
-def abs(x): return bind(abs_p, x)  # noqa: A001 - torch's name
-def sign(x): return bind(sign_p, x)
-def sin(x): return bind(sin_p, x)
-def cos(x): return bind(cos_p, x)
-def tanh(x): return bind(tanh_p, x)
-def sigmoid(x): return bind(sigmoid_p, x)
-def relu(x): return bind(relu_p, x)
-def erf(x): return bind(erf_p, x)
-def log1p(x): return bind(log1p_p, x)
-def expm1(x): return bind(expm1_p, x)
-def floor(x): return bind(floor_p, x)
-def ceil(x): return bind(ceil_p, x)
-def round(x): return bind(round_p, x)  # noqa: A001
-def trunc(x): return bind(trunc_p, x)
-def clone(x): return bind(copy_p, x)
+def neg(input): return bind(neg_p, input)
+def exp(input): return bind(exp_p, input)
+def log(input): return bind(log_p, input)
+def sqrt(input): return bind(sqrt_p, input)
+def rsqrt(input): return bind(rsqrt_p, input)
+def abs(input): return bind(abs_p, input)  # noqa: A001 - torch's name
+def sign(input): return bind(sign_p, input)
+def sin(input): return bind(sin_p, input)
+def cos(input): return bind(cos_p, input)
+def tanh(input): return bind(tanh_p, input)
+def sigmoid(input): return bind(sigmoid_p, input)
+def relu(input): return bind(relu_p, input)
+def erf(input): return bind(erf_p, input)
+def log1p(input): return bind(log1p_p, input)
+def expm1(input): return bind(expm1_p, input)
+def floor(input): return bind(floor_p, input)
+def ceil(input): return bind(ceil_p, input)
+def round(input): return bind(round_p, input)  # noqa: A001
+def trunc(input): return bind(trunc_p, input)
+def clone(input): return bind(copy_p, input)
 def contiguous_copy(x): return bind(copy_p, x, order="C")
-def logical_not(x): return bind(logical_not_p, x)
-def isnan(x): return bind(isnan_p, x)
-def isinf(x): return bind(isinf_p, x)
-def isfinite(x): return logical_not(logical_or(isnan(x), isinf(x)))
+def logical_not(input): return bind(logical_not_p, input)
+def isnan(input): return bind(isnan_p, input)
+def isinf(input): return bind(isinf_p, input)
+def isfinite(input): return logical_not(logical_or(isnan(input), isinf(input)))
 
 
 # --- binary ---------------------------------------------------------------------------
@@ -235,29 +235,30 @@ logical_or_p = binary("logical_or", np.logical_or, None, bool_dtype, ("commutati
 logical_xor_p = binary("logical_xor", np.logical_xor, None, bool_dtype, ("commutative",))
 
 
-def add(a, b): return bind(add_p, a, b)
-def sub(a, b): return bind(sub_p, a, b)
-def mul(a, b): return bind(mul_p, a, b)
-def div(a, b): return bind(div_p, a, b)
+def add(input, other): return bind(add_p, input, other)
+def sub(input, other): return bind(sub_p, input, other)
+def mul(input, other): return bind(mul_p, input, other)
+def div(input, other): return bind(div_p, input, other)
 def pow(a, b):  # noqa: A001
     if isinstance(b, int) and not isinstance(b, bool) and b < 0 and isinstance(a, Tensor) \
             and a._data.dtype.kind in "iub":
         raise RuntimeError(f"Integers to negative integer powers are not allowed. (pow got a "
                            f"tensor of dtype {a.dtype.name} and the exponent {b})")
     return bind(pow_p, a, b)
-def maximum(a, b): return bind(maximum_p, a, b)
-def minimum(a, b): return bind(minimum_p, a, b)
-def remainder(a, b): return bind(remainder_p, a, divisor("remainder", a, b))
-def floor_divide(a, b): return bind(floor_divide_p, a, divisor("floor_divide", a, b))
-def eq(a, b): return bind(eq_p, a, b)
-def ne(a, b): return bind(ne_p, a, b)
-def lt(a, b): return bind(lt_p, a, b)
-def le(a, b): return bind(le_p, a, b)
-def gt(a, b): return bind(gt_p, a, b)
-def ge(a, b): return bind(ge_p, a, b)
-def logical_and(a, b): return bind(logical_and_p, a, b)
-def logical_or(a, b): return bind(logical_or_p, a, b)
-def logical_xor(a, b): return bind(logical_xor_p, a, b)
+def maximum(input, other): return bind(maximum_p, input, other)
+def minimum(input, other): return bind(minimum_p, input, other)
+def remainder(input, other): return bind(remainder_p, input, divisor("remainder", input, other))
+def floor_divide(input, other):
+    return bind(floor_divide_p, input, divisor("floor_divide", input, other))
+def eq(input, other): return bind(eq_p, input, other)
+def ne(input, other): return bind(ne_p, input, other)
+def lt(input, other): return bind(lt_p, input, other)
+def le(input, other): return bind(le_p, input, other)
+def gt(input, other): return bind(gt_p, input, other)
+def ge(input, other): return bind(ge_p, input, other)
+def logical_and(input, other): return bind(logical_and_p, input, other)
+def logical_or(input, other): return bind(logical_or_p, input, other)
+def logical_xor(input, other): return bind(logical_xor_p, input, other)
 
 
 # --- bitwise ---------------------------------------------------------------------------
@@ -292,12 +293,12 @@ def _kind(x):
 def _bitwise(prim, logical):
     """a & b, a | b, a ^ b (torch's bitwise ops): on bools the logical primitive, which
     computes the same, so masks combined with & keep the graphs they always had."""
-    def op(a, b):
-        kinds = _kind(a) + _kind(b)
+    def op(input, other):
+        kinds = _kind(input) + _kind(other)
         if "f" in kinds:
             _integers_only(prim.name)(*(x._data.dtype if isinstance(x, Tensor) else
-                                        np.dtype(dtypes.default_float()) for x in (a, b)))
-        return bind(logical if kinds == "bb" else prim, a, b)
+                                        np.dtype(dtypes.default_float()) for x in (input, other)))
+        return bind(logical if kinds == "bb" else prim, input, other)
     op.__name__ = prim.name
     return op
 
@@ -307,12 +308,12 @@ bitwise_or = _bitwise(bitwise_or_p, logical_or_p)
 bitwise_xor = _bitwise(bitwise_xor_p, logical_xor_p)
 
 
-def bitwise_not(x):
-    kind = _kind(x)
+def bitwise_not(input):
+    kind = _kind(input)
     if kind == "f":
         raise TypeError(f"~ (operator.invert) is only implemented on integer and Boolean-type "
-                        f"tensors (bitwise_not got {x.dtype})")
-    return bind(logical_not_p if kind == "b" else bitwise_not_p, x)
+                        f"tensors (bitwise_not got {input.dtype})")
+    return bind(logical_not_p if kind == "b" else bitwise_not_p, input)
 
 
 # --- ternary and casts ----------------------------------------------------------------
@@ -399,31 +400,31 @@ fmod_p = binary("fmod", np.fmod, lambda g, out, a, b: (
 # torch.X, Tensor.X and Tensor.X_ (arcsin, ... are torch's aliases); fmod_ checks its divisor
 # first, so math_methods.py writes it
 @public("torch", "Tensor", inplace=tan_p)
-def tan(x): return bind(tan_p, x)
+def tan(input): return bind(tan_p, input)
 @public("torch", "Tensor", inplace=sinh_p)
-def sinh(x): return bind(sinh_p, x)
+def sinh(input): return bind(sinh_p, input)
 @public("torch", "Tensor", inplace=cosh_p)
-def cosh(x): return bind(cosh_p, x)
+def cosh(input): return bind(cosh_p, input)
 @public("torch", "Tensor", inplace=asin_p, aliases=("arcsin",))
-def asin(x): return bind(asin_p, x)
+def asin(input): return bind(asin_p, input)
 @public("torch", "Tensor", inplace=acos_p, aliases=("arccos",))
-def acos(x): return bind(acos_p, x)
+def acos(input): return bind(acos_p, input)
 @public("torch", "Tensor", inplace=atan_p, aliases=("arctan",))
-def atan(x): return bind(atan_p, x)
+def atan(input): return bind(atan_p, input)
 @public("torch", "Tensor", inplace=asinh_p, aliases=("arcsinh",))
-def asinh(x): return bind(asinh_p, x)
+def asinh(input): return bind(asinh_p, input)
 @public("torch", "Tensor", inplace=acosh_p, aliases=("arccosh",))
-def acosh(x): return bind(acosh_p, x)
+def acosh(input): return bind(acosh_p, input)
 @public("torch", "Tensor", inplace=atanh_p, aliases=("arctanh",))
-def atanh(x): return bind(atanh_p, x)
+def atanh(input): return bind(atanh_p, input)
 @public("torch", "Tensor", inplace=atan2_p, aliases=("arctan2",))
-def atan2(a, b): return bind(atan2_p, a, _tensor_other("atan2", b))
+def atan2(input, other): return bind(atan2_p, input, _tensor_other("atan2", other))
 @public("torch", "Tensor", inplace=hypot_p)
-def hypot(a, b): return bind(hypot_p, a, _tensor_other("hypot", b))
+def hypot(input, other): return bind(hypot_p, input, _tensor_other("hypot", other))
 @public("torch", "Tensor", inplace=copysign_p)
-def copysign(a, b): return bind(copysign_p, a, b)
+def copysign(input, other): return bind(copysign_p, input, other)
 @public("torch")          # Tensor.fmod is in tensor_methods' table, beside remainder
-def fmod(a, b): return bind(fmod_p, a, divisor("fmod", a, b))
+def fmod(input, other): return bind(fmod_p, input, divisor("fmod", input, other))
 
 
 def _array(x):

@@ -80,5 +80,5 @@ matmul_p = defprim("matmul", np.matmul, _matmul_rule, _matmul_dtype, _matmul_vjp
                    ("matmul",))
 
 
-def matmul(a, b):
-    return bind(matmul_p, a, b)
+def matmul(input, other):
+    return bind(matmul_p, input, other)
