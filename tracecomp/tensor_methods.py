@@ -19,21 +19,19 @@ from .ops import reduce as rd
 from .ops.indexing import gather, scatter_add
 from .ops.linalg import matmul
 from .tensor import Tensor, _wrap_dim
-from .torch_args import number_first
+from .torch_args import number_first, number_first_overload
 
 
-def _add(input, other, *, alpha=1):
+def add(input, other, *rest, alpha=1):
+    if rest:        # torch's deprecated add(input, alpha, other)
+        other, alpha = number_first_overload("add", other, rest, alpha)
     return ew.add(input, other if alpha == 1 else other * alpha)
 
 
-def _sub(input, other, *, alpha=1):
+def sub(input, other, *rest, alpha=1):
+    if rest:
+        other, alpha = number_first_overload("sub", other, rest, alpha)
     return ew.sub(input, other if alpha == 1 else other * alpha)
-
-
-# torch.add and x.add take the deprecated add(alpha, other) too; `a + b` need not ask
-add, sub = number_first("alpha", 1)(_add), number_first("alpha", 1)(_sub)
-add.__name__ = add.__qualname__ = "add"
-sub.__name__ = sub.__qualname__ = "sub"
 
 
 def div(input, other, *, rounding_mode=None):
@@ -114,7 +112,9 @@ def contiguous(x, memory_format=None):
 
 
 def _inplace_binary(prim, name):
-    def method(x, other, *, alpha=1):
+    def method(x, other, *rest, alpha=1):
+        if rest:    # torch's deprecated x.add_(alpha, other): `p.data.add_(-lr, grad)`
+            other, alpha = number_first_overload(name, other, rest, alpha)
         if alpha != 1:
             other = other * alpha
         return inplace.apply(x, prim, other)
@@ -282,8 +282,8 @@ METHODS = {
     "int": _caster(dtypes.int32), "bool": _caster(dtypes.bool_),
     "type_as": _type_as,
     # in place
-    "add_": number_first("alpha", 1)(_inplace_binary(ew.add_p, "add_")),
-    "sub_": number_first("alpha", 1)(_inplace_binary(ew.sub_p, "sub_")), "mul_": _mul_,
+    "add_": _inplace_binary(ew.add_p, "add_"), "sub_": _inplace_binary(ew.sub_p, "sub_"),
+    "mul_": _mul_,
     "div_": _div_, "divide_": _div_, "floor_divide_": _floor_divide_,
     "pow_": _inplace_binary(ew.pow_p, "pow_"),
     "neg_": inplace.method(ew.neg_p), "exp_": inplace.method(ew.exp_p),
@@ -312,7 +312,7 @@ METHODS = {
 }
 
 OPERATORS = {
-    "__add__": _add, "__radd__": _reflect(ew.add), "__sub__": _sub,
+    "__add__": add, "__radd__": _reflect(ew.add), "__sub__": sub,
     "__rsub__": _reflect(ew.sub), "__mul__": ew.mul, "__rmul__": _reflect(ew.mul),
     "__truediv__": ew.div, "__rtruediv__": _reflect(ew.div),
     "__floordiv__": lambda a, b: div(a, b, rounding_mode="floor"),

@@ -105,6 +105,18 @@ def write_out(out, result, op, cast="same_kind"):
     return out
 
 
+def number_first_overload(name, number, rest, keyword_value):
+    """(other, alpha) of torch's deprecated add(input, alpha, other) (sub, add_, sub_):
+    called with a third positional argument, taken with torch's warning."""
+    if len(rest) != 1 or not isinstance(number, (int, float)) or isinstance(number, bool) \
+            or not isinstance(rest[0], Tensor) or keyword_value != 1:
+        raise TypeError(f"{name}() takes the tensor, then other (a tensor or a number), and "
+                        f"alpha= as a keyword; got {len(rest) + 2} positional arguments")
+    warnings.warn(f"This overload of {name} is deprecated: {name}(Number alpha, Tensor other). "
+                  f"Use {name}(Tensor other, *, alpha=...) instead", UserWarning, stacklevel=3)
+    return rest[0], number
+
+
 def number_first(keyword, n_tensors):
     """torch's deprecated overloads that put the number first, which it still takes with a
     warning: `p.data.add_(-lr, grad)` is add_(grad, alpha=-lr), `addcmul_(0.5, t1, t2)` is
