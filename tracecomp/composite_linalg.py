@@ -3,6 +3,7 @@ addmm, addmv, addbmm, baddbmm, kron, cross, cdist, dist, vector_norm. All differ
 through their primitives and compile natively.
 """
 import math
+import warnings
 
 from . import composite as C
 from .errors import DTypeError, ShapeError
@@ -91,6 +92,11 @@ def cross(a, b, dim=None):
     shape = broadcast_shapes("cross", tuple(a.shape), tuple(b.shape))
     a, b = mov.expand(a, shape), mov.expand(b, shape)
     if dim is None:                    # torch.cross's legacy default: the first dim of size 3
+        warnings.warn("Using torch.cross without specifying the dim arg is deprecated.\n"
+                      "Please either pass the dim explicitly or simply use "
+                      "torch.linalg.cross.\nThe default value of dim will change to agree "
+                      "with that of linalg.cross in a future release.", UserWarning,
+                      stacklevel=3)     # (torch.cross comes through with_out)
         dims = [i for i, s in enumerate(shape) if s == 3]
         if not dims:
             raise RuntimeError(f"no dimension of size 3 in input (shapes {list(shape)})")

@@ -87,3 +87,14 @@ def test_torchs_keyword_names(expr):
     def run(lib):
         return eval(expr, {"L": lib, "x": lib.tensor([1.0, 2.0]), "y": lib.tensor([3.0, 4.0])})
     assert_close(run(tc), run(torch))
+
+
+def test_cross_without_dim_warns_as_torch():
+    a, b = tc.ones(2, 3), tc.tensor([[1.0, 2.0, 3.0], [0.0, 1.0, 0.0]])
+    with pytest.warns(UserWarning, match="torch.cross without specifying the dim arg"):
+        got = tc.cross(a, b)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert_close(tc.cross(a, b, dim=1), got)
+    assert_close(got, torch.cross(torch.ones(2, 3), torch.tensor([[1.0, 2.0, 3.0],
+                                                                   [0.0, 1.0, 0.0]]), dim=1))
