@@ -140,3 +140,39 @@ def test_what_cannot_be_replayed_is_refused(fn, match):
     with pytest.raises(tc.errors.TraceError, match=match):
         tc.compile(fn)(tc.ones(2))
     NESTED.clear()
+
+
+LOG, STATS, QUEUE = [], {}, [1, 2, 3]
+
+
+def _logs(x):
+    LOG.append("step")
+    LOG.append((1, "a"))
+    STATS["mode"] = "train"
+    y = x * 2
+    LOG.append(y.sum().item())
+    return y
+
+
+def test_constants_stored_outside_are_stored_every_call_as_eagerly():
+    """`log.append("step")`, `stats["mode"] = "train"`: a compiled call stores them again,
+    in their order among the tensors and numbers it stores (they were stored once, at the
+    trace)"""
+    for fn in (_logs, tc.compile(_logs)):
+        LOG.clear()
+        STATS.clear()
+        for _ in range(3):
+            fn(tc.ones(2))
+        assert LOG == ["step", (1, "a"), 4.0] * 3 and STATS == {"mode": "train"}
+
+
+def _pops(x):
+    QUEUE.pop(0)
+    return x + 1
+
+
+def test_a_change_no_call_repeats_is_a_warning():
+    with pytest.warns(UserWarning, match=r"_pops changes what it reaches outside itself "
+                                         r"while traced \(items removed or replaced in a "
+                                         r"list\).*not repeat"):
+        tc.compile(_pops)(tc.ones(2))

@@ -177,7 +177,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 writes, written = attributes.writes(tracer)
                 outputs += written
                 kept = stores.kept()        # stored outside: replayed after each call
-                outputs += [tracer.lift(t) for _, t in kept]
+                outputs += [tracer.lift(t) for _, t in kept if t is not None]
+                _warn_unrepeated(fn, stores.unrepeated)
                 effects, effect_values = snapshot.effects(tracer, nodes)
                 if aliases is not None:
                     refuse_aliased_writes(aliases, tensors, effects)
@@ -224,6 +225,17 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
         art.unread_grads = compile_state.unread_grad_inputs(
             art.graphs["forward.optimized"], len(tensors), state, effects)
     return art
+
+
+def _warn_unrepeated(fn, changes):
+    """The traced code changed a container it reaches in a way the compiled calls do not
+    repeat (a pop, a del): say so once, at the compile."""
+    if changes:
+        warnings.warn(f"tracecomp.compile: {_name(fn)} changes what it reaches outside itself "
+                      f"while traced ({'; '.join(changes)}){user_line()}: compiled calls do "
+                      f"not repeat that, where each eager call does. Appending and setting "
+                      f"items or attributes are repeated; keep other changes outside the "
+                      f"compiled function", stacklevel=3)
 
 
 def _warn_rebound(fn, names):

@@ -31,6 +31,7 @@ class Kept:
     how: str            # "item" (holder[key] = value), "attr" (setattr) or "append"
     key: object = None
     number: type = None     # a number .item() made (`losses.append(loss.item())`): its type
+    constant: tuple = ()    # (value,): a constant stored as it is (`log.append(1)`)
 
 
 class KeptWatch:
@@ -46,33 +47,51 @@ class KeptWatch:
                     self.before.setdefault(id(value), (value, entries))
 
     def kept(self):
-        """[(Kept, traced tensor)] of what the trace stored, each container put back (a
-        number .item() made is stored as its 0-d tensor, and given as the number)."""
-        out = []
+        """[(Kept, traced tensor or None)] of what the trace stored, each container put back:
+        a traced tensor; a number .item() made (stored as its 0-d tensor, given as the
+        number); a constant (a Python number, str, None or tuple of them: `log.append(1)`,
+        `stats["mode"] = "train"`), stored as it is (None for its tensor). Changes no call
+        can repeat (an item removed, a list reordered) are listed in self.unrepeated."""
+        out, self.unrepeated = [], []
         for holder, before in self.before.values():
             after = _entries(holder)
             if type(holder) is list:
-                old = len(before)
-                stored = [(Kept(holder, "item", k), v) for k, v in enumerate(after[:old])
-                          if v is not before[k] and self._traced(v)]
-                stored += [(Kept(holder, "append"), v) for v in after[old:]
-                           if self._traced(v)]
+                stored = self._list_stores(holder, before, after)
                 if stored:
                     holder[:] = before
             else:
                 how = "item" if type(holder) is dict else "attr"
                 stored = [(Kept(holder, how, k), v) for k, v in after.items()
-                          if before.get(k) is not v and self._traced(v)]
+                          if before.get(k, _ABSENT) is not v and self._repeatable(v)]
+                if any(k not in after for k in before):
+                    self.unrepeated.append(f"a key removed from {_what(holder)}")
                 for kept, _ in stored:
                     table = holder if how == "item" else holder.__dict__
                     if kept.key in before:
                         table[kept.key] = before[kept.key]
                     else:
                         del table[kept.key]
-            out += [(_as_number(k, v), v.tensor) if type(v) is TracedNumber else (k, v)
-                    for k, v in stored]
+            out += [_output(k, v) for k, v in stored]
             self._refuse_nested(holder, before, after)
         return out
+
+    def _list_stores(self, holder, before, after):
+        old = len(before)
+        if len(after) < old or any(
+                a is not b and not self._traced(a) for a, b in zip(after, before)):
+            if after != before:
+                self.unrepeated.append(f"items removed or replaced in {_what(holder)}")
+            return [(Kept(holder, "item", k), v) for k, v in enumerate(after[:old])
+                    if v is not before[k] and self._traced(v)]
+        stored = [(Kept(holder, "item", k), v) for k, v in enumerate(after[:old])
+                  if v is not before[k]]
+        if not all(map(self._repeatable, after[old:])):
+            self.unrepeated.append(f"an object appended to {_what(holder)}")
+        return stored + [(Kept(holder, "append"), v) for v in after[old:]
+                         if self._repeatable(v)]
+
+    def _repeatable(self, v):
+        return self._traced(v) or _constant(v)
 
     def _traced(self, v):
         if type(v) is TracedNumber:
@@ -141,16 +160,42 @@ def places(fn, args, modules):
     return found
 
 
-def _as_number(kept, number):
-    kept.number = number.__class__
-    return kept
+_ABSENT = object()
+_CONSTANTS = (int, float, bool, str, bytes, type(None))
+
+
+def _constant(v):
+    """A value a call can store again as it is: immutable, holding no tensor."""
+    return type(v) in _CONSTANTS or type(v) is tuple and all(map(_constant, v))
+
+
+def _what(holder):
+    return f"a {type(holder).__name__}" if type(holder) in (list, dict) else \
+        f"the attributes of a {type(holder).__name__}"
+
+
+def _output(kept, v):
+    """(Kept, the graph output it stores) for a stored value."""
+    if type(v) is TracedNumber:
+        kept.number = v.__class__
+        return kept, v.tensor
+    if isinstance(v, Tensor):
+        return kept, v
+    kept.constant = (v,)
+    return kept, None
 
 
 def apply(kept, tensors):
-    """After a call: store this call's tensors as the traced code stored its own."""
-    for k, t in zip(kept, tensors):
-        if k.number is not None:
-            t = k.number(t.item())
+    """After a call: store this call's tensors (and constants) as the traced code stored
+    its own."""
+    tensors = iter(tensors)
+    for k in kept:
+        if k.constant:
+            t = k.constant[0]
+        else:
+            t = next(tensors)
+            if k.number is not None:
+                t = k.number(t.item())
         if k.how == "append":
             k.holder.append(t)
         elif k.how == "item":
