@@ -176,3 +176,23 @@ def test_a_change_no_call_repeats_is_a_warning():
                                          r"while traced \(items removed or replaced in a "
                                          r"list\).*not repeat"):
         tc.compile(_pops)(tc.ones(2))
+
+
+COUNTS = {"n": 0}
+SEEN = []
+
+
+def _counts(x):
+    COUNTS["n"] = COUNTS["n"] + 1
+    SEEN.append(COUNTS["n"])
+    return x * 2
+
+
+def test_a_counter_the_code_reads_and_sets_counts_as_eagerly():
+    """the dict it sets an item of stays guarded by its value before the trace, so each new
+    count compiles again (as torch.compile guards it) instead of storing the traced 1 for
+    ever; the list it only appends to is not guarded"""
+    compiled = tc.compile(_counts, recompile_limit=10)
+    for _ in range(4):
+        compiled(tc.ones(2))
+    assert COUNTS == {"n": 4} and SEEN == [1, 2, 3, 4]

@@ -213,7 +213,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                    outside=outside_reads(fn, tracer, lifted_ids, (*args[0], *args[1].values()),
                                          roots),
                    deferred=deferred,
-                   reads=values.guards(fn, roots, [k.holder for k, _ in kept]),
+                   reads=values.guards(fn, roots, kept_values.appended_only(kept)),
                    kept=[k for k, _ in kept])
     # a backward traced inside the code (a whole training step) leaves nothing to bridge
     compile_graph = backends.get(backend)

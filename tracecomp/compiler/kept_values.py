@@ -185,6 +185,19 @@ def _output(kept, v):
     return kept, None
 
 
+def appended_only(kept):
+    """The containers the code only appends to (a log, a list of losses): they grow every
+    call by the code's own doing, so they are not value-guarded (value_reads.py). One it
+    sets an item or attribute of stays guarded by its values before the trace: a counter
+    it reads and sets (`stats["n"] += 1`) then compiles again per value, as torch does,
+    rather than storing the traced value for ever."""
+    holders = {}
+    for k, _ in kept:
+        holders[id(k.holder)] = (k.holder, holders.get(id(k.holder), (None, True))[1]
+                                 and k.how == "append")
+    return [h for h, only in holders.values() if only]
+
+
 def apply(kept, tensors):
     """After a call: store this call's tensors (and constants) as the traced code stored
     its own."""
