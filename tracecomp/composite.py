@@ -480,7 +480,9 @@ def repeat(x, *sizes):
     shape = (1,) * (len(sizes) - x.ndim) + tuple(x.shape)
     y = mv.reshape(x, tuple(v for n in shape for v in (1, n)))
     y = mv.expand(y, tuple(v for r, n in zip(sizes, shape) for v in (r, n)))
-    return mv.reshape(y, tuple(r * n for r, n in zip(sizes, shape)))
+    # copied, as torch's repeat: a reshape of the broadcast could stay a read-only view
+    # with zero strides, which an in-place op (`x.repeat(2, 1, 1, 1).div_(255)`) refused
+    return mv.reshape(ew.contiguous_copy(y), tuple(r * n for r, n in zip(sizes, shape)))
 
 
 def tril(x, diagonal=0):

@@ -9,7 +9,9 @@ to broadcast. Here the tensor takes the view op's result itself: its array is a 
 of the same memory, its node the op's node over a stand-in holding the history it had.
 
 A view stays a view of its base, one view op further, so a later in-place write through it
-gives the base a new history as any view's does (inplace_view.py). What torch allows that
+gives the base a new history as any view's does (inplace_view.py). The version counter
+moves, as torch's: an op that read x before is refused at backward (our tape routes its
+gradient through x's current node, which now has another shape). What torch allows that
 this does not do is refused with a clear error rather than done partly: in compiled code,
 changing the shape of a tensor the code did not make itself (an argument, a parameter: the
 caller's tensor would keep its old shape) or one that has views.
@@ -30,12 +32,15 @@ def method(view_op, name, node_name):
 
     def reshape_in_place(x, *args, **kwargs):
         _check(x, op)
-        # x as it was: the op's operand, so x's new node does not point at x itself
-        before = Tensor._make(x._data, x._requires_grad, x._node, [x._vc[0]])
-        before._view = x._view
+        probe = Tensor._make(x._data, False, None)     # only its shape matters here
+        if view_op(probe, *args, **kwargs) is probe:    # nothing changes (a squeeze of
+            return x                                    # no size-1 dim)
+        # The version moves, as torch's: ops that read x before now read a tensor of
+        # another shape, and our tape hands their gradients to x's node at backward time,
+        # so they must fail the saved-value check rather than take the new node's path
+        x._vc[0] += 1
+        before = _before(x)
         out = view_op(before, *args, **kwargs)
-        if out is before:       # nothing to change (a squeeze of no size-1 dim)
-            return x
         if out._node is not None:
             from .grad_fn_names import renamed
             renamed(out, before, node_name if isinstance(node_name, str)
@@ -45,11 +50,22 @@ def method(view_op, name, node_name):
         # a view stays a view of its base, one view op further (through `before`, which
         # in-place updates of x then replay: inplace_view.chain); a base stays a base
         x._view = out._view if x._view is not None else None
-        # no version bump (torch bumps one): the values did not change, and our tape checks
-        # the version of every operand, view ops' too, where torch checks saved ones only
         return x
     reshape_in_place.__name__ = op
     return reshape_in_place
+
+
+def _before(x):
+    """x as it was, to apply the view op to (so x's new node does not point at x itself):
+    a base's stand-in holding its history; for a view, its view ops replayed from its base
+    at the new version (inplace_view's replay), so the chain still ends at the base."""
+    if x._view is None:
+        return Tensor._make(x._data, x._requires_grad, x._node, [x._vc[0]])
+    links, base = inplace_view.chain(x)
+    t = base
+    for link in reversed(links):
+        t = inplace_view.replay(link, t)
+    return t
 
 
 def _check(x, op):

@@ -74,7 +74,7 @@ def _check(links, base):
         raise AutogradError(NO_GRAD_VIEW)
 
 
-def _replay(link, parent):
+def replay(link, parent):
     """The link's view op again, on `parent`."""
     _, _, prim, params, _ = link
     if prim is None:
@@ -108,7 +108,7 @@ def old_view(x):
     _check(links, base)
     t = Tensor._make(base._data, base._requires_grad, base._node)
     for link in reversed(links):
-        t = _replay(link, t)
+        t = replay(link, t)
     return Tensor._make(x._data.copy(), t._requires_grad, t._node)
 
 
@@ -152,8 +152,8 @@ def finish(plan):
     parent = base
     for link in reversed(links):
         view = link[0]
-        replay = _replay(link, parent)
-        view._node, view._requires_grad = replay._node, replay._requires_grad
+        again = replay(link, parent)
+        view._node, view._requires_grad = again._node, again._requires_grad
         if type(view._data) is DeviceArray:     # a copy of its part: it takes the new values
-            view._data.assign(replay._data)
+            view._data.assign(again._data)
         parent = view

@@ -128,3 +128,32 @@ def test_compiled_step_squeezes_its_output_in_place():
         got, w = train(tc, compiled)
         np.testing.assert_allclose(got, want, rtol=1e-5)
         assert_close(w, tw.detach())
+
+
+@pytest.mark.parametrize("op", ["unsqueeze_(0)", "t_()"])
+def test_an_op_that_read_x_before_is_refused_not_misrouted(op):
+    """y read x before x.t_(): our tape hands y's gradient to x's node at backward time,
+    which now has another shape. The version moved (as torch's), so backward refuses
+    instead of giving p a transposed gradient (torch, which keeps y's edge to x's old node,
+    runs it)"""
+    p = tc.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+    x = p.clone()
+    y = x * tc.arange(6.0).reshape(2, 3)
+    eval(f"x.{op}")
+    assert x._version == 1
+    with pytest.raises(tc.errors.AutogradError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
+def test_repeat_is_a_new_tensor_as_torchs():
+    """x.repeat(2, 1, 1, 1) adding a dim was a read-only broadcast view: div_ on it failed
+    (fast_neural_style's normalize_batch(style.repeat(...)))"""
+    s = tc.rand(3, 4, 4)
+    r = s.repeat(2, 1, 1, 1)
+    assert r.stride() == torch.zeros(3, 4, 4).repeat(2, 1, 1, 1).stride()
+    r.div_(255.0)
+    assert_close(r, torch.tensor(s.numpy()).repeat(2, 1, 1, 1) / 255.0)
+    v = tc.arange(3.0)
+    w = v.repeat(2, 1)
+    w[0].fill_(5)
+    assert v.tolist() == [0.0, 1.0, 2.0]
