@@ -570,14 +570,18 @@ def lerp(start, end, weight):
     return ew.where(ew.abs(weight) < 0.5, start + weight * diff, end - diff * (1 - weight))
 
 
-@number_first("value", 2)
-def addcmul(x, t1, t2, value=1):
-    return x + value * t1 * t2
+def addcmul(input, tensor1, tensor2, *rest, value=1):
+    if rest:        # torch's deprecated addcmul(input, value, tensor1, tensor2)
+        (tensor1, tensor2), value = number_first("addcmul", "value", tensor1,
+                                                 (tensor2, *rest), value, 2)
+    return input + value * tensor1 * tensor2
 
 
-@number_first("value", 2)
-def addcdiv(x, t1, t2, value=1):
-    return x + value * t1 / t2
+def addcdiv(input, tensor1, tensor2, *rest, value=1):
+    if rest:
+        (tensor1, tensor2), value = number_first("addcdiv", "value", tensor1,
+                                                 (tensor2, *rest), value, 2)
+    return input + value * tensor1 / tensor2
 
 
 def square(x):

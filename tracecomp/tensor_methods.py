@@ -19,18 +19,18 @@ from .ops import reduce as rd
 from .ops.indexing import gather, scatter_add
 from .ops.linalg import matmul
 from .tensor import Tensor, _wrap_dim
-from .torch_args import number_first, number_first_overload
+from .torch_args import number_first
 
 
 def add(input, other, *rest, alpha=1):
     if rest:        # torch's deprecated add(input, alpha, other)
-        other, alpha = number_first_overload("add", other, rest, alpha)
+        (other,), alpha = number_first("add", "alpha", other, rest, alpha, 1)
     return ew.add(input, other if alpha == 1 else other * alpha)
 
 
 def sub(input, other, *rest, alpha=1):
     if rest:
-        other, alpha = number_first_overload("sub", other, rest, alpha)
+        (other,), alpha = number_first("sub", "alpha", other, rest, alpha, 1)
     return ew.sub(input, other if alpha == 1 else other * alpha)
 
 
@@ -114,7 +114,7 @@ def contiguous(x, memory_format=None):
 def _inplace_binary(prim, name):
     def method(x, other, *rest, alpha=1):
         if rest:    # torch's deprecated x.add_(alpha, other): `p.data.add_(-lr, grad)`
-            other, alpha = number_first_overload(name, other, rest, alpha)
+            (other,), alpha = number_first(name, "alpha", other, rest, alpha, 1)
         if alpha != 1:
             other = other * alpha
         return inplace.apply(x, prim, other)
@@ -183,13 +183,15 @@ def _scaled(v, value):
     return v if not isinstance(value, Tensor) and value == 1 else v * value
 
 
-@number_first("value", 2)
-def addcmul_(x, t1, t2, *, value=1):
+def addcmul_(x, t1, t2, *rest, value=1):
+    if rest:        # torch's deprecated addcmul_(value, t1, t2)
+        (t1, t2), value = number_first("addcmul_", "value", t1, (t2, *rest), value, 2)
     return inplace.apply(x, ew.add_p, _scaled(t1 * t2, value))
 
 
-@number_first("value", 2)
-def addcdiv_(x, t1, t2, *, value=1):
+def addcdiv_(x, t1, t2, *rest, value=1):
+    if rest:
+        (t1, t2), value = number_first("addcdiv_", "value", t1, (t2, *rest), value, 2)
     return inplace.apply(x, ew.add_p, _scaled(t1 / t2, value))
 
 

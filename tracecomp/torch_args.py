@@ -105,39 +105,22 @@ def write_out(out, result, op, cast="same_kind"):
     return out
 
 
-def number_first_overload(name, number, rest, keyword_value):
-    """(other, alpha) of torch's deprecated add(input, alpha, other) (sub, add_, sub_):
-    called with a third positional argument, taken with torch's warning."""
-    if len(rest) != 1 or not isinstance(number, (int, float)) or isinstance(number, bool) \
-            or not isinstance(rest[0], Tensor) or keyword_value != 1:
-        raise TypeError(f"{name}() takes the tensor, then other (a tensor or a number), and "
-                        f"alpha= as a keyword; got {len(rest) + 2} positional arguments")
-    warnings.warn(f"This overload of {name} is deprecated: {name}(Number alpha, Tensor other). "
-                  f"Use {name}(Tensor other, *, alpha=...) instead", UserWarning, stacklevel=3)
-    return rest[0], number
-
-
-def number_first(keyword, n_tensors):
-    """torch's deprecated overloads that put the number first, which it still takes with a
-    warning: `p.data.add_(-lr, grad)` is add_(grad, alpha=-lr), `addcmul_(0.5, t1, t2)` is
-    addcmul_(t1, t2, value=0.5) (old optimizers and tutorials are written so). keyword:
-    the number's name now; n_tensors: how many tensors follow it."""
-    def wrap(fn):
-        name = fn.__name__.strip("_") + ("_" if fn.__name__.endswith("_") else "")
-
-        @functools.wraps(fn)
-        def call(*args, **kwargs):      # args[0]: the tensor (torch's `input`)
-            if (len(args) == n_tensors + 2 and isinstance(args[1], (int, float))
-                    and not isinstance(args[1], bool) and keyword not in kwargs
-                    and all(isinstance(a, Tensor) for a in args[2:])):
-                old = ", ".join(["Number " + keyword] + ["Tensor"] * n_tensors)
-                warnings.warn(f"This overload of {name} is deprecated: {name}({old}). Use "
-                              f"{name}({', '.join(['Tensor'] * n_tensors)}, *, {keyword}=...) "
-                              f"instead", UserWarning, stacklevel=2)
-                return fn(args[0], *args[2:], **{keyword: args[1]}, **kwargs)
-            return fn(*args, **kwargs)
-        return call
-    return wrap
+def number_first(name, keyword, number, tensors, given, n):
+    """(tensors, number) of torch's deprecated overloads that put the number first, which
+    it still takes with a warning: `p.data.add_(-lr, grad)` is add_(grad, alpha=-lr),
+    `addcmul_(0.5, t1, t2)` is addcmul_(t1, t2, value=0.5) (old optimizers and tutorials
+    are written so). Each op calls it when given a positional argument more than its
+    current form takes: `number` then `tensors` (n of them) as given; `given`: the
+    keyword's value in the call, which the old form cannot have set."""
+    if len(tensors) != n or not isinstance(number, (int, float)) or isinstance(number, bool) \
+            or not all(isinstance(t, Tensor) for t in tensors) or given != 1:
+        raise TypeError(f"{name}() takes the tensor, then {n} more, with {keyword}= as a "
+                        f"keyword; got {len(tensors) + 2} positional arguments")
+    old = ", ".join(["Number " + keyword] + ["Tensor"] * n)
+    warnings.warn(f"This overload of {name} is deprecated: {name}({old}). Use "
+                  f"{name}({', '.join(['Tensor'] * n)}, *, {keyword}=...) instead",
+                  UserWarning, stacklevel=3)
+    return tensors, number
 
 
 def creating_into(fn):
