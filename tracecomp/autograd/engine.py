@@ -216,16 +216,12 @@ def _run(roots, root_grads_, retain_graph, create_graph, capture=None):
             g = hit[1]
             if node.hooks is not None or node.retain is not None or watched:
                 g = walk.arrive(node, g)
-            span = profiler.span(f"autograd::engine::evaluate_function: {node.name()}") \
-                if profiler._active else None
-            if span is not None:
-                span.__enter__()
-            if "grouped" in node.prim.tags:
-                _step_group(node, g, walk)
+            if profiler._active:      # a profile records: the node is one event
+                with profiler.record_function(
+                        f"autograd::engine::evaluate_function: {node.name()}"):
+                    _evaluate(node, g, walk)
             else:
-                _step(node, g, walk)
-            if span is not None:
-                span.__exit__(None, None, None)
+                _evaluate(node, g, walk)
             if not retain_graph:
                 free(node)
     results, handed = walk.captured, set()
@@ -256,6 +252,13 @@ def _check_saved(node):
                 f"{a._vc[0]}; expected version {v} instead. Hint: replace the in-place op "
                 f"(x += ..., x.add_(...)) on that tensor with an out-of-place one.")
     return args
+
+
+def _evaluate(node, g, walk):
+    if "grouped" in node.prim.tags:
+        _step_group(node, g, walk)
+    else:
+        _step(node, g, walk)
 
 
 def _step(node, g, walk):

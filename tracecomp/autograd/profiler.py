@@ -239,7 +239,8 @@ class profile:  # noqa: N801 - torch's name
 def _timed(prim, args, params):
     """dispatch.trace_hook while profiling: the op, bound as usual, as one event."""
     profiles = list(_active)
-    shapes = tuple(tuple(a.shape) for a in args if hasattr(a, "shape"))
+    shapes = tuple(tuple(a.shape) for a in args if hasattr(a, "shape")) \
+        if any(p.record_shapes for p in profiles) else ()
     events = [(p, p.begin(prim.name, shapes)) for p in profiles]
     dispatch.trace_hook = None      # the op itself binds as it would unprofiled
     try:
@@ -276,13 +277,3 @@ class record_function:  # noqa: N801 - torch's name
             with record_function(self.name):
                 return fn(*args, **kwargs)
         return wrapped
-
-
-def span(name):
-    """record_function for our own spans (a backward node, a compiled call), or None when
-    nothing is profiling (the callers' one check)."""
-    return record_function(name) if _active else None
-
-
-def is_profiling():
-    return bool(_active)
