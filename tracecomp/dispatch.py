@@ -16,7 +16,9 @@ terms), or on every call when TRACECOMP_CHECK_SHAPES=1 (the test suite sets it, 
 rule is checked against its impl on every op the tests run).
 
 `needs(x)` tells a VJP rule whether argument x wants a gradient (it sits here, beside the
-tape it reads, not among the shape rules).
+tape it reads, not among the shape rules). `current_node(x)` is x's node (x.grad_fn) with a
+view's history replayed on its base's when the base changed in place since (chain and
+replay walk a view back to its base; inplace_view.py writes through views with them).
 
 `plain_arrays` tells the eager fast paths of stack and cat when their result may be made
 straight with numpy: when bind would record nothing (basic indexing and iteration make the
@@ -61,19 +63,35 @@ class TapeNode:
     grad_fn_names.py, which also answers next_functions).
     """
 
-    __slots__ = ("prim", "args", "params", "out_data", "out_vc", "versions", "hooks",
-                 "retain", "seq", "inputs", "__weakref__")
+    __slots__ = ("prim", "args", "params", "out_data", "out_vc", "out_version", "versions",
+                 "edges", "hooks", "retain", "seq", "inputs", "__weakref__")
 
     def __init__(self, prim, args, params, out_data, out_vc):
-        # Creation order: a node's inputs always come from earlier nodes, so walking nodes
-        # by decreasing seq is a topological order for backward (torch's sequence_nr).
-        self.seq = next(_sequence)
         self.prim = prim
         self.args = args
         self.params = params
         self.out_data = out_data
         self.out_vc = out_vc
-        self.versions = tuple(a._vc[0] if isinstance(a, Tensor) else None for a in args)
+        self.out_version = out_vc[0]
+        # Each operand's version and producer now, as torch's edges: an in-place op on an
+        # operand later gives the tensor a new node, and this op's gradient must still go
+        # to the node that made the value it read (one loop: cheaper than two tuples)
+        self.versions = versions = []
+        self.edges = edges = []
+        for a in args:
+            if isinstance(a, Tensor):
+                versions.append(a._vc[0])
+                node = a._node
+                if a._view is not None and node is not None and node.out_version != a._vc[0]:
+                    node = current_node(a)      # a view whose base changed since
+                edges.append(node)
+            else:
+                versions.append(None)
+                edges.append(None)
+        # Creation order, after any node the loop made: a node's inputs always come from
+        # earlier nodes, so walking nodes by decreasing seq is a topological order for
+        # backward (torch's sequence_nr).
+        self.seq = next(_sequence)
         self.hooks = None
         self.retain = None
         # `inputs` stays unset (free) unless a public function names torch's inputs
@@ -88,6 +106,50 @@ class TapeNode:
 
     def out(self) -> Tensor:
         return Tensor._make(self.out_data, True, self, self.out_vc)
+
+    def share_counter(self, vc):
+        """The output is now a tensor with version counter vc (an in-place shape change's,
+        a custom Function's dirty input): the check at backward starts from its version."""
+        self.out_vc = vc
+        self.out_version = vc[0]
+
+
+def chain(x):
+    """x's views back to the tensor that owns the memory: [(view, parent, prim, params,
+    made_in_grad_mode)] from x inward, and that base (x itself when x is not a view)."""
+    links = []
+    while x._view is not None:
+        links.append((x,) + x._view)
+        x = x._view[0]
+    return links, x
+
+
+def replay(link, parent):
+    """The link's view op again, on `parent` (prim None: an eager indexing fast path's
+    view, `parent[key]`)."""
+    _, _, prim, params, _ = link
+    if prim is None:
+        return parent[params]
+    return bind(prim, parent, **params)
+
+
+def current_node(x):
+    """x's tape node (x.grad_fn), brought up to date first when x is a view whose base
+    changed in place since that node was recorded (`y = x[1]; x.mul_(3)`): y's values are
+    the new ones, so its history must be too, as torch regenerates a view's grad_fn. Ops
+    recorded before the change keep the node they read (their edges)."""
+    node = x._node
+    if x._view is None or getattr(node, "out_version", x._vc[0]) == x._vc[0]:
+        return node         # not a view, no node or a traced one's stand-in, or current
+    links, base = chain(x)
+    parent = base
+    with grad_mode.enable_grad():
+        for link in reversed(links):
+            view = link[0]
+            again = replay(link, parent)
+            view._node, view._requires_grad = again._node, again._requires_grad
+            parent = view
+    return x._node
 
 
 class _NodeMakers(dict):

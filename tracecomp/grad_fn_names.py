@@ -300,7 +300,19 @@ def next_functions(node):
     if node.args is None:
         return tuple((accumulate_grad(e), 0) if isinstance(e, Tensor) else e
                      for e in getattr(node, "inputs", ()))
-    return tuple(edge(t) for t in _input_tensors(node))
+    moved = _moved(node)
+    return tuple(edge(t, moved) for t in _input_tensors(node))
+
+
+def _moved(node):
+    """{id(operand): the node that made it when the op read it} for the operands that
+    changed in place since (and may have taken a new node: node.edges keeps the one the
+    gradient goes to, as torch's edge); None, the usual case, when none did."""
+    args, versions = node.args, node.versions
+    for a, v in zip(args, versions):     # a loop, not any(): this runs once per node freed
+        if v is not None and a._vc[0] != v:
+            return {id(a): e for a, e, v in zip(args, node.edges, versions) if v is not None}
+    return None
 
 
 def _input_tensors(node):
@@ -319,24 +331,28 @@ def freeze(node):
     if node.args is None:
         return                      # frozen already
     held = []
+    moved = _moved(node)
     for t in _input_tensors(node):
         if not isinstance(t, Tensor) or not t._requires_grad:
             held.append(_NO_EDGE)
         elif t._node is None:
             held.append(t)
         else:
-            held.append(edge(t))
+            held.append(edge(t, moved))
     node.inputs = tuple(held)
 
 
 _NO_EDGE = (None, 0)
 
 
-def edge(t):
-    """(node, output_nr) for an input t: its producer, its AccumulateGrad, or None."""
+def edge(t, moved=None):
+    """(node, output_nr) for an input t: its producer (the one in `moved` where t changed
+    in place since the op read it), its AccumulateGrad, or None."""
     if not isinstance(t, Tensor) or not t._requires_grad:
         return (None, 0)
-    node = t._node
+    node = t._node if moved is None else moved.get(id(t), t._node)
+    if node is None and t._node is not None:
+        return (None, 0)        # took a history after the op read it without one
     if node is None:
         return (accumulate_grad(t), 0)
     if not isinstance(node, TapeNode):

@@ -10,8 +10,9 @@ of the same memory, its node the op's node over a stand-in holding the history i
 
 A view stays a view of its base, one view op further, so a later in-place write through it
 gives the base a new history as any view's does (inplace_view.py). The version counter
-moves, as torch's: an op that read x before is refused at backward (our tape routes its
-gradient through x's current node, which now has another shape). What torch allows that
+moves, as torch's, and the tensor is marked as reshaped at that version: an op that read x
+before is refused at backward, even one that read only its shape (its VJP would see the new
+one; the engine's saved-value check). What torch allows that
 this does not do is refused with a clear error rather than done partly: in compiled code,
 changing the shape of a tensor the code did not make itself (an argument, a parameter: the
 caller's tensor would keep its old shape) or one that has views.
@@ -19,6 +20,7 @@ caller's tensor would keep its old shape) or one that has views.
 import numpy as np
 
 from . import context, grad_mode, inplace_view
+from .dispatch import TapeNode
 from .errors import TraceError
 from .tensor import Tensor
 
@@ -35,17 +37,19 @@ def method(view_op, name, node_name):
         probe = Tensor._make(x._data, False, None)     # only its shape matters here
         if view_op(probe, *args, **kwargs) is probe:    # nothing changes (a squeeze of
             return x                                    # no size-1 dim)
-        # The version moves, as torch's: ops that read x before now read a tensor of
-        # another shape, and our tape hands their gradients to x's node at backward time,
-        # so they must fail the saved-value check rather than take the new node's path
+        # The version moves, as torch's, and the shape change is marked: an op that read
+        # x before, even only its shape, would see the new shape in its VJP, so the
+        # saved-value check refuses it (torch keeps the shape it read; we keep the tensor)
         x._vc[0] += 1
+        x._reshaped_at = x._vc[0]
         before = _before(x)
         out = view_op(before, *args, **kwargs)
         if out._node is not None:
             from .grad_fn_names import renamed
             renamed(out, before, node_name if isinstance(node_name, str)
                     else node_name(*args, **kwargs))
-            out._node.out_vc = x._vc     # what the node made is x now
+            if isinstance(out._node, TapeNode):     # (a traced tensor's is a stand-in)
+                out._node.share_counter(x._vc)     # what the node made is x now
         x._data, x._node = out._data, out._node
         # a view stays a view of its base, one view op further (through `before`, which
         # in-place updates of x then replay: inplace_view.chain); a base stays a base
@@ -117,4 +121,5 @@ def resize_(x, *sizes, memory_format=None):
         x._data = flat.reshape(shape)
     x._view = None
     x._vc[0] += 1
+    x._reshaped_at = x._vc[0]
     return x

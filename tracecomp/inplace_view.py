@@ -18,6 +18,11 @@ it with prim None and the index key as params (their replay is `parent[key]`).
 On a device a view is a copy of its part (device memory is never written in place): there
 the base takes `new_base` as its value too, and each view on the way its replay's.
 
+The other way round, a view whose base changed in place by another path keeps a node made
+at an older version: the next op that reads it, a backward from it and its grad_fn replay
+its view ops on the base's current history first (dispatch.current_node, beside the tape
+that calls it; chain and replay live there too).
+
 Where torch refuses, so do we: a view of a leaf that requires grad, a view made under
 no_grad updated with grad mode on, and a write to a tensor whose elements overlap in memory
 (an expanded tensor)."""
@@ -25,7 +30,7 @@ import numpy as np
 
 from . import grad_mode
 from .device_array import DeviceArray
-from .dispatch import bind
+from .dispatch import chain, current_node, replay  # noqa: F401  (the view chain's helpers)
 from .errors import AutogradError
 from .tensor import Tensor
 
@@ -48,16 +53,6 @@ def check_overlap(data):
         raise RuntimeError(OVERLAP)
 
 
-def chain(x):
-    """x's views back to the tensor that owns the memory: [(view, parent, prim, params,
-    made_in_grad_mode)] from x inward, and that base (x itself when x is not a view)."""
-    links = []
-    while x._view is not None:
-        links.append((x,) + x._view)
-        x = x._view[0]
-    return links, x
-
-
 def needs_history(x, result):
     """Whether writing `result` into x changes some tensor's history on the tape."""
     if not _grad.enabled:
@@ -72,14 +67,6 @@ def _check(links, base):
         raise AutogradError(VIEW_OF_LEAF)
     if any(not made_in_grad for *_, made_in_grad in links):
         raise AutogradError(NO_GRAD_VIEW)
-
-
-def replay(link, parent):
-    """The link's view op again, on `parent`."""
-    _, _, prim, params, _ = link
-    if prim is None:
-        return parent[params]
-    return bind(prim, parent, **params)
 
 
 def _adjoint(link, g):

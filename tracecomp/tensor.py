@@ -180,10 +180,6 @@ class Tensor:
     def is_leaf(self) -> bool:
         return self._node is None
 
-    @property
-    def grad_fn(self):
-        return self._node
-
     def detach(self) -> "Tensor":
         """A tensor sharing this one's data (and version counter) with no history."""
         out = Tensor._make(self._data, False, None, self._vc)

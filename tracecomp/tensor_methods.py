@@ -11,7 +11,7 @@ from . import composite as C
 from . import dtypes, indexing_sugar, inplace, inplace_shape
 from .autograd import backward as _run_backward
 from .device_methods import to
-from .dispatch import bind, needs
+from .dispatch import bind, current_node, needs
 from .legacy_types import tensor_init
 from .ops import elementwise as ew
 from .ops import movement as mv
@@ -354,6 +354,7 @@ def _mT(x):
 PROPERTIES = {
     "T": lambda x: mv.permute(x, tuple(range(x.ndim - 1, -1, -1))),
     "mT": _mT,
+    "grad_fn": current_node,    # a view's is replayed on its base's history once that changed
 }
 
 # --- issue 9: elementwise math methods ---

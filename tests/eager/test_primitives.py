@@ -226,3 +226,49 @@ def test_vjp_matches_central_differences(name):
     numeric = (objective(1) - objective(-1)) / 2e-6
     assert np.isclose(analytic, numeric, rtol=1e-5, atol=1e-6), \
         f"{name}: VJP gives directional derivative {analytic!r} | central difference {numeric!r}"
+
+
+def _poisoned(t):
+    """A tensor of t's shape and dtype whose values no VJP may use: NaN, or for integers a
+    huge number (an index read from it fails)."""
+    data = t._data
+    fill = np.nan if data.dtype.kind == "f" else np.iinfo(data.dtype).max
+    return tc.tensor(np.full(data.shape, fill, dtype=data.dtype),
+                     requires_grad=t._requires_grad)
+
+
+def _grad_patterns(inputs):
+    """Every choice of which float operands take a gradient (at least one)."""
+    floats = [k for k, t in enumerate(inputs) if t.dtype.is_floating_point]
+    for mask in range(1, 1 << len(floats)):
+        yield {k for j, k in enumerate(floats) if mask >> j & 1}
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if PRIMITIVES[n].differentiable
+                                  and n not in USER_VJP])
+def test_vjp_reads_only_what_it_saves(name):
+    """A primitive's `saves` is what the eager tape's version check covers: a VJP that read
+    a value its primitive says it does not save would give a wrong gradient, silently, after
+    an in-place change of that value. So every operand (and the output) outside `saves` is
+    replaced by NaN here, for every choice of operands taking a gradient, and the gradients
+    must come out as from the real values."""
+    prim = PRIMITIVES[name]
+    args, params = SAMPLES[name]
+    for wanted in _grad_patterns(_tensors(args, False)):
+        inputs = [tc.tensor(t._data, requires_grad=k in wanted)
+                  for k, t in enumerate(_tensors(args, False))]
+        out = bind(prim, *inputs, **params)
+        node = out._node
+        g = tc.tensor(np.random.default_rng(1).standard_normal(tuple(out.shape)))
+        with tc.no_grad():
+            real = prim.vjp(g, out, *inputs, **params)
+            blind = [x if prim.reads(k, node) else _poisoned(x) for k, x in enumerate(inputs)]
+            seen = out if prim.reads("out", node) else _poisoned(out)
+            got = prim.vjp(g, seen, *blind, **params)
+        for k in sorted(wanted):
+            if real[k] is None:
+                continue
+            np.testing.assert_array_equal(
+                got[k].numpy(), real[k].numpy(),
+                err_msg=f"{name}: with {sorted(wanted)} taking gradients, the gradient of "
+                        f"operand {k} reads a value `saves` leaves out")

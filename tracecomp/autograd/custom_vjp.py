@@ -27,7 +27,7 @@ import numpy as np
 
 from ..dispatch import bind
 from ..errors import AutogradError, fmt_shape
-from ..ops.registry import defprim
+from ..ops.registry import OPERANDS, defprim
 from ..tensor import Tensor
 
 
@@ -38,7 +38,7 @@ def _vjp(grads, outs, *operands, call, index):
 custom_vjp_p = defprim("custom_vjp", lambda y, *rest, call, index: y,
                        lambda y, *rest, call, index: tuple(y),
                        lambda y, *rest, call, index: np.dtype(y.dtype),
-                       _vjp, tags=("grouped", "grad_marker"))
+                       _vjp, tags=("grouped", "grad_marker"), saves=(OPERANDS,))
 
 
 def mark(y, operands, call, index):

@@ -24,7 +24,7 @@ import heapq
 
 from .. import context, grad_mode
 from ..device_array import DeviceArray
-from ..dispatch import TapeNode
+from ..dispatch import TapeNode, current_node
 from ..errors import AutogradError, TraceError, fmt_shape
 from ..grad_fn_names import freeze
 from ..ops.elementwise import cast
@@ -199,12 +199,13 @@ def _run(roots, root_grads_, retain_graph, create_graph, capture=None):
     walk = _Walk(capture, retain_graph, create_graph)
     capture_ids = {id(t): i for i, t in enumerate(capture)} if capture is not None else {}
     for t, g in zip(roots, root_grads_):
-        if t._node is None:
+        node = current_node(t)
+        if node is None:
             _add(walk.leaf_grads, id(t), t, g)
         else:
-            if id(t._node) not in walk.pending:
-                heapq.heappush(walk.ready, (-t._node.seq, t._node))
-            _add(walk.pending, id(t._node), t._node, g)
+            if id(node) not in walk.pending:
+                heapq.heappush(walk.ready, (-node.seq, node))
+            _add(walk.pending, id(node), node, g)
 
     pending, ready, watched = walk.pending, walk.ready, walk.capture_nodes
     with grad_mode.set_grad_enabled(create_graph):
@@ -240,18 +241,36 @@ def _add(table, key, owner, g):
 
 
 def _check_saved(node):
-    """The node's saved operands must not have changed since it was recorded."""
+    """The values node's VJP reads (its primitive's `saves`) must not have changed since
+    it was recorded (torch's version check). An operand it reads only the shape of may
+    have: its gradient goes to the node that made the value the op read (node.edges),
+    unless its shape changed in place since (x.t_()), which the VJP would see."""
     args = node.args
     if args is None:
         raise AutogradError(FREED)
     for a, v in zip(args, node.versions):
         if v is not None and a._vc[0] != v:
-            raise AutogradError(
-                f"one of the variables needed for gradient computation has been modified by an "
-                f"inplace operation: [{a.dtype.name} {fmt_shape(a.shape)}] is at version "
-                f"{a._vc[0]}; expected version {v} instead. Hint: replace the in-place op "
-                f"(x += ..., x.add_(...)) on that tensor with an out-of-place one.")
+            _check_changed(node)
+            break
+    if node.out_vc[0] != node.out_version and node.prim.reads("out", node):
+        raise AutogradError(_modified(node.out(), node.out_vc[0], node.out_version,
+                                      f"; it is the output of {node.name()}"))
     return args
+
+
+def _check_changed(node):
+    """Some operand of node changed in place: refused if the VJP reads it, or its shape."""
+    for k, (a, v) in enumerate(zip(node.args, node.versions)):
+        if v is not None and a._vc[0] != v and (
+                node.prim.reads(k, node) or getattr(a, "_reshaped_at", -1) > v):
+            raise AutogradError(_modified(a, a._vc[0], v))
+
+
+def _modified(t, version, expected, whose=""):
+    return (f"one of the variables needed for gradient computation has been modified by an "
+            f"inplace operation: [{t.dtype.name} {fmt_shape(t.shape)}]{whose} is at version "
+            f"{version}; expected version {expected} instead. Hint: replace the in-place op "
+            f"(x += ..., x.add_(...)) on that tensor with an out-of-place one.")
 
 
 def _evaluate(node, g, walk):
@@ -271,13 +290,13 @@ def _step(node, g, walk):
         grads = node.prim.vjp(g, node.out(), *args, **node.params)
     if anomaly.state.check_nan:
         anomaly.check_nan(node.name(), grads)
-    _route(args, grads, walk)
+    _route(args, node.edges, grads, walk)
 
 
 def _step_group(node, g, walk):
     """Run a grouped node's VJP once for all members of its group (the outputs of one
     custom Function call): members' gradients and outputs are lists by output index."""
-    args = _check_saved(node)
+    args, edges = _check_saved(node), node.edges    # taken before the group is freed
     params = node.params
     call = params["call"]
     grads, outs = [None] * call.n_outputs, [None] * call.n_outputs
@@ -304,27 +323,27 @@ def _step_group(node, g, walk):
         # what the group's call holds besides its members' operands goes with them
         # (torch frees it too): each kind of call says what that is
         call.release()
-    _route(args, result, walk)
+    _route(args, edges, result, walk)
 
 
 def free(node):
     """Drop what node saved for its backward; keep its edges (grad_fn_names.freeze), so
     a graph kept after backward (a loss held in a list) holds nodes, not values."""
     freeze(node)
-    node.args = node.out_data = None
+    node.args = node.out_data = node.edges = None
 
 
-def _route(args, grads, walk):
-    """Hand each operand its gradient: to its producer's pending sum (a producer seen for
-    the first time joins the heap) or to its leaf's."""
+def _route(args, edges, grads, walk):
+    """Hand each operand its gradient: to the pending sum of its producer when the op
+    read it (a producer seen for the first time joins the heap), or to its leaf's."""
     pending = walk.pending
-    for a, ga in zip(args, grads):
+    for a, ga, producer in zip(args, grads, edges):
         if ga is None or not isinstance(a, Tensor) or not a._requires_grad:
             continue
         ga = fit_grad(ga, a)
-        producer = a._node
         if producer is None:
-            _add(walk.leaf_grads, id(a), a, ga)
+            if a._node is None:     # a leaf (a tensor given a history since took none then)
+                _add(walk.leaf_grads, id(a), a, ga)
             continue
         if producer.args is None:
             raise AutogradError(FREED)

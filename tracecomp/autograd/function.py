@@ -232,7 +232,7 @@ def _rebase(y, out):
     in-place op's result does: the caller keeps using the same tensor object."""
     y._data, y._node, y._requires_grad = out._data, out._node, True
     if isinstance(out._node, TapeNode):
-        out._node.out_vc = y._vc
+        out._node.share_counter(y._vc)
     return y
 
 
@@ -240,7 +240,8 @@ def _as_view(y, out, arg_at):
     """An argument returned as it is comes back as a view of it (torch's rule): it shares
     the argument's version counter, so in-place changes to either are seen by both."""
     if id(y) in arg_at and isinstance(out._node, TapeNode):
-        out._vc = out._node.out_vc = y._vc
+        out._vc = y._vc
+        out._node.share_counter(y._vc)
     return out
 
 

@@ -80,9 +80,25 @@ def _no_impl(*_, **__):
     raise AutogradError("a compiled call's tape node is not runnable as an op")
 
 
+def _reads(what, node):
+    """What the backward reads (the eager engine's version check): every input that takes a
+    gradient, and an output only where the forward saved it for the backward (`y =
+    compiled(x); y += 1` is fine unless y's values are among the residuals: exp's output,
+    say). Asked only after the output changed in place, so calls never pay for it."""
+    if what != "out":
+        return True
+    saved, out = node.params["call"].saved, node.out_data
+    if saved is None:
+        return True         # freed: the engine says so
+    if type(out) is not np.ndarray:
+        return any(s is out for s in saved)
+    return any(type(s) is np.ndarray and np.may_share_memory(s, out) for s in saved)
+
+
 # One primitive object, unregistered: it never appears in a graph, only on the tape.
 COMPILED = Primitive("compiled", _no_impl, _no_impl, _no_impl, _bridge_vjp,
                      frozenset({"grouped"}))
+COMPILED.reads = _reads
 
 
 def attach(outputs, slots, grad_tensors, state):

@@ -85,7 +85,7 @@ def _broadcast_impl(x, *, src):
 all_reduce_p = defprim("all_reduce", _all_reduce_impl,
                        lambda shape, *, op, gate=None: tuple(shape),
                        lambda x, *, op, gate=None: np.dtype(x.dtype),
-                       _all_reduce_vjp, tags=("random",))
+                       _all_reduce_vjp, tags=("random",), saves=())
 # all_reduce split in two (passes/buckets.py), so that native code runs while the message
 # travels: start's value is the buffer being reduced (not readable yet), wait's is the
 # same buffer once it holds the result. Made after autodiff: neither has a VJP.

@@ -116,8 +116,8 @@ def _fold_vjp(g, out, cols, output_size, kernel, dilation, padding, stride):
 
 # unfold moves data (each column element is an input element or padding); fold sums
 unfold_p = defprim("unfold", _unfold_impl, _unfold_rule, same_dtype, _unfold_vjp,
-                   ("window", "movement"))
-fold_p = defprim("fold", _fold_impl, _fold_rule, same_dtype, _fold_vjp, ("window",))
+                   ("window", "movement"), saves=())
+fold_p = defprim("fold", _fold_impl, _fold_rule, same_dtype, _fold_vjp, ("window",), saves=())
 
 
 def pair(v):

@@ -31,11 +31,12 @@ UNARY = ("elementwise", "unary")
 BINARY = ("elementwise", "binary")
 
 
-def unary(name, impl, vjp, dtype=float_dtype, tags=()):
+def unary(name, impl, vjp, dtype=float_dtype, tags=(), saves=(0,)):
     ufunc = impl if isinstance(impl, np.ufunc) else None
     if dtype is float_dtype:
         impl = _in_float32(impl)
-    return defprim(name, impl, same_shape, dtype, vjp, UNARY + tuple(tags), ufunc=ufunc)
+    return defprim(name, impl, same_shape, dtype, vjp, UNARY + tuple(tags), ufunc=ufunc,
+                   saves=saves if vjp is not None else ())
 
 
 def _in_float32(fn):
@@ -47,9 +48,10 @@ def _in_float32(fn):
     return impl
 
 
-def binary(name, impl, vjp, dtype=promote, tags=()):
+def binary(name, impl, vjp, dtype=promote, tags=(), saves=(0, 1)):
     return defprim(name, impl, broadcast_rule(name), dtype, vjp, BINARY + tuple(tags),
-                   ufunc=impl if isinstance(impl, np.ufunc) else None)
+                   ufunc=impl if isinstance(impl, np.ufunc) else None,
+                   saves=saves if vjp is not None else ())
 
 
 def _zero_grad(g, out, x):
@@ -70,30 +72,32 @@ def _relu_impl(x):
 
 
 # --- unary ----------------------------------------------------------------------------
-neg_p = unary("neg", np.negative, lambda g, out, x: (-g,), same_dtype)
-exp_p = unary("exp", np.exp, lambda g, out, x: (g * out,))
+neg_p = unary("neg", np.negative, lambda g, out, x: (-g,), same_dtype, saves=())
+exp_p = unary("exp", np.exp, lambda g, out, x: (g * out,), saves=("out",))
 log_p = unary("log", np.log, lambda g, out, x: (g / x,))
-sqrt_p = unary("sqrt", np.sqrt, lambda g, out, x: (g / (out * 2),))
-rsqrt_p = unary("rsqrt", lambda x: 1 / np.sqrt(x), lambda g, out, x: (g * out * out * out * -0.5,))
+sqrt_p = unary("sqrt", np.sqrt, lambda g, out, x: (g / (out * 2),), saves=("out",))
+rsqrt_p = unary("rsqrt", lambda x: 1 / np.sqrt(x), lambda g, out, x: (g * out * out * out * -0.5,),
+                saves=("out",))
 abs_p = unary("abs", np.abs, lambda g, out, x: (g * sign(x),), same_dtype)
-sign_p = unary("sign", _sign_impl, _zero_grad, same_dtype)
+sign_p = unary("sign", _sign_impl, _zero_grad, same_dtype, saves=())
 sin_p = unary("sin", np.sin, lambda g, out, x: (g * cos(x),))
 cos_p = unary("cos", np.cos, lambda g, out, x: (-(g * sin(x)),))
-tanh_p = unary("tanh", np.tanh, lambda g, out, x: (g * (1 - out * out),))
+tanh_p = unary("tanh", np.tanh, lambda g, out, x: (g * (1 - out * out),), saves=("out",))
 sigmoid_p = unary("sigmoid", special.expit,
-                  lambda g, out, x: (g * out * (1 - out),))
-relu_p = unary("relu", _relu_impl, lambda g, out, x: (where(out > 0, g, 0.0),), same_dtype)
+                  lambda g, out, x: (g * out * (1 - out),), saves=("out",))
+relu_p = unary("relu", _relu_impl, lambda g, out, x: (where(out > 0, g, 0.0),), same_dtype,
+               saves=("out",))
 erf_p = unary("erf", special.erf,
               lambda g, out, x: (g * exp(-(x * x)) * 1.1283791670955126,))
 log1p_p = unary("log1p", np.log1p, lambda g, out, x: (g / (x + 1),))
-expm1_p = unary("expm1", np.expm1, lambda g, out, x: (g * (out + 1),))
-floor_p = unary("floor", np.floor, _zero_grad, same_dtype)
-ceil_p = unary("ceil", np.ceil, _zero_grad, same_dtype)
-round_p = unary("round", np.round, _zero_grad, same_dtype)
-trunc_p = unary("trunc", np.trunc, _zero_grad, same_dtype)
+expm1_p = unary("expm1", np.expm1, lambda g, out, x: (g * (out + 1),), saves=("out",))
+floor_p = unary("floor", np.floor, _zero_grad, same_dtype, saves=())
+ceil_p = unary("ceil", np.ceil, _zero_grad, same_dtype, saves=())
+round_p = unary("round", np.round, _zero_grad, same_dtype, saves=())
+trunc_p = unary("trunc", np.trunc, _zero_grad, same_dtype, saves=())
 # order "K" keeps the input's layout (torch's clone), "C" makes it row-major (contiguous())
 copy_p = unary("copy", lambda x, order="K": np.array(x, copy=True, order=order),
-               lambda g, out, x, order="K": (g,), same_dtype)
+               lambda g, out, x, order="K": (g,), same_dtype, saves=())
 # identity that stops gradients: how the tracer records .detach() and no_grad uses
 detach_p = unary("detach", lambda x: x, None, same_dtype)
 logical_not_p = unary("logical_not", np.logical_not, None, bool_dtype)
@@ -211,17 +215,19 @@ def _integer_division(kernel, rule=promote):
     return dtype
 
 
-add_p = binary("add", np.add, lambda g, out, a, b: (g, g), tags=("commutative", "associative"))
-sub_p = binary("sub", np.subtract, lambda g, out, a, b: (g, -g))
-mul_p = binary("mul", np.multiply, _mul_vjp, tags=("commutative", "associative"))
-div_p = binary("div", np.true_divide, _div_vjp, promote_float)
-pow_p = binary("pow", _pow_impl, _pow_vjp)
+add_p = binary("add", np.add, lambda g, out, a, b: (g, g), tags=("commutative", "associative"),
+               saves=())
+sub_p = binary("sub", np.subtract, lambda g, out, a, b: (g, -g), saves=())
+mul_p = binary("mul", np.multiply, _mul_vjp, tags=("commutative", "associative"),
+               saves=((0, 1), (1, 0)))
+div_p = binary("div", np.true_divide, _div_vjp, promote_float, saves=(1, (0, 1)))
+pow_p = binary("pow", _pow_impl, _pow_vjp, saves=(0, (1, 0), ("out", 1)))
 maximum_p = binary("maximum", _extremum_impl(np.maximum, np.greater_equal),
                    _extremum_vjp(lambda a, b: a > b))
 minimum_p = binary("minimum", _extremum_impl(np.minimum, np.less_equal),
                    _extremum_vjp(lambda a, b: a < b))
 remainder_p = binary("remainder", _remainder_impl, _remainder_vjp,
-                     _integer_division("remainder"))
+                     _integer_division("remainder"), saves=((0, 1), (1, 1)))
 # numpy's floor_divide is torch's div_floor, special values included (inf // 2 is NaN)
 floor_divide_p = binary("floor_divide", np.floor_divide, None, _integer_division("div_floor"))
 eq_p = binary("eq", np.equal, None, bool_dtype, ("commutative",))
@@ -328,7 +334,7 @@ def _where_vjp(g, out, cond, a, b):
 
 
 where_p = defprim("where", _where_impl, broadcast_rule("where"), promote_tail, _where_vjp,
-                  ("elementwise", "ternary"))
+                  ("elementwise", "ternary"), saves=(0,))
 
 
 def where(cond, a, b):
@@ -341,7 +347,7 @@ def _cast_vjp(g, out, x, dtype):
 
 cast_p = defprim("cast", lambda x, dtype: np.asarray(x).astype(dtype),
                  lambda x, dtype: tuple(x), lambda x, dtype: np.dtype(dtype), _cast_vjp,
-                 UNARY)
+                 UNARY, saves=())
 
 
 def cast(x, dtype):
@@ -379,7 +385,7 @@ def _tensor_other(op, b):
     return b
 
 
-tan_p = unary("tan", np.tan, lambda g, out, x: (g * (out * out + 1),))
+tan_p = unary("tan", np.tan, lambda g, out, x: (g * (out * out + 1),), saves=("out",))
 sinh_p = unary("sinh", np.sinh, lambda g, out, x: (g * cosh(x),))
 cosh_p = unary("cosh", np.cosh, lambda g, out, x: (g * sinh(x),))
 asin_p = unary("asin", np.arcsin, lambda g, out, x: (g * rsqrt(1 - x * x),))
@@ -390,11 +396,13 @@ acosh_p = unary("acosh", np.arccosh, lambda g, out, x: (g * rsqrt(x * x - 1),))
 atanh_p = unary("atanh", np.arctanh, lambda g, out, x: (g / (1 - x * x),))
 atan2_p = binary("atan2", np.arctan2, _atan2_vjp, promote_float)
 hypot_p = binary("hypot", np.hypot, lambda g, out, a, b: (
-    g * a / out if needs(a) else None, g * b / out if needs(b) else None), _float_only("hypot"))
-copysign_p = binary("copysign", np.copysign, _copysign_vjp, promote_float)
+    g * a / out if needs(a) else None, g * b / out if needs(b) else None), _float_only("hypot"),
+    saves=((0, 0), (1, 1), "out"))
+copysign_p = binary("copysign", np.copysign, _copysign_vjp, promote_float, saves=(0, 1, "out"))
 fmod_p = binary("fmod", np.fmod, lambda g, out, a, b: (
     g if needs(a) else None,
-    -(g * trunc(div(a, b))) if needs(b) else None), _integer_division("fmod"))
+    -(g * trunc(div(a, b))) if needs(b) else None), _integer_division("fmod"),
+    saves=((0, 1), (1, 1)))
 
 
 # torch.X, Tensor.X and Tensor.X_ (arcsin, ... are torch's aliases); fmod_ checks its divisor

@@ -51,7 +51,7 @@ def _check_range_impl(x, low, high, ignore, message, error, exclude=None):
 # checked for range, as binary_cross_entropy checks its probabilities).
 check_range_p = defprim("check_range", _check_range_impl,
                         lambda x, **_: tuple(x), same_dtype,
-                        lambda g, out, x, **_: (g,), ("guard",))
+                        lambda g, out, x, **_: (g,), ("guard",), saves=())
 
 
 def check_range(x, low, high, message, ignore=None, error="IndexError", exclude=None):
@@ -105,7 +105,8 @@ def _gather_vjp(g, out, x, index, dim):
     return (scatter_add(full(x.shape, 0, dtype=g.dtype), dim, index, g), None)
 
 
-gather_p = defprim("gather", _gather_impl, _gather_rule, same_dtype, _gather_vjp, ("index",))
+gather_p = defprim("gather", _gather_impl, _gather_rule, same_dtype, _gather_vjp, ("index",),
+                   saves=(1,))
 
 
 def _scatter_grid(base, index, dim):
@@ -136,7 +137,7 @@ def _scatter_add_vjp(g, out, base, index, src, dim):
 
 
 scatter_add_p = defprim("scatter_add", _scatter_add_impl, _scatter_rule, same_dtype,
-                        _scatter_add_vjp, ("index",))
+                        _scatter_add_vjp, ("index",), saves=(1,))
 
 
 def gather(x, dim, index):
@@ -203,7 +204,8 @@ def _index_vjp(g, out, x, *idxs, key):
         (None,) * len(idxs)
 
 
-index_p = defprim("index", _index_impl, _index_rule, same_dtype, _index_vjp, ("index",))
+index_p = defprim("index", _index_impl, _index_rule, same_dtype, _index_vjp, ("index",),
+                  saves=(slice(1, None),))
 
 
 def _index_put_impl(base, values, *idxs, key, accumulate):
@@ -228,7 +230,7 @@ def _index_put_vjp(g, out, base, values, *idxs, key, accumulate):
 index_put_p = defprim("index_put", _index_put_impl,
                       lambda base, values, *idxs, key, accumulate: tuple(base),
                       lambda base, values, *idxs, key, accumulate: base.dtype,
-                      _index_put_vjp, ("index",))
+                      _index_put_vjp, ("index",), saves=(slice(2, None),))
 
 
 def _as_index(i):
@@ -329,7 +331,7 @@ def _scatter_prod_vjp(g, out, base, index, src, full_src, dim, keep, zeros):
 
 
 scatter_reduce_p = defprim("scatter_reduce", _scatter_reduce_impl, _scatter_rule, same_dtype,
-                           _scatter_reduce_vjp, ("index",))
+                           _scatter_reduce_vjp, ("index",), saves=(0, 1, 2, "out"))
 
 
 def scatter_reduce(base, dim, index, src, reduce, include_self=True):

@@ -77,7 +77,7 @@ def _matmul_dtype(a, b, **_):
 
 
 matmul_p = defprim("matmul", np.matmul, _matmul_rule, _matmul_dtype, _matmul_vjp,
-                   ("matmul",))
+                   ("matmul",), saves=((0, 1), (1, 0)))
 
 
 def matmul(input, other):

@@ -77,7 +77,7 @@ def _eye_like(n, like):
 
 # --- inverse, determinant --------------------------------------------------------------
 inv_p = defprim("linalg_inv", _guard("linalg.inv", np.linalg.inv), square_rule("linalg.inv"),
-                _same, lambda g, out, a: (-_mm(mT(out), g, mT(out)),))
+                _same, lambda g, out, a: (-_mm(mT(out), g, mT(out)),), saves=("out",))
 
 
 def inv(a):
@@ -109,9 +109,9 @@ def _adjugate_vjp(g, out, a):
 
 
 adjugate_p = defprim("linalg_adjugate", _adjugate_impl, square_rule("linalg.det"), _same,
-                     _adjugate_vjp)
+                     _adjugate_vjp, saves=(0,))
 det_p = defprim("linalg_det", np.linalg.det, lambda a: square_rule("linalg.det")(a)[:-2],
-                _same, lambda g, out, a: (_last2(g) * mT(bind(adjugate_p, a)),))
+                _same, lambda g, out, a: (_last2(g) * mT(bind(adjugate_p, a)),), saves=(0,))
 
 
 def det(a):
@@ -129,9 +129,9 @@ def _zero_vjp(g, out, a):
 
 
 slogdet_sign_p = defprim("linalg_slogdet_sign", lambda a: np.linalg.slogdet(a)[0],
-                         _slogdet_rule, _same, _zero_vjp)
+                         _slogdet_rule, _same, _zero_vjp, saves=())
 logabsdet_p = defprim("linalg_logabsdet", lambda a: np.linalg.slogdet(a)[1], _slogdet_rule,
-                      _same, lambda g, out, a: (_last2(g) * mT(inv(a)),))
+                      _same, lambda g, out, a: (_last2(g) * mT(inv(a)),), saves=(0,))
 
 
 def slogdet(a):
@@ -154,7 +154,7 @@ def _solve_vjp(g, out, a, b):
 
 
 solve_p = defprim("linalg_solve", _guard("linalg.solve", np.linalg.solve), _solve_rule,
-                  lambda a, b: np.result_type(a.dtype, b.dtype), _solve_vjp)
+                  lambda a, b: np.result_type(a.dtype, b.dtype), _solve_vjp, saves=(0, "out"))
 
 
 def solve(a, b):
@@ -173,7 +173,7 @@ def _cholesky_vjp(g, out, a):
 
 
 cholesky_p = defprim("linalg_cholesky", _guard("linalg.cholesky", np.linalg.cholesky),
-                     square_rule("linalg.cholesky"), _same, _cholesky_vjp)
+                     square_rule("linalg.cholesky"), _same, _cholesky_vjp, saves=("out",))
 
 
 def cholesky(a):
@@ -208,10 +208,10 @@ def _eigh_rule(shape_of):
 
 eigh_values_p = defprim("linalg_eigh_values",
                         _guard("linalg.eigh", lambda a, uplo: np.linalg.eigh(a, uplo)[0]),
-                        _eigh_rule(lambda a: tuple(a[:-1])), _same, _eigh_values_vjp)
+                        _eigh_rule(lambda a: tuple(a[:-1])), _same, _eigh_values_vjp, saves=(0,))
 eigh_vectors_p = defprim("linalg_eigh_vectors",
                          _guard("linalg.eigh", lambda a, uplo: np.linalg.eigh(a, uplo)[1]),
-                         _eigh_rule(tuple), _same, _eigh_vectors_vjp)
+                         _eigh_rule(tuple), _same, _eigh_vectors_vjp, saves=(0, "out"))
 
 
 def eigh_values(a, uplo="L"):

@@ -99,9 +99,9 @@ def _qr_grad(a, mode, gq, gr):
 
 
 qr_q_p = defprim("linalg_qr_q", _qr_impl("q"), _qr_rule("q"), _same,
-                 lambda g, out, a, mode: (_qr_grad(a, mode, g, None),))
+                 lambda g, out, a, mode: (_qr_grad(a, mode, g, None),), saves=(0,))
 qr_r_p = defprim("linalg_qr_r", _qr_impl("r"), _qr_rule("r"), _same,
-                 lambda g, out, a, mode: (_qr_grad(a, mode, None, g),))
+                 lambda g, out, a, mode: (_qr_grad(a, mode, None, g),), saves=(0,))
 
 
 def qr_q(a, mode="reduced"):
@@ -171,12 +171,12 @@ def _svd_grad(a, gu, gs, gvh, full_matrices):
 
 svd_u_p = defprim("linalg_svd_u", _svd_impl("u"), _svd_rule("u"), _same,
                   lambda g, out, a, full_matrices: (_svd_grad(a, g, None, None,
-                                                              full_matrices),))
+                                                              full_matrices),), saves=(0,))
 svd_s_p = defprim("linalg_svd_s", _svd_impl("s"), _svd_rule("s"), _same,
-                  lambda g, out, a: (_svd_grad(a, None, g, None, False),))
+                  lambda g, out, a: (_svd_grad(a, None, g, None, False),), saves=(0,))
 svd_vh_p = defprim("linalg_svd_vh", _svd_impl("vh"), _svd_rule("vh"), _same,
                    lambda g, out, a, full_matrices: (_svd_grad(a, None, None, g,
-                                                               full_matrices),))
+                                                               full_matrices),), saves=(0,))
 
 
 def svd_u(a, full_matrices=False):
@@ -222,7 +222,7 @@ def _pinv_rule(a, rtol, atol):
 
 
 pinv_p = defprim("linalg_pinv", _guard("linalg.pinv", _pinv_impl), _pinv_rule, _same,
-                 _pinv_vjp)
+                 _pinv_vjp, saves=(0, "out"))
 
 
 def pinv(a, rtol, atol=0.0):

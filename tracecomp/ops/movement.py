@@ -46,7 +46,7 @@ def infer_shape(op, old, new):
 
 reshape_p = defprim("reshape", lambda x, shape: x.reshape(shape),
                     lambda x, shape: infer_shape("reshape", x, shape), same_dtype,
-                    lambda g, out, x, shape: (reshape(g, tuple(x.shape)),), VIEW)
+                    lambda g, out, x, shape: (reshape(g, tuple(x.shape)),), VIEW, saves=())
 
 
 def reshape(x, shape):
@@ -72,7 +72,7 @@ def _permute_vjp(g, out, x, dims):
 
 
 permute_p = defprim("permute", lambda x, dims: x.transpose(dims), _permute_rule,
-                    same_dtype, _permute_vjp, VIEW)
+                    same_dtype, _permute_vjp, VIEW, saves=())
 
 
 def permute(x, dims):
@@ -106,7 +106,8 @@ def _expand_impl(x, shape):
 
 
 expand_p = defprim("expand", _expand_impl, _expand_rule,
-                   same_dtype, lambda g, out, x, shape: (sum_to(g, tuple(x.shape)),), VIEW)
+                   same_dtype, lambda g, out, x, shape: (sum_to(g, tuple(x.shape)),), VIEW,
+                   saves=())
 
 
 def expand(x, shape):
@@ -158,7 +159,7 @@ def _slice_vjp(g, out, x, starts, stops, steps):
     return (pad(g, tuple(config), 0.0),)
 
 
-slice_p = defprim("slice", _slice_impl, _slice_rule, same_dtype, _slice_vjp, VIEW)
+slice_p = defprim("slice", _slice_impl, _slice_rule, same_dtype, _slice_vjp, VIEW, saves=())
 
 
 def slice(x, starts, stops, steps):  # noqa: A001 - the primitive's name
@@ -196,7 +197,7 @@ def _pad_vjp(g, out, x, config, value):
             None)
 
 
-pad_p = defprim("pad", _pad_impl, _pad_rule, same_dtype, _pad_vjp, ("movement",))
+pad_p = defprim("pad", _pad_impl, _pad_rule, same_dtype, _pad_vjp, ("movement",), saves=())
 
 
 def pad(x, config, value=0.0):
@@ -238,7 +239,7 @@ def _concat_vjp(g, out, *xs, dim):
 
 
 concat_p = defprim("concat", lambda *xs, dim: np.concatenate(xs, axis=dim), _concat_rule,
-                   _concat_dtype, _concat_vjp, ("movement",))
+                   _concat_dtype, _concat_vjp, ("movement",), saves=())
 
 
 def concat(xs, dim):
@@ -256,7 +257,8 @@ def _flip_rule(x, dims):
 # a copy, as torch's flip (not a view): no llvm lowering yet, so compiled code runs it as a
 # numpy step
 flip_p = defprim("flip", lambda x, dims: np.flip(x, dims).copy() if dims else np.array(x),
-                 _flip_rule, same_dtype, lambda g, out, x, dims: (flip(g, dims),), ("movement",))
+                 _flip_rule, same_dtype, lambda g, out, x, dims: (flip(g, dims),), ("movement",),
+                 saves=())
 
 
 def flip(x, dims):

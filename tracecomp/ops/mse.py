@@ -45,7 +45,7 @@ def _vjp(g, out, x, target, reduction):
     return gx, (-gx if target.requires_grad else None)
 
 
-mse_loss_p = defprim("mse_loss", _impl, _shape_rule, same_dtype, _vjp)
+mse_loss_p = defprim("mse_loss", _impl, _shape_rule, same_dtype, _vjp, saves=(0, 1))
 
 
 def _backward_shape_rule(g, x, target, reduction):
@@ -78,7 +78,7 @@ def _backward_vjp(c, out, g, x, target, reduction):
 
 
 mse_loss_backward_p = defprim("mse_loss_backward", _backward_impl, _backward_shape_rule,
-                              same_dtype, _backward_vjp)
+                              same_dtype, _backward_vjp, saves=(0, 1, 2))
 
 
 def mse_loss(x, target, reduction):

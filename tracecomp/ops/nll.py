@@ -54,7 +54,7 @@ def _vjp(g, out, x, target, reduction, ignore_index):
     return (nll_loss_backward(g, target, tuple(x.shape), reduction, ignore_index), None)
 
 
-nll_loss_p = defprim("nll_loss", _impl, _shape_rule, same_dtype, _vjp, ("index",))
+nll_loss_p = defprim("nll_loss", _impl, _shape_rule, same_dtype, _vjp, ("index",), saves=(1,))
 
 
 # nll_loss_backward: the gradient of nll_loss's input, zeros of its `shape` but -g (over the
@@ -100,7 +100,7 @@ def _backward_vjp(gx, out, g, target, shape, reduction, ignore_index):
 
 
 nll_loss_backward_p = defprim("nll_loss_backward", _backward_impl, _backward_shape_rule,
-                              same_dtype, _backward_vjp, ("index",))
+                              same_dtype, _backward_vjp, ("index",), saves=(0, 1))
 
 
 def nll_loss_backward(g, target, shape, reduction, ignore_index=None):

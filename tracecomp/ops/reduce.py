@@ -79,13 +79,13 @@ def _np_reduce(ufunc, fallback):
 
 
 reduce_sum_p = defprim("reduce_sum", _np_reduce(np.add, np.sum), _reduce_rule("sum"),
-                       _sum_dtype, _sum_vjp, ("reduce",))
+                       _sum_dtype, _sum_vjp, ("reduce",), saves=())
 reduce_max_p = defprim("reduce_max", _np_reduce(np.maximum, np.max),
                        _reduce_rule("amax", False), lambda x, **_: x.dtype, _extremum_vjp,
-                       ("reduce",))
+                       ("reduce",), saves=(0, "out"))
 reduce_min_p = defprim("reduce_min", _np_reduce(np.minimum, np.min),
                        _reduce_rule("amin", False), lambda x, **_: x.dtype, _extremum_vjp,
-                       ("reduce",))
+                       ("reduce",), saves=(0, "out"))
 
 
 def _arg_impl(fn):
@@ -165,7 +165,7 @@ def _prod_vjp(g, out, x, dims, keepdim):
 
 
 reduce_prod_p = defprim("reduce_prod", _np_reduce(np.multiply, np.prod), _reduce_rule("prod"),
-                        _sum_dtype, _prod_vjp, ("reduce",))
+                        _sum_dtype, _prod_vjp, ("reduce",), saves=(0, "out"))
 
 
 def reduce_prod(x, dims=None, keepdim=False):

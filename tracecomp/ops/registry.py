@@ -10,6 +10,16 @@ A primitive bundles, in one place:
              written with public Tensor ops so the eager tape, the graph autodiff pass and
              higher-order gradients share it. Broadcasting is undone by the callers,
              not by each rule. None marks the primitive non-differentiable.
+  - `saves`: what the VJP reads the values of (torch's saved tensors): operand positions
+             and "out", e.g. ("out",) for exp, () for add, ((0, 1), (1, 0)) for mul (each
+             operand read when the other takes a gradient), slice(1, None) for the index
+             tensors after index's operand 0, "operands" for all of them (a custom
+             Function's, whose node says which). The eager tape
+             refuses a backward through a node whose saved values were changed in place
+             since (torch's version check), and lets one through whose other operands were
+             (`y = x + 1; x.mul_(2)`: add read no value of x). Default: everything, which
+             can only refuse too much; tests/eager/test_primitives.py checks each
+             declaration by poisoning what a VJP says it does not read.
   - `tags`:  properties that passes ask about, instead of lists of names:
              "elementwise" (+ "unary"/"binary"/"ternary", "commutative", "associative"),
              "movement" (each output element is an operand element, or padding: views, pad,
@@ -24,6 +34,9 @@ names (tracecomp.X, Tensor.X) are declared beside its function (ops/public.py).
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+OPERANDS = "operands"   # in `saves`: every operand
+ALL = (OPERANDS, "out")     # `saves`'s default
+
 
 @dataclass(eq=False)
 class Primitive:
@@ -35,10 +48,13 @@ class Primitive:
     tags: frozenset = field(default_factory=frozenset)
     # the numpy ufunc behind `impl`, when there is one: in-place ops write through `out=`
     ufunc: Callable | None = None
+    saves: tuple = ALL
 
     def __post_init__(self):
         # views share memory (and so a version counter) with their first argument
         self.is_view = "view" in self.tags
+        # what the eager tape's version check covers: reads(k or "out", node)
+        self.reads = _positions(self.saves)
 
     @property
     def differentiable(self) -> bool:
@@ -48,12 +64,31 @@ class Primitive:
         return f"<primitive {self.name}>"
 
 
+def _positions(saves):
+    """`saves` as reads(what, node) -> bool, for `what` an operand position or "out" of
+    a tape node of the primitive.
+    An entry is a position, "out", a slice of positions (open-ended: the index tensors of
+    index, however many), or (what, j): read only when operand j takes a gradient (mul reads
+    b for a's gradient: `x * w` with w a constant reads no value of x, as torch saves)."""
+    if OPERANDS in saves:
+        return lambda what, node: what != "out" or "out" in saves
+    always = frozenset(k for k in saves if isinstance(k, (int, str)))
+    ranges = [range(k.start or 0, k.stop or 1 << 30) for k in saves if isinstance(k, slice)]
+    when = [k for k in saves if isinstance(k, tuple)]
+
+    def reads(what, node):
+        return (what in always or (what != "out" and any(what in r for r in ranges))
+                or any(w == what and getattr(node.args[j], "_requires_grad", False)
+                       for w, j in when))
+    return reads
+
+
 PRIMITIVES: dict[str, Primitive] = {}
 
 
-def defprim(name, impl, shape, dtype, vjp=None, tags=(), ufunc=None) -> Primitive:
+def defprim(name, impl, shape, dtype, vjp=None, tags=(), ufunc=None, saves=ALL) -> Primitive:
     """Declare a primitive. Names are unique: a second definition is a bug."""
     assert name not in PRIMITIVES, f"primitive {name!r} defined twice"
-    prim = Primitive(name, impl, shape, dtype, vjp, frozenset(tags), ufunc)
+    prim = Primitive(name, impl, shape, dtype, vjp, frozenset(tags), ufunc, tuple(saves))
     PRIMITIVES[name] = prim
     return prim

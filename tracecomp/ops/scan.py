@@ -44,7 +44,8 @@ def _cumsum_impl(x, dim, reverse):
 
 
 cumsum_p = defprim("cumsum", _cumsum_impl, _scan_rule("cumsum"), _widen,
-                   lambda g, out, x, dim, reverse: (cumsum(g, dim, not reverse),), ("scan",))
+                   lambda g, out, x, dim, reverse: (cumsum(g, dim, not reverse),), ("scan",),
+                   saves=())
 
 
 def cumsum(x, dim, reverse=False):
@@ -67,7 +68,7 @@ def _cumprod_vjp(g, out, x, dim):
 
 
 cumprod_p = defprim("cumprod", lambda x, dim: _accumulate(np.multiply, x, dim, False, _widen(x)),
-                    _scan_rule("cumprod"), _widen, _cumprod_vjp, ("scan",))
+                    _scan_rule("cumprod"), _widen, _cumprod_vjp, ("scan",), saves=(0, "out"))
 
 
 def cumprod(x, dim):
@@ -90,7 +91,7 @@ def _logcumsumexp_vjp(g, out, x, dim, reverse):
 logcumsumexp_p = defprim("logcumsumexp",
                          lambda x, dim, reverse: _accumulate(np.logaddexp, x, dim, reverse),
                          _scan_rule("logcumsumexp"), lambda x, **_: x.dtype,
-                         _logcumsumexp_vjp, ("scan",))
+                         _logcumsumexp_vjp, ("scan",), saves=(0, "out"))
 
 
 def logcumsumexp(x, dim, reverse=False):

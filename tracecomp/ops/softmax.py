@@ -83,12 +83,12 @@ def _log_softmax_backward_vjp(c, h, g, out, dim):
     return dg, dout
 
 
-softmax_p = defprim("softmax", _softmax, same_shape, same_dtype, _softmax_vjp)
+softmax_p = defprim("softmax", _softmax, same_shape, same_dtype, _softmax_vjp, saves=("out",))
 log_softmax_p = defprim("log_softmax", _log_softmax, same_shape, same_dtype,
-                        _log_softmax_vjp)
+                        _log_softmax_vjp, saves=("out",))
 log_softmax_backward_p = defprim("log_softmax_backward", _log_softmax_backward,
                                  lambda g, out, dim: tuple(g), same_dtype,
-                                 _log_softmax_backward_vjp)
+                                 _log_softmax_backward_vjp, saves=(0, 1))
 
 
 def softmax(x, dim):

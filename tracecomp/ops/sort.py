@@ -85,7 +85,7 @@ def _no_derivative_vjp(g, out, values, source, op):
 # backward through them raises, as torch's does, instead of silently giving no gradient
 no_derivative_p = defprim("no_derivative", lambda values, source, op: np.array(values),
                           lambda values, source, op: tuple(values),
-                          lambda values, source, op: values.dtype, _no_derivative_vjp, ())
+                          lambda values, source, op: values.dtype, _no_derivative_vjp, (), saves=())
 
 
 def no_derivative(values, source, op):

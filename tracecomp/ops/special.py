@@ -41,13 +41,13 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 erfc_p = unary("erfc", special.erfc,
                lambda g, out, x: (-(g * exp(-(x * x)) * _TWO_OVER_SQRT_PI),))
 erfinv_p = unary("erfinv", _erfinv,
-                 lambda g, out, x: (g * exp(out * out) * (math.sqrt(math.pi) / 2),))
+                 lambda g, out, x: (g * exp(out * out) * (math.sqrt(math.pi) / 2),), saves=("out",))
 lgamma_p = unary("lgamma", _lgamma, lambda g, out, x: (g * digamma(x),))
 i0_p = unary("i0", special.i0, lambda g, out, x: (g * i1(x),))
-i1_p = unary("i1", special.i1, lambda g, out, x: (g * _i1_slope(x, out),))
+i1_p = unary("i1", special.i1, lambda g, out, x: (g * _i1_slope(x, out),), saves=(0, "out"))
 # a param (n), so declared directly: `unary` wraps impls that take the operand alone
 polygamma_p = defprim("polygamma", _polygamma, same_shape, float_dtype,
-                      lambda g, out, x, n: (g * polygamma(n + 1, x),), UNARY)
+                      lambda g, out, x, n: (g * polygamma(n + 1, x),), UNARY, saves=(0,))
 
 
 @public("torch", "torch.special", "Tensor", inplace=erfc_p)
