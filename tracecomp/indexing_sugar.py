@@ -15,7 +15,7 @@ import operator
 
 import numpy as np
 
-from . import dtypes, grad_mode
+from . import dispatch, dtypes, grad_mode
 from .device_array import DeviceArray
 from .devices import to_host
 from .errors import TraceError, fmt_shape
@@ -118,6 +118,8 @@ def getitem(x, key):
         if view is not None:    # what slice + reshape give: a view, no tape node
             out = _make(view, False, None, x._vc)
             out._view = (x, None, key, _grad.enabled)   # replayed as x[key] (inplace_view)
+            if dispatch.trace_hook is not None:
+                _view_while_tracing(x, key, out)
             return out
     out = _getitem(x, key, type(key) is slice)
     if type(x._data) is not np.ndarray and isinstance(out, Tensor):
@@ -146,6 +148,21 @@ def _remember_view(x, key, out):
     active = context.current()
     if plain is not None and active is not None:
         active.indexed[id(out)] = (out, x, plain)
+
+
+def _view_while_tracing(x, key, out):
+    """out = x[key], a numpy view of a real tensor, made while compiled code is traced:
+    the tracer learns what bind would have told it. out is a temporary when x is one (so
+    `forces = zeros(n, 2); forces[0] += f` may update it with traced values), an update
+    through either makes the other stale, and `x[key] = out` writes out's update back."""
+    from . import context
+    active = context.current()
+    if active is None:
+        return
+    if active.made_here(x):
+        active.created[id(out)] = out
+    active.alias(x, out)
+    _remember_view(x, key, out)
 
 
 def _writing_back(x, key, value):
@@ -262,8 +279,8 @@ def _mask_positions(x, mask, dim):
 def setitem(x, key, value):
     """x[key] = value, in place (torch semantics: broadcast value, cast to x's dtype)."""
     from .inplace import assign
-    if type(x._data) is not np.ndarray and isinstance(value, Tensor):
-        _writing_back(x, key, value)
+    if dispatch.trace_hook is not None and isinstance(value, Tensor):
+        _writing_back(x, key, value)        # (x may be a real temporary made while tracing)
     advanced, parsed = parse(x, key)
     if any(isinstance(k, BoolIndex) for k in parsed):
         if not all(k.value for k in parsed if isinstance(k, BoolIndex)):

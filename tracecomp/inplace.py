@@ -89,15 +89,19 @@ def commit(x, result, op):
             result = result.to(x.dtype)
         from . import context
         active = context.current()
-        if active is not None:
-            if isinstance(x._data, np.ndarray):     # a real tensor takes a traced value:
-                active.rebound.append((x, x._data))   # the compiler checks it
-            active.updated_in_place(x)
+        if active is not None and isinstance(x._data, np.ndarray):
+            active.rebound.append((x, x._data))   # a real tensor takes a traced value:
+            #                                       the compiler checks it
         x._data = result._data       # traced values are immutable: rebind
     x._vc[0] += 1
     if result._requires_grad and _grad.enabled:
         x._node = result._node
         x._requires_grad = True
+    if type(x._data) is not np.ndarray and type(x._data) is not DeviceArray:
+        from . import context
+        active = context.current()
+        if active is not None:      # x's views replay their ops on its new value (and
+            active.updated_in_place(x)      # history), its bases are marked stale
     return x
 
 

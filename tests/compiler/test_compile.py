@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 
 import tracecomp as tc
 import tracecomp.nn.functional as F
@@ -430,6 +431,32 @@ def test_temporaries_made_inside_compiled_code_may_be_updated_in_place(backend):
     x = tc.randn(4)
     np.testing.assert_allclose(tc.compile(f, backend=backend)(x).numpy(), f(x).numpy(),
                                rtol=1e-6)
+
+
+def test_temporaries_updated_through_their_rows_and_columns(backend):
+    """pytorch/examples' mass_spring: `forces = zeros_like(p); forces[i] += f` (Python reads
+    the row, updates it and writes it back) and `forces[:, 1] -= g` update a temporary
+    through views, then a row is overwritten; values and gradients are torch's."""
+    def energy(lib, p):
+        forces = lib.zeros_like(p)
+        for i, j in ((0, 1), (1, 2)):
+            d = p[j] - p[i]
+            forces[i] += d * 2
+            forces[j] -= d
+        forces[:, 1] -= 9.81
+        moved = p + forces * 0.1
+        moved[0] = p[0]
+        return (moved * moved).sum()
+
+    start = np.array([[0.0, 0.0], [1.0, 0.5], [2.0, -1.0]], dtype=np.float32)
+    want_p = torch.tensor(start, requires_grad=True)
+    want = energy(torch, want_p)
+    want.backward()
+    p = tc.tensor(start, requires_grad=True)
+    got = tc.compile(lambda q: energy(tc, q), backend=backend)(p)
+    got.backward()
+    np.testing.assert_allclose(got.item(), want.item(), rtol=1e-6)
+    np.testing.assert_allclose(p.grad.numpy(), want_p.grad.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_an_outside_tensor_updated_through_a_view_is_still_refused():

@@ -56,6 +56,7 @@ class Tracer:
         self.indexed = {}       # id(view) -> (view, base, key): views made by base[key]
         self.created = {}       # id -> eager tensor made inside the traced code (_eager)
         self._running_eager = False
+        self._replaying = False     # _replay_views at work
         self._saved = None
         self.thread = None      # the thread being traced, while active
         # compiled code's trace: the optimizers whose state is an input (None elsewhere)
@@ -149,6 +150,7 @@ class Tracer:
         out = wrap(node, requires_grad)
         if prim.is_view and isinstance(args[0], Tensor):
             self.alias(args[0], out)
+            out._view = (args[0], prim, params, grad_mode.state.enabled)    # its replay
         return out
 
     def _eager(self, prim, args, params):
@@ -168,6 +170,8 @@ class Tracer:
             self._running_eager = False
         if not prim.is_view or id(args[0]) in self.created:
             self.created[id(out)] = out         # kept alive: its id stays its own
+        if out._view is not None:       # a numpy view of args[0]: the base's update shows
+            self.alias(args[0], out)
         return out
 
     def read_from_outside(self, t):
@@ -193,15 +197,20 @@ class Tracer:
 
     def alias(self, base, view):
         """view shares base's memory eagerly (a view op, .detach())."""
+        if self._replaying:
+            return      # a replay's result: kept by no one, so never updated or stale
         self.aliases.setdefault(id(base), [base]).append(view)
         self.aliases.setdefault(id(view), [view]).append(base)
 
     def updated_in_place(self, t):
-        """t took a new value in place. Traced values do not share memory, so every tensor
-        that would see the update through views (its bases, its views, theirs...) keeps the
-        old value: each is marked, and reading one later is a TraceError, never a stale
-        number."""
-        seen, work = {id(t)}, [t]
+        """t took a new value in place. Traced values do not share memory, so the tensors
+        that would see the update through views must be told: a view made from t (or from
+        such a view) takes its view op replayed on t's new value, as its memory would show
+        it; the others (t's bases, their other views) keep the old value and are marked,
+        and reading one later is a TraceError, never a stale number."""
+        seen = self._replay_views(t)
+        seen.add(id(t))
+        work = [t]
         while work:
             for other in self.aliases.get(id(work.pop()), [None])[1:]:
                 if id(other) not in seen:
@@ -210,6 +219,29 @@ class Tracer:
                     self.stale[id(other)] = (other, causes | {id(t)})
                     work.append(other)
         self.stale.pop(id(t), None)             # t itself holds the new value
+
+    def _replay_views(self, t):
+        """Give every view made from t, and from those, its view op again on t's new value
+        (y = x[1] after x[0] = v: y is x's new row 1; eager or traced before, it is traced
+        now). Returns their ids."""
+        done, work = set(), [t]
+        while work:
+            base = work.pop()
+            for view in self.aliases.get(id(base), [None])[1:]:
+                link = view._view
+                if id(view) in done or link is None or link[0] is not base:
+                    continue
+                self._replaying = True      # the replay's tensors are no one's views
+                try:
+                    again = dispatch.replay((view,) + link, base)
+                finally:
+                    self._replaying = False
+                view._data, view._requires_grad = again._data, again._requires_grad
+                view._node = again._node
+                self.stale.pop(id(view), None)
+                done.add(id(view))
+                work.append(view)
+        return done
 
     def written_back(self, base, view):
         """`base[key] = view` where view came from `base[key]` (`y[k] += v` in Python):
