@@ -23,7 +23,7 @@ from .ops.rules import norm_dims
 from .ops.softmax import log_softmax as _log_softmax
 from .ops.softmax import softmax as _softmax
 from .return_types import structseq
-from .strided_reshape import reshape_strided
+from .strided_reshape import reshape_strided, view  # noqa: F401 - x.view's home
 from .tensor import Tensor, _wrap_dim
 from .torch_args import number_first
 
@@ -244,12 +244,6 @@ def reshape(x, *shape):
     if x._requires_grad and type(x._data) is np.ndarray and not x._data.flags.c_contiguous:
         return reshape_strided(x, shape)        # a view or a copy, as torch records it
     return mv.reshape(x, shape)
-
-
-def view(x, *shape):
-    if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int, np.integer)):
-        return ew.cast(x, shape[0])        # x.view(dtype)
-    return mv.reshape(x, _shape_arg(shape))
 
 
 def flatten(x, start_dim=0, end_dim=-1):

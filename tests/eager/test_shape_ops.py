@@ -325,3 +325,48 @@ def test_mT_of_0d_and_1d_tensors_as_torch():
 def test_index_ops_take_torchs_keyword_names(expr):
     """the transforms tutorial's scatter_(dim=0, index=torch.tensor(y), value=1)"""
     assert_close(eval(expr, {"L": tc}), eval(expr, {"L": torch}))
+
+
+@pytest.mark.parametrize("make, shape", [
+    (lambda lib: lib.arange(32).reshape(2, 16)[:, :4], (-1,)),
+    (lambda lib: lib.arange(12.0).reshape(3, 4).t(), (12,)),
+    (lambda lib: lib.arange(24.0).reshape(2, 3, 4).permute(0, 2, 1), (2, 12)),
+])
+def test_view_that_needs_a_copy_is_refused_as_torch(make, shape):
+    """numpy would copy, and a write through the 'view' would not reach the tensor: torch
+    refuses, and so do we (a copy was returned, silently)."""
+    with pytest.raises(RuntimeError, match="view size is not compatible"):
+        make(torch).view(*shape)
+    with pytest.raises(RuntimeError, match="view size is not compatible.*Use .reshape"):
+        make(tc).view(*shape)
+
+
+def test_views_the_strides_allow_share_memory():
+    for lib in (tc, torch):
+        x = lib.arange(24.0).reshape(2, 3, 4)[..., 1:3]    # not contiguous, but viewable
+        v = x.view(6, 2)
+        v.add_(100)
+        assert x[0, 0, 0].item() == 101.0
+
+
+@pytest.mark.parametrize("src, dtype", [("float32", "int32"), ("float32", "float64"),
+                                        ("float32", "int16"), ("int64", "float64"),
+                                        ("float32", "float32")])
+def test_view_as_dtype_reinterprets_the_bytes(src, dtype):
+    """x.view(torch.int32) reads x's bytes (1.0 -> 1065353216), sharing its memory; it was
+    a cast."""
+    data = np.array([[1.0, -2.0, 0.5, 3.0]], dtype=src)
+    want = torch.tensor(data).view(getattr(torch, dtype))
+    x = tc.tensor(data)
+    got = x.view(getattr(tc, dtype))
+    assert got.dtype.name == dtype and tuple(got.shape) == tuple(want.shape)
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+    got.zero_()
+    assert not x.numpy().any()
+
+
+def test_view_as_dtype_refused_where_torch_refuses_and_in_compiled_code():
+    with pytest.raises(RuntimeError, match="stride\\(-1\\) must be 1"):
+        tc.randn(3, 4).t().view(tc.float16)
+    with pytest.raises(tc.TraceError, match="view\\(int32\\)"):
+        tc.compile(lambda a: a.view(tc.int32) + 1)(tc.ones(2))
