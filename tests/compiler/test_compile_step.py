@@ -248,3 +248,54 @@ def test_a_tensor_lr_an_optimizer_cannot_feed_is_a_trace_error():
     with pytest.raises(tc.TraceError, match="lr is a tensor"):
         step(tc.randn(4, 3))
     np.testing.assert_array_equal(model.weight.detach().numpy(), before)
+
+
+_helper_model = nn.Linear(3, 1)
+_helper_opt = tc.optim.SGD(_helper_model.parameters(), lr=0.1, momentum=0.9)
+
+
+def _helper_body(x):
+    loss = (_helper_model(x) ** 2).sum()
+    loss.backward()
+    _helper_opt.step()
+    _helper_opt.zero_grad()
+    return loss
+
+
+def test_model_and_optimizer_a_helper_names_are_the_steps_own():
+    """nanoGPT-style: the compiled step calls a helper of the user's, and the helper names
+    the global model and optimizer: they are the step's inputs, as if the step named them
+    (it was a TraceError: an optimizer 'it was not given')."""
+    import torch
+    ref = torch.nn.Linear(3, 1)
+    with torch.no_grad():
+        ref.weight.copy_(torch.tensor(_helper_model.weight.detach().numpy()))
+        ref.bias.copy_(torch.tensor(_helper_model.bias.detach().numpy()))
+    ref_opt = torch.optim.SGD(ref.parameters(), lr=0.1, momentum=0.9)
+    step = tc.compile(lambda x: _helper_body(x))
+    x = np.arange(12.0, dtype=np.float32).reshape(4, 3) / 10
+    for _ in range(3):
+        got = step(tc.tensor(x)).item()
+        want = (ref(torch.tensor(x)) ** 2).sum()
+        want.backward()
+        ref_opt.step()
+        ref_opt.zero_grad()
+        assert np.isclose(got, want.item(), rtol=1e-5)
+    assert_close(_helper_model.weight, ref.weight.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_failed_trace_leaves_no_traced_gradient_behind():
+    """The trace ran backward into a tensor from outside, then failed on a value-dependent
+    branch: fallback='eager' runs the call eagerly, which must find the .grad as it was,
+    not a traced value (it stopped on 'converting a traced tensor')."""
+    w = tc.tensor([1.0, 2.0, 3.0], requires_grad=True)
+
+    def step(x):
+        loss = (x * w).sum()
+        loss.backward()
+        return loss * 2 if loss.item() > 0 else loss
+
+    with pytest.warns(UserWarning, match="fallback='eager'"):
+        out = tc.compile(step, fallback="eager")(tc.ones(3))
+    assert out.item() == 12.0
+    np.testing.assert_array_equal(w.grad.numpy(), [1.0, 1.0, 1.0])

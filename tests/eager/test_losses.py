@@ -373,3 +373,24 @@ def test_bce_gradient_at_saturated_probabilities_is_torchs(compiled):
         assert_close(a.grad, b.grad, rtol=1e-5, what=f"d/d{name}")
     with pytest.raises(RuntimeError, match="between 0 and 1"):
         fn(tc.tensor([1.5, 0.5, 0.5, 0.5]), tc.tensor(t))
+
+
+@pytest.mark.parametrize("targets", [[-1, -1, -1], [-1, 2, -1]], ids=["all", "some"])
+@pytest.mark.parametrize("kwargs", [{}, {"weight": [1.0, 2.0, 3.0, 4.0, 5.0]},
+                                    {"label_smoothing": 0.1}], ids=["plain", "weight", "smooth"])
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_cross_entropy_of_ignored_targets_has_torchs_gradient(targets, kwargs, compiled):
+    """A batch whose targets are all ignore_index: the loss is 0 / 0 (NaN) in torch, and its
+    gradient zeros; ours was NaN (nanoGPT's ignore_index=-1), which one optimizer step
+    spreads into every weight."""
+    def loss(lib, x):
+        kw = {k: lib.tensor(v) if k == "weight" else v for k, v in kwargs.items()}
+        return lib.nn.functional.cross_entropy(x, lib.tensor(targets), ignore_index=-1, **kw)
+    tx = torch.zeros(3, 5, requires_grad=True)
+    want = loss(torch, tx)
+    want.backward()
+    x = tc.zeros(3, 5, requires_grad=True)
+    got = (tc.compile(lambda v: loss(tc, v)) if compiled else lambda v: loss(tc, v))(x)
+    got.backward()
+    np.testing.assert_allclose(got.item(), want.item(), rtol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), atol=1e-7)

@@ -38,7 +38,7 @@ from ..nn.module import Module
 from ..tensor import Tensor
 from ..user_code import stale_error
 from .attributes import INTERNAL, tensors_of
-from .code_names import filled
+from .code_names import filled, global_names, helpers
 from .hyperparameters import group_settings
 
 
@@ -87,8 +87,10 @@ def starts(fn, args):
     """[(where, object)] of what fn reaches directly: ("arg", k) its arguments, ("cell", k)
     its filled closure cells, ("global", name) the global names its code uses (None where
     unbound), ("default", name) the defaults of the parameters the call leaves out (`def
-    step(x, y, opt=opt)`, a way to bind a loop's optimizer), ("self",) a bound method's own
-    object. `start` finds `where` again."""
+    step(x, y, opt=opt)`, a way to bind a loop's optimizer), ("helper", k, name) the global
+    names and ("helper", k, j) the closure cells of the k-th of the user's functions fn calls
+    (`def step(x): return body(x)`, body using the global model and opt), ("self",) a bound
+    method's own object. `start` finds `where` again."""
     found = [(("arg", k), a) for k, a in enumerate(args)]
     code = getattr(fn, "__code__", None)
     if code is not None:
@@ -98,6 +100,11 @@ def starts(fn, args):
         look = fn.__globals__.get
         found += [(("global", n), look(n)) for n in code.co_names]
         found += [(("default", n), d) for n, d in defaults_used(fn, len(args)).items()]
+        for k, helper in enumerate(helpers(fn)):
+            look = helper.__globals__.get
+            found += [(("helper", k, n), look(n)) for n in global_names(helper.__code__)]
+            found += [(("helper", k, j), c.cell_contents)
+                      for j, c in enumerate(helper.__closure__ or ()) if filled(c)]
     owner = getattr(fn, "__self__", None)
     if owner is not None and not isinstance(owner, ModuleType):
         found.append((("self",), owner))
@@ -117,6 +124,15 @@ def start(fn, args, where):
         return fn.__globals__.get(key[0])
     if kind == "default":
         return defaults_used(fn, len(args)).get(key[0])
+    if kind == "helper":
+        found = helpers(fn)
+        if key[0] >= len(found):
+            return None
+        helper, name = found[key[0]], key[1]
+        if isinstance(name, str):
+            return helper.__globals__.get(name)
+        cells = helper.__closure__ or ()
+        return cells[name].cell_contents if name < len(cells) and filled(cells[name]) else None
     return getattr(fn, "__self__", None)
 
 
@@ -383,10 +399,13 @@ class GradWatch:
         GradWatch.active.append(self)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, kind, *_):
         GradWatch.active.remove(self)
         if not GradWatch.active:
             Tensor.grad = None      # the class default: a plain attribute again
+        if kind is not None:        # the trace failed: no traced value stays in a .grad
+            for t, g in self.first.values():    # (fallback='eager' runs the step next)
+                t.__dict__["grad"] = g
 
     def check_outside(self, holders, tracer):
         """A .grad the signature does not cover: of a tensor that is neither an input

@@ -11,6 +11,8 @@ positions, as torch's. Traced each is one node; the native backends compute `par
 op. The targets' range is checked before, by the caller's guard (check_range), eagerly and
 in compiled code alike. Class weights stay a composite (nn/functional_losses.py).
 """
+import math
+
 import numpy as np
 
 from ..dispatch import bind
@@ -82,8 +84,8 @@ def _backward_impl(g, target, shape, reduction, ignore_index):
         safe = np.where(keep, target, 0)
         weights = keep.reshape(at).astype(g.dtype)
         src = src * weights
-        if reduction == "mean":
-            src = src / np.add.reduce(weights, axis=tuple(range(weights.ndim)))
+        if reduction == "mean":     # every target ignored: zeros, as torch's (not 0 / 0)
+            src = src / max(np.add.reduce(weights, axis=tuple(range(weights.ndim))), 1)
     out = np.zeros(shape, g.dtype)
     if len(shape) == 2:     # the usual (N, C) batch: numpy's indexing, ~3x put_along_axis
         out[np.arange(shape[0]), safe] = src.reshape(-1) if src.ndim else src
@@ -131,8 +133,8 @@ def backward_parts(g, target, shape, reduction, ignore_index):
         safe = ew.where(keep, target, 0)
         weights = ew.cast(reshape(keep, at), g.dtype)
         src = src * weights
-        if reduction == "mean":
-            src = src / reduce_sum(weights)
+        if reduction == "mean":     # every target ignored: zeros, as torch's (not 0 / 0)
+            src = src / ew.maximum(reduce_sum(weights), 1.0)
     return scatter_add(full(tuple(shape), 0, dtype=g.dtype), cdim, reshape(safe, at), src)
 
 
@@ -172,4 +174,11 @@ def weighted(x, target, weights, reduction):
     if reduction == "none":
         return loss
     total = reduce_sum(loss)
-    return total if reduction == "sum" else total / reduce_sum(weights)
+    if reduction == "sum":
+        return total
+    # every target ignored: torch's loss is 0 / 0 (NaN) and its gradient zeros; total / 0
+    # would make the gradient NaN too, and one such batch NaN weights after the step
+    from . import elementwise as ew
+    count = reduce_sum(weights)
+    empty = count == 0
+    return total / ew.where(empty, 1.0, count) + ew.where(empty, math.nan, count * 0.0)
