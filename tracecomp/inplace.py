@@ -95,8 +95,9 @@ def commit(x, result, op):
         x._data = result._data       # traced values are immutable: rebind
     x._vc[0] += 1
     if result._requires_grad and _grad.enabled:
-        x._node = result._node
+        old, x._node = x._node, result._node
         x._requires_grad = True
+        inplace_view.retake_retain(x, old)
     if type(x._data) is not np.ndarray and type(x._data) is not DeviceArray:
         from . import context
         active = context.current()

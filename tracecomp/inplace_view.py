@@ -26,6 +26,8 @@ that calls it; chain and replay live there too).
 Where torch refuses, so do we: a view of a leaf that requires grad, a view made under
 no_grad updated with grad mode on, and a write to a tensor whose elements overlap in memory
 (an expanded tensor)."""
+import weakref
+
 import numpy as np
 
 from . import grad_mode
@@ -131,16 +133,27 @@ def new_history(x, result):
     return links, base, new
 
 
+def retake_retain(x, old):
+    """x took a new node over `old` in place: x.retain_grad() follows it, as torch's (x.grad
+    is the gradient of x's current value); hooks stay with the value they were put on."""
+    if x._retains_grad and old is not None and getattr(old, "retain", None) is not None \
+            and old.retain() is x and x._node is not old and x._node is not None:
+        old.retain = None
+        x._node.retain = weakref.ref(x)
+
+
 def finish(plan):
     """After the write: the base takes the new history, each view on the way to x a replay
     of its view op (recorded now, at the buffer's new version)."""
     links, base, new = plan
-    base._node, base._requires_grad = new._node, new._requires_grad
+    old, base._node, base._requires_grad = base._node, new._node, new._requires_grad
+    retake_retain(base, old)
     parent = base
     for link in reversed(links):
         view = link[0]
         again = replay(link, parent)
-        view._node, view._requires_grad = again._node, again._requires_grad
+        old, view._node, view._requires_grad = view._node, again._node, again._requires_grad
+        retake_retain(view, old)
         if type(view._data) is DeviceArray:     # a copy of its part: it takes the new values
             view._data.assign(again._data)
         parent = view

@@ -217,3 +217,23 @@ def test_next_functions_keep_the_node_the_op_read(lib):
         if not freed:
             (y.sum() + x.sum()).backward()
 
+
+
+@pytest.mark.parametrize("change", ["y.relu_()", "y.add_(1)", "y[0] = 5.0", "y[1].mul_(3)",
+                                    "y.t_()", "y.exp_()"])
+def test_retain_grad_follows_an_in_place_change(change):
+    """y.retain_grad(), then an in-place op on y: y.grad is the gradient of y's value after
+    it, as torch's (it was the one before: the relu's mask applied, silently); a hook put on
+    y before stays with the value it was put on. A shape change (t_) keeps both where they
+    were, as torch's does."""
+    def run(lib):
+        x = _leaf(lib, [[-1.0, 2.0], [-3.0, 4.0]])
+        y = x * 2
+        y.retain_grad()
+        seen = []
+        y.register_hook(lambda g: seen.append(g.detach().clone()))
+        exec(change)
+        (y * lib.tensor([[1.0, 2.0], [3.0, 4.0]])).sum().backward()
+        return y.grad, seen[0], x.grad
+    for got, want in zip(run(tc), run(torch)):
+        assert_close(got, want)
