@@ -57,6 +57,9 @@ def compile_sized(graph, concrete):
         g.sized = not all(_static(n) for n in g.nodes + g.inputs)
     module = engine.new_module(f"sized{next(_module_ids)}")
     kernels, splits = {}, {}        # root -> its kernel's name, its split entry's name
+    # a name is never used twice: a kernel that could not be built leaves the module's
+    # globals, but its name stays taken in the module's scope (llvmlite's DuplicatedNameError)
+    numbers = itertools.count()
     log = [f"dynamic graph (s: {_symbol(graph)}):\n{graph}", *plan.log]
     for g in groups:
         if g.kind not in BUILDERS:
@@ -64,7 +67,7 @@ def compile_sized(graph, concrete):
                 log.append(f"numpy (no dynamic kernel for {g.kind}): "
                            f"{', '.join(names[n] for n in g.nodes)}")
             continue
-        name = f"kernel{len(kernels)}_{g.root.op}"
+        name = f"kernel{next(numbers)}_{g.root.op}"
         ranged = _splittable(g)
         try:
             kernel = BUILDERS[g.kind](module, g, name, ranged=True) if ranged else \

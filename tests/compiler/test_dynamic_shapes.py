@@ -2,6 +2,7 @@
 graph is compiled for every size of it; later sizes are traced and run it. Each test
 compares with torch or with tracecomp eager, and counts the compiles."""
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -317,3 +318,23 @@ def test_a_convolution_over_changing_batches_matches_eager():
     art = compiled._compiled.last      # im2col (unfold) and col2im (fold) kernels take s too
     for runner in (art.run_forward, art.run_backward):
         assert not [line for line in runner.fusion_log if line.startswith("numpy")]
+
+
+def test_a_kernel_that_needs_a_fixed_size_leaves_its_name_free():
+    """A padded attention at two lengths (language_translation's memory_key_padding_mask):
+    one `where` kernel of the dynamic graph needs a fixed size and runs from numpy, and the
+    next `where` kernel took the same name, which llvmlite refuses even after the first one
+    left the module ('internal error ... DuplicatedNameError'); the call then compiled for
+    its own sizes, with a warning."""
+    tc.manual_seed(0)
+    mha = tc.nn.MultiheadAttention(16, 2)
+    f = tc.compile(lambda kv, q, p: mha(q, kv, kv, key_padding_mask=p, need_weights=False)[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for n in (11, 10, 9):
+            kv, q = tc.randn(n, 8, 16), tc.randn(n - 1, 8, 16)
+            p = tc.zeros(8, n, dtype=tc.bool)
+            p[:3, -1] = True
+            want = mha(q, kv, kv, key_padding_mask=p, need_weights=False)[0]
+            np.testing.assert_allclose(f(kv, q, p).detach().numpy(), want.detach().numpy(),
+                                       rtol=1e-5, atol=1e-6)
