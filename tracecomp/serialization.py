@@ -19,6 +19,8 @@ A node is a JSON list [tag, payload...]:
   ["none"] ["bool", b] ["int", n] ["float", "repr"] ["str", s] ["dtype", "float32"]
   ["list", [node...]] ["tuple", [node...]] ["size", [n...]] ["dict", [[key, value]...]]
   ["odict", [[key, value]...]] or ["odict", [[key, value]...], metadata-node]
+  ["namespace", "argparse" or "types", [[name, value]...]]   (an argparse.Namespace or a
+  types.SimpleNamespace: a model's config, which constructor arguments often are)
   ["tensor", i] ["param", i] ["ndarray", i] ["npscalar", i]    (i indexes "tensors")
   ["module", "pkg.mod:Class", args, kwargs, state_dict, training]  (saved_module.py: a whole
   nn.Module as its class, constructor arguments and state_dict; never a pickle)
@@ -31,10 +33,12 @@ Dict keys keep their types (int keys stay int), OrderedDicts stay OrderedDicts (
 twice is stored once and loads as one object; distinct tensors that share memory load
 as independent copies.
 """
+import argparse
 import hashlib
 import json
 import os
 import struct
+import types
 from collections import OrderedDict
 
 import numpy as np
@@ -59,8 +63,10 @@ _KEY_TYPES = (str, int, float, bool, type(None))
 # a hostile header from exhausting the stack, and save() enforces it so saved files load.
 MAX_DEPTH = 100
 _SUPPORTED = ("dicts (OrderedDict too), lists, tuples, str, int, float, bool, None, tensors, "
-              "numpy arrays and scalars, dtypes, nn.Modules (as class, constructor arguments "
-              "and state_dict)")
+              "numpy arrays and scalars, dtypes, argparse/types namespaces, nn.Modules (as "
+              "class, constructor arguments and state_dict)")
+# the namespaces a file may hold, by the name it gives them: two fixed classes
+_NAMESPACES = {"argparse": argparse.Namespace, "types": types.SimpleNamespace}
 
 
 def _parameter_class():
@@ -155,6 +161,8 @@ class _Encoder:
                 return self._container(obj, kind, path)
             finally:
                 self._open.discard(id(obj))
+        if kind in _NAMESPACES.values():
+            return ["namespace", kind.__module__, self.items(vars(obj), path)]
         if saved_module.is_module(obj):
             return saved_module.encode_any(self, obj, path)
         raise SerializationError(f"tracecomp.save: cannot save {path} of type "
@@ -398,6 +406,12 @@ class _Decoder:
             if len(args) > 1:
                 out._metadata = self.node(args[1], depth)
             return out
+        if tag == "namespace" and args[0] in _NAMESPACES:
+            pairs = list(self._pairs(args[1], depth))
+            if not all(type(k) is str for k, _ in pairs):
+                raise SerializationError(f"{self.name}: malformed header: a namespace's names "
+                                         f"must be strings")
+            return _NAMESPACES[args[0]](**dict(pairs))
         if tag in ("tensor", "param"):
             return self._tensor(self._ref(args[0]), tag == "param")
         if tag == "module":

@@ -394,3 +394,16 @@ def test_cross_entropy_of_ignored_targets_has_torchs_gradient(targets, kwargs, c
     got.backward()
     np.testing.assert_allclose(got.item(), want.item(), rtol=1e-6, equal_nan=True)
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), atol=1e-7)
+
+
+@pytest.mark.parametrize("loss", ["nll_loss", "cross_entropy", "mse_loss", "l1_loss",
+                                  "binary_cross_entropy"])
+def test_elementwise_mean_is_torchs_deprecated_mean(loss):
+    """reduction='elementwise_mean' (torch 0.4's name, in pytorch/examples' char_level_rnn)
+    is 'mean' with a deprecation warning, as torch's; it was a ValueError."""
+    x = np.random.default_rng(0).uniform(0.1, 0.9, (3, 4)).astype(np.float32)
+    target = np.array([0, 1, 3]) if loss in ("nll_loss", "cross_entropy") else x[::-1].copy()
+    got = getattr(F, loss)
+    with pytest.warns(UserWarning, match="elementwise_mean' is deprecated"):
+        value = got(tc.tensor(x), tc.tensor(target), reduction="elementwise_mean")
+    assert_close(value, getattr(TF, loss)(torch.tensor(x), torch.tensor(target)))

@@ -145,3 +145,25 @@ def test_a_compiled_module_keeps_its_compile_options_through_save_and_load():
             (backend, None, 5, 3)
         x = tc.randn(4, 3)
         assert np.array_equal(loaded(x).detach().numpy(), model(x).detach().numpy())
+
+
+class _Configured(tc.nn.Module):
+    """A model built from an argparse config (pytorch/examples' snli: torch.save(model))."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.proj = tc.nn.Linear(config.d_in, config.d_out)
+
+
+def test_a_module_built_from_a_namespace_saves_and_loads(tmp_path):
+    import argparse
+    model = _Configured(argparse.Namespace(d_in=3, d_out=2, name="snli", sizes=[1, 2]))
+    extra = types.SimpleNamespace(step=7, scale=tc.ones(2))
+    tc.save({"model": model, "extra": extra}, tmp_path / "m.pt")
+    back = tc.load(tmp_path / "m.pt")
+    assert back["model"].config == model.config
+    assert type(back["model"].config) is argparse.Namespace
+    np.testing.assert_array_equal(back["model"].proj.weight.detach().numpy(),
+                                  model.proj.weight.detach().numpy())
+    assert back["extra"].step == 7 and back["extra"].scale.tolist() == [1.0, 1.0]

@@ -26,7 +26,12 @@ REDUCTIONS = ("none", "mean", "sum")
 
 
 def legacy_reduction(size_average, reduce, reduction):
-    """torch's mapping of the deprecated size_average/reduce flags onto `reduction`."""
+    """torch's mapping of the deprecated size_average/reduce flags onto `reduction`, and of
+    the old name 'elementwise_mean' (pytorch/examples' char_level_rnn) onto 'mean'."""
+    if reduction == "elementwise_mean":
+        warnings.warn("reduction='elementwise_mean' is deprecated. Please use reduction='mean' "
+                      "instead.", stacklevel=3)
+        reduction = "mean"
     if size_average is None and reduce is None:
         return reduction
     warnings.warn("size_average and reduce args will be deprecated, please use "
