@@ -152,7 +152,8 @@ _missing = _support.missing_in("torch")
 
 
 def __getattr__(name):
-    if name in ("compiler", "profiler", "functional"):   # submodules, imported on first use
+    # submodules, imported on first use
+    if name in ("compiler", "profiler", "functional", "distributions"):
         import importlib
         return importlib.import_module(f"tracecomp.{name}")
     module = _LAZY.get(name)

@@ -29,6 +29,7 @@ NAMESPACES = {
     "torch.accelerator": "tracecomp.accelerator",
     "torch.amp": "tracecomp.amp",
     "torch.random": "tracecomp.random",
+    "torch.distributions": "tracecomp.distributions",
 }
 
 # torch's top-level classes that programs use (the rest are TorchScript/C++ internals)

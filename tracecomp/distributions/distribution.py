@@ -1,0 +1,197 @@
+"""The Distribution base class of tracecomp.distributions, and the helpers its subclasses
+share (torch.distributions.Distribution and .utils).
+
+Every distribution is written with tensor ops, so log_prob, entropy and rsample are
+differentiable eagerly and compile inside a compiled function; samples are drawn by the
+random ops (multinomial, bernoulli, normal, rand), which a compiled graph draws afresh on
+every call.
+"""
+import math
+
+from .. import creation, grad_mode
+from ..tensor import Size, Tensor
+from . import constraints
+
+NO_SHAPE = Size()      # the default sample and batch shape: one draw, no batch
+_validate_default = [True]      # torch's default (__debug__): arguments are checked
+
+
+def broadcast_all(*values):
+    """The values as tensors of one broadcast shape; Python numbers take the dtype of the
+    tensors among them (or the default float)."""
+    from ..composite import broadcast_tensors
+    tensors = [v for v in values if isinstance(v, Tensor)]
+    dtype = tensors[0].dtype if tensors else None
+    values = [v if isinstance(v, Tensor) else creation.tensor(float(v), dtype=dtype)
+              for v in values]
+    return broadcast_tensors(*values)
+
+
+def clamp_probs(probs):
+    eps = _finfo(probs).eps
+    return probs.clamp(min=eps, max=1 - eps)
+
+
+def probs_to_logits(probs, is_binary=False):
+    p = clamp_probs(probs)
+    return p.log() - (-p).log1p() if is_binary else p.log()
+
+
+def logits_to_probs(logits, is_binary=False):
+    return logits.sigmoid() if is_binary else logits.softmax(-1)
+
+
+def sum_rightmost(value, dim):
+    """value summed over its `dim` rightmost dims."""
+    return value.reshape(tuple(value.shape[:value.ndim - dim]) + (-1,)).sum(-1) if dim else \
+        value
+
+
+def _finfo(t):
+    from ..dtype_info import finfo
+    return finfo(t.dtype)
+
+
+class Distribution:
+    """A family of probability distributions with batch_shape independent members, each
+    over events of event_shape."""
+
+    has_rsample = False
+    has_enumerate_support = False
+    arg_constraints = {}
+    support = None
+
+    @staticmethod
+    def set_default_validate_args(value):
+        if value not in (True, False):
+            raise ValueError(f"set_default_validate_args expects a bool, got {value!r}")
+        _validate_default[0] = value
+
+    def __init__(self, batch_shape=NO_SHAPE, event_shape=NO_SHAPE, validate_args=None):
+        self._batch_shape, self._event_shape = Size(batch_shape), Size(event_shape)
+        if validate_args is not None:
+            self._validate_args = validate_args
+        if self._validate_args:
+            for name, constraint in self.arg_constraints.items():
+                if name not in self.__dict__ or isinstance(constraint, constraints._Dependent):
+                    continue        # the other parametrization (probs given, not logits)
+                value = self.__dict__[name]
+                if not _valid(constraint, value):
+                    raise ValueError(
+                        f"Expected parameter {name} ({type(value).__name__} of shape "
+                        f"{tuple(value.shape)}) of distribution {self!r} to satisfy the "
+                        f"constraint {constraint!r}, but found invalid values:\n{value}")
+
+    @property
+    def _validate_args(self):
+        return self.__dict__.get("_validate", _validate_default[0])
+
+    @_validate_args.setter
+    def _validate_args(self, value):
+        self.__dict__["_validate"] = value
+
+    batch_shape = property(lambda self: self._batch_shape)
+    event_shape = property(lambda self: self._event_shape)
+
+    def expand(self, batch_shape, _instance=None):
+        raise NotImplementedError(f"{type(self).__name__}.expand is not supported by tracecomp")
+
+    @property
+    def mean(self):
+        raise NotImplementedError
+
+    @property
+    def mode(self):
+        raise NotImplementedError(f"{type(self).__name__} does not implement mode")
+
+    @property
+    def variance(self):
+        raise NotImplementedError
+
+    @property
+    def stddev(self):
+        return self.variance.sqrt()
+
+    def sample(self, sample_shape=NO_SHAPE):
+        with grad_mode.no_grad():
+            return self.rsample(sample_shape)
+
+    def rsample(self, sample_shape=NO_SHAPE):
+        raise NotImplementedError(f"{type(self).__name__} has no reparameterized sample "
+                                  f"(rsample); use sample()")
+
+    def sample_n(self, n):
+        import warnings
+        warnings.warn("sample_n will be deprecated. Use .sample((n,)) instead", UserWarning,
+                      stacklevel=2)
+        return self.sample(Size((n,)))
+
+    def log_prob(self, value):
+        raise NotImplementedError
+
+    def cdf(self, value):
+        raise NotImplementedError
+
+    def icdf(self, value):
+        raise NotImplementedError
+
+    def entropy(self):
+        raise NotImplementedError
+
+    def perplexity(self):
+        return self.entropy().exp()
+
+    def enumerate_support(self, expand=True):
+        raise NotImplementedError
+
+    def _extended_shape(self, sample_shape=NO_SHAPE):
+        return Size(tuple(sample_shape) + tuple(self._batch_shape) + tuple(self._event_shape))
+
+    def _validate_sample(self, value):
+        """torch's check of a value given to log_prob: a tensor whose shape broadcasts with
+        the distribution's, inside its support."""
+        if not isinstance(value, Tensor):
+            raise ValueError("The value argument to log_prob must be a Tensor")
+        event_dim_start = value.ndim - len(self._event_shape)
+        if tuple(value.shape[event_dim_start:]) != tuple(self._event_shape):
+            raise ValueError(f"The right-most size of value must match event_shape: "
+                             f"{tuple(value.shape)} vs {tuple(self._event_shape)}.")
+        actual, expected = tuple(value.shape), tuple(self._batch_shape + self._event_shape)
+        for i, j in zip(reversed(actual), reversed(expected)):
+            if i != 1 and j != 1 and i != j:
+                raise ValueError(f"Value is not broadcastable with batch_shape+event_shape: "
+                                 f"{actual} vs {expected}.")
+        support = self.support
+        if support is not None and not _valid(support, value):
+            raise ValueError(f"Expected value argument ({type(value).__name__} of shape "
+                             f"{tuple(value.shape)}) to be within the support ({support!r}) "
+                             f"of the distribution {self!r}, but found invalid values:\n"
+                             f"{value}")
+
+    def __repr__(self):
+        names = [k for k in self.arg_constraints if k in self.__dict__]
+        shown = ", ".join(f"{k}: {_shown(self.__dict__[k])}" for k in names)
+        return f"{type(self).__name__}({shown})"
+
+
+def _shown(value):
+    """A parameter as torch's repr shows it: its value when it has one element, else its
+    shape."""
+    return value if value.numel() == 1 else value.size()
+
+
+def _valid(constraint, value):
+    """Whether every element of value satisfies constraint; True where values are not
+    known (inside compiled code, where torch.compile does not check them either)."""
+    import numpy as np
+    if not isinstance(value._data, np.ndarray):
+        return True
+    return bool(constraint.check(value).all())
+
+
+def standard_normal(shape, like):
+    """Normal(0, 1) draws of `shape`, in like's dtype and device."""
+    return creation.randn(tuple(shape), dtype=like.dtype, device=like.device)
+
+
+LOG_SQRT_2PI = math.log(math.sqrt(2 * math.pi))
