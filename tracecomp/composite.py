@@ -482,13 +482,19 @@ def repeat(x, *sizes):
 def tril(x, diagonal=0):
     # the mask depends on shapes only: a constant when traced
     mask = Tensor._make(beside(np.tri(x.shape[-2], x.shape[-1], diagonal, dtype=bool), x._data))
-    return ew.where(mask, x, 0)
+    return ew.where(mask, x, _zero_of(x))
 
 
 def triu(x, diagonal=0):
     mask = Tensor._make(beside(~np.tri(x.shape[-2], x.shape[-1], diagonal - 1, dtype=bool),
                                x._data))
-    return ew.where(mask, x, 0)
+    return ew.where(mask, x, _zero_of(x))
+
+
+def _zero_of(x):
+    """0 that keeps x's dtype in where(): False for a bool mask (an int 0 made triu(mask)
+    an int64 tensor, which then indexed by position instead of masking)."""
+    return False if x._data.dtype == np.bool_ else 0
 
 
 def masked_fill(x, mask, value):

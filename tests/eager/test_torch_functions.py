@@ -98,3 +98,24 @@ def test_cross_without_dim_warns_as_torch():
         assert_close(tc.cross(a, b, dim=1), got)
     assert_close(got, torch.cross(torch.ones(2, 3), torch.tensor([[1.0, 2.0, 3.0],
                                                                    [0.0, 1.0, 0.0]]), dim=1))
+
+
+def test_torchs_math_constants():
+    """torch.inf, torch.pi, torch.e, torch.nan (every LLMs-from-scratch model masks with
+    -torch.inf; its GELU uses torch.pi): they were Unsupported."""
+    for name in ("inf", "pi", "e"):
+        assert getattr(tc, name) == getattr(torch, name)
+    assert np.isnan(tc.nan)
+
+
+@pytest.mark.parametrize("fn", ["triu", "tril"])
+@pytest.mark.parametrize("dtype", ["bool", "int32", "float64"])
+def test_triu_tril_keep_the_dtype(fn, dtype):
+    """triu of a bool mask stays bool, as torch's: it came back int64, so x[~mask] indexed
+    rows by position (silently) and masked_fill refused it."""
+    data = np.ones((3, 4), dtype=dtype)
+    got = getattr(tc, fn)(tc.tensor(data), 1)
+    want = getattr(torch, fn)(torch.tensor(data), 1)
+    assert str(got.dtype)[10:] == str(want.dtype)[6:]
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+    assert getattr(tc.tensor(data), fn)().dtype == got.dtype
