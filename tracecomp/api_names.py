@@ -30,6 +30,7 @@ NAMESPACES = {
     "torch.amp": "tracecomp.amp",
     "torch.random": "tracecomp.random",
     "torch.distributions": "tracecomp.distributions",
+    "torch.testing": "tracecomp.testing",
 }
 
 # torch's top-level classes that programs use (the rest are TorchScript/C++ internals)

@@ -471,6 +471,7 @@ NAMES = {k: frozenset(v) for k, v in {'torch': ['AVG', 'AcceleratorError', 'Aggr
                               'bisect_right', 'inf'],
  'torch.random': ['default_generator', 'fork_rng', 'get_rng_state', 'initial_seed', 'manual_seed',
                   'seed', 'set_rng_state', 'thread_safe_generator'],
+ 'torch.testing': ['FileCheck', 'assert_allclose', 'assert_close', 'make_tensor'],
  'torch.utils.benchmark': ['CallgrindStats', 'Colorize', 'Compare', 'CopyIfCallgrind',
                            'FunctionCount', 'FunctionCounts', 'FuzzedParameter',
                            'FuzzedSparseTensor', 'FuzzedTensor', 'Fuzzer', 'Language',
