@@ -3,7 +3,7 @@ from .. import random
 from ..nn import functional as F
 from ..tensor import Size, Tensor
 from . import constraints
-from .distribution import NO_SHAPE, Distribution, broadcast_all, logits_to_probs, probs_to_logits
+from .distribution import NO_SHAPE, Distribution, broadcast_all, lazy_parameter
 
 
 class Bernoulli(Distribution):
@@ -25,14 +25,7 @@ class Bernoulli(Distribution):
                          validate_args=validate_args)
 
     def __getattr__(self, name):
-        if name == "probs":
-            value = logits_to_probs(self.logits, is_binary=True)
-        elif name == "logits":
-            value = probs_to_logits(self.probs, is_binary=True)
-        else:
-            raise AttributeError(f"'{type(self).__name__}' object has no attribute {name!r}")
-        self.__dict__[name] = value
-        return value
+        return lazy_parameter(self, name, is_binary=True)
 
     @property
     def mean(self):

@@ -3,7 +3,7 @@ from .. import composite as C
 from .. import creation, random
 from ..tensor import Size
 from . import constraints
-from .distribution import NO_SHAPE, Distribution, logits_to_probs, probs_to_logits
+from .distribution import NO_SHAPE, Distribution, lazy_parameter
 
 
 class Categorical(Distribution):
@@ -26,16 +26,8 @@ class Categorical(Distribution):
         super().__init__(Size(self._param.shape[:-1]), validate_args=validate_args)
 
     def __getattr__(self, name):
-        # the parametrization not given is computed on first use, then kept (torch's
-        # lazy_property)
-        if name == "probs":
-            value = logits_to_probs(self.logits)
-        elif name == "logits":
-            value = probs_to_logits(self.probs)
-        else:
-            raise AttributeError(f"'{type(self).__name__}' object has no attribute {name!r}")
-        self.__dict__[name] = value
-        return value
+        # the parametrization not given, on first use
+        return lazy_parameter(self, name, is_binary=False)
 
     @property
     def param_shape(self):

@@ -41,6 +41,19 @@ def logits_to_probs(logits, is_binary=False):
     return logits.sigmoid() if is_binary else logits.softmax(-1)
 
 
+def lazy_parameter(dist, name, is_binary):
+    """Categorical's and Bernoulli's other parametrization (probs from the logits given, or
+    logits from the probs), made on its first use and kept, as torch's lazy_property."""
+    if name == "probs":
+        value = logits_to_probs(dist.logits, is_binary)
+    elif name == "logits":
+        value = probs_to_logits(dist.probs, is_binary)
+    else:
+        raise AttributeError(f"'{type(dist).__name__}' object has no attribute {name!r}")
+    dist.__dict__[name] = value
+    return value
+
+
 def sum_rightmost(value, dim):
     """value summed over its `dim` rightmost dims."""
     return value.reshape(tuple(value.shape[:value.ndim - dim]) + (-1,)).sum(-1) if dim else \
