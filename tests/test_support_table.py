@@ -50,6 +50,7 @@ def test_torch_names_match_the_installed_torch():
     lambda: tc.zeros(2).stft(4),
     lambda: tc.nn.functional.ctc_loss,
     lambda: __import__("tracecomp.quasirandom"),
+    lambda: __import__("tracecomp.utils.model_zoo"),     # center_loss: torch.utils' too
 ])
 def test_a_torch_api_we_lack_names_itself_and_the_table(reach):
     with pytest.raises(NotImplementedError, match=r"torch\.\S+ is not supported .*SUPPORT\.md"):

@@ -120,6 +120,10 @@ def _internal(value):
 
 
 def submodules():
-    """Every torch subpackage name (`torch.fft`, ...), for the import-time message."""
+    """Every torch subpackage name (`torch.fft`, ..., and torch.utils' and torch.nn's:
+    `torch.utils.model_zoo`), for the import-time message."""
     import torch
-    return {f"torch.{name}" for name in _public_submodules(torch)}
+    import torch.nn
+    import torch.utils
+    return {f"{package.__name__}.{name}" for package in (torch, torch.utils, torch.nn)
+            for name in _public_submodules(package)}
