@@ -1,5 +1,6 @@
 """torch._dynamo's user-facing calls: which dims of a tensor a compiled call treats as
-dynamic (mark_dynamic), and reset, which makes every compiled function compile again.
+dynamic (mark_dynamic), reset, which makes every compiled function compile again, and
+config, the defaults of later compile() calls.
 
     tracecomp._dynamo.mark_dynamic(ids, 1)     # the length of a batch of token ids
 
@@ -11,6 +12,7 @@ tensor's, as in torch (`_dynamo_dynamic_indices`).
 """
 
 import sys
+import warnings
 
 
 def reset():
@@ -35,3 +37,40 @@ def mark_dynamic(t, index):
 
 # torch's hint that a dim may be dynamic: here the same as the mark
 maybe_mark_dynamic = mark_dynamic
+
+
+RECOMPILE_LIMIT = 8     # compiles of one function after which each further one warns
+
+
+class _Config:
+    """torch._dynamo.config: the options tracecomp.compile reads when a call does not give
+    its own: recompile_limit (torch's old name cache_size_limit too), compiles after which
+    each further one warns; suppress_errors, a failed trace runs the call eagerly (with the
+    warning fallback='eager' gives). torch's other options have no counterpart here:
+    setting one is kept and warned about once, never silently ignored."""
+
+    _EFFECTIVE = {"recompile_limit": RECOMPILE_LIMIT, "suppress_errors": False}
+    _ALIASES = {"cache_size_limit": "recompile_limit"}
+
+    def __init__(self):
+        object.__setattr__(self, "_values", dict(self._EFFECTIVE))
+        object.__setattr__(self, "_warned", set())
+
+    def __getattr__(self, name):
+        values = object.__getattribute__(self, "_values")
+        name = self._ALIASES.get(name, name)
+        if name in values:
+            return values[name]
+        raise AttributeError(f"torch._dynamo.config has no option {name!r} that tracecomp "
+                             f"knows of; it reads {', '.join(sorted(self._EFFECTIVE))}")
+
+    def __setattr__(self, name, value):
+        name = self._ALIASES.get(name, name)
+        if name not in self._EFFECTIVE and name not in self._warned:
+            self._warned.add(name)
+            warnings.warn(f"torch._dynamo.config.{name} has no effect in tracecomp (it reads "
+                          f"{', '.join(sorted(self._EFFECTIVE))})", stacklevel=2)
+        self._values[name] = value
+
+
+config = _Config()

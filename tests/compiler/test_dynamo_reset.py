@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import tracecomp as tc
 from tracecomp.compiler import fused_step
@@ -46,3 +47,38 @@ def test_reset_before_any_compile_loads_nothing():
             "print('tracecomp.compiler.driver' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr
+
+
+@pytest.fixture
+def dynamo_config():
+    """torch._dynamo.config, put back as it was after the test."""
+    saved = dict(tc._dynamo.config._values)
+    yield tc._dynamo.config
+    tc._dynamo.config._values.clear()
+    tc._dynamo.config._values.update(saved)
+
+
+def test_suppress_errors_makes_later_compiles_run_a_failed_trace_eagerly(dynamo_config):
+    """torch._dynamo.config.suppress_errors = True: compile() without fallback= falls back
+    to eager, with fallback='eager''s warning (was an AttributeError on `config`)."""
+    def f(x):
+        return x * 2 if x.sum().item() > 0 else x
+    with pytest.raises(tc.TraceError):
+        tc.compile(f)(tc.ones(2))
+    dynamo_config.suppress_errors = True
+    with pytest.warns(UserWarning, match="fallback='eager'"):
+        assert tc.compile(f)(tc.ones(2)).tolist() == [2.0, 2.0]
+
+
+def test_cache_size_limit_is_the_recompile_limit_and_other_options_say_they_do_nothing(
+        dynamo_config):
+    assert dynamo_config.cache_size_limit == dynamo_config.recompile_limit == 8
+    dynamo_config.cache_size_limit = 1
+    f = tc.compile(lambda x, k: x * k)
+    f(tc.ones(2), 2)
+    with pytest.warns(UserWarning, match="recompiled 2 times \\(limit 1\\)"):
+        f(tc.ones(2), 3)
+    with pytest.warns(UserWarning, match="config.capture_scalar_outputs has no effect"):
+        dynamo_config.capture_scalar_outputs = True
+    with pytest.raises(AttributeError, match="no option 'no_such_option'"):
+        dynamo_config.no_such_option  # noqa: B018

@@ -16,7 +16,7 @@ from ..autograd import profiler
 from ..autograd.profiler import _active as PROFILES
 from ..nn.module import Module
 from . import driver, fused_step, stance
-from .driver import RECOMPILE_LIMIT, CompiledFunction, initialize_lazy
+from .driver import CompiledFunction, initialize_lazy
 from .module_call import ModuleCall
 from .torch_api import TORCH_BACKENDS, list_backends
 
@@ -143,7 +143,7 @@ class CompiledModule:
 
 
 def compile(model=None, *, backend=None, fallback=None,
-            recompile_limit=RECOMPILE_LIMIT, cache_size=CACHE_SIZE, memory_budget=None,
+            recompile_limit=None, cache_size=CACHE_SIZE, memory_budget=None,
             dynamic=None, **torch_options):
     """Compile a module, a module class or a function; usable bare (@compile) or with
     options. torch.compile's tuning options (mode, fullgraph, options) are accepted and
@@ -161,6 +161,9 @@ def compile(model=None, *, backend=None, fallback=None,
     compiles one graph for every size of that dim, and each further size runs it after a
     trace (compiler/dynamic.py). True: the same (a dynamic graph is made from two sizes).
     False: every shape compiles for its own sizes.
+
+    fallback and recompile_limit left out take torch._dynamo.config's suppress_errors
+    ('eager' when set) and recompile_limit (8 unless set).
 
     recompile_limit: compiles after which each further one warns. cache_size: compiled
     versions (one per signature) kept per function, least recently used evicted (None:
@@ -181,6 +184,11 @@ def compile(model=None, *, backend=None, fallback=None,
                         f"is a function; a custom backend takes torch's FX graphs, which "
                         f"tracecomp does not make. Give a name: {', '.join(list_backends(None))}")
     backend = TORCH_BACKENDS.get(backend, backend)
+    from .. import _dynamo
+    if fallback is None and _dynamo.config.suppress_errors:
+        fallback = "eager"
+    if recompile_limit is None:
+        recompile_limit = _dynamo.config.recompile_limit
     options = {"backend": backend, "fallback": fallback, "recompile_limit": recompile_limit,
                "cache_size": check_size(cache_size), "memory_budget": memory_budget,
                "dynamic": dynamic}

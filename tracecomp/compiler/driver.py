@@ -18,7 +18,7 @@ import warnings
 import weakref
 from dataclasses import dataclass, field
 
-from .. import context, dtypes, grad_mode
+from .. import _dynamo, context, dtypes, grad_mode
 from ..artifact_cache import CACHE_SIZE, ArtifactCache
 from ..autograd import profiler
 from ..autograd.profiler import _active as PROFILES
@@ -67,7 +67,7 @@ from .signature import (
 from .state_call import StateCall
 from .value_reads import PythonRandom, ReadWatch, plain_classes
 
-RECOMPILE_LIMIT = 8
+RECOMPILE_LIMIT = _dynamo.RECOMPILE_LIMIT     # (torch._dynamo.config's default)
 REASON_SHOWN = 400      # characters of a recompile's reason in its warning
 # lookups in one call: a cached version found stale, a second one (compiled without
 # .grad inputs), then a new compile; past that each new version is stale at once
