@@ -2,6 +2,7 @@
 forward with Python control flow on shapes), the signature cache and its logged reasons,
 TraceErrors that name the user's line, the explicit eager fallback, and the graphs and
 pass log a user can look at."""
+import dataclasses
 import logging
 import warnings
 
@@ -523,3 +524,39 @@ def test_module_compile_in_place_works_before_the_compiler_was_imported():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=300)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+@dataclasses.dataclass
+class _Batch:
+    x: tc.Tensor
+    y: tc.Tensor
+    name: str = "train"
+
+
+def test_a_dataclass_or_namespace_batch_is_keyed_by_its_fields():
+    """`loss(batch)` with a new batch object each call (a dataclass, a SimpleNamespace, a
+    torchtext Batch's role): one compile, not one per object (it was keyed by identity),
+    and the fields' gradients and a returned record are eager's."""
+    import types
+    model = nn.Linear(4, 2)
+
+    def loss(b):
+        return ((model(b.x) - b.y) ** 2).mean(), types.SimpleNamespace(scaled=b.x * 2,
+                                                                       name=b.name)
+    compiled = tc.compile(loss, recompile_limit=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")      # a recompile past the limit would warn
+        for _ in range(4):
+            x = tc.randn(3, 4, requires_grad=True)
+            batch = _Batch(x, tc.randn(3, 2))
+            got, record = compiled(batch)
+            got.backward()
+            x_ref = x.detach().clone().requires_grad_()
+            want, _ = loss(_Batch(x_ref, batch.y))
+            want.backward()
+            assert_close(got, want, rtol=1e-5, atol=1e-6)
+            assert_close(x.grad, x_ref.grad, rtol=1e-5, atol=1e-6)
+            assert record.name == "train" and tuple(record.scaled.shape) == (3, 4)
+    namespace = types.SimpleNamespace(x=tc.ones(3, 4), y=tc.ones(3, 2), name="ns")
+    with pytest.warns(UserWarning, match="recompiled"):     # another record type, name
+        assert compiled(namespace)[1].name == "ns"

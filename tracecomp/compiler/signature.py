@@ -10,7 +10,8 @@ backend. Two calls with equal signatures can share one compiled artifact.
 in the user's terms: "input x dim 0: 64 -> 32", "training: True -> False".
 """
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
+from types import SimpleNamespace
 
 import numpy as np
 from numpy import ndarray
@@ -49,8 +50,23 @@ def _walk(x, label, tensors, statics):
         keys = tuple(x)
         return ("dict", type(x), keys, tuple(_walk(x[k], f"{label}.{k}", tensors, statics)
                                              for k in keys))
+    names = _record_fields(x)
+    if names is not None:       # a dataclass batch: its fields, as a dict's items
+        return ("record", type(x), names, tuple(_walk(getattr(x, n), f"{label}.{n}", tensors,
+                                                      statics) for n in names))
     statics.append((label, x))
     return ("S",)
+
+
+def _record_fields(x):
+    """The field names of a dataclass instance or a types.SimpleNamespace (a batch passed
+    as one object: keyed by its fields, not by its identity, which is new every call);
+    None for anything else."""
+    if type(x) is SimpleNamespace:
+        return tuple(vars(x))
+    if is_dataclass(x) and not isinstance(x, type):
+        return tuple(f.name for f in fields(x))
+    return None
 
 
 def unflatten(structure, tensors, statics):
@@ -68,6 +84,14 @@ def _build(s, tensors, statics):
         return next(statics)
     if kind == "N":                 # the Python number of a 0-d output (item_number)
         return s[1](next(tensors).item())
+    if kind == "record":            # a new object of the class, its fields set as they
+        values = [_build(v, tensors, statics) for v in s[3]]    # were (frozen ones too)
+        if s[1] is SimpleNamespace:
+            return SimpleNamespace(**dict(zip(s[2], values)))
+        out = s[1].__new__(s[1])
+        for name, value in zip(s[2], values):
+            object.__setattr__(out, name, value)
+        return out
     if kind == "dict":
         items = {k: _build(v, tensors, statics) for k, v in zip(s[2], s[3])}
         if s[1] is dict:
