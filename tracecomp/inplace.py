@@ -65,6 +65,7 @@ def commit(x, result, op):
     """Make `result` (computed out of place) the new contents of x."""
     if _grad.enabled and x._requires_grad and x._node is None:
         raise AutogradError(f"{op}: {_LEAF}")
+    tracing = None      # the trace recording this thread, when x takes a traced value
     _check_cast(x, result._data.dtype, op)
     if type(result._data) is DeviceArray and isinstance(x._data, np.ndarray):
         result = result.cpu()           # a CPU tensor takes a device value: cpu.copy_(gpu)
@@ -88,9 +89,9 @@ def commit(x, result, op):
         if result.dtype != x.dtype:     # as eager's copyto: x keeps its dtype
             result = result.to(x.dtype)
         from . import context
-        active = context.current()
-        if active is not None and isinstance(x._data, np.ndarray):
-            active.rebound.append((x, x._data))   # a real tensor takes a traced value:
+        tracing = context.current()
+        if tracing is not None and isinstance(x._data, np.ndarray):
+            tracing.rebound.append((x, x._data))  # a real tensor takes a traced value:
             #                                       the compiler checks it
         x._data = result._data       # traced values are immutable: rebind
     x._vc[0] += 1
@@ -98,11 +99,8 @@ def commit(x, result, op):
         old, x._node = x._node, result._node
         x._requires_grad = True
         inplace_view.retake_retain(x, old)
-    if type(x._data) is not np.ndarray and type(x._data) is not DeviceArray:
-        from . import context
-        active = context.current()
-        if active is not None:      # x's views replay their ops on its new value (and
-            active.updated_in_place(x)      # history), its bases are marked stale
+    if tracing is not None:     # once x has its history: its views replay their ops on
+        tracing.updated_in_place(x)     # its new value, its bases are marked stale
     return x
 
 

@@ -27,27 +27,34 @@ def view(x, *shape):
         return _reinterpreted(x, shape[0])        # x.view(dtype)
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
-    shape = mv.infer_shape("view", x.shape, tuple(int(s) for s in shape))
+    shape = tuple(int(s) for s in shape)
     data = x._data
+    # (a contiguous array always views: the common call pays nothing more than reshape)
     if type(data) is np.ndarray and not data.flags.c_contiguous:
-        try:
-            data.reshape(shape, copy=False)
-        except ValueError:
+        wanted = mv.infer_shape("view", x.shape, shape)
+        if not _viewable(data, wanted):
             raise RuntimeError(
                 f"view size is not compatible with input tensor's size and stride (at least "
                 f"one dimension spans across two contiguous subspaces): a tensor of shape "
-                f"{list(x.shape)} and strides {list(x.stride())} viewed as {list(shape)}. "
-                f"Use .reshape(...) instead.") from None
+                f"{list(x.shape)} and strides {list(x.stride())} viewed as {list(wanted)}. "
+                f"Use .reshape(...) instead.")
     return mv.reshape(x, shape)
+
+
+def _viewable(data, shape):
+    """Whether numpy reshapes `data` to `shape` without a copy (its strides allow it)."""
+    try:
+        data.reshape(shape, copy=False)
+    except ValueError:
+        return False
+    return True
 
 
 def reshape_strided(x, shape):
     shape = mv.infer_shape("reshape", x.shape, shape)
     if tuple(x.shape) == shape:
         return mv.reshape(x, shape)     # x itself, as every same-shape reshape here
-    try:
-        x._data.reshape(shape, copy=False)
-    except ValueError:                  # no view: numpy would copy
+    if not _viewable(x._data, shape):   # no view: numpy would copy
         copy = ew.clone(x)
         return renamed(mv.reshape(copy, shape), copy, "UnsafeViewBackward0")
     return renamed(mv.reshape(x, shape), x, "ReshapeAliasBackward0")

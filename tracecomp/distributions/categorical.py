@@ -1,4 +1,6 @@
 """Categorical: one of K classes, by probs or logits over the last dim (torch's)."""
+import math
+
 from .. import composite as C
 from .. import creation, random
 from ..tensor import Size
@@ -51,10 +53,7 @@ class Categorical(Distribution):
     def sample(self, sample_shape=NO_SHAPE):
         sample_shape = Size(sample_shape)
         probs_2d = self.probs.reshape(-1, self._num_events)
-        n = 1
-        for d in sample_shape:
-            n *= d
-        draws = random.multinomial(probs_2d.detach(), n, True).T
+        draws = random.multinomial(probs_2d.detach(), math.prod(sample_shape), True).T
         return draws.reshape(tuple(self._extended_shape(sample_shape)))
 
     def log_prob(self, value):
