@@ -18,7 +18,7 @@ import torch
 import tracecomp as tc
 import tracecomp.nn as nn
 import tracecomp.nn.functional as F
-from tracecomp.compiler.api import CompiledModule
+from tracecomp.compiler.compiled_module import OptimizedModule
 
 from helpers import assert_close, to_tc
 
@@ -103,14 +103,14 @@ def test_a_compiled_model_saved_whole_loads_compiled(tmp_path):
         tc.save(model, f)
     with tc.serialization.safe_globals([WordLM, nn.modules.rnn.LSTM]), open(path, "rb") as f:
         loaded = tc.load(f)
-    assert isinstance(loaded, CompiledModule) and type(loaded._orig_mod) is WordLM
+    assert isinstance(loaded, OptimizedModule) and type(loaded._orig_mod) is WordLM
     assert not loaded.training and not loaded.rnn.training
     for (k, v), (k2, v2) in zip(model.state_dict().items(), loaded.state_dict().items()):
         assert k == k2
         assert_close(v2, v.numpy(), what=k)
     x = tc.tensor([[1, 2], [3, 4], [5, 6]])
     hidden = (tc.zeros(2, 2, 5), tc.zeros(2, 2, 5))
-    ref, forward = _torch_word_lm(model)
+    ref, forward = _torch_word_lm(model._orig_mod)
     want, _ = forward(torch.tensor(x.numpy()), tuple(torch.zeros(2, 2, 5) for _ in range(2)))
     got, _ = loaded(x, hidden)
     assert_close(got, want)

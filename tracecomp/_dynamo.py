@@ -1,6 +1,7 @@
 """torch._dynamo's user-facing calls: which dims of a tensor a compiled call treats as
 dynamic (mark_dynamic), reset, which makes every compiled function compile again, and
-config, the defaults of later compile() calls.
+config, the defaults of later compile() calls, and eval_frame.OptimizedModule, the class
+of compile(model).
 
     tracecomp._dynamo.mark_dynamic(ids, 1)     # the length of a batch of token ids
 
@@ -74,3 +75,15 @@ class _Config:
 
 
 config = _Config()
+
+
+def __getattr__(name):
+    """torch._dynamo.eval_frame.OptimizedModule, the class of compile(model) (programs test
+    `isinstance(model, torch._dynamo.eval_frame.OptimizedModule)` to unwrap `_orig_mod`);
+    loaded on first use, as the compiler is."""
+    if name == "eval_frame":
+        import importlib
+        import types
+        compiled = importlib.import_module("tracecomp.compiler.compiled_module")
+        return types.SimpleNamespace(OptimizedModule=compiled.OptimizedModule)
+    raise AttributeError(f"module 'tracecomp._dynamo' has no attribute {name!r}")

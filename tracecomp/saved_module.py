@@ -33,12 +33,12 @@ def _module_class():
 
 
 def _compiled_class():
-    from .compiler.api import CompiledModule
-    return CompiledModule
+    from .compiler.compiled_module import OptimizedModule
+    return OptimizedModule
 
 
 def is_module(obj):
-    return isinstance(obj, (_module_class(), _compiled_class()))
+    return isinstance(obj, _module_class())     # a compiled module is one too
 
 
 def encode_any(encoder, obj, path):

@@ -115,7 +115,8 @@ def test_training_matches_eager(name, build, data, loss_fn, opt_cls, opt, backen
 def test_compiled_module_shares_parameters_and_state():
     model = MLP()
     compiled = tc.compile(model)
-    assert list(compiled.state_dict()) == list(model.state_dict())
+    # torch's keys: the model is the compiled module's child `_orig_mod`
+    assert list(compiled.state_dict()) == ["_orig_mod." + k for k in model.state_dict()]
     assert all(a is b for a, b in zip(compiled.parameters(), model.parameters()))
     compiled.eval()
     assert not model.training
@@ -517,7 +518,7 @@ def test_module_compile_in_place_works_before_the_compiler_was_imported():
         "want = m(x).detach().numpy()\n"
         "assert m.compile() is None\n"
         "got = m(x)\n"
-        "assert type(m.__dict__['_compiled_call']).__name__ == 'CompiledModule'\n"
+        "assert type(m.__dict__['_compiled_call']).__name__ == 'OptimizedModule'\n"
         "np.testing.assert_allclose(got.detach().numpy(), want, rtol=1e-6)\n"
         "assert list(m.state_dict()) == ['0.weight', '0.bias']\n"
         "print('ok')\n")

@@ -123,8 +123,8 @@ def test_a_cuda_checkpoint_maps_to_the_cpu_as_torch_says(tmp_path, monkeypatch):
 
 
 def test_a_torch_compiled_models_checkpoint_loads_into_our_compiled_model(tmp_path):
-    """torch.compile(model).state_dict() names `_orig_mod.0.weight`: our compiled model
-    takes those keys too (its own state_dict keeps the module's keys)"""
+    """torch.compile(model).state_dict() names `_orig_mod.0.weight`, and so does ours; a
+    checkpoint of the plain model loads into the compiled one too"""
     theirs = torch.compile(_models(torch))
     path = tmp_path / "compiled.pth"
     torch.save(theirs.state_dict(), path)
@@ -132,4 +132,7 @@ def test_a_torch_compiled_models_checkpoint_loads_into_our_compiled_model(tmp_pa
     assert str(ours.load_state_dict(tc.load(path))) == "<All keys matched successfully>"
     for (name, p), (_, q) in zip(ours.named_parameters(), theirs.named_parameters()):
         assert_close(p, q.detach(), what=name)
-    assert list(ours.state_dict()) == list(_models(torch).state_dict())
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    plain = tc.compile(_models(tc))
+    assert str(plain.load_state_dict(ours._orig_mod.state_dict())) == \
+        "<All keys matched successfully>"
