@@ -32,7 +32,7 @@ import numpy as np
 from . import devices, grad_mode
 from .device_array import DeviceArray
 from .device_array import devices_used as _devices_used
-from .errors import ShapeError, TracecompError, fmt_shape
+from .errors import AutogradError, ShapeError, TracecompError, fmt_shape
 from .tensor import Tensor
 
 CHECK_SHAPES = os.environ.get("TRACECOMP_CHECK_SHAPES", "0") == "1"
@@ -133,14 +133,33 @@ def replay(link, parent):
     return bind(prim, parent, **params)
 
 
+NO_GRAD_BASE = ("A view was created in no_grad mode and its base or another view of its base "
+                "has been modified inplace with grad mode enabled. Given that this use case is "
+                "ambiguous and error-prone, it is forbidden. You can clarify your code by "
+                "moving both the view and the inplace either both inside the no_grad block (if "
+                "you don't want the inplace to be tracked) or both outside (if you want the "
+                "inplace to be tracked).")
+
+
+def made_in_grad(parent):
+    """The last field of a view's link: True when made in grad mode; under no_grad, False
+    when the parent has history, None when it has none (regained)."""
+    return _grad.enabled or (None if parent._node is None else False)
+
+
 def current_node(x):
     """x's tape node (x.grad_fn), brought up to date first when x is a view whose base
     changed in place since that node was recorded (`y = x[1]; x.mul_(3)`): y's values are
     the new ones, so its history must be too, as torch regenerates a view's grad_fn. Ops
     recorded before the change keep the node they read (their edges)."""
     node = x._node
-    if x._view is None or getattr(node, "out_version", x._vc[0]) == x._vc[0]:
-        return node         # not a view, no node or a traced one's stand-in, or current
+    if x._view is None:
+        return node
+    if node is None:
+        if not regained(x):
+            return None
+    elif getattr(node, "out_version", x._vc[0]) == x._vc[0]:
+        return node         # a traced one's stand-in, or current
     links, base = chain(x)
     parent = base
     with grad_mode.enable_grad():
@@ -150,6 +169,53 @@ def current_node(x):
             view._node, view._requires_grad = again._node, again._requires_grad
             parent = view
     return x._node
+
+
+def regained(x, check=True):
+    """Whether x, a view without history, was made (in grad mode) of a tensor that took
+    history in place since: `v = buf[:2]; buf.add_(w)`. v's values depend on w now, so v
+    requires grad, as in torch, its history replayed on its base's (current_node). A view
+    made under no_grad of a tensor without history, which has history now, is torch's
+    error in grad mode (with check)."""
+    if x._data.dtype.kind != "f":
+        return False
+    link = x._view
+    while link is not None:
+        parent, made_in_grad = link[0], link[3]
+        if not made_in_grad:    # under no_grad: None when parent had no history then
+            if made_in_grad is None and parent._node is not None:
+                if check and grad_mode.state.enabled:
+                    raise AutogradError(NO_GRAD_BASE)
+                return not check
+            return False
+        if parent._node is not None:
+            return True
+        link = parent._view
+    return False
+
+
+# Set once a tensor without history took history in place (history_taken): until then no
+# view can have regained any, and bind skips looking (most programs never do it)
+regains = False
+
+
+def history_taken(old_node):
+    """A tensor whose node was old_node took history in place; views of it made before may
+    have regained history (regained)."""
+    global regains
+    if old_node is None:
+        regains = True
+
+
+def tracked(x) -> bool:
+    """x requires grad, a view whose base took history since it was made included (its
+    history is replayed now)."""
+    if x._requires_grad:
+        return True
+    if x._view is None or x._node is not None or not regained(x):
+        return False
+    current_node(x)
+    return x._requires_grad
 
 
 class _NodeMakers(dict):
@@ -213,7 +279,8 @@ def bind(prim, *args, **params):
         vc = args[0]._vc if view else [0]
     if _grad.enabled and prim.vjp is not None and dtype.kind == "f":
         for a in args:
-            if isinstance(a, Tensor) and a._requires_grad:
+            if isinstance(a, Tensor) and (a._requires_grad or regains and a._view is not None
+                                          and a._node is None and tracked(a)):
                 t = _make(out, True, NODE_MAKERS[prim](prim, args, params, out, vc), vc)
                 if view:
                     t._view_of_grad = True
@@ -225,7 +292,7 @@ def bind(prim, *args, **params):
     t._node = None
     t._vc = vc
     if view:                # how to replay the view, for in-place updates (inplace_view.py)
-        t._view = (args[0], prim, params, _grad.enabled)
+        t._view = (args[0], prim, params, made_in_grad(args[0]))
     return t
 
 
@@ -294,7 +361,8 @@ def plain_arrays(tensors, same_shape=False):
     for t in tensors:
         data = t._data
         if type(data) is not _ndarray or data.dtype is not dtype or (
-                same_shape and data.shape != shape) or (taping and t._requires_grad):
+                same_shape and data.shape != shape) or (taping and (
+                    t._requires_grad or regains and tracked(t))):
             return None
         arrays.append(data)
     return arrays

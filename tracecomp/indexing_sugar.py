@@ -117,7 +117,8 @@ def getitem(x, key):
         view = _fast_view(data, key)
         if view is not None:    # what slice + reshape give: a view, no tape node
             out = _make(view, False, None, x._vc)
-            out._view = (x, None, key, _grad.enabled)   # replayed as x[key] (inplace_view)
+            # replayed as x[key] (inplace_view); the last field is dispatch.made_in_grad's
+            out._view = (x, None, key, _grad.enabled or (None if x._node is None else False))
             if dispatch.trace_hook is not None:
                 _view_while_tracing(x, key, out)
             return out

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import dtypes, grad_mode, inplace_view
 from .device_array import DeviceArray
-from .dispatch import bind
+from .dispatch import bind, history_taken
 from .errors import AutogradError, DTypeError
 from .ops.indexing import index_put
 from .tensor import Tensor
@@ -97,6 +97,7 @@ def commit(x, result, op):
     x._vc[0] += 1
     if result._requires_grad and _grad.enabled:
         old, x._node = x._node, result._node
+        history_taken(old)
         x._requires_grad = True
         inplace_view.retake_retain(x, old)
     if tracing is not None:     # once x has its history: its views replay their ops on

@@ -20,7 +20,7 @@ caller's tensor would keep its old shape) or one that has views.
 import numpy as np
 
 from . import context, grad_mode, inplace_view
-from .dispatch import TapeNode
+from .dispatch import TapeNode, history_taken
 from .errors import TraceError
 from .tensor import Tensor
 
@@ -50,6 +50,7 @@ def method(view_op, name, node_name):
                     else node_name(*args, **kwargs))
             if isinstance(out._node, TapeNode):     # (a traced tensor's is a stand-in)
                 out._node.share_counter(x._vc)     # what the node made is x now
+        history_taken(x._node)
         x._data, x._node = out._data, out._node
         # a view stays a view of its base, one view op further (through `before`, which
         # in-place updates of x then replay: inplace_view.chain); a base stays a base

@@ -32,7 +32,7 @@ import numpy as np
 
 from . import grad_mode
 from .device_array import DeviceArray
-from .dispatch import chain, current_node, replay  # noqa: F401  (the view chain's helpers)
+from .dispatch import chain, current_node, history_taken, replay  # noqa: F401  (re-exported)
 from .errors import AutogradError
 from .tensor import Tensor
 
@@ -147,6 +147,7 @@ def finish(plan):
     of its view op (recorded now, at the buffer's new version)."""
     links, base, new = plan
     old, base._node, base._requires_grad = base._node, new._node, new._requires_grad
+    history_taken(old)
     retake_retain(base, old)
     parent = base
     for link in reversed(links):

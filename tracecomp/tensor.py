@@ -275,7 +275,9 @@ class Tensor:
             raise TypeError("iteration over a 0-d tensor")
         if type(data) is np.ndarray and not (self._requires_grad and _grad.enabled):
             # no tape to record: numpy's views directly (what self[i] gives, only cheaper)
-            vc, made_in_grad = self._vc, _grad.enabled
+            vc = self._vc
+            made_in_grad = _grad.enabled or (None if self._node is None else False)  # as
+            #                                             dispatch.made_in_grad
             rows = [Tensor._make(data[i, ...], False, None, vc) for i in range(data.shape[0])]
             for i, row in enumerate(rows):
                 row._view = (self, None, i, made_in_grad)   # replayed as self[i] (inplace_view)

@@ -11,7 +11,7 @@ from . import composite as C
 from . import dtypes, indexing_sugar, inplace, inplace_shape
 from .autograd import backward as _run_backward
 from .device_methods import to
-from .dispatch import bind, current_node, needs
+from .dispatch import bind, current_node, needs, regained
 from .legacy_types import tensor_init
 from .ops import elementwise as ew
 from .ops import movement as mv
@@ -355,6 +355,9 @@ PROPERTIES = {
     "T": lambda x: mv.permute(x, tuple(range(x.ndim - 1, -1, -1))),
     "mT": _mT,
     "grad_fn": current_node,    # a view's is replayed on its base's history once that changed
+    # a view made before its base took history in place requires grad now, as torch's
+    "requires_grad": lambda x: x._requires_grad or (x._view is not None and x._node is None
+                                                    and regained(x, check=False)),
 }
 
 # --- issue 9: elementwise math methods ---
@@ -380,7 +383,8 @@ def install():
     for name, fn in {**METHODS, **OPERATORS}.items():
         setattr(Tensor, name, fn)
     for name, fn in PROPERTIES.items():
-        setattr(Tensor, name, property(fn))
+        setter = getattr(getattr(Tensor, name, None), "fset", None)    # Tensor's own, kept
+        setattr(Tensor, name, property(fn, setter))
     # __eq__ is elementwise, so hash by identity, as object does (in C: a tensor is a key
     # of every optimizer's state dict, looked up per parameter every step)
     Tensor.__hash__ = object.__hash__

@@ -141,6 +141,54 @@ def test_view_grad_fn_after_its_base_changed():
     assert y.grad_fn.next_functions[0][0].next_functions[0][0] is x.grad_fn
 
 
+# views made before their base (without history then) took history in place: the view's
+# values depend on w after the update, so it requires grad and its use carries w's gradient
+UNTRACKED_BASES = {
+    "slice, then added": "x = lib.zeros(3); v = x[:2]; x.add_(w); out = v * 2",
+    "a view of a view": "x = lib.zeros(3); v = x[:2][1:]; x.mul_(w); out = v * 2",
+    "view, then squared": "x = lib.ones(3); v = x.view(3, 1); x.mul_(w); out = v * v",
+    "slice, then one item written": "x = lib.ones(3); v = x[:2]; x[0] = w[2]; out = v * 3",
+    "a sibling view written": "x = lib.ones(3); v = x[1:]; x[:2].mul_(w[:2]); out = v * 3",
+    "unsqueezed, then cat": "x = lib.zeros(3); v = x.unsqueeze(0); x.add_(w); "
+                            "out = lib.cat([v, v])",
+    "stacked": "x = lib.zeros(2, 3); v = x[0]; x.add_(w); out = lib.stack([v, v])",
+}
+
+
+@pytest.mark.parametrize("case", UNTRACKED_BASES.values(), ids=list(UNTRACKED_BASES))
+def test_view_of_a_base_that_took_history_later(case):
+    """torch regenerates such a view's grad_fn; ours had none, so w's gradient through it
+    was lost, silently when another term required grad."""
+    def run(lib):
+        w = _leaf(lib, [1., 2., 3.])
+        scope = {"lib": lib, "w": w}
+        exec(case, scope)
+        v, out = scope["v"], scope["out"]
+        assert v.requires_grad
+        (out.sum() + w.sum()).backward()
+        return w.grad
+    assert_close(run(tc), run(torch))
+
+
+def test_view_made_under_no_grad_of_a_base_that_took_history_is_refused():
+    for lib in (torch, tc):
+        w = _leaf(lib, [1., 2., 3.])
+        x = lib.zeros(3)
+        with lib.no_grad():
+            v = x[:2]
+            kept = x[1:] * 1        # not a view: unaffected
+        x.add_(w)
+        with lib.no_grad():
+            assert not (v * 2).requires_grad
+        with pytest.raises(RuntimeError, match="created in no_grad mode and its base"):
+            v * 2
+        assert not (kept * 2).requires_grad
+    h = _leaf(tc, [1., 2.]) * 1
+    with tc.no_grad():
+        row = h[:1]             # of a tensor with history: a plain untracked view
+    assert not (row * 2).requires_grad
+
+
 CASES = [read_then_scaled, row_read_then_row_written, relu_input_zeroed,
          times_constant_then_changed, exp_output_changed, softmax_output_masked,
          square_operand_changed, sigmoid_output_read_then_changed, weight_changed,

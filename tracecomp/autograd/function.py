@@ -29,7 +29,7 @@ import functools
 import warnings
 
 from .. import grad_mode
-from ..dispatch import TapeNode
+from ..dispatch import TapeNode, history_taken
 from ..errors import AutogradError
 from ..tensor import Tensor
 from .custom_vjp import FunctionCall, mark
@@ -230,6 +230,7 @@ def _mark_outputs(cls, ctx, args, outputs, diff, dirty, before):
 def _rebase(y, out):
     """A dirty input (modified in place by forward) takes the output's history, as an
     in-place op's result does: the caller keeps using the same tensor object."""
+    history_taken(y._node)
     y._data, y._node, y._requires_grad = out._data, out._node, True
     if isinstance(out._node, TapeNode):
         out._node.share_counter(y._vc)
