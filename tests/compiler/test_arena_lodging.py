@@ -180,3 +180,20 @@ def test_a_forward_with_an_arena_of_its_own_lends_none():
     art = compiled._compiled.last
     assert art.run_forward._peak > 0 and art.run_backward.memory_plan.arena_guests
     assert art.run_backward._arena_guests == [] and art.run_backward._lent == []
+
+
+def test_inputs_made_over_bytes_as_a_dataloader_workers_batch():
+    """A DataLoader worker's batch arrives as arrays over a `bytes` buffer (as
+    np.frombuffer makes): their chain of bases ends at no array. minGPT's Trainer (4
+    workers) stopped in the arena's ownership check on its first compiled call."""
+    emb = tc.nn.Embedding(50, 16)
+    ids = np.arange(2 * 8 * 6, dtype=np.int64).reshape(2, 8, 6) % 16
+    flat = np.frombuffer(ids.tobytes(), dtype=np.int64)
+    assert isinstance(flat.base, bytes)
+    raw = flat.reshape(2, 8, 6)
+    x, y = tc.from_numpy(raw[0]), tc.from_numpy(raw[1])
+
+    def loss(x, y):     # minGPT's forward in miniature: embedding, cross_entropy
+        return tc.nn.functional.cross_entropy(emb(x).view(-1, 16), y.view(-1),
+                                              ignore_index=-1)
+    assert_close(tc.compile(loss)(x, y), loss(x, y))

@@ -39,7 +39,9 @@ class Arena:
         return hit
 
     def owns(self, a):
-        while a.base is not None:
+        # a view's chain of bases ends at the array holding the memory, or at what an
+        # array was made over (bytes: a DataLoader worker's batch, np.frombuffer)
+        while isinstance(a, np.ndarray) and a.base is not None:
             a = a.base
         return a is self.buffer
 
