@@ -3,19 +3,25 @@
 torch.save(model) pickles the module, and loading a pickle can run any code its author
 wanted. Here a module is saved as data only:
 
-    ["module", "package.module:Class", args, kwargs, state_dict, training]
+    ["module", "package.module:Class", args, kwargs, state_dict, training, changes]
 
 where args/kwargs are the arguments its constructor was called with (Module.__new__
-records them), state_dict is the module's own, and training lists the train/eval flag of
-every submodule by path. Loading finds the class among the modules Python has ALREADY
-imported (nothing is imported because a file names it: the program that loads must define
-or import the class, as torch's loader also requires), checks that it is an nn.Module
-subclass, calls it with the saved arguments (plain data, or other saved modules), then
-loads the state_dict strictly and restores the train/eval flags.
+records them), state_dict is the module's own, training lists the train/eval flag of
+every submodule by path, and changes the submodules set, replaced or deleted after the
+constructor returned (nn/as_built.py: `net.fc = nn.Linear(512, 10)`), by path: each a
+module node, ["same", path] for a module also at an earlier path, or null (deleted);
+files written before changes existed lack it.
 
-What does not come back: attributes set after construction that are not in the state_dict
-(torch's pickle keeps those), and constructor arguments that are neither data nor modules
-(a function, an open file), which save() refuses, naming the argument.
+Loading finds the class among the modules Python has ALREADY imported (nothing is
+imported because a file names it: the program that loads must define or import the
+class, as torch's loader also requires), checks that it is an nn.Module subclass, calls
+it with the saved arguments (plain data, or other saved modules), then makes the
+changes, loads the state_dict strictly and restores the train/eval flags.
+
+What does not come back: attributes other than submodules set after construction that are
+not in the state_dict (torch's pickle keeps those), and constructor arguments that are
+neither data nor modules (a function, an open file), which save() refuses, naming the
+argument.
 
 A compiled module (`tracecomp.compile(model)`, as torch.save(torch.compile(model)) pickles
 torch's OptimizedModule) is saved as ["compiled", module node, backend, fallback,
@@ -85,13 +91,44 @@ def encode(encoder, module, path):
                                  f"model.state_dict() instead") from None
     state = encoder.node(module.state_dict(), f"{path}.state_dict()")
     training = [[name, m.training] for name, m in module.named_modules()]
-    return ["module", where, arg_nodes, kwarg_nodes, state, training]
+    changes = _changes(encoder, module, path)
+    return ["module", where, arg_nodes, kwarg_nodes, state, training] + (
+        [changes] if changes else [])
+
+
+def _changes(encoder, root, path):
+    """[[sub-path, node]] for each submodule changed since its parent's constructor
+    returned, anywhere under root, parents first (a changed child's own node holds the
+    changes inside it)."""
+    from .nn import as_built
+    entries, seen = [], {id(root): ""}
+
+    def walk(module, prefix):
+        changed = dict(as_built.changed(module))
+        for name, child in module._modules.items():
+            if child is None:
+                continue
+            where = prefix + name
+            if name in changed:
+                if id(child) in seen:
+                    entries.append([where, ["same", seen[id(child)]]])
+                else:
+                    seen[id(child)] = where
+                    entries.append([where, encode_any(encoder, child, f"{path}.{where}")])
+            elif id(child) not in seen:
+                seen[id(child)] = where
+                walk(child, where + ".")
+        entries.extend([prefix + name, None] for name, child in changed.items()
+                       if child is None)
+    walk(root, "")
+    return entries
 
 
 def decode(decoder, args, depth):
     """The module a ["module", ...] node describes (decoder is serialization._Decoder)."""
     name = decoder.name
-    if len(args) != 5 or not isinstance(args[0], str) or not isinstance(args[4], list):
+    if len(args) not in (5, 6) or not isinstance(args[0], str) or not isinstance(
+            args[4], list) or not isinstance(args[5:] and args[5], list):
         raise SerializationError(f"{name}: malformed header: module node {args[:1]!r}")
     cls = _find_class(args[0], name)
     ctor_args = decoder.node(args[1], depth)
@@ -107,12 +144,39 @@ def decode(decoder, args, depth):
         raise SerializationError(f"{name}: rebuilding {args[0]} with its saved constructor "
                                  f"arguments failed ({type(exc).__name__}: {exc}); has the "
                                  f"class changed since the file was saved?") from exc
+    for entry in args[5] if len(args) == 6 else ():
+        _apply_change(decoder, module, entry, depth)
     module.load_state_dict(state)
     flags = dict(entry for entry in args[4] if isinstance(entry, list) and len(entry) == 2)
     for path, m in module.named_modules():
         if isinstance(flags.get(path), bool):
             object.__setattr__(m, "training", flags[path])
     return module
+
+
+def _apply_change(decoder, module, entry, depth):
+    """One saved change: the submodule at entry's path set (decoded, or the module at
+    another path) or deleted."""
+    malformed = SerializationError(f"{decoder.name}: malformed header: a change of "
+                                   f"{type(module).__name__}'s submodules")
+    if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)):
+        raise malformed
+    where, node = entry
+    owner_path, _, name = where.rpartition(".")
+    try:
+        owner = module.get_submodule(owner_path)
+        if node is None:
+            if name in owner._modules:
+                delattr(owner, name)
+        elif isinstance(node, list) and node[:1] == ["same"] and len(node) == 2:
+            setattr(owner, name, module.get_submodule(node[1]))
+        else:
+            setattr(owner, name, decoder.node(node, depth))
+    except (AttributeError, TypeError) as exc:
+        raise SerializationError(f"{decoder.name}: the saved {type(module).__name__} had "
+                                 f"{where!r} changed after construction, but the rebuilt "
+                                 f"one has no such place ({exc}); has the class changed "
+                                 f"since the file was saved?") from exc
 
 
 def _find_class(where, name):

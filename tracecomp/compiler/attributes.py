@@ -27,7 +27,8 @@ from .signature import flatten, unflatten
 # what Module.__init__ keeps in __dict__ itself: never user attributes
 INTERNAL = frozenset(("_parameters", "_buffers", "_modules", "_forward_hooks",
                        "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
-                       "_non_persistent_buffers_set", "training", "_init_args"))
+                       "_non_persistent_buffers_set", "training", "_init_args",
+                       "_as_built"))
 _ABSENT = object()
 
 

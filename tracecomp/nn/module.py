@@ -20,7 +20,7 @@ from ..errors import fmt_shape
 from ..grad_mode import no_grad
 from ..tensor import Tensor
 from ..utils.hooks import RemovableHandle
-from . import backward_hooks, structure
+from . import as_built, backward_hooks, structure
 from .parameter import Parameter
 
 # attribute values whose binding changes the tensors a compiled call reads (structure.py);
@@ -80,6 +80,10 @@ class Module:
             if where.type != "cpu":
                 object.__setattr__(self, "_factory_device", where)
         return self
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        as_built.count_constructions(cls)   # which children the constructor made
 
     def __init__(self):
         # object.__setattr__: our own __setattr__ reads these registries
@@ -458,8 +462,9 @@ class Module:
         new = object.__new__(type(self))
         memo[id(self)] = new
         for k, v in self.__dict__.items():
-            if k != "_compiled_call":       # native code is not copied: compiled afresh
+            if k not in ("_compiled_call", "_as_built"):  # native code: compiled afresh
                 object.__setattr__(new, k, copy.deepcopy(v, memo))
+        as_built.copy_record(self, new, memo)
         if "_compiled_call" in self.__dict__:
             args, kwargs = self._compile_args
             new.compile(*args, **kwargs)
