@@ -12,6 +12,7 @@ from .. import dtypes
 from ..dispatch import bind, needs
 from ..errors import DTypeNotImplemented
 from ..tensor import Tensor
+from . import select_bits
 from .indexing import check_nonzero
 from .public import public
 from .registry import defprim
@@ -65,11 +66,6 @@ def _sign_impl(x):
     return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
 
 
-def _relu_impl(x):
-    """x where it is not below 0: NaN and -0.0 pass, as torch's relu (np.maximum(x, 0) may
-    turn -0.0 into 0.0)."""
-    return np.where(x < 0, x.dtype.type(0), x)
-
 
 # --- unary ----------------------------------------------------------------------------
 neg_p = unary("neg", np.negative, lambda g, out, x: (-g,), same_dtype, saves=())
@@ -85,7 +81,7 @@ cos_p = unary("cos", np.cos, lambda g, out, x: (-(g * sin(x)),))
 tanh_p = unary("tanh", np.tanh, lambda g, out, x: (g * (1 - out * out),), saves=("out",))
 sigmoid_p = unary("sigmoid", special.expit,
                   lambda g, out, x: (g * out * (1 - out),), saves=("out",))
-relu_p = unary("relu", _relu_impl, lambda g, out, x: (where(out > 0, g, 0.0),), same_dtype,
+relu_p = unary("relu", select_bits.relu, lambda g, out, x: (where(out <= 0, 0.0, g),), same_dtype,
                saves=("out",))
 erf_p = unary("erf", special.erf,
               lambda g, out, x: (g * exp(-(x * x)) * 1.1283791670955126,))
@@ -324,7 +320,8 @@ def bitwise_not(input):
 
 # --- ternary and casts ----------------------------------------------------------------
 def _where_impl(cond, a, b):
-    return np.where(cond, a, b)
+    out = select_bits.select(cond, a, b)
+    return np.where(cond, a, b) if out is None else out
 
 
 def _where_vjp(g, out, cond, a, b):
