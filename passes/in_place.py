@@ -7,7 +7,7 @@ kernel to the last kernel that reads it, both included. For an elementwise kerne
 more than needed: element i of `relu(h + b)` reads only element i of h, so writing it over
 h loses nothing once no later kernel reads h. torch's in-place ops (`relu_`) do the same
 by hand. Measured on the bench MLP's whole training step at batch 512, the forward's
-relus and the backward's masks (`where(r > 0, dr, 0)`) each took a buffer of their own,
+relus and the backward's masks (`where(r <= 0, 0, dr)`) each took a buffer of their own,
 so at the step's peak the arena held r1, r2 and both of dr2 and dh2: 1.5 MB, against
 torch's 1.0 MB step (benchmarks/peak_memory.py).
 

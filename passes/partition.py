@@ -3,7 +3,7 @@ backward graph `loss.backward()` runs, choosing what the forward saves for the b
 what the backward recomputes (min-cut rematerialization, as AOTAutograd's partitioner).
 
 Every node the forward replayed stays in the forward; every node the VJP rules emitted goes
-to the backward, except elementwise ones that need no cotangent (ReLU's mask `out > 0`):
+to the backward, except elementwise ones that need no cotangent (ReLU's mask `out <= 0`):
 those may be made in the forward and saved instead of what they read, when that is
 smaller (a bool mask, a quarter of ReLU's float output, where nothing else in the backward
 reads that output: a pool after it). A forward value the backward reads is either *saved*
@@ -67,7 +67,7 @@ def run(joint, memory_budget=None) -> Split:
     forward_nodes = graph.nodes[:joint.n_forward]
     in_forward = set(forward_nodes) | {n for n in graph.inputs if not _is_cotangent(n)}
     # backward nodes that need no cotangent may be made in the forward and saved instead
-    # of what they read: ReLU's mask (`out > 0`, bool) rather than its float output
+    # of what they read: ReLU's mask (`out <= 0`, bool) rather than its float output
     early = _early(graph.nodes[joint.n_forward:], in_forward)
     backward_nodes = [n for n in graph.nodes[joint.n_forward:] if n not in early]
     in_forward |= set(early)

@@ -36,6 +36,15 @@ _new = object.__new__
 _grad = grad_mode.state
 
 
+def _same_memory_while_tracing(t, twin):
+    """twin (t.detach(), t.data) holds all of t's memory: tell the trace, whose values do not
+    share memory, so an in-place update of one is the other's too (tracer.same_memory)."""
+    from . import context
+    active = context.current()
+    if active is not None:
+        active.same_memory(t, twin)
+
+
 class Tensor:
     # The four slots every op sets; the rarely-set fields below are class-level defaults
     # that an instance overrides in its __dict__ only when it needs to (cheaper creation).
@@ -183,11 +192,8 @@ class Tensor:
     def detach(self) -> "Tensor":
         """A tensor sharing this one's data (and version counter) with no history."""
         out = Tensor._make(self._data, False, None, self._vc)
-        if type(self._data) is not np.ndarray:      # traced: remember that they alias
-            from . import context
-            active = context.current()
-            if active is not None:
-                active.alias(self, out)
+        if type(self._data) is not np.ndarray:      # traced: an update of either is both's
+            _same_memory_while_tracing(self, out)
         return out
 
     def detach_(self) -> "Tensor":
@@ -197,7 +203,12 @@ class Tensor:
 
     @property
     def data(self) -> "Tensor":
-        return Tensor._make(self._data, False, None)
+        """The values without history, sharing memory (not the version counter: in-place
+        changes through it are hidden from autograd, as torch's)."""
+        out = Tensor._make(self._data, False, None)
+        if type(self._data) is not np.ndarray:      # traced: an update of either is both's
+            _same_memory_while_tracing(self, out)
+        return out
 
     @data.setter
     def data(self, new):

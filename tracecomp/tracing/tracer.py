@@ -52,6 +52,7 @@ class Tracer:
         self.did_backward = False       # backward() ran inside the traced code
         self.rebound = []       # (real tensor, its array) updated in place with traced values
         self.aliases = {}       # id(tensor) -> [tensor, its views and bases...] (view ops)
+        self.twins = {}         # id(tensor) -> [tensors holding all its memory: .detach()]
         self.stale = {}         # id -> (tensor that missed an alias's in-place update, {causes})
         self.indexed = {}       # id(view) -> (view, base, key): views made by base[key]
         self.created = {}       # id -> eager tensor made inside the traced code (_eager)
@@ -202,22 +203,45 @@ class Tracer:
         self.aliases.setdefault(id(base), [base]).append(view)
         self.aliases.setdefault(id(view), [view]).append(base)
 
+    def same_memory(self, t, twin):
+        """twin holds all of t's memory (t.detach(), t.data): each takes the other's in-place
+        updates (`p.data.sub_(lr * g)`, `p.grad.detach().zero_()`)."""
+        if self._replaying:
+            return
+        group = self.twins.get(id(t))
+        if group is None:
+            group = self.twins[id(t)] = [t]
+        group.append(twin)
+        self.twins[id(twin)] = group
+
     def updated_in_place(self, t):
         """t took a new value in place. Traced values do not share memory, so the tensors
-        that would see the update through views must be told: a view made from t (or from
-        such a view) takes its view op replayed on t's new value, as its memory would show
-        it; the others (t's bases, their other views) keep the old value and are marked,
-        and reading one later is a TraceError, never a stale number."""
+        that would see the update must be told: t's twins (same_memory) take t's value; a
+        view made from t (or from such a view) takes its view op replayed on t's new value,
+        as its memory would show it; the others (t's bases, their other views) keep the
+        old value and are marked, and reading one later is a TraceError, never a stale
+        number."""
+        for twin in self.twins.get(id(t), ()):
+            if twin is not t:
+                if type(twin._data) is np.ndarray:      # a real tensor takes a traced value
+                    self.rebound.append((twin, twin._data))
+                twin._data = t._data
+                self._updated(twin)
+        self._updated(t)
+
+    def _updated(self, t):
         seen = self._replay_views(t)
         seen.add(id(t))
         work = [t]
         while work:
-            for other in self.aliases.get(id(work.pop()), [None])[1:]:
-                if id(other) not in seen:
-                    seen.add(id(other))
-                    causes = self.stale.get(id(other), (other, frozenset()))[1]
-                    self.stale[id(other)] = (other, causes | {id(t)})
-                    work.append(other)
+            for alias in self.aliases.get(id(work.pop()), [None])[1:]:
+                # the alias, and what holds all of its memory (p.data[0].zero_() misses p)
+                for other in self.twins.get(id(alias), (alias,)):
+                    if id(other) not in seen:
+                        seen.add(id(other))
+                        causes = self.stale.get(id(other), (other, frozenset()))[1]
+                        self.stale[id(other)] = (other, causes | {id(t)})
+                        work.append(other)
         self.stale.pop(id(t), None)             # t itself holds the new value
 
     def _replay_views(self, t):

@@ -1,0 +1,64 @@
+"""In-place updates through `.data` and `.detach()` inside compiled code, against torch:
+the tensor they came from holds the same memory, so it takes the update (tracer.py's
+same_memory). d2l's optimizers from scratch do `p.data.sub_(lr * p.grad)` and
+`p.grad.data.zero_()`; compiled, those updates were dropped silently (the loss never
+moved, or gradients piled up). An update through a view of `.data` is refused, as one
+through a view of the parameter itself is, never silently lost."""
+import pytest
+import torch
+
+import tracecomp as tc
+from tracecomp.errors import TraceError
+
+from helpers import assert_close
+
+UPDATES = {
+    "data.sub_": "w.data.sub_(0.1 * g)",
+    "detach().sub_": "w.detach().sub_(0.1 * g)",
+    "grad.data.zero_": "w.grad.data.zero_()",
+    "grad.detach().zero_": "w.grad.detach().zero_()",
+    "data.copy_": "w.data.copy_(w - 0.1 * g)",
+    "data = ...": "w.data = w.data - 0.1 * g",
+    "data[:] = ...": "w.data[:] = w - 0.1 * g",
+    "a detached twin written by index": "d = w.detach(); d[1] = 5.0",
+    "a twin read after the other changed": "d = w.detach(); w.data.add_(1); w.grad.add_(d)",
+    "a twin of a twin": "w.detach().detach().mul_(2)",
+}
+
+
+def _steps(lib, update, compiled):
+    w = lib.ones(2, requires_grad=True)
+    scale = lib.tensor([1., 2.])
+
+    def step():
+        (w * scale).sum().backward()
+        g = w.grad.clone()
+        exec(update, {"w": w, "g": g})
+        return g
+    run = tc.compile(step) if compiled else step
+    return [run().tolist() for _ in range(3)], w.detach().clone(), w.grad.clone()
+
+
+@pytest.mark.parametrize("update", UPDATES.values(), ids=list(UPDATES))
+def test_updates_through_data_and_detach_reach_the_tensor(update):
+    want = _steps(torch, update, False)
+    for got in (_steps(tc, update, False), _steps(tc, update, True)):
+        assert got[0] == want[0]
+        assert_close(got[1], want[1])
+        assert_close(got[2], want[2])
+
+
+@pytest.mark.parametrize("update", ["w.data[0].zero_()", "w.data.view(2, 1).add_(3)"])
+def test_an_update_through_a_view_of_data_is_refused_not_lost(update):
+    with pytest.raises(TraceError, match="missed an in-place update"):
+        _steps(tc, update, True)
+
+
+def test_an_argument_updated_through_its_detached_twin():
+    """x.detach().add_(1) changes x: the read after it and the caller's tensor see it."""
+    def fn(x):
+        x.detach().add_(1)
+        return x + 0
+    ours, theirs = tc.ones(3, 4) * 1, torch.ones(3, 4) * 1
+    assert_close(tc.compile(fn)(ours), fn(theirs))
+    assert_close(ours, theirs)
