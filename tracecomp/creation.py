@@ -37,9 +37,22 @@ def _full_impl(shape, value, dtype):
 full_p = defprim("full", _full_impl,
                  lambda shape, value, dtype: tuple(shape), lambda shape, value, dtype: dtype,
                  None, ("constant",))
-arange_p = defprim("arange", lambda start, stop, step, dtype: np.arange(start, stop, step,
-                                                                       dtype=dtype),
-                   lambda start, stop, step, dtype: (max(0, int(np.ceil((stop - start) / step))),),
+def _arange_length(start, stop, step):
+    return max(0, int(np.ceil((stop - start) / step)))
+
+
+def _arange_impl(start, stop, step, dtype):
+    """start + k * step, worked out in float64 and then rounded, as torch does: numpy's
+    float32 arange extrapolates from its first two float32 values, so
+    arange(-10., 10., 0.01)[1000] was 2.3e-4 instead of 2e-16."""
+    if np.dtype(dtype).kind != "f":
+        return np.arange(start, stop, step, dtype=dtype)
+    steps = np.arange(_arange_length(start, stop, step), dtype=np.float64)
+    return (start + steps * step).astype(dtype)
+
+
+arange_p = defprim("arange", _arange_impl,
+                   lambda start, stop, step, dtype: (_arange_length(start, stop, step),),
                    lambda start, stop, step, dtype: dtype, None, ("constant",))
 
 

@@ -77,6 +77,19 @@ def test_arange(args):
     assert_close(tc.arange(*args), torch.arange(*args))
 
 
+@pytest.mark.parametrize("args", [(-10.0, 10.0, 0.01), (0, 1e4, 0.77), (1.0, 0.0, -0.013)],
+                         ids=str)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_arange_with_a_float_step_does_not_drift(args, dtype):
+    """start + k * step is worked out in float64, as torch does, then rounded: numpy's
+    float32 arange extrapolates its first two float32 values (d2l's gd plot's x axis was
+    off by 4.6e-4). torch's last bits depend on its vector width: one rounding apart."""
+    got = tc.arange(*args, dtype=getattr(tc, dtype))
+    want = torch.arange(*args, dtype=getattr(torch, dtype))
+    scale = float(want.abs().max())
+    assert_close(got, want, rtol=0, atol=scale * np.finfo(dtype).eps)
+
+
 def test_arange_dtype_argument():
     assert_close(tc.arange(4, dtype=tc.float32), torch.arange(4, dtype=torch.float32))
 
