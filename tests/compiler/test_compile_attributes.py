@@ -263,3 +263,62 @@ def test_changing_a_tuple_hyperparameter_recompiles_the_step():
             o.param_groups[0]["betas"] = (0.9 - 0.1 * k, 0.99)
         assert_close(compiled(), step(eager_model, eager_opt), what=f"loss at step {k}")
     assert_close(model.weight, eager_model.weight, rtol=1e-5, atol=1e-6)
+
+
+def _kept_weights(lib, how):
+    """d2l's attention models keep each block's weights for a plot, in a list the forward
+    builds first and then fills (TransformerEncoder), appends to (Bahdanau's decoder), or
+    nests (TransformerDecoder)."""
+    class Att(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = lib.nn.Linear(4, 4)
+
+        def forward(self, x):
+            self.weights = self.lin(x).softmax(-1)
+            return self.weights @ x
+
+    class Model(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blks = lib.nn.Sequential(Att(), Att())
+
+        def forward(self, x):
+            if how == "filled":
+                self.kept = [None] * len(self.blks)
+            elif how == "appended":
+                self.kept = []
+            else:
+                self.kept = [[None] * len(self.blks) for _ in range(2)]
+            for i, blk in enumerate(self.blks):
+                x = blk(x)
+                if how == "filled":
+                    self.kept[i] = blk.weights
+                elif how == "appended":
+                    self.kept.append(blk.weights)
+                else:
+                    self.kept[0][i] = self.kept[1][i] = blk.weights
+            return x
+    return Model()
+
+
+@pytest.mark.parametrize("how", ["filled", "appended", "nested"])
+@pytest.mark.parametrize("eager_first", [False, True])
+def test_a_list_attribute_the_forward_builds_and_fills(how, eager_first):
+    """Reading back what the forward itself put there is no read from outside (it was
+    guarded, so every call recompiled: 'compiled 4 times in one call'), and a nested list
+    of tensors is written back as a flat one is; each call's weights are eager's."""
+    torch = pytest.importorskip("torch")
+    ours, theirs = _kept_weights(tc, how), _kept_weights(torch, how)
+    ours.load_state_dict({k: tc.tensor(v.numpy()) for k, v in theirs.state_dict().items()})
+    compiled = tc.compile(ours)
+    for step in range(4):
+        x = np.random.default_rng(step).standard_normal((2, 4, 4)).astype(np.float32)
+        if eager_first and step == 0:
+            ours(tc.tensor(x))
+        assert_close(compiled(tc.tensor(x)), theirs(torch.tensor(x)), rtol=1e-5, atol=1e-6)
+        flat = (lambda k: [w for row in k for w in row]) if how == "nested" else list
+        for a, b in zip(flat(ours.kept), flat(theirs.kept)):
+            assert_close(a, b.detach(), rtol=1e-5, atol=1e-6)
+    # the weights' new tensors are read from the second call on: one compile more, no loop
+    assert compiled._compiled.compiles <= 2

@@ -120,11 +120,28 @@ def _write(r, path, name, old, new):
 
 
 def _tensors_only(v):
-    """A tensor, or a tuple/list of them (None allowed inside: an LSTM's (h, None))."""
+    """A tensor, or a tuple/list of them, nested or not, holding at least one (None allowed
+    inside: an LSTM's (h, None), d2l's decoder's [[w1, w2], [None, None]])."""
+    n = _leaves(v)
+    return n is not None and n > 0
+
+
+def _leaves(v):
+    """How many tensors v holds when it is a tensor or a (nested) tuple/list of tensors
+    and Nones; else None."""
     if isinstance(v, Tensor):
-        return True
-    return isinstance(v, (tuple, list)) and any(isinstance(x, Tensor) for x in v) and all(
-        x is None or _tensors_only(x) for x in v)
+        return 1
+    if v is None:
+        return 0
+    if not isinstance(v, (tuple, list)):
+        return None
+    total = 0
+    for x in v:
+        n = _leaves(x)
+        if n is None:
+            return None
+        total += n
+    return total
 
 
 def tensors_of(value):

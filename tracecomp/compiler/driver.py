@@ -151,7 +151,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 names_before = Bindings(fn) if getattr(fn, "__code__", None) else None
                 stores = KeptWatch(reached, set(map(id, stand_ins)))
                 with compile_state.GradWatch() as watch, PythonRandom(), \
-                        ReadWatch(plain_classes(reached)) as values:
+                        ReadWatch(plain_classes(reached), attributes) as values:
                     try:
                         result = fn(*args[0], **args[1])
                     except (NumberRead, ArgumentRead):

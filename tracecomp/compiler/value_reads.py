@@ -93,7 +93,7 @@ def _watching(self, name):
         if watch is not None and watch.thread == threading.get_ident() and \
                 name != "training" and name in _instance_dict(self):
             key = (id(self), name)
-            if key not in watch.reads:
+            if key not in watch.reads and watch.from_outside(self, name, value):
                 held = frozen(value)
                 if held is not None:
                     watch.reads[key] = (self, name, held)
@@ -107,9 +107,20 @@ class ReadWatch:
 
     CLASSES = (Module, LRScheduler)
 
-    def __init__(self, classes=()):
+    def __init__(self, classes=(), attributes=None):
         self.reads, self.thread = {}, threading.get_ident()
         self.hooked = [*self.CLASSES, *classes] if not _ACTIVE else []
+        # the modules' attributes before the trace (attributes.AttributeSnapshot), by id
+        self.before = {} if attributes is None else {
+            id(mod): values for (_, _, mod), values in zip(attributes.modules,
+                                                           attributes.before)}
+
+    def from_outside(self, obj, name, value):
+        """Whether a read finds what was there before the code ran: a module attribute
+        the code set first (`self.weights = [None] * n`, then `self.weights[i] = w`) is
+        its own value, not one to guard (attributes.py writes it back)."""
+        before = self.before.get(id(obj))
+        return before is None or before.get(name, _MISSING) is value
 
     def __enter__(self):
         for cls in self.hooked:
