@@ -32,7 +32,7 @@ import numpy as np
 from . import devices, grad_mode
 from .device_array import DeviceArray
 from .device_array import devices_used as _devices_used
-from .errors import AutogradError, ShapeError, TracecompError, fmt_shape
+from .errors import AutogradError, ShapeError, TracecompError, fmt_shape, foreign_operand
 from .tensor import Tensor
 
 CHECK_SHAPES = os.environ.get("TRACECOMP_CHECK_SHAPES", "0") == "1"
@@ -266,13 +266,14 @@ def bind(prim, *args, **params):
             _check_rule(prim, arrays, params)
         try:
             out = prim.impl(*arrays, **params)
+            dtype = prim.dtype(*arrays, **params)
         except (TracecompError, IndexError):
             raise       # our own errors, and index errors (which torch raises as IndexError)
         except Exception as exc:
             if "guard" in prim.tags:
                 raise   # a guard's error is the message it was asked to raise, as is
-            raise explain_failure(prim, arrays, params, exc) from exc
-        dtype = prim.dtype(*arrays, **params)
+            raise (foreign_operand(prim.name, arrays) or
+                   explain_failure(prim, arrays, params, exc)) from exc
         if type(out) is not _ndarray or out.dtype != dtype:
             out = np.asarray(out, dtype=dtype)
         view = prim.is_view and _aliases(out, arrays[0])

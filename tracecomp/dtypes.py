@@ -219,6 +219,9 @@ def result_type(*args):
     hit = _result_cache.get(key)
     if hit is not None:
         return hit
+    if not all(type(k) is not tuple or isinstance(k[0], np.dtype) for k in key):
+        from .errors import foreign_operand
+        raise foreign_operand("an elementwise op", args)
     dims = [k[0] for k in key if isinstance(k, tuple) and not k[1]]
     zeros = [k[0] for k in key if isinstance(k, tuple) and k[1]]
     scalars = [k for k in key if not isinstance(k, tuple)]

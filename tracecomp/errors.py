@@ -59,6 +59,25 @@ class DataError(TracecompError, ValueError):
     """A dataset file (e.g. MNIST IDX) is malformed."""
 
 
+class ForeignTensorError(TypeError):
+    """Another library's tensor where tracecomp takes its own (foreign_operand)."""
+
+
+def foreign_operand(op, values):
+    """A TypeError for the first of values that is another library's tensor (torchvision's
+    ToTensor hands torch tensors to a tracecomp model), naming the op and the way to
+    convert it; None when there is none."""
+    for v in values:
+        kind = type(v)
+        if kind.__module__.split(".")[0] not in ("tracecomp", "numpy", "builtins") and \
+                hasattr(v, "shape") and hasattr(v, "dtype"):
+            return ForeignTensorError(
+                f"{op}: got a {kind.__module__}.{kind.__qualname__} of shape "
+                f"{list(v.shape)} ({v.dtype}), where tracecomp takes its own tensors (or "
+                f"Python numbers): convert it first with tracecomp.as_tensor(x)")
+    return None
+
+
 def fmt_shape(shape) -> str:
     """Shapes in messages read like torch's: [4, 3]."""
     return "[" + ", ".join(str(d) for d in shape) + "]"

@@ -162,3 +162,24 @@ def test_errors_are_tracecomp_errors():
         tc.ones(4, 3) @ tc.ones(5, 2)
     with pytest.raises(tc.TracecompError):
         tc.cat([tc.ones(2, 3), tc.ones(3, 4)])
+
+
+FOREIGN = {     # a call given a torch tensor, and the same call after the named conversion
+    "linear": ("tc.nn.Linear(3, 2)({x})", "torch.ones(1, 3)"),
+    "conv in a sequential": ("tc.nn.Sequential(tc.nn.Conv2d(1, 1, 3))({x})",
+                             "torch.ones(1, 1, 4, 4)"),
+    "add": ("tc.ones(3) + {x}", "torch.ones(3)"),
+    "relu": ("tc.relu({x})", "torch.ones(3)"),
+}
+
+
+@pytest.mark.parametrize("call, x", FOREIGN.values(), ids=list(FOREIGN))
+def test_a_torch_tensor_given_to_tracecomp_is_named(call, x):
+    """torchvision's ToTensor hands torch tensors to a tracecomp model: the error names the
+    op, the tensor and the conversion (it was numpy's `Cannot interpret 'torch.float32' as
+    a data type`), and the conversion it names works."""
+    with pytest.raises(TypeError, match=r"got a torch\.Tensor of shape \[.*\] \(torch\.float32"
+                                        r"\), where tracecomp takes its own tensors.*"
+                                        r"tracecomp\.as_tensor\(x\)"):
+        eval(call.format(x=x))
+    assert isinstance(eval(call.format(x=f"tc.as_tensor({x})")), tc.Tensor)

@@ -16,7 +16,7 @@ from .. import context, dtypes
 from ..creation import tensor as _tensor
 from ..device_methods import check_cuda, move, moved_data, parse_to
 from ..devices import CPU, check_placement, placed
-from ..errors import fmt_shape
+from ..errors import ForeignTensorError, fmt_shape, foreign_operand
 from ..grad_mode import no_grad
 from ..tensor import Tensor
 from ..utils.hooks import RemovableHandle
@@ -129,10 +129,17 @@ class Module:
                 if out is not None:
                     args = out if isinstance(out, tuple) else (out,)
         forward = forward or self.forward
-        if self.__dict__.get("_backward_hooks") or self.__dict__.get("_backward_pre_hooks"):
-            result = backward_hooks.call(self, args, kwargs, forward)
-        else:
-            result = forward(*args, **kwargs)
+        try:
+            if self.__dict__.get("_backward_hooks") or self.__dict__.get("_backward_pre_hooks"):
+                result = backward_hooks.call(self, args, kwargs, forward)
+            else:
+                result = forward(*args, **kwargs)
+        except (AttributeError, TypeError) as exc:   # a torch tensor given (from torchvision)?
+            foreign = None if isinstance(exc, ForeignTensorError) else \
+                foreign_operand(f"{type(self).__name__}.forward", args)
+            if foreign is None:
+                raise
+            raise foreign from exc
         for hook, with_kwargs in list(self._forward_hooks.values()):
             out = hook(self, args, kwargs, result) if with_kwargs else hook(self, args, result)
             if out is not None:
