@@ -1,4 +1,6 @@
 """matmul: numpy/torch semantics (1-D operands, batched and broadcast batch dims)."""
+import math
+
 import numpy as np
 
 from ..dispatch import bind, needs
@@ -53,6 +55,13 @@ def _matmul_vjp(g, out, a, b):
         ga = matmul(g2, _mT(b2))
         ga = reshape(ga, tuple(ga.shape[:-2]) + tuple(ga.shape[-1:])) if a.ndim == 1 else ga
     if needs(b):
+        if b2.ndim == 2 and a2.ndim > 2:
+            # a batch of rows times one matrix (nn.Linear on (batch, seq, features)): the
+            # batch's rows are one matrix, so gb is one product, not a product per batch
+            # item summed after
+            rows = math.prod(a2.shape[:-1])     # not -1: a dim may be 0
+            a2 = reshape(a2, (rows, a2.shape[-1]))
+            g2 = reshape(g2, (rows, g2.shape[-1]))
         # Give gb the layout of b: for `x @ w.T`, b is a transposed view of a contiguous
         # weight, and (g^T a)^T is then contiguous in w's layout, so nothing is copied later.
         gb = _mT(matmul(_mT(g2), a2)) if _is_transposed(b) else matmul(_mT(a2), g2)
@@ -76,7 +85,16 @@ def _matmul_dtype(a, b, **_):
     return a.dtype
 
 
-matmul_p = defprim("matmul", np.matmul, _matmul_rule, _matmul_dtype, _matmul_vjp,
+def _matmul_impl(a, b):
+    """np.matmul; a batch of rows times one matrix as one product of the rows stacked
+    (numpy multiplies per batch item: 1.4x slower on one core, more on several)."""
+    if b.ndim == 2 and a.ndim > 2:
+        rows = math.prod(a.shape[:-1])      # not -1: a dim may be 0
+        return np.matmul(a.reshape(rows, a.shape[-1]), b).reshape(a.shape[:-1] + b.shape[-1:])
+    return np.matmul(a, b)
+
+
+matmul_p = defprim("matmul", _matmul_impl, _matmul_rule, _matmul_dtype, _matmul_vjp,
                    ("matmul",), saves=((0, 1), (1, 0)))
 
 
