@@ -51,7 +51,7 @@ def execute(node, env, names):
     except Exception as exc:
         raise execution_error(exc, node, names, format_source(node.source)) from exc
     if type(out) is not np.ndarray or out.dtype != node.dtype:
-        out = np.asarray(out, dtype=node.dtype)
+        out = node.prim.as_dtype(out, operands, node.params, node.dtype)
     if out.shape != node.shape:     # the shape rule is the authority, as for the dtype
         raise IRError(f"{node.op}'s impl returned shape {list(out.shape)} where its shape "
                       f"rule says {list(node.shape)}\nWhile executing "

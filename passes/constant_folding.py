@@ -52,6 +52,8 @@ def _fold(node, sweep_state):
     try:
         with np.errstate(all="ignore"):
             value = node.prim.impl(*operands, **node.params)
+            if getattr(value, "dtype", None) != node.dtype:
+                value = node.prim.as_dtype(value, operands, node.params, node.dtype)
     except Exception:  # noqa: BLE001 - any failure: leave it to run time, with its message
         return None
     # a fresh, contiguous array in the node's dtype: never a view into another constant

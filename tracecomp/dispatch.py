@@ -275,7 +275,7 @@ def bind(prim, *args, **params):
             raise (foreign_operand(prim.name, arrays) or
                    explain_failure(prim, arrays, params, exc)) from exc
         if type(out) is not _ndarray or out.dtype != dtype:
-            out = np.asarray(out, dtype=dtype)
+            out = prim.as_dtype(out, arrays, params, dtype)
         view = prim.is_view and _aliases(out, arrays[0])
         vc = args[0]._vc if view else [0]
     if _grad.enabled and prim.vjp is not None and dtype.kind == "f":

@@ -529,9 +529,10 @@ def _numpy(node):
     operands = node.inputs
 
     def run(env):
-        out = prim.impl(*[env[i] if isinstance(i, Node) else i for i in operands], **params)
+        arrays = [env[i] if isinstance(i, Node) else i for i in operands]
+        out = prim.impl(*arrays, **params)
         if type(out) is not np.ndarray or out.dtype != dtype:
-            out = np.asarray(out, dtype=dtype)
+            out = prim.as_dtype(out, arrays, params, dtype)
         return contiguous(out)
     return run
 

@@ -296,8 +296,9 @@ def _numpy(node, s, numbers):
     operands = [value_at(i, s, numbers) for i in node.inputs]
 
     def run(env):
-        out = prim.impl(*[env[i] if isinstance(i, Node) else i for i in operands], **params)
+        arrays = [env[i] if isinstance(i, Node) else i for i in operands]
+        out = prim.impl(*arrays, **params)
         if type(out) is not np.ndarray or out.dtype != dtype:
-            out = np.asarray(out, dtype=dtype)
+            out = prim.as_dtype(out, arrays, params, dtype)
         return out if out.flags.c_contiguous else out.copy(order="C")
     return run

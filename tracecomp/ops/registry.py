@@ -34,6 +34,8 @@ names (tracecomp.X, Tensor.X) are declared beside its function (ops/public.py).
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 OPERANDS = "operands"   # in `saves`: every operand
 ALL = (OPERANDS, "out")     # `saves`'s default
 
@@ -59,6 +61,18 @@ class Primitive:
     @property
     def differentiable(self) -> bool:
         return self.vjp is not None
+
+    def as_dtype(self, out, operands, params, dtype):
+        """out, what impl gave for operands, in dtype (the dtype rule is the authority).
+        numpy works an integer array with a float (uint8 * 1.3, int64 / 3) out in
+        float64, where torch works it out in the result's float32: rounding the float64
+        answer can land one float32 step away, and a truncating cast back to integers one
+        step more (a brightness change of a uint8 image). Such a ufunc is run again in
+        dtype, its operands cast first, as torch does."""
+        if self.ufunc is not None and dtype.kind == "f" and \
+                getattr(out, "dtype", dtype).kind == "f" and out.dtype.itemsize > dtype.itemsize:
+            return self.ufunc(*operands, dtype=dtype, **params)
+        return np.asarray(out, dtype=dtype)
 
     def __repr__(self):
         return f"<primitive {self.name}>"
