@@ -1,0 +1,25 @@
+"""tracecomp.vision: torchvision's common API over tracecomp tensors, so a vision program
+runs with its imports changed (`import tracecomp.vision as torchvision`, `from
+tracecomp.vision import datasets, transforms, models`): torchvision itself makes torch
+tensors, which tracecomp's ops do not take.
+
+    transforms   Compose, ToTensor, Normalize, crops, flips, resizes, colour jitter (PIL
+                 images and tracecomp tensors; ToTensor takes numpy arrays too)
+    datasets     MNIST, FashionMNIST, CIFAR10/100, ImageFolder, FakeData, read from local
+                 files (nothing is downloaded: there may be no network)
+    models       resnet, vgg, alexnet, mobilenet_v2 with torchvision's module names, so a
+                 torchvision state_dict loads into them
+    utils        make_grid, save_image
+
+Each submodule loads on first use.
+"""
+import importlib
+
+_SUBMODULES = ("transforms", "datasets", "models", "utils")
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'tracecomp.vision' has no attribute {name!r} (it has "
+                         f"{', '.join(_SUBMODULES)})")

@@ -1,0 +1,46 @@
+"""tracecomp.vision.transforms: torchvision.transforms' common API over PIL images and
+tracecomp tensors, with torchvision's semantics (so `from tracecomp.vision import
+transforms` replaces `from torchvision import transforms`).
+
+    conversion   ToTensor, PILToTensor, ToPILImage, ConvertImageDtype, Normalize, Lambda
+    geometry     Resize, CenterCrop, RandomCrop, RandomResizedCrop, Pad, FiveCrop, TenCrop,
+                 RandomHorizontalFlip, RandomVerticalFlip, RandomRotation
+    colour       Grayscale, RandomGrayscale, ColorJitter
+    combinators  Compose, RandomApply, RandomChoice, RandomOrder
+    functional   the functions the classes call (transforms.functional as F)
+
+Randomness comes from tracecomp's generator (tracecomp.manual_seed). Modules: _common
+(shared checks), _convert (image <-> tensor), _tensor / _resample (tensor backend), _pil
+(Pillow backend), functional (dispatch), _compose / _geometry / _color (the classes).
+Not provided: RandomAffine, RandomPerspective, GaussianBlur, RandomErasing, AutoAugment and
+the v2 API; asking for them raises an AttributeError that says so.
+"""
+from . import functional
+from ._color import ColorJitter, Grayscale, RandomGrayscale
+from ._common import InterpolationMode
+from ._compose import (Compose, ConvertImageDtype, Lambda, Normalize, PILToTensor,
+                       RandomApply, RandomChoice, RandomOrder, ToPILImage, ToTensor)
+from ._geometry import (CenterCrop, FiveCrop, Pad, RandomCrop, RandomHorizontalFlip,
+                        RandomResizedCrop, RandomRotation, RandomVerticalFlip, Resize,
+                        TenCrop)
+
+__all__ = ["functional", "InterpolationMode", "Compose", "ToTensor", "PILToTensor",
+           "ToPILImage", "ConvertImageDtype", "Normalize", "Lambda", "RandomApply",
+           "RandomChoice", "RandomOrder", "Resize", "CenterCrop", "Pad", "RandomCrop",
+           "RandomResizedCrop", "RandomHorizontalFlip", "RandomVerticalFlip",
+           "RandomRotation", "FiveCrop", "TenCrop", "Grayscale", "RandomGrayscale",
+           "ColorJitter"]
+
+# torchvision.transforms names we do not provide yet: fail with a clear message
+_NOT_PROVIDED = ("RandomAffine", "RandomPerspective", "GaussianBlur", "RandomErasing",
+                 "LinearTransformation", "RandomInvert", "RandomPosterize", "RandomSolarize",
+                 "RandomAdjustSharpness", "RandomAutocontrast", "RandomEqualize",
+                 "ElasticTransform", "AutoAugment", "RandAugment", "TrivialAugmentWide",
+                 "AugMix", "v2")
+
+
+def __getattr__(name):
+    if name in _NOT_PROVIDED:
+        raise AttributeError(f"tracecomp.vision.transforms.{name} is not provided (yet); "
+                             f"available: {', '.join(__all__)}")
+    raise AttributeError(f"module 'tracecomp.vision.transforms' has no attribute {name!r}")
