@@ -143,35 +143,16 @@ def _uniform_(x, a=0.0, b=1.0, generator=None):
     if x._data.dtype == _F32:
         def sample(s, out=None):
             u = _rng(generator).random(s, dtype=_F32, out=out)
-            u *= np.float32(b - a)
-            u += np.float32(a)
+            if b - a != 1:      # a pass over x each: skipped where it changes nothing
+                u *= np.float32(b - a)
+            if a != 0:
+                u += np.float32(a)
             return u
         sample.fills = True     # draws straight into x's buffer (random_fill)
     else:
         def sample(s):
             return _rng(generator).uniform(a, b, s)
     return inplace.random_fill(x, sample, f"uniform_({a}, {b})")
-
-
-def _normal_(x, mean=0.0, std=1.0, generator=None):
-    from .creation import _rng
-    if x._data.dtype == _F32:
-        def sample(s, out=None):
-            z = _rng(generator).standard_normal(s, dtype=_F32, out=out)
-            z *= np.float32(std)
-            z += np.float32(mean)
-            return z
-        sample.fills = True
-    else:
-        def sample(s):
-            return _rng(generator).normal(mean, std, s)
-    return inplace.random_fill(x, sample, f"normal_({mean}, {std})")
-
-
-def _bernoulli_(x, p=0.5, generator=None):
-    from .creation import _rng
-    return inplace.random_fill(x, lambda s: _rng(generator).random(s) < p,
-                               f"bernoulli_({p})")
 
 
 def _mul_(x, other):
@@ -298,7 +279,6 @@ METHODS = {
     "addcmul_": addcmul_, "addcdiv_": addcdiv_, "lerp_": _lerp_, "clamp_": _clamp_,
     "clip_": _clamp_, "masked_fill_": _masked_fill_, "zero_": inplace.zero_,
     "fill_": inplace.fill_, "copy_": inplace.copy_, "uniform_": _uniform_,
-    "normal_": _normal_, "bernoulli_": _bernoulli_,
     "squeeze_": inplace_shape.method(C.squeeze, "squeeze", _squeeze_node),
     "unsqueeze_": inplace_shape.method(C.unsqueeze, "unsqueeze", "UnsqueezeBackward1"),
     "t_": inplace_shape.method(C.t, "t", "TransposeBackward1"),
