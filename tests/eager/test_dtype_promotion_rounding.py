@@ -28,3 +28,9 @@ def test_integers_with_floats_round_as_torchs(values, f):
     for got in (eager, compiled):
         assert got.dtype == want.dtype
         assert got.tobytes() == want.tobytes()
+
+
+def test_a_zero_dim_integer_divided_stays_a_tensor():
+    """The ufunc run again gives a numpy scalar for 0-d operands: still a 0-d tensor."""
+    got, want = 100 * tc.tensor(25) / 256, 100 * torch.tensor(25) / 256
+    assert isinstance(got, tc.Tensor) and got.shape == () and f"{got:.3f}" == f"{want:.3f}"

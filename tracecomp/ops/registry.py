@@ -71,7 +71,7 @@ class Primitive:
         dtype, its operands cast first, as torch does."""
         if self.ufunc is not None and dtype.kind == "f" and \
                 getattr(out, "dtype", dtype).kind == "f" and out.dtype.itemsize > dtype.itemsize:
-            return self.ufunc(*operands, dtype=dtype, **params)
+            out = self.ufunc(*operands, dtype=dtype, **params)   # (a numpy scalar for 0-d)
         return np.asarray(out, dtype=dtype)
 
     def __repr__(self):
