@@ -155,6 +155,15 @@ def _uniform_(x, a=0.0, b=1.0, generator=None):
     return inplace.random_fill(x, sample, f"uniform_({a}, {b})")
 
 
+def _shared(name):
+    """Tensor.share_memory_ / is_shared: tracecomp.multiprocessing's, loaded on first use."""
+    def method(x):
+        from . import multiprocessing
+        return getattr(multiprocessing, name)(x)
+    method.__name__ = name
+    return method
+
+
 def _mul_(x, other):
     return inplace.apply(x, ew.mul_p, other)
 
@@ -279,6 +288,7 @@ METHODS = {
     "addcmul_": addcmul_, "addcdiv_": addcdiv_, "lerp_": _lerp_, "clamp_": _clamp_,
     "clip_": _clamp_, "masked_fill_": _masked_fill_, "zero_": inplace.zero_,
     "fill_": inplace.fill_, "copy_": inplace.copy_, "uniform_": _uniform_,
+    "share_memory_": _shared("share_memory_"), "is_shared": _shared("is_shared"),
     "squeeze_": inplace_shape.method(C.squeeze, "squeeze", _squeeze_node),
     "unsqueeze_": inplace_shape.method(C.unsqueeze, "unsqueeze", "UnsqueezeBackward1"),
     "t_": inplace_shape.method(C.t, "t", "TransposeBackward1"),

@@ -422,6 +422,11 @@ class Module:
                     self._buffers[name] = fn(b)
         return self
 
+    def share_memory(self):
+        """Every parameter, gradient and buffer in shared memory (Tensor.share_memory_):
+        processes forked after this train one set of weights (Hogwild)."""
+        return self._apply(lambda t: t.share_memory_())
+
     def to(self, *args, **kwargs):
         """to(dtype), to(device), to(tensor), to(device, dtype), as Tensor.to: every parameter
         and buffer moves; floating-point ones are cast, integer ones (num_batches_tracked)
