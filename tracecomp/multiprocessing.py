@@ -115,8 +115,12 @@ def share_memory_(t):
     if is_shared(t):
         return t
     if type(data) is not np.ndarray:
-        raise RuntimeError(f"share_memory_: a tensor on {t.device} cannot be put in shared "
-                           f"memory here; move it to the CPU first")
+        if t.device.type != "cpu":
+            raise RuntimeError(f"share_memory_: a tensor on {t.device} cannot be put in "
+                               f"shared memory here; move it to the CPU first")
+        raise RuntimeError("share_memory_ inside compiled code: its values are the graph's, "
+                           "in no memory to share; call it before, on the model or tensor "
+                           "(model.share_memory())")
     buffer = mmap.mmap(-1, max(data.nbytes, 1))     # MAP_SHARED | MAP_ANONYMOUS
     shared = np.frombuffer(buffer, dtype=data.dtype, count=data.size).reshape(data.shape)
     shared[...] = data
