@@ -14,7 +14,7 @@ import tarfile
 import numpy as np
 
 from ...errors import DataError
-from .vision import VisionDataset, image_from_array, missing_files_error
+from .vision import VisionDataset, image_from_array, missing_files_error, transformed
 
 
 def _load_pickle(path):
@@ -133,11 +133,7 @@ class CIFAR10(VisionDataset):
     def __getitem__(self, index):
         img, target = self.data[index], self.targets[index]
         img = image_from_array(img)  # a PIL image, as every torchvision dataset returns
-        if self.transform is not None:
-            img = self.transform(img)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return img, target
+        return transformed(self, img, target)
 
     def __len__(self):
         return len(self.data)

@@ -10,7 +10,7 @@ import numpy as np
 
 from ...creation import randint, randn
 from ...generator import Generator
-from .vision import VisionDataset, image_from_array
+from .vision import VisionDataset, image_from_array, transformed
 
 
 def _to_pil(img):
@@ -47,11 +47,7 @@ class FakeData(VisionDataset):
         img = randn(*self.image_size, generator=gen).numpy()
         # a 0-d tensor, as torchvision passes to target_transform; the item holds an int
         target = randint(0, self.num_classes, size=(1,), generator=gen)[0]
-        img = _to_pil(img)
-        if self.transform is not None:
-            img = self.transform(img)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
+        img, target = transformed(self, _to_pil(img), target)
         return img, (target.item() if hasattr(target, "item") else target)
 
     def __len__(self):

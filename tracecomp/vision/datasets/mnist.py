@@ -13,7 +13,7 @@ import warnings
 from ...creation import from_numpy
 from ...errors import DataError
 from ...utils.data.idx import read_idx
-from .vision import VisionDataset, image_from_array, missing_files_error
+from .vision import VisionDataset, image_from_array, missing_files_error, transformed
 
 
 def _numpy(x):
@@ -132,11 +132,7 @@ class MNIST(VisionDataset):
         img, target = _numpy(self.data[index]), int(self.targets[index])
         # a PIL image, as every torchvision dataset returns, so transforms apply alike
         img = image_from_array(img)
-        if self.transform is not None:
-            img = self.transform(img)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return img, target
+        return transformed(self, img, target)
 
     def __len__(self):
         return len(self.data)

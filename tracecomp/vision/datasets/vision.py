@@ -64,23 +64,30 @@ class StandardTransform:
         self.target_transform = target_transform
 
     def __call__(self, input, target):  # noqa: A002 - torchvision's parameter name
-        if self.transform is not None:
-            input = self.transform(input)  # noqa: A001
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return input, target
-
-    def _format_transform_repr(self, transform, head):
-        lines = repr(transform).splitlines()
-        return [f"{head}{lines[0]}"] + [" " * len(head) + line for line in lines[1:]]
+        return transformed(self, input, target)
 
     def __repr__(self):
         body = [self.__class__.__name__]
         if self.transform is not None:
-            body += self._format_transform_repr(self.transform, "Transform: ")
+            body += _format_transform_repr(self.transform, "Transform: ")
         if self.target_transform is not None:
-            body += self._format_transform_repr(self.target_transform, "Target transform: ")
+            body += _format_transform_repr(self.target_transform, "Target transform: ")
         return "\n".join(body)
+
+
+def transformed(holder, sample, target):
+    """(sample, target) through holder's transform and target_transform (a dataset's item:
+    the attributes as they are now, which user code may have replaced)."""
+    if holder.transform is not None:
+        sample = holder.transform(sample)
+    if holder.target_transform is not None:
+        target = holder.target_transform(target)
+    return sample, target
+
+
+def _format_transform_repr(transform, head):
+    lines = repr(transform).splitlines()
+    return [f"{head}{lines[0]}"] + [" " * len(head) + line for line in lines[1:]]
 
 
 class VisionDataset(Dataset):
@@ -124,9 +131,8 @@ class VisionDataset(Dataset):
         lines = [head] + [" " * self._repr_indent + line for line in body]
         return "\n".join(lines)
 
-    def _format_transform_repr(self, transform, head):
-        lines = repr(transform).splitlines()
-        return [f"{head}{lines[0]}"] + [" " * len(head) + line for line in lines[1:]]
+    def _format_transform_repr(self, transform, head):     # torchvision's method name
+        return _format_transform_repr(transform, head)
 
     def extra_repr(self):
         return ""
