@@ -29,6 +29,7 @@ from ._common import (
     interpolation_mode,
     is_pil,
     is_tensor,
+    setup_size,
 )
 from ._convert import convert_image_dtype, pil_to_tensor, to_pil_image, to_tensor
 
@@ -167,14 +168,8 @@ def center_crop(img, output_size):
     """The centred (h, w) window (an int: square); smaller images are zero-padded first."""
     where = "center_crop (CenterCrop)"
     check_image(where, img)
-    if isinstance(output_size, numbers.Number):
-        output_size = (int(output_size), int(output_size))
-    elif isinstance(output_size, (tuple, list)) and len(output_size) == 1:
-        output_size = (output_size[0], output_size[0])
-    elif not (isinstance(output_size, (tuple, list)) and len(output_size) == 2):
-        raise ValueError(f"{where}: output_size={output_size!r}; it accepts an int or (h, w)")
+    ch, cw = setup_size(output_size, where)
     _, h, w = get_dimensions(img)
-    ch, cw = int(output_size[0]), int(output_size[1])
     if cw > w or ch > h:
         ltrb = [(cw - w) // 2 if cw > w else 0, (ch - h) // 2 if ch > h else 0,
                 (cw - w + 1) // 2 if cw > w else 0, (ch - h + 1) // 2 if ch > h else 0]
@@ -206,14 +201,8 @@ def five_crop(img, size):
     """(top-left, top-right, bottom-left, bottom-right, center) crops of size (h, w)."""
     where = "five_crop (FiveCrop)"
     check_image(where, img)
-    if isinstance(size, numbers.Number):
-        size = (int(size), int(size))
-    elif isinstance(size, (tuple, list)) and len(size) == 1:
-        size = (size[0], size[0])
-    if len(size) != 2:
-        raise ValueError(f"{where}: size={size!r}; it accepts an int or (h, w)")
+    size = ch, cw = setup_size(size, where)
     _, h, w = get_dimensions(img)
-    ch, cw = size
     if ch > h or cw > w:
         raise ValueError(f"{where}: crop size {size} is bigger than the image ({h}, {w})")
     return (crop(img, 0, 0, ch, cw), crop(img, 0, w - cw, ch, cw), crop(img, h - ch, 0, ch, cw),
