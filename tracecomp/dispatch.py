@@ -33,7 +33,7 @@ from . import devices, grad_mode
 from .device_array import DeviceArray
 from .device_array import devices_used as _devices_used
 from .errors import AutogradError, ShapeError, TracecompError, fmt_shape, foreign_operand
-from .tensor import Tensor
+from .tensor import Tensor, made_in_grad
 
 CHECK_SHAPES = os.environ.get("TRACECOMP_CHECK_SHAPES", "0") == "1"
 
@@ -141,12 +141,6 @@ NO_GRAD_BASE = ("A view was created in no_grad mode and its base or another view
                 "inplace to be tracked).")
 
 
-def made_in_grad(parent):
-    """The last field of a view's link: True when made in grad mode; under no_grad, False
-    when the parent has history, None when it has none (regained)."""
-    return _grad.enabled or (None if parent._node is None else False)
-
-
 def current_node(x):
     """x's tape node (x.grad_fn), brought up to date first when x is a view whose base
     changed in place since that node was recorded (`y = x[1]; x.mul_(3)`): y's values are
@@ -181,9 +175,9 @@ def regained(x, check=True):
         return False
     link = x._view
     while link is not None:
-        parent, made_in_grad = link[0], link[3]
-        if not made_in_grad:    # under no_grad: None when parent had no history then
-            if made_in_grad is None and parent._node is not None:
+        parent, mode = link[0], link[3]
+        if not mode:    # made under no_grad: None when parent had no history then
+            if mode is None and parent._node is not None:
                 if check and grad_mode.state.enabled:
                     raise AutogradError(NO_GRAD_BASE)
                 return not check
@@ -209,10 +203,10 @@ def history_taken(old_node):
 
 def tracked(x) -> bool:
     """x requires grad, a view whose base took history since it was made included (its
-    history is replayed now)."""
+    history is replayed now, by current_node)."""
     if x._requires_grad:
         return True
-    if x._view is None or x._node is not None or not regained(x):
+    if x._view is None or x._node is not None:
         return False
     current_node(x)
     return x._requires_grad

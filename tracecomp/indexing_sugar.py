@@ -23,7 +23,7 @@ from .grad_fn_names import chained
 from .indexing_keys import BoolIndex, entries
 from .ops import movement as mv
 from .ops.indexing import index
-from .tensor import Tensor
+from .tensor import Tensor, made_in_grad
 
 _grad = grad_mode.state
 _make = Tensor._make
@@ -117,8 +117,7 @@ def getitem(x, key):
         view = _fast_view(data, key)
         if view is not None:    # what slice + reshape give: a view, no tape node
             out = _make(view, False, None, x._vc)
-            # replayed as x[key] (inplace_view); the last field is dispatch.made_in_grad's
-            out._view = (x, None, key, _grad.enabled or (None if x._node is None else False))
+            out._view = (x, None, key, made_in_grad(x))    # replayed as x[key] (inplace_view)
             if dispatch.trace_hook is not None:
                 _view_while_tracing(x, key, out)
             return out

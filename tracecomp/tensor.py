@@ -36,6 +36,13 @@ _new = object.__new__
 _grad = grad_mode.state
 
 
+def made_in_grad(parent):
+    """The last field of a view's link (its `_view`): True when made in grad mode; under
+    no_grad, False when the parent has history, None when it has none (a view made so of a
+    tensor that took history since is torch's error: dispatch.regained)."""
+    return _grad.enabled or (None if parent._node is None else False)
+
+
 def _same_memory_while_tracing(t, twin):
     """twin (t.detach(), t.data) holds all of t's memory: tell the trace, whose values do not
     share memory, so an in-place update of one is the other's too (tracer.same_memory)."""
@@ -286,12 +293,10 @@ class Tensor:
             raise TypeError("iteration over a 0-d tensor")
         if type(data) is np.ndarray and not (self._requires_grad and _grad.enabled):
             # no tape to record: numpy's views directly (what self[i] gives, only cheaper)
-            vc = self._vc
-            made_in_grad = _grad.enabled or (None if self._node is None else False)  # as
-            #                                             dispatch.made_in_grad
+            vc, mode = self._vc, made_in_grad(self)
             rows = [Tensor._make(data[i, ...], False, None, vc) for i in range(data.shape[0])]
             for i, row in enumerate(rows):
-                row._view = (self, None, i, made_in_grad)   # replayed as self[i] (inplace_view)
+                row._view = (self, None, i, mode)   # replayed as self[i] (inplace_view)
             return iter(rows)
         return iter([self[i] for i in range(data.shape[0])])
 
