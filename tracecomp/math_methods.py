@@ -64,5 +64,6 @@ MATH_METHODS = {
     # random
     "multinomial": R.multinomial, "bernoulli": R._bernoulli_method, "random_": R.random_,
     "exponential_": R.exponential_, "cauchy_": R.cauchy_, "log_normal_": R.log_normal_,
-    "geometric_": R.geometric_, "normal_": R.normal_, "bernoulli_": R.bernoulli_,
+    "geometric_": R.geometric_, "normal_": R.normal_, "uniform_": R.uniform_,
+    "bernoulli_": R.bernoulli_,
 }

@@ -308,21 +308,31 @@ def normal_(x, mean=0.0, std=1.0, *, generator=None):
     if x._data.dtype.kind != "f":
         raise _not_implemented("normal_kernel_cpu", x._data.dtype)
     _check_std(std)
-    if x._data.dtype == _F32:
-        # drawn in float32, as torch's, straight into x: a float64 draw cast down takes
-        # twice the memory and two passes more (VGG's 4096x25088 classifier weight)
-        def sample(s, out=None):
-            z = _gen(generator).standard_normal(s, dtype=_F32, out=out)
-            if std != 1:        # a pass over x each: skipped where it changes nothing
-                z *= np.float32(std)
-            if mean != 0:
-                z += np.float32(mean)
-            return z
-        sample.fills = True
-    else:
-        def sample(s):
-            return _gen(generator).normal(mean, std, s)
+    sample = _float32_fill("standard_normal", std, mean, generator) \
+        if x._data.dtype == _F32 else lambda s: _gen(generator).normal(mean, std, s)
     return inplace.random_fill(x, sample, f"normal_({mean}, {std})")
+
+
+def uniform_(x, a=0.0, b=1.0, generator=None):
+    sample = _float32_fill("random", b - a, a, generator) \
+        if x._data.dtype == _F32 else lambda s: _gen(generator).uniform(a, b, s)
+    return inplace.random_fill(x, sample, f"uniform_({a}, {b})")
+
+
+def _float32_fill(method, scale, shift, generator):
+    """A float32 tensor's sampler: the generator's `method` drawn in float32, as torch
+    draws, straight into the tensor (random_fill's out=), then scaled and shifted in place.
+    A float64 draw cast down takes twice the memory and a pass more (VGG's 4096x25088
+    classifier weight: 100M numbers), and a scale of 1 or a shift of 0 is no pass at all."""
+    def sample(s, out=None):
+        z = getattr(_gen(generator), method)(s, dtype=_F32, out=out)
+        if scale != 1:
+            z *= np.float32(scale)
+        if shift != 0:
+            z += np.float32(shift)
+        return z
+    sample.fills = True
+    return sample
 
 
 def bernoulli_(x, p=0.5, *, generator=None):

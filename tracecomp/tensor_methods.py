@@ -133,28 +133,6 @@ def _squeeze_node(dim=None):
         "SqueezeBackward5" if isinstance(dim, (tuple, list)) else "SqueezeBackward4"
 
 
-# A float32 tensor's samples are drawn in float32, as torch's: a float64 draw cast down
-# takes twice the memory and a pass more (nn.Linear(25088, 4096)'s init: 100M numbers)
-_F32 = np.dtype(np.float32)
-
-
-def _uniform_(x, a=0.0, b=1.0, generator=None):
-    from .creation import _rng
-    if x._data.dtype == _F32:
-        def sample(s, out=None):
-            u = _rng(generator).random(s, dtype=_F32, out=out)
-            if b - a != 1:      # a pass over x each: skipped where it changes nothing
-                u *= np.float32(b - a)
-            if a != 0:
-                u += np.float32(a)
-            return u
-        sample.fills = True     # draws straight into x's buffer (random_fill)
-    else:
-        def sample(s):
-            return _rng(generator).uniform(a, b, s)
-    return inplace.random_fill(x, sample, f"uniform_({a}, {b})")
-
-
 def _shared(name):
     """Tensor.share_memory_ / is_shared: tracecomp.multiprocessing's, loaded on first use."""
     def method(x):
@@ -287,7 +265,7 @@ METHODS = {
     "minimum_": _inplace_binary(ew.minimum_p, "minimum_"),
     "addcmul_": addcmul_, "addcdiv_": addcdiv_, "lerp_": _lerp_, "clamp_": _clamp_,
     "clip_": _clamp_, "masked_fill_": _masked_fill_, "zero_": inplace.zero_,
-    "fill_": inplace.fill_, "copy_": inplace.copy_, "uniform_": _uniform_,
+    "fill_": inplace.fill_, "copy_": inplace.copy_,
     "share_memory_": _shared("share_memory_"), "is_shared": _shared("is_shared"),
     "squeeze_": inplace_shape.method(C.squeeze, "squeeze", _squeeze_node),
     "unsqueeze_": inplace_shape.method(C.unsqueeze, "unsqueeze", "UnsqueezeBackward1"),
