@@ -37,6 +37,11 @@ class OptimizedModule(Module):
         self._modules["_orig_mod"] = module
         # also in __dict__: the call path reads it without Module.__getattr__'s lookup
         object.__setattr__(self, "_orig_mod", module)
+        self._compile(module, options)
+
+    def _compile(self, module, options):
+        """A CompiledFunction of module's forward, nothing compiled yet (__init__, and a
+        deep copy's own)."""
         object.__setattr__(self, "_compiled", CompiledFunction(type(module).forward, **options))
         object.__setattr__(self, "_maybe_lazy", True)
         object.__setattr__(self, "_fast", None)     # module_call.ModuleCall, when it holds
@@ -135,14 +140,9 @@ class OptimizedModule(Module):
         new = object.__new__(type(self))
         memo[id(self)] = new
         for k, v in self.__dict__.items():
-            if k not in ("_compiled", "_fast"):
+            if k not in ("_compiled", "_maybe_lazy", "_fast"):
                 object.__setattr__(new, k, copy.deepcopy(v, memo))
-        module = new._orig_mod
-        object.__setattr__(new, "_compiled", CompiledFunction(type(module).forward,
-                                                              **self._options()))
-        object.__setattr__(new, "_fast", None)
-        fused_step.mark_compiled([module])
-        _MODULES.add(new)
+        new._compile(new._orig_mod, self._options())
         return new
 
     def __reduce__(self):
