@@ -69,8 +69,9 @@ class Primitive:
         answer can land one float32 step away, and a truncating cast back to integers one
         step more (a brightness change of a uint8 image). Such a ufunc is run again in
         dtype, its operands cast first, as torch does."""
-        if self.ufunc is not None and dtype.kind == "f" and \
-                getattr(out, "dtype", dtype).kind == "f" and out.dtype.itemsize > dtype.itemsize:
+        wide = getattr(out, "dtype", None)
+        if self.ufunc is not None and dtype.kind == "f" and wide is not None and \
+                wide.kind == "f" and wide.itemsize > dtype.itemsize:
             out = self.ufunc(*operands, dtype=dtype, **params)   # (a numpy scalar for 0-d)
         return np.asarray(out, dtype=dtype)
 
