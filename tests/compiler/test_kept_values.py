@@ -3,6 +3,8 @@ keeping a layer's output in a global dict, a step appending its loss to a global
 trainer keeping its last loss: each call stores its own tensor, as eagerly (the trace
 stored a graph value once, which failed later, where it was used); what cannot be replayed
 is a TraceError."""
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -196,3 +198,82 @@ def test_a_counter_the_code_reads_and_sets_counts_as_eagerly():
     for _ in range(4):
         compiled(tc.ones(2))
     assert COUNTS == {"n": 4} and SEEN == [1, 2, 3, 4]
+
+
+CALLS = []
+
+
+def _logs_only(x):
+    CALLS.append("call")
+    return x * 2
+
+
+class _LogsOnly(tc.nn.Module):
+    def forward(self, x):
+        CALLS.append("forward")
+        return x * 2
+
+
+def test_constants_alone_are_stored_on_the_fast_paths_too():
+    """nothing but a constant stored: the plain calls' fast paths (fast_call.py,
+    module_call.py) must store it as the general call does (they stored it once)"""
+    for compiled, what in ((tc.compile(_logs_only), "call"),
+                           (tc.compile(_LogsOnly()), "forward")):
+        CALLS.clear()
+        for _ in range(4):
+            compiled(tc.ones(2))
+        assert CALLS == [what] * 4
+
+
+def _cached_block(lib):
+    """A decoder block keeping its keys in a list the caller passes (d2l's
+    TransformerDecoderBlock), and a value in a dict passed by keyword."""
+
+    class Block(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = lib.nn.Linear(4, 4)
+
+        def forward(self, x, cache, extra=None):
+            kv = x if cache[0] is None else lib.cat((cache[0], x), 1)
+            cache[0] = kv           # the argument itself first, then a computed tensor
+            cache.append(self.proj(x))
+            if extra is not None:
+                extra["last"] = kv.sum()
+            return self.proj(kv).sum(1)
+
+    return Block()
+
+
+def test_stores_into_the_arguments_lists_and_dicts_reach_each_calls_own():
+    """The trace's arguments are copies; each call's stores go into the containers that
+    call passed (they were lost: the caller's list kept None, silently)."""
+    torch.manual_seed(0)
+    ref = _cached_block(torch)
+    compiled = tc.compile(with_torch_weights(_cached_block(tc), ref))
+    rng = np.random.default_rng(0)
+    for _ in range(2):      # a new cache each sequence: the second runs compiled artifacts
+        ours, theirs, ours_extra, theirs_extra = [None], [None], {}, {}
+        for _ in range(2):
+            x = rng.standard_normal((2, 1, 4)).astype(np.float32)
+            with torch.no_grad(), tc.no_grad():
+                out = compiled(tc.tensor(x), ours, extra=ours_extra)
+                expected = ref(torch.tensor(x), theirs, extra=theirs_extra)
+            np.testing.assert_allclose(out.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+            assert len(ours) == len(theirs)
+            for a, b in zip(ours, theirs):
+                np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+            assert ours_extra["last"].item() == pytest.approx(theirs_extra["last"].item(),
+                                                              rel=1e-5)
+
+
+def test_an_argument_tensor_stored_in_an_argument_list_is_that_calls_tensor():
+    """`cache[0] = x` on the first step: no warning, and the caller's list holds x itself,
+    as eagerly"""
+    block = tc.compile(_cached_block(tc))
+    for _ in range(2):
+        cache, x = [None], tc.ones(2, 1, 4)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            block(x, cache)
+        assert cache[0] is x

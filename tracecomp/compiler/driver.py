@@ -147,9 +147,10 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 else:
                     n = len(stand_ins) - len(fed_numbers)
                     args = call_args(stand_ins[:n], numbers.stand_ins(stand_ins[n:]))
-                reached = kept_values.places(fn, args[0], roots)    # what the code reaches
+                reached = kept_values.places(fn, args[0], roots, args[1])   # what it reaches
                 names_before = Bindings(fn) if getattr(fn, "__code__", None) else None
-                stores = KeptWatch(reached, set(map(id, stand_ins)))
+                own = {id(s): k for k, s in reversed(list(enumerate(stand_ins)))}
+                stores = KeptWatch(reached, own)      # (f(x, x): x's first position)
                 with compile_state.GradWatch() as watch, PythonRandom(), \
                         ReadWatch(plain_classes(reached), attributes) as values:
                     try:
@@ -252,15 +253,16 @@ def _warn_rebound(fn, names):
             stacklevel=2)
 
 
-def execute(art, tensors, state, roots=()):
-    """Run one artifact on the current values; returns the user's result."""
+def execute(art, tensors, state, roots=(), call_args=()):
+    """Run one artifact on the current values; returns the user's result. call_args: the
+    call's positional then keyword arguments (where the code's stores into them go)."""
     every = [t for _, t in tensors]     # (the ifs: this runs on every call, ~1 us saved)
     if state:
         every += [t for _, t in state[:art.n_state]]
-    return execute_on(art, every, len(tensors), roots, state)
+    return execute_on(art, every, len(tensors), roots, state, call_args)
 
 
-def execute_on(art, every, n_args, roots=(), state=None):
+def execute_on(art, every, n_args, roots=(), state=None, call_args=()):
     """execute() on `every`: the n_args arguments' tensors, then the state entries read
     (from `state`, a labelled list, if any). No caller may hold another reference to a
     .grad in them: the call lets go of those it replaces (release_replaced_grads)."""
@@ -292,7 +294,7 @@ def execute_on(art, every, n_args, roots=(), state=None):
         n = sum(w.n_tensors for w in art.attribute_writes)     # a tuple write takes several
         if art.attribute_writes:
             compile_attributes.apply(art.attribute_writes, extra[:n], roots)
-        kept_values.apply(art.kept, extra[n:])
+        kept_values.apply(art.kept, extra[n:], every, call_args)
         out_tensors = out_tensors[:art.n_user_outputs]
     return unflatten(art.out_structure, out_tensors, art.out_statics)
 
@@ -446,7 +448,7 @@ class CompiledFunction:
                 again = links is not None and StateCall.of(
                     fn, args, kwargs, art, (roots, optimizers), links, self._walks, state,
                     execute_on, positions)
-                out = execute(art, tensors, state, roots)
+                out = execute(art, tensors, state, roots, (*args, *kwargs.values()))
                 self._fast = again or None
                 if art.deferred:
                     step_after(art.deferred, fn, args)

@@ -97,7 +97,8 @@ def plain(art, args, grad_enabled, bridged=False):
     read from outside, no scheduler to step after it, no backward to bridge (or grad mode
     off; `bridged`: the caller bridges one), the native runner."""
     return not (art is None or art.eager or art.effects or art.outside is not None
-                or art.deferred or art.attribute_writes or art.captured or art.n_outputs != 1
+                or art.deferred or art.attribute_writes or art.kept or art.captured
+                or art.n_outputs != 1
                 or art.n_effect_values or art.out_structure[0] != "T"
                 or not getattr(art.run_forward, "fast", False)
                 or art.run_backward is not None and grad_enabled and not bridged

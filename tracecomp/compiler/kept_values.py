@@ -10,8 +10,14 @@ attribute or element inside one; a dict, a list or a plain object's attributes):
 tensor set under a key (a dict item, an attribute, a list element) or appended to a list
 becomes an extra output of the graph (`Kept`), the container is put back as it was, and
 after each call `apply` stores that call's tensor (with its autograd history, as eagerly)
-the same way. A traced tensor kept anywhere else is a TraceError
-(state.refuse_kept_traced).
+the same way. So are constants (`log.append("step")`), numbers .item() made, and the
+arguments' own tensors (`cache[0] = x`).
+
+The trace's arguments are copies of the call's (their tensors swapped for stand-ins), so a
+store into a list, dict or object passed as an argument, or held one level inside one,
+is replayed into the container *each call* passes there (d2l's decoder blocks keep their
+keys in the state list they are given). A traced tensor kept anywhere else is a
+TraceError (state.refuse_kept_traced).
 """
 from dataclasses import dataclass
 from types import FunctionType, MethodType, ModuleType
@@ -22,7 +28,8 @@ from ..nn.module import Module
 from ..optim.optimizer import Optimizer
 from ..tensor import Tensor
 from ..tracing.number import ITEM, TracedNumber
-from .state import INSIDE_MAX, inside, starts
+from .signature import constant
+from .state import INSIDE_MAX, follow, inside, starts
 
 
 @dataclass
@@ -32,19 +39,28 @@ class Kept:
     key: object = None
     number: type = None     # a number .item() made (`losses.append(loss.item())`): its type
     constant: tuple = ()    # (value,): a constant stored as it is (`log.append(1)`)
+    argument: int = None    # an argument tensor stored (`cache[i] = x`): its position
+    place: tuple = None     # a holder inside the arguments: (position, None or (how, key))
 
 
 class KeptWatch:
     """The containers fn (and hooks) reach, as they were before the trace."""
 
     def __init__(self, places, own):
-        self.own = own      # ids of the arguments' stand-ins: not the code's tensors
+        self.own = own      # {id of an argument's stand-in: its position}
         self.before = {}    # id(container) -> (container, copy of its entries)
-        for _, x in places:
-            for value in (x, *(v for *_, v in inside(x))):
+        # id(container) -> (argument position, None or (how, key) one level in): the
+        # trace's arguments are copies (the tensors swapped for stand-ins), so a store
+        # into one is replayed into the container each call passes there
+        self.in_argument = {}
+        for where, x in places:
+            inner = [(None, x)] + [((how, key), v) for how, _, key, v in inside(x)]
+            for step, value in inner:
                 entries = _entries(value)
                 if entries is not None:
                     self.before.setdefault(id(value), (value, entries))
+                    if where[0] == "arg":
+                        self.in_argument.setdefault(id(value), (where[1], step))
 
     def kept(self):
         """[(Kept, traced tensor or None)] of what the trace stored, each container put back:
@@ -71,27 +87,28 @@ class KeptWatch:
                         table[kept.key] = before[kept.key]
                     else:
                         del table[kept.key]
-            out += [_output(k, v) for k, v in stored]
+            place = self.in_argument.get(id(holder))
+            for k, _ in stored:
+                if place is not None:
+                    k.holder, k.place = None, place
+            out += [_output(k, v, self.own) for k, v in stored]
             self._refuse_nested(holder, before, after)
         return out
 
     def _list_stores(self, holder, before, after):
         old = len(before)
-        if len(after) < old or any(
-                a is not b and not self._traced(a) for a, b in zip(after, before)):
-            if after != before:
-                self.unrepeated.append(f"items removed or replaced in {_what(holder)}")
-            return [(Kept(holder, "item", k), v) for k, v in enumerate(after[:old])
-                    if v is not before[k] and self._traced(v)]
-        stored = [(Kept(holder, "item", k), v) for k, v in enumerate(after[:old])
-                  if v is not before[k]]
+        changed = [(k, v) for k, v in enumerate(after[:old]) if v is not before[k]]
+        stored = [(Kept(holder, "item", k), v) for k, v in changed if self._repeatable(v)]
+        if len(after) < old or len(stored) < len(changed):
+            self.unrepeated.append(f"items removed or replaced in {_what(holder)}")
+            return stored
         if not all(map(self._repeatable, after[old:])):
             self.unrepeated.append(f"an object appended to {_what(holder)}")
         return stored + [(Kept(holder, "append"), v) for v in after[old:]
                          if self._repeatable(v)]
 
     def _repeatable(self, v):
-        return self._traced(v) or _constant(v)
+        return self._traced(v) or constant(v) or id(v) in self.own
 
     def _traced(self, v):
         if type(v) is TracedNumber:
@@ -144,10 +161,12 @@ def _entries(x):
     return dict(d)
 
 
-def places(fn, args, modules):
+def places(fn, args, modules, kwargs=None):
     """What fn reaches (state.starts) and what the forward hooks and pre-hooks of its
-    modules and their children reach."""
+    modules and their children reach; keyword arguments count as arguments after the
+    positional ones."""
     found = list(starts(fn, args))
+    found += [(("arg", len(args) + j), v) for j, v in enumerate((kwargs or {}).values())]
     seen = set()
     for root in modules:
         for module in root.modules():
@@ -161,12 +180,6 @@ def places(fn, args, modules):
 
 
 _ABSENT = object()
-_CONSTANTS = (int, float, bool, str, bytes, type(None))
-
-
-def _constant(v):
-    """A value a call can store again as it is: immutable, holding no tensor."""
-    return type(v) in _CONSTANTS or type(v) is tuple and all(map(_constant, v))
 
 
 def _what(holder):
@@ -174,11 +187,14 @@ def _what(holder):
         f"the attributes of a {type(holder).__name__}"
 
 
-def _output(kept, v):
+def _output(kept, v, own):
     """(Kept, the graph output it stores) for a stored value."""
     if type(v) is TracedNumber:
         kept.number = v.__class__
         return kept, v.tensor
+    if isinstance(v, Tensor) and id(v) in own:     # an argument: this call's is stored
+        kept.argument = own[id(v)]
+        return kept, None
     if isinstance(v, Tensor):
         return kept, v
     kept.constant = (v,)
@@ -198,20 +214,33 @@ def appended_only(kept):
     return [h for h, only in holders.values() if only]
 
 
-def apply(kept, tensors):
-    """After a call: store this call's tensors (and constants) as the traced code stored
-    its own."""
+def apply(kept, tensors, arguments, call_args):
+    """After a call: store this call's tensors (and constants, and argument tensors) as
+    the traced code stored its own. arguments: the call's tensors (the graph's inputs);
+    call_args: its positional then keyword arguments, where stores into an argument's
+    list, dict or object go."""
     tensors = iter(tensors)
     for k in kept:
+        holder = k.holder if k.place is None else _argument_holder(k.place, call_args)
         if k.constant:
             t = k.constant[0]
+        elif k.argument is not None:
+            t = arguments[k.argument]
         else:
             t = next(tensors)
             if k.number is not None:
                 t = k.number(t.item())
         if k.how == "append":
-            k.holder.append(t)
+            holder.append(t)
         elif k.how == "item":
-            k.holder[k.key] = t
+            holder[k.key] = t
         else:
-            setattr(k.holder, k.key, t)
+            setattr(holder, k.key, t)
+
+
+def _argument_holder(place, call_args):
+    """The container at `place` in this call's arguments (the signature guarantees one of
+    the traced kind is there)."""
+    position, step = place
+    holder = call_args[position]
+    return holder if step is None else follow(holder, *step)

@@ -278,6 +278,17 @@ def static_value(v):
         return ("object", type(v).__name__, id(v))
 
 
+CONSTANTS = (int, float, bool, str, bytes, type(None))
+
+
+def constant(v):
+    """A value a call can store again as it is: immutable, holding no tensor (a number, a
+    string, None, or a tuple of them, x.shape included). A traced number (from .item() or
+    a number argument fed each call) is none of these: its value is known only when the
+    graph runs."""
+    return type(v) in CONSTANTS or isinstance(v, tuple) and all(map(constant, v))
+
+
 def explain_miss(new, cached):
     """Why `new` missed the cache: its differences from the nearest of `cached`."""
     if not cached:

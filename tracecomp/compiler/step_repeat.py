@@ -50,7 +50,8 @@ class StepRepeat:
         the general call (the step changed more than tensors' values, or its artifact
         does more than a plain update). fed: the compiled update's FedSettings."""
         if (art is None or art.eager or art.captured or art.bound or art.outside is not None
-                or art.attribute_writes or art.unread_grads or art.run_backward is not None
+                or art.attribute_writes or art.kept or art.unread_grads
+                or art.run_backward is not None
                 or any(e.kind != "data" for e in art.effects)
                 or not getattr(art.run_forward, "fast", False) or debug_level() >= 1):
             return None
