@@ -2,8 +2,10 @@
 
 A forward that rebinds a module attribute or a buffer (`self.stat = 0.9 * self.stat + ...`)
 leaves the module holding the computed tensor after every compiled call, exactly as an
-eager call does; the next call (any batch size) reads it. Python values changed by a
-compiled forward are refused with a TraceError that names the attribute. `@compile` on a
+eager call does; the next call (any batch size) reads it. Python numbers, strings and
+tuples a compiled forward sets (a counter, a cache position, a shape, a loss's .item()) are
+set after every call as eagerly; an object it makes is refused with a TraceError that names
+the attribute. `@compile` on a
 module class compiles every instance's forward; torch.compile's tuning keywords are
 accepted.
 """
@@ -139,11 +141,89 @@ class Counter(nn.Module):
         return x * 2
 
 
-def test_python_attribute_change_is_refused_with_its_name():
+def test_a_python_counter_the_forward_increments_keeps_counting():
     model = Counter()
-    with pytest.raises(tc.TraceError, match=r"attribute `calls` from 0 to 1"):
+    compiled = tc.compile(model)
+    for k in range(1, 4):
+        assert_close(compiled(tc.ones(2)), tc.full((2,), 2.0))
+        assert model.calls == k
+
+
+def kv_cache(lib):
+    """A cache written at a Python position the forward moves on (LLM generation code),
+    built on lib (tracecomp or torch)."""
+
+    class KVCache(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = lib.nn.Linear(4, 4)
+            self.register_buffer("keys", lib.zeros(16, 4))
+            self.pos = 0
+            self.last_shape = None
+
+        def forward(self, x):
+            n = x.shape[0]
+            self.keys[self.pos:self.pos + n] = self.proj(x)
+            self.pos += n
+            self.last_shape = x.shape
+            return self.keys[:self.pos].sum(0)
+
+    return KVCache()
+
+
+def test_a_position_the_forward_moves_on_follows_torch():
+    import torch as pt
+    ours, theirs = kv_cache(tc), kv_cache(pt)
+    ours.load_state_dict({k: tc.tensor(v.numpy()) for k, v in theirs.state_dict().items()})
+    compiled = tc.compile(ours)
+    with tc.no_grad(), pt.no_grad():
+        for n in (2, 1, 3, 2):
+            x = np.random.default_rng(n).standard_normal((n, 4)).astype(np.float32)
+            assert_close(compiled(tc.tensor(x)), theirs(pt.tensor(x)).numpy(), atol=1e-5)
+            assert ours.pos == theirs.pos
+            assert tuple(ours.last_shape) == tuple(theirs.last_shape)
+    assert_close(ours.keys, theirs.keys.numpy(), atol=1e-6)
+
+
+class LastLoss(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 1)
+        self.last_loss = None
+
+    def forward(self, x):
+        loss = self.lin(x).pow(2).mean()
+        self.last_loss = loss.item()
+        return loss
+
+
+def test_a_number_item_gave_kept_as_an_attribute_is_each_calls():
+    eager, twin = _twins(LastLoss)
+    compiled = tc.compile(twin)
+    for _ in range(3):
+        x = tc.randn(5, 3)
+        compiled(x).backward()
+        eager(x).backward()
+        assert isinstance(twin.last_loss, float)
+        assert twin.last_loss == pytest.approx(eager.last_loss, rel=1e-6)
+    assert_close(twin.lin.weight.grad, eager.lin.weight.grad, atol=1e-5)
+
+
+class Config:
+    pass
+
+
+class MakesAnObject(nn.Module):
+    def forward(self, x):
+        self.cfg = Config()
+        return x * 2
+
+
+def test_an_object_the_forward_makes_is_refused_with_its_name():
+    model = MakesAnObject()
+    with pytest.raises(tc.TraceError, match=r"attribute `cfg` from nothing"):
         tc.compile(model)(tc.randn(2))
-    assert model.calls == 0, "tracing must not leave its changes behind"
+    assert not hasattr(model, "cfg"), "tracing must not leave its changes behind"
 
 
 class Clears(nn.Module):

@@ -10,9 +10,18 @@ So, around tracing, every module's attributes are compared before and after:
     extra output of the graph; after every call the module gets the computed tensor, as
     eagerly (with a gradient when it has one);
   - an attribute set to None, or deleted, is set to None / deleted after every call;
-  - any other attribute change (a Python number, a string, a list's identity) cannot be
-    replayed: the graph holds its trace-time value, so a counter would stop counting.
-    That is a TraceError naming the attribute, never a silent wrong value.
+  - an attribute set to a Python number, string, bool or a tuple of them (a KV cache's
+    `self.pos += n`, `self.calls += 1`, `self.last_shape = x.shape`) is set to its
+    trace-time value after every call. That value is what the code computes from what the
+    trace read, and every number read is guarded (value_reads.py: `self.pos` is read at
+    0, so the graph runs only while it is 0): the next call, with `pos` at 2, traces
+    again, as torch.compile recompiles for a changed int attribute;
+  - an attribute set to a number `.item()` made (`self.last_loss = loss.item()`), or to a
+    number argument fed each call (number_args.py), is an extra output too: after every
+    call the module gets this call's number;
+  - any other change (a list's or an object's identity) cannot be replayed: the graph
+    holds the trace's object, which eager code would make anew each call. That is a
+    TraceError naming the attribute, never a silent wrong value.
 
 The attributes' current tensors are graph inputs like buffers (compile_state.collect), so
 a new value is read on the next call, and a new shape recompiles with the reason.
@@ -22,7 +31,8 @@ from dataclasses import dataclass
 
 from ..errors import TraceError
 from ..tensor import Tensor
-from .signature import flatten, unflatten
+from ..tracing.number import TracedNumber
+from .signature import constant, flatten, unflatten
 
 # what Module.__init__ keeps in __dict__ itself: never user attributes
 INTERNAL = frozenset(("_parameters", "_buffers", "_modules", "_forward_hooks",
@@ -37,10 +47,12 @@ class AttributeWrite:
     root: int               # which module the compiled call uses (its position)
     path: tuple             # child names from that module down to the owner
     name: str
-    structure: object       # flatten()'s structure of the value; None: set to None
+    structure: object       # flatten()'s structure of the value; None: set to `constant`
     n_tensors: int          # how many graph outputs the value takes
     statics: tuple = ()     # the value's non-tensor leaves (None in a tuple of states)
     delete: bool = False    # the code deleted the attribute
+    constant: object = None     # a Python value the code set (structure None, n_tensors 0)
+    number: type = None     # int or float: the one output is a traced number's 0-d tensor
 
     def where(self):
         return ".".join(self.path + (self.name,))
@@ -82,7 +94,9 @@ class AttributeSnapshot:
                     continue
                 name = key[1] if isinstance(key, tuple) else key
                 write = _write(r, path, name, old, new)
-                if write.structure is not None:
+                if write.number is not None:
+                    values.append(tracer.lift(new.tensor))
+                elif write.structure is not None:
                     tensors, _, _ = flatten(new)
                     values.extend(tracer.lift(t) for _, t in tensors)
                 writes.append(write)
@@ -105,18 +119,20 @@ class AttributeSnapshot:
 def _write(r, path, name, old, new):
     where = ".".join(path + (name,))
     if new is _ABSENT or new is None:
-        if old is None or old is _ABSENT or _tensors_only(old):
-            return AttributeWrite(r, path, name, None, 0, delete=new is _ABSENT)
-    elif _tensors_only(new):
+        return AttributeWrite(r, path, name, None, 0, delete=new is _ABSENT)
+    if _tensors_only(new):
         tensors, statics, structure = flatten(new)
         return AttributeWrite(r, path, name, structure, len(tensors),
                               tuple(v for _, v in statics))
+    if constant(new):
+        return AttributeWrite(r, path, name, None, 0, constant=new)
+    if type(new) is TracedNumber:     # type(): its __class__ answers as its value's
+        return AttributeWrite(r, path, name, None, 1, number=new.__class__)
     raise TraceError(
         f"compiled code changed the module attribute `{where}` from {_show(old)} to "
-        f"{_show(new)}: a compiled graph is traced once, so Python values it changes would "
-        f"keep their trace-time value on later calls (a counter would stop counting). Keep "
-        f"such state in a tensor (self.register_buffer(...), or a tensor attribute), or "
-        f"change it outside the compiled call.")
+        f"{_show(new)}: a compiled graph is traced once, so an object it makes would be "
+        f"the trace's one on every later call. Keep such state in tensors, numbers or "
+        f"strings, or change it outside the compiled call.")
 
 
 def _tensors_only(v):
@@ -156,6 +172,8 @@ def tensors_of(value):
 def _show(v):
     if v is _ABSENT:
         return "nothing (a new attribute)"
+    if type(v) is TracedNumber:
+        return "a number of this call"      # repr would read its value
     text = repr(v)
     return text if len(text) <= 40 else f"a {type(v).__name__}"
 
@@ -171,8 +189,10 @@ def apply(writes, tensors, roots):
             if w.name in mod.__dict__ or w.name in mod._buffers:
                 delattr(mod, w.name)
             continue
-        value = None
-        if w.structure is not None:
+        value = w.constant
+        if w.number is not None:
+            value = w.number(next(tensors).item())
+        elif w.structure is not None:
             value = unflatten(w.structure, [next(tensors) for _ in range(w.n_tensors)],
                               w.statics)
         setattr(mod, w.name, value)
