@@ -37,8 +37,10 @@ def _seeded():
 @pytest.fixture
 def no_init(monkeypatch):
     """Skip the random fills where only the structure is checked: VGG's 120M-weight
-    classifier takes seconds to fill, allocating it takes milliseconds."""
-    for name in ("kaiming_normal_", "kaiming_uniform_", "normal_", "uniform_"):
+    classifier (or ViT-H's 632M weights) takes seconds to fill, allocating it takes
+    milliseconds."""
+    for name in ("kaiming_normal_", "kaiming_uniform_", "normal_", "uniform_",
+                 "xavier_uniform_", "trunc_normal_"):
         monkeypatch.setattr(tracecomp.nn.init, name, lambda t, *a, **k: t)
 
 

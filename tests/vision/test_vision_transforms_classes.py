@@ -241,7 +241,7 @@ def test_constructor_errors_name_the_transform():
         (lambda: T.RandomHorizontalFlip(p="x"), TypeError, "RandomHorizontalFlip: p='x'"),
         (lambda: T.RandomChoice([T.Resize(4)], p=[1, 2]), TypeError, "RandomChoice: p="),
         (lambda: T.Compose(T.Resize(4)), TypeError, "Compose: transforms="),
-        (lambda: T.RandomAffine, AttributeError, "RandomAffine is not provided"),
+        (lambda: T.ElasticTransform, AttributeError, "ElasticTransform is not provided"),
     ]
     for make, exc, msg in cases:
         with pytest.raises(exc, match=msg.replace("(", r"\(").replace(")", r"\)")):

@@ -7,15 +7,18 @@ tensors, which tracecomp's ops do not take.
                  images and tracecomp tensors; ToTensor takes numpy arrays too)
     datasets     MNIST, FashionMNIST, CIFAR10/100, ImageFolder, FakeData, read from local
                  files (nothing is downloaded: there may be no network)
-    models       resnet, vgg, alexnet, mobilenet_v2 with torchvision's module names, so a
-                 torchvision state_dict loads into them
+    models       resnet, vgg, alexnet, mobilenet_v2, squeezenet, efficientnet, vit,
+                 densenet with torchvision's module names, so a torchvision state_dict
+                 loads into them
+    ops          the torchvision.ops layers those models use (Conv2dNormActivation,
+                 SqueezeExcitation, MLP, StochasticDepth)
     utils        make_grid, save_image
 
 Each submodule loads on first use.
 """
 import importlib
 
-_SUBMODULES = ("transforms", "datasets", "models", "utils")
+_SUBMODULES = ("transforms", "datasets", "models", "ops", "utils")
 
 
 def __getattr__(name):

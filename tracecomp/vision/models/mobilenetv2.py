@@ -1,12 +1,10 @@
 """MobileNetV2 as torchvision.models builds it (InvertedResidual blocks made of
-Conv2dNormActivation, torchvision.ops' conv + BN + activation Sequential), over tracecomp.nn.
-
-Conv2dNormActivation is a Sequential, not a Module with named children, because
-torchvision's state_dict keys index into it (features.1.conv.0.0.weight); it is defined here
-since tracecomp.vision has no `ops`.
+Conv2dNormActivation, torchvision.ops' conv + BN + activation Sequential, from
+tracecomp.vision.ops and re-exported here as before), over tracecomp.nn.
 """
 from ... import flatten, nn
 from ...nn import functional as F
+from ..ops.misc import Conv2dNormActivation
 from ._api import builder, make_weights_enum
 
 __all__ = ["MobileNetV2", "InvertedResidual", "Conv2dNormActivation", "mobilenet_v2"]
@@ -21,35 +19,6 @@ def _make_divisible(v, divisor, min_value=None):
     if new_v < 0.9 * v:
         new_v += divisor
     return new_v
-
-
-class Conv2dNormActivation(nn.Sequential):
-    """Conv2d, then norm_layer (if not None), then activation_layer (if not None), as
-    torchvision.ops.Conv2dNormActivation. padding=None keeps the size at stride 1
-    ((k - 1) // 2 * dilation); the conv has a bias only when there is no norm layer."""
-
-    def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, padding=None,
-                 groups=1, norm_layer=nn.BatchNorm2d, activation_layer=nn.ReLU, dilation=1,
-                 inplace=True, bias=None):
-        if padding is None:
-            if isinstance(kernel_size, int) and isinstance(dilation, int):
-                padding = (kernel_size - 1) // 2 * dilation
-            else:
-                n = len(kernel_size) if not isinstance(kernel_size, int) else len(dilation)
-                ks = (kernel_size,) * n if isinstance(kernel_size, int) else kernel_size
-                dl = (dilation,) * n if isinstance(dilation, int) else dilation
-                padding = tuple((ks[i] - 1) // 2 * dl[i] for i in range(n))
-        if bias is None:
-            bias = norm_layer is None
-        layers = [nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding,
-                            dilation=dilation, groups=groups, bias=bias)]
-        if norm_layer is not None:
-            layers.append(norm_layer(out_channels))
-        if activation_layer is not None:
-            params = {} if inplace is None else {"inplace": inplace}
-            layers.append(activation_layer(**params))
-        super().__init__(*layers)
-        self.out_channels = out_channels
 
 
 class InvertedResidual(nn.Module):

@@ -6,16 +6,25 @@ transforms` replaces `from torchvision import transforms`).
     geometry     Resize, CenterCrop, RandomCrop, RandomResizedCrop, Pad, FiveCrop, TenCrop,
                  RandomHorizontalFlip, RandomVerticalFlip, RandomRotation
     colour       Grayscale, RandomGrayscale, ColorJitter
+    augment      RandomAffine, RandomPerspective, GaussianBlur, RandomErasing, RandomInvert,
+                 RandomPosterize, RandomSolarize, RandomAdjustSharpness, RandomAutocontrast,
+                 RandomEqualize; AutoAugment (ImageNet/CIFAR10/SVHN), RandAugment,
+                 TrivialAugmentWide
     combinators  Compose, RandomApply, RandomChoice, RandomOrder
     functional   the functions the classes call (transforms.functional as F)
 
 Randomness comes from tracecomp's generator (tracecomp.manual_seed). Modules: _common
 (shared checks), _convert (image <-> tensor), _tensor / _resample (tensor backend), _pil
-(Pillow backend), functional (dispatch), _compose / _geometry / _color (the classes).
-Not provided: RandomAffine, RandomPerspective, GaussianBlur, RandomErasing, AutoAugment and
-the v2 API; asking for them raises an AttributeError that says so.
+(Pillow backend), functional (dispatch; _functional_more and _tensor_more for the
+augmentation ops), _compose / _geometry / _color / _augment / _autoaugment (the classes).
+Not provided: LinearTransformation, ElasticTransform, AugMix and the v2 API; asking for them
+raises an AttributeError that says so.
 """
 from . import functional
+from ._augment import (GaussianBlur, RandomAdjustSharpness, RandomAffine, RandomAutocontrast,
+                       RandomEqualize, RandomErasing, RandomInvert, RandomPerspective,
+                       RandomPosterize, RandomSolarize)
+from ._autoaugment import AutoAugment, AutoAugmentPolicy, RandAugment, TrivialAugmentWide
 from ._color import ColorJitter, Grayscale, RandomGrayscale
 from ._common import InterpolationMode
 from ._compose import (Compose, ConvertImageDtype, Lambda, Normalize, PILToTensor,
@@ -29,14 +38,13 @@ __all__ = ["functional", "InterpolationMode", "Compose", "ToTensor", "PILToTenso
            "RandomChoice", "RandomOrder", "Resize", "CenterCrop", "Pad", "RandomCrop",
            "RandomResizedCrop", "RandomHorizontalFlip", "RandomVerticalFlip",
            "RandomRotation", "FiveCrop", "TenCrop", "Grayscale", "RandomGrayscale",
-           "ColorJitter"]
+           "ColorJitter", "RandomAffine", "RandomPerspective", "GaussianBlur",
+           "RandomErasing", "RandomInvert", "RandomPosterize", "RandomSolarize",
+           "RandomAdjustSharpness", "RandomAutocontrast", "RandomEqualize", "AutoAugment",
+           "AutoAugmentPolicy", "RandAugment", "TrivialAugmentWide"]
 
 # torchvision.transforms names we do not provide yet: fail with a clear message
-_NOT_PROVIDED = ("RandomAffine", "RandomPerspective", "GaussianBlur", "RandomErasing",
-                 "LinearTransformation", "RandomInvert", "RandomPosterize", "RandomSolarize",
-                 "RandomAdjustSharpness", "RandomAutocontrast", "RandomEqualize",
-                 "ElasticTransform", "AutoAugment", "RandAugment", "TrivialAugmentWide",
-                 "AugMix", "v2")
+_NOT_PROVIDED = ("LinearTransformation", "ElasticTransform", "AugMix", "v2")
 
 
 def __getattr__(name):

@@ -112,3 +112,39 @@ def adjust_gamma(img, gamma, gain=1.0):
     mode = img.mode
     table = [int((255 + 1 - 1e-3) * gain * pow(v / 255.0, gamma)) for v in range(256)] * 3
     return img.convert("RGB").point(table).convert(mode)
+
+
+# --- the augmentation ops: Pillow's ImageOps / ImageEnhance, as torchvision calls them ----
+
+def invert(img):
+    return ImageOps.invert(img)
+
+
+def posterize(img, bits):
+    return ImageOps.posterize(img, bits)
+
+
+def solarize(img, threshold):
+    return ImageOps.solarize(img, threshold)
+
+
+def adjust_sharpness(img, factor):
+    return ImageEnhance.Sharpness(img).enhance(factor)
+
+
+def autocontrast(img):
+    return ImageOps.autocontrast(img)
+
+
+def equalize(img):
+    return ImageOps.equalize(img)
+
+
+def affine(img, matrix, pil_filter, fill, where):
+    return img.transform(img.size, Image.AFFINE, matrix, pil_filter,
+                         fillcolor=parse_fill(fill, img, where))
+
+
+def perspective(img, coeffs, pil_filter, fill, where):
+    return img.transform(img.size, Image.PERSPECTIVE, coeffs, pil_filter,
+                         fillcolor=parse_fill(fill, img, where))

@@ -1,12 +1,13 @@
-"""Resampling of tracecomp-tensor images: resize (with torch's antialiasing) and rotate.
+"""Resampling of tracecomp-tensor images: resize (with torch's antialiasing), rotate /
+affine and perspective.
 
 tracecomp's nn.functional.interpolate has no antialias=True, which torchvision uses by
 default for bilinear/bicubic tensor resizes. So antialiased resizes build torch's separable
 antialias weights here (the same formula as aten's `_upsample_*_aa` kernels: a triangle or
 a=-0.5 cubic filter widened by the downscale factor, clipped at the border and
 renormalised) as two small (out, in) matrices and apply them with matmul, which keeps the
-op a tracecomp op (differentiable, traceable). Rotation samples an affine grid with
-nn.functional.grid_sample, as torchvision's tensor backend does.
+op a tracecomp op (differentiable, traceable). Rotation, affine and perspective
+sample a grid with nn.functional.grid_sample, as torchvision's tensor backend does.
 """
 import functools
 import math
@@ -122,16 +123,38 @@ def _affine_grid(m, w, h, ow, oh):
 
 
 def rotate(img, matrix, interpolation, expand, fill):
-    """img (..., C, H, W) sampled through the inverse matrix; fill: None or a list."""
+    """img (..., C, H, W) sampled through the inverse matrix; fill: None or a list. Also
+    torchvision's tensor affine (expand=False)."""
+    h, w = int(img.shape[-2]), int(img.shape[-1])
+    ow, oh = _expanded_size(matrix, w, h) if expand else (w, h)
+    return grid_transform(img, _affine_grid(matrix, w, h, ow, oh), interpolation, fill)
+
+
+def perspective_grid(coeffs, ow, oh):
+    """(1, oh, ow, 2) grid of torchvision's _perspective_grid: output pixel centres (x, y)
+    sent to ((a x + b y + c) / (g x + h y + 1), (d x + e y + f) / (g x + h y + 1)) in
+    grid_sample's units."""
+    xs = np.linspace(0.5, ow - 0.5, ow)
+    ys = np.linspace(0.5, oh - 0.5, oh)
+    base = np.stack(np.broadcast_arrays(xs[None, :], ys[:, None], 1.0), axis=-1)
+    c = np.array(coeffs, dtype=np.float64)
+    num = base @ c[:6].reshape(2, 3).T / np.array([0.5 * ow, 0.5 * oh])
+    den = base @ np.array([c[6], c[7], 1.0])
+    return (num / den[..., None] - 1.0)[None]
+
+
+def grid_transform(img, grid, interpolation, fill):
+    """grid_sample img (..., C, H, W) at grid (1, oh, ow, 2) (numpy, [-1, 1] units) with
+    zeros outside, or the fill colour (None or a list) blended by coverage."""
     shape = tuple(img.shape)
     h, w = shape[-2], shape[-1]
-    ow, oh = _expanded_size(matrix, w, h) if expand else (w, h)
+    oh, ow = int(grid.shape[1]), int(grid.shape[2])
     out_dtype = img.dtype
     dtype = out_dtype if out_dtype in (tc.float32, tc.float64) else tc.float32
     x = img.reshape((-1,) + ((1,) if len(shape) == 2 else shape[-3:-2]) + shape[-2:])
     x = x.to(dtype)
     n, c = int(x.shape[0]), int(x.shape[1])
-    grid = tc.tensor(_affine_grid(matrix, w, h, ow, oh), dtype=dtype).expand(n, oh, ow, 2)
+    grid = tc.tensor(grid, dtype=dtype).expand(n, oh, ow, 2)
     if fill is not None:
         # a ones channel sampled alongside tells how much of each output pixel came from
         # inside the image; the rest is the fill colour

@@ -12,6 +12,8 @@ Differences from torchvision (checked against torchvision 0.28 while writing thi
     torchvision, so PIL and tensor results differ by about one grey level.
   - tensors of any leading shape work for resize, pad (every mode) and rotate (torchvision
     refuses 5-D pad/rotate/resize and 2-D resize); the result is the per-image result.
+  - affine, perspective, gaussian_blur, erase, invert, posterize, solarize,
+    adjust_sharpness, autocontrast and equalize live in _functional_more.py.
   - tracecomp has no uint16 tensors, so pil_to_tensor of an I;16 image raises (to_tensor
     gives int16 as torchvision does).
 """
@@ -32,13 +34,26 @@ from ._common import (
     setup_size,
 )
 from ._convert import convert_image_dtype, pil_to_tensor, to_pil_image, to_tensor
+from ._functional_more import __all__ as _more
+from ._functional_more import (  # noqa: F401  (re-exported)
+    adjust_sharpness,
+    affine,
+    autocontrast,
+    equalize,
+    erase,
+    gaussian_blur,
+    invert,
+    perspective,
+    posterize,
+    solarize,
+)
 
 __all__ = ["InterpolationMode", "get_dimensions", "get_image_size", "get_image_num_channels",
            "to_tensor", "pil_to_tensor", "to_pil_image", "convert_image_dtype", "normalize",
            "resize", "pad", "crop", "center_crop", "resized_crop", "hflip", "vflip",
            "five_crop", "ten_crop", "rotate", "rgb_to_grayscale", "to_grayscale",
            "adjust_brightness", "adjust_contrast", "adjust_saturation", "adjust_hue",
-           "adjust_gamma"]
+           "adjust_gamma"] + _more
 
 
 def get_image_size(img):
