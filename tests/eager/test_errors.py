@@ -70,6 +70,9 @@ CASES = [
      "index -5 is out of bounds for dimension 1 with size 4"),
     ("index_tensor", lambda lib: _x(lib, 3, 4)[lib.tensor([0, 7])], IndexError,
      "index 7 is out of bounds for dimension 0 with size 3"),
+    ("index_tensors_broadcast", lambda lib: _x(lib, 6, 27)[lib.arange(5), lib.arange(6)],
+     IndexError, "shape mismatch: indexing tensors could not be broadcast together with "
+     "shapes [5], [6]"),
     ("too_many_indices", lambda lib: _x(lib, 3, 4)[0, 0, 0], IndexError,
      "too many indices for tensor of dimension 2"),
     ("mask_shape", lambda lib: _x(lib, 3, 4)[lib.tensor([True, False])], IndexError,

@@ -16,6 +16,7 @@ from ..errors import DTypeError, ShapeError, fmt_shape
 from ..grad_fn_names import named
 from ..grad_mode import is_grad_enabled
 from ..ops import conv as _conv
+from ..ops import elementwise as ew
 from ..ops import movement as mv
 from ..ops.indexing import gather
 from ..ops.linalg import matmul
@@ -175,7 +176,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         # (G, O/G, C/G*kh*kw) @ (N, G, C/G*kh*kw, L) -> (N, G, O/G, L)
         w = mv.reshape(weight, (groups, out_ch // groups, -1))
         out = matmul(w, mv.reshape(cols, (n, groups, -1, length)))
-    out = mv.reshape(out, (n, out_ch, oh, ow))
+    out = ew.dense(mv.reshape(out, (n, out_ch, oh, ow)))     # row-major, as torch's
     if bias is not None:
         out = out + mv.reshape(bias, (1, out_ch, 1, 1))
     return _unbatched(named(out, "ConvolutionBackward0", (x, weight, bias)), squeeze)

@@ -16,6 +16,7 @@ from .. import composite as C
 from .. import dtypes
 from ..creation import tensor
 from ..errors import ShapeError
+from ..ops import elementwise as ew
 from ..ops import movement as mv
 from .functional_conv import adaptive_avg_pool2d
 
@@ -159,7 +160,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         else:
             taps = _linear_taps(n_in, n_out, align_corners, scale)
         x = _resample_dim(x, 2 + i, taps)
-    return x
+    return ew.dense(x)      # row-major, as torch's
 
 
 def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):

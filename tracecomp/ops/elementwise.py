@@ -128,6 +128,17 @@ def isinf(input): return bind(isinf_p, input)
 def isfinite(input): return logical_not(logical_or(isnan(input), isinf(input)))
 
 
+def dense(x):
+    """x laid out row-major, as torch's freshly made results are: an eager composite whose
+    last step permutes (conv's one product over the batch, a resample along an inner dim)
+    would hand back a strided array, which `.view(n, -1)` refuses. A traced value has no
+    layout of its own (compiled outputs are row-major): returned as it is."""
+    data = x._data
+    if isinstance(data, np.ndarray) and not data.flags.c_contiguous:
+        return contiguous_copy(x)
+    return x
+
+
 # --- binary ---------------------------------------------------------------------------
 def _mul_vjp(g, out, a, b):
     if a is b and needs(a):     # x * x: 2 g x once, where g x twice and their sum took three

@@ -167,7 +167,17 @@ def _probe(shape, dtype=np.float32):
     return np.lib.stride_tricks.as_strided(np.zeros(1, dtype), shape, (0,) * len(shape))
 
 
+def _broadcast_indices(shapes):
+    """torch's IndexError for index tensors whose shapes do not broadcast together."""
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise IndexError(f"shape mismatch: indexing tensors could not be broadcast together "
+                         f"with shapes {', '.join(str(list(s)) for s in shapes)}") from None
+
+
 def _index_rule(x, *idx_shapes, key):
+    _broadcast_indices(idx_shapes)
     probes = [np.zeros(s, dtype=np.int64) for s in idx_shapes]
     try:
         return _probe(x)[np_key(key, probes)].shape
@@ -191,10 +201,11 @@ def check_bounds(x_shape, key, idxs):
 
 
 def _index_impl(x, *idxs, key):
-    try:
-        return x[np_key(key, idxs)]     # numpy checks the bounds as it gathers
+    try:    # numpy checks the bounds as it gathers; row-major as torch's (x[:, [0, 2]])
+        return np.ascontiguousarray(x[np_key(key, idxs)])
     except IndexError:
-        check_bounds(x.shape, key, idxs)   # torch's words for the bad index
+        _broadcast_indices([i.shape for i in idxs])     # torch's words for what is wrong
+        check_bounds(x.shape, key, idxs)
         raise
 
 
