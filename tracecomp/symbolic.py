@@ -260,7 +260,8 @@ def _filled(shape, dtype, fill):
 
 
 def _counting(shape, dtype, start, step):
-    return (start + step * np.arange(shape[0])).astype(dtype)
+    """A count along the one dim of shape that is not 1."""
+    return (start + step * np.arange(int(np.prod(shape)))).astype(dtype).reshape(shape)
 
 
 def _triangle(shape, dtype, lower, diagonal, inside, outside):
@@ -270,7 +271,8 @@ def _triangle(shape, dtype, lower, diagonal, inside, outside):
 
 
 GENERATED = {"fill": _filled,           # every element one value (zeros to scatter into)
-             "arange": _counting,       # start, start + step, ...: 1-D (positions 0..T-1)
+             "arange": _counting,       # start, start + step, ...: 1-D, or under dims of 1
+#                                         (positions 0..T-1)
              "triangle": _triangle}     # one value on and below (or above) a diagonal,
 #                                         another off it: 2-D, or 2-D under dims of 1 (a
 #                                         causal mask)

@@ -338,3 +338,35 @@ def test_a_kernel_that_needs_a_fixed_size_leaves_its_name_free():
             want = mha(q, kv, kv, key_padding_mask=p, need_weights=False)[0]
             np.testing.assert_allclose(f(kv, q, p).detach().numpy(), want.detach().numpy(),
                                        rtol=1e-5, atol=1e-6)
+
+
+def _positions(lib):
+    class Positions(lib.nn.Module):
+        """makemore's and minGPT's positions: arange(0, t).unsqueeze(0), a [1, t] count."""
+
+        def __init__(self):
+            super().__init__()
+            self.wpe = lib.nn.Embedding(16, 8)
+
+        def forward(self, idx):
+            pos = lib.arange(0, idx.size(1), dtype=lib.long).unsqueeze(0)
+            return self.wpe(pos) + idx.float().unsqueeze(-1)
+
+    return Positions()
+
+
+def test_a_count_under_a_dim_of_one_is_one_dynamic_constant():
+    """The [1, t] count folds to a constant that is a count along its one dim of size t:
+    described as such, one dynamic graph serves every length (it compiled per length)."""
+    torch.manual_seed(0)
+    reference = _positions(torch)
+    model = _positions(tc)
+    model.load_state_dict({k: tc.tensor(v.detach().numpy())
+                           for k, v in reference.state_dict().items()})
+    compiled = tc.compile(model)
+    with tc.no_grad(), torch.no_grad():
+        for t in range(1, 9):
+            ids = np.arange(2 * t).reshape(2, t) % 16
+            assert_close(compiled(tc.tensor(ids)), reference(torch.tensor(ids)), atol=1e-6,
+                         what=f"length {t}")
+    assert compiled._compiled.compiles == 3     # sizes 1 and 2, then the dynamic graph

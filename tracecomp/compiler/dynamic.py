@@ -251,9 +251,12 @@ def _on_diagonal(array, k):
 
 
 def _counting(array):
-    if array.ndim != 1 or array.size < 2 or array.dtype.kind not in "iuf":
+    """A count along one dim, the others 1 (`arange(0, t).unsqueeze(0)`: GPT's positions)."""
+    if array.size < 2 or sum(n != 1 for n in array.shape) != 1 or \
+            array.dtype.kind not in "iuf":
         return None
-    return {"arange": (array[0].item(), (array[1] - array[0]).item())}
+    flat = array.reshape(-1)
+    return {"arange": (flat[0].item(), (flat[1] - flat[0]).item())}
 
 
 class _Unifier:
