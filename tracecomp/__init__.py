@@ -63,8 +63,8 @@ from .composite_reduce import var, var_mean  # noqa: F811
 from .composite_reduce import (aminmax, count_nonzero, cummax, cummin, cumprod, cumsum, diff,
                                logcumsumexp, median, mode, nanmean, nanmedian, nansum, prod,
                                std_mean)
-from .composite_sort import (argsort, bincount, bucketize, histc, isin, kthvalue, msort,
-                             searchsorted, sort, topk, unique, unique_consecutive)
+from .composite_sort import (argsort, bincount, bucketize, histc, histogram, isin, kthvalue,
+                             msort, searchsorted, sort, topk, unique, unique_consecutive)
 from .composite_shape import (atleast_1d, atleast_2d, atleast_3d, block_diag, cartesian_prod,
                               column_stack, combinations, diag, diag_embed, diagflat, diagonal,
                               dstack, flip, fliplr, flipud, hstack, moveaxis, narrow_copy,

@@ -11,13 +11,14 @@ from . import composite as C
 from . import dtypes
 from .composite_reduce import ValuesIndices
 from .composite_shape import eager_values  # noqa: F401 - also tracecomp.composite_sort.eager_values
-from .creation import full
+from .creation import full, linspace
 from .errors import ShapeError
 from .ops import elementwise as ew
 from .ops import movement as mv
 from .ops import reduce as rd
 from .ops import sort as srt
 from .ops.indexing import check_range, gather, scatter_add
+from .return_types import structseq
 from .tensor import Tensor, _wrap_dim
 from .torch_args import aliased, with_out
 
@@ -143,6 +144,66 @@ def histc(input, bins=100, min=0, max=0):  # noqa: A002
     pos = ew.where(inside, ew.minimum(ew.maximum(pos, 0), bins - 1), 0)
     return scatter_add(full((bins,), 0, dtype=x.dtype, device=x.device), 0, pos,
                        ew.cast(inside, x.dtype))
+
+
+def histogram(input, bins=100, *, range=None, weight=None, density=False):  # noqa: A002
+    """(hist, bin_edges) as torch.histogram: `bins` equal-width bins over `range` (the data's
+    min and max; widened by 0.5 each side when they are equal), or the given 1-D tensor of
+    increasing edges; each bin holds [edge, next edge), the last one its right edge too;
+    `weight` per element, `density` dividing by the total times each bin's width. Eager:
+    the edges depend on the data. Found as torch's CPU kernel finds it (a float32 guess of
+    the bin from the edges, then a step to the edge that holds the value), so values on an
+    edge land where torch puts them."""
+    x = eager_values(input, "histogram")
+    if x.dtype.kind != "f":
+        raise RuntimeError(f"torch.histogram: input tensor and bins tensors should have the "
+                           f"same dtype, but got input {_scalar_name(x.dtype)} and bins float")
+    flat = x.reshape(-1)
+    if isinstance(bins, Tensor):
+        if range is not None:
+            raise TypeError("histogram(): range is given with a tensor of bin edges; pass "
+                            "either bins as an int with range, or the edges alone")
+        edges = eager_values(bins, "histogram").astype(x.dtype, copy=False)
+        if edges.ndim != 1 or edges.size < 1:
+            raise RuntimeError("torch.histogram(): bins tensor should have one dimension")
+        uniform = False
+    else:
+        if bins <= 0:
+            raise RuntimeError("torch.histogram(): bins must be > 0, but got {bins} for "
+                               "dimension 0")
+        lo, hi = (range if range is not None else
+                  (flat.min(), flat.max()) if flat.size else (0.0, 0.0))
+        lo, hi = x.dtype.type(lo), x.dtype.type(hi)
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise RuntimeError(f"torch.histogram(): range of [{lo}, {hi}] is not finite")
+        if lo > hi:
+            raise RuntimeError(f"torch.histogram(): min should not exceed max, but got min "
+                               f"{lo} max {hi}")
+        if lo == hi:
+            lo, hi = lo - x.dtype.type(0.5), hi + x.dtype.type(0.5)
+        edges = linspace(float(lo), float(hi), bins + 1, dtype=input.dtype).numpy()
+        uniform = True
+    n = edges.size - 1
+    w = None if weight is None else eager_values(weight, "histogram").reshape(-1)
+    hist = np.zeros(max(n, 0), x.dtype)
+    if n > 0:
+        left, right = edges[0], edges[-1]
+        keep = (flat >= left) & (flat <= right)
+        v = flat[keep]
+        if uniform:     # torch's guess, then one step to the edge that holds v
+            pos = ((v - left) * n / (right - left)).astype(np.int64)
+            pos = np.minimum(np.maximum(pos, 0), n - 1)
+            pos = np.where(v < edges[pos], pos - 1, pos)
+            pos = np.where((pos < n - 1) & (v >= edges[np.minimum(pos + 1, n)]), pos + 1, pos)
+        else:
+            pos = np.searchsorted(edges, v, side="right") - 1
+        pos = np.minimum(pos, n - 1)            # the right edge belongs to the last bin
+        np.add.at(hist, pos, 1 if w is None else w[keep])
+        if density:     # nothing in range: NaN, quietly, as torch's
+            with np.errstate(invalid="ignore", divide="ignore"):
+                hist = hist / (hist.sum() * np.diff(edges))
+    result = structseq("histogram", ["hist", "bin_edges"])
+    return result(Tensor._make(hist.astype(x.dtype, copy=False)), Tensor._make(edges.copy()))
 
 
 def _scalar_name(np_dtype):

@@ -34,7 +34,7 @@ SHAPE_METHODS = {
     # sorting and selection
     "sort": O.sort, "argsort": O.argsort, "msort": O.msort, "topk": O.topk,
     "kthvalue": O.kthvalue, "unique": O.unique, "unique_consecutive": O.unique_consecutive,
-    "bincount": O.bincount, "histc": O.histc, "isin": O.isin,
+    "bincount": O.bincount, "histc": O.histc, "histogram": O.histogram, "isin": O.isin,
     # shape
     "flip": S.flip, "fliplr": S.fliplr, "flipud": S.flipud, "roll": S.roll, "rot90": S.rot90,
     "tile": lambda x, *dims: S.tile(x, dims[0] if len(dims) == 1 and
