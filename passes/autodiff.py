@@ -45,6 +45,7 @@ class Joint:
     n_forward_outputs: int
     grad_inputs: list       # indices of the forward inputs that get a gradient output
     cotangent_outputs: list  # indices of the forward outputs that take a cotangent input
+    input_slots: list = None    # per grad input: the cotangent slots whose outputs it feeds
 
 
 def run(forward: Graph) -> Joint:
@@ -76,7 +77,26 @@ def run(forward: Graph) -> Joint:
                        if n.requires_grad and n in grads]
         results = [tracer.lift(grads[forward.inputs[k]]) for k in grad_inputs]
     joint.outputs = [mapping[o] for o in forward.outputs] + results
-    return Joint(joint, n_forward, len(forward.outputs), grad_inputs, cotangent_outputs)
+    reach = _slots_reaching(forward, cotangent_outputs)
+    return Joint(joint, n_forward, len(forward.outputs), grad_inputs, cotangent_outputs,
+                 [frozenset(reach.get(forward.inputs[k], ())) for k in grad_inputs])
+
+
+def _slots_reaching(forward, cotangent_outputs):
+    """{value: the cotangent slots of the outputs computed from it}. A call whose caller
+    uses only some outputs (a GAN's discriminator returning validity and a label, the
+    loss reading validity) leaves the parameters that feed only the others without a
+    gradient, None as on torch's tape, not zeros (compiler/bridge.py)."""
+    reach = {}
+    for slot, k in enumerate(cotangent_outputs):
+        stack = [forward.outputs[k]]
+        while stack:
+            v = stack.pop()
+            slots = reach.setdefault(v, set())
+            if slot not in slots:
+                slots.add(slot)
+                stack.extend(i for i in v.inputs if isinstance(i, Node))
+    return reach
 
 
 def backpropagate(nodes, grads, mapping, tracer):

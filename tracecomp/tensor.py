@@ -52,6 +52,15 @@ def _same_memory_while_tracing(t, twin):
         active.same_memory(t, twin)
 
 
+def _rebound_while_tracing(t):
+    """t, a real tensor, is about to hold a traced value (`p.data = p.data - lr * g`): the
+    trace must put its array back when it ends, whether it succeeds or fails."""
+    from . import context
+    active = context.current()
+    if active is not None:
+        active.rebound.append((t, t._data))
+
+
 class Tensor:
     # The four slots every op sets; the rarely-set fields below are class-level defaults
     # that an instance overrides in its __dict__ only when it needs to (cheaper creation).
@@ -219,7 +228,10 @@ class Tensor:
 
     @data.setter
     def data(self, new):
-        self._data = new._data if isinstance(new, Tensor) else np.asarray(new)
+        data = new._data if isinstance(new, Tensor) else np.asarray(new)
+        if type(data) is not np.ndarray and type(self._data) is np.ndarray:
+            _rebound_while_tracing(self)    # `p.data = traced`: put back when it ends
+        self._data = data
 
     def retain_grad(self):
         if self._node is None:

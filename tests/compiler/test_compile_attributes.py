@@ -402,3 +402,56 @@ def test_a_list_attribute_the_forward_builds_and_fills(how, eager_first):
             assert_close(a, b.detach(), rtol=1e-5, atol=1e-6)
     # the weights' new tensors are read from the second call on: one compile more, no loop
     assert compiled._compiled.compiles <= 2
+
+
+class Policy(nn.Module):
+    """pytorch/examples' reinforce: the caller appends each step's log-probability to a
+    list on the module, which the forward never reads (the loss outside does)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+        self.saved_log_probs = []
+
+    def forward(self, x):
+        return self.fc(x).softmax(1)
+
+
+def test_a_list_attribute_the_forward_never_reads_does_not_compile_again():
+    eager, twin = _twins(Policy)
+    compiled = tc.compile(twin)
+    for _ in range(10):
+        x = tc.randn(1, 4)
+        for model, run in ((eager, eager), (twin, compiled)):
+            probs = run(x)
+            model.saved_log_probs.append(probs.log()[0, 0])
+    assert compiled._compiled.compiles <= 2, "one more for the list's first tensor at most"
+    loss = sum(twin.saved_log_probs)
+    loss.backward()
+    sum(eager.saved_log_probs).backward()
+    assert_close(twin.fc.weight.grad, eager.fc.weight.grad, atol=1e-5)
+
+
+class Memory(nn.Module):
+    """A list attribute the forward does read: its latest tensor is each call's."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+        self.memory = []
+
+    def forward(self, x):
+        out = self.fc(x)
+        if self.memory:
+            out = out + self.memory[-1]
+        return out
+
+
+def test_a_list_attribute_the_forward_reads_is_read_each_call():
+    eager, twin = _twins(Memory)
+    compiled = tc.compile(twin)
+    for k in range(4):
+        x = tc.randn(2, 3)
+        assert_close(compiled(x), eager(x), atol=1e-6)
+        for model in (eager, twin):
+            model.memory.append(tc.full((2, 3), float(k)))

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import tracecomp as tc
-from tracecomp.compiler import state as compile_state
 from tracecomp.compiler import state_call
+from tracecomp.compiler import state_walk as compile_state
 
 STEPS = 4
 

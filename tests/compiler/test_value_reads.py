@@ -543,9 +543,10 @@ def _counting(x):
     return x * 2
 
 
-def test_a_global_the_code_assigns_while_traced_is_a_warning():
-    """Compiled calls do not run the Python again: CALLS moves once, not per call, which
-    the compile says (it said nothing)."""
+def test_a_counter_the_code_assigns_counts_as_eagerly():
+    """A global of a helper and a closure variable the code reads and assigns: each call
+    assigns them again (they moved once, at the trace). Each is guarded by its value
+    before the trace, so a new count compiles again, as torch.compile guards it."""
     global CALLS
     CALLS = 0
     step = 0
@@ -554,9 +555,27 @@ def test_a_global_the_code_assigns_while_traced_is_a_warning():
         nonlocal step
         step += 1
         return _counting(x)
-    compiled, x = tc.compile(counted), tc.tensor(X)
-    with pytest.warns(UserWarning, match=r"assigns CALLS, step while it is traced"):
-        compiled(x)
-    for _ in range(2):
+    compiled, x = tc.compile(counted, recompile_limit=10), tc.tensor(X)
+    for k in range(1, 4):
         _same(compiled(x), x * 2)
-    assert (step, CALLS) == (1, 1)
+        assert (step, CALLS) == (k, k)
+
+
+class _Box:
+    pass
+
+
+def _rebinds_to_an_object(x):
+    global BOX
+    BOX = _Box()
+    return x * 2
+
+
+def test_a_global_assigned_an_object_while_traced_is_a_warning():
+    """An object made anew by each eager call cannot be assigned again by the compiled
+    calls: the compile says so (it said nothing), and the global keeps its value."""
+    global BOX
+    BOX = None
+    with pytest.warns(UserWarning, match=r"assigns BOX while it is traced"):
+        tc.compile(_rebinds_to_an_object)(tc.tensor(X))
+    assert BOX is None

@@ -10,6 +10,7 @@ A function compiles into a driver.CompiledFunction; a module into an OptimizedMo
 attribute is the module's.
 """
 import weakref
+from types import FunctionType
 
 from .. import context, dtypes
 from ..artifact_cache import CACHE_SIZE, check_size
@@ -79,9 +80,21 @@ def compile(model=None, *, backend=None, fallback=None,
     if isinstance(model, Module):
         return OptimizedModule(model, **options)
     if callable(model):
+        if isinstance(_class_call(model), FunctionType):
+            # an object of the user's class with a __call__ (a hand-written layer): its
+            # bound method, whose `self` the trace reaches like any method's (the
+            # attributes it reads are guarded, those it assigns replayed each call)
+            model = model.__call__
         return CompiledFunction(model, **options)
     raise TypeError(f"tracecomp.compile expects an nn.Module or a function, got "
                     f"{type(model).__name__}")
+
+
+def _class_call(obj):
+    """The __call__ obj's class defines or inherits (a function of the user's class; a
+    slot wrapper for functions, methods and builtins)."""
+    return next((k.__dict__["__call__"] for k in type(obj).__mro__ if "__call__" in k.__dict__),
+                None)
 
 
 def compile_in_place(module, *args, **kwargs):

@@ -57,6 +57,13 @@ class AttributeWrite:
     def where(self):
         return ".".join(self.path + (self.name,))
 
+    def owner(self, roots):
+        """The module whose attribute this is, among the call's roots."""
+        mod = roots[self.root]
+        for part in self.path:
+            mod = mod._modules[part]
+        return mod
+
 
 def _modules(roots):
     """(root index, path, module) for every module reachable from the roots, once each."""
@@ -182,9 +189,7 @@ def apply(writes, tensors, roots):
     """After a call: give each module the tensors its traced code assigned."""
     tensors = iter(tensors)
     for w in writes:
-        mod = roots[w.root]
-        for part in w.path:
-            mod = mod._modules[part]
+        mod = w.owner(roots)
         if w.delete:
             if w.name in mod.__dict__ or w.name in mod._buffers:
                 delattr(mod, w.name)

@@ -25,6 +25,9 @@ A lifted tensor is a traced value while the code runs, so code that needs its nu
 BoundRead, and the compiled function then holds those tensors as constants again
 (driver.CompiledFunction._call), as it did before they were lifted.
 """
+from types import ModuleType
+
+from ..nn.module import Module
 from ..tensor import Tensor
 from .code_names import named_values
 
@@ -44,6 +47,10 @@ def lifted(fn, args, state):
         return []
     found = [((KIND, "global" if how == "item" else "closure", name), t)
              for _, how, name, t in named_values(fn) if isinstance(t, Tensor)]
+    owner = _plain_owner(fn)
+    if owner is not None:       # a plain object's method: the tensors it keeps on self
+        found += [((KIND, "self", name), t) for name, t in vars(owner).items()
+                  if isinstance(t, Tensor)]
     if not found:
         return found
     taken = {id(t) for _, t in state}
@@ -66,4 +73,16 @@ def source(fn, label):
     _, kind, name = label
     if kind == "global":
         return fn.__globals__, "item", name
+    if kind == "self":
+        return fn.__self__, "attr", name
     return fn.__closure__[fn.__code__.co_freevars.index(name)], "cell", name
+
+
+def _plain_owner(fn):
+    """The object of a bound method of the user's class (compile(obj) of a callable object,
+    compile(trainer.step)), not a module (whose tensors are state) or a Python module."""
+    owner = getattr(fn, "__self__", None)
+    if owner is None or isinstance(owner, (Module, ModuleType)) or \
+            type(getattr(owner, "__dict__", None)) is not dict:
+        return None
+    return owner

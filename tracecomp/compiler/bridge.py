@@ -17,6 +17,7 @@ import weakref
 
 import numpy as np
 
+from .. import grad_mode
 from ..device_array import DeviceArray
 from ..dispatch import tape_node
 from ..errors import AutogradError
@@ -28,11 +29,13 @@ class BackwardState:
     """What every bridge node of one call shares: the saved values and the runner; as the
     group of those nodes, the nodes themselves (weakly) by cotangent slot."""
 
-    __slots__ = ("cotangent_specs", "final", "members", "n_outputs", "run_backward", "saved")
+    __slots__ = ("cotangent_specs", "final", "grad_slots", "members", "n_outputs",
+                 "run_backward", "saved")
 
-    def __init__(self, run_backward, saved, cotangent_specs):
+    def __init__(self, run_backward, saved, cotangent_specs, grad_slots=None):
         self.run_backward = run_backward
         self.saved = saved
+        self.grad_slots = grad_slots    # per gradient, the slots it depends on (autodiff)
         self.final = False      # set by the engine: this backward is the last (no retain_graph)
         self.cotangent_specs = cotangent_specs      # [(shape, dtype)] per differentiable output
         self.n_outputs = len(cotangent_specs)
@@ -51,7 +54,16 @@ class BackwardState:
 
 
 def _bridge_vjp(grads, outs, *args, call, index):
-    """The group's VJP: the backward graph once, on every slot's cotangent."""
+    """The group's VJP: the backward graph once, on every slot's cotangent. A gradient that
+    depends only on outputs that got no cotangent is None, as on torch's tape (zeros would
+    move it under momentum or weight decay)."""
+    if grad_mode.state.enabled:     # the engine runs VJPs with grad on for create_graph
+        raise AutogradError(
+            "tracecomp.compile does not support double backward, as torch.compile does not: "
+            "the gradient of a compiled call's outputs cannot be differentiated again "
+            "(autograd.grad(..., create_graph=True), a gradient penalty). Call the model "
+            "uncompiled where its gradient is differentiated (WGAN-GP's "
+            "compute_gradient_penalty), or compute that term eagerly")
     if call.saved is None:
         raise AutogradError("the compiled backward's saved values were already freed")
     cotangents = [np.zeros(shape, dtype) if g is None else _cotangent(g, dtype)
@@ -66,7 +78,11 @@ def _bridge_vjp(grads, outs, *args, call, index):
         result = run(arrays, consume=True)
     else:
         result = run(list(call.saved) + cotangents)
-    return tuple(Tensor._make(a) for a in result)
+    if call.grad_slots is None or None not in grads:
+        return tuple(Tensor._make(a) for a in result)
+    given = {slot for slot, g in enumerate(grads) if g is not None}
+    return tuple(Tensor._make(a) if slots & given else None
+                 for a, slots in zip(result, call.grad_slots))
 
 
 def _cotangent(g, dtype):

@@ -8,6 +8,8 @@ import types
 
 from ..user_code import is_users
 
+UNBOUND = object()      # a global name not bound (yet: the code may assign it)
+
 
 class Bindings:
     """What a function's global names, closure cells and parameter defaults hold now, to
@@ -20,9 +22,12 @@ class Bindings:
     def __init__(self, fn, fed=()):
         """fed: (kind, name) of the global names ("global") and closure variables
         ("closure") whose tensors the call reads afresh (bound_tensors.py): not compared."""
-        self.names = tuple(n for n in global_names(fn.__code__) if ("global", n) not in fed)
+        # the names it loads, and those it only assigns (`global out; out = x * 2`)
+        self.names = tuple(n for n in dict.fromkeys(global_names(fn.__code__) +
+                                                    global_names(fn.__code__, "STORE_GLOBAL"))
+                           if ("global", n) not in fed)
         self.globals = fn.__globals__
-        self.values = [self.globals.get(n) for n in self.names]
+        self.values = [self.globals.get(n, UNBOUND) for n in self.names]
         own = [(n, c) for n, c in zip(fn.__code__.co_freevars, fn.__closure__ or ())
                if filled(c) and ("closure", n) not in fed]
         self.cell_names = [n for n, _ in own]
@@ -36,7 +41,7 @@ class Bindings:
             for n in global_names(helper.__code__):
                 if (id(names), n) not in seen:
                     seen.add((id(names), n))
-                    self.helper_names.append((names, n, names.get(n)))
+                    self.helper_names.append((names, n, names.get(n, UNBOUND)))
             self.cells += [(c, c.cell_contents) for c in helper.__closure__ or () if filled(c)]
 
     def hold(self):
@@ -46,10 +51,10 @@ class Bindings:
         if self.names:
             look = self.globals.get
             for name, value in zip(self.names, self.values):
-                if look(name) is not value:
+                if look(name, UNBOUND) is not value:
                     return False
         for names, name, value in self.helper_names:
-            if names.get(name) is not value:
+            if names.get(name, UNBOUND) is not value:
                 return False
         for cell, value in self.cells:
             if cell.cell_contents is not value:
@@ -57,13 +62,31 @@ class Bindings:
         return True
 
     def rebound(self):
-        """[(name, object)] of the names (fn's and its helpers' globals, fn's closure
-        variables) now bound to another object than when this was made: what the code
-        assigned while traced."""
-        now = [(n, self.globals.get(n), v) for n, v in zip(self.names, self.values)]
-        now += [(n, names.get(n), v) for names, n, v in self.helper_names]
-        now += [(n, c.cell_contents, v) for n, (c, v) in zip(self.cell_names, self.cells)]
-        return [(n, new) for n, new, old in now if new is not old]
+        """[(holder, how, key, object)] of the names (fn's and its helpers' globals, fn's
+        closure variables) now bound to another object than when this was made: what the
+        code assigned while traced, where kept_values.apply stores it again (a globals
+        dict's item, a cell's cell_contents)."""
+        return [(holder, how, key, new) for holder, how, key, old, new in self._changed()]
+
+    def restore(self):
+        """Put back what the names held when this was made (a trace's assignments are
+        replayed by each call, or were refused: never left holding a graph value)."""
+        for holder, how, key, old, _ in self._changed():
+            if how == "item" and old is UNBOUND:
+                holder.pop(key, None)
+            elif how == "item":
+                holder[key] = old
+            else:
+                holder.cell_contents = old
+
+    def _changed(self):
+        now = [(self.globals, n, v) for n, v in zip(self.names, self.values)]
+        now += [(names, n, v) for names, n, v in self.helper_names]
+        out = [(names, "item", n, old, names.get(n, UNBOUND)) for names, n, old in now
+               if names.get(n, UNBOUND) is not old]
+        return out + [(c, "attr", "cell_contents", old, c.cell_contents)
+                      for c, old in self.cells[:len(self.cell_names)]
+                      if filled(c) and c.cell_contents is not old]
 
 
 def helpers(fn):
@@ -89,15 +112,14 @@ def named_values(fn):
 
 
 @functools.lru_cache(maxsize=1024)
-def global_names(code):
-    """The global names `code` loads, and the functions, lambdas and comprehensions
-    defined in it load (not co_names, which holds attribute names too: a script's loop
-    variable `step` is not what `opt.step()` reads)."""
-    names = dict.fromkeys(i.argval for i in dis.get_instructions(code)
-                          if i.opname == "LOAD_GLOBAL")
+def global_names(code, how="LOAD_GLOBAL"):
+    """The global names `code` loads (or assigns: how="STORE_GLOBAL"), and the functions,
+    lambdas and comprehensions defined in it load (not co_names, which holds attribute
+    names too: a script's loop variable `step` is not what `opt.step()` reads)."""
+    names = dict.fromkeys(i.argval for i in dis.get_instructions(code) if i.opname == how)
     for inner in code.co_consts:
         if isinstance(inner, types.CodeType):
-            names.update(dict.fromkeys(global_names(inner)))
+            names.update(dict.fromkeys(global_names(inner, how)))
     return tuple(names)
 
 

@@ -1,5 +1,5 @@
 """The compiled call: the one place that wires tracer, passes and a backend together
-(api.py's tracecomp.compile makes a CompiledFunction, or a CompiledModule around one).
+(api.py's tracecomp.compile makes a CompiledFunction, or an OptimizedModule around one).
 
 On each call the arguments, parameters and buffers are flattened and a signature is built
 (signature.py). On a cache miss the code is traced once (tracing/tracer.py), simplified, split by
@@ -10,8 +10,7 @@ recompile; buffers the code updates in place (BatchNorm's running statistics) co
 as extra outputs and are written into the real buffers.
 
 Threads: calls may come from several threads at once; compiles take turns, and a call never
-reads tensors whose data another thread's trace has swapped for graph values (trace_gate).
-"""
+reads tensors whose data another thread's trace swapped for graph values (trace_gate)."""
 import functools
 import time
 import warnings
@@ -29,9 +28,18 @@ from ..ir import Graph
 from ..tensor import Tensor
 from ..tracing.gate import GATE
 from ..tracing.tracer import Tracer, wrap
-from ..user_code import user_line
 from . import attributes as compile_attributes
-from . import bridge, fused_step, gc_pause, kept_values, lowering, progress, stance
+from . import (
+    bridge,
+    fused_step,
+    gc_pause,
+    kept_values,
+    lowering,
+    progress,
+    stance,
+    state_walk,
+    trace_warnings,
+)
 from . import state as compile_state
 from .bound_tensors import BoundRead, is_lifted, lifted
 from .code_names import Bindings
@@ -65,6 +73,7 @@ from .signature import (
     unflatten,
 )
 from .state_call import StateCall
+from .trace_warnings import function_name as _name
 from .value_reads import PythonRandom, ReadWatch, plain_classes
 
 RECOMPILE_LIMIT = _dynamo.RECOMPILE_LIMIT     # (torch._dynamo.config's default)
@@ -89,11 +98,13 @@ class Artifact:
     n_effect_values: int = 0            # forward outputs after the user's that effects take
     optimizers: list = field(default_factory=list)
     grad_inputs: list = field(default_factory=list)  # input positions that get gradients
+    grad_slots: list = None     # per grad input, the cotangent slots it feeds (autodiff.py)
     cotangent_slots: dict = field(default_factory=dict)   # output index -> cotangent slot
     cotangent_specs: list = field(default_factory=list)   # (shape, dtype) per cotangent slot
     out_structure: object = None
     out_statics: list = field(default_factory=list)
     captured: list = field(default_factory=list)    # tensors reached from outside the args
+    unread_state: list = field(default_factory=list)    # labels of state inputs never used
     bound: tuple = ()       # labels of the tensors fed from fn's own names (bound_tensors.py)
     n_state: int = None     # state entries read, when the .grad tail is dropped (GradWatch)
     partition_log: list = field(default_factory=list)   # what the backward saves, recomputes
@@ -127,6 +138,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
         originals = [t._data for _, t in every]
         snapshot = None
         attributes = compile_attributes.AttributeSnapshot(roots)
+        names_before = None
         try:
             with tracer, fed, deferral:
                 nodes = [tracer.input(label_text(label), t) for label, t in every]
@@ -149,8 +161,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                     args = call_args(stand_ins[:n], numbers.stand_ins(stand_ins[n:]))
                 reached = kept_values.places(fn, args[0], roots, args[1])   # what it reaches
                 names_before = Bindings(fn) if getattr(fn, "__code__", None) else None
-                own = {id(s): k for k, s in reversed(list(enumerate(stand_ins)))}
-                stores = KeptWatch(reached, own)      # (f(x, x): x's first position)
+                stores = KeptWatch(reached, stand_ins)
                 with compile_state.GradWatch() as watch, PythonRandom(), \
                         ReadWatch(plain_classes(reached), attributes) as values:
                     try:
@@ -164,8 +175,6 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                             raise
                         raise numbers.failed() from exc
                 watch.check_outside(holders, tracer)
-                if names_before is not None:
-                    _warn_rebound(fn, names_before.rebound())
                 out_tensors, out_statics, out_structure = flatten(result)
                 statics = [v for _, v in out_statics]
                 fed.check(statics)
@@ -178,8 +187,11 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 writes, written = attributes.writes(tracer)
                 outputs += written
                 kept = stores.kept()        # stored outside: replayed after each call
+                if names_before is not None:    # names it assigns, replayed the same way
+                    kept += stores.rebound(names_before.rebound())
+                    trace_warnings.rebound(fn, stores.unbound)
                 outputs += [tracer.lift(t) for _, t in kept if t is not None]
-                _warn_unrepeated(fn, stores.unrepeated)
+                trace_warnings.unrepeated(fn, stores.unrepeated)
                 effects, effect_values = snapshot.effects(tracer, nodes)
                 if aliases is not None:
                     refuse_aliased_writes(aliases, tensors, effects)
@@ -192,9 +204,12 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
             if snapshot is not None:
                 snapshot.restore()
             attributes.restore()
+            if names_before is not None:
+                names_before.restore()
     compile_state.refuse_kept_traced(fn, args[0], stand_ins)
     graph = tracer.graph
     graph.outputs = outputs + effect_values
+    unread = state_walk.unused_labels(graph, nodes[len(tensors):], state)
     n_state = None if watch.touched else compile_state.drop_grad_inputs(
         graph, nodes, len(tensors), state)
     captured = [t for t, _ in tracer.captured]
@@ -207,15 +222,14 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
     graph = run_passes(graph, simplify_pipeline(), "traced", log_records)
     graphs["simplified"] = graph
     art = Artifact(graphs, log_records, None, n_outputs=len(outputs), n_user_outputs=n_user,
-                   attribute_writes=writes, effects=effects,
-                   n_effect_values=len(effect_values), optimizers=list(optimizers),
-                   out_structure=out_structure, out_statics=[v for _, v in out_statics],
-                   captured=captured, n_state=n_state, bound=bound,
+                   attribute_writes=writes, effects=effects, n_effect_values=len(effect_values),
+                   optimizers=list(optimizers), out_structure=out_structure,
+                   out_statics=[v for _, v in out_statics], captured=captured,
+                   n_state=n_state, bound=bound, deferred=deferred,
                    outside=outside_reads(fn, tracer, lifted_ids, (*args[0], *args[1].values()),
                                          roots),
-                   deferred=deferred,
                    reads=values.guards(fn, roots, kept_values.appended_only(kept)),
-                   kept=[k for k, _ in kept])
+                   kept=[k for k, _ in kept], unread_state=unread)
     # a backward traced inside the code (a whole training step) leaves nothing to bridge
     compile_graph = backends.get(backend)
     if templates is not None:       # dynamic shapes: a graph of known structure, new sizes
@@ -228,34 +242,9 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
     return art
 
 
-def _warn_unrepeated(fn, changes):
-    """The traced code changed a container it reaches in a way the compiled calls do not
-    repeat (a pop, a del): say so once, at the compile."""
-    if changes:
-        warnings.warn(f"tracecomp.compile: {_name(fn)} changes what it reaches outside itself "
-                      f"while traced ({'; '.join(changes)}){user_line()}: compiled calls do "
-                      f"not repeat that, where each eager call does. Appending and setting "
-                      f"items or attributes are repeated; keep other changes outside the "
-                      f"compiled function", stacklevel=3)
-
-
-def _warn_rebound(fn, names):
-    """The traced code assigned globals or closure variables (`global step; step += 1`):
-    Python the compiled calls do not run again, so say so once, at the compile."""
-    # a tensor stored there is a TraceError of its own (state.refuse_kept_traced)
-    names = [n for n, value in names if not isinstance(value, Tensor)]
-    if names:
-        warnings.warn(
-            f"tracecomp.compile: {_name(fn)} assigns {', '.join(names)} while it is traced"
-            f"{user_line()}: compiled calls do not run that Python again, so later calls "
-            f"leave {', '.join(names)} as now, where each eager call assigns again. Keep "
-            f"such bookkeeping outside the compiled function, or return the value",
-            stacklevel=2)
-
-
 def execute(art, tensors, state, roots=(), call_args=()):
     """Run one artifact on the current values; returns the user's result. call_args: the
-    call's positional then keyword arguments (where the code's stores into them go)."""
+    call's positional then keyword arguments (kept_values stores into them)."""
     every = [t for _, t in tensors]     # (the ifs: this runs on every call, ~1 us saved)
     if state:
         every += [t for _, t in state[:art.n_state]]
@@ -284,7 +273,7 @@ def execute_on(art, every, n_args, roots=(), state=None, call_args=()):
             saved = [s.copy() if id(s) in held else s for s in saved]
         compile_state.apply(art.effects, written, every, art.optimizers, art.run_forward, n)
     if art.run_backward is not None and grad_mode.state.enabled:
-        state_ = bridge.BackwardState(art.run_backward, saved, art.cotangent_specs)
+        state_ = bridge.BackwardState(art.run_backward, saved, art.cotangent_specs, art.grad_slots)
         grad_tensors = [every[k] for k in art.grad_inputs]
         out_tensors = bridge.attach(outputs, art.cotangent_slots, grad_tensors, state_)
     else:
@@ -334,7 +323,7 @@ class CompiledFunction:
         self.templates = None if self.dynamic is False else Templates()
         self.last = None
         self._last_call = None      # signature.LastCall: the latest call, rechecked cheaply
-        self._walks = {}    # the latest walk over the modules it reads (compile_state.collect)
+        self._walks = {}    # the latest walk over the modules it reads (state_walk.collect)
         self.fed = FedSettings()    # the hyperparameters it feeds as inputs
         self.numbers = NumberArguments(self.dynamic)    # the number arguments it feeds
         self.lift_bound = True      # tensors fn names itself are inputs (bound_tensors.py)
@@ -403,7 +392,7 @@ class CompiledFunction:
     def _call_once(self, fn, args, kwargs, roots, optimizers, links):
         # shared: no other thread's trace swaps these tensors' data meanwhile (trace_gate)
         with GATE.shared:
-            state, module_names, flags = compile_state.collect(roots, optimizers, self._walks,
+            state, module_names, flags = state_walk.collect(roots, optimizers, self._walks,
                                                                self.fed)
             if self.lift_bound:     # before the .grad tail, which lookups extend
                 bound = lifted(fn, (*args, *kwargs.values()), state)
@@ -527,6 +516,7 @@ class CompiledFunction:
                 art = build(fn, call_args, tensors, state, module_names, backend,
                             optimizers, roots, self.memory_budget, self.templates, fed)
             reused = self.templates is not None and not self.templates.compiled
+            state_walk.note_unread(self._walks, art, roots)
         except TraceError as exc:
             if self.fallback != "eager":
                 raise
@@ -593,8 +583,3 @@ def initialize_lazy(module):
     emit(1, f"[tracecomp] {type(module).__name__}: running the first call eagerly to "
              f"initialize its lazy parameters")
     return True
-
-
-# --- helpers -----------------------------------------------------------------------------
-def _name(fn):
-    return getattr(fn, "__qualname__", repr(fn))

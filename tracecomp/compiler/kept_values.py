@@ -46,8 +46,9 @@ class Kept:
 class KeptWatch:
     """The containers fn (and hooks) reach, as they were before the trace."""
 
-    def __init__(self, places, own):
-        self.own = own      # {id of an argument's stand-in: its position}
+    def __init__(self, places, stand_ins):
+        # {id of an argument's stand-in: its position} (f(x, x): x's first position)
+        self.own = {id(s): k for k, s in reversed(list(enumerate(stand_ins)))}
         self.before = {}    # id(container) -> (container, copy of its entries)
         # id(container) -> (argument position, None or (how, key) one level in): the
         # trace's arguments are copies (the tensors swapped for stand-ins), so a store
@@ -93,6 +94,18 @@ class KeptWatch:
                     k.holder, k.place = None, place
             out += [_output(k, v, self.own) for k, v in stored]
             self._refuse_nested(holder, before, after)
+        return out
+
+    def rebound(self, places):
+        """[(Kept, traced tensor or None)] of the names the code bound anew (`global
+        running; running = 0.9 * running + 0.1 * m`, `step += 1`) to what each call can
+        store again, and (self.unbound) the names bound to anything else."""
+        out, self.unbound = [], []
+        for holder, how, key, v in places:
+            if self._repeatable(v):
+                out.append(_output(Kept(holder, how, key), v, self.own))
+            else:
+                self.unbound.append(key if how == "item" else "a closure variable")
         return out
 
     def _list_stores(self, holder, before, after):

@@ -62,7 +62,7 @@ def lower(art, graph, n_outputs, bridged, compile_graph, memory_budget=None):
     lodge = getattr(art.run_backward, "lodge_residuals", None)
     if lodge is not None:       # the forward may write its residuals into a gradient's buffer
         lodge(art.run_forward, len(forward.outputs) - split.n_saved)
-    art.grad_inputs = joint.grad_inputs
+    art.grad_inputs, art.grad_slots = joint.grad_inputs, joint.input_slots
     art.cotangent_slots = {k: slot for slot, k in enumerate(joint.cotangent_outputs)}
     outs = forward.outputs
     art.cotangent_specs = [(outs[k].shape, outs[k].dtype) for k in joint.cotangent_outputs]

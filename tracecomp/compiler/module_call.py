@@ -35,8 +35,8 @@ _grad = grad_mode.state
 
 
 class ModuleCall:
-    __slots__ = ("backward", "cotangents", "fresh", "grad_enabled", "grad_inputs", "numbers",
-                 "params", "reads", "runner", "slots", "specs", "state", "version")
+    __slots__ = ("backward", "cotangents", "fresh", "grad_enabled", "grad_inputs", "grad_slots",
+                 "numbers", "params", "reads", "runner", "slots", "specs", "state", "version")
 
     @staticmethod
     def of(args, kwargs, art, walks, grad_enabled, fed=None):
@@ -68,7 +68,7 @@ class ModuleCall:
         fast.fresh = bool(getattr(fast.runner, "owned", (False,))[0])
         fast.backward = art.run_backward if grad_enabled else None
         fast.cotangents, fast.slots = art.cotangent_specs, art.cotangent_slots
-        fast.grad_inputs = art.grad_inputs
+        fast.grad_inputs, fast.grad_slots = art.grad_inputs, art.grad_slots
         fast.reads = art.reads      # Python values it read (value_reads.py)
         return fast
 
@@ -102,6 +102,7 @@ class ModuleCall:
         out = results[0] if self.fresh else own(results[:1], arrays)[0]
         if self.backward is None:
             return Tensor._make(out)
-        call = bridge.BackwardState(self.backward, results[1:], self.cotangents)
+        call = bridge.BackwardState(self.backward, results[1:], self.cotangents,
+                                    self.grad_slots)
         return bridge.attach([out], self.slots, [tensors[k] for k in self.grad_inputs],
                              call)[0]

@@ -33,7 +33,7 @@ from numpy import ndarray
 from .. import context, grad_mode
 from ..debug_log import debug_level
 from ..tracing.gate import GATE
-from . import state as compile_state
+from . import state_walk
 from .hyperparameters import Fed, fed_sources, refill
 
 _grad = grad_mode.state
@@ -55,7 +55,7 @@ class StepRepeat:
                 or any(e.kind != "data" for e in art.effects)
                 or not getattr(art.run_forward, "fast", False) or debug_level() >= 1):
             return None
-        every, _, _ = compile_state.collect([], [opt], fed=fed)
+        every, _, _ = state_walk.collect([], [opt], fed=fed)
         params = [p for g in opt.param_groups for p in g["params"]]
         where = {id(p): ("param", i) for i, p in enumerate(params)}
         for i, p in enumerate(params):

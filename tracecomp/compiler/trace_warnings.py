@@ -1,0 +1,36 @@
+"""What a trace saw the code do that the compiled calls will not repeat, warned once, at
+the compile: a change to a container it reaches that no call replays (a pop, a del:
+kept_values.py replays appends and stores), and globals or closure variables it assigns.
+"""
+import warnings
+
+from ..user_code import user_line
+
+
+def function_name(fn):
+    return getattr(fn, "__qualname__", repr(fn))
+
+
+def unrepeated(fn, changes):
+    """The traced code changed a container it reaches in a way the compiled calls do not
+    repeat (a pop, a del): say so once, at the compile."""
+    if changes:
+        warnings.warn(f"tracecomp.compile: {function_name(fn)} changes what it reaches outside "
+                      f"itself while traced ({'; '.join(changes)}){user_line()}: compiled calls do "
+                      f"not repeat that, where each eager call does. Appending and setting "
+                      f"items or attributes are repeated; keep other changes outside the "
+                      f"compiled function", stacklevel=3)
+
+
+def rebound(fn, names):
+    """The traced code assigned globals or closure variables objects no call can assign
+    again (a new list, a model): Python the compiled calls do not run again, so say so
+    once, at the compile. (Tensors, numbers and strings it assigns are assigned again
+    after every call: kept_values.KeptWatch.rebound.)"""
+    if names:
+        warnings.warn(
+            f"tracecomp.compile: {function_name(fn)} assigns {', '.join(names)} while it is "
+            f"traced{user_line()}: compiled calls do not run that Python again, so later "
+            f"calls leave {', '.join(names)} as now, where each eager call assigns again. "
+            f"Keep such bookkeeping outside the compiled function, or return the value",
+            stacklevel=2)
