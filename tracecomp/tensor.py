@@ -13,7 +13,7 @@ import weakref
 
 import numpy as np
 
-from . import dtypes, grad_mode
+from . import context, dtypes, grad_mode
 from .device_array import DeviceArray
 from .devices import CPU, device, to_host  # noqa: F401  (tracecomp.tensor.device, as before)
 from .errors import fmt_shape
@@ -46,7 +46,6 @@ def made_in_grad(parent):
 def _same_memory_while_tracing(t, twin):
     """twin (t.detach(), t.data) holds all of t's memory: tell the trace, whose values do not
     share memory, so an in-place update of one is the other's too (tracer.same_memory)."""
-    from . import context
     active = context.current()
     if active is not None:
         active.same_memory(t, twin)
@@ -55,7 +54,6 @@ def _same_memory_while_tracing(t, twin):
 def _rebound_while_tracing(t):
     """t, a real tensor, is about to hold a traced value (`p.data = p.data - lr * g`): the
     trace must put its array back when it ends, whether it succeeds or fails."""
-    from . import context
     active = context.current()
     if active is not None:
         active.rebound.append((t, t._data))
@@ -208,7 +206,7 @@ class Tensor:
     def detach(self) -> "Tensor":
         """A tensor sharing this one's data (and version counter) with no history."""
         out = Tensor._make(self._data, False, None, self._vc)
-        if type(self._data) is not np.ndarray:      # traced: an update of either is both's
+        if context._active is not None:     # tracing: an update of either is both's
             _same_memory_while_tracing(self, out)
         return out
 
@@ -222,7 +220,7 @@ class Tensor:
         """The values without history, sharing memory (not the version counter: in-place
         changes through it are hidden from autograd, as torch's)."""
         out = Tensor._make(self._data, False, None)
-        if type(self._data) is not np.ndarray:      # traced: an update of either is both's
+        if context._active is not None:     # tracing: an update of either is both's
             _same_memory_while_tracing(self, out)
         return out
 

@@ -208,6 +208,8 @@ class Tracer:
         updates (`p.data.sub_(lr * g)`, `p.grad.detach().zero_()`)."""
         if self._replaying:
             return
+        if self.made_here(t):   # a temporary's twin is one too (`zeros(n).detach()`)
+            self.created[id(twin)] = twin
         group = self.twins.get(id(t))
         if group is None:
             group = self.twins[id(t)] = [t]

@@ -1,0 +1,47 @@
+"""Tensors compiled code makes and then fills in place (`scores = zeros(n); scores[i] = ...`):
+a temporary, whose updates are part of the graph. Its .detach(), .data or Variable(...)
+(old code: hunkim's seq2seq attention wraps its zeros in Variable) is a temporary too; it
+was taken for a tensor from outside, and the update refused as one that would be lost."""
+import numpy as np
+import pytest
+import torch
+
+import tracecomp as tc
+from tracecomp.autograd import Variable
+
+from helpers import with_torch_weights
+
+
+def _attention(lib, wrap):
+    class Scores(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = lib.nn.Linear(4, 4)
+
+        def forward(self, h, enc):
+            scores = wrap(lib.zeros(len(enc)))
+            for i in range(len(enc)):
+                scores[i] = h.dot(self.lin(enc[i]))
+            return lib.nn.functional.softmax(scores, dim=0)
+
+    return Scores()
+
+
+@pytest.mark.parametrize("wrap", ["detach", "data", "Variable"])
+def test_a_temporary_filled_through_its_detached_twin_matches_torch(wrap):
+    torch.manual_seed(0)
+    ref = _attention(torch, lambda t: t)
+    how = {"detach": lambda t: t.detach(), "data": lambda t: t.data, "Variable": Variable}
+    compiled = tc.compile(with_torch_weights(_attention(tc, how[wrap]), ref))
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        h, enc = rng.standard_normal(4).astype(np.float32), \
+            rng.standard_normal((5, 4)).astype(np.float32)
+        want = ref(torch.tensor(h), torch.tensor(enc))
+        got = compiled(tc.tensor(h), tc.tensor(enc))
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-5,
+                                   atol=1e-6)
+        got.sum().backward()
+        want.sum().backward()
+    np.testing.assert_allclose(compiled._orig_mod.lin.weight.grad.numpy(),
+                               ref.lin.weight.grad.numpy(), rtol=1e-4, atol=1e-6)
