@@ -171,3 +171,48 @@ def test_a_lecture_step_over_global_parameters_and_data_matches_torch():
     for p, q in zip(params, ref):
         np.testing.assert_allclose(p, q, rtol=1e-5, atol=1e-6)
     assert step.compiles == 2      # then with the parameters' .grad as inputs
+
+
+def _plain_object_steps(lib, compile_fn, steps=4):
+    """makemore part 5: the model a plain object holding its layers in a list, the update
+    over a global list of the same tensors (reached only through those two)."""
+    rng = np.random.default_rng(1)
+
+    class Linear:
+        def __init__(self):
+            self.weight = lib.tensor(rng.standard_normal((3, 2)).astype(np.float32))
+
+        def __call__(self, x):
+            return x @ self.weight
+
+    class Sequential:
+        def __init__(self, layers):
+            self.layers = layers
+
+        def __call__(self, x):
+            return self.layers[0](x).tanh()
+
+    model = Sequential([Linear()])
+    params = [model.layers[0].weight]
+    params[0].requires_grad = True
+
+    def step(x):
+        loss = model(x).pow(2).sum()
+        for p in params:
+            p.grad = None
+        loss.backward()
+        with lib.no_grad():
+            for p in params:
+                p.sub_(0.1 * p.grad)
+        return loss
+    step = compile_fn(step)
+    xs = [rng.standard_normal((4, 3)).astype(np.float32) for _ in range(steps)]
+    return [step(lib.tensor(x)).item() for x in xs], params[0].detach().numpy().copy()
+
+
+def test_tensors_in_a_global_list_are_inputs_the_step_updates():
+    """(it was a TraceError: 'updated a tensor in place that is not one of its inputs')"""
+    got, weight = _plain_object_steps(tc, tc.compile)
+    want, ref = _plain_object_steps(torch, lambda f: f)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    np.testing.assert_allclose(weight, ref, rtol=1e-5, atol=1e-6)

@@ -172,13 +172,33 @@ def test_packing_inside_compiled_code_matches_eager():
     assert_close(cx, gx, 1e-5, 1e-6)
 
 
-def test_packed_sequence_argument_to_compiled_code_is_a_clear_error():
+def test_a_packed_sequence_argument_runs_compiled_as_torch():
+    """hunkim's pack_pad: compile(lstm)(packed). The batch sizes are a static of the
+    signature by value (they decide the shapes); data and indices are inputs."""
+    torch.manual_seed(0)
+    ref = torch.nn.LSTM(3, 4)
+    rnn = nn.LSTM(3, 4)
+    rnn.load_state_dict({k: tc.tensor(v.detach().numpy()) for k, v in ref.state_dict().items()})
+    compiled = tc.compile(rnn)
+    x = np.random.default_rng(0).standard_normal((5, 3, 3)).astype(np.float32)
+    for lengths in ([5, 2, 4], [5, 2, 4], [3, 3, 1]):
+        xt = torch.tensor(x, requires_grad=True)
+        want, (h, _) = ref(torch.nn.utils.rnn.pack_padded_sequence(xt, lengths,
+                                                                  enforce_sorted=False))
+        xc = tc.tensor(x, requires_grad=True)
+        got, (gh, _) = compiled(pack_padded_sequence(xc, lengths, enforce_sorted=False))
+        assert tuple(got.batch_sizes.tolist()) == tuple(want.batch_sizes.tolist())
+        assert_close(got.data, want.data.detach().numpy(), 1e-5, 1e-6)
+        assert_close(gh, h.detach().numpy(), 1e-5, 1e-6)
+        (got.data.sum() + gh.sum()).backward()
+        (want.data.sum() + h.sum()).backward()
+        assert_close(xc.grad, xt.grad.numpy(), 1e-4, 1e-6)
+    assert compiled._compiled.compiles == 2      # one per batch_sizes
+
+
+def test_traced_lengths_are_a_clear_error():
     rnn = nn.LSTM(3, 4)
     x = tc.randn(5, 3, 3)
-    packed = pack_padded_sequence(x, [5, 2, 4], enforce_sorted=False)
-    with pytest.raises(tc.TraceError, match="the batch_sizes of the PackedSequence given to "
-                                            "LSTM is a traced tensor.*pack outside the compiled"):
-        tc.compile(lambda p: rnn(p)[0], backend="interp")(packed)
     with pytest.raises(tc.TraceError, match="pack_padded_sequence's `lengths` is a traced "
                                             "tensor"):
         tc.compile(lambda x, n: rnn(pack_padded_sequence(x, n, enforce_sorted=False))[1][0],

@@ -10,7 +10,10 @@ Held as constants instead (the rule before), every rebinding compiled again: a l
 5 batches compiled 5 times, and past the recompile limit it warned each step.
 
 What is lifted: a tensor held by a global name the function's code loads (or a function,
-lambda or comprehension defined in it loads), or by one of its closure variables, unless
+lambda or comprehension defined in it loads), or by one of its closure variables, or one
+element in of a list, tuple or dict such a name holds (`params = [W1, b1]`, the update
+`for p in params: p.sub_(lr * p.grad)`), or kept on the object of a method compiled
+(compile(obj) of a callable object: `self.running_mean`), unless
 it is an argument of the call or a module's or optimizer's tensor (those are inputs
 already). One that requires grad is lifted as a module's parameter is, its .grad an input
 too where it has one: lecture code keeps its parameters in globals and updates them by
@@ -30,8 +33,10 @@ from types import ModuleType
 from ..nn.module import Module
 from ..tensor import Tensor
 from .code_names import named_values
+from .state import inside
 
 KIND = "bound"      # the first element of a lifted tensor's state label
+_CONTAINERS = (list, tuple, dict)
 
 
 class BoundRead(Exception):
@@ -45,8 +50,14 @@ def lifted(fn, args, state):
     call's arguments) and `state` (everything else read: collect's)."""
     if getattr(fn, "__code__", None) is None:
         return []
-    found = [((KIND, "global" if how == "item" else "closure", name), t)
-             for _, how, name, t in named_values(fn) if isinstance(t, Tensor)]
+    found = []
+    for _, how, name, v in named_values(fn):
+        kind = "global" if how == "item" else "closure"
+        if isinstance(v, Tensor):
+            found.append(((KIND, kind, name), v))
+        elif type(v) in _CONTAINERS:    # `params = [W1, b1]`: one element in, by its key
+            found += [((KIND, kind, name, key), t) for _, _, key, t in inside(v)
+                      if isinstance(t, Tensor)]
     owner = _plain_owner(fn)
     if owner is not None:       # a plain object's method: the tensors it keeps on self
         found += [((KIND, "self", name), t) for name, t in vars(owner).items()
@@ -69,8 +80,12 @@ def is_lifted(label):
 
 def source(fn, label):
     """Where a lifted tensor is read from on each call, as state.follow takes it: (fn's
-    globals, "item", name) or (its closure cell, "cell", name)."""
-    _, kind, name = label
+    globals, "item", name), (its closure cell, "cell", name), (the object of a method,
+    "attr", name), or (the list, tuple or dict a name holds, "item", key)."""
+    _, kind, name, *inner = label
+    if inner:       # an element of the list, tuple or dict the name holds now
+        holder, how, key = source(fn, label[:3])
+        return (holder[key] if how == "item" else holder.cell_contents), "item", inner[0]
     if kind == "global":
         return fn.__globals__, "item", name
     if kind == "self":

@@ -20,6 +20,7 @@ from .. import dtypes, grad_mode
 from ..debug_log import debug_level
 from ..device_array import DeviceArray
 from ..errors import TraceError
+from ..nn.utils.rnn import PackedSequence
 from ..tensor import Tensor
 from ..tracing.number import ITEM, TracedNumber
 from .number_args import FedArgument, as_input
@@ -43,6 +44,13 @@ def _walk(x, label, tensors, statics):
     if type(x) is TracedNumber and ITEM in x.sources:     # `return loss.item()`
         tensors.append((label, x.tensor))
         return ("N", x.__class__)
+    if type(x) is PackedSequence and isinstance(x.batch_sizes, Tensor) and \
+            type(x.batch_sizes._data) is ndarray:
+        # the batch sizes decide the shapes (how many rows each time step advances): a
+        # static by value, as a number argument is; the rest are tensors
+        statics.append((f"{label}.batch_sizes", tuple(x.batch_sizes._data.tolist())))
+        return ("packed", type(x), tuple(_walk(getattr(x, f), f"{label}.{f}", tensors,
+                                               statics) for f in _PACKED_TENSORS))
     if isinstance(x, (tuple, list)):    # its own type: a namedtuple comes back one
         return ("seq", type(x), tuple(_walk(v, f"{label}.{k}", tensors, statics)
                                       for k, v in enumerate(x)))
@@ -56,6 +64,9 @@ def _walk(x, label, tensors, statics):
                                                       statics) for n in names))
     statics.append((label, x))
     return ("S",)
+
+
+_PACKED_TENSORS = ("data", "sorted_indices", "unsorted_indices")
 
 
 def _record_fields(x):
@@ -82,6 +93,10 @@ def _build(s, tensors, statics):
         return next(tensors)
     if kind == "S":
         return next(statics)
+    if kind == "packed":            # a PackedSequence: its batch sizes, then its tensors
+        sizes = Tensor._make(np.array(next(statics), np.int64))
+        data, order, unorder = (_build(v, tensors, statics) for v in s[2])
+        return s[1](data, sizes, order, unorder)
     if kind == "N":                 # the Python number of a 0-d output (item_number)
         return s[1](next(tensors).item())
     if kind == "record":            # a new object of the class, its fields set as they
@@ -348,7 +363,7 @@ def label_text(key):
     if kind == "param":
         return f"opt{key[1]}.group{key[2]}.{key[3]}"
     if kind == "bound":       # a tensor the function names itself (bound_tensors.py)
-        return f"{key[1]}.{key[2]}"
+        return f"{key[1]}.{key[2]}" + ("".join(f"[{k!r}]" for k in key[3:]))
     if kind == "number":      # a number argument fed as an input (number_args.py)
         return key[1]
     if kind == "setting":     # a hyperparameter fed as an input (hyperparameters.py)

@@ -47,8 +47,8 @@ def concrete_ints(t, what):
             raise TraceError(
                 f"{what} is a traced tensor: the recurrent utilities need its values (the "
                 f"sequence lengths decide the shapes) while tracing. Pass the lengths as a "
-                f"list of ints, or pack outside the compiled function and give it the padded "
-                f"tensor; a PackedSequence cannot be an argument of compiled code.")
+                f"list of ints, or pack outside the compiled function and pass it the "
+                f"PackedSequence.")
         return [int(v) for v in np.asarray(t._data).reshape(-1)]
     return [int(v) for v in np.asarray(t).reshape(-1)]
 
