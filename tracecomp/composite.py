@@ -25,7 +25,7 @@ from .ops.softmax import softmax as _softmax
 from .return_types import structseq
 from .strided_reshape import reshape_strided, view  # noqa: F401 - x.view's home
 from .tensor import Tensor, _wrap_dim
-from .torch_args import number_first
+from .torch_args import number_first, with_out
 
 
 def _dims_arg(dim):
@@ -186,7 +186,7 @@ def _beyond(x, bound, compare):
     return ew.logical_or(past, ew.isnan(bound)) if bound._data.dtype.kind == "f" else past
 
 
-clip = clamp
+clamp = clip = with_out(clamp, "clamp")     # out=: numpy's np.clip(t, 0, 1) passes it
 
 
 def prod_dims(shape, dims):

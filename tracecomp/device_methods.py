@@ -22,7 +22,7 @@ from .devices import (
 )
 from .legacy_types import is_nonzero, resolve, type_string
 from .ops import elementwise as ew
-from .tensor import Tensor
+from .tensor import Size, Tensor
 
 # Python types as dtypes mean what they mean to torch: float is float64
 _PYTHON_DTYPES = {float: dtypes.float64, int: dtypes.int64, bool: dtypes.bool_}
@@ -203,7 +203,27 @@ def new_tensor(x, data, *, dtype=None, device=None, requires_grad=False, layout=
                     device=x.device if device is None else device)
 
 
+def new(x, *args, dtype=None, device=None):
+    """The legacy constructor (`weight.new(n_layers, batch, hidden).zero_()` in course
+    code): x's dtype and device; x.new(*sizes) or x.new(torch.Size) an uninitialized
+    tensor of that shape (zeros here), x.new(sequence) a tensor of the data, x.new() an
+    empty one; x.new(t) t's memory (t of x's dtype, as torch requires)."""
+    from .creation import empty, tensor
+    d, where = dtype or x.dtype, x.device if device is None else device
+    if len(args) == 1 and isinstance(args[0], Tensor):
+        if args[0].dtype != d:
+            raise TypeError(f"Tensor.new(): expected a tensor of dtype {d}, got "
+                            f"{args[0].dtype}")
+        return args[0].detach()     # its memory, without its history
+    if len(args) == 1 and isinstance(args[0], (list, tuple)) and \
+            not isinstance(args[0], Size):
+        return tensor(args[0], dtype=d, device=where)
+    sizes = tuple(args[0]) if len(args) == 1 and isinstance(args[0], Size) else args
+    return empty(*sizes, dtype=d, device=where) if sizes else empty(0, dtype=d, device=where)
+
+
 METHODS = {
+    "new": new,
     "to": to, "cuda": cuda, "cpu": cpu, "type": tensor_type, "pin_memory": pin_memory,
     "new_zeros": _new_filled(0), "new_ones": _new_filled(1), "new_empty": _new_filled(0),
     "new_full": new_full, "new_tensor": new_tensor, "is_nonzero": is_nonzero,

@@ -108,12 +108,23 @@ def parse(x, key):
     return any(_advanced(k) for k in key), _expand_ellipsis(key, x.ndim)
 
 
+def _int_key(key):
+    """An eager 0-d integer tensor index as the int it is (torch reads it so: x[t] is the
+    view x[3] is, SelectBackward), so it takes the int paths; any other key as it is."""
+    data = key._data
+    if data.ndim == 0 and data.dtype.kind in "iu" and type(data) is np.ndarray:
+        return int(data)
+    return key
+
+
 def getitem(x, key):
     data = x._data
     if type(key) is Tensor:
         if key._data.dtype.kind == "i" and key._data.ndim and data.ndim:
             return index(x, [key], (0,))    # x[positions], as embedding lookups do
-    elif type(data) is np.ndarray and not (x._requires_grad and _grad.enabled):
+        key = _int_key(key)
+    if type(key) is not Tensor and type(data) is np.ndarray and \
+            not (x._requires_grad and _grad.enabled):
         view = _fast_view(data, key)
         if view is not None:    # what slice + reshape give: a view, no tape node
             out = _make(view, False, None, x._vc)
@@ -279,6 +290,8 @@ def _mask_positions(x, mask, dim):
 def setitem(x, key, value):
     """x[key] = value, in place (torch semantics: broadcast value, cast to x's dtype)."""
     from .inplace import assign
+    if type(key) is Tensor:
+        key = _int_key(key)
     if dispatch.trace_hook is not None and isinstance(value, Tensor):
         _writing_back(x, key, value)        # (x may be a real temporary made while tracing)
     advanced, parsed = parse(x, key)

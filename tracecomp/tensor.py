@@ -291,6 +291,17 @@ class Tensor:
             self._data.__array__()      # torch's TypeError: copy it to the host first
         return self._data if dtype is None else self._data.astype(dtype)
 
+    # numpy meets a tensor as torch's does: a binary op with a numpy scalar or array gives
+    # way to the tensor's own (np.float32(0.5) * loss keeps its history), and a ufunc or
+    # function numpy computes on the values (np.exp(t), np.clip(t, 0, 1)) hands back a
+    # tensor, a bool result as uint8 (torch's __array_wrap__ does both)
+    __array_priority__ = 1000
+
+    def __array_wrap__(self, array, context=None, return_scalar=False):
+        if array.dtype == np.bool_:
+            array = array.astype(np.uint8)
+        return Tensor._make(array)
+
     def __len__(self):
         if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")

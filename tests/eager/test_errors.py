@@ -6,6 +6,7 @@ same text.
 """
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -70,6 +71,9 @@ CASES = [
      "index -5 is out of bounds for dimension 1 with size 4"),
     ("index_tensor", lambda lib: _x(lib, 3, 4)[lib.tensor([0, 7])], IndexError,
      "index 7 is out of bounds for dimension 0 with size 3"),
+    ("conv2d_of_an_array", lambda lib: lib.nn.Conv2d(1, 2, 3)(np.ones((1, 1, 4, 4),
+                                                                   np.float32)),
+     TypeError, "conv2d()"),
     ("index_tensors_broadcast", lambda lib: _x(lib, 6, 27)[lib.arange(5), lib.arange(6)],
      IndexError, "shape mismatch: indexing tensors could not be broadcast together with "
      "shapes [5], [6]"),

@@ -375,3 +375,59 @@ def test_return_types_print_and_name_as_torch(expr):
     assert type(got).__name__ == type(want).__name__
     assert isinstance(got, getattr(tc.return_types, type(got).__name__))
     assert repr(got) == repr(want).replace("torch.", "tracecomp.")
+
+
+def test_a_zero_dim_integer_tensor_index_is_an_int():
+    """x[t] with t = tensor(3) is x[3], as torch reads it: a view (writes reach x), a
+    SelectBackward0 node, and x[t] += r in place (makemore part 4's dC[ix] += ...); it took
+    the advanced-indexing path at 20x the cost."""
+    import torch
+    for lib in (tc, torch):
+        x = lib.zeros(5, 3)
+        x[lib.tensor(1)].fill_(7.0)
+        x[lib.tensor(2)] += lib.ones(3)
+        assert x[1].tolist() == [7.0] * 3 and x[2].tolist() == [1.0] * 3
+        w = lib.ones(5, 3, requires_grad=True)
+        assert type(w[lib.tensor(4)].grad_fn).__name__ == "SelectBackward0"
+        w[lib.tensor(4)].sum().backward()
+        assert w.grad.sum().item() == 3.0
+
+
+def test_numpy_functions_on_a_tensor_give_a_tensor_as_torchs_do():
+    """np.clip(t, 0, 1) (udacity's denoising autoencoder) gave an ndarray, which conv2d
+    then refused; ufuncs and numpy scalars meet a tensor as torch's: tensors back, bool
+    results as uint8, and np.float32(0.5) * loss keeps its history."""
+    import torch
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    cases = {"clip": lambda t: np.clip(t, 0.0, 1.0), "exp": np.exp, "abs": np.abs,
+             "maximum": lambda t: np.maximum(t, 0), "round": np.round,
+             "transpose": np.transpose, "reshape": lambda t: np.reshape(t, (-1,)),
+             "cumsum": np.cumsum, "isnan": np.isnan, "sign": np.sign}
+    for name, f in cases.items():
+        want, got = f(torch.tensor(x)), f(tc.tensor(x))
+        assert isinstance(got, tc.Tensor), name
+        assert str(got.dtype).split(".")[1] == str(want.dtype).split(".")[1], name
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, err_msg=name)
+    w = tc.ones(2, requires_grad=True)
+    scaled = np.float32(0.5) * w
+    assert isinstance(scaled, tc.Tensor) and scaled.grad_fn is not None
+    scaled.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [0.5, 0.5])
+
+
+def test_tensor_new_the_legacy_constructor():
+    import torch
+    for lib in (tc, torch):
+        x = lib.ones(2, dtype=lib.float64)
+        assert tuple(x.new(2, 3).shape) == (2, 3) and x.new(2, 3).dtype == lib.float64
+        assert x.new([1, 2]).tolist() == [1.0, 2.0]
+        assert x.new((2, 3)).tolist() == [2.0, 3.0]          # a tuple is data
+        assert tuple(x.new(lib.Size([2, 3])).shape) == (2, 3)    # a Size is a shape
+        assert tuple(x.new().shape) == (0,)
+        assert x.new(4, 5).zero_().sum().item() == 0.0
+        y = lib.tensor([5.0], dtype=lib.float64)
+        alias = x.new(y)
+        alias[0] = 7.0
+        assert alias is not y and y.item() == 7.0       # y's memory
+        with pytest.raises(TypeError):
+            x.new(lib.tensor([5, 6]))

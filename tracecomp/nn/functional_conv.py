@@ -21,6 +21,7 @@ from ..ops import movement as mv
 from ..ops.indexing import gather
 from ..ops.linalg import matmul
 from ..ops.reduce import argmax
+from ..tensor import Tensor
 
 _pair = _conv.pair
 _TORCH_SCALAR = {"float32": "Float", "float64": "Double", "float16": "Half"}
@@ -103,6 +104,11 @@ def check_conv_args(op, padding, stride, dilation, groups, output_padding=()):
 
 
 def _check_conv(x, weight, bias, groups):
+    if not isinstance(x, Tensor):       # a numpy array read its dtype alike: "Float but Float"
+        raise TypeError(f"conv2d(): argument 'input' must be a Tensor, not "
+                        f"{type(x).__module__}.{type(x).__name__} of shape "
+                        f"{list(getattr(x, 'shape', ()))}; convert it with "
+                        f"tracecomp.as_tensor(x)")
     if weight.ndim != 4:
         raise ShapeError(f"conv2d: expected a 4-D weight (out_channels, in_channels/groups, "
                          f"kh, kw), got weight of size {fmt_shape(weight.shape)}")
