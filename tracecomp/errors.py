@@ -20,6 +20,11 @@ class ShapeError(TracecompError, RuntimeError):
     """An op got operands whose shapes do not fit together."""
 
 
+class BatchSizeError(ShapeError, ValueError):
+    """A loss's input and target hold different batch sizes: torch raises a ValueError
+    there (`except ValueError` in the user's code must catch it)."""
+
+
 class IndexBoundsError(TracecompError, RuntimeError):
     """An index tensor of gather/scatter holds a position outside its dim: torch raises a
     RuntimeError there (an IndexError is for indexing with [])."""

@@ -269,7 +269,9 @@ ERRORS = [
     ("float target of wrong shape", lambda: F.cross_entropy(tc.randn(4, 5), tc.randn(4)),
      tc.ShapeError, "class-probability targets must have the input's shape [4, 5]"),
     ("batch mismatch", lambda: F.cross_entropy(tc.randn(4, 5), tc.tensor([0, 1, 2])),
-     tc.ShapeError, "Expected input batch_size (4) to match target batch_size (3)"),
+     ValueError, "Expected input batch_size (4) to match target batch_size (3)"),   # torch's
+    ("0-d target", lambda: F.cross_entropy(tc.randn(1, 5), tc.tensor(2)),
+     ValueError, "Expected input batch_size (1) to match target batch_size (0)"),
     ("float target for nll", lambda: F.nll_loss(tc.randn(4, 5), tc.randn(4)),
      tc.TracecompError, "expected target of scalar type Long"),
     ("weight of wrong size", lambda: F.cross_entropy(tc.randn(4, 5), tc.tensor([0, 1, 2, 3]),

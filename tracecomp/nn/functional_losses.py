@@ -15,7 +15,7 @@ import numpy as np
 from .. import composite as C
 from .. import dtypes
 from ..autograd.function import Function
-from ..errors import DTypeError, ShapeError, fmt_shape
+from ..errors import BatchSizeError, DTypeError, ShapeError, fmt_shape
 from ..grad_fn_names import named
 from ..ops import elementwise as ew
 from ..ops import mse, nll
@@ -99,9 +99,12 @@ def _check_class_target(name, input, target, weight, ignore_index):
     cdim = _class_dim(input)
     want = tuple(input.shape[:cdim]) + tuple(input.shape[cdim + 1:])
     if tuple(target.shape) != want:
-        if input.ndim >= 2 and target.ndim >= 1 and target.shape[0] != input.shape[0]:
-            raise ShapeError(f"{name}: Expected input batch_size ({input.shape[0]}) to match "
-                             f"target batch_size ({target.shape[0]}).")
+        if input.ndim >= 2 and target.ndim <= 1 or \
+                input.ndim > 2 and target.shape[0] != input.shape[0]:
+            # a 0-d target counts as batch size 0, as torch counts it
+            got = target.shape[0] if target.ndim else 0
+            raise BatchSizeError(f"{name}: Expected input batch_size ({input.shape[0]}) to "
+                                 f"match target batch_size ({got}).")
         raise ShapeError(f"{name}: expected target of shape {fmt_shape(want)} for input of "
                          f"shape {fmt_shape(input.shape)}, got {fmt_shape(target.shape)}")
     n_classes = input.shape[cdim]
