@@ -196,3 +196,4 @@ def _module_compile(self, *args, **kwargs):
 
 nn.Module.compile = _module_compile
 _support.install_finder()
+from .creation import range  # noqa: E402,A004 - torch.range (deprecated in torch too)

@@ -7,6 +7,7 @@ seed gives the same numbers here, not the same numbers as torch.
 """
 import functools
 import math
+import warnings
 
 import numpy as np
 
@@ -205,6 +206,23 @@ def arange(start, end=None, step=1, *, dtype=None, requires_grad=False, device=N
             else dtypes.default_float()
     return _finish(bind(arange_p, start=vals[0], stop=vals[1], step=vals[2],
                         dtype=dtypes.to_np(dtype)), requires_grad)
+
+
+@placing
+def range(start, end, step=1, *, dtype=None, requires_grad=False, device=None):  # noqa: A001
+    """torch.range, deprecated in torch as here: start .. end with end included, in the
+    default float dtype unless dtype says otherwise."""
+    warnings.warn("torch.range is deprecated and will be removed in a future release because "
+                  "its behavior is inconsistent with Python's range builtin. Instead, use "
+                  "torch.arange, which produces values in [start, end).", UserWarning,
+                  stacklevel=3)
+    check_placement(device)
+    if step == 0 or (end - start) * step < 0:
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
+    n = int(math.floor((end - start) / step)) + 1
+    data = start + step * np.arange(n, dtype=np.float64)
+    return _finish(Tensor._make(data.astype(dtypes.to_np(dtype) or dtypes.default_float())),
+                   requires_grad)
 
 
 @placing

@@ -68,3 +68,17 @@ def test_linspace_is_torchs_bit_for_bit(dtype):
         mismatched += not np.array_equal(got, want)
     # float64's fused multiply-add goes through long double: a rare double rounding
     assert mismatched == 0 if dtype == "float32" else mismatched <= 20
+
+
+def test_range_the_deprecated_one_includes_its_end_as_torchs():
+    for args, kwargs in (((1, 4), {}), ((0, 1, 0.1), {}), ((1, 4), {"dtype": "int64"}),
+                         ((0.5, 2.5), {}), ((3, -1, -0.5), {})):
+        kw = {k: getattr(torch, v) for k, v in kwargs.items()}
+        with pytest.warns(UserWarning, match="torch.range is deprecated"):
+            want = torch.range(*args, **kw)
+        with pytest.warns(UserWarning, match="torch.range is deprecated"):
+            got = tc.range(*args, **{k: getattr(tc, v) for k, v in kwargs.items()})
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+        assert str(got.dtype).split(".")[1] == str(want.dtype).split(".")[1]
+    with pytest.raises(RuntimeError, match="inconsistent with step sign"):
+        tc.range(5, 1)
