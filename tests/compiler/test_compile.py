@@ -326,6 +326,23 @@ def test_fallback_eager_is_explicit_and_logged(caplog):
     assert any("fallback='eager'" in r.getMessage() for r in caplog.records)
 
 
+def test_fallback_eager_says_a_repeated_failure_once():
+    """hunkim's rnn classification calls .numpy() in its forward: every new batch shape
+    traces again and fails alike; the fallback says so once, not once per shape with a
+    recompile warning on top, and each call still runs eagerly."""
+    def f(x, lengths):
+        n = int(lengths.numpy().max())
+        return x[:, :n].sum()
+
+    compiled = tc.compile(f, fallback="eager", recompile_limit=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for length in range(3, 9):
+            out = compiled(tc.ones(2, length), tc.full((2,), length - 1))
+            assert out.item() == 2.0 * (length - 1)
+    assert len(caught) == 1 and "fallback='eager'" in str(caught[0].message)
+
+
 def test_out_of_range_target_fails_inside_compiled_code():
     compiled = tc.compile(lambda logits, y: F.cross_entropy(logits, y))
     compiled(tc.randn(3, 4), tc.tensor([0, 1, 2]))

@@ -330,6 +330,7 @@ class CompiledFunction:
         self._fast = None   # fast_call.FastCall: the latest call again, when it is that plain
         self._stale = None  # why the next compile replaces an artifact that went stale
         self._ran = False   # called before (stance.py's eager_then_compile)
+        self._fell_back = set()     # the trace failures fallback='eager' said already
         self.compiles = 0
 
     def __get__(self, instance, owner):
@@ -522,9 +523,13 @@ class CompiledFunction:
                 raise
             message = (f"tracecomp.compile: running {_name(fn)} eagerly for this signature "
                        f"(fallback='eager') because tracing failed: {exc}")
+            art = Artifact({}, [], None, eager=True)
+            if str(exc) in self._fell_back:     # said once: each new shape fails alike
+                emit(1, message)
+                return art
+            self._fell_back.add(str(exc))
             log.warning(message)
             warnings.warn(message, stacklevel=4)
-            art = Artifact({}, [], None, eager=True)
         if not reused:      # a trace that failed counts, as before dynamic shapes
             self._count_compile(fn, reason)
         return art
