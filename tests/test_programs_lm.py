@@ -209,9 +209,10 @@ def test_code_that_looks_at_grad_compiles_again_when_it_appears():
     assert tc.Tensor.__dict__["grad"] is None       # a plain attribute again after tracing
 
 
-def test_grad_of_a_tensor_reached_through_a_dict_is_a_trace_error_not_a_stale_value():
+def test_grad_of_a_tensor_in_a_dict_the_function_names_is_read_and_written_as_eagerly():
+    """One element in: an input, its .grad too (bound_tensors.py)."""
     w = nn.Parameter(tc.ones(3))
-    held = {"w": w}         # not a name of the function's: no input (bound_tensors.py)
+    held = {"w": w}
     x = tc.tensor([1.0, 2.0, 3.0])
 
     def reads(x):
@@ -219,6 +220,25 @@ def test_grad_of_a_tensor_reached_through_a_dict_is_a_trace_error_not_a_stale_va
 
     def writes(x):
         loss = (x * held["w"]).sum()
+        loss.backward()
+        return loss
+
+    assert_close(tc.compile(writes)(x), np.array(6.0))
+    assert_close(w.grad, np.array([1.0, 2.0, 3.0]))
+    assert_close(tc.compile(reads)(x), np.array([1.0, 4.0, 9.0]))
+
+
+def test_grad_of_a_tensor_reached_deeper_is_a_trace_error_not_a_stale_value():
+    w = nn.Parameter(tc.ones(3))
+    held = {"inner": {"w": w}}      # two containers deep: no input (bound_tensors.py)
+    x = tc.tensor([1.0, 2.0, 3.0])
+
+    def reads(x):
+        w = held["inner"]["w"]
+        return x * w if w.grad is None else x * w.grad
+
+    def writes(x):
+        loss = (x * held["inner"]["w"]).sum()
         loss.backward()
         return loss
 

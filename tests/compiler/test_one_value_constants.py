@@ -49,10 +49,10 @@ def test_large_constants_of_one_value_become_a_broadcast(fill, one_value):
         data = np.arange(n, dtype=np.float32)
     else:
         data = np.full(n, fill, np.float32)
-    # reached through a dict (not a name of the function's: bound_tensors.py), no grad:
+    # reached two containers deep (not lifted as an input: bound_tensors.py), no grad:
     # compiled in as a constant
-    held = {"outside": tc.tensor(data)}
-    f = tc.compile(lambda x: 1.0 / (x + held["outside"]))
+    held = {"deep": {"outside": tc.tensor(data)}}
+    f = tc.compile(lambda x: 1.0 / (x + held["deep"]["outside"]))
     x = tc.randn(n)
     np.testing.assert_array_equal(f(x).numpy(), 1.0 / (x.numpy() + data))
     sizes = [c.size for c in _constants(f)]
