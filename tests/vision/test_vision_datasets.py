@@ -390,7 +390,7 @@ def test_datasets_concat_and_unsupported(tmp_path):
     make_mnist(tmp_path)
     both = datasets.MNIST(tmp_path) + datasets.MNIST(tmp_path, train=False)
     assert len(both) == 8
-    with pytest.raises(NotImplementedError, match="torchvision.datasets.SVHN is not supported"):
-        getattr(datasets, "SVHN")  # noqa: B009 - the attribute access is what is tested
+    with pytest.raises(NotImplementedError, match="torchvision.datasets.STL10 is not supported"):
+        getattr(datasets, "STL10")  # noqa: B009 - the attribute access is what is tested
     with pytest.raises(AttributeError):
         getattr(datasets, "NoSuchThing")  # noqa: B009

@@ -5,7 +5,7 @@ tensors, which tracecomp's ops do not take.
 
     transforms   Compose, ToTensor, Normalize, crops, flips, resizes, colour jitter (PIL
                  images and tracecomp tensors; ToTensor takes numpy arrays too)
-    datasets     MNIST, FashionMNIST, CIFAR10/100, ImageFolder, FakeData, read from local
+    datasets     MNIST, FashionMNIST, CIFAR10/100, SVHN, ImageFolder, FakeData, read from local
                  files (nothing is downloaded: there may be no network)
     models       resnet, vgg, alexnet, mobilenet_v2, squeezenet, efficientnet, vit,
                  densenet with torchvision's module names, so a torchvision state_dict
@@ -13,12 +13,18 @@ tensors, which tracecomp's ops do not take.
     ops          the torchvision.ops layers those models use (Conv2dNormActivation,
                  SqueezeExcitation, MLP, StochasticDepth)
     utils        make_grid, save_image
+    io           read_image / decode_image, encode_png / encode_jpeg, read_file, ... (Pillow)
 
 Each submodule loads on first use.
 """
 import importlib
 
-_SUBMODULES = ("transforms", "datasets", "models", "ops", "utils")
+# torchvision's version, not ours: programs check `torchvision.__version__` to choose which
+# torchvision API to call, and this is the one tracecomp.vision follows (its torch is
+# tracecomp.__version__). The local part says it is not torchvision itself.
+__version__ = "0.28.0+tracecomp"
+
+_SUBMODULES = ("transforms", "datasets", "models", "ops", "utils", "io")
 
 
 def __getattr__(name):

@@ -5,12 +5,13 @@ and int targets as torchvision does, so tracecomp.vision.transforms apply unchan
     vision.py    VisionDataset, StandardTransform, DatasetNotFoundError
     mnist.py     MNIST, FashionMNIST, KMNIST, EMNIST (IDX files, raw or .gz)
     cifar.py     CIFAR10, CIFAR100 (python pickle batches)
+    svhn.py      SVHN (MATLAB .mat files, read with scipy)
     folder.py    DatasetFolder, ImageFolder (one folder per class)
     fakedata.py  FakeData (random images)
 
 Nothing is downloaded (there may be no network): `download=True` is accepted and uses the
 files already in place; missing files raise DatasetNotFoundError naming the exact paths.
-Another torchvision dataset name (SVHN, ImageNet, ...) raises NotImplementedError.
+Another torchvision dataset name (ImageNet, CelebA, ...) raises NotImplementedError.
 """
 from ...support import unsupported as _unsupported
 from .cifar import CIFAR10, CIFAR100
@@ -27,11 +28,12 @@ from .folder import (
     pil_loader,
 )
 from .mnist import EMNIST, MNIST, FashionMNIST, KMNIST
+from .svhn import SVHN
 from .vision import DatasetNotFoundError, StandardTransform, VisionDataset
 
 __all__ = ["CIFAR10", "CIFAR100", "DatasetFolder", "DatasetNotFoundError", "EMNIST",
            "FakeData", "FashionMNIST", "IMG_EXTENSIONS", "ImageFolder", "KMNIST", "MNIST",
-           "StandardTransform", "VisionDataset", "default_loader", "find_classes",
+           "StandardTransform", "SVHN", "VisionDataset", "default_loader", "find_classes",
            "has_file_allowed_extension", "is_image_file", "make_dataset", "pil_loader"]
 
 # torchvision 0.28's other datasets: asking for one says it is not provided (rather than a
@@ -45,7 +47,7 @@ _TORCHVISION_ONLY = frozenset({
     "Kitti2012Stereo", "Kitti2015Stereo", "KittiFlow", "LFWPairs", "LFWPeople", "LSUN",
     "LSUNClass", "Middlebury2014Stereo", "MovingMNIST", "Omniglot", "OxfordIIITPet", "PCAM",
     "PhotoTour", "Places365", "QMNIST", "RenderedSST2", "SBDataset", "SBU", "SEMEION",
-    "STL10", "SUN397", "SVHN", "SceneFlowStereo", "Sintel", "SintelStereo", "StanfordCars",
+    "STL10", "SUN397", "SceneFlowStereo", "Sintel", "SintelStereo", "StanfordCars",
     "UCF101", "USPS", "VOCDetection", "VOCSegmentation", "WIDERFace",
     "wrap_dataset_for_transforms_v2"})
 

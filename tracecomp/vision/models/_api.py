@@ -7,6 +7,11 @@ There are no pretrained weights here: nothing is downloaded (there may be no net
 weights file ships with tracecomp. Asking for weights raises WeightsUnavailableError, which
 says how to load a local torchvision checkpoint instead; a model is never handed back
 untrained when weights were asked for.
+
+What a weights entry records without its file is torchvision's: `.transforms()` (the
+inference preset the weights were evaluated with: resize, crop, interpolation, normalization)
+and `.meta` ("categories", "num_params", "min_size"; torchvision's metrics, recipe and file
+sizes are left out).
 """
 import enum
 import fnmatch
@@ -15,6 +20,9 @@ import warnings
 from dataclasses import dataclass, field
 
 from ...errors import TracecompError
+from ..transforms._common import InterpolationMode
+from ..transforms._presets import ImageClassification
+from ._meta import _IMAGENET_CATEGORIES
 
 _MODELS = {}  # builder name -> builder, filled by @builder in registration order
 
@@ -27,8 +35,10 @@ class WeightsUnavailableError(TracecompError, RuntimeError):
 @dataclass(frozen=True)
 class Weights:
     """What torchvision's Weights records that a user may read without the file: where the
-    checkpoint lives and its metadata (the ImageNet categories are left out)."""
+    checkpoint lives, its inference transforms (a callable making the preset) and its
+    metadata."""
     url: str
+    transforms: object = field(default=None, compare=False, hash=False)
     meta: dict = field(default_factory=dict, compare=False, hash=False)
 
     def get_state_dict(self, *args, **kwargs):
@@ -61,6 +71,11 @@ class WeightsEnum(enum.Enum):
     def meta(self):
         return self.value.meta
 
+    @property
+    def transforms(self):
+        """The preset's constructor: `weights.transforms()` builds it, as in torchvision."""
+        return self.value.transforms
+
     def get_state_dict(self, *args, **kwargs):
         return self.value.get_state_dict(*args, **kwargs)
 
@@ -68,11 +83,24 @@ class WeightsEnum(enum.Enum):
         return f"{type(self).__name__}.{self.name}"
 
 
-def make_weights_enum(name, *members, default=None):
-    """A WeightsEnum subclass `name` with (member, url, num_params) rows; DEFAULT is the
-    member named `default`, else the last row (torchvision's newest, best weights)."""
-    values = {m: Weights(url, {"num_params": n, "file_name": url.rsplit("/", 1)[-1]})
-              for m, url, n in members}
+def preset(crop_size, resize_size=256, interpolation="bilinear", **kwargs):
+    """torchvision's `partial(ImageClassification, crop_size=..., ...)` of one weights entry
+    (mean / std in kwargs where they are not ImageNet's)."""
+    return functools.partial(ImageClassification, crop_size=crop_size,
+                             resize_size=resize_size,
+                             interpolation=InterpolationMode(interpolation), **kwargs)
+
+
+def make_weights_enum(name, *members, default=None, min_size=(1, 1)):
+    """A WeightsEnum subclass `name` with (member, url, num_params, transforms) rows, and a
+    fifth element, a dict, where a row's meta differs from the family's (ImageNet categories,
+    `min_size`). DEFAULT is the member named `default`, else the last row (torchvision's
+    newest, best weights)."""
+    values = {}
+    for m, url, n, transforms, *extra in members:
+        meta = {"categories": _IMAGENET_CATEGORIES, "num_params": n, "min_size": min_size,
+                "file_name": url.rsplit("/", 1)[-1], **(extra[0] if extra else {})}
+        values[m] = Weights(url, transforms, meta)
     values["DEFAULT"] = values[default or members[-1][0]]  # equal value: an Enum alias
     cls = WeightsEnum(name, values)
     cls.__module__ = "tracecomp.vision.models"

@@ -2,7 +2,7 @@
 channels, that torchvision's checkpoint was trained with), over tracecomp.nn. Its layers keep
 nn's default initialization: torchvision does not re-initialize AlexNet."""
 from ... import flatten, nn
-from ._api import builder, make_weights_enum
+from ._api import builder, make_weights_enum, preset
 
 __all__ = ["AlexNet", "alexnet"]
 
@@ -46,7 +46,9 @@ class AlexNet(nn.Module):
 
 AlexNet_Weights = make_weights_enum(
     "AlexNet_Weights",
-    ("IMAGENET1K_V1", "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth", 61100840))
+    ("IMAGENET1K_V1", "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth", 61100840,
+     preset(224)),
+    min_size=(63, 63))
 
 
 @builder(AlexNet_Weights)

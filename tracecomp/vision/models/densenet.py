@@ -14,7 +14,7 @@ from collections import OrderedDict
 
 from ... import cat, flatten, nn
 from ...nn import functional as F
-from ._api import builder, make_weights_enum
+from ._api import builder, make_weights_enum, preset
 
 __all__ = ["DenseNet", "densenet121", "densenet161", "densenet169", "densenet201"]
 
@@ -150,13 +150,21 @@ class DenseNet(nn.Module):
 _URL = "https://download.pytorch.org/models/"
 
 DenseNet121_Weights = make_weights_enum(
-    "DenseNet121_Weights", ("IMAGENET1K_V1", _URL + "densenet121-a639ec97.pth", 7978856))
+    "DenseNet121_Weights", ("IMAGENET1K_V1", _URL + "densenet121-a639ec97.pth", 7978856,
+                            preset(224)),
+    min_size=(29, 29))
 DenseNet161_Weights = make_weights_enum(
-    "DenseNet161_Weights", ("IMAGENET1K_V1", _URL + "densenet161-8d451a50.pth", 28681000))
+    "DenseNet161_Weights", ("IMAGENET1K_V1", _URL + "densenet161-8d451a50.pth", 28681000,
+                            preset(224)),
+    min_size=(29, 29))
 DenseNet169_Weights = make_weights_enum(
-    "DenseNet169_Weights", ("IMAGENET1K_V1", _URL + "densenet169-b2777c0a.pth", 14149480))
+    "DenseNet169_Weights", ("IMAGENET1K_V1", _URL + "densenet169-b2777c0a.pth", 14149480,
+                            preset(224)),
+    min_size=(29, 29))
 DenseNet201_Weights = make_weights_enum(
-    "DenseNet201_Weights", ("IMAGENET1K_V1", _URL + "densenet201-c1103571.pth", 20013928))
+    "DenseNet201_Weights", ("IMAGENET1K_V1", _URL + "densenet201-c1103571.pth", 20013928,
+                            preset(224)),
+    min_size=(29, 29))
 
 
 @builder(DenseNet121_Weights)

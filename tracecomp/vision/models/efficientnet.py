@@ -14,7 +14,7 @@ from functools import partial
 from ... import flatten, nn
 from ..ops.misc import Conv2dNormActivation, SqueezeExcitation
 from ..ops.stochastic_depth import StochasticDepth
-from ._api import builder, make_weights_enum
+from ._api import builder, make_weights_enum, preset
 from .mobilenetv2 import _make_divisible
 
 __all__ = ["EfficientNet", "MBConv", "FusedMBConv", "MBConvConfig", "FusedMBConvConfig",
@@ -274,41 +274,52 @@ def _efficientnet(arch, width_mult, depth_mult, dropout, kwargs, **fixed):
 _URL = "https://download.pytorch.org/models/"
 
 
-def _w(name, *rows):
-    return make_weights_enum(name, *[(m, _URL + f, n) for m, f, n in rows])
+def _w(name, *rows, min_size=(1, 1)):
+    """Rows of (member, file, num_params, transforms): each EfficientNet was evaluated at its
+    own resolution, mostly with bicubic resizes (torchvision's presets)."""
+    return make_weights_enum(name, *[(m, _URL + f, n, t) for m, f, n, t in rows],
+                             min_size=min_size)
 
 
 EfficientNet_B0_Weights = _w("EfficientNet_B0_Weights",
                              ("IMAGENET1K_V1", "efficientnet_b0_rwightman-7f5810bc.pth",
-                              5288548))
+                              5288548, preset(224, 256, "bicubic")))
 EfficientNet_B1_Weights = _w("EfficientNet_B1_Weights",
                              ("IMAGENET1K_V1", "efficientnet_b1_rwightman-bac287d4.pth",
-                              7794184),
-                             ("IMAGENET1K_V2", "efficientnet_b1-c27df63c.pth", 7794184))
+                              7794184, preset(240, 256, "bicubic")),
+                             ("IMAGENET1K_V2", "efficientnet_b1-c27df63c.pth", 7794184,
+                              preset(240, 255, "bilinear")))
 EfficientNet_B2_Weights = _w("EfficientNet_B2_Weights",
                              ("IMAGENET1K_V1", "efficientnet_b2_rwightman-c35c1473.pth",
-                              9109994))
+                              9109994, preset(288, 288, "bicubic")))
 EfficientNet_B3_Weights = _w("EfficientNet_B3_Weights",
                              ("IMAGENET1K_V1", "efficientnet_b3_rwightman-b3899882.pth",
-                              12233232))
+                              12233232, preset(300, 320, "bicubic")))
 EfficientNet_B4_Weights = _w("EfficientNet_B4_Weights",
                              ("IMAGENET1K_V1", "efficientnet_b4_rwightman-23ab8bcd.pth",
-                              19341616))
+                              19341616, preset(380, 384, "bicubic")))
 EfficientNet_B5_Weights = _w("EfficientNet_B5_Weights",
                              ("IMAGENET1K_V1", "efficientnet_b5_lukemelas-1a07897c.pth",
-                              30389784))
+                              30389784, preset(456, 456, "bicubic")))
 EfficientNet_B6_Weights = _w("EfficientNet_B6_Weights",
                              ("IMAGENET1K_V1", "efficientnet_b6_lukemelas-24a108a5.pth",
-                              43040704))
+                              43040704, preset(528, 528, "bicubic")))
 EfficientNet_B7_Weights = _w("EfficientNet_B7_Weights",
                              ("IMAGENET1K_V1", "efficientnet_b7_lukemelas-c5b4e57e.pth",
-                              66347960))
+                              66347960, preset(600, 600, "bicubic")))
 EfficientNet_V2_S_Weights = _w("EfficientNet_V2_S_Weights",
-                               ("IMAGENET1K_V1", "efficientnet_v2_s-dd5fe13b.pth", 21458488))
+                               ("IMAGENET1K_V1", "efficientnet_v2_s-dd5fe13b.pth", 21458488,
+                                preset(384, 384, "bilinear")),
+                               min_size=(33, 33))
 EfficientNet_V2_M_Weights = _w("EfficientNet_V2_M_Weights",
-                               ("IMAGENET1K_V1", "efficientnet_v2_m-dc08266a.pth", 54139356))
+                               ("IMAGENET1K_V1", "efficientnet_v2_m-dc08266a.pth", 54139356,
+                                preset(480, 480, "bilinear")),
+                               min_size=(33, 33))
 EfficientNet_V2_L_Weights = _w("EfficientNet_V2_L_Weights",
-                               ("IMAGENET1K_V1", "efficientnet_v2_l-59c71312.pth", 118515272))
+                               ("IMAGENET1K_V1", "efficientnet_v2_l-59c71312.pth", 118515272,
+                                preset(480, 480, "bicubic", mean=(0.5, 0.5, 0.5),
+                                       std=(0.5, 0.5, 0.5))),
+                               min_size=(33, 33))
 
 # B5-B7 were ported from TF (lukemelas): TF's BatchNorm epsilon and momentum
 _TF_BN = partial(nn.BatchNorm2d, eps=0.001, momentum=0.01)

@@ -5,7 +5,7 @@ tracecomp.vision.ops and re-exported here as before), over tracecomp.nn.
 from ... import flatten, nn
 from ...nn import functional as F
 from ..ops.misc import Conv2dNormActivation
-from ._api import builder, make_weights_enum
+from ._api import builder, make_weights_enum, preset
 
 __all__ = ["MobileNetV2", "InvertedResidual", "Conv2dNormActivation", "mobilenet_v2"]
 
@@ -136,8 +136,10 @@ class MobileNetV2(nn.Module):
 
 MobileNet_V2_Weights = make_weights_enum(
     "MobileNet_V2_Weights",
-    ("IMAGENET1K_V1", "https://download.pytorch.org/models/mobilenet_v2-b0353104.pth", 3504872),
-    ("IMAGENET1K_V2", "https://download.pytorch.org/models/mobilenet_v2-7ebf99e0.pth", 3504872))
+    ("IMAGENET1K_V1", "https://download.pytorch.org/models/mobilenet_v2-b0353104.pth", 3504872,
+     preset(224)),
+    ("IMAGENET1K_V2", "https://download.pytorch.org/models/mobilenet_v2-7ebf99e0.pth", 3504872,
+     preset(224, 232)))
 
 
 @builder(MobileNet_V2_Weights)

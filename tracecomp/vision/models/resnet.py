@@ -8,7 +8,7 @@ initialization is torchvision's too (kaiming_normal_ fan_out for convolutions, B
 at weight 1 / bias 0, optional zero_init_residual).
 """
 from ... import flatten, nn
-from ._api import builder, make_weights_enum
+from ._api import builder, make_weights_enum, preset
 
 __all__ = ["ResNet", "BasicBlock", "Bottleneck", "resnet18", "resnet34", "resnet50",
            "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d",
@@ -183,35 +183,42 @@ class ResNet(nn.Module):
         return self._forward_impl(x)
 
 
+# torchvision's inference presets: the original (V1) weights were evaluated resized to 256,
+# the new-recipe ones (V2, and ResNeXt101_64X4D's only entry) to 232; both crop 224
+_V1, _V2 = preset(224), preset(224, 232)
+
+
 def _w(name, *rows):
-    return make_weights_enum(name, *[(m, _URL + f, n) for m, f, n in rows])
+    return make_weights_enum(name, *[(m, _URL + f, n, t) for m, f, n, t in rows])
 
 
-ResNet18_Weights = _w("ResNet18_Weights", ("IMAGENET1K_V1", "resnet18-f37072fd.pth", 11689512))
-ResNet34_Weights = _w("ResNet34_Weights", ("IMAGENET1K_V1", "resnet34-b627a593.pth", 21797672))
+ResNet18_Weights = _w("ResNet18_Weights",
+                      ("IMAGENET1K_V1", "resnet18-f37072fd.pth", 11689512, _V1))
+ResNet34_Weights = _w("ResNet34_Weights",
+                      ("IMAGENET1K_V1", "resnet34-b627a593.pth", 21797672, _V1))
 ResNet50_Weights = _w("ResNet50_Weights",
-                      ("IMAGENET1K_V1", "resnet50-0676ba61.pth", 25557032),
-                      ("IMAGENET1K_V2", "resnet50-11ad3fa6.pth", 25557032))
+                      ("IMAGENET1K_V1", "resnet50-0676ba61.pth", 25557032, _V1),
+                      ("IMAGENET1K_V2", "resnet50-11ad3fa6.pth", 25557032, _V2))
 ResNet101_Weights = _w("ResNet101_Weights",
-                       ("IMAGENET1K_V1", "resnet101-63fe2227.pth", 44549160),
-                       ("IMAGENET1K_V2", "resnet101-cd907fc2.pth", 44549160))
+                       ("IMAGENET1K_V1", "resnet101-63fe2227.pth", 44549160, _V1),
+                       ("IMAGENET1K_V2", "resnet101-cd907fc2.pth", 44549160, _V2))
 ResNet152_Weights = _w("ResNet152_Weights",
-                       ("IMAGENET1K_V1", "resnet152-394f9c45.pth", 60192808),
-                       ("IMAGENET1K_V2", "resnet152-f82ba261.pth", 60192808))
+                       ("IMAGENET1K_V1", "resnet152-394f9c45.pth", 60192808, _V1),
+                       ("IMAGENET1K_V2", "resnet152-f82ba261.pth", 60192808, _V2))
 ResNeXt50_32X4D_Weights = _w("ResNeXt50_32X4D_Weights",
-                             ("IMAGENET1K_V1", "resnext50_32x4d-7cdf4587.pth", 25028904),
-                             ("IMAGENET1K_V2", "resnext50_32x4d-1a0047aa.pth", 25028904))
+                             ("IMAGENET1K_V1", "resnext50_32x4d-7cdf4587.pth", 25028904, _V1),
+                             ("IMAGENET1K_V2", "resnext50_32x4d-1a0047aa.pth", 25028904, _V2))
 ResNeXt101_32X8D_Weights = _w("ResNeXt101_32X8D_Weights",
-                              ("IMAGENET1K_V1", "resnext101_32x8d-8ba56ff5.pth", 88791336),
-                              ("IMAGENET1K_V2", "resnext101_32x8d-110c445d.pth", 88791336))
+                              ("IMAGENET1K_V1", "resnext101_32x8d-8ba56ff5.pth", 88791336, _V1),
+                              ("IMAGENET1K_V2", "resnext101_32x8d-110c445d.pth", 88791336, _V2))
 ResNeXt101_64X4D_Weights = _w("ResNeXt101_64X4D_Weights",
-                              ("IMAGENET1K_V1", "resnext101_64x4d-173b62eb.pth", 83455272))
+                              ("IMAGENET1K_V1", "resnext101_64x4d-173b62eb.pth", 83455272, _V2))
 Wide_ResNet50_2_Weights = _w("Wide_ResNet50_2_Weights",
-                             ("IMAGENET1K_V1", "wide_resnet50_2-95faca4d.pth", 68883240),
-                             ("IMAGENET1K_V2", "wide_resnet50_2-9ba9bcbe.pth", 68883240))
+                             ("IMAGENET1K_V1", "wide_resnet50_2-95faca4d.pth", 68883240, _V1),
+                             ("IMAGENET1K_V2", "wide_resnet50_2-9ba9bcbe.pth", 68883240, _V2))
 Wide_ResNet101_2_Weights = _w("Wide_ResNet101_2_Weights",
-                              ("IMAGENET1K_V1", "wide_resnet101_2-32ee1156.pth", 126886696),
-                              ("IMAGENET1K_V2", "wide_resnet101_2-d733dc28.pth", 126886696))
+                              ("IMAGENET1K_V1", "wide_resnet101_2-32ee1156.pth", 126886696, _V1),
+                              ("IMAGENET1K_V2", "wide_resnet101_2-d733dc28.pth", 126886696, _V2))
 
 
 @builder(ResNet18_Weights)

@@ -2,7 +2,7 @@
 conv, then 1x1 and 3x3 expand convs concatenated), over tracecomp.nn."""
 from ... import cat, flatten, nn
 from ...nn import init
-from ._api import builder, make_weights_enum
+from ._api import builder, make_weights_enum, preset
 
 __all__ = ["SqueezeNet", "Fire", "squeezenet1_0", "squeezenet1_1"]
 
@@ -87,9 +87,13 @@ class SqueezeNet(nn.Module):
 
 _URL = "https://download.pytorch.org/models/"
 SqueezeNet1_0_Weights = make_weights_enum(
-    "SqueezeNet1_0_Weights", ("IMAGENET1K_V1", _URL + "squeezenet1_0-b66bff10.pth", 1248424))
+    "SqueezeNet1_0_Weights",
+    ("IMAGENET1K_V1", _URL + "squeezenet1_0-b66bff10.pth", 1248424, preset(224)),
+    min_size=(21, 21))
 SqueezeNet1_1_Weights = make_weights_enum(
-    "SqueezeNet1_1_Weights", ("IMAGENET1K_V1", _URL + "squeezenet1_1-b8a52dc0.pth", 1235496))
+    "SqueezeNet1_1_Weights",
+    ("IMAGENET1K_V1", _URL + "squeezenet1_1-b8a52dc0.pth", 1235496, preset(224)),
+    min_size=(17, 17))
 
 
 @builder(SqueezeNet1_0_Weights)

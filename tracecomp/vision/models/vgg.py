@@ -7,7 +7,7 @@ and the pool repeats that value into 7x7 (every window covers the one pixel), so
 classifier's 25088 inputs are 49 copies of each channel, exactly as in torchvision.
 """
 from ... import flatten, nn
-from ._api import builder, make_weights_enum
+from ._api import builder, make_weights_enum, preset
 
 __all__ = ["VGG", "make_layers", "cfgs", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16",
            "vgg16_bn", "vgg19", "vgg19_bn"]
@@ -85,7 +85,16 @@ def _vgg(cfg, batch_norm, **kwargs):
 
 
 def _w(name, *rows, default=None):
-    return make_weights_enum(name, *[(m, _URL + f, n) for m, f, n in rows], default=default)
+    """Rows of (member, file, num_params[, transforms, meta]); all are evaluated resized to
+    256 and cropped to 224 unless the row says otherwise."""
+    return make_weights_enum(name, *[(m, _URL + f, n, *(rest or [preset(224)]))
+                                     for m, f, n, *rest in rows],
+                             default=default, min_size=(32, 32))
+
+
+# the Caffe-style features of amdegroot's SSD port: 0..255 pixels minus the mean, so std is
+# 1/255 (and no classifier head was trained: no categories)
+_FEATURES = preset(224, mean=(0.48235, 0.45882, 0.40784), std=(1.0 / 255.0,) * 3)
 
 
 VGG11_Weights = _w("VGG11_Weights", ("IMAGENET1K_V1", "vgg11-8a719046.pth", 132863336))
@@ -93,7 +102,8 @@ VGG11_BN_Weights = _w("VGG11_BN_Weights", ("IMAGENET1K_V1", "vgg11_bn-6002323d.p
 VGG13_Weights = _w("VGG13_Weights", ("IMAGENET1K_V1", "vgg13-19584684.pth", 133047848))
 VGG13_BN_Weights = _w("VGG13_BN_Weights", ("IMAGENET1K_V1", "vgg13_bn-abd245e5.pth", 133053736))
 VGG16_Weights = _w("VGG16_Weights", ("IMAGENET1K_V1", "vgg16-397923af.pth", 138357544),
-                   ("IMAGENET1K_FEATURES", "vgg16_features-amdegroot-88682ab5.pth", 138357544),
+                   ("IMAGENET1K_FEATURES", "vgg16_features-amdegroot-88682ab5.pth", 138357544,
+                    _FEATURES, {"categories": None}),
                    default="IMAGENET1K_V1")
 VGG16_BN_Weights = _w("VGG16_BN_Weights", ("IMAGENET1K_V1", "vgg16_bn-6c64b313.pth", 138365992))
 VGG19_Weights = _w("VGG19_Weights", ("IMAGENET1K_V1", "vgg19-dcbb9e9d.pth", 143667240))

@@ -14,7 +14,7 @@ from functools import partial
 
 from ... import cat, empty, nn, zeros
 from ..ops.misc import MLP, Conv2dNormActivation
-from ._api import builder, make_weights_enum
+from ._api import builder, make_weights_enum, preset
 
 __all__ = ["VisionTransformer", "ConvStemConfig", "vit_b_16", "vit_b_32", "vit_l_16",
            "vit_l_32", "vit_h_14"]
@@ -237,29 +237,42 @@ _URL = "https://download.pytorch.org/models/"
 
 
 def _w(name, *rows, default=None):
-    return make_weights_enum(name, *[(m, _URL + f, n) for m, f, n in rows], default=default)
+    """Rows of (member, file, num_params, transforms): a ViT takes only its own image size,
+    so min_size is the preset's crop."""
+    return make_weights_enum(
+        name, *[(m, _URL + f, n, t, {"min_size": (t.keywords["crop_size"],) * 2})
+                for m, f, n, t in rows], default=default)
+
+
+# the original weights resize to 256 (ViT-L/16: 242) bilinear; the SWAG ones bicubic, end to
+# end at their fine-tuning size (E2E) or at 224 (linear probe)
+_V1 = preset(224)
 
 
 # DEFAULT is IMAGENET1K_V1 where there is one (torchvision's choice, not the newest row)
 ViT_B_16_Weights = _w("ViT_B_16_Weights",
-                      ("IMAGENET1K_V1", "vit_b_16-c867db91.pth", 86567656),
-                      ("IMAGENET1K_SWAG_E2E_V1", "vit_b_16_swag-9ac1b537.pth", 86859496),
-                      ("IMAGENET1K_SWAG_LINEAR_V1", "vit_b_16_lc_swag-4e70ced5.pth", 86567656),
+                      ("IMAGENET1K_V1", "vit_b_16-c867db91.pth", 86567656, _V1),
+                      ("IMAGENET1K_SWAG_E2E_V1", "vit_b_16_swag-9ac1b537.pth", 86859496,
+                       preset(384, 384, "bicubic")),
+                      ("IMAGENET1K_SWAG_LINEAR_V1", "vit_b_16_lc_swag-4e70ced5.pth", 86567656,
+                       preset(224, 224, "bicubic")),
                       default="IMAGENET1K_V1")
 ViT_B_32_Weights = _w("ViT_B_32_Weights",
-                      ("IMAGENET1K_V1", "vit_b_32-d86f8d99.pth", 88224232))
+                      ("IMAGENET1K_V1", "vit_b_32-d86f8d99.pth", 88224232, _V1))
 ViT_L_16_Weights = _w("ViT_L_16_Weights",
-                      ("IMAGENET1K_V1", "vit_l_16-852ce7e3.pth", 304326632),
-                      ("IMAGENET1K_SWAG_E2E_V1", "vit_l_16_swag-4f3808c9.pth", 305174504),
+                      ("IMAGENET1K_V1", "vit_l_16-852ce7e3.pth", 304326632, preset(224, 242)),
+                      ("IMAGENET1K_SWAG_E2E_V1", "vit_l_16_swag-4f3808c9.pth", 305174504,
+                       preset(512, 512, "bicubic")),
                       ("IMAGENET1K_SWAG_LINEAR_V1", "vit_l_16_lc_swag-4d563306.pth",
-                       304326632),
+                       304326632, preset(224, 224, "bicubic")),
                       default="IMAGENET1K_V1")
 ViT_L_32_Weights = _w("ViT_L_32_Weights",
-                      ("IMAGENET1K_V1", "vit_l_32-c7638314.pth", 306535400))
+                      ("IMAGENET1K_V1", "vit_l_32-c7638314.pth", 306535400, _V1))
 ViT_H_14_Weights = _w("ViT_H_14_Weights",
-                      ("IMAGENET1K_SWAG_E2E_V1", "vit_h_14_swag-80465313.pth", 633470440),
+                      ("IMAGENET1K_SWAG_E2E_V1", "vit_h_14_swag-80465313.pth", 633470440,
+                       preset(518, 518, "bicubic")),
                       ("IMAGENET1K_SWAG_LINEAR_V1", "vit_h_14_lc_swag-c1eb923e.pth",
-                       632045800),
+                       632045800, preset(224, 224, "bicubic")),
                       default="IMAGENET1K_SWAG_E2E_V1")
 
 

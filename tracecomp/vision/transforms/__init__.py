@@ -16,7 +16,8 @@ transforms` replaces `from torchvision import transforms`).
 Randomness comes from tracecomp's generator (tracecomp.manual_seed). Modules: _common
 (shared checks), _convert (image <-> tensor), _tensor / _resample (tensor backend), _pil
 (Pillow backend), functional (dispatch; _functional_more and _tensor_more for the
-augmentation ops), _compose / _geometry / _color / _augment / _autoaugment (the classes).
+augmentation ops), _compose / _geometry / _color / _augment / _autoaugment (the classes),
+_presets (ImageClassification, what a weights entry's .transforms() builds).
 Not provided: LinearTransformation, ElasticTransform, AugMix and the v2 API; asking for them
 raises an AttributeError that says so.
 """
