@@ -342,6 +342,7 @@ from . import device_methods  # noqa: E402
 
 METHODS.update(device_methods.METHODS)
 # --- the methods ops declare beside their definitions (ops/public.py) ---
+from . import torch_aliases  # noqa: E402, F401  (greater, tensor_split, cov, ...: declared there)
 from .ops import public  # noqa: E402
 
 public.export("Tensor", METHODS, inplace.method)
