@@ -161,13 +161,19 @@ class PythonRandom:
     run eagerly draws new ones (tensor random ops are traced: they draw anew each call)."""
 
     def __enter__(self):
-        self.states = random.getstate(), np.random.get_state()[1].copy()
+        self.states = random.getstate(), np.random.get_state()
         return self
 
     def __exit__(self, kind, *_):
-        if kind is None and (random.getstate() != self.states[0] or
-                             not np.array_equal(np.random.get_state()[1], self.states[1])):
-            which = "random module" if random.getstate() != self.states[0] else "np.random"
+        drew_random = random.getstate() != self.states[0]
+        drew_numpy = not np.array_equal(np.random.get_state()[1], self.states[1][1])
+        # put both streams back whatever happened: a trace that fails (fallback='eager'
+        # then runs the call eagerly) or is refused must not use up the program's draws
+        # (seq2seq's teacher forcing flipped other coins than the uncompiled run)
+        random.setstate(self.states[0])
+        np.random.set_state(self.states[1])
+        if kind is None and (drew_random or drew_numpy):
+            which = "random module" if drew_random else "np.random"
             raise TraceError(
                 f"compiled code drew random numbers from Python's {which}: it is traced "
                 f"once, so every call would use the same draws. Use tracecomp.rand, randn "
