@@ -109,10 +109,10 @@ def parse(x, key):
 
 
 def _int_key(key):
-    """An eager 0-d integer tensor index as the int it is (torch reads it so: x[t] is the
+    """An eager 0-d signed integer tensor index as the int it is (torch reads it so: x[t] is the
     view x[3] is, SelectBackward), so it takes the int paths; any other key as it is."""
     data = key._data
-    if data.ndim == 0 and data.dtype.kind in "iu" and type(data) is np.ndarray:
+    if data.ndim == 0 and data.dtype.kind == "i" and type(data) is np.ndarray:
         return int(data)
     return key
 

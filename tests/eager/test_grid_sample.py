@@ -84,7 +84,9 @@ def test_spatial_transformer_trains_as_torch_eager_and_compiled():
         model = _transformer(tc)
         model.load_state_dict({k: tc.tensor(v) for k, v in weights.items()})
         got = train(tc, tc.compile(model) if compiled else model)
-        np.testing.assert_allclose(got, want, rtol=2e-5, err_msg=f"compiled={compiled}")
+        # 3 SGD steps through grid_sample's bilinear weights amplify the order of float32
+        # sums, which differs with the thread split (2 threads: up to 1.5e-4 either side)
+        np.testing.assert_allclose(got, want, rtol=5e-4, err_msg=f"compiled={compiled}")
 
 
 def test_errors_name_what_is_valid():
