@@ -75,3 +75,21 @@ def test_a_dcgan_discriminator_head_views_its_conv_output():
         outs.append((flat.detach().numpy(), m[0].weight.grad.numpy()))
     for a, b in zip(*outs):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("padding", [0, 1, 2])
+def test_a_convolutions_input_gradient_is_row_major(padding):
+    """WGAN-GP's penalty views the input gradient flat (gradients.view(n, -1)); the
+    gradient of a padded convolution came back as a window of the padded buffer."""
+    x = arr(2, 3, 8, 8)
+    w = arr(4, 3, 3, 3)
+    grads = []
+    for lib in (torch, tc):
+        xt = lib.tensor(x, requires_grad=True)
+        out = lib.nn.functional.conv2d(xt, lib.tensor(w), None, padding=padding)
+        g, = lib.autograd.grad(out.sum(), xt)
+        assert g.is_contiguous() and tuple(g.stride()) == (192, 64, 8, 1)
+        grads.append(g.view(g.size(0), -1).numpy())
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-5, atol=1e-5)
+    folded = tc.nn.functional.fold(tc.tensor(arr(2, 27, 64)), (8, 8), 3, padding=1)
+    assert folded.is_contiguous()

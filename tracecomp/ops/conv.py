@@ -103,7 +103,9 @@ def _fold_impl(cols, output_size, kernel, dilation, padding, stride):
         for j in range(kw):
             out[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
                 j * dw:j * dw + sw * (ow - 1) + 1:sw] += blocks[:, :, i, j]
-    return out[:, :, ph:ph + h, pw:pw + w]
+    # row-major, as torch's: a conv's input gradient is then viewable flat (WGAN-GP's
+    # gradients.view(n, -1)); the padded buffer's inner window would be strided
+    return np.ascontiguousarray(out[:, :, ph:ph + h, pw:pw + w]) if ph or pw else out
 
 
 def _unfold_vjp(g, out, x, kernel, dilation, padding, stride):
