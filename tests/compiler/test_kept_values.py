@@ -345,3 +345,50 @@ def test_a_failed_trace_leaves_the_users_tensors_as_they_were():
         tc.compile(step)(tc.ones(4, 3))
     assert type(weight._data) is np.ndarray
     np.testing.assert_array_equal((tc.ones(1, 3) @ weight).numpy(), [[3.0, 3.0]])
+
+
+COUNT = 0
+
+
+def _counting(x):
+    global COUNT
+    COUNT += 1
+    return x * 2
+
+
+def test_a_counter_the_code_assigns_counts_as_eagerly():
+    """A global of a helper and a closure variable the code reads and assigns: each call
+    assigns them again (they moved once, at the trace). Each is guarded by its value
+    before the trace, so a new count compiles again, as torch.compile guards it."""
+    global COUNT
+    COUNT = 0
+    step = 0
+
+    def counted(x):
+        nonlocal step
+        step += 1
+        return _counting(x)
+    compiled, x = tc.compile(counted, recompile_limit=10), tc.ones(2, 4)
+    for k in range(1, 4):
+        np.testing.assert_array_equal(compiled(x).numpy(), (x * 2).numpy())
+        assert (step, COUNT) == (k, k)
+
+
+class _Box:
+    pass
+
+
+def _rebinds_to_an_object(x):
+    global BOX
+    BOX = _Box()
+    return x * 2
+
+
+def test_a_global_assigned_an_object_while_traced_is_a_warning():
+    """An object made anew by each eager call cannot be assigned again by the compiled
+    calls: the compile says so (it said nothing), and the global keeps its value."""
+    global BOX
+    BOX = None
+    with pytest.warns(UserWarning, match=r"assigns BOX while it is traced"):
+        tc.compile(_rebinds_to_an_object)(tc.ones(2, 4))
+    assert BOX is None
