@@ -240,7 +240,30 @@ def diagonal(A, *, offset=0, dim1=-2, dim2=-1):  # noqa: N803
     return diag_of(A, offset, dim1, dim2)
 
 
+def matrix_power(A, n):  # noqa: N803
+    """A @ A @ ... (n times) by repeated squaring; n = 0 is the identity, n < 0 the
+    inverse's power."""
+    from .creation import eye
+    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
+        raise ShapeError(f"linalg.matrix_power: A must be batches of square matrices, but they "
+                         f"are {A.shape[-2] if A.ndim > 1 else 1} by "
+                         f"{A.shape[-1] if A.ndim else 1} matrices")
+    if n == 0:
+        identity = eye(A.shape[-1], dtype=A.dtype, device=A.device)
+        return ew.clone(C.broadcast_to(identity, tuple(A.shape)))
+    base, result, k = (inv(A) if n < 0 else A), None, abs(n)
+    while True:
+        if k & 1:
+            result = base if result is None else matmul(result, base)
+        k >>= 1
+        if not k:
+            break
+        base = matmul(base, base)
+    return ew.clone(result) if result is A else result
+
+
 matmul = with_out(matmul, "linalg.matmul")
+matrix_power = with_out(matrix_power, "linalg.matrix_power")
 inv = with_out(inv, "linalg.inv")
 det = with_out(det, "linalg.det")
 solve = with_out(solve, "linalg.solve")

@@ -19,7 +19,7 @@ from . import composite as C
 from . import composite_reduce as R
 from . import composite_shape as S
 from . import dtypes, linalg
-from .creation import arange, eye, full, ones_like, zeros
+from .creation import arange, full, ones_like, zeros
 from .creation import tensor as _tensor
 from .dtypes import get_default_dtype
 from .errors import DTypeError, ShapeError
@@ -223,28 +223,7 @@ def chain_matmul(*matrices, out=None):
     return result if out is None else write_out(out, result, "chain_matmul")
 
 
-@public("torch", "Tensor")
-def matrix_power(input, n, *, out=None):
-    """input @ input @ ... (n times) by repeated squaring; n = 0 is the identity, n < 0 the
-    inverse's power."""
-    if input.ndim < 2 or input.shape[-1] != input.shape[-2]:
-        raise ShapeError(f"linalg.matrix_power: A must be batches of square matrices, but they "
-                         f"are {input.shape[-2] if input.ndim > 1 else 1} by "
-                         f"{input.shape[-1] if input.ndim else 1} matrices")
-    if n == 0:
-        identity = eye(input.shape[-1], dtype=input.dtype, device=input.device)
-        result = ew.clone(C.broadcast_to(identity, tuple(input.shape)))
-    else:
-        base, result, k = (linalg.inv(input) if n < 0 else input), None, abs(n)
-        while True:
-            if k & 1:
-                result = base if result is None else C.matmul(result, base)
-            k >>= 1
-            if not k:
-                break
-            base = C.matmul(base, base)
-        result = ew.clone(result) if result is input else result
-    return result if out is None else write_out(out, result, "matrix_power")
+matrix_power = public("torch", "Tensor")(linalg.matrix_power)
 
 
 @public("torch")

@@ -11,11 +11,8 @@ here, since Tensor's table is built before nn exists.
 """
 import warnings
 
-from . import composite as C
 from . import tensor_methods
-from .creation import triu_indices
 from .errors import ShapeError
-from .linalg import vector_norm
 from .nn import functional as F
 from .ops.public import public
 from .tensor import Tensor
@@ -173,32 +170,8 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5, cudnn_enable
 
 
 # --- shuffles and distances ------------------------------------------------------------------
-@public("torch")
-def channel_shuffle(input, groups):
-    """(N, C, *) -> channels regrouped: (N, g, C/g, *) transposed to (N, C/g, g, *)."""
-    if input.ndim <= 2:
-        raise ShapeError(f"channel_shuffle expects input with > 2 dims, but got input with "
-                         f"sizes {list(input.shape)}")
-    if groups <= 0:
-        raise RuntimeError(f"Number of groups to divide channels in must be positive. Value "
-                           f"of groups:{groups}")
-    n, c, *rest = input.shape
-    if c % groups:
-        raise RuntimeError(f"Number of channels must be divisible by groups. Got {c} channels "
-                           f"and {groups} groups.")
-    grouped = C.reshape(input, (n, groups, c // groups, *rest))
-    return C.reshape(C.transpose(grouped, 1, 2), tuple(input.shape))
-
-
-@public("torch")
-def pdist(input, p=2.0):
-    """The p-norm distance of every pair of rows i < j of an (N, M) input, row-major."""
-    if input.ndim != 2:
-        raise ShapeError(f"pdist only supports 2D tensors, got: {input.ndim}D")
-    if p < 0:
-        raise RuntimeError("pdist only supports non-negative p values")
-    i, j = triu_indices(input.shape[0], input.shape[0], 1, device=input.device)
-    return vector_norm(input[i] - input[j], p, dim=-1)
+channel_shuffle = public("torch")(F.channel_shuffle)
+pdist = public("torch")(F.pdist)
 
 
 # --- losses: aten's int reduction ---------------------------------------------------------------

@@ -266,3 +266,21 @@ def test_type_errors_where_torch_raises(call):
         call(torch)
     with pytest.raises(TypeError):
         call(tc)
+
+
+def test_pdist_channel_shuffle_and_matrix_power_in_their_own_namespaces():
+    """F.pdist, F.channel_shuffle and torch.linalg.matrix_power: the same functions as the
+    torch.* spellings."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 3)).astype(np.float32)
+    y = rng.standard_normal((2, 6, 2, 2)).astype(np.float32)
+    a = rng.standard_normal((2, 3, 3)).astype(np.float32)
+    np.testing.assert_allclose(tc.nn.functional.pdist(tc.tensor(x), 1.5).numpy(),
+                               torch.nn.functional.pdist(torch.tensor(x), 1.5).numpy(),
+                               rtol=1e-6)
+    np.testing.assert_array_equal(tc.nn.functional.channel_shuffle(tc.tensor(y), 3).numpy(),
+                                  torch.nn.functional.channel_shuffle(torch.tensor(y), 3).numpy())
+    for n in (0, 3, -2):
+        np.testing.assert_allclose(tc.linalg.matrix_power(tc.tensor(a), n).numpy(),
+                                   torch.linalg.matrix_power(torch.tensor(a), n).numpy(),
+                                   rtol=1e-5, atol=1e-5)

@@ -18,7 +18,8 @@ import numpy as np
 
 from .. import composite as C
 from .. import inplace as _inplace
-from ..creation import full
+from ..composite_linalg import vector_norm as _vector_norm
+from ..creation import full, triu_indices
 from ..errors import DTypeError, ShapeError, fmt_shape
 from ..grad_fn_names import named
 from ..grad_mode import no_grad
@@ -107,6 +108,7 @@ from .functional_pool1d import (  # noqa: F401
     max_pool1d,
 )
 from .functional_resample import (  # noqa: F401
+    channel_shuffle,
     interpolate,
     pixel_shuffle,
     pixel_unshuffle,
@@ -497,6 +499,16 @@ def normalize(input, p=2.0, dim=1, eps=1e-12):
 def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     """||x1 - x2 + eps||_p over the last dim."""
     return C.norm(x1 - x2 + eps, p, -1, keepdim)
+
+def pdist(input, p=2.0):
+    """The p-norm distance of every pair of rows i < j of an (N, M) input, row-major."""
+    if input.ndim != 2:
+        raise ShapeError(f"pdist only supports 2D tensors, got: {input.ndim}D")
+    if p < 0:
+        raise RuntimeError("pdist only supports non-negative p values")
+    i, j = triu_indices(input.shape[0], input.shape[0], 1, device=input.device)
+    return _vector_norm(input[i] - input[j], p, dim=-1)
+
 
 # a torch name we lack raises NotImplementedError naming it (support.py)
 from ..support import missing_in as _missing_in  # noqa: E402

@@ -1,5 +1,5 @@
 """Resampling for tracecomp.nn.functional: interpolate (nearest, nearest-exact, linear,
-bilinear, bicubic, trilinear, area), upsample*, pixel_shuffle / pixel_unshuffle.
+bilinear, bicubic, trilinear, area), upsample*, pixel_shuffle / pixel_unshuffle, channel_shuffle.
 
 Interpolation is separable: along each spatial dim an output position reads a few input
 positions (1 for nearest, 2 for linear, 4 for cubic) with fixed weights, so each dim is a
@@ -214,3 +214,18 @@ def pixel_unshuffle(input, downscale_factor):
     x = mv.permute(x, tuple(range(b)) + tuple(b + i for i in (0, 2, 4, 1, 3)))
     return mv.reshape(x, tuple(batch) + (c * r * r, h // r, w // r))
 
+
+def channel_shuffle(input, groups):
+    """(N, C, *) -> channels regrouped: (N, g, C/g, *) transposed to (N, C/g, g, *)."""
+    if input.ndim <= 2:
+        raise ShapeError(f"channel_shuffle expects input with > 2 dims, but got input with "
+                         f"sizes {list(input.shape)}")
+    if groups <= 0:
+        raise RuntimeError(f"Number of groups to divide channels in must be positive. Value "
+                           f"of groups:{groups}")
+    n, c, *rest = input.shape
+    if c % groups:
+        raise RuntimeError(f"Number of channels must be divisible by groups. Got {c} channels "
+                           f"and {groups} groups.")
+    grouped = C.reshape(input, (n, groups, c // groups, *rest))
+    return C.reshape(C.transpose(grouped, 1, 2), tuple(input.shape))
