@@ -210,7 +210,7 @@ def test_code_that_looks_at_grad_compiles_again_when_it_appears():
 
 
 def test_grad_of_a_tensor_in_a_dict_the_function_names_is_read_and_written_as_eagerly():
-    """One element in: an input, its .grad too (bound_tensors.py)."""
+    """A parameter one element in: an input, its .grad too (bound_tensors.py)."""
     w = nn.Parameter(tc.ones(3))
     held = {"w": w}
     x = tc.tensor([1.0, 2.0, 3.0])

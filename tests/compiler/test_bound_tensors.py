@@ -216,3 +216,28 @@ def test_tensors_in_a_global_list_are_inputs_the_step_updates():
     want, ref = _plain_object_steps(torch, lambda f: f)
     np.testing.assert_allclose(got, want, rtol=1e-5)
     np.testing.assert_allclose(weight, ref, rtol=1e-5, atol=1e-6)
+
+
+LOSSES = []
+
+
+def test_a_list_the_step_appends_its_losses_to_is_no_input():
+    """Only parameters are lifted from a list: the tensors a step appends to a global list
+    (losses.append(loss.detach()), or with history) stay out of the signature, so the
+    growing list compiles nothing again."""
+    model = tc.nn.Linear(4, 1)
+    opt = tc.optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x, keep_history):
+        opt.zero_grad()
+        loss = model(x).pow(2).mean()
+        loss.backward()
+        opt.step()
+        LOSSES.append(loss if keep_history else loss.detach())
+        return loss
+    for keep_history in (False, True):
+        LOSSES.clear()
+        compiled = tc.compile(step)
+        for k in range(6):
+            compiled(tc.full((3, 4), 0.1 * k), keep_history)
+        assert compiled.compiles <= 2 and len(LOSSES) == 6

@@ -10,11 +10,11 @@ Held as constants instead (the rule before), every rebinding compiled again: a l
 5 batches compiled 5 times, and past the recompile limit it warned each step.
 
 What is lifted: a tensor held by a global name the function's code loads (or a function,
-lambda or comprehension defined in it loads), or by one of its closure variables, or one
-element in of a list, tuple or dict such a name holds (`params = [W1, b1]`, the update
-`for p in params: p.sub_(lr * p.grad)`), or kept on the object of a method compiled
-(compile(obj) of a callable object: `self.running_mean`), unless
-it is an argument of the call or a module's or optimizer's tensor (those are inputs
+lambda or comprehension defined in it loads), or by one of its closure variables, or a
+parameter (a leaf that requires grad) one element in a list, tuple or dict such a name
+holds (`params = [W1, b1]`, the update `for p in params: p.sub_(lr * p.grad)`), or kept on
+the object of a method compiled (compile(obj) of a callable object: `self.running_mean`),
+unless it is an argument of the call or a module's or optimizer's tensor (those are inputs
 already). One that requires grad is lifted as a module's parameter is, its .grad an input
 too where it has one: lecture code keeps its parameters in globals and updates them by
 hand (`p.data += -lr * p.grad` after `loss.backward()`, all compiled), which the captured
@@ -57,7 +57,7 @@ def lifted(fn, args, state):
             found.append(((KIND, kind, name), v))
         elif type(v) in _CONTAINERS:    # `params = [W1, b1]`: one element in, by its key
             found += [((KIND, kind, name, key), t) for _, _, key, t in inside(v)
-                      if isinstance(t, Tensor)]
+                      if _hand_parameter(t)]
     owner = _plain_owner(fn)
     if owner is not None:       # a plain object's method: the tensors it keeps on self
         found += [((KIND, "self", name), t) for name, t in vars(owner).items()
@@ -91,6 +91,14 @@ def source(fn, label):
     if kind == "self":
         return fn.__self__, "attr", name
     return fn.__closure__[fn.__code__.co_freevars.index(name)], "cell", name
+
+
+def _hand_parameter(t):
+    """A leaf tensor that requires grad: a parameter kept by hand in a list or dict (only
+    those: a list the code appends its losses to, or a dict of data, would compile again
+    for each new element if its tensors were inputs; they stay constants, checked where
+    they were read, outside_tensors.py)."""
+    return isinstance(t, Tensor) and t._requires_grad and t._node is None
 
 
 def _plain_owner(fn):
