@@ -16,6 +16,7 @@ from .dispatch import bind, history_taken
 from .errors import AutogradError, DTypeError
 from .ops.indexing import index_put
 from .tensor import Tensor
+from .torch_args import scalar_name
 
 _grad = grad_mode.state
 
@@ -25,8 +26,8 @@ _LEAF = ("a leaf Variable that requires grad is being used in an in-place operat
 
 def _check_cast(x, result_dtype, op):
     if dtypes.category(np.dtype(result_dtype)) > dtypes.category(x._data.dtype):
-        raise DTypeError(f"{op}: result type {dtypes.from_np(result_dtype).name} can't be cast "
-                         f"to the desired output type {x.dtype.name}")
+        raise DTypeError(f"{op}: result type {scalar_name(result_dtype)} can't be cast to "
+                         f"the desired output type {scalar_name(x._data.dtype)}")
 
 
 def tape_free(x, operands):

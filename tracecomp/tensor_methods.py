@@ -255,6 +255,8 @@ METHODS = {
     "add_": _inplace_binary(ew.add_p, "add_"), "sub_": _inplace_binary(ew.sub_p, "sub_"),
     "mul_": _mul_,
     "div_": _div_, "divide_": _div_, "floor_divide_": _floor_divide_,
+    "multiply_": _mul_, "subtract_": _inplace_binary(ew.sub_p, "subtract_"),
+    "true_divide_": inplace.method(ew.div_p), "negative_": inplace.method(ew.neg_p),
     "pow_": _inplace_binary(ew.pow_p, "pow_"),
     "neg_": inplace.method(ew.neg_p), "exp_": inplace.method(ew.exp_p),
     "log_": inplace.method(ew.log_p), "sqrt_": inplace.method(ew.sqrt_p),
@@ -341,6 +343,11 @@ METHODS.update(SHAPE_METHODS)
 from . import device_methods  # noqa: E402
 
 METHODS.update(device_methods.METHODS)
+# --- in-place comparisons, tril_, fill_diagonal_, gcd_, x.real, ... ---
+from . import tensor_methods_more  # noqa: E402  (quantile, gcd, ...: declared public there)
+
+METHODS.update(tensor_methods_more.METHODS)
+PROPERTIES.update(tensor_methods_more.PROPERTIES)
 # --- the methods ops declare beside their definitions (ops/public.py) ---
 from . import torch_aliases  # noqa: E402, F401  (greater, tensor_split, cov, ...: declared there)
 from .ops import public  # noqa: E402

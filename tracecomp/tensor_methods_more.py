@@ -1,0 +1,302 @@
+"""Small Tensor methods and torch functions that programs call, each composed of ops
+tracecomp already has: the in-place comparisons and logical ops (x.eq_(y), x.logical_and_(m)),
+tril_/triu_, fill_diagonal_, quantile/nanquantile, sum_to_size, renorm, gcd/lcm, ldexp and
+the complex-number accessors of a real tensor (x.real, x.conj(), x.is_conj(), ...).
+
+The functions are declared public beside their definitions (ops/public.py); the in-place
+methods and the properties are the tables METHODS and PROPERTIES, merged into
+tensor_methods'. Arguments, result dtypes and error messages are torch 2.13's.
+"""
+import numpy as np
+
+from . import composite as C
+from . import composite_reduce as R
+from . import dtypes, inplace
+from .composite_linalg import vector_norm
+from .composite_math import exp2
+from .composite_sort import sort
+from .creation import full
+from .devices import beside
+from .dispatch import needs
+from .errors import DTypeNotImplemented
+from .grad_mode import state as _grad
+from .ops import elementwise as ew
+from .ops.indexing import gather
+from .ops.public import public
+from .tensor import Size, Tensor, _wrap_dim
+from .torch_args import with_out
+
+
+def _commit(name, fn):
+    """x.name(*args): fn(x, *args) computed out of place, written into x."""
+    def method(x, *args, **kwargs):
+        return inplace.commit(x, fn(inplace.alias(x), *args, **kwargs), name)
+    method.__name__ = name
+    return method
+
+
+# --- in-place comparisons and logical ops: the 0/1 result in self's dtype ----------------
+def _zero_grad_of(x):
+    """0 in x's dtype with x's history and a zero derivative (0 where x is inf or NaN too):
+    a comparison written into x cuts x's gradient to zero, as torch's EqBackward0 does."""
+    finite = ew.isfinite(x)
+    return ew.where(finite, x * 0, full((), 0, dtype=x.dtype))
+
+
+def _compare_(name, fn):
+    def method(x, other):
+        result = fn(inplace.alias(x), other)
+        if _grad.enabled and needs(x):
+            result = ew.cast(result, x.dtype) + _zero_grad_of(inplace.alias(x))
+        return inplace.commit(x, result, name)
+    method.__name__ = name
+    return method
+
+
+def _logical_(name, fn):
+    def method(x, other):
+        if not isinstance(other, Tensor):
+            raise TypeError(f"{name}(): argument 'other' (position 1) must be Tensor, not "
+                            f"{type(other).__name__}")
+        return inplace.commit(x, fn(inplace.alias(x), other), name)
+    method.__name__ = name
+    return method
+
+
+_COMPARISONS = {"eq": ew.eq, "ne": ew.ne, "ge": ew.ge, "gt": ew.gt, "le": ew.le, "lt": ew.lt,
+                "greater": ew.gt, "greater_equal": ew.ge, "less": ew.lt, "less_equal": ew.le,
+                "not_equal": ew.ne}
+_LOGICAL = {"logical_and": ew.logical_and, "logical_or": ew.logical_or,
+            "logical_xor": ew.logical_xor}
+
+
+# --- triangles and the diagonal -------------------------------------------------------------
+def _triangle_(name, fn):
+    def method(x, diagonal=0):
+        if x.ndim < 2:
+            raise RuntimeError(f"{name[:-1]}: input tensor must have at least 2 dimensions")
+        return inplace.commit(x, fn(inplace.alias(x), diagonal), name)
+    method.__name__ = name
+    return method
+
+
+def _diagonal_mask(shape, wrap):
+    """torch's fill_diagonal_ positions: every dim's index equal; a tall matrix with
+    wrap=True starts again N+1 rows down (numpy's fill_diagonal)."""
+    if len(shape) < 2:
+        raise RuntimeError("dimensions must larger than 1")
+    if len(shape) > 2 and len(set(shape)) != 1:
+        raise RuntimeError("all dimensions of input must be of equal length")
+    numel = int(np.prod(shape))
+    step = int(sum(np.cumprod((1,) + shape[:0:-1])))    # the sum of the strides
+    mask = np.zeros(numel, dtype=bool)
+    if len(shape) == 2 and shape[0] > shape[1] and wrap:
+        mask[::step] = True
+    else:
+        mask[np.arange(min(shape)) * step] = True
+    return mask.reshape(shape)
+
+
+def fill_diagonal_(x, fill_value, wrap=False):
+    mask = Tensor._make(beside(_diagonal_mask(tuple(x.shape), wrap), x._data))
+    value = ew.cast(fill_value, x.dtype) if isinstance(fill_value, Tensor) else \
+        full((), fill_value, dtype=x.dtype)
+    return inplace.commit(x, ew.where(mask, value, inplace.alias(x)), "fill_diagonal_")
+
+
+# --- quantiles --------------------------------------------------------------------------------
+_MODES = ("linear", "lower", "higher", "midpoint", "nearest")
+
+
+def _quantile(name, x, q, dim, keepdim, interpolation, ignore_nan):
+    """torch's quantile_out_impl: sort along dim, a rank q * (n - 1) per q (among the non-NaN
+    values for nanquantile; the last, a NaN, where quantile meets one), rounded as
+    `interpolation` asks, and the two neighbouring values lerped."""
+    if not isinstance(q, Tensor):
+        if not 0 <= q <= 1:
+            raise RuntimeError(f"{name}() q must be in the range [0, 1] but got {q:g}")
+        q = full((), q, dtype=x.dtype)
+    if interpolation not in _MODES:
+        raise RuntimeError(f"{name}() interpolation must be one of linear, lower, higher, "
+                           f"midpoint or nearest, but got {interpolation}")
+    if x.numel() == 0:
+        raise RuntimeError(f"{name}() input tensor must be non-empty")
+    if q.ndim > 1:
+        raise RuntimeError(f"{name}() q must be a scalar or 1D tensor")
+    if x.dtype not in (dtypes.float32, dtypes.float64):
+        raise RuntimeError(f"{name}() input tensor must be either float or double dtype")
+    if q.dtype != x.dtype:
+        raise RuntimeError(f"{name}() q tensor must be same dtype as the input tensor")
+    if isinstance(q._data, np.ndarray) and not ((q._data >= 0) & (q._data <= 1)).all():
+        raise RuntimeError(f"{name}() q values must be in the range [0, 1]")
+    scalar_q, q = q.ndim == 0, C.reshape(q, (-1,))
+    if dim is None:
+        values = C.reshape(x, (-1,))
+    else:
+        d = _wrap_dim(dim, max(x.ndim, 1), name)
+        values = C.movedim(x, d, -1) if x.ndim else C.reshape(x, (1,))
+    ordered = sort(values, -1).values
+    batch, n = tuple(ordered.shape[:-1]), ordered.shape[-1]
+    nan = ew.isnan(ordered)
+    if ignore_nan:
+        ranks = q * (R.sum(ew.logical_not(nan), -1, keepdim=True) - 1)
+        ranks = ew.where(ranks < 0, full((), 0, dtype=x.dtype), ranks)
+    else:
+        ranks = ew.where(R.any(nan, -1, keepdim=True), full((), n - 1, dtype=x.dtype),
+                         q * (n - 1))
+    ranks = C.expand(ranks, (*batch, q.shape[0]))
+    rounded = {"lower": ew.floor, "higher": ew.ceil, "nearest": ew.round}.get(interpolation)
+    if rounded is not None:
+        ranks = rounded(ranks)
+    below = ew.cast(ranks, dtypes.int64)
+    result = gather(ordered, -1, below)
+    if interpolation in ("linear", "midpoint"):
+        weight = full((), 0.5, dtype=x.dtype) if interpolation == "midpoint" else \
+            ranks - below
+        above = gather(ordered, -1, ew.cast(ew.ceil(ranks), dtypes.int64))
+        result = C.lerp(result, above, weight)
+    result = C.movedim(result, -1, 0)                   # (q, *the other dims)
+    if keepdim and x.ndim:
+        result = C.reshape(result, (q.shape[0], *[1] * x.ndim)) if dim is None else \
+            C.unsqueeze(result, d + 1)
+    return C.reshape(result, tuple(result.shape[1:])) if scalar_q else result
+
+
+@public("torch", "Tensor")
+@with_out
+def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):  # noqa: A002
+    return _quantile("quantile", input, q, dim, keepdim, interpolation, ignore_nan=False)
+
+
+@public("torch", "Tensor")
+@with_out
+def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):  # noqa: A002
+    return _quantile("nanquantile", input, q, dim, keepdim, interpolation, ignore_nan=True)
+
+
+# --- sums and norms -----------------------------------------------------------------------
+@public("Tensor")
+def sum_to_size(self, *size):
+    """self summed down to `size`, which self must be expandable from (the gradient of an
+    expand)."""
+    if len(size) == 1 and isinstance(size[0], (tuple, list, Size)):
+        size = tuple(size[0])
+    shape, lead = tuple(self.shape), self.ndim - len(size)
+    if lead < 0 or any(s != n and s != 1 for s, n in zip(size, shape[lead:])):
+        raise RuntimeError(f"size {{{list(size)}}} is not expandable to size {{{list(shape)}}}.")
+    if tuple(size) == shape:
+        return self
+    dims = [*range(lead), *(lead + i for i, s in enumerate(size) if s == 1 != shape[lead + i])]
+    return C.reshape(R.sum(self, dims, keepdim=True), tuple(size)) if dims else \
+        C.reshape(self, tuple(size))
+
+
+@public("torch", "Tensor")
+def renorm(input, p, dim, maxnorm):  # noqa: A002
+    """Each slice along `dim` whose p-norm is over maxnorm scaled down to it (torch's
+    factor maxnorm / (norm + 1e-7))."""
+    if not p > 0:
+        raise RuntimeError("renorm: non-positive-norm not supported")
+    if not maxnorm >= 0:
+        raise RuntimeError(f"renorm: expected maxnorm to be >= 0 but got {maxnorm:g}")
+    if input.ndim <= 1:
+        raise RuntimeError(f"renorm: input needs at least 2 dimensions, got {input.ndim} "
+                           f"dimensions")
+    d = _wrap_dim(dim, input.ndim, "renorm")
+    norm = vector_norm(input, p, [i for i in range(input.ndim) if i != d], keepdim=True)
+    one = full((), 1, dtype=norm.dtype)
+    return input * ew.where(norm > maxnorm, maxnorm / (norm + 1e-7), one)
+
+
+# --- integer and exponent arithmetic ----------------------------------------------------------
+def _integer_operands(name, input, other):  # noqa: A002
+    if not isinstance(other, Tensor):
+        raise TypeError(f"{name}(): argument 'other' (position 1) must be Tensor, not "
+                        f"{type(other).__name__}")
+    want = dtypes.result_type(input._data, other._data)
+    if want.kind not in "iu":
+        raise DTypeNotImplemented(f"\"{name}_cpu\" not implemented for "
+                                  f"'{dtypes.TORCH_NAMES[want]}'")
+    return ew.cast(input, want), ew.cast(other, want)
+
+
+def _euclid(a, b):
+    """gcd(|a|, |b|) by Euclid's steps, all elements at once: a b-bit integer needs fewer
+    than 1.5 b of them (Fibonacci numbers bound the count); eager stops when all are done."""
+    a, b = ew.abs(a), ew.abs(b)
+    zero, one = full((), 0, dtype=a.dtype), full((), 1, dtype=a.dtype)
+    for _ in range(3 * a._data.dtype.itemsize * 8 // 2 + 2):
+        if isinstance(b._data, np.ndarray) and not b._data.any():
+            break
+        more = b != 0
+        a, b = ew.where(more, b, a), ew.where(more, ew.fmod(a, ew.where(more, b, one)), zero)
+    return a
+
+
+@public("torch", "Tensor")
+def gcd(input, other):  # noqa: A002
+    return _euclid(*_integer_operands("gcd", input, other))
+
+
+@public("torch", "Tensor")
+def lcm(input, other):  # noqa: A002
+    a, b = _integer_operands("lcm", input, other)
+    g = _euclid(a, b)
+    zero, one = full((), 0, dtype=g.dtype), full((), 1, dtype=g.dtype)
+    return ew.where(g == 0, zero, ew.abs(ew.floor_divide(a, ew.where(g == 0, one, g)) * b))
+
+
+@public("torch", "Tensor")
+def ldexp(input, other):  # noqa: A002
+    """input * 2 ** other, in the promoted dtype (a float one)."""
+    if not isinstance(other, Tensor):
+        raise TypeError(f"ldexp(): argument 'other' (position 1) must be Tensor, not "
+                        f"{type(other).__name__}")
+    if other.dtype == dtypes.bool_:
+        raise DTypeNotImplemented("\"ldexp_cpu_exp\" not implemented for 'Bool'")
+    want = dtypes.float_type(dtypes.result_type(input._data, other._data))
+    return ew.cast(input, want) * exp2(ew.cast(other, want))
+
+
+def ldexp_(x, other):
+    result = ldexp(inplace.alias(x), other)
+    if dtypes.category(result._data.dtype) > dtypes.category(x._data.dtype):
+        raise RuntimeError(f"ldexp can't be cast to the desired output type "
+                           f"{dtypes.TORCH_NAMES[x._data.dtype]}")
+    return inplace.commit(x, result, "ldexp_")
+
+
+# --- complex-number accessors of a real tensor ------------------------------------------------
+@public("torch", "Tensor", aliases=("resolve_conj", "resolve_neg", "conj_physical"))
+def conj(input):  # noqa: A002
+    """A real tensor is its own conjugate: torch returns it itself."""
+    return input
+
+
+@public("torch", "Tensor", aliases=("is_neg",))
+def is_conj(input):  # noqa: A002
+    return False
+
+
+@public("torch")
+def real(input):  # noqa: A002
+    return input
+
+
+@public("torch")
+def imag(input):  # noqa: A002
+    raise RuntimeError("imag is not implemented for tensors with non-complex dtypes.")
+
+
+METHODS = {
+    **{name + "_": _compare_(name + "_", fn) for name, fn in _COMPARISONS.items()},
+    **{name + "_": _logical_(name + "_", fn) for name, fn in _LOGICAL.items()},
+    "logical_not_": _commit("logical_not_", ew.logical_not),
+    "tril_": _triangle_("tril_", C.tril), "triu_": _triangle_("triu_", C.triu),
+    "fill_diagonal_": fill_diagonal_,
+    "renorm_": _commit("renorm_", renorm),
+    "gcd_": _commit("gcd_", gcd), "lcm_": _commit("lcm_", lcm), "ldexp_": ldexp_,
+    "conj_physical_": conj,
+}
+
+PROPERTIES = {"real": real, "imag": imag}
