@@ -20,6 +20,7 @@ from .tensor import Tensor
 # the names that are F's own function under the same signature
 conv1d = public("torch")(F.conv1d)
 conv2d = public("torch")(F.conv2d)
+conv3d = public("torch")(F.conv3d)
 conv_transpose1d = public("torch")(F.conv_transpose1d)
 conv_transpose2d = public("torch")(F.conv_transpose2d)
 avg_pool1d = public("torch")(F.avg_pool1d)
@@ -47,6 +48,11 @@ def max_pool1d(input, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=F
 @public("torch")
 def max_pool2d(input, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):
     return F.max_pool2d(input, kernel_size, stride or None, padding, dilation, ceil_mode)
+
+
+@public("torch")
+def max_pool3d(input, kernel_size, stride=(), padding=0, dilation=1, ceil_mode=False):
+    return F.max_pool3d(input, kernel_size, stride or None, padding, dilation, ceil_mode)
 
 
 @public("torch")

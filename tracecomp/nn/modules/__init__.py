@@ -19,7 +19,8 @@ from .activation_more import (CELU, GLU, SELU, Hardshrink, Hardsigmoid, Hardswis
 from .attention import MultiheadAttention
 from .bilinear import Bilinear
 from .container import ParameterDict
-from .conv import Conv1d, ConvTranspose1d, ConvTranspose2d
+from .conv import Conv1d, Conv3d, ConvTranspose1d, ConvTranspose2d
+from .pooling import MaxPool3d
 from .dropout import AlphaDropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout
 from .instancenorm import InstanceNorm1d, InstanceNorm2d
 from .lazy import (LazyBatchNorm1d, LazyBatchNorm2d, LazyConv1d, LazyConv2d,
@@ -45,7 +46,7 @@ __all__ = ["ELU", "GELU", "LeakyReLU", "LogSoftmax", "ReLU", "Sigmoid", "SiLU", 
 # --- issue 9: __all__ additions, recurrent layers ---
 __all__ += ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 # --- issue 9: __all__ additions, other layers ---
-__all__ += ["Conv1d", "ConvTranspose1d", "ConvTranspose2d"]
+__all__ += ["Conv1d", "Conv3d", "MaxPool3d", "ConvTranspose1d", "ConvTranspose2d"]
 __all__ += ["LazyBatchNorm1d", "LazyBatchNorm2d", "LazyConv1d", "LazyConv2d",
             "LazyConvTranspose1d", "LazyConvTranspose2d", "LazyLinear", "LazyModuleMixin",
             "UninitializedBuffer", "UninitializedParameter"]

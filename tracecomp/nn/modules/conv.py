@@ -1,6 +1,6 @@
 """Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d: torch's constructors, attributes,
 parameter names, default init (kaiming_uniform(a=sqrt(5)), bias U(+-1/sqrt(fan_in))),
-padding modes and repr; the convolutions themselves are F.conv1d/conv2d/conv_transpose*."""
+padding modes and repr; the convolutions themselves are F.conv1d/conv2d/conv3d/conv_transpose*."""
 import math
 
 from ...creation import empty
@@ -82,7 +82,7 @@ class _ConvNd(Module):
                 init.uniform_(self.bias, -bound, bound)
 
     def _conv_forward(self, input, weight, bias):
-        conv = F.conv1d if self._dims == 1 else F.conv2d
+        conv = (F.conv1d, F.conv2d, F.conv3d)[self._dims - 1]
         if self.padding_mode != "zeros":
             padded = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
             return conv(padded, weight, bias, self.stride, 0, self.dilation, self.groups)
@@ -122,6 +122,16 @@ class Conv1d(_ConvNd):
 
 class Conv2d(_ConvNd):
     _dims = 2
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 dilation=1, groups=1, bias=True, padding_mode="zeros", device=None,
+                 dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         False, 0, groups, bias, padding_mode, dtype)
+
+
+class Conv3d(_ConvNd):
+    _dims = 3
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  dilation=1, groups=1, bias=True, padding_mode="zeros", device=None,
