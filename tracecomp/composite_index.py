@@ -10,7 +10,7 @@ where(cond) have data-dependent shapes: eager only.
 import numpy as np
 
 from . import composite as C
-from . import dtypes, inplace
+from . import dtypes
 from .creation import arange, full
 from .errors import DTypeError, ShapeError
 from .ops import elementwise as ew
@@ -337,11 +337,3 @@ def index_put(x, indices, values, accumulate=False):
                            f"{scalar_name(values._data.dtype)} for the source.")
     idxs, key = _put_key(x, tuple(indices))
     return put(x, values, idxs, key, accumulate=accumulate)
-
-
-def _in_place(fn, name):
-    """x.name_(...): the out-of-place op, committed into x."""
-    def method(x, *args, **kwargs):
-        return inplace.commit(x, fn(inplace.alias(x), *args, **kwargs), name)
-    method.__name__ = name
-    return method

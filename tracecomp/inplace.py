@@ -138,6 +138,15 @@ def method(prim):
     return lambda x, *operands: apply(x, prim, *operands)
 
 
+def composite_method(fn, name):
+    """The Tensor method x.name(*args): a composite op's fn(x, *args) written into x (torch's
+    in-place rules: commit)."""
+    def written(x, *args, **kwargs):
+        return commit(x, fn(alias(x), *args, **kwargs), name)
+    written.__name__ = name
+    return written
+
+
 def apply(x, prim, *operands, op=None, **params):
     """x = prim(x, *operands) in place."""
     op = op or prim.name + "_"

@@ -17,11 +17,6 @@ def _divide_(prim):
     return lambda x, other: inplace.apply(x, prim, ew.divisor(prim.name + "_", x, other))
 
 
-def _composite_(fn, name):
-    """x.name_(*args): fn(x, *args) committed into x."""
-    return lambda x, *a, **k: inplace.commit(x, fn(inplace.alias(x), *a, **k), name + "_")
-
-
 def _float_power_(x, exponent):
     if x._data.dtype != dtypes.F64:
         raise RuntimeError(f"the base given to float_power_ has dtype "
@@ -59,7 +54,7 @@ MATH_METHODS = {
     # in place
     **{name + "_": inplace.method(prim) for name, prim in UNARY_PRIMS.items()},
     **{name + "_": _divide_(prim) for name, prim in DIVIDE_PRIMS.items()},
-    **{name + "_": _composite_(fn, name) for name, fn in COMPOSITES.items()},
+    **{name + "_": inplace.composite_method(fn, name + "_") for name, fn in COMPOSITES.items()},
     "float_power_": _float_power_, "polygamma_": _polygamma_, "absolute_": inplace.method(ew.abs_p),
     # random
     "multinomial": R.multinomial, "bernoulli": R._bernoulli_method, "random_": R.random_,

@@ -10,14 +10,6 @@ from . import composite_sort as O
 from . import inplace, linalg_legacy
 
 
-def _in_place(fn, name):
-    """x.name(...): fn's result written into x (torch's in-place rules, inplace.commit)."""
-    def method(x, *args, **kwargs):
-        return inplace.commit(x, fn(inplace.alias(x), *args, **kwargs), name)
-    method.__name__ = name
-    return method
-
-
 def _nonzero(x, *, as_tuple=False):
     return I.nonzero(x, as_tuple=as_tuple)
 
@@ -57,7 +49,8 @@ SHAPE_METHODS = {
     "qr": linalg_legacy.qr, "svd": linalg_legacy.svd,
 }
 
-SHAPE_METHODS.update({name + "_": _in_place(SHAPE_METHODS[name], name + "_") for name in (
-    "scatter", "scatter_add", "scatter_reduce", "index_add", "index_copy", "index_fill",
-    "masked_scatter", "index_put", "cumsum", "cumprod", "addmm", "addmv", "addbmm",
-    "baddbmm", "addr")})
+_WRITTEN = ("scatter", "scatter_add", "scatter_reduce", "index_add", "index_copy", "index_fill",
+            "masked_scatter", "index_put", "cumsum", "cumprod", "addmm", "addmv", "addbmm",
+            "baddbmm", "addr")
+SHAPE_METHODS.update({name + "_": inplace.composite_method(SHAPE_METHODS[name], name + "_")
+                      for name in _WRITTEN})

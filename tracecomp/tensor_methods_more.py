@@ -27,14 +27,6 @@ from .tensor import Size, Tensor, _wrap_dim
 from .torch_args import with_out
 
 
-def _commit(name, fn):
-    """x.name(*args): fn(x, *args) computed out of place, written into x."""
-    def method(x, *args, **kwargs):
-        return inplace.commit(x, fn(inplace.alias(x), *args, **kwargs), name)
-    method.__name__ = name
-    return method
-
-
 # --- in-place comparisons and logical ops: the 0/1 result in self's dtype ----------------
 def _zero_grad_of(x):
     """0 in x's dtype with x's history and a zero derivative (0 where x is inf or NaN too):
@@ -291,11 +283,12 @@ def imag(input):  # noqa: A002
 METHODS = {
     **{name + "_": _compare_(name + "_", fn) for name, fn in _COMPARISONS.items()},
     **{name + "_": _logical_(name + "_", fn) for name, fn in _LOGICAL.items()},
-    "logical_not_": _commit("logical_not_", ew.logical_not),
+    "logical_not_": inplace.composite_method(ew.logical_not, "logical_not_"),
     "tril_": _triangle_("tril_", C.tril), "triu_": _triangle_("triu_", C.triu),
     "fill_diagonal_": fill_diagonal_,
-    "renorm_": _commit("renorm_", renorm),
-    "gcd_": _commit("gcd_", gcd), "lcm_": _commit("lcm_", lcm), "ldexp_": ldexp_,
+    "renorm_": inplace.composite_method(renorm, "renorm_"),
+    "gcd_": inplace.composite_method(gcd, "gcd_"), "lcm_": inplace.composite_method(lcm, "lcm_"),
+    "ldexp_": ldexp_,
     "conj_physical_": conj,
 }
 
