@@ -55,11 +55,16 @@ def _fast_view(data, key):
         return None         # out of bounds, too many indices: the full path says so
 
 
+def _int_tensor(t):
+    """An eager 0-d signed integer tensor: an int, as torch reads it in an index (a uint8 one
+    is a legacy mask)."""
+    return isinstance(t, Tensor) and type(t._data) is np.ndarray and t._data.ndim == 0 and \
+        t._data.dtype.kind == "i"
+
+
 def _bound(b):
     """A slice bound numpy reads as torch does: None, an int, or an eager 0-d int tensor."""
-    return b is None or type(b) is int or (
-        isinstance(b, Tensor) and type(b._data) is np.ndarray and b._data.ndim == 0 and
-        b._data.dtype.kind == "i")
+    return b is None or type(b) is int or _int_tensor(b)
 
 
 # torch's words for x[0] and x[:] on a 0-d tensor
@@ -109,12 +114,9 @@ def parse(x, key):
 
 
 def _int_key(key):
-    """An eager 0-d signed integer tensor index as the int it is (torch reads it so: x[t] is the
-    view x[3] is, SelectBackward), so it takes the int paths; any other key as it is."""
-    data = key._data
-    if data.ndim == 0 and data.dtype.kind == "i" and type(data) is np.ndarray:
-        return int(data)
-    return key
+    """An eager 0-d signed integer tensor index as the int it is (x[t] is the view x[3] is,
+    SelectBackward), so it takes the int paths; any other key as it is."""
+    return int(key._data) if _int_tensor(key) else key
 
 
 def getitem(x, key):

@@ -21,6 +21,7 @@ from .dispatch import needs
 from .errors import DTypeNotImplemented
 from .grad_mode import state as _grad
 from .ops import elementwise as ew
+from .ops import movement as mv
 from .ops.indexing import gather
 from .ops.public import public
 from .tensor import Size, Tensor, _wrap_dim
@@ -176,11 +177,7 @@ def sum_to_size(self, *size):
     shape, lead = tuple(self.shape), self.ndim - len(size)
     if lead < 0 or any(s != n and s != 1 for s, n in zip(size, shape[lead:])):
         raise RuntimeError(f"size {{{list(size)}}} is not expandable to size {{{list(shape)}}}.")
-    if tuple(size) == shape:
-        return self
-    dims = [*range(lead), *(lead + i for i, s in enumerate(size) if s == 1 != shape[lead + i])]
-    return C.reshape(R.sum(self, dims, keepdim=True), tuple(size)) if dims else \
-        C.reshape(self, tuple(size))
+    return mv.sum_to(self, size)     # what undoes a broadcast for the autograd engine
 
 
 @public("torch", "Tensor")
