@@ -15,7 +15,7 @@ from ... import flatten, nn
 from ..ops.misc import Conv2dNormActivation, SqueezeExcitation
 from ..ops.stochastic_depth import StochasticDepth
 from ._api import builder, make_weights_enum, preset
-from .mobilenetv2 import _make_divisible
+from .mobilenetv2 import _make_divisible, init_fan_out
 
 __all__ = ["EfficientNet", "MBConv", "FusedMBConv", "MBConvConfig", "FusedMBConvConfig",
            "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3",
@@ -191,20 +191,9 @@ class EfficientNet(nn.Module):
             nn.Linear(lastconv_output_channels, num_classes),
         )
 
-        # kaiming fan_out (default leaky_relu gain); Linears U(+-1/sqrt(out_features)),
-        # torchvision's port of the TF initializer
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                init_range = 1.0 / math.sqrt(m.out_features)
-                nn.init.uniform_(m.weight, -init_range, init_range)
-                nn.init.zeros_(m.bias)
+        # Linears U(+-1/sqrt(out_features)): torchvision's port of the TF initializer
+        init_fan_out(self, lambda w: nn.init.uniform_(w, -1.0 / math.sqrt(w.shape[0]),
+                                                      1.0 / math.sqrt(w.shape[0])))
 
     def _forward_impl(self, x):
         x = self.features(x)

@@ -58,6 +58,24 @@ class InvertedResidual(nn.Module):
         return self.conv(x)
 
 
+def init_fan_out(model, linear_weight):
+    """torchvision's init of MobileNetV2 and EfficientNet: convolutions kaiming-normal in
+    fan_out with the default leaky_relu gain (torchvision passes no nonlinearity, unlike in
+    ResNet), norms to weight 1 and bias 0, each Linear's weight by `linear_weight` and its
+    bias 0; in module order, so the draws are torchvision's order."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            linear_weight(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 class MobileNetV2(nn.Module):
     """torchvision's MobileNetV2 (Sandler et al. 2018): width_mult scales every width
     (rounded by _make_divisible to round_nearest); inverted_residual_setting rows are
@@ -109,19 +127,7 @@ class MobileNetV2(nn.Module):
             nn.Linear(self.last_channel, num_classes),
         )
 
-        # kaiming fan_out with the default leaky_relu gain (torchvision passes no
-        # nonlinearity here, unlike in ResNet)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+        init_fan_out(self, lambda w: nn.init.normal_(w, 0, 0.01))
 
     def _forward_impl(self, x):
         x = self.features(x)
