@@ -210,6 +210,21 @@ def test_autograd_grad_does_not_touch_dot_grad():
     assert x.grad is None
 
 
+def test_autograd_grad_walks_no_further_than_its_inputs():
+    """grad(y, c) runs only the nodes between y and c (torch's exec_info): a hook on a
+    tensor c was computed from does not fire, nothing upstream is differentiated."""
+    fired = {}
+    for lib in (torch, tc):
+        a = lib.ones(2, requires_grad=True)
+        b = a * 2
+        b.register_hook(lambda g, lib=lib: fired.setdefault(lib.__name__, []).append("b"))
+        c = b * 3
+        c.register_hook(lambda g, lib=lib: fired.setdefault(lib.__name__, []).append("c"))
+        (g,) = lib.autograd.grad((c * c).sum(), c)
+        assert g.tolist() == [12.0, 12.0] and a.grad is None
+    assert fired["tracecomp"] == fired["torch"] == ["c"]
+
+
 def test_autograd_grad_unused_input():
     x, _ = both([1.0])
     u, _ = both([2.0])

@@ -208,12 +208,15 @@ def _run(roots, root_grads_, retain_graph, create_graph, capture=None):
             _add(walk.pending, id(node), node, g)
 
     pending, ready, watched = walk.pending, walk.ready, walk.capture_nodes
+    needed = None if capture is None else _reaching([n for _, n in ready], capture_ids,
+                                                     watched)
     with grad_mode.set_grad_enabled(create_graph):
         while ready:
             node = heapq.heappop(ready)[1]
             hit = pending.pop(id(node), None)
-            if hit is None:
-                continue            # a grouped node, already run with its group
+            if hit is None or (needed is not None and id(node) not in needed):
+                continue            # a grouped node, already run with its group; or one
+                                    # that leads to none of grad()'s inputs
             g = hit[1]
             if node.hooks is not None or node.retain is not None or watched:
                 g = walk.arrive(node, g)
@@ -233,6 +236,28 @@ def _run(roots, root_grads_, retain_graph, create_graph, capture=None):
         elif capture is None:
             _accumulate_leaf(leaf, g, create_graph, handed)
     return results
+
+
+def _reaching(starts, capture_ids, capture_nodes):
+    """The ids of the nodes from which one of grad()'s inputs is reached (torch's
+    exec_info): grad() runs only those, so it computes no gradient past its inputs (the
+    history of an input is not walked, nor its hooks run). An explicit-stack DFS,
+    post-order: a node is marked once all its producers are."""
+    needed, seen = set(), set()
+    stack = [(n, False) for n in starts]
+    while stack:
+        node, done = stack.pop()
+        edges = node.edges or ()
+        if done:
+            if id(node) in capture_nodes or any(
+                    id(a) in capture_ids if e is None else id(e) in needed
+                    for a, e in zip(node.args or (), edges)):
+                needed.add(id(node))
+        elif id(node) not in seen:
+            seen.add(id(node))
+            stack.append((node, True))
+            stack.extend((e, False) for e in edges if e is not None and id(e) not in seen)
+    return needed
 
 
 def _add(table, key, owner, g):
