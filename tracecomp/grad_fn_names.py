@@ -136,6 +136,7 @@ NAMES = {
     "log_softmax_backward": "LogSoftmaxBackwardDataBackward0",
     "nll_loss": "NllLossBackward0", "nll_loss_backward": "NllLossBackwardBackward0",
     "mse_loss": "MseLossBackward0", "mse_loss_backward": "MseLossBackwardBackward0",
+    "rnn_scan": "MkldnnRnnLayerBackward0",      # torch's fused CPU recurrent layer
     # movement: the name a plain x.view / x.permute / x[1:] gets (see named() for the rest)
     "reshape": "ViewBackward0", "permute": "PermuteBackward0", "expand": "ExpandBackward0",
     "slice": "SliceBackward0", "pad": "ConstantPadNdBackward0", "concat": "CatBackward0",

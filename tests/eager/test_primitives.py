@@ -25,6 +25,7 @@ NON_DIFFERENTIABLE = {
     "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
 }
 NON_DIFFERENTIABLE |= {"multinomial", "bernoulli", "poisson"}   # issue 9: draws from tensors
+NON_DIFFERENTIABLE |= {"rnn_scan_backward"}     # rnn_scan's VJP differentiates its steps
 
 _rng = np.random.default_rng(0)
 MIXED = np.array([[-1.3, 0.7, 1.9], [0.4, -0.6, 1.1]])      # away from 0: no kinks
@@ -32,6 +33,17 @@ POS = np.array([[1.3, 0.7, 1.9], [0.4, 0.6, 1.1]])
 ROW = np.array([0.9, -1.7, 0.35])
 IDX = np.array([[2, 0], [1, 1]])
 INT = np.array([[3, -2, 0], [1, 5, -4]])
+
+# an LSTM layer direction run backwards over 3 steps of a batch of 2, hidden size 2:
+# (gi, w_hh, h0, c0)
+_LSTM = tuple(np.random.default_rng(2).standard_normal(s) for s in [(3, 2, 8), (8, 2)]) + \
+    (MIXED[:, :2], POS[:, :2] - 1)
+_LSTM_PARAMS = {"mode": "LSTM", "reverse": True, "batch_sizes": None}
+
+
+def _lstm_record():
+    return PRIMITIVES["rnn_scan"].impl(*_LSTM, **_LSTM_PARAMS)
+
 
 # The sample of an elementwise primitive that takes any real numbers, by its tags: so a new
 # op of that kind needs no entry here.
@@ -60,6 +72,9 @@ SAMPLES = {
     "nll_loss": ((MIXED, np.array([2, 0])), {"reduction": "mean", "ignore_index": None}),
     "nll_loss_backward": ((np.array([0.7, -1.3]), np.array([2, 0])),
                           {"shape": MIXED.shape, "reduction": "none", "ignore_index": None}),
+    "rnn_scan": (_LSTM, _LSTM_PARAMS),
+    "rnn_scan_backward": ((np.random.default_rng(3).standard_normal((6, 4, 2, 2)),
+                           _lstm_record(), *_LSTM), _LSTM_PARAMS),
     "mse_loss": ((MIXED, POS), {"reduction": "mean"}),
     "mse_loss_backward": ((np.array(0.7), MIXED, POS), {"reduction": "sum"}),
     "reduce_min": ((MIXED,), {"dims": (0, 1), "keepdim": False}),
