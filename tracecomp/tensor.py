@@ -9,6 +9,7 @@ table in `tensor_methods.py`, so this file stays about what a tensor *is*:
   _vc             version counter, a one-element list shared with its views; in-place ops
                   bump it so the tape can refuse stale saved values
 """
+import sys
 import weakref
 
 import numpy as np
@@ -328,6 +329,10 @@ class Tensor:
         return self._host().reshape(()).item()
 
     def __bool__(self):
+        data = self._data
+        if type(data) is not np.ndarray and type(data) is not DeviceArray:
+            # a traced value: an assert's truth test becomes a guard (tracing/asserts.py)
+            return data.truth_of(self, sys._getframe(1))
         return bool(self._scalar("Boolean value"))
 
     def __float__(self):

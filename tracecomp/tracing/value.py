@@ -24,6 +24,12 @@ class TracedValue(Node):
         self._needs_values("using a traced tensor as a Python bool (an `if` or `while` on "
                            "tensor values)")
 
+    def truth_of(self, tensor, frame):
+        """bool(tensor) for the traced tensor holding this value, tested by `frame`: an
+        assert's test records a run-time guard (tracing/asserts.py); any other raises."""
+        from .asserts import assert_guard
+        return assert_guard(tensor, frame)
+
     def __float__(self):
         self._needs_values("float() of a traced tensor")
 
