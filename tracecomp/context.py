@@ -32,3 +32,25 @@ def activate(trace):
 def restore(previous):
     global _active
     _active = previous
+
+
+# Whether the trace being recorded is of a call whose tensors changed only in size since an
+# earlier compile (or that asked for dynamic sizes): code whose trace would unroll per size
+# (an RNN layer's time steps) then records one loop primitive instead, so that one dynamic
+# graph serves every size (compiler/dynamic.py). Set by the compiler driver around a trace.
+sizes_vary = False
+
+
+class varying_sizes:
+    """`with varying_sizes(flag):` sets sizes_vary for one trace."""
+
+    def __init__(self, flag):
+        self.flag = flag
+
+    def __enter__(self):
+        global sizes_vary
+        self.previous, sizes_vary = sizes_vary, self.flag
+
+    def __exit__(self, *exc):
+        global sizes_vary
+        sizes_vary = self.previous

@@ -43,7 +43,7 @@ from . import (
 from . import state as compile_state
 from .bound_tensors import BoundRead, is_lifted, lifted
 from .code_names import Bindings
-from .dynamic import Templates
+from .dynamic import Templates, sizes_vary
 from .fast_call import FastCall, own
 from .hyperparameters import FedSettings, NumberRead, Tracing
 from .kept_values import KeptWatch
@@ -65,6 +65,7 @@ from .signature import (
     explain_miss,
     flatten,
     label_text,
+    only_sizes_changed,
     param_names,
     readable_label,
     recompile_advice,
@@ -506,14 +507,18 @@ class CompiledFunction:
             return unflatten(structure, stand_ins, [next(numbers) if type(v) is FedArgument
                                                     else v for _, v in statics])
 
+        vary = self.templates is not None and sizes_vary(
+            self.dynamic, tensors, only_sizes_changed(sig, self.cache.signatures()))
         if self.templates is not None:
             self.templates.compiled = False
-            self.templates.record_marked(tensors, lambda other: build(
-                fn, call_args, other, state, module_names, backend, optimizers, roots,
-                self.memory_budget, self.templates, fed))
+            with context.varying_sizes(vary):
+                self.templates.record_marked(tensors, lambda other: build(
+                    fn, call_args, other, state, module_names, backend, optimizers, roots,
+                    self.memory_budget, self.templates, fed))
         reused = False      # a new size that a dynamic graph runs: traced, not compiled
         try:
-            with progress.compiling(f"{_name(fn)} ({backend})"), gc_pause.paused():
+            with progress.compiling(f"{_name(fn)} ({backend})"), gc_pause.paused(), \
+                    context.varying_sizes(vary):
                 art = build(fn, call_args, tensors, state, module_names, backend,
                             optimizers, roots, self.memory_budget, self.templates, fed)
             reused = self.templates is not None and not self.templates.compiled

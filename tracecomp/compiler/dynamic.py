@@ -129,6 +129,13 @@ class Templates:
         return runner
 
 
+def sizes_vary(dynamic, tensors, size_change):
+    """Whether a trace should record loops that would unroll per size as loop primitives
+    (context.sizes_vary): compile(dynamic=True), a dim marked dynamic, or a call whose
+    tensors changed only in size since an earlier compile (`size_change`)."""
+    return dynamic is True or size_change or any(_marks(t) for _, t in tensors)
+
+
 def _marks(t):
     """The dims of t marked dynamic (tracecomp._dynamo.mark_dynamic) that may be: sizes 0
     and 1 stay themselves."""

@@ -314,6 +314,20 @@ def explain_miss(new, cached):
     return "; ".join(_differences(new_d, best.as_dict())) or "structure of the arguments"
 
 
+def only_sizes_changed(new, cached):
+    """Whether `new` differs from the nearest of `cached` only in the sizes of tensors (the
+    same ranks, dtypes, requires_grad and devices): the call a dynamic graph would serve."""
+    if not cached:
+        return False
+    new_d = new.as_dict()
+    old_d = min(reversed(cached), key=lambda old: _distance(new_d, old.as_dict())).as_dict()
+    changed = [k for k in set(new_d) | set(old_d) if new_d.get(k) != old_d.get(k)]
+    return bool(changed) and all(
+        isinstance(new_d.get(k), TensorSpec) and isinstance(old_d.get(k), TensorSpec)
+        and len(new_d[k][0]) == len(old_d[k][0]) and new_d[k][1:] == old_d[k][1:]
+        for k in changed)
+
+
 def _distance(a, b):
     return sum(1 for k in set(a) | set(b) if a.get(k, None) != b.get(k, None))
 

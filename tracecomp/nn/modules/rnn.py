@@ -7,7 +7,9 @@ is one rnn_scan (ops/rnn_scan.py: numpy steps, one tape node, backward through t
 numpy, as ATen's fused layers), ~10x faster than op by op for small layers; traced, the
 time steps unroll into the step functions of rnn_cell.py, so `tracecomp.compile` fuses
 each step's ops into kernels for the traced sequence length (2-4x faster than rnn_scan's
-numpy loop once compiled). An LSTM with projections runs the step functions eagerly too.
+numpy loop once compiled), until a call comes with other sizes: from then on a trace keeps
+rnn_scan, whose one dynamic graph serves every length (context.sizes_vary). An LSTM with
+projections runs the step functions eagerly too.
 A PackedSequence is run the way ATen runs it: time step t updates only the first
 batch_sizes[t] rows of the state (the sequences still running at t), the other rows
 keep their state, which for the forward direction is their final one and for the
@@ -16,7 +18,7 @@ reverse direction is still the initial one, so one loop serves both.
 import numbers
 import warnings
 
-from ... import autograd, dispatch
+from ... import autograd, context, dispatch
 from ... import composite as C
 from ...creation import empty, zeros
 from ...errors import AutogradError
@@ -281,9 +283,12 @@ def _unpack(weights, bias, proj_size):
 def _fused(mode, gi, w_hh, b_hh, state, reverse, batch_sizes):
     """One direction of one layer as one rnn_scan (ops/rnn_scan.py): its output and final
     states, read out of the record as views."""
-    if dispatch.trace_hook is not None:
+    if dispatch.trace_hook is not None and not context.sizes_vary:
         # traced, the steps unroll: compiled code fuses each step's ops into kernels, which
-        # runs 2-4x faster than rnn_scan's numpy loop (a numpy step in compiled code)
+        # runs 2-4x faster than rnn_scan's numpy loop (a numpy step in compiled code). Not
+        # once the sizes vary: an unrolled graph is one graph per length, rnn_scan's one
+        # graph serves every length (compiler/dynamic.py), as torch.compile leaves an RNN
+        # module to its eager kernels
         return _unrolled(mode, gi, w_hh, b_hh, state, reverse, batch_sizes)
     if mode == "GRU":
         b_hh = b_hh if b_hh is not None else zeros(w_hh.shape[0], dtype=gi.dtype)
