@@ -10,7 +10,6 @@ values back to the real tensors after every call (see compiler/state.py).
 """
 from .. import grad_mode
 from ..autograd.engine import root_grads
-from ..ir import INPUT
 
 
 class _Same(dict):
@@ -31,7 +30,8 @@ def backward(tracer, tensors, grad_tensors=None):
             grads[node] = g if node not in grads else grads[node] + g
         backpropagate(list(tracer.graph.nodes), grads, _Same(), tracer)
         for node, g in grads.items():
-            holder = tracer.holders.get(node) if node.op == INPUT else None
+            # a graph input, or a parameter's value after an update (Tracer._updated_leaf)
+            holder = tracer.holders.get(node)
             if holder is not None:
                 holder.grad = g if holder.grad is None else holder.grad + g
     tracer.did_backward = True

@@ -49,6 +49,7 @@ class Tracer:
         self.read_arrays = {}   # id -> numpy array whose values were folded in
         self.source_override = None     # set by autodiff: backward nodes keep forward lines
         self.holders = {}       # input node -> the tensor standing for it (its .grad target)
+        self.leaves = {}        # id(leaf) -> (its updated value, the node standing for it)
         self.did_backward = False       # backward() ran inside the traced code
         self.rebound = []       # (real tensor, its array) updated in place with traced values
         self.aliases = {}       # id(tensor) -> [tensor, its views and bases...] (view ops)
@@ -293,6 +294,9 @@ class Tracer:
             if isinstance(data, Node):
                 if data.requires_grad and not a._requires_grad:
                     return self._detach(data)
+                if (a._requires_grad and a._node is None and not data.requires_grad
+                        and grad_mode.state.enabled):
+                    return self._updated_leaf(a, data)
                 return data
             if a._requires_grad and a._node is None:
                 return self.capture(a)
@@ -309,6 +313,23 @@ class Tracer:
         from ..ops.registry import PRIMITIVES
         return self.graph.add(PRIMITIVES["detach"].name, (node,), {}, node.shape, node.dtype,
                               False, self.source())
+
+    def _updated_leaf(self, leaf, value):
+        """A leaf that requires grad (a parameter) updated in place under no_grad (by
+        `opt.step()`, `p.data.clamp_()`) and then used again: a GAN step's second backward
+        reaches the discriminator through its updated weights. Eagerly the leaf stays a
+        leaf and that backward adds to its `.grad`; here its new value is read through a
+        node that requires grad and has no VJP, so the backward stops there and hands the
+        gradient to the leaf (tracing/backward.py), as it does for a graph input."""
+        from ..ops.registry import PRIMITIVES
+        hit = self.leaves.get(id(leaf))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        node = self.graph.add(PRIMITIVES["detach"].name, (value,), {}, value.shape,
+                              value.dtype, True, self.source())
+        self.leaves[id(leaf)] = (value, node)
+        self.holders[node] = leaf
+        return node
 
     def constant(self, t):
         if not self.made_here(t):
