@@ -75,3 +75,43 @@ def test_compiled_forward_that_updates_a_weight_it_then_uses_is_a_trace_error():
     # eagerly lin.weight.grad gets the use's gradient; the bridged backward would drop it
     with pytest.raises(tc.errors.TraceError, match=r"updates lin\.weight in place under no_grad"):
         tc.compile(Clipped())(tc.ones(4, 3))
+
+
+def _penalty_step(lib, critic):
+    opt = lib.optim.Adam(critic.parameters(), lr=0.01)
+
+    def step(real, fake, beta):
+        # ProGAN's gradient penalty: a value made from tensors that need no gradient,
+        # turned into a leaf by requires_grad_ and differentiated with autograd.grad
+        interpolated = real * beta + fake.detach() * (1 - beta)
+        interpolated.requires_grad_(True)
+        scores = critic(interpolated)
+        gradient = lib.autograd.grad(inputs=interpolated, outputs=scores,
+                                     grad_outputs=lib.ones_like(scores), create_graph=True,
+                                     retain_graph=True)[0]
+        loss = ((gradient.norm(2, dim=1) - 1) ** 2).mean() - critic(real).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+def test_gradient_penalty_on_a_leaf_made_inside_the_step_matches_torch(backend):
+    rng = np.random.default_rng(1)
+    torch.manual_seed(0)
+    ref = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    critic = with_torch_weights(
+        tc.nn.Sequential(tc.nn.Linear(4, 8), tc.nn.Tanh(), tc.nn.Linear(8, 1)), ref)
+    ref_step = _penalty_step(torch, ref)
+    step = tc.compile(_penalty_step(tc, critic), backend=backend)
+    for i in range(2):
+        real, fake, beta = (rng.standard_normal((5, 4), dtype=np.float32),
+                            rng.standard_normal((5, 4), dtype=np.float32),
+                            rng.random((5, 1), dtype=np.float32))
+        want = ref_step(*map(torch.tensor, (real, fake, beta)))
+        got = step(*map(tc.tensor, (real, fake, beta)))
+        assert got.item() == pytest.approx(want.item(), rel=1e-5), f"step {i}"
+        for (name, p), q in zip(critic.named_parameters(), ref.parameters()):
+            np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-6,
+                                       err_msg=f"{name}.grad after step {i}")

@@ -197,7 +197,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 if aliases is not None:
                     refuse_aliased_writes(aliases, tensors, effects)
                 compile_state.check_rebound(tracer, holders, effect_values)
-                compile_state.refuse_updated_leaves(tracer, every)
+                compile_state.settle_updated_leaves(tracer, every)
         finally:
             for (_, t), data in zip(every, originals):
                 t._data = data

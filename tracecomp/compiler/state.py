@@ -230,23 +230,28 @@ def check_rebound(tracer, holders, effect_values):
                 f"global, a closure, or an attribute of one, so its buffers are inputs.")
 
 
-def refuse_updated_leaves(tracer, every):
-    """compile(model)'s forward that updates a parameter under no_grad (`w.clamp_()`) and
-    then computes with it: eagerly the later backward adds to the parameter's `.grad`, but
-    the bridged backward graph gives gradients to graph inputs only, so it would be lost.
-    (A whole step differentiates in its own graph, where such a gradient does arrive.)"""
+def settle_updated_leaves(tracer, every):
+    """Tracing ends: the nodes standing for updated leaves (Tracer._updated_leaf) stop
+    requiring grad, as an op without a VJP must in the graph; any gradient through them
+    was taken inside the trace. Refused: compile(model)'s forward that updates one of its
+    inputs under no_grad (`w.clamp_()`) and then computes with it. Eagerly the later
+    backward adds to the parameter's `.grad`, but the bridged backward graph gives
+    gradients to graph inputs only, so it would be lost; a whole step differentiates in
+    its own graph, where it arrives."""
+    for _, node in tracer.leaves.values():
+        node.requires_grad = False
     if tracer.did_backward or not tracer.leaves:
         return
     names = {id(t): label for label, t in every}
-    held = sorted(str(names.get(id(tracer.holders[node]), f"a tensor of shape "
-                                                          f"{list(node.shape)}"))
-                  for _, node in tracer.leaves.values())
-    raise TraceError(
-        f"compiled code updates {', '.join(held)} in place under no_grad and then computes "
-        f"with it where gradients are recorded: the gradient of that use would not reach "
-        f"its .grad, because compile(model)'s backward differentiates graph inputs only. "
-        f"Update it outside the compiled call (before calling the model), or compile the "
-        f"whole training step, whose backward is traced with it.")
+    held = sorted(str(names[id(tracer.holders[node])]) for _, node in tracer.leaves.values()
+                  if id(tracer.holders[node]) in names)
+    if held:
+        raise TraceError(
+            f"compiled code updates {', '.join(held)} in place under no_grad and then "
+            f"computes with it where gradients are recorded: the gradient of that use would "
+            f"not reach its .grad, because compile(model)'s backward differentiates graph "
+            f"inputs only. Update it outside the compiled call (before calling the model), "
+            f"or compile the whole training step, whose backward is traced with it.")
 
 
 def unread_grad_inputs(graph, n_args, state, effects):

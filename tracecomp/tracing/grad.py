@@ -73,6 +73,11 @@ def backward_into(tracer, tensors, grad_tensors, inputs, create_graph):
 def _node_of(tracer, t):
     """The graph value standing for tensor t, or None when the trace never used it."""
     if isinstance(t._data, Node):
+        # a leaf read through its own node (`x.requires_grad_(True)` on a value the code
+        # made, a parameter after opt.step(): Tracer._updated_leaf) is used as that node
+        hit = tracer.leaves.get(id(t))
+        if hit is not None and hit[0] is t._data:
+            return hit[1]
         return t._data
     for held, node in tracer.captured:      # a tensor from outside that requires grad
         if held is t:

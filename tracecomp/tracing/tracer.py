@@ -25,7 +25,7 @@ import numpy as np
 from .. import context, devices, dispatch, grad_mode
 from ..autograd.engine import TRACED
 from ..errors import TraceError
-from ..ir import LITERAL_MAX_ELEMENTS, Graph, Node
+from ..ir import INPUT, LITERAL_MAX_ELEMENTS, Graph, Node
 from ..tensor import Tensor
 from ..user_code import stale_error, user_frame
 from . import gate as trace_gate
@@ -295,7 +295,7 @@ class Tracer:
                 if data.requires_grad and not a._requires_grad:
                     return self._detach(data)
                 if (a._requires_grad and a._node is None and not data.requires_grad
-                        and grad_mode.state.enabled):
+                        and grad_mode.state.enabled and data.op != INPUT):
                     return self._updated_leaf(a, data)
                 return data
             if a._requires_grad and a._node is None:
@@ -320,7 +320,10 @@ class Tracer:
         reaches the discriminator through its updated weights. Eagerly the leaf stays a
         leaf and that backward adds to its `.grad`; here its new value is read through a
         node that requires grad and has no VJP, so the backward stops there and hands the
-        gradient to the leaf (tracing/backward.py), as it does for a graph input."""
+        gradient to the leaf (tracing/backward.py), as it does for a graph input. An input
+        that only got `requires_grad_()` keeps its input node (grad.py's _asked_for); the
+        node's flag is cleared when tracing ends (compiler/state.py: settle_updated_leaves),
+        as the graph's invariant wants of an op without a VJP."""
         from ..ops.registry import PRIMITIVES
         hit = self.leaves.get(id(leaf))
         if hit is not None and hit[0] is value:
