@@ -25,6 +25,9 @@ from tracecomp.vision import models
 
 KEYS = json.load(open(os.path.join(os.path.dirname(__file__), "torchvision_keys.json")))
 MODELS = sorted(k for k in KEYS if not k.startswith("_"))
+# builders added after the recording; their structure is checked against torchvision's
+# recorded parameter counts instead (test_vision_googlenet.py)
+UNRECORDED = ["googlenet"]
 
 
 @pytest.fixture(autouse=True)
@@ -103,7 +106,7 @@ def test_state_dict_is_torchvisions(name, no_init):
 
 
 def test_num_classes_and_registry(no_init):
-    assert models.list_models() == MODELS
+    assert models.list_models() == sorted(MODELS + UNRECORDED)
     assert models.list_models(include="resnet*") == ["resnet101", "resnet152", "resnet18",
                                                      "resnet34", "resnet50"]
     assert "vgg11" not in models.list_models(exclude=["vgg*"])

@@ -41,6 +41,8 @@ TORCHVISION = {
     "ResNet101_Weights.IMAGENET1K_V1": (224, 256, "bilinear", 1),
     "ResNet101_Weights.IMAGENET1K_V2": (224, 232, "bilinear", 1),
     "ResNet152_Weights.IMAGENET1K_V1": (224, 256, "bilinear", 1),
+    # not recorded (added after the recording): torchvision's googlenet.py _COMMON_META
+    "GoogLeNet_Weights.IMAGENET1K_V1": (224, 256, "bilinear", 15),
     "ResNet152_Weights.IMAGENET1K_V2": (224, 232, "bilinear", 1),
     "ResNet18_Weights.IMAGENET1K_V1": (224, 256, "bilinear", 1),
     "ResNet34_Weights.IMAGENET1K_V1": (224, 256, "bilinear", 1),
