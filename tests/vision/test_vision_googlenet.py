@@ -1,7 +1,8 @@
-"""GoogLeNet (found missing running aladdinpersson's custom_dataset.py, which trains
-torchvision.models.googlenet): its structure against torchvision's recorded parameter
-counts, an Inception block against the same block made of torch modules, and the
-training-mode outputs, input transform and weights interface torchvision gives."""
+"""GoogLeNet and Inception v3 (found missing running aladdinpersson's custom_dataset.py and
+image_captioning, which train torchvision.models.googlenet and inception_v3): their
+structure against torchvision's published parameter counts, a block of each against the
+same block made of torch modules, and the training-mode outputs, input transform and
+weights interface torchvision gives."""
 import warnings
 
 import numpy as np
@@ -97,3 +98,56 @@ def test_default_init_warns_and_weights_are_refused():
     assert any(w.category is FutureWarning and "GoogleNet" in str(w.message) for w in caught)
     with pytest.raises(models.WeightsUnavailableError):
         models.googlenet(weights="IMAGENET1K_V1")
+
+
+# --- Inception v3 (image_captioning's EncoderCNN trains models.inception_v3) --------------
+
+def test_inception_v3_parameter_counts_are_torchvisions():
+    model = models.inception_v3(init_weights=False)
+    # torchvision's weights record 27,161,264 (the aux classifier included); without it
+    # Inception v3 has its well-known 23.8M
+    assert _count(model) == models.Inception_V3_Weights.DEFAULT.meta["num_params"] == 27161264
+    assert sum(p.numel() for k, p in model.named_parameters()
+               if not k.startswith("AuxLogits")) == 23834568
+    assert models.inception_v3(aux_logits=False, init_weights=False).AuxLogits is None
+
+
+class _TorchInceptionE(tnn.Module):    # torchvision's InceptionE, in torch (same names)
+    def __init__(self, cin):
+        super().__init__()
+        self.branch1x1 = _TorchConv(cin, 320, kernel_size=1)
+        self.branch3x3_1 = _TorchConv(cin, 384, kernel_size=1)
+        self.branch3x3_2a = _TorchConv(384, 384, kernel_size=(1, 3), padding=(0, 1))
+        self.branch3x3_2b = _TorchConv(384, 384, kernel_size=(3, 1), padding=(1, 0))
+        self.branch3x3dbl_1 = _TorchConv(cin, 448, kernel_size=1)
+        self.branch3x3dbl_2 = _TorchConv(448, 384, kernel_size=3, padding=1)
+        self.branch3x3dbl_3a = _TorchConv(384, 384, kernel_size=(1, 3), padding=(0, 1))
+        self.branch3x3dbl_3b = _TorchConv(384, 384, kernel_size=(3, 1), padding=(1, 0))
+        self.branch_pool = _TorchConv(cin, 192, kernel_size=1)
+
+    def forward(self, x):
+        b3 = self.branch3x3_1(x)
+        d3 = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
+        pool = self.branch_pool(torch.nn.functional.avg_pool2d(x, 3, stride=1, padding=1))
+        return torch.cat([self.branch1x1(x), self.branch3x3_2a(b3), self.branch3x3_2b(b3),
+                          self.branch3x3dbl_3a(d3), self.branch3x3dbl_3b(d3), pool], 1)
+
+
+def test_inception_e_block_matches_torch_modules():
+    ours, ref = models.inception.InceptionE(16), _TorchInceptionE(16)
+    assert list(ours.state_dict()) == list(ref.state_dict())
+    ref.load_state_dict({k: torch.from_numpy(v.numpy().copy())
+                         for k, v in ours.state_dict().items()})
+    x = np.random.default_rng(2).standard_normal((2, 16, 5, 5)).astype(np.float32)
+    want = ref(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(ours(tracecomp.tensor(x)).detach().numpy(), want,
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_inception_v3_forward_and_aux_head():
+    model = models.inception_v3(num_classes=5, init_weights=False).eval()
+    assert tuple(model(tracecomp.randn(1, 3, 75, 75)).shape) == (1, 5)   # its min_size
+    aux = model.AuxLogits.train()           # Mixed_6e's 17x17 maps at 299x299 inputs
+    assert tuple(aux(tracecomp.randn(2, 768, 17, 17)).shape) == (2, 5)
+    with pytest.raises(models.WeightsUnavailableError):
+        models.inception_v3(pretrained=True, aux_logits=False)

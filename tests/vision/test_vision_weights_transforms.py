@@ -41,8 +41,10 @@ TORCHVISION = {
     "ResNet101_Weights.IMAGENET1K_V1": (224, 256, "bilinear", 1),
     "ResNet101_Weights.IMAGENET1K_V2": (224, 232, "bilinear", 1),
     "ResNet152_Weights.IMAGENET1K_V1": (224, 256, "bilinear", 1),
-    # not recorded (added after the recording): torchvision's googlenet.py _COMMON_META
+    # not recorded (added after the recording): from torchvision's googlenet.py and
+    # inception.py
     "GoogLeNet_Weights.IMAGENET1K_V1": (224, 256, "bilinear", 15),
+    "Inception_V3_Weights.IMAGENET1K_V1": (299, 342, "bilinear", 75),
     "ResNet152_Weights.IMAGENET1K_V2": (224, 232, "bilinear", 1),
     "ResNet18_Weights.IMAGENET1K_V1": (224, 256, "bilinear", 1),
     "ResNet34_Weights.IMAGENET1K_V1": (224, 256, "bilinear", 1),

@@ -9,7 +9,7 @@ forward, so a torchvision checkpoint loads:
 Families: resnet (resnet18/34/50/101/152, resnext*, wide_resnet*), vgg (vgg11/13/16/19 and
 *_bn), alexnet, mobilenet_v2, squeezenet1_0/1_1, efficientnet_b0..b7 and efficientnet_v2_s/m/l,
 vit_b_16/b_32/l_16/l_32/h_14 (VisionTransformer, any image_size), densenet121/161/169/201,
-googlenet (Inception v1, with its auxiliary classifiers);
+googlenet and inception_v3 (with their auxiliary classifiers);
 get_model / list_models / get_model_weights / get_weight as in torchvision; a weights entry's
 .transforms() and .meta (categories, num_params, min_size) are torchvision's. No weights are
 downloaded or shipped: weights=... or pretrained=True raises WeightsUnavailableError with the
@@ -31,6 +31,8 @@ from .efficientnet import (EfficientNet_B0_Weights, EfficientNet_B1_Weights,  # 
                            EfficientNet_V2_S_Weights)
 from .googlenet import *  # noqa: F401, F403
 from .googlenet import GoogLeNet_Weights  # noqa: F401
+from .inception import *  # noqa: F401, F403
+from .inception import Inception_V3_Weights  # noqa: F401
 from .mobilenetv2 import *  # noqa: F401, F403
 from .mobilenetv2 import MobileNet_V2_Weights  # noqa: F401
 from .resnet import *  # noqa: F401, F403
