@@ -115,3 +115,16 @@ def test_gradient_penalty_on_a_leaf_made_inside_the_step_matches_torch(backend):
         for (name, p), q in zip(critic.named_parameters(), ref.parameters()):
             np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-6,
                                        err_msg=f"{name}.grad after step {i}")
+
+
+def test_backward_fills_grad_of_an_argument_that_got_requires_grad_inside(backend):
+    def f(lib, x):
+        x.requires_grad_()
+        (x.sin() * x).sum().backward()      # eagerly fills x.grad, a leaf's
+        return x.grad * 1
+
+    want = f(torch, torch.tensor([0.5, -1.0, 2.0])).numpy()
+    x = tc.tensor([0.5, -1.0, 2.0])
+    step = tc.compile(lambda x: f(tc, x), backend=backend)
+    np.testing.assert_allclose(step(x).numpy(), want, rtol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), want, rtol=1e-6)     # written back
