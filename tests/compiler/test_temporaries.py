@@ -1,7 +1,8 @@
 """Tensors compiled code makes and then fills in place (`scores = zeros(n); scores[i] = ...`):
 a temporary, whose updates are part of the graph. Its .detach(), .data or Variable(...)
 (old code: hunkim's seq2seq attention wraps its zeros in Variable) is a temporary too; it
-was taken for a tensor from outside, and the update refused as one that would be lost."""
+was taken for a tensor from outside, and the update refused as one that would be lost. So
+was a Parameter made over a temporary (a layer built inside forward), whose init fills it."""
 import numpy as np
 import pytest
 import torch
@@ -45,3 +46,40 @@ def test_a_temporary_filled_through_its_detached_twin_matches_torch(wrap):
         want.sum().backward()
     np.testing.assert_allclose(compiled._orig_mod.lin.weight.grad.numpy(),
                                ref.lin.weight.grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
+class _LayerMadeInForward(tc.nn.Module):
+    """graykode's BERT: `nn.Linear(n_heads * d_v, d_model)(context)` inside forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = tc.nn.Linear(4, 4)
+
+    def forward(self, x):
+        return tc.nn.LayerNorm(4)(tc.nn.Linear(4, 4)(self.lin(x)))
+
+
+def _losses_and_grads(model, x, seed):
+    tc.manual_seed(seed)
+    out = []
+    for _ in range(3):
+        loss = model(x).pow(3).sum()
+        loss.backward()
+        out.append((loss.item(), x.grad.numpy().copy()))
+        x.grad = None
+    return out
+
+
+def test_a_layer_made_in_forward_draws_its_init_on_every_call_as_eager():
+    # its Parameter wraps a temporary, so the init's random fill of it is traced: each call
+    # draws new weights, the draws eager code makes from the same seed (torch.compile's too)
+    tc.manual_seed(0)
+    model = _LayerMadeInForward()
+    x = tc.tensor(np.random.default_rng(0).standard_normal((2, 4)).astype(np.float32),
+                  requires_grad=True)
+    want = _losses_and_grads(model, x, seed=1)
+    got = _losses_and_grads(tc.compile(model), x, seed=1)
+    assert want[0][0] != want[1][0]
+    for (gl, gg), (wl, wg) in zip(got, want):
+        np.testing.assert_allclose(gl, wl, rtol=1e-5)
+        np.testing.assert_allclose(gg, wg, rtol=1e-4, atol=1e-5)

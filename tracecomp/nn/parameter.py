@@ -7,7 +7,7 @@ Module attribute registers it. Making one from a tensor shares that tensor's mem
 import numpy as np
 
 from .. import dtypes
-from ..tensor import Tensor, _init
+from ..tensor import Tensor, _init, _same_memory_while_tracing
 from ..tensor import _unpickle as _unpickle_tensor
 
 
@@ -21,6 +21,9 @@ class Parameter(Tensor):
         p = object.__new__(cls)
         # Share the buffer and version counter: updates through either name are one update.
         _init(p, data._data, False, None, data._vc)
+        # made inside compiled code (`nn.Linear(4, 4)(x)` in a forward): a temporary as its
+        # data is, so the init's in-place random fill is traced, fresh on every call
+        _same_memory_while_tracing(data, p)
         if requires_grad:
             p.requires_grad_(True)
         return p
