@@ -431,6 +431,34 @@ def test_clip_grad_norm_matches_torch(norm_type, max_norm):
         assert_close(p.grad, tp.grad, what="value-clipped grad")
 
 
+def _clip_old_name(lib, params, max_norm):
+    with pytest.warns(FutureWarning, match="clip_grad_norm_"):
+        return lib.nn.utils.clip_grad_norm(params, max_norm)
+
+
+def _clip_two_halves(lib, params, max_norm):
+    params = list(params)
+    total = lib.nn.utils.get_total_norm([p.grad for p in params])
+    lib.nn.utils.clip_grads_with_norm_(params, max_norm, total)
+    return total
+
+
+@pytest.mark.parametrize("clip", [_clip_old_name, _clip_two_halves])
+def test_clip_grad_norm_spellings_match_torch(clip):
+    # seq2seq-translation calls the deprecated clip_grad_norm on model.parameters(), a
+    # generator; torch >= 2.6 also spells it as get_total_norm + clip_grads_with_norm_
+    rng = np.random.default_rng(5)
+    grads = [rng.standard_normal(shape).astype(np.float32) for shape in ((3, 4), (3,))]
+    got_model, want_model = nn.Linear(4, 3), torch.nn.Linear(4, 3)
+    for lib_model, lib in ((got_model, tc), (want_model, torch)):
+        for p, g in zip(lib_model.parameters(), grads):
+            p.grad = lib.tensor(g)
+    total = clip(tc, got_model.parameters(), 0.5)
+    assert_close(total, clip(torch, want_model.parameters(), 0.5), what="norm")
+    for p, tp in zip(got_model.parameters(), want_model.parameters()):
+        assert_close(p.grad, tp.grad, what="clipped grad")
+
+
 def test_parameters_to_vector_and_back():
     m = nn.Linear(3, 2)
     v = nn.utils.parameters_to_vector(m.parameters())
