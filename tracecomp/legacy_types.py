@@ -16,10 +16,10 @@ import warnings
 
 import numpy as np
 
-from . import dtypes
+from . import context, dtypes
 from .devices import as_device
 from .dispatch import bind
-from .tensor import Tensor, _init
+from .tensor import Tensor, _init, _same_memory_while_tracing
 
 # legacy type name -> dtype, in torch's order
 NAMES = {"FloatTensor": dtypes.float32, "DoubleTensor": dtypes.float64,
@@ -64,6 +64,7 @@ def tensor_init(self, *args, device=None):
     t = legacy_new(None if len(args) == 1 and isinstance(args[0], Tensor) else
                    dtypes.get_default_dtype(), args, device)
     _init(self, t._data, t._requires_grad, t._node, t._vc)
+    _same_memory_while_tracing(t, self)
     if t._view_of_grad:
         self._view_of_grad = True
 
@@ -75,11 +76,25 @@ def legacy_new(dtype, args, device=None, name="Tensor"):
     if device is not None and as_device(device).type != "cpu":
         raise RuntimeError(f"legacy constructor expects device type: cpu but device type: "
                            f"{as_device(device).type} was passed")
+    if len(args) == 1 and isinstance(args[0], Tensor):
+        return _alias(args[0], dtype, name)
+    return _fresh(_new(dtype, args, name), args[0] if len(args) == 1 else None)
+
+
+def _fresh(t, source):
+    """A tensor the constructor made anew: inside compiled code, a temporary, as tensor()
+    makes one, which the code may then fill in place with traced values
+    (`s = torch.FloatTensor(n).zero_(); s[i] = ...`, old attention code)."""
+    trace = context.current()
+    if trace is not None:
+        trace.made(t, source)
+    return t
+
+
+def _new(dtype, args, name):
     np_dtype = (dtype or dtypes.get_default_dtype()).np
     if not args:
         return Tensor._make(np.empty((0,), dtype=np_dtype))
-    if len(args) == 1 and isinstance(args[0], Tensor):
-        return _alias(args[0], dtype, name)
     if all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args):
         return _uninitialised(tuple(int(a) for a in args), np_dtype)
     if len(args) == 1 and type(args[0]).__name__ == "Size":

@@ -2,7 +2,8 @@
 a temporary, whose updates are part of the graph. Its .detach(), .data or Variable(...)
 (old code: hunkim's seq2seq attention wraps its zeros in Variable) is a temporary too; it
 was taken for a tensor from outside, and the update refused as one that would be lost. So
-was a Parameter made over a temporary (a layer built inside forward), whose init fills it."""
+was a Parameter made over a temporary (a layer built inside forward), whose init fills it,
+and a tensor from a legacy constructor (torch.FloatTensor(n), torch.Tensor(n))."""
 import numpy as np
 import pytest
 import torch
@@ -83,3 +84,33 @@ def test_a_layer_made_in_forward_draws_its_init_on_every_call_as_eager():
     for (gl, gg), (wl, wg) in zip(got, want):
         np.testing.assert_allclose(gl, wl, rtol=1e-5)
         np.testing.assert_allclose(gg, wg, rtol=1e-4, atol=1e-5)
+
+
+_LEGACY = {"size": lambda lib, n: lib.FloatTensor(n).zero_(),
+           "data": lambda lib, n: lib.FloatTensor([0.0] * n),
+           "Tensor": lambda lib, n: lib.Tensor(n).zero_()}
+
+
+@pytest.mark.parametrize("make", sorted(_LEGACY))
+def test_a_legacy_constructor_makes_a_temporary(make):
+    # old attention code builds its scores with torch.FloatTensor(n) or torch.Tensor(n) and
+    # fills them one by one: under compile that tensor is the code's own, as zeros(n) is
+    def scores(lib, h, enc):
+        out = _LEGACY[make](lib, len(enc))
+        for i in range(len(enc)):
+            out[i] = h.dot(enc[i])
+        return lib.nn.functional.softmax(out, dim=0)
+
+    compiled = tc.compile(lambda h, enc: scores(tc, h, enc))
+    rng = np.random.default_rng(1)
+    for _ in range(2):
+        h, enc = rng.standard_normal(4).astype(np.float32), \
+            rng.standard_normal((5, 4)).astype(np.float32)
+        got_h, want_h = tc.tensor(h, requires_grad=True), torch.tensor(h, requires_grad=True)
+        got, want = compiled(got_h, tc.tensor(enc)), scores(torch, want_h, torch.tensor(enc))
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-5,
+                                   atol=1e-6)
+        (got * got).sum().backward()
+        (want * want).sum().backward()
+        np.testing.assert_allclose(got_h.grad.numpy(), want_h.grad.numpy(), rtol=1e-4,
+                                   atol=1e-6)
