@@ -322,7 +322,11 @@ def from_numpy(arr: np.ndarray) -> Tensor:
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"from_numpy expects an np.ndarray, got {type(arr).__name__}")
     dtypes.from_np(arr.dtype)
-    return Tensor._make(arr)
+    out = Tensor._make(arr)
+    trace = context.current()
+    if trace is not None:   # for the error should the code update it in place (state.py)
+        trace.from_numpy[id(out)] = out
+    return out
 
 
 def _rng(generator):

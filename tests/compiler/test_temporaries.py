@@ -114,3 +114,15 @@ def test_a_legacy_constructor_makes_a_temporary(make):
         (want * want).sum().backward()
         np.testing.assert_allclose(got_h.grad.numpy(), want_h.grad.numpy(), rtol=1e-4,
                                    atol=1e-6)
+
+
+def test_a_from_numpy_tensor_filled_in_place_is_refused_naming_from_numpy():
+    # not a temporary: it shares an array's memory, which the compiled call would not write
+    # (the message spoke of module buffers, which had nothing to do with it)
+    def fill(x):
+        out = tc.from_numpy(np.zeros(2, np.float32))
+        out[1] = x.sum()
+        return out * 2
+
+    with pytest.raises(tc.TraceError, match="from_numpy made.*torch.tensor\\(array\\)"):
+        tc.compile(fill)(tc.arange(4.0))

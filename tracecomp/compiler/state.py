@@ -222,6 +222,12 @@ def check_rebound(tracer, holders, effect_values):
     new_state = {id(v) for v in effect_values}
     for t, _ in tracer.rebound:
         if id(t) not in known and id(t._data) not in new_state and not tracer.made_here(t):
+            if tracer.from_numpy.get(id(t)) is t:
+                raise TraceError(
+                    f"compiled code updated in place a tensor of shape {list(t.shape)} that "
+                    f"from_numpy made: it shares the numpy array's memory, which a compiled "
+                    f"call cannot write (nor tell whether anyone else reads it). Make the "
+                    f"tensor with torch.zeros(...) or torch.tensor(array) (a copy) instead.")
             raise TraceError(
                 f"compiled code updated a tensor of shape {list(t.shape)} in place that is not "
                 f"one of its inputs (a buffer of a module reached more than one attribute or "

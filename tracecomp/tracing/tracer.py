@@ -57,6 +57,7 @@ class Tracer:
         self.stale = {}         # id -> (tensor that missed an alias's in-place update, {causes})
         self.indexed = {}       # id(view) -> (view, base, key): views made by base[key]
         self.created = {}       # id -> eager tensor made inside the traced code (_eager)
+        self.from_numpy = {}    # id -> tensor from_numpy made inside it (an array's memory)
         self._running_eager = False
         self._replaying = False     # _replay_views at work
         self._saved = None
