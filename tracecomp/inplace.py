@@ -10,7 +10,7 @@ through `out=` (one pass over memory: optimizers live on this path).
 """
 import numpy as np
 
-from . import dtypes, grad_mode, inplace_view
+from . import context, dtypes, grad_mode, inplace_view
 from .device_array import DeviceArray
 from .dispatch import bind, history_taken
 from .errors import AutogradError, DTypeError
@@ -52,7 +52,11 @@ def alias(x):
         return x
     if x._view is not None and x._requires_grad:
         return inplace_view.old_view(x)   # history replayed from the base's, not via x's
-    return Tensor._make(x._data.copy(), x._requires_grad, x._node)
+    out = Tensor._make(x._data.copy(), x._requires_grad, x._node)
+    trace = context.current()
+    if trace is not None:   # x's value, read where x came from (`s = zeros(n); s[i] = v`: a
+        trace.made(out, x)  # temporary's copy is one too), not a tensor from outside
+    return out
 
 
 def _apart(x, operand):

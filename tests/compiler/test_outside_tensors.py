@@ -195,6 +195,23 @@ def test_constants_made_inside_keep_the_fast_path():
     _same(f(x), x * tc.tensor([1.0, 2.0, 3.0]) + tc.arange(3.0))
 
 
+def _filled_in_place(x):
+    scores = tc.zeros(3)
+    scores[0] = x.sum()          # (computed out of place on a copy of the temporary)
+    scores[1:] += x[1:]
+    return scores
+
+
+def test_a_temporary_filled_in_place_keeps_the_fast_path():
+    # the copy an in-place op computes on was taken for a tensor from outside: each call
+    # then checked it, and the repeat-call fast path was lost
+    f = tc.compile(_filled_in_place)
+    x = tc.randn(3)
+    f(x), f(x)
+    assert f.last.outside is None and f._fast is not None
+    _same(f(x), _filled_in_place(x))
+
+
 HELD = {"mask": tc.tensor([1.0, 0.0, 1.0])}
 HELPER_SCALE = tc.ones(3)
 
