@@ -7,6 +7,7 @@ seed gives the same numbers here, not the same numbers as torch.
 """
 import functools
 import math
+import operator
 import warnings
 
 import numpy as np
@@ -121,7 +122,19 @@ def _size(size, keyword=None, op=None):
         size = size[0]
     if len(size) == 1 and isinstance(size[0], Tensor):
         size = tuple(size[0].tolist())
-    return tuple(int(s) for s in size)
+    return tuple(_dim(s, k, op) for k, s in enumerate(size))
+
+
+def _dim(s, k, op):
+    """One size entry as an int: an int, a numpy int, a traced size or an int tensor, as
+    torch takes; a float (`nn.Conv2d(24, out / 4, 1)` under Python 3) is a TypeError, not
+    truncated."""
+    try:
+        return operator.index(s)
+    except TypeError:
+        raise TypeError(f"{op or 'full'}(): argument 'size' (position 1) must be tuple of "
+                        f"ints, but found element of type {type(s).__name__} at pos {k}") \
+            from None
 
 
 def placing(make):
@@ -155,7 +168,7 @@ def full(size, fill_value, *, dtype=None, requires_grad=False, device=None):
     if dtype is None:
         dtype = dtypes.BOOL if isinstance(fill_value, bool) else \
             dtypes.I64 if isinstance(fill_value, (int, np.integer)) else dtypes.default_float()
-    return _finish(bind(full_p, shape=_size((size,)), value=fill_value,
+    return _finish(bind(full_p, shape=_size((size,), op="full"), value=fill_value,
                         dtype=dtypes.to_np(dtype)), requires_grad)
 
 

@@ -143,6 +143,18 @@ CASES = [
      "At least one of 'min' or 'max' must not be None"),
     ("div_rounding", lambda lib: _x(lib, 2).div(2, rounding_mode="round"), RuntimeError,
      "div expected rounding_mode to be one of None, 'trunc', or 'floor'"),
+    # a float size (pytorch-cifar's ShuffleNet computes `out_planes / 4` under Python 3)
+    # is refused, not truncated
+    ("zeros_float_size", lambda lib: lib.zeros(2.0), TypeError,
+     "argument 'size' (position 1) must be tuple of ints"),
+    ("empty_float_size", lambda lib: lib.empty((2.0, 3)), TypeError,
+     "argument 'size' (position 1) must be tuple of ints, but found element of type float "
+     "at pos 0"),
+    ("conv2d_float_channels", lambda lib: lib.nn.Conv2d(24, 44.0, 1), TypeError,
+     "empty(): argument 'size' (position 1) must be tuple of ints, but found element of "
+     "type float at pos 0"),
+    ("linear_float_features", lambda lib: lib.nn.Linear(3, 2.0), TypeError,
+     "must be tuple of ints, but found element of type float at pos 0"),
 ]
 
 
