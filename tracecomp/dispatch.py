@@ -64,7 +64,7 @@ class TapeNode:
     """
 
     __slots__ = ("prim", "args", "params", "out_data", "out_vc", "out_version", "versions",
-                 "edges", "hooks", "retain", "seq", "inputs", "__weakref__")
+                 "edges", "hooks", "fn_hooks", "retain", "seq", "inputs", "__weakref__")
 
     def __init__(self, prim, args, params, out_data, out_vc):
         self.prim = prim
@@ -92,7 +92,8 @@ class TapeNode:
         # earlier nodes, so walking nodes by decreasing seq is a topological order for
         # backward (torch's sequence_nr).
         self.seq = next(_sequence)
-        self.hooks = None
+        self.hooks = None           # the output tensor's hooks (tensor.register_hook)
+        self.fn_hooks = None        # the node's own (register_hook / _prehook, node_hooks.py)
         self.retain = None
         # `inputs` stays unset (free) unless a public function names torch's inputs
 
@@ -103,6 +104,17 @@ class TapeNode:
     def next_functions(self):
         from .grad_fn_names import next_functions
         return next_functions(self)
+
+    def register_hook(self, fn):
+        """fn(grad_inputs, grad_outputs) -> None or new grad_inputs, when this node's
+        backward has run (node_hooks.py)."""
+        from .node_hooks import register
+        return register(self, fn, pre=False)
+
+    def register_prehook(self, fn):
+        """fn(grad_outputs) -> None or new grad_outputs, before this node's backward runs."""
+        from .node_hooks import register
+        return register(self, fn, pre=True)
 
     def out(self) -> Tensor:
         return Tensor._make(self.out_data, True, self, self.out_vc)

@@ -302,7 +302,7 @@ def next_functions(node):
         return tuple((accumulate_grad(e), 0) if isinstance(e, Tensor) else e
                      for e in getattr(node, "inputs", ()))
     moved = _moved(node)
-    return tuple(edge(t, moved) for t in _input_tensors(node))
+    return tuple(edge(t, moved) for t in input_tensors(node))
 
 
 def _moved(node):
@@ -316,7 +316,9 @@ def _moved(node):
     return None
 
 
-def _input_tensors(node):
+def input_tensors(node):
+    """What torch's node takes as inputs, in its order: the tensors named() gave (None for
+    an absent one), or the operands torch lists (a Python number stands for itself)."""
     refs = getattr(node, "inputs", None)      # set by named()
     if refs is None:
         return torch_inputs(node)
@@ -333,7 +335,7 @@ def freeze(node):
         return                      # frozen already
     held = []
     moved = _moved(node)
-    for t in _input_tensors(node):
+    for t in input_tensors(node):
         if not isinstance(t, Tensor) or not t._requires_grad:
             held.append(_NO_EDGE)
         elif t._node is None:

@@ -26,7 +26,7 @@ from .. import context, grad_mode
 from ..device_array import DeviceArray
 from ..dispatch import TapeNode, current_node
 from ..errors import AutogradError, TraceError, fmt_shape
-from ..grad_fn_names import freeze
+from ..grad_fn_names import freeze, input_tensors
 from ..ops.elementwise import cast
 from ..ops.movement import sum_to
 from ..tensor import Tensor
@@ -176,6 +176,8 @@ class _Walk:
         self.capture_nodes = {id(t._node): i for i, t in enumerate(capture or ())
                               if t._node is not None}
         self.captured = [None] * len(capture or ())
+        # a hooked node's own walk stops at its inputs: id -> position, and what each got
+        self.stop, self.held = None, None
 
     def arrive(self, node, g):
         """g is node's complete gradient: run the tensor hooks, retain_grad, capture."""
@@ -207,27 +209,10 @@ def _run(roots, root_grads_, retain_graph, create_graph, capture=None):
                 heapq.heappush(walk.ready, (-node.seq, node))
             _add(walk.pending, id(node), node, g)
 
-    pending, ready, watched = walk.pending, walk.ready, walk.capture_nodes
-    needed = None if capture is None else _reaching([n for _, n in ready], capture_ids,
-                                                     watched)
+    needed = None if capture is None else _reaching([n for _, n in walk.ready], capture_ids,
+                                                     walk.capture_nodes)
     with grad_mode.set_grad_enabled(create_graph):
-        while ready:
-            node = heapq.heappop(ready)[1]
-            hit = pending.pop(id(node), None)
-            if hit is None or (needed is not None and id(node) not in needed):
-                continue            # a grouped node, already run with its group; or one
-                                    # that leads to none of grad()'s inputs
-            g = hit[1]
-            if node.hooks is not None or node.retain is not None or watched:
-                g = walk.arrive(node, g)
-            if profiler._active:      # a profile records: the node is one event
-                with profiler.record_function(
-                        f"autograd::engine::evaluate_function: {node.name()}"):
-                    _evaluate(node, g, walk)
-            else:
-                _evaluate(node, g, walk)
-            if not retain_graph:
-                free(node)
+        _drain(walk, needed)
     results, handed = walk.captured, set()
     for leaf, g in walk.leaf_grads.values():
         if id(leaf) in capture_ids:
@@ -258,6 +243,30 @@ def _reaching(starts, capture_ids, capture_nodes):
             stack.append((node, True))
             stack.extend((e, False) for e in edges if e is not None and id(e) not in seen)
     return needed
+
+
+def _drain(walk, needed=None):
+    """Run the walk's ready nodes, latest-created first, until none is left (of `needed`'s
+    ids only, when given: _reaching)."""
+    pending, ready, watched = walk.pending, walk.ready, walk.capture_nodes
+    retain_graph = walk.retain_graph
+    while ready:
+        node = heapq.heappop(ready)[1]
+        hit = pending.pop(id(node), None)
+        if hit is None or (needed is not None and id(node) not in needed):
+            continue            # a grouped node, already run with its group; or one
+                                # that leads to none of grad()'s inputs
+        g = hit[1]
+        if node.hooks is not None or node.retain is not None or watched:
+            g = walk.arrive(node, g)
+        if profiler._active:      # a profile records: the node is one event
+            with profiler.record_function(
+                    f"autograd::engine::evaluate_function: {node.name()}"):
+                _evaluate(node, g, walk)
+        else:
+            _evaluate(node, g, walk)
+        if not retain_graph:
+            free(node)
 
 
 def _add(table, key, owner, g):
@@ -299,10 +308,36 @@ def _modified(t, version, expected, whose=""):
 
 
 def _evaluate(node, g, walk):
-    if "grouped" in node.prim.tags:
+    if node.fn_hooks is not None:
+        _step_hooked(node, g, walk)
+    elif "grouped" in node.prim.tags:
         _step_group(node, g, walk)
     else:
         _step(node, g, walk)
+
+
+def _step_hooked(node, g, walk):
+    """A node with hooks of its own (y.grad_fn.register_hook, node_hooks.py): the
+    pre-hooks may replace g; the node's primitives run in a walk of their own that stops
+    at the inputs torch's node lists (a named node's primitives in between run there too);
+    the hooks see and may replace those inputs' gradients, which then go on in `walk`."""
+    hooks = node.fn_hooks
+    g = hooks.before(g)
+    inputs = input_tensors(node)
+    inner = _Walk(None, walk.retain_graph, walk.create_graph)
+    inner.leaf_grads = walk.leaf_grads      # a leaf reached on the way is walk's leaf too
+    inner.capture_nodes, inner.captured = walk.capture_nodes, walk.captured
+    inner.stop = {id(t): k for k, t in enumerate(inputs) if isinstance(t, Tensor)}
+    inner.held = [None] * len(inputs)
+    if "grouped" in node.prim.tags:
+        _step_group(node, g, inner)
+    else:
+        _step(node, g, inner)
+    _drain(inner)
+    grads = hooks.after(tuple(None if h is None else h[1] for h in inner.held), g)
+    for t, h, ga in zip(inputs, inner.held, grads):
+        if ga is not None and isinstance(t, Tensor):
+            _route((t,), (None if h is None else h[0],), (ga,), walk)
 
 
 def _step(node, g, walk):
@@ -361,11 +396,16 @@ def free(node):
 def _route(args, edges, grads, walk):
     """Hand each operand its gradient: to the pending sum of its producer when the op
     read it (a producer seen for the first time joins the heap), or to its leaf's."""
-    pending = walk.pending
+    pending, stop = walk.pending, walk.stop
     for a, ga, producer in zip(args, grads, edges):
         if ga is None or not isinstance(a, Tensor) or not a._requires_grad:
             continue
         ga = fit_grad(ga, a)
+        if stop is not None and id(a) in stop:      # an input of a hooked node (_step_hooked)
+            k = stop[id(a)]
+            held = walk.held[k]
+            walk.held[k] = (producer, ga if held is None else held[1] + ga)
+            continue
         if producer is None:
             if a._node is None:     # a leaf (a tensor given a history since took none then)
                 _add(walk.leaf_grads, id(a), a, ga)

@@ -1,7 +1,9 @@
-"""Module backward hooks (torch's register_full_backward_hook and _pre_hook), eagerly.
+"""Module backward hooks (torch's register_full_backward_hook and _pre_hook, and the
+deprecated register_backward_hook), eagerly.
 
     h = model.fc.register_full_backward_hook(lambda mod, grad_input, grad_output: ...)
     h = model.fc.register_full_backward_pre_hook(lambda mod, grad_output: ...)
+    h = model.conv1.register_backward_hook(lambda mod, grad_input, grad_output: ...)
 
 As torch does it (torch/utils/hooks.py's BackwardHook): a module with such hooks runs its
 forward between two identity autograd Functions, one over its positional tensor arguments
@@ -11,9 +13,16 @@ grad_input and grad_output (and may replace grad_input). Each tuple has one entr
 positional argument or output, None where that is not a tensor or gets no gradient. When no
 argument requires grad, the hooks run at once with grad_input all None, as torch runs them.
 
+The deprecated non-full hook is what torch makes of it: a hook on the grad_fn of the
+module's first output tensor (node_hooks.py), whose grad_input holds the gradients of that
+node's inputs, one per input torch's node lists (a Conv2d's input, weight and bias; a
+ReLU's input; an eval-mode Dropout returns its input, so the node is its producer's), with
+torch's FutureWarnings where that differs from the module's own inputs and outputs.
+
 Compiled code traces a Function's backward once, so a hook there would run when the graph is
 built, not at every backward: tracing such a module is refused (TraceError), not done wrong.
 """
+import functools
 import warnings
 
 from .. import context
@@ -32,9 +41,9 @@ class _Call:
 
     __slots__ = ("grad_output", "hooks", "module", "n_inputs", "pre_hooks")
 
-    def __init__(self, module):
+    def __init__(self, module, hooks):
         self.module = module
-        self.hooks = list(module._backward_hooks.values())
+        self.hooks = hooks
         self.pre_hooks = list(module._backward_pre_hooks.values())
         self.grad_output = None
         self.n_inputs = 0
@@ -104,10 +113,21 @@ def call(module, args, kwargs, forward):
     """module's forward(*args, **kwargs) with its backward hooks set up around it."""
     if context.current() is not None:
         raise TraceError(f"{type(module).__name__} has backward hooks "
-                         f"(register_full_backward_hook / _pre_hook), which compiled code "
-                         f"would run once when it builds its graph instead of at every "
-                         f"backward: remove them, or run this module eagerly")
-    hooked = _Call(module)
+                         f"(register_full_backward_hook / _pre_hook / register_backward_hook), "
+                         f"which compiled code would run once when it builds its graph "
+                         f"instead of at every backward: remove them, or run this module "
+                         f"eagerly")
+    if module._is_full_backward_hook is False:      # non-full hooks (and maybe pre-hooks)
+        if module._backward_pre_hooks:
+            result = _full(module, args, kwargs, forward, [])
+        else:
+            result = forward(*args, **kwargs)
+        return legacy(module, args, result, list(module._backward_hooks.values()))
+    return _full(module, args, kwargs, forward, list(module._backward_hooks.values()))
+
+
+def _full(module, args, kwargs, forward, hooks):
+    hooked = _Call(module, hooks)
     hooked.n_inputs = len(args)
     args, inputs_hooked = _through(tuple(args), hooked.inputs_done)
     result = forward(*args, **kwargs)
@@ -122,3 +142,72 @@ def call(module, args, kwargs, forward):
         return grads
     outputs, _ = _through(outputs, outputs_done)
     return outputs[0] if single else outputs
+
+
+def legacy(module, args, result, hooks):
+    """Non-full hooks: each one a hook on the grad_fn of result's first tensor, as torch's
+    Module._call_impl registers them; returns result."""
+    var = result
+    while not isinstance(var, Tensor):
+        var = next(v for v in var.values() if isinstance(v, Tensor)) \
+            if isinstance(var, dict) else var[0]
+    node = var.grad_fn
+    if node is not None:
+        for hook in hooks:
+            node.register_hook(_bound(hook, module))
+        _warn_if_partial(args, result, node)
+    return result
+
+
+def _bound(hook, module):
+    """hook(module, grad_input, grad_output) as a node hook (torch's _WrappedHook)."""
+    @functools.wraps(hook)
+    def node_hook(grad_input, grad_output):
+        return hook(module, grad_input, grad_output)
+    return node_hook
+
+
+_PARTIAL = {   # torch's FutureWarnings: where the node's gradients are not the module's
+    "result": "Using non-full backward hooks on a Module that does not return a single "
+              "Tensor or a tuple of Tensors is deprecated and will be removed in future "
+              "versions. This hook will be missing some of the grad_output. Please use "
+              "register_full_backward_hook to get the documented behavior.",
+    "inputs": "Using non-full backward hooks on a Module that does not take as input a "
+              "single Tensor or a tuple of Tensors is deprecated and will be removed in "
+              "future versions. This hook will be missing some of the grad_input. Please use "
+              "register_full_backward_hook to get the documented behavior.",
+    "nested": "Using a non-full backward hook when outputs are nested in python data "
+              "structure is deprecated and will be removed in future versions. This hook "
+              "will be missing some grad_output.",
+    "nodes": "Using a non-full backward hook when outputs are generated by different "
+             "autograd Nodes is deprecated and will be removed in future versions. This hook "
+             "will be missing some grad_output. Please use register_full_backward_hook to "
+             "get the documented behavior.",
+    "multiple": "Using a non-full backward hook when the forward contains multiple autograd "
+                "Nodes is deprecated and will be removed in future versions. This hook will "
+                "be missing some grad_input. Please use register_full_backward_hook to get "
+                "the documented behavior.",
+}
+
+
+def _warn_if_partial(inputs, result, node):
+    """torch's Module._maybe_warn_non_full_backward_hook, case for case."""
+    result = (result,) if isinstance(result, Tensor) else result
+    if not (isinstance(result, tuple) and all(isinstance(r, Tensor) for r in result)):
+        return _warn("result")
+    inputs = (inputs,) if isinstance(inputs, Tensor) else inputs
+    if not (isinstance(inputs, tuple) and all(isinstance(i, Tensor) for i in inputs)):
+        return _warn("inputs")
+    out_nodes = {id(r.grad_fn): r.grad_fn for r in result if r.grad_fn is not None}
+    if not out_nodes or (len(out_nodes) == 1 and id(node) not in out_nodes):
+        return _warn("nested")
+    if len(out_nodes) > 1:
+        return _warn("nodes")
+    # the node's inputs are the module's inputs only if its next functions are theirs
+    in_nodes = {id(i.grad_fn) for i in inputs if i.grad_fn is not None}
+    if in_nodes != {id(fn) for fn, _ in node.next_functions}:
+        _warn("multiple")
+
+
+def _warn(case):
+    warnings.warn(_PARTIAL[case], FutureWarning, stacklevel=5)

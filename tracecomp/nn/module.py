@@ -19,8 +19,8 @@ from ..devices import CPU, check_placement, placed
 from ..errors import ForeignTensorError, fmt_shape, foreign_operand
 from ..grad_mode import no_grad
 from ..tensor import Tensor
-from ..utils.hooks import RemovableHandle
 from . import as_built, backward_hooks, structure
+from .module_hooks import ModuleHooks
 from .parameter import Parameter
 
 # attribute values whose binding changes the tensors a compiled call reads (structure.py);
@@ -54,15 +54,7 @@ def _addindent(s, spaces):
     return lines[0] + "\n" + "\n".join(" " * spaces + line for line in lines[1:])
 
 
-def _add_hook(hooks, entry, prepend):
-    handle = RemovableHandle(hooks)
-    hooks[handle.id] = entry
-    if prepend:
-        hooks.move_to_end(handle.id, last=False)
-    return handle
-
-
-class Module:
+class Module(ModuleHooks):
     _version = 1
     training: bool
 
@@ -147,26 +139,8 @@ class Module:
         return result
 
     # Module.compile (torch's in-place compile, compiler/api.py) is attached by tracecomp's
-    # __init__, which loads the compiler on first use: nn sits below the compiler
-
-    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
-        """hook(module, args) -> None or new args, run before forward."""
-        return _add_hook(self._forward_pre_hooks, (hook, with_kwargs), prepend)
-
-    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False,
-                              always_call=False):
-        """hook(module, args, output) -> None or a new output, run after forward."""
-        return _add_hook(self._forward_hooks, (hook, with_kwargs), prepend)
-
-    def register_full_backward_pre_hook(self, hook, prepend=False):
-        """hook(module, grad_output) -> None or a new grad_output, when the gradients of
-        the module's outputs are known (backward_hooks.py)."""
-        return _add_hook(self._backward_pre_hooks, hook, prepend)
-
-    def register_full_backward_hook(self, hook, prepend=False):
-        """hook(module, grad_input, grad_output) -> None or a new grad_input, when the
-        gradients of the module's positional inputs are known (backward_hooks.py)."""
-        return _add_hook(self._backward_hooks, hook, prepend)
+    # __init__, which loads the compiler on first use: nn sits below the compiler; the
+    # register_*_hook methods are ModuleHooks' (module_hooks.py)
 
     # --- registration -----------------------------------------------------------------------
     def _check_name(self, kind, name, registry):

@@ -1,0 +1,69 @@
+"""Hooks on a tape node: torch's Node.register_prehook and Node.register_hook.
+
+    h = y.grad_fn.register_prehook(lambda grad_outputs: ...)         # None or new ones
+    h = y.grad_fn.register_hook(lambda grad_inputs, grad_outputs: ...)  # None or new inputs'
+
+grad_outputs is (the gradient of the node's output,); grad_inputs holds one gradient per
+input torch's node lists (its next_functions, grad_fn_names.py), None where that input
+takes none. What a hook returns replaces them before they go on. A node that names
+several primitives (ConvolutionBackward0 over a product and a bias add, AddmmBackward0
+over permute, matmul and add) has its inputs' gradients only once all of them have run:
+the engine runs those in a walk of their own that stops at the inputs
+(autograd/engine.py, _step_hooked), calls the hooks, and hands on what they return.
+
+Module.register_backward_hook (torch's deprecated, non-full module hook) is a hook on the
+grad_fn of the module's first output tensor, as torch's is (nn/backward_hooks.py).
+"""
+from collections import OrderedDict
+
+from .utils.hooks import RemovableHandle
+
+
+class NodeHooks:
+    """A node's hooks, in registration order: `pre` see grad_outputs, `post` grad_inputs."""
+
+    __slots__ = ("post", "pre")
+
+    def __init__(self):
+        # OrderedDicts: RemovableHandle holds its table weakly, which a dict cannot be
+        self.pre, self.post = OrderedDict(), OrderedDict()
+
+    def before(self, g):
+        """The gradient of the node's output, after the pre-hooks."""
+        for hook in list(self.pre.values()):
+            new = hook((g,))
+            if new is not None:
+                g = _checked(hook, new, 1)[0]
+        return g
+
+    def after(self, grads, g):
+        """The gradients of the node's inputs, after the hooks (g: its output's)."""
+        for hook in list(self.post.values()):
+            new = hook(grads, (g,))
+            if new is not None:
+                grads = _checked(hook, new, len(grads))
+        return grads
+
+
+def _checked(hook, new, size):
+    new = tuple(new) if isinstance(new, (tuple, list)) else (new,)
+    if len(new) != size:
+        name = getattr(hook, "__name__", type(hook).__name__)
+        raise RuntimeError(f"hook '{name}' has returned an incorrect number of values (got "
+                           f"{len(new)}, but expected {size})")
+    return new
+
+
+def register(node, hook, pre):
+    """Add `hook` to node's pre-hooks (pre=True) or hooks; returns its handle."""
+    if "grouped" in node.prim.tags:
+        raise RuntimeError(f"register_{'pre' if pre else ''}hook on {node.name()}: the node "
+                           f"of a custom autograd.Function's output takes no hooks here; "
+                           f"register a hook on the output tensor (tensor.register_hook) "
+                           f"or on the Function's inputs instead")
+    if node.fn_hooks is None:
+        node.fn_hooks = NodeHooks()
+    table = node.fn_hooks.pre if pre else node.fn_hooks.post
+    handle = RemovableHandle(table)
+    table[handle.id] = hook
+    return handle
