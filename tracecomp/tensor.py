@@ -17,7 +17,8 @@ import numpy as np
 from . import context, dtypes, grad_mode
 from .device_array import DeviceArray
 from .devices import CPU, device, to_host  # noqa: F401  (tracecomp.tensor.device, as before)
-from .errors import fmt_shape
+from .errors import TraceError, fmt_shape
+from .user_code import user_line
 
 
 class Size(tuple):
@@ -235,6 +236,8 @@ class Tensor:
     def retain_grad(self):
         if self._node is None:
             return
+        if _traced(self):
+            raise _gradient_watch_error("retain_grad()")
         self._retains_grad = True
         self._node.retain = weakref.ref(self)
 
@@ -246,6 +249,8 @@ class Tensor:
         """`hook(grad) -> Tensor or None` runs when this tensor's gradient is computed."""
         if not self._requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if _traced(self):
+            raise _gradient_watch_error("register_hook(...)")
         if self._node is not None:   # a non-leaf's gradient passes through its node
             if self._node.hooks is None:
                 self._node.hooks = []
@@ -424,6 +429,23 @@ def _init(t, data, requires_grad, node, vc=None):
     t._requires_grad = requires_grad
     t._node = node
     t._vc = vc if vc is not None else [0]
+
+
+def _traced(t):
+    """Is t a tensor being traced (its data a graph value, not an array)?"""
+    return type(t._data) is not np.ndarray and type(t._data) is not DeviceArray
+
+
+def _gradient_watch_error(what):
+    """A hook or retain_grad on a traced tensor would never see a gradient: the compiled
+    backward computes them all in one graph (torch.compile splits its graph there)."""
+    return TraceError(
+        f"tensor.{what} on a tensor inside compiled code{user_line()}: the compiled backward "
+        f"runs as one graph, so the gradient of a tensor made inside it never passes through "
+        f"a hook (a Grad-CAM forward hook's `output.register_hook(...)`). Fix: register it "
+        f"outside the compiled function (on its input, a parameter or its output), or run "
+        f"this code eagerly: without tracecomp.compile, or with tracecomp.compile(..., "
+        f"fallback='eager').")
 
 
 class _HookHandle:

@@ -2,6 +2,7 @@
 compiled forward, its submodules' are traced into the graph, and a hook added or removed
 after the first compile compiles again. Every result is the eager model's (and torch's)."""
 import numpy as np
+import pytest
 import torch
 
 import tracecomp as tc
@@ -69,3 +70,33 @@ def test_gradients_through_hooked_layers_follow_torch():
         ref(torch.from_numpy(X)).sum().backward()
         for p, q in zip(model.parameters(), ref.parameters()):
             _same(p.grad.numpy(), q.grad.numpy())
+
+
+def test_a_gradient_hook_inside_compiled_code_is_refused_not_dropped():
+    # Grad-CAM's pattern: a layer's forward hook registers a hook for its output's gradient.
+    # The compiled backward never runs it; this used to be silent (and left the hook on a
+    # stand-in shared by every traced tensor). The root model's own hooks run outside the
+    # graph, so there the same hook still fires.
+    seen = []
+
+    def watch(mod, args, out):
+        out.register_hook(lambda g: seen.append(g.shape))
+    model, _ = _pair()
+    handle = model[0].register_forward_hook(watch)
+    with pytest.raises(tc.TraceError, match="register_hook.*inside compiled code"):
+        tc.compile(model)(tc.from_numpy(X).requires_grad_())
+    handle.remove()
+    model.register_forward_hook(watch)
+    tc.compile(model)(tc.from_numpy(X).requires_grad_()).sum().backward()
+    assert seen == [(3, 2)]
+
+
+def test_retain_grad_inside_compiled_code_is_refused_not_dropped():
+    def f(x):
+        y = x * 2
+        y.retain_grad()
+        return (y * y).sum()
+    with pytest.raises(tc.TraceError, match="retain_grad.*inside compiled code"):
+        tc.compile(f)(tc.ones(3, requires_grad=True))
+    out = tc.compile(f, fallback="eager")(tc.ones(3, requires_grad=True))
+    assert out.item() == 12.0
