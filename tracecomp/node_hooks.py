@@ -5,7 +5,9 @@
 
 grad_outputs is (the gradient of the node's output,); grad_inputs holds one gradient per
 input torch's node lists (its next_functions, grad_fn_names.py), None where that input
-takes none. What a hook returns replaces them before they go on. A node that names
+takes none. What a hook returns replaces them before they go on. The outputs of one custom
+Function (or compiled) call are one node to torch and one node per output here: a hook on
+any of them is the call's, seeing every output's gradient and the call's inputs'. A node that names
 several primitives (ConvolutionBackward0 over a product and a bias add, AddmmBackward0
 over permute, matmul and add) has its inputs' gradients only once all of them have run:
 the engine runs those in a walk of their own that stops at the inputs
@@ -28,21 +30,21 @@ class NodeHooks:
         # OrderedDicts: RemovableHandle holds its table weakly, which a dict cannot be
         self.pre, self.post = OrderedDict(), OrderedDict()
 
-    def before(self, g):
-        """The gradient of the node's output, after the pre-hooks."""
+    def before(self, grads_out):
+        """The gradients of the node's outputs (a tuple), after the pre-hooks."""
         for hook in list(self.pre.values()):
-            new = hook((g,))
+            new = hook(grads_out)
             if new is not None:
-                g = _checked(hook, new, 1)[0]
-        return g
+                grads_out = _checked(hook, new, len(grads_out))
+        return grads_out
 
-    def after(self, grads, g):
-        """The gradients of the node's inputs, after the hooks (g: its output's)."""
+    def after(self, grads_in, grads_out):
+        """The gradients of the node's inputs, after the hooks."""
         for hook in list(self.post.values()):
-            new = hook(grads, (g,))
+            new = hook(grads_in, grads_out)
             if new is not None:
-                grads = _checked(hook, new, len(grads))
-        return grads
+                grads_in = _checked(hook, new, len(grads_in))
+        return grads_in
 
 
 def _checked(hook, new, size):
@@ -56,11 +58,6 @@ def _checked(hook, new, size):
 
 def register(node, hook, pre):
     """Add `hook` to node's pre-hooks (pre=True) or hooks; returns its handle."""
-    if "grouped" in node.prim.tags:
-        raise RuntimeError(f"register_{'pre' if pre else ''}hook on {node.name()}: the node "
-                           f"of a custom autograd.Function's output takes no hooks here; "
-                           f"register a hook on the output tensor (tensor.register_hook) "
-                           f"or on the Function's inputs instead")
     if node.fn_hooks is None:
         node.fn_hooks = NodeHooks()
     table = node.fn_hooks.pre if pre else node.fn_hooks.post

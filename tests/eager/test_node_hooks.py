@@ -123,3 +123,53 @@ def test_compiling_a_module_with_a_non_full_hook_is_refused_clearly():
     model[0].register_backward_hook(lambda m, gi, go: None)
     with pytest.raises(tc.TraceError, match="register_backward_hook"):
         tc.compile(model)(tc.from_numpy(X))
+
+
+def _split_call(lib):
+    """A custom Function with two outputs: one node to torch, a group of two here; hooks on
+    the second output's node see both outputs' gradients and replace the input's."""
+    class Split(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, w):
+            ctx.save_for_backward(w)
+            return x * w, x + w
+
+        @staticmethod
+        def backward(ctx, ga, gb):
+            (w,) = ctx.saved_tensors
+            return ga * w + gb, (ga + gb).sum() * 0.0 + gb
+    x = lib.from_numpy(X[0, 0].copy()).requires_grad_()
+    w = lib.from_numpy(X[1, 1].copy()).requires_grad_()
+    a, b = Split.apply(x, w)
+    log = []
+    b.grad_fn.register_prehook(lambda go: log.append(_arrays(go)) or (go[0], go[1] * 3))
+    b.grad_fn.register_hook(lambda gi, go: log.append(_arrays(gi)) or (gi[0] * 2, gi[1]))
+    ((a * a).sum() + b.sum()).backward()
+    return log, _arrays([x.grad, w.grad])
+
+
+def test_hooks_on_a_functions_node_are_the_calls_as_in_torch():
+    log, grads = _split_call(tc)
+    want_log, want_grads = _split_call(torch)
+    assert len(log) == len(want_log) == 2
+    for got, want in zip(log, want_log):
+        _assert_same(got, want)
+    _assert_same(grads, want_grads)
+
+
+def test_a_non_full_hook_on_a_compiled_model_sees_its_output_node_as_torchs_eager():
+    torch.manual_seed(0)
+    ref = _features(torch)
+    model = with_torch_weights(_features(tc), ref)
+    got, want = [], []
+    compiled = tc.compile(model)
+    compiled.register_backward_hook(lambda m, gi, go: got.append(_arrays(go)))
+    ref.register_backward_hook(lambda m, gi, go: want.append(_arrays(go)))
+    with pytest.warns(FutureWarning):
+        compiled(tc.from_numpy(X)).sum().backward()
+    with pytest.warns(FutureWarning):
+        ref(torch.from_numpy(X)).sum().backward()
+    assert len(got) == len(want) == 1
+    _assert_same(got[0], want[0])
+    _assert_same(_arrays([p.grad for p in model.parameters()]),
+                 _arrays([p.grad for p in ref.parameters()]))

@@ -308,10 +308,10 @@ def _modified(t, version, expected, whose=""):
 
 
 def _evaluate(node, g, walk):
-    if node.fn_hooks is not None:
-        _step_hooked(node, g, walk)
-    elif "grouped" in node.prim.tags:
+    if "grouped" in node.prim.tags:     # a member's own hooks run with the group's
         _step_group(node, g, walk)
+    elif node.fn_hooks is not None:
+        _step_hooked(node, g, walk)
     else:
         _step(node, g, walk)
 
@@ -322,19 +322,16 @@ def _step_hooked(node, g, walk):
     at the inputs torch's node lists (a named node's primitives in between run there too);
     the hooks see and may replace those inputs' gradients, which then go on in `walk`."""
     hooks = node.fn_hooks
-    g = hooks.before(g)
+    g = hooks.before((g,))[0]
     inputs = input_tensors(node)
     inner = _Walk(None, walk.retain_graph, walk.create_graph)
     inner.leaf_grads = walk.leaf_grads      # a leaf reached on the way is walk's leaf too
     inner.capture_nodes, inner.captured = walk.capture_nodes, walk.captured
     inner.stop = {id(t): k for k, t in enumerate(inputs) if isinstance(t, Tensor)}
     inner.held = [None] * len(inputs)
-    if "grouped" in node.prim.tags:
-        _step_group(node, g, inner)
-    else:
-        _step(node, g, inner)
+    _step(node, g, inner)
     _drain(inner)
-    grads = hooks.after(tuple(None if h is None else h[1] for h in inner.held), g)
+    grads = hooks.after(tuple(None if h is None else h[1] for h in inner.held), (g,))
     for t, h, ga in zip(inputs, inner.held, grads):
         if ga is not None and isinstance(t, Tensor):
             _route((t,), (None if h is None else h[0],), (ga,), walk)
@@ -370,10 +367,24 @@ def _step_group(node, g, walk):
                 grads[k] = walk.arrive(member, hit[1])
         if member is not None:
             outs[k] = member.out()
+    # hooks on any output's node are the call's (torch's call is one node): pre-hooks see
+    # every output's gradient, hooks the call's inputs'
+    hooked = [m.fn_hooks for m in members if m is not None and m.fn_hooks is not None]
+    for hooks in hooked:
+        grads = list(hooks.before(tuple(grads)))
+    at = _positions(input_tensors(node), args) if hooked else ()
     # a backward that is the call's last may overwrite what the call saved (a compiled
     # call's runner writes a gradient over its residuals, bridge.py); a Function's ignores it
     call.final = not walk.retain_graph
     result = node.prim.vjp(grads, outs, *args, **params)
+    if hooked:
+        result = list(result)
+        grads_in = tuple(None if j is None else result[j] for j in at)
+        for hooks in hooked:
+            grads_in = hooks.after(grads_in, tuple(grads))
+        for j, gi in zip(at, grads_in):
+            if j is not None:
+                result[j] = gi
     if anomaly.state.check_nan:
         anomaly.check_nan(call.name(), result)
     if not walk.retain_graph:
@@ -384,6 +395,12 @@ def _step_group(node, g, walk):
         # (torch frees it too): each kind of call says what that is
         call.release()
     _route(args, edges, result, walk)
+
+
+def _positions(inputs, args):
+    """Where each of torch's inputs of a node sits among its operands (None: absent)."""
+    return [next((j for j, a in enumerate(args) if a is t), None) if isinstance(t, Tensor)
+            else None for t in inputs]
 
 
 def free(node):
