@@ -295,8 +295,10 @@ class Tracer:
             if isinstance(data, Node):
                 if data.requires_grad and not a._requires_grad:
                     return self._detach(data)
-                if (a._requires_grad and a._node is None and not data.requires_grad
-                        and grad_mode.state.enabled and data.op != INPUT):
+                # a leaf holding a value the code computed (traced results carry a _node;
+                # its value may require grad: `z = y.detach()` shares y's node)
+                if (a._requires_grad and a._node is None and grad_mode.state.enabled
+                        and data.op != INPUT):
                     return self._updated_leaf(a, data)
                 return data
             if a._requires_grad and a._node is None:
