@@ -67,11 +67,21 @@ def hoisted(groups, native):
     """groups with the Python steps that read only graph inputs and constants moved first
     (in their order; they depend on nothing computed), so the native groups around them
     make one segment, not two: cross_entropy's target guard (check_range) would otherwise
-    split a training step's native code in two."""
-    def early(g):
-        return not native(g) and g.kind not in ("view", "constant") \
-            and all(x.op in ("input", "constant") for x in g.inputs)
-    return [g for g in groups if early(g)] + [g for g in groups if not early(g)]
+    split a training step's native code in two.
+
+    Random draws share one generator, so their order is what each one draws: a draw moves
+    first only while every draw before it does too. Two dropouts, the second's mask drawn
+    from a constant and the first's from a computed shape, draw as the eager run draws."""
+    early, kept_draw = set(), False
+    for g in groups:
+        if native(g) or g.kind in ("view", "constant"):
+            continue
+        draw = "random" in g.root.prim.tags if g.root.op != "input" else False
+        if all(x.op in ("input", "constant") for x in g.inputs) and not (draw and kept_draw):
+            early.add(id(g))
+        elif draw:
+            kept_draw = True
+    return [g for g in groups if id(g) in early] + [g for g in groups if id(g) not in early]
 
 
 def plan(graph, fusion_plan, memory_plan, native, split=lambda group: None, loops=()):

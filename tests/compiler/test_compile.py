@@ -521,6 +521,20 @@ def test_in_place_samplers_draw_afresh_on_every_compiled_call(backend):
     np.testing.assert_array_equal(compiled(x).numpy(), want.numpy())
 
 
+def test_draws_run_in_program_order_whatever_their_inputs(backend):
+    """Two dropouts draw from one generator, so the order they run in is what each draws: the
+    second's mask (a small literal constant of 0.5s) must not run before the first's (a large
+    one, broadcast from a scalar) when the llvm schedule moves steps on constants first."""
+    def f(x, y):
+        return tc.nn.functional.dropout(x, 0.5), tc.nn.functional.dropout(y, 0.5)
+    x, y = tc.ones(300, 300), tc.ones(10, 10)
+    tc.manual_seed(3)
+    want = f(x, y)
+    tc.manual_seed(3)
+    for got, w in zip(tc.compile(f, backend=backend)(x, y), want):
+        np.testing.assert_array_equal(got.numpy(), w.numpy())
+
+
 def test_module_compile_in_place_works_before_the_compiler_was_imported():
     """torch's nn.Module.compile(): on a fresh `import tracecomp`, whose compiler loads on
     first use, the method exists, returns None, and the module's calls then run compiled
