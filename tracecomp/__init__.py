@@ -196,5 +196,11 @@ def _module_compile(self, *args, **kwargs):
 
 
 nn.Module.compile = _module_compile
+
+# torch's keyword names for our ops' arguments (`torch.index_select(input=x, dim=0, index=i)`,
+# `x.pow(exponent=2)`): torch_keywords.py
+from . import torch_keywords as _torch_keywords  # noqa: E402
+
+_torch_keywords.install(globals(), Tensor)
 _support.install_finder()
 from .creation import range  # noqa: E402,A004 - torch.range (deprecated in torch too)

@@ -89,6 +89,32 @@ def test_torchs_keyword_names(expr):
     assert_close(run(tc), run(torch))
 
 
+@pytest.mark.parametrize("expr", [
+    "L.index_select(input=x2, index=i, dim=0)", "x2.index_select(0, index=i)",
+    "L.gather(input=x2, dim=1, index=i2)", "L.pow(input=x, exponent=2)", "x.pow(exponent=3)",
+    "L.outer(input=x, vec2=y)", "L.addmm(input=x2, mat1=x2, mat2=x2.T, beta=0.5)",
+    "L.select(x2, 0, index=1)", "x2.take(index=i)", "L.transpose(input=x2, dim0=0, dim1=1)",
+    "L.softmax(input=x2, dim=1)", "L.reshape(input=x2, shape=(1, 4))",
+    "L.permute(x2, dims=(1, 0))", "L.flatten(input=x2)", "L.masked_fill(input=x, mask=x > 1,"
+    " value=0.0)", "L.split(tensor=x2, split_size_or_sections=1, dim=1)[1]",
+    "L.lerp(input=x, end=y, weight=0.25)", "L.norm(input=x2, dim=1)", "L.clamp_min(input=x, "
+    "min=1.5)", "L.dot(input=x, tensor=y)", "L.swapaxes(x2, axis0=0, axis1=1)"])
+def test_torchs_keyword_names_for_every_argument(expr):
+    """torch's names for the other arguments too (a GAT layer's
+    torch.index_select(input=feats, index=rows, dim=0); x.pow(exponent=2))."""
+    def run(lib):
+        return eval(expr, {"L": lib, "x": lib.tensor([1.0, 2.0]), "y": lib.tensor([3.0, 4.0]),
+                           "x2": lib.tensor([[1.0, 2.0], [3.0, 5.0]]),
+                           "i": lib.tensor([1, 0]), "i2": lib.tensor([[1, 0], [0, 0]])})
+    assert_close(run(tc), run(torch))
+
+
+def test_a_torch_keyword_given_twice_is_refused_as_torch_refuses_it():
+    x, i = tc.ones(2, 2), tc.tensor([0])
+    with pytest.raises(TypeError, match="multiple values for argument 'index'"):
+        tc.index_select(x, 0, i, index=i)
+
+
 def test_cross_without_dim_warns_as_torch():
     a, b = tc.ones(2, 3), tc.tensor([[1.0, 2.0, 3.0], [0.0, 1.0, 0.0]])
     with pytest.warns(UserWarning, match="torch.cross without specifying the dim arg"):
