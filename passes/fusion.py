@@ -126,10 +126,14 @@ def run(graph, target=REFERENCE) -> Fusion:
     owner, groups, log = {}, [], []
     recompute = recomputable(graph, users, outputs, target)
     covered = {n: set() for n in recompute}     # its readers whose kernels compute it
+    # read from memory by some kernel: a reader recomputed in two kernels (z = log(x) -
+    # log(1 - x) feeding an unfold and an add) covers its operand only if both compute it,
+    # and an unfold's kernel refuses a costly log below its windows
+    stored = set()
     for node in reversed(graph.nodes):
         if node in owner:
             continue
-        if node in recompute and covered[node] == set(users[node]):
+        if node in recompute and covered[node] == set(users[node]) and node not in stored:
             log.append(f"{names[node]} {node.op}: recomputed by every kernel that reads it")
             continue
         group = Group(_kind(node, target), node)
@@ -141,6 +145,7 @@ def run(graph, target=REFERENCE) -> Fusion:
         for n in members:
             if n in recompute and n is not node:
                 covered[n].update(u for u in users[n] if u in members)
+            stored.update(x for x in n.node_inputs() if x in recompute and x not in members)
         groups.append(group)
     groups.reverse()
     for g in groups:

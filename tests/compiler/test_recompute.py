@@ -107,3 +107,27 @@ def test_a_transformer_mlp_block_trains_as_torch_with_no_tanh_kept():
     # the recomputed activation (for dW2's product) and dg (dh is written over it): the
     # tanh chain the kernels share is recomputed, where it kept four such values before
     assert backward.peak <= 2 * hidden
+
+
+def test_a_value_one_kernel_refuses_is_stored_for_it():
+    """z = log(x) - log(1 - x) feeds an unfold (through z * mask: a conv) and an add, and is
+    recomputed in both kernels; the unfold's refuses the costly logs below its windows and
+    reads them, so they are stored: once every reader *node* was in a kernel that computed
+    them, they were taken as recomputed everywhere and had no buffer (a normalizing flow's
+    dequantization and coupling layer, uvadlc tutorial 11)."""
+    mask = tc.tensor((np.add.outer(np.arange(8), np.arange(8)) % 2).astype(np.float32))
+
+    def f(x, w):
+        z = tc.log(x) - tc.log(1 - x)
+        s, t = tc.nn.functional.conv2d(z * mask, w, padding=1).chunk(2, dim=1)
+        return ((z + t) * tc.exp(s)).sum()
+    x = tc.tensor(rng.uniform(0.1, 0.9, (2, 1, 8, 8)).astype(np.float32))
+    w = arr(2, 1, 3, 3)
+    graph, plan = _groups(f, x, w)
+    reads = {x for g in plan.groups for x in g.inputs}
+    for log in (n for n in graph.nodes if n.op == "log"):
+        assert log not in reads or any(g.root is log or log in g.stores for g in plan.groups)
+    xt, wt = torch.tensor(x.numpy()), torch.tensor(w.numpy())
+    zt = torch.log(xt) - torch.log(1 - xt)
+    st, tt = torch.nn.functional.conv2d(zt * torch.tensor(mask.numpy()), wt, padding=1).chunk(2, 1)
+    assert_close(tc.compile(f)(x, w).item(), ((zt + tt) * torch.exp(st)).sum().item(), rtol=1e-5)
