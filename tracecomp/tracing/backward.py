@@ -11,6 +11,7 @@ values back to the real tensors after every call (see compiler/state.py).
 from .. import grad_mode
 from ..autograd.engine import root_grads
 from ..ir import INPUT
+from .grad import requiring_grad
 
 
 class _Same(dict):
@@ -29,7 +30,12 @@ def backward(tracer, tensors, grad_tensors=None):
         for t, g in zip(tensors, starts):
             node = t._data
             grads[node] = g if node not in grads else grads[node] + g
-        with _turned_leaves(tracer):
+        # an argument that only got `requires_grad_()` inside the code keeps its input
+        # node's requires_grad=False (the compiled signature says so); the walk hands
+        # gradients only to nodes that require grad, and eager backward fills its .grad
+        turned = [n for n, h in tracer.holders.items() if n.op == INPUT and h._requires_grad
+                  and h._node is None and n.dtype.kind == "f"]
+        with requiring_grad(turned):
             backpropagate(list(tracer.graph.nodes), grads, _Same(), tracer)
         for node, g in grads.items():
             # a graph input, or a parameter's value after an update (Tracer._updated_leaf)
@@ -37,25 +43,3 @@ def backward(tracer, tensors, grad_tensors=None):
             if holder is not None:
                 holder.grad = g if holder.grad is None else holder.grad + g
     tracer.did_backward = True
-
-
-class _turned_leaves:
-    """While the walk runs, an argument that only got `requires_grad_()` inside the code
-    counts as requiring grad: its input node keeps requires_grad=False (the compiled
-    signature says so), and the walk hands gradients only to nodes that require grad, so
-    its .grad would stay None where eager backward fills it (tracing/grad.py's _asked_for
-    does the same for autograd.grad)."""
-
-    def __init__(self, tracer):
-        self.flip = [n for n, h in tracer.holders.items()
-                     if n.op == INPUT and not n.requires_grad and h._requires_grad
-                     and h._node is None and n.dtype.kind == "f"]
-
-    def __enter__(self):
-        for n in self.flip:
-            n.requires_grad = True
-
-    def __exit__(self, *exc):
-        for n in self.flip:
-            n.requires_grad = False
-        return False

@@ -40,7 +40,7 @@ def grad(tracer, outputs, inputs, grad_outputs, create_graph, allow_unused,
     position = {n: k for k, n in enumerate(tracer.graph.nodes)}
     nodes = list(tracer.graph.nodes)
     results = [None] * len(targets)
-    with _asked_for(targets), grad_mode.set_grad_enabled(create_graph):
+    with requiring_grad(targets), grad_mode.set_grad_enabled(create_graph):
         grads = {}
         for t, g in zip(outputs, starts):
             node = t._data
@@ -85,8 +85,9 @@ def _node_of(tracer, t):
     return None
 
 
-class _asked_for:
-    """While the walk runs, the asked-for values count as requiring grad: a traced input
+class requiring_grad:
+    """While a walk runs, the given nodes count as requiring grad (grad()'s asked-for
+    values, backward's arguments turned leaves inside the code): a traced input
     that only got `requires_grad_()` inside the code keeps requires_grad=False on its node
     (the compiled signature says so), and the walk hands gradients only to nodes that
     require grad."""

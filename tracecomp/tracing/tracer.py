@@ -324,7 +324,7 @@ class Tracer:
         leaf and that backward adds to its `.grad`; here its new value is read through a
         node that requires grad and has no VJP, so the backward stops there and hands the
         gradient to the leaf (tracing/backward.py), as it does for a graph input. An input
-        that only got `requires_grad_()` keeps its input node (grad.py's _asked_for); the
+        that only got `requires_grad_()` keeps its input node (grad.py's requiring_grad); the
         node's flag is cleared when tracing ends (compiler/state.py: settle_updated_leaves),
         as the graph's invariant wants of an op without a VJP."""
         from ..ops.registry import PRIMITIVES
