@@ -83,3 +83,27 @@ def test_a_fixed_length_still_unrolls():
     assert compiled._compiled.compiles == 1
     ops = {n.op for n in compiled._compiled.graphs["simplified"].nodes}
     assert "rnn_scan" not in ops and "matmul" in ops
+
+
+def test_packed_sequences_of_new_lengths_trace_rnn_scan():
+    """A PackedSequence's batch sizes are sizes: once they change, the layer traces as one
+    rnn_scan node instead of unrolling every time step again (on a bidirectional LSTM over
+    ~30 steps, 2 s a compile unrolled, 0.14 s with rnn_scan). Gradients follow eager's."""
+    from tracecomp.nn.utils.rnn import pack_padded_sequence
+    eager, model = _pair("LSTM")
+    compiled = tc.compile(model.rnn)
+    rng = np.random.RandomState(1)
+    for k, lengths in enumerate([[6, 4, 2], [5, 5, 3], [7, 3, 1], [4, 2, 2]]):
+        x = rng.randn(3, lengths[0], 6).astype(np.float32)
+        outs = []
+        for layer in (eager.rnn, compiled):
+            packed = pack_padded_sequence(tc.tensor(x, requires_grad=True), lengths,
+                                          batch_first=True)
+            out, (h, c) = layer(packed)
+            (out.data.square().sum() + h.sum()).backward()
+            outs.append(out.data.detach().numpy())
+        np.testing.assert_allclose(outs[1], outs[0], rtol=1e-5, atol=1e-6, err_msg=str(k))
+    for a, b in zip(eager.rnn.parameters(), model.rnn.parameters()):
+        np.testing.assert_allclose(b.grad.numpy(), a.grad.numpy(), rtol=1e-4, atol=1e-5)
+    ops = {n.op for n in compiled._compiled.graphs["simplified"].nodes}
+    assert "rnn_scan" in ops, sorted(ops)

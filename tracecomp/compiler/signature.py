@@ -34,6 +34,9 @@ def flatten(tree, prefix=""):
     return tensors, statics, structure
 
 
+PACKED_SIZES = ".batch_sizes"      # the label suffix of a PackedSequence's batch sizes
+
+
 # Module-level recursion, not nested closures: a closure that calls itself is a reference
 # cycle, which would keep every call's arguments and results alive until the garbage
 # collector runs (and keep the runner from reusing output buffers).
@@ -48,7 +51,7 @@ def _walk(x, label, tensors, statics):
             type(x.batch_sizes._data) is ndarray:
         # the batch sizes decide the shapes (how many rows each time step advances): a
         # static by value, as a number argument is; the rest are tensors
-        statics.append((f"{label}.batch_sizes", tuple(x.batch_sizes._data.tolist())))
+        statics.append((label + PACKED_SIZES, tuple(x.batch_sizes._data.tolist())))
         return ("packed", type(x), tuple(_walk(getattr(x, f), f"{label}.{f}", tensors,
                                                statics) for f in _PACKED_TENSORS))
     if isinstance(x, (tuple, list)):    # its own type: a namedtuple comes back one
@@ -316,7 +319,10 @@ def explain_miss(new, cached):
 
 def only_sizes_changed(new, cached):
     """Whether `new` differs from the nearest of `cached` only in the sizes of tensors (the
-    same ranks, dtypes, requires_grad and devices): the call a dynamic graph would serve."""
+    same ranks, dtypes, requires_grad and devices) and in a PackedSequence's batch sizes,
+    which are sizes too (each is how many rows a time step reads): the call a dynamic graph
+    would serve, and where a recurrent layer traces its time loop as one rnn_scan node
+    (context.sizes_vary) instead of unrolling it again for the new lengths."""
     if not cached:
         return False
     new_d = new.as_dict()
@@ -325,7 +331,14 @@ def only_sizes_changed(new, cached):
     return bool(changed) and all(
         isinstance(new_d.get(k), TensorSpec) and isinstance(old_d.get(k), TensorSpec)
         and len(new_d[k][0]) == len(old_d[k][0]) and new_d[k][1:] == old_d[k][1:]
+        or _packed_sizes(k, new_d.get(k)) and _packed_sizes(k, old_d.get(k))
         for k in changed)
+
+
+def _packed_sizes(key, value):
+    """Whether a signature entry is a PackedSequence argument's batch sizes (_walk)."""
+    return isinstance(key, str) and key.startswith("argument ") and \
+        key.endswith(PACKED_SIZES) and isinstance(value, tuple) and value[:2] == ("value", "tuple")
 
 
 def _distance(a, b):
