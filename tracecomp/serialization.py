@@ -167,7 +167,7 @@ class _Encoder:
             return saved_module.encode_any(self, obj, path)
         raise SerializationError(f"tracecomp.save: cannot save {path} of type "
                                  f"{kind.__module__}.{kind.__qualname__}; the safe format holds "
-                                 f"{_SUPPORTED}")
+                                 f"{_SUPPORTED}" + _state_dict_hint(obj, path))
 
     def _container(self, obj, kind, path):
         if kind is list or kind is tuple:
@@ -178,6 +178,18 @@ class _Encoder:
         if hasattr(obj, "_metadata"):
             out.append(self.node(obj._metadata, f"{path}._metadata"))
         return out
+
+
+def _state_dict_hint(obj, path):
+    """For an object with a state_dict (an optimizer, a scheduler, a GradScaler: what
+    training scripts put into their checkpoints whole, which torch.save pickles): how to
+    save it here."""
+    if not (callable(getattr(obj, "state_dict", None))
+            and callable(getattr(obj, "load_state_dict", None))):
+        return ""
+    return (f". Save {path}.state_dict() instead, and after loading rebuild the "
+            f"{type(obj).__name__} and call its load_state_dict() (torch.load refuses a "
+            f"pickled {type(obj).__name__} too unless weights_only=False)")
 
 
 def save(obj, f):

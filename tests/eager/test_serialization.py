@@ -175,6 +175,17 @@ def test_unsupported_objects_name_their_path(tmp_path, obj, msg):
     assert not path.exists(), "nothing is written when the object cannot be saved"
 
 
+def test_whole_optimizer_names_its_state_dict():
+    """A training script's checkpoint {'model': model, 'optimizer': optimizer} (sgrvinod's
+    tutorials): the error says to save the optimizer's state_dict."""
+    model = tc.nn.GRU(3, 4)
+    state = {"epoch": 1, "optimizer": tc.optim.Adam(model.parameters())}
+    with pytest.raises(SerializationError, match=r"Save obj\['optimizer'\]\.state_dict\(\) "
+                                                 r"instead.*rebuild the Adam"):
+        tc.save(state, io.BytesIO())
+    tc.save({"optimizer": state["optimizer"].state_dict()}, io.BytesIO())
+
+
 def test_reference_cycle_is_refused():
     cyc = {"a": []}
     cyc["a"].append(cyc)
