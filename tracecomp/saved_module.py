@@ -30,6 +30,7 @@ as the rebuilt module compiled again with those options.
 """
 import sys
 
+from . import saved_optimizer
 from .errors import SerializationError
 
 
@@ -89,7 +90,9 @@ def encode(encoder, module, path):
         raise SerializationError(f"{exc}. A whole module is saved as its class, its "
                                  f"constructor arguments and its state_dict; save "
                                  f"model.state_dict() instead") from None
-    state = encoder.node(module.state_dict(), f"{path}.state_dict()")
+    # the parameters themselves (keep_vars), so that an optimizer saved with the module
+    # refers to the same table entries (saved_optimizer.py)
+    state = encoder.node(module.state_dict(keep_vars=True), f"{path}.state_dict()")
     training = [[name, m.training] for name, m in module.named_modules()]
     changes = _changes(encoder, module, path)
     return ["module", where, arg_nodes, kwarg_nodes, state, training] + (
@@ -130,7 +133,7 @@ def decode(decoder, args, depth):
     if len(args) not in (5, 6) or not isinstance(args[0], str) or not isinstance(
             args[4], list) or not isinstance(args[5:] and args[5], list):
         raise SerializationError(f"{name}: malformed header: module node {args[:1]!r}")
-    cls = _find_class(args[0], name)
+    cls = find_class(args[0], name)
     ctor_args = decoder.node(args[1], depth)
     ctor_kwargs = decoder.node(args[2], depth)
     if not isinstance(ctor_args, tuple) or not isinstance(ctor_kwargs, dict) or not all(
@@ -147,6 +150,8 @@ def decode(decoder, args, depth):
     for entry in args[5] if len(args) == 6 else ():
         _apply_change(decoder, module, entry, depth)
     module.load_state_dict(state)
+    if isinstance(args[3], list) and args[3][:1] == ["odict"] and len(args[3]) > 1:
+        saved_optimizer.link(decoder, module, args[3])
     flags = dict(entry for entry in args[4] if isinstance(entry, list) and len(entry) == 2)
     for path, m in module.named_modules():
         if isinstance(flags.get(path), bool):
@@ -179,20 +184,22 @@ def _apply_change(decoder, module, entry, depth):
                                  f"since the file was saved?") from exc
 
 
-def _find_class(where, name):
-    """The class `package.module:Qualname`, among modules already imported only."""
+def find_class(where, name, base=None, what="nn.Module"):
+    """The class `package.module:Qualname`, among modules already imported only, which must
+    subclass `base` (nn.Module unless given; saved_optimizer asks for an Optimizer)."""
+    base = base or _module_class()
     module_name, _, qualname = where.partition(":")
     owner = sys.modules.get(module_name)
     if owner is None:
         raise SerializationError(
-            f"{name}: the file holds a {where.replace(':', '.')} module, but its module "
-            f"{module_name!r} is not imported; import it (or define the class) before "
-            f"tracecomp.load: loading never imports code because a file names it")
+            f"{name}: the file holds a {where.replace(':', '.')} {what.rpartition('.')[2]}, "
+            f"but its module {module_name!r} is not imported; import it (or define the "
+            f"class) before tracecomp.load: loading never imports code because a file names it")
     obj = owner
     for part in qualname.split("."):
         obj = getattr(obj, part, None)
-    if not (isinstance(obj, type) and issubclass(obj, _module_class())):
-        raise SerializationError(f"{name}: {where.replace(':', '.')} is not an nn.Module "
+    if not (isinstance(obj, type) and issubclass(obj, base)):
+        raise SerializationError(f"{name}: {where.replace(':', '.')} is not an {what} "
                                  f"class in the running program; loading rebuilds only "
-                                 f"nn.Module subclasses")
+                                 f"{what} subclasses")
     return obj

@@ -26,6 +26,8 @@ A node is a JSON list [tag, payload...]:
   nn.Module as its class, constructor arguments and state_dict; never a pickle)
   ["compiled", module-node, backend, fallback, recompile_limit, cache_size]
                                                             (a tracecomp.compile(model))
+  ["optimizer", "pkg.mod:Class", defaults, [param-node...], state_dict]  (saved_optimizer.py:
+  a whole optimizer, its parameters linked to those of modules in the same file)
 entry = {"dtype": name, "shape": [...], "offset": o, "nbytes": n, "requires_grad": b}.
 
 Dict keys keep their types (int keys stay int), OrderedDicts stay OrderedDicts (with the
@@ -43,7 +45,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from . import dtypes, saved_module, serialization_files, serialization_torch
+from . import dtypes, saved_module, saved_optimizer, serialization_files, serialization_torch
 from .device_array import DeviceArray
 from .devices import CPU, check_placement, to_device, to_host
 from .errors import SerializationError
@@ -64,7 +66,8 @@ _KEY_TYPES = (str, int, float, bool, type(None))
 MAX_DEPTH = 100
 _SUPPORTED = ("dicts (OrderedDict too), lists, tuples, str, int, float, bool, None, tensors, "
               "numpy arrays and scalars, dtypes, argparse/types namespaces, nn.Modules (as "
-              "class, constructor arguments and state_dict)")
+              "class, constructor arguments and state_dict), optimizers (as class, "
+              "parameters and state_dict)")
 # the namespaces a file may hold, by the name it gives them: two fixed classes
 _NAMESPACES = {"argparse": argparse.Namespace, "types": types.SimpleNamespace}
 
@@ -165,6 +168,8 @@ class _Encoder:
             return ["namespace", kind.__module__, self.items(vars(obj), path)]
         if saved_module.is_module(obj):
             return saved_module.encode_any(self, obj, path)
+        if saved_optimizer.is_optimizer(obj):
+            return saved_optimizer.encode(self, obj, path)
         raise SerializationError(f"tracecomp.save: cannot save {path} of type "
                                  f"{kind.__module__}.{kind.__qualname__}; the safe format holds "
                                  f"{_SUPPORTED}" + _state_dict_hint(obj, path))
@@ -365,6 +370,10 @@ class _Decoder:
         self.arrays = [_array(e, i, buf, data_start, dlen, name) for i, e in enumerate(entries)]
         self._made = {}
 
+    def made_param(self, i):
+        """The parameter object table entry i loaded as so far, or None."""
+        return self._made.get((i, True))
+
     def _tensor(self, i, param):
         if (i, param) in self._made:
             return self._made[(i, param)]
@@ -430,6 +439,8 @@ class _Decoder:
             return saved_module.decode(self, args, depth)
         if tag == "compiled":
             return saved_module.decode_compiled(self, args, depth)
+        if tag == "optimizer":
+            return saved_optimizer.decode(self, args, depth)
         if tag in ("ndarray", "npscalar"):
             arr = self.arrays[self._ref(args[0])]
             return arr if tag == "ndarray" else arr[()]

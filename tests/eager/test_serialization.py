@@ -175,15 +175,71 @@ def test_unsupported_objects_name_their_path(tmp_path, obj, msg):
     assert not path.exists(), "nothing is written when the object cannot be saved"
 
 
-def test_whole_optimizer_names_its_state_dict():
-    """A training script's checkpoint {'model': model, 'optimizer': optimizer} (sgrvinod's
-    tutorials): the error says to save the optimizer's state_dict."""
-    model = tc.nn.GRU(3, 4)
-    state = {"epoch": 1, "optimizer": tc.optim.Adam(model.parameters())}
-    with pytest.raises(SerializationError, match=r"Save obj\['optimizer'\]\.state_dict\(\) "
-                                                 r"instead.*rebuild the Adam"):
+def test_whole_scheduler_names_its_state_dict():
+    """An object with a state_dict that the format does not hold (a scheduler): the error
+    says to save its state_dict."""
+    opt = tc.optim.SGD(tc.nn.Linear(2, 2).parameters(), lr=0.1)
+    state = {"sched": tc.optim.lr_scheduler.StepLR(opt, 3)}
+    with pytest.raises(SerializationError, match=r"Save obj\['sched'\]\.state_dict\(\) "
+                                                 r"instead.*rebuild the StepLR"):
         tc.save(state, io.BytesIO())
-    tc.save({"optimizer": state["optimizer"].state_dict()}, io.BytesIO())
+
+
+def _trained(opt_cls, **kw):
+    tc.manual_seed(0)
+    model = tc.nn.Sequential(tc.nn.Linear(3, 4), tc.nn.Tanh(), tc.nn.Linear(4, 2))
+    opt = opt_cls([{"params": model[0].parameters()},
+                   {"params": model[2].parameters(), "lr": 0.05}], **kw)
+    x = tc.randn(5, 3)
+    for _ in range(2):
+        opt.zero_grad()
+        model(x).square().sum().backward()
+        opt.step()
+    return model, opt, x
+
+
+@pytest.mark.parametrize("model_first", [True, False])
+@pytest.mark.parametrize("opt_cls,kw", [(tc.optim.SGD, {"lr": 0.1, "momentum": 0.9}),
+                                        (tc.optim.Adam, {"lr": 0.01})])
+def test_whole_optimizer_round_trip(model_first, opt_cls, kw):
+    """A training script's checkpoint {'model': model, 'optimizer': optimizer} (sgrvinod's
+    tutorials; torch.save pickles both): the loaded optimizer updates the loaded model's
+    own parameters, whichever comes first in the file, with the saved state, groups and
+    defaults, so one more step matches the original's."""
+    model, opt, x = _trained(opt_cls, **kw)
+    model[0].bias.requires_grad_(False)     # frozen after construction: stays frozen
+    items = [("model", model), ("optimizer", opt)]
+    buf = io.BytesIO()
+    tc.save(dict(items if model_first else items[::-1]), buf)
+    buf.seek(0)
+    ck = tc.load(buf)
+    m2, o2 = ck["model"], ck["optimizer"]
+    assert type(o2) is opt_cls and o2.defaults == opt.defaults
+    assert [g["lr"] for g in o2.param_groups] == [g["lr"] for g in opt.param_groups]
+    ids = {id(p) for p in m2.parameters()}
+    assert all(id(p) in ids for g in o2.param_groups for p in g["params"])
+    assert [p.requires_grad for p in m2.parameters()] == [True, False, True, True]
+    for m, o in ((model, opt), (m2, o2)):
+        o.zero_grad()
+        m(x).square().sum().backward()
+        o.step()
+    for a, b in zip(model.parameters(), m2.parameters()):
+        np.testing.assert_array_equal(b.detach().numpy(), a.detach().numpy())
+
+
+def test_optimizer_over_plain_tensors_round_trip():
+    """SGD([w]) over a tensor that is not a Parameter (lecture code) saves and loads too."""
+    w = tc.randn(3, requires_grad=True)
+    opt = tc.optim.SGD([w], lr=0.5, momentum=0.9)
+    w.square().sum().backward()
+    opt.step()
+    buf = io.BytesIO()
+    tc.save({"w": w, "opt": opt}, buf)
+    buf.seek(0)
+    ck = tc.load(buf)
+    assert ck["opt"].param_groups[0]["params"][0] is ck["w"]
+    np.testing.assert_array_equal(ck["opt"].state[ck["w"]]["momentum_buffer"].numpy(),
+                                  opt.state[w]["momentum_buffer"].numpy())
 
 
 def test_reference_cycle_is_refused():
