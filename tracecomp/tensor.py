@@ -198,6 +198,11 @@ class Tensor:
         if requires_grad and self._data.dtype.kind != "f":
             raise RuntimeError(f"only Tensors of floating point dtype can require gradients; "
                                f"this one is {self.dtype}. Convert it first with .float().")
+        data = self._data
+        if requires_grad and not self._requires_grad and type(data) is not np.ndarray and \
+                type(data) is not DeviceArray and data.requires_grad and \
+                context.current() is not None:
+            context.current().made_leaf(self)   # a traced value (tracing/tracer.py)
         self._requires_grad = bool(requires_grad)
         return self
 

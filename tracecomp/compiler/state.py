@@ -36,6 +36,7 @@ from ..nn.module import Module
 from ..tensor import Tensor
 from ..user_code import stale_error
 from .code_names import filled, global_names, helpers
+from .signature import label_text
 
 
 @dataclass
@@ -248,9 +249,13 @@ def settle_updated_leaves(tracer, every):
         node.requires_grad = False
     if tracer.did_backward or not tracer.leaves:
         return
+    # only a use whose gradient is recorded loses it: an optimizer step compiled alone
+    # reads its updated parameters only to write them back
+    recorded = {id(i) for n in tracer.graph.nodes if n.requires_grad for i in n.node_inputs()}
     names = {id(t): label for label, t in every}
-    held = sorted(str(names[id(tracer.holders[node])]) for _, node in tracer.leaves.values()
-                  if id(tracer.holders[node]) in names)
+    held = sorted(label_text(names[id(tracer.holders[node])])
+                  for _, node in tracer.leaves.values()
+                  if id(node) in recorded and id(tracer.holders[node]) in names)
     if held:
         raise TraceError(
             f"compiled code updates {', '.join(held)} in place under no_grad and then "

@@ -295,10 +295,8 @@ class Tracer:
             if isinstance(data, Node):
                 if data.requires_grad and not a._requires_grad:
                     return self._detach(data)
-                # a leaf holding a value the code computed (traced results carry a _node;
-                # its value may require grad: `z = y.detach()` shares y's node)
-                if (a._requires_grad and a._node is None and grad_mode.state.enabled
-                        and data.op != INPUT):
+                if (a._requires_grad and a._node is None and not data.requires_grad
+                        and grad_mode.state.enabled and data.op != INPUT):
                     return self._updated_leaf(a, data)
                 return data
             if a._requires_grad and a._node is None:
@@ -310,6 +308,13 @@ class Tracer:
             self.read_arrays[id(a)] = a
             return self.graph.add_constant(a, self.source())
         return a
+
+    def made_leaf(self, t):
+        """`t.requires_grad_()` on a traced tensor that holds a value requiring grad without
+        requiring it itself (`z = y.detach()` shares y's node until a use detaches it): t
+        becomes a leaf, so it holds a stopped copy from now on, and its uses are an updated
+        leaf's (_updated_leaf), whose gradient goes to t.grad, not on to y."""
+        t._data = self._detach(t._data)
 
     def _detach(self, node):
         """A use of a value through .detach() or under no_grad: no gradient flows back."""
