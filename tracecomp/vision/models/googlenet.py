@@ -19,6 +19,15 @@ GoogLeNetOutputs.__annotations__ = {"logits": object, "aux_logits2": object,
 _GoogLeNetOutputs = GoogLeNetOutputs
 
 
+def warn_default_init(name):
+    """torchvision's FutureWarning when init_weights is left unset (GoogLeNet, Inception3),
+    pointing at the caller's caller: the line that built the model."""
+    warnings.warn(f"The default weight initialization of {name} will be changed in future "
+                  f"releases of torchvision. If you wish to keep the old behavior (which leads "
+                  f"to long initialization times due to scipy/scipy#11299), please set "
+                  f"init_weights=True.", FutureWarning, stacklevel=3)
+
+
 class BasicConv2d(nn.Module):
     def __init__(self, in_channels, out_channels, **kwargs):
         super().__init__()
@@ -87,11 +96,7 @@ class GoogLeNet(nn.Module):
         if blocks is None:
             blocks = [BasicConv2d, Inception, InceptionAux]
         if init_weights is None:
-            warnings.warn("The default weight initialization of GoogleNet will be changed in "
-                          "future releases of torchvision. If you wish to keep the old "
-                          "behavior (which leads to long initialization times due to "
-                          "scipy/scipy#11299), please set init_weights=True.", FutureWarning,
-                          stacklevel=2)
+            warn_default_init("GoogleNet")
             init_weights = True
         if len(blocks) != 3:
             raise ValueError(f"GoogLeNet: blocks must be [conv, inception, inception_aux] "

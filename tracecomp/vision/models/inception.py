@@ -2,14 +2,13 @@
 the stem convolutions, Mixed blocks A (5b-5d), B (6a), C (6b-6e, factorized 7x7), D (7a)
 and E (7b-7c, split 3x3), and the auxiliary classifier on Mixed_6e whose logits a
 training-mode call also returns (InceptionOutputs). Inputs are 299x299 (75x75 at least)."""
-import warnings
 from collections import namedtuple
 
 from ... import cat, flatten, nn
 from ...nn import functional as F
 from ...nn import init
 from ._api import builder, make_weights_enum, preset
-from .googlenet import BasicConv2d, GoogLeNet
+from .googlenet import BasicConv2d, GoogLeNet, warn_default_init
 
 __all__ = ["Inception3", "InceptionOutputs", "inception_v3"]
 
@@ -158,11 +157,7 @@ class Inception3(nn.Module):
             inception_blocks = [BasicConv2d, InceptionA, InceptionB, InceptionC, InceptionD,
                                 InceptionE, InceptionAux]
         if init_weights is None:
-            warnings.warn("The default weight initialization of inception_v3 will be changed "
-                          "in future releases of torchvision. If you wish to keep the old "
-                          "behavior (which leads to long initialization times due to "
-                          "scipy/scipy#11299), please set init_weights=True.", FutureWarning,
-                          stacklevel=2)
+            warn_default_init("inception_v3")
             init_weights = True
         if len(inception_blocks) != 7:
             raise ValueError(f"Inception3: inception_blocks must hold 7 classes (conv, A, B, "
