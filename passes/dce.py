@@ -3,7 +3,6 @@
     graph(%x: f32[3]) {
       %0: f32[3] = exp(%x)
       %1: f32[3] = neg(%x)
-      %2: f32[3] = uniform(dtype=f32, shape=(3,))
       return (%1)
     }
     ->
@@ -17,12 +16,11 @@ does every guard (`check_range`, tag "guard") with what it checks, even when nob
 its result: eager code raises for a bad value it computes and never uses (torch too), and
 a compiled graph must raise the same error, not skip the check.
 
-Random nodes are dropped like any other when nothing reads them. That is a choice: an
-unused draw still advances the generator when run eagerly, so after DCE the draws that
-remain see a different part of the random stream than eager code would (the same seed
-gives other numbers). Numbers from a traced graph are already not eager's (each call draws
-afresh), and keeping a draw nobody reads would cost time and memory on every call, so
-nothing tries to keep them.
+So does every random draw (tag "random"), read or not: each draw advances the generator
+when it runs, eagerly as compiled, and the draws after an unused one must see the part of
+the stream they see eagerly, so that a seed gives compiled code eager's numbers (a
+Langevin sampler's `noise = randn(...)` refilled by `noise.normal_()` draws twice). The
+schedule keeps the draws in program order for the same reason (passes/schedule.py).
 """
 from tracecomp.ir import CONSTANT, INPUT, Node
 
@@ -32,7 +30,8 @@ def run(graph):
     graph = graph.copy()
     live = set()
     stack = [o for o in graph.outputs if isinstance(o, Node)]
-    stack += [n for n in graph.nodes if n.op not in (INPUT, CONSTANT) and "guard" in n.prim.tags]
+    stack += [n for n in graph.nodes if n.op not in (INPUT, CONSTANT)
+              and ("guard" in n.prim.tags or "random" in n.prim.tags)]
     while stack:                    # an explicit stack: deep graphs would overflow recursion
         node = stack.pop()
         if node in live:

@@ -141,14 +141,30 @@ def test_pipeline_shrinks_the_table():
 
 
 # --- DCE -----------------------------------------------------------------------------------
-def test_dce_drops_unused_nodes_and_unused_draws():
+def test_dce_drops_unused_nodes_but_not_draws():
+    """An unused draw stays: it advances the generator, as it does eagerly."""
     def f(x, unused):
         x.exp()
         tc.rand(3)
         return -x
     out = check_pass(dce.run, traced(f, (3,), (2,)), "dce")
-    assert ops(out) == ["neg"]
+    assert ops(out) == ["uniform", "neg"]
     assert [n.name for n in out.inputs] == ["arg0", "arg1"]       # the signature stays
+
+
+def test_a_draw_overwritten_in_place_leaves_compiled_draws_as_eager():
+    """uvadlc's Langevin sampler: `noise = randn(...)` refilled by `noise.normal_()`. Eager
+    draws both; compiled code dropped the first, so its noise was eager's randn numbers."""
+    def f(x):
+        noise = tc.randn(x.shape)
+        noise.normal_(0, 0.005)
+        return x + noise + tc.rand(x.shape)
+    tc.manual_seed(1)
+    want = f(tc.zeros(4))
+    compiled = tc.compile(f)
+    for _ in range(2):      # the first call, and a call of the compiled code
+        tc.manual_seed(1)
+        np.testing.assert_array_equal(compiled(tc.zeros(4)).numpy(), want.numpy())
 
 
 def test_dce_keeps_used_draws_and_shared_operands():
