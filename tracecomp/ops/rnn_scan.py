@@ -34,8 +34,8 @@ from .registry import defprim
 from .rules import same_dtype
 from .scipy_special import special
 
-# mode -> (gates per hidden unit, record channels, state tensors)
-LAYOUT = {"RNN_TANH": (1, 1, 1), "RNN_RELU": (1, 1, 1), "LSTM": (4, 6, 2), "GRU": (3, 5, 1)}
+# mode -> the record's channels: h, then what its backward reads (the module docstring)
+CHANNELS = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 6, "GRU": 5}
 
 
 def _steps(gi, batch_sizes):
@@ -53,7 +53,7 @@ def _order(steps, reverse):
 
 
 def _record_shape(gi, h0, mode, batch_sizes):
-    channels = LAYOUT[mode][1]
+    channels = CHANNELS[mode]
     if batch_sizes is None:
         return (channels, gi[0] + 1, gi[1], h0[-1])
     return (channels, gi[0] + h0[0], h0[-1])
