@@ -66,21 +66,24 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
 # --- conv2d ----------------------------------------------------------------------------------
 def _same_padding(kernel, dilation, stride):
     """padding='same': torch pads total = d*(k-1), the odd element at the high end."""
-    if stride != (1, 1):
+    if any(s != 1 for s in stride):
         raise ShapeError("padding='same' is not supported for strided convolutions")
     total = [d * (k - 1) for k, d in zip(kernel, dilation)]
     return [(t // 2, t - t // 2) for t in total]
 
 
-def _conv_padding(padding, kernel, dilation, stride):
+def conv_padding(padding, kernel, dilation, stride):
+    """A convolution's (low, high) padding per spatial dim (as many as `kernel` has): from
+    'valid', 'same', an int or a tuple (conv2d, conv3d)."""
     if isinstance(padding, str):
         if padding == "valid":
-            return [(0, 0), (0, 0)]
+            return [(0, 0)] * len(kernel)
         if padding == "same":
             return _same_padding(kernel, dilation, stride)
         raise ValueError(f"Invalid padding string '{padding}', should be one of "
                          f"{{'valid', 'same'}}")
-    return [(p, p) for p in _pair(padding)]
+    padding = tuple(padding) if isinstance(padding, (tuple, list)) else (padding,) * len(kernel)
+    return [(p, p) for p in padding]
 
 
 def check_conv_args(op, padding, stride, dilation, groups, output_padding=()):
@@ -139,7 +142,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                     stride, dilation, groups)
     _check_conv(x, weight, bias, groups)
     kernel = tuple(weight.shape[2:])
-    pads = _conv_padding(padding, kernel, dilation, stride)
+    pads = conv_padding(padding, kernel, dilation, stride)
     padded = [x.shape[2 + i] + lo + hi for i, (lo, hi) in enumerate(pads)]
     span = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
     if padded[0] < span[0] or padded[1] < span[1]:

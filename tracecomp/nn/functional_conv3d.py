@@ -12,7 +12,7 @@ from .. import composite as C
 from ..errors import ShapeError, fmt_shape
 from ..ops import elementwise as ew
 from ..ops import movement as mv
-from .functional_conv import conv2d, max_pool2d
+from .functional_conv import conv2d, conv_padding, max_pool2d
 from .functional_conv_nd import _batched, _check_weight, _tuple
 
 
@@ -42,17 +42,7 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     _check_weight("conv3d", x, weight, bias, groups, False)
     stride, dilation = _tuple(stride, 3), _tuple(dilation, 3)
     kd = weight.shape[2]
-    if isinstance(padding, str):
-        if padding not in ("same", "valid"):
-            raise ValueError(f"Invalid padding string '{padding}', should be one of "
-                             f"{{'valid', 'same'}}")
-        if padding == "same" and any(s != 1 for s in stride):
-            raise ValueError("padding='same' is not supported for strided convolutions")
-        totals = [0] * 3 if padding == "valid" else \
-            [dilation[i] * (weight.shape[2 + i] - 1) for i in range(3)]
-        pads = [(t // 2, t - t // 2) for t in totals]   # torch puts an odd extra at the end
-    else:
-        pads = [(p, p) for p in _tuple(padding, 3)]
+    pads = conv_padding(padding, tuple(weight.shape[2:]), dilation, stride)
     if any(lo != hi for lo, hi in pads[1:]):     # 'same' with an even kernel: asymmetric
         x = mv.pad(x, ((0, 0, 0), (0, 0, 0), (0, 0, 0)) + tuple((lo, hi, 0)
                                                                 for lo, hi in pads[1:]), 0.0)
