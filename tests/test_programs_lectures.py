@@ -68,7 +68,7 @@ def test_traced_mask_assign_needs_count_raises():
         return y
     x, v = tc.randn(6), tc.randn(6)
     with pytest.raises(TraceError, match="depends on the data"):
-        tc.compile(f)(x, v)
+        tc.compile(f, fullgraph=True)(x, v)
 
 
 def test_traced_mask_assign_bad_mask_shape():

@@ -242,7 +242,7 @@ def test_grad_of_a_tensor_reached_deeper_is_a_trace_error_not_a_stale_value():
         loss.backward()
         return loss
 
-    for f in (tc.compile(reads), tc.compile(writes)):
+    for f in (tc.compile(reads, fullgraph=True), tc.compile(writes, fullgraph=True)):
         with pytest.raises(tc.errors.TraceError, match=r"\.grad of a tensor of shape \[3\] "
                                                        r"that it reaches from outside"):
             f(x)

@@ -100,7 +100,7 @@ def run_function(namespace, name, torch_fn, our_fn, method=False):
         if not any(isinstance(a, (tc.Tensor, list, tuple)) for a in args):
             raise _NotTensorOp()
         fn = (lambda *a: getattr(a[0], name)(*a[1:])) if method else our_fn
-        return tc.compile(lambda *a: fn(*a), backend="interp")(*args)
+        return tc.compile(lambda *a: fn(*a), backend="interp", fullgraph=True)(*args)
 
     outcome = probe.compare(pattern, want, random, lambda p: call(tc, our_fn, p), compiled)
     if outcome.compiled == "error: _NotTensorOp":
@@ -145,8 +145,10 @@ def run_module(namespace, name, torch_cls, our_cls):
         m.load_state_dict(state)
         return m.eval()
 
+    # fullgraph: an op that cannot be traced is a graph break, which runs eagerly
     return probe.compare(pattern, want, random, lambda p: ours()(*build(p, tc)),
-                         lambda p: tc.compile(ours(), backend="interp")(*build(p, tc)))
+                         lambda p: tc.compile(ours(), backend="interp",
+                                              fullgraph=True)(*build(p, tc)))
 
 
 def _quadratic(lib):
@@ -174,7 +176,7 @@ def run_optimizer(namespace, name, torch_cls, our_cls):
                 return loss
             return opt.step(closure)
 
-        run = lib.compile(step, backend="interp") if compiled else step
+        run = lib.compile(step, backend="interp", fullgraph=True) if compiled else step
         for _ in range(4):
             run()
         return p.detach()

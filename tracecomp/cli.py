@@ -331,7 +331,8 @@ def compile_and_run(target, inputs, backend):
     compile_fn = _compile_function()
     if compile_fn is None:
         return {"traced": trace_only(target, inputs)}, [], None
-    compiled = compile_fn(target, backend=backend)
+    # fullgraph: a graph break has no graph to show; its TraceError names the line
+    compiled = compile_fn(target, backend=backend, fullgraph=True)
     result = compiled(*inputs)
     outs = [r for r in (result if isinstance(result, (tuple, list)) else [result])
             if getattr(r, "requires_grad", False)]

@@ -54,3 +54,29 @@ class varying_sizes:
     def __exit__(self, *exc):
         global sizes_vary
         sizes_vary = self.previous
+
+
+# A compiled call whose code met a graph break runs that code eagerly and routes the module
+# calls it makes to compiled versions of those modules (compiler/graph_break.py): the router
+# of this thread's eager module calls, or None. Thread-local: another thread's eager calls
+# are its own.
+_routes = threading.local()
+
+
+def router():
+    return getattr(_routes, "router", None)
+
+
+class routing:
+    """`with routing(router):` routes this thread's eager module calls through `router`
+    (None: none) until the block ends."""
+
+    def __init__(self, router):
+        self.router = router
+
+    def __enter__(self):
+        self.previous = getattr(_routes, "router", None)
+        _routes.router = self.router
+
+    def __exit__(self, *exc):
+        _routes.router = self.previous

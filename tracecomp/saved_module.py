@@ -25,8 +25,8 @@ argument.
 
 A compiled module (`tracecomp.compile(model)`, as torch.save(torch.compile(model)) pickles
 torch's OptimizedModule) is saved as ["compiled", module node, backend, fallback,
-recompile_limit, cache_size] (files written before cache_size existed lack it) and loads
-as the rebuilt module compiled again with those options.
+recompile_limit, cache_size, fullgraph] (files written before cache_size or fullgraph
+existed lack them) and loads as the rebuilt module compiled again with those options.
 """
 import sys
 
@@ -54,7 +54,7 @@ def encode_any(encoder, obj, path):
         return encode(encoder, obj, path)
     fn = obj._compiled
     return ["compiled", encode(encoder, obj._orig_mod, f"{path}._orig_mod"), fn.backend,
-            fn.fallback, fn.recompile_limit, fn.cache.size]
+            fn.fallback, fn.recompile_limit, fn.cache.size, fn.fullgraph]
 
 
 def decode_compiled(decoder, args, depth):
@@ -63,15 +63,18 @@ def decode_compiled(decoder, args, depth):
     from .compiler.api import compile
     if len(args) == 4:          # written before cache_size was saved
         args = [*args, CACHE_SIZE]
-    if (len(args) != 5 or not isinstance(args[0], list) or args[0][:1] != ["module"]
+    if len(args) == 5:          # written before fullgraph was saved
+        args = [*args, False]
+    if (len(args) != 6 or not isinstance(args[0], list) or args[0][:1] != ["module"]
             or not (args[1] is None or isinstance(args[1], str))   # None: by device
             or args[2] not in (None, "eager")
             or type(args[3]) is not int
-            or not (args[4] is None or (type(args[4]) is int and args[4] > 0))):
+            or not (args[4] is None or (type(args[4]) is int and args[4] > 0))
+            or type(args[5]) is not bool):
         raise SerializationError(f"{decoder.name}: malformed header: compiled module node")
     module = decoder.node(args[0], depth)
     return compile(module, backend=args[1], fallback=args[2], recompile_limit=args[3],
-                   cache_size=args[4])
+                   cache_size=args[4], fullgraph=args[5])
 
 
 def encode(encoder, module, path):

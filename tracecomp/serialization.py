@@ -24,7 +24,7 @@ A node is a JSON list [tag, payload...]:
   ["tensor", i] ["param", i] ["ndarray", i] ["npscalar", i]    (i indexes "tensors")
   ["module", "pkg.mod:Class", args, kwargs, state_dict, training]  (saved_module.py: a whole
   nn.Module as its class, constructor arguments and state_dict; never a pickle)
-  ["compiled", module-node, backend, fallback, recompile_limit, cache_size]
+  ["compiled", module-node, backend, fallback, recompile_limit, cache_size, fullgraph]
                                                             (a tracecomp.compile(model))
   ["optimizer", "pkg.mod:Class", defaults, [param-node...], state_dict]  (saved_optimizer.py:
   a whole optimizer, its parameters linked to those of modules in the same file)

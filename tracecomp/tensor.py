@@ -448,9 +448,7 @@ def _gradient_watch_error(what):
         f"tensor.{what} on a tensor inside compiled code{user_line()}: the compiled backward "
         f"runs as one graph, so the gradient of a tensor made inside it never passes through "
         f"a hook (a Grad-CAM forward hook's `output.register_hook(...)`). Fix: register it "
-        f"outside the compiled function (on its input, a parameter or its output), or run "
-        f"this code eagerly: without tracecomp.compile, or with tracecomp.compile(..., "
-        f"fallback='eager').")
+        f"outside the compiled function (on its input, a parameter or its output).")
 
 
 class _HookHandle:

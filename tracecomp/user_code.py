@@ -72,9 +72,7 @@ def value_error(what):
         f"{what}{user_line()}: compiled code is traced once with shapes only, so tensor values "
         f"are not known while tracing. Fix: keep value-dependent Python (.item(), "
         f"`if tensor:`, .numpy(), .tolist()) outside the compiled function, or express it "
-        f"with tensor ops (tracecomp.where, masks, clamp) so it becomes part of the graph; "
-        f"or opt in to running such code eagerly with tracecomp.compile(..., "
-        f"fallback='eager').")
+        f"with tensor ops (tracecomp.where, masks, clamp) so it becomes part of the graph.")
 
 
 def stale_error():

@@ -304,13 +304,13 @@ def test_data_dependent_if_names_the_line():
         return -x
 
     with pytest.raises(tc.TraceError, match=r"if x.sum\(\) > 0:"):
-        tc.compile(f)(tc.randn(3))
+        tc.compile(f, fullgraph=True)(tc.randn(3))
 
 
 def test_numpy_and_tolist_are_trace_errors():
     for fn in (lambda x: x.numpy(), lambda x: x.tolist()):
         with pytest.raises(tc.TraceError):
-            tc.compile(fn)(tc.randn(3))
+            tc.compile(fn, fullgraph=True)(tc.randn(3))
 
 
 def test_fallback_eager_is_explicit_and_logged(caplog):
@@ -488,7 +488,7 @@ def test_an_outside_tensor_updated_through_a_view_is_still_refused():
         holder["buf"].view(-1).add_(x)
         return x * 1
     with pytest.raises(tc.TraceError, match="not one of its inputs"):
-        tc.compile(f)(tc.ones(3))
+        tc.compile(f, fullgraph=True)(tc.ones(3))
 
 
 def test_a_global_the_function_names_updated_through_a_view_is_written_back():

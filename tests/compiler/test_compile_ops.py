@@ -3,8 +3,9 @@ simplified, differentiated by the graph autodiff pass and run on the reference b
 on the llvm backend; forward values must equal eager tracecomp's and gradients the eager
 tape's.
 
-Cases whose output shape or control flow depends on tensor values cannot be traced; they
-must fail with a TraceError that says so (listed in DATA_DEPENDENT), never run wrongly.
+Cases whose output shape or control flow depends on tensor values cannot be traced (listed
+in DATA_DEPENDENT): with fullgraph=True they fail with a TraceError that says so; by
+default they are a graph break, run eagerly with a warning, never wrongly.
 """
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from helpers import assert_close
 from op_table import CASES, differentiable_args, make_inputs, outputs, variant_id
 
 VARIANTS = [pytest.param(c, k, id=variant_id(c, k)) for c in CASES for k in range(len(c.variants))]
-# values decide the output's shape (boolean-mask indexing): tracing must refuse them
+# values decide the output's shape (boolean-mask indexing): a graph break
 DATA_DEPENDENT = {"index_mask", "index_mask_combo", "index_mask_values"}
 
 
@@ -23,8 +24,8 @@ def _tensors(arrays, diff):
     return [tc.tensor(a.copy(), requires_grad=i in diff) for i, a in enumerate(arrays)]
 
 
-def _compiled(case, backend):
-    return tc.compile(lambda *args: case.fn(tc, *args), backend=backend)
+def _compiled(case, backend, fullgraph=False):
+    return tc.compile(lambda *args: case.fn(tc, *args), backend=backend, fullgraph=fullgraph)
 
 
 @pytest.mark.parametrize("case,k", VARIANTS)
@@ -35,9 +36,11 @@ def test_compiled_matches_eager(case, k, backend):
     want = outputs(case.fn(tc, *eager_in))
     if case.name in DATA_DEPENDENT:
         with pytest.raises(tc.TraceError, match="depends on the data"):
-            _compiled(case, backend)(*comp_in)
-        return
-    got = outputs(_compiled(case, backend)(*comp_in))
+            _compiled(case, backend, fullgraph=True)(*comp_in)
+        with pytest.warns(UserWarning, match="graph break in .*depends on the data"):
+            got = outputs(_compiled(case, backend)(*comp_in))
+    else:
+        got = outputs(_compiled(case, backend)(*comp_in))
     assert len(got) == len(want)
     for i, (g, w) in enumerate(zip(got, want)):
         assert_close(g, w, case.rtol, case.atol, what=f"{case.name} output {i}")

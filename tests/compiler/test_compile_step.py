@@ -136,7 +136,7 @@ class _Holder:                        # not a module
 def test_buffer_updated_through_an_unknown_path_is_an_error_not_a_lost_update():
     holder = _Holder(_Holder(nn.BatchNorm1d(3)))    # two attributes down: not an input
 
-    @tc.compile
+    @tc.compile(fullgraph=True)
     def run(h, x):
         return h.net.net(x)
 
@@ -165,7 +165,7 @@ VIEW_UPDATES = [
 @pytest.mark.parametrize("name,fn", VIEW_UPDATES, ids=[v[0] for v in VIEW_UPDATES])
 def test_in_place_update_through_a_view_is_a_trace_error_not_a_stale_value(name, fn):
     with pytest.raises(tc.TraceError, match="missed an in-place update made through a view"):
-        tc.compile(fn)(tc.randn(3, 4) * 1)
+        tc.compile(fn, fullgraph=True)(tc.randn(3, 4) * 1)
 
 
 VIEWS_OF_CHANGED_BASES = [
@@ -192,7 +192,7 @@ def test_view_read_after_its_base_changed_sees_the_change(name, fn):
 def test_input_updated_only_through_a_view_is_a_trace_error():
     model = nn.Linear(3, 3)
 
-    @tc.compile
+    @tc.compile(fullgraph=True)
     def bump(x):
         with tc.no_grad():
             model.weight.view(-1).add_(1)      # eagerly this changes model.weight
@@ -228,7 +228,7 @@ def test_a_different_view_assigned_back_still_leaves_its_base_stale():
         return y * 1
 
     with pytest.raises(tc.TraceError, match="missed an in-place update"):
-        tc.compile(f)(tc.randn(3, 4))
+        tc.compile(f, fullgraph=True)(tc.randn(3, 4))
 
 
 def test_a_tensor_lr_an_optimizer_cannot_feed_is_a_trace_error():
@@ -238,7 +238,7 @@ def test_a_tensor_lr_an_optimizer_cannot_feed_is_a_trace_error():
     opt = tc.optim.Adamax(model.parameters(), lr=tc.tensor(0.1))
     before = model.weight.detach().numpy().copy()
 
-    @tc.compile
+    @tc.compile(fullgraph=True)
     def step(x):
         opt.zero_grad()
         model(x).sum().backward()

@@ -35,7 +35,7 @@ def _steps(lib, update, compiled):
         g = w.grad.clone()
         exec(update, {"w": w, "g": g})
         return g
-    run = tc.compile(step) if compiled else step
+    run = tc.compile(step, fullgraph=True) if compiled else step
     return [run().tolist() for _ in range(3)], w.detach().clone(), w.grad.clone()
 
 

@@ -64,7 +64,7 @@ def test_suppress_errors_makes_later_compiles_run_a_failed_trace_eagerly(dynamo_
     def f(x):
         return x * 2 if x.sum().item() > 0 else x
     with pytest.raises(tc.TraceError):
-        tc.compile(f)(tc.ones(2))
+        tc.compile(f, fullgraph=True)(tc.ones(2))
     dynamo_config.suppress_errors = True
     with pytest.warns(UserWarning, match="fallback='eager'"):
         assert tc.compile(f)(tc.ones(2)).tolist() == [2.0, 2.0]

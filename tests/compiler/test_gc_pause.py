@@ -60,7 +60,7 @@ def test_a_collector_the_user_turned_off_stays_off(collector_seen):
 
 
 def test_a_failed_compile_turns_the_collector_back_on():
-    @tc.compile
+    @tc.compile(fullgraph=True)
     def bad(x):
         return x if float(x.sum()) > 0 else -x      # reads a traced value: refused
 

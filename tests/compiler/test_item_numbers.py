@@ -74,7 +74,7 @@ def test_item_times_a_fed_number_is_fed_too():
 def test_a_use_of_the_value_is_a_trace_error_naming_it(use):
     with pytest.raises(tc.TraceError, match=r"number \.item\(\) gave inside compiled code "
                                             r"as a value.*test_item_numbers\.py"):
-        tc.compile(use)(tc.arange(4.0))
+        tc.compile(use, fullgraph=True)(tc.arange(4.0))
 
 
 def test_fallback_eager_still_runs_such_code():

@@ -84,10 +84,10 @@ def test_a_gradient_hook_inside_compiled_code_is_refused_not_dropped():
     model, _ = _pair()
     handle = model[0].register_forward_hook(watch)
     with pytest.raises(tc.TraceError, match="register_hook.*inside compiled code"):
-        tc.compile(model)(tc.from_numpy(X).requires_grad_())
+        tc.compile(model, fullgraph=True)(tc.from_numpy(X).requires_grad_())
     handle.remove()
     model.register_forward_hook(watch)
-    tc.compile(model)(tc.from_numpy(X).requires_grad_()).sum().backward()
+    tc.compile(model, fullgraph=True)(tc.from_numpy(X).requires_grad_()).sum().backward()
     assert seen == [(3, 2)]
 
 
@@ -97,6 +97,27 @@ def test_retain_grad_inside_compiled_code_is_refused_not_dropped():
         y.retain_grad()
         return (y * y).sum()
     with pytest.raises(tc.TraceError, match="retain_grad.*inside compiled code"):
-        tc.compile(f)(tc.ones(3, requires_grad=True))
+        tc.compile(f, fullgraph=True)(tc.ones(3, requires_grad=True))
     out = tc.compile(f, fallback="eager")(tc.ones(3, requires_grad=True))
     assert out.item() == 12.0
+
+
+def test_the_compiled_models_own_backward_hook_runs_at_every_backward():
+    """compile(model) with a full backward hook on the model itself: it runs around the
+    compiled forward, as its forward hooks do (it was never called)."""
+    def run(lib):
+        torch.manual_seed(5)
+        model = lib.nn.Linear(3, 2)
+        if lib is tc:
+            model = with_torch_weights(model, run(torch)[1])
+        seen = []
+        model.register_full_backward_hook(lambda m, gin, gout: seen.append(gout[0] * 1))
+        forward = tc.compile(model) if lib is tc else model
+        x = lib.tensor(np.arange(12, dtype=np.float32).reshape(4, 3), requires_grad=True)
+        for _ in range(2):
+            forward(x).pow(2).sum().backward()
+        return seen, model
+    (got, _), (want, _) = run(tc), run(torch)
+    assert len(got) == len(want) == 2
+    for g, w in zip(got, want):
+        _same(g.detach().numpy(), w.detach().numpy())

@@ -202,7 +202,7 @@ def test_traced_lengths_are_a_clear_error():
     with pytest.raises(tc.TraceError, match="pack_padded_sequence's `lengths` is a traced "
                                             "tensor"):
         tc.compile(lambda x, n: rnn(pack_padded_sequence(x, n, enforce_sorted=False))[1][0],
-                   backend="interp")(x, tc.tensor([5, 2, 4]))
+                   backend="interp", fullgraph=True)(x, tc.tensor([5, 2, 4]))
 
 
 # --- the algebra rule that keeps an unrolled RNN's backward linear in the sequence length ---

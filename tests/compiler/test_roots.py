@@ -176,7 +176,7 @@ def test_an_optimizer_two_levels_down_is_refused_by_name():
     (x, y), _ = _data()
     with pytest.raises(TraceError, match=r"step of an optimizer \(SGD\) it was not given.*"
                                          r"attribute or list element"):
-        tc.compile(step)(x, y)
+        tc.compile(step, fullgraph=True)(x, y)
     assert not box.inner.opt.state      # nothing of the trace was left in its state
 
 

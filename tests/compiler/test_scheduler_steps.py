@@ -144,7 +144,7 @@ def test_what_the_scheduler_changes_read_after_its_step_is_refused(after):
         return loss
     with pytest.raises(TraceError, match=r"read (optimizer group 0's \w+|StepLR.get_last_lr"
                                          r"\(\)) after the scheduler's step\(\)"):
-        tc.compile(step)(*_data()[0])
+        tc.compile(step, fullgraph=True)(*_data()[0])
     group = opt.param_groups[0]
     assert type(group["lr"]) is float and group["lr"] == 0.1 and type(group["momentum"]) is float
     assert sched.last_epoch == 0 and type(sched.get_last_lr()[0]) is float
@@ -162,4 +162,4 @@ def test_a_scheduler_step_with_a_metric_is_refused():
         return loss
     with pytest.raises(TraceError, match=r"ReduceLROnPlateau.step\(...\) ran inside compiled "
                                          r"code with arguments.*after the compiled function"):
-        tc.compile(step)(*_data()[0])
+        tc.compile(step, fullgraph=True)(*_data()[0])

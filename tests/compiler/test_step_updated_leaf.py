@@ -74,7 +74,7 @@ def test_compiled_forward_that_updates_a_weight_it_then_uses_is_a_trace_error():
 
     # eagerly lin.weight.grad gets the use's gradient; the bridged backward would drop it
     with pytest.raises(tc.errors.TraceError, match=r"updates lin\.weight in place under no_grad"):
-        tc.compile(Clipped())(tc.ones(4, 3))
+        tc.compile(Clipped(), fullgraph=True)(tc.ones(4, 3))
 
 
 def _penalty_step(lib, critic):

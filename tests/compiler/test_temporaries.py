@@ -125,4 +125,4 @@ def test_a_from_numpy_tensor_filled_in_place_is_refused_naming_from_numpy():
         return out * 2
 
     with pytest.raises(tc.TraceError, match="from_numpy made.*torch.tensor\\(array\\)"):
-        tc.compile(fill)(tc.arange(4.0))
+        tc.compile(fill, fullgraph=True)(tc.arange(4.0))

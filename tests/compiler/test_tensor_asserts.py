@@ -76,7 +76,7 @@ def test_assert_in_a_trained_module():
 
 
 def test_other_truth_tests_stay_trace_errors():
-    @tc.compile
+    @tc.compile(fullgraph=True)
     def branch(a):
         if (a > 0).all():
             return a
@@ -85,7 +85,7 @@ def test_other_truth_tests_stay_trace_errors():
     with pytest.raises(TraceError, match="Python bool"):
         branch(tc.ones(2))
 
-    @tc.compile
+    @tc.compile(fullgraph=True)
     def ambiguous(a):
         assert a > 0
         return a

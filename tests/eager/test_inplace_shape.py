@@ -97,9 +97,9 @@ def test_compiled_code_changes_the_shape_of_what_it_made_only():
         y.unsqueeze_(0)
         y.t_()
         return y + 1
-    f = tc.compile(made)
+    f = tc.compile(made, fullgraph=True)
     assert_close(f(tc.ones(3)), made(torch.ones(3)))
-    g = tc.compile(lambda x: x.unsqueeze_(0))
+    g = tc.compile(lambda x: x.unsqueeze_(0), fullgraph=True)
     with pytest.raises(tc.TraceError, match="unsqueeze_: compiled code changes the shape"):
         g(tc.ones(3))
 

@@ -149,7 +149,7 @@ def test_compiled_lbfgs_step_is_a_trace_error_that_changes_nothing():
     x, y = tc.randn(8, 3), tc.randn(8, 1)
     before = [p.detach().numpy().copy() for p in model.parameters()]
 
-    @tc.compile
+    @tc.compile(fullgraph=True)
     def train(x, y):
         def closure():
             opt.zero_grad()

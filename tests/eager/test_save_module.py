@@ -134,15 +134,16 @@ def test_safe_globals_allow_list_is_kept_and_loading_stays_safe(tmp_path):
 
 
 def test_a_compiled_module_keeps_its_compile_options_through_save_and_load():
-    for backend in (None, "interp"):            # None: the tensors' device picks one
-        model = tc.compile(nn.Linear(3, 2), backend=backend, recompile_limit=5, cache_size=3)
+    for backend, fullgraph in ((None, False), ("interp", True)):     # None: by device
+        model = tc.compile(nn.Linear(3, 2), backend=backend, recompile_limit=5, cache_size=3,
+                           fullgraph=fullgraph)
         buf = io.BytesIO()
         tc.save(model, buf)
         buf.seek(0)
         loaded = tc.load(buf, weights_only=False)
         fn = loaded._compiled
-        assert (fn.backend, fn.fallback, fn.recompile_limit, fn.cache.size) == \
-            (backend, None, 5, 3)
+        assert (fn.backend, fn.fallback, fn.recompile_limit, fn.cache.size, fn.fullgraph) == \
+            (backend, None, 5, 3, fullgraph)
         x = tc.randn(4, 3)
         assert np.array_equal(loaded(x).detach().numpy(), model(x).detach().numpy())
 

@@ -15,20 +15,25 @@ from types import FunctionType
 from .. import context, dtypes
 from ..artifact_cache import CACHE_SIZE, check_size
 from ..nn.module import Module
+from ..nn.modules.lazy import initialize_lazy
 from . import driver, fused_step, stance
 from .compiled_module import OptimizedModule, forget_fast_paths
-from .driver import CompiledFunction, initialize_lazy
+from .driver import CompiledFunction
 from .torch_api import TORCH_BACKENDS, list_backends
 
 
 def compile(model=None, *, backend=None, fallback=None,
             recompile_limit=None, cache_size=CACHE_SIZE, memory_budget=None,
-            dynamic=None, **torch_options):
+            dynamic=None, fullgraph=False, **torch_options):
     """Compile a module, a module class or a function; usable bare (@compile) or with
-    options. torch.compile's tuning options (mode, fullgraph, options) are accepted and
-    have no effect here: tracecomp always compiles the whole graph; disable=True returns
-    the model itself, as torch does, and so does a function marked
-    torch.compiler.disable.
+    options. torch.compile's tuning options (mode, options) are accepted and have no
+    effect here; disable=True returns the model itself, as torch does, and so does a
+    function marked torch.compiler.disable.
+
+    fullgraph: False (torch's default): code that cannot be traced into one graph (a
+    graph break: `.tolist()`, `if tensor:`, Python's random...) runs eagerly, with a
+    warning naming the line, and the modules it calls run compiled, each on its own
+    (graph_break.py). True: a graph break is a TraceError.
 
     backend: "llvm" (the CPU's), "cuda", "interp" (the traced graph run op by op), or
     None for the tensors' device; torch's names run as their tracecomp counterpart
@@ -70,7 +75,7 @@ def compile(model=None, *, backend=None, fallback=None,
         recompile_limit = _dynamo.config.recompile_limit
     options = {"backend": backend, "fallback": fallback, "recompile_limit": recompile_limit,
                "cache_size": check_size(cache_size), "memory_budget": memory_budget,
-               "dynamic": dynamic}
+               "dynamic": dynamic, "fullgraph": bool(fullgraph)}
     if model is None:
         return lambda m: compile(m, **options, **torch_options)
     if torch_options.get("disable") or getattr(model, "_tracecomp_disabled", False):
@@ -110,7 +115,7 @@ def compile_in_place(module, *args, **kwargs):
 
 
 # torch.compile's keyword arguments that only tune its own compiler
-TORCH_OPTIONS = frozenset(("mode", "fullgraph", "options", "disable"))
+TORCH_OPTIONS = frozenset(("mode", "options", "disable"))
 
 
 def _compile_class(cls, options):

@@ -17,8 +17,9 @@ from .. import context, grad_mode
 from ..autograd import profiler
 from ..autograd.profiler import _active as PROFILES
 from ..nn.module import Module
+from ..nn.modules.lazy import initialize_lazy
 from . import fused_step, stance
-from .driver import CompiledFunction, initialize_lazy
+from .driver import CompiledFunction
 from .module_call import ModuleCall
 
 _MODULES = weakref.WeakSet()    # every compiled module, for reset
@@ -78,7 +79,8 @@ class OptimizedModule(Module):
         mod = self._orig_mod
         if stance.current == "force_eager":     # torch.compiler.set_stance
             return mod._call_forward(args, kwargs)
-        if mod._forward_pre_hooks or mod._forward_hooks:
+        if mod._forward_pre_hooks or mod._forward_hooks or mod._backward_hooks \
+                or mod._backward_pre_hooks:
             # the model's own hooks run around its compiled forward, as module.__call__
             # runs them around forward (its submodules' hooks are traced into the graph)
             if context.current() is not None:   # inside another compiled call's trace
@@ -132,7 +134,8 @@ class OptimizedModule(Module):
     def _options(self):
         c = self._compiled
         return dict(backend=c.backend, fallback=c.fallback, recompile_limit=c.recompile_limit,
-                    cache_size=c.cache.size, memory_budget=c.memory_budget, dynamic=c.dynamic)
+                    cache_size=c.cache.size, memory_budget=c.memory_budget, dynamic=c.dynamic,
+                    fullgraph=c.fullgraph)
 
     def __deepcopy__(self, memo):
         """copy.deepcopy: a compiled copy of a copy of the model, with the hooks registered

@@ -25,6 +25,7 @@ from ..codegen import registry as backends
 from ..debug_log import debug_level, emit, log
 from ..errors import TraceError
 from ..ir import Graph
+from ..nn.modules.lazy import initialize_lazy
 from ..tensor import Tensor
 from ..tracing.gate import GATE
 from ..tracing.tracer import Tracer, wrap
@@ -33,6 +34,7 @@ from . import (
     bridge,
     fused_step,
     gc_pause,
+    graph_break,
     kept_values,
     lowering,
     progress,
@@ -109,7 +111,8 @@ class Artifact:
     bound: tuple = ()       # labels of the tensors fed from fn's own names (bound_tensors.py)
     n_state: int = None     # state entries read, when the .grad tail is dropped (GradWatch)
     partition_log: list = field(default_factory=list)   # what the backward saves, recomputes
-    eager: bool = False                 # fallback='eager' took this signature
+    eager: bool = False         # runs eagerly: fallback='eager', or a graph break (split)
+    split: bool = False         # a graph break: its module calls run compiled (graph_break.py)
     unread_grads: tuple = ()            # positions of .grad inputs the graph never reads
     outside: tuple = None       # what must stay unchanged (outside_tensors.outside_reads)
     deferred: list = field(default_factory=list)    # schedulers stepped after a call
@@ -297,7 +300,7 @@ class CompiledFunction:
     least recently used evicted (artifact_cache.py)."""
 
     def __init__(self, fn, backend=None, fallback=None, recompile_limit=RECOMPILE_LIMIT,
-                 cache_size=CACHE_SIZE, memory_budget=None, dynamic=None):
+                 cache_size=CACHE_SIZE, memory_budget=None, dynamic=None, fullgraph=False):
         if fallback not in (None, "eager"):
             raise ValueError(f"compile: fallback must be None or 'eager', got {fallback!r}")
         if backend is not None:
@@ -309,7 +312,11 @@ class CompiledFunction:
             raise ValueError(f"compile: dynamic must be None, True or False, got {dynamic!r}")
         self.fn, self.backend, self.fallback = fn, backend, fallback
         self.memory_budget, self.dynamic = memory_budget, dynamic
-        self.recompile_limit = recompile_limit
+        self.recompile_limit, self.fullgraph = recompile_limit, fullgraph
+        # where a graph break runs fn eagerly, the modules it calls run compiled
+        self.splits = graph_break.SplitCalls(dict(backend=backend, fallback=fallback,
+                                      recompile_limit=recompile_limit, cache_size=cache_size,
+                                      memory_budget=memory_budget, dynamic=dynamic))
         self._profiled = False      # inside its own profiler event (_profiled)
         self.cache = ArtifactCache(cache_size, _name(fn))
         self._params = {}       # function -> its parameter names (inspect is slow)
@@ -332,7 +339,7 @@ class CompiledFunction:
         self._fast = None   # fast_call.FastCall: the latest call again, when it is that plain
         self._stale = None  # why the next compile replaces an artifact that went stale
         self._ran = False   # called before (stance.py's eager_then_compile)
-        self._fell_back = set()     # the trace failures fallback='eager' said already
+        self._fell_back = set()     # the trace failures said already (graph breaks...)
         self.compiles = 0
 
     def __get__(self, instance, owner):
@@ -445,6 +452,8 @@ class CompiledFunction:
                 if art.deferred:
                     step_after(art.deferred, fn, args)
                 return out
+        if art.split:       # a graph break: eagerly, with its modules compiled
+            return self.splits.run(fn, args, kwargs)
         return fn(*args, **kwargs)      # fallback='eager' took this signature
 
     def _lookup(self, fn, args, kwargs, state, module_names, flags, optimizers, roots):
@@ -525,11 +534,10 @@ class CompiledFunction:
             reused = self.templates is not None and not self.templates.compiled
             state_walk.note_unread(self._walks, art, roots)
         except TraceError as exc:
-            if self.fallback != "eager":
+            if self.fullgraph and self.fallback != "eager":
                 raise
-            message = (f"tracecomp.compile: running {_name(fn)} eagerly for this signature "
-                       f"(fallback='eager') because tracing failed: {exc}")
-            art = Artifact({}, [], None, eager=True)
+            message = graph_break.message(_name(fn), exc, self.fallback)
+            art = Artifact({}, [], None, eager=True, split=self.fallback != "eager")
             if str(exc) in self._fell_back:     # said once: each new shape fails alike
                 emit(1, message)
                 return art
@@ -583,14 +591,3 @@ dtypes.DEFAULT_DTYPE_WATCHERS.append(_forget_fast_paths)
 _LAZY = Artifact({}, [], None, eager=True)     # a call that initializes lazy modules
 _EAGER_RUN = Artifact({}, [], None, eager=True)     # a call the stance runs eagerly
 
-
-def initialize_lazy(module):
-    """Whether `module` has lazy parameters (nn.LazyLinear ...) still waiting for their
-    first input: that call then runs eagerly, as torch.compile runs it, so that they take
-    their shapes; every later call is compiled."""
-    from ..nn.modules.lazy import has_uninitialized
-    if not has_uninitialized(module):
-        return False
-    emit(1, f"[tracecomp] {type(module).__name__}: running the first call eagerly to "
-             f"initialize its lazy parameters")
-    return True

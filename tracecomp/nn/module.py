@@ -98,6 +98,9 @@ class Module(ModuleHooks):
             compiled = self.__dict__.get("_compiled_call")
             if compiled is not None:
                 return compiled(*args, **kwargs)    # model.compile() was called
+            route = context.router()
+            if route is not None:   # in a compiled call's eager run around a graph break
+                return route(self, args, kwargs)
             return self._call_forward(args, kwargs)
         trace.enter_module(self)        # the trace names the nodes it makes by module path
         try:

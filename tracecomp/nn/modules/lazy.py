@@ -17,6 +17,7 @@ import numpy as np
 
 from ... import dtypes
 from ...creation import tensor
+from ...debug_log import emit
 from ...grad_mode import no_grad
 from ...tensor import Tensor
 from ..parameter import Parameter
@@ -356,3 +357,14 @@ class LazyBatchNorm1d(_LazyNormBase, BatchNorm1d):
 
 class LazyBatchNorm2d(_LazyNormBase, BatchNorm2d):
     cls_to_become = BatchNorm2d
+
+
+def initialize_lazy(module):
+    """Whether `module` has lazy parameters still waiting for their first input: a compiled
+    call then runs eagerly, as torch.compile runs it, so that they take their shapes;
+    every later call is compiled."""
+    if not has_uninitialized(module):
+        return False
+    emit(1, f"[tracecomp] {type(module).__name__}: running the first call eagerly to "
+             f"initialize its lazy parameters")
+    return True

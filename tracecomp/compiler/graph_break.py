@@ -1,0 +1,94 @@
+"""Graph breaks: what a compiled call does when its code cannot be traced into one graph
+(torch.compile's default, fullgraph=False).
+
+A trace stops at the first line it cannot record: Python reading a tensor's values
+(`lengths.tolist()` to pack sequences, `if loss < best:`), Python's own random numbers
+(teacher forcing), a boolean mask, a backward hook. torch.compile splits the function's
+bytecode there and compiles the pieces on either side. tracecomp splits at module
+boundaries instead:
+
+    @tracecomp.compile                  # or tracecomp.compile(seq2seq)
+    def forward(src, trg):
+        hidden = encoder(src)                           # compiled on its own
+        for t in range(1, len(trg)):
+            out, hidden = decoder(inp, hidden)          # compiled on its own (once)
+            inp = trg[t] if random.random() < 0.5 else out.argmax(1)    # the break: eager
+
+The function's own code runs eagerly for that signature (the trace's answer would be wrong
+there), and every module it calls runs as compile(module) runs it, splitting again further
+down if its own code breaks. Modules hold most of a program's work (the encoder and
+decoder around the loop, the layers around a packing step), so most of the speed stays,
+and the numbers are eager's. Each break is said once, in a warning that names the line
+and why; fullgraph=True makes it the TraceError it is.
+
+A module called there that compiling would not help runs eagerly, as torch runs it
+(`RUN_EAGERLY`).
+"""
+import threading
+import weakref
+
+from .. import context
+from ..nn.modules.rnn import RNNBase
+from ..nn.utils.rnn import PackedSequence
+
+
+def _stateless(module, args):
+    # no parameters, buffers or submodules: one op (ReLU, Dropout, a loss), whose compiled
+    # call would cost more than the op
+    return not (module._parameters or module._buffers or module._modules)
+
+
+def _packed_recurrent(module, args):
+    # a packed batch compiles once per pattern of lengths; eagerly each direction is one
+    # rnn_scan primitive (torch.compile leaves RNN modules to their eager kernels)
+    return isinstance(module, RNNBase) and bool(args) and isinstance(args[0], PackedSequence)
+
+
+def _disabled(module, args):
+    # torch.compiler.disable on its forward: eager, with everything it calls
+    return bool(getattr(type(module).forward, "_tracecomp_disabled", False))
+
+
+RUN_EAGERLY = (_stateless, _packed_recurrent, _disabled)
+
+
+class SplitCalls:
+    """The module calls of one compiled function's eager runs: each module compiled on its
+    own with the function's options (an OptimizedModule kept per module), or run eagerly
+    where RUN_EAGERLY says so."""
+
+    def __init__(self, options):
+        self.options = dict(options, fullgraph=False)
+        self.compiled = weakref.WeakKeyDictionary()     # module -> its OptimizedModule
+        self._lock = threading.Lock()
+
+    def run(self, fn, args, kwargs):
+        """fn(*args, **kwargs) eagerly, its module calls routed here."""
+        with context.routing(self):
+            return fn(*args, **kwargs)
+
+    def __call__(self, module, args, kwargs):
+        with context.routing(None):     # the module's own calls: its compiled call decides
+            if any(rule(module, args) for rule in RUN_EAGERLY):
+                return module._call_forward(args, kwargs)
+            return self._compiled(module)._run(*args, **kwargs)
+
+    def _compiled(self, module):
+        wrapper = self.compiled.get(module)
+        if wrapper is None:
+            from .compiled_module import OptimizedModule  # it imports the driver
+            with self._lock:
+                wrapper = self.compiled.get(module)
+                if wrapper is None:
+                    wrapper = self.compiled[module] = OptimizedModule(module, **self.options)
+        return wrapper
+
+
+def message(name, exc, fallback):
+    """What a failed trace makes the call do, said once per reason."""
+    if fallback == "eager":
+        return (f"tracecomp.compile: running {name} eagerly for this signature "
+                f"(fallback='eager') because tracing failed: {exc}")
+    return (f"tracecomp.compile: graph break in {name}: {exc}\nSo {name}'s own code runs "
+            f"eagerly for this signature, and each module it calls runs compiled on its "
+            f"own; fullgraph=True makes a graph break an error.")
