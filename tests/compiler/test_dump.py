@@ -308,8 +308,8 @@ def test_dump_writes_backend_texts_and_clears_old_files(tmp_path, monkeypatch):
         def __call__(self, *args, **kwargs):
             return self._compiled(*args, **kwargs)
 
-    def with_llvm(target, backend):
-        return WithLLVM(real(target, backend="interp"))   # only the stand-in texts
+    def with_llvm(target, backend, fullgraph):
+        return WithLLVM(real(target, backend="interp", fullgraph=fullgraph))   # stand-in texts
 
     monkeypatch.setattr(cli, "_compile_function", lambda: with_llvm)
     out = tmp_path / "dump"
@@ -324,7 +324,7 @@ def test_dump_writes_backend_texts_and_clears_old_files(tmp_path, monkeypatch):
     (out / "notes.txt").write_text("the user's own file")
     (out / "99_mine.txt").write_text("the user's own file, named like a stage")
     monkeypatch.setattr(cli, "_compile_function",
-                        lambda: lambda target, backend: real(target, backend="interp"))
+                        lambda: lambda target, backend, fullgraph: real(target, backend="interp"))
     assert cli.main(argv) == 0
     assert len(_index_rows(out)) == n - 3
     assert not (out / f"{n - 1:02d}_asm.backward.s").exists()
