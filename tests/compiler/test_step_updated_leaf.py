@@ -128,3 +128,24 @@ def test_backward_fills_grad_of_an_argument_that_got_requires_grad_inside(backen
     step = tc.compile(lambda x: f(tc, x), backend=backend)
     np.testing.assert_allclose(step(x).numpy(), want, rtol=1e-6)
     np.testing.assert_allclose(x.grad.numpy(), want, rtol=1e-6)     # written back
+
+
+def test_an_argument_given_requires_grad_inside_gets_its_grad_from_the_callers_backward(
+        backend):
+    """x.requires_grad_() inside a compiled function whose caller runs the backward (a
+    saliency map's input): the caller's x requires grad after the call and its .grad is
+    torch's; a use before the call to requires_grad_() records no gradient, as eagerly.
+    It was left without a flag and without a .grad."""
+    def f(lib, x):
+        early = x * 3               # before requires_grad_(): no gradient through it
+        x.requires_grad_()
+        return (x.sin() * x + early).sum()
+
+    step = tc.compile(lambda x: f(tc, x), backend=backend)
+    for values in ([0.5, -1.0, 2.0], [1.5, 0.25, -3.0]):    # each call a fresh tensor
+        want_x, x = torch.tensor(values), tc.tensor(values)
+        f(torch, want_x).backward()
+        out = step(x)
+        assert x.requires_grad and out.requires_grad
+        out.backward()
+        np.testing.assert_allclose(x.grad.numpy(), want_x.grad.numpy(), rtol=1e-6)

@@ -197,6 +197,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 outputs += [tracer.lift(t) for _, t in kept if t is not None]
                 trace_warnings.unrepeated(fn, stores.unrepeated)
                 effects, effect_values = snapshot.effects(tracer, nodes)
+                effects += compile_state.arguments_made_leaves(stand_ins, tensors, nodes)
                 if aliases is not None:
                     refuse_aliased_writes(aliases, tensors, effects)
                 compile_state.check_rebound(tracer, holders, effect_values)

@@ -85,7 +85,7 @@ def written_back(effects, first):
     for e in effects:
         if e.kind == "data":
             updates[k] = e.target
-        if e.kind != "grad" or e.has_value:
+        if e.has_value:
             k += 1
     return updates
 

@@ -41,9 +41,9 @@ from .signature import label_text
 
 @dataclass
 class Effect:
-    kind: str           # "data" | "grad" | "state"
-    target: object      # an input position (data, grad), or (optimizer, param, key) (state)
-    has_value: bool     # False: .grad set to None
+    kind: str           # "data" | "grad" | "state" | "flag" (requires_grad_())
+    target: object      # an input position (data, grad, flag), or (optimizer, param, key)
+    has_value: bool     # takes a forward output (False: .grad set to None, or a flag)
 
 
 @functools.cache       # runs on every compiled call: the import statement alone costs ~1 us
@@ -235,6 +235,19 @@ def check_rebound(tracer, holders, effect_values):
                 f"element away from the function's arguments, closure and globals?): its "
                 f"update would be lost. Pass the module as an argument, or keep it in a "
                 f"global, a closure, or an attribute of one, so its buffers are inputs.")
+
+
+def arguments_made_leaves(stand_ins, tensors, nodes):
+    """Effects for `x.requires_grad_()` inside the code on an argument that came without
+    it: its graph input requires grad (the backward gives it a gradient, whose .grad the
+    caller then reads), and after each call the caller's tensor requires grad, as it does
+    eagerly."""
+    effects = []
+    for k, (s, (_, t), node) in enumerate(zip(stand_ins, tensors, nodes)):
+        if s._requires_grad and not t._requires_grad and s._data is node:
+            node.requires_grad = True
+            effects.append(Effect("flag", k, False))
+    return effects
 
 
 def settle_updated_leaves(tracer, every):
@@ -474,6 +487,8 @@ def apply(effects, values, every, optimizers, runner=None, first=0):
                 j += 1
             else:
                 every[e.target].grad = None
+        elif kind == "flag":        # requires_grad_() on an argument, before its backward
+            every[e.target].requires_grad_(True)
         else:                       # kept across calls, updated in place from now on
             value = values[j]
             k, j = first + j, j + 1
