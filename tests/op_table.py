@@ -534,6 +534,7 @@ CASES = [
         x, 3, 2, 1, ceil_mode=True), "distinct", shapes=((2, 3, 8), (3, 7))),
     unary("F_avg_pool1d", lambda lib, x: lib.nn.functional.avg_pool1d(
         x, 3, 2, 1, count_include_pad=False), shapes=((2, 3, 8),)),
+    *__import__("op_table_nn_more").CASES,       # tests/op_table_nn_more.py: 3-D, ctc_loss
     unary("F_adaptive_pool1d", lambda lib, x: lib.nn.functional.adaptive_avg_pool1d(x, 3)
           + lib.nn.functional.adaptive_max_pool1d(x, 3), "distinct", shapes=((2, 3, 7),)),
     unary("F_adaptive_max_pool2d", lambda lib, x: lib.nn.functional.adaptive_max_pool2d(

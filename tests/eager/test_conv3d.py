@@ -36,7 +36,9 @@ def test_conv3d_and_its_gradients_match_torch(cfg):
 
 
 POOL = [{"kernel_size": 2}, {"kernel_size": 3, "stride": 2, "padding": 1},
-        {"kernel_size": (2, 3, 2), "stride": 1}, {"kernel_size": 3, "dilation": 2}]
+        {"kernel_size": (2, 3, 2), "stride": 1}, {"kernel_size": 3, "dilation": 2},
+        {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True},
+        {"kernel_size": (2, 3, 3), "stride": (2, 2, 1), "dilation": (2, 1, 1), "ceil_mode": True}]
 
 
 @pytest.mark.parametrize("cfg", POOL, ids=[str(c) for c in POOL])

@@ -309,11 +309,18 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return values, _unbatched(mv.reshape(flat, shape), squeeze)
 
 
+def check_divisor(divisor_override):
+    """torch takes any divisor_override but 0 (a negative one too): avg_pool2d, avg_pool3d."""
+    if divisor_override is not None and divisor_override == 0:
+        raise ShapeError("divisor must be not zero")
+
+
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None):
     """torch.nn.functional.avg_pool2d: window sums over a count that, like torch's, takes in
     the zero padding (count_include_pad) but never ceil_mode's overhang."""
     _check_pool_input(input)
+    check_divisor(divisor_override)
     x, squeeze = _batched("avg_pool2d", input)
     kernel, stride, padding, _, out, extra = _pool_geometry(
         "avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
@@ -322,7 +329,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
         sums = mv.reshape(C.sum(tiles, 4), tuple(x.shape[:2]) + (out[0] * out[1],))
     else:
         sums = C.sum(_windows(x, kernel, stride, padding, (1, 1), extra, 0.0), 2)
-    if divisor_override:
+    if divisor_override is not None:
         divisor = divisor_override
     elif not any(extra) and (count_include_pad or not any(padding)):
         divisor = kernel[0] * kernel[1]

@@ -1,26 +1,53 @@
-"""conv3d and max_pool3d for tracecomp.nn.functional, composed of their 2-D forms.
+"""conv3d, conv_transpose3d, max_pool3d and avg_pool3d for tracecomp.nn.functional,
+composed of their 2-D forms.
 
 The depth is folded into the batch: for each depth tap t of the kernel, the input's depth
 slices that tap reads (start t * dilation, every stride-th) are a batch of images, which
-conv2d (max_pool2d) takes with that tap's 2-D weight (window); the taps' results are summed
-(maximized). A 3x3x3 kernel is three batched conv2d products, eager and compiled alike, and
-the gradients come through the same ops: nothing here has a VJP of its own.
+conv2d (max_pool2d, avg_pool2d) takes with that tap's 2-D weight (window); the taps'
+results are summed (maximized; summed, then divided by each window's depth count). A
+3x3x3 kernel is three batched conv2d products, eager and compiled alike, and the gradients
+come through the same ops: nothing here has a VJP of its own.
+
+conv_transpose3d is the adjoint: every input depth slice goes through each tap's 2-D
+transposed convolution, and tap t's result lands on the output depths t * dilation +
+stride * i (a pad with interior padding, which also crops `padding` and grows
+`output_padding`).
 """
 import math
 
+import numpy as np
+
 from .. import composite as C
+from ..creation import tensor
 from ..errors import ShapeError, fmt_shape
 from ..ops import elementwise as ew
 from ..ops import movement as mv
-from .functional_conv import conv2d, conv_padding, max_pool2d
-from .functional_conv_nd import _batched, _check_weight, _tuple
+from .functional_conv import (
+    _pool_out,
+    avg_pool2d,
+    check_conv_args,
+    check_divisor,
+    conv2d,
+    conv_padding,
+    max_pool2d,
+)
+from .functional_conv_nd import (
+    _batched,
+    _check_weight,
+    _tuple,
+    check_output_padding,
+    conv_transpose_planes,
+    transposed_sizes,
+)
+
+_KEEP = (0, 0, 0)       # a pad config entry that leaves its dim alone
 
 
 def _depth_padded(x, low, high, value):
     """x (N, C, D, H, W) grown by `low` and `high` planes of `value` along the depth."""
     if not (low or high):
         return x
-    return mv.pad(x, ((0, 0, 0), (0, 0, 0), (low, high, 0), (0, 0, 0), (0, 0, 0)), value)
+    return mv.pad(x, (_KEEP, _KEEP, (low, high, 0), _KEEP, _KEEP), value)
 
 
 def _taps(x, start, stride, count):
@@ -31,9 +58,19 @@ def _taps(x, start, stride, count):
 
 
 def _unfolded(y, n, count):
-    """(N * count, C, H, W) back to (N, C, count, H, W), row-major as torch's."""
+    """(N * count, C, H, W) back to (N, C, count, H, W), as a view."""
     _, c, h, w = y.shape
-    return ew.dense(C.permute(C.reshape(y, (n, count, c, h, w)), (0, 2, 1, 3, 4)))
+    return C.permute(C.reshape(y, (n, count, c, h, w)), (0, 2, 1, 3, 4))
+
+
+def _over_taps(x, kernel, stride, dilation, count, plane_op, combine):
+    """plane_op(images, t) for each depth tap t, combined (row-major (N, C', count, H', W'),
+    as torch's)."""
+    out = None
+    for t in range(kernel):
+        y = plane_op(_taps(x, t * dilation, stride, count), t)
+        out = y if out is None else combine(out, y)
+    return ew.dense(_unfolded(out, x.shape[0], count))
 
 
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -44,54 +81,164 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     kd = weight.shape[2]
     pads = conv_padding(padding, tuple(weight.shape[2:]), dilation, stride)
     if any(lo != hi for lo, hi in pads[1:]):     # 'same' with an even kernel: asymmetric
-        x = mv.pad(x, ((0, 0, 0), (0, 0, 0), (0, 0, 0)) + tuple((lo, hi, 0)
-                                                                for lo, hi in pads[1:]), 0.0)
+        x = mv.pad(x, (_KEEP, _KEEP, _KEEP) + tuple((lo, hi, 0) for lo, hi in pads[1:]), 0.0)
         inner = (0, 0)
     else:
         inner = (pads[1][0], pads[2][0])
     x = _depth_padded(x, pads[0][0], pads[0][1], 0.0)
-    n, depth = x.shape[0], x.shape[2]
-    count = (depth - dilation[0] * (kd - 1) - 1) // stride[0] + 1
+    count = (x.shape[2] - dilation[0] * (kd - 1) - 1) // stride[0] + 1
     if count <= 0:
         raise ShapeError(f"conv3d: input of depth {input.shape[-3]} (padding {pads[0]}) is "
                          f"smaller than the kernel depth {kd} (dilation {dilation[0]}), "
                          f"input {fmt_shape(input.shape)}")
-    out = None
-    for t in range(kd):
-        y = conv2d(_taps(x, t * dilation[0], stride[0], count), weight[:, :, t], None,
-                   stride[1:], inner, dilation[1:], groups)
-        out = y if out is None else out + y
-    out = _unfolded(out, n, count)
+    out = _over_taps(x, kd, stride[0], dilation[0], count,
+                     lambda images, t: conv2d(images, weight[:, :, t], None, stride[1:], inner,
+                                              dilation[1:], groups), ew.add)
     if bias is not None:
         out = out + C.reshape(bias, (1, -1, 1, 1, 1))
     return C.squeeze(out, 0) if unbatched else out
 
 
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
+                     groups=1, dilation=1):
+    """torch's conv_transpose3d: weight (Cin, Cout/groups, kd, kh, kw)."""
+    x, unbatched = _batched("conv_transpose3d", input, 3)
+    stride, dilation = _tuple(stride, 3), _tuple(dilation, 3)
+    padding, output_padding = _tuple(padding, 3), _tuple(output_padding, 3)
+    check_conv_args("conv_transpose3d", padding, stride, dilation, groups, output_padding)
+    _check_weight("conv_transpose3d", x, weight, bias, groups, True)
+    check_output_padding(output_padding, stride, dilation)
+    kd = weight.shape[2]
+    transposed_sizes("conv_transpose3d", x, weight.shape[2:], stride, padding, output_padding,
+                     dilation)
+    n, cin, depth, h, w = x.shape
+    planes = C.reshape(C.permute(x, (0, 2, 1, 3, 4)), (n * depth, cin, h, w))
+    out = None
+    for t in range(kd):
+        y = _unfolded(conv_transpose_planes(planes, weight[:, :, t], stride[1:], padding[1:],
+                                            output_padding[1:], groups, dilation[1:]),
+                      n, depth)
+        # input depth i lands on t*d + s*i of the uncropped output, whose first `padding`
+        # planes are cropped and which ends d*(kd-1) + output_padding - padding past it
+        low = t * dilation[0] - padding[0]
+        high = dilation[0] * (kd - 1 - t) + output_padding[0] - padding[0]
+        y = mv.pad(y, (_KEEP, _KEEP, (low, high, stride[0] - 1), _KEEP, _KEEP), 0.0)
+        out = y if out is None else out + y
+    if bias is not None:
+        out = out + C.reshape(bias, (1, -1, 1, 1, 1))
+    return C.squeeze(out, 0) if unbatched else out
+
+
+def _three(op, name, value, omitted=""):
+    """torch's pool3d argument forms: an int, or a sequence of one or three."""
+    if not isinstance(value, (tuple, list)):
+        return (value,) * 3
+    if len(value) not in (1, 3):
+        raise ShapeError(f"{op}: {name} must be {omitted}a single int, or a tuple of three "
+                         f"ints")
+    return tuple(value) * (3 // len(value))
+
+
+def _pool3d_args(op, kernel_size, stride, padding):
+    """kernel, stride (omitted: the kernel's) and padding as three ints each."""
+    kernel = _three(op, "kernel_size", kernel_size)
+    if stride is None or (isinstance(stride, (tuple, list)) and not stride):
+        stride = kernel
+    return kernel, _three(op, "stride", stride, "omitted, "), _three(op, "padding", padding)
+
+
+def _pool3d_geometry(op, shape, kernel, stride, padding, dilation, ceil_mode):
+    """torch's pool3d checks, in its order and words; the output depth count and the extra
+    high-side depth padding ceil_mode needs (the height and width are the 2-D pool's)."""
+    for k, s, p, d in zip(kernel, stride, padding, dilation):
+        if s == 0:
+            raise ShapeError("stride should not be zero")
+        if p < 0:
+            raise ShapeError(f"pad must be non-negative, but got pad: {p}")
+        if p > int((d * (k - 1) + 1) / 2):      # C's division, toward zero
+            raise ShapeError(f"pad should be at most half of effective kernel size, but got "
+                             f"pad={p}, kernel_size={k} and dilation={d}")
+    for what, short, values in (("kernel size", "k", kernel), ("stride", "d", stride),
+                                ("dilation", "dilation", dilation)):
+        if any(v <= 0 for v in values):
+            raise ShapeError(f"{what} should be greater than zero, but got "
+                             + " ".join(f"{short}{a}: {v}" for a, v in zip("THW", values)))
+    # the channels and spatial dims (an empty batch is fine); torch's message names the
+    # empty dim by its size, always 0
+    if any(size == 0 for size in shape[-4:]):
+        raise ShapeError(f"{op}(): Expected input's non-batch dimensions to have positive "
+                         f"length, but input has a shape of {fmt_shape(shape)} and "
+                         f"non-batch dimension 0 has length zero!")
+    size = shape[-3:]
+    if op == "avg_pool3d" and any(i < k for i, k in zip(size, kernel)):
+        raise ShapeError(f"input image (T: {size[0]} H: {size[1]} W: {size[2]}) smaller than "
+                         f"kernel size (kT: {kernel[0]} kH: {kernel[1]} kW: {kernel[2]})")
+    out = [_pool_out(i, k, s, p, d, ceil_mode)
+           for i, k, s, p, d in zip(size, kernel, stride, padding, dilation)]
+    if min(out) < 1:
+        raise ShapeError(f"Given input size: ({shape[-4]}x{size[0]}x{size[1]}x{size[2]}). "
+                         f"Calculated output size: ({shape[-4]}x{out[0]}x{out[1]}x{out[2]}). "
+                         f"Output size is too small")
+    extra = max(0, (out[0] - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1 - size[0]
+                - 2 * padding[0])
+    return out[0], extra
+
+
+def _pool3d_input(input):
+    """(C, D, H, W) inputs are unbatched: run them as a batch of one."""
+    if input.ndim not in (4, 5):
+        raise ShapeError("non-empty 4D or 5D (batch mode) tensor expected for input")
+    return (C.unsqueeze(input, 0), True) if input.ndim == 4 else (input, False)
+
+
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
-    """torch.nn.functional.max_pool3d; padding counts as -inf (ceil_mode and indices are
-    not provided: a clear error)."""
-    if ceil_mode or return_indices:
-        raise NotImplementedError("max_pool3d: ceil_mode=True and return_indices=True are "
-                                  "not provided by tracecomp; use the defaults")
-    x, unbatched = _batched("max_pool3d", input, 3)
-    kernel = _tuple(kernel_size, 3)
-    stride = kernel if stride is None or stride == [] else _tuple(stride, 3)
-    padding, dilation = _tuple(padding, 3), _tuple(dilation, 3)
-    if any(2 * p > k for p, k in zip(padding, kernel)):
-        raise RuntimeError(f"pad should be at most half of effective kernel size, but got "
-                           f"pad={padding[0]}, kernel_size={kernel[0]} and dilation="
-                           f"{dilation[0]}")
-    x = _depth_padded(x, padding[0], padding[0], -math.inf)
-    n, depth = x.shape[0], x.shape[2]
-    count = (depth - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
-    if count <= 0:
-        raise ShapeError(f"max_pool3d: output size is too small for input "
-                         f"{fmt_shape(input.shape)} and kernel {kernel}")
-    out = None
-    for t in range(kernel[0]):
-        y = max_pool2d(_taps(x, t * dilation[0], stride[0], count), kernel[1:], stride[1:],
-                       padding[1:], dilation[1:])
-        out = y if out is None else ew.maximum(out, y)
-    out = _unfolded(out, n, count)
+    """torch.nn.functional.max_pool3d; padding counts as -inf (indices are not provided: a
+    clear error)."""
+    if return_indices:
+        raise NotImplementedError("max_pool3d: return_indices=True is not provided by "
+                                  "tracecomp; use the default")
+    kernel, stride, padding = _pool3d_args("max_pool3d", kernel_size, stride, padding)
+    dilation = _tuple(dilation, 3)
+    x, unbatched = _pool3d_input(input)
+    count, extra = _pool3d_geometry("max_pool3d", input.shape, kernel, stride, padding, dilation,
+                                    ceil_mode)
+    x = _depth_padded(x, padding[0], padding[0] + extra, -math.inf)
+    out = _over_taps(x, kernel[0], stride[0], dilation[0], count,
+                     lambda images, t: max_pool2d(images, kernel[1:], stride[1:], padding[1:],
+                                                  dilation[1:], ceil_mode), ew.maximum)
+    return C.squeeze(out, 0) if unbatched else out
+
+
+def _depth_counts(depth, count, kernel, stride, padding, include_pad):
+    """How many depth planes each output depth's window averages over, as torch counts them:
+    the zero padding only with count_include_pad, never ceil_mode's overhang."""
+    start = np.arange(count) * stride - padding
+    end = np.minimum(start + kernel, depth + padding)
+    if not include_pad:
+        start, end = np.maximum(start, 0), np.minimum(end, depth)
+    return end - start
+
+
+def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """torch.nn.functional.avg_pool3d: each tap's avg_pool2d (the window's height x width
+    count, or divisor_override) summed over the depth taps and divided by the window's depth
+    count; a window's count is the product of its counts along each dim, as torch's is."""
+    kernel, stride, padding = _pool3d_args("avg_pool3d", kernel_size, stride, padding)
+    x, unbatched = _pool3d_input(input)
+    check_divisor(divisor_override)
+    count, extra = _pool3d_geometry("avg_pool3d", input.shape, kernel, stride, padding, (1, 1, 1),
+                                    ceil_mode)
+    depth = x.shape[2]
+    x = _depth_padded(x, padding[0], padding[0] + extra, 0.0)
+    out = _over_taps(x, kernel[0], stride[0], 1, count,
+                     lambda images, t: avg_pool2d(images, kernel[1:], stride[1:], padding[1:],
+                                                  ceil_mode, count_include_pad,
+                                                  divisor_override), ew.add)
+    if divisor_override is None:
+        counts = _depth_counts(depth, count, kernel[0], stride[0], padding[0],
+                               count_include_pad)
+        out = out / tensor(counts.reshape(1, 1, count, 1, 1), dtype=out.dtype,
+                           device=out.device)
     return C.squeeze(out, 0) if unbatched else out

@@ -1,4 +1,4 @@
-"""conv1d and the transposed convolutions for tracecomp.nn.functional.
+"""conv1d and the 1-D and 2-D transposed convolutions for tracecomp.nn.functional.
 
 conv1d is conv2d on a height-1 image. conv_transpose2d is the adjoint of conv2d: each input
 pixel scatters `weight^T @ x` into a kernel-sized patch, which is the fold (col2im)
@@ -47,8 +47,9 @@ def _check_weight(op, x, weight, bias, groups, transposed):
                          f"{x.shape[1]} channels instead")
     out_ch = weight.shape[1] * groups if transposed else weight.shape[0]
     if bias is not None and tuple(bias.shape) != (out_ch,):
-        raise ShapeError(f"Given weight of size {fmt_shape(weight.shape)}, expected bias to be "
-                         f"1-dimensional with {out_ch} elements, but got bias of size "
+        kind = "transposed=1, " if transposed else ""
+        raise ShapeError(f"Given {kind}weight of size {fmt_shape(weight.shape)}, expected bias "
+                         f"to be 1-dimensional with {out_ch} elements, but got bias of size "
                          f"{fmt_shape(bias.shape)} instead")
 
 
@@ -65,9 +66,10 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return C.squeeze(out, 0) if squeeze else out
 
 
-def _check_output_padding(output_padding, stride, dilation):
+def check_output_padding(output_padding, stride, dilation):
+    """torch's check, over 2 or 3 dims (conv_transpose1d's as its 2-D form's, height 0)."""
     if any(op >= s and op >= d for op, s, d in zip(output_padding, stride, dilation)):
-        names = ("height", "width") if len(stride) == 2 else ("width",)
+        names = ("depth", "height", "width")[3 - len(stride):]
         parts = [f"output_padding_{n}: {v}" for n, v in zip(names, output_padding)]
         parts += [f"stride_{n}: {v}" for n, v in zip(names, stride)]
         parts += [f"dilation_{n}: {v}" for n, v in zip(names, dilation)]
@@ -75,8 +77,23 @@ def _check_output_padding(output_padding, stride, dilation):
                          f"got {' '.join(parts)}")
 
 
-def _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation):
-    """(N, Cin, H, W) -> (N, Cout, Ho, Wo), Ho = (H-1)s - 2p + d(k-1) + output_padding + 1."""
+def transposed_sizes(op, x, kernel, stride, padding, output_padding, dilation):
+    """A transposed convolution's output sizes per spatial dim (any number of them), before
+    and after cropping `padding` and growing `output_padding`: (full, sizes)."""
+    spatial = x.shape[2:]
+    full = [(size - 1) * s + d * (k - 1) + 1
+            for size, s, d, k in zip(spatial, stride, dilation, kernel)]
+    sizes = [f - 2 * p + op for f, p, op in zip(full, padding, output_padding)]
+    if any(s <= 0 for s in sizes):
+        raise ShapeError(f"{op}: input {fmt_shape(x.shape)} with kernel {tuple(kernel)}, "
+                         f"stride {tuple(stride)}, padding {tuple(padding)} and dilation "
+                         f"{tuple(dilation)} gives a non-positive output size {tuple(sizes)}")
+    return full, sizes
+
+
+def conv_transpose_planes(x, weight, stride, padding, output_padding, groups, dilation):
+    """(N, Cin, H, W) -> (N, Cout, Ho, Wo), Ho = (H-1)s - 2p + d(k-1) + output_padding + 1,
+    without bias (conv_transpose2d; conv_transpose3d runs it per depth tap)."""
     n, cin, h, w = x.shape
     kernel = tuple(weight.shape[2:])
     cout_g = weight.shape[1]
@@ -85,21 +102,13 @@ def _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, di
     wt = mv.permute(mv.reshape(weight, (groups, cin // groups, cout_g * kk)), (0, 2, 1))
     cols = matmul(wt, mv.reshape(x, (n, groups, cin // groups, h * w)))
     cols = mv.reshape(cols, (n, groups * cout_g * kk, h * w))
-    full = [(size - 1) * s + d * (k - 1) + 1
-            for size, s, d, k in zip((h, w), stride, dilation, kernel)]
-    sizes = [f - 2 * p + op for f, p, op in zip(full, padding, output_padding)]
-    if any(s <= 0 for s in sizes):
-        raise ShapeError(f"conv_transpose2d: input {fmt_shape(x.shape)} with kernel {kernel}, "
-                         f"stride {stride}, padding {padding} and dilation {dilation} gives a "
-                         f"non-positive output size {tuple(sizes)}")
+    full, _ = transposed_sizes("conv_transpose2d", x, kernel, stride, padding, output_padding,
+                               dilation)
     out = _conv.fold(cols, tuple(full), kernel, dilation, (0, 0), stride)
     # crop `padding` from both ends, then grow the high end by output_padding
     config = ((0, 0, 0), (0, 0, 0)) + tuple((-p, op - p, 0)
                                             for p, op in zip(padding, output_padding))
-    out = mv.pad(out, config, 0.0)
-    if bias is not None:
-        out = out + mv.reshape(bias, (1, -1, 1, 1))
-    return out
+    return mv.pad(out, config, 0.0)
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
@@ -110,8 +119,10 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     padding, output_padding = _tuple(padding, 2), _tuple(output_padding, 2)
     check_conv_args("conv_transpose2d", padding, stride, dilation, groups, output_padding)
     _check_weight("conv_transpose2d", x, weight, bias, groups, True)
-    _check_output_padding(output_padding, stride, dilation)
-    out = _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation)
+    check_output_padding(output_padding, stride, dilation)
+    out = conv_transpose_planes(x, weight, stride, padding, output_padding, groups, dilation)
+    if bias is not None:
+        out = out + mv.reshape(bias, (1, -1, 1, 1))
     return C.squeeze(out, 0) if squeeze else out
 
 
@@ -124,7 +135,7 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     check_conv_args("conv_transpose1d", (padding,), (stride,), (dilation,), groups,
                     (output_padding,))
     _check_weight("conv_transpose1d", x, weight, bias, groups, True)
-    _check_output_padding((output_padding,), (stride,), (dilation,))
+    check_output_padding((0, output_padding), (1, stride), (1, dilation))
     out = conv_transpose2d(C.unsqueeze(x, 2), C.unsqueeze(weight, 2), bias, (1, stride),
                            (0, padding), (0, output_padding), groups, (1, dilation))
     out = C.squeeze(out, 2)

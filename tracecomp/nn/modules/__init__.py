@@ -19,8 +19,8 @@ from .activation_more import (CELU, GLU, SELU, Hardshrink, Hardsigmoid, Hardswis
 from .attention import MultiheadAttention
 from .bilinear import Bilinear
 from .container import ParameterDict
-from .conv import Conv1d, Conv3d, ConvTranspose1d, ConvTranspose2d
-from .pooling import MaxPool3d
+from .conv import Conv1d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
+from .pooling import AvgPool3d, MaxPool3d
 from .dropout import AlphaDropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout
 from .instancenorm import InstanceNorm1d, InstanceNorm2d
 from .lazy import (LazyBatchNorm1d, LazyBatchNorm2d, LazyConv1d, LazyConv2d,
@@ -47,6 +47,7 @@ __all__ = ["ELU", "GELU", "LeakyReLU", "LogSoftmax", "ReLU", "Sigmoid", "SiLU", 
 __all__ += ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 # --- issue 9: __all__ additions, other layers ---
 __all__ += ["Conv1d", "Conv3d", "MaxPool3d", "ConvTranspose1d", "ConvTranspose2d"]
+__all__ += ["AvgPool3d", "ConvTranspose3d"]
 __all__ += ["LazyBatchNorm1d", "LazyBatchNorm2d", "LazyConv1d", "LazyConv2d",
             "LazyConvTranspose1d", "LazyConvTranspose2d", "LazyLinear", "LazyModuleMixin",
             "UninitializedBuffer", "UninitializedParameter"]

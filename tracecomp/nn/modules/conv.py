@@ -1,4 +1,4 @@
-"""Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d: torch's constructors, attributes,
+"""Conv1d/2d/3d, ConvTranspose1d/2d/3d: torch's constructors, attributes,
 parameter names, default init (kaiming_uniform(a=sqrt(5)), bias U(+-1/sqrt(fan_in))),
 padding modes and repr; the convolutions themselves are F.conv1d/conv2d/conv3d/conv_transpose*."""
 import math
@@ -149,7 +149,6 @@ class _ConvTransposeNd(_ConvNd):
             return self.output_padding
         batched = input.dim() == n + 2
         lead = 2 if batched else 1
-        output_size = tuple(output_size)
         if len(output_size) == lead + n:
             output_size = output_size[lead:]
         if len(output_size) != n:
@@ -160,13 +159,13 @@ class _ConvTransposeNd(_ConvNd):
         high = [lo + s - 1 for lo, s in zip(low, self.stride)]
         for size, lo, hi in zip(output_size, low, high):
             if size < lo or size > hi:
-                raise ValueError(f"requested an output size of {list(output_size)}, but valid "
+                raise ValueError(f"requested an output size of {output_size}, but valid "
                                  f"sizes range from {low} to {high} (for an input of "
                                  f"{list(input.shape[lead:])})")
         return tuple(size - lo for size, lo in zip(output_size, low))
 
     def forward(self, input, output_size=None):
-        conv = F.conv_transpose1d if self._dims == 1 else F.conv_transpose2d
+        conv = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[self._dims - 1]
         output_padding = self._output_padding(input, output_size)
         return conv(input, self.weight, self.bias, self.stride, self.padding, output_padding,
                     self.groups, self.dilation)
@@ -178,6 +177,10 @@ class ConvTranspose1d(_ConvTransposeNd):
 
 class ConvTranspose2d(_ConvTransposeNd):
     _dims = 2
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    _dims = 3
 
 
 # Classes torch defines in this file and tracecomp elsewhere (torch_paths.py).

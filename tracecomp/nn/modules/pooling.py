@@ -1,4 +1,4 @@
-"""Max, average and adaptive pooling modules, 1-D and 2-D: the pooling arguments as torch
+"""Max, average and adaptive pooling modules, 1-D, 2-D and 3-D: the pooling arguments as torch
 keeps and prints them, the pooling itself in F."""
 from .. import functional as F
 from ..module import Module
@@ -49,6 +49,14 @@ class AvgPool2d(Module):
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool3d(AvgPool2d):
+    """Its 2-D form's settings, over (N, C, D, H, W) (F.avg_pool3d)."""
+
+    def forward(self, input):
+        return F.avg_pool3d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)
 
 
 class AdaptiveAvgPool2d(Module):
