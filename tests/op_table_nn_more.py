@@ -1,7 +1,9 @@
-"""Op-table cases for conv_transpose3d, avg_pool3d and max_pool3d's ceil_mode, spliced into
-op_table.CASES beside the other nn.functional cases. Same conventions as op_table.py: each
-`fn` runs with lib = tracecomp or torch."""
-from op_table import OpCase, unary
+"""Op-table cases for conv_transpose3d, avg_pool3d, max_pool3d's ceil_mode and ctc_loss,
+spliced into op_table.CASES beside the other nn.functional cases. Same conventions as
+op_table.py: each `fn` runs with lib = tracecomp or torch. ctc_loss takes log_softmax of its
+input first: torch's gradient is the one w.r.t. those logits (ops/ctc.py), which central
+differences then check too."""
+from op_table import Int, OpCase, unary
 
 CASES = [
     OpCase("F_conv_transpose3d", lambda lib, x, w, b: lib.nn.functional.conv_transpose3d(
@@ -15,4 +17,13 @@ CASES = [
         shapes=((2, 2, 4, 5, 6), (3, 5, 4, 4))),
     unary("F_max_pool3d_ceil", lambda lib, x: lib.nn.functional.max_pool3d(
         x, 3, 2, 1, ceil_mode=True), "distinct", shapes=((1, 2, 4, 5, 6),)),
+    OpCase("F_ctc_loss", lambda lib, x, t: lib.nn.functional.ctc_loss(
+        x.log_softmax(2), t, (6, 5, 6), (3, 1, 0))
+        + lib.nn.functional.ctc_loss(x.log_softmax(2), t, (6, 6, 4), (3, 3, 3), reduction="sum")
+        + lib.nn.functional.ctc_loss(x.log_softmax(2), t.flatten()[:6], (6, 6, 4), (1, 2, 3),
+                                     blank=2, reduction="none", zero_infinity=True).sum(),
+        (((6, 3, 5), Int((3, 3), 0, 5)),)),
+    OpCase("F_ctc_loss_unbatched", lambda lib, x, t: lib.nn.functional.ctc_loss(
+        x.log_softmax(1), t, lib.tensor(7), lib.tensor(3), reduction="none"),
+        (((7, 4), Int((3,), 1, 4)),)),
 ]

@@ -95,7 +95,9 @@ def _matmul(args, params):
 
 def _no_derivative(args, params):
     """torch names the node of an op it cannot differentiate after the op (torch.unique
-    calls _unique2)."""
+    calls _unique2), or NotImplemented for an aten op with no derivative formula."""
+    if params["op"].startswith("aten::"):
+        return "NotImplemented"
     op = params["op"].lstrip("_")
     return "".join(p.capitalize() for p in op.split("_")) + "Backward0"
 
@@ -136,6 +138,7 @@ NAMES = {
     "log_softmax_backward": "LogSoftmaxBackwardDataBackward0",
     "nll_loss": "NllLossBackward0", "nll_loss_backward": "NllLossBackwardBackward0",
     "mse_loss": "MseLossBackward0", "mse_loss_backward": "MseLossBackwardBackward0",
+    "ctc_loss": "CtcLossBackward0",
     "rnn_scan": "MkldnnRnnLayerBackward0",      # torch's fused CPU recurrent layer
     # movement: the name a plain x.view / x.permute / x[1:] gets (see named() for the rest)
     "reshape": "ViewBackward0", "permute": "PermuteBackward0", "expand": "ExpandBackward0",

@@ -235,6 +235,13 @@ def poisson_nll_loss(input, target, log_input, full, eps, reduction):
 
 
 @public("torch")
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction=0,
+             zero_infinity=False):
+    return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, blank,
+                      _reduction("ctc_loss", reduction, 6), zero_infinity)
+
+
+@public("torch")
 def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None, reduction=0):
     name = "binary_cross_entropy_with_logits"
     return F.binary_cross_entropy_with_logits(input, target, weight, pos_weight=pos_weight,

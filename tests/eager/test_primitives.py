@@ -26,6 +26,7 @@ NON_DIFFERENTIABLE = {
 }
 NON_DIFFERENTIABLE |= {"multinomial", "bernoulli", "poisson"}   # issue 9: draws from tensors
 NON_DIFFERENTIABLE |= {"rnn_scan_backward"}     # rnn_scan's VJP differentiates its steps
+NON_DIFFERENTIABLE |= {"ctc_loss_backward"}     # torch's _ctc_loss_backward has no derivative
 
 _rng = np.random.default_rng(0)
 MIXED = np.array([[-1.3, 0.7, 1.9], [0.4, -0.6, 1.1]])      # away from 0: no kinks
@@ -39,6 +40,13 @@ INT = np.array([[3, -2, 0], [1, 5, -4]])
 _LSTM = tuple(np.random.default_rng(2).standard_normal(s) for s in [(3, 2, 8), (8, 2)]) + \
     (MIXED[:, :2], POS[:, :2] - 1)
 _LSTM_PARAMS = {"mode": "LSTM", "reverse": True, "batch_sizes": None}
+
+
+# ctc_loss over 4 steps of 2 sequences of 3 classes: (log_probs, padded targets, input and
+# target lengths); the second sequence repeats a label and is shorter
+_CTC = (np.log(np.random.default_rng(4).dirichlet(np.ones(3), (4, 2))), np.array([[1, 2], [2, 2]]),
+        np.array([4, 3]), np.array([2, 2]))
+_CTC_PARAMS = {"blank": 0, "zero_infinity": False}
 
 
 def _lstm_record():
@@ -75,6 +83,8 @@ SAMPLES = {
     "rnn_scan": (_LSTM, _LSTM_PARAMS),
     "rnn_scan_backward": ((np.random.default_rng(3).standard_normal((6, 4, 2, 2)),
                            _lstm_record(), *_LSTM), _LSTM_PARAMS),
+    "ctc_loss": (_CTC, _CTC_PARAMS),
+    "ctc_loss_backward": ((np.array([0.7, -1.3]), *_CTC), _CTC_PARAMS),
     "mse_loss": ((MIXED, POS), {"reduction": "mean"}),
     "mse_loss_backward": ((np.array(0.7), MIXED, POS), {"reduction": "sum"}),
     "reduce_min": ((MIXED,), {"dims": (0, 1), "keepdim": False}),
@@ -126,6 +136,10 @@ SAMPLES["custom_vjp"] = _custom_vjp_sample()
 # Its VJP is a custom Function's backward: by design not the derivative of its impl (the
 # identity); tests/eager/test_autograd_function.py checks it against torch instead.
 USER_VJP = {"custom_vjp"}
+# torch's ctc gradient is the one w.r.t. a log_softmax's logits (ops/ctc.py), not the bare
+# derivative w.r.t. log_probs: the op table checks it against torch and, through
+# log_softmax, against central differences
+USER_VJP |= {"ctc_loss"}
 
 # issue 9: reductions, scans, sorting, index and linear-algebra primitives
 import primitive_samples_shape as _shape  # noqa: E402

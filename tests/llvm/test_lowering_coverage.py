@@ -27,8 +27,10 @@ from op_table import CASES, differentiable_args, make_inputs
 
 _LAPACK = "a LAPACK factorization: numpy's LAPACK call is the right tool on the host"
 _SCAN = "a scan along one dim (sequential): no kernel written yet"
+_CTC = "the alpha/beta recursion over time, in numpy float64 (ops/ctc.py): no kernel written yet"
 HOST_ONLY = {
     "cumsum": _SCAN, "cumprod": _SCAN, "logcumsumexp": _SCAN,
+    "ctc_loss": _CTC, "ctc_loss_backward": _CTC,
     "index_put": "advanced-index writes (with accumulate): no kernel written yet",
     "scatter_reduce": "scatter with amax/amin/prod/mean: no kernel written yet",
     "polygamma": "the series for polygamma(n, x) is not in mathlib",

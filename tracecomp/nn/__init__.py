@@ -11,6 +11,7 @@ from .modules.loss import (CosineEmbeddingLoss, GaussianNLLLoss,  # noqa: F401 (
                            HingeEmbeddingLoss, MarginRankingLoss, MultiLabelSoftMarginLoss,
                            MultiMarginLoss, PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss,
                            TripletMarginWithDistanceLoss)
+from .modules.loss import CTCLoss  # noqa: F401
 # --- issue 9: programs A (pytorch/examples) ---
 from . import parallel  # noqa: E402, F401
 from .parallel import DataParallel  # noqa: E402, F401

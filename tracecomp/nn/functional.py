@@ -70,6 +70,7 @@ from .functional_conv import (  # noqa: F401
 )
 from .functional_conv3d import avg_pool3d, conv3d, conv_transpose3d, max_pool3d  # noqa: F401
 from .functional_conv_nd import conv1d, conv_transpose1d, conv_transpose2d  # noqa: F401
+from .functional_ctc import ctc_loss  # noqa: F401
 from .functional_grid import affine_grid, grid_sample  # noqa: F401
 from .functional_losses import (  # noqa: F401
     binary_cross_entropy,

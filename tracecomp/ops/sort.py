@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import dtypes
 from ..dispatch import bind
-from ..errors import ShapeError, fmt_shape
+from ..errors import AutogradError, ShapeError, fmt_shape
 from .registry import defprim
 
 
@@ -78,6 +78,8 @@ def searchsorted(seq, values, right=False, out_int32=False):
 
 # --- a marker for ops whose derivative torch does not define ------------------------------
 def _no_derivative_vjp(g, out, values, source, op):
+    if op.startswith("aten::"):     # an op torch gives no derivative formula at all
+        raise AutogradError(f"derivative for {op} is not implemented")
     raise NotImplementedError(f"the derivative for '{op}' is not implemented.")
 
 
