@@ -156,8 +156,11 @@ def find_call(patterns, run_torch, name=""):
     for pattern in patterns:
         ok, result = _attempt(lambda p=pattern: run_torch(p))
         if ok:
-            again = _attempt(lambda p=pattern: run_torch(p))
-            random = name in OPAQUE or not (again[0] and same(result, again[1]))
+            # two more calls: a random op's two results agree by chance too often (dropout1d
+            # over 3 channels: 1 in 8), which made the table change with unrelated APIs
+            random = name in OPAQUE or any(
+                not (again[0] and same(result, again[1]))
+                for again in (_attempt(lambda p=pattern: run_torch(p)) for _ in range(2)))
             return pattern, result, random
     return None, None, False
 
