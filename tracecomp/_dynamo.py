@@ -6,10 +6,12 @@ of compile(model).
     tracecomp._dynamo.mark_dynamic(ids, 1)     # the length of a batch of token ids
 
 A compiled function's first call with a marked tensor compiles one graph for every size of
-the marked dims (all marked dims are one symbol s: mark the dims that change together,
-a batch's length in its ids and its targets), where an unmarked call compiles its own
-sizes first and generalizes when a size changes (compiler/dynamic.py). The mark is the
-tensor's, as in torch (`_dynamo_dynamic_indices`).
+the marked dims, where an unmarked call compiles its own sizes first and generalizes when
+a size changes (compiler/dynamic.py). Marked dims of one size are one symbol (a batch's
+length in its ids and its targets), marked dims of another size another, as torch's duck
+sizing: mark a batch and a length, and one graph serves every pair of them (at most two
+symbols; a later call where dims of one symbol differ compiles once more, with them
+apart). The mark is the tensor's, as in torch (`_dynamo_dynamic_indices`).
 """
 
 import sys

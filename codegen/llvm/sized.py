@@ -1,19 +1,22 @@
-"""The llvm backend for a dynamic graph: one module whose kernels serve every size s.
+"""The llvm backend for a dynamic graph: one module whose kernels serve every size.
 
     program = compile_sized(graph, concrete)    # graph: sizes hold Syms (tracecomp/symbolic.py)
-    runner = program.at(s, numbers)             # runner(arrays) -> arrays, at size s, where
-                                                # the graph's RuntimeNumbers are `numbers`
+    runner = program.at(sizes, numbers)         # runner(arrays) -> arrays, at sizes (one per
+                                                # symbol), where the graph's RuntimeNumbers
+                                                # are `numbers`
 
 `concrete` is the same graph at one size (compiler/dynamic.py has both): fusion runs on it,
 since its decisions read sizes, and its groups are the dynamic graph's, node for node.
 
-Each kernel group whose sizes hold s is emitted with s and the numbers' table as its last
-arguments (KernelBuilder.int turns every size into IR, .scalar every number); where
-emitting it needs a size that s decides (an argmax's scan unrolled over the dim),
+Each kernel group whose sizes hold symbols is emitted with the sizes' and the numbers'
+tables as its last arguments (KernelBuilder.int turns every size into IR, .scalar every
+number); where emitting it needs a size that a symbol decides (an argmax's scan unrolled
+over the dim),
 Undecided stops it, and its nodes run their numpy impls instead, as the fusion log says
 ("numpy (its kernel needs a fixed size: ...)"). Products run on numpy's BLAS (np.matmul),
 views reshape, other primitives run their numpy impls: every step is called from Python,
-one per group, as the steps runner does (backend.py), on fresh arrays shaped for s. The
+one per group, as the steps runner does (backend.py), on fresh arrays shaped for the
+sizes. The
 entry runner's arena and one native call per segment need sizes fixed at compile time; a
 dynamic graph trades them for not compiling again.
 """
@@ -28,7 +31,7 @@ from tracecomp.errors import IRError, TracecompError
 from tracecomp.ir import Node, execution_error, format_node, node_names
 from tracecomp.passes import fusion
 from tracecomp.passes.fusion import Group
-from tracecomp.symbolic import Undecided, generated, is_static, value_at
+from tracecomp.symbolic import Sym, Undecided, generated, is_static, value_at
 
 from . import target
 from .lower.kernels import I64, PTR, c64, elementwise_kernel
@@ -38,7 +41,7 @@ from .runtime import cache, engine, parallel
 from .runtime.runner import address
 
 # what a dynamic graph's groups compile to natively: the static backend's kernels, which
-# raise Undecided where a size they need is s's (then the group runs from numpy)
+# raise Undecided where a size they need is a symbol's (then the group runs from numpy)
 BUILDERS = {"elementwise": elementwise_kernel, "reduce": reduce_kernel, "fold": fold_kernel,
             "unfold": unfold_kernel}
 # groups that run from Python by design: numpy's BLAS, a reshape, a constant
@@ -60,7 +63,7 @@ def compile_sized(graph, concrete):
     # a name is never used twice: a kernel that could not be built leaves the module's
     # globals, but its name stays taken in the module's scope (llvmlite's DuplicatedNameError)
     numbers = itertools.count()
-    log = [f"dynamic graph (s: {_symbol(graph)}):\n{graph}", *plan.log]
+    log = [f"dynamic graph ({_symbols(graph)}):\n{graph}", *plan.log]
     for g in groups:
         if g.kind not in BUILDERS:
             if g.kind not in PYTHON_KINDS:
@@ -99,7 +102,7 @@ def _splittable(group):
 
 def _split_entry(module, group, kernel, name):
     """`void name(ptr slots, i64 start, i64 stop)`: the ranged kernel on the buffers in
-    slots (then s and the numbers' table), for parallel.pool; returns name."""
+    slots (then the sizes' and the numbers' tables), for parallel.pool; returns name."""
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, I64, I64]), name)
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     slots, start, stop = fn.args
@@ -107,16 +110,27 @@ def _split_entry(module, group, kernel, name):
 
     def slot(k, typ):
         return b.load(b.gep(slots, [c64(k)], source_etype=typ), typ=typ)
-    sized = [slot(n, I64), slot(n + 1, PTR)] if group.sized else []
+    sized = [slot(n, PTR), slot(n + 1, PTR)] if group.sized else []
     b.call(kernel, [slot(k, PTR) for k in range(n)] + [start, stop] + sized)
     b.ret_void()
     return name
 
 
-def _symbol(graph):
-    """Which input dim s is, in words."""
-    return next(f"{n.name} dim {d}" for n in graph.inputs for d, size in enumerate(n.shape)
-                if not is_static(size) and size.coeffs == (0, 1))
+def _symbols(graph):
+    """Which input dim each symbol is, in words: "s: x dim 0", "s0: ids dim 0, s1: ids
+    dim 1"."""
+    found = {}
+    for n in graph.inputs:
+        for d, size in enumerate(n.shape):
+            if isinstance(size, Sym) and list(size.terms.values()) == [1] and \
+                    sum(next(iter(size.terms))) == 1:
+                found.setdefault(size.symbols()[0], (size.domain, f"{n.name} dim {d}"))
+    return ", ".join(f"{domain.names()[k]}: {dim}" for k, (domain, dim) in sorted(found.items()))
+
+
+def _domain(graph):
+    """The Domain of the graph's Syms (an input dim holds each symbol)."""
+    return next(size.domain for n in graph.inputs for size in n.shape if isinstance(size, Sym))
 
 
 def _static(node):
@@ -133,15 +147,16 @@ class SizedProgram:
         self.library, self.names, self.fusion_log = library, names, log
         self.fns = {g.root: library.cfunc(kernels[g.root], None, *[ctypes.c_void_p] * (
             len(g.inputs) + len(g.values())), *[ctypes.c_int64] * 2 * (g.root in splits),
-            *[ctypes.c_int64, ctypes.c_void_p] * g.sized) for g in groups if g.root in kernels}
+            *[ctypes.c_void_p] * 2 * g.sized) for g in groups if g.root in kernels}
         # root -> (its split entry, the entry's address) for parallel.pool
         self.splits = {root: (library.cfunc(name, None, ctypes.c_void_p, ctypes.c_int64,
                                             ctypes.c_int64), library.address(name))
                        for root, name in splits.items()}
 
-    def at(self, s, numbers=()):
-        """A runner(arrays) -> arrays of the graph at size s, its RuntimeNumbers `numbers`."""
-        return SizedRunner(self, s, numbers)
+    def at(self, sizes, numbers=()):
+        """A runner(arrays) -> arrays of the graph at `sizes` (one per symbol), its
+        RuntimeNumbers `numbers`."""
+        return SizedRunner(self, sizes, numbers)
 
     llvm_ir = property(lambda self: self.library.llvm_ir if self.library else "")
     optimized_ir = property(lambda self: cache.optimized_ir(self.library)
@@ -150,14 +165,16 @@ class SizedProgram:
 
 
 class SizedRunner:
-    """runner(list of input arrays) -> list of output arrays, for one size s: one step per
-    group from Python, every array shaped at s."""
+    """runner(list of input arrays) -> list of output arrays, at one set of sizes: one step
+    per group from Python, every array shaped at them."""
 
     def __init__(self, program, s, numbers):
         self.program, self.s = program, s
-        # the numbers' table the kernels read (kept alive with the runner)
+        # the sizes' and the numbers' tables the kernels read (kept alive with the runner)
+        self.sizes = np.array(s, np.int64)
         self.numbers = np.array(numbers or [0.0], np.float64)
-        self.fusion_log = program.fusion_log + [f"dynamic graph run at s = {s}"]
+        self.where = _domain(program.graph).describe(s)
+        self.fusion_log = program.fusion_log + [f"dynamic graph run at {self.where}"]
         graph = program.graph
         last = {}
         for k, g in enumerate(program.groups):
@@ -167,7 +184,7 @@ class SizedRunner:
         self.steps = []     # (node, run(env), node's shape at s, values to drop)
         for k, g in enumerate(program.groups):
             steps = [(node, run, value_at(node.shape, s), ())
-                     for node, run in _steps(program, g, s, self.numbers)]
+                     for node, run in _steps(program, g, s, self.sizes, self.numbers)]
             steps[-1] = (*steps[-1][:3], tuple(x for x in g.inputs
                                                if last[x] == k and x not in keep))
             self.steps += steps
@@ -200,20 +217,20 @@ class SizedRunner:
                 if out.shape != shape:
                     raise IRError(f"a Python step of a dynamic graph returned shape "
                                   f"{list(out.shape)} where the graph says {list(shape)} at "
-                                  f"s = {self.s}\nWhile executing {format_node(node, names)}")
+                                  f"{self.where}\nWhile executing {format_node(node, names)}")
                 env[node] = out
             for dead in free:
                 del env[dead]
         return [env[o] for o in graph.outputs]
 
 
-def _steps(program, group, s, numbers):
-    """(node, run(env)) for the group at size s: one native call (which stores its values
-    in env, and returns None), or one step per member (numpy)."""
+def _steps(program, group, s, sizes, numbers):
+    """(node, run(env)) for the group at sizes s (`sizes` their table): one native call
+    (which stores its values in env, and returns None), or one step per member (numpy)."""
     root = group.root
     fn = program.fns.get(root)
     if fn is not None:
-        return [(root, _native(program, group, s, numbers))]
+        return [(root, _native(program, group, s, sizes, numbers))]
     if group.kind in ("matmul", "batched_matmul"):
         return [(root, _matmul(group, s))]
     if group.kind == "view":
@@ -227,13 +244,13 @@ def _steps(program, group, s, numbers):
             if n.op not in ("input", "constant")]
 
 
-def _native(program, group, s, numbers):
-    """One kernel call at size s: on dim 0's range [0, extent) when built ranged, split
+def _native(program, group, s, sizes, numbers):
+    """One kernel call at sizes s: on dim 0's range [0, extent) when built ranged, split
     over threads (parallel.pool) where its work at s reaches parallel.KERNEL_SPLIT_WORK."""
     fn, root = program.fns[group.root], group.root
     values, inputs = group.values(), group.inputs
     shapes = [(v, value_at(v.shape, s), v.dtype) for v in values]
-    size = (s, address(numbers)) if group.sized else ()
+    size = (address(sizes), address(numbers)) if group.sized else ()
     split = program.splits.get(root)
     extent = value_at(root.shape[0], s) if split else None
     if split and extent >= 2 and math.prod(value_at(parallel.counted(group).shape, s)) * \

@@ -1,36 +1,41 @@
-"""Dynamic shapes: one compiled graph for every size of a dimension that changes.
+"""Dynamic shapes: one compiled graph for every size of the dimensions that change.
 
 A compiled function called with a new shape is traced and simplified as always; then,
 before the backend compiles the result, `Templates.lowered` looks among the graphs it
-lowered before for one that differs from the new graph only in sizes (the same ops on the
+lowered before for ones that differ from the new graph only in sizes (the same ops on the
 same operands: `structure`):
 
-  - a template (a dynamic graph, whose sizes are polynomials in a symbol s) that the new
-    graph instantiates: the template's compiled code runs it at the new size, and nothing
-    is compiled;
-  - a graph lowered for an earlier size: `generalize` makes the two one dynamic graph (each
-    integer that differs between them, in a shape, a param or an operand, is affine in the
-    size s of the input dim that changed least; a float operand that differs, a mean's
-    1 / n or batch norm's n / (n - 1), is a RuntimeNumber read from each size's trace;
-    a constant that differs is described: one value, a count, a causal mask), the
-    backend compiles it once (codegen/llvm/sized.py: kernels take s and the numbers as
-    arguments), and it runs the new size and every later one it matches: torch.compile's
-    automatic dynamic shapes;
+  - a template (a dynamic graph, whose sizes are polynomials in symbols: s, or s0 and s1)
+    that the new graph instantiates: the template's compiled code runs it at the new
+    sizes, and nothing is compiled;
+  - graphs lowered at earlier sizes (a template's samples, or graphs compiled for their
+    own sizes): `generalize` makes them and the new graph one dynamic graph, the backend
+    compiles it once (codegen/llvm/sized.py: kernels take the sizes and the numbers as
+    arguments), and it runs the new sizes and every later ones it matches: torch.compile's
+    automatic dynamic shapes. The input dims that changed are the symbols, at most
+    MAX_SYMBOLS of them (a text model's batch and length), except where one follows the
+    others (size_fit.Fit.follows: equal sizes, the length of ids and of targets, are one
+    symbol, as torch's duck sizing; B * T rows of a reshape follow B and T); each integer
+    that differs, in a shape, a param or an operand, is the sparsest polynomial in the
+    symbols that gives it at every sample (size_fit.py: B*T where a reshape flattens
+    [B, T, H]); a float operand that differs, a mean's 1 / n or batch norm's n / (n - 1),
+    is a RuntimeNumber read from each size's trace; a constant that differs is described:
+    one value, a count, a causal mask. A template whose graph a new size does not match is
+    generalized again with it: a second symbol when a second dim starts to change;
   - neither: the graph compiles for its own sizes, and is kept for the next size.
 
-Correctness never rests on the guess from two sizes: each new size is traced, and its
-graph must equal the template at that size, op for op, every shape, param and number
+Correctness never rests on the guess from a few sizes: each new size is traced, and its
+graph must equal the template at its sizes, op for op, every shape, param and number
 (`match`), except its RuntimeNumbers, which are taken from it. Code that branches on a
 size, or a size that grows as s^2, fails to match and compiles for its own sizes; what a
 match costs is the trace and the simplification passes, milliseconds against a compile.
 Sizes 0 and 1 are never dynamic (a size-1 dim broadcasts): a template serves the sizes
-where each of its dynamic dims is at least 2.
+where each symbol is at least its low, and each of its dynamic dims at least 2.
 
-What does not generalize (a float param that depends on the size; a constant of another
-kind; two dims that change independently) says why in the debug log (TRACECOMP_DEBUG=1)
-and compiles per size, as before.
+What does not generalize (a float param that depends on a size; a constant of another
+kind; more than MAX_SYMBOLS dims that change independently) says why in the debug log
+(TRACECOMP_DEBUG=1) and compiles per size, as before.
 """
-import math
 import warnings
 
 import numpy as np
@@ -40,21 +45,26 @@ from ..errors import LoweringError
 from ..ir import CONSTANT, Graph, Node
 from ..symbolic import Domain, RuntimeNumber, Sym, generated, value_at
 from ..tensor import Tensor
+from .size_fit import Fit, NoFit
 
 MAX_KEPT = 4        # graphs (and templates) kept per structure, the latest ones
 MAX_STRUCTURES = 16     # structures kept, the latest ones
+MAX_SYMBOLS = 2     # input dims that may change independently: a batch and a length
+MAX_SAMPLES = 4     # the graphs one generalization fits, the latest ones
 
 
 class NotGeneral(Exception):
-    """Two graphs that are not one graph at two sizes; the message says where."""
+    """Graphs that are not one graph at several sizes; the message says where."""
 
 
 class Template:
-    """A dynamic graph and its compiled program. where = (input position, dim): the input
-    dim whose size is s."""
+    """A dynamic graph, its compiled program, and the graphs it was made of (`samples`,
+    which a later generalization starts from). where: per symbol, the (input position,
+    dim) whose size it is."""
 
-    def __init__(self, graph, where, domain, program):
+    def __init__(self, graph, where, domain, program, samples):
         self.graph, self.where, self.domain, self.program = graph, where, domain, program
+        self.samples = samples
 
 
 class Templates:
@@ -63,19 +73,27 @@ class Templates:
     def __init__(self):
         self.templates, self.graphs = {}, {}
         self.compiled = False       # whether the latest build compiled anything
-        self.recording = False      # while tracing a marked call at another size
+        self.recording = False      # while tracing a marked call at other sizes
 
     def record_marked(self, tensors, build_at):
-        """mark_dynamic: before the first compile of a call with marked dims, trace it with
-        each marked dim one larger (`build_at(tensors)` traces and lowers them) and keep
-        its graphs, compiling nothing, so that the call's own build generalizes at once.
-        A trace at the other size that fails warns (the call then compiles its sizes)."""
-        if self.templates or not any(_marks(t) for _, t in tensors):
+        """mark_dynamic: before the first compile of a call with marked dims, trace it at
+        other sizes (`build_at(tensors)` traces and lowers them) and keep its graphs,
+        compiling nothing, so that the call's own build generalizes at once. The marked
+        dims of one size are one symbol (the length of ids and of targets), those of
+        another size another (a batch and a length), as torch's duck sizing: one trace per
+        size, its dims one larger. A trace at other sizes that fails warns (the call then
+        compiles its sizes)."""
+        sizes = sorted({t.shape[d] for _, t in tensors for d in _marks(t)})
+        if self.templates or not sizes:
             return
-        other = [(label, _resized(t)) for label, t in tensors]
+        if len(sizes) > MAX_SYMBOLS:
+            emit(1, f"[tracecomp] dynamic shapes: marked dims of {len(sizes)} sizes; those of "
+                    f"size {', '.join(map(str, sizes[MAX_SYMBOLS:]))} compile per size (at "
+                    f"most {MAX_SYMBOLS} symbols)")
         self.recording = True
         try:
-            build_at(other)
+            for size in sizes[:MAX_SYMBOLS]:
+                build_at([(label, _resized(t, size)) for label, t in tensors])
         except Exception as exc:      # the code fixes a marked size: it compiles as it is
             warnings.warn(f"tracecomp.compile: mark_dynamic: tracing the call with the marked "
                           f"dims one larger failed, so it compiles for its sizes: {exc}",
@@ -94,39 +112,59 @@ class Templates:
 
     def lowered(self, compile_graph, compile_sized, graph, updates):
         key = structure(graph)
-        if self.recording:          # the graph at another size, kept, not compiled
+        if self.recording:          # the graph at other sizes, kept, not compiled
             _keep(self.graphs, key, graph)
             return None
         for t in self.templates.get(key, ()):
             found = match(t, graph)
             if found is not None:
-                emit(1, f"[tracecomp] dynamic shapes: the graph at s = {found[0]} runs the "
-                        f"dynamic graph compiled before")
+                emit(1, f"[tracecomp] dynamic shapes: the graph at "
+                        f"{t.domain.describe(found[0])} runs the dynamic graph compiled before")
                 return t.program.at(*found)
         self.compiled = True
-        earlier = self.graphs.get(key, [])
-        for old in reversed(earlier):
+        for samples, replaced in self._candidates(key, graph):
             try:
-                sym, where, domain = generalize(old, graph)
+                sym, where, domain = generalize(samples)
             except NotGeneral as why:
                 emit(1, f"[tracecomp] dynamic shapes: not for this graph: {why}")
                 continue
-            i, d = where
-            emit(1, f"[tracecomp] dynamic shapes: {graph.inputs[i].name} dim {d} is now "
-                    f"dynamic (s >= {domain.low}): one graph serves every size")
+            dims = ", ".join(f"{graph.inputs[i].name} dim {d} ({name} >= {low})" for (i, d),
+                             name, low in zip(where, domain.names(), domain.lows))
+            emit(1, f"[tracecomp] dynamic shapes: {dims} {'is' if len(where) == 1 else 'are'} "
+                    f"now dynamic: one graph serves every size")
             try:
                 program = compile_sized(sym, graph)
             except LoweringError as exc:     # a tracecomp bug: said, and these sizes compile
                 warnings.warn(f"tracecomp.compile: compiling the dynamic graph failed, so "
                               f"this call compiles for its own sizes: {exc}", stacklevel=6)
                 break
-            t = Template(sym, where, domain, program)
-            earlier.remove(old)
+            t = Template(sym, where, domain, program, samples)
+            self._retire(key, samples, replaced)
             _keep(self.templates, key, t)
-            return t.program.at(*match(t, graph))      # the new size's numbers
+            return t.program.at(*match(t, graph))      # the new sizes' numbers
         runner = compile_graph(graph, updates=updates)
         _keep(self.graphs, key, graph)
         return runner
+
+    def _candidates(self, key, graph):
+        """(samples, the template they replace) to generalize, the best first: a
+        template's samples and the new graph (a second symbol where a second dim begins to
+        change, or a relation between sizes that the template guessed wrong), latest
+        template first; every graph kept and the new one; each kept graph and the new
+        one, latest first."""
+        out = [(t.samples[1 - MAX_SAMPLES:] + [graph], t)
+               for t in reversed(self.templates.get(key, ()))]
+        earlier = self.graphs.get(key, [])
+        if len(earlier) > 1:
+            out.append((earlier[1 - MAX_SAMPLES:] + [graph], None))
+        return out + [([old, graph], None) for old in reversed(earlier)]
+
+    def _retire(self, key, samples, replaced):
+        """A new template made of samples: the graphs and the template it replaces go."""
+        if replaced is not None:
+            self.templates[key].remove(replaced)
+        kept = self.graphs.get(key, [])
+        kept[:] = [g for g in kept if all(g is not s for s in samples)]
 
 
 def sizes_vary(dynamic, tensors, size_change):
@@ -142,9 +180,10 @@ def _marks(t):
     return [d for d in getattr(t, "_dynamo_dynamic_indices", ()) if t.shape[d] >= 2]
 
 
-def _resized(t):
-    """A tensor like t with each marked dim one larger (zeros: a trace reads no values)."""
-    dims = _marks(t)
+def _resized(t, size):
+    """A tensor like t with each marked dim of `size` one larger (zeros: a trace reads no
+    values)."""
+    dims = [d for d in _marks(t) if t.shape[d] == size]
     if not dims:
         return t
     shape = [n + (d in dims) for d, n in enumerate(t.shape)]
@@ -168,67 +207,101 @@ def structure(graph):
             len(graph.outputs))
 
 
-# --- two graphs -> one dynamic graph ---------------------------------------------------------
-def generalize(a, b):
-    """(dynamic graph, where, domain) of which graphs a and b are two sizes, or NotGeneral.
-    a and b have the same structure()."""
-    # s: the input dim that changed least (a batch of N, not the N * 64 rows of its
-    # im2col columns, which are then 64 s); the first such
-    changed = [(abs(q - p), i, d) for i, (x, y) in enumerate(zip(a.inputs, b.inputs))
-               for d, (p, q) in enumerate(zip(x.shape, y.shape)) if p != q]
-    if not changed:
-        raise NotGeneral("no input size changed (the graphs differ in another way)")
-    where = min(changed)[1:]
-    i, d = where
-    u = _Unifier(a.inputs[i].shape[d], b.inputs[i].shape[d])
-    if min(u.sa, u.sb) < 2:
-        raise NotGeneral(f"{a.inputs[i].name} dim {d} went {u.sa} -> {u.sb}: sizes 0 and 1 "
-                         f"are compiled for themselves")
+# --- graphs at several sizes -> one dynamic graph ----------------------------------------------
+def generalize(graphs):
+    """(dynamic graph, where, domain) of which `graphs` (two or more, of one structure())
+    are sizes, or NotGeneral."""
+    a = graphs[0]
+    where, points = _symbols(graphs)
+    u = _Unifier(Fit(points, Domain((2,) * len(where))))
     g, new = Graph(f"{a.name} (dynamic)"), {}
-    for x, y in zip(a.inputs, b.inputs):
-        if (x.name, x.requires_grad) != (y.name, y.requires_grad):
+    for xs in zip(*(h.inputs for h in graphs)):
+        x = xs[0]
+        if any((y.name, y.requires_grad) != (x.name, x.requires_grad) for y in xs):
             raise NotGeneral(f"input {x.name} differs in more than its sizes")
-        n = new[x] = g.add_input(x.name, u.shape(x, y), x.dtype, x.requires_grad)
-        n.params = u.value(x.params, y.params, f"input {x.name}")
-    position = {n: k for k, n in enumerate(b.inputs + b.nodes)}
-    mine = {n: k for k, n in enumerate(a.inputs + a.nodes)}
-    for x, y in zip(a.nodes, b.nodes):
-        what = f"{x.op} (node {mine[x] - len(a.inputs)})"
-        if x.requires_grad != y.requires_grad:
-            raise NotGeneral(f"{what} needs a gradient at one size only")
+        n = new[x] = g.add_input(x.name, u.shape(xs), x.dtype, x.requires_grad)
+        n.params = u.value([y.params for y in xs], f"input {x.name}")
+    positions = [{n: k for k, n in enumerate(h.inputs + h.nodes)} for h in graphs]
+    for xs in zip(*(h.nodes for h in graphs)):
+        x = xs[0]
+        what = f"{x.op} (node {positions[0][x] - len(a.inputs)})"
+        if any(y.requires_grad != x.requires_grad for y in xs):
+            raise NotGeneral(f"{what} needs a gradient at some sizes only")
         inputs = []
-        for p, q in zip(x.inputs, y.inputs):
-            if isinstance(p, Node) != isinstance(q, Node) or \
-                    isinstance(p, Node) and mine[p] != position[q]:
-                raise NotGeneral(f"{what} reads other operands at the two sizes")
-            inputs.append(new[p] if isinstance(p, Node) else u.operand(p, q, what))
-        params = _described(x, y) if x.op == CONSTANT and x.shape != y.shape else \
-            u.value(x.params, y.params, what)
-        n = new[x] = Node(x.op, inputs, params, u.shape(x, y), x.dtype, x.requires_grad,
+        for ps in zip(*(y.inputs for y in xs)):
+            nodes = {isinstance(p, Node) for p in ps}
+            if nodes == {True, False} or True in nodes and \
+                    len({at[p] for at, p in zip(positions, ps)}) > 1:
+                raise NotGeneral(f"{what} reads other operands at other sizes")
+            inputs.append(new[ps[0]] if True in nodes else u.operand(ps, what))
+        params = _described(xs) if x.op == CONSTANT and len({y.shape for y in xs}) > 1 else \
+            u.value([y.params for y in xs], what)
+        n = new[x] = Node(x.op, inputs, params, u.shape(xs), x.dtype, x.requires_grad,
                           x.source)
         g.nodes.append(n)
-    if [mine[o] for o in a.outputs] != [position[o] for o in b.outputs]:
-        raise NotGeneral("the outputs are other values at the two sizes")
+    if len({tuple(at[o] for o in h.outputs) for at, h in zip(positions, graphs)}) > 1:
+        raise NotGeneral("the outputs are other values at other sizes")
     g.outputs = [new[o] for o in a.outputs]
-    u.domain.low = u.lowest_size()
-    if u.sb < u.domain.low:
-        raise NotGeneral(f"at {a.inputs[i].name} dim {d} = {u.sb} some dim is 0 or 1")
-    return g, where, u.domain
+    u.set_lows(points)
+    return g, where, u.fit.domain
 
 
-def _described(x, y):
+def _symbols(graphs):
+    """(where, points): the input dims whose sizes are the symbols, and each graph's sizes
+    of them. The input dims that changed are taken fewest changes first (a batch of N
+    before the N * 64 rows of its im2col columns); each is a new symbol unless its sizes
+    follow the symbols before it (size_fit.Fit.follows: equal sizes, the length of ids and
+    of targets, are one symbol); once there are MAX_SYMBOLS, unless any polynomial in them
+    gives its sizes."""
+    changed = []
+    for i, xs in enumerate(zip(*(h.inputs for h in graphs))):
+        for d, sizes in enumerate(zip(*(x.shape for x in xs))):
+            if len(set(sizes)) > 1:
+                changed.append((max(sizes) - min(sizes), i, d, sizes))
+    if not changed:
+        raise NotGeneral("no input size changed (the graphs differ in another way)")
+    names = [x.name for x in graphs[0].inputs]
+    where, columns = [], []
+    for _, i, d, sizes in sorted(changed):
+        if columns:
+            fit = Fit(list(zip(*columns)), Domain((2,) * len(columns)))
+            if fit.follows(sizes) or len(where) == MAX_SYMBOLS and _fits(fit, sizes):
+                continue
+        if len(where) == MAX_SYMBOLS:
+            raise NotGeneral(f"{names[i]} dim {d} changes apart from " + " and ".join(
+                f"{names[j]} dim {e}" for j, e in where) + f" (at most {MAX_SYMBOLS} "
+                f"dims that change independently)")
+        if min(sizes) < 2:
+            raise NotGeneral(f"{names[i]} dim {d} went {' -> '.join(map(str, sizes))}: sizes "
+                             f"0 and 1 are compiled for themselves")
+        where.append((i, d))
+        columns.append(sizes)
+    return where, list(zip(*columns))
+
+
+def _fits(fit, values):
+    try:
+        fit(values, "")
+    except NoFit:
+        return False
+    return True
+
+
+def _described(xs):
     """A constant of a dynamic shape, as what makes it at any size (symbolic.GENERATED):
-    {"fill": (v,)} where both sizes hold v everywhere (the zeros a scatter adds into),
-    {"arange": (start, step)} where both count (positions), {"triangle": ...} where both
-    are one value on one side of a diagonal and another off it (a causal mask); else
+    {"fill": (v,)} where every size holds v everywhere (the zeros a scatter adds into),
+    {"arange": (start, step)} where each counts (positions), {"triangle": ...} where each
+    is one value on one side of a diagonal and another off it (a causal mask); else
     NotGeneral."""
-    a, b = x.params["value"], y.params["value"]
+    values = [x.params["value"] for x in xs]
+    a = values[0]
     for params in (_fill(a), _counting(a), *_triangles(a)):
         if params is not None and all(same(generated(params, v.shape, v.dtype), v)
-                                      for v in (a, b)):
+                                      for v in values):
             return params
-    raise NotGeneral(f"a constant of shape {list(x.shape)} holds other values at another "
-                     f"size ({list(y.shape)}), and neither one value nor a count")
+    raise NotGeneral(f"a constant of shape {list(a.shape)} holds other values at other sizes "
+                     f"({', '.join(str(list(v.shape)) for v in values[1:])}), and neither one "
+                     f"value nor a count")
 
 
 def _fill(array):
@@ -267,66 +340,91 @@ def _counting(array):
 
 
 class _Unifier:
-    """Integers at size sa and sb -> one int or an affine Sym (k s + c) that gives both."""
+    """Values seen at each sample -> one value: an int, or a Sym (size_fit.Fit) where ints
+    differ; a RuntimeNumber where a number operand's floats differ."""
 
-    def __init__(self, sa, sb):
-        self.sa, self.sb, self.domain = sa, sb, Domain()
+    def __init__(self, fit):
+        self.fit = fit
         self.dims = []      # every Sym made for a dim
         self.numbers = 0    # RuntimeNumbers made
 
-    def int(self, va, vb, what):
-        if va == vb:
-            return va
-        k, r = divmod(vb - va, self.sb - self.sa)
-        if r:
-            raise NotGeneral(f"{what}: {va} at s = {self.sa} and {vb} at s = {self.sb} is "
-                             f"not a whole multiple of s plus a constant")
-        return Sym.make((va - k * self.sa, k), self.domain)
+    def int(self, values, what):
+        try:
+            return self.fit(tuple(values), what)
+        except NoFit as why:
+            raise NotGeneral(str(why)) from None
 
-    def shape(self, x, y):
-        out = tuple(self.int(p, q, f"the shape of {x.op}") for p, q in zip(x.shape, y.shape))
+    def shape(self, xs):
+        out = tuple(self.int(sizes, f"the shape of {xs[0].op}")
+                    for sizes in zip(*(x.shape for x in xs)))
         self.dims += [d for d in out if isinstance(d, Sym)]
         return out
 
-    def operand(self, va, vb, what):
-        """A number operand: as value(), except that two floats no polynomial relates (a
-        mean's 1 / n) become a RuntimeNumber, read from each size's trace."""
-        if isinstance(va, float) and isinstance(vb, float) and not same(va, vb):
+    def operand(self, values, what):
+        """A number operand: as value(), except that floats no polynomial relates (a mean's
+        1 / n) become a RuntimeNumber, read from each size's trace."""
+        if all(isinstance(v, float) for v in values) and \
+                not all(same(v, values[0]) for v in values):
             self.numbers += 1
             return RuntimeNumber(self.numbers - 1)
-        return self.value(va, vb, what)
+        return self.value(values, what)
 
-    def value(self, va, vb, what):
-        """A param or number operand at both sizes, as one value (Syms where it differs)."""
-        if type(va) is not type(vb):
-            raise NotGeneral(f"{what}: {va!r} at one size, {vb!r} at the other")
+    def value(self, values, what):
+        """A param or number operand at every sample, as one value (Syms where it
+        differs)."""
+        va = values[0]
+        other = next((v for v in values if type(v) is not type(va)), None)
+        if other is not None:
+            raise NotGeneral(f"{what}: {va!r} at one size, {other!r} at another")
         if isinstance(va, (int, np.integer)) and not isinstance(va, (bool, np.bool_)):
-            return self.int(int(va), int(vb), what) if va != vb else va
+            return self.int([int(v) for v in values], what) if len(set(values)) > 1 else va
         if isinstance(va, (tuple, list)):
-            if len(va) != len(vb):
-                raise NotGeneral(f"{what}: {va!r} at one size, {vb!r} at the other")
-            return type(va)(self.value(p, q, what) for p, q in zip(va, vb))
+            if len({len(v) for v in values}) > 1:
+                raise NotGeneral(f"{what}: {va!r} at one size, {values[-1]!r} at another")
+            return type(va)(self.value(list(vs), what) for vs in zip(*values))
         if isinstance(va, dict):
-            if list(va) != list(vb):
-                raise NotGeneral(f"{what}: other params at the two sizes")
-            return {k: self.value(va[k], vb[k], f"{what} {k}") for k in va}
-        if not same(va, vb):
-            kind = "number" if isinstance(va, (float, np.floating)) else "value"
-            raise NotGeneral(f"{what}: the {kind} {_short(va)} at s = {self.sa} is "
-                             f"{_short(vb)} at s = {self.sb} (a float param that depends on a "
-                             f"size cannot be dynamic yet)" if kind == "number" else
-                             f"{what}: the {kind} differs at the two sizes")
+            if any(list(v) != list(va) for v in values):
+                raise NotGeneral(f"{what}: other params at other sizes")
+            return {k: self.value([v[k] for v in values], f"{what} {k}") for k in va}
+        other = next((v for v in values if not same(v, va)), None)
+        if other is not None:
+            if isinstance(va, (float, np.floating)):
+                raise NotGeneral(f"{what}: the number {_short(va)} at {self._at(0)} is "
+                                 f"{_short(other)} at {self._at(values.index(other))} (a "
+                                 f"float param that depends on a size cannot be dynamic yet)")
+            raise NotGeneral(f"{what}: the value differs at other sizes")
         return va
 
-    def lowest_size(self):
-        """The least s at which every dynamic dim is at least 2 (and s itself is)."""
-        low = 2
-        for d in self.dims:
-            c, k = d.coeffs
-            if k < 0:
-                raise NotGeneral(f"a dim shrinks as the size grows ({d})")
-            low = max(low, math.ceil((2 - c) / k))
-        return low
+    def _at(self, k):
+        return self.fit.domain.describe(self.fit.points[k])
+
+    def set_lows(self, points):
+        """Sets the domain's lows: the least sizes, each at least 2, from which every
+        dynamic dim is at least 2 and grows with each size (Sym.lowest); where a dim is not,
+        the low of the symbol in it whose raise helps it most is raised by one. NotGeneral
+        where a sample's sizes fall below them."""
+        domain = self.fit.domain
+        least = [min(sizes) for sizes in zip(*points)]
+        while True:
+            bad = next((d for d in self.dims if (d.lowest() or 0) < 2), None)
+            if bad is None:
+                return
+            raised = [(_helps(bad, _raise(domain.lows, k)), k) for k in bad.symbols()]
+            k = max(raised, key=lambda hk: hk[0])[1]
+            domain.lows = _raise(domain.lows, k)
+            if domain.lows[k] > least[k]:
+                raise NotGeneral(f"at {self._at(0)} a dim is below 2 or shrinks as a size "
+                                 f"grows ({bad})")
+
+
+def _raise(lows, k):
+    return tuple(low + (j == k) for j, low in enumerate(lows))
+
+
+def _helps(dim, lows):
+    """How good `lows` are for dim: whether it grows from them, then its least value."""
+    least = dim.lowest(lows)
+    return least is not None, least or 0
 
 
 def same(x, y):
@@ -352,14 +450,13 @@ def _short(v):
     return text if len(text) < 40 else text[:37] + "..."
 
 
-# --- a graph at a new size -> the size, if a template serves it ------------------------------
+# --- a graph at new sizes -> the sizes, if a template serves them ------------------------------
 def match(t, graph):
-    """(s, numbers): the size s at which template t's graph is `graph` (which has its
-    structure), and the values of its RuntimeNumbers there; None where they differ in
-    anything else."""
-    i, d = t.where
-    s = graph.inputs[i].shape[d]
-    if s < t.domain.low:
+    """(sizes, numbers): the sizes (one per symbol) at which template t's graph is `graph`
+    (which has its structure), and the values of its RuntimeNumbers there; None where they
+    differ in anything else."""
+    s = tuple(graph.inputs[i].shape[d] for i, d in t.where)
+    if any(v < low for v, low in zip(s, t.domain.lows)):
         return None
     numbers = {}
     position = {n: k for k, n in enumerate(graph.inputs + graph.nodes)}

@@ -67,17 +67,17 @@ class KernelBuilder:
 
     A group of a dynamic graph (group.sized) has Syms among its sizes and RuntimeNumbers
     among its operands (tracecomp/symbolic.py): its kernel takes two more arguments, the
-    size s (i64) and the table of the numbers at s (ptr to doubles); every size reaches the
-    IR through `int()`, every number through `scalar()`. A question about a size that s
-    decides raises Undecided (the caller, codegen/llvm/sized.py, then runs the group from
-    numpy)."""
+    table of the sizes (ptr to i64, one per symbol) and the table of the numbers at them
+    (ptr to doubles); every size reaches the IR through `int()`, every number through
+    `scalar()`. A question about a size that the symbols decide raises Undecided (the
+    caller, codegen/llvm/sized.py, then runs the group from numpy)."""
 
     def __init__(self, module, group, name, ranged=False):
         self.module, self.group = module, group
         self.members = set(group.nodes)
         n = len(group.inputs) + 1 + len(group.stores)
         fnty = ir.FunctionType(ir.VoidType(), [PTR] * n + [I64] * (2 if ranged else 0)
-                               + [I64, PTR] * group.sized)
+                               + [PTR, PTR] * group.sized)
         self.fn = ir.Function(module, fnty, name=name)
         for arg in self.fn.args[:n]:
             arg.add_attribute("noalias")
@@ -86,8 +86,11 @@ class KernelBuilder:
         # where the kernel stores its other values (elementwise groups' stores), in order
         self.store_ptrs = self.fn.args[len(group.inputs) + 1:n]
         self.range = tuple(self.fn.args[n:n + 2]) if ranged else None
-        self.s, self.numbers = self.fn.args[-2:] if group.sized else (None, None)
+        self.sizes, self.numbers = self.fn.args[-2:] if group.sized else (None, None)
         self.b = ir.IRBuilder(self.fn.append_basic_block("entry"))
+        # the symbols' sizes, loaded first thing (so they dominate every use)
+        self.symbols = [self.b.load(self.b.gep(self.sizes, [c64(k)], source_etype=I64),
+                                    typ=I64) for k in range(_symbol_count(group))]
         self.e = Emitter(self.b, module)
         # integer arithmetic for the shared index maps
         self.ix = IndexOps(self.b, self.int if group.sized else None)
@@ -135,13 +138,17 @@ class KernelBuilder:
         return self.fn
 
     def int(self, v):
-        """An i64 for size v: a constant, or a Sym's value at the kernel's s (emitted where
-        the builder is; LLVM hoists it out of the loops)."""
+        """An i64 for size v: a constant, or a Sym's value at the kernel's sizes (emitted
+        where the builder is; LLVM hoists it out of the loops)."""
         if not isinstance(v, Sym):
             return c64(v)
-        out = c64(v.coeffs[-1])
-        for c in reversed(v.coeffs[:-1]):       # Horner's rule
-            out = self.b.add(self.b.mul(out, self.s), c64(c))
+        out = None
+        for powers, c in v.terms.items():
+            term = c64(c)
+            for k, e in enumerate(powers):
+                for _ in range(e):
+                    term = self.b.mul(term, self.symbols[k])
+            out = term if out is None else self.b.add(out, term)
         return out
 
     # --- memory -------------------------------------------------------------------------
@@ -266,6 +273,27 @@ class KernelBuilder:
 
     def shape(self, node):
         return self.shapes.get(node, node.shape)
+
+
+def _symbol_count(group):
+    """How many symbols the Syms of a dynamic graph's group are in (0 for a static one)."""
+    if not group.sized:
+        return 0
+    for node in group.nodes + group.inputs:
+        for v in (*node.shape, *node.inputs, *_flat(tuple(node.params.values()))):
+            if isinstance(v, Sym):
+                return len(v.domain.lows)
+    return 0        # only RuntimeNumbers: no size is read
+
+
+def _flat(values):
+    for v in values:
+        if isinstance(v, (tuple, list)):
+            yield from _flat(v)
+        elif isinstance(v, dict):
+            yield from _flat(tuple(v.values()))
+        else:
+            yield v
 
 
 def _plain_loop_id(module):
