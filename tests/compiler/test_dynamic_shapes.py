@@ -174,6 +174,28 @@ def test_a_text_model_trains_over_changing_lengths_as_torch_does_compiling_twice
         assert not [line for line in runner.fusion_log if "numpy (size" in line]
 
 
+def test_a_text_model_trains_over_changing_batches_and_lengths_compiling_three_times():
+    tc.manual_seed(0)
+    model, reference = _Attention(tc), _TorchAttention()
+    compiled, opts = _twins(model, reference)
+    rng = np.random.default_rng(1)
+    for batch, length in ((3, 8), (3, 12), (5, 16), (2, 9), (4, 31), (6, 12)):
+        ids, target = rng.integers(0, 40, (batch, length)), \
+            rng.integers(0, 40, (batch, length))
+        loss = tc.nn.functional.cross_entropy(compiled(tc.tensor(ids)).reshape(-1, 40),
+                                              tc.tensor(target).reshape(-1))
+        want = torch.nn.functional.cross_entropy(
+            reference(torch.tensor(ids)).reshape(-1, 40), torch.tensor(target).reshape(-1))
+        _step_both(opts, loss, want, f"loss at {(batch, length)}")
+    for (name, p), q in zip(model.named_parameters(), reference.parameters()):
+        assert_close(p, q, rtol=1e-4, atol=1e-5, what=name)
+    # the first size; the length dynamic (s); the batch too (s0, s1): the others run it
+    assert compiled._compiled.compiles == 3
+    art = compiled._compiled.last
+    for runner in (art.run_forward, art.run_backward):
+        assert "s0 = 6, s1 = 12" in runner.fusion_log[-1]
+
+
 def test_a_whole_step_over_short_last_batches_runs_one_dynamic_graph():
     def make():
         tc.manual_seed(1)
