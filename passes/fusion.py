@@ -80,7 +80,9 @@ class Group:
     inputs: list = field(default_factory=list)     # values read from outside, first use first
     stores: list = field(default_factory=list)     # members stored besides the root (graph
     #                                                outputs of its shape), in graph order
-    sized: bool = False     # of a dynamic graph, its sizes hold s: the kernel takes s (i64)
+    sized: bool = False     # of a dynamic graph, its sizes hold symbols: the kernel takes
+    #                         the sizes' and the numbers' tables
+    symbols: int = 0        # how many symbols that graph's sizes are in
 
     def values(self):
         """The values the group's kernel writes: its root, then its stores."""

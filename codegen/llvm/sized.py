@@ -56,8 +56,10 @@ def compile_sized(graph, concrete):
     same = dict(zip(concrete.inputs + concrete.nodes, graph.inputs + graph.nodes))
     groups = [Group(g.kind, same[g.root], [same[n] for n in g.nodes],
                     [same[i] for i in g.inputs], [same[n] for n in g.stores]) for g in plan.groups]
+    symbols = len(_domain(graph).lows)
     for g in groups:
         g.sized = not all(_static(n) for n in g.nodes + g.inputs)
+        g.symbols = symbols
     module = engine.new_module(f"sized{next(_module_ids)}")
     kernels, splits = {}, {}        # root -> its kernel's name, its split entry's name
     # a name is never used twice: a kernel that could not be built leaves the module's

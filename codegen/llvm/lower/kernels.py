@@ -90,7 +90,7 @@ class KernelBuilder:
         self.b = ir.IRBuilder(self.fn.append_basic_block("entry"))
         # the symbols' sizes, loaded first thing (so they dominate every use)
         self.symbols = [self.b.load(self.b.gep(self.sizes, [c64(k)], source_etype=I64),
-                                    typ=I64) for k in range(_symbol_count(group))]
+                                    typ=I64) for k in range(group.symbols * group.sized)]
         self.e = Emitter(self.b, module)
         # integer arithmetic for the shared index maps
         self.ix = IndexOps(self.b, self.int if group.sized else None)
@@ -273,27 +273,6 @@ class KernelBuilder:
 
     def shape(self, node):
         return self.shapes.get(node, node.shape)
-
-
-def _symbol_count(group):
-    """How many symbols the Syms of a dynamic graph's group are in (0 for a static one)."""
-    if not group.sized:
-        return 0
-    for node in group.nodes + group.inputs:
-        for v in (*node.shape, *node.inputs, *_flat(tuple(node.params.values()))):
-            if isinstance(v, Sym):
-                return len(v.domain.lows)
-    return 0        # only RuntimeNumbers: no size is read
-
-
-def _flat(values):
-    for v in values:
-        if isinstance(v, (tuple, list)):
-            yield from _flat(v)
-        elif isinstance(v, dict):
-            yield from _flat(tuple(v.values()))
-        else:
-            yield v
 
 
 def _plain_loop_id(module):
