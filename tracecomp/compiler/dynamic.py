@@ -200,7 +200,7 @@ def _keep(store, key, item):
 
 
 def structure(graph):
-    """What two graphs must share to be one graph at two sizes: inputs' names, dtypes and
+    """What graphs must share to be one graph at several sizes: inputs' names, dtypes and
     ranks; each node's op, dtype, rank and operand count; the number of outputs."""
     return (tuple((n.name, n.dtype.str, len(n.shape)) for n in graph.inputs),
             tuple((n.op, n.dtype.str, len(n.shape), len(n.inputs)) for n in graph.nodes),
