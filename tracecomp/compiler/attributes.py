@@ -38,7 +38,10 @@ from .signature import constant, flatten, unflatten
 INTERNAL = frozenset(("_parameters", "_buffers", "_modules", "_forward_hooks",
                        "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
                        "_non_persistent_buffers_set", "training", "_init_args",
-                       "_as_built"))
+                       "_as_built", "_forward_pre_hooks_with_kwargs",
+                       "_forward_hooks_with_kwargs", "_state_dict_hooks",
+                       "_state_dict_pre_hooks", "_load_state_dict_pre_hooks",
+                       "_load_state_dict_post_hooks"))
 _ABSENT = object()
 
 

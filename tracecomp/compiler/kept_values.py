@@ -183,9 +183,8 @@ def places(fn, args, modules, kwargs=None):
     seen = set()
     for root in modules:
         for module in root.modules():
-            for entry in (*module._forward_hooks.values(),
-                          *module._forward_pre_hooks.values()):
-                hook = entry[0] if type(entry) is tuple else entry   # (hook, with_kwargs)
+            for hook in (*module._forward_hooks.values(),
+                         *module._forward_pre_hooks.values()):
                 if id(hook) not in seen:
                     seen.add(id(hook))
                     found += starts(hook, ())

@@ -3,24 +3,21 @@
 A Module keeps its state in three ordered registries, filled by plain attribute
 assignment: `_parameters` (Parameters), `_buffers` (non-learnable tensors such as
 BatchNorm's running stats) and `_modules` (children). Everything else (parameters(),
-state_dict(), train(), to(), repr) is a walk over those registries, in registration
-order, so names and orders match torch's exactly.
+state_dict() (module_state.py), train(), to(), repr) is a walk over those registries, in
+registration order, so names and orders match torch's exactly.
 """
 import copy
-import itertools
-from collections import OrderedDict, namedtuple
-
-import numpy as np
+from collections import OrderedDict
 
 from .. import context, dtypes
-from ..creation import tensor as _tensor
 from ..device_methods import check_cuda, move, moved_data, parse_to
 from ..devices import CPU, check_placement, placed
-from ..errors import ForeignTensorError, fmt_shape, foreign_operand
+from ..errors import ForeignTensorError, foreign_operand
 from ..grad_mode import no_grad
 from ..tensor import Tensor
 from . import as_built, backward_hooks, structure
 from .module_hooks import ModuleHooks
+from .module_state import ModuleState
 from .parameter import Parameter
 
 # attribute values whose binding changes the tensors a compiled call reads (structure.py);
@@ -28,17 +25,9 @@ from .parameter import Parameter
 _HELD = (Tensor, tuple, list)
 _SCALARS = frozenset((int, float, bool, str, type(None)))
 _UNSET = object()
-
-
-class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
-    """What load_state_dict returns; prints as torch's does when everything matched."""
-
-    def __repr__(self):
-        if not self.missing_keys and not self.unexpected_keys:
-            return "<All keys matched successfully>"
-        return super().__repr__()
-
-    __str__ = __repr__
+HOOK_TABLES = ("_forward_pre_hooks_with_kwargs", "_forward_hooks_with_kwargs",
+               "_state_dict_hooks", "_state_dict_pre_hooks", "_load_state_dict_pre_hooks",
+               "_load_state_dict_post_hooks")
 
 
 def _typename(x) -> str:
@@ -54,7 +43,7 @@ def _addindent(s, spaces):
     return lines[0] + "\n" + "\n".join(" " * spaces + line for line in lines[1:])
 
 
-class Module(ModuleHooks):
+class Module(ModuleHooks, ModuleState):
     _version = 1
     training: bool
 
@@ -84,6 +73,10 @@ class Module(ModuleHooks):
         for name in ("_parameters", "_buffers", "_modules", "_forward_hooks",
                      "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks"):
             object.__setattr__(self, name, structure.Registry())
+        # which forward hooks take kwargs, and the state_dict hooks (module_hooks.py): plain
+        # dicts, since compiled calls never read them
+        for name in HOOK_TABLES:
+            object.__setattr__(self, name, OrderedDict())
         object.__setattr__(self, "_non_persistent_buffers_set", set())
         object.__setattr__(self, "training", True)
 
@@ -111,8 +104,9 @@ class Module(ModuleHooks):
     def _call_forward(self, args, kwargs, forward=None):
         """forward (or `forward`, a compiled model's) with the forward pre-hooks before it
         and the forward hooks after it."""
-        for hook, with_kwargs in list(self._forward_pre_hooks.values()):
-            if with_kwargs:
+        with_kwargs = self._forward_pre_hooks_with_kwargs
+        for hook_id, hook in list(self._forward_pre_hooks.items()):
+            if hook_id in with_kwargs:
                 out = hook(self, args, kwargs)
                 if out is not None:
                     if not (isinstance(out, tuple) and len(out) == 2):
@@ -135,8 +129,10 @@ class Module(ModuleHooks):
             if foreign is None:
                 raise
             raise foreign from exc
-        for hook, with_kwargs in list(self._forward_hooks.values()):
-            out = hook(self, args, kwargs, result) if with_kwargs else hook(self, args, result)
+        with_kwargs = self._forward_hooks_with_kwargs
+        for hook_id, hook in list(self._forward_hooks.items()):
+            out = hook(self, args, kwargs, result) if hook_id in with_kwargs else \
+                hook(self, args, result)
             if out is not None:
                 result = out
         return result
@@ -458,99 +454,6 @@ class Module(ModuleHooks):
             args, kwargs = self._compile_args
             new.compile(*args, **kwargs)
         return new
-
-    # --- state dict -------------------------------------------------------------------------
-    def _save_to_state_dict(self, destination, prefix, keep_vars):
-        for name, p in self._parameters.items():
-            if p is not None:
-                destination[prefix + name] = p if keep_vars else p.detach()
-        for name, b in self._buffers.items():
-            if b is not None and name not in self._non_persistent_buffers_set:
-                destination[prefix + name] = b if keep_vars else b.detach()
-
-    def state_dict(self, *, destination=None, prefix="", keep_vars=False):
-        """Own parameters, own persistent buffers, then each child's, recursively. Values are
-        detached tensors sharing memory with the module's."""
-        if destination is None:
-            destination = OrderedDict()
-            destination._metadata = OrderedDict()
-        if hasattr(destination, "_metadata"):
-            destination._metadata[prefix[:-1]] = {"version": self._version}
-        self._save_to_state_dict(destination, prefix, keep_vars)
-        for name, module in self._modules.items():
-            if module is not None:
-                module.state_dict(destination=destination, prefix=prefix + name + ".",
-                                  keep_vars=keep_vars)
-        return destination
-
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
-                              missing_keys, unexpected_keys, error_msgs):
-        persistent = {k: v for k, v in self._buffers.items()
-                      if k not in self._non_persistent_buffers_set}
-        local_state = {k: v for k, v in itertools.chain(self._parameters.items(),
-                                                        persistent.items()) if v is not None}
-        for name, param in local_state.items():
-            key = prefix + name
-            if key not in state_dict:
-                missing_keys.append(key)
-                continue
-            value = state_dict[key]
-            if isinstance(value, np.ndarray):
-                value = _tensor(value)
-            if not isinstance(value, Tensor):
-                error_msgs.append(f'While copying the parameter named "{key}", expected '
-                                  f"tracecomp.Tensor or numpy array from checkpoint but "
-                                  f"received {type(value)}")
-                continue
-            if param.ndim == 0 and value.shape == (1,):
-                value = value[0]
-            if value.shape != param.shape:
-                error_msgs.append(f"size mismatch for {key}: copying a param with shape "
-                                  f"{fmt_shape(value.shape)} from checkpoint, the shape in "
-                                  f"current model is {fmt_shape(param.shape)}.")
-                continue
-            with no_grad():
-                param.copy_(value)     # in place: optimizers holding `param` see the values
-        if strict:
-            for key in state_dict:
-                if not key.startswith(prefix):
-                    continue
-                parts = key[len(prefix):].split(".", 1)
-                if (parts[0] not in self._modules) if len(parts) > 1 else \
-                        (parts[0] not in local_state):
-                    unexpected_keys.append(key)
-
-    def load_state_dict(self, state_dict, strict=True):
-        """Copy values into the existing parameters and buffers, in place. Returns
-        (missing_keys, unexpected_keys); with strict=True a mismatch raises."""
-        if not isinstance(state_dict, dict):
-            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
-        missing, unexpected, error_msgs = [], [], []
-        metadata = getattr(state_dict, "_metadata", None)
-        state_dict = OrderedDict(state_dict)
-
-        def load(module, local_state, prefix=""):
-            meta = {} if metadata is None else metadata.get(prefix[:-1], {})
-            module._load_from_state_dict(local_state, prefix, meta, True, missing,
-                                         unexpected, error_msgs)
-            for name, child in module._modules.items():
-                if child is not None:
-                    child_prefix = prefix + name + "."
-                    load(child, {k: v for k, v in local_state.items()
-                                 if k.startswith(child_prefix)}, child_prefix)
-
-        load(self, state_dict)
-        if strict:
-            if unexpected:
-                error_msgs.insert(0, "Unexpected key(s) in state_dict: {}. ".format(
-                    ", ".join(f'"{k}"' for k in unexpected)))
-            if missing:
-                error_msgs.insert(0, "Missing key(s) in state_dict: {}. ".format(
-                    ", ".join(f'"{k}"' for k in missing)))
-        if error_msgs:
-            raise RuntimeError("Error(s) in loading state_dict for {}:\n\t{}".format(
-                type(self).__name__, "\n\t".join(error_msgs)))
-        return _IncompatibleKeys(missing, unexpected)
 
     # --- printing ---------------------------------------------------------------------------
     def _get_name(self):
