@@ -129,6 +129,7 @@ from . import _dynamo  # noqa: E402  (torch._dynamo.mark_dynamic)
 # --- issue 9: programs C (d2l, tutorials) ---
 from .tensor_str import get_printoptions, printoptions, set_printoptions  # noqa: E402
 from . import torch_nn_aliases  # noqa: E402  (torch.conv2d, torch.dropout(x, p, train), ...)
+from . import weight_norm_ops  # noqa: E402, F401  (torch.norm_except_dim, torch._weight_norm)
 
 # A torch name we lack raises NotImplementedError naming it, as does importing a torch
 # subpackage we lack (`import tracecomp.fft`); both point to SUPPORT.md (support.py).

@@ -308,22 +308,39 @@ OPERATORS = {
     "__getitem__": indexing_sugar.getitem, "__setitem__": indexing_sugar.setitem,
 }
 
-def _mT(x):
+def _mT(x, name="mT", stacklevel=2):
     """The last two dims swapped; torch keeps a 0-d tensor as it is (with a deprecation
-    warning) and refuses a 1-D one."""
+    warning) and refuses a 1-D one. mH is the same (tensors here are real: no conjugate)."""
     if x.ndim == 0:
-        warnings.warn("Tensor.mT is deprecated on 0-D tensors. This function is the identity "
-                      "in these cases.", UserWarning, stacklevel=3)
+        warnings.warn(f"Tensor.{name} is deprecated on 0-D tensors. " +
+                      ("This function is the identity in these cases." if name == "mT" else
+                       "Consider using x.conj()."), UserWarning, stacklevel=stacklevel)
         return x
     if x.ndim == 1:
-        raise RuntimeError("tensor.mT is only supported on matrices or batches of matrices. "
-                           f"Got 1-D tensor (shape {list(x.shape)}).")
+        raise RuntimeError(f"tensor.{name} is only supported on matrices or batches of "
+                           f"matrices. Got 1-D tensor" +
+                           (f" (shape {list(x.shape)})." if name == "mT" else "."))
     return C.transpose(x, -2, -1)
+
+
+def _H(x):
+    """The transpose of a matrix (real tensors: no conjugate), torch's words otherwise."""
+    if x.ndim == 0:
+        warnings.warn("Tensor.H is deprecated on 0-D tensors. Consider using x.conj().",
+                      UserWarning, stacklevel=2)
+        return x
+    if x.ndim != 2:
+        raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got "
+                           f"{x.ndim}-D tensor." + (" For batches of matrices, consider "
+                                                    "using tensor.mH" if x.ndim > 2 else ""))
+    return C.transpose(x, 0, 1)
 
 
 PROPERTIES = {
     "T": lambda x: mv.permute(x, tuple(range(x.ndim - 1, -1, -1))),
     "mT": _mT,
+    "mH": lambda x: _mT(x, "mH", 3),
+    "H": _H,
     "grad_fn": current_node,    # a view's is replayed on its base's history once that changed
     # a view made before its base took history in place requires grad now, as torch's
     "requires_grad": lambda x: x._requires_grad or (x._view is not None and x._node is None

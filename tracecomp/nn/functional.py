@@ -29,6 +29,7 @@ from ..ops.indexing import check_range
 from ..ops.linalg import matmul
 from ..random import bernoulli
 from ..tensor import Tensor
+from ..torch_args import write_out
 
 # functional_activation and functional_attention read F's own functions at call time, so
 # importing them here (a cycle) is harmless
@@ -493,9 +494,11 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     return C.sum((x1 / _clamped_norm(x1, dim, eps)) * (x2 / _clamped_norm(x2, dim, eps)), dim)
 
 
-def normalize(input, p=2.0, dim=1, eps=1e-12):
-    """input / max(||input||_p, eps) along dim."""
-    return input / C.clamp(C.norm(input, p, dim, keepdim=True), min=eps)
+def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
+    """input / max(||input||_p, eps) along dim; with out=, written into out (torch's
+    torch.div(..., out=out): spectral norm's power iteration updates its u and v so)."""
+    result = input / C.clamp(C.norm(input, p, dim, keepdim=True), min=eps)
+    return result if out is None else write_out(out, result, "div")
 
 
 def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):

@@ -1,12 +1,18 @@
-"""nn.utils: gradient clipping, flattening parameters into one vector, and (nn.utils.rnn)
-padding and packing variable-length sequences."""
+"""nn.utils: gradient clipping, flattening parameters into one vector, (nn.utils.rnn)
+padding and packing variable-length sequences, and reparametrizations: parametrize,
+parametrizations (weight_norm, spectral_norm), the legacy hook-based weight_norm and
+spectral_norm, and prune."""
 from .clip_grad import (clip_grad_norm, clip_grad_norm_, clip_grad_value_,
                         clip_grads_with_norm_, get_total_norm)
 from .convert_parameters import parameters_to_vector, vector_to_parameters
 from . import rnn  # noqa: F401  (torch.nn.utils.rnn)
+from . import parametrizations, parametrize, prune  # noqa: F401
+from .spectral_norm import remove_spectral_norm, spectral_norm
+from .weight_norm import remove_weight_norm, weight_norm
 
 __all__ = ["clip_grad_norm", "clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_",
-           "get_total_norm", "parameters_to_vector", "vector_to_parameters"]
+           "get_total_norm", "parameters_to_vector", "vector_to_parameters",
+           "remove_spectral_norm", "remove_weight_norm", "spectral_norm", "weight_norm"]
 
 # a torch name we lack raises NotImplementedError naming it (support.py)
 from ...support import missing_in as _missing_in  # noqa: E402
