@@ -250,6 +250,28 @@ def _clip(lib):
     return lib.nn.utils.clip_grad_norm_([p], 1.0), p.grad
 
 
+def _reparametrized(apply, remove=None):
+    """A Linear(4, 4) with the square matrix `s` as weight, given `apply` (weight_norm,
+    spectral_norm; then `remove` when given), then called on x: spectral norm's random u and
+    v are set to fixed unit vectors and the module is in eval mode, so the call is
+    deterministic."""
+    def call(lib):
+        m = lib.nn.Linear(4, 4)
+        with lib.no_grad():
+            m.weight.copy_(lib.tensor(_DATA["s"].copy()))
+            m.bias.zero_()
+        getattr(lib.nn.utils, apply)(m)
+        if hasattr(m, "weight_u"):
+            with lib.no_grad():
+                m.weight_u.copy_(lib.tensor(_DATA["v"] / np.linalg.norm(_DATA["v"])))
+                m.weight_v.copy_(lib.tensor(_DATA["w"] / np.linalg.norm(_DATA["w"])))
+        m.eval()
+        if remove is not None:
+            getattr(lib.nn.utils, remove)(m)
+        return m(lib.tensor(_DATA["x"].copy()))
+    return call
+
+
 def _backends(lib):
     # the backends differ by library: what both answer is that the default one is listed
     return "inductor" in lib.compiler.list_backends(), lib.compiler.is_compiling()
@@ -260,6 +282,11 @@ OVERRIDES = {
     "torch.autograd.backward": _backward,
     "torch.utils.data.DataLoader": _loader,
     "torch.nn.utils.clip_grad_norm_": _clip,
+    "torch.nn.utils.weight_norm": _reparametrized("weight_norm"),
+    "torch.nn.utils.remove_weight_norm": _reparametrized("weight_norm", "remove_weight_norm"),
+    "torch.nn.utils.spectral_norm": _reparametrized("spectral_norm"),
+    "torch.nn.utils.remove_spectral_norm": _reparametrized("spectral_norm",
+                                                           "remove_spectral_norm"),
     "torch.compiler.list_backends": _backends,
     "torch.compiler.is_compiling": _backends,
     "torch.compiler.disable": lambda lib: lib.compiler.disable(lambda x: x + 1)(2),
