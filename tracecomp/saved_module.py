@@ -21,7 +21,10 @@ changes, loads the state_dict strictly and restores the train/eval flags.
 What does not come back: attributes other than submodules set after construction that are
 not in the state_dict (torch's pickle keeps those), and constructor arguments that are
 neither data nor modules (a function, an open file), which save() refuses, naming the
-argument.
+argument. Reparametrized weights are refused too: a parametrized module with torch's own
+RuntimeError (torch.save refuses it as well), and the hook-based legacy weight_norm,
+spectral_norm and pruning naming the submodule (their state_dict keys would not load into
+the rebuilt module); their state_dict saves and loads.
 
 A compiled module (`tracecomp.compile(model)`, as torch.save(torch.compile(model)) pickles
 torch's OptimizedModule) is saved as ["compiled", module node, backend, fallback,
@@ -85,6 +88,7 @@ def encode(encoder, module, path):
         raise SerializationError(f"tracecomp.save: {path} is a {cls.__qualname__}, a class "
                                  f"defined inside a function, which loading cannot find; "
                                  f"define it at module level, or save model.state_dict()")
+    _refuse_reparametrized(module, path)
     args, kwargs = module.__dict__.get("_init_args", ((), {}))
     try:
         arg_nodes = encoder.node(tuple(args), f"{path} constructor arguments")
@@ -100,6 +104,27 @@ def encode(encoder, module, path):
     changes = _changes(encoder, module, path)
     return ["module", where, arg_nodes, kwarg_nodes, state, training] + (
         [changes] if changes else [])
+
+
+def _refuse_reparametrized(module, path):
+    """Raise when a module under `module` has a reparametrized weight (see the top)."""
+    from .nn.utils.parametrize import is_parametrized
+    from .nn.utils.prune import BasePruningMethod
+    from .nn.utils.spectral_norm import SpectralNorm
+    from .nn.utils.weight_norm import WeightNorm
+    hooks = (WeightNorm, SpectralNorm, BasePruningMethod)
+    for where, sub in module.named_modules(prefix=path):
+        if is_parametrized(sub):
+            sub.__getstate__()      # torch's message: only through state_dict()
+        for hook in sub._forward_pre_hooks.values():
+            if isinstance(hook, hooks):
+                name = hook._tensor_name if isinstance(hook, BasePruningMethod) else hook.name
+                raise SerializationError(
+                    f"tracecomp.save: {where} has its `{name}` reparametrized by a "
+                    f"{type(hook).__name__} hook, which a saved module (rebuilt from its "
+                    f"class and constructor arguments) cannot bring back; save "
+                    f"model.state_dict() and apply the same reparametrization before "
+                    f"loading it")
 
 
 def _changes(encoder, root, path):

@@ -134,3 +134,17 @@ def test_a_version_0_spectral_norm_checkpoint_is_made_current():
     ref.load_state_dict(old)
     model.load_state_dict({k: tc.tensor(v.numpy()) for k, v in old.items()})
     assert_close(model.weight_v, ref.weight_v, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+@pytest.mark.parametrize("apply", ["weight_norm", "spectral_norm"])
+def test_saving_the_whole_module_is_refused_and_its_state_dict_round_trips(apply, tmp_path):
+    model = tc.nn.Sequential(getattr(tc.nn.utils, apply)(tc.nn.Linear(4, 3)))
+    with pytest.raises(tc.errors.SerializationError, match="save model.state_dict()"):
+        tc.save(model, tmp_path / "m.pt")
+    tc.save(model.state_dict(), tmp_path / "sd.pt")
+    twin = tc.nn.Sequential(getattr(tc.nn.utils, apply)(tc.nn.Linear(4, 3)))
+    twin.load_state_dict(tc.load(tmp_path / "sd.pt"))
+    model.eval()
+    twin.eval()
+    assert_close(twin(tc.ones(2, 4)), model(tc.ones(2, 4)))

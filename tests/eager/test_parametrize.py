@@ -235,3 +235,13 @@ def test_deepcopy_and_transfer_keep_the_parametrizations():
     assert_close(other.weight, model.weight)
     with pytest.raises(RuntimeError, match="Serialization of parametrized modules"):
         model.__getstate__()
+
+
+def test_saving_a_parametrized_module_is_refused_as_torch_does(tmp_path):
+    model, ref = _twins(lambda lib, m: lib.nn.utils.parametrize.register_parametrization(
+        m, "weight", _symmetric(lib)))
+    with pytest.raises(RuntimeError) as got:
+        tc.save(tc.nn.Sequential(model), tmp_path / "m.pt")
+    with pytest.raises(RuntimeError) as want:
+        torch.save(torch.nn.Sequential(ref), tmp_path / "t.pt")
+    assert str(got.value) == str(want.value)
