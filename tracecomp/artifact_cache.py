@@ -52,17 +52,21 @@ class ArtifactCache:
     # Every read and write holds the lock: compiled calls in several threads look up,
     # insert and evict at once, and a lookup must never see an artifact half evicted
     # (gone from _order but still in exact).
-    def signatures(self):
+    def signatures(self, grad_free=False):
+        """The signatures held (grad_free: those without .grad entries)."""
         with self._lock:
-            return list(self.exact)
+            return list(self.grad_free if grad_free else self.exact)
 
     def get(self, sig):
         with self._lock:
             return self._hit(self.exact.get(sig))
 
-    def get_grad_free(self, plain):
+    def get_grad_free(self, plain, used=True):
+        """The artifact under `plain` in grad_free; used=False: a look that leaves it
+        where it stands in the eviction order."""
         with self._lock:
-            return self._hit(self.grad_free.get(plain))
+            art = self.grad_free.get(plain)
+            return self._hit(art) if used else art
 
     def _hit(self, art):
         if art is not None and id(art) in self._order:

@@ -35,6 +35,17 @@ def user_frame():
     return None
 
 
+def user_stacklevel():
+    """The `stacklevel` that makes a warning raised by our caller name the user's line (the
+    call into tracecomp), however deep in tracecomp the caller is; 1 when none is the user's."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None:
+        if is_users(frame.f_code):
+            return level
+        frame, level = frame.f_back, level + 1
+    return 1
+
+
 def is_users(code):
     """Whether a code object is the user's: not tracecomp's, nor the interpreter's or an
     installed package's."""

@@ -22,7 +22,7 @@ from ..artifact_cache import CACHE_SIZE, ArtifactCache
 from ..autograd import profiler
 from ..autograd.profiler import _active as PROFILES
 from ..codegen import registry as backends
-from ..debug_log import debug_level, emit, log
+from ..debug_log import debug_level, emit
 from ..errors import TraceError
 from ..ir import Graph
 from ..nn.modules.lazy import initialize_lazy
@@ -118,6 +118,11 @@ class Artifact:
     deferred: list = field(default_factory=list)    # schedulers stepped after a call
     reads: object = None       # value_reads.Guards: Python values read besides the arguments
     kept: list = field(default_factory=list)    # kept_values.Kept: tensors stored outside
+
+    def grad_free(self, plain):
+        """`plain`, the call's signature without .grad tensors, where this serves whatever
+        they hold (its graph never read them, or it runs eagerly: a graph break)."""
+        return plain if self.n_state is not None or self.split else None
 
 
 def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), roots=(),
@@ -314,10 +319,11 @@ class CompiledFunction:
         self.fn, self.backend, self.fallback = fn, backend, fallback
         self.memory_budget, self.dynamic = memory_budget, dynamic
         self.recompile_limit, self.fullgraph = recompile_limit, fullgraph
+        self.said = set()   # the graph breaks said, shared with the modules splits compiles
         # where a graph break runs fn eagerly, the modules it calls run compiled
         self.splits = graph_break.SplitCalls(dict(backend=backend, fallback=fallback,
                                       recompile_limit=recompile_limit, cache_size=cache_size,
-                                      memory_budget=memory_budget, dynamic=dynamic))
+                                      memory_budget=memory_budget, dynamic=dynamic), self.said)
         self._profiled = False      # inside its own profiler event (_profiled)
         self.cache = ArtifactCache(cache_size, _name(fn))
         self._params = {}       # function -> its parameter names (inspect is slow)
@@ -340,7 +346,7 @@ class CompiledFunction:
         self._fast = None   # fast_call.FastCall: the latest call again, when it is that plain
         self._stale = None  # why the next compile replaces an artifact that went stale
         self._ran = False   # called before (stance.py's eager_then_compile)
-        self._fell_back = set()     # the trace failures said already (graph breaks...)
+        self.said.clear()
         self.compiles = 0
 
     def __get__(self, instance, owner):
@@ -495,13 +501,15 @@ class CompiledFunction:
                     art = self.cache.get(sig)
                     if art is None:
                         art = self.cache.get_grad_free(plain)
+                    if art is None:     # a break at other sizes breaks at these
+                        art = graph_break.resized_split(plain, self.cache)
                     if art is None:
                         art = self._compile(fn, sig, structure, statics, tensors, state,
                                             module_names, optimizers, roots, backend,
                                             fed)
-                    self.cache.put(sig, art, plain if art.n_state is not None else None)
+                    self.cache.put(sig, art, art.grad_free(plain))
                 return art, tensors, fed
-            self.cache.put(sig, art, plain if art.n_state is not None else None)
+            self.cache.put(sig, art, art.grad_free(plain))
         else:
             emit(1, f"[tracecomp] cache hit: {_name(fn)}")
         return art, tensors, fed
@@ -537,14 +545,9 @@ class CompiledFunction:
         except TraceError as exc:
             if self.fullgraph and self.fallback != "eager":
                 raise
-            message = graph_break.message(_name(fn), exc, self.fallback)
             art = Artifact({}, [], None, eager=True, split=self.fallback != "eager")
-            if str(exc) in self._fell_back:     # said once: each new shape fails alike
-                emit(1, message)
-                return art
-            self._fell_back.add(str(exc))
-            log.warning(message)
-            warnings.warn(message, stacklevel=4)
+            if not graph_break.say(self.said, _name(fn), exc, self.fallback):
+                return art      # said before: each new shape, each instance fails alike
         if not reused:      # a trace that failed counts, as before dynamic shapes
             self._count_compile(fn, reason)
         return art

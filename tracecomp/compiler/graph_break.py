@@ -25,17 +25,23 @@ A module called there that compiling would not help runs eagerly, as torch runs 
 (`RUN_EAGERLY`).
 """
 import threading
+import warnings
 import weakref
 
 from .. import context
+from ..debug_log import emit, log
 from ..nn.modules.rnn import RNNBase
 from ..nn.utils.rnn import PackedSequence
+from ..user_code import user_stacklevel
+from .signature import nearest_resized
 
 
 def _stateless(module, args):
     # no parameters, buffers or submodules: one op (ReLU, Dropout, a loss), whose compiled
-    # call would cost more than the op
-    return not (module._parameters or module._buffers or module._modules)
+    # call would cost more than the op. An optional one left None (CrossEntropyLoss's
+    # weight, a Linear's bias=False) holds nothing
+    return not (module._modules or any(v is not None for v in module._parameters.values())
+                or any(v is not None for v in module._buffers.values()))
 
 
 def _packed_recurrent(module, args):
@@ -57,8 +63,11 @@ class SplitCalls:
     own with the function's options (an OptimizedModule kept per module), or run eagerly
     where RUN_EAGERLY says so."""
 
-    def __init__(self, options):
+    def __init__(self, options, said):
         self.options = dict(options, fullgraph=False)
+        # the breaks said (by the compiled function that owns these calls): each module it
+        # compiles says a break once for all, not once per instance (a model's 12 blocks)
+        self.said = said
         self.compiled = weakref.WeakKeyDictionary()     # module -> its OptimizedModule
         self._lock = threading.Lock()
 
@@ -81,7 +90,36 @@ class SplitCalls:
                 wrapper = self.compiled.get(module)
                 if wrapper is None:
                     wrapper = self.compiled[module] = OptimizedModule(module, **self.options)
+                    wrapper._compiled.said = wrapper._compiled.splits.said = self.said
         return wrapper
+
+
+def resized_split(plain, cache):
+    """The graph-break artifact cached for a signature that `plain` (a call's signature
+    without .grad entries, which an eager run never minds) differs from only in tensor
+    sizes, or None. A break is at a line of code, not at a size: a padded batch of new
+    lengths runs split at once, without tracing the function again up to its break (as
+    torch's automatic dynamic shapes keep a break across sizes). An eager run is right at
+    any size, so the worst this costs is a graph a new size could have had."""
+    near = nearest_resized(plain, cache.signatures(grad_free=True))
+    art = None if near is None else cache.get_grad_free(near, used=False)
+    return art if art is not None and art.split else None     # (put() marks it used)
+
+
+def say(said, name, exc, fallback):
+    """Warn once what the failed trace of `name` makes its calls do; False where `said`
+    (the messages said in this compiled program) holds it already. Warned at the user's
+    line, and logged only where logging has a handler: logging's last resort would print
+    it a second time."""
+    text = message(name, exc, fallback)
+    if text in said:
+        emit(1, text)
+        return False
+    said.add(text)
+    if log.hasHandlers():
+        log.warning(text)
+    warnings.warn(text, stacklevel=user_stacklevel())
+    return True
 
 
 def message(name, exc, fallback):

@@ -323,16 +323,24 @@ def only_sizes_changed(new, cached):
     which are sizes too (each is how many rows a time step reads): the call a dynamic graph
     would serve, and where a recurrent layer traces its time loop as one rnn_scan node
     (context.sizes_vary) instead of unrolling it again for the new lengths."""
+    return nearest_resized(new, cached) is not None
+
+
+def nearest_resized(new, cached):
+    """The nearest of `cached` when `new` differs from it only in sizes (only_sizes_changed),
+    else None."""
     if not cached:
-        return False
+        return None
     new_d = new.as_dict()
-    old_d = min(reversed(cached), key=lambda old: _distance(new_d, old.as_dict())).as_dict()
+    nearest = min(reversed(cached), key=lambda old: _distance(new_d, old.as_dict()))
+    old_d = nearest.as_dict()
     changed = [k for k in set(new_d) | set(old_d) if new_d.get(k) != old_d.get(k)]
-    return bool(changed) and all(
+    resized = bool(changed) and all(
         isinstance(new_d.get(k), TensorSpec) and isinstance(old_d.get(k), TensorSpec)
         and len(new_d[k][0]) == len(old_d[k][0]) and new_d[k][1:] == old_d[k][1:]
         or _packed_sizes(k, new_d.get(k)) and _packed_sizes(k, old_d.get(k))
         for k in changed)
+    return nearest if resized else None
 
 
 def _packed_sizes(key, value):
