@@ -95,10 +95,16 @@ def commit(x, result, op):
             result = result.to(x.dtype)
         from . import context
         tracing = context.current()
+        data = result._data
         if tracing is not None and isinstance(x._data, np.ndarray):
             tracing.rebound.append((x, x._data))  # a real tensor takes a traced value:
             #                                       the compiler checks it
-        x._data = result._data       # traced values are immutable: rebind
+        elif tracing is not None and isinstance(data, np.ndarray):
+            # a traced value takes one computed eagerly (`p.grad.zero_()` fills with a
+            # constant): it stays a graph value, or reading it later would be reading a
+            # tensor from outside, which changes every call
+            data = tracing.lift(result)
+        x._data = data       # traced values are immutable: rebind
     x._vc[0] += 1
     if result._requires_grad and _grad.enabled:
         old, x._node = x._node, result._node
