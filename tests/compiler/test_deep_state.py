@@ -39,3 +39,29 @@ def test_gradients_zeroed_in_place_inside_a_step_stay_graph_values():
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
     assert step.compiles == 2
+
+
+def test_numbers_in_a_dict_keyed_by_parameters_are_guarded():
+    """A count per parameter (`self.param_step[p] += 1`) that the step reads: each call
+    computes with its own count, as eagerly (the dict, keyed by tensors, was not guarded:
+    every call stored the traced count + 1 again)."""
+    def run(lib, compile_fn):
+        model = lib.nn.Linear(2, 1)
+        with lib.no_grad():
+            model.weight.fill_(1.0)
+            model.bias.fill_(0.0)
+        counts = {p: 0 for p in model.parameters()}
+
+        def step(x):
+            for p in model.parameters():
+                counts[p] += 1
+                p.mul_(1 - 0.1 * counts[p])
+            return model(x)
+        step = compile_fn(step)
+        x = lib.ones(1, 2)
+        with lib.no_grad():
+            return [step(x).item() for _ in range(4)], list(counts.values()), step
+    got, counts, step = run(tc, tc.compile)
+    want, _, _ = run(torch, lambda f: f)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert counts == [4, 4] and step.compiles == 4

@@ -80,8 +80,15 @@ OTHER = (object, "...")     # an item of a guarded container that is not guarded
 
 
 def _pair(item):
-    key, value = map(frozen, item)
-    return OTHER if key is None or value is None else (tuple, (key, value))
+    """A dict entry: a key that is not guarded itself (a parameter keying a hand-written
+    optimizer's step counts, `self.param_step[p] += 1`) stands as its identity, so the
+    numbers it keys are guarded as well."""
+    key, value = frozen(item[0]), frozen(item[1])
+    if value is None:
+        return OTHER
+    if key is None:
+        key = (object, (id(item[0]), type(item[0]).__name__))
+    return tuple, (key, value)
 
 
 def _watching(self, name):
@@ -308,6 +315,8 @@ def _show(held):
     if held is OTHER:
         return "..."
     kind, value = held
+    if kind is object:      # a dict key held by its identity (_pair)
+        return f"<{value[1]}>"
     if kind is dict:
         return "{" + ", ".join("..." if pair is OTHER else
                                f"{_show(pair[1][0])}: {_show(pair[1][1])}"
