@@ -19,8 +19,10 @@ already). One that requires grad is lifted as a module's parameter is, its .grad
 too where it has one: lecture code keeps its parameters in globals and updates them by
 hand (`p.data += -lr * p.grad` after `loss.backward()`, all compiled), which the captured
 input it was before (tracing/tracer.py: Tracer.capture, still for tensors reached
-otherwise) could not write back. What the code reaches otherwise (a helper's own global,
-an element of a dict) stays a constant, checked by its version and where it was read
+otherwise) could not write back. Tensors further inside what it names (a hand-written
+optimizer's `self.param_momentum[p]`) are lifted once a trace reads them (deep_tensors.py,
+`lift_into` adds both); what the code reaches otherwise (a module method's global, an
+argument's object) stays a constant, checked by its version and where it was read
 (outside_tensors.py).
 
 A lifted tensor is a traced value while the code runs, so code that needs its numbers
@@ -33,7 +35,9 @@ from types import ModuleType
 from ..nn.module import Module
 from ..tensor import Tensor
 from .code_names import named_values
-from .state import inside
+from .deep_tensors import is_deep
+from .deep_tensors import source as deep_source
+from .state import grad_tail, inside
 
 KIND = "bound"      # the first element of a lifted tensor's state label
 _CONTAINERS = (list, tuple, dict)
@@ -42,6 +46,21 @@ _CONTAINERS = (list, tuple, dict)
 class BoundRead(Exception):
     """A trace with lifted tensors failed: the driver compiles again with them held as
     constants."""
+
+
+def lift_into(fn, args, state, deep):
+    """Insert into `state` (collect's) the tensors lifted this call: those fn names itself
+    and those in the places `deep` learned (deep_tensors.Places), before the .grad tail
+    (which lookups extend), and the .grad of those that have one after it."""
+    bound = lifted(fn, args, state)
+    if deep.heads:
+        taken = {id(t) for _, t in state}
+        taken.update(map(id, args))
+        taken.update(id(t) for _, t in bound)
+        bound += deep.lifted(fn, args, taken)
+    cut = grad_tail(state)
+    state[cut:cut] = bound
+    state += [(("grad", label), t.grad) for label, t in bound if t.grad is not None]
 
 
 def lifted(fn, args, state):
@@ -81,7 +100,10 @@ def is_lifted(label):
 def source(fn, label):
     """Where a lifted tensor is read from on each call, as state.follow takes it: (fn's
     globals, "item", name), (its closure cell, "cell", name), (the object of a method,
-    "attr", name), or (the list, tuple or dict a name holds, "item", key)."""
+    "attr", name), or (the list, tuple or dict a name holds, "item", key); a deep label's,
+    deep_tensors.source."""
+    if is_deep(label):
+        return deep_source(fn, label)
     _, kind, name, *inner = label
     if inner:       # an element of the list, tuple or dict the name holds now
         holder, how, key = source(fn, label[:3])

@@ -43,8 +43,9 @@ from . import (
     trace_warnings,
 )
 from . import state as compile_state
-from .bound_tensors import BoundRead, is_lifted, lifted
+from .bound_tensors import BoundRead, is_lifted, lift_into
 from .code_names import Bindings
+from .deep_tensors import DeepRead, Places, links, moved
 from .dynamic import Templates, sizes_vary
 from .fast_call import FastCall, own
 from .hyperparameters import FedSettings, NumberRead, Tracing
@@ -118,6 +119,7 @@ class Artifact:
     deferred: list = field(default_factory=list)    # schedulers stepped after a call
     reads: object = None       # value_reads.Guards: Python values read besides the arguments
     kept: list = field(default_factory=list)    # kept_values.Kept: tensors stored outside
+    held: list = field(default_factory=list)    # the way to where it lifts tensors from
 
     def grad_free(self, plain):
         """`plain`, the call's signature without .grad tensors, where this serves whatever
@@ -126,11 +128,11 @@ class Artifact:
 
 
 def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), roots=(),
-          memory_budget=None, templates=None, fed_numbers=()):
+          memory_budget=None, templates=None, fed_numbers=(), deep=None):
     """Trace fn(*call_args) with every tensor in `tensors + state` as a graph input;
     `roots` are the modules it uses (whose attributes it may assign); then compile it
     (lowering.py). fed_numbers: [(label, value)] of the number arguments fed as inputs,
-    the last of `tensors` (number_args.py)."""
+    the last of `tensors` (number_args.py). deep: its deep_tensors.Places, or None."""
     log_records, graphs = [], {}
     numbers = NumberTrace(fed_numbers) if fed_numbers else None
     tracer = Tracer(Graph("traced"), module_names)
@@ -218,6 +220,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
             if names_before is not None:
                 names_before.restore()
     compile_state.refuse_kept_traced(fn, args[0], stand_ins)
+    if deep is not None and (new := deep.new(fn, args[0], tracer.read_outside)):
+        raise DeepRead(new)     # read as constants where it can lift them: lift, trace again
     graph = tracer.graph
     graph.outputs = outputs + effect_values
     unread = state_walk.unused_labels(graph, nodes[len(tensors):], state)
@@ -240,7 +244,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                    outside=outside_reads(fn, tracer, lifted_ids, (*args[0], *args[1].values()),
                                          roots),
                    reads=values.guards(fn, roots, kept_values.appended_only(kept)),
-                   kept=[k for k, _ in kept], unread_state=unread)
+                   kept=[k for k, _ in kept], unread_state=unread, held=links(fn, state)[0])
     # a backward traced inside the code (a whole training step) leaves nothing to bridge
     compile_graph = backends.get(backend)
     if templates is not None:       # dynamic shapes: a graph of known structure, new sizes
@@ -343,6 +347,7 @@ class CompiledFunction:
         self.fed = FedSettings()    # the hyperparameters it feeds as inputs
         self.numbers = NumberArguments(self.dynamic)    # the number arguments it feeds
         self.lift_bound = True      # tensors fn names itself are inputs (bound_tensors.py)
+        self.deep = Places()        # and those it reaches inside them (deep_tensors.py)
         self._fast = None   # fast_call.FastCall: the latest call again, when it is that plain
         self._stale = None  # why the next compile replaces an artifact that went stale
         self._ran = False   # called before (stance.py's eager_then_compile)
@@ -401,6 +406,8 @@ class CompiledFunction:
                 self.fed.pin(exc.keys)
             except ArgumentRead as exc:     # fn reads a fed number argument: compile it in
                 self.numbers.pin(exc.labels)
+            except DeepRead as exc:     # it read tensors it can lift: trace again so
+                self.deep.learn(fn, exc.places)
             except BoundRead:   # fn reads a lifted tensor's values: hold them as constants
                 emit(1, f"[tracecomp] {_name(fn)} reads the values of tensors it names "
                         f"itself: they are compiled in as constants")
@@ -411,12 +418,8 @@ class CompiledFunction:
         with GATE.shared:
             state, module_names, flags = state_walk.collect(roots, optimizers, self._walks,
                                                                self.fed)
-            if self.lift_bound:     # before the .grad tail, which lookups extend
-                bound = lifted(fn, (*args, *kwargs.values()), state)
-                cut = compile_state.grad_tail(state)
-                state[cut:cut] = bound
-                state += [(("grad", label), t.grad) for label, t in bound
-                          if t.grad is not None]
+            if self.lift_bound:
+                lift_into(fn, (*args, *kwargs.values()), state, self.deep)
             grad_enabled = grad_mode.state.enabled
             last = self._last_call          # the same signature as last time: ~10 us less
             tensors = last and last.tensors(fn, args, kwargs, state, flags, grad_enabled)
@@ -526,6 +529,7 @@ class CompiledFunction:
             return unflatten(structure, stand_ins, [next(numbers) if type(v) is FedArgument
                                                     else v for _, v in statics])
 
+        deep = self.deep if self.lift_bound else None   # where it lifts tensors from
         vary = self.templates is not None and sizes_vary(
             self.dynamic, tensors, only_sizes_changed(sig, self.cache.signatures()))
         if self.templates is not None:
@@ -533,13 +537,13 @@ class CompiledFunction:
             with context.varying_sizes(vary):
                 self.templates.record_marked(tensors, lambda other: build(
                     fn, call_args, other, state, module_names, backend, optimizers, roots,
-                    self.memory_budget, self.templates, fed))
+                    self.memory_budget, self.templates, fed, deep))
         reused = False      # a new size that a dynamic graph runs: traced, not compiled
         try:
             with progress.compiling(f"{_name(fn)} ({backend})"), gc_pause.paused(), \
                     context.varying_sizes(vary):
-                art = build(fn, call_args, tensors, state, module_names, backend,
-                            optimizers, roots, self.memory_budget, self.templates, fed)
+                art = build(fn, call_args, tensors, state, module_names, backend, optimizers,
+                            roots, self.memory_budget, self.templates, fed, deep)
             reused = self.templates is not None and not self.templates.compiled
             state_walk.note_unread(self._walks, art, roots)
         except TraceError as exc:
@@ -581,7 +585,7 @@ def stale(art):
                 "tensors that change as arguments)")
     if art.reads is not None and not art.reads.hold():
         return art.reads.changed()
-    return None
+    return moved(art.held) if art.held else None
 
 
 def _forget_fast_paths():

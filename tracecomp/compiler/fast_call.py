@@ -29,6 +29,7 @@ from ..debug_log import debug_level
 from ..tensor import Tensor
 from . import bound_tensors
 from .code_names import Bindings
+from .deep_tensors import is_deep
 from .state import follow
 
 _grad = grad_mode.state
@@ -50,7 +51,8 @@ class FastCall:
                                       or art.reads.in_place):
             return None
         code = getattr(fn, "__code__", None)
-        if code is None:
+        # a tensor inside what it names (deep_tensors.py): the way there is not checked here
+        if code is None or any(map(is_deep, art.bound)):
             return None
         fast = FastCall()
         # the tensors it names itself, read from those names on every call (bound_tensors.py)

@@ -6,7 +6,8 @@ A trace runs the Python once, so such a store would happen once, with a graph va
 place of a tensor. As torch.compile replays the side effects it traced, `KeptWatch` looks,
 before and after the trace, at the containers the function and the forward hooks of its
 modules reach (state.starts: arguments, closure, globals, a bound method's object, and one
-attribute or element inside one; a dict, a list or a plain object's attributes): a traced
+attribute or element inside one, or two but for an argument's: a trainer's
+`self.opt.param_momentum`; a dict, a list or a plain object's attributes): a traced
 tensor set under a key (a dict item, an attribute, a list element) or appended to a list
 becomes an extra output of the graph (`Kept`), the container is put back as it was, and
 after each call `apply` stores that call's tensor (with its autograd history, as eagerly)
@@ -58,10 +59,16 @@ class KeptWatch:
             inner = [(None, x)] + [((how, key), v) for how, _, key, v in inside(x)]
             for step, value in inner:
                 entries = _entries(value)
-                if entries is not None:
-                    self.before.setdefault(id(value), (value, entries))
-                    if where[0] == "arg":
-                        self.in_argument.setdefault(id(value), (where[1], step))
+                if entries is None:
+                    continue
+                self.before.setdefault(id(value), (value, entries))
+                if where[0] == "arg":
+                    self.in_argument.setdefault(id(value), (where[1], step))
+                elif step is not None:      # and one more level: a trainer's
+                    for *_, v in inside(value):     # `self.opt.param_momentum[p] = m`
+                        deeper = _entries(v)
+                        if deeper is not None:
+                            self.before.setdefault(id(v), (v, deeper))
 
     def kept(self):
         """[(Kept, traced tensor or None)] of what the trace stored, each container put back:

@@ -3,7 +3,8 @@ modules (a helper's global mask, an entry of a config dict, a module's plain ten
 attribute), and the places they were read from: a call that finds one changed compiles
 again, where it read a stale value before.
 
-What the function names itself is an input instead (bound_tensors.py). For the rest the
+What the function names itself is an input instead (bound_tensors.py), and so is what it
+reads inside those, a few attributes or items down (deep_tensors.py). For the rest the
 graph holds the value the trace saw, so two things are checked before it runs again:
 
   - each such tensor's version: an update in place (`MASK.fill_(2)`);

@@ -397,6 +397,8 @@ def label_text(key):
         return f"optimizer {key[1]} group {key[2]} settings"
     if kind == "param":
         return f"opt{key[1]}.group{key[2]}.{key[3]}"
+    if kind == "bound" and key[1] == "deep":    # a tensor inside (deep_tensors.py)
+        return key[2] + "".join(f"[{k!r}]" for k in key[5:])
     if kind == "bound":       # a tensor the function names itself (bound_tensors.py)
         return f"{key[1]}.{key[2]}" + ("".join(f"[{k!r}]" for k in key[3:]))
     if kind == "number":      # a number argument fed as an input (number_args.py)

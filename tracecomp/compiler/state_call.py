@@ -23,7 +23,8 @@ that list by the recipe and runs the same artifact when
     (except those whose tensors it is fed: any tensor of the same spec will do), and
     so is every module and optimizer found inside one (a list's element, an attribute of
     a trainer object: state.roots_of's links), so the modules and optimizers are the same
-    objects;
+    objects, and every object on the way to a list or dict it is fed tensors from
+    (deep_tensors.py: an optimizer's `param_momentum`), which holds as many entries;
   - nothing a module holds was rebound since (nn/structure.py's count: a new parameter,
     buffer or submodule, or a train()/eval() switch, is a miss), and the walk is the one
     the call read;
@@ -48,7 +49,7 @@ from ..debug_log import debug_level
 from ..nn import structure
 from ..tensor import Tensor
 from ..tracing.gate import GATE
-from . import bound_tensors
+from . import bound_tensors, deep_tensors
 from .bound_tensors import is_lifted
 from .code_names import Bindings
 from .hyperparameters import fed_sources, refill
@@ -64,8 +65,8 @@ MISS = object()
 
 class StateCall:
     __slots__ = ("aliases", "art", "bindings", "execute", "fn", "grad_enabled", "groups",
-                 "has_grad", "links", "modules", "n_args", "numbers", "optimizers", "params",
-                 "recipe", "specs", "state_sizes", "walk", "walks")
+                 "has_grad", "held", "links", "modules", "n_args", "numbers", "optimizers",
+                 "params", "recipe", "specs", "state_sizes", "walk", "walks")
     miss = MISS
 
     @staticmethod
@@ -95,7 +96,10 @@ class StateCall:
         if any(t._requires_grad for _, t in lifted):
             return None     # its .grad (read or not) is not in the recipe: a general call
         call.bindings = Bindings(fn, {label[1:] for label, _ in lifted})
-        call.links = links
+        # the way down to the places it lifts tensors from inside what it names, and the
+        # lengths of the lists and dicts there (deep_tensors.py)
+        chains, call.held = deep_tensors.links(fn, lifted)
+        call.links = links + chains
         call.params = [_params(opt) for opt in optimizers]
         walked = [t for _, t in walk[2][0]]
         # where each tensor comes from: (0, itself) for the modules' tensors and the
@@ -154,6 +158,9 @@ class StateCall:
             return MISS
         for holder, how, key, root in self.links:
             if follow(holder, how, key) is not root:
+                return MISS
+        for container, size in self.held:
+            if len(container) != size:
                 return MISS
         walk = self.walks.get("walk")
         if walk is not self.walk or walk[0] != structure.version():
