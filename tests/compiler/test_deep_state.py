@@ -85,7 +85,8 @@ class _Trainer:
 def _train(lib, compile_fn, kind, holder, reset_at=None):
     """STEPS steps of the same model and data in either library; (losses, weights, the
     optimizer, the compiled step). reset_at: the step before which the optimizer's
-    momentum dict is replaced by a new one of zeros."""
+    momentum dict is replaced by a new one of zeros (the global optimizer by a new one,
+    for holder "global")."""
     global optimizer
     model = lib.nn.Sequential(lib.nn.Linear(6, 5), lib.nn.ReLU(), lib.nn.Linear(5, 3))
     rng = np.random.default_rng(4)
@@ -117,7 +118,9 @@ def _train(lib, compile_fn, kind, holder, reset_at=None):
     losses = []
     try:
         for k in range(STEPS):
-            if k == reset_at:
+            if k == reset_at and holder == "global":
+                optimizer = type(opt)(model.parameters(), lr=0.05)
+            elif k == reset_at:
                 opt.param_momentum = {p: lib.zeros_like(p.data) for p in opt.params}
             x = lib.tensor(data.standard_normal((8, 6)).astype(np.float32))
             y = lib.tensor(data.integers(0, 3, 8))
@@ -155,12 +158,14 @@ def test_a_hand_written_optimizers_state_is_an_input_and_trains_as_torch(
     assert all("attribute param_step of Adam" in r for r in reasons[2:]), reasons
 
 
-def test_a_new_state_dict_is_read_from_its_place():
-    """The dict rebound on the optimizer (a reset): the next call compiles again, as the
-    stores the step replays go into the dict it traced, and then reads and updates the
-    new one (the fast path read the new one and stored into the old before)."""
-    got, weights, _, step = _train(tc, tc.compile, "sgd_momentum", "trainer", reset_at=4)
-    want, ref, _, _ = _train(torch, lambda f: f, "sgd_momentum", "trainer", reset_at=4)
+@pytest.mark.parametrize("holder", ["trainer", "global"])
+def test_a_new_state_dict_or_optimizer_is_read_from_its_place(holder):
+    """The dict rebound on the optimizer, or the global rebound to a new optimizer (a
+    reset): the next call compiles again, as the stores the step replays go into the dict
+    it traced, and then reads and updates the new one (the fast path read the new one and
+    stored into the old before)."""
+    got, weights, _, step = _train(tc, tc.compile, "sgd_momentum", holder, reset_at=4)
+    want, ref, _, _ = _train(torch, lambda f: f, "sgd_momentum", holder, reset_at=4)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     for w, r in zip(weights, ref):
         np.testing.assert_allclose(w, r, rtol=1e-5, atol=1e-6)

@@ -146,15 +146,18 @@ def source(fn, label):
 
 
 def links(fn, state):
-    """(holder, how, key, what it holds) of every step below a start on the way to each
-    deep label's place, and [(container, its length)]: what the fast path (state_call.py)
-    checks is unchanged, so the same tensors are read from the same places."""
+    """(holder, how, key, what it holds) of every step on the way to each deep label's
+    place, the first (fn, "start", where, the start) (the fast path, state_call.py, checks
+    the starts by their names: code_names.Bindings), and [(container, its length)]: what
+    must be unchanged for the same tensors to be read from, and stored into, the same
+    places."""
     chains, sizes = {}, {}
     for label, _ in state:
         if not is_deep(label):
             continue
         _, _, _, where, steps, *key = label
         y = start(fn, (), where)
+        chains.setdefault(where, (fn, "start", where, y))
         for how, k in steps[:len(steps) - (not key)]:
             z = follow(y, how, k)
             chains.setdefault((id(y), how, k), (y, how, k, z))
@@ -169,12 +172,15 @@ def moved(held):
     tensors from is another now (`opt.param_momentum = {...}`), where its stores into that
     place go (kept_values.py: into the container it traced)."""
     for holder, how, key, value in held:
-        if follow(holder, how, key) is not value:
+        now = start(holder, (), key) if how == "start" else follow(holder, how, key)
+        if now is not value:
             return f"{_what(holder, how, key)} is another object"
     return None
 
 
 def _what(holder, how, key):
+    if how == "start":
+        return _text(holder, key, ())
     return f"attribute {key} of {type(holder).__name__}" if how == "attr" else \
         f"item {key!r} of a {type(holder).__name__}"
 

@@ -99,7 +99,7 @@ class StateCall:
         # the way down to the places it lifts tensors from inside what it names, and the
         # lengths of the lists and dicts there (deep_tensors.py)
         chains, call.held = deep_tensors.links(fn, lifted)
-        call.links = links + chains
+        call.links = links + [c for c in chains if c[1] != "start"]    # (call.bindings)
         call.params = [_params(opt) for opt in optimizers]
         walked = [t for _, t in walk[2][0]]
         # where each tensor comes from: (0, itself) for the modules' tensors and the
