@@ -324,10 +324,9 @@ class CompiledFunction:
         self.memory_budget, self.dynamic = memory_budget, dynamic
         self.recompile_limit, self.fullgraph = recompile_limit, fullgraph
         self.said = set()   # the graph breaks said, shared with the modules splits compiles
-        # where a graph break runs fn eagerly, the modules it calls run compiled
-        self.splits = graph_break.SplitCalls(dict(backend=backend, fallback=fallback,
-                                      recompile_limit=recompile_limit, cache_size=cache_size,
-                                      memory_budget=memory_budget, dynamic=dynamic), self.said)
+        self.splits = graph_break.SplitCalls(     # runs a graph break's modules compiled
+            dict(backend=backend, fallback=fallback, recompile_limit=recompile_limit,
+                 cache_size=cache_size, memory_budget=memory_budget, dynamic=dynamic), self.said)
         self._profiled = False      # inside its own profiler event (_profiled)
         self.cache = ArtifactCache(cache_size, _name(fn))
         self._params = {}       # function -> its parameter names (inspect is slow)
