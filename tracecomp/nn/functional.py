@@ -7,9 +7,10 @@ computes out of place and commits the result into the input (torch's in-place ru
 a leaf that requires grad refuses). The rest lives beside this file and is re-exported
 here: more activations (functional_activation.py), attention (functional_attention.py),
 convolution and 2-D pooling (functional_conv.py), conv1d and transposed convolutions
-(functional_conv_nd.py), 1-D pooling (functional_pool1d.py), interpolation and pixel
-shuffle (functional_resample.py), normalization (functional_norm.py) and the losses
-(functional_losses.py, functional_losses_more.py).
+(functional_conv_nd.py), embedding and embedding_bag (functional_embedding.py), 1-D
+pooling (functional_pool1d.py), interpolation and pixel shuffle (functional_resample.py),
+normalization (functional_norm.py) and the losses (functional_losses.py,
+functional_losses_more.py).
 """
 import math
 import warnings
@@ -20,12 +21,10 @@ from .. import composite as C
 from .. import inplace as _inplace
 from ..composite_linalg import vector_norm as _vector_norm
 from ..creation import full, triu_indices
-from ..errors import DTypeError, ShapeError, fmt_shape
+from ..errors import ShapeError, fmt_shape
 from ..grad_fn_names import named
-from ..grad_mode import no_grad
 from ..ops import elementwise as ew
 from ..ops import movement as mv
-from ..ops.indexing import check_range
 from ..ops.linalg import matmul
 from ..random import bernoulli
 from ..tensor import Tensor
@@ -72,6 +71,7 @@ from .functional_conv import (  # noqa: F401
 from .functional_conv3d import avg_pool3d, conv3d, conv_transpose3d, max_pool3d  # noqa: F401
 from .functional_conv_nd import conv1d, conv_transpose1d, conv_transpose2d  # noqa: F401
 from .functional_ctc import ctc_loss  # noqa: F401
+from .functional_embedding import embedding, embedding_bag  # noqa: F401
 from .functional_grid import affine_grid, grid_sample  # noqa: F401
 from .functional_losses import (  # noqa: F401
     binary_cross_entropy,
@@ -376,51 +376,6 @@ def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
                          f"dimensions in the input, got {fmt_shape(input.shape)}")
     return _alpha_dropout(input, p, training, inplace, _feature_shape(input),
                           "feature_alpha_dropout")
-
-
-def _checked_indices(input, num):
-    """input behind a range guard: every index in [0, num), checked eagerly now and in
-    compiled code on every call (indexing alone would wrap a -1 to the last row)."""
-    if input._data.dtype.kind not in "iu":
-        raise DTypeError(f"Expected tensor for argument #1 'indices' to have one of the "
-                         f"following scalar types: Long, Int; but got {input.dtype.name} "
-                         f"instead (while checking arguments for embedding)")
-    return check_range(input, 0, num, "index out of range in self (embedding: index {value} "
-                       "is not in [0, {high}), the rows of the weight)")
-
-
-def _renorm_rows(weight, flat, max_norm, norm_type):
-    """torch's embedding_renorm_: looked-up rows whose norm exceeds max_norm are scaled
-    down to it, in the weight itself and outside the tape."""
-    with no_grad():
-        rows = weight[flat]
-        norms = C.norm(rows, norm_type, 1, keepdim=True)
-        weight[flat] = rows * ew.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0)
-
-
-def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
-              scale_grad_by_freq=False, sparse=False):
-    """weight[input]. The padding_idx row gets no gradient; scale_grad_by_freq divides
-    each row's gradient by how often it occurs in input. sparse=True is accepted and
-    gives the same (dense) gradient."""
-    num = weight.shape[0]
-    input = _checked_indices(input, num)
-    if padding_idx is not None:
-        if not -num <= padding_idx < num:
-            raise AssertionError("Padding_idx must be within num_embeddings")
-        padding_idx %= num
-    flat = mv.reshape(input, (-1,))
-    if max_norm is not None:
-        _renorm_rows(weight, flat, max_norm, norm_type)
-    out = weight[input]
-    if scale_grad_by_freq:
-        counts = C.sum(C.one_hot(flat, num), 0)
-        freq = C.unsqueeze(ew.cast(counts[input], out.dtype), -1)
-        still = out.detach()
-        out = still + (out - still) / freq     # the same values, the gradient over count
-    if padding_idx is not None:
-        out = ew.where(C.unsqueeze(input == padding_idx, -1), out.detach(), out)
-    return named(out, "EmbeddingBackward0", (weight,))
 
 
 # --- padding -------------------------------------------------------------------------------

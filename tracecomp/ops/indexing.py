@@ -43,7 +43,7 @@ def _check_range_impl(x, low, high, ignore, message, error, exclude=None):
     if bad.any():
         value = x[bad].flat[0]
         value = int(value) if x.dtype.kind in "biu" else float(value)
-        raise ERRORS[error](message.format(value=value, low=low, high=high))
+        raise ERRORS[error](message.format(value=value, low=low, high=high, last=high - 1))
     return x
 
 
@@ -56,7 +56,9 @@ check_range_p = defprim("check_range", _check_range_impl,
 
 def check_range(x, low, high, message, ignore=None, error="IndexError", exclude=None):
     """x, after checking its values lie in [low, high) and differ from `exclude`: eagerly
-    now, in a compiled graph every time it runs. `message` may use {value}, {low}, {high}."""
+    now, in a compiled graph every time it runs. `message` may use {value}, {low}, {high}
+    and {last} (high - 1): a message that names a size this way, not as text, keeps the
+    graph the same at other sizes (compiler/dynamic.py)."""
     params = {"low": low, "high": high, "ignore": ignore, "message": message, "error": error}
     if exclude is not None:     # only when asked: graphs without it print as before
         params["exclude"] = exclude

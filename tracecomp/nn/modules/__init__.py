@@ -9,7 +9,7 @@ from .flatten import Flatten, Unflatten
 from .linear import Identity, Linear
 from .normalization import LayerNorm
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
-from .sparse import Embedding
+from .sparse import Embedding, EmbeddingBag
 # --- issue 9: recurrent layers ---
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 # --- issue 9: attention, transformer, lazy and other layers ---
@@ -42,7 +42,7 @@ __all__ = ["ELU", "GELU", "LeakyReLU", "LogSoftmax", "ReLU", "Sigmoid", "SiLU", 
            "Softplus", "Tanh", "BatchNorm1d", "BatchNorm2d", "ModuleDict", "ModuleList",
            "ParameterList", "Sequential", "Conv2d", "Dropout", "Flatten", "Unflatten",
            "Identity", "Linear", "LayerNorm", "AdaptiveAvgPool2d", "AvgPool2d", "MaxPool2d",
-           "Embedding"]
+           "Embedding", "EmbeddingBag"]
 # --- issue 9: __all__ additions, recurrent layers ---
 __all__ += ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 # --- issue 9: __all__ additions, other layers ---
