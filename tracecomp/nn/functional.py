@@ -37,6 +37,7 @@ from .functional_activation import (  # noqa: F401
     celu_,
     elu_,
     glu,
+    gumbel_softmax,
     hardshrink,
     hardsigmoid,
     hardswish,

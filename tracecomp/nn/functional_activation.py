@@ -1,14 +1,16 @@
 """More activations for tracecomp.nn.functional: hardsigmoid, hardswish, celu, glu, softmin,
-softshrink, hardshrink, tanhshrink, threshold, prelu, rrelu, and torch's in-place
-spellings (relu_, elu_, ...).
+softshrink, hardshrink, tanhshrink, threshold, prelu, rrelu, gumbel_softmax, and torch's
+in-place spellings (relu_, elu_, ...).
 
 Each composes public ops; piecewise functions are nested `where`s whose branch choice at
 the kinks matches torch's backward (e.g. softshrink passes no gradient at +-lambd,
 hardswish gives 0 at -3 and 1 at 3).
 """
+import warnings
+
 from .. import composite as C
 from .. import inplace as _inplace
-from ..creation import empty
+from ..creation import empty, zeros_like
 from ..errors import ShapeError
 from ..grad_fn_names import named
 from ..grad_mode import no_grad
@@ -115,6 +117,29 @@ def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
         slope = empty(tuple(input.shape), dtype=input.dtype,
                       device=input.device).uniform_(lower, upper)
     return _apply(input, inplace, lambda x: ew.where(x > 0, x, x * slope), "rrelu")
+
+
+def gumbel_noise(logits):
+    """Gumbel(0, 1) noise in logits' shape and dtype, drawn as torch draws it: -log of an
+    Exp(1) sample (exponential_ on an empty tensor), so from the default generator,
+    reproducible by tracecomp.manual_seed, and drawn afresh by every call of compiled code."""
+    with no_grad():
+        draw = empty(tuple(logits.shape), dtype=logits.dtype,
+                     device=logits.device).exponential_()
+    return -ew.log(draw)
+
+
+def gumbel_softmax(logits, tau=1, hard=False, eps=1e-10, dim=-1):
+    """softmax((logits + g) / tau) for Gumbel noise g; hard=True gives the one-hot vector
+    of its argmax with the soft sample's gradient (straight through)."""
+    if eps != 1e-10:
+        warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
+    y_soft = F.softmax((logits + gumbel_noise(logits)) / tau, dim)
+    if not hard:
+        return y_soft
+    index = y_soft.max(dim, keepdim=True)[1]
+    y_hard = zeros_like(logits).scatter_(dim, index, 1.0)
+    return y_hard - y_soft.detach() + y_soft
 
 
 # --- torch's in-place spellings ------------------------------------------------------------
