@@ -24,7 +24,7 @@ from .ops.elementwise import bitwise_and, bitwise_not, bitwise_or, bitwise_xor, 
 from .ops.reduce import argmax, argmin
 from .ops.linalg import matmul
 from .ops.indexing import gather, scatter_add
-from .composite import (addcdiv, addcmul, all, allclose, amax, amin, any, bmm,
+from .composite import (all, allclose, amax, amin, any, bmm,
                         broadcast_tensors, broadcast_to, cat, chunk, clamp, clip, concat,
                         concatenate, dot, equal, flatten, lerp,
                         log_softmax, logsumexp, masked_fill, max, mean, min, mm, movedim,
@@ -39,7 +39,8 @@ from . import _logging  # noqa: F401  (torch._logging.set_logs)
 # --- issue 9: elementwise math, creation, random and dtype utilities ---
 from .ops.elementwise import abs as absolute
 from .ops.special import digamma, polygamma
-from .composite_math import (clamp_max, clamp_min, deg2rad, exp2, float_power, fmax, fmin,
+from .composite_math import (addcdiv, addcmul, clamp_max, clamp_min, deg2rad, exp2,
+                             float_power, fmax, fmin,
                              frac, heaviside, isclose, log2, log10, logaddexp, logaddexp2,
                              logit, meshgrid, nan_to_num, positive, rad2deg, sgn, signbit,
                              sinc, xlogy)

@@ -25,7 +25,7 @@ from .ops.softmax import softmax as _softmax
 from .return_types import structseq
 from .strided_reshape import reshape_strided, view  # noqa: F401 - x.view's home
 from .tensor import Tensor, _wrap_dim
-from .torch_args import number_first, with_out
+from .torch_args import with_out
 
 
 def _dims_arg(dim):
@@ -568,20 +568,6 @@ def lerp(start, end, weight):
         return start + weight * diff if builtins.abs(weight) < 0.5 else \
             end - diff * (1 - weight)
     return ew.where(ew.abs(weight) < 0.5, start + weight * diff, end - diff * (1 - weight))
-
-
-def addcmul(input, tensor1, tensor2, *rest, value=1):
-    if rest:        # torch's deprecated addcmul(input, value, tensor1, tensor2)
-        (tensor1, tensor2), value = number_first("addcmul", "value", tensor1,
-                                                 (tensor2, *rest), value, 2)
-    return input + value * tensor1 * tensor2
-
-
-def addcdiv(input, tensor1, tensor2, *rest, value=1):
-    if rest:
-        (tensor1, tensor2), value = number_first("addcdiv", "value", tensor1,
-                                                 (tensor2, *rest), value, 2)
-    return input + value * tensor1 / tensor2
 
 
 def square(x):

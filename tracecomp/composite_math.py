@@ -1,5 +1,6 @@
 """Elementwise math built from primitives: log2, logaddexp, xlogy, logit, nan_to_num, fmax,
-isclose, sinc, heaviside, meshgrid, ... with torch's names, dtype rules and errors.
+isclose, sinc, heaviside, meshgrid, addcmul, addcdiv, ... with torch's names, dtype rules
+and errors.
 
 These compose primitives (no impl or gradient of their own), so they trace, differentiate
 and lower like any other chain of elementwise ops. Where a formula would lose accuracy the
@@ -20,6 +21,7 @@ from .errors import DTypeNotImplemented
 from .ops import elementwise as ew
 from .ops import movement as mv
 from .tensor import Tensor
+from .torch_args import number_first
 
 _LOG2E = 1.0 / math.log(2.0)
 _LOG10E = 1.0 / math.log(10.0)
@@ -265,3 +267,30 @@ def meshgrid(*tensors, indexing=None):
     if swap:
         grids[0], grids[1] = grids[1], grids[0]
     return tuple(grids)
+
+
+def addcmul(input, tensor1, tensor2, *rest, value=1):
+    if rest:        # torch's deprecated addcmul(input, value, tensor1, tensor2)
+        (tensor1, tensor2), value = number_first("addcmul", "value", tensor1,
+                                                 (tensor2, *rest), value, 2)
+    return input + value * tensor1 * tensor2
+
+
+def check_addcdiv(tensor1, tensor2):
+    """torch refuses addcdiv of two integer tensors (it once divided them as integers)."""
+    if all(isinstance(t, Tensor) and t._data.dtype.kind in "biu" for t in (tensor1, tensor2)):
+        raise RuntimeError(
+            "Integer division with addcdiv is no longer supported, and in a future  release "
+            "addcdiv will perform a true division of tensor1 and tensor2. The historic addcdiv "
+            "behavior can be implemented as (input + value * torch.trunc(tensor1 / tensor2))"
+            ".to(input.dtype) for integer inputs and as (input + value * tensor1 / tensor2) "
+            "for float inputs. The future addcdiv behavior is just the latter implementation: "
+            "(input + value * tensor1 / tensor2), for all dtypes.")
+
+
+def addcdiv(input, tensor1, tensor2, *rest, value=1):
+    if rest:
+        (tensor1, tensor2), value = number_first("addcdiv", "value", tensor1,
+                                                 (tensor2, *rest), value, 2)
+    check_addcdiv(tensor1, tensor2)
+    return input + value * tensor1 / tensor2

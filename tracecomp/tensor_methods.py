@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from . import composite as C
+from . import composite_math as CM
 from . import dtypes, indexing_sugar, inplace, inplace_shape
 from .autograd import backward as _run_backward
 from .device_methods import to
@@ -160,6 +161,7 @@ def addcmul_(x, t1, t2, *rest, value=1):
 def addcdiv_(x, t1, t2, *rest, value=1):
     if rest:
         (t1, t2), value = number_first("addcdiv_", "value", t1, (t2, *rest), value, 2)
+    CM.check_addcdiv(t1, t2)
     return inplace.apply(x, ew.add_p, _scaled(t1 / t2, value))
 
 
@@ -226,8 +228,8 @@ METHODS = {
     "fmod": ew.fmod, "floor_divide": ew.floor_divide, "eq": ew.eq, "ne": ew.ne,
     "lt": ew.lt, "le": ew.le, "gt": ew.gt, "ge": ew.ge, "logical_and": ew.logical_and,
     "logical_or": ew.logical_or, "logical_xor": ew.logical_xor, "where": _where_method,
-    "square": C.square, "reciprocal": C.reciprocal, "lerp": C.lerp, "addcmul": C.addcmul,
-    "addcdiv": C.addcdiv, "clamp": C.clamp, "clip": C.clamp, "masked_fill": C.masked_fill,
+    "square": C.square, "reciprocal": C.reciprocal, "lerp": C.lerp, "addcmul": CM.addcmul,
+    "addcdiv": CM.addcdiv, "clamp": C.clamp, "clip": C.clamp, "masked_fill": C.masked_fill,
     "softplus": C.softplus,
     # reductions
     "sum": C.sum, "mean": C.mean, "var": C.var, "std": C.std, "amax": C.amax,

@@ -5,7 +5,7 @@ formulas, so parameters follow torch's to float32 rounding, and a whole training
 (forward, backward, optimizer.step()) can be compiled into one graph (LBFGS excepted: its
 line search branches on values).
 """
-from . import lr_scheduler
+from . import lr_scheduler, swa_utils
 from .adadelta import Adadelta
 from .adafactor import Adafactor
 from .adagrad import Adagrad
@@ -23,7 +23,7 @@ from .sparse_adam import SparseAdam
 
 __all__ = ["ASGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "LBFGS",
            "NAdam", "Optimizer", "RAdam", "RMSprop", "Rprop", "SGD", "SparseAdam",
-           "lr_scheduler"]
+           "lr_scheduler", "swa_utils"]
 
 # a torch name we lack raises NotImplementedError naming it (support.py)
 from ..support import missing_in as _missing_in  # noqa: E402
