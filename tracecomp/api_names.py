@@ -18,6 +18,7 @@ NAMESPACES = {
     "torch.nn.utils.rnn": "tracecomp.nn.utils.rnn",
     "torch.optim": "tracecomp.optim",
     "torch.optim.lr_scheduler": "tracecomp.optim.lr_scheduler",
+    "torch.optim.swa_utils": "tracecomp.optim.swa_utils",
     "torch.autograd": "tracecomp.autograd",
     "torch.autograd.functional": "tracecomp.autograd.functional",
     "torch.utils.data": "tracecomp.utils.data",
