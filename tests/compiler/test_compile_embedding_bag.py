@@ -67,6 +67,17 @@ def test_offsets_are_checked_on_every_call(offsets, message, backend):
         fn(tc.tensor(INDICES + 1), tc.tensor(W), tc.tensor(np.array([0, 4, 4])))
 
 
+def test_changing_text_lengths_share_one_dynamic_graph():
+    """A batch of texts is as long as its tokens: on llvm every length after the second
+    runs one dynamic graph (the offsets guard names the length as {last}, not as text)."""
+    fn = tc.compile(lambda i, w, o: F.embedding_bag(i, w, o, mode="sum"), backend="llvm")
+    w, off = tc.tensor(W), tc.tensor(np.array([0, 2, 5]))
+    for n in (7, 9, 12, 15, 20):
+        inp = tc.tensor(RNG.integers(0, 10, n))
+        assert_close(fn(inp, w, off), F.embedding_bag(inp, w, off, mode="sum"))
+    assert fn.compiles == 2
+
+
 # --- pytorch/tutorials: beginner_source/text_sentiment_ngrams_tutorial.py -----------------------
 VOCAB, EMBED, NCLASS = 500, 16, 4
 

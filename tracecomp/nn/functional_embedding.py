@@ -215,14 +215,14 @@ def _reduce_bags(rows, bag, bags, mode):
     # keeps the first), read with a gather so the gradient goes to that row alone; an
     # empty bag reads an extra row of zeros
     n = rows.shape[0]
-    where_ = mv.expand(C.unsqueeze(bag, 1), (n, width))
+    at_bag = mv.expand(C.unsqueeze(bag, 1), (n, width))
     with no_grad():
         still = rows.detach()
-        best = scatter_reduce(full((bags + 1, width), 0, dtype=rows.dtype), 0, where_, still,
+        best = scatter_reduce(full((bags + 1, width), 0, dtype=rows.dtype), 0, at_bag, still,
                               "amax", include_self=False)
         at = C.unsqueeze(Tensor._make(np.arange(n, dtype=np.int64)), 1)
-        pos = ew.where(still == gather(best, 0, where_), at, n)
-        first = scatter_reduce(full((bags + 1, width), n, dtype=np.int64), 0, where_, pos,
+        pos = ew.where(still == gather(best, 0, at_bag), at, n)
+        first = scatter_reduce(full((bags + 1, width), n, dtype=np.int64), 0, at_bag, pos,
                                "amin")[:bags]
     padded = C.cat([rows, full((1, width), 0, dtype=rows.dtype)], 0)
     return gather(padded, 0, first)
