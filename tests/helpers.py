@@ -142,3 +142,17 @@ def twin_mlps(opt, kw, tensor_lr=False):
         options = dict(kw, lr=lib.tensor(kw["lr"])) if tensor_lr else kw
         out.append((m, getattr(lib.optim, opt)(m.parameters(), **options)))
     return out
+
+
+def assert_same_square_loss_step(model, ref, x, rtol=1e-4, atol=1e-5):
+    """One forward and backward of a tracecomp model and its torch twin on numpy x, the
+    loss the sum of squares of the output: the outputs, the parameters' names and every
+    gradient compared."""
+    y, yt = model(tc.tensor(x)), ref(torch.tensor(x))
+    assert_close(y, yt, rtol=rtol, atol=atol, what="output")
+    (y * y).sum().backward()
+    (yt * yt).sum().backward()
+    got, want = dict(model.named_parameters()), dict(ref.named_parameters())
+    assert list(got) == list(want)
+    for name in want:
+        assert_close(got[name].grad, want[name].grad, rtol=1e-4, atol=1e-5, what=name)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import tracecomp as tc
-from tests.helpers import assert_close, with_torch_weights
+from tests.helpers import assert_close, assert_same_square_loss_step, with_torch_weights
 
 RNG = np.random.default_rng(0)
 TP, P = torch.nn.utils.parametrizations, tc.nn.utils.parametrizations
@@ -31,14 +31,7 @@ def _twins(layer, apply):
 def _run(model, ref, layer):
     """One forward and backward of both; the outputs and every gradient compared."""
     x = RNG.standard_normal(LAYERS[layer][1]).astype(np.float32)
-    y, yt = model(tc.tensor(x)), ref(torch.tensor(x))
-    assert_close(y, yt, rtol=1e-4, atol=1e-5, what="output")
-    (y * y).sum().backward()
-    (yt * yt).sum().backward()
-    got, want = dict(model.named_parameters()), dict(ref.named_parameters())
-    assert list(got) == list(want)
-    for name in want:
-        assert_close(got[name].grad, want[name].grad, rtol=1e-4, atol=1e-5, what=name)
+    assert_same_square_loss_step(model, ref, x)
 
 
 def _same_buffers(model, ref):

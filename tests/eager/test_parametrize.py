@@ -10,7 +10,7 @@ import torch.nn.utils.parametrize as TP
 
 import tracecomp as tc
 import tracecomp.nn.utils.parametrize as P
-from tests.helpers import assert_close, with_torch_weights
+from tests.helpers import assert_close, assert_same_square_loss_step, with_torch_weights
 
 
 def _symmetric(lib):
@@ -57,14 +57,7 @@ def _twins(register):
 
 def _check_forward_backward(model, ref):
     x = np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32)
-    y, yt = model(tc.tensor(x)), ref(torch.tensor(x))
-    assert_close(y, yt, what="output")
-    (y * y).sum().backward()
-    (yt * yt).sum().backward()
-    got, want = dict(model.named_parameters()), dict(ref.named_parameters())
-    assert list(got) == list(want)
-    for name in want:
-        assert_close(got[name].grad, want[name].grad, rtol=1e-4, atol=1e-5, what=name)
+    assert_same_square_loss_step(model, ref, x, rtol=1e-5, atol=1e-6)
 
 
 def _no_torch(text):

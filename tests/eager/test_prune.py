@@ -10,7 +10,7 @@ import torch.nn.utils.prune as TP
 
 import tracecomp as tc
 import tracecomp.nn.utils.prune as P
-from tests.helpers import assert_close, with_torch_weights
+from tests.helpers import assert_close, assert_same_square_loss_step, with_torch_weights
 
 RNG = np.random.default_rng(0)
 
@@ -25,14 +25,7 @@ def _twins():
 
 def _run(model, ref):
     x = RNG.standard_normal((2, 2, 6, 6)).astype(np.float32)
-    y, yt = model(tc.tensor(x)), ref(torch.tensor(x))
-    assert_close(y, yt, rtol=1e-4, atol=1e-5, what="output")
-    (y * y).sum().backward()
-    (yt * yt).sum().backward()
-    got, want = dict(model.named_parameters()), dict(ref.named_parameters())
-    assert list(got) == list(want)
-    for name in want:
-        assert_close(got[name].grad, want[name].grad, rtol=1e-4, atol=1e-5, what=name)
+    assert_same_square_loss_step(model, ref, x)
 
 
 def _same_masks(model, ref):
