@@ -25,7 +25,6 @@ from ..ops import movement as mv
 from .functional_conv import (
     _pool_out,
     avg_pool2d,
-    check_conv_args,
     check_divisor,
     conv2d,
     conv_padding,
@@ -35,8 +34,8 @@ from .functional_conv_nd import (
     _batched,
     _check_weight,
     _tuple,
-    check_output_padding,
     conv_transpose_planes,
+    transposed_args,
     transposed_sizes,
 )
 
@@ -102,12 +101,9 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
                      groups=1, dilation=1):
     """torch's conv_transpose3d: weight (Cin, Cout/groups, kd, kh, kw)."""
-    x, unbatched = _batched("conv_transpose3d", input, 3)
-    stride, dilation = _tuple(stride, 3), _tuple(dilation, 3)
-    padding, output_padding = _tuple(padding, 3), _tuple(output_padding, 3)
-    check_conv_args("conv_transpose3d", padding, stride, dilation, groups, output_padding)
-    _check_weight("conv_transpose3d", x, weight, bias, groups, True)
-    check_output_padding(output_padding, stride, dilation)
+    x, unbatched, stride, padding, output_padding, dilation = transposed_args(
+        "conv_transpose3d", 3, input, weight, bias, stride, padding, output_padding, groups,
+        dilation)
     kd = weight.shape[2]
     transposed_sizes("conv_transpose3d", x, weight.shape[2:], stride, padding, output_padding,
                      dilation)

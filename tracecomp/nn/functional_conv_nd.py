@@ -111,15 +111,26 @@ def conv_transpose_planes(x, weight, stride, padding, output_padding, groups, di
     return mv.pad(out, config, 0.0)
 
 
+def transposed_args(op, n, input, weight, bias, stride, padding, output_padding, groups,
+                    dilation):
+    """An n-d transposed convolution's arguments, checked as torch checks them: (the
+    input batched, whether it was unbatched, stride, padding, output_padding, dilation as
+    n-tuples)."""
+    x, unbatched = _batched(op, input, n)
+    stride, dilation = _tuple(stride, n), _tuple(dilation, n)
+    padding, output_padding = _tuple(padding, n), _tuple(output_padding, n)
+    check_conv_args(op, padding, stride, dilation, groups, output_padding)
+    _check_weight(op, x, weight, bias, groups, True)
+    check_output_padding(output_padding, stride, dilation)
+    return x, unbatched, stride, padding, output_padding, dilation
+
+
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
                      groups=1, dilation=1):
     """torch's conv_transpose2d: weight (Cin, Cout/groups, kh, kw)."""
-    x, squeeze = _batched("conv_transpose2d", input, 2)
-    stride, dilation = _tuple(stride, 2), _tuple(dilation, 2)
-    padding, output_padding = _tuple(padding, 2), _tuple(output_padding, 2)
-    check_conv_args("conv_transpose2d", padding, stride, dilation, groups, output_padding)
-    _check_weight("conv_transpose2d", x, weight, bias, groups, True)
-    check_output_padding(output_padding, stride, dilation)
+    x, squeeze, stride, padding, output_padding, dilation = transposed_args(
+        "conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding, groups,
+        dilation)
     out = conv_transpose_planes(x, weight, stride, padding, output_padding, groups, dilation)
     if bias is not None:
         out = out + mv.reshape(bias, (1, -1, 1, 1))
