@@ -10,6 +10,12 @@ on the `tracecomp` logger (debug level, or TRACECOMP_DEBUG>=1). An evicted signa
 still works: its next call compiles again (counted by the recompile-limit warning, and
 fast when the llvm disk cache still holds its object code).
 
+An artifact that runs a dynamic graph compiled for other sizes (`served`: dynamic.py's
+template at a new size) holds no native code of its own, only its traced graphs and a
+runner's size tables (~0.1 MB for a small MLP's). Those are kept apart, up to SERVED
+times `size` of them, least recently used evicted among themselves: a text model whose
+batches come in 40 padded lengths would otherwise evict and trace again on every call.
+
 One artifact may sit under several keys: its full signature, other signatures that differ
 only in `.grad` tensors the code never reads (compile_state.GradWatch), and the
 `grad_free` signature without those entries. The bound counts artifacts, not keys; evicting
@@ -24,6 +30,7 @@ from .debug_log import debug_level, emit, log
 # recently used versions (torch._dynamo.config.cache_size_limit plays this role in torch,
 # where going past it falls back to eager instead of evicting).
 CACHE_SIZE = 16
+SERVED = 8      # served artifacts kept per compiled one the bound allows (size * SERVED)
 
 
 def check_size(size):
@@ -43,11 +50,16 @@ class ArtifactCache:
         self.exact = {}             # signature -> artifact
         self.grad_free = {}         # signature without .grad entries -> artifact
         self._order = OrderedDict()  # id(artifact) -> artifact, least recently used first
+        self._served = OrderedDict()    # the same, for artifacts a dynamic graph serves
         self._lock = threading.Lock()   # compiled calls may come from several threads
         self.evictions = 0
 
     def __len__(self):
-        return len(self._order)
+        return len(self._order) + len(self._served)
+
+    def held(self):
+        """(compiled artifacts, artifacts a dynamic graph serves) held: each has its bound."""
+        return len(self._order), len(self._served)
 
     # Every read and write holds the lock: compiled calls in several threads look up,
     # insert and evict at once, and a lookup must never see an artifact half evicted
@@ -68,9 +80,17 @@ class ArtifactCache:
             art = self.grad_free.get(plain)
             return self._hit(art) if used else art
 
+    def _order_of(self, art):
+        """The eviction order art takes its place in, and that order's bound."""
+        if art.served:
+            return self._served, None if self.size is None else self.size * SERVED
+        return self._order, self.size
+
     def _hit(self, art):
-        if art is not None and id(art) in self._order:
-            self._order.move_to_end(id(art))
+        if art is not None:
+            order = self._order_of(art)[0]
+            if id(art) in order:
+                order.move_to_end(id(art))
         return art
 
     def put(self, sig, art, plain=None):
@@ -79,16 +99,17 @@ class ArtifactCache:
             self.exact[sig] = art
             if plain is not None:
                 self.grad_free[plain] = art
-            self._order[id(art)] = art
-            self._order.move_to_end(id(art))
-            while self.size is not None and len(self._order) > self.size:
-                _, old = self._order.popitem(last=False)
+            order, bound = self._order_of(art)
+            order[id(art)] = art
+            order.move_to_end(id(art))
+            while bound is not None and len(order) > bound:
+                _, old = order.popitem(last=False)
                 self._drop(old)
 
     def discard(self, art):
         """Forget art under every key (it no longer holds: compiler/outside_tensors.py)."""
         with self._lock:
-            if self._order.pop(id(art), None) is not None:
+            if (self._order.pop(id(art), None) or self._served.pop(id(art), None)) is not None:
                 self._forget(art)
 
     def _forget(self, art):

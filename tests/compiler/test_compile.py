@@ -199,8 +199,8 @@ def test_train_eval_and_grad_mode_switch_the_graph(caplog, monkeypatch):
 def test_a_long_reason_is_cut_in_the_warning(monkeypatch):
     """a reason naming whole modules (a new model each call) is cut in the warning; the
     debug log has it all"""
-    from tracecomp.compiler import driver
-    monkeypatch.setattr(driver, "REASON_SHOWN", 12)
+    from tracecomp.compiler import trace_warnings
+    monkeypatch.setattr(trace_warnings, "REASON_SHOWN", 12)
     compiled = tc.compile(lambda x: x * 2, recompile_limit=1)
     compiled(tc.ones(2))
     with pytest.warns(UserWarning, match=r"because x dim 0: 2 -.*\.\.\. \(TRACECOMP_DEBUG=1 "

@@ -13,7 +13,6 @@ Threads: calls may come from several threads at once; compiles take turns, and a
 reads tensors whose data another thread's trace swapped for graph values (trace_gate)."""
 import functools
 import time
-import warnings
 import weakref
 from dataclasses import dataclass, field
 
@@ -71,7 +70,6 @@ from .signature import (
     only_sizes_changed,
     param_names,
     readable_label,
-    recompile_advice,
     refuse_aliased_writes,
     signature_of,
     unflatten,
@@ -81,7 +79,6 @@ from .trace_warnings import function_name as _name
 from .value_reads import PythonRandom, ReadWatch, plain_classes
 
 RECOMPILE_LIMIT = _dynamo.RECOMPILE_LIMIT     # (torch._dynamo.config's default)
-REASON_SHOWN = 400      # characters of a recompile's reason in its warning
 # lookups in one call: a cached version found stale, a second one (compiled without
 # .grad inputs), then a new compile; past that each new version is stale at once
 STALE_ROUNDS = 4
@@ -120,6 +117,7 @@ class Artifact:
     reads: object = None       # value_reads.Guards: Python values read besides the arguments
     kept: list = field(default_factory=list)    # kept_values.Kept: tensors stored outside
     held: list = field(default_factory=list)    # the way to where it lifts tensors from
+    served: bool = False    # runs a dynamic graph compiled for other sizes (cached apart)
 
     def grad_free(self, plain):
         """`plain`, the call's signature without .grad tensors, where this serves whatever
@@ -543,7 +541,7 @@ class CompiledFunction:
                     context.varying_sizes(vary):
                 art = build(fn, call_args, tensors, state, module_names, backend, optimizers,
                             roots, self.memory_budget, self.templates, fed, deep)
-            reused = self.templates is not None and not self.templates.compiled
+            art.served = reused = self.templates is not None and not self.templates.compiled
             state_walk.note_unread(self._walks, art, roots)
         except TraceError as exc:
             if self.fullgraph and self.fallback != "eager":
@@ -558,13 +556,7 @@ class CompiledFunction:
     def _count_compile(self, fn, reason):
         self.compiles += 1
         if self.compiles > self.recompile_limit:
-            # a reason may name whole modules and optimizers (a new model per call): its
-            # start says which, the debug log (TRACECOMP_DEBUG=1) has all of it
-            short = reason if len(reason) <= REASON_SHOWN else \
-                reason[:REASON_SHOWN] + " ... (TRACECOMP_DEBUG=1 logs all of it)"
-            warnings.warn(f"tracecomp.compile: {_name(fn)} recompiled {self.compiles} times "
-                          f"(limit {self.recompile_limit}); this time because {short}. "
-                          f"{recompile_advice(reason)}", stacklevel=5)
+            trace_warnings.recompiled(fn, self.compiles, self.recompile_limit, reason)
 
 
 def _profiled(compiled, args, kwargs):

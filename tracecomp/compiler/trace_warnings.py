@@ -5,6 +5,9 @@ kept_values.py replays appends and stores), and globals or closure variables it 
 import warnings
 
 from ..user_code import user_line
+from .signature import recompile_advice
+
+REASON_SHOWN = 400      # characters of a recompile's reason in its warning
 
 
 def function_name(fn):
@@ -34,3 +37,14 @@ def rebound(fn, names):
             f"calls leave {', '.join(names)} as now, where each eager call assigns again. "
             f"Keep such bookkeeping outside the compiled function, or return the value",
             stacklevel=2)
+
+
+def recompiled(fn, compiles, limit, reason):
+    """A compiled function compiled more often than its recompile_limit: say why this time.
+    A reason may name whole modules and optimizers (a new model per call): its start says
+    which, the debug log (TRACECOMP_DEBUG=1) has all of it."""
+    short = reason if len(reason) <= REASON_SHOWN else \
+        reason[:REASON_SHOWN] + " ... (TRACECOMP_DEBUG=1 logs all of it)"
+    warnings.warn(f"tracecomp.compile: {function_name(fn)} recompiled {compiles} times "
+                  f"(limit {limit}); this time because {short}. {recompile_advice(reason)}",
+                  stacklevel=6)
