@@ -31,13 +31,14 @@ def recipes(monkeypatch):
 
 
 def _model(scale=2.0, bias=None):
-    # held two containers deep: a constant of the graph (a tensor the function names, or
-    # one element in what it names, would be an input: compiler/bound_tensors.py)
-    held = {"inner": {"b": tc.tensor(np.linspace(-1, 1, 2000, dtype=np.float32))
-                      if bias is None else bias}}
+    # held four containers deep: a constant of the graph (a tensor the function names, or
+    # one up to three attributes or items inside what it names, would be an input:
+    # compiler/bound_tensors.py, deep_tensors.py)
+    held = {"a": {"b": {"inner": {"b": tc.tensor(np.linspace(-1, 1, 2000, dtype=np.float32))
+                                  if bias is None else bias}}}}
 
     def f(x):
-        return ((x * held["inner"]["b"]).tanh() * scale).exp().sum(1)
+        return ((x * held["a"]["b"]["inner"]["b"]).tanh() * scale).exp().sum(1)
     return f
 
 
