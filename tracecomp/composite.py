@@ -307,7 +307,7 @@ swapaxes = swapdims = transpose
 def t(x):
     if x.ndim > 2:
         raise ShapeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
-    return renamed(transpose(x, 0, 1), x, "TBackward0") if x.ndim == 2 else x
+    return renamed(mv.permute(x, (1, 0)), x, "TBackward0") if x.ndim == 2 else x
 
 
 def movedim(x, source, destination):

@@ -75,9 +75,33 @@ permute_p = defprim("permute", lambda x, dims: x.transpose(dims), _permute_rule,
                     same_dtype, _permute_vjp, VIEW, saves=())
 
 
+# (dims, ndim) -> dims normalized (non-negative Python ints), None for the identity: a
+# backward permutes several times per linear layer, and normalizing took as long as the
+# view itself. Only tuples of Python ints are kept (a tensor among the dims could change);
+# programs use few distinct permutations, and past _PERMUTATIONS_MAX no new one is kept.
+_PERMUTATIONS = {}
+_PERMUTATIONS_MAX = 4096
+_MISSING = object()
+
+
+def _normal_permutation(dims, ndim):
+    normal = tuple(int(d) % max(ndim, 1) for d in dims)
+    if all(d == i for i, d in enumerate(normal)):
+        normal = None
+    if type(dims) is tuple and len(_PERMUTATIONS) < _PERMUTATIONS_MAX and \
+            all(type(d) is int for d in dims):
+        _PERMUTATIONS[dims, ndim] = normal
+    return normal
+
+
 def permute(x, dims):
-    dims = tuple(int(d) % max(x.ndim, 1) for d in dims)
-    if all(d == i for i, d in enumerate(dims)):
+    ndim = x.ndim
+    try:
+        normal = _PERMUTATIONS.get((dims, ndim), _MISSING) if type(dims) is tuple else _MISSING
+    except TypeError:       # something unhashable among them: int() says what is wrong
+        normal = _MISSING
+    dims = _normal_permutation(dims, ndim) if normal is _MISSING else normal
+    if dims is None:
         return x
     return bind(permute_p, x, dims=dims)
 
