@@ -256,7 +256,12 @@ def bind(prim, *args, **params):
         out = trace_hook(prim, args, params)
         if out is not NotImplemented:
             return out
-    if len(args) == 1:      # unary ops: no list to build
+    n = len(args)
+    if n == 2:              # binary and unary ops: no comprehension (a call of its own)
+        a, b = args
+        arrays = (a._data if isinstance(a, Tensor) else a, b._data if isinstance(b, Tensor)
+                  else b)
+    elif n == 1:
         arrays = (args[0]._data,) if isinstance(args[0], Tensor) else args
     else:
         arrays = [a._data if isinstance(a, Tensor) else a for a in args]
@@ -280,7 +285,7 @@ def bind(prim, *args, **params):
                 raise   # a guard's error is the message it was asked to raise, as is
             raise (foreign_operand(prim.name, arrays) or
                    explain_failure(prim, arrays, params, exc)) from exc
-        if type(out) is not _ndarray or out.dtype != dtype:
+        if type(out) is not _ndarray or (out.dtype is not dtype and out.dtype != dtype):
             out = prim.as_dtype(out, arrays, params, dtype)
         view = prim.is_view and _aliases(out, arrays[0])
         vc = args[0]._vc if view else [0]
