@@ -33,6 +33,8 @@ from ..tensor import Tensor
 from . import anomaly_mode as anomaly
 from . import profiler
 
+_make = Tensor._make
+
 
 class _Traced:
     """The stand-in `_node` of a traced tensor that requires grad (tracer.wrap): it makes
@@ -263,6 +265,8 @@ def _drain(walk, needed=None):
             with profiler.record_function(
                     f"autograd::engine::evaluate_function: {node.name()}"):
                 _evaluate(node, g, walk)
+        elif node.fn_hooks is None and "grouped" not in node.prim.tags:
+            _step(node, g, walk)    # the usual node: _evaluate's choice, without its call
         else:
             _evaluate(node, g, walk)
         if not retain_graph:
@@ -340,11 +344,13 @@ def _step_hooked(node, g, walk):
 def _step(node, g, walk):
     """Run one node's VJP and route each input's gradient to its producer or leaf."""
     args = _check_saved(node)
-    if type(node.out_data) is DeviceArray:  # tensors the rule makes go where g is, as torch's
-        with node.out_data.device:
-            grads = node.prim.vjp(g, node.out(), *args, **node.params)
+    data = node.out_data
+    out = _make(data, True, node, node.out_vc)     # node.out(), without the call
+    if type(data) is DeviceArray:   # tensors the rule makes go where g is, as torch's
+        with data.device:
+            grads = node.prim.vjp(g, out, *args, **node.params)
     else:
-        grads = node.prim.vjp(g, node.out(), *args, **node.params)
+        grads = node.prim.vjp(g, out, *args, **node.params)
     if anomaly.state.check_nan:
         anomaly.check_nan(node.name(), grads)
     _route(args, node.edges, grads, walk)
@@ -417,7 +423,9 @@ def _route(args, edges, grads, walk):
     for a, ga, producer in zip(args, grads, edges):
         if ga is None or not isinstance(a, Tensor) or not a._requires_grad:
             continue
-        ga = fit_grad(ga, a)
+        gd, ad = ga._data, a._data
+        if gd.shape != ad.shape or gd.dtype is not ad.dtype:    # fit_grad's test, inlined
+            ga = fit_grad(ga, a)
         if stop is not None and id(a) in stop:      # an input of a hooked node (_step_hooked)
             k = stop[id(a)]
             held = walk.held[k]
