@@ -303,7 +303,7 @@ def next_functions(node):
     """torch's next_functions for a tape node (its frozen edges once backward freed it)."""
     if node.args is None:
         return tuple((accumulate_grad(e), 0) if isinstance(e, Tensor) else e
-                     for e in getattr(node, "inputs", ()))
+                     for e in node.inputs or ())
     moved = _moved(node)
     return tuple(edge(t, moved) for t in input_tensors(node))
 
@@ -322,7 +322,7 @@ def _moved(node):
 def input_tensors(node):
     """What torch's node takes as inputs, in its order: the tensors named() gave (None for
     an absent one), or the operands torch lists (a Python number stands for itself)."""
-    refs = getattr(node, "inputs", None)      # set by named()
+    refs = node.inputs      # set by named()
     if refs is None:
         return torch_inputs(node)
     return [None if ref is None else ref() for ref in refs]
@@ -333,16 +333,32 @@ def freeze(node):
     next_functions (strong references to the next nodes) while its saved tensors go. Each
     next node is frozen in turn when the walk reaches it, so the graph keeps nodes and
     leaves alive, not values. A leaf is kept as itself, its AccumulateGrad made when asked
-    for: a weak-dict lookup per leaf would cost backward more than the rest of freezing."""
-    if node.args is None:
+    for: a weak-dict lookup per leaf would cost backward more than the rest of freezing.
+    This runs once per node a backward frees, so input_tensors, _moved and edge's usual
+    case are written out here (one call each per node cost more than the rest of it)."""
+    args = node.args
+    if args is None:
         return                      # frozen already
+    if node.inputs is None and node.prim.name not in INPUTS:
+        inputs = args               # input_tensors(node), where it is the operands
+    else:
+        inputs = input_tensors(node)
+    moved = None
+    for a, v in zip(args, node.versions):
+        if v is not None and a._vc[0] != v:
+            moved = _moved(node)
+            break
     held = []
-    moved = _moved(node)
-    for t in input_tensors(node):
+    for t in inputs:
         if not isinstance(t, Tensor) or not t._requires_grad:
             held.append(_NO_EDGE)
-        elif t._node is None:
+            continue
+        producer = t._node
+        if producer is None:
             held.append(t)
+        elif moved is None and isinstance(producer, TapeNode) and \
+                "guard" not in producer.prim.tags and "grouped" not in producer.prim.tags:
+            held.append((producer, 0))      # edge(t)'s usual answer
         else:
             held.append(edge(t, moved))
     node.inputs = tuple(held)
