@@ -18,6 +18,9 @@ CASES = {
     "permuted rows": ((5, 4, 6), (6, 3), lambda x, w: x.permute(1, 0, 2) @ w),
     "empty rows": ((0, 5, 6), (6, 3), lambda x, w: x @ w),
     "empty inner dim": ((4, 5, 0), (0, 3), lambda x, w: x @ w),
+    # few rows, many columns: computed as (w @ x.T).T (ops/linalg.py _product)
+    "few rows times a transposed weight": ((3, 16), (40, 16), lambda x, w: x @ w.t()),
+    "a sequence of few rows, transposed weight": ((1, 3, 16), (40, 16), lambda x, w: x @ w.t()),
 }
 
 
@@ -36,3 +39,17 @@ def test_rows_times_a_matrix_and_its_gradients_are_torchs(shapes):
                         weights.numpy()))
     for ours, theirs in zip(results[0][:3], results[1][:3]):
         assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("rows", [1, 4, 16, 64])
+def test_few_rows_times_a_transposed_matrix_is_numpys_product_laid_out_as_torchs(rows):
+    """x @ w.T with 8 or more times as many columns as rows runs as (w @ x.T).T: the same
+    sums, so numpy's values exactly, and a fresh row-major result, as torch's (a view
+    of the transposed product would refuse .view())."""
+    x = rng.standard_normal((rows, 96)).astype(np.float32)
+    w = rng.standard_normal((512, 96)).astype(np.float32)
+    out = tc.tensor(x) @ tc.tensor(w).t()
+    theirs = torch.tensor(x) @ torch.tensor(w).t()
+    np.testing.assert_array_equal(out.numpy(), np.matmul(x, w.T))
+    assert out.stride() == theirs.stride() and out.is_contiguous()
+    assert tuple(out.view(-1).shape) == (rows * 512,)
