@@ -214,6 +214,11 @@ def result_type(*args):
                 return a.dtype
             if type(b) is int and a.dtype.kind in "iuf":    # a Python int never widens
                 return a.dtype
+        elif type(b) is np.ndarray:         # a Python number first: 1 - x, 2 * x
+            if type(a) is float and b.dtype.kind == "f":
+                return b.dtype
+            if type(a) is int and b.dtype.kind in "iuf":
+                return b.dtype
     key = tuple((a.dtype, a.ndim == 0) if hasattr(a, "dtype") and not isinstance(a, np.generic)
                 else _scalar_category(a) for a in args)
     hit = _result_cache.get(key)
