@@ -14,7 +14,7 @@ from ..errors import ShapeError, fmt_shape
 from ..tensor import _wrap_dim
 from . import reduce as _reduce  # a cycle (reduce's VJP reshapes): resolved at call time
 from .registry import defprim
-from .rules import same_dtype
+from .rules import memo_ints, same_dtype
 
 VIEW = ("movement", "view")
 
@@ -27,6 +27,7 @@ def _numel(shape):
 
 
 # --- reshape ---------------------------------------------------------------------------
+@memo_ints     # every reshape, view, unsqueeze and flatten asks
 def infer_shape(op, old, new):
     """Resolve one -1 in `new` the way torch's view/reshape do."""
     new = tuple(int(d) for d in new)
@@ -75,32 +76,15 @@ permute_p = defprim("permute", lambda x, dims: x.transpose(dims), _permute_rule,
                     same_dtype, _permute_vjp, VIEW, saves=())
 
 
-# (dims, ndim) -> dims normalized (non-negative Python ints), None for the identity: a
-# backward permutes several times per linear layer, and normalizing took as long as the
-# view itself. Only tuples of Python ints are kept (a tensor among the dims could change);
-# programs use few distinct permutations, and past _PERMUTATIONS_MAX no new one is kept.
-_PERMUTATIONS = {}
-_PERMUTATIONS_MAX = 4096
-_MISSING = object()
-
-
+@memo_ints     # a backward permutes several times per linear layer
 def _normal_permutation(dims, ndim):
+    """dims as non-negative Python ints; None for the identity."""
     normal = tuple(int(d) % max(ndim, 1) for d in dims)
-    if all(d == i for i, d in enumerate(normal)):
-        normal = None
-    if type(dims) is tuple and len(_PERMUTATIONS) < _PERMUTATIONS_MAX and \
-            all(type(d) is int for d in dims):
-        _PERMUTATIONS[dims, ndim] = normal
-    return normal
+    return None if all(d == i for i, d in enumerate(normal)) else normal
 
 
 def permute(x, dims):
-    ndim = x.ndim
-    try:
-        normal = _PERMUTATIONS.get((dims, ndim), _MISSING) if type(dims) is tuple else _MISSING
-    except TypeError:       # something unhashable among them: int() says what is wrong
-        normal = _MISSING
-    dims = _normal_permutation(dims, ndim) if normal is _MISSING else normal
+    dims = _normal_permutation(dims, x.ndim)
     if dims is None:
         return x
     return bind(permute_p, x, dims=dims)
@@ -171,8 +155,13 @@ def _slice_rule(x, starts, stops, steps):
     return tuple(out)
 
 
+@memo_ints
+def _slice_key(starts, stops, steps):
+    return tuple(builtins.slice(a, b, s) for a, b, s in zip(starts, stops, steps))
+
+
 def _slice_impl(x, starts, stops, steps):
-    return x[tuple(builtins.slice(a, b, s) for a, b, s in zip(starts, stops, steps))]
+    return x[_slice_key(starts, stops, steps)]
 
 
 def _slice_vjp(g, out, x, starts, stops, steps):
@@ -205,14 +194,25 @@ def _pad_rule(x, config, value):
     return tuple(out)
 
 
-def _pad_impl(x, config, value):
+@memo_ints     # a slice's gradient pads: every LSTM gate, every time step
+def _pad_plan(shape, config):
+    """(the padded shape, where x goes in it, the crop of negative padding after or None)
+    for an x of `shape`."""
     grown = [(max(lo, 0), max(hi, 0), interior) for lo, hi, interior in config]
-    shape = tuple(lo + hi + n + max(n - 1, 0) * i for n, (lo, hi, i) in zip(x.shape, grown))
-    out = np.full(shape, value, dtype=x.dtype)
-    out[tuple(np.s_[lo:lo + n + max(n - 1, 0) * i:i + 1] for n, (lo, _, i)
-              in zip(x.shape, grown))] = x
-    crop = tuple(np.s_[-min(lo, 0):d + min(hi, 0)] for d, (lo, hi, _) in zip(shape, config))
-    return out[crop]
+    padded = tuple(lo + hi + n + max(n - 1, 0) * i for n, (lo, hi, i) in zip(shape, grown))
+    into = tuple(np.s_[lo:lo + n + max(n - 1, 0) * i:i + 1] for n, (lo, _, i)
+                 in zip(shape, grown))
+    crop = None
+    if any(lo < 0 or hi < 0 for lo, hi, _ in config):
+        crop = tuple(np.s_[-min(lo, 0):d + min(hi, 0)] for d, (lo, hi, _) in zip(padded, config))
+    return padded, into, crop
+
+
+def _pad_impl(x, config, value):
+    padded, into, crop = _pad_plan(x.shape, config)
+    out = np.full(padded, value, dtype=x.dtype)
+    out[into] = x
+    return out if crop is None else out[crop]
 
 
 def _pad_vjp(g, out, x, config, value):
@@ -224,11 +224,20 @@ def _pad_vjp(g, out, x, config, value):
 pad_p = defprim("pad", _pad_impl, _pad_rule, same_dtype, _pad_vjp, ("movement",), saves=())
 
 
+@memo_ints
+def _pad_config(config):
+    """config as tuples of Python ints; None when it pads nothing."""
+    if all(c == (0, 0, 0) for c in config):
+        return None
+    return tuple(tuple(int(v) for v in c) for c in config)
+
+
 def pad(x, config, value=0.0):
     """Pad (or, with negative amounts, crop) each dim: config[d] = (low, high, interior)."""
-    if all(c == (0, 0, 0) for c in config):
+    config = _pad_config(config)
+    if config is None:
         return x
-    return bind(pad_p, x, config=tuple(tuple(int(v) for v in c) for c in config), value=value)
+    return bind(pad_p, x, config=config, value=value)
 
 
 # --- concat ----------------------------------------------------------------------------

@@ -38,6 +38,40 @@ def same_shape(x, **_):
     return tuple(x)
 
 
+# --- shape arithmetic run per op, remembered ---------------------------------------------
+MEMO_MAX = 4096     # answers kept per function; past it new arguments are computed each time
+_MISSING = object()
+
+
+def memo_ints(fn):
+    """fn, remembering its answer for arguments made only of Python ints and strs (in
+    tuples, nested): the shape arithmetic an eager op repeats on every call (a permutation
+    normalized, a padding planned), which a program asks with few distinct arguments. Its
+    answers must not be changed by callers (tuples). Arguments of other types (a list, a
+    numpy int, a symbolic size) are computed each time, never kept: an equal key of ints
+    gives the same answer, and nothing is kept that could change."""
+    table = {}
+
+    def memo(*key):
+        try:
+            hit = table.get(key, _MISSING)
+        except TypeError:       # unhashable: computed, as fn would
+            return fn(*key)
+        if hit is not _MISSING:
+            return hit
+        out = fn(*key)
+        if len(table) < MEMO_MAX and _plain(key):
+            table[key] = out
+        return out
+    memo.__name__, memo.__doc__, memo.__wrapped__ = fn.__name__, fn.__doc__, fn
+    return memo
+
+
+def _plain(key):
+    return all(_plain(k) if isinstance(k, tuple) else type(k) is int or type(k) is str
+               for k in key)       # (tuple subclasses: a Size hashes and compares as a tuple)
+
+
 # --- dtype rules -----------------------------------------------------------------------
 
 def same_dtype(x, *_, **__):
