@@ -102,7 +102,9 @@ def _product(a, b):
     1.5-3x longer over the first than the second at 8 or more times as many columns as
     rows (one thread, znver4: 16x128 @ 128x512 52 -> 30 us, 4x128 @ 128x512 37 -> 16 us,
     16x1024 @ 1024x4096 4.5 -> 2.9 ms; with fewer columns it gains nothing or loses). Each
-    element is the same sum in the same order: the results are bitwise equal."""
+    element is the same dot product: bitwise equal there (a BLAS elsewhere may block the
+    two forms' sums apart, by rounding). Measured on one host's OpenBLAS only: re-check the
+    rule where timings are reported."""
     if a.shape[0] * 8 <= b.shape[1] and b.dtype.kind == "f" and a.flags.c_contiguous and \
             b.flags.f_contiguous and not b.flags.c_contiguous:
         return np.matmul(b.T, a.T).T.copy()     # row-major, strides as a fresh array's
