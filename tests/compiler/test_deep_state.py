@@ -12,6 +12,8 @@ import torch
 import tracecomp as tc
 from tracecomp.compiler.state_call import StateCall
 
+from helpers import train_step
+
 STEPS = 6
 optimizer = None        # the global the step reads, as the tutorial's script has it
 
@@ -105,12 +107,7 @@ def _train(lib, compile_fn, kind, holder, reset_at=None):
             optimizer.step()
             return loss
     elif holder == "closure":
-        def step(x, y):
-            opt.zero_grad()
-            loss = loss_fn(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
+        step = train_step(model, opt, lib)      # opt: a closure variable of its step
     else:
         step = _Trainer(lib, model, opt).step
     step = compile_fn(step)
