@@ -225,3 +225,28 @@ def test_a_function_without_modules_runs_eagerly_and_says_so():
     assert len(said) == 1 and "x.sum().item() > 0" in said[0]       # names the line
     assert f(tc.tensor([-1.0, -2.0])).tolist() == [1.0, 2.0]     # no stale branch
     assert _said(f, tc.tensor([3.0, 1.0]))[1] == []              # said once
+
+
+def test_a_failed_trace_leaves_no_stores_behind():
+    """The trace that meets the break ran the forward's Python up to it: its appends and
+    stores are undone, so the eager run's are the only ones (the first call appended
+    twice, and a traced tensor could stay in the list)."""
+    def run(lib, compile_model):
+        class Net(lib.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc, self.log, self.seen = lib.nn.Linear(3, 3), [], {}
+
+            def forward(self, x):
+                self.log.append(x.shape[0])
+                self.seen["last"] = x * 2
+                y = self.fc(x)
+                return -y if y.sum() > 0 else y
+        net = Net()
+        forward = tc.compile(net) if compile_model else net
+        for n in (2, 2, 5):
+            forward(lib.ones(n, 3))
+        return net.log, net.seen["last"]
+    (log, last), (want_log, want_last) = run(tc, True), run(torch, False)
+    assert log == want_log == [2, 2, 5]
+    assert_close(last, want_last)

@@ -145,9 +145,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
     # thread reads a graph value in place of its data (tracing/gate.py)
     with GATE:
         originals = [t._data for _, t in every]
-        snapshot = None
+        snapshot = stores = names_before = None
         attributes = compile_attributes.AttributeSnapshot(roots)
-        names_before = None
         try:
             with tracer, fed, deferral:
                 nodes = [tracer.input(label_text(label), t) for label, t in every]
@@ -207,6 +206,10 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                     refuse_aliased_writes(aliases, tensors, effects)
                 compile_state.check_rebound(tracer, holders, effect_values)
                 compile_state.settle_updated_leaves(tracer, every)
+        except BaseException:   # a failed trace's stores undone (kept() did it else)
+            if stores is not None:
+                stores.restore()
+            raise
         finally:
             for (_, t), data in zip(every, originals):
                 t._data = data

@@ -70,6 +70,19 @@ class KeptWatch:
                         if deeper is not None:
                             self.before.setdefault(id(v), (v, deeper))
 
+    def restore(self):
+        """Every container as it was before the trace, whatever it stored (a trace that
+        failed: a graph break runs the call again eagerly, which makes its own stores;
+        none of the trace's traced tensors may stay behind)."""
+        for holder, before in self.before.values():
+            table = holder if type(holder) in (list, dict) else \
+                object.__getattribute__(holder, "__dict__")
+            if type(table) is list:
+                table[:] = before
+            else:       # not compared first: a changed entry may be a tensor
+                table.clear()
+                table.update(before)
+
     def kept(self):
         """[(Kept, traced tensor or None)] of what the trace stored, each container put back:
         a traced tensor; a number .item() made (stored as its 0-d tensor, given as the
