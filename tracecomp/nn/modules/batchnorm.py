@@ -101,5 +101,13 @@ class BatchNorm2d(_BatchNorm):
             raise ValueError(f"expected 4D input (got {input.dim()}D input)")
 
 
+class BatchNorm3d(_BatchNorm):
+    """Over (N, C, D, H, W) input (a video's frames, a volume's slices)."""
+
+    def _check_input_dim(self, input):
+        if input.dim() != 5:
+            raise ValueError(f"expected 5D input (got {input.dim()}D input)")
+
+
 # Classes torch defines in this file and tracecomp elsewhere (torch_paths.py).
 __getattr__ = torch_paths.getattr_for(__name__)

@@ -1,4 +1,4 @@
-"""InstanceNorm1d / InstanceNorm2d: BatchNorm's parameters and buffers (affine and running
+"""InstanceNorm1d / 2d / 3d: BatchNorm's parameters and buffers (affine and running
 stats off by default), normalizing each sample's channels over their own spatial dims
 (F.instance_norm); unbatched input is run as a batch of one, as in torch."""
 import warnings
@@ -52,3 +52,9 @@ class InstanceNorm2d(_InstanceNorm):
     """Over (N, C, H, W) or unbatched (C, H, W) input."""
 
     _no_batch_dim = 3
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Over (N, C, D, H, W) or unbatched (C, D, H, W) input."""
+
+    _no_batch_dim = 4

@@ -1,6 +1,6 @@
 """Lazy modules: parameters whose shape comes from the first input (torch.nn's
 UninitializedParameter / UninitializedBuffer and LazyModuleMixin), and LazyLinear,
-LazyConv1d/2d, LazyConvTranspose1d/2d, LazyBatchNorm1d/2d.
+LazyConv1d/2d/3d, LazyConvTranspose1d/2d/3d, LazyBatchNorm1d/2d/3d, LazyInstanceNorm1d/2d/3d.
 
 An uninitialized parameter is a real Parameter object holding no array yet, so an
 optimizer built before the first call holds the very object that the first call fills
@@ -21,8 +21,9 @@ from ...debug_log import emit
 from ...grad_mode import no_grad
 from ...tensor import Tensor
 from ..parameter import Parameter
-from .batchnorm import BatchNorm1d, BatchNorm2d
-from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
+from .batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d
+from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
+from .instancenorm import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d
 from .linear import Linear
 
 _USE_ERROR = ("Attempted to use an uninitialized parameter in {}. This error happens when you "
@@ -298,6 +299,16 @@ class LazyConv2d(_LazyConvMixin, Conv2d):
         self._lazy_init(out_channels, bias, dtype)
 
 
+class LazyConv3d(_LazyConvMixin, Conv3d):
+    cls_to_become = Conv3d
+
+    def __init__(self, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", device=None, dtype=None):
+        super().__init__(0, 0, kernel_size, stride, padding, dilation, groups, False,
+                         padding_mode)
+        self._lazy_init(out_channels, bias, dtype)
+
+
 class LazyConvTranspose1d(_LazyConvMixin, ConvTranspose1d):
     cls_to_become = ConvTranspose1d
 
@@ -311,6 +322,17 @@ class LazyConvTranspose1d(_LazyConvMixin, ConvTranspose1d):
 
 class LazyConvTranspose2d(_LazyConvMixin, ConvTranspose2d):
     cls_to_become = ConvTranspose2d
+
+    def __init__(self, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
+                 groups=1, bias=True, dilation=1, padding_mode="zeros", device=None,
+                 dtype=None):
+        super().__init__(0, 0, kernel_size, stride, padding, output_padding, groups, False,
+                         dilation, padding_mode)
+        self._lazy_init(out_channels, bias, dtype)
+
+
+class LazyConvTranspose3d(_LazyConvMixin, ConvTranspose3d):
+    cls_to_become = ConvTranspose3d
 
     def __init__(self, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
                  groups=1, bias=True, dilation=1, padding_mode="zeros", device=None,
@@ -357,6 +379,23 @@ class LazyBatchNorm1d(_LazyNormBase, BatchNorm1d):
 
 class LazyBatchNorm2d(_LazyNormBase, BatchNorm2d):
     cls_to_become = BatchNorm2d
+
+
+class LazyBatchNorm3d(_LazyNormBase, BatchNorm3d):
+    cls_to_become = BatchNorm3d
+
+
+# torch's lazy instance norms take BatchNorm's defaults (affine and running stats on)
+class LazyInstanceNorm1d(_LazyNormBase, InstanceNorm1d):
+    cls_to_become = InstanceNorm1d
+
+
+class LazyInstanceNorm2d(_LazyNormBase, InstanceNorm2d):
+    cls_to_become = InstanceNorm2d
+
+
+class LazyInstanceNorm3d(_LazyNormBase, InstanceNorm3d):
+    cls_to_become = InstanceNorm3d
 
 
 def initialize_lazy(module):
