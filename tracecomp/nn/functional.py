@@ -54,6 +54,7 @@ from .functional_activation import (  # noqa: F401
     threshold,
     threshold_,
 )
+from .functional_adaptive3d import adaptive_avg_pool3d, adaptive_max_pool3d  # noqa: F401
 from .functional_attention import (  # noqa: F401
     _canonical_mask,
     _none_or_dtype,
