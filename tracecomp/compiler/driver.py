@@ -145,10 +145,11 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
     # thread reads a graph value in place of its data (tracing/gate.py)
     with GATE:
         originals = [t._data for _, t in every]
-        snapshot = stores = names_before = None
+        snapshot = names_before = None
+        undo = kept_values.Undo()   # a failed trace's stores undone (kept() does it else)
         attributes = compile_attributes.AttributeSnapshot(roots)
         try:
-            with tracer, fed, deferral:
+            with tracer, fed, deferral, undo:
                 nodes = [tracer.input(label_text(label), t) for label, t in every]
                 for (_, t), node in zip(state, nodes[len(tensors):]):
                     t._data = node          # parameters and buffers read their graph inputs
@@ -169,7 +170,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                     args = call_args(stand_ins[:n], numbers.stand_ins(stand_ins[n:]))
                 reached = kept_values.places(fn, args[0], roots, args[1])   # what it reaches
                 names_before = Bindings(fn) if getattr(fn, "__code__", None) else None
-                stores = KeptWatch(reached, stand_ins)
+                stores = undo.watch = KeptWatch(reached, stand_ins)
                 with compile_state.GradWatch() as watch, PythonRandom(), \
                         ReadWatch(plain_classes(reached), attributes) as values:
                     try:
@@ -206,10 +207,6 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                     refuse_aliased_writes(aliases, tensors, effects)
                 compile_state.check_rebound(tracer, holders, effect_values)
                 compile_state.settle_updated_leaves(tracer, every)
-        except BaseException:   # a failed trace's stores undone (kept() did it else)
-            if stores is not None:
-                stores.restore()
-            raise
         finally:
             for (_, t), data in zip(every, originals):
                 t._data = data

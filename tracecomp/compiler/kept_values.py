@@ -44,6 +44,21 @@ class Kept:
     place: tuple = None     # a holder inside the arguments: (position, None or (how, key))
 
 
+class Undo:
+    """`with ..., undo:` around a trace: when the trace raises, what `watch` (its
+    KeptWatch, set once made) watches is put back, before the contexts entered ahead of
+    it (the fed hyperparameters' stand-ins) put back their own."""
+
+    watch = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, *rest):
+        if kind is not None and self.watch is not None:
+            self.watch.restore()
+
+
 class KeptWatch:
     """The containers fn (and hooks) reach, as they were before the trace."""
 
