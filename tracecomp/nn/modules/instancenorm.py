@@ -4,6 +4,7 @@ stats off by default), normalizing each sample's channels over their own spatial
 import warnings
 
 from .. import functional as F
+from . import torch_paths
 from .batchnorm import _BatchNorm
 
 
@@ -58,3 +59,7 @@ class InstanceNorm3d(_InstanceNorm):
     """Over (N, C, D, H, W) or unbatched (C, D, H, W) input."""
 
     _no_batch_dim = 4
+
+
+# Classes torch defines in this file and tracecomp elsewhere (torch_paths.py).
+__getattr__ = torch_paths.getattr_for(__name__)

@@ -17,9 +17,13 @@ ELSEWHERE = {
         "LogSigmoid", "Mish", "PReLU", "ReLU6", "RReLU", "Softmax2d", "Softmin",
         "Softshrink", "Softsign", "Tanhshrink", "Threshold")} | {
         "MultiheadAttention": "attention"},
-    "batchnorm": {"LazyBatchNorm1d": "lazy", "LazyBatchNorm2d": "lazy", "_LazyNormBase": "lazy"},
+    "batchnorm": {name: "lazy" for name in (
+        "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d", "_LazyNormBase")},
     "conv": {name: "lazy" for name in (
-        "LazyConv1d", "LazyConv2d", "LazyConvTranspose1d", "LazyConvTranspose2d")},
+        "LazyConv1d", "LazyConv2d", "LazyConv3d", "LazyConvTranspose1d", "LazyConvTranspose2d",
+        "LazyConvTranspose3d")},
+    "instancenorm": {name: "lazy" for name in (
+        "LazyInstanceNorm1d", "LazyInstanceNorm2d", "LazyInstanceNorm3d")},
     "linear": {"Bilinear": "bilinear", "LazyLinear": "lazy",
                "NonDynamicallyQuantizableLinear": "attention"},
 }
