@@ -33,8 +33,6 @@ from ..tensor import Tensor
 from . import anomaly_mode as anomaly
 from . import profiler
 
-_make = Tensor._make
-
 
 class _Traced:
     """The stand-in `_node` of a traced tensor that requires grad (tracer.wrap): it makes
@@ -265,8 +263,6 @@ def _drain(walk, needed=None):
             with profiler.record_function(
                     f"autograd::engine::evaluate_function: {node.name()}"):
                 _evaluate(node, g, walk)
-        elif node.fn_hooks is None and "grouped" not in node.prim.tags:
-            _step(node, g, walk)    # the usual node: _evaluate's choice, without its call
         else:
             _evaluate(node, g, walk)
         if not retain_graph:
@@ -312,12 +308,12 @@ def _modified(t, version, expected, whose=""):
 
 
 def _evaluate(node, g, walk):
-    if "grouped" in node.prim.tags:     # a member's own hooks run with the group's
+    if node.fn_hooks is None and "grouped" not in node.prim.tags:
+        _step(node, g, walk)            # the usual node, tested first
+    elif "grouped" in node.prim.tags:   # a member's own hooks run with the group's
         _step_group(node, g, walk)
-    elif node.fn_hooks is not None:
-        _step_hooked(node, g, walk)
     else:
-        _step(node, g, walk)
+        _step_hooked(node, g, walk)
 
 
 def _step_hooked(node, g, walk):
@@ -345,7 +341,7 @@ def _step(node, g, walk):
     """Run one node's VJP and route each input's gradient to its producer or leaf."""
     args = _check_saved(node)
     data = node.out_data
-    out = _make(data, True, node, node.out_vc)     # node.out(), without the call
+    out = node.out()
     if type(data) is DeviceArray:   # tensors the rule makes go where g is, as torch's
         with data.device:
             grads = node.prim.vjp(g, out, *args, **node.params)
@@ -423,9 +419,7 @@ def _route(args, edges, grads, walk):
     for a, ga, producer in zip(args, grads, edges):
         if ga is None or not isinstance(a, Tensor) or not a._requires_grad:
             continue
-        gd, ad = ga._data, a._data
-        if gd.shape != ad.shape or gd.dtype is not ad.dtype:    # fit_grad's test, inlined
-            ga = fit_grad(ga, a)
+        ga = fit_grad(ga, a)
         if stop is not None and id(a) in stop:      # an input of a hooked node (_step_hooked)
             k = stop[id(a)]
             held = walk.held[k]
