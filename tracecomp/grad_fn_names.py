@@ -333,32 +333,16 @@ def freeze(node):
     next_functions (strong references to the next nodes) while its saved tensors go. Each
     next node is frozen in turn when the walk reaches it, so the graph keeps nodes and
     leaves alive, not values. A leaf is kept as itself, its AccumulateGrad made when asked
-    for: a weak-dict lookup per leaf would cost backward more than the rest of freezing.
-    This runs once per node a backward frees, so input_tensors, _moved and edge's usual
-    case are written out here (one call each per node cost more than the rest of it)."""
-    args = node.args
-    if args is None:
+    for: a weak-dict lookup per leaf would cost backward more than the rest of freezing."""
+    if node.args is None:
         return                      # frozen already
-    if node.inputs is None and node.prim.name not in INPUTS:
-        inputs = args               # input_tensors(node), where it is the operands
-    else:
-        inputs = input_tensors(node)
-    moved = None
-    for a, v in zip(args, node.versions):
-        if v is not None and a._vc[0] != v:
-            moved = _moved(node)
-            break
     held = []
-    for t in inputs:
+    moved = _moved(node)
+    for t in input_tensors(node):
         if not isinstance(t, Tensor) or not t._requires_grad:
             held.append(_NO_EDGE)
-            continue
-        producer = t._node
-        if producer is None:
+        elif t._node is None:
             held.append(t)
-        elif moved is None and isinstance(producer, TapeNode) and \
-                "guard" not in producer.prim.tags and "grouped" not in producer.prim.tags:
-            held.append((producer, 0))      # edge(t)'s usual answer
         else:
             held.append(edge(t, moved))
     node.inputs = tuple(held)
