@@ -192,6 +192,19 @@ class PruningContainer(BasePruningMethod):
         return new_mask
 
 
+def _zero_top(t, default_mask, amount, scores, largest):
+    """default_mask with `amount` entries of t (a fraction or a count) zeroed: those of the
+    largest (or smallest) scores(), drawn only when something is pruned, as torch draws."""
+    tensor_size = t.nelement()
+    nparams_toprune = _compute_nparams_toprune(amount, tensor_size)
+    _validate_pruning_amount(nparams_toprune, tensor_size)
+    mask = default_mask.clone()
+    if nparams_toprune != 0:
+        chosen = topk(scores().view(-1), k=nparams_toprune, largest=largest)
+        mask.view(-1)[chosen.indices] = 0
+    return mask
+
+
 class Identity(BasePruningMethod):
     """Prunes nothing: the reparametrization alone (mask of ones)."""
     PRUNING_TYPE = "unstructured"
@@ -213,14 +226,7 @@ class RandomUnstructured(BasePruningMethod):
         self.amount = amount
 
     def compute_mask(self, t, default_mask):
-        tensor_size = t.nelement()
-        nparams_toprune = _compute_nparams_toprune(self.amount, tensor_size)
-        _validate_pruning_amount(nparams_toprune, tensor_size)
-        mask = default_mask.clone()
-        if nparams_toprune != 0:
-            prob = rand_like(t)
-            mask.view(-1)[topk(prob.view(-1), k=nparams_toprune).indices] = 0
-        return mask
+        return _zero_top(t, default_mask, self.amount, lambda: rand_like(t), largest=True)
 
     @classmethod
     def apply(cls, module, name, amount):
@@ -236,14 +242,7 @@ class L1Unstructured(BasePruningMethod):
         self.amount = amount
 
     def compute_mask(self, t, default_mask):
-        tensor_size = t.nelement()
-        nparams_toprune = _compute_nparams_toprune(self.amount, tensor_size)
-        _validate_pruning_amount(nparams_toprune, tensor_size)
-        mask = default_mask.clone()
-        if nparams_toprune != 0:
-            smallest = topk(t.abs().view(-1), k=nparams_toprune, largest=False)
-            mask.view(-1)[smallest.indices] = 0
-        return mask
+        return _zero_top(t, default_mask, self.amount, t.abs, largest=False)
 
     @classmethod
     def apply(cls, module, name, amount, importance_scores=None):
