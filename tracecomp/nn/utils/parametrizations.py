@@ -17,6 +17,7 @@ from .. import functional as F
 from ..module import Module
 from ..modules.conv import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from . import parametrize
+from .spectral_norm import matrix_along
 
 __all__ = ["spectral_norm", "weight_norm"]
 
@@ -80,10 +81,7 @@ class _SpectralNorm(Module):
         if weight.ndim <= 1:
             raise AssertionError(f"Expected weight to have more than 1 dimension, got "
                                  f"{weight.ndim}")
-        if self.dim != 0:
-            weight = weight.permute(self.dim, *(d for d in range(weight.ndim)
-                                                if d != self.dim))
-        return weight.flatten(1)
+        return matrix_along(weight, self.dim)
 
     def _power_method(self, weight_mat, n_power_iterations):
         """u <- normalize(W v), v <- normalize(W^T u), in place (torch's out=)."""

@@ -24,6 +24,14 @@ __all__ = ["SpectralNorm", "SpectralNormLoadStateDictPreHook", "SpectralNormStat
            "spectral_norm", "remove_spectral_norm"]
 
 
+
+def matrix_along(weight, dim):
+    """weight as the matrix whose rows run along `dim`: the W whose largest singular
+    value both spectral norms (this legacy one, parametrizations.spectral_norm) divide by."""
+    if dim != 0:
+        weight = weight.permute(dim, *(d for d in range(weight.dim()) if d != dim))
+    return weight.reshape(weight.size(0), -1)
+
 class SpectralNorm:
     # version 1: `weight` is no buffer, `v` is one, and eval uses u @ W_orig @ v
     _version = 1
@@ -38,11 +46,7 @@ class SpectralNorm:
         self.eps = eps
 
     def reshape_weight_to_matrix(self, weight):
-        weight_mat = weight
-        if self.dim != 0:
-            weight_mat = weight_mat.permute(self.dim, *[d for d in range(weight_mat.dim())
-                                                        if d != self.dim])
-        return weight_mat.reshape(weight_mat.size(0), -1)
+        return matrix_along(weight, self.dim)
 
     def compute_weight(self, module, do_power_iteration):
         weight = getattr(module, self.name + "_orig")
