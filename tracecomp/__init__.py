@@ -55,6 +55,8 @@ from .dtypes import (DType as dtype, bfloat16, cdouble, cfloat, chalf, complex32
 from .dtype_info import (finfo, iinfo, is_complex, is_floating_point, is_tensor,
                          result_type)
 from .threads import get_num_threads, set_num_threads
+from .memory_format import (channels_last, channels_last_3d, contiguous_format,
+                            memory_format, preserve_format)
 from math import e, inf, nan, pi  # noqa: E402 - torch.pi, torch.inf (masks: -torch.inf)
 # --- issue 9: reductions, scans, sorting, shape and index ops ---
 # (these rebind some names above: the same ops, with axis=/keepdims= and out= accepted)

@@ -22,6 +22,7 @@ from .generator import (  # noqa: F401 - tracecomp.creation.Generator etc., as b
     manual_seed,
     seed,
 )
+from .memory_format import axis_order, new_like
 from .ops.registry import defprim
 from .tensor import Tensor
 
@@ -189,21 +190,39 @@ def empty(*size_args, size=None, dtype=None, requires_grad=False, device=None):
                  device=device)
 
 
-def full_like(x, fill_value, *, dtype=None, requires_grad=False, device=None):
-    return full(tuple(x.shape), fill_value, dtype=dtypes.to_np(dtype) or x._data.dtype,
-                requires_grad=requires_grad, device=x.device if device is None else device)
+def laid_out_like(made, x, memory_format, op):
+    """`made`, a new tensor shaped like x, laid out in memory as torch lays out the result
+    of `op(x, memory_format=...)`: x's own order by default (memory_format.py)."""
+    if isinstance(made._data, np.ndarray) and isinstance(x._data, np.ndarray):
+        made._data = new_like(x._data, memory_format, op, lambda shape: made._data)
+    elif memory_format is not None:     # traced: only the rank check (compiled results
+        axis_order(memory_format, x.dim(), op)  # are row-major, memory_format.py)
+    return made
 
 
-def zeros_like(x, *, dtype=None, requires_grad=False, device=None):
-    return full_like(x, 0, dtype=dtype, requires_grad=requires_grad, device=device)
+def full_like(x, fill_value, *, dtype=None, requires_grad=False, device=None, layout=None,
+              memory_format=None):
+    made = full(tuple(x.shape), fill_value, dtype=dtypes.to_np(dtype) or x._data.dtype,
+                device=x.device if device is None else device)
+    return _finish(laid_out_like(made, x, memory_format, "full_like"), requires_grad)
 
 
-def ones_like(x, *, dtype=None, requires_grad=False, device=None):
-    return full_like(x, 1, dtype=dtype, requires_grad=requires_grad, device=device)
+def zeros_like(x, *, dtype=None, requires_grad=False, device=None, layout=None,
+               memory_format=None):
+    return full_like(x, 0, dtype=dtype, requires_grad=requires_grad, device=device,
+                     memory_format=memory_format)
 
 
-def empty_like(x, *, dtype=None, requires_grad=False, device=None):
-    return zeros_like(x, dtype=dtype, requires_grad=requires_grad, device=device)
+def ones_like(x, *, dtype=None, requires_grad=False, device=None, layout=None,
+              memory_format=None):
+    return full_like(x, 1, dtype=dtype, requires_grad=requires_grad, device=device,
+                     memory_format=memory_format)
+
+
+def empty_like(x, *, dtype=None, requires_grad=False, device=None, layout=None,
+               memory_format=None):
+    return zeros_like(x, dtype=dtype, requires_grad=requires_grad, device=device,
+                      memory_format=memory_format)
 
 
 @placing
@@ -398,14 +417,16 @@ def randperm(n, *, generator=None, dtype=None, device=None):
 
 def rand_like(x, *, dtype=None, generator=None, device=None, requires_grad=False,
               layout=None, memory_format=None):
-    return rand(tuple(x.shape), dtype=dtype or x._data.dtype, generator=generator,
-                device=x.device if device is None else device, requires_grad=requires_grad)
+    made = rand(tuple(x.shape), dtype=dtype or x._data.dtype, generator=generator,
+                device=x.device if device is None else device)
+    return _finish(laid_out_like(made, x, memory_format, "rand_like"), requires_grad)
 
 
 def randn_like(x, *, dtype=None, generator=None, device=None, requires_grad=False,
                layout=None, memory_format=None):
-    return randn(tuple(x.shape), dtype=dtype or x._data.dtype, generator=generator,
-                 device=x.device if device is None else device, requires_grad=requires_grad)
+    made = randn(tuple(x.shape), dtype=dtype or x._data.dtype, generator=generator,
+                 device=x.device if device is None else device)
+    return _finish(laid_out_like(made, x, memory_format, "randn_like"), requires_grad)
 
 
 # --- issue 9: logspace and triangle indices -----------------------------------------------

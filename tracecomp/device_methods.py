@@ -21,6 +21,7 @@ from .devices import (
     to_host,
 )
 from .legacy_types import is_nonzero, resolve, type_string
+from .memory_format import is_copy_of_itself
 from .ops import elementwise as ew
 from .tensor import Size, Tensor
 
@@ -76,11 +77,17 @@ def _once(given, positional, op):
 def to(x, *args, **kwargs):
     """x.to(dtype), x.to(device), x.to(device, dtype), x.to(other): x itself when nothing
     changes (unless copy=True), else a converted copy that gradients flow through."""
+    memory_format = kwargs.pop("memory_format", None)
     device_, dtype, _, copy = parse_to(args, kwargs)
     moved = x if device_ is None else move(x, device_)
-    if dtype is None or dtypes.to_np(dtype) == x._data.dtype:
-        return ew.clone(moved) if copy and moved is x else moved
-    return ew.cast(moved, dtype)
+    if dtype is not None and dtypes.to_np(dtype) != x._data.dtype:
+        moved = ew.cast(moved, dtype)
+    elif copy and moved is x:
+        moved = ew.clone(moved)
+    if memory_format is None or not isinstance(moved._data, np.ndarray) or \
+            is_copy_of_itself(moved._data, memory_format):
+        return moved
+    return ew.clone(moved, memory_format=memory_format)
 
 
 def move(x, where):

@@ -28,6 +28,7 @@ from .creation import (
     default_generator,
     full,
     initial_seed,
+    laid_out_like,
     manual_seed,
     normal_p,
     seed,
@@ -220,7 +221,8 @@ def randint_like(input, low=0, high=None, *, dtype=None, generator=None, require
     low, high = _int_range(low, high)
     draws = _gen(generator).integers(low, high, size=tuple(input.shape))
     d = dtypes.to_np(dtype) or input._data.dtype
-    return _finish(Tensor._make(draws.astype(d)), requires_grad)
+    made = laid_out_like(Tensor._make(draws.astype(d)), input, memory_format, "randint_like")
+    return _finish(made, requires_grad)
 
 
 # --- in-place samplers (Tensor methods) ---------------------------------------------------

@@ -171,8 +171,11 @@ class Tensor:
     def is_floating_point(self) -> bool:
         return self._data.dtype.kind == "f"
 
-    def is_contiguous(self) -> bool:
-        return bool(self._data.flags.c_contiguous)
+    def is_contiguous(self, memory_format=None) -> bool:
+        if memory_format is None:
+            return bool(self._data.flags.c_contiguous)
+        from .memory_format import is_laid_out
+        return is_laid_out(self._data, memory_format)
 
     def stride(self, dim=None):
         strides = tuple(s // self._data.dtype.itemsize for s in self._data.strides)

@@ -10,6 +10,7 @@ import numpy as np
 from . import composite as C
 from . import composite_math as CM
 from . import dtypes, indexing_sugar, inplace, inplace_shape
+from . import memory_format as mf
 from .autograd import backward as _run_backward
 from .device_methods import to
 from .dispatch import bind, current_node, needs, regained
@@ -106,10 +107,16 @@ def _where_method(x, cond, other):
     return ew.where(cond, x, other)
 
 
-def contiguous(x, memory_format=None):
-    if isinstance(x._data, np.ndarray) and x._data.flags.c_contiguous:
+def contiguous(x, memory_format=mf.contiguous_format):
+    """x itself where it lies in memory_format's order already, else a copy laid out so."""
+    if isinstance(x._data, np.ndarray) and mf.is_laid_out(x._data, memory_format):
         return x
-    return ew.contiguous_copy(x)
+    if memory_format is mf.preserve_format:
+        if isinstance(x._data, np.ndarray):
+            raise RuntimeError("preserve memory format is unsupported by the contiguous "
+                               "operator")
+        memory_format = mf.contiguous_format    # traced values are row-major (memory_format.py)
+    return ew.clone(x, memory_format=memory_format)
 
 
 def _inplace_binary(prim, name):
@@ -218,7 +225,7 @@ METHODS = {
     "rsqrt": ew.rsqrt, "abs": ew.abs, "sign": ew.sign, "sin": ew.sin, "cos": ew.cos,
     "tanh": ew.tanh, "sigmoid": ew.sigmoid, "relu": ew.relu, "erf": ew.erf,
     "log1p": ew.log1p, "expm1": ew.expm1, "floor": ew.floor, "ceil": ew.ceil,
-    "round": ew.round, "trunc": ew.trunc, "clone": lambda x, **_: ew.clone(x),
+    "round": ew.round, "trunc": ew.trunc, "clone": ew.clone,
     "logical_not": ew.logical_not, "isnan": ew.isnan, "isinf": ew.isinf,
     "bitwise_and": ew.bitwise_and, "bitwise_or": ew.bitwise_or, "bitwise_xor": ew.bitwise_xor,
     "bitwise_not": ew.bitwise_not,

@@ -404,8 +404,13 @@ class Module(ModuleHooks, ModuleState):
         """to(dtype), to(device), to(tensor), to(device, dtype), as Tensor.to: every parameter
         and buffer moves; floating-point ones are cast, integer ones (num_batches_tracked)
         keep their dtype. A device tensors cannot live on raises (devices.py) before
-        anything changes."""
+        anything changes. `memory_format=` lays out the 4-D and 5-D ones (as torch: a
+        format of another rank raises)."""
+        memory_format = kwargs.pop("memory_format", None)
         device, dtype, _, _ = parse_to(args, kwargs)
+        if memory_format is not None:
+            self._apply(lambda t: t.to(memory_format=memory_format) if t.dim() in (4, 5)
+                        else t)
         if device is not None:
             check_placement(device, moving=True)
             self._apply(lambda t: move(t, device))

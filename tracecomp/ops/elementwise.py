@@ -11,6 +11,7 @@ import numpy as np
 from .. import dtypes
 from ..dispatch import bind, needs
 from ..errors import DTypeNotImplemented
+from ..memory_format import axis_order, copy_in_order, preserve_format
 from ..tensor import Tensor
 from . import select_bits
 from .indexing import check_nonzero
@@ -91,8 +92,9 @@ floor_p = unary("floor", np.floor, _zero_grad, same_dtype, saves=())
 ceil_p = unary("ceil", np.ceil, _zero_grad, same_dtype, saves=())
 round_p = unary("round", np.round, _zero_grad, same_dtype, saves=())
 trunc_p = unary("trunc", np.trunc, _zero_grad, same_dtype, saves=())
-# order "K" keeps the input's layout (torch's clone), "C" makes it row-major (contiguous())
-copy_p = unary("copy", lambda x, order="K": np.array(x, copy=True, order=order),
+# order "K" keeps the input's layout (torch's clone), "C" makes it row-major (contiguous()),
+# a tuple of axes lays it out in that order (channels_last: memory_format.py)
+copy_p = unary("copy", copy_in_order,
                lambda g, out, x, order="K": (g,), same_dtype, saves=())
 # identity that stops gradients: how the tracer records .detach() and no_grad uses
 detach_p = unary("detach", lambda x: x, None, same_dtype)
@@ -120,7 +122,9 @@ def floor(input): return bind(floor_p, input)
 def ceil(input): return bind(ceil_p, input)
 def round(input): return bind(round_p, input)  # noqa: A001
 def trunc(input): return bind(trunc_p, input)
-def clone(input): return bind(copy_p, input)
+def clone(input, *, memory_format=preserve_format):
+    order = axis_order(memory_format, input.dim(), "clone")
+    return bind(copy_p, input) if order == "K" else bind(copy_p, input, order=order)
 def contiguous_copy(x): return bind(copy_p, x, order="C")
 def logical_not(input): return bind(logical_not_p, input)
 def isnan(input): return bind(isnan_p, input)
