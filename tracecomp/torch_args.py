@@ -16,14 +16,24 @@ from .errors import DTypeError
 from .tensor import Tensor
 
 ALIASES = {"axis": "dim", "keepdims": "keepdim"}
-# torch's ScalarType names, which its messages use
-SCALAR_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
-                "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
-                "bool": "Bool"}
+def int_sizes(op, sizes, name="size"):
+    """Sizes given as ints, one tuple or list of them (`x.view(2, 3)`, `x.view((2, 3))`):
+    a tuple of ints. A float among them raises torch's TypeError; ints that are not Python's
+    (numpy's, a 0-d integer tensor, a symbolic size) are turned into ints."""
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = sizes[0]
+    for pos, s in enumerate(sizes):
+        if isinstance(s, (float, np.floating)) or (isinstance(s, Tensor) and
+                                                   s.dtype.is_floating_point):
+            raise TypeError(f"{op}(): argument '{name}' must be tuple of ints, but found "
+                            f"element of type {type(s).__name__} at pos {pos}")
+    return tuple(int(s) for s in sizes)
 
 
-def scalar_name(np_dtype):
-    return SCALAR_NAMES[dtypes.from_np(np_dtype).name]
+def scalar_name(dtype):
+    """torch's ScalarType name of a dtype (tracecomp's or numpy's), as its messages print
+    it: Float, Long, ..."""
+    return dtypes.TORCH_NAMES[dtypes.to_np(dtype)]
 
 
 def rename(op, kw):

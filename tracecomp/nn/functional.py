@@ -121,6 +121,7 @@ from .functional_resample import (  # noqa: F401
     upsample_bilinear,
     upsample_nearest,
 )
+from .functional_unpool import max_unpool1d, max_unpool2d, max_unpool3d  # noqa: F401
 
 
 def _apply(input, inplace, fn, name):

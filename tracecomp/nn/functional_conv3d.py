@@ -189,21 +189,37 @@ def _pool3d_input(input):
 
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
-    """torch.nn.functional.max_pool3d; padding counts as -inf (indices are not provided: a
-    clear error)."""
-    if return_indices:
-        raise NotImplementedError("max_pool3d: return_indices=True is not provided by "
-                                  "tracecomp; use the default")
+    """torch.nn.functional.max_pool3d; padding counts as -inf, ties go to the first max in
+    (depth, height, width) order, as torch's scan: each depth tap's max_pool2d replaces the
+    running max only where it is greater (or NaN)."""
     kernel, stride, padding = _pool3d_args("max_pool3d", kernel_size, stride, padding)
     dilation = _tuple(dilation, 3)
     x, unbatched = _pool3d_input(input)
     count, extra = _pool3d_geometry("max_pool3d", input.shape, kernel, stride, padding, dilation,
                                     ceil_mode)
+    plane = x.shape[3] * x.shape[4]
     x = _depth_padded(x, padding[0], padding[0] + extra, -math.inf)
-    out = _over_taps(x, kernel[0], stride[0], dilation[0], count,
-                     lambda images, t: max_pool2d(images, kernel[1:], stride[1:], padding[1:],
-                                                  dilation[1:], ceil_mode), ew.maximum)
-    return C.squeeze(out, 0) if unbatched else out
+    if not return_indices:
+        out = _over_taps(x, kernel[0], stride[0], dilation[0], count,
+                         lambda images, t: max_pool2d(images, kernel[1:], stride[1:],
+                                                      padding[1:], dilation[1:], ceil_mode),
+                         ew.maximum)
+        return C.squeeze(out, 0) if unbatched else out
+    values = indices = None
+    for t in range(kernel[0]):
+        v, i = max_pool2d(_taps(x, t * dilation[0], stride[0], count), kernel[1:], stride[1:],
+                          padding[1:], dilation[1:], ceil_mode, True)
+        # the input depth this tap reads for each image (N * count of them, count inner)
+        at = np.tile(np.arange(count) * stride[0] - padding[0] + t * dilation[0], x.shape[0])
+        flat = i + tensor(at.reshape(-1, 1, 1, 1) * plane, device=x.device)
+        if values is None:
+            values, indices = v, flat
+            continue
+        better = ew.logical_or(ew.gt(v, values),
+                               ew.logical_and(ew.isnan(v), ew.logical_not(ew.isnan(values))))
+        values, indices = ew.where(better, v, values), ew.where(better, flat, indices)
+    out = [ew.dense(_unfolded(r, x.shape[0], count)) for r in (values, indices)]
+    return tuple(C.squeeze(r, 0) for r in out) if unbatched else tuple(out)
 
 
 def _depth_counts(depth, count, kernel, stride, padding, include_pad):

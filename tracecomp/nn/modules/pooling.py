@@ -1,6 +1,7 @@
 """Max, average and adaptive pooling modules, 1-D, 2-D and 3-D: the pooling arguments as torch
 keeps and prints them, the pooling itself in F."""
 from .. import functional as F
+from ..functional_conv_nd import _tuple
 from ..module import Module
 
 
@@ -134,3 +135,34 @@ class AdaptiveAvgPool3d(AdaptiveAvgPool2d):
 class AdaptiveMaxPool3d(_AdaptiveMaxPool):
     def forward(self, input):
         return F.adaptive_max_pool3d(input, self.output_size, self.return_indices)
+
+
+class _MaxUnpool(Module):
+    """max_unpool's settings, kept as torch keeps and prints them (tuples of `dims`)."""
+
+    dims = 2
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = _tuple(kernel_size, self.dims)
+        self.stride = _tuple(kernel_size if stride is None else stride, self.dims)
+        self.padding = _tuple(padding, self.dims)
+
+    def forward(self, input, indices, output_size=None):
+        unpool = getattr(F, f"max_unpool{self.dims}d")
+        return unpool(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpool):
+    dims = 1
+
+
+class MaxUnpool2d(_MaxUnpool):
+    dims = 2
+
+
+class MaxUnpool3d(_MaxUnpool):
+    dims = 3

@@ -16,11 +16,11 @@ import math
 from ... import composite as C
 from ...creation import empty, zeros
 from ...ops.elementwise import relu, sigmoid, tanh
+from ...torch_args import scalar_name
 from .. import functional as F
 from .. import init
 from ..module import Module
 from ..parameter import Parameter
-from ..utils.rnn import torch_scalar_name
 
 
 # --- one time step; `state` is (h,) or, for the LSTM, (h, c) ------------------------------
@@ -122,8 +122,8 @@ class RNNCellBase(Module):
                                f"expected {self.input_size}")
         if input.dtype != self.weight_ih.dtype:
             raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got "
-                               f"{torch_scalar_name(input.dtype)} and "
-                               f"{torch_scalar_name(self.weight_ih.dtype)}")
+                               f"{scalar_name(input.dtype)} and "
+                               f"{scalar_name(self.weight_ih.dtype)}")
         out = []
         for k, s in enumerate(states):
             if s is None:

@@ -20,6 +20,7 @@ from ...creation import tensor as _tensor
 from ...errors import TraceError, fmt_shape
 from ...ops.movement import pad as _pad
 from ...tensor import Tensor
+from ...torch_args import scalar_name
 
 __all__ = ["PackedSequence", "invert_permutation", "pack_padded_sequence",
            "pad_packed_sequence", "pad_sequence", "unpad_sequence", "pack_sequence",
@@ -29,14 +30,6 @@ _ONNX_HINT = ("`lengths` array must be sorted in decreasing order when `enforce_
               "True. You can pass `enforce_sorted=False` to pack_padded_sequence and/or "
               "pack_sequence to sidestep this requirement if you do not need ONNX "
               "exportability.")
-
-
-def torch_scalar_name(dtype):
-    """torch's C++ name of a dtype, as its errors print it (Float, Double, Long, ...)."""
-    names = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
-             "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
-    short = str(dtype).rsplit(".", 1)[-1]
-    return names.get(short, short)
 
 
 def concrete_ints(t, what):
@@ -128,7 +121,7 @@ def _rows(x, index):
 def _lengths_list(lengths):
     if isinstance(lengths, Tensor) and lengths.dim() != 1:
         raise RuntimeError(f"'lengths' argument should be a 1D CPU int64 tensor, but got "
-                           f"{lengths.dim()}D cpu {torch_scalar_name(lengths.dtype)} tensor")
+                           f"{lengths.dim()}D cpu {scalar_name(lengths.dtype)} tensor")
     return concrete_ints(lengths, "pack_padded_sequence's `lengths`")
 
 
