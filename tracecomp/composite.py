@@ -25,7 +25,7 @@ from .ops.softmax import softmax as _softmax
 from .return_types import structseq
 from .strided_reshape import reshape_strided, view  # noqa: F401 - x.view's home
 from .tensor import Tensor, _wrap_dim
-from .torch_args import with_out
+from .torch_args import int_sizes, with_out
 
 
 def _dims_arg(dim):
@@ -233,14 +233,8 @@ def bmm(input, mat2):
 
 
 # --- shape manipulation ----------------------------------------------------------------
-def _shape_arg(shape):
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = shape[0]
-    return tuple(int(s) for s in shape)
-
-
 def reshape(x, *shape):
-    shape = _shape_arg(shape)
+    shape = int_sizes("reshape", shape, "shape")
     if x._requires_grad and type(x._data) is np.ndarray and not x._data.flags.c_contiguous:
         return reshape_strided(x, shape)        # a view or a copy, as torch records it
     return mv.reshape(x, shape)
@@ -284,7 +278,7 @@ def unsqueeze(x, dim):
 
 
 def permute(x, *dims):
-    dims = _shape_arg(dims)
+    dims = int_sizes("permute", dims, "dims")
     if len(dims) != x.ndim:
         raise ShapeError(f"permute(sparse_coo): number of dimensions in the tensor input does "
                          f"not match the length of the desired ordering of dimensions i.e. "
@@ -320,7 +314,7 @@ def movedim(x, source, destination):
 
 
 def expand(x, *sizes):
-    sizes = _shape_arg(sizes)
+    sizes = int_sizes("expand", sizes)
     lead = len(sizes) - x.ndim
     if lead < 0:
         raise ShapeError(f"expand: the number of sizes provided ({len(sizes)}) must be greater "
@@ -467,7 +461,7 @@ def unbind(x, dim=0):
 
 
 def repeat(x, *sizes):
-    sizes = _shape_arg(sizes)
+    sizes = int_sizes("repeat", sizes, "repeats")
     if len(sizes) < x.ndim:
         raise ShapeError(f"repeat: Number of dimensions of repeat dims ({len(sizes)}) can not "
                          f"be smaller than number of dimensions of tensor ({x.ndim})")

@@ -20,14 +20,14 @@ from .grad_fn_names import renamed
 from .ops import elementwise as ew
 from .ops import movement as mv
 from .tensor import Tensor
+from .torch_args import int_sizes
 
 
 def view(x, *shape):
-    if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int, np.integer)):
+    if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int, np.integer, float,
+                                                     Tensor)):
         return _reinterpreted(x, shape[0])        # x.view(dtype)
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = shape[0]
-    shape = tuple(int(s) for s in shape)
+    shape = int_sizes("view", shape)
     data = x._data
     # (a contiguous array always views: the common call pays nothing more than reshape)
     if type(data) is np.ndarray and not data.flags.c_contiguous:

@@ -370,3 +370,20 @@ def test_view_as_dtype_refused_where_torch_refuses_and_in_compiled_code():
         tc.randn(3, 4).t().view(tc.float16)
     with pytest.raises(tc.TraceError, match="view\\(int32\\)"):
         tc.compile(lambda a: a.view(tc.int32) + 1, fullgraph=True)(tc.ones(2))
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: x.reshape(6.0), lambda x: x.reshape([2, 3.0]), lambda x: x.view(2.0, 3),
+    lambda x: x.view((2, 3.0)), lambda x: x.view(-1.0), lambda x: x.expand(2.0, 3),
+    lambda x: x.repeat(2.0, 1), lambda x: x.permute(1.0, 0),
+    lambda x: x.reshape(np.float64(6)),
+], ids=["reshape", "reshape-list", "view", "view-tuple", "view-1", "expand", "repeat",
+        "permute", "reshape-numpy"])
+def test_float_sizes_raise_a_type_error_as_torch(call):
+    """torch takes sizes as ints only (an int tensor or numpy int too); a float raises."""
+    x = tc.randn(2, 3)
+    with pytest.raises(TypeError, match="must be tuple of ints"):
+        call(x)
+    with pytest.raises(TypeError):
+        call(torch.randn(2, 3))
+    assert x.reshape(tc.tensor(6)).shape == (6,) and x.view(np.int64(6)).shape == (6,)
