@@ -1,8 +1,12 @@
 """BatchNorm1d / BatchNorm2d: the learnable affine (weight, bias), the running statistics
 (running_mean, running_var, num_batches_tracked) and the momentum rule, as torch keeps them.
 The normalisation and the running-stat update are F.batch_norm."""
+import numpy as np
+
 from ... import dtypes
-from ...creation import ones, tensor, zeros
+from ...composite import cat
+from ...creation import full, ones, tensor, zeros
+from ...grad_mode import no_grad
 from .. import functional as F
 from ..module import Module
 from ..parameter import Parameter
@@ -107,6 +111,96 @@ class BatchNorm3d(_BatchNorm):
     def _check_input_dim(self, input):
         if input.dim() != 5:
             raise ValueError(f"expected 5D input (got {input.dim()}D input)")
+
+
+class SyncBatchNorm(_BatchNorm):
+    """Batch norm whose statistics are taken over the whole batch across the ranks of a
+    process group (tracecomp.distributed over MPI): each rank's share adds into one mean
+    and variance, so N ranks on N slices of a batch normalize as one process on all of it.
+
+    Without an initialized group of more than one rank, or outside training, it is
+    BatchNorm, as torch's. torch's CPU build refuses to synchronize (its kernels are CUDA's);
+    tracecomp synchronizes over MPI with two differentiable all-reduces (the sums, then the
+    squared deviations from the global mean: the variance as exact as one process's), so
+    the gradient reaches every rank's input through the shared statistics."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
+                 track_running_stats=True, process_group=None, device=None, dtype=None):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats,
+                         device=device, dtype=dtype)
+        self.process_group = process_group
+
+    def _check_input_dim(self, input):
+        if input.dim() < 2:
+            raise ValueError(f"expected at least 2D input (got {input.dim()}D input)")
+
+    def forward(self, input):
+        if not (self.training and _synchronizing(self.process_group)):
+            return super().forward(input)
+        self._check_input_dim(input)
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.track_running_stats and self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:
+                factor = 1.0 / float(self.num_batches_tracked)
+        out, mean, var, count = _synced_normalize(input, self.eps, self.process_group)
+        if self.track_running_stats:
+            with no_grad():
+                for running, batch in ((self.running_mean, mean),
+                                       (self.running_var, var * (count / (count - 1)))):
+                    running.mul_(1 - factor).add_(batch.detach() * factor)
+        shape = (1, input.shape[1]) + (1,) * (input.dim() - 2)
+        if self.weight is not None:
+            out = out * self.weight.reshape(shape)
+        if self.bias is not None:
+            out = out + self.bias.reshape(shape)
+        return out
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module, process_group=None):
+        """module with every BatchNorm*d in it (itself included) replaced by a SyncBatchNorm
+        holding the same parameters and buffers, as torch converts a model for DDP."""
+        converted = module
+        if isinstance(module, _BatchNorm):
+            converted = cls(module.num_features, module.eps, module.momentum, module.affine,
+                            module.track_running_stats, process_group)
+            if module.affine:
+                converted.weight, converted.bias = module.weight, module.bias
+            converted.running_mean = module.running_mean
+            converted.running_var = module.running_var
+            converted.num_batches_tracked = module.num_batches_tracked
+            converted.training = module.training
+            if hasattr(module, "qconfig"):
+                converted.qconfig = module.qconfig
+        for name, child in module.named_children():
+            converted.add_module(name, cls.convert_sync_batchnorm(child, process_group))
+        return converted
+
+
+def _synchronizing(group):
+    """Whether SyncBatchNorm shares statistics: a group of more than one rank is up."""
+    from ... import distributed as dist
+    return dist.is_initialized() and dist.get_world_size(group) > 1
+
+
+def _synced_normalize(input, eps, group):
+    """(normalized input, global mean, global biased variance, global count per channel as
+    a 1-element tensor)."""
+    from ...distributed.nn import all_reduce
+    channels = input.shape[1]
+    dims = (0,) + tuple(range(2, input.dim()))
+    shape = (1, channels) + (1,) * (input.dim() - 2)
+    local = input.numel() // channels
+    sums = all_reduce(cat([input.sum(dims), full((1,), float(local), dtype=input.dtype)]),
+                      group=group)
+    count = sums[channels:]         # a tensor: ranks' batches may differ in size
+    if isinstance(count._data, np.ndarray) and count.item() <= 1:
+        raise ValueError(f"Expected more than 1 value per channel when training, got input "
+                         f"size {input.shape!r}")
+    mean = sums[:channels] / count
+    centered = input - mean.reshape(shape)
+    var = all_reduce((centered * centered).sum(dims), group=group) / count
+    return centered * (var.reshape(shape) + eps).rsqrt(), mean, var, count
 
 
 # Classes torch defines in this file and tracecomp elsewhere (torch_paths.py).
