@@ -1,6 +1,6 @@
 """tracecomp.nn: Module, Parameter, the layers, the losses, functional (F) and init, with
 torch.nn's names."""
-from .parameter import Parameter  # noqa: F401  (first: module.py needs it)
+from .parameter import Buffer, Parameter  # noqa: F401  (first: module.py needs them)
 from . import functional, init, utils  # noqa: F401
 from .module import Module  # noqa: F401
 from .modules import *  # noqa: F403  (the layers, listed in modules/__init__.py)
@@ -11,6 +11,7 @@ from .modules.loss import (CosineEmbeddingLoss, GaussianNLLLoss,  # noqa: F401 (
                            HingeEmbeddingLoss, MarginRankingLoss, MultiLabelSoftMarginLoss,
                            MultiMarginLoss, PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss,
                            TripletMarginWithDistanceLoss)
+from .modules.loss import MultiLabelMarginLoss  # noqa: F401
 from .modules.loss import CTCLoss  # noqa: F401
 # --- issue 9: programs A (pytorch/examples) ---
 from . import parallel  # noqa: E402, F401

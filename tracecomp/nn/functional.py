@@ -92,12 +92,14 @@ from .functional_losses_more import (  # noqa: F401
     hinge_embedding_loss,
     margin_ranking_loss,
     multi_margin_loss,
+    multilabel_margin_loss,
     multilabel_soft_margin_loss,
     poisson_nll_loss,
     soft_margin_loss,
     triplet_margin_loss,
     triplet_margin_with_distance_loss,
 )
+from .functional_lp_pool import lp_pool1d, lp_pool2d, lp_pool3d  # noqa: F401
 from .functional_norm import (  # noqa: F401
     batch_norm,
     group_norm,

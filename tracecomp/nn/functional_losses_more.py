@@ -11,11 +11,14 @@ import math
 import numpy as np
 
 from .. import composite as C
-from ..creation import ones_like
+from ..composite_reduce import cumsum
+from ..creation import ones_like, zeros_like
+from ..dtypes import int64
 from ..errors import ShapeError, fmt_shape
 from ..grad_fn_names import named
 from ..ops import elementwise as ew
-from ..ops.indexing import check_range, gather
+from ..ops.indexing import check_range, gather, scatter_add
+from ..torch_args import scalar_name
 from .functional_losses import _check_reduction, _reduce, legacy_reduction
 
 _EPSILON = 1e-12          # torch's cosine_embedding_loss guard on the squared norms
@@ -121,6 +124,32 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     loss = C.sum(z, 1) / classes
     return named(_reduce(loss if input.ndim == 2 else C.squeeze(loss, 0), reduction),
                  "MultiMarginLossBackward0", (input,))
+
+
+def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """Per sample: the target classes are target's entries before its first -1; sum
+    max(0, 1 - x[j] + x[i]) over those entries j (a class given twice counts twice) and
+    the classes i not among them, divided by the number of classes."""
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if target.dtype != int64:
+        raise RuntimeError(f"expected scalar type Long but found {scalar_name(target.dtype)}")
+    if input.ndim not in (1, 2) or tuple(target.shape) != tuple(input.shape):
+        raise ShapeError(f"inconsistent target size: {fmt_shape(target.shape)} for input of "
+                         f"size: {fmt_shape(input.shape)}")
+    x = input if input.ndim == 2 else C.unsqueeze(input, 0)
+    t = target if input.ndim == 2 else C.unsqueeze(target, 0)
+    classes = x.shape[1]
+    t = check_range(t, -1, classes, "argument #2 'target' is out of range", error="RuntimeError")
+    valid = cumsum(t == -1, 1) == 0                       # before the first -1
+    chosen = ew.where(valid, t, 0)
+    weight = ew.cast(valid, x.dtype)
+    is_target = scatter_add(zeros_like(x), 1, chosen, weight) > 0
+    z = _relu(1 - C.unsqueeze(gather(x, 1, chosen), 2) + C.unsqueeze(x, 1))   # (N, K, C)
+    z = z * C.unsqueeze(weight, 2) * C.unsqueeze(ew.cast(~is_target, x.dtype), 1)
+    loss = C.sum(z, (1, 2)) / classes
+    return named(_reduce(loss if input.ndim == 2 else C.squeeze(loss, 0), reduction),
+                 "MultilabelMarginLossBackward0", (input,))
 
 
 def _pairwise_distance(x1, x2, p, eps):

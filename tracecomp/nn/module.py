@@ -18,7 +18,7 @@ from ..tensor import Tensor
 from . import as_built, backward_hooks, structure
 from .module_hooks import ModuleHooks
 from .module_state import ModuleState
-from .parameter import Parameter
+from .parameter import Buffer, Parameter
 
 # attribute values whose binding changes the tensors a compiled call reads (structure.py);
 # modules and parameters go into the counted registries
@@ -227,6 +227,11 @@ class Module(ModuleHooks, ModuleState):
                 raise TypeError(f"cannot assign '{_typename(value)}' as child module '{name}' "
                                 "(tracecomp.nn.Module or None expected)")
             self._modules[name] = value
+        elif isinstance(value, Buffer):
+            if d.get("_buffers") is None:
+                raise AttributeError("cannot assign buffer before Module.__init__() call")
+            remove_from(d, self._modules)
+            self.register_buffer(name, value, value.persistent)
         elif d.get("_buffers") is not None and name in self._buffers:
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(f"cannot assign '{_typename(value)}' as buffer '{name}' "

@@ -52,3 +52,28 @@ class Parameter(Tensor):
 def _unpickle(array, requires_grad, where):
     """A pickled Parameter again."""
     return Parameter(_unpickle_tensor(array, False, where), requires_grad)
+
+
+class _BufferMeta(type):
+    """isinstance(t, Buffer): a tensor that Buffer() marked."""
+
+    def __instancecheck__(cls, instance):
+        return isinstance(instance, Tensor) and getattr(instance, "_is_buffer", False)
+
+
+class Buffer(metaclass=_BufferMeta):
+    """nn.Buffer(tensor, persistent=True): a tensor that assigning to a Module attribute
+    registers as a buffer (`self.mask = nn.Buffer(torch.ones(n))`), as register_buffer does;
+    `persistent=False` keeps it out of the state_dict. Buffer(t) is t detached (sharing its
+    memory), with t's requires_grad flag, and marked."""
+
+    def __new__(cls, data=None, *, persistent=True):
+        if data is None:
+            data = Tensor._make(np.empty((0,), dtype=dtypes.F32))
+        if not isinstance(data, Tensor):
+            raise TypeError(f"Buffer() expects a tracecomp Tensor as data, got "
+                            f"{type(data).__name__}")
+        t = data.detach().requires_grad_(data.requires_grad)
+        t.persistent = persistent
+        t._is_buffer = True
+        return t

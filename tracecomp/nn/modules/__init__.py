@@ -21,7 +21,8 @@ from .bilinear import Bilinear
 from .container import ParameterDict
 from .conv import Conv1d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .pooling import AdaptiveAvgPool3d, AdaptiveMaxPool3d, AvgPool3d, MaxPool3d
-from .pooling import MaxUnpool1d, MaxUnpool2d, MaxUnpool3d
+from .pooling import LPPool1d, LPPool2d, LPPool3d, MaxUnpool1d, MaxUnpool2d, MaxUnpool3d
+from .channelshuffle import ChannelShuffle
 from .dropout import AlphaDropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout
 from .instancenorm import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d
 from .lazy import (LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d, LazyConv1d, LazyConv2d,
@@ -50,7 +51,8 @@ __all__ += ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell
 # --- issue 9: __all__ additions, other layers ---
 __all__ += ["Conv1d", "Conv3d", "MaxPool3d", "ConvTranspose1d", "ConvTranspose2d"]
 __all__ += ["AdaptiveAvgPool3d", "AdaptiveMaxPool3d"]
-__all__ += ["MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d", "SyncBatchNorm"]
+__all__ += ["MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d", "SyncBatchNorm", "LPPool1d",
+            "LPPool2d", "LPPool3d", "ChannelShuffle"]
 __all__ += ["AvgPool3d", "ConvTranspose3d", "BatchNorm3d", "InstanceNorm3d", "LazyBatchNorm3d",
             "LazyConv3d", "LazyConvTranspose3d", "LazyInstanceNorm1d", "LazyInstanceNorm2d",
             "LazyInstanceNorm3d"]

@@ -166,3 +166,36 @@ class MaxUnpool2d(_MaxUnpool):
 
 class MaxUnpool3d(_MaxUnpool):
     dims = 3
+
+
+class _LPPool(Module):
+    """Power-average pooling's settings, as torch keeps and prints them."""
+
+    dims = 2
+
+    def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
+        super().__init__()
+        self.norm_type = norm_type
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.ceil_mode = ceil_mode
+
+    def forward(self, input):
+        pool = getattr(F, f"lp_pool{self.dims}d")
+        return pool(input, float(self.norm_type), self.kernel_size, self.stride, self.ceil_mode)
+
+    def extra_repr(self):
+        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, ceil_mode={self.ceil_mode}")
+
+
+class LPPool1d(_LPPool):
+    dims = 1
+
+
+class LPPool2d(_LPPool):
+    dims = 2
+
+
+class LPPool3d(_LPPool):
+    dims = 3
