@@ -55,6 +55,7 @@ from .dtypes import (DType as dtype, bfloat16, cdouble, cfloat, chalf, complex32
 from .dtype_info import (finfo, iinfo, is_complex, is_floating_point, is_tensor,
                          result_type)
 from .threads import get_num_threads, set_num_threads
+from .layouts import LAYOUTS as _LAYOUTS, layout
 from .memory_format import (channels_last, channels_last_3d, contiguous_format,
                             memory_format, preserve_format)
 from math import e, inf, nan, pi  # noqa: E402 - torch.pi, torch.inf (masks: -torch.inf)
@@ -200,6 +201,7 @@ def _module_compile(self, *args, **kwargs):
 
 
 nn.Module.compile = _module_compile
+globals().update({n: v for n, v in _LAYOUTS.items() if not n.startswith("_")})
 
 # torch's keyword names for our ops' arguments (`torch.index_select(input=x, dim=0, index=i)`,
 # `x.pow(exponent=2)`): torch_keywords.py

@@ -12,6 +12,7 @@ import threading
 
 class _GradState(threading.local):
     enabled = True      # the default each thread sees until it switches
+    inference = False   # inside inference_mode() (torch.is_inference_mode_enabled)
 
 
 state = _GradState()
@@ -77,7 +78,27 @@ class set_grad_enabled(_GradModeContext):
 
 
 class inference_mode(no_grad):
-    """torch.inference_mode: here the same as no_grad."""
+    """torch.inference_mode: no_grad that torch.is_inference_mode_enabled() reports (its
+    tensors are ordinary ones here: torch's speed-up is in its own bookkeeping)."""
 
     def __init__(self, mode: bool = True):
         self._mode = not mode
+        self._inference = bool(mode)
+
+    def __enter__(self):
+        super().__enter__()
+        self._prev_inference = state.inference
+        state.inference = self._inference
+
+    def __exit__(self, *exc):
+        state.inference = self._prev_inference
+        return super().__exit__(*exc)
+
+    def __call__(self, fn):
+        inference = self._inference
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with inference_mode(inference):
+                return fn(*args, **kwargs)
+        return wrapper

@@ -377,7 +377,15 @@ from . import tensor_methods_more  # noqa: E402  (quantile, gcd, ...: declared p
 METHODS.update(tensor_methods_more.METHODS)
 PROPERTIES.update(tensor_methods_more.PROPERTIES)
 # --- the methods ops declare beside their definitions (ops/public.py) ---
-from . import torch_aliases  # noqa: E402, F401  (greater, tensor_split, cov, ...: declared there)
+from . import (  # noqa: E402, F401
+    array_sharing,
+    layouts,
+    runtime_flags,
+    scatter_into,
+    torch_aliases,  # noqa: E402, F401  (greater, tensor_split, cov, ...: declared there)
+)
+
+PROPERTIES["layout"] = layouts.tensor_layout
 from .ops import public  # noqa: E402
 
 public.export("Tensor", METHODS, inplace.method)
