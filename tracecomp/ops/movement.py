@@ -106,6 +106,8 @@ def _expand_impl(x, shape):
     if not x.flags.forc:
         return np.broadcast_to(x, shape)
     lead = len(shape) - x.ndim
+    if lead < 0 or any(n != m and n != 1 for n, m in zip(x.shape, shape[lead:])):
+        _expand_rule(x.shape, shape)        # eager calls skip the rule: its error, here
     strides = (0,) * lead + tuple(0 if n != m else s
                                   for n, m, s in zip(x.shape, shape[lead:], x.strides))
     out = np.ndarray(shape, x.dtype, x, 0, strides)
