@@ -80,6 +80,7 @@ from .composite_index import (argwhere, index_add, index_copy, index_fill, index
                               index_select, masked_scatter, masked_select, scatter, take,
                               take_along_dim)
 from .composite_index import scatter_reduce_op as scatter_reduce
+from .composite_index import index_reduce, put_flat as put
 from .composite_linalg import (addbmm, addmm, addmv, addr, baddbmm, cdist, cross, dist, ger,
                                inner, kron, mv, outer)
 from .einsum import einsum, tensordot

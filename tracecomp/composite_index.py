@@ -337,3 +337,42 @@ def index_put(x, indices, values, accumulate=False):
                            f"{scalar_name(values._data.dtype)} for the source.")
     idxs, key = _put_key(x, tuple(indices))
     return put(x, values, idxs, key, accumulate=accumulate)
+
+
+def put_flat(x, index_, source, accumulate=False):
+    """torch.put: x with source's values written at flat indices `index_` (negative ones
+    from the end), or added there with accumulate, as if x were 1-D."""
+    _require_long(index_, "put")
+    n = x.numel()
+    idx = check_range(mv.reshape(index_, (-1,)), -n, n,
+                      f"out of range: tried to access index {{value}} on a tensor of {n} "
+                      f"elements.")
+    idx = ew.where(idx < 0, idx + n, idx)
+    flat = index_put(mv.reshape(x, (-1,)), (idx,), mv.reshape(source, (-1,)), accumulate)
+    return mv.reshape(flat, tuple(x.shape))
+
+
+_INDEX_REDUCTIONS = ("prod", "mean", "amax", "amin")
+_BETA_SAID = []
+
+
+def index_reduce(x, dim, index_, source, reduce, *, include_self=True):
+    """torch.index_reduce: x with each slice source.select(dim, i) reduced into
+    x.select(dim, index[i]) (prod, mean, amax or amin; x's own values count unless
+    include_self=False): scatter_reduce over index spread along source."""
+    if not _BETA_SAID:
+        _BETA_SAID.append(True)
+        import warnings
+        warnings.warn("index_reduce() is in beta and the API may change at any time.",
+                      UserWarning, stacklevel=2)
+    if reduce not in _INDEX_REDUCTIONS:
+        raise RuntimeError(f"index_reduce(): Expected reduce to be one of prod, mean, amax or "
+                           f"amin but got {reduce}.")
+    d = _wrap_dim(dim, x.ndim, "index_reduce")
+    if index_.ndim != 1 or index_.shape[0] != (source.shape[d] if source.ndim else 1):
+        raise IndexError("index_reduce_(): Index should have dimension 1 and the same number "
+                         f"of elements as source's dim {d}; got index of shape "
+                         f"{list(index_.shape)} for source of shape {list(source.shape)}")
+    spread = tuple(-1 if k == d else 1 for k in range(source.ndim))
+    expanded = mv.expand(mv.reshape(index_, spread), tuple(source.shape))
+    return scatter_reduce_op(x, d, expanded, source, reduce, include_self=include_self)

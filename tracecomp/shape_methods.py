@@ -39,6 +39,7 @@ SHAPE_METHODS = {
     "scatter": I.scatter, "scatter_add": I.scatter_add_, "scatter_reduce": I.scatter_reduce_op,
     "index_add": I.index_add, "index_copy": I.index_copy, "index_fill": I.index_fill,
     "masked_scatter": I.masked_scatter, "masked_select": I.masked_select,
+    "put": I.put_flat, "index_reduce": I.index_reduce,
     "nonzero": _nonzero, "argwhere": I.argwhere, "index_put": I.index_put,
     # linear algebra
     "outer": L.outer, "ger": L.ger, "inner": L.inner, "mv": L.mv, "addmm": L.addmm,
@@ -51,6 +52,6 @@ SHAPE_METHODS = {
 
 _WRITTEN = ("scatter", "scatter_add", "scatter_reduce", "index_add", "index_copy", "index_fill",
             "masked_scatter", "index_put", "cumsum", "cumprod", "addmm", "addmv", "addbmm",
-            "baddbmm", "addr")
+            "baddbmm", "addr", "put", "index_reduce")
 SHAPE_METHODS.update({name + "_": inplace.composite_method(SHAPE_METHODS[name], name + "_")
                       for name in _WRITTEN})

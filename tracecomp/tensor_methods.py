@@ -376,18 +376,19 @@ from . import tensor_methods_more  # noqa: E402  (quantile, gcd, ...: declared p
 
 METHODS.update(tensor_methods_more.METHODS)
 PROPERTIES.update(tensor_methods_more.PROPERTIES)
-# --- the methods ops declare beside their definitions (ops/public.py) ---
+# --- the methods ops declare beside their definitions (ops/public.py): greater,
+# tensor_split, cov, ... (torch_aliases), asarray, the layouts, apply_/map_, the scatters ---
 from . import (  # noqa: E402, F401
     array_sharing,
     layouts,
+    python_elementwise,
     runtime_flags,
     scatter_into,
-    torch_aliases,  # noqa: E402, F401  (greater, tensor_split, cov, ...: declared there)
+    torch_aliases,
 )
-
-PROPERTIES["layout"] = layouts.tensor_layout
 from .ops import public  # noqa: E402
 
+PROPERTIES["layout"] = layouts.tensor_layout
 public.export("Tensor", METHODS, inplace.method)
 
 

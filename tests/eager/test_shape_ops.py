@@ -387,3 +387,14 @@ def test_float_sizes_raise_a_type_error_as_torch(call):
     with pytest.raises(TypeError):
         call(torch.randn(2, 3))
     assert x.reshape(tc.tensor(6)).shape == (6,) and x.view(np.int64(6)).shape == (6,)
+
+
+@pytest.mark.parametrize("sizes", [(2, 3), (3, 1), (4, 3, 2)])
+def test_expand_to_sizes_that_do_not_fit_raises_as_torch(sizes):
+    """expand's eager fast path built a stride-0 view of the wrong rows for these."""
+    with pytest.raises(RuntimeError):
+        torch.ones(3, 3).expand(*sizes)
+    with pytest.raises(RuntimeError, match="cannot expand \\[3, 3\\]"):
+        tc.ones(3, 3).expand(*sizes)
+    with pytest.raises(RuntimeError, match="cannot expand \\[3, 3\\]"):
+        tc.ones(3, 3).t().expand(*sizes)

@@ -1,6 +1,8 @@
 """torch names tracecomp lacked, against torch 2.13: asarray's sharing rules, the layouts
 and Tensor.layout, storage_offset and empty_strided, select/slice/diagonal_scatter (values,
 gradients, errors, compiled), and the process-wide switches programs query."""
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -136,3 +138,68 @@ def test_process_switches_answer_as_torchs():
     assert tc.get_num_interop_threads() >= 1
     assert tc.set_flush_denormal(True) is False
     assert tc.is_warn_always_enabled() is False
+
+
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_put_writes_flat_indices_as_torch(accumulate):
+    x = torch.randn(3, 4, requires_grad=True)
+    src = torch.randn(2, 2, requires_grad=True)
+    index = torch.tensor([[0, -1], [5, 11]])
+    y, s = to_tc(x), to_tc(src)
+    want = torch.put(x, index, src, accumulate=accumulate)
+    got = tc.put(y, to_tc(index), s, accumulate=accumulate)
+    assert_close(got, want)
+    (want * torch.arange(12.0).reshape(3, 4)).sum().backward()
+    (got * tc.arange(12.0).reshape(3, 4)).sum().backward()
+    assert_close(y.grad, x.grad)
+    assert_close(s.grad, src.grad)
+    inplace = y.detach().clone()
+    inplace.put_(to_tc(index), s.detach(), accumulate=accumulate)
+    assert_close(inplace, want)
+    with pytest.raises(IndexError, match="out of range: tried to access index 12 on a tensor "
+                                         "of 12 elements"):
+        tc.put(y.detach(), tc.tensor([12]), tc.tensor([1.0]))
+
+
+@pytest.mark.parametrize("reduce", ["prod", "mean", "amax", "amin"])
+@pytest.mark.parametrize("include_self", [True, False])
+def test_index_reduce_is_torchs(reduce, include_self):
+    x = torch.rand(3, 4) + 0.5
+    src = torch.rand(3, 5) + 0.5
+    x.requires_grad_()
+    src.requires_grad_()
+    index = torch.tensor([0, 3, 0, 1, 3])
+    y, s = to_tc(x), to_tc(src)
+    with warnings.catch_warnings():     # "index_reduce() is in beta", once a process
+        warnings.simplefilter("ignore")
+        want = x.index_reduce(1, index, src, reduce, include_self=include_self)
+        got = y.index_reduce(1, to_tc(index), s, reduce, include_self=include_self)
+        assert_close(got, want, atol=1e-6)
+        want.sum().backward()
+        got.sum().backward()
+        assert_close(y.grad, x.grad, atol=1e-6)
+        assert_close(s.grad, src.grad, atol=1e-6)
+        written = y.detach().clone()
+        written.index_reduce_(1, to_tc(index), s.detach(), reduce, include_self=include_self)
+        assert_close(written, want, atol=1e-6)
+        with pytest.raises(RuntimeError, match="Expected reduce to be one of prod, mean"):
+            y.index_reduce(1, to_tc(index), s, "sum")
+
+
+def test_apply_and_map_call_python_on_each_element_as_torch():
+    for lib in (torch, tc):
+        x = lib.arange(6.0).reshape(2, 3)
+        assert x.apply_(lambda v: v * 2 + 1) is x
+        assert x.tolist() == [[1.0, 3.0, 5.0], [7.0, 9.0, 11.0]]
+        assert x.map_(lib.tensor([1.0, 2, 3]), lambda a, b: a * b).tolist() == \
+            [[1.0, 6.0, 15.0], [7.0, 18.0, 33.0]]
+        assert lib.ones(2, dtype=lib.int64).apply_(lambda v: v * 2.7).tolist() == [2, 2]
+        with pytest.raises(RuntimeError, match=r"Can't call map_\(\) on Variable that requires"):
+            lib.ones(2, requires_grad=True).map_(lib.ones(2), lambda a, b: a)
+        with pytest.raises(RuntimeError):
+            lib.ones(2, 3).map_(lib.ones(3, 3), lambda a, b: a)
+
+    def f(x):
+        return x.clone().apply_(lambda v: v + 1)
+    with pytest.raises(tc.TraceError, match="calls a Python function on each element"):
+        tc.compile(f, fullgraph=True)(tc.ones(3))
