@@ -106,10 +106,14 @@ def _expand_impl(x, shape):
     if not x.flags.forc:
         return np.broadcast_to(x, shape)
     lead = len(shape) - x.ndim
-    if lead < 0 or any(n != m and n != 1 for n, m in zip(x.shape, shape[lead:])):
-        _expand_rule(x.shape, shape)        # eager calls skip the rule: its error, here
-    strides = (0,) * lead + tuple(0 if n != m else s
-                                  for n, m, s in zip(x.shape, shape[lead:], x.strides))
+    strides = [0] * lead if lead >= 0 else _expand_rule(x.shape, shape)
+    for n, m, s in zip(x.shape, shape[lead:], x.strides):
+        if n == m:
+            strides.append(s)
+        elif n == 1:
+            strides.append(0)
+        else:                           # eager calls skip the rule: its error, here
+            _expand_rule(x.shape, shape)
     out = np.ndarray(shape, x.dtype, x, 0, strides)
     out.flags.writeable = False
     return out
