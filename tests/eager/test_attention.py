@@ -249,3 +249,37 @@ def test_transformer_warnings_and_errors_match_torch():
         m(tc.zeros(5, 3, 8), tc.zeros(4, 2, 8))
     with pytest.raises(RuntimeError, match="the feature number of src and tgt must be equal"):
         m(tc.zeros(5, 3, 8), tc.zeros(4, 3, 6))
+
+
+@pytest.mark.parametrize("backends", ["MATH", "FLASH_ATTENTION", "EFFICIENT_ATTENTION",
+                                      "CUDNN_ATTENTION", "OVERRIDEABLE",
+                                      ("EFFICIENT_ATTENTION", "MATH")])
+def test_sdpa_kernel_allows_what_torchs_cpu_build_allows(backends):
+    from torch.nn import attention as torch_attention
+
+    from tracecomp.nn import attention as tc_attention
+    q = torch.randn(1, 2, 4, 8)
+
+    def outcome(lib, attention):
+        names = [backends] if isinstance(backends, str) else list(backends)
+        chosen = [getattr(attention.SDPBackend, n) for n in names]
+        with attention.sdpa_kernel(chosen if len(chosen) > 1 else chosen[0]):
+            flags = (lib.backends.cuda.math_sdp_enabled(), lib.backends.cuda.flash_sdp_enabled())
+            try:
+                out = lib.nn.functional.scaled_dot_product_attention(*[
+                    q if lib is torch else tc.tensor(q.numpy())] * 3)
+            except RuntimeError as e:
+                return flags, str(e)
+            return flags, out.numpy()
+    got, want = outcome(tc, tc_attention), outcome(torch, torch_attention)
+    assert got[0] == want[0]
+    if isinstance(want[1], str):
+        assert got[1] == want[1]
+    else:
+        np.testing.assert_allclose(got[1], want[1], atol=1e-6)
+    assert tc.backends.cuda.math_sdp_enabled() and tc.backends.cuda.flash_sdp_enabled()
+    assert [m.value for m in tc_attention.SDPBackend] == \
+        [torch_attention.SDPBackend.__members__[m.name].value for m in tc_attention.SDPBackend]
+    with pytest.raises(AssertionError, match="Backend must be an instance of SDPBackend"):
+        with tc_attention.sdpa_kernel("math"):
+            pass

@@ -1,7 +1,9 @@
 """tracecomp.backends.cuda: torch.backends.cuda's flags (matmul TF32, SDPA kernels).
 
-The flags are settable with torch's defaults; tracecomp's kernels ignore them (float32
-matmuls stay float32; scaled_dot_product_attention has one math implementation).
+The flags are settable with torch's defaults. Float32 matmuls stay float32 whatever TF32
+says; scaled_dot_product_attention has one implementation, standing for torch's CPU math and
+flash kernels: with both turned off (here or by nn.attention.sdpa_kernel) it raises torch's
+error.
 is_built() says whether a CUDA backend is registered (tracecomp/devices.py)."""
 import contextlib
 

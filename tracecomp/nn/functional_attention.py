@@ -19,6 +19,7 @@ from ..ops import elementwise as ew
 from ..ops import movement as mv
 from ..ops.linalg import matmul
 from . import functional as F  # linear, dropout (F re-exports this file: import the module)
+from .attention import check_kernel_allowed
 
 _TORCH_DTYPE = {"float32": "float", "float64": "double", "float16": "Half", "bool": "bool",
                 "int64": "long int", "int32": "int"}
@@ -92,6 +93,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     keeps key j <= query i. dropout_p drops attention weights (always: there is no
     training flag, as in torch)."""
     _check_sdpa(query, key, value, attn_mask, dropout_p)
+    check_kernel_allowed()
     if is_causal and attn_mask is not None and (
             query.ndim != 4 or dropout_p > 0.0 or value.shape[-1] != query.shape[-1]):
         # torch's math path refuses both; its fused CPU kernel (4-D, no dropout, Ev == E)
