@@ -401,3 +401,14 @@ def test_expand_to_sizes_that_do_not_fit_raises_as_torch(sizes, monkeypatch):
         tc.ones(3, 3).expand(*sizes)
     with pytest.raises(RuntimeError, match="cannot expand \\[3, 3\\]"):
         tc.ones(3, 3).t().expand(*sizes)
+
+
+@pytest.mark.parametrize("op", ["inv", "cholesky", "eigh"])
+def test_a_non_square_matrix_is_named_as_such_without_the_rule_check(op, monkeypatch):
+    """Without the suite's shape-rule check (as users run) numpy's LinAlgError came out as
+    'the inversion of a singular input matrix could not be completed'."""
+    from tracecomp import dispatch
+    monkeypatch.setattr(dispatch, "CHECK_SHAPES", False)
+    with pytest.raises(RuntimeError, match="A must be batches of square matrices, but they "
+                                           "are 2 by 3 matrices"):
+        getattr(tc.linalg, op)(tc.ones(2, 3))

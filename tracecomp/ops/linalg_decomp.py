@@ -24,6 +24,8 @@ def _guard(op, fn):
         try:
             return fn(*args, **params)
         except np.linalg.LinAlgError as exc:
+            if op in _SQUARE:   # eager calls skip the shape rule: its error, not numpy's
+                square_rule(op)(args[0].shape)
             raise LinAlgError(f"{op}: {_WHY.get(op, 'the operation')} could not be completed "
                               f"({exc})") from None
     return impl
@@ -33,6 +35,7 @@ _WHY = {"linalg.inv": "the inversion of a singular input matrix",
         "linalg.solve": "solving with a singular coefficient matrix",
         "linalg.cholesky": "the factorization of an input that is not positive-definite",
         "linalg.eigh": "the eigendecomposition", "linalg.svd": "the SVD"}
+_SQUARE = ("linalg.inv", "linalg.solve", "linalg.cholesky", "linalg.eigh")
 
 
 def square_rule(op):
