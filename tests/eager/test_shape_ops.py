@@ -2,6 +2,7 @@
 ops with data-dependent output shapes (unique, bincount, nonzero, masked_select, ...),
 out=, error messages, and what compiled code does with them. torch 2.13 is the reference.
 """
+import re
 import warnings
 
 import numpy as np
@@ -412,3 +413,17 @@ def test_a_non_square_matrix_is_named_as_such_without_the_rule_check(op, monkeyp
     with pytest.raises(RuntimeError, match="A must be batches of square matrices, but they "
                                            "are 2 by 3 matrices"):
         getattr(tc.linalg, op)(tc.ones(2, 3))
+
+
+@pytest.mark.parametrize("index,dim,text", [
+    ([5], 1, "Index tensor must have the same number of dimensions as input tensor"),
+    ([[0, 0]] * 5, 1, "Size does not match at dimension 0 expected index [5, 2] to be no "
+                      "larger than self [3, 4] apart from dimension 1")])
+def test_gather_shape_errors_are_torchs_without_the_rule_check(index, dim, text, monkeypatch):
+    """As users run (no TRACECOMP_CHECK_SHAPES) they were a bounds or numpy error."""
+    from tracecomp import dispatch
+    monkeypatch.setattr(dispatch, "CHECK_SHAPES", False)
+    with pytest.raises(RuntimeError, match=re.escape(text)):
+        torch.randn(3, 4).gather(dim, torch.tensor(index))
+    with pytest.raises(RuntimeError, match=re.escape(text)):
+        tc.randn(3, 4).gather(dim, tc.tensor(index))

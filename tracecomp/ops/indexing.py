@@ -83,7 +83,7 @@ def _gather_rule(x, index, dim):
     for d, (a, b) in enumerate(zip(index, x)):
         if d != dim and a > b:
             raise ShapeError(f"gather: Size does not match at dimension {d} expected index "
-                             f"{fmt_shape(index)} to be smaller than self {fmt_shape(x)} "
+                             f"{fmt_shape(index)} to be no larger than self {fmt_shape(x)} "
                              f"apart from dimension {dim}")
     return tuple(index)
 
@@ -97,9 +97,15 @@ def _check_dim_bounds(index, n, dim):
 
 
 def _gather_impl(x, index, dim):
+    if index.ndim != x.ndim:        # eager calls skip the rule: its error, not a bounds one
+        _gather_rule(x.shape, index.shape, dim)
     _check_dim_bounds(index, x.shape[dim], dim)
     crop = tuple(np.s_[:k] if d != dim else np.s_[:] for d, k in enumerate(index.shape))
-    return np.take_along_axis(x[crop], index, axis=dim)
+    try:
+        return np.take_along_axis(x[crop], index, axis=dim)
+    except IndexError:              # an index larger than x: the rule's error, not numpy's
+        _gather_rule(x.shape, index.shape, dim)
+        raise
 
 
 def _gather_vjp(g, out, x, index, dim):
