@@ -68,6 +68,7 @@ class Tensor:
     grad = None
     _retains_grad = False
     _hooks = None
+    _post_accumulate_hooks = None
     _view_of_grad = False
     _view = None            # a view: (parent, prim, params, made in grad mode); inplace_view.py
 
@@ -267,7 +268,23 @@ class Tensor:
             if self._hooks is None:
                 self._hooks = []
             hooks = self._hooks
+            _leaf_hooks_changed()
         hooks.append(hook)
+        return _HookHandle(hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """`hook(tensor) -> None` runs after a backward has added into this leaf's .grad
+        (torch's way to fuse an optimizer step into the backward)."""
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._node is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf "
+                               "tensors")
+        if self._post_accumulate_hooks is None:
+            self._post_accumulate_hooks = []
+        hooks = self._post_accumulate_hooks
+        hooks.append(hook)
+        _leaf_hooks_changed()
         return _HookHandle(hooks, hook)
 
     # --- leaving the tensor world -------------------------------------------------------
@@ -461,6 +478,14 @@ class _HookHandle:
     def remove(self):
         if self._hook in self._hooks:
             self._hooks.remove(self._hook)
+            _leaf_hooks_changed()
+
+
+def _leaf_hooks_changed():
+    """A leaf's hooks changed: compiled calls that walk the modules holding it look again
+    (compiler/state_walk.py keeps each parameter's hooks in the signature, as a module's)."""
+    from .nn import structure
+    structure.changed()
 
 
 def _wrap_dim(dim, ndim, op):

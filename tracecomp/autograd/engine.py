@@ -450,13 +450,33 @@ def fit_grad(g, like):
     return g
 
 
-def _accumulate_leaf(leaf, g, create_graph, handed):
-    """Add g into leaf.grad. `handed` holds the arrays already given to a leaf in this run:
-    add's VJP returns the same g for both operands, and optimizers update .grad in place,
-    so no two .grad tensors may share memory."""
+def hooked_grad(leaf, g):
+    """g after the leaf's own hooks (`p.register_hook`), each given the last one's result;
+    the eager engine and a traced backward (tracing/backward.py) both ask here."""
     for hook in leaf._hooks or ():
         new = hook(g)
         g = new if new is not None else g
+    return g
+
+
+def after_accumulating(leaf):
+    """Run the leaf's post-accumulate-grad hooks (`hook(leaf)`, once its .grad holds this
+    backward's gradient: an optimizer step fused into the backward); they return None."""
+    for hook in leaf._post_accumulate_hooks or ():
+        if hook(leaf) is not None:
+            raise RuntimeError("Tensor post accumulate grad hooks should return None. (It may "
+                               "change the tensor's .grad or data in place instead.)")
+
+
+def _accumulate_leaf(leaf, g, create_graph, handed):
+    """Add g into leaf.grad, then run its post-accumulate hooks. `handed` holds the arrays
+    already given to a leaf in this run: add's VJP returns the same g for both operands,
+    and optimizers update .grad in place, so no two .grad tensors may share memory."""
+    _add_to_grad(leaf, hooked_grad(leaf, g), create_graph, handed)
+    after_accumulating(leaf)
+
+
+def _add_to_grad(leaf, g, create_graph, handed):
     held = leaf.grad
     if held is not None and not isinstance(held, Tensor):     # `w.grad = 0.` (torch refuses
         raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of "

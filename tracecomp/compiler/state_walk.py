@@ -94,6 +94,10 @@ def _walk(modules, unread=()):
                     if t is not None and id(t) not in seen:
                         seen.add(id(t))
                         state.append((path + name, t))
+                        if t._hooks or t._post_accumulate_hooks:     # traced in: as above
+                            flags.append((("hooks of", path + name),
+                                          (tuple(t._hooks or ()),
+                                           tuple(t._post_accumulate_hooks or ()))))
             for name, v in mod.__dict__.items():    # tensors kept as plain attributes
                 if isinstance(v, (Tensor, tuple, list)) and name not in INTERNAL:
                     if (id(mod), name) in unread and not isinstance(v, Tensor):

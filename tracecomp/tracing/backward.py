@@ -9,8 +9,11 @@ its holder's `.grad`, as eager backward does; the compiler then writes those `.g
 values back to the real tensors after every call (see compiler/state.py).
 """
 from .. import grad_mode
-from ..autograd.engine import root_grads
+from ..autograd.engine import after_accumulating, hooked_grad, root_grads
+from ..errors import TraceError
 from ..ir import INPUT
+from ..nn.parameter import Parameter
+from ..user_code import user_line
 from .grad import requiring_grad
 
 
@@ -38,8 +41,18 @@ def backward(tracer, tensors, grad_tensors=None):
         with requiring_grad(turned):
             backpropagate(list(tracer.graph.nodes), grads, _Same(), tracer)
         for node, g in grads.items():
-            # a graph input, or a parameter's value after an update (Tracer._updated_leaf)
+            # a graph input, or a parameter's value after an update (Tracer._updated_leaf);
+            # its hooks run on the traced gradient, as eagerly (their ops enter the graph)
             holder = tracer.holders.get(node)
             if holder is not None:
+                if (holder._hooks or holder._post_accumulate_hooks) and \
+                        not isinstance(holder, Parameter):
+                    raise TraceError(
+                        f"a hook on a tensor that is not a module's parameter (an argument, "
+                        f"or a tensor the code reaches){user_line()}: its hooks would be "
+                        f"compiled into the backward, and a later call's tensor may have "
+                        f"others. Register it on a parameter, or run this backward eagerly.")
+                g = hooked_grad(holder, g)
                 holder.grad = g if holder.grad is None else holder.grad + g
+                after_accumulating(holder)
     tracer.did_backward = True
