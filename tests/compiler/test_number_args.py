@@ -114,7 +114,7 @@ def _setting(x, b):
 
 
 def _power(x, n):
-    return x * 0.9 ** n
+    return x * 2 ** n      # an int, or a float for a negative n: read (0.9 ** n is fed)
 
 
 def _divided_by(x, n):

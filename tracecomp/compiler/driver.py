@@ -14,7 +14,6 @@ reads tensors whose data another thread's trace swapped for graph values (trace_
 import functools
 import time
 import weakref
-from dataclasses import dataclass, field
 
 from .. import _dynamo, context, dtypes, grad_mode
 from ..artifact_cache import CACHE_SIZE, ArtifactCache
@@ -42,6 +41,7 @@ from . import (
     trace_warnings,
 )
 from . import state as compile_state
+from .artifact import Artifact
 from .bound_tensors import BoundRead, is_lifted, lift_into
 from .code_names import Bindings
 from .deep_tensors import DeepRead, Places, links, moved
@@ -53,10 +53,10 @@ from .number_args import (
     ArgumentRead,
     FedArgument,
     NumberArguments,
-    NumberTrace,
     fed_positions,
     inputs,
 )
+from .outside_numbers import OutsideNumbers, StandIns
 from .outside_tensors import outside_reads, outside_unchanged
 from .pipeline import PassRecord, run_passes, simplify_pipeline
 from .placement import backend_for
@@ -85,54 +85,15 @@ STALE_ROUNDS = 4
 COMPILED = weakref.WeakSet()    # every CompiledFunction, for api.reset (torch._dynamo.reset)
 
 
-# --- one compiled specialization -----------------------------------------------------------
-@dataclass
-class Artifact:
-    graphs: dict
-    pass_log: list
-    run_forward: object
-    run_backward: object = None
-    n_outputs: int = 0                  # the user's outputs and attribute writes (first)
-    n_user_outputs: int = 0             # of which the user's result takes the first ones
-    attribute_writes: list = field(default_factory=list)   # module attributes assigned
-    effects: list = field(default_factory=list)    # writes replayed after a call, in order
-    n_effect_values: int = 0            # forward outputs after the user's that effects take
-    optimizers: list = field(default_factory=list)
-    grad_inputs: list = field(default_factory=list)  # input positions that get gradients
-    grad_slots: list = None     # per grad input, the cotangent slots it feeds (autodiff.py)
-    cotangent_slots: dict = field(default_factory=dict)   # output index -> cotangent slot
-    cotangent_specs: list = field(default_factory=list)   # (shape, dtype) per cotangent slot
-    out_structure: object = None
-    out_statics: list = field(default_factory=list)
-    captured: list = field(default_factory=list)    # tensors reached from outside the args
-    unread_state: list = field(default_factory=list)    # labels of state inputs never used
-    bound: tuple = ()       # labels of the tensors fed from fn's own names (bound_tensors.py)
-    n_state: int = None     # state entries read, when the .grad tail is dropped (GradWatch)
-    partition_log: list = field(default_factory=list)   # what the backward saves, recomputes
-    eager: bool = False         # runs eagerly: fallback='eager', or a graph break (split)
-    split: bool = False         # a graph break: its module calls run compiled (graph_break.py)
-    unread_grads: tuple = ()            # positions of .grad inputs the graph never reads
-    outside: tuple = None       # what must stay unchanged (outside_tensors.outside_reads)
-    deferred: list = field(default_factory=list)    # schedulers stepped after a call
-    reads: object = None       # value_reads.Guards: Python values read besides the arguments
-    kept: list = field(default_factory=list)    # kept_values.Kept: tensors stored outside
-    held: list = field(default_factory=list)    # the way to where it lifts tensors from
-    served: bool = False    # runs a dynamic graph compiled for other sizes (cached apart)
-
-    def grad_free(self, plain):
-        """`plain`, the call's signature without .grad tensors, where this serves whatever
-        they hold (its graph never read them, or it runs eagerly: a graph break)."""
-        return plain if self.n_state is not None or self.split else None
-
-
 def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), roots=(),
           memory_budget=None, templates=None, fed_numbers=(), deep=None):
     """Trace fn(*call_args) with every tensor in `tensors + state` as a graph input;
-    `roots` are the modules it uses (whose attributes it may assign); then compile it
+    `roots`: the modules it uses (it may assign their attributes); then compile it
     (lowering.py). fed_numbers: [(label, value)] of the number arguments fed as inputs,
     the last of `tensors` (number_args.py). deep: its deep_tensors.Places, or None."""
     log_records, graphs = [], {}
-    numbers = NumberTrace(fed_numbers) if fed_numbers else None
+    standing = StandIns(state, fed_numbers)     # and numbers read from outside, fed
+    numbers = standing.numbers
     tracer = Tracer(Graph("traced"), module_names)
     tracer.optimizers = list(optimizers)     # the step of any other one is refused
     fed, deferral = Tracing(state, optimizers), Deferral()   # hyperparameters, schedulers
@@ -147,6 +108,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
         originals = [t._data for _, t in every]
         snapshot = names_before = None
         undo = kept_values.Undo()   # a failed trace's stores undone (kept() does it else)
+        standing.put()
         attributes = compile_attributes.AttributeSnapshot(roots)
         try:
             with tracer, fed, deferral, undo:
@@ -207,6 +169,9 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                     refuse_aliased_writes(aliases, tensors, effects)
                 compile_state.check_rebound(tracer, holders, effect_values)
                 compile_state.settle_updated_leaves(tracer, every)
+                if names_before is not None:    # the guards see the names as they were
+                    names_before.restore()
+                reads = values.guards(fn, roots, kept_values.appended_only(kept))
         finally:
             for (_, t), data in zip(every, originals):
                 t._data = data
@@ -217,6 +182,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
             attributes.restore()
             if names_before is not None:
                 names_before.restore()
+            standing.restore()
     compile_state.refuse_kept_traced(fn, args[0], stand_ins)
     if deep is not None and (new := deep.new(fn, args[0], tracer.read_outside)):
         raise DeepRead(new)     # read as constants where it can lift them: lift, trace again
@@ -241,7 +207,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                    n_state=n_state, bound=bound, deferred=deferred,
                    outside=outside_reads(fn, tracer, lifted_ids, (*args[0], *args[1].values()),
                                          roots),
-                   reads=values.guards(fn, roots, kept_values.appended_only(kept)),
+                   reads=reads, fed_outside=bool(standing.fed),
                    kept=[k for k, _ in kept], unread_state=unread, held=links(fn, state)[0])
     # a backward traced inside the code (a whole training step) leaves nothing to bridge
     compile_graph = backends.get(backend)
@@ -343,6 +309,7 @@ class CompiledFunction:
         self._walks = {}    # the latest walk over the modules it reads (state_walk.collect)
         self.fed = FedSettings()    # the hyperparameters it feeds as inputs
         self.numbers = NumberArguments(self.dynamic)    # the number arguments it feeds
+        self.outside = OutsideNumbers(self.dynamic)     # and numbers read from outside
         self.lift_bound = True      # tensors fn names itself are inputs (bound_tensors.py)
         self.deep = Places()        # and those it reaches inside them (deep_tensors.py)
         self._fast = None   # fast_call.FastCall: the latest call again, when it is that plain
@@ -403,6 +370,7 @@ class CompiledFunction:
                 self.fed.pin(exc.keys)
             except ArgumentRead as exc:     # fn reads a fed number argument: compile it in
                 self.numbers.pin(exc.labels)
+                self.outside.pin(exc.labels, _name(fn))
             except DeepRead as exc:     # it read tensors it can lift: trace again so
                 self.deep.learn(fn, exc.places)
             except BoundRead:   # fn reads a lifted tensor's values: hold them as constants
@@ -417,6 +385,7 @@ class CompiledFunction:
                                                                self.fed)
             if self.lift_bound:
                 lift_into(fn, (*args, *kwargs.values()), state, self.deep)
+            self.outside.into(state)
             grad_enabled = grad_mode.state.enabled
             last = self._last_call          # the same signature as last time: ~10 us less
             tensors = last and last.tensors(fn, args, kwargs, state, flags, grad_enabled)
@@ -439,6 +408,7 @@ class CompiledFunction:
                 if art is not None:
                     self._stale = why
                     self.cache.discard(art)
+                    self.outside.learn(art.reads, state, _name(fn))
                 art, tensors, fed = self._lookup(fn, args, kwargs, state, module_names, flags,
                                             optimizers, roots)
                 # the fed number arguments' positions (None: not all are positional)
@@ -580,8 +550,8 @@ def stale(art):
 
 
 def _forget_fast_paths():
-    """The default dtype changed: drop every compiled function's fast paths (the full
-    signature holds the default dtype; they do not look), so each next call takes it."""
+    """The default dtype changed: each compiled function's next call takes the full
+    signature (which holds the default dtype): its fast paths are dropped."""
     for fn in list(COMPILED):
         fn._fast = fn._last_call = None
 

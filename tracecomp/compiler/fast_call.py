@@ -99,6 +99,7 @@ def plain(art, args, grad_enabled, bridged=False):
     read from outside, no scheduler to step after it, no backward to bridge (or grad mode
     off; `bridged`: the caller bridges one), the native runner."""
     return not (art is None or art.eager or art.effects or art.outside is not None
+                or art.fed_outside
                 or art.deferred or art.attribute_writes or art.kept or art.captured
                 or art.n_outputs != 1
                 or art.n_effect_values or art.out_structure[0] != "T"

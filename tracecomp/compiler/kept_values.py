@@ -28,7 +28,7 @@ from ..ir import Node
 from ..nn.module import Module
 from ..optim.optimizer import Optimizer
 from ..tensor import Tensor
-from ..tracing.number import ITEM, TracedNumber
+from ..tracing.number import TracedNumber
 from .signature import constant
 from .state import INSIDE_MAX, follow, inside, starts
 
@@ -159,8 +159,8 @@ class KeptWatch:
         return self._traced(v) or constant(v) or id(v) in self.own
 
     def _traced(self, v):
-        if type(v) is TracedNumber:
-            return ITEM in v.sources
+        if type(v) is TracedNumber:     # .item()'s, or a fed number's (number_args.py,
+            return True                 # outside_numbers.py): given as a Python number
         return isinstance(v, Tensor) and isinstance(v._data, Node) and id(v) not in self.own
 
     def _refuse_nested(self, holder, before, after):

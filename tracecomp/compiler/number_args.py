@@ -145,10 +145,10 @@ class NumberTrace:
     def __init__(self, fed):
         self.fed, self.reads = fed, Reads()
 
-    def stand_ins(self, tensors):
-        """A TracedNumber per fed number, on its input's traced tensor."""
+    def stand_ins(self, tensors, start=0):
+        """A TracedNumber per fed number from the start-th on, on its input's tensor."""
         return [TracedNumber(t, v, frozenset((label,)), self.reads)
-                for t, (label, v) in zip(tensors, self.fed)]
+                for t, (label, v) in zip(tensors, self.fed[start:])]
 
     def failed(self):
         """A trace with fed numbers failed: compile them all in and trace again."""

@@ -403,6 +403,8 @@ def label_text(key):
         return f"{key[1]}.{key[2]}" + ("".join(f"[{k!r}]" for k in key[3:]))
     if kind == "number":      # a number argument fed as an input (number_args.py)
         return key[1]
+    if kind == "outside":     # a number read from outside, fed (outside_numbers.py)
+        return repr(key[1])
     if kind == "setting":     # a hyperparameter fed as an input (hyperparameters.py)
         return f"opt{key[1]}.group{key[2]}.{key[3]}" + ("" if key[4] is None else f"[{key[4]}]")
     return str(key)

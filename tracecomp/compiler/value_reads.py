@@ -30,7 +30,10 @@ Random numbers drawn from Python's `random` module or numpy's global state while
 refused (`PythonRandom`): the graph would hold the trace's draws.
 
 A value that changed makes the call compile again (driver.CompiledFunction._call_once),
-the reason naming it: `attribute temperature of M: 1.0 -> 2.0`. Values reached otherwise
+the reason naming it: `attribute temperature of M: 1.0 -> 2.0`. A number seen to change
+is fed as an input from then on (outside_numbers.py): while traced it is a stand-in, which
+a guard holds as `FedSlot` (any number of its type passes), and a dict holding one must
+stay the very dict (`tables`), the one it is fed from. Values reached otherwise
 (an object deeper inside, the global of a helper's helper) are not seen: pass them as
 arguments, where a number that changes is fed as an input (number_args.py).
 """
@@ -44,6 +47,7 @@ from ..errors import TraceError
 from ..nn import structure
 from ..nn.module import Module
 from ..optim.scheduler_base import LRScheduler
+from ..tracing.number import TracedNumber
 from .code_names import filled, named_values, traced_functions
 from .state import inside
 
@@ -65,6 +69,8 @@ def frozen(value):
     kind = type(value)
     if kind in _SCALARS:
         return kind, value
+    if kind is TracedNumber:    # a number fed as an input (outside_numbers.py)
+        return FED.get(value.__class__)
     if kind is tuple or kind is list or kind is dict:
         if len(value) > MAX_ITEMS:
             return None
@@ -77,6 +83,25 @@ def frozen(value):
 
 
 OTHER = (object, "...")     # an item of a guarded container that is not guarded itself
+
+
+class FedSlot(tuple):
+    """A guard's entry for a number fed as an input: equal to any frozen number of its
+    kind ((int, 7) for an int), whichever side of == it is on (a tuple subclass that
+    overrides __eq__ is asked first)."""
+
+    __slots__ = ()
+
+    def __eq__(self, other):
+        return type(other) in (tuple, FedSlot) and len(other) == 2 and other[0] is self[0]
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    __hash__ = tuple.__hash__
+
+
+FED = {int: FedSlot((int, "fed")), float: FedSlot((float, "fed"))}
 
 
 def _pair(item):
@@ -249,7 +274,7 @@ class Guards:
     again: `counted` (module attributes whose changes structure.py counts: compared only
     when the count moved), `always` (other attributes, lists, bindings: every time)."""
 
-    __slots__ = ("always", "bindings", "counted", "in_place", "version")
+    __slots__ = ("always", "bindings", "counted", "in_place", "tables", "version")
 
     def __init__(self, reads, bindings):
         # what can change in place (a list, a dict) is compared on every call
@@ -262,9 +287,16 @@ class Guards:
         # fast path's identity check of what each name holds (fast_call.Bindings)
         self.in_place = any(map(_changes_in_place, (held for _, _, held in bindings)))
         self.version = None     # the count at which `counted` last held
+        # a dict a number is fed from stays that dict: (getter, holder, name, the dict)
+        self.tables = [(get, where, name, get(where, name))
+                       for get, entries in ((_attribute, reads), (_bound, bindings))
+                       for where, name, held in entries if _feeds_item(held)]
 
     def hold(self):
         """Whether every value read is as it was."""
+        for get, where, name, table in self.tables:
+            if get(where, name) is not table:
+                return False
         for obj, name, held in self.always:
             if frozen(_instance_dict(obj).get(name, _MISSING)) != held:
                 return False
@@ -292,7 +324,61 @@ class Guards:
             if frozen(now) != held:
                 kind = "global" if type(where) is dict else "closure variable"
                 out.append(f"{kind} {name}: {_show(held)} -> {_show(frozen(now))}")
+        out += [f"{name} holds another dict" for get, where, name, table in self.tables
+                if get(where, name) is not table]
         return "; ".join(out) or "a value it read changed"
+
+    def numbers_changed(self):
+        """[(holder, key, type, name)] of the numbers read that changed and kept their type
+        (an int or a float: outside_numbers feeds them): holder a dict (a dict's item, a
+        globals dict's name, an object's __dict__ entry) or a closure cell (key None);
+        one level into a dict held there (`self.param_step[p]`)."""
+        found = []
+        for kind, get, entries in (("", _attribute, self.counted + self.always),
+                                   ("global ", _bound, self.bindings)):
+            for where, name, held in entries:
+                now = get(where, name)
+                label = f"{type(where).__name__}.{name}" if not kind else \
+                    f"global {name}" if type(where) is dict else f"closure variable {name}"
+                table = (_instance_dict(where) if get is _attribute else
+                         where if type(where) is dict else None)
+                key = name if table is not None else None
+                found += _changed_numbers(held, now, table if table is not None else where,
+                                          key, label)
+        return found
+
+
+def _changed_numbers(held, now, holder, key, label):
+    """numbers_changed's entries for one value read: `now` itself, or its items (a dict)."""
+    if _number_changed(held, now):
+        return [(holder, key, type(now), label)]
+    if held is None or held[0] is not dict or type(now) is not dict or \
+            len(now) != len(held[1]):
+        return []
+    return [(now, k, type(v), f"{label}[{_key_text(item[1][0], j)}]")
+            for j, ((k, v), item) in enumerate(zip(now.items(), held[1]))
+            if item is not OTHER and _pair((k, v))[1][0] == item[1][0] and
+            _number_changed(item[1][1], v)]
+
+
+def _key_text(key, position):
+    """A dict key as shown in a fed number's name: a key held by its identity (a
+    parameter) with its position, `<Parameter 2>`."""
+    return f"<{key[1][1]} {position}>" if key[0] is object else _show(key)
+
+
+def _number_changed(held, now):
+    return held is not None and held[0] in (int, float) and type(now) is held[0] and \
+        type(held) is not FedSlot and held[1] != now
+
+
+def _feeds_item(held):
+    return held is not None and held[0] is dict and any(
+        item is not OTHER and type(item[1][1]) is FedSlot for item in held[1])
+
+
+def _attribute(obj, name):
+    return _instance_dict(obj).get(name, _MISSING)
 
 
 def _changes_in_place(held):
@@ -314,6 +400,8 @@ def _show(held):
         return "another value"
     if held is OTHER:
         return "..."
+    if type(held) is FedSlot:
+        return f"{'an int' if held[0] is int else 'a float'} fed each call"
     kind, value = held
     if kind is object:      # a dict key held by its identity (_pair)
         return f"<{value[1]}>"

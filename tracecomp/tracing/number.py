@@ -16,7 +16,10 @@ What it does with the code's uses, by kind:
     int tensor times a float in the default float dtype, as eager does (`number_operands`);
   - **with another number** (`1 - beta`, `step * 0.1`, `step / 100`): +, -, *, unary -
     and abs, and / by a nonzero constant, make another TracedNumber on a graph value,
-    computed in float64 or int64 as Python computes;
+    computed in float64 or int64 as Python computes; so does ** where Python gives a
+    float whatever the traced value (`beta1 ** step`: a positive constant base; `x ** 2`:
+    a float raised to a constant whole exponent), computed in float64 with libm's pow as
+    Python's float pow is (where Python would raise OverflowError, the graph gives inf);
   - **anything else reads the value** (`if step % 10 == 0`, `range(n)`, `x[:n]`,
     `float(beta)`, `math.exp(beta)`, formatting, returning it, passing it where an op
     takes a number as a setting, a division by it): the trace goes on with this call's
@@ -174,6 +177,37 @@ for _name, _python, _graph, _reflected, _divides in _ARITHMETIC:
     setattr(TracedNumber, _name, _arithmetic(_name, _python, _graph, _reflected, _divides))
 
 
+def _power(reflected):
+    """`self ** other` (reflected: `other ** self`) in the graph where its result is a
+    float for every value self may take: a positive constant base with a float or an int
+    exponent (`beta1 ** step`; an int base needs a float exponent: `2 ** step` is an int,
+    or a float for a negative step), or a float raised to a whole constant >= 0 (`x ** 2`);
+    otherwise (a traced exponent of a traced base, `x ** 0.5` of a negative x: complex)
+    the value is read."""
+    name = "__rpow__" if reflected else "__pow__"
+    graph = _arithmetic(name, pow, ew.pow, reflected)
+
+    def method(self, other, modulo=None):
+        if isinstance(other, Tensor):
+            return NotImplemented
+        if modulo is not None:
+            return pow(self.read(), _value(other), modulo)
+        float_self = type(self.value) is float
+        if reflected:
+            graphed = type(other) in (int, float) and other > 0 and (
+                float_self or type(other) is float)
+        else:
+            graphed = float_self and type(other) is int and other >= 0
+        if not graphed:
+            return pow(other, self.read()) if reflected else pow(self.read(), _value(other))
+        return graph(self, other)
+    method.__name__ = name
+    return method
+
+
+TracedNumber.__pow__, TracedNumber.__rpow__ = _power(False), _power(True)
+
+
 def _reading(name, fn, arity):
     """A use that needs the value: fn applied to it (and the other operand, reflected for
     an __r*__ operator); arity -1: any arguments after the number."""
@@ -201,7 +235,6 @@ _READING = (    # name, what it computes on the value, arity (2; -2 reflected; -
     ("__floordiv__", operator.floordiv, 2), ("__rfloordiv__", operator.floordiv, -2),
     ("__mod__", operator.mod, 2), ("__rmod__", operator.mod, -2),
     ("__divmod__", divmod, 2), ("__rdivmod__", divmod, -2),
-    ("__pow__", pow, 2), ("__rpow__", pow, -2),
     ("__and__", operator.and_, 2), ("__rand__", operator.and_, -2),
     ("__or__", operator.or_, 2), ("__ror__", operator.or_, -2),
     ("__xor__", operator.xor, 2), ("__rxor__", operator.xor, -2),
