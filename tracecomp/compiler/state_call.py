@@ -54,6 +54,7 @@ from .bound_tensors import is_lifted
 from .code_names import Bindings
 from .hyperparameters import fed_sources, refill
 from .number_args import fed_arguments
+from .outside_numbers import is_outside
 from .scheduler_steps import step_after
 from .signature import alias_pattern
 from .state import follow
@@ -106,7 +107,8 @@ class StateCall:
         # optimizers' parameters (the same objects while the walk and groups hold),
         # (1, p) for p.grad, (2, (optimizer, p), key) for a state entry, (3, source) for a
         # hyperparameter fed as an input, (4, (holder, how, name)) for a tensor read from the
-        # function's own global name or closure cell
+        # function's own global name or closure cell, (5, slot) for a number read from
+        # outside, fed as an input (outside_numbers.py)
         where = {id(t): (0, t, None) for t in walked}
         for ps in call.params:
             for p in ps:
@@ -134,6 +136,7 @@ class StateCall:
             where.setdefault(key, (0, t, None))
         where.update((key, (3, source, None)) for key, source in numbers.items())
         where.update((id(t), (4, bound_tensors.source(fn, label), None)) for label, t in lifted)
+        where.update((id(t), (5, label[1], None)) for label, t in state if is_outside(label))
         call.groups = [groups_of(opt, fed[o]) for o, opt in enumerate(optimizers)]
         every = [t for _, t in state[:art.n_state]]
         call.recipe = [where.get(id(t)) for t in every]
@@ -210,8 +213,10 @@ class StateCall:
                 add(obj[0].state[obj[1]].get(key))
             elif kind == 3:
                 add(refill(obj))
-            else:
+            elif kind == 4:
                 add(follow(*obj))
+            else:
+                add(obj.input())    # None where it is not a number of its kind: a miss
         for t, (shape, dtype, requires_grad) in zip(every, self.specs):
             data = getattr(t, "_data", None)     # a state entry gone is None here
             if (type(data) is not ndarray or data.shape != shape
