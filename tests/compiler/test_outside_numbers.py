@@ -127,7 +127,8 @@ def test_a_new_count_dict_is_read_from_its_place():
 
 
 # --- d2l's Adam from scratch (chapter 12.10) -------------------------------------------------
-def _d2l_adam(lib):
+def _d2l_adam(lib, counts=False):
+    """d2l's adam; counts: it adds 1 to hyperparams['t'] itself, as the book's does."""
     def adam(params, states, hyperparams):
         beta1, beta2, eps = 0.9, 0.999, 1e-6
         for p, (v, s) in zip(params, states):
@@ -138,6 +139,8 @@ def _d2l_adam(lib):
                 s_bias_corr = s / (1 - beta2 ** hyperparams['t'])
                 p[:] -= hyperparams['lr'] * v_bias_corr / (lib.sqrt(s_bias_corr) + eps)
             p.grad.data.zero_()
+        if counts:
+            hyperparams['t'] += 1
     return adam
 
 
@@ -145,12 +148,13 @@ def _d2l(lib, compile_fn, where):
     """where "global": the step reads the global `hyperparams` and counts inside (it takes
     the state tuples, as train_ch11's trainer_fn does: tensors two levels inside a global
     are not inputs); "argument": adam itself is compiled, taking the dict, and the loop
-    counts between calls."""
+    counts between calls; "argument, counted inside": adam counts (a fed number argument
+    stored back into the dict it came in)."""
     global hyperparams
     model, batches = _mlp(lib), _batches(lib)
     params = list(model.parameters())
     states = [(lib.zeros_like(p.data), lib.zeros_like(p.data)) for p in params]
-    adam = _d2l_adam(lib)
+    adam = _d2l_adam(lib, counts=where == "argument, counted inside")
     hyperparams = {"lr": 0.05, "t": 1}
     if where == "global":
         def train_step(x, y, states):
@@ -167,7 +171,8 @@ def _d2l(lib, compile_fn, where):
         def step(x, y):
             lib.nn.functional.mse_loss(model(x), y).backward()
             update(params, states, hyperparams)
-            hyperparams["t"] += 1
+            if where == "argument":
+                hyperparams["t"] += 1
         run = step
     try:
         for x, y in batches:
@@ -178,7 +183,7 @@ def _d2l(lib, compile_fn, where):
     return _weights(model), t, step if where == "global" else update
 
 
-@pytest.mark.parametrize("where", ["global", "argument"])
+@pytest.mark.parametrize("where", ["global", "argument", "argument, counted inside"])
 def test_d2ls_adam_feeds_its_step_count(where):
     got, t, step = _d2l(tc, tc.compile, where)
     eager, _, _ = _d2l(tc, lambda f: f, where)
