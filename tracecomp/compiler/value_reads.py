@@ -334,17 +334,13 @@ class Guards:
         globals dict's name, an object's __dict__ entry) or a closure cell (key None);
         one level into a dict held there (`self.param_step[p]`)."""
         found = []
-        for kind, get, entries in (("", _attribute, self.counted + self.always),
-                                   ("global ", _bound, self.bindings)):
-            for where, name, held in entries:
-                now = get(where, name)
-                label = f"{type(where).__name__}.{name}" if not kind else \
-                    f"global {name}" if type(where) is dict else f"closure variable {name}"
-                table = (_instance_dict(where) if get is _attribute else
-                         where if type(where) is dict else None)
-                key = name if table is not None else None
-                found += _changed_numbers(held, now, table if table is not None else where,
-                                          key, label)
+        for obj, name, held in self.counted + self.always:
+            found += _changed_numbers(held, _attribute(obj, name), _instance_dict(obj), name,
+                                      f"{type(obj).__name__}.{name}")
+        for where, name, held in self.bindings:
+            cell = type(where) is not dict
+            found += _changed_numbers(held, _bound(where, name), where, None if cell else name,
+                                      f"{'closure variable' if cell else 'global'} {name}")
         return found
 
 
