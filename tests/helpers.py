@@ -156,3 +156,22 @@ def assert_same_square_loss_step(model, ref, x, rtol=1e-4, atol=1e-5):
     assert list(got) == list(want)
     for name in want:
         assert_close(got[name].grad, want[name].grad, rtol=1e-4, atol=1e-5, what=name)
+
+
+def assert_trains_like_torch(ref, run, ours, opts, batches, loss_of, atol=1e-5):
+    """Train torch's `ref` and tracecomp's `ours` (called through `run`: itself or its
+    compiled form) on the same batches with opts = (torch's optimizer, tracecomp's),
+    comparing the loss at every step and the parameters at the end. loss_of(lib, model,
+    batch) gives the loss; the batch comes as torch tensors for torch, converted for
+    tracecomp."""
+    opt_t, opt_c = opts
+    for batch in batches:
+        loss_t = loss_of(torch, ref, batch)
+        loss_c = loss_of(tc, run, tuple(to_tc(b) for b in batch))
+        for opt, loss in ((opt_t, loss_t), (opt_c, loss_c)):
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        assert_close(loss_c, loss_t, atol=atol)
+    for p_c, p_t in zip(ours.parameters(), ref.parameters()):
+        assert_close(p_c, p_t, atol=atol)

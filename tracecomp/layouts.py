@@ -10,32 +10,20 @@ import numpy as np
 from . import dtypes
 from .creation import _finish
 from .devices import check_placement
+from .named_constants import NamedConstant
 from .ops.public import public
 from .tensor import Tensor
 
 
-class layout:
-    """One of torch's layouts: compared by identity, printed as torch prints it."""
+class layout(NamedConstant):
+    """One of torch's layouts (torch.strided, torch.sparse_coo, ...)."""
 
-    __slots__ = ("name",)
-
-    def __init__(self, name):
-        self.name = name
-
-    def __repr__(self):
-        return f"torch.{self.name}"
-
-    def __reduce__(self):
-        return (_named, (self.name,))
+    __slots__ = ()
 
 
 LAYOUTS = {name: layout(name) for name in ("strided", "sparse_coo", "sparse_csr", "sparse_csc",
                                            "sparse_bsr", "sparse_bsc", "jagged", "_mkldnn")}
 strided = LAYOUTS["strided"]
-
-
-def _named(name):
-    return LAYOUTS[name]
 
 
 def tensor_layout(x):

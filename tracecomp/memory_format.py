@@ -13,20 +13,13 @@ compiled function's outputs are contiguous whatever format its inputs had.
 """
 import numpy as np
 
+from .named_constants import NamedConstant
 
-class memory_format:
-    """One of torch's memory formats (torch.channels_last, ...): compared by identity."""
 
-    __slots__ = ("name",)
+class memory_format(NamedConstant):
+    """One of torch's memory formats (torch.channels_last, ...)."""
 
-    def __init__(self, name):
-        self.name = name
-
-    def __repr__(self):
-        return f"torch.{self.name}"
-
-    def __reduce__(self):           # pickles as the one instance of its name
-        return (_named, (self.name,))
+    __slots__ = ()
 
 
 contiguous_format = memory_format("contiguous_format")
@@ -36,10 +29,6 @@ preserve_format = memory_format("preserve_format")
 
 # the axes from outermost to innermost in memory, and the rank each format needs
 _CHANNELS_LAST = {channels_last: (4, (0, 2, 3, 1)), channels_last_3d: (5, (0, 2, 3, 4, 1))}
-
-
-def _named(name):
-    return globals()[name]
 
 
 def _checked(fmt, op):

@@ -8,7 +8,7 @@ import torch
 
 import tracecomp as tc
 
-from helpers import assert_close, to_tc, to_torch
+from helpers import assert_close, assert_trains_like_torch, to_tc, to_torch
 
 FORMATS = ["contiguous_format", "channels_last", "channels_last_3d", "preserve_format"]
 
@@ -145,23 +145,16 @@ def test_a_channels_last_cnn_trains_as_torchs(compiled):
     ref = ref.to(memory_format=torch.channels_last)
     ours = ours.to(memory_format=tc.channels_last)
     run = tc.compile(ours) if compiled else ours
-    opt_t = torch.optim.SGD(ref.parameters(), lr=0.1, momentum=0.9)
-    opt_c = tc.optim.SGD(ours.parameters(), lr=0.1, momentum=0.9)
-    for _ in range(3):
-        x = torch.randn(4, 3, 16, 16).to(memory_format=torch.channels_last)
-        target = torch.randint(0, 4, (4,))
-        loss_t = torch.nn.functional.cross_entropy(ref(x), target)
-        opt_t.zero_grad()
-        loss_t.backward()
-        opt_t.step()
-        loss_c = tc.nn.functional.cross_entropy(
-            run(to_tc(x).contiguous(memory_format=tc.channels_last)), to_tc(target))
-        opt_c.zero_grad()
-        loss_c.backward()
-        opt_c.step()
-        assert_close(loss_c, loss_t, atol=1e-5)
-    for p_c, p_t in zip(ours.parameters(), ref.parameters()):
-        assert_close(p_c, p_t, atol=1e-5)
+    opts = (torch.optim.SGD(ref.parameters(), lr=0.1, momentum=0.9),
+            tc.optim.SGD(ours.parameters(), lr=0.1, momentum=0.9))
+    batches = [(torch.randn(4, 3, 16, 16).to(memory_format=torch.channels_last),
+                torch.randint(0, 4, (4,))) for _ in range(3)]
+
+    def loss_of(lib, model, batch):
+        x, target = batch
+        return lib.nn.functional.cross_entropy(
+            model(x.contiguous(memory_format=lib.channels_last)), target)
+    assert_trains_like_torch(ref, run, ours, opts, batches, loss_of)
 
 
 def test_compiled_code_changes_formats_with_eagers_values():

@@ -10,7 +10,7 @@ import torch.nn.functional as TF
 import tracecomp as tc
 import tracecomp.nn.functional as F
 
-from helpers import assert_close, to_tc
+from helpers import assert_close, assert_trains_like_torch, to_tc
 
 POOL3D = [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
           dict(kernel_size=(2, 3, 2), stride=(1, 2, 1), padding=(1, 1, 0), dilation=(2, 1, 1)),
@@ -143,19 +143,13 @@ def test_a_pool_unpool_autoencoder_trains_as_torchs(compiled):
     ours = _AutoEncoder.build(tc)
     ours.load_state_dict({k: to_tc(v) for k, v in ref.state_dict().items()})
     run = tc.compile(ours, fullgraph=True) if compiled else ours
-    opt_t = torch.optim.Adam(ref.parameters(), lr=0.01)
-    opt_c = tc.optim.Adam(ours.parameters(), lr=0.01)
-    for _ in range(3):
-        x = torch.randn(2, 2, 8, 6)
-        loss_t = ((ref(x) - x) ** 2).mean()
-        loss_c = ((run(to_tc(x)) - to_tc(x)) ** 2).mean()
-        for opt, loss in ((opt_t, loss_t), (opt_c, loss_c)):
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        assert_close(loss_c, loss_t, atol=1e-6)
-    for p_c, p_t in zip(ours.parameters(), ref.parameters()):
-        assert_close(p_c, p_t, atol=1e-5)
+    opts = (torch.optim.Adam(ref.parameters(), lr=0.01),
+            tc.optim.Adam(ours.parameters(), lr=0.01))
+    batches = [(torch.randn(2, 2, 8, 6),) for _ in range(3)]
+
+    def loss_of(lib, model, batch):
+        return ((model(batch[0]) - batch[0]) ** 2).mean()
+    assert_trains_like_torch(ref, run, ours, opts, batches, loss_of, atol=1e-5)
 
 
 def test_compiled_unpool_checks_its_indices_on_every_call():
