@@ -9,6 +9,7 @@ import logging
 import numpy as np
 import pytest
 import torch
+from test_deep_state import _optimizers
 
 import tracecomp as tc
 from tracecomp.compiler.state_call import StateCall
@@ -47,40 +48,8 @@ def _weights(model):
 
 # --- phlippe's uvadlc tutorial 4 -------------------------------------------------------------
 def _uvadlc_adam(lib):
-    class Adam:
-        def __init__(self, params, lr, beta1=0.9, beta2=0.999, eps=1e-8):
-            self.params, self.lr = list(params), lr
-            self.beta1, self.beta2, self.eps = beta1, beta2, eps
-            self.param_step = {p: 0 for p in self.params}
-            self.param_momentum = {p: lib.zeros_like(p.data) for p in self.params}
-            self.param_2nd_momentum = {p: lib.zeros_like(p.data) for p in self.params}
-
-        def zero_grad(self):
-            for p in self.params:
-                if p.grad is not None:
-                    p.grad.detach_()
-                    p.grad.zero_()
-
-        @lib.no_grad()
-        def step(self):
-            for p in self.params:
-                if p.grad is None:
-                    continue
-                self.update_param(p)
-
-        def update_param(self, p):
-            self.param_step[p] += 1
-            self.param_momentum[p] = (1 - self.beta1) * p.grad + \
-                self.beta1 * self.param_momentum[p]
-            self.param_2nd_momentum[p] = (1 - self.beta2) * (p.grad) ** 2 + \
-                self.beta2 * self.param_2nd_momentum[p]
-            bias_correction_1 = 1 - self.beta1 ** self.param_step[p]
-            bias_correction_2 = 1 - self.beta2 ** self.param_step[p]
-            p_2nd_mom = self.param_2nd_momentum[p] / bias_correction_2
-            p_mom = self.param_momentum[p] / bias_correction_1
-            p_lr = self.lr / (lib.sqrt(p_2nd_mom) + self.eps)
-            p.add_(-p_lr * p_mom)
-    return Adam
+    """The tutorial's Adam (test_deep_state.py writes its optimizers once)."""
+    return _optimizers(lib)["adam"]
 
 
 def _uvadlc(lib, compile_fn, reset_at=None):
