@@ -11,6 +11,7 @@ from .distribution import NO_SHAPE, Distribution, lazy_parameter
 class Categorical(Distribution):
     arg_constraints = {"probs": constraints.simplex, "logits": constraints.real}
     has_enumerate_support = True
+    _expand_also = ("_param",)
 
     def __init__(self, probs=None, logits=None, validate_args=None):
         if (probs is None) == (logits is None):

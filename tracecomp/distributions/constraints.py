@@ -2,10 +2,10 @@
 
 A constraint answers `check(value)` with a bool tensor of value's batch shape; a
 distribution that validates its arguments (the default, as torch's) raises ValueError for a
-parameter or a value outside its constraint. Only what the distributions here use, plus the
-common names a program may test against (`constraints.positive`).
+parameter or a value outside its constraint. What the distributions here use, plus the
+common names a program may test against (`constraints.positive`); transform_to/biject_to
+(constraint_registry.py) map them to transforms.
 """
-import math
 
 
 class Constraint:
@@ -73,6 +73,30 @@ class _IntegerInterval(_Interval):
         return f"IntegerInterval(lower_bound={self.lower_bound}, upper_bound={self.upper_bound})"
 
 
+class _IntegerGreaterThan(Constraint):
+    is_discrete = True
+
+    def __init__(self, lower_bound):
+        self.lower_bound = lower_bound
+
+    def check(self, value):
+        return (value % 1 == 0) & (value >= self.lower_bound)
+
+    def __repr__(self):
+        return f"IntegerGreaterThan(lower_bound={self.lower_bound})"
+
+
+class _LessThan(Constraint):
+    def __init__(self, upper_bound):
+        self.upper_bound = upper_bound
+
+    def check(self, value):
+        return value < self.upper_bound
+
+    def __repr__(self):
+        return f"LessThan(upper_bound={self.upper_bound})"
+
+
 class _Boolean(Constraint):
     is_discrete = True
 
@@ -85,6 +109,80 @@ class _Simplex(Constraint):
 
     def check(self, value):
         return (value >= 0).all(-1) & ((value.sum(-1) - 1).abs() < 1e-6)
+
+
+class _OneHot(Constraint):
+    is_discrete = True
+    event_dim = 1
+
+    def check(self, value):
+        return ((value == 0) | (value == 1)).all(-1) & (value.sum(-1) == 1)
+
+
+class _Multinomial(Constraint):
+    """Nonnegative counts summing to at most upper_bound (torch checks no more)."""
+    is_discrete = True
+    event_dim = 1
+
+    def __init__(self, upper_bound):
+        self.upper_bound = upper_bound
+
+    def check(self, value):
+        return (value >= 0).all(-1) & (value.sum(-1) <= self.upper_bound)
+
+
+class _LowerCholesky(Constraint):
+    """Lower-triangular square matrices with a positive diagonal."""
+    event_dim = 2
+
+    def check(self, value):
+        lower = (value.tril() == value).flatten(-2).all(-1)
+        return lower & (value.diagonal(dim1=-2, dim2=-1) > 0).all(-1)
+
+
+class _CorrCholesky(_LowerCholesky):
+    """A lower Cholesky factor whose rows have unit length (of a correlation matrix)."""
+
+    def check(self, value):
+        from ..dtype_info import finfo
+        tol = finfo(value.dtype).eps * value.shape[-1] * 10
+        row_norm = value.detach().pow(2).sum(-1).sqrt()
+        return super().check(value) & ((row_norm - 1).abs() <= tol).all(-1)
+
+
+class _PositiveDefinite(Constraint):
+    """Symmetric matrices with positive eigenvalues (those with a Cholesky factor)."""
+    event_dim = 2
+
+    def check(self, value):
+        from .. import linalg
+        symmetric = ((value - value.mT).abs() <= 1e-6).flatten(-2).all(-1)
+        if not bool(symmetric.all()):
+            return symmetric
+        return linalg.eigvalsh(value)[..., 0] > 0
+
+
+class _Independent(Constraint):
+    """base_constraint over events of reinterpreted_batch_ndims more dims."""
+
+    def __init__(self, base_constraint, reinterpreted_batch_ndims):
+        self.base_constraint = base_constraint
+        self.reinterpreted_batch_ndims = reinterpreted_batch_ndims
+
+    is_discrete = property(lambda self: self.base_constraint.is_discrete)
+    event_dim = property(lambda self: self.base_constraint.event_dim +
+                         self.reinterpreted_batch_ndims)
+
+    def check(self, value):
+        result = self.base_constraint.check(value)
+        n = self.reinterpreted_batch_ndims
+        if result.ndim < n:
+            raise ValueError(f"Expected value.dim() >= {self.event_dim} but got {value.ndim}")
+        return result.reshape(tuple(result.shape[:result.ndim - n]) + (-1,)).all(-1)
+
+    def __repr__(self):
+        return f"IndependentConstraint({self.base_constraint!r}, " \
+               f"{self.reinterpreted_batch_ndims})"
 
 
 class _Dependent(Constraint):
@@ -106,4 +204,13 @@ greater_than_eq = _GreaterThanEq
 interval = _Interval
 half_open_interval = _HalfOpenInterval
 integer_interval = _IntegerInterval
-nonnegative_integer = _IntegerInterval(0, math.inf)
+nonnegative_integer = _IntegerGreaterThan(0)
+positive_integer = _IntegerGreaterThan(1)
+less_than = _LessThan
+one_hot = _OneHot()
+multinomial = _Multinomial
+lower_cholesky = _LowerCholesky()
+corr_cholesky = _CorrCholesky()
+positive_definite = _PositiveDefinite()
+independent = _Independent
+real_vector = _Independent(real, 1)

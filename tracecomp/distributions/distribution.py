@@ -27,6 +27,12 @@ def broadcast_all(*values):
     return broadcast_tensors(*values)
 
 
+def batch_shape_of(given, broadcast):
+    """torch's batch shape for parameters `given` as passed, `broadcast` one of them after
+    broadcast_all: () when every one was a Python number, else broadcast's shape."""
+    return broadcast.size() if any(isinstance(v, Tensor) for v in given) else Size()
+
+
 def clamp_probs(probs):
     eps = _finfo(probs).eps
     return probs.clamp(min=eps, max=1 - eps)
@@ -106,8 +112,23 @@ class Distribution:
     batch_shape = property(lambda self: self._batch_shape)
     event_shape = property(lambda self: self._event_shape)
 
+    # tensors kept besides the arg_constraints parameters that expand must broadcast too
+    _expand_also = ()
+
     def expand(self, batch_shape, _instance=None):
-        raise NotImplementedError(f"{type(self).__name__}.expand is not supported by tracecomp")
+        """This distribution over a larger batch (no copy): each parameter expanded to
+        batch_shape followed by its own event dims, as torch's per-family expand does."""
+        batch_shape = Size(batch_shape)
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        old = len(self._batch_shape)
+        for name in [*self.arg_constraints, *self._expand_also]:
+            value = self.__dict__.get(name)
+            if isinstance(value, Tensor):
+                new.__dict__[name] = value.expand(tuple(batch_shape) +
+                                                  tuple(value.shape[old:]))
+        new._batch_shape = batch_shape
+        return new
 
     @property
     def mean(self):

@@ -1,0 +1,86 @@
+"""Gamma(concentration, rate), Chi2(df) = Gamma(df/2, 1/2) and Exponential(rate)
+(torch's). Gamma's rsample is reparameterized through the implicit gradient of its draws
+(gamma_draws.standard_gamma); Exponential's is rate-scaled -log(1 - U)."""
+from .. import creation
+from ..composite_math import xlogy
+from ..dtype_info import finfo
+from ..ops.special import digamma, lgamma
+from . import constraints
+from .distribution import NO_SHAPE, Distribution, batch_shape_of, broadcast_all
+from .gamma_draws import standard_gamma
+
+
+class Gamma(Distribution):
+    arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
+    support = constraints.nonnegative
+    has_rsample = True
+
+    def __init__(self, concentration, rate, validate_args=None):
+        self.concentration, self.rate = broadcast_all(concentration, rate)
+        super().__init__(batch_shape_of((concentration, rate), self.rate),
+                         validate_args=validate_args)
+
+    mean = property(lambda self: self.concentration / self.rate)
+    mode = property(lambda self: ((self.concentration - 1) / self.rate).clamp(min=0))
+    variance = property(lambda self: self.concentration / self.rate.pow(2))
+
+    def rsample(self, sample_shape=NO_SHAPE):
+        shape = tuple(self._extended_shape(sample_shape))
+        value = standard_gamma(self.concentration.expand(shape)) / self.rate.expand(shape)
+        return value.clamp(min=finfo(value.dtype).tiny)
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        c, r = self.concentration, self.rate
+        return xlogy(c, r) + xlogy(c - 1, value) - r * value - lgamma(c)
+
+    def entropy(self):
+        c = self.concentration
+        return c - self.rate.log() + lgamma(c) + (1.0 - c) * digamma(c)
+
+
+class Chi2(Gamma):
+    arg_constraints = {"df": constraints.positive}
+    _expand_also = ("concentration", "rate")
+
+    def __init__(self, df, validate_args=None):
+        super().__init__(0.5 * df, 0.5, validate_args=validate_args)
+
+    df = property(lambda self: self.concentration * 2)
+
+
+class Exponential(Distribution):
+    arg_constraints = {"rate": constraints.positive}
+    support = constraints.nonnegative
+    has_rsample = True
+
+    def __init__(self, rate, validate_args=None):
+        (self.rate,) = broadcast_all(rate)
+        super().__init__(batch_shape_of((rate,), self.rate), validate_args=validate_args)
+
+    mean = property(lambda self: self.rate.reciprocal())
+    mode = property(lambda self: creation.zeros_like(self.rate))
+    stddev = property(lambda self: self.rate.reciprocal())
+    variance = property(lambda self: self.rate.pow(-2))
+
+    def rsample(self, sample_shape=NO_SHAPE):
+        shape = tuple(self._extended_shape(sample_shape))
+        u = creation.rand(shape, dtype=self.rate.dtype)
+        return -(-u).log1p() / self.rate      # Exp(1) = -log(1 - U), U in [0, 1)
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        return self.rate.log() - self.rate * value
+
+    def cdf(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        return 1 - (-self.rate * value).exp()
+
+    def icdf(self, value):
+        return -(-value).log1p() / self.rate
+
+    def entropy(self):
+        return 1.0 - self.rate.log()
