@@ -46,7 +46,7 @@ from .composite_math import (addcdiv, addcmul, clamp_max, clamp_min, deg2rad, ex
                              sinc, xlogy)
 from .creation import logspace, tril_indices, triu_indices
 from . import random, return_types, special
-from .random import (bernoulli, fork_rng, get_rng_state, multinomial, normal,
+from .random import (bernoulli, binomial, fork_rng, get_rng_state, multinomial, normal,
                      poisson, randint_like, set_rng_state)
 from .creation import default_generator
 from .dtypes import (DType as dtype, bfloat16, cdouble, cfloat, chalf, complex32,

@@ -1,12 +1,12 @@
 """Random sampling with torch's API, and `tracecomp.random` (torch.random).
 
-    multinomial, normal (all four forms), bernoulli, poisson, randint_like
+    multinomial, normal (all four forms), bernoulli, poisson, binomial, randint_like
     Tensor.random_ / exponential_ / cauchy_ / log_normal_ / geometric_ / bernoulli_ / normal_
     manual_seed, seed, initial_seed, get_rng_state, set_rng_state, fork_rng
 
 Numbers come from numpy's PCG64 through a `Generator` (creation.py): a seed gives the same
 numbers here every time, not the numbers torch gives. Every function takes `generator=`.
-Samplers with tensor inputs (multinomial, bernoulli, poisson) are primitives tagged
+Samplers with tensor inputs (multinomial, bernoulli, poisson, binomial) are primitives tagged
 "random", and normal with tensor mean/std draws through the `normal` primitive, so compiled
 code draws afresh on every call (from the generator given, if any) instead of baking one
 sample into the graph.
@@ -131,8 +131,20 @@ def _poisson_impl(rates, generator=None):
     return _gen(generator).poisson(rates).astype(rates.dtype)
 
 
+def _binomial_impl(count, prob, generator=None):
+    count, prob = np.asarray(count), np.asarray(prob)
+    if np.any(count < 0) or not np.all((prob >= 0) & (prob <= 1)):
+        raise RuntimeError("binomial: expected count >= 0 and 0 <= prob <= 1")
+    draws = _gen(generator).binomial(count.astype(np.int64), prob)
+    return draws.astype(np.result_type(count, prob))
+
+
 bernoulli_p = defprim("bernoulli", _bernoulli_impl, same_shape, same_dtype, None, ("random",))
 poisson_p = defprim("poisson", _poisson_impl, same_shape, same_dtype, None, ("random",))
+binomial_p = defprim("binomial", _binomial_impl,
+                     lambda c, p, generator=None: broadcast_shapes("binomial", c, p),
+                     lambda c, p, generator=None: np.result_type(c.dtype, p.dtype), None,
+                     ("random",))
 
 
 def bernoulli(input, p=None, *, generator=None, out=None):  # noqa: A002
@@ -151,6 +163,14 @@ def poisson(input, generator=None):  # noqa: A002
     if input._data.dtype.kind != "f":
         raise _not_implemented("poisson_cpu", input._data.dtype)
     return _zero_grad_link(bind(poisson_p, input, **_gen_param(generator)), input)
+
+
+def binomial(count, prob, generator=None):
+    """Binomial(count, prob) draws, elementwise (torch.binomial: float tensors)."""
+    for t in (count, prob):
+        if t._data.dtype.kind != "f":
+            raise _not_implemented("binomial_cpu", t._data.dtype)
+    return _zero_grad_link(bind(binomial_p, count, prob, **_gen_param(generator)), count, prob)
 
 
 # --- normal -------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 log_prob and entropy sum over them: Independent(Normal(mu, sigma), 1) is a diagonal
 Gaussian over vectors."""
 from ..tensor import Size
+from . import constraints
 from .distribution import NO_SHAPE, Distribution, sum_rightmost
 
 
@@ -23,7 +24,18 @@ class Independent(Distribution):
 
     has_rsample = property(lambda self: self.base_dist.has_rsample)
     has_enumerate_support = property(lambda self: False)
-    support = property(lambda self: self.base_dist.support)
+
+    @property
+    def support(self):
+        support, n = self.base_dist.support, self.reinterpreted_batch_ndims
+        return constraints.independent(support, n) if n else support
+
+    def expand(self, batch_shape, _instance=None):
+        new = super().expand(batch_shape)
+        new.base_dist = self.base_dist.expand(
+            tuple(batch_shape) + tuple(self._event_shape[:self.reinterpreted_batch_ndims]))
+        return new
+
     mean = property(lambda self: self.base_dist.mean)
     mode = property(lambda self: self.base_dist.mode)
     variance = property(lambda self: self.base_dist.variance)

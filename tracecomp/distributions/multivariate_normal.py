@@ -6,8 +6,8 @@ with full covariance."""
 import math
 
 from .. import creation, linalg
-from ..torch_aliases import broadcast_shapes
 from ..tensor import Size
+from ..torch_aliases import broadcast_shapes
 from . import constraints
 from .distribution import NO_SHAPE, Distribution, standard_normal
 
