@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import tracecomp as tc
+import tracecomp.distributions  # noqa: F401 - registers the Gamma and Dirichlet draws
 import tracecomp.ops.conv  # noqa: F401  (registers unfold/fold)
 from tracecomp.creation import Sampler
 from tracecomp.dispatch import bind
@@ -27,6 +28,9 @@ NON_DIFFERENTIABLE = {
 NON_DIFFERENTIABLE |= {"multinomial", "bernoulli", "poisson"}   # issue 9: draws from tensors
 NON_DIFFERENTIABLE |= {"rnn_scan_backward"}     # rnn_scan's VJP differentiates its steps
 NON_DIFFERENTIABLE |= {"ctc_loss_backward"}     # torch's _ctc_loss_backward has no derivative
+# a draw from tensors, and the implicit gradients of Gamma and Dirichlet draws (torch's
+# _standard_gamma_grad and _dirichlet_grad have no derivative either)
+NON_DIFFERENTIABLE |= {"binomial", "standard_gamma_grad", "dirichlet_grad"}
 
 _rng = np.random.default_rng(0)
 MIXED = np.array([[-1.3, 0.7, 1.9], [0.4, -0.6, 1.1]])      # away from 0: no kinks
@@ -65,6 +69,9 @@ SAMPLES = {
     "lgamma": ((POS,), {}), "bernoulli": ((POS * 0.5,), {}),
     "acosh": ((POS + 1,), {}), "polygamma": ((POS,), {"n": 1}), "poisson": ((POS,), {}),
     "multinomial": ((POS,), {"num_samples": 2, "replacement": False}),
+    "binomial": ((np.array([[3.0, 5.0, 0.0], [2.0, 1.0, 4.0]]), POS * 0.5), {}),
+    "standard_gamma": ((POS,), {}), "standard_gamma_grad": ((POS, POS * 2), {}),
+    "sample_dirichlet": ((POS,), {}), "dirichlet_grad": ((POS * 0.3, POS, POS * 3), {}),
     "pow": ((POS, ROW), {}),
     "remainder": ((MIXED, np.abs(ROW) + 0.5), {}),
     "floor_divide": ((INT, np.array([2, 3, -3])), {}),
@@ -140,6 +147,9 @@ USER_VJP = {"custom_vjp"}
 # derivative w.r.t. log_probs: the op table checks it against torch and, through
 # log_softmax, against central differences
 USER_VJP |= {"ctc_loss"}
+# random draws whose VJP is the implicit reparameterization gradient, which no central
+# difference of a fresh draw can check: test_distributions_gamma.py compares it with torch's
+USER_VJP |= {"standard_gamma", "sample_dirichlet"}
 
 # issue 9: reductions, scans, sorting, index and linear-algebra primitives
 import primitive_samples_shape as _shape  # noqa: E402

@@ -49,13 +49,13 @@ def logits_to_probs(logits, is_binary=False):
 
 def lazy_parameter(dist, name, is_binary):
     """Categorical's and Bernoulli's other parametrization (probs from the logits given, or
-    logits from the probs), made on its first use and kept, as torch's lazy_property."""
-    if name == "probs":
-        value = logits_to_probs(dist.logits, is_binary)
-    elif name == "logits":
-        value = probs_to_logits(dist.probs, is_binary)
-    else:
+    logits from the probs), made on its first use and kept, with gradients even when that
+    use is under no_grad, as torch's lazy_property."""
+    if name not in ("probs", "logits"):
         raise AttributeError(f"'{type(dist).__name__}' object has no attribute {name!r}")
+    with grad_mode.enable_grad():       # kept for later rsamples: made first inside sample()
+        value = logits_to_probs(dist.logits, is_binary) if name == "probs" else \
+            probs_to_logits(dist.probs, is_binary)
     dist.__dict__[name] = value
     return value
 

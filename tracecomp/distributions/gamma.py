@@ -4,7 +4,7 @@
 from .. import creation
 from ..composite_math import xlogy
 from ..dtype_info import finfo
-from ..ops.special import digamma, lgamma
+from ..ops.special import digamma, igamma, lgamma
 from . import constraints
 from .distribution import NO_SHAPE, Distribution, batch_shape_of, broadcast_all
 from .gamma_draws import standard_gamma
@@ -34,6 +34,11 @@ class Gamma(Distribution):
             self._validate_sample(value)
         c, r = self.concentration, self.rate
         return xlogy(c, r) + xlogy(c - 1, value) - r * value - lgamma(c)
+
+    def cdf(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        return igamma(self.concentration, self.rate * value)
 
     def entropy(self):
         c = self.concentration

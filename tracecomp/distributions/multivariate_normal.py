@@ -5,7 +5,7 @@ triangular solve. The policy of continuous-action PPO agents and the posterior o
 with full covariance."""
 import math
 
-from .. import creation, linalg
+from .. import creation, grad_mode, linalg
 from ..tensor import Size
 from ..torch_aliases import broadcast_shapes
 from . import constraints
@@ -79,14 +79,16 @@ class MultivariateNormal(Distribution):
         L = self.__dict__.get("_unbroadcasted_scale_tril")     # noqa: N806
         if L is None or name not in ("scale_tril", "covariance_matrix", "precision_matrix"):
             raise AttributeError(f"'{type(self).__name__}' object has no attribute {name!r}")
-        if name == "scale_tril":
-            value = L
-        elif name == "covariance_matrix":
-            value = L @ L.mT
-        else:
-            l_inv = tril_solve(L, creation.eye(L.shape[-1], dtype=L.dtype).expand(L.shape))
-            value = l_inv.mT @ l_inv
-        value = value.expand(self._batch_shape + self._event_shape + self._event_shape)
+        with grad_mode.enable_grad():       # kept: with gradients even if made in sample()
+            if name == "scale_tril":
+                value = L
+            elif name == "covariance_matrix":
+                value = L @ L.mT
+            else:
+                eye = creation.eye(L.shape[-1], dtype=L.dtype).expand(L.shape)
+                l_inv = tril_solve(L, eye)
+                value = l_inv.mT @ l_inv
+            value = value.expand(self._batch_shape + self._event_shape + self._event_shape)
         self.__dict__[name] = value
         return value
 

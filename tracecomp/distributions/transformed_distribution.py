@@ -3,7 +3,7 @@ the change of variables (torch's); and the families torch builds that way: LogNo
 HalfNormal, Gumbel, Weibull, Pareto."""
 import math
 
-from .. import creation
+from .. import creation, grad_mode
 from ..dtype_info import finfo
 from ..ops.special import lgamma
 from ..tensor import Size
@@ -81,10 +81,11 @@ class TransformedDistribution(Distribution):
         return support
 
     def sample(self, sample_shape=NO_SHAPE):
-        x = self.base_dist.sample(sample_shape)
-        for t in self.transforms:
-            x = t(x)
-        return x
+        with grad_mode.no_grad():
+            x = self.base_dist.sample(sample_shape)
+            for t in self.transforms:
+                x = t(x)
+            return x
 
     def rsample(self, sample_shape=NO_SHAPE):
         x = self.base_dist.rsample(sample_shape)

@@ -1,5 +1,6 @@
-"""Special-function primitives: erfc, erfinv, lgamma, polygamma (digamma is n = 0) and the
-modified Bessel functions i0 and i1.
+"""Special-function primitives: erfc, erfinv, lgamma, polygamma (digamma is n = 0), the
+modified Bessel functions i0 and i1, and igamma (the regularized lower incomplete gamma
+function, Gamma's CDF).
 
 They are primitives, not composites, because no composite is accurate: 1 - erf(x) loses
 every digit of erfc for x > 4 in float32, and the gamma family has no short closed form.
@@ -11,9 +12,9 @@ import math
 import numpy as np
 
 from .. import dtypes
-from ..dispatch import bind
+from ..dispatch import bind, needs
 from . import elementwise as ew
-from .elementwise import UNARY, exp, unary
+from .elementwise import UNARY, binary, exp, unary
 from .public import public
 from .registry import defprim
 from .rules import float_dtype, same_shape
@@ -50,6 +51,16 @@ polygamma_p = defprim("polygamma", _polygamma, same_shape, float_dtype,
                       lambda g, out, x, n: (g * polygamma(n + 1, x),), UNARY, saves=(0,))
 
 
+def _igamma_vjp(g, out, a, x):
+    """d/dx P(a, x) = x^(a-1) e^-x / Gamma(a); torch defines no derivative in a."""
+    if needs(a):
+        raise NotImplementedError("the derivative for 'igamma: input' is not implemented.")
+    return None, g * exp((a - 1) * ew.log(x) - x - lgamma(a))
+
+
+igamma_p = binary("igamma", special.gammainc, _igamma_vjp)
+
+
 @public("torch", "torch.special", "Tensor", inplace=erfc_p)
 def erfc(x): return bind(erfc_p, x)
 @public("torch", "torch.special", "Tensor", inplace=erfinv_p)
@@ -60,6 +71,8 @@ def lgamma(x): return bind(lgamma_p, x)
 def i0(x): return bind(i0_p, x)
 @public("torch.special")
 def i1(x): return bind(i1_p, x)
+@public("torch", "Tensor")      # torch.special calls it gammainc
+def igamma(a, x): return bind(igamma_p, a, x)
 
 
 def _i1_slope(x, out):
