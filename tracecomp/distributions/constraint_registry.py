@@ -71,3 +71,8 @@ transform_to.register(constraints.independent, lambda c: T.IndependentTransform(
 biject_to.register(constraints.simplex, lambda c: T.StickBreakingTransform())
 transform_to.register(constraints.simplex, lambda c: T.SoftmaxTransform())
 transform_to.register(constraints.lower_cholesky, lambda c: T.LowerCholeskyTransform())
+for _registry in (biject_to, transform_to):
+    _registry.register(constraints.cat, lambda c, r=_registry: T.CatTransform(
+        [r(part) for part in c.cseq], c.dim, c.lengths))
+    _registry.register(constraints.stack, lambda c, r=_registry: T.StackTransform(
+        [r(part) for part in c.cseq], c.dim))

@@ -185,6 +185,42 @@ class _Independent(Constraint):
                f"{self.reinterpreted_batch_ndims})"
 
 
+class _Cat(Constraint):
+    """cseq[i] on the i-th piece of lengths[i] entries along dim."""
+
+    def __init__(self, cseq, dim=0, lengths=None):
+        self.cseq, self.dim = list(cseq), dim
+        self.lengths = [1] * len(self.cseq) if lengths is None else list(lengths)
+
+    is_discrete = property(lambda self: any(c.is_discrete for c in self.cseq))
+    event_dim = property(lambda self: max(c.event_dim for c in self.cseq))
+
+    def check(self, value):
+        from ..composite import cat
+        starts = [sum(self.lengths[:i]) for i in range(len(self.lengths))]
+        return cat([c.check(value.narrow(self.dim, start, n))
+                    for c, start, n in zip(self.cseq, starts, self.lengths)], self.dim)
+
+
+class _Stack(Constraint):
+    """cseq[i] on the i-th slice along dim."""
+
+    def __init__(self, cseq, dim=0):
+        self.cseq, self.dim = list(cseq), dim
+
+    is_discrete = property(lambda self: any(c.is_discrete for c in self.cseq))
+
+    @property
+    def event_dim(self):
+        dim = max(c.event_dim for c in self.cseq)
+        return dim + 1 if self.dim + dim < 0 else dim      # dim inside the event
+
+    def check(self, value):
+        from ..composite import stack
+        return stack([c.check(value.select(self.dim, i))
+                      for i, c in enumerate(self.cseq)], self.dim)
+
+
 class _Dependent(Constraint):
     """A constraint that depends on the distribution's parameters (Uniform's support)."""
 
@@ -213,4 +249,6 @@ lower_cholesky = _LowerCholesky()
 corr_cholesky = _CorrCholesky()
 positive_definite = _PositiveDefinite()
 independent = _Independent
+cat = _Cat
+stack = _Stack
 real_vector = _Independent(real, 1)

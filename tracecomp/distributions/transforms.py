@@ -651,6 +651,8 @@ class _Pieces(Transform):
 
     bijective = property(lambda self: all(t.bijective for t in self.transforms))
     event_dim = property(lambda self: max(t.event_dim for t in self.transforms))
+    domain = property(lambda self: self._constraint([t.domain for t in self.transforms]))
+    codomain = property(lambda self: self._constraint([t.codomain for t in self.transforms]))
 
     def _call(self, x):
         return self._join([t(p) for t, p in zip(self.transforms, self._split(x))])
@@ -669,6 +671,9 @@ class CatTransform(_Pieces):
     def _split(self, x):
         return x.split(self.lengths, self.dim)
 
+    def _constraint(self, cseq):
+        return constraints.cat(cseq, self.dim, self.lengths)
+
     def _join(self, pieces):
         from ..composite import cat
         return cat(pieces, self.dim)
@@ -679,6 +684,9 @@ class StackTransform(_Pieces):
 
     def _split(self, x):
         return x.unbind(self.dim)
+
+    def _constraint(self, cseq):
+        return constraints.stack(cseq, self.dim)
 
     def _join(self, pieces):
         from ..composite import stack
