@@ -12,31 +12,37 @@ from . import transforms
 from .bernoulli import Bernoulli
 from .categorical import Categorical
 from .constraint_registry import biject_to, transform_to
-from .counts import Binomial, Geometric, Multinomial, Poisson
+from .continuous_bernoulli import ContinuousBernoulli
+from .counts import Binomial, Geometric, Multinomial, NegativeBinomial, Poisson
 from .dirichlet import Beta, Dirichlet
 from .distribution import Distribution
 from .gamma import Chi2, Exponential, Gamma
 from .independent import Independent
 from .kl import kl_divergence, register_kl
+from .lkj_cholesky import LKJCholesky
 from .location_scale import Cauchy, Laplace, StudentT
+from .lowrank_multivariate_normal import LowRankMultivariateNormal
 from .mixture_same_family import MixtureSameFamily
 from .multivariate_normal import MultivariateNormal
 from .normal import Normal
 from .one_hot_categorical import OneHotCategorical, OneHotCategoricalStraightThrough
 from .relaxed import (ExpRelaxedCategorical, LogitRelaxedBernoulli, RelaxedBernoulli,
                       RelaxedOneHotCategorical)
-from .transformed_distribution import (Gumbel, HalfNormal, LogNormal, Pareto,
-                                       TransformedDistribution, Weibull)
+from .transformed_distribution import (Gumbel, HalfCauchy, HalfNormal, InverseGamma,
+                                       LogNormal, Pareto, TransformedDistribution, Weibull)
 from .transforms import *  # noqa: F403 - torch.distributions re-exports every transform
 from .uniform import Uniform
+from .von_mises import VonMises
 
-__all__ = ["Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy", "Chi2", "Dirichlet",
-           "Distribution", "ExpRelaxedCategorical", "Exponential", "Gamma", "Geometric",
-           "Gumbel", "HalfNormal", "Independent", "Laplace", "LogNormal",
-           "LogitRelaxedBernoulli", "MixtureSameFamily", "Multinomial", "MultivariateNormal",
-           "Normal", "OneHotCategorical", "OneHotCategoricalStraightThrough", "Pareto",
-           "Poisson", "RelaxedBernoulli", "RelaxedOneHotCategorical", "StudentT",
-           "TransformedDistribution", "Uniform", "Weibull", "biject_to", "constraints",
+__all__ = ["Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy", "Chi2",
+           "ContinuousBernoulli", "Dirichlet", "Distribution", "ExpRelaxedCategorical",
+           "Exponential", "Gamma", "Geometric", "Gumbel", "HalfCauchy", "HalfNormal",
+           "Independent", "InverseGamma", "LKJCholesky", "Laplace", "LogNormal",
+           "LogitRelaxedBernoulli", "LowRankMultivariateNormal", "MixtureSameFamily",
+           "Multinomial", "MultivariateNormal", "NegativeBinomial", "Normal",
+           "OneHotCategorical", "OneHotCategoricalStraightThrough", "Pareto", "Poisson",
+           "RelaxedBernoulli", "RelaxedOneHotCategorical", "StudentT",
+           "TransformedDistribution", "Uniform", "VonMises", "Weibull", "biject_to", "constraints",
            "kl_divergence", "register_kl", "transform_to", "transforms",
            *transforms.__all__]
 __getattr__ = _support.missing_in("torch.distributions")     # MultivariateNormal, ...: named

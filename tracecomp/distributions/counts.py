@@ -1,9 +1,10 @@
 """The count families (torch's): Poisson(rate), Geometric(probs | logits) failures before
-the first success, Binomial(total_count, probs | logits) and Multinomial(total_count,
+the first success, Binomial(total_count, probs | logits), NegativeBinomial(total_count,
+probs | logits) successes before total_count failures, and Multinomial(total_count,
 probs | logits). Their draws carry no gradient (torch's has_rsample = False)."""
 import math
 
-from .. import creation, random
+from .. import creation, grad_mode, random
 from ..composite_math import xlogy
 from ..dtype_info import finfo
 from ..nn import functional as F
@@ -147,6 +148,49 @@ class Binomial(Distribution):
         values = creation.arange(1 + self._count("enumerate_support"), dtype=self._param.dtype)
         values = values.reshape((-1,) + (1,) * len(self._batch_shape))
         return values.expand((-1,) + tuple(self._batch_shape)) if expand else values
+
+
+class NegativeBinomial(Distribution):
+    arg_constraints = {"total_count": constraints.greater_than_eq(0),
+                       "probs": constraints.half_open_interval(0.0, 1.0),
+                       "logits": constraints.real}
+    support = constraints.nonnegative_integer
+    _expand_also = ("_param",)
+
+    def __init__(self, total_count, probs=None, logits=None, validate_args=None):
+        _one_of(probs, logits)
+        name = "probs" if probs is not None else "logits"
+        count, param = broadcast_all(total_count, probs if probs is not None else logits)
+        self.total_count = count.to(param.dtype)
+        self.__dict__[name] = param
+        self._param = param
+        super().__init__(param.size(), validate_args=validate_args)
+
+    def __getattr__(self, name):
+        return lazy_parameter(self, name, is_binary=True)
+
+    param_shape = property(lambda self: self._param.size())
+    mean = property(lambda self: self.total_count * self.logits.exp())
+    mode = property(lambda self: ((self.total_count - 1) * self.logits.exp()).floor().clamp(
+        min=0.0))
+    variance = property(lambda self: self.mean / (-self.logits).sigmoid())
+
+    def sample(self, sample_shape=NO_SHAPE):
+        """A Poisson draw whose rate is a Gamma(total_count, e^-logits) draw."""
+        from .gamma import Gamma
+        with grad_mode.no_grad():
+            gamma = Gamma(self.total_count, (-self.logits).exp(), validate_args=False)
+            return random.poisson(gamma.sample(sample_shape))
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        n = self.total_count
+        unnormalized = n * F.logsigmoid(-self.logits) + value * F.logsigmoid(self.logits)
+        normalization = -lgamma(n + value) + lgamma(1.0 + value) + lgamma(n)
+        # no failures wanted and none seen: probability 1, whatever lgamma(0) says
+        normalization = normalization.masked_fill(n + value == 0.0, 0.0)
+        return unnormalized - normalization
 
 
 class Multinomial(Distribution):

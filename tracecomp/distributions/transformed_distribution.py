@@ -1,16 +1,17 @@
 """TransformedDistribution: a base distribution pushed through transforms, its log_prob by
 the change of variables (torch's); and the families torch builds that way: LogNormal,
-HalfNormal, Gumbel, Weibull, Pareto."""
+HalfNormal, HalfCauchy, Gumbel, Weibull, Pareto, InverseGamma."""
 import math
 
 from .. import creation, grad_mode
 from ..dtype_info import finfo
-from ..ops.special import lgamma
+from ..ops.special import digamma, lgamma
 from ..tensor import Size
 from . import constraints
 from .distribution import NO_SHAPE, Distribution, batch_shape_of, broadcast_all, sum_rightmost
-from .gamma import Exponential
+from .gamma import Exponential, Gamma
 from .independent import Independent
+from .location_scale import Cauchy
 from .normal import Normal
 from .transforms import (
     AbsTransform,
@@ -154,20 +155,8 @@ class LogNormal(TransformedDistribution):
         return self.base_dist.entropy() + self.loc
 
 
-class HalfNormal(TransformedDistribution):
-    """|x| for x ~ Normal(0, scale)."""
-    arg_constraints = {"scale": constraints.positive}
-    support = constraints.nonnegative
-    has_rsample = True
-
-    def __init__(self, scale, validate_args=None):
-        super().__init__(Normal(0, scale, validate_args=False), AbsTransform(),
-                         validate_args=validate_args)
-
-    scale = property(lambda self: self.base_dist.scale)
-    mean = property(lambda self: self.scale * math.sqrt(2 / math.pi))
-    mode = property(lambda self: creation.zeros_like(self.scale))
-    variance = property(lambda self: self.scale.pow(2) * (1 - 2 / math.pi))
+class _Folded(TransformedDistribution):
+    """|x| for x from a base symmetric about 0: twice its density on [0, inf)."""
 
     def log_prob(self, value):
         if self._validate_args:
@@ -185,6 +174,22 @@ class HalfNormal(TransformedDistribution):
 
     def entropy(self):
         return self.base_dist.entropy() - math.log(2)
+
+
+class HalfNormal(_Folded):
+    """|x| for x ~ Normal(0, scale)."""
+    arg_constraints = {"scale": constraints.positive}
+    support = constraints.nonnegative
+    has_rsample = True
+
+    def __init__(self, scale, validate_args=None):
+        super().__init__(Normal(0, scale, validate_args=False), AbsTransform(),
+                         validate_args=validate_args)
+
+    scale = property(lambda self: self.base_dist.scale)
+    mean = property(lambda self: self.scale * math.sqrt(2 / math.pi))
+    mode = property(lambda self: creation.zeros_like(self.scale))
+    variance = property(lambda self: self.scale.pow(2) * (1 - 2 / math.pi))
 
 
 class Gumbel(TransformedDistribution):
@@ -291,3 +296,50 @@ class Pareto(TransformedDistribution):
 
     def entropy(self):
         return (self.scale / self.alpha).log() + (1 + self.alpha.reciprocal())
+
+
+class HalfCauchy(_Folded):
+    """|x| for x ~ Cauchy(0, scale)."""
+    arg_constraints = {"scale": constraints.positive}
+    support = constraints.nonnegative
+    has_rsample = True
+
+    def __init__(self, scale, validate_args=None):
+        super().__init__(Cauchy(0, scale, validate_args=False), AbsTransform(),
+                         validate_args=validate_args)
+
+    scale = property(lambda self: self.base_dist.scale)
+    mean = property(lambda self: creation.full(tuple(self._extended_shape()), math.inf,
+                                               dtype=self.scale.dtype))
+    mode = property(lambda self: creation.zeros_like(self.scale))
+    variance = property(lambda self: self.base_dist.variance)
+
+
+class InverseGamma(TransformedDistribution):
+    """1 / x for x ~ Gamma(concentration, rate)."""
+    arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
+    support = constraints.positive
+    has_rsample = True
+
+    def __init__(self, concentration, rate, validate_args=None):
+        base = Gamma(concentration, rate, validate_args=validate_args)
+        minus_one = -creation.ones((), dtype=base.rate.dtype)
+        super().__init__(base, PowerTransform(minus_one), validate_args=validate_args)
+
+    concentration = property(lambda self: self.base_dist.concentration)
+    rate = property(lambda self: self.base_dist.rate)
+    mode = property(lambda self: self.rate / (self.concentration + 1))
+
+    @property
+    def mean(self):
+        c = self.concentration
+        return (self.rate / (c - 1)).masked_fill(c <= 1, math.inf)
+
+    @property
+    def variance(self):
+        c = self.concentration
+        return (self.rate.square() / ((c - 1).square() * (c - 2))).masked_fill(c <= 2, math.inf)
+
+    def entropy(self):
+        c = self.concentration
+        return c + self.rate.log() + lgamma(c) - (1 + c) * digamma(c)
