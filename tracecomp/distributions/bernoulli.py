@@ -3,7 +3,7 @@ from .. import random
 from ..nn import functional as F
 from ..tensor import Size, Tensor
 from . import constraints
-from .distribution import NO_SHAPE, Distribution, broadcast_all, lazy_parameter
+from .distribution import NO_SHAPE, Distribution, broadcast_all, probs_and_logits
 
 
 class Bernoulli(Distribution):
@@ -24,8 +24,7 @@ class Bernoulli(Distribution):
         super().__init__(Size() if self._given_number else param.size(),
                          validate_args=validate_args)
 
-    def __getattr__(self, name):
-        return lazy_parameter(self, name, is_binary=True)
+    probs, logits = probs_and_logits(is_binary=True)
 
     @property
     def mean(self):

@@ -5,7 +5,7 @@ from .. import composite as C
 from .. import creation, random
 from ..tensor import Size
 from . import constraints
-from .distribution import NO_SHAPE, Distribution, lazy_parameter
+from .distribution import NO_SHAPE, Distribution, probs_and_logits
 
 
 class Categorical(Distribution):
@@ -28,9 +28,7 @@ class Categorical(Distribution):
         self._num_events = self._param.shape[-1]
         super().__init__(Size(self._param.shape[:-1]), validate_args=validate_args)
 
-    def __getattr__(self, name):
-        # the parametrization not given, on first use
-        return lazy_parameter(self, name, is_binary=False)
+    probs, logits = probs_and_logits(is_binary=False)
 
     @property
     def param_shape(self):

@@ -15,6 +15,7 @@ from .distribution import (
     batch_shape_of,
     broadcast_all,
     clamp_probs,
+    lazy_property,
     logits_to_probs,
     probs_to_logits,
 )
@@ -40,16 +41,13 @@ class ContinuousBernoulli(Distribution):
         self._param, self._lims = param, lims
         super().__init__(batch_shape_of((given,), param), validate_args=validate_args)
 
-    def __getattr__(self, name):
-        # the parametrization not given, made on first use and kept (torch's lazy_property)
-        if name not in ("probs", "logits") or "_param" not in self.__dict__:
-            raise AttributeError(f"'{type(self).__name__}' object has no attribute {name!r}")
-        from .. import grad_mode
-        with grad_mode.enable_grad():
-            value = probs_to_logits(self.probs, is_binary=True) if name == "logits" else \
-                clamp_probs(logits_to_probs(self.logits, is_binary=True))
-        self.__dict__[name] = value
-        return value
+    @lazy_property
+    def logits(self):
+        return probs_to_logits(self.probs, is_binary=True)
+
+    @lazy_property
+    def probs(self):
+        return clamp_probs(logits_to_probs(self.logits, is_binary=True))
 
     param_shape = property(lambda self: self._param.size())
 

@@ -12,7 +12,7 @@ from ..ops.special import lgamma
 from ..tensor import Size
 from . import constraints
 from .categorical import Categorical
-from .distribution import NO_SHAPE, Distribution, batch_shape_of, broadcast_all, lazy_parameter
+from .distribution import NO_SHAPE, Distribution, batch_shape_of, broadcast_all, probs_and_logits
 
 
 def _one_of(probs, logits):
@@ -59,8 +59,7 @@ class Geometric(Distribution):
                              f"{tuple(value.shape)}) of distribution {self!r} to be positive "
                              f"but found invalid values:\n{value[~(value > 0)]}")
 
-    def __getattr__(self, name):
-        return lazy_parameter(self, name, is_binary=True)
+    probs, logits = probs_and_logits(is_binary=True)
 
     mean = property(lambda self: 1.0 / self.probs - 1.0)
     mode = property(lambda self: creation.zeros_like(self.probs))
@@ -106,8 +105,7 @@ class Binomial(Distribution):
 
     _expand_also = ("_param",)
 
-    def __getattr__(self, name):
-        return lazy_parameter(self, name, is_binary=True)
+    probs, logits = probs_and_logits(is_binary=True)
 
     @property
     def support(self):
@@ -166,8 +164,7 @@ class NegativeBinomial(Distribution):
         self._param = param
         super().__init__(param.size(), validate_args=validate_args)
 
-    def __getattr__(self, name):
-        return lazy_parameter(self, name, is_binary=True)
+    probs, logits = probs_and_logits(is_binary=True)
 
     param_shape = property(lambda self: self._param.size())
     mean = property(lambda self: self.total_count * self.logits.exp())

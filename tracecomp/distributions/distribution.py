@@ -6,6 +6,7 @@ differentiable eagerly and compile inside a compiled function; samples are drawn
 random ops (multinomial, bernoulli, normal, rand), which a compiled graph draws afresh on
 every call.
 """
+import functools
 import math
 
 from .. import creation, grad_mode
@@ -47,17 +48,38 @@ def logits_to_probs(logits, is_binary=False):
     return logits.sigmoid() if is_binary else logits.softmax(-1)
 
 
-def lazy_parameter(dist, name, is_binary):
-    """Categorical's and Bernoulli's other parametrization (probs from the logits given, or
-    logits from the probs), made on its first use and kept, with gradients even when that
-    use is under no_grad, as torch's lazy_property."""
-    if name not in ("probs", "logits"):
-        raise AttributeError(f"'{type(dist).__name__}' object has no attribute {name!r}")
-    with grad_mode.enable_grad():       # kept for later rsamples: made first inside sample()
-        value = logits_to_probs(dist.logits, is_binary) if name == "probs" else \
-            probs_to_logits(dist.probs, is_binary)
-    dist.__dict__[name] = value
-    return value
+class lazy_property:
+    """A property made on first use and then kept as an instance attribute (torch's
+    lazy_property): Categorical's probs from the logits it was given, MultivariateNormal's
+    covariance from its Cholesky factor. It is made with gradients even when first used
+    under no_grad (inside sample()), so a later rsample or log_prob still differentiates."""
+
+    def __init__(self, wrapped):
+        self.wrapped = wrapped
+        self.name = wrapped.__name__
+        functools.update_wrapper(self, wrapped)
+
+    def __set_name__(self, owner, name):
+        self.name = name        # the attribute it is kept as (a lambda has no name)
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        with grad_mode.enable_grad():
+            value = self.wrapped(instance)
+        instance.__dict__[self.name] = value
+        return value
+
+
+def probs_and_logits(is_binary):
+    """The two lazy parametrizations of a family given probs or logits: each made from
+    the other (`probs, logits = probs_and_logits(is_binary=True)` in the class body)."""
+    def probs(self):
+        return logits_to_probs(self.logits, is_binary)
+
+    def logits(self):
+        return probs_to_logits(self.probs, is_binary)
+    return lazy_property(probs), lazy_property(logits)
 
 
 def sum_rightmost(value, dim):

@@ -4,11 +4,11 @@ C = I + W^T D^-1 W (Woodbury's identity and the matrix determinant lemma), never
 covariance: the latent-factor posteriors of large-output models."""
 import math
 
-from .. import creation, grad_mode, linalg
+from .. import creation, linalg
 from ..composite import broadcast_tensors
 from ..ops.movement import diag_embed
 from . import constraints
-from .distribution import NO_SHAPE, Distribution, standard_normal
+from .distribution import NO_SHAPE, Distribution, lazy_property, standard_normal
 from .multivariate_normal import batch_mahalanobis, tril_solve
 
 
@@ -63,7 +63,7 @@ class LowRankMultivariateNormal(Distribution):
 
     def expand(self, batch_shape, _instance=None):
         new = super().expand(batch_shape)
-        for name in _LAZY:
+        for name in ("scale_tril", "covariance_matrix", "precision_matrix"):
             new.__dict__.pop(name, None)    # made again, in the new batch shape, on use
         return new
 
@@ -75,17 +75,30 @@ class LowRankMultivariateNormal(Distribution):
         return (self._unbroadcasted_cov_factor.pow(2).sum(-1) +
                 self._unbroadcasted_cov_diag).expand(self._batch_shape + self._event_shape)
 
-    def __getattr__(self, name):
-        # torch's lazy properties: made on first use (with gradients) and kept
-        make = _LAZY.get(name)
-        if make is None or "_capacitance_tril" not in self.__dict__:
-            raise AttributeError(f"'{type(self).__name__}' object has no attribute {name!r}")
-        with grad_mode.enable_grad():
-            value = make(self._unbroadcasted_cov_factor, self._unbroadcasted_cov_diag,
-                         self._capacitance_tril)
-            value = value.expand(tuple(self._batch_shape) + tuple(self._event_shape) * 2)
-        self.__dict__[name] = value
-        return value
+    def _full(self, matrix):
+        return matrix.expand(self._batch_shape + self._event_shape + self._event_shape)
+
+    @lazy_property
+    def scale_tril(self):
+        """D^1/2 chol(I + D^-1/2 W W^T D^-1/2): a Cholesky of a matrix with eigenvalues
+        >= 1, well conditioned however small D is."""
+        w, d = self._unbroadcasted_cov_factor, self._unbroadcasted_cov_diag
+        sqrt_d = d.sqrt().unsqueeze(-1)
+        scaled = w / sqrt_d
+        eye = creation.eye(w.shape[-2], dtype=w.dtype)
+        return self._full(sqrt_d * linalg.cholesky(scaled @ scaled.mT + eye))
+
+    @lazy_property
+    def covariance_matrix(self):
+        w = self._unbroadcasted_cov_factor
+        return self._full(w @ w.mT + diag_embed(self._unbroadcasted_cov_diag))
+
+    @lazy_property
+    def precision_matrix(self):
+        """Woodbury: D^-1 - D^-1 W C^-1 W^T D^-1."""
+        w, d = self._unbroadcasted_cov_factor, self._unbroadcasted_cov_diag
+        a = tril_solve(self._capacitance_tril, w.mT / d.unsqueeze(-2))
+        return self._full(diag_embed(d.reciprocal()) - a.mT @ a)
 
     def rsample(self, sample_shape=NO_SHAPE):
         shape = tuple(self._extended_shape(sample_shape))
@@ -110,23 +123,3 @@ class LowRankMultivariateNormal(Distribution):
         h = 0.5 * (self._event_shape[0] * (1.0 + math.log(2 * math.pi)) + log_det)
         return h if len(self._batch_shape) == 0 else h.expand(self._batch_shape)
 
-
-def _scale_tril(W, D, cap):      # noqa: N803
-    """D^1/2 chol(I + D^-1/2 W W^T D^-1/2): a Cholesky of a matrix with eigenvalues >= 1."""
-    sqrt_d = D.sqrt().unsqueeze(-1)
-    scaled = W / sqrt_d
-    eye = creation.eye(W.shape[-2], dtype=W.dtype)
-    return sqrt_d * linalg.cholesky(scaled @ scaled.mT + eye)
-
-
-def _precision(W, D, cap):      # noqa: N803
-    """Woodbury: D^-1 - D^-1 W C^-1 W^T D^-1."""
-    a = tril_solve(cap, W.mT / D.unsqueeze(-2))
-    return diag_embed(D.reciprocal()) - a.mT @ a
-
-
-_LAZY = {
-    "scale_tril": _scale_tril,
-    "covariance_matrix": lambda W, D, cap: W @ W.mT + diag_embed(D),
-    "precision_matrix": _precision,
-}

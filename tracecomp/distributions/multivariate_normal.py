@@ -5,11 +5,11 @@ triangular solve. The policy of continuous-action PPO agents and the posterior o
 with full covariance."""
 import math
 
-from .. import creation, grad_mode, linalg
+from .. import creation, linalg
 from ..tensor import Size
 from ..torch_aliases import broadcast_shapes
 from . import constraints
-from .distribution import NO_SHAPE, Distribution, standard_normal
+from .distribution import NO_SHAPE, Distribution, lazy_property, standard_normal
 
 
 def tril_solve(L, b):     # noqa: N803 - the factor's usual name
@@ -74,23 +74,19 @@ class MultivariateNormal(Distribution):
         else:
             self._unbroadcasted_scale_tril = _precision_to_scale_tril(matrix)
 
-    def __getattr__(self, name):
-        # the parametrizations not given, on first use (torch's lazy_property)
-        L = self.__dict__.get("_unbroadcasted_scale_tril")     # noqa: N806
-        if L is None or name not in ("scale_tril", "covariance_matrix", "precision_matrix"):
-            raise AttributeError(f"'{type(self).__name__}' object has no attribute {name!r}")
-        with grad_mode.enable_grad():       # kept: with gradients even if made in sample()
-            if name == "scale_tril":
-                value = L
-            elif name == "covariance_matrix":
-                value = L @ L.mT
-            else:
-                eye = creation.eye(L.shape[-1], dtype=L.dtype).expand(L.shape)
-                l_inv = tril_solve(L, eye)
-                value = l_inv.mT @ l_inv
-            value = value.expand(self._batch_shape + self._event_shape + self._event_shape)
-        self.__dict__[name] = value
-        return value
+    def _full(self, matrix):
+        return matrix.expand(self._batch_shape + self._event_shape + self._event_shape)
+
+    # the parametrizations not given, made from the Cholesky factor on first use
+    scale_tril = lazy_property(lambda self: self._full(self._unbroadcasted_scale_tril))
+    covariance_matrix = lazy_property(lambda self: self._full(
+        self._unbroadcasted_scale_tril @ self._unbroadcasted_scale_tril.mT))
+
+    @lazy_property
+    def precision_matrix(self):
+        L = self._unbroadcasted_scale_tril     # noqa: N806
+        l_inv = tril_solve(L, creation.eye(L.shape[-1], dtype=L.dtype).expand(L.shape))
+        return self._full(l_inv.mT @ l_inv)
 
     mean = property(lambda self: self.loc)
     mode = property(lambda self: self.loc)

@@ -12,7 +12,7 @@ from .distribution import (
     batch_shape_of,
     broadcast_all,
     clamp_probs,
-    lazy_parameter,
+    probs_and_logits,
 )
 from .transformed_distribution import TransformedDistribution
 from .transforms import ExpTransform, SigmoidTransform
@@ -33,8 +33,7 @@ class LogitRelaxedBernoulli(Distribution):
         self.__dict__["probs" if probs is not None else "logits"] = self._param
         super().__init__(batch_shape_of((given,), self._param), validate_args=validate_args)
 
-    def __getattr__(self, name):
-        return lazy_parameter(self, name, is_binary=True)
+    probs, logits = probs_and_logits(is_binary=True)
 
     param_shape = property(lambda self: self._param.size())
 
