@@ -71,6 +71,10 @@ CASES = [
     # to a few digits in float32, and two libms' last bits differ there)
     ("ContinuousBernoulli", {"logits": np.array([[1.2, -2.0, 0.8], [3.0, -0.9, 2.2]], F32)},
      U),
+    ("Kumaraswamy", {"concentration1": A * 2, "concentration0": B * 2}, U),
+    ("LogisticNormal", {"loc": LOC, "scale": B}, np.concatenate([SIMPLEX * 0.8, 0.2 + 0 * U[:, :1]],
+                                                               -1).astype(F32)),
+    ("FisherSnedecor", {"df1": A * 3, "df2": B * 4}, U * 3),
     ("LKJCholesky", {"dim": 3, "concentration": A[0]}, None),
 ]
 # an LKJCholesky value: the Cholesky factors of correlation matrices
@@ -169,6 +173,8 @@ MOMENTS = [
     ("HalfCauchy", {"scale": 1.0}, None, None),
     ("ContinuousBernoulli", {"probs": 0.3}, None, None),
     ("ContinuousBernoulli", {"probs": 0.5}, None, None),
+    ("Kumaraswamy", {"concentration1": 2.0, "concentration0": 3.0}, None, None),
+    ("FisherSnedecor", {"df1": 5.0, "df2": 12.0}, None, None),
 ]
 
 

@@ -39,13 +39,14 @@ def _transform(lib, name):
         "Cat": lambda: T.CatTransform([T.ExpTransform(), T.TanhTransform()], dim=-1,
                                       lengths=[1, 2]),
         "Stack": lambda: T.StackTransform([T.ExpTransform(), T.SigmoidTransform()], dim=0),
+        "CorrCholesky": lambda: T.CorrCholeskyTransform(),
     }
     return table[name]()
 
 
 BIJECTIONS = ["Exp", "Affine", "Affine-number", "Affine-event", "Tanh", "Sigmoid",
               "Softplus", "Power", "StickBreaking", "Compose", "Independent", "Reshape",
-              "Exp-inv", "Cat", "Stack"]
+              "Exp-inv", "Cat", "Stack", "CorrCholesky"]
 
 
 def _input(name):
@@ -80,7 +81,9 @@ def test_non_bijective_transforms_match_torch():
         x = lib.tensor(X)
         out = [T.AbsTransform()(x), T.SoftmaxTransform()(x), T.SoftmaxTransform().inv(
             T.SoftmaxTransform()(x)), T.LowerCholeskyTransform()(lib.tensor(MAT)),
-            T.LowerCholeskyTransform().inv(T.LowerCholeskyTransform()(lib.tensor(MAT)))]
+            T.LowerCholeskyTransform().inv(T.LowerCholeskyTransform()(lib.tensor(MAT))),
+            T.PositiveDefiniteTransform()(lib.tensor(MAT)),
+            T.PositiveDefiniteTransform().inv(T.PositiveDefiniteTransform()(lib.tensor(MAT)))]
         if lib is tc:
             got = out
     for g, w in zip(got, out):
@@ -90,19 +93,20 @@ def test_non_bijective_transforms_match_torch():
 @pytest.mark.parametrize("constraint", ["real", "positive", "nonnegative", "unit_interval",
                                         "simplex", "real_vector", "greater_than(1.5)",
                                         "less_than(-1.0)", "interval(-1.0, 2.0)",
-                                        "half_open_interval(0.0, 3.0)", "lower_cholesky"])
+                                        "half_open_interval(0.0, 3.0)", "lower_cholesky",
+                                        "corr_cholesky", "positive_definite"])
 def test_biject_to_and_transform_to_give_torchs_transforms(constraint):
     def build(lib):
         return eval(f"lib.distributions.constraints.{constraint}", {"lib": lib})
     for registry in ("biject_to", "transform_to"):
-        if registry == "biject_to" and constraint == "lower_cholesky":
+        if registry == "biject_to" and constraint in ("lower_cholesky", "positive_definite"):
             with pytest.raises(NotImplementedError, match="Cannot transform"):
                 tc.distributions.biject_to(build(tc))
             continue
         t = getattr(tc.distributions, registry)(build(tc))
         ref = getattr(torch.distributions, registry)(build(torch))
         assert repr(t) == repr(ref)
-        x = MAT if constraint == "lower_cholesky" else X
+        x = MAT if constraint in ("lower_cholesky", "positive_definite") else X
         y = t(tc.tensor(x))
         assert_close(y, ref(torch.tensor(x)), rtol=1e-5, atol=1e-6)
         assert bool(build(tc).check(y).all())
@@ -219,3 +223,20 @@ def test_kl_refusals_match_torch():
                             D.MultivariateNormal(lib.zeros(3), lib.eye(3)))
         with pytest.raises(NotImplementedError, match="q.total_count > p.total_count"):
             D.kl_divergence(D.Binomial(2, lib.tensor([0.5])), D.Binomial(3, lib.tensor([0.5])))
+
+
+def test_torchs_module_names_and_utils_are_there():
+    from tracecomp.distributions.beta import Beta
+    from tracecomp.distributions.studentT import StudentT
+    from tracecomp.distributions.utils import tril_matrix_to_vec, vec_to_tril_matrix
+    assert Beta is tc.distributions.Beta and StudentT is tc.distributions.StudentT
+    for diag in (0, -1):
+        v = np.arange(6 if diag == 0 else 3, dtype=F32)[None]
+        got = vec_to_tril_matrix(tc.tensor(v), diag)
+        want = torch.distributions.utils.vec_to_tril_matrix(torch.tensor(v), diag)
+        assert_close(got, want)
+        assert_close(tril_matrix_to_vec(got, diag), torch.tensor(v))
+    for lib, fn in ((tc, vec_to_tril_matrix),
+                    (torch, torch.distributions.utils.vec_to_tril_matrix)):
+        with pytest.raises(ValueError, match="size of last dimension is 5 which cannot"):
+            fn(lib.zeros(1, 5))

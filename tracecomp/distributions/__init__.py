@@ -6,6 +6,8 @@ kl_divergence/register_kl. What REINFORCE and actor-critic (Categorical), VAEs (
 kl_divergence) and policy-gradient code use. They differentiate eagerly and compile: their
 samples are graph nodes drawn afresh on every compiled call.
 """
+import sys as _sys
+
 from .. import support as _support
 from . import constraints
 from . import transforms
@@ -16,7 +18,7 @@ from .continuous_bernoulli import ContinuousBernoulli
 from .counts import Binomial, Geometric, Multinomial, NegativeBinomial, Poisson
 from .dirichlet import Beta, Dirichlet
 from .distribution import Distribution
-from .gamma import Chi2, Exponential, Gamma
+from .gamma import Chi2, Exponential, FisherSnedecor, Gamma
 from .independent import Independent
 from .kl import kl_divergence, register_kl
 from .lkj_cholesky import LKJCholesky
@@ -29,15 +31,18 @@ from .one_hot_categorical import OneHotCategorical, OneHotCategoricalStraightThr
 from .relaxed import (ExpRelaxedCategorical, LogitRelaxedBernoulli, RelaxedBernoulli,
                       RelaxedOneHotCategorical)
 from .transformed_distribution import (Gumbel, HalfCauchy, HalfNormal, InverseGamma,
-                                       LogNormal, Pareto, TransformedDistribution, Weibull)
+                                       Kumaraswamy, LogisticNormal, LogNormal, Pareto,
+                                       TransformedDistribution, Weibull)
 from .transforms import *  # noqa: F403 - torch.distributions re-exports every transform
 from .uniform import Uniform
 from .von_mises import VonMises
 
 __all__ = ["Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy", "Chi2",
            "ContinuousBernoulli", "Dirichlet", "Distribution", "ExpRelaxedCategorical",
-           "Exponential", "Gamma", "Geometric", "Gumbel", "HalfCauchy", "HalfNormal",
-           "Independent", "InverseGamma", "LKJCholesky", "Laplace", "LogNormal",
+           "Exponential", "FisherSnedecor", "Gamma", "Geometric", "Gumbel", "HalfCauchy",
+           "HalfNormal",
+           "Independent", "InverseGamma", "Kumaraswamy", "LKJCholesky", "Laplace",
+           "LogNormal", "LogisticNormal",
            "LogitRelaxedBernoulli", "LowRankMultivariateNormal", "MixtureSameFamily",
            "Multinomial", "MultivariateNormal", "NegativeBinomial", "Normal",
            "OneHotCategorical", "OneHotCategoricalStraightThrough", "Pareto", "Poisson",
@@ -45,4 +50,24 @@ __all__ = ["Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy", "Chi2",
            "TransformedDistribution", "Uniform", "VonMises", "Weibull", "biject_to", "constraints",
            "kl_divergence", "register_kl", "transform_to", "transforms",
            *transforms.__all__]
+
+# torch.distributions' modules by their names there, each the module here that defines what
+# torch's does: `from torch.distributions.beta import Beta` becomes tracecomp's
+_TORCH_MODULES = {
+    "beta": "dirichlet", "binomial": "counts", "cauchy": "location_scale", "chi2": "gamma",
+    "exponential": "gamma", "fishersnedecor": "gamma", "geometric": "counts",
+    "gumbel": "transformed_distribution", "half_cauchy": "transformed_distribution",
+    "half_normal": "transformed_distribution", "inverse_gamma": "transformed_distribution",
+    "kumaraswamy": "transformed_distribution", "laplace": "location_scale",
+    "log_normal": "transformed_distribution", "logistic_normal": "transformed_distribution",
+    "multinomial": "counts", "negative_binomial": "counts",
+    "pareto": "transformed_distribution", "poisson": "counts",
+    "relaxed_bernoulli": "relaxed", "relaxed_categorical": "relaxed",
+    "studentT": "location_scale", "weibull": "transformed_distribution",
+}
+for _name, _module in _TORCH_MODULES.items():
+    globals()[_name] = _sys.modules[f"{__name__}.{_name}"] = _sys.modules[
+        f"{__name__}.{_module}"]
+from . import utils  # noqa: E402 - after the families it re-exports from
+
 __getattr__ = _support.missing_in("torch.distributions")     # MultivariateNormal, ...: named

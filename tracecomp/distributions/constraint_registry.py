@@ -71,6 +71,11 @@ transform_to.register(constraints.independent, lambda c: T.IndependentTransform(
 biject_to.register(constraints.simplex, lambda c: T.StickBreakingTransform())
 transform_to.register(constraints.simplex, lambda c: T.SoftmaxTransform())
 transform_to.register(constraints.lower_cholesky, lambda c: T.LowerCholeskyTransform())
+transform_to.register(constraints.positive_definite, lambda c: T.PositiveDefiniteTransform())
+transform_to.register(constraints.positive_semidefinite,
+                      lambda c: T.PositiveDefiniteTransform())
+biject_to.register(constraints.corr_cholesky, lambda c: T.CorrCholeskyTransform())
+transform_to.register(constraints.corr_cholesky, lambda c: T.CorrCholeskyTransform())
 for _registry in (biject_to, transform_to):
     _registry.register(constraints.cat, lambda c, r=_registry: T.CatTransform(
         [r(part) for part in c.cseq], c.dim, c.lengths))

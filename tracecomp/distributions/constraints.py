@@ -162,6 +162,18 @@ class _PositiveDefinite(Constraint):
         return linalg.eigvalsh(value)[..., 0] > 0
 
 
+class _PositiveSemidefinite(Constraint):
+    """Symmetric matrices with nonnegative eigenvalues."""
+    event_dim = 2
+
+    def check(self, value):
+        from .. import linalg
+        symmetric = ((value - value.mT).abs() <= 1e-6).flatten(-2).all(-1)
+        if not bool(symmetric.all()):
+            return symmetric
+        return linalg.eigvalsh(value)[..., 0] >= 0
+
+
 class _Independent(Constraint):
     """base_constraint over events of reinterpreted_batch_ndims more dims."""
 
@@ -248,6 +260,7 @@ multinomial = _Multinomial
 lower_cholesky = _LowerCholesky()
 corr_cholesky = _CorrCholesky()
 positive_definite = _PositiveDefinite()
+positive_semidefinite = _PositiveSemidefinite()
 independent = _Independent
 cat = _Cat
 stack = _Stack

@@ -1,6 +1,9 @@
-"""Gamma(concentration, rate), Chi2(df) = Gamma(df/2, 1/2) and Exponential(rate)
-(torch's). Gamma's rsample is reparameterized through the implicit gradient of its draws
-(gamma_draws.standard_gamma); Exponential's is rate-scaled -log(1 - U)."""
+"""Gamma(concentration, rate), Chi2(df) = Gamma(df/2, 1/2), FisherSnedecor(df1, df2), the
+ratio of two scaled Chi2s, and Exponential(rate) (torch's). Gamma's rsample is
+reparameterized through the implicit gradient of its draws (gamma_draws.standard_gamma);
+Exponential's is rate-scaled -log(1 - U)."""
+import math
+
 from .. import creation
 from ..composite_math import xlogy
 from ..dtype_info import finfo
@@ -89,3 +92,51 @@ class Exponential(Distribution):
 
     def entropy(self):
         return 1.0 - self.rate.log()
+
+
+class FisherSnedecor(Distribution):
+    arg_constraints = {"df1": constraints.positive, "df2": constraints.positive}
+    support = constraints.positive
+    has_rsample = True
+
+    def __init__(self, df1, df2, validate_args=None):
+        self.df1, self.df2 = broadcast_all(df1, df2)
+        self._gamma1 = Gamma(self.df1 * 0.5, self.df1)
+        self._gamma2 = Gamma(self.df2 * 0.5, self.df2)
+        super().__init__(batch_shape_of((df1, df2), self.df1), validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = super().expand(batch_shape)
+        new._gamma1 = self._gamma1.expand(batch_shape)
+        new._gamma2 = self._gamma2.expand(batch_shape)
+        return new
+
+    @property
+    def mean(self):
+        df2 = self.df2.masked_fill(self.df2 <= 2, math.nan)
+        return df2 / (df2 - 2)
+
+    @property
+    def mode(self):
+        mode = (self.df1 - 2) / self.df1 * self.df2 / (self.df2 + 2)
+        return mode.masked_fill(self.df1 <= 2, math.nan)
+
+    @property
+    def variance(self):
+        df2 = self.df2.masked_fill(self.df2 <= 4, math.nan)
+        return 2 * df2.pow(2) * (self.df1 + df2 - 2) / (self.df1 * (df2 - 2).pow(2) * (df2 - 4))
+
+    def rsample(self, sample_shape=NO_SHAPE):
+        shape = tuple(self._extended_shape(sample_shape))
+        tiny = finfo(self.df1.dtype).tiny
+        x1 = self._gamma1.rsample(sample_shape).reshape(shape)
+        x2 = self._gamma2.rsample(sample_shape).reshape(shape).clamp(min=tiny)
+        return (x1 / x2).clamp(min=tiny)
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        ct1, ct2, ct3 = self.df1 * 0.5, self.df2 * 0.5, self.df1 / self.df2
+        t1 = lgamma(ct1 + ct2) - lgamma(ct1) - lgamma(ct2)
+        t2 = ct1 * ct3.log() + (ct1 - 1) * value.log()
+        return t1 + t2 - (ct1 + ct2) * (ct3 * value).log1p()

@@ -1,6 +1,7 @@
 """TransformedDistribution: a base distribution pushed through transforms, its log_prob by
 the change of variables (torch's); and the families torch builds that way: LogNormal,
-HalfNormal, HalfCauchy, Gumbel, Weibull, Pareto, InverseGamma."""
+HalfNormal, HalfCauchy, Gumbel, Weibull, Pareto, InverseGamma, Kumaraswamy and
+LogisticNormal."""
 import math
 
 from .. import creation, grad_mode
@@ -19,6 +20,7 @@ from .transforms import (
     ComposeTransform,
     ExpTransform,
     PowerTransform,
+    StickBreakingTransform,
     Transform,
 )
 from .uniform import Uniform
@@ -343,3 +345,63 @@ class InverseGamma(TransformedDistribution):
     def entropy(self):
         c = self.concentration
         return c + self.rate.log() + lgamma(c) - (1 + c) * digamma(c)
+
+
+def _kumaraswamy_moment(a, b, n):
+    """E[x^n] = b B(1 + n/a, b)."""
+    arg1 = 1 + n / a
+    return b * (lgamma(arg1) + lgamma(b) - lgamma(arg1 + b)).exp()
+
+
+class Kumaraswamy(TransformedDistribution):
+    """(1 - U^(1/concentration0))^(1/concentration1), U uniform on [0, 1]."""
+    arg_constraints = {"concentration1": constraints.positive,
+                       "concentration0": constraints.positive}
+    support = constraints.unit_interval
+    has_rsample = True
+
+    def __init__(self, concentration1, concentration0, validate_args=None):
+        self.concentration1, self.concentration0 = broadcast_all(concentration1,
+                                                                 concentration0)
+        base = Uniform(creation.zeros_like(self.concentration0),
+                       creation.ones_like(self.concentration0), validate_args=validate_args)
+        transforms = [PowerTransform(self.concentration0.reciprocal()),
+                      AffineTransform(1.0, -1.0),
+                      PowerTransform(self.concentration1.reciprocal())]
+        super().__init__(base, transforms, validate_args=validate_args)
+
+    mean = property(lambda self: _kumaraswamy_moment(self.concentration1,
+                                                     self.concentration0, 1))
+
+    @property
+    def mode(self):
+        a, b = self.concentration1, self.concentration0
+        log_mode = b.reciprocal() * (-b).log1p() - (-b * a).log1p()
+        return log_mode.masked_fill((b < 1) | (a < 1), math.nan).exp()
+
+    @property
+    def variance(self):
+        return _kumaraswamy_moment(self.concentration1, self.concentration0, 2) - \
+            self.mean.pow(2)
+
+    def entropy(self):
+        t1 = 1 - self.concentration1.reciprocal()
+        t0 = 1 - self.concentration0.reciprocal()
+        h0 = digamma(self.concentration0 + 1) + EULER_GAMMA
+        return t0 + t1 * h0 - self.concentration1.log() - self.concentration0.log()
+
+
+class LogisticNormal(TransformedDistribution):
+    """A Normal vector stick-broken onto the simplex (one more coordinate)."""
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.simplex
+    has_rsample = True
+
+    def __init__(self, loc, scale, validate_args=None):
+        base = Normal(loc, scale, validate_args=validate_args)
+        if not base.batch_shape:
+            base = base.expand([1])
+        super().__init__(base, StickBreakingTransform(), validate_args=validate_args)
+
+    loc = property(lambda self: self.base_dist.base_dist.loc)
+    scale = property(lambda self: self.base_dist.base_dist.scale)
