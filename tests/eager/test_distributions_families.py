@@ -321,3 +321,20 @@ def test_invalid_arguments_are_refused_as_torch():
         lib.distributions.Normal(lib.zeros(2), lib.ones(2))), "does not equal")
     both(lambda lib: lib.distributions.TransformedDistribution(
         lib.distributions.Normal(0.0, 1.0), "exp"), "transforms must be a Transform or list")
+
+
+@pytest.mark.parametrize("family, params, value", CASES, ids=IDS)
+def test_log_prob_and_entropy_compile_whole_to_eagers_numbers(family, params, value):
+    """Built, evaluated and validated inside one compiled graph (fullgraph: no break)."""
+    names = [k for k, v in params.items() if isinstance(v, np.ndarray)]
+
+    def score(*tensors):
+        kwargs = {k: v for k, v in params.items() if k not in names}
+        dist = getattr(tc.distributions, family)(**dict(zip(names, tensors)), **kwargs)
+        out = dist.log_prob(tc.tensor(value)).sum()
+        try:
+            return out + dist.entropy().sum()
+        except NotImplementedError:
+            return out
+    args = [tc.tensor(params[k]) for k in names]
+    assert_close(tc.compile(score, fullgraph=True)(*args), score(*args), rtol=1e-5, atol=1e-5)

@@ -18,6 +18,7 @@ from .distribution import (
     lazy_property,
     logits_to_probs,
     probs_to_logits,
+    valid,
 )
 
 
@@ -33,8 +34,7 @@ class ContinuousBernoulli(Distribution):
         given = probs if probs is not None else logits
         (param,) = broadcast_all(given)
         if probs is not None:
-            if validate_args is not None and not bool(
-                    self.arg_constraints["probs"].check(param).all()):
+            if validate_args is not None and not valid(self.arg_constraints["probs"], param):
                 raise ValueError("The parameter probs has invalid values")
             param = clamp_probs(param)
         self.__dict__["probs" if probs is not None else "logits"] = param

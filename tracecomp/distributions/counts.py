@@ -12,7 +12,14 @@ from ..ops.special import lgamma
 from ..tensor import Size
 from . import constraints
 from .categorical import Categorical
-from .distribution import NO_SHAPE, Distribution, batch_shape_of, broadcast_all, probs_and_logits
+from .distribution import (
+    NO_SHAPE,
+    Distribution,
+    batch_shape_of,
+    broadcast_all,
+    probs_and_logits,
+    valid,
+)
 
 
 def _one_of(probs, logits):
@@ -53,7 +60,8 @@ class Geometric(Distribution):
         (param,) = broadcast_all(given)
         self.__dict__["probs" if probs is not None else "logits"] = param
         super().__init__(batch_shape_of((given,), param), validate_args=validate_args)
-        if self._validate_args and probs is not None and not bool((self.probs > 0).all()):
+        if self._validate_args and probs is not None and \
+                not valid(constraints.positive, self.probs):
             value = self.probs
             raise ValueError(f"Expected parameter probs ({type(value).__name__} of shape "
                              f"{tuple(value.shape)}) of distribution {self!r} to be positive "

@@ -117,7 +117,7 @@ class Distribution:
                 if name not in self.__dict__ or isinstance(constraint, constraints._Dependent):
                     continue        # the other parametrization (probs given, not logits)
                 value = self.__dict__[name]
-                if not _valid(constraint, value):
+                if not valid(constraint, value):
                     raise ValueError(
                         f"Expected parameter {name} ({type(value).__name__} of shape "
                         f"{tuple(value.shape)}) of distribution {self!r} to satisfy the "
@@ -218,7 +218,7 @@ class Distribution:
                 raise ValueError(f"Value is not broadcastable with batch_shape+event_shape: "
                                  f"{actual} vs {expected}.")
         support = self.support
-        if support is not None and not _valid(support, value):
+        if support is not None and not valid(support, value):
             raise ValueError(f"Expected value argument ({type(value).__name__} of shape "
                              f"{tuple(value.shape)}) to be within the support ({support!r}) "
                              f"of the distribution {self!r}, but found invalid values:\n"
@@ -236,13 +236,15 @@ def _shown(value):
     return value if value.numel() == 1 else value.size()
 
 
-def _valid(constraint, value):
+def valid(constraint, value):
     """Whether every element of value satisfies constraint; True where values are not
-    known (inside compiled code, where torch.compile does not check them either)."""
+    known (inside compiled code, where torch.compile does not check them either): value
+    traced, or the constraint's bounds (Pareto's support starts at its traced scale)."""
     import numpy as np
     if not isinstance(value._data, np.ndarray):
         return True
-    return bool(constraint.check(value).all())
+    ok = constraint.check(value).all()
+    return not isinstance(ok._data, np.ndarray) or bool(ok)
 
 
 def standard_normal(shape, like):
