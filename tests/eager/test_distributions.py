@@ -134,9 +134,15 @@ def test_invalid_arguments_and_values_are_refused_as_torch():
                 lib.tensor(5))
         assert lib.distributions.Normal(lib.zeros(2), -lib.ones(2),
                                         validate_args=False).batch_shape == (2,)
-    with pytest.raises(NotImplementedError, match="No KL"):
-        tc.distributions.kl_divergence(tc.distributions.Normal(0.0, 1.0),
-                                       tc.distributions.Bernoulli(0.5))
+    for lib in (tc, torch):     # no pair at all; two exponential families, but different
+        with pytest.raises(NotImplementedError, match=r"No KL\(p \|\| q\) is implemented for "
+                           r"p type Normal and q type Categorical"):
+            lib.distributions.kl_divergence(lib.distributions.Normal(0.0, 1.0),
+                                            lib.distributions.Categorical(lib.ones(2)))
+        with pytest.raises(NotImplementedError, match="cross KL-divergence between different "
+                           "exponential families cannot"):
+            lib.distributions.kl_divergence(lib.distributions.Normal(0.0, 1.0),
+                                            lib.distributions.Bernoulli(0.5))
 
 
 class _Policy(tc.nn.Module):

@@ -240,3 +240,33 @@ def test_torchs_module_names_and_utils_are_there():
                     (torch, torch.distributions.utils.vec_to_tril_matrix)):
         with pytest.raises(ValueError, match="size of last dimension is 5 which cannot"):
             fn(lib.zeros(1, 5))
+
+
+EXP_FAMILIES = [("Normal", {"loc": X, "scale": A}), ("Bernoulli", {"probs": U}),
+                ("Gamma", {"concentration": A, "rate": B}), ("Exponential", {"rate": A}),
+                ("Beta", {"concentration1": A, "concentration0": B}),
+                ("Dirichlet", {"concentration": A}), ("Poisson", {"rate": A}),
+                ("ContinuousBernoulli", {"probs": U})]
+
+
+@pytest.mark.parametrize("family, params", EXP_FAMILIES, ids=[f for f, _ in EXP_FAMILIES])
+def test_exponential_family_entropy_and_bregman_kl_match_torch(family, params):
+    """The generic ExponentialFamily.entropy (with its gradient) and Bregman KL (torch's
+    fallbacks, which a user's subclass gets) from each family's natural parameters and log
+    normalizer. (The KL's gradient reaches q only: p's parameters enter it detached, in
+    torch's as here.)"""
+    def run(lib):
+        leaves = {k: lib.tensor(v, requires_grad=True) for k, v in params.items()}
+        p = getattr(lib.distributions, family)(**leaves)
+        q = getattr(lib.distributions, family)(**{k: lib.tensor(v[::-1].copy())
+                                                  for k, v in params.items()})
+        assert isinstance(p, lib.distributions.ExponentialFamily)
+        kl = (lib.distributions.kl.bregman_kl(p, q) if lib is tc else
+              lib.distributions.kl._kl_expfamily_expfamily(p, q)).detach()
+        if family in ("Beta", "Dirichlet", "Poisson"):    # no carrier measure given
+            return [kl]
+        entropy = lib.distributions.ExponentialFamily.entropy(p)
+        entropy.sum().backward()
+        return [kl, entropy.detach()] + [t.grad for t in leaves.values()]
+    for got, want in zip(run(tc), run(torch), strict=True):
+        assert_close(got, want, rtol=5e-5, atol=5e-5)

@@ -3,13 +3,15 @@ from .. import random
 from ..nn import functional as F
 from ..tensor import Size, Tensor
 from . import constraints
-from .distribution import NO_SHAPE, Distribution, broadcast_all, probs_and_logits
+from .distribution import NO_SHAPE, broadcast_all, probs_and_logits
+from .exp_family import ExponentialFamily
 
 
-class Bernoulli(Distribution):
+class Bernoulli(ExponentialFamily):
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     support = constraints.boolean
     has_enumerate_support = True
+    _mean_carrier_measure = 0
 
     def __init__(self, probs=None, logits=None, validate_args=None):
         if (probs is None) == (logits is None):
@@ -57,3 +59,10 @@ class Bernoulli(Distribution):
         values = creation.arange(2, dtype=self.probs.dtype)
         values = values.reshape((-1,) + (1,) * len(self._batch_shape))
         return values.expand((-1,) + tuple(self._batch_shape)) if expand else values
+
+    @property
+    def _natural_params(self):
+        return (self.probs.logit(),)
+
+    def _log_normalizer(self, x):
+        return x.exp().log1p()

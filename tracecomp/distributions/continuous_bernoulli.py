@@ -11,7 +11,6 @@ from ..ops import elementwise as ew
 from . import constraints
 from .distribution import (
     NO_SHAPE,
-    Distribution,
     batch_shape_of,
     broadcast_all,
     clamp_probs,
@@ -20,12 +19,14 @@ from .distribution import (
     probs_to_logits,
     valid,
 )
+from .exp_family import ExponentialFamily
 
 
-class ContinuousBernoulli(Distribution):
+class ContinuousBernoulli(ExponentialFamily):
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     support = constraints.unit_interval
     has_rsample = True
+    _mean_carrier_measure = 0
     _expand_also = ("_param",)
 
     def __init__(self, probs=None, logits=None, lims=(0.499, 0.501), validate_args=None):
@@ -116,3 +117,15 @@ class ContinuousBernoulli(Distribution):
     def entropy(self):
         log_p0, log_p1 = (-self.probs).log1p(), self.probs.log()
         return self.mean * (log_p0 - log_p1) - self._cont_bern_log_norm() - log_p0
+
+    @property
+    def _natural_params(self):
+        return (self.logits,)
+
+    def _log_normalizer(self, x):
+        """log((e^x - 1) / x), by its Taylor series inside `lims` (around x = 0)."""
+        outside = (x <= self._lims[0] - 0.5) | (x > self._lims[1] - 0.5)
+        cut = ew.where(outside, x, (self._lims[0] - 0.5) * creation.ones_like(x))
+        log_norm = cut.expm1().abs().log() - cut.abs().log()
+        taylor = 0.5 * x + x.pow(2) / 24.0 - x.pow(4) / 2880.0
+        return ew.where(outside, log_norm, taylor)

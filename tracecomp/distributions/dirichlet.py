@@ -9,11 +9,12 @@ from ..ops import elementwise as ew
 from ..ops.special import digamma, lgamma
 from ..tensor import Size, Tensor
 from . import constraints
-from .distribution import NO_SHAPE, Distribution, broadcast_all
+from .distribution import NO_SHAPE, broadcast_all
+from .exp_family import ExponentialFamily
 from .gamma_draws import sample_dirichlet
 
 
-class Dirichlet(Distribution):
+class Dirichlet(ExponentialFamily):
     arg_constraints = {"concentration": constraints.independent(constraints.positive, 1)}
     support = constraints.simplex
     has_rsample = True
@@ -60,8 +61,15 @@ class Dirichlet(Distribution):
         return lgamma(c).sum(-1) - lgamma(total) - (k - total) * digamma(total) - \
             ((c - 1.0) * digamma(c)).sum(-1)
 
+    @property
+    def _natural_params(self):
+        return (self.concentration,)
 
-class Beta(Distribution):
+    def _log_normalizer(self, x):
+        return lgamma(x).sum(-1) - lgamma(x.sum(-1))
+
+
+class Beta(ExponentialFamily):
     arg_constraints = {"concentration1": constraints.positive,
                        "concentration0": constraints.positive}
     support = constraints.unit_interval
@@ -105,3 +113,10 @@ class Beta(Distribution):
 
     def entropy(self):
         return self._dirichlet.entropy()
+
+    @property
+    def _natural_params(self):
+        return self.concentration1, self.concentration0
+
+    def _log_normalizer(self, x, y):
+        return lgamma(x) + lgamma(y) - lgamma(x + y)

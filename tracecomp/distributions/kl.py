@@ -10,6 +10,7 @@ from .categorical import Categorical
 from .counts import Binomial, Geometric, Poisson
 from .dirichlet import Beta, Dirichlet
 from .distribution import sum_rightmost
+from .exp_family import ExponentialFamily, bregman_kl
 from .gamma import Exponential, Gamma
 from .independent import Independent
 from .location_scale import Cauchy, Laplace
@@ -40,8 +41,8 @@ def kl_divergence(p, q):
     """KL(p || q), by the batch, from the table."""
     matches = [(tp, tq) for tp, tq in _KL if isinstance(p, tp) and isinstance(q, tq)]
     if not matches:
-        raise NotImplementedError(f"No KL(p || q) is implemented for p of type "
-                                  f"{type(p).__name__} and q of type {type(q).__name__}")
+        raise NotImplementedError(f"No KL(p || q) is implemented for p type "
+                                  f"{type(p).__name__} and q type {type(q).__name__}")
     # the most specific pair: the one whose classes come first in p's and q's MROs
     best = min(matches, key=lambda m: (type(p).__mro__.index(m[0]),
                                        type(q).__mro__.index(m[1])))
@@ -223,3 +224,7 @@ def _kl_transformed_transformed(p, q):
     if p.transforms != q.transforms or p.event_shape != q.event_shape:
         raise NotImplementedError
     return kl_divergence(p.base_dist, q.base_dist)
+
+
+# any two members of one exponential family with no closed form above (a user's subclass)
+register_kl(ExponentialFamily, ExponentialFamily)(bregman_kl)

@@ -7,13 +7,15 @@ from ..ops import elementwise as ew
 from ..ops import special
 from ..tensor import Size, Tensor
 from . import constraints
-from .distribution import LOG_SQRT_2PI, NO_SHAPE, Distribution, broadcast_all, standard_normal
+from .distribution import LOG_SQRT_2PI, NO_SHAPE, broadcast_all, standard_normal
+from .exp_family import ExponentialFamily
 
 
-class Normal(Distribution):
+class Normal(ExponentialFamily):
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
     support = constraints.real
     has_rsample = True
+    _mean_carrier_measure = 0
 
     def __init__(self, loc, scale, validate_args=None):
         self.loc, self.scale = broadcast_all(loc, scale)
@@ -49,3 +51,10 @@ class Normal(Distribution):
 
     def entropy(self):
         return 0.5 + 0.5 * math.log(2 * math.pi) + self.scale.log()
+
+    @property
+    def _natural_params(self):
+        return self.loc / self.scale.pow(2), -0.5 * self.scale.pow(2).reciprocal()
+
+    def _log_normalizer(self, x, y):
+        return -0.25 * x.pow(2) / y + 0.5 * (-math.pi / y).log()
