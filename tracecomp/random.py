@@ -132,11 +132,17 @@ def _poisson_impl(rates, generator=None):
 
 
 def _binomial_impl(count, prob, generator=None):
-    count, prob = np.asarray(count), np.asarray(prob)
-    if np.any(count < 0) or not np.all((prob >= 0) & (prob <= 1)):
-        raise RuntimeError("binomial: expected count >= 0 and 0 <= prob <= 1")
-    draws = _gen(generator).binomial(count.astype(np.int64), prob)
-    return draws.astype(np.result_type(count, prob))
+    """torch's rules, fractional counts included: 0 for count <= 0 or prob <= 0, the count
+    itself for prob >= 1; else k successes in floor(count) trials for prob <= 1/2, and for
+    prob > 1/2 count less the failures in floor(count) trials (so 2.7 trials at 0.9 give
+    2.7, 1.7 or 0.7, as torch's do)."""
+    count, prob = np.broadcast_arrays(np.asarray(count), np.asarray(prob))
+    trials = np.floor(np.where(count > 0, count, 0)).astype(np.int64)
+    flip = prob > 0.5
+    draws = _gen(generator).binomial(trials, np.clip(np.where(flip, 1 - prob, prob), 0, 1))
+    draws = np.where(flip, count - draws, draws)
+    out = np.where((count <= 0) | (prob <= 0), 0, np.where(prob >= 1, count, draws))
+    return out.astype(np.result_type(count, prob))
 
 
 bernoulli_p = defprim("bernoulli", _bernoulli_impl, same_shape, same_dtype, None, ("random",))

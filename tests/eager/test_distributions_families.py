@@ -338,3 +338,19 @@ def test_log_prob_and_entropy_compile_whole_to_eagers_numbers(family, params, va
             return out
     args = [tc.tensor(params[k]) for k in names]
     assert_close(tc.compile(score, fullgraph=True)(*args), score(*args), rtol=1e-5, atol=1e-5)
+
+
+def test_binomial_draws_follow_torchs_edge_rules():
+    """torch.binomial: 0 for count <= 0 or prob <= 0, the count itself (fractional too) for
+    prob >= 1; a fractional count below 1 keeps all of itself above prob 1/2, none below."""
+    count = [-1.0, 0.0, 2.0, 2.5, 0.7, 3.0, 2.9, 0.6, 0.6]
+    prob = [1.5, 1.0, 0.0, 1.5, 1.0, -0.2, 1.0, 0.7, 0.3]
+    assert_close(tc.binomial(tc.tensor(count), tc.tensor(prob)),
+                 torch.binomial(torch.tensor(count), torch.tensor(prob)))
+    tc.manual_seed(0)
+    draws = tc.binomial(tc.full((40000,), 4.7), tc.full((40000,), 0.25)).numpy()
+    assert set(np.unique(draws)) <= {0.0, 1.0, 2.0, 3.0, 4.0}
+    assert abs(draws.mean() - 1.0) < 6 * np.sqrt(0.75 / 40000)
+    draws = tc.binomial(tc.full((40000,), 2.7), tc.full((40000,), 0.9)).numpy()
+    np.testing.assert_allclose(np.unique(draws), [0.7, 1.7, 2.7], rtol=1e-6)
+    assert abs(draws.mean() - (2.7 - 0.2)) < 6 * np.sqrt(0.18 / 40000)
