@@ -118,7 +118,10 @@ NAMES = {
     "erf": "ErfBackward0", "erfc": "ErfcBackward0", "erfinv": "ErfinvBackward0",
     "exp": "ExpBackward0", "expm1": "Expm1Backward0", "floor": "FloorBackward0",
     "fmod": _overload("FmodBackward1", "FmodBackward0"), "hypot": "HypotBackward0",
-    "i0": "I0Backward0", "i1": "SpecialI1Backward0", "lgamma": "LgammaBackward0",
+    "i0": "I0Backward0", "i1": "SpecialI1Backward0", "igamma": "IgammaBackward0",
+    "lgamma": "LgammaBackward0",
+    # reparameterized Gamma and Dirichlet draws (torch's native op; its autograd Function)
+    "standard_gamma": "StandardGammaBackward0", "sample_dirichlet": "_DirichletBackward",
     "log": "LogBackward0", "log1p": "Log1PBackward0", "maximum": "MaximumBackward0",
     "minimum": "MinimumBackward0", "mul": "MulBackward0", "neg": "NegBackward0",
     "polygamma": "PolygammaBackward0", "pow": _pow, "relu": "ReluBackward0",

@@ -75,6 +75,9 @@ CASES = [
     ("LogisticNormal", {"loc": LOC, "scale": B}, np.concatenate([SIMPLEX * 0.8, 0.2 + 0 * U[:, :1]],
                                                                -1).astype(F32)),
     ("FisherSnedecor", {"df1": A * 3, "df2": B * 4}, U * 3),
+    ("GeneralizedPareto", {"loc": LOC, "scale": B,
+                           "concentration": np.array([[0.3, -0.2, 0.0], [0.1, 0.6, -0.1]],
+                                                     F32)}, LOC + U),
     ("LKJCholesky", {"dim": 3, "concentration": A[0]}, None),
 ]
 # an LKJCholesky value: the Cholesky factors of correlation matrices
@@ -175,6 +178,8 @@ MOMENTS = [
     ("ContinuousBernoulli", {"probs": 0.5}, None, None),
     ("Kumaraswamy", {"concentration1": 2.0, "concentration0": 3.0}, None, None),
     ("FisherSnedecor", {"df1": 5.0, "df2": 12.0}, None, None),
+    ("GeneralizedPareto", {"loc": 1.0, "scale": 2.0, "concentration": 0.1}, None, None),
+    ("GeneralizedPareto", {"loc": 1.0, "scale": 2.0, "concentration": -0.3}, None, None),
 ]
 
 

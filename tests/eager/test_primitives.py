@@ -30,7 +30,7 @@ NON_DIFFERENTIABLE |= {"rnn_scan_backward"}     # rnn_scan's VJP differentiates 
 NON_DIFFERENTIABLE |= {"ctc_loss_backward"}     # torch's _ctc_loss_backward has no derivative
 # a draw from tensors, and the implicit gradients of Gamma and Dirichlet draws (torch's
 # _standard_gamma_grad and _dirichlet_grad have no derivative either)
-NON_DIFFERENTIABLE |= {"binomial", "standard_gamma_grad", "dirichlet_grad"}
+NON_DIFFERENTIABLE |= {"binomial", "von_mises", "standard_gamma_grad", "dirichlet_grad"}
 
 _rng = np.random.default_rng(0)
 MIXED = np.array([[-1.3, 0.7, 1.9], [0.4, -0.6, 1.1]])      # away from 0: no kinks
@@ -72,7 +72,8 @@ SAMPLES = {
     "binomial": ((np.array([[3.0, 5.0, 0.0], [2.0, 1.0, 4.0]]), POS * 0.5), {}),
     "igamma": ((POS, POS * 2), {}), "standard_gamma": ((POS,), {}),
     "standard_gamma_grad": ((POS, POS * 2), {}),
-    "sample_dirichlet": ((POS,), {}), "dirichlet_grad": ((POS * 0.3, POS, POS * 3), {}),
+    "sample_dirichlet": ((POS,), {}), "von_mises": ((MIXED, POS), {}),
+    "dirichlet_grad": ((POS * 0.3, POS, POS * 3), {}),
     "pow": ((POS, ROW), {}),
     "remainder": ((MIXED, np.abs(ROW) + 0.5), {}),
     "floor_divide": ((INT, np.array([2, 3, -3])), {}),

@@ -23,7 +23,7 @@ from .gamma import Chi2, Exponential, FisherSnedecor, Gamma
 from .independent import Independent
 from .kl import kl_divergence, register_kl
 from .lkj_cholesky import LKJCholesky
-from .location_scale import Cauchy, Laplace, StudentT
+from .location_scale import Cauchy, GeneralizedPareto, Laplace, StudentT
 from .lowrank_multivariate_normal import LowRankMultivariateNormal
 from .mixture_same_family import MixtureSameFamily
 from .multivariate_normal import MultivariateNormal
@@ -38,16 +38,16 @@ from .transforms import *  # noqa: F403 - torch.distributions re-exports every t
 from .uniform import Uniform
 from .von_mises import VonMises
 
-__all__ = ["Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy", "Chi2",
-           "ContinuousBernoulli", "Dirichlet", "Distribution", "ExpRelaxedCategorical",
-           "Exponential", "ExponentialFamily", "FisherSnedecor", "Gamma", "Geometric", "Gumbel",
-           "HalfCauchy", "HalfNormal", "Independent", "InverseGamma", "Kumaraswamy",
-           "LKJCholesky", "Laplace", "LogNormal", "LogisticNormal", "LogitRelaxedBernoulli",
-           "LowRankMultivariateNormal", "MixtureSameFamily", "Multinomial", "MultivariateNormal",
-           "NegativeBinomial", "Normal", "OneHotCategorical", "OneHotCategoricalStraightThrough",
-           "Pareto", "Poisson", "RelaxedBernoulli", "RelaxedOneHotCategorical", "StudentT",
-           "TransformedDistribution", "Uniform", "VonMises", "Weibull", "biject_to",
-           "constraints", "kl_divergence", "register_kl", "transform_to", "transforms",
+__all__ = ["Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy", "Chi2", "ContinuousBernoulli",
+           "Dirichlet", "Distribution", "ExpRelaxedCategorical", "Exponential", "ExponentialFamily",
+           "FisherSnedecor", "Gamma", "GeneralizedPareto", "Geometric", "Gumbel", "HalfCauchy",
+           "HalfNormal", "Independent", "InverseGamma", "Kumaraswamy", "LKJCholesky", "Laplace",
+           "LogNormal", "LogisticNormal", "LogitRelaxedBernoulli", "LowRankMultivariateNormal",
+           "MixtureSameFamily", "Multinomial", "MultivariateNormal", "NegativeBinomial", "Normal",
+           "OneHotCategorical", "OneHotCategoricalStraightThrough", "Pareto", "Poisson",
+           "RelaxedBernoulli", "RelaxedOneHotCategorical", "StudentT", "TransformedDistribution",
+           "Uniform", "VonMises", "Weibull", "biject_to", "constraints", "kl_divergence",
+           "register_kl", "transform_to", "transforms",
            *transforms.__all__]
 
 # torch.distributions' modules by their names there, each the module here that defines what
@@ -55,7 +55,8 @@ __all__ = ["Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy", "Chi2",
 _TORCH_MODULES = {
     "beta": "dirichlet", "binomial": "counts", "cauchy": "location_scale", "chi2": "gamma",
     "exponential": "gamma", "fishersnedecor": "gamma", "geometric": "counts",
-    "gumbel": "transformed_distribution", "half_cauchy": "transformed_distribution",
+    "generalized_pareto": "location_scale", "gumbel": "transformed_distribution",
+    "half_cauchy": "transformed_distribution",
     "half_normal": "transformed_distribution", "inverse_gamma": "transformed_distribution",
     "kumaraswamy": "transformed_distribution", "laplace": "location_scale",
     "log_normal": "transformed_distribution", "logistic_normal": "transformed_distribution",

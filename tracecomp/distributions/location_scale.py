@@ -1,8 +1,9 @@
-"""Laplace, Cauchy and StudentT (torch's): heavy-tailed location-scale families, all
-reparameterized (StudentT through its Chi2 draw)."""
+"""Laplace, Cauchy, StudentT and GeneralizedPareto (torch's): heavy-tailed location-scale
+families, all reparameterized (StudentT through its Chi2 draw)."""
 import math
 
 from .. import creation
+from ..ops import elementwise as ew
 from ..ops.special import digamma, lgamma
 from . import constraints
 from .distribution import NO_SHAPE, Distribution, batch_shape_of, broadcast_all, standard_normal
@@ -126,3 +127,79 @@ class StudentT(Distribution):
         lbeta = lgamma(0.5 * df) + math.lgamma(0.5) - lgamma(0.5 * (df + 1))
         return self.scale.log() + 0.5 * (df + 1) * (digamma(0.5 * (df + 1)) -
                                                     digamma(0.5 * df)) + 0.5 * df.log() + lbeta
+
+
+class GeneralizedPareto(Distribution):
+    """The limit law of exceedances over a high threshold: survival function
+    (1 + c z)^(-1/c), z = (x - loc) / scale, and e^-z at c = 0 (where the c != 0 form is
+    0/0, so c = 0 takes its own branch with a safe c in the other)."""
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive,
+                       "concentration": constraints.real}
+    has_rsample = True
+
+    def __init__(self, loc, scale, concentration, validate_args=None):
+        self.loc, self.scale, self.concentration = broadcast_all(loc, scale, concentration)
+        super().__init__(batch_shape_of((loc, scale, concentration), self.loc),
+                         validate_args=validate_args)
+
+    def _zero_and_safe(self):
+        c = self.concentration
+        zero = c.abs() <= 1e-8      # torch.isclose(c, 0)
+        return zero, ew.where(zero, creation.ones_like(c), c)
+
+    def rsample(self, sample_shape=NO_SHAPE):
+        return self.icdf(_uniform(self._extended_shape(sample_shape), self.loc, 0.0, 1.0))
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        z = (value - self.loc) / self.scale
+        zero, c = self._zero_and_safe()
+        y = 1 / c + creation.ones_like(z)
+        nonzero = ew.where(y == 0, y, y * (c * z).log1p())
+        return -self.scale.log() - ew.where(zero, z, nonzero)
+
+    def log_survival_function(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        z = (value - self.loc) / self.scale
+        zero, c = self._zero_and_safe()
+        return ew.where(zero, -z, -(c * z).log1p() / c)
+
+    def log_cdf(self, value):
+        return (-self.log_survival_function(value).exp()).log1p()
+
+    def cdf(self, value):
+        return self.log_cdf(value).exp()
+
+    def icdf(self, value):
+        zero, c = self._zero_and_safe()
+        log_u = (-value).log1p()
+        return ew.where(zero, self.loc - self.scale * log_u,
+                        self.loc + self.scale / c * (-c * log_u).expm1())
+
+    @property
+    def mean(self):
+        c = self.concentration
+        finite = c < 1
+        result = self.loc + self.scale / (1 - ew.where(finite, c, 0.5))
+        return ew.where(finite, result, math.nan)
+
+    @property
+    def variance(self):
+        c = self.concentration
+        finite = c < 0.5
+        safe = ew.where(finite, c, 0.25)
+        return ew.where(finite, self.scale.pow(2) / ((1 - safe).pow(2) * (1 - 2 * safe)),
+                        math.nan)
+
+    def entropy(self):
+        return (self.scale.log() + self.concentration + 1).expand(self._batch_shape)
+
+    mode = property(lambda self: self.loc)
+
+    @property
+    def support(self):
+        upper = ew.where(self.concentration < 0, self.loc - self.scale / self.concentration,
+                         math.inf)
+        return constraints.interval(self.loc, upper)
