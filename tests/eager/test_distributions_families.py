@@ -78,6 +78,9 @@ CASES = [
     ("GeneralizedPareto", {"loc": LOC, "scale": B,
                            "concentration": np.array([[0.3, -0.2, 0.0], [0.1, 0.6, -0.1]],
                                                      F32)}, LOC + U),
+    ("Wishart", {"df": np.array([4.5, 6.0], F32), "covariance_matrix": COV},
+     (COV[::-1] + 2 * np.eye(3, dtype=F32)).copy()),
+    ("Wishart", {"df": 5.0, "scale_tril": TRIL[0]}, COV[1] + np.eye(3, dtype=F32)),
     ("LKJCholesky", {"dim": 3, "concentration": A[0]}, None),
 ]
 # an LKJCholesky value: the Cholesky factors of correlation matrices
@@ -222,6 +225,10 @@ def test_multivariate_moments_match_the_analytic_ones():
     assert np.all(counts.sum(-1) == 6)
     se = np.sqrt(6 * PROBS[0] * (1 - PROBS[0]) / len(counts))
     assert np.all(np.abs(counts.mean(0) - 6 * PROBS[0]) < 6 * se)
+    w = tc.distributions.Wishart(6.0, tc.tensor(COV[0])).sample((40000,)).numpy()
+    d = np.diag(COV[0])
+    se = np.sqrt(6 * (COV[0] ** 2 + np.outer(d, d)) / len(w))
+    assert np.all(np.abs(w.mean(0) - 6 * COV[0]) < 6 * se)
     onehot = tc.distributions.OneHotCategorical(tc.tensor(PROBS[0])).sample((40000,)).numpy()
     assert np.all(onehot.sum(-1) == 1)
     se = np.sqrt(PROBS[0] * (1 - PROBS[0]) / len(onehot))

@@ -37,6 +37,7 @@ from .transformed_distribution import (Gumbel, HalfCauchy, HalfNormal, InverseGa
 from .transforms import *  # noqa: F403 - torch.distributions re-exports every transform
 from .uniform import Uniform
 from .von_mises import VonMises
+from .wishart import Wishart
 
 __all__ = ["Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy", "Chi2", "ContinuousBernoulli",
            "Dirichlet", "Distribution", "ExpRelaxedCategorical", "Exponential", "ExponentialFamily",
@@ -46,7 +47,7 @@ __all__ = ["Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy", "Chi2", "Co
            "MixtureSameFamily", "Multinomial", "MultivariateNormal", "NegativeBinomial", "Normal",
            "OneHotCategorical", "OneHotCategoricalStraightThrough", "Pareto", "Poisson",
            "RelaxedBernoulli", "RelaxedOneHotCategorical", "StudentT", "TransformedDistribution",
-           "Uniform", "VonMises", "Weibull", "biject_to", "constraints", "kl_divergence",
+           "Uniform", "VonMises", "Weibull", "Wishart", "biject_to", "constraints", "kl_divergence",
            "register_kl", "transform_to", "transforms",
            *transforms.__all__]
 
