@@ -1,10 +1,16 @@
-"""tracecomp.distributions: torch.distributions' common families, written with tensor ops.
+"""tracecomp.distributions: torch.distributions, written with tensor ops.
 
-Categorical, Bernoulli, Normal, Uniform and Independent, with sample/rsample, log_prob,
-entropy, mean/mode/variance, cdf/icdf where torch has them, argument validation, and
-kl_divergence/register_kl. What REINFORCE and actor-critic (Categorical), VAEs (Normal,
-kl_divergence) and policy-gradient code use. They differentiate eagerly and compile: their
-samples are graph nodes drawn afresh on every compiled call.
+Every family torch 2.13 has (Normal, MultivariateNormal, Categorical, Gamma, Beta,
+Dirichlet, MixtureSameFamily, Wishart, ...), with sample/rsample, log_prob, entropy,
+mean/mode/variance, cdf/icdf where torch has them, expand, argument validation as torch's;
+the transforms, TransformedDistribution and biject_to/transform_to; and kl_divergence with
+every pair torch registers. Files by kind: distribution.py (the base class and helpers),
+one file per family or group of families, transforms*.py, kl.py and kl_cross.py.
+
+Everything differentiates eagerly and compiles; draws are graph nodes drawn afresh on every
+compiled call (from one seed, the eager ones). Gamma, Beta, Dirichlet (and so Chi2,
+StudentT, FisherSnedecor, Wishart) are reparameterized through implicit gradients
+(gamma_draws.py), as torch's.
 """
 import sys as _sys
 
@@ -22,6 +28,7 @@ from .exp_family import ExponentialFamily
 from .gamma import Chi2, Exponential, FisherSnedecor, Gamma
 from .independent import Independent
 from .kl import kl_divergence, register_kl
+from . import kl_cross  # noqa: E402,F401 - registers the cross-family KL pairs
 from .lkj_cholesky import LKJCholesky
 from .location_scale import Cauchy, GeneralizedPareto, Laplace, StudentT
 from .lowrank_multivariate_normal import LowRankMultivariateNormal
