@@ -196,6 +196,14 @@ KL_PAIRS = [
     ("Binomial", {"total_count": 5, "probs": U}, "Binomial", {"total_count": 5, "logits": X}),
     ("LogNormal", {"loc": X, "scale": A}, "LogNormal", {"loc": -X, "scale": B}),
     ("Chi2", {"df": A}, "Chi2", {"df": B}),
+    ("LowRankMultivariateNormal", {"loc": X, "cov_factor": _L[..., :2], "cov_diag": A},
+     "LowRankMultivariateNormal", {"loc": -X, "cov_factor": _L[::-1, :, 1:].copy(),
+                                   "cov_diag": B}),
+    ("LowRankMultivariateNormal", {"loc": X, "cov_factor": _L[..., :2], "cov_diag": A},
+     "MultivariateNormal", {"loc": -X, "scale_tril": _L[::-1].copy()}),
+    ("MultivariateNormal", {"loc": X, "scale_tril": _L},
+     "LowRankMultivariateNormal", {"loc": -X, "cov_factor": _L[::-1, :, 1:].copy(),
+                                   "cov_diag": B}),
 ]
 
 

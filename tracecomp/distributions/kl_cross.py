@@ -4,7 +4,9 @@ whose divergence is infinite. Registered into kl.py's table on import."""
 import math
 
 from .. import creation
+from ..ops.movement import diag_embed
 from ..ops.special import digamma, lgamma
+from ..torch_aliases import broadcast_shapes
 from .bernoulli import Bernoulli
 from .continuous_bernoulli import ContinuousBernoulli
 from .counts import Binomial, Poisson
@@ -12,6 +14,12 @@ from .dirichlet import Beta
 from .gamma import Exponential, Gamma
 from .kl import register_kl
 from .location_scale import Laplace
+from .lowrank_multivariate_normal import (
+    LowRankMultivariateNormal,
+    _lowrank_logdet,
+    _lowrank_mahalanobis,
+)
+from .multivariate_normal import MultivariateNormal, batch_mahalanobis, half_log_det, tril_solve
 from .normal import Normal
 from .transformed_distribution import EULER_GAMMA, Gumbel, Pareto
 from .uniform import Uniform
@@ -248,3 +256,60 @@ def _kl_uniform_pareto(p, q):
     t1 = (q.alpha * q.scale.pow(q.alpha) * width).log()
     t2 = (_x_log_x(p.high) - _x_log_x(p.low) - width) / width
     return _inf_where(t2 * (q.alpha + 1) - t1, p.low < q.scale)
+
+
+def _trace_xxt(m):
+    """tr(M M^T): the squared Frobenius norm over the last two dims."""
+    return m.pow(2).sum((-2, -1))
+
+
+def _check_events(p, q):
+    if p.event_shape != q.event_shape:
+        raise ValueError("KL-divergence between two (Low Rank) Multivariate Normals with "
+                         "different event shapes cannot be computed")
+
+
+def _woodbury_factor(q):
+    """A = C_L^-1 W^T D^-1 for q = N(., W W^T + D): Sigma_q^-1 = D^-1 - A^T A."""
+    wt_dinv = q._unbroadcasted_cov_factor.mT / q._unbroadcasted_cov_diag.unsqueeze(-2)
+    return tril_solve(q._capacitance_tril, wt_dinv)
+
+
+@register_kl(LowRankMultivariateNormal, LowRankMultivariateNormal)
+def _kl_lowrank_lowrank(p, q):
+    _check_events(p, q)
+    pw, pd = p._unbroadcasted_cov_factor, p._unbroadcasted_cov_diag
+    qw, qd = q._unbroadcasted_cov_factor, q._unbroadcasted_cov_diag
+    term1 = _lowrank_logdet(qw, qd, q._capacitance_tril) - \
+        _lowrank_logdet(pw, pd, p._capacitance_tril)
+    term3 = _lowrank_mahalanobis(qw, qd, q.loc - p.loc, q._capacitance_tril)
+    a = _woodbury_factor(q)     # tr(Sigma_q^-1 Sigma_p), term by term
+    term2 = (pd / qd).sum(-1) + _trace_xxt(pw * qd.rsqrt().unsqueeze(-1)) - \
+        _trace_xxt(a * pd.sqrt().unsqueeze(-2)) - _trace_xxt(a @ pw)
+    return 0.5 * (term1 + term2 + term3 - p.event_shape[0])
+
+
+@register_kl(LowRankMultivariateNormal, MultivariateNormal)
+def _kl_lowrank_mvn(p, q):
+    _check_events(p, q)
+    pw, pd, lq = p._unbroadcasted_cov_factor, p._unbroadcasted_cov_diag, \
+        q._unbroadcasted_scale_tril
+    term1 = 2 * half_log_det(lq) - _lowrank_logdet(pw, pd, p._capacitance_tril)
+    term3 = batch_mahalanobis(lq, q.loc - p.loc)
+    n = p.event_shape[0]
+    batch = broadcast_shapes(tuple(lq.shape[:-2]), tuple(pw.shape[:-2]))
+    lq = lq.expand(batch + (n, n))
+    term2 = _trace_xxt(tril_solve(lq, pw.expand(batch + tuple(pw.shape[-2:])))) + \
+        _trace_xxt(tril_solve(lq, diag_embed(pd.sqrt()).expand(batch + (n, n))))
+    return 0.5 * (term1 + term2 + term3 - n)
+
+
+@register_kl(MultivariateNormal, LowRankMultivariateNormal)
+def _kl_mvn_lowrank(p, q):
+    _check_events(p, q)
+    qw, qd, lp = q._unbroadcasted_cov_factor, q._unbroadcasted_cov_diag, \
+        p._unbroadcasted_scale_tril
+    term1 = _lowrank_logdet(qw, qd, q._capacitance_tril) - 2 * half_log_det(lp)
+    term3 = _lowrank_mahalanobis(qw, qd, q.loc - p.loc, q._capacitance_tril)
+    term2 = _trace_xxt(lp * qd.rsqrt().unsqueeze(-1)) - _trace_xxt(_woodbury_factor(q) @ lp)
+    return 0.5 * (term1 + term2 + term3 - p.event_shape[0])
