@@ -86,6 +86,10 @@ from .composite_linalg import (addbmm, addmm, addmv, addr, baddbmm, cdist, cross
 from .einsum import einsum, tensordot
 from . import linalg
 from .linalg_legacy import det, inverse, logdet, pinverse, qr, slogdet, svd
+from .linalg_legacy import (cholesky, cholesky_inverse, cholesky_solve, eig, geqrf, lstsq, lu,
+                            lu_solve, matrix_exp, matrix_rank, orgqr, ormqr, solve, symeig,
+                            triangular_solve)
+from .linalg_lu import lu_unpack
 from .out_ops import add, bmm, cat, concat, concatenate, div, matmul, mm, mul  # noqa: F811
 from .out_ops import stack, sub  # noqa: F811
 # --- issue 9: devices and legacy tensor types ---

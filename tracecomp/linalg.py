@@ -1,7 +1,9 @@
 """tracecomp.linalg: torch.linalg as users meet it. Norms, cross and multi_dot are
 composites (they compile natively); inv, det, slogdet, solve, cholesky, eigh, qr, svd, pinv,
 lstsq and matrix_rank run numpy.linalg (ops/linalg_decomp.py, ops/linalg_factor.py), with
-torch's gradients where torch defines them; in compiled code they are numpy steps.
+torch's gradients where torch defines them; in compiled code they are numpy steps. The
+triangular, LU, LDL and _ex families, matrix_exp and householder_product are in
+linalg_lu.py.
 """
 import math
 
@@ -12,6 +14,25 @@ from . import dtypes
 from .composite_linalg import cross as _cross
 from .composite_linalg import vector_norm
 from .errors import DTypeError, ShapeError
+from .linalg_lu import (  # noqa: F401 - torch.linalg's names
+    cholesky_ex,
+    cond,
+    householder_product,
+    inv_ex,
+    ldl_factor,
+    ldl_factor_ex,
+    ldl_solve,
+    lu,
+    lu_factor,
+    lu_factor_ex,
+    lu_solve,
+    matrix_exp,
+    solve_ex,
+    solve_triangular,
+    tensorinv,
+    tensorsolve,
+    vander,
+)
 from .ops import elementwise as ew
 from .ops import linalg_decomp as D
 from .ops import linalg_factor as F
@@ -268,6 +289,9 @@ inv = with_out(inv, "linalg.inv")
 det = with_out(det, "linalg.det")
 solve = with_out(solve, "linalg.solve")
 cholesky = with_out(cholesky, "linalg.cholesky")
+solve_triangular = with_out(solve_triangular, "linalg.solve_triangular")
+lu_solve = with_out(lu_solve, "linalg.lu_solve")
+matrix_exp = with_out(matrix_exp, "linalg.matrix_exp")
 norm = with_out(norm, "linalg.norm", cast="unsafe")
 matrix_norm = with_out(matrix_norm, "linalg.matrix_norm", cast="unsafe")
 

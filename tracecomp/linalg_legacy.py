@@ -1,14 +1,24 @@
 """torch's top-level linear algebra (torch.det, torch.inverse, torch.svd, ...), which
 predates torch.linalg: thin adapters onto tracecomp.linalg with the old names and return
-conventions (torch.svd gives V, not Vh; torch.qr's `some`)."""
+conventions (torch.svd gives V, not Vh; torch.qr's `some`; torch.triangular_solve's reversed
+arguments), torch's deprecation warnings, and torch's errors for the ones it removed
+(torch.solve, lstsq, symeig, eig, matrix_rank)."""
+import warnings
 
 from . import linalg
+from . import linalg_lu as L
+from .creation import eye
 from .ops import elementwise as ew
+from .ops import linalg_decomp as D
+from .ops import linalg_lu as LUp
 from .ops.linalg_decomp import mT
 from .return_types import structseq
 
 SVD = structseq("svd", ["U", "S", "V"])
 QR = structseq("qr", ["Q", "R"])
+LUWithInfo = structseq("_lu_with_info", ["LU", "pivots", "info"])
+TriangularSolve = structseq("triangular_solve", ["solution", "cloned_coefficient"])
+Geqrf = structseq("geqrf", ["a", "tau"])
 
 
 def det(input):  # noqa: A002 - torch's argument name
@@ -42,3 +52,131 @@ def svd(input, some=True, compute_uv=True):  # noqa: A002
 
 def qr(input, some=True):  # noqa: A002
     return QR(*linalg.qr(input, "reduced" if some else "complete"))
+
+
+# --- the Cholesky and LU families under their old names -------------------------------------
+_WARNED = set()
+
+
+def _warn_once(name, text):
+    """torch's TORCH_WARN_ONCE: the deprecation UserWarning, once per process"""
+    if name not in _WARNED:
+        _WARNED.add(name)
+        warnings.warn(text, UserWarning, stacklevel=3)
+
+
+def cholesky(input, upper=False):  # noqa: A002
+    _warn_once("cholesky", "torch.cholesky is deprecated in favor of torch.linalg.cholesky and "
+               "will be removed in a future PyTorch release.\nL = torch.cholesky(A)\nshould be "
+               "replaced with\nL = torch.linalg.cholesky(A)\nand\nU = torch.cholesky(A, "
+               "upper=True)\nshould be replaced with\nU = torch.linalg.cholesky(A).mH\nThis "
+               "transform will produce equivalent results for all valid (symmetric positive "
+               "definite) inputs.")
+    return linalg.cholesky(input, upper=upper)
+
+
+def cholesky_solve(input, input2, upper=False):  # noqa: A002
+    """X = A^-1 B for A = L L^T (or U^T U) given its factor input2"""
+    L._float(input, "cholesky_solve")
+    return LUp.cholesky_solve(input, input2, upper)
+
+
+def cholesky_inverse(input, upper=False):  # noqa: A002
+    if input.ndim < 2:
+        raise RuntimeError("cholesky_inverse: The input tensor A must have at least 2 "
+                           "dimensions.")
+    D.square_rule("cholesky_inverse")(tuple(input.shape))
+    identity = eye(input.shape[-1], dtype=input.dtype)
+    return LUp.cholesky_solve(identity, input, upper)
+
+
+def lu(A, pivot=True, get_infos=False):  # noqa: N803
+    _warn_once("lu", "torch.lu is deprecated in favor of torch.linalg.lu_factor / "
+               "torch.linalg.lu_factor_ex and will be removed in a future PyTorch release.\n"
+               "LU, pivots = torch.lu(A, compute_pivots)\nshould be replaced with\nLU, pivots "
+               "= torch.linalg.lu_factor(A, compute_pivots)\nand\nLU, pivots, info = "
+               "torch.lu(A, compute_pivots, get_infos=True)\nshould be replaced with\nLU, "
+               "pivots, info = torch.linalg.lu_factor_ex(A, compute_pivots)")
+    lu_, pivots, info = L.lu_factor_ex(A, pivot=pivot, check_errors=not get_infos)
+    return LUWithInfo(lu_, pivots, info) if get_infos else (lu_, pivots)
+
+
+def lu_solve(b, LU_data, LU_pivots):  # noqa: N803
+    _warn_once("lu_solve", "torch.lu_solve is deprecated in favor of torch.linalg.lu_solveand "
+               "will be removed in a future PyTorch release.\nNote that torch.linalg.lu_solve "
+               "has its arguments reversed.\nX = torch.lu_solve(B, LU, pivots)\nshould be "
+               "replaced with\nX = torch.linalg.lu_solve(LU, pivots, B)")
+    return L.lu_solve(LU_data, LU_pivots, b)
+
+
+def triangular_solve(b, A, upper=True, transpose=False, unitriangular=False):  # noqa: N803
+    _warn_once("triangular_solve", "torch.triangular_solve is deprecated in favor of "
+               "torch.linalg.solve_triangularand will be removed in a future PyTorch release."
+               "\ntorch.linalg.solve_triangular has its arguments reversed and does not return "
+               "a copy of one of the inputs.\nX = torch.triangular_solve(B, A).solution\nshould "
+               "be replaced with\nX = torch.linalg.solve_triangular(A, B).")
+    L._kernel_dtype(A, "triangular_solve_cpu")
+    coefficient = mT(A) if transpose else A
+    x = LUp.solve_triangular(coefficient, b, upper != transpose, unitriangular)
+    return TriangularSolve(x, ew.clone(A))
+
+
+def geqrf(input):  # noqa: A002
+    L._kernel_dtype(input, "geqrf_cpu")
+    return Geqrf(*LUp.geqrf(input))
+
+
+def orgqr(input, tau):  # noqa: A002
+    return L.householder_product(input, tau)
+
+
+def ormqr(input, tau, other, left=True, transpose=False):  # noqa: A002
+    return L.ormqr(input, tau, other, left, transpose)
+
+
+def matrix_exp(input):  # noqa: A002
+    return L.matrix_exp(input)
+
+
+# --- removed in torch 1.9+: calling them raises torch's RuntimeError with the replacement ---
+_REMOVED = {
+    "solve": "`torch.solve` is deprecated in favor of `torch.linalg.solve`. `torch.linalg.solve` "
+             "has its arguments reversed and does not return the LU factorization.\n\nTo get "
+             "the LU factorization see `torch.lu`, which can be used with `torch.lu_solve` or "
+             "`torch.lu_unpack`.\nX = torch.solve(B, A).solution should be replaced with:\nX = "
+             "torch.linalg.solve(A, B)",
+    "lstsq": "`torch.lstsq` is deprecated in favor of `torch.linalg.lstsq`.\n`torch.linalg."
+             "lstsq` has reversed arguments and does not return the QR decomposition in the "
+             "returned tuple (although it returns other information about the problem).\n\nTo "
+             "get the QR decomposition consider using `torch.linalg.qr`.\n\nThe returned "
+             "solution in `torch.lstsq` stored the residuals of the solution in the last m - n "
+             "columns of the returned value whenever m > n. In torch.linalg.lstsq, the "
+             "residuals are in the field 'residuals' of the returned named tuple.\n\nThe "
+             "unpacking of the solution, as in\nX, _ = torch.lstsq(B, A).solution[:A.size(1)]"
+             "\nshould be replaced with:\nX = torch.linalg.lstsq(A, B).solution",
+    "symeig": "The default behavior has changed from using the upper triangular portion of the "
+              "matrix by default to using the lower triangular portion.\n\nL, _ = torch.symeig"
+              "(A, upper=upper) should be replaced with:\nL = torch.linalg.eigvalsh(A, UPLO='U' "
+              "if upper else 'L')\n\nand\n\nL, V = torch.symeig(A, eigenvectors=True) should be "
+              "replaced with:\nL, V = torch.linalg.eigh(A, UPLO='U' if upper else 'L')",
+    "eig": "`torch.linalg.eig` returns complex tensors of dtype `cfloat` or `cdouble` rather "
+           "than real tensors mimicking complex tensors.\n\nL, _ = torch.eig(A) should be "
+           "replaced with:\nL_complex = torch.linalg.eigvals(A)\n\nand\n\nL, V = torch.eig(A, "
+           "eigenvectors=True) should be replaced with:\nL_complex, V_complex = "
+           "torch.linalg.eig(A)",
+    "matrix_rank": "\nPlease use the `torch.linalg.matrix_rank` function instead. The "
+                   "parameter 'symmetric' was renamed in `torch.linalg.matrix_rank()` to "
+                   "'hermitian'.",
+}
+
+
+def _removed(name):
+    def call(*args, **kwargs):
+        raise RuntimeError("This function was deprecated since version 1.9 and is now removed. "
+                           + _REMOVED[name])
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+solve, lstsq, symeig, eig, matrix_rank = (_removed(n) for n in
+                                          ("solve", "lstsq", "symeig", "eig", "matrix_rank"))

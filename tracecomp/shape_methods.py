@@ -48,6 +48,9 @@ SHAPE_METHODS = {
     "slogdet": linalg_legacy.slogdet, "logdet": linalg_legacy.logdet,
     "inverse": linalg_legacy.inverse, "pinverse": linalg_legacy.pinverse,
     "qr": linalg_legacy.qr, "svd": linalg_legacy.svd,
+    **{name: getattr(linalg_legacy, name) for name in (
+        "cholesky", "cholesky_solve", "cholesky_inverse", "lu", "lu_solve", "triangular_solve",
+        "matrix_exp", "geqrf", "orgqr", "ormqr", "solve", "lstsq", "symeig", "eig")},
 }
 
 _WRITTEN = ("scatter", "scatter_add", "scatter_reduce", "index_add", "index_copy", "index_fill",

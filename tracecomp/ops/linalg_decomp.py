@@ -11,30 +11,31 @@ in compiled code each runs as a numpy step.
 import numpy as np
 
 from ..dispatch import bind
-from ..errors import ShapeError, TracecompError, fmt_shape
+from ..errors import ShapeError, fmt_shape
+from . import lapack
+from .lapack import LinAlgError  # noqa: F401 - torch.linalg.LinAlgError
 from .registry import defprim
 
 
-class LinAlgError(TracecompError, RuntimeError):
-    """torch.linalg.LinAlgError: a matrix has no inverse, factorization, ..."""
-
-
 def _guard(op, fn):
+    """fn, with numpy's LinAlgError given torch's message: for inv and solve the first
+    singular matrix and where getrf finds it singular."""
     def impl(*args, **params):
         try:
             return fn(*args, **params)
         except np.linalg.LinAlgError as exc:
             if op in _SQUARE:   # eager calls skip the shape rule: its error, not numpy's
                 square_rule(op)(args[0].shape)
+            if op in _SINGULAR:
+                lapack.check_info(_SINGULAR[op][0], _SINGULAR[op][1], lapack.getrf(args[0])[2])
             raise LinAlgError(f"{op}: {_WHY.get(op, 'the operation')} could not be completed "
                               f"({exc})") from None
     return impl
 
 
-_WHY = {"linalg.inv": "the inversion of a singular input matrix",
-        "linalg.solve": "solving with a singular coefficient matrix",
-        "linalg.cholesky": "the factorization of an input that is not positive-definite",
-        "linalg.eigh": "the eigendecomposition", "linalg.svd": "the SVD"}
+_SINGULAR = {"linalg.inv": ("linalg.inv", "inv"), "linalg.solve": ("torch.linalg.solve",
+                                                                   "solve")}
+_WHY = {"linalg.eigh": "the eigendecomposition", "linalg.svd": "the SVD"}
 _SQUARE = ("linalg.inv", "linalg.solve", "linalg.cholesky", "linalg.eigh")
 
 
@@ -166,7 +167,16 @@ def solve(a, b):
 
 
 # --- Cholesky ----------------------------------------------------------------------------
-def _cholesky_vjp(g, out, a):
+def _cholesky_impl(a, check="linalg.cholesky"):
+    """potrf, as torch: with `check` (the op's name) a matrix that is not positive-definite
+    raises; without (cholesky_ex), its factor is potrf's partial one."""
+    out, info = lapack.potrf(a)
+    if check:
+        lapack.check_info(check, "cholesky", info)
+    return out
+
+
+def _cholesky_vjp(g, out, a, check="linalg.cholesky"):
     """torch's rule (Murray 2016): gA = L^-H sym(tril(L^H gL)) L^-1."""
     from ..composite import tril
     p = tril(_mm(mT(out), g))
@@ -175,12 +185,13 @@ def _cholesky_vjp(g, out, a):
     return (_mm(mT(li), p, li),)
 
 
-cholesky_p = defprim("linalg_cholesky", _guard("linalg.cholesky", np.linalg.cholesky),
-                     square_rule("linalg.cholesky"), _same, _cholesky_vjp, saves=("out",))
+cholesky_p = defprim("linalg_cholesky", _cholesky_impl, square_rule("linalg.cholesky"), _same,
+                     _cholesky_vjp, saves=("out",))
 
 
-def cholesky(a):
-    return bind(cholesky_p, a)
+def cholesky(a, check="linalg.cholesky"):
+    """the lower factor; check: the op name its error names, "" for none (cholesky_ex)"""
+    return bind(cholesky_p, a, check=check)
 
 
 # --- symmetric eigensystems --------------------------------------------------------------
