@@ -8,11 +8,13 @@ import warnings
 from . import linalg
 from . import linalg_lu as L
 from .creation import eye
+from .errors import DTypeError, ShapeError
 from .ops import elementwise as ew
 from .ops import linalg_decomp as D
 from .ops import linalg_lu as LUp
 from .ops.linalg_decomp import mT
 from .return_types import structseq
+from .torch_args import scalar_name
 
 SVD = structseq("svd", ["U", "S", "V"])
 QR = structseq("qr", ["Q", "R"])
@@ -78,6 +80,7 @@ def cholesky(input, upper=False):  # noqa: A002
 def cholesky_solve(input, input2, upper=False):  # noqa: A002
     """X = A^-1 B for A = L L^T (or U^T U) given its factor input2"""
     L._float(input, "cholesky_solve")
+    _b_and_a("cholesky_solve", input, input2)
     return LUp.cholesky_solve(input, input2, upper)
 
 
@@ -97,7 +100,9 @@ def lu(A, pivot=True, get_infos=False):  # noqa: N803
                "= torch.linalg.lu_factor(A, compute_pivots)\nand\nLU, pivots, info = "
                "torch.lu(A, compute_pivots, get_infos=True)\nshould be replaced with\nLU, "
                "pivots, info = torch.linalg.lu_factor_ex(A, compute_pivots)")
-    lu_, pivots, info = L.lu_factor_ex(A, pivot=pivot, check_errors=not get_infos)
+    # (torch's check_errors=not get_infos checks only LAPACK's argument errors: a singular
+    # A factors without raising either way)
+    lu_, pivots, info = L.lu_factor_ex(A, pivot=pivot)
     return LUWithInfo(lu_, pivots, info) if get_infos else (lu_, pivots)
 
 
@@ -116,9 +121,22 @@ def triangular_solve(b, A, upper=True, transpose=False, unitriangular=False):  #
                "a copy of one of the inputs.\nX = torch.triangular_solve(B, A).solution\nshould "
                "be replaced with\nX = torch.linalg.solve_triangular(A, B).")
     L._kernel_dtype(A, "triangular_solve_cpu")
+    _b_and_a("triangular_solve", b, A)
     coefficient = mT(A) if transpose else A
     x = LUp.solve_triangular(coefficient, b, upper != transpose, unitriangular)
     return TriangularSolve(x, ew.clone(A))
+
+
+def _b_and_a(op, b, a):
+    """the legacy solves' checks, in their words: b and A of one dtype, rows matching"""
+    if b._data.dtype != a._data.dtype:
+        raise DTypeError(f"Expected b and A to have the same dtype, but found b of type "
+                         f"{scalar_name(b._data.dtype)} and A of type "
+                         f"{scalar_name(a._data.dtype)} instead.")
+    if b.ndim >= 2 and a.ndim >= 2 and b.shape[-2] != a.shape[-1]:
+        raise ShapeError(f"Incompatible matrix sizes for {op}: each A matrix is {a.shape[-2]} "
+                         f"by {a.shape[-1]} but each b matrix is {b.shape[-2]} by "
+                         f"{b.shape[-1]}")
 
 
 def geqrf(input):  # noqa: A002
@@ -172,8 +190,8 @@ _REMOVED = {
 
 def _removed(name):
     def call(*args, **kwargs):
-        raise RuntimeError("This function was deprecated since version 1.9 and is now removed. "
-                           + _REMOVED[name])
+        raise RuntimeError("This function was deprecated since version 1.9 and is now removed."
+                           + ("" if _REMOVED[name][0] == "\n" else " ") + _REMOVED[name])
     call.__name__ = call.__qualname__ = name
     return call
 

@@ -62,7 +62,8 @@ def _is_vector_rhs(A, B):  # noqa: N803 - torch's argument names
 # --- triangular solves -------------------------------------------------------------------
 def solve_triangular(A, B, *, upper, left=True, unitriangular=False):  # noqa: N803
     _kernel_dtype(A, "triangular_solve_cpu")
-    _same_dtype("linalg.solve_triangular", A, B)
+    if B._data.dtype != A._data.dtype:      # torch solves in A's dtype
+        B = ew.cast(B, A.dtype)  # noqa: N806
     return LU.solve_triangular(A, B, upper, unitriangular, left)
 
 
@@ -99,8 +100,8 @@ def lu_unpack(LU_data, LU_pivots, unpack_data=True, unpack_pivots=True):  # noqa
         raise RuntimeError(f"torch.lu_unpack: Expected tensor with 2 or more dimensions. Got "
                            f"size: {list(LU_data.shape)} instead")
     if LU_pivots._data.dtype.kind not in "iu":
-        raise RuntimeError(f"torch.lu_unpack: LU_pivots is expected to be a contiguous tensor "
-                           f"of torch.int32 dtype. Got {LU_pivots.dtype}")
+        raise RuntimeError("torch.lu_unpack: LU_pivots is expected to be a contiguous tensor "
+                           "of torch.int32 dtype.")
     m = LU_data.shape[-2]
     empty = full((0,), 0, dtype=LU_data.dtype)
     lower, upper = LU.factors(LU_data) if unpack_data else (empty, empty)
@@ -117,6 +118,10 @@ def lu(A, *, pivot=True):  # noqa: N803
 def lu_solve(LU_, pivots, B, *, left=True, adjoint=False):  # noqa: N803
     """A X = B (left) or X A = B for A = P L U; adjoint: with A^T."""
     D.square_rule("torch.linalg.lu_solve")(tuple(LU_.shape))
+    if LU_._data.dtype != B._data.dtype:
+        raise DTypeError(f"linalg.lu_solve: Expected LU and B to have the same dtype, but "
+                         f"found LU of type {scalar_name(LU_._data.dtype)} and B of type "
+                         f"{scalar_name(B._data.dtype)} instead")
     if B.ndim < 2:
         raise ShapeError("linalg.lu_solve: The input tensor B must have at least 2 "
                          "dimensions.")
@@ -139,7 +144,7 @@ def lu_solve(LU_, pivots, B, *, left=True, adjoint=False):  # noqa: N803
 # --- the _ex forms of inv and solve: LU-based, as torch's ------------------------------------
 def solve_ex(A, B, *, left=True, check_errors=False):  # noqa: N803
     _float(A, "linalg.solve_ex")
-    _same_dtype("linalg.solve_ex", A, B)
+    _same_dtype("linalg.solve", A, B)
     lu = LU.lu_factor(A, "torch.linalg.solve_ex" if check_errors else "")
     pivots = LU.lu_pivots(A)
     if left and _is_vector_rhs(A, B):
@@ -151,7 +156,7 @@ def solve_ex(A, B, *, left=True, check_errors=False):  # noqa: N803
 
 def inv_ex(A, *, check_errors=False):  # noqa: N803
     _float(A, "linalg.inv_ex")
-    D.square_rule("linalg.inv_ex")(tuple(A.shape))
+    D.square_rule("linalg.inv")(tuple(A.shape))
     lu = LU.lu_factor(A, "linalg.inv_ex" if check_errors else "")
     identity = eye(A.shape[-1], dtype=A.dtype)
     return InvEx(lu_solve(lu, LU.lu_pivots(A), identity), LU.lu_info(A))
@@ -254,7 +259,7 @@ def cond(A, p=None):  # noqa: N803
         s = F.svd_s(A)
         top, low = rd.reduce_max(s, (s.ndim - 1,)), rd.reduce_min(s, (s.ndim - 1,))
         return low / top if p == -2 else top / low
-    D.square_rule("linalg.cond")(tuple(A.shape))
+    D.square_rule(f"linalg.cond(ord={p})")(tuple(A.shape))
     inverse, info = inv_ex(A)
     value = linalg.matrix_norm(A, p) * linalg.matrix_norm(inverse, p)
     return ew.where(info > 0, math.inf, value)
@@ -292,13 +297,9 @@ def tensorsolve(A, B, dims=None):  # noqa: N803
 def vander(x, *, N=None):  # noqa: N803
     """columns x^0, x^1, ..., x^(N-1) as torch builds them: a cumulative product"""
     from .composite_reduce import cumprod
-    if x.ndim < 1:
-        raise RuntimeError("x must have at least one dimension.")
-    n = x.shape[-1] if N is None else N
-    if n < 0:
-        raise RuntimeError(f"N must be non-negative. Got N={n}")
-    ones = C.unsqueeze(ew.cast(x * 0 + 1, x.dtype), -1)
+    n = (x.shape[-1] if x.ndim else 1) if N is None else N
     if n <= 1:
-        return C.narrow(ones, -1, 0, n)
+        raise RuntimeError("N must be greater than 1.")
+    ones = C.unsqueeze(ew.cast(x * 0 + 1, x.dtype), -1)
     powers = cumprod(C.broadcast_to(C.unsqueeze(x, -1), tuple(x.shape) + (n - 1,)), -1)
     return C.cat([ones, powers], -1)

@@ -15,6 +15,10 @@ class LinAlgError(TracecompError, RuntimeError):
     """torch.linalg.LinAlgError: a matrix has no inverse, factorization, ..."""
 
 
+class ZeroPivotError(TracecompError, RuntimeError):
+    """linalg.lu_factor's zero pivot, which torch raises as a plain RuntimeError"""
+
+
 def _funcs(name, a):
     return lapack.get_lapack_funcs((name,), (a,))[0]
 
@@ -86,8 +90,7 @@ _MESSAGES = {
           "If you still want to perform the factorization, consider calling linalg.lu(A, "
           "pivot) or linalg.lu_factor_ex(A, pivot)",
 }
-# torch raises linalg.lu_factor's as a plain RuntimeError, the others as LinAlgError
-_ERROR = {"lu": RuntimeError}
+_ERROR = {"lu": ZeroPivotError}
 
 
 def check_info(op, kind, info):

@@ -64,12 +64,13 @@ def solve_triangular(a, b, upper, unitriangular=False, left=True):
     triangle is read; unitriangular: its diagonal is taken as ones)."""
     if not left:                                   # X A = B  <=>  A^T X^T = B^T
         return mT(solve_triangular(mT(a), mT(b), not upper, unitriangular))
+    _tri_rule(tuple(a.shape), tuple(b.shape), upper, unitriangular)
     return bind(solve_triangular_p, a, b, upper=bool(upper), unitriangular=bool(unitriangular))
 
 
 # --- LU ------------------------------------------------------------------------------------
 def _lu_rule(op):
-    def rule(a, check=""):
+    def rule(a, check=None):
         if len(a) < 2:
             raise ShapeError(f"{op}: Expected tensor with 2 or more dimensions. Got size: "
                              f"{fmt_shape(a)} instead")
@@ -77,11 +78,16 @@ def _lu_rule(op):
     return rule
 
 
+# the op whose error a zero pivot raises -> which of torch's messages it is
+_CHECK_KIND = {"linalg.inv_ex": "inv", "torch.linalg.solve_ex": "solve"}
+
+
 def _lu_impl(a, check=""):
-    """getrf's compact LU; with `check` (the op's name), a zero pivot raises torch's error"""
+    """getrf's compact LU; with `check` (the op's name), a zero pivot raises torch's error
+    (inv_ex and solve_ex, which factor the same way, raise theirs)"""
     lu, _, info = lapack.getrf(a)
     if check:
-        lapack.check_info(check, "lu", info)
+        lapack.check_info(check, _CHECK_KIND.get(check, "lu"), info)
     return lu
 
 
@@ -131,12 +137,12 @@ def _lu_vjp(g, out, a, check=""):
     return (_mm(permutation(lu_pivots(a), m, out.dtype), ga),)
 
 
-lu_factor_p = defprim("linalg_lu_factor", _lu_impl, _lu_rule("torch.linalg.lu_factor"), _same,
+lu_factor_p = defprim("linalg_lu_factor", _lu_impl, _lu_rule("torch.lu_factor"), _same,
                       _lu_vjp, saves=(0, "out"))
 
 
 def _lu_shape(a, **_):
-    return tuple(_lu_rule("torch.linalg.lu_factor")(a)[:-2]) + (min(a[-2], a[-1]),)
+    return tuple(_lu_rule("torch.lu_factor")(a)[:-2]) + (min(a[-2], a[-1]),)
 
 
 lu_pivots_p = defprim("linalg_lu_pivots", lambda a: lapack.getrf(a)[1], _lu_shape,
@@ -212,6 +218,7 @@ cholesky_solve_p = defprim("cholesky_solve", _chol_solve_impl, _chol_solve_rule,
 
 
 def cholesky_solve(b, f, upper=False):
+    _chol_solve_rule(tuple(b.shape), tuple(f.shape), upper)
     return bind(cholesky_solve_p, b, f, upper=bool(upper))
 
 
@@ -265,8 +272,7 @@ def _geqrf(a):
 def _geqrf_rule(which):
     def rule(a):
         if len(a) < 2:
-            raise ShapeError(f"torch.geqrf: input must have at least 2 dimensions. Got "
-                             f"{fmt_shape(a)}")
+            raise ShapeError("torch.geqrf: input must have at least 2 dimensions.")
         return tuple(a) if which == 0 else tuple(a[:-2]) + (min(a[-2], a[-1]),)
     return rule
 
