@@ -101,7 +101,8 @@ def lu_unpack(LU_data, LU_pivots, unpack_data=True, unpack_pivots=True):  # noqa
                            f"size: {list(LU_data.shape)} instead")
     if LU_pivots._data.dtype.kind not in "iu":
         raise RuntimeError("torch.lu_unpack: LU_pivots is expected to be a contiguous tensor "
-                           "of torch.int32 dtype.")
+                           "of torch.int32 dtype.\nNote: this function is intended to be used "
+                           "with the output produced by torch.linalg.lu_factor")
     m = LU_data.shape[-2]
     empty = full((0,), 0, dtype=LU_data.dtype)
     lower, upper = LU.factors(LU_data) if unpack_data else (empty, empty)
