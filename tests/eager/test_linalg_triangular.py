@@ -95,14 +95,21 @@ def test_cholesky_solve_and_inverse(upper):
         f = f if keep else f.tril()
         return f.mT if upper else f
     for keep in (True, False):
-        check_twin(lambda lib, b, f: lib.cholesky_solve(b, factor(f, keep), upper=upper),
-                   [B, FACTOR], (0, 1), gradcheck=not keep)
-        check_twin(lambda lib, b, f: b.cholesky_solve(factor(f, keep), upper), [B, FACTOR[0]],
-                   (0, 1), gradcheck=not keep)
-        check_twin(lambda lib, f: lib.cholesky_inverse(factor(f, keep), upper=upper), [FACTOR],
-                   gradcheck=not keep)
-        check_twin(lambda lib, f: factor(f, keep).cholesky_inverse(upper), [FACTOR[1]],
-                   gradcheck=not keep)
+        def solve(lib, b, f, keep=keep):
+            return lib.cholesky_solve(b, factor(f, keep), upper=upper)
+
+        def solve_method(lib, b, f, keep=keep):
+            return b.cholesky_solve(factor(f, keep), upper)
+
+        def inverse(lib, f, keep=keep):
+            return lib.cholesky_inverse(factor(f, keep), upper=upper)
+
+        def inverse_method(lib, f, keep=keep):
+            return factor(f, keep).cholesky_inverse(upper)
+        check_twin(solve, [B, FACTOR], (0, 1), gradcheck=not keep)
+        check_twin(solve_method, [B, FACTOR[0]], (0, 1), gradcheck=not keep)
+        check_twin(inverse, [FACTOR], gradcheck=not keep)
+        check_twin(inverse_method, [FACTOR[1]], gradcheck=not keep)
 
 
 def _error(lib, fn):
