@@ -1,5 +1,6 @@
 """torch.nn.utils.parametrizations: weight_norm and spectral_norm as parametrizations
-(parametrize.py), with torch 2.13's names, state_dict keys and numbers.
+(parametrize.py), with torch 2.13's names, state_dict keys and numbers; orthogonal is in
+parametrizations_orthogonal.py.
 
 weight_norm keeps `parametrizations.weight.original0` (g, the norms) and `original1` (v,
 the direction); the weight is torch._weight_norm(v, g, dim) on every access. spectral_norm
@@ -17,9 +18,10 @@ from .. import functional as F
 from ..module import Module
 from ..modules.conv import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from . import parametrize
+from .parametrizations_orthogonal import orthogonal
 from .spectral_norm import matrix_along
 
-__all__ = ["spectral_norm", "weight_norm"]
+__all__ = ["orthogonal", "spectral_norm", "weight_norm"]
 
 
 class _WeightNorm(Module):
