@@ -159,6 +159,9 @@ NAMES = {
     "linalg_qr_q": "LinalgQrBackward0", "linalg_qr_r": "LinalgQrBackward0",
     "linalg_svd_u": "LinalgSvdBackward0", "linalg_svd_s": "LinalgSvdBackward0",
     "linalg_svd_vh": "LinalgSvdBackward0", "linalg_pinv": "LinalgPinvBackward0",
+    "linalg_solve_triangular": "LinalgSolveTriangularBackward0",
+    "linalg_lu_factor": "LinalgLuFactorExBackward0", "cholesky_solve": "CholeskySolveBackward0",
+    "linalg_matrix_exp": "LinalgMatrixExpBackward0",
     # an op torch does not differentiate (unique): backward through it raises
     "no_derivative": _no_derivative,
     # the compiled-call bridge (compiler/bridge.py): torch.compile's node

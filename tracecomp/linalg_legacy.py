@@ -9,6 +9,7 @@ from . import linalg
 from . import linalg_lu as L
 from .creation import eye
 from .errors import DTypeError, ShapeError
+from .grad_fn_names import named
 from .ops import elementwise as ew
 from .ops import linalg_decomp as D
 from .ops import linalg_lu as LUp
@@ -90,7 +91,8 @@ def cholesky_inverse(input, upper=False):  # noqa: A002
                            "dimensions.")
     D.square_rule("cholesky_inverse")(tuple(input.shape))
     identity = eye(input.shape[-1], dtype=input.dtype)
-    return LUp.cholesky_solve(identity, input, upper)
+    return named(LUp.cholesky_solve(identity, input, upper), "CholeskyInverseBackward0",
+                 (input,))
 
 
 def lu(A, pivot=True, get_infos=False):  # noqa: N803
@@ -124,7 +126,7 @@ def triangular_solve(b, A, upper=True, transpose=False, unitriangular=False):  #
     _b_and_a("triangular_solve", b, A)
     coefficient = mT(A) if transpose else A
     x = LUp.solve_triangular(coefficient, b, upper != transpose, unitriangular)
-    return TriangularSolve(x, ew.clone(A))
+    return TriangularSolve(named(x, "TriangularSolveBackward0", (b, A)), ew.clone(A))
 
 
 def _b_and_a(op, b, a):

@@ -12,6 +12,7 @@ import math
 from . import composite as C
 from .creation import eye, full
 from .errors import DTypeError, ShapeError
+from .grad_fn_names import named
 from .ops import elementwise as ew
 from .ops import linalg_decomp as D
 from .ops import linalg_lu as LU
@@ -107,13 +108,14 @@ def lu_unpack(LU_data, LU_pivots, unpack_data=True, unpack_pivots=True):  # noqa
     empty = full((0,), 0, dtype=LU_data.dtype)
     lower, upper = LU.factors(LU_data) if unpack_data else (empty, empty)
     p = LU.permutation(LU_pivots, m, LU_data.dtype) if unpack_pivots else empty
-    return LUUnpack(p, lower, upper)
+    return LUUnpack(p, *(named(t, "LuUnpackBackward0", (LU_data,)) for t in (lower, upper)))
 
 
 def lu(A, *, pivot=True):  # noqa: N803
     _kernel_dtype(A, "lu_cpu")
     _need_pivot(pivot, "linalg.lu_factor")
-    return PLU(*lu_unpack(LU.lu_factor(A), LU.lu_pivots(A)))
+    p, lower, upper = lu_unpack(LU.lu_factor(A), LU.lu_pivots(A))
+    return PLU(p, *(named(t, "LinalgLuBackward0", (A,)) for t in (lower, upper)))
 
 
 def lu_solve(LU_, pivots, B, *, left=True, adjoint=False):  # noqa: N803
@@ -139,7 +141,7 @@ def lu_solve(LU_, pivots, B, *, left=True, adjoint=False):  # noqa: N803
         y = LU.solve_triangular(mT(upper), B, False)
         return matmul(p, LU.solve_triangular(mT(lower), y, True, True))
     y = LU.solve_triangular(lower, matmul(mT(p), B), False, True)
-    return LU.solve_triangular(upper, y, True)
+    return named(LU.solve_triangular(upper, y, True), "LinalgLuSolveBackward0", (LU_, B))
 
 
 # --- the _ex forms of inv and solve: LU-based, as torch's ------------------------------------
@@ -223,7 +225,7 @@ def householder_product(A, tau):  # noqa: N803
     q = eye(A.shape[-2], A.shape[-1], dtype=A.dtype)
     for v, t in reversed(_reflectors(A, tau)):
         q = _reflect(q, v, t, True)
-    return q
+    return named(q, "LinalgHouseholderProductBackward0", (A, tau))
 
 
 def ormqr(input, tau, other, left=True, transpose=False):  # noqa: A002 - torch's names

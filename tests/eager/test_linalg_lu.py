@@ -155,3 +155,19 @@ def test_compiled_gradient_through_lu_solve():
         grads.append((a.grad, b.grad))
     for got, want in zip(grads[1], grads[0]):
         assert_close(got, want, 1e-12, 1e-12, what="compiled gradient")
+
+
+def test_grad_fn_names_are_torchs():
+    def names(lib):
+        a = lib.tensor(SQUARE[0], requires_grad=True)
+        lu, piv = lib.linalg.lu_factor(a)
+        p, low, up = lib.linalg.lu(a)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            solved = lib.triangular_solve(a, a)[0]
+        return [t.grad_fn.name() for t in (
+            lu, low, up, lib.lu_unpack(lu, piv)[1], lib.linalg.lu_solve(lu, piv, a),
+            lib.linalg.solve_triangular(a, a, upper=True), lib.linalg.matrix_exp(a),
+            lib.cholesky_solve(a, a), lib.cholesky_inverse(a), solved,
+            lib.linalg.householder_product(a, a[0]))]
+    assert names(tc) == names(torch)
