@@ -6,7 +6,6 @@ torch reports LAPACK's `info` as it is: pivots 1-based (int32), the order of the
 leading minor, the index of the zero diagonal element of U; so do these.
 """
 import numpy as np
-from scipy.linalg import blas, lapack
 
 from ..errors import TracecompError
 
@@ -19,7 +18,10 @@ class ZeroPivotError(TracecompError, RuntimeError):
     """linalg.lu_factor's zero pivot, which torch raises as a plain RuntimeError"""
 
 
-def _funcs(name, a):
+def funcs(name, a):
+    """LAPACK routine `name` for a's dtype (scipy imported on first use: `import tracecomp`
+    stays light, tests/eager/test_import_cost.py)"""
+    from scipy.linalg import lapack
     return lapack.get_lapack_funcs((name,), (a,))[0]
 
 
@@ -32,7 +34,7 @@ def getrf(a):
     info = np.zeros(a.shape[:-2], np.int32)
     if k == 0:
         return lu, piv, info
-    f = _funcs("getrf", a)
+    f = funcs("getrf", a)
     for idx in np.ndindex(a.shape[:-2]):
         lu[idx], p, info[idx] = f(a[idx])
         piv[idx] = p + 1
@@ -47,7 +49,7 @@ def potrf(a):
     info = np.zeros(a.shape[:-2], np.int32)
     if a.shape[-1] == 0:
         return out, info
-    f = _funcs("potrf", a)
+    f = funcs("potrf", a)
     for idx in np.ndindex(a.shape[:-2]):
         out[idx], info[idx] = f(a[idx], lower=1, clean=1)
     return out, info
@@ -59,6 +61,7 @@ def trsm(a, b, upper, unitriangular):
     out = np.empty(b.shape, np.result_type(a.dtype, b.dtype))
     if out.size == 0:
         return out
+    from scipy.linalg import blas
     f = blas.get_blas_funcs(("trsm",), (a, b))[0]
     for idx in np.ndindex(b.shape[:-2]):
         out[idx] = f(1.0, a[idx], b[idx], side=0, lower=int(not upper),
@@ -71,7 +74,7 @@ def each(name, a, *outs, **kw):
     (preallocated, batch-shaped), the rest are dropped."""
     if a.size == 0:
         return outs
-    f = _funcs(name, a)
+    f = funcs(name, a)
     for idx in np.ndindex(a.shape[:-2]):
         got = f(a[idx], **kw)
         for o, g in zip(outs, got):

@@ -10,7 +10,6 @@ are torch's formulas (FunctionsManual.cpp). No llvm lowering: in compiled code e
 a numpy step.
 """
 import numpy as np
-import scipy.linalg
 
 from .. import dtypes
 from ..dispatch import bind
@@ -235,6 +234,7 @@ def cholesky_info(a):
 def _expm_impl(a):
     """scipy's Pade approximant with scaling and squaring, in float64 (torch's float32
     kernel picks its degree for float32; float64 is at least as close to exp)"""
+    import scipy.linalg  # (on first use: tests/eager/test_import_cost)
     if a.shape[-1] == 0:
         return np.array(a, copy=True)
     return scipy.linalg.expm(a.astype(np.float64)).astype(a.dtype)
@@ -315,7 +315,7 @@ def _sytrs(ld, pivots, b):
     out = np.array(np.broadcast_to(b, batch + b.shape[-2:]), dtype=ld.dtype)
     if out.size == 0:
         return out
-    f = scipy.linalg.lapack.get_lapack_funcs(("sytrs",), (ld,))[0]
+    f = lapack.funcs("sytrs", ld)
     for idx in np.ndindex(batch):
         out[idx] = f(ld[idx], pivots[idx], out[idx], lower=1)[0]
     return out
