@@ -171,3 +171,23 @@ def test_grad_fn_names_are_torchs():
             lib.cholesky_solve(a, a), lib.cholesky_inverse(a), solved,
             lib.linalg.householder_product(a, a[0]))]
     assert names(tc) == names(torch)
+
+
+@pytest.mark.parametrize("fn,kind,text", [
+    (lambda a: tc.linalg.lu_factor(a)[0] * 2, RuntimeError, "torch.linalg.lu_factor: U[2,2]"),
+    (lambda a: tc.linalg.inv_ex(a, check_errors=True)[0] * 2, tc.linalg.LinAlgError,
+     "linalg.inv_ex: The diagonal element 2 is zero"),
+    (lambda a: tc.linalg.solve_ex(a, a, check_errors=True)[0] * 2, tc.linalg.LinAlgError,
+     "torch.linalg.solve_ex: The solver failed"),
+], ids=["lu_factor", "inv_ex", "solve_ex"])
+def test_compiled_code_raises_torchs_error_on_a_singular_matrix(fn, kind, text):
+    with pytest.raises(kind, match=text.replace("[", r"\[").replace("]", r"\]")):
+        tc.compile(fn, fullgraph=True)(tc.tensor(SINGULAR))
+
+
+def test_compiled_ex_variants_return_the_info_instead():
+    def fn(a):
+        return tc.linalg.inv_ex(a).info, tc.linalg.lu_factor_ex(a).info, \
+            tc.linalg.cholesky_ex(a).info
+    got = tc.compile(fn, fullgraph=True)(tc.tensor(SINGULAR))
+    assert [int(t.item()) for t in got] == [2, 2, 2]
