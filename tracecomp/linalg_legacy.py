@@ -15,7 +15,7 @@ from .ops import linalg_decomp as D
 from .ops import linalg_lu as LUp
 from .ops.linalg_decomp import mT
 from .return_types import structseq
-from .torch_args import scalar_name
+from .torch_args import scalar_name, with_out
 
 SVD = structseq("svd", ["U", "S", "V"])
 QR = structseq("qr", ["Q", "R"])
@@ -200,3 +200,9 @@ def _removed(name):
 
 solve, lstsq, symeig, eig, matrix_rank = (_removed(n) for n in
                                           ("solve", "lstsq", "symeig", "eig", "matrix_rank"))
+# torch's out= (the deprecated ones that warn stay unwrapped: their warning names the caller)
+cholesky_solve = with_out(cholesky_solve, "cholesky_solve")
+cholesky_inverse = with_out(cholesky_inverse, "cholesky_inverse")
+geqrf = with_out(geqrf, "geqrf")
+orgqr = with_out(orgqr, "orgqr")
+ormqr = with_out(ormqr, "ormqr")

@@ -20,7 +20,7 @@ from .ops import reduce as rd
 from .ops.linalg import matmul
 from .ops.linalg_decomp import mT
 from .return_types import structseq
-from .torch_args import scalar_name
+from .torch_args import scalar_name, with_out
 
 CholeskyEx = structseq("linalg_cholesky_ex", ["L", "info"])
 InvEx = structseq("linalg_inv_ex", ["inverse", "info"])
@@ -94,7 +94,7 @@ def lu_factor(A, *, pivot=True):  # noqa: N803
     return LUFactor(LU.lu_factor(A, "torch.linalg.lu_factor"), LU.lu_pivots(A))
 
 
-def lu_unpack(LU_data, LU_pivots, unpack_data=True, unpack_pivots=True):  # noqa: N803
+def _lu_unpack(LU_data, LU_pivots, unpack_data=True, unpack_pivots=True):  # noqa: N803
     """P, L, U with A = P L U from lu_factor's compact LU and 1-based pivots; the parts not
     asked for are empty tensors, as torch's."""
     if LU_data.ndim < 2:
@@ -114,7 +114,7 @@ def lu_unpack(LU_data, LU_pivots, unpack_data=True, unpack_pivots=True):  # noqa
 def lu(A, *, pivot=True):  # noqa: N803
     _kernel_dtype(A, "lu_cpu")
     _need_pivot(pivot, "linalg.lu_factor")
-    p, lower, upper = lu_unpack(LU.lu_factor(A), LU.lu_pivots(A))
+    p, lower, upper = _lu_unpack(LU.lu_factor(A), LU.lu_pivots(A))
     return PLU(p, *(named(t, "LinalgLuBackward0", (A,)) for t in (lower, upper)))
 
 
@@ -306,3 +306,6 @@ def vander(x, *, N=None):  # noqa: N803
     ones = C.unsqueeze(ew.cast(x * 0 + 1, x.dtype), -1)
     powers = cumprod(C.broadcast_to(C.unsqueeze(x, -1), tuple(x.shape) + (n - 1,)), -1)
     return C.cat([ones, powers], -1)
+
+
+lu_unpack = with_out(_lu_unpack, "lu_unpack")

@@ -191,3 +191,15 @@ def test_compiled_ex_variants_return_the_info_instead():
             tc.linalg.cholesky_ex(a).info
     got = tc.compile(fn, fullgraph=True)(tc.tensor(SINGULAR))
     assert [int(t.item()) for t in got] == [2, 2, 2]
+
+
+def test_out_arguments_are_written_as_torchs():
+    def fn(lib, a):
+        lu, piv = lib.empty(0, dtype=a.dtype), lib.empty(0, dtype=lib.int32)
+        lib.linalg.lu_factor(a, out=(lu, piv))
+        p, low, up = (lib.empty(0, dtype=a.dtype) for _ in range(3))
+        lib.lu_unpack(lu, piv, out=(p, low, up))
+        inverse = lib.empty(4, 4, dtype=a.dtype)
+        lib.cholesky_inverse(up, out=inverse)
+        return lu, piv, p, low, up, inverse
+    check_twin(fn, [SQUARE[0]], ())
