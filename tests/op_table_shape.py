@@ -36,6 +36,40 @@ def _eigh_parts(lib, a):
     return w, (v * w.exp().unsqueeze(-2)) @ v.mT
 
 
+def _well_posed(lib, a):
+    """a square a pushed away from singular (a diagonal of 4 added)"""
+    return a + 4 * lib.eye(a.shape[-1], dtype=a.dtype, device=a.device)
+
+
+def _triangular_solves(lib, a, b):
+    a = _well_posed(lib, a)
+    return (lib.linalg.solve_triangular(a, b, upper=True),
+            lib.linalg.solve_triangular(a, b, upper=False, unitriangular=True),
+            lib.linalg.solve_triangular(a, b.mT, upper=False, left=False))
+
+
+def _lu_parts(lib, x):
+    lu, piv = lib.linalg.lu_factor(x)
+    p, low, up = lib.linalg.lu(x)
+    return lu, p, low, up
+
+
+def _lu_solves(lib, a, b):
+    lu, piv = lib.linalg.lu_factor(_well_posed(lib, a))
+    return lib.linalg.lu_solve(lu, piv, b), lib.linalg.lu_solve(lu, piv, b, adjoint=True)
+
+
+def _cholesky_solves(lib, a, b):
+    low = lib.linalg.cholesky(_spd(lib, a))
+    return lib.cholesky_solve(b, low), lib.cholesky_inverse(low)
+
+
+def _householder(lib, x):
+    """Q of reflectors from x's lower part, as nn.utils.parametrizations.orthogonal makes"""
+    a = x.tril(-1)
+    return lib.linalg.householder_product(a, 2.0 / (1.0 + (a * a).sum(dim=-2)))
+
+
 def _inplace_index(lib, x, i, s):
     y = x * 1
     y.index_add_(0, i, s, alpha=2)
@@ -261,4 +295,17 @@ CASES = [
           rtol=1e-4, atol=1e-5),
     binary("linalg_lstsq", lambda lib, a, b: lib.linalg.lstsq(a, b).solution,
            shapes=(((5, 3), (5, 2)),), rtol=1e-4, atol=1e-5),
+    binary("linalg_solve_triangular", _triangular_solves,
+           shapes=(((3, 3), (3, 2)), ((2, 3, 3), (3, 1)), ((3, 3), (2, 3, 2))), rtol=1e-4,
+           atol=1e-5),
+    unary("linalg_lu", _lu_parts, shapes=((3, 3), (2, 4, 4), (3, 5), (5, 3)), rtol=1e-4,
+          atol=1e-5),
+    binary("linalg_lu_solve", _lu_solves, shapes=(((3, 3), (3, 2)), ((2, 4, 4), (2, 4, 1))),
+           rtol=1e-4, atol=1e-5),
+    binary("cholesky_solve", _cholesky_solves, shapes=(((3, 3), (3, 2)), ((2, 4, 4), (4, 1))),
+           rtol=1e-4, atol=1e-5),
+    unary("linalg_matrix_exp", lambda lib, x: lib.linalg.matrix_exp(x),
+          shapes=((3, 3), (2, 4, 4)), rtol=1e-4, atol=1e-5),
+    unary("linalg_householder_product", _householder, shapes=((4, 4), (5, 3), (2, 4, 2)),
+          rtol=1e-4, atol=1e-5),
 ]

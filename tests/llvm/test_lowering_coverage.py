@@ -39,6 +39,9 @@ HOST_ONLY = {
     "linalg_logabsdet": _LAPACK, "linalg_pinv": _LAPACK, "linalg_qr_q": _LAPACK,
     "linalg_qr_r": _LAPACK, "linalg_slogdet_sign": _LAPACK, "linalg_solve": _LAPACK,
     "linalg_svd_s": _LAPACK, "linalg_svd_u": _LAPACK, "linalg_svd_vh": _LAPACK,
+    "linalg_solve_triangular": _LAPACK, "linalg_lu_factor": _LAPACK, "cholesky_solve": _LAPACK,
+    "linalg_matrix_exp": "scipy's Pade approximant with scaling and squaring (a data-dependent "
+                         "number of squarings)",
 }
 PARTIAL = {
     "concat": "up to kernels.MAX_PIECES pieces (each output element reads every piece)",
