@@ -90,7 +90,7 @@ def cholesky_inverse(input, upper=False):  # noqa: A002
         raise RuntimeError("cholesky_inverse: The input tensor A must have at least 2 "
                            "dimensions.")
     D.square_rule("cholesky_inverse")(tuple(input.shape))
-    identity = eye(input.shape[-1], dtype=input.dtype)
+    identity = eye(input.shape[-1], dtype=input.dtype, device=input.device)
     return named(LUp.cholesky_solve(identity, input, upper), "CholeskyInverseBackward0",
                  (input,))
 

@@ -105,7 +105,7 @@ def _lu_unpack(LU_data, LU_pivots, unpack_data=True, unpack_pivots=True):  # noq
                            "of torch.int32 dtype.\nNote: this function is intended to be used "
                            "with the output produced by torch.linalg.lu_factor")
     m = LU_data.shape[-2]
-    empty = full((0,), 0, dtype=LU_data.dtype)
+    empty = full((0,), 0, dtype=LU_data.dtype, device=LU_data.device)
     lower, upper = LU.factors(LU_data) if unpack_data else (empty, empty)
     p = LU.permutation(LU_pivots, m, LU_data.dtype) if unpack_pivots else empty
     return LUUnpack(p, *(named(t, "LuUnpackBackward0", (LU_data,)) for t in (lower, upper)))
@@ -161,7 +161,7 @@ def inv_ex(A, *, check_errors=False):  # noqa: N803
     _float(A, "linalg.inv_ex")
     D.square_rule("linalg.inv")(tuple(A.shape))
     lu = LU.lu_factor(A, "linalg.inv_ex" if check_errors else "")
-    identity = eye(A.shape[-1], dtype=A.dtype)
+    identity = eye(A.shape[-1], dtype=A.dtype, device=A.device)
     return InvEx(lu_solve(lu, LU.lu_pivots(A), identity), LU.lu_info(A))
 
 
@@ -198,7 +198,7 @@ def _reflectors(A, tau):  # noqa: N803
     """v_i (..., m, 1): column i of A below the diagonal, 1 on it, 0 above; t_i (..., 1, 1)"""
     from .creation import arange
     m = A.shape[-2]
-    rows = C.unsqueeze(arange(m), -1)
+    rows = C.unsqueeze(arange(m, device=A.device), -1)
     out = []
     for i in range(tau.shape[-1]):
         col = C.narrow(A, -1, i, 1)
@@ -222,7 +222,7 @@ def householder_product(A, tau):  # noqa: N803
     if tau.ndim != A.ndim - 1 or tuple(tau.shape[:-1]) != tuple(A.shape[:-2]):
         raise ShapeError(f"{op}: Expected batch dimensions of tau to be equal to "
                          f"input.shape[:-2], but got {list(tau.shape[:-1])}")
-    q = eye(A.shape[-2], A.shape[-1], dtype=A.dtype)
+    q = eye(A.shape[-2], A.shape[-1], dtype=A.dtype, device=A.device)
     for v, t in reversed(_reflectors(A, tau)):
         q = _reflect(q, v, t, True)
     return named(q, "LinalgHouseholderProductBackward0", (A, tau))

@@ -96,7 +96,8 @@ def _factors(lu, m, n):
     from ..creation import eye
     from .linalg_factor import _cols, _rows
     k = min(m, n)
-    return (tril(_cols(lu, k), -1) + eye(m, k, dtype=lu.dtype), triu(_rows(lu, k)))
+    unit = eye(m, k, dtype=lu.dtype, device=lu.device)
+    return tril(_cols(lu, k), -1) + unit, triu(_rows(lu, k))
 
 
 def permutation(pivots, m, dtype):
@@ -105,7 +106,7 @@ def permutation(pivots, m, dtype):
     from .elementwise import cast
     from .movement import reshape
     perm = bind(lu_perm_p, pivots, m=m)
-    rows = reshape(arange(m), (m, 1))
+    rows = reshape(arange(m, device=pivots.device), (m, 1))
     return cast(rows == reshape(perm, tuple(perm.shape[:-1]) + (1, m)), dtype)
 
 
@@ -248,7 +249,7 @@ def _expm_vjp(g, out, a):
     from .movement import concat
     n, last = a.shape[-1], a.ndim - 1
     at = mT(a)
-    zero = full(tuple(a.shape), 0, dtype=a.dtype)
+    zero = full(tuple(a.shape), 0, dtype=a.dtype, device=a.device)
     big = concat([concat([at, g], last), concat([zero, at], last)], last - 1)
     return (_cols_from(_rows(matrix_exp(big), n), n),)
 

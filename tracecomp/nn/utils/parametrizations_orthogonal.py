@@ -41,7 +41,7 @@ def _diagonal(x):
 def _is_orthogonal(q):
     n, k = q.shape[-2], q.shape[-1]
     eps = 10.0 * n * float(np.finfo(q._data.dtype).eps)
-    return allclose(q.mT @ q, eye(k, dtype=q.dtype), atol=eps)
+    return allclose(q.mT @ q, eye(k, dtype=q.dtype, device=q.device), atol=eps)
 
 
 def _make_orthogonal(a):
@@ -66,13 +66,14 @@ class _Orthogonal(Module):
         if self.orthogonal_map in (_OrthMaps.matrix_exp, _OrthMaps.cayley):
             X = C.tril(X)  # noqa: N806
             if n != k:
-                pad = zeros(tuple(X.shape[:-2]) + (n, n - k), dtype=X.dtype)
+                pad = zeros(tuple(X.shape[:-2]) + (n, n - k), dtype=X.dtype,
+                            device=X.device)
                 X = C.cat([X, pad], -1)  # noqa: N806
             A = X - X.mT  # noqa: N806
             if self.orthogonal_map == _OrthMaps.matrix_exp:
                 Q = matrix_exp(A)  # noqa: N806
             else:                               # (I - A/2)^-1 (I + A/2)
-                identity = eye(n, dtype=A.dtype)
+                identity = eye(n, dtype=A.dtype, device=A.device)
                 Q = solve(identity - 0.5 * A, identity + 0.5 * A)  # noqa: N806
             if n != k:
                 Q = C.narrow(Q, -1, 0, k)  # noqa: N806
@@ -110,18 +111,19 @@ class _Orthogonal(Module):
             A, tau = geqrf(Q)  # noqa: N806
             d = _diagonal(A)
             signs = ew.where(tau == 0.0, -sgn(d), sgn(d))
-            on_diagonal = eye(n, k, dtype=dtypes.bool_)
+            on_diagonal = eye(n, k, dtype=dtypes.bool_, device=A.device)
             A = ew.where(on_diagonal, C.unsqueeze(signs, -2), A)  # noqa: N806
             return A.mT if transpose else A
         if n == k:
             Q = _make_orthogonal(Q) if not _is_orthogonal(Q) else Q.clone()  # noqa: N806
         else:
-            fill = randn(*(tuple(Q.shape[:-2]) + (n, n - k)), dtype=Q.dtype)
+            fill = randn(*(tuple(Q.shape[:-2]) + (n, n - k)), dtype=Q.dtype, device=Q.device)
             Q = _make_orthogonal(C.cat([Q, fill], -1))  # noqa: N806
         self.base = Q
         # forward's map of -I is I: the weight starts as base
         n, k = q_init.shape[-2], q_init.shape[-1]
-        return C.broadcast_to(-eye(n, k, dtype=q_init.dtype), tuple(q_init.shape)) * 1
+        return C.broadcast_to(-eye(n, k, dtype=q_init.dtype, device=q_init.device),
+                              tuple(q_init.shape)) * 1
 
 
 def orthogonal(module, name="weight", orthogonal_map=None, *, use_trivialization=True):
