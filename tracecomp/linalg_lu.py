@@ -168,16 +168,12 @@ def inv_ex(A, *, check_errors=False):  # noqa: N803
 # --- LDL (not differentiable in torch either) --------------------------------------------
 def ldl_factor_ex(A, *, hermitian=False, check_errors=False):  # noqa: N803
     _kernel_dtype(A, "ldl_factor_cpu")
-    ld, pivots, info = LU.ldl_factor(A)
-    if check_errors and info._data.size and int(info._data.max()) > 0:
-        raise D.LinAlgError(f"torch.linalg.ldl_factor_ex: The factorization could not be "
-                            f"completed because the input is singular "
-                            f"(D[{int(info._data.max())},{int(info._data.max())}] is zero).")
-    return LDLFactorEx(ld, pivots, info)
+    return LDLFactorEx(*LU.ldl_factor(A, "torch.linalg.ldl_factor_ex" if check_errors else ""))
 
 
 def ldl_factor(A, *, hermitian=False):  # noqa: N803
-    ld, pivots, _ = ldl_factor_ex(A, hermitian=hermitian, check_errors=True)
+    _kernel_dtype(A, "ldl_factor_cpu")
+    ld, pivots, _ = LU.ldl_factor(A, "torch.linalg.ldl_factor")
     return LDLFactor(ld, pivots)
 
 

@@ -145,3 +145,13 @@ def test_errors_match_torch(fn):
     assert str(got) == str(want)
     for kind in (RuntimeError, NotImplementedError):
         assert isinstance(got, kind) == isinstance(want, kind), (type(got), type(want))
+
+
+def test_a_singular_ldl_factor_raises_a_linalg_error_eagerly_and_compiled():
+    # torch 2.13 fails an internal assert here ("Unknown error code: 1"); ours names D's zero
+    with pytest.raises(RuntimeError, match="INTERNAL ASSERT"):
+        torch.linalg.ldl_factor(torch.zeros(2, 2))
+    for fn in (tc.linalg.ldl_factor, tc.compile(lambda a: tc.linalg.ldl_factor(a)[0] * 2,
+                                                fullgraph=True)):
+        with pytest.raises(tc.linalg.LinAlgError, match=r"ldl_factor: .*\(D\[1,1\] is zero\)"):
+            fn(tc.zeros(2, 2))

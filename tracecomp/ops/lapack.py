@@ -89,6 +89,9 @@ _MESSAGES = {
     "solve": "The solver failed because the input matrix is singular.",
     "cholesky": "The factorization could not be completed because the input is not "
                 "positive-definite (the leading minor of order {i} is not positive-definite).",
+    # (torch 2.13 fails an internal assert here instead: "Unknown error code: 1")
+    "ldl": "The factorization could not be completed because the input is singular "
+           "(D[{i},{i}] is zero).",
     "lu": "U[{i},{i}] is zero and using it on lu_solve would result in a division by zero. "
           "If you still want to perform the factorization, consider calling linalg.lu(A, "
           "pivot) or linalg.lu_factor_ex(A, pivot)",

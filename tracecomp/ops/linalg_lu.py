@@ -295,8 +295,15 @@ def _sytrf(a):
     return np.tril(ld), piv, info
 
 
-ldl_ld_p = defprim("linalg_ldl_ld", lambda a: _sytrf(a)[0], square_rule("linalg.ldl_factor"),
-                   _same)
+def _ldl_impl(a, check=""):
+    """sytrf's LD; with `check` (the op's name) a singular D raises"""
+    ld, _, info = _sytrf(a)
+    if check:
+        lapack.check_info(check, "ldl", info)
+    return ld
+
+
+ldl_ld_p = defprim("linalg_ldl_ld", _ldl_impl, square_rule("linalg.ldl_factor"), _same)
 ldl_pivots_p = defprim("linalg_ldl_pivots", lambda a: _sytrf(a)[1],
                        lambda a: square_rule("linalg.ldl_factor")(a)[:-1],
                        _no_grad_dtype(np.dtype(np.int32)))
@@ -305,8 +312,8 @@ ldl_info_p = defprim("linalg_ldl_info", lambda a: _sytrf(a)[2],
                      _no_grad_dtype(np.dtype(np.int32)))
 
 
-def ldl_factor(a):
-    return bind(ldl_ld_p, a), bind(ldl_pivots_p, a), bind(ldl_info_p, a)
+def ldl_factor(a, check=""):
+    return bind(ldl_ld_p, a, check=check), bind(ldl_pivots_p, a), bind(ldl_info_p, a)
 
 
 def _sytrs(ld, pivots, b):
