@@ -62,3 +62,25 @@ def test_an_argument_updated_through_its_detached_twin():
     ours, theirs = tc.ones(3, 4) * 1, torch.ones(3, 4) * 1
     assert_close(tc.compile(fn)(ours), fn(theirs))
     assert_close(ours, theirs)
+
+
+@pytest.mark.parametrize("update", ["y.detach().clamp_(min=4.0)", "y.data.mul_(2)",
+                                    "y.detach()[0] = 7.0", "y.data.copy_(y * 0 + 1)"])
+def test_a_computed_tensors_values_change_through_its_twin_and_its_gradient_path_does_not(
+        update):
+    """y = w * 3 updated through y.detach() or y.data: torch changes y's values and keeps
+    its history, so w still gets its gradient; compiled, y took the twin's history-less
+    value and w.grad stayed None, silently."""
+    def step(lib, w):
+        y = w * 3
+        exec(update, {}, {"y": y})
+        loss = (y * y).sum()
+        loss.backward()
+        return loss
+
+    w_torch = torch.ones(3, requires_grad=True)
+    want = step(torch, w_torch)
+    for run in (lambda w: step(tc, w), tc.compile(lambda w: step(tc, w), fullgraph=True)):
+        w = tc.ones(3, requires_grad=True)
+        assert_close(run(w), want)
+        assert_close(w.grad, w_torch.grad)

@@ -229,9 +229,28 @@ class Tracer:
             if twin is not t:
                 if type(twin._data) is np.ndarray:      # a real tensor takes a traced value
                     self.rebound.append((twin, twin._data))
-                twin._data = t._data
+                twin._data = self._twin_value(twin._data, t._data)
                 self._updated(twin)
         self._updated(t)
+
+    def _twin_value(self, old, new):
+        """The value a twin takes when its memory is updated in place through another
+        tensor. Sharing memory shares values, never gradients, as in torch: through
+        y.detach() (or y.data) of a y computed here that requires grad, y's values change
+        and its gradient path does not (old + detach(new - old): the backward still reaches
+        what y was made from; `y.detach().clamp_(...)` dropped y's gradient), and a twin
+        that did not require grad does not start to. A leaf's update (`p.data.sub_(...)`)
+        takes the new value: graph inputs and updated parameters keep their own rules."""
+        if not (isinstance(old, Node) and isinstance(new, Node)):
+            return new
+        with grad_mode.enable_grad():
+            if not old.requires_grad:
+                return wrap(new, new.requires_grad).detach()._data if new.requires_grad \
+                    else new
+            if old.op == INPUT or old in self.holders:
+                return new
+            shift = (wrap(new, new.requires_grad) - wrap(old)).detach()
+            return (wrap(old, True) + shift)._data
 
     def _updated(self, t):
         seen = self._replay_views(t)
