@@ -135,6 +135,8 @@ from . import nn, optim  # noqa: E402
 from . import utils  # noqa: E402
 from . import distributed  # noqa: E402  (MPI itself starts at init_process_group)
 from . import _dynamo  # noqa: E402  (torch._dynamo.mark_dynamic)
+from . import func  # noqa: E402  (torch.func)
+from .func import vmap  # noqa: E402  (torch.vmap is torch.func.vmap)
 # --- issue 9: programs C (d2l, tutorials) ---
 from .tensor_str import get_printoptions, printoptions, set_printoptions  # noqa: E402
 from . import torch_nn_aliases  # noqa: E402  (torch.conv2d, torch.dropout(x, p, train), ...)

@@ -21,6 +21,7 @@ NAMESPACES = {
     "torch.optim.swa_utils": "tracecomp.optim.swa_utils",
     "torch.autograd": "tracecomp.autograd",
     "torch.autograd.functional": "tracecomp.autograd.functional",
+    "torch.func": "tracecomp.func",
     "torch.utils.data": "tracecomp.utils.data",
     "torch.utils.benchmark": "tracecomp.utils.benchmark",
     "torch.compiler": "tracecomp.compiler",

@@ -46,6 +46,11 @@ class TraceError(TracecompError, RuntimeError):
     """Model code did something that cannot be recorded into a static graph."""
 
 
+class RandomnessError(TracecompError, RuntimeError):
+    """A random op ran inside torch.func.vmap under randomness='error' (torch raises a
+    RuntimeError)."""
+
+
 class IRError(TracecompError, RuntimeError):
     """A graph broke one of the IR's invariants (raised by the verifier). A RuntimeError, as
     torch's compiler errors are."""

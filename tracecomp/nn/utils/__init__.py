@@ -1,8 +1,8 @@
 """nn.utils: gradient clipping, flattening parameters into one vector, (nn.utils.rnn)
 padding and packing variable-length sequences, and reparametrizations: parametrize,
 parametrizations (weight_norm, spectral_norm), the legacy hook-based weight_norm and
-spectral_norm, prune, folding batch norms into convs (fusion), skip_init, and conv weights
-laid out channels-last (memory_format)."""
+spectral_norm, prune, stateless (functional_call), folding batch norms into convs (fusion),
+skip_init, and conv weights laid out channels-last (memory_format)."""
 from .clip_grad import (clip_grad_norm, clip_grad_norm_, clip_grad_value_,
                         clip_grads_with_norm_, get_total_norm)
 from .convert_parameters import parameters_to_vector, vector_to_parameters
@@ -13,7 +13,7 @@ from .memory_format import (convert_conv2d_weight_memory_format,
                             convert_conv3d_weight_memory_format)
 from . import fusion, init, memory_format  # noqa: F401
 from . import rnn  # noqa: F401  (torch.nn.utils.rnn)
-from . import parametrizations, parametrize, prune  # noqa: F401
+from . import parametrizations, parametrize, prune, stateless  # noqa: F401
 from .spectral_norm import remove_spectral_norm, spectral_norm
 from .weight_norm import remove_weight_norm, weight_norm
 

@@ -1,0 +1,27 @@
+"""torch.func: composable function transforms (grad, vjp, jvp, jacrev, jacfwd, hessian,
+linearize, vmap) and modules as functions of their state (functional_call,
+stack_module_state).
+
+    pytree.py        flatten/unflatten nested tuples, lists and dicts (torch's pytrees)
+    level.py         one differentiating transform on the eager tape: fresh inputs, results
+    reverse.py       vjp, grad, grad_and_value, jacrev (autograd.grad)
+    forward.py       jvp, linearize, jacfwd, hessian (the double-VJP trick: no forward AD)
+    vmap.py          vmap: a loop over the batch, results stacked
+    randomness.py    vmap's randomness modes
+    module_state.py  functional_call, stack_module_state
+
+Inside tracecomp.compile the transforms trace like any other code (a vmap unrolls into
+one graph with one copy of the function per sample); what cannot be traced is a graph
+break with a warning, never a different answer (tests/func/test_compile.py).
+"""
+from .forward import hessian, jacfwd, jvp, linearize
+from .module_state import functional_call, stack_module_state
+from .reverse import grad, grad_and_value, jacrev, vjp
+from .vmap import vmap
+
+__all__ = ["functional_call", "grad", "grad_and_value", "hessian", "jacfwd", "jacrev", "jvp",
+           "linearize", "stack_module_state", "vjp", "vmap"]
+
+from ..support import missing_in as _missing_in  # noqa: E402
+
+__getattr__ = _missing_in("torch.func")

@@ -1,0 +1,93 @@
+"""vmap's `randomness` modes on a loop over the batch.
+
+    'error'      a random op inside vmap raises torch's RuntimeError
+    'different'  each sample draws its own numbers (the loop does that by itself)
+    'same'       every sample draws the same numbers: each iteration starts the default
+                 generator from the state it had when vmap began
+
+Eager ops draw from `default_generator.rng`, so 'error' swaps in an object that raises
+when anything draws from it (explicit `generator=` objects are not guarded). While tracing
+for tracecomp.compile the draws happen when the graph runs, not at trace time, so 'error'
+hooks the tracer instead (a primitive tagged "random" raises the same error), and 'same',
+which would need the graph to replay one draw per sample, is a TraceError: a graph break.
+"""
+
+from .. import dispatch
+from ..creation import default_generator
+from ..errors import RandomnessError, TraceError
+
+MODES = ("error", "different", "same")
+
+RANDOM_IN_VMAP = ("vmap: called random operation while in randomness error mode. Please "
+                  "either use the 'same' or 'different' randomness flags on vmap or perform "
+                  "the randomness operation out of vmap")
+
+
+def check_mode(randomness):
+    if randomness not in MODES:
+        raise RuntimeError(f"Only allowed values for randomness are 'error', 'different', or "
+                           f"'same'. Got {randomness}")
+
+
+class _Refuse:
+    """Stands in for the default generator's numpy Generator under randomness='error'."""
+
+    def __getattr__(self, name):
+        # a TracecompError: bind() passes it on as it is, not as a failed kernel
+        raise RandomnessError(RANDOM_IN_VMAP)
+
+
+class _Loop:
+    """What vmap's loop calls around the whole batch (enter/exit) and each sample."""
+
+    def __init__(self, randomness):
+        self.mode = randomness
+        self.tracing = dispatch.trace_hook is not None
+        self.saved = None
+
+    def __enter__(self):
+        if self.mode == "error":
+            if self.tracing:
+                self.saved = dispatch.trace_hook
+                dispatch.trace_hook = _refusing(self.saved)
+            else:
+                self.saved, default_generator.rng = default_generator.rng, _Refuse()
+        elif self.mode == "same":
+            if self.tracing:
+                raise TraceError("vmap(..., randomness='same') inside compiled code: the "
+                                 "graph draws its random numbers when it runs, one draw per "
+                                 "sample, so every sample would get different numbers. Call "
+                                 "this vmap outside tracecomp.compile, or use "
+                                 "randomness='different'.")
+            if not isinstance(default_generator.rng, _Refuse):    # an outer 'error' vmap
+                self.saved = default_generator.rng.bit_generator.state
+        return self
+
+    def sample(self):
+        """Before each sample: under 'same', the generator as vmap found it."""
+        if self.saved is not None and self.mode == "same":
+            default_generator.rng.bit_generator.state = self.saved
+
+    def __exit__(self, *exc):
+        if self.mode == "error":
+            if self.tracing:
+                dispatch.trace_hook = self.saved
+            else:
+                default_generator.rng = self.saved
+        return False
+
+
+def _refusing(hook):
+    def record(prim, args, params):
+        if "random" in prim.tags:
+            raise RandomnessError(RANDOM_IN_VMAP)
+        return hook(prim, args, params)
+    return record
+
+
+def loop(randomness):
+    """The context vmap runs its samples in (see _Loop)."""
+    return _Loop(randomness)
+
+
+__all__ = ["MODES", "check_mode", "loop"]

@@ -1,0 +1,15 @@
+"""torch.nn.utils.stateless: the deprecated home of functional_call. As torch's, it warns
+(FutureWarning) and does what torch.func.functional_call does (func/module_state.py)."""
+import warnings
+
+from ...func.module_state import functional_call as _functional_call
+
+
+def functional_call(module, parameters_and_buffers, args=None, kwargs=None, *,
+                    tie_weights=True, strict=False):
+    warnings.warn("`torch.nn.utils.stateless.functional_call` is deprecated as of PyTorch "
+                  "2.0 and will be removed in a future version of PyTorch. Please use "
+                  "`torch.func.functional_call` instead which is a drop-in replacement.",
+                  FutureWarning, stacklevel=2)
+    return _functional_call(module, parameters_and_buffers, args, kwargs,
+                            tie_weights=tie_weights, strict=strict)
