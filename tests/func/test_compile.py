@@ -1,0 +1,50 @@
+"""torch.func inside tracecomp.compile: grad, jacrev, jvp and vmap (unrolled into the graph)
+give eager's numbers, also on a second call with new inputs; a random op under
+randomness='error' raises as in eager; randomness='same', which a graph cannot replay, is a
+graph break with a warning (an error under fullgraph=True) and still gives 'same'."""
+import warnings
+
+import pytest
+
+import tracecomp as tc
+
+from helpers import assert_close
+
+CASES = {
+    "vmap": lambda x, w: tc.vmap(lambda a: (a * w).sin().sum())(x),
+    "grad": lambda x, w: tc.func.grad(lambda w: (x @ w).tanh().sum())(w),
+    "vmap_of_grad": lambda x, w: tc.vmap(tc.func.grad(lambda w, a: (a @ w).tanh()),
+                                         in_dims=(None, 0))(w, x),
+    "jacrev": lambda x, w: tc.func.jacrev(lambda w: (x @ w).tanh())(w),
+    "hessian": lambda x, w: tc.func.hessian(lambda w: (x @ w).tanh().sum())(w),
+    "jvp": lambda x, w: tc.func.jvp(lambda w: (x @ w).tanh(), (w,), (w * 2,))[1],
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_compiled_matches_eager(name):
+    fn = CASES[name]
+    compiled = tc.compile(fn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # no graph break: one graph
+        for seed in (0, 1):
+            tc.manual_seed(seed)
+            x, w = tc.randn(4, 3), tc.randn(3)
+            assert_close(compiled(x, w), fn(x, w), rtol=1e-5, atol=1e-6, what=name)
+
+
+def test_random_op_under_error_mode_raises_when_compiled():
+    compiled = tc.compile(lambda x: tc.vmap(lambda a: a + tc.rand(3))(x))
+    with pytest.raises(RuntimeError, match="randomness error mode"):
+        compiled(tc.ones(2, 3))
+
+
+def test_randomness_same_breaks_the_graph():
+    def fn(x):
+        return tc.vmap(lambda a: a + tc.rand(3), randomness="same")(x)
+    x = tc.randn(4, 3)
+    with pytest.warns(UserWarning, match="randomness='same'"):
+        noise = tc.compile(fn)(x) - x
+    assert_close(noise, noise[:1].expand(4, 3), what="'same' noise per sample")
+    with pytest.raises(tc.TraceError, match="randomness='same'"):
+        tc.compile(fn, fullgraph=True)(x)
