@@ -5,8 +5,9 @@ output element (a one-hot cotangent each), forward-mode products (jvp) use the d
 backward trick (the VJP is linear in its cotangent, so differentiating it with respect to
 the cotangent gives J v), and Hessian products differentiate the gradient again. Results,
 argument checks, `strict` and `create_graph` behave as torch's, tuple in / tuple out
-included. Not supported: vectorize=True and strategy="forward-mode" (they need vmap and
-forward-mode AD), which raise NotImplementedError. torch.func is not provided either.
+included. Not supported: vectorize=True and strategy="forward-mode" (torch runs them with
+vmap and forward-mode AD), which raise NotImplementedError; torch.func (tracecomp.func)
+shares the double backward trick with jvp here (double_backward).
 """
 import numpy as np
 
@@ -106,6 +107,15 @@ def _autograd_grad(outputs, inputs, grad_outputs=None, create_graph=False,
                          allow_unused=True)
 
 
+def double_backward(outputs, inputs, like=None):
+    """The first half of the double backward trick that stands in for forward-mode AD:
+    cotangents u (zeros shaped like `like`, default the outputs, that require grad) and
+    u^T J with its graph. u^T J is linear in u, so its gradient with respect to u along a
+    vector v is J v: the second half is one more backward (also torch.func.jvp's)."""
+    us = tuple(zeros_like(t, requires_grad=True) for t in (outputs if like is None else like))
+    return us, _autograd_grad(outputs, inputs, us, create_graph=True)
+
+
 _INDEPENDENT = {
     "back": "The output of the user-provided function is independent of input {i}. This is "
             "not allowed in strict mode.",
@@ -176,8 +186,7 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
         is_outputs_tuple, outputs = _as_tuple(outputs, "outputs of the user-provided "
                                               "function", "jvp")
         _check_requires_grad(outputs, "outputs", strict)
-        grad_outputs = tuple(zeros_like(out, requires_grad=True) for out in outputs)
-        grad_inputs = _autograd_grad(outputs, inputs, grad_outputs, create_graph=True)
+        grad_outputs, grad_inputs = double_backward(outputs, inputs)
         _check_requires_grad(grad_inputs, "grad_inputs", strict)
         grad_res = _autograd_grad(grad_inputs, grad_outputs, v, create_graph=create_graph)
         result = _fill_in_zeros(grad_res, outputs, strict, create_graph, "back_trick")
@@ -307,8 +316,7 @@ def hvp(func, inputs, v=None, create_graph=False, strict=False):
     with grad_mode.enable_grad():
         is_inputs_tuple, inputs, v, outputs, jac = _scalar_and_gradient(
             func, inputs, v, create_graph, strict, "hvp")
-        grad_jac = tuple(zeros_like(inp, requires_grad=True) for inp in inputs)
-        double_back = _autograd_grad(jac, inputs, grad_jac, create_graph=True)
+        grad_jac, double_back = double_backward(jac, inputs, like=inputs)
         _check_requires_grad(jac, "hessian", strict)
         grad_res = _autograd_grad(double_back, grad_jac, v, create_graph=create_graph)
         result = _fill_in_zeros(grad_res, inputs, strict, create_graph,

@@ -11,7 +11,8 @@ per input element (a one-hot tangent each); hessian is jacfwd(jacrev(f)), as tor
 import functools
 
 from .. import grad_mode
-from ..autograd.engine import grad as autograd_grad
+from ..autograd.functional import _autograd_grad as grad_or_none
+from ..autograd.functional import double_backward
 from ..composite import stack
 from ..creation import eye, zeros, zeros_like
 from ..tensor import Tensor
@@ -25,24 +26,18 @@ JVP = "jvp(f, primals, tangents)"
 
 def _push_forward(outputs, inputs, keep):
     """tangents (one per input, None for a zero one) -> J t (one per output), by the
-    double-VJP trick."""
+    double-VJP trick (autograd.functional.double_backward)."""
     live = [o for o in outputs if o.requires_grad]
-    us = [zeros_like(o).requires_grad_() for o in live]
     with grad_mode.enable_grad():
-        vjps = autograd_grad(live, inputs, us, create_graph=True, allow_unused=True) \
-            if live else [None] * len(inputs)
+        us, vjps = double_backward(live, inputs) if live else ((), [None] * len(inputs))
 
     def jvp_of(tangents):
-        pairs = [(g, t) for g, t in zip(vjps, tangents)
-                 if t is not None and g is not None and g.requires_grad]
-        found = [None] * len(us)
-        if pairs:
-            with grad_mode.enable_grad():
-                found = autograd_grad([g for g, _ in pairs], us, [t for _, t in pairs],
-                                      retain_graph=True,
-                                      create_graph=keep or any(t.requires_grad for _, t in pairs),
-                                      allow_unused=True)
-        by_output = {id(o): f for o, f in zip(live, found)}
+        create = keep or any(t is not None and t.requires_grad for t in tangents)
+        with grad_mode.enable_grad():
+            found = grad_or_none([g if t is not None else None for g, t in zip(vjps, tangents)],
+                                 us, tangents, retain_graph=True, create_graph=create) \
+                if us else ()
+        by_output = dict(zip(map(id, live), found))
         return [zeros_like(o) if by_output.get(id(o)) is None else by_output[id(o)]
                 for o in outputs]
     return jvp_of

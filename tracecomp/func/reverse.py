@@ -10,7 +10,7 @@ Arguments, pytrees (tuples, lists, dicts), has_aux and the error messages are to
 import functools
 
 from .. import grad_mode
-from ..autograd.engine import grad as autograd_grad
+from ..autograd.functional import _autograd_grad as grad_or_none
 from ..composite import stack
 from ..creation import eye, ones_like, zeros, zeros_like
 from ..tensor import Tensor
@@ -66,15 +66,11 @@ def pullback(outputs, inputs, keep):
     """cotangents (one per output, None for a zero one) -> gradients (one per input, zeros
     where an input does not reach the outputs). The graph is kept for repeated calls."""
     def vjp_of(cotangents):
-        pairs = [(o, c) for o, c in zip(outputs, cotangents)
-                 if c is not None and o.requires_grad]
-        grads = [None] * len(inputs)
-        if pairs:
-            with grad_mode.enable_grad():
-                grads = autograd_grad([o for o, _ in pairs], inputs, [c for _, c in pairs],
-                                      retain_graph=True,
-                                      create_graph=keep or any(c.requires_grad for _, c in pairs),
-                                      allow_unused=True)
+        create = keep or any(c is not None and c.requires_grad for c in cotangents)
+        with grad_mode.enable_grad():
+            grads = grad_or_none([o if c is not None else None
+                                  for o, c in zip(outputs, cotangents)],
+                                 inputs, cotangents, retain_graph=True, create_graph=create)
         return [zeros_like(x) if g is None else g for g, x in zip(grads, inputs)]
     return vjp_of
 
