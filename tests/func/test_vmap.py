@@ -1,6 +1,8 @@
 """torch.func.vmap against torch 2.13: in_dims/out_dims (ints, None, nested, negative),
 kwargs, nesting, composition with grad, randomness modes, a zero-sized batch and torch's
 errors for bad input."""
+import collections
+
 import pytest
 import torch
 from twin import both, randn
@@ -129,3 +131,27 @@ def test_bad_randomness_mode():
     for lib in (torch, tc):
         with pytest.raises(RuntimeError, match="Only allowed values for randomness are"):
             lib.vmap(lib.sin, randomness="sometimes")(lib.ones(2))
+
+
+def _message(lib, call):
+    with pytest.raises(ValueError) as info:
+        call(lib)
+    return str(info.value)
+
+
+def test_structure_errors_print_torchs_tree_specs():
+    pair = collections.namedtuple("pair", "a b")
+    calls = [
+        lambda lib: lib.vmap(lambda *a: a[0], in_dims=((0, {"a": 0}),))(
+            (lib.ones(2), {"a": lib.ones(2), "b": [lib.ones(2), None]})),
+        lambda lib: lib.vmap(lambda p: p.a, in_dims=(0, 0))(pair(lib.ones(2), lib.ones(2))),
+        lambda lib: lib.vmap(lambda x: (x, x), out_dims=(0, [0]))(lib.ones(2)),
+    ]
+    for call in calls:
+        assert _message(tc, call) == _message(torch, call)
+
+
+def test_dict_in_dims_match_by_position_as_torch():
+    both(lambda lib, x, y: lib.vmap(lambda d: d["a"] * 10 + d["b"],
+                                    in_dims=({"b": 1, "a": 0},))({"a": x, "b": y}),
+         randn(2, 3), randn(3, 2, seed=1))

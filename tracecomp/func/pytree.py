@@ -4,6 +4,7 @@ into a list of leaves and a spec that rebuilds them, as torch.utils._pytree does
 Containers are nodes (a dict's children in insertion order, as torch's); everything else,
 None included, is a leaf. `broadcast_to_and_flatten` reads vmap's in_dims/out_dims: a
 prefix of the tree whose int (or None) at a node stands for every leaf below it.
+Specs print as torch's do, so vmap's structure errors read the same.
 """
 from collections import OrderedDict
 
@@ -122,13 +123,9 @@ def _broadcast(prefix, spec, out):
     if node is None:                    # one value for the whole subtree
         out.extend([prefix] * spec.num_leaves)
         return True
-    children, context = node
+    children, _ = node
     if spec.is_leaf() or type(prefix) is not spec.type or len(children) != len(spec.children):
         return False
-    if context is not None and not _is_namedtuple(spec.type):
-        if set(context) != set(spec.context):
-            return False
-        children = [prefix[k] for k in spec.context]     # a dict prefix in any key order
+    # a dict prefix is matched by position, not by key, as torch's _broadcast_to_and_flatten
+    # does ({'b': 1, 'a': 0} against {'a': x, 'b': y} gives a 1, b 0)
     return all(_broadcast(c, s, out) for c, s in zip(children, spec.children))
-
-
