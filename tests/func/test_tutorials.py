@@ -185,6 +185,9 @@ FC_ERRORS = [
     ("repeated keys", lambda lib, m: lib.func.functional_call(
         m, ({"scale": lib.ones(2)}, {"scale": lib.ones(2)}), (lib.ones(2),)),
      ValueError, "['scale'] appeared in multiple dictionaries"),
+    ("no such submodule", lambda lib, m: lib.func.functional_call(
+        m, {"c.weight": lib.ones(2, 2)}, (lib.ones(2),)), AttributeError,
+     "Tied has no attribute `c`"),
     ("no models", lambda lib, m: lib.func.stack_module_state([]), RuntimeError,
      "stack_module_state: Expected at least one model, got 0."),
 ]

@@ -54,6 +54,13 @@ def test_zero_sized_batch():
          randn(0, 3))
 
 
+def test_in_place_on_slices_writes_through_as_torch():
+    def run(lib, x):
+        out = lib.vmap(lambda a: a.mul_(2).add_(1))(x)
+        return out, x
+    both(run, randn(3, 2))
+
+
 def test_chunk_size_accepted():
     both(lambda lib, x: lib.vmap(lib.sin, chunk_size=2)(x), randn(5, 2))
 

@@ -62,7 +62,10 @@ def _owner(module, name):
     """(the submodule holding `name`, its registry, the last part of the name)."""
     *path, leaf = name.split(".")
     for part in path:
-        module = module._modules[part]
+        child = module._modules.get(part)
+        if child is None:
+            raise AttributeError(f"{module._get_name()} has no attribute `{part}`")
+        module = child
     for registry in (module._parameters, module._buffers):
         if leaf in registry:
             return module, registry, leaf

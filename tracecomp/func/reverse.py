@@ -62,15 +62,17 @@ def split_aux(output, has_aux, api):
     return output
 
 
-def pullback(outputs, inputs, keep):
+def pullback(outputs, inputs, keep, reuse=True):
     """cotangents (one per output, None for a zero one) -> gradients (one per input, zeros
-    where an input does not reach the outputs). The graph is kept for repeated calls."""
+    where an input does not reach the outputs). With `reuse` (vjp_fn, jacrev) the graph is
+    kept for the next call; grad calls it once and lets backward free it."""
     def vjp_of(cotangents):
         create = keep or any(c is not None and c.requires_grad for c in cotangents)
         with grad_mode.enable_grad():
             grads = grad_or_none([o if c is not None else None
                                   for o, c in zip(outputs, cotangents)],
-                                 inputs, cotangents, retain_graph=True, create_graph=create)
+                                 inputs, cotangents, retain_graph=reuse or create,
+                                 create_graph=create)
         return [zeros_like(x) if g is None else g for g, x in zip(grads, inputs)]
     return vjp_of
 
@@ -134,7 +136,7 @@ def grad_and_value(func, argnums=0, has_aux=False):
                                    f"tensor with {output.dim()} dims. Maybe you wanted to use "
                                    f"the vjp or jacrev APIs instead?")
             keep = level.track((output, aux))
-            grads = pullback([output], fresh, keep)([ones_like(output)])
+            grads = pullback([output], fresh, keep, reuse=False)([ones_like(output)])
         value = output if aux is None else (output, aux)
         return level.output((tree_unflatten(grads, spec), value))
     return wrapper
