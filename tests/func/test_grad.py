@@ -84,6 +84,16 @@ def test_vjp_pytree_and_has_aux():
     both(run, randn(3), randn(3, seed=1), randn(3, seed=2), randn(1, seed=3))
 
 
+def test_vjp_fn_result_follows_a_cotangent_that_requires_grad():
+    def run(lib, x, v):
+        v.requires_grad_()
+        _, fn = lib.func.vjp(lambda z: z.sin() * 3, x)
+        (g,) = fn(v)
+        (g * g).sum().backward()
+        return g, v.grad
+    both(run, randn(4), randn(4, seed=1))
+
+
 def test_grad_of_vjp():
     def run(lib, x, v):
         def f(x):

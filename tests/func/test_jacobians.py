@@ -55,6 +55,15 @@ def test_jvp_and_linearize():
     both(run, randn(3), randn(3, seed=1), randn(3, seed=2), randn(3, seed=3))
 
 
+def test_jvp_result_follows_a_tangent_that_requires_grad():
+    def run(lib, x, t):
+        t.requires_grad_()
+        _, out = lib.func.jvp(lambda z: z.exp() * z, (x,), (t,))
+        (out ** 2).sum().backward()
+        return out, t.grad
+    both(run, randn(3), randn(3, seed=1))
+
+
 def test_jvp_of_grad_is_hessian_vector_product():
     def run(lib, x, v):
         f = lambda x: (x.sin() * x ** 2).sum()  # noqa: E731

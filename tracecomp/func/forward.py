@@ -93,7 +93,8 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
     if strict and not all(o.requires_grad for o in tree_flatten(output)[0]):
         raise RuntimeError(f"{JVP[:-1]}, strict=True): The output of f is independent of the "
                            f"inputs. This is not allowed with strict=True.")
-    result = (level.output(output), level.output(tree_unflatten(jvp_of(flat_t), out_spec)))
+    result = (level.output(output),
+              level.output(tree_unflatten(jvp_of(flat_t), out_spec), flat_t))
     return result + (level.output(aux),) if has_aux else result
 
 
@@ -103,8 +104,8 @@ def linearize(func, *primals):
                                                      "linearize(func, *primals)")
 
     def jvp_fn(*tangents):
-        return level.output(tree_unflatten(jvp_of(_check_primals(primals, tangents)),
-                                           out_spec))
+        flat_t = _check_primals(primals, tangents)
+        return level.output(tree_unflatten(jvp_of(flat_t), out_spec), flat_t)
     return level.output(output), jvp_fn
 
 

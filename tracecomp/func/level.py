@@ -39,9 +39,11 @@ class Level:
                                          for t in _tensors(outputs))
         return self.keep
 
-    def output(self, tree):
-        """tree with its tensors as they leave the level."""
-        if self.keep:
+    def output(self, tree, vectors=()):
+        """tree with its tensors as they leave the level. `vectors` are the cotangents or
+        tangents a result is linear in (vjp_fn's, jvp's): when one requires grad the
+        result keeps its graph to it, as torch's does."""
+        if self.keep or self.enabled and any(v.requires_grad for v in vectors):
             return tree
         return tree_map(lambda t: t.detach() if isinstance(t, Tensor) else t, tree)
 

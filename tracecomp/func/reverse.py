@@ -103,10 +103,13 @@ def vjp(func, *primals, has_aux=False):
                                f"pytree structure of outputs to the function. cotangents: "
                                f"{cot_spec}, primal output: {out_spec}")
         for c, o in zip(flat_cot, flat_out):
+            if not isinstance(c, Tensor):
+                raise RuntimeError(f"vjp_fn(cotangents): expected cotangents to contain only "
+                                   f"Tensors, got {type(c)}")
             if tuple(c.shape) != tuple(o.shape):
                 raise RuntimeError(f"vjp_fn: Mismatch in shape: grad_output has a shape of "
                                    f"{c.shape} and output has a shape of {o.shape}.")
-        return level.output(tree_unflatten(grads_of(flat_cot), in_spec))
+        return level.output(tree_unflatten(grads_of(flat_cot), in_spec), flat_cot)
 
     result = (level.output(output), vjp_fn)
     return result + (level.output(aux),) if has_aux else result
