@@ -48,3 +48,22 @@ def test_randomness_same_breaks_the_graph():
     assert_close(noise, noise[:1].expand(4, 3), what="'same' noise per sample")
     with pytest.raises(tc.TraceError, match="randomness='same'"):
         tc.compile(fn, fullgraph=True)(x)
+
+
+def test_compiled_per_sample_grads_with_functional_call():
+    tc.manual_seed(0)
+    model = tc.nn.Sequential(tc.nn.Linear(5, 8), tc.nn.Tanh(), tc.nn.Linear(8, 3))
+    params = {k: v.detach() for k, v in model.named_parameters()}
+
+    def loss(p, x, t):
+        out = tc.func.functional_call(model, p, (x.unsqueeze(0),))
+        return tc.nn.functional.cross_entropy(out, t.unsqueeze(0))
+    per_sample = tc.vmap(tc.func.grad(loss), in_dims=(None, 0, 0))
+    compiled = tc.compile(per_sample)
+    t = tc.tensor([0, 2, 1, 1])
+    for scale in (1.0, 2.0):
+        x = tc.randn(4, 5) * scale
+        got, want = compiled(params, x, t), per_sample(params, x, t)
+        for k in want:
+            assert_close(got[k], want[k], rtol=1e-5, atol=1e-6, what=k)
+    assert isinstance(model[0].weight, tc.nn.Parameter)     # put back after the call
