@@ -277,6 +277,38 @@ def _backends(lib):
     return "inductor" in lib.compiler.list_backends(), lib.compiler.is_compiling()
 
 
+def _linear(lib):
+    """Linear(4, 2) weights from the probe data: the same module in both libraries."""
+    return {"weight": lib.tensor(_DATA["s"][:2].copy()), "bias": lib.tensor(_DATA["v"][:2].copy())}
+
+
+def _stacked_shapes(lib):
+    params, buffers = lib.func.stack_module_state([lib.nn.Linear(4, 2), lib.nn.Linear(4, 2)])
+    return [tuple(p.shape) for p in params.values()], list(buffers)
+
+
+# torch.func's transforms of one small function, each called on x: a transform of a
+# tensor is itself a function, which no argument pattern would compare
+_FUNC_CALLS = {
+    "grad": lambda lib, x: lib.func.grad(lambda t: (t.sin() * t).sum())(x),
+    "grad_and_value": lambda lib, x: lib.func.grad_and_value(lambda t: (t * t).sum())(x),
+    "vjp": lambda lib, x: lib.func.vjp(lib.sin, x)[1](x),
+    "jvp": lambda lib, x: lib.func.jvp(lambda t: t.exp() * t, (x,), (x,)),
+    "linearize": lambda lib, x: lib.func.linearize(lib.tanh, x)[1](x),
+    "jacrev": lambda lib, x: lib.func.jacrev(lambda t: t.sin() * t.sum())(x[0]),
+    "jacfwd": lambda lib, x: lib.func.jacfwd(lambda t: t.sin() * t.sum())(x[0]),
+    "hessian": lambda lib, x: lib.func.hessian(lambda t: (t.sin() * t).sum())(x[0]),
+    "vmap": lambda lib, x: lib.func.vmap(lambda r: r * r.sum(), in_dims=1)(x),
+    "functional_call": lambda lib, x: lib.func.functional_call(lib.nn.Linear(4, 2),
+                                                               _linear(lib), (x,)),
+    "stack_module_state": lambda lib, x: _stacked_shapes(lib),
+}
+
+
+def _func(name):
+    return lambda lib: _FUNC_CALLS[name](lib, lib.tensor(_DATA["x"].copy()))
+
+
 OVERRIDES = {
     "torch.autograd.grad": _grad,
     "torch.autograd.backward": _backward,
@@ -291,4 +323,6 @@ OVERRIDES = {
     "torch.compiler.is_compiling": _backends,
     "torch.compiler.disable": lambda lib: lib.compiler.disable(lambda x: x + 1)(2),
     "torch.compiler.set_stance": lambda lib: type(lib.compiler.set_stance("default")).__name__,
+    "torch.vmap": _func("vmap"),
+    **{f"torch.func.{name}": _func(name) for name in _FUNC_CALLS},
 }
