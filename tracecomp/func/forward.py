@@ -17,9 +17,8 @@ from ..composite import stack
 from ..creation import eye, zeros, zeros_like
 from ..tensor import Tensor
 from . import randomness as rnd
-from .level import Level
 from .pytree import tree_flatten, tree_unflatten
-from .reverse import diff_args, jacrev, split_aux, tree_map_inputs, wrap_argnums
+from .reverse import call_at, jacrev, only_tensors
 
 JVP = "jvp(f, primals, tangents)"
 
@@ -43,23 +42,14 @@ def _push_forward(outputs, inputs, keep):
     return jvp_of
 
 
-def _check_outputs(flat_out, api):
-    for o in flat_out:
-        if not isinstance(o, Tensor):
-            raise RuntimeError(f"{api}: expected f(*args) to return only tensors, got "
-                               f"unsupported type {type(o)}")
-
-
 def _linearized(func, primals, has_aux, api):
-    """(level, output, aux, flat outputs, their spec, jvp_of) for func at primals."""
-    level = Level()
-    with grad_mode.enable_grad():
-        fresh_args = tuple(tree_map_inputs(level, p) for p in primals)
-        output, aux = split_aux(func(*fresh_args), has_aux, api)
-        flat_out, out_spec = tree_flatten(output)
-        _check_outputs(flat_out, api)
-        keep = level.track((output, aux))
-    jvp_of = _push_forward(flat_out, tree_flatten(fresh_args)[0], keep)
+    """(level, output, aux, the spec of the outputs, jvp_of) for func at primals."""
+    level, fresh, _, output, aux = call_at(func, primals, {}, tuple(range(len(primals))),
+                                           has_aux, api)
+    flat_out, out_spec = tree_flatten(output)
+    only_tensors(flat_out, api)
+    keep = level.track((output, aux))
+    jvp_of = _push_forward(flat_out, fresh, keep)
     return level, output, aux, out_spec, jvp_of
 
 
@@ -118,14 +108,11 @@ def jacfwd(func, argnums=0, has_aux=False, *, randomness="error"):
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         api = "jacfwd(f, ...)(*args)"
-        level = Level()
-        with grad_mode.enable_grad(), rnd.loop("error" if randomness == "error" else "different"):
-            nums = wrap_argnums(argnums, len(args))
-            args, fresh, spec = diff_args(level, args, nums)
-            output, aux = split_aux(func(*args, **kwargs), has_aux, api)
-            flat_out, out_spec = tree_flatten(output)
-            _check_outputs(flat_out, api)
-            keep = level.track((output, aux))
+        with rnd.loop("error" if randomness == "error" else "different"):
+            level, fresh, spec, output, aux = call_at(func, args, kwargs, argnums, has_aux, api)
+        flat_out, out_spec = tree_flatten(output)
+        only_tensors(flat_out, api)
+        keep = level.track((output, aux))
         jvp_of = _push_forward(flat_out, fresh, keep)
         columns = [_columns(jvp_of, i, x, len(fresh), flat_out) for i, x in enumerate(fresh)]
         blocks = [tree_unflatten([columns[i][k] for i in range(len(fresh))], spec)

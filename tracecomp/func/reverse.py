@@ -53,6 +53,23 @@ def diff_args(level, args, argnums):
     return tuple(args), fresh, spec
 
 
+def call_at(func, args, kwargs, argnums, has_aux, api):
+    """func run on fresh copies of the args at argnums, inside a new Level, with grad mode
+    on: (level, the fresh leaves, their spec, the output, aux)."""
+    level = Level()         # first: it notes whether the caller has grad mode on
+    with grad_mode.enable_grad():
+        args, fresh, spec = diff_args(level, args, wrap_argnums(argnums, len(args)))
+        output, aux = split_aux(func(*args, **kwargs), has_aux, api)
+    return level, fresh, spec, output, aux
+
+
+def only_tensors(flat_out, api, call="f(*args)"):
+    for o in flat_out:
+        if not isinstance(o, Tensor):
+            raise RuntimeError(f"{api}: expected {call} to return only tensors, got "
+                               f"unsupported type {type(o)}")
+
+
 def split_aux(output, has_aux, api):
     if not has_aux:
         return output, None
@@ -80,20 +97,15 @@ def pullback(outputs, inputs, keep, reuse=True):
 # --- vjp ----------------------------------------------------------------------------------
 def vjp(func, *primals, has_aux=False):
     """(func(*primals), vjp_fn[, aux]): vjp_fn(cotangents) gives one gradient per primal."""
-    level = Level()
-    with grad_mode.enable_grad():
-        fresh_args = tuple(tree_map_inputs(level, p) for p in primals)
-        output, aux = split_aux(func(*fresh_args), has_aux, "vjp(f, *primals)")
-        flat_out, out_spec = tree_flatten(output)
-        for o in flat_out:
-            if not isinstance(o, Tensor):
-                raise RuntimeError(f"vjp(f, *primals): expected f(*primals) to return only "
-                                   f"tensors, got unsupported type {type(o)}")
-            if not (o.is_floating_point() or o.is_complex()):
-                raise RuntimeError(f"vjp(f, ...): All outputs of f must be floating-point or "
-                                   f"complex Tensors, got Tensor with dtype {o.dtype}")
-        keep = level.track(output)
-    flat_in, in_spec = tree_flatten(fresh_args)
+    level, flat_in, in_spec, output, aux = call_at(
+        func, primals, {}, tuple(range(len(primals))), has_aux, "vjp(f, *primals)")
+    flat_out, out_spec = tree_flatten(output)
+    only_tensors(flat_out, "vjp(f, *primals)", "f(*primals)")
+    for o in flat_out:
+        if not (o.is_floating_point() or o.is_complex()):
+            raise RuntimeError(f"vjp(f, ...): All outputs of f must be floating-point or "
+                               f"complex Tensors, got Tensor with dtype {o.dtype}")
+    keep = level.track(output)
     grads_of = pullback(flat_out, flat_in, keep)
 
     def vjp_fn(cotangents):
@@ -115,31 +127,22 @@ def vjp(func, *primals, has_aux=False):
     return result + (level.output(aux),) if has_aux else result
 
 
-def tree_map_inputs(level, tree):
-    leaves, spec = tree_flatten(tree)
-    return tree_unflatten([level.input(x) for x in leaves], spec)
-
-
 # --- grad ---------------------------------------------------------------------------------
 def grad_and_value(func, argnums=0, has_aux=False):
     """A function returning (gradient of func's scalar output, that output)."""
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         api = "grad_and_value(f)(*args)"
-        level = Level()
-        with grad_mode.enable_grad():
-            nums = wrap_argnums(argnums, len(args))
-            args, fresh, spec = diff_args(level, args, nums)
-            output, aux = split_aux(func(*args, **kwargs), has_aux, api)
-            if not isinstance(output, Tensor):
-                raise RuntimeError(f"{api}: Expected f(*args) to return a Tensor, got "
-                                   f"{type(output)}")
-            if output.dim() != 0:
-                raise RuntimeError(f"{api}: Expected f(*args) to return a scalar Tensor, got "
-                                   f"tensor with {output.dim()} dims. Maybe you wanted to use "
-                                   f"the vjp or jacrev APIs instead?")
-            keep = level.track((output, aux))
-            grads = pullback([output], fresh, keep, reuse=False)([ones_like(output)])
+        level, fresh, spec, output, aux = call_at(func, args, kwargs, argnums, has_aux, api)
+        if not isinstance(output, Tensor):
+            raise RuntimeError(f"{api}: Expected f(*args) to return a Tensor, got "
+                               f"{type(output)}")
+        if output.dim() != 0:
+            raise RuntimeError(f"{api}: Expected f(*args) to return a scalar Tensor, got "
+                               f"tensor with {output.dim()} dims. Maybe you wanted to use "
+                               f"the vjp or jacrev APIs instead?")
+        keep = level.track((output, aux))
+        grads = pullback([output], fresh, keep, reuse=False)([ones_like(output)])
         value = output if aux is None else (output, aux)
         return level.output((tree_unflatten(grads, spec), value))
     return wrapper
@@ -166,19 +169,13 @@ def jacrev(func, argnums=0, *, has_aux=False, chunk_size=None, _preallocate_and_
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        level = Level()
-        with grad_mode.enable_grad():
-            nums = wrap_argnums(argnums, len(args))
-            args, fresh, spec = diff_args(level, args, nums)
-            output, aux = split_aux(func(*args, **kwargs), has_aux, "jacrev(f, ...)(*args)")
-            flat_out, out_spec = tree_flatten(output)
-            for o in flat_out:
-                if not isinstance(o, Tensor):
-                    raise RuntimeError(f"jacrev(f, ...)(*args): expected f(*args) to return "
-                                       f"only tensors, got unsupported type {type(o)}")
-            keep = level.track((output, aux))
-            grads_of = pullback(flat_out, fresh, keep)
-            blocks = [_rows(grads_of, k, out, fresh, spec) for k, out in enumerate(flat_out)]
+        api = "jacrev(f, ...)(*args)"
+        level, fresh, spec, output, aux = call_at(func, args, kwargs, argnums, has_aux, api)
+        flat_out, out_spec = tree_flatten(output)
+        only_tensors(flat_out, api)
+        keep = level.track((output, aux))
+        grads_of = pullback(flat_out, fresh, keep)
+        blocks = [_rows(grads_of, k, out, fresh, spec) for k, out in enumerate(flat_out)]
         jac = level.output(tree_unflatten(blocks, out_spec))
         return (jac, level.output(aux)) if has_aux else jac
     return wrapper
