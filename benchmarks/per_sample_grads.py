@@ -1,14 +1,14 @@
 """Per-sample gradients with torch.func: tracecomp's vmap(grad(...)) against torch's, in one
 process on the same weights and data.
 
-    .venv/bin/python benchmarks/per_sample_grads.py [--batch 64] [--runs 5] [--small]
+    .venv/bin/python benchmarks/per_sample_grads.py [--batch 64] [--runs 8] [--small]
                                                   [--threads 1]
 
 The workload is the one of the per-sample-gradients tutorial: a CNN for 28x28 MNIST images
 (conv 32@3x3, ReLU, conv 64@3x3, ReLU, max-pool 2, 9216-128 ReLU, 128-10, log-softmax; with
 --small, conv 8 and 16 channels and a 2304-32-10 head), the NLL loss of one sample, its
 gradient with respect to every parameter through functional_call, vmapped over the batch.
-Each line is the median of --runs calls after one warm-up call:
+Each line is the median of --runs calls after one warm-up call, the four taking turns:
 
   torch vmap     torch.func.vmap(torch.func.grad(loss)): batching rules, one batched pass
   torch loop     one forward and autograd.grad per sample, stacked (the tutorial's baseline)
@@ -59,20 +59,29 @@ def workload(lib, model, data, targets):
     return (lambda: per_sample(params, data, targets)), loop
 
 
-def median_ms(fn, runs):
-    fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+def medians_ms(calls, runs):
+    """name -> median ms, the calls taking turns in each round, in an order rotated from
+    round to round: on a shared machine a load that comes and goes then falls on all of
+    them alike, and so does the cost of fresh memory (a call right after one that freed
+    its ~600 MB of per-sample gradients reuses those pages; the first touch of new ones
+    costs ~2 ms per MB here)."""
+    times = {name: [] for name in calls}
+    for fn in calls.values():
+        fn()                                    # warm-up
+    names = list(calls)
+    for r in range(runs):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            fn = calls[name]
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) * 1e3 for name, t in times.items()}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=8)
     ap.add_argument("--small", action="store_true")
     ap.add_argument("--threads", type=int, default=1,
                     help="threads for both libraries (1: steady numbers on a shared machine)")
@@ -92,9 +101,10 @@ def main():
     print(f"per-sample gradients, batch {args.batch}, {'small' if args.small else 'tutorial'}"
           f" CNN, median of {args.runs} (torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads)")
-    for name, fn in (("torch vmap", t_vmap), ("torch loop", t_loop),
-                     ("tracecomp vmap", o_vmap), ("tracecomp loop", o_loop)):
-        print(f"  {name:15s} {median_ms(fn, args.runs):9.1f} ms")
+    calls = {"torch vmap": t_vmap, "torch loop": t_loop, "tracecomp vmap": o_vmap,
+             "tracecomp loop": o_loop}
+    for name, ms in medians_ms(calls, args.runs).items():
+        print(f"  {name:15s} {ms:9.1f} ms")
     print(f"  max |tracecomp - torch| over all per-sample gradients: {worst:.2e}")
 
 

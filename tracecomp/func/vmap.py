@@ -5,9 +5,13 @@ once per sample on the slices (inputs with in_dim None go in whole), and each ou
 stacked along its out_dim. For a pure function that is torch's result exactly; it is what
 torch itself does for an op without a batching rule (with a performance warning). The cost
 is B calls of the function instead of one call on batched operands: per-sample Python and
-per-op overhead times the batch size (the per-sample-gradients tutorial runs several times
-slower than torch's vmap; see tests/func). Gradients flow through the slices and the stack,
-so vmap composes with grad, jacrev and itself, in any order.
+per-op overhead times the batch size. benchmarks/per_sample_grads.py (the per-sample-
+gradients tutorial's CNN, batch 64, one thread, 2026-12-06): tracecomp's vmap(grad) 8.2 s,
+about its own loop of autograd.grad calls (7.2 s), against torch.func's 2.2 s (torch's own
+loop 3.5 s). Gradients flow through the slices and the stack, so vmap composes with grad,
+jacrev and itself, in any order. Inside tracecomp.compile the loop unrolls into the graph
+(one copy of the function per sample; the compiled call then runs without the per-op
+Python overhead).
 
 Semantics follow torch: in_dims/out_dims as an int, None or a prefix pytree of the
 arguments/outputs, negative dims, kwargs passed unbatched, chunk_size (accepted; the loop
