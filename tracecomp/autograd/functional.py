@@ -5,9 +5,10 @@ output element (a one-hot cotangent each), forward-mode products (jvp) use the d
 backward trick (the VJP is linear in its cotangent, so differentiating it with respect to
 the cotangent gives J v), and Hessian products differentiate the gradient again. Results,
 argument checks, `strict` and `create_graph` behave as torch's, tuple in / tuple out
-included. Not supported: vectorize=True and strategy="forward-mode" (torch runs them with
-vmap and forward-mode AD), which raise NotImplementedError; torch.func (tracecomp.func)
-shares the double backward trick with jvp here (double_backward).
+included. vectorize=True computes the same rows one backward each (torch batches them with
+vmap), and strategy="forward-mode" (with vectorize=True, as torch requires) goes through
+tracecomp.func.jacfwd, which shares the double backward trick with jvp here
+(double_backward): tracecomp has no forward-mode AD of its own.
 """
 import numpy as np
 
@@ -147,16 +148,39 @@ def _fill_in_zeros(grads, refs, strict, create_graph, stage):
     return tuple(res)
 
 
-def _no_vectorize(fn_name, vectorize, strategy, strategy_arg="strategy"):
-    if strategy not in ("reverse-mode", "forward-mode"):
-        raise ValueError(f'Expected {strategy_arg} to be either "forward-mode" or '
-                         f'"reverse-mode". Hint: If your function does not support forward-'
-                         f'mode AD, use "reverse-mode".')
-    if vectorize or strategy == "forward-mode":
-        raise NotImplementedError(f"torch.autograd.functional.{fn_name}: vectorize=True and "
-                                  f"{strategy_arg}='forward-mode' need vmap and forward-mode "
-                                  f"AD, which tracecomp does not have; use the defaults "
-                                  f"(vectorize=False, {strategy_arg}='reverse-mode')")
+def _check_strategy(strategy, hint=""):
+    if strategy not in ("forward-mode", "reverse-mode"):
+        raise AssertionError(f'Expected strategy to be either "forward-mode" or '
+                             f'"reverse-mode".{hint}')
+
+
+_HINT = (' Hint: If your function has more outputs than inputs, "forward-mode" tends to be '
+         'more performant. Otherwise, prefer to use "reverse-mode".')
+
+
+def _jacobian_forward(func, inputs, strict, vectorize):
+    """strategy="forward-mode": one Jacobian-vector product per input element, as
+    tracecomp.func.jacfwd computes them (the double backward trick). torch runs it only
+    with vectorize=True (vmap); the numbers are the same as reverse mode's."""
+    from ..func import jacfwd  # tracecomp.func imports this module
+    if strict:
+        raise RuntimeError('torch.autograd.functional.jacobian: `strict=True` and '
+                           '`strategy="forward-mode"` are not supported together (yet). '
+                           'Please either set `strict=False` or `strategy="reverse-mode"`.')
+    is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jacobian")
+    if not vectorize:
+        raise NotImplementedError("Computing Jacobian using forward-AD or forward-over-reverse "
+                                  "Hessian isonly implemented for `vectorize=True`.")
+    outputs_tuple = []
+
+    def as_tuple_out(*inp):
+        is_tuple, out = _as_tuple(func(*inp), "outputs of the user-provided function",
+                                  "jacobian")
+        outputs_tuple.append(is_tuple)
+        return out
+    jac = jacfwd(as_tuple_out, argnums=tuple(range(len(inputs))))(*inputs)
+    # lists, not tuples: what torch's forward-mode path returns
+    return _tuple_postprocess([list(row) for row in jac], (outputs_tuple[0], is_inputs_tuple))
 
 
 # --- the public functions -----------------------------------------------------------------
@@ -213,8 +237,21 @@ def _check_v(v, refs, is_refs_tuple, create_graph, fn_name, what="output"):
 
 def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
              strategy="reverse-mode"):
-    """d func(inputs) / d inputs, one backward per output element; shape out + in."""
-    _no_vectorize("jacobian", vectorize, strategy)
+    """d func(inputs) / d inputs, one backward per output element; shape out + in.
+    vectorize=True gives the same rows (torch batches them with vmap; tracecomp's vmap
+    would loop over them just the same)."""
+    _check_strategy(strategy, _HINT)
+    if strategy == "forward-mode":
+        if create_graph:
+            raise NotImplementedError('torch.autograd.functional.jacobian: `create_graph=True` '
+                                      'and `strategy="forward-mode"` are not supported together '
+                                      '(yet). Please either set `create_graph=False` or '
+                                      '`strategy="reverse-mode"`.')
+        return _jacobian_forward(func, inputs, strict, vectorize)
+    if vectorize and strict:
+        raise RuntimeError("torch.autograd.functional.jacobian: `strict=True` and "
+                           "`vectorized=True` are not supported together. Please either set "
+                           "`strict=False` or `vectorize=False`.")
     with grad_mode.enable_grad():
         is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jacobian")
         inputs = _grad_preprocess(inputs, create_graph, need_graph=True)
@@ -258,8 +295,8 @@ def _jacobian_of(i, out, inputs, create_graph, strict):
 def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
             outer_jacobian_strategy="reverse-mode"):
     """The Hessian of a scalar function: the Jacobian of its gradient."""
-    _no_vectorize("hessian", vectorize, outer_jacobian_strategy, "outer_jacobian_strategy")
     is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "hessian")
+    _check_strategy(outer_jacobian_strategy)
 
     def single_output(*inp):
         out = func(*inp)
@@ -278,7 +315,8 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
         _check_requires_grad(jac, "jacobian", strict)
         return jac
 
-    res = jacobian(jac_func, inputs, create_graph=create_graph, strict=strict)
+    res = jacobian(jac_func, inputs, create_graph=create_graph, strict=strict,
+                   vectorize=vectorize, strategy=outer_jacobian_strategy)
     return _tuple_postprocess(res, (is_inputs_tuple, is_inputs_tuple))
 
 
