@@ -18,7 +18,11 @@ arguments/outputs, negative dims, kwargs passed unbatched, chunk_size (accepted;
 already runs one sample at a time), torch's errors for mismatched batch sizes, bad dims
 and non-tensor outputs, and `randomness` (randomness.py). One difference: an output with
 out_dim None must be the same for every sample; torch decides that by whether the output
-depends on a batched input, the loop by comparing the samples' values.
+depends on a batched input, the loop by comparing the samples' values. And the numbers are
+torch's to float32 rounding, not bit for bit a batched computation's: one sample's x @ W.T
+rounds differently from the batch's matmul (OpenBLAS sums a row and a block apart), so
+`allclose(vmap(jacrev(f))(x), jacrev(lambda x: f(x).sum(0))(x).movedim(1, 0))` with the
+default atol=1e-8, which torch's batching rules make exact, can fail where tanh saturates.
 """
 import functools
 
