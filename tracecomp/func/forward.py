@@ -108,7 +108,7 @@ def jacfwd(func, argnums=0, has_aux=False, *, randomness="error"):
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         api = "jacfwd(f, ...)(*args)"
-        with rnd.loop("error" if randomness == "error" else "different"):
+        with rnd.Loop("error" if randomness == "error" else "different"):
             level, fresh, spec, output, aux = call_at(func, args, kwargs, argnums, has_aux, api)
         flat_out, out_spec = tree_flatten(output)
         only_tensors(flat_out, api)

@@ -37,7 +37,7 @@ class _Refuse:
         raise RandomnessError(RANDOM_IN_VMAP)
 
 
-class _Loop:
+class Loop:
     """What vmap's loop calls around the whole batch (enter/exit) and each sample."""
 
     def __init__(self, randomness):
@@ -78,6 +78,8 @@ class _Loop:
 
 
 def _refusing(hook):
+    # collectives carry the "random" tag too (a value from outside the graph): an
+    # all_reduce inside a compiled vmap under randomness='error' is refused alike
     def record(prim, args, params):
         if "random" in prim.tags:
             raise RandomnessError(RANDOM_IN_VMAP)
@@ -85,9 +87,4 @@ def _refusing(hook):
     return record
 
 
-def loop(randomness):
-    """The context vmap runs its samples in (see _Loop)."""
-    return _Loop(randomness)
-
-
-__all__ = ["MODES", "check_mode", "loop"]
+__all__ = ["MODES", "Loop", "check_mode"]

@@ -46,7 +46,7 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
         columns = [None if d is None else a.unbind(d) if batch else _empty_sample(a, d)
                    for a, d in zip(flat_args, flat_in_dims)]
         outputs = []
-        with rnd.loop(randomness) as loop:
+        with rnd.Loop(randomness) as loop:
             for i in range(max(batch, 1)):          # a 0-sized batch: one call for shapes
                 loop.sample()
                 sample = [a if c is None else c[i] for a, c in zip(flat_args, columns)]
