@@ -15,7 +15,7 @@ perturbations. On one tape the same comes from two rules:
 from .. import grad_mode
 from ..dispatch import TapeNode
 from ..tensor import Tensor
-from .pytree import tree_map
+from .pytree import tree_flatten, tree_map
 
 
 class Level:
@@ -36,7 +36,8 @@ class Level:
     def track(self, outputs):
         """Decide, from the function's outputs, whether results keep their graph."""
         self.keep = self.enabled and any(_reaches_outside(t, self.fresh)
-                                         for t in _tensors(outputs))
+                                         for t in tree_flatten(outputs)[0]
+                                         if isinstance(t, Tensor))
         return self.keep
 
     def output(self, tree, vectors=()):
@@ -46,16 +47,6 @@ class Level:
         if self.keep or self.enabled and any(v.requires_grad for v in vectors):
             return tree
         return tree_map(lambda t: t.detach() if isinstance(t, Tensor) else t, tree)
-
-
-def _tensors(tree):
-    if isinstance(tree, Tensor):
-        return [tree]
-    if isinstance(tree, (tuple, list)):
-        return [t for x in tree for t in _tensors(x)]
-    if isinstance(tree, dict):
-        return [t for x in tree.values() for t in _tensors(x)]
-    return []
 
 
 def _reaches_outside(t, fresh):
