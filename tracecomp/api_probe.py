@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import api_probe_calls as calls
+from .dtypes import np_kind
 
 
 @dataclass
@@ -73,7 +74,7 @@ def same(a, b, values=True):
 
 
 def _close(x, y):
-    if x.dtype.kind in "biu" or y.dtype.kind in "biu":
+    if np_kind(x.dtype) in "biu" or np_kind(y.dtype) in "biu":
         return np.array_equal(x, y)
     return bool(np.allclose(x.astype(np.float64), y.astype(np.float64), rtol=1e-4, atol=1e-5,
                             equal_nan=True))

@@ -46,6 +46,7 @@ import traceback
 
 from . import distributed, dtypes, dump_folder
 from .bench.command import add_bench_parser
+from .dtypes import np_kind
 from .errors import TracecompError
 from .ir import format_graph
 from .visualize import drawer, to_dot, write_picture
@@ -281,7 +282,7 @@ def parse_input(spec, default_dtype):
         high = int(parts[2]) if len(parts) > 2 else 10
     except ValueError:
         raise UsageError(f"--input {spec!r}: HIGH must be an integer") from None
-    if len(parts) > 2 and dtype.kind not in "iu":
+    if len(parts) > 2 and np_kind(dtype) not in "iu":
         raise UsageError(f"--input {spec!r}: HIGH only applies to integer inputs")
     return shape, dtype, high
 
@@ -299,9 +300,9 @@ def make_inputs(specs, grad):
     import tracecomp
     inputs = []
     for shape, dtype, high in specs:
-        if dtype.kind == "f":
+        if np_kind(dtype) == "f":
             inputs.append(tracecomp.randn(*shape, dtype=dtype, requires_grad=grad))
-        elif dtype.kind == "b":
+        elif np_kind(dtype) == "b":
             inputs.append(tracecomp.randint(0, 2, shape) > 0)
         else:
             inputs.append(tracecomp.randint(0, high, shape, dtype=dtypes.from_np(dtype)))

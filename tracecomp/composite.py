@@ -12,8 +12,10 @@ import numpy as np
 from . import dtypes
 from .devices import beside, to_host
 from .dispatch import plain_arrays
+from .dtypes import np_kind
 from .errors import DTypeError, ShapeError, fmt_shape
 from .grad_fn_names import named, renamed
+from .opmath import in_float32
 from .ops import elementwise as ew
 from .ops import movement as mv
 from .ops import reduce as rd
@@ -40,11 +42,12 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):  # noqa: A001 - torch's 
     return rd.reduce_sum(x, _dims_arg(dim), keepdim)
 
 
+@in_float32
 def mean(input, dim=None, keepdim=False, *, dtype=None):
     x = input
     if dtype is not None:
         x = ew.cast(x, dtype)
-    if x._data.dtype.kind != "f":
+    if np_kind(x._data.dtype) != "f":
         raise DTypeError(f"mean(): could not infer output dtype. Input dtype must be either a "
                          f"floating point or complex dtype. Got: {x.dtype.name}")
     dims = norm_dims("mean", _dims_arg(dim), x.ndim)
@@ -54,6 +57,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
     return named(out, "MeanBackward0" if dim is None else "MeanBackward1", (x,))
 
 
+@in_float32
 def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Variance with Bessel's correction by default (`unbiased=False` or `correction=0`
     for the population variance)."""
@@ -90,6 +94,7 @@ def _var_without_dof(x, dims, keepdim, dof, whole):
     return by_dof + (squares / 0 - by_dof).detach()
 
 
+@in_float32
 def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     v = var(x, dim, unbiased, keepdim, correction=correction)
     # torch's std gradient is 0 where std is 0 (not 0 * inf): route none through sqrt there
@@ -97,6 +102,7 @@ def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return named(ew.where(zero, 0.0, ew.sqrt(ew.where(zero, 1.0, v))), "StdBackward0", (x,))
 
 
+@in_float32
 def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return var(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
 
@@ -141,6 +147,7 @@ def _exp_shift(x, dim):
     return rd.reduce_max(x, dim, keepdim=True).detach() if x.numel() else 0.0
 
 
+@in_float32
 def logsumexp(x, dim, keepdim=False):
     dims = norm_dims("logsumexp", dim, x.ndim)
     m = _exp_shift(x, dims)
@@ -183,7 +190,7 @@ def _beyond(x, bound, compare):
     if not isinstance(bound, Tensor):
         return compare(x, bound) if bound == bound else ew.logical_or(x == x, x != x)
     past = compare(x, bound)
-    return ew.logical_or(past, ew.isnan(bound)) if bound._data.dtype.kind == "f" else past
+    return ew.logical_or(past, ew.isnan(bound)) if np_kind(bound._data.dtype) == "f" else past
 
 
 clamp = clip = with_out(clamp, "clamp")     # out=: numpy's np.clip(t, 0, 1) passes it
@@ -502,7 +509,7 @@ def masked_fill(x, mask, value):
 
 def one_hot(x, num_classes=-1):
     from .creation import arange
-    if x._data.dtype.kind not in "iu":
+    if np_kind(x._data.dtype) not in "iu":
         raise DTypeError(f"one_hot is only applicable to index tensor of integer dtype; got "
                          f"{x.dtype.name}")
     if num_classes == -1:       # the output's shape comes from the values (eager only)

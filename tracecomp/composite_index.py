@@ -12,6 +12,7 @@ import numpy as np
 from . import composite as C
 from . import dtypes
 from .creation import arange, full
+from .dtypes import np_kind
 from .errors import DTypeError, ShapeError
 from .ops import elementwise as ew
 from .ops import movement as mv
@@ -27,7 +28,7 @@ def _dim(x, dim, op):
 
 
 def _require_long(index_, op):
-    if index_._data.dtype.kind not in "iu":
+    if np_kind(index_._data.dtype) not in "iu":
         raise DTypeError(f"{op}(): Expected dtype int64 for index, got {index_.dtype}")
 
 
@@ -201,7 +202,7 @@ def scatter_reduce_op(x, dim, index_, src, reduce, *, include_self=True):
     start = full(tuple(x.shape), 1, dtype=x._data.dtype, device=x.device) if include_self else \
         ew.cast(ew.logical_not(touched), x._data.dtype)
     count = ew.maximum(scatter_add(start, d, index_, ones), 1)
-    if x._data.dtype.kind in "iu":
+    if np_kind(x._data.dtype) in "iu":
         return ew.floor_divide(total, count)
     return total / count
 

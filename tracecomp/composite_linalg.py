@@ -6,6 +6,7 @@ import math
 import warnings
 
 from . import composite as C
+from .dtypes import np_kind
 from .errors import DTypeError, ShapeError
 from .grad_fn_names import named
 from .ops import elementwise as ew
@@ -135,7 +136,7 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):  # noqa: A002
 def _vector_norm(x, ord, dim, keepdim, dtype):  # noqa: A002
     if dtype is not None:
         x = ew.cast(x, dtype)
-    if x._data.dtype.kind != "f":
+    if np_kind(x._data.dtype) != "f":
         raise DTypeError(f"linalg.vector_norm: Expected a floating point or complex tensor as "
                          f"input. Got {x.dtype.name}")
     if isinstance(dim, int):

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import dtypes
 from .composite import clamp
+from .dtypes import np_kind
 from .errors import DTypeNotImplemented
 from .ops import elementwise as ew
 from .ops import movement as mv
@@ -36,7 +37,7 @@ def _require_tensor(op, name, position, value):
 
 def _require_float(op, *xs):
     dtype = dtypes.result_type(*[x._data if isinstance(x, Tensor) else x for x in xs])
-    if dtype.kind != "f":
+    if np_kind(dtype) != "f":
         raise DTypeNotImplemented(f'"{op}_cpu" not implemented for '
                                   f"'{dtypes.TORCH_NAMES[dtype]}'")
 
@@ -116,7 +117,7 @@ def rad2deg(x):
 
 def frac(x):
     """x - trunc(x), keeping x's sign (floating dtypes only, as in torch)."""
-    if x._data.dtype.kind != "f":
+    if np_kind(x._data.dtype) != "f":
         raise DTypeNotImplemented(f'"frac_cpu" not implemented for '
                                   f"'{dtypes.TORCH_NAMES[x._data.dtype]}'")
     return x - ew.trunc(x)
@@ -127,7 +128,7 @@ def sgn(x):
 
 
 def signbit(x):
-    if x._data.dtype.kind != "f":
+    if np_kind(x._data.dtype) != "f":
         return ew.lt(x, 0)
     # -0.0 counts as negative: 1 / -0.0 is -inf
     return ew.logical_or(x < 0, ew.logical_and(x == 0, ew.div(1.0, x) < 0))
@@ -180,7 +181,7 @@ def clamp_max(x, max):  # noqa: A002
 
 def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
     """NaN -> nan, +inf -> posinf, -inf -> neginf (defaults: the dtype's largest values)."""
-    if x._data.dtype.kind != "f":
+    if np_kind(x._data.dtype) != "f":
         return ew.clone(x)
     big = float(np.finfo(x._data.dtype).max)
     out = ew.where(ew.isnan(x), nan, x)
@@ -222,9 +223,9 @@ def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
     close = a == b
     if a._data.dtype == dtypes.BOOL:
         return close
-    if equal_nan and a._data.dtype.kind == "f":
+    if equal_nan and np_kind(a._data.dtype) == "f":
         close = ew.logical_or(close, ew.logical_and(ew.isnan(a), ew.isnan(b)))
-    kind = a._data.dtype if a._data.dtype.kind == "f" else dtypes.default_float()
+    kind = a._data.dtype if np_kind(a._data.dtype) == "f" else dtypes.default_float()
     err = ew.abs(ew.cast(a - b, kind))
     allowed = ew.abs(ew.cast(b, kind) * rtol) + atol
     return ew.logical_or(close, ew.logical_and(ew.isfinite(err), err <= allowed))
@@ -278,7 +279,7 @@ def addcmul(input, tensor1, tensor2, *rest, value=1):
 
 def check_addcdiv(tensor1, tensor2):
     """torch refuses addcdiv of two integer tensors (it once divided them as integers)."""
-    if all(isinstance(t, Tensor) and t._data.dtype.kind in "biu" for t in (tensor1, tensor2)):
+    if all(isinstance(t, Tensor) and np_kind(t._data.dtype) in "biu" for t in (tensor1, tensor2)):
         raise RuntimeError(
             "Integer division with addcdiv is no longer supported, and in a future  release "
             "addcdiv will perform a true division of tensor1 and tensor2. The historic addcdiv "

@@ -11,7 +11,9 @@ import numpy as np
 
 from . import composite as C
 from . import dtypes
+from .dtypes import np_kind
 from .errors import DTypeError, ShapeError
+from .opmath import in_float32
 from .ops import elementwise as ew
 from .ops import movement as mv
 from .ops import reduce as rd
@@ -57,7 +59,7 @@ def cumprod(x, dim, *, dtype=None):
 
 
 def logcumsumexp(x, dim):
-    if x._data.dtype.kind != "f":
+    if np_kind(x._data.dtype) != "f":
         raise DTypeError(f"logcumsumexp(): expected a floating point input, got {x.dtype}")
     return scan.logcumsumexp(x, _scan_dim(x, dim, "logcumsumexp"))
 
@@ -79,14 +81,14 @@ cummin = _cum_extremum(scan.cumargmin, "cummin")
 # --- NaN-aware reductions --------------------------------------------------------------
 def nansum(x, dim=None, keepdim=False, *, dtype=None):
     x = _cast_first(x, dtype)
-    if x._data.dtype.kind == "f":
+    if np_kind(x._data.dtype) == "f":
         x = ew.where(ew.isnan(x), 0.0, x)
     return C.sum(x, dim, keepdim)
 
 
 def nanmean(x, dim=None, keepdim=False, *, dtype=None):
     x = _cast_first(x, dtype)
-    if x._data.dtype.kind != "f":
+    if np_kind(x._data.dtype) != "f":
         raise DTypeError(f"nanmean(): expected input to have floating point or complex dtype "
                          f"but got {x.dtype.name}")
     valid = ew.logical_not(ew.isnan(x))
@@ -98,6 +100,7 @@ def count_nonzero(x, dim=None):
     return C.sum(ew.cast(ew.ne(x, 0), dtypes.I64), dim)
 
 
+@in_float32
 def std_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     if isinstance(dim, bool):           # the old std_mean(x, unbiased) positional form
         dim, unbiased = None, dim
@@ -137,7 +140,7 @@ def _median_position(x, d, ignore_nan):
     """The sorted position of the lower median along d (keepdim shape): NaNs sort last;
     median propagates the first NaN, nanmedian skips them."""
     n = x.shape[d]
-    if x._data.dtype.kind != "f":
+    if np_kind(x._data.dtype) != "f":
         return (n - 1) // 2
     nans = C.sum(ew.cast(ew.isnan(x), dtypes.I64), d, keepdim=True)
     if ignore_nan:
@@ -149,7 +152,7 @@ def _median(ignore_nan, name):
     def op(x, dim=None, keepdim=False):
         if dim is None:
             flat = mv.reshape(x, (-1,))
-            if flat.shape[0] == 0 and x._data.dtype.kind == "f":
+            if flat.shape[0] == 0 and np_kind(x._data.dtype) == "f":
                 return C.sum(flat) * float("nan")       # torch: nan, an empty gradient
             if flat.shape[0] == 0:
                 raise ShapeError(f"{name}() of an empty {x.dtype.name} tensor: torch gives an "
@@ -178,7 +181,7 @@ nanmedian = _median(True, "nanmedian")
 def _same(a, b):
     """a == b, with NaN equal to NaN: mode counts NaNs as one value, as sorting does."""
     eq = a == b
-    return eq | (ew.isnan(a) & ew.isnan(b)) if a._data.dtype.kind == "f" else eq
+    return eq | (ew.isnan(a) & ew.isnan(b)) if np_kind(a._data.dtype) == "f" else eq
 
 
 def mode(x, dim=-1, keepdim=False):
@@ -191,7 +194,7 @@ def mode(x, dim=-1, keepdim=False):
     n, axis = last.shape[-1], (last.ndim - 1,)
     counts = C.sum(ew.cast(_same(C.unsqueeze(last, -1), C.unsqueeze(last, -2)), dtypes.I64), -1)
     best = counts == rd.reduce_max(counts, axis, True)      # the most frequent values
-    floating = x._data.dtype.kind == "f"
+    floating = np_kind(x._data.dtype) == "f"
     big = np.inf if floating else np.iinfo(x._data.dtype).max
     if floating:                        # a number wins a tie with NaN; NaN only if alone
         best_numbers = best & ~ew.isnan(last)

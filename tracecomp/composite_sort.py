@@ -12,6 +12,7 @@ from . import dtypes
 from .composite_reduce import ValuesIndices
 from .composite_shape import eager_values  # noqa: F401 - also tracecomp.composite_sort.eager_values
 from .creation import full, linspace
+from .dtypes import np_kind
 from .errors import ShapeError
 from .ops import elementwise as ew
 from .ops import movement as mv
@@ -118,7 +119,7 @@ def histc(input, bins=100, min=0, max=0):  # noqa: A002
     """Counts in `bins` equal-width bins over [min, max] (the data's range when both are 0);
     values outside are ignored. Built from scatter_add, so it compiles."""
     x = input
-    if x._data.dtype.kind != "f":
+    if np_kind(x._data.dtype) != "f":
         raise NotImplementedError(f"\"histogram_cpu\" not implemented for "
                                   f"'{_scalar_name(x._data.dtype)}'")
     if min > max:
@@ -155,7 +156,7 @@ def histogram(input, bins=100, *, range=None, weight=None, density=False):  # no
     the bin from the edges, then a step to the edge that holds the value), so values on an
     edge land where torch puts them."""
     x = eager_values(input, "histogram")
-    if x.dtype.kind != "f":
+    if np_kind(x.dtype) != "f":
         raise RuntimeError(f"torch.histogram: input tensor and bins tensors should have the "
                            f"same dtype, but got input {_scalar_name(x.dtype)} and bins float")
     flat = x.reshape(-1)
@@ -213,7 +214,7 @@ def _scalar_name(np_dtype):
 
 def bincount(input, weights=None, minlength=0):  # noqa: A002
     x = eager_values(input, "bincount")
-    if x.ndim != 1 or x.dtype.kind not in "iu" or (x.size and x.min() < 0):
+    if x.ndim != 1 or np_kind(x.dtype) not in "iu" or (x.size and x.min() < 0):
         raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
     if minlength < 0:
         raise RuntimeError("minlength should be >= 0")
@@ -222,7 +223,7 @@ def bincount(input, weights=None, minlength=0):  # noqa: A002
         return Tensor._make(np.bincount(x, minlength=n).astype(dtypes.I64))
     if tuple(weights.shape) != tuple(x.shape):
         raise RuntimeError("weights should be 1-d and have the same length as input")
-    w = weights if weights._data.dtype.kind == "f" else ew.cast(weights, dtypes.F64)
+    w = weights if np_kind(weights._data.dtype) == "f" else ew.cast(weights, dtypes.F64)
     return scatter_add(full((n,), 0, dtype=w.dtype), 0, input, w)
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from . import context, devices, dtypes
 from .devices import check_placement
 from .dispatch import bind
+from .dtypes import np_kind
 from .generator import (  # noqa: F401 - tracecomp.creation.Generator etc., as before
     Generator,
     default_generator,
@@ -48,7 +49,7 @@ def _arange_impl(start, stop, step, dtype):
     """start + k * step, worked out in float64 and then rounded, as torch does: numpy's
     float32 arange extrapolates from its first two float32 values, so
     arange(-10., 10., 0.01)[1000] was 2.3e-4 instead of 2e-16."""
-    if np.dtype(dtype).kind != "f":
+    if np_kind(np.dtype(dtype)) != "f":
         return np.arange(start, stop, step, dtype=dtype)
     steps = np.arange(_arange_length(start, stop, step), dtype=np.float64)
     return (start + steps * step).astype(dtype)
@@ -272,7 +273,7 @@ def _linspace_values(start, end, steps, dtype):
     wider type, float64 for float32; float64's through long double, which may round twice
     in rare cases). numpy's linspace, in float64 and cast, differed from torch's float32
     values by an ulp in a third of cases."""
-    if dtype.kind != "f" or steps < 2:
+    if np_kind(dtype) != "f" or steps < 2:
         return np.linspace(start, end, steps, dtype=np.float64).astype(dtype)
     narrow, wide = (np.float32, np.float64) if dtype.itemsize <= 4 else \
         (np.float64, np.longdouble)
@@ -306,7 +307,7 @@ def _default_dtype(arr, data):
     """torch.tensor's inference: Python floats -> float32, ints -> int64, numpy keeps its."""
     if isinstance(data, (np.ndarray, np.generic, Tensor)):
         return arr.dtype
-    kind = arr.dtype.kind
+    kind = np_kind(arr.dtype)
     return dtypes.default_float() if kind == "f" else dtypes.I64 if kind in "iu" else \
         dtypes.BOOL if kind == "b" else arr.dtype
 
@@ -318,7 +319,7 @@ def tensor(data, *, dtype=None, requires_grad=False, device=None):
     raw = _to_numpy(data)
     arr = np.array(raw)
     np_dtype = dtypes.to_np(dtype) or _default_dtype(arr, data)
-    if arr.dtype.kind == "O" or arr.dtype.kind in "USM":
+    if np_kind(arr.dtype) == "O" or np_kind(arr.dtype) in "USM":
         raise TypeError(f"tensor(): could not infer a numeric dtype from {type(data).__name__} "
                         f"data; expected numbers, (nested) lists of numbers or an array")
     dtypes.from_np(np_dtype)
@@ -367,7 +368,7 @@ def _rng(generator):
 
 def _rand_dtype(dtype, kernel="normal_kernel_cpu"):
     d = dtypes.to_np(dtype) or dtypes.default_float()
-    if d.kind != "f":     # torch's message names its kernel: rand's, randn's / normal's
+    if np_kind(d) != "f":     # torch's message names its kernel: rand's, randn's / normal's
         from .errors import DTypeNotImplemented
         raise DTypeNotImplemented(f'"{kernel}" not implemented for \'{dtypes.TORCH_NAMES[d]}\'')
     return d
@@ -446,7 +447,7 @@ def logspace(start, end, steps, base=10.0, *, dtype=None, layout=None, device=No
 def _triangle_indices(op, np_fn, row, col, offset, dtype, device):
     check_placement(device)
     d = dtypes.to_np(dtype) or dtypes.I64
-    if d.kind not in "iu":
+    if np_kind(d) not in "iu":
         raise NotImplementedError(f'"{op}" not implemented for \'{dtypes.TORCH_NAMES[d]}\'')
     if row < 0 or col < 0:
         which = "row" if row < 0 else "col"

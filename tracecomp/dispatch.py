@@ -32,6 +32,7 @@ import numpy as np
 from . import devices, grad_mode
 from .device_array import DeviceArray
 from .device_array import devices_used as _devices_used
+from .dtypes import BF16, bf16_used, np_kind
 from .errors import AutogradError, ShapeError, TracecompError, fmt_shape, foreign_operand
 from .tensor import Tensor, made_in_grad
 
@@ -186,7 +187,7 @@ def regained(x, check=True):
     requires grad, as in torch, its history replayed on its base's (current_node). A view
     made under no_grad of a tensor without history, which has history now, is torch's
     error in grad mode (with check)."""
-    if x._data.dtype.kind != "f":
+    if np_kind(x._data.dtype) != "f":
         return False
     link = x._view
     while link is not None:
@@ -279,7 +280,10 @@ def bind(prim, *args, **params):
         if CHECK_SHAPES:
             _check_rule(prim, arrays, params)
         try:
-            out = prim.impl(*arrays, **params)
+            if bf16_used[0] and not prim.is_view:
+                out = prim.impl(*widen_bf16(arrays), **params)
+            else:
+                out = prim.impl(*arrays, **params)
             dtype = prim.dtype(*arrays, **params)
         except (TracecompError, IndexError):
             raise       # our own errors, and index errors (which torch raises as IndexError)
@@ -292,7 +296,7 @@ def bind(prim, *args, **params):
             out = prim.as_dtype(out, arrays, params, dtype)
         view = prim.is_view and _aliases(out, arrays[0])
         vc = args[0]._vc if view else [0]
-    if _grad.enabled and prim.vjp is not None and dtype.kind == "f":
+    if _grad.enabled and prim.vjp is not None and np_kind(dtype) == "f":
         for a in args:
             if isinstance(a, Tensor) and (a._requires_grad or regains and a._view is not None
                                           and a._node is None and tracked(a)):
@@ -309,6 +313,14 @@ def bind(prim, *args, **params):
     if view:                # how to replay the view, for in-place updates (inplace_view.py)
         t._view = (args[0], prim, params, made_in_grad(args[0]))
     return t
+
+
+def widen_bf16(arrays):
+    """The operands with each bfloat16 array as float32: torch's CPU kernels compute a
+    bfloat16 op in float32 (sums and matmuls accumulate there, Python scalars stay unrounded)
+    and round the result once, which bind's cast to the dtype rule's answer then does."""
+    return [a.astype(np.float32) if type(a) is _ndarray and a.dtype == BF16 else a
+            for a in arrays]
 
 
 def _on_device(prim, arrays, params):

@@ -6,10 +6,25 @@ highest *category* (bool < integer < floating) wins, dimensioned tensors decide 
 within a category, and 0-d tensors and Python scalars only matter when they raise the
 category (then a Python float gives the default float dtype: float32 unless
 `set_default_dtype` changed it). Also here: `promote_types`, `can_cast`, and the dtypes torch
-has that tracecomp does not hold (bfloat16, complex...), which exist as names so code can
+has that tracecomp does not hold (complex, uint16/32/64), which exist as names so code can
 mention them but fail with a clear error when used.
+
+bfloat16 arrays are ml_dtypes' bfloat16 (numpy has none); numpy reports that dtype's kind as
+'V', so code that asks whether a dtype is floating asks `np_kind`, which says 'f' for it.
 """
+import ml_dtypes
 import numpy as np
+
+BF16 = np.dtype(ml_dtypes.bfloat16)
+# set once a bfloat16 dtype was asked for (to_np, from_np): until then bind skips looking
+# for bfloat16 operands to compute in float32 (dispatch.widen_bf16)
+bf16_used = [False]
+
+
+def np_kind(np_dtype) -> str:
+    """np_dtype.kind ('f', 'i', 'u', 'b'), with bfloat16 the float it is (numpy says 'V')."""
+    k = np_dtype.kind
+    return "f" if k == "V" and np_dtype == BF16 else k
 
 
 class DType:
@@ -21,8 +36,8 @@ class DType:
         self.name = name
         self.np = np.dtype(np_dtype)
         self.itemsize = self.np.itemsize
-        self.is_floating_point = self.np.kind == "f"
-        self.is_signed = self.np.kind in "fi"
+        self.is_floating_point = np_kind(self.np) == "f"
+        self.is_signed = np_kind(self.np) in "fi"
         self.is_complex = False
 
     def __repr__(self):
@@ -48,8 +63,9 @@ int16 = DType("int16", np.int16)
 int8 = DType("int8", np.int8)
 uint8 = DType("uint8", np.uint8)
 bool_ = DType("bool", np.bool_)
+bfloat16 = DType("bfloat16", BF16)
 
-ALL = (float32, float64, float16, int64, int32, int16, int8, uint8, bool_)
+ALL = (float32, float64, float16, int64, int32, int16, int8, uint8, bool_, bfloat16)
 
 
 class UnsupportedDType(DType):
@@ -73,7 +89,6 @@ class UnsupportedDType(DType):
                          f"{held}")
 
 
-bfloat16 = UnsupportedDType("bfloat16", 2, True)
 complex32 = UnsupportedDType("complex32", 4, False, True)
 complex64 = UnsupportedDType("complex64", 8, False, True)
 complex128 = UnsupportedDType("complex128", 16, False, True)
@@ -81,7 +96,7 @@ uint16 = UnsupportedDType("uint16", 2, False)
 uint32 = UnsupportedDType("uint32", 4, False)
 uint64 = UnsupportedDType("uint64", 8, False)
 cfloat, cdouble, chalf = complex64, complex128, complex32
-UNSUPPORTED = (bfloat16, complex32, complex64, complex128, uint16, uint32, uint64)
+UNSUPPORTED = (complex32, complex64, complex128, uint16, uint32, uint64)
 _BY_NP = {d.np: d for d in ALL}
 _BY_NAME = {d.name: d for d in ALL + UNSUPPORTED}
 # torch's aliases: torch.float is float32, torch.long is int64, ...
@@ -98,12 +113,13 @@ BOOL = bool_.np
 # torch's C++ scalar-type names, which its "... not implemented for 'Long'" errors use
 TORCH_NAMES = {F32: "Float", F64: "Double", np.dtype(np.float16): "Half", I64: "Long",
                np.dtype(np.int32): "Int", np.dtype(np.int16): "Short",
-               np.dtype(np.int8): "Char", np.dtype(np.uint8): "Byte", BOOL: "Bool"}
+               np.dtype(np.int8): "Char", np.dtype(np.uint8): "Byte", BOOL: "Bool",
+               BF16: "BFloat16"}
 
 # the IR's short spellings: f32[64,784], i64[64], b8[3]
 SHORT_NAMES = {F32: "f32", F64: "f64", np.dtype(np.float16): "f16", I64: "i64",
                np.dtype(np.int32): "i32", np.dtype(np.int16): "i16", np.dtype(np.int8): "i8",
-               np.dtype(np.uint8): "u8", BOOL: "b8"}
+               np.dtype(np.uint8): "u8", BOOL: "b8", BF16: "bf16"}
 
 
 def short_name(np_dtype) -> str:
@@ -117,7 +133,10 @@ def from_name(name: str) -> DType:
 def from_np(np_dtype) -> DType:
     """The public DType of a numpy dtype; error for dtypes tracecomp does not hold."""
     try:
-        return _BY_NP[np.dtype(np_dtype)]
+        out = _BY_NP[np.dtype(np_dtype)]
+        if out is bfloat16:
+            bf16_used[0] = True
+        return out
     except (KeyError, TypeError):
         raise TypeError(f"tracecomp has no dtype for numpy dtype {np_dtype}; "
                         f"supported: {', '.join(d.name for d in ALL)}") from None
@@ -130,6 +149,8 @@ def to_np(dtype):
     if isinstance(dtype, DType):
         if dtype.np is None:
             raise dtype.unsupported()
+        if dtype is bfloat16:
+            bf16_used[0] = True
         return dtype.np
     if dtype is float:                      # torch: dtype=float is float64
         return F64
@@ -144,7 +165,7 @@ def to_np(dtype):
 
 def category(np_dtype) -> int:
     """0 bool, 1 integer, 2 floating."""
-    kind = np_dtype.kind
+    kind = np_kind(np_dtype)
     return 2 if kind == "f" else (0 if kind == "b" else 1)
 
 
@@ -173,7 +194,7 @@ def set_default_dtype(d):
     """The dtype Python floats become: torch.tensor([1.0]), zeros(), rand(), arange(0.5),
     int / int, exp(int), ... Floating dtypes only, as in torch."""
     np_dtype = to_np(d) if isinstance(d, (DType, np.dtype)) else None
-    if np_dtype is None or np_dtype.kind != "f":
+    if np_dtype is None or np_kind(np_dtype) != "f":
         raise TypeError("only floating-point types are supported as the default type")
     changed = _DEFAULT_FOR_CATEGORY[2] != np_dtype
     _DEFAULT_FOR_CATEGORY[2] = np_dtype
@@ -210,14 +231,14 @@ def result_type(*args):
         if type(a) is np.ndarray:
             if type(b) is np.ndarray and a.dtype == b.dtype:
                 return a.dtype
-            if type(b) is float and a.dtype.kind == "f":
+            if type(b) is float and np_kind(a.dtype) == "f":
                 return a.dtype
-            if type(b) is int and a.dtype.kind in "iuf":    # a Python int never widens
+            if type(b) is int and np_kind(a.dtype) in "iuf":    # a Python int never widens
                 return a.dtype
         elif type(b) is np.ndarray:         # a Python number first: 1 - x, 2 * x
-            if type(a) is float and b.dtype.kind == "f":
+            if type(a) is float and np_kind(b.dtype) == "f":
                 return b.dtype
-            if type(a) is int and b.dtype.kind in "iuf":
+            if type(a) is int and np_kind(b.dtype) in "iuf":
                 return b.dtype
     key = tuple((a.dtype, a.ndim == 0) if hasattr(a, "dtype") and not isinstance(a, np.generic)
                 else _scalar_category(a) for a in args)
@@ -246,7 +267,7 @@ def result_type(*args):
 def float_type(np_dtype):
     """The dtype a float-valued op (exp, div, mean) returns: floats keep theirs, the rest
     get the default float dtype (float32 unless set_default_dtype changed it)."""
-    return np_dtype if np_dtype.kind == "f" else _DEFAULT_FOR_CATEGORY[2]
+    return np_dtype if np_kind(np_dtype) == "f" else _DEFAULT_FOR_CATEGORY[2]
 
 
 def _as_dtype(d, op):

@@ -24,6 +24,7 @@ import warnings
 import numpy as np
 
 from . import dtypes
+from .dtypes import np_kind
 from .tensor import Tensor
 
 _INVALID = ("only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables "
@@ -91,18 +92,18 @@ def _sequence_tensor(k):
             arr = np.asarray(k)
         except ValueError as exc:     # ragged lists
             raise IndexError(f"{_BAD_DTYPE}; the sequence {k!r} is not one ({exc})") from None
-    if arr.size == 0 and arr.dtype.kind == "f":
+    if arr.size == 0 and np_kind(arr.dtype) == "f":
         arr = arr.astype(np.int64)    # [] holds no floats: an empty position list
-    if arr.dtype.kind not in "iub":
+    if np_kind(arr.dtype) not in "iub":
         raise IndexError(f"{_BAD_DTYPE}; got a sequence of {arr.dtype}")
-    if arr.dtype.kind != "b" and arr.dtype != np.uint8:
+    if np_kind(arr.dtype) != "b" and arr.dtype != np.uint8:
         arr = arr.astype(np.int64, copy=False)
     return Tensor._make(arr)
 
 
 def _tensor_entry(t):
     data = t._data
-    kind = np.dtype(data.dtype).kind
+    kind = np_kind(np.dtype(data.dtype))
     if kind not in "iub":
         raise IndexError(f"{_BAD_DTYPE}; got {t.dtype}")
     byte = data.dtype == dtypes.from_np(np.uint8).np

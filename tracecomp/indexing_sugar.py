@@ -18,6 +18,7 @@ import numpy as np
 from . import dispatch, dtypes, grad_mode
 from .device_array import DeviceArray
 from .devices import to_host
+from .dtypes import np_kind
 from .errors import TraceError, fmt_shape
 from .grad_fn_names import chained
 from .indexing_keys import BoolIndex, entries
@@ -59,7 +60,7 @@ def _int_tensor(t):
     """An eager 0-d signed integer tensor: an int, as torch reads it in an index (a uint8 one
     is a legacy mask)."""
     return isinstance(t, Tensor) and type(t._data) is np.ndarray and t._data.ndim == 0 and \
-        t._data.dtype.kind == "i"
+        np_kind(t._data.dtype) == "i"
 
 
 def _bound(b):
@@ -122,7 +123,7 @@ def _int_key(key):
 def getitem(x, key):
     data = x._data
     if type(key) is Tensor:
-        if key._data.dtype.kind == "i" and key._data.ndim and data.ndim:
+        if np_kind(key._data.dtype) == "i" and key._data.ndim and data.ndim:
             return index(x, [key], (0,))    # x[positions], as embedding lookups do
         key = _int_key(key)
     if type(key) is not Tensor and type(data) is np.ndarray and \

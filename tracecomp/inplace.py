@@ -160,7 +160,9 @@ def composite_method(fn, name):
 def apply(x, prim, *operands, op=None, **params):
     """x = prim(x, *operands) in place."""
     op = op or prim.name + "_"
-    if prim.ufunc is not None and tape_free(x, operands):
+    # (a bfloat16 x goes through bind, which computes in float32 as torch does: numpy's
+    # bfloat16 loop would round a Python scalar operand to bfloat16 first)
+    if prim.ufunc is not None and x._data.dtype != dtypes.BF16 and tape_free(x, operands):
         arrays = [o._data if isinstance(o, Tensor) else o for o in operands]
         want = prim.dtype(x._data, *arrays)
         _check_cast(x, want, op)

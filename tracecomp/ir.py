@@ -29,6 +29,7 @@ import math
 import numpy as np
 
 from . import dtypes
+from .dtypes import np_kind
 from .errors import IRError, TracecompError, compiled_error
 from .ops.registry import PRIMITIVES
 from .symbolic import Sym
@@ -309,7 +310,7 @@ def _node_problem(node, defined):
         return f"shape {list(node.shape)} but {node.op}'s rule gives {list(shape)}"
     if dtype != node.dtype:
         return f"dtype {node.dtype} but {node.op}'s rule gives {dtype}"
-    if node.requires_grad and (prim.vjp is None or dtype.kind != "f"):
+    if node.requires_grad and (prim.vjp is None or np_kind(dtype) != "f"):
         return f"{node.op} node requires grad but has no gradient (non-differentiable op or " \
                f"non-floating dtype)"
     return None

@@ -19,6 +19,7 @@ import numpy as np
 from . import context, dtypes
 from .devices import as_device
 from .dispatch import bind
+from .dtypes import np_kind
 from .tensor import Tensor, _init, _same_memory_while_tracing
 
 # legacy type name -> dtype, in torch's order
@@ -123,7 +124,7 @@ def _data(data, name):
     if not isinstance(data, (list, tuple, np.ndarray, np.generic)):
         raise TypeError(f"new(): invalid data type '{type(data).__name__}'")
     arr = np.array(_to_numpy(data))
-    if arr.dtype.kind not in "biuf":
+    if np_kind(arr.dtype) not in "biuf":
         raise TypeError(f"{name}(): could not read numbers from {type(data).__name__} data "
                         f"(numpy made {arr.dtype} of it)")
     return arr
@@ -132,10 +133,10 @@ def _data(data, name):
 def _check_range(arr, np_dtype):
     """torch's check on Python numbers for an integer type: floats must lie in its range;
     ints too, except that uint8 takes negative ints modulo 256."""
-    if np_dtype.kind not in "iu" or arr.size == 0:
+    if np_kind(np_dtype) not in "iu" or arr.size == 0:
         return
     info = np.iinfo(np_dtype)
-    if arr.dtype.kind == "f":
+    if np_kind(arr.dtype) == "f":
         bad = not bool(np.all((arr >= info.min) & (arr <= info.max)))     # nan is bad too
     else:
         low = np.iinfo(np.int64).min if np_dtype == np.uint8 else info.min

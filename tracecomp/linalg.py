@@ -13,6 +13,7 @@ from . import composite as C
 from . import dtypes
 from .composite_linalg import cross as _cross
 from .composite_linalg import vector_norm
+from .dtypes import np_kind
 from .errors import DTypeError, ShapeError
 from .linalg_lu import (  # noqa: F401 - torch.linalg's names
     cholesky_ex,
@@ -54,7 +55,7 @@ Lstsq = structseq("linalg_lstsq", ["solution", "residuals", "rank",
 
 
 def _float(x, op):
-    if x._data.dtype.kind != "f":
+    if np_kind(x._data.dtype) != "f":
         raise DTypeError(f"{op}: Expected a floating point or complex tensor as input. Got "
                          f"{scalar_name(x._data.dtype)}")
     return x

@@ -34,6 +34,7 @@ from .creation import (
     seed,
 )
 from .dispatch import bind
+from .dtypes import np_kind
 from .errors import DTypeNotImplemented
 from .ops import elementwise as ew
 from .ops.registry import defprim
@@ -100,7 +101,7 @@ multinomial_p = defprim(
 
 def multinomial(input, num_samples, replacement=False, *, generator=None, out=None):  # noqa: A002
     """Indices drawn from each row of `input` (unnormalized probabilities)."""
-    if input._data.dtype.kind != "f":
+    if np_kind(input._data.dtype) != "f":
         raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: "
                            f"{dtypes.TORCH_NAMES[input._data.dtype]}")
     if input.ndim not in (1, 2):
@@ -159,14 +160,14 @@ def bernoulli(input, p=None, *, generator=None, out=None):  # noqa: A002
         probs = full(tuple(input.shape), float(p), dtype=input._data.dtype)
     else:
         probs = input if p is None else p
-        if probs._data.dtype.kind != "f":
+        if np_kind(probs._data.dtype) != "f":
             raise _not_implemented("bernoulli_tensor_cpu_p_", probs._data.dtype)
     return _zero_grad_link(bind(bernoulli_p, probs, **_gen_param(generator)), input)
 
 
 def poisson(input, generator=None):  # noqa: A002
     """A Poisson sample with rate `input`, elementwise (input's float dtype)."""
-    if input._data.dtype.kind != "f":
+    if np_kind(input._data.dtype) != "f":
         raise _not_implemented("poisson_cpu", input._data.dtype)
     return _zero_grad_link(bind(poisson_p, input, **_gen_param(generator)), input)
 
@@ -214,7 +215,7 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, out=None, dtype=None
                                                                   if size is not None else "")
         raise TypeError(_NORMAL_FORMS.format(got))
     for t in tensors:
-        if t._data.dtype.kind != "f":
+        if np_kind(t._data.dtype) != "f":
             raise _not_implemented("normal_kernel_cpu", t._data.dtype)
     if isinstance(std, Tensor):
         if isinstance(std._data, np.ndarray) and np.any(std._data < 0):
@@ -278,7 +279,7 @@ def random_(x, *args, generator=None, **kwargs):
                                f"from={low} >= to={top}")
         high = top + 1
     _int_range(low, high)
-    if d.kind in "biu":
+    if np_kind(d) in "biu":
         info = (0, 1) if d == dtypes.BOOL else (int(np.iinfo(d).min), int(np.iinfo(d).max))
         if not info[0] <= low <= info[1]:
             raise RuntimeError(f"from is out of bounds for {_C_NAMES[d]}")
@@ -290,7 +291,7 @@ def random_(x, *args, generator=None, **kwargs):
 
 
 def _continuous_only(x, what, type_names=dtypes.TORCH_NAMES):
-    if x._data.dtype.kind != "f":
+    if np_kind(x._data.dtype) != "f":
         raise RuntimeError(f"{what} is a continuous probability distribution. dtype must be a "
                            f"floating point but you specified {type_names[x._data.dtype]}")
 
@@ -317,7 +318,7 @@ def cauchy_(x, median=0.0, sigma=1.0, *, generator=None):
 
 
 def log_normal_(x, mean=1.0, std=2.0, *, generator=None):
-    if x._data.dtype.kind != "f":
+    if np_kind(x._data.dtype) != "f":
         raise _not_implemented("log_normal_cpu", x._data.dtype)
     if not std > 0:
         raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={std:g}")
@@ -333,7 +334,7 @@ def geometric_(x, p, *, generator=None):
 
 
 def normal_(x, mean=0.0, std=1.0, *, generator=None):
-    if x._data.dtype.kind != "f":
+    if np_kind(x._data.dtype) != "f":
         raise _not_implemented("normal_kernel_cpu", x._data.dtype)
     _check_std(std)
     sample = _float32_fill("standard_normal", std, mean, generator) \

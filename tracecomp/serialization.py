@@ -48,6 +48,7 @@ import numpy as np
 from . import dtypes, saved_module, saved_optimizer, serialization_files, serialization_torch
 from .device_array import DeviceArray
 from .devices import CPU, check_placement, to_device, to_host
+from .dtypes import np_kind
 from .errors import SerializationError
 from .tensor import Size, Tensor, device
 
@@ -350,7 +351,7 @@ def _array(entry, i, buf, data_start, dlen, name):
         raise SerializationError(f"{name}: malformed header: tensor {i} of shape {shape} and "
                                  f"dtype {entry['dtype']} needs {need} bytes, header says "
                                  f"{nbytes}")
-    if dt.kind == "b":
+    if np_kind(dt) == "b":
         # any nonzero byte is True (as torch reads one): a byte 2 would otherwise be a bool
         # that numpy and compiled code read differently (`!= 0` makes a proper 0/1 array)
         raw = np.frombuffer(buf, dtype=np.uint8, count=nbytes, offset=data_start + offset)
@@ -381,7 +382,7 @@ class _Decoder:
         dtypes.from_np(arr.dtype)
         where = _destination(self.entries[i].get("device"), self.map_location)
         t = Tensor._make(arr if where.type == "cpu" else to_device(arr, where))
-        grad = bool(self.entries[i].get("requires_grad", False)) and arr.dtype.kind == "f"
+        grad = bool(self.entries[i].get("requires_grad", False)) and np_kind(arr.dtype) == "f"
         if param:
             t = _parameter_class()(t, requires_grad=grad)
         elif grad:

@@ -17,6 +17,7 @@ import numpy as np
 from . import context, dtypes, grad_mode
 from .device_array import DeviceArray
 from .devices import CPU, device, to_host  # noqa: F401  (tracecomp.tensor.device, as before)
+from .dtypes import np_kind
 from .errors import TraceError, fmt_shape
 from .user_code import user_line
 
@@ -164,13 +165,13 @@ class Tensor:
         return self._data.ndim
 
     def is_signed(self) -> bool:
-        return self._data.dtype.kind in "fi"
+        return np_kind(self._data.dtype) in "fi"
 
     def is_complex(self) -> bool:
         return False                # tracecomp holds no complex tensors
 
     def is_floating_point(self) -> bool:
-        return self._data.dtype.kind == "f"
+        return np_kind(self._data.dtype) == "f"
 
     def is_contiguous(self, memory_format=None) -> bool:
         if memory_format is None:
@@ -199,7 +200,7 @@ class Tensor:
             raise RuntimeError("you can only change requires_grad flags of leaf variables. "
                                "If you want to use a computed variable in a subgraph that "
                                "doesn't require differentiation use var_no_grad = var.detach().")
-        if requires_grad and self._data.dtype.kind != "f":
+        if requires_grad and np_kind(self._data.dtype) != "f":
             raise RuntimeError(f"only Tensors of floating point dtype can require gradients; "
                                f"this one is {self.dtype}. Convert it first with .float().")
         data = self._data
@@ -373,7 +374,7 @@ class Tensor:
 
     def __index__(self):
         data = self._data
-        if data.dtype.kind not in "iub":
+        if np_kind(data.dtype) not in "iub":
             raise TypeError("only integer tensors of a single element can be converted "
                             "to an index")
         if data.ndim == 0 and type(data) is np.ndarray:     # the usual case: x[i:i + 8]

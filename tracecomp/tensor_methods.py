@@ -14,6 +14,7 @@ from . import memory_format as mf
 from .autograd import backward as _run_backward
 from .device_methods import to
 from .dispatch import bind, current_node, needs, regained
+from .dtypes import np_kind
 from .legacy_types import tensor_init
 from .ops import elementwise as ew
 from .ops import movement as mv
@@ -53,7 +54,7 @@ def _div_floor(a, b):
     gradient is wanted the values go through a `where` whose other branch is floor(a / b)
     (floor's derivative is zero) and which always picks them."""
     q = ew.floor_divide(a, b)
-    if q._data.dtype.kind != "f" or not (needs(a) or needs(b)):
+    if np_kind(q._data.dtype) != "f" or not (needs(a) or needs(b)):
         return q
     return ew.where(ew.logical_or(q == q, q != q), q, ew.floor(ew.div(a, b)))
 
@@ -64,7 +65,7 @@ def _div_trunc(a, b):
     quotient would lose digits above 2^24 (float32) and turn a division by 0 into a
     garbage integer instead of torch's error."""
     arrays = [x._data if isinstance(x, Tensor) else x for x in (a, b)]
-    kind = dtypes.result_type(*arrays).kind
+    kind = np_kind(dtypes.result_type(*arrays))
     if kind == "b":
         from .errors import DTypeNotImplemented
         raise DTypeNotImplemented("\"div_trunc_cpu\" not implemented for 'Bool'")
@@ -257,7 +258,8 @@ METHODS = {
     "scatter_add": scatter_add, "contiguous": contiguous, "unfold": _unfold_dim,
     # dtype and device
     "to": to, "float": _caster(dtypes.float32), "double": _caster(dtypes.float64),
-    "half": _caster(dtypes.float16), "long": _caster(dtypes.int64),
+    "half": _caster(dtypes.float16),
+    "bfloat16": _caster(dtypes.bfloat16), "long": _caster(dtypes.int64),
     "int": _caster(dtypes.int32), "bool": _caster(dtypes.bool_),
     "type_as": _type_as,
     # in place

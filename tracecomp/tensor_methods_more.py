@@ -18,6 +18,7 @@ from .composite_sort import sort
 from .creation import full
 from .devices import beside
 from .dispatch import needs
+from .dtypes import np_kind
 from .errors import DTypeNotImplemented
 from .grad_mode import state as _grad
 from .ops import elementwise as ew
@@ -203,7 +204,7 @@ def _integer_operands(name, input, other):  # noqa: A002
         raise TypeError(f"{name}(): argument 'other' (position 1) must be Tensor, not "
                         f"{type(other).__name__}")
     want = dtypes.result_type(input._data, other._data)
-    if want.kind not in "iu":
+    if np_kind(want) not in "iu":
         raise DTypeNotImplemented(f"\"{name}_cpu\" not implemented for "
                                   f"'{dtypes.TORCH_NAMES[want]}'")
     return ew.cast(input, want), ew.cast(other, want)

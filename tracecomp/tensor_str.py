@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from . import dtypes
+from .dtypes import np_kind
 
 
 @dataclasses.dataclass
@@ -68,7 +69,7 @@ class _Formatter:
     """One width and one notation for all the elements a tensor prints."""
 
     def __init__(self, values):
-        self.floating = values.dtype.kind == "f"
+        self.floating = np_kind(values.dtype) == "f"
         self.int_mode, self.sci_mode, self.max_width = True, False, 1
         flat = values.reshape(-1)
         if not self.floating:

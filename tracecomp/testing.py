@@ -12,6 +12,7 @@ import numpy as np
 
 from . import support as _support
 from .devices import to_host
+from .dtypes import np_kind
 from .tensor import Tensor
 
 # torch's default (rtol, atol) by dtype; integers and bools compare exactly
@@ -94,7 +95,7 @@ def _compare_tensors(actual, expected, path, options):
     # one in float32)
     common = np.result_type(a, e)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        if common.kind in "biu":
+        if np_kind(common) in "biu":
             diff = np.abs(a.astype(np.int64) - e.astype(np.int64))
             rel = diff.astype(np.float32) / np.abs(e.astype(np.float32))
         else:
@@ -139,10 +140,10 @@ def _tolerances(actual, expected, options):
 
 
 def _mismatches(a, e, rtol, atol, equal_nan):
-    if a.dtype.kind in "biu" and e.dtype.kind in "biu" and rtol == 0 and atol == 0:
+    if np_kind(a.dtype) in "biu" and np_kind(e.dtype) in "biu" and rtol == 0 and atol == 0:
         return a != e
-    a64, e64 = a.astype(np.complex128 if "c" in a.dtype.kind + e.dtype.kind else np.float64), \
-        e.astype(np.complex128 if "c" in a.dtype.kind + e.dtype.kind else np.float64)
+    wide = np.complex128 if "c" in np_kind(a.dtype) + np_kind(e.dtype) else np.float64
+    a64, e64 = a.astype(wide), e.astype(wide)
     with np.errstate(invalid="ignore"):
         close = np.abs(a64 - e64) <= atol + rtol * np.abs(e64)
         close |= a64 == e64         # infinities of one sign

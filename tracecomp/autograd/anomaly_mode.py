@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from ..dtypes import np_kind
 from ..errors import AutogradError
 from ..tensor import Tensor
 
@@ -87,5 +88,5 @@ def check_nan(name, grads):
     """torch's error when a backward function returned NaN (eager arrays only)."""
     for k, g in enumerate(grads):
         if isinstance(g, Tensor) and isinstance(g._data, np.ndarray) \
-                and g._data.dtype.kind == "f" and np.isnan(g._data).any():
+                and np_kind(g._data.dtype) == "f" and np.isnan(g._data).any():
             raise AutogradError(f"Function '{name}' returned nan values in its {k}th output.")

@@ -16,7 +16,7 @@ import enum
 
 import numpy as np
 
-from ..dtypes import TORCH_NAMES
+from ..dtypes import TORCH_NAMES, np_kind
 
 
 class ReduceOp:
@@ -71,14 +71,14 @@ def plan(op, dtype):
     if op in (R.PREMUL_SUM, R.UNUSED):
         raise ValueError(f"ReduceOp.{op.name} is not supported by tracecomp.distributed "
                          f"(multiply by the factor, then reduce with ReduceOp.SUM)")
-    if dtype.kind == "b":
+    if np_kind(dtype) == "b":
         if op is R.AVG:
             raise RuntimeError("result type Float can't be cast to the desired output type "
                                "Bool")
         return _LOGICAL[op], False
-    if op in (R.BAND, R.BOR, R.BXOR) and dtype.kind not in "iu":
+    if op in (R.BAND, R.BOR, R.BXOR) and np_kind(dtype) not in "iu":
         raise RuntimeError(f"Cannot use ReduceOp.{op.name} with non-integral dtype")
-    if op is R.AVG and dtype.kind != "f":
+    if op is R.AVG and np_kind(dtype) != "f":
         raise RuntimeError(f"result type Float can't be cast to the desired output type "
                            f"{TORCH_NAMES.get(dtype, str(dtype))}")
     return _ARITH[op], op is R.AVG

@@ -23,6 +23,7 @@ from ..composite_linalg import vector_norm as _vector_norm
 from ..creation import full, triu_indices
 from ..errors import ShapeError, fmt_shape
 from ..grad_fn_names import named
+from ..opmath import in_float32
 from ..ops import elementwise as ew
 from ..ops import movement as mv
 from ..ops.linalg import matmul
@@ -185,6 +186,7 @@ def selu(input, inplace=False):
                                                   _version("Elu", inplace), (x,)), "selu")
 
 
+@in_float32
 def gelu(input, approximate="none"):
     """x * Phi(x) with the exact erf form, or torch's tanh approximation."""
     if approximate == "none":

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import composite as C
 from ..creation import tensor, zeros
+from ..dtypes import np_kind
 from ..errors import DTypeError, ShapeError, fmt_shape
 from ..ops import elementwise as ew
 from ..ops import movement as mv
@@ -30,7 +31,7 @@ def _torch_dtype(t):
 
 
 def _is_float(t):
-    return t._data.dtype.kind == "f"
+    return np_kind(t._data.dtype) == "f"
 
 
 def _check_sdpa(query, key, value, attn_mask, dropout_p):

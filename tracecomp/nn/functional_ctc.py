@@ -11,6 +11,7 @@ import numpy as np
 from .. import composite as C
 from .. import dtypes
 from ..creation import tensor
+from ..dtypes import np_kind
 from ..errors import DTypeNotImplemented, ShapeError
 from ..ops import ctc as _ctc
 from ..ops import elementwise as ew
@@ -25,7 +26,7 @@ _OVERLOADS = ("(Tensor log_probs, Tensor targets, tuple of ints input_lengths, t
 def _lengths(name, lengths, device):
     """A lengths argument as an int64 tensor (a sequence's ints, or a 0-d tensor's)."""
     if isinstance(lengths, Tensor):
-        if lengths.dtype.np.kind not in "iu":
+        if np_kind(lengths.dtype.np) not in "iu":
             raise ShapeError(f"{name} must be integral")
         return lengths if lengths.dtype.np == np.int64 else ew.cast(lengths, dtypes.int64)
     return tensor([int(v) for v in lengths], dtype=dtypes.int64, device=device)

@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import composite as C
 from ..creation import full
+from ..dtypes import np_kind
 from ..errors import DTypeError
 from ..grad_fn_names import named
 from ..grad_mode import no_grad
@@ -40,7 +41,7 @@ _LOWEST = -2 ** 63      # check_range's low end when only the high end matters
 def _checked_indices(input, num):
     """input behind a range guard: every index in [0, num), checked eagerly now and in
     compiled code on every call (indexing alone would wrap a -1 to the last row)."""
-    if input._data.dtype.kind not in "iu":
+    if np_kind(input._data.dtype) not in "iu":
         raise DTypeError(f"Expected tensor for argument #1 'indices' to have one of the "
                          f"following scalar types: Long, Int; but got {input.dtype.name} "
                          f"instead (while checking arguments for embedding)")
@@ -125,11 +126,11 @@ def _check_mode(mode, scale_grad_by_freq, sparse):
 def _check_dtypes(input, weight, offsets, per_sample_weights):
     """The checks torch's kernel makes (RuntimeError, torch's type names)."""
     for what, t in (("#1 'indices'", input), ("#2 'offsets'", offsets)):
-        if t is not None and t._data.dtype.kind not in "iu":
+        if t is not None and np_kind(t._data.dtype) not in "iu":
             raise RuntimeError(f"Expected tensor for argument {what} to have one of the "
                                f"following scalar types: Long, Int; but got {t.type()} "
                                f"instead (while checking arguments for embedding_bag)")
-    if weight._data.dtype.kind != "f":
+    if np_kind(weight._data.dtype) != "f":
         raise RuntimeError(f"Expected tensor for argument #1 'weight' to have one of the "
                            f"following scalar types: Half, BFloat16, Float, Double; but got "
                            f"{weight.type()} instead (while checking arguments for "
@@ -236,7 +237,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2,
     offsets[-1] is where the last bag ends). An empty bag gives zeros; padding_idx takes
     no part in a bag (nor in a mean's count); per_sample_weights (mode='sum') scale each
     row."""
-    if weight._data.dtype == np.int64 and input._data.dtype.kind == "f":
+    if weight._data.dtype == np.int64 and np_kind(input._data.dtype) == "f":
         warnings.warn("Argument order of nn.functional.embedding_bag was changed. Usage "
                       "`embedding_bag(weight, input, ...)` is deprecated, and should now be "
                       "`embedding_bag(input, weight, ...)`.", stacklevel=2)

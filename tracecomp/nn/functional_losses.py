@@ -15,6 +15,7 @@ import numpy as np
 from .. import composite as C
 from .. import dtypes
 from ..autograd.function import Function
+from ..dtypes import np_kind
 from ..errors import BatchSizeError, DTypeError, ShapeError, fmt_shape
 from ..grad_fn_names import named
 from ..ops import elementwise as ew
@@ -82,7 +83,7 @@ def _class_dim(input):
 def _check_class_target(name, input, target, weight, ignore_index):
     """Shapes and dtype of a class-index target for an (N, C, d1, ...) input; returns the
     target behind a range guard (checked whenever the loss runs, compiled too)."""
-    if target._data.dtype.kind not in "iu":
+    if np_kind(target._data.dtype) not in "iu":
         raise DTypeError(f"{name}: expected target of scalar type Long (class indices) but "
                          f"found {target.dtype.name}; pass class indices as an int64 tensor, "
                          f"or class probabilities with the input's shape and a float dtype")
@@ -195,7 +196,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         raise ShapeError("cross_entropy: input must have at least 1 dimension (classes), got "
                          "a 0-d tensor")
     logp = C.log_softmax(input, _class_dim(input))
-    if target._data.dtype.kind == "f":
+    if np_kind(target._data.dtype) == "f":
         if tuple(target.shape) != tuple(input.shape):
             raise ShapeError(f"cross_entropy: class-probability targets must have the input's "
                              f"shape {fmt_shape(input.shape)}, got {fmt_shape(target.shape)} "
@@ -228,7 +229,7 @@ def _one_kind(input, target):
     """Whether input and target are tensors of one shape and floating dtype."""
     return isinstance(target, Tensor) and isinstance(input, Tensor) \
         and tuple(input.shape) == tuple(target.shape) \
-        and input.dtype == target.dtype and input._data.dtype.kind == "f"
+        and input.dtype == target.dtype and np_kind(input._data.dtype) == "f"
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):

@@ -12,6 +12,7 @@ from .. import dtypes
 from ..errors import ShapeError, fmt_shape
 from ..grad_fn_names import named
 from ..grad_mode import no_grad
+from ..opmath import in_float32
 from ..ops import elementwise as ew
 from ..ops import movement as mv
 
@@ -75,6 +76,7 @@ def _update(running, batch, momentum):
         running.copy_(running * (1 - momentum) + batch * momentum)
 
 
+@in_float32
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalize over the trailing dims given by normalized_shape."""
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else \
@@ -89,6 +91,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
                  (input, weight, bias))
 
 
+@in_float32
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     """Normalize each of num_groups channel groups of an (N, C, *) input per sample."""
     if input.ndim < 2 or input.shape[1] % num_groups:

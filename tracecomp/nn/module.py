@@ -12,6 +12,7 @@ from collections import OrderedDict
 from .. import context, dtypes
 from ..device_methods import check_cuda, move, moved_data, parse_to
 from ..devices import CPU, check_placement, placed
+from ..dtypes import np_kind
 from ..errors import ForeignTensorError, foreign_operand
 from ..grad_mode import no_grad
 from ..tensor import Tensor
@@ -421,7 +422,7 @@ class Module(ModuleHooks, ModuleState):
             self._apply(lambda t: move(t, device))
         if dtype is None:
             return self
-        if dtypes.to_np(dtype).kind != "f":
+        if np_kind(dtypes.to_np(dtype)) != "f":
             raise TypeError(f"nn.Module.to only accepts floating point or complex dtypes, but "
                             f"got desired dtype={dtype}")
         return self._apply(lambda t: t.to(dtype) if t.is_floating_point() else t)
@@ -434,6 +435,9 @@ class Module(ModuleHooks, ModuleState):
 
     def half(self):
         return self.to(dtypes.float16)
+
+    def bfloat16(self):
+        return self.to(dtypes.bfloat16)
 
     def cpu(self):
         return self._apply(lambda t: move(t, CPU))

@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import dtypes
 from ..dispatch import bind, needs
+from ..dtypes import np_kind
 from ..errors import DTypeNotImplemented
 from ..memory_format import axis_order, copy_in_order, preserve_format
 from ..tensor import Tensor
@@ -46,7 +47,7 @@ def _in_float32(fn):
     set_default_dtype changed it): numpy would compute exp(uint8) in float16 and lose digits
     before the cast."""
     def impl(x):
-        return fn(x if x.dtype.kind == "f" else x.astype(dtypes.default_float()))
+        return fn(x if np_kind(x.dtype) == "f" else x.astype(dtypes.default_float()))
     return impl
 
 
@@ -62,7 +63,7 @@ def _zero_grad(g, out, x):
 
 def _sign_impl(x):
     """torch's sign: 0 for NaN and for -0.0 too (numpy's keeps NaN and -0.0)."""
-    if x.dtype.kind != "f":
+    if np_kind(x.dtype) != "f":
         return np.sign(x)
     return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
 
@@ -170,7 +171,7 @@ def _pow_vjp(g, out, a, b):
 def _pow_impl(a, b):
     """np.power, with torch's integer powers: a negative exponent in a tensor gives 1 for
     base 1, +-1 for base -1 and 0 otherwise (numpy refuses the whole array)."""
-    if np.result_type(a, b).kind not in "iu" or np.min(b, initial=0) >= 0:
+    if np_kind(np.result_type(a, b)) not in "iu" or np.min(b, initial=0) >= 0:
         return np.power(a, b)
     b = np.asarray(b)
     negative = b < 0
@@ -196,7 +197,7 @@ def _extremum_impl(numpy_fn, keeps):
     are equal, so that of two zeros of opposite sign the first comes out (numpy's gives the
     second). Not commutative, then, on signed zeros."""
     def impl(a, b):
-        if np.result_type(a, b).kind != "f":
+        if np_kind(np.result_type(a, b)) != "f":
             return numpy_fn(a, b)
         return np.where(keeps(a, b) | np.isnan(a), a, b).astype(np.result_type(a, b),
                                                                copy=False)
@@ -210,7 +211,7 @@ def _remainder_vjp(g, out, a, b):
 def _remainder_impl(a, b):
     """torch's remainder (the divisor's sign): fmod, moved by b where the signs differ. A
     zero result keeps a's sign, as torch's does (numpy's remainder takes b's)."""
-    if np.result_type(a, b).kind != "f":
+    if np_kind(np.result_type(a, b)) != "f":
         return np.remainder(a, b)       # integers: the divisor has been checked for 0
     mod = np.fmod(a, b)
     return np.where((mod != 0) & ((np.asarray(b) < 0) != (mod < 0)), mod + b, mod)
@@ -258,7 +259,7 @@ def mul(input, other): return bind(mul_p, input, other)
 def div(input, other): return bind(div_p, input, other)
 def pow(a, b):  # noqa: A001
     if isinstance(b, int) and not isinstance(b, bool) and b < 0 and isinstance(a, Tensor) \
-            and a._data.dtype.kind in "iub":
+            and np_kind(a._data.dtype) in "iub":
         raise RuntimeError(f"Integers to negative integer powers are not allowed. (pow got a "
                            f"tensor of dtype {a.dtype.name} and the exponent {b})")
     return bind(pow_p, a, b)
@@ -283,7 +284,7 @@ def _integers_only(op):
     """dtype rule of the bitwise ops: integers and bools, never floats (torch's words)."""
     def rule(*args, **_):
         dtype = dtypes.result_type(*args)
-        if dtype.kind == "f":
+        if np_kind(dtype) == "f":
             raise DTypeNotImplemented(
                 f'"{op}_cpu" not implemented for \'{dtypes.TORCH_NAMES[dtype]}\'')
         return dtype
@@ -302,7 +303,7 @@ bitwise_not_p = unary("bitwise_not", np.invert, None, _integers_only("bitwise_no
 def _kind(x):
     """'b', 'i' or 'f': what kind of number x is (a tensor's dtype, a Python number's)."""
     if isinstance(x, Tensor):
-        kind = x._data.dtype.kind
+        kind = np_kind(x._data.dtype)
         return "i" if kind == "u" else kind
     return "b" if isinstance(x, bool) else "i" if isinstance(x, int) else "f"
 
@@ -372,7 +373,7 @@ def _float_only(op):
     """dtype rule of ops torch implements for floating inputs only (hypot, ...)."""
     def rule(*args, **_):
         dtype = dtypes.result_type(*args)
-        if dtype.kind != "f":
+        if np_kind(dtype) != "f":
             raise DTypeNotImplemented(
                 f'"{op}_cpu" not implemented for \'{dtypes.TORCH_NAMES[dtype]}\'')
         return dtype
@@ -457,7 +458,7 @@ def divisor(op, a, b):
     through the check_range guard (one check in the graph, run on every call); floating
     division gives inf or NaN instead."""
     dtype = dtypes.result_type(_array(a), _array(b))
-    if dtype.kind not in "iu":
+    if np_kind(dtype) not in "iu":
         return b
     message = (f"ZeroDivisionError: integer division by zero in {op} ({dtypes.TORCH_NAMES[dtype]}"
                f" operands, a divisor holds 0); divide floating point tensors for inf/nan")

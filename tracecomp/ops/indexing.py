@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import dtypes
 from ..dispatch import bind, needs
+from ..dtypes import np_kind
 from ..errors import IndexBoundsError, ShapeError, fmt_shape
 from ..tensor import Tensor
 from . import movement
@@ -30,7 +31,7 @@ def _check_range_impl(x, low, high, ignore, message, error, exclude=None):
     # integers from 0, read as unsigned (a negative one is then above any `high`): a
     # compiled training step checks its targets so on every call
     if exclude is None and x.size:
-        if low == 0 and x.dtype.kind == "i":
+        if low == 0 and np_kind(x.dtype) == "i":
             if x.view(_UNSIGNED[x.dtype.itemsize]).max() < high:
                 return x
         elif low <= x.min() and x.max() < high:
@@ -42,7 +43,7 @@ def _check_range_impl(x, low, high, ignore, message, error, exclude=None):
         bad |= x == exclude
     if bad.any():
         value = x[bad].flat[0]
-        value = int(value) if x.dtype.kind in "biu" else float(value)
+        value = int(value) if np_kind(x.dtype) in "biu" else float(value)
         raise ERRORS[error](message.format(value=value, low=low, high=high, last=high - 1))
     return x
 
@@ -70,7 +71,7 @@ def check_nonzero(x, message):
     otherwise, as torch raises for integer division by zero. The whole range of x's dtype
     is allowed, so the guard only refuses 0 (and range analysis still sees x's dtype)."""
     dtype = x._data.dtype
-    low, high = (0, 2) if dtype.kind == "b" else (int(np.iinfo(dtype).min),
+    low, high = (0, 2) if np_kind(dtype) == "b" else (int(np.iinfo(dtype).min),
                                                   int(np.iinfo(dtype).max) + 1)
     return check_range(x, low, high, message, error="RuntimeError", exclude=0)
 
@@ -254,7 +255,7 @@ index_put_p = defprim("index_put", _index_put_impl,
 
 def _as_index(i):
     if isinstance(i, Tensor):
-        if np.dtype(i._data.dtype).kind not in "iu":
+        if np_kind(np.dtype(i._data.dtype)) not in "iu":
             raise IndexError(f"tensors used as indices must be long, int or bool tensors; "
                              f"got {i.dtype}")
         return i
@@ -277,7 +278,7 @@ _SCATTER_UFUNC = {"prod": np.multiply, "amax": np.maximum, "amin": np.minimum}
 def _identity(reduce, dtype):
     if reduce == "prod":
         return 1
-    big = np.inf if np.dtype(dtype).kind == "f" else np.iinfo(dtype).max
+    big = np.inf if np_kind(np.dtype(dtype)) == "f" else np.iinfo(dtype).max
     return -big if reduce == "amax" else big
 
 

@@ -4,6 +4,7 @@ import math
 import numpy as np
 
 from ..dispatch import bind, needs
+from ..dtypes import np_kind
 from ..errors import DTypeError, ShapeError
 from .movement import permute, reshape
 from .registry import defprim
@@ -105,7 +106,7 @@ def _product(a, b):
     element is the same dot product: bitwise equal there (a BLAS elsewhere may block the
     two forms' sums apart, by rounding). Measured on one host's OpenBLAS only: re-check the
     rule where timings are reported."""
-    if a.shape[0] * 8 <= b.shape[1] and b.dtype.kind == "f" and a.flags.c_contiguous and \
+    if a.shape[0] * 8 <= b.shape[1] and np_kind(b.dtype) == "f" and a.flags.c_contiguous and \
             b.flags.f_contiguous and not b.flags.c_contiguous:
         return np.matmul(b.T, a.T).T.copy()     # row-major, strides as a fresh array's
     return np.matmul(a, b)

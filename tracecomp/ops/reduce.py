@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import dtypes
 from ..dispatch import bind
+from ..dtypes import np_kind
 from ..errors import ShapeError, fmt_shape
 from . import movement as _movement  # a cycle (sum_to reduces): resolved at call time
 from .registry import defprim
@@ -36,7 +37,7 @@ def _reduce_rule(op, empty_ok=True):
 
 
 def _sum_dtype(x, dims, keepdim):
-    return x.dtype if np.dtype(x.dtype).kind == "f" else dtypes.I64
+    return x.dtype if np_kind(np.dtype(x.dtype)) == "f" else dtypes.I64
 
 
 def _restore(g, shape, dims, keepdim):
@@ -60,7 +61,7 @@ def _extremum_vjp(g, out, x, dims, keepdim, masked=False):
         out = reshape(out, reduced_shape("amax", x.shape, dims, True))
     out = expand(out, tuple(x.shape))
     hit = x == out
-    if masked and x._data.dtype.kind == "f":
+    if masked and np_kind(x._data.dtype) == "f":
         hit = hit | (isnan(x) & isnan(out))
     mask = cast(hit, g.dtype)
     count = reduce_sum(mask, dims, True)
@@ -72,7 +73,7 @@ def _np_reduce(ufunc, fallback):
     """ufunc.reduce skips numpy's Python-level wrapper (several µs a call); bools and ints
     take the wrapper, which widens them (np.add.reduce on bools would be a logical or)."""
     def impl(x, dims, keepdim, masked=False):
-        if x.dtype.kind == "f":
+        if np_kind(x.dtype) == "f":
             return ufunc.reduce(x, axis=dims, keepdims=keepdim)
         return fallback(x, axis=dims, keepdims=keepdim)
     return impl

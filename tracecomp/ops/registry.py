@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..dtypes import np_kind
+
 OPERANDS = "operands"   # in `saves`: every operand
 ALL = (OPERANDS, "out")     # `saves`'s default
 
@@ -68,10 +70,11 @@ class Primitive:
         float64, where torch works it out in the result's float32: rounding the float64
         answer can land one float32 step away, and a truncating cast back to integers one
         step more (a brightness change of a uint8 image). Such a ufunc is run again in
-        dtype, its operands cast first, as torch does."""
+        dtype, its operands cast first, as torch does (not for bfloat16, which torch works
+        out in float32, bind's widen_bf16)."""
         wide = getattr(out, "dtype", None)
         if self.ufunc is not None and dtype.kind == "f" and wide is not None and \
-                wide.kind == "f" and wide.itemsize > dtype.itemsize:
+                np_kind(wide) == "f" and wide.itemsize > dtype.itemsize:
             out = self.ufunc(*operands, dtype=dtype, **params)   # (a numpy scalar for 0-d)
         return np.asarray(out, dtype=dtype)
 

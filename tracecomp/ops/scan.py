@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import dtypes
 from ..dispatch import bind
+from ..dtypes import np_kind
 from ..errors import ShapeError, fmt_shape
 from .registry import defprim
 
@@ -35,7 +36,7 @@ def _accumulate(ufunc, x, dim, reverse, dtype=None):
 
 def _widen(x, **_):
     """torch: integer and bool scans accumulate in int64."""
-    return x.dtype if np.dtype(x.dtype).kind == "f" else dtypes.I64
+    return x.dtype if np_kind(np.dtype(x.dtype)) == "f" else dtypes.I64
 
 
 # --- cumsum ------------------------------------------------------------------------------
@@ -109,7 +110,7 @@ def _cum_arg_impl(ufunc):
         # where the running extremum is (re)attained: ties take the later index; the first
         # NaN is sticky (it and everything after it is NaN, as in torch)
         hit = x == run
-        if x.dtype.kind == "f":
+        if np_kind(x.dtype) == "f":
             nan = np.isnan(x)
             hit |= nan & (np.cumsum(nan, axis=dim) == 1)
         return np.maximum.accumulate(np.where(hit, pos, -1), axis=dim).astype(dtypes.I64)

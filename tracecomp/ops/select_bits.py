@@ -8,6 +8,8 @@ NaN payloads and signed zeros included, branch-free.
 """
 import numpy as np
 
+from ..dtypes import np_kind
+
 _INTS = {np.dtype(np.float16): np.int16, np.dtype(np.float32): np.int32,
          np.dtype(np.float64): np.int64}
 _SCALARS = (float, int, bool)
@@ -47,7 +49,7 @@ def _bits(x, dtype, ints):
 def relu(x):
     """x where it is not below 0, NaN and -0.0 kept (torch's relu): np.maximum, then the
     zeros copied from x (np.maximum may give either zero for ±0)."""
-    if x.dtype.kind != "f":
+    if np_kind(x.dtype) != "f":
         return np.where(x < 0, x.dtype.type(0), x)
     out = np.maximum(x, x.dtype.type(0))
     zeros = x == 0

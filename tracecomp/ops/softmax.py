@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import dtypes
 from ..dispatch import bind, needs
+from ..dtypes import np_kind
 from ..errors import DTypeNotImplemented
 from .registry import defprim
 from .rules import norm_dims, same_dtype, same_shape
@@ -103,7 +104,7 @@ def log_softmax(x, dim):
 
 def _checked_dim(op, x, dim):
     dtype = x._data.dtype
-    if dtype.kind != "f":           # as torch: no integer kernel (a dtype= casts first)
+    if np_kind(dtype) != "f":           # as torch: no integer kernel (a dtype= casts first)
         raise DTypeNotImplemented(f"{op}: not implemented for "
                                   f"'{dtypes.TORCH_NAMES.get(dtype, dtype.name)}' input; it "
                                   f"takes floating tensors: convert with .float(), or pass "

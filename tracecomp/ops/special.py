@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import dtypes
 from ..dispatch import bind, needs
+from ..dtypes import np_kind
 from . import elementwise as ew
 from .elementwise import UNARY, binary, exp, unary
 from .public import public
@@ -31,7 +32,7 @@ def _erfinv(x):
 
 
 def _polygamma(x, n):
-    x = x if x.dtype.kind == "f" else x.astype(dtypes.default_float())
+    x = x if np_kind(x.dtype) == "f" else x.astype(dtypes.default_float())
     if n == 0:
         return special.psi(x)
     return special.polygamma(n, x)

@@ -10,6 +10,7 @@ values back to the real tensors after every call (see compiler/state.py).
 """
 from .. import grad_mode
 from ..autograd.engine import after_accumulating, hooked_grad, root_grads
+from ..dtypes import np_kind
 from ..errors import TraceError
 from ..ir import INPUT
 from ..nn.parameter import Parameter
@@ -37,7 +38,7 @@ def backward(tracer, tensors, grad_tensors=None):
         # node's requires_grad=False (the compiled signature says so); the walk hands
         # gradients only to nodes that require grad, and eager backward fills its .grad
         turned = [n for n, h in tracer.holders.items() if n.op == INPUT and h._requires_grad
-                  and h._node is None and n.dtype.kind == "f"]
+                  and h._node is None and np_kind(n.dtype) == "f"]
         with requiring_grad(turned):
             backpropagate(list(tracer.graph.nodes), grads, _Same(), tracer)
         for node, g in grads.items():

@@ -38,6 +38,7 @@ import operator
 import numpy as np
 
 from .. import dtypes
+from ..dtypes import np_kind
 from ..ops import elementwise as ew
 from ..tensor import Tensor
 
@@ -87,7 +88,7 @@ def item_number(tensor):
     (the call then gives the Python number: signature.py, kept_values.py); a use that
     needs the value itself (`if loss.item() > 1`, a format) is a TraceError."""
     from ..ops import movement
-    kind = tensor._data.dtype.kind
+    kind = np_kind(tensor._data.dtype)
     python, dtype = (bool, np.bool_) if kind == "b" else (int, np.int64) if kind in "iu" \
         else (float, np.float64)
     value = ew.cast(movement.reshape(tensor.detach(), ()), np.dtype(dtype))

@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import context, devices, dispatch, grad_mode
 from ..autograd.engine import TRACED
+from ..dtypes import np_kind
 from ..errors import TraceError
 from ..ir import INPUT, LITERAL_MAX_ELEMENTS, Graph, Node
 from ..tensor import Tensor
@@ -146,7 +147,7 @@ class Tracer:
         shape = prim.shape(*shapes, **params)
         dtype = np.dtype(prim.dtype(*operands, **params))
         requires_grad = (grad_mode.state.enabled and prim.vjp is not None
-                         and dtype.kind == "f"
+                         and np_kind(dtype) == "f"
                          and any(isinstance(a, Tensor) and a._requires_grad for a in args))
         node = self.graph.add(prim.name, operands, params, shape, dtype, requires_grad,
                               self.source())
@@ -384,7 +385,7 @@ class Tracer:
         to its shape: the graph then holds, copies and hashes one number for the disk
         cache's key, and a kernel reads one; None for any other constant."""
         bits = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}.get(data.dtype.itemsize)
-        if data.size <= LITERAL_MAX_ELEMENTS or bits is None or data.dtype.kind == "O":
+        if data.size <= LITERAL_MAX_ELEMENTS or bits is None or np_kind(data.dtype) == "O":
             return None
         flat = np.ascontiguousarray(data).reshape(-1).view(bits)
         if flat[-1] != flat[0] or not (flat == flat[0]).all():

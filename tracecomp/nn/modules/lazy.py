@@ -111,6 +111,9 @@ class UninitializedTensorMixin:
     def half(self):
         return self.to(dtypes.float16)
 
+    def bfloat16(self):
+        return self.to(dtypes.bfloat16)
+
     def cpu(self):
         return self
 
