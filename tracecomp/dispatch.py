@@ -281,7 +281,7 @@ def bind(prim, *args, **params):
             _check_rule(prim, arrays, params)
         try:
             if bf16_used[0] and not prim.is_view:
-                out = prim.impl(*widen_bf16(arrays), **params)
+                out = _widened_call(prim, arrays, params)
             else:
                 out = prim.impl(*arrays, **params)
             dtype = prim.dtype(*arrays, **params)
@@ -321,6 +321,13 @@ def widen_bf16(arrays):
     and round the result once, which bind's cast to the dtype rule's answer then does."""
     return [a.astype(np.float32) if type(a) is _ndarray and a.dtype == BF16 else a
             for a in arrays]
+
+
+def _widened_call(prim, arrays, params):
+    wide = widen_bf16(arrays)
+    if prim.bf16 is not None and any(w is not a for w, a in zip(wide, arrays)):
+        return prim.bf16(*wide, **params)
+    return prim.impl(*wide, **params)
 
 
 def _on_device(prim, arrays, params):

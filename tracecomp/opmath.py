@@ -3,7 +3,7 @@
 torch's CPU kernels for a bfloat16 tensor compute in float32 (their "opmath" type) and round
 the result once. A primitive gets that from bind (dispatch.widen_bf16); a composite op such
 as mean (a sum, then a division) or layer_norm would round after each of its primitives
-instead. Decorated with `in_float32`, it runs on a float32 copy of its bfloat16 input and its
+instead. Decorated with `in_float32`, it runs on a float32 copy of its bfloat16 inputs and its
 floating results are rounded back once, as torch's kernel does; its gradient flows back
 through the two casts, so it is rounded once too.
 """
@@ -12,6 +12,12 @@ import functools
 from . import dtypes
 from .ops import elementwise as ew
 from .tensor import Tensor
+
+
+def _up(value):
+    if isinstance(value, Tensor) and value._data.dtype == dtypes.BF16:
+        return ew.cast(value, dtypes.float32)
+    return value
 
 
 def _back(value):
@@ -24,10 +30,12 @@ def _back(value):
 
 
 def in_float32(fn):
-    """fn(input, ...) computed in float32 when input is a bfloat16 tensor (see above)."""
+    """fn(input, ...) computed in float32 when input is a bfloat16 tensor (see above): its
+    bfloat16 tensor arguments (input, weight, bias) are all widened."""
     @functools.wraps(fn)
     def wrapped(input, *args, **kwargs):  # noqa: A002 - torch's argument name
         if isinstance(input, Tensor) and input._data.dtype == dtypes.BF16:
-            return _back(fn(ew.cast(input, dtypes.float32), *args, **kwargs))
+            return _back(fn(_up(input), *map(_up, args),
+                            **{k: _up(v) for k, v in kwargs.items()}))
         return fn(input, *args, **kwargs)
     return wrapped

@@ -61,6 +61,7 @@ _ALIGN = 64
 _NP_DTYPES = {name: np.dtype(name).newbyteorder("<") for name in
               ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
                "uint64", "float16", "float32", "float64", "complex64", "complex128")}
+_NP_DTYPES["bfloat16"] = dtypes.BF16       # ml_dtypes': little-endian like the machine
 _KEY_TYPES = (str, int, float, bool, type(None))
 # Containers nest at most this deep (checkpoints nest a handful of levels); the limit keeps
 # a hostile header from exhausting the stack, and save() enforces it so saved files load.
@@ -336,6 +337,8 @@ def _array(entry, i, buf, data_start, dlen, name):
         raise SerializationError(f"{name}: tensor {i} has unknown dtype {got!r}; known: "
                                  f"{', '.join(_NP_DTYPES)}")
     dt = _NP_DTYPES[entry["dtype"]]
+    if dt == dtypes.BF16:
+        dtypes.bf16_used[0] = True      # bind computes bfloat16 in float32 from now on
     shape = entry.get("shape")
     if not isinstance(shape, list):
         raise SerializationError(f"{name}: malformed header: tensor {i} shape {shape!r}")

@@ -14,7 +14,7 @@ torch's advice, whatever `weights_only` says: tracecomp cannot make torch's clas
 
 Tensors load as independent copies (torch keeps views of one storage as views), where
 their storage's location and map_location put them (serialization._destination).
-Storages of dtypes tracecomp does not hold (bfloat16, complex) are refused by name.
+Storages of dtypes tracecomp does not hold (complex) are refused by name.
 """
 import io
 import pickle
@@ -23,6 +23,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from . import dtypes
 from .errors import SerializationError
 from .tensor import Size, Tensor, device
 
@@ -30,10 +31,10 @@ from .tensor import Size, Tensor, device
 STORAGES = {"FloatStorage": "float32", "DoubleStorage": "float64", "HalfStorage": "float16",
             "LongStorage": "int64", "IntStorage": "int32", "ShortStorage": "int16",
             "CharStorage": "int8", "ByteStorage": "uint8", "BoolStorage": "bool",
-            "BFloat16Storage": None, "ComplexFloatStorage": None,
+            "BFloat16Storage": "bfloat16", "ComplexFloatStorage": None,
             "ComplexDoubleStorage": None}
 _DTYPE_NAMES = ("float32", "float64", "float16", "int64", "int32", "int16", "int8", "uint8",
-                "bool", "float", "double", "half", "long", "int", "short")
+                "bool", "bfloat16", "float", "double", "half", "long", "int", "short")
 
 
 class _StorageType:
@@ -129,12 +130,17 @@ class _Reader(pickle.Unpickler):
                                      f"example to float32) before saving")
         if key not in self.storages:
             raw = self.archive.read(f"{self.prefix}data/{key}")
-            dtype = np.dtype(kind.dtype).newbyteorder(">" if self.swap else "<")
+            # bfloat16's bytes are read as uint16 (numpy has no byte-swapped bfloat16)
+            bits = "uint16" if kind.dtype == "bfloat16" else kind.dtype
+            dtype = np.dtype(bits).newbyteorder(">" if self.swap else "<")
             if len(raw) < numel * dtype.itemsize:
                 raise SerializationError(f"{self.name}: storage {key} holds {len(raw)} bytes, "
                                          f"fewer than its {numel} {kind.dtype} elements")
             data = np.frombuffer(raw, dtype, count=numel)
-            self.storages[key] = (data.astype(data.dtype.newbyteorder("=")), str(where))
+            data = data.astype(data.dtype.newbyteorder("="))
+            if kind.dtype == "bfloat16":
+                data = data.view(dtypes.to_np(dtypes.bfloat16))
+            self.storages[key] = (data, str(where))
         return self.storages[key]
 
 

@@ -28,13 +28,38 @@ from .torch_args import number_first
 def add(input, other, *rest, alpha=1):
     if rest:        # torch's deprecated add(input, alpha, other)
         (other,), alpha = number_first("add", "alpha", other, rest, alpha, 1)
-    return ew.add(input, other if alpha == 1 else other * alpha)
+    return _with_alpha(ew.add, input, other, alpha)
 
 
 def sub(input, other, *rest, alpha=1):
     if rest:
         (other,), alpha = number_first("sub", "alpha", other, rest, alpha, 1)
-    return ew.sub(input, other if alpha == 1 else other * alpha)
+    return _with_alpha(ew.sub, input, other, alpha)
+
+
+def _is_bf16(x):
+    return isinstance(x, Tensor) and x._data.dtype == dtypes.BF16
+
+
+def _alpha_times(other, alpha, into):
+    """other * alpha for a sum of dtype `into`. torch's add/sub kernels for a bfloat16
+    result take alpha as a bfloat16 and compute input + alpha * other in float32, rounding
+    once: so the product (exact in float32) stays float32 here."""
+    if into != dtypes.BF16:
+        return other * alpha
+    alpha = float(np.float32(alpha).astype(dtypes.BF16)) if isinstance(alpha, float) else alpha
+    return (ew.cast(other, dtypes.float32) if _is_bf16(other) else other) * alpha
+
+
+def _with_alpha(op, input, other, alpha):
+    if alpha == 1:
+        return op(input, other)
+    if _is_bf16(input) or _is_bf16(other):
+        want = dtypes.result_type(*(a._data if isinstance(a, Tensor) else a
+                                    for a in (input, other)))
+        wide = ew.cast(input, dtypes.float32) if _is_bf16(input) else input
+        return ew.cast(op(wide, _alpha_times(other, alpha, want)), want)
+    return op(input, other * alpha)
 
 
 def div(input, other, *, rounding_mode=None):
@@ -125,7 +150,7 @@ def _inplace_binary(prim, name):
         if rest:    # torch's deprecated x.add_(alpha, other): `p.data.add_(-lr, grad)`
             (other,), alpha = number_first(name, "alpha", other, rest, alpha, 1)
         if alpha != 1:
-            other = other * alpha
+            other = _alpha_times(other, alpha, x._data.dtype)
         return inplace.apply(x, prim, other)
     method.__name__ = name
     return method

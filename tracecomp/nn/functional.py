@@ -247,8 +247,9 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
 
 
 # --- linear, dropout, embedding ------------------------------------------------------------
+@in_float32
 def linear(input, weight, bias=None):
-    """input @ weight.T + bias."""
+    """input @ weight.T + bias (bfloat16: the sum with bias rounded once, as torch's addmm)."""
     if input.ndim and weight.ndim == 2 and input.shape[-1] != weight.shape[1]:
         rows = math.prod(input.shape[:-1])
         raise ShapeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{input.shape[-1]}"

@@ -53,6 +53,9 @@ class Primitive:
     # the numpy ufunc behind `impl`, when there is one: in-place ops write through `out=`
     ufunc: Callable | None = None
     saves: tuple = ALL
+    # the impl for bfloat16 operands (given widened to float32) where torch's CPU kernel
+    # rounds a partial result to bfloat16 (log_softmax's row sums); None: impl, in float32
+    bf16: Callable | None = None
 
     def __post_init__(self):
         # views share memory (and so a version counter) with their first argument
@@ -104,9 +107,11 @@ def _positions(saves):
 PRIMITIVES: dict[str, Primitive] = {}
 
 
-def defprim(name, impl, shape, dtype, vjp=None, tags=(), ufunc=None, saves=ALL) -> Primitive:
+def defprim(name, impl, shape, dtype, vjp=None, tags=(), ufunc=None, saves=ALL,
+            bf16=None) -> Primitive:
     """Declare a primitive. Names are unique: a second definition is a bug."""
     assert name not in PRIMITIVES, f"primitive {name!r} defined twice"
-    prim = Primitive(name, impl, shape, dtype, vjp, frozenset(tags), ufunc, tuple(saves))
+    prim = Primitive(name, impl, shape, dtype, vjp, frozenset(tags), ufunc, tuple(saves),
+                     bf16)
     PRIMITIVES[name] = prim
     return prim

@@ -48,6 +48,20 @@ def _log_softmax(x, dim):
     return shifted - np.log(np.add.reduce(np.exp(shifted), axis=_axis(x, dim), keepdims=True))
 
 
+def _log_softmax_bf16(x, dim):
+    """torch's CPU kernel on bfloat16 (x widened to float32 by bind): the row sums of exp
+    and their logs are held in bfloat16, the rest is float32 (matches torch bit for bit)."""
+    if not x.size:
+        return x - 0.0
+    shifted = _shifted(x, _axis(x, dim))
+    total = np.add.reduce(np.exp(shifted), axis=_axis(x, dim), keepdims=True)
+    return shifted - _bf16_round(np.log(_bf16_round(total)))
+
+
+def _bf16_round(a):
+    return a.astype(dtypes.BF16).astype(np.float32)
+
+
 def _softmax_vjp(g, out, x, dim):
     from .reduce import reduce_sum
     return (out * (g - reduce_sum(g * out, norm_dims("softmax", dim, out.ndim), True)),)
@@ -86,7 +100,7 @@ def _log_softmax_backward_vjp(c, h, g, out, dim):
 
 softmax_p = defprim("softmax", _softmax, same_shape, same_dtype, _softmax_vjp, saves=("out",))
 log_softmax_p = defprim("log_softmax", _log_softmax, same_shape, same_dtype,
-                        _log_softmax_vjp, saves=("out",))
+                        _log_softmax_vjp, saves=("out",), bf16=_log_softmax_bf16)
 log_softmax_backward_p = defprim("log_softmax_backward", _log_softmax_backward,
                                  lambda g, out, dim: tuple(g), same_dtype,
                                  _log_softmax_backward_vjp, saves=(0, 1))
