@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from . import dtypes
+from .amp.cpu_policy import LOWER, PROMOTE, autocast_op
 from .devices import beside, to_host
 from .dispatch import plain_arrays
 from .dtypes import np_kind
@@ -219,6 +220,7 @@ def dot(a, b):
     return matmul(a, b)
 
 
+@autocast_op(LOWER)
 def mm(input, mat2):
     a, b = input, mat2
     if a.ndim != 2 or b.ndim != 2:
@@ -227,6 +229,7 @@ def mm(input, mat2):
     return matmul(a, b)
 
 
+@autocast_op(LOWER)
 def bmm(input, mat2):
     a, b = input, mat2
     if a.ndim != 3 or b.ndim != 3:
@@ -344,6 +347,7 @@ def broadcast_tensors(*xs):
     return tuple(mv.expand(x, shape) for x in xs)
 
 
+@autocast_op(PROMOTE)
 def cat(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
@@ -373,6 +377,7 @@ def cat(tensors, dim=0):
 concat = concatenate = cat
 
 
+@autocast_op(PROMOTE)
 def stack(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:

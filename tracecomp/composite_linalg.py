@@ -6,6 +6,7 @@ import math
 import warnings
 
 from . import composite as C
+from .amp.cpu_policy import FP32, LOWER, autocast_op
 from .dtypes import np_kind
 from .errors import DTypeError, ShapeError
 from .grad_fn_names import named
@@ -57,6 +58,7 @@ def _scaled_sum(x, prod, beta, alpha, name, a, b):
     return named(out, name, (x, a, b))
 
 
+@autocast_op(LOWER)
 def addmm(x, m1, m2, *, beta=1, alpha=1):
     _need(m1, 2, "addmm", "mat1")
     _need(m2, 2, "addmm", "mat2")
@@ -67,10 +69,12 @@ def addmv(x, mat, vec, *, beta=1, alpha=1):
     return _scaled_sum(x, mv_(mat, vec), beta, alpha, "AddmvBackward0", mat, vec)
 
 
+@autocast_op(LOWER)
 def baddbmm(x, b1, b2, *, beta=1, alpha=1):
     return _scaled_sum(x, C.bmm(b1, b2), beta, alpha, "BaddbmmBackward0", b1, b2)
 
 
+@autocast_op(LOWER)
 def addbmm(x, b1, b2, *, beta=1, alpha=1):
     return _scaled_sum(x, rd.reduce_sum(C.bmm(b1, b2), (0,)), beta, alpha, "AddbmmBackward0",
                        b1, b2)
@@ -160,6 +164,7 @@ def dist(a, b, p=2):
     return vector_norm(a - b, p)
 
 
+@autocast_op(FP32)
 def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
     if x1.ndim < 2 or x2.ndim < 2:
         raise RuntimeError(f"cdist only supports at least 2D tensors, X1 got: {x1.ndim}D, X2 "

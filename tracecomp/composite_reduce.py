@@ -11,6 +11,7 @@ import numpy as np
 
 from . import composite as C
 from . import dtypes
+from .amp.cpu_policy import FP32, autocast_op
 from .dtypes import np_kind
 from .errors import DTypeError, ShapeError
 from .opmath import in_float32
@@ -39,6 +40,7 @@ def _cast_first(x, dtype):
 
 
 # --- product and scans -----------------------------------------------------------------
+@autocast_op(FP32)
 def prod(x, dim=None, keepdim=False, *, dtype=None):
     if dim is not None and not isinstance(dim, (int, np.integer)):
         raise TypeError(f"prod() received an invalid combination of arguments - got dim="

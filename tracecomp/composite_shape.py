@@ -12,6 +12,7 @@ import numpy as np
 
 from . import composite as C
 from . import dtypes
+from .amp.cpu_policy import FP32, autocast_op
 from .device_array import DeviceArray
 from .devices import to_host
 from .errors import ShapeError, TraceError
@@ -234,6 +235,7 @@ def diagflat(x, offset=0):
     return diag_embed(mv.reshape(x, (-1,)), offset)
 
 
+@autocast_op(FP32)
 def trace(x):
     if x.ndim != 2:
         raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {x.ndim}")

@@ -11,6 +11,7 @@ import numpy as np
 
 from . import composite as C
 from . import dtypes
+from .amp.cpu_policy import LOWER, autocast_op
 from .composite_linalg import cross as _cross
 from .composite_linalg import vector_norm
 from .dtypes import np_kind
@@ -240,6 +241,7 @@ def cross(input, other, *, dim=-1):  # noqa: A002
     return _cross(input, other, dim)
 
 
+@autocast_op(LOWER)
 def vecdot(x, y, *, dim=-1):
     return rd.reduce_sum(x * y, (_wrap_dim(dim, max(x.ndim, y.ndim), "linalg.vecdot"),))
 

@@ -7,6 +7,7 @@ import warnings
 
 from . import linalg
 from . import linalg_lu as L
+from .amp.cpu_policy import FP32, autocast_op
 from .creation import eye
 from .errors import DTypeError, ShapeError
 from .grad_fn_names import named
@@ -38,10 +39,12 @@ def logdet(input):  # noqa: A002
     return ew.where(sign < 0, float("nan"), ew.where(sign == 0, float("-inf"), logabs))
 
 
+@autocast_op(FP32)
 def inverse(input):  # noqa: A002
     return linalg.inv(input)
 
 
+@autocast_op(FP32)
 def pinverse(input, rcond=1e-15):  # noqa: A002
     return linalg.pinv(input, rtol=rcond)
 

@@ -7,9 +7,9 @@ does not lower precision, and answers as torch's CPU build does where that is ho
     with a registered CUDA backend it is enabled and, as in torch, touches only tensors on
     that device: tracecomp tensors live on the CPU, so none.
   - autocast('cpu', dtype=float32/float64) warns and disables itself, as torch does.
-  - autocast('cpu') enabled with bfloat16 (the default) or float16 would change results
-    in torch (matmuls in half precision); tracecomp cannot do that, so entering it raises
-    NotImplementedError instead of silently computing something else.
+  - autocast('cpu') enabled with bfloat16 (the default) or float16 casts the arguments of
+    the ops in torch's CPU lists (amp/cpu_policy.py): matmuls and convolutions run in the
+    autocast dtype, losses and a few others in float32.
   - other device types (mps, xpu, ...) only set their flags, as in torch on a machine
     without them: no tensor lives there.
 
@@ -38,13 +38,13 @@ class _State(threading.local):
         self.dtype = {}         # device type -> DType (absent: _DEFAULT_DTYPES)
         self.cache = True
         self.nesting = 0
+        self.inside = False     # inside an autocast op: its own inner ops are not cast
 
 
 _STATE = _State()
-_CPU_UNSUPPORTED = ("tracecomp.autocast('cpu', dtype={}) is not supported: tracecomp does "
-                    "not lower precision inside autocast, so results would differ from "
-                    "torch's. Run the region without autocast (enabled=False), or convert "
-                    "the model and inputs explicitly (e.g. .half())")
+# set once CPU autocast was enabled in any thread: until then an autocast op (cpu_policy)
+# reads only this
+CPU_EVER = [False]
 
 
 def _device_type(device_type):
@@ -83,13 +83,13 @@ def is_autocast_enabled(device_type=None) -> bool:
 
 def set_autocast_enabled(device_type, enabled=None):
     """set_autocast_enabled(device_type, enabled), or the legacy set_autocast_enabled(flag)
-    for CUDA. Enabling it on the CPU raises: see the module docstring."""
+    for CUDA."""
     if enabled is None:
         device_type, enabled = "cuda", device_type
     kind = _available(device_type)
-    if enabled and kind == "cpu":
-        raise NotImplementedError(_CPU_UNSUPPORTED.format(get_autocast_dtype("cpu")))
     _STATE.enabled[kind] = bool(enabled)
+    if enabled and kind == "cpu":
+        CPU_EVER[0] = True
 
 
 def is_autocast_cpu_enabled() -> bool:
@@ -155,7 +155,7 @@ class autocast:
 
     def __enter__(self):
         if self._enabled and self.device == "cpu":
-            raise NotImplementedError(_CPU_UNSUPPORTED.format(self.fast_dtype))
+            CPU_EVER[0] = True
         self.prev_cache_enabled = is_autocast_cache_enabled()
         self.prev = is_autocast_enabled(self.device)
         self.prev_fastdtype = get_autocast_dtype(self.device)

@@ -1,7 +1,6 @@
 """tracecomp.cpu.amp: torch.cpu.amp's deprecated spellings of tracecomp.amp for 'cpu'.
 
-Each warns as torch does (FutureWarning). autocast here defaults to bfloat16, which
-tracecomp cannot honour: entering it enabled raises NotImplementedError (see
+Each warns as torch does (FutureWarning). autocast here defaults to bfloat16 (see
 tracecomp/amp/autocast_mode.py); GradScaler scales for real on the CPU.
 """
 import warnings

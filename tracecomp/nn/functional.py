@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import composite as C
 from .. import inplace as _inplace
+from ..amp.cpu_policy import LOWER, autocast_op
 from ..composite_linalg import vector_norm as _vector_norm
 from ..creation import full, triu_indices
 from ..errors import ShapeError, fmt_shape
@@ -247,6 +248,7 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
 
 
 # --- linear, dropout, embedding ------------------------------------------------------------
+@autocast_op(LOWER)
 @in_float32
 def linear(input, weight, bias=None):
     """input @ weight.T + bias (bfloat16: the sum with bias rounded once, as torch's addmm)."""

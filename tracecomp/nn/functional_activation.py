@@ -10,6 +10,7 @@ import warnings
 
 from .. import composite as C
 from .. import inplace as _inplace
+from ..amp.cpu_policy import LOWER, autocast_op
 from ..creation import empty, zeros_like
 from ..errors import ShapeError
 from ..grad_fn_names import named
@@ -96,6 +97,7 @@ def threshold(input, threshold, value, inplace=False):
     return _apply(input, inplace, lambda x: ew.where(x <= threshold, value, x), "threshold")
 
 
+@autocast_op(LOWER)
 def prelu(input, weight):
     """max(0, x) + weight * min(0, x), one weight per channel (dim 1) or one shared."""
     n = weight.numel()

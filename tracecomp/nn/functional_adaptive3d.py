@@ -10,6 +10,7 @@ the 2-D max takes it; torch scans the box with depth outermost, so with equal ma
 two depths and two positions the index may differ (never the value).
 """
 from .. import composite as C
+from ..amp.cpu_policy import FP32, autocast_op
 from ..creation import tensor
 from ..errors import ShapeError, fmt_shape
 from ..ops import movement as mv
@@ -51,6 +52,7 @@ def _empty(x, out):
     return mv.reshape(C.flatten(x)[:0], tuple(x.shape[:2]) + out)
 
 
+@autocast_op(FP32)
 def adaptive_avg_pool3d(input, output_size):
     """torch.nn.functional.adaptive_avg_pool3d (output_size an int or a triple that may
     hold None for "keep this size")."""

@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from .. import composite as C
+from ..amp.cpu_policy import LOWER, autocast_op
 from ..creation import tensor, zeros
 from ..dtypes import np_kind
 from ..errors import DTypeError, ShapeError, fmt_shape
@@ -87,6 +88,7 @@ def _masked_softmax(scores):
     return ew.where(dead, 0.0, weights)
 
 
+@autocast_op(LOWER)
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
                                  is_causal=False, scale=None, enable_gqa=False):
     """softmax(query @ key^T * scale + mask) @ value over (..., L, E) x (..., S, E) x

@@ -11,10 +11,12 @@ import numpy as np
 
 from .. import composite as C
 from .. import dtypes
+from ..amp.cpu_policy import LOWER, autocast_op
 from ..creation import arange, ones, tensor
 from ..errors import DTypeError, ShapeError, fmt_shape
 from ..grad_fn_names import named
 from ..grad_mode import is_grad_enabled
+from ..opmath import in_float32
 from ..ops import conv as _conv
 from ..ops import elementwise as ew
 from ..ops import movement as mv
@@ -134,6 +136,8 @@ def _check_conv(x, weight, bias, groups):
                          f"{fmt_shape(bias.shape)} instead")
 
 
+@autocast_op(LOWER)
+@in_float32
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D cross-correlation, torch.nn.functional.conv2d: unfold + (grouped) matmul."""
     x, squeeze = _batched("conv2d", input)

@@ -18,8 +18,10 @@ import math
 import numpy as np
 
 from .. import composite as C
+from ..amp.cpu_policy import FP32, LOWER, autocast_op
 from ..creation import tensor
 from ..errors import ShapeError, fmt_shape
+from ..opmath import in_float32
 from ..ops import elementwise as ew
 from ..ops import movement as mv
 from .functional_conv import (
@@ -72,6 +74,8 @@ def _over_taps(x, kernel, stride, dilation, count, plane_op, combine):
     return ew.dense(_unfolded(out, x.shape[0], count))
 
 
+@autocast_op(LOWER)
+@in_float32
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """torch.nn.functional.conv3d: (N, C, D, H, W) with an (O, C/groups, kd, kh, kw) weight."""
     x, unbatched = _batched("conv3d", input, 3)
@@ -98,6 +102,8 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return C.squeeze(out, 0) if unbatched else out
 
 
+@autocast_op(LOWER)
+@in_float32
 def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
                      groups=1, dilation=1):
     """torch's conv_transpose3d: weight (Cin, Cout/groups, kd, kh, kw)."""
@@ -187,6 +193,7 @@ def _pool3d_input(input):
     return (C.unsqueeze(input, 0), True) if input.ndim == 4 else (input, False)
 
 
+@autocast_op(FP32)
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     """torch.nn.functional.max_pool3d; padding counts as -inf, ties go to the first max in
@@ -232,6 +239,7 @@ def _depth_counts(depth, count, kernel, stride, padding, include_pad):
     return end - start
 
 
+@autocast_op(FP32)
 def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None):
     """torch.nn.functional.avg_pool3d: each tap's avg_pool2d (the window's height x width

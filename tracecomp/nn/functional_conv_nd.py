@@ -7,7 +7,9 @@ grown by `output_padding` (zeros only where no patch reaches), so every legal
 combination of stride, dilation and output_padding has one code path.
 """
 from .. import composite as C
+from ..amp.cpu_policy import LOWER, autocast_op
 from ..errors import DTypeError, ShapeError, fmt_shape
+from ..opmath import in_float32
 from ..ops import conv as _conv
 from ..ops import movement as mv
 from ..ops.linalg import matmul
@@ -53,6 +55,8 @@ def _check_weight(op, x, weight, bias, groups, transposed):
                          f"{fmt_shape(bias.shape)} instead")
 
 
+@autocast_op(LOWER)
+@in_float32
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-D cross-correlation over (N, C, L) (or unbatched (C, L)), torch's conv1d."""
     x, squeeze = _batched("conv1d", input, 1)
@@ -125,6 +129,8 @@ def transposed_args(op, n, input, weight, bias, stride, padding, output_padding,
     return x, unbatched, stride, padding, output_padding, dilation
 
 
+@autocast_op(LOWER)
+@in_float32
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
                      groups=1, dilation=1):
     """torch's conv_transpose2d: weight (Cin, Cout/groups, kh, kw)."""
@@ -137,6 +143,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     return C.squeeze(out, 0) if squeeze else out
 
 
+@autocast_op(LOWER)
+@in_float32
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
                      groups=1, dilation=1):
     """torch's conv_transpose1d: weight (Cin, Cout/groups, k)."""

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import composite as C
 from .. import dtypes
+from ..amp.cpu_policy import FP32, autocast_op
 from ..autograd.function import Function
 from ..dtypes import np_kind
 from ..errors import BatchSizeError, DTypeError, ShapeError, fmt_shape
@@ -126,6 +127,7 @@ def _class_weights(target, weight, ignore_index, dtype):
     return safe, w
 
 
+@autocast_op(FP32)
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
              reduction="mean"):
     """-input[n, target[n]] * weight[target[n]]; 'mean' divides by the summed weights."""
@@ -181,6 +183,7 @@ def _prob_target_loss(logp, target, weight, reduction, label_smoothing):
     return C.sum(terms) / (logp.numel() // max(n_classes, 1) if logp.numel() else np.nan)
 
 
+@autocast_op(FP32)
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
                   reduce=None, reduction="mean", label_smoothing=0.0):
     """log_softmax over the class dim (1, or 0 for unbatched input), then the NLL of class
@@ -215,6 +218,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
 
 
 # --- regression losses --------------------------------------------------------------------
+@autocast_op(FP32)
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     reduction = legacy_reduction(size_average, reduce, reduction)
     _same_size("mse_loss", input, target, fatal=False)
@@ -232,12 +236,14 @@ def _one_kind(input, target):
         and input.dtype == target.dtype and np_kind(input._data.dtype) == "f"
 
 
+@autocast_op(FP32)
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     reduction = legacy_reduction(size_average, reduce, reduction)
     _same_size("l1_loss", input, target, fatal=False)
     return _reduce(ew.abs(input - target), reduction)
 
 
+@autocast_op(FP32)
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean",
                    beta=1.0):
     """0.5 d^2 / beta where |d| < beta, else |d| - beta / 2; beta == 0 is the L1 loss."""
@@ -254,6 +260,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
                  "SmoothL1LossBackward0", (input, target))
 
 
+@autocast_op(FP32)
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     """0.5 d^2 where |d| < delta, else delta * (|d| - delta / 2)."""
     if delta <= 0:
@@ -269,6 +276,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
 
 
 # --- binary and distribution losses ---------------------------------------------------------
+@autocast_op(FP32)
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
                          reduction="mean"):
     """-(t log x + (1 - t) log(1 - x)), each log clamped to >= -100 as torch clamps it."""
@@ -308,6 +316,7 @@ class _BinaryCrossEntropy(Function):
         return gx, gt, None
 
 
+@autocast_op(FP32)
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
                                      reduce=None, reduction="mean", pos_weight=None):
     """(1 - t) x - (1 + (pos_weight - 1) t) log sigmoid(x), written with log-sigmoid so large
@@ -332,6 +341,7 @@ def _xlogx(t):
     return ew.where(pos, t * ew.log(ew.where(pos, t, 1.0)), 0.0)
 
 
+@autocast_op(FP32)
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
     """Pointwise KL divergence with `input` given as log-probabilities; 'batchmean' divides
     the sum by the batch size (the mathematically correct KL), 'mean' by the element count."""

@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from .. import composite as C
+from ..amp.cpu_policy import FP32, autocast_op
 from ..composite_reduce import cumsum
 from ..creation import ones_like, zeros_like
 from ..dtypes import int64
@@ -32,6 +33,7 @@ def _logsigmoid(x):
     return -C.softplus(-x)
 
 
+@autocast_op(FP32)
 def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, reduce=None,
                           reduction="mean"):
     """1 - cos(x1, x2) where target is 1, max(0, cos - margin) where it is -1."""
@@ -53,6 +55,7 @@ def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, r
     return _reduce(loss, reduction)
 
 
+@autocast_op(FP32)
 def margin_ranking_loss(input1, input2, target, margin=0, size_average=None, reduce=None,
                         reduction="mean"):
     """max(0, -target * (x1 - x2) + margin)."""
@@ -64,6 +67,7 @@ def margin_ranking_loss(input1, input2, target, margin=0, size_average=None, red
     return _reduce(_relu(-target * (input1 - input2) + margin), reduction)
 
 
+@autocast_op(FP32)
 def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None,
                          reduction="mean"):
     """x where target is 1, max(0, margin - x) where it is -1."""
@@ -73,6 +77,7 @@ def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=No
     return _reduce(loss, reduction)
 
 
+@autocast_op(FP32)
 def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """log(1 + exp(-target * x)) (torch's form, log1p of exp)."""
     reduction = legacy_reduction(size_average, reduce, reduction)
@@ -93,6 +98,7 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
     return _reduce(loss, reduction)
 
 
+@autocast_op(FP32)
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None,
                       reduce=None, reduction="mean"):
     """Per sample: sum over classes i != y of max(0, margin - x[y] + x[i])^p (times
@@ -156,6 +162,7 @@ def _pairwise_distance(x1, x2, p, eps):
     return C.norm(x1 - x2 + eps, p, -1)
 
 
+@autocast_op(FP32)
 def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
                         size_average=None, reduce=None, reduction="mean"):
     """max(0, margin + d(a, p) - d(a, n)), d the p-norm pairwise distance; swap uses
@@ -193,6 +200,7 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
     return _reduce(_relu(margin + d_pos - d_neg), reduction)
 
 
+@autocast_op(FP32)
 def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8,
                      reduce=None, reduction="mean"):
     """exp(x) - target * x (log_input), or x - target * log(x + eps); full adds the

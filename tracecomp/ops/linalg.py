@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 
+from ..amp.cpu_policy import LOWER, autocast_op
 from ..dispatch import bind, needs
 from ..dtypes import np_kind
 from ..errors import DTypeError, ShapeError
@@ -116,5 +117,6 @@ matmul_p = defprim("matmul", _matmul_impl, _matmul_rule, _matmul_dtype, _matmul_
                    ("matmul",), saves=((0, 1), (1, 0)))
 
 
+@autocast_op(LOWER)
 def matmul(input, other):
     return bind(matmul_p, input, other)

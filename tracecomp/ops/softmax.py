@@ -63,7 +63,11 @@ def _bf16_round(a):
 
 
 def _softmax_vjp(g, out, x, dim):
+    from .elementwise import cast
     from .reduce import reduce_sum
+    if out.dtype is dtypes.bfloat16:    # torch's kernel: in float32, rounded once
+        wide = _softmax_vjp(cast(g, np.float32), cast(out, np.float32), x, dim)[0]
+        return (cast(wide, dtypes.BF16),)
     return (out * (g - reduce_sum(g * out, norm_dims("softmax", dim, out.ndim), True)),)
 
 
