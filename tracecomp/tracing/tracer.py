@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import context, devices, dispatch, grad_mode
 from ..autograd.engine import TRACED
-from ..dtypes import np_kind
+from ..dtypes import BF16, np_kind
 from ..errors import TraceError
 from ..ir import INPUT, LITERAL_MAX_ELEMENTS, Graph, Node
 from ..tensor import Tensor
@@ -146,6 +146,12 @@ class Tracer:
         shapes = [o.shape if isinstance(o, Node) else () for o in operands]
         shape = prim.shape(*shapes, **params)
         dtype = np.dtype(prim.dtype(*operands, **params))
+        if dtype == BF16 or any(getattr(o, "dtype", None) == BF16 for o in operands):
+            # the backends have no bfloat16 kernels (the llvm one would hold it as i16);
+            # a graph break runs the op eagerly, in torch's numerics
+            raise TraceError(f"{prim.name}: bfloat16 tensors are not supported in compiled "
+                             f"mode (operand dtypes: {', '.join(str(getattr(o, 'dtype', type(o).__name__)) for o in operands)}); "
+                             f"compile a float32 model, or run bfloat16 code eagerly")
         requires_grad = (grad_mode.state.enabled and prim.vjp is not None
                          and np_kind(dtype) == "f"
                          and any(isinstance(a, Tensor) and a._requires_grad for a in args))
