@@ -149,9 +149,10 @@ class Tracer:
         if dtype == BF16 or any(getattr(o, "dtype", None) == BF16 for o in operands):
             # the backends have no bfloat16 kernels (the llvm one would hold it as i16);
             # a graph break runs the op eagerly, in torch's numerics
+            got = ", ".join(str(getattr(o, "dtype", type(o).__name__)) for o in operands)
             raise TraceError(f"{prim.name}: bfloat16 tensors are not supported in compiled "
-                             f"mode (operand dtypes: {', '.join(str(getattr(o, 'dtype', type(o).__name__)) for o in operands)}); "
-                             f"compile a float32 model, or run bfloat16 code eagerly")
+                             f"mode (operand dtypes: {got}); compile a float32 model, or run "
+                             f"bfloat16 code eagerly")
         requires_grad = (grad_mode.state.enabled and prim.vjp is not None
                          and np_kind(dtype) == "f"
                          and any(isinstance(a, Tensor) and a._requires_grad for a in args))
