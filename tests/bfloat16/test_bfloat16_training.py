@@ -1,0 +1,73 @@
+"""A small model trained 3 steps in bfloat16 (.to(bfloat16)) with SGD and Adam, against
+torch 2.13 on the same weights and data; and compiled mode on bfloat16 (a graph break
+naming the op and bfloat16, with eager's numbers)."""
+import copy
+import sys
+import warnings
+
+import pytest
+import torch
+
+import tracecomp as tc
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from bf16_helpers import assert_same, tc_of  # noqa: E402
+
+
+@pytest.mark.parametrize("opt,kw", [("SGD", {"lr": 0.1, "momentum": 0.9}),
+                                    ("Adam", {"lr": 0.01})])
+def test_three_steps_in_bfloat16_match_torch(opt, kw):
+    torch.manual_seed(0)
+    tm = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    m = tc.nn.Sequential(tc.nn.Linear(4, 8), tc.nn.ReLU(), tc.nn.Linear(8, 3))
+    m.load_state_dict({k: tc_of(v) for k, v in tm.state_dict().items()})
+    tm, m = tm.to(torch.bfloat16), m.to(tc.bfloat16)
+    topt, copt = getattr(torch.optim, opt)(tm.parameters(), **kw), \
+        getattr(tc.optim, opt)(m.parameters(), **kw)
+    x, y = torch.randn(5, 4).bfloat16(), torch.tensor([0, 2, 1, 1, 0])
+    for step in range(3):
+        loss_t = torch.nn.functional.cross_entropy(tm(x), y)
+        loss = tc.nn.functional.cross_entropy(m(tc_of(x)), tc_of(y))
+        # step 0 is bit for bit (forward, loss, gradients); torch's optimizer updates round
+        # its scalar tail loop (tensors under 32 elements) differently: 1 ulp per step
+        assert_same(loss, loss_t, 0 if step == 0 else 2)
+        topt.zero_grad()
+        copt.zero_grad()
+        loss_t.backward()
+        loss.backward()
+        if step == 0:
+            for p, q in zip(tm.parameters(), m.parameters()):
+                assert_same(q.grad, p.grad)
+        topt.step()
+        copt.step()
+    for p, q in zip(tm.parameters(), m.parameters()):
+        assert q.dtype is tc.bfloat16
+        assert_same(q, p, 3)
+
+
+@pytest.mark.parametrize("backend", ["llvm", "interp"])
+def test_compiled_bfloat16_breaks_the_graph_with_eagers_numbers(backend):
+    def f(x, y):
+        return (x * y + 1.0).sum()
+    x, y = tc.randn(4, 3).bfloat16(), tc.randn(4, 3).bfloat16()
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        got = tc.compile(f, backend=backend)(x, y)
+    assert any("mul: bfloat16 tensors are not supported in compiled mode" in str(i.message)
+               for i in w)
+    assert_same(got, torch.tensor(float(f(x, y)), dtype=torch.bfloat16))
+    with pytest.raises(tc.errors.TraceError, match="mul: bfloat16"):
+        tc.compile(f, backend=backend, fullgraph=True)(x, y)
+
+
+def test_compiled_under_autocast_breaks_at_the_cast():
+    def f(a, b):
+        return a @ b
+    a, b = tc.randn(2, 3), tc.randn(3, 2)
+    with tc.autocast("cpu"), pytest.raises(tc.errors.TraceError, match="bfloat16"):
+        tc.compile(f, fullgraph=True)(a, b)
+    with tc.autocast("cpu"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = tc.compile(f)(a, b)
+        want = f(a, b)
+    assert got.dtype is tc.bfloat16 and bool((got == want).all())
