@@ -49,8 +49,8 @@ def test_model_forward_backward_under_autocast(dtype):
         assert_same(out, out_t)             # bit for bit
         assert_same(loss, loss_t)
     else:
-        np.testing.assert_allclose(out.detach().float().numpy(), out_t.detach().float().numpy(), rtol=2e-3,
-                                   atol=1e-3)
+        np.testing.assert_allclose(out.detach().float().numpy(),
+                                   out_t.detach().float().numpy(), rtol=2e-3, atol=1e-3)
     loss.backward()
     loss_t.backward()
     for (name, p), (_, q) in zip(tm.named_parameters(), m.named_parameters()):

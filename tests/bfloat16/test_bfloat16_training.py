@@ -1,7 +1,6 @@
 """A small model trained 3 steps in bfloat16 (.to(bfloat16)) with SGD and Adam, against
 torch 2.13 on the same weights and data; and compiled mode on bfloat16 (a graph break
 naming the op and bfloat16, with eager's numbers)."""
-import copy
 import sys
 import warnings
 
