@@ -37,3 +37,11 @@ def assert_same(got, want, max_ulps=0):
     assert got.shape == tuple(want.shape)
     d = ulps(got, want)
     assert d <= max_ulps, f"{d} ulps apart: tracecomp={bits(got)} | torch={bits(want)}"
+
+
+def scale_ulps(a, b):
+    """The largest distance between a and b in bfloat16 steps at the scale of b's largest
+    element (so a 1e-7 difference on a near-zero element of a tensor of ones is 0.0001)."""
+    a, b = bits(a), bits(b)
+    top = max(float(np.abs(b).max(initial=0)), 2.0 ** -126)
+    return float(np.max(np.abs(a - b), initial=0) / 2.0 ** (np.floor(np.log2(top)) - 7))

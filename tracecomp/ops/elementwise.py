@@ -68,7 +68,6 @@ def _sign_impl(x):
     return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
 
 
-
 # --- unary ----------------------------------------------------------------------------
 neg_p = unary("neg", np.negative, lambda g, out, x: (-g,), same_dtype, saves=())
 exp_p = unary("exp", np.exp, lambda g, out, x: (g * out,), saves=("out",))
@@ -80,9 +79,23 @@ abs_p = unary("abs", np.abs, lambda g, out, x: (g * sign(x),), same_dtype)
 sign_p = unary("sign", _sign_impl, _zero_grad, same_dtype, saves=())
 sin_p = unary("sin", np.sin, lambda g, out, x: (g * cos(x),))
 cos_p = unary("cos", np.cos, lambda g, out, x: (-(g * sin(x)),))
-tanh_p = unary("tanh", np.tanh, lambda g, out, x: (g * (1 - out * out),), saves=("out",))
+
+
+def _one_kernel(rule):
+    """A unary VJP that torch computes as one backward kernel (tanh_backward,
+    sigmoid_backward): for bfloat16 in float32, the gradient rounded once."""
+    def vjp(g, out, x):
+        if out.dtype is dtypes.bfloat16:
+            wide = rule(cast(g, dtypes.F32), cast(out, dtypes.F32), x)[0]
+            return (cast(wide, dtypes.BF16),)
+        return rule(g, out, x)
+    return vjp
+
+
+tanh_p = unary("tanh", np.tanh, _one_kernel(lambda g, out, x: (g * (1 - out * out),)),
+               saves=("out",))
 sigmoid_p = unary("sigmoid", special.expit,
-                  lambda g, out, x: (g * out * (1 - out),), saves=("out",))
+                  _one_kernel(lambda g, out, x: (g * out * (1 - out),)), saves=("out",))
 relu_p = unary("relu", select_bits.relu, lambda g, out, x: (where(out <= 0, 0.0, g),), same_dtype,
                saves=("out",))
 erf_p = unary("erf", special.erf,
