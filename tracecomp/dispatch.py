@@ -296,7 +296,7 @@ def bind(prim, *args, **params):
             out = prim.as_dtype(out, arrays, params, dtype)
         view = prim.is_view and _aliases(out, arrays[0])
         vc = args[0]._vc if view else [0]
-    if _grad.enabled and prim.vjp is not None and np_kind(dtype) == "f":
+    if _grad.enabled and prim.vjp is not None and (dtype.kind == "f" or dtype == BF16):
         for a in args:
             if isinstance(a, Tensor) and (a._requires_grad or regains and a._view is not None
                                           and a._node is None and tracked(a)):
