@@ -101,6 +101,7 @@ ByteTensor, CharTensor, ShortTensor = (_LEGACY[n] for n in
                                        ("ByteTensor", "CharTensor", "ShortTensor"))
 IntTensor, LongTensor, BoolTensor = (_LEGACY[n] for n in ("IntTensor", "LongTensor",
                                                           "BoolTensor"))
+BFloat16Tensor = _LEGACY["BFloat16Tensor"]
 from . import accelerator, amp, backends, cpu, cuda, version  # noqa: E402
 from .cuda import amp as _cuda_amp  # noqa: E402, F401  (tracecomp.cuda.amp; cuda/ cannot import it: amp asks cuda)
 from .amp import autocast  # noqa: E402

@@ -323,7 +323,7 @@ def tensor(data, *, dtype=None, requires_grad=False, device=None):
         raise TypeError(f"tensor(): could not infer a numeric dtype from {type(data).__name__} "
                         f"data; expected numbers, (nested) lists of numbers or an array")
     dtypes.from_np(np_dtype)
-    out = _finish(Tensor._make(np.array(arr, dtype=np_dtype, copy=True)), requires_grad)
+    out = _finish(Tensor._make(np.array(dtypes.astype(arr, np_dtype), copy=True)), requires_grad)
     trace = context.current()
     if trace is not None:           # a constant of the traced code, not a value from outside
         trace.made(out, data)

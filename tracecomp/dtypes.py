@@ -21,6 +21,16 @@ BF16 = np.dtype(ml_dtypes.bfloat16)
 bf16_used = [False]
 
 
+def astype(a, dtype):
+    """Array (or number) a as numpy dtype `dtype`. To bfloat16 through float32, as torch converts: its
+    bfloat16 is made from a float, so a double or an int64 is rounded twice (1 + 2**-8 +
+    2**-30 is 1.0 in torch, 1.0078125 rounded once)."""
+    a = np.asarray(a)
+    if dtype == BF16 and a.dtype != BF16 and a.dtype != np.float32:
+        a = a.astype(np.float32)
+    return a.astype(dtype)
+
+
 def np_kind(np_dtype) -> str:
     """np_dtype.kind ('f', 'i', 'u', 'b'), with bfloat16 the float it is (numpy says 'V')."""
     k = np_dtype.kind

@@ -26,7 +26,7 @@ from .tensor import Tensor, _init, _same_memory_while_tracing
 NAMES = {"FloatTensor": dtypes.float32, "DoubleTensor": dtypes.float64,
          "HalfTensor": dtypes.float16, "ByteTensor": dtypes.uint8, "CharTensor": dtypes.int8,
          "ShortTensor": dtypes.int16, "IntTensor": dtypes.int32, "LongTensor": dtypes.int64,
-         "BoolTensor": dtypes.bool_}
+         "BoolTensor": dtypes.bool_, "BFloat16Tensor": dtypes.bfloat16}
 _BY_DTYPE = {d.np: name for name, d in NAMES.items()}
 
 

@@ -169,3 +169,36 @@ def test_autograd_gradients_in_bfloat16(act):
     assert w.grad.dtype is tc.bfloat16
     # bit for bit: tanh's and sigmoid's VJPs round once, as torch's backward kernels
     assert_same(w.grad, tw.grad)
+
+
+def test_conversions_round_through_float32_as_torch():
+    # torch makes a bfloat16 from a float: a double (or int64) is rounded twice, so
+    # 1 + 2**-8 + 2**-30 becomes 1.0 where one rounding would give 1.0078125
+    v = [1 + 2 ** -8 + 2 ** -30, 3e38, 1e-40, float("inf"), -0.0, 2 ** 24 + 2 ** 16 + 1]
+    assert_same(tc.tensor(v, dtype=tc.bfloat16), torch.tensor(v, dtype=torch.bfloat16))
+    assert_same(tc.tensor(v, dtype=tc.float64).bfloat16(),
+                torch.tensor(v, dtype=torch.float64).bfloat16())
+    ints = [2 ** 24 + 2 ** 16 + 1, -(2 ** 40 + 2 ** 32 + 3), 7]
+    assert_same(tc.tensor(ints).to(tc.bfloat16), torch.tensor(ints).to(torch.bfloat16))
+    assert_same(tc.full((2,), v[0], dtype=tc.bfloat16),
+                torch.full((2,), v[0], dtype=torch.bfloat16))
+    nan = tc.tensor([float("nan")], dtype=tc.bfloat16)
+    assert bool(tc.isnan(nan).all())
+
+
+def test_legacy_type_names():
+    x = tc.ones(2, dtype=tc.bfloat16)
+    assert x.type() == torch.ones(2, dtype=torch.bfloat16).type() == "torch.BFloat16Tensor"
+    assert tc.ones(2).type("torch.BFloat16Tensor").dtype is tc.bfloat16
+    assert isinstance(x, tc.BFloat16Tensor)
+
+
+def test_set_default_dtype_bfloat16():
+    try:
+        tc.set_default_dtype(tc.bfloat16)
+        torch.set_default_dtype(torch.bfloat16)
+        assert_same(tc.tensor([1.1, 2.2]), torch.tensor([1.1, 2.2]))
+        assert_same(tc.ones(2) / 3, torch.ones(2) / 3)
+    finally:
+        tc.set_default_dtype(tc.float32)
+        torch.set_default_dtype(torch.float32)

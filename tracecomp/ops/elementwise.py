@@ -371,7 +371,7 @@ def _cast_vjp(g, out, x, dtype):
     return (cast(g, x.dtype),)
 
 
-cast_p = defprim("cast", lambda x, dtype: np.asarray(x).astype(dtype),
+cast_p = defprim("cast", dtypes.astype,
                  lambda x, dtype: tuple(x), lambda x, dtype: np.dtype(dtype), _cast_vjp,
                  UNARY, saves=())
 

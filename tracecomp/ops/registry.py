@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..dtypes import np_kind
+from ..dtypes import astype, np_kind
 
 OPERANDS = "operands"   # in `saves`: every operand
 ALL = (OPERANDS, "out")     # `saves`'s default
@@ -79,7 +79,7 @@ class Primitive:
         if self.ufunc is not None and dtype.kind == "f" and wide is not None and \
                 np_kind(wide) == "f" and wide.itemsize > dtype.itemsize:
             out = self.ufunc(*operands, dtype=dtype, **params)   # (a numpy scalar for 0-d)
-        return np.asarray(out, dtype=dtype)
+        return np.asarray(out, dtype=dtype) if dtype.kind != "V" else astype(out, dtype)
 
     def __repr__(self):
         return f"<primitive {self.name}>"
