@@ -49,8 +49,9 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
     if dtype is not None:
         x = ew.cast(x, dtype)
     if np_kind(x._data.dtype) != "f":
+        got = dtypes.TORCH_NAMES[x._data.dtype]
         raise DTypeError(f"mean(): could not infer output dtype. Input dtype must be either a "
-                         f"floating point or complex dtype. Got: {x.dtype.name}")
+                         f"floating point or complex dtype. Got: {got}")
     dims = norm_dims("mean", _dims_arg(dim), x.ndim)
     count = math.prod(x.shape[d] for d in dims)
     out = rd.reduce_sum(x, dims, keepdim) / count if count else \

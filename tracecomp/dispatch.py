@@ -29,10 +29,10 @@ import os
 
 import numpy as np
 
-from . import devices, grad_mode
+from . import devices, grad_mode, wide_uints
 from .device_array import DeviceArray
 from .device_array import devices_used as _devices_used
-from .dtypes import BF16, bf16_used, np_kind
+from .dtypes import BF16, np_kind, special_used
 from .errors import AutogradError, ShapeError, TracecompError, fmt_shape, foreign_operand
 from .tensor import Tensor, made_in_grad
 
@@ -280,8 +280,8 @@ def bind(prim, *args, **params):
         if CHECK_SHAPES:
             _check_rule(prim, arrays, params)
         try:
-            if bf16_used[0] and not prim.is_view:
-                out = _widened_call(prim, arrays, params)
+            if special_used[0]:
+                out = _special_call(prim, arrays, params)
             else:
                 out = prim.impl(*arrays, **params)
             dtype = prim.dtype(*arrays, **params)
@@ -323,7 +323,12 @@ def widen_bf16(arrays):
             for a in arrays]
 
 
-def _widened_call(prim, arrays, params):
+def _special_call(prim, arrays, params):
+    """prim's impl once bfloat16 or uint16/32/64 is in use: the ops torch refuses on
+    uint16/32/64 refused, a bfloat16 op computed in float32 (views as they are)."""
+    wide_uints.check(prim, arrays, params)
+    if prim.is_view:
+        return prim.impl(*arrays, **params)
     wide = widen_bf16(arrays)
     if prim.bf16 is not None and any(w is not a for w, a in zip(wide, arrays)):
         return prim.bf16(*wide, **params)

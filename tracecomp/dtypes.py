@@ -6,8 +6,11 @@ highest *category* (bool < integer < floating) wins, dimensioned tensors decide 
 within a category, and 0-d tensors and Python scalars only matter when they raise the
 category (then a Python float gives the default float dtype: float32 unless
 `set_default_dtype` changed it). Also here: `promote_types`, `can_cast`, and the dtypes torch
-has that tracecomp does not hold (complex, uint16/32/64), which exist as names so code can
+has that tracecomp does not hold (complex), which exist as names so code can
 mention them but fail with a clear error when used.
+
+uint16/32/64 are held with torch's limits (wide_uints.py): few ops take them, and they
+promote with no other integer dtype.
 
 bfloat16 arrays are ml_dtypes' bfloat16 (numpy has none); numpy reports that dtype's kind as
 'V', so code that asks whether a dtype is floating asks `np_kind`, which says 'f' for it.
@@ -16,15 +19,16 @@ import ml_dtypes
 import numpy as np
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
-# set once a bfloat16 dtype was asked for (to_np, from_np): until then bind skips looking
-# for bfloat16 operands to compute in float32 (dispatch.widen_bf16)
-bf16_used = [False]
+# set once bfloat16 or uint16/32/64 was asked for (to_np, from_np): until then bind skips
+# looking for bfloat16 operands to compute in float32 (dispatch.widen_bf16) and for the ops
+# torch refuses on uint16/32/64 (wide_uints.py)
+special_used = [False]
 
 
 def astype(a, dtype):
-    """Array (or number) a as numpy dtype `dtype`. To bfloat16 through float32, as torch converts: its
-    bfloat16 is made from a float, so a double or an int64 is rounded twice (1 + 2**-8 +
-    2**-30 is 1.0 in torch, 1.0078125 rounded once)."""
+    """Array (or number) a as numpy dtype `dtype`. To bfloat16 through float32, as torch
+    converts: its bfloat16 is made from a float, so a double or an int64 is rounded twice
+    (1 + 2**-8 + 2**-30 is 1.0 in torch, 1.0078125 rounded once)."""
     a = np.asarray(a)
     if dtype == BF16 and a.dtype != BF16 and a.dtype != np.float32:
         a = a.astype(np.float32)
@@ -74,8 +78,15 @@ int8 = DType("int8", np.int8)
 uint8 = DType("uint8", np.uint8)
 bool_ = DType("bool", np.bool_)
 bfloat16 = DType("bfloat16", BF16)
+uint16 = DType("uint16", np.uint16)
+uint32 = DType("uint32", np.uint32)
+uint64 = DType("uint64", np.uint64)
 
-ALL = (float32, float64, float16, int64, int32, int16, int8, uint8, bool_, bfloat16)
+ALL = (float32, float64, float16, int64, int32, int16, int8, uint8, bool_, bfloat16, uint16,
+       uint32, uint64)
+WIDE_UINTS = frozenset(d.np for d in (uint16, uint32, uint64))
+# dtypes whose ops always go through bind (no in-place numpy fast path): see special_used
+BIND_ONLY = WIDE_UINTS | {BF16}
 
 
 class UnsupportedDType(DType):
@@ -102,11 +113,8 @@ class UnsupportedDType(DType):
 complex32 = UnsupportedDType("complex32", 4, False, True)
 complex64 = UnsupportedDType("complex64", 8, False, True)
 complex128 = UnsupportedDType("complex128", 16, False, True)
-uint16 = UnsupportedDType("uint16", 2, False)
-uint32 = UnsupportedDType("uint32", 4, False)
-uint64 = UnsupportedDType("uint64", 8, False)
 cfloat, cdouble, chalf = complex64, complex128, complex32
-UNSUPPORTED = (complex32, complex64, complex128, uint16, uint32, uint64)
+UNSUPPORTED = (complex32, complex64, complex128)
 _BY_NP = {d.np: d for d in ALL}
 _BY_NAME = {d.name: d for d in ALL + UNSUPPORTED}
 # torch's aliases: torch.float is float32, torch.long is int64, ...
@@ -124,12 +132,14 @@ BOOL = bool_.np
 TORCH_NAMES = {F32: "Float", F64: "Double", np.dtype(np.float16): "Half", I64: "Long",
                np.dtype(np.int32): "Int", np.dtype(np.int16): "Short",
                np.dtype(np.int8): "Char", np.dtype(np.uint8): "Byte", BOOL: "Bool",
-               BF16: "BFloat16"}
+               BF16: "BFloat16", np.dtype(np.uint16): "UInt16",
+               np.dtype(np.uint32): "UInt32", np.dtype(np.uint64): "UInt64"}
 
 # the IR's short spellings: f32[64,784], i64[64], b8[3]
 SHORT_NAMES = {F32: "f32", F64: "f64", np.dtype(np.float16): "f16", I64: "i64",
                np.dtype(np.int32): "i32", np.dtype(np.int16): "i16", np.dtype(np.int8): "i8",
-               np.dtype(np.uint8): "u8", BOOL: "b8", BF16: "bf16"}
+               np.dtype(np.uint8): "u8", BOOL: "b8", BF16: "bf16",
+               np.dtype(np.uint16): "u16", np.dtype(np.uint32): "u32", np.dtype(np.uint64): "u64"}
 
 
 def short_name(np_dtype) -> str:
@@ -144,8 +154,8 @@ def from_np(np_dtype) -> DType:
     """The public DType of a numpy dtype; error for dtypes tracecomp does not hold."""
     try:
         out = _BY_NP[np.dtype(np_dtype)]
-        if out is bfloat16:
-            bf16_used[0] = True
+        if out is bfloat16 or out.np in WIDE_UINTS:
+            special_used[0] = True
         return out
     except (KeyError, TypeError):
         raise TypeError(f"tracecomp has no dtype for numpy dtype {np_dtype}; "
@@ -159,8 +169,8 @@ def to_np(dtype):
     if isinstance(dtype, DType):
         if dtype.np is None:
             raise dtype.unsupported()
-        if dtype is bfloat16:
-            bf16_used[0] = True
+        if dtype is bfloat16 or dtype.np in WIDE_UINTS:
+            special_used[0] = True
         return dtype.np
     if dtype is float:                      # torch: dtype=float is float64
         return F64
@@ -223,6 +233,8 @@ def _promote_group(dtypes):
     """Promote dtypes that all sit in one group (dimensioned, or 0-d): highest category,
     then the widest of that category."""
     top = max(category(d) for d in dtypes)
+    if top < 2:
+        _refuse_wide_uints(dtypes)
     out = None
     for d in dtypes:
         if category(d) == top:
@@ -289,9 +301,23 @@ def _as_dtype(d, op):
                     f"not {type(d).__name__}")
 
 
+def _refuse_wide_uints(dtypes):
+    """torch promotes uint16/32/64 with no other integer (or bool) dtype."""
+    for d in dtypes:
+        if d in WIDE_UINTS:
+            other = next((e for e in dtypes if e != d), None)
+            if other is not None:
+                from .errors import DTypeError
+                raise DTypeError(f"Promotion for uint16, uint32, uint64 types is not "
+                                   f"supported, attempted to promote {TORCH_NAMES[d]} and "
+                                   f"{TORCH_NAMES.get(other, other.name)}")
+
+
 def promote_types(type1, type2) -> DType:
     """torch.promote_types: the dtype both convert to (for dimensioned tensors)."""
     a, b = _as_dtype(type1, "promote_types"), _as_dtype(type2, "promote_types")
+    if max(category(a), category(b)) < 2:
+        _refuse_wide_uints([a, b])
     return from_np(_promote_group([a, b]) if category(a) != category(b)
                    else np.promote_types(a, b))
 

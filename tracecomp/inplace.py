@@ -161,8 +161,10 @@ def apply(x, prim, *operands, op=None, **params):
     """x = prim(x, *operands) in place."""
     op = op or prim.name + "_"
     # (a bfloat16 x goes through bind, which computes in float32 as torch does: numpy's
-    # bfloat16 loop would round a Python scalar operand to bfloat16 first)
-    if prim.ufunc is not None and x._data.dtype != dtypes.BF16 and tape_free(x, operands):
+    # bfloat16 loop would round a Python scalar operand to bfloat16 first; and a uint16/32/64
+    # one, where bind refuses what torch refuses)
+    if prim.ufunc is not None and x._data.dtype not in dtypes.BIND_ONLY and \
+            tape_free(x, operands):
         arrays = [o._data if isinstance(o, Tensor) else o for o in operands]
         want = prim.dtype(x._data, *arrays)
         _check_cast(x, want, op)

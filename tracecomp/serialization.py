@@ -338,7 +338,7 @@ def _array(entry, i, buf, data_start, dlen, name):
                                  f"{', '.join(_NP_DTYPES)}")
     dt = _NP_DTYPES[entry["dtype"]]
     if dt == dtypes.BF16:
-        dtypes.bf16_used[0] = True      # bind computes bfloat16 in float32 from now on
+        dtypes.special_used[0] = True      # bind computes bfloat16 in float32 from now on
     shape = entry.get("shape")
     if not isinstance(shape, list):
         raise SerializationError(f"{name}: malformed header: tensor {i} shape {shape!r}")

@@ -32,8 +32,9 @@ def int_sizes(op, sizes, name="size"):
 
 def scalar_name(dtype):
     """torch's ScalarType name of a dtype (tracecomp's or numpy's), as its messages print
-    it: Float, Long, ..."""
-    return dtypes.TORCH_NAMES[dtypes.to_np(dtype)]
+    it: Float, Long, BFloat16, ..."""
+    np_dtype = dtype.np if isinstance(dtype, dtypes.DType) else dtypes.from_np(dtype).np
+    return dtypes.TORCH_NAMES[np_dtype]
 
 
 def rename(op, kw):
