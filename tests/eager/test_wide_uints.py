@@ -109,3 +109,15 @@ def test_large_uint64_values_survive():
     x = tc.tensor([2 ** 64 - 1, 2 ** 63 + 5], dtype=tc.uint64)
     assert x.tolist() == t.tolist()
     assert x.sum().item() == t.sum().item()         # int64, wrapped, as torch
+
+
+@pytest.mark.parametrize("backend", ["llvm", "interp"])
+def test_compiled_gives_eagers_values_and_errors(backend):
+    x = tc.tensor([1, 2, 60000], dtype=tc.uint16)
+    y = tc.tensor([3, 2, 7], dtype=tc.uint16)
+    for fn in (lambda a, b: a * b, lambda a, b: (a & b) * 2, lambda a, b: (a * b).sum(),
+               lambda a, b: a == b, lambda a, b: a.float() / 3):
+        got, want = tc.compile(fn, backend=backend)(x, y), fn(x, y)
+        assert got.dtype is want.dtype and got.tolist() == want.tolist()
+    with pytest.raises(NotImplementedError, match="\"add_stub\" not implemented for 'UInt16'"):
+        tc.compile(lambda a, b: a + b, backend=backend)(x, y)

@@ -22,9 +22,9 @@ import threading
 
 import numpy as np
 
-from .. import context, devices, dispatch, grad_mode
+from .. import context, devices, dispatch, grad_mode, wide_uints
 from ..autograd.engine import TRACED
-from ..dtypes import BF16, np_kind
+from ..dtypes import BF16, np_kind, special_used
 from ..errors import TraceError
 from ..ir import INPUT, LITERAL_MAX_ELEMENTS, Graph, Node
 from ..tensor import Tensor
@@ -145,6 +145,8 @@ class Tracer:
         operands = [self.lift(a) for a in args]
         shapes = [o.shape if isinstance(o, Node) else () for o in operands]
         shape = prim.shape(*shapes, **params)
+        if special_used[0]:
+            wide_uints.check(prim, operands, params)     # what eager refuses, refused here
         dtype = np.dtype(prim.dtype(*operands, **params))
         if dtype == BF16 or any(getattr(o, "dtype", None) == BF16 for o in operands):
             # the backends have no bfloat16 kernels (the llvm one would hold it as i16);
