@@ -185,7 +185,9 @@ def to_np(dtype):
 
 def category(np_dtype) -> int:
     """0 bool, 1 integer, 2 floating."""
-    kind = np_kind(np_dtype)
+    kind = np_dtype.kind
+    if kind == "V":                 # bfloat16 (a hot function: no call for the others)
+        kind = np_kind(np_dtype)
     return 2 if kind == "f" else (0 if kind == "b" else 1)
 
 
@@ -253,14 +255,14 @@ def result_type(*args):
         if type(a) is np.ndarray:
             if type(b) is np.ndarray and a.dtype == b.dtype:
                 return a.dtype
-            if type(b) is float and np_kind(a.dtype) == "f":
+            if type(b) is float and a.dtype.kind == "f":     # (bfloat16's 'V': below)
                 return a.dtype
-            if type(b) is int and np_kind(a.dtype) in "iuf":    # a Python int never widens
+            if type(b) is int and a.dtype.kind in "iuf":    # a Python int never widens
                 return a.dtype
         elif type(b) is np.ndarray:         # a Python number first: 1 - x, 2 * x
-            if type(a) is float and np_kind(b.dtype) == "f":
+            if type(a) is float and b.dtype.kind == "f":
                 return b.dtype
-            if type(a) is int and np_kind(b.dtype) in "iuf":
+            if type(a) is int and b.dtype.kind in "iuf":
                 return b.dtype
     key = tuple((a.dtype, a.ndim == 0) if hasattr(a, "dtype") and not isinstance(a, np.generic)
                 else _scalar_category(a) for a in args)
@@ -289,7 +291,7 @@ def result_type(*args):
 def float_type(np_dtype):
     """The dtype a float-valued op (exp, div, mean) returns: floats keep theirs, the rest
     get the default float dtype (float32 unless set_default_dtype changed it)."""
-    return np_dtype if np_kind(np_dtype) == "f" else _DEFAULT_FOR_CATEGORY[2]
+    return np_dtype if np_dtype.kind == "f" or np_dtype == BF16 else _DEFAULT_FOR_CATEGORY[2]
 
 
 def _as_dtype(d, op):
