@@ -158,3 +158,30 @@ def test_training_three_steps_under_autocast_matches_torch():
     for (name, p), (_, q) in zip(tm.named_parameters(), m.named_parameters()):
         np.testing.assert_allclose(q.detach().numpy(), p.detach().numpy(), rtol=1e-2,
                                    atol=1e-3, err_msg=name)
+
+
+def _custom_fwd_run(lib):
+    class F(lib.autograd.Function):
+        @staticmethod
+        @lib.amp.custom_fwd(device_type="cpu", cast_inputs=lib.float32)
+        def forward(ctx, a, b):
+            ctx.save_for_backward(a, b)
+            return a @ b
+
+        @staticmethod
+        @lib.amp.custom_bwd(device_type="cpu")
+        def backward(ctx, g):
+            a, b = ctx.saved_tensors
+            return g @ b.t(), a.t() @ g
+    a = lib.ones(2, 3, requires_grad=True)
+    b = lib.ones(3, 2) * 0.5
+    with lib.autocast("cpu"):
+        y, z = F.apply(a, b), a @ b             # custom_fwd: float32 inside, autocast off
+        with lib.no_grad():
+            w = a @ b
+    (y.sum() + z.float().sum()).backward()
+    return [str(t.dtype).split(".")[-1] for t in (y, z, w, a.grad)], a.grad.tolist()
+
+
+def test_custom_fwd_cast_inputs_and_no_grad_under_cpu_autocast():
+    assert _custom_fwd_run(tc) == _custom_fwd_run(torch)
