@@ -39,6 +39,7 @@ d)` and `to_host(data)` move them through the backend of their device.
 import importlib
 import re
 
+from . import dtypes
 from .device_array import DeviceArray
 
 # torch's device types, in the order its error message lists them
@@ -240,7 +241,16 @@ def on_device(data) -> bool:
 def to_device(array, d):
     """array (numpy, on the CPU) copied to device d: a DeviceArray."""
     d = placed(d)
+    if getattr(array, "dtype", None) == dtypes.BF16:
+        raise no_bfloat16_on(d)
     return storage(d, moving=True).to_device(array, d)
+
+
+def no_bfloat16_on(d):
+    """The error for bfloat16 on a device: the device backends have no bfloat16 kernels."""
+    return TypeError(f"bfloat16 tensors cannot live on {d}: tracecomp's {d.type} backend has "
+                     f"no bfloat16 kernels. Run the bfloat16 model on the CPU, or keep it in "
+                     f"float32 (or float16) on {d}")
 
 
 def beside(array, data):

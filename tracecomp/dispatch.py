@@ -342,6 +342,9 @@ def _on_device(prim, arrays, params):
     if "grad_marker" in prim.tags:
         return arrays[0]    # a custom Function's output, wherever its inputs live (.to())
     where = next(a.device for a in arrays if type(a) is DeviceArray)
+    if special_used[0] and (params.get("dtype") == BF16 or
+                            any(getattr(a, "dtype", None) == BF16 for a in arrays)):
+        raise devices.no_bfloat16_on(where)
     operands = [_on(where, prim, a, arrays, k) for k, a in enumerate(arrays)]
     out = devices.backend(where.type).run_primitive(prim, operands, params, where)
     if out is NotImplemented:

@@ -126,7 +126,7 @@ def synchronize(device=None):
 
 
 def is_bf16_supported(including_emulation=True) -> bool:
-    return False            # tracecomp has no bfloat16 tensors, on any device
+    return False            # the CUDA backend has no bfloat16 kernels (devices.to_device)
 
 
 def get_arch_list() -> list:
