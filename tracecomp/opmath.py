@@ -29,13 +29,24 @@ def _back(value):
     return value
 
 
-def in_float32(fn):
+def in_float32(fn=None, *, mixed=True):
     """fn(input, ...) computed in float32 when input is a bfloat16 tensor (see above): its
-    bfloat16 tensor arguments (input, weight, bias) are all widened."""
+    bfloat16 tensor arguments (input, weight, bias) are all widened. Not when a dtype= is
+    given (the op casts to it itself), nor, with mixed=False, when another floating tensor
+    argument is not bfloat16 (linear, conv: torch's dtype error, which fn raises)."""
+    if fn is None:
+        return functools.partial(in_float32, mixed=mixed)
+
     @functools.wraps(fn)
     def wrapped(input, *args, **kwargs):  # noqa: A002 - torch's argument name
-        if isinstance(input, Tensor) and input._data.dtype == dtypes.BF16:
+        if isinstance(input, Tensor) and input._data.dtype == dtypes.BF16 and \
+                kwargs.get("dtype") is None and (mixed or _all_bf16(args, kwargs)):
             return _back(fn(_up(input), *map(_up, args),
                             **{k: _up(v) for k, v in kwargs.items()}))
         return fn(input, *args, **kwargs)
     return wrapped
+
+
+def _all_bf16(args, kwargs):
+    return all(a._data.dtype == dtypes.BF16 for a in (*args, *kwargs.values())
+               if isinstance(a, Tensor) and a.is_floating_point())

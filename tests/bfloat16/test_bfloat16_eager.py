@@ -202,3 +202,24 @@ def test_set_default_dtype_bfloat16():
     finally:
         tc.set_default_dtype(tc.float32)
         torch.set_default_dtype(torch.float32)
+
+
+@pytest.mark.parametrize("case", ["linear", "conv2d"])
+def test_mixed_bfloat16_float32_weights_are_refused_as_torch(case):
+    for lib in (torch, tc):
+        F = lib.nn.functional
+        x = lib.ones(1, 2, 5, 5, dtype=lib.bfloat16) if case == "conv2d" else \
+            lib.ones(2, 3, dtype=lib.bfloat16)
+        w = lib.ones(3, 2, 3, 3) if case == "conv2d" else lib.ones(4, 3)
+        with pytest.raises(RuntimeError):
+            getattr(F, case)(x, w)
+
+
+def test_layer_norm_takes_float32_weights_and_mean_takes_a_dtype():
+    t = torch.randn(4, 6).bfloat16()
+    x = tc_of(t)
+    w = torch.randn(6)
+    assert_same(tc.nn.functional.layer_norm(x, (6,), tc_of(w)),
+                torch.nn.functional.layer_norm(t, (6,), w))
+    assert_same(x.mean(dtype=tc.float32), t.mean(dtype=torch.float32))
+    assert_same(x.sum(1, dtype=tc.float32), t.sum(1, dtype=torch.float32))

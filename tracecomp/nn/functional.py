@@ -249,7 +249,7 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
 
 # --- linear, dropout, embedding ------------------------------------------------------------
 @autocast_op(LOWER)
-@in_float32
+@in_float32(mixed=False)
 def linear(input, weight, bias=None):
     """input @ weight.T + bias (bfloat16: the sum with bias rounded once, as torch's addmm)."""
     if input.ndim and weight.ndim == 2 and input.shape[-1] != weight.shape[1]:

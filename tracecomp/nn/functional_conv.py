@@ -137,7 +137,7 @@ def _check_conv(x, weight, bias, groups):
 
 
 @autocast_op(LOWER)
-@in_float32
+@in_float32(mixed=False)
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D cross-correlation, torch.nn.functional.conv2d: unfold + (grouped) matmul."""
     x, squeeze = _batched("conv2d", input)

@@ -75,7 +75,7 @@ def _over_taps(x, kernel, stride, dilation, count, plane_op, combine):
 
 
 @autocast_op(LOWER)
-@in_float32
+@in_float32(mixed=False)
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """torch.nn.functional.conv3d: (N, C, D, H, W) with an (O, C/groups, kd, kh, kw) weight."""
     x, unbatched = _batched("conv3d", input, 3)
@@ -103,7 +103,7 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 
 @autocast_op(LOWER)
-@in_float32
+@in_float32(mixed=False)
 def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
                      groups=1, dilation=1):
     """torch's conv_transpose3d: weight (Cin, Cout/groups, kd, kh, kw)."""

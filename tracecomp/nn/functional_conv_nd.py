@@ -56,7 +56,7 @@ def _check_weight(op, x, weight, bias, groups, transposed):
 
 
 @autocast_op(LOWER)
-@in_float32
+@in_float32(mixed=False)
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-D cross-correlation over (N, C, L) (or unbatched (C, L)), torch's conv1d."""
     x, squeeze = _batched("conv1d", input, 1)
@@ -130,7 +130,7 @@ def transposed_args(op, n, input, weight, bias, stride, padding, output_padding,
 
 
 @autocast_op(LOWER)
-@in_float32
+@in_float32(mixed=False)
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
                      groups=1, dilation=1):
     """torch's conv_transpose2d: weight (Cin, Cout/groups, kh, kw)."""
@@ -144,7 +144,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
 
 @autocast_op(LOWER)
-@in_float32
+@in_float32(mixed=False)
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
                      groups=1, dilation=1):
     """torch's conv_transpose1d: weight (Cin, Cout/groups, k)."""
