@@ -185,3 +185,18 @@ def _custom_fwd_run(lib):
 
 def test_custom_fwd_cast_inputs_and_no_grad_under_cpu_autocast():
     assert _custom_fwd_run(tc) == _custom_fwd_run(torch)
+
+
+def test_set_autocast_enabled_and_dtype_functions():
+    seen = {}
+    for lib in (torch, tc):
+        lib.set_autocast_enabled("cpu", True)
+        lib.set_autocast_dtype("cpu", lib.float16)
+        try:
+            during = (lib.ones(2, 2) @ lib.ones(2, 2)).dtype
+        finally:
+            lib.set_autocast_enabled("cpu", False)
+            lib.set_autocast_dtype("cpu", lib.bfloat16)
+        after = (lib.ones(2, 2) @ lib.ones(2, 2)).dtype
+        seen[lib] = [str(d).split(".")[-1] for d in (during, after, lib.get_autocast_dtype("cpu"))]
+    assert seen[tc] == seen[torch] == ["float16", "float32", "bfloat16"]
