@@ -41,8 +41,11 @@ def _flat(value):
     if isinstance(value, dict):
         return [leaf for k in sorted(value, key=str) for leaf in _flat(value[k])]
     if hasattr(value, "detach") and hasattr(value, "shape") and hasattr(value, "dtype"):
-        arr = np.asarray(value.detach().numpy())
-        return [("tensor", arr, str(value.dtype).split(".")[-1])]
+        name = str(value.dtype).split(".")[-1]
+        v = value.detach()
+        # torch's bfloat16 has no numpy form (.numpy() raises): compare its float32 values
+        arr = np.asarray((v.float() if name == "bfloat16" else v).numpy())
+        return [("tensor", arr, name)]
     if isinstance(value, (bool, int, float, str, type(None))):
         return [value]
     if hasattr(value, "values") and hasattr(value, "indices"):    # (values, indices) tuples
