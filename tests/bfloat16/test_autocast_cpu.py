@@ -1,17 +1,14 @@
 """CPU autocast against torch 2.13: which ops run in bfloat16/float16 and which in float32
 (torch's AutocastCPU lists), nesting, enabled=False, the state functions, and a
 Conv/LayerNorm/softmax/Linear/cross_entropy model's forward and backward."""
-import sys
 import warnings
 
 import numpy as np
 import pytest
 import torch
+from bf16_helpers import assert_same, tc_of
 
 import tracecomp as tc
-
-sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from bf16_helpers import assert_same, tc_of  # noqa: E402
 
 
 def _model(nn):

@@ -3,16 +3,13 @@ and numerics. torch's CPU kernels compute a bfloat16 op in float32 and round onc
 torch's result is deterministic the comparison is bit for bit (max_ulps=0), and the tests
 that allow 1 ulp say why."""
 import io
-import sys
 
 import numpy as np
 import pytest
 import torch
+from bf16_helpers import assert_same, bits, tc_of
 
 import tracecomp as tc
-
-sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from bf16_helpers import assert_same, bits, tc_of  # noqa: E402
 
 
 def _pair(*shape, scale=3.0, seed=0):

@@ -6,15 +6,12 @@ otherwise the distance is measured at the scale of the tensor's largest element
 (scale_ulps), because the rows that differ are composites whose intermediate roundings
 differ from torch's fused kernels, which moves near-zero elements by tiny absolute amounts.
 """
-import sys
 
 import pytest
 import torch
+from bf16_helpers import scale_ulps, tc_of
 
 import tracecomp as tc
-
-sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from bf16_helpers import scale_ulps, tc_of  # noqa: E402
 
 
 def _F(lib):

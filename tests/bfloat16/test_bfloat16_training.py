@@ -1,16 +1,13 @@
 """A small model trained 3 steps in bfloat16 (.to(bfloat16)) with SGD and Adam, against
 torch 2.13 on the same weights and data; and compiled mode on bfloat16 (a graph break
 naming the op and bfloat16, with eager's numbers)."""
-import sys
 import warnings
 
 import pytest
 import torch
+from bf16_helpers import assert_same, tc_of
 
 import tracecomp as tc
-
-sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from bf16_helpers import assert_same, tc_of  # noqa: E402
 
 
 @pytest.mark.parametrize("opt,kw", [("SGD", {"lr": 0.1, "momentum": 0.9}),
