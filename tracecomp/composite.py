@@ -44,7 +44,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
     x = input
     if dtype is not None:
         x = ew.cast(x, dtype)
-    if x._data.dtype.kind != "f":
+    if x._data.dtype.kind not in "fc":
         raise DTypeError(f"mean(): could not infer output dtype. Input dtype must be either a "
                          f"floating point or complex dtype. Got: {x.dtype.name}")
     dims = norm_dims("mean", _dims_arg(dim), x.ndim)

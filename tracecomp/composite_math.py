@@ -123,7 +123,7 @@ def frac(x):
 
 
 def sgn(x):
-    return ew.sign(x)
+    return ew.sgn(x)
 
 
 def signbit(x):

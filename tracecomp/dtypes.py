@@ -5,9 +5,11 @@ which print and compare like torch's. `result_type` implements torch's promotion
 highest *category* (bool < integer < floating) wins, dimensioned tensors decide the width
 within a category, and 0-d tensors and Python scalars only matter when they raise the
 category (then a Python float gives the default float dtype: float32 unless
-`set_default_dtype` changed it). Also here: `promote_types`, `can_cast`, and the dtypes torch
-has that tracecomp does not hold (bfloat16, complex...), which exist as names so code can
-mention them but fail with a clear error when used.
+`set_default_dtype` changed it). Complex sits above floating: a complex result keeps the
+width of the floats it meets (float64 + complex64 -> complex128), and a Python complex gives
+the default complex dtype (complex64 beside a float32 default). Also here: `promote_types`,
+`can_cast`, and the dtypes torch has that tracecomp does not hold (bfloat16, complex32,
+...), which exist as names so code can mention them but fail with a clear error when used.
 """
 import numpy as np
 
@@ -22,14 +24,14 @@ class DType:
         self.np = np.dtype(np_dtype)
         self.itemsize = self.np.itemsize
         self.is_floating_point = self.np.kind == "f"
-        self.is_signed = self.np.kind in "fi"
-        self.is_complex = False
+        self.is_signed = self.np.kind in "fic"
+        self.is_complex = self.np.kind == "c"
 
     def __repr__(self):
         return f"tracecomp.{self.name}"
 
     def to_real(self):
-        return self
+        return {"complex64": float32, "complex128": float64}.get(self.name, self)
 
     def to_complex(self):
         return {"float32": complex64, "float64": complex128, "float16": complex32}.get(
@@ -48,8 +50,11 @@ int16 = DType("int16", np.int16)
 int8 = DType("int8", np.int8)
 uint8 = DType("uint8", np.uint8)
 bool_ = DType("bool", np.bool_)
+complex64 = DType("complex64", np.complex64)
+complex128 = DType("complex128", np.complex128)
 
-ALL = (float32, float64, float16, int64, int32, int16, int8, uint8, bool_)
+ALL = (float32, float64, float16, int64, int32, int16, int8, uint8, bool_, complex64,
+       complex128)
 
 
 class UnsupportedDType(DType):
@@ -75,13 +80,11 @@ class UnsupportedDType(DType):
 
 bfloat16 = UnsupportedDType("bfloat16", 2, True)
 complex32 = UnsupportedDType("complex32", 4, False, True)
-complex64 = UnsupportedDType("complex64", 8, False, True)
-complex128 = UnsupportedDType("complex128", 16, False, True)
 uint16 = UnsupportedDType("uint16", 2, False)
 uint32 = UnsupportedDType("uint32", 4, False)
 uint64 = UnsupportedDType("uint64", 8, False)
 cfloat, cdouble, chalf = complex64, complex128, complex32
-UNSUPPORTED = (bfloat16, complex32, complex64, complex128, uint16, uint32, uint64)
+UNSUPPORTED = (bfloat16, complex32, uint16, uint32, uint64)
 _BY_NP = {d.np: d for d in ALL}
 _BY_NAME = {d.name: d for d in ALL + UNSUPPORTED}
 # torch's aliases: torch.float is float32, torch.long is int64, ...
@@ -98,12 +101,14 @@ BOOL = bool_.np
 # torch's C++ scalar-type names, which its "... not implemented for 'Long'" errors use
 TORCH_NAMES = {F32: "Float", F64: "Double", np.dtype(np.float16): "Half", I64: "Long",
                np.dtype(np.int32): "Int", np.dtype(np.int16): "Short",
-               np.dtype(np.int8): "Char", np.dtype(np.uint8): "Byte", BOOL: "Bool"}
+               np.dtype(np.int8): "Char", np.dtype(np.uint8): "Byte", BOOL: "Bool",
+               np.dtype(np.complex64): "ComplexFloat", np.dtype(np.complex128): "ComplexDouble"}
 
 # the IR's short spellings: f32[64,784], i64[64], b8[3]
 SHORT_NAMES = {F32: "f32", F64: "f64", np.dtype(np.float16): "f16", I64: "i64",
                np.dtype(np.int32): "i32", np.dtype(np.int16): "i16", np.dtype(np.int8): "i8",
-               np.dtype(np.uint8): "u8", BOOL: "b8"}
+               np.dtype(np.uint8): "u8", BOOL: "b8",
+               np.dtype(np.complex64): "c64", np.dtype(np.complex128): "c128"}
 
 
 def short_name(np_dtype) -> str:
@@ -143,9 +148,11 @@ def to_np(dtype):
 # --- promotion ---------------------------------------------------------------------------
 
 def category(np_dtype) -> int:
-    """0 bool, 1 integer, 2 floating."""
-    kind = np_dtype.kind
-    return 2 if kind == "f" else (0 if kind == "b" else 1)
+    """0 bool, 1 integer, 2 floating, 3 complex."""
+    return _CATEGORY[np_dtype.kind]
+
+
+_CATEGORY = {"b": 0, "i": 1, "u": 1, "f": 2, "c": 3}
 
 
 def _scalar_category(x) -> int:
@@ -153,11 +160,13 @@ def _scalar_category(x) -> int:
         return 0
     if isinstance(x, (int, np.integer)):
         return 1
-    return 2
+    return 3 if isinstance(x, (complex, np.complexfloating)) else 2
 
 
-# what a Python bool/int/float scalar becomes; the float entry follows set_default_dtype
-_DEFAULT_FOR_CATEGORY = [BOOL, I64, F32]
+# what a Python bool/int/float/complex scalar becomes; the float and complex entries follow
+# set_default_dtype
+_DEFAULT_FOR_CATEGORY = [BOOL, I64, F32, np.dtype(np.complex64)]
+_COMPLEX_OF = {F32: np.dtype(np.complex64), F64: np.dtype(np.complex128)}
 
 
 def default_float():
@@ -177,6 +186,7 @@ def set_default_dtype(d):
         raise TypeError("only floating-point types are supported as the default type")
     changed = _DEFAULT_FOR_CATEGORY[2] != np_dtype
     _DEFAULT_FOR_CATEGORY[2] = np_dtype
+    _DEFAULT_FOR_CATEGORY[3] = _COMPLEX_OF.get(np_dtype, _DEFAULT_FOR_CATEGORY[3])
     _result_cache.clear()
     if changed:
         for watcher in DEFAULT_DTYPE_WATCHERS:
@@ -190,13 +200,39 @@ DEFAULT_DTYPE_WATCHERS = []
 
 def _promote_group(dtypes):
     """Promote dtypes that all sit in one group (dimensioned, or 0-d): highest category,
-    then the widest of that category."""
+    then the widest of that category (for complex, the widest of the floats and complexes:
+    float64 + complex64 is complex128)."""
     top = max(category(d) for d in dtypes)
+    low = 2 if top == 3 else top
     out = None
     for d in dtypes:
-        if category(d) == top:
+        if low <= category(d) <= top:
             out = d if out is None else np.promote_types(out, d)
     return out
+
+
+def _raised(out, new):
+    """The dtype when an operand of dtype `new` (a 0-d tensor's, a Python scalar's) raises
+    the category of `out` (None: no dimensioned operands). Floats raised to complex keep
+    their width (float64 + 1j is complex128, float32 + a complex128 0-d is complex64)."""
+    if out is not None and category(new) == 3 and category(out) == 2:
+        return complex_type(out)
+    return new
+
+
+def real_type(np_dtype):
+    """The float dtype of a complex dtype's parts (complex64 -> float32); others as they are."""
+    return np_dtype.type(0).real.dtype
+
+
+def complex_type(np_dtype):
+    """The complex dtype holding a float dtype's values (float32 -> complex64)."""
+    if np_dtype.kind == "c":
+        return np_dtype
+    try:
+        return _COMPLEX_OF[np_dtype]
+    except KeyError:
+        raise complex32.unsupported() from None
 
 
 _result_cache: dict = {}
@@ -234,19 +270,20 @@ def result_type(*args):
     if zeros:
         z = _promote_group(zeros)
         if out is None or category(z) > category(out):
-            out = z
+            out = _raised(out, z)
     if scalars:
         s = max(scalars)
         if out is None or s > category(out):
-            out = _DEFAULT_FOR_CATEGORY[s]
+            out = _raised(out, _DEFAULT_FOR_CATEGORY[s])
     _result_cache[key] = out
     return out
 
 
 def float_type(np_dtype):
-    """The dtype a float-valued op (exp, div, mean) returns: floats keep theirs, the rest
-    get the default float dtype (float32 unless set_default_dtype changed it)."""
-    return np_dtype if np_dtype.kind == "f" else _DEFAULT_FOR_CATEGORY[2]
+    """The dtype a float-valued op (exp, div, mean) returns: floats and complexes keep
+    theirs, the rest get the default float dtype (float32 unless set_default_dtype changed
+    it)."""
+    return np_dtype if np_dtype.kind in "fc" else _DEFAULT_FOR_CATEGORY[2]
 
 
 def _as_dtype(d, op):

@@ -14,7 +14,7 @@ torch's advice, whatever `weights_only` says: tracecomp cannot make torch's clas
 
 Tensors load as independent copies (torch keeps views of one storage as views), where
 their storage's location and map_location put them (serialization._destination).
-Storages of dtypes tracecomp does not hold (bfloat16, complex) are refused by name.
+Storages of dtypes tracecomp does not hold (bfloat16) are refused by name.
 """
 import io
 import pickle
@@ -30,8 +30,8 @@ from .tensor import Size, Tensor, device
 STORAGES = {"FloatStorage": "float32", "DoubleStorage": "float64", "HalfStorage": "float16",
             "LongStorage": "int64", "IntStorage": "int32", "ShortStorage": "int16",
             "CharStorage": "int8", "ByteStorage": "uint8", "BoolStorage": "bool",
-            "BFloat16Storage": None, "ComplexFloatStorage": None,
-            "ComplexDoubleStorage": None}
+            "BFloat16Storage": None, "ComplexFloatStorage": "complex64",
+            "ComplexDoubleStorage": "complex128"}
 _DTYPE_NAMES = ("float32", "float64", "float16", "int64", "int32", "int16", "int8", "uint8",
                 "bool", "float", "double", "half", "long", "int", "short")
 

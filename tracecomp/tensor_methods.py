@@ -328,7 +328,7 @@ def _mT(x, name="mT", stacklevel=2):
 
 
 def _H(x):
-    """The transpose of a matrix (real tensors: no conjugate), torch's words otherwise."""
+    """The conjugate transpose of a matrix, torch's words otherwise."""
     if x.ndim == 0:
         warnings.warn("Tensor.H is deprecated on 0-D tensors. Consider using x.conj().",
                       UserWarning, stacklevel=2)
@@ -343,8 +343,8 @@ def _H(x):
 PROPERTIES = {
     "T": lambda x: mv.permute(x, tuple(range(x.ndim - 1, -1, -1))),
     "mT": _mT,
-    "mH": lambda x: _mT(x, "mH", 3),
-    "H": _H,
+    "mH": lambda x: ew.conj(_mT(x, "mH", 3)),
+    "H": lambda x: ew.conj(_H(x)),
     "grad_fn": current_node,    # a view's is replayed on its base's history once that changed
     # a view made before its base took history in place requires grad now, as torch's
     "requires_grad": lambda x: x._requires_grad or (x._view is not None and x._node is None

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import dtypes
 from ..dispatch import bind
-from ..errors import ShapeError, fmt_shape
+from ..errors import DTypeNotImplemented, ShapeError, fmt_shape
 from . import movement as _movement  # a cycle (sum_to reduces): resolved at call time
 from .registry import defprim
 from .rules import norm_dims
@@ -36,7 +36,17 @@ def _reduce_rule(op, empty_ok=True):
 
 
 def _sum_dtype(x, dims, keepdim):
-    return x.dtype if np.dtype(x.dtype).kind == "f" else dtypes.I64
+    return x.dtype if np.dtype(x.dtype).kind in "fc" else dtypes.I64
+
+
+def _extremum_dtype(kernel):
+    """amax/amin keep the dtype; complex numbers have no order (torch's words)."""
+    def rule(x, *_, **__):
+        if np.dtype(x.dtype).kind == "c":
+            raise DTypeNotImplemented(f'"{kernel}" not implemented for '
+                                      f"'{dtypes.TORCH_NAMES[np.dtype(x.dtype)]}'")
+        return x.dtype
+    return rule
 
 
 def _restore(g, shape, dims, keepdim):
@@ -72,7 +82,7 @@ def _np_reduce(ufunc, fallback):
     """ufunc.reduce skips numpy's Python-level wrapper (several µs a call); bools and ints
     take the wrapper, which widens them (np.add.reduce on bools would be a logical or)."""
     def impl(x, dims, keepdim, masked=False):
-        if x.dtype.kind == "f":
+        if x.dtype.kind in "fc":
             return ufunc.reduce(x, axis=dims, keepdims=keepdim)
         return fallback(x, axis=dims, keepdims=keepdim)
     return impl
@@ -81,10 +91,12 @@ def _np_reduce(ufunc, fallback):
 reduce_sum_p = defprim("reduce_sum", _np_reduce(np.add, np.sum), _reduce_rule("sum"),
                        _sum_dtype, _sum_vjp, ("reduce",), saves=())
 reduce_max_p = defprim("reduce_max", _np_reduce(np.maximum, np.max),
-                       _reduce_rule("amax", False), lambda x, **_: x.dtype, _extremum_vjp,
+                       _reduce_rule("amax", False), _extremum_dtype("max_values_cpu"),
+                       _extremum_vjp,
                        ("reduce",), saves=(0, "out"))
 reduce_min_p = defprim("reduce_min", _np_reduce(np.minimum, np.min),
-                       _reduce_rule("amin", False), lambda x, **_: x.dtype, _extremum_vjp,
+                       _reduce_rule("amin", False), _extremum_dtype("min_values_cpu"),
+                       _extremum_vjp,
                        ("reduce",), saves=(0, "out"))
 
 

@@ -35,7 +35,7 @@ def _accumulate(ufunc, x, dim, reverse, dtype=None):
 
 def _widen(x, **_):
     """torch: integer and bool scans accumulate in int64."""
-    return x.dtype if np.dtype(x.dtype).kind == "f" else dtypes.I64
+    return x.dtype if np.dtype(x.dtype).kind in "fc" else dtypes.I64
 
 
 # --- cumsum ------------------------------------------------------------------------------

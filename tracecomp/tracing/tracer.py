@@ -35,6 +35,17 @@ from .value import TracedValue
 _get_ident = threading.get_ident
 
 
+def _complex_error(prim, operands, dtype):
+    """Compiled code has no complex kernels (no backend lowers complex64/complex128): the op
+    is named, so that the graph breaks there (or fullgraph=True reports it)."""
+    names = sorted({str(d) for d in [dtype] + [getattr(o, "dtype", None) for o in operands]
+                    if d is not None and np.dtype(d).kind == "c"})
+    return TraceError(f"{prim.name}: tracecomp.compile does not compile complex tensors "
+                      f"({', '.join(names)}); run this part eagerly (leave it outside the "
+                      f"compiled function, or let the default fullgraph=False break the "
+                      f"graph here)")
+
+
 class Tracer:
     """Records primitives into `graph`. Use as a context manager around the model call."""
 
@@ -145,6 +156,8 @@ class Tracer:
         shapes = [o.shape if isinstance(o, Node) else () for o in operands]
         shape = prim.shape(*shapes, **params)
         dtype = np.dtype(prim.dtype(*operands, **params))
+        if dtype.kind == "c" or any(getattr(o, "dtype", dtype).kind == "c" for o in operands):
+            raise _complex_error(prim, operands, dtype)
         requires_grad = (grad_mode.state.enabled and prim.vjp is not None
                          and dtype.kind == "f"
                          and any(isinstance(a, Tensor) and a._requires_grad for a in args))
