@@ -99,6 +99,16 @@ def _sign_impl(x):
 
 # --- unary ----------------------------------------------------------------------------
 neg_p = unary("neg", np.negative, lambda g, out, x: (-g,), same_dtype, saves=())
+def _sign_vjp(g, out, x):
+    """sign is flat; sgn(z) = z / |z| turns with z's angle only: g's part across the unit
+    circle at sgn(z), over |z| (0 at z = 0), as torch's sgn_backward."""
+    if not _is_complex(x):
+        return (zeros_like(g),)
+    size = abs(x)
+    across = g - out * real(conj(out) * g)
+    return (where(size == 0, 0.0, across / where(size == 0, 1.0, size)),)
+
+
 def _abs_dtype(x, *_, **__):
     return dtypes.real_type(x.dtype)        # |z| of a complex z is real
 
@@ -113,7 +123,7 @@ sqrt_p = unary("sqrt", np.sqrt, lambda g, out, x: (g / conj(out * 2),), saves=("
 rsqrt_p = unary("rsqrt", lambda x: 1 / np.sqrt(x),
                 lambda g, out, x: (g * conj(out * out * out * -0.5),), saves=("out",))
 abs_p = unary("abs", np.abs, lambda g, out, x: (g * sgn(x),), _abs_dtype)
-sign_p = unary("sign", _sign_impl, _zero_grad, same_dtype, saves=())
+sign_p = unary("sign", _sign_impl, _sign_vjp, same_dtype, saves=(0, "out"))
 sin_p = unary("sin", np.sin, lambda g, out, x: (g * conj(cos(x)),))
 cos_p = unary("cos", np.cos, lambda g, out, x: (-(g * conj(sin(x))),))
 tanh_p = unary("tanh", np.tanh, lambda g, out, x: (g * conj(1 - out * out),), saves=("out",))

@@ -163,7 +163,7 @@ def argmin(x, dim=None, keepdim=False):
 def _prod_vjp(g, out, x, dims, keepdim):
     """d prod / d x_k is the product of the other elements: out / x_k without zeros; with
     one zero, the product of the nonzeros at the zero and 0 elsewhere; with two, 0."""
-    from .elementwise import cast, where
+    from .elementwise import cast, conj, where
     from .movement import expand, reshape
     shape = tuple(x.shape)
     zero = x == 0
@@ -173,7 +173,7 @@ def _prod_vjp(g, out, x, dims, keepdim):
         out = reshape(out, reduced_shape("prod", shape, dims, True))
     full = where(count == 0, expand(out, shape) / where(zero, 1.0, x),
                  where((count == 1) & zero, expand(others, shape), 0.0))
-    return (_restore(g, shape, dims, keepdim) * full,)
+    return (_restore(g, shape, dims, keepdim) * conj(full),)
 
 
 reduce_prod_p = defprim("reduce_prod", _np_reduce(np.multiply, np.prod), _reduce_rule("prod"),

@@ -57,7 +57,8 @@ def _cumprod_vjp(g, out, x, dim):
     """d out_j / d x_k = prod_{i <= j, i != k} x_i. Before the first zero of a row that is
     out_j / x_k; at the first zero it is the running product with that zero taken as 1;
     after it every term holds the zero, so it is 0 (torch's zero-safe rule)."""
-    from .elementwise import cast, where
+    from .elementwise import cast, conj, where
+    x, out = conj(x), conj(out)         # complex: g times the conjugate derivative
     zero = x == 0
     zeros_before = cumsum(cast(zero, dtypes.I64), dim)
     clean = zeros_before == 0
