@@ -80,7 +80,7 @@ from .composite_index import scatter_reduce_op as scatter_reduce
 from .composite_linalg import (addbmm, addmm, addmv, addr, baddbmm, cdist, cross, dist, ger,
                                inner, kron, mv, outer)
 from .einsum import einsum, tensordot
-from . import linalg
+from . import fft, linalg
 from .linalg_legacy import det, inverse, logdet, pinverse, qr, slogdet, svd
 from .out_ops import add, bmm, cat, concat, concatenate, div, matmul, mm, mul  # noqa: F811
 from .out_ops import stack, sub  # noqa: F811

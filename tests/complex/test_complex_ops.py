@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import tracecomp as tc
+
 from helpers import assert_close
 
 RNG = np.random.default_rng(0)

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import tracecomp as tc
+
 from helpers import assert_close
 
 DTYPES = ["float16", "float32", "float64", "int64", "int32", "uint8", "bool", "complex64",
@@ -87,10 +88,10 @@ def test_printing_matches_torch(make):
 
 def test_creation_and_numpy_round_trip():
     for dtype in ("complex64", "complex128"):
-        for make in (lambda lib: lib.zeros(2, 3, dtype=getattr(lib, dtype)),
-                     lambda lib: lib.ones(4, dtype=getattr(lib, dtype)),
-                     lambda lib: lib.full((2,), 1 - 2j, dtype=getattr(lib, dtype)),
-                     lambda lib: lib.eye(2, dtype=getattr(lib, dtype))):
+        for make in (lambda lib, dtype=dtype: lib.zeros(2, 3, dtype=getattr(lib, dtype)),
+                     lambda lib, dtype=dtype: lib.ones(4, dtype=getattr(lib, dtype)),
+                     lambda lib, dtype=dtype: lib.full((2,), 1 - 2j, dtype=getattr(lib, dtype)),
+                     lambda lib, dtype=dtype: lib.eye(2, dtype=getattr(lib, dtype))):
             assert_close(make(tc), make(torch))
     a = np.array([1 + 2j, 3j], dtype=np.complex64)
     t = tc.from_numpy(a)
