@@ -81,6 +81,7 @@ from .composite_linalg import (addbmm, addmm, addmv, addr, baddbmm, cdist, cross
                                inner, kron, mv, outer)
 from .einsum import einsum, tensordot
 from . import fft, linalg
+from . import spectral  # noqa: F401  (stft, istft: declared public there)
 from .linalg_legacy import det, inverse, logdet, pinverse, qr, slogdet, svd
 from .out_ops import add, bmm, cat, concat, concatenate, div, matmul, mm, mul  # noqa: F811
 from .out_ops import stack, sub  # noqa: F811
