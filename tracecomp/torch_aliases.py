@@ -204,7 +204,7 @@ def vdot(input, other, *, out=None):
         raise RuntimeError(f"dot : expected both vectors to have same dtype, but found "
                            f"{dtypes.TORCH_NAMES[input._data.dtype]} and "
                            f"{dtypes.TORCH_NAMES[other._data.dtype]}")
-    result = C.dot(input, other)
+    result = C.dot(ew.conj(input), other)
     return result if out is None else write_out(out, result, "vdot")
 
 

@@ -19,7 +19,7 @@ ALIASES = {"axis": "dim", "keepdims": "keepdim"}
 # torch's ScalarType names, which its messages use
 SCALAR_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
                 "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
-                "bool": "Bool"}
+                "bool": "Bool", "complex64": "ComplexFloat", "complex128": "ComplexDouble"}
 
 
 def scalar_name(np_dtype):

@@ -101,6 +101,17 @@ CASES = {
     "cat_stack": (lambda lib, x, y: lib.cat([lib.stack([x, y]), x[None]]) * 1, [C, C2]),
     "where": (lambda lib, x, y: lib.where(x.real > 0, x, y), [C, C2]),
     "to_complex128": (lambda lib, x: x.to(lib.complex128), [C]),
+    "var": (lambda lib, x: x.var(1), [C]),
+    "std": (lambda lib, x: x.std(), [D]),
+    "norm": (lambda lib, x: x.norm(), [C]),
+    "vector_norm_3": (lambda lib, x: lib.linalg.vector_norm(x, 3, dim=0), [NZ]),
+    "dot": (lambda lib, x, y: lib.dot(x[0], y[1]), [C, C2]),
+    "vdot": (lambda lib, x, y: lib.vdot(x[0], y[1]), [C, C2]),
+    "outer_mv": (lambda lib, x: lib.outer(x[0], x[1])[:3] + lib.mv(x, x[1])[:, None], [C]),
+    "lerp_addcmul": (lambda lib, x, y: lib.addcmul(lib.lerp(x, y, 0.3), x, y, value=0.5),
+                     [C, C2]),
+    "masked_fill_flip_roll": (lambda lib, x: x.masked_fill(x.real > 0, 2j).flip(0).roll(1, 1),
+                              [C]),
     "real_to_complex": (lambda lib, r: r.to(lib.complex64) * (1 + 2j), [R]),
 }
 
