@@ -252,6 +252,7 @@ METHODS = {
     "to": to, "float": _caster(dtypes.float32), "double": _caster(dtypes.float64),
     "half": _caster(dtypes.float16), "long": _caster(dtypes.int64),
     "int": _caster(dtypes.int32), "bool": _caster(dtypes.bool_),
+    "cfloat": _caster(dtypes.complex64), "cdouble": _caster(dtypes.complex128),
     "type_as": _type_as,
     # in place
     "add_": _inplace_binary(ew.add_p, "add_"), "sub_": _inplace_binary(ew.sub_p, "sub_"),

@@ -153,6 +153,8 @@ def test_casts_to_and_from_complex():
         assert lib.tensor([1.0, 2.0]).to(lib.cfloat).tolist() == [1 + 0j, 2 + 0j]
         assert x.abs().dtype == lib.float32 and x.angle().dtype == lib.float32
         assert x.to(lib.complex128).abs().dtype == lib.float64
+        assert lib.ones(1).cfloat().dtype == lib.complex64
+        assert lib.ones(1).cdouble().dtype == lib.complex128
 
 
 def test_state_dict_save_and_load(tmp_path):
@@ -208,6 +210,15 @@ ERRORS = {
     "view_as_complex_stride": lambda lib: lib.view_as_complex(lib.ones(2, 4)[:, ::2]),
     "view_as_complex_long": lambda lib: lib.view_as_complex(lib.ones(2, 2, dtype=lib.long)),
     "int_requires_grad": lambda lib: lib.tensor([1]).requires_grad_(),
+    "backward_of_complex": lambda lib: lib.ones(2, dtype=lib.cfloat,
+                                                requires_grad=True).sum().backward(),
+    "inplace_into_real": lambda lib: lib.ones(2).mul_(1j),
+    "inplace_complex_into_real": lambda lib: lib.ones(2).add_(lib.ones(2, dtype=lib.cfloat)),
+    "nansum": lambda lib: _x(lib).nansum(),
+    "sort": lambda lib: _x(lib).sort(),
+    "topk": lambda lib: _x(lib).topk(1),
+    "argmax": lambda lib: _x(lib).argmax(),
+    "max_dim": lambda lib: _x(lib).max(0),
 }
 
 

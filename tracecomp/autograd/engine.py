@@ -155,6 +155,10 @@ def root_grads(tensors, grads, op):
                 raise AutogradError(f"grad can be implicitly created only for scalar outputs; "
                                     f"this output has shape {fmt_shape(t.shape)}. Pass a "
                                     f"gradient of that shape: {op}(gradient=...)")
+            if t._data.dtype.kind == "c":
+                raise AutogradError(f"grad can be implicitly created only for real scalar "
+                                    f"outputs but got {t.dtype}; take .real, .abs() or a "
+                                    f"real function of it first")
             g = ones_like(t)
         elif tuple(g.shape) != tuple(t.shape):
             raise AutogradError(f"Mismatch in shape: grad_output[0] has a shape of "

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import dtypes
 from ..dispatch import bind
-from ..errors import DTypeNotImplemented, ShapeError, fmt_shape
+from ..errors import DTypeError, DTypeNotImplemented, ShapeError, fmt_shape
 from . import movement as _movement  # a cycle (sum_to reduces): resolved at call time
 from .registry import defprim
 from .rules import norm_dims
@@ -125,10 +125,18 @@ def _arg_rule(op):
     return rule
 
 
-argmax_p = defprim("argmax", _arg_impl(np.argmax), _arg_rule("argmax"),
-                   lambda x, **_: dtypes.I64, None, ("reduce", "index"))
-argmin_p = defprim("argmin", _arg_impl(np.argmin), _arg_rule("argmin"),
-                   lambda x, **_: dtypes.I64, None, ("reduce", "index"))
+def _arg_dtype(op):
+    def rule(x, **_):
+        if np.dtype(x.dtype).kind == "c":
+            raise DTypeError(f"{op}(): does not support complex input")
+        return dtypes.I64
+    return rule
+
+
+argmax_p = defprim("argmax", _arg_impl(np.argmax), _arg_rule("argmax"), _arg_dtype("argmax"),
+                   None, ("reduce", "index"))
+argmin_p = defprim("argmin", _arg_impl(np.argmin), _arg_rule("argmin"), _arg_dtype("argmin"),
+                   None, ("reduce", "index"))
 
 
 def reduce_sum(x, dims=None, keepdim=False):
