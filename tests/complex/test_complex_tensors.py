@@ -169,6 +169,20 @@ def test_state_dict_save_and_load(tmp_path):
     assert w.dtype == tc.complex64 and w.tolist() == [1 + 2j, 3j]
 
 
+def test_module_to_complex_and_back():
+    for lib in (tc, torch):
+        m = lib.nn.Linear(2, 2)
+        m.register_buffer("steps", lib.tensor(3))
+        with pytest.warns(UserWarning, match="Complex modules"):
+            m.to(lib.complex64)
+        assert (m.weight.dtype, m.steps.dtype) == (lib.complex64, lib.int64)
+        with warnings.catch_warnings(record=True) as caught:     # (torch's: once a process)
+            warnings.simplefilter("always")
+            m.to(lib.float64)
+        assert m.weight.dtype == lib.float64
+        assert lib is torch or any("discards the imaginary" in str(w.message) for w in caught)
+
+
 def test_complex_and_polar_match_torch():
     a, b = np.float32([1, -2]), np.float32([0.5, 3])
     for fn in (lambda lib: lib.complex(lib.tensor(a), lib.tensor(b)),
