@@ -9,6 +9,7 @@ is complex64, irfft of complex128 is float64.
 import numpy as np
 
 from . import dtypes
+from . import support as _support
 from .composite_shape import roll
 from .creation import tensor
 from .errors import DTypeError
@@ -213,5 +214,6 @@ def _out(result, out):
     return out
 
 
+__getattr__ = _support.missing_in("torch.fft")
 __all__ = ["fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2", "irfft2",
            "rfftn", "irfftn", "hfft", "ihfft", "fftfreq", "rfftfreq", "fftshift", "ifftshift"]

@@ -21,6 +21,7 @@ from ..errors import DTypeError, DTypeNotImplemented
 from . import elementwise as ew
 from . import movement
 from .registry import defprim
+from .rules import same_shape
 
 DUAL = {"backward": "forward", "forward": "backward", "ortho": "ortho"}
 
@@ -33,10 +34,6 @@ def _complex_dtype(x, *_, **__):
     return d
 
 
-def _same_shape(x, **_):
-    return tuple(x)
-
-
 # --- complex to complex ------------------------------------------------------------------
 def _c2c_impl(x, dims, norm, inverse):
     return (np.fft.ifftn if inverse else np.fft.fftn)(x, axes=dims, norm=norm)
@@ -46,7 +43,7 @@ def _c2c_vjp(g, out, x, dims, norm, inverse):
     return (c2c(g, dims, DUAL[norm], not inverse),)
 
 
-fft_c2c_p = defprim("fft_c2c", _c2c_impl, _same_shape, _complex_dtype, _c2c_vjp, (),
+fft_c2c_p = defprim("fft_c2c", _c2c_impl, same_shape, _complex_dtype, _c2c_vjp, (),
                     saves=())
 
 
@@ -55,7 +52,7 @@ def c2c(x, dims, norm, inverse):
 
 
 # --- real to complex (half spectrum along the last dim) ---------------------------------------
-def _rfftn(x, dims, norm="backward"):
+def _r2c_impl(x, dims, norm):
     return np.fft.rfftn(x, axes=dims, norm=norm)
 
 
@@ -83,7 +80,7 @@ def _r2c_vjp(g, out, x, dims, norm):
     return (ew.real(c2c(full, dims, DUAL[norm], True)),)
 
 
-fft_r2c_p = defprim("fft_r2c", _rfftn, _r2c_rule, _r2c_dtype, _r2c_vjp, (), saves=())
+fft_r2c_p = defprim("fft_r2c", _r2c_impl, _r2c_rule, _r2c_dtype, _r2c_vjp, (), saves=())
 
 
 def r2c(x, dims, norm):
