@@ -40,7 +40,7 @@ def _flat(value):
     if isinstance(value, dict):
         return [leaf for k in sorted(value, key=str) for leaf in _flat(value[k])]
     if hasattr(value, "detach") and hasattr(value, "shape") and hasattr(value, "dtype"):
-        arr = np.asarray(value.detach().numpy())
+        arr = np.asarray(value.detach().resolve_conj().numpy())     # (torch: no conj bit)
         return [("tensor", arr, str(value.dtype).split(".")[-1])]
     if isinstance(value, (bool, int, float, str, type(None))):
         return [value]
@@ -75,7 +75,8 @@ def same(a, b, values=True):
 def _close(x, y):
     if x.dtype.kind in "biu" or y.dtype.kind in "biu":
         return np.array_equal(x, y)
-    return bool(np.allclose(x.astype(np.float64), y.astype(np.float64), rtol=1e-4, atol=1e-5,
+    wide = np.complex128 if "c" in x.dtype.kind + y.dtype.kind else np.float64
+    return bool(np.allclose(x.astype(wide), y.astype(wide), rtol=1e-4, atol=1e-5,
                             equal_nan=True))
 
 
