@@ -59,14 +59,18 @@ def _in_float32(fn):
 
 def _real_only(rule, message, error=DTypeNotImplemented):
     """`rule`, refusing complex operands as torch does: `message` formatted with torch's
-    name of the dtype ({name}: 'ComplexFloat')."""
+    name of the dtype ({name}: 'ComplexFloat'). A complex operand makes a complex result,
+    except for comparisons (bool), whose operands are looked at."""
     def dtype(*args, **params):
-        for a in args:
-            d = getattr(a, "dtype", None)
-            if d is not None and np.dtype(d).kind == "c" or type(a) is complex:
-                d = np.dtype(d) if d is not None else np.dtype(np.complex128)
-                raise error(message.format(name=dtypes.TORCH_NAMES[d]))
-        return rule(*args, **params)
+        out = rule(*args, **params)
+        if out.kind == "c" or out.kind == "b" and any(
+                type(a) is complex or np.dtype(getattr(a, "dtype", bool)).kind == "c"
+                for a in args):
+            complex_ = next((np.dtype(a.dtype) for a in args if getattr(a, "dtype", None)
+                             is not None and np.dtype(a.dtype).kind == "c"), out)
+            raise error(message.format(name=dtypes.TORCH_NAMES.get(
+                complex_, "ComplexDouble")))
+        return out
     return dtype
 
 
