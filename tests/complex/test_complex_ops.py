@@ -146,3 +146,23 @@ def test_gradient_is_torchs_conjugate_wirtinger_convention():
     z = tc.tensor([1 + 2j, -3 + 0.5j], requires_grad=True)
     (z.abs() ** 2).sum().backward()
     np.testing.assert_allclose(z.grad.numpy(), 2 * np.array([1 + 2j, -3 + 0.5j]), rtol=1e-6)
+
+
+GRAD_FN_CASES = {
+    "real": lambda lib, z: z.real, "imag": lambda lib, z: z.imag, "conj": lambda lib, z: z.conj(),
+    "abs": lambda lib, z: z.abs(), "angle": lambda lib, z: z.angle(), "sgn": lambda lib, z: z.sgn(),
+    "view_as_real": lambda lib, z: lib.view_as_real(z),
+    "view_as_complex": lambda lib, z: lib.view_as_complex(lib.view_as_real(z)),
+    "complex": lambda lib, z: lib.complex(z.real, z.imag),
+    "fft": lambda lib, z: lib.fft.fft(z), "rfft": lambda lib, z: lib.fft.rfft(z.real),
+    "irfft": lambda lib, z: lib.fft.irfft(z),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GRAD_FN_CASES))
+def test_grad_fn_names_match_torch(name):
+    names = []
+    for lib in (tc, torch):
+        z = lib.tensor(C[0].copy(), requires_grad=True) * 2
+        names.append(type(GRAD_FN_CASES[name](lib, z).grad_fn).__name__)
+    assert names[0] == names[1], f"tracecomp={names[0]} | torch={names[1]}"
