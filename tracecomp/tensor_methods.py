@@ -381,6 +381,9 @@ def install():
     for name, fn in {**METHODS, **OPERATORS}.items():
         setattr(Tensor, name, fn)
     for name, fn in PROPERTIES.items():
+        if isinstance(fn, property):        # a getter with its setter (x.real = v)
+            setattr(Tensor, name, fn)
+            continue
         setter = getattr(getattr(Tensor, name, None), "fset", None)    # Tensor's own, kept
         setattr(Tensor, name, property(fn, setter))
     # __eq__ is elementwise, so hash by identity, as object does (in C: a tensor is a key

@@ -291,4 +291,13 @@ METHODS = {
     "conj_physical_": inplace.composite_method(ew.conj_physical, "conj_physical_"),
 }
 
-PROPERTIES = {"real": ew.real, "imag": ew.imag}
+def _part_setter(part):
+    """x.real = v / x.imag = v: v written into the part (a view), as torch's setters."""
+    def set_part(x, value):
+        view = part(x)
+        view.copy_(value) if isinstance(value, Tensor) else view.fill_(value)
+    return set_part
+
+
+PROPERTIES = {"real": property(ew.real, _part_setter(ew.real)),
+              "imag": property(ew.imag, _part_setter(ew.imag))}

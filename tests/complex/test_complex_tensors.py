@@ -124,6 +124,9 @@ def test_real_and_imag_are_views_written_through():
         c = lib.view_as_complex(r)
         c[1] = 0
         assert x.tolist() == [2 - 1j, 0j]
+        x.real = lib.tensor([5.0, 6.0])
+        x.imag = 1.5
+        assert x.tolist() == [5 + 1.5j, 6 + 1.5j]
 
 
 def test_conj_bits_and_resolve():
