@@ -94,8 +94,8 @@ def test_integer_input_is_taken_in_the_default_float():
     assert tc.fft.ihfft(tc.ones(4)).is_conj() == torch.fft.ihfft(torch.ones(4)).is_conj()
 
 
-@pytest.mark.parametrize("n,d,dtype", itertools.product([1, 4, 7], [1.0, 0.25],
-                                                        [None, "float64"]))
+@pytest.mark.parametrize("n,d,dtype", list(itertools.product([1, 4, 7], [1.0, 0.25],
+                                                             [None, "float64"])))
 def test_frequencies(n, d, dtype):
     for name in ("fftfreq", "rfftfreq"):
         kw = {} if dtype is None else {"dtype": getattr(tc, dtype)}
