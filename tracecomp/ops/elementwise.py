@@ -59,18 +59,35 @@ def _in_float32(fn):
 
 def _real_only(rule, message, error=DTypeNotImplemented):
     """`rule`, refusing complex operands as torch does: `message` formatted with torch's
-    name of the dtype ({name}: 'ComplexFloat'). A complex operand makes a complex result,
-    except for comparisons (bool), whose operands are looked at."""
+    name of the dtype ({name}: 'ComplexFloat'). A complex operand makes a complex result."""
     def dtype(*args, **params):
         out = rule(*args, **params)
-        if out.kind == "c" or out.kind == "b" and any(
-                type(a) is complex or np.dtype(getattr(a, "dtype", bool)).kind == "c"
-                for a in args):
-            complex_ = next((np.dtype(a.dtype) for a in args if getattr(a, "dtype", None)
-                             is not None and np.dtype(a.dtype).kind == "c"), out)
-            raise error(message.format(name=dtypes.TORCH_NAMES.get(
-                complex_, "ComplexDouble")))
+        if out.kind == "c":
+            raise error(message.format(name=dtypes.TORCH_NAMES[out]))
         return out
+    return dtype
+
+
+def _real_compare(kernel):
+    """The dtype rule of <, <=, >, >=: bool, with torch's error for complex operands (a
+    traced complex value never gets here: the tracer refuses it first)."""
+    def dtype(a, b, **_):
+        for x in (a, b):
+            if type(x) is complex or type(x) is np.ndarray and x.dtype.kind == "c":
+                name = dtypes.TORCH_NAMES.get(getattr(x, "dtype", None), "ComplexDouble")
+                raise DTypeNotImplemented(f'"{kernel}" not implemented for \'{name}\'')
+        return dtypes.BOOL
+    return dtype
+
+
+def _real_same(message):
+    """same_dtype refusing a complex operand (_real_only's, without a second call: relu and
+    floor are hot)."""
+    def dtype(x, *_, **__):
+        d = x.dtype
+        if d.kind == "c":
+            raise DTypeNotImplemented(message.format(name=dtypes.TORCH_NAMES[d]))
+        return d
     return dtype
 
 
@@ -117,10 +134,6 @@ def _abs_dtype(x, *_, **__):
     return dtypes.real_type(x.dtype)        # |z| of a complex z is real
 
 
-def _sigmoid_impl(x):
-    return special.expit(x) if x.dtype.kind != "c" else 1 / (1 + np.exp(-x))
-
-
 exp_p = unary("exp", np.exp, lambda g, out, x: (g * conj(out),), saves=("out",))
 log_p = unary("log", np.log, lambda g, out, x: (g / conj(x),))
 sqrt_p = unary("sqrt", np.sqrt, lambda g, out, x: (g / conj(out * 2),), saves=("out",))
@@ -131,23 +144,22 @@ sign_p = unary("sign", _sign_impl, _sign_vjp, same_dtype, saves=(0, "out"))
 sin_p = unary("sin", np.sin, lambda g, out, x: (g * conj(cos(x)),))
 cos_p = unary("cos", np.cos, lambda g, out, x: (-(g * conj(sin(x))),))
 tanh_p = unary("tanh", np.tanh, lambda g, out, x: (g * conj(1 - out * out),), saves=("out",))
-sigmoid_p = unary("sigmoid", _sigmoid_impl,
-                  lambda g, out, x: (g * conj(out * (1 - out)),), saves=("out",))
+sigmoid_p = unary("sigmoid", special.expit, lambda g, out, x: (g * out * (1 - out),),
+                  saves=("out",))
 relu_p = unary("relu", select_bits.relu, lambda g, out, x: (where(out <= 0, 0.0, g),),
-               _real_only(same_dtype, "clamp is not supported for complex types"), saves=("out",))
+               _real_same("clamp is not supported for complex types"), saves=("out",))
 erf_p = unary("erf", _in_float32(special.erf),
               lambda g, out, x: (g * exp(-(x * x)) * 1.1283791670955126,),
               _real_only(float_dtype, _kernel("erf_vml_cpu")))
 log1p_p = unary("log1p", np.log1p, lambda g, out, x: (g / conj(x + 1),))
 expm1_p = unary("expm1", np.expm1, lambda g, out, x: (g * conj(out + 1),), saves=("out",))
 floor_p = unary("floor", np.floor, _zero_grad,
-                _real_only(same_dtype, "floor is not supported for complex inputs"), saves=())
+                _real_same("floor is not supported for complex inputs"), saves=())
 ceil_p = unary("ceil", np.ceil, _zero_grad,
-               _real_only(same_dtype, "ceil is not supported for complex inputs"), saves=())
-round_p = unary("round", np.round, _zero_grad,
-                _real_only(same_dtype, _kernel("round_vml_cpu")), saves=())
+               _real_same("ceil is not supported for complex inputs"), saves=())
+round_p = unary("round", np.round, _zero_grad, _real_same(_kernel("round_vml_cpu")), saves=())
 trunc_p = unary("trunc", np.trunc, _zero_grad,
-                _real_only(same_dtype, "trunc is not supported for complex inputs"), saves=())
+                _real_same("trunc is not supported for complex inputs"), saves=())
 # order "K" keeps the input's layout (torch's clone), "C" makes it row-major (contiguous())
 copy_p = unary("copy", lambda x, order="K": np.array(x, copy=True, order=order),
                lambda g, out, x, order="K": (g,), same_dtype, saves=())
@@ -173,7 +185,10 @@ def sgn(input): return bind(sign_p, input)
 def sin(input): return bind(sin_p, input)
 def cos(input): return bind(cos_p, input)
 def tanh(input): return bind(tanh_p, input)
-def sigmoid(input): return bind(sigmoid_p, input)
+def sigmoid(input):
+    if input._data.dtype.kind == "c":       # (scipy's expit is for reals)
+        return 1 / (exp(-input) + 1)
+    return bind(sigmoid_p, input)
 def relu(input): return bind(relu_p, input)
 def erf(input): return bind(erf_p, input)
 def log1p(input): return bind(log1p_p, input)
@@ -315,10 +330,10 @@ floor_divide_p = binary("floor_divide", np.floor_divide, None,
                         _real_only(_integer_division("div_floor"), _kernel("div_floor_cpu")))
 eq_p = binary("eq", np.equal, None, bool_dtype, ("commutative",))
 ne_p = binary("ne", np.not_equal, None, bool_dtype, ("commutative",))
-lt_p = binary("lt", np.less, None, _real_only(bool_dtype, _kernel("lt_cpu")))
-le_p = binary("le", np.less_equal, None, _real_only(bool_dtype, _kernel("le_cpu")))
-gt_p = binary("gt", np.greater, None, _real_only(bool_dtype, _kernel("gt_cpu")))
-ge_p = binary("ge", np.greater_equal, None, _real_only(bool_dtype, _kernel("ge_cpu")))
+lt_p = binary("lt", np.less, None, _real_compare("lt_cpu"))
+le_p = binary("le", np.less_equal, None, _real_compare("le_cpu"))
+gt_p = binary("gt", np.greater, None, _real_compare("gt_cpu"))
+ge_p = binary("ge", np.greater_equal, None, _real_compare("ge_cpu"))
 logical_and_p = binary("logical_and", np.logical_and, None, bool_dtype, ("commutative",))
 logical_or_p = binary("logical_or", np.logical_or, None, bool_dtype, ("commutative",))
 logical_xor_p = binary("logical_xor", np.logical_xor, None, bool_dtype, ("commutative",))
