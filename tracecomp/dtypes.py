@@ -69,8 +69,7 @@ class UnsupportedDType(DType):
         self.is_signed = floating or complex_
 
     def to_real(self):
-        return {"complex32": float16, "complex64": float32, "complex128": float64}.get(
-            self.name, self)
+        return {"complex32": float16}.get(self.name, self)
 
     def unsupported(self):
         held = ", ".join(d.name for d in ALL)

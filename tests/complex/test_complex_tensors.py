@@ -68,6 +68,10 @@ def test_dtype_attributes_and_aliases():
         assert _name(got.to_real()) == _name(want.to_real())
     x = tc.zeros(2, dtype=tc.cfloat)
     assert x.is_complex() and tc.is_complex(x) and not x.is_floating_point()
+    for name in ["complex64", "complex128"]:
+        got, want = tc.finfo(getattr(tc, name)), torch.finfo(getattr(torch, name))
+        assert (got.eps, got.max, got.tiny, got.dtype) == (want.eps, want.max, want.tiny,
+                                                           want.dtype)
 
 
 @pytest.mark.parametrize("make", [
