@@ -28,9 +28,13 @@ from .rules import (
     bool_dtype,
     broadcast_rule,
     float_dtype,
+    no_kernel,
     promote,
     promote_float,
     promote_tail,
+    real_compare,
+    real_only,
+    real_same,
     same_dtype,
     same_shape,
 )
@@ -55,45 +59,6 @@ def _in_float32(fn):
     def impl(x):
         return fn(x if x.dtype.kind in "fc" else x.astype(dtypes.default_float()))
     return impl
-
-
-def _real_only(rule, message, error=DTypeNotImplemented):
-    """`rule`, refusing complex operands as torch does: `message` formatted with torch's
-    name of the dtype ({name}: 'ComplexFloat'). A complex operand makes a complex result."""
-    def dtype(*args, **params):
-        out = rule(*args, **params)
-        if out.kind == "c":
-            raise error(message.format(name=dtypes.TORCH_NAMES[out]))
-        return out
-    return dtype
-
-
-def _real_compare(kernel):
-    """The dtype rule of <, <=, >, >=: bool, with torch's error for complex operands (a
-    traced complex value never gets here: the tracer refuses it first)."""
-    def dtype(a, b, **_):
-        for x in (a, b):
-            if type(x) is complex or type(x) is np.ndarray and x.dtype.kind == "c":
-                name = dtypes.TORCH_NAMES.get(getattr(x, "dtype", None), "ComplexDouble")
-                raise DTypeNotImplemented(f'"{kernel}" not implemented for \'{name}\'')
-        return dtypes.BOOL
-    return dtype
-
-
-def _real_same(message):
-    """same_dtype refusing a complex operand (_real_only's, without a second call: relu and
-    floor are hot)."""
-    def dtype(x, *_, **__):
-        d = x.dtype
-        if d.kind == "c":
-            raise DTypeNotImplemented(message.format(name=dtypes.TORCH_NAMES[d]))
-        return d
-    return dtype
-
-
-def _kernel(name):
-    """torch's message for an op with no complex kernel: "lt_cpu" not implemented for ..."""
-    return f'"{name}" not implemented for \'{{name}}\''
 
 
 def binary(name, impl, vjp, dtype=promote, tags=(), saves=(0, 1)):
@@ -147,19 +112,19 @@ tanh_p = unary("tanh", np.tanh, lambda g, out, x: (g * conj(1 - out * out),), sa
 sigmoid_p = unary("sigmoid", special.expit, lambda g, out, x: (g * out * (1 - out),),
                   saves=("out",))
 relu_p = unary("relu", select_bits.relu, lambda g, out, x: (where(out <= 0, 0.0, g),),
-               _real_same("clamp is not supported for complex types"), saves=("out",))
+               real_same("clamp is not supported for complex types"), saves=("out",))
 erf_p = unary("erf", _in_float32(special.erf),
               lambda g, out, x: (g * exp(-(x * x)) * 1.1283791670955126,),
-              _real_only(float_dtype, _kernel("erf_vml_cpu")))
+              real_only(float_dtype, no_kernel("erf_vml_cpu")))
 log1p_p = unary("log1p", np.log1p, lambda g, out, x: (g / conj(x + 1),))
 expm1_p = unary("expm1", np.expm1, lambda g, out, x: (g * conj(out + 1),), saves=("out",))
 floor_p = unary("floor", np.floor, _zero_grad,
-                _real_same("floor is not supported for complex inputs"), saves=())
+                real_same("floor is not supported for complex inputs"), saves=())
 ceil_p = unary("ceil", np.ceil, _zero_grad,
-               _real_same("ceil is not supported for complex inputs"), saves=())
-round_p = unary("round", np.round, _zero_grad, _real_same(_kernel("round_vml_cpu")), saves=())
+               real_same("ceil is not supported for complex inputs"), saves=())
+round_p = unary("round", np.round, _zero_grad, real_same(no_kernel("round_vml_cpu")), saves=())
 trunc_p = unary("trunc", np.trunc, _zero_grad,
-                _real_same("trunc is not supported for complex inputs"), saves=())
+                real_same("trunc is not supported for complex inputs"), saves=())
 # order "K" keeps the input's layout (torch's clone), "C" makes it row-major (contiguous())
 copy_p = unary("copy", lambda x, order="K": np.array(x, copy=True, order=order),
                lambda g, out, x, order="K": (g,), same_dtype, saves=())
@@ -316,24 +281,24 @@ div_p = binary("div", np.true_divide, _div_vjp, promote_float, saves=(1, (0, 1))
 pow_p = binary("pow", _pow_impl, _pow_vjp, saves=(0, (1, 0), ("out", 1)))
 maximum_p = binary("maximum", _extremum_impl(np.maximum, np.greater_equal),
                    _extremum_vjp(lambda a, b: a > b),
-                   _real_only(promote, "maximum not implemented for complex tensors.",
+                   real_only(promote, "maximum not implemented for complex tensors.",
                               DTypeError))
 minimum_p = binary("minimum", _extremum_impl(np.minimum, np.less_equal),
                    _extremum_vjp(lambda a, b: a < b),
-                   _real_only(promote, "minimum not implemented for complex tensors.",
+                   real_only(promote, "minimum not implemented for complex tensors.",
                               DTypeError))
 remainder_p = binary("remainder", _remainder_impl, _remainder_vjp,
-                     _real_only(_integer_division("remainder"), _kernel("remainder_cpu")),
+                     real_only(_integer_division("remainder"), no_kernel("remainder_cpu")),
                      saves=((0, 1), (1, 1)))
 # numpy's floor_divide is torch's div_floor, special values included (inf // 2 is NaN)
 floor_divide_p = binary("floor_divide", np.floor_divide, None,
-                        _real_only(_integer_division("div_floor"), _kernel("div_floor_cpu")))
+                        real_only(_integer_division("div_floor"), no_kernel("div_floor_cpu")))
 eq_p = binary("eq", np.equal, None, bool_dtype, ("commutative",))
 ne_p = binary("ne", np.not_equal, None, bool_dtype, ("commutative",))
-lt_p = binary("lt", np.less, None, _real_compare("lt_cpu"))
-le_p = binary("le", np.less_equal, None, _real_compare("le_cpu"))
-gt_p = binary("gt", np.greater, None, _real_compare("gt_cpu"))
-ge_p = binary("ge", np.greater_equal, None, _real_compare("ge_cpu"))
+lt_p = binary("lt", np.less, None, real_compare("lt_cpu"))
+le_p = binary("le", np.less_equal, None, real_compare("le_cpu"))
+gt_p = binary("gt", np.greater, None, real_compare("gt_cpu"))
+ge_p = binary("ge", np.greater_equal, None, real_compare("ge_cpu"))
 logical_and_p = binary("logical_and", np.logical_and, None, bool_dtype, ("commutative",))
 logical_or_p = binary("logical_or", np.logical_or, None, bool_dtype, ("commutative",))
 logical_xor_p = binary("logical_xor", np.logical_xor, None, bool_dtype, ("commutative",))
@@ -544,16 +509,16 @@ asinh_p = unary("asinh", np.arcsinh, lambda g, out, x: (g * conj(rsqrt(x * x + 1
 acosh_p = unary("acosh", np.arccosh, lambda g, out, x: (g * conj(rsqrt(x * x - 1)),))
 atanh_p = unary("atanh", np.arctanh, lambda g, out, x: (g / conj(1 - x * x),))
 atan2_p = binary("atan2", np.arctan2, _atan2_vjp,
-                 _real_only(promote_float, _kernel("atan2_cpu")))
+                 real_only(promote_float, no_kernel("atan2_cpu")))
 hypot_p = binary("hypot", np.hypot, lambda g, out, a, b: (
     g * a / out if needs(a) else None, g * b / out if needs(b) else None), _float_only("hypot"),
     saves=((0, 0), (1, 1), "out"))
 copysign_p = binary("copysign", np.copysign, _copysign_vjp,
-                    _real_only(promote_float, _kernel("copysign_cpu")), saves=(0, 1, "out"))
+                    real_only(promote_float, no_kernel("copysign_cpu")), saves=(0, 1, "out"))
 fmod_p = binary("fmod", np.fmod, lambda g, out, a, b: (
     g if needs(a) else None,
     -(g * trunc(div(a, b))) if needs(b) else None),
-    _real_only(_integer_division("fmod"), _kernel("fmod_cpu")),
+    real_only(_integer_division("fmod"), no_kernel("fmod_cpu")),
     saves=((0, 1), (1, 1)))
 
 
