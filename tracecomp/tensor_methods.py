@@ -315,7 +315,7 @@ OPERATORS = {
 
 def _mT(x, name="mT", stacklevel=2):
     """The last two dims swapped; torch keeps a 0-d tensor as it is (with a deprecation
-    warning) and refuses a 1-D one. mH is the same (tensors here are real: no conjugate)."""
+    warning) and refuses a 1-D one. mH is its conjugate (PROPERTIES)."""
     if x.ndim == 0:
         warnings.warn(f"Tensor.{name} is deprecated on 0-D tensors. " +
                       ("This function is the identity in these cases." if name == "mT" else

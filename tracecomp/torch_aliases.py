@@ -187,7 +187,9 @@ def isneginf(input):
 
 @public("torch", "Tensor")
 def isreal(input):
-    """True everywhere: tracecomp's tensors are real."""
+    """Where the imaginary part is 0 (everywhere, for a real tensor)."""
+    if input.is_complex():
+        return ew.eq(ew.imag(input), 0)
     return ones_like(input, dtype=dtypes.bool_)
 
 

@@ -102,6 +102,7 @@ def test_creation_and_numpy_round_trip():
     a[0] = 5
     assert t.numpy() is not None and complex(t[0]) == 5 and t.dtype == tc.complex64
     assert tc.tensor([1 + 2j]).numpy().dtype == np.complex64
+    assert tc.isreal(tc.tensor([1 + 0j, 1j, 0])).tolist() == [True, False, True]
     assert tc.tensor([1 + 2j, 3]).tolist() == [1 + 2j, 3 + 0j] and tc.tensor(2j).item() == 2j
 
 
