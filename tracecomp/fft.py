@@ -1,4 +1,4 @@
-"""tracecomp.fft: torch.fft's functions (fft, rfft2, irfftn, hfft, fftfreq, fftshift, ...).
+"""tracecomp.fft: torch.fft's functions (fft, rfft2, irfftn, hfftn, fftfreq, fftshift, ...).
 
 Each transform checks its arguments in torch's words, cuts or zero-pads the input to the
 signal size (`n` / `s`) along the transformed dims, converts it to torch's working dtype
@@ -155,17 +155,34 @@ irfft = _one_dim(irfftn, "irfft")
 
 
 # --- Hermitian input (hfft) and its inverse -----------------------------------------------------
-def hfft(input, n=None, dim=-1, norm=None, *, out=None):  # noqa: A002
-    """The real spectrum of a signal whose half spectrum is input: irfft of its conjugate,
-    with the opposite scaling (a forward transform)."""
-    return _out(irfft(ew.conj_physical(_as_complex(input)), n, dim,
-                      prim.DUAL[_norm(norm)]), out)
+def _hermitian(op, inverse_of):
+    """hfftn-style: the real spectrum of a signal whose half spectrum is input, i.e. the
+    complex-to-real transform of its conjugate with the opposite scaling (a forward
+    transform); ihfftn-style (inverse_of=rfftn-style): the conjugate of the real-to-complex
+    transform, with the opposite scaling."""
+    if inverse_of is None:
+        def transform(input, s=None, dim=None, norm=None, *, out=None):  # noqa: A002
+            x = ew.conj_physical(_as_complex(input))
+            return _out(_C2R[op](x, s, dim, prim.DUAL[_norm(norm)]), out)
+    else:
+        def transform(input, s=None, dim=None, norm=None, *, out=None):  # noqa: A002
+            x = _as_real(input, op)
+            result = inverse_of(x, s, dim, prim.DUAL[_norm(norm)])
+            # torch's result carries the lazy conj bit when one dim is transformed
+            count = len(dim) if dim is not None else len(s) if s is not None else \
+                x.ndim if op == "ihfftn" else 2
+            return _out((ew.conj if count == 1 else ew.conj_physical)(result), out)
+    transform.__name__ = op
+    return transform
 
 
-def ihfft(input, n=None, dim=-1, norm=None, *, out=None):  # noqa: A002
-    """hfft's inverse: the conjugate of rfft, with the opposite scaling."""
-    x = _as_real(input, "ihfft")
-    return _out(ew.conj(rfft(x, n, dim, prim.DUAL[_norm(norm)])), out)     # torch's conj bit
+_C2R = {"hfftn": irfftn, "hfft2": irfft2}
+hfftn = _hermitian("hfftn", None)
+hfft2 = _hermitian("hfft2", None)
+ihfftn = _hermitian("ihfftn", rfftn)
+ihfft2 = _hermitian("ihfft2", rfft2)
+hfft = _one_dim(hfftn, "hfft")
+ihfft = _one_dim(ihfftn, "ihfft")
 
 
 # --- frequencies and shifts ---------------------------------------------------------------
@@ -216,4 +233,5 @@ def _out(result, out):
 
 __getattr__ = _support.missing_in("torch.fft")
 __all__ = ["fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2", "irfft2",
-           "rfftn", "irfftn", "hfft", "ihfft", "fftfreq", "rfftfreq", "fftshift", "ifftshift"]
+           "rfftn", "irfftn", "hfft", "ihfft", "hfft2", "ihfft2", "hfftn", "ihfftn", "fftfreq",
+           "rfftfreq", "fftshift", "ifftshift"]

@@ -59,6 +59,11 @@ CASES = {
     "hfft_n": (lambda lib, x: lib.fft.hfft(x, n=5, norm="ortho"), [HALF]),
     "ihfft": (lambda lib, x: lib.fft.ihfft(x), [F32, F64]),
     "ihfft_n": (lambda lib, x: lib.fft.ihfft(x, n=8, dim=0, norm="forward"), [F32]),
+    "hfft2": (lambda lib, x: lib.fft.hfft2(x, norm="ortho"), [HALF]),
+    "hfftn": (lambda lib, x: lib.fft.hfftn(x, s=(3, 7), dim=(0, 2)), [HALF, C128]),
+    "ihfft2": (lambda lib, x: lib.fft.ihfft2(x, norm="forward"), [F32]),
+    "ihfftn": (lambda lib, x: lib.fft.ihfftn(x), [F64]),
+    "ihfftn_one_dim": (lambda lib, x: lib.fft.ihfftn(x, s=(5,), dim=(1,)), [F32]),
     "round_trip": (lambda lib, x: lib.fft.irfft2(lib.fft.rfft2(x) * 2j, s=x.shape[-2:]), [F32]),
     "fftshift": (lambda lib, x: lib.fft.fftshift(lib.fft.fft(x)), [C64]),
     "ifftshift_dim": (lambda lib, x: lib.fft.ifftshift(x, dim=(1,)), [ODD]),
@@ -91,7 +96,9 @@ def test_integer_input_is_taken_in_the_default_float():
     for fn in (lambda lib: lib.fft.fft(lib.arange(6)), lambda lib: lib.fft.rfft(lib.arange(6)),
                lambda lib: lib.fft.ihfft(lib.arange(5))):
         assert_close(fn(tc).resolve_conj(), fn(torch).resolve_conj())
-    assert tc.fft.ihfft(tc.ones(4)).is_conj() == torch.fft.ihfft(torch.ones(4)).is_conj()
+    for fn in (lambda lib: lib.fft.ihfft(lib.ones(4)), lambda lib: lib.fft.ihfft2(lib.ones(2, 4)),
+               lambda lib: lib.fft.ihfftn(lib.ones(2, 4), dim=(1,))):
+        assert fn(tc).is_conj() == fn(torch).is_conj()
 
 
 @pytest.mark.parametrize("n,d,dtype", list(itertools.product([1, 4, 7], [1.0, 0.25],
