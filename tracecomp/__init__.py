@@ -84,7 +84,8 @@ from .composite_index import index_reduce, put_flat as put
 from .composite_linalg import (addbmm, addmm, addmv, addr, baddbmm, cdist, cross, dist, ger,
                                inner, kron, mv, outer)
 from .einsum import einsum, tensordot
-from . import linalg
+from . import fft, linalg
+from . import spectral  # noqa: F401  (stft, istft: declared public there)
 from .linalg_legacy import det, inverse, logdet, pinverse, qr, slogdet, svd
 from .linalg_legacy import (cholesky, cholesky_inverse, cholesky_solve, eig, geqrf, lstsq, lu,
                             lu_solve, matrix_exp, matrix_rank, orgqr, ormqr, solve, symeig,

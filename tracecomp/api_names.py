@@ -26,6 +26,7 @@ NAMESPACES = {
     "torch.utils.benchmark": "tracecomp.utils.benchmark",
     "torch.compiler": "tracecomp.compiler",
     "torch.linalg": "tracecomp.linalg",
+    "torch.fft": "tracecomp.fft",
     "torch.cuda": "tracecomp.cuda",
     "torch.backends": "tracecomp.backends",
     "torch.accelerator": "tracecomp.accelerator",

@@ -42,7 +42,7 @@ def _flat(value):
         return [leaf for k in sorted(value, key=str) for leaf in _flat(value[k])]
     if hasattr(value, "detach") and hasattr(value, "shape") and hasattr(value, "dtype"):
         name = str(value.dtype).split(".")[-1]
-        v = value.detach()
+        v = value.detach().resolve_conj()           # (torch: no conj bit)
         # torch's bfloat16 has no numpy form (.numpy() raises): compare its float32 values
         arr = np.asarray((v.float() if name == "bfloat16" else v).numpy())
         return [("tensor", arr, name)]
@@ -79,7 +79,8 @@ def same(a, b, values=True):
 def _close(x, y):
     if np_kind(x.dtype) in "biu" or np_kind(y.dtype) in "biu":
         return np.array_equal(x, y)
-    return bool(np.allclose(x.astype(np.float64), y.astype(np.float64), rtol=1e-4, atol=1e-5,
+    wide = np.complex128 if "c" in x.dtype.kind + y.dtype.kind else np.float64
+    return bool(np.allclose(x.astype(wide), y.astype(wide), rtol=1e-4, atol=1e-5,
                             equal_nan=True))
 
 

@@ -48,7 +48,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
     x = input
     if dtype is not None:
         x = ew.cast(x, dtype)
-    if np_kind(x._data.dtype) != "f":
+    if np_kind(x._data.dtype) not in "fc":
         got = dtypes.TORCH_NAMES[x._data.dtype]
         raise DTypeError(f"mean(): could not infer output dtype. Input dtype must be either a "
                          f"floating point or complex dtype. Got: {got}")
@@ -71,8 +71,14 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     dof = math.prod(x.shape[d] for d in dims) - correction
     if dof > 0:
         centered = x - mean(x, dims, keepdim=True)
-        return named(sum(centered * centered, dims, keepdim) / dof, "VarBackward0", (x,))
+        return named(sum(_squared(centered), dims, keepdim) / dof, "VarBackward0", (x,))
     return _var_without_dof(x, dims, keepdim, dof, whole=_dims_arg(dim) is None or not x.ndim)
+
+
+def _squared(c):
+    """|c|^2: c * c for reals; for complex numbers the real c * conj(c) (torch's variance
+    of a complex tensor is real)."""
+    return ew.real(c * ew.conj(c)) if c._data.dtype.kind == "c" else c * c
 
 
 def _var_without_dof(x, dims, keepdim, dof, whole):
@@ -89,7 +95,7 @@ def _var_without_dof(x, dims, keepdim, dof, whole):
         moved = ew.cast(centered != 0, x.dtype).detach()
         T = sum(moved * (x - x.detach() + ew.abs(centered).detach()), dims, keepdim)
         return T / 0
-    squares = sum(centered * centered, dims, keepdim)
+    squares = sum(_squared(centered), dims, keepdim)
     if dof == 0:
         return squares / 0
     by_dof = squares / dof                  # the gradient; the value is corrected to S / 0

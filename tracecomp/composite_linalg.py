@@ -140,7 +140,7 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):  # noqa: A002
 def _vector_norm(x, ord, dim, keepdim, dtype):  # noqa: A002
     if dtype is not None:
         x = ew.cast(x, dtype)
-    if np_kind(x._data.dtype) != "f":
+    if np_kind(x._data.dtype) not in "fc":
         raise DTypeError(f"linalg.vector_norm: Expected a floating point or complex tensor as "
                          f"input. Got {x.dtype.name}")
     if isinstance(dim, int):
@@ -152,11 +152,11 @@ def _vector_norm(x, ord, dim, keepdim, dtype):  # noqa: A002
     if ord == -math.inf:
         return rd.reduce_min(a, dims, keepdim)
     if ord == 0:
-        return rd.reduce_sum(ew.cast(a != 0, x.dtype), dims, keepdim)
+        return rd.reduce_sum(ew.cast(a != 0, a.dtype), dims, keepdim)
     if ord == 1:
         return rd.reduce_sum(a, dims, keepdim)
     if ord == 2:
-        return _safe_root(rd.reduce_sum(x * x, dims, keepdim), 2)
+        return _safe_root(rd.reduce_sum(a * a if x.is_complex() else x * x, dims, keepdim), 2)
     return _safe_root(rd.reduce_sum(ew.pow(a, ord), dims, keepdim), ord)
 
 

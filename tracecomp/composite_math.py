@@ -124,7 +124,7 @@ def frac(x):
 
 
 def sgn(x):
-    return ew.sign(x)
+    return ew.sgn(x)
 
 
 def signbit(x):

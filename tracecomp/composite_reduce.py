@@ -83,6 +83,8 @@ cummin = _cum_extremum(scan.cumargmin, "cummin")
 # --- NaN-aware reductions --------------------------------------------------------------
 def nansum(x, dim=None, keepdim=False, *, dtype=None):
     x = _cast_first(x, dtype)
+    if x._data.dtype.kind == "c":
+        raise DTypeError("nansum on CPU does not support complex inputs")
     if np_kind(x._data.dtype) == "f":
         x = ew.where(ew.isnan(x), 0.0, x)
     return C.sum(x, dim, keepdim)

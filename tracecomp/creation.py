@@ -73,6 +73,11 @@ def _draw(method):
     def impl(shape, dtype, generator=None):
         draw = getattr((generator or default_generator).rng, method)
         dtype = np.dtype(dtype)
+        if dtype.kind == "c":       # as torch: the real and imaginary parts drawn apart,
+            parts = impl(tuple(shape) + (2,), dtypes.real_type(dtype), generator)
+            if method == "standard_normal":
+                parts *= math.sqrt(0.5)     # each of variance 1/2, so |z|^2 has mean 1
+            return parts.view(dtype)[..., 0]
         if dtype in _NATIVE:
             return draw(shape, dtype=dtype)
         out = draw(shape, dtype=np.float32).astype(dtype)      # float16
@@ -169,7 +174,9 @@ def full(size, fill_value, *, dtype=None, requires_grad=False, device=None):
     check_placement(device)             # devices.py: a device tensors cannot live on raises
     if dtype is None:
         dtype = dtypes.BOOL if isinstance(fill_value, bool) else \
-            dtypes.I64 if isinstance(fill_value, (int, np.integer)) else dtypes.default_float()
+            dtypes.I64 if isinstance(fill_value, (int, np.integer)) else \
+            dtypes.complex_type(dtypes.default_float()) if isinstance(fill_value, complex) \
+            else dtypes.default_float()
     return _finish(bind(full_p, shape=_size((size,), op="full"), value=fill_value,
                         dtype=dtypes.to_np(dtype)), requires_grad)
 
@@ -309,7 +316,8 @@ def _default_dtype(arr, data):
         return arr.dtype
     kind = np_kind(arr.dtype)
     return dtypes.default_float() if kind == "f" else dtypes.I64 if kind in "iu" else \
-        dtypes.BOOL if kind == "b" else arr.dtype
+        dtypes.BOOL if kind == "b" else dtypes.complex_type(dtypes.default_float()) \
+        if kind == "c" else arr.dtype
 
 
 @placing
@@ -368,7 +376,7 @@ def _rng(generator):
 
 def _rand_dtype(dtype, kernel="normal_kernel_cpu"):
     d = dtypes.to_np(dtype) or dtypes.default_float()
-    if np_kind(d) != "f":     # torch's message names its kernel: rand's, randn's / normal's
+    if np_kind(d) not in "fc":     # torch's message names its kernel: rand's, randn's / normal's
         from .errors import DTypeNotImplemented
         raise DTypeNotImplemented(f'"{kernel}" not implemented for \'{dtypes.TORCH_NAMES[d]}\'')
     return d

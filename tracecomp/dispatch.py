@@ -187,7 +187,7 @@ def regained(x, check=True):
     requires grad, as in torch, its history replayed on its base's (current_node). A view
     made under no_grad of a tensor without history, which has history now, is torch's
     error in grad mode (with check)."""
-    if np_kind(x._data.dtype) != "f":
+    if np_kind(x._data.dtype) not in "fc":
         return False
     link = x._view
     while link is not None:
@@ -296,7 +296,7 @@ def bind(prim, *args, **params):
             out = prim.as_dtype(out, arrays, params, dtype)
         view = prim.is_view and _aliases(out, arrays[0])
         vc = args[0]._vc if view else [0]
-    if _grad.enabled and prim.vjp is not None and (dtype.kind == "f" or dtype == BF16):
+    if _grad.enabled and prim.vjp is not None and (dtype.kind in "fc" or dtype == BF16):
         for a in args:
             if isinstance(a, Tensor) and (a._requires_grad or regains and a._view is not None
                                           and a._node is None and tracked(a)):
@@ -415,10 +415,12 @@ def shapes_of(arrays):
 
 
 def explain_failure(prim, arrays, params, exc):
-    """The impl raised: let the shape rule say what is wrong in the user's terms. If the
-    rule accepts the input, the op still failed: say which op, with the operands."""
+    """The impl raised: let the shape rule, then the dtype rule (floor of a complex tensor),
+    say what is wrong in the user's terms. If the rules accept the input, the op still
+    failed: say which op, with the operands."""
     try:
         prim.shape(*shapes_of(arrays), **params)
+        prim.dtype(*arrays, **params)
     except TracecompError as rule_error:
         return rule_error
     described = ", ".join(f"{fmt_shape(a.shape)} {a.dtype}" if hasattr(a, "shape") else repr(a)

@@ -30,6 +30,7 @@ class finfo:
 
     def __init__(self, type=None):  # noqa: A002 - torch's argument name
         d = _dtype_arg(type, "finfo")
+        d = d.to_real() if d.is_complex else d      # torch: a complex dtype's parts' limits
         if not d.is_floating_point:
             raise TypeError("tracecomp.finfo() requires a floating point input type. Use "
                             "tracecomp.iinfo to handle 'tracecomp.finfo'")
@@ -99,9 +100,8 @@ def result_type(tensor, other) -> dtypes.DType:
 
 
 def is_complex(x) -> bool:
-    """Always False: tracecomp holds no complex tensors."""
     _tensor_arg(x, "is_complex")
-    return False
+    return x.is_complex()
 
 
 def is_floating_point(x) -> bool:

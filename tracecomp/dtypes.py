@@ -5,9 +5,11 @@ which print and compare like torch's. `result_type` implements torch's promotion
 highest *category* (bool < integer < floating) wins, dimensioned tensors decide the width
 within a category, and 0-d tensors and Python scalars only matter when they raise the
 category (then a Python float gives the default float dtype: float32 unless
-`set_default_dtype` changed it). Also here: `promote_types`, `can_cast`, and the dtypes torch
-has that tracecomp does not hold (complex), which exist as names so code can
-mention them but fail with a clear error when used.
+`set_default_dtype` changed it). Complex sits above floating: a complex result keeps the
+width of the floats it meets (float64 + complex64 -> complex128), and a Python complex gives
+the default complex dtype (complex64 beside a float32 default). Also here: `promote_types`,
+`can_cast`, and the dtypes torch has that tracecomp does not hold (complex32, ...), which
+exist as names so code can mention them but fail with a clear error when used.
 
 uint16/32/64 are held with torch's limits (wide_uints.py): few ops take them, and they
 promote with no other integer dtype.
@@ -51,14 +53,14 @@ class DType:
         self.np = np.dtype(np_dtype)
         self.itemsize = self.np.itemsize
         self.is_floating_point = np_kind(self.np) == "f"
-        self.is_signed = np_kind(self.np) in "fi"
-        self.is_complex = False
+        self.is_signed = np_kind(self.np) in "fic"
+        self.is_complex = self.np.kind == "c"
 
     def __repr__(self):
         return f"tracecomp.{self.name}"
 
     def to_real(self):
-        return self
+        return {"complex64": float32, "complex128": float64}.get(self.name, self)
 
     def to_complex(self):
         return {"float32": complex64, "float64": complex128, "float16": complex32}.get(
@@ -81,9 +83,11 @@ bfloat16 = DType("bfloat16", BF16)
 uint16 = DType("uint16", np.uint16)
 uint32 = DType("uint32", np.uint32)
 uint64 = DType("uint64", np.uint64)
+complex64 = DType("complex64", np.complex64)
+complex128 = DType("complex128", np.complex128)
 
 ALL = (float32, float64, float16, int64, int32, int16, int8, uint8, bool_, bfloat16, uint16,
-       uint32, uint64)
+       uint32, uint64, complex64, complex128)
 WIDE_UINTS = frozenset(d.np for d in (uint16, uint32, uint64))
 # dtypes whose ops always go through bind (no in-place numpy fast path): see special_used
 BIND_ONLY = WIDE_UINTS | {BF16}
@@ -101,8 +105,7 @@ class UnsupportedDType(DType):
         self.is_signed = floating or complex_
 
     def to_real(self):
-        return {"complex32": float16, "complex64": float32, "complex128": float64}.get(
-            self.name, self)
+        return {"complex32": float16}.get(self.name, self)
 
     def unsupported(self):
         held = ", ".join(d.name for d in ALL)
@@ -111,10 +114,8 @@ class UnsupportedDType(DType):
 
 
 complex32 = UnsupportedDType("complex32", 4, False, True)
-complex64 = UnsupportedDType("complex64", 8, False, True)
-complex128 = UnsupportedDType("complex128", 16, False, True)
 cfloat, cdouble, chalf = complex64, complex128, complex32
-UNSUPPORTED = (complex32, complex64, complex128)
+UNSUPPORTED = (complex32,)
 _BY_NP = {d.np: d for d in ALL}
 _BY_NAME = {d.name: d for d in ALL + UNSUPPORTED}
 # torch's aliases: torch.float is float32, torch.long is int64, ...
@@ -133,13 +134,15 @@ TORCH_NAMES = {F32: "Float", F64: "Double", np.dtype(np.float16): "Half", I64: "
                np.dtype(np.int32): "Int", np.dtype(np.int16): "Short",
                np.dtype(np.int8): "Char", np.dtype(np.uint8): "Byte", BOOL: "Bool",
                BF16: "BFloat16", np.dtype(np.uint16): "UInt16",
-               np.dtype(np.uint32): "UInt32", np.dtype(np.uint64): "UInt64"}
+               np.dtype(np.uint32): "UInt32", np.dtype(np.uint64): "UInt64",
+               np.dtype(np.complex64): "ComplexFloat", np.dtype(np.complex128): "ComplexDouble"}
 
 # the IR's short spellings: f32[64,784], i64[64], b8[3]
 SHORT_NAMES = {F32: "f32", F64: "f64", np.dtype(np.float16): "f16", I64: "i64",
                np.dtype(np.int32): "i32", np.dtype(np.int16): "i16", np.dtype(np.int8): "i8",
                np.dtype(np.uint8): "u8", BOOL: "b8", BF16: "bf16",
-               np.dtype(np.uint16): "u16", np.dtype(np.uint32): "u32", np.dtype(np.uint64): "u64"}
+               np.dtype(np.uint16): "u16", np.dtype(np.uint32): "u32", np.dtype(np.uint64): "u64",
+               np.dtype(np.complex64): "c64", np.dtype(np.complex128): "c128"}
 
 
 def short_name(np_dtype) -> str:
@@ -184,11 +187,14 @@ def to_np(dtype):
 # --- promotion ---------------------------------------------------------------------------
 
 def category(np_dtype) -> int:
-    """0 bool, 1 integer, 2 floating."""
+    """0 bool, 1 integer, 2 floating (bfloat16 too), 3 complex."""
     kind = np_dtype.kind
     if kind == "V":                 # bfloat16 (a hot function: no call for the others)
         kind = np_kind(np_dtype)
-    return 2 if kind == "f" else (0 if kind == "b" else 1)
+    return _CATEGORY[kind]
+
+
+_CATEGORY = {"b": 0, "i": 1, "u": 1, "f": 2, "c": 3}
 
 
 def _scalar_category(x) -> int:
@@ -196,11 +202,13 @@ def _scalar_category(x) -> int:
         return 0
     if isinstance(x, (int, np.integer)):
         return 1
-    return 2
+    return 3 if isinstance(x, (complex, np.complexfloating)) else 2
 
 
-# what a Python bool/int/float scalar becomes; the float entry follows set_default_dtype
-_DEFAULT_FOR_CATEGORY = [BOOL, I64, F32]
+# what a Python bool/int/float/complex scalar becomes; the float and complex entries follow
+# set_default_dtype
+_DEFAULT_FOR_CATEGORY = [BOOL, I64, F32, np.dtype(np.complex64)]
+_COMPLEX_OF = {F32: np.dtype(np.complex64), F64: np.dtype(np.complex128)}
 
 
 def default_float():
@@ -220,6 +228,7 @@ def set_default_dtype(d):
         raise TypeError("only floating-point types are supported as the default type")
     changed = _DEFAULT_FOR_CATEGORY[2] != np_dtype
     _DEFAULT_FOR_CATEGORY[2] = np_dtype
+    _DEFAULT_FOR_CATEGORY[3] = _COMPLEX_OF.get(np_dtype, _DEFAULT_FOR_CATEGORY[3])
     _result_cache.clear()
     if changed:
         for watcher in DEFAULT_DTYPE_WATCHERS:
@@ -233,15 +242,44 @@ DEFAULT_DTYPE_WATCHERS = []
 
 def _promote_group(dtypes):
     """Promote dtypes that all sit in one group (dimensioned, or 0-d): highest category,
-    then the widest of that category."""
+    then the widest of that category (for complex, the widest of the floats and complexes:
+    float64 + complex64 is complex128)."""
     top = max(category(d) for d in dtypes)
     if top < 2:
         _refuse_wide_uints(dtypes)
+    low = 2 if top == 3 else top
     out = None
     for d in dtypes:
-        if category(d) == top:
+        if low <= category(d) <= top:
             out = d if out is None else np.promote_types(out, d)
     return out
+
+
+def _raised(out, new):
+    """The dtype when an operand of dtype `new` (a 0-d tensor's, a Python scalar's) raises
+    the category of `out` (None: no dimensioned operands). Floats raised to complex keep
+    their width (float64 + 1j is complex128, float32 + a complex128 0-d is complex64)."""
+    if out is not None and category(new) == 3 and category(out) == 2:
+        return complex_type(out)
+    return new
+
+
+def real_type(np_dtype):
+    """The float dtype of a complex dtype's parts (complex64 -> float32); others as they are."""
+    return _REAL_OF.get(np_dtype, np_dtype)
+
+
+_REAL_OF = {np.dtype(np.complex64): F32, np.dtype(np.complex128): F64}
+
+
+def complex_type(np_dtype):
+    """The complex dtype holding a float dtype's values (float32 -> complex64)."""
+    if np_dtype.kind == "c":
+        return np_dtype
+    try:
+        return _COMPLEX_OF[np_dtype]
+    except KeyError:
+        raise complex32.unsupported() from None
 
 
 _result_cache: dict = {}
@@ -279,19 +317,20 @@ def result_type(*args):
     if zeros:
         z = _promote_group(zeros)
         if out is None or category(z) > category(out):
-            out = z
+            out = _raised(out, z)
     if scalars:
         s = max(scalars)
         if out is None or s > category(out):
-            out = _DEFAULT_FOR_CATEGORY[s]
+            out = _raised(out, _DEFAULT_FOR_CATEGORY[s])
     _result_cache[key] = out
     return out
 
 
 def float_type(np_dtype):
-    """The dtype a float-valued op (exp, div, mean) returns: floats keep theirs, the rest
-    get the default float dtype (float32 unless set_default_dtype changed it)."""
-    return np_dtype if np_dtype.kind == "f" or np_dtype == BF16 else _DEFAULT_FOR_CATEGORY[2]
+    """The dtype a float-valued op (exp, div, mean) returns: floats and complexes keep
+    theirs, the rest get the default float dtype (float32 unless set_default_dtype changed
+    it)."""
+    return np_dtype if np_dtype.kind in "fc" or np_dtype == BF16 else _DEFAULT_FOR_CATEGORY[2]
 
 
 def _as_dtype(d, op):

@@ -127,9 +127,15 @@ NAMES = {
     "polygamma": "PolygammaBackward0", "pow": _pow, "relu": "ReluBackward0",
     "remainder": _overload("RemainderBackward1", "RemainderBackward0"),
     "round": "RoundBackward0", "rsqrt": "RsqrtBackward0", "sigmoid": "SigmoidBackward0",
-    "sign": "SignBackward0", "sin": "SinBackward0", "sinh": "SinhBackward0",
+    "sign": lambda args, params: "SgnBackward0" if args[0]._data.dtype.kind == "c" else
+    "SignBackward0", "sin": "SinBackward0", "sinh": "SinhBackward0",
     "sqrt": "SqrtBackward0", "sub": _sub, "tan": "TanBackward0", "tanh": "TanhBackward0",
     "trunc": "TruncBackward0", "where": "WhereBackward0",
+    # complex numbers (torch takes real and imag as a select of view_as_real) and FFTs
+    "real": "SelectBackward0", "imag": "SelectBackward0", "conj": "ConjBackward0",
+    "angle": "AngleBackward0", "complex": "ComplexBackward0",
+    "view_as_real": "ViewAsRealBackward0", "view_as_complex": "ViewAsComplexBackward0",
+    "fft_c2c": "FftC2CBackward0", "fft_r2c": "FftR2CBackward0", "fft_c2r": "FftC2RBackward0",
     # reductions and scans
     "reduce_sum": _full_or_dim("SumBackward0", "SumBackward1"),
     "reduce_prod": _full_or_dim("ProdBackward0", "ProdBackward1"),

@@ -56,6 +56,9 @@ Lstsq = structseq("linalg_lstsq", ["solution", "residuals", "rank",
 
 
 def _float(x, op):
+    if x._data.dtype.kind == "c":       # the factorizations here are written for reals
+        raise DTypeError(f"{op}: tracecomp's linalg has no complex matrices yet (got "
+                         f"{x.dtype.name}); torch.linalg takes them")
     if np_kind(x._data.dtype) != "f":
         raise DTypeError(f"{op}: Expected a floating point or complex tensor as input. Got "
                          f"{scalar_name(x._data.dtype)}")

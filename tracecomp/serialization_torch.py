@@ -14,7 +14,6 @@ torch's advice, whatever `weights_only` says: tracecomp cannot make torch's clas
 
 Tensors load as independent copies (torch keeps views of one storage as views), where
 their storage's location and map_location put them (serialization._destination).
-Storages of dtypes tracecomp does not hold (complex) are refused by name.
 """
 import io
 import pickle
@@ -31,10 +30,11 @@ from .tensor import Size, Tensor, device
 STORAGES = {"FloatStorage": "float32", "DoubleStorage": "float64", "HalfStorage": "float16",
             "LongStorage": "int64", "IntStorage": "int32", "ShortStorage": "int16",
             "CharStorage": "int8", "ByteStorage": "uint8", "BoolStorage": "bool",
-            "BFloat16Storage": "bfloat16", "ComplexFloatStorage": None,
-            "ComplexDoubleStorage": None}
+            "BFloat16Storage": "bfloat16", "ComplexFloatStorage": "complex64",
+            "ComplexDoubleStorage": "complex128"}
 _DTYPE_NAMES = ("float32", "float64", "float16", "int64", "int32", "int16", "int8", "uint8",
-                "bool", "bfloat16", "float", "double", "half", "long", "int", "short")
+                "bool", "bfloat16", "complex64", "complex128", "float", "double", "half",
+                "long", "int", "short", "cfloat", "cdouble")
 
 
 class _StorageType:
@@ -124,10 +124,6 @@ class _Reader(pickle.Unpickler):
                 and isinstance(pid[1], _StorageType)):
             raise SerializationError(f"{self.name}: unknown storage reference {pid!r}")
         _, kind, key, where, numel = pid
-        if kind.dtype is None:
-            raise SerializationError(f"{self.name}: holds a torch.{kind.name}, a dtype "
-                                     f"tracecomp does not hold; convert it in torch (for "
-                                     f"example to float32) before saving")
         if key not in self.storages:
             raw = self.archive.read(f"{self.prefix}data/{key}")
             # bfloat16's bytes are read as uint16 (numpy has no byte-swapped bfloat16)

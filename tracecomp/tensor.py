@@ -165,10 +165,10 @@ class Tensor:
         return self._data.ndim
 
     def is_signed(self) -> bool:
-        return np_kind(self._data.dtype) in "fi"
+        return np_kind(self._data.dtype) in "fic"
 
     def is_complex(self) -> bool:
-        return False                # tracecomp holds no complex tensors
+        return self._data.dtype.kind == "c"
 
     def is_floating_point(self) -> bool:
         return np_kind(self._data.dtype) == "f"
@@ -200,9 +200,10 @@ class Tensor:
             raise RuntimeError("you can only change requires_grad flags of leaf variables. "
                                "If you want to use a computed variable in a subgraph that "
                                "doesn't require differentiation use var_no_grad = var.detach().")
-        if requires_grad and np_kind(self._data.dtype) != "f":
-            raise RuntimeError(f"only Tensors of floating point dtype can require gradients; "
-                               f"this one is {self.dtype}. Convert it first with .float().")
+        if requires_grad and np_kind(self._data.dtype) not in "fc":
+            raise RuntimeError(f"only Tensors of floating point dtype can require gradients "
+                               f"(or complex); this one is {self.dtype}. Convert it first with "
+                               f".float().")
         data = self._data
         if requires_grad and not self._requires_grad and type(data) is not np.ndarray and \
                 type(data) is not DeviceArray and data.requires_grad and \
@@ -371,6 +372,9 @@ class Tensor:
 
     def __int__(self):
         return int(self._scalar("int()"))
+
+    def __complex__(self):
+        return complex(self._scalar("complex()"))
 
     def __index__(self):
         data = self._data

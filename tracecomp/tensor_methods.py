@@ -286,6 +286,7 @@ METHODS = {
     "half": _caster(dtypes.float16),
     "bfloat16": _caster(dtypes.bfloat16), "long": _caster(dtypes.int64),
     "int": _caster(dtypes.int32), "bool": _caster(dtypes.bool_),
+    "cfloat": _caster(dtypes.complex64), "cdouble": _caster(dtypes.complex128),
     "type_as": _type_as,
     # in place
     "add_": _inplace_binary(ew.add_p, "add_"), "sub_": _inplace_binary(ew.sub_p, "sub_"),
@@ -348,7 +349,7 @@ OPERATORS = {
 
 def _mT(x, name="mT", stacklevel=2):
     """The last two dims swapped; torch keeps a 0-d tensor as it is (with a deprecation
-    warning) and refuses a 1-D one. mH is the same (tensors here are real: no conjugate)."""
+    warning) and refuses a 1-D one. mH is its conjugate (PROPERTIES)."""
     if x.ndim == 0:
         warnings.warn(f"Tensor.{name} is deprecated on 0-D tensors. " +
                       ("This function is the identity in these cases." if name == "mT" else
@@ -362,7 +363,7 @@ def _mT(x, name="mT", stacklevel=2):
 
 
 def _H(x):
-    """The transpose of a matrix (real tensors: no conjugate), torch's words otherwise."""
+    """The conjugate transpose of a matrix, torch's words otherwise."""
     if x.ndim == 0:
         warnings.warn("Tensor.H is deprecated on 0-D tensors. Consider using x.conj().",
                       UserWarning, stacklevel=2)
@@ -377,8 +378,8 @@ def _H(x):
 PROPERTIES = {
     "T": lambda x: mv.permute(x, tuple(range(x.ndim - 1, -1, -1))),
     "mT": _mT,
-    "mH": lambda x: _mT(x, "mH", 3),
-    "H": _H,
+    "mH": lambda x: ew.conj(_mT(x, "mH", 3)),
+    "H": lambda x: ew.conj(_H(x)),
     "grad_fn": current_node,    # a view's is replayed on its base's history once that changed
     # a view made before its base took history in place requires grad now, as torch's
     "requires_grad": lambda x: x._requires_grad or (x._view is not None and x._node is None
@@ -423,6 +424,9 @@ def install():
     for name, fn in {**METHODS, **OPERATORS}.items():
         setattr(Tensor, name, fn)
     for name, fn in PROPERTIES.items():
+        if isinstance(fn, property):        # a getter with its setter (x.real = v)
+            setattr(Tensor, name, fn)
+            continue
         setter = getattr(getattr(Tensor, name, None), "fset", None)    # Tensor's own, kept
         setattr(Tensor, name, property(fn, setter))
     # __eq__ is elementwise, so hash by identity, as object does (in C: a tensor is a key

@@ -1,7 +1,7 @@
 """Small Tensor methods and torch functions that programs call, each composed of ops
 tracecomp already has: the in-place comparisons and logical ops (x.eq_(y), x.logical_and_(m)),
 tril_/triu_, fill_diagonal_, quantile/nanquantile, sum_to_size, renorm, gcd/lcm, ldexp and
-the complex-number accessors of a real tensor (x.real, x.conj(), x.is_conj(), ...).
+the complex-number accessors (x.real, x.conj(), x.is_conj(), ...).
 
 The functions are declared public beside their definitions (ops/public.py); the in-place
 methods and the properties are the tables METHODS and PROPERTIES, merged into
@@ -21,6 +21,7 @@ from .dispatch import needs
 from .dtypes import np_kind
 from .errors import DTypeNotImplemented
 from .grad_mode import state as _grad
+from .ops import complex as _complex_ops  # noqa: F401  (complex, angle, ...: declared there)
 from .ops import elementwise as ew
 from .ops import movement as mv
 from .ops.indexing import gather
@@ -256,26 +257,27 @@ def ldexp_(x, other):
     return inplace.commit(x, result, "ldexp_")
 
 
-# --- complex-number accessors of a real tensor ------------------------------------------------
-@public("torch", "Tensor", aliases=("resolve_conj", "resolve_neg", "conj_physical"))
-def conj(input):  # noqa: A002
-    """A real tensor is its own conjugate: torch returns it itself."""
-    return input
+# --- complex-number accessors (ops/elementwise.py computes them) -----------------------------
+public("torch", "Tensor")(ew.conj)
+public("torch", "Tensor")(ew.conj_physical)
+public("torch")(ew.real)
+public("torch")(ew.imag)
 
 
-@public("torch", "Tensor", aliases=("is_neg",))
+@public("torch", "Tensor", aliases=("resolve_neg",))
+def resolve_conj(input):  # noqa: A002
+    """The same values without the lazy-conjugation bit: a copy when the bit is set."""
+    return ew.clone(input) if is_conj(input) else input
+
+
+@public("torch", "Tensor")
 def is_conj(input):  # noqa: A002
+    return bool(input.__dict__.get("_conj", False)) if input._data.dtype.kind == "c" else False
+
+
+@public("torch", "Tensor")
+def is_neg(input):  # noqa: A002
     return False
-
-
-@public("torch")
-def real(input):  # noqa: A002
-    return input
-
-
-@public("torch")
-def imag(input):  # noqa: A002
-    raise RuntimeError("imag is not implemented for tensors with non-complex dtypes.")
 
 
 METHODS = {
@@ -287,7 +289,16 @@ METHODS = {
     "renorm_": inplace.composite_method(renorm, "renorm_"),
     "gcd_": inplace.composite_method(gcd, "gcd_"), "lcm_": inplace.composite_method(lcm, "lcm_"),
     "ldexp_": ldexp_,
-    "conj_physical_": conj,
+    "conj_physical_": inplace.composite_method(ew.conj_physical, "conj_physical_"),
 }
 
-PROPERTIES = {"real": real, "imag": imag}
+def _part_setter(part):
+    """x.real = v / x.imag = v: v written into the part (a view), as torch's setters."""
+    def set_part(x, value):
+        view = part(x)
+        view.copy_(value) if isinstance(value, Tensor) else view.fill_(value)
+    return set_part
+
+
+PROPERTIES = {"real": property(ew.real, _part_setter(ew.real)),
+              "imag": property(ew.imag, _part_setter(ew.imag))}

@@ -104,6 +104,19 @@ class _Formatter:
         return (self.max_width - len(text)) * " " + text
 
 
+class _ComplexFormatter:
+    """torch's complex layout: the real parts share one format, the imaginary parts another,
+    joined as `1.0000+2.0000j` (the imaginary part's padding dropped)."""
+
+    def __init__(self, values):
+        self.real, self.imag = _Formatter(values.real), _Formatter(values.imag)
+        self.max_width = self.real.max_width + self.imag.max_width + 1    # + the 'j'
+
+    def format(self, value):
+        imag = (self.imag.format(value.imag) + "j").lstrip()
+        return self.real.format(value.real) + ("" if imag[0] in "+-" else "+") + imag
+
+
 def _summarized(a):
     """The elements a summarized print shows (its edges), which set the common width."""
     e = PRINT_OPTS.edgeitems
@@ -151,7 +164,8 @@ def _body(a, indent):
     if a.size == 0:
         return "[]"
     summarize = a.size > PRINT_OPTS.threshold
-    fmt = _Formatter(_summarized(a) if summarize else a)
+    shown = _summarized(a) if summarize else a
+    fmt = (_ComplexFormatter if a.dtype.kind == "c" else _Formatter)(shown)
     return _nested(a, indent, summarize, fmt)
 
 
@@ -175,7 +189,8 @@ def format_tensor(t, grad_fn_name=None):
     prefix = "tensor("
     indent = len(prefix)
     suffixes = [] if t.is_cpu else [f"device='{t.device}'"]
-    default = a.dtype in (dtypes.default_float(), dtypes.I64, dtypes.BOOL)
+    default = a.dtype in (dtypes.default_float(), dtypes.I64, dtypes.BOOL,
+                          dtypes.complex_type(dtypes.default_float()))
     if a.size == 0:
         if a.ndim != 1:
             suffixes.append(f"size={tuple(a.shape)}")

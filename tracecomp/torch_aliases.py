@@ -187,7 +187,9 @@ def isneginf(input):
 
 @public("torch", "Tensor")
 def isreal(input):
-    """True everywhere: tracecomp's tensors are real."""
+    """Where the imaginary part is 0 (everywhere, for a real tensor)."""
+    if input.is_complex():
+        return ew.eq(ew.imag(input), 0)
     return ones_like(input, dtype=dtypes.bool_)
 
 
@@ -204,7 +206,7 @@ def vdot(input, other, *, out=None):
         raise RuntimeError(f"dot : expected both vectors to have same dtype, but found "
                            f"{dtypes.TORCH_NAMES[input._data.dtype]} and "
                            f"{dtypes.TORCH_NAMES[other._data.dtype]}")
-    result = C.dot(input, other)
+    result = C.dot(ew.conj(input), other)
     return result if out is None else write_out(out, result, "vdot")
 
 

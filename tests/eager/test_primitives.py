@@ -163,6 +163,17 @@ SAMPLES.update(_shape.SAMPLES)
 NON_DIFFERENTIABLE |= _shape.NON_DIFFERENTIABLE
 USER_VJP |= _shape.NOT_IMPL_DERIVATIVE
 
+# complex parts and Fourier transforms: complex samples (complex128 tensors), whose VJPs
+# are checked in torch's convention (test_vjp_matches_central_differences)
+Z = MIXED + 1j * np.array([[0.8, -1.1, 0.3], [1.6, 0.45, -0.9]])
+SAMPLES.update({
+    **{n: ((Z,), {}) for n in ["conj", "real", "imag", "angle", "view_as_real"]},
+    "view_as_complex": ((np.stack([MIXED, POS], -1),), {}),
+    "fft_c2c": ((Z,), {"dims": (1,), "norm": "ortho", "inverse": False}),
+    "fft_r2c": ((MIXED,), {"dims": (0, 1), "norm": "backward"}),
+    "fft_c2r": ((Z,), {"dims": (1,), "norm": "forward", "n": 4}),
+})
+
 for _name, _prim in PRIMITIVES.items():
     for _kind, _sample in BY_TAG.items():
         if _name not in SAMPLES and {"elementwise", _kind} <= _prim.tags:
@@ -209,7 +220,7 @@ def _tensors(args, requires_grad):
         arr = np.array(a)
         if arr.dtype.kind in "iu":
             arr = arr.astype(np.int64)
-        out.append(tc.tensor(arr, requires_grad=requires_grad and arr.dtype.kind == "f"))
+        out.append(tc.tensor(arr, requires_grad=requires_grad and arr.dtype.kind in "fc"))
     return out
 
 
@@ -255,35 +266,47 @@ def test_vjp_matches_central_differences(name):
     out = bind(prim, *inputs, **params)
     assert out.requires_grad, f"{name}: output does not require grad"
     rng = np.random.default_rng(len(name))
-    cot = rng.standard_normal(tuple(out.shape))
+    # complex values in torch's convention: the loss is Re(sum(conj(cot) * out)), the
+    # gradient of an input x + iy is dL/dx + i dL/dy, and a complex input moves along a
+    # complex direction (real tensors: the plain dot products)
+    cot = _draw(rng, out)
     grads = tc.autograd.grad(out, [inputs[i] for i in diff], tc.tensor(cot), allow_unused=True)
-    dirs = {i: rng.standard_normal(tuple(inputs[i].shape)) for i in diff}
-    analytic = sum(float(np.sum(g.numpy() * dirs[i])) for i, g in zip(diff, grads)
-                   if g is not None)
+    dirs = {i: _draw(rng, inputs[i]) for i in diff}
+    analytic = sum(float(np.sum(np.conj(g.resolve_conj().numpy()) * dirs[i]).real)
+                   for i, g in zip(diff, grads) if g is not None)
 
     def objective(sign):
-        shifted = [np.array(a, dtype=np.float64) + sign * 1e-6 * dirs[i] if i in dirs else a
+        shifted = [np.asarray(a) + sign * 1e-6 * dirs[i] if i in dirs else a
                    for i, a in enumerate(args)]
         with tc.no_grad():
-            return float(np.sum(bind(prim, *_tensors(shifted, False), **params).numpy() * cot))
+            out = bind(prim, *_tensors(shifted, False), **params).numpy()
+            return float(np.sum(np.conj(cot) * out).real)
 
     numeric = (objective(1) - objective(-1)) / 2e-6
     assert np.isclose(analytic, numeric, rtol=1e-5, atol=1e-6), \
         f"{name}: VJP gives directional derivative {analytic!r} | central difference {numeric!r}"
 
 
+def _draw(rng, like):
+    """Standard normal numbers of like's shape, complex for a complex tensor."""
+    shape = tuple(like.shape)
+    if like.is_complex():
+        return rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+    return rng.standard_normal(shape)
+
+
 def _poisoned(t):
     """A tensor of t's shape and dtype whose values no VJP may use: NaN, or for integers a
     huge number (an index read from it fails)."""
     data = t._data
-    fill = np.nan if data.dtype.kind == "f" else np.iinfo(data.dtype).max
+    fill = np.nan if data.dtype.kind in "fc" else np.iinfo(data.dtype).max
     return tc.tensor(np.full(data.shape, fill, dtype=data.dtype),
                      requires_grad=t._requires_grad)
 
 
 def _grad_patterns(inputs):
     """Every choice of which float operands take a gradient (at least one)."""
-    floats = [k for k, t in enumerate(inputs) if t.dtype.is_floating_point]
+    floats = [k for k, t in enumerate(inputs) if t.dtype.is_floating_point or t.is_complex()]
     for mask in range(1, 1 << len(floats)):
         yield {k for j, k in enumerate(floats) if mask >> j & 1}
 
@@ -303,7 +326,7 @@ def test_vjp_reads_only_what_it_saves(name):
                   for k, t in enumerate(_tensors(args, False))]
         out = bind(prim, *inputs, **params)
         node = out._node
-        g = tc.tensor(np.random.default_rng(1).standard_normal(tuple(out.shape)))
+        g = tc.tensor(_draw(np.random.default_rng(1), out))
         with tc.no_grad():
             real = prim.vjp(g, out, *inputs, **params)
             blind = [x if prim.reads(k, node) else _poisoned(x) for k, x in enumerate(inputs)]

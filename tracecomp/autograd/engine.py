@@ -27,7 +27,7 @@ from ..device_array import DeviceArray
 from ..dispatch import TapeNode, current_node
 from ..errors import AutogradError, TraceError, fmt_shape
 from ..grad_fn_names import freeze, input_tensors
-from ..ops.elementwise import cast
+from ..ops.elementwise import cast, real
 from ..ops.movement import sum_to
 from ..tensor import Tensor
 from . import anomaly_mode as anomaly
@@ -155,6 +155,10 @@ def root_grads(tensors, grads, op):
                 raise AutogradError(f"grad can be implicitly created only for scalar outputs; "
                                     f"this output has shape {fmt_shape(t.shape)}. Pass a "
                                     f"gradient of that shape: {op}(gradient=...)")
+            if t._data.dtype.kind == "c":
+                raise AutogradError(f"grad can be implicitly created only for real scalar "
+                                    f"outputs but got {t.dtype}; take .real, .abs() or a "
+                                    f"real function of it first")
             g = ones_like(t)
         elif tuple(g.shape) != tuple(t.shape):
             raise AutogradError(f"Mismatch in shape: grad_output[0] has a shape of "
@@ -441,12 +445,13 @@ def _route(args, edges, grads, walk):
 
 
 def fit_grad(g, like):
-    """Undo broadcasting and promotion: sum g down to `like`'s shape and cast to its dtype."""
+    """Undo broadcasting and promotion: sum g down to `like`'s shape and cast to its dtype
+    (a real operand of a complex op takes the real part of its gradient, as torch's)."""
     gd, ld = g._data, like._data
     if gd.shape != ld.shape:
         g = sum_to(g, ld.shape)
     if gd.dtype != ld.dtype:
-        g = cast(g, ld.dtype)
+        g = cast(real(g) if gd.dtype.kind == "c" and ld.dtype.kind != "c" else g, ld.dtype)
     return g
 
 

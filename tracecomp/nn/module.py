@@ -7,6 +7,7 @@ state_dict() (module_state.py), train(), to(), repr) is a walk over those regist
 registration order, so names and orders match torch's exactly.
 """
 import copy
+import warnings
 from collections import OrderedDict
 
 from .. import context, dtypes
@@ -422,10 +423,18 @@ class Module(ModuleHooks, ModuleState):
             self._apply(lambda t: move(t, device))
         if dtype is None:
             return self
-        if np_kind(dtypes.to_np(dtype)) != "f":
+        kind = np_kind(dtypes.to_np(dtype))
+        if kind not in "fc":
             raise TypeError(f"nn.Module.to only accepts floating point or complex dtypes, but "
                             f"got desired dtype={dtype}")
-        return self._apply(lambda t: t.to(dtype) if t.is_floating_point() else t)
+        if kind == "c":
+            warnings.warn("Complex modules are a new feature under active development whose "
+                          "design may change, and some modules might not work as expected "
+                          "when using complex tensors as parameters or buffers.", UserWarning,
+                          stacklevel=2)
+        # as torch: complex tensors are cast too (to a real dtype, with its warning)
+        return self._apply(lambda t: t.to(dtype) if t.is_floating_point() or t.is_complex()
+                           else t)
 
     def float(self):
         return self.to(dtypes.float32)

@@ -1,17 +1,25 @@
-"""Elementwise primitives: unary math, binary arithmetic, comparisons, where, cast, copy.
+"""Elementwise primitives: unary math, binary arithmetic, comparisons, where, cast, copy,
+and the complex parts (conj, real, imag).
 
 Each primitive is one `defprim` line: name, numpy impl, shape rule, dtype rule, VJP.
 The public function under it is a one-liner through `bind`. VJPs use only public ops;
 broadcasting in them is undone by the autograd drivers.
+
+Complex inputs follow torch's autograd convention: a VJP hands back g times the
+*conjugate* of the derivative (for a real loss, the gradient along the real and imaginary
+parts, dL/dx + i dL/dy). `conj` of a real tensor is the tensor itself, so the same rules
+serve real tensors unchanged. Ops torch has no complex kernel for (comparisons, maximum,
+floor, relu, ...) refuse complex operands in their dtype rule, with torch's words.
 """
 import math
+import warnings
 
 import numpy as np
 
 from .. import dtypes
 from ..dispatch import bind, needs
 from ..dtypes import np_kind
-from ..errors import DTypeNotImplemented
+from ..errors import DTypeError, DTypeNotImplemented
 from ..memory_format import axis_order, copy_in_order, preserve_format
 from ..tensor import Tensor
 from . import select_bits
@@ -22,9 +30,13 @@ from .rules import (
     bool_dtype,
     broadcast_rule,
     float_dtype,
+    no_kernel,
     promote,
     promote_float,
     promote_tail,
+    real_compare,
+    real_only,
+    real_same,
     same_dtype,
     same_shape,
 )
@@ -47,7 +59,7 @@ def _in_float32(fn):
     set_default_dtype changed it): numpy would compute exp(uint8) in float16 and lose digits
     before the cast."""
     def impl(x):
-        return fn(x if np_kind(x.dtype) == "f" else x.astype(dtypes.default_float()))
+        return fn(x if np_kind(x.dtype) in "fc" else x.astype(dtypes.default_float()))
     return impl
 
 
@@ -62,7 +74,11 @@ def _zero_grad(g, out, x):
 
 
 def _sign_impl(x):
-    """torch's sign: 0 for NaN and for -0.0 too (numpy's keeps NaN and -0.0)."""
+    """torch's sign: 0 for NaN and for -0.0 too (numpy's keeps NaN and -0.0); for complex
+    z, torch's sgn: z / |z| (0 at 0)."""
+    if x.dtype.kind == "c":
+        size = np.abs(x)
+        return np.where(size == 0, 0, x / np.where(size == 0, 1, size)).astype(x.dtype)
     if np_kind(x.dtype) != "f":
         return np.sign(x)
     return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
@@ -70,17 +86,29 @@ def _sign_impl(x):
 
 # --- unary ----------------------------------------------------------------------------
 neg_p = unary("neg", np.negative, lambda g, out, x: (-g,), same_dtype, saves=())
-exp_p = unary("exp", np.exp, lambda g, out, x: (g * out,), saves=("out",))
-log_p = unary("log", np.log, lambda g, out, x: (g / x,))
-sqrt_p = unary("sqrt", np.sqrt, lambda g, out, x: (g / (out * 2),), saves=("out",))
-rsqrt_p = unary("rsqrt", lambda x: 1 / np.sqrt(x), lambda g, out, x: (g * out * out * out * -0.5,),
-                saves=("out",))
-abs_p = unary("abs", np.abs, lambda g, out, x: (g * sign(x),), same_dtype)
-sign_p = unary("sign", _sign_impl, _zero_grad, same_dtype, saves=())
-sin_p = unary("sin", np.sin, lambda g, out, x: (g * cos(x),))
-cos_p = unary("cos", np.cos, lambda g, out, x: (-(g * sin(x)),))
+def _sign_vjp(g, out, x):
+    """sign is flat; sgn(z) = z / |z| turns with z's angle only: g's part across the unit
+    circle at sgn(z), over |z| (0 at z = 0), as torch's sgn_backward."""
+    if not _is_complex(x):
+        return (zeros_like(g),)
+    size = abs(x)
+    across = g - out * real(conj(out) * g)
+    return (where(size == 0, 0.0, across / where(size == 0, 1.0, size)),)
 
 
+def _abs_dtype(x, *_, **__):
+    return dtypes.real_type(x.dtype)        # |z| of a complex z is real
+
+
+exp_p = unary("exp", np.exp, lambda g, out, x: (g * conj(out),), saves=("out",))
+log_p = unary("log", np.log, lambda g, out, x: (g / conj(x),))
+sqrt_p = unary("sqrt", np.sqrt, lambda g, out, x: (g / conj(out * 2),), saves=("out",))
+rsqrt_p = unary("rsqrt", lambda x: 1 / np.sqrt(x),
+                lambda g, out, x: (g * conj(out * out * out * -0.5),), saves=("out",))
+abs_p = unary("abs", np.abs, lambda g, out, x: (g * sgn(x),), _abs_dtype)
+sign_p = unary("sign", _sign_impl, _sign_vjp, same_dtype, saves=(0, "out"))
+sin_p = unary("sin", np.sin, lambda g, out, x: (g * conj(cos(x)),))
+cos_p = unary("cos", np.cos, lambda g, out, x: (-(g * conj(sin(x))),))
 def _one_kernel(rule):
     """A unary VJP that torch computes as one backward kernel (tanh_backward,
     sigmoid_backward): for bfloat16 in float32, the gradient rounded once."""
@@ -92,20 +120,24 @@ def _one_kernel(rule):
     return vjp
 
 
-tanh_p = unary("tanh", np.tanh, _one_kernel(lambda g, out, x: (g * (1 - out * out),)),
+tanh_p = unary("tanh", np.tanh, _one_kernel(lambda g, out, x: (g * conj(1 - out * out),)),
                saves=("out",))
 sigmoid_p = unary("sigmoid", special.expit,
                   _one_kernel(lambda g, out, x: (g * out * (1 - out),)), saves=("out",))
-relu_p = unary("relu", select_bits.relu, lambda g, out, x: (where(out <= 0, 0.0, g),), same_dtype,
-               saves=("out",))
-erf_p = unary("erf", special.erf,
-              lambda g, out, x: (g * exp(-(x * x)) * 1.1283791670955126,))
-log1p_p = unary("log1p", np.log1p, lambda g, out, x: (g / (x + 1),))
-expm1_p = unary("expm1", np.expm1, lambda g, out, x: (g * (out + 1),), saves=("out",))
-floor_p = unary("floor", np.floor, _zero_grad, same_dtype, saves=())
-ceil_p = unary("ceil", np.ceil, _zero_grad, same_dtype, saves=())
-round_p = unary("round", np.round, _zero_grad, same_dtype, saves=())
-trunc_p = unary("trunc", np.trunc, _zero_grad, same_dtype, saves=())
+relu_p = unary("relu", select_bits.relu, lambda g, out, x: (where(out <= 0, 0.0, g),),
+               real_same("clamp is not supported for complex types"), saves=("out",))
+erf_p = unary("erf", _in_float32(special.erf),
+              lambda g, out, x: (g * exp(-(x * x)) * 1.1283791670955126,),
+              real_only(float_dtype, no_kernel("erf_vml_cpu")))
+log1p_p = unary("log1p", np.log1p, lambda g, out, x: (g / conj(x + 1),))
+expm1_p = unary("expm1", np.expm1, lambda g, out, x: (g * conj(out + 1),), saves=("out",))
+floor_p = unary("floor", np.floor, _zero_grad,
+                real_same("floor is not supported for complex inputs"), saves=())
+ceil_p = unary("ceil", np.ceil, _zero_grad,
+               real_same("ceil is not supported for complex inputs"), saves=())
+round_p = unary("round", np.round, _zero_grad, real_same(no_kernel("round_vml_cpu")), saves=())
+trunc_p = unary("trunc", np.trunc, _zero_grad,
+                real_same("trunc is not supported for complex inputs"), saves=())
 # order "K" keeps the input's layout (torch's clone), "C" makes it row-major (contiguous()),
 # a tuple of axes lays it out in that order (channels_last: memory_format.py)
 copy_p = unary("copy", copy_in_order,
@@ -123,11 +155,19 @@ def log(input): return bind(log_p, input)
 def sqrt(input): return bind(sqrt_p, input)
 def rsqrt(input): return bind(rsqrt_p, input)
 def abs(input): return bind(abs_p, input)  # noqa: A001 - torch's name
-def sign(input): return bind(sign_p, input)
+def sign(input):
+    if input._data.dtype.kind == "c":
+        raise DTypeNotImplemented("Unlike NumPy, torch.sign is not intended to support complex "
+                                  "numbers. Please use torch.sgn instead.")
+    return bind(sign_p, input)
+def sgn(input): return bind(sign_p, input)
 def sin(input): return bind(sin_p, input)
 def cos(input): return bind(cos_p, input)
 def tanh(input): return bind(tanh_p, input)
-def sigmoid(input): return bind(sigmoid_p, input)
+def sigmoid(input):
+    if input._data.dtype.kind == "c":       # (scipy's expit is for reals)
+        return 1 / (exp(-input) + 1)
+    return bind(sigmoid_p, input)
 def relu(input): return bind(relu_p, input)
 def erf(input): return bind(erf_p, input)
 def log1p(input): return bind(log1p_p, input)
@@ -158,24 +198,32 @@ def dense(x):
 
 
 # --- binary ---------------------------------------------------------------------------
+def _is_complex(x):
+    return type(x) is complex or isinstance(x, Tensor) and x._data.dtype.kind == "c"
+
+
 def _mul_vjp(g, out, a, b):
     if a is b and needs(a):     # x * x: 2 g x once, where g x twice and their sum took three
-        return (g * a * 2.0, None)      # arrays (an eager mse_loss's backward, say)
-    return (g * b if needs(a) else None, g * a if needs(b) else None)
+        return (g * conj(a) * 2.0, None)    # arrays (an eager mse_loss's backward, say)
+    return (g * conj(b) if needs(a) else None, g * conj(a) if needs(b) else None)
 
 
 def _div_vjp(g, out, a, b):
-    return (g / b if needs(a) else None, -(g * a) / (b * b) if needs(b) else None)
+    return (g / conj(b) if needs(a) else None,
+            -(g * conj(a)) / conj(b * b) if needs(b) else None)
 
 
 def _pow_vjp(g, out, a, b):
     ga = gb = None
     if needs(a):
-        ga = zeros_like(g) if isinstance(b, (int, float)) and b == 0 else g * b * pow(a, b - 1)
+        ga = zeros_like(g) if isinstance(b, (int, float)) and b == 0 else \
+            g * conj(b * pow(a, b - 1))
     if needs(b):
         if isinstance(a, (int, float)):     # 2 ** x: the base is a constant, log it here
             log_a = math.log(a) if a > 0 else -math.inf if a == 0 else math.nan
             gb = g * out * log_a if a != 0 else where(b >= 0, 0.0, g * out * log_a)
+        elif _is_complex(a) or _is_complex(b):
+            gb = g * conj(out * log(a))
         else:
             gb = where(logical_and(a == 0, b >= 0), 0.0, g * out * log(a))
     return ga, gb
@@ -248,19 +296,25 @@ mul_p = binary("mul", np.multiply, _mul_vjp, tags=("commutative", "associative")
 div_p = binary("div", np.true_divide, _div_vjp, promote_float, saves=(1, (0, 1)))
 pow_p = binary("pow", _pow_impl, _pow_vjp, saves=(0, (1, 0), ("out", 1)))
 maximum_p = binary("maximum", _extremum_impl(np.maximum, np.greater_equal),
-                   _extremum_vjp(lambda a, b: a > b))
+                   _extremum_vjp(lambda a, b: a > b),
+                   real_only(promote, "maximum not implemented for complex tensors.",
+                              DTypeError))
 minimum_p = binary("minimum", _extremum_impl(np.minimum, np.less_equal),
-                   _extremum_vjp(lambda a, b: a < b))
+                   _extremum_vjp(lambda a, b: a < b),
+                   real_only(promote, "minimum not implemented for complex tensors.",
+                              DTypeError))
 remainder_p = binary("remainder", _remainder_impl, _remainder_vjp,
-                     _integer_division("remainder"), saves=((0, 1), (1, 1)))
+                     real_only(_integer_division("remainder"), no_kernel("remainder_cpu")),
+                     saves=((0, 1), (1, 1)))
 # numpy's floor_divide is torch's div_floor, special values included (inf // 2 is NaN)
-floor_divide_p = binary("floor_divide", np.floor_divide, None, _integer_division("div_floor"))
+floor_divide_p = binary("floor_divide", np.floor_divide, None,
+                        real_only(_integer_division("div_floor"), no_kernel("div_floor_cpu")))
 eq_p = binary("eq", np.equal, None, bool_dtype, ("commutative",))
 ne_p = binary("ne", np.not_equal, None, bool_dtype, ("commutative",))
-lt_p = binary("lt", np.less, None, bool_dtype)
-le_p = binary("le", np.less_equal, None, bool_dtype)
-gt_p = binary("gt", np.greater, None, bool_dtype)
-ge_p = binary("ge", np.greater_equal, None, bool_dtype)
+lt_p = binary("lt", np.less, None, real_compare("lt_cpu"))
+le_p = binary("le", np.less_equal, None, real_compare("le_cpu"))
+gt_p = binary("gt", np.greater, None, real_compare("gt_cpu"))
+ge_p = binary("ge", np.greater_equal, None, real_compare("ge_cpu"))
 logical_and_p = binary("logical_and", np.logical_and, None, bool_dtype, ("commutative",))
 logical_or_p = binary("logical_or", np.logical_or, None, bool_dtype, ("commutative",))
 logical_xor_p = binary("logical_xor", np.logical_xor, None, bool_dtype, ("commutative",))
@@ -368,12 +422,20 @@ def where(cond, a, b):
 
 
 def _cast_vjp(g, out, x, dtype):
-    return (cast(g, x.dtype),)
+    return (cast(g if _is_complex(x) else real(g), x.dtype),)
 
 
-cast_p = defprim("cast", dtypes.astype,
-                 lambda x, dtype: tuple(x), lambda x, dtype: np.dtype(dtype), _cast_vjp,
-                 UNARY, saves=())
+def _cast_impl(x, dtype):
+    x = np.asarray(x)
+    if x.dtype.kind == "c" and np.dtype(dtype).kind != "c":
+        warnings.warn("Casting complex values to real discards the imaginary part",
+                      UserWarning, stacklevel=2)
+        x = x.real          # (numpy would warn a second time, in its own words)
+    return dtypes.astype(x, dtype)      # bfloat16 through float32, as torch converts
+
+
+cast_p = defprim("cast", _cast_impl, lambda x, dtype: tuple(x), lambda x, dtype: np.dtype(dtype),
+                 _cast_vjp, UNARY, saves=())
 
 
 def cast(x, dtype):
@@ -391,6 +453,48 @@ def _float_only(op):
                 f'"{op}_cpu" not implemented for \'{dtypes.TORCH_NAMES[dtype]}\'')
         return dtype
     return rule
+
+
+# --- complex parts: views of a complex tensor's memory, as torch's --------------------------
+def _real_dtype(x, *_, **__):
+    return dtypes.real_type(x.dtype)
+
+
+conj_p = unary("conj", np.conjugate, lambda g, out, x: (conj(g),), same_dtype, saves=())
+real_p = unary("real", lambda x: x.real, lambda g, out, x: (cast(g, x.dtype),), _real_dtype,
+               ("view",), saves=())
+imag_p = unary("imag", lambda x: x.imag, lambda g, out, x: (g * 1j,), _real_dtype, ("view",),
+               saves=())
+
+
+def conj(input):
+    """The complex conjugate; a real tensor is its own (torch returns it itself). torch
+    conjugates lazily and remembers that with a bit (is_conj): the result here holds the
+    conjugated values and carries the bit, until resolve_conj. (VJP rules conjugate Python
+    numbers too.)"""
+    if not isinstance(input, Tensor):
+        return input.conjugate()
+    if input._data.dtype.kind != "c":
+        return input
+    out = bind(conj_p, input)
+    out._conj = not getattr(input, "_conj", False)
+    return out
+
+
+def conj_physical(input):
+    return bind(conj_p, input) if input._data.dtype.kind == "c" else input
+
+
+def real(input):
+    if not isinstance(input, Tensor):
+        return input.real
+    return bind(real_p, input) if input._data.dtype.kind == "c" else input
+
+
+def imag(input):
+    if input._data.dtype.kind != "c":
+        raise RuntimeError("imag is not implemented for tensors with non-complex dtypes.")
+    return bind(imag_p, input)
 
 
 def _copysign_vjp(g, out, a, b):
@@ -411,23 +515,26 @@ def _tensor_other(op, b):
     return b
 
 
-tan_p = unary("tan", np.tan, lambda g, out, x: (g * (out * out + 1),), saves=("out",))
-sinh_p = unary("sinh", np.sinh, lambda g, out, x: (g * cosh(x),))
-cosh_p = unary("cosh", np.cosh, lambda g, out, x: (g * sinh(x),))
-asin_p = unary("asin", np.arcsin, lambda g, out, x: (g * rsqrt(1 - x * x),))
-acos_p = unary("acos", np.arccos, lambda g, out, x: (-(g * rsqrt(1 - x * x)),))
-atan_p = unary("atan", np.arctan, lambda g, out, x: (g / (x * x + 1),))
-asinh_p = unary("asinh", np.arcsinh, lambda g, out, x: (g * rsqrt(x * x + 1),))
-acosh_p = unary("acosh", np.arccosh, lambda g, out, x: (g * rsqrt(x * x - 1),))
-atanh_p = unary("atanh", np.arctanh, lambda g, out, x: (g / (1 - x * x),))
-atan2_p = binary("atan2", np.arctan2, _atan2_vjp, promote_float)
+tan_p = unary("tan", np.tan, lambda g, out, x: (g * conj(out * out + 1),), saves=("out",))
+sinh_p = unary("sinh", np.sinh, lambda g, out, x: (g * conj(cosh(x)),))
+cosh_p = unary("cosh", np.cosh, lambda g, out, x: (g * conj(sinh(x)),))
+asin_p = unary("asin", np.arcsin, lambda g, out, x: (g * conj(rsqrt(1 - x * x)),))
+acos_p = unary("acos", np.arccos, lambda g, out, x: (-(g * conj(rsqrt(1 - x * x))),))
+atan_p = unary("atan", np.arctan, lambda g, out, x: (g / conj(x * x + 1),))
+asinh_p = unary("asinh", np.arcsinh, lambda g, out, x: (g * conj(rsqrt(x * x + 1)),))
+acosh_p = unary("acosh", np.arccosh, lambda g, out, x: (g * conj(rsqrt(x * x - 1)),))
+atanh_p = unary("atanh", np.arctanh, lambda g, out, x: (g / conj(1 - x * x),))
+atan2_p = binary("atan2", np.arctan2, _atan2_vjp,
+                 real_only(promote_float, no_kernel("atan2_cpu")))
 hypot_p = binary("hypot", np.hypot, lambda g, out, a, b: (
     g * a / out if needs(a) else None, g * b / out if needs(b) else None), _float_only("hypot"),
     saves=((0, 0), (1, 1), "out"))
-copysign_p = binary("copysign", np.copysign, _copysign_vjp, promote_float, saves=(0, 1, "out"))
+copysign_p = binary("copysign", np.copysign, _copysign_vjp,
+                    real_only(promote_float, no_kernel("copysign_cpu")), saves=(0, 1, "out"))
 fmod_p = binary("fmod", np.fmod, lambda g, out, a, b: (
     g if needs(a) else None,
-    -(g * trunc(div(a, b))) if needs(b) else None), _integer_division("fmod"),
+    -(g * trunc(div(a, b))) if needs(b) else None),
+    real_only(_integer_division("fmod"), no_kernel("fmod_cpu")),
     saves=((0, 1), (1, 1)))
 
 

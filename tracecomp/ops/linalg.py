@@ -7,6 +7,7 @@ from ..amp.cpu_policy import LOWER, autocast_op
 from ..dispatch import bind, needs
 from ..dtypes import np_kind
 from ..errors import DTypeError, ShapeError
+from .elementwise import conj
 from .movement import permute, reshape
 from .registry import defprim
 from .rules import broadcast_shapes
@@ -43,7 +44,8 @@ def _mT(x):
 
 
 def _matmul_vjp(g, out, a, b):
-    """Treat 1-D operands as a row (a) / column (b), then ga = g b^T and gb = a^T g."""
+    """Treat 1-D operands as a row (a) / column (b), then ga = g b^H and gb = a^H g (the
+    conjugate transposes: plain transposes for real operands)."""
     a2 = reshape(a, (1,) + tuple(a.shape)) if a.ndim == 1 else a
     b2 = reshape(b, tuple(b.shape) + (1,)) if b.ndim == 1 else b
     g2 = g
@@ -54,7 +56,7 @@ def _matmul_vjp(g, out, a, b):
         g2 = reshape(g2, tuple(g2.shape) + (1,))
     ga = gb = None
     if needs(a):
-        ga = matmul(g2, _mT(b2))
+        ga = matmul(g2, conj(_mT(b2)))
         ga = reshape(ga, tuple(ga.shape[:-2]) + tuple(ga.shape[-1:])) if a.ndim == 1 else ga
     if needs(b):
         if b2.ndim == 2 and a2.ndim > 2:
@@ -66,7 +68,8 @@ def _matmul_vjp(g, out, a, b):
             g2 = reshape(g2, (rows, g2.shape[-1]))
         # Give gb the layout of b: for `x @ w.T`, b is a transposed view of a contiguous
         # weight, and (g^T a)^T is then contiguous in w's layout, so nothing is copied later.
-        gb = _mT(matmul(_mT(g2), a2)) if _is_transposed(b) else matmul(_mT(a2), g2)
+        gb = _mT(matmul(_mT(g2), conj(a2))) if _is_transposed(b) else \
+            matmul(conj(_mT(a2)), g2)
         gb = reshape(gb, tuple(gb.shape[:-1])) if b.ndim == 1 else gb
     return ga, gb
 

@@ -9,7 +9,7 @@ import numpy as np
 from .. import dtypes
 from ..dispatch import bind
 from ..dtypes import np_kind
-from ..errors import ShapeError, fmt_shape
+from ..errors import DTypeError, DTypeNotImplemented, ShapeError, fmt_shape
 from . import movement as _movement  # a cycle (sum_to reduces): resolved at call time
 from .registry import defprim
 from .rules import norm_dims
@@ -37,7 +37,17 @@ def _reduce_rule(op, empty_ok=True):
 
 
 def _sum_dtype(x, dims, keepdim):
-    return x.dtype if np_kind(np.dtype(x.dtype)) == "f" else dtypes.I64
+    return x.dtype if np_kind(np.dtype(x.dtype)) in "fc" else dtypes.I64
+
+
+def _extremum_dtype(kernel):
+    """amax/amin keep the dtype; complex numbers have no order (torch's words)."""
+    def rule(x, *_, **__):
+        if np.dtype(x.dtype).kind == "c":
+            raise DTypeNotImplemented(f'"{kernel}" not implemented for '
+                                      f"'{dtypes.TORCH_NAMES[np.dtype(x.dtype)]}'")
+        return x.dtype
+    return rule
 
 
 def _restore(g, shape, dims, keepdim):
@@ -73,7 +83,7 @@ def _np_reduce(ufunc, fallback):
     """ufunc.reduce skips numpy's Python-level wrapper (several µs a call); bools and ints
     take the wrapper, which widens them (np.add.reduce on bools would be a logical or)."""
     def impl(x, dims, keepdim, masked=False):
-        if np_kind(x.dtype) == "f":
+        if np_kind(x.dtype) in "fc":
             return ufunc.reduce(x, axis=dims, keepdims=keepdim)
         return fallback(x, axis=dims, keepdims=keepdim)
     return impl
@@ -82,10 +92,12 @@ def _np_reduce(ufunc, fallback):
 reduce_sum_p = defprim("reduce_sum", _np_reduce(np.add, np.sum), _reduce_rule("sum"),
                        _sum_dtype, _sum_vjp, ("reduce",), saves=())
 reduce_max_p = defprim("reduce_max", _np_reduce(np.maximum, np.max),
-                       _reduce_rule("amax", False), lambda x, **_: x.dtype, _extremum_vjp,
+                       _reduce_rule("amax", False), _extremum_dtype("max_values_cpu"),
+                       _extremum_vjp,
                        ("reduce",), saves=(0, "out"))
 reduce_min_p = defprim("reduce_min", _np_reduce(np.minimum, np.min),
-                       _reduce_rule("amin", False), lambda x, **_: x.dtype, _extremum_vjp,
+                       _reduce_rule("amin", False), _extremum_dtype("min_values_cpu"),
+                       _extremum_vjp,
                        ("reduce",), saves=(0, "out"))
 
 
@@ -114,10 +126,18 @@ def _arg_rule(op):
     return rule
 
 
-argmax_p = defprim("argmax", _arg_impl(np.argmax), _arg_rule("argmax"),
-                   lambda x, **_: dtypes.I64, None, ("reduce", "index"))
-argmin_p = defprim("argmin", _arg_impl(np.argmin), _arg_rule("argmin"),
-                   lambda x, **_: dtypes.I64, None, ("reduce", "index"))
+def _arg_dtype(op):
+    def rule(x, **_):
+        if np.dtype(x.dtype).kind == "c":
+            raise DTypeError(f"{op}(): does not support complex input")
+        return dtypes.I64
+    return rule
+
+
+argmax_p = defprim("argmax", _arg_impl(np.argmax), _arg_rule("argmax"), _arg_dtype("argmax"),
+                   None, ("reduce", "index"))
+argmin_p = defprim("argmin", _arg_impl(np.argmin), _arg_rule("argmin"), _arg_dtype("argmin"),
+                   None, ("reduce", "index"))
 
 
 def reduce_sum(x, dims=None, keepdim=False):
@@ -152,7 +172,7 @@ def argmin(x, dim=None, keepdim=False):
 def _prod_vjp(g, out, x, dims, keepdim):
     """d prod / d x_k is the product of the other elements: out / x_k without zeros; with
     one zero, the product of the nonzeros at the zero and 0 elsewhere; with two, 0."""
-    from .elementwise import cast, where
+    from .elementwise import cast, conj, where
     from .movement import expand, reshape
     shape = tuple(x.shape)
     zero = x == 0
@@ -162,7 +182,7 @@ def _prod_vjp(g, out, x, dims, keepdim):
         out = reshape(out, reduced_shape("prod", shape, dims, True))
     full = where(count == 0, expand(out, shape) / where(zero, 1.0, x),
                  where((count == 1) & zero, expand(others, shape), 0.0))
-    return (_restore(g, shape, dims, keepdim) * full,)
+    return (_restore(g, shape, dims, keepdim) * conj(full),)
 
 
 reduce_prod_p = defprim("reduce_prod", _np_reduce(np.multiply, np.prod), _reduce_rule("prod"),

@@ -8,7 +8,7 @@ a numpy dtype.
 import numpy as np
 
 from .. import dtypes
-from ..errors import ShapeError, fmt_shape
+from ..errors import DTypeNotImplemented, ShapeError, fmt_shape
 
 
 def broadcast_shapes(op, *shapes):
@@ -97,6 +97,46 @@ def promote_float(*args, **_):
 def promote_tail(cond, *args, **_):
     """where(cond, a, b): cond does not take part in promotion."""
     return dtypes.result_type(*args)
+
+
+# --- dtype rules of ops torch has no complex kernel for (their messages are torch's) -------
+def real_only(rule, message, error=DTypeNotImplemented):
+    """`rule`, refusing complex operands as torch does: `message` formatted with torch's
+    name of the dtype ({name}: 'ComplexFloat'). A complex operand makes a complex result."""
+    def dtype(*args, **params):
+        out = rule(*args, **params)
+        if out.kind == "c":
+            raise error(message.format(name=dtypes.TORCH_NAMES[out]))
+        return out
+    return dtype
+
+
+def real_compare(kernel):
+    """The dtype rule of <, <=, >, >=: bool, with torch's error for complex operands (a
+    traced complex value never gets here: the tracer refuses it first)."""
+    def dtype(a, b, **_):
+        for x in (a, b):
+            if type(x) is complex or type(x) is np.ndarray and x.dtype.kind == "c":
+                name = dtypes.TORCH_NAMES.get(getattr(x, "dtype", None), "ComplexDouble")
+                raise DTypeNotImplemented(f'"{kernel}" not implemented for \'{name}\'')
+        return dtypes.BOOL
+    return dtype
+
+
+def real_same(message):
+    """same_dtype refusing a complex operand (real_only's, without a second call: relu and
+    floor are hot)."""
+    def dtype(x, *_, **__):
+        d = x.dtype
+        if d.kind == "c":
+            raise DTypeNotImplemented(message.format(name=dtypes.TORCH_NAMES[d]))
+        return d
+    return dtype
+
+
+def no_kernel(name):
+    """torch's message for an op with no complex kernel: "lt_cpu" not implemented for ..."""
+    return f'"{name}" not implemented for \'{{name}}\''
 
 
 # --- helpers for VJP rules --------------------------------------------------------------

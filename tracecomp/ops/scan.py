@@ -36,7 +36,7 @@ def _accumulate(ufunc, x, dim, reverse, dtype=None):
 
 def _widen(x, **_):
     """torch: integer and bool scans accumulate in int64."""
-    return x.dtype if np_kind(np.dtype(x.dtype)) == "f" else dtypes.I64
+    return x.dtype if np_kind(np.dtype(x.dtype)) in "fc" else dtypes.I64
 
 
 # --- cumsum ------------------------------------------------------------------------------
@@ -58,7 +58,8 @@ def _cumprod_vjp(g, out, x, dim):
     """d out_j / d x_k = prod_{i <= j, i != k} x_i. Before the first zero of a row that is
     out_j / x_k; at the first zero it is the running product with that zero taken as 1;
     after it every term holds the zero, so it is 0 (torch's zero-safe rule)."""
-    from .elementwise import cast, where
+    from .elementwise import cast, conj, where
+    x, out = conj(x), conj(out)         # complex: g times the conjugate derivative
     zero = x == 0
     zeros_before = cumsum(cast(zero, dtypes.I64), dim)
     clean = zeros_before == 0

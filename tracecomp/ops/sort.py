@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import dtypes
 from ..dispatch import bind
-from ..errors import AutogradError, ShapeError, fmt_shape
+from ..errors import AutogradError, DTypeError, ShapeError, fmt_shape
 from .registry import defprim
 
 
@@ -33,8 +33,14 @@ def _argsort_rule(x, dim, descending):
     return tuple(x)
 
 
-argsort_p = defprim("argsort", _argsort_impl, _argsort_rule, lambda x, **_: dtypes.I64, None,
-                    ("sort",))
+def _argsort_dtype(x, **_):
+    if np.dtype(x.dtype).kind == "c":
+        raise DTypeError("Sort does not support complex dtypes on CPU (complex numbers have no "
+                         "order; sort .abs() or .real)")
+    return dtypes.I64
+
+
+argsort_p = defprim("argsort", _argsort_impl, _argsort_rule, _argsort_dtype, None, ("sort",))
 
 
 def argsort(x, dim, descending=False):

@@ -36,6 +36,17 @@ from .value import TracedValue
 _get_ident = threading.get_ident
 
 
+def _complex_error(prim, operands, dtype):
+    """Compiled code has no complex kernels (no backend lowers complex64/complex128): the op
+    is named, so that the graph breaks there (or fullgraph=True reports it)."""
+    names = sorted({str(d) for d in [dtype] + [getattr(o, "dtype", None) for o in operands]
+                    if d is not None and np.dtype(d).kind == "c"})
+    return TraceError(f"{prim.name}: tracecomp.compile does not compile complex tensors "
+                      f"({', '.join(names)}); run this part eagerly (leave it outside the "
+                      f"compiled function, or let the default fullgraph=False break the "
+                      f"graph here)")
+
+
 class Tracer:
     """Records primitives into `graph`. Use as a context manager around the model call."""
 
@@ -148,6 +159,8 @@ class Tracer:
         if special_used[0]:
             wide_uints.check(prim, operands, params)     # what eager refuses, refused here
         dtype = np.dtype(prim.dtype(*operands, **params))
+        if dtype.kind == "c" or any(getattr(o, "dtype", dtype).kind == "c" for o in operands):
+            raise _complex_error(prim, operands, dtype)
         if dtype == BF16 or any(getattr(o, "dtype", None) == BF16 for o in operands):
             # the backends have no bfloat16 kernels (the llvm one would hold it as i16);
             # a graph break runs the op eagerly, in torch's numerics
