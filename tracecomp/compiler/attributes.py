@@ -21,7 +21,12 @@ So, around tracing, every module's attributes are compared before and after:
     call the module gets this call's number;
   - any other change (a list's or an object's identity) cannot be replayed: the graph
     holds the trace's object, which eager code would make anew each call. That is a
-    TraceError naming the attribute, never a silent wrong value.
+    TraceError naming the attribute, never a silent wrong value;
+  - a parameter replaced by a new nn.Parameter (zalandoresearch's VectorQuantizerEMA:
+    `self._ema_w = nn.Parameter(self._ema_w * decay + ...)`) is a TraceError too, so a
+    graph break with fullgraph=False, as torch.compile breaks on `nn.Parameter()` there:
+    the new leaf is a graph value that no later call could own. A lazy module's first
+    call (an UninitializedParameter made real) is not a replacement.
 
 The attributes' current tensors are graph inputs like buffers (compile_state.collect), so
 a new value is read on the next call, and a new shape recompiles with the reason.
@@ -80,10 +85,19 @@ def _modules(roots):
 
 
 def _attributes(mod):
-    """A module's user attributes and buffers, by name (buffers keyed apart)."""
+    """A module's user attributes, buffers and parameters, by name (buffers and parameters
+    keyed apart)."""
     out = {name: v for name, v in mod.__dict__.items() if name not in INTERNAL}
     out.update({("buffer", name): v for name, v in mod._buffers.items()})
+    out.update({("parameter", name): v for name, v in mod._parameters.items()})
     return out
+
+
+def _table(mod, key):
+    """The dict that holds the attribute `key` (_attributes' keys) of mod."""
+    if not isinstance(key, tuple):
+        return mod.__dict__, key
+    return (mod._buffers if key[0] == "buffer" else mod._parameters), key[1]
 
 
 class AttributeSnapshot:
@@ -103,6 +117,9 @@ class AttributeSnapshot:
                 if old is new:
                     continue
                 name = key[1] if isinstance(key, tuple) else key
+                if isinstance(key, tuple) and key[0] == "parameter":
+                    _check_parameter(path, name, old, new)
+                    continue
                 write = _write(r, path, name, old, new)
                 if write.number is not None:
                     values.append(tracer.lift(new.tensor))
@@ -115,15 +132,26 @@ class AttributeSnapshot:
     def restore(self):
         for (_, _, mod), before in zip(self.modules, self.before):
             for key in [k for k in _attributes(mod) if k not in before]:
-                if isinstance(key, tuple):
-                    del mod._buffers[key[1]]
-                else:
-                    del mod.__dict__[key]
+                table, name = _table(mod, key)
+                del table[name]
             for key, v in before.items():
-                if isinstance(key, tuple):
-                    mod._buffers[key[1]] = v
-                else:
-                    mod.__dict__[key] = v
+                table, name = _table(mod, key)
+                table[name] = v
+
+
+def _check_parameter(path, name, old, new):
+    """Refuse a parameter that the traced code replaced (see the module docstring)."""
+    from ..nn.modules.lazy import UninitializedParameter
+    if old is _ABSENT or isinstance(old, UninitializedParameter):
+        return          # a lazy module's parameters, made on its first call
+    where = ".".join(path + (name,))
+    raise TraceError(
+        f"compiled code replaced the parameter `{where}` with a new {type(new).__name__}: a "
+        f"parameter made from a value the graph computes would be the trace's one on every "
+        f"later call. torch.compile breaks the graph at such an `nn.Parameter(...)` too; with "
+        f"fullgraph=False this call runs eagerly there. Fix: update it in place under "
+        f"no_grad (`self.w.data.copy_(...)`, `self.w.mul_(...)`) or keep the state in a "
+        f"buffer.")
 
 
 def _write(r, path, name, old, new):
