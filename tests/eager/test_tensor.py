@@ -161,6 +161,21 @@ def test_shape_size_dim_numel_dtype_device():
         t.size(3)
 
 
+@pytest.mark.parametrize("expr", ["s[2:]", "s[::-1]", "s[1]", "s + (1,)", "(1,) + s", "s + s",
+                                  "s * 2", "2 * s"])
+def test_size_slices_sums_and_repeats_are_sizes_as_torchs(expr):
+    """labml_nn's LayerNorm(x.shape[2:]) asserts `isinstance(normalized_shape, torch.Size)`."""
+    got = eval(expr, {"s": tc.zeros(2, 3, 4).shape})       # noqa: S307 - a fixed table
+    want = eval(expr, {"s": torch.zeros(2, 3, 4).shape})    # noqa: S307
+    assert type(got).__name__ == type(want).__name__ and tuple_or_int(got) == tuple_or_int(want)
+    with pytest.raises(TypeError):
+        tc.zeros(2).shape + [1]         # torch: can only concatenate tuple
+
+
+def tuple_or_int(v):
+    return v if isinstance(v, int) else tuple(v)
+
+
 def test_to_cpu_float_long_and_friends():
     t = tc.tensor([1.7, -2.2])
     assert t.to(tc.int64).tolist() == torch.tensor([1.7, -2.2]).to(torch.int64).tolist()
