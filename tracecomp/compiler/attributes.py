@@ -136,7 +136,8 @@ class AttributeSnapshot:
                 del table[name]
             for key, v in before.items():
                 table, name = _table(mod, key)
-                table[name] = v
+                if table.get(name, _ABSENT) is not v:   # a write counts as a change of
+                    table[name] = v                     # structure (nn/structure.py)
 
 
 def _check_parameter(path, name, old, new):
