@@ -133,3 +133,23 @@ def test_a_hook_on_a_captured_tensor_breaks_the_graph_instead_of_being_compiled_
     with pytest.warns(UserWarning, match="graph break"):
         tc.compile(step)(x)
     assert w.grad.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_an_argument_given_hooks_after_the_compile_is_a_graph_break_not_skipped():
+    """The traced backward sees an argument's stand-in: its hooks would be skipped. An
+    argument with hooks is a signature of its own (the fast paths leave it to the full
+    one), and its trace breaks the graph, so the eager backward runs them."""
+    model = tc.nn.Linear(3, 1)
+    step = tc.compile(_step_of(model))
+    got = []
+    for k in range(4):
+        x = tc.randn(4, 3, requires_grad=True)
+        if k >= 2:
+            x.register_hook(lambda g: g * 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            step(x)
+        got.append(float(x.grad.abs().sum()))
+    assert got[0] > 0 and got[1] > 0 and got[2] == got[3] == 0.0
+    with pytest.raises(tc.TraceError, match="a hook on a tensor that is not a module's param"):
+        tc.compile(_step_of(model), fullgraph=True)(x)

@@ -122,6 +122,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                                  for s, (j, same) in zip(stand_ins, aliases)]
                 for s, (_, t) in zip(stand_ins, tensors):
                     s.grad = t.grad         # an argument's .grad (an input too, when it exists)
+                    # and its hooks, which a traced backward refuses (tracing/backward.py)
+                    s._hooks, s._post_accumulate_hooks = t._hooks, t._post_accumulate_hooks
                 holders = stand_ins + [t for _, t in state]
                 tracer.holders.update(zip(nodes, holders))
                 snapshot = compile_state.Snapshot(holders, list(optimizers))

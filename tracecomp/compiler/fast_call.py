@@ -30,6 +30,7 @@ from ..tensor import Tensor
 from . import bound_tensors
 from .code_names import Bindings
 from .deep_tensors import is_deep
+from .signature import hooked
 from .state import follow
 
 _grad = grad_mode.state
@@ -84,6 +85,7 @@ class FastCall:
         arrays = [a._data for a in args]
         for a, data, (shape, dtype, requires_grad) in zip(args, arrays, self.specs):
             if (type(data) is not ndarray or type(a) is not Tensor or a.grad is not None
+                    or a._hooks or a._post_accumulate_hooks
                     or data.shape != shape or data.dtype != dtype
                     or a._requires_grad is not requires_grad):
                 return None
@@ -107,7 +109,7 @@ def plain(art, args, grad_enabled, bridged=False):
                 or art.run_backward is not None and grad_enabled and not bridged
                 or debug_level() >= 1
                 or not all(type(a) is Tensor and a.grad is None
-                           and type(a._data) is ndarray for a in args))
+                           and type(a._data) is ndarray and not hooked(a) for a in args))
 
 
 def own(outputs, inputs, donated=None, fresh=()):

@@ -87,7 +87,8 @@ class ModuleCall:
             if args is None:
                 return None
         for a in args:
-            if type(a) is not Tensor or a.grad is not None:
+            if type(a) is not Tensor or a.grad is not None or a._hooks \
+                    or a._post_accumulate_hooks:
                 return None
         # each tensor's data is read once, here (fast_call.FastCall: a trace in another
         # thread would show graph values, a miss); parameters and buffers are the walk's

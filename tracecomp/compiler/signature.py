@@ -35,6 +35,7 @@ def flatten(tree, prefix=""):
 
 
 PACKED_SIZES = ".batch_sizes"      # the label suffix of a PackedSequence's batch sizes
+HOOKED = ".hooks"                   # the label suffix of an argument that has hooks
 
 
 # Module-level recursion, not nested closures: a closure that calls itself is a reference
@@ -43,6 +44,8 @@ PACKED_SIZES = ".batch_sizes"      # the label suffix of a PackedSequence's batc
 def _walk(x, label, tensors, statics):
     if isinstance(x, Tensor):
         tensors.append((label, x))
+        if x._hooks or x._post_accumulate_hooks:    # a traced backward would skip them:
+            statics.append((label + HOOKED, True))  # a signature of its own (a graph break)
         return ("T",)
     if type(x) is TracedNumber and ITEM in x.sources:     # `return loss.item()`
         tensors.append((label, x.tensor))
@@ -202,7 +205,7 @@ class LastCall:
         fed: {position: type} of the number arguments fed as inputs (number_args.py),
         the last of `tensors`; None when some are not positional."""
         if fed is None or kwargs or any(isinstance(a, (tuple, list, dict)) or
-                                        isinstance(a, Tensor) and a.grad is not None
+                                        isinstance(a, Tensor) and (a.grad is not None or hooked(a))
                                         for a in args):
             return None
         call = LastCall(fn, args, [label for label, _ in tensors], state, flags,
@@ -229,7 +232,8 @@ class LastCall:
                     numbers = numbers or []
                     numbers.append(as_input(a))     # a number fed as an input
                 continue
-            if not isinstance(a, Tensor) or a.grad is not None or tensor_spec(a) != spec:
+            if not isinstance(a, Tensor) or a.grad is not None or tensor_spec(a) != spec \
+                    or a._hooks or a._post_accumulate_hooks:
                 return None
             tensors.append(a)
         if state or self.state_labels:      # not for a plain function of its arguments
@@ -241,6 +245,12 @@ class LastCall:
         if numbers:
             tensors += numbers
         return list(zip(self.labels, tensors))
+
+
+def hooked(t):
+    """Whether tensor t has hooks of its own (register_hook, post-accumulate): the fast
+    paths leave such an argument to the full signature, which keeps it apart."""
+    return bool(t._hooks or t._post_accumulate_hooks)
 
 
 def _specs(state):

@@ -56,7 +56,7 @@ from .hyperparameters import fed_sources, refill
 from .number_args import fed_arguments
 from .outside_numbers import is_outside
 from .scheduler_steps import step_after
-from .signature import alias_pattern
+from .signature import alias_pattern, hooked
 from .state import follow
 from .step_repeat import groups_of, same_groups
 
@@ -84,7 +84,8 @@ class StateCall:
                 or not getattr(art.run_forward, "fast", False) or debug_level() >= 1
                 or fed is None
                 or not all(k in fed or type(a) is Tensor and a.grad is None
-                           and type(a._data) is ndarray for k, a in enumerate(args))):
+                           and type(a._data) is ndarray and not hooked(a)
+                           for k, a in enumerate(args))):
             return None
         call = StateCall()
         call.art, call.execute, call.walks, call.walk = art, execute, walks, walk
@@ -224,7 +225,8 @@ class StateCall:
                     or t._requires_grad is not requires_grad):
                 return None
         for a in every[:self.n_args]:
-            if type(a) is not Tensor or a.grad is not None:
+            if type(a) is not Tensor or a.grad is not None or a._hooks \
+                    or a._post_accumulate_hooks:
                 return None
         if self.n_args > 1 and alias_pattern(every[:self.n_args]) != self.aliases:
             return None
