@@ -13,9 +13,9 @@ from .distribution import NO_SHAPE, Distribution, lazy_property, standard_normal
 
 
 def tril_solve(L, b):     # noqa: N803 - the factor's usual name
-    """L^-1 b for lower-triangular L (batch dims broadcast), reading only L's lower triangle
-    as torch's solve_triangular does, so the entries above take no gradient."""
-    return linalg.solve(L.tril(), b)
+    """L^-1 b for lower-triangular L (batch dims broadcast): torch's solve_triangular, which
+    reads only L's lower triangle, so the entries above take no gradient."""
+    return linalg.solve_triangular(L, b, upper=False)
 
 
 def batch_mahalanobis(L, x):     # noqa: N803
