@@ -71,3 +71,24 @@ class Categorical(Distribution):
         values = creation.arange(self._num_events, dtype=self._param.dtype).long()
         values = values.reshape((-1,) + (1,) * len(self._batch_shape))
         return values.expand((-1,) + tuple(self._batch_shape)) if expand else values
+
+
+class OverCategorical:
+    """A distribution built on a Categorical of its probs or logits (OneHotCategorical,
+    Multinomial, ExpRelaxedCategorical): its batch shape, expand and parameters are the
+    Categorical's, and its event is the class dim."""
+
+    def _over(self, probs, logits, validate_args):
+        self._categorical = Categorical(probs=probs, logits=logits)
+        super().__init__(self._categorical.batch_shape, self._categorical.param_shape[-1:],
+                         validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = super().expand(batch_shape)
+        new._categorical = self._categorical.expand(batch_shape)
+        return new
+
+    _param = property(lambda self: self._categorical._param)
+    probs = property(lambda self: self._categorical.probs)
+    logits = property(lambda self: self._categorical.logits)
+    param_shape = property(lambda self: self._categorical.param_shape)

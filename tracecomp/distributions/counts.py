@@ -11,7 +11,7 @@ from ..nn import functional as F
 from ..ops.special import lgamma
 from ..tensor import Size
 from . import constraints
-from .categorical import Categorical
+from .categorical import OverCategorical
 from .distribution import (
     NO_SHAPE,
     Distribution,
@@ -206,7 +206,7 @@ class NegativeBinomial(Distribution):
         return unnormalized - normalization
 
 
-class Multinomial(Distribution):
+class Multinomial(OverCategorical, Distribution):
     arg_constraints = {"probs": constraints.simplex,
                        "logits": constraints.independent(constraints.real, 1)}
 
@@ -214,19 +214,9 @@ class Multinomial(Distribution):
         if not isinstance(total_count, int):
             raise NotImplementedError("inhomogeneous total_count is not supported")
         self.total_count = total_count
-        self._categorical = Categorical(probs=probs, logits=logits)
+        self._over(probs, logits, validate_args)
         self._binomial = Binomial(total_count=total_count, probs=self._categorical.probs)
-        super().__init__(self._categorical.batch_shape, self._categorical.param_shape[-1:],
-                         validate_args=validate_args)
 
-    def expand(self, batch_shape, _instance=None):
-        new = super().expand(batch_shape)
-        new._categorical = self._categorical.expand(batch_shape)
-        return new
-
-    probs = property(lambda self: self._categorical.probs)
-    logits = property(lambda self: self._categorical.logits)
-    param_shape = property(lambda self: self._categorical.param_shape)
     mean = property(lambda self: self.probs * self.total_count)
     variance = property(lambda self: self.total_count * self.probs * (1 - self.probs))
 

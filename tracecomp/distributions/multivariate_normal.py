@@ -40,7 +40,23 @@ def _precision_to_scale_tril(P):     # noqa: N803
     return tril_solve(l_inv, eye.expand(tuple(l_inv.shape)))
 
 
-class MultivariateNormal(Distribution):
+class CholeskyParametrized:
+    """scale_tril, covariance_matrix and precision_matrix of a distribution kept as the
+    Cholesky factor `_unbroadcasted_scale_tril` (MultivariateNormal, Wishart): the ones not
+    given are made from it on first use, broadcast by the class's `_full`."""
+
+    scale_tril = lazy_property(lambda self: self._full(self._unbroadcasted_scale_tril))
+    covariance_matrix = lazy_property(lambda self: self._full(
+        self._unbroadcasted_scale_tril @ self._unbroadcasted_scale_tril.mT))
+
+    @lazy_property
+    def precision_matrix(self):
+        L = self._unbroadcasted_scale_tril     # noqa: N806
+        l_inv = tril_solve(L, creation.eye(L.shape[-1], dtype=L.dtype).expand(L.shape))
+        return self._full(l_inv.mT @ l_inv)
+
+
+class MultivariateNormal(CholeskyParametrized, Distribution):
     arg_constraints = {"loc": constraints.real_vector,
                        "covariance_matrix": constraints.positive_definite,
                        "precision_matrix": constraints.positive_definite,
@@ -76,17 +92,6 @@ class MultivariateNormal(Distribution):
 
     def _full(self, matrix):
         return matrix.expand(self._batch_shape + self._event_shape + self._event_shape)
-
-    # the parametrizations not given, made from the Cholesky factor on first use
-    scale_tril = lazy_property(lambda self: self._full(self._unbroadcasted_scale_tril))
-    covariance_matrix = lazy_property(lambda self: self._full(
-        self._unbroadcasted_scale_tril @ self._unbroadcasted_scale_tril.mT))
-
-    @lazy_property
-    def precision_matrix(self):
-        L = self._unbroadcasted_scale_tril     # noqa: N806
-        l_inv = tril_solve(L, creation.eye(L.shape[-1], dtype=L.dtype).expand(L.shape))
-        return self._full(l_inv.mT @ l_inv)
 
     mean = property(lambda self: self.loc)
     mode = property(lambda self: self.loc)

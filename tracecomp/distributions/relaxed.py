@@ -5,7 +5,7 @@ as the temperature goes to 0."""
 from .. import creation
 from ..composite import logsumexp
 from . import constraints
-from .categorical import Categorical
+from .categorical import OverCategorical
 from .distribution import (
     NO_SHAPE,
     Distribution,
@@ -65,25 +65,15 @@ class RelaxedBernoulli(TransformedDistribution):
     probs = property(lambda self: self.base_dist.probs)
 
 
-class ExpRelaxedCategorical(Distribution):
+class ExpRelaxedCategorical(OverCategorical, Distribution):
     arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
     support = constraints.real_vector
     has_rsample = True
 
     def __init__(self, temperature, probs=None, logits=None, validate_args=None):
-        self._categorical = Categorical(probs, logits)
         self.temperature = temperature
-        super().__init__(self._categorical.batch_shape, self._categorical.param_shape[-1:],
-                         validate_args=validate_args)
+        self._over(probs, logits, validate_args)
 
-    def expand(self, batch_shape, _instance=None):
-        new = super().expand(batch_shape)
-        new._categorical = self._categorical.expand(batch_shape)
-        return new
-
-    param_shape = property(lambda self: self._categorical.param_shape)
-    logits = property(lambda self: self._categorical.logits)
-    probs = property(lambda self: self._categorical.probs)
 
     def rsample(self, sample_shape=NO_SHAPE):
         shape = tuple(self._extended_shape(sample_shape))

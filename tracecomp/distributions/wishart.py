@@ -12,11 +12,15 @@ from ..ops.special import digamma
 from ..tensor import Size, Tensor
 from ..torch_aliases import broadcast_shapes
 from . import constraints
-from .distribution import NO_SHAPE, lazy_property, standard_normal, valid
+from .distribution import NO_SHAPE, standard_normal, valid
 from .exp_family import ExponentialFamily
 from .gamma import Chi2
 from .lkj_cholesky import mvlgamma
-from .multivariate_normal import _precision_to_scale_tril, half_log_det, tril_solve
+from .multivariate_normal import (
+    CholeskyParametrized,
+    _precision_to_scale_tril,
+    half_log_det,
+)
 
 _LOG_2 = math.log(2)
 
@@ -28,7 +32,7 @@ def _mvdigamma(x, p):
     return sum(digamma(x - j / 2) for j in range(p))
 
 
-class Wishart(ExponentialFamily):
+class Wishart(CholeskyParametrized, ExponentialFamily):
     support = constraints.positive_definite
     has_rsample = True
     _mean_carrier_measure = 0
@@ -89,16 +93,6 @@ class Wishart(ExponentialFamily):
 
     def _full(self, matrix):
         return matrix.expand(self._batch_shape + self._event_shape)
-
-    scale_tril = lazy_property(lambda self: self._full(self._unbroadcasted_scale_tril))
-    covariance_matrix = lazy_property(lambda self: self._full(
-        self._unbroadcasted_scale_tril @ self._unbroadcasted_scale_tril.mT))
-
-    @lazy_property
-    def precision_matrix(self):
-        L = self._unbroadcasted_scale_tril     # noqa: N806
-        l_inv = tril_solve(L, creation.eye(L.shape[-1], dtype=L.dtype).expand(L.shape))
-        return self._full(l_inv.mT @ l_inv)
 
     def _df_matrix(self):
         return self.df.reshape(tuple(self._batch_shape) + (1, 1))
