@@ -175,3 +175,12 @@ def assert_trains_like_torch(ref, run, ours, opts, batches, loss_of, atol=1e-5):
         assert_close(loss_c, loss_t, atol=atol)
     for p_c, p_t in zip(ours.parameters(), ref.parameters()):
         assert_close(p_c, p_t, atol=atol)
+
+
+def raised(lib, fn):
+    """The exception fn(lib) raises (torch or tracecomp), to compare the two libraries'."""
+    try:
+        fn(lib)
+    except Exception as exc:                               # noqa: BLE001 - compared by callers
+        return exc
+    raise AssertionError(f"{lib.__name__} raised nothing")

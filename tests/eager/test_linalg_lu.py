@@ -10,7 +10,7 @@ import torch
 
 import tracecomp as tc
 
-from helpers import assert_close
+from helpers import assert_close, raised
 from linalg_twin import check_twin
 
 RNG = np.random.default_rng(7)
@@ -87,14 +87,6 @@ def test_deprecated_lu_and_lu_solve_warn_once_with_torchs_text():
     assert texts[1].startswith("torch.lu_solve is deprecated in favor of torch.linalg.lu_solve")
 
 
-def _error(lib, fn):
-    try:
-        fn(lib)
-    except Exception as exc:                               # noqa: BLE001 - compared below
-        return exc
-    raise AssertionError(f"{lib.__name__} raised nothing")
-
-
 @pytest.mark.parametrize("fn", [
     lambda lib: lib.linalg.lu_factor(lib.tensor(SINGULAR)),
     lambda lib: lib.linalg.lu_factor_ex(lib.stack([lib.eye(2), lib.tensor(SINGULAR)]),
@@ -120,7 +112,7 @@ def _error(lib, fn):
         "lu_solve-vector", "lu_solve-rows", "lu_solve-right", "lu_solve-dtypes",
         "solve_ex-dtypes", "inv_ex-rect", "lu_unpack-pivots"])
 def test_errors_match_torch(fn):
-    got, want = _error(tc, fn), _error(torch, fn)
+    got, want = raised(tc, fn), raised(torch, fn)
     assert str(got) == str(want)
     for kind in (RuntimeError, NotImplementedError):
         assert isinstance(got, kind) == isinstance(want, kind), (type(got), type(want))

@@ -14,7 +14,7 @@ import torch
 
 import tracecomp as tc
 
-from helpers import assert_close
+from helpers import assert_close, raised
 from linalg_twin import check_twin
 
 RNG = np.random.default_rng(11)
@@ -112,14 +112,6 @@ def test_cholesky_solve_and_inverse(upper):
         check_twin(inverse_method, [FACTOR[1]], gradcheck=not keep)
 
 
-def _error(lib, fn):
-    try:
-        fn(lib)
-    except Exception as exc:                               # noqa: BLE001 - compared below
-        return exc
-    raise AssertionError(f"{lib.__name__} raised nothing")
-
-
 @pytest.mark.parametrize("fn", [
     lambda lib: lib.linalg.solve_triangular(lib.ones(2, 3), lib.ones(2, 1), upper=True),
     lambda lib: lib.linalg.solve_triangular(lib.ones(2, 2), lib.ones(3, 1), upper=True),
@@ -142,7 +134,7 @@ def _error(lib, fn):
 def test_errors_match_torch(fn):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        got, want = _error(tc, fn), _error(torch, fn)
+        got, want = raised(tc, fn), raised(torch, fn)
     assert str(got) == str(want)
     for kind in (RuntimeError, NotImplementedError):
         assert isinstance(got, kind) == isinstance(want, kind), (type(got), type(want))

@@ -8,7 +8,7 @@ import torch
 
 import tracecomp as tc
 
-from helpers import assert_close
+from helpers import assert_close, raised
 from linalg_twin import check_twin
 
 RNG = np.random.default_rng(3)
@@ -105,14 +105,6 @@ def test_tensorinv_tensorsolve_vander():
     check_twin(lambda lib, x: lib.linalg.vander(x), [np.array([1, 2, 3])], ())
 
 
-def _error(lib, fn):
-    try:
-        fn(lib)
-    except Exception as exc:                               # noqa: BLE001 - compared below
-        return exc
-    raise AssertionError(f"{lib.__name__} raised nothing")
-
-
 @pytest.mark.parametrize("fn", [
     lambda lib: lib.solve(lib.eye(2), lib.eye(2)),
     lambda lib: lib.lstsq(lib.eye(2), lib.eye(2)),
@@ -141,7 +133,7 @@ def _error(lib, fn):
         "hh-tau", "geqrf-1d", "ormqr-rows", "cond-rect", "tensorinv", "tensorinv-ind",
         "tensorsolve", "vander-N", "vander-0d"])
 def test_errors_match_torch(fn):
-    got, want = _error(tc, fn), _error(torch, fn)
+    got, want = raised(tc, fn), raised(torch, fn)
     assert str(got) == str(want)
     for kind in (RuntimeError, NotImplementedError):
         assert isinstance(got, kind) == isinstance(want, kind), (type(got), type(want))
