@@ -105,19 +105,25 @@ def _clamp_by_zero(x):
     return (x.clamp(min=0) + x - x.clamp(max=0)) / 2
 
 
+def _count_and_odds(dist, total_count, probs, logits, validate_args):
+    """Binomial's and NegativeBinomial's constructor: a count and probs or logits, broadcast
+    together, the one given kept as its parameter."""
+    _one_of(probs, logits)
+    name = "probs" if probs is not None else "logits"
+    count, param = broadcast_all(total_count, probs if probs is not None else logits)
+    dist.total_count = count.to(param.dtype)
+    dist.__dict__[name] = param
+    dist._param = param
+    Distribution.__init__(dist, param.size(), validate_args=validate_args)
+
+
 class Binomial(Distribution):
     arg_constraints = {"total_count": constraints.nonnegative_integer,
                        "probs": constraints.unit_interval, "logits": constraints.real}
     has_enumerate_support = True
 
     def __init__(self, total_count=1, probs=None, logits=None, validate_args=None):
-        _one_of(probs, logits)
-        name = "probs" if probs is not None else "logits"
-        count, param = broadcast_all(total_count, probs if probs is not None else logits)
-        self.total_count = count.to(param.dtype)
-        self.__dict__[name] = param
-        self._param = param
-        super().__init__(param.size(), validate_args=validate_args)
+        _count_and_odds(self, total_count, probs, logits, validate_args)
 
     _expand_also = ("_param",)
 
@@ -172,13 +178,7 @@ class NegativeBinomial(Distribution):
     _expand_also = ("_param",)
 
     def __init__(self, total_count, probs=None, logits=None, validate_args=None):
-        _one_of(probs, logits)
-        name = "probs" if probs is not None else "logits"
-        count, param = broadcast_all(total_count, probs if probs is not None else logits)
-        self.total_count = count.to(param.dtype)
-        self.__dict__[name] = param
-        self._param = param
-        super().__init__(param.size(), validate_args=validate_args)
+        _count_and_odds(self, total_count, probs, logits, validate_args)
 
     probs, logits = probs_and_logits(is_binary=True)
 
