@@ -417,6 +417,18 @@ from . import (  # noqa: E402, F401
 from .ops import public  # noqa: E402
 
 PROPERTIES["layout"] = layouts.tensor_layout
+
+
+def _spectral(name):
+    """x.stft / x.istft: torch.stft's, from spectral.py (imported after this table)."""
+    def method(x, *args, **kwargs):
+        from . import spectral
+        return getattr(spectral, name)(x, *args, **kwargs)
+    method.__name__ = name
+    return method
+
+
+METHODS.update({name: _spectral(name) for name in ("stft", "istft")})
 public.export("Tensor", METHODS, inplace.method)
 
 

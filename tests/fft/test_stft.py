@@ -114,3 +114,16 @@ def test_errors_have_torchs_exception_type(name):
             ERRORS[name](torch)
         with pytest.raises(type(want.value)):
             ERRORS[name](tc)
+
+
+def test_the_tensor_methods_are_torch_stft_and_istft():
+    """x.stft(...) and spec.istft(...), as torch's Tensor has them."""
+    outs = {}
+    for lib in (tc, torch):
+        x = lib.tensor(SIG[0].astype(np.float64))
+        window = lib.hann_window(16, dtype=lib.float64)
+        spec = x.stft(16, hop_length=4, window=window, return_complex=True)
+        outs[lib] = (spec.numpy(), spec.istft(16, hop_length=4, window=window,
+                                              length=x.shape[-1]).numpy())
+    for got, want in zip(outs[tc], outs[torch]):
+        np.testing.assert_allclose(got, want, atol=1e-10)
