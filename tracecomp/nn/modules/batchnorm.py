@@ -8,6 +8,8 @@ from ...composite import cat
 from ...creation import full, ones, tensor, zeros
 from ...grad_mode import no_grad
 from .. import functional as F
+from ..functional_norm import _affine as affine
+from ..functional_norm import _update as update_running
 from ..module import Module
 from ..parameter import Parameter
 from . import torch_paths
@@ -57,12 +59,7 @@ class _BatchNorm(Module):
 
     def forward(self, input):
         self._check_input_dim(input)
-        factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
-            self.num_batches_tracked.add_(1)
-            # momentum=None: a cumulative moving average over all batches seen
-            if self.momentum is None:
-                factor = 1.0 / float(self.num_batches_tracked)
+        factor = self._momentum_factor()
         # Eval mode normalises with the running stats, when there are any.
         use_batch_stats = self.training or (self.running_mean is None and
                                             self.running_var is None)
@@ -70,6 +67,17 @@ class _BatchNorm(Module):
         return F.batch_norm(input, self.running_mean if keep else None,
                             self.running_var if keep else None, self.weight, self.bias,
                             use_batch_stats, factor, self.eps)
+
+    def _momentum_factor(self):
+        """The running statistics' update factor for this call, counting the batch when
+        training tracks them (momentum=None: a cumulative moving average over all batches
+        seen)."""
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:
+                factor = 1.0 / float(self.num_batches_tracked)
+        return factor
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
                               missing_keys, unexpected_keys, error_msgs):
@@ -138,23 +146,13 @@ class SyncBatchNorm(_BatchNorm):
         if not (self.training and _synchronizing(self.process_group)):
             return super().forward(input)
         self._check_input_dim(input)
-        factor = 0.0 if self.momentum is None else self.momentum
-        if self.track_running_stats and self.num_batches_tracked is not None:
-            self.num_batches_tracked.add_(1)
-            if self.momentum is None:
-                factor = 1.0 / float(self.num_batches_tracked)
+        factor = self._momentum_factor()
         out, mean, var, count = _synced_normalize(input, self.eps, self.process_group)
-        if self.track_running_stats:
+        if self.track_running_stats:        # batch_norm's update and affine, as F's
             with no_grad():
-                for running, batch in ((self.running_mean, mean),
-                                       (self.running_var, var * (count / (count - 1)))):
-                    running.mul_(1 - factor).add_(batch.detach() * factor)
-        shape = (1, input.shape[1]) + (1,) * (input.dim() - 2)
-        if self.weight is not None:
-            out = out * self.weight.reshape(shape)
-        if self.bias is not None:
-            out = out + self.bias.reshape(shape)
-        return out
+                update_running(self.running_mean, mean, factor)
+                update_running(self.running_var, var * (count / (count - 1)), factor)
+        return affine(out, self.weight, self.bias, (1, input.shape[1]) + (1,) * (input.dim() - 2))
 
     @classmethod
     def convert_sync_batchnorm(cls, module, process_group=None):
