@@ -10,7 +10,7 @@ Dim one and two larger) and the graphs are made one graph whose sizes are symbol
 make one graph, and export says so as torch does (`Constraints violated`)."""
 import numpy as np
 
-from ..compiler.dynamic import NotGeneral, generalize
+from ..compiler.dynamic import generalize
 from ..compiler.pipeline import run_passes, simplify_pipeline
 from ..errors import TraceError
 from ..ir import Graph
@@ -117,24 +117,24 @@ def capture(module, in_spec, user_names, user_tensors, marks, state):
     # each symbol alone one and two larger, and (two symbols) both one larger: samples from
     # which generalize fits sizes such as s0 * s1
     steps = [(1,), (2,)] if len(symbols) == 1 else [(1, 0), (0, 1), (1, 1)]
-    for step in steps:
-        bigger = list(user_tensors)
-        for (_, places), extra in zip(symbols, step):
-            for k, d in places:
-                shape = list(bigger[k].shape)
-                shape[d] = user_tensors[k].shape[d] + extra
-                bigger[k] = Tensor._make(np.zeros(shape, user_tensors[k]._data.dtype))
-        graphs.append(trace_graph(module, in_spec, user_names, bigger, state)[0])
     try:
+        for step in steps:
+            bigger = list(user_tensors)
+            for (_, places), extra in zip(symbols, step):
+                for k, d in places:
+                    shape = list(bigger[k].shape)
+                    shape[d] = user_tensors[k].shape[d] + extra
+                    bigger[k] = Tensor._make(np.zeros(shape, user_tensors[k]._data.dtype))
+            graphs.append(trace_graph(module, in_spec, user_names, bigger, state)[0])
         sym, where, domain = generalize(graphs)
-    except NotGeneral as why:
+    except Exception as why:    # noqa: BLE001 - any failure at other sizes: it specialized
         if all(getattr(dim, "auto", False) for dim, _ in symbols):
             return graph, out_spec, mutated, []     # Dim.AUTO: static where code fixes it
         names = ", ".join(dim.__name__ for dim, _ in symbols)
         raise UserError(f"Constraints violated ({names})! The code does not make one graph "
-                        f"for every size of the dims marked dynamic ({why}): it specialized "
-                        f"a dynamic size to a constant. Mark only dims the code leaves "
-                        f"free, or use Dim.AUTO") from None
+                        f"for every size of the dims marked dynamic: it specialized a "
+                        f"dynamic size to a constant ({type(why).__name__}: {why}). Mark "
+                        f"only dims the code leaves free, or use Dim.AUTO") from None
     _check_numbers(sym)
     sym.name = graph.name
     n_state = len(state)

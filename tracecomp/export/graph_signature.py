@@ -54,23 +54,23 @@ class ExportGraphSignature:
 
     @property
     def parameters(self):
-        return [s.target for s in self._inputs(InputKind.PARAMETER)]
+        return tuple(s.target for s in self._inputs(InputKind.PARAMETER))
 
     @property
     def buffers(self):
-        return [s.target for s in self._inputs(InputKind.BUFFER)]
+        return tuple(s.target for s in self._inputs(InputKind.BUFFER))
 
     @property
     def non_persistent_buffers(self):
-        return [s.target for s in self._inputs(InputKind.BUFFER) if not s.persistent]
+        return tuple(s.target for s in self._inputs(InputKind.BUFFER) if not s.persistent)
 
     @property
     def user_inputs(self):
-        return [s.arg.name for s in self._inputs(InputKind.USER_INPUT)]
+        return tuple(s.arg.name for s in self._inputs(InputKind.USER_INPUT))
 
     @property
     def user_outputs(self):
-        return [s.arg.name for s in self.output_specs if s.kind == OutputKind.USER_OUTPUT]
+        return tuple(s.arg.name for s in self.output_specs if s.kind == OutputKind.USER_OUTPUT)
 
     @property
     def inputs_to_parameters(self):

@@ -1,0 +1,193 @@
+"""torch.export: an exported module's outputs and gradients against eager and torch, its
+signature, printing, dynamic dims (two batch sizes, one compile), guards, and the errors
+export raises for data-dependent branches and specialized dynamic dims."""
+import io
+
+import numpy as np
+import pytest
+import torch
+
+import tracecomp as tc
+from tests.helpers import assert_close, to_tc
+
+
+def make_pair(seed=0):
+    """The same little model in torch and tracecomp, sharing weights."""
+    class Net:
+        @staticmethod
+        def build(ns):
+            class M(ns.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.fc = ns.nn.Linear(4, 3)
+                    self.register_buffer("scale", ns.ones(3) * 2)
+
+                def forward(self, x, shift=None):
+                    y = ns.relu(self.fc(x)).softmax(-1) * self.scale
+                    return y if shift is None else (y + shift, y.sum(0))
+            return M()
+    torch.manual_seed(seed)
+    tm = Net.build(torch)
+    mm = Net.build(tc)
+    mm.load_state_dict({k: to_tc(v) for k, v in tm.state_dict().items()})
+    return tm, mm
+
+
+def test_static_export_matches_eager_and_torch_with_gradients():
+    tm, mm = make_pair()
+    x = torch.randn(5, 4)
+    shift = torch.randn(5, 3)
+    tep = torch.export.export(tm, (x,), {"shift": shift})
+    ep = tc.export.export(mm, (to_tc(x),), {"shift": to_tc(shift)})
+    mod = ep.module()
+    xs = to_tc(x).requires_grad_()
+    out, total = mod(xs, shift=to_tc(shift))
+    tx = x.clone().requires_grad_()
+    tout, ttotal = tep.module()(tx, shift=shift)
+    assert_close(out, tout)
+    assert_close(total, ttotal)
+    eager, _ = mm(to_tc(x), shift=to_tc(shift))
+    assert_close(out, eager, rtol=0, atol=1e-7)
+    (out.sum() * 3 + (total ** 2).sum()).backward()
+    (tout.sum() * 3 + (ttotal ** 2).sum()).backward()
+    assert_close(xs.grad, tx.grad)
+    assert_close(mod.fc.weight.grad, tm.fc.weight.grad, what="fc.weight.grad")
+    # the exported module holds the model's own tensors, as torch's does
+    assert mod.fc.weight is mm.fc.weight and ep.state_dict["fc.weight"] is mm.fc.weight
+    assert sorted(mod.state_dict()) == sorted(tep.module().state_dict())
+
+
+def test_signature_state_and_printing():
+    tm, mm = make_pair()
+    x = torch.randn(5, 4)
+    tep = torch.export.export(tm, (x,))
+    ep = tc.export.export(mm, (to_tc(x),))
+    sig, tsig = ep.graph_signature, tep.graph_signature
+    assert [(s.kind.name, s.arg.name, s.target, s.persistent) for s in sig.input_specs] == \
+        [(s.kind.name, s.arg.name, s.target, s.persistent) for s in tsig.input_specs]
+    assert [s.kind.name for s in sig.output_specs] == ["USER_OUTPUT"]
+    assert sig.parameters == tsig.parameters and sig.buffers == tsig.buffers
+    assert sig.user_inputs == tsig.user_inputs == ("x",)
+    assert sig.inputs_to_parameters == tsig.inputs_to_parameters
+    assert list(ep.state_dict) == list(tep.state_dict)
+    assert [n for n, _ in ep.named_parameters()] == [n for n, _ in tep.named_parameters()]
+    assert len(list(ep.parameters())) == 2 and len(list(ep.buffers())) == 1
+    assert ep.example_inputs[0][0].shape == (5, 4)
+    text = str(ep)
+    for piece in ("ExportedProgram:", "%x: f32[5,4]", "p_fc_weight: PARAMETER target='fc.weight'",
+                  "b_scale: BUFFER target='scale' persistent=True", "softmax(", "return ("):
+        assert piece in text, piece
+    assert "matmul(" in str(ep.graph) and "softmax(" in ep.graph_module.print_readable(False)
+    with pytest.raises(RuntimeError, match="Unable to call ExportedProgram directly"):
+        ep(to_tc(x))
+    with pytest.raises(ValueError, match="Expected `mod` to be an instance of"):
+        tc.export.export(lambda v: v, (to_tc(x),))
+
+
+def test_dynamic_batch_two_sizes_one_compile_and_guards():
+    tm, mm = make_pair()
+    batch = tc.export.Dim("batch", min=2, max=64)
+    ep = tc.export.export(mm, (tc.randn(5, 4),), dynamic_shapes={"x": {0: batch}})
+    assert "%x: f32[s,4]" in str(ep) and ep.range_constraints == {"batch": (2, 64)}
+    mod = ep.module()
+    for n in (5, 9, 3):
+        x = torch.randn(n, 4)
+        assert_close(mod(to_tc(x)), tm(x))
+    assert ep._compiled.compiles == 1       # one dynamic graph serves every batch
+    for bad, why in ((tc.randn(7, 5), r"x.size\(\)\[1\] == 4"),
+                     (tc.randn(1, 4), r"x.size\(\)\[0\] >= 2"),
+                     (tc.randn(70, 4), r"x.size\(\)\[0\] <= 64"),
+                     (tc.randn(7, 4, 1), r"x.dim\(\) == 2"),
+                     (tc.randn(7, 4).double(), r"x.dtype == float32")):
+        with pytest.raises(AssertionError, match="Guard failed: " + why):
+            mod(bad)
+    with pytest.raises(ValueError, match="exported input tree spec"):
+        mod(tc.randn(5, 4), tc.randn(5, 3), 1)
+    # torch's own guard text, for the static dim
+    tep = torch.export.export(tm, (torch.randn(5, 4),),
+                              dynamic_shapes={"x": {0: torch.export.Dim("batch", max=64)}})
+    with pytest.raises(AssertionError, match=r"Guard failed: x.size\(\)\[1\] == 4"):
+        tep.module()(torch.randn(7, 5))
+
+
+def test_batchnorm_buffers_update_as_torch():
+    torch.manual_seed(1)
+    tnet = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
+    net = tc.nn.Sequential(tc.nn.Linear(4, 3), tc.nn.BatchNorm1d(3))
+    net.load_state_dict({k: to_tc(v) for k, v in tnet.state_dict().items()})
+    x = torch.randn(6, 4)
+    ep = tc.export.export(net, (to_tc(x),))
+    assert ep.graph_signature.buffers_to_mutate == {
+        next(s.arg.name for s in ep.graph_signature.output_specs
+             if s.target == t): t
+        for t in ("1.running_mean", "1.running_var", "1.num_batches_tracked")}
+    tmod = torch.export.export(tnet, (x,)).module()
+    mod = ep.module()
+    for _ in range(2):
+        assert_close(mod(to_tc(x)), tmod(x), rtol=1e-4, atol=1e-5)
+    assert_close(net[1].running_var, tnet[1].running_var)
+    # two calls, two batches (torch 2.13's export itself also adds to its count while tracing)
+    assert int(net[1].num_batches_tracked) == 2
+
+
+def test_save_load_round_trip_dynamic():
+    tm, mm = make_pair()
+    batch = tc.export.Dim("batch", min=2)
+    ep = tc.export.export(mm, (tc.randn(4, 4),), dynamic_shapes=({0: batch},))
+    f = io.BytesIO()
+    tc.export.save(ep, f)
+    f.seek(0)
+    loaded = tc.export.load(f)
+    assert str(loaded.graph) == str(ep.graph)
+    x = tc.randn(6, 4)
+    assert_close(loaded.module()(x), ep.module()(x), rtol=0, atol=0)
+    assert_close(loaded.module()(x), tm(torch.from_numpy(np.array(x.numpy()))))
+    with pytest.raises(AssertionError, match="Guard failed"):
+        loaded.module()(tc.randn(1, 4))
+    with pytest.raises(ValueError, match="not an exported program"):
+        tc.export.load(io.BytesIO(_saved({"a": tc.ones(2)})))
+
+
+def _saved(obj):
+    f = io.BytesIO()
+    tc.save(obj, f)
+    return f.getvalue()
+
+
+def test_run_decompositions_keeps_values_and_gradients():
+    _, mm = make_pair()
+    ep = tc.export.export(mm, (tc.randn(5, 4),))
+    dec = ep.run_decompositions()
+    assert "softmax(" not in str(dec.graph) and "exp(" in str(dec.graph)
+    assert "detach" not in str(dec.graph)
+    x = tc.randn(5, 4)
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    assert_close(dec.module()(a), ep.module()(b), rtol=1e-6)
+    (dec.module()(a) ** 2).sum().backward()
+    (ep.module()(b) ** 2).sum().backward()
+    assert_close(a.grad, b.grad, rtol=1e-5)
+
+
+def test_export_errors_as_torch():
+    class Branchy(tc.nn.Module):
+        def forward(self, x):
+            if x.sum() > 0:
+                return x
+            return -x
+
+    with pytest.raises(RuntimeError, match=r"(?s)test_export_program.py:\d+.*if x.sum\(\) > 0"):
+        tc.export.export(Branchy(), (tc.randn(3),))
+
+    class Fixed(tc.nn.Module):
+        def forward(self, x):
+            return x.view(5, 4) * 2
+
+    batch = tc.export.Dim("batch")
+    with pytest.raises(tc.export.UserError, match=r"Constraints violated \(batch\)"):
+        tc.export.export(Fixed(), (tc.randn(5, 4),), dynamic_shapes={"x": {0: batch}})
+    with pytest.raises(RuntimeError, match=r"top-level keys must be the arg names \['x'\]"):
+        tc.export.export(Fixed(), (tc.randn(5, 4),), dynamic_shapes={"y": {0: batch}})
+    with pytest.raises(AssertionError, match="inconsistent min=5, max=2"):
+        tc.export.Dim("n", min=5, max=2)
+    assert repr(tc.export.Dim("n", min=3, max=10)) == repr(torch.export.Dim("n", min=3, max=10))
+    assert repr(tc.export.Dim("b")) == repr(torch.export.Dim("b"))
