@@ -1,14 +1,15 @@
 """tracecomp.utils: torch.utils's data loading (data), activation checkpointing
-(checkpoint), hook handles (hooks) and statement timing (benchmark)."""
+(checkpoint), hook handles (hooks), statement timing (benchmark) and checkpoint downloads
+(model_zoo)."""
 import importlib
 
 from . import checkpoint, data, hooks
 
-__all__ = ["benchmark", "checkpoint", "data", "hooks"]
+__all__ = ["benchmark", "checkpoint", "data", "hooks", "model_zoo"]
 
 
 def __getattr__(name):
-    # benchmark is imported on first use: `import tracecomp` need not pay its ~10 ms
-    if name == "benchmark":
-        return importlib.import_module(f"{__name__}.benchmark")
+    # imported on first use: `import tracecomp` need not pay for them (benchmark ~10 ms)
+    if name in ("benchmark", "model_zoo"):
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
