@@ -144,6 +144,7 @@ def test_save_load_round_trip_dynamic():
     assert_close(loaded.module()(x), tm(torch.from_numpy(np.array(x.numpy()))))
     with pytest.raises(AssertionError, match="Guard failed"):
         loaded.module()(tc.randn(1, 4))
+    assert_close(loaded.example_inputs[0][0], ep.example_inputs[0][0], rtol=0, atol=0)
     with pytest.raises(ValueError, match="not an exported program"):
         tc.export.load(io.BytesIO(_saved({"a": tc.ones(2)})))
 
@@ -191,3 +192,59 @@ def test_export_errors_as_torch():
         tc.export.Dim("n", min=5, max=2)
     assert repr(tc.export.Dim("n", min=3, max=10)) == repr(torch.export.Dim("n", min=3, max=10))
     assert repr(tc.export.Dim("b")) == repr(torch.export.Dim("b"))
+
+
+def test_two_dims_batch_and_length_one_compile_also_inside_compile():
+    class Attend(tc.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = tc.nn.Linear(4, 8)
+
+        def forward(self, x, mask):
+            h = self.proj(x)
+            scores = (h @ h.transpose(1, 2)).masked_fill(mask[:, None, :] == 0, -1e9)
+            return (scores.softmax(-1) @ h).mean(1)
+
+    model = Attend()
+    B, T = tc.export.Dim("B", max=32), tc.export.Dim("T", max=16)
+    ep = tc.export.export(model, (tc.randn(3, 5, 4), tc.ones(3, 5)),
+                          dynamic_shapes={"x": {0: B, 1: T}, "mask": {0: B, 1: T}})
+    assert "%x: f32[s0,s1,4]" in str(ep.graph)
+    mod = ep.module()
+    for b, t in ((3, 5), (4, 7), (2, 3)):
+        x, mask = tc.randn(b, t, 4), (tc.rand(b, t) > 0.3).float()
+        assert_close(mod(x, mask), model(x, mask), atol=1e-6)
+        assert not hasattr(x, "_dynamo_dynamic_indices")    # the marks were undone
+    assert ep._compiled.compiles == 1
+    with pytest.raises(AssertionError, match=r"mask.size\(\)\[1\] == 5 \(got 6"):
+        mod(tc.randn(3, 5, 4), tc.ones(3, 6))
+    outer = tc.compile(lambda x, mask: mod(x, mask) * 2, fullgraph=True)
+    x, mask = tc.randn(2, 6, 4), tc.ones(2, 6)
+    assert_close(outer(x, mask), model(x, mask) * 2, atol=1e-6)
+
+
+def test_unsupported_names_and_unsavable_graphs():
+    with pytest.raises(NotImplementedError, match="torch.export.unflatten is not supported"):
+        tc.export.unflatten  # noqa: B018
+
+    class Square(tc.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            x, = ctx.saved_tensors
+            return 2 * x * g
+
+    class UsesFunction(tc.nn.Module):
+        def forward(self, x):
+            return Square.apply(x) + 1
+
+    x = tc.randn(3, requires_grad=True)
+    ep = tc.export.export(UsesFunction(), (x,))
+    ep.module()(x).sum().backward()     # the custom backward runs
+    assert_close(x.grad, 2 * x.detach(), rtol=1e-6)
+    with pytest.raises(NotImplementedError, match="custom_vjp node holds a"):
+        tc.export.save(ep, io.BytesIO())

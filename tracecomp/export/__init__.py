@@ -56,6 +56,21 @@ def export(mod, args, kwargs=None, *, dynamic_shapes=None, strict=False,
                            (args, kwargs))
 
 
+# torch.export's names that tracecomp does not provide: Unsupported (NotImplementedError),
+# not a bare AttributeError, as for every torch API tracecomp lacks (support.py)
+_TORCH_ONLY = frozenset(("AdditionalInputs", "Constraint", "CustomDecompTable", "FlatArgsAdapter",
+                         "ExportBackwardSignature", "ModuleCallEntry", "ModuleCallSignature",
+                         "ShapesCollection", "UnflattenedModule", "default_decompositions",
+                         "draft_export", "register_dataclass", "unflatten"))
+
+
+def __getattr__(name):
+    from ..support import unsupported
+    if name in _TORCH_ONLY:
+        raise unsupported(f"torch.export.{name}")
+    raise AttributeError(f"module 'tracecomp.export' has no attribute {name!r}")
+
+
 def _user_names(forward, args, kwargs):
     """Each tensor's name in the graph: its argument's name (`x`), with the path inside a
     nested argument (`xs_0`, `batch_mask`)."""

@@ -15,6 +15,7 @@ from ..dtypes import BF16
 from ..ir import Graph, Node, verify
 from ..symbolic import Domain, Sym
 from ..tensor import Tensor
+from . import tree
 
 FORMAT = "tracecomp.export"
 VERSION = 1
@@ -38,7 +39,8 @@ def save(ep, f, *, extra_files=None, opset_version=None, pickle_protocol=None):
             "extra_files": dict(extra_files or {})}
     payload = {"format": FORMAT, "version": VERSION, "meta": json.dumps(meta),
                "state": [t for _, _, t, _ in ep._state],
-               "constants": [Tensor._make(np.array(a)) for a in arrays]}
+               "constants": [Tensor._make(np.array(a)) for a in arrays],
+               "examples": _examples(ep)}
     serialization.save(payload, f)
 
 
@@ -65,8 +67,17 @@ def load(f, *, extra_files=None, expected_opset_version=None):
         symbols.append((dim, [tuple(p) for p in places], least))
     if extra_files is not None:
         extra_files.update(meta["extra_files"])
+    examples = payload["examples"]
     return ExportedProgram(graph, state, meta["in_spec"], meta["out_spec"], meta["mutated"],
-                           symbols, meta["user_names"])
+                           symbols, meta["user_names"],
+                           None if examples is None else tree.unflatten(meta["in_spec"], examples))
+
+
+def _examples(ep):
+    """The example inputs' tensors (their spec is the program's in_spec), or None."""
+    if ep.example_inputs is None:
+        return None
+    return tree.flatten(ep.example_inputs)[0]
 
 
 # --- the graph as JSON ----------------------------------------------------------------------

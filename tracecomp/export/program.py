@@ -214,7 +214,7 @@ class ExportedProgram:
         try:
             outs = self._runner()(*state_tensors, *user)
         finally:
-            for t, before in marked:
+            for t, before in reversed(marked):     # a tensor marked twice: its first state
                 if before is None:
                     del t._dynamo_dynamic_indices
                 else:
