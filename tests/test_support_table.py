@@ -50,7 +50,7 @@ def test_torch_names_match_the_installed_torch():
     lambda: tc.zeros(2).to_sparse(),
     lambda: tc.nn.functional.fractional_max_pool2d,
     lambda: __import__("tracecomp.quasirandom"),
-    lambda: __import__("tracecomp.utils.model_zoo"),     # center_loss: torch.utils' too
+    lambda: __import__("tracecomp.utils.module_tracker"),   # a torch.utils submodule too
 ])
 def test_a_torch_api_we_lack_names_itself_and_the_table(reach):
     with pytest.raises(NotImplementedError, match=r"torch\.\S+ is not supported .*SUPPORT\.md"):

@@ -126,6 +126,9 @@ def test_batchnorm_buffers_update_as_torch():
     for _ in range(2):
         assert_close(mod(to_tc(x)), tmod(x), rtol=1e-4, atol=1e-5)
     assert_close(net[1].running_var, tnet[1].running_var)
+    # the graph holds training mode's batch statistics: switching modes is refused, as torch
+    with pytest.raises(NotImplementedError, match=r"Calling eval\(\) is not supported yet."):
+        mod.eval()
     # two calls, two batches (torch 2.13's export itself also adds to its count while tracing)
     assert int(net[1].num_batches_tracked) == 2
 

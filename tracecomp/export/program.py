@@ -261,6 +261,14 @@ class ExportedModule(Module):
             places[[target for _, target, _, _ in program._state].index(m)]
             for m in program._mutated])
 
+    def train(self, mode=True):
+        """Refused, as torch's: the graph holds the mode it was exported in (dropout drawn
+        or not, batch or running statistics), so switching it would change nothing."""
+        raise NotImplementedError("Calling train() is not supported yet.")
+
+    def eval(self):
+        raise NotImplementedError("Calling eval() is not supported yet.")
+
     def forward(self, *args, **kwargs):
         state = [table[name] for table, name in self._places]
         outs, updates = self._program._run(state, args, kwargs)
