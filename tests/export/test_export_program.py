@@ -150,6 +150,12 @@ def test_save_load_round_trip_dynamic():
     assert_close(loaded.example_inputs[0][0], ep.example_inputs[0][0], rtol=0, atol=0)
     with pytest.raises(ValueError, match="not an exported program"):
         tc.export.load(io.BytesIO(_saved({"a": tc.ones(2)})))
+    # torch's .pt2 (an FX graph) is refused by name, not misread
+    pt2 = io.BytesIO()
+    torch.export.save(torch.export.export(torch.nn.Linear(2, 2), (torch.randn(3, 2),)), pt2)
+    pt2.seek(0)
+    with pytest.raises(ValueError, match=r"torch's .pt2 archives hold FX graphs"):
+        tc.export.load(pt2)
 
 
 def _saved(obj):

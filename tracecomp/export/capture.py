@@ -32,9 +32,11 @@ def members(module):
     """[(kind, state_dict name, tensor, persistent)] for the module's parameters, then its
     buffers."""
     out = [(PARAMETER, name, p, None) for name, p in module.named_parameters()]
+    seen = set()    # a buffer shared by two modules is one input, at its first name
     for path, sub in module.named_modules():
         for name, b in sub._buffers.items():
-            if b is not None:
+            if b is not None and id(b) not in seen:
+                seen.add(id(b))
                 target = f"{path}.{name}" if path else name
                 out.append((BUFFER, target, b, name not in sub._non_persistent_buffers_set))
     return out

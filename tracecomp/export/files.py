@@ -12,6 +12,7 @@ import json
 import numpy as np
 
 from ..dtypes import BF16
+from ..errors import SerializationError
 from ..ir import Graph, Node, verify
 from ..symbolic import Domain, Sym
 from ..tensor import Tensor
@@ -49,7 +50,13 @@ def load(f, *, extra_files=None, expected_opset_version=None):
     from .. import serialization
     from .dims import Dim
     from .program import ExportedProgram
-    payload = serialization.load(f)
+    try:
+        payload = serialization.load(f)
+    except SerializationError as exc:
+        raise SerializationError(f"torch.export.load: {exc}. tracecomp reads the exported "
+                                 f"programs tracecomp.export.save writes; torch's .pt2 "
+                                 f"archives hold FX graphs, which it does not read (export "
+                                 f"the model with tracecomp instead)") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError("torch.export.load: the file is not an exported program written by "
                          "tracecomp.export.save")
