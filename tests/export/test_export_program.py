@@ -78,6 +78,9 @@ def test_signature_state_and_printing():
                   "b_scale: BUFFER target='scale' persistent=True", "softmax(", "return ("):
         assert piece in text, piece
     assert "matmul(" in str(ep.graph) and "softmax(" in ep.graph_module.print_readable(False)
+    assert "relu(" in str(ep.graph_module)
+    flat = ep.graph_module(*ep.state_dict.values(), to_tc(x))      # the flat inputs
+    assert_close(flat[0], tep.module()(x))
     with pytest.raises(RuntimeError, match="Unable to call ExportedProgram directly"):
         ep(to_tc(x))
     with pytest.raises(ValueError, match="Expected `mod` to be an instance of"):

@@ -295,6 +295,9 @@ class GraphModule(Module):
                       for _, places, _ in program._symbols)
         return tuple(replay(self.graph, sizes, flat))
 
+    def __repr__(self):
+        return f"GraphModule:\n{self.graph}"
+
     def print_readable(self, print_output=True):
         text = str(self.graph)
         if print_output:
