@@ -57,6 +57,19 @@ def test_static_export_matches_eager_and_torch_with_gradients():
     assert sorted(mod.state_dict()) == sorted(tep.module().state_dict())
 
 
+def test_same_shape_calls_do_not_retrace(monkeypatch):
+    from tracecomp.compiler import driver
+    _, mm = make_pair()
+    mod = tc.export.export(mm, (tc.randn(5, 4),)).module()
+    traces = []
+    build = driver.build        # the compiler's trace of a call
+    monkeypatch.setattr(driver, "build", lambda *a: traces.append(1) or build(*a))
+    x = tc.randn(5, 4)
+    outs = [mod(x) for _ in range(3)]
+    assert len(traces) == 1     # traced once, then the compiled code runs
+    assert_close(outs[2], mm(x), rtol=0, atol=1e-7)
+
+
 def test_signature_state_and_printing():
     tm, mm = make_pair()
     x = torch.randn(5, 4)
@@ -204,6 +217,22 @@ def test_export_errors_as_torch():
         tc.export.Dim("n", min=5, max=2)
     assert repr(tc.export.Dim("n", min=3, max=10)) == repr(torch.export.Dim("n", min=3, max=10))
     assert repr(tc.export.Dim("b")) == repr(torch.export.Dim("b"))
+
+    class Matmul(tc.nn.Module):
+        def forward(self, x, y):
+            return x @ y
+
+    a, inner, c = tc.export.dims("a", "inner", "c")
+    with pytest.raises(NotImplementedError, match="3 distinct Dims"):
+        tc.export.export(Matmul(), (tc.randn(4, 8), tc.randn(8, 2)),
+                         dynamic_shapes={"x": {0: a, 1: inner}, "y": {0: inner, 1: c}})
+    # Dim.AUTO: dynamic where the code leaves the size free, static where it fixes it
+    auto = tc.export.Dim.AUTO
+    free = tc.export.export(Matmul(), (tc.randn(4, 8), tc.randn(8, 2)),
+                            dynamic_shapes=({0: auto}, None))
+    assert "%x: f32[s,8]" in str(free.graph)
+    fixed = tc.export.export(Fixed(), (tc.randn(5, 4),), dynamic_shapes=({0: auto},))
+    assert "%x: f32[5,4]" in str(fixed.graph)
 
 
 def test_two_dims_batch_and_length_one_compile_also_inside_compile():
