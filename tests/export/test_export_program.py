@@ -204,6 +204,14 @@ def test_export_errors_as_torch():
     with pytest.raises(RuntimeError, match=r"(?s)test_export_program.py:\d+.*if x.sum\(\) > 0"):
         tc.export.export(Branchy(), (tc.randn(3),))
 
+    class WritesInput(tc.nn.Module):
+        def forward(self, x):
+            x.add_(1)
+            return x * 2
+
+    with pytest.raises(NotImplementedError, match="updates its input x in place"):
+        tc.export.export(WritesInput(), (tc.randn(3),))
+
     class Fixed(tc.nn.Module):
         def forward(self, x):
             return x.view(5, 4) * 2

@@ -53,13 +53,19 @@ def trace_graph(module, in_spec, user_names, user_tensors, state):
             for kind, target, t, _ in state:
                 nodes.append(tracer.input(torch_name(kind, target), t))
                 t._data = nodes[-1]
-            stand_ins = [wrap(tracer.input(name, t), t.requires_grad)
-                         for name, t in zip(user_names, user_tensors)]
+            user_nodes = [tracer.input(name, t) for name, t in zip(user_names, user_tensors)]
+            stand_ins = [wrap(n, t.requires_grad) for n, t in zip(user_nodes, user_tensors)]
             args, kwargs = tree.unflatten(in_spec, stand_ins)
             try:
                 result = module(*args, **kwargs)
             except TraceError as exc:
                 raise data_dependent(exc) from exc
+            for name, s, node in zip(user_names, stand_ins, user_nodes):
+                if s._data is not node:
+                    raise NotImplementedError(
+                        f"torch.export: the forward updates its input {name} in place; "
+                        f"tracecomp's exported programs do not write into their inputs "
+                        f"(return the new value instead)")
             outs, out_spec = tree.flatten(result, "the outputs")
             outputs = [tracer.lift(t) for t in outs]
             mutated = []
@@ -82,11 +88,11 @@ def trace_graph(module, in_spec, user_names, user_tensors, state):
 
 
 def data_dependent(exc):
-    """The tracer's TraceError for code that reads tensor values, as export's error."""
-    return TraceError(f"torch.export could not export the module: {exc}\nAn exported "
-                      f"program is one graph for every input, so it cannot branch on tensor "
-                      f"values (torch raises GuardOnDataDependentSymNode here). Express the "
-                      f"branch with tensor ops (torch.where, masks, clamp).")
+    """The tracer's TraceError (it names the line and why: a branch on tensor values,
+    `.item()`...), as export's error: the whole forward must be one graph."""
+    return TraceError(f"torch.export could not trace the module into one graph (export has "
+                      f"no graph breaks; torch raises GuardOnDataDependentSymNode or "
+                      f"Unsupported here): {exc}")
 
 
 def capture(module, in_spec, user_names, user_tensors, marks, state):
