@@ -95,6 +95,7 @@ def test_hub_dir_follows_torch_rules(monkeypatch, tmp_path):
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         assert tc.hub.get_dir() == torch_hub.get_dir()
+        assert tc.hub._get_torch_home() == torch_hub._get_torch_home()
     tc.hub.set_dir("~/elsewhere")
     try:
         assert tc.hub.get_dir() == os.path.expanduser("~/elsewhere")

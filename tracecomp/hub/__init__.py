@@ -14,8 +14,8 @@ import importlib.util
 import os
 import sys
 
-from .dirs import get_dir, set_dir
-from .downloads import download_url_to_file, load_state_dict_from_url
+from .dirs import _get_torch_home, get_dir, set_dir  # noqa: F401  (torch.hub's name too)
+from .downloads import HASH_REGEX, download_url_to_file, load_state_dict_from_url  # noqa: F401
 from .repos import repo_folder
 
 __all__ = ["download_url_to_file", "get_dir", "help", "list", "load",

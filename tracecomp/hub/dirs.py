@@ -14,9 +14,14 @@ def get_dir():
                       stacklevel=2)
     if _hub_dir is not None:
         return _hub_dir
+    return os.path.join(_get_torch_home(), "hub")
+
+
+def _get_torch_home():
+    """$TORCH_HOME, else $XDG_CACHE_HOME/torch, else ~/.cache/torch (programs and datasets
+    call torch.hub._get_torch_home for their own caches)."""
     cache = os.getenv("XDG_CACHE_HOME", "~/.cache")
-    home = os.path.expanduser(os.getenv("TORCH_HOME", os.path.join(cache, "torch")))
-    return os.path.join(home, "hub")
+    return os.path.expanduser(os.getenv("TORCH_HOME", os.path.join(cache, "torch")))
 
 
 def set_dir(d):
