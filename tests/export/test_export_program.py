@@ -47,7 +47,7 @@ def test_static_export_matches_eager_and_torch_with_gradients():
     assert_close(out, tout)
     assert_close(total, ttotal)
     eager, _ = mm(to_tc(x), shift=to_tc(shift))
-    assert_close(out, eager, rtol=0, atol=1e-7)
+    assert_close(out, eager, rtol=0, atol=1e-6)
     (out.sum() * 3 + (total ** 2).sum()).backward()
     (tout.sum() * 3 + (ttotal ** 2).sum()).backward()
     assert_close(xs.grad, tx.grad)
@@ -67,7 +67,7 @@ def test_same_shape_calls_do_not_retrace(monkeypatch):
     x = tc.randn(5, 4)
     outs = [mod(x) for _ in range(3)]
     assert len(traces) == 1     # traced once, then the compiled code runs
-    assert_close(outs[2], mm(x), rtol=0, atol=1e-7)
+    assert_close(outs[2], mm(x), rtol=0, atol=1e-6)
 
 
 def test_signature_state_and_printing():
@@ -234,6 +234,10 @@ def test_export_errors_as_torch():
     with pytest.raises(NotImplementedError, match="3 distinct Dims"):
         tc.export.export(Matmul(), (tc.randn(4, 8), tc.randn(8, 2)),
                          dynamic_shapes={"x": {0: a, 1: inner}, "y": {0: inner, 1: c}})
+    # BatchNorm's unbiased n / (n - 1) at a dynamic batch: a float of the size, refused
+    with pytest.raises(NotImplementedError, match="uses a float that depends on a dynamic"):
+        tc.export.export(tc.nn.BatchNorm1d(3), (tc.randn(5, 3),),
+                         dynamic_shapes={"input": {0: a}})
     # Dim.AUTO: dynamic where the code leaves the size free, static where it fixes it
     auto = tc.export.Dim.AUTO
     free = tc.export.export(Matmul(), (tc.randn(4, 8), tc.randn(8, 2)),

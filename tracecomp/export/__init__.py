@@ -12,7 +12,12 @@ The graph is tracecomp's (one line per node), not torch.fx's; the file is tracec
 (the graph as JSON and the tensors in tracecomp's checkpoint format), not torch's .pt2.
 strict=True and strict=False trace alike: the code runs once with graph values as the
 tensors, so Python control flow on sizes is resolved, and control flow on tensor values
-is an error naming the line (capture.py)."""
+is an error naming the line (capture.py).
+
+Limits, each a clear error: at most two distinct Dims (tracecomp's dynamic graphs have two
+symbols); a float computed from a dynamic size (BatchNorm's n / (n - 1) in training) makes
+the export static-only; a forward that writes into its inputs; a graph holding a custom
+autograd.Function runs but cannot be saved."""
 import inspect
 
 from ..nn.module import Module
