@@ -41,6 +41,7 @@ import re
 
 from . import dtypes
 from .device_array import DeviceArray
+from .meta_device import MetaDevice
 
 # torch's device types, in the order its error message lists them
 DEVICE_TYPES = ("cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip",
@@ -150,6 +151,7 @@ def as_device(d) -> device:
 
 
 CPU = device("cpu")
+META = device("meta")
 
 
 # --- the default device: set_default_device, and `with device(...)` blocks on top ----------
@@ -189,8 +191,6 @@ _NOT_BUILT = {
     "cuda": (AssertionError, "Torch not compiled with CUDA enabled"),
     "xpu": (AssertionError, "Torch not compiled with XPU enabled"),
     "mtia": (AssertionError, "Torch not compiled with MTIA enabled"),
-    "meta": (NotImplementedError, "tracecomp has no 'meta' tensors (tensors without data); "
-                                  "create the tensor on the CPU"),
 }
 _NOT_LINKED = "PyTorch is not linked with support for {} devices"
 _NO_KERNELS = ("Could not create a tensor on the '{}' backend: tracecomp tensors live on the "
@@ -217,7 +217,7 @@ def storage(d, moving=False):
     b = backend(d.type)
     if b is None or not hasattr(b, "run_primitive"):
         raise placement_error(d, moving)
-    if d.index not in (None, 0):
+    if d.index not in (None, 0) and d.type != "meta":
         count = b.device_count()
         if d.index >= count:
             raise RuntimeError(f"CUDA error: invalid device ordinal ({d} asked for; "
@@ -228,8 +228,11 @@ def storage(d, moving=False):
 
 
 def placed(d) -> device:
-    """d with its index: device('cuda') is device('cuda', 0), where tensors go."""
+    """d with its index: device('cuda') is device('cuda', 0), where tensors go. The CPU and
+    'meta' have no indices: their tensors say device('cpu'), device('meta'), as torch's."""
     d = as_device(d)
+    if d.type == "meta":
+        return META
     return d if d.index is not None or d.type == "cpu" else device(d.type, 0)
 
 
@@ -291,14 +294,17 @@ _BACKENDS = {}
 # our backends, looked for on the first question about their device type: module -> found()
 # (a string, imported then: numba is heavy, and a program that never asks never pays)
 DISCOVER = {"cuda": "tracecomp.codegen.cuda.device"}
+# backends that need no hardware, so are always there and never registered: 'meta'
+BUILT_IN = {"meta": MetaDevice()}
 _LOOKED = set()
 
 
 def register_backend(device_type, backend):
     """Make `backend` answer for `device_type` ('cuda'): is_available() becomes true."""
-    if device_type not in DEVICE_TYPES or device_type == "cpu":
+    if device_type not in DEVICE_TYPES or device_type in ("cpu", *BUILT_IN):
         raise ValueError(f"register_backend: device_type must be one of "
-                         f"{', '.join(DEVICE_TYPES[1:])}, got {device_type!r}")
+                         f"{', '.join(d for d in DEVICE_TYPES[1:] if d not in BUILT_IN)}, got "
+                         f"{device_type!r}")
     _BACKENDS[device_type] = backend
 
 
@@ -309,7 +315,7 @@ def unregister_backend(device_type):
 
 def backend(device_type):
     """The backend registered for `device_type` (ours, found on the first ask), or None."""
-    b = _BACKENDS.get(device_type)
+    b = _BACKENDS.get(device_type) or BUILT_IN.get(device_type)
     if b is None and device_type not in _LOOKED and device_type in DISCOVER:
         _LOOKED.add(device_type)
         b = importlib.import_module(DISCOVER[device_type]).found()

@@ -376,6 +376,12 @@ def _on(where, prim, a, arrays, k):
 
 
 def _two_devices(prim, first, second, arrays):
+    if "meta" in (str(first), str(second)):
+        # torch's meta kernels word it from the first tensor operand's device
+        where = [getattr(a, "device", "cpu") for a in arrays if hasattr(a, "shape")]
+        other = next(str(w) for w in where if str(w) != str(where[0]))
+        return RuntimeError(f"Tensor on device {other} is not on the expected device "
+                            f"{where[0]}!")
     described = ", ".join(f"{fmt_shape(a.shape)} on {getattr(a, 'device', 'cpu')}"
                           for a in arrays if hasattr(a, "shape"))
     return devices.two_devices_error(first, second, f"{prim.name} got {described}")

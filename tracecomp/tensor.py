@@ -146,7 +146,11 @@ class Tensor:
     def is_cuda(self) -> bool:
         return type(self._data) is DeviceArray and self._data.device.type == "cuda"
 
-    is_meta = is_mps = is_xpu = is_xla = is_ipu = is_mtia = is_hpu = False
+    @property
+    def is_meta(self) -> bool:
+        return type(self._data) is DeviceArray and self._data.device.type == "meta"
+
+    is_mps = is_xpu = is_xla = is_ipu = is_mtia = is_hpu = False
     is_vulkan = is_mkldnn = is_sparse = is_quantized = is_nested = False
 
     def get_device(self) -> int:
@@ -327,7 +331,7 @@ class Tensor:
         if data.size != 1:
             raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted "
                                f"to Scalar; .item() needs exactly one element")
-        return self._host().reshape(()).item()
+        return self._one_value()
 
     def tolist(self):
         return self._host().tolist()
@@ -380,6 +384,12 @@ class Tensor:
         if self._data.size != 1:
             raise RuntimeError(f"{what} of a Tensor with {self._data.size} elements is "
                                f"ambiguous; it needs exactly one element")
+        return self._one_value()
+
+    def _one_value(self):
+        """The value of a one-element tensor as a Python number (item(), float(), bool())."""
+        if self.is_meta:
+            raise RuntimeError("Tensor.item() cannot be called on meta tensors")
         return self._host().reshape(()).item()
 
     def __bool__(self):

@@ -185,10 +185,16 @@ def _with_suffixes(text, suffixes, indent):
 
 def format_tensor(t, grad_fn_name=None):
     """torch's repr of an eager tensor: tensor([1.0000, 2.5000], requires_grad=True)."""
-    a = t._host()
     prefix = "tensor("
     indent = len(prefix)
     suffixes = [] if t.is_cpu else [f"device='{t.device}'"]
+    if t.is_meta:       # no values to show: torch shows the size, and any other dtype
+        suffixes.append(f"size={tuple(t.shape)}")
+        if t._data.dtype != dtypes.default_float():
+            suffixes.append(f"dtype={t.dtype!r}")
+        return _with_suffixes(prefix + "...", suffixes + _grad_suffix(t, grad_fn_name),
+                              indent)
+    a = t._host()
     default = a.dtype in (dtypes.default_float(), dtypes.I64, dtypes.BOOL,
                           dtypes.complex_type(dtypes.default_float()))
     if a.size == 0:
@@ -201,8 +207,11 @@ def format_tensor(t, grad_fn_name=None):
             suffixes.append(f"size={tuple(a.shape)}")
         if not default:
             suffixes.append(f"dtype={t.dtype!r}")
+    return _with_suffixes(prefix + _body(a, indent), suffixes + _grad_suffix(t, grad_fn_name),
+                          indent)
+
+
+def _grad_suffix(t, grad_fn_name):
     if grad_fn_name is not None:
-        suffixes.append(f"grad_fn=<{grad_fn_name}>")
-    elif t._requires_grad:
-        suffixes.append("requires_grad=True")
-    return _with_suffixes(prefix + _body(a, indent), suffixes, indent)
+        return [f"grad_fn=<{grad_fn_name}>"]
+    return ["requires_grad=True"] if t._requires_grad else []

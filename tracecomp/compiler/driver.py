@@ -455,7 +455,13 @@ class CompiledFunction:
         held = {id(t) for _, t in state}     # the arguments' own .grad: read when accumulating
         state += [(("grad", label), t.grad) for label, t in tensors
                   if t.grad is not None and id(t.grad) not in held]
-        backend = backend_for(self.backend, tensors, state)
+        try:
+            backend = backend_for(self.backend, tensors, state)
+        except TraceError as exc:       # meta tensors: no values to compile for
+            if self.fullgraph and self.fallback != "eager":
+                raise
+            graph_break.say(self.said, _name(fn), exc, self.fallback)
+            return _EAGER_RUN, tensors, fed
         sig = signature_of(tensors, statics, structure, state, flags, backend)
         art = self.cache.get(sig)
         if art is None:     # code that never looked at .grad serves with or without them

@@ -8,7 +8,7 @@ import itertools
 
 from .. import devices
 from ..device_array import DeviceArray
-from ..errors import LoweringError
+from ..errors import LoweringError, TraceError
 from .signature import label_text
 
 
@@ -26,6 +26,11 @@ def backend_for(chosen, tensors, state):
     if not on_devices:
         return chosen or "llvm"
     where = on_devices[0]
+    if where == "meta":
+        # a meta tensor has no values to compute with: eager ops on it infer shapes
+        raise TraceError(f"compiled code cannot run on meta tensors (tensors without data; "
+                         f"{label_text(found[where])} is on meta): call the function "
+                         f"uncompiled to infer shapes, or give it tensors with values")
     if len(found) > 1:
         other = next(d for d in found if d != where)
         raise devices.two_devices_error(

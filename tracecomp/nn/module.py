@@ -385,10 +385,11 @@ class Module(ModuleHooks, ModuleState):
                 p.grad = p.grad.detach()
                 p.grad.zero_()
 
-    def _apply(self, fn):
-        """Convert every parameter and buffer with fn. Parameters keep their identity (their
-        data is swapped), so optimizers already holding them see the conversion."""
-        for module in self.children():
+    def _apply(self, fn, recurse=True):
+        """Convert every parameter and buffer with fn (the submodules' too, with recurse).
+        Parameters keep their identity (their data is swapped), so optimizers already
+        holding them see the conversion."""
+        for module in self.children() if recurse else ():
             module._apply(fn)
         with no_grad():
             for p in self._parameters.values():
@@ -435,6 +436,13 @@ class Module(ModuleHooks, ModuleState):
         # as torch: complex tensors are cast too (to a real dtype, with its warning)
         return self._apply(lambda t: t.to(dtype) if t.is_floating_point() or t.is_complex()
                            else t)
+
+    def to_empty(self, *, device, recurse=True):
+        """Every parameter and buffer moved to `device` as uninitialized storage of its
+        shape and dtype (a 'meta' module made real; then reset_parameters() or
+        load_state_dict fills it)."""
+        from ..creation import empty_like
+        return self._apply(lambda t: empty_like(t, device=device), recurse=recurse)
 
     def float(self):
         return self.to(dtypes.float32)

@@ -8,6 +8,7 @@ compute entries (weight_norm's `weight_g` becomes `parametrizations.weight.origi
 the module and then its children take theirs; `_load_state_dict_post_hooks` run after.
 """
 import itertools
+import warnings
 from collections import OrderedDict, namedtuple
 
 import numpy as np
@@ -92,6 +93,15 @@ class ModuleState:
                                   f"{fmt_shape(value.shape)} from checkpoint, the shape in "
                                   f"current model is {fmt_shape(param.shape)}.")
                 continue
+            if local_metadata.get("assign_to_params_buffers", False):
+                _assign(self, name, param, value)
+                continue
+            if param.is_meta and not value.is_meta:
+                warnings.warn(f"for {key}: copying from a non-meta parameter in the checkpoint "
+                              f"to a meta parameter in the current model, which is a no-op. "
+                              f"(Did you mean to pass `assign=True` to assign items in the "
+                              f"state dictionary to their corresponding key in the module "
+                              f"instead of copying them in place?)", UserWarning, stacklevel=3)
             with no_grad():
                 param.copy_(value)     # in place: optimizers holding `param` see the values
         if strict:
@@ -103,8 +113,9 @@ class ModuleState:
                         (parts[0] not in local_state):
                     unexpected_keys.append(key)
 
-    def load_state_dict(self, state_dict, strict=True):
-        """Copy values into the existing parameters and buffers, in place. Returns
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        """Copy values into the existing parameters and buffers, in place (with assign:
+        make the state dict's tensors the module's, as a meta module needs). Returns
         (missing_keys, unexpected_keys); with strict=True a mismatch raises."""
         if not isinstance(state_dict, dict):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
@@ -114,6 +125,8 @@ class ModuleState:
 
         def load(module, local_state, prefix=""):
             meta = {} if metadata is None else metadata.get(prefix[:-1], {})
+            if assign:
+                meta = dict(meta, assign_to_params_buffers=True)
             module._load_from_state_dict(local_state, prefix, meta, True, missing,
                                          unexpected, error_msgs)
             for name, child in module._modules.items():
@@ -141,3 +154,17 @@ class ModuleState:
             raise RuntimeError("Error(s) in loading state_dict for {}:\n\t{}".format(
                 type(self).__name__, "\n\t".join(error_msgs)))
         return _IncompatibleKeys(missing, unexpected)
+
+
+def _assign(module, name, param, value):
+    """load_state_dict(assign=True): the checkpoint's tensor becomes the module's own (a
+    Parameter keeps requires_grad, as torch's)."""
+    from .parameter import Parameter
+    if name in module._parameters:
+        if not isinstance(value, Parameter):
+            value = Parameter(value, requires_grad=param.requires_grad)
+        else:
+            value.requires_grad_(param.requires_grad)
+        module._parameters[name] = value
+    else:
+        module._buffers[name] = value
