@@ -5,6 +5,8 @@
     custom_vjp.py    the marker primitive that makes a Function's backward its outputs' VJP,
                      eagerly and in compiled graphs
     functional.py    jacobian, hessian, vjp, jvp, hvp, vhp
+    forward_ad.py    dual tensors: dual_level, make_dual, unpack_dual (forward-mode AD by
+                     the double-VJP trick)
     gradcheck.py     gradcheck, gradgradcheck (central finite differences)
     anomaly_mode.py  detect_anomaly, set_detect_anomaly (NaN checks of backward results)
     variable.py      Variable, the deprecated alias of Tensor
@@ -12,7 +14,7 @@
 
 torch.func (functorch's transforms) is not provided.
 """
-from . import functional, grad_mode  # noqa: F401
+from . import forward_ad, functional, grad_mode  # noqa: F401
 from .anomaly_mode import (  # noqa: F401
     detect_anomaly,
     is_anomaly_check_nan_enabled,

@@ -22,8 +22,8 @@ grads, non-tensor arguments (their gradient must be None), several outputs (back
 once with all their gradients), the setup_context style, `vjp` as the backward's name,
 @once_differentiable, and higher-order gradients when backward uses differentiable ops.
 Tensors stored directly on ctx (ctx.w = w) also work when compiled; tensors inside
-containers on ctx (ctx.pair = (a, b)) do only eagerly. Not supported: forward-mode AD
-(jvp, save_for_forward) and vmap rules.
+containers on ctx (ctx.pair = (a, b)) do only eagerly. Forward-mode AD: `jvp` and
+ctx.save_for_forward under forward_ad.dual_level (forward_ad.py). Not supported: vmap rules.
 """
 import functools
 import warnings
@@ -36,8 +36,8 @@ from .custom_vjp import FunctionCall, mark
 
 _LEAF_DIRTY = "a leaf Variable that requires grad has been used in an in-place operation."
 # ctx's own fields: never taken for user tensors held on ctx
-_CTX_FIELDS = frozenset({"to_save", "dirty_tensors", "non_differentiable", "materialize_grads",
-                         "needs_input_grad", "_saved", "_applied"})
+_CTX_FIELDS = frozenset({"to_save", "to_save_forward", "dirty_tensors", "non_differentiable",
+                         "materialize_grads", "needs_input_grad", "_saved", "_applied"})
 
 
 class FunctionCtx:
@@ -45,6 +45,7 @@ class FunctionCtx:
 
     def __init__(self):
         self.to_save = ()
+        self.to_save_forward = ()
         self.dirty_tensors = ()
         self.non_differentiable = ()
         self.materialize_grads = True
@@ -60,8 +61,8 @@ class FunctionCtx:
         self.to_save = tensors
 
     def save_for_forward(self, *tensors):
-        raise NotImplementedError("ctx.save_for_forward: forward-mode AD (jvp) is not "
-                                  "supported by tracecomp; use save_for_backward")
+        """What jvp reads as ctx.saved_tensors (forward_ad.py)."""
+        self.to_save_forward = tensors
 
     @property
     def saved_tensors(self):
@@ -113,8 +114,8 @@ class Function:
 
     @staticmethod
     def jvp(ctx, *grad_inputs):
-        raise NotImplementedError("forward-mode AD (Function.jvp) is not supported by "
-                                  "tracecomp")
+        raise NotImplementedError("You must implement the jvp function for custom "
+                                  "autograd.Function to use it with forward mode AD.")
 
     @classmethod
     def apply(cls, *args, **kwargs):
@@ -154,11 +155,13 @@ def _apply(cls, args, kwargs):
     if not any(diff):
         results = tuple(y.detach() if isinstance(y, Tensor) and y._requires_grad else y
                         for y in outputs)
-        return results if isinstance(output, tuple) else results[0]
-    for y in outputs:
-        if id(y) in dirty and y._requires_grad and y._node is None:
-            raise AutogradError(_LEAF_DIRTY)
-    results = _mark_outputs(cls, ctx, args, outputs, diff, dirty, before)
+    else:
+        for y in outputs:
+            if id(y) in dirty and y._requires_grad and y._node is None:
+                raise AutogradError(_LEAF_DIRTY)
+        results = _mark_outputs(cls, ctx, args, outputs, diff, dirty, before)
+    if forward_ad.active():     # tangents of the outputs by the Function's jvp
+        results = forward_ad.through_function(cls, ctx, args, results)
     return results if isinstance(output, tuple) else results[0]
 
 
@@ -276,3 +279,6 @@ def once_differentiable(fn):
                 and v.dtype.is_floating_point else v for v in outputs]
         return _DelayedError.apply(*fake)
     return wrapper
+
+
+from . import forward_ad  # noqa: E402  (it subclasses Function: imported after it)

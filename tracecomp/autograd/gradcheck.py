@@ -8,8 +8,10 @@ random projection u^T J v instead of whole Jacobians. gradgradcheck runs gradche
 function x, g -> d(func)/dx . g, so second derivatives are checked too. Use float64 inputs:
 with float32, eps=1e-6 drowns in rounding (torch warns the same way).
 
+check_forward_ad=True compares the forward-mode Jacobian (forward_ad.py: one dual input per
+element, or one random direction in fast_mode) with the same finite differences.
 Not supported (they raise NotImplementedError naming the flag): check_batched_grad,
-check_batched_forward_grad, check_forward_ad (vmap, forward-mode AD). check_undefined_grad
+check_batched_forward_grad (vmap). check_undefined_grad
 is accepted and has no effect: tracecomp always hands backward functions materialized
 (zero) gradients, so there is no undefined-gradient path to test.
 """
@@ -51,7 +53,7 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
               check_batched_grad=False, check_batched_forward_grad=False,
               check_forward_ad=False, check_backward_ad=True, fast_mode=False, masked=None):
     """True when the analytical and numerical Jacobians of func at inputs agree."""
-    _unsupported(check_batched_grad=check_batched_grad, check_forward_ad=check_forward_ad,
+    _unsupported(check_batched_grad=check_batched_grad,
                  check_batched_forward_grad=check_batched_forward_grad)
     inputs = tuple(_as_tuple(inputs))
     diff = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
@@ -64,14 +66,14 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
     if not diff:
         raise ValueError("gradcheck expects at least one input tensor to require gradient, "
                          "but none of the them have requires_grad=True.")
-    if not check_backward_ad:
-        return True
     try:
         result = func(*inputs)
         check = _fast if fast_mode else _slow
-        for o, k in enumerate(_positions(result)):
+        for o, k in enumerate(_positions(result) if check_backward_ad else ()):
             check(func, inputs, diff, (o, k), _as_tuple(result)[k], eps, atol, rtol,
                   nondet_tol, check_grad_dtypes)
+        if check_forward_ad:
+            _forward(func, inputs, diff, _positions(result), eps, atol, rtol, fast_mode)
     except GradcheckError:
         if raise_exception:
             raise
@@ -173,6 +175,34 @@ def _fast(func, inputs, diff, o, out, eps, atol, rtol, nondet_tol, check_grad_dt
             raise GradcheckError(f"Jacobian mismatch for output {o[0]} with respect to input "
                                  f"{i} (fast mode, u^T J v for random u, v),\n"
                                  f"numerical:{numerical!r}\nanalytical:{analytical!r}\n")
+
+
+def _forward(func, inputs, diff, positions, eps, atol, rtol, fast_mode):
+    """The forward-mode Jacobian columns (J e_k, or J v in fast mode) of every output
+    position against central differences."""
+    from .forward_ad import dual_level, make_dual, unpack_dual
+    rng = np.random.default_rng(0)
+    for i in diff:
+        x = inputs[i]
+        directions = [rng.uniform(-1, 1, x.shape)] if fast_mode else \
+            [np.eye(x.nelement())[k].reshape(x.shape) for k in range(x.nelement())]
+        for v in directions:
+            with dual_level():
+                dual = make_dual(x.detach(), Tensor._make(v.astype(x._data.dtype)))
+                outs = _as_tuple(func(*inputs[:i], dual, *inputs[i + 1:]))
+                tangents = [unpack_dual(outs[k]).tangent for k in positions]
+            for o, (k, t) in enumerate(zip(positions, tangents)):
+                got = np.zeros(outs[k].nelement()) if t is None else \
+                    np.asarray(t.detach()._data, np.float64).reshape(-1)
+                want = _numerical(func, inputs, i, (o, k), eps, v)
+                bad = ~(np.abs(got - want) <= atol + rtol * np.abs(want))
+                if bad.any():
+                    j = int(np.argwhere(bad)[0][0])
+                    raise GradcheckError(
+                        f"Jacobian mismatch for output {o} with respect to input {i} "
+                        f"(forward mode AD),\nnumerical:{want}\nanalytical:{got}\n"
+                        f"first mismatch at output element {j}: analytical={got[j]!r} | "
+                        f"numerical={want[j]!r} (atol={atol}, rtol={rtol})")
 
 
 def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=1e-3,

@@ -14,8 +14,9 @@ import copy
 import weakref
 
 from .. import context, grad_mode
-from ..autograd import profiler
+from ..autograd import forward_ad, profiler
 from ..autograd.profiler import _active as PROFILES
+from ..errors import TraceError
 from ..nn.module import Module
 from ..nn.modules.lazy import initialize_lazy
 from . import fused_step, stance
@@ -79,6 +80,9 @@ class OptimizedModule(Module):
         mod = self._orig_mod
         if stance.current == "force_eager":     # torch.compiler.set_stance
             return mod._call_forward(args, kwargs)
+        if forward_ad.active():     # dual tensors' tangents come from the eager tape
+            return self._compiled.graph_break(TraceError(forward_ad.NOT_COMPILED),
+                                              lambda: mod._call_forward(args, kwargs))
         if mod._forward_pre_hooks or mod._forward_hooks or mod._backward_hooks \
                 or mod._backward_pre_hooks:
             # the model's own hooks run around its compiled forward, as module.__call__

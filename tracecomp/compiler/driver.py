@@ -17,7 +17,7 @@ import weakref
 
 from .. import _dynamo, context, dtypes, grad_mode
 from ..artifact_cache import CACHE_SIZE, ArtifactCache
-from ..autograd import profiler
+from ..autograd import forward_ad, profiler
 from ..autograd.profiler import _active as PROFILES
 from ..codegen import registry as backends
 from ..debug_log import debug_level, emit
@@ -347,6 +347,9 @@ class CompiledFunction:
             return _profiled(self, args, kwargs)
         if stance.current == "force_eager":     # torch.compiler.set_stance (stance.py)
             return self.fn(*args, **kwargs)
+        if forward_ad.active():     # dual tensors' tangents come from the eager tape
+            return self.graph_break(TraceError(forward_ad.NOT_COMPILED),
+                                    lambda: self.fn(*args, **kwargs))
         fast = self._fast
         if fast is not None and not kwargs:
             out = fast(args)
@@ -361,6 +364,14 @@ class CompiledFunction:
             self._fast = FastCall.of(self.fn, args, kwargs, self.last, (modules, optimizers),
                                      grad_mode.state.enabled)
         return out
+
+    def graph_break(self, exc, run):
+        """run(), the whole call eagerly, for a reason found before tracing (with fullgraph:
+        the TraceError exc)."""
+        if self.fullgraph and self.fallback != "eager":
+            raise exc
+        graph_break.say(self.said, _name(self.fn), exc, self.fallback)
+        return run()
 
     def _call(self, fn, args, kwargs, roots, optimizers=(), links=None):
         """Run fn's artifact for this call, compiling on a miss. links (state.roots_of's),
