@@ -31,6 +31,8 @@ SAMPLES = {
     "linalg_cholesky": ((SPD,), {}),
     "linalg_eigh_values": ((SPD,), {"uplo": "L"}),
     "linalg_eigh_vectors": ((SPD,), {"uplo": "L"}),
+    "linalg_eig_values": ((SQUARE,), {}),
+    "linalg_eig_vectors": ((SQUARE,), {}),
     "linalg_qr_q": ((MIXED.T,), {"mode": "reduced"}),
     "linalg_qr_r": ((MIXED.T,), {"mode": "reduced"}),
     "linalg_svd_u": ((MIXED,), {"full_matrices": False}),
@@ -65,6 +67,8 @@ NON_DIFFERENTIABLE = {"argsort", "searchsorted", "cumargmax", "cumargmin", "lina
 # torch's, which treat the input as symmetric (the op table checks them against torch on
 # symmetric inputs); cholesky_solve's is torch's too, which differentiates the factor as a
 # full matrix while the solves read its triangle (tests/eager/test_linalg_cholesky.py checks
-# it against torch)
+# it against torch); eig's vectors' VJP is torch's, for losses that do not depend on the
+# eigenvectors' phases only (it refuses a random cotangent, as torch's;
+# tests/eager/test_linalg_eig.py checks it against torch)
 NOT_IMPL_DERIVATIVE = {"no_derivative", "linalg_cholesky", "linalg_eigh_values",
-                       "linalg_eigh_vectors", "cholesky_solve"}
+                       "linalg_eigh_vectors", "cholesky_solve", "linalg_eig_vectors"}

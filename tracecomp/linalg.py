@@ -37,6 +37,7 @@ from .linalg_lu import (  # noqa: F401 - torch.linalg's names
 )
 from .ops import elementwise as ew
 from .ops import linalg_decomp as D
+from .ops import linalg_eig as E
 from .ops import linalg_factor as F
 from .ops import movement as mv
 from .ops import reduce as rd
@@ -51,6 +52,7 @@ SlogDet = structseq("linalg_slogdet", ["sign", "logabsdet"])
 QR = structseq("linalg_qr", ["Q", "R"])
 SVD = structseq("linalg_svd", ["U", "S", "Vh"])
 Eigh = structseq("linalg_eigh", ["eigenvalues", "eigenvectors"])
+Eig = structseq("linalg_eig", ["eigenvalues", "eigenvectors"])
 Lstsq = structseq("linalg_lstsq", ["solution", "residuals", "rank",
                                                 "singular_values"])
 
@@ -119,6 +121,18 @@ def _uplo(UPLO):  # noqa: N803
 def eigh(A, UPLO="L"):  # noqa: N803
     _float(A, "linalg.eigh")
     return Eigh(D.eigh_values(A, _uplo(UPLO)), D.eigh_vectors(A, _uplo(UPLO)))
+
+
+def eig(A):  # noqa: N803
+    """Eigenvalues and eigenvectors of square A, complex (ops/linalg_eig.py)."""
+    E.check(A, "linalg.eig")
+    return Eig(E.eig_values(A), E.eig_vectors(A))
+
+
+def eigvals(A):  # noqa: N803
+    """The eigenvalues of square A, complex; NaN for a matrix with infs or NaNs (torch's
+    eig refuses those, as eigvals does where A requires grad)."""
+    return E.eig_values(E.check(A, "linalg.eigvals", finite=A.requires_grad))
 
 
 def eigvalsh(A, UPLO="L"):  # noqa: N803
