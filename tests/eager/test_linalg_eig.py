@@ -94,6 +94,10 @@ def test_other_errors():
         tc.linalg.eig(tc.ones(2, 2, dtype=tc.int64))
     with pytest.raises(RuntimeError, match="Long"):
         torch.linalg.eig(torch.ones(2, 2, dtype=torch.int64))
+    for name in ("float16", "bfloat16"):
+        errors = [raised(lib, lambda lib, name=name: lib.linalg.eig(lib.ones(
+            2, 2, dtype=getattr(lib, name)))) for lib in (tc, torch)]
+        assert type(errors[0]) is type(errors[1]) and str(errors[0]) == str(errors[1])
     empty = tc.linalg.eig(tc.zeros(0, 0))
     assert empty.eigenvalues.shape == (0,) and empty.eigenvectors.dtype == tc.complex64
 

@@ -24,6 +24,7 @@ import numpy as np
 from ..dispatch import bind
 from ..dtypes import complex_type
 from ..errors import DTypeError
+from ..torch_args import scalar_name
 from . import elementwise as ew
 from . import lapack
 from . import movement as mv
@@ -126,12 +127,13 @@ def check(a, op, finite=True):
     """torch's errors for eig's input: its shape, its dtype, then (with finite, eagerly)
     infs or NaNs in it."""
     square_rule(op)(tuple(a.shape))
-    kind = np.dtype(a._data.dtype).kind
-    if kind not in "fc" or a._data.dtype.itemsize < 4:
-        from ..torch_args import scalar_name
-        raise DTypeError(f"{op}: Expected a float32, float64, complex64 or complex128 tensor "
-                         f"as input (torch: Unknown Complex ScalarType for "
-                         f"{scalar_name(a._data.dtype)}). Got {scalar_name(a._data.dtype)}")
+    dtype = np.dtype(a._data.dtype)
+    if not (a.is_floating_point() or a.is_complex()):
+        raise DTypeError(f"{op}: Expected a floating point or complex tensor as input. Got "
+                         f"{scalar_name(dtype)}")
+    if dtype.kind not in "fc" or dtype.itemsize < 4:    # float16, bfloat16: no LAPACK
+        raise NotImplementedError(f"\"linalg_eig_out_cpu\" not implemented for "
+                                  f"'{scalar_name(dtype)}'")
     if finite and isinstance(a._data, np.ndarray) and not np.isfinite(a._data).all():
         raise lapack.LinAlgError(NOT_FINITE)
     return a
