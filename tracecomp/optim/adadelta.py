@@ -1,7 +1,7 @@
 """Adadelta: torch's single-tensor update (torch.optim.adadelta._single_tensor_adadelta),
 op for op, with the same state ('step', 'square_avg', 'acc_delta')."""
 from ..creation import tensor, zeros_like
-from .optimizer import Optimizer
+from .optimizer import Optimizer, real_views
 from .options import capturable_error, check_lr, scalar
 
 
@@ -36,6 +36,8 @@ class Adadelta(Optimizer):
             state = self.state[p]
             state["step"] += 1
             grad = -p.grad if maximize else p.grad
+            if p.is_complex():      # torch updates the real and imaginary parts apart
+                p, grad, state = real_views(p, grad, state)
             if weight_decay != 0:
                 grad = grad.add(p, alpha=weight_decay)
             square_avg, acc_delta = state["square_avg"], state["acc_delta"]

@@ -63,6 +63,8 @@ class Adafactor(Optimizer):
         beta2_decay, weight_decay = group["beta2_decay"], group["weight_decay"]
         params = [p for p in group["params"] if p.grad is not None]
         for p in params:
+            if p.is_complex():
+                raise RuntimeError("Adafactor does not support complex parameters")
             self._init_state(p)
         for p in params:
             state = self.state[p]

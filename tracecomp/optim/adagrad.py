@@ -2,7 +2,7 @@
 op for op. As in torch, state ('step', 'sum') exists from construction on; lr may be a
 1-element tensor."""
 from ..creation import full_like, tensor
-from .optimizer import Optimizer, step_count
+from .optimizer import Optimizer, real_views, step_count
 from .options import check_fused, check_lr, setting
 
 
@@ -49,6 +49,8 @@ class Adagrad(Optimizer):
             step = step_count(step_t)
             if maximize:
                 grad = -grad
+            if p.is_complex():      # torch updates the real and imaginary parts apart
+                p, grad, state = real_views(p, grad, state)
             if weight_decay != 0:
                 grad = grad.add(p, alpha=weight_decay)
             clr = lr / (1 + (step - 1) * lr_decay)

@@ -3,9 +3,8 @@ capturable=False), op for op, with the same state ('step' as a float32 0-d tenso
 'exp_avg', 'exp_avg_sq', 'max_exp_avg_sq' with amsgrad). lr and betas may be 1-element
 tensors, as in torch."""
 from ..creation import tensor, zeros_like
-from ..ops.complex import view_as_real
 from ..tensor import Tensor
-from .optimizer import Optimizer, step_count
+from .optimizer import Optimizer, real_views, step_count
 from .options import capturable_error, check_betas, check_fused, setting
 
 
@@ -113,15 +112,6 @@ class AdamW(Adam):
         super().__setstate__(state)
         for group in self.param_groups:
             group["decoupled_weight_decay"] = True
-
-
-def real_views(p, grad, state):
-    """A complex parameter, its gradient and its state as (..., 2) real views: torch's Adam
-    updates the real and imaginary parts as parameters of their own (the square of a
-    complex gradient would mix them). Writes go through to the complex tensors."""
-    views = {k: view_as_real(v) if isinstance(v, Tensor) and v.is_complex() else v
-             for k, v in state.items()}
-    return view_as_real(p), view_as_real(grad), views
 
 
 def decay_and_moments(p, grad, state, lr, weight_decay, decoupled, beta1, beta2):

@@ -2,7 +2,7 @@
 (torch.optim.adamax._single_tensor_adamax), op for op, with the same state ('step',
 'exp_avg', 'exp_inf')."""
 from ..creation import tensor, zeros_like
-from .optimizer import Optimizer, step_count
+from .optimizer import Optimizer, real_views, step_count
 from .options import capturable_error, check_betas, check_lr, scalar
 
 
@@ -38,6 +38,8 @@ class Adamax(Optimizer):
                 raise capturable_error()
             state = self.state[p]
             grad = -p.grad if maximize else p.grad
+            if p.is_complex():      # torch updates the real and imaginary parts apart
+                p, grad, state = real_views(p, grad, state)
             step_t = state["step"]
             step_t += 1
             if weight_decay != 0:

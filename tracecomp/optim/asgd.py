@@ -4,7 +4,7 @@ The average's `mu == 1` shortcut (a copy) is a Python branch on a tensor's value
 code takes torch's capturable form (ax += (p - ax) * mu) and the schedule's eta and mu are
 computed from the step tensor, so every call uses the current values."""
 from ..creation import tensor, zeros_like
-from .optimizer import Optimizer, step_count
+from .optimizer import Optimizer, real_views, step_count
 from .options import capturable_error, check_lr, is_traced, scalar
 
 
@@ -37,6 +37,9 @@ class ASGD(Optimizer):
             grad = -p.grad if maximize else p.grad
             if group["capturable"]:
                 raise capturable_error("params, mus, etas, and state_steps")
+            if p.is_complex():      # torch updates the real and imaginary parts apart
+                p, grad, state = real_views(p, grad, state)
+
             step_t, eta, mu, ax = state["step"], state["eta"], state["mu"], state["ax"]
             step_t += 1
             if weight_decay != 0:

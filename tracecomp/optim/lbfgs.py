@@ -9,9 +9,16 @@ from .. import context
 from ..composite import cat
 from ..errors import TraceError
 from ..grad_mode import enable_grad, no_grad
+from ..ops.complex import view_as_real
 from .line_search import strong_wolfe
 from .optimizer import Optimizer
 from .options import check_lr, scalar
+
+
+def _real(t):
+    """A complex tensor as its (..., 2) real view, as torch's LBFGS flattens a complex
+    parameter and its gradient into the flat vector (its real and imaginary parts apart)."""
+    return view_as_real(t) if t.is_complex() else t
 
 
 class LBFGS(Optimizer):
@@ -33,16 +40,17 @@ class LBFGS(Optimizer):
 
     def _numel(self):
         if self._numel_cache is None:
-            self._numel_cache = sum(p.numel() for p in self._params)
+            self._numel_cache = sum(_real(p).numel() for p in self._params)
         return self._numel_cache
 
     def _gather_flat_grad(self):
-        return cat([p.new_zeros(p.numel()) if p.grad is None else p.grad.reshape(-1)
+        return cat([_real(p.new_zeros(p.numel()) if p.grad is None else p.grad).reshape(-1)
                     for p in self._params], 0)
 
     def _add_grad(self, step_size, update):
         offset = 0
         for p in self._params:
+            p = _real(p)
             numel = p.numel()
             p.add_(update[offset:offset + numel].view_as(p), alpha=step_size)
             offset += numel

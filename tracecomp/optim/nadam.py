@@ -4,7 +4,7 @@ update (torch.optim.nadam._single_tensor_nadam), op for op, with the same state 
 gives NAdamW."""
 from ..creation import tensor, zeros_like
 from .adam import decay_and_moments
-from .optimizer import Optimizer, step_count
+from .optimizer import Optimizer, real_views, step_count
 from .options import capturable_error, check_betas, check_lr, is_traced, scalar
 
 
@@ -46,6 +46,9 @@ class NAdam(Optimizer):
             grad = -p.grad if maximize else p.grad
             if group["capturable"]:
                 raise capturable_error("params, mu_products and state_steps")
+            if p.is_complex():      # torch updates the real and imaginary parts apart
+                p, grad, state = real_views(p, grad, state)
+
             step_t, mu_product = state["step"], state["mu_product"]
             step_t += 1
             step = step_count(step_t)

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..creation import tensor
 from ..grad_mode import enable_grad, set_grad_enabled
+from ..ops.complex import view_as_real
 from ..tensor import Tensor
 from .hooks import (  # noqa: F401 - torch.optim.optimizer's global hook functions
     HookMixin,
@@ -36,6 +37,17 @@ def step_count(step_t):
     only known when the graph runs (torch's capturable path), in float64 so the bias
     corrections round as the eager ones do."""
     return step_t.item() if isinstance(step_t._data, np.ndarray) else step_t.double()
+
+
+def real_views(p, grad, state):
+    """A complex parameter, its gradient and its state as (..., 2) real views: torch's
+    Adam-family, Adagrad, RMSprop, Adadelta, Adamax, ASGD and Rprop update the real and
+    imaginary parts as parameters of their own (torch.optim's _view_as_real; the square or
+    the sign of a complex gradient would mix them). Writes go through to the complex
+    tensors; real state (the step count) is itself."""
+    views = {k: view_as_real(v) if isinstance(v, Tensor) and v.is_complex() else v
+             for k, v in state.items()}
+    return view_as_real(p), view_as_real(grad), views
 
 
 def _typename(x):

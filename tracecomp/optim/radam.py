@@ -6,7 +6,7 @@ torch's capturable form, a `where` that the graph evaluates each step."""
 from ..creation import tensor, zeros_like
 from ..ops.elementwise import where
 from .adam import decay_and_moments
-from .optimizer import Optimizer, step_count
+from .optimizer import Optimizer, real_views, step_count
 from .options import capturable_error, check_betas, check_lr, is_traced, scalar
 
 
@@ -43,6 +43,9 @@ class RAdam(Optimizer):
             grad = -p.grad if maximize else p.grad
             if group["capturable"]:
                 raise capturable_error()
+            if p.is_complex():      # torch updates the real and imaginary parts apart
+                p, grad, state = real_views(p, grad, state)
+
             step_t = state["step"]
             step_t += 1
             step = step_count(step_t)

@@ -3,7 +3,7 @@
 'square_avg', 'momentum_buffer' when momentum > 0, 'grad_avg' when centered). lr may be a
 1-element tensor."""
 from ..creation import tensor, zeros_like
-from .optimizer import Optimizer
+from .optimizer import Optimizer, real_views
 from .options import add_scaled, capturable_error, check_lr, setting
 
 
@@ -48,6 +48,8 @@ class RMSprop(Optimizer):
                 raise capturable_error()
             if maximize:
                 grad = -grad
+            if p.is_complex():      # torch updates the real and imaginary parts apart
+                p, grad, state = real_views(p, grad, state)
             state["step"] += 1
             if weight_decay != 0:
                 grad = grad.add(p, alpha=weight_decay)

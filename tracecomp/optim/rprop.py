@@ -5,7 +5,7 @@ of successive gradients): torch's single-tensor update
 `where`, which gives the same numbers eagerly and traces into a graph."""
 from ..creation import full_like, tensor, zeros_like
 from ..ops.elementwise import where
-from .optimizer import Optimizer
+from .optimizer import Optimizer, real_views
 from .options import capturable_error, check_lr, scalar
 
 
@@ -30,12 +30,17 @@ class Rprop(Optimizer):
             if len(state) == 0:
                 state["step"] = tensor(0.0)
                 state["prev"] = zeros_like(p)
-                state["step_size"] = full_like(p.grad, scalar(group["lr"]))
+                lr = scalar(group["lr"])     # both parts of a complex one step: lr + lr i
+                state["step_size"] = full_like(p.grad, complex(lr, lr) if p.is_complex()
+                                               else lr)
         for p in params:
             state = self.state[p]
             grad = -p.grad if maximize else p.grad
             if group["capturable"]:
                 raise capturable_error()
+            if p.is_complex():      # torch updates the real and imaginary parts apart
+                p, grad, state = real_views(p, grad, state)
+
             state["step"] += 1
             prev, step_size = state["prev"], state["step_size"]
             sign = grad.mul(prev).sign()
