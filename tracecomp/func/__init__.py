@@ -8,19 +8,22 @@ stack_module_state).
     forward.py       jvp, linearize, jacfwd, hessian (the double-VJP trick: no forward AD)
     vmap.py          vmap: a loop over the batch, results stacked
     randomness.py    vmap's randomness modes
-    module_state.py  functional_call, stack_module_state
+    module_state.py  functional_call, stack_module_state, replace_all_batch_norm_modules_
+    functionalize.py functionalize: in-place updates of the inputs applied on return
 
 Inside tracecomp.compile the transforms trace like any other code (a vmap unrolls into
 one graph with one copy of the function per sample); what cannot be traced is a graph
 break with a warning, never a different answer (tests/func/test_compile.py).
 """
 from .forward import hessian, jacfwd, jvp, linearize
-from .module_state import functional_call, stack_module_state
+from .functionalize import functionalize
+from .module_state import functional_call, replace_all_batch_norm_modules_, stack_module_state
 from .reverse import grad, grad_and_value, jacrev, vjp
 from .vmap import vmap
 
-__all__ = ["functional_call", "grad", "grad_and_value", "hessian", "jacfwd", "jacrev", "jvp",
-           "linearize", "stack_module_state", "vjp", "vmap"]
+__all__ = ["functional_call", "functionalize", "grad", "grad_and_value", "hessian", "jacfwd",
+           "jacrev", "jvp", "linearize", "replace_all_batch_norm_modules_",
+           "stack_module_state", "vjp", "vmap"]
 
 from ..support import missing_in as _missing_in  # noqa: E402
 

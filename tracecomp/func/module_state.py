@@ -1,11 +1,14 @@
-"""Modules as functions of their state: torch.func.functional_call and stack_module_state.
+"""Modules as functions of their state: torch.func.functional_call, stack_module_state and
+replace_all_batch_norm_modules_.
 
 functional_call runs module(*args, **kwargs) with some of its parameters and buffers
 replaced by the given tensors (by their dotted names), then puts the originals back: the
 function of the weights that grad, vjp, jacrev and vmap transform. Tied weights (one
 tensor under two names) take the given value under every name unless tie_weights=False.
 stack_module_state stacks the same-named parameters and buffers of several models of one
-class along a new dim 0, for vmap over an ensemble.
+class along a new dim 0, for vmap over an ensemble. replace_all_batch_norm_modules_ stops
+every batch norm in a model from tracking running statistics (under vmap each sample would
+update one shared set), as torch's.
 """
 import contextlib
 
@@ -144,3 +147,17 @@ def _stacked(dicts):
                                f".requires_grad")
         out[name] = stack(tensors).detach().requires_grad_(wants.pop())
     return out
+
+
+def replace_all_batch_norm_modules_(root):
+    """Every batch norm in root (root included) in place without running statistics:
+    running_mean, running_var and num_batches_tracked become None and track_running_stats
+    False, so it normalizes with the batch's own statistics in training and in eval."""
+    from ..nn.modules.batchnorm import _BatchNorm
+    for module in root.modules():
+        if isinstance(module, _BatchNorm) and module.track_running_stats:
+            module.running_mean = None
+            module.running_var = None
+            module.num_batches_tracked = None
+            module.track_running_stats = False
+    return root
