@@ -133,6 +133,30 @@ def test_modules_on_meta(make):
     assert _spec(out) == _spec(want)
 
 
+@pytest.mark.parametrize("layer", ["attention", "transformer", "lstm", "embedding"])
+def test_layers_with_children_on_meta(layer):
+    """device= reaches the submodules a layer builds itself (MultiheadAttention's
+    out_proj, a transformer layer's parts)."""
+    def build(lib):
+        nn, kw = lib.nn, {"device": lib.device("meta")}
+        x = lib.randn(2, 3, 8, device="meta")
+        made = {"attention": lambda: (nn.MultiheadAttention(8, 2, batch_first=True, **kw),
+                                      (x, x, x)),
+                "transformer": lambda: (nn.TransformerEncoderLayer(8, 2, 16, batch_first=True,
+                                                                   **kw), (x,)),
+                "lstm": lambda: (nn.LSTM(8, 5, batch_first=True, **kw), (x,)),
+                "embedding": lambda: (nn.Embedding(10, 4, **kw),
+                                      (lib.zeros(2, 3, dtype=lib.int64, device="meta"),))}
+        module, args = made[layer]()
+        out = module(*args)
+        return module, out[0] if isinstance(out, tuple) else out
+    (ours, out), (ref, want) = build(tc), build(torch)
+    for (name, p), (_, q) in zip(ours.state_dict().items(), ref.state_dict().items(),
+                                 strict=True):
+        assert _spec(p) == _spec(q), name
+    assert _spec(out) == _spec(want)
+
+
 def test_to_empty_then_reset_or_load_gives_torchs_values():
     ref = _layers(torch).eval()
     state = {k: to_tc(v) for k, v in ref.state_dict().items()}

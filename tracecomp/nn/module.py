@@ -190,9 +190,15 @@ class Module(ModuleHooks, ModuleState):
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{_typename(module)} is not a Module subclass")
         self._check_name("module", name, self._modules)
-        self._modules[name] = module
+        self._modules[name] = self._on_factory_device(module)
 
     register_module = add_module
+
+    def _on_factory_device(self, module):
+        """A child module of a layer made with device= (MultiheadAttention's out_proj, a
+        transformer layer's parts) goes to that device with the layer's own tensors."""
+        where = self.__dict__.get("_factory_device")
+        return module if where is None or module is None else module.to(where)
 
     def __setattr__(self, name, value):
         d = self.__dict__
@@ -223,7 +229,7 @@ class Module(ModuleHooks, ModuleState):
             if d.get("_modules") is None:
                 raise AttributeError("cannot assign module before Module.__init__() call")
             remove_from(d, self._parameters, self._buffers, self._non_persistent_buffers_set)
-            self._modules[name] = value
+            self._modules[name] = self._on_factory_device(value)
         elif d.get("_modules") is not None and name in self._modules:
             if value is not None:
                 raise TypeError(f"cannot assign '{_typename(value)}' as child module '{name}' "
