@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from . import context, devices, dtypes
+from . import context, devices, dtypes, meta_device
 from .devices import check_placement
 from .dispatch import bind
 from .dtypes import np_kind
@@ -150,13 +150,15 @@ def placing(make):
     CPU. A tensor being traced stays as it is: compiled graphs are device-neutral."""
     @functools.wraps(make)
     def placed(*args, **kwargs):
-        t = make(*args, **kwargs)
         where = kwargs.get("device")
         if where is None:
             if not devices.default_set():
-                return t                    # the hot path: nothing set anywhere
+                return make(*args, **kwargs)    # the hot path: nothing set anywhere
             where = devices.default_device()
         where = devices.placed(where)
+        if where.type == "meta" and context.current() is None:
+            return meta_device.creating(make, args, kwargs, where)  # no values built
+        t = make(*args, **kwargs)
         if where.type == "cpu" or not isinstance(t._data, np.ndarray):
             return t
         return Tensor._make(devices.to_device(t._data, where), t._requires_grad)

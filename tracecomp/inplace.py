@@ -14,6 +14,7 @@ from . import context, dtypes, grad_mode, inplace_view
 from .device_array import DeviceArray
 from .dispatch import bind, history_taken
 from .errors import AutogradError, DTypeError
+from .meta_device import is_meta
 from .ops.indexing import index_put
 from .tensor import Tensor
 from .torch_args import scalar_name
@@ -227,6 +228,9 @@ def random_fill(x, sample, what=None):
     in a dropout) the samples are a graph node drawn afresh on every call, never numbers
     fixed when the code was traced."""
     from . import context
+    if is_meta(x._data):        # no values to draw (torch's generator does not move either)
+        x._vc[0] += 1
+        return x
     with grad_mode.no_grad():
         if context.current() is None and isinstance(x._data, np.ndarray):
             if getattr(sample, "fills", False) and x._data.flags.c_contiguous:

@@ -51,6 +51,21 @@ def test_meta_tensors_made_every_way():
     assert tc.empty(2, 3, 4, device="meta").stride() == (12, 4, 1)
 
 
+def test_meta_creation_allocates_and_draws_nothing():
+    """4 TB of float32 on meta, a model built under `with device('meta')` and nn.init on
+    meta: no memory, and the random generator does not move (torch's does not either; not
+    run here: torch's first meta normal_ takes seconds)."""
+    tc.manual_seed(0)
+    want = tc.rand(3)
+    tc.manual_seed(0)
+    huge = tc.randn(10 ** 6, 10 ** 6, device="meta")
+    with tc.device("meta"):
+        model = tc.nn.Sequential(tc.nn.Linear(4096, 4096), tc.nn.Linear(4096, 10))
+    tc.nn.init.normal_(model[0].weight)
+    assert huge.shape == (10 ** 6, 10 ** 6) and model[0].weight.is_meta
+    assert tc.equal(tc.rand(3), want)
+
+
 def test_meta_ops_infer_shapes_and_dtypes():
     def ops(lib):
         F = lib.nn.functional
