@@ -210,7 +210,7 @@ class Tensor:
         return strides if dim is None else strides[_wrap_dim(dim, self._data.ndim, "stride")]
 
     def data_ptr(self) -> int:
-        return self._data.ctypes.data
+        return 0 if self.is_meta else self._data.ctypes.data     # no memory: torch's 0
 
     # --- autograd state -----------------------------------------------------------------
     @property
@@ -436,8 +436,10 @@ class Tensor:
         pickle.dumps): its values, requires_grad and device, no history; a Parameter
         stays one. (tracecomp.save's files hold no pickle: serialization.py.)"""
         _unshared(self, "pickled")
-        return (_unpickle, (np.array(to_host(self._data)), self._requires_grad,
-                            str(self.device)))
+        data = self._data
+        # a meta tensor has no values: its shape and dtype stand in for them
+        held = (tuple(data.shape), data.dtype) if self.is_meta else np.array(to_host(data))
+        return (_unpickle, (held, self._requires_grad, str(self.device)))
 
     def __copy__(self):
         """copy.copy(t), as torch's: a tensor over the same memory with the same
@@ -477,9 +479,13 @@ def _unshared(t, how):
 
 
 def _unpickle(array, requires_grad, where):
-    """A pickled tensor again (Tensor.__reduce_ex__; a Parameter has its own)."""
+    """A pickled tensor again (Tensor.__reduce_ex__; a Parameter has its own): `array` is
+    its values, or (shape, dtype) for a meta tensor."""
     if where == "cpu":
         t = Tensor._make(array)
+    elif where == "meta":
+        from .meta_device import empty
+        t = Tensor._make(empty(*array, device(where)))
     else:
         from .devices import to_device
         t = Tensor._make(to_device(array, device(where)))

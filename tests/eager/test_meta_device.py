@@ -116,6 +116,17 @@ def test_meta_gradients_are_meta():
     assert gx.is_meta and gx.shape == (3, 4)
 
 
+def test_copies_and_pickles_of_meta_tensors():
+    import pickle
+    model = tc.nn.Linear(3, 2, device="meta")
+    for copied in (copy.deepcopy(model).weight, pickle.loads(pickle.dumps(model.weight)),
+                   model.weight.clone(), model.weight.detach()):
+        assert copied.is_meta and copied.shape == (2, 3)
+    again = pickle.loads(pickle.dumps(model.weight))
+    assert isinstance(again, tc.nn.Parameter) and again.requires_grad
+    assert model.weight.data_ptr() == torch.empty(1, device="meta").data_ptr() == 0
+
+
 def test_in_place_on_meta_keeps_it_meta():
     y = tc.zeros(3, device="meta")
     y.add_(1)
