@@ -177,6 +177,20 @@ def test_errors_as_torch(case):
     assert str(got) == str(want).replace("torch.", "tracecomp.")
 
 
+def test_no_grad_is_refused_not_a_missing_tangent():
+    """torch computes tangents under no_grad; here they need the tape, so it is an error
+    naming the call, never a silently missing tangent."""
+    fw = tc.autograd.forward_ad
+    with tc.no_grad(), fw.dual_level():
+        with pytest.raises(NotImplementedError, match="make_dual: forward-mode AD under "
+                                                      "no_grad"):
+            fw.make_dual(tc.ones(2), tc.ones(2))
+    with fw.dual_level():
+        dual = fw.make_dual(tc.ones(2), tc.ones(2))
+        with tc.no_grad(), pytest.raises(NotImplementedError, match="unpack_dual"):
+            fw.unpack_dual(dual.exp())
+
+
 def test_compiled_calls_under_a_dual_level_break_the_graph():
     fw = tc.autograd.forward_ad
     f = tc.compile(lambda x: tc.tanh(x) * x)

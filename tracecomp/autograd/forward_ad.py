@@ -27,6 +27,9 @@ tangents), the output (through `_Cut`) becoming a source of the level (function.
 `through_function`).
 
 One level at a time, as torch ("Nested forward mode AD is not supported at the moment").
+Because tangents ride on the tape, the ops between make_dual and unpack_dual must run with
+grad mode on: make_dual and unpack_dual under no_grad raise (torch computes tangents there);
+an op run under no_grad in between gives its result no tangent.
 """
 from collections import namedtuple
 
@@ -107,9 +110,16 @@ class dual_level:  # noqa: N801  (torch's name)
         return False
 
 
+NO_GRAD = ("{op}: forward-mode AD under no_grad is not supported by tracecomp: tangents are "
+           "computed from the autograd tape, which no_grad does not record; run the dual "
+           "tensors' ops with grad mode enabled")
+
+
 def _current(level, op):
     if level not in (None, 0) or (level == 0 and not _LEVELS):
         raise RuntimeError(f"Invalid level given to {op}")
+    if _LEVELS and not grad_mode.state.enabled:
+        raise NotImplementedError(NO_GRAD.format(op=op.strip("_")))
     return _LEVELS[-1] if _LEVELS else None
 
 
