@@ -143,6 +143,24 @@ def test_custom_function_jvp():
     assert_close(run(tc, cp, ct), run(torch, tp, tt), rtol=1e-6, atol=1e-9)
 
 
+def test_custom_function_without_jvp_is_torchs_error():
+    def run(lib):
+        class Square(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x * x
+
+            @staticmethod
+            def backward(ctx, g):
+                return g
+        fw = lib.autograd.forward_ad
+        with fw.dual_level():
+            return raised(lib, lambda lib: Square.apply(fw.make_dual(lib.ones(2),
+                                                                     lib.ones(2))))
+    got, want = run(tc), run(torch)
+    assert type(got) is type(want) and str(got) == str(want)
+
+
 def test_gradcheck_checks_forward_ad():
     x = tc.tensor(rng.standard_normal((2, 3))).requires_grad_()
     kw = dict(check_forward_ad=True, check_backward_ad=False, check_undefined_grad=False,

@@ -150,7 +150,7 @@ def make_dual(tensor, tangent, *, level=None):
                            f"size {list(tangent.shape)}.")
     if tangent._data.strides != tensor._data.strides:
         tangent = tangent.clone(memory_format=_like(tensor))    # laid out as the primal
-    if tensor.requires_grad and grad_mode.state.enabled:
+    if tensor.requires_grad:
         dual = _Cut.apply(tensor)   # its own node: the tangent's source, p's history behind
     else:
         dual = Tensor._make(tensor._data, True, None, tensor._vc)
@@ -208,17 +208,15 @@ def _push_forward(tensor, current):
 def through_function(cls, ctx, args, outputs):
     """A custom Function's outputs as duals of the open level, their tangents from the
     Function's jvp(ctx, *input tangents) (zeros for inputs without one), when any input
-    has a tangent. The outputs then stand on their own as sources: their tangents come
-    from jvp, not from the ops (or the backward) behind them."""
+    has a tangent (Function.jvp, not overridden, raises torch's error). The outputs then
+    stand on their own as sources: their tangents come from jvp, not from the ops (or the
+    backward) behind them."""
     current = _LEVELS[-1]
     if cls is _Cut:
         return outputs
     found = [_tangent(a, current) if isinstance(a, Tensor) else None for a in args]
     if all(t is None for t in found):
         return outputs
-    if cls.jvp.__qualname__.startswith("Function."):
-        raise RuntimeError(f"{cls.__name__}: a custom Function used with forward AD must "
-                           f"implement the jvp staticmethod (it has none)")
     tangents = [zeros_like(a) if t is None and isinstance(a, Tensor) else t
                 for a, t in zip(args, found)]
     held, ctx._saved = ctx._saved, tuple(ctx.to_save_forward)    # jvp's saved_tensors
