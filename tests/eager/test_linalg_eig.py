@@ -102,6 +102,15 @@ def test_other_errors():
     assert empty.eigenvalues.shape == (0,) and empty.eigenvectors.dtype == tc.complex64
 
 
+def test_out_arguments():
+    a = tc.tensor(_matrices(np.float64, (3, 3)))
+    values, vectors = tc.empty(3, dtype=tc.complex128), tc.empty(3, 3, dtype=tc.complex128)
+    got = tc.linalg.eig(a, out=(values, vectors))
+    assert got.eigenvalues is values and got.eigenvectors is vectors
+    assert_close(values, tc.linalg.eigvals(a))
+    assert tc.linalg.eigvals(a, out=values) is values
+
+
 def test_compiled_eig_is_a_trace_error_naming_the_op():
     a = tc.tensor(_matrices(np.float64, (3, 3)))
     strict = tc.compile(lambda x: tc.linalg.eigvals(x * 2).abs(), fullgraph=True)
