@@ -183,6 +183,27 @@ def test_layers_with_children_on_meta(layer):
     assert _spec(out) == _spec(want)
 
 
+@pytest.mark.parametrize("how", ["factory_kwargs", "device_block"])
+def test_lazy_modules_materialize_on_meta(how):
+    def run(lib):
+        def made():
+            kw = {"device": "meta"} if how == "factory_kwargs" else {}
+            return lib.nn.Sequential(lib.nn.LazyConv2d(4, 3, **kw), lib.nn.Flatten(),
+                                     lib.nn.LazyLinear(5, **kw))
+        if how == "device_block":
+            with lib.device("meta"):
+                model = made()
+        else:
+            model = made()
+        out = model(lib.randn(2, 3, 6, 6, device="meta"))
+        return model, out
+    (ours, out), (ref, want) = run(tc), run(torch)
+    for (name, p), (_, q) in zip(ours.state_dict().items(), ref.state_dict().items(),
+                                 strict=True):
+        assert _spec(p) == _spec(q), name
+    assert _spec(out) == _spec(want)
+
+
 def test_to_empty_then_reset_or_load_gives_torchs_values():
     ref = _layers(torch).eval()
     state = {k: to_tc(v) for k, v in ref.state_dict().items()}

@@ -10,6 +10,8 @@ import copy
 import warnings
 from collections import OrderedDict
 
+import numpy as np
+
 from .. import context, dtypes
 from ..device_methods import check_cuda, move, moved_data, parse_to
 from ..devices import CPU, check_placement, placed
@@ -167,7 +169,8 @@ class Module(ModuleHooks, ModuleState):
                              f"parameters must be created explicitly. To express '{name}' as a "
                              "function of another Tensor, compute the value in the forward() "
                              "method.")
-        if param is not None and self.__dict__.get("_factory_device") is not None:
+        if param is not None and self.__dict__.get("_factory_device") is not None and \
+                isinstance(param._data, np.ndarray):        # made on the CPU: moved
             param._data = moved_data(param._data, self._factory_device)
         self._parameters[name] = param
 
@@ -178,7 +181,8 @@ class Module(ModuleHooks, ModuleState):
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"cannot assign '{_typename(tensor)}' object to buffer '{name}' "
                             "(tracecomp Tensor or None required)")
-        if tensor is not None and self.__dict__.get("_factory_device") is not None:
+        if tensor is not None and self.__dict__.get("_factory_device") is not None and \
+                isinstance(tensor._data, np.ndarray):
             tensor = move(tensor, self._factory_device)
         self._buffers[name] = tensor
         if persistent:

@@ -16,8 +16,9 @@ stops with torch's message that says to call forward first.
 import numpy as np
 
 from ... import dtypes
-from ...creation import tensor
+from ...creation import empty, tensor
 from ...debug_log import emit
+from ...devices import default_device, default_set, placed
 from ...grad_mode import no_grad
 from ...tensor import Tensor
 from ..parameter import Parameter
@@ -38,11 +39,13 @@ _SHAPE_ERROR = ("Can't access the shape of an uninitialized parameter or buffer.
 
 
 class _NoData:
-    """Stands in for the array of an uninitialized tensor: it knows its dtype only, and
-    every op that reaches for its values or shape fails with torch's message."""
+    """Stands in for the array of an uninitialized tensor: it knows its dtype and the device
+    it will be made on (None: the CPU), and every op that reaches for its values or shape
+    fails with torch's message."""
 
-    def __init__(self, dtype):
+    def __init__(self, dtype, device=None):
         self.dtype = np.dtype(dtype)
+        self.device = device
 
     def _use(self, *args, **kwargs):
         raise ValueError(_USE_ERROR.format("an operation"))
@@ -51,7 +54,7 @@ class _NoData:
     __array__ = __len__ = __getitem__ = _use
 
     def copy(self, *args, **kwargs):
-        return _NoData(self.dtype)
+        return _NoData(self.dtype, self.device)
 
 
 class UninitializedTensorMixin:
@@ -62,7 +65,9 @@ class UninitializedTensorMixin:
         Parameter / Tensor; the object keeps its identity."""
         dtype = self._data.dtype if dtype is None else dtypes.to_np(dtype)
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        self._data = np.empty(shape, dtype=dtype)
+        where = self._data.device if device is None else placed(device)
+        self._data = np.empty(shape, dtype=dtype) if where is None or where.type == "cpu" \
+            else empty(shape, dtype=dtype, device=where)._data     # 'meta': no memory
         self.__class__ = self.cls_to_become
 
     @property
@@ -75,7 +80,7 @@ class UninitializedTensorMixin:
     def _uninitialized_like(self, dtype, requires_grad):
         new = object.__new__(type(self))
         Tensor.__init__(new, 0)
-        new._data = _NoData(dtype)
+        new._data = _NoData(dtype, self._data.device)
         new._requires_grad = requires_grad
         return new
 
@@ -126,8 +131,12 @@ class UninitializedTensorMixin:
         return f"<{type(self).__name__}>"
 
 
-def _empty_data(dtype):
-    return _NoData(dtypes.to_np(dtype) if dtype is not None else np.float32)
+def _empty_data(dtype, device):
+    """An uninitialized tensor's data: made on `device` when given, else on the default
+    device if one is set (`with torch.device('meta'):`), as torch's."""
+    where = placed(device) if device is not None else \
+        default_device() if default_set() else None
+    return _NoData(dtypes.to_np(dtype) if dtype is not None else np.float32, where)
 
 
 class UninitializedParameter(UninitializedTensorMixin, Parameter):
@@ -137,7 +146,7 @@ class UninitializedParameter(UninitializedTensorMixin, Parameter):
 
     def __new__(cls, requires_grad=True, device=None, dtype=None):
         p = Parameter.__new__(cls, None, requires_grad)
-        p._data = _empty_data(dtype)
+        p._data = _empty_data(dtype, device)
         return p
 
     def __init__(self, requires_grad=True, device=None, dtype=None):
@@ -154,7 +163,7 @@ class UninitializedBuffer(UninitializedTensorMixin, Tensor):
 
     def __init__(self, requires_grad=False, device=None, dtype=None):
         Tensor.__init__(self, 0)
-        self._data = _empty_data(dtype)
+        self._data = _empty_data(dtype, device)
         self._requires_grad = requires_grad
 
 
@@ -225,10 +234,10 @@ class LazyLinear(LazyModuleMixin, Linear):
 
     def __init__(self, out_features, bias=True, device=None, dtype=None):
         super().__init__(0, 0, False)
-        self.weight = UninitializedParameter(dtype=dtype)
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
         self.out_features = out_features
         if bias:
-            self.bias = UninitializedParameter(dtype=dtype)
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
 
     def reset_parameters(self):
         if not self.has_uninitialized_params() and self.in_features != 0:
@@ -247,11 +256,11 @@ class LazyLinear(LazyModuleMixin, Linear):
 class _LazyConvMixin(LazyModuleMixin):
     """in_channels from the first input's channel dim (dim 1, or 0 when unbatched)."""
 
-    def _lazy_init(self, out_channels, bias, dtype):
-        self.weight = UninitializedParameter(dtype=dtype)
+    def _lazy_init(self, out_channels, bias, device, dtype):
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
         self.out_channels = out_channels
         if bias:
-            self.bias = UninitializedParameter(dtype=dtype)
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
 
     def reset_parameters(self):
         if not self.has_uninitialized_params() and self.in_channels != 0:
@@ -289,7 +298,7 @@ class _LazyConv(_LazyConvMixin):
                  bias=True, padding_mode="zeros", device=None, dtype=None):
         super().__init__(0, 0, kernel_size, stride, padding, dilation, groups, False,
                          padding_mode)
-        self._lazy_init(out_channels, bias, dtype)
+        self._lazy_init(out_channels, bias, device, dtype)
 
 
 class _LazyConvTranspose(_LazyConvMixin):
@@ -300,7 +309,7 @@ class _LazyConvTranspose(_LazyConvMixin):
                  dtype=None):
         super().__init__(0, 0, kernel_size, stride, padding, output_padding, groups, False,
                          dilation, padding_mode)
-        self._lazy_init(out_channels, bias, dtype)
+        self._lazy_init(out_channels, bias, device, dtype)
 
 
 class LazyConv1d(_LazyConv, Conv1d):
@@ -336,11 +345,11 @@ class _LazyNormBase(LazyModuleMixin):
         self.affine = affine
         self.track_running_stats = track_running_stats
         if affine:
-            self.weight = UninitializedParameter(dtype=dtype)
-            self.bias = UninitializedParameter(dtype=dtype)
+            self.weight = UninitializedParameter(device=device, dtype=dtype)
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
         if track_running_stats:
-            self.running_mean = UninitializedBuffer(dtype=dtype)
-            self.running_var = UninitializedBuffer(dtype=dtype)
+            self.running_mean = UninitializedBuffer(device=device, dtype=dtype)
+            self.running_var = UninitializedBuffer(device=device, dtype=dtype)
             self.num_batches_tracked = tensor(0, dtype=dtypes.int64)
 
     def reset_parameters(self):
