@@ -19,6 +19,7 @@ from .device_array import DeviceArray
 from .devices import CPU, device, to_host  # noqa: F401  (tracecomp.tensor.device, as before)
 from .dtypes import np_kind
 from .errors import TraceError, fmt_shape
+from .meta_device import NO_ITEM
 from .user_code import user_line
 
 
@@ -389,7 +390,7 @@ class Tensor:
     def _one_value(self):
         """The value of a one-element tensor as a Python number (item(), float(), bool())."""
         if self.is_meta:
-            raise RuntimeError("Tensor.item() cannot be called on meta tensors")
+            raise RuntimeError(NO_ITEM)
         return self._host().reshape(()).item()
 
     def __bool__(self):
