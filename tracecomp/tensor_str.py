@@ -212,6 +212,13 @@ def format_tensor(t, grad_fn_name=None):
 
 
 def _grad_suffix(t, grad_fn_name):
-    if grad_fn_name is not None:
-        return [f"grad_fn=<{grad_fn_name}>"]
-    return ["requires_grad=True"] if t._requires_grad else []
+    """grad_fn or requires_grad, then the tangent of a dual tensor (forward_ad.py)."""
+    from .autograd import forward_ad
+    shown, tangent = forward_ad.for_repr(t)
+    if not shown:
+        suffixes = []
+    elif grad_fn_name is not None:
+        suffixes = [f"grad_fn=<{grad_fn_name}>"]
+    else:
+        suffixes = ["requires_grad=True"] if t._requires_grad else []
+    return suffixes if tangent is None else suffixes + [f"tangent={tangent}"]

@@ -69,6 +69,18 @@ def test_dual_tensor_bookkeeping_as_torch():
     fw.exit_dual_level()
 
 
+def test_dual_tensors_print_as_torchs():
+    def printed(lib):
+        fw = lib.autograd.forward_ad
+        with fw.dual_level():
+            d = fw.make_dual(lib.tensor([1.0, 2.0]), lib.tensor([1.0, 0.5]))
+            w = lib.tensor([1.0, 2.0], requires_grad=True)
+            e = fw.make_dual(w, lib.tensor([1.0, 0.5]))
+            shown = [repr(t) for t in (d, d * 2, e.exp(), lib.ones(2))]
+        return shown + [repr(d)]
+    assert [s.replace("tracecomp", "torch") for s in printed(tc)] == printed(torch)
+
+
 def test_reverse_mode_through_tangents():
     """A primal that requires grad: the tangent has history, so it can be backpropagated
     (torch's tangent has a grad_fn there too). Against the closed form in float64 (torch

@@ -205,6 +205,45 @@ def _push_forward(tensor, current):
     return zeros_like(tensor) if tangent is None else tangent
 
 
+_PRINTING = [False]     # a tensor's repr computes its tangent: the tangent's own repr won't
+
+
+def for_repr(t):
+    """(whether t's requires_grad is the user's, the text of t's tangent or None) for
+    printing: torch shows `tangent=...` after a dual tensor's values, and a dual made of a
+    primal without grad does not require grad there."""
+    if not _LEVELS or _PRINTING[0] or not grad_mode.state.enabled:
+        return True, None
+    current = _LEVELS[-1]
+    _PRINTING[0] = True
+    try:
+        tangent = _tangent(t, current)
+        text = None if tangent is None else repr(tangent)
+    finally:
+        _PRINTING[0] = False
+    return _reverse_history(t, current.made_leaves), text
+
+
+def _reverse_history(t, made_leaves):
+    """Whether t requires grad for the user's sake: some leaf behind it requires grad and
+    is not a dual made a leaf only for the tape (torch's t would not require grad)."""
+    if not t.requires_grad:
+        return False
+    stack, seen = [t], set()
+    while stack:
+        x = stack.pop()
+        if x._node is None:
+            if x._requires_grad and not any(x is leaf for leaf in made_leaves):
+                return True
+            continue
+        if id(x._node) in seen:
+            continue
+        seen.add(id(x._node))
+        stack.extend(a for a in x._node.args or () if isinstance(a, Tensor) and
+                     a._requires_grad)
+    return False
+
+
 def through_function(cls, ctx, args, outputs):
     """A custom Function's outputs as duals of the open level, their tangents from the
     Function's jvp(ctx, *input tangents) (zeros for inputs without one), when any input
