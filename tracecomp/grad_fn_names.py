@@ -162,6 +162,7 @@ NAMES = {
     "linalg_logabsdet": "LinalgSlogdetBackward0", "linalg_slogdet_sign": "LinalgSlogdetBackward0",
     "linalg_solve": "LinalgSolveExBackward0", "linalg_cholesky": "LinalgCholeskyExBackward0",
     "linalg_eigh_values": "LinalgEighBackward0", "linalg_eigh_vectors": "LinalgEighBackward0",
+    "linalg_eig_values": "LinalgEigBackward0", "linalg_eig_vectors": "LinalgEigBackward0",
     "linalg_qr_q": "LinalgQrBackward0", "linalg_qr_r": "LinalgQrBackward0",
     "linalg_svd_u": "LinalgSvdBackward0", "linalg_svd_s": "LinalgSvdBackward0",
     "linalg_svd_vh": "LinalgSvdBackward0", "linalg_pinv": "LinalgPinvBackward0",
