@@ -23,7 +23,7 @@ from ..amp.cpu_policy import LOWER, autocast_op
 from ..composite_linalg import vector_norm as _vector_norm
 from ..creation import full, triu_indices
 from ..errors import ShapeError, fmt_shape
-from ..grad_fn_names import named
+from ..grad_fn_names import named, renamed
 from ..opmath import in_float32
 from ..ops import elementwise as ew
 from ..ops import movement as mv
@@ -435,7 +435,10 @@ def pad(input, pad, mode="constant", value=None):
         config = [(0, 0, 0)] * input.ndim
         for i in range(len(pad) // 2):
             config[input.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1], 0)
-        return mv.pad(input, tuple(config), 0.0 if value is None else value)
+        out = mv.pad(input, tuple(config), 0.0 if value is None else value)
+        # padding by nothing is still a new tensor in torch: writing into the result must
+        # not write into the input (mv.pad hands back the input itself)
+        return renamed(ew.clone(out), input, "ConstantPadNdBackward0") if out is input else out
     if mode in ("reflect", "replicate", "circular"):
         return _index_pad(input, pad, mode)
     raise NotImplementedError(f"Unrecognised padding mode {mode}")
