@@ -45,6 +45,10 @@ CHECK_SHAPES = os.environ.get("TRACECOMP_CHECK_SHAPES", "0") == "1"
 # threading.local read on every op.
 trace_hook = None
 
+# Set once a vmap has run (func/batching.py's apply): apply(prim, args, arrays, params) ->
+# the batched result, or NotImplemented when no operand is batched. Nothing is paid before.
+batching = None
+
 _grad = grad_mode.state
 _make = Tensor._make
 _new = object.__new__
@@ -269,7 +273,12 @@ def bind(prim, *args, **params):
         arrays = (args[0]._data,) if isinstance(args[0], Tensor) else args
     else:
         arrays = [a._data if isinstance(a, Tensor) else a for a in args]
-    if _devices_used[0] and any(type(a) is DeviceArray for a in arrays):
+    if batching is not None and (out := batching(prim, args, arrays, params)) is not \
+            NotImplemented:
+        dtype = out.dtype       # a Batched: computed by the rules, on the tape as any result
+        view = False
+        vc = [0]
+    elif _devices_used[0] and any(type(a) is DeviceArray for a in arrays):
         out = _on_device(prim, arrays, params)
         dtype = out.dtype
         # a device view is a copy of its part: an in-place update of it is written back

@@ -49,11 +49,13 @@ def alias(x):
     place with. The tape then records the stand-in, not x itself (which is about to take the
     result's history: recording x would make the node its own input), and the stand-in keeps
     the old values that VJPs need, as torch saves `original_self`."""
-    if not (_grad.enabled and isinstance(x._data, (np.ndarray, DeviceArray))):
+    batched = getattr(type(x._data), "batched", False)     # inside vmap (func/batching_value)
+    if not (_grad.enabled and (batched or isinstance(x._data, (np.ndarray, DeviceArray)))):
         return x
     if x._view is not None and x._requires_grad:
         return inplace_view.old_view(x)   # history replayed from the base's, not via x's
-    out = Tensor._make(x._data.copy(), x._requires_grad, x._node)
+    out = Tensor._make(x._data.copied() if batched else x._data.copy(), x._requires_grad,
+                       x._node)
     trace = context.current()
     if trace is not None:   # x's value, read where x came from (`s = zeros(n); s[i] = v`: a
         trace.made(out, x)  # temporary's copy is one too), not a tensor from outside
@@ -65,6 +67,16 @@ def _apart(x, operand):
     `y.add_(y.t())`) as a stand-in with its own version counter: the write into x must not
     invalidate the operand's recorded use."""
     return alias(operand) if isinstance(operand, Tensor) and operand._vc is x._vc else operand
+
+
+def _vmapped_into_unbatched():
+    raise RuntimeError("vmap: inplace arithmetic(self, *extra_args) is not possible because "
+                       "there exists a Tensor `other` in extra_args that has more elements "
+                       "than `self`. This happened due to `other` being vmapped over but "
+                       "`self` not being vmapped over in a vmap. Please try to use "
+                       "out-of-place operators instead of inplace arithmetic. If said operator "
+                       "is being called inside the PyTorch framework, please file a bug "
+                       "report instead.")
 
 
 def commit(x, result, op):
@@ -97,6 +109,9 @@ def commit(x, result, op):
         from . import context
         tracing = context.current()
         data = result._data
+        if getattr(type(x._data), "batched", False) or getattr(type(data), "batched", False):
+            data = x._data.write(result) if type(x._data) is not np.ndarray else \
+                _vmapped_into_unbatched()   # a batched tensor's memory, written through
         if tracing is not None and isinstance(x._data, np.ndarray):
             tracing.rebound.append((x, x._data))  # a real tensor takes a traced value:
             #                                       the compiler checks it

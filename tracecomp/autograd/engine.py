@@ -22,6 +22,8 @@ differentiates the graph; this engine does not import the trace side.
 """
 import heapq
 
+import numpy as np
+
 from .. import context, grad_mode
 from ..device_array import DeviceArray
 from ..dispatch import TapeNode, current_node
@@ -48,7 +50,13 @@ class _Traced:
         return "TracedBackward"
 
 
-TRACED = _Traced()      # backward() on a tensor whose _node is this runs in the trace
+TRACED = _Traced()
+_ndarray = np.ndarray
+
+# Set by vmap once one has run (func/batching.py's fit): a gradient batched by a vmap that
+# has ended, for a tensor that vmap did not batch, summed over that batch (each sample's
+# contribution to the one tensor: grad(vmap(f)) of a weight f closes over).
+fit_batched = None      # backward() on a tensor whose _node is this runs in the trace
 
 FREED = ("Trying to backward through the graph a second time (or directly access saved "
          "tensors after they have already been freed). Saved intermediate values of the graph "
@@ -448,6 +456,9 @@ def fit_grad(g, like):
     """Undo broadcasting and promotion: sum g down to `like`'s shape and cast to its dtype
     (a real operand of a complex op takes the real part of its gradient, as torch's)."""
     gd, ld = g._data, like._data
+    if fit_batched is not None and (type(gd) is not _ndarray or type(ld) is not _ndarray):
+        g = fit_batched(g, like)
+        gd = g._data
     if gd.shape != ld.shape:
         g = sum_to(g, ld.shape)
     if gd.dtype != ld.dtype:

@@ -26,8 +26,10 @@ default atol=1e-8, which torch's batching rules make exact, can fail where tanh 
 """
 import functools
 
-from .. import composite
+from .. import composite, context
 from ..tensor import Tensor
+from . import batching
+from . import batching_value as bv
 from . import randomness as rnd
 from .pytree import broadcast_to_and_flatten, tree_flatten, tree_unflatten
 
@@ -43,17 +45,75 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
     def wrapped(*args, **kwargs):
         _check_out_dims(out_dims, func)
         batch, flat_in_dims, flat_args, spec = _batched_inputs(in_dims, args, func)
-        columns = [None if d is None else a.unbind(d) if batch else _empty_sample(a, d)
-                   for a, d in zip(flat_args, flat_in_dims)]
-        outputs = []
-        with rnd.Loop(randomness) as loop:
-            for i in range(max(batch, 1)):          # a 0-sized batch: one call for shapes
-                loop.sample()
-                sample = [a if c is None else c[i] for a, c in zip(flat_args, columns)]
-                outputs.append(func(*tree_unflatten(sample, spec), **kwargs))
-        return _stack_outputs(outputs, out_dims, func, batch)
+        if batch == 0 or context.current() is not None:
+            outputs = _loop(func, batch, flat_in_dims, flat_args, spec, kwargs, randomness)
+            return _stack_outputs(outputs, out_dims, func, batch)
+        step = chunk_size or batch
+        parts = []
+        for start in range(0, batch, step):
+            n = min(step, batch - start)
+            chunk = [a if d is None or n == batch else a.narrow(d, start, n)
+                     for a, d in zip(flat_args, flat_in_dims)]
+            parts.append(_batched(func, n, flat_in_dims, chunk, spec, kwargs, out_dims,
+                                  randomness))
+        return parts[0] if len(parts) == 1 else _join_chunks(parts, out_dims, func)
 
     return wrapped
+
+
+def _batched(func, batch, flat_in_dims, flat_args, spec, kwargs, out_dims, randomness):
+    """One call of func on batched inputs (batching.py), its results unbatched."""
+    name = name_of(func)
+    level = batching.enter(batch, randomness)
+    try:
+        with rnd.Loop(randomness):
+            inputs = [a if d is None else bv.enter(a, d, level.level)
+                      for a, d in zip(flat_args, flat_in_dims)]
+            outputs = func(*tree_unflatten(inputs, spec), **kwargs)
+    finally:
+        batching.leave(level, name)
+    flat, out_spec, flat_dims = _output_dims(outputs, out_dims, name)
+    return tree_unflatten([_unbatch(o, d, level.level, batch, name)
+                           for o, d in zip(flat, flat_dims)], out_spec)
+
+
+def _unbatch(out, out_dim, level, batch, name):
+    batched_here = isinstance(out, Tensor) and bv.level_of(out._data) >= level
+    if out_dim is None:
+        if batched_here:
+            raise ValueError(f"vmap({name}, ...): `{name}` can not return a BatchedTensor when "
+                             f"out_dim is None")
+        return out
+    if not isinstance(out, Tensor):
+        raise ValueError(f"vmap({name}, ...): `{name}` must only return Tensors, got type "
+                         f"{type(out)}. Did you mean to set out_dims= to None for output?")
+    rank = out.dim() + 1
+    if not -rank <= out_dim < rank:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-rank}, "
+                         f"{rank - 1}], but got {out_dim})")
+    return bv.leave(out, level, out_dim % rank, batch)
+
+
+def _join_chunks(parts, out_dims, func):
+    """chunk_size's pieces, each a whole call's results, joined along their out_dims."""
+    flat, spec, flat_dims = _output_dims(parts[0], out_dims, name_of(func))
+    columns = zip(*(tree_flatten(p)[0] for p in parts))
+    return tree_unflatten([col[0] if d is None else composite.cat(col, d)
+                           for col, d in zip(columns, flat_dims)], spec)
+
+
+def _loop(func, batch, flat_in_dims, flat_args, spec, kwargs, randomness):
+    """The per-sample loop (while tracing for tracecomp.compile, and for an empty batch):
+    func once per sample on the slices, the outputs as a list."""
+    columns = [None if d is None else a.unbind(d) if batch else _empty_sample(a, d)
+               for a, d in zip(flat_args, flat_in_dims)]
+    outputs = []
+    with rnd.Loop(randomness) as loop:
+        for i in range(max(batch, 1)):          # a 0-sized batch: one call for shapes
+            loop.sample()
+            sample = [a if c is None else c[i] for a, c in zip(flat_args, columns)]
+            outputs.append(func(*tree_unflatten(sample, spec), **kwargs))
+    return outputs
 
 
 def name_of(func):
@@ -124,10 +184,10 @@ def _check_out_dims(out_dims, func):
                          f"the outputs the vmapped dimension should appear.")
 
 
-def _stack_outputs(outputs, out_dims, func, batch):
-    name = name_of(func)
-    flat, spec = tree_flatten(outputs[0])
-    if isinstance(outputs[0], Tensor):      # torch's edge case: a tuple of one dim fits too
+def _output_dims(output, out_dims, name):
+    """(output's leaves, its structure, the out_dim of each leaf), with torch's check."""
+    flat, spec = tree_flatten(output)
+    if isinstance(output, Tensor):      # torch's edge case: a tuple of one dim fits too
         flat_dims = list(out_dims) if isinstance(out_dims, tuple) and len(out_dims) == 1 \
             else [out_dims] if not isinstance(out_dims, tuple) else None
     else:
@@ -136,6 +196,12 @@ def _stack_outputs(outputs, out_dims, func, batch):
         raise ValueError(f"vmap({name}, ..., out_dims={out_dims})(<inputs>): out_dims is not "
                          f"compatible with the structure of `outputs`. out_dims has structure "
                          f"{tree_flatten(out_dims)[1]} but outputs has structure {spec}.")
+    return flat, spec, flat_dims
+
+
+def _stack_outputs(outputs, out_dims, func, batch):
+    name = name_of(func)
+    _, spec, flat_dims = _output_dims(outputs[0], out_dims, name)
     samples = [tree_flatten(o) for o in outputs]
     for _, s in samples[1:]:
         if s != spec:

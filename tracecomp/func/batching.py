@@ -1,0 +1,193 @@
+"""The batching interpreter: a primitive called on batched tensors inside vmap runs once on
+the whole batch (JAX's batching trace, functorch's vmap dispatch key).
+
+`bind` hands every primitive call to `apply` once any vmap has run (dispatch.batching).
+`apply` finds the highest vmap level among the operands (batching_value.py), takes that
+level's layer off each operand (its physical tensor and batch dim; None for operands not
+batched at that level), and calls the primitive's batching rule (batching_rules.py), which
+calls primitives on the physical tensors (through bind again, so lower levels and the tape
+see them) and says where the result's batch dim is. The result is a Batched again; bind puts
+it on the tape as it would any result, so the VJPs, which call primitives too, run batched.
+
+The rules' own calls run with grad mode off: the tape is kept on the tensors the user's code
+sees, one node per primitive it calls (vmap's entry and exit are nodes too, batching_value).
+
+A primitive without a rule falls back to a loop for that primitive alone: each sample's
+operands sliced out, the primitive called per sample, the results stacked (what torch does
+for an op without a batching rule). `FALLBACKS` counts those calls per primitive, and each
+vmap call logs its own at TRACECOMP_DEBUG >= 1, which shows the rules worth writing.
+
+Random primitives follow vmap's `randomness`: under 'different' a draw inside vmap is made
+for the whole batch (a batch dim added to its shape or operands), under 'same' once for all
+samples (a draw from batched operands then runs per sample from one generator state), and
+under 'error' randomness.py refuses it.
+"""
+from collections import Counter
+
+from .. import debug_log, grad_mode
+from ..creation import default_generator
+from . import batching_rules as rules
+from . import batching_value as bv
+from .batching_value import Batched
+
+_grad = grad_mode.state
+
+FALLBACKS = Counter()     # primitive name -> calls that ran per sample (since start)
+
+
+class VmapLevel:
+    """One running vmap: its level, batch size and randomness mode."""
+
+    def __init__(self, level, batch, randomness):
+        self.level, self.batch, self.randomness = level, batch, randomness
+        self.fallbacks = Counter()
+
+
+_active = []            # running vmaps, innermost last
+_counter = [0]          # levels only grow: a value of an ended vmap never meets a new one's
+_ceiling = [None]       # the level whose rule is running now (random draws go below it)
+
+
+def enter(batch, randomness):
+    from .. import dispatch
+    from ..autograd import engine
+    dispatch.batching = apply
+    engine.fit_batched = fit
+    _counter[0] += 1
+    level = VmapLevel(_counter[0], batch, randomness)
+    _active.append(level)
+    return level
+
+
+def leave(level, name):
+    _active.remove(level)
+    if level.fallbacks:
+        debug_log.emit(1, lambda: f"vmap({name}): primitives without a batching rule ran once "
+                              f"per sample: {dict(level.fallbacks)}")
+
+
+def apply(prim, args, arrays, params):
+    """bind's hook: prim applied to batched operands, as a Batched; NotImplemented when no
+    operand is batched (and no running vmap batches a random draw)."""
+    level = 0
+    for a in arrays:
+        if type(a) is Batched and a.level > level:
+            level = a.level
+    if "random" in prim.tags and _active:
+        drawn = _random(prim, args, arrays, params, level)
+        if drawn is not NotImplemented:
+            return drawn
+    if level == 0:
+        return NotImplemented
+    values, bdims = [], []
+    for a, arr in zip(args, arrays):
+        if type(arr) is Batched and arr.level == level:
+            values.append(arr.value)
+            bdims.append(arr.bdim)
+        else:
+            values.append(a)
+            bdims.append(None)
+    rule = rules.rule_for(prim)
+    was, _grad.enabled = _grad.enabled, False
+    ceiling, _ceiling[0] = _ceiling[0], level
+    try:
+        if rule is None:
+            out, bdim = _per_sample(prim, values, bdims, params, level)
+        else:
+            out, bdim = rule(prim, values, bdims, **params)
+    finally:
+        _grad.enabled = was
+        _ceiling[0] = ceiling
+    if bdim is None:        # a result that depends on no batched operand
+        return out._data
+    return Batched(out, bdim, level)
+
+
+def fit(g, like):
+    """g, a gradient for `like`, summed over the batch of each vmap that has ended and did
+    not batch `like` (the autograd engine's fit_grad asks, beside undoing broadcasting). A
+    running vmap's batch stays: the function being differentiated there is one sample's."""
+    running = {v.level for v in _active}
+    keep = set()
+    data = like._data
+    while type(data) is Batched:
+        keep.add(data.level)
+        data = data.value._data
+    data, ended = g._data, []
+    while type(data) is Batched:
+        if data.level not in running and data.level not in keep:
+            ended.append((data.level, data.batch_size))
+        data = data.value._data
+    for level, batch in ended:
+        g = bv.leave(g, level, 0, batch).sum(0)
+    return g
+
+
+def _per_sample(prim, values, bdims, params, level):
+    """The fallback: prim once per sample, the results stacked along dim 0."""
+    from .. import composite
+    _count(prim, level)
+    batch = next(v.shape[d] for v, d in zip(values, bdims) if d is not None)
+    outs = []
+    for i in range(batch):
+        sample = [v if d is None else v.select(d, i) for v, d in zip(values, bdims)]
+        outs.append(rules.call(prim, *sample, **params))
+    return composite.stack(outs, 0), 0
+
+
+def _count(prim, level):
+    FALLBACKS[prim.name] += 1
+    for running in _active:
+        if running.level == level:
+            running.fallbacks[prim.name] += 1
+
+
+# --- random primitives ------------------------------------------------------------------------
+def _random(prim, args, arrays, params, level):
+    """A random draw inside a running vmap whose randomness is not 'error' (randomness.py
+    refuses those): under 'different', each sample's own numbers; under 'same', one draw."""
+    ceiling = _ceiling[0]
+    running = [v for v in _active if v.level > level and (ceiling is None or v.level < ceiling)
+               and v.randomness != "error"]
+    if level and any(v.level == level for v in _active):
+        mode = next(v.randomness for v in _active if v.level == level)
+        if mode == "same":      # batched operands, one draw: per sample, one generator state
+            return _same_per_sample(prim, args, arrays, params, level)
+    if not running or running[-1].randomness == "same":
+        return NotImplemented   # an unbatched draw is the same for every sample already
+    vmap = running[-1]
+    was, _grad.enabled = _grad.enabled, False
+    _ceiling[0] = vmap.level
+    try:
+        out = rules.draw_batched(prim, args, params, vmap.batch)
+    finally:
+        _grad.enabled = was
+        _ceiling[0] = ceiling
+    return Batched(out, 0, vmap.level)
+
+
+def _same_per_sample(prim, args, arrays, params, level):
+    """randomness='same' with batched operands: each sample draws from the generator state
+    vmap found, so all share their numbers (the generator then moves on once)."""
+    rng = default_generator.rng
+    state = rng.bit_generator.state
+    values, bdims = [], []
+    for a, arr in zip(args, arrays):
+        batched = type(arr) is Batched and arr.level == level
+        values.append(arr.value if batched else a)
+        bdims.append(arr.bdim if batched else None)
+    from .. import composite
+    batch = next(v.shape[d] for v, d in zip(values, bdims) if d is not None)
+    was, _grad.enabled = _grad.enabled, False
+    try:
+        outs = []
+        for i in range(batch):
+            rng.bit_generator.state = state
+            sample = [v if d is None else v.select(d, i) for v, d in zip(values, bdims)]
+            outs.append(rules.call(prim, *sample, **params))
+    finally:
+        _grad.enabled = was
+    return Batched(composite.stack(outs, 0), 0, level)
+
+
+__all__ = ["FALLBACKS", "apply", "enter", "leave"]

@@ -1,0 +1,325 @@
+"""Batching rules: how each primitive runs on a whole batch (the interpreter: batching.py).
+
+A rule is `rule(prim, values, bdims, **params) -> (result, bdim)`: `values` are the
+operands with the batch in them (a physical tensor, one dim more than the function saw)
+or without it (bdim None: the operand is the same for every sample), and it returns the
+result of prim over the whole batch and where its batch dim is (None: the same for all).
+It calls primitives through bind, so operands batched by outer vmaps are handled there.
+
+Rules come in a few kinds, each written once and given to every primitive it fits:
+
+  unary        elementwise on one operand: computed where the batch dim is
+  broadcast    elementwise on several: batch dims to the front, ranks aligned with 1s
+  reduce       dims shifted by one (reduce_sum, ..., argmax)
+  dim          ops with a `dim` or `dims` param (softmax, cumsum, flip, gather, concat...):
+               every tensor operand batched at the front (an unbatched one broadcast), the
+               dim shifted
+  matmul       matmul, with numpy's rules for 1-D operands and broadcast leading dims
+  movement     reshape, permute, expand, slice, pad: the batch dim joins the shape
+  windows      unfold/fold (conv2d, pooling): the batch folded into N
+  index        index / index_put with unbatched index tensors: a full slice in front
+  losses       nll_loss / mse_loss and their backward primitives: the batch folded into
+               the loss's own N, the reduction done per sample
+  random       draws made for the whole batch (batching.py decides when)
+
+A primitive missing here runs once per sample (batching._per_sample), correct but slow.
+"""
+from .. import composite
+from ..dispatch import bind
+from ..ops import movement as mv
+from ..ops.registry import PRIMITIVES
+from ..ops.rules import broadcast_shapes
+from ..tensor import Tensor
+
+
+def call(prim, *args, **params):
+    return bind(prim, *args, **params)
+
+
+# --- moving the batch dim ---------------------------------------------------------------------
+def front(x, bdim):
+    """x with its batch dim first."""
+    if bdim == 0:
+        return x
+    order = (bdim,) + tuple(i for i in range(x.ndim) if i != bdim)
+    return mv.permute(x, order)
+
+
+def batched_front(x, bdim, batch):
+    """x with the batch first; an unbatched x broadcast to the batch (a view)."""
+    if bdim is None:
+        return mv.expand(x, (batch,) + tuple(x.shape))
+    return front(x, bdim)
+
+
+def with_rank(x, rank):
+    """x (batch first) with 1s after the batch so that its logical rank is `rank`."""
+    lead = rank - (x.ndim - 1)
+    if lead <= 0:
+        return x
+    return mv.reshape(x, (x.shape[0],) + (1,) * lead + tuple(x.shape[1:]))
+
+
+def batch_size(values, bdims):
+    return next(v.shape[d] for v, d in zip(values, bdims) if d is not None)
+
+
+def _logical_rank(v, d):
+    return v.ndim - (d is not None)
+
+
+def _shift(dim, rank):
+    """A logical dim (negative allowed) as the physical one with the batch in front."""
+    return dim % max(rank, 1) + 1
+
+
+# --- elementwise ------------------------------------------------------------------------------
+def unary(prim, values, bdims, **params):
+    return call(prim, values[0], **params), bdims[0]
+
+
+def broadcast(prim, values, bdims, **params):
+    tensors = [(v, d) for v, d in zip(values, bdims) if isinstance(v, Tensor)]
+    rank = max(_logical_rank(v, d) for v, d in tensors)
+    args = [v if d is None else with_rank(front(v, d), rank) for v, d in zip(values, bdims)]
+    return call(prim, *args, **params), 0
+
+
+# --- reductions and dim ops -------------------------------------------------------------------
+def reduce(prim, values, bdims, dims, **params):
+    x = front(values[0], bdims[0])
+    return call(prim, x, dims=tuple(d + 1 for d in dims), **params), 0
+
+
+def arg_reduce(prim, values, bdims, dim, keepdim):
+    x = front(values[0], bdims[0])
+    if dim is None:     # over all of a sample's elements
+        flat = call(prim, mv.reshape(x, (x.shape[0], -1)), dim=1, keepdim=False)
+        if keepdim:
+            flat = mv.reshape(flat, (x.shape[0],) + (1,) * (x.ndim - 1))
+        return flat, 0
+    return call(prim, x, dim=_shift(dim, x.ndim - 1), keepdim=keepdim), 0
+
+
+def dim_op(prim, values, bdims, **params):
+    """Every tensor operand batched in front, `dim` (an int) or `dims` (ints) shifted."""
+    batch = batch_size(values, bdims)
+    rank = max(_logical_rank(v, d) for v, d in zip(values, bdims) if isinstance(v, Tensor))
+    if rank == 0:       # a 0-d sample: give it a dim of 1 and take it off after
+        args = [mv.reshape(batched_front(v, d, batch), (batch, 1)) if isinstance(v, Tensor)
+                else v for v, d in zip(values, bdims)]
+        out, _ = dim_op(prim, args, [0] * len(args), **params)
+        return mv.reshape(out, (batch,)), 0
+    args = [batched_front(v, d, batch) if isinstance(v, Tensor) else v
+            for v, d in zip(values, bdims)]
+    if "dim" in params:
+        params["dim"] = _shift(params["dim"], rank)
+    if "dims" in params:
+        params["dims"] = tuple(_shift(d, rank) for d in params["dims"])
+    return call(prim, *args, **params), 0
+
+
+# --- matmul -----------------------------------------------------------------------------------
+def matmul(prim, values, bdims):
+    """numpy's matmul per sample: a 1-D operand becomes a matrix (and its dim comes off the
+    result after), the batched operands' leading dims padded with 1s so the batch lines up
+    in front of the broadcast dims."""
+    (a, b), (da, db) = values, bdims
+    ra, rb = _logical_rank(a, da), _logical_rank(b, db)
+    a = a if da is None else front(a, da)
+    b = b if db is None else front(b, db)
+    if ra == 1:
+        a = mv.reshape(a, tuple(a.shape[:-1]) + (1, a.shape[-1]))
+    if rb == 1:
+        b = mv.reshape(b, tuple(b.shape) + (1,))
+    rank = max(ra, rb, 2)
+    if da is not None:
+        a = with_rank(a, rank)
+    if db is not None:
+        b = with_rank(b, rank)
+    out = call(prim, a, b)
+    if ra == 1 or rb == 1:
+        shape = tuple(out.shape)
+        drop = {len(shape) - 2} if ra == 1 else set()
+        drop |= {len(shape) - 1} if rb == 1 else set()
+        out = mv.reshape(out, tuple(n for i, n in enumerate(shape) if i not in drop))
+    return out, 0
+
+
+# --- movement ---------------------------------------------------------------------------------
+def reshape(prim, values, bdims, shape):
+    x = front(values[0], bdims[0])
+    return call(prim, x, shape=(x.shape[0],) + tuple(shape)), 0
+
+
+def permute(prim, values, bdims, dims):
+    x = front(values[0], bdims[0])
+    return call(prim, x, dims=(0,) + tuple(d + 1 for d in dims)), 0
+
+
+def expand(prim, values, bdims, shape):
+    x = with_rank(front(values[0], bdims[0]), len(shape))
+    return call(prim, x, shape=(x.shape[0],) + tuple(shape)), 0
+
+
+def slice_(prim, values, bdims, starts, stops, steps):
+    x = front(values[0], bdims[0])
+    return call(prim, x, starts=(0,) + starts, stops=(x.shape[0],) + stops,
+                steps=(1,) + steps), 0
+
+
+def pad(prim, values, bdims, config, value):
+    x = front(values[0], bdims[0])
+    return call(prim, x, config=((0, 0, 0),) + tuple(config), value=value), 0
+
+
+def last_dims(prim, values, bdims, **params):
+    """Ops on the last dim(s) that keep any leading dims (view_as_real, view_as_complex):
+    the batch in front is one more leading dim."""
+    return call(prim, front(values[0], bdims[0]), **params), 0
+
+
+def folded(prim, values, bdims, **params):
+    """unfold/fold on a 4-D (or 3-D) sample batched in N: (B, N, ...) -> (B*N, ...)."""
+    x = front(values[0], bdims[0])
+    batch, n = x.shape[0], x.shape[1]
+    out = call(prim, mv.reshape(x, (batch * n,) + tuple(x.shape[2:])), **params)
+    return mv.reshape(out, (batch, n) + tuple(out.shape[1:])), 0
+
+
+# --- indexing ---------------------------------------------------------------------------------
+def _advanced_first(key):
+    """Whether numpy puts the advanced-index dims first: index tensors not side by side."""
+    at = [i for i, k in enumerate(key) if isinstance(k, int)]
+    return bool(at) and at[-1] - at[0] + 1 != len(at)
+
+
+def _index_ndim(idxs):
+    return max((i.ndim for i in idxs), default=0)
+
+
+def index(prim, values, bdims, key):
+    if any(d is not None for d in bdims[1:]):
+        return fallback(prim, values, bdims, key=key)
+    x = front(values[0], bdims[0])
+    key = (None,) + tuple(key)
+    bdim = _index_ndim(values[1:]) if _advanced_first(key) else 0
+    return call(prim, x, *values[1:], key=key), bdim
+
+
+def index_put(prim, values, bdims, key, accumulate):
+    if any(d is not None for d in bdims[2:]):
+        return fallback(prim, values, bdims, key=key, accumulate=accumulate)
+    batch = batch_size(values, bdims)
+    base = batched_front(values[0], bdims[0], batch)      # (the primitive copies it)
+    key = (None,) + tuple(key)
+    put, vd = values[1], bdims[1]
+    if vd is not None:      # values broadcast against the indexed shape, batch where it is
+        probe = PRIMITIVES["index"].shape(tuple(base.shape), *[tuple(i.shape) for i in
+                                                               values[2:]], key=key)
+        put = with_rank(front(put, vd), len(probe) - 1)
+        if _advanced_first(key):
+            put = mv.permute(put, tuple(range(1, _index_ndim(values[2:]) + 1)) + (0,) +
+                             tuple(range(_index_ndim(values[2:]) + 1, put.ndim)))
+    return call(prim, base, put, *values[2:], key=key, accumulate=accumulate), 0
+
+
+# --- losses: the batch folded into the loss's N -----------------------------------------------
+def _rows(x, batch, sample_rank, rank_without_n):
+    """x (batch in front) as (B*N, ...) and N: a sample of rank_without_n dims (no N dim,
+    an unbatched loss input) gets N = 1."""
+    if sample_rank == rank_without_n:
+        x = mv.reshape(x, (batch, 1) + tuple(x.shape[1:]))
+    return mv.reshape(x, (batch * x.shape[1],) + tuple(x.shape[2:])), x.shape[1]
+
+
+def nll_loss(prim, values, bdims, reduction, ignore_index):
+    batch = batch_size(values, bdims)
+    x, target = (batched_front(v, d, batch) for v, d in zip(values, bdims))
+    unbatched_input = x.ndim == 2           # a (C,) sample: one target, N = 1
+    rows, n = _rows(x, batch, x.ndim - 1, 1)
+    flat_target, _ = _rows(target, batch, target.ndim - 1, 0)
+    loss = mv.reshape(call(prim, rows, flat_target, reduction="none",
+                           ignore_index=ignore_index), (batch, n))
+    if reduction == "none":
+        return (mv.reshape(loss, (batch,)) if unbatched_input else loss), 0
+    total = composite.sum(loss, 1)
+    if reduction == "sum":
+        return total, 0
+    return total / _kept(flat_target, batch, n, ignore_index, loss.dtype), 0
+
+
+def _kept(flat_target, batch, n, ignore_index, dtype):
+    """Per sample, how many targets count in a mean (all but ignore_index's)."""
+    if ignore_index is None:
+        return float(n)
+    kept = mv.reshape(flat_target != ignore_index, (batch, n))
+    return composite.sum(kept.to(dtype), 1)
+
+
+def nll_loss_backward(prim, values, bdims, shape, reduction, ignore_index):
+    batch = batch_size(values, bdims)
+    g, target = (batched_front(v, d, batch) for v, d in zip(values, bdims))
+    flat_target, n = _rows(target, batch, target.ndim - 1, 0)
+    if reduction != "none":     # one number per sample: spread over its N targets
+        if reduction == "mean":
+            kept = _kept(flat_target, batch, n, ignore_index, g.dtype)
+            g = g / (kept.clamp(min=1) if isinstance(kept, Tensor) else max(kept, 1.0))
+        g = mv.expand(mv.reshape(g, (batch, 1)), (batch, n))
+    rows = mv.reshape(g, (batch * n,))
+    classes = tuple(shape[-1:]) if len(shape) == 1 else tuple(shape[1:])
+    out = call(prim, rows, flat_target, shape=(batch * n,) + classes, reduction="none",
+               ignore_index=ignore_index)
+    return mv.reshape(out, (batch,) + tuple(shape)), 0
+
+
+# --- random draws for a whole batch -------------------------------------------------------
+def draw_batched(prim, args, params, batch):
+    """prim's draw with a batch dim in front: each sample its own numbers."""
+    if "shape" in params:       # uniform, normal, draw: numbers of a shape
+        return call(prim, *args, **dict(params, shape=(batch,) + tuple(params["shape"])))
+    if prim.name in RANDOM_FROM_OPERANDS:
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        shape = tuple(broadcast_shapes(prim.name, *[tuple(a.shape) for a in tensors]))
+        grown = [mv.expand(a, (batch,) + shape) if isinstance(a, Tensor) else a
+                 for a in args]
+        return call(prim, *grown, **params)
+    raise NotImplementedError(f"vmap: {prim.name} inside vmap with randomness='different' has "
+                              f"no batching rule; call it outside vmap")
+
+
+def fallback(prim, values, bdims, **params):
+    from .batching import _per_sample
+    return _per_sample(prim, values, bdims, params, None)
+
+
+# --- the table --------------------------------------------------------------------------------
+# the draws whose numbers come from operands (an element's probability, rate, count): one
+# draw per element of the operands batched in front
+RANDOM_FROM_OPERANDS = ("bernoulli", "poisson", "binomial", "multinomial")
+
+BY_NAME = {
+    "matmul": matmul, "reshape": reshape, "permute": permute, "expand": expand,
+    "slice": slice_, "pad": pad, "unfold": folded, "fold": folded,
+    "view_as_real": last_dims, "view_as_complex": last_dims, "multinomial": last_dims,
+    "argmax": arg_reduce, "argmin": arg_reduce, "index": index, "index_put": index_put,
+    "nll_loss": nll_loss, "nll_loss_backward": nll_loss_backward,
+    "check_range": unary, "bernoulli": broadcast, "poisson": broadcast, "binomial": broadcast,
+}
+DIM_OPS = frozenset(("softmax", "log_softmax", "log_softmax_backward", "cumsum", "cumprod",
+                     "logcumsumexp", "cumargmax", "cumargmin", "argsort", "flip", "concat",
+                     "gather", "scatter_add", "scatter_reduce"))
+_found = {}
+
+
+def rule_for(prim):
+    """prim's batching rule, or None (it runs per sample): by name, else by its tags."""
+    rule = _found.get(prim.name, _found)
+    if rule is _found:
+        rule = BY_NAME.get(prim.name) or (dim_op if prim.name in DIM_OPS else None)
+        if rule is None and "elementwise" in prim.tags:
+            rule = unary if "unary" in prim.tags else broadcast
+        elif rule is None and "reduce" in prim.tags:
+            rule = reduce
+        _found[prim.name] = rule
+    return rule
