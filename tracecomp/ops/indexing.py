@@ -127,7 +127,11 @@ def _scatter_grid(base, index, dim):
 
 def _scatter_add_impl(base, index, src, dim):
     out = np.array(base, copy=True)
-    np.add.at(out, _scatter_grid(base, index, dim), src[tuple(np.s_[:k] for k in index.shape)])
+    grid, values = _scatter_grid(base, index, dim), src[tuple(np.s_[:k] for k in index.shape)]
+    if index.shape[dim] == 1:   # one index per line along dim (max pooling's gradient): no
+        out[grid] += values     # two updates meet, so a plain += adds as add.at, ~10x faster
+    else:
+        np.add.at(out, grid, values)
     return out
 
 
