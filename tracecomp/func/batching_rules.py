@@ -273,6 +273,29 @@ def nll_loss_backward(prim, values, bdims, shape, reduction, ignore_index):
     return mv.reshape(out, (batch,) + tuple(shape)), 0
 
 
+def mse_loss(prim, values, bdims, reduction):
+    batch = batch_size(values, bdims)
+    x, target = (batched_front(v, d, batch) for v, d in zip(values, bdims))
+    loss = call(prim, x, target, reduction="none")
+    if reduction == "none":
+        return loss, 0
+    total = composite.sum(mv.reshape(loss, (batch, -1)), 1)
+    count = loss.numel() // batch
+    if reduction == "sum":
+        return total, 0
+    return (total / count if count else total * float("nan")), 0
+
+
+def mse_loss_backward(prim, values, bdims, reduction):
+    batch = batch_size(values, bdims)
+    g, x, target = (batched_front(v, d, batch) for v, d in zip(values, bdims))
+    if reduction != "none":     # one number per sample: spread over its elements
+        count = max(1, x.numel() // batch)
+        g = mv.expand(with_rank(g / count if reduction == "mean" else g, x.ndim - 1),
+                      tuple(x.shape))
+    return call(prim, g, x, target, reduction="none"), 0
+
+
 # --- random draws for a whole batch -------------------------------------------------------
 def draw_batched(prim, args, params, batch):
     """prim's draw with a batch dim in front: each sample its own numbers."""
@@ -304,6 +327,7 @@ BY_NAME = {
     "view_as_real": last_dims, "view_as_complex": last_dims, "multinomial": last_dims,
     "argmax": arg_reduce, "argmin": arg_reduce, "index": index, "index_put": index_put,
     "nll_loss": nll_loss, "nll_loss_backward": nll_loss_backward,
+    "mse_loss": mse_loss, "mse_loss_backward": mse_loss_backward,
     "check_range": unary, "bernoulli": broadcast, "poisson": broadcast, "binomial": broadcast,
 }
 DIM_OPS = frozenset(("softmax", "log_softmax", "log_softmax_backward", "cumsum", "cumprod",

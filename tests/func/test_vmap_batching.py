@@ -1,0 +1,138 @@
+"""vmap's batching rules (tracecomp/func/batching_rules.py) against torch.vmap, one case per
+rule kind: the values, the per-sample gradients (vmap of grad), and that the primitives ran
+on the whole batch (no per-sample fallback) where a rule exists."""
+import numpy as np
+import pytest
+import torch
+from twin import both, randn
+
+import tracecomp as tc
+from tracecomp.func import batching
+
+
+def _idx(*values):
+    return np.array(values, dtype=np.int64)
+
+
+# name -> (per-sample function of (lib, *args), arguments, in_dims). Float arguments are
+# differentiated (argnums over them); integer ones are indices or targets.
+CASES = {
+    "unary": (lambda lib, x: x.sin().exp() * x.tanh(), (randn(4, 3, 2),), 0),
+    "broadcast": (lambda lib, x, y, z: x * y + (x - y.mean()) / (2 + z.abs()),
+                  (randn(3, 4, 5), randn(5, 4, seed=1), randn(5, seed=2)), (1, 1, None)),
+    "where": (lambda lib, x, y: lib.where(x > 0, x, y * 2), (randn(4, 3), randn(3, seed=1)),
+              (0, None)),
+    "reduce": (lambda lib, x: x.sum(1) + x.amax(0).sum() + x.prod(-1) + x.mean(),
+               (randn(3, 2, 4),), 0),
+    "dim_ops": (lambda lib, x: lib.cat([x.softmax(-1), x.log_softmax(0).flip(1),
+                                         x.cumsum(1)], 0), (randn(4, 3, 5),), 0),
+    "gather": (lambda lib, x, i: x.gather(1, i), (randn(3, 2, 4), _idx([0, 3], [2, 2])),
+               (0, None)),
+    "matmul_matrix": (lambda lib, x, w: x @ w, (randn(4, 2, 3), randn(3, 5, seed=1)),
+                      (0, None)),
+    "matmul_vector": (lambda lib, v, w: (v @ w) @ v + (w @ w.T) @ w,
+                      (randn(4, 3), randn(4, 3, 3, seed=1)), (0, 0)),
+    "matmul_broadcast": (lambda lib, a, b: a @ b,
+                         (randn(2, 5, 3, 4), randn(3, 4, 2, seed=1)), (None, 0)),
+    "movement": (lambda lib, x: lib.nn.functional.pad(
+        x.reshape(2, 6).t()[1:5:2].unsqueeze(0).expand(3, 2, 2), (1, 2)),
+        (randn(5, 3, 4),), 0),
+    "index": (lambda lib, x, i: x[i] + x[:, i].sum(), (randn(4, 3, 3), _idx(2, 0, 0)),
+              (0, None)),
+    "index_apart": (lambda lib, x, i: x[i, :, i], (randn(3, 2, 4, 2), _idx(1, 0)),
+                    (0, None)),
+    "conv_pool": (lambda lib, x, w: lib.nn.functional.max_pool2d(
+        lib.nn.functional.conv2d(x, w, padding=1), 2), (randn(3, 1, 2, 6, 6),
+                                                         randn(4, 2, 3, 3, seed=1)), (0, None)),
+    "conv_weights": (lambda lib, x, w: lib.nn.functional.avg_pool2d(
+        lib.nn.functional.conv2d(x, w), 2), (randn(2, 5, 5), randn(3, 4, 2, 2, 2, seed=1)),
+        (None, 0)),
+    "nll_mean": (lambda lib, x, t: lib.nn.functional.nll_loss(x.log_softmax(-1), t),
+                 (randn(4, 3, 5), _idx([0, 4, 2], [1, 1, 3], [4, 0, 0], [2, 2, 2])), 0),
+    "cross_entropy_one": (lambda lib, x, t: lib.nn.functional.cross_entropy(
+        x, t, ignore_index=1, reduction="sum"), (randn(4, 5), _idx(0, 1, 3, 4)), 0),
+    "nll_none": (lambda lib, x, t: lib.nn.functional.nll_loss(x, t, reduction="none"),
+                 (randn(3, 2, 4), _idx([1, 3], [0, 0], [2, 1])), 0),
+    "mse": (lambda lib, x, y: lib.nn.functional.mse_loss(x, y),
+            (randn(4, 3), randn(3, seed=1)), (0, None)),
+}
+
+
+def _floats(args):
+    return tuple(i for i, a in enumerate(args) if a.dtype == np.float32)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_rule_values_and_per_sample_grads(name):
+    fn, args, in_dims = CASES[name]
+
+    argnums = _floats(args)
+
+    def run(lib, *args):
+        f = lambda *a: fn(lib, *a)  # noqa: E731
+        loss = lambda *a: f(*a).square().sum()  # noqa: E731
+        grads = lib.func.grad(loss, argnums=argnums)
+        return lib.vmap(f, in_dims)(*args), lib.vmap(grads, in_dims)(*args)
+    before = sum(batching.FALLBACKS.values())
+    both(run, *args)
+    assert sum(batching.FALLBACKS.values()) == before, dict(batching.FALLBACKS)
+
+
+def test_grad_of_vmap_sums_each_samples_share_of_a_shared_weight():
+    def run(lib, x, w, t):
+        def loss(w):
+            logits = lib.vmap(lambda r: lib.nn.functional.linear(r, w).relu())(x)
+            return lib.nn.functional.cross_entropy(logits, t)
+        return lib.func.grad(loss)(w)
+    both(run, randn(6, 3), randn(4, 3, seed=1), _idx(0, 3, 1, 1, 2, 0))
+
+
+def test_nested_vmap_of_grad_and_chunks():
+    def run(lib, x, w):
+        loss = lambda w, r: (r @ w).sin().sum()  # noqa: E731
+        inner = lib.vmap(lib.func.grad(loss), in_dims=(None, 0))
+        return (lib.vmap(inner, in_dims=(None, 1))(w, x),
+                lib.vmap(lib.func.grad(loss), in_dims=(None, 0), chunk_size=2)(w, x[0]),
+                lib.vmap(lib.vmap(lambda a, b: a @ b, in_dims=(0, None)), in_dims=(None, 1),
+                         out_dims=1)(x[:, 0], w))
+    both(run, randn(3, 5, 4), randn(4, 2, seed=1))
+
+
+def test_ensemble_of_weights_batched_together():
+    def run(lib, x, w1, b1, w2):
+        def model(w1, b1, w2, x):
+            return lib.nn.functional.linear(lib.nn.functional.linear(x, w1, b1).relu(), w2)
+        return lib.vmap(model, in_dims=(0, 0, 0, None))(w1, b1, w2, x)
+    both(run, randn(5, 3), randn(2, 4, 3, seed=1), randn(2, 4, seed=2), randn(2, 2, 4, seed=3))
+
+
+def test_primitive_without_rule_runs_per_sample_and_is_counted(caplog, monkeypatch):
+    monkeypatch.setenv("TRACECOMP_DEBUG", "1")
+    before = batching.FALLBACKS["linalg_det"]
+    with caplog.at_level("INFO", logger="tracecomp"):
+        both(lambda lib, a: lib.vmap(lambda m: lib.linalg.det(m) * m)(a), randn(3, 2, 2))
+    assert batching.FALLBACKS["linalg_det"] == before + 1
+    assert "linalg_det" in caplog.text and "once per sample" in caplog.text
+
+
+def test_randomness_different_and_same():
+    x = tc.zeros(4, 3)
+    different = tc.vmap(lambda r: r + tc.rand(3), randomness="different")(x)
+    same = tc.vmap(lambda r: r + tc.rand(3), randomness="same")(x)
+    dropped = tc.vmap(lambda r: tc.nn.functional.dropout(r + 1, 0.5), randomness="same")(x)
+    noisy = tc.vmap(lambda r: tc.bernoulli(r + 0.5), randomness="different")(tc.zeros(64, 8))
+    assert different.shape == same.shape == (4, 3)
+    assert len({tuple(row.tolist()) for row in different}) == 4
+    assert len({tuple(row.tolist()) for row in same}) == 1
+    assert len({tuple(row.tolist()) for row in dropped}) == 1
+    assert len({tuple(row.tolist()) for row in noisy}) > 1
+
+
+def test_errors_like_torch():
+    for lib in (torch, tc):
+        with pytest.raises(RuntimeError, match="calling .item"):
+            lib.vmap(lambda r: r.sum().item())(lib.ones(2, 3))
+        with pytest.raises(RuntimeError, match="data-dependent control flow"):
+            lib.vmap(lambda r: r if r.sum() > 0 else -r)(lib.ones(2, 3))
+        with pytest.raises(RuntimeError, match="inplace arithmetic|match the broadcast shape"):
+            lib.vmap(lambda r, y=lib.zeros(3): y.add_(r))(lib.ones(2, 3))
