@@ -135,4 +135,5 @@ def test_errors_like_torch():
         with pytest.raises(RuntimeError, match="data-dependent control flow"):
             lib.vmap(lambda r: r if r.sum() > 0 else -r)(lib.ones(2, 3))
         with pytest.raises(RuntimeError, match="inplace arithmetic|match the broadcast shape"):
-            lib.vmap(lambda r, y=lib.zeros(3): y.add_(r))(lib.ones(2, 3))
+            y = lib.zeros(3)
+            lib.vmap(lambda r, y=y: y.add_(r))(lib.ones(2, 3))
