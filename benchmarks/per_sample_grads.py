@@ -12,7 +12,7 @@ Each line is the median of --runs calls after one warm-up call, the four taking 
 
   torch vmap     torch.func.vmap(torch.func.grad(loss)): batching rules, one batched pass
   torch loop     one forward and autograd.grad per sample, stacked (the tutorial's baseline)
-  tracecomp vmap tracecomp.func.vmap(tracecomp.func.grad(loss)): a loop over the batch
+  tracecomp vmap tracecomp.func.vmap(tracecomp.func.grad(loss)): batching rules too
   tracecomp loop the same loop by hand in tracecomp
   tracecomp compiled (--compiled) tracecomp.compile of tracecomp's vmap(grad(loss)): the
                  loop unrolled into one graph (its first call, tracing and compiling, is

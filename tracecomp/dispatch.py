@@ -11,6 +11,10 @@ device.py), or runs the impl on the host with the operands copied over where no 
 computes it; the result stays on the device and goes on the tape as a CPU result would.
 Operands on two devices raise torch's error (a 0-d CPU tensor goes with any device).
 
+Inside torch.func.vmap an operand's data is a Batched (func/batching_value.py): `bind` hands
+the call to the batching interpreter (`batching`, set once a vmap has run), which computes
+the batched result, and the result goes on the tape as a computed one would.
+
 Shape rules run only when the impl fails (to turn numpy's message into one in the user's
 terms), or on every call when TRACECOMP_CHECK_SHAPES=1 (the test suite sets it, so every
 rule is checked against its impl on every op the tests run).

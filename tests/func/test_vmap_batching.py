@@ -55,6 +55,10 @@ CASES = {
                  (randn(3, 2, 4), _idx([1, 3], [0, 0], [2, 1])), 0),
     "mse": (lambda lib, x, y: lib.nn.functional.mse_loss(x, y),
             (randn(4, 3), randn(3, seed=1)), (0, None)),
+    "composites": (lambda lib, x, w: lib.einsum("ij,kj->ik", lib.nn.functional.layer_norm(
+        x, (4,)), w).logsumexp(1) + x.topk(2, dim=1).values.sum() + x.roll(1, 0).masked_fill(
+        x > 0.5, 0.0).index_select(1, lib.tensor([0, 3])).sum(), (randn(5, 3, 4),
+                                                               randn(2, 4, seed=1)), (0, None)),
 }
 
 
@@ -126,6 +130,18 @@ def test_randomness_different_and_same():
     assert len({tuple(row.tolist()) for row in same}) == 1
     assert len({tuple(row.tolist()) for row in dropped}) == 1
     assert len({tuple(row.tolist()) for row in noisy}) > 1
+    # nested: the inner vmap's 'same' shares a draw within each outer sample only
+    nested = tc.vmap(tc.vmap(lambda r: r + tc.rand(3), randomness="same"),
+                     randomness="different")(tc.zeros(2, 4, 3))
+    assert (nested[:, :1] == nested).all() and not (nested[0] == nested[1]).all()
+
+
+def test_layout_queries_like_torch():
+    def run(lib, x):
+        def layout(a):
+            return lib.tensor([a.is_contiguous(), a.t().is_contiguous()] + list(a.stride()))
+        return lib.vmap(layout)(x), lib.vmap(layout, in_dims=1)(x)
+    both(run, randn(3, 4, 6))
 
 
 def test_errors_like_torch():

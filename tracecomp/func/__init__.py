@@ -6,13 +6,14 @@ stack_module_state).
     level.py         one differentiating transform on the eager tape: fresh inputs, results
     reverse.py       vjp, grad, grad_and_value, jacrev (autograd.grad)
     forward.py       jvp, linearize, jacfwd, hessian (the double-VJP trick: no forward AD)
-    vmap.py          vmap: a loop over the batch, results stacked
+    vmap.py          vmap: inputs in as batched tensors, results out at their out_dims
+    batching*.py     batched tensors, the batching interpreter at bind, the rules by kind
     randomness.py    vmap's randomness modes
     module_state.py  functional_call, stack_module_state, replace_all_batch_norm_modules_
     functionalize.py functionalize: in-place updates of the inputs applied on return
 
 Inside tracecomp.compile the transforms trace like any other code (a vmap unrolls into
-one graph with one copy of the function per sample); what cannot be traced is a graph
+one graph with one copy of the function per sample, as a loop); what cannot be traced is a graph
 break with a warning, never a different answer (tests/func/test_compile.py).
 """
 from .forward import hessian, jacfwd, jvp, linearize

@@ -92,7 +92,7 @@ def apply(prim, args, arrays, params):
     ceiling, _ceiling[0] = _ceiling[0], level
     try:
         if rule is None:
-            out, bdim = _per_sample(prim, values, bdims, params, level)
+            out, bdim = _per_sample(prim, values, bdims, params)
         else:
             out, bdim = rule(prim, values, bdims, **params)
     finally:
@@ -123,10 +123,11 @@ def fit(g, like):
     return g
 
 
-def _per_sample(prim, values, bdims, params, level):
-    """The fallback: prim once per sample, the results stacked along dim 0."""
+def _per_sample(prim, values, bdims, params):
+    """The fallback: prim once per sample, the results stacked along dim 0 (called while
+    the level's rules run: _ceiling holds the level)."""
     from .. import composite
-    _count(prim, level)
+    _count(prim, _ceiling[0])
     batch = next(v.shape[d] for v, d in zip(values, bdims) if d is not None)
     outs = []
     for i in range(batch):
@@ -147,14 +148,16 @@ def _random(prim, args, arrays, params, level):
     """A random draw inside a running vmap whose randomness is not 'error' (randomness.py
     refuses those): under 'different', each sample's own numbers; under 'same', one draw."""
     ceiling = _ceiling[0]
+    # the vmaps that batch a draw: 'different' ones inside the operands' level (a 'same'
+    # one needs nothing: an unbatched draw is the same for every sample already)
     running = [v for v in _active if v.level > level and (ceiling is None or v.level < ceiling)
-               and v.randomness != "error"]
+               and v.randomness == "different"]
     if level and any(v.level == level for v in _active):
         mode = next(v.randomness for v in _active if v.level == level)
-        if mode == "same":      # batched operands, one draw: per sample, one generator state
-            return _same_per_sample(prim, args, arrays, params, level)
-    if not running or running[-1].randomness == "same":
-        return NotImplemented   # an unbatched draw is the same for every sample already
+        if mode == "same" and not running:  # batched operands, one draw: per sample, from
+            return _same_per_sample(prim, args, arrays, params, level)  # one generator state
+    if not running:
+        return NotImplemented
     vmap = running[-1]
     was, _grad.enabled = _grad.enabled, False
     _ceiling[0] = vmap.level

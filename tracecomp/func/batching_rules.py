@@ -313,7 +313,7 @@ def draw_batched(prim, args, params, batch):
 
 def fallback(prim, values, bdims, **params):
     from .batching import _per_sample
-    return _per_sample(prim, values, bdims, params, None)
+    return _per_sample(prim, values, bdims, params)
 
 
 # --- the table --------------------------------------------------------------------------------

@@ -53,6 +53,17 @@ class Batched:
         return n
 
     @property
+    def strides(self):
+        """The physical strides without the batch dim's (torch's view of a BatchedTensor)."""
+        s = self.value._data.strides
+        return s[:self.bdim] + s[self.bdim + 1:]
+
+    @property
+    def flags(self):
+        """What Tensor.is_contiguous reads: whether those strides are a row-major array's."""
+        return _Layout(self.shape, self.strides, self.dtype.itemsize)
+
+    @property
     def batch_size(self):
         return self.value._data.shape[self.bdim]
 
@@ -84,6 +95,22 @@ class Batched:
 
     def __repr__(self):
         return f"BatchedTensor(lvl={self.level}, bdim={self.bdim}, value={self.value!r})"
+
+
+class _Layout:
+    def __init__(self, shape, strides, itemsize):
+        self.c_contiguous = _dense(shape, strides, itemsize)
+        self.f_contiguous = _dense(shape[::-1], strides[::-1], itemsize)
+        self.forc = self.c_contiguous or self.f_contiguous
+
+
+def _dense(shape, strides, itemsize):
+    want = itemsize
+    for n, s in zip(reversed(shape), reversed(strides)):
+        if n != 1 and s != want:
+            return False
+        want *= n
+    return True
 
 
 def level_of(data):

@@ -1,9 +1,10 @@
-"""vmap's `randomness` modes on a loop over the batch.
+"""vmap's `randomness` modes: 'error' for both ways vmap runs, the others for its loop.
 
     'error'      a random op inside vmap raises torch's RuntimeError
-    'different'  each sample draws its own numbers (the loop does that by itself)
+    'different'  each sample draws its own numbers (the loop does that by itself; batched,
+                 batching.py draws for the whole batch)
     'same'       every sample draws the same numbers: each iteration starts the default
-                 generator from the state it had when vmap began
+                 generator from the state it had when vmap began (batched: one draw)
 
 Eager ops draw from `default_generator.rng`, so 'error' swaps in an object that raises
 when anything draws from it (explicit `generator=` objects are not guarded). While tracing
