@@ -48,11 +48,20 @@ _counter = [0]          # levels only grow: a value of an ended vmap never meets
 _ceiling = [None]       # the level whose rule is running now (random draws go below it)
 
 
-def enter(batch, randomness):
+def arm(on=True):
+    """Install (or take away) the hooks in bind and the autograd engine. They are armed
+    while a vmap runs and whenever a batched tensor is made (a cotangent entering a vmap's
+    batch in grad(vmap(f))'s backward), and taken away when the last running vmap ends:
+    until then every eager op pays for the check (~0.5 us). A batched tensor kept past its
+    vmap then fails when used (it has no storage), as torch's leaked ones do."""
     from .. import dispatch
     from ..autograd import engine
-    dispatch.batching = apply
-    engine.fit_batched = fit
+    dispatch.batching = apply if on else None
+    engine.fit_batched = fit if on else None
+
+
+def enter(batch, randomness):
+    arm()
     _counter[0] += 1
     level = VmapLevel(_counter[0], batch, randomness)
     _active.append(level)
@@ -61,6 +70,8 @@ def enter(batch, randomness):
 
 def leave(level, name):
     _active.remove(level)
+    if not _active:
+        arm(False)
     if level.fallbacks:
         debug_log.emit(1, lambda: f"vmap({name}): primitives without a batching rule ran once "
                               f"per sample: {dict(level.fallbacks)}")
@@ -193,4 +204,4 @@ def _same_per_sample(prim, args, arrays, params, level):
     return Batched(composite.stack(outs, 0), 0, level)
 
 
-__all__ = ["FALLBACKS", "apply", "enter", "leave"]
+__all__ = ["FALLBACKS", "apply", "arm", "enter", "leave"]

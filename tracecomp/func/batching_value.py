@@ -188,6 +188,9 @@ def taped(prim, made, source, **params):
 
 def enter(x, bdim, level):
     """vmap's input x as the function sees it: batched along bdim at level."""
+    from . import batching
+    if dispatch.batching is None:       # a cotangent entering an ended vmap's batch
+        batching.arm()
     with grad_mode.no_grad():
         made = wrap(x, bdim, level)
     return taped(VMAP_IN, made, x, bdim=bdim, level=level, batch=x.shape[bdim])
