@@ -26,6 +26,7 @@ from collections import Counter
 
 from .. import debug_log, grad_mode
 from ..creation import default_generator
+from ..dispatch import bind
 from . import batching_rules as rules
 from . import batching_value as bv
 from .batching_value import Batched
@@ -84,20 +85,13 @@ def apply(prim, args, arrays, params):
     for a in arrays:
         if type(a) is Batched and a.level > level:
             level = a.level
-    if "random" in prim.tags and _active:
+    if _active and "random" in prim.tags:
         drawn = _random(prim, args, arrays, params, level)
         if drawn is not NotImplemented:
             return drawn
     if level == 0:
         return NotImplemented
-    values, bdims = [], []
-    for a, arr in zip(args, arrays):
-        if type(arr) is Batched and arr.level == level:
-            values.append(arr.value)
-            bdims.append(arr.bdim)
-        else:
-            values.append(a)
-            bdims.append(None)
+    values, bdims = _layer(args, arrays, level)
     rule = rules.rule_for(prim)
     was, _grad.enabled = _grad.enabled, False
     ceiling, _ceiling[0] = _ceiling[0], level
@@ -134,16 +128,28 @@ def fit(g, like):
     return g
 
 
-def _per_sample(prim, values, bdims, params):
+def _layer(args, arrays, level):
+    """The operands with `level`'s layer taken off: (values, their batch dims or None)."""
+    values, bdims = [], []
+    for a, arr in zip(args, arrays):
+        batched = type(arr) is Batched and arr.level == level
+        values.append(arr.value if batched else a)
+        bdims.append(arr.bdim if batched else None)
+    return values, bdims
+
+
+def _per_sample(prim, values, bdims, params, before_each=None):
     """The fallback: prim once per sample, the results stacked along dim 0 (called while
-    the level's rules run: _ceiling holds the level)."""
+    the level's rules run, with grad mode off: _ceiling holds the level)."""
     from .. import composite
     _count(prim, _ceiling[0])
     batch = next(v.shape[d] for v, d in zip(values, bdims) if d is not None)
     outs = []
     for i in range(batch):
+        if before_each is not None:
+            before_each()
         sample = [v if d is None else v.select(d, i) for v, d in zip(values, bdims)]
-        outs.append(rules.call(prim, *sample, **params))
+        outs.append(bind(prim, *sample, **params))
     return composite.stack(outs, 0), 0
 
 
@@ -185,23 +191,18 @@ def _same_per_sample(prim, args, arrays, params, level):
     vmap found, so all share their numbers (the generator then moves on once)."""
     rng = default_generator.rng
     state = rng.bit_generator.state
-    values, bdims = [], []
-    for a, arr in zip(args, arrays):
-        batched = type(arr) is Batched and arr.level == level
-        values.append(arr.value if batched else a)
-        bdims.append(arr.bdim if batched else None)
-    from .. import composite
-    batch = next(v.shape[d] for v, d in zip(values, bdims) if d is not None)
+
+    def restart():
+        rng.bit_generator.state = state
+    values, bdims = _layer(args, arrays, level)
     was, _grad.enabled = _grad.enabled, False
+    ceiling, _ceiling[0] = _ceiling[0], level
     try:
-        outs = []
-        for i in range(batch):
-            rng.bit_generator.state = state
-            sample = [v if d is None else v.select(d, i) for v, d in zip(values, bdims)]
-            outs.append(rules.call(prim, *sample, **params))
+        out, bdim = _per_sample(prim, values, bdims, params, restart)
     finally:
         _grad.enabled = was
-    return Batched(composite.stack(outs, 0), 0, level)
+        _ceiling[0] = ceiling
+    return Batched(out, bdim, level)
 
 
 __all__ = ["FALLBACKS", "apply", "arm", "enter", "leave"]

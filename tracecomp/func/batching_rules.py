@@ -32,10 +32,6 @@ from ..ops.rules import broadcast_shapes
 from ..tensor import Tensor
 
 
-def call(prim, *args, **params):
-    return bind(prim, *args, **params)
-
-
 # --- moving the batch dim ---------------------------------------------------------------------
 def front(x, bdim):
     """x with its batch dim first."""
@@ -75,30 +71,30 @@ def _shift(dim, rank):
 
 # --- elementwise ------------------------------------------------------------------------------
 def unary(prim, values, bdims, **params):
-    return call(prim, values[0], **params), bdims[0]
+    return bind(prim, values[0], **params), bdims[0]
 
 
 def broadcast(prim, values, bdims, **params):
     tensors = [(v, d) for v, d in zip(values, bdims) if isinstance(v, Tensor)]
     rank = max(_logical_rank(v, d) for v, d in tensors)
     args = [v if d is None else with_rank(front(v, d), rank) for v, d in zip(values, bdims)]
-    return call(prim, *args, **params), 0
+    return bind(prim, *args, **params), 0
 
 
 # --- reductions and dim ops -------------------------------------------------------------------
 def reduce(prim, values, bdims, dims, **params):
     x = front(values[0], bdims[0])
-    return call(prim, x, dims=tuple(d + 1 for d in dims), **params), 0
+    return bind(prim, x, dims=tuple(d + 1 for d in dims), **params), 0
 
 
 def arg_reduce(prim, values, bdims, dim, keepdim):
     x = front(values[0], bdims[0])
     if dim is None:     # over all of a sample's elements
-        flat = call(prim, mv.reshape(x, (x.shape[0], -1)), dim=1, keepdim=False)
+        flat = bind(prim, mv.reshape(x, (x.shape[0], -1)), dim=1, keepdim=False)
         if keepdim:
             flat = mv.reshape(flat, (x.shape[0],) + (1,) * (x.ndim - 1))
         return flat, 0
-    return call(prim, x, dim=_shift(dim, x.ndim - 1), keepdim=keepdim), 0
+    return bind(prim, x, dim=_shift(dim, x.ndim - 1), keepdim=keepdim), 0
 
 
 def dim_op(prim, values, bdims, **params):
@@ -116,7 +112,7 @@ def dim_op(prim, values, bdims, **params):
         params["dim"] = _shift(params["dim"], rank)
     if "dims" in params:
         params["dims"] = tuple(_shift(d, rank) for d in params["dims"])
-    return call(prim, *args, **params), 0
+    return bind(prim, *args, **params), 0
 
 
 # --- matmul -----------------------------------------------------------------------------------
@@ -137,7 +133,7 @@ def matmul(prim, values, bdims):
         a = with_rank(a, rank)
     if db is not None:
         b = with_rank(b, rank)
-    out = call(prim, a, b)
+    out = bind(prim, a, b)
     if ra == 1 or rb == 1:
         shape = tuple(out.shape)
         drop = {len(shape) - 2} if ra == 1 else set()
@@ -149,41 +145,41 @@ def matmul(prim, values, bdims):
 # --- movement ---------------------------------------------------------------------------------
 def reshape(prim, values, bdims, shape):
     x = front(values[0], bdims[0])
-    return call(prim, x, shape=(x.shape[0],) + tuple(shape)), 0
+    return bind(prim, x, shape=(x.shape[0],) + tuple(shape)), 0
 
 
 def permute(prim, values, bdims, dims):
     x = front(values[0], bdims[0])
-    return call(prim, x, dims=(0,) + tuple(d + 1 for d in dims)), 0
+    return bind(prim, x, dims=(0,) + tuple(d + 1 for d in dims)), 0
 
 
 def expand(prim, values, bdims, shape):
     x = with_rank(front(values[0], bdims[0]), len(shape))
-    return call(prim, x, shape=(x.shape[0],) + tuple(shape)), 0
+    return bind(prim, x, shape=(x.shape[0],) + tuple(shape)), 0
 
 
 def slice_(prim, values, bdims, starts, stops, steps):
     x = front(values[0], bdims[0])
-    return call(prim, x, starts=(0,) + starts, stops=(x.shape[0],) + stops,
+    return bind(prim, x, starts=(0,) + starts, stops=(x.shape[0],) + stops,
                 steps=(1,) + steps), 0
 
 
 def pad(prim, values, bdims, config, value):
     x = front(values[0], bdims[0])
-    return call(prim, x, config=((0, 0, 0),) + tuple(config), value=value), 0
+    return bind(prim, x, config=((0, 0, 0),) + tuple(config), value=value), 0
 
 
 def last_dims(prim, values, bdims, **params):
     """Ops on the last dim(s) that keep any leading dims (view_as_real, view_as_complex):
     the batch in front is one more leading dim."""
-    return call(prim, front(values[0], bdims[0]), **params), 0
+    return bind(prim, front(values[0], bdims[0]), **params), 0
 
 
 def folded(prim, values, bdims, **params):
     """unfold/fold on a 4-D (or 3-D) sample batched in N: (B, N, ...) -> (B*N, ...)."""
     x = front(values[0], bdims[0])
     batch, n = x.shape[0], x.shape[1]
-    out = call(prim, mv.reshape(x, (batch * n,) + tuple(x.shape[2:])), **params)
+    out = bind(prim, mv.reshape(x, (batch * n,) + tuple(x.shape[2:])), **params)
     return mv.reshape(out, (batch, n) + tuple(out.shape[1:])), 0
 
 
@@ -204,7 +200,7 @@ def index(prim, values, bdims, key):
     x = front(values[0], bdims[0])
     key = (None,) + tuple(key)
     bdim = _index_ndim(values[1:]) if _advanced_first(key) else 0
-    return call(prim, x, *values[1:], key=key), bdim
+    return bind(prim, x, *values[1:], key=key), bdim
 
 
 def index_put(prim, values, bdims, key, accumulate):
@@ -221,7 +217,7 @@ def index_put(prim, values, bdims, key, accumulate):
         if _advanced_first(key):
             put = mv.permute(put, tuple(range(1, _index_ndim(values[2:]) + 1)) + (0,) +
                              tuple(range(_index_ndim(values[2:]) + 1, put.ndim)))
-    return call(prim, base, put, *values[2:], key=key, accumulate=accumulate), 0
+    return bind(prim, base, put, *values[2:], key=key, accumulate=accumulate), 0
 
 
 # --- losses: the batch folded into the loss's N -----------------------------------------------
@@ -239,7 +235,7 @@ def nll_loss(prim, values, bdims, reduction, ignore_index):
     unbatched_input = x.ndim == 2           # a (C,) sample: one target, N = 1
     rows, n = _rows(x, batch, x.ndim - 1, 1)
     flat_target, _ = _rows(target, batch, target.ndim - 1, 0)
-    loss = mv.reshape(call(prim, rows, flat_target, reduction="none",
+    loss = mv.reshape(bind(prim, rows, flat_target, reduction="none",
                            ignore_index=ignore_index), (batch, n))
     if reduction == "none":
         return (mv.reshape(loss, (batch,)) if unbatched_input else loss), 0
@@ -268,7 +264,7 @@ def nll_loss_backward(prim, values, bdims, shape, reduction, ignore_index):
         g = mv.expand(mv.reshape(g, (batch, 1)), (batch, n))
     rows = mv.reshape(g, (batch * n,))
     classes = tuple(shape[-1:]) if len(shape) == 1 else tuple(shape[1:])
-    out = call(prim, rows, flat_target, shape=(batch * n,) + classes, reduction="none",
+    out = bind(prim, rows, flat_target, shape=(batch * n,) + classes, reduction="none",
                ignore_index=ignore_index)
     return mv.reshape(out, (batch,) + tuple(shape)), 0
 
@@ -276,7 +272,7 @@ def nll_loss_backward(prim, values, bdims, shape, reduction, ignore_index):
 def mse_loss(prim, values, bdims, reduction):
     batch = batch_size(values, bdims)
     x, target = (batched_front(v, d, batch) for v, d in zip(values, bdims))
-    loss = call(prim, x, target, reduction="none")
+    loss = bind(prim, x, target, reduction="none")
     if reduction == "none":
         return loss, 0
     total = composite.sum(mv.reshape(loss, (batch, -1)), 1)
@@ -293,20 +289,20 @@ def mse_loss_backward(prim, values, bdims, reduction):
         count = max(1, x.numel() // batch)
         g = mv.expand(with_rank(g / count if reduction == "mean" else g, x.ndim - 1),
                       tuple(x.shape))
-    return call(prim, g, x, target, reduction="none"), 0
+    return bind(prim, g, x, target, reduction="none"), 0
 
 
 # --- random draws for a whole batch -------------------------------------------------------
 def draw_batched(prim, args, params, batch):
     """prim's draw with a batch dim in front: each sample its own numbers."""
     if "shape" in params:       # uniform, normal, draw: numbers of a shape
-        return call(prim, *args, **dict(params, shape=(batch,) + tuple(params["shape"])))
+        return bind(prim, *args, **dict(params, shape=(batch,) + tuple(params["shape"])))
     if prim.name in RANDOM_FROM_OPERANDS:
         tensors = [a for a in args if isinstance(a, Tensor)]
         shape = tuple(broadcast_shapes(prim.name, *[tuple(a.shape) for a in tensors]))
         grown = [mv.expand(a, (batch,) + shape) if isinstance(a, Tensor) else a
                  for a in args]
-        return call(prim, *grown, **params)
+        return bind(prim, *grown, **params)
     raise NotImplementedError(f"vmap: {prim.name} inside vmap with randomness='different' has "
                               f"no batching rule; call it outside vmap")
 
