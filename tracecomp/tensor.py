@@ -544,6 +544,8 @@ def _wrap_dim(dim, ndim, op):
 def format_tensor(t: Tensor) -> str:
     """torch-style repr: tensor([1.0000, 2.5000], requires_grad=True) (tensor_str.py)."""
     a = t._data
+    if getattr(type(a), "batched", False):      # inside vmap: torch's BatchedTensor repr
+        return repr(a)
     if not isinstance(a, (np.ndarray, DeviceArray)):
         return f"Tensor(traced {fmt_shape(a.shape)} {a.dtype})"
     from .tensor_str import format_tensor as torch_layout

@@ -142,6 +142,11 @@ def test_layout_queries_like_torch():
             return lib.tensor([a.is_contiguous(), a.t().is_contiguous()] + list(a.stride()))
         return lib.vmap(layout)(x), lib.vmap(layout, in_dims=1)(x)
     both(run, randn(3, 4, 6))
+    seen = []
+    for lib in (torch, tc):
+        lib.vmap(lambda r: seen.append(repr(r)) or r, in_dims=1)(lib.ones(2, 3))
+    assert seen[0].split("=", 1)[0] == seen[1].split("=", 1)[0] == "BatchedTensor(lvl"
+    assert seen[0].split(",", 1)[1] == seen[1].split(",", 1)[1]     # bdim and values
 
 
 def test_errors_like_torch():

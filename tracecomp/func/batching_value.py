@@ -94,7 +94,8 @@ class Batched:
         raise RuntimeError(NO_STORAGE)
 
     def __repr__(self):
-        return f"BatchedTensor(lvl={self.level}, bdim={self.bdim}, value={self.value!r})"
+        inner = "\n".join("    " + line for line in repr(self.value).splitlines())
+        return f"BatchedTensor(lvl={self.level}, bdim={self.bdim}, value=\n{inner}\n)"
 
 
 class _Layout:
