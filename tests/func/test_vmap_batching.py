@@ -26,6 +26,8 @@ CASES = {
                (randn(3, 2, 4),), 0),
     "dim_ops": (lambda lib, x: lib.cat([x.softmax(-1), x.log_softmax(0).flip(1),
                                          x.cumsum(1)], 0), (randn(4, 3, 5),), 0),
+    "fft": (lambda lib, x: lib.fft.irfft(lib.fft.rfft(x, dim=0), n=4, dim=0) +
+            lib.fft.fft2(x).abs(), (randn(4, 3, 6),), 1),
     "gather": (lambda lib, x, i: x.gather(1, i), (randn(3, 2, 4), _idx([0, 3], [2, 2])),
                (0, None)),
     "matmul_matrix": (lambda lib, x, w: x @ w, (randn(4, 2, 3), randn(3, 5, seed=1)),

@@ -11,7 +11,7 @@ Rules come in a few kinds, each written once and given to every primitive it fit
   unary        elementwise on one operand: computed where the batch dim is
   broadcast    elementwise on several: batch dims to the front, ranks aligned with 1s
   reduce       dims shifted by one (reduce_sum, ..., argmax)
-  dim          ops with a `dim` or `dims` param (softmax, cumsum, flip, gather, concat...):
+  dim          ops with a `dim` or `dims` param (softmax, cumsum, flip, gather, fft, ...):
                every tensor operand batched at the front (an unbatched one broadcast), the
                dim shifted
   matmul       matmul, with numpy's rules for 1-D operands and broadcast leading dims
@@ -328,7 +328,8 @@ BY_NAME = {
 }
 DIM_OPS = frozenset(("softmax", "log_softmax", "log_softmax_backward", "cumsum", "cumprod",
                      "logcumsumexp", "cumargmax", "cumargmin", "argsort", "flip", "concat",
-                     "gather", "scatter_add", "scatter_reduce"))
+                     "gather", "scatter_add", "scatter_reduce", "fft_c2c", "fft_r2c",
+                     "fft_c2r"))
 _found = {}
 
 
