@@ -1,6 +1,8 @@
 """vmap's batching rules (tracecomp/func/batching_rules.py) against torch.vmap, one case per
 rule kind: the values, the per-sample gradients (vmap of grad), and that the primitives ran
 on the whole batch (no per-sample fallback) where a rule exists."""
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -160,3 +162,15 @@ def test_errors_like_torch():
         with pytest.raises(RuntimeError, match="inplace arithmetic|match the broadcast shape"):
             y = lib.zeros(3)
             lib.vmap(lambda r, y=y: y.add_(r))(lib.ones(2, 3))
+
+
+def test_another_threads_draws_are_not_batched():
+    drawn = []
+
+    def f(r):
+        other = threading.Thread(target=lambda: drawn.append(tc.rand(3)))
+        other.start()
+        other.join()
+        return r + tc.rand(3)
+    assert tc.vmap(f, randomness="different")(tc.zeros(4, 3)).shape == (4, 3)
+    assert drawn[0].shape == (3,) and isinstance(drawn[0].numpy(), np.ndarray)

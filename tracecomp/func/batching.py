@@ -22,6 +22,8 @@ for the whole batch (a batch dim added to its shape or operands), under 'same' o
 samples (a draw from batched operands then runs per sample from one generator state), and
 under 'error' randomness.py refuses it.
 """
+import itertools
+import threading
 from collections import Counter
 
 from .. import debug_log, grad_mode
@@ -44,9 +46,18 @@ class VmapLevel:
         self.fallbacks = Counter()
 
 
-_active = []            # running vmaps, innermost last
-_counter = [0]          # levels only grow: a value of an ended vmap never meets a new one's
-_ceiling = [None]       # the level whose rule is running now (random draws go below it)
+class _ThreadState(threading.local):
+    """Per thread, as grad mode: another thread's ops are not inside this thread's vmap."""
+
+    def __init__(self):
+        self.active = []        # running vmaps, innermost last
+        self.ceiling = None     # the level whose rule runs now (random draws go below it)
+
+
+_state = _ThreadState()
+_levels = itertools.count(1)    # only grow: a value of an ended vmap never meets a new one's
+_running = [0]                  # vmaps running in all threads (the hooks stay armed till 0)
+_lock = threading.Lock()
 
 
 def arm(on=True):
@@ -62,17 +73,20 @@ def arm(on=True):
 
 
 def enter(batch, randomness):
-    arm()
-    _counter[0] += 1
-    level = VmapLevel(_counter[0], batch, randomness)
-    _active.append(level)
+    with _lock:
+        _running[0] += 1
+        arm()
+    level = VmapLevel(next(_levels), batch, randomness)
+    _state.active.append(level)
     return level
 
 
 def leave(level, name):
-    _active.remove(level)
-    if not _active:
-        arm(False)
+    _state.active.remove(level)
+    with _lock:
+        _running[0] -= 1
+        if not _running[0]:
+            arm(False)
     if level.fallbacks:
         debug_log.emit(1, lambda: f"vmap({name}): primitives without a batching rule ran once "
                               f"per sample: {dict(level.fallbacks)}")
@@ -85,7 +99,7 @@ def apply(prim, args, arrays, params):
     for a in arrays:
         if type(a) is Batched and a.level > level:
             level = a.level
-    if _active and "random" in prim.tags:
+    if "random" in prim.tags and _state.active:
         drawn = _random(prim, args, arrays, params, level)
         if drawn is not NotImplemented:
             return drawn
@@ -94,7 +108,7 @@ def apply(prim, args, arrays, params):
     values, bdims = _layer(args, arrays, level)
     rule = rules.rule_for(prim)
     was, _grad.enabled = _grad.enabled, False
-    ceiling, _ceiling[0] = _ceiling[0], level
+    ceiling, _state.ceiling = _state.ceiling, level
     try:
         if rule is None:
             out, bdim = _per_sample(prim, values, bdims, params)
@@ -102,7 +116,7 @@ def apply(prim, args, arrays, params):
             out, bdim = rule(prim, values, bdims, **params)
     finally:
         _grad.enabled = was
-        _ceiling[0] = ceiling
+        _state.ceiling = ceiling
     if bdim is None:        # a result that depends on no batched operand
         return out._data
     return Batched(out, bdim, level)
@@ -112,7 +126,7 @@ def fit(g, like):
     """g, a gradient for `like`, summed over the batch of each vmap that has ended and did
     not batch `like` (the autograd engine's fit_grad asks, beside undoing broadcasting). A
     running vmap's batch stays: the function being differentiated there is one sample's."""
-    running = {v.level for v in _active}
+    running = {v.level for v in _state.active}
     keep = set()
     data = like._data
     while type(data) is Batched:
@@ -140,9 +154,9 @@ def _layer(args, arrays, level):
 
 def _per_sample(prim, values, bdims, params, before_each=None):
     """The fallback: prim once per sample, the results stacked along dim 0 (called while
-    the level's rules run, with grad mode off: _ceiling holds the level)."""
+    the level's rules run, with grad mode off: _state.ceiling holds the level)."""
     from .. import composite
-    _count(prim, _ceiling[0])
+    _count(prim, _state.ceiling)
     batch = next(v.shape[d] for v, d in zip(values, bdims) if d is not None)
     outs = []
     for i in range(batch):
@@ -155,7 +169,7 @@ def _per_sample(prim, values, bdims, params, before_each=None):
 
 def _count(prim, level):
     FALLBACKS[prim.name] += 1
-    for running in _active:
+    for running in _state.active:
         if running.level == level:
             running.fallbacks[prim.name] += 1
 
@@ -164,25 +178,25 @@ def _count(prim, level):
 def _random(prim, args, arrays, params, level):
     """A random draw inside a running vmap whose randomness is not 'error' (randomness.py
     refuses those): under 'different', each sample's own numbers; under 'same', one draw."""
-    ceiling = _ceiling[0]
+    ceiling = _state.ceiling
     # the vmaps that batch a draw: 'different' ones inside the operands' level (a 'same'
     # one needs nothing: an unbatched draw is the same for every sample already)
-    running = [v for v in _active if v.level > level and (ceiling is None or v.level < ceiling)
-               and v.randomness == "different"]
-    if level and any(v.level == level for v in _active):
-        mode = next(v.randomness for v in _active if v.level == level)
+    running = [v for v in _state.active if v.randomness == "different" and v.level > level
+               and (ceiling is None or v.level < ceiling)]
+    if level and any(v.level == level for v in _state.active):
+        mode = next(v.randomness for v in _state.active if v.level == level)
         if mode == "same" and not running:  # batched operands, one draw: per sample, from
             return _same_per_sample(prim, args, arrays, params, level)  # one generator state
     if not running:
         return NotImplemented
     vmap = running[-1]
     was, _grad.enabled = _grad.enabled, False
-    _ceiling[0] = vmap.level
+    _state.ceiling = vmap.level
     try:
         out = rules.draw_batched(prim, args, params, vmap.batch)
     finally:
         _grad.enabled = was
-        _ceiling[0] = ceiling
+        _state.ceiling = ceiling
     return Batched(out, 0, vmap.level)
 
 
@@ -196,12 +210,12 @@ def _same_per_sample(prim, args, arrays, params, level):
         rng.bit_generator.state = state
     values, bdims = _layer(args, arrays, level)
     was, _grad.enabled = _grad.enabled, False
-    ceiling, _ceiling[0] = _ceiling[0], level
+    ceiling, _state.ceiling = _state.ceiling, level
     try:
         out, bdim = _per_sample(prim, values, bdims, params, restart)
     finally:
         _grad.enabled = was
-        _ceiling[0] = ceiling
+        _state.ceiling = ceiling
     return Batched(out, bdim, level)
 
 
