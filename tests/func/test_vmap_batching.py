@@ -106,6 +106,20 @@ def test_nested_vmap_of_grad_and_chunks():
     both(run, randn(3, 5, 4), randn(4, 2, seed=1))
 
 
+def test_compositions_with_the_other_transforms():
+    def run(lib, x, w):
+        f = lambda r, w: (r @ w).tanh()  # noqa: E731
+        xg = x.clone().requires_grad_()
+        lib.vmap(lambda r: (r @ w).exp())(xg).sum().backward()
+        return (lib.vmap(lib.func.hessian(lambda r: f(r, w).sum()))(x),
+                lib.func.jacrev(lambda w: lib.vmap(lambda r: f(r, w))(x))(w),
+                lib.func.grad(lambda w: lib.func.grad(
+                    lambda w: lib.vmap(lambda r: f(r, w))(x).sum())(w).pow(2).sum())(w),
+                lib.vmap(lambda r: lib.func.vjp(lambda q: f(q, w), r)[1](lib.ones(2)))(x),
+                xg.grad)
+    both(run, randn(3, 4), randn(4, 2, seed=1))
+
+
 def test_ensemble_of_weights_batched_together():
     def run(lib, x, w1, b1, w2):
         def model(w1, b1, w2, x):
