@@ -45,6 +45,10 @@ CASES = {
               (0, None)),
     "index_apart": (lambda lib, x, i: x[i, :, i], (randn(3, 2, 4, 2), _idx(1, 0)),
                     (0, None)),
+    "index_batched": (lambda lib, x, i: x[i] + x[:, i].sum() + x[i, :, i].sum(),
+                      (randn(3, 2, 3, 2), _idx([1, 0], [0, 0], [1, 1])), 0),
+    "embedding": (lambda lib, i, w: lib.nn.functional.embedding(i, w),
+                  (_idx([1, 3], [0, 0], [2, 1]), randn(5, 3)), (0, None)),
     "conv_pool": (lambda lib, x, w: lib.nn.functional.max_pool2d(
         lib.nn.functional.conv2d(x, w, padding=1), 2), (randn(3, 1, 2, 6, 6),
                                                          randn(4, 2, 3, 3, seed=1)), (0, None)),
@@ -84,6 +88,20 @@ def test_rule_values_and_per_sample_grads(name):
     before = sum(batching.FALLBACKS.values())
     both(run, *args)
     assert sum(batching.FALLBACKS.values()) == before, dict(batching.FALLBACKS)
+
+
+def test_setitem_with_batched_indices_as_torch_per_sample():
+    def put(lib, a, i):
+        b = a.clone()
+        b[:, i] = a[:, :2] * 2      # index tensors side by side, after a slice
+        return b.square().sum()
+    x, i = randn(3, 5, 4), _idx([0, 1], [2, 3], [1, 1])
+    per_sample = tc.vmap(tc.func.grad(put, argnums=1), in_dims=(None, 0, 0))
+    got = per_sample(tc, tc.tensor(x), tc.tensor(i))
+    # torch's own vmap refuses this (its index_put rule puts the values' dims apart)
+    want = torch.stack([torch.func.grad(put, argnums=1)(torch, torch.tensor(x[k]),
+                                                        torch.tensor(i[k])) for k in range(3)])
+    assert np.allclose(got.numpy(), want.numpy(), atol=1e-5)
 
 
 def test_grad_of_vmap_sums_each_samples_share_of_a_shared_weight():

@@ -17,7 +17,8 @@ Rules come in a few kinds, each written once and given to every primitive it fit
   matmul       matmul, with numpy's rules for 1-D operands and broadcast leading dims
   movement     reshape, permute, expand, slice, pad: the batch dim joins the shape
   windows      unfold/fold (conv2d, pooling): the batch folded into N
-  index        index / index_put with unbatched index tensors: a full slice in front
+  index        index / index_put: a full slice in front, or with batched index tensors an
+               arange over the batch as one more index
   losses       nll_loss / mse_loss and their backward primitives: the batch folded into
                the loss's own N, the reduction done per sample
   random       draws made for the whole batch (batching.py decides when)
@@ -194,30 +195,70 @@ def _index_ndim(idxs):
     return max((i.ndim for i in idxs), default=0)
 
 
+def _batch_key(key, values, bdims, batch):
+    """The key and index tensors for an x with its batch in front, when index tensors are
+    batched: an arange over the batch joins them as the first index tensor (shaped to
+    broadcast against them), so every sample reads through its own indices. Advanced
+    indices then start at dim 0, so numpy puts their dims, the batch first, in front."""
+    from ..creation import arange
+    rank = max(_logical_rank(v, d) for v, d in zip(values, bdims))
+    idxs = [v if d is None else with_rank(front(v, d), rank) for v, d in zip(values, bdims)]
+    rows = mv.reshape(arange(batch), (batch,) + (1,) * rank)
+    # a sample's index dims sit after its first `before` dims when its index tensors are
+    # side by side (numpy's rule), where the batched result has them in front
+    before = 0 if _advanced_first(key) else next(i for i, k in enumerate(key)
+                                                 if isinstance(k, int))
+    key = (0,) + tuple(k + 1 if isinstance(k, int) else k for k in key)
+    return key, [rows] + idxs, (rank, before)
+
+
+def _index_dims_to(order, x, block):
+    """Move the index dims (batched result: after the batch) past `before` sliced dims
+    (order "sample"), or back (order "batched"): between numpy's layouts of the batch's
+    and of one sample's result."""
+    rank, before = block
+    if not before:
+        return x
+    if order == "sample":       # (B, idx, lead, rest) -> (B, lead, idx, rest)
+        moved = list(range(rank + 1, rank + 1 + before)) + list(range(1, rank + 1))
+    else:                       # (B, lead, idx, rest) -> (B, idx, lead, rest)
+        moved = list(range(before + 1, before + 1 + rank)) + list(range(1, before + 1))
+    return mv.permute(x, tuple([0] + moved + list(range(rank + before + 1, x.ndim))))
+
+
 def index(prim, values, bdims, key):
-    if any(d is not None for d in bdims[1:]):
-        return fallback(prim, values, bdims, key=key)
-    x = front(values[0], bdims[0])
-    key = (None,) + tuple(key)
-    bdim = _index_ndim(values[1:]) if _advanced_first(key) else 0
-    return bind(prim, x, *values[1:], key=key), bdim
+    batch = batch_size(values, bdims)
+    if all(d is None for d in bdims[1:]):   # only x batched: a full slice in front
+        x = front(values[0], bdims[0])
+        key = (None,) + tuple(key)
+        bdim = _index_ndim(values[1:]) if _advanced_first(key) else 0
+        return bind(prim, x, *values[1:], key=key), bdim
+    key, idxs, block = _batch_key(key, values[1:], bdims[1:], batch)
+    out = bind(prim, batched_front(values[0], bdims[0], batch), *idxs, key=key)
+    return _index_dims_to("sample", out, block), 0
 
 
 def index_put(prim, values, bdims, key, accumulate):
-    if any(d is not None for d in bdims[2:]):
-        return fallback(prim, values, bdims, key=key, accumulate=accumulate)
     batch = batch_size(values, bdims)
     base = batched_front(values[0], bdims[0], batch)      # (the primitive copies it)
-    key = (None,) + tuple(key)
+    block = None
+    if all(d is None for d in bdims[2:]):
+        key, idxs = (None,) + tuple(key), list(values[2:])
+        first = _index_ndim(idxs) if _advanced_first(key) else 0
+    else:
+        key, idxs, block = _batch_key(key, values[2:], bdims[2:], batch)
+        first = 0
     put, vd = values[1], bdims[1]
     if vd is not None:      # values broadcast against the indexed shape, batch where it is
-        probe = PRIMITIVES["index"].shape(tuple(base.shape), *[tuple(i.shape) for i in
-                                                               values[2:]], key=key)
+        probe = PRIMITIVES["index"].shape(tuple(base.shape), *[tuple(i.shape) for i in idxs],
+                                          key=key)
         put = with_rank(front(put, vd), len(probe) - 1)
-        if _advanced_first(key):
-            put = mv.permute(put, tuple(range(1, _index_ndim(values[2:]) + 1)) + (0,) +
-                             tuple(range(_index_ndim(values[2:]) + 1, put.ndim)))
-    return bind(prim, base, put, *values[2:], key=key, accumulate=accumulate), 0
+        if first:
+            put = mv.permute(put, tuple(range(1, first + 1)) + (0,) +
+                             tuple(range(first + 1, put.ndim)))
+        if block is not None:
+            put = _index_dims_to("batched", put, block)
+    return bind(prim, base, put, *idxs, key=key, accumulate=accumulate), 0
 
 
 # --- losses: the batch folded into the loss's N -----------------------------------------------
