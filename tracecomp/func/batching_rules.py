@@ -348,11 +348,6 @@ def draw_batched(prim, args, params, batch):
                               f"no batching rule; call it outside vmap")
 
 
-def fallback(prim, values, bdims, **params):
-    from .batching import _per_sample
-    return _per_sample(prim, values, bdims, params)
-
-
 # --- the table --------------------------------------------------------------------------------
 # the draws whose numbers come from operands (an element's probability, rate, count): one
 # draw per element of the operands batched in front
