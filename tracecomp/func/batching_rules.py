@@ -16,6 +16,8 @@ Rules come in a few kinds, each written once and given to every primitive it fit
                dim shifted
   matmul       matmul, with numpy's rules for 1-D operands and broadcast leading dims
   movement     reshape, permute, expand, slice, pad: the batch dim joins the shape
+  stacked      ops on the last dims that take any leading ones (view_as_real, linalg):
+               the batch in front
   windows      unfold/fold (conv2d, pooling): the batch folded into N
   index        index / index_put: a full slice in front, or with batched index tensors an
                arange over the batch as one more index
@@ -362,6 +364,13 @@ BY_NAME = {
     "mse_loss": mse_loss, "mse_loss_backward": mse_loss_backward,
     "check_range": unary, "bernoulli": broadcast, "poisson": broadcast, "binomial": broadcast,
 }
+# linear algebra on the last two dims, whose numpy/LAPACK impls take stacks of matrices:
+# the batch in front is one more leading dim (each matrix's result bitwise as alone)
+STACKED = frozenset((
+    "linalg_det", "linalg_adjugate", "linalg_inv", "linalg_slogdet_sign", "linalg_logabsdet",
+    "linalg_cholesky", "linalg_eigh_values", "linalg_eigh_vectors", "linalg_svd_s",
+    "linalg_svd_u", "linalg_svd_vh", "linalg_qr_q", "linalg_qr_r", "linalg_matrix_exp",
+    "linalg_pinv", "linalg_lu_factor", "linalg_lu_pivots"))
 DIM_OPS = frozenset(("softmax", "log_softmax", "log_softmax_backward", "cumsum", "cumprod",
                      "logcumsumexp", "cumargmax", "cumargmin", "argsort", "flip", "concat",
                      "gather", "scatter_add", "scatter_reduce", "fft_c2c", "fft_r2c",
@@ -373,7 +382,8 @@ def rule_for(prim):
     """prim's batching rule, or None (it runs per sample): by name, else by its tags."""
     rule = _found.get(prim.name, _found)
     if rule is _found:
-        rule = BY_NAME.get(prim.name) or (dim_op if prim.name in DIM_OPS else None)
+        rule = BY_NAME.get(prim.name) or (dim_op if prim.name in DIM_OPS else None) or (
+            last_dims if prim.name in STACKED else None)
         if rule is None and "elementwise" in prim.tags:
             rule = unary if "unary" in prim.tags else broadcast
         elif rule is None and "reduce" in prim.tags:
