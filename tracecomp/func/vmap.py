@@ -8,8 +8,10 @@ its out_dim. A primitive without a rule runs once per sample (logged at TRACECOM
 counted in batching.FALLBACKS). Gradients flow both ways: grad inside vmap (per-sample
 gradients) differentiates batched primitives with the same VJP rules, and grad of a vmap
 differentiates through vmap's entry and exit. benchmarks/per_sample_grads.py (the per-
-sample-gradients tutorial's CNN, batch 64, one thread, 2026-12-06): tracecomp's vmap(grad)
-0.63 s against torch.func's 1.01 s (the loop over the batch it replaced: 1.7 s).
+sample-gradients tutorial's CNN, batch 64, one thread, medians of 5 in three runs on a
+loaded machine, 2026-12-06): tracecomp's vmap(grad) 0.50-0.84 s against torch.func's
+0.79-1.01 s (the loop over the batch it replaced: 1.2-1.7 s); benchmarks/model_ensembling.py
+(10 MLPs): within 5% of torch.func.
 
 Inside tracecomp.compile, and for a batch of size 0, vmap is a loop: the function runs once
 per sample on the slices (inputs with in_dim None go in whole) and the outputs are stacked
