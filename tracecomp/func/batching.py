@@ -1,7 +1,7 @@
 """The batching interpreter: a primitive called on batched tensors inside vmap runs once on
 the whole batch (JAX's batching trace, functorch's vmap dispatch key).
 
-`bind` hands every primitive call to `apply` once any vmap has run (dispatch.batching).
+`bind` hands every primitive call to `apply` while the hooks are armed (`arm`).
 `apply` finds the highest vmap level among the operands (batching_value.py), takes that
 level's layer off each operand (its physical tensor and batch dim; None for operands not
 batched at that level), and calls the primitive's batching rule (batching_rules.py), which
@@ -62,10 +62,12 @@ _lock = threading.Lock()
 
 def arm(on=True):
     """Install (or take away) the hooks in bind and the autograd engine. They are armed
-    while a vmap runs and whenever a batched tensor is made (a cotangent entering a vmap's
-    batch in grad(vmap(f))'s backward), and taken away when the last running vmap ends:
-    until then every eager op pays for the check (~0.5 us). A batched tensor kept past its
-    vmap then fails when used (it has no storage), as torch's leaked ones do."""
+    while a vmap runs and whenever a tensor enters a vmap's batch (a cotangent in the
+    backward of grad(vmap(f)), after the vmap ended), and taken away when the last running
+    vmap ends: until then every eager op pays for the check (~0.5 us). A batched tensor
+    kept past its vmap and used later fails (it has no storage), as torch's leaked ones do;
+    so would a backward through an ended vmap in one thread while another thread's last
+    vmap ends (the next tensor entering a batch arms them again)."""
     from .. import dispatch
     from ..autograd import engine
     dispatch.batching = apply if on else None
