@@ -38,6 +38,8 @@ from .device_array import DeviceArray
 from .device_array import devices_used as _devices_used
 from .dtypes import BF16, np_kind, special_used
 from .errors import AutogradError, ShapeError, TracecompError, fmt_shape, foreign_operand
+from .sparse_data import SparseData
+from .sparse_data import used as sparse_used
 from .tensor import Tensor, made_in_grad
 
 CHECK_SHAPES = os.environ.get("TRACECOMP_CHECK_SHAPES", "0") == "1"
@@ -298,9 +300,13 @@ def bind(prim, *args, **params):
             else:
                 out = prim.impl(*arrays, **params)
             dtype = prim.dtype(*arrays, **params)
-        except (TracecompError, IndexError):
-            raise       # our own errors, and index errors (which torch raises as IndexError)
         except Exception as exc:
+            if sparse_used[0] and any(type(a) is SparseData for a in arrays):
+                # the impl cannot read a sparse tensor: its sparse op (or torch's error)
+                from .sparse.prims import on_sparse
+                return on_sparse(prim, args, params)
+            if isinstance(exc, (TracecompError, IndexError)):
+                raise   # our own errors, and index errors (which torch raises as IndexError)
             if "guard" in prim.tags:
                 raise   # a guard's error is the message it was asked to raise, as is
             raise (foreign_operand(prim.name, arrays) or

@@ -153,6 +153,7 @@ class Tensor:
 
     is_mps = is_xpu = is_xla = is_ipu = is_mtia = is_hpu = False
     is_vulkan = is_mkldnn = is_sparse = is_quantized = is_nested = False
+    is_sparse_csr = False   # sparse tensors are subclasses (tracecomp/sparse/)
 
     def get_device(self) -> int:
         """The index of the CUDA device holding the tensor; -1 for the CPU, as torch."""

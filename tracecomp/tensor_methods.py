@@ -429,6 +429,22 @@ def _spectral(name):
 
 
 METHODS.update({name: _spectral(name) for name in ("stft", "istft")})
+
+
+def _sparse(name):
+    """x.to_sparse(), x.indices(), ... of a strided tensor: sparse/conversions.py's (the
+    sparse package is imported after this table; sparse tensors have their own)."""
+    def method(x, *args, **kwargs):
+        from .sparse.conversions import DENSE_METHODS
+        return DENSE_METHODS[name](x, *args, **kwargs)
+    method.__name__ = name
+    return method
+
+
+METHODS.update({name: _sparse(name) for name in (
+    "to_sparse", "to_sparse_coo", "to_sparse_csr", "to_dense", "sparse_mask", "sparse_dim",
+    "dense_dim", "values", "indices", "coalesce", "is_coalesced", "crow_indices",
+    "col_indices", "_indices", "_values", "_nnz")})
 public.export("Tensor", METHODS, inplace.method)
 
 

@@ -33,6 +33,7 @@ BoundRead, and the compiled function then holds those tensors as constants again
 from types import ModuleType
 
 from ..nn.module import Module
+from ..sparse_data import SparseData
 from ..tensor import Tensor
 from .code_names import named_values
 from .deep_tensors import is_deep
@@ -73,14 +74,15 @@ def lifted(fn, args, state):
     for _, how, name, v in named_values(fn):
         kind = "global" if how == "item" else "closure"
         if isinstance(v, Tensor):
-            found.append(((KIND, kind, name), v))
+            if type(v._data) is not SparseData:     # a sparse one stays a constant
+                found.append(((KIND, kind, name), v))
         elif type(v) in _CONTAINERS:    # `params = [W1, b1]`: one element in, by its key
             found += [((KIND, kind, name, key), t) for _, _, key, t in inside(v)
                       if _hand_parameter(t)]
     owner = _plain_owner(fn)
     if owner is not None:       # a plain object's method: the tensors it keeps on self
         found += [((KIND, "self", name), t) for name, t in vars(owner).items()
-                  if isinstance(t, Tensor)]
+                  if isinstance(t, Tensor) and type(t._data) is not SparseData]
     if not found:
         return found
     taken = {id(t) for _, t in state}
@@ -120,7 +122,8 @@ def _hand_parameter(t):
     those: a list the code appends its losses to, or a dict of data, would compile again
     for each new element if its tensors were inputs; they stay constants, checked where
     they were read, outside_tensors.py)."""
-    return isinstance(t, Tensor) and t._requires_grad and t._node is None
+    return isinstance(t, Tensor) and t._requires_grad and t._node is None and \
+        type(t._data) is not SparseData
 
 
 def _plain_owner(fn):

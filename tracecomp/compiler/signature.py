@@ -21,6 +21,7 @@ from ..debug_log import debug_level
 from ..device_array import DeviceArray
 from ..errors import TraceError
 from ..nn.utils.rnn import PackedSequence
+from ..sparse_data import SparseData
 from ..tensor import Tensor
 from ..tracing.number import ITEM, TracedNumber
 from .number_args import FedArgument, as_input
@@ -36,6 +37,7 @@ def flatten(tree, prefix=""):
 
 PACKED_SIZES = ".batch_sizes"      # the label suffix of a PackedSequence's batch sizes
 HOOKED = ".hooks"                   # the label suffix of an argument that has hooks
+SPARSE = ".sparse"                  # the label suffix of a sparse tensor's size and flags
 
 
 # Module-level recursion, not nested closures: a closure that calls itself is a reference
@@ -43,6 +45,11 @@ HOOKED = ".hooks"                   # the label suffix of an argument that has h
 # collector runs (and keep the runner from reusing output buffers).
 def _walk(x, label, tensors, statics):
     if isinstance(x, Tensor):
+        if type(x._data) is SparseData:     # a sparse tensor: its index and value tensors
+            parts, static = x._parts()
+            statics.append((label + SPARSE, static))
+            return ("sparse", type(x), tuple(_walk(p, f"{label}.{k}", tensors, statics)
+                                             for k, p in enumerate(parts)))
         tensors.append((label, x))
         if x._hooks or x._post_accumulate_hooks:    # a traced backward would skip them:
             statics.append((label + HOOKED, True))  # a signature of its own (a graph break)
@@ -99,6 +106,9 @@ def _build(s, tensors, statics):
         return next(tensors)
     if kind == "S":
         return next(statics)
+    if kind == "sparse":            # a sparse tensor: its layout's facts, then its tensors
+        static = next(statics)
+        return s[1]._from_parts([_build(v, tensors, statics) for v in s[2]], static)
     if kind == "packed":            # a PackedSequence: its batch sizes, then its tensors
         sizes = Tensor._make(np.array(next(statics), np.int64))
         data, order, unorder = (_build(v, tensors, statics) for v in s[2])
@@ -205,7 +215,8 @@ class LastCall:
         fed: {position: type} of the number arguments fed as inputs (number_args.py),
         the last of `tensors`; None when some are not positional."""
         if fed is None or kwargs or any(isinstance(a, (tuple, list, dict)) or
-                                        isinstance(a, Tensor) and (a.grad is not None or hooked(a))
+                                        isinstance(a, Tensor) and (a.grad is not None or hooked(a)
+                                                                   or type(a._data) is SparseData)
                                         for a in args):
             return None
         call = LastCall(fn, args, [label for label, _ in tensors], state, flags,

@@ -11,6 +11,7 @@ after that trace (`note_unread`), so its new tensors do not compile the function
 import operator
 
 from ..nn import structure
+from ..sparse_data import SparseData
 from ..tensor import Tensor
 from .attributes import INTERNAL, tensors_of
 from .hyperparameters import group_settings
@@ -91,7 +92,8 @@ def _walk(modules, unread=()):
             for table in (mod._parameters, mod._buffers):
                 keep = keep and type(table) is structure.Registry
                 for name, t in table.items():
-                    if t is not None and id(t) not in seen:
+                    # a sparse buffer stays a constant of the graph (what its ops read)
+                    if t is not None and id(t) not in seen and type(t._data) is not SparseData:
                         seen.add(id(t))
                         state.append((path + name, t))
                         if t._hooks or t._post_accumulate_hooks:     # traced in: as above
@@ -102,7 +104,7 @@ def _walk(modules, unread=()):
                 if isinstance(v, (Tensor, tuple, list)) and name not in INTERNAL:
                     if (id(mod), name) in unread and not isinstance(v, Tensor):
                         continue
-                    held = tensors_of(v)
+                    held = [t for t in tensors_of(v) if type(t._data) is not SparseData]
                     # a list (of tensors, or empty, or in a tuple) can gain a tensor unseen
                     # by the change count; a list of numbers (Conv2d's padding) is kept
                     if keep and not isinstance(v, Tensor):

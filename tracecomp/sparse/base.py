@@ -1,0 +1,113 @@
+"""SparseTensor: what COO and CSR tensors share (coo.py, csr.py build on it).
+
+A sparse tensor is a Tensor subclass, so `isinstance(adj, torch.Tensor)` holds and shape,
+dtype, dim() and the other facts read from `_data` work as for any tensor; `_data` itself
+is a SparseData (sparse_data.py), which dense ops refuse. The contents are ordinary
+tensors: the values `_vals` (nnz, *dense dims) and the index tensors of the layout. Every
+sparse op is written with dense ops on them, so gradients reach the values (and whatever
+made them) through the tape, and a compiled function traces them like any other code.
+
+Autograd state follows the values: the sparse tensor requires grad when they do. A sparse
+leaf that requires grad (`requires_grad=True`, `requires_grad_()`) holds values of its own
+that are a leaf, and its `.grad` is their gradient as a sparse tensor of its pattern.
+"""
+import numpy as np
+
+from ..errors import TraceError
+from ..sparse_data import SparseData
+from ..tensor import Tensor
+from ..user_code import user_line
+
+
+def concrete(t, op):
+    """The numpy array of t, an index tensor whose values an op must know (to coalesce, to
+    group, to count). Inside compiled code an index tensor that is an input has no values
+    yet: a TraceError (a graph break), which says how to keep it a constant."""
+    data = t._data
+    if type(data) is np.ndarray:
+        return data
+    raise TraceError(
+        f"{op}: a sparse tensor's indices inside compiled code are a traced input{user_line()}"
+        f", but this op needs their values (it groups entries by index). Fix: hold the "
+        f"sparse tensor as a constant of the compiled function (a global, a closure or a "
+        f"module attribute), or do this op outside it (adj = adj.coalesce() once).")
+
+
+class SparseTensor(Tensor):
+    """A tensor of a sparse layout: the values and the index tensors of its layout."""
+
+    _leaf_values = False        # values made by this tensor (a leaf): .grad reads theirs
+
+    def _start(self, shape, values, layout):
+        self._data = SparseData(shape, values._data.dtype, layout)
+        self._vals = values
+        self._requires_grad = values._requires_grad
+        self._node = None
+        self._vc = [0]
+        return self
+
+    # --- what it is ------------------------------------------------------------------------
+    @property
+    def layout(self):
+        return self._data.layout
+
+    def _nnz(self) -> int:
+        return int(self._vals.shape[0])
+
+    def dense_dim(self) -> int:
+        return self._vals.ndim - 1
+
+    def to_dense(self, dtype=None, *, masked_grad=None):
+        out = self.to_sparse_coo().to_dense()
+        return out if dtype is None else out.to(dtype)
+
+    def __repr__(self):
+        from .printing import sparse_repr
+        return sparse_repr(self)
+
+    def __reduce_ex__(self, protocol):
+        raise NotImplementedError(f"pickling a tensor of layout {self.layout} is not "
+                                  f"supported by tracecomp: save its index and value tensors")
+
+    # --- autograd state --------------------------------------------------------------------
+    def requires_grad_(self, requires_grad=True):
+        if bool(requires_grad) == self._requires_grad:
+            return self
+        if not requires_grad:
+            if not self._leaf_values:
+                raise RuntimeError("you can only change requires_grad flags of leaf "
+                                   "variables.")
+            self._vals = self._vals.detach()
+        else:   # values of its own, a leaf that collects the gradient
+            self._vals = self._vals.detach().requires_grad_(True)
+            self._leaf_values = True
+        self._requires_grad = bool(requires_grad)
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._leaf_values or not self._vals._requires_grad
+
+    @property
+    def grad(self):
+        """A sparse leaf's gradient: sparse, of the leaf's (coalesced) pattern, as torch's."""
+        if not self._leaf_values or self._vals.grad is None:
+            return None
+        return self._with_values(self._vals.grad)._pattern_grad()
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            raise NotImplementedError("setting .grad of a sparse tensor to a tensor is not "
+                                      "supported by tracecomp (only to None)")
+        if self._leaf_values:
+            self._vals.grad = None
+
+    def _pattern_grad(self):
+        return self
+
+    def detach(self):
+        return self._with_values(self._vals.detach())
+
+    def clone(self, *, memory_format=None):
+        return self._with_values(self._vals.clone())

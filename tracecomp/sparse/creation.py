@@ -1,0 +1,145 @@
+"""Making sparse tensors: torch.sparse_coo_tensor, torch.sparse_csr_tensor and the legacy
+constructors torch.sparse.FloatTensor(indices, values, size) & co (pygcn's).
+
+Indices are checked against the size when their values are known (torch checks only when
+asked, check_invariants=True, and otherwise may crash later; a clear error here is
+cheaper). The values keep their history: a sparse tensor made of values that require grad
+passes gradients back to them.
+"""
+import numpy as np
+
+from .. import dtypes
+from ..creation import as_tensor
+from ..devices import check_placement
+from ..legacy_types import NAMES as LEGACY_NAMES
+from ..tensor import Tensor
+from .coo import SparseCOO
+from .csr import SparseCSR
+
+
+def _values(values, dtype, requires_grad):
+    vals = values if isinstance(values, Tensor) else as_tensor(values)
+    if dtype is not None and vals.dtype != dtype:
+        vals = vals.to(dtype)
+    if requires_grad:       # a leaf of the sparse tensor's own (base.py)
+        vals = vals.detach().requires_grad_(True)
+    return vals
+
+
+def _index(indices, what):
+    idx = indices if isinstance(indices, Tensor) else as_tensor(indices)
+    if idx.dtype not in (dtypes.int64, dtypes.int32):
+        raise RuntimeError(f"{what} must be an int64 tensor, got {idx.dtype}")
+    return idx.long() if idx.dtype != dtypes.int64 else idx
+
+
+def _known(t):
+    return t._data if type(t._data) is np.ndarray else None
+
+
+def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None,
+                      pin_memory=False, requires_grad=False, check_invariants=None,
+                      is_coalesced=None):
+    """A COO tensor: values[k] at position indices[:, k]. Without size, each sparse dim is
+    one past its largest index and the dense dims are the values'."""
+    check_placement(device)
+    idx = _index(indices, "indices")
+    vals = _values(values, dtype, False)
+    if idx.ndim != 2:
+        raise RuntimeError(f"indices must be sparse_dim x nnz, but got: {list(idx.shape)}")
+    sparse_dim, nnz = idx.shape
+    if vals.ndim == 0 or vals.shape[0] != nnz:
+        raise RuntimeError(f"indices and values must have same nnz, but got nnz from indices: "
+                           f"{nnz}, nnz from values: {vals.shape[0] if vals.ndim else 0}")
+    known = _known(idx)
+    if size is None:
+        if known is None:
+            raise RuntimeError("sparse_coo_tensor: inside compiled code, give the size")
+        size = tuple(int(known[d].max()) + 1 if nnz else 0 for d in range(sparse_dim)) + \
+            tuple(vals.shape[1:])
+    size = tuple(int(n) for n in size)
+    if len(size) != sparse_dim + vals.ndim - 1:
+        raise RuntimeError(f"number of dimensions must be sparse_dim ({sparse_dim}) + "
+                           f"dense_dim ({vals.ndim - 1}), but got {len(size)}")
+    if tuple(vals.shape[1:]) != size[sparse_dim:]:
+        raise RuntimeError(f"values has incorrect size, expected {[nnz, *size[sparse_dim:]]}, "
+                           f"got {list(vals.shape)}")
+    if known is not None and nnz:
+        _check_bounds(known, size)
+    out = SparseCOO.make(idx, vals, size, bool(is_coalesced) or nnz <= 1)
+    return out.requires_grad_(True) if requires_grad else out
+
+
+def _check_bounds(known, size):
+    for d in range(known.shape[0]):
+        low, high = int(known[d].min()), int(known[d].max())
+        if low < 0:
+            raise RuntimeError(f"found negative index {low} for dim {d}")
+        if high >= size[d]:
+            raise RuntimeError(f"size is inconsistent with indices: for dim {d}, size is "
+                               f"{size[d]} but found index {high}")
+
+
+def sparse_csr_tensor(crow_indices, col_indices, values, size=None, *, dtype=None,
+                      device=None, pin_memory=False, requires_grad=False,
+                      check_invariants=None):
+    """A CSR matrix: row r's entries are values[crow[r]:crow[r+1]] at columns col[...]."""
+    check_placement(device)
+    crow, col = _index(crow_indices, "crow_indices"), _index(col_indices, "col_indices")
+    vals = _values(values, dtype, False)
+    if crow.ndim != 1 or col.ndim != 1 or vals.ndim != 1:
+        raise RuntimeError(f"sparse_csr_tensor: expected 1-D crow_indices, col_indices and "
+                           f"values (tracecomp's CSR is a matrix without batch or dense dims), "
+                           f"got shapes {list(crow.shape)}, {list(col.shape)}, "
+                           f"{list(vals.shape)}")
+    if col.shape[0] != vals.shape[0]:
+        raise RuntimeError(f"col_indices and values must have the same number of elements, "
+                           f"but got col_indices.numel(): {col.shape[0]}, values.numel(): "
+                           f"{vals.shape[0]}")
+    known_crow, known_col = _known(crow), _known(col)
+    if size is None:
+        if known_col is None:
+            raise RuntimeError("sparse_csr_tensor: inside compiled code, give the size")
+        size = (crow.shape[0] - 1, int(known_col.max()) + 1 if len(known_col) else 0)
+    size = tuple(int(n) for n in size)
+    if len(size) != 2 or crow.shape[0] != size[0] + 1:
+        raise RuntimeError(f"crow_indices.size(-1) must be equal to size[-2] + 1 (that is "
+                           f"{size[0] + 1 if size else '?'}), but got: {crow.shape[0]}")
+    if known_crow is not None and (known_crow[0] != 0 or known_crow[-1] != col.shape[0] or
+                                   np.any(np.diff(known_crow) < 0)):
+        raise RuntimeError(f"crow_indices must start at 0, be non-decreasing and end at nnz "
+                           f"({col.shape[0]}), got {known_crow.tolist()}")
+    if known_col is not None and len(known_col) and (known_col.min() < 0 or
+                                                     known_col.max() >= size[1]):
+        raise RuntimeError(f"col_indices must be in [0, {size[1]}), got values from "
+                           f"{known_col.min()} to {known_col.max()}")
+    out = SparseCSR.make(crow, col, vals, size)
+    return out.requires_grad_(True) if requires_grad else out
+
+
+class LegacySparseType(type):
+    """The type of torch.sparse.FloatTensor & co: calling one makes a COO tensor of its
+    dtype (indices, values, size), or an empty one of a size; isinstance() tests a COO
+    tensor's dtype."""
+
+    def __instancecheck__(cls, x):
+        return isinstance(x, SparseCOO) and x.dtype == cls.dtype
+
+    def __call__(cls, *args, device=None):
+        check_placement(device)
+        if len(args) >= 2 and isinstance(args[0], Tensor):
+            indices, values, *size = args
+            size = tuple(size[0]) if size else None
+            return sparse_coo_tensor(indices, values, size, dtype=cls.dtype)
+        size = tuple(args[0]) if len(args) == 1 and isinstance(args[0], tuple) else args
+        empty = Tensor._make(np.zeros(0, cls.dtype.np))
+        return sparse_coo_tensor(Tensor._make(np.zeros((len(size), 0), np.int64)), empty,
+                                 size)
+
+    def __repr__(cls):
+        return f"<class 'tracecomp.sparse.{cls.__name__}'>"
+
+
+LEGACY_TYPES = {name: LegacySparseType(name, (), {"dtype": dtype, "is_sparse": True,
+                                                  "__module__": "tracecomp.sparse"})
+                for name, dtype in LEGACY_NAMES.items()}
