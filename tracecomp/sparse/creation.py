@@ -6,6 +6,8 @@ asked, check_invariants=True, and otherwise may crash later; a clear error here 
 cheaper). The values keep their history: a sparse tensor made of values that require grad
 passes gradients back to them.
 """
+import warnings
+
 import numpy as np
 
 from .. import dtypes
@@ -59,8 +61,9 @@ def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None,
             tuple(vals.shape[1:])
     size = tuple(int(n) for n in size)
     if len(size) != sparse_dim + vals.ndim - 1:
-        raise RuntimeError(f"number of dimensions must be sparse_dim ({sparse_dim}) + "
-                           f"dense_dim ({vals.ndim - 1}), but got {len(size)}")
+        raise RuntimeError(f"'len(size) == sparse_dim + dense_dim' is not satisfied: "
+                           f"len(size) = {len(size)}, sparse_dim = {sparse_dim}, dense_dim = "
+                           f"{vals.ndim - 1}")
     if tuple(vals.shape[1:]) != size[sparse_dim:]:
         raise RuntimeError(f"values has incorrect size, expected {[nnz, *size[sparse_dim:]]}, "
                            f"got {list(vals.shape)}")
@@ -103,16 +106,17 @@ def sparse_csr_tensor(crow_indices, col_indices, values, size=None, *, dtype=Non
         size = (crow.shape[0] - 1, int(known_col.max()) + 1 if len(known_col) else 0)
     size = tuple(int(n) for n in size)
     if len(size) != 2 or crow.shape[0] != size[0] + 1:
-        raise RuntimeError(f"crow_indices.size(-1) must be equal to size[-2] + 1 (that is "
-                           f"{size[0] + 1 if size else '?'}), but got: {crow.shape[0]}")
+        raise RuntimeError(f"crow_indices.shape[-1] must be equal to the number of rows + 1 "
+                           f"(={size[0] + 1 if size else '?'}), but got {crow.shape[0]}")
     if known_crow is not None and (known_crow[0] != 0 or known_crow[-1] != col.shape[0] or
                                    np.any(np.diff(known_crow) < 0)):
-        raise RuntimeError(f"crow_indices must start at 0, be non-decreasing and end at nnz "
-                           f"({col.shape[0]}), got {known_crow.tolist()}")
+        raise RuntimeError(f"`0 <= crow_indices[..., 1:] - crow_indices[..., :-1] <= ncols` "
+                           f"is not satisfied (crow_indices must start at 0, not decrease and "
+                           f"end at nnz = {col.shape[0]}; got {known_crow.tolist()})")
     if known_col is not None and len(known_col) and (known_col.min() < 0 or
                                                      known_col.max() >= size[1]):
-        raise RuntimeError(f"col_indices must be in [0, {size[1]}), got values from "
-                           f"{known_col.min()} to {known_col.max()}")
+        raise RuntimeError(f"`0 <= col_indices < ncols` is not satisfied (ncols = {size[1]}, "
+                           f"col_indices from {known_col.min()} to {known_col.max()})")
     out = SparseCSR.make(crow, col, vals, size)
     return out.requires_grad_(True) if requires_grad else out
 
@@ -128,9 +132,15 @@ class LegacySparseType(type):
     def __call__(cls, *args, device=None):
         check_placement(device)
         if len(args) >= 2 and isinstance(args[0], Tensor):
+            warnings.warn("torch.sparse.SparseTensor(indices, values, shape, *, device=) is "
+                          "deprecated.  Please use torch.sparse_coo_tensor(indices, values, "
+                          "shape, dtype=, device=).", UserWarning, stacklevel=2)
             indices, values, *size = args
             size = tuple(size[0]) if size else None
             return sparse_coo_tensor(indices, values, size, dtype=cls.dtype)
+        warnings.warn("torch.sparse.SparseTensor(shape, *, device=) is deprecated.  Please "
+                      "use torch.sparse_coo_tensor(shape, dtype=, device=).", UserWarning,
+                      stacklevel=2)
         size = tuple(args[0]) if len(args) == 1 and isinstance(args[0], tuple) else args
         empty = Tensor._make(np.zeros(0, cls.dtype.np))
         return sparse_coo_tensor(Tensor._make(np.zeros((len(size), 0), np.int64)), empty,

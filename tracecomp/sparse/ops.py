@@ -78,11 +78,12 @@ def addmm(input, mat1, mat2, *, beta=1.0, alpha=1.0):  # noqa: A002
 
 
 def hspmm(mat1, mat2):
-    """torch.hspmm: sparse @ dense as a hybrid COO tensor, one dense row per nonzero row."""
+    """torch.hspmm: sparse @ dense as a hybrid COO tensor, one dense row per nonzero row
+    (not flagged coalesced, as torch's)."""
     dense = sparse_dense_mm(mat1, mat2)
     rows = np.unique(concrete(as_coo(mat1)._idx, "hspmm")[0]).astype(np.int64)
     return SparseCOO.make(Tensor._make(rows.reshape(1, -1)),
-                          dense.index_select(0, Tensor._make(rows)), dense.shape, True)
+                          dense.index_select(0, Tensor._make(rows)), dense.shape)
 
 
 # --- sums ------------------------------------------------------------------------------------
