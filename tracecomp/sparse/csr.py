@@ -1,16 +1,18 @@
 """CSR sparse matrices (layout torch.sparse_csr): crow_indices (rows + 1), col_indices
 (nnz) and values (nnz, *dense dims), as torch.sparse_csr_tensor makes them.
 
-Every op on one goes through its COO twin (row indices spelled out from crow_indices,
-which needs their values: numpy), so the two layouts share one implementation of
-matmul, to_dense and the rest; the values tensor is the same, so gradients reach it.
+Every op on one goes through its COO twin (row indices spelled out from crow_indices),
+so the two layouts share one implementation of matmul, to_dense and the rest; the
+values tensor is the same, so gradients reach it.
 """
 import numpy as np
 
 from ..composite import cat
+from ..composite_sort import searchsorted
+from ..creation import arange
 from ..layouts import LAYOUTS
 from ..tensor import Tensor
-from .base import SparseTensor, concrete
+from .base import SparseTensor
 from .coo import SparseCOO
 
 CSR = LAYOUTS["sparse_csr"]
@@ -53,10 +55,15 @@ class SparseCSR(SparseTensor):
 
     def to_sparse_coo(self):
         """The COO twin: each entry's row spelled out from crow_indices (CSR entries are
-        sorted and unique, so it is coalesced)."""
-        crow = concrete(self._crow, "to_sparse_coo")
-        rows = np.repeat(np.arange(len(crow) - 1, dtype=np.int64), np.diff(crow))
-        idx = cat([Tensor._make(rows).unsqueeze(0), self._col.unsqueeze(0)], 0)
+        sorted and unique, so it is coalesced). Entry k lies in the row r with
+        crow[r] <= k < crow[r + 1]: a search, so crow_indices may be a traced input."""
+        crow = self._crow
+        if type(crow._data) is np.ndarray:
+            rows = Tensor._make(np.repeat(np.arange(len(crow._data) - 1, dtype=np.int64),
+                                          np.diff(crow._data)))
+        else:
+            rows = searchsorted(crow, arange(self._col.shape[0]), right=True) - 1
+        idx = cat([rows.unsqueeze(0), self._col.unsqueeze(0)], 0)
         return SparseCOO.make(idx, self._vals, self.shape, True)
 
     def to_sparse(self, sparse_dim=None, *, layout=None, blocksize=None, dense_dim=None):
