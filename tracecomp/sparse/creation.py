@@ -13,8 +13,10 @@ import numpy as np
 from .. import dtypes
 from ..creation import as_tensor
 from ..devices import check_placement
+from ..errors import TraceError
 from ..legacy_types import NAMES as LEGACY_NAMES
 from ..tensor import Tensor
+from ..user_code import user_line
 from .coo import SparseCOO
 from .csr import SparseCSR
 
@@ -29,8 +31,9 @@ def _values(values, dtype, requires_grad):
 
 
 def _index(indices, what):
+    """An index tensor as int64 (torch converts integer and floating ones, truncating)."""
     idx = indices if isinstance(indices, Tensor) else as_tensor(indices)
-    if idx.dtype not in (dtypes.int64, dtypes.int32):
+    if idx.dtype == dtypes.bool_ or idx.is_complex():
         raise RuntimeError(f"{what} must be an int64 tensor, got {idx.dtype}")
     return idx.long() if idx.dtype != dtypes.int64 else idx
 
@@ -56,7 +59,9 @@ def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device=None,
     known = _known(idx)
     if size is None:
         if known is None:
-            raise RuntimeError("sparse_coo_tensor: inside compiled code, give the size")
+            raise TraceError(f"sparse_coo_tensor without a size inside compiled code"
+                             f"{user_line()}: the size comes from the indices' values, "
+                             f"which are traced. Fix: pass size=")
         size = tuple(int(known[d].max()) + 1 if nnz else 0 for d in range(sparse_dim)) + \
             tuple(vals.shape[1:])
     size = tuple(int(n) for n in size)
@@ -102,7 +107,9 @@ def sparse_csr_tensor(crow_indices, col_indices, values, size=None, *, dtype=Non
     known_crow, known_col = _known(crow), _known(col)
     if size is None:
         if known_col is None:
-            raise RuntimeError("sparse_csr_tensor: inside compiled code, give the size")
+            raise TraceError(f"sparse_csr_tensor without a size inside compiled code"
+                             f"{user_line()}: the size comes from the indices' values, "
+                             f"which are traced. Fix: pass size=")
         size = (crow.shape[0] - 1, int(known_col.max()) + 1 if len(known_col) else 0)
     size = tuple(int(n) for n in size)
     if len(size) != 2 or crow.shape[0] != size[0] + 1:
