@@ -16,6 +16,7 @@ from .dispatch import bind, history_taken
 from .errors import AutogradError, DTypeError
 from .meta_device import is_meta
 from .ops.indexing import index_put
+from .sparse_data import SparseData
 from .tensor import Tensor
 from .torch_args import scalar_name
 
@@ -81,6 +82,8 @@ def _vmapped_into_unbatched():
 
 def commit(x, result, op):
     """Make `result` (computed out of place) the new contents of x."""
+    if type(x._data) is SparseData:     # a sparse tensor takes the result's parts
+        return x._take(result, op)
     if _grad.enabled and x._requires_grad and x._node is None:
         raise AutogradError(f"{op}: {_LEAF}")
     tracing = None      # the trace recording this thread, when x takes a traced value

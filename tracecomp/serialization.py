@@ -22,6 +22,8 @@ A node is a JSON list [tag, payload...]:
   ["namespace", "argparse" or "types", [[name, value]...]]   (an argparse.Namespace or a
   types.SimpleNamespace: a model's config, which constructor arguments often are)
   ["tensor", i] ["param", i] ["ndarray", i] ["npscalar", i]    (i indexes "tensors")
+  ["sparse", "sparse_coo" or "sparse_csr", [tensor-node...], facts-node]   (a sparse
+  tensor: its index and value tensors, and its size (and COO's coalesced flag))
   ["module", "pkg.mod:Class", args, kwargs, state_dict, training]  (saved_module.py: a whole
   nn.Module as its class, constructor arguments and state_dict; never a pickle)
   ["compiled", module-node, backend, fallback, recompile_limit, cache_size, fullgraph]
@@ -50,6 +52,7 @@ from .device_array import DeviceArray
 from .devices import CPU, check_placement, to_device, to_host
 from .dtypes import np_kind
 from .errors import SerializationError
+from .sparse_data import SparseData
 from .tensor import Size, Tensor, device
 
 MAGIC = b"\x89TCSAVE\n"
@@ -144,6 +147,11 @@ class _Encoder:
         if kind is str:
             return ["str", obj]
         if isinstance(obj, Tensor):
+            if type(obj._data) is SparseData:   # its index and value tensors, its facts
+                parts, facts = obj._parts()
+                return ["sparse", str(obj.layout).split(".")[-1],
+                        [self.node(p, f"{path}.{k}") for k, p in enumerate(parts)],
+                        self.node(facts, f"{path}.size")]
             tag = "param" if isinstance(obj, _parameter_class()) else "tensor"
             return [tag, self._table(obj, obj._data, path)]
         if kind is np.ndarray:
@@ -439,6 +447,13 @@ class _Decoder:
             return _NAMESPACES[args[0]](**dict(pairs))
         if tag in ("tensor", "param"):
             return self._tensor(self._ref(args[0]), tag == "param")
+        if tag == "sparse":
+            from .sparse import LAYOUT_CLASSES
+            if args[0] not in LAYOUT_CLASSES:
+                raise SerializationError(f"{self.name}: malformed header: unknown sparse "
+                                         f"layout {args[0]!r}")
+            return LAYOUT_CLASSES[args[0]]._from_parts(
+                [self.node(p, depth) for p in args[1]], self.node(args[2], depth))
         if tag == "module":
             return saved_module.decode(self, args, depth)
         if tag == "compiled":

@@ -163,3 +163,25 @@ def test_unsupported_pairs_raise():
         s + 1
     with pytest.raises(NotImplementedError, match="keepdim"):
         s.sum(0, keepdim=True)
+
+
+@pytest.mark.parametrize("pair", [
+    ([[0, 1, 2], [1, 0, 2]], [[0, 1, 2], [1, 0, 2]]),      # the same positions
+    ([[0, 1, 2], [1, 0, 2]], [[2, 0], [2, 1]]),            # b unsorted: (0, 1) stays twice
+    ([[0, 0], [1, 1]], [[0, 1, 2], [1, 0, 2]]),            # a lists (0, 1) twice
+])
+@pytest.mark.parametrize("coalesce_first", [False, True])
+def test_sum_of_two_sparse_keeps_torchs_entries(pair, coalesce_first):
+    """sparse + sparse merges the two entry lists as torch does (same nnz, same order of
+    positions, same coalesced flag), not only the same dense sum."""
+    results = []
+    for lib in (torch, tc):
+        a, b = (lib.sparse_coo_tensor(lib.tensor(i), lib.arange(1.0, len(i[0]) + 1), (3, 3))
+                for i in pair)
+        if coalesce_first:
+            a, b = a.coalesce(), b.coalesce()
+        results.append(a + b)
+    want, got = results
+    assert got.is_coalesced() == want.is_coalesced()
+    assert_close(got._indices(), want._indices())
+    assert_close(got._values(), want._values())

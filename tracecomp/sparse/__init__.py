@@ -17,6 +17,9 @@ from .ops import sparse_sum as sum  # noqa: A004  (torch.sparse.sum)
 
 spmm = mm   # torch.spmm: torch.sparse.mm's older name
 
+# a layout's name -> its class (tracecomp.load rebuilds a saved sparse tensor with it)
+LAYOUT_CLASSES = {"sparse_coo": SparseCOO, "sparse_csr": SparseCSR}
+
 globals().update(LEGACY_TYPES)      # torch.sparse.FloatTensor & co
 
 

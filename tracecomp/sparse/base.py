@@ -13,8 +13,9 @@ that are a leaf, and its `.grad` is their gradient as a sparse tensor of its pat
 """
 import numpy as np
 
+from .. import grad_mode
 from ..errors import TraceError
-from ..sparse_data import SparseData
+from ..sparse_data import SparseData, unsupported
 from ..tensor import Tensor
 from ..user_code import user_line
 
@@ -105,6 +106,39 @@ class SparseTensor(Tensor):
 
     def _pattern_grad(self):
         return self
+
+    # --- in place ---------------------------------------------------------------------------
+    def _take(self, result, op):
+        """An in-place op's result (inplace.commit): self takes its parts, as torch's
+        sparse in-place ops replace the indices and values; a dense result is refused."""
+        if not isinstance(result, SparseTensor) or result.layout is not self.layout:
+            raise unsupported(op, self.layout)      # the op gave a dense result
+        if tuple(result.shape) != tuple(self.shape):
+            raise RuntimeError(f"{op}: the result's size {list(result.shape)} is not the "
+                               f"tensor's {list(self.shape)}")
+        if grad_mode.state.enabled and self._leaf_values and self._requires_grad:
+            raise RuntimeError(f"{op}: a leaf Variable that requires grad is being used in "
+                               f"an in-place operation.")
+        parts, static = result._parts()
+        self.__dict__.update(type(result)._from_parts(parts, static).__dict__)
+        self._data, self._vc[0] = result._data, self._vc[0] + 1
+        self._requires_grad = self._requires_grad or result._requires_grad
+        return self
+
+    def zero_(self):
+        """No entries left (torch's sparse zero_: nnz becomes 0)."""
+        return self._take(self._emptied(), "zero_")
+
+    def copy_(self, src, non_blocking=False):
+        """self becomes a copy of sparse src (its indices and values, cloned)."""
+        if not isinstance(src, SparseTensor):
+            raise RuntimeError("copy_() between dense and sparse Tensors is not implemented! "
+                               "Found self type = sparse and src type = dense")
+        parts, static = src._parts()
+        clone = type(src)._from_parts([p.clone() for p in parts], static)
+        if clone.dtype != self.dtype:
+            clone = clone._with_values(clone._vals.to(self.dtype))
+        return self._take(clone, "copy_")
 
     def detach(self):
         return self._with_values(self._vals.detach())

@@ -48,6 +48,12 @@ class SparseCOO(SparseTensor):
     def _with_values(self, values):
         return SparseCOO.make(self._idx, values, self.shape, self._coalesced)
 
+    def _emptied(self):
+        vals = self._vals
+        return SparseCOO.make(Tensor._make(np.zeros((self.sparse_dim(), 0), np.int64)),
+                              creation.zeros((0, *vals.shape[1:]), dtype=vals.dtype),
+                              self.shape, True)
+
     def _parts(self):
         """The tensors a compiled function takes for it, and what else rebuilds it."""
         return (self._idx, self._vals), (tuple(self.shape), self._coalesced)

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..composite import cat
 from ..composite_sort import searchsorted
-from ..creation import arange
+from ..creation import arange, zeros
 from ..layouts import LAYOUTS
 from ..tensor import Tensor
 from .base import SparseTensor
@@ -33,6 +33,11 @@ class SparseCSR(SparseTensor):
 
     def _with_values(self, values):
         return SparseCSR.make(self._crow, self._col, values, self.shape)
+
+    def _emptied(self):
+        return SparseCSR.make(Tensor._make(np.zeros(self.shape[0] + 1, np.int64)),
+                              Tensor._make(np.zeros(0, np.int64)),
+                              zeros(0, dtype=self._vals.dtype), self.shape)
 
     def _parts(self):
         return (self._crow, self._col, self._vals), (tuple(self.shape),)

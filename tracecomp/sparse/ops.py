@@ -188,8 +188,7 @@ def mul(a, b):
 
 
 def add(a, b):
-    """sparse + sparse (the entries of both, duplicates summed when both were coalesced);
-    dense + sparse (dense). torch refuses sparse + dense."""
+    """sparse + sparse; dense + sparse (dense). torch refuses sparse + dense."""
     if not is_sparse(a):
         if _number(a) and not isinstance(a, Tensor):
             raise RuntimeError("add(sparse, dense) is not supported. Use add(dense, sparse) "
@@ -202,11 +201,35 @@ def add(a, b):
     if tuple(a.shape) != tuple(b.shape):
         raise RuntimeError(f"add: expected 'self' and 'other' to have same size, but self has "
                            f"size {list(a.shape)} while other has size {list(b.shape)}")
-    if a._idx is b._idx:        # one pattern (s + s): its values added, as torch's
-        return a._with_values(a._vals + b._vals)
-    from ..composite import cat
-    both = SparseCOO.make(cat([a._idx, b._idx], 1), cat([a._vals, b._vals], 0), a.shape)
-    return both.coalesce() if a._coalesced and b._coalesced else both
+    known = [x._idx._data for x in (a, b) if type(x._idx._data) is np.ndarray]
+    if len(known) < 2:      # traced indices: every entry of both (duplicates add up)
+        from ..composite import cat
+        return SparseCOO.make(cat([a._idx, b._idx], 1), cat([a._vals, b._vals], 0), a.shape)
+    shape = tuple(a.shape[:a.sparse_dim()])
+    keys, into_a, into_b = _merge(linear_keys(known[0], shape), linear_keys(known[1], shape))
+    vals = creation.zeros((len(keys), *a._vals.shape[1:]), dtype=a._vals.dtype)
+    vals = vals.index_add(0, Tensor._make(into_a), a._vals).index_add(
+        0, Tensor._make(into_b), b._vals)
+    return SparseCOO.make(_index_tensor(keys, shape), vals, a.shape,
+                          a._coalesced and b._coalesced)
+
+
+def _merge(keys_a, keys_b):
+    """torch's merge of two entry lists (each taken as sorted, which a coalesced one is):
+    the smaller position goes first, equal positions become one entry. Returns the merged
+    positions and where each entry of a and of b went."""
+    out, into_a, into_b = [], np.empty(len(keys_a), np.int64), np.empty(len(keys_b), np.int64)
+    i = j = 0
+    while i < len(keys_a) or j < len(keys_b):
+        take_a = j == len(keys_b) or (i < len(keys_a) and keys_a[i] <= keys_b[j])
+        take_b = i == len(keys_a) or (j < len(keys_b) and keys_b[j] <= keys_a[i])
+        if take_a:
+            into_a[i] = len(out)
+        if take_b:
+            into_b[j] = len(out)
+        out.append(keys_a[i] if take_a else keys_b[j])
+        i, j = i + take_a, j + take_b
+    return np.array(out, np.int64), into_a, into_b
 
 
 def neg(a):
