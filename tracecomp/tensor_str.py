@@ -169,14 +169,15 @@ def _body(a, indent):
     return _nested(a, indent, summarize, fmt)
 
 
-def _with_suffixes(text, suffixes, indent):
-    """`, dtype=...` and the like after the elements, wrapped as torch wraps them."""
+def _with_suffixes(text, suffixes, indent, force_newline=False):
+    """`, dtype=...` and the like after the elements, wrapped as torch wraps them (the
+    first on a line of its own with force_newline: a sparse COO tensor's)."""
     parts = [text]
     last = len(text) - text.rfind("\n") + 1
     for s in suffixes:
-        if last + len(s) + 2 > PRINT_OPTS.linewidth:
+        if force_newline or last + len(s) + 2 > PRINT_OPTS.linewidth:
             parts.append(",\n" + " " * indent + s)
-            last = indent + len(s)
+            last, force_newline = indent + len(s), False
         else:
             parts.append(", " + s)
             last += len(s) + 2

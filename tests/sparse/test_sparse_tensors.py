@@ -107,6 +107,21 @@ def test_repr_with_grad_is_torchs():
     assert _repr(got) == repr(want)
 
 
+@pytest.mark.parametrize("op", [
+    lambda lib, s: s * 2, lambda lib, s: -s, lambda lib, s: s.coalesce(),
+    lambda lib, s: lib.sparse.softmax(s.coalesce(), 1), lambda lib, s: s.coalesce().t(),
+    lambda lib, s: lib.sparse.sum(s, 1), lambda lib, s: s.coalesce().to_sparse_csr(),
+    lambda lib, s: s.to_dense().to_sparse(), lambda lib, s: s.clone(),
+])
+def test_repr_names_the_op_that_made_it(op):
+    """grad_fn=<...> of a sparse result whose values have history is torch's node name."""
+    def make(lib):
+        values = lib.tensor(VALS, requires_grad=True) * 1
+        return op(lib, lib.sparse_coo_tensor(lib.tensor(IDX), values, (2, 3)))
+    want, got = both(make)
+    assert _repr(got) == repr(want)
+
+
 def test_layout_and_legacy_type_checks():
     s = _coo(tc)
     assert s.layout is tc.sparse_coo and tc.ones(2).layout is tc.strided

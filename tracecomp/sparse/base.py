@@ -34,6 +34,14 @@ def concrete(t, op):
         f"module attribute), or do this op outside it (adj = adj.coalesce() once).")
 
 
+def made_by(t, name):
+    """t, named in its repr as made by the op whose gradient node torch names `name`
+    (grad_fn=<MulBackward0>), when its values have history."""
+    if t._vals._node is not None:
+        t._grad_fn_name = name
+    return t
+
+
 class SparseTensor(Tensor):
     """A tensor of a sparse layout: the values and the index tensors of its layout."""
 
@@ -144,4 +152,4 @@ class SparseTensor(Tensor):
         return self._with_values(self._vals.detach())
 
     def clone(self, *, memory_format=None):
-        return self._with_values(self._vals.clone())
+        return made_by(self._with_values(self._vals.clone()), "CloneBackward0")

@@ -10,7 +10,7 @@ import numpy as np
 from ..layouts import LAYOUTS, strided
 from ..sparse_data import SparseData
 from ..tensor import Tensor
-from .base import concrete
+from .base import concrete, made_by
 from .coo import SparseCOO
 from .csr import SparseCSR
 
@@ -33,7 +33,8 @@ def dense_to_coo(x, sparse_dim=None):
         nonzero = nonzero.any(axis=tuple(range(n, x.ndim)))
     idx = np.stack(np.nonzero(nonzero)).astype(np.int64).reshape(n, -1)
     key = tuple(Tensor._make(row) for row in idx)
-    return SparseCOO.make(Tensor._make(idx), x[key], x.shape, True)
+    return made_by(SparseCOO.make(Tensor._make(idx), x[key], x.shape, True),
+                   "ToSparseBackward1")
 
 
 def coo_to_csr(s):
@@ -45,7 +46,8 @@ def coo_to_csr(s):
     rows = concrete(s._idx, "to_sparse_csr")[0]
     counts = np.bincount(rows, minlength=s.shape[0])
     crow = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return SparseCSR.make(Tensor._make(crow), s._idx[1], s._vals, s.shape)
+    return made_by(SparseCSR.make(Tensor._make(crow), s._idx[1], s._vals, s.shape),
+                   "ToSparseCsrBackward0")
 
 
 # (layout asked for) -> how a tensor of each layout gets there
@@ -103,7 +105,7 @@ def sparse_mask(x, mask):
                            f"{list(x.shape)} but mask has size {list(mask.shape)}")
     mask = mask.coalesce()
     key = tuple(mask._idx[d] for d in range(mask.sparse_dim()))
-    return SparseCOO.make(mask._idx, x[key], x.shape, True)
+    return made_by(SparseCOO.make(mask._idx, x[key], x.shape, True), "SparseMaskBackward0")
 
 
 # how torch's messages name a tensor's layout ("... but got Strided")

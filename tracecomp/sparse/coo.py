@@ -11,7 +11,7 @@ import numpy as np
 from .. import creation
 from ..layouts import LAYOUTS
 from ..tensor import Tensor
-from .base import SparseTensor, concrete
+from .base import SparseTensor, concrete, made_by
 
 COO = LAYOUTS["sparse_coo"]
 
@@ -99,9 +99,9 @@ class SparseCOO(SparseTensor):
         shape = self._sparse_shape()
         keys = linear_keys(concrete(self._idx, "coalesce"), shape)
         unique, inverse = np.unique(keys, return_inverse=True)
-        return SparseCOO.make(_index_tensor(unique, shape), group(self._vals, inverse,
-                                                                 len(unique)),
-                              self.shape, True)
+        return made_by(SparseCOO.make(_index_tensor(unique, shape),
+                                      group(self._vals, inverse, len(unique)), self.shape,
+                                      True), "CoalesceBackward0")
 
     def _coalesce_plan(self, op):
         """(unique positions as an index tensor, the first entry of each) for an op that
@@ -156,14 +156,15 @@ class SparseCOO(SparseTensor):
         shape = list(self.shape)
         shape[d0], shape[d1] = shape[d1], shape[d0]
         idx = self._idx.index_select(0, Tensor._make(np.array(order, np.int64)))
-        return SparseCOO.make(idx, self._vals, shape, self._coalesced and d0 == d1)
+        return made_by(SparseCOO.make(idx, self._vals, shape, self._coalesced and d0 == d1),
+                       "TransposeBackward0")
 
     def t(self):
         if self.ndim != 2 or self.sparse_dim() != 2:
             raise RuntimeError(f"t() expects a tensor with <= 2 sparse and 0 dense dimensions, "
                                f"but got {self.sparse_dim()} sparse and {self.dense_dim()} "
                                f"dense dimensions")
-        return self.transpose(0, 1)
+        return made_by(self.transpose(0, 1), "TBackward0")
 
 
 def _index_tensor(keys, shape):

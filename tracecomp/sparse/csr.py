@@ -12,7 +12,7 @@ from ..composite_sort import searchsorted
 from ..creation import arange, zeros
 from ..layouts import LAYOUTS
 from ..tensor import Tensor
-from .base import SparseTensor
+from .base import SparseTensor, made_by
 from .coo import SparseCOO
 
 CSR = LAYOUTS["sparse_csr"]
@@ -23,7 +23,7 @@ class SparseCSR(SparseTensor):
 
     is_sparse_csr = True
     _repr_parts = (("crow_indices", "_crow"), ("col_indices", "_col"), ("values", "_vals"))
-    _grad_fn_name = "SparseCsrTensorBackward0"
+    _grad_fn_name = "NotImplemented"    # torch's, for a CSR tensor of values with history
 
     @staticmethod
     def make(crow, col, values, shape):
@@ -69,7 +69,7 @@ class SparseCSR(SparseTensor):
         else:
             rows = searchsorted(crow, arange(self._col.shape[0]), right=True) - 1
         idx = cat([rows.unsqueeze(0), self._col.unsqueeze(0)], 0)
-        return SparseCOO.make(idx, self._vals, self.shape, True)
+        return made_by(SparseCOO.make(idx, self._vals, self.shape, True), "ToSparseBackward1")
 
     def to_sparse(self, sparse_dim=None, *, layout=None, blocksize=None, dense_dim=None):
         from .conversions import to_layout

@@ -17,7 +17,7 @@ from .. import creation
 from ..ops.linalg import matmul
 from ..tensor import Tensor
 from ..torch_args import scalar_name
-from .base import concrete
+from .base import concrete, made_by
 from .conversions import is_sparse
 from .coo import SparseCOO, _index_tensor, group, linear_keys
 
@@ -82,8 +82,9 @@ def hspmm(mat1, mat2):
     (not flagged coalesced, as torch's)."""
     dense = sparse_dense_mm(mat1, mat2)
     rows = np.unique(concrete(as_coo(mat1)._idx, "hspmm")[0]).astype(np.int64)
-    return SparseCOO.make(Tensor._make(rows.reshape(1, -1)),
-                          dense.index_select(0, Tensor._make(rows)), dense.shape)
+    return made_by(SparseCOO.make(Tensor._make(rows.reshape(1, -1)),
+                                  dense.index_select(0, Tensor._make(rows)), dense.shape),
+                   "NotImplemented")       # torch's: hspmm has no derivative there
 
 
 # --- sums ------------------------------------------------------------------------------------
@@ -106,14 +107,16 @@ def sparse_sum(input, dim=None, dtype=None):  # noqa: A002
     kept_dense = tuple(s.shape[d] for d in range(n, s.ndim) if d not in dims)
     keep = [d for d in range(n) if d not in dims]
     if len(keep) == n:
-        return SparseCOO.make(s._idx, vals, tuple(s.shape[:n]) + kept_dense, s._coalesced)
+        return made_by(SparseCOO.make(s._idx, vals, tuple(s.shape[:n]) + kept_dense,
+                                      s._coalesced), "SparseSumBackward0")
     if not keep:
         return vals.sum(0)
     kept_shape = tuple(s.shape[d] for d in keep)
     keys = linear_keys(concrete(s._idx, "sparse.sum")[keep], kept_shape)
     unique, inverse = np.unique(keys, return_inverse=True)
-    return SparseCOO.make(_index_tensor(unique, kept_shape), group(vals, inverse, len(unique)),
-                          kept_shape + kept_dense, True)
+    return made_by(SparseCOO.make(_index_tensor(unique, kept_shape),
+                                  group(vals, inverse, len(unique)), kept_shape + kept_dense,
+                                  True), "SparseSumBackward0")
 
 
 # --- softmax over the entries present --------------------------------------------------------
@@ -136,8 +139,10 @@ def _softmax(input, dim, dtype, log, op):
     s = as_coo(input).coalesce()
     vals = s._vals if dtype is None else s._vals.to(dtype)
     d, n = int(dim) % s.ndim, s.sparse_dim()
+    name = "SparseLogSoftmaxBackward0" if log else "SparseSoftmaxBackward0"
     if d >= n:      # a dense dim: every value along it is present
-        return s._with_values(vals.log_softmax(d - n + 1) if log else vals.softmax(d - n + 1))
+        return made_by(s._with_values(vals.log_softmax(d - n + 1) if log else
+                                      vals.softmax(d - n + 1)), name)
     inverse, count = _groups(s, d, op)
     inv = Tensor._make(inverse)
     spread = inv.reshape((-1,) + (1,) * (vals.ndim - 1)).expand(tuple(vals.shape))
@@ -146,7 +151,7 @@ def _softmax(input, dim, dtype, log, op):
     shifted = vals - peak.index_select(0, inv)
     e = shifted.exp()
     total = group(e, inverse, count).index_select(0, inv)
-    return s._with_values(shifted - total.log() if log else e / total)
+    return made_by(s._with_values(shifted - total.log() if log else e / total), name)
 
 
 def softmax(input, dim, *, dtype=None):  # noqa: A002

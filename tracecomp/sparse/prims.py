@@ -10,6 +10,7 @@ from ..ops.elementwise import cast
 from ..sparse_data import SparseData, unsupported
 from ..tensor import Tensor
 from . import ops
+from .base import made_by
 from .conversions import is_sparse
 
 
@@ -43,6 +44,11 @@ RULES = {
 }
 
 
+# primitive name -> torch's name of the gradient node of its sparse result
+NODE_NAMES = {"mul": "MulBackward0", "add": "AddBackward0", "sub": "SubBackward0",
+              "div": "DivBackward0", "neg": "NegBackward0", "cast": "ToCopyBackward0"}
+
+
 def on_sparse(prim, args, params):
     """prim(*args, **params) where an operand is a sparse tensor."""
     rule = RULES.get(prim.name)
@@ -50,4 +56,5 @@ def on_sparse(prim, args, params):
         layout = next(a._data.layout for a in args
                       if isinstance(a, Tensor) and type(a._data) is SparseData)
         raise unsupported(prim.name, layout)
-    return rule(*args, **params)
+    out = rule(*args, **params)
+    return made_by(out, NODE_NAMES[prim.name]) if is_sparse(out) else out

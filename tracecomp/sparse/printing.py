@@ -6,7 +6,7 @@
            size=(2, 3), nnz=2, layout=torch.sparse_coo)
 
 Each part is a dense tensor's body (tensor_str.py), indented under its name; the suffixes
-wrap as a dense tensor's do, except that the first always starts a new line for COO.
+wrap at the line width, the first always on a new line for COO (torch's _add_suffixes).
 """
 import numpy as np
 
@@ -41,6 +41,4 @@ def sparse_repr(t):
         suffixes.append(f"grad_fn=<{t._grad_fn_name}>")
     elif t._requires_grad:
         suffixes.append("requires_grad=True")
-    if t.is_sparse:     # torch starts a COO tensor's suffixes on a line of their own
-        text += ",\n" + " " * _INDENT + suffixes.pop(0)
-    return _with_suffixes(text, suffixes, _INDENT)
+    return _with_suffixes(text, suffixes, _INDENT, force_newline=t.is_sparse)
