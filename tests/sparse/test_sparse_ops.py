@@ -185,3 +185,38 @@ def test_sum_of_two_sparse_keeps_torchs_entries(pair, coalesce_first):
     assert got.is_coalesced() == want.is_coalesced()
     assert_close(got._indices(), want._indices())
     assert_close(got._values(), want._values())
+
+
+def _edge_spmm(lib):
+    """A custom autograd Function, GAT-style: a sparse matrix built inside forward from
+    edge values, saved for backward, whose backward reads its indices and transposes it."""
+    class EdgeSpmm(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, indices, values, shape, b):
+            a = lib.sparse_coo_tensor(indices, values, shape)
+            ctx.save_for_backward(a, b)
+            ctx.rows = shape[0]
+            return lib.matmul(a, b)
+
+        @staticmethod
+        def backward(ctx, grad):
+            a, b = ctx.saved_tensors
+            where = a._indices()[0, :] * ctx.rows + a._indices()[1, :]
+            return None, grad.matmul(b.t()).view(-1)[where], None, a.t().matmul(grad)
+
+    return EdgeSpmm
+
+
+def test_sparse_tensor_saved_by_a_custom_function():
+    grads = []
+    for lib in (torch, tc):
+        values = lib.tensor(VALS, requires_grad=True)
+        dense = lib.tensor(DENSE, requires_grad=True)
+        weights = lib.exp(-lib.nn.functional.leaky_relu(values))
+        spmm = _edge_spmm(lib).apply
+        out = spmm(lib.tensor(IDX), weights, lib.Size([4, 4]), dense)
+        norm = spmm(lib.tensor(IDX), weights, lib.Size([4, 4]), lib.ones(4, 1))
+        (out / (norm + 1)).pow(2).sum().backward()
+        grads.append((values.grad, dense.grad))
+    assert_close(grads[1][0], grads[0][0], rtol=1e-5, atol=1e-6)
+    assert_close(grads[1][1], grads[0][1], rtol=1e-5, atol=1e-6)
