@@ -143,3 +143,30 @@ def test_sparse_result_comes_back_from_compiled_code():
     assert_close(dense, want_dense)
     dense.sum().backward()
     assert_close(w.grad, adj.to_dense().sum(0).reshape(-1, 1))     # adj^T @ ones
+
+
+TRACED_OPS = {
+    "to_dense": lambda s, d: s.to_dense() + d,
+    "sum": lambda s, d: tc.sparse.sum(s) * d,
+    "mul_dense": lambda s, d: (s * d).to_dense(),
+    "dense_at_sparse": lambda s, d: d.t() @ s,
+    "addmm": lambda s, d: tc.addmm(d[:, :2], s, d.t()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRACED_OPS))
+def test_ops_on_a_sparse_argument_compile(name):
+    """Ops that need no index values trace with the indices as an input: compiled ==
+    eager, gradients too."""
+    s = tc.sparse_coo_tensor(tc.tensor([[0, 1, 1], [2, 0, 2]]),
+                             tc.tensor([3.0, 4.0, 5.0], requires_grad=True), (2, 3))
+    d = tc.arange(6.0).reshape(2, 3).requires_grad_()
+    want = TRACED_OPS[name](s, d)
+    want.pow(2).sum().backward()
+    grads = s._values().grad.clone(), d.grad.clone()
+    s._values().grad = d.grad = None
+    got = tc.compile(TRACED_OPS[name], fullgraph=True)(s, d)
+    assert_close(got, want)
+    got.pow(2).sum().backward()
+    assert_close(s._values().grad, grads[0])
+    assert_close(d.grad, grads[1])
