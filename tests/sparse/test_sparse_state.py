@@ -83,3 +83,20 @@ def test_compiled_module_reads_a_sparse_buffer():
     model.lin.weight.grad = None
     want.sum().backward()
     assert_close(grad, model.lin.weight.grad)
+
+
+def test_copies_and_detaching():
+    import copy
+    model = tc.nn.Linear(3, 3)
+    model.register_buffer("adj", _adj(tc))
+    twin = copy.deepcopy(model)
+    assert twin.adj.layout is tc.sparse_coo and twin.adj._values() is not model.adj._values()
+    assert_close(twin.adj.to_dense(), _adj(torch).to_dense())
+    leaf = _adj(tc).requires_grad_()
+    assert copy.deepcopy(leaf).requires_grad and copy.deepcopy(leaf).is_leaf
+    assert not leaf.data.requires_grad and leaf.data.layout is tc.sparse_coo
+    leaf.detach_()
+    assert not leaf.requires_grad and not (leaf * 2).requires_grad
+    target = _adj(tc)
+    target.data = _adj(tc, ((0,), (0,)), (9.0,))
+    assert_close(target.to_dense(), _adj(torch, ((0,), (0,)), (9.0,)).to_dense())

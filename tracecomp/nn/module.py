@@ -18,6 +18,7 @@ from ..devices import CPU, check_placement, placed
 from ..dtypes import np_kind
 from ..errors import ForeignTensorError, foreign_operand
 from ..grad_mode import no_grad
+from ..sparse_data import SparseData
 from ..tensor import Tensor
 from . import as_built, backward_hooks, structure
 from .module_hooks import ModuleHooks
@@ -483,7 +484,11 @@ class Module(ModuleHooks, ModuleState):
         """copy.deepcopy(model): tensors get fresh copies of their data (buffers are plain
         Tensors, which do not pickle, so they are copied here before the generic walk)."""
         for _, b in self.named_buffers(remove_duplicate=False):
-            if id(b) not in memo:
+            if id(b) in memo:
+                continue
+            if type(b._data) is SparseData:     # a sparse buffer copies its own parts
+                b.__deepcopy__(memo)
+            else:
                 memo[id(b)] = Tensor._make(b._data.copy(), b._requires_grad)
         new = object.__new__(type(self))
         memo[id(self)] = new

@@ -151,5 +151,30 @@ class SparseTensor(Tensor):
     def detach(self):
         return self._with_values(self._vals.detach())
 
+    def detach_(self):
+        self._vals, self._leaf_values, self._requires_grad = self._vals.detach(), False, False
+        return self
+
+    @property
+    def data(self):
+        """The same sparse tensor without history (sharing its index and value tensors)."""
+        return self.detach()
+
+    @data.setter
+    def data(self, new):
+        self._take(new.detach(), "data =")
+
+    def __copy__(self):
+        return self._with_values(self._vals.detach()).requires_grad_(self._requires_grad)
+
+    def __deepcopy__(self, memo):
+        """New index and value tensors; the same requires_grad (torch's deepcopy of a leaf)."""
+        if id(self) in memo:
+            return memo[id(self)]
+        parts, facts = self._parts()
+        new = type(self)._from_parts([p.detach().clone() for p in parts], facts)
+        memo[id(self)] = new.requires_grad_(self._requires_grad)
+        return memo[id(self)]
+
     def clone(self, *, memory_format=None):
         return made_by(self._with_values(self._vals.clone()), "CloneBackward0")
