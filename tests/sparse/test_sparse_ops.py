@@ -3,6 +3,8 @@ spelling (torch.sparse.mm, torch.spmm, torch.mm, torch.matmul, @, dense @ sparse
 vector), torch.sparse.addmm, sums, softmax / log_softmax over the entries present,
 arithmetic, sparse_mask, hspmm; gradients reach the dense operand, the values a sparse
 tensor was made of, and a sparse leaf's .grad (sparse, of its pattern), as torch's."""
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -65,6 +67,10 @@ OPS = {
     "transpose_mm": lambda lib, s, d: s.coalesce().t() @ d,
     "double": lambda lib, s, d: s.double() @ d.double(),
     "hspmm": lambda lib, s, d: lib.hspmm(s.coalesce(), d),
+    "smm": lambda lib, s, d: lib.smm(s.coalesce(), d) * 1.0,
+    **{f"csr_mm_{reduce}": functools.partial(
+        lambda lib, s, d, how: lib.sparse.mm(s.coalesce().to_sparse_csr(), d, how),
+        how=reduce) for reduce in ("sum", "mean", "amax", "amin")},
 }
 
 
@@ -74,6 +80,7 @@ OPS = {
 TORCH_TWINS = {
     "double": lambda lib, s, d: s.to_dense().double() @ d.double(),
     "hspmm": OPS["sparse.mm"],
+    "smm": OPS["sparse.mm"],
     "mul_dense": lambda lib, s, d: s.to_dense() * d[:, :1].expand(4, 4),
     "softmax_last": lambda lib, s, d: lib.sparse.softmax(s.coalesce(), 1),
 }
@@ -163,6 +170,10 @@ def test_unsupported_pairs_raise():
         s + 1
     with pytest.raises(NotImplementedError, match="keepdim"):
         s.sum(0, keepdim=True)
+    with pytest.raises(NotImplementedError, match="CSR"):
+        tc.sparse.mm(s, tc.ones(4, 2), "mean")
+    with pytest.raises(RuntimeError, match="prod has not been enabled"):
+        tc.sparse.mm(s.coalesce().to_sparse_csr(), tc.ones(4, 2), "prod")
 
 
 @pytest.mark.parametrize("pair", [

@@ -12,7 +12,7 @@ from .conversions import is_sparse
 from .coo import SparseCOO
 from .creation import LEGACY_TYPES, sparse_coo_tensor, sparse_csr_tensor
 from .csr import SparseCSR
-from .ops import addmm, hspmm, log_softmax, mm, softmax
+from .ops import addmm, hspmm, log_softmax, mm, smm, softmax
 from .ops import sparse_sum as sum  # noqa: A004  (torch.sparse.sum)
 
 spmm = mm   # torch.spmm: torch.sparse.mm's older name
@@ -24,5 +24,5 @@ globals().update(LEGACY_TYPES)      # torch.sparse.FloatTensor & co
 
 
 __all__ = ["SparseTensor", "SparseCOO", "SparseCSR", "is_sparse", "sparse_coo_tensor",
-           "sparse_csr_tensor", "addmm", "hspmm", "log_softmax", "mm", "softmax", "spmm",
+           "sparse_csr_tensor", "addmm", "hspmm", "log_softmax", "mm", "smm", "softmax", "spmm",
            "sum", *LEGACY_TYPES]

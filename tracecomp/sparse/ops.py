@@ -14,11 +14,12 @@ be known (a constant inside compiled code), the values may be anything.
 import numpy as np
 
 from .. import creation
+from ..composite import stack
 from ..ops.linalg import matmul
 from ..tensor import Tensor
 from ..torch_args import scalar_name
 from .base import concrete, made_by
-from .conversions import is_sparse
+from .conversions import CSR, is_sparse
 from .coo import SparseCOO, _index_tensor, group, linear_keys
 
 
@@ -27,8 +28,10 @@ def as_coo(s):
 
 
 # --- products ------------------------------------------------------------------------------
-def sparse_dense_mm(s, dense):
-    """A 2-D sparse matrix times a dense matrix (or vector): a dense result."""
+def sparse_dense_mm(s, dense, reduce="sum"):
+    """A 2-D sparse matrix times a dense matrix (or vector): a dense result. Each output
+    row combines its entries' scaled dense rows by `reduce` (a sum, or torch.sparse.mm's
+    mean, amax, amin; a row without entries is 0)."""
     s = as_coo(s)
     if s.ndim != 2 or s.sparse_dim() != 2:
         raise RuntimeError(f"mm: expected a 2-D sparse matrix without dense dims, got size "
@@ -46,7 +49,16 @@ def sparse_dense_mm(s, dense):
                            f"{scalar_name(d.dtype)}")
     row, col = s._idx[0], s._idx[1]
     picked = d.index_select(0, col) * s._vals.unsqueeze(1)
-    out = creation.zeros((s.shape[0], d.shape[1]), dtype=d.dtype).index_add(0, row, picked)
+    out = creation.zeros((s.shape[0], d.shape[1]), dtype=d.dtype)
+    if reduce in ("amax", "amin"):
+        spread = row.unsqueeze(1).expand(tuple(picked.shape))
+        out = out.scatter_reduce(0, spread, picked, reduce, include_self=False)
+    else:
+        out = out.index_add(0, row, picked)
+    if reduce == "mean":
+        ones = creation.ones(s._nnz(), dtype=d.dtype)
+        count = creation.zeros(s.shape[0], dtype=d.dtype).index_add(0, row, ones)
+        out = out / count.clamp(min=1).unsqueeze(1)
     return out.squeeze(1) if vector else out
 
 
@@ -58,8 +70,21 @@ def dense_sparse_mm(dense, s):
     return sparse_dense_mm(as_coo(s).t(), dense.t()).t()
 
 
-def mm(mat1, mat2):
-    """torch.sparse.mm / torch.spmm: sparse @ dense or dense @ sparse (dense @ dense too)."""
+_REDUCTIONS = ("sum", "mean", "amax", "amin")
+
+
+def mm(mat1, mat2, reduce=None):
+    """torch.sparse.mm / torch.spmm: sparse @ dense or dense @ sparse (dense @ dense too);
+    with reduce (a CSR matrix times a dense one, as torch), the entries of each output row
+    combined by sum, mean, amax or amin."""
+    if reduce is not None:
+        if not (is_sparse(mat1) and mat1.layout is CSR) or is_sparse(mat2):
+            raise NotImplementedError("sparse.mm: reduce= is supported for a sparse CSR "
+                                      "matrix times a dense one (as torch's)")
+        if reduce not in _REDUCTIONS:
+            raise RuntimeError(f"sparse_mm_reduce: reduce type of {reduce} has not been "
+                               f"enabled.")
+        return sparse_dense_mm(mat1, mat2, reduce)
     if is_sparse(mat1) and is_sparse(mat2):
         raise NotImplementedError("sparse.mm: the product of two sparse tensors is not "
                                   "supported by tracecomp yet; densify one with .to_dense()")
@@ -85,6 +110,17 @@ def hspmm(mat1, mat2):
     return made_by(SparseCOO.make(Tensor._make(rows.reshape(1, -1)),
                                   dense.index_select(0, Tensor._make(rows)), dense.shape),
                    "NotImplemented")       # torch's: hspmm has no derivative there
+
+
+def smm(input, mat2):  # noqa: A002
+    """torch.smm: sparse @ dense as a sparse matrix holding every column of each row that
+    has an entry."""
+    hybrid = hspmm(input, mat2)
+    rows, n = hybrid._idx[0], hybrid.shape[1]
+    cols = Tensor._make(np.arange(n, dtype=np.int64))
+    idx = stack([rows.repeat_interleave(n), cols.repeat(rows.shape[0])])
+    return made_by(SparseCOO.make(idx, hybrid._vals.reshape(-1), hybrid.shape),
+                   "NotImplemented")      # (not flagged coalesced, as torch's)
 
 
 # --- sums ------------------------------------------------------------------------------------
