@@ -100,3 +100,42 @@ def test_copies_and_detaching():
     target = _adj(tc)
     target.data = _adj(tc, ((0,), (0,)), (9.0,))
     assert_close(target.to_dense(), _adj(torch, ((0,), (0,)), (9.0,)).to_dense())
+
+
+class _Holder:
+    pass
+
+
+def test_compiled_code_sees_a_constant_sparse_tensor_change():
+    """A sparse tensor compiled code reads from outside (a global, a module's buffer or
+    attribute, a plain object's attribute, a list) is a constant whose rebinding and
+    in-place updates are checked on every call: the result is always the current one."""
+    x = tc.ones(3, 1)
+    holder = _Holder()
+    holder.adj, holder.items = _adj(tc), [_adj(tc)]
+
+    class Propagate(tc.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("adj", _adj(tc))
+            self.extra = _adj(tc)
+
+        def forward(self, x):
+            return tc.spmm(self.adj, x) + tc.spmm(self.extra, x) + \
+                tc.spmm(holder.adj, x) + tc.spmm(holder.items[0], x)
+
+    model = Propagate()
+    compiled = tc.compile(model, fullgraph=True)
+    changes = [
+        lambda: setattr(model, "adj", _adj(tc, vals=(5.0, 6.0, 7.0))),
+        lambda: model.adj.mul_(3),
+        lambda: setattr(model, "extra", _adj(tc, vals=(1.0, 1.0, 1.0))),
+        lambda: model.extra.zero_(),
+        lambda: setattr(holder, "adj", _adj(tc, vals=(2.0, 2.0, 2.0))),
+        lambda: holder.items[0].copy_(_adj(tc, vals=(4.0, 0.0, 1.0))),
+        lambda: holder.adj._values().mul_(2),
+    ]
+    assert_close(compiled(x), model(x))
+    for change in changes:
+        change()
+        assert_close(compiled(x), model(x))

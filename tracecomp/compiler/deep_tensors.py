@@ -28,6 +28,7 @@ it) fails with BoundRead, and the function holds them all as constants again
 (bound_tensors.py).
 """
 from ..nn.module import Module
+from ..sparse_data import SparseData
 from ..tensor import Tensor
 from .state import follow, inside, optimizer_types, start, starts
 
@@ -88,17 +89,24 @@ class Places:
         for (where, steps), head in self.heads.items():
             held = _resolve(fn, args, where, steps)
             if isinstance(held, Tensor):
-                if id(held) not in taken and not held._requires_grad:
+                if id(held) not in taken and not held._requires_grad and _dense(held):
                     taken.add(id(held))
                     out.append((head, held))
                 continue
             items = held.items() if type(held) is dict else \
                 enumerate(held) if type(held) in (list, tuple) else ()
             for key, t in items:
-                if isinstance(t, Tensor) and not t._requires_grad and id(t) not in taken:
+                if isinstance(t, Tensor) and not t._requires_grad and id(t) not in taken \
+                        and _dense(t):
                     taken.add(id(t))
                     out.append(((*head, key if type(key) in _KEYS else Held(key)), t))
         return out
+
+
+def _dense(t):
+    """A sparse tensor is never lifted: it stays a constant, checked where it was read
+    (outside_tensors.py), so every sparse op (even one grouping by index) compiles."""
+    return type(t._data) is not SparseData
 
 
 def found(fn, args, read):
@@ -117,7 +125,7 @@ def found(fn, args, read):
             for steps, y in level:
                 if isinstance(y, Tensor):      # a plain object's attribute (steps end so)
                     if steps and id(y) in read and read[id(y)][0] is y and \
-                            not y._requires_grad:
+                            not y._requires_grad and _dense(y):
                         out.append((where, steps))
                     continue
                 if isinstance(y, (Module, optimizer_types())) or depth == DEPTH:
@@ -125,7 +133,7 @@ def found(fn, args, read):
                 entries = inside(y)
                 if type(y) in _CONTAINERS and any(
                         isinstance(v, Tensor) and id(v) in read and read[id(v)][0] is v
-                        and not v._requires_grad for *_, v in entries):
+                        and not v._requires_grad and _dense(v) for *_, v in entries):
                     out.append((where, steps))
                     continue
                 deeper += [((*steps, (how, key)), v) for how, _, key, v in entries

@@ -128,6 +128,9 @@ def _places(fn, args, modules, watched):
         for key, value in vars(module).items():
             if isinstance(value, (Tensor, np.ndarray)):
                 look(module, "attr", key, value, deeper=False)
+        for key, value in module._buffers.items():  # a sparse buffer: read as a constant
+            if value is not None and id(value) in watched:
+                look(module._buffers, "item", key, value, deeper=False)
     for function in traced_functions(fn, modules):
         for holder, how, key, value in named_values(function):
             look(holder, how, key, value)

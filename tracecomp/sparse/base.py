@@ -13,7 +13,7 @@ that are a leaf, and its `.grad` is their gradient as a sparse tensor of its pat
 """
 import numpy as np
 
-from .. import grad_mode
+from .. import context, grad_mode
 from ..errors import TraceError
 from ..sparse_data import SparseData, unsupported
 from ..tensor import Tensor
@@ -34,6 +34,14 @@ def concrete(t, op):
         f"module attribute), or do this op outside it (adj = adj.coalesce() once).")
 
 
+def _note_read(t):
+    """Compiled code being traced reads sparse tensor t: if t comes from outside it, the
+    compiled call must check that t is still what it was."""
+    active = context.current()
+    if active is not None and not active.made_here(t):
+        active.read_from_outside(t)
+
+
 def made_by(t, name):
     """t, named in its repr as made by the op whose gradient node torch names `name`
     (grad_fn=<MulBackward0>), when its values have history."""
@@ -47,12 +55,30 @@ class SparseTensor(Tensor):
 
     _leaf_values = False        # values made by this tensor (a leaf): .grad reads theirs
 
+    # The values, read through a property so that compiled code which reads a sparse tensor
+    # from outside (a global, a module's buffer) notes the tensor itself: the compiled call
+    # is then checked for its rebinding and its in-place updates (outside_tensors.py), as
+    # for a dense constant, not only for those of the value tensor it read.
+    @property
+    def _vals(self):
+        if context._active is not None:
+            _note_read(self)
+        return self.__dict__["_value_tensor"]
+
+    @_vals.setter
+    def _vals(self, values):
+        self.__dict__["_value_tensor"] = values
+
     def _start(self, shape, values, layout):
         self._data = SparseData(shape, values._data.dtype, layout)
         self._vals = values
         self._requires_grad = values._requires_grad
         self._node = None
         self._vc = [0]
+        if context._active is not None:     # made inside traced code: not read from outside
+            active = context.current()
+            if active is not None:
+                active.made(self)
         return self
 
     # --- what it is ------------------------------------------------------------------------
