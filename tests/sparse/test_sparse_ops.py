@@ -13,7 +13,9 @@ import tracecomp as tc
 
 from helpers import assert_close
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+# torch's beta notes; numpy's note on sqrt of a negative value (NaN, as torch gives)
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"),
+              pytest.mark.filterwarnings("ignore::RuntimeWarning")]
 
 RNG = np.random.default_rng(0)
 IDX = np.array([[0, 1, 1, 0, 3, 2], [2, 0, 2, 2, 1, 3]])    # (0, 2) twice
@@ -231,3 +233,33 @@ def test_sparse_tensor_saved_by_a_custom_function():
         grads.append((values.grad, dense.grad))
     assert_close(grads[1][0], grads[0][0], rtol=1e-5, atol=1e-6)
     assert_close(grads[1][1], grads[0][1], rtol=1e-5, atol=1e-6)
+
+
+UNARY = ["abs", "sqrt", "sin", "tanh", "relu", "sign", "expm1", "floor", "atan", "trunc",
+         "asinh", "round"]
+
+
+@pytest.mark.parametrize("name", UNARY + ["pow"])
+def test_zero_preserving_functions_map_the_coalesced_values(name):
+    """torch.tanh(sparse) & co: coalesced first, then the function of each value (torch
+    has no backward for most of them; ours is the function's own, on the values)."""
+    fn = (lambda lib, s: s.pow(2)) if name == "pow" else \
+        (lambda lib, s: getattr(lib, name)(s))
+    want = fn(torch, _sparse(torch, torch.tensor(VALS)))
+    values = tc.tensor(VALS, requires_grad=True)
+    got = fn(tc, _sparse(tc, values))
+    assert got.is_coalesced() == want.is_coalesced() and got._nnz() == want._nnz()
+    assert_close(got.to_dense(), want.to_dense())
+    got._values().sum().backward()
+    summed = torch.tensor(VALS, requires_grad=True)
+    coalesced = torch.sparse_coo_tensor(torch.tensor(IDX), summed, (4, 4)).coalesce()
+    dense_fn = (lambda v: v.pow(2)) if name == "pow" else getattr(torch, name)
+    dense_fn(coalesced.values()).sum().backward()
+    assert_close(values.grad, summed.grad, rtol=1e-5, atol=1e-6, what="values.grad")
+
+
+def test_other_functions_refuse_a_sparse_tensor():
+    s = _sparse(tc, tc.tensor(VALS))
+    for fn in (tc.exp, tc.sigmoid, tc.cos, lambda s: s ** -1.0):
+        with pytest.raises(NotImplementedError, match="SparseCPU"):
+            fn(s)
