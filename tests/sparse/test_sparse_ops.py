@@ -70,6 +70,8 @@ OPS = {
     "double": lambda lib, s, d: s.double() @ d.double(),
     "hspmm": lambda lib, s, d: lib.hspmm(s.coalesce(), d),
     "smm": lambda lib, s, d: lib.smm(s.coalesce(), d) * 1.0,
+    "sparse_at_sparse": lambda lib, s, d: s @ (s * 2),
+    "sparse_mm_sparse_t": lambda lib, s, d: lib.sparse.mm(s.coalesce(), s.t()),
     **{f"csr_mm_{reduce}": functools.partial(
         lambda lib, s, d, how: lib.sparse.mm(s.coalesce().to_sparse_csr(), d, how),
         how=reduce) for reduce in ("sum", "mean", "amax", "amin")},
@@ -166,8 +168,8 @@ def test_dense_to_sparse_passes_gradients_back():
 
 def test_unsupported_pairs_raise():
     s = _sparse(tc, tc.tensor(VALS))
-    with pytest.raises(NotImplementedError, match="two sparse"):
-        tc.sparse.mm(s, s)
+    with pytest.raises(RuntimeError, match="cannot be multiplied"):
+        tc.sparse.mm(s, tc.sparse_coo_tensor(tc.tensor([[0], [0]]), tc.ones(1), (3, 3)))
     with pytest.raises(RuntimeError, match="add\\(sparse, dense\\)"):
         s + 1
     with pytest.raises(NotImplementedError, match="keepdim"):

@@ -73,8 +73,41 @@ def dense_sparse_mm(dense, s):
 _REDUCTIONS = ("sum", "mean", "amax", "amin")
 
 
+def sparse_sparse_mm(a, b):
+    """sparse @ sparse: a coalesced sparse result with an entry wherever some a[i, k] meets
+    some b[k, j] (the pairs found with numpy on the indices; their products summed into
+    the positions with index_add, so gradients reach both value tensors)."""
+    a, b = as_coo(a), as_coo(b)
+    for s in (a, b):
+        if s.ndim != 2 or s.sparse_dim() != 2:
+            raise RuntimeError(f"mm: expected 2-D sparse matrices without dense dims, got "
+                               f"size {tuple(s.shape)}")
+    if a.shape[1] != b.shape[0]:
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({a.shape[0]}x"
+                           f"{a.shape[1]} and {b.shape[0]}x{b.shape[1]})")
+    if a.dtype != b.dtype:
+        raise RuntimeError(f"expected scalar type {scalar_name(a.dtype)} but found "
+                           f"{scalar_name(b.dtype)}")
+    ai, bi = concrete(a._idx, "mm"), concrete(b._idx, "mm")
+    order = np.argsort(bi[0], kind="stable")        # b's entries grouped by row
+    start = np.searchsorted(bi[0][order], ai[1], "left")
+    count = np.searchsorted(bi[0][order], ai[1], "right") - start
+    from_a = np.repeat(np.arange(len(count)), count)
+    within = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    from_b = order[np.repeat(start, count) + within]
+    shape = (a.shape[0], b.shape[1])
+    unique, inverse = np.unique(linear_keys(np.stack([ai[0][from_a], bi[1][from_b]]), shape),
+                                return_inverse=True)
+    products = a._vals.index_select(0, Tensor._make(from_a.astype(np.int64))) * \
+        b._vals.index_select(0, Tensor._make(from_b.astype(np.int64)))
+    return made_by(SparseCOO.make(_index_tensor(unique, shape),
+                                  group(products, inverse, len(unique)), shape, True),
+                   "MmBackward0")
+
+
 def mm(mat1, mat2, reduce=None):
-    """torch.sparse.mm / torch.spmm: sparse @ dense or dense @ sparse (dense @ dense too);
+    """torch.sparse.mm / torch.spmm: sparse @ dense, dense @ sparse (dense results), sparse
+    @ sparse (a sparse result) or dense @ dense;
     with reduce (a CSR matrix times a dense one, as torch), the entries of each output row
     combined by sum, mean, amax or amin."""
     if reduce is not None:
@@ -86,8 +119,7 @@ def mm(mat1, mat2, reduce=None):
                                f"enabled.")
         return sparse_dense_mm(mat1, mat2, reduce)
     if is_sparse(mat1) and is_sparse(mat2):
-        raise NotImplementedError("sparse.mm: the product of two sparse tensors is not "
-                                  "supported by tracecomp yet; densify one with .to_dense()")
+        return sparse_sparse_mm(mat1, mat2)
     if is_sparse(mat1):
         return sparse_dense_mm(mat1, mat2)
     if is_sparse(mat2):

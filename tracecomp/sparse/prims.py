@@ -83,4 +83,5 @@ def on_sparse(prim, args, params):
                       if isinstance(a, Tensor) and type(a._data) is SparseData)
         raise unsupported(prim.name, layout)
     out = rule(*args, **params)
-    return made_by(out, NODE_NAMES[prim.name]) if is_sparse(out) else out
+    name = NODE_NAMES.get(prim.name)      # (mm names its own)
+    return made_by(out, name) if name is not None and is_sparse(out) else out
