@@ -92,7 +92,8 @@ from .linalg_legacy import (cholesky, cholesky_inverse, cholesky_solve, eig, geq
                             triangular_solve)
 from .linalg_lu import lu_unpack
 from . import sparse
-from .sparse import hspmm, smm, sparse_coo_tensor, sparse_csr_tensor, spmm
+from .sparse import (hspmm, smm, sparse_coo_tensor, sparse_csc_tensor, sparse_csr_tensor,
+                     spmm)
 from .out_ops import add, bmm, cat, concat, concatenate, div, matmul, mm, mul  # noqa: F811
 from .out_ops import stack, sub  # noqa: F811
 # --- issue 9: devices and legacy tensor types ---

@@ -41,7 +41,7 @@ def _flat(value):
     if isinstance(value, dict):
         return [leaf for k in sorted(value, key=str) for leaf in _flat(value[k])]
     if hasattr(value, "detach") and hasattr(value, "shape") and hasattr(value, "dtype"):
-        if getattr(value, "is_sparse", False) or getattr(value, "is_sparse_csr", False):
+        if str(getattr(value, "layout", "torch.strided")) != "torch.strided":
             value = value.to_dense()    # a sparse result: compared by its values
         name = str(value.dtype).split(".")[-1]
         v = value.detach().resolve_conj()           # (torch: no conj bit)

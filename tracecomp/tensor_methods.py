@@ -442,9 +442,10 @@ def _sparse(name):
 
 
 METHODS.update({name: _sparse(name) for name in (
-    "to_sparse", "to_sparse_coo", "to_sparse_csr", "to_dense", "sparse_mask", "sparse_dim",
-    "dense_dim", "values", "indices", "coalesce", "is_coalesced", "crow_indices",
-    "col_indices", "_indices", "_values", "_nnz")})
+    "to_sparse", "to_sparse_coo", "to_sparse_csr", "to_sparse_csc", "to_dense", "sparse_mask",
+    "sparse_dim", "dense_dim", "values", "indices", "coalesce", "is_coalesced",
+    "crow_indices", "col_indices", "ccol_indices", "row_indices", "_indices", "_values",
+    "_nnz")})
 public.export("Tensor", METHODS, inplace.method)
 
 

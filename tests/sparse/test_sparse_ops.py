@@ -24,11 +24,11 @@ DENSE = RNG.standard_normal((4, 3)).astype(np.float32)
 WEIGHT = RNG.standard_normal((4, 3)).astype(np.float32)     # weighs an output into a loss
 
 
-def _sparse(lib, vals, coalesce=False, csr=False):
+def _sparse(lib, vals, coalesce=False, csr=False, csc=False):
     s = lib.sparse_coo_tensor(lib.tensor(IDX), vals, (4, 4))
-    if coalesce or csr:
+    if coalesce or csr or csc:
         s = s.coalesce()
-    return s.to_sparse_csr() if csr else s
+    return s.to_sparse_csr() if csr else s.to_sparse_csc() if csc else s
 
 
 OPS = {
@@ -112,10 +112,13 @@ def _run_weighted(lib, fn, **kw):
     return dense_out, vals.grad, dense.grad
 
 
+@pytest.mark.parametrize("layout", ["csr", "csc"])
 @pytest.mark.parametrize("name", ["sparse.mm", "at", "dense_at_sparse", "to_dense", "addmm"])
-def test_csr_matches_torch(name):
+def test_compressed_layouts_match_torch(name, layout):
+    """CSR and CSC against torch's CSR (torch has no backward for a CSC product; the
+    gradients are those of the values the matrix was made of, whatever its layout)."""
     want = _run_weighted(torch, OPS[name], csr=True)
-    got = _run_weighted(tc, OPS[name], csr=True)
+    got = _run_weighted(tc, OPS[name], **{layout: True})
     for what, g, w in zip(("value", "values.grad", "dense.grad"), got, want):
         assert_close(g, w, rtol=1e-5, atol=1e-5, what=what)
 

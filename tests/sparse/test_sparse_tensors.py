@@ -34,9 +34,13 @@ def _same_sparse(got, want):
         assert got.is_coalesced() == want.is_coalesced()
         assert_close(got._indices(), want._indices(), what="indices")
         assert_close(got._values(), want._values(), what="values")
-    else:
+    elif want.layout == torch.sparse_csr:
         assert_close(got.crow_indices(), want.crow_indices(), what="crow_indices")
         assert_close(got.col_indices(), want.col_indices(), what="col_indices")
+        assert_close(got.values(), want.values(), what="values")
+    else:
+        assert_close(got.ccol_indices(), want.ccol_indices(), what="ccol_indices")
+        assert_close(got.row_indices(), want.row_indices(), what="row_indices")
         assert_close(got.values(), want.values(), what="values")
     assert_close(got.to_dense(), want.to_dense(), what="to_dense")
 
@@ -77,6 +81,18 @@ MAKERS = {
         lib.tensor([0, 2, 3]), lib.tensor([0, 2, 1]), lib.tensor([1.0, 2.0, 3.0])
     ).to_sparse_coo(),
     "transpose": lambda lib: _coo(lib).coalesce().t(),
+    "csc": lambda lib: lib.sparse_csc_tensor(lib.tensor([0, 1, 2, 3]), lib.tensor([1, 0, 1]),
+                                             lib.tensor([1.0, 2.0, 3.0]), (2, 3)),
+    "csc_no_size": lambda lib: lib.sparse_csc_tensor(lib.tensor([0, 2, 3]),
+                                                     lib.tensor([0, 2, 1]),
+                                                     lib.tensor([1.0, 2.0, 3.0])),
+    "coo_to_csc": lambda lib: _coo(lib).to_sparse_csc(),
+    "dense_to_csc": lambda lib: lib.tensor([[0.0, 2.0, 0], [1.0, 0.0, 3]]).to_sparse_csc(),
+    "layout_csc": lambda lib: lib.tensor([[0.0, 2.0], [1.0, 0]]).to_sparse(
+        layout=lib.sparse_csc),
+    "csc_to_coo": lambda lib: lib.tensor([[0.0, 2.0, 0], [1.0, 0.0, 3]]).to_sparse_csc()
+    .to_sparse_coo(),
+    "csr_to_csc": lambda lib: _coo(lib).to_sparse_csr().to_sparse_csc(),
 }
 
 
@@ -92,7 +108,7 @@ def test_made_as_torch_makes_it(case):
 
 
 @pytest.mark.parametrize("case", ["coo", "coo_lists_float64", "coo_hybrid", "coo_empty",
-                                  "legacy_empty", "csr", "coalesce", "dense_to_hybrid"])
+                                  "legacy_empty", "csr", "coalesce", "dense_to_hybrid", "csc"])
 def test_repr_is_torchs(case):
     want, got = both(MAKERS[case])
     assert _repr(got) == repr(want)
@@ -163,6 +179,10 @@ BAD = {
     "csr_col_too_big": lambda lib: lib.sparse_csr_tensor(lib.tensor([0, 1, 1]),
                                                          lib.tensor([5]), lib.tensor([1.0]),
                                                          (2, 2), check_invariants=True),
+    "csc_ccol_length": lambda lib: lib.sparse_csc_tensor(lib.tensor([0, 1]),
+                                                         lib.tensor([0]), lib.tensor([1.0]),
+                                                         (2, 2), check_invariants=True),
+    "dense_ccol": lambda lib: lib.ones(2, 2).ccol_indices(),
     "negative_index": lambda lib: lib.sparse_coo_tensor(lib.tensor([[-1, 1]]),
                                                         lib.tensor([1.0, 2.0]), (3,),
                                                         check_invariants=True),

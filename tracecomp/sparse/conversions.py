@@ -12,6 +12,7 @@ from ..sparse_data import SparseData
 from ..tensor import Tensor
 from .base import concrete, made_by
 from .coo import SparseCOO
+from .csc import CSC, SparseCSC
 from .csr import SparseCSR
 
 COO, CSR = LAYOUTS["sparse_coo"], LAYOUTS["sparse_csr"]
@@ -50,10 +51,27 @@ def coo_to_csr(s):
                    "ToSparseCsrBackward0")
 
 
+def coo_to_csc(s):
+    """The entries in column order, counted per column (a 2-D COO matrix)."""
+    if s.ndim != 2 or s.sparse_dim() != 2:
+        raise RuntimeError(f"to_sparse_csc: expected a 2-D sparse matrix without dense dims "
+                           f"(tracecomp's CSC), got size {tuple(s.shape)}")
+    s = s.coalesce()
+    rows, cols = concrete(s._idx, "to_sparse_csc")
+    order = np.lexsort((rows, cols)).astype(np.int64)
+    counts = np.bincount(cols, minlength=s.shape[1])
+    ccol = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return made_by(SparseCSC.make(Tensor._make(ccol), Tensor._make(rows[order]),
+                                  s._vals.index_select(0, Tensor._make(order)), s.shape),
+                   "ToSparseCscBackward0")
+
+
 # (layout asked for) -> how a tensor of each layout gets there
 _CONVERT = {
     (COO, "dense"): dense_to_coo,
     (CSR, "dense"): lambda x: coo_to_csr(dense_to_coo(x)),
+    (CSC, "dense"): lambda x: coo_to_csc(dense_to_coo(x)),
+    (CSC, "sparse"): lambda s: s.to_sparse_csc(),
     (COO, "sparse"): lambda s: s.to_sparse_coo(),
     (CSR, "sparse"): lambda s: s.to_sparse_csr(),
     (strided, "sparse"): lambda s: s.to_dense(),
@@ -90,6 +108,13 @@ def to_sparse_csr(x, dense_dim=None):
     return coo_to_csr(dense_to_coo(x))
 
 
+def to_sparse_csc(x, dense_dim=None):
+    if x.ndim != 2:
+        raise RuntimeError(f"to_sparse_csc: expected a 2-D tensor (tracecomp's CSC), got "
+                           f"{x.ndim}-D")
+    return coo_to_csc(dense_to_coo(x))
+
+
 def to_dense(x, dtype=None, *, masked_grad=None):
     """A strided tensor's to_dense() is itself (torch's)."""
     return x if dtype is None else x.to(dtype)
@@ -109,7 +134,7 @@ def sparse_mask(x, mask):
 
 
 # how torch's messages name a tensor's layout ("... but got Strided")
-_LAYOUT_WORDS = {strided: "Strided", COO: "Sparse", CSR: "SparseCsr"}
+_LAYOUT_WORDS = {strided: "Strided", COO: "Sparse", CSR: "SparseCsr", CSC: "SparseCsc"}
 
 
 def refuse(name, layout_word):
@@ -132,10 +157,12 @@ def no_cpu_kernel(name):
 
 DENSE_METHODS = {
     "to_sparse": to_sparse, "to_sparse_coo": to_sparse_coo, "to_sparse_csr": to_sparse_csr,
+    "to_sparse_csc": to_sparse_csc,
     "to_dense": to_dense, "sparse_mask": sparse_mask,
     "sparse_dim": lambda x: 0, "dense_dim": lambda x: x.ndim,
     "values": refuse("values", ""),
     **{name: refuse(name, "coordinate ") for name in ("indices", "coalesce", "is_coalesced")},
     **{name: refuse(name, "row compressed ") for name in ("crow_indices", "col_indices")},
+    **{name: refuse(name, "column compressed ") for name in ("ccol_indices", "row_indices")},
     **{name: no_cpu_kernel(name) for name in ("_indices", "_values", "_nnz")},
 }

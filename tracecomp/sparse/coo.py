@@ -143,6 +143,10 @@ class SparseCOO(SparseTensor):
         from .conversions import coo_to_csr
         return coo_to_csr(self)
 
+    def to_sparse_csc(self, dense_dim=None):
+        from .conversions import coo_to_csc
+        return coo_to_csc(self)
+
     # --- shape -----------------------------------------------------------------------------
     def transpose(self, dim0, dim1):
         """Two sparse dims swapped: their index rows swap (torch's transpose of a COO)."""

@@ -1,5 +1,6 @@
-"""Making sparse tensors: torch.sparse_coo_tensor, torch.sparse_csr_tensor and the legacy
-constructors torch.sparse.FloatTensor(indices, values, size) & co (pygcn's).
+"""Making sparse tensors: torch.sparse_coo_tensor, sparse_csr_tensor, sparse_csc_tensor
+and the legacy constructors torch.sparse.FloatTensor(indices, values, size) & co
+(pygcn's).
 
 Indices are checked against the size when their values are known (torch checks only when
 asked, check_invariants=True, and otherwise may crash later; a clear error here is
@@ -18,6 +19,7 @@ from ..legacy_types import NAMES as LEGACY_NAMES
 from ..tensor import Tensor
 from ..user_code import user_line
 from .coo import SparseCOO
+from .csc import SparseCSC
 from .csr import SparseCSR
 
 
@@ -88,43 +90,68 @@ def _check_bounds(known, size):
                                f"{size[d]} but found index {high}")
 
 
+# the compressed layouts' words: (op, compressed name, plain name, compressed axis, its
+# noun, the plain axis's count name) -- CSR compresses rows, CSC columns
+_CSR = ("sparse_csr_tensor", "crow_indices", "col_indices", 0, "rows", "ncols")
+_CSC = ("sparse_csc_tensor", "ccol_indices", "row_indices", 1, "columns", "nrows")
+
+
 def sparse_csr_tensor(crow_indices, col_indices, values, size=None, *, dtype=None,
                       device=None, pin_memory=False, requires_grad=False,
                       check_invariants=None):
     """A CSR matrix: row r's entries are values[crow[r]:crow[r+1]] at columns col[...]."""
     check_placement(device)
-    crow, col = _index(crow_indices, "crow_indices"), _index(col_indices, "col_indices")
+    return _compressed(_CSR, SparseCSR, crow_indices, col_indices, values, size, dtype,
+                       requires_grad)
+
+
+def sparse_csc_tensor(ccol_indices, row_indices, values, size=None, *, dtype=None,
+                      device=None, pin_memory=False, requires_grad=False,
+                      check_invariants=None):
+    """A CSC matrix: column c's entries are values[ccol[c]:ccol[c+1]] at rows row[...]."""
+    check_placement(device)
+    return _compressed(_CSC, SparseCSC, ccol_indices, row_indices, values, size, dtype,
+                       requires_grad)
+
+
+def _compressed(words, cls, compressed_indices, plain_indices, values, size, dtype,
+                requires_grad):
+    op, cname, pname, axis, noun, count = words
+    comp, plain = _index(compressed_indices, cname), _index(plain_indices, pname)
     vals = _values(values, dtype, False)
-    if crow.ndim != 1 or col.ndim != 1 or vals.ndim != 1:
-        raise RuntimeError(f"sparse_csr_tensor: expected 1-D crow_indices, col_indices and "
-                           f"values (tracecomp's CSR is a matrix without batch or dense dims), "
-                           f"got shapes {list(crow.shape)}, {list(col.shape)}, "
+    if comp.ndim != 1 or plain.ndim != 1 or vals.ndim != 1:
+        raise RuntimeError(f"{op}: expected 1-D {cname}, {pname} and values (tracecomp's "
+                           f"compressed layouts hold a matrix without batch or dense dims), "
+                           f"got shapes {list(comp.shape)}, {list(plain.shape)}, "
                            f"{list(vals.shape)}")
-    if col.shape[0] != vals.shape[0]:
-        raise RuntimeError(f"col_indices and values must have the same number of elements, "
-                           f"but got col_indices.numel(): {col.shape[0]}, values.numel(): "
+    if plain.shape[0] != vals.shape[0]:
+        raise RuntimeError(f"{pname} and values must have the same number of elements, but "
+                           f"got {pname}.numel(): {plain.shape[0]}, values.numel(): "
                            f"{vals.shape[0]}")
-    known_crow, known_col = _known(crow), _known(col)
+    known_comp, known_plain = _known(comp), _known(plain)
     if size is None:
-        if known_col is None:
-            raise TraceError(f"sparse_csr_tensor without a size inside compiled code"
-                             f"{user_line()}: the size comes from the indices' values, "
-                             f"which are traced. Fix: pass size=")
-        size = (crow.shape[0] - 1, int(known_col.max()) + 1 if len(known_col) else 0)
+        if known_plain is None:
+            raise TraceError(f"{op} without a size inside compiled code{user_line()}: the "
+                             f"size comes from the indices' values, which are traced. Fix: "
+                             f"pass size=")
+        sizes = [comp.shape[0] - 1, int(known_plain.max()) + 1 if len(known_plain) else 0]
+        size = sizes if axis == 0 else sizes[::-1]
     size = tuple(int(n) for n in size)
-    if len(size) != 2 or crow.shape[0] != size[0] + 1:
-        raise RuntimeError(f"crow_indices.shape[-1] must be equal to the number of rows + 1 "
-                           f"(={size[0] + 1 if size else '?'}), but got {crow.shape[0]}")
-    if known_crow is not None and (known_crow[0] != 0 or known_crow[-1] != col.shape[0] or
-                                   np.any(np.diff(known_crow) < 0)):
-        raise RuntimeError(f"`0 <= crow_indices[..., 1:] - crow_indices[..., :-1] <= ncols` "
-                           f"is not satisfied (crow_indices must start at 0, not decrease and "
-                           f"end at nnz = {col.shape[0]}; got {known_crow.tolist()})")
-    if known_col is not None and len(known_col) and (known_col.min() < 0 or
-                                                     known_col.max() >= size[1]):
-        raise RuntimeError(f"`0 <= col_indices < ncols` is not satisfied (ncols = {size[1]}, "
-                           f"col_indices from {known_col.min()} to {known_col.max()})")
-    out = SparseCSR.make(crow, col, vals, size)
+    if len(size) != 2 or comp.shape[0] != size[axis] + 1:
+        raise RuntimeError(f"{cname}.shape[-1] must be equal to the number of {noun} + 1 "
+                           f"(={size[axis] + 1 if len(size) == 2 else '?'}), but got "
+                           f"{comp.shape[0]}")
+    if known_comp is not None and (known_comp[0] != 0 or known_comp[-1] != plain.shape[0] or
+                                   np.any(np.diff(known_comp) < 0)):
+        raise RuntimeError(f"`0 <= {cname}[..., 1:] - {cname}[..., :-1] <= {count}` is not "
+                           f"satisfied ({cname} must start at 0, not decrease and end at "
+                           f"nnz = {plain.shape[0]}; got {known_comp.tolist()})")
+    bound = size[1 - axis]
+    if known_plain is not None and len(known_plain) and (known_plain.min() < 0 or
+                                                         known_plain.max() >= bound):
+        raise RuntimeError(f"`0 <= {pname} < {count}` is not satisfied ({count} = {bound}, "
+                           f"{pname} from {known_plain.min()} to {known_plain.max()})")
+    out = cls.make(comp, plain, vals, size)
     return out.requires_grad_(True) if requires_grad else out
 
 

@@ -77,3 +77,6 @@ class SparseCSR(SparseTensor):
 
     def to_sparse_csr(self, dense_dim=None):
         return self
+
+    def to_sparse_csc(self, dense_dim=None):
+        return self.to_sparse_coo().to_sparse_csc()
