@@ -141,12 +141,16 @@ def _compressed(words, cls, compressed_indices, plain_indices, values, size, dty
         raise RuntimeError(f"{cname}.shape[-1] must be equal to the number of {noun} + 1 "
                            f"(={size[axis] + 1 if len(size) == 2 else '?'}), but got "
                            f"{comp.shape[0]}")
-    if known_comp is not None and (known_comp[0] != 0 or known_comp[-1] != plain.shape[0] or
-                                   np.any(np.diff(known_comp) < 0)):
-        raise RuntimeError(f"`0 <= {cname}[..., 1:] - {cname}[..., :-1] <= {count}` is not "
-                           f"satisfied ({cname} must start at 0, not decrease and end at "
-                           f"nnz = {plain.shape[0]}; got {known_comp.tolist()})")
     bound = size[1 - axis]
+    if known_comp is not None:      # torch's invariants, checked in its order
+        steps = np.diff(known_comp)
+        for broken, rule in ((known_comp[0] != 0, f"{cname}[..., 0] == 0"),
+                             (known_comp[-1] != plain.shape[0], f"{cname}[..., -1] == nnz"),
+                             (np.any((steps < 0) | (steps > bound)),
+                              f"0 <= {cname}[..., 1:] - {cname}[..., :-1] <= {count}")):
+            if broken:
+                raise RuntimeError(f"`{rule}` is not satisfied. (got {cname} "
+                                   f"{known_comp.tolist()}, nnz {plain.shape[0]})")
     if known_plain is not None and len(known_plain) and (known_plain.min() < 0 or
                                                          known_plain.max() >= bound):
         raise RuntimeError(f"`0 <= {pname} < {count}` is not satisfied ({count} = {bound}, "
