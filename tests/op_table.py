@@ -201,6 +201,11 @@ CASES = [
     binary("bitwise_fns", lambda lib, a, b: lib.bitwise_xor(lib.bitwise_and(a, b),
                                                             lib.bitwise_or(a, lib.bitwise_not(b))),
            shapes=((Int((2, 5), -9, 9), Int((2, 5), -9, 9)),), grad=False),
+    # shifts, with counts outside [0, 64) (torch: 0, or the sign's fill)
+    binary("bit_shifts", lambda lib, a, b: (a << b) + (a >> b) * 3 - (5 << b) + (a >> 2)
+           + (1000 >> b) + lib.bitwise_left_shift(a, 1) - a.bitwise_right_shift(b),
+           shapes=((Int((3, 4), -300, 300), Int((3, 4), -3, 70)),
+                   (Int((3, 1), -300, 300), Int((1, 4), 60, 66))), grad=False),
     # in place
     binary("iadd", _inplace("+"), shapes=SHAPES_INPLACE),
     binary("isub", _inplace("-"), shapes=SHAPES_INPLACE),

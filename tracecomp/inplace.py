@@ -32,6 +32,13 @@ def _check_cast(x, result_dtype, op):
                          f"the desired output type {scalar_name(x._data.dtype)}")
 
 
+def check_promotion(x, other, op):
+    """torch's first check of an in-place binary op: the dtype x and other promote to must
+    cast to x's (before any check of whether the op has a kernel for that dtype)."""
+    _check_cast(x, dtypes.result_type(x._data, other._data if isinstance(other, Tensor)
+                                      else other), op)
+
+
 def tape_free(x, operands):
     """True when the update touches no tape and no tracer: write straight into numpy."""
     if not isinstance(x._data, np.ndarray) or any(

@@ -16,6 +16,7 @@ from .device_methods import to
 from .dispatch import bind, current_node, needs, regained
 from .dtypes import np_kind
 from .legacy_types import tensor_init
+from .ops import bitshift as shifts
 from .ops import elementwise as ew
 from .ops import movement as mv
 from .ops import reduce as rd
@@ -159,6 +160,15 @@ def _inplace_binary(prim, name):
 def _bitwise_(x, other, name, op=None):
     """x &= other, x.bitwise_or_(other), ...: the bitwise op, written into x."""
     return inplace.commit(x, getattr(ew, name)(inplace.alias(x), other), op or name + "_")
+
+
+def _shift_(prim, op):
+    """x <<= n, x.bitwise_right_shift_(n), ...: the shift, written into x."""
+    def method(x, other):
+        inplace.check_promotion(x, other, op)
+        return inplace.apply(x, prim, other, op=op)
+    method.__name__ = op
+    return method
 
 
 def _squeeze_node(dim=None):
@@ -316,6 +326,8 @@ METHODS = {
     "bitwise_and_": lambda x, o: _bitwise_(x, o, "bitwise_and"),
     "bitwise_or_": lambda x, o: _bitwise_(x, o, "bitwise_or"),
     "bitwise_xor_": lambda x, o: _bitwise_(x, o, "bitwise_xor"),
+    "bitwise_left_shift_": _shift_(shifts.bitwise_left_shift_p, "bitwise_left_shift_"),
+    "bitwise_right_shift_": _shift_(shifts.bitwise_right_shift_p, "bitwise_right_shift_"),
     "bitwise_not_": lambda x: inplace.commit(x, ew.bitwise_not(inplace.alias(x)),
                                              "bitwise_not_"),
 }
@@ -336,6 +348,11 @@ OPERATORS = {
     "__iand__": lambda x, o: _bitwise_(x, o, "bitwise_and", "&="),
     "__ior__": lambda x, o: _bitwise_(x, o, "bitwise_or", "|="),
     "__ixor__": lambda x, o: _bitwise_(x, o, "bitwise_xor", "^="),
+    "__lshift__": shifts.bitwise_left_shift, "__rshift__": shifts.bitwise_right_shift,
+    "__rlshift__": _reflect(shifts.bitwise_left_shift),
+    "__rrshift__": _reflect(shifts.bitwise_right_shift),
+    "__ilshift__": _shift_(shifts.bitwise_left_shift_p, "<<="),
+    "__irshift__": _shift_(shifts.bitwise_right_shift_p, ">>="),
     "__eq__": _cmp(ew.eq), "__ne__": _cmp(ew.ne), "__lt__": ew.lt, "__le__": ew.le,
     "__gt__": ew.gt, "__ge__": ew.ge,
     "__iadd__": lambda x, o: inplace.apply(x, ew.add_p, o, op="+="),

@@ -116,6 +116,10 @@ RULES = {
     "bitwise_or": _every("i", "({0} | {1})"),
     "bitwise_xor": _every("i", "({0} ^ {1})"),
     "bitwise_not": _every("i", "(~{0})"),
+    # torch's counts: out of [0, bits) a left shift gives 0, a right shift the sign's fill
+    "bitwise_left_shift": _every("i", "({0} << {1} if {1} >= 0 and {1} < {bits} else {zero})"),
+    "bitwise_right_shift": _every("i", "({0} >> ({1} if {1} >= 0 and {1} < {bits} "
+                                       "else {bits} - 1))"),
 }
 MOVEMENT = {"permute", "expand", "slice", "reshape", "pad", "flip", "concat"}
 # argmax/argmin: the comparison that makes an element the new best (numpy's and torch's
@@ -333,7 +337,8 @@ class _Kernel:
         t = SCALAR[compute]
         big = 2.0 ** np.finfo(compute).nmant if compute.kind == "f" else 0.0
         names = {"zero": f"{t}(0)", "one": f"{t}(1)", "t": t, "big": f"{t}({big})",
-                 "inf": f"{t}(math.inf)", "nan": f"{t}(math.nan)"}
+                 "inf": f"{t}(math.inf)", "nan": f"{t}(math.nan)",
+                 "bits": f"{t}({compute.itemsize * 8})"}
         template = _template(node)
         *steps, last = template if isinstance(template, tuple) else (template,)
         for k, step in enumerate(steps):    # a rule of several steps: {s0}, {s1}, ...

@@ -70,6 +70,10 @@ PROGRAMS = {
     "bitwise": (lambda i, j, k: ((i ^ j) + (i & 6) - ~j + (i | j), (k & 12) ^ ~k),
                 (rng.integers(-40, 40, (3, 4)), rng.integers(-40, 40, (4,)),
                  rng.integers(-40, 40, (5,)).astype(np.int32))),
+    # shift counts outside [0, bits): 0 for <<, the sign's fill for >>; int32 wraps
+    "shifts": (lambda i, j, k: ((i << j) + (i >> j) - (3 << j), (k << 30) + (k >> (k % 40))),
+               (rng.integers(-40, 40, (3, 4)), rng.integers(-3, 70, (4,)),
+                rng.integers(-40, 40, (6,)).astype(np.int32))),
     # NaN, signed zeros and infinities: torch's rules, element by element
     "special_values": (lambda x, y: (tc.maximum(x, y), tc.minimum(x, y), x.sign(), x.relu(),
                                      -x, tc.logical_xor(x.isnan(), y.isinf())),

@@ -24,6 +24,7 @@ NON_DIFFERENTIABLE = {
     "logical_and", "logical_or", "logical_xor", "argmax", "argmin", "full", "arange",
     "uniform", "normal", "draw", "detach",
     "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
+    "bitwise_left_shift", "bitwise_right_shift",
 }
 NON_DIFFERENTIABLE |= {"multinomial", "bernoulli", "poisson"}   # issue 9: draws from tensors
 NON_DIFFERENTIABLE |= {"rnn_scan_backward"}     # rnn_scan's VJP differentiates its steps
@@ -79,6 +80,8 @@ SAMPLES = {
     "floor_divide": ((INT, np.array([2, 3, -3])), {}),
     **{n: ((INT, np.array([6, 3, -3])), {}) for n in ["bitwise_and", "bitwise_or", "bitwise_xor"]},
     "bitwise_not": ((INT,), {}),
+    **{n: ((INT, np.array([1, 70, -2])), {}) for n in ["bitwise_left_shift",
+                                                       "bitwise_right_shift"]},
     "where": ((MIXED > 0, MIXED, ROW), {}),
     "cast": ((MIXED,), {"dtype": np.dtype(np.float64)}),
     "reduce_sum": ((MIXED,), {"dims": (1,), "keepdim": False}),

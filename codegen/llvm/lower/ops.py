@@ -377,6 +377,27 @@ lowers("f",
     atan2=lambda e, a, n, d: e.intrinsic("llvm.atan2", a[0].type, *a),
 )
 
+def _shift_count(e, count, dtype, shifted_out):
+    """torch's count rule: a count in [0, bits) as it is, any other (negative too: the
+    unsigned compare) `shifted_out`, where LLVM's shifts would give poison."""
+    bits = e.const(np.dtype(dtype).itemsize * 8, dtype)
+    inside = e.b.icmp_unsigned("<", count, bits)
+    return inside, e.b.select(inside, count, e.const(shifted_out, dtype))
+
+
+def _left_shift(e, args, node, dtype):
+    """a << b; 0 for a count out of range"""
+    inside, count = _shift_count(e, args[1], dtype, 0)
+    return e.b.select(inside, e.b.shl(args[0], count), e.const(0, dtype))
+
+
+def _right_shift(e, args, node, dtype):
+    """a >> b, arithmetic (the lowered integers are signed); by bits - 1 (the sign's fill)
+    for a count out of range"""
+    return e.b.ashr(args[0], _shift_count(e, args[1], dtype,
+                                          np.dtype(dtype).itemsize * 8 - 1)[1])
+
+
 lowers("i",
     add=lambda e, a, n, d: e.b.add(*a),
     sub=lambda e, a, n, d: e.b.sub(*a),
@@ -387,6 +408,8 @@ lowers("i",
     bitwise_or=lambda e, a, n, d: e.b.or_(*a),
     bitwise_xor=lambda e, a, n, d: e.b.xor(*a),
     bitwise_not=lambda e, a, n, d: e.b.not_(a[0]),
+    bitwise_left_shift=_left_shift,
+    bitwise_right_shift=_right_shift,
 )
 
 # comparisons compute in their operands' promoted dtype, logical ops in bool (compute_dtype)
