@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import tracecomp as tc
+
 from helpers import raised
 
 DTYPES = ("int8", "uint8", "int16", "int32", "int64")
