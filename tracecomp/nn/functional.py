@@ -76,6 +76,12 @@ from .functional_conv3d import avg_pool3d, conv3d, conv_transpose3d, max_pool3d 
 from .functional_conv_nd import conv1d, conv_transpose1d, conv_transpose2d  # noqa: F401
 from .functional_ctc import ctc_loss  # noqa: F401
 from .functional_embedding import embedding, embedding_bag  # noqa: F401
+from .functional_fractional import (  # noqa: F401
+    fractional_max_pool2d,
+    fractional_max_pool2d_with_indices,
+    fractional_max_pool3d,
+    fractional_max_pool3d_with_indices,
+)
 from .functional_grid import affine_grid, grid_sample  # noqa: F401
 from .functional_losses import (  # noqa: F401
     binary_cross_entropy,
@@ -115,6 +121,14 @@ from .functional_pool1d import (  # noqa: F401
     adaptive_max_pool1d,
     avg_pool1d,
     max_pool1d,
+)
+from .functional_pool_indices import (  # noqa: F401
+    adaptive_max_pool1d_with_indices,
+    adaptive_max_pool2d_with_indices,
+    adaptive_max_pool3d_with_indices,
+    max_pool1d_with_indices,
+    max_pool2d_with_indices,
+    max_pool3d_with_indices,
 )
 from .functional_resample import (  # noqa: F401
     channel_shuffle,

@@ -35,7 +35,7 @@ from .padding import (CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d
                       ReflectionPad3d, ReplicationPad1d, ReplicationPad2d, ReplicationPad3d,
                       ZeroPad1d, ZeroPad2d, ZeroPad3d)
 from .pooling import (AdaptiveAvgPool1d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool1d,
-                      MaxPool1d)
+                      FractionalMaxPool2d, FractionalMaxPool3d, MaxPool1d)
 from .resample import (Fold, PixelShuffle, PixelUnshuffle, Unfold, Upsample,
                        UpsamplingBilinear2d, UpsamplingNearest2d)
 from .transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer,
@@ -73,3 +73,4 @@ __all__ += ["Bilinear", "ParameterDict", "AlphaDropout", "Dropout1d", "Dropout2d
 __all__ += ["GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "LocalResponseNorm", "RMSNorm"]
 __all__ += ["MultiheadAttention", "Transformer", "TransformerDecoder",
             "TransformerDecoderLayer", "TransformerEncoder", "TransformerEncoderLayer"]
+__all__ += ["FractionalMaxPool2d", "FractionalMaxPool3d"]
