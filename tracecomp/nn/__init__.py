@@ -12,7 +12,7 @@ from .modules.loss import (CosineEmbeddingLoss, GaussianNLLLoss,  # noqa: F401 (
                            MultiMarginLoss, PoissonNLLLoss, SoftMarginLoss, TripletMarginLoss,
                            TripletMarginWithDistanceLoss)
 from .modules.loss import MultiLabelMarginLoss  # noqa: F401
-from .modules.loss import CTCLoss  # noqa: F401
+from .modules.loss import CTCLoss, NLLLoss2d  # noqa: F401
 # --- issue 9: programs A (pytorch/examples) ---
 from . import parallel  # noqa: E402, F401
 from .parallel import DataParallel  # noqa: E402, F401

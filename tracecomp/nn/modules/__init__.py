@@ -29,6 +29,8 @@ from .lazy import (LazyBatchNorm1d, LazyBatchNorm2d, LazyBatchNorm3d, LazyConv1d
                    LazyConv3d, LazyConvTranspose1d, LazyConvTranspose2d, LazyConvTranspose3d,
                    LazyInstanceNorm1d, LazyInstanceNorm2d, LazyInstanceNorm3d, LazyLinear,
                    LazyModuleMixin, UninitializedBuffer, UninitializedParameter)
+from .adaptive import AdaptiveLogSoftmaxWithLoss
+from .cross_map_lrn import CrossMapLRN2d
 from .normalization import GroupNorm, LocalResponseNorm, RMSNorm
 from .padding import (CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d,
                       ConstantPad2d, ConstantPad3d, ReflectionPad1d, ReflectionPad2d,
@@ -73,4 +75,5 @@ __all__ += ["Bilinear", "ParameterDict", "AlphaDropout", "Dropout1d", "Dropout2d
 __all__ += ["GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "LocalResponseNorm", "RMSNorm"]
 __all__ += ["MultiheadAttention", "Transformer", "TransformerDecoder",
             "TransformerDecoderLayer", "TransformerEncoder", "TransformerEncoderLayer"]
-__all__ += ["FractionalMaxPool2d", "FractionalMaxPool3d"]
+__all__ += ["FractionalMaxPool2d", "FractionalMaxPool3d", "CrossMapLRN2d",
+            "AdaptiveLogSoftmaxWithLoss"]
