@@ -220,6 +220,7 @@ def assign(x, value, idxs, key):
 
 
 def fill_(x, value):
+    check_fill_value(value, "fill_")
     if tape_free(x, (value,)):
         x._data[...] = value._data if isinstance(value, Tensor) else value
         x._vc[0] += 1
@@ -227,6 +228,13 @@ def fill_(x, value):
     from .creation import full
     v = value if isinstance(value, Tensor) else full((), value, dtype=x._data.dtype)
     return commit(x, _broadcast_like(v, x), "fill_")
+
+
+def check_fill_value(value, op):
+    """torch fills with a number or a 0-d tensor only."""
+    if isinstance(value, Tensor) and value.ndim != 0:
+        raise RuntimeError(f"{op} only supports 0-dimension value tensor but got tensor with "
+                           f"{value.ndim} dimensions.")
 
 
 def _broadcast_like(v, x):

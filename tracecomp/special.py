@@ -11,15 +11,19 @@ from .composite_math import exp2, logit, sinc, xlogy
 from .ops import public
 from .ops import special as special_ops
 from .ops.elementwise import erf, expm1, log1p, round, sigmoid  # noqa: A004
-from .ops.special import digamma, igamma, lgamma, polygamma
+from .ops.special import digamma, igamma, igammac, lgamma, polygamma
+from .tensor_methods_more import mvlgamma
 
 expit = sigmoid
 gammaln = lgamma
 gammainc = igamma
+gammaincc = igammac
+multigammaln = mvlgamma
 psi = digamma
 
 public.export("torch.special", globals())      # erfc, erfinv, ...: declared beside their ops
-__all__ = ["digamma", "entr", "erf", "exp2", "expit", "expm1", "gammainc", "gammaln", "log1p",
+__all__ = ["digamma", "entr", "erf", "exp2", "expit", "expm1", "gammainc", "gammaincc", "gammaln",
+           "log1p", "multigammaln",
            "log_softmax", "logit", "logsumexp", "ndtr", "polygamma", "psi", "round", "sinc",
            "softmax", "xlog1py", "xlogy"]
 __all__ += public.names("torch.special")

@@ -7,6 +7,8 @@ The functions are declared public beside their definitions (ops/public.py); the 
 methods and the properties are the tables METHODS and PROPERTIES, merged into
 tensor_methods'. Arguments, result dtypes and error messages are torch 2.13's.
 """
+import math
+
 import numpy as np
 
 from . import composite as C
@@ -15,17 +17,20 @@ from . import dtypes, inplace
 from .composite_linalg import vector_norm
 from .composite_math import exp2
 from .composite_sort import sort
-from .creation import full
+from .creation import arange, full
 from .devices import beside
 from .dispatch import needs
 from .dtypes import np_kind
 from .errors import DTypeNotImplemented
+from .grad_fn_names import named
 from .grad_mode import state as _grad
 from .ops import complex as _complex_ops  # noqa: F401  (complex, angle, ...: declared there)
 from .ops import elementwise as ew
+from .ops import float_parts as _float_parts  # noqa: F401  (frexp, nextafter: declared there)
 from .ops import movement as mv
 from .ops.indexing import gather
 from .ops.public import public
+from .ops.special import lgamma
 from .tensor import Size, Tensor, _wrap_dim
 from .torch_args import with_out
 
@@ -257,6 +262,45 @@ def ldexp_(x, other):
     return inplace.commit(x, result, "ldexp_")
 
 
+# --- adjoint and fill --------------------------------------------------------------------
+@public("torch", "Tensor")
+def adjoint(input):  # noqa: A002
+    """The conjugate transpose of the last two dims: a view, as x.mH."""
+    if input.ndim < 2:
+        raise RuntimeError(f"tensor.adjoint() is only supported on matrices or batches of "
+                           f"matrices. Got {input.ndim}-D tensor.")
+    return input.mH
+
+
+@public("torch")
+def fill(input, value):  # noqa: A002
+    """A new tensor of input's shape and dtype holding value (a number, or a 0-d tensor whose
+    gradient is the sum of the result's); input gets a zero gradient, as torch's
+    FillBackward gives it."""
+    inplace.check_fill_value(value, "fill_")
+    filled = ew.cast(value, input.dtype) if isinstance(value, Tensor) else \
+        full((), value, dtype=input.dtype, device=input.device)
+    everywhere = full(tuple(input.shape), True, dtype=dtypes.bool_, device=input.device)
+    out = ew.where(everywhere, filled, input)
+    return named(out, "FillBackward1" if isinstance(value, Tensor) else "FillBackward0",
+                 (input, value) if isinstance(value, Tensor) else (input,))
+
+
+# --- the multivariate log-gamma (torch.special.multigammaln) ------------------------------
+@public("torch", "Tensor")
+def mvlgamma(input, p):  # noqa: A002
+    """log Gamma_p(x) = p(p-1)/4 log(pi) + sum over j < p of lgamma(x - j/2), summed in
+    torch's order (the offsets ascending from -(p-1)/2), so its last bits are torch's."""
+    if input._data.dtype == dtypes.BOOL:
+        raise RuntimeError("The input tensor may not be a boolean tensor.")
+    if p < 1:
+        raise RuntimeError("p has to be greater than or equal to 1")
+    dtype = input.dtype if np_kind(input._data.dtype) == "f" else dtypes.get_default_dtype()
+    offsets = arange(-p * 0.5 + 0.5, 0.5, 0.5, dtype=dtype, device=input.device)
+    terms = lgamma(offsets + C.unsqueeze(input, -1))
+    return R.sum(terms, -1) + p * (p - 1) * math.log(math.pi) * 0.25
+
+
 # --- complex-number accessors (ops/elementwise.py computes them) -----------------------------
 public("torch", "Tensor")(ew.conj)
 public("torch", "Tensor")(ew.conj_physical)
@@ -289,6 +333,7 @@ METHODS = {
     "renorm_": inplace.composite_method(renorm, "renorm_"),
     "gcd_": inplace.composite_method(gcd, "gcd_"), "lcm_": inplace.composite_method(lcm, "lcm_"),
     "ldexp_": ldexp_,
+    "mvlgamma_": inplace.composite_method(mvlgamma, "mvlgamma_"),
     "conj_physical_": inplace.composite_method(ew.conj_physical, "conj_physical_"),
 }
 

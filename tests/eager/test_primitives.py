@@ -157,7 +157,12 @@ USER_VJP |= {"ctc_loss"}
 USER_VJP |= {"standard_gamma", "sample_dirichlet"}
 # torch has igamma's derivative in x only (in a it raises, and so does tracecomp's):
 # test_distributions_gamma.py checks both against torch
-USER_VJP |= {"igamma"}
+USER_VJP |= {"igamma", "igammac"}
+# frexp's exponent is an int32 result; nextafter, igammac and frexp's mantissa are
+# checked against torch in test_float_parts_special.py too
+NON_DIFFERENTIABLE |= {"frexp_exponent"}
+SAMPLES.update({"igammac": ((POS, POS * 2), {}), "nextafter": ((MIXED, POS + 0.25), {}),
+                "frexp_mantissa": ((MIXED * 3,), {}), "frexp_exponent": ((MIXED * 3,), {})})
 
 # issue 9: reductions, scans, sorting, index and linear-algebra primitives
 import primitive_samples_shape as _shape  # noqa: E402

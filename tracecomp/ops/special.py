@@ -1,6 +1,6 @@
 """Special-function primitives: erfc, erfinv, lgamma, polygamma (digamma is n = 0), the
-modified Bessel functions i0 and i1, and igamma (the regularized lower incomplete gamma
-function, Gamma's CDF).
+modified Bessel functions i0 and i1, igamma and igammac (the regularized lower and upper
+incomplete gamma functions, Gamma's CDF and its complement).
 
 They are primitives, not composites, because no composite is accurate: 1 - erf(x) loses
 every digit of erfc for x > 4 in float32, and the gamma family has no short closed form.
@@ -14,6 +14,7 @@ import numpy as np
 from .. import dtypes
 from ..dispatch import bind, needs
 from ..dtypes import np_kind
+from ..errors import DTypeNotImplemented
 from . import elementwise as ew
 from .elementwise import UNARY, binary, exp, unary
 from .public import public
@@ -59,7 +60,27 @@ def _igamma_vjp(g, out, a, x):
     return None, g * exp((a - 1) * ew.log(x) - x - lgamma(a))
 
 
+def _igammac_vjp(g, out, a, x):
+    """d/dx Q(a, x) = -d/dx P(a, x); no derivative in a (torch's words)."""
+    if needs(a):
+        raise NotImplementedError("the derivative for 'igammac: input' is not implemented.")
+    return None, -(g * exp((a - 1) * ew.log(x) - x - lgamma(a)))
+
+
+def _float_kernel(op):
+    """dtype rule of an op torch computes for floating dtypes only (its message otherwise)."""
+    def rule(*args, **_):
+        dtype = dtypes.result_type(*args)
+        if np_kind(dtype) != "f":
+            raise DTypeNotImplemented(
+                f'"{op}_cpu" not implemented for \'{dtypes.TORCH_NAMES[dtype]}\'')
+        return dtype
+    return rule
+
+
 igamma_p = binary("igamma", special.gammainc, _igamma_vjp)
+# 1 - igamma would lose every digit where P is near 1: scipy's gammaincc computes Q directly
+igammac_p = binary("igammac", special.gammaincc, _igammac_vjp, _float_kernel("igammac"))
 
 
 @public("torch", "torch.special", "Tensor", inplace=erfc_p)
@@ -72,8 +93,10 @@ def lgamma(x): return bind(lgamma_p, x)
 def i0(x): return bind(i0_p, x)
 @public("torch.special")
 def i1(x): return bind(i1_p, x)
-@public("torch", "Tensor")      # torch.special calls it gammainc
+@public("torch", "Tensor", inplace=igamma_p)      # torch.special calls it gammainc
 def igamma(a, x): return bind(igamma_p, a, x)
+@public("torch", "Tensor", inplace=igammac_p)     # torch.special calls it gammaincc
+def igammac(a, x): return bind(igammac_p, a, x)
 
 
 def _i1_slope(x, out):
