@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import tracecomp as tc
+
 from helpers import assert_close, raised, to_tc
 
 gen = torch.Generator().manual_seed(2)
