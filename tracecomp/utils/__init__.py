@@ -1,11 +1,11 @@
 """tracecomp.utils: torch.utils's data loading (data), activation checkpointing
-(checkpoint), hook handles (hooks), statement timing (benchmark) and checkpoint downloads
-(model_zoo)."""
+(checkpoint), hook handles (hooks), statement timing (benchmark), checkpoint downloads
+(model_zoo) and DLPack exchange (dlpack)."""
 import importlib
 
-from . import checkpoint, data, hooks
+from . import checkpoint, data, dlpack, hooks
 
-__all__ = ["benchmark", "checkpoint", "data", "hooks", "model_zoo"]
+__all__ = ["benchmark", "checkpoint", "data", "dlpack", "hooks", "model_zoo"]
 
 
 def __getattr__(name):
