@@ -425,6 +425,7 @@ PROPERTIES.update(tensor_methods_more.PROPERTIES)
 # tensor_split, cov, ... (torch_aliases), asarray, the layouts, apply_/map_, the scatters ---
 from . import (  # noqa: E402, F401
     array_sharing,
+    dim_order,
     interchange,
     layouts,
     python_elementwise,
