@@ -15,6 +15,7 @@ from .ops import elementwise as ew
 from .ops import linalg_decomp as D
 from .ops import linalg_lu as LUp
 from .ops.linalg_decomp import mT
+from .ops.public import public
 from .return_types import structseq
 from .torch_args import scalar_name, with_out
 
@@ -191,6 +192,31 @@ _REMOVED = {
                    "parameter 'symmetric' was renamed in `torch.linalg.matrix_rank()` to "
                    "'hermitian'.",
 }
+
+
+# --- the norms torch keeps for TorchScript only (each warns once, as torch's) -----------------
+@public("torch")
+def nuclear_norm(input, dim=(-2, -1), keepdim=False):  # noqa: A002
+    _warn_once("nuclear_norm", "at::nuclear_norm is deprecated and it is just left for JIT "
+               "compatibility. It will be removed in a future PyTorch release. Please use "
+               "`linalg.matrix_norm(A, 'nuc', dim, keepdim)` instead")
+    dims = (dim, dim) if isinstance(dim, int) else tuple(dim)
+    return linalg.matrix_norm(input, "nuc", dims, keepdim)
+
+
+@public("torch")
+def frobenius_norm(input, dim, keepdim=False):  # noqa: A002
+    _warn_once("frobenius_norm", "at::frobenius_norm is deprecated and it is just left for "
+               "JIT compatibility. It will be removed in a future PyTorch release. Please use "
+               "`linalg.vector_norm(A, 2., dim, keepdim)` instead")
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    if len(dims) > 2:
+        raise RuntimeError(f"Expected at most 2 dimensions, but got {len(dims)} dimensions "
+                           f"instead.")
+    if not (input.is_floating_point() or input.is_complex()):
+        raise RuntimeError(f"norm(): input dtype should be either floating point or complex. "
+                           f"Got {scalar_name(input._data.dtype)} instead.")
+    return linalg.vector_norm(input, 2.0, dims or None, keepdim)
 
 
 def _removed(name):
