@@ -188,23 +188,29 @@ def histogram(input, bins=100, *, range=None, weight=None, density=False):  # no
     w = None if weight is None else eager_values(weight, "histogram").reshape(-1)
     hist = np.zeros(max(n, 0), x.dtype)
     if n > 0:
-        left, right = edges[0], edges[-1]
-        keep = (flat >= left) & (flat <= right)
-        v = flat[keep]
-        if uniform:     # torch's guess, then one step to the edge that holds v
-            pos = ((v - left) * n / (right - left)).astype(np.int64)
-            pos = np.minimum(np.maximum(pos, 0), n - 1)
-            pos = np.where(v < edges[pos], pos - 1, pos)
-            pos = np.where((pos < n - 1) & (v >= edges[np.minimum(pos + 1, n)]), pos + 1, pos)
-        else:
-            pos = np.searchsorted(edges, v, side="right") - 1
-        pos = np.minimum(pos, n - 1)            # the right edge belongs to the last bin
-        np.add.at(hist, pos, 1 if w is None else w[keep])
+        keep = (flat >= edges[0]) & (flat <= edges[-1])
+        np.add.at(hist, bin_of(flat[keep], edges, uniform), 1 if w is None else w[keep])
         if density:     # nothing in range: NaN, quietly, as torch's
             with np.errstate(invalid="ignore", divide="ignore"):
                 hist = hist / (hist.sum() * np.diff(edges))
     result = structseq("histogram", ["hist", "bin_edges"])
     return result(Tensor._make(hist.astype(x.dtype, copy=False)), Tensor._make(edges.copy()))
+
+
+def bin_of(v, edges, uniform):
+    """The bin of each value v (all within [edges[0], edges[-1]]) as torch's CPU histogram
+    kernels find it: for even bins a guess from the range, then one step to the edge that
+    holds v; else a search of the edges. The right edge belongs to the last bin."""
+    n = edges.size - 1
+    if uniform:
+        left, right = edges[0], edges[-1]
+        pos = ((v - left) * n / (right - left)).astype(np.int64)
+        pos = np.minimum(np.maximum(pos, 0), n - 1)
+        pos = np.where(v < edges[pos], pos - 1, pos)
+        pos = np.where((pos < n - 1) & (v >= edges[np.minimum(pos + 1, n)]), pos + 1, pos)
+    else:
+        pos = np.searchsorted(edges, v, side="right") - 1
+    return np.minimum(pos, n - 1)
 
 
 def _scalar_name(np_dtype):
