@@ -431,6 +431,7 @@ from . import (  # noqa: E402, F401
     python_elementwise,
     runtime_flags,
     scatter_into,
+    strided_views,
     torch_aliases,
 )
 from .ops import public  # noqa: E402

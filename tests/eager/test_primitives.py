@@ -162,7 +162,9 @@ USER_VJP |= {"igamma", "igammac"}
 # checked against torch in test_float_parts_special.py too
 NON_DIFFERENTIABLE |= {"frexp_exponent"}
 SAMPLES.update({"igammac": ((POS, POS * 2), {}), "nextafter": ((MIXED, POS + 0.25), {}),
-                "frexp_mantissa": ((MIXED * 3,), {}), "frexp_exponent": ((MIXED * 3,), {})})
+                "frexp_mantissa": ((MIXED * 3,), {}), "frexp_exponent": ((MIXED * 3,), {}),
+                # a view by strides that reads two elements twice (strided_views.py)
+                "as_strided": ((MIXED,), {"size": (2, 2), "stride": (1, 1), "offset": 1})})
 
 # issue 9: reductions, scans, sorting, index and linear-algebra primitives
 import primitive_samples_shape as _shape  # noqa: E402

@@ -1,0 +1,171 @@
+"""torch.as_strided and its family: views that address a tensor's storage directly by
+size, stride and storage offset (in elements), as torch's.
+
+as_strided(x, size, stride, offset) is a view primitive whose numpy impl re-strides x's
+storage, the root array its memory belongs to, so the result shares memory with x and with
+every other view of that storage (a write through it is seen by x). Its gradient is
+torch's AsStridedBackward0: the output's gradient is added into a storage-sized buffer at
+the positions the view reads, and x takes the entries at its own positions (divided by how
+often x itself reads each one, for an x that overlaps itself). Strides exist only for real
+memory, so as_strided inside traced code is a TraceError naming it (a graph break).
+
+as_strided_scatter is the functional form, built from index ops: a copy of x whose
+elements at the view's storage positions are src's. Its
+gradient is that of those index ops, the true one: torch 2.13's AsStridedScatterBackward0
+gives input a wrong gradient (and refuses a non-contiguous input that requires grad). as_strided_ re-strides x itself, and
+as_strided_copy is the view's values as a new tensor.
+"""
+import numpy as np
+
+from . import context
+from .device_array import DeviceArray
+from .dispatch import bind
+from .errors import TraceError
+from .ops import elementwise as ew
+from .ops.public import public
+from .ops.registry import defprim
+from .tensor import Tensor
+from .torch_args import with_out
+
+
+def _root(data):
+    while isinstance(data.base, np.ndarray):
+        data = data.base
+    return data
+
+
+def _storage(data):
+    """(the storage of numpy array data as a flat array, data's offset in it in elements)."""
+    root = _root(data)
+    if not (root.flags.c_contiguous or root.flags.f_contiguous):
+        raise NotImplementedError("as_strided: this tensor's memory is not one dense block "
+                                  "(it comes from a broadcast numpy array); call "
+                                  ".contiguous() first")
+    flat = root.ravel(order="K")          # a view: root is one dense block
+    offset = (data.__array_interface__["data"][0] - flat.__array_interface__["data"][0]) \
+        // data.itemsize
+    return flat, offset
+
+
+def _positions(size, stride, offset):
+    """The storage index of each element of a (size, stride, offset) view."""
+    index = np.full(tuple(size), offset, dtype=np.int64)
+    for dim, (n, step) in enumerate(zip(size, stride)):
+        shape = [1] * len(size)
+        shape[dim] = n
+        index = index + (np.arange(n, dtype=np.int64) * step).reshape(shape)
+    return index
+
+
+def _own_positions(data):
+    """The storage index of each element of numpy array data."""
+    _, offset = _storage(data)
+    return _positions(data.shape, [s // data.itemsize for s in data.strides], offset)
+
+
+def _impl(x, size, stride, offset):
+    # an ndarray over the storage array itself (not numpy's as_strided, whose result hides
+    # its base), so the view's base chain and storage offset lead back to the storage
+    flat, own = _storage(x)
+    start = own if offset is None else offset
+    if 0 in size and start >= flat.size:       # an empty view past the end: numpy's buffer
+        start = 0                              # check refuses it; nothing is read anyway
+    return np.ndarray(size, x.dtype, buffer=flat, offset=start * x.itemsize,
+                      strides=tuple(s * x.itemsize for s in stride))
+
+
+def _shape(x_shape, size, stride, offset):
+    return tuple(size)
+
+
+def _dtype(x, *_, **__):
+    return x.dtype
+
+
+def _vjp(g, out, x, size, stride, offset):
+    """torch's as_strided_backward, in storage coordinates (positions from x's memory)."""
+    flat, own = _storage(x._data)
+    start = own if offset is None else offset
+    read = Tensor._make(_positions(size, stride, start).reshape(-1))
+    mine = _own_positions(x._data).reshape(-1)
+    storage = Tensor._make(np.zeros(flat.size, g._data.dtype)).index_add(0, read, g.reshape(-1))
+    counts = np.bincount(mine, minlength=flat.size)
+    if counts.max(initial=0) > 1:          # x reads some storage elements more than once
+        storage = storage / Tensor._make(np.maximum(counts, 1).astype(g._data.dtype))
+    return (storage[Tensor._make(mine)].reshape(tuple(x.shape)),)
+
+
+as_strided_p = defprim("as_strided", _impl, _shape, _dtype, _vjp, ("view",), saves=(0,))
+
+
+def _checked(input, size, stride, storage_offset, op):  # noqa: A002
+    if context.current() is not None or not isinstance(input._data, np.ndarray):
+        if isinstance(input._data, DeviceArray):
+            raise NotImplementedError(f"{op}: tracecomp re-strides CPU tensors only (this one "
+                                      f"is on {input.device})")
+        raise TraceError(f"{op}: a view by strides into the tensor's memory, which traced "
+                         f"values do not have; call it outside the compiled function")
+    size, stride = tuple(int(n) for n in size), tuple(int(s) for s in stride)
+    if len(size) != len(stride):
+        raise RuntimeError("mismatch in length of strides and shape")
+    if any(s < 0 for s in stride):
+        raise RuntimeError(f"as_strided: Negative strides are not supported at the moment, got "
+                           f"strides: {list(stride)}")
+    flat, own = _storage(input._data)
+    offset = own if storage_offset is None else int(storage_offset)
+    if offset < 0:
+        raise RuntimeError(f"Tensor: invalid storage offset {offset}")
+    need = 0 if 0 in size else offset + 1 + sum((n - 1) * s for n, s in zip(size, stride))
+    if need > flat.size:
+        item = input._data.itemsize
+        raise RuntimeError(f"setStorage: sizes {list(size)}, strides {list(stride)}, storage "
+                           f"offset {offset}, and itemsize {item} requiring a storage size of "
+                           f"{need * item} are out of bounds for storage of size "
+                           f"{flat.size * item}")
+    return size, stride, None if storage_offset is None else offset
+
+
+@public("torch", "Tensor")
+def as_strided(input, size, stride, storage_offset=None):  # noqa: A002
+    size, stride, offset = _checked(input, size, stride, storage_offset, "as_strided")
+    return bind(as_strided_p, input, size=size, stride=stride, offset=offset)
+
+
+@public("torch", "Tensor")
+def as_strided_(input, size, stride, storage_offset=None):  # noqa: A002
+    """input re-strided in place (its values become the view's; its memory stays shared)."""
+    size, stride, offset = _checked(input, size, stride, storage_offset, "as_strided_")
+    if input.requires_grad:
+        raise NotImplementedError("as_strided_: re-striding a tensor that requires grad in "
+                                  "place is not supported; use as_strided")
+    input._data = _impl(input._data, size, stride, offset)
+    return input
+
+
+@public("torch")
+@with_out
+def as_strided_copy(input, size, stride, storage_offset=None):  # noqa: A002
+    return ew.contiguous_copy(as_strided(input, size, stride, storage_offset))
+
+
+@public("torch", "Tensor")
+def as_strided_scatter(input, src, size, stride, storage_offset=None):  # noqa: A002
+    """A copy of input whose elements that input.as_strided(size, stride, storage_offset)
+    would address are src's: the positions are in input's storage, and only input's own
+    elements among them are written (torch's result, whatever input's layout)."""
+    if context.current() is not None:
+        raise TraceError("as_strided_scatter: its positions are in the memory of the input, "
+                         "which traced values do not have; call it outside the compiled "
+                         "function")
+    size, stride, offset = _checked(input, size, stride, storage_offset, "as_strided_scatter")
+    if tuple(src.shape) != size:
+        raise RuntimeError(f"expected src to have a size equal to the slice of self. src "
+                           f"size = {list(src.shape)}, slice size = {list(size)}")
+    flat, own = _storage(input._data)
+    mine = Tensor._make(_own_positions(input._data).reshape(-1))
+    where = Tensor._make(_positions(size, stride, own if offset is None else offset)
+                         .reshape(-1))
+    storage = Tensor._make(np.zeros(flat.size, input._data.dtype))
+    storage = storage.index_put((mine,), input.reshape(-1))     # input's values, in place
+    storage = storage.index_put((where,), ew.cast(src, input.dtype).reshape(-1))
+    return storage[mine].reshape(tuple(input.shape))
