@@ -10,9 +10,9 @@ often x itself reads each one, for an x that overlaps itself). Strides exist onl
 memory, so as_strided inside traced code is a TraceError naming it (a graph break).
 
 as_strided_scatter is the functional form, built from index ops: a copy of x whose
-elements at the view's storage positions are src's. Its
-gradient is that of those index ops, the true one: torch 2.13's AsStridedScatterBackward0
-gives input a wrong gradient (and refuses a non-contiguous input that requires grad). as_strided_ re-strides x itself, and
+elements at the view's storage positions are src's. Its gradient is that of those index
+ops, the true one: torch 2.13's AsStridedScatterBackward0 gives input a wrong gradient (and
+refuses a non-contiguous input that requires grad). as_strided_ re-strides x itself, and
 as_strided_copy is the view's values as a new tensor.
 """
 import numpy as np
