@@ -31,7 +31,8 @@ def tensor_layout(x):
     return strided
 
 
-def _root(data):
+def storage_root(data):
+    """The numpy array whose memory data is a view of (data itself when it owns it)."""
     while isinstance(data.base, np.ndarray):
         data = data.base
     return data
@@ -44,7 +45,7 @@ def storage_offset(input):  # noqa: A002
     data = input._data
     if type(data) is not np.ndarray:
         return 0
-    root = _root(data)
+    root = storage_root(data)
     return (data.__array_interface__["data"][0] - root.__array_interface__["data"][0]) \
         // data.itemsize
 

@@ -21,6 +21,7 @@ from . import context
 from .device_array import DeviceArray
 from .dispatch import bind
 from .errors import TraceError
+from .layouts import storage_root
 from .ops import elementwise as ew
 from .ops.public import public
 from .ops.registry import defprim
@@ -28,15 +29,9 @@ from .tensor import Tensor
 from .torch_args import with_out
 
 
-def _root(data):
-    while isinstance(data.base, np.ndarray):
-        data = data.base
-    return data
-
-
 def _storage(data):
     """(the storage of numpy array data as a flat array, data's offset in it in elements)."""
-    root = _root(data)
+    root = storage_root(data)
     if not (root.flags.c_contiguous or root.flags.f_contiguous):
         raise NotImplementedError("as_strided: this tensor's memory is not one dense block "
                                   "(it comes from a broadcast numpy array); call "
