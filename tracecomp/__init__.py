@@ -151,6 +151,7 @@ from . import numeric_gradient  # noqa: E402, F401  (torch.gradient: declared th
 from . import linalg_lowrank  # noqa: E402, F401  (torch.svd_lowrank, pca_lowrank: declared there)
 from . import histograms_nd  # noqa: E402, F401  (torch.histogramdd: declared there)
 from . import segments  # noqa: E402, F401  (torch.segment_reduce: declared there)
+from .storages import TypedStorage, UntypedStorage  # noqa: E402, F401  (Tensor.storage())
 from . import weight_norm_ops  # noqa: E402, F401  (torch.norm_except_dim, torch._weight_norm)
 
 # A torch name we lack raises NotImplementedError naming it, as does importing a torch

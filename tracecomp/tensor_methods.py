@@ -431,6 +431,7 @@ from . import (  # noqa: E402, F401
     python_elementwise,
     runtime_flags,
     scatter_into,
+    storages,
     strided_views,
     torch_aliases,
 )
