@@ -14,6 +14,7 @@ from .. import dtypes
 from ..dispatch import bind
 from ..dtypes import np_kind
 from ..errors import DTypeNotImplemented
+from ..tensor import Tensor
 from ..torch_args import with_out
 from .public import public
 from .registry import defprim
@@ -66,7 +67,6 @@ bitwise_right_shift_p = _defshift("bitwise_right_shift", np.right_shift, _sign_f
 
 def _check_operands(name, input, other):
     """torch's signatures: (Tensor, Tensor), (Tensor, Number), (Number, Tensor)."""
-    from ..tensor import Tensor
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         raise TypeError(f"{name}() received an invalid combination of arguments - got "
                         f"({type(input).__name__}, {type(other).__name__}), but expected one "
