@@ -1,6 +1,6 @@
 """torch's ATen-level entry points that programs (and code exported from torch) call by
 name: constant_pad_nd, convolution, conv_tbc, native_layer_norm, native_batch_norm,
-native_group_norm and native_dropout. Each computes with the nn.functional op of the same
+native_group_norm, native_channel_shuffle and native_dropout. Each computes with the nn.functional op of the same
 job and returns what torch's returns: native_* give tuples with the saved statistics
 (mean, 1/std) that torch's backward kernels keep, which carry no gradient, as torch's
 (but group norm's, which do there too).
@@ -113,6 +113,12 @@ def native_group_norm(input, weight, bias, N, C, HxW, group, eps):  # noqa: A002
     mean = R.mean(grouped, (2,))
     rstd = mv.reshape(_rstd(grouped, (2,), eps), (N, group))
     return named(out, "NativeGroupNormBackward0", (input, weight, bias)), mean, rstd
+
+
+@public("torch")
+def native_channel_shuffle(input, groups):  # noqa: A002
+    """F.channel_shuffle's values (torch's has no derivative; this one has channel_shuffle's)."""
+    return _F().channel_shuffle(input, groups)
 
 
 @public("torch")

@@ -90,6 +90,15 @@ def test_native_group_norm():
              _randn(2, 4, 2, 3, grad=True))
 
 
+def test_native_channel_shuffle():
+    x = torch.randn(2, 6, 3, generator=gen)
+    for lib_fn in (tc.native_channel_shuffle, tc.nn.functional.native_channel_shuffle):
+        assert_close(lib_fn(to_tc(x), 3), torch.native_channel_shuffle(x, 3))
+    call = lambda lib: lib.native_channel_shuffle(lib.zeros(1, 4, 2), 3)  # noqa: E731
+    ours, theirs = raised(tc, call), raised(torch, call)
+    assert type(ours) is type(theirs) and str(ours) == str(theirs)
+
+
 def test_native_dropout():
     x = tc.randn(200, 50, requires_grad=True)
     out, mask = tc.native_dropout(x, 0.3, True)

@@ -498,6 +498,7 @@ def pdist(input, p=2.0):
 
 
 # a torch name we lack raises NotImplementedError naming it (support.py)
+from ..native_ops import native_channel_shuffle  # noqa: E402, F401  (F's name for it too)
 from ..support import missing_in as _missing_in  # noqa: E402
 
 __getattr__ = _missing_in("torch.nn.functional")
