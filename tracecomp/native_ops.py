@@ -1,9 +1,9 @@
 """torch's ATen-level entry points that programs (and code exported from torch) call by
 name: constant_pad_nd, convolution, conv_tbc, native_layer_norm, native_batch_norm,
 native_group_norm, native_channel_shuffle and native_dropout. Each computes with the
-nn.functional op of the same job and returns what torch's returns: native_* give tuples with the saved statistics
-(mean, 1/std) that torch's backward kernels keep, which carry no gradient, as torch's
-(but group norm's, which do there too).
+nn.functional op of the same job and returns what torch's returns: native_* give tuples
+with the saved statistics (mean, 1/std) that torch's backward kernels keep, which carry no
+gradient, as torch's (but group norm's, which do there too).
 """
 from . import composite as C
 from . import composite_reduce as R
