@@ -48,7 +48,7 @@ def test_torch_names_match_the_installed_torch():
 @pytest.mark.parametrize("reach", [
     lambda: tc.sparse_bsr_tensor,
     lambda: tc.zeros(2, 2).to_sparse_bsr((1, 1)),
-    lambda: tc.nn.functional.fractional_max_pool2d,
+    lambda: tc.nn.functional.scaled_grouped_mm,
     lambda: __import__("tracecomp.quasirandom"),
     lambda: __import__("tracecomp.utils.module_tracker"),   # a torch.utils submodule too
 ])

@@ -109,6 +109,8 @@ def _extremum(reduce_name, all_name):
 
 NAMES = {
     # elementwise
+    "frexp_mantissa": "FrexpBackward0", "igammac": "IgammacBackward0",
+    "nextafter": "NextafterBackward0", "as_strided": "AsStridedBackward0",
     "abs": "AbsBackward0", "acos": "AcosBackward0", "acosh": "AcoshBackward0",
     "add": "AddBackward0", "asin": "AsinBackward0", "asinh": "AsinhBackward0",
     "atan": "AtanBackward0", "atan2": "Atan2Backward0", "atanh": "AtanhBackward0",

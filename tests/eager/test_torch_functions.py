@@ -28,7 +28,7 @@ def test_an_unknown_in_place_name_is_still_missing():
     with pytest.raises(AttributeError):
         tc.not_a_function_   # noqa: B018
     with pytest.raises(NotImplementedError, match="not supported by tracecomp"):
-        tc.as_strided_  # noqa: B018 - torch has it, Tensor does not
+        tc.resize_as_sparse_  # noqa: B018 - torch has it (for sparse tensors), tracecomp not
 
 
 def test_torch_functional_module():

@@ -7,6 +7,7 @@ from .. import functional as F
 from .. import init
 from ..module import Module
 from ..parameter import Parameter
+from .cross_map_lrn import CrossMapLRN2d  # noqa: F401  (torch's path: nn.modules.normalization)
 
 
 def _shape(normalized_shape):
