@@ -1,6 +1,7 @@
-"""nn.AdaptiveLogSoftmaxWithLoss, nn.CrossMapLRN2d and nn.NLLLoss2d against torch 2.13:
-state_dict keys, values and gradients with torch's weights, log_prob / predict, the
-namedtuple result, torch's errors, and compiled mode (compiled == eager == torch)."""
+"""nn.AdaptiveLogSoftmaxWithLoss, nn.CrossMapLRN2d, nn.NLLLoss2d and nn.Container against
+torch 2.13: state_dict keys, values and gradients with torch's weights, log_prob /
+predict, the namedtuple result, torch's errors, and compiled mode (compiled == eager ==
+torch)."""
 import warnings
 
 import numpy as np
@@ -154,3 +155,15 @@ def test_nll_loss2d_is_nll_loss_with_torch_warning():
     assert isinstance(ours, tc.nn.NLLLoss)
     assert list(ours.state_dict()) == list(ref.state_dict())
     assert_close(ours(to_tc(x), to_tc(target)), ref(x, target))
+
+
+def test_container_is_torchs_deprecated_module_holder():
+    caught = {}
+    for lib in (torch, tc):
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            box = lib.nn.Container(a=lib.nn.Linear(2, 3), b=lib.nn.ReLU())
+        caught[lib] = [(w.category, str(w.message)) for w in seen]
+        assert list(box.state_dict()) == ["a.weight", "a.bias"]
+        assert repr(box).replace("tracecomp", "torch").startswith("Container(\n  (a): Linear")
+    assert caught[tc] == caught[torch]

@@ -18,7 +18,7 @@ from .activation_more import (CELU, GLU, SELU, Hardshrink, Hardsigmoid, Hardswis
                               Softshrink, Softsign, Tanhshrink, Threshold)
 from .attention import MultiheadAttention
 from .bilinear import Bilinear
-from .container import ParameterDict
+from .container import Container, ParameterDict
 from .conv import Conv1d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .pooling import AdaptiveAvgPool3d, AdaptiveMaxPool3d, AvgPool3d, MaxPool3d
 from .pooling import LPPool1d, LPPool2d, LPPool3d, MaxUnpool1d, MaxUnpool2d, MaxUnpool3d
@@ -76,4 +76,4 @@ __all__ += ["GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "LocalResponseNorm"
 __all__ += ["MultiheadAttention", "Transformer", "TransformerDecoder",
             "TransformerDecoderLayer", "TransformerEncoder", "TransformerEncoderLayer"]
 __all__ += ["FractionalMaxPool2d", "FractionalMaxPool3d", "CrossMapLRN2d",
-            "AdaptiveLogSoftmaxWithLoss"]
+            "AdaptiveLogSoftmaxWithLoss", "Container"]
