@@ -29,8 +29,9 @@ from ..ops.indexing import gather
 from ..ops.reduce import argmax
 from ..tensor import Tensor
 
-# dims -> (the dim names in the order torch's samples index them, the order it checks them)
-_NAMES = {2: ("height", "width"), 3: ("time", "height", "width")}       # the input's order
+# per number of spatial dims, the dims: in the input's order, in the order torch's samples
+# hold them, and in the order torch checks them (which decides the message when several fail)
+_NAMES = {2: ("height", "width"), 3: ("time", "height", "width")}
 _SAMPLED = {2: ("width", "height"), 3: ("time", "height", "width")}
 _CHECKED = {2: ("height", "width"), 3: ("time", "width", "height")}
 
