@@ -286,6 +286,12 @@ def fill(input, value):  # noqa: A002
                  (input, value) if isinstance(value, Tensor) else (input,))
 
 
+@public("torch")
+def get_device(input):  # noqa: A002
+    """The tensor's device index: -1 on the CPU (Tensor.get_device)."""
+    return input.get_device()
+
+
 # --- the multivariate log-gamma (torch.special.multigammaln) ------------------------------
 @public("torch", "Tensor")
 def mvlgamma(input, p):  # noqa: A002

@@ -1,5 +1,5 @@
 """torch.frexp, nextafter, igammac (special.gammaincc), mvlgamma (special.multigammaln),
-adjoint and fill against torch 2.13: values, dtypes, gradients, the Tensor methods and
+adjoint, fill and get_device against torch 2.13: values, dtypes, gradients, the Tensor methods and
 in-place forms, torch's errors, and compiled == eager."""
 import numpy as np
 import pytest
@@ -100,6 +100,10 @@ def test_adjoint_is_the_conjugate_transpose_view():
     view = rc.detach().adjoint()
     view[0, 1] = 100.0                  # a view: the write reaches the base
     assert float(rc[1, 0]) == 100.0
+
+
+def test_get_device():
+    assert tc.get_device(tc.zeros(2)) == torch.get_device(torch.zeros(2)) == -1
 
 
 def test_fill_values_gradients_and_dtypes():
