@@ -36,7 +36,11 @@ RULES = {
 }
 
 
-def run(graph: Graph) -> Graph:
+def run(graph: Graph, keep_gradients=False) -> Graph:
+    """graph with each node RULES splits written as its parts. After autodiff (the
+    pipeline) the parts are traced with gradients off; keep_gradients=True traces them with
+    gradients on, so they carry the gradients the node did (torch.export's
+    run_decompositions, on a forward graph that may still be differentiated)."""
     if not any(n.op in RULES for n in graph.nodes):
         return graph
     new, mapping = Graph(graph.name), {}
@@ -44,14 +48,15 @@ def run(graph: Graph) -> Graph:
     for n in graph.inputs:
         mapping[n] = new.add_input(n.name, n.shape, n.dtype, n.requires_grad)
         mapping[n].params = dict(n.params)      # facts about an input (value_range)
-    with tracer, grad_mode.no_grad():
+    with tracer, grad_mode.set_grad_enabled(keep_gradients):
         for n in graph.nodes:
             rule = RULES.get(n.op)
             if rule is None:
                 mapping[n] = clone_node(n, mapping, new.node_type)
                 new.nodes.append(mapping[n])
                 continue
-            args = [wrap(mapping[i]) if isinstance(i, Node) else i for i in n.inputs]
+            args = [wrap(mapping[i], keep_gradients and i.requires_grad)
+                    if isinstance(i, Node) else i for i in n.inputs]
             tracer.source_override = n.source
             try:
                 mapping[n] = tracer.lift(rule(*args, **n.params))

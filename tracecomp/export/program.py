@@ -36,37 +36,6 @@ def replay(graph, sizes, tensors):
     return [env[o] for o in graph.outputs]
 
 
-def decomposed(graph):
-    """graph with each node that passes/decompose.py's RULES split written as its parts,
-    traced with gradients on (that pass runs after autodiff, so its parts detach what no
-    gradient needs; here the parts must carry the gradients the node did)."""
-    from ..grad_mode import enable_grad
-    from ..ir import Graph, clone_node
-    from ..passes.decompose import RULES
-    from ..tracing.tracer import Tracer, wrap
-    new, mapping = Graph(graph.name), {}
-    tracer = Tracer(new)
-    for n in graph.inputs:
-        mapping[n] = new.add_input(n.name, n.shape, n.dtype, n.requires_grad)
-        mapping[n].params = dict(n.params)
-    with tracer, enable_grad():
-        for n in graph.nodes:
-            rule = RULES.get(n.op)
-            if rule is None:
-                mapping[n] = clone_node(n, mapping, new.node_type)
-                new.nodes.append(mapping[n])
-                continue
-            args = [wrap(mapping[i], i.requires_grad) if isinstance(i, Node) else i
-                    for i in n.inputs]
-            tracer.source_override = n.source
-            try:
-                mapping[n] = tracer.lift(rule(*args, **n.params))
-            finally:
-                tracer.source_override = None
-    new.outputs = [mapping[o] for o in graph.outputs]
-    return new
-
-
 class ExportedProgram:
     """torch.export.ExportedProgram. `graph` is tracecomp's IR (one line per node; dims of
     a dynamic graph print as its symbols s, or s0 and s1), not an FX graph."""
@@ -188,9 +157,11 @@ class ExportedProgram:
             raise NotImplementedError("run_decompositions: tracecomp decomposes by its own "
                                       "rules (passes/decompose.py); a decomp_table is not "
                                       "supported")
-        return ExportedProgram(decomposed(self._graph), self._state, self._in_spec,
-                               self._out_spec, self._mutated, self._symbols,
-                               self._user_names, self.example_inputs)
+        from ..passes import decompose  # the compiler's passes load on first use
+        graph = decompose.run(self._graph, keep_gradients=True)
+        return ExportedProgram(graph, self._state, self._in_spec, self._out_spec,
+                               self._mutated, self._symbols, self._user_names,
+                               self.example_inputs)
 
     def _runner(self):
         """The compiled function of (state tensors, user tensors) -> graph outputs."""
