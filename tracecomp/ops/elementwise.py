@@ -444,7 +444,7 @@ def cast(x, dtype):
 
 
 # --- issue 9: trigonometric, hyperbolic and C-library binary math ---------------------------
-def _float_only(op):
+def float_only(op):
     """dtype rule of ops torch implements for floating inputs only (hypot, ...)."""
     def rule(*args, **_):
         dtype = dtypes.result_type(*args)
@@ -527,7 +527,7 @@ atanh_p = unary("atanh", np.arctanh, lambda g, out, x: (g / conj(1 - x * x),))
 atan2_p = binary("atan2", np.arctan2, _atan2_vjp,
                  real_only(promote_float, no_kernel("atan2_cpu")))
 hypot_p = binary("hypot", np.hypot, lambda g, out, a, b: (
-    g * a / out if needs(a) else None, g * b / out if needs(b) else None), _float_only("hypot"),
+    g * a / out if needs(a) else None, g * b / out if needs(b) else None), float_only("hypot"),
     saves=((0, 0), (1, 1), "out"))
 copysign_p = binary("copysign", np.copysign, _copysign_vjp,
                     real_only(promote_float, no_kernel("copysign_cpu")), saves=(0, 1, "out"))

@@ -14,9 +14,8 @@ import numpy as np
 from .. import dtypes
 from ..dispatch import bind, needs
 from ..dtypes import np_kind
-from ..errors import DTypeNotImplemented
 from . import elementwise as ew
-from .elementwise import UNARY, binary, exp, unary
+from .elementwise import UNARY, binary, exp, float_only, unary
 from .public import public
 from .registry import defprim
 from .rules import float_dtype, same_shape
@@ -67,20 +66,9 @@ def _igammac_vjp(g, out, a, x):
     return None, -(g * exp((a - 1) * ew.log(x) - x - lgamma(a)))
 
 
-def _float_kernel(op):
-    """dtype rule of an op torch computes for floating dtypes only (its message otherwise)."""
-    def rule(*args, **_):
-        dtype = dtypes.result_type(*args)
-        if np_kind(dtype) != "f":
-            raise DTypeNotImplemented(
-                f'"{op}_cpu" not implemented for \'{dtypes.TORCH_NAMES[dtype]}\'')
-        return dtype
-    return rule
-
-
 igamma_p = binary("igamma", special.gammainc, _igamma_vjp)
 # 1 - igamma would lose every digit where P is near 1: scipy's gammaincc computes Q directly
-igammac_p = binary("igammac", special.gammaincc, _igammac_vjp, _float_kernel("igammac"))
+igammac_p = binary("igammac", special.gammaincc, _igammac_vjp, float_only("igammac"))
 
 
 @public("torch", "torch.special", "Tensor", inplace=erfc_p)
