@@ -527,9 +527,9 @@ def load(f, map_location=None, *, weights_only=None, mmap=None):
     no further than its real size when it is a regular file or an in-memory buffer.
     Tensors load where they were saved (the CPU, or a device) unless map_location says
     otherwise, as torch's. A zip checkpoint torch.save wrote loads by torch's
-    weights_only=True rules (serialization_torch.py). weights_only and mmap are accepted
-    for torch compatibility: loading is always safe (weights_only=True behaviour whatever
-    its value).
+    weights_only=True rules (serialization_torch.py); weights_only=False lets it make numpy
+    arrays and scalars too, as torch's, and nothing else: loading is always safe (no class
+    a file names is ever called). mmap is accepted for torch compatibility.
     Raises SerializationError for anything that is not an intact tracecomp file."""
     _check_map_location(map_location)
     if isinstance(f, (str, os.PathLike)):
@@ -541,7 +541,7 @@ def load(f, map_location=None, *, weights_only=None, mmap=None):
         buf = _read_file(f, serialization_files.remaining_size(f), name)
     if serialization_torch.is_torch_zip(buf):      # torch.save's: weights_only's rules
         return serialization_torch.load(buf, name, lambda t, where: _placed(
-            t, where, map_location), _safe_globals)
+            t, where, map_location), _safe_globals, numpy_arrays=weights_only is False)
     hlen, dlen, data_start, _ = _check_layout(buf[:_PREFIX.size], len(buf), name)
     _check_digest(buf, name)
     try:

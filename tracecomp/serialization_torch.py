@@ -9,8 +9,8 @@ storage's raw bytes (`<name>/byteorder` says whose order). Unpickling runs whate
 names, so the pickle is read by an Unpickler whose `find_class` answers an allow-list
 (ALLOWED) and nothing else: every callable the pickle can reach is one of ours, as in the
 "Restricting Globals" recipe of Python's pickle documentation and torch's own
-weights-only loader. Anything else (a whole pickled model, a numpy scalar) is refused with
-torch's advice, whatever `weights_only` says: tracecomp cannot make torch's classes.
+weights-only loader. Anything else (a whole pickled model, any other class) is refused
+with torch's advice, whatever `weights_only` says: tracecomp cannot make torch's classes.
 
 Tensors load as independent copies (torch keeps views of one storage as views), where
 their storage's location and map_location put them (serialization._destination).
@@ -93,12 +93,20 @@ def _allowed():
 
 ALLOWED = _allowed()
 
+# What pickles of numpy arrays and scalars name (numpy >= 2 spells its core module
+# numpy._core, older files numpy.core): allowed when the caller says weights_only=False.
+NUMPY_ARRAYS = {(core, name): getattr(np._core.multiarray, name)
+                for core in ("numpy._core.multiarray", "numpy.core.multiarray")
+                for name in ("_reconstruct", "scalar")}
+NUMPY_ARRAYS.update({("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype})
+
 
 class _Reader(pickle.Unpickler):
     """Unpickles data.pkl: names from ALLOWED only, storages from the archive."""
 
-    def __init__(self, data, archive, prefix, name, extra):
+    def __init__(self, data, archive, prefix, name, extra, numpy_arrays):
         super().__init__(io.BytesIO(data))
+        self.allowed = {**ALLOWED, **NUMPY_ARRAYS} if numpy_arrays else ALLOWED
         self.archive, self.prefix, self.name = archive, prefix, name
         self.extra = extra          # torch.serialization.add_safe_globals' classes
         self.storages = {}
@@ -106,7 +114,7 @@ class _Reader(pickle.Unpickler):
             if prefix + "byteorder" in archive.namelist() else False
 
     def find_class(self, module, name):
-        found = ALLOWED.get((module, name))
+        found = self.allowed.get((module, name))
         if found is None:
             found = next((g for g in self.extra if getattr(g, "__module__", None) == module
                           and getattr(g, "__qualname__", None) == name), None)
@@ -144,9 +152,10 @@ def is_torch_zip(buf):
     return bytes(buf[:4]) == b"PK\x03\x04"
 
 
-def load(buf, name, place, extra=()):
+def load(buf, name, place, extra=(), numpy_arrays=False):
     """What the torch zip checkpoint in `buf` holds; place(tensor, location) puts each
-    loaded tensor where it belongs."""
+    loaded tensor where it belongs. numpy_arrays: numpy arrays and scalars may load too
+    (torch.load(weights_only=False))."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(bytes(buf)))
         pickles = [n for n in archive.namelist() if n.endswith("data.pkl")]
@@ -157,7 +166,7 @@ def load(buf, name, place, extra=()):
         raise SerializationError(f"{name}: a zip archive, but not torch.save's: expected one "
                                  f"data.pkl, found {len(pickles)}")
     prefix = pickles[0][:-len("data.pkl")]
-    reader = _Reader(archive.read(pickles[0]), archive, prefix, name, extra)
+    reader = _Reader(archive.read(pickles[0]), archive, prefix, name, extra, numpy_arrays)
     try:
         root = reader.load()
     except SerializationError:
