@@ -47,3 +47,32 @@ def test_weights_only_false_still_makes_no_other_class(tmp_path):
     with pytest.raises(SerializationError, match="Unsupported global: GLOBAL "
                                                  "fractions.Fraction"):
         tc.load(path, weights_only=False)
+
+
+# --- pickling a module with submodules -----------------------------------------------------
+# mnist_hogwild passes its model to mp.Process under the spawn start method, which pickles
+# it; a module with children carried weak references (which children its constructor built).
+
+def _twins():
+    torch.manual_seed(0)
+    ref = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    ours = tc.nn.Sequential(tc.nn.Linear(3, 4), tc.nn.ReLU(), tc.nn.Linear(4, 2))
+    ours.load_state_dict({k: tc.from_numpy(v.numpy().copy()) for k, v in ref.state_dict().items()})
+    return ref, ours
+
+
+def test_a_module_with_children_pickles_and_keeps_its_values_and_changes(tmp_path):
+    import pickle
+
+    from tracecomp.nn import as_built
+    ref, ours = _twins()
+    ref[2], ours[2] = torch.nn.Linear(4, 5), tc.nn.Linear(4, 5)     # changed after building
+    ours[2].load_state_dict({k: tc.from_numpy(v.detach().numpy().copy())
+                             for k, v in ref[2].state_dict().items()})
+    ref2, ours2 = pickle.loads(pickle.dumps(ref)), pickle.loads(pickle.dumps(ours))
+    x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
+    np.testing.assert_allclose(ours2(tc.from_numpy(x)).detach().numpy(),
+                               ref2(torch.from_numpy(x)).detach().numpy(), rtol=1e-6)
+    assert [name for name, _ in as_built.changed(ours2)] == ["2"]
+    tc.save(ours2, tmp_path / "m.pt")           # whole-model save still sees the change
+    assert tc.load(tmp_path / "m.pt")[2].out_features == 5

@@ -8,6 +8,8 @@ constructor makes. When a program's outermost module constructor returns (nested
 children built inside, are part of it), every module of the new tree that has no record
 yet records its children as built, by weak reference (no replaced child is kept alive).
 A later difference is a change: a child set, replaced or deleted, found by `changed`.
+A pickled module (a spawned process's argument, torch.save by pickle elsewhere) carries
+its record by name instead (weak references do not pickle): record_state / restore_record.
 """
 import functools
 import weakref
@@ -76,3 +78,28 @@ def copy_record(module, new, memo):
         object.__setattr__(new, "_as_built", {
             name: weakref.ref(memo[id(ref())]) for name, ref in built.items()
             if ref() is not None and id(ref()) in memo})
+
+
+def _gone():
+    """What the record holds for a built child the module no longer has (replaced or
+    deleted): the answer of a dead weak reference."""
+    return None
+
+
+def record_state(module):
+    """The record, picklable: {name: whether the built child is still module's child}, or
+    None for a module never recorded."""
+    built = module.__dict__.get("_as_built")
+    if built is None:
+        return None
+    return {name: ref() is not None and module._modules.get(name) is ref()
+            for name, ref in built.items()}
+
+
+def restore_record(module, state):
+    """Unpickling: the record again from record_state's, over module's unpickled children."""
+    if state is None:
+        return
+    record = {name: weakref.ref(module._modules[name]) if same else _gone
+              for name, same in state.items()} if state else _NO_CHILDREN
+    object.__setattr__(module, "_as_built", record)

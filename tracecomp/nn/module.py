@@ -501,6 +501,19 @@ class Module(ModuleHooks, ModuleState):
             new.compile(*args, **kwargs)
         return new
 
+    def __getstate__(self):
+        """pickle (a spawned process's arguments, a multiprocessing Queue): the instance
+        dict, with the record of built children by name (as_built.record_state)."""
+        state = dict(self.__dict__)
+        if "_as_built" in state:
+            state["_as_built"] = as_built.record_state(self)
+        return state
+
+    def __setstate__(self, state):
+        record = state.pop("_as_built", None)
+        self.__dict__.update(state)
+        as_built.restore_record(self, record)
+
     # --- printing ---------------------------------------------------------------------------
     def _get_name(self):
         return type(self).__name__
