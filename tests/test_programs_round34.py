@@ -76,3 +76,39 @@ def test_a_module_with_children_pickles_and_keeps_its_values_and_changes(tmp_pat
     assert [name for name, _ in as_built.changed(ours2)] == ["2"]
     tc.save(ours2, tmp_path / "m.pt")           # whole-model save still sees the change
     assert tc.load(tmp_path / "m.pt")[2].out_features == 5
+
+
+# --- shared tensors reach a spawned process as the same memory ------------------------------
+# mnist_hogwild: model.share_memory(), set_start_method('spawn'), mp.Process(target=train,
+# args=(rank, args, model, ...)): the children's optimizer steps must reach the parent's
+# model, as torch's do (its tensors travel as file descriptors of their shared memory; one
+# not yet shared moves into shared memory when handed to the spawned process).
+def _child_steps(model, shared, unshared):
+    with _no_grad(model):
+        model.weight.add_(1.0)
+    shared.mul_(2.0)
+    unshared.add_(1.0)
+
+
+def _no_grad(model):
+    lib = torch if isinstance(model, torch.nn.Module) else tc
+    return lib.no_grad()
+
+
+@pytest.mark.parametrize("lib", [torch, tc], ids=["torch", "tracecomp"])
+def test_a_spawned_process_updates_the_parents_shared_model(lib):
+    import multiprocessing
+    model = lib.nn.Linear(3, 2)
+    model.share_memory()
+    shared = lib.arange(4.0).share_memory_()
+    unshared = lib.zeros(2)
+    before = model.weight.detach().clone()
+    p = multiprocessing.get_context("spawn").Process(target=_child_steps,
+                                                     args=(model, shared, unshared))
+    p.start()
+    p.join(60)
+    assert p.exitcode == 0
+    assert model.weight.is_shared() and shared.is_shared() and unshared.is_shared()
+    np.testing.assert_array_equal(model.weight.detach().numpy(), before.numpy() + 1.0)
+    np.testing.assert_array_equal(shared.numpy(), [0.0, 2.0, 4.0, 6.0])
+    np.testing.assert_array_equal(unshared.numpy(), [1.0, 1.0])  # moved to shared memory

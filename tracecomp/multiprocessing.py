@@ -7,15 +7,26 @@
 torch.multiprocessing is Python's module plus two things programs use: `spawn` (start
 nprocs processes running fn(rank, *args), wait for them, and raise a child's error in the
 parent with its traceback) and tensors in shared memory (`Tensor.share_memory_`,
-`Module.share_memory`), so processes forked after it see and make each other's in-place
-updates. Everything else (Process, Queue, Pool, get_context, set_start_method, ...) is
-Python's own, re-exported. A tensor sent through a Queue or to a spawned process is
-pickled as a copy of its values; only a fork shares its memory.
+`Module.share_memory`), so other processes see and make each other's in-place updates.
+Everything else (Process, Queue, Pool, get_context, set_start_method, ...) is Python's own,
+re-exported.
+
+Shared values live in a memory file (memfd_create) mapped MAP_SHARED: a forked process
+inherits the mapping, and a shared tensor handed to a spawned process (mp.Process args
+under set_start_method('spawn'), as mnist_hogwild does) or put on a Queue travels as the
+file's descriptor (multiprocessing's DupFd, torch's "file_descriptor" strategy), mapped
+again on the other side: the same memory, as torch's. A tensor that owns its values moves
+into shared memory when handed to a process being spawned, as torch's would; other tensors
+on a Queue (a view, an unshared DataLoader batch), and pickle.dumps of any tensor, travel
+as a copy of their values.
 """
 import mmap
 import multiprocessing as _mp
+import os
 import traceback
+import weakref
 from multiprocessing import *  # noqa: F401,F403  (torch.multiprocessing re-exports Python's)
+from multiprocessing import reduction as _reduction
 
 import numpy as np
 
@@ -121,11 +132,87 @@ def share_memory_(t):
         raise RuntimeError("share_memory_ inside compiled code: its values are the graph's, "
                            "in no memory to share; call it before, on the model or tensor "
                            "(model.share_memory())")
-    buffer = mmap.mmap(-1, max(data.nbytes, 1))     # MAP_SHARED | MAP_ANONYMOUS
-    shared = np.frombuffer(buffer, dtype=data.dtype, count=data.size).reshape(data.shape)
+    shared = _over(_SharedMemory.new(max(data.nbytes, 1)), data.dtype, data.shape)
     shared[...] = data
     t._data = shared
     return t
+
+
+class _SharedMemory(mmap.mmap):
+    """A MAP_SHARED mapping of a memory file, holding the file's descriptor (fd) so that
+    it can be sent to another process; None where memfd_create is missing (then only a
+    fork shares it). The descriptor closes when the mapping is collected."""
+
+    @classmethod
+    def new(cls, nbytes):
+        if not hasattr(os, "memfd_create"):
+            buffer = cls(-1, nbytes)                 # MAP_SHARED | MAP_ANONYMOUS
+            buffer.fd = None
+            return buffer
+        fd = os.memfd_create("tracecomp-shared", os.MFD_CLOEXEC)
+        os.ftruncate(fd, nbytes)
+        return cls.over(fd, nbytes)
+
+    @classmethod
+    def over(cls, fd, nbytes):
+        buffer = cls(fd, nbytes)
+        buffer.fd = fd
+        weakref.finalize(buffer, os.close, fd)
+        return buffer
+
+
+def _over(buffer, dtype, shape):
+    return np.frombuffer(buffer, dtype=dtype, count=int(np.prod(shape))).reshape(shape)
+
+
+def _shared_buffer(t):
+    """t's memory file when t's values are a whole shared buffer (what share_memory_
+    makes), else None (a view of one, or unshared values: sent as a copy)."""
+    data = root = t._data
+    if type(data) is not np.ndarray or not data.flags.c_contiguous:
+        return None
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    buffer = root.base.obj if isinstance(root.base, memoryview) else None
+    if (isinstance(buffer, _SharedMemory) and buffer.fd is not None
+            and data.ctypes.data == root.ctypes.data and data.nbytes == root.nbytes):
+        return buffer
+    return None
+
+
+def _reduce_tensor(t):
+    """multiprocessing's pickler: a shared tensor as its memory file's descriptor. A CPU
+    tensor handed to a process being spawned moves into shared memory first, as torch's
+    does (its child then updates the parent's tensor); one put on a Queue (a DataLoader
+    worker's batch) travels as a copy of its values unless it is shared already."""
+    if (_mp.context.get_spawning_popen() is not None and type(t._data) is np.ndarray
+            and t._data.base is None and not t._data.dtype.hasobject):
+        share_memory_(t)
+    buffer = _shared_buffer(t)
+    if buffer is None:
+        return t.__reduce_ex__(2)
+    from .nn.parameter import Parameter
+    return (_rebuild_shared, (_reduction.DupFd(buffer.fd), len(buffer), t._data.dtype.str,
+                              t._data.shape, t._requires_grad, isinstance(t, Parameter)))
+
+
+def _rebuild_shared(dup_fd, nbytes, dtype, shape, requires_grad, parameter):
+    from .nn.parameter import Parameter
+    from .tensor import Tensor
+    t = Tensor._make(_over(_SharedMemory.over(dup_fd.detach(), nbytes), dtype, shape))
+    if parameter:
+        return Parameter(t, requires_grad)
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def _register_reducers():
+    from .nn.parameter import Parameter
+    from .tensor import Tensor
+    for cls in (Tensor, Parameter):
+        _reduction.ForkingPickler.register(cls, _reduce_tensor)
+
+
+_register_reducers()
 
 
 def is_shared(t):
@@ -147,8 +234,8 @@ def get_sharing_strategy():
 
 
 def set_sharing_strategy(strategy):
-    """Accepted for torch's programs: shared tensors here are inherited mappings, which need
-    no strategy."""
+    """Accepted for torch's programs: a shared tensor here always travels as its memory
+    file's descriptor (or is inherited by a fork), whichever strategy is named."""
     if strategy not in get_all_sharing_strategies():
         raise ValueError(f"set_sharing_strategy: {strategy!r} is not one of "
                          f"{sorted(get_all_sharing_strategies())}")
