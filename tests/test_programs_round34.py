@@ -112,3 +112,31 @@ def test_a_spawned_process_updates_the_parents_shared_model(lib):
     np.testing.assert_array_equal(model.weight.detach().numpy(), before.numpy() + 1.0)
     np.testing.assert_array_equal(shared.numpy(), [0.0, 2.0, 4.0, 6.0])
     np.testing.assert_array_equal(unshared.numpy(), [1.0, 1.0])  # moved to shared memory
+
+
+# --- the spatial transformer starts from the identity map ----------------------------------
+# (pytorch/tutorials spatial_transformer_tutorial: fc_loc's last layer is zero with bias
+# [1, 0, 0, 0, 1, 0].) Every sampling point then sits on a pixel centre, where bilinear
+# sampling has a kink: the gradient to the grid, hence to theta, comes from the side that
+# the coordinate's rounding falls on, so the grid must be rounded as torch's is.
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_grid_sample_through_an_identity_affine_grid_has_torchs_gradients(align_corners,
+                                                                          compiled):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 1, 28, 28)).astype(np.float32)
+    w = rng.standard_normal((2, 1, 28, 28)).astype(np.float32)
+    eye = np.tile(np.eye(2, 3, dtype=np.float32), (2, 1, 1))
+
+    def run(lib, theta, img, weight):
+        F = lib.nn.functional
+        grid = F.affine_grid(theta, [2, 1, 28, 28], align_corners=align_corners)
+        return (F.grid_sample(img, grid, align_corners=align_corners) * weight).sum()
+
+    th_t = torch.tensor(eye, requires_grad=True)
+    run(torch, th_t, torch.from_numpy(x), torch.from_numpy(w)).backward()
+    th = tc.tensor(eye, requires_grad=True)
+    def ours(theta, img, weight):
+        return run(tc, theta, img, weight)
+    (tc.compile(ours) if compiled else ours)(th, tc.from_numpy(x), tc.from_numpy(w)).backward()
+    np.testing.assert_allclose(th.grad.numpy(), th_t.grad.numpy(), rtol=1e-4, atol=1e-3)

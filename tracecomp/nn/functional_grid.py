@@ -22,7 +22,7 @@ import warnings
 from .. import composite as C
 from .. import dtypes
 from ..composite_shape import select
-from ..creation import arange, ones
+from ..creation import linspace, ones, zeros
 from ..errors import ShapeError, fmt_shape
 from ..ops import elementwise as ew
 from ..ops import movement as mv
@@ -43,11 +43,14 @@ PADDINGS = ("zeros", "border", "reflection")
 
 
 def _base(n, align_corners, like):
-    """The n normalized coordinates of a dim's pixel centres."""
-    steps = arange(n, dtype=like.dtype, device=like.device)
-    if align_corners:
-        return steps * (2.0 / (n - 1)) - 1.0 if n > 1 else steps * 0.0
-    return (steps * 2.0 + 1.0) / n - 1.0
+    """The n normalized coordinates of a dim's pixel centres, rounded as torch's are
+    (linspace(-1, 1, n), times (n - 1) then over n without align_corners): sampled at pixel
+    centres (an identity theta), a coordinate one ulp either side of a whole pixel takes
+    the gradient to the grid from the other neighbour."""
+    if n <= 1:
+        return zeros((n,), dtype=like.dtype, device=like.device)
+    steps = linspace(-1.0, 1.0, n, dtype=like.dtype, device=like.device)
+    return steps if align_corners else steps * float(n - 1) / float(n)
 
 
 def affine_grid(theta, size, align_corners=None):
