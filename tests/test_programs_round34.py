@@ -140,3 +140,20 @@ def test_grid_sample_through_an_identity_affine_grid_has_torchs_gradients(align_
         return run(tc, theta, img, weight)
     (tc.compile(ours) if compiled else ours)(th, tc.from_numpy(x), tc.from_numpy(w)).backward()
     np.testing.assert_allclose(th.grad.numpy(), th_t.grad.numpy(), rtol=1e-4, atol=1e-3)
+
+
+# --- torch.dist's node ---------------------------------------------------------------------
+# (pytorch/tutorials parametrizations: print(torch.dist(layer.weight, X)) shows grad_fn.)
+def test_dist_records_torchs_node_over_both_operands():
+    got, want = [], []
+    for lib, out in ((tc, got), (torch, want)):
+        a = lib.tensor([1.0, 2.0, 4.0], requires_grad=True)
+        b = lib.tensor([0.5, 0.0, 1.0], requires_grad=True)
+        d = lib.dist(a, b, 3)
+        d.backward()
+        out += [repr(d).split("grad_fn=")[1],
+                [n is None for n, _ in d.grad_fn.next_functions], a.grad.numpy(), b.grad.numpy()]
+        out += [[n is None for n, _ in lib.dist(a, lib.zeros(3)).grad_fn.next_functions]]
+    assert got[:2] + got[4:] == want[:2] + want[4:]
+    np.testing.assert_allclose(got[2], want[2], rtol=1e-6)
+    np.testing.assert_allclose(got[3], want[3], rtol=1e-6)
