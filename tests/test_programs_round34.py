@@ -157,3 +157,18 @@ def test_dist_records_torchs_node_over_both_operands():
     assert got[:2] + got[4:] == want[:2] + want[4:]
     np.testing.assert_allclose(got[2], want[2], rtol=1e-6)
     np.testing.assert_allclose(got[3], want[3], rtol=1e-6)
+
+
+# --- a module's registries print as torch's ------------------------------------------------
+# (pytorch/tutorials pruning_tutorial: print(module._forward_pre_hooks).)
+def test_module_registries_print_as_torchs():
+    import torch.nn.utils.prune  # noqa: F401 - torch loads it on import only
+
+    import tracecomp.nn.utils.prune  # noqa: F401
+    for lib in (tc, torch):
+        m = lib.nn.Linear(2, 2)
+        lib.nn.utils.prune.l1_unstructured(m, name="bias", amount=1)
+        text = repr(m._forward_pre_hooks)
+        assert text.startswith("OrderedDict([(0, <") and "L1Unstructured object" in text
+        assert repr(m._parameters).startswith("{'weight': Parameter containing")
+        assert repr(m._modules) == "{}"

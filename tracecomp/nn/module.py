@@ -75,8 +75,10 @@ class Module(ModuleHooks, ModuleState):
         # object.__setattr__: our own __setattr__ reads these registries
         # their changes are counted (structure.py): a compiled call finds what it reads,
         # and the hooks it traced, unchanged without walking the modules again
-        for name in ("_parameters", "_buffers", "_modules", "_forward_hooks",
-                     "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks"):
+        for name in ("_parameters", "_buffers", "_modules"):
+            object.__setattr__(self, name, structure.plain_registry())
+        for name in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks",
+                     "_backward_pre_hooks"):
             object.__setattr__(self, name, structure.Registry())
         # which forward hooks take kwargs, and the state_dict hooks (module_hooks.py): plain
         # dicts, since compiled calls never read them

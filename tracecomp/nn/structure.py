@@ -62,3 +62,18 @@ class Registry(OrderedDict):
     def __ior__(self, other):
         self.update(other)
         return self
+
+    def __repr__(self):
+        # printed as torch's: _parameters, _buffers and _modules are dicts there (`plain`,
+        # an instance flag: compiled calls check a registry's exact type), the hook tables
+        # OrderedDicts (the pruning tutorial prints module._forward_pre_hooks)
+        return repr(dict(self) if self.plain else OrderedDict(self))
+
+    plain = False
+
+
+def plain_registry():
+    """A Registry that prints as the dict torch keeps there."""
+    table = Registry()
+    table.plain = True
+    return table
