@@ -69,6 +69,11 @@ class ArtifactCache:
         with self._lock:
             return list(self.grad_free if grad_free else self.exact)
 
+    def artifacts(self):
+        """Every artifact held, least recently used first."""
+        with self._lock:
+            return [*self._order.values(), *self._served.values()]
+
     def get(self, sig):
         with self._lock:
             return self._hit(self.exact.get(sig))

@@ -479,6 +479,12 @@ class CompiledFunction:
             plain = signature_of(tensors, statics, structure,
                                state[:compile_state.grad_tail(state)], flags, backend)
             art = self.cache.get_grad_free(plain)
+            if art is None and self.outside.learn_from(self.cache.artifacts(), state,
+                                                       _name(fn)):
+                # a number another version holds changed: it is fed now (in `state`), so
+                # the signature is another, which this compile serves later values with
+                return self._lookup(fn, args, kwargs, state, module_names, flags,
+                                    optimizers, roots)
             if art is None:
                 if stance.current != "default" and stance.miss(
                         _name(fn), lambda: explain_miss(sig, self.cache.signatures()),

@@ -81,11 +81,19 @@ class OutsideNumbers:
         if self.slots:
             _insert(state, self.slots.values())
 
+    def learn_from(self, artifacts, state, name):
+        """A call about to compile for a new signature (a first call with .grad, a new
+        shape): feed the numbers that the versions compiled before read and that changed
+        since (the uvadlc Adam's step counts, read as 0 by the call without .grad), so
+        that this compile serves the later counts too. Whether any was new."""
+        return any([self.learn(art.reads, state, name) for art in artifacts
+                    if art.reads is not None])
+
     def learn(self, guards, state, name):
         """A compiled version went stale: feed the numbers among `guards` (value_reads.
-        Guards) that changed, from this call on (into `state`)."""
+        Guards) that changed, from this call on (into `state`); whether any was new."""
         if guards is None or self.dynamic is False:
-            return
+            return False
         new = {}
         for holder, key, kind, text in guards.numbers_changed():
             place = (id(holder), key if type(key) is str or key is None else id(key))
@@ -99,6 +107,7 @@ class OutsideNumbers:
             emit(1, f"[tracecomp] {name}: {', '.join(map(repr, new.values()))} changed "
                     f"between calls: fed as inputs from now on")
             _insert(state, new.values())
+        return bool(new)
 
     def pin(self, labels, name):
         """Compile these numbers in from now on (their values were read: ArgumentRead)."""
