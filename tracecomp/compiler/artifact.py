@@ -35,6 +35,7 @@ class Artifact:
     kept: list = field(default_factory=list)    # kept_values.Kept: tensors stored outside
     held: list = field(default_factory=list)    # the way to where it lifts tensors from
     fed_outside: bool = False   # fed numbers read from outside (outside_numbers.py)
+    conditions: object = None   # tracing.number.Conditions: checked before each call
     served: bool = False    # runs a dynamic graph compiled for other sizes (cached apart)
 
     def grad_free(self, plain):

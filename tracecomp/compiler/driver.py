@@ -25,6 +25,7 @@ from ..errors import TraceError
 from ..ir import Graph
 from ..nn.modules.lazy import initialize_lazy
 from ..tensor import Tensor
+from ..tracing import number_functions
 from ..tracing.gate import GATE
 from ..tracing.tracer import Tracer, wrap
 from . import attributes as compile_attributes
@@ -53,6 +54,7 @@ from .number_args import (
     ArgumentRead,
     FedArgument,
     NumberArguments,
+    check_conditions,
     fed_positions,
     inputs,
 )
@@ -92,7 +94,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
     (lowering.py). fed_numbers: [(label, value)] of the number arguments fed as inputs,
     the last of `tensors` (number_args.py). deep: its deep_tensors.Places, or None."""
     log_records, graphs = [], {}
-    standing = StandIns(state, fed_numbers)     # and numbers read from outside, fed
+    standing = StandIns(state, fed_numbers, len(tensors))   # and numbers read from outside
     numbers = standing.numbers
     tracer = Tracer(Graph("traced"), module_names)
     tracer.optimizers = list(optimizers)     # the step of any other one is refused
@@ -131,12 +133,14 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                     args = call_args(stand_ins)
                 else:
                     n = len(stand_ins) - len(fed_numbers)
-                    args = call_args(stand_ins[:n], numbers.stand_ins(stand_ins[n:]))
+                    args = call_args(stand_ins[:n], numbers.stand_ins(
+                        stand_ins[n:], range(n, len(tensors))))
                 reached = kept_values.places(fn, args[0], roots, args[1])   # what it reaches
                 names_before = Bindings(fn) if getattr(fn, "__code__", None) else None
                 stores = undo.watch = KeptWatch(reached, stand_ins)
                 with compile_state.GradWatch() as watch, PythonRandom(), \
-                        ReadWatch(plain_classes(reached), attributes) as values:
+                        ReadWatch(plain_classes(reached), attributes) as values, \
+                        number_functions.patched():
                     try:
                         result = fn(*args[0], **args[1])
                     except (NumberRead, ArgumentRead):
@@ -152,8 +156,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 statics = [v for _, v in out_statics]
                 fed.check(statics)
                 deferral.check(statics)
-                if numbers is not None:
-                    numbers.check(statics, tracer.graph)
+                conditions = None if numbers is None else numbers.check(statics, tracer.graph)
                 deferred = [reach(fn, args[0], s) for s in deferral.deferred]
                 outputs = [tracer.lift(t) for _, t in out_tensors]
                 n_user = len(outputs)
@@ -209,7 +212,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                    n_state=n_state, bound=bound, deferred=deferred,
                    outside=outside_reads(fn, tracer, lifted_ids, (*args[0], *args[1].values()),
                                          roots),
-                   reads=reads, fed_outside=bool(standing.fed),
+                   reads=reads, fed_outside=bool(standing.fed), conditions=conditions,
                    kept=[k for k, _ in kept], unread_state=unread, held=links(fn, state)[0])
     # a backward traced inside the code (a whole training step) leaves nothing to bridge
     compile_graph = backends.get(backend)
@@ -239,6 +242,7 @@ def execute_on(art, every, n_args, roots=(), state=None, call_args=()):
     if art.captured:
         every += art.captured
     arrays = [t._data for t in every]
+    check_conditions(art, arrays)
     if art.unread_grads:
         compile_state.release_replaced_grads(art, every, arrays, state, n_args)
     results = art.run_forward(arrays)
@@ -352,7 +356,12 @@ class CompiledFunction:
                                     lambda: self.fn(*args, **kwargs))
         fast = self._fast
         if fast is not None and not kwargs:
-            out = fast(args)
+            try:
+                out = fast(args)
+            except ArgumentRead as exc:     # a condition on fed numbers failed: compile
+                self.numbers.pin(exc.labels)    # them in (the general call below)
+                self.outside.pin(exc.labels, _name(self.fn))
+                out = fast.miss
             if out is not fast.miss:
                 return out
         if context.current() is not None:   # inside another compiled call's trace: inlined
@@ -421,7 +430,7 @@ class CompiledFunction:
                 if art is not None:
                     self._stale = why
                     self.cache.discard(art)
-                    self.outside.learn(art.reads, state, _name(fn))
+                    self.outside.learn(art.reads, state, _name(fn), optimizers)
                 art, tensors, fed = self._lookup(fn, args, kwargs, state, module_names, flags,
                                             optimizers, roots)
                 # the fed number arguments' positions (None: not all are positional)
@@ -480,7 +489,7 @@ class CompiledFunction:
                                state[:compile_state.grad_tail(state)], flags, backend)
             art = self.cache.get_grad_free(plain)
             if art is None and self.outside.learn_from(self.cache.artifacts(), state,
-                                                       _name(fn)):
+                                                       _name(fn), optimizers):
                 # a number another version holds changed: it is fed now (in `state`), so
                 # the signature is another, which this compile serves later values with
                 return self._lookup(fn, args, kwargs, state, module_names, flags,

@@ -35,8 +35,9 @@ _grad = grad_mode.state
 
 
 class ModuleCall:
-    __slots__ = ("backward", "cotangents", "fresh", "grad_enabled", "grad_inputs", "grad_slots",
-                 "numbers", "params", "reads", "runner", "slots", "specs", "state", "version")
+    __slots__ = ("backward", "conditions", "cotangents", "fresh", "grad_enabled", "grad_inputs",
+                 "grad_slots", "numbers", "params", "reads", "runner", "slots", "specs", "state",
+                 "version")
 
     @staticmethod
     def of(args, kwargs, art, walks, grad_enabled, fed=None):
@@ -70,6 +71,7 @@ class ModuleCall:
         fast.cotangents, fast.slots = art.cotangent_specs, art.cotangent_slots
         fast.grad_inputs, fast.grad_slots = art.grad_inputs, art.grad_slots
         fast.reads = art.reads      # Python values it read (value_reads.py)
+        fast.conditions = art.conditions    # what it needs of its fed numbers' values
         return fast
 
     def __call__(self, args):
@@ -99,6 +101,8 @@ class ModuleCall:
             if (type(data) is not ndarray or data.shape != shape or data.dtype != dtype
                     or t._requires_grad is not requires_grad):
                 return None
+        if self.conditions is not None and not self.conditions.hold(arrays):
+            return None     # the general call compiles the fed numbers in
         results = self.runner(arrays)
         out = results[0] if self.fresh else own(results[:1], arrays)[0]
         if self.backward is None:

@@ -18,7 +18,7 @@ is never why a function fails.
 import numpy as np
 
 from ..tensor import Tensor
-from ..tracing.number import Reads, TracedNumber
+from ..tracing.number import Conditions, Reads, TracedNumber, input_recipe
 
 _NUMBERS = (int, float)
 _DTYPES = {int: np.dtype(np.int64), float: np.dtype(np.float64)}
@@ -145,10 +145,11 @@ class NumberTrace:
     def __init__(self, fed):
         self.fed, self.reads = fed, Reads()
 
-    def stand_ins(self, tensors, start=0):
-        """A TracedNumber per fed number from the start-th on, on its input's tensor."""
-        return [TracedNumber(t, v, frozenset((label,)), self.reads)
-                for t, (label, v) in zip(tensors, self.fed[start:])]
+    def stand_ins(self, tensors, positions, start=0):
+        """A TracedNumber per fed number from the start-th on, on its input's tensor (at
+        `positions` among the graph's inputs)."""
+        return [TracedNumber(t, v, frozenset((label,)), self.reads, input_recipe(k))
+                for t, k, (label, v) in zip(tensors, positions, self.fed[start:])]
 
     def failed(self):
         """A trace with fed numbers failed: compile them all in and trace again."""
@@ -158,7 +159,8 @@ class NumberTrace:
     def check(self, statics, graph):
         """After tracing: ArgumentRead for the numbers whose values the code read,
         returned among its results, or left in an op's settings or a shape (where the
-        value would be read later, unseen)."""
+        value would be read later, unseen); else the Conditions each call checks (or
+        None)."""
         read = set(self.reads.labels)
         _sources(statics, read)
         for node in graph.nodes:
@@ -167,6 +169,14 @@ class NumberTrace:
         self.reads.close()
         if read:
             raise ArgumentRead(read)
+        return Conditions(self.reads.required) if self.reads.required else None
+
+
+def check_conditions(art, arrays):
+    """Before a compiled call: ArgumentRead (compile those numbers in) where Python would
+    raise computing what the graph computes from this call's fed numbers."""
+    if art.conditions is not None and not art.conditions.hold(arrays):
+        raise ArgumentRead(set(art.conditions.labels))
 
 
 def _sources(x, into):

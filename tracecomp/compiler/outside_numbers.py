@@ -81,23 +81,27 @@ class OutsideNumbers:
         if self.slots:
             _insert(state, self.slots.values())
 
-    def learn_from(self, artifacts, state, name):
+    def learn_from(self, artifacts, state, name, optimizers):
         """A call about to compile for a new signature (a first call with .grad, a new
         shape): feed the numbers that the versions compiled before read and that changed
         since (the uvadlc Adam's step counts, read as 0 by the call without .grad), so
         that this compile serves the later counts too. Whether any was new."""
-        return any([self.learn(art.reads, state, name) for art in artifacts
+        return any([self.learn(art.reads, state, name, optimizers) for art in artifacts
                     if art.reads is not None])
 
-    def learn(self, guards, state, name):
+    def learn(self, guards, state, name, optimizers=()):
         """A compiled version went stale: feed the numbers among `guards` (value_reads.
-        Guards) that changed, from this call on (into `state`); whether any was new."""
+        Guards) that changed, from this call on (into `state`); whether any was new. The
+        param groups of `optimizers` are not these numbers' places: hyperparameters.py
+        feeds their numbers, or keeps them in the signature."""
         if guards is None or self.dynamic is False:
             return False
         new = {}
+        groups = {id(g) for opt in optimizers for g in opt.param_groups}
         for holder, key, kind, text in guards.numbers_changed():
             place = (id(holder), key if type(key) is str or key is None else id(key))
-            if place not in self.slots and place not in self.pinned:
+            if place not in self.slots and place not in self.pinned and \
+                    id(holder) not in groups:
                 while text in self.texts:
                     text += "'"
                 self.texts.add(text)
@@ -133,11 +137,13 @@ class StandIns:
     """While a function is traced, each fed number's place holds a TracedNumber on its
     input (from `put` until `restore`, which puts back the values there before)."""
 
-    def __init__(self, state, fed_numbers):
+    def __init__(self, state, fed_numbers, offset):
         """fed_numbers: [(label, value)] of the number arguments fed this trace; `numbers`
-        is then the trace's NumberTrace of both (None when nothing is fed)."""
+        is then the trace's NumberTrace of both (None when nothing is fed); offset: where
+        `state` starts among the graph's inputs."""
         self.fed = [(label, label[1].get()) for label, _ in state if is_outside(label)]
         self.tensors = [t for label, t in state if is_outside(label)]
+        self.positions = [offset + k for k, (label, _) in enumerate(state) if is_outside(label)]
         self.saved, self.start = [], len(fed_numbers)
         fed = list(fed_numbers) + self.fed
         self.numbers = NumberTrace(fed) if fed else None
@@ -146,7 +152,7 @@ class StandIns:
         """Each fed number's place holds a TracedNumber on its input from now on."""
         if not self.fed:
             return
-        stand_ins = self.numbers.stand_ins(self.tensors, self.start)
+        stand_ins = self.numbers.stand_ins(self.tensors, self.positions, self.start)
         for (label, value), number in zip(self.fed, stand_ins):
             self.saved.append((label[1], value))
             label[1].set(number)

@@ -14,18 +14,25 @@ What it does with the code's uses, by kind:
     number's graph value, cast first to the dtype the op would compute in with the Python
     number (dtypes.result_type): a float32 tensor times a float computes in float32, an
     int tensor times a float in the default float dtype, as eager does (`number_operands`);
-  - **with another number** (`1 - beta`, `step * 0.1`, `step / 100`): +, -, *, unary -
-    and abs, and / by a nonzero constant, make another TracedNumber on a graph value,
-    computed in float64 or int64 as Python computes; so does ** where Python gives a
-    float whatever the traced value (`beta1 ** step`: a positive constant base; `x ** 2`:
+  - **with another number** (`1 - beta`, `step * 0.1`, `lr / (1 - beta1 ** t)`): +, -, *,
+    /, unary - and abs, `//` and `%` of two ints, make another TracedNumber on a graph
+    value, computed in float64 or int64 as Python computes; so does ** where Python gives
+    a float whatever the traced value (`beta1 ** step`: a positive constant base; `x ** 2`:
     a float raised to a constant whole exponent), computed in float64 with libm's pow as
-    Python's float pow is (where Python would raise OverflowError, the graph gives inf);
+    Python's float pow is; so do math.sqrt, exp, log, cos, ... and min / max of fed
+    numbers (number_functions.py);
+  - **where Python may raise** (a division by a fed number that may be 0, math.sqrt of
+    one that may be negative, ** that may overflow) the graph would give inf or NaN
+    instead: each such number's `recipe` (how Python computes it from the fed inputs) is
+    noted (`Reads.require`), and before each call the compiled function checks that
+    Python would compute it without an error (`Conditions`); where it would not, the
+    numbers are compiled in and the code traced again, meeting Python's error;
   - **anything else reads the value** (`if step % 10 == 0`, `range(n)`, `x[:n]`,
-    `float(beta)`, `math.exp(beta)`, formatting, returning it, passing it where an op
-    takes a number as a setting, a division by it): the trace goes on with this call's
-    value, and the read is noted (`reads`), so the function is traced again with that
-    argument compiled in as a constant (number_args.ArgumentRead). A result that rests
-    on a value is never served for another value.
+    `float(beta)`, formatting, returning it, passing it where an op takes a number as a
+    setting, `//` of a float): the trace goes on with this call's value, and the read is
+    noted (`reads`), so the function is traced again with that argument compiled in as a
+    constant (number_args.ArgumentRead). A result that rests on a value is never served
+    for another value.
 
 `isinstance(n, float)` (or `int`) answers as for the number itself (`__class__`), so
 code that tests it takes the same branch; but it is not a float subclass, so C code
@@ -46,12 +53,16 @@ from ..tensor import Tensor
 class TracedNumber:
     """A number argument's stand-in while tracing: `tensor` (a 0-d traced tensor holding
     it), `value` (this call's), `sources` (the labels of the arguments it is computed
-    from) and `reads` (the trace's Reads)."""
+    from), `reads` (the trace's Reads) and `recipe`: how Python computes it from a later
+    call's inputs (recipe(arrays): the compiled graph's input arrays; None for an .item()
+    number), so that what the graph needs of it can be checked before each call
+    (`Conditions`)."""
 
-    __slots__ = ("reads", "sources", "tensor", "value")
+    __slots__ = ("reads", "recipe", "sources", "tensor", "value")
 
-    def __init__(self, tensor, value, sources, reads):
+    def __init__(self, tensor, value, sources, reads, recipe=None):
         self.tensor, self.value, self.sources, self.reads = tensor, value, sources, reads
+        self.recipe = recipe
 
     @property
     def __class__(self):            # isinstance(n, float) answers as for the value
@@ -69,13 +80,39 @@ class TracedNumber:
         return np.asarray(self.read(), dtype)
 
     def __neg__(self):
-        return TracedNumber(ew.neg(self.tensor), -self.value, self.sources, self.reads)
+        return TracedNumber(ew.neg(self.tensor), -self.value, self.sources, self.reads,
+                            derived(operator.neg, self))
 
     def __pos__(self):
         return self
 
     def __abs__(self):
-        return TracedNumber(ew.abs(self.tensor), abs(self.value), self.sources, self.reads)
+        return TracedNumber(ew.abs(self.tensor), abs(self.value), self.sources, self.reads,
+                            derived(abs, self))
+
+
+def input_recipe(position):
+    """The recipe of a fed number: its input's value, as the Python number (int64 -> int,
+    float64 -> float)."""
+    return lambda arrays: arrays[position].item()
+
+
+def derived(python_fn, *operands):
+    """The recipe of python_fn applied to operands (TracedNumbers and Python numbers), or
+    None where one has none."""
+    parts = []
+    for x in operands:
+        if type(x) is not TracedNumber:
+            parts.append(lambda arrays, x=x: x)
+        elif x.recipe is None:
+            return None
+        else:
+            parts.append(x.recipe)
+    if len(parts) == 1:
+        part = parts[0]
+        return lambda arrays: python_fn(part(arrays))
+    first, second = parts
+    return lambda arrays: python_fn(first(arrays), second(arrays))
 
 
 ITEM = ".item()"     # the source of a number a traced tensor's .item() made
@@ -98,13 +135,20 @@ def item_number(tensor):
 
 
 class Reads:
-    """The labels of the number arguments whose values one trace read. Once the trace is
-    over (`close`), a stand-in kept somewhere cannot be read unnoticed: that raises."""
+    """The labels of the number arguments whose values one trace read, and the recipes
+    that must compute without an error for its graph to hold (`required`: [(recipe,
+    sources)]). Once the trace is over (`close`), a stand-in kept somewhere cannot be
+    read unnoticed: that raises."""
 
-    __slots__ = ("labels", "open")
+    __slots__ = ("labels", "open", "required")
 
     def __init__(self):
-        self.labels, self.open = set(), True
+        self.labels, self.open, self.required = set(), True, []
+
+    def require(self, number):
+        """The graph computes `number` where Python may raise (a division by a fed number,
+        math.sqrt of one): each call checks first that Python would not (`Conditions`)."""
+        self.required.append((number.recipe, number.sources))
 
     def note(self, sources):
         if ITEM in sources:
@@ -125,6 +169,29 @@ class Reads:
 ITEM_READS = Reads()     # item numbers' reads: every one raises (note)
 
 
+class Conditions:
+    """What a compiled graph needs of the fed numbers it computes with: that Python would
+    compute each of `recipes` from this call's inputs without an error (a division by a
+    fed number that is 0 raises ZeroDivisionError where the graph gives inf;
+    math.sqrt(-1.0) raises ValueError where it gives NaN). `hold(arrays)` is checked
+    before each call; where it fails, the numbers `labels` are compiled in instead (the
+    trace then meets Python's error, as the code run eagerly does)."""
+
+    __slots__ = ("labels", "recipes")
+
+    def __init__(self, required):
+        self.recipes = [recipe for recipe, _ in required]
+        self.labels = frozenset().union(*[sources for _, sources in required])
+
+    def hold(self, arrays):
+        try:
+            for recipe in self.recipes:
+                recipe(arrays)
+        except (ArithmeticError, ValueError):
+            return False
+        return True
+
+
 def _value(x):
     return x.read() if type(x) is TracedNumber else x
 
@@ -133,24 +200,37 @@ def _held(x):
     return x.value if type(x) is TracedNumber else x
 
 
-def _arithmetic(name, python_op, tensor_op, reflected, divides=False):
+def _arithmetic(name, python_op, tensor_op, reflected, checked=None):
     """A binary operator that a TracedNumber computes in the graph with another number
     (a TracedNumber, an int or a float); with a tensor it defers to the tensor's operator,
-    and otherwise, or dividing by a traced number, it reads the value."""
+    and otherwise it reads the value. checked: where Python may raise (a traced divisor,
+    any **), the graph computes it under a condition (Reads.require), and a number without
+    a recipe (.item()'s) is read; "ints": only two ints (`//` and `%` of floats round and
+    sign their zeros otherwise than the graph may), floats are read; "pow": under a
+    condition where it can (an .item() number's ** gives inf where Python raises)."""
     def method(self, other):
         if isinstance(other, Tensor):
             return NotImplemented       # Tensor.__rmul__ ... takes the number (operands)
         a, b = (other, self) if reflected else (self, other)
         traced_other = type(other) is TracedNumber
-        if not (traced_other or type(other) in (int, float)) or \
-                divides and type(b) is TracedNumber:
+        if not (traced_other or type(other) in (int, float)):
+            return python_op(_value(a), _value(b))
+        if checked == "ints" and not (type(_held(a)) is int and type(_held(b)) is int):
+            return python_op(_value(a), _value(b))
+        recipe = derived(python_op, a, b)
+        # a constant divisor raised now if it is 0; a traced one is checked each call
+        required = checked == "pow" or checked is not None and type(b) is TracedNumber
+        if required and recipe is None and checked != "pow":
             return python_op(_value(a), _value(b))
         # Python's own answer (or its error: a division by zero), without noting a read
         value = python_op(_held(a), _held(b))
         dtype = np.dtype(np.float64 if type(value) is float else np.int64)
         out = tensor_op(_operand(a, dtype), _operand(b, dtype))
         sources = self.sources | other.sources if traced_other else self.sources
-        return TracedNumber(out, value, sources, self.reads)
+        number = TracedNumber(out, value, sources, self.reads, recipe)
+        if required and recipe is not None:
+            self.reads.require(number)
+        return number
     method.__name__ = name
     return method
 
@@ -164,18 +244,22 @@ def _operand(x, dtype):
     return x.tensor if x.tensor._data.dtype == dtype else ew.cast(x.tensor, dtype)
 
 
-_ARITHMETIC = (     # name, Python's op, the graph's op, reflected, divides
-    ("__add__", operator.add, ew.add, False, False),
-    ("__radd__", operator.add, ew.add, True, False),
-    ("__sub__", operator.sub, ew.sub, False, False),
-    ("__rsub__", operator.sub, ew.sub, True, False),
-    ("__mul__", operator.mul, ew.mul, False, False),
-    ("__rmul__", operator.mul, ew.mul, True, False),
-    ("__truediv__", operator.truediv, ew.div, False, True),
-    ("__rtruediv__", operator.truediv, ew.div, True, True),
+_ARITHMETIC = (     # name, Python's op, the graph's op, reflected, checked
+    ("__add__", operator.add, ew.add, False, None),
+    ("__radd__", operator.add, ew.add, True, None),
+    ("__sub__", operator.sub, ew.sub, False, None),
+    ("__rsub__", operator.sub, ew.sub, True, None),
+    ("__mul__", operator.mul, ew.mul, False, None),
+    ("__rmul__", operator.mul, ew.mul, True, None),
+    ("__truediv__", operator.truediv, ew.div, False, "any"),
+    ("__rtruediv__", operator.truediv, ew.div, True, "any"),
+    ("__floordiv__", operator.floordiv, ew.floor_divide, False, "ints"),
+    ("__rfloordiv__", operator.floordiv, ew.floor_divide, True, "ints"),
+    ("__mod__", operator.mod, ew.remainder, False, "ints"),
+    ("__rmod__", operator.mod, ew.remainder, True, "ints"),
 )
-for _name, _python, _graph, _reflected, _divides in _ARITHMETIC:
-    setattr(TracedNumber, _name, _arithmetic(_name, _python, _graph, _reflected, _divides))
+for _name, _python, _graph, _reflected, _checked in _ARITHMETIC:
+    setattr(TracedNumber, _name, _arithmetic(_name, _python, _graph, _reflected, _checked))
 
 
 def _power(reflected):
@@ -186,7 +270,7 @@ def _power(reflected):
     otherwise (a traced exponent of a traced base, `x ** 0.5` of a negative x: complex)
     the value is read."""
     name = "__rpow__" if reflected else "__pow__"
-    graph = _arithmetic(name, pow, ew.pow, reflected)
+    graph = _arithmetic(name, pow, ew.pow, reflected, "pow")
 
     def method(self, other, modulo=None):
         if isinstance(other, Tensor):
@@ -233,8 +317,6 @@ _READING = (    # name, what it computes on the value, arity (2; -2 reflected; -
     ("__ceil__", math.ceil, -1),
     ("__eq__", operator.eq, 2), ("__ne__", operator.ne, 2), ("__lt__", operator.lt, 2),
     ("__le__", operator.le, 2), ("__gt__", operator.gt, 2), ("__ge__", operator.ge, 2),
-    ("__floordiv__", operator.floordiv, 2), ("__rfloordiv__", operator.floordiv, -2),
-    ("__mod__", operator.mod, 2), ("__rmod__", operator.mod, -2),
     ("__divmod__", divmod, 2), ("__rdivmod__", divmod, -2),
     ("__and__", operator.and_, 2), ("__rand__", operator.and_, -2),
     ("__or__", operator.or_, 2), ("__ror__", operator.or_, -2),

@@ -1,0 +1,137 @@
+"""Fed numbers (tracing/number.py, number_functions.py) stay fed through division, `//` and
+`%` of ints, math.sqrt / cos / exp / log and min / max: a hand-written Adam with bias
+correction, a cosine schedule and a linear warmup compile twice, not once per step, and
+train as eagerly and as torch does; where Python would raise (a division by 0, the square
+root of a negative number) the compiled call raises Python's error too."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from test_number_args import _run
+from test_outside_numbers import _batches, _mlp, _same_weights, _weights
+
+import tracecomp as tc
+
+COUNT = 0       # a global counter the compiled code reads (and the test moves)
+
+
+class _Trainer:
+    """A hand-written training step whose learning rate comes from its own step count:
+    Adam's bias correction (kind "adam"), a cosine schedule ("cosine"), or a linear warmup
+    clipped by min and floored by max ("warmup")."""
+
+    def __init__(self, lib, model, kind):
+        self.lib, self.model, self.kind, self.t = lib, model, kind, 0
+        self.m = {p: lib.zeros_like(p.data) for p in model.parameters()}
+        self.v = {p: lib.zeros_like(p.data) for p in model.parameters()}
+
+    def rate(self):
+        t = self.t
+        if self.kind == "adam":
+            return 0.05 * math.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
+        if self.kind == "cosine":
+            return 0.1 * 0.5 * (1 + math.cos(math.pi * t / 8))
+        return 0.1 * min(1.0, t / 3) * max(0.25, 1 - t // 2 * 0.125) * math.exp(-t / 20)
+
+    def step(self, x, y):
+        self.t += 1
+        lr = self.rate()
+        loss = self.lib.nn.functional.mse_loss(self.model(x), y)
+        loss.backward()
+        with self.lib.no_grad():
+            for p in self.model.parameters():
+                if self.kind == "adam":
+                    self.m[p] = 0.9 * self.m[p] + 0.1 * p.grad
+                    self.v[p] = 0.999 * self.v[p] + 0.001 * p.grad * p.grad
+                    p.sub_(lr * self.m[p] / (self.v[p].sqrt() + 1e-8))
+                else:
+                    p.sub_(lr * p.grad)
+                p.grad = None
+        return loss
+
+
+def _trained(lib, compile_fn, kind):
+    model = _mlp(lib)
+    trainer = _Trainer(lib, model, kind)
+    step = compile_fn(trainer.step)
+    losses = [step(x, y).item() for x, y in _batches(lib)]
+    return _weights(model) + [np.array(losses)], trainer, step
+
+
+@pytest.mark.parametrize("kind", ["adam", "cosine", "warmup"])
+def test_a_schedule_computed_from_a_fed_count_compiles_twice(kind):
+    got, trainer, step = _trained(tc, tc.compile, kind)
+    eager, _, _ = _trained(tc, lambda f: f, kind)
+    want, _, _ = _trained(torch, lambda f: f, kind)
+    _same_weights([got, eager, want])
+    assert type(trainer.t) is int and trainer.t == len(_batches(tc))
+    assert step.compiles == 2 and not step.outside.pinned and not step.last.eager
+    assert [repr(s) for s in step.outside.slots.values()] == ["_Trainer.t"]
+
+
+def _warmup(x, step):
+    return x * min(1.0, step / 4)
+
+
+def _cosine(x, b):
+    return x * math.cos(b) + math.sqrt(b) - math.log(b) * max(b, 0.75, 0.5)
+
+
+def _divided_by(x, n):
+    return x + 1 / n + (n * 7 - 20) // 3 + (n * 7 - 20) % 3 + (-7) // n + 5 % n
+
+
+@pytest.mark.parametrize("fn,values", [
+    (_warmup, [1, 2, 5, 6]), (_cosine, [0.5, 1.0, 1.5, 0.25]), (_divided_by, [1, 2, 4, -3])])
+def test_a_number_argument_divided_or_in_math_functions_stays_fed(fn, values):
+    """Each call has eager's numbers (_run compares), from one artifact after the first."""
+    compiled = _run(fn, values)
+    assert compiled.compiles == 2 and not compiled.numbers.pinned
+    assert "f64[]" in str(compiled.graphs["traced"])
+
+
+def _divides(x):
+    return x * (1 / (3 - COUNT))
+
+
+def _square_root(x):
+    return x + math.sqrt(2 - COUNT / 2)
+
+
+@pytest.mark.parametrize("fn,last,error", [(_divides, 3, ZeroDivisionError),
+                                           (_square_root, 5, ValueError)])
+def test_where_python_raises_the_compiled_call_raises(fn, last, error):
+    """1 / (3 - COUNT) for COUNT 3, math.sqrt of a negative number for COUNT 5: the graph
+    would give inf or NaN; the call checks its fed number first, compiles it in and meets
+    Python's error, as eagerly (the values before it are eager's)."""
+    global COUNT
+    compiled = tc.compile(fn)
+    x = tc.tensor(np.array([1.0, -2.0], np.float32))
+    try:
+        for COUNT in range(last):       # noqa: B007 - fn reads it
+            np.testing.assert_allclose(compiled(x).numpy(), fn(x).numpy(), rtol=1e-6)
+        assert compiled.compiles == 2 and compiled.outside.slots
+        COUNT = last
+        with pytest.raises(error):
+            fn(x)
+        with pytest.raises(error):
+            compiled(x)
+        assert compiled.outside.pinned and not compiled.outside.slots
+    finally:
+        COUNT = 0
+
+
+def test_min_of_an_int_and_a_float_reads_the_value():
+    """min(2, b) is the int 2 or the float b as b goes: its type rests on the value, so b
+    is compiled in (per value), with eager's numbers."""
+    compiled = _run(lambda x, b: x * min(2, b) + max(b, 1) / 2, [0.5, 1.5, 3.0])
+    assert compiled.numbers.pinned == {"b"} and compiled.compiles == 3
+
+
+def test_the_math_module_is_itself_again_after_a_trace():
+    """The wrappers are there only while a trace runs."""
+    before = math.sqrt, math.cos, min, max
+    _run(_cosine, [0.5, 1.0])
+    assert (math.sqrt, math.cos, min, max) == before
+    assert math.sqrt.__module__ == "math" and min.__module__ == "builtins"
