@@ -135,3 +135,42 @@ def test_the_math_module_is_itself_again_after_a_trace():
     _run(_cosine, [0.5, 1.0])
     assert (math.sqrt, math.cos, min, max) == before
     assert math.sqrt.__module__ == "math" and min.__module__ == "builtins"
+
+
+# --- a numpy scalar on a module (AntixK's CategoricalVAE anneals `self.temp` so) ------------
+def _annealing(lib, compile_fn, anneal_every):
+    """A module whose forward anneals its np.float64 temperature every `anneal_every`-th
+    call (np.maximum(temp * np.exp(-rate * n), min_temp)) and divides by it."""
+    class Annealed(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = lib.nn.Linear(3, 2)
+            self.temp, self.min_temp, self.rate, self.calls = 0.5, 0.3, 0.2, 0
+            with lib.no_grad():
+                self.lin.weight.copy_(lib.tensor(np.arange(6, dtype=np.float32).reshape(2, 3)))
+                self.lin.bias.zero_()
+
+        def forward(self, x):
+            self.calls += 1
+            if self.calls % anneal_every == 0:
+                self.temp = np.maximum(self.temp * np.exp(-self.rate * self.calls),
+                                       self.min_temp)
+            return lib.softmax(self.lin(x) / self.temp, -1) * np.float32(2)
+    module = Annealed()
+    compiled = compile_fn(module)
+    x = lib.tensor(np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3))
+    return [compiled(x).detach() for _ in range(6)], module, compiled
+
+
+@pytest.mark.parametrize("anneal_every", [1, 3])
+def test_a_numpy_scalar_on_a_module_is_a_guarded_constant(anneal_every):
+    """Not a graph break: the np.float64 is compiled in and guarded as a float is (a new
+    temperature compiles again), stored back as the np.float64 the trace computed, and a
+    float32 tensor divided by it stays float32, as torch's does."""
+    got, module, compiled = _annealing(tc, tc.compile, anneal_every)
+    want, reference, _ = _annealing(torch, lambda f: f, anneal_every)
+    for g, w in zip(got, want):
+        assert str(g.dtype) == str(w.dtype).replace("torch", "tracecomp")
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-6)
+    assert type(module.temp) is np.float64 and module.temp == reference.temp
+    assert not compiled._compiled.last.eager

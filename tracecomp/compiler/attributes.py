@@ -10,7 +10,8 @@ So, around tracing, every module's attributes are compared before and after:
     extra output of the graph; after every call the module gets the computed tensor, as
     eagerly (with a gradient when it has one);
   - an attribute set to None, or deleted, is set to None / deleted after every call;
-  - an attribute set to a Python number, string, bool or a tuple of them (a KV cache's
+  - an attribute set to a Python number, a numpy scalar (CategoricalVAE's annealed
+    `self.temp = np.maximum(...)`), a string, bool or a tuple of them (a KV cache's
     `self.pos += n`, `self.calls += 1`, `self.last_shape = x.shape`) is set to its
     trace-time value after every call. That value is what the code computes from what the
     trace read, and every number read is guarded (value_reads.py: `self.pos` is read at

@@ -322,10 +322,17 @@ CONSTANTS = (int, float, bool, str, bytes, type(None))
 
 def constant(v):
     """A value a call can store again as it is: immutable, holding no tensor (a number, a
-    string, None, or a tuple of them, x.shape included). A traced number (from .item() or
-    a number argument fed each call) is none of these: its value is known only when the
-    graph runs."""
-    return type(v) in CONSTANTS or isinstance(v, tuple) and all(map(constant, v))
+    numpy scalar (`np.float64`: CategoricalVAE's annealed `self.temp`), a string, None,
+    or a tuple of them, x.shape included). A traced number (from .item() or a number
+    argument fed each call) is none of these: its value is known only when the graph
+    runs."""
+    return type(v) in CONSTANTS or numpy_scalar(v) or \
+        isinstance(v, tuple) and all(map(constant, v))
+
+
+def numpy_scalar(v):
+    """Whether v is a numpy bool, int or float scalar (immutable, unlike a 0-d array)."""
+    return isinstance(v, np.generic) and v.dtype.kind in "biuf"
 
 
 def explain_miss(new, cached):

@@ -10,7 +10,8 @@ torch.compile guards the attributes and globals it reads:
 
   - **attributes of modules and schedulers**: while tracing, `Module` and `LRScheduler`
     answer attribute reads through a hook (`ReadWatch`) that records each instance
-    attribute holding a number, a string, None, or a tuple, list or dict of them (of at
+    attribute holding a number (a numpy scalar too: compared, never fed), a string, None,
+    or a tuple, list or dict of them (of at
     most MAX_ITEMS items), with its value at the first read. Module.__setattr__ counts a
     change of such a value (nn/structure.py), so a module attribute is compared again only
     after some module changed; a scheduler's (its counters move every step) and a list or
@@ -49,6 +50,7 @@ from ..nn.module import Module
 from ..optim.scheduler_base import LRScheduler
 from ..tracing.number import TracedNumber
 from .code_names import filled, named_values, traced_functions
+from .signature import numpy_scalar
 from .state import inside
 
 _SCALARS = frozenset((int, float, bool, str, type(None)))
@@ -67,7 +69,7 @@ def frozen(value):
     beside the numbers of a config dict: outside_tensors.py watches it) stand as OTHER;
     one of nothing else is not guarded."""
     kind = type(value)
-    if kind in _SCALARS:
+    if kind in _SCALARS or numpy_scalar(value):     # np.float64: compared as a number
         return kind, value
     if kind is TracedNumber:    # a number fed as an input (outside_numbers.py)
         return FED.get(value.__class__)
@@ -120,7 +122,7 @@ def _watching(self, name):
     """Module.__getattribute__ (and LRScheduler's, and plain_classes') while a trace
     runs."""
     value = _get_attribute(self, name)
-    if type(value) in _GUARDED and _ACTIVE:
+    if (type(value) in _GUARDED or numpy_scalar(value)) and _ACTIVE:
         watch = _ACTIVE[-1]
         if watch is not None and watch.thread == threading.get_ident() and \
                 name != "training" and name in _instance_dict(self):
