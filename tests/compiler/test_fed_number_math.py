@@ -122,6 +122,33 @@ def test_where_python_raises_the_compiled_call_raises(fn, last, error):
         COUNT = 0
 
 
+def _rounded(x, b):
+    return x * round(b * 3) + math.floor(b) * 0.5 + math.ceil(-b) + math.trunc(b / 2)
+
+
+def test_round_floor_ceil_and_trunc_of_a_fed_float_are_ints_in_the_graph():
+    """Half to even as Python's round (1.5 * 3 -> 4, 2.5 * 3 -> 8), floors of negatives."""
+    compiled = _run(_rounded, [0.5, 1.5, 2.5, -0.75, 5 / 6])
+    assert compiled.compiles == 2 and not compiled.numbers.pinned
+    assert "i64[]" in str(compiled.graphs["traced"])
+
+
+@pytest.mark.parametrize("fn,values,error", [
+    (lambda x, b: x * (1 / b), [1.0, 2.0, 0.0], ZeroDivisionError),
+    (_rounded, [0.5, 1.5, float("inf")], OverflowError),
+    (lambda x, n: x * (7 % n), [2, 3, 0], ZeroDivisionError)])
+def test_a_number_argument_that_makes_python_raise_raises(fn, values, error):
+    """The fast path (the latest call's signature) meets the failed condition too: the
+    number is compiled in, once (it used to go round for ever), and Python's error is
+    raised."""
+    compiled = _run(fn, values[:-1])
+    with pytest.raises(error):
+        fn(tc.ones(2), values[-1])
+    with pytest.raises(error):
+        compiled(tc.ones(2), values[-1])
+    assert compiled.numbers.pinned
+
+
 def test_min_of_an_int_and_a_float_reads_the_value():
     """min(2, b) is the int 2 or the float b as b goes: its type rests on the value, so b
     is compiled in (per value), with eager's numbers."""

@@ -393,6 +393,7 @@ class CompiledFunction:
             except ArgumentRead as exc:     # fn reads a fed number argument: compile it in
                 self.numbers.pin(exc.labels)
                 self.outside.pin(exc.labels, _name(fn))
+                self._last_call = None      # (a failed condition: it still feeds them)
             except DeepRead as exc:     # it read tensors it can lift: trace again so
                 self.deep.learn(fn, exc.places)
             except BoundRead:   # fn reads a lifted tensor's values: hold them as constants

@@ -20,7 +20,7 @@ What it does with the code's uses, by kind:
     a float whatever the traced value (`beta1 ** step`: a positive constant base; `x ** 2`:
     a float raised to a constant whole exponent), computed in float64 with libm's pow as
     Python's float pow is; so do math.sqrt, exp, log, cos, ... and min / max of fed
-    numbers (number_functions.py);
+    numbers (number_functions.py), and round(n), math.floor, ceil and trunc (an int);
   - **where Python may raise** (a division by a fed number that may be 0, math.sqrt of
     one that may be negative, ** that may overflow) the graph would give inf or NaN
     instead: each such number's `recipe` (how Python computes it from the fed inputs) is
@@ -313,8 +313,6 @@ _READING = (    # name, what it computes on the value, arity (2; -2 reflected; -
     ("__bool__", bool, -1), ("__int__", int, -1), ("__float__", float, -1),
     ("__complex__", complex, -1), ("__index__", operator.index, -1), ("__hash__", hash, -1),
     ("__str__", str, -1), ("__repr__", repr, -1), ("__format__", format, -1),
-    ("__round__", round, -1), ("__trunc__", math.trunc, -1), ("__floor__", math.floor, -1),
-    ("__ceil__", math.ceil, -1),
     ("__eq__", operator.eq, 2), ("__ne__", operator.ne, 2), ("__lt__", operator.lt, 2),
     ("__le__", operator.le, 2), ("__gt__", operator.gt, 2), ("__ge__", operator.ge, 2),
     ("__divmod__", divmod, 2), ("__rdivmod__", divmod, -2),
@@ -327,6 +325,50 @@ _READING = (    # name, what it computes on the value, arity (2; -2 reflected; -
 )
 for _name, _fn, _arity in _READING:
     setattr(TracedNumber, _name, _reading(_name, _fn, _arity))
+
+
+_INT64 = np.dtype(np.int64)
+_INT64_RANGE = range(-2 ** 63, 2 ** 63)
+
+
+def _in_int64(value):
+    """value, an int the graph computes in int64; OverflowError (a failed condition) where
+    Python's int holds more."""
+    if value not in _INT64_RANGE:
+        raise OverflowError(f"{value} does not fit in int64")
+    return value
+
+
+def _rounding(name, python_fn, graph_op):
+    """round(n), math.floor(n), math.ceil(n), math.trunc(n) of a fed float: an int in the
+    graph (rounded in float64 as Python does: round() half to even; then made an int64),
+    required to be what Python computes (Python raises for inf and NaN; an int64 holds
+    less than Python's int); of a fed int: the int itself. round(n, ndigits) and a number
+    without a recipe read the value."""
+    def method(self, *ndigits):
+        if ndigits not in ((), (None,)) or self.recipe is None:
+            return python_fn(self.read(), *ndigits)
+        if type(self.value) is int:
+            return self
+        value = python_fn(self.value)
+        if value not in _INT64_RANGE:
+            return python_fn(self.read())
+        float_recipe = self.recipe
+        number = TracedNumber(ew.cast(graph_op(self.tensor), _INT64), value, self.sources,
+                              self.reads, lambda arrays: _in_int64(python_fn(float_recipe(
+                                  arrays))))
+        self.reads.require(number)
+        return number
+    method.__name__ = name
+    return method
+
+
+_ROUNDING = (   # name, Python's function, the graph's op
+    ("__round__", round, ew.round), ("__floor__", math.floor, ew.floor),
+    ("__ceil__", math.ceil, ew.ceil), ("__trunc__", math.trunc, ew.trunc),
+)
+for _name, _python, _graph in _ROUNDING:
+    setattr(TracedNumber, _name, _rounding(_name, _python, _graph))
 
 
 def has_number(args):
