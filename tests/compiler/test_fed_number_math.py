@@ -2,7 +2,8 @@
 `%` of ints, math.sqrt / cos / exp / log and min / max: a hand-written Adam with bias
 correction, a cosine schedule and a linear warmup compile twice, not once per step, and
 train as eagerly and as torch does; where Python would raise (a division by 0, the square
-root of a negative number) the compiled call raises Python's error too."""
+root of a negative number) the compiled call raises Python's error too. A numpy scalar on a
+module (CategoricalVAE's annealed temperature) is guarded, then fed, as a float is."""
 import math
 
 import numpy as np
@@ -165,39 +166,45 @@ def test_the_math_module_is_itself_again_after_a_trace():
 
 
 # --- a numpy scalar on a module (AntixK's CategoricalVAE anneals `self.temp` so) ------------
-def _annealing(lib, compile_fn, anneal_every):
-    """A module whose forward anneals its np.float64 temperature every `anneal_every`-th
-    call (np.maximum(temp * np.exp(-rate * n), min_temp)) and divides by it."""
+def _annealing(lib, compile_fn, start, branch):
+    """A module whose forward anneals its numpy temperature (np.maximum(temp *
+    np.exp(-rate * 2), min_temp), from `start`) and divides by it; branch: only every
+    other call (a count the code branches on, compiled in per value)."""
     class Annealed(lib.nn.Module):
         def __init__(self):
             super().__init__()
             self.lin = lib.nn.Linear(3, 2)
-            self.temp, self.min_temp, self.rate, self.calls = 0.5, 0.3, 0.2, 0
+            self.temp, self.min_temp, self.rate, self.calls = start, 0.3, 0.1, 0
             with lib.no_grad():
                 self.lin.weight.copy_(lib.tensor(np.arange(6, dtype=np.float32).reshape(2, 3)))
                 self.lin.bias.zero_()
 
         def forward(self, x):
             self.calls += 1
-            if self.calls % anneal_every == 0:
-                self.temp = np.maximum(self.temp * np.exp(-self.rate * self.calls),
-                                       self.min_temp)
-            return lib.softmax(self.lin(x) / self.temp, -1) * np.float32(2)
+            if not branch or self.calls % 2 == 0:
+                self.temp = np.maximum(self.temp * np.exp(-self.rate * 2), self.min_temp)
+            return lib.softmax(self.lin(x) / self.temp, -1) * (1 - self.temp)
     module = Annealed()
     compiled = compile_fn(module)
     x = lib.tensor(np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3))
     return [compiled(x).detach() for _ in range(6)], module, compiled
 
 
-@pytest.mark.parametrize("anneal_every", [1, 3])
-def test_a_numpy_scalar_on_a_module_is_a_guarded_constant(anneal_every):
-    """Not a graph break: the np.float64 is compiled in and guarded as a float is (a new
-    temperature compiles again), stored back as the np.float64 the trace computed, and a
-    float32 tensor divided by it stays float32, as torch's does."""
-    got, module, compiled = _annealing(tc, tc.compile, anneal_every)
-    want, reference, _ = _annealing(torch, lambda f: f, anneal_every)
+@pytest.mark.parametrize("start,branch,compiles", [
+    (np.float64(0.5), False, 2), (np.float32(0.5), False, 3), (np.float64(0.5), True, 6)])
+def test_a_numpy_scalar_on_a_module_is_fed_once_it_changes(start, branch, compiles):
+    """Not a graph break: the np.float64 is compiled in and guarded as a float is, then fed
+    as a 0-d float64 input once it changes (np.maximum, np.exp and * computed in the graph,
+    in numpy's dtypes), stored back as an np.float64; a float32 tensor divided by it stays
+    float32, as torch's does. An np.float32 that becomes an np.float64 (numpy's promotion)
+    compiles once more; with a branch on the count, each call compiles (the count's
+    values), still with torch's numbers."""
+    got, module, compiled = _annealing(tc, tc.compile, start, branch)
+    want, reference, _ = _annealing(torch, lambda f: f, start, branch)
     for g, w in zip(got, want):
         assert str(g.dtype) == str(w.dtype).replace("torch", "tracecomp")
         np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-6)
     assert type(module.temp) is np.float64 and module.temp == reference.temp
-    assert not compiled._compiled.last.eager
+    inner = compiled._compiled
+    assert inner.compiles == compiles and not inner.last.eager
+    assert "Annealed.temp" in [repr(s) for s in inner.outside.slots.values()]

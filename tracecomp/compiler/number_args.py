@@ -119,8 +119,10 @@ def inputs(fed):
 
 
 def as_input(value):
-    """One fed number's 0-d tensor (the repeated calls' way: LastCall, StateCall)."""
-    return Tensor._make(np.array(value, _DTYPES[type(value)]))
+    """One fed number's 0-d tensor (the repeated calls' way: LastCall, StateCall); a numpy
+    scalar's in its own dtype (a module's np.float64 temperature: outside_numbers.py)."""
+    dtype = _DTYPES.get(type(value))
+    return Tensor._make(np.array(value, value.dtype if dtype is None else dtype))
 
 
 def fed_arguments(args, numbers):

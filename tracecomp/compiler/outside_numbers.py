@@ -8,9 +8,11 @@ constants, so a value that changes compiles again. A hand-written Adam's step co
 (`self.param_step[p] += 1`, then `1 - self.beta1 ** self.param_step[p]`; d2l's
 `hyperparams['t']`; a trainer's `self.step_count`) changes every call. As torch.compile's
 automatic dynamic does for the ints it sees change, a number whose guard failed because it
-changed (keeping its type: an int or a float, not a bool) is *fed* from then on
+changed (keeping its type: an int or a float, not a bool, or a numpy scalar: a
+CategoricalVAE's annealed np.float64 `self.temp`) is *fed* from then on
 (`OutsideNumbers.learn`): each call passes its value as a 0-d input (int64 or float64,
-number_args.as_input: the precision Python computes with), labelled ("outside", Slot), and
+number_args.as_input: the precision Python computes with; a numpy scalar's own dtype),
+labelled ("outside", Slot), and
 while the function is traced the place holds a TracedNumber on that input (`StandIns`), so
 the code's arithmetic on it is in the graph (tracing/number.py), the guard holds any number
 of its type there (value_reads.FedSlot), and a value computed from it and stored back

@@ -72,7 +72,7 @@ def frozen(value):
     if kind in _SCALARS or numpy_scalar(value):     # np.float64: compared as a number
         return kind, value
     if kind is TracedNumber:    # a number fed as an input (outside_numbers.py)
-        return FED.get(value.__class__)
+        return fed_slot(value.__class__)
     if kind is tuple or kind is list or kind is dict:
         if len(value) > MAX_ITEMS:
             return None
@@ -103,7 +103,15 @@ class FedSlot(tuple):
     __hash__ = tuple.__hash__
 
 
-FED = {int: FedSlot((int, "fed")), float: FedSlot((float, "fed"))}
+_FED = {}
+
+
+def fed_slot(kind):
+    """The FedSlot of a fed number of type `kind` (int, float, a numpy scalar type)."""
+    slot = _FED.get(kind)
+    if slot is None:
+        slot = _FED[kind] = FedSlot((kind, "fed"))
+    return slot
 
 
 def _pair(item):
@@ -366,8 +374,11 @@ def _key_text(key, position):
 
 
 def _number_changed(held, now):
-    return held is not None and held[0] in (int, float) and type(now) is held[0] and \
-        type(held) is not FedSlot and held[1] != now
+    """Whether a number (an int, a float, a numpy scalar other than a bool) changed,
+    keeping its type."""
+    return held is not None and (held[0] in (int, float) or numpy_scalar(now) and
+                                 held[0] is not np.bool_) and \
+        type(now) is held[0] and type(held) is not FedSlot and held[1] != now
 
 
 def _feeds_item(held):
@@ -399,7 +410,7 @@ def _show(held):
     if held is OTHER:
         return "..."
     if type(held) is FedSlot:
-        return f"{'an int' if held[0] is int else 'a float'} fed each call"
+        return f"{'an int' if held[0] is int else 'a ' + held[0].__name__} fed each call"
     kind, value = held
     if kind is object:      # a dict key held by its identity (_pair)
         return f"<{value[1]}>"

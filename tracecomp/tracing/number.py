@@ -21,6 +21,10 @@ What it does with the code's uses, by kind:
     a float raised to a constant whole exponent), computed in float64 with libm's pow as
     Python's float pow is; so do math.sqrt, exp, log, cos, ... and min / max of fed
     numbers (number_functions.py), and round(n), math.floor, ceil and trunc (an int);
+  - **numpy scalars** (a module's np.float64 temperature, fed once it changes): with
+    numbers and numpy scalars, the operators above and numpy's elementwise ufuncs
+    (`np.maximum(temp * np.exp(-rate * n), min_temp)`: `_UFUNCS`) give numpy's result
+    type, computed in the graph in its dtype;
   - **where Python may raise** (a division by a fed number that may be 0, math.sqrt of
     one that may be negative, ** that may overflow) the graph would give inf or NaN
     instead: each such number's `recipe` (how Python computes it from the fed inputs) is
@@ -213,7 +217,7 @@ def _arithmetic(name, python_op, tensor_op, reflected, checked=None):
             return NotImplemented       # Tensor.__rmul__ ... takes the number (operands)
         a, b = (other, self) if reflected else (self, other)
         traced_other = type(other) is TracedNumber
-        if not (traced_other or type(other) in (int, float)):
+        if not (traced_other or plain_number(other)):
             return python_op(_value(a), _value(b))
         if checked == "ints" and not (type(_held(a)) is int and type(_held(b)) is int):
             return python_op(_value(a), _value(b))
@@ -224,7 +228,7 @@ def _arithmetic(name, python_op, tensor_op, reflected, checked=None):
             return python_op(_value(a), _value(b))
         # Python's own answer (or its error: a division by zero), without noting a read
         value = python_op(_held(a), _held(b))
-        dtype = np.dtype(np.float64 if type(value) is float else np.int64)
+        dtype = _dtype_of(value)
         out = tensor_op(_operand(a, dtype), _operand(b, dtype))
         sources = self.sources | other.sources if traced_other else self.sources
         number = TracedNumber(out, value, sources, self.reads, recipe)
@@ -238,10 +242,58 @@ def _arithmetic(name, python_op, tensor_op, reflected, checked=None):
 def _operand(x, dtype):
     """x for a number-with-number op computed in dtype: a TracedNumber's graph value cast
     to it, a Python number as it is (a 0-d tensor and a Python scalar compute in the
-    tensor's dtype)."""
+    tensor's dtype; a numpy scalar as its Python number: `dtype` holds what its own dtype
+    makes of the result)."""
     if type(x) is not TracedNumber:
-        return x
+        return x.item() if isinstance(x, np.generic) else x
     return x.tensor if x.tensor._data.dtype == dtype else ew.cast(x.tensor, dtype)
+
+
+def plain_number(x):
+    """An int, a float or a numpy int or float scalar (not a bool, nor a TracedNumber,
+    whose isinstance answers as its value's)."""
+    return type(x) in (int, float) or issubclass(type(x), (np.integer, np.floating))
+
+
+def _dtype_of(value):
+    """The graph's dtype for a number-with-number result: float64 for a float, int64 for
+    an int (Python's precision), a numpy scalar's own."""
+    if isinstance(value, np.generic):
+        return value.dtype
+    return np.dtype(np.float64 if type(value) is float else np.int64)
+
+
+# numpy's ufuncs that a TracedNumber computes in the graph (numpy gives inf or NaN where
+# the graph does, warning instead of raising: no condition is needed)
+_UFUNCS = {
+    np.add: ew.add, np.subtract: ew.sub, np.multiply: ew.mul, np.true_divide: ew.div,
+    np.maximum: ew.maximum, np.minimum: ew.minimum, np.negative: ew.neg,
+    np.absolute: ew.abs, np.exp: ew.exp, np.log: ew.log, np.sqrt: ew.sqrt, np.cos: ew.cos,
+    np.sin: ew.sin, np.tanh: ew.tanh,
+}
+
+
+def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
+    """np.maximum(temp * np.exp(-rate * n), min_temp) with a fed temperature: a numpy
+    ufunc of fed numbers and plain numbers is a TracedNumber holding numpy's result (its
+    type and dtype, as numpy gives them), computed in the graph in that dtype; any other
+    use (another ufunc, out=, an array operand) reads the values."""
+    graph_op = _UFUNCS.get(ufunc)
+    if method != "__call__" or kwargs or graph_op is None or not all(
+            type(x) is TracedNumber and x.recipe is not None or plain_number(x)
+            for x in inputs):
+        return getattr(ufunc, method)(*[_value(x) for x in inputs], **kwargs)
+    value = ufunc(*[_held(x) for x in inputs])
+    if not isinstance(value, (np.integer, np.floating)):
+        return getattr(ufunc, method)(*[_value(x) for x in inputs])
+    out = graph_op(*[_operand(x, value.dtype) for x in inputs])
+    if out._data.dtype != value.dtype:      # a Python number beside an int: numpy's float
+        out = ew.cast(out, value.dtype)
+    sources = frozenset().union(*[x.sources for x in inputs if type(x) is TracedNumber])
+    return TracedNumber(out, value, sources, self.reads, derived(ufunc, *inputs))
+
+
+TracedNumber.__array_ufunc__ = _array_ufunc
 
 
 _ARITHMETIC = (     # name, Python's op, the graph's op, reflected, checked
