@@ -145,17 +145,19 @@ def test_a_hand_written_optimizers_state_is_an_input_and_trains_as_torch(
         assert step.compiles <= 2       # without .grad (the first call), then with
         assert isinstance(step._fast, StateCall)
         return
-    # Adam's step counts are Python ints in a dict keyed by the parameters: the second
-    # call (the first with .grad) compiles again, and as the counts the first version read
-    # have changed since, it feeds them as inputs from then on (outside_numbers.py),
-    # writing back ints; its tensors are not why (they were, with the counts baked in:
-    # every step past the second went wrong)
+    # Adam's step counts are Python ints in a dict keyed by the parameters, which the step
+    # moves itself: they are fed as inputs (outside_numbers.py), from the first compile
+    # or, where the first call has no .grad to update with, from the second (the first
+    # with .grad), writing back ints; its tensors are not why it compiles twice (they
+    # were, with the counts baked in: every step past the second went wrong)
     assert list(opt.param_step.values()) == [STEPS] * 4
     assert all(type(n) is int for n in opt.param_step.values())
     reasons = list(dict.fromkeys(    # (a trace that learns where to lift says so twice)
         r.getMessage() for r in caplog.records if "compiling" in r.getMessage()))
     assert len(reasons) == step.compiles == 2
-    assert "Adam.param_step[<Parameter 0>]" in reasons[1], reasons
+    assert "first call" in reasons[0] and ".grad" in reasons[1], reasons
+    assert any("Adam.param_step[<Parameter 0>]" in r.getMessage() and "fed as inputs" in
+               r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize("holder", ["trainer", "global"])

@@ -58,7 +58,7 @@ from .number_args import (
     fed_positions,
     inputs,
 )
-from .outside_numbers import OutsideNumbers, StandIns
+from .outside_numbers import CallChanges, OutsideNumbers, StandIns
 from .outside_tensors import outside_reads, outside_unchanged
 from .pipeline import PassRecord, run_passes, simplify_pipeline
 from .placement import backend_for
@@ -88,11 +88,12 @@ COMPILED = weakref.WeakSet()    # every CompiledFunction, for api.reset (torch._
 
 
 def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), roots=(),
-          memory_budget=None, templates=None, fed_numbers=(), deep=None):
+          memory_budget=None, templates=None, fed_numbers=(), deep=None, outside=None):
     """Trace fn(*call_args) with every tensor in `tensors + state` as a graph input;
     `roots`: the modules it uses (it may assign their attributes); then compile it
     (lowering.py). fed_numbers: [(label, value)] of the number arguments fed as inputs,
-    the last of `tensors` (number_args.py). deep: its deep_tensors.Places, or None."""
+    the last of `tensors` (number_args.py). deep: its deep_tensors.Places, or None;
+    outside: its OutsideNumbers (None: numbers it changes itself are not fed at once)."""
     log_records, graphs = [], {}
     standing = StandIns(state, fed_numbers, len(tensors))   # and numbers read from outside
     numbers = standing.numbers
@@ -162,6 +163,9 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 n_user = len(outputs)
                 writes, written = attributes.writes(tracer)
                 outputs += written
+                # numbers it read and changes itself (its stores are still in place)
+                changes = {} if outside is None else outside.changed(
+                    values.number_guards(), optimizers)
                 kept = stores.kept()        # stored outside: replayed after each call
                 if names_before is not None:    # names it assigns, replayed the same way
                     kept += stores.rebound(names_before.rebound())
@@ -191,6 +195,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
     compile_state.refuse_kept_traced(fn, args[0], stand_ins)
     if deep is not None and (new := deep.new(fn, args[0], tracer.read_outside)):
         raise DeepRead(new)     # read as constants where it can lift them: lift, trace again
+    if changes:     # the next call would compile again for them: feed them, trace again
+        raise CallChanges(changes)
     graph = tracer.graph
     graph.outputs = outputs + effect_values
     unread = state_walk.unused_labels(graph, nodes[len(tensors):], state)
@@ -396,6 +402,8 @@ class CompiledFunction:
                 self._last_call = None      # (a failed condition: it still feeds them)
             except DeepRead as exc:     # it read tensors it can lift: trace again so
                 self.deep.learn(fn, exc.places)
+            except CallChanges as exc:  # it moves numbers it read: trace them fed
+                self.outside.adopt(exc.found, None, _name(fn), "changed by the call itself")
             except BoundRead:   # fn reads a lifted tensor's values: hold them as constants
                 emit(1, f"[tracecomp] {_name(fn)} reads the values of tensors it names "
                         f"itself: they are compiled in as constants")
@@ -539,13 +547,14 @@ class CompiledFunction:
             with context.varying_sizes(vary):
                 self.templates.record_marked(tensors, lambda other: build(
                     fn, call_args, other, state, module_names, backend, optimizers, roots,
-                    self.memory_budget, self.templates, fed, deep))
+                    self.memory_budget, self.templates, fed, deep, self.outside))
         reused = False      # a new size that a dynamic graph runs: traced, not compiled
         try:
             with progress.compiling(f"{_name(fn)} ({backend})"), gc_pause.paused(), \
                     context.varying_sizes(vary):
                 art = build(fn, call_args, tensors, state, module_names, backend, optimizers,
-                            roots, self.memory_budget, self.templates, fed, deep)
+                            roots, self.memory_budget, self.templates, fed, deep,
+                            self.outside)
             art.served = reused = self.templates is not None and not self.templates.compiled
             state_walk.note_unread(self._walks, art, roots)
         except TraceError as exc:

@@ -12,12 +12,19 @@ changed (keeping its type: an int or a float, not a bool, or a numpy scalar: a
 CategoricalVAE's annealed np.float64 `self.temp`) is *fed* from then on
 (`OutsideNumbers.learn`): each call passes its value as a 0-d input (int64 or float64,
 number_args.as_input: the precision Python computes with; a numpy scalar's own dtype),
-labelled ("outside", Slot), and
-while the function is traced the place holds a TracedNumber on that input (`StandIns`), so
+labelled ("outside", Slot), and while the function is traced the place holds a
+TracedNumber on that input (`StandIns`), so
 the code's arithmetic on it is in the graph (tracing/number.py), the guard holds any number
 of its type there (value_reads.FedSlot), and a value computed from it and stored back
 (`+= 1`) is an output written back as a Python number after each call (kept_values.py,
 attributes.py).
+
+A number is seen to change three ways: a version's guard fails (`learn`); a call compiling
+a new signature (the first with .grad) finds numbers that earlier versions read changed
+since (`learn_from`); or the trace itself stores a new value where it read one (`self.t
++= 1`, the uvadlc Adam's `self.param_step[p] += 1`): then the next call would find it
+changed, so the driver feeds it and traces again at once, before lowering anything
+(`CallChanges`): a step that moves its own count compiles once.
 
 Where the code needs the value itself (a branch, range(), a size, `int(x)`) the stand-in
 notes the read and the trace ends in number_args.ArgumentRead: that number is compiled in
@@ -93,27 +100,41 @@ class OutsideNumbers:
 
     def learn(self, guards, state, name, optimizers=()):
         """A compiled version went stale: feed the numbers among `guards` (value_reads.
-        Guards) that changed, from this call on (into `state`); whether any was new. The
-        param groups of `optimizers` are not these numbers' places: hyperparameters.py
-        feeds their numbers, or keeps them in the signature."""
+        Guards) that changed, from this call on (into `state`); whether any was new."""
+        new = self.changed(guards, optimizers)
+        if new:
+            self.adopt(new, state, name, "changed between calls")
+        return bool(new)
+
+    def changed(self, guards, optimizers=()):
+        """{place: (holder, key, type, name)} of the numbers among `guards` that changed
+        (value_reads.Guards.numbers_changed) and are neither fed nor pinned yet. The param
+        groups of `optimizers` are not these numbers' places: hyperparameters.py feeds
+        their numbers, or keeps them in the signature."""
         if guards is None or self.dynamic is False:
-            return False
-        new = {}
+            return {}
         groups = {id(g) for opt in optimizers for g in opt.param_groups}
+        found = {}
         for holder, key, kind, text in guards.numbers_changed():
             place = (id(holder), key if type(key) is str or key is None else id(key))
             if place not in self.slots and place not in self.pinned and \
                     id(holder) not in groups:
-                while text in self.texts:
-                    text += "'"
-                self.texts.add(text)
-                new[place] = Slot(holder, key, kind, text)
-        if new:
-            self.slots.update(new)
-            emit(1, f"[tracecomp] {name}: {', '.join(map(repr, new.values()))} changed "
-                    f"between calls: fed as inputs from now on")
+                found[place] = (holder, key, kind, text)
+        return found
+
+    def adopt(self, found, state, name, why):
+        """Feed the numbers `found` (changed's) from now on (into `state` too, if any)."""
+        new = {}
+        for place, (holder, key, kind, text) in found.items():
+            while text in self.texts:
+                text += "'"
+            self.texts.add(text)
+            new[place] = Slot(holder, key, kind, text)
+        self.slots.update(new)
+        emit(1, f"[tracecomp] {name}: {', '.join(map(repr, new.values()))} {why}: fed as "
+                f"inputs from now on")
+        if state is not None:
             _insert(state, new.values())
-        return bool(new)
 
     def pin(self, labels, name):
         """Compile these numbers in from now on (their values were read: ArgumentRead)."""
@@ -127,6 +148,17 @@ class OutsideNumbers:
             emit(1, f"[tracecomp] {name} reads the values of "
                     f"{', '.join(map(repr, pinned))} (a branch, a size, int()): compiled in "
                     f"and guarded from now on")
+
+
+class CallChanges(Exception):
+    """A trace stored new values into numbers it read as constants (`self.t += 1`, a
+    count the compiled function moves itself): the next call would find them changed and
+    compile again, so the driver feeds them (`found`: OutsideNumbers.changed's) and
+    traces again at once, before anything is lowered."""
+
+    def __init__(self, found):
+        super().__init__("numbers the call changes itself")
+        self.found = found
 
 
 def _insert(state, slots):

@@ -175,6 +175,10 @@ class ReadWatch:
         for cls in self.hooked:
             del cls.__getattribute__
 
+    def number_guards(self):
+        """Guards of the attributes read alone (for Guards.numbers_changed), or None."""
+        return Guards(list(self.reads.values()), []) if self.reads else None
+
     def guards(self, fn, modules=(), stored=()):
         """The Guards of what was read and of the globals and closure variables that hold
         guarded values, of the functions a trace of fn runs (code_names.traced_functions:
