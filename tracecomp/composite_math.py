@@ -13,8 +13,6 @@ for integer powers.
 import math
 import warnings
 
-import numpy as np
-
 from . import dtypes
 from .composite import clamp
 from .dtypes import np_kind
@@ -183,7 +181,7 @@ def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
     """NaN -> nan, +inf -> posinf, -inf -> neginf (defaults: the dtype's largest values)."""
     if np_kind(x._data.dtype) != "f":
         return ew.clone(x)
-    big = float(np.finfo(x._data.dtype).max)
+    big = float(dtypes.finfo_np(x._data.dtype).max)
     out = ew.where(ew.isnan(x), nan, x)
     out = ew.where(x == math.inf, big if posinf is None else posinf, out)
     return ew.where(x == -math.inf, -big if neginf is None else neginf, out)

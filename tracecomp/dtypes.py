@@ -37,6 +37,12 @@ def astype(a, dtype):
     return a.astype(dtype)
 
 
+def finfo_np(np_dtype):
+    """np.finfo of a floating numpy dtype; ml_dtypes' finfo for bfloat16 (numpy's finfo
+    takes only its own inexact types, as of ml_dtypes 0.6)."""
+    return ml_dtypes.finfo(BF16) if np_dtype == BF16 else np.finfo(np_dtype)
+
+
 def np_kind(np_dtype) -> str:
     """np_dtype.kind ('f', 'i', 'u', 'b'), with bfloat16 the float it is (numpy says 'V')."""
     k = np_dtype.kind
@@ -251,8 +257,18 @@ def _promote_group(dtypes):
     out = None
     for d in dtypes:
         if low <= category(d) <= top:
-            out = d if out is None else np.promote_types(out, d)
+            out = d if out is None else promote_np(out, d)
     return out
+
+
+# pairs numpy's promotion does not answer as torch does (ml_dtypes registers no common
+# type for bfloat16 and float16, whose ranges differ: torch promotes both to float32)
+_PROMOTED = {frozenset((BF16, np.dtype(np.float16))): np.dtype(np.float32)}
+
+
+def promote_np(a, b):
+    """np.promote_types(a, b) with torch's answers where numpy has none (_PROMOTED)."""
+    return _PROMOTED.get(frozenset((a, b))) or np.promote_types(a, b)
 
 
 def _raised(out, new):
@@ -360,7 +376,7 @@ def promote_types(type1, type2) -> DType:
     if max(category(a), category(b)) < 2:
         _refuse_wide_uints([a, b])
     return from_np(_promote_group([a, b]) if category(a) != category(b)
-                   else np.promote_types(a, b))
+                   else promote_np(a, b))
 
 
 def can_cast(from_, to) -> bool:

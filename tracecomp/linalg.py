@@ -68,7 +68,7 @@ def _float(x, op):
 
 
 def _eps_rtol(a):
-    return np.finfo(a._data.dtype).eps * max(a.shape[-2], a.shape[-1])
+    return dtypes.finfo_np(a._data.dtype).eps * max(a.shape[-2], a.shape[-1])
 
 
 def _empty(like, dtype=None):

@@ -15,6 +15,7 @@ by -x_j / (1 - x_i) times that, so that they still sum to 1 (torch's _Dirichlet_
 """
 import numpy as np
 
+from .. import dtypes
 from ..dispatch import bind
 from ..ops.registry import defprim
 from ..ops.rules import same_dtype, same_shape
@@ -29,7 +30,7 @@ def _gen(generator):
 
 
 def _tiny(dtype):
-    return np.finfo(dtype).tiny
+    return dtypes.finfo_np(np.dtype(dtype)).tiny
 
 
 def _standard_gamma_impl(alpha, generator=None):

@@ -5,7 +5,6 @@ Each normalizes with the biased variance, `(x - mean) * rsqrt(var + eps)`, then 
 the optional per-channel (or per-element) affine weight and bias. batch_norm in training
 also updates the running statistics in place, outside the tape, as torch does.
 """
-import numpy as np
 
 from .. import composite as C
 from .. import dtypes
@@ -147,7 +146,7 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
                          f"[*{', '.join(str(n) for n in shape)}], but got input of "
                          f"size{fmt_shape(input.shape)}")
     if eps is None:
-        eps = float(np.finfo(dtypes.to_np(input.dtype)).eps)
+        eps = float(dtypes.finfo_np(dtypes.to_np(input.dtype)).eps)
     dims = tuple(range(input.ndim - k, input.ndim))
     out = input * ew.rsqrt(C.mean(input * input, dims, keepdim=True) + eps)
     return out if weight is None else out * weight

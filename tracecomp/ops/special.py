@@ -90,7 +90,7 @@ def igammac(a, x): return bind(igammac_p, a, x)
 def _i1_slope(x, out):
     """d i1/dx = i0(x) - i1(x)/x, which is 1/2 at 0 (where the formula is 0/0): torch's
     i1_backward takes 1/2 wherever |x| <= eps, and so does this."""
-    tiny = ew.abs(x) <= np.finfo(dtypes.to_np(out.dtype)).eps
+    tiny = ew.abs(x) <= dtypes.finfo_np(dtypes.to_np(out.dtype)).eps
     safe = ew.where(tiny, 1.0, x)
     return ew.where(tiny, 0.5, i0(safe) - out / safe)
 def digamma(x): return bind(polygamma_p, x, n=0)

@@ -6,8 +6,8 @@ row and a column average, for parameters with 2+ dims. torch's single-tensor upd
 Its step size and update clipping read norms as Python numbers (.item()) eagerly, as
 torch does; in compiled code they stay tensors (max(a, b) becomes clamp), so the whole
 step still traces into one graph."""
-import numpy as np
 
+from .. import dtypes
 from ..creation import tensor, zeros_like
 from .optimizer import Optimizer
 from .options import check_lr, is_traced, scalar
@@ -69,7 +69,7 @@ class Adafactor(Optimizer):
         for p in params:
             state = self.state[p]
             grad = -p.grad if group["maximize"] else p.grad
-            eps1_p = np.finfo(p.dtype.np).eps.item() if eps1 is None else eps1
+            eps1_p = dtypes.finfo_np(p.dtype.np).eps.item() if eps1 is None else eps1
             step_t = state["step"]
             step_t += 1
             step = _number(step_t)

@@ -10,8 +10,6 @@ orthogonal); everything else gives torch's numbers.
 """
 from enum import Enum, auto
 
-import numpy as np
-
 from ... import composite as C
 from ... import dtypes
 from ...composite import allclose
@@ -40,7 +38,7 @@ def _diagonal(x):
 
 def _is_orthogonal(q):
     n, k = q.shape[-2], q.shape[-1]
-    eps = 10.0 * n * float(np.finfo(q._data.dtype).eps)
+    eps = 10.0 * n * float(dtypes.finfo_np(q._data.dtype).eps)
     return allclose(q.mT @ q, eye(k, dtype=q.dtype, device=q.device), atol=eps)
 
 
