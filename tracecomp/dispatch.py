@@ -33,7 +33,7 @@ import os
 
 import numpy as np
 
-from . import devices, grad_mode, wide_uints
+from . import devices, grad_mode, saved_hooks, wide_uints
 from .device_array import DeviceArray
 from .device_array import devices_used as _devices_used
 from .dtypes import BF16, np_kind, special_used
@@ -60,6 +60,7 @@ _make = Tensor._make
 _new = object.__new__
 _ndarray = np.ndarray     # a global name is quicker to look up than a module attribute
 _sequence = itertools.count()
+_hooks_active = saved_hooks.active
 
 
 class TapeNode:
@@ -75,7 +76,8 @@ class TapeNode:
     """
 
     __slots__ = ("prim", "args", "params", "out_data", "out_vc", "out_version", "versions",
-                 "edges", "hooks", "fn_hooks", "retain", "seq", "inputs", "__weakref__")
+                 "edges", "hooks", "fn_hooks", "retain", "seq", "inputs", "saved",
+                 "__weakref__")
 
     def __init__(self, prim, args, params, out_data, out_vc):
         self.prim = prim
@@ -110,6 +112,9 @@ class TapeNode:
         # frozen edges once backward frees the node; None, not unset: reading an unset
         # slot raises (getattr's default costs ~2K instructions, in every backward)
         self.inputs = None
+        # (unpack_hook, {operand position or "out": what pack_hook returned}) when the node
+        # was recorded under saved_tensors_hooks (saved_hooks.py)
+        self.saved = None
 
     def name(self) -> str:
         return type(self).__name__
@@ -323,6 +328,8 @@ def bind(prim, *args, **params):
                 if view:
                     t._view_of_grad = True
                     t._view = (args[0], prim, params, True)
+                if _hooks_active[0]:    # torch.autograd.graph.saved_tensors_hooks
+                    saved_hooks.pack(t._node, t)
                 return t
     t = _new(Tensor)        # Tensor._make, inlined: this line runs once per eager op
     t._data = out

@@ -10,11 +10,12 @@
     gradcheck.py     gradcheck, gradgradcheck (central finite differences)
     anomaly_mode.py  detect_anomaly, set_detect_anomaly (NaN checks of backward results)
     variable.py      Variable, the deprecated alias of Tensor
+    graph.py         saved_tensors_hooks, save_on_cpu, Node, GradientEdge, ...
     grad_mode.py     no_grad, enable_grad, set_grad_enabled, inference_mode
 
 torch.func (functorch's transforms) is not provided.
 """
-from . import forward_ad, functional, grad_mode  # noqa: F401
+from . import forward_ad, functional, grad_mode, graph  # noqa: F401
 from .anomaly_mode import (  # noqa: F401
     detect_anomaly,
     is_anomaly_check_nan_enabled,

@@ -25,6 +25,7 @@ import weakref
 
 import numpy as np
 
+from .. import saved_hooks
 from ..dispatch import bind
 from ..errors import AutogradError, fmt_shape
 from ..ops.registry import OPERANDS, defprim
@@ -65,6 +66,9 @@ class FunctionCall:
         self.n_args = n_args
         self.out_versions = versions    # output k -> its version when saved (eager checks)
         self.members = [None] * self.n_outputs   # eager: weakrefs to the tape nodes
+        # (unpack_hook, what pack_hook returned per saved tensor) when the call was made
+        # under saved_tensors_hooks (saved_hooks.py)
+        self.packed = None
 
     def __repr__(self):
         return f"<{self.cls.__name__}Backward>"
@@ -78,6 +82,7 @@ class FunctionCall:
     def release(self):
         """Backward ran without retain_graph: the tensors save_for_backward kept go."""
         self.ctx.to_save = ()
+        self.packed = None
 
     def attach(self, index, tape_node):
         self.members[index] = weakref.ref(tape_node)
@@ -90,6 +95,8 @@ class FunctionCall:
         ctx = self.ctx
         grads = [self._materialize(k, g) for k, g in enumerate(grads)]
         saved = tuple(self._saved(entry, operands, outs) for entry in self.saved)
+        if self.packed is not None:
+            saved = saved_hooks.unpack_tensors(self.packed, saved)
         held = {name: getattr(ctx, name, None) for name, _ in self.attrs}
         ctx._saved = saved
         for name, j in self.attrs:

@@ -24,7 +24,7 @@ import heapq
 
 import numpy as np
 
-from .. import context, grad_mode
+from .. import context, grad_mode, saved_hooks
 from ..device_array import DeviceArray
 from ..dispatch import TapeNode, current_node
 from ..errors import AutogradError, TraceError, fmt_shape
@@ -298,16 +298,19 @@ def _check_saved(node):
         if v is not None and a._vc[0] != v:
             _check_changed(node)
             break
-    if node.out_vc[0] != node.out_version and node.prim.reads("out", node):
+    if node.out_vc[0] != node.out_version and node.prim.reads("out", node) and (
+            node.saved is None or "out" not in node.saved[1]):     # packed: not checked
         raise AutogradError(_modified(node.out(), node.out_vc[0], node.out_version,
                                       f"; it is the output of {node.name()}"))
     return args
 
 
 def _check_changed(node):
-    """Some operand of node changed in place: refused if the VJP reads it, or its shape."""
+    """Some operand of node changed in place: refused if the VJP reads it, or its shape
+    (unless saved_tensors_hooks packed it: torch cannot check a version through them)."""
+    packed = () if node.saved is None else node.saved[1]
     for k, (a, v) in enumerate(zip(node.args, node.versions)):
-        if v is not None and a._vc[0] != v and (
+        if v is not None and a._vc[0] != v and k not in packed and (
                 node.prim.reads(k, node) or getattr(a, "_reshaped_at", -1) > v):
             raise AutogradError(_modified(a, a._vc[0], v))
 
@@ -351,14 +354,16 @@ def _step_hooked(node, g, walk):
 
 def _step(node, g, walk):
     """Run one node's VJP and route each input's gradient to its producer or leaf."""
-    args = _check_saved(node)
+    args = read = _check_saved(node)
     data = node.out_data
     out = node.out()
+    if node.saved is not None:      # recorded under saved_tensors_hooks: unpack_hook's values
+        read, out = saved_hooks.unpack(node, args, out)
     if type(data) is DeviceArray:   # tensors the rule makes go where g is, as torch's
         with data.device:
-            grads = node.prim.vjp(g, out, *args, **node.params)
+            grads = node.prim.vjp(g, out, *read, **node.params)
     else:
-        grads = node.prim.vjp(g, out, *args, **node.params)
+        grads = node.prim.vjp(g, out, *read, **node.params)
     if anomaly.state.check_nan:
         anomaly.check_nan(node.name(), grads)
     _route(args, node.edges, grads, walk)
@@ -421,7 +426,7 @@ def free(node):
     """Drop what node saved for its backward; keep its edges (grad_fn_names.freeze), so
     a graph kept after backward (a loss held in a list) holds nodes, not values."""
     freeze(node)
-    node.args = node.out_data = node.edges = None
+    node.args = node.out_data = node.edges = node.saved = None
 
 
 def _route(args, edges, grads, walk):

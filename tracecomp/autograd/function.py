@@ -28,7 +28,7 @@ ctx.save_for_forward under forward_ad.dual_level (forward_ad.py). Not supported:
 import functools
 import warnings
 
-from .. import grad_mode
+from .. import grad_mode, saved_hooks
 from ..dispatch import TapeNode, history_taken
 from ..errors import AutogradError
 from ..tensor import Tensor
@@ -211,7 +211,8 @@ def _mark_outputs(cls, ctx, args, outputs, diff, dirty, before):
     call = FunctionCall(cls, _user_backward(cls), ctx, arg_kinds, specs, saved, attrs,
                         len(args), {})
     everything = operands + extras
-    checks = tuple(versions.get(j) for j in range(1, 1 + len(everything)))
+    hooks = saved_hooks.current()       # saved_tensors_hooks: no version checks through them
+    checks = tuple(None if hooks else versions.get(j) for j in range(1, 1 + len(everything)))
     results = list(outputs)
     for k, y in enumerate(outputs):
         if not isinstance(y, Tensor):
@@ -224,6 +225,11 @@ def _mark_outputs(cls, ctx, args, outputs, diff, dirty, before):
             out._node.versions = (None,) + checks
             call.attach(k, out._node)
         results[k] = _rebase(y, out) if id(y) in dirty else _as_view(y, out, arg_at)
+    if hooks is not None:   # ctx's saved tensors through pack_hook (a saved output as returned)
+        call.packed = saved_hooks.pack_tensors(hooks, [
+            None if entry is None else results[entry[1]] if entry[0] == "output" else t
+            for entry, t in zip(saved, ctx.to_save)])
+        return tuple(results)
     for entry in saved:
         if entry is not None and entry[0] == "output":
             call.out_versions[entry[1]] = results[entry[1]]._vc[0]

@@ -12,8 +12,9 @@ attribute is the module's.
 import weakref
 from types import FunctionType
 
-from .. import context, dtypes
+from .. import context, dtypes, saved_hooks
 from ..artifact_cache import CACHE_SIZE, check_size
+from ..errors import TraceError
 from ..nn.module import Module
 from ..nn.modules.lazy import initialize_lazy
 from . import driver, fused_step, stance
@@ -133,6 +134,9 @@ def _compile_class(cls, options):
             if initialize_lazy(self):
                 return Module.__call__(self, *args, **kwargs)
             fn = compiled[self] = CompiledFunction(type(self).forward, **options)
+        if saved_hooks.active[0] and saved_hooks.current() is not None:     # eager's packing
+            return fn.graph_break(TraceError(saved_hooks.NOT_COMPILED),
+                                  lambda: Module.__call__(self, *args, **kwargs))
         return fn._call(type(self).forward, (self,) + args, kwargs, [self])
 
     cls.__call__ = __call__

@@ -13,7 +13,7 @@ state_dict and `to` reach the model through the tree, as in torch.
 import copy
 import weakref
 
-from .. import context, grad_mode
+from .. import context, grad_mode, saved_hooks
 from ..autograd import forward_ad, profiler
 from ..autograd.profiler import _active as PROFILES
 from ..errors import TraceError
@@ -82,6 +82,9 @@ class OptimizedModule(Module):
             return mod._call_forward(args, kwargs)
         if forward_ad.active():     # dual tensors' tangents come from the eager tape
             return self._compiled.graph_break(TraceError(forward_ad.NOT_COMPILED),
+                                              lambda: mod._call_forward(args, kwargs))
+        if saved_hooks.active[0] and saved_hooks.current() is not None:     # eager's packing
+            return self._compiled.graph_break(TraceError(saved_hooks.NOT_COMPILED),
                                               lambda: mod._call_forward(args, kwargs))
         if mod._forward_pre_hooks or mod._forward_hooks or mod._backward_hooks \
                 or mod._backward_pre_hooks:

@@ -15,7 +15,7 @@ import functools
 import time
 import weakref
 
-from .. import _dynamo, context, dtypes, grad_mode
+from .. import _dynamo, context, dtypes, grad_mode, saved_hooks
 from ..artifact_cache import CACHE_SIZE, ArtifactCache
 from ..autograd import forward_ad, profiler
 from ..autograd.profiler import _active as PROFILES
@@ -359,6 +359,9 @@ class CompiledFunction:
             return self.fn(*args, **kwargs)
         if forward_ad.active():     # dual tensors' tangents come from the eager tape
             return self.graph_break(TraceError(forward_ad.NOT_COMPILED),
+                                    lambda: self.fn(*args, **kwargs))
+        if saved_hooks.active[0] and saved_hooks.current() is not None:     # eager's packing
+            return self.graph_break(TraceError(saved_hooks.NOT_COMPILED),
                                     lambda: self.fn(*args, **kwargs))
         fast = self._fast
         if fast is not None and not kwargs:
