@@ -331,3 +331,40 @@ def test_hooks_entered_inside_compiled_code_are_a_graph_break():
     assert len(seen) == 1
     y.backward()
     assert_close(x.grad, torch.tensor([2.0, 4.0]), what="grad")
+
+
+def _multi_hook_story(lib):
+    """register_multi_grad_hook's docstring example, and more: which gradients each
+    backward hands the hook, "any" mode's first gradient, removal, torch's errors."""
+    a = lib.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    b = lib.tensor([[0.5, 1.0], [2.0, 1.5]], requires_grad=True)
+    c, d = a * b, a * b
+    story = []
+    handle = lib.autograd.graph.register_multi_grad_hook(
+        (a, b, c, d), lambda grads: story.append([g is not None for g in grads]))
+    c.sum().backward(retain_graph=True)
+    c.sum().backward(inputs=(a,), retain_graph=True)
+    (c.sum() + d.sum()).backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="A leaf node was passed to "
+                                           "_will_engine_execute_node"):
+        lib.autograd.grad(c.sum(), (a,), retain_graph=True)
+    handle.remove()
+    c.sum().backward(retain_graph=True)
+    lib.autograd.graph.register_multi_grad_hook(
+        (a, b, c, d), lambda g: story.append(g.tolist()), mode="any")
+    (c.sum() * 3 + d.sum()).backward()
+    with pytest.raises(ValueError, match="Expects mode to be one of"):
+        lib.autograd.graph.register_multi_grad_hook((a,), print, mode="some")
+    return story
+
+
+def test_register_multi_grad_hook():
+    assert _multi_hook_story(tc) == _multi_hook_story(torch)
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=["torch", "tracecomp"])
+def test_grad_runs_the_hooks_of_its_leaf_inputs(lib):
+    x = lib.ones(2, requires_grad=True)
+    x.register_hook(lambda g: g * 10)
+    (g,) = lib.autograd.grad((x * 2).sum(), x)
+    assert g.tolist() == [20.0, 20.0]

@@ -33,7 +33,7 @@ from ..ops.elementwise import cast, real
 from ..ops.movement import sum_to
 from ..tensor import Tensor
 from . import anomaly_mode as anomaly
-from . import profiler
+from . import graph_task, profiler
 
 
 class _Traced:
@@ -76,12 +76,16 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
             create_graph)
     tensors, grads = root_grads(tensors, grad_tensors, "backward")
     only = None if inputs is None else as_tuple(inputs)
-    results = _run(tensors, grads, retain_graph, create_graph, capture=only)
-    if only is not None:
-        handed = set()
-        for t, g in zip(only, results):
-            if g is not None:
-                _accumulate_leaf(t, g, create_graph, handed)
+    task = graph_task.begin()
+    try:
+        results = _run(tensors, grads, retain_graph, create_graph, task, capture=only)
+        if only is not None:
+            handed = set()
+            for t, g in zip(only, results):
+                if g is not None:
+                    _accumulate_leaf(t, g, create_graph, handed)
+    finally:
+        graph_task.end()
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
@@ -110,7 +114,12 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         return _trace_of("autograd.grad()").grad(as_tuple(outputs), inputs, grad_outputs,
                                                  create_graph, allow_unused, materialize_grads)
     outputs, grads = root_grads(outputs, grad_outputs, "grad")
-    results = _run(outputs, grads, retain_graph, create_graph, capture=inputs)
+    task = graph_task.begin(grad=True)
+    try:
+        results = _run(outputs, grads, retain_graph, create_graph, task, capture=inputs,
+                       hook_leaves=True)
+    finally:
+        graph_task.end()
     return finish_grads(inputs, results, allow_unused, materialize_grads)
 
 
@@ -206,8 +215,11 @@ class _Walk:
         return g
 
 
-def _run(roots, root_grads_, retain_graph, create_graph, capture=None):
-    """Propagate gradients from roots; returns the gradients of `capture` (or None)."""
+def _run(roots, root_grads_, retain_graph, create_graph, task, capture=None,
+         hook_leaves=False):
+    """Propagate gradients from roots; returns the gradients of `capture` (or None), a
+    captured leaf's after its hooks with hook_leaves (grad(); backward(inputs=...) runs
+    them as it accumulates). task: this backward's graph_task.Task."""
     if retain_graph is None:
         retain_graph = create_graph
     walk = _Walk(capture, retain_graph, create_graph)
@@ -223,12 +235,15 @@ def _run(roots, root_grads_, retain_graph, create_graph, capture=None):
 
     needed = None if capture is None else _reaching([n for _, n in walk.ready], capture_ids,
                                                      walk.capture_nodes)
+    graph_task.record(task, [n for _, n in walk.ready], walk.leaf_grads, needed, capture_ids)
     with grad_mode.set_grad_enabled(create_graph):
         _drain(walk, needed)
     results, handed = walk.captured, set()
     for leaf, g in walk.leaf_grads.values():
         if id(leaf) in capture_ids:
             i = capture_ids[id(leaf)]
+            if hook_leaves:
+                g = hooked_grad(leaf, g)
             results[i] = g if results[i] is None else results[i] + g
         elif capture is None:
             _accumulate_leaf(leaf, g, create_graph, handed)

@@ -9,6 +9,8 @@
     Node, GradientEdge, get_gradient_edge        what `t.grad_fn` is, and where t's
                                    gradient is computed (its node, or its AccumulateGrad)
     increment_version(tensor)      tell autograd a tensor changed in place behind its back
+    register_multi_grad_hook(tensors, fn, mode="all"|"any")   one hook over the gradients
+                                   of several tensors, per backward (graph_task.py)
 
 Compiled code does not run saved tensors through hooks: entering saved_tensors_hooks
 while a compiled call is traced is a TraceError (a graph break: the call runs eagerly),
@@ -16,6 +18,8 @@ and a compiled call made under hooks runs eagerly too (compiler/driver.py).
 """
 import abc
 import contextlib
+import threading
+import weakref
 from typing import NamedTuple
 
 from .. import context, saved_hooks
@@ -23,6 +27,7 @@ from ..dispatch import TapeNode
 from ..errors import TraceError
 from ..grad_fn_names import AccumulateGrad, accumulate_grad
 from ..tensor import Tensor
+from . import graph_task
 
 
 class Node(abc.ABC):
@@ -125,3 +130,77 @@ def disable_saved_tensors_hooks(error_message):
     finally:
         saved_hooks.set_disabled(held)
 
+
+
+class _MultiHandle:
+    """register_multi_grad_hook's handle: remove() takes every tensor's hook away."""
+
+    def __init__(self, handles):
+        self.handles = handles
+        self.removed = False
+
+    def remove(self):
+        for handle in self.handles:
+            handle.remove()
+        if not self.removed:
+            self.removed = True
+            graph_task.watchers[0] -= 1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *args):
+        self.remove()
+
+
+def register_multi_grad_hook(tensors, fn, *, mode="all"):
+    """mode "all": fn(grads) once per backward, when every tensor of `tensors` whose
+    gradient that backward computes has it (None for the others); "any": fn(grad) once per
+    backward, with the first of them to arrive. Returns a handle whose remove() undoes it."""
+    modes = ("all", "any")
+    if mode not in modes:
+        raise ValueError(f"Expects mode to be one of {modes} but got {mode}")
+    tensors = list(tensors)
+    lock = threading.Lock()
+    graph_task.watchers[0] += 1
+    if mode == "all":
+        pending = weakref.WeakKeyDictionary()   # task -> [gradients so far, how many left]
+
+        def hook_for(k):
+            def hook(grad):
+                task = _running_task()
+                with lock:
+                    state = pending.get(task)
+                    if state is None:
+                        expected = sum(task.will_compute(t) for t in tensors)
+                        state = pending[task] = [[None] * len(tensors), expected]
+                    state[0][k] = grad
+                    state[1] -= 1
+                    done = state[1] <= 0
+                    if done:
+                        del pending[task]
+                if done:
+                    fn(state[0])
+            return hook
+
+        handles = [t.register_hook(hook_for(k)) for k, t in enumerate(tensors)]
+    else:
+        ran = weakref.WeakKeyDictionary()
+
+        def hook(grad):
+            task = _running_task()
+            with lock:
+                first = task not in ran
+                ran[task] = True
+            if first:
+                fn(grad)
+
+        handles = [t.register_hook(hook) for t in tensors if t.requires_grad]
+    return _MultiHandle(handles)
+
+
+def _running_task():
+    task = graph_task.current()
+    if task is None:
+        raise RuntimeError("expected this hook to be called inside a backward call")
+    return task
