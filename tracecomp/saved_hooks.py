@@ -17,12 +17,16 @@ A custom autograd.Function packs what its ctx.save_for_backward saved, once per 
 (pack_tensors, from function.py), not its marker nodes' operands; compiled calls under
 hooks run eagerly (NOT_COMPILED).
 
+Memory: a tape node holds all its operands (saved or not: dispatch.TapeNode) and its
+output, so packing frees neither (torch holds only what pack_hook returned).
+
 `active` is one process-wide count of the pairs pushed on any thread, so recording a node
 costs one list read while nobody uses hooks.
 """
 import threading
 
 from . import grad_mode
+from .ops.registry import OPERANDS
 from .tensor import Tensor
 
 active = [0]
@@ -85,16 +89,32 @@ def pack(node, out):
     if hooks is None or "grouped" in node.prim.tags:
         return
     pack_hook = hooks[0]
-    reads = node.prim.reads
+    reads, args = node.prim.reads, node.args
     packed = {}
     with grad_mode.no_grad():
-        for k, a in enumerate(node.args):
-            if isinstance(a, Tensor) and reads(k, node):
-                packed[k] = _pack_one(pack_hook, a)
-        if reads("out", node):
-            packed["out"] = _pack_one(pack_hook, out)
+        for k in _in_declared_order(node.prim.saves, len(args)):
+            if k == "out":
+                if reads("out", node):
+                    packed["out"] = _pack_one(pack_hook, out)
+            elif k not in packed and isinstance(args[k], Tensor) and reads(k, node):
+                packed[k] = _pack_one(pack_hook, args[k])
     if packed:
         node.saved = (hooks[1], packed)
+
+
+def _in_declared_order(saves, n):
+    """The positions (and "out") a primitive's `saves` names, in the order it names them:
+    the order pack_hook sees them (mul and matmul declare the second operand first, as
+    torch's MulBackward0 and MmBackward0 save `other` and `mat2` first)."""
+    for entry in saves:
+        if entry == OPERANDS:
+            yield from range(n)
+        elif isinstance(entry, slice):
+            yield from range(n)[entry]
+        elif isinstance(entry, tuple):
+            yield entry[0]
+        else:
+            yield entry
 
 
 def pack_tensors(hooks, tensors):

@@ -12,6 +12,9 @@
     register_multi_grad_hook(tensors, fn, mode="all"|"any")   one hook over the gradients
                                    of several tensors, per backward (graph_task.py)
 
+allow_mutation_on_saved_tensors is not provided (it needs every in-place op to clone a
+saved tensor before writing it): it raises NotImplementedError.
+
 Compiled code does not run saved tensors through hooks: entering saved_tensors_hooks
 while a compiled call is traced is a TraceError (a graph break: the call runs eagerly),
 and a compiled call made under hooks runs eagerly too (compiler/driver.py).
@@ -130,6 +133,12 @@ def disable_saved_tensors_hooks(error_message):
     finally:
         saved_hooks.set_disabled(held)
 
+
+
+def allow_mutation_on_saved_tensors():
+    raise NotImplementedError(
+        "torch.autograd.graph.allow_mutation_on_saved_tensors is not supported by tracecomp; "
+        "clone a tensor that backward will read before changing it in place (x = x.clone())")
 
 
 class _MultiHandle:

@@ -292,7 +292,7 @@ add_p = binary("add", np.add, lambda g, out, a, b: (g, g), tags=("commutative", 
                saves=())
 sub_p = binary("sub", np.subtract, lambda g, out, a, b: (g, -g), saves=())
 mul_p = binary("mul", np.multiply, _mul_vjp, tags=("commutative", "associative"),
-               saves=((0, 1), (1, 0)))
+               saves=((1, 0), (0, 1)))
 div_p = binary("div", np.true_divide, _div_vjp, promote_float, saves=(1, (0, 1)))
 pow_p = binary("pow", _pow_impl, _pow_vjp, saves=(0, (1, 0), ("out", 1)))
 maximum_p = binary("maximum", _extremum_impl(np.maximum, np.greater_equal),

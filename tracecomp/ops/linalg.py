@@ -122,7 +122,7 @@ def _product(a, b):
 
 
 matmul_p = defprim("matmul", _matmul_impl, _matmul_rule, _matmul_dtype, _matmul_vjp,
-                   ("matmul",), saves=((0, 1), (1, 0)))
+                   ("matmul",), saves=((1, 0), (0, 1)))
 
 
 @autocast_op(LOWER)

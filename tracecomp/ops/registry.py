@@ -11,10 +11,11 @@ A primitive bundles, in one place:
              higher-order gradients share it. Broadcasting is undone by the callers,
              not by each rule. None marks the primitive non-differentiable.
   - `saves`: what the VJP reads the values of (torch's saved tensors): operand positions
-             and "out", e.g. ("out",) for exp, () for add, ((0, 1), (1, 0)) for mul (each
+             and "out", e.g. ("out",) for exp, () for add, ((1, 0), (0, 1)) for mul (each
              operand read when the other takes a gradient), slice(1, None) for the index
              tensors after index's operand 0, "operands" for all of them (a custom
-             Function's, whose node says which). The eager tape
+             Function's, whose node says which). In the order torch saves them: the
+             order saved_tensors_hooks' pack_hook sees them (saved_hooks.py). The eager tape
              refuses a backward through a node whose saved values were changed in place
              since (torch's version check), and lets one through whose other operands were
              (`y = x + 1; x.mul_(2)`: add read no value of x). Default: everything, which
