@@ -23,6 +23,7 @@ output, so packing frees neither (torch holds only what pack_hook returned).
 `active` is one process-wide count of the pairs pushed on any thread, so recording a node
 costs one list read while nobody uses hooks.
 """
+import contextlib
 import threading
 
 from . import grad_mode
@@ -55,6 +56,24 @@ def current():
         return None
     stack = _stack()
     return stack[-1] if stack else None
+
+
+@contextlib.contextmanager
+def unhooked():
+    """Nothing saved inside reaches a pack hook: checkpoint's own runs of its function
+    (its forward pass, its recomputation), which torch packs with checkpoint's own hooks,
+    innermost, so the user's never see those activations."""
+    if not active[0]:
+        yield
+        return
+    stack = _stack()
+    stack.append(None)      # current() answers None while it is on top
+    active[0] += 1
+    try:
+        yield
+    finally:
+        stack.pop()
+        active[0] -= 1
 
 
 def disabled_message():

@@ -27,7 +27,7 @@ recomputes, so there is nothing left for checkpoint to do there.
 import contextlib
 import warnings
 
-from .. import context, dispatch, grad_mode
+from .. import context, dispatch, grad_mode, saved_hooks
 from ..autograd import Function
 from ..autograd import backward as autograd_backward
 from ..autograd import grad as autograd_grad
@@ -188,7 +188,7 @@ class _Run:
         with fork_rng(enabled=self.rng is not None):
             if self.rng is not None:
                 set_rng_state(self.rng)
-            with grad_mode.enable_grad(), self.recompute_ctx:
+            with grad_mode.enable_grad(), self.recompute_ctx, saved_hooks.unhooked():
                 outs, _ = _flatten(self.function(*detached, **self.kwargs))
         if self.meta is not None and _metadata(outs) != self.meta:
             raise CheckpointError(
@@ -213,7 +213,7 @@ def _checkpoint_without_reentrant(function, preserve, context_fn, determinism_ch
     forward_ctx, recompute_ctx = context_fn()
     first_seq = next(dispatch._sequence)            # tape nodes from here on are the call's
     rng = get_rng_state() if preserve else None
-    with forward_ctx:
+    with forward_ctx, saved_hooks.unhooked():     # this graph is dropped: nothing to pack
         out = function(*args, **kwargs)
     outs, rebuild = _flatten(out)
     # outputs made inside the call get recomputed; others (an argument returned as it is,
