@@ -390,3 +390,18 @@ def test_checkpoint_keeps_its_activations_from_the_hooks(lib, packs):
         y.backward()
     assert (len(seen), len(unpacked)) == (packs, packs)
     assert_close(x.grad, 2 * x * (x * x).exp(), what="grad")
+
+
+def _grads_through_edges(lib):
+    x = lib.tensor([1.0, 2.0], requires_grad=True)
+    h = x.exp()
+    loss = (h * h).sum()
+    edge = lib.autograd.graph.get_gradient_edge
+    by_edge = lib.autograd.grad(loss, edge(h), retain_graph=True)
+    mixed = lib.autograd.grad(loss, [edge(x), h], retain_graph=True)
+    return by_edge + mixed + lib.autograd.grad(loss, x)
+
+
+def test_grad_takes_gradient_edges_for_inputs():
+    for got, want in zip(_grads_through_edges(tc), _grads_through_edges(torch), strict=True):
+        assert_close(got, want, what="grad")

@@ -28,12 +28,13 @@ from .. import context, grad_mode, saved_hooks
 from ..device_array import DeviceArray
 from ..dispatch import TapeNode, current_node
 from ..errors import AutogradError, TraceError, fmt_shape
-from ..grad_fn_names import freeze, input_tensors
+from ..grad_fn_names import AccumulateGrad, freeze, input_tensors
 from ..ops.elementwise import cast, real
 from ..ops.movement import sum_to
 from ..tensor import Tensor
 from . import anomaly_mode as anomaly
 from . import graph_task, profiler
+from .graph import GradientEdge
 
 
 class _Traced:
@@ -106,7 +107,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             raise ValueError("Expected allow_unused to be True or not passed when "
                              "materialize_grads=True, but got: allow_unused=False.")
         allow_unused = True
-    inputs = as_tuple(inputs)
+    inputs = tuple(map(_edge_tensor, (inputs,) if isinstance(inputs, GradientEdge)
+                       else as_tuple(inputs)))
     for t in inputs:
         if not t._requires_grad:
             raise AutogradError("One of the differentiated Tensors does not require grad")
@@ -121,6 +123,15 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     finally:
         graph_task.end()
     return finish_grads(inputs, results, allow_unused, materialize_grads)
+
+
+def _edge_tensor(x):
+    """An input of grad(): a tensor, or a GradientEdge (get_gradient_edge), which stands
+    for the tensor its node makes (its node's output, or an AccumulateGrad's leaf)."""
+    if not isinstance(x, GradientEdge):
+        return x
+    node = x.node
+    return node.variable if isinstance(node, AccumulateGrad) else node.out()
 
 
 def finish_grads(inputs, results, allow_unused, materialize_grads):
