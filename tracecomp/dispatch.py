@@ -119,6 +119,11 @@ class TapeNode:
     def name(self) -> str:
         return type(self).__name__
 
+    def __getattr__(self, attr):
+        # only reached for names the node lacks: torch's `_saved_self`, `_saved_result`, ...
+        from .saved_fields import saved_field
+        return saved_field(self, attr)
+
     @property
     def next_functions(self):
         from .grad_fn_names import next_functions

@@ -111,7 +111,7 @@ def pack(node, out):
     reads, args = node.prim.reads, node.args
     packed = {}
     with grad_mode.no_grad():
-        for k in _in_declared_order(node.prim.saves, len(args)):
+        for k in declared(node.prim.saves, len(args)):
             if k == "out":
                 if reads("out", node):
                     packed["out"] = _pack_one(pack_hook, out)
@@ -121,7 +121,7 @@ def pack(node, out):
         node.saved = (hooks[1], packed)
 
 
-def _in_declared_order(saves, n):
+def declared(saves, n):
     """The positions (and "out") a primitive's `saves` names, in the order it names them:
     the order pack_hook sees them (mul and matmul declare the second operand first, as
     torch's MulBackward0 and MmBackward0 save `other` and `mat2` first)."""
@@ -181,6 +181,16 @@ def unpack(node, args, out):
         else:
             args[k] = _with_history(value, args[k], node.edges[k])
     return args, out
+
+
+def unpack_one(node, k):
+    """node's packed entry k unpacked, for grad_fn._saved_*: a new tensor (as torch's)
+    with unpack_hook's values and the saved tensor's history."""
+    value = _unpacked(node.saved[0], node.saved[1][k])
+    if k == "out":
+        return Tensor._make(value._data, True, node, node.out_vc)
+    original = node.args[k]
+    return Tensor._make(value._data, original._requires_grad, node.edges[k], original._vc)
 
 
 def _with_history(value, original, producer):

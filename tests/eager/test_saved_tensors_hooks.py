@@ -405,3 +405,58 @@ def _grads_through_edges(lib):
 def test_grad_takes_gradient_edges_for_inputs():
     for got, want in zip(_grads_through_edges(tc), _grads_through_edges(torch), strict=True):
         assert_close(got, want, what="grad")
+
+
+def _saved_field_facts(lib):
+    """grad_fn._saved_* as the tutorial reads them, with and without hooks."""
+    a = lib.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    b = lib.tensor([0.5, 1.0, 2.0], requires_grad=True)
+    m = lib.ones(2, 3, requires_grad=True)
+    facts = []
+    y = a * b
+    facts += [y.grad_fn._saved_self is a, y.grad_fn._saved_other is b]
+    y = a * lib.ones(3)         # self is saved only for other's gradient
+    facts += [y.grad_fn._saved_self is None]
+    y = a.exp()
+    facts += [y.grad_fn._saved_result.equal(y), y.grad_fn._saved_result is y]
+    y = a.pow(2)
+    facts += [y.grad_fn._saved_self is a, y.grad_fn._saved_exponent]
+    y = m @ a
+    facts += [y.grad_fn._saved_self is m, y.grad_fn._saved_vec is a]
+    y = lib.nn.functional.relu(a)
+    facts += [y.grad_fn._saved_result.tolist(), hasattr(a.sin().grad_fn, "_saved_result")]
+    reads = []
+    with lib.autograd.graph.saved_tensors_hooks(lambda t: t * 2,
+                                                lambda p: reads.append(1) or p / 2):
+        y = a.pow(2)
+    first, second = y.grad_fn._saved_self, y.grad_fn._saved_self
+    facts += [len(reads), first is a, first.tolist(), second.requires_grad]
+    y.sum().backward()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        _ = y.grad_fn._saved_self
+    return facts
+
+
+def test_saved_fields_match_torch():
+    assert _saved_field_facts(tc) == _saved_field_facts(torch)
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=["torch", "tracecomp"])
+def test_tutorial_unpack_that_deletes_its_file_fails_a_second_read(lib):
+    with tempfile.TemporaryDirectory() as tmp:
+        def pack_hook(tensor):
+            name = os.path.join(tmp, str(uuid.uuid4()))
+            lib.save(tensor, name)
+            return name
+
+        def unpack_hook(name):
+            tensor = lib.load(name)
+            os.remove(name)
+            return tensor
+
+        x = lib.ones(5, requires_grad=True)
+        with lib.autograd.graph.saved_tensors_hooks(pack_hook, unpack_hook):
+            y = x.pow(2)
+        assert y.grad_fn._saved_self.tolist() == [1.0] * 5
+        with pytest.raises(FileNotFoundError):
+            _ = y.grad_fn._saved_self
