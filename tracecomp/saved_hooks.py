@@ -13,9 +13,10 @@ VJP rule unpack_hook(packed) in its place. As torch:
   - a packed tensor is not version-checked (torch cannot see through the hooks);
   - only the innermost pair applies; the stack is per thread;
   - disable_saved_tensors_hooks(msg) makes pushing a pair raise RuntimeError(msg).
-A custom autograd.Function packs what its ctx.save_for_backward saved, once per call
-(pack_tensors, from function.py), not its marker nodes' operands; compiled calls under
-hooks run eagerly (NOT_COMPILED).
+`grad_fn._saved_self` and its kin read a packed tensor through unpack_hook too
+(saved_fields.py). A custom autograd.Function packs what its ctx.save_for_backward saved,
+once per call (pack_tensors, from function.py), not its marker nodes' operands; compiled
+calls under hooks run eagerly (NOT_COMPILED).
 
 Memory: a tape node holds all its operands (saved or not: dispatch.TapeNode) and its
 output, so packing frees neither (torch holds only what pack_hook returned).

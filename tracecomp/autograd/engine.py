@@ -10,6 +10,10 @@ The tape is the graph of TapeNodes hanging off tensors' `_node`. The engine
 Unless retain_graph is set, every visited node drops its saved values (operands, output),
 as torch does, and keeps its edges, which grad_fn.next_functions still reports (free()).
 
+A node recorded under saved_tensors_hooks hands its VJP unpack_hook's values for what it
+packed (saved_hooks.py). Each backward()/grad() is one graph task (graph_task.py), which
+register_multi_grad_hook asks what this walk computes.
+
 Grouped primitives (tag "grouped": the outputs of one custom autograd.Function call, see
 function.py) are one node per output on the tape but one backward: the first member the
 walk reaches takes its siblings' gradients too (they are complete by then: the members
