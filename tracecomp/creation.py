@@ -8,11 +8,13 @@ seed gives the same numbers here, not the same numbers as torch.
 import functools
 import math
 import operator
+import threading
 import warnings
 
 import numpy as np
 
 from . import context, devices, dtypes, meta_device
+from . import dispatch as _dispatch
 from .devices import check_placement
 from .dispatch import bind
 from .dtypes import np_kind
@@ -157,12 +159,38 @@ def placing(make):
             where = devices.default_device()
         where = devices.placed(where)
         if where.type == "meta" and context.current() is None:
-            return meta_device.creating(make, args, kwargs, where)  # no values built
+            return _on_meta(make, args, kwargs, where)  # no values built
         t = make(*args, **kwargs)
         if where.type == "cpu" or not isinstance(t._data, np.ndarray):
             return t
         return Tensor._make(devices.to_device(t._data, where), t._requires_grad)
     return placed
+
+
+def _on_meta(make, args, kwargs, where):
+    """make(*args, **kwargs), a creation function, its tensors made on 'meta' without values:
+    while it runs, each primitive with no tensor operand is answered by its rules through
+    dispatch's hook (on this thread; other threads' ops run as usual). Where the hook is
+    taken (a trace, a profiler) or make built a tensor some other way, the CPU-built result
+    is moved."""
+    if _dispatch.trace_hook is None:
+        thread = threading.get_ident()
+
+        def hook(prim, operands, params):
+            if threading.get_ident() != thread or any(isinstance(o, Tensor) for o in operands):
+                return NotImplemented
+            out = meta_device.MetaDevice().run_primitive(prim, operands, params, where)
+            return Tensor._make(out)
+        _dispatch.trace_hook = hook
+        try:
+            t = make(*args, **kwargs)
+        finally:
+            _dispatch.trace_hook = None
+    else:
+        t = make(*args, **kwargs)
+    if not meta_device.is_meta(t._data):
+        t = Tensor._make(devices.to_device(t._data, where), t._requires_grad)
+    return t
 
 
 def _finish(t, requires_grad):

@@ -14,19 +14,20 @@ build graphs, so a bad shape raises the error it raises on real tensors. Reading
 (.item(), .tolist(), .cpu(), printing the values, numpy) raises torch's errors.
 
 Creation functions with device='meta' (or under `with torch.device('meta')`) build no
-values on the CPU first: `creating` makes every primitive without tensor operands (full,
-the random draws, arange, eye) a meta tensor by its rules while the creation function runs,
-so `with torch.device('meta'): model = Big()` allocates nothing and draws no random numbers
-(as torch's: the CPU generator does not move), and in-place fills of a meta tensor
-(nn.init's uniform_, normal_) draw nothing either (inplace.random_fill).
+values on the CPU first: creation.py's `_on_meta` makes every primitive without tensor
+operands (full, the random draws, arange, eye) a meta tensor by its rules while the
+creation function runs, so `with torch.device('meta'): model = Big()` allocates nothing
+and draws no random numbers (as torch's: the CPU generator does not move), and in-place
+fills of a meta tensor (nn.init's uniform_, normal_) draw nothing either
+(inplace.random_fill).
 
 module.to_empty(device='cpu') (nn/module.py) gives a meta module real, uninitialized
 storage; users then call reset_parameters() or load a state_dict.
 
 devices.BUILT_IN holds the one MetaDevice: it needs no hardware, so it is always there.
+This module imports nothing of tracecomp but device_array: tensor, devices, inplace and
+creation ask it about meta data.
 """
-import threading
-
 import numpy as np
 
 from .device_array import DeviceArray
@@ -77,32 +78,3 @@ class MetaDevice:
         shape = tuple(prim.shape(*shapes, **params))
         dtype = np.dtype(prim.dtype(*operands, **params))
         return empty(shape, dtype, where)
-
-
-def creating(make, args, kwargs, where):
-    """make(*args, **kwargs), a creation function, its tensors made on 'meta' without values:
-    while it runs, each primitive with no tensor operand is answered by its rules through
-    dispatch's hook (on this thread; other threads' ops run as usual). Where the hook is
-    taken (a trace, a profiler) or make built a tensor some other way, the CPU-built result
-    is moved."""
-    from . import dispatch
-    from .devices import to_device
-    from .tensor import Tensor
-    if dispatch.trace_hook is None:
-        thread = threading.get_ident()
-
-        def hook(prim, operands, params):
-            if threading.get_ident() != thread or any(isinstance(o, Tensor) for o in operands):
-                return NotImplemented
-            out = MetaDevice().run_primitive(prim, operands, params, where)
-            return Tensor._make(out)
-        dispatch.trace_hook = hook
-        try:
-            t = make(*args, **kwargs)
-        finally:
-            dispatch.trace_hook = None
-    else:
-        t = make(*args, **kwargs)
-    if not is_meta(t._data):
-        t = Tensor._make(to_device(t._data, where), t._requires_grad)
-    return t
