@@ -38,7 +38,7 @@ from .device_array import DeviceArray
 from .device_array import devices_used as _devices_used
 from .dtypes import BF16, np_kind, special_used
 from .errors import AutogradError, ShapeError, TracecompError, fmt_shape, foreign_operand
-from .sparse_data import SparseData
+from .sparse_data import ON_SPARSE, SparseData
 from .sparse_data import used as sparse_used
 from .tensor import Tensor, made_in_grad
 
@@ -313,8 +313,7 @@ def bind(prim, *args, **params):
         except Exception as exc:
             if sparse_used[0] and any(type(a) is SparseData for a in arrays):
                 # the impl cannot read a sparse tensor: its sparse op (or torch's error)
-                from .sparse.prims import on_sparse
-                return on_sparse(prim, args, params)
+                return ON_SPARSE[0](prim, args, params)
             if isinstance(exc, (TracecompError, IndexError)):
                 raise   # our own errors, and index errors (which torch raises as IndexError)
             if "guard" in prim.tags:

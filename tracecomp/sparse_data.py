@@ -16,6 +16,9 @@ import numpy as np
 
 # [True] once any sparse tensor was made: until then the tracer skips looking for one
 used = [False]
+# [tracecomp/sparse/prims.py's on_sparse], put here when the sparse package loads (no sparse
+# tensor exists before): dispatch and the tracer call it without importing the package
+ON_SPARSE = []
 
 
 class SparseData:

@@ -8,7 +8,7 @@ the op and the layout: no op ever densifies a sparse tensor silently.
 """
 from ..dispatch import bind
 from ..ops.elementwise import cast
-from ..sparse_data import SparseData, unsupported
+from ..sparse_data import ON_SPARSE, SparseData, unsupported
 from ..tensor import Tensor
 from . import ops
 from .base import made_by
@@ -85,3 +85,6 @@ def on_sparse(prim, args, params):
     out = rule(*args, **params)
     name = NODE_NAMES.get(prim.name)      # (mm names its own)
     return made_by(out, name) if name is not None and is_sparse(out) else out
+
+
+ON_SPARSE.append(on_sparse)

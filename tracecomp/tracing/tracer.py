@@ -27,7 +27,7 @@ from ..autograd.engine import TRACED
 from ..dtypes import BF16, np_kind, special_used
 from ..errors import TraceError
 from ..ir import INPUT, LITERAL_MAX_ELEMENTS, Graph, Node
-from ..sparse_data import SparseData
+from ..sparse_data import ON_SPARSE, SparseData
 from ..sparse_data import used as sparse_used
 from ..tensor import Tensor
 from ..user_code import stale_error, user_frame
@@ -149,8 +149,7 @@ class Tracer:
         if sparse_used[0] and any(isinstance(a, Tensor) and type(a._data) is SparseData
                                   for a in args):
             # its sparse op, traced as the dense ops it is made of
-            from ..sparse.prims import on_sparse
-            return on_sparse(prim, args, params)
+            return ON_SPARSE[0](prim, args, params)
         if has_number(args):        # a number argument fed as an input (number.py)
             args = number_operands(args)
         # a traced value, or a leaf that requires grad reached from outside (it becomes a
