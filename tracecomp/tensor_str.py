@@ -212,10 +212,14 @@ def format_tensor(t, grad_fn_name=None):
                           indent)
 
 
+# autograd/forward_ad.py's for_repr, put here when it is imported (before then no tensor
+# is dual): printing sits below autograd in the import order and does not import it
+DUAL_REPR = []
+
+
 def _grad_suffix(t, grad_fn_name):
     """grad_fn or requires_grad, then the tangent of a dual tensor (forward_ad.py)."""
-    from .autograd import forward_ad
-    shown, tangent = forward_ad.for_repr(t)
+    shown, tangent = DUAL_REPR[0](t) if DUAL_REPR else (True, None)
     if not shown:
         suffixes = []
     elif grad_fn_name is not None:

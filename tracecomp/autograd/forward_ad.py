@@ -33,7 +33,7 @@ an op run under no_grad in between gives its result no tangent.
 """
 from collections import namedtuple
 
-from .. import grad_mode
+from .. import grad_mode, tensor_str
 from ..creation import zeros_like
 from ..tensor import Tensor
 from .function import Function
@@ -222,6 +222,9 @@ def for_repr(t):
     finally:
         _PRINTING[0] = False
     return _reverse_history(t, current.made_leaves), text
+
+
+tensor_str.DUAL_REPR.append(for_repr)
 
 
 def _reverse_history(t, made_leaves):

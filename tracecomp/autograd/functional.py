@@ -158,11 +158,16 @@ _HINT = (' Hint: If your function has more outputs than inputs, "forward-mode" t
          'more performant. Otherwise, prefer to use "reverse-mode".')
 
 
+# [tracecomp.func.jacfwd], put here when tracecomp.func loads (tracecomp's __init__ loads
+# it): func builds on this module, so this module does not import func
+JACFWD = []
+
+
 def _jacobian_forward(func, inputs, strict, vectorize):
     """strategy="forward-mode": one Jacobian-vector product per input element, as
     tracecomp.func.jacfwd computes them (the double backward trick). torch runs it only
     with vectorize=True (vmap); the numbers are the same as reverse mode's."""
-    from ..func import jacfwd  # tracecomp.func imports this module
+    jacfwd = JACFWD[0]
     if strict:
         raise RuntimeError('torch.autograd.functional.jacobian: `strict=True` and '
                            '`strategy="forward-mode"` are not supported together (yet). '

@@ -11,8 +11,8 @@ per input element (a one-hot tangent each); hessian is jacfwd(jacrev(f)), as tor
 import functools
 
 from .. import grad_mode
+from ..autograd.functional import JACFWD, double_backward
 from ..autograd.functional import _autograd_grad as grad_or_none
-from ..autograd.functional import double_backward
 from ..composite import stack
 from ..creation import eye, zeros, zeros_like
 from ..tensor import Tensor
@@ -136,3 +136,6 @@ def _columns(jvp_of, i, x, n_inputs, outputs):
 def hessian(func, argnums=0):
     """The Hessian of a scalar func: jacfwd(jacrev(func)), as torch computes it."""
     return jacfwd(jacrev(func, argnums), argnums)
+
+
+JACFWD.append(jacfwd)     # autograd.functional.jacobian(strategy='forward-mode')

@@ -1,8 +1,8 @@
 """torch.nn.utils.stateless: the deprecated home of functional_call. As torch's, it warns
-(FutureWarning) and does what torch.func.functional_call does (func/module_state.py)."""
+(FutureWarning) and does what torch.func.functional_call does (functional_call.py)."""
 import warnings
 
-from ...func.module_state import functional_call as _functional_call
+from .functional_call import functional_call as _functional_call
 
 
 def functional_call(module, parameters_and_buffers, args=None, kwargs=None, *,
