@@ -146,3 +146,12 @@ def _compiled_class(base, also):
         except TypeError:       # an instance lay-out conflict or an MRO that cannot be
             kind = None         # ordered: no common subclass
     return _COMPILED_CLASSES.setdefault(key, kind)     # threads racing here agree on one
+
+
+# backward through a graph whose saved values were freed (autograd/engine.py), or reading a
+# node's saved field then (saved_fields.py): torch's words
+FREED = ("Trying to backward through the graph a second time (or directly access saved "
+         "tensors after they have already been freed). Saved intermediate values of the graph "
+         "are freed when you call .backward() or autograd.grad(). Specify retain_graph=True "
+         "if you need to backward through the graph a second time or if you need to access "
+         "saved tensors after calling backward.")

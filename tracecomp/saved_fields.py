@@ -11,7 +11,7 @@ Names are known for elementwise unary ops (self, result), binary ones (self, oth
 and the overrides below; other nodes have no `_saved_*` attributes here (AttributeError).
 """
 from . import saved_hooks
-from .errors import AutogradError
+from .errors import FREED, AutogradError
 from .tensor import Tensor
 
 # torch's field -> our operand position ("out": the output), where the generic names differ
@@ -47,7 +47,6 @@ def saved_field(node, attr):
     if k is None:
         raise AttributeError(f"'{type(node).__name__}' object has no attribute '{attr}'")
     if node.args is None:
-        from .autograd.engine import FREED
         raise AutogradError(FREED)
     if k != "out" and not isinstance(node.args[k], Tensor):
         return node.args[k]             # a number the op was given (pow's exponent)

@@ -31,7 +31,7 @@ import numpy as np
 from .. import context, grad_mode, saved_hooks
 from ..device_array import DeviceArray
 from ..dispatch import TapeNode, current_node
-from ..errors import AutogradError, TraceError, fmt_shape
+from ..errors import FREED, AutogradError, TraceError, fmt_shape
 from ..grad_fn_names import AccumulateGrad, freeze, input_tensors
 from ..ops.elementwise import cast, real
 from ..ops.movement import sum_to
@@ -62,12 +62,6 @@ _ndarray = np.ndarray
 # has ended, for a tensor that vmap did not batch, summed over that batch (each sample's
 # contribution to the one tensor: grad(vmap(f)) of a weight f closes over).
 fit_batched = None      # backward() on a tensor whose _node is this runs in the trace
-
-FREED = ("Trying to backward through the graph a second time (or directly access saved "
-         "tensors after they have already been freed). Saved intermediate values of the graph "
-         "are freed when you call .backward() or autograd.grad(). Specify retain_graph=True "
-         "if you need to backward through the graph a second time or if you need to access "
-         "saved tensors after calling backward.")
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
