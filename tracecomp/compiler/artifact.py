@@ -2,6 +2,9 @@
 it): its graphs and runners, and what each call writes back and checks besides them."""
 from dataclasses import dataclass, field
 
+from .deep_tensors import moved
+from .outside_tensors import outside_unchanged
+
 
 @dataclass
 class Artifact:
@@ -42,3 +45,12 @@ class Artifact:
         """`plain`, the call's signature without .grad tensors, where this serves whatever
         they hold (its graph never read them, or it runs eagerly: a graph break)."""
         return plain if self.n_state is not None or self.split else None
+
+    def stale(self):
+        """Why this no longer holds (a constant it holds changed), or None."""
+        if self.outside is not None and not outside_unchanged(self.outside):
+            return ("a tensor it reads from outside its arguments and modules changed (pass "
+                    "tensors that change as arguments)")
+        if self.reads is not None and not self.reads.hold():
+            return self.reads.changed()
+        return moved(self.held) if self.held else None

@@ -45,7 +45,7 @@ from . import state as compile_state
 from .artifact import Artifact
 from .bound_tensors import BoundRead, is_lifted, lift_into
 from .code_names import Bindings
-from .deep_tensors import DeepRead, Places, links, moved
+from .deep_tensors import DeepRead, Places, links
 from .dynamic import Templates, sizes_vary
 from .fast_call import FastCall, own
 from .hyperparameters import FedSettings, NumberRead, Tracing
@@ -59,7 +59,7 @@ from .number_args import (
     inputs,
 )
 from .outside_numbers import CallChanges, OutsideNumbers, StandIns
-from .outside_tensors import outside_reads, outside_unchanged
+from .outside_tensors import outside_reads
 from .pipeline import PassRecord, run_passes, simplify_pipeline
 from .placement import backend_for
 from .scheduler_steps import Deferral, reach, step_after
@@ -429,7 +429,7 @@ class CompiledFunction:
                 if last.debug and debug_level() >= 1:     # reading the environment: ~1 us
                     emit(1, f"[tracecomp] cache hit: {_name(fn)}")
             # a second round when the artifact found holds a constant that has changed
-            why = None if art is None else stale(art)
+            why = None if art is None else art.stale()
             rounds = 0
             while art is None or why is not None:
                 rounds += 1
@@ -451,7 +451,7 @@ class CompiledFunction:
                 self._last_call = None if art is _LAZY or art is _EAGER_RUN else \
                     LastCall.of(fn, args, kwargs, tensors, state, flags, grad_enabled, art,
                                 positions)
-                why = stale(art)
+                why = art.stale()
             self._ran = True
             self.last = art
             if not art.eager:
@@ -584,16 +584,6 @@ def _profiled(compiled, args, kwargs):
             return compiled(*args, **kwargs)
         finally:
             compiled._profiled = False
-
-
-def stale(art):
-    """Why `art` no longer holds (a constant it holds changed), or None."""
-    if art.outside is not None and not outside_unchanged(art.outside):
-        return ("a tensor it reads from outside its arguments and modules changed (pass "
-                "tensors that change as arguments)")
-    if art.reads is not None and not art.reads.hold():
-        return art.reads.changed()
-    return moved(art.held) if art.held else None
 
 
 def _forget_fast_paths():
