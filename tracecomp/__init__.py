@@ -163,6 +163,12 @@ from .ops import public as _public  # noqa: E402
 
 _public.export("torch", globals())
 
+# a view op that changes nothing still returns a new view, as torch's (identity_views.py)
+from . import identity_views as _identity_views  # noqa: E402
+
+_identity_views.wrap(globals())
+einsum = _identity_views.einsum_op(einsum)
+
 # torch.zeros(3, out=t) ...: the torch-level names take out= (internal calls stay direct)
 from .torch_args import creating_into as _creating_into  # noqa: E402
 

@@ -345,7 +345,7 @@ def expand_as(x, other):
 
 
 def broadcast_to(x, shape):
-    return expand(x, *shape)
+    return expand(x, shape)     # a tuple of sizes, or one int (torch.broadcast_to(v, 3))
 
 
 def broadcast_tensors(*xs):

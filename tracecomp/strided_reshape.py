@@ -65,8 +65,8 @@ def _reinterpreted(x, dtype):
     values: 1.0 viewed as int32 is 1065353216), sharing x's memory and version counter."""
     want = dtypes.to_np(dtype)
     data = x._data
-    if want == data.dtype:
-        return x
+    if want == data.dtype and type(data) is not np.ndarray:
+        return x    # a traced value: nothing to reinterpret (torch's is a new tensor, below)
     name = f"view({dtypes.from_np(want).name})"
     if type(data) is not np.ndarray:
         if isinstance(data, DeviceArray):

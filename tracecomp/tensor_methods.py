@@ -9,7 +9,7 @@ import numpy as np
 
 from . import composite as C
 from . import composite_math as CM
-from . import dtypes, indexing_sugar, inplace, inplace_shape
+from . import dtypes, identity_views, indexing_sugar, inplace, inplace_shape
 from . import memory_format as mf
 from .autograd import backward as _run_backward
 from .device_methods import to
@@ -468,6 +468,9 @@ METHODS.update({name: _sparse(name) for name in (
     "crow_indices", "col_indices", "ccol_indices", "row_indices", "_indices", "_values",
     "_nnz")})
 public.export("Tensor", METHODS, inplace.method)
+# a view op that changes nothing still returns a new view, as torch's (identity_views.py)
+for _table in (METHODS, OPERATORS, PROPERTIES):
+    identity_views.wrap(_table)
 
 
 def install():
