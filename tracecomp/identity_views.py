@@ -12,15 +12,19 @@ So only the functions users call (torch.X and Tensor.X, listed in NODES) are wra
 the call, when the result `is` the input, it is swapped for a fresh alias: the reshape
 primitive at the same shape, which shares x's memory and version counter and is recorded as
 x's view on the tape, renamed to torch's node. The common call pays one `is` test; internal
-code keeps calling the unwrapped functions. While tracing, the alias is a reshape to the same
-shape, which the algebra pass drops (passes/algebra.py), so compiled graphs do not grow.
+code keeps calling the unwrapped functions.
+
+While tracing, the input itself stays the result: compiled code has no per-tensor grad_fn,
+hooks or view errors to tell them apart, and traced values do not share memory, so an
+in-place update through a fresh alias would be a graph break (as through any view) where an
+update of x itself compiles. The trace and compiled graphs are as they were.
 
 Not here, because torch returns the input itself too: flatten, contiguous, to / float /
 type_as, atleast_Nd, x.mT of a 0-d tensor, nn.Identity, dropout(training=False).
 """
 import functools
 
-from . import dispatch
+from . import context, dispatch
 from .grad_fn_names import renamed
 from .ops import movement as mv
 from .sparse_data import SparseData
@@ -29,8 +33,9 @@ from .sparse_data import SparseData
 def fresh_alias(x, name):
     """A new tensor viewing all of x (same memory, version counter and view link to x),
     its tape node named `name` as torch's. A sparse x stays as it is: sparse tensors have no
-    strided views to make (torch refuses most of these ops on them)."""
-    if type(x._data) is SparseData:
+    strided views to make (torch refuses most of these ops on them); nor does a traced x
+    (the module's docstring says why)."""
+    if type(x._data) is SparseData or context.current() is not None:
         return x
     return renamed(dispatch.bind(mv.reshape_p, x, shape=tuple(x._data.shape)), x, name)
 
