@@ -24,6 +24,8 @@ type_as, atleast_Nd, x.mT of a 0-d tensor, nn.Identity, dropout(training=False).
 """
 import functools
 
+import numpy as np
+
 from . import context, dispatch
 from .grad_fn_names import renamed
 from .ops import movement as mv
@@ -51,18 +53,25 @@ _squeeze_dim = _arg(0, "dim")
 _split_size = _arg(0, "split_size_or_sections")
 
 
-def _squeeze(args, kwargs):
+def _reshape(x, args, kwargs):
+    # torch's reshape is view() of a contiguous x, _reshape_alias() of a strided one
+    data = x._data
+    return "ReshapeAliasBackward0" if type(data) is np.ndarray and \
+        not data.flags.c_contiguous else "ViewBackward0"
+
+
+def _squeeze(x, args, kwargs):
     dim = _squeeze_dim(args, kwargs)
     return "SqueezeBackward0" if dim is None else \
         "SqueezeBackward2" if isinstance(dim, (tuple, list)) else "SqueezeBackward1"
 
 
-def _split(args, kwargs):
+def _split(x, args, kwargs):
     return "SplitWithSizesBackward0" if isinstance(_split_size(args, kwargs), (tuple, list)) \
         else "SplitBackward0"
 
 
-def _getitem(args, kwargs):
+def _getitem(x, args, kwargs):
     # torch's x[slice] is always a slice op; a tuple of full slices / Ellipsis is alias()
     return "SliceBackward0" if type(args[0]) is slice else "AliasBackward0"
 
@@ -70,8 +79,8 @@ def _getitem(args, kwargs):
 # public name -> torch's node for the identity call: a name, or a function of the call's
 # arguments (after self) where torch's overload depends on them
 NODES = {
-    "view": "ViewBackward0", "view_as": "ViewBackward0", "reshape": "ViewBackward0",
-    "reshape_as": "ViewBackward0", "unflatten": "ViewBackward0", "ravel": "ViewBackward0",
+    "view": "ViewBackward0", "view_as": "ViewBackward0", "reshape": _reshape,
+    "reshape_as": _reshape, "unflatten": "ViewBackward0", "ravel": "ViewBackward0",
     "expand": "ExpandBackward0", "expand_as": "ExpandBackward0",
     "broadcast_to": "ExpandBackward0",
     "narrow": "SliceBackward0", "__getitem__": _getitem,
@@ -92,8 +101,8 @@ PIECES = {
 }
 
 
-def _node_name(name, args, kwargs):
-    return name if type(name) is str else name(args, kwargs)
+def _node_name(name, x, args, kwargs):
+    return name if type(name) is str else name(x, args, kwargs)
 
 
 def _view_op(fn, name):
@@ -101,7 +110,7 @@ def _view_op(fn, name):
     def public(x, *args, **kwargs):
         out = fn(x, *args, **kwargs)
         if out is x:
-            return fresh_alias(x, _node_name(name, args, kwargs))
+            return fresh_alias(x, _node_name(name, x, args, kwargs))
         return out
     return public
 
@@ -111,7 +120,7 @@ def _pieces_op(fn, name):
     def public(x, *args, **kwargs):
         out = fn(x, *args, **kwargs)
         if len(out) == 1 and out[0] is x:
-            return (fresh_alias(x, _node_name(name, args, kwargs)),)
+            return (fresh_alias(x, _node_name(name, x, args, kwargs)),)
         return out
     return public
 

@@ -143,6 +143,16 @@ def test_inplace_on_a_view_of_a_leaf_is_torchs_error(label, shape, f):
     assert messages[1] == messages[0]
 
 
+def test_reshape_of_a_strided_tensor_to_its_shape_is_torchs_reshape_alias():
+    names = []
+    for m in (torch, tc):
+        x = (m.randn(2, 3, requires_grad=True) * 1).t()
+        views = [x.reshape(3, 2), x.reshape_as(x), m.reshape(x, (-1, 2)), x.view_as(x)]
+        assert not any(v is x for v in views)
+        names.append([_grad_fn(v) for v in views])
+    assert names[1] == names[0]
+
+
 def test_view_as_dtype_of_its_own_dtype_is_a_new_tensor_without_history():
     for m in (torch, tc):
         x = m.randn(3, requires_grad=True) * 1
