@@ -129,7 +129,6 @@ WIRING = {}
 # cases where torch records nodes no naming of our primitives can give
 TORCH_ONLY = {
     "rdiv": "torch records 2 / x as reciprocal(x) * 2",
-    "lone_full_slice": "x[:] returns x itself (torch: a new view, SliceBackward0 over x)",
 }
 
 
