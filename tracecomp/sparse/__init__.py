@@ -13,6 +13,7 @@ from .coo import SparseCOO
 from .creation import LEGACY_TYPES, sparse_coo_tensor, sparse_csc_tensor, sparse_csr_tensor
 from .csc import SparseCSC
 from .csr import SparseCSR
+from . import prims  # noqa: F401  (fills sparse_data.ON_SPARSE: dense ops on sparse tensors)
 from .ops import addmm, hspmm, log_softmax, mm, smm, softmax
 from .ops import sparse_sum as sum  # noqa: A004  (torch.sparse.sum)
 
