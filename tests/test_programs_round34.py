@@ -99,6 +99,13 @@ def _no_grad(model):
 @pytest.mark.parametrize("lib", [torch, tc], ids=["torch", "tracecomp"])
 def test_a_spawned_process_updates_the_parents_shared_model(lib):
     import multiprocessing
+
+    import tracecomp.multiprocessing  # noqa: F401
+    from tracecomp.utils.data import worker
+
+    # DataLoader workers' machinery set up after it (as by an earlier epoch with workers):
+    # it once registered a reducer of its own, and shared tensors then travelled as copies
+    worker.register_reducers()
     model = lib.nn.Linear(3, 2)
     model.share_memory()
     shared = lib.arange(4.0).share_memory_()

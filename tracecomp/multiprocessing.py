@@ -180,11 +180,20 @@ def _shared_buffer(t):
     return None
 
 
+_NON_LEAF = ("Cowardly refusing to serialize non-leaf tensor which requires_grad, since "
+             "autograd does not support crossing process boundaries.  If you just want to "
+             "transfer the data, call detach() on the tensor before serializing (e.g., "
+             "putting it on the queue).")
+
+
 def _reduce_tensor(t):
     """multiprocessing's pickler: a shared tensor as its memory file's descriptor. A CPU
     tensor handed to a process being spawned moves into shared memory first, as torch's
     does (its child then updates the parent's tensor); one put on a Queue (a DataLoader
-    worker's batch) travels as a copy of its values unless it is shared already."""
+    worker's batch) travels as a copy of its values unless it is shared already. A
+    non-leaf that requires grad is refused, as torch's (autograd stays in its process)."""
+    if t._requires_grad and t._node is not None:
+        raise RuntimeError(_NON_LEAF)
     if (_mp.context.get_spawning_popen() is not None and type(t._data) is np.ndarray
             and t._data.base is None and not t._data.dtype.hasobject):
         share_memory_(t)

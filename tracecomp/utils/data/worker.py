@@ -26,7 +26,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...creation import manual_seed
-from ...tensor import Tensor
 from ...threads import set_num_threads
 from .fetch import _DatasetKind
 
@@ -93,34 +92,11 @@ class ExceptionWrapper:
 
 
 # --- tensors through multiprocessing queues ----------------------------------------------
-_NON_LEAF = ("Cowardly refusing to serialize non-leaf tensor which requires_grad, since "
-             "autograd does not support crossing process boundaries.  If you just want to "
-             "transfer the data, call detach() on the tensor before serializing (e.g., "
-             "putting it on the queue).")
-
-
-def _rebuild_tensor(data, requires_grad):
-    return Tensor._make(data, requires_grad)
-
-
-def _rebuild_parameter(data, requires_grad):
-    from ...nn.parameter import Parameter
-    return Parameter(Tensor._make(data), requires_grad)
-
-
-def _reduce_tensor(t):
-    if t._requires_grad and t._node is not None:
-        raise RuntimeError(_NON_LEAF)
-    rebuild = _rebuild_tensor if type(t) is Tensor else _rebuild_parameter
-    return rebuild, (np.ascontiguousarray(t._data), t._requires_grad)
-
-
 def register_reducers():
-    from multiprocessing.reduction import ForkingPickler
-
-    from ...nn.parameter import Parameter
-    for cls in (Tensor, Parameter):
-        ForkingPickler.register(cls, _reduce_tensor)
+    """Tensors cross to workers and back through tracecomp.multiprocessing's reducer (one for
+    every pickling multiprocessing does: a second one registered here replaced it, so a
+    shared model handed to a process spawned after a DataLoader ran arrived as a copy)."""
+    from ... import multiprocessing  # noqa: F401  (registers it on import)
 
 
 # --- the worker --------------------------------------------------------------------------
