@@ -169,20 +169,7 @@ def histogram(input, bins=100, *, range=None, weight=None, density=False):  # no
             raise RuntimeError("torch.histogram(): bins tensor should have one dimension")
         uniform = False
     else:
-        if bins <= 0:
-            raise RuntimeError("torch.histogram(): bins must be > 0, but got {bins} for "
-                               "dimension 0")
-        lo, hi = (range if range is not None else
-                  (flat.min(), flat.max()) if flat.size else (0.0, 0.0))
-        lo, hi = x.dtype.type(lo), x.dtype.type(hi)
-        if not (np.isfinite(lo) and np.isfinite(hi)):
-            raise RuntimeError(f"torch.histogram(): range of [{lo}, {hi}] is not finite")
-        if lo > hi:
-            raise RuntimeError(f"torch.histogram(): min should not exceed max, but got min "
-                               f"{lo} max {hi}")
-        if lo == hi:
-            lo, hi = lo - x.dtype.type(0.5), hi + x.dtype.type(0.5)
-        edges = linspace(float(lo), float(hi), bins + 1, dtype=input.dtype).numpy()
+        edges = even_edges("histogram", flat, bins, range, 0, x.dtype)
         uniform = True
     n = edges.size - 1
     w = None if weight is None else eager_values(weight, "histogram").reshape(-1)
@@ -195,6 +182,25 @@ def histogram(input, bins=100, *, range=None, weight=None, density=False):  # no
                 hist = hist / (hist.sum() * np.diff(edges))
     result = structseq("histogram", ["hist", "bin_edges"])
     return result(Tensor._make(hist.astype(x.dtype, copy=False)), Tensor._make(edges.copy()))
+
+
+def even_edges(op, values, count, bounds, k, dtype):
+    """The edges of `count` even bins along dim k (torch.histogram's and histogramdd's):
+    over `bounds`, or the values' min and max (widened by 0.5 each side when equal)."""
+    if count <= 0:
+        raise RuntimeError(f"torch.histogram(): bins must be > 0, but got {count} for "
+                           f"dimension {k}")
+    lo, hi = bounds if bounds is not None else \
+        (values.min(), values.max()) if values.size else (0.0, 0.0)
+    lo, hi = dtype.type(lo), dtype.type(hi)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise RuntimeError(f"torch.{op}(): range of [{lo}, {hi}] is not finite")
+    if lo > hi:
+        raise RuntimeError(f"torch.{op}(): min should not exceed max, but got min {lo} max "
+                           f"{hi}")
+    if lo == hi:
+        lo, hi = lo - dtype.type(0.5), hi + dtype.type(0.5)
+    return linspace(float(lo), float(hi), count + 1, dtype=dtypes.from_np(dtype)).numpy()
 
 
 def bin_of(v, edges, uniform):

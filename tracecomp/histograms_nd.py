@@ -9,31 +9,12 @@ import numpy as np
 
 from . import dtypes
 from .composite_shape import eager_values
-from .composite_sort import bin_of
-from .creation import linspace
+from .composite_sort import bin_of, even_edges
 from .dtypes import np_kind
 from .errors import DTypeNotImplemented
 from .ops.public import public
 from .return_types import structseq
 from .tensor import Tensor
-
-
-def _edges(column, count, bounds, k, dtype):
-    """(even edges of `count` bins along dim k, True) as torch.histogram makes them."""
-    if count <= 0:
-        raise RuntimeError(f"torch.histogram(): bins must be > 0, but got {count} for "
-                           f"dimension {k}")
-    lo, hi = bounds if bounds is not None else \
-        (column.min(), column.max()) if column.size else (0.0, 0.0)
-    lo, hi = dtype.type(lo), dtype.type(hi)
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise RuntimeError(f"torch.histogramdd(): range of [{lo}, {hi}] is not finite")
-    if lo > hi:
-        raise RuntimeError(f"torch.histogramdd(): min should not exceed max, but got min "
-                           f"{lo} max {hi}")
-    if lo == hi:
-        lo, hi = lo - dtype.type(0.5), hi + dtype.type(0.5)
-    return linspace(float(lo), float(hi), count + 1, dtype=dtypes.from_np(dtype)).numpy()
 
 
 @public("torch")
@@ -60,7 +41,7 @@ def histogramdd(input, bins, *, range=None, weight=None, density=False):  # noqa
             uniform.append(False)
         else:
             bounds = None if range is None else (range[2 * k], range[2 * k + 1])
-            edges.append(_edges(points[:, k], int(b), bounds, k, x.dtype))
+            edges.append(even_edges("histogramdd", points[:, k], int(b), bounds, k, x.dtype))
             uniform.append(True)
     inside = np.ones(len(points), bool)
     for k, e in enumerate(edges):
