@@ -12,7 +12,7 @@ computes it; the result stays on the device and goes on the tape as a CPU result
 Operands on two devices raise torch's error (a 0-d CPU tensor goes with any device).
 
 Inside torch.func.vmap an operand's data is a Batched (func/batching_value.py): `bind` hands
-the call to the batching interpreter (`batching`, set once a vmap has run), which computes
+the call to the batching interpreter (`batching`, set while a vmap runs), which computes
 the batched result, and the result goes on the tape as a computed one would.
 
 Shape rules run only when the impl fails (to turn numpy's message into one in the user's
@@ -51,8 +51,9 @@ CHECK_SHAPES = os.environ.get("TRACECOMP_CHECK_SHAPES", "0") == "1"
 # threading.local read on every op.
 trace_hook = None
 
-# Set once a vmap has run (func/batching.py's apply): apply(prim, args, arrays, params) ->
-# the batched result, or NotImplemented when no operand is batched. Nothing is paid before.
+# Set while a vmap runs (func/batching.py's arm puts its apply here and takes it away when
+# the last vmap ends): apply(prim, args, arrays, params) -> the batched result, or
+# NotImplemented when no operand is batched. Other ops pay one global read.
 batching = None
 
 _grad = grad_mode.state

@@ -58,9 +58,9 @@ class _Traced:
 TRACED = _Traced()
 _ndarray = np.ndarray
 
-# Set by vmap once one has run (func/batching.py's fit): a gradient batched by a vmap that
-# has ended, for a tensor that vmap did not batch, summed over that batch (each sample's
-# contribution to the one tensor: grad(vmap(f)) of a weight f closes over).
+# Set while a vmap runs (func/batching.py's arm puts its fit here): a gradient batched by a
+# vmap that has ended, for a tensor that vmap did not batch, summed over that batch (each
+# sample's contribution to the one tensor: grad(vmap(f)) of a weight f closes over).
 fit_batched = None      # backward() on a tensor whose _node is this runs in the trace
 
 
