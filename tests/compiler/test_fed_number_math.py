@@ -1,9 +1,10 @@
 """Fed numbers (tracing/number.py, number_functions.py) stay fed through division, `//` and
-`%` of ints, math.sqrt / cos / exp / log and min / max: a hand-written Adam with bias
-correction, a cosine schedule and a linear warmup compile twice, not once per step, and
-train as eagerly and as torch does; where Python would raise (a division by 0, the square
-root of a negative number) the compiled call raises Python's error too. A numpy scalar on a
-module (CategoricalVAE's annealed temperature) is guarded, then fed, as a float is."""
+`%` (of floats too, with Python's signed zeros), math.sqrt / cos / exp / log and min /
+max: a hand-written Adam with bias correction, a cosine schedule and a linear warmup
+compile twice, not once per step, and train as eagerly and as torch does; where Python
+would raise (a division by 0, the square root of a negative number) the compiled call
+raises Python's error too. A numpy scalar on a module (CategoricalVAE's annealed
+temperature) is guarded, then fed, as a float is."""
 import math
 
 import numpy as np
@@ -92,6 +93,29 @@ def test_a_number_argument_divided_or_in_math_functions_stays_fed(fn, values):
     compiled = _run(fn, values)
     assert compiled.compiles == 2 and not compiled.numbers.pinned
     assert "f64[]" in str(compiled.graphs["traced"])
+
+
+def _float_floor_and_mod(x, b):
+    # the sign of a zero remainder shows through copysign: -5.0 % 2.5 is 0.0 in Python,
+    # where torch's remainder gives -0.0
+    return (x.abs().copysign(b % 2.5) * (b // 0.1) + (7.5 // b) - (b * 3) % -0.7,
+            x.abs().copysign(-b % 2.5))
+
+
+def test_floor_division_and_modulo_of_fed_floats_stay_fed_with_pythons_signs():
+    """`b // 0.1` of 0.3 is 2.0 (not 3.0) and the remainder's zero takes the divisor's
+    sign, as Python computes them; each value is one call of one artifact."""
+    values = [1.0, 0.3, -5.0, 5.0, -0.35, 2.5]
+    compiled = _run(_float_floor_and_mod, values)
+    assert compiled.compiles == 2 and not compiled.numbers.pinned
+    x = tc.tensor(np.array([1.0, -2.0], np.float32))
+    for b in values:
+        got = compiled(x, b)[0].numpy()
+        python = [abs(v) * (1 if math.copysign(1, b % 2.5) > 0 else -1) * (b // 0.1)
+                  + 7.5 // b - (b * 3) % -0.7 for v in (1.0, -2.0)]
+        np.testing.assert_allclose(got, python, rtol=1e-6)
+        assert np.array_equal(np.signbit(compiled(x, b)[1].numpy()),
+                              [math.copysign(1, -b % 2.5) < 0] * 2)
 
 
 def _divides(x):

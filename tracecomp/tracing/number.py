@@ -14,13 +14,13 @@ What it does with the code's uses, by kind:
     number's graph value, cast first to the dtype the op would compute in with the Python
     number (dtypes.result_type): a float32 tensor times a float computes in float32, an
     int tensor times a float in the default float dtype, as eager does (`number_operands`);
-  - **with another number** (`1 - beta`, `step * 0.1`, `lr / (1 - beta1 ** t)`): +, -, *,
-    /, unary - and abs, `//` and `%` of two ints, make another TracedNumber on a graph
-    value, computed in float64 or int64 as Python computes; so does ** where Python gives
-    a float whatever the traced value (`beta1 ** step`: a positive constant base; `x ** 2`:
-    a float raised to a constant whole exponent), computed in float64 with libm's pow as
-    Python's float pow is; so do math.sqrt, exp, log, cos, ... and min / max of fed
-    numbers (number_functions.py), and round(n), math.floor, ceil and trunc (an int);
+  - **with another number** (`1 - beta`, `step * 0.1`, `lr / (1 - beta1 ** t)`): +, -, *, /,
+    unary - and abs, `//` and `%` (with Python's signs and zeros), make another TracedNumber
+    on a graph value, computed in float64 or int64 as Python computes; so does ** where
+    Python gives a float whatever the traced value (`beta1 ** step`: a positive constant
+    base; `x ** 2`: a float raised to a constant whole exponent), computed in float64 with
+    libm's pow as Python's float pow is; so do math.sqrt, exp, log, cos, ... and min / max
+    of fed numbers (number_functions.py), and round(n), math.floor, ceil and trunc (an int);
   - **numpy scalars** (a module's np.float64 temperature, fed once it changes): with
     numbers and numpy scalars, the operators above and numpy's elementwise ufuncs
     (`np.maximum(temp * np.exp(-rate * n), min_temp)`: `_UFUNCS`) give numpy's result
@@ -33,7 +33,7 @@ What it does with the code's uses, by kind:
     numbers are compiled in and the code traced again, meeting Python's error;
   - **anything else reads the value** (`if step % 10 == 0`, `range(n)`, `x[:n]`,
     `float(beta)`, formatting, returning it, passing it where an op takes a number as a
-    setting, `//` of a float): the trace goes on with this call's value, and the read is
+    setting): the trace goes on with this call's value, and the read is
     noted (`reads`), so the function is traced again with that argument compiled in as a
     constant (number_args.ArgumentRead). A result that rests on a value is never served
     for another value.
@@ -209,8 +209,7 @@ def _arithmetic(name, python_op, tensor_op, reflected, checked=None):
     (a TracedNumber, an int or a float); with a tensor it defers to the tensor's operator,
     and otherwise it reads the value. checked: where Python may raise (a traced divisor,
     any **), the graph computes it under a condition (Reads.require), and a number without
-    a recipe (.item()'s) is read; "ints": only two ints (`//` and `%` of floats round and
-    sign their zeros otherwise than the graph may), floats are read; "pow": under a
+    a recipe (.item()'s) is read; "pow": under a
     condition where it can (an .item() number's ** gives inf where Python raises)."""
     def method(self, other):
         if isinstance(other, Tensor):
@@ -218,8 +217,6 @@ def _arithmetic(name, python_op, tensor_op, reflected, checked=None):
         a, b = (other, self) if reflected else (self, other)
         traced_other = type(other) is TracedNumber
         if not (traced_other or plain_number(other)):
-            return python_op(_value(a), _value(b))
-        if checked == "ints" and not (type(_held(a)) is int and type(_held(b)) is int):
             return python_op(_value(a), _value(b))
         recipe = derived(python_op, a, b)
         # a constant divisor raised now if it is 0; a traced one is checked each call
@@ -296,6 +293,17 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
 TracedNumber.__array_ufunc__ = _array_ufunc
 
 
+def _python_mod(a, b):
+    """Python's `%`: torch's remainder (the divisor's sign), except that a zero result of
+    floats takes the divisor's sign where torch keeps the dividend's (-0.0 % 2.0 is 0.0).
+    The graph's floor_divide already gives Python's `//` of floats, zeros and infinities
+    included (checked against Python on every pair of 300 values)."""
+    out = ew.remainder(a, b)
+    if out._data.dtype.kind != "f":
+        return out
+    return ew.where(ew.eq(out, 0), ew.copysign(out, b), out)
+
+
 _ARITHMETIC = (     # name, Python's op, the graph's op, reflected, checked
     ("__add__", operator.add, ew.add, False, None),
     ("__radd__", operator.add, ew.add, True, None),
@@ -305,10 +313,10 @@ _ARITHMETIC = (     # name, Python's op, the graph's op, reflected, checked
     ("__rmul__", operator.mul, ew.mul, True, None),
     ("__truediv__", operator.truediv, ew.div, False, "any"),
     ("__rtruediv__", operator.truediv, ew.div, True, "any"),
-    ("__floordiv__", operator.floordiv, ew.floor_divide, False, "ints"),
-    ("__rfloordiv__", operator.floordiv, ew.floor_divide, True, "ints"),
-    ("__mod__", operator.mod, ew.remainder, False, "ints"),
-    ("__rmod__", operator.mod, ew.remainder, True, "ints"),
+    ("__floordiv__", operator.floordiv, ew.floor_divide, False, "any"),
+    ("__rfloordiv__", operator.floordiv, ew.floor_divide, True, "any"),
+    ("__mod__", operator.mod, _python_mod, False, "any"),
+    ("__rmod__", operator.mod, _python_mod, True, "any"),
 )
 for _name, _python, _graph, _reflected, _checked in _ARITHMETIC:
     setattr(TracedNumber, _name, _arithmetic(_name, _python, _graph, _reflected, _checked))
