@@ -6,6 +6,7 @@ import math
 import warnings
 
 from . import composite as C
+from . import dtypes
 from .amp.cpu_policy import FP32, LOWER, autocast_op
 from .dtypes import np_kind
 from .errors import DTypeError, ShapeError
@@ -47,41 +48,50 @@ def mv_(a, v):
     return matmul(a, v)
 
 
-def _scaled_sum(x, prod, beta, alpha, name, a, b):
-    """beta * x + alpha * prod; beta = 0 ignores x (its NaNs too), as torch. Its node is
-    torch's one node over (x, a, b): AddmmBackward0 for addmm."""
+def _scaled_sum(x, product, a, b, beta, alpha, name):
+    """beta * x + alpha * product(a, b); beta = 0 ignores x (its NaNs too), as torch. Its
+    node is torch's one node over (x, a, b): AddmmBackward0 for addmm. bfloat16 operands
+    compute in float32 and round once, as torch's CPU kernel does (Muon's Newton-Schulz
+    steps are two bfloat16 addmm each: rounding the product and the sum apart put them
+    half an ulp off torch's)."""
+    inputs = (x, a, b)
+    # all three: a mixed call keeps its dtype error, which the product raises
+    low = all(t._data.dtype == dtypes.BF16 for t in inputs)
+    if low:
+        x, a, b = (ew.cast(t, dtypes.float32) for t in inputs)
+    prod = product(a, b)
     prod = prod if alpha == 1 else prod * alpha
     if beta == 0:
         out = mov.expand(prod, broadcast_shapes("addmm", tuple(x.shape), tuple(prod.shape)))
     else:
         out = (x if beta == 1 else x * beta) + prod
-    return named(out, name, (x, a, b))
+    return named(ew.cast(out, dtypes.bfloat16) if low else out, name, inputs)
 
 
 @autocast_op(LOWER)
 def addmm(x, m1, m2, *, beta=1, alpha=1):
     _need(m1, 2, "addmm", "mat1")
     _need(m2, 2, "addmm", "mat2")
-    return _scaled_sum(x, matmul(m1, m2), beta, alpha, "AddmmBackward0", m1, m2)
+    return _scaled_sum(x, matmul, m1, m2, beta, alpha, "AddmmBackward0")
 
 
 def addmv(x, mat, vec, *, beta=1, alpha=1):
-    return _scaled_sum(x, mv_(mat, vec), beta, alpha, "AddmvBackward0", mat, vec)
+    return _scaled_sum(x, mv_, mat, vec, beta, alpha, "AddmvBackward0")
 
 
 @autocast_op(LOWER)
 def baddbmm(x, b1, b2, *, beta=1, alpha=1):
-    return _scaled_sum(x, C.bmm(b1, b2), beta, alpha, "BaddbmmBackward0", b1, b2)
+    return _scaled_sum(x, C.bmm, b1, b2, beta, alpha, "BaddbmmBackward0")
 
 
 @autocast_op(LOWER)
 def addbmm(x, b1, b2, *, beta=1, alpha=1):
-    return _scaled_sum(x, rd.reduce_sum(C.bmm(b1, b2), (0,)), beta, alpha, "AddbmmBackward0",
-                       b1, b2)
+    return _scaled_sum(x, lambda p, q: rd.reduce_sum(C.bmm(p, q), (0,)), b1, b2, beta, alpha,
+                       "AddbmmBackward0")
 
 
 def addr(x, v1, v2, *, beta=1, alpha=1):
-    return _scaled_sum(x, outer(v1, v2), beta, alpha, "AddrBackward0", v1, v2)
+    return _scaled_sum(x, outer, v1, v2, beta, alpha, "AddrBackward0")
 
 
 def kron(a, b):
