@@ -13,7 +13,11 @@ Operands on two devices raise torch's error (a 0-d CPU tensor goes with any devi
 
 Inside torch.func.vmap an operand's data is a Batched (func/batching_value.py): `bind` hands
 the call to the batching interpreter (`batching`, set while a vmap runs), which computes
-the batched result, and the result goes on the tape as a computed one would.
+the batched result, and the result goes on the tape as a computed one would. While a vmap
+runs inside traced code the batching hook comes before the tracer's: a call on batched
+operands is handed to its rule, and the primitives the rule calls on the physical (traced)
+tensors reach bind again and are recorded, so the graph holds the batched computation once
+instead of one copy per sample.
 
 Shape rules run only when the impl fails (to turn numpy's message into one in the user's
 terms), or on every call when TRACECOMP_CHECK_SHAPES=1 (the test suite sets it, so every
@@ -96,7 +100,8 @@ class TapeNode:
             if isinstance(a, Tensor):
                 versions.append(a._vc[0])
                 node = a._node
-                if a._view is not None and node is not None and node.out_version != a._vc[0]:
+                if a._view is not None and node is not None and \
+                        getattr(node, "out_version", a._vc[0]) != a._vc[0]:    # (or traced)
                     node = current_node(a)      # a view whose base changed since
                 edges.append(node)
             else:
@@ -277,7 +282,7 @@ def needs(x) -> bool:
 
 def bind(prim, *args, **params):
     """Apply primitive `prim` to tensors and Python scalars."""
-    if trace_hook is not None:
+    if trace_hook is not None and batching is None:
         out = trace_hook(prim, args, params)
         if out is not NotImplemented:
             return out
@@ -295,6 +300,14 @@ def bind(prim, *args, **params):
         dtype = out.dtype       # a Batched: computed by the rules, on the tape as any result
         view = False
         vc = [0]
+    elif batching is not None and trace_hook is not None and \
+            (out := trace_hook(prim, args, params)) is not NotImplemented:
+        # vmap inside traced code (docstring): the autograd of the tensors the vmapped code
+        # sees is the tape, so that grad inside it (per-sample gradients) runs the VJPs on
+        # the batch; the graph's nodes keep their requires_grad for a gradient of the vmap
+        if out._requires_grad:
+            out._node = NODE_MAKERS[prim](prim, args, params, out._data, out._vc)
+        return out
     elif _devices_used[0] and any(type(a) is DeviceArray for a in arrays):
         out = _on_device(prim, arrays, params)
         dtype = out.dtype

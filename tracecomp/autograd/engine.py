@@ -48,6 +48,7 @@ class _Traced:
 
     seq = -1
     args = ()
+    edges = ()      # a tape walk (grad inside a vmap that is traced) stops here
     hooks = None
     retain = None
 

@@ -11,6 +11,9 @@ it on the tape as it would any result, so the VJPs, which call primitives too, r
 
 The rules' own calls run with grad mode off: the tape is kept on the tensors the user's code
 sees, one node per primitive it calls (vmap's entry and exit are nodes too, batching_value).
+While tracing they keep the caller's grad mode: the graph's nodes they record then carry
+requires_grad, so the graph autodiff can differentiate through the vmap (grad of a compiled
+vmap); the tape still gets one node per primitive the user's code calls (dispatch.bind).
 
 A primitive without a rule falls back to a loop for that primitive alone: each sample's
 operands sliced out, the primitive called per sample, the results stacked (what torch does
@@ -26,7 +29,7 @@ import itertools
 import threading
 from collections import Counter
 
-from .. import debug_log, grad_mode
+from .. import context, debug_log, grad_mode
 from ..creation import default_generator
 from ..dispatch import bind
 from . import batching_rules as rules
@@ -109,7 +112,7 @@ def apply(prim, args, arrays, params):
         return NotImplemented
     values, bdims = _layer(args, arrays, level)
     rule = rules.rule_for(prim)
-    was, _grad.enabled = _grad.enabled, False
+    was, _grad.enabled = _grad.enabled, _grad.enabled and context.current() is not None
     ceiling, _state.ceiling = _state.ceiling, level
     try:
         if rule is None:

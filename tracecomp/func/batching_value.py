@@ -15,7 +15,7 @@ vmapped function), so each batch axis is handled exactly once, by its own level.
 Whatever needs the values (`.item()`, `if x > 0:`, `.numpy()`) raises torch's error: a
 batched tensor has no single value to give.
 """
-from .. import dispatch, grad_mode
+from .. import context, dispatch, grad_mode
 from ..tensor import Tensor
 
 ITEM = ("vmap: It looks like you're calling .item() on a Tensor. We don't support vmap over "
@@ -168,8 +168,8 @@ def _out_vjp(g, out, y, bdim, level, batch):
 
 
 def _tape_prim(name, vjp):
-    # not registered with defprim: these never reach bind or a graph (vmap runs its loop
-    # while tracing), they only label tape nodes
+    # not registered with defprim: these never reach bind or a graph (while tracing the
+    # graph holds the ops that move the batch), they only label tape nodes
     from ..ops.registry import Primitive
     return Primitive(name, None, None, None, vjp, frozenset(), saves=())
 
@@ -198,7 +198,17 @@ def enter(x, bdim, level):
 
 
 def leave(y, level, out_dim, batch):
-    """vmap's result y as the caller sees it: the level's batch at out_dim."""
-    with grad_mode.no_grad():
+    """vmap's result y as the caller sees it: the level's batch at out_dim. While tracing,
+    the ops that take the batch out are recorded with grad mode as it is, so the graph's
+    autodiff reaches through them; a result batched by no other vmap is then the traced
+    tensor itself (the graph computes its gradient), one still batched by an outer vmap
+    joins that vmap's tape."""
+    if context.current() is not None:
         made = unwrap(y, level, out_dim, batch)
+        if type(made._data) is not Batched:
+            return made
+        made = Tensor._make(made._data)
+    else:
+        with grad_mode.no_grad():
+            made = unwrap(y, level, out_dim, batch)
     return taped(VMAP_OUT, made, y, bdim=out_dim, level=level, batch=batch)

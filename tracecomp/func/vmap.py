@@ -13,20 +13,25 @@ loaded machine, 2026-12-06): tracecomp's vmap(grad) 0.50-0.84 s against torch.fu
 0.79-1.01 s (the loop over the batch it replaced: 1.2-1.7 s); benchmarks/model_ensembling.py
 (10 MLPs): within 5% of torch.func.
 
-Inside tracecomp.compile, and for a batch of size 0, vmap is a loop: the function runs once
-per sample on the slices (inputs with in_dim None go in whole) and the outputs are stacked
-(a compiled graph then holds one copy of the function per sample).
+Inside tracecomp.compile vmap runs the same batching rules: the batching hook comes before
+the tracer's in bind, so the primitives the rules call on the traced physical tensors are
+recorded, and the graph holds the batched computation once, whatever the batch size (a
+primitive without a rule is unrolled per sample, that primitive alone). Autograd inside the
+vmapped code is the tape (so grad inside vmap is per sample, its VJPs recorded batched);
+the graph's nodes keep requires_grad, so a gradient of the vmap's results is the graph
+autodiff's. For a batch of size 0 vmap is a loop: the function runs once on zeros of a
+sample's shape (inputs with in_dim None go in whole) for the outputs' shapes.
 
 Semantics follow torch: in_dims/out_dims as an int, None or a prefix pytree of the
 arguments/outputs, negative dims, kwargs passed unbatched, chunk_size (the batch run in
 chunks of that many samples, the results joined), torch's errors for mismatched batch
 sizes, bad dims, non-tensor outputs, .item() and data-dependent control flow inside, and
 `randomness` (randomness.py, batching.py). An output with out_dim None must not depend on
-a batched input; in the loop that is decided by comparing the samples' values.
+a batched input.
 """
 import functools
 
-from .. import composite, context
+from .. import composite
 from ..tensor import Tensor
 from . import batching
 from . import batching_value as bv
@@ -45,9 +50,9 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
     def wrapped(*args, **kwargs):
         _check_out_dims(out_dims, func)
         batch, flat_in_dims, flat_args, spec = _batched_inputs(in_dims, args, func)
-        if batch == 0 or context.current() is not None:
-            outputs = _loop(func, batch, flat_in_dims, flat_args, spec, kwargs, randomness)
-            return _stack_outputs(outputs, out_dims, func, batch)
+        if batch == 0:
+            outputs = _loop(func, flat_in_dims, flat_args, spec, kwargs, randomness)
+            return _stack_outputs(outputs, out_dims, func)
         step = chunk_size or batch
         parts = []
         for start in range(0, batch, step):
@@ -102,18 +107,13 @@ def _join_chunks(parts, out_dims, func):
                            for col, d in zip(columns, flat_dims)], spec)
 
 
-def _loop(func, batch, flat_in_dims, flat_args, spec, kwargs, randomness):
-    """The per-sample loop (while tracing for tracecomp.compile, and for an empty batch):
-    func once per sample on the slices, the outputs as a list."""
-    columns = [None if d is None else a.unbind(d) if batch else _empty_sample(a, d)
-               for a, d in zip(flat_args, flat_in_dims)]
-    outputs = []
+def _loop(func, flat_in_dims, flat_args, spec, kwargs, randomness):
+    """An empty batch: func once, on zeros of a sample's shape (only the outputs' shapes
+    are used), as a list of the one output."""
+    sample = [a if d is None else _empty_sample(a, d) for a, d in zip(flat_args, flat_in_dims)]
     with rnd.Loop(randomness) as loop:
-        for i in range(max(batch, 1)):          # a 0-sized batch: one call for shapes
-            loop.sample()
-            sample = [a if c is None else c[i] for a, c in zip(flat_args, columns)]
-            outputs.append(func(*tree_unflatten(sample, spec), **kwargs))
-    return outputs
+        loop.sample()
+        return [func(*tree_unflatten(sample, spec), **kwargs)]
 
 
 def name_of(func):
@@ -125,9 +125,9 @@ def name_of(func):
 
 
 def _empty_sample(arg, dim):
-    """One sample of a 0-sized batch: zeros of a slice's shape (only the shapes are used)."""
+    """One sample of a 0-sized batch: zeros of a slice's shape."""
     shape = tuple(arg.shape[:dim]) + tuple(arg.shape[dim + 1:])
-    return [arg.new_zeros(shape)]
+    return arg.new_zeros(shape)
 
 
 # --- inputs -------------------------------------------------------------------------------
@@ -199,34 +199,18 @@ def _output_dims(output, out_dims, name):
     return flat, spec, flat_dims
 
 
-def _stack_outputs(outputs, out_dims, func, batch):
+def _stack_outputs(outputs, out_dims, func):
+    """The outputs of an empty batch's one call, each with a 0-sized batch dim at its
+    out_dim."""
     name = name_of(func)
-    _, spec, flat_dims = _output_dims(outputs[0], out_dims, name)
-    samples = [tree_flatten(o) for o in outputs]
-    for _, s in samples[1:]:
-        if s != spec:
-            raise ValueError(f"vmap({name}, ...): `{name}` returned outputs of different "
-                             f"structures for different samples: {spec} and {s}; vmap needs "
-                             f"one structure for the whole batch.")
-    columns = list(zip(*(leaves for leaves, _ in samples)))
-    return tree_unflatten([_stack_one(col, d, name, batch) for col, d in zip(columns, flat_dims)],
-                          spec)
+    flat, spec, flat_dims = _output_dims(outputs[0], out_dims, name)
+    return tree_unflatten([_stack_one(v, d, name) for v, d in zip(flat, flat_dims)], spec)
 
 
-def _stack_one(values, out_dim, name, batch):
-    first = values[0]
+def _stack_one(first, out_dim, name):
     if out_dim is None:
-        if isinstance(first, Tensor) and any(
-                not (v is first or composite.equal(v, first)) for v in values[1:]):
-            raise ValueError(f"vmap({name}, ...): `{name}` can not return a BatchedTensor when "
-                             f"out_dim is None")
         return first
     if not isinstance(first, Tensor):
         raise ValueError(f"vmap({name}, ...): `{name}` must only return Tensors, got type "
                          f"{type(first)}. Did you mean to set out_dims= to None for output?")
-    if batch == 0:
-        return first.unsqueeze(out_dim).narrow(out_dim, 0, 0)
-    return composite.stack(values, out_dim)
-
-
-
+    return first.unsqueeze(out_dim).narrow(out_dim, 0, 0)
