@@ -15,8 +15,9 @@ Each line is the median of --runs calls after one warm-up call, the four taking 
   tracecomp vmap tracecomp.func.vmap(tracecomp.func.grad(loss)): batching rules too
   tracecomp loop the same loop by hand in tracecomp
   tracecomp compiled (--compiled) tracecomp.compile of tracecomp's vmap(grad(loss)): the
-                 loop unrolled into one graph (its first call, tracing and compiling, is
-                 printed apart; at batch 64 with the tutorial's CNN it takes minutes)
+                 batching rules traced into one graph, of a size that does not depend on
+                 the batch (its first call, tracing and compiling, is printed apart; at
+                 batch 64 with the tutorial's CNN, 4.5 s on a loaded machine, 2026-12-06)
 
 and the largest difference between tracecomp's and torch's per-sample gradients.
 """
