@@ -1,7 +1,8 @@
-"""torch.func inside tracecomp.compile: grad, jacrev, jvp and vmap (unrolled into the graph)
+"""torch.func inside tracecomp.compile: grad, jacrev, jvp and vmap (batched in the graph)
 give eager's numbers, also on a second call with new inputs; a random op under
-randomness='error' raises as in eager; randomness='same', which a graph cannot replay, is a
-graph break with a warning (an error under fullgraph=True) and still gives 'same'."""
+randomness='error' raises as in eager; randomness='same' draws once in the graph, and a draw
+from batched operands, which a graph cannot replay per sample, is a graph break with a
+warning (an error under fullgraph=True) and still gives 'same'."""
 import warnings
 
 import pytest
@@ -39,15 +40,26 @@ def test_random_op_under_error_mode_raises_when_compiled():
         compiled(tc.ones(2, 3))
 
 
-def test_randomness_same_breaks_the_graph():
+def test_randomness_same_draws_once_in_the_graph():
     def fn(x):
         return tc.vmap(lambda a: a + tc.rand(3), randomness="same")(x)
     x = tc.randn(4, 3)
-    with pytest.warns(UserWarning, match="randomness='same'"):
-        noise = tc.compile(fn)(x) - x
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # no graph break: one graph
+        noise = tc.compile(fn, fullgraph=True)(x) - x
     assert_close(noise, noise[:1].expand(4, 3), what="'same' noise per sample")
+    assert len(set(noise[0].tolist())) == 3
+
+
+def test_randomness_same_from_batched_operands_breaks_the_graph():
+    def fn(p):
+        return tc.vmap(lambda a: tc.bernoulli(a), randomness="same")(p)
+    p = tc.full((4, 50), 0.5)
+    with pytest.warns(UserWarning, match="randomness='same'"):
+        draws = tc.compile(fn)(p)
+    assert_close(draws, draws[:1].expand(4, 50), what="'same' draws per sample")
     with pytest.raises(tc.TraceError, match="randomness='same'"):
-        tc.compile(fn, fullgraph=True)(x)
+        tc.compile(fn, fullgraph=True)(p)
 
 
 def test_compiled_per_sample_grads_with_functional_call():

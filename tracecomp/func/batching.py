@@ -34,6 +34,7 @@ from ..creation import default_generator
 from ..dispatch import bind
 from . import batching_rules as rules
 from . import batching_value as bv
+from . import randomness as rnd
 from .batching_value import Batched
 
 _grad = grad_mode.state
@@ -207,7 +208,10 @@ def _random(prim, args, arrays, params, level):
 
 def _same_per_sample(prim, args, arrays, params, level):
     """randomness='same' with batched operands: each sample draws from the generator state
-    vmap found, so all share their numbers (the generator then moves on once)."""
+    vmap found, so all share their numbers (the generator then moves on once). A graph
+    cannot restart its generator: while tracing, a graph break."""
+    if context.current() is not None:
+        raise rnd.same_in_graph_error(prim.name)
     rng = default_generator.rng
     state = rng.bit_generator.state
 

@@ -1,16 +1,17 @@
-"""vmap's `randomness` modes: 'error' for both ways vmap runs, the others for its loop.
+"""vmap's `randomness` modes, around a vmap's call (`Loop`: the batched call, or the one
+call of an empty batch).
 
     'error'      a random op inside vmap raises torch's RuntimeError
-    'different'  each sample draws its own numbers (the loop does that by itself; batched,
-                 batching.py draws for the whole batch)
-    'same'       every sample draws the same numbers: each iteration starts the default
-                 generator from the state it had when vmap began (batched: one draw)
+    'different'  each sample draws its own numbers (batching.py draws for the whole batch)
+    'same'       every sample draws the same numbers: one draw (a draw from batched
+                 operands runs per sample, each from the generator state vmap found)
 
 Eager ops draw from `default_generator.rng`, so 'error' swaps in an object that raises
 when anything draws from it (explicit `generator=` objects are not guarded). While tracing
 for tracecomp.compile the draws happen when the graph runs, not at trace time, so 'error'
-hooks the tracer instead (a primitive tagged "random" raises the same error), and 'same',
-which would need the graph to replay one draw per sample, is a TraceError: a graph break.
+hooks the tracer instead (a primitive tagged "random" raises the same error); under 'same'
+a draw from batched operands, which would need the graph to replay one generator state per
+sample, is a TraceError (batching.py): a graph break.
 """
 
 from .. import dispatch
@@ -53,19 +54,13 @@ class Loop:
                 dispatch.trace_hook = _refusing(self.saved)
             else:
                 self.saved, default_generator.rng = default_generator.rng, _Refuse()
-        elif self.mode == "same":
-            if self.tracing:
-                raise TraceError("vmap(..., randomness='same') inside compiled code: the "
-                                 "graph draws its random numbers when it runs, one draw per "
-                                 "sample, so every sample would get different numbers. Call "
-                                 "this vmap outside tracecomp.compile, or use "
-                                 "randomness='different'.")
+        elif self.mode == "same" and not self.tracing:
             if not isinstance(default_generator.rng, _Refuse):    # an outer 'error' vmap
                 self.saved = default_generator.rng.bit_generator.state
         return self
 
     def sample(self):
-        """Before each sample: under 'same', the generator as vmap found it."""
+        """Before the call: under 'same', the generator as vmap found it."""
         if self.saved is not None and self.mode == "same":
             default_generator.rng.bit_generator.state = self.saved
 
@@ -88,4 +83,11 @@ def _refusing(hook):
     return record
 
 
-__all__ = ["MODES", "Loop", "check_mode"]
+def same_in_graph_error(name):
+    return TraceError(f"vmap(..., randomness='same') inside compiled code: {name} draws from "
+                      f"batched operands, so each sample would need the same generator "
+                      f"state, which the graph cannot replay. Call this vmap outside "
+                      f"tracecomp.compile, or use randomness='different'.")
+
+
+__all__ = ["MODES", "Loop", "check_mode", "same_in_graph_error"]
