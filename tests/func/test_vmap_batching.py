@@ -153,12 +153,12 @@ def test_ensemble_of_weights_batched_together():
 
 def test_primitive_without_rule_runs_per_sample_and_is_counted(caplog, monkeypatch):
     monkeypatch.setenv("TRACECOMP_DEBUG", "1")
-    before = batching.FALLBACKS["searchsorted"]
+    before = batching.FALLBACKS["linalg_matrix_rank"]
     with caplog.at_level("INFO", logger="tracecomp"):
-        both(lambda lib, s, v: lib.vmap(lambda a, b: lib.searchsorted(a, b) * b)(
-            s.sort(-1).values, v), randn(3, 5), randn(3, 2, seed=1))
-    assert batching.FALLBACKS["searchsorted"] == before + 1
-    assert "searchsorted" in caplog.text and "once per sample" in caplog.text
+        both(lambda lib, m, v: lib.vmap(lambda a, b: lib.linalg.matrix_rank(a) * b)(m, v),
+             randn(3, 4, 4), randn(3, 2, seed=1))
+    assert batching.FALLBACKS["linalg_matrix_rank"] == before + 1
+    assert "linalg_matrix_rank" in caplog.text and "once per sample" in caplog.text
 
 
 def test_randomness_different_and_same():

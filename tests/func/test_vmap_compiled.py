@@ -38,6 +38,24 @@ CASES = {
                (randn(4, 3), randn(3, 5, seed=1))),
     "chunk_size": (lambda lib, x: lib.vmap(lambda a: a.exp().sum(0), chunk_size=3)(x),
                    (randn(7, 4, 2),)),
+    "solve": (lambda lib, a, b: lib.vmap(lambda m, v: lib.linalg.solve(m, v))(a, b),
+              (randn(4, 3, 3) + 3 * np.eye(3, dtype=np.float32), randn(4, 3, 2, seed=1))),
+    "solve_shared_matrix": (lambda lib, a, b: lib.vmap(lib.func.grad(
+        lambda v, m: lib.linalg.solve(m, v.exp()).sum()), in_dims=(0, None))(b, a),
+        (randn(3, 3) + 3 * np.eye(3, dtype=np.float32), randn(5, 3, 2, seed=1))),
+    "solve_triangular": (lambda lib, a, b: lib.vmap(lambda m, v: lib.linalg.solve_triangular(
+        m, v, upper=True), in_dims=(None, 1))(a, b),
+        (np.triu(randn(3, 3)) + 3 * np.eye(3, dtype=np.float32), randn(3, 4, 2, seed=1))),
+    "cholesky_solve": (lambda lib, a, b: lib.vmap(lambda m, v: lib.cholesky_solve(
+        v, lib.linalg.cholesky(m @ m.mT + lib.eye(3))))(a, b),
+        (randn(4, 3, 3), randn(4, 3, 2, seed=1))),
+    "searchsorted": (lambda lib, s, v, w: (
+        lib.vmap(lambda a, b: lib.searchsorted(a, b))(s, v),
+        lib.vmap(lambda b: lib.searchsorted(s[0], b, right=True))(v),
+        lib.vmap(lambda a, b: lib.searchsorted(a, b), in_dims=(0, None))(s, v[0]),
+        lib.vmap(lambda a, b: lib.searchsorted(a, b))(w.exp().cumsum(-1), v[:, None, :].expand(
+            5, 2, 3))),
+        (np.sort(randn(5, 6), -1), randn(5, 3, seed=1), randn(5, 2, 6, seed=2))),
     "index_and_loss": (lambda lib, x, t: lib.vmap(
         lambda a, k: lib.nn.functional.cross_entropy(a[1:], k[1:]))(x, t),
         (randn(4, 5, 3), np.array([[0, 1, 2, 0, 1]] * 4, dtype=np.int64))),
@@ -146,10 +164,10 @@ def test_randomness_error_raises_when_compiled_as_torch():
 
 def test_primitive_without_rule_is_unrolled_alone_inside_compile():
     def fn(lib, a, b):
-        return lib.vmap(lambda m, v: lib.linalg.solve(m, v.exp()).sin())(a, b)
-    a = randn(5, 3, 3) + 3 * np.eye(3, dtype=np.float32)
-    before = batching.FALLBACKS["linalg_solve"]
-    compiled = compiled_vs_torch(fn, a, randn(5, 3, seed=1))
-    assert batching.FALLBACKS["linalg_solve"] > before
+        return lib.vmap(lambda m, v: lib.linalg.matrix_rank(m.exp()) * v.sin())(a, b)
+    before = batching.FALLBACKS["linalg_matrix_rank"]
+    compiled = compiled_vs_torch(fn, randn(5, 3, 3), randn(5, 3, seed=1))
+    assert batching.FALLBACKS["linalg_matrix_rank"] > before
     ops = [n.op for n in compiled.graphs["traced"].nodes]
-    assert ops.count("linalg_solve") == 5 and ops.count("sin") == 1 and ops.count("exp") == 1
+    assert ops.count("linalg_matrix_rank") == 5 and ops.count("sin") == 1 and \
+        ops.count("exp") == 1

@@ -17,7 +17,9 @@ Rules come in a few kinds, each written once and given to every primitive it fit
   matmul       matmul, with numpy's rules for 1-D operands and broadcast leading dims
   movement     reshape, permute, expand, slice, pad: the batch dim joins the shape
   stacked      ops on the last dims that take any leading ones (view_as_real, linalg):
-               the batch in front
+               the batch in front; two-operand solves whose leading dims broadcast take
+               the broadcast rule
+  searchsorted the boundaries' batch meets the values' row by row
   windows      unfold/fold (conv2d, pooling): the batch folded into N
   index        index / index_put: a full slice in front, or with batched index tensors an
                arange over the batch as one more index
@@ -184,6 +186,21 @@ def folded(prim, values, bdims, **params):
     batch, n = x.shape[0], x.shape[1]
     out = bind(prim, mv.reshape(x, (batch * n,) + tuple(x.shape[2:])), **params)
     return mv.reshape(out, (batch, n) + tuple(out.shape[1:])), 0
+
+
+def searchsorted(prim, values, bdims, **params):
+    """Boundaries of one sample 1-D and the same for all: they apply to the batch as it is.
+    Else both batched in front, so that each sample's rows meet their own boundaries (a
+    sample's 1-D boundaries: its values flattened to one row)."""
+    (seq, vals), (ds, dv) = values, bdims
+    if ds is None and seq.ndim == 1:
+        return bind(prim, seq, vals, **params), dv
+    batch = batch_size(values, bdims)
+    seq, vals = batched_front(seq, ds, batch), batched_front(vals, dv, batch)
+    if seq.ndim > 2:
+        return bind(prim, seq, vals, **params), 0
+    out = bind(prim, seq, mv.reshape(vals, (batch, -1)), **params)
+    return mv.reshape(out, tuple(vals.shape)), 0
 
 
 # --- indexing ---------------------------------------------------------------------------------
@@ -363,6 +380,9 @@ BY_NAME = {
     "nll_loss": nll_loss, "nll_loss_backward": nll_loss_backward,
     "mse_loss": mse_loss, "mse_loss_backward": mse_loss_backward,
     "check_range": unary, "bernoulli": broadcast, "poisson": broadcast, "binomial": broadcast,
+    "searchsorted": searchsorted,
+    # solves on the last two dims, whose leading dims broadcast: as elementwise ops do
+    "linalg_solve": broadcast, "linalg_solve_triangular": broadcast, "cholesky_solve": broadcast,
 }
 # linear algebra on the last two dims, whose numpy/LAPACK impls take stacks of matrices:
 # the batch in front is one more leading dim (each matrix's result bitwise as alone)
