@@ -2,7 +2,7 @@
 against torch, in one process on the same weights and data.
 
     .venv/bin/python benchmarks/model_ensembling.py [--models 10] [--batch 64] [--runs 5]
-                                                  [--threads 1]
+                                                  [--threads 1] [--compiled]
 
 The workload is the model-ensembling tutorial's: MLPs 784-128-128-10 on 28x28 inputs, their
 states stacked with stack_module_state, functional_call vmapped over the models, with a
@@ -12,8 +12,12 @@ Each line is the median of --runs calls after a warm-up call, the calls taking t
 
   torch vmap / tracecomp vmap   vmap(fmodel)(params, buffers, minibatches)
   torch loop / tracecomp loop   [model(minibatch) for model, minibatch in ...], stacked
+  tracecomp compiled vmap       (--compiled) tracecomp.compile of the vmap: the batching
+                                rules traced into one graph
 """
 import argparse
+import functools
+import time
 
 import numpy as np
 import torch
@@ -38,15 +42,16 @@ def mlp_class(lib):
     return SimpleMLP
 
 
-def workload(lib, models, minibatches):
-    """{name: call} for lib: vmap and loop, per-model and shared minibatches."""
+def workload(lib, models, minibatches, compiled=False):
+    """{name: call} for lib: vmap and loop, per-model and shared minibatches (with
+    compiled, tracecomp.compile of the two vmaps too, their first calls timed apart)."""
     params, buffers = lib.func.stack_module_state(models)
     base = models[0]
 
     def fmodel(params, buffers, x):
         return lib.func.functional_call(base, (params, buffers), (x,))
     one = minibatches[0]
-    return {
+    calls = {
         "vmap, a minibatch each": lambda: lib.vmap(fmodel)(params, buffers, minibatches),
         "loop, a minibatch each": lambda: lib.stack([m(b) for m, b in zip(models,
                                                                             minibatches)]),
@@ -54,6 +59,15 @@ def workload(lib, models, minibatches):
                                                                               one),
         "loop, one minibatch": lambda: lib.stack([m(one) for m in models]),
     }
+    if compiled:
+        for name, in_dims, x in (("a minibatch each", 0, minibatches),
+                                 ("one minibatch", (0, 0, None), one)):
+            run = lib.compile(lib.vmap(fmodel, in_dims=in_dims))
+            start = time.perf_counter()
+            run(params, buffers, x)
+            print(f"  compiled vmap, {name}: first call {time.perf_counter() - start:.2f} s")
+            calls[f"compiled vmap, {name}"] = functools.partial(run, params, buffers, x)
+    return calls
 
 
 def main():
@@ -62,6 +76,7 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--compiled", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     tc.set_num_threads(args.threads)
@@ -75,16 +90,16 @@ def main():
         (args.models, args.batch, 1, 28, 28)).astype(np.float32)
     with torch.no_grad(), tc.no_grad():
         t_calls = workload(torch, theirs, torch.tensor(data))
-        o_calls = workload(tc, ours, tc.tensor(data))
-        worst = max(float(np.abs(o_calls[k]().numpy() - t_calls[k]().numpy()).max())
-                    for k in t_calls)
+        o_calls = workload(tc, ours, tc.tensor(data), args.compiled)
+        worst = max(float(np.abs(o_calls[k]().numpy() - t_calls[k.replace("compiled ", "")]()
+                                 .numpy()).max()) for k in o_calls)
         calls = {f"torch {k}": f for k, f in t_calls.items()}
         calls.update({f"tracecomp {k}": f for k, f in o_calls.items()})
         times = medians_ms(calls, args.runs)
     print(f"model ensembling, {args.models} MLPs, minibatch {args.batch}, median of "
           f"{args.runs} (torch {torch.__version__}, {torch.get_num_threads()} threads)")
     for name, ms in times.items():
-        print(f"  {name:36s} {ms:8.2f} ms")
+        print(f"  {name:46s} {ms:8.2f} ms")
     for k in t_calls:
         if k.startswith("vmap"):
             print(f"  tracecomp / torch, {k}: {times['tracecomp ' + k] / times['torch ' + k]:.2f}")

@@ -59,6 +59,9 @@ trace_hook = None
 # the last vmap ends): apply(prim, args, arrays, params) -> the batched result, or
 # NotImplemented when no operand is batched. Other ops pay one global read.
 batching = None
+# Set with it: in_vmap() -> whether a vmap runs in this thread (batching stays armed after
+# one ends while a backward may still bring cotangents into its batch)
+in_vmap = None
 
 _grad = grad_mode.state
 _make = Tensor._make
@@ -305,7 +308,7 @@ def bind(prim, *args, **params):
         # vmap inside traced code (docstring): the autograd of the tensors the vmapped code
         # sees is the tape, so that grad inside it (per-sample gradients) runs the VJPs on
         # the batch; the graph's nodes keep their requires_grad for a gradient of the vmap
-        if out._requires_grad:
+        if out._requires_grad and in_vmap():
             out._node = NODE_MAKERS[prim](prim, args, params, out._data, out._vc)
         return out
     elif _devices_used[0] and any(type(a) is DeviceArray for a in arrays):

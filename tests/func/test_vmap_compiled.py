@@ -171,3 +171,16 @@ def test_primitive_without_rule_is_unrolled_alone_inside_compile():
     ops = [n.op for n in compiled.graphs["traced"].nodes]
     assert ops.count("linalg_matrix_rank") == 5 and ops.count("sin") == 1 and \
         ops.count("exp") == 1
+
+
+def test_compiled_training_after_an_eager_grad_of_vmap():
+    # the eager backward brings cotangents into an ended vmap's batch, which leaves the
+    # batching hook armed: traced code outside any vmap must keep the graph's autodiff
+    w = tc.randn(3, requires_grad=True)
+    tc.vmap(lambda a: (a * w).sum())(tc.randn(4, 3)).sum().backward()
+
+    def step(lib, x, w):
+        w = w.clone().requires_grad_()
+        (x @ w).tanh().sum().backward()
+        return w.grad
+    compiled_vs_torch(step, randn(5, 3), randn(3, 2, seed=1))

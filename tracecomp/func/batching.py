@@ -75,7 +75,14 @@ def arm(on=True):
     from .. import dispatch
     from ..autograd import engine
     dispatch.batching = apply if on else None
+    dispatch.in_vmap = running if on else None
     engine.fit_batched = fit if on else None
+
+
+def running():
+    """Whether a vmap runs in this thread (dispatch.bind puts the ops it traces there on
+    the tape)."""
+    return bool(_state.active)
 
 
 def enter(batch, randomness):
