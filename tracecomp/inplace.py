@@ -65,9 +65,9 @@ def alias(x):
     out = Tensor._make(x._data.copied() if batched else x._data.copy(), x._requires_grad,
                        x._node)
     trace = context.current()
-    if trace is not None:   # x's value, read where x came from (`s = zeros(n); s[i] = v`: a
-        trace.made(out, x)  # temporary's copy is one too), not a tensor from outside
-    return out
+    if trace is not None and not batched:   # x's value, read where x came from (`s =
+        trace.made(out, x)  # zeros(n); s[i] = v`: a temporary's copy is one too), not a
+    return out              # tensor from outside (a batched one's physical tensor says)
 
 
 def _apart(x, operand):

@@ -56,10 +56,17 @@ CASES = {
         lib.vmap(lambda a, b: lib.searchsorted(a, b))(w.exp().cumsum(-1), v[:, None, :].expand(
             5, 2, 3))),
         (np.sort(randn(5, 6), -1), randn(5, 3, seed=1), randn(5, 2, 6, seed=2))),
+    "in_place": (lambda lib, x: lib.vmap(lib.func.grad(
+        lambda a: _set_row(a.clone().mul_(a), a[1] * a[2]).sin().sum()))(x), (randn(4, 3, 5),)),
     "index_and_loss": (lambda lib, x, t: lib.vmap(
         lambda a, k: lib.nn.functional.cross_entropy(a[1:], k[1:]))(x, t),
         (randn(4, 5, 3), np.array([[0, 1, 2, 0, 1]] * 4, dtype=np.int64))),
 }
+
+
+def _set_row(t, row):
+    t[0] = row
+    return t
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
