@@ -80,9 +80,10 @@ def arm(on=True):
 
 
 def running():
-    """Whether a vmap runs in this thread (dispatch.bind puts the ops it traces there on
-    the tape)."""
-    return bool(_state.active)
+    """Whether a vmap runs in this thread and its user's code, not a rule, calls now
+    (dispatch.bind puts the ops it traces there on the tape; a rule's calls on physical
+    tensors are the graph's alone)."""
+    return bool(_state.active) and _state.ceiling is None
 
 
 def enter(batch, randomness):

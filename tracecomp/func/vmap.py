@@ -35,7 +35,10 @@ import functools
 
 from .. import composite
 from ..tensor import Tensor
-from . import batching
+from . import (
+    batching,
+    batching_custom,  # noqa: F401 (its rule joins the table)
+)
 from . import batching_value as bv
 from . import randomness as rnd
 from .pytree import broadcast_to_and_flatten, tree_flatten, tree_unflatten
