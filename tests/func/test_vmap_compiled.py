@@ -233,3 +233,49 @@ def test_custom_function_batched_in_eager_and_compiled_vmap():
     same_tree(fn(tc, *convert(tc, args)), fn(torch, *convert(torch, args)))
     compiled_vs_torch(fn, *args)
     assert batching.FALLBACKS["custom_vjp"] == before
+
+
+@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+def test_recurrent_layer_batched_and_per_sample_grads_against_torch(mode):
+    """torch.vmap has no rule for its fused recurrent layers: the oracle is torch per
+    sample (outputs, and autograd.grad of each sample's loss for the parameters). Eagerly
+    the layer is one rnn_scan (its rule folds the batch in); compiled, its steps unroll."""
+    ref = getattr(torch.nn, mode)(3, 4, num_layers=2, bidirectional=True)
+    ours = getattr(tc.nn, mode)(3, 4, num_layers=2, bidirectional=True)
+    ours.load_state_dict({k: tc.tensor(v.detach().numpy()) for k, v in ref.state_dict().items()})
+    x = randn(4, 5, 2, 3)
+
+    def loss(lib, model):
+        return lambda p, a: lib.func.functional_call(model, p, (a,))[0].square().sum()
+    want = torch.stack([ref(a)[0] for a in torch.tensor(x)]).detach()
+    per_sample = [torch.autograd.grad(loss(torch, ref)(dict(ref.named_parameters()), a),
+                                      list(ref.parameters())) for a in torch.tensor(x)]
+    params = {k: v.detach() for k, v in ours.named_parameters()}
+    run = tc.vmap(lambda a: ours(a)[0])
+    grads = tc.vmap(tc.func.grad(loss(tc, ours)), in_dims=(None, 0))
+    before = batching.FALLBACKS["rnn_scan"]
+    for wrap in (lambda f: f, tc.compile):
+        got = wrap(run)(tc.tensor(x))
+        same_tree(got, want.requires_grad_(got.requires_grad))
+        got = wrap(grads)(params, tc.tensor(x))
+        for (name, _), g in zip(ref.named_parameters(), zip(*per_sample)):
+            same_tree(got[name], torch.stack(g), what=name)
+    assert batching.FALLBACKS["rnn_scan"] == before
+
+
+def test_recurrent_ensemble_with_per_model_weights_runs_per_sample():
+    refs = [torch.nn.GRU(3, 4) for _ in range(3)]
+    ours = [tc.nn.GRU(3, 4) for _ in range(3)]
+    for o, r in zip(ours, refs):
+        o.load_state_dict({k: tc.tensor(v.detach().numpy()) for k, v in r.state_dict().items()})
+    params, buffers = tc.func.stack_module_state(ours)
+    x = randn(5, 2, 3)
+
+    def one(p, b, a):
+        return tc.func.functional_call(ours[0], (p, b), (a,))[0]
+    want = torch.stack([r(torch.tensor(x))[0] for r in refs]).detach()
+    before = batching.FALLBACKS["rnn_scan"]
+    for wrap in (lambda f: f, tc.compile):
+        got = wrap(tc.vmap(one, in_dims=(0, 0, None)))(params, buffers, tc.tensor(x))
+        same_tree(got, want.requires_grad_(got.requires_grad))
+    assert batching.FALLBACKS["rnn_scan"] == before + 1   # weights batched: per model, eagerly

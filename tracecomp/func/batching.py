@@ -124,10 +124,9 @@ def apply(prim, args, arrays, params):
     was, _grad.enabled = _grad.enabled, _grad.enabled and context.current() is not None
     ceiling, _state.ceiling = _state.ceiling, level
     try:
-        if rule is None:
-            out, bdim = _per_sample(prim, values, bdims, params)
-        else:
-            out, bdim = rule(prim, values, bdims, **params)
+        done = NotImplemented if rule is None else rule(prim, values, bdims, **params)
+        out, bdim = _per_sample(prim, values, bdims, params) if done is NotImplemented \
+            else done
     finally:
         _grad.enabled = was
         _state.ceiling = ceiling

@@ -20,6 +20,7 @@ Rules come in a few kinds, each written once and given to every primitive it fit
                the batch in front; two-operand solves whose leading dims broadcast take
                the broadcast rule
   searchsorted the boundaries' batch meets the values' row by row
+  rnn_scan     a recurrent layer's scan: the batch folded into the layer's batch
   windows      unfold/fold (conv2d, pooling): the batch folded into N
   index        index / index_put: a full slice in front, or with batched index tensors an
                arange over the batch as one more index
@@ -27,7 +28,8 @@ Rules come in a few kinds, each written once and given to every primitive it fit
                the loss's own N, the reduction done per sample
   random       draws made for the whole batch (batching.py decides when)
 
-A primitive missing here runs once per sample (batching._per_sample), correct but slow.
+A primitive missing here runs once per sample (batching._per_sample), correct but slow; so
+does one whose rule returns NotImplemented for the operands at hand.
 """
 from .. import composite
 from ..dispatch import bind
@@ -201,6 +203,29 @@ def searchsorted(prim, values, bdims, **params):
         return bind(prim, seq, vals, **params), 0
     out = bind(prim, seq, mv.reshape(vals, (batch, -1)), **params)
     return mv.reshape(out, tuple(vals.shape)), 0
+
+
+def rnn_scan(prim, values, bdims, mode, reverse, batch_sizes):
+    """A recurrent layer's scan with weights the same for every sample: the vmap's batch
+    folded into the layer's own batch (time-major gi (T, B, G) -> (T, V*B, G), states
+    (B, H) -> (V*B, H)), the record's batch dim split again. Per-sample weights, or packed
+    sequences, run per sample (NotImplemented)."""
+    weights = (1, 2) if mode == "GRU" else (1,)
+    if batch_sizes is not None or any(bdims[i] is not None for i in weights):
+        return NotImplemented
+    batch = batch_size(values, bdims)
+    gi = mv.permute(batched_front(values[0], bdims[0], batch), (1, 0, 2, 3))
+    steps, rows = gi.shape[0], gi.shape[2]
+    args = [mv.reshape(gi, (steps, batch * rows, gi.shape[3]))]
+    for i, (v, d) in enumerate(zip(values[1:], bdims[1:]), 1):
+        if i in weights:
+            args.append(v)
+        else:       # a state (B, H)
+            state = batched_front(v, d, batch)
+            args.append(mv.reshape(state, (batch * rows, state.shape[2])))
+    record = bind(prim, *args, mode=mode, reverse=reverse, batch_sizes=None)
+    shape = tuple(record.shape)
+    return mv.reshape(record, shape[:2] + (batch, rows) + shape[3:]), 2
 
 
 # --- indexing ---------------------------------------------------------------------------------
@@ -380,7 +405,7 @@ BY_NAME = {
     "nll_loss": nll_loss, "nll_loss_backward": nll_loss_backward,
     "mse_loss": mse_loss, "mse_loss_backward": mse_loss_backward,
     "check_range": unary, "bernoulli": broadcast, "poisson": broadcast, "binomial": broadcast,
-    "searchsorted": searchsorted,
+    "searchsorted": searchsorted, "rnn_scan": rnn_scan,
     # solves on the last two dims, whose leading dims broadcast: as elementwise ops do
     "linalg_solve": broadcast, "linalg_solve_triangular": broadcast, "cholesky_solve": broadcast,
 }
