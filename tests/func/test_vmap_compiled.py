@@ -279,3 +279,36 @@ def test_recurrent_ensemble_with_per_model_weights_runs_per_sample():
         got = wrap(tc.vmap(one, in_dims=(0, 0, None)))(params, buffers, tc.tensor(x))
         same_tree(got, want.requires_grad_(got.requires_grad))
     assert batching.FALLBACKS["rnn_scan"] == before + 1   # weights batched: per model, eagerly
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_ctc_loss_batched_against_torch_per_sample(reduction):
+    """ctc_loss and its gradient under vmap, eager and compiled, against torch per sample
+    (torch.vmap's fallback cannot stack ctc's per-sample workspaces); lengths as tensors
+    batched with the samples, and as a Python tuple the same for all."""
+    rng = np.random.default_rng(0)
+    lp = rng.standard_normal((3, 6, 2, 5)).astype(np.float32)
+    targets = rng.integers(1, 5, (3, 2, 3))
+    input_lengths, target_lengths = np.array([[6, 5]] * 3), np.array([[3, 2], [1, 3], [2, 2]])
+
+    def loss(lib):
+        F = lib.nn.functional
+        return lambda a, t, i, k: F.ctc_loss(a.log_softmax(-1), t, i, k, reduction=reduction)
+
+    def fn(lib, lp, targets, input_lengths, target_lengths):
+        f = loss(lib)
+        tuple_lengths = lib.vmap(lambda a, t: f(a, t, (6, 4), (3, 2)))(lp, targets)
+        return (lib.vmap(f)(lp, targets, input_lengths, target_lengths), tuple_lengths,
+                lib.vmap(lib.func.grad(lambda *a: f(*a).sum()))(lp, targets, input_lengths,
+                                                                 target_lengths))
+    f = loss(torch)
+    samples = list(zip(*(torch.tensor(a) for a in (lp, targets, input_lengths,
+                                                   target_lengths))))
+    want = (torch.stack([f(*s) for s in samples]),
+            torch.stack([f(a, t, (6, 4), (3, 2)) for a, t, _, _ in samples]),
+            torch.stack([torch.func.grad(lambda *a: f(*a).sum())(*s) for s in samples]))
+    before = batching.FALLBACKS["ctc_loss"] + batching.FALLBACKS["ctc_loss_backward"]
+    args = convert(tc, (lp, targets, input_lengths, target_lengths))
+    for got in (fn(tc, *args), tc.compile(lambda *a: fn(tc, *a))(*args)):
+        same_tree(tuple(g.detach() for g in got), want)
+    assert batching.FALLBACKS["ctc_loss"] + batching.FALLBACKS["ctc_loss_backward"] == before

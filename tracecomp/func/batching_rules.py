@@ -25,7 +25,8 @@ Rules come in a few kinds, each written once and given to every primitive it fit
   index        index / index_put: a full slice in front, or with batched index tensors an
                arange over the batch as one more index
   losses       nll_loss / mse_loss and their backward primitives: the batch folded into
-               the loss's own N, the reduction done per sample
+               the loss's own N, the reduction done per sample; ctc_loss and its backward:
+               the batch folded into its N sequences
   random       draws made for the whole batch (batching.py decides when)
 
 A primitive missing here runs once per sample (batching._per_sample), correct but slow; so
@@ -377,6 +378,33 @@ def mse_loss_backward(prim, values, bdims, reduction):
     return bind(prim, g, x, target, reduction="none"), 0
 
 
+def _sequences(values, bdims, batch):
+    """ctc's operands with the vmap's batch folded into its N sequences, each sample's in
+    turn: log_probs (T, V*N, C), targets (V*N, S) or all concatenated, lengths (V*N,)."""
+    lp = mv.permute(batched_front(values[0], bdims[0], batch), (1, 0, 2, 3))
+    folded = [mv.reshape(lp, (lp.shape[0], batch * lp.shape[2], lp.shape[3]))]
+    for v, d in zip(values[1:], bdims[1:]):
+        if not isinstance(v, Tensor):       # lengths as a Python sequence: each sample's
+            folded.append(tuple(v) * batch)
+            continue
+        v = batched_front(v, d, batch)
+        folded.append(mv.reshape(v, (-1,) + tuple(v.shape[2:])))
+    return folded
+
+
+def ctc_loss(prim, values, bdims, **params):
+    batch = batch_size(values, bdims)
+    loss = bind(prim, *_sequences(values, bdims, batch), **params)
+    return mv.reshape(loss, (batch, -1)), 0
+
+
+def ctc_loss_backward(prim, values, bdims, **params):
+    batch = batch_size(values, bdims)
+    g = mv.reshape(batched_front(values[0], bdims[0], batch), (-1,))
+    grad = bind(prim, g, *_sequences(values[1:], bdims[1:], batch), **params)
+    return mv.reshape(grad, (grad.shape[0], batch, -1, grad.shape[2])), 1
+
+
 # --- random draws for a whole batch -------------------------------------------------------
 def draw_batched(prim, args, params, batch):
     """prim's draw with a batch dim in front: each sample its own numbers."""
@@ -405,7 +433,8 @@ BY_NAME = {
     "nll_loss": nll_loss, "nll_loss_backward": nll_loss_backward,
     "mse_loss": mse_loss, "mse_loss_backward": mse_loss_backward,
     "check_range": unary, "bernoulli": broadcast, "poisson": broadcast, "binomial": broadcast,
-    "searchsorted": searchsorted, "rnn_scan": rnn_scan,
+    "searchsorted": searchsorted, "rnn_scan": rnn_scan, "ctc_loss": ctc_loss,
+    "ctc_loss_backward": ctc_loss_backward,
     # solves on the last two dims, whose leading dims broadcast: as elementwise ops do
     "linalg_solve": broadcast, "linalg_solve_triangular": broadcast, "cholesky_solve": broadcast,
 }
