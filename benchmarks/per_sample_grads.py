@@ -17,7 +17,8 @@ Each line is the median of --runs calls after one warm-up call, the four taking 
   tracecomp compiled (--compiled) tracecomp.compile of tracecomp's vmap(grad(loss)): the
                  batching rules traced into one graph, of a size that does not depend on
                  the batch (its first call, tracing and compiling, is printed apart; at
-                 batch 64 with the tutorial's CNN, 4.5 s on a loaded machine, 2026-12-06)
+                 batch 64 with the tutorial's CNN, 7.5 s with TRACECOMP_CACHE=0 on a
+                 loaded machine, 2026-12-06)
 
 and the largest difference between tracecomp's and torch's per-sample gradients.
 """
