@@ -33,7 +33,7 @@ from .composite import (all, allclose, amax, amin, any, bmm,
                         t, transpose, tril, triu, unbind, unflatten, unsqueeze, var, var_mean)
 from .tensor_methods import add, div, sub
 from .ops.elementwise import div as true_divide
-from .errors import (ShapeError, TraceError, TracecompError)
+from .errors import (ShapeError, TraceError, TracecompError, _assert)
 from . import autograd
 from . import _logging  # noqa: F401  (torch._logging.set_logs)
 # --- issue 9: elementwise math, creation, random and dtype utilities ---
@@ -186,7 +186,7 @@ _missing = _support.missing_in("torch")
 def __getattr__(name):
     # submodules, imported on first use
     if name in ("compiler", "profiler", "functional", "distributions", "testing",
-                "multiprocessing", "jit", "export", "hub"):
+                "multiprocessing", "jit", "export", "hub", "fx"):
         import importlib
         return importlib.import_module(f"tracecomp.{name}")
     module = _LAZY.get(name)

@@ -46,6 +46,13 @@ class TraceError(TracecompError, RuntimeError):
     """Model code did something that cannot be recorded into a static graph."""
 
 
+def _assert(condition, message):
+    """torch._assert: Python's assert as a function, which symbolic tracing can record (the
+    guards of tracecomp.fx's concrete_args are _assert nodes)."""
+    if not condition:
+        raise AssertionError(message)
+
+
 class RandomnessError(TracecompError, RuntimeError):
     """A random op ran inside torch.func.vmap under randomness='error' (torch raises a
     RuntimeError)."""

@@ -1,0 +1,24 @@
+"""tracecomp.fx: torch.fx's program capture and transformation on tracecomp modules.
+
+`symbolic_trace(model)` runs forward on Proxies and returns a GraphModule: an nn.Module
+with an editable `graph` (placeholder / get_attr / call_function / call_method /
+call_module / output nodes) and Python `code` generated from it. This is a Python-level
+representation for inspecting and rewriting programs, separate from the compiler's IR
+(tracecomp.ir): a GraphModule is an ordinary Module, so tracecomp.compile compiles it
+like any other.
+
+Layout: node.py (Node), graph.py (Graph), names.py (node naming), codegen.py (forward's
+source), graph_module.py, proxy.py, patching.py (what tracing swaps in), tracer.py
+(Tracer, symbolic_trace, wrap), interpreter.py (Interpreter, Transformer),
+subgraph_rewriter.py (replace_pattern), passes/shape_prop.py.
+"""
+from .graph import Graph
+from .graph_module import GraphModule
+from .interpreter import Interpreter, Transformer
+from .node import Node, map_arg
+from .proxy import Proxy
+from .subgraph_rewriter import replace_pattern
+from .tracer import PH, Tracer, symbolic_trace, wrap
+
+__all__ = ["Graph", "GraphModule", "Interpreter", "Node", "PH", "Proxy", "Tracer",
+           "Transformer", "map_arg", "replace_pattern", "symbolic_trace", "wrap"]

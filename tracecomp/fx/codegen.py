@@ -1,0 +1,188 @@
+"""Python source for an FX graph: the `forward` a GraphModule runs (and `gm.code` shows).
+
+One line per node, in torch.fx's layout: `add = x + y;  x = None`. Operators print as
+operators, `getattr(x, 'shape')` as `x.shape`, tracecomp functions by their public dotted
+name (`tracecomp.nn.functional.relu`), other callables and constants that have no literal
+form as globals of the generated code. After the node that reads a value last, the value is
+set to None (`;  x = None`), as torch does, so a long forward frees what it no longer needs.
+"""
+import builtins
+import math
+import operator
+from dataclasses import dataclass
+
+from .names import Namespace
+from .node import Node, qualified_name
+
+# operator targets that print as Python syntax: {} holds the operands in order
+_BINARY = {"add": "+", "sub": "-", "mul": "*", "truediv": "/", "floordiv": "//",
+           "mod": "%", "pow": "**", "matmul": "@", "and_": "&", "or_": "|", "xor": "^",
+           "lshift": "<<", "rshift": ">>", "eq": "==", "ne": "!=", "lt": "<", "le": "<=",
+           "gt": ">", "ge": ">=", "is_": "is", "is_not": "is not"}
+_UNARY = {"neg": "-", "pos": "+", "invert": "~", "not_": "not "}
+SYNTAX = {getattr(operator, k): "{} " + v + " {}" for k, v in _BINARY.items()}
+SYNTAX.update({getattr(operator, k): v + "{}" for k, v in _UNARY.items()})
+
+
+@dataclass
+class PythonCode:
+    """What Graph.python_code returns: the source and the globals it must run with."""
+    src: str
+    globals: dict
+
+
+class _Globals:
+    """The globals the generated code reads, each under a unique name."""
+
+    def __init__(self):
+        self.values = {}
+        self._names = Namespace()
+        for reserved in ("self", "tracecomp", "operator", "inf", "nan", "device"):
+            self._names.create_name(reserved)
+
+    def add(self, hint, obj):
+        for name, value in self.values.items():
+            if value is obj:
+                return name
+        name = self._names.create_name(hint, obj)
+        self.values[name] = obj
+        return name
+
+    def module(self, dotted):
+        """The root of a dotted name (`tracecomp` of tracecomp.nn.functional.relu) made
+        importable in the generated code."""
+        import importlib
+        root = dotted.split(".")[0]
+        self.values[root] = importlib.import_module(root)
+        return dotted
+
+
+def _attr_path(root, target):
+    """self.layer1.conv, with getattr for parts that are not identifiers (Sequential's 0)."""
+    text = root
+    for part in target.split("."):
+        text = f"{text}.{part}" if part.isidentifier() else f'getattr({text}, "{part}")'
+    return text
+
+
+def _is_public_dtype(v):
+    from ..dtypes import DType
+    return isinstance(v, DType)
+
+
+def _value(v, g):
+    """Source text for one argument value."""
+    if isinstance(v, Node):
+        return v.name
+    if isinstance(v, tuple) and not hasattr(v, "_fields"):
+        inner = ", ".join(_value(x, g) for x in v)
+        return f"({inner},)" if len(v) == 1 else f"({inner})"
+    if isinstance(v, list):
+        return "[" + ", ".join(_value(x, g) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_value(k, g)}: {_value(x, g)}" for k, x in v.items()) + "}"
+    if isinstance(v, slice):
+        return f"slice({_value(v.start, g)}, {_value(v.stop, g)}, {_value(v.step, g)})"
+    if isinstance(v, float) and not math.isfinite(v):
+        name = "nan" if math.isnan(v) else "inf"
+        g.values[name] = getattr(math, name)
+        return name if v > 0 or math.isnan(v) else f"-{name}"
+    if v is None or v is Ellipsis or isinstance(v, (bool, int, float, complex, str, bytes)):
+        return repr(v)
+    if _is_public_dtype(v):
+        return g.module(repr(v))
+    if type(v).__name__ == "device" and type(v).__module__.startswith("tracecomp"):
+        g.values["device"] = type(v)
+        return repr(v)
+    return g.add(snake_case_type(v), v)
+
+
+def snake_case_type(v):
+    return getattr(v, "__name__", None) or f"_{type(v).__name__.lower()}_constant"
+
+
+def _call_args(args, kwargs, g):
+    parts = [_value(a, g) for a in args]
+    parts += [f"{k} = {_value(v, g)}" for k, v in kwargs.items()]
+    return ", ".join(parts)
+
+
+def _function_call(node, g):
+    fn, args, kwargs = node.target, node.args, node.kwargs
+    if fn in SYNTAX and not kwargs and len(args) == SYNTAX[fn].count("{}"):
+        return SYNTAX[fn].format(*(_value(a, g) for a in args))
+    if fn is getattr and len(args) == 2 and not kwargs and isinstance(args[1], str) \
+            and args[1].isidentifier():
+        return f"{_value(args[0], g)}.{args[1]}"
+    if fn is operator.getitem and len(args) == 2 and not kwargs:
+        return f"{_value(args[0], g)}[{_value(args[1], g)}]"
+    qual = qualified_name(fn)
+    if qual.startswith("tracecomp."):
+        name = g.module(qual)
+    elif qual.startswith("builtins.") and getattr(builtins, fn.__name__, None) is fn:
+        name = fn.__name__
+    elif qual.startswith("operator."):
+        name = g.module(qual)
+    else:
+        name = g.add(qual.replace(".", "_"), fn)
+    return f"{name}({_call_args(args, kwargs, g)})"
+
+
+def _signature(placeholders, g):
+    parts = ["self"]
+    for p in placeholders:
+        if p.target.startswith("**"):
+            parts.append(f"**{p.name}")
+        elif p.target.startswith("*"):
+            parts.append(f"*{p.name}")
+        elif p.args:
+            parts.append(f"{p.name} = {_value(p.args[0], g)}")
+        else:
+            parts.append(p.name)
+    return ", ".join(parts)
+
+
+def _last_uses(nodes):
+    """For each node, the values whose last read it is (then dropped), in torch's order."""
+    seen, drops = set(), {n: [] for n in nodes}
+    for n in reversed(nodes):
+        for inp in n.all_input_nodes:
+            if inp not in seen:
+                seen.add(inp)
+                drops[n].append(inp)
+    return drops
+
+
+def python_code(graph, root_module="self"):
+    """The PythonCode of graph's forward, reading attributes and submodules of root_module."""
+    g = _Globals()
+    nodes = list(graph.nodes)
+    drops = _last_uses(nodes)
+    body = []
+    for node in nodes:
+        if node.op == "placeholder":
+            continue
+        if node.op == "output":
+            body.append(f"return {_value(node.args[0], g)}")
+            continue
+        if node.op == "get_attr":
+            rhs = _attr_path(root_module, node.target)
+        elif node.op == "call_module":
+            rhs = f"{_attr_path(root_module, node.target)}({_call_args(node.args, node.kwargs, g)})"
+        elif node.op == "call_method":
+            obj, *rest = node.args
+            rhs = f"{_value(obj, g)}.{node.target}({_call_args(rest, node.kwargs, g)})"
+        else:
+            rhs = _function_call(node, g)
+        line = f"{node.name} = {rhs}"
+        dead = list(drops[node])
+        if not node.users:
+            dead.append(node)
+        if dead:
+            line += ";  " + " = ".join(d.name for d in dead) + " = None"
+        body.append(line)
+    sig = _signature([n for n in nodes if n.op == "placeholder"], g)
+    if not body or not body[-1].startswith("return"):
+        body.append("pass")
+    src = "\n\n\ndef forward(" + sig + "):\n" + "".join(f"    {b}\n" for b in body) + "    "
+    return PythonCode(src, g.values)

@@ -1,0 +1,1 @@
+"""Passes over FX graphs (torch.fx.passes): shape_prop."""

@@ -1,0 +1,158 @@
+"""What symbolic tracing swaps in while it runs, and puts back after (torch.fx's _Patcher).
+
+tracecomp's functions are plain Python functions (torch reaches its own through
+__torch_function__, which tracecomp does not have), so for the length of a trace the public
+functions of tracecomp, tracecomp.nn.functional, .special, .linalg and .fft are replaced by
+wrappers that record a call_function node (on the original function) when an argument is a
+Proxy and otherwise call through. The same wrappers replace those functions where model
+code imported them by name (`from tracecomp.nn.functional import relu`): in the globals of
+each forward that runs. Tensor's binary operators are wrapped to give way to a Proxy
+(NotImplemented), so `tensor + proxy` reaches Proxy.__radd__.
+"""
+import builtins
+import functools
+import importlib
+import types
+
+from .node import QUALNAMES
+from .proxy import MAGIC, Proxy
+
+# namespaces whose functions are recorded, in the order a function's public name is
+# looked up (a function that two namespaces share prints as the first one's)
+NAMESPACES = ("tracecomp", "tracecomp.nn.functional", "tracecomp.special",
+              "tracecomp.linalg", "tracecomp.fft")
+# tracecomp functions that answer about their argument's Python type, not its value
+_NOT_RECORDED = frozenset(("is_tensor", "is_storage", "numel", "typename", "compile",
+                           "is_grad_enabled", "get_default_dtype", "set_default_dtype"))
+
+_originals = None   # {id(fn): (fn, wrapper)} once built
+
+
+def find_proxy(a):
+    """The first Proxy inside a (nested tuples, lists, dicts), or None."""
+    if isinstance(a, Proxy):
+        return a
+    if isinstance(a, (tuple, list)):
+        items = a
+    elif isinstance(a, dict):
+        items = a.values()
+    else:
+        return None
+    for x in items:
+        found = find_proxy(x)
+        if found is not None:
+            return found
+    return None
+
+
+def recording(fn):
+    """fn, recording a call_function node on fn when any argument is a Proxy."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        proxy = find_proxy(args)
+        if proxy is None:
+            proxy = find_proxy(kwargs)
+        if proxy is not None:
+            return proxy.tracer.create_proxy("call_function", fn, args, kwargs)
+        return fn(*args, **kwargs)
+    wrapper.__fx_original__ = fn
+    return wrapper
+
+
+def _public_functions():
+    """{id(fn): (fn, wrapper)} for every function of NAMESPACES; also names them in
+    QUALNAMES (how graphs print them and generated code calls them)."""
+    global _originals
+    if _originals is None:
+        found = {}
+        for ns in NAMESPACES:
+            module = importlib.import_module(ns)
+            for name, fn in list(vars(module).items()):
+                if not isinstance(fn, (types.FunctionType, types.BuiltinFunctionType)) or \
+                        (name.startswith("_") and name != "_assert") or name in _NOT_RECORDED:
+                    continue
+                known = QUALNAMES.get(id(fn))
+                # functional's own functions print as tracecomp.nn.functional.<name>
+                if known is None or (ns == "tracecomp.nn.functional" and
+                                     fn.__module__.startswith("tracecomp.nn")):
+                    QUALNAMES[id(fn)] = (f"{ns}.{name}", fn)
+                found.setdefault(id(fn), (fn, recording(fn)))
+        _originals = found
+    return _originals
+
+
+class Patcher:
+    """Replacements made during one trace; `restore` undoes them in reverse order."""
+
+    def __init__(self):
+        self._undo = []
+        self._seen_globals = set()
+
+    def set(self, owner, name, value, use_dict=False):
+        if use_dict:
+            old = owner.get(name, _MISSING)
+            self._undo.append((owner, name, old, True))
+            owner[name] = value
+        else:
+            old = owner.__dict__.get(name, _MISSING)
+            self._undo.append((owner, name, old, False))
+            setattr(owner, name, value)
+
+    def patch_namespaces(self):
+        table = _public_functions()
+        for ns in NAMESPACES:
+            module = importlib.import_module(ns)
+            for name, fn in list(vars(module).items()):
+                hit = table.get(id(fn))
+                if hit is not None and hit[0] is fn:
+                    self.set(module, name, hit[1])
+
+    def patch_globals(self, fn_globals, extra=()):
+        """Wrap, in one module's globals, the tracecomp functions imported by name and the
+        functions registered with fx.wrap (extra: names to wrap there)."""
+        if id(fn_globals) in self._seen_globals:
+            return
+        self._seen_globals.add(id(fn_globals))
+        table = _public_functions()
+        for name, value in list(fn_globals.items()):
+            hit = table.get(id(value))
+            if hit is not None and hit[0] is value:
+                self.set(fn_globals, name, hit[1], use_dict=True)
+        for name in extra:
+            value = fn_globals.get(name, getattr(builtins, name, None))
+            if value is not None:
+                self.set(fn_globals, name, recording(value), use_dict=True)
+
+    def patch_tensor_operators(self, tensor_cls):
+        for method in MAGIC:
+            for dunder in {f"__{method.strip('_')}__", f"__r{method.strip('_')}__"}:
+                orig = getattr(tensor_cls, dunder, None)
+                if orig is not None:
+                    self.set(tensor_cls, dunder, _yielding(orig))
+
+    def restore(self):
+        while self._undo:
+            owner, name, old, use_dict = self._undo.pop()
+            if old is _MISSING:
+                if use_dict:
+                    owner.pop(name, None)
+                else:
+                    delattr(owner, name)
+            elif use_dict:
+                owner[name] = old
+            else:
+                setattr(owner, name, old)
+
+
+_MISSING = object()
+
+
+def _yielding(op):
+    """A Tensor operator that returns NotImplemented for a Proxy operand (so Python asks
+    the Proxy's reflected operator)."""
+    @functools.wraps(op)
+    def method(self, *args):
+        if args and isinstance(args[0], Proxy):
+            return NotImplemented
+        return op(self, *args)
+    return method
