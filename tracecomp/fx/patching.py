@@ -45,18 +45,35 @@ def find_proxy(a):
     return None
 
 
-def recording(fn):
-    """fn, recording a call_function node on fn when any argument is a Proxy."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+class recording:  # noqa: N801  (used like a decorator: recording(fn))
+    """fn, recording a call_function node on fn when any argument is a Proxy. It compares
+    and hashes equal to fn, so a Transformer's `if target == tracecomp.add` still holds
+    while tracecomp.add is this wrapper."""
+
+    __slots__ = ("__wrapped__",)
+
+    def __init__(self, fn):
+        self.__wrapped__ = fn
+
+    def __call__(self, *args, **kwargs):
         proxy = find_proxy(args)
         if proxy is None:
             proxy = find_proxy(kwargs)
         if proxy is not None:
-            return proxy.tracer.create_proxy("call_function", fn, args, kwargs)
-        return fn(*args, **kwargs)
-    wrapper.__fx_original__ = fn
-    return wrapper
+            return proxy.tracer.create_proxy("call_function", self.__wrapped__, args, kwargs)
+        return self.__wrapped__(*args, **kwargs)
+
+    def __eq__(self, other):
+        return other is self.__wrapped__ or other is self
+
+    def __hash__(self):
+        return hash(self.__wrapped__)
+
+    def __getattr__(self, name):
+        return getattr(self.__wrapped__, name)
+
+    def __repr__(self):
+        return repr(self.__wrapped__)
 
 
 def _public_functions():

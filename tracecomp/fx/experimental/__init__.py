@@ -1,0 +1,1 @@
+"""torch.fx.experimental: optimization (batch-norm folding on a traced model)."""
