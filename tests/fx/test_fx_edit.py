@@ -41,7 +41,7 @@ def _insert_relu_after_each_add(gm, lib):
         if node.op == "call_function" and node.target is operator.add:
             with graph.inserting_after(node):
                 new = graph.call_function(lib.relu, (node,))
-            node.replace_all_uses_with(new, delete_user_cb=lambda user: user is not new)
+            node.replace_all_uses_with(new, delete_user_cb=lambda user, new=new: user is not new)
     graph.lint()
     gm.recompile()
 
