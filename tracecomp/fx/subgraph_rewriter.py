@@ -6,7 +6,8 @@ traced. A match maps each pattern node to a graph node: a pattern placeholder ma
 value; any other node matches a node of the same op and target whose arguments match
 pairwise (nodes recursively, literals by equality). Nodes inside a match other than its
 outputs may have no users outside it (else removing them would break those users).
-Matches are found from the end of the graph backwards and may not overlap, as in torch.
+Matches are taken in graph order and may not overlap; they are replaced in that order, so
+new nodes get torch's names.
 """
 from typing import NamedTuple
 
@@ -14,7 +15,7 @@ from .node import Node, map_arg
 
 
 class Match(NamedTuple):
-    anchor: Node        # the graph node the pattern's output matched
+    anchor: Node        # the pattern's output node the match was found from
     nodes_map: dict     # pattern node -> graph node
 
 
@@ -72,7 +73,7 @@ def _contained(m, anchors):
 def _find_matches(graph, pattern_graph):
     _, anchors = _outputs(pattern_graph)
     matches, taken = [], set()
-    for gn in reversed(list(graph.nodes)):
+    for gn in list(graph.nodes):
         m = {}
         if not _match_node(anchors[0], gn, m):
             continue
@@ -83,7 +84,7 @@ def _find_matches(graph, pattern_graph):
         if body & taken:
             continue
         taken |= body
-        matches.append(Match(gn, m))
+        matches.append(Match(anchors[0], m))
     return matches
 
 
@@ -121,16 +122,18 @@ def replace_pattern(gm, pattern, replacement):
     graph = gm.graph
     matches = _find_matches(graph, pattern_gm.graph)
     _copy_owned(gm, replacement_gm)
-    order = {n: i for i, n in enumerate(graph.nodes)}
     for match in matches:
         m = match.nodes_map
         val_map = {r: m[p] for p, r in zip(p_inputs, r_inputs) if p in m}
-        last = max((g for p, g in m.items() if p.op != "placeholder"), key=order.__getitem__)
-        with graph.inserting_before(last):
+        # the replacement goes just before the first reader of the match's outputs (torch's
+        # placement), so it follows every value it reads
+        order = {n: i for i, n in enumerate(graph.nodes)}
+        body = {g for p, g in m.items() if p.op != "placeholder"}
+        readers = [u for a in anchors for u in m[a].users if u not in body]
+        with graph.inserting_before(min(readers, key=order.__getitem__)):
             result = graph.graph_copy(replacement_gm.graph, val_map)
         new_outputs = []
-        map_arg(result, new_outputs.append) if not isinstance(result, Node) else \
-            new_outputs.append(result)
+        map_arg(result, new_outputs.append)
         for old_anchor, new in zip(anchors, new_outputs):
             m[old_anchor].replace_all_uses_with(new)
         for p in reversed(list(pattern_gm.graph.nodes)):
