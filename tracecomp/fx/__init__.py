@@ -15,10 +15,11 @@ subgraph_rewriter.py (replace_pattern), passes/shape_prop.py.
 from .graph import Graph
 from .graph_module import GraphModule
 from .interpreter import Interpreter, Transformer
-from .node import Node, map_arg
+from . import experimental, passes  # noqa: F401  (torch.fx.passes.shape_prop by attribute)
+from .node import Node, has_side_effect, map_arg
 from .proxy import Proxy
 from .subgraph_rewriter import replace_pattern
 from .tracer import PH, Tracer, symbolic_trace, wrap
 
 __all__ = ["Graph", "GraphModule", "Interpreter", "Node", "PH", "Proxy", "Tracer",
-           "Transformer", "map_arg", "replace_pattern", "symbolic_trace", "wrap"]
+           "Transformer", "has_side_effect", "map_arg", "replace_pattern", "symbolic_trace", "wrap"]

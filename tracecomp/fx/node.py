@@ -202,12 +202,24 @@ class Node:
         if self.op in ("placeholder", "output"):
             return True
         if self.op == "call_function":
-            return getattr(self.target, "__name__", "") in _IMPURE_NAMES
+            return self.target in SIDE_EFFECTS or \
+                getattr(self.target, "__name__", "") in _IMPURE_NAMES
         if self.op == "call_module":
             root = self.graph.owning_module
             return root is not None and getattr(root.get_submodule(self.target),
                                                 "_is_impure", False)
         return False
+
+
+# functions registered with fx.has_side_effect: dead-code elimination keeps their calls
+SIDE_EFFECTS = set()
+
+
+def has_side_effect(fn):
+    """Mark fn as having a side effect, so eliminate_dead_code keeps calls of it whose
+    result nobody reads (torch.fx.has_side_effect); returns fn (usable as a decorator)."""
+    SIDE_EFFECTS.add(fn)
+    return fn
 
 
 # functions whose effect is the point (an assertion, an in-place write, a random draw);
