@@ -157,3 +157,16 @@ def test_node_copy_and_replace_input():
         a = lib.ones(2)
         r = gm(a, a)
         assert float(r[0].sum()) == 0.0 and float(r[1].sum()) == 0.0
+
+
+def test_in_place_operators_print_as_statements_like_torch():
+    codes = {}
+    for lib in (tc, torch):
+        g = lib.fx.Graph()
+        a = g.placeholder("a")
+        g.call_function(operator.setitem, (a, 0, 1.0))
+        g.output(g.call_function(operator.iadd, (a, 2)))
+        gm = lib.fx.GraphModule(lib.nn.Module(), g)
+        codes[lib] = gm.code
+        assert [float(v) for v in gm(lib.zeros(2))] == [3.0, 2.0]
+    assert codes[tc] == codes[torch]

@@ -22,6 +22,13 @@ _BINARY = {"add": "+", "sub": "-", "mul": "*", "truediv": "/", "floordiv": "//",
 _UNARY = {"neg": "-", "pos": "+", "invert": "~", "not_": "not "}
 SYNTAX = {getattr(operator, k): "{} " + v + " {}" for k, v in _BINARY.items()}
 SYNTAX.update({getattr(operator, k): v + "{}" for k, v in _UNARY.items()})
+# in-place operators (in hand-made or rewritten graphs) print as statements; the node's
+# value is then the first operand
+_AUGMENTED = {"iadd": "+=", "isub": "-=", "imul": "*=", "itruediv": "/=", "ifloordiv": "//=",
+              "imod": "%=", "ipow": "**=", "imatmul": "@=", "iand": "&=", "ior": "|=",
+              "ixor": "^=", "ilshift": "<<=", "irshift": ">>="}
+STATEMENTS = {getattr(operator, k): "{} " + v + " {}" for k, v in _AUGMENTED.items()}
+STATEMENTS[operator.setitem] = "{}[{}] = {}"
 
 
 @dataclass
@@ -153,6 +160,25 @@ def _last_uses(nodes):
     return drops
 
 
+def _statement(node, root_module, g):
+    """The line that computes node (without the trailing drops)."""
+    if node.op == "output":
+        return f"return {_value(node.args[0], g)}"
+    if node.op == "get_attr":
+        return f"{node.name} = {_attr_path(root_module, node.target)}"
+    if node.op == "call_module":
+        return (f"{node.name} = {_attr_path(root_module, node.target)}"
+                f"({_call_args(node.args, node.kwargs, g)})")
+    if node.op == "call_method":
+        obj, *rest = node.args
+        return f"{node.name} = {_value(obj, g)}.{node.target}({_call_args(rest, node.kwargs, g)})"
+    form = STATEMENTS.get(node.target)
+    if form is not None and not node.kwargs and len(node.args) == form.count("{}"):
+        return form.format(*(_value(a, g) for a in node.args)) + \
+            f";  {node.name} = {_value(node.args[0], g)}"
+    return f"{node.name} = {_function_call(node, g)}"
+
+
 def python_code(graph, root_module="self"):
     """The PythonCode of graph's forward, reading attributes and submodules of root_module."""
     g = _Globals()
@@ -162,21 +188,9 @@ def python_code(graph, root_module="self"):
     for node in nodes:
         if node.op == "placeholder":
             continue
-        if node.op == "output":
-            body.append(f"return {_value(node.args[0], g)}")
-            continue
-        if node.op == "get_attr":
-            rhs = _attr_path(root_module, node.target)
-        elif node.op == "call_module":
-            rhs = f"{_attr_path(root_module, node.target)}({_call_args(node.args, node.kwargs, g)})"
-        elif node.op == "call_method":
-            obj, *rest = node.args
-            rhs = f"{_value(obj, g)}.{node.target}({_call_args(rest, node.kwargs, g)})"
-        else:
-            rhs = _function_call(node, g)
-        line = f"{node.name} = {rhs}"
-        dead = list(drops[node])
-        if not node.users:
+        line = _statement(node, root_module, g)
+        dead = list(drops[node]) if node.op != "output" else []
+        if not node.users and node.op != "output":
             dead.append(node)
         if dead:
             line += ";  " + " = ".join(d.name for d in dead) + " = None"
