@@ -91,3 +91,13 @@ def test_custom_tracer_call_module_override():
     assert calls == ["fc1", "act", "fc2"]
     x = torch.randn(2, 8)
     assert_close(fx.GraphModule(ours, g)(to_tc(x)), ref(x))
+
+
+def test_free_proxy_in_a_tracecomp_function_says_why():
+    graph = fx.Graph()
+    x = fx.Proxy(graph.placeholder("x"))
+    with pytest.raises(fx.proxy.TraceError, match="tracecomp functions do not record Proxies"):
+        tc.relu(x)
+    graph.output(graph.call_function(tc.relu, (x.node,)))   # the way that works
+    gm = fx.GraphModule(tc.nn.Module(), graph)
+    assert float(gm(tc.tensor([-1.0, 2.0])).sum()) == 2.0

@@ -206,3 +206,22 @@ def test_deepcopy_pickle_and_compile():
     assert_close(gm(to_tc(x))[0], want, rtol=1e-4, atol=1e-5)
     compiled = tc.compile(gm)
     assert_close(compiled(to_tc(x))[0], want, rtol=1e-4, atol=1e-5)
+
+
+def test_real_tensors_meeting_proxies():
+    def make(lib):
+        class M(lib.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.register_buffer("table", lib.arange(12.0).reshape(4, 3))
+
+            def forward(self, x, i):
+                picked = self.table[i]                  # tensor indexed by a Proxy
+                return self.table.sum(0).add(x) - picked, 2 * self.table.mean() < x
+        return M()
+
+    gm, ref_gm = fx.symbolic_trace(make(tc)), torch.fx.symbolic_trace(make(torch))
+    assert node_list(gm) == node_list(ref_gm)
+    x, i = torch.randn(3), torch.tensor([1, 3])
+    for a, b in zip(gm(to_tc(x), to_tc(i)), ref_gm(x, i)):
+        assert_close(a, b)

@@ -6,8 +6,8 @@ functions of tracecomp, tracecomp.nn.functional, .special, .linalg and .fft are 
 wrappers that record a call_function node (on the original function) when an argument is a
 Proxy and otherwise call through. The same wrappers replace those functions where model
 code imported them by name (`from tracecomp.nn.functional import relu`): in the globals of
-each forward that runs. Tensor's binary operators are wrapped to give way to a Proxy
-(NotImplemented), so `tensor + proxy` reaches Proxy.__radd__.
+each forward that runs. A real tensor's operators and methods record a call_method node
+when an operand is a Proxy (`buffer + proxy` -> add), as torch's do.
 """
 import builtins
 import functools
@@ -15,7 +15,7 @@ import importlib
 import types
 
 from .node import QUALNAMES
-from .proxy import MAGIC, Proxy
+from .proxy import Proxy
 
 # namespaces whose functions are recorded, in the order a function's public name is
 # looked up (a function that two namespaces share prints as the first one's)
@@ -26,6 +26,7 @@ _NOT_RECORDED = frozenset(("is_tensor", "is_storage", "numel", "typename", "comp
                            "is_grad_enabled", "get_default_dtype", "set_default_dtype"))
 
 _originals = None   # {id(fn): (fn, wrapper)} once built
+active = 0          # how many patchings are in force (a trace, a Transformer.transform)
 
 
 def find_proxy(a):
@@ -116,6 +117,9 @@ class Patcher:
             setattr(owner, name, value)
 
     def patch_namespaces(self):
+        global active
+        active += 1
+        self._counted = True
         table = _public_functions()
         for ns in NAMESPACES:
             module = importlib.import_module(ns)
@@ -141,13 +145,23 @@ class Patcher:
                 self.set(fn_globals, name, recording(value), use_dict=True)
 
     def patch_tensor_operators(self, tensor_cls):
-        for method in MAGIC:
-            for dunder in {f"__{method.strip('_')}__", f"__r{method.strip('_')}__"}:
-                orig = getattr(tensor_cls, dunder, None)
-                if orig is not None:
-                    self.set(tensor_cls, dunder, _yielding(orig))
+        """A real tensor meeting a Proxy records the method call torch records: its
+        operators (`buffer + proxy` -> call_method add, `t[proxy]` -> __getitem__) and its
+        methods (`buffer.add(proxy)`)."""
+        for op, method in TENSOR_OPERATOR_METHODS.items():
+            dunder = f"__{op.strip('_')}__"
+            orig = getattr(tensor_cls, dunder, None)
+            if orig is not None:
+                self.set(tensor_cls, dunder, _method_recording(method, orig))
+        for name, fn in list(vars(tensor_cls).items()):
+            if isinstance(fn, types.FunctionType) and not name.startswith("_"):
+                self.set(tensor_cls, name, _method_recording(name, fn))
 
     def restore(self):
+        global active
+        if getattr(self, "_counted", False):
+            active -= 1
+            self._counted = False
         while self._undo:
             owner, name, old, use_dict = self._undo.pop()
             if old is _MISSING:
@@ -163,13 +177,22 @@ class Patcher:
 
 _MISSING = object()
 
+# tensor <operator> proxy: the method torch records for it (its Tensor method's name)
+TENSOR_OPERATOR_METHODS = {
+    "add": "add", "sub": "sub", "mul": "mul", "truediv": "div", "floordiv": "__floordiv__",
+    "mod": "remainder", "pow": "pow", "matmul": "matmul", "and_": "__and__", "or_": "__or__",
+    "xor": "__xor__", "lshift": "__lshift__", "rshift": "__rshift__", "eq": "eq", "ne": "ne",
+    "lt": "lt", "le": "le", "gt": "gt", "ge": "ge", "getitem": "__getitem__"}
 
-def _yielding(op):
-    """A Tensor operator that returns NotImplemented for a Proxy operand (so Python asks
-    the Proxy's reflected operator)."""
-    @functools.wraps(op)
-    def method(self, *args):
-        if args and isinstance(args[0], Proxy):
-            return NotImplemented
-        return op(self, *args)
+
+def _method_recording(name, fn):
+    """A Tensor method that records a call_method node when an argument is a Proxy."""
+    @functools.wraps(fn)
+    def method(self, *args, **kwargs):
+        proxy = find_proxy(args)
+        if proxy is None:
+            proxy = find_proxy(kwargs)
+        if proxy is not None:
+            return proxy.tracer.create_proxy("call_method", name, (self, *args), kwargs)
+        return fn(self, *args, **kwargs)
     return method

@@ -131,7 +131,7 @@ class Tracer:
     # --- control flow: what a Proxy cannot do ---------------------------------------------
     def to_bool(self, obj):
         raise TraceError("symbolically traced variables cannot be used as inputs to "
-                         "control flow")
+                         "control flow" + _outside_note())
 
     def iter(self, obj):
         raise TraceError("Proxy object cannot be iterated. This can be attempted when the "
@@ -227,6 +227,16 @@ class Tracer:
                 ph == value, f"{param.name} has been specialized to have value {value} "
                              "but got another value"), {})
         return value
+
+
+def _outside_note():
+    """Why a Proxy may reach code that asks for its truth outside a trace."""
+    from . import patching
+    if patching.active:
+        return ""
+    return (" (here no trace is running: outside symbolic_trace and Transformer.transform, "
+            "tracecomp functions do not record Proxies, as tracecomp has no "
+            "__torch_function__; add such a call with graph.call_function(fn, args))")
 
 
 def _assert_is_none(value, msg):
