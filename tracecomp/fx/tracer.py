@@ -138,7 +138,8 @@ class Tracer:
                          "Proxy is used in a loop or as a *args or **kwargs function "
                          "argument. See the torch.fx docs for a more detailed explanation "
                          "of what types of control flow can be traced, and check out the "
-                         "Proxy docstring for help troubleshooting Proxy iteration errors")
+                         "Proxy docstring for help troubleshooting Proxy iteration errors" +
+                         _outside_note())
 
     def keys(self, obj):
         return Attribute(obj, "keys")()
