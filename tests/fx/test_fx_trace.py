@@ -4,6 +4,7 @@ import copy
 import math
 import operator
 import pickle
+from math import sqrt
 
 import pytest
 import torch
@@ -225,3 +226,34 @@ def test_real_tensors_meeting_proxies():
     x, i = torch.randn(3), torch.tensor([1, 3])
     for a, b in zip(gm(to_tc(x), to_tc(i)), ref_gm(x, i)):
         assert_close(a, b)
+
+
+def test_autowrapped_math_and_constant_parameter_shapes():
+    def make(lib):
+        class M(lib.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.w = lib.nn.Parameter(lib.ones(3, 4))
+
+            def forward(self, x):
+                if self.w.shape[0] == 3:        # needs param_shapes_constant
+                    x = x @ self.w
+                return x / sqrt(x.size(1))     # sqrt of a Proxy: a math.sqrt node
+        return M()
+
+    for lib_fx, m in ((fx, make(tc)), (torch.fx, make(torch))):
+        with pytest.raises(lib_fx.proxy.TraceError):
+            lib_fx.Tracer().trace(m)
+    g = fx.Tracer(param_shapes_constant=True).trace(make(tc))
+    ref_g = torch.fx.Tracer(param_shapes_constant=True).trace(make(torch))
+    ours, ref = fx.GraphModule(make(tc), g), torch.fx.GraphModule(make(torch), ref_g)
+    assert node_list(ours) == node_list(ref)
+    # torch's code starts with a wrap("math_sqrt") line that makes it retraceable; ours
+    # keeps the code as it is (pickling retraces with those functions wrapped)
+    assert torch_code(ours.code) == \
+        ref.code.replace('torch.fx._symbolic_trace.wrap("math_sqrt")\n', "\n")
+    x = torch.randn(2, 3)
+    assert_close(ours(to_tc(x)), ref(x))
+    back = pickle.loads(pickle.dumps(ours))
+    assert node_list(back) == node_list(ours)
+    assert_close(back(to_tc(x)), ref(x))

@@ -210,7 +210,9 @@ def _rebuild(state, src, globals_, class_name, base=GraphModule):
         def is_leaf_module(self, m, name):
             return True
 
-    graph = _KeepModules().trace(holder)
+    # functions the code calls by a global name (fx.wrap'd, autowrapped math) stay calls
+    called = [v for v in others.values() if callable(v) and not isinstance(v, type)]
+    graph = _KeepModules(autowrap_functions=called).trace(holder)
     gm = base(holder, graph, class_name)
     for k, v in state.items():
         if k not in gm.__dict__:

@@ -102,9 +102,11 @@ def _public_functions():
 class Patcher:
     """Replacements made during one trace; `restore` undoes them in reverse order."""
 
-    def __init__(self):
+    def __init__(self, autowrap=()):
         self._undo = []
         self._seen_globals = set()
+        # functions (by id) recorded wherever a forward's globals name them (math's)
+        self._autowrap = {id(f): f for f in autowrap}
 
     def set(self, owner, name, value, use_dict=False):
         if use_dict:
@@ -129,8 +131,12 @@ class Patcher:
                     self.set(module, name, hit[1])
 
     def patch_globals(self, fn_globals, extra=()):
-        """Wrap, in one module's globals, the tracecomp functions imported by name and the
-        functions registered with fx.wrap (extra: names to wrap there)."""
+        """Wrap, in one module's globals, the tracecomp functions and autowrap functions
+        imported by name, and the names in `extra` (registered with fx.wrap)."""
+        for name in extra:
+            value = fn_globals.get(name, getattr(builtins, name, None))
+            if value is not None and not isinstance(value, recording):
+                self.set(fn_globals, name, recording(value), use_dict=True)
         if id(fn_globals) in self._seen_globals:
             return
         self._seen_globals.add(id(fn_globals))
@@ -139,9 +145,7 @@ class Patcher:
             hit = table.get(id(value))
             if hit is not None and hit[0] is value:
                 self.set(fn_globals, name, hit[1], use_dict=True)
-        for name in extra:
-            value = fn_globals.get(name, getattr(builtins, name, None))
-            if value is not None:
+            elif self._autowrap.get(id(value)) is value:
                 self.set(fn_globals, name, recording(value), use_dict=True)
 
     def patch_tensor_operators(self, tensor_cls):

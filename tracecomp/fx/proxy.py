@@ -82,6 +82,38 @@ class Attribute(Proxy):
         return self.tracer.create_proxy("call_method", self.attr, (self.root, *args), kwargs)
 
 
+class ParameterProxy(Proxy):
+    """A parameter's proxy under Tracer(param_shapes_constant=True): shape, size(), dim(),
+    ndim, numel() and nelement() are the parameter's own values, not graph nodes."""
+
+    def __init__(self, tracer, node, name, param):
+        super().__init__(node, tracer)
+        self.name, self.param = name, param
+
+    def __repr__(self):
+        return f"ParameterProxy({self.name})"
+
+    @property
+    def shape(self):
+        return self.param.shape
+
+    def size(self, dim=None):
+        return self.param.size() if dim is None else self.param.size(dim)
+
+    def dim(self):
+        return self.param.dim()
+
+    @property
+    def ndim(self):
+        return self.param.ndim
+
+    def numel(self):
+        return self.param.numel()
+
+    def nelement(self):
+        return self.param.numel()
+
+
 # operator functions that Proxy's dunder methods record (torch's list); the reflectable
 # ones also get __r<name>__ with the operands swapped back into order
 REFLECTABLE = ("add", "sub", "mul", "floordiv", "truediv", "mod", "pow", "lshift",

@@ -11,6 +11,7 @@ the root as `_tensor_constant<n>`.
 """
 import enum
 import inspect
+import math
 
 from ..dtypes import DType
 from ..nn.module import Module
@@ -19,7 +20,7 @@ from ..nn.parameter import Parameter
 from ..tensor import Tensor, device
 from .graph import Graph
 from .patching import Patcher
-from .proxy import Attribute, Proxy, TraceError
+from .proxy import Attribute, ParameterProxy, Proxy, TraceError
 
 # fx.wrap registrations: (the caller's globals, function name)
 _WRAPPED = []
@@ -43,9 +44,12 @@ class PH:
 class Tracer:
     """Turns a module or function into a Graph; subclass it to change what is a leaf."""
 
-    def __init__(self, autowrap_modules=(), autowrap_functions=(),
+    def __init__(self, autowrap_modules=(math,), autowrap_functions=(),
                  param_shapes_constant=False):
-        self.autowrap_functions = tuple(autowrap_functions)
+        # functions recorded (not run) where a forward imported them by name: the public
+        # functions of autowrap_modules (`from math import sqrt`) and autowrap_functions
+        self.autowrap = [f for m in autowrap_modules for k, f in vars(m).items()
+                         if callable(f) and not k.startswith("_")] + list(autowrap_functions)
         self.param_shapes_constant = param_shapes_constant
         self.graph = None
         self.root = None
@@ -72,7 +76,12 @@ class Tracer:
         for name, p in self.root.named_parameters():
             if p is attr_val:
                 if name not in parameter_proxy_cache:
-                    parameter_proxy_cache[name] = self.create_proxy("get_attr", name, (), {})
+                    # param_shapes_constant: the proxy answers shape questions with the
+                    # parameter's own (no nodes), so code may branch on them
+                    factory = (lambda node, p=p, n=name: ParameterProxy(self, node, n, p)) \
+                        if self.param_shapes_constant else None
+                    parameter_proxy_cache[name] = self.create_proxy(
+                        "get_attr", name, (), {}, proxy_factory_fn=factory)
                 return parameter_proxy_cache[name]
         return attr_val
 
@@ -154,7 +163,7 @@ class Tracer:
         self.graph = Graph(tracer_cls=type(self))
         self._module_paths = {id(m): name for name, m in self.root.named_modules()}
         self._tensor_paths = _tensor_attributes(self.root)
-        patcher = Patcher()
+        patcher = Patcher(self.autowrap)
         try:
             args = self._placeholders(fn, isinstance(root, Module), concrete_args or {})
             self._install(patcher, fn)
@@ -173,8 +182,6 @@ class Tracer:
             wrapped.setdefault(id(g), (g, []))[1].append(name)
         for g, names in wrapped.values():
             patcher.patch_globals(g, names)
-        for f in self.autowrap_functions:
-            patcher.patch_globals(f.__globals__, [f.__name__])
         patcher.patch_globals(fn.__globals__)
         tracer, orig_call, orig_getattr = self, Module.__call__, Module.__getattr__
         cache = {}
