@@ -7,10 +7,13 @@ form as globals of the generated code. After the node that reads a value last, t
 set to None (`;  x = None`), as torch does, so a long forward frees what it no longer needs.
 """
 import builtins
+import importlib
 import math
 import operator
 from dataclasses import dataclass
 
+from ..dtypes import DType
+from ..tensor import device
 from .names import Namespace
 from .node import Node, qualified_name
 
@@ -58,7 +61,6 @@ class _Globals:
     def module(self, dotted):
         """The root of a dotted name (`tracecomp` of tracecomp.nn.functional.relu) made
         importable in the generated code."""
-        import importlib
         root = dotted.split(".")[0]
         self.values[root] = importlib.import_module(root)
         return dotted
@@ -72,17 +74,14 @@ def _attr_path(root, target):
     return text
 
 
-def _is_public_dtype(v):
-    from ..dtypes import DType
-    return isinstance(v, DType)
-
-
 def _value(v, g):
     """Source text for one argument value."""
     if isinstance(v, Node):
         return v.name
-    if isinstance(v, tuple) and not hasattr(v, "_fields"):
+    if isinstance(v, tuple):
         inner = ", ".join(_value(x, g) for x in v)
+        if hasattr(v, "_fields"):     # a namedtuple: rebuilt by its type
+            return f"{g.add(type(v).__name__, type(v))}({inner})"
         return f"({inner},)" if len(v) == 1 else f"({inner})"
     if isinstance(v, list):
         return "[" + ", ".join(_value(x, g) for x in v) + "]"
@@ -96,16 +95,13 @@ def _value(v, g):
         return name if v > 0 or math.isnan(v) else f"-{name}"
     if v is None or v is Ellipsis or isinstance(v, (bool, int, float, complex, str, bytes)):
         return repr(v)
-    if _is_public_dtype(v):
+    if isinstance(v, DType):
         return g.module(repr(v))
-    if type(v).__name__ == "device" and type(v).__module__.startswith("tracecomp"):
-        g.values["device"] = type(v)
+    if isinstance(v, device):
+        g.values["device"] = device
         return repr(v)
-    return g.add(snake_case_type(v), v)
-
-
-def snake_case_type(v):
-    return getattr(v, "__name__", None) or f"_{type(v).__name__.lower()}_constant"
+    # anything else rides along as a global of the generated code
+    return g.add(getattr(v, "__name__", None) or f"_{type(v).__name__.lower()}_constant", v)
 
 
 def _call_args(args, kwargs, g):

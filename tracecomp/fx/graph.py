@@ -57,11 +57,11 @@ class Graph:
     """An FX graph; build it with the node-making methods or get one from a Tracer."""
 
     def __init__(self, owning_module=None, tracer_cls=None, tracer_extras=None):
+        # tracer_cls / tracer_extras: kept for torch's signature (how the graph was made)
         self._root = Node(self, "", "root", "", (), {})
         self._namespace = Namespace()
         self._len = 0
         self._insert = self._root.prepend
-        self._owners = 0
         self._owning_module = owning_module
         self._tracer_cls = tracer_cls
         self._tracer_extras = tracer_extras
@@ -184,6 +184,8 @@ class Graph:
         return changed
 
     def find_nodes(self, *, op, target=None, sort=True):
+        """The nodes with this op (and target), in graph order (so `sort` changes nothing
+        here: torch's lookup table needs it, a scan does not)."""
         return [n for n in self.nodes if n.op == op and (target is None or n.target == target)]
 
     # --- checks and printing --------------------------------------------------------------
