@@ -54,6 +54,9 @@ def test_node_fields_users_and_printing():
     for n, r in zip(gm.graph.nodes, ref_gm.graph.nodes):
         assert [u.name for u in n.users] == [u.name for u in r.users]
         assert [a.name for a in n.all_input_nodes] == [a.name for a in r.all_input_nodes]
+        stack, ref_stack = n.meta.get("nn_module_stack", {}), r.meta.get("nn_module_stack", {})
+        assert [(k, p, t.__name__) for k, (p, t) in stack.items()] == \
+            [(k, p, t.__name__) for k, (p, t) in ref_stack.items()], n.name
         assert torch_code(n.format_node()) == r.format_node().replace(
             ", kwargs = {inplace: False}", ", kwargs = {}")
     assert isinstance(next(iter(gm.graph.nodes)).meta, dict)

@@ -154,6 +154,15 @@ class Node:
             user.replace_input_with(self, replace_with)
         return changed
 
+    @property
+    def stack_trace(self):
+        """The user source that made this node, where a tracer recorded it (else None)."""
+        return self.meta.get("stack_trace")
+
+    @stack_trace.setter
+    def stack_trace(self, trace):
+        self.meta["stack_trace"] = trace
+
     # --- position in the graph ------------------------------------------------------------
     @property
     def next(self):

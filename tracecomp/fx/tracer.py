@@ -12,6 +12,7 @@ the root as `_tensor_constant<n>`.
 import enum
 import inspect
 import math
+from collections import OrderedDict
 
 from ..dtypes import DType
 from ..nn.module import Module
@@ -53,6 +54,7 @@ class Tracer:
         self.param_shapes_constant = param_shapes_constant
         self.graph = None
         self.root = None
+        self.module_stack = OrderedDict()
 
     # --- what a module call becomes -------------------------------------------------------
     def is_leaf_module(self, m, module_qualified_name):
@@ -66,9 +68,14 @@ class Tracer:
 
     def call_module(self, m, forward, args, kwargs):
         path = self.path_of_module(m)
-        if not self.is_leaf_module(m, path):
-            return forward(*args, **kwargs)
-        return self.create_proxy("call_module", path, args, kwargs)
+        # nodes made inside record the modules they came from (node.meta['nn_module_stack'])
+        self.module_stack[path] = (path, type(m))
+        try:
+            if not self.is_leaf_module(m, path):
+                return forward(*args, **kwargs)
+            return self.create_proxy("call_module", path, args, kwargs)
+        finally:
+            self.module_stack.pop(path, None)
 
     def getattr(self, attr, attr_val, parameter_proxy_cache):
         if not isinstance(attr_val, Parameter):
@@ -96,6 +103,8 @@ class Tracer:
                      proxy_factory_fn=None):
         node = self.create_node(kind, target, self.create_arg(args), self.create_arg(kwargs),
                                 name, type_expr)
+        if self.module_stack:
+            node.meta["nn_module_stack"] = OrderedDict(self.module_stack)
         return self.proxy(node) if proxy_factory_fn is None else proxy_factory_fn(node)
 
     def create_arg(self, a):
