@@ -260,3 +260,20 @@ def test_autowrapped_math_and_constant_parameter_shapes():
     back = pickle.loads(pickle.dumps(ours))
     assert node_list(back) == node_list(ours)
     assert_close(back(to_tc(x)), ref(x))
+
+
+def test_builtin_named_and_variadic_arguments_like_torch():
+    def make(lib):
+        class M(lib.nn.Module):
+            def forward(self, input, *args, scale=2, **kw):
+                return input.sum() + args[0] * scale + kw["bias"]
+        return M()
+
+    gm, ref_gm = fx.symbolic_trace(make(tc)), torch.fx.symbolic_trace(make(torch))
+    assert node_list(gm) == node_list(ref_gm)
+    assert torch_code(gm.code) == ref_gm.code
+    # as in torch, keyword-only arguments become positional ones before *args
+    x, a, b = torch.ones(2), torch.ones(1), torch.full((1,), 5.0)
+    assert_close(gm(to_tc(x), 3, to_tc(a), bias=to_tc(b)), ref_gm(x, 3, a, bias=b))
+    back = pickle.loads(pickle.dumps(gm))
+    assert node_list(back) == node_list(gm)

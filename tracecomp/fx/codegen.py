@@ -132,17 +132,21 @@ def _function_call(node, g):
 
 
 def _signature(placeholders, g):
-    parts = ["self"]
+    """forward's parameters, named by the placeholders' targets (the user's argument
+    names), and the `name = target` lines for placeholders whose node name differs
+    (`input_1 = input`: a node may not shadow a builtin)."""
+    parts, aliases = ["self"], []
     for p in placeholders:
-        if p.target.startswith("**"):
-            parts.append(f"**{p.name}")
-        elif p.target.startswith("*"):
-            parts.append(f"*{p.name}")
+        raw = p.target.lstrip("*")
+        if p.target.startswith("*"):
+            parts.append(p.target)
         elif p.args:
-            parts.append(f"{p.name} = {_value(p.args[0], g)}")
+            parts.append(f"{raw} = {_value(p.args[0], g)}")
         else:
-            parts.append(p.name)
-    return ", ".join(parts)
+            parts.append(raw)
+        if p.name != raw:
+            aliases.append(f"{p.name} = {raw}")
+    return ", ".join(parts), aliases
 
 
 def _last_uses(nodes):
@@ -180,7 +184,7 @@ def python_code(graph, root_module="self"):
     g = _Globals()
     nodes = list(graph.nodes)
     drops = _last_uses(nodes)
-    body = []
+    sig, body = _signature([n for n in nodes if n.op == "placeholder"], g)
     for node in nodes:
         if node.op == "placeholder":
             continue
@@ -191,7 +195,6 @@ def python_code(graph, root_module="self"):
         if dead:
             line += ";  " + " = ".join(d.name for d in dead) + " = None"
         body.append(line)
-    sig = _signature([n for n in nodes if n.op == "placeholder"], g)
     if not body or not body[-1].startswith("return"):
         body.append("pass")
     src = "\n\n\ndef forward(" + sig + "):\n" + "".join(f"    {b}\n" for b in body) + "    "

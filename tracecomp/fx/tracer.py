@@ -12,6 +12,7 @@ the root as `_tensor_constant<n>`.
 import enum
 import inspect
 import math
+import types
 from collections import OrderedDict
 
 from ..dtypes import DType
@@ -174,9 +175,9 @@ class Tracer:
         self._tensor_paths = _tensor_attributes(self.root)
         patcher = Patcher(self.autowrap)
         try:
-            args = self._placeholders(fn, isinstance(root, Module), concrete_args or {})
+            call, args = self._placeholders(fn, isinstance(root, Module), concrete_args or {})
             self._install(patcher, fn)
-            result = fn(self.root, *args) if isinstance(root, Module) else fn(*args)
+            result = call(self.root, *args) if isinstance(root, Module) else call(*args)
             self.create_node("output", "output", (self.create_arg(result),), {},
                              type_expr=fn.__annotations__.get("return"))
         finally:
@@ -209,23 +210,37 @@ class Tracer:
         patcher.set(Module, "__getattr__", module_getattr)
 
     def _placeholders(self, fn, is_module, concrete_args):
+        """One placeholder (or concrete value) per argument of fn, in the order of its code's
+        variables: positional, keyword-only, *args, **kwargs (torch's order); and fn made
+        to take them all positionally, so `args` inside is the *args Proxy itself."""
         sig = inspect.signature(fn)
-        params = list(sig.parameters.values())[1 if is_module else 0:]
-        unknown = set(concrete_args) - {p.name for p in params}
+        co = fn.__code__
+        n_var = bool(co.co_flags & inspect.CO_VARARGS) + \
+            bool(co.co_flags & inspect.CO_VARKEYWORDS)
+        names = co.co_varnames[:co.co_argcount + co.co_kwonlyargcount + n_var]
+        names = names[1:] if is_module else names
+        unknown = set(concrete_args) - set(names)
         if unknown:
             raise TraceError(f"concrete_args names {sorted(unknown)}, which are not "
                              f"arguments of {fn.__qualname__}{sig}")
         args = []
-        for p in params:
-            if p.name in concrete_args:
-                args.append(self._concrete(p, concrete_args[p.name]))
+        for name in names:
+            p = sig.parameters[name]
+            if name in concrete_args:
+                args.append(self._concrete(p, concrete_args[name]))
                 continue
             prefix = {p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "")
             default = () if p.default is p.empty else (p.default,)
-            proxy = self.create_proxy("placeholder", prefix + p.name, default, {},
-                                      name=p.name, type_expr=_annotation(p))
-            args.append(proxy)
-        return args
+            args.append(self.create_proxy("placeholder", prefix + name, default, {},
+                                          type_expr=_annotation(p)))
+        if n_var or co.co_kwonlyargcount:
+            flat = co.replace(co_argcount=len(co.co_varnames[:co.co_argcount +
+                                                            co.co_kwonlyargcount + n_var]),
+                              co_kwonlyargcount=0,
+                              co_flags=co.co_flags & ~(inspect.CO_VARARGS |
+                                                       inspect.CO_VARKEYWORDS))
+            fn = types.FunctionType(flat, fn.__globals__, fn.__name__, None, fn.__closure__)
+        return fn, args
 
     def _concrete(self, param, value):
         """A concrete_args value: the value itself goes into forward; a placeholder named
