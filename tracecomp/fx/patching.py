@@ -152,14 +152,9 @@ class Patcher:
         """A real tensor meeting a Proxy records the method call torch records: its
         operators (`buffer + proxy` -> call_method add, `t[proxy]` -> __getitem__) and its
         methods (`buffer.add(proxy)`)."""
-        for op, method in TENSOR_OPERATOR_METHODS.items():
-            dunder = f"__{op.strip('_')}__"
-            orig = getattr(tensor_cls, dunder, None)
-            if orig is not None:
-                self.set(tensor_cls, dunder, _method_recording(method, orig))
-        for name, fn in list(vars(tensor_cls).items()):
-            if isinstance(fn, types.FunctionType) and not name.startswith("_"):
-                self.set(tensor_cls, name, _method_recording(name, fn))
+        for attr, recorded_as in _tensor_methods(tensor_cls):
+            self.set(tensor_cls, attr, _cached_recording(attr, recorded_as,
+                                                         getattr(tensor_cls, attr)))
 
     def restore(self):
         global active
@@ -187,6 +182,25 @@ TENSOR_OPERATOR_METHODS = {
     "mod": "remainder", "pow": "pow", "matmul": "matmul", "and_": "__and__", "or_": "__or__",
     "xor": "__xor__", "lshift": "__lshift__", "rshift": "__rshift__", "eq": "eq", "ne": "ne",
     "lt": "lt", "le": "le", "gt": "gt", "ge": "ge", "getitem": "__getitem__"}
+
+
+def _tensor_methods(tensor_cls):
+    """(attribute, method name torch records) for each Tensor operator and public method."""
+    found = [(f"__{op.strip('_')}__", method) for op, method in TENSOR_OPERATOR_METHODS.items()
+             if hasattr(tensor_cls, f"__{op.strip('_')}__")]
+    found += [(name, name) for name, fn in vars(tensor_cls).items()
+              if isinstance(fn, types.FunctionType) and not name.startswith("_")]
+    return found
+
+
+_method_wrappers = {}   # attribute -> (original, wrapper): made once, not on every trace
+
+
+def _cached_recording(attr, recorded_as, fn):
+    hit = _method_wrappers.get(attr)
+    if hit is None or hit[0] is not fn:
+        hit = _method_wrappers[attr] = (fn, _method_recording(recorded_as, fn))
+    return hit[1]
 
 
 def _method_recording(name, fn):
