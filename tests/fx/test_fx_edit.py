@@ -170,3 +170,14 @@ def test_in_place_operators_print_as_statements_like_torch():
         codes[lib] = gm.code
         assert [float(v) for v in gm(lib.zeros(2))] == [3.0, 2.0]
     assert codes[tc] == codes[torch]
+
+
+def test_generated_code_globals_never_shadow_values():
+    g = fx.Graph()
+    a = g.placeholder("operator_abs")        # the global operator.abs would take
+    b = g.placeholder("tracecomp")           # reserved: the node becomes tracecomp_1
+    total = g.call_function(tc.add, (g.call_function(operator.abs, (a,)), b))
+    g.output(total)
+    gm = fx.GraphModule(tc.nn.Module(), g)
+    assert [n.name for n in g.nodes][:2] == ["operator_abs", "tracecomp_1"]
+    assert float(gm(tc.tensor([-2.0]), tc.tensor([1.0]))) == 3.0

@@ -41,13 +41,18 @@ class PythonCode:
     globals: dict
 
 
+# names the generated code reads as globals whatever the graph holds
+_CODE_GLOBALS = ("self", "tracecomp", "inf", "nan", "device")
+
+
 class _Globals:
     """The globals the generated code reads, each under a unique name."""
 
-    def __init__(self):
+    def __init__(self, taken):
+        """taken: the names the code's own variables use (a global must not shadow one)."""
         self.values = {}
         self._names = Namespace()
-        for reserved in ("self", "tracecomp", "operator", "inf", "nan", "device"):
+        for reserved in (*_CODE_GLOBALS, *taken):
             self._names.create_name(reserved)
 
     def add(self, hint, obj):
@@ -124,8 +129,6 @@ def _function_call(node, g):
         name = g.module(qual)
     elif qual.startswith("builtins.") and getattr(builtins, fn.__name__, None) is fn:
         name = fn.__name__
-    elif qual.startswith("operator."):
-        name = g.module(qual)
     else:
         name = g.add(qual.replace(".", "_"), fn)
     return f"{name}({_call_args(args, kwargs, g)})"
@@ -138,8 +141,10 @@ def _signature(placeholders, g):
     parts, aliases = ["self"], []
     for p in placeholders:
         raw = p.target.lstrip("*")
+        if raw in _CODE_GLOBALS:     # an argument named `tracecomp` would hide the module
+            raw = p.name
         if p.target.startswith("*"):
-            parts.append(p.target)
+            parts.append(p.target[:len(p.target) - len(p.target.lstrip("*"))] + raw)
         elif p.args:
             parts.append(f"{raw} = {_value(p.args[0], g)}")
         else:
@@ -181,8 +186,9 @@ def _statement(node, root_module, g):
 
 def python_code(graph, root_module="self"):
     """The PythonCode of graph's forward, reading attributes and submodules of root_module."""
-    g = _Globals()
     nodes = list(graph.nodes)
+    g = _Globals([n.name for n in nodes] + [n.target.lstrip("*") for n in nodes
+                                            if n.op == "placeholder"])
     drops = _last_uses(nodes)
     sig, body = _signature([n for n in nodes if n.op == "placeholder"], g)
     for node in nodes:
