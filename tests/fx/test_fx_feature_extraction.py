@@ -1,6 +1,8 @@
 """tracecomp.vision.models.feature_extraction (torchvision's, built on tracecomp.fx): node
 names as torchvision documents them for resnet18, extracted values equal to forward hooks'
 on the original model, pruning, train/eval graphs, leaf modules and functions."""
+import pickle
+
 import pytest
 
 import tracecomp as tc
@@ -49,6 +51,9 @@ def test_extracted_features_equal_hooked_outputs_and_unused_parts_go():
         ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3"]
     out2 = create_feature_extractor(model, ["layer2.1.add", "fc"])(x)
     assert list(out2) == ["layer2.1.add", "fc"] and out2["fc"].shape == (1, 1000)
+    # pickled, an extractor comes back as a GraphModule of its current graph (as torch's)
+    back = pickle.loads(pickle.dumps(extractor))
+    assert tc.equal(back(x)["feat2"], out["feat2"])
     with pytest.raises(ValueError, match="node: 'layer9' is not present in model"):
         create_feature_extractor(model, ["layer9"])
 

@@ -16,6 +16,10 @@ import tracecomp.fx as fx
 from helpers import assert_close, to_tc
 
 
+def _flat(x):
+    return tc.flatten(x, 1)
+
+
 def _trace_both(name, *args):
     ours, ref = twin(name, *args)
     return fx.symbolic_trace(ours), torch.fx.symbolic_trace(ref), ours, ref
@@ -200,6 +204,8 @@ def test_deepcopy_pickle_and_compile():
     back = pickle.loads(pickle.dumps(gm))
     assert node_list(back) == node_list(gm)
     assert list(back.state_dict()) == list(gm.state_dict())
+    flat = fx.symbolic_trace(_flat).graph            # tracecomp.flatten is a wrapper
+    assert [n.target for n in pickle.loads(pickle.dumps(flat)).nodes][1] is tc.flatten
     for m in (dup, back):
         assert_close(m(to_tc(x))[0], want, rtol=1e-4, atol=1e-5)
     # a copy's forward is its own: editing its graph leaves the original's alone

@@ -108,8 +108,9 @@ class GraphModule(Module):
         return pc
 
     def print_readable(self, print_output=True):
-        text = f"class {type(self).__name__}(tracecomp.nn.Module):" + \
-            "\n".join("    " + line for line in self.code.split("\n"))
+        body = self.code.strip("\n").rstrip()
+        text = f"class {type(self).__name__}(tracecomp.nn.Module):\n" + \
+            "\n".join(("    " + line).rstrip() for line in body.split("\n")) + "\n"
         if print_output:
             print(text)
         return text
@@ -174,12 +175,12 @@ class GraphModule(Module):
         return new
 
     def __reduce__(self):
-        state = {k: v for k, v in self.__getstate__().items() if k not in ("_graph", "_code")}
+        state = {k: v for k, v in self.__getstate__().items()
+                 if k not in ("_graph", "_code") and not isinstance(v, Graph)}
         pc = self.graph.python_code("self")
         modules = {k: v.__name__ for k, v in pc.globals.items() if isinstance(v, ModuleType)}
         others = {k: v for k, v in pc.globals.items() if k not in modules}
-        return (_rebuild, (state, pc.src, (modules, others), type(self).__name__,
-                           type(self).__bases__[0]))
+        return (_rebuild, (state, pc.src, (modules, others), type(self).__name__))
 
 
 def _compile_forward(src, globals_):
@@ -193,9 +194,10 @@ def _compile_forward(src, globals_):
     return scope["forward"]
 
 
-def _rebuild(state, src, globals_, class_name, base=GraphModule):
+def _rebuild(state, src, globals_, class_name):
     """Unpickle: the module state back, and the graph traced from the saved code (its
-    globals: modules by name, other values pickled)."""
+    globals: modules by name, other values pickled), as a GraphModule of the class name it
+    had (a subclass comes back as a GraphModule, as in torch)."""
     from .tracer import Tracer
     modules, others = globals_
     globals_ = {k: importlib.import_module(v) for k, v in modules.items()} | others
@@ -213,7 +215,7 @@ def _rebuild(state, src, globals_, class_name, base=GraphModule):
     # functions the code calls by a global name (fx.wrap'd, autowrapped math) stay calls
     called = [v for v in others.values() if callable(v) and not isinstance(v, type)]
     graph = _KeepModules(autowrap_functions=called).trace(holder)
-    gm = base(holder, graph, class_name)
+    gm = GraphModule(holder, graph, class_name)
     for k, v in state.items():
         if k not in gm.__dict__:
             object.__setattr__(gm, k, v)

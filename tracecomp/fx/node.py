@@ -11,6 +11,7 @@ closing the ring), so insertion and erasure anywhere are O(1). Each node keeps i
 dead-code elimination need not scan the graph.
 """
 import builtins
+import importlib
 import operator
 
 OPCODES = ("placeholder", "get_attr", "call_function", "call_method", "call_module",
@@ -62,6 +63,14 @@ def qualified_name(fn) -> str:
         return f"builtins.{name}"
     module = getattr(fn, "__module__", None) or "__main__"
     return f"{module}.{getattr(fn, '__qualname__', name)}"
+
+
+class _PublicName(str):
+    """A pickled node target: the dotted public name of a tracecomp function."""
+
+    def resolve(self):
+        module, _, name = self.rpartition(".")
+        return getattr(importlib.import_module(module), name)
 
 
 def _format_arg(a) -> str:
@@ -205,6 +214,20 @@ class Node:
 
     def __repr__(self):
         return self.name
+
+    def __getstate__(self):
+        # a tracecomp function is pickled by its public name: some (tracecomp.flatten) are
+        # wrappers that pickle cannot find under their __qualname__
+        state = dict(self.__dict__)
+        known = QUALNAMES.get(id(self.target))
+        if known is not None and known[1] is self.target:
+            state["target"] = _PublicName(known[0])
+        return state
+
+    def __setstate__(self, state):
+        if isinstance(state["target"], _PublicName):
+            state["target"] = state["target"].resolve()
+        self.__dict__.update(state)
 
     def is_impure(self):
         """Whether dead-code elimination must keep this node although nothing reads it."""
