@@ -7,6 +7,7 @@ from twins import node_list, torch_code, twin
 
 import tracecomp as tc
 import tracecomp.fx as fx
+from tracecomp import sigmoid as tc_sigmoid
 from tracecomp.fx.passes.shape_prop import ShapeProp, TensorMetadata
 
 from helpers import assert_close, to_tc
@@ -112,3 +113,20 @@ def test_shape_prop_records_torch_metadata():
             assert str(g.memory_format).split(".")[-1] == str(w.memory_format).split(".")[-1]
             checked += 1
     assert checked >= 20
+
+
+class _ReluToSigmoid(fx.Transformer):
+    """Calls a tracecomp function imported by name (tc_sigmoid) on Proxies."""
+
+    def call_function(self, target, args, kwargs):
+        if target == tc.relu:
+            return tc_sigmoid(*args)
+        return super().call_function(target, args, kwargs)
+
+
+def test_transformer_records_functions_imported_by_name():
+    gm = fx.symbolic_trace(lambda x: tc.relu(x) + 1)
+    new = _ReluToSigmoid(gm).transform()
+    assert [n.name for n in new.graph.nodes] == ["x", "sigmoid", "add", "output"]
+    x = tc.tensor([-1.0, 0.5])
+    assert tc.allclose(new(x), tc.sigmoid(x) + 1)

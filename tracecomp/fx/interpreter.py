@@ -11,7 +11,9 @@ it: overriding call_function to return another call rewrites the graph. tracecom
 functions record on Proxies while `transform` runs (the same patching as a trace).
 """
 import inspect
+import sys
 
+from ..tensor import Tensor
 from .graph import Graph
 from .graph_module import GraphModule
 from .node import map_aggregate, map_arg
@@ -160,8 +162,9 @@ class Transformer(Interpreter):
         patcher = Patcher()
         try:
             patcher.patch_namespaces()
-            from ..tensor import Tensor
             patcher.patch_tensor_operators(Tensor)
+            # functions the subclass's module imported by name (from tracecomp import relu)
+            patcher.patch_globals(vars(sys.modules[type(self).__module__]))
             result = super().run(enable_io_processing=False)
         finally:
             patcher.restore()
