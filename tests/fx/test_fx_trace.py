@@ -80,6 +80,11 @@ def test_concrete_args_specialize_and_guard():
         gm(to_tc(x), "other")
     gm2 = fx.symbolic_trace(ours, concrete_args={"mode": "plain"})
     assert_close(gm2(to_tc(x), "plain"), ref(x, "plain"))
+    # PH keeps an argument symbolic under its concrete-args name
+    ph, ref_ph = fx.symbolic_trace(ours, concrete_args={"mode": "double", "scale": fx.PH}), \
+        torch.fx.symbolic_trace(ref, concrete_args={"mode": "double", "scale": torch.fx.PH})
+    assert node_list(ph) == node_list(ref_ph)
+    assert torch_code(ph.code) == ref_ph.code
 
 
 def test_control_flow_on_a_proxy_is_a_trace_error():
