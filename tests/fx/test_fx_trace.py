@@ -115,7 +115,7 @@ def test_iteration_len_and_unpacking():
     def unpack(lib):
         def fn(x):
             a, b = lib.chunk(x, 2)
-            return a * b
+            return a * b * lib.numel(a)
         return fn
 
     gm, ref_gm = fx.symbolic_trace(unpack(tc)), torch.fx.symbolic_trace(unpack(torch))

@@ -22,7 +22,7 @@ from .proxy import Proxy
 NAMESPACES = ("tracecomp", "tracecomp.nn.functional", "tracecomp.special",
               "tracecomp.linalg", "tracecomp.fft")
 # tracecomp functions that answer about their argument's Python type, not its value
-_NOT_RECORDED = frozenset(("is_tensor", "is_storage", "numel", "typename", "compile",
+_NOT_RECORDED = frozenset(("is_tensor", "is_storage", "typename", "compile",
                            "is_grad_enabled", "get_default_dtype", "set_default_dtype"))
 
 _originals = None   # {id(fn): (fn, wrapper)} once built
