@@ -101,3 +101,15 @@ def test_free_proxy_in_a_tracecomp_function_says_why():
     graph.output(graph.call_function(tc.relu, (x.node,)))   # the way that works
     gm = fx.GraphModule(tc.nn.Module(), graph)
     assert float(gm(tc.tensor([-1.0, 2.0])).sum()) == 2.0
+
+
+def test_hand_made_graph_prints_public_names_before_any_trace():
+    import subprocess
+    import sys
+    code = ("import tracecomp as tc, tracecomp.fx as fx\n"
+            "g = fx.Graph()\n"
+            "g.output(g.call_function(tc.nn.functional.relu, (g.placeholder('x'),)))\n"
+            "print(g)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert "call_function[target=tracecomp.nn.functional.relu]" in out

@@ -14,6 +14,8 @@ import builtins
 import importlib
 import operator
 
+from .public_names import public_name
+
 OPCODES = ("placeholder", "get_attr", "call_function", "call_method", "call_module",
            "output", "root")
 
@@ -45,17 +47,13 @@ def _nodes_in(a):
     return list(found)
 
 
-# how a target prints in a graph listing: operator.add, builtins.getattr, tracecomp.cat
-QUALNAMES = {}
-
-
 def qualified_name(fn) -> str:
     """The dotted name a callable target prints as (and the generated code calls)."""
     if isinstance(fn, str):
         return fn
-    known = QUALNAMES.get(id(fn))
-    if known is not None and known[1] is fn:
-        return known[0]
+    known = public_name(fn)
+    if known is not None:
+        return known
     name = getattr(fn, "__name__", None) or type(fn).__name__
     if getattr(operator, name, None) is fn:
         return f"operator.{name}"
@@ -219,9 +217,9 @@ class Node:
         # a tracecomp function is pickled by its public name: some (tracecomp.flatten) are
         # wrappers that pickle cannot find under their __qualname__
         state = dict(self.__dict__)
-        known = QUALNAMES.get(id(self.target))
-        if known is not None and known[1] is self.target:
-            state["target"] = _PublicName(known[0])
+        known = public_name(self.target) if callable(self.target) else None
+        if known is not None:
+            state["target"] = _PublicName(known)
         return state
 
     def __setstate__(self, state):

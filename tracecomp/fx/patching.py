@@ -14,16 +14,9 @@ import functools
 import importlib
 import types
 
-from .node import QUALNAMES
+from . import public_names
 from .proxy import Proxy
-
-# namespaces whose functions are recorded, in the order a function's public name is
-# looked up (a function that two namespaces share prints as the first one's)
-NAMESPACES = ("tracecomp", "tracecomp.nn.functional", "tracecomp.special",
-              "tracecomp.linalg", "tracecomp.fft")
-# tracecomp functions that answer about their argument's Python type, not its value
-_NOT_RECORDED = frozenset(("is_tensor", "is_storage", "typename", "compile",
-                           "is_grad_enabled", "get_default_dtype", "set_default_dtype"))
+from .public_names import NAMESPACES
 
 _originals = None   # {id(fn): (fn, wrapper)} once built
 active = 0          # how many patchings are in force (a trace, a Transformer.transform)
@@ -78,24 +71,10 @@ class recording:  # noqa: N801  (used like a decorator: recording(fn))
 
 
 def _public_functions():
-    """{id(fn): (fn, wrapper)} for every function of NAMESPACES; also names them in
-    QUALNAMES (how graphs print them and generated code calls them)."""
+    """{id(fn): (fn, its recording wrapper)} for every public tracecomp function."""
     global _originals
     if _originals is None:
-        found = {}
-        for ns in NAMESPACES:
-            module = importlib.import_module(ns)
-            for name, fn in list(vars(module).items()):
-                if not isinstance(fn, (types.FunctionType, types.BuiltinFunctionType)) or \
-                        (name.startswith("_") and name != "_assert") or name in _NOT_RECORDED:
-                    continue
-                known = QUALNAMES.get(id(fn))
-                # functional's own functions print as tracecomp.nn.functional.<name>
-                if known is None or (ns == "tracecomp.nn.functional" and
-                                     fn.__module__.startswith("tracecomp.nn")):
-                    QUALNAMES[id(fn)] = (f"{ns}.{name}", fn)
-                found.setdefault(id(fn), (fn, recording(fn)))
-        _originals = found
+        _originals = {key: (fn, recording(fn)) for key, (_, fn) in public_names.table().items()}
     return _originals
 
 
