@@ -7,10 +7,13 @@ representation for inspecting and rewriting programs, separate from the compiler
 (tracecomp.ir): a GraphModule is an ordinary Module, so tracecomp.compile compiles it
 like any other.
 
-Layout: node.py (Node), graph.py (Graph), names.py (node naming), codegen.py (forward's
-source), graph_module.py, proxy.py, patching.py (what tracing swaps in), tracer.py
-(Tracer, symbolic_trace, wrap), interpreter.py (Interpreter, Transformer),
-subgraph_rewriter.py (replace_pattern), passes/shape_prop.py.
+Layout: node.py (Node), graph.py (Graph), names.py (node naming), public_names.py
+(tracecomp.add's printed name), codegen.py (forward's source), table.py (print_tabular),
+graph_module.py, proxy.py, patching.py (what tracing swaps in: tracecomp has no
+__torch_function__), tracer.py (Tracer, symbolic_trace, wrap), interpreter.py
+(Interpreter, Transformer), subgraph_rewriter.py (replace_pattern), passes/shape_prop.py,
+experimental/optimization.py (conv-bn fusion). torchvision's feature extraction on top of
+it is tracecomp.vision.models.feature_extraction.
 """
 from .graph import Graph
 from .graph_module import GraphModule
