@@ -3,6 +3,7 @@ names as torchvision documents them for resnet18, extracted values equal to forw
 on the original model, pruning, train/eval graphs, leaf modules and functions."""
 import pickle
 
+import numpy as np
 import pytest
 
 import tracecomp as tc
@@ -92,3 +93,21 @@ def test_train_and_eval_graphs_and_tracer_kwargs():
     assert tc.allclose(extractor(x)["leaf_module"], model.train()(x))
     extractor.eval()
     assert tc.allclose(extractor(x)["leaf_module"], model.eval()(x))
+
+
+def test_a_vision_transformer_traces_and_keeps_its_size_checks():
+    """torchvision's ViT checks its input through torch._assert, which symbolic tracing
+    records (a Python `if` on a traced size could not be traced): height, width and each
+    encoder's token shape, 5 checks. The traced module gives
+    the model's outputs and raises its AssertionError for a wrong image size."""
+    from tracecomp.vision.models.vision_transformer import VisionTransformer
+    tc.manual_seed(0)
+    model = VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2,
+                              hidden_dim=16, mlp_dim=32, num_classes=5).eval()
+    traced = tc.fx.symbolic_trace(model)
+    assert sum(n.target is tc._assert for n in traced.graph.nodes) == 5
+    x = tc.randn(2, 3, 32, 32)
+    np.testing.assert_array_equal(traced(x).detach().numpy(), model(x).detach().numpy())
+    # the message was formatted while tracing, with the traced height: torch.fx's is too
+    with pytest.raises(AssertionError, match=r"Wrong image height! Expected 32 but got Proxy"):
+        traced(tc.randn(1, 3, 16, 32))

@@ -210,7 +210,10 @@ def test_old_checkpoint_keys_load():
 
 def test_vit_checks_image_size():
     v = models.vision_transformer.VisionTransformer(16, 8, 1, 2, 8, 16)
-    with pytest.raises(ValueError, match="16x16"):
-        v(tracecomp.zeros(1, 3, 24, 24))
+    # torchvision's torch._assert messages
+    with pytest.raises(AssertionError, match="Wrong image height! Expected 16 but got 24!"):
+        v(tracecomp.zeros(1, 3, 24, 16))
+    with pytest.raises(AssertionError, match="Wrong image width! Expected 16 but got 24!"):
+        v(tracecomp.zeros(1, 3, 16, 24))
     with pytest.raises(ValueError, match="divisible"):
         models.vision_transformer.VisionTransformer(20, 8, 1, 2, 8, 16)

@@ -12,7 +12,7 @@ import math
 from collections import OrderedDict
 from functools import partial
 
-from ... import cat, empty, nn, zeros
+from ... import _assert, cat, empty, nn, zeros
 from ..ops.misc import MLP, Conv2dNormActivation
 from ._api import builder, make_weights_enum, preset
 
@@ -65,10 +65,8 @@ class MLPBlock(MLP):
                                       missing_keys, unexpected_keys, error_msgs)
 
 
-def _check_tokens(where, x):
-    if x.dim() != 3:
-        raise ValueError(f"{where}: expected (batch_size, seq_length, hidden_dim) got "
-                         f"{tuple(x.shape)}")
+def _check_tokens(x):
+    _assert(x.dim() == 3, f"Expected (batch_size, seq_length, hidden_dim) got {x.shape}")
 
 
 class EncoderBlock(nn.Module):
@@ -87,7 +85,7 @@ class EncoderBlock(nn.Module):
         self.mlp = MLPBlock(hidden_dim, mlp_dim, dropout)
 
     def forward(self, input):
-        _check_tokens("EncoderBlock", input)
+        _check_tokens(input)
         x = self.ln_1(input)
         x, _ = self.self_attention(x, x, x, need_weights=False)
         x = self.dropout(x)
@@ -116,7 +114,7 @@ class Encoder(nn.Module):
         self.ln = norm_layer(hidden_dim)
 
     def forward(self, input):
-        _check_tokens("Encoder", input)
+        _check_tokens(input)
         input = input + self.pos_embedding
         return self.ln(self.layers(self.dropout(input)))
 
@@ -206,9 +204,11 @@ class VisionTransformer(nn.Module):
         """(n, c, h, w) -> (n, (h / p) * (w / p), hidden_dim) patch embeddings."""
         n, c, h, w = x.shape
         p = self.patch_size
-        if h != self.image_size or w != self.image_size:
-            raise ValueError(f"VisionTransformer: wrong image size {h}x{w}; this model takes "
-                             f"{self.image_size}x{self.image_size} (its image_size)")
+        # torchvision's checks, through _assert so that fx's symbolic tracing records them
+        _assert(h == self.image_size,
+                f"Wrong image height! Expected {self.image_size} but got {h}!")
+        _assert(w == self.image_size,
+                f"Wrong image width! Expected {self.image_size} but got {w}!")
         n_h = h // p
         n_w = w // p
         x = self.conv_proj(x)
