@@ -202,7 +202,8 @@ class Sym:
         # highest degree first, then the symbols in order: s0*s1 + 2*s0 + s1 - 1
         for p, c in sorted(self.terms.items(), key=lambda pc: (-sum(pc[0]), [-e for e in pc[0]])):
             base = "*".join(name if e == 1 else f"{name}^{e}" for name, e in zip(names, p) if e)
-            terms.append(str(c) if not base else base if c == 1 else f"{c}*{base}")
+            terms.append(str(c) if not base else base if c == 1 else f"-{base}" if c == -1
+                         else f"{c}*{base}")
         return " + ".join(terms).replace("+ -", "- ")
 
 

@@ -5,7 +5,7 @@ before the backend compiles the result, `Templates.lowered` looks among the grap
 lowered before for ones that differ from the new graph only in sizes (the same ops on the
 same operands: `structure`):
 
-  - a template (a dynamic graph, whose sizes are polynomials in symbols: s, or s0 and s1)
+  - a template (a dynamic graph, whose sizes are polynomials in symbols: s, or s0, s1, ...)
     that the new graph instantiates: the template's compiled code runs it at the new
     sizes, and nothing is compiled;
   - graphs lowered at earlier sizes (a template's samples, or graphs compiled for their
@@ -13,15 +13,16 @@ same operands: `structure`):
     compiles it once (codegen/llvm/sized.py: kernels take the sizes and the numbers as
     arguments), and it runs the new sizes and every later ones it matches: torch.compile's
     automatic dynamic shapes. The input dims that changed are the symbols, at most
-    MAX_SYMBOLS of them (a text model's batch and length), except where one follows the
-    others (size_fit.Fit.follows: equal sizes, the length of ids and of targets, are one
-    symbol, as torch's duck sizing; B * T rows of a reshape follow B and T); each integer
+    MAX_SYMBOLS of them (a text model's batch and length; a seq2seq model's batch, source
+    and target lengths), except where one follows the others (size_fit.Fit.follows: equal
+    sizes, the length of ids and of targets, are one symbol, as torch's duck sizing; B * T
+    rows of a reshape follow B and T); each integer
     that differs, in a shape, a param or an operand, is the sparsest polynomial in the
     symbols that gives it at every sample (size_fit.py: B*T where a reshape flattens
     [B, T, H]); a float operand that differs, a mean's 1 / n or batch norm's n / (n - 1),
     is a RuntimeNumber read from each size's trace; a constant that differs is described:
     one value, a count, a causal mask. A template whose graph a new size does not match is
-    generalized again with it: a second symbol when a second dim starts to change;
+    generalized again with it: one more symbol when one more dim starts to change;
   - neither: the graph compiles for its own sizes, and is kept for the next size.
 
 Correctness never rests on the guess from a few sizes: each new size is traced, and its
@@ -49,8 +50,13 @@ from .size_fit import Fit, NoFit
 
 MAX_KEPT = 4        # graphs (and templates) kept per structure, the latest ones
 MAX_STRUCTURES = 16     # structures kept, the latest ones
-MAX_SYMBOLS = 2     # input dims that may change independently: a batch and a length
-MAX_SAMPLES = 4     # the graphs one generalization fits, the latest ones
+# input dims that may change independently: a batch and a length; a seq2seq model's batch,
+# source and target lengths; an image batch's height and width. A fit searches 2^MAX_SYMBOLS
+# monomials (size_fit.py), which bounds it.
+MAX_SYMBOLS = 4
+# the graphs one generalization fits, the latest ones: enough that each symbol changes
+# between them (mark_dynamic's traces: the call's sizes, then each symbol one larger)
+MAX_SAMPLES = MAX_SYMBOLS + 1
 
 
 class NotGeneral(Exception):

@@ -19,6 +19,8 @@ the template (dynamic.match) finds that, and those sizes compile for themselves.
 import itertools
 from fractions import Fraction
 
+import numpy as np
+
 from ..symbolic import Sym
 
 
@@ -36,6 +38,8 @@ class Fit:
         self.monomials = sorted(itertools.product((0, 1), repeat=n), key=lambda p: (sum(p), p))
         self.columns = {m: [_power(point, m) for point in points] for m in self.monomials}
         self.known = {}     # values -> their polynomial (a graph repeats its sizes)
+        self._inverse = None    # a left inverse of every monomial's column, False if none
+        self._supports = {}     # number of terms -> _Supports
 
     def __call__(self, values, what):
         """The int or Sym that gives values[i] at points[i]; NoFit where none does."""
@@ -69,15 +73,26 @@ class Fit:
 
     def _sparsest(self, values):
         """The fewest terms that give values, with integer coefficients (among equally few:
-        fewer negative coefficients on symbols, then the smallest); NoFit if none."""
+        fewer negative coefficients on symbols, then the smallest); NoFit if none. Where the
+        points determine every multilinear polynomial (export's grid of sizes) that one
+        polynomial is the answer, solved once; else each support of 1, 2, ... terms is
+        tried, all supports of one size at once (`_Supports`)."""
+        if self._inverse is None:
+            self._inverse = _left_inverse(list(self.columns.values()))
+        if self._inverse is not False:
+            coeffs = [sum(r * v for r, v in zip(row, values)) for row in self._inverse]
+            if any(c.denominator != 1 for c in coeffs):
+                return NoFit
+            terms = {m: int(c) for m, c in zip(self.monomials, coeffs) if c}
+            if any(sum(c * self.columns[m][i] for m, c in terms.items()) != v
+                   for i, v in enumerate(values)):
+                return NoFit
+            return Sym.make(terms, self.domain)
         for size in range(1, min(len(self.monomials), len(self.points)) + 1):
-            found = []
-            for support in itertools.combinations(self.monomials, size):
-                coeffs = _solve([self.columns[m] for m in support], values)
-                if coeffs is not None and all(c.denominator == 1 for c in coeffs):
-                    coeffs = [int(c) for c in coeffs]
-                    negative = sum(c < 0 for m, c in zip(support, coeffs) if any(m))
-                    found.append((negative, sum(map(abs, coeffs)), support, coeffs))
+            supports = self._supports.get(size)
+            if supports is None:
+                supports = self._supports[size] = _Supports(self, size)
+            found = supports.solutions(values)
             if found:
                 _, _, support, coeffs = min(found)
                 return Sym.make(dict(zip(support, coeffs)), self.domain)
@@ -96,27 +111,64 @@ def _power(point, powers):
     return out
 
 
-def _solve(columns, values):
-    """The one x with sum(x[j] * columns[j][i]) = values[i] for every i (exact fractions),
-    or None where there is none, or more than one."""
-    k = len(columns)
-    rows = [[Fraction(c[i]) for c in columns] + [Fraction(v)] for i, v in enumerate(values)]
-    pivot_rows = 0
+class _Supports:
+    """The supports of `size` terms among a Fit's monomials on which values have one
+    solution at its points (their columns independent there), each with its pseudo-inverse,
+    so that the solutions for any values are one batched product: rounded to integers, then
+    checked exactly. Floats only propose; an exact check in ints decides."""
+
+    def __init__(self, fit, size):
+        self.fit = fit
+        columns = np.array([fit.columns[m] for m in fit.monomials], dtype=float).T   # (P, M)
+        scale = np.abs(columns).max(axis=0)
+        scale[scale == 0] = 1.0
+        combos = np.array(list(itertools.combinations(range(len(fit.monomials)), size)))
+        stacks = np.transpose((columns / scale)[:, combos], (1, 0, 2))     # (C, P, size)
+        singular = np.linalg.svd(stacks, compute_uv=False)
+        independent = singular[:, -1] > 1e-9 * singular[:, 0]
+        self.combos = combos[independent]
+        self.pinv = np.linalg.pinv(stacks[independent]) / scale[self.combos][:, :, None]
+        self.columns = np.transpose(columns[:, self.combos], (1, 0, 2))    # (C, P, size)
+
+    def solutions(self, values):
+        """[(negative coefficients on symbols, sum of |coefficients|, support, coefficients)]
+        of every support that gives values exactly."""
+        want = np.array(values, dtype=float)
+        coeffs = np.rint(self.pinv @ want)
+        close = np.all(np.abs(np.einsum("cps,cs->cp", self.columns, coeffs) - want) < 0.5,
+                       axis=1)
+        monomials, columns, found = self.fit.monomials, self.fit.columns, []
+        for combo, cs in zip(self.combos[close], coeffs[close]):
+            support, cs = tuple(monomials[j] for j in combo), [int(c) for c in cs]
+            if all(sum(c * columns[m][i] for m, c in zip(support, cs)) == v
+                   for i, v in enumerate(values)):
+                negative = sum(c < 0 for m, c in zip(support, cs) if any(m))
+                found.append((negative, sum(map(abs, cs)), support, cs))
+        return found
+
+
+def _left_inverse(columns):
+    """Rows L (exact fractions) with L A = I for the matrix A of these columns (one per
+    monomial, a value per point), or False where the columns are not independent at the
+    points: then values do not determine one polynomial. L = (A^T A)^-1 A^T, by
+    Gauss-Jordan elimination."""
+    k, n = len(columns), len(columns[0])
+    if n < k:
+        return False
+    rows = [[Fraction(sum(a * b for a, b in zip(ci, cj))) for cj in columns] +
+            [Fraction(x) for x in ci] for ci in columns]
     for col in range(k):
-        pivot = next((r for r in range(pivot_rows, len(rows)) if rows[r][col] != 0), None)
+        pivot = next((r for r in range(col, k) if rows[r][col] != 0), None)
         if pivot is None:
-            return None             # a free coefficient: not one solution
-        rows[pivot_rows], rows[pivot] = rows[pivot], rows[pivot_rows]
-        top = rows[pivot_rows]
+            return False
+        rows[col], rows[pivot] = rows[pivot], rows[col]
+        top = rows[col]
         top[:] = [x / top[col] for x in top]
         for r, row in enumerate(rows):
-            if r != pivot_rows and row[col] != 0:
+            if r != col and row[col] != 0:
                 f = row[col]
                 row[:] = [x - f * y for x, y in zip(row, top)]
-        pivot_rows += 1
-    if any(row[k] != 0 for row in rows[pivot_rows:]):
-        return None                 # inconsistent: the values are not on these terms
-    return [rows[j][k] for j in range(k)]
+    return [row[k:] for row in rows]
 
 
 def _listed(values):
