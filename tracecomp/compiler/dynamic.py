@@ -86,20 +86,21 @@ class Templates:
         other sizes (`build_at(tensors)` traces and lowers them) and keep its graphs,
         compiling nothing, so that the call's own build generalizes at once. The marked
         dims of one size are one symbol (the length of ids and of targets), those of
-        another size another (a batch and a length), as torch's duck sizing: one trace per
-        size, its dims one larger. A trace at other sizes that fails warns (the call then
+        another size another (a batch and a length), as torch's duck sizing, unless the
+        mark names their symbol (`_symbol`: an exported program's Dims): one trace per
+        symbol, its dims one larger. A trace at other sizes that fails warns (the call then
         compiles its sizes)."""
-        sizes = sorted({t.shape[d] for _, t in tensors for d in _marks(t)})
-        if self.templates or not sizes:
+        groups = list(dict.fromkeys(_symbol(t, d) for _, t in tensors for d in _marks(t)))
+        if self.templates or not groups:
             return
-        if len(sizes) > MAX_SYMBOLS:
-            emit(1, f"[tracecomp] dynamic shapes: marked dims of {len(sizes)} sizes; those of "
-                    f"size {', '.join(map(str, sizes[MAX_SYMBOLS:]))} compile per size (at "
-                    f"most {MAX_SYMBOLS} symbols)")
+        if len(groups) > MAX_SYMBOLS:
+            emit(1, f"[tracecomp] dynamic shapes: marked dims of {len(groups)} symbols; those "
+                    f"past the first {MAX_SYMBOLS} compile per size (at most {MAX_SYMBOLS} "
+                    f"symbols)")
         self.recording = True
         try:
-            for size in sizes[:MAX_SYMBOLS]:
-                build_at([(label, _resized(t, size)) for label, t in tensors])
+            for group in groups[:MAX_SYMBOLS]:
+                build_at([(label, _resized(t, group)) for label, t in tensors])
         except Exception as exc:      # the code fixes a marked size: it compiles as it is
             warnings.warn(f"tracecomp.compile: mark_dynamic: tracing the call with the marked "
                           f"dims one larger failed, so it compiles for its sizes: {exc}",
@@ -186,10 +187,18 @@ def _marks(t):
     return [d for d in getattr(t, "_dynamo_dynamic_indices", ()) if t.shape[d] >= 2]
 
 
-def _resized(t, size):
-    """A tensor like t with each marked dim of `size` one larger (zeros: a trace reads no
+def _symbol(t, d):
+    """Which symbol marked dim d of t is: the one its mark names (`_tracecomp_dim_symbols`,
+    {dim: name}, that an exported program's module sets from its Dims), else the one of
+    every marked dim of its size (torch's duck sizing)."""
+    named = getattr(t, "_tracecomp_dim_symbols", {})
+    return ("named", named[d]) if d in named else ("size", t.shape[d])
+
+
+def _resized(t, symbol):
+    """A tensor like t with each marked dim of `symbol` one larger (zeros: a trace reads no
     values)."""
-    dims = [d for d in _marks(t) if t.shape[d] == size]
+    dims = [d for d in _marks(t) if _symbol(t, d) == symbol]
     if not dims:
         return t
     shape = [n + (d in dims) for d, n in enumerate(t.shape)]
@@ -218,6 +227,8 @@ def generalize(graphs):
     """(dynamic graph, where, domain) of which `graphs` (two or more, of one structure())
     are sizes, or NotGeneral."""
     a = graphs[0]
+    if any(structure(h) != structure(a) for h in graphs[1:]):
+        raise NotGeneral("the code records other ops at other sizes (it picks them by a size)")
     where, points = _symbols(graphs)
     u = _Unifier(Fit(points, Domain((2,) * len(where))))
     g, new = Graph(f"{a.name} (dynamic)"), {}

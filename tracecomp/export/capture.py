@@ -4,13 +4,17 @@ p_fc_weight, b_running_mean, x), and whose outputs are the user's results, then 
 values of the buffers the forward updates in place (BatchNorm's running statistics, torch's
 BUFFER_MUTATION outputs).
 
-With dynamic dims the module is traced at several sizes of them (the example's, then each
-Dim one and two larger) and the graphs are made one graph whose sizes are symbols
+With dynamic dims the module is traced at several sizes of them (the example's, then at
+each corner of the unit cube above it, then each Dim two larger: `sample_steps`) and the
+graphs are made one graph whose sizes are symbols
 (compiler/dynamic.py's generalize): code that fixes a dynamic size, `x.view(5, 4)`, does not
 make one graph, and export says so as torch does (`Constraints violated`)."""
+import itertools
+
 import numpy as np
 
-from ..compiler.dynamic import generalize
+from .. import context
+from ..compiler.dynamic import MAX_SYMBOLS, generalize
 from ..compiler.pipeline import run_passes, simplify_pipeline
 from ..errors import TraceError
 from ..ir import Graph
@@ -104,13 +108,19 @@ def capture(module, in_spec, user_names, user_tensors, marks, state):
         for d, dim in marks.get(id(t), {}).items():
             symbols.setdefault(id(dim), (dim, []))[1].append((k, d))
     symbols = list(symbols.values())
-    graph, out_spec, mutated = trace_graph(module, in_spec, user_names, user_tensors, state)
     if not symbols:
-        return graph, out_spec, mutated, []
-    if len(symbols) > 2:
+        return (*trace_graph(module, in_spec, user_names, user_tensors, state), [])
+    with context.varying_sizes(True):     # one graph for every size: no layout by size
+        return _dynamic(module, in_spec, user_names, user_tensors, state, symbols)
+
+
+def _dynamic(module, in_spec, user_names, user_tensors, state, symbols):
+    """capture's graph for `symbols` (at least one), traced at several sizes of them."""
+    if len(symbols) > MAX_SYMBOLS:
         raise NotImplementedError(f"torch.export: {len(symbols)} distinct Dims; tracecomp's "
-                                  f"dynamic graphs have at most two symbols (a batch and a "
-                                  f"length)")
+                                  f"dynamic graphs have at most {MAX_SYMBOLS} symbols (give "
+                                  f"dims of one size the same Dim)")
+    graph, out_spec, mutated = trace_graph(module, in_spec, user_names, user_tensors, state)
     for dim, places in symbols:
         for k, d in places:
             size = user_tensors[k].shape[d]
@@ -122,11 +132,8 @@ def capture(module, in_spec, user_names, user_tensors, marks, state):
                 raise UserError(f"torch.export: {user_names[k]} dim {d} has example size "
                                 f"{size}, outside {dim!r}")
     graphs = [graph]
-    # each symbol alone one and two larger, and (two symbols) both one larger: samples from
-    # which generalize fits sizes such as s0 * s1
-    steps = [(1,), (2,)] if len(symbols) == 1 else [(1, 0), (0, 1), (1, 1)]
     try:
-        for step in steps:
+        for step in sample_steps(len(symbols)):
             bigger = list(user_tensors)
             for (_, places), extra in zip(symbols, step):
                 for k, d in places:
@@ -161,6 +168,16 @@ def capture(module, in_spec, user_names, user_tensors, marks, state):
     lows = [max(dim.min, low) for (dim, _), low in zip(symbols, domain.lows)]
     return sym, out_spec, mutated, [(dim, places, low) for (dim, places), low in
                                     zip(symbols, lows)]
+
+
+def sample_steps(n):
+    """How far each of n symbols is from the example's size in each further trace: every
+    corner of the unit cube but the example's (from which a multilinear size, B*H*W rows,
+    is exactly one polynomial, size_fit.py), then each symbol two larger alone, which a
+    size that grows as a square (s^2) misses, so it fails to generalize instead of being
+    fitted wrongly. 2^n + n - 1 traces: 2 for one Dim, 5 for two, 10 for three."""
+    corners = sorted(itertools.product((0, 1), repeat=n), key=lambda c: (sum(c), c[::-1]))
+    return corners[1:] + [tuple(2 * (j == k) for j in range(n)) for k in range(n)]
 
 
 def _check_numbers(graph):

@@ -118,6 +118,34 @@ def _match(value, spec, path, out):
                         f"{type(value).__name__}")
 
 
+class Symbol(str):
+    """A symbol of an exported graph, a key of ExportedProgram.range_constraints (torch's is
+    a sympy Symbol; both print as their name, s0)."""
+
+    @property
+    def name(self):
+        return str(self)
+
+
+class ValueRanges:
+    """The sizes a symbol takes, torch's ValueRanges: lower and upper (inclusive; math.inf
+    where unbounded, which torch prints int_oo), printed as torch prints them: VR[2, 64]."""
+
+    def __init__(self, lower, upper):
+        self.lower, self.upper = lower, upper
+
+    def __eq__(self, other):
+        return isinstance(other, ValueRanges) and (self.lower, self.upper) == \
+            (other.lower, other.upper)
+
+    def __hash__(self):
+        return hash((self.lower, self.upper))
+
+    def __repr__(self):
+        upper = "int_oo" if self.upper == math.inf else self.upper
+        return f"VR[{self.lower}, {upper}]"
+
+
 class Guards:
     """What every call of an exported module must satisfy: per user tensor its dtype and
     rank, and per dim its size, or a symbol's range (symbols: [(name, low, high)])."""

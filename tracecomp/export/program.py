@@ -12,12 +12,15 @@ from .. import dispatch
 from ..grad_mode import no_grad
 from ..ir import CONSTANT, Node
 from ..nn.module import Module
-from ..symbolic import generated, value_at
+from ..symbolic import Domain, generated, value_at
 from ..tensor import Tensor
 from . import tree
 from .capture import BUFFER, PARAMETER
-from .dims import Guards
+from .dims import Guards, Symbol, ValueRanges
 from .graph_signature import InputKind, OutputKind
+
+# what _mark sets on a tensor: the marked dims (torch's) and the symbol of each
+_MARKS = ("_dynamo_dynamic_indices", "_tracecomp_dim_symbols")
 
 
 def replay(graph, sizes, tensors):
@@ -38,7 +41,7 @@ def replay(graph, sizes, tensors):
 
 class ExportedProgram:
     """torch.export.ExportedProgram. `graph` is tracecomp's IR (one line per node; dims of
-    a dynamic graph print as its symbols s, or s0 and s1), not an FX graph."""
+    a dynamic graph print as its symbols s, or s0, s1, ...), not an FX graph."""
 
     def __init__(self, graph, state, in_spec, out_spec, mutated, symbols, user_names,
                  example_inputs=None):
@@ -115,8 +118,11 @@ class ExportedProgram:
 
     @property
     def range_constraints(self):
-        """{symbol: (least, greatest size)} of each dynamic dim's symbol (a Dim's name)."""
-        return {dim.__name__: (low, dim.max) for dim, _, low in self._symbols}
+        """{symbol: ValueRanges} of each dynamic dim's symbol, as torch's (`s0: VR[2, 64]`):
+        the least size served (the Dim's min, at least 2) and the Dim's max."""
+        names = self._graph_symbols()
+        return {Symbol(name): ValueRanges(low, dim.max)
+                for name, (dim, _, low) in zip(names, self._symbols)}
 
     @property
     def call_spec(self):
@@ -128,14 +134,13 @@ class ExportedProgram:
         graph = "\n".join("    " + line for line in str(self._graph).splitlines())
         signature = "\n".join("    " + line for line in
                               str(self.graph_signature).splitlines())
-        ranges = ", ".join(f"{self._symbol_name(k)}: {dim.__name__} in [{low}, {dim.max}] ("
-                           + ", ".join(f"{self._user_names[j]}.size()[{d}]" for j, d in places)
-                           + ")" for k, (dim, places, low) in enumerate(self._symbols))
+        ranges = ", ".join(f"{k}: {v}" for k, v in self.range_constraints.items())
         return (f"ExportedProgram:\n{graph}\nGraph signature:\n{signature}\n"
                 f"Range constraints: {{{ranges}}}\n")
 
-    def _symbol_name(self, k):
-        return "s" if len(self._symbols) == 1 else f"s{k}"
+    def _graph_symbols(self):
+        """The names the graph prints its symbols by (s, or s0, s1, ...)."""
+        return Domain((2,) * len(self._symbols)).names()
 
     __repr__ = __str__
 
@@ -186,23 +191,26 @@ class ExportedProgram:
             outs = self._runner()(*state_tensors, *user)
         finally:
             for t, before in reversed(marked):     # a tensor marked twice: its first state
-                if before is None:
-                    del t._dynamo_dynamic_indices
-                else:
-                    t._dynamo_dynamic_indices = before
+                for name, value in zip(_MARKS, before):
+                    if value is None:
+                        delattr(t, name)
+                    else:
+                        setattr(t, name, value)
         n_user = len(outs) - len(self._mutated)
         return outs[:n_user], outs[n_user:]
 
     def _mark(self, user):
-        """Marks the dynamic dims for the compiler (torch._dynamo.mark_dynamic), to be undone
-        after the call: [(tensor, its marks before or None)]."""
+        """Marks the dynamic dims for the compiler (torch._dynamo.mark_dynamic), each with
+        its symbol's index (dims of two Dims are two symbols even at one size), to be undone
+        after the call: [(tensor, its marks before, None where it had none)]."""
         marked = []
-        for _, places, _ in self._symbols:
+        for s, (_, places, _) in enumerate(self._symbols):
             for k, d in places:
                 t = user[k]
-                before = getattr(t, "_dynamo_dynamic_indices", None)
-                marked.append((t, None if before is None else set(before)))
-                t._dynamo_dynamic_indices = (before or set()) | {d}
+                before = tuple(getattr(t, name, None) for name in _MARKS)
+                marked.append((t, tuple(None if b is None else type(b)(b) for b in before)))
+                t._dynamo_dynamic_indices = (before[0] or set()) | {d}
+                t._tracecomp_dim_symbols = {**(before[1] or {}), d: s}
         return marked
 
 

@@ -7,6 +7,7 @@ over the unfolded kernel axis.
 """
 import numpy as np
 
+from .. import context
 from ..dispatch import bind
 from ..errors import ShapeError, fmt_shape
 from .registry import defprim
@@ -27,8 +28,9 @@ def chunk_samples(n, sample_bytes):
     """How many samples a chunk of conv2d's columns holds: the most that divides the batch
     n and keeps a chunk within CHUNK_BYTES (at least 1); n itself (one chunk, one product
     over the batch) when the whole batch's columns fit, or n is symbolic (a dynamic batch
-    dim: its chunk count would be unknown)."""
-    if not isinstance(n, int) or n * sample_bytes <= 2 * CHUNK_BYTES:
+    dim: its chunk count would be unknown), or the trace is one of several sizes that are
+    to make one dynamic graph (context.sizes_vary: its layout must not change with them)."""
+    if not isinstance(n, int) or context.sizes_vary or n * sample_bytes <= 2 * CHUNK_BYTES:
         return n
     fit = max(1, CHUNK_BYTES // max(1, sample_bytes))
     return next(c for c in range(min(fit, n), 0, -1) if n % c == 0)
