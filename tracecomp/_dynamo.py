@@ -9,9 +9,10 @@ A compiled function's first call with a marked tensor compiles one graph for eve
 the marked dims, where an unmarked call compiles its own sizes first and generalizes when
 a size changes (compiler/dynamic.py). Marked dims of one size are one symbol (a batch's
 length in its ids and its targets), marked dims of another size another, as torch's duck
-sizing: mark a batch and a length, and one graph serves every pair of them (at most two
+sizing: mark a batch and a length, and one graph serves every pair of them (at most four
 symbols; a later call where dims of one symbol differ compiles once more, with them
-apart). The mark is the tensor's, as in torch (`_dynamo_dynamic_indices`).
+apart); `min=` and `max=` bound a marked dim's symbol. The mark is the tensor's, as in
+torch (`_dynamo_dynamic_indices`).
 """
 
 import sys
@@ -26,20 +27,31 @@ def reset():
         importlib.import_module("tracecomp.compiler.api").reset()
 
 
-def mark_dynamic(t, index):
-    """Mark dim `index` (an int or a list of them) of tensor t dynamic for compiled calls."""
+def mark_dynamic(t, index, *, min=None, max=None):  # noqa: A002 - torch's keywords
+    """Mark dim `index` (an int or a list of them) of tensor t dynamic for compiled calls.
+    min and max bound its symbol, as torch's: the graph compiled for it serves the sizes in
+    [min, max] (a later size outside compiles for itself), and a call whose marked dim is
+    outside them raises ConstraintViolationError."""
+    if min is not None and max is not None and min > max:
+        raise ValueError(f"mark_dynamic: min={min} is greater than max={max}")
     dims = index if isinstance(index, (list, tuple)) else [index]
     marks = getattr(t, "_dynamo_dynamic_indices", set())
+    ranges = getattr(t, "_tracecomp_dim_ranges", {})
     for d in dims:
         if not -t.ndim <= d < t.ndim:
             raise IndexError(f"mark_dynamic: dim {d} is out of range for a tensor of shape "
                              f"{list(t.shape)}")
         marks.add(d % t.ndim)
+        ranges[d % t.ndim] = (min, max)
     t._dynamo_dynamic_indices = marks
+    t._tracecomp_dim_ranges = ranges
 
 
-# torch's hint that a dim may be dynamic: here the same as the mark
-maybe_mark_dynamic = mark_dynamic
+def maybe_mark_dynamic(t, index):
+    """torch's hint that dim `index` may be dynamic, without a range. tracecomp never errors
+    where code fixes a marked size (it compiles for that size, and says so in the debug
+    log), so the hint is the same as the mark."""
+    mark_dynamic(t, index)
 
 
 RECOMPILE_LIMIT = 8     # compiles of one function after which each further one warns

@@ -58,6 +58,11 @@ class RandomnessError(TracecompError, RuntimeError):
     RuntimeError)."""
 
 
+class ConstraintViolationError(TracecompError, RuntimeError):
+    """A dim marked dynamic with a range (torch._dynamo.mark_dynamic(t, d, min=, max=)) has
+    a size outside it (torch.fx.experimental.symbolic_shapes.ConstraintViolationError)."""
+
+
 class IRError(TracecompError, RuntimeError):
     """A graph broke one of the IR's invariants (raised by the verifier). A RuntimeError, as
     torch's compiler errors are."""

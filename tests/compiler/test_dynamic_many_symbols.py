@@ -141,3 +141,36 @@ def test_three_dims_that_change_generalize_to_three_symbols():
     # symbols in the order of how much each dim changed: x's batch, y's length, x's length
     assert where == [(0, 0), (1, 1), (0, 1)] and domain.lows == (2, 2, 2)
     assert "%x: f32[s0,s2,8], %y: f32[3,s1,8]" in str(g) and "f32[s0*s2,8]" in str(g)
+
+
+# --- mark_dynamic's range ---------------------------------------------------------------------
+def test_mark_dynamic_with_a_range_serves_it_and_recompiles_outside_as_torch():
+    counted = []
+
+    def backend(gm, example_inputs):
+        counted.append(1)
+        return gm.forward
+
+    def fn(lib):
+        return lambda x: (x.sin() * 2).sum(0)
+    f, tf = tc.compile(fn(tc)), torch.compile(fn(torch), backend=backend)
+    x = torch.randn(8, 3)
+    torch._dynamo.mark_dynamic(x, 0, min=4, max=16)
+    xt = tc.tensor(x.numpy())
+    tc._dynamo.mark_dynamic(xt, 0, min=4, max=16)
+    assert_close(f(xt), tf(x), rtol=1e-5)
+    # unmarked: [4, 16] runs the graph; 20 compiles one more, bounded by its samples only,
+    # which then serves 5 and 3 (as torch's automatic dynamic graph does)
+    for n, compiles in ((10, 1), (16, 1), (20, 2), (5, 2), (3, 2)):
+        x = torch.randn(n, 3)
+        assert_close(f(tc.tensor(x.numpy())), tf(x), rtol=1e-5, what=f"at {n}")
+        assert (f.compiles, len(counted)) == (compiles, compiles), f"at {n}"
+    big = tc.randn(32, 3)
+    tc._dynamo.mark_dynamic(big, 0, min=4, max=16)
+    with pytest.raises(tc.errors.ConstraintViolationError, match=r"x dim 0 is 32, not in "
+                                                                 r"range \[4, 16\]"):
+        f(big)
+    with pytest.raises(ValueError, match="min=5 is greater than max=2"):
+        tc._dynamo.mark_dynamic(big, 0, min=5, max=2)
+    tc._dynamo.maybe_mark_dynamic(big, 1)       # a hint: no range, never an error
+    assert big._dynamo_dynamic_indices == {0, 1}

@@ -37,15 +37,17 @@ What does not generalize (a float param that depends on a size; a constant of an
 kind; more than MAX_SYMBOLS dims that change independently) says why in the debug log
 (TRACECOMP_DEBUG=1) and compiles per size, as before.
 """
+import math
 import warnings
 
 import numpy as np
 
 from ..debug_log import emit
-from ..errors import LoweringError
+from ..errors import ConstraintViolationError, LoweringError
 from ..ir import CONSTANT, Graph, Node
 from ..symbolic import Domain, RuntimeNumber, Sym, generated, value_at
 from ..tensor import Tensor
+from .signature import label_text
 from .size_fit import Fit, NoFit
 
 MAX_KEPT = 4        # graphs (and templates) kept per structure, the latest ones
@@ -66,11 +68,12 @@ class NotGeneral(Exception):
 class Template:
     """A dynamic graph, its compiled program, and the graphs it was made of (`samples`,
     which a later generalization starts from). where: per symbol, the (input position,
-    dim) whose size it is."""
+    dim) whose size it is; highs: per symbol the largest size served (mark_dynamic's max,
+    else math.inf)."""
 
-    def __init__(self, graph, where, domain, program, samples):
+    def __init__(self, graph, where, domain, program, samples, highs):
         self.graph, self.where, self.domain, self.program = graph, where, domain, program
-        self.samples = samples
+        self.samples, self.highs = samples, highs
 
 
 class Templates:
@@ -80,6 +83,7 @@ class Templates:
         self.templates, self.graphs = {}, {}
         self.compiled = False       # whether the latest build compiled anything
         self.recording = False      # while tracing a marked call at other sizes
+        self.ranges = {}    # input name -> {dim: (min, max)}: this call's marked ranges
 
     def record_marked(self, tensors, build_at):
         """mark_dynamic: before the first compile of a call with marked dims, trace it at
@@ -90,6 +94,7 @@ class Templates:
         mark names their symbol (`_symbol`: an exported program's Dims): one trace per
         symbol, its dims one larger. A trace at other sizes that fails warns (the call then
         compiles its sizes)."""
+        self._check_ranges(tensors)
         groups = list(dict.fromkeys(_symbol(t, d) for _, t in tensors for d in _marks(t)))
         if self.templates or not groups:
             return
@@ -107,6 +112,31 @@ class Templates:
                           stacklevel=5)
         finally:
             self.recording = False
+
+    def _check_ranges(self, tensors):
+        """Keeps the ranges of this call's marked dims (mark_dynamic's min and max), which
+        bound the symbols of the graph it generalizes (a later call's graph, unmarked, is
+        bounded by its samples only); ConstraintViolationError where a marked size is
+        outside its range, as torch."""
+        self.ranges = {}
+        for label, t in tensors:
+            for d in _marks(t):
+                low, high = getattr(t, "_tracecomp_dim_ranges", {}).get(d, (None, None))
+                if (low, high) == (None, None):
+                    continue
+                low, high = 0 if low is None else low, math.inf if high is None else high
+                if not low <= t.shape[d] <= high:
+                    raise ConstraintViolationError(
+                        f"mark_dynamic: {label_text(label)} dim {d} is {t.shape[d]}, not in "
+                        f"range [{low}, {high}]")
+                self.ranges.setdefault(label_text(label), {})[d] = (low, high)
+
+    def _bounds(self, graph, where, domain):
+        """The template's highs, and its domain's lows raised to mark_dynamic's mins."""
+        ranges = [self.ranges.get(graph.inputs[i].name, {}).get(d, (0, math.inf))
+                  for i, d in where]
+        domain.lows = tuple(max(low, r[0]) for low, r in zip(domain.lows, ranges))
+        return tuple(r[1] for r in ranges)
 
     def compiler(self, compile_graph):
         """compile_graph(graph, updates) through the templates, for a backend that can
@@ -135,8 +165,11 @@ class Templates:
             except NotGeneral as why:
                 emit(1, f"[tracecomp] dynamic shapes: not for this graph: {why}")
                 continue
-            dims = ", ".join(f"{graph.inputs[i].name} dim {d} ({name} >= {low})" for (i, d),
-                             name, low in zip(where, domain.names(), domain.lows))
+            highs = self._bounds(graph, where, domain)
+            dims = ", ".join(f"{graph.inputs[i].name} dim {d} ({name} >= {low}"
+                             + ("" if high == math.inf else f", <= {high}") + ")"
+                             for (i, d), name, low, high in zip(where, domain.names(),
+                                                                 domain.lows, highs))
             emit(1, f"[tracecomp] dynamic shapes: {dims} {'is' if len(where) == 1 else 'are'} "
                     f"now dynamic: one graph serves every size")
             try:
@@ -145,7 +178,7 @@ class Templates:
                 warnings.warn(f"tracecomp.compile: compiling the dynamic graph failed, so "
                               f"this call compiles for its own sizes: {exc}", stacklevel=6)
                 break
-            t = Template(sym, where, domain, program, samples)
+            t = Template(sym, where, domain, program, samples, highs)
             self._retire(key, samples, replaced)
             _keep(self.templates, key, t)
             return t.program.at(*match(t, graph))      # the new sizes' numbers
@@ -473,7 +506,7 @@ def match(t, graph):
     (which has its structure), and the values of its RuntimeNumbers there; None where they
     differ in anything else."""
     s = tuple(graph.inputs[i].shape[d] for i, d in t.where)
-    if any(v < low for v, low in zip(s, t.domain.lows)):
+    if any(not low <= v <= high for v, low, high in zip(s, t.domain.lows, t.highs)):
         return None
     numbers = {}
     position = {n: k for k, n in enumerate(graph.inputs + graph.nodes)}
