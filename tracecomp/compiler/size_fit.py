@@ -15,6 +15,13 @@ any three points, where the affine T0 B + B0 T - B0 T0 gives the same values at 
 
 A guess from few points may be wrong at others: the match of every later graph against
 the template (dynamic.match) finds that, and those sizes compile for themselves.
+
+Cost: n symbols have 2^n monomials. Where the points determine every multilinear
+polynomial (export's corners of a cube, export/capture.py), the one through them is solved
+exactly, once per value. Else the supports of k terms are tried all at once: their
+pseudo-inverses are computed once per set of points, so a value costs one batched product,
+its integer rounding, and an exact check of the few supports that come close (in 4
+symbols through 5 points, 4 terms: 40 ms; one support at a time it took 1 s).
 """
 import itertools
 from fractions import Fraction

@@ -14,10 +14,11 @@ strict=True and strict=False trace alike: the code runs once with graph values a
 tensors, so Python control flow on sizes is resolved, and control flow on tensor values
 is an error naming the line (capture.py).
 
-Limits, each a clear error: at most two distinct Dims (tracecomp's dynamic graphs have two
-symbols); a float computed from a dynamic size (BatchNorm's n / (n - 1) in training) makes
-the export static-only; a forward that writes into its inputs; a graph holding a custom
-autograd.Function runs but cannot be saved."""
+Limits, each a clear error: at most four distinct Dims (compiler/dynamic.py MAX_SYMBOLS;
+each costs export more traces, 2^n + n - 1 in all, capture.sample_steps); a float computed
+from a dynamic size (BatchNorm's n / (n - 1) in training) makes the export static-only; a
+forward that writes into its inputs; a graph holding a custom autograd.Function runs but
+cannot be saved."""
 import inspect
 
 from ..nn.module import Module
