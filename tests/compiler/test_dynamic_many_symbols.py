@@ -4,6 +4,7 @@ compiled graph serves them all; sizes are polynomials in three symbols; a size o
 graph's domain compiles for itself, never a wrong answer. Compared with torch, and the
 compiles counted."""
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -174,3 +175,35 @@ def test_mark_dynamic_with_a_range_serves_it_and_recompiles_outside_as_torch():
         tc._dynamo.mark_dynamic(big, 0, min=5, max=2)
     tc._dynamo.maybe_mark_dynamic(big, 1)       # a hint: no range, never an error
     assert big._dynamo_dynamic_indices == {0, 1}
+
+
+# --- compile(dynamic=True) ----------------------------------------------------------------------
+def test_dynamic_true_makes_every_free_dim_a_symbol_from_the_first_compile_as_torch():
+    counted = []
+
+    def backend(gm, example_inputs):
+        counted.append(1)
+        return gm.forward
+    w = tc.randn(8, 8)
+    f = tc.compile(lambda src, tgt, w: attend(tc, src, tgt, w), dynamic=True)
+    tf = torch.compile(lambda src, tgt, w: attend(torch, src, tgt, w), backend=backend,
+                       dynamic=True)
+    rng = np.random.default_rng(9)
+    tw = torch.tensor(w.numpy())
+    for b, s, t in ((4, 10, 7), (6, 5, 12), (3, 21, 2), (9, 3, 30)):
+        src = rng.standard_normal((b, s, 8)).astype(np.float32)
+        tgt = rng.standard_normal((b, t, 8)).astype(np.float32)
+        want = tf(torch.tensor(src), torch.tensor(tgt), tw)
+        assert_close(f(tc.tensor(src), tc.tensor(tgt), w), want, rtol=1e-4, atol=1e-5,
+                     what=f"at {(b, s, t)}")
+    assert f.compiles == len(counted) == 1      # one graph, from the first call on
+
+    def fixed(x):       # the code fixes x's width at 8: it stays static, no error
+        return (x.reshape(x.shape[0], 2, 4) * 2).sum((1, 2))
+    g = tc.compile(fixed, dynamic=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for n in (5, 9, 3):
+            x = tc.randn(n, 8)
+            assert_close(g(x), fixed(x), rtol=1e-5)
+    assert g.compiles == 1

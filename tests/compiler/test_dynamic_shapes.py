@@ -10,7 +10,7 @@ import torch
 
 import tracecomp as tc
 from tracecomp import nn
-from tracecomp.compiler.dynamic import NotGeneral, generalize, match
+from tracecomp.compiler.dynamic import NotGeneral, Template, generalize, match
 from tracecomp.symbolic import Domain, Sym, Undecided, value_at
 
 from helpers import assert_close, train_step
@@ -39,7 +39,7 @@ def _graph(fn, *shapes):
 
 
 def _template(g, where, domain):
-    return type("T", (), {"graph": g, "where": where, "domain": domain})
+    return Template(g, where, domain, None, [], (math.inf,) * len(where))
 
 
 def test_two_sizes_generalize_to_one_graph_that_matches_a_third():

@@ -44,8 +44,11 @@ def compile(model=None, *, backend=None, fallback=None,
     dynamic: None (torch's default) compiles the first shape for its sizes; when a later
     call changes an input's dim and the graph is otherwise the same, the llvm backend
     compiles one graph for every size of that dim, and each further size runs it after a
-    trace (compiler/dynamic.py). True: the same (a dynamic graph is made from two sizes).
-    False: every shape compiles for its own sizes.
+    trace (compiler/dynamic.py). True, as torch's "as dynamic as possible up front": the
+    first call already compiles one graph in which every dim of the arguments' tensors is
+    a symbol (those of one size one symbol, at most four), except sizes 0 and 1 and the
+    dims the code fixes (traced one larger, they fail; they stay static); parameters are
+    static. False: every shape compiles for its own sizes.
 
     fallback and recompile_limit left out take torch._dynamo.config's suppress_errors
     ('eager' when set) and recompile_limit (8 unless set).

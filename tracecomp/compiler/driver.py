@@ -550,7 +550,8 @@ class CompiledFunction:
             with context.varying_sizes(vary):
                 self.templates.record_marked(tensors, lambda other: build(
                     fn, call_args, other, state, module_names, backend, optimizers, roots,
-                    self.memory_budget, self.templates, fed, deep, self.outside))
+                    self.memory_budget, self.templates, fed, deep, self.outside),
+                    every=self.dynamic is True)
         reused = False      # a new size that a dynamic graph runs: traced, not compiled
         try:
             with progress.compiling(f"{_name(fn)} ({backend})"), gc_pause.paused(), \

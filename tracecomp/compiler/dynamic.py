@@ -84,32 +84,45 @@ class Templates:
         self.compiled = False       # whether the latest build compiled anything
         self.recording = False      # while tracing a marked call at other sizes
         self.ranges = {}    # input name -> {dim: (min, max)}: this call's marked ranges
+        self.recorded = False   # whether dynamic=True's first call traced every dim
 
-    def record_marked(self, tensors, build_at):
+    def record_marked(self, tensors, build_at, every=False):
         """mark_dynamic: before the first compile of a call with marked dims, trace it at
         other sizes (`build_at(tensors)` traces and lowers them) and keep its graphs,
         compiling nothing, so that the call's own build generalizes at once. The marked
         dims of one size are one symbol (the length of ids and of targets), those of
         another size another (a batch and a length), as torch's duck sizing, unless the
         mark names their symbol (`_symbol`: an exported program's Dims): one trace per
-        symbol, its dims one larger. A trace at other sizes that fails warns (the call then
-        compiles its sizes)."""
+        symbol, its dims one larger. A trace at other sizes that fails warns, and those
+        dims compile for their sizes. every (compile(dynamic=True), torch's "as dynamic as
+        possible" from the first compile): every dim of the arguments' tensors is marked;
+        one whose trace fails (a size the code fixes: a weight's width) stays static, as
+        torch's specialization, and the debug log says so."""
         self._check_ranges(tensors)
-        groups = list(dict.fromkeys(_symbol(t, d) for _, t in tensors for d in _marks(t)))
-        if self.templates or not groups:
+        marked = {id(t): _sizable(t) if every else _marks(t) for _, t in tensors}
+        groups = list(dict.fromkeys(_symbol(t, d) for _, t in tensors for d in marked[id(t)]))
+        if self.templates or self.recorded or not groups:
             return
-        if len(groups) > MAX_SYMBOLS:
-            emit(1, f"[tracecomp] dynamic shapes: marked dims of {len(groups)} symbols; those "
-                    f"past the first {MAX_SYMBOLS} compile per size (at most {MAX_SYMBOLS} "
-                    f"symbols)")
-        self.recording = True
+        self.recorded, self.recording, made = every, True, 0
         try:
-            for group in groups[:MAX_SYMBOLS]:
-                build_at([(label, _resized(t, group)) for label, t in tensors])
-        except Exception as exc:      # the code fixes a marked size: it compiles as it is
-            warnings.warn(f"tracecomp.compile: mark_dynamic: tracing the call with the marked "
-                          f"dims one larger failed, so it compiles for its sizes: {exc}",
-                          stacklevel=5)
+            for group in groups:
+                if made == MAX_SYMBOLS:
+                    emit(1, f"[tracecomp] dynamic shapes: marked dims of {len(groups)} sizes; "
+                            f"those past the first {MAX_SYMBOLS} symbols compile per size")
+                    break
+                try:
+                    build_at([(label, _resized(t, group, marked[id(t)])) for label, t in tensors])
+                    made += 1
+                except Exception as exc:      # noqa: BLE001 - the code fixes that size
+                    what = f"the dims of size {group[1]}" if group[0] == "size" else \
+                        f"the dims of symbol {group[1]}"
+                    if every:
+                        emit(1, f"[tracecomp] dynamic shapes: {what} stay static: tracing "
+                                f"them one larger failed: {exc}")
+                    else:
+                        warnings.warn(f"tracecomp.compile: mark_dynamic: tracing the call with "
+                                      f"{what} one larger failed, so they compile for their "
+                                      f"sizes: {exc}", stacklevel=5)
         finally:
             self.recording = False
 
@@ -143,6 +156,8 @@ class Templates:
         compile a dynamic graph (`compile_graph.sized`); else compile_graph itself."""
         sized = getattr(compile_graph, "sized", None)
         if sized is None:
+            if self.recording:      # a backend without dynamic graphs: nothing to fit
+                return lambda graph, updates=None: None
             self.compiled = True
             return compile_graph
         return lambda graph, updates=None: self.lowered(compile_graph, sized, graph, updates)
@@ -228,10 +243,15 @@ def _symbol(t, d):
     return ("named", named[d]) if d in named else ("size", t.shape[d])
 
 
-def _resized(t, symbol):
-    """A tensor like t with each marked dim of `symbol` one larger (zeros: a trace reads no
-    values)."""
-    dims = [d for d in _marks(t) if _symbol(t, d) == symbol]
+def _sizable(t):
+    """Every dim of t that may be dynamic (compile(dynamic=True)): sizes 0 and 1 stay."""
+    return [d for d, n in enumerate(t.shape) if n >= 2]
+
+
+def _resized(t, symbol, marked):
+    """A tensor like t with each of its `marked` dims of `symbol` one larger (zeros: a
+    trace reads no values)."""
+    dims = [d for d in marked if _symbol(t, d) == symbol]
     if not dims:
         return t
     shape = [n + (d in dims) for d, n in enumerate(t.shape)]
