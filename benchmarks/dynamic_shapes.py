@@ -7,13 +7,14 @@ Trains `tracecomp.bench.workloads.causal_lm_module` (one causal transformer bloc
 nanoGPT writes it) with `compile(model)`, an eager cross-entropy and AdamW, on batches whose
 length changes, with the disk cache off (TRACECOMP_CACHE=0), so every compile is cold:
 
-  - the first step at each length, compiled with dynamic shapes (the default) and with
-    `dynamic=False` (each length compiles), and eagerly;
+  - the first step at each length, compiled with `dynamic=True` (one dynamic graph from
+    the first call), the default `dynamic=None` (the first length compiles for itself, the
+    second makes the dynamic graph) and `dynamic=False` (each length compiles), and eagerly;
   - a steady step at the last length (not the first, which both compile for itself): the
     dynamic graph, the static graph, tracecomp eager and torch eager (when installed),
     medians of alternating rounds.
 
-The three training runs start from the same weights and must give the same losses (rtol
+The four training runs start from the same weights and must give the same losses (rtol
 1e-4), or the script fails.
 """
 import argparse
@@ -30,6 +31,7 @@ import tracecomp as tc  # noqa: E402
 from tracecomp.bench.workloads import causal_lm_module  # noqa: E402
 
 VOCAB = 96
+MODES = {"dynamic": True, "default": None, "static": False, "eager": None}   # compile's dynamic=
 
 
 def step_fn(lib, model, compiled):
@@ -48,7 +50,7 @@ def step_fn(lib, model, compiled):
 def contestant(mode):
     tc.manual_seed(0)
     model = causal_lm_module(tc)
-    compiled = model if mode == "eager" else tc.compile(model, dynamic=mode == "dynamic")
+    compiled = model if mode == "eager" else tc.compile(model, dynamic=MODES[mode])
     return step_fn(tc, model, compiled), compiled
 
 
@@ -66,7 +68,7 @@ def main():
     batches = [(rng.integers(0, VOCAB, (opts.batch, n)), rng.integers(0, VOCAB, (opts.batch, n)))
                for n in lengths]
     firsts, losses, steps = {}, {}, {}
-    for mode in ("dynamic", "static", "eager"):
+    for mode in MODES:
         step, compiled = contestant(mode)
         firsts[mode], losses[mode] = [], []
         for ids, target in batches:
@@ -77,14 +79,14 @@ def main():
         if mode != "eager":
             print(f"{mode}: {compiled._compiled.compiles} compiles for {len(set(lengths))} "
                   f"lengths", file=sys.stderr)
-    for mode in ("dynamic", "static"):
+    for mode in ("dynamic", "default", "static"):
         if not np.allclose(losses[mode], losses["eager"], rtol=1e-4):
             sys.exit(f"{mode} losses {losses[mode]} differ from eager {losses['eager']}")
 
     print(f"## First step at each length (batch {opts.batch}; cold compiles)\n")
     print("| length | " + " | ".join(str(n) for n in lengths) + " |")
     print("|---|" + "--:|" * len(lengths))
-    for mode in ("dynamic", "static", "eager"):
+    for mode in MODES:
         print(f"| {mode} | " + " | ".join(f"{1e3 * t:.0f} ms" for t in firsts[mode]) + " |")
 
     ids, target = batches[-1]

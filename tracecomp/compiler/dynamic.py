@@ -16,13 +16,13 @@ same operands: `structure`):
     MAX_SYMBOLS of them (a text model's batch and length; a seq2seq model's batch, source
     and target lengths), except where one follows the others (size_fit.Fit.follows: equal
     sizes, the length of ids and of targets, are one symbol, as torch's duck sizing; B * T
-    rows of a reshape follow B and T); each integer
-    that differs, in a shape, a param or an operand, is the sparsest polynomial in the
-    symbols that gives it at every sample (size_fit.py: B*T where a reshape flattens
-    [B, T, H]); a float operand that differs, a mean's 1 / n or batch norm's n / (n - 1),
-    is a RuntimeNumber read from each size's trace; a constant that differs is described:
-    one value, a count, a causal mask. A template whose graph a new size does not match is
-    generalized again with it: one more symbol when one more dim starts to change;
+    rows of a reshape follow B and T); each integer that differs, in a shape, a param or
+    an operand, is the sparsest polynomial in the symbols that gives it at every sample
+    (size_fit.py: B*T where a reshape flattens [B, T, H]); a float operand that differs,
+    a mean's 1 / n or batch norm's n / (n - 1), is a RuntimeNumber read from each size's
+    trace; a constant that differs is described: one value, a count, a causal mask. A
+    template whose graph a new size does not match is generalized again with it: one more
+    symbol when one more dim starts to change;
   - neither: the graph compiles for its own sizes, and is kept for the next size.
 
 Correctness never rests on the guess from a few sizes: each new size is traced, and its
@@ -36,6 +36,11 @@ where each symbol is at least its low, and each of its dynamic dims at least 2.
 What does not generalize (a float param that depends on a size; a constant of another
 kind; more than MAX_SYMBOLS dims that change independently) says why in the debug log
 (TRACECOMP_DEBUG=1) and compiles per size, as before.
+
+Where the symbols are known before any size changes (mark_dynamic, an exported program's
+Dims, compile(dynamic=True)), `Templates.record_marked` traces the first call once more per
+symbol, that symbol's dims one larger, so that the first compile is already the dynamic
+graph; mark_dynamic's min and max bound its symbols (`Template.highs`, the domain's lows).
 """
 import math
 import warnings
