@@ -199,10 +199,12 @@ class _Walk:
     """The state of one backward run."""
 
     def __init__(self, capture, retain_graph, create_graph):
-        self.pending = {}           # id(node) -> (node, gradient of that node's output)
-        self.leaf_grads = {}        # id(leaf) -> (leaf, gradient), summed over all uses
+        # id(node) -> (node, gradient of that node's output, made here), summed by _add
+        self.pending = {}
+        self.leaf_grads = {}        # id(leaf) -> (leaf, gradient, made here), over all uses
         self.ready = []             # max-heap of (-seq, node): latest-created node first
         self.retain_graph, self.create_graph = retain_graph, create_graph
+        self.in_place = not create_graph    # sums may be made in place (_add)
         # non-leaf tensors asked for (grad(y, [hidden])) are captured at their node
         self.capture_nodes = {id(t._node): i for i, t in enumerate(capture or ())
                               if t._node is not None}
@@ -237,11 +239,11 @@ def _run(roots, root_grads_, retain_graph, create_graph, task, capture=None,
     for t, g in zip(roots, root_grads_):
         node = current_node(t)
         if node is None:
-            _add(walk.leaf_grads, id(t), t, g)
+            _add(walk.leaf_grads, id(t), t, g, walk.in_place)
         else:
             if id(node) not in walk.pending:
                 heapq.heappush(walk.ready, (-node.seq, node))
-            _add(walk.pending, id(node), node, g)
+            _add(walk.pending, id(node), node, g, walk.in_place)
 
     needed = None if capture is None else _reaching([n for _, n in walk.ready], capture_ids,
                                                      walk.capture_nodes)
@@ -249,7 +251,7 @@ def _run(roots, root_grads_, retain_graph, create_graph, task, capture=None,
     with grad_mode.set_grad_enabled(create_graph):
         _drain(walk, needed)
     results, handed = walk.captured, set()
-    for leaf, g in walk.leaf_grads.values():
+    for leaf, g, _ in walk.leaf_grads.values():
         if id(leaf) in capture_ids:
             i = capture_ids[id(leaf)]
             if hook_leaves:
@@ -306,9 +308,25 @@ def _drain(walk, needed=None):
             free(node)
 
 
-def _add(table, key, owner, g):
+def _add(table, key, owner, g, in_place):
+    """Add g to table[key], (owner, the sum of its gradients so far, whether this walk made
+    that sum): the first sum is a new tensor only this walk holds, and later gradients are
+    added into its array in place when no graph is being built (in_place): a weight used at
+    every step of a loop then costs one numpy add per use and no new array (the same float
+    adds, in the same order). A gradient the walk did not make may be shared (add's VJP
+    hands one g to both operands): it is never written."""
     hit = table.get(key)
-    table[key] = (owner, g if hit is None else hit[1] + g)
+    if hit is None:
+        table[key] = (owner, g, False)
+        return
+    held = hit[1]
+    if hit[2] and in_place and not held._requires_grad:
+        a, b = held._data, g._data
+        if type(a) is _ndarray and type(b) is _ndarray and a.dtype == b.dtype and \
+                a.dtype.kind in "fc" and a.shape == b.shape:
+            np.add(a, b, out=a)
+            return
+    table[key] = (owner, held + g, True)
 
 
 def _check_saved(node):
@@ -469,17 +487,14 @@ def _route(args, edges, grads, walk):
             continue
         if producer is None:
             if a._node is None:     # a leaf (a tensor given a history since took none then)
-                _add(walk.leaf_grads, id(a), a, ga)
+                _add(walk.leaf_grads, id(a), a, ga, walk.in_place)
             continue
         if producer.args is None:
             raise AutogradError(FREED)
         key = id(producer)
-        hit = pending.get(key)
-        if hit is None:
+        if key not in pending:
             heapq.heappush(walk.ready, (-producer.seq, producer))
-            pending[key] = (producer, ga)
-        else:
-            pending[key] = (producer, hit[1] + ga)
+        _add(pending, key, producer, ga, walk.in_place)
 
 
 def fit_grad(g, like):
