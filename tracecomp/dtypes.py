@@ -301,9 +301,11 @@ def complex_type(np_dtype):
 _result_cache: dict = {}
 
 
-def result_type(*args):
+def result_type(*args, **_params):
     """torch's result dtype for an elementwise op over tensors (anything with .dtype and
-    .ndim holding a numpy dtype) and Python scalars."""
+    .ndim holding a numpy dtype) and Python scalars. It is also the dtype rule of the ops
+    that promote (ops/rules.py's promote), which bind calls with the op's params: those
+    keywords are not operands, and are ignored."""
     if len(args) == 2:                      # the hot case: two arrays, or array and scalar
         a, b = args
         if type(a) is np.ndarray:

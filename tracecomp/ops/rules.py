@@ -86,8 +86,8 @@ def bool_dtype(*_, **__):
     return dtypes.BOOL
 
 
-def promote(*args, **_):
-    return dtypes.result_type(*args)
+# the rule itself, not a function calling it: every binary op asks (a call is ~5% of x + y)
+promote = dtypes.result_type
 
 
 def promote_float(*args, **_):
