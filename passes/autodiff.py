@@ -19,9 +19,10 @@ differentiate.
                                            }
 
 Which inputs get gradients: those with requires_grad that some differentiable output
-depends on (an unused parameter gets none, so its `.grad` stays None). Which outputs take
-a cotangent: the floating outputs that require grad. The result says both, and how many
-leading nodes are the forward's, so a partitioner can split the joint graph.
+depends on (an unused parameter gets none, so its `.grad` stays None). Which outputs
+take a cotangent: the floating (and complex) outputs that require grad. The result says
+both, and how many leading nodes are the forward's, so a partitioner can split the joint
+graph.
 
 Custom autograd.Functions: their outputs pass through `custom_vjp` markers (tags "grouped"
 and "grad_marker", see tracecomp/autograd/custom_vjp.py). The markers of one call form a
@@ -64,7 +65,7 @@ def run(forward: Graph) -> Joint:
     grads, cotangent_outputs = {}, []
     with tracer, grad_mode.no_grad():
         for k, out in enumerate(forward.outputs):
-            if out.requires_grad and out.dtype.kind == "f":
+            if out.requires_grad and out.dtype.kind in "fc":
                 cot = joint.add_input(f"grad.{k}", out.shape, out.dtype)
                 cotangent_outputs.append(k)
                 # recorded: one value returned twice sums its two cotangents in the graph

@@ -39,6 +39,7 @@ from . import _logging  # noqa: F401  (torch._logging.set_logs)
 # --- issue 9: elementwise math, creation, random and dtype utilities ---
 from .ops.elementwise import abs as absolute
 from .ops.special import digamma, polygamma
+from .ops import complex_parts as _complex_parts  # noqa: F401  (complex ops' compiled rules)
 from .composite_math import (addcdiv, addcmul, clamp_max, clamp_min, deg2rad, exp2,
                              float_power, fmax, fmin,
                              frac, heaviside, isclose, log2, log10, logaddexp, logaddexp2,

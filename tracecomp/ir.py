@@ -264,7 +264,8 @@ def verify(graph, context="verify"):
        before use), and no node appears twice;
     2. every op is `input`, `constant` or a registered primitive;
     3. each node's shape and dtype are what its primitive's shape and dtype rules give;
-    4. only floating nodes of differentiable primitives (and inputs) require grad, which is
+    4. only floating (or complex) nodes of differentiable primitives (and inputs) require
+       grad, which is
        what graph autodiff relies on;
     5. every output is a node of this graph.
     """
@@ -310,7 +311,7 @@ def _node_problem(node, defined):
         return f"shape {list(node.shape)} but {node.op}'s rule gives {list(shape)}"
     if dtype != node.dtype:
         return f"dtype {node.dtype} but {node.op}'s rule gives {dtype}"
-    if node.requires_grad and (prim.vjp is None or np_kind(dtype) != "f"):
+    if node.requires_grad and (prim.vjp is None or np_kind(dtype) not in "fc"):
         return f"{node.op} node requires grad but has no gradient (non-differentiable op or " \
                f"non-floating dtype)"
     return None

@@ -7,7 +7,14 @@ simplified again and handed to the backend."""
 import time
 
 from ..debug_log import debug_level, emit
-from .pipeline import PassRecord, decompose_pipeline, lowered, run_passes, simplify_pipeline
+from .pipeline import (
+    PassRecord,
+    decompose_pipeline,
+    lowered,
+    real_parts,
+    run_passes,
+    simplify_pipeline,
+)
 from .progress import stage
 
 
@@ -17,7 +24,7 @@ def lower(art, graph, n_outputs, bridged, compile_graph, memory_budget=None):
     code ran its backward itself, as a whole training step does)."""
     graphs, log_records = art.graphs, art.pass_log
     updates = written_back(art.effects, n_outputs)
-    if not bridged or not any(o.requires_grad and o.dtype.kind == "f"
+    if not bridged or not any(o.requires_grad and o.dtype.kind in "fc"
                               for o in graph.outputs[:n_outputs]):
         if memory_budget is not None:   # one graph (a whole step): recompute within it
             from ..passes import remat
@@ -31,8 +38,9 @@ def lower(art, graph, n_outputs, bridged, compile_graph, memory_budget=None):
         # merging repeated parts would also merge what remat recomputes on purpose
         graph = run_passes(graph, decompose_pipeline(merge=memory_budget is None),
                            "simplified", log_records)
+        graph, edges = real_parts(graph, "simplified", log_records, memory_budget is None)
         graphs["forward.optimized"] = graph
-        art.run_forward = lowered(compile_graph, graph, "forward", log_records, updates)
+        art.run_forward = lowered(compile_graph, graph, "forward", log_records, updates, edges)
         _keep_written_back(art, n_outputs)
         return _show_code(art)
     from ..passes import autodiff, partition
@@ -53,18 +61,23 @@ def lower(art, graph, n_outputs, bridged, compile_graph, memory_budget=None):
                          decompose_pipeline() + simplify_pipeline(), "forward", log_records)
     backward = run_passes(differentiated(split.backward),
                           decompose_pipeline() + simplify_pipeline(), "backward", log_records)
+    traced_outputs = forward.outputs        # as the caller sees them (complex ones too)
+    forward, forward_edges = real_parts(forward, "forward", log_records)
+    backward, backward_edges = real_parts(backward, "backward", log_records)
     graphs["forward.optimized"], graphs["backward.optimized"] = forward, backward
     emit(2, lambda: f"[tracecomp] forward graph:\n{forward}\n[tracecomp] backward graph:\n"
                      f"{backward}")
-    art.run_forward = lowered(compile_graph, forward, "forward", log_records, updates)
+    art.run_forward = lowered(compile_graph, forward, "forward", log_records, updates,
+                              forward_edges)
     _keep_written_back(art, n_outputs)
-    art.run_backward = lowered(compile_graph, backward, "backward", log_records)
+    art.run_backward = lowered(compile_graph, backward, "backward", log_records,
+                               edges=backward_edges)
     lodge = getattr(art.run_backward, "lodge_residuals", None)
     if lodge is not None:       # the forward may write its residuals into a gradient's buffer
         lodge(art.run_forward, len(forward.outputs) - split.n_saved)
     art.grad_inputs, art.grad_slots = joint.grad_inputs, joint.input_slots
     art.cotangent_slots = {k: slot for slot, k in enumerate(joint.cotangent_outputs)}
-    outs = forward.outputs
+    outs = traced_outputs
     art.cotangent_specs = [(outs[k].shape, outs[k].dtype) for k in joint.cotangent_outputs]
     return _show_code(art)
 

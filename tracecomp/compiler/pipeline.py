@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from ..debug_log import debug_level, emit
 from ..ir import verify
+from . import complex_sides
 from .progress import stage
 
 
@@ -46,13 +47,31 @@ def decompose_pipeline(merge=False):
         [("cse", cse.run), ("dce", dce.run)] if merge else [])
 
 
-def lowered(compile_graph, graph, label, log_records, updates=None):
+def real_parts(graph, label, log_records, simplify=True):
+    """(graph with its complex values as (..., 2) real parts, its complex edges for
+    lowered()); (graph, None) when it has no complex value. simplify: then merge the parts'
+    repeated slices (not where remat chose to recompute)."""
+    from ..passes import complex_parts
+    if not complex_parts.has_complex(graph):
+        return graph, None
+    edges = complex_sides.sides(graph)
+    passes = [("complex_parts", complex_parts.run)]
+    real = run_passes(graph, passes + (simplify_pipeline() if simplify else []), label, log_records)
+    assert len(real.inputs) == len(graph.inputs) and len(real.outputs) == len(graph.outputs)
+    return real, edges
+
+
+def lowered(compile_graph, graph, label, log_records, updates=None, edges=None):
     """compile_graph(graph), with the backend's timed phases (fusion, kernels, memory,
     schedule, LLVM compile: whatever the backend reports) added to the pass log. updates:
     {output position: input position} of the outputs written back into an input's tensor,
-    for a backend that can compute them in place (the llvm one: passes/donation.py)."""
+    for a backend that can compute them in place (the llvm one: passes/donation.py). edges:
+    real_parts()'s, where complex values became parts: the runner takes and gives complex
+    arrays there."""
     stage(f"lowering the {label} graph")
     runner = compile_graph(graph, updates=updates)
+    if edges is not None:
+        runner = complex_sides.ComplexSides(runner, edges)
     log_records += [PassRecord(name, label, before, after, seconds)
                     for name, before, after, seconds in getattr(runner, "phases", ())]
     return runner

@@ -125,7 +125,9 @@ def _as_complex_rule(x):
 
 view_as_complex_p = defprim("view_as_complex", _as_complex, _as_complex_rule,
                             lambda x: dtypes.complex_type(np.dtype(x.dtype)),
-                            lambda g, out, x: (view_as_real(g),), ("movement", "view"),
+                            # (the primitive: a gradient may carry the conj bit of a VJP's
+                            # conj, whose values are conjugated already)
+                            lambda g, out, x: (bind(view_as_real_p, g),), ("movement", "view"),
                             saves=())
 
 

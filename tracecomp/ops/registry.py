@@ -28,6 +28,8 @@ A primitive bundles, in one place:
              makes indices: gather, scatter_add, argmax, ...), "window" (unfold, fold),
              "matmul", "scan", "sort", "random", "constant", "guard". Fusion's kernels
              follow from them (passes/fusion.py).
+  - `complex_rule`: its complex form as real primitives on (..., 2) parts, for compiled
+             code (ops/complex_parts.py; without one, a complex operand breaks the graph).
 
 Backends register their lowerings elsewhere, keyed by the primitive's name; an op's public
 names (tracecomp.X, Tensor.X) are declared beside its function (ops/public.py).
@@ -57,6 +59,9 @@ class Primitive:
     # the impl for bfloat16 operands (given widened to float32) where torch's CPU kernel
     # rounds a partial result to bfloat16 (log_softmax's row sums); None: impl, in float32
     bf16: Callable | None = None
+    # how compiled code computes it on complex values, as real ops on their parts
+    # (ops/complex_parts.py fills it in); None: complex operands are a graph break
+    complex_rule: Callable | None = None
 
     def __post_init__(self):
         # views share memory (and so a version counter) with their first argument

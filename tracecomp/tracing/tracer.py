@@ -39,14 +39,17 @@ _get_ident = threading.get_ident
 
 
 def _complex_error(prim, operands, dtype):
-    """Compiled code has no complex kernels (no backend lowers complex64/complex128): the op
+    """Compiled code computes complex values as pairs of reals (passes/complex_parts.py),
+    for the primitives that say how (ops/complex_parts.py); any other op on a complex value
     is named, so that the graph breaks there (or fullgraph=True reports it)."""
     names = sorted({str(d) for d in [dtype] + [getattr(o, "dtype", None) for o in operands]
                     if d is not None and np.dtype(d).kind == "c"})
-    return TraceError(f"{prim.name}: tracecomp.compile does not compile complex tensors "
-                      f"({', '.join(names)}); run this part eagerly (leave it outside the "
-                      f"compiled function, or let the default fullgraph=False break the "
-                      f"graph here)")
+    what = ("FFTs run eagerly (compiled code has no FFT kernels)" if prim.name.startswith("fft")
+            else f"{prim.name} has no compiled form for complex values")
+    return TraceError(f"{prim.name}: tracecomp.compile does not compile this op on complex "
+                      f"tensors ({', '.join(names)}): {what}; run this part eagerly (leave it "
+                      f"outside the compiled function, or let the default fullgraph=False "
+                      f"break the graph here)")
 
 
 class Tracer:
@@ -165,7 +168,8 @@ class Tracer:
         if special_used[0]:
             wide_uints.check(prim, operands, params)     # what eager refuses, refused here
         dtype = np.dtype(prim.dtype(*operands, **params))
-        if dtype.kind == "c" or any(getattr(o, "dtype", dtype).kind == "c" for o in operands):
+        if prim.complex_rule is None and (
+                dtype.kind == "c" or any(getattr(o, "dtype", dtype).kind == "c" for o in operands)):
             raise _complex_error(prim, operands, dtype)
         if dtype == BF16 or any(getattr(o, "dtype", None) == BF16 for o in operands):
             # the backends have no bfloat16 kernels (the llvm one would hold it as i16);
@@ -175,7 +179,7 @@ class Tracer:
                              f"mode (operand dtypes: {got}); compile a float32 model, or run "
                              f"bfloat16 code eagerly")
         requires_grad = (grad_mode.state.enabled and prim.vjp is not None
-                         and np_kind(dtype) == "f"
+                         and np_kind(dtype) in "fc"
                          and any(isinstance(a, Tensor) and a._requires_grad for a in args))
         node = self.graph.add(prim.name, operands, params, shape, dtype, requires_grad,
                               self.source())

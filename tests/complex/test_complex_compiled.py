@@ -1,0 +1,142 @@
+"""Complex values inside tracecomp.compile: computed as pairs of reals
+(passes/complex_parts.py), checked against torch, values and gradients.
+
+Each case builds complex values from real tensors that require grad (view_as_complex,
+complex, polar), runs complex ops and returns real values; the compiled function
+(fullgraph=True: any graph break fails the test) must give torch's outputs and the
+gradients of a real loss of them within float32 rounding. Complex tensors crossing the
+compiled function's edge (a complex argument, a complex result that requires grad) and
+the graph-break message of an op without a complex rule are checked too.
+"""
+import numpy as np
+import pytest
+import torch
+
+import tracecomp as tc
+from tracecomp.ir import verify
+from tracecomp.passes import complex_parts
+
+from helpers import assert_close
+
+
+def _pairs(lib, x, y):
+    return lib.view_as_complex(x), lib.view_as_complex(y)
+
+
+# name -> f(lib, x, y) with x, y: float32 (3, 4, 2) tensors; returns a real tensor
+CASES = {
+    "mul": lambda lib, x, y: lib.view_as_real(_pairs(lib, x, y)[0] * _pairs(lib, x, y)[1]),
+    "add": lambda lib, x, y: lib.view_as_real(lib.view_as_complex(x) + lib.view_as_complex(y)),
+    "sub": lambda lib, x, y: lib.view_as_real(lib.view_as_complex(x) - lib.view_as_complex(y)),
+    "div": lambda lib, x, y: lib.view_as_real(lib.view_as_complex(x) / lib.view_as_complex(y)),
+    "neg": lambda lib, x, y: lib.view_as_real(-lib.view_as_complex(x)),
+    "conj": lambda lib, x, y: lib.view_as_real(lib.view_as_complex(x).conj()
+                                               * lib.view_as_complex(y)),
+    "conj_physical": lambda lib, x, y: lib.view_as_real(
+        lib.conj_physical(lib.view_as_complex(x))),
+    "abs": lambda lib, x, y: (lib.view_as_complex(x) * lib.view_as_complex(y)).abs(),
+    "angle": lambda lib, x, y: lib.view_as_complex(x).angle() * y[..., 0],
+    "real_imag": lambda lib, x, y: (lib.view_as_complex(x) * lib.view_as_complex(y)).real
+    * 2 - (lib.view_as_complex(x) / lib.view_as_complex(y)).imag,
+    "exp": lambda lib, x, y: lib.view_as_real(lib.view_as_complex(x).exp()),
+    "log": lambda lib, x, y: lib.view_as_real(lib.view_as_complex(x).log()),
+    "sgn": lambda lib, x, y: lib.view_as_real(lib.view_as_complex(x).sgn()),
+    "polar": lambda lib, x, y: lib.view_as_real(lib.polar(x[..., 0].abs() + 0.5, x[..., 1])
+                                                * lib.view_as_complex(y)),
+    "complex": lambda lib, x, y: lib.view_as_real(lib.complex(x[..., 0], y[..., 1])
+                                                  * lib.view_as_complex(y)),
+    "times_real_tensor": lambda lib, x, y: lib.view_as_real(lib.view_as_complex(x)
+                                                            * y[..., 0]),
+    "real_over_complex": lambda lib, x, y: lib.view_as_real(y[..., 1]
+                                                            / lib.view_as_complex(x)),
+    "python_numbers": lambda lib, x, y: lib.view_as_real(
+        (lib.view_as_complex(x) * (1 + 2j) + 0.5) * 2.5 - 1j),
+    "sum": lambda lib, x, y: lib.view_as_real(
+        (lib.view_as_complex(x) * lib.view_as_complex(y)).sum(dim=1)),
+    "mean": lambda lib, x, y: lib.view_as_real(
+        (lib.view_as_complex(x) * lib.view_as_complex(y)).mean()),
+    "sum_keepdim": lambda lib, x, y: lib.view_as_real(
+        lib.view_as_complex(x).sum(dim=0, keepdim=True) * lib.view_as_complex(y)),
+    "where": lambda lib, x, y: lib.view_as_real(
+        lib.where(x[..., 0] > 0, lib.view_as_complex(x), lib.view_as_complex(y))),
+    "movement": lambda lib, x, y: lib.view_as_real(
+        lib.cat([lib.view_as_complex(x), lib.view_as_complex(y)], 1).permute(1, 0)[1:6]
+        .reshape(5, 3).flip(0)[:, None].expand(5, 2, 3)),
+    "matmul": lambda lib, x, y: lib.view_as_real(
+        lib.view_as_complex(x) @ lib.view_as_complex(y).transpose(0, 1)),
+    "to_complex128": lambda lib, x, y: lib.view_as_real(
+        lib.view_as_complex(x).to(lib.complex128) * lib.view_as_complex(y)).float(),
+    "zero_pad": lambda lib, x, y: lib.view_as_real(
+        lib.nn.functional.pad(lib.view_as_complex(x), (1, 2))),
+}
+
+
+def _run(lib, fn, x, y, weights, compiled):
+    x = lib.tensor(x, requires_grad=True)
+    y = lib.tensor(y, requires_grad=True)
+    f = tc.compile(lambda a, b: fn(lib, a, b), fullgraph=True) if compiled else \
+        (lambda a, b: fn(lib, a, b))
+    out = f(x, y)
+    (out * lib.tensor(weights)).sum().backward()
+    return out, x.grad, y.grad
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_complex_op_compiles_to_torchs_values_and_gradients(name):
+    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    x = rng.standard_normal((3, 4, 2)).astype(np.float32)
+    y = rng.standard_normal((3, 4, 2)).astype(np.float32)
+    out_t = CASES[name](torch, torch.tensor(x), torch.tensor(y))
+    weights = rng.standard_normal(tuple(out_t.shape)).astype(np.float32)
+    want = _run(torch, CASES[name], x, y, weights, False)
+    got = _run(tc, CASES[name], x, y, weights, True)
+    for what, g, w in zip(("value", "grad of x", "grad of y"), got, want):
+        if w is None:       # an argument the case does not use
+            assert g is None, f"{name}: {what} is not None"
+        else:
+            assert_close(g, w, rtol=2e-5, atol=2e-6, what=f"{name}: {what}")
+
+
+def test_complex_arguments_and_results_cross_the_compiled_edge():
+    """A complex argument goes in as its parts' view and a complex result comes back,
+    its gradient flowing back through loss.backward() to a real leaf (a real gradient)."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((5, 2)).astype(np.float32)
+    w = (rng.standard_normal(5) + 1j * rng.standard_normal(5)).astype(np.complex64)
+    def fn(lib, a, b):
+        z = lib.view_as_complex(a) * b
+        return z, z.abs()
+
+    results = []
+    for lib, f in ((torch, lambda a, b: fn(torch, a, b)),
+                   (tc, tc.compile(lambda a, b: fn(tc, a, b), fullgraph=True))):
+        xt = lib.tensor(x, requires_grad=True)
+        z, size = f(xt, lib.tensor(w))
+        assert z.dtype == lib.complex64
+        (lib.view_as_real(z * (2 - 1j)).sum() + size.sum()).backward()
+        results.append((z.detach().numpy(), size.detach().numpy(), xt.grad.numpy()))
+    for what, g, want in zip(("z", "|z|", "grad"), results[1], results[0]):
+        assert_close(g, want, rtol=2e-5, atol=2e-6, what=what)
+    assert results[1][2].dtype == np.float32
+
+
+def test_the_pass_alone_leaves_no_complex_value_and_verifies():
+    f = tc.compile(lambda a, b: CASES["mul"](tc, a, b) * 2, fullgraph=True, backend="interp")
+    f(tc.randn(3, 4, 2), tc.randn(3, 4, 2))
+    traced = f.graphs["traced"]
+    assert complex_parts.has_complex(traced)
+    real = complex_parts.run(traced)
+    verify(real, "after complex_parts")
+    assert not any(n.dtype.kind == "c" for n in real.inputs + real.nodes)
+    assert complex_parts.run(real) is real          # nothing left to rewrite
+    assert not any(n.dtype.kind == "c" for n in f.graphs["forward.optimized"].nodes)
+
+
+def test_an_op_without_a_complex_rule_is_a_graph_break_with_eagers_numbers():
+    z = tc.tensor([1 + 2j, 3j])
+    f = tc.compile(lambda z: tc.sqrt(z * 2) * 3)
+    with pytest.warns(UserWarning, match=r"graph break.*sqrt.*complex64.*no compiled form"):
+        got = f(z)
+    assert got.tolist() == (tc.sqrt(z * 2) * 3).tolist()
+    with pytest.raises(tc.TraceError, match=r"sqrt: .*complex64"):
+        tc.compile(lambda z: tc.sqrt(z), fullgraph=True)(z)

@@ -1,0 +1,217 @@
+"""Complex values as pairs of reals, for compiled code: per primitive, how its complex form
+is computed with real primitives on view_as_real's layout.
+
+No backend has complex kernels. passes/complex_parts.py rewrites a graph's complex values
+into real tensors with a trailing dim of 2 (`[..., 0]` the real part, `[..., 1]` the
+imaginary part: the memory of a complex array, so a complex input is a free view and
+view_as_real / view_as_complex cost nothing), calling the rule of each node that touches a
+complex value. A rule runs on tensors standing for graph values (as VJP rules do), so the
+real primitives it calls are recorded with their own shape and dtype rules.
+
+A primitive with a rule here may take complex values inside tracecomp.compile; the tracer
+refuses one without (a graph break naming the op), so a missing rule never computes a
+wrong number. Rules are written once per primitive, from the algebra of the parts:
+
+    mul:   (a + bi)(c + di) = (ac - bd) + (ad + bc)i
+    div:   (a + bi)/(c + di) = ((ac + bd) + (bc - ad)i) / (c^2 + d^2)
+    exp:   e^(a + bi) = e^a cos b + i e^a sin b
+    abs:   hypot(a, b);  angle: atan2(b, a);  conj: a - bi
+
+A real operand of a complex op is promoted as torch promotes it (its imaginary part 0, so
+inf * 0 gives torch's NaN too). Autodiff runs on the complex graph first, with the
+primitives' own VJP rules (torch's conjugate Wirtinger convention), and its backward nodes
+are rewritten the same way.
+"""
+from ..creation import full_p
+from ..dispatch import bind
+from ..tensor import Tensor
+from . import elementwise as ew
+from . import movement
+from .complex import _last_part, complex_p, view_as_complex_p, view_as_real_p
+from .linalg import matmul
+from .reduce import reduce_sum_p
+from .registry import PRIMITIVES
+
+
+class Pair:
+    """A complex value held as its parts: `p`, a real tensor of shape (..., 2)."""
+
+    __slots__ = ("p",)
+
+    def __init__(self, p):
+        self.p = p
+
+
+def parts(x, real_dtype):
+    """(real part, imaginary part) of an operand: tensors, or Python floats for a number
+    (and the 0.0 imaginary part of a real operand)."""
+    if isinstance(x, Pair):
+        return tuple(_as(_last_part(x.p, k), real_dtype) for k in (0, 1))
+    if isinstance(x, Tensor):
+        return _as(x, real_dtype), 0.0
+    return float(x.real), float(x.imag)
+
+
+def _as(t, dtype):
+    return t if t._data.dtype == dtype else ew.cast(t, dtype)
+
+
+def pack(re, im, shape, real_dtype):
+    """The Pair of parts re and im (tensors or numbers), broadcast to `shape`."""
+    halves = []
+    for part in (re, im):
+        if not isinstance(part, Tensor):
+            part = bind(full_p, shape=tuple(shape), value=part, dtype=real_dtype)
+        part = movement.expand(_as(part, real_dtype), tuple(shape))
+        halves.append(movement.reshape(part, tuple(shape) + (1,)))
+    return Pair(movement.concat(halves, len(shape)))
+
+
+def _unsqueezed(x):
+    """x with a trailing dim of 1, to broadcast against a pair's parts dim."""
+    return movement.reshape(x, tuple(x.shape) + (1,)) if isinstance(x, Tensor) else x
+
+
+# --- elementwise, from the parts -------------------------------------------------------------
+def _add(out, a, b):
+    (ar, ai), (br, bi) = parts(a, out.real), parts(b, out.real)
+    return pack(ar + br, ai + bi, out.shape, out.real)
+
+
+def _sub(out, a, b):
+    (ar, ai), (br, bi) = parts(a, out.real), parts(b, out.real)
+    return pack(ar - br, ai - bi, out.shape, out.real)
+
+
+def _mul(out, a, b):
+    (ar, ai), (br, bi) = parts(a, out.real), parts(b, out.real)
+    return pack(ar * br - ai * bi, ar * bi + ai * br, out.shape, out.real)
+
+
+def _div(out, a, b):
+    (ar, ai), (br, bi) = parts(a, out.real), parts(b, out.real)
+    size2 = br * br + bi * bi
+    return pack((ar * br + ai * bi) / size2, (ai * br - ar * bi) / size2, out.shape, out.real)
+
+
+def _neg(out, x):
+    return Pair(-x.p)
+
+
+def _conj(out, x):
+    re, im = parts(x, out.real)
+    return pack(re, -im, out.shape, out.real)
+
+
+def _exp(out, x):
+    re, im = parts(x, out.real)
+    size = ew.exp(re)
+    return pack(size * ew.cos(im), size * ew.sin(im), out.shape, out.real)
+
+
+def _log(out, x):
+    re, im = parts(x, out.real)
+    return pack(ew.log(ew.hypot(re, im)), ew.atan2(im, re), out.shape, out.real)
+
+
+def _sign(out, x):
+    """torch's sgn: z / |z|, 0 at 0."""
+    re, im = parts(x, out.real)
+    size = ew.hypot(re, im)
+    zero = size == 0
+    safe = ew.where(zero, 1.0, size)
+    return pack(ew.where(zero, 0.0, re / safe), ew.where(zero, 0.0, im / safe), out.shape,
+                out.real)
+
+
+def _where(out, cond, a, b):
+    (ar, ai), (br, bi) = parts(a, out.real), parts(b, out.real)
+    return pack(ew.where(cond, ar, br), ew.where(cond, ai, bi), out.shape, out.real)
+
+
+def _cast(out, x, dtype):
+    if out.dtype.kind != "c":       # complex -> real keeps the real part (eager warned)
+        return ew.cast(parts(x, x.p._data.dtype)[0], dtype)
+    re, im = parts(x, out.real)
+    return pack(re, im, out.shape, out.real)
+
+
+def _complex(out, real, imag):
+    return pack(real, imag, out.shape, out.real)
+
+
+def _real_part(k):
+    def rule(out, x):
+        return parts(x, out.dtype)[k]
+    return rule
+
+
+def _abs(out, x):
+    return ew.hypot(*parts(x, out.dtype))
+
+
+def _angle(out, x):
+    re, im = parts(x, out.dtype)
+    return ew.atan2(im, re)
+
+
+def _matmul(out, a, b):
+    """(A + iB)(C + iD) = (AC - BD) + i(AD + BC) (torch's matmul takes no real operand
+    beside a complex one)."""
+    (ar, ai), (br, bi) = parts(a, out.real), parts(b, out.real)
+    return pack(matmul(ar, br) - matmul(ai, bi), matmul(ar, bi) + matmul(ai, br), out.shape,
+                out.real)
+
+
+def _full(out, shape, value, dtype):
+    return pack(complex(value).real, complex(value).imag, out.shape, out.real)
+
+
+# --- movement and reductions: the same primitive on the pairs, the parts dim left alone ------
+def _on_pairs(params_for):
+    """A rule that applies the node's own primitive to its operands' pairs, its params
+    extended to the parts dim by params_for(params, ndim)."""
+    def rule(out, *args, **params):
+        pairs = [pack(*parts(a, out.real), a.shape if isinstance(a, Tensor) else out.shape,
+                      out.real).p if not isinstance(a, Pair) else a.p for a in args]
+        return Pair(bind(PRIMITIVES[out.op], *pairs, **params_for(params, len(out.shape))))
+    return rule
+
+
+def _pad(out, x, config, value):
+    value = complex(value)
+    if value == 0:
+        return Pair(movement.pad(x.p, tuple(config) + ((0, 0, 0),), 0.0))
+    re, im = parts(x, out.real)
+    return pack(movement.pad(re, config, value.real), movement.pad(im, config, value.imag),
+                out.shape, out.real)
+
+
+def _same(params, ndim):
+    return params
+
+
+RULES = {
+    "add": _add, "sub": _sub, "mul": _mul, "div": _div, "neg": _neg, "conj": _conj,
+    "exp": _exp, "log": _log, "sign": _sign, "where": _where, "cast": _cast,
+    "complex": _complex, "real": _real_part(0), "imag": _real_part(1), "abs": _abs,
+    "angle": _angle, "matmul": _matmul, "full": _full, "pad": _pad,
+    "view_as_real": lambda out, x: x.p,
+    "view_as_complex": lambda out, x: Pair(x),
+    "copy": _on_pairs(_same),
+    "detach": _on_pairs(_same),
+    "reduce_sum": _on_pairs(_same),         # dims are non-negative: the parts dim is not one
+    "flip": _on_pairs(_same),
+    "concat": _on_pairs(_same),
+    "reshape": _on_pairs(lambda p, n: {"shape": tuple(p["shape"]) + (2,)}),
+    "expand": _on_pairs(lambda p, n: {"shape": tuple(p["shape"]) + (2,)}),
+    "permute": _on_pairs(lambda p, n: {"dims": tuple(p["dims"]) + (n,)}),
+    "slice": _on_pairs(lambda p, n: {"starts": tuple(p["starts"]) + (0,),
+                                     "stops": tuple(p["stops"]) + (2,),
+                                     "steps": tuple(p["steps"]) + (1,)}),
+}
+for _name, _rule in RULES.items():
+    PRIMITIVES[_name].complex_rule = _rule
+# (view_as_real/view_as_complex/complex are this module's reason to exist: keep them named)
+assert {complex_p.name, view_as_real_p.name, view_as_complex_p.name,
+        reduce_sum_p.name} <= RULES.keys()
