@@ -68,11 +68,11 @@ def run(graph: Graph) -> Graph:
             tracer.source_override = n.source
             try:
                 out = _rewrite(n, mapping, new)
-                mapping[n] = Pair(wrap(tracer.lift(out.p))) if isinstance(out, Pair) \
-                    else tracer.lift(out)
+                mapping[n] = out if isinstance(out, Pair) else tracer.lift(out)
             finally:
                 tracer.source_override = None
-        new.outputs = [_node(mapping[o]) if isinstance(o, Node) else o for o in graph.outputs]
+        new.outputs = [_node(mapping[o], tracer) if isinstance(o, Node) else o
+                       for o in graph.outputs]
     return new
 
 
@@ -100,5 +100,5 @@ def _operand(v):
     return v if isinstance(v, Pair) else wrap(v)
 
 
-def _node(v):
-    return v.p._data if isinstance(v, Pair) else v
+def _node(v, tracer):
+    return tracer.lift(v.p) if isinstance(v, Pair) else v

@@ -22,6 +22,8 @@ inf * 0 gives torch's NaN too). Autodiff runs on the complex graph first, with t
 primitives' own VJP rules (torch's conjugate Wirtinger convention), and its backward nodes
 are rewritten the same way.
 """
+import numpy as np
+
 from ..creation import full_p
 from ..dispatch import bind
 from ..tensor import Tensor
@@ -32,21 +34,27 @@ from .linalg import matmul
 from .reduce import reduce_sum_p
 from .registry import PRIMITIVES
 
+_FIRST = np.array([True, False])      # along the parts dim: is this the real part?
+_FIRST.flags.writeable = False
+
 
 class Pair:
-    """A complex value held as its parts: `p`, a real tensor of shape (..., 2)."""
+    """A complex value held as its parts: `p`, a real tensor of shape (..., 2), and, when a
+    rule built it from them, `halves`: those parts, so that the next rule reads them
+    directly (conj then mul: no round trip through the (..., 2) layout)."""
 
-    __slots__ = ("p",)
+    __slots__ = ("halves", "p")
 
-    def __init__(self, p):
-        self.p = p
+    def __init__(self, p, halves=None):
+        self.p, self.halves = p, halves
 
 
 def parts(x, real_dtype):
     """(real part, imaginary part) of an operand: tensors, or Python floats for a number
     (and the 0.0 imaginary part of a real operand)."""
     if isinstance(x, Pair):
-        return tuple(_as(_last_part(x.p, k), real_dtype) for k in (0, 1))
+        halves = x.halves or tuple(_last_part(x.p, k) for k in (0, 1))
+        return tuple(_as(h, real_dtype) for h in halves)
     if isinstance(x, Tensor):
         return _as(x, real_dtype), 0.0
     return float(x.real), float(x.imag)
@@ -57,14 +65,16 @@ def _as(t, dtype):
 
 
 def pack(re, im, shape, real_dtype):
-    """The Pair of parts re and im (tensors or numbers), broadcast to `shape`."""
+    """The Pair of parts re and im (tensors or numbers), broadcast to `shape`: one
+    elementwise where(parts dim is 0, re, im), which fuses with what computes the parts (a
+    concat would not: it has no llvm kernel), and keeps each part's bits (-0.0 too)."""
     halves = []
     for part in (re, im):
         if not isinstance(part, Tensor):
-            part = bind(full_p, shape=tuple(shape), value=part, dtype=real_dtype)
-        part = movement.expand(_as(part, real_dtype), tuple(shape))
-        halves.append(movement.reshape(part, tuple(shape) + (1,)))
-    return Pair(movement.concat(halves, len(shape)))
+            part = bind(full_p, shape=(), value=part, dtype=real_dtype)
+        halves.append(movement.expand(_as(part, real_dtype), tuple(shape)))
+    p = ew.where(Tensor._make(_FIRST), *(_unsqueezed(h) for h in halves))
+    return Pair(p, tuple(halves))
 
 
 def _unsqueezed(x):
