@@ -23,6 +23,13 @@ def _pairs(lib, x, y):
     return lib.view_as_complex(x), lib.view_as_complex(y)
 
 
+def _put(lib, x, y):
+    z = lib.view_as_complex(x).clone()
+    z[lib.tensor([0, 2])] = lib.view_as_complex(y)[:2] * 2
+    z[1, lib.tensor([3])] = 0.5
+    return z
+
+
 # name -> f(lib, x, y) with x, y: float32 (3, 4, 2) tensors; returns a real tensor
 CASES = {
     "mul": lambda lib, x, y: lib.view_as_real(_pairs(lib, x, y)[0] * _pairs(lib, x, y)[1]),
@@ -62,6 +69,10 @@ CASES = {
     "movement": lambda lib, x, y: lib.view_as_real(
         lib.cat([lib.view_as_complex(x), lib.view_as_complex(y)], 1).permute(1, 0)[1:6]
         .reshape(5, 3).flip(0)[:, None].expand(5, 2, 3)),
+    "index": lambda lib, x, y: lib.view_as_real(
+        lib.view_as_complex(x)[lib.tensor([2, 0, 2])]
+        * lib.view_as_complex(y)[:, lib.tensor([1, 3, 0, 0])]),
+    "index_put": lambda lib, x, y: lib.view_as_real(_put(lib, x, y)),
     "matmul": lambda lib, x, y: lib.view_as_real(
         lib.view_as_complex(x) @ lib.view_as_complex(y).transpose(0, 1)),
     "to_complex128": lambda lib, x, y: lib.view_as_real(

@@ -178,14 +178,33 @@ def _full(out, shape, value, dtype):
 
 
 # --- movement and reductions: the same primitive on the pairs, the parts dim left alone ------
+def _pair_of(a, out):
+    """An operand of a movement op as a (..., 2) tensor (a real one or a number: imaginary
+    part 0)."""
+    if isinstance(a, Pair):
+        return a.p
+    return pack(*parts(a, out.real), tuple(a.shape) if isinstance(a, Tensor) else (),
+                out.real).p
+
+
 def _on_pairs(params_for):
     """A rule that applies the node's own primitive to its operands' pairs, its params
     extended to the parts dim by params_for(params, ndim)."""
     def rule(out, *args, **params):
-        pairs = [pack(*parts(a, out.real), a.shape if isinstance(a, Tensor) else out.shape,
-                      out.real).p if not isinstance(a, Pair) else a.p for a in args]
+        pairs = [_pair_of(a, out) for a in args]
         return Pair(bind(PRIMITIVES[out.op], *pairs, **params_for(params, len(out.shape))))
     return rule
+
+
+def _index(out, x, *idxs, key):
+    """x[key]: the key indexes the leading dims, so the parts dim, a trailing full slice,
+    stays last whether the index tensors' dims go first or in place (numpy's rule)."""
+    return Pair(bind(PRIMITIVES["index"], x.p, *idxs, key=key))
+
+
+def _index_put(out, base, values, *idxs, key, accumulate):
+    return Pair(bind(PRIMITIVES["index_put"], _pair_of(base, out), _pair_of(values, out),
+                     *idxs, key=key, accumulate=accumulate))
 
 
 def _pad(out, x, config, value):
@@ -208,6 +227,7 @@ RULES = {
     "angle": _angle, "matmul": _matmul, "full": _full, "pad": _pad,
     "view_as_real": lambda out, x: x.p,
     "view_as_complex": lambda out, x: Pair(x),
+    "index": _index, "index_put": _index_put,
     "copy": _on_pairs(_same),
     "detach": _on_pairs(_same),
     "reduce_sum": _on_pairs(_same),         # dims are non-negative: the parts dim is not one
