@@ -14,11 +14,11 @@ complex values), and before a backend.
     before:  %z: c64[4] = view_as_complex(%x)            # x: f32[4,2]
              %1: c64[4] = mul(%z, %w)                     # w: c64[4]
              %2: f32[4,2] = view_as_real(%1)
-    after:   %w: f32[4,2]
-             %0 = slice(%x, ...[..., 0]) ... (the parts of x and w)
-             %5: f32[4] = sub(mul(xr, wr), mul(xi, wi))
-             %8: f32[4] = add(mul(xr, wi), mul(xi, wr))
-             %9: f32[4,2] = concat(reshape(%5), reshape(%8), dim=1)
+    after:   (inputs %x: f32[4,2], %w: f32[4,2])
+             %xr, %xi, %wr, %wi: f32[4] = the parts: reshape(slice(%x, [..., k]))
+             %5: f32[4] = sub(mul(%xr, %wr), mul(%xi, %wi))
+             %8: f32[4] = add(mul(%xr, %wi), mul(%xi, %wr))
+             %9: f32[4,2] = where([True, False], reshape(%5, (4, 1)), reshape(%8, (4, 1)))
 
 A graph without complex values comes back as it is.
 """
