@@ -3,10 +3,11 @@
 An FNO-style model (Linear lift -> SpectralConv2d: rfft2, complex einsum with complex
 weights, irfft2, beside a 1x1 conv -> Linear) trains for 3 Adam steps with torch's
 weights and matches torch's losses, gradients and weights, eagerly and under
-compile(model): compiled code has no FFT (complex values elsewhere compile as pairs of reals:
-tests/complex/test_complex_compiled.py), so the spectral layer breaks the
-graph (with a warning, as torch.compile's graph breaks) and the modules around it still
-compile. fullgraph=True turns that into a TraceError naming the op and the dtype.
+compile(model, fullgraph=True): complex values compile as pairs of reals and the FFTs run
+numpy's as host steps on them (passes/complex_parts.py), so the whole model is one graph
+(Adam's own compiled step still breaks on the complex weights' in-place view_as_real update).
+A complex op without a compiled form (sin) is still a graph break, and fullgraph=True a
+TraceError naming the op and the dtype.
 """
 import warnings
 
@@ -80,7 +81,7 @@ def test_fno_trains_as_torch(compiled):
     want_losses, want_grads = _train(torch, ref, ref, x, y)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        forward = tc.compile(model) if compiled else model
+        forward = tc.compile(model, fullgraph=True) if compiled else model
         got_losses, got_grads = _train(tc, model, forward, x, y)
     np.testing.assert_allclose(got_losses, want_losses, rtol=2e-5)
     for step, (got, want) in enumerate(zip(got_grads, want_grads)):
@@ -91,20 +92,13 @@ def test_fno_trains_as_torch(compiled):
         assert_close(dict(model.named_parameters())[name], p, rtol=1e-4, atol=1e-6,
                      what=f"{name} after 3 steps")
     breaks = [str(w.message) for w in caught if "graph break" in str(w.message)]
-    if compiled:
-        assert any("fft_r2c" in b and "complex64" in b and "SpectralConv2d" in b
-                   for b in breaks), breaks
-        assert any("each module it calls runs compiled" in b for b in breaks)
-    else:
-        assert not breaks
+    # the model is one graph (fullgraph=True); the optimizer's own compiled step updates
+    # complex parameters through view_as_real in place, which traced code does not follow
+    # yet: that step breaks the graph and runs eagerly, with eager's numbers (checked above)
+    assert all("graph break in Adam.step" in b for b in breaks), breaks
 
 
 def test_fullgraph_names_the_op_and_the_complex_dtype():
-    f = tc.compile(lambda x: tc.fft.rfft(x).abs(), fullgraph=True)
-    with pytest.raises(tc.TraceError, match=r"fft_r2c: .*complex tensors \(complex64\)"):
-        f(tc.ones(4))
-    with pytest.raises(tc.TraceError, match=r"fft_r2c: .*FFTs run eagerly"):
-        f(tc.ones(4))
     g = tc.compile(lambda z: tc.sin(z * 2), fullgraph=True)
     with pytest.raises(tc.TraceError, match=r"sin: .*complex128.*sin has no compiled form"):
         g(tc.ones(2, dtype=tc.complex128))
@@ -112,11 +106,33 @@ def test_fullgraph_names_the_op_and_the_complex_dtype():
 
 def test_default_compile_breaks_the_graph_and_gives_eagers_numbers():
     x = tc.arange(6.0)
-    f = tc.compile(lambda x: tc.fft.irfft(tc.fft.rfft(x) * (1 + 2j), n=6) * 3 + x)
-    with pytest.warns(UserWarning, match="graph break.*fft_r2c"):
-        got = f(x)
-    want = tc.fft.irfft(tc.fft.rfft(x) * (1 + 2j), n=6) * 3 + x
-    assert np.array_equal(got.numpy(), want.numpy())
-    z = tc.tensor([1 + 2j, 3j])
+    f = tc.compile(lambda x: tc.sin(tc.fft.rfft(x) * (1 + 2j)).real * 3)
     with pytest.warns(UserWarning, match="graph break.*sin.*complex64"):
-        assert tc.compile(lambda z: tc.sin(z * 2))(z).tolist() == tc.sin(z * 2).tolist()
+        got = f(x)
+    want = tc.sin(tc.fft.rfft(x) * (1 + 2j)).real * 3
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+
+
+FFTS = {
+    "rfft_irfft": lambda lib, x: lib.fft.irfft(lib.fft.rfft(x, norm="ortho") * (1 + 2j), n=8),
+    "fft_ifft": lambda lib, x: lib.view_as_real(lib.fft.ifft(lib.fft.fft(x) * x[0], dim=0)),
+    "rfft2_abs": lambda lib, x: lib.fft.rfft2(x).abs(),
+    "hfft": lambda lib, x: lib.fft.hfft(lib.fft.rfft(x), n=6, norm="forward"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FFTS))
+def test_ffts_compile_with_torchs_values_and_gradients(name):
+    """Compiled code runs numpy's FFT as a host step on the parts (ops/fft.py fft_parts)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 8)).astype(np.float32)
+    results = []
+    for lib in (torch, tc):
+        xt = lib.tensor(x, requires_grad=True)
+        def f(a, lib=lib):
+            return FFTS[name](lib, a)
+        out = (tc.compile(f, fullgraph=True) if lib is tc else f)(xt)
+        (out * out).sum().backward()
+        results.append((out.detach().numpy(), xt.grad.numpy()))
+    for what, got, want in zip(("value", "grad"), *results[::-1]):
+        assert_close(got, want, rtol=1e-5, atol=1e-5, what=f"{name}: {what}")

@@ -28,6 +28,7 @@ NON_DIFFERENTIABLE = {
 }
 NON_DIFFERENTIABLE |= {"multinomial", "bernoulli", "poisson"}   # issue 9: draws from tensors
 NON_DIFFERENTIABLE |= {"rnn_scan_backward"}     # rnn_scan's VJP differentiates its steps
+NON_DIFFERENTIABLE |= {"fft_parts"}     # compiled code's FFT on parts, after autodiff
 NON_DIFFERENTIABLE |= {"ctc_loss_backward"}     # torch's _ctc_loss_backward has no derivative
 # a draw from tensors, and the implicit gradients of Gamma and Dirichlet draws (torch's
 # _standard_gamma_grad and _dirichlet_grad have no derivative either)
@@ -182,6 +183,8 @@ SAMPLES.update({
     "fft_c2c": ((Z,), {"dims": (1,), "norm": "ortho", "inverse": False}),
     "fft_r2c": ((MIXED,), {"dims": (0, 1), "norm": "backward"}),
     "fft_c2r": ((Z,), {"dims": (1,), "norm": "forward", "n": 4}),
+    "fft_parts": ((np.stack([MIXED, POS], -1),),
+                  {"transform": "fft_c2r", "dims": (1,), "norm": "forward", "n": 4}),
 })
 
 for _name, _prim in PRIMITIVES.items():

@@ -16,6 +16,7 @@ wrong number. Rules are written once per primitive, from the algebra of the part
     div:   (a + bi)/(c + di) = ((ac + bd) + (bc - ad)i) / (c^2 + d^2)
     exp:   e^(a + bi) = e^a cos b + i e^a sin b
     abs:   hypot(a, b);  angle: atan2(b, a);  conj: a - bi
+    fft:   numpy's FFT on views of the parts, a host step (fft_parts)
 
 A real operand of a complex op is promoted as torch promotes it (its imaginary part 0, so
 inf * 0 gives torch's NaN too). Autodiff runs on the complex graph first, with the
@@ -30,6 +31,7 @@ from ..tensor import Tensor
 from . import elementwise as ew
 from . import movement
 from .complex import _last_part, complex_p, view_as_complex_p, view_as_real_p
+from .fft import fft_parts_p
 from .linalg import matmul
 from .reduce import reduce_sum_p
 from .registry import PRIMITIVES
@@ -216,6 +218,12 @@ def _pad(out, x, config, value):
                 out.shape, out.real)
 
 
+def _fft(out, x, **params):
+    """A transform of parts, by numpy's FFT as a host step (ops/fft.py: fft_parts)."""
+    y = bind(fft_parts_p, x.p if isinstance(x, Pair) else x, transform=out.op, **params)
+    return Pair(y) if out.dtype.kind == "c" else y
+
+
 def _same(params, ndim):
     return params
 
@@ -228,6 +236,7 @@ RULES = {
     "view_as_real": lambda out, x: x.p,
     "view_as_complex": lambda out, x: Pair(x),
     "index": _index, "index_put": _index_put,
+    "fft_c2c": _fft, "fft_r2c": _fft, "fft_c2r": _fft,
     "copy": _on_pairs(_same),
     "detach": _on_pairs(_same),
     "reduce_sum": _on_pairs(_same),         # dims are non-negative: the parts dim is not one

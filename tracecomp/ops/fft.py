@@ -20,7 +20,7 @@ from ..dispatch import bind
 from ..errors import DTypeError, DTypeNotImplemented
 from . import elementwise as ew
 from . import movement
-from .registry import defprim
+from .registry import PRIMITIVES, defprim
 from .rules import same_shape
 
 DUAL = {"backward": "forward", "forward": "backward", "ortho": "ortho"}
@@ -121,3 +121,34 @@ fft_c2r_p = defprim("fft_c2r", _c2r_impl, _c2r_rule, _c2r_dtype, _c2r_vjp, (), s
 
 def c2r(x, dims, norm, n):
     return bind(fft_c2r_p, x, dims=tuple(dims), norm=norm, n=int(n))
+
+
+# --- the transforms on real parts, for compiled code -----------------------------------------
+# Compiled code holds a complex value as its (..., 2) real parts (passes/complex_parts.py);
+# there a transform is this primitive, which no backend lowers: it runs numpy's FFT as a host
+# step between native kernels, on views of the parts (no kernel of ours computes an FFT).
+# Only after autodiff (the transforms' own VJPs made the backward): no VJP of its own.
+# transform -> (numpy impl, whether it takes parts, whether it gives parts)
+_ON_PARTS = {"fft_c2c": (_c2c_impl, True, True), "fft_r2c": (_r2c_impl, False, True),
+             "fft_c2r": (_c2r_impl, True, False)}
+
+
+def _parts_impl(x, transform, **params):
+    impl, takes, gives = _ON_PARTS[transform]
+    if takes:
+        x = np.ascontiguousarray(x).view(dtypes.complex_type(x.dtype))[..., 0]
+    out = impl(x, **params)
+    if not gives:
+        return out
+    out = np.ascontiguousarray(out, dtype=dtypes.complex_type(out.real.dtype))
+    return out.view(out.real.dtype).reshape(out.shape + (2,))
+
+
+def _parts_rule(x, transform, **params):
+    _, takes, gives = _ON_PARTS[transform]
+    shape = tuple(PRIMITIVES[transform].shape(tuple(x[:-1]) if takes else tuple(x), **params))
+    return shape + (2,) if gives else shape
+
+
+fft_parts_p = defprim("fft_parts", _parts_impl, _parts_rule, lambda x, **_: np.dtype(x.dtype),
+                      None, (), saves=())

@@ -44,12 +44,10 @@ def _complex_error(prim, operands, dtype):
     is named, so that the graph breaks there (or fullgraph=True reports it)."""
     names = sorted({str(d) for d in [dtype] + [getattr(o, "dtype", None) for o in operands]
                     if d is not None and np.dtype(d).kind == "c"})
-    what = ("FFTs run eagerly (compiled code has no FFT kernels)" if prim.name.startswith("fft")
-            else f"{prim.name} has no compiled form for complex values")
     return TraceError(f"{prim.name}: tracecomp.compile does not compile this op on complex "
-                      f"tensors ({', '.join(names)}): {what}; run this part eagerly (leave it "
-                      f"outside the compiled function, or let the default fullgraph=False "
-                      f"break the graph here)")
+                      f"tensors ({', '.join(names)}): {prim.name} has no compiled form for "
+                      f"complex values; run this part eagerly (leave it outside the compiled "
+                      f"function, or let the default fullgraph=False break the graph here)")
 
 
 class Tracer:
