@@ -79,6 +79,9 @@ CASES = {
         lib.view_as_complex(x) @ lib.view_as_complex(y).transpose(0, 1)),
     "to_complex128": lambda lib, x, y: lib.view_as_real(
         lib.view_as_complex(x).to(lib.complex128) * lib.view_as_complex(y)).float(),
+    "to_bool_and_real": lambda lib, x, y: lib.where(
+        lib.complex(x[..., 0] * (x[..., 1] > 0), y[..., 1] * (y[..., 0] > 0)).bool(),
+        lib.view_as_complex(x).real, y[..., 0]),
     "zero_pad": lambda lib, x, y: lib.view_as_real(
         lib.nn.functional.pad(lib.view_as_complex(x), (1, 2))),
 }

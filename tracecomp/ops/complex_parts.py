@@ -142,6 +142,9 @@ def _where(out, cond, a, b):
 
 
 def _cast(out, x, dtype):
+    if out.dtype.kind == "b":       # a complex value is true where either part is nonzero
+        re, im = parts(x, x.p._data.dtype)
+        return ew.logical_or(re != 0, im != 0)
     if out.dtype.kind != "c":       # complex -> real keeps the real part (eager warned)
         return ew.cast(parts(x, x.p._data.dtype)[0], dtype)
     re, im = parts(x, out.real)
