@@ -113,6 +113,21 @@ def test_complex_op_compiles_to_torchs_values_and_gradients(name):
             assert_close(g, w, rtol=2e-5, atol=2e-6, what=f"{name}: {what}")
 
 
+def test_division_is_torchs_over_the_whole_range():
+    """Smith's scaling: a divisor near float32's limit, a zero divisor, a real one."""
+    num = torch.tensor([1 + 1j, 3e19 - 2e19j, 1 - 1j, 2 + 0j, 0j, 1e-30 + 1e-30j])
+    den = torch.tensor([3e19 + 4e19j, 2e19 + 1e19j, 0j, 1e-20 + 1e-21j, 0j, 1e-30 - 2e-30j])
+    want = torch.view_as_real(num / den).numpy()
+    f = tc.compile(lambda a, b: (tc.view_as_real(a / b), tc.view_as_real(a / 0.5),
+                                 tc.view_as_real(a / b.real)), fullgraph=True)
+    got, half, by_real = f(tc.tensor(num.numpy()), tc.tensor(den.numpy()))
+    np.testing.assert_array_equal(np.isnan(got.numpy()), np.isnan(want))
+    np.testing.assert_allclose(got.numpy(), want, rtol=2e-6, atol=0)
+    np.testing.assert_allclose(half.numpy(), torch.view_as_real(num / 0.5).numpy(), rtol=2e-6)
+    np.testing.assert_allclose(by_real.numpy(), torch.view_as_real(num / den.real).numpy(),
+                               rtol=2e-6, atol=0)
+
+
 def test_complex_arguments_and_results_cross_the_compiled_edge():
     """A complex argument goes in as its parts' view and a complex result comes back,
     its gradient flowing back through loss.backward() to a real leaf (a real gradient)."""

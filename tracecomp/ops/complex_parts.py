@@ -101,9 +101,23 @@ def _mul(out, a, b):
 
 
 def _div(out, a, b):
+    """Smith's division, as torch's complex kernels divide: scaled by the larger part of the
+    divisor, so that |b|^2 does not overflow (float32 from |b| ~ 1e19); a zero divisor gives
+    (re a / 0, im a / 0)."""
     (ar, ai), (br, bi) = parts(a, out.real), parts(b, out.real)
-    size2 = br * br + bi * bi
-    return pack((ar * br + ai * bi) / size2, (ai * br - ar * bi) / size2, out.shape, out.real)
+    br, bi = (_tensor(v, out.real) for v in (br, bi))
+    wide = ew.abs(br) >= ew.abs(bi)
+    rat = ew.where(wide, bi / br, br / bi)
+    scl = 1.0 / ew.where(wide, br + bi * rat, bi + br * rat)
+    re = ew.where(wide, ar + ai * rat, ar * rat + ai) * scl
+    im = ew.where(wide, ai - ar * rat, ai * rat - ar) * scl
+    zero = ew.logical_and(br == 0, bi == 0)
+    return pack(ew.where(zero, ar / ew.abs(br), re), ew.where(zero, ai / ew.abs(bi), im),
+                out.shape, out.real)
+
+
+def _tensor(v, dtype):
+    return v if isinstance(v, Tensor) else bind(full_p, shape=(), value=v, dtype=dtype)
 
 
 def _neg(out, x):
