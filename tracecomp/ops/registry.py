@@ -62,6 +62,9 @@ class Primitive:
     # how compiled code computes it on complex values, as real ops on their parts
     # (ops/complex_parts.py fills it in); None: complex operands are a graph break
     complex_rule: Callable | None = None
+    # that bf16 impl written with tensor ops on the bfloat16 operands, for compiled graphs
+    # (passes/widen_bf16.py); a primitive with bf16 and no bf16_parts is a graph break there
+    bf16_parts: Callable | None = None
 
     def __post_init__(self):
         # views share memory (and so a version counter) with their first argument
@@ -114,10 +117,10 @@ PRIMITIVES: dict[str, Primitive] = {}
 
 
 def defprim(name, impl, shape, dtype, vjp=None, tags=(), ufunc=None, saves=ALL,
-            bf16=None) -> Primitive:
+            bf16=None, bf16_parts=None) -> Primitive:
     """Declare a primitive. Names are unique: a second definition is a bug."""
     assert name not in PRIMITIVES, f"primitive {name!r} defined twice"
     prim = Primitive(name, impl, shape, dtype, vjp, frozenset(tags), ufunc, tuple(saves),
-                     bf16)
+                     bf16, bf16_parts)
     PRIMITIVES[name] = prim
     return prim

@@ -62,6 +62,20 @@ def _bf16_round(a):
     return a.astype(dtypes.BF16).astype(np.float32)
 
 
+def log_softmax_bf16_parts(x, dim):
+    """_log_softmax_bf16 with tensor ops, on a bfloat16 x: what a compiled graph computes
+    (passes/widen_bf16.py), each rounding a cast pair, so it is eager's to the bit."""
+    from .elementwise import cast, exp, log
+    from .reduce import reduce_sum
+
+    def rounded(t):
+        return cast(cast(t, dtypes.BF16), np.float32)
+    dims = norm_dims("log_softmax", dim, x.ndim)
+    shifted = _shifted_parts(cast(x, np.float32), dims)
+    total = reduce_sum(exp(shifted), dims, keepdim=True)
+    return cast(shifted - rounded(log(rounded(total))), dtypes.BF16)
+
+
 def _softmax_vjp(g, out, x, dim):
     from .elementwise import cast
     from .reduce import reduce_sum
@@ -104,7 +118,8 @@ def _log_softmax_backward_vjp(c, h, g, out, dim):
 
 softmax_p = defprim("softmax", _softmax, same_shape, same_dtype, _softmax_vjp, saves=("out",))
 log_softmax_p = defprim("log_softmax", _log_softmax, same_shape, same_dtype,
-                        _log_softmax_vjp, saves=("out",), bf16=_log_softmax_bf16)
+                        _log_softmax_vjp, saves=("out",), bf16=_log_softmax_bf16,
+                        bf16_parts=log_softmax_bf16_parts)
 log_softmax_backward_p = defprim("log_softmax_backward", _log_softmax_backward,
                                  lambda g, out, dim: tuple(g), same_dtype,
                                  _log_softmax_backward_vjp, saves=(0, 1))

@@ -50,6 +50,25 @@ def _complex_error(prim, operands, dtype):
                       f"function, or let the default fullgraph=False break the graph here)")
 
 
+def _bf16_refusal(prim, operands, dtype):
+    """Why a node of prim on bfloat16 cannot be compiled, or None. Compiled graphs compute
+    bfloat16 as eager does, in float32 rounded once per op (passes/widen_bf16.py); that
+    needs the float32 form of the op: not there for an op that makes bfloat16 from no
+    bfloat16 operand through a dtype= (the impl works in bfloat16 itself: sum(dtype=),
+    randn(dtype=)), nor for one whose eager bfloat16 kernel rounds partial results and has
+    no tensor-op form of that (Primitive.bf16_parts)."""
+    bf16_in = any(getattr(o, "dtype", None) == BF16 for o in operands)
+    if prim.bf16 is not None and prim.bf16_parts is None:
+        what = "its bfloat16 kernel rounds partial results, which compiled code does not"
+    elif not bf16_in and prim.name != "cast" and not prim.is_view:
+        what = "it makes bfloat16 values from no bfloat16 operand"
+    else:
+        return None
+    got = ", ".join(str(getattr(o, "dtype", type(o).__name__)) for o in operands)
+    return (f"{prim.name}: bfloat16 result not supported in compiled mode ({what}; operand "
+            f"dtypes: {got}); run it eagerly, or compute it in float32 and cast")
+
+
 class Tracer:
     """Records primitives into `graph`. Use as a context manager around the model call."""
 
@@ -170,12 +189,9 @@ class Tracer:
                 dtype.kind == "c" or any(getattr(o, "dtype", dtype).kind == "c" for o in operands)):
             raise _complex_error(prim, operands, dtype)
         if dtype == BF16 or any(getattr(o, "dtype", None) == BF16 for o in operands):
-            # the backends have no bfloat16 kernels (the llvm one would hold it as i16);
-            # a graph break runs the op eagerly, in torch's numerics
-            got = ", ".join(str(getattr(o, "dtype", type(o).__name__)) for o in operands)
-            raise TraceError(f"{prim.name}: bfloat16 tensors are not supported in compiled "
-                             f"mode (operand dtypes: {got}); compile a float32 model, or run "
-                             f"bfloat16 code eagerly")
+            why = _bf16_refusal(prim, operands, dtype)
+            if why is not None:
+                raise TraceError(why)
         requires_grad = (grad_mode.state.enabled and prim.vjp is not None
                          and np_kind(dtype) in "fc"
                          and any(isinstance(a, Tensor) and a._requires_grad for a in args))

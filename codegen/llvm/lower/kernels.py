@@ -34,7 +34,7 @@ from tracecomp.symbolic import RuntimeNumber, Sym, is_static
 
 from ..runtime import host_cpu
 from .index_ops import IndexOps
-from .ops import BOOL, Emitter, ir_type, rule_for
+from .ops import BF16, BOOL, Emitter, ir_type, rule_for
 
 I32, I64 = ir.IntType(32), ir.IntType(64)
 PTR = ir.PointerType()
@@ -164,11 +164,15 @@ class KernelBuilder:
         v = self.b.load(self.address(base, shape, index, dtype), typ=ir_type(dtype, True))
         if self.freeze_loads:
             v = _freeze(self.b, v)
+        if np.dtype(dtype) == BF16:
+            return self.e.load_bf16(v)
         return self.b.trunc(v, ir.IntType(1)) if np.dtype(dtype) == BOOL else v
 
     def store(self, value, base, shape, index, dtype):
         if np.dtype(dtype) == BOOL:
             value = self.b.zext(value, ir.IntType(8))
+        elif np.dtype(dtype) == BF16:
+            value = self.e.store_bf16(value)
         self.b.store(value, self.address(base, shape, index, dtype))
 
     # --- values -------------------------------------------------------------------------
@@ -507,7 +511,7 @@ def supported(node):
         return rule_for_dtype(node.dtype)
     if node.op in MOVEMENT or node.op in INDEX_MAPS:
         return node.dtype in (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64),
-                              np.dtype(np.int32), BOOL)
+                              np.dtype(np.int32), BOOL, BF16)
     if node.op in REDUCE_INIT:
         return node.dtype != BOOL and node.inputs[0].dtype == node.dtype \
             and rule_for_dtype(node.dtype)

@@ -24,6 +24,7 @@ import numpy as np
 from llvmlite import ir
 
 from tracecomp.codegen.kernel_facts import compute_dtype, operand_dtypes  # noqa: F401
+from tracecomp.dtypes import BF16, astype, np_kind
 
 # (operand_dtypes: kernels.py takes it from here, with the rules)
 from . import mathlib
@@ -31,11 +32,12 @@ from . import mathlib
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 I64, I32, BOOL = np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.bool_)
 SUPPORTED_DTYPES = (F32, F64, I64, I32, BOOL)
+I16 = ir.IntType(16)
 
 
 def ir_type(dtype, in_memory=False):
     dtype = np.dtype(dtype)
-    if dtype == F32:
+    if dtype == F32 or dtype == BF16 and not in_memory:
         return ir.FloatType()
     if dtype == F64:
         return ir.DoubleType()
@@ -45,7 +47,7 @@ def ir_type(dtype, in_memory=False):
 
 
 def is_float(dtype):
-    return np.dtype(dtype).kind == "f"
+    return np_kind(np.dtype(dtype)) == "f"
 
 
 class Emitter:
@@ -76,6 +78,8 @@ class Emitter:
 
     def const(self, value, dtype):
         ty = ir_type(dtype)
+        if np.dtype(dtype) == BF16:         # rounded as eager's astype rounds it
+            return ir.Constant(ty, float(astype(np.float32(value), BF16)))
         if is_float(dtype):
             return ir.Constant(ty, float(value))
         return ir.Constant(ty, int(bool(value)) if np.dtype(dtype) == BOOL else int(value))
@@ -86,6 +90,10 @@ class Emitter:
         b, ty = self.b, ir_type(dst)
         if src == dst:
             return value
+        if src == BF16:         # in registers a bfloat16 is the float32 it widens to
+            return self.convert(value, F32, dst)
+        if dst == BF16:         # to float32 first, as eager's astype goes
+            return self.round_bf16(self.convert(value, src, F32))
         if dst == BOOL:
             zero = ir.Constant(value.type, 0.0 if is_float(src) else 0)
             return b.fcmp_unordered("!=", value, zero) if is_float(src) \
@@ -100,6 +108,30 @@ class Emitter:
         if src == BOOL or dst.itemsize > src.itemsize:
             return b.zext(value, ty) if src == BOOL else b.sext(value, ty)
         return b.trunc(value, ty)
+
+    def round_bf16(self, x):
+        """float32 x rounded to bfloat16 (to nearest, ties to even), as a float32: the
+        top 16 bits of the result are the bfloat16, the low 16 are zero. A NaN becomes
+        ml_dtypes' quiet NaN with x's sign (0x7fc0 / 0xffc0), as eager's astype gives."""
+        b, i32 = self.b, ir.IntType(32)
+        bits = b.bitcast(x, i32)
+        odd = b.and_(b.lshr(bits, ir.Constant(i32, 16)), ir.Constant(i32, 1))
+        up = b.add(bits, b.add(ir.Constant(i32, 0x7FFF), odd))
+        rounded = b.and_(up, ir.Constant(i32, 0xFFFF0000))
+        nan = b.or_(b.and_(bits, ir.Constant(i32, 0x80000000)), ir.Constant(i32, 0x7FC00000))
+        out = b.select(b.fcmp_unordered("!=", x, x), nan, rounded)
+        return b.bitcast(out, ir.FloatType())
+
+    def load_bf16(self, bits):
+        """A bfloat16 read from memory (i16) as the float32 it widens to: exact."""
+        i32 = ir.IntType(32)
+        return self.b.bitcast(self.b.shl(self.b.zext(bits, i32), ir.Constant(i32, 16)),
+                              ir.FloatType())
+
+    def store_bf16(self, x):
+        """A float32 holding a bfloat16 (round_bf16's result) as its i16 bits."""
+        i32 = ir.IntType(32)
+        return self.b.trunc(self.b.lshr(self.b.bitcast(x, i32), ir.Constant(i32, 16)), I16)
 
     def _float_to_int(self, value, dst):
         """x86's (and so numpy's and torch's) float -> int: truncate to int32 (int64 for an
@@ -429,9 +461,11 @@ lowers("ib", floor=_same, ceil=_same, trunc=_same, round=_same)
 def rule_for(node):
     """(rule, compute dtype) for an elementwise node, or None when there is none."""
     dtype = compute_dtype(node)
-    if dtype not in SUPPORTED_DTYPES or node.dtype not in SUPPORTED_DTYPES:
+    # bfloat16 only in casts: other ops compute it in float32 (passes/widen_bf16.py)
+    known = SUPPORTED_DTYPES + ((BF16,) if node.op == "cast" else ())
+    if dtype not in known or node.dtype not in known:
         return None
-    if any(getattr(i, "dtype", F64) not in SUPPORTED_DTYPES for i in node.inputs):
+    if any(getattr(i, "dtype", F64) not in known for i in node.inputs):
         return None
     kind = "f" if is_float(dtype) else "b" if dtype == BOOL else "i"
     rule = LOWERINGS.get(node.op, {}).get(kind)
