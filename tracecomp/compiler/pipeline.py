@@ -40,9 +40,9 @@ def decompose_pipeline(merge=False):
     """After autodiff, before a backend: bfloat16 ops written as eager computes them (in
     float32, rounded once: passes/widen_bf16.py), primitives that are one node for the tape
     and for autodiff (log_softmax) split into the primitives kernels fuse, and a
-    data-parallel step's gradient all-reduces packed into buckets (passes/buckets.py). merge: then repeated
-    parts merged (a whole step's nll_loss and its gradient both mask the targets), where
-    no simplification follows."""
+    data-parallel step's gradient all-reduces packed into buckets (passes/buckets.py).
+    merge: then repeated parts merged (a whole step's nll_loss and its gradient both mask
+    the targets), where no simplification follows."""
     from ..passes import buckets, cse, dce, decompose, widen_bf16
     return [("widen_bf16", widen_bf16.run),         # bfloat16 ops as float32 ops and casts
             ("decompose", decompose.run), ("buckets", buckets.run)] + (
