@@ -77,3 +77,30 @@ def test_compiled_under_autocast_traces_the_cast():
         got = tc.compile(f, fullgraph=True)(a, b)
         want = f(a, b)
     assert got.dtype is tc.bfloat16 and bool((got == want).all())
+
+
+@pytest.mark.parametrize("opt,kw", [("SGD", {"lr": 0.1, "momentum": 0.9}),
+                                    ("Adam", {"lr": 0.01}), ("AdamW", {"lr": 0.01})])
+def test_compiled_bfloat16_training_step_is_eagers_bits(opt, kw):
+    """A model held in bfloat16 (.to(bfloat16)): the whole step compiled, its optimizer's
+    in-place updates of bfloat16 parameters and state included, gives eager's bits."""
+    def run(compiled):
+        tc.manual_seed(0)
+        m = tc.nn.Sequential(tc.nn.Linear(4, 8), tc.nn.ReLU(), tc.nn.Linear(8, 3))
+        m = m.to(tc.bfloat16)
+        o = getattr(tc.optim, opt)(m.parameters(), **kw)
+        x, y = tc.randn(5, 4).bfloat16(), tc.tensor([0, 2, 1, 1, 0])
+
+        def step(x, y):
+            loss = tc.nn.functional.cross_entropy(m(x), y)
+            o.zero_grad()
+            loss.backward()
+            o.step()
+            return loss
+        step = tc.compile(step, fullgraph=True) if compiled else step
+        losses = [step(x, y) for _ in range(3)]
+        return losses, list(m.parameters())
+    (eager_losses, eager_params), (losses, params) = run(False), run(True)
+    for got, want in zip(losses + params, eager_losses + eager_params):
+        assert got.dtype is want.dtype is tc.bfloat16
+        assert_same(got, torch.from_numpy(want.detach().float().numpy()).bfloat16())
