@@ -25,6 +25,9 @@ Not folded:
   - results of more than LITERAL_MAX_ELEMENTS elements: a small expression like expand(c, big
     shape) would become a big literal, making graphs and generated code heavy for no
     speed-up, so the node stays (it is not even evaluated);
+  - ops computing on bfloat16 (but casts and views): eager computes them in float32
+    (dispatch.widen_bf16), their impls on bfloat16 arrays would round after each numpy
+    step; they fold once passes/widen_bf16.py has written them as float32 ops and casts;
   - nodes whose impl raises (an out-of-range index, say): the error then surfaces at run
     time with the interpreter's message and the user's line, as it would unfolded.
 Numpy's floating-point warnings (1/0 and the like) are silenced while folding: the result
@@ -32,6 +35,7 @@ Numpy's floating-point warnings (1/0 and the like) are silenced while folding: t
 """
 import numpy as np
 
+from tracecomp.dtypes import BF16
 from tracecomp.ir import CONSTANT, LITERAL_MAX_ELEMENTS, Node
 
 from . import dce
@@ -48,6 +52,8 @@ def _fold(node, sweep_state):
         return None
     if any(i.op != CONSTANT for i in node.node_inputs()):
         return None
+    if _on_bf16(node):
+        return None
     operands = [i.params["value"] if isinstance(i, Node) else i for i in node.inputs]
     try:
         with np.errstate(all="ignore"):
@@ -61,3 +67,9 @@ def _fold(node, sweep_state):
     if value.shape != node.shape:
         return None
     return sweep_state.constant(value, node)
+
+
+def _on_bf16(node):
+    """Whether node computes on bfloat16 (a cast or a view only moves its bits)."""
+    return node.op != "cast" and not node.prim.is_view and (
+        node.dtype == BF16 or any(getattr(i, "dtype", None) == BF16 for i in node.inputs))

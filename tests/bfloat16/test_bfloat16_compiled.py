@@ -251,3 +251,38 @@ def test_fused_kernel_stores_bfloat16_as_two_bytes():
     assert out.dtype is tc.bfloat16 and np.asarray(out.numpy()).itemsize == 2
     log = compiled.fusion_log["forward"]
     assert "python:" not in log and "no native lowering" not in log
+
+
+def test_widen_pass_leaves_bfloat16_only_in_casts_views_and_constants():
+    from tracecomp.codegen import interp
+    from tracecomp.ir import verify
+    from tracecomp.passes import widen_bf16
+    from tracecomp.tracing.tracer import trace
+    a, b = _inputs((8, 20))
+
+    def f(x, y):
+        return F.log_softmax(x * y, -1).t().sum(0) + F.layer_norm(y, (20,))[0, :8]
+    graph = trace(f, a, b)
+    wide = widen_bf16.run(graph)
+    verify(wide, "after widen_bf16")
+    for n in wide.nodes:
+        if n.op not in ("cast", "constant") and not n.prim.is_view:
+            assert n.dtype != BF16 and all(getattr(i, "dtype", None) != BF16
+                                           for i in n.inputs), n.op
+    out = interp.compile_graph(wide)([a.numpy(), b.numpy()])[0]
+    _same_bits(tc.tensor(out), f(a, b))
+
+
+def test_constant_folding_folds_bfloat16_ops_as_eager_computes_them():
+    # a bf16 op's impl on bf16 arrays would round after each numpy step: it folds only
+    # once widened, then to eager's bits
+    from tracecomp.ir import Graph
+    from tracecomp.passes import constant_folding, widen_bf16
+    c = (tc.randn(4, 50, generator=tc.Generator().manual_seed(0)) * 3).bfloat16()
+    graph = Graph("folding")
+    graph.outputs = [graph.add("softmax", [graph.add_constant(c.numpy())], {"dim": 1},
+                               (4, 50), BF16)]
+    assert constant_folding.run(graph).outputs[0].op == "softmax"
+    folded = constant_folding.run(widen_bf16.run(graph)).outputs[0]
+    assert folded.op == "constant"
+    _same_bits(tc.tensor(folded.params["value"]), F.softmax(c, -1))
