@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 from tracecomp import grad_mode
 from tracecomp.autograd.engine import fit_grad
+from tracecomp.dtypes import np_kind
 from tracecomp.ir import CONSTANT, Graph, Node, clone_node
 from tracecomp.tracing.tracer import Tracer, wrap
 
@@ -65,7 +66,7 @@ def run(forward: Graph) -> Joint:
     grads, cotangent_outputs = {}, []
     with tracer, grad_mode.no_grad():
         for k, out in enumerate(forward.outputs):
-            if out.requires_grad and out.dtype.kind in "fc":
+            if out.requires_grad and np_kind(out.dtype) in "fc":   # bfloat16 too
                 cot = joint.add_input(f"grad.{k}", out.shape, out.dtype)
                 cotangent_outputs.append(k)
                 # recorded: one value returned twice sums its two cotangents in the graph

@@ -48,6 +48,7 @@ import warnings
 import numpy as np
 
 from ..debug_log import emit
+from ..dtypes import np_kind
 from ..errors import ConstraintViolationError, LoweringError
 from ..ir import CONSTANT, Graph, Node
 from ..symbolic import Domain, RuntimeNumber, Sym, generated, value_at
@@ -507,7 +508,7 @@ def same(x, y):
     if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
         return isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and \
             x.shape == y.shape and x.dtype == y.dtype and np.array_equal(x, y, equal_nan=
-                                                                          x.dtype.kind in "fc")
+                                                                          np_kind(x.dtype) in "fc")
     if isinstance(x, (tuple, list)):
         return type(x) is type(y) and len(x) == len(y) and all(map(same, x, y))
     if isinstance(x, dict):

@@ -7,6 +7,7 @@ simplified again and handed to the backend."""
 import time
 
 from ..debug_log import debug_level, emit
+from ..dtypes import np_kind
 from .pipeline import (
     PassRecord,
     decompose_pipeline,
@@ -24,7 +25,7 @@ def lower(art, graph, n_outputs, bridged, compile_graph, memory_budget=None):
     code ran its backward itself, as a whole training step does)."""
     graphs, log_records = art.graphs, art.pass_log
     updates = written_back(art.effects, n_outputs)
-    if not bridged or not any(o.requires_grad and o.dtype.kind in "fc"
+    if not bridged or not any(o.requires_grad and np_kind(o.dtype) in "fc"
                               for o in graph.outputs[:n_outputs]):
         if memory_budget is not None:   # one graph (a whole step): recompute within it
             from ..passes import remat
