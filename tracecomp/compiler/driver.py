@@ -98,6 +98,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
     standing = StandIns(state, fed_numbers, len(tensors))   # and numbers read from outside
     numbers = standing.numbers
     tracer = Tracer(Graph("traced"), module_names)
+    tracer.bf16_backend = backend != "cuda"
     tracer.optimizers = list(optimizers)     # the step of any other one is refused
     fed, deferral = Tracing(state, optimizers), Deferral()   # hyperparameters, schedulers
     tracer.settings, tracer.defer_scheduler = fed.inputs, deferral.defer

@@ -50,15 +50,18 @@ def _complex_error(prim, operands, dtype):
                       f"function, or let the default fullgraph=False break the graph here)")
 
 
-def _bf16_refusal(prim, operands, dtype):
+def _bf16_refusal(prim, operands, backend):
     """Why a node of prim on bfloat16 cannot be compiled, or None. Compiled graphs compute
     bfloat16 as eager does, in float32 rounded once per op (passes/widen_bf16.py); that
     needs the float32 form of the op: not there for an op that makes bfloat16 from no
     bfloat16 operand through a dtype= (the impl works in bfloat16 itself: sum(dtype=),
     randn(dtype=)), nor for one whose eager bfloat16 kernel rounds partial results and has
-    no tensor-op form of that (Primitive.bf16_parts)."""
+    no tensor-op form of that (Primitive.bf16_parts); nothing for a `backend` (False) that
+    computes no bfloat16."""
     bf16_in = any(getattr(o, "dtype", None) == BF16 for o in operands)
-    if prim.bf16 is not None and prim.bf16_parts is None:
+    if not backend:
+        what = "the cuda backend has no bfloat16 kernels"
+    elif prim.bf16 is not None and prim.bf16_parts is None:
         what = "its bfloat16 kernel rounds partial results, which compiled code does not"
     elif not bf16_in and prim.name != "cast" and not prim.is_view:
         what = "it makes bfloat16 values from no bfloat16 operand"
@@ -78,6 +81,9 @@ class Tracer:
         self.module_names = module_names or {}      # id(module) -> path
         self.module_stack = []
         self.constants = {}     # id(eager tensor) -> (tensor, constant node)
+        # whether the backend compiles bfloat16 (passes/widen_bf16.py + llvm or interp): the
+        # cuda one has no bfloat16 kernels, so there every bfloat16 op is a graph break
+        self.bf16_backend = True
         self.captured = []      # (tensor, input node) for parameters reached from outside
         self.read_outside = {}  # id -> (tensor, its version): values from outside, folded in
         self.read_arrays = {}   # id -> numpy array whose values were folded in
@@ -189,7 +195,7 @@ class Tracer:
                 dtype.kind == "c" or any(getattr(o, "dtype", dtype).kind == "c" for o in operands)):
             raise _complex_error(prim, operands, dtype)
         if dtype == BF16 or any(getattr(o, "dtype", None) == BF16 for o in operands):
-            why = _bf16_refusal(prim, operands, dtype)
+            why = _bf16_refusal(prim, operands, self.bf16_backend)
             if why is not None:
                 raise TraceError(why)
         requires_grad = (grad_mode.state.enabled and prim.vjp is not None
