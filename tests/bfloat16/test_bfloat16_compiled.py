@@ -352,3 +352,28 @@ def test_where_torch_rounds_bfloat16_gradients_more_eager_is_nearer_float64():
             grads[key] = [np.asarray(t.grad.detach().double().numpy()) for t in leaves]
         for ref, t, e in zip(grads["ref"], grads["torch"], grads["eager"]):
             assert np.abs(e - ref).mean() <= np.abs(t - ref).mean()
+
+
+def test_convolution_net_under_autocast_compiled_is_eagers_bits():
+    """Conv2d (bf16 under autocast), ReLU, max and average pooling, Linear: the window
+    kernels read the bf16 buffers too; forward and float32 parameter gradients."""
+    nn = tc.nn
+    tc.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(8, 4, 3, padding=1), nn.AvgPool2d(2), nn.Flatten(),
+                        nn.Linear(36, 5))
+    x, y = tc.randn(2, 3, 14, 14), tc.tensor([1, 3])
+
+    def f(x, y):
+        with tc.autocast("cpu"):
+            out = net(x)
+        return out, F.cross_entropy(out, y)
+    runs = []
+    for compiled in (False, True):
+        net.zero_grad()
+        out, loss = (tc.compile(f, fullgraph=True) if compiled else f)(x, y)
+        loss.backward()
+        runs.append([out, loss] + [p.grad.clone() for p in net.parameters()])
+    assert runs[0][0].dtype is tc.bfloat16
+    for got, want in zip(runs[1], runs[0]):
+        _same_bits(got, want)
