@@ -112,7 +112,12 @@ class Emitter:
     def round_bf16(self, x):
         """float32 x rounded to bfloat16 (to nearest, ties to even), as a float32: the
         top 16 bits of the result are the bfloat16, the low 16 are zero. A NaN becomes
-        ml_dtypes' quiet NaN with x's sign (0x7fc0 / 0xffc0), as eager's astype gives."""
+        ml_dtypes' quiet NaN with x's sign (0x7fc0 / 0xffc0), as eager's astype gives.
+        Integer ops on the float's bits, about 8 vector instructions: measured on the 2-core
+        Zen 4 (2M elements, fused, two threads), x*a+b ran 0.6 ms in bf16 against 0.7-0.8
+        in float32 (half the bytes), gelu_tanh(x*a+b), three roundings among ~25 float ops,
+        2.1 ms against 1.2-1.4. AVX512-BF16's vcvtneps2bf16 would be one instruction, but
+        it keeps a NaN's payload bits, which ml_dtypes does not."""
         b, i32 = self.b, ir.IntType(32)
         bits = b.bitcast(x, i32)
         odd = b.and_(b.lshr(bits, ir.Constant(i32, 16)), ir.Constant(i32, 1))
