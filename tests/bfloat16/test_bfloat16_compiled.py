@@ -377,3 +377,19 @@ def test_convolution_net_under_autocast_compiled_is_eagers_bits():
     assert runs[0][0].dtype is tc.bfloat16
     for got, want in zip(runs[1], runs[0]):
         _same_bits(got, want)
+
+
+def test_autocast_state_is_part_of_the_compiled_signature():
+    """Traced under autocast, a graph holds its casts: a call in another autocast state (off,
+    another dtype) must not reuse it, on the general path or the fast ones (functions,
+    compile(model))."""
+    lin = tc.nn.Linear(4, 3)
+    x = tc.randn(2, 4)
+    model, fn = tc.compile(lin, fullgraph=True), tc.compile(lambda v: lin(v) * 2, fullgraph=True)
+    for state in ("bfloat16", None, "float16", "bfloat16", None, None):
+        with tc.autocast("cpu", dtype=getattr(tc, state or "bfloat16"), enabled=bool(state)):
+            for _ in range(2):          # the second call takes the fast path
+                got, want = model(x), lin(x)
+                _same_bits(got, want)
+                _same_bits(fn(x), lin(x) * 2)
+        assert got.dtype is getattr(tc, state or "float32")

@@ -75,6 +75,17 @@ def set_autocast_dtype(device_type, dtype):
     _STATE.dtype[_available(device_type)] = dtype
 
 
+def compile_key():
+    """The autocast state a compiled call was traced under (its casts are graph nodes), for
+    compiled code's cache key: the device types autocast is on for, with their dtypes; ()
+    when it is off everywhere."""
+    enabled = _STATE.enabled
+    if not any(enabled.values()):
+        return ()
+    return tuple(sorted((kind, str(get_autocast_dtype(kind)))
+                        for kind, on in enabled.items() if on))
+
+
 def is_autocast_enabled(device_type=None) -> bool:
     """Whether autocast is on for device_type (None: 'cuda', torch's legacy default)."""
     return _STATE.enabled.get("cuda" if device_type is None else _available(device_type),

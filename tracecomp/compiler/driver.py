@@ -16,6 +16,7 @@ import time
 import weakref
 
 from .. import _dynamo, context, dtypes, grad_mode, saved_hooks
+from ..amp import autocast_mode
 from ..artifact_cache import CACHE_SIZE, ArtifactCache
 from ..autograd import forward_ad, profiler
 from ..autograd.profiler import _active as PROFILES
@@ -418,6 +419,8 @@ class CompiledFunction:
         with GATE.shared:
             state, module_names, flags = state_walk.collect(roots, optimizers, self._walks,
                                                                self.fed)
+            # traced under autocast, its casts are in the graph: another state, another one
+            flags = (*flags, ("autocast", autocast_mode.compile_key()))
             if self.lift_bound:
                 lift_into(fn, (*args, *kwargs.values()), state, self.deep)
             self.outside.into(state)

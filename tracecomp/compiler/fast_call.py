@@ -25,6 +25,7 @@ the general call answers, as it always did.
 from numpy import ndarray
 
 from .. import grad_mode
+from ..amp.autocast_mode import compile_key
 from ..debug_log import debug_level
 from ..tensor import Tensor
 from . import bound_tensors
@@ -37,7 +38,8 @@ _grad = grad_mode.state
 
 
 class FastCall:
-    __slots__ = ("bindings", "fresh", "grad_enabled", "runner", "sources", "specs")
+    __slots__ = ("autocast", "bindings", "fresh", "grad_enabled", "runner", "sources",
+                 "specs")
     miss = None     # what a call that is not the latest one's returns
 
     @staticmethod
@@ -65,6 +67,7 @@ class FastCall:
             return None     # its .grad is in the signature too: the general call looks
         fast.specs = [(a._data.shape, a._data.dtype, bool(a._requires_grad)) for a in every]
         fast.grad_enabled = grad_enabled
+        fast.autocast = compile_key()       # traced under it (driver's flags)
         fast.runner = art.run_forward
         # an output buffer of its own each call (neither an input nor a constant)
         fast.fresh = bool(getattr(fast.runner, "owned", (False,))[0])
@@ -77,7 +80,8 @@ class FastCall:
             args = [*args, *(follow(*where) for where in self.sources)]
             if len(set(map(id, args))) != len(args):
                 return None
-        if len(args) != len(self.specs) or _grad.enabled is not self.grad_enabled:
+        if len(args) != len(self.specs) or _grad.enabled is not self.grad_enabled \
+                or compile_key() != self.autocast:
             return None
         # each tensor's data is read once, here: a trace in another thread swaps tensors'
         # data for graph values while it runs, which the ndarray check turns into a miss,

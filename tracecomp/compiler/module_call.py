@@ -25,6 +25,7 @@ returns None, and the general call answers.
 from numpy import ndarray
 
 from .. import grad_mode
+from ..amp.autocast_mode import compile_key
 from ..nn import structure
 from ..tensor import Tensor
 from . import bridge
@@ -35,9 +36,9 @@ _grad = grad_mode.state
 
 
 class ModuleCall:
-    __slots__ = ("backward", "conditions", "cotangents", "fresh", "grad_enabled", "grad_inputs",
-                 "grad_slots", "numbers", "params", "reads", "runner", "slots", "specs", "state",
-                 "version")
+    __slots__ = ("autocast", "backward", "conditions", "cotangents", "fresh", "grad_enabled",
+                 "grad_inputs", "grad_slots", "numbers", "params", "reads", "runner", "slots",
+                 "specs", "state", "version")
 
     @staticmethod
     def of(args, kwargs, art, walks, grad_enabled, fed=None):
@@ -62,6 +63,7 @@ class ModuleCall:
             return None
         fast = ModuleCall()
         fast.version, fast.grad_enabled, fast.runner = kept[0], grad_enabled, art.run_forward
+        fast.autocast = compile_key()       # traced under it (driver's flags)
         fast.state, fast.params = state, params
         fast.numbers = sorted(fed.items())     # [(position, type)]: fed after the tensors
         fast.specs = [(t._data.shape, t._data.dtype, bool(t._requires_grad))
@@ -77,7 +79,8 @@ class ModuleCall:
     def __call__(self, args):
         """The call's result, or None when it is not the latest call's signature."""
         if (structure.version() != self.version or _grad.enabled is not self.grad_enabled
-                or len(args) + len(self.state) != len(self.specs)):
+                or len(args) + len(self.state) != len(self.specs)
+                or compile_key() != self.autocast):
             return None
         for p in self.params:
             if p.grad is not None:

@@ -45,6 +45,7 @@ from operator import is_not
 from numpy import ndarray
 
 from .. import context, grad_mode
+from ..amp.autocast_mode import compile_key
 from ..debug_log import debug_level
 from ..nn import structure
 from ..tensor import Tensor
@@ -65,9 +66,9 @@ MISS = object()
 
 
 class StateCall:
-    __slots__ = ("aliases", "art", "bindings", "execute", "fn", "grad_enabled", "groups",
-                 "has_grad", "held", "links", "modules", "n_args", "numbers", "optimizers",
-                 "params", "recipe", "specs", "state_sizes", "walk", "walks")
+    __slots__ = ("aliases", "art", "autocast", "bindings", "execute", "fn", "grad_enabled",
+                 "groups", "has_grad", "held", "links", "modules", "n_args", "numbers",
+                 "optimizers", "params", "recipe", "specs", "state_sizes", "walk", "walks")
     miss = MISS
 
     @staticmethod
@@ -94,6 +95,7 @@ class StateCall:
         call.n_args = len(args)
         call.numbers = sorted(fed.items())      # [(position, type)]: fed after the tensors
         call.grad_enabled = _grad.enabled
+        call.autocast = compile_key()       # traced under it (driver's flags)
         lifted = [(label, t) for label, t in state if is_lifted(label)]
         if any(t._requires_grad for _, t in lifted):
             return None     # its .grad (read or not) is not in the recipe: a general call
@@ -156,7 +158,7 @@ class StateCall:
     def __call__(self, args):
         """The call's result, or MISS when it is not the latest call's signature."""
         if (len(args) != self.n_args or _grad.enabled is not self.grad_enabled
-                or context.current() is not None):
+                or context.current() is not None or compile_key() != self.autocast):
             return MISS
         if not self.bindings.hold():
             return MISS
