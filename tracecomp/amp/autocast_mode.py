@@ -79,11 +79,11 @@ def compile_key():
     """The autocast state a compiled call was traced under (its casts are graph nodes), for
     compiled code's cache key: the device types autocast is on for, with their dtypes; ()
     when it is off everywhere."""
-    enabled = _STATE.enabled
-    if not any(enabled.values()):
+    enabled = _STATE.enabled        # (read on every fast compiled call: ~0.3 us off)
+    if True not in enabled.values():
         return ()
-    return tuple(sorted((kind, str(get_autocast_dtype(kind)))
-                        for kind, on in enabled.items() if on))
+    dtype = _STATE.dtype        # a kind's None: its default dtype
+    return tuple((kind, dtype.get(kind)) for kind, on in sorted(enabled.items()) if on)
 
 
 def is_autocast_enabled(device_type=None) -> bool:
