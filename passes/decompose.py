@@ -24,6 +24,8 @@ from tracecomp.ir import Graph, Node, clone_node
 from tracecomp.ops import mse, nll, softmax
 from tracecomp.tracing.tracer import Tracer, wrap
 
+from . import widen_bf16
+
 # primitive name -> parts(*operands, **params) -> tensor, on tensors standing for values
 RULES = {
     "softmax": softmax.softmax_parts,
@@ -51,6 +53,8 @@ def run(graph: Graph, keep_gradients=False) -> Graph:
     with tracer, grad_mode.set_grad_enabled(keep_gradients):
         for n in graph.nodes:
             rule = RULES.get(n.op)
+            if rule is not None:
+                rule = widen_bf16.in_float32(n, rule)
             if rule is None:
                 mapping[n] = clone_node(n, mapping, new.node_type)
                 new.nodes.append(mapping[n])

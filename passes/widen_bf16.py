@@ -43,7 +43,8 @@ KEPT = ("cast", "constant")     # bfloat16 as they are (views too: Primitive.is_
 
 
 def _widens(node):
-    """Whether node computes on bfloat16 (its result or an operand is bfloat16)."""
+    """Whether node computes on bfloat16 (its result or an operand is bfloat16): not a cast,
+    constant or view, which only move bits."""
     if node.op in KEPT or node.prim.is_view:
         return False
     return node.dtype == BF16 or any(getattr(i, "dtype", None) == BF16 for i in node.inputs)
@@ -79,11 +80,22 @@ def run(graph: Graph) -> Graph:
     return new
 
 
-def _widened(node, args):
-    """node's value from tensors standing for its operands: float32 in, rounded out."""
+def _widened(node, args, rule=None):
+    """node's value from tensors standing for its operands: float32 in, rounded out.
+    rule(*operands, **params): what computes node in float32 (its primitive's bind, or
+    decompose's parts of it)."""
     if node.prim.bf16_parts is not None:
         return node.prim.bf16_parts(*args, **node.params)
     wide = [cast(a, F32) if isinstance(a, Tensor) and a._data.dtype == BF16 else a
             for a in args]
-    out = bind(node.prim, *wide, **node.params)
+    out = rule(*wide, **node.params) if rule else bind(node.prim, *wide, **node.params)
     return cast(out, BF16) if node.dtype == BF16 else out
+
+
+def in_float32(node, rule):
+    """rule (decompose's parts of node), computed as eager computes node when node is on
+    bfloat16: in float32, rounded once (decompose on a graph this pass has not run on:
+    torch.export's run_decompositions)."""
+    if not _widens(node):
+        return rule
+    return lambda *args, **params: _widened(node, args, rule)

@@ -393,3 +393,15 @@ def test_autocast_state_is_part_of_the_compiled_signature():
                 _same_bits(got, want)
                 _same_bits(fn(x), lin(x) * 2)
         assert got.dtype is getattr(tc, state or "float32")
+
+
+def test_export_run_decompositions_computes_bfloat16_as_eager():
+    """decompose on a graph widen_bf16 has not run on (torch.export's run_decompositions):
+    softmax's and log_softmax's parts run in float32, rounded once, not per part."""
+    class Net(tc.nn.Module):
+        def forward(self, x):
+            return F.softmax(x * 3, -1) + F.log_softmax(x, -1)
+    x = tc.randn(8, 100, generator=tc.Generator().manual_seed(0)).bfloat16()
+    decomposed = tc.export.export(Net(), (x,)).run_decompositions()
+    assert "softmax" not in str(decomposed.graph_module.graph)
+    _same_bits(decomposed.module()(x), Net()(x))
