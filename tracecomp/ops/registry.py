@@ -121,6 +121,6 @@ def defprim(name, impl, shape, dtype, vjp=None, tags=(), ufunc=None, saves=ALL,
     """Declare a primitive. Names are unique: a second definition is a bug."""
     assert name not in PRIMITIVES, f"primitive {name!r} defined twice"
     prim = Primitive(name, impl, shape, dtype, vjp, frozenset(tags), ufunc, tuple(saves),
-                     bf16, bf16_parts)
+                     bf16, bf16_parts=bf16_parts)
     PRIMITIVES[name] = prim
     return prim
