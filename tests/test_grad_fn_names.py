@@ -121,6 +121,12 @@ CASES = {
     "leaky_relu_": ("F.leaky_relu(a * 1, inplace=True)", "name"),
     "elu_": ("F.elu(a * 1, inplace=True)", "name"),
     "celu_": ("F.celu(a * 1, inplace=True)", "name"),
+    # copies torch records as one node of their own
+    "repeat": ("a.repeat(2, 1)", "graph"), "repeat_ones": ("a.repeat(1, 1)", "graph"),
+    "repeat_new_dim": ("a.repeat(2, 1, 1)", "graph"), "tile": ("a.tile(2)", "graph"),
+    "tile_ones": ("a.tile(1)", "graph"), "roll": ("a.roll(1)", "graph"),
+    "roll_zero": ("a.roll(0)", "graph"), "roll_dims": ("a.roll((1, 2), (0, 1))", "graph"),
+    "roll_zero_dim": ("a.roll(0, 0)", "graph"), "roll_full": ("a.roll(3, 0)", "graph"),
 }
 
 # cases whose public function does not name its node yet (grad_fn_names.renamed: one

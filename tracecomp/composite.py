@@ -489,7 +489,8 @@ def repeat(x, *sizes):
     y = mv.expand(y, tuple(v for r, n in zip(sizes, shape) for v in (r, n)))
     # copied, as torch's repeat: a reshape of the broadcast could stay a read-only view
     # with zero strides, which an in-place op (`x.repeat(2, 1, 1, 1).div_(255)`) refused
-    return mv.reshape(ew.contiguous_copy(y), tuple(r * n for r, n in zip(sizes, shape)))
+    out = mv.reshape(ew.contiguous_copy(y), tuple(r * n for r, n in zip(sizes, shape)))
+    return named(out, "RepeatBackward0", (x,))      # x.tile() too, as torch's
 
 
 def tril(x, diagonal=0):

@@ -66,7 +66,8 @@ def roll(x, shifts, dims=None):
         if not isinstance(shifts, (int, np.integer)) and len(shifts) != 1:
             raise RuntimeError(f"roll: shifts and dimensions must align. shifts: {len(shifts)}, "
                                f"dims:0")
-        return mv.reshape(roll(mv.reshape(x, (-1,)), shifts, 0), tuple(x.shape))
+        out = mv.reshape(roll(mv.reshape(x, (-1,)), shifts, 0), tuple(x.shape))
+        return named(out, "RollBackward0", (x,))
     shifts, dims = _dims_list(shifts), _dims_list(dims)
     if len(shifts) != len(dims):
         raise RuntimeError(f"roll: shifts and dimensions must align. shifts: {len(shifts)}, "
@@ -78,7 +79,7 @@ def roll(x, shifts, dims=None):
         s = s % n if n else 0
         if s:
             out = C.cat([C.narrow(out, d, n - s, s), C.narrow(out, d, 0, n - s)], d)
-    return ew.clone(x) if out is x else out
+    return named(ew.clone(x) if out is x else out, "RollBackward0", (x,))
 
 
 def rot90(x, k=1, dims=(0, 1)):
