@@ -14,18 +14,25 @@ elements at the view's storage positions are src's. Its gradient is that of thos
 ops, the true one: torch 2.13's AsStridedScatterBackward0 gives input a wrong gradient (and
 refuses a non-contiguous input that requires grad). as_strided_ re-strides x itself, and
 as_strided_copy is the view's values as a new tensor.
+
+Tensor.unfold(dim, size, step), sliding windows along dim as a new last dim, is such a view
+eagerly (torch's strides: dim's stride times step, then dim's own stride), its node named
+UnfoldBackward0 as torch's. Traced values and tensors on a device have no strides: there,
+and for a numpy broadcast (no one dense block of memory), it is the same windows copied.
 """
 import numpy as np
 
+from . import composite as C
 from . import context
 from .device_array import DeviceArray
 from .dispatch import bind
 from .errors import TraceError
+from .grad_fn_names import renamed
 from .layouts import storage_root
 from .ops import elementwise as ew
 from .ops.public import public
 from .ops.registry import defprim
-from .tensor import Tensor
+from .tensor import Tensor, _wrap_dim
 from .torch_args import with_out
 
 
@@ -164,3 +171,37 @@ def as_strided_scatter(input, src, size, stride, storage_offset=None):  # noqa: 
     storage = storage.index_put((mine,), input.reshape(-1))     # input's values, in place
     storage = storage.index_put((where,), ew.cast(src, input.dtype).reshape(-1))
     return storage[mine].reshape(tuple(input.shape))
+
+
+@public("Tensor")
+def unfold(input, dimension, size, step):  # noqa: A002
+    """Sliding windows of `size` elements, `step` apart, along `dimension` (a new last dim);
+    a view of input, with torch's checks of the arguments."""
+    x = input
+    d = _wrap_dim(dimension, x.ndim, "unfold") if x.ndim else 0
+    n = x.shape[d] if x.ndim else 1
+    if size > n:
+        raise RuntimeError(f"maximum size for tensor at dimension {d} is {n} but size is "
+                           f"{size}")
+    if size < 0:
+        raise RuntimeError(f"size is {size} but must be >= 0")
+    if step <= 0:
+        raise RuntimeError(f"step is {step} but must be > 0")
+    count = (n - size) // step + 1
+    data = x._data
+    if type(data) is np.ndarray and context.current() is None and _dense(data):
+        if x.ndim == 0:
+            shape, strides = (size,), (1,)
+        else:
+            own = [s // data.itemsize for s in data.strides]
+            shape = tuple(x.shape[:d]) + (count,) + tuple(x.shape[d + 1:]) + (size,)
+            strides = tuple(own[:d]) + (own[d] * step,) + tuple(own[d + 1:]) + (own[d],)
+        return renamed(bind(as_strided_p, x, size=shape, stride=strides, offset=None), x,
+                       "UnfoldBackward0")
+    starts = [C.narrow(x, d, i * step, size) for i in range(count)]
+    return C.movedim(C.stack(starts, d), d + 1, -1)
+
+
+def _dense(data):
+    root = storage_root(data)
+    return root.flags.c_contiguous or root.flags.f_contiguous

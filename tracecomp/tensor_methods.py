@@ -22,7 +22,7 @@ from .ops import movement as mv
 from .ops import reduce as rd
 from .ops.indexing import gather, scatter_add
 from .ops.linalg import matmul
-from .tensor import Tensor, _wrap_dim
+from .tensor import Tensor
 from .torch_args import number_first
 
 
@@ -233,23 +233,6 @@ def _type_as(x, other):
     return to(x, other.dtype)
 
 
-def _unfold_dim(x, dimension, size, step):
-    """Tensor.unfold(dim, size, step): sliding windows along one dim (as a new last dim),
-    with torch's checks of the arguments."""
-    d = _wrap_dim(dimension, x.ndim, "unfold") if x.ndim else 0
-    n = x.shape[d] if x.ndim else 1
-    if size > n:
-        raise RuntimeError(f"maximum size for tensor at dimension {d} is {n} but size is "
-                           f"{size}")
-    if size < 0:
-        raise RuntimeError(f"size is {size} but must be >= 0")
-    if step <= 0:
-        raise RuntimeError(f"step is {step} but must be > 0")
-    count = (n - size) // step + 1
-    starts = [C.narrow(x, d, i * step, size) for i in range(count)]
-    return C.movedim(C.stack(starts, d), d + 1, -1)
-
-
 def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
     _run_backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
@@ -290,7 +273,7 @@ METHODS = {
     "expand": C.expand, "expand_as": C.expand_as, "broadcast_to": C.broadcast_to,
     "split": C.split, "chunk": C.chunk, "unbind": C.unbind, "repeat": C.repeat,
     "narrow": C.narrow, "tril": C.tril, "triu": C.triu, "gather": gather,
-    "scatter_add": scatter_add, "contiguous": contiguous, "unfold": _unfold_dim,
+    "scatter_add": scatter_add, "contiguous": contiguous,
     # dtype and device
     "to": to, "float": _caster(dtypes.float32), "double": _caster(dtypes.float64),
     "half": _caster(dtypes.float16),
