@@ -44,7 +44,7 @@ from .dtypes import BF16, np_kind, special_used
 from .errors import AutogradError, ShapeError, TracecompError, fmt_shape, foreign_operand
 from .sparse_data import ON_SPARSE, SparseData
 from .sparse_data import used as sparse_used
-from .tensor import Tensor, made_in_grad
+from .tensor import Tensor, made_in_grad, no_grad_view
 
 CHECK_SHAPES = os.environ.get("TRACECOMP_CHECK_SHAPES", "0") == "1"
 
@@ -103,9 +103,12 @@ class TapeNode:
             if isinstance(a, Tensor):
                 versions.append(a._vc[0])
                 node = a._node
-                if a._view is not None and node is not None and \
-                        getattr(node, "out_version", a._vc[0]) != a._vc[0]:    # (or traced)
-                    node = current_node(a)      # a view whose base changed since
+                if a._view is not None:
+                    if node is not None and \
+                            getattr(node, "out_version", a._vc[0]) != a._vc[0]:  # (traced)
+                        node = current_node(a)      # a view whose base changed since
+                    elif a._no_grad_version is not None:
+                        stale_no_grad_view(a)
                 edges.append(node)
             else:
                 versions.append(None)
@@ -195,6 +198,8 @@ def current_node(x):
     if x._view is None:
         return node
     if node is None:
+        if x._no_grad_version is not None:
+            stale_no_grad_view(x)
         if not regained(x):
             return None
     elif getattr(node, "out_version", x._vc[0]) == x._vc[0]:
@@ -208,6 +213,13 @@ def current_node(x):
             view._node, view._requires_grad = again._node, again._requires_grad
             parent = view
     return x._node
+
+
+def stale_no_grad_view(x):
+    """torch's error for a view made under no_grad (of a tensor that requires grad) that is
+    used, or whose grad_fn is read, after it or its base changed in place."""
+    if x._vc[0] != x._no_grad_version:
+        raise AutogradError(NO_GRAD_BASE)
 
 
 def regained(x, check=True):
@@ -359,6 +371,9 @@ def bind(prim, *args, **params):
     t._vc = vc
     if view:                # how to replay the view, for in-place updates (inplace_view.py)
         t._view = (args[0], prim, params, made_in_grad(args[0]))
+        if args[0]._requires_grad and not _grad.enabled and (dtype.kind in "fc" or
+                                                             dtype == BF16):
+            no_grad_view(t)     # torch's view made under no_grad: it requires grad
     return t
 
 

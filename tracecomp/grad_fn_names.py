@@ -354,7 +354,8 @@ def freeze(node):
     held = []
     moved = _moved(node)
     for t in input_tensors(node):
-        if not isinstance(t, Tensor) or not t._requires_grad:
+        if not isinstance(t, Tensor) or not t._requires_grad or (
+                t._node is None and t._no_grad_version is not None):
             held.append(_NO_EDGE)
         elif t._node is None:
             held.append(t)
@@ -374,8 +375,8 @@ def edge(t, moved=None):
     node = t._node if moved is None else moved.get(id(t), t._node)
     if node is None and t._node is not None:
         return (None, 0)        # took a history after the op read it without one
-    if node is None:
-        return (accumulate_grad(t), 0)
+    if node is None:        # a leaf's accumulator; a view made under no_grad has none
+        return (accumulate_grad(t), 0) if t._no_grad_version is None else (None, 0)
     if not isinstance(node, TapeNode):
         return (node, 0)        # a traced tensor's stand-in
     while "guard" in node.prim.tags:

@@ -24,7 +24,7 @@ from .grad_fn_names import chained
 from .indexing_keys import BoolIndex, entries
 from .ops import movement as mv
 from .ops.indexing import index
-from .tensor import Tensor, made_in_grad
+from .tensor import Tensor, made_in_grad, no_grad_view
 
 _grad = grad_mode.state
 _make = Tensor._make
@@ -132,6 +132,8 @@ def getitem(x, key):
         if view is not None:    # what slice + reshape give: a view, no tape node
             out = _make(view, False, None, x._vc)
             out._view = (x, None, key, made_in_grad(x))    # replayed as x[key] (inplace_view)
+            if x._requires_grad:    # grad mode is off: torch's view made under no_grad
+                no_grad_view(out)
             if dispatch.trace_hook is not None:
                 _view_while_tracing(x, key, out)
             return out

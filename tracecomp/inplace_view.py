@@ -26,6 +26,7 @@ that calls it; chain and replay live there too).
 Where torch refuses, so do we: a view of a leaf that requires grad, a view made under
 no_grad updated with grad mode on, and a write to a tensor whose elements overlap in memory
 (an expanded tensor)."""
+import re
 import weakref
 
 import numpy as np
@@ -65,10 +66,18 @@ def needs_history(x, result):
 
 
 def _check(links, base):
+    """torch's refusals, in its order: a view made under no_grad (x itself, or a view x was
+    made of in grad mode, whose message names x's node), then a view of a leaf."""
+    for k, (view, *_, made_in_grad) in enumerate(links):
+        if not made_in_grad:
+            if k == 0:
+                raise AutogradError(NO_GRAD_VIEW)
+            node = links[0][0]._node
+            name = re.sub(r"Backward\d*$", "", type(node).__name__) if node else "a view op"
+            raise AutogradError(f"Output 0 of {name} is a view of a view which was created "
+                                f"in no_grad mode{NO_GRAD_VIEW.split('no_grad mode', 1)[1]}")
     if base._requires_grad and base._node is None:
         raise AutogradError(VIEW_OF_LEAF)
-    if any(not made_in_grad for *_, made_in_grad in links):
-        raise AutogradError(NO_GRAD_VIEW)
 
 
 def _adjoint(link, g):

@@ -69,6 +69,20 @@ def made_in_grad(parent):
     return _grad.enabled or (None if parent._node is None else False)
 
 
+def no_grad_view(t):
+    """t, a view just made under no_grad of a tensor that requires grad: when the tensor
+    that owns the memory (the end of the view chain, torch's base) requires grad, so does
+    t, as torch's, with no history: gradients reaching it go nowhere (the engine gives it no
+    leaf gradient), an in-place update of it in grad mode is torch's error (inplace_view),
+    and so is using it once it or its base changed in place (dispatch.stale_no_grad_view)."""
+    base = t._view[0]
+    while base._view is not None:
+        base = base._view[0]
+    if base._requires_grad:
+        t._requires_grad = True
+        t._no_grad_version = t._vc[0]
+
+
 def _same_memory_while_tracing(t, twin):
     """twin (t.detach(), t.data) holds all of t's memory: tell the trace, whose values do not
     share memory, so an in-place update of one is the other's too (tracer.same_memory)."""
@@ -95,6 +109,8 @@ class Tensor:
     _post_accumulate_hooks = None
     _view_of_grad = False
     _view = None            # a view: (parent, prim, params, made in grad mode); inplace_view.py
+    _no_grad_version = None     # a view made under no_grad of a tensor that requires grad:
+    #                             the version then (no_grad_view)
 
     # torch.Tensor(...)'s legacy constructor (__init__) and backward() are attached by
     # tensor_methods.py with every other method: this class knows neither the legacy
@@ -379,6 +395,8 @@ class Tensor:
             rows = [Tensor._make(data[i, ...], False, None, vc) for i in range(data.shape[0])]
             for i, row in enumerate(rows):
                 row._view = (self, None, i, mode)   # replayed as self[i] (inplace_view)
+                if self._requires_grad:     # grad mode is off: torch's no-grad views
+                    no_grad_view(row)
             return iter(rows)
         return iter([self[i] for i in range(data.shape[0])])
 

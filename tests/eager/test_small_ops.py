@@ -141,8 +141,9 @@ def test_index_records_the_tape_when_grad_is_needed():
         (out * out).sum().backward()
         (tx[tkey] * tx[tkey]).sum().backward()
     assert_close(x.grad, tx.grad)
-    with tc.no_grad():
-        assert x[1].grad_fn is None and not x[1].requires_grad
+    with tc.no_grad(), torch.no_grad():     # torch's view made under no_grad: no history,
+        assert x[1].grad_fn is None and tx[1].grad_fn is None   # but requires grad as x
+        assert x[1].requires_grad == tx[1].requires_grad
 
 
 def test_iteration_gives_views_and_records_when_needed():

@@ -486,7 +486,9 @@ def _route(args, edges, grads, walk):
             walk.held[k] = (producer, ga if held is None else held[1] + ga)
             continue
         if producer is None:
-            if a._node is None:     # a leaf (a tensor given a history since took none then)
+            # a leaf (a tensor given a history since took none then); a view made under
+            # no_grad is none: torch gives it no gradient accumulator
+            if a._node is None and a._no_grad_version is None:
                 _add(walk.leaf_grads, id(a), a, ga, walk.in_place)
             continue
         if producer.args is None:
