@@ -68,7 +68,7 @@ def needs_history(x, result):
 def _check(links, base):
     """torch's refusals, in its order: a view made under no_grad (x itself, or a view x was
     made of in grad mode, whose message names x's node), then a view of a leaf."""
-    for k, (view, *_, made_in_grad) in enumerate(links):
+    for k, (*_, made_in_grad) in enumerate(links):
         if not made_in_grad:
             if k == 0:
                 raise AutogradError(NO_GRAD_VIEW)
