@@ -64,6 +64,8 @@ batching = None
 in_vmap = None
 
 _grad = grad_mode.state
+_inference_seen = grad_mode.seen
+InferenceCounter = grad_mode.InferenceCounter
 _make = Tensor._make
 _new = object.__new__
 _ndarray = np.ndarray     # a global name is quicker to look up than a module attribute
@@ -113,6 +115,8 @@ class TapeNode:
             else:
                 versions.append(None)
                 edges.append(None)
+        if _inference_seen[0]:
+            refuse_saved_inference(self)
         # Creation order, after any node the loop made: a node's inputs always come from
         # earlier nodes, so walking nodes by decreasing seq is a topological order for
         # backward (torch's sequence_nr).
@@ -160,6 +164,22 @@ class TapeNode:
         a custom Function's dirty input): the check at backward starts from its version."""
         self.out_vc = vc
         self.out_version = vc[0]
+
+
+SAVED_INFERENCE = ("Inference tensors cannot be saved for backward. Please do not use Tensors "
+                   "created in inference mode in computation tracked by autograd. To work "
+                   "around this, you can make a clone to get a normal tensor and use it in "
+                   "autograd, or use `torch.no_grad()` instead of `torch.inference_mode()`.")
+
+
+def refuse_saved_inference(node):
+    """torch's error when the op a node records saves an inference tensor (its VJP reads the
+    value: `a * w` does, `a + w` does not)."""
+    for k, a in enumerate(node.args):
+        if type(a) is not Tensor and not isinstance(a, Tensor):
+            continue
+        if isinstance(a._vc, InferenceCounter) and node.prim.reads(k, node):
+            raise RuntimeError(SAVED_INFERENCE)
 
 
 def chain(x):
@@ -215,11 +235,25 @@ def current_node(x):
     return x._node
 
 
+# torch's words for a view made under inference_mode, in its no_grad messages' places
+_INFERENCE_WORDS = (("no_grad mode", "inference mode"), ("with grad mode enabled",
+                    "in normal mode"), ("the no_grad block", "the inference_mode block"))
+
+
+def view_mode_message(message, view):
+    """message, about a view made under no_grad, in inference_mode's words for a view made
+    there."""
+    if view._view_mode == "inference":
+        for old, new in _INFERENCE_WORDS:
+            message = message.replace(old, new)
+    return message
+
+
 def stale_no_grad_view(x):
     """torch's error for a view made under no_grad (of a tensor that requires grad) that is
     used, or whose grad_fn is read, after it or its base changed in place."""
     if x._vc[0] != x._no_grad_version:
-        raise AutogradError(NO_GRAD_BASE)
+        raise AutogradError(view_mode_message(NO_GRAD_BASE, x))
 
 
 def regained(x, check=True):
@@ -353,17 +387,20 @@ def bind(prim, *args, **params):
             out = prim.as_dtype(out, arrays, params, dtype)
         view = prim.is_view and _aliases(out, arrays[0])
         vc = args[0]._vc if view else [0]
-    if _grad.enabled and prim.vjp is not None and (dtype.kind in "fc" or dtype == BF16):
-        for a in args:
-            if isinstance(a, Tensor) and (a._requires_grad or regains and a._view is not None
-                                          and a._node is None and tracked(a)):
-                t = _make(out, True, NODE_MAKERS[prim](prim, args, params, out, vc), vc)
-                if view:
-                    t._view_of_grad = True
-                    t._view = (args[0], prim, params, True)
-                if _hooks_active[0]:    # torch.autograd.graph.saved_tensors_hooks
-                    saved_hooks.pack(t._node, t)
-                return t
+    if _grad.enabled:
+        if prim.vjp is not None and (dtype.kind in "fc" or dtype == BF16):
+            for a in args:
+                if isinstance(a, Tensor) and (a._requires_grad or regains and a._view is not
+                                              None and a._node is None and tracked(a)):
+                    t = _make(out, True, NODE_MAKERS[prim](prim, args, params, out, vc), vc)
+                    if view:
+                        t._view_of_grad = True
+                        t._view = (args[0], prim, params, True)
+                    if _hooks_active[0]:    # torch.autograd.graph.saved_tensors_hooks
+                        saved_hooks.pack(t._node, t)
+                    return t
+    elif _inference_seen[0] and _grad.inference and not view:
+        vc = InferenceCounter((0,))     # an inference tensor (a view shares its base's mark)
     t = _new(Tensor)        # Tensor._make, inlined: this line runs once per eager op
     t._data = out
     t._requires_grad = False

@@ -77,9 +77,60 @@ class set_grad_enabled(_GradModeContext):
         return wrapper
 
 
+INPLACE = ("Inplace update to inference tensor outside InferenceMode is not allowed.You can "
+           "make a clone to get a normal tensor before doing inplace update.See "
+           "https://github.com/pytorch/rfcs/pull/17 for more details.")
+
+
+class InferenceCounter(list):
+    """The version counter of an inference tensor: one made while inference_mode is on
+    (views share their base's counter, so a view of one is one too, and a view of an
+    ordinary tensor is ordinary, as torch's). Its type is the mark, so ordinary tensors
+    carry nothing more: is_inference() is a type check, and the checks torch makes (no
+    saving for backward, no version, no requires_grad outside inference mode) run only once
+    some inference tensor was made (`seen`).
+
+    An in-place update bumps the counter after writing: outside inference mode the bump is
+    torch's error, raised, as torch raises it, once the values are written."""
+
+    __slots__ = ()
+
+    def __setitem__(self, k, value):
+        if not state.inference:
+            raise RuntimeError(INPLACE)
+        list.__setitem__(self, k, value)
+
+
+class DetachedCounter(InferenceCounter):
+    """detach() or .data of an inference tensor outside inference mode: still an inference
+    tensor, but with a version counter of its own that in-place updates may bump (torch's
+    quirk: `a.detach().add_(1)` is allowed where `a.add_(1)` is not)."""
+
+    __slots__ = ()
+    __setitem__ = list.__setitem__
+
+
+# [True] once inference_mode was entered in any thread: until then the tape skips looking
+# for inference tensors (most programs never make one)
+seen = [False]
+
+
+def new_counter():
+    """A fresh version counter for a tensor made now (seen[0] is true)."""
+    return InferenceCounter((0,)) if state.inference else [0]
+
+
+def detached_counter(vc):
+    """The counter of x.detach() / x.data for x's counter vc: a DetachedCounter for an
+    inference tensor outside inference mode; else None (detach shares vc, .data a new one)."""
+    if type(vc) is InferenceCounter and not state.inference:
+        return DetachedCounter((0,))
+    return None
+
+
 class inference_mode(no_grad):
-    """torch.inference_mode: no_grad that torch.is_inference_mode_enabled() reports (its
-    tensors are ordinary ones here: torch's speed-up is in its own bookkeeping)."""
+    """torch.inference_mode: no_grad whose new tensors are inference tensors (marked by
+    their version counter, InferenceCounter), with torch's rules for them outside it."""
 
     def __init__(self, mode: bool = True):
         self._mode = not mode
@@ -89,6 +140,8 @@ class inference_mode(no_grad):
         super().__enter__()
         self._prev_inference = state.inference
         state.inference = self._inference
+        if self._inference:
+            seen[0] = True
 
     def __exit__(self, *exc):
         state.inference = self._prev_inference

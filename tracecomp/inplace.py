@@ -93,7 +93,7 @@ def commit(x, result, op):
         return x._take(result, op)
     if _grad.enabled and x._requires_grad and x._node is None:
         if x._no_grad_version is not None:      # a view made under no_grad: torch's words
-            raise AutogradError(inplace_view.NO_GRAD_VIEW)
+            raise AutogradError(inplace_view.view_mode_message(inplace_view.NO_GRAD_VIEW, x))
         raise AutogradError(f"{op}: {_LEAF}")
     tracing = None      # the trace recording this thread, when x takes a traced value
     _check_cast(x, result._data.dtype, op)

@@ -33,7 +33,13 @@ import numpy as np
 
 from . import grad_mode
 from .device_array import DeviceArray
-from .dispatch import chain, current_node, history_taken, replay  # noqa: F401  (re-exported)
+from .dispatch import (  # noqa: F401  (chain, current_node, replay re-exported)
+    chain,
+    current_node,
+    history_taken,
+    replay,
+    view_mode_message,
+)
 from .errors import AutogradError
 from .tensor import Tensor
 
@@ -68,14 +74,15 @@ def needs_history(x, result):
 def _check(links, base):
     """torch's refusals, in its order: a view made under no_grad (x itself, or a view x was
     made of in grad mode, whose message names x's node), then a view of a leaf."""
-    for k, (*_, made_in_grad) in enumerate(links):
+    for k, (view, *_, made_in_grad) in enumerate(links):
         if not made_in_grad:
             if k == 0:
-                raise AutogradError(NO_GRAD_VIEW)
+                raise AutogradError(view_mode_message(NO_GRAD_VIEW, view))
             node = links[0][0]._node
             name = re.sub(r"Backward\d*$", "", type(node).__name__) if node else "a view op"
-            raise AutogradError(f"Output 0 of {name} is a view of a view which was created "
-                                f"in no_grad mode{NO_GRAD_VIEW.split('no_grad mode', 1)[1]}")
+            raise AutogradError(view_mode_message(
+                f"Output 0 of {name} is a view of a view which was created in no_grad mode"
+                f"{NO_GRAD_VIEW.split('no_grad mode', 1)[1]}", view))
     if base._requires_grad and base._node is None:
         raise AutogradError(VIEW_OF_LEAF)
 

@@ -20,6 +20,12 @@ def is_inference_mode_enabled():
 
 
 @public("torch")
+def is_inference(input):  # noqa: A002
+    """Whether input is an inference tensor (made under inference_mode, or a view of one)."""
+    return input.is_inference()
+
+
+@public("torch")
 def is_anomaly_enabled():
     return anomaly_mode.is_anomaly_enabled()
 

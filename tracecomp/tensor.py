@@ -60,6 +60,9 @@ class Size(tuple):
 
 _new = object.__new__
 _grad = grad_mode.state
+_inference_seen = grad_mode.seen
+_new_counter = grad_mode.new_counter
+_InferenceCounter = grad_mode.InferenceCounter
 
 
 def made_in_grad(parent):
@@ -78,9 +81,11 @@ def no_grad_view(t):
     base = t._view[0]
     while base._view is not None:
         base = base._view[0]
-    if base._requires_grad:
+    if base._requires_grad and type(t._vc) is list:     # (an inference tensor's view is not)
         t._requires_grad = True
         t._no_grad_version = t._vc[0]
+        if _grad.inference:
+            t._view_mode = "inference"      # torch's errors say so
 
 
 def _same_memory_while_tracing(t, twin):
@@ -110,7 +115,7 @@ class Tensor:
     _view_of_grad = False
     _view = None            # a view: (parent, prim, params, made in grad mode); inplace_view.py
     _no_grad_version = None     # a view made under no_grad of a tensor that requires grad:
-    #                             the version then (no_grad_view)
+    _view_mode = "no_grad"      # the version then, and the mode: no_grad or inference
 
     # torch.Tensor(...)'s legacy constructor (__init__) and backward() are attached by
     # tensor_methods.py with every other method: this class knows neither the legacy
@@ -126,7 +131,7 @@ class Tensor:
         t._data = data
         t._requires_grad = requires_grad
         t._node = node
-        t._vc = vc if vc is not None else [0]
+        t._vc = vc if vc is not None else [0] if not _inference_seen[0] else _new_counter()
         return t
 
     # --- what a tensor is -------------------------------------------------------------
@@ -152,7 +157,13 @@ class Tensor:
     def _version(self) -> int:
         """The count of in-place updates of this tensor's data, shared with its views
         (torch's version counter, which autograd checks saved values against)."""
+        if type(self._vc) is _InferenceCounter:
+            raise RuntimeError("Inference tensors do not track version counter.")
         return self._vc[0]
+
+    def is_inference(self) -> bool:
+        """Whether this tensor was made under inference_mode (or is a view of one)."""
+        return isinstance(self._vc, _InferenceCounter)
 
     # tensors live on the CPU, or on CUDA through a device backend (devices.py)
     @property
@@ -244,6 +255,9 @@ class Tensor:
             raise RuntimeError("you can only change requires_grad flags of leaf variables. "
                                "If you want to use a computed variable in a subgraph that "
                                "doesn't require differentiation use var_no_grad = var.detach().")
+        if requires_grad and isinstance(self._vc, _InferenceCounter) and not _grad.inference:
+            raise RuntimeError("Setting requires_grad=True on inference tensor outside "
+                               "InferenceMode is not allowed.")
         if requires_grad and np_kind(self._data.dtype) not in "fc":
             raise RuntimeError(f"only Tensors of floating point dtype can require gradients "
                                f"(or complex); this one is {self.dtype}. Convert it first with "
@@ -262,7 +276,9 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """A tensor sharing this one's data (and version counter) with no history."""
-        out = Tensor._make(self._data, False, None, self._vc)
+        vc = self._vc   # an inference tensor's, outside inference mode: a counter of its own
+        out = Tensor._make(self._data, False, None, vc if type(vc) is list else
+                           grad_mode.detached_counter(vc) or vc)
         if context._active is not None:     # tracing: an update of either is both's
             _same_memory_while_tracing(self, out)
         return out
@@ -276,7 +292,9 @@ class Tensor:
     def data(self) -> "Tensor":
         """The values without history, sharing memory (not the version counter: in-place
         changes through it are hidden from autograd, as torch's)."""
-        out = Tensor._make(self._data, False, None)
+        vc = self._vc   # an inference tensor's is one (grad_mode.detached_counter)
+        out = Tensor._make(self._data, False, None, None if type(vc) is list else
+                           grad_mode.detached_counter(vc) or _InferenceCounter((0,)))
         if context._active is not None:     # tracing: an update of either is both's
             _same_memory_while_tracing(self, out)
         return out
