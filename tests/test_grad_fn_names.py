@@ -127,6 +127,13 @@ CASES = {
     "tile_ones": ("a.tile(1)", "graph"), "roll": ("a.roll(1)", "graph"),
     "roll_zero": ("a.roll(0)", "graph"), "roll_dims": ("a.roll((1, 2), (0, 1))", "graph"),
     "roll_zero_dim": ("a.roll(0, 0)", "graph"), "roll_full": ("a.roll(3, 0)", "graph"),
+    # one node for several outputs, numbered (output_groups.py)
+    "unbind_row": ("a.unbind()[1]", "graph"), "stack_unbind": ("L.stack(a.unbind())", "graph"),
+    "cat_split": ("L.cat(a.split([1, 2])[::-1])", "graph"),
+    "chunk_sum": ("a.chunk(2, 1)[1] + a.chunk(2, 1)[0]", "graph"),
+    "aminmax": ("L.aminmax(a, dim=0)[1] * L.aminmax(a, dim=0)[0]", "graph"),
+    "topk": ("a.topk(2)[0]", "graph"), "sort": ("a.sort(1)[0]", "graph"),
+    "kthvalue": ("a.kthvalue(2, 1)[0]", "graph"), "median_dim": ("a.median(1)[0]", "graph"),
 }
 
 # cases whose public function does not name its node yet (grad_fn_names.renamed: one

@@ -15,7 +15,7 @@ from .devices import beside, to_host
 from .dispatch import plain_arrays
 from .dtypes import np_kind
 from .errors import DTypeError, ShapeError, fmt_shape
-from .grad_fn_names import named, renamed
+from .grad_fn_names import grouped, named, renamed
 from .opmath import in_float32
 from .ops import elementwise as ew
 from .ops import movement as mv
@@ -112,7 +112,8 @@ def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 @in_float32
 def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    return var(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
+    return grouped((var(x, dim, unbiased, keepdim, correction=correction),
+                    mean(x, dim, keepdim)), "VarMeanBackward0", x)
 
 
 def amax(x, dim=(), keepdim=False):
@@ -461,7 +462,9 @@ def split(x, split_size_or_sections, dim=0):
     for s in sizes:
         out.append(narrow(x, d, start, s))
         start += s
-    return tuple(out)
+    # one torch node for all the pieces (output_groups.py)
+    return grouped(tuple(out), "SplitBackward0" if isinstance(
+        split_size_or_sections, (int, np.integer)) else "SplitWithSizesBackward0", x)
 
 
 def chunk(x, chunks, dim=0):
@@ -476,7 +479,7 @@ def chunk(x, chunks, dim=0):
 
 def unbind(x, dim=0):
     d = _wrap_dim(dim, x.ndim, "unbind")
-    return tuple(squeeze(s, d) for s in split(x, 1, d))
+    return grouped(tuple(squeeze(s, d) for s in split(x, 1, d)), "UnbindBackward0", x)
 
 
 def repeat(x, *sizes):

@@ -14,6 +14,7 @@ from . import dtypes
 from .amp.cpu_policy import FP32, autocast_op
 from .dtypes import np_kind
 from .errors import DTypeError, ShapeError
+from .grad_fn_names import grouped, named, renamed
 from .opmath import in_float32
 from .ops import elementwise as ew
 from .ops import movement as mv
@@ -71,7 +72,7 @@ def _cum_extremum(arg, name):
         d = _scan_dim(x, dim, name)
         idx = arg(x, d)
         values = gather(x, d, idx) if x.ndim else ew.clone(x)
-        return ValuesIndices[name](values, idx)
+        return ValuesIndices[name](renamed(values, x, f"{name.capitalize()}Backward0"), idx)
     op.__name__ = name
     return op
 
@@ -108,7 +109,8 @@ def count_nonzero(x, dim=None):
 def std_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     if isinstance(dim, bool):           # the old std_mean(x, unbiased) positional form
         dim, unbiased = None, dim
-    return (C.std(x, dim, unbiased, keepdim, correction=correction), C.mean(x, dim, keepdim))
+    return grouped((C.std(x, dim, unbiased, keepdim, correction=correction),
+                    C.mean(x, dim, keepdim)), "StdMeanBackward0", x)
 
 
 def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
@@ -123,7 +125,8 @@ def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
 
 def aminmax(x, *, dim=None, keepdim=False):
     dims = () if dim is None else dim
-    return MinMax(C.amin(x, dims, keepdim), C.amax(x, dims, keepdim))
+    return MinMax(*grouped((C.amin(x, dims, keepdim), C.amax(x, dims, keepdim)),
+                           "AminmaxBackward0", x))
 
 
 # --- order statistics ------------------------------------------------------------------
@@ -162,8 +165,8 @@ def _median(ignore_nan, name):
                 raise ShapeError(f"{name}() of an empty {x.dtype.name} tensor: torch gives an "
                                  f"undefined value; only a floating tensor has one (nan)")
             order = argsort(flat, 0)
-            return _take_sorted(flat, 0, order, _median_position(flat, 0, ignore_nan),
-                                False)[0]
+            return named(_take_sorted(flat, 0, order, _median_position(flat, 0, ignore_nan),
+                                      False)[0], f"{name.capitalize()}Backward0", (x,))
         src = x if x.ndim else mv.reshape(x, (1,))
         d = _scan_dim(x, dim, name)
         if src.shape[d] == 0:
@@ -173,7 +176,7 @@ def _median(ignore_nan, name):
                                    keepdim or not x.ndim)
         if not x.ndim:
             values, idx = mv.reshape(values, ()), mv.reshape(idx, ())
-        return ValuesIndices[name](values, idx)
+        return ValuesIndices[name](named(values, f"{name.capitalize()}Backward1", (x,)), idx)
     op.__name__ = name
     return op
 
@@ -215,7 +218,7 @@ def mode(x, dim=-1, keepdim=False):
     values, idx = C.movedim(values, -1, d), C.movedim(idx, -1, d)
     if not keepdim or not x.ndim:
         values, idx = C.squeeze(values, d), C.squeeze(idx, d)
-    return ValuesIndices["mode"](values, idx)
+    return ValuesIndices["mode"](named(values, "ModeBackward0", (x,)), idx)
 
 
 # --- differences -----------------------------------------------------------------------

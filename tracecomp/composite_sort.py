@@ -14,6 +14,7 @@ from .composite_shape import eager_values  # noqa: F401 - also tracecomp.composi
 from .creation import full, linspace
 from .dtypes import np_kind
 from .errors import ShapeError
+from .grad_fn_names import named, renamed
 from .ops import elementwise as ew
 from .ops import movement as mv
 from .ops import reduce as rd
@@ -33,7 +34,7 @@ def sort(x, dim=-1, descending=False, *, stable=False):
     d = _dim(x, dim, "sort")
     idx = srt.argsort(x, d, descending)
     values = gather(x, d, idx) if x.ndim else ew.clone(x)
-    return ValuesIndices["sort"](values, idx)
+    return ValuesIndices["sort"](renamed(values, x, "SortBackward0"), idx)
 
 
 def argsort(x, dim=-1, descending=False, *, stable=False):
@@ -54,7 +55,7 @@ def topk(x, k, dim=-1, largest=True, sorted=True):  # noqa: A002 - torch's name
     if x.ndim:
         idx = C.narrow(idx, d, 0, k)
     values = gather(x, d, idx) if x.ndim else ew.clone(x)
-    return ValuesIndices["topk"](values, idx)
+    return ValuesIndices["topk"](renamed(values, x, "TopkBackward0"), idx)
 
 
 def kthvalue(x, k, dim=-1, keepdim=False):
@@ -68,7 +69,7 @@ def kthvalue(x, k, dim=-1, keepdim=False):
     values = gather(x, d, idx)
     if not keepdim:
         values, idx = C.squeeze(values, d), C.squeeze(idx, d)
-    return ValuesIndices["kthvalue"](values, idx)
+    return ValuesIndices["kthvalue"](named(values, "KthvalueBackward0", (x,)), idx)
 
 
 # --- binary search -----------------------------------------------------------------------

@@ -41,6 +41,7 @@ nn.functional) import renamed()/named(), and the autograd package imports them.
 import functools
 import weakref
 
+from . import output_groups
 from .dispatch import TapeNode
 from .tensor import Tensor
 
@@ -190,11 +191,19 @@ def default_name(prim_name):
 
 
 @functools.cache
-def node_class(name, module=BUILTIN):
+def node_class(name, module=BUILTIN, group_member=False):
     """The TapeNode subclass named `name`, made once. No slots of its own, so a node's
-    class can be swapped for another name's (named())."""
+    class can be swapped for another name's (named()). With group_member: the class of
+    the nodes of one torch node's several outputs (output_groups.py), which edge() names
+    by their group's head and output number."""
     return type(name, (TapeNode,), {"__slots__": (), "__module__": module,
-                                    "__qualname__": name})
+                                    "__qualname__": name, "group_member": group_member})
+
+
+def grouped(outs, name, x):
+    """The outputs `outs` of one call on x, in order, as the outputs 0..n-1 of one torch
+    node named `name` (x.unbind(): UnbindBackward0); returns outs (output_groups.py)."""
+    return output_groups.group(outs, node_class(name, BUILTIN, True), x)
 
 
 def _function_node(prim, args, params, out, vc):
@@ -388,10 +397,8 @@ def edge(t, moved=None):
         if inner._node is None:
             return (accumulate_grad(inner), 0)
         node = inner._node
-    if "grouped" in node.prim.tags:
-        members = node.params["call"].tape_members()
-        first = next((m for m in members if m is not None), node)
-        return (first, node.params["index"])
+    if node.group_member or "grouped" in node.prim.tags:
+        return (output_groups.head(node), output_groups.output_nr(node))
     return (node, 0)
 
 

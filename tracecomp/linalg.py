@@ -16,6 +16,7 @@ from .composite_linalg import cross as _cross
 from .composite_linalg import vector_norm
 from .dtypes import np_kind
 from .errors import DTypeError, ShapeError
+from .grad_fn_names import grouped
 from .linalg_lu import (  # noqa: F401 - torch.linalg's names
     cholesky_ex,
     cond,
@@ -86,7 +87,8 @@ def det(A):  # noqa: N803
 
 
 def slogdet(A):  # noqa: N803
-    return SlogDet(*D.slogdet(_float(A, "linalg.slogdet")))
+    return SlogDet(*grouped(D.slogdet(_float(A, "linalg.slogdet")), "LinalgSlogdetBackward0",
+                            A))
 
 
 def _is_vector_rhs(A, B):  # noqa: N803
@@ -120,13 +122,14 @@ def _uplo(UPLO):  # noqa: N803
 
 def eigh(A, UPLO="L"):  # noqa: N803
     _float(A, "linalg.eigh")
-    return Eigh(D.eigh_values(A, _uplo(UPLO)), D.eigh_vectors(A, _uplo(UPLO)))
+    return Eigh(*grouped((D.eigh_values(A, _uplo(UPLO)), D.eigh_vectors(A, _uplo(UPLO))),
+                         "LinalgEighBackward0", A))
 
 
 def eig(A):  # noqa: N803
     """Eigenvalues and eigenvectors of square A, complex (ops/linalg_eig.py)."""
     E.check(A, "linalg.eig")
-    return Eig(E.eig_values(A), E.eig_vectors(A))
+    return Eig(*grouped((E.eig_values(A), E.eig_vectors(A)), "LinalgEigBackward0", A))
 
 
 def eigvals(A):  # noqa: N803
@@ -145,12 +148,15 @@ def qr(A, mode="reduced"):  # noqa: N803
         raise RuntimeError(f"qr received unrecognized mode '{mode}' but expected one of "
                            f"'reduced' (default), 'r', or 'complete'")
     R = F.qr_r(A, mode)  # noqa: N806
-    return QR(_empty(A) if mode == "r" else F.qr_q(A, mode), R)
+    if mode == "r":
+        return QR(_empty(A), R)
+    return QR(*grouped((F.qr_q(A, mode), R), "LinalgQrBackward0", A))
 
 
 def svd(A, full_matrices=True, *, driver=None):  # noqa: N803
     _float(A, "linalg.svd")
-    return SVD(F.svd_u(A, full_matrices), F.svd_s(A), F.svd_vh(A, full_matrices))
+    return SVD(*grouped((F.svd_u(A, full_matrices), F.svd_s(A), F.svd_vh(A, full_matrices)),
+                        "LinalgSvdBackward0", A))
 
 
 def svdvals(A, *, driver=None):  # noqa: N803

@@ -9,11 +9,11 @@ import numpy as np
 
 from . import composite as C
 from . import composite_math as CM
-from . import dtypes, identity_views, indexing_sugar, inplace, inplace_shape
+from . import dtypes, identity_views, indexing_sugar, inplace, inplace_shape, output_groups
 from . import memory_format as mf
 from .autograd import backward as _run_backward
 from .device_methods import to
-from .dispatch import bind, current_node, needs, regained
+from .dispatch import bind, needs, regained
 from .dtypes import np_kind
 from .legacy_types import tensor_init
 from .ops import bitshift as shifts
@@ -380,7 +380,9 @@ PROPERTIES = {
     "mT": _mT,
     "mH": lambda x: ew.conj(_mT(x, "mH", 3)),
     "H": lambda x: ew.conj(_H(x)),
-    "grad_fn": current_node,    # a view's is replayed on its base's history once that changed
+    # a view's is replayed on its base's history once that changed; the outputs of one
+    # call torch records as one node (x.unbind()) share it (output_groups.py)
+    "grad_fn": output_groups.grad_fn, "output_nr": output_groups.tensor_output_nr,
     # a view made before its base took history in place requires grad now, as torch's
     "requires_grad": lambda x: x._requires_grad or (x._view is not None and x._node is None
                                                     and regained(x, check=False)),

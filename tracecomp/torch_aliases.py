@@ -23,6 +23,7 @@ from .creation import arange, full, ones_like, zeros
 from .creation import tensor as _tensor
 from .dtypes import get_default_dtype
 from .errors import DTypeError, ShapeError
+from .grad_fn_names import grouped
 from .ops import elementwise as ew
 from .ops.public import public
 from .ops.special import i0
@@ -126,12 +127,12 @@ def split_with_sizes(input, split_sizes, dim=0):
 
 @public("torch", "Tensor")
 def unsafe_split(input, split_size_or_sections, dim=0):
-    return C.split(input, split_size_or_sections, dim)
+    return grouped(C.split(input, split_size_or_sections, dim), "UnsafeSplitBackward0", input)
 
 
 @public("torch", "Tensor")
 def unsafe_chunk(input, chunks, dim=0):
-    return C.chunk(input, chunks, dim)
+    return grouped(C.chunk(input, chunks, dim), "UnsafeSplitBackward0", input)
 
 
 # --- shapes, scalars and predicates ---------------------------------------------------------

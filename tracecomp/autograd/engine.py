@@ -35,6 +35,7 @@ from ..errors import FREED, AutogradError, TraceError, fmt_shape
 from ..grad_fn_names import AccumulateGrad, freeze, input_tensors
 from ..ops.elementwise import cast, real
 from ..ops.movement import sum_to
+from ..output_groups import member as group_member
 from ..tensor import Tensor
 from . import anomaly_mode as anomaly
 from . import graph_task, profiler
@@ -130,7 +131,12 @@ def _edge_tensor(x):
     if not isinstance(x, GradientEdge):
         return x
     node = x.node
-    return node.variable if isinstance(node, AccumulateGrad) else node.out()
+    if isinstance(node, AccumulateGrad):
+        return node.variable
+    made = group_member(node, x.output_nr)    # the output's own tape node (output_groups.py)
+    if made is None:
+        raise RuntimeError(f"GradientEdge: output {x.output_nr} of {node.name()} is gone")
+    return made.out()
 
 
 def finish_grads(inputs, results, allow_unused, materialize_grads):

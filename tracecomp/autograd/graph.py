@@ -75,9 +75,9 @@ def get_gradient_edge(tensor):
     node = tensor.grad_fn
     if node is None:
         return GradientEdge(accumulate_grad(tensor), 0)
-    # an output of a multi-output call (a custom Function's) is output number `index`
-    output_nr = node.params.get("index", 0) if "grouped" in node.prim.tags else 0
-    return GradientEdge(node, output_nr)
+    # an output of a multi-output call (x.unbind(), a custom Function's) is its node's
+    # output number output_nr (output_groups.py)
+    return GradientEdge(node, tensor.output_nr)
 
 
 def increment_version(tensor):

@@ -1,0 +1,111 @@
+"""Multi-output ops as torch records them: one node for all outputs (every output's grad_fn
+is the same object, of torch's class) and output_nr numbering the outputs, for the ops
+torch records so; and the rest (topk, max(dim), ...: one differentiable output) named as
+torch names them. Gradients through the grouped outputs stay torch's."""
+import numpy as np
+import pytest
+import torch
+
+import tracecomp as tc
+
+OPS = {
+    "unbind": lambda L, x: x.unbind(), "unbind1": lambda L, x: x.unbind(1),
+    "split": lambda L, x: x.split(1), "split3": lambda L, x: x.split(3),
+    "split_sizes": lambda L, x: x.split([1, 2]), "chunk": lambda L, x: x.chunk(2),
+    "chunk1": lambda L, x: x.chunk(1), "unsafe_split": lambda L, x: x.unsafe_split(1),
+    "unsafe_chunk": lambda L, x: x.unsafe_chunk(2),
+    "split_with_sizes": lambda L, x: L.split_with_sizes(x, [2, 1]),
+    "tensor_split": lambda L, x: x.tensor_split(2), "hsplit": lambda L, x: x.hsplit(2),
+    "aminmax": lambda L, x: L.aminmax(x, dim=1), "std_mean": lambda L, x: L.std_mean(x, 1),
+    "var_mean": lambda L, x: L.var_mean(x, 1),
+    "topk": lambda L, x: x.topk(2), "sort": lambda L, x: x.sort(), "max": lambda L, x: x.max(1),
+    "min": lambda L, x: x.min(1), "kthvalue": lambda L, x: x.kthvalue(2, 1),
+    "median": lambda L, x: x.median(1), "nanmedian": lambda L, x: x.nanmedian(1),
+    "mode": lambda L, x: x.mode(1), "cummax": lambda L, x: x.cummax(1),
+    "cummin": lambda L, x: x.cummin(1),
+    "eigh": lambda L, x: L.linalg.eigh(x @ x.T + 4 * L.eye(3)),
+    "qr": lambda L, x: L.linalg.qr(x), "svd": lambda L, x: L.linalg.svd(x[:, :3]),
+    "slogdet": lambda L, x: L.linalg.slogdet(x[:, :3]),
+}
+# an op whose eigh/svd node torch makes from the expression's last op, not from x itself
+MADE_OF = {"eigh", "svd", "slogdet"}
+
+
+def _leaf(L):
+    data = np.array([[0.3, -1.2, 2.0, 0.7], [1.5, 0.1, -0.4, 2.2], [-0.9, 0.8, 1.1, -2.5]])
+    return L.tensor(data, requires_grad=True)
+
+
+def _facts(L, name):
+    outs = OPS[name](L, _leaf(L))
+    first = outs[0].grad_fn
+    return [(type(o.grad_fn).__name__, o.output_nr, o.grad_fn is first,
+             [(type(f).__name__, nr) for f, nr in o.grad_fn.next_functions]
+             if o.grad_fn is not None and name not in MADE_OF else None)
+            for o in outs]
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_grad_fn_and_output_nr_are_torchs(name):
+    want, got = _facts(torch, name), _facts(tc, name)
+    assert got == want, f"tracecomp={got} | torch={want}"
+
+
+def test_next_functions_number_the_outputs_read():
+    def graph(L):
+        x = _leaf(L)
+        rows = x.unbind()
+        y = L.stack([rows[2], rows[0]]) + x.split([1, 2])[1].sum()
+        return [(type(f).__name__, nr, [(type(g).__name__, k) for g, k in f.next_functions])
+                for f, nr in y.grad_fn.next_functions[0][0].next_functions]
+    assert graph(tc) == graph(torch)
+
+
+@pytest.mark.parametrize("name", ["unbind", "split_sizes", "chunk", "aminmax", "std_mean"])
+def test_gradients_through_grouped_outputs(name):
+    grads = []
+    for L in (torch, tc):
+        x = _leaf(L)
+        outs = OPS[name](L, x)
+        sum(o.sum() * (k + 2) for k, o in enumerate(outs)).backward()
+        grads.append(x.grad.numpy())
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-12)
+
+
+def test_gradient_edge_of_a_later_output():
+    """get_gradient_edge(y1) is (the shared node, 1); grad() through it reaches y1's value."""
+    got = []
+    for L in (torch, tc):
+        x = _leaf(L)
+        rows = x.unbind()
+        loss = (rows[1] * rows[1]).sum()
+        edge = L.autograd.graph.get_gradient_edge(rows[1])
+        got.append((edge.node is rows[0].grad_fn, edge.output_nr,
+                    L.autograd.grad(loss, edge)[0].numpy().tolist()))
+    assert got[1] == got[0]
+
+
+def test_custom_function_outputs_share_one_node():
+    got = []
+    for L in (torch, tc):
+        class Two(L.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x * 2, x * 3
+
+            @staticmethod
+            def backward(ctx, ga, gb):
+                return ga * 2 + gb * 3
+
+        a, b = Two.apply(_leaf(L))
+        got.append((type(a.grad_fn).__name__, a.grad_fn is b.grad_fn, a.output_nr, b.output_nr))
+    assert got[1] == got[0]
+
+
+def test_outputs_without_history_are_output_0():
+    for L in (torch, tc):
+        x = _leaf(L)
+        with L.no_grad():
+            rows = x.detach().unbind()
+        assert [r.output_nr for r in rows] == [0, 0, 0] and rows[1].grad_fn is None
+        assert x.output_nr == 0 and (x * 2).output_nr == 0
