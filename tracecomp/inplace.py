@@ -10,7 +10,7 @@ through `out=` (one pass over memory: optimizers live on this path).
 """
 import numpy as np
 
-from . import context, dtypes, grad_mode, inplace_view
+from . import context, dtypes, grad_mode, inplace_view, saved_hooks
 from .device_array import DeviceArray
 from .dispatch import bind, history_taken
 from .errors import AutogradError, DTypeError
@@ -21,6 +21,7 @@ from .tensor import Tensor
 from .torch_args import scalar_name
 
 _grad = grad_mode.state
+_writing = saved_hooks.writing
 
 _LEAF = ("a leaf Variable that requires grad is being used in an in-place operation. Wrap "
          "the update in `with tracecomp.no_grad():` (as optimizers do) or use an out-of-place op.")
@@ -41,6 +42,8 @@ def check_promotion(x, other, op):
 
 def tape_free(x, operands):
     """True when the update touches no tape and no tracer: write straight into numpy."""
+    if _writing[0] is not None:     # allow_mutation_on_saved_tensors: copy saved values
+        _writing[0](x)
     if not isinstance(x._data, np.ndarray) or any(
             isinstance(o, Tensor) and not isinstance(o._data, np.ndarray) for o in operands):
         return False            # a traced value: the update is recorded, not computed
@@ -91,6 +94,8 @@ def commit(x, result, op):
     """Make `result` (computed out of place) the new contents of x."""
     if type(x._data) is SparseData:     # a sparse tensor takes the result's parts
         return x._take(result, op)
+    if _writing[0] is not None:
+        _writing[0](x)
     if _grad.enabled and x._requires_grad and x._node is None:
         if x._no_grad_version is not None:      # a view made under no_grad: torch's words
             raise AutogradError(inplace_view.view_mode_message(inplace_view.NO_GRAD_VIEW, x))
@@ -263,6 +268,8 @@ def random_fill(x, sample, what=None):
     in a dropout) the samples are a graph node drawn afresh on every call, never numbers
     fixed when the code was traced."""
     from . import context
+    if _writing[0] is not None:
+        _writing[0](x)
     if is_meta(x._data):        # no values to draw (torch's generator does not move either)
         x._vc[0] += 1
         return x

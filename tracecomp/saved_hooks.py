@@ -33,6 +33,10 @@ from .tensor import Tensor
 
 active = [0]
 _local = threading.local()
+# While allow_mutation_on_saved_tensors is in force (autograd/mutation_on_saved.py): its
+# before_write(x), which the in-place ops call before writing into x; else None (one list
+# read per in-place op)
+writing = [None]
 
 PACK_MODIFIED = ("A saved tensor pack hook is modifying its input in place. Tensors provided "
                  "as input to pack hook cannot be modified by in-place operations as this can "

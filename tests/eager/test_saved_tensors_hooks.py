@@ -369,12 +369,6 @@ def test_grad_runs_the_hooks_of_its_leaf_inputs(lib):
     assert g.tolist() == [20.0, 20.0]
 
 
-def test_allow_mutation_on_saved_tensors_is_refused_by_name():
-    with pytest.raises(NotImplementedError, match="allow_mutation_on_saved_tensors"):
-        with tc.autograd.graph.allow_mutation_on_saved_tensors():
-            pass
-
-
 @pytest.mark.parametrize("lib,packs", [(torch, 1), (tc, 0)], ids=["torch", "tracecomp"])
 def test_checkpoint_keeps_its_activations_from_the_hooks(lib, packs):
     # the checkpointed function's own saves go to checkpoint's hooks, never the user's;

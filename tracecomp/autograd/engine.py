@@ -25,10 +25,11 @@ go to the trace that records this thread (context.current().backward / .grad), w
 differentiates the graph; this engine does not import the trace side.
 """
 import heapq
+import re
 
 import numpy as np
 
-from .. import context, grad_mode, saved_hooks
+from .. import context, grad_mode, output_groups, saved_hooks
 from ..device_array import DeviceArray
 from ..dispatch import TapeNode, current_node
 from ..errors import FREED, AutogradError, TraceError, fmt_shape
@@ -349,8 +350,7 @@ def _check_saved(node):
             break
     if node.out_vc[0] != node.out_version and node.prim.reads("out", node) and (
             node.saved is None or "out" not in node.saved[1]):     # packed: not checked
-        raise AutogradError(_modified(node.out(), node.out_vc[0], node.out_version,
-                                      f"; it is the output of {node.name()}"))
+        raise AutogradError(_modified(node.out(), node.out_vc[0], node.out_version, node))
     return args
 
 
@@ -361,14 +361,28 @@ def _check_changed(node):
     for k, (a, v) in enumerate(zip(node.args, node.versions)):
         if v is not None and a._vc[0] != v and k not in packed and (
                 node.prim.reads(k, node) or getattr(a, "_reshaped_at", -1) > v):
-            raise AutogradError(_modified(a, a._vc[0], v))
+            raise AutogradError(_modified(a, a._vc[0], v, a._node))
 
 
-def _modified(t, version, expected, whose=""):
+_HINTS = {   # torch's, by whether anomaly detection is on
+    False: "enable anomaly detection to find the operation that failed to compute its "
+           "gradient, with torch.autograd.set_detect_anomaly(True, check_nan=False).",
+    True: "the backtrace further above shows the operation that failed to compute its "
+          "gradient. The variable in question was changed in there or anywhere later. Good "
+          "luck!",
+}
+
+
+def _modified(t, version, expected, made_by):
+    """torch's version-counter error for saved tensor t, naming the node that made its
+    current value (an input's grad_fn now, or the node whose saved output it is)."""
+    whose = ""
+    if isinstance(made_by, TapeNode):
+        op = re.sub(r"Backward\d*$", "", type(made_by).__name__)
+        whose = f", which is output {output_groups.output_nr(made_by)} of {op},"
     return (f"one of the variables needed for gradient computation has been modified by an "
-            f"inplace operation: [{t.dtype.name} {fmt_shape(t.shape)}]{whose} is at version "
-            f"{version}; expected version {expected} instead. Hint: replace the in-place op "
-            f"(x += ..., x.add_(...)) on that tensor with an out-of-place one.")
+            f"inplace operation: [{t.type()} {list(t.shape)}]{whose} is at version {version}; "
+            f"expected version {expected} instead. Hint: {_HINTS[anomaly.state.enabled]}")
 
 
 def _evaluate(node, g, walk):

@@ -12,8 +12,8 @@
     register_multi_grad_hook(tensors, fn, mode="all"|"any")   one hook over the gradients
                                    of several tensors, per backward (graph_task.py)
 
-allow_mutation_on_saved_tensors is not provided (it needs every in-place op to clone a
-saved tensor before writing it): it raises NotImplementedError.
+    allow_mutation_on_saved_tensors()   saved tensors may change in place inside it;
+                                   backward reads their saved values (mutation_on_saved.py)
 
 Compiled code does not run saved tensors through hooks: entering saved_tensors_hooks
 while a compiled call is traced is a TraceError (a graph break: the call runs eagerly),
@@ -31,6 +31,7 @@ from ..errors import TraceError
 from ..grad_fn_names import AccumulateGrad, accumulate_grad
 from ..tensor import Tensor
 from . import graph_task
+from .mutation_on_saved import allow_mutation_on_saved_tensors  # noqa: F401
 
 
 class Node(abc.ABC):
@@ -135,10 +136,6 @@ def disable_saved_tensors_hooks(error_message):
 
 
 
-def allow_mutation_on_saved_tensors():
-    raise NotImplementedError(
-        "torch.autograd.graph.allow_mutation_on_saved_tensors is not supported by tracecomp; "
-        "clone a tensor that backward will read before changing it in place (x = x.clone())")
 
 
 class _MultiHandle:
