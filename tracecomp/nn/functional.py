@@ -83,6 +83,7 @@ from .functional_fractional import (  # noqa: F401
     fractional_max_pool3d_with_indices,
 )
 from .functional_grid import affine_grid, grid_sample  # noqa: F401
+from .functional_linear_ce import linear_cross_entropy  # noqa: F401
 from .functional_losses import (  # noqa: F401
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
