@@ -464,7 +464,8 @@ def split(x, split_size_or_sections, dim=0):
         start += s
     # one torch node for all the pieces (output_groups.py)
     return grouped(tuple(out), "SplitBackward0" if isinstance(
-        split_size_or_sections, (int, np.integer)) else "SplitWithSizesBackward0", x)
+        split_size_or_sections, (int, np.integer)) else "SplitWithSizesBackward0", x,
+        views=True)
 
 
 def chunk(x, chunks, dim=0):
@@ -479,7 +480,8 @@ def chunk(x, chunks, dim=0):
 
 def unbind(x, dim=0):
     d = _wrap_dim(dim, x.ndim, "unbind")
-    return grouped(tuple(squeeze(s, d) for s in split(x, 1, d)), "UnbindBackward0", x)
+    return grouped(tuple(squeeze(s, d) for s in split(x, 1, d)), "UnbindBackward0", x,
+                   views=True)
 
 
 def repeat(x, *sizes):

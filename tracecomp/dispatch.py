@@ -132,8 +132,9 @@ class TapeNode:
         # was recorded under saved_tensors_hooks (saved_hooks.py)
         self.saved = None
 
-    # a node of one torch node's several outputs (output_groups.py); set by its class
-    group_member = False
+    # a node of one torch node's several outputs (output_groups.py), which are views of
+    # one tensor (x.unbind()) with multi_view; set by its class
+    group_member = multi_view = False
 
     def name(self) -> str:
         return type(self).__name__

@@ -191,19 +191,23 @@ def default_name(prim_name):
 
 
 @functools.cache
-def node_class(name, module=BUILTIN, group_member=False):
+def node_class(name, module=BUILTIN, group_member=False, multi_view=False):
     """The TapeNode subclass named `name`, made once. No slots of its own, so a node's
     class can be swapped for another name's (named()). With group_member: the class of
     the nodes of one torch node's several outputs (output_groups.py), which edge() names
-    by their group's head and output number."""
+    by their group's head and output number; with multi_view, those outputs are views
+    that torch refuses to update in place (inplace_view.py)."""
     return type(name, (TapeNode,), {"__slots__": (), "__module__": module,
-                                    "__qualname__": name, "group_member": group_member})
+                                    "__qualname__": name, "group_member": group_member,
+                                    "multi_view": multi_view})
 
 
-def grouped(outs, name, x):
+def grouped(outs, name, x, views=False):
     """The outputs `outs` of one call on x, in order, as the outputs 0..n-1 of one torch
-    node named `name` (x.unbind(): UnbindBackward0); returns outs (output_groups.py)."""
-    return output_groups.group(outs, node_class(name, BUILTIN, True), x)
+    node named `name` (x.unbind(): UnbindBackward0); returns outs (output_groups.py).
+    views: they are views of x (unbind, split, chunk), which torch does not let an
+    in-place op with autograd change."""
+    return output_groups.group(outs, node_class(name, BUILTIN, True, views), x)
 
 
 def _function_node(prim, args, params, out, vc):

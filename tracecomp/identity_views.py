@@ -28,7 +28,7 @@ import functools
 import numpy as np
 
 from . import context, dispatch
-from .grad_fn_names import renamed
+from .grad_fn_names import grouped, renamed
 from .ops import movement as mv
 from .sparse_data import SparseData
 
@@ -92,6 +92,7 @@ NODES = {
     "swapdims": "TransposeBackward0", "t": "TBackward0",
 }
 # the same for the ops that return a tuple of pieces: one piece is all of x
+_SPLIT_VIEWS = {"SplitBackward0", "SplitWithSizesBackward0"}
 PIECES = {
     "split": _split, "chunk": "SplitBackward0",
     "split_with_sizes": "SplitWithSizesBackward0",
@@ -121,7 +122,10 @@ def _pieces_op(fn, name):
     def public(x, *args, **kwargs):
         out = fn(x, *args, **kwargs)
         if len(out) == 1 and out[0] is x:
-            return (fresh_alias(x, _node_name(name, x, args, kwargs)),)
+            node = _node_name(name, x, args, kwargs)
+            # torch's one output of a split (not of an unsafe split): a view that an
+            # in-place op with autograd may not change (grad_fn_names.grouped)
+            return grouped((fresh_alias(x, node),), node, x, views=node in _SPLIT_VIEWS)
         return out
     return public
 

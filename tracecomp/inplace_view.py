@@ -31,7 +31,7 @@ import weakref
 
 import numpy as np
 
-from . import grad_mode
+from . import grad_mode, output_groups
 from .device_array import DeviceArray
 from .dispatch import (  # noqa: F401  (chain, current_node, replay re-exported)
     chain,
@@ -83,8 +83,21 @@ def _check(links, base):
             raise AutogradError(view_mode_message(
                 f"Output 0 of {name} is a view of a view which was created in no_grad mode"
                 f"{NO_GRAD_VIEW.split('no_grad mode', 1)[1]}", view))
+    for view, *_ in links:
+        if view._node is not None and view._node.multi_view:
+            raise AutogradError(_multi_view(links[0][0]._node))
     if base._requires_grad and base._node is None:
         raise AutogradError(VIEW_OF_LEAF)
+
+
+def _multi_view(node):
+    """torch's refusal to update in place an output of unbind/split/chunk (or a view of
+    one), naming the node that made the tensor written."""
+    name = re.sub(r"Backward\d*$", "", type(node).__name__)
+    return (f"Output {output_groups.output_nr(node)} of {name} is a view and is being "
+            f"modified inplace. This view is the output of a function that returns multiple "
+            f"views. Such functions do not allow the output views to be modified inplace. You "
+            f"should replace the inplace operation by an out-of-place one.")
 
 
 def _adjoint(link, g):

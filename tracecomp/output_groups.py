@@ -31,7 +31,8 @@ def group(outs, cls, x):
     node of class cls (grad_fn_names gives it); returns outs. Nothing happens where the
     outputs have no tape node (grad off, tracing)."""
     nodes = [o._node for o in outs]
-    if not nodes or not all(isinstance(n, TapeNode) for n in nodes):
+    if not nodes or not all(isinstance(n, TapeNode) for n in nodes) or any(
+            o is x for o in outs):      # (x itself: its own node is not the group's)
         return outs
     inputs = (weakref.ref(x) if isinstance(x, Tensor) and x._requires_grad else None,)
     head = nodes[0]

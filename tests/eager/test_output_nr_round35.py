@@ -109,3 +109,37 @@ def test_outputs_without_history_are_output_0():
             rows = x.detach().unbind()
         assert [r.output_nr for r in rows] == [0, 0, 0] and rows[1].grad_fn is None
         assert x.output_nr == 0 and (x * 2).output_nr == 0
+
+
+MULTI_VIEW_UPDATES = {
+    "unbind": lambda b: b.unbind()[1].mul_(2), "split": lambda b: b.split(1)[0].add_(2),
+    "chunk": lambda b: b.chunk(2, 1)[1].add_(2), "chunk_one": lambda b: b.chunk(1)[0].add_(2),
+    "split_whole": lambda b: b.split(3)[0].add_(2),
+    "split_sizes": lambda b: b.split([1, 1])[1].add_(2),
+    "view_of_unbind": lambda b: b.unbind()[1][1:].add_(2),
+}
+
+
+@pytest.mark.parametrize("name", MULTI_VIEW_UPDATES)
+def test_in_place_update_of_a_multi_view_output_is_torchs_error(name):
+    got = []
+    for L in (torch, tc):
+        b = L.ones(2, 3, requires_grad=True) * 1
+        with pytest.raises(RuntimeError) as error:
+            MULTI_VIEW_UPDATES[name](b)
+        got.append(str(error.value))
+        assert type(b.grad_fn).__name__ == "MulBackward0"     # b's own node is untouched
+    assert got[1] == got[0]
+
+
+@pytest.mark.parametrize("name", ["unbind", "split", "chunk"])
+def test_multi_view_outputs_may_change_without_autograd(name):
+    got = []
+    for L in (torch, tc):
+        b = L.ones(2, 3, requires_grad=True) * 1
+        with L.no_grad():
+            MULTI_VIEW_UPDATES[name](b)
+        c = L.ones(2, 3)
+        MULTI_VIEW_UPDATES[name](c)
+        got.append((b.detach().numpy().tolist(), c.numpy().tolist()))
+    assert got[1] == got[0]
