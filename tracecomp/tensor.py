@@ -178,7 +178,7 @@ class Tensor:
     def is_meta(self) -> bool:
         return type(self._data) is DeviceArray and self._data.device.type == "meta"
 
-    is_mps = is_xpu = is_xla = is_ipu = is_mtia = is_hpu = False
+    is_mps = is_xpu = is_xla = is_ipu = is_mtia = is_hpu = is_maia = False
     is_vulkan = is_mkldnn = is_sparse = is_quantized = is_nested = False
     is_sparse_csr = False   # sparse tensors are subclasses (tracecomp/sparse/)
 

@@ -24,6 +24,7 @@ from .dtypes import np_kind
 from .errors import DTypeNotImplemented
 from .grad_fn_names import named
 from .grad_mode import state as _grad
+from .layouts import storage_root
 from .ops import complex as _complex_ops  # noqa: F401  (complex, angle, ...: declared there)
 from .ops import elementwise as ew
 from .ops import float_parts as _float_parts  # noqa: F401  (frexp, nextafter: declared there)
@@ -353,3 +354,38 @@ def _part_setter(part):
 
 PROPERTIES = {"real": property(ew.real, _part_setter(ew.real)),
               "imag": property(ew.imag, _part_setter(ew.imag))}
+
+
+# --- storage facts and nonzero_static -----------------------------------------------------
+@public("Tensor")
+def is_set_to(input, tensor):  # noqa: A002
+    """Whether input and tensor view the same memory with the same place, sizes and
+    strides (torch's: the same storage, storage offset, size and stride)."""
+    a, b = input._data, tensor._data
+    if type(a) is not np.ndarray or type(b) is not np.ndarray:
+        return a is b
+    return (storage_root(a) is storage_root(b) and a.shape == b.shape and
+            a.strides == b.strides and a.dtype == b.dtype and
+            a.__array_interface__["data"][0] == b.__array_interface__["data"][0])
+
+
+@public("Tensor")
+def const_data_ptr(input):  # noqa: A002
+    return input.data_ptr()
+
+
+@public("Tensor")
+def is_distributed(input):  # noqa: A002
+    return False
+
+
+@public("torch", "Tensor")
+def nonzero_static(input, *, size, fill_value=-1):  # noqa: A002
+    """nonzero(input) with exactly `size` rows: cut short, or filled with fill_value."""
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
+        raise RuntimeError("nonzero_static: 'size' must be an non-negative integer")
+    found = C.nonzero(input)._data
+    out = np.full((int(size), input.ndim), fill_value, dtype=np.int64)
+    n = min(len(found), int(size))
+    out[:n] = found[:n]
+    return Tensor._make(beside(out, input._data))

@@ -12,6 +12,8 @@
     variable.py      Variable, the deprecated alias of Tensor
     graph.py         saved_tensors_hooks, save_on_cpu, Node, GradientEdge, ...
     grad_mode.py     no_grad, enable_grad, set_grad_enabled, inference_mode
+    engine_flags.py  is/set_multithreading_enabled, is_view_replay_enabled, is_tensor_like,
+                     kineto_available
 
 torch.func (functorch's transforms) is not provided.
 """
@@ -23,6 +25,13 @@ from .anomaly_mode import (  # noqa: F401
     set_detect_anomaly,
 )
 from .engine import backward, grad  # noqa: F401
+from .engine_flags import (  # noqa: F401
+    is_multithreading_enabled,
+    is_tensor_like,
+    is_view_replay_enabled,
+    kineto_available,
+    set_multithreading_enabled,
+)
 from .function import Function, FunctionCtx, once_differentiable  # noqa: F401
 from .grad_mode import (  # noqa: F401
     enable_grad,

@@ -6,3 +6,4 @@ from ..grad_mode import (  # noqa: F401
     no_grad,
     set_grad_enabled,
 )
+from .engine_flags import set_multithreading_enabled  # noqa: E402, F401  (torch's home too)
