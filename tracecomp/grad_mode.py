@@ -115,11 +115,6 @@ class DetachedCounter(InferenceCounter):
 seen = [False]
 
 
-def new_counter():
-    """A fresh version counter for a tensor made now (seen[0] is true)."""
-    return InferenceCounter((0,)) if state.inference else [0]
-
-
 def detached_counter(vc):
     """The counter of x.detach() / x.data for x's counter vc: a DetachedCounter for an
     inference tensor outside inference mode; else None (detach shares vc, .data a new one)."""

@@ -53,21 +53,23 @@ def head(node):
     """The node torch's grad_fn is for a tape node: its group's head."""
     if not isinstance(node, TapeNode):
         return node
+    if node.group_member:       # (a class attribute: most nodes answer here)
+        hit = MEMBER.get(node)
+        return node if hit is None else hit[0]
     if _custom(node):
         members = node.params["call"].tape_members()
         return next((m for m in members if m is not None), node)
-    hit = MEMBER.get(node)
-    return node if hit is None else hit[0]
+    return node
 
 
 def output_nr(node):
     """Which output of its torch node a tape node's output is."""
     if not isinstance(node, TapeNode):
         return 0
-    if _custom(node):
-        return node.params["index"]
-    hit = MEMBER.get(node)
-    return 0 if hit is None else hit[1]
+    if node.group_member:
+        hit = MEMBER.get(node)
+        return 0 if hit is None else hit[1]
+    return node.params["index"] if _custom(node) else 0
 
 
 def member(node, k):

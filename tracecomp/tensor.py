@@ -61,7 +61,6 @@ class Size(tuple):
 _new = object.__new__
 _grad = grad_mode.state
 _inference_seen = grad_mode.seen
-_new_counter = grad_mode.new_counter
 _InferenceCounter = grad_mode.InferenceCounter
 
 
@@ -131,7 +130,8 @@ class Tensor:
         t._data = data
         t._requires_grad = requires_grad
         t._node = node
-        t._vc = vc if vc is not None else [0] if not _inference_seen[0] else _new_counter()
+        t._vc = vc if vc is not None else [0] if not (
+            _inference_seen[0] and _grad.inference) else _InferenceCounter((0,))
         return t
 
     # --- what a tensor is -------------------------------------------------------------
