@@ -24,6 +24,7 @@ from .dtypes import np_kind
 from .errors import DTypeNotImplemented
 from .grad_fn_names import named
 from .grad_mode import state as _grad
+from .identity_views import fresh_alias
 from .layouts import storage_root
 from .ops import complex as _complex_ops  # noqa: F401  (complex, angle, ...: declared there)
 from .ops import elementwise as ew
@@ -389,3 +390,17 @@ def nonzero_static(input, *, size, fill_value=-1):  # noqa: A002
     n = min(len(found), int(size))
     out[:n] = found[:n]
     return Tensor._make(beside(out, input._data))
+
+
+@public("Tensor")
+def as_subclass(input, cls):  # noqa: A002
+    """input as an instance of cls, a Tensor subclass (its __init__ is not called): an alias
+    sharing input's memory and version counter, on the tape as torch's AliasBackward0."""
+    if not (isinstance(cls, type) and issubclass(cls, Tensor)):
+        raise TypeError("Creating a Tensor subclass from a class that does not inherit from "
+                        "Tensor is not possible. Make sure your class inherits from Tensor.")
+    out = fresh_alias(input, "AliasBackward0")
+    if out is input:        # a traced or sparse input: a new object all the same
+        out = Tensor._make(input._data, input._requires_grad, input._node, input._vc)
+    out.__class__ = cls
+    return out

@@ -67,7 +67,7 @@ def test_autograd_engine_queries():
         assert A.is_multithreading_enabled() is True
 
         @A.set_multithreading_enabled(False)
-        def inside():
+        def inside(A=A):
             return A.is_multithreading_enabled()
         A.set_multithreading_enabled(True)  # (torch's decorator leaves its mode switched on)
         assert inside() is False and A.is_multithreading_enabled() is True
@@ -78,3 +78,22 @@ def test_autograd_engine_queries():
         assert A.is_tensor_like(lib.ones(1)) and not A.is_tensor_like(1)
         assert A.grad_mode.set_multithreading_enabled is A.set_multithreading_enabled
     assert tc.autograd.kineto_available() is False      # our own profiler, not kineto
+
+
+def test_as_subclass_is_torchs():
+    got = []
+    for lib in (torch, tc):
+        class My(lib.Tensor):
+            pass
+        x = lib.ones(2, requires_grad=True)
+        y = x * 2
+        z = y.as_subclass(My)
+        facts = (type(z).__name__, type(z.grad_fn).__name__, z.requires_grad, z.is_leaf)
+        y.add_(1)
+        z.sum().backward()
+        with pytest.raises(TypeError) as error:
+            x.as_subclass(int)
+        p = lib.nn.Parameter(lib.ones(2)).as_subclass(lib.Tensor)
+        got.append((facts, z.tolist(), x.grad.tolist(), str(error.value), type(p).__name__,
+                    p.requires_grad))
+    assert got[1] == got[0]
