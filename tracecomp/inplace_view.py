@@ -64,8 +64,8 @@ def check_overlap(data):
 
 def needs_history(x, result):
     """Whether writing `result` into x changes some tensor's history on the tape."""
-    if not _grad.enabled:
-        return False
+    if not _grad.enabled or type(x._vc) is not list:    # (an inference tensor has none:
+        return False                                    # its update is refused at the bump)
     if result._requires_grad or x._requires_grad:
         return True
     return x._view is not None and chain(x)[1]._requires_grad

@@ -142,6 +142,17 @@ def test_view_of_ordinary_tensor_made_in_inference_mode(case):
     assert got == want
 
 
+def test_view_of_inference_tensor_that_requires_grad_updated_outside():
+    def update(L):
+        with L.inference_mode():
+            a = L.ones(3)
+            a.requires_grad_()      # allowed inside inference mode
+            v = a[:2]
+        v.add_(1)
+    want, got = _run(update)
+    assert want[0] == "RuntimeError" and got == want
+
+
 def test_nested_inference_mode_false_refuses_saving():
     def nested(L):
         w = L.ones(3, requires_grad=True)
