@@ -28,6 +28,11 @@ tape it reads, not among the shape rules). `current_node(x)` is x's node (x.grad
 view's history replayed on its base's when the base changed in place since (chain and
 replay walk a view back to its base; inplace_view.py writes through views with them).
 
+Inference tensors: a result made while inference_mode is on gets an InferenceCounter as its
+version counter, the mark grad_mode.py describes (a view keeps its base's); a tape node
+that would save one for backward is torch's error (refuse_saved_inference). Both checks
+wait for the first inference_mode (grad_mode.seen): other programs pay one list read.
+
 `plain_arrays` tells the eager fast paths of stack and cat when their result may be made
 straight with numpy: when bind would record nothing (basic indexing and iteration make the
 same check inline, for one tensor).
@@ -180,9 +185,8 @@ def refuse_saved_inference(node):
     """torch's error when the op a node records saves an inference tensor (its VJP reads the
     value: `a * w` does, `a + w` does not)."""
     for k, a in enumerate(node.args):
-        if type(a) is not Tensor and not isinstance(a, Tensor):
-            continue
-        if isinstance(a._vc, InferenceCounter) and node.prim.reads(k, node):
+        if isinstance(a, Tensor) and isinstance(a._vc, InferenceCounter) and \
+                node.prim.reads(k, node):
             raise RuntimeError(SAVED_INFERENCE)
 
 
