@@ -7,7 +7,8 @@ table in `tensor_methods.py`, so this file stays about what a tensor *is*:
   grad            accumulated gradient (leaves, and non-leaves that retain_grad())
   _node           the autograd tape node that produced it (None for leaves)
   _vc             version counter, a one-element list shared with its views; in-place ops
-                  bump it so the tape can refuse stale saved values
+                  bump it so the tape can refuse stale saved values. Its type marks an
+                  inference tensor (grad_mode.InferenceCounter), so others carry nothing more
 """
 import sys
 import weakref
