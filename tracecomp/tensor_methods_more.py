@@ -8,6 +8,7 @@ methods and the properties are the tables METHODS and PROPERTIES, merged into
 tensor_methods'. Arguments, result dtypes and error messages are torch 2.13's.
 """
 import math
+import warnings
 
 import numpy as np
 
@@ -404,3 +405,29 @@ def as_subclass(input, cls):  # noqa: A002
         out = Tensor._make(input._data, input._requires_grad, input._node, input._vc)
     out.__class__ = cls
     return out
+
+
+def _resized(x, sizes, op):
+    """torch's deprecated non-in-place resize: x reshaped to sizes (same element count),
+    on the tape as torch's ResizeBackward."""
+    warnings.warn(f"non-inplace {op} is deprecated", UserWarning, stacklevel=3)
+    n = math.prod(sizes)
+    if n != x.numel():
+        raise RuntimeError(f"requested resize to {'x'.join(map(str, sizes))} ({n} elements in "
+                           f"total), but the given tensor has a size of "
+                           f"{'x'.join(map(str, x.shape))} ({x.numel()} elements). autograd's "
+                           f"resize can only change the shape of a given tensor, while "
+                           f"preserving the number of elements. ")
+    return named(C.reshape(x, tuple(sizes)), "ResizeBackward", (x,))
+
+
+@public("Tensor")
+def resize(input, *sizes):  # noqa: A002
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = tuple(sizes[0])
+    return _resized(input, [int(n) for n in sizes], "resize")
+
+
+@public("Tensor")
+def resize_as(input, tensor):  # noqa: A002
+    return _resized(input, list(tensor.shape), "resize_as")

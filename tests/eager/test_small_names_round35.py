@@ -1,5 +1,7 @@
 """Small torch names, against torch 2.13: Tensor.is_set_to, const_data_ptr, is_distributed,
 is_maia, torch.nonzero_static, and torch.autograd's engine queries and switches."""
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -96,4 +98,27 @@ def test_as_subclass_is_torchs():
         p = lib.nn.Parameter(lib.ones(2)).as_subclass(lib.Tensor)
         got.append((facts, z.tolist(), x.grad.tolist(), str(error.value), type(p).__name__,
                     p.requires_grad))
+    assert got[1] == got[0]
+
+
+@pytest.mark.parametrize("call", ["resize", "resize_as", "resize_bad"])
+def test_deprecated_resize_is_torchs(call):
+    got = []
+    for lib in (torch, tc):
+        x = lib.arange(6.0, requires_grad=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                if call == "resize":
+                    y = x.resize(2, 3)
+                elif call == "resize_as":
+                    y = x.resize_as(lib.zeros(3, 2))
+                else:
+                    y = x.resize(3, 3)
+            except RuntimeError as error:
+                got.append(str(error))
+                continue
+        (y * lib.arange(6.0).reshape(y.shape)).sum().backward()
+        got.append((tuple(y.shape), type(y.grad_fn).__name__, x.grad.tolist(),
+                    [str(w.message) for w in caught]))
     assert got[1] == got[0]
