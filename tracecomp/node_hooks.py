@@ -13,6 +13,10 @@ over permute, matmul and add) has its inputs' gradients only once all of them ha
 the engine runs those in a walk of their own that stops at the inputs
 (autograd/engine.py, _step_hooked), calls the hooks, and hands on what they return.
 
+The outputs of x.unbind(), x.split(), ... are one node to torch too (output_groups.py), whose
+hooks would see every output's gradient; ours are a node each, so a hook on that node is
+refused with NotImplementedError (a hook on an output tensor works).
+
 Module.register_backward_hook (torch's deprecated, non-full module hook) is a hook on the
 grad_fn of the module's first output tensor, as torch's is (nn/backward_hooks.py).
 """
@@ -58,9 +62,21 @@ def _checked(hook, new, size):
 
 def register(node, hook, pre):
     """Add `hook` to node's pre-hooks (pre=True) or hooks; returns its handle."""
+    if node.group_member and _several(node):
+        kind = "register_prehook" if pre else "register_hook"
+        raise NotImplementedError(
+            f"{node.name()}.{kind}: this node stands for several outputs of one call "
+            f"(x.unbind(), x.split(), ...), which tracecomp records as one tape node each, "
+            f"so a hook here would see only some of them; register a hook on the output "
+            f"tensors instead (y.register_hook)")
     if node.fn_hooks is None:
         node.fn_hooks = NodeHooks()
     table = node.fn_hooks.pre if pre else node.fn_hooks.post
     handle = RemovableHandle(table)
     table[handle.id] = hook
     return handle
+
+
+def _several(node):
+    from .output_groups import MEMBER, MEMBERS
+    return node in MEMBER or len(MEMBERS.get(node, ())) > 1

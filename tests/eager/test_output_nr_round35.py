@@ -143,3 +143,17 @@ def test_multi_view_outputs_may_change_without_autograd(name):
         MULTI_VIEW_UPDATES[name](c)
         got.append((b.detach().numpy().tolist(), c.numpy().tolist()))
     assert got[1] == got[0]
+
+
+def test_node_hook_on_a_node_of_several_outputs_is_refused_by_name():
+    x = _leaf(tc)
+    rows = x.unbind()
+    for fn in (rows[1].grad_fn.register_hook, rows[0].grad_fn.register_prehook):
+        with pytest.raises(NotImplementedError, match="UnbindBackward0.register_"):
+            fn(lambda *args: None)
+    seen = []
+    rows[1].register_hook(lambda g: seen.append(g.tolist()))     # a tensor hook works
+    (rows[1] * 2).sum().backward()
+    assert seen == [[2.0, 2.0, 2.0, 2.0]]
+    one = x.chunk(1)[0]                 # one output: its node's hooks are its own
+    one.grad_fn.register_hook(lambda grads_in, grads_out: None)
