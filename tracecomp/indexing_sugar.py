@@ -127,12 +127,12 @@ def getitem(x, key):
             return index(x, [key], (0,))    # x[positions], as embedding lookups do
         key = _int_key(key)
     if type(key) is not Tensor and type(data) is np.ndarray and \
-            not (x._requires_grad and _grad.enabled):
+            not ((wants := x._requires_grad) and _grad.enabled):
         view = _fast_view(data, key)
         if view is not None:    # what slice + reshape give: a view, no tape node
             out = _make(view, False, None, x._vc)
             out._view = (x, None, key, made_in_grad(x))    # replayed as x[key] (inplace_view)
-            if x._requires_grad:    # grad mode is off: torch's view made under no_grad
+            if wants:               # grad mode is off: torch's view made under no_grad
                 no_grad_view(out)
             if dispatch.trace_hook is not None:
                 _view_while_tracing(x, key, out)

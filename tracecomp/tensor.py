@@ -414,7 +414,8 @@ class Tensor:
             rows = [Tensor._make(data[i, ...], False, None, vc) for i in range(data.shape[0])]
             for i, row in enumerate(rows):
                 row._view = (self, None, i, mode)   # replayed as self[i] (inplace_view)
-                if self._requires_grad:     # grad mode is off: torch's no-grad views
+            if self._requires_grad:     # grad mode is off: torch's views made under no_grad
+                for row in rows:
                     no_grad_view(row)
             return iter(rows)
         return iter([self[i] for i in range(data.shape[0])])
