@@ -354,8 +354,21 @@ def _part_setter(part):
     return set_part
 
 
+def _volatile(x):
+    warnings.warn("volatile was removed (Variable.volatile is always False)", UserWarning,
+                  stacklevel=2)
+    return False
+
+
+def _set_volatile(x, value):
+    warnings.warn("volatile was removed and now has no effect. Use `with torch.no_grad():` "
+                  "instead.", UserWarning, stacklevel=2)
+
+
 PROPERTIES = {"real": property(ew.real, _part_setter(ew.real)),
-              "imag": property(ew.imag, _part_setter(ew.imag))}
+              "imag": property(ew.imag, _part_setter(ew.imag)),
+              # torch's removed Variable flag: always False, with its warnings
+              "volatile": property(_volatile, _set_volatile)}
 
 
 # --- storage facts and nonzero_static -----------------------------------------------------

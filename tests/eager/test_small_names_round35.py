@@ -122,3 +122,16 @@ def test_deprecated_resize_is_torchs(call):
         got.append((tuple(y.shape), type(y.grad_fn).__name__, x.grad.tolist(),
                     [str(w.message) for w in caught]))
     assert got[1] == got[0]
+
+
+def test_removed_volatile_flag_is_torchs():
+    got = []
+    for lib in (torch, tc):
+        x = lib.ones(2)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            first = x.volatile
+            x.volatile = True
+            second = x.volatile
+        got.append((first, second, [str(w.message) for w in caught]))
+    assert got[1] == got[0]
