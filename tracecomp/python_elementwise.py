@@ -1,7 +1,7 @@
-"""Tensor.apply_ and Tensor.map_: a Python function called on every element (and, for map_,
-the matching element of another tensor broadcast to this one's shape), its results written
-into the tensor in its dtype, as torch's CPU-only methods of old code do. Eager only: the
-function is Python, so compiled code cannot run it (a graph break)."""
+"""Tensor.apply_, map_ and map2_: a Python function called on every element (and, for map_
+and map2_, the matching elements of other tensors broadcast to this one's shape), its
+results written into the tensor in its dtype, as torch's CPU-only methods of old code do.
+Eager only: the function is Python, so compiled code cannot run it (a graph break)."""
 import numpy as np
 
 from . import inplace
@@ -41,3 +41,13 @@ def map_(self, tensor, callable):  # noqa: A002 - torch's name
     other = tensor.detach().expand(tuple(self.shape))._data
     return _written(self, np.vectorize(callable, otypes=[self._data.dtype])(self._data, other),
                     "map_")
+
+
+@public("Tensor")
+def map2_(self, x, y, callable):  # noqa: A002 - torch's name
+    """Every element replaced by callable(element, x's element, y's element), x and y
+    broadcast to this one's shape."""
+    _checked(self, "map2_")
+    shape = tuple(self.shape)
+    return _written(self, np.vectorize(callable, otypes=[self._data.dtype])(
+        self._data, x.detach().expand(shape)._data, y.detach().expand(shape)._data), "map2_")

@@ -135,3 +135,17 @@ def test_removed_volatile_flag_is_torchs():
             second = x.volatile
         got.append((first, second, [str(w.message) for w in caught]))
     assert got[1] == got[0]
+
+
+@pytest.mark.parametrize("case", ["broadcast", "bad_shape", "requires_grad"])
+def test_map2_is_torchs(case):
+    got = []
+    for lib in (torch, tc):
+        a = lib.zeros(2, 3, requires_grad=case == "requires_grad")
+        x = lib.arange(3.0) if case != "bad_shape" else lib.ones(4)
+        y = lib.ones(2, 1) * 10
+        try:
+            got.append(a.map2_(x, y, lambda s, p, q: s + p * q).tolist())
+        except Exception as error:      # noqa: BLE001 - (our expand's is a ShapeError)
+            got.append(case if case != "requires_grad" else str(error))
+    assert got[1] == got[0]
