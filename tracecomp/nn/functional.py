@@ -18,6 +18,7 @@ import warnings
 import numpy as np
 
 from .. import composite as C
+from .. import dtypes
 from .. import inplace as _inplace
 from ..amp.cpu_policy import LOWER, autocast_op
 from ..composite_linalg import vector_norm as _vector_norm
@@ -83,7 +84,6 @@ from .functional_fractional import (  # noqa: F401
     fractional_max_pool3d_with_indices,
 )
 from .functional_grid import affine_grid, grid_sample  # noqa: F401
-from .functional_linear_ce import linear_cross_entropy  # noqa: F401
 from .functional_losses import (  # noqa: F401
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -278,6 +278,57 @@ def linear(input, weight, bias=None):
     # 2-D: torch's one addmm node (for a batch torch views around it; we do not mimic that)
     return named(out + bias, "AddmmBackward0", (bias, input, wt)) if input.ndim == 2 else \
         out + bias
+
+
+def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None,  # noqa: A002
+                         weight=None, reduction="mean", ignore_index=None,
+                         label_smoothing=0.0, options=None):
+    """cross_entropy(linear(input, linear_weight, linear_bias), target, ...), with torch's
+    checks; `ignore_index=None` means -100. linear_weight (C, in), or (C, d1..dK, in) for
+    K-dimensional logits (N, C, d1..dK), as torch reshapes it to (C*d1*..*dK, in). `options`
+    (nn.LinearCrossEntropyOptions) are accepted, with torch's warning where it ignores
+    them; the reference computation runs (linear_ce_options.py says why)."""
+    if input.dim() < 1 or input.dim() > 2:
+        raise RuntimeError(f"expected input with dimensionality 1 or 2, got {input.dim()}")
+    if linear_weight.dim() < 2:
+        raise RuntimeError(f"expected linear_weight with dimensionality at least 2, got "
+                           f"{linear_weight.dim()}")
+    batches, in_features = tuple(input.shape[:-1]), input.shape[-1]
+    if in_features != linear_weight.shape[-1]:
+        raise RuntimeError(f"expected equal input and linear_weight last dimensions "
+                           f"(in_features), got {input.shape[-1]} and "
+                           f"{linear_weight.shape[-1]}, respectively")
+    classes, out_features = linear_weight.shape[0], tuple(linear_weight.shape[1:-1])
+    if linear_bias is not None and tuple(linear_bias.shape) != (classes, *out_features):
+        raise RuntimeError(f"expected linear_bias shape {(classes, *out_features)}, got "
+                           f"{tuple(linear_bias.shape)}")
+    if out_features and not batches:
+        raise RuntimeError(f"K-dimensional loss defined by linear_weight shape "
+                           f"{tuple(linear_weight.shape)} requires batched input, (N, "
+                           f"{in_features}), got unbatched input with shape "
+                           f"{tuple(input.shape)}")
+    logits_shape = (*batches, classes, *out_features)
+    if tuple(target.shape) == logits_shape and ignore_index is not None:
+        raise RuntimeError("ignore_index cannot be specified when target contains "
+                           "probabilities")
+    if options is not None and (out_features or reduction not in {"mean", "sum", "none"}
+                                or label_smoothing != 0.0 or target.dtype != dtypes.int64):
+        bias_shape = tuple(linear_bias.shape) if linear_bias is not None else None
+        warnings.warn(f"linear_cross_entropy: ``options`` ignored; chunked path needs "
+                      f"reduction in {{'mean','sum','none'}}, label_smoothing == 0, "
+                      f"target.dtype == int64, out_features == (). Got "
+                      f"reduction={reduction!r}, label_smoothing={label_smoothing}, "
+                      f"target.dtype={target.dtype}, out_features={out_features}, "
+                      f"tracing=False, linear_bias.shape={bias_shape}.", stacklevel=2)
+    if out_features:
+        rows = math.prod(out_features, start=classes)
+        linear_weight = linear_weight.reshape((rows, in_features))
+        if linear_bias is not None:
+            linear_bias = linear_bias.reshape(rows)
+    logits = linear(input, linear_weight, linear_bias).reshape(logits_shape)
+    return cross_entropy(logits, target, weight=weight, reduction=reduction,
+                         ignore_index=-100 if ignore_index is None else ignore_index,
+                         label_smoothing=label_smoothing)
 
 
 def bilinear(input1, input2, weight, bias=None):
