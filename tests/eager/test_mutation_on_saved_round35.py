@@ -110,3 +110,19 @@ def test_custom_function_saved_tensor_changed():
             y.sum().backward()
         got.append(a.grad.numpy())
     np.testing.assert_allclose(got[1], got[0])
+
+
+def test_compiled_call_inside_the_context_reads_saved_values():
+    """A compiled call made inside the context runs eagerly (saved_tensors_hooks' rule), so
+    its saved tensors are watched too."""
+    f = tc.compile(lambda b: (b * b).sum(), backend="interp")
+    got = []
+    for L, fn in ((torch, lambda b: (b * b).sum()), (tc, f)):
+        with L.autograd.graph.allow_mutation_on_saved_tensors():
+            a = L.tensor([1.0, 2.0, 3.0], dtype=L.float64, requires_grad=True)
+            b = a * 1
+            loss = fn(b)
+            b.add_(1)
+            loss.backward()
+        got.append(a.grad.numpy())
+    np.testing.assert_allclose(got[1], got[0])

@@ -10,11 +10,13 @@ in-place writes, as torch builds it:
   - unpack: a handle's copy if it took one, else the tensor as it is.
 Packed tensors are not version-checked (saved_hooks), so the old value goes through.
 A backward through nodes recorded inside the context, run after it ends, is torch's
-AssertionError; contexts do not nest (torch's RuntimeError).
+AssertionError; contexts do not nest (torch's RuntimeError). Entered in compiled code it is
+a graph break, as saved_tensors_hooks is (a compiled call made inside it runs eagerly).
 """
 import weakref
 
-from .. import saved_hooks
+from .. import context, saved_hooks
+from ..errors import TraceError
 from ..tensor import Tensor
 
 OUTSIDE = ("Trying to backward outside of the 'allow_mutation_on_saved_tensors' context"
@@ -72,6 +74,8 @@ class allow_mutation_on_saved_tensors:
     def __enter__(self):
         if _active[0] is not None:
             raise RuntimeError(NESTED)
+        if context.current() is not None:   # as saved_tensors_hooks: a graph break
+            raise TraceError(saved_hooks.NOT_COMPILED)
         self.ctx = ctx = _AllowMutationOnSavedContext()
         saved_hooks.push(ctx.pack, ctx.unpack)
         _active[0] = ctx
