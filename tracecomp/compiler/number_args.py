@@ -47,7 +47,7 @@ class ArgumentRead(Exception):
     with `labels` compiled in)."""
 
     def __init__(self, labels):
-        super().__init__(f"number arguments read as values: {sorted(labels)}")
+        super().__init__(f"number arguments read as values: {sorted(labels, key=str)}")
         self.labels = labels
 
 
