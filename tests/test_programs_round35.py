@@ -8,8 +8,13 @@ means eager and compiled losses/logits match torch's to about 1e-7 relative):
   TypeError building ArgumentRead's message (two modules' position counters read at once).
 - ch04/04_gqa, 05_mla, 06_swa: the same (stopped the same way compiled); agree now.
 - ch04/07_moe: agrees; its MoE layer (torch.unique, .item()) runs as a graph break.
+- labml_nn optimizers (Adam, AMSGrad, RAdam, AdaBelief, Noam, AdamWarmupCosineDecay,
+  Adam with WeightDecay, Sophia) on a small MLP, steps eager, compiled model and compiled
+  whole step: AMSGrad (and every optimizer built on it) stopped on
+  torch.maximum(v_max, v, out=v_max): torch.* elementwise functions took no out=; agree now.
 """
 import numpy as np
+import pytest
 import torch
 
 import tracecomp as tc
@@ -53,3 +58,52 @@ def test_two_fed_counters_read_as_values_compile_and_match_torch():
         x = rng.standard_normal((1, n)).astype(np.float32)
         assert_close(step(tc.tensor(x)), ref(torch.tensor(x)))
     assert [layer.pos for layer in ours.layers] == [layer.pos for layer in ref.layers] == [8, 8]
+
+
+# --- out= on torch's elementwise functions ------------------------------------------------
+# labml_nn's AMSGrad keeps its running maximum with torch.maximum(v_max, v, out=v_max);
+# torch takes out= on every torch.* elementwise function (not on the Tensor methods).
+_OUT_CASES = [("exp", 1), ("sqrt", 1), ("sigmoid", 1), ("log2", 1), ("erfc", 1), ("tan", 1),
+              ("maximum", 2), ("minimum", 2), ("pow", 2), ("atan2", 2), ("fmax", 2),
+              ("logaddexp", 2), ("gt", 2), ("true_divide", 2), ("addcmul", 3), ("lerp", 3)]
+
+
+@pytest.mark.parametrize("name,arity", _OUT_CASES)
+def test_elementwise_functions_write_into_out_as_torch(name, arity):
+    rng = np.random.default_rng(1)
+    xs = [rng.random((3, 4)).astype(np.float32) + 0.5 for _ in range(arity)]
+    want = getattr(torch, name)(*map(torch.tensor, xs))
+    out = tc.zeros(3, 4, dtype=tc.bool if want.dtype == torch.bool else tc.float32)
+    got = getattr(tc, name)(*map(tc.tensor, xs), out=out)
+    assert got is out
+    assert_close(out, want)
+
+
+def test_out_may_be_an_input_eager_and_compiled():
+    rng = np.random.default_rng(2)
+    v_max0, v = rng.random(5).astype(np.float32), rng.random(5).astype(np.float32)
+    ref = torch.tensor(v_max0)
+    torch.maximum(ref, torch.tensor(v), out=ref)
+    ours = tc.tensor(v_max0)
+    tc.maximum(ours, tc.tensor(v), out=ours)
+    assert_close(ours, ref)
+
+    def step(v_max, v):
+        tc.maximum(v_max, v, out=v_max)
+        return tc.sqrt(v_max, out=tc.empty(5)) * 2
+    in_graph = tc.tensor(v_max0)
+    got = tc.compile(step)(in_graph, tc.tensor(v))
+    assert_close(in_graph, ref)
+    assert_close(got, ref.sqrt() * 2)
+
+
+def test_elementwise_out_keeps_torchs_rules():
+    x = np.array([0.5, 1.5], np.float32)
+    for lib in (torch, tc):
+        with pytest.raises(RuntimeError, match="can't be cast to the desired output type"):
+            lib.exp(lib.tensor(x), out=lib.zeros(2, dtype=lib.int64))
+        with pytest.raises(TypeError):
+            lib.tensor(x).exp(out=lib.zeros(2))      # the method takes no out=
+        w = lib.tensor(x, requires_grad=True)
+        with pytest.raises(RuntimeError, match="don't support automatic differentiation"):
+            lib.exp(w, out=lib.zeros(2))

@@ -96,7 +96,7 @@ from . import sparse
 from .sparse import (hspmm, smm, sparse_coo_tensor, sparse_csc_tensor, sparse_csr_tensor,
                      spmm)
 from .out_ops import add, bmm, cat, concat, concatenate, div, matmul, mm, mul  # noqa: F811
-from .out_ops import stack, sub  # noqa: F811
+from .out_ops import stack, sub, true_divide  # noqa: F811
 # --- issue 9: devices and legacy tensor types ---
 from .devices import get_default_device, set_default_device
 from .legacy_types import CPU_TYPES as _LEGACY, is_nonzero, set_default_tensor_type
@@ -163,6 +163,14 @@ from . import support as _support  # noqa: E402
 from .ops import public as _public  # noqa: E402
 
 _public.export("torch", globals())
+
+# the elementwise functions, declared public above or imported, as torch.* takes them: with
+# out= (torch.exp(x, out=y), torch.maximum(a, b, out=a)); the Tensor methods take no out=
+from .out_ops import ELEMENTWISE_OUT as _ELEMENTWISE_OUT  # noqa: E402
+
+_other = [name for name, fn in _ELEMENTWISE_OUT.items() if globals()[name] is not fn.__wrapped__]
+assert not _other, f"out_ops wraps other functions than torch.{_other} are"
+globals().update(_ELEMENTWISE_OUT)
 
 # a view op that changes nothing still returns a new view, as torch's (identity_views.py)
 from . import identity_views as _identity_views  # noqa: E402

@@ -107,6 +107,9 @@ def install(namespace, tensor_class):
         if fn is None:
             continue
         wrapped = torch_named(fn, names)
-        if tensor_class.__dict__.get(name) is fn:
-            setattr(tensor_class, name, torch_named(fn, ("self",) + names[1:]))
+        # the method is the function, or what the function wraps to take out= (the method
+        # takes no out=: torch's neither)
+        method = tensor_class.__dict__.get(name)
+        if method is fn or method is getattr(fn, "__wrapped__", None):
+            setattr(tensor_class, name, torch_named(method, ("self",) + names[1:]))
         namespace[name] = wrapped
