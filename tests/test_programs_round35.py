@@ -12,6 +12,9 @@ means eager and compiled losses/logits match torch's to about 1e-7 relative):
   Adam with WeightDecay, Sophia) on a small MLP, steps eager, compiled model and compiled
   whole step: AMSGrad (and every optimizer built on it) stopped on
   torch.maximum(v_max, v, out=v_max): torch.* elementwise functions took no out=; agree now.
+- labml_nn RWKV: stopped under torch as well (its time mixing writes a [B, T, C] x into
+  state[layer, :, [0], :]); on the way, that key showed tracecomp laid out an int beside
+  index tensors as numpy does (x[0, :, idx]: idx's dim first), not as torch; fixed.
 """
 import numpy as np
 import pytest
@@ -107,3 +110,58 @@ def test_elementwise_out_keeps_torchs_rules():
         w = lib.tensor(x, requires_grad=True)
         with pytest.raises(RuntimeError, match="don't support automatic differentiation"):
             lib.exp(w, out=lib.zeros(2))
+
+
+# --- an int beside index tensors: torch selects with it first ------------------------------
+# labml_nn's RWKV writes state[layer, :, [PREV_X_TIME], :] = x; torch reads x[0, :, idx] as
+# x[0][:, idx] (result [3, 2, 4] here), numpy broadcasts the 0 with idx and puts that dim
+# first ([2, 3, 4]): tracecomp followed numpy, a silent wrong layout.
+_INT_KEYS = [(0, slice(None), [1, 2]), (0, slice(None), [1], slice(None)),
+             (slice(None), 1, slice(None), [0, 2]), (slice(None), [0, 1], 0, [1, 2]),
+             ([0, 1], 0, [1, 2]), (Ellipsis, 0, [1, 2]), (1, slice(1, 3), [[0], [4]], 2),
+             (0, None, slice(None), [1, 2]), (0, "tensor"), (0, "mask")]
+
+
+def _key(key, lib):
+    named = {"tensor": lambda: lib.tensor([2, 0]),
+             "mask": lambda: lib.tensor(np.arange(15).reshape(3, 5) % 3 == 0)}
+    return tuple(named[k]() if isinstance(k, str) else k for k in key)
+
+
+@pytest.mark.parametrize("key", _INT_KEYS, ids=str)
+def test_int_and_index_tensors_read_as_torch_eager_and_compiled(key):
+    a = np.arange(120, dtype=np.float32).reshape(2, 3, 5, 4)
+    ref = torch.tensor(a, requires_grad=True)
+    want = ref[_key(key, torch)]
+    (want * want).sum().backward()
+    ours = tc.tensor(a, requires_grad=True)
+    got = ours[_key(key, tc)]
+    (got * got).sum().backward()
+    assert_close(got, want)
+    assert_close(ours.grad, ref.grad, what="grad")
+    if "mask" not in key:
+        assert_close(tc.compile(lambda x: x[_key(key, tc)] * 2)(tc.tensor(a)), want * 2)
+
+
+@pytest.mark.parametrize("key", [k for k in _INT_KEYS if None not in k], ids=str)
+def test_int_and_index_tensors_write_as_torch_eager_and_compiled(key):
+    a = np.arange(120, dtype=np.float32).reshape(2, 3, 5, 4)
+    shape = torch.tensor(a)[_key(key, torch)].shape
+    v = np.arange(np.prod(shape), dtype=np.float32).reshape(shape) + 1000
+
+    def write(lib, x, v):
+        y = x.clone()
+        y[_key(key, lib)] = v
+        return y * y
+    x_t, v_t = torch.tensor(a, requires_grad=True), torch.tensor(v, requires_grad=True)
+    want = write(torch, x_t, v_t)
+    want.sum().backward()
+    x, vv = tc.tensor(a, requires_grad=True), tc.tensor(v, requires_grad=True)
+    assert_close(write(tc, tc.tensor(a), tc.tensor(v)), want)
+    if "mask" in key:
+        return
+    got = tc.compile(lambda x, v: write(tc, x, v), fullgraph=True)(x, vv)
+    got.sum().backward()
+    assert_close(got, want)
+    assert_close(vv.grad, v_t.grad, what="v.grad")
+    assert_close(x.grad, x_t.grad, what="x.grad")

@@ -193,6 +193,7 @@ def _getitem(x, key, lone_slice=False):
     advanced, key = parse(x, key)
     if not advanced:
         return _basic(x, key, lone_slice)
+    x, key = _ints_first(x, key)
     x, key = _insert_new_dims(x, key)
     idxs, entries, dim = [], [], 0
     for k in key:
@@ -261,6 +262,53 @@ def _keeps_dim(k, n):
     return start in (None, 0) and step in (None, 1) and (stop is None or stop >= n)
 
 
+def _is_int(k):
+    return not (k is None or isinstance(k, (Tensor, BoolIndex, slice)))
+
+
+def _ints_first(x, key):
+    """torch applies the ints and slices of an advanced key first, as a basic index, and the
+    index tensors to what is left: x[0, :, [1, 2]] is x[0][:, [1, 2]] (shape [3, 2, 4] for
+    x of [2, 3, 5, 4]), where numpy broadcasts the 0 with [1, 2] and puts the result's dim
+    first ([2, 3, 4]). (x1, the rest of the key): the ints are gone from it, its slices
+    taken whole."""
+    if not any(_is_int(k) for k in key):
+        return x, key
+    first, rest = [], []
+    for k in key:
+        if _is_int(k) or isinstance(k, slice):
+            first.append(k)
+            if isinstance(k, slice):
+                rest.append(slice(None))
+        elif isinstance(k, Tensor):
+            first.extend([slice(None)] * (k.ndim if k._data.dtype == dtypes.BOOL else 1))
+            rest.append(k)
+        else:                                       # None, a bool: no dim of x
+            rest.append(k)
+    return _basic(x, first), rest
+
+
+def _as_numpy_layout(x, key, value):
+    """value for x[key] = value, where the index below lays the result out as numpy does
+    (the ints are index tensors) and torch as _ints_first does. They differ where the ints
+    alone separate the tensors from each other (x[0, :, [1, 2]], x[:, [0, 1], 0, [1, 2]]):
+    torch puts the tensors' dims after the slices before them, numpy first. Then value,
+    broadcast to torch's result, has those dims moved to the front."""
+    adv = [i for i, k in enumerate(key) if isinstance(k, Tensor) or _is_int(k)]
+    tensors = [i for i in adv if isinstance(key[i], Tensor)]
+    if not tensors or None in key or len(adv) == adv[-1] - adv[0] + 1 or any(
+            isinstance(key[i], slice) for i in range(tensors[0], tensors[-1])):
+        return value            # the same layout both ways
+    kept = tuple(_getitem(x, tuple(key)).shape)
+    before = sum(isinstance(k, slice) for k in key[:tensors[0]])
+    consumed = sum(k.ndim if isinstance(k, Tensor) and k._data.dtype == dtypes.BOOL else 1
+                   for k in key)
+    n_adv = len(kept) - sum(isinstance(k, slice) for k in key) - (x.ndim - consumed)
+    perm = (list(range(before, before + n_adv)) + list(range(before)) +
+            list(range(before + n_adv, len(kept))))
+    return mv.permute(_fit_value(value, kept, kept), tuple(perm))
+
+
 def _insert_new_dims(x, key):
     """None and bool entries of an advanced key: unsqueeze x there and index the new dim
     with ':' (None) or with the bool's positions ([0] or none)."""
@@ -319,6 +367,8 @@ def setitem(x, key, value):
                 and parsed[0]._data.dtype == dtypes.BOOL
                 and not isinstance(parsed[0]._data, (np.ndarray, DeviceArray))):
             return _traced_mask_assign(x, parsed[0], value)
+        if isinstance(value, Tensor):
+            value = _as_numpy_layout(x, parsed, value)
         y, parsed = _insert_new_dims(x, parsed)
         if y is not x:
             raise IndexError("x[..., None, ...] = v: assignment through a key with None is not "
