@@ -15,6 +15,9 @@ means eager and compiled losses/logits match torch's to about 1e-7 relative):
 - labml_nn RWKV: stopped under torch as well (its time mixing writes a [B, T, C] x into
   state[layer, :, [0], :]); on the way, that key showed tracecomp laid out an int beside
   index tensors as numpy does (x[0, :, idx]: idx's dim first), not as torch; fixed.
+- pytorch/tutorials custom_function_double_backward (Square, Exp, Sinh, SinhBad, Cube with
+  gradcheck/gradgradcheck): Sinh's gradgradcheck failed (a saved output the caller
+  dropped lost its history: second derivative 0); agrees now.
 """
 import numpy as np
 import pytest
@@ -165,3 +168,34 @@ def test_int_and_index_tensors_write_as_torch_eager_and_compiled(key):
     assert_close(got, want)
     assert_close(vv.grad, v_t.grad, what="v.grad")
     assert_close(x.grad, x_t.grad, what="x.grad")
+
+
+# --- a saved output the caller dropped, differentiated twice ----------------------------
+# The double-backward tutorial's Sinh returns exp(x) and exp(-x) beside its result so that
+# saving them keeps their history, and its wrapper keeps only output 0: the dropped
+# outputs' history was lost, so the second derivative came out 0 (gradgradcheck failed).
+def _sinh_twice(lib):
+    class Sinh(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ex, enx = lib.exp(x), lib.exp(-x)
+            ctx.save_for_backward(ex, enx)
+            return (ex - enx) / 2, ex, enx
+
+        @staticmethod
+        def backward(ctx, g, g_ex, g_enx):
+            ex, enx = ctx.saved_tensors
+            return g * (ex + enx) / 2 + g_ex * ex - g_enx * enx
+
+    x = lib.tensor(np.linspace(-1.0, 1.5, 6), requires_grad=True)
+    out = Sinh.apply(x)[0]
+    (gx,) = lib.autograd.grad((out * out).sum(), x, create_graph=True)
+    (ggx,) = lib.autograd.grad(gx.sum(), x)
+    return gx, ggx, lib.autograd.gradgradcheck(lambda t: Sinh.apply(t)[0], (x,))
+
+
+def test_dropped_saved_outputs_keep_their_history_for_double_backward():
+    want, got = _sinh_twice(torch), _sinh_twice(tc)
+    assert_close(got[0], want[0])
+    assert_close(got[1], want[1], what="second derivative")
+    assert got[2] is want[2] is True

@@ -25,8 +25,8 @@ import weakref
 
 import numpy as np
 
-from .. import saved_hooks
-from ..dispatch import bind
+from .. import grad_mode, saved_hooks
+from ..dispatch import TapeNode, bind
 from ..errors import AutogradError, fmt_shape
 from ..ops.registry import OPERANDS, defprim
 from ..tensor import Tensor
@@ -123,7 +123,7 @@ class FunctionCall:
         _, k, j = entry
         out = outs[k]
         if out is None:
-            return operands[j]
+            return self._lost_output(k, operands[j], operands)
         want = self.out_versions.get(k)
         if isinstance(out._data, np.ndarray) and want is not None and out._vc[0] != want:
             raise AutogradError(
@@ -132,6 +132,22 @@ class FunctionCall:
                 f"{k} of {self.name()}, is at version {out._vc[0]}; expected version {want} "
                 f"instead. Hint: replace the in-place op on that output with an out-of-place "
                 f"one.")
+        return out
+
+    def _lost_output(self, k, plain, operands):
+        """Saved output k, whose tensor (and marker node) is gone (`Sinh.apply(x)[0]`
+        dropped the other outputs): its value, and under create_graph its history again,
+        through a new marker of this call, as torch unpacks a saved output with the call
+        as its grad_fn (so a double backward flows through the call from it)."""
+        if not (grad_mode.state.enabled and isinstance(plain._data, np.ndarray)
+                and any(isinstance(t, Tensor) and t._requires_grad for t in operands[1:])):
+            return plain
+        out = mark(plain, operands[1:], self, k)
+        if isinstance(out._node, TapeNode):
+            # walked with the call's other markers, not after the nodes made since: a
+            # group is stepped once, when its gradients are complete (engine._step_group)
+            out._node.seq = min(m.seq for m in self.tape_members() if m is not None) - 0.5
+            self.attach(k, out._node)
         return out
 
     def _operand_grads(self, result, operands):
