@@ -18,6 +18,14 @@ means eager and compiled losses/logits match torch's to about 1e-7 relative):
 - pytorch/tutorials custom_function_double_backward (Square, Exp, Sinh, SinhBad, Cube with
   gradcheck/gradgradcheck): Sinh's gradgradcheck failed (a saved output the caller
   dropped lost its history: second derivative 0); agrees now.
+- pytorch/tutorials scaled_dot_product_attention_tutorial (SDPA with masks, causal,
+  sdpa_kernel, its CausalSelfAttention trained): eager stopped on y.transpose(1, 2).view(...)
+  (our SDPA result was row-major, torch's fused kernel's is in the query's order); agrees
+  now; compiled ran and agreed before.
+- pytorch/tutorials visualizing_gradients (forward hooks registering tensor hooks, BN and
+  no-BN nets), optimizer_step_in_backward (register_post_accumulate_grad_hook), forward_ad
+  usage (make_dual on module parameters, functional_call, Function.jvp, func.jvp): agree,
+  eager and compiled (the tensor hooks as graph breaks, as torch.compile).
 """
 import numpy as np
 import pytest
@@ -199,3 +207,28 @@ def test_dropped_saved_outputs_keep_their_history_for_double_backward():
     assert_close(got[0], want[0])
     assert_close(got[1], want[1], what="second derivative")
     assert got[2] is want[2] is True
+
+
+# --- scaled_dot_product_attention lays its result out in the query's order ----------------
+# The SDPA tutorial's CausalSelfAttention splits one projection into q, k, v with
+# .view(B, L, H, E).transpose(1, 2) and ends with y.transpose(1, 2).view(B, L, H * E):
+# torch's fused CPU kernel writes y in the query's memory order, so that view works; ours
+# was row-major and the view raised.
+@pytest.mark.parametrize("causal", [False, True])
+def test_sdpa_result_in_the_querys_order_as_torch(causal):
+    x = np.random.default_rng(3).standard_normal((2, 8, 96)).astype(np.float32)
+
+    def attend(lib, contiguous_q=False):
+        xx = lib.tensor(x, requires_grad=True)
+        q, k, v = (t.view(2, -1, 4, 8).transpose(1, 2) for t in xx.chunk(3, -1))
+        q = q.contiguous() if contiguous_q else q
+        y = lib.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        return xx, y
+    for contiguous_q in (False, True):
+        (x_t, want), (x_c, got) = attend(torch, contiguous_q), attend(tc, contiguous_q)
+        assert tuple(got.stride()) == tuple(want.stride())
+        assert_close(got, want)
+    (x_t, want), (x_c, got) = attend(torch), attend(tc)
+    (want.transpose(1, 2).view(2, -1, 32) ** 2).sum().backward()
+    (got.transpose(1, 2).view(2, -1, 32) ** 2).sum().backward()
+    assert_close(x_c.grad, x_t.grad, rtol=1e-4, atol=1e-5, what="x.grad")

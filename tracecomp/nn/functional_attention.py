@@ -129,7 +129,19 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         weights = _masked_softmax(scores)
     if dropout_p > 0.0:
         weights = F.dropout(weights, dropout_p, True)
-    return matmul(weights, value)
+        return matmul(weights, value)
+    return _query_order(query, matmul(weights, value))
+
+
+def _query_order(query, out):
+    """out laid out in memory as torch's fused CPU kernel (4-D, no dropout) lays it: in the
+    query's order, so a query made as proj(x).view(B, L, H, E).transpose(1, 2) gives an out
+    whose out.transpose(1, 2).view(B, L, H * E) works (the SDPA tutorial's attention
+    module); a row-major query gives a row-major out. Eager only: strides are numpy's."""
+    if query.ndim != 4 or not isinstance(query._data, np.ndarray) or \
+            query.stride(2) <= query.stride(1) or out.shape[1] == 1 or out.shape[2] == 1:
+        return out
+    return C.transpose(C.transpose(out, 1, 2).contiguous(), 1, 2)
 
 
 # --- multi-head attention ------------------------------------------------------------------
