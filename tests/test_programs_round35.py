@@ -26,6 +26,20 @@ means eager and compiled losses/logits match torch's to about 1e-7 relative):
   no-BN nets), optimizer_step_in_backward (register_post_accumulate_grad_hook), forward_ad
   usage (make_dual on module parameters, functional_call, Function.jvp, func.jvp): agree,
   eager and compiled (the tensor hooks as graph breaks, as torch.compile).
+- LLMs-from-scratch ch05 gpt_train.py (whole script, a local text): runs; compiled losses
+  equal eager's step for step. ch05/10 opt_single_gpu.py: runs; its bfloat16 model and
+  fused AdamW run as graph breaks (bfloat16 compile is another helper's).
+- cleanrl dqn, c51, pqn, ppo, ppo_continuous_action, rpo_continuous_action, ddpg, td3, sac
+  (a local CartPole/Pendulum stand-in for gymnasium): run; compiled trajectories equal
+  eager's (ddpg/td3/sac drift from the 1e-8 level after learning starts, float32 order).
+- labml_nn: DDPM UNet + DenoiseDiffusion, MHA/RoPE/ALiBi attention, GAT, GATv2, capsule
+  routing, HyperLSTM, LSTM, GroupNorm, BatchChannelNorm, weight-standardized conv,
+  InstanceNorm, LayerNorm, BatchNorm, DeepNorm, switch FFN (graph break at nonzero),
+  AFT-local, gMLP, ResNet, ConvMixer, LoRA GPT-2, Transformer-XL relative MHA, Primer-EZ,
+  MLP-Mixer, WGAN-GP: agree with torch eager and compiled (WGAN-GP's critic compiled stops
+  on double backward, as torch.compile's does); FNet's fft is complex (a graph break).
+  The optimizers' int state['step'] makes a compiled whole step a graph break (correct
+  numbers, not compiled).
 """
 import numpy as np
 import pytest
