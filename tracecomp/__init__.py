@@ -28,7 +28,7 @@ from .composite import (all, allclose, amax, amin, any, bmm,
                         broadcast_tensors, broadcast_to, cat, chunk, clamp, clip, concat,
                         concatenate, dot, equal, flatten, lerp,
                         log_softmax, logsumexp, masked_fill, max, mean, min, mm, movedim,
-                        narrow, nonzero, norm, numel, permute, reciprocal, repeat, reshape,
+                        narrow, norm, numel, permute, reciprocal, repeat, reshape,
                         softmax, split, square, squeeze, stack, std, sum, swapaxes, swapdims,
                         t, transpose, tril, triu, unbind, unflatten, unsqueeze, var, var_mean)
 from .tensor_methods import add, div, sub

@@ -567,19 +567,6 @@ def equal(a, b):
                                                                     to_host(b._data)))
 
 
-def nonzero(x, as_tuple=False):
-    data = to_host(x._data)
-    if data.ndim == 0:      # torch: a 0-d x is one element, with no index columns
-        idx = np.nonzero(np.atleast_1d(data))
-        if as_tuple:        # (as a 1-d x)
-            return (Tensor._make(beside(idx[0].astype(np.int64), x._data)),)
-        return Tensor._make(beside(np.zeros((len(idx[0]), 0), np.int64), x._data))
-    idx = np.nonzero(data)
-    if as_tuple:
-        return tuple(Tensor._make(beside(i.astype(np.int64), x._data)) for i in idx)
-    return Tensor._make(beside(np.stack(idx, axis=1).astype(np.int64), x._data))
-
-
 def numel(x):
     return x.numel()
 

@@ -12,6 +12,7 @@ import numpy as np
 from . import composite as C
 from . import dtypes
 from .creation import arange, full
+from .devices import beside
 from .dtypes import np_kind
 from .errors import DTypeError, ShapeError
 from .ops import elementwise as ew
@@ -290,8 +291,16 @@ def masked_select(x, mask):
 
 
 def nonzero(x, *, as_tuple=False):
-    _eager(x, "nonzero")
-    return C.nonzero(x, as_tuple)
+    data = _eager(x, "nonzero")
+    if data.ndim == 0:      # torch: a 0-d x is one element, with no index columns
+        idx = np.nonzero(np.atleast_1d(data))
+        if as_tuple:        # (as a 1-d x)
+            return (Tensor._make(beside(idx[0].astype(np.int64), x._data)),)
+        return Tensor._make(beside(np.zeros((len(idx[0]), 0), np.int64), x._data))
+    idx = np.nonzero(data)
+    if as_tuple:
+        return tuple(Tensor._make(beside(i.astype(np.int64), x._data)) for i in idx)
+    return Tensor._make(beside(np.stack(idx, axis=1).astype(np.int64), x._data))
 
 
 def argwhere(x):

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from . import composite as C
+from . import composite_index as CI
 from . import composite_math as CM
 from . import dtypes, identity_views, indexing_sugar, inplace, inplace_shape, output_groups
 from . import memory_format as mf
@@ -261,7 +262,7 @@ METHODS = {
     "sum": C.sum, "mean": C.mean, "var": C.var, "std": C.std, "amax": C.amax,
     "amin": C.amin, "max": C.max, "min": C.min, "argmax": rd.argmax, "argmin": rd.argmin,
     "logsumexp": C.logsumexp, "softmax": C.softmax, "log_softmax": C.log_softmax,
-    "norm": C.norm, "all": C.all, "any": C.any, "nonzero": C.nonzero, "equal": C.equal,
+    "norm": C.norm, "all": C.all, "any": C.any, "nonzero": CI.nonzero, "equal": C.equal,
     "allclose": C.allclose,
     # linear algebra
     "matmul": matmul, "mm": C.mm, "bmm": C.bmm, "dot": C.dot,

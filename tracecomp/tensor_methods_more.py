@@ -15,6 +15,7 @@ import numpy as np
 from . import composite as C
 from . import composite_reduce as R
 from . import dtypes, inplace
+from .composite_index import nonzero
 from .composite_linalg import vector_norm
 from .composite_math import exp2
 from .composite_sort import sort
@@ -399,7 +400,7 @@ def nonzero_static(input, *, size, fill_value=-1):  # noqa: A002
     """nonzero(input) with exactly `size` rows: cut short, or filled with fill_value."""
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
         raise RuntimeError("nonzero_static: 'size' must be an non-negative integer")
-    found = C.nonzero(input)._data
+    found = nonzero(input)._data
     out = np.full((int(size), input.ndim), fill_value, dtype=np.int64)
     n = min(len(found), int(size))
     out[:n] = found[:n]

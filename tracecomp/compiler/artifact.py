@@ -1,5 +1,5 @@
-"""One compiled specialization of a function (driver.build makes it, driver.execute runs
-it): its graphs and runners, and what each call writes back and checks besides them."""
+"""One compiled specialization of a function (driver.build makes it, run_artifact.execute
+runs it): its graphs and runners, and what each call writes back and checks besides them."""
 from dataclasses import dataclass, field
 
 from .deep_tensors import moved

@@ -82,7 +82,8 @@ class FusedStep:
     __slots__ = ("compiled", "execute", "off", "repeat", "steps")
 
     def __init__(self, opt):
-        from .driver import CompiledFunction, execute  # the driver imports this module
+        from .driver import CompiledFunction  # the driver imports this module
+        from .run_artifact import execute
 
         def update(opt):
             _update_all(opt)

@@ -182,7 +182,7 @@ class StateCall:
             if every is None:
                 return MISS
             # `every` is the only list holding the gradients: the call lets go of those
-            # it replaces there (driver.execute_on)
+            # it replaces there (run_artifact.execute_on)
             out = self.execute(self.art, every, self.n_args, self.modules, call_args=args)
         if self.art.deferred:       # a scheduler the step function steps (scheduler_steps.py)
             step_after(self.art.deferred, self.fn, args)
