@@ -51,30 +51,47 @@ class enable_grad(_GradModeContext):
     _mode = True
 
 
-class set_grad_enabled(_GradModeContext):
-    """`set_grad_enabled(False)` switches at once (as a call) and restores as a context."""
+class Switch:
+    """A per-thread setting (attribute `name` of `holder`, a threading.local) that a call
+    switches at once and a `with` restores on exit; as a decorator it holds the setting
+    while the function runs (torch's set_grad_enabled, set_multithreading_enabled)."""
+
+    holder, name = None, None
 
     def __init__(self, mode: bool):
         self._mode = bool(mode)
-        self._prev = state.enabled
-        state.enabled = self._mode
+        self._prev = getattr(self.holder, self.name)
+        setattr(self.holder, self.name, self._mode)
 
     def __enter__(self):
         pass
 
+    def __exit__(self, *exc):
+        setattr(self.holder, self.name, self._prev)
+        return False
+
+    def clone(self):
+        return self.__class__(self._mode)
+
     def __call__(self, fn):
-        state.enabled = self._prev
-        mode = self._mode
+        holder, name, mode = self.holder, self.name, self._mode
+        setattr(holder, name, self._prev)       # the call's switch undone: fn's own
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            prev = state.enabled
-            state.enabled = mode
+            prev = getattr(holder, name)
+            setattr(holder, name, mode)
             try:
                 return fn(*args, **kwargs)
             finally:
-                state.enabled = prev
+                setattr(holder, name, prev)
         return wrapper
+
+
+class set_grad_enabled(Switch):
+    """`set_grad_enabled(False)` switches at once (as a call) and restores as a context."""
+
+    holder, name = state, "enabled"
 
 
 INPLACE = ("Inplace update to inference tensor outside InferenceMode is not allowed.You can "

@@ -9,9 +9,9 @@
     is_tensor_like(x)           a Tensor, or an object with __torch_function__
     kineto_available()          False: the profiler (autograd/profiler.py) is our own
 """
-import functools
 import threading
 
+from ..grad_mode import Switch
 from ..tensor import Tensor
 
 
@@ -26,37 +26,11 @@ def is_multithreading_enabled() -> bool:
     return _flags.multithreading
 
 
-class set_multithreading_enabled:
+class set_multithreading_enabled(Switch):
     """Switches at once (as a call) and restores the previous setting on exit (as a context
     manager); as a decorator, switches while the function runs."""
 
-    def __init__(self, mode: bool):
-        self.prev = _flags.multithreading
-        _flags.multithreading = self.mode = bool(mode)
-
-    def __enter__(self):
-        pass
-
-    def __exit__(self, *exc):
-        _flags.multithreading = self.prev
-        return False
-
-    def clone(self):
-        return self.__class__(self.mode)
-
-    def __call__(self, fn):
-        _flags.multithreading = self.prev
-        mode = self.mode
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            prev = _flags.multithreading
-            _flags.multithreading = mode
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                _flags.multithreading = prev
-        return wrapper
+    holder, name = _flags, "multithreading"
 
 
 def is_view_replay_enabled() -> bool:
