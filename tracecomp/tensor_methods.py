@@ -24,7 +24,7 @@ from .ops import reduce as rd
 from .ops.indexing import gather, scatter_add
 from .ops.linalg import matmul
 from .tensor import Tensor
-from .torch_args import number_first
+from .torch_args import is_one, number_first
 
 
 def add(input, other, *rest, alpha=1):
@@ -54,7 +54,7 @@ def _alpha_times(other, alpha, into):
 
 
 def _with_alpha(op, input, other, alpha):
-    if alpha == 1:
+    if is_one(alpha):
         return op(input, other)
     if _is_bf16(input) or _is_bf16(other):
         want = dtypes.result_type(*(a._data if isinstance(a, Tensor) else a
@@ -151,7 +151,7 @@ def _inplace_binary(prim, name):
     def method(x, other, *rest, alpha=1):
         if rest:    # torch's deprecated x.add_(alpha, other): `p.data.add_(-lr, grad)`
             (other,), alpha = number_first(name, "alpha", other, rest, alpha, 1)
-        if alpha != 1:
+        if not is_one(alpha):
             other = _alpha_times(other, alpha, x._data.dtype)
         return inplace.apply(x, prim, other)
     method.__name__ = name
@@ -193,7 +193,7 @@ def _mul_(x, other):
 
 def _scaled(v, value):
     # `value` may be a tensor (an optimizer's bias correction inside compiled code)
-    return v if not isinstance(value, Tensor) and value == 1 else v * value
+    return v if is_one(value) else v * value
 
 
 def addcmul_(x, t1, t2, *rest, value=1):

@@ -116,6 +116,15 @@ def write_out(out, result, op, cast="same_kind"):
     return out
 
 
+def is_one(scale):
+    """Whether an alpha= or value= scale is the plain number 1, which an op may skip. Only a
+    plain number (or a numpy scalar) is compared: a tensor is not, nor a number fed to
+    compiled code (tracing/number.py), which comparing would read and so compile in (its
+    product gives the same numbers)."""
+    kind = type(scale)
+    return (kind in (int, float, bool) or issubclass(kind, np.generic)) and scale == 1
+
+
 def number_first(name, keyword, number, tensors, given, n):
     """(tensors, number) of torch's deprecated overloads that put the number first, which
     it still takes with a warning: `p.data.add_(-lr, grad)` is add_(grad, alpha=-lr),

@@ -118,6 +118,23 @@ def test_floor_division_and_modulo_of_fed_floats_stay_fed_with_pythons_signs():
                               [math.copysign(1, -b % 2.5) < 0] * 2)
 
 
+def _scaled_updates(x, s):
+    y = x.clone()
+    y.add_(x, alpha=-s)
+    y.addcdiv_(x, x + 2, value=s)
+    y.addcmul_(x, x, value=-s)
+    y.sub_(x, alpha=s)
+    return y + x.add(x, alpha=s) + tc.sub(x, x * 3, alpha=s) + tc.addcmul(x, x, x, value=s)
+
+
+def test_a_fed_number_as_alpha_or_value_stays_fed():
+    """`p.add_(grad, alpha=-lr)`, `addcdiv_(m, v, value=-step_size)`: a hand-written update
+    scaled by a fed number compiles once for every float (comparing alpha with 1 to skip
+    the product used to read it, compiling each value in)."""
+    compiled = _run(_scaled_updates, [0.1, 0.2, 0.3, 1.0, -2.5])
+    assert compiled.compiles == 2 and not compiled.numbers.pinned
+
+
 def _divides(x):
     return x * (1 / (3 - COUNT))
 
