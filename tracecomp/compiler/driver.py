@@ -129,7 +129,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                     s._hooks, s._post_accumulate_hooks = t._hooks, t._post_accumulate_hooks
                 holders = stand_ins + [t for _, t in state]
                 tracer.holders.update(zip(nodes, holders))
-                snapshot = compile_state.Snapshot(holders, list(optimizers))
+                snapshot = compile_state.Snapshot(holders, list(optimizers), outside)
                 if numbers is None:
                     args = call_args(stand_ins)
                 else:
@@ -173,6 +173,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 outputs += [tracer.lift(t) for _, t in kept if t is not None]
                 trace_warnings.unrepeated(fn, stores.unrepeated)
                 effects, effect_values = snapshot.effects(tracer, nodes)
+                changes.update(snapshot.moved)      # counts in optimizer state it moves
                 effects += compile_state.arguments_made_leaves(stand_ins, tensors, nodes)
                 if aliases is not None:
                     refuse_aliased_writes(aliases, tensors, effects)
@@ -275,6 +276,7 @@ class CompiledFunction:
         self.fed = FedSettings()    # the hyperparameters it feeds as inputs
         self.numbers = NumberArguments(self.dynamic)    # the number arguments it feeds
         self.outside = OutsideNumbers(self.dynamic)     # and numbers read from outside
+        self.fed.state_numbers = self.outside.slots     # (optimizer state's among them)
         self.lift_bound = True      # tensors fn names itself are inputs (bound_tensors.py)
         self.deep = Places()        # and those it reaches inside them (deep_tensors.py)
         self._fast = None   # fast_call.FastCall: the latest call again, when it is that plain

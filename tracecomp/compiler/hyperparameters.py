@@ -76,6 +76,9 @@ class FedSettings:
         self.keys = set()       # fed from now on
         self.pinned = set()     # never fed: the function reads them as numbers
         self.seen = {}          # key -> the value of the latest general call
+        # places (id(state dict), key) of Python numbers in optimizers' state that are fed
+        # (the function's OutsideNumbers.slots): the signature holds their type only ("fed int")
+        self.state_numbers = {}
 
     def feeds(self, key, value):
         """Whether the number(s) `value` of hyperparameter `key` are fed this call: once

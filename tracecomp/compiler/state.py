@@ -34,6 +34,7 @@ from ..errors import TraceError
 from ..ir import Node
 from ..nn.module import Module
 from ..tensor import Tensor
+from ..tracing.number import TracedNumber
 from ..user_code import stale_error
 from .code_names import filled, global_names, helpers
 from .signature import label_text
@@ -41,9 +42,12 @@ from .signature import label_text
 
 @dataclass
 class Effect:
-    kind: str           # "data" | "grad" | "state" | "flag" (requires_grad_())
+    kind: str           # "data" | "grad" | "state" | "number" | "flag" (requires_grad_())
     target: object      # an input position (data, grad, flag), or (optimizer, param, key)
     has_value: bool     # takes a forward output (False: .grad set to None, or a flag)
+    # "number" (a Python number in an optimizer's state, `state['step'] += 1`): its type,
+    # given its 0-d output; or, without one, the constant the trace stored (a new entry)
+    number: object = None
 
 
 @functools.cache       # runs on every compiled call: the import statement alone costs ~1 us
@@ -414,13 +418,23 @@ def drop_grad_inputs(graph, nodes, n_args, state):
 
 class Snapshot:
     """Before tracing: every holder's .grad and every optimizer's state, to compare with
-    afterwards (effects) and to restore."""
+    afterwards (effects) and to restore.
 
-    def __init__(self, holders, optimizers):
-        self.holders, self.optimizers = holders, optimizers
+    A Python number in an optimizer's state (a hand-written optimizer's `state['step'] =
+    0`, then `+= 1`) is in the signature (state_walk.collect), and when the step moves it
+    the call feeds it from then on, as outside_numbers.py feeds a trainer's `self.t`: the
+    moved places are `moved` (OutsideNumbers.adopt's `found`), and the driver traces again
+    with a stand-in there, whose new value is an output written back each call ("number").
+    `outside`: the function's OutsideNumbers (None, or compile(dynamic=False), or a place
+    it pinned: the move is a graph break, as the value would be compiled in)."""
+
+    def __init__(self, holders, optimizers, outside=None):
+        self.holders, self.optimizers, self.outside = holders, optimizers, outside
         self.grads = [h.grad for h in holders]
-        self.states = [{p: dict(entries) for p, entries in opt.state.items()}
+        # each parameter's own dict, and its entries: a fed number's place is that dict
+        self.states = [{p: (entries, dict(entries)) for p, entries in opt.state.items()}
                        for opt in optimizers]
+        self.moved = {}
 
     def effects(self, tracer, nodes):
         """(effects, their graph values) for what tracing changed."""
@@ -436,24 +450,40 @@ class Snapshot:
                     values.append(tracer.lift(h.grad))
         for o, (opt, before) in enumerate(zip(self.optimizers, self.states)):
             for p, entries in opt.state.items():
-                old = before.get(p, {})
+                old = before[p][1] if p in before else {}
                 for key, v in entries.items():
                     if key in old and old[key] is v:
                         continue
-                    if not isinstance(v, Tensor):
-                        raise TraceError(f"optimizer state {key!r} changed to a Python value "
-                                         f"({v!r}) inside compiled code: it would be fixed at "
-                                         f"its trace-time value; keep it in a tensor")
-                    effects.append(Effect("state", (o, p, key), True))
-                    values.append(tracer.lift(v))
+                    if isinstance(v, Tensor):
+                        effects.append(Effect("state", (o, p, key), True))
+                        values.append(tracer.lift(v))
+                    elif type(v) is TracedNumber and v.recipe is not None:
+                        # a fed count moved by the step: its new value, each call
+                        effects.append(Effect("number", (o, p, key), True, type(v.value)))
+                        values.append(tracer.lift(v.tensor))
+                    elif key not in old and type(v) in (int, float):
+                        effects.append(Effect("number", (o, p, key), False, v))
+                    else:
+                        self._moved(entries, key, old.get(key), v)
         return effects, values
+
+    def _moved(self, entries, key, old, new):
+        place, outside = (id(entries), key), self.outside
+        if type(new) not in (int, float) or type(old) is not type(new) or outside is None or \
+                outside.dynamic is False or place in outside.pinned:
+            raise TraceError(f"optimizer state {key!r} changed to a Python value ({new!r}) "
+                             f"inside compiled code: it would be fixed at its trace-time "
+                             f"value; keep it in a tensor")
+        self.moved[place] = (entries, key, type(new), f"optimizer state {key!r}")
 
     def restore(self):
         for h, g in zip(self.holders, self.grads):
             h.grad = g
         for opt, before in zip(self.optimizers, self.states):
             opt.state.clear()
-            for p, entries in before.items():
+            for p, (entries, content) in before.items():
+                entries.clear()
+                entries.update(content)
                 opt.state[p] = entries
 
 
@@ -489,6 +519,13 @@ def apply(effects, values, every, optimizers, runner=None, first=0):
                 every[e.target].grad = None
         elif kind == "flag":        # requires_grad_() on an argument, before its backward
             every[e.target].requires_grad_(True)
+        elif kind == "number":      # a Python number in an optimizer's state
+            o, p, key = e.target
+            if e.has_value:
+                value, j = e.number(values[j]), j + 1
+            else:
+                value = e.number
+            optimizers[o].state[p][key] = value
         else:                       # kept across calls, updated in place from now on
             value = values[j]
             k, j = first + j, j + 1

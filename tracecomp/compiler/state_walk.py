@@ -62,6 +62,10 @@ def collect(modules, optimizers, memo=None, fed=None):
             for key, v in entries.items():
                 if isinstance(v, Tensor):
                     add(("state", labels.get(id(p), "param"), key), v)
+                elif type(v) in (int, float):   # a hand-written optimizer's step count
+                    fed_number = fed is not None and (id(entries), key) in fed.state_numbers
+                    flags.append((("state", labels.get(id(p), "param"), key),
+                                  f"fed {type(v).__name__}" if fed_number else v))
     for p in params:
         grad = p.grad
         if grad is not None and id(grad) not in seen:
