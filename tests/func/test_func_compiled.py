@@ -5,6 +5,7 @@ from batched operands, which a graph cannot replay per sample, is a graph break 
 warning (an error under fullgraph=True) and still gives 'same'."""
 import warnings
 
+import numpy as np
 import pytest
 
 import tracecomp as tc
@@ -79,3 +80,19 @@ def test_compiled_per_sample_grads_with_functional_call():
         for k in want:
             assert_close(got[k], want[k], rtol=1e-5, atol=1e-6, what=k)
     assert isinstance(model[0].weight, tc.nn.Parameter)     # put back after the call
+
+
+@pytest.mark.parametrize("needs", [False, True])
+def test_compiled_grad_requires_grad_as_eagerly(needs):
+    """func.grad's result keeps a graph only where the function reaches something else
+    that requires grad (here w, or x itself when it requires grad), as torch.func's: the
+    compiled call's answer walks the traced graph where eager's walks the tape."""
+    w = tc.randn(3, requires_grad=True)
+    x = tc.randn(3, requires_grad=needs)
+    for g in (tc.func.grad(lambda x: (x.sin() * 2).sum()),
+              tc.func.grad(lambda x: (x * w).sum())):
+        eager, compiled = g(x), tc.compile(g)(x)
+        assert compiled.requires_grad == eager.requires_grad
+        np.testing.assert_allclose(compiled.detach().numpy(), eager.detach().numpy(),
+                                   rtol=1e-6)
+    assert not tc.func.grad(lambda x: (x.sin() * 2).sum())(tc.randn(3)).requires_grad

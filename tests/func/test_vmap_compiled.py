@@ -225,10 +225,7 @@ def test_custom_function_batched_in_eager_and_compiled_vmap():
         per_sample = lib.vmap(lib.func.grad(f, argnums=(0, 1)))(x, w)
         whole = lib.func.grad(lambda x, w: lib.vmap(f)(x, w).square().sum(), argnums=(0, 1))(
             x, w)
-        # (detached: a compiled func.grad's result requires grad where eager's does not,
-        # vmap or not; a known gap of compiled func.grad, apart from vmap)
-        return per_sample, tuple(g.detach() for g in whole), lib.vmap(f, in_dims=(0, None))(
-            x, w[0])
+        return per_sample, whole, lib.vmap(f, in_dims=(0, None))(x, w[0])
     before = batching.FALLBACKS["custom_vjp"]
     args = randn(4, 3), randn(4, 2, seed=1)
     same_tree(fn(tc, *convert(tc, args)), fn(torch, *convert(torch, args)))

@@ -14,6 +14,7 @@ perturbations. On one tape the same comes from two rules:
 """
 from .. import grad_mode
 from ..dispatch import TapeNode
+from ..ir import Node
 from ..tensor import Tensor
 from .pytree import tree_flatten, tree_map
 
@@ -29,7 +30,11 @@ class Level:
     def input(self, x):
         if not isinstance(x, Tensor):
             raise ValueError(f"Thing passed to transform API must be Tensor, got {type(x)}")
-        t = x.clone() if self.enabled and x.requires_grad else x.detach().requires_grad_()
+        if self.enabled and x.requires_grad:
+            t = x.clone()
+        else:   # a leaf of its own: while traced, its graph value ends the walk too
+            t = x.detach().requires_grad_()
+            self.fresh.add(id(t._data))
         self.fresh.add(id(t))
         return t
 
@@ -54,6 +59,8 @@ def _reaches_outside(t, fresh):
     a walk over the tape from t, stopping at this level's inputs."""
     if not t.requires_grad:
         return False
+    if isinstance(t._data, Node):       # traced (compiled code): the graph has the history
+        return _graph_reaches_outside(t._data, fresh)
     if t._node is None:
         return id(t) not in fresh
     stack, seen = [t._node], set()
@@ -70,4 +77,28 @@ def _reaches_outside(t, fresh):
             elif id(e) not in seen:
                 seen.add(id(e))
                 stack.append(e)
+    return False
+
+
+def _graph_reaches_outside(value, fresh):
+    """_reaches_outside for a traced value: whether its graph draws its requires_grad from
+    something other than this level's fresh inputs: a value that requires grad while none
+    of its inputs does, nor is a fresh one, is where it comes from (a graph input such as
+    a parameter, or an outer level's fresh input, which shares its argument's node)."""
+    stack, seen = [value], {id(value)}
+    while stack:
+        node = stack.pop()
+        upstream = False
+        for i in node.inputs:
+            if not isinstance(i, Node):
+                continue
+            if id(i) in fresh:
+                upstream = True
+            elif i.requires_grad:
+                upstream = True
+                if id(i) not in seen:
+                    seen.add(id(i))
+                    stack.append(i)
+        if node.requires_grad and not upstream and id(node) not in fresh:
+            return True
     return False
