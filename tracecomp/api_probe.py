@@ -55,7 +55,10 @@ def _flat(value):
     return [("object", type(value).__name__)]
 
 
-def same(a, b, values=True):
+TOLERANCE = (1e-4, 1e-5)     # rtol, atol of two tensors' values
+
+
+def same(a, b, values=True, tolerance=TOLERANCE):
     """Do two results (torch's, tracecomp's) agree? Values skipped for random results."""
     fa, fb = _flat(a), _flat(b)
     if len(fa) != len(fb):
@@ -65,7 +68,7 @@ def same(a, b, values=True):
             if not (isinstance(y, tuple) and y[0] == "tensor") or x[1].shape != y[1].shape \
                     or x[2] != y[2]:
                 return False
-            if values and x[1].size and not _close(x[1], y[1]):
+            if values and x[1].size and not _close(x[1], y[1], *tolerance):
                 return False
         elif isinstance(x, float) and isinstance(y, float):
             if values and not (math.isclose(x, y, rel_tol=1e-4, abs_tol=1e-5)
@@ -78,11 +81,11 @@ def same(a, b, values=True):
     return True
 
 
-def _close(x, y):
+def _close(x, y, rtol, atol):
     if np_kind(x.dtype) in "biu" or np_kind(y.dtype) in "biu":
         return np.array_equal(x, y)
     wide = np.complex128 if "c" in x.dtype.kind + y.dtype.kind else np.float64
-    return bool(np.allclose(x.astype(wide), y.astype(wide), rtol=1e-4, atol=1e-5,
+    return bool(np.allclose(x.astype(wide), y.astype(wide), rtol=rtol, atol=atol,
                             equal_nan=True))
 
 
@@ -172,26 +175,26 @@ def find_call(patterns, run_torch, name=""):
     return None, None, False
 
 
-def compare(pattern, want, random, run_ours, run_compiled=None):
+def compare(pattern, want, random, run_ours, run_compiled=None, tolerance=TOLERANCE):
     """Run our side of a found call, eagerly then compiled."""
     ok, got = _attempt(lambda: run_ours(pattern))
     if not ok:
         return Outcome(_error(got), "-", pattern)
-    if not same(want, got, values=not random):
+    if not same(want, got, not random, tolerance):
         return Outcome("differs", "-", pattern)
     if run_compiled is None:
         return Outcome("yes", "n/a", pattern)
-    return Outcome("yes", _compiled(pattern, got, random, run_compiled), pattern)
+    return Outcome("yes", _compiled(pattern, got, random, run_compiled, tolerance), pattern)
 
 
-def _compiled(pattern, eager, random, run_compiled):
+def _compiled(pattern, eager, random, run_compiled, tolerance=TOLERANCE):
     from .errors import TraceError
     ok, got = _attempt(lambda: run_compiled(pattern))
     if not ok:
         if isinstance(got, TraceError):
             return "refused: " + _reason(str(got))
         return _error(got)
-    return "yes" if same(eager, got, values=not random) else "differs"
+    return "yes" if same(eager, got, not random, tolerance) else "differs"
 
 
 def _reason(message):

@@ -157,6 +157,11 @@ def _quadratic(lib):
     return p, target
 
 
+# optimizers computing in bfloat16 (Muon orthogonalizes its update in bfloat16): torch's
+# and ours differ by bfloat16 roundings (an ulp of the update, ~0.4% of lr per step)
+OPTIMIZER_TOLERANCE = {"Muon": (1e-2, 5e-3)}
+
+
 def run_optimizer(namespace, name, torch_cls, our_cls):
     from . import api_probe as probe
     torch, tc = _torch_and_ours()
@@ -185,7 +190,8 @@ def run_optimizer(namespace, name, torch_cls, our_cls):
     if not ok:
         return probe.Outcome("yes", "n/a", "no probe call")
     return probe.compare("4 steps", want, False, lambda _: steps(tc, our_cls),
-                         lambda _: steps(tc, our_cls, compiled=True))
+                         lambda _: steps(tc, our_cls, compiled=True),
+                         OPTIMIZER_TOLERANCE.get(name, probe.TOLERANCE))
 
 
 SCHEDULER_ARGS = ["", "2", "0.9", "[2,4]", "lambda e: 0.9 ** e", "0.01,0.1", "0.1,10", "5",

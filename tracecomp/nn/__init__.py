@@ -13,7 +13,7 @@ from .modules.loss import (CosineEmbeddingLoss, GaussianNLLLoss,  # noqa: F401 (
                            TripletMarginWithDistanceLoss)
 from .modules.loss import MultiLabelMarginLoss  # noqa: F401
 from .modules.loss import CTCLoss, NLLLoss2d  # noqa: F401
-from .linear_ce_options import LinearCrossEntropyOptions  # noqa: F401
+from .modules.linear_cross_entropy_options import LinearCrossEntropyOptions  # noqa: F401
 from .modules.loss import LinearCrossEntropyLoss  # noqa: F401
 # --- issue 9: programs A (pytorch/examples) ---
 from . import parallel  # noqa: E402, F401

@@ -287,7 +287,7 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None,  # n
     checks; `ignore_index=None` means -100. linear_weight (C, in), or (C, d1..dK, in) for
     K-dimensional logits (N, C, d1..dK), as torch reshapes it to (C*d1*..*dK, in). `options`
     (nn.LinearCrossEntropyOptions) are accepted, with torch's warning where it ignores
-    them; the reference computation runs (linear_ce_options.py says why)."""
+    them; the reference computation runs (modules/linear_cross_entropy_options.py says why)."""
     if input.dim() < 1 or input.dim() > 2:
         raise RuntimeError(f"expected input with dimensionality 1 or 2, got {input.dim()}")
     if linear_weight.dim() < 2:

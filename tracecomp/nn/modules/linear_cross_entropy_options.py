@@ -1,5 +1,6 @@
 """nn.LinearCrossEntropyOptions: torch's settings for F.linear_cross_entropy's chunked path
-(nn/functional.py), checked as torch checks them.
+(nn/functional.py), checked as torch checks them; at torch's path,
+torch.nn.modules.linear_cross_entropy_options.
 
 torch's chunked implementation never holds all (N, C) logits at once. Here the reference
 computation runs whatever the options (the same values and gradients; our tape keeps each
@@ -8,7 +9,7 @@ ignores them (K-dim, label smoothing, ...), linear_cross_entropy gives the same 
 """
 import dataclasses
 
-from .. import dtypes
+from ... import dtypes
 
 
 @dataclasses.dataclass(slots=True, frozen=True)
@@ -39,5 +40,3 @@ class LinearCrossEntropyOptions:
                              f"torch.float32, torch.float64}}, got {self.acc_dtype!r}. Pass "
                              f"acc_dtype=None to let the op pick automatically.")
 
-
-LinearCrossEntropyOptions.__module__ = "tracecomp.nn"
