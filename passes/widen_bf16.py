@@ -9,7 +9,7 @@ NaN kept NaN). A fused kernel then rounds where eager rounds, after every op who
 result is bfloat16, so compiled and eager give the same bits. What stays bfloat16: inputs,
 constants, the casts and views (reshape, permute, expand, slice: no arithmetic). An op whose
 eager bfloat16 kernel rounds partial results (log_softmax) is written as its
-`Primitive.bf16_parts`, those roundings cast pairs too.
+`Primitive.bf16`, those roundings cast pairs too.
 
     before:  %2: bf16[4,3] = mul(%0: bf16[4,3], %1: bf16[4,3])
              %3: bf16[]    = reduce_sum(%2, dims=(0, 1))
@@ -84,8 +84,8 @@ def _widened(node, args, rule=None):
     """node's value from tensors standing for its operands: float32 in, rounded out.
     rule(*operands, **params): what computes node in float32 (its primitive's bind, or
     decompose's parts of it)."""
-    if node.prim.bf16_parts is not None:
-        return node.prim.bf16_parts(*args, **node.params)
+    if node.prim.bf16 is not None:
+        return node.prim.bf16(*args, **node.params)
     wide = [cast(a, F32) if isinstance(a, Tensor) and a._data.dtype == BF16 else a
             for a in args]
     out = rule(*wide, **node.params) if rule else bind(node.prim, *wide, **node.params)

@@ -438,7 +438,10 @@ def _special_call(prim, arrays, params):
         return prim.impl(*arrays, **params)
     wide = widen_bf16(arrays)
     if prim.bf16 is not None and any(w is not a for w, a in zip(wide, arrays)):
-        return prim.bf16(*wide, **params)
+        # its bfloat16 kernel in tensor ops (Primitive.bf16), on the bfloat16 operands
+        with grad_mode.no_grad():
+            return prim.bf16(*[_make(a) if type(a) is _ndarray else a for a in arrays],
+                             **params)._data
     return prim.impl(*wide, **params)
 
 

@@ -237,7 +237,7 @@ def test_autocast_forward_and_backward_compiled_match_eager_and_torch(name):
 
 def test_log_softmax_of_bfloat16_rounds_its_row_sums_as_eager():
     # eager's (and torch's) bf16 kernel holds the row sums and their logs in bf16: the
-    # compiled graph writes those roundings as cast pairs (Primitive.bf16_parts)
+    # compiled graph writes those roundings as cast pairs (Primitive.bf16)
     a = (tc.randn(32, 100, generator=tc.Generator().manual_seed(5)) * 4).bfloat16()
     got = _compiled(lambda x: F.log_softmax(x, -1), a)
     assert ulps(got, F.log_softmax(a, -1)) <= 1

@@ -56,15 +56,14 @@ class Primitive:
     # the numpy ufunc behind `impl`, when there is one: in-place ops write through `out=`
     ufunc: Callable | None = None
     saves: tuple = ALL
-    # the impl for bfloat16 operands (given widened to float32) where torch's CPU kernel
-    # rounds a partial result to bfloat16 (log_softmax's row sums); None: impl, in float32
+    # where torch's CPU kernel on bfloat16 rounds a partial result to bfloat16 (log_softmax's
+    # row sums): that kernel written with tensor ops on the bfloat16 operands, run by eager
+    # bind (dispatch) and traced into compiled graphs (passes/widen_bf16.py) alike;
+    # None: impl, in float32, rounded once
     bf16: Callable | None = None
     # how compiled code computes it on complex values, as real ops on their parts
     # (ops/complex_parts.py fills it in); None: complex operands are a graph break
     complex_rule: Callable | None = None
-    # that bf16 impl written with tensor ops on the bfloat16 operands, for compiled graphs
-    # (passes/widen_bf16.py); a primitive with bf16 and no bf16_parts is a graph break there
-    bf16_parts: Callable | None = None
 
     def __post_init__(self):
         # views share memory (and so a version counter) with their first argument
@@ -117,10 +116,10 @@ PRIMITIVES: dict[str, Primitive] = {}
 
 
 def defprim(name, impl, shape, dtype, vjp=None, tags=(), ufunc=None, saves=ALL,
-            bf16=None, bf16_parts=None) -> Primitive:
+            bf16=None) -> Primitive:
     """Declare a primitive. Names are unique: a second definition is a bug."""
     assert name not in PRIMITIVES, f"primitive {name!r} defined twice"
     prim = Primitive(name, impl, shape, dtype, vjp, frozenset(tags), ufunc, tuple(saves),
-                     bf16, bf16_parts=bf16_parts)
+                     bf16)
     PRIMITIVES[name] = prim
     return prim

@@ -49,22 +49,9 @@ def _log_softmax(x, dim):
 
 
 def _log_softmax_bf16(x, dim):
-    """torch's CPU kernel on bfloat16 (x widened to float32 by bind): the row sums of exp
-    and their logs are held in bfloat16, the rest is float32 (matches torch bit for bit)."""
-    if not x.size:
-        return x - 0.0
-    shifted = _shifted(x, _axis(x, dim))
-    total = np.add.reduce(np.exp(shifted), axis=_axis(x, dim), keepdims=True)
-    return shifted - _bf16_round(np.log(_bf16_round(total)))
-
-
-def _bf16_round(a):
-    return a.astype(dtypes.BF16).astype(np.float32)
-
-
-def log_softmax_bf16_parts(x, dim):
-    """_log_softmax_bf16 with tensor ops, on a bfloat16 x: what a compiled graph computes
-    (passes/widen_bf16.py), each rounding a cast pair, so it is eager's to the bit."""
+    """torch's CPU kernel on a bfloat16 x: the row sums of exp and their logs are held in
+    bfloat16, the rest is float32 (torch's bits). Tensor ops, each rounding a cast pair:
+    eager bind runs it, a compiled graph traces it (passes/widen_bf16.py)."""
     from .elementwise import cast, exp, log
     from .reduce import reduce_sum
 
@@ -118,8 +105,7 @@ def _log_softmax_backward_vjp(c, h, g, out, dim):
 
 softmax_p = defprim("softmax", _softmax, same_shape, same_dtype, _softmax_vjp, saves=("out",))
 log_softmax_p = defprim("log_softmax", _log_softmax, same_shape, same_dtype,
-                        _log_softmax_vjp, saves=("out",), bf16=_log_softmax_bf16,
-                        bf16_parts=log_softmax_bf16_parts)
+                        _log_softmax_vjp, saves=("out",), bf16=_log_softmax_bf16)
 log_softmax_backward_p = defprim("log_softmax_backward", _log_softmax_backward,
                                  lambda g, out, dim: tuple(g), same_dtype,
                                  _log_softmax_backward_vjp, saves=(0, 1))

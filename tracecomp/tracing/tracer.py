@@ -55,14 +55,10 @@ def _bf16_refusal(prim, operands, backend):
     bfloat16 as eager does, in float32 rounded once per op (passes/widen_bf16.py); that
     needs the float32 form of the op: not there for an op that makes bfloat16 from no
     bfloat16 operand through a dtype= (the impl works in bfloat16 itself: sum(dtype=),
-    randn(dtype=)), nor for one whose eager bfloat16 kernel rounds partial results and has
-    no tensor-op form of that (Primitive.bf16_parts); nothing for a `backend` (False) that
-    computes no bfloat16."""
+    randn(dtype=)); nothing for a `backend` (False) that computes no bfloat16."""
     bf16_in = any(getattr(o, "dtype", None) == BF16 for o in operands)
     if not backend:
         what = "the cuda backend has no bfloat16 kernels"
-    elif prim.bf16 is not None and prim.bf16_parts is None:
-        what = "its bfloat16 kernel rounds partial results, which compiled code does not"
     elif not bf16_in and prim.name != "cast" and not prim.is_view:
         what = "it makes bfloat16 values from no bfloat16 operand"
     else:
