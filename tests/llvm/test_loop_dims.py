@@ -56,3 +56,21 @@ def test_elementwise_loops_are_neither_unrolled_nor_interleaved():
     assert '!"llvm.loop.unroll.disable"' in ir_text
     assert '!"llvm.loop.interleave.count", i32 1' in ir_text
     assert "llvm.loop.unroll.disable" in optimized
+
+
+def test_loops_calling_mathlib_are_interleaved():
+    """A tanh's loop is interleaved MATH_INTERLEAVE times (latency-bound otherwise), a
+    plain multiply-add's is not, and the values are eager's at every length around the
+    interleaved body's 4 vectors (the tail included)."""
+    from tracecomp.codegen.llvm.lower.kernels import MATH_INTERLEAVE
+    f = tc.compile(lambda x, a: (x * a + 1).tanh())
+    for n in (1, 7, 31, 32, 33, 127, 1000):
+        x, a = tc.randn(n), tc.randn(n)
+        np.testing.assert_allclose(f(x, a).numpy(), (x * a + 1).tanh().numpy(), rtol=2e-6,
+                                   atol=1e-7)
+    assert f'!"llvm.loop.interleave.count", i32 {MATH_INTERLEAVE}' in f.llvm_ir["forward"]
+    assert MATH_INTERLEAVE > 1
+    g = tc.compile(lambda x, a: x * a + 1)
+    g(tc.randn(40), tc.randn(40))
+    assert '!"llvm.loop.interleave.count", i32 1' in g.llvm_ir["forward"]
+    assert f'interleave.count", i32 {MATH_INTERLEAVE}' not in g.llvm_ir["forward"]

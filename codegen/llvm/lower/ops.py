@@ -56,6 +56,7 @@ class Emitter:
     def __init__(self, builder, module):
         self.b = builder
         self.module = module
+        self.math_calls = 0     # mathlib functions called so far (kernels.py: interleaving)
 
     def intrinsic(self, name, ty, *args):
         # the signature is spelled out: llvmlite only knows a few intrinsics' types
@@ -64,6 +65,7 @@ class Emitter:
         return self.b.call(fn, list(args))
 
     def math(self, name, x):
+        self.math_calls += 1
         return self.b.call(mathlib.get(self.module, name, x.type), [x])
 
     def libm(self, name, *args):
