@@ -127,3 +127,17 @@ def test_the_generated_gemms_are_compiled_once_and_called_by_address(monkeypatch
         assert "define" not in "".join(line for line in text.splitlines() if name in line)
     library = shared._builds[("gemm", "float32", target.host().name)].library
     assert shared.address("float32", "generated", True, False) == library.address(name)
+
+
+def test_b_is_packed_where_a_k_block_of_its_rows_does_not_fit_the_hosts_l1(monkeypatch):
+    """l1_panel_rows from the L1's geometry: Zen 3's (32 KiB, 8 ways) with AVX2's one-line
+    panel rows holds 32 rows 1 KiB apart (a K block of 128 is packed), 512 at 3136 bytes
+    (LeNet's 49 KiB stride: 32, so its K of 25 stays in place); Zen 4's (48 KiB, 12 ways)
+    with AVX-512's four-line rows holds 192 at 1 KiB; a stride of 0 counts as a way's."""
+    from tracecomp.codegen.llvm.gemm import generated
+    for l1, panel, stride, rows in [((32 << 10, 8), 64, 1024, 32), ((32 << 10, 8), 64, 3136, 512),
+                                    ((32 << 10, 8), 64, 50176, 32), ((32 << 10, 8), 64, 0, 8),
+                                    ((48 << 10, 12), 256, 1024, 192),
+                                    ((48 << 10, 12), 256, 4096, 48)]:
+        monkeypatch.setattr(generated.host_cpu, "l1d", lambda l1=l1: l1)
+        assert generated.l1_panel_rows(panel, stride) == rows, (l1, panel, stride)

@@ -20,7 +20,10 @@ from tracecomp.errors import DTypeError, LoweringError, ShapeError
 
 DTYPES = ["float32", "float64"]
 SHAPES = [(1, 1, 1), (7, 13, 5), (65, 33, 17), (0, 4, 3), (4, 0, 3), (4, 3, 0), (0, 0, 0),
-          (3, 80, 2), (9, 95, 130)]  # (m, n, k); n = 80, 95 cross the full-vector edges
+          (3, 80, 2), (9, 95, 130), (200, 37, 140), (9, 123, 140)]
+# (m, n, k); n = 80, 95 cross the full-vector edges, m = 200 the generated GEMM's blocks of
+# C's rows (A_BLOCK_SHARE; a partial last one); n = 123 makes B's padded rows 512 bytes apart, which
+# the generated GEMM packs on an L1 they alias in (generated.aliasing_stride)
 requires_blas = pytest.mark.skipif(blas.find_gemm("float32") is None,
                                    reason="no BLAS found: " + "; ".join(blas.search_log()))
 
@@ -266,8 +269,23 @@ _TRANSPOSES = [(True, False), (False, True), (True, True)]
 
 @pytest.fixture(scope="module")
 def fallbacks():
-    """One module with a kernel per (dtype, tile); kc = 8 on the odd tile so K blocks split."""
+    """One module with a kernel per (dtype, tile); kc = 8 on the odd tile so K blocks split,
+    and A's share of L2 small, so that every product of more than a few rows runs in
+    several blocks of C's rows (generated.A_BLOCK_SHARE)."""
     module, names = ir.Module("fallback"), {}
+    share = gemm_kernel.A_BLOCK_SHARE
+    gemm_kernel.A_BLOCK_SHARE = 256     # 512 KiB of L2: 2 KiB of A, 4 rows of a K block of 128
+    try:
+        _emit_fallbacks(module, names)
+    finally:
+        gemm_kernel.A_BLOCK_SHARE = share
+    jit = _Jit(module)
+    i64, p = ctypes.c_int64, ctypes.c_void_p
+    return {key: jit.cfunc(name, i64, i64, i64, p, i64, p, i64, p, i64, ctypes.c_int32)
+            for key, name in names.items()}
+
+
+def _emit_fallbacks(module, names):
     for dtype in DTYPES:
         for t, tile in enumerate(_TILES):
             kc = 8 if tile == (16, 3, 1) else 128
@@ -279,10 +297,6 @@ def fallbacks():
                 names[dtype, tile, trans] = gemm_kernel.emit_gemm(
                     module, dtype, f"gemm_{dtype}_{t}_{trans[0]:d}{trans[1]:d}", tile, kc,
                     *trans).name
-    jit = _Jit(module)
-    i64, p = ctypes.c_int64, ctypes.c_void_p
-    return {key: jit.cfunc(name, i64, i64, i64, p, i64, p, i64, p, i64, ctypes.c_int32)
-            for key, name in names.items()}
 
 
 def _run(fn, a, b, c, acc):

@@ -38,6 +38,7 @@ from contextlib import contextmanager
 from llvmlite import ir
 
 from .. import target
+from ..runtime import host_cpu
 
 I1, I32, I64, PTR = ir.IntType(1), ir.IntType(32), ir.IntType(64), ir.PointerType()
 _FP = {"float32": (ir.FloatType(), 4, "f32"), "float64": (ir.DoubleType(), 8, "f64")}
@@ -66,6 +67,36 @@ def default_tile(vector_bytes=None):
 # 64 x 784 x 128 100 -> 105; 128 x 256 x 256 105 either way, and no loss at B rows 4 KiB
 # apart for these few rows (64 x 512 x 2048 98 -> 98). B^T is always packed.
 PACK_FROM_ROWS = 65
+LINE = 64       # bytes of a cache line
+
+
+def l1_panel_rows(panel_bytes, stride_bytes):
+    """How many rows of a B panel read in place (rows `stride_bytes` apart, `panel_bytes`
+    long) the host's L1 (host_cpu.l1d) holds at once: more, and a K block's rows evict each
+    other before the next row tile reads them again, so B is packed though the product has
+    few rows (`emit_gemm`, which computes the same in IR from B's row stride at run time).
+
+    Addresses one L1 way apart (bytes / ways) share a set. Rows s bytes apart, each
+    panel_bytes / LINE lines, fall at way / gcd(s, way) distinct offsets (the way is a power
+    of two: the gcd is s's lowest set bit, at most the way), `ways` lines each. znver3
+    (32 KiB, 8 ways; AVX2: a panel row is one line), one thread, GMAC/s in place -> packed:
+    B rows 1 KiB apart (32 rows of a K block of 128 fit) 64 x 784 x 256 32.1 -> 37.0,
+    64 x 256 x 512 (2 KiB: 16) 32.4 -> 39.7, 64 x 128 x 256 39.1 -> 42.7; rows 1056 or 3136
+    bytes apart (256 or 512 fit) 43.9 / 41.5 in place, 42.4 / 40.8 packed; LeNet's conv1,
+    6 x 25 x 12544 (49 KiB apart: 32 fit, K is 25), 30.3 in place, 27.4 packed. On znver4
+    (48 KiB, 12 ways; AVX-512: 4 lines a panel row, 192 rows fit at 1 KiB) rows 1 KiB apart
+    ran faster in place (see PACK_FROM_ROWS)."""
+    size, ways = host_cpu.l1d()
+    way = size // ways
+    lowest = stride_bytes & -stride_bytes or way
+    return max(1, panel_bytes // LINE) * (way // min(lowest, way)) * ways
+# C's rows come in blocks: each K block's rows of A are passed over once per column panel,
+# so a block of them should stay in L2, not all M rows. A quarter of L2 (128 KiB on znver3:
+# 256 rows of a K block of 128 float32), one thread, GMAC/s all rows -> blocks: 512 x 512 x
+# 512 40.5 -> 42.9, 1024 x 1024 x 256 40.0 -> 41.9, 384 x 256 x 256 41.2 -> 45.1 (blocks
+# of 96, 144 and 192 rows measured 43.2 / 44.1 / 44.3 at 512^3); a test sets it to make
+# blocks of few rows
+A_BLOCK_SHARE = 4
 FUNCTION_TYPE = ir.FunctionType(ir.VoidType(), [I64, I64, I64, PTR, I64, PTR, I64, PTR, I64, I32])
 
 
@@ -108,65 +139,104 @@ def emit_gemm(module, dtype="float32", name=None, tile=None, kc=128, trans_a=Fal
               for h in heights[w]]
     tiles = {shape: k.tile(*shape) for shape in dict.fromkeys(shapes)}  # vectors may be 1
     bld = ir.IRBuilder(fn.append_basic_block("entry"))
-    nr = lanes * vectors
-    kc_const, nr_const = ir.Constant(I64, kc), ir.Constant(I64, nr)
+    kc_const = ir.Constant(I64, kc)
+    l1_way = host_cpu.l1d()[0] // host_cpu.l1d()[1]
     # the packed B panel: kc x nr elements on the stack (32 KiB with the defaults), allocated
     # as vectors because llvmlite types a pointer from alloca by what it allocates
     scratch = bld.alloca(k.vec, size=ir.Constant(I64, kc * vectors), name="packed_b")
     scratch.align = vector_bytes
     # at least one K block, so that k == 0 still writes C = 0 (or leaves it when acc != 0)
     k_end = bld.select(bld.icmp_signed(">", kdim, ir.Constant(I64, 0)), kdim, ir.Constant(I64, 1))
+    # C's rows in blocks whose A rows (a K block of them) take at most 1 / A_BLOCK_SHARE of
+    # L2, as even as whole row tiles make them (not a full block and a thin one, for which
+    # B's panels would be packed again)
+    depth = bld.select(bld.icmp_signed("<", k_end, kc_const), k_end, kc_const)
+    most = bld.sdiv(ir.Constant(I64, host_cpu.l2_bytes() // A_BLOCK_SHARE // size), depth)
+    most = bld.select(bld.icmp_signed(">", most, ir.Constant(I64, rows)), most,
+                      ir.Constant(I64, rows))
+    blocks = bld.sdiv(bld.add(m, bld.sub(most, ir.Constant(I64, 1))), most)
+    blocks = bld.select(bld.icmp_signed(">", blocks, ir.Constant(I64, 0)), blocks,
+                        ir.Constant(I64, 1))
+    tile_rows = ir.Constant(I64, rows)
+    block = bld.mul(bld.sdiv(bld.add(bld.sdiv(bld.add(m, bld.sub(blocks, ir.Constant(I64, 1))),
+                                              blocks), ir.Constant(I64, rows - 1)), tile_rows),
+                    tile_rows)      # ceil(ceil(m / blocks) / rows) * rows
     with _loop(bld, ir.Constant(I64, 0), k_end, kc, "kb") as k0:
         klen = bld.sub(kdim, k0)
         klen = bld.select(bld.icmp_signed("<", klen, kc_const), klen, kc_const)
         load_c = bld.or_(bld.icmp_signed("!=", acc, ir.Constant(I32, 0)),
                          bld.icmp_signed(">", k0, ir.Constant(I64, 0)))
-        a_k = _at(bld, a, bld.mul(k0, lda) if trans_a else k0, fp)  # op(A)[0, k0]
         one = ir.Constant(I64, 1)
         a_row, a_col = (one, lda) if trans_a else (lda, one)    # op(A)[i, k] at i*row + k*col
         b_k = _at(bld, b, k0 if trans_b else bld.mul(k0, ldb), fp)  # op(B)[k0, 0]
-
-        def column(j0, width, masked, rem, packed=None):
-            """All row tiles of the column panel starting at j0 (`width` vectors); B comes
-            from `packed` (row stride nr) when given."""
-            if trans_b and packed is None:      # B^T is only ever read packed
-                k.pack_transposed(bld, _at(bld, b_k, bld.mul(j0, ldb), fp), ldb, klen,
-                                  rem if masked else ir.Constant(I64, width * lanes), scratch,
-                                  nr_const)
-                packed = scratch
-            b_panel, b_stride = (packed, nr_const) if packed else (_at(bld, b_k, j0, fp), ldb)
-
-            def run(r, i0):
-                args = [_at(bld, a_k, i0 if trans_a else bld.mul(i0, lda), fp), b_panel,
-                        _at(bld, c, bld.add(bld.mul(i0, ldc), j0), fp), klen, a_row, a_col,
-                        b_stride, ldc, load_c, rem]
-                bld.call(tiles[(r, width, masked)], args)
-            i0 = None
-            for height in heights[width]:
-                i0 = _rows(bld, m, height, lambda i, h=height: run(h, i), start=i0)
-
-        def full_panel(j0):
-            if trans_b:
-                k.pack_transposed(bld, _at(bld, b_k, bld.mul(j0, ldb), fp), ldb, klen, nr_const,
-                                  scratch, nr_const)
-                column(j0, vectors, False, zero, packed=scratch)
-                return
-            few = bld.icmp_signed("<", m, ir.Constant(I64, PACK_FROM_ROWS))
-            with bld.if_else(few) as (in_place, packed):
-                with in_place:
-                    column(j0, vectors, False, zero)
-                with packed:
-                    k.pack(bld, _at(bld, b_k, j0, fp), ldb, klen, vectors, scratch)
-                    column(j0, vectors, False, zero, packed=scratch)
-
-        zero = ir.Constant(I64, 0)
-        j0 = _rows(bld, n, nr, full_panel)
-        j0 = _rows(bld, n, lanes, lambda j: column(j, 1, False, zero), start=j0)
-        rem = bld.sub(n, j0)
-        with bld.if_then(bld.icmp_signed(">", rem, zero)):
-            column(j0, 1, True, rem)
+        # whether B's panels are read in place: few rows (PACK_FROM_ROWS), and a K block of
+        # B's rows fits in L1 at B's row stride (l1_panel_rows, here at run time)
+        few = bld.icmp_signed("<", m, ir.Constant(I64, PACK_FROM_ROWS))
+        ldb_bytes = bld.mul(ldb, ir.Constant(I64, size))
+        lowest = bld.and_(ldb_bytes, bld.neg(ldb_bytes))
+        in_way = bld.icmp_unsigned("<", bld.sub(lowest, ir.Constant(I64, 1)),
+                                   ir.Constant(I64, l1_way - 1))    # 0 < lowest < the way
+        lowest = bld.select(in_way, lowest, ir.Constant(I64, l1_way))
+        fits = bld.udiv(ir.Constant(I64, l1_panel_rows(vector_bytes * vectors, l1_way)
+                                     * l1_way), lowest)
+        few = bld.and_(few, bld.icmp_signed("<=", klen, fits))
+        with _loop(bld, ir.Constant(I64, 0), m, block, "mb") as m0:
+            rows_left = bld.sub(m, m0)
+            mlen = bld.select(bld.icmp_signed("<", rows_left, block), rows_left, block)
+            # op(A)[m0, k0] and C[m0, 0]: this block of rows
+            a_k = _at(bld, a, bld.add(bld.mul(k0, lda), m0) if trans_a
+                      else bld.add(bld.mul(m0, lda), k0), fp)
+            c_m = _at(bld, c, bld.mul(m0, ldc), fp)
+            _panels(bld, k, tiles, heights, mlen, n, a_k, a_row, a_col, b_k, ldb, c_m, ldc,
+                    klen, load_c, trans_b, few, scratch, vectors, lanes)
     bld.ret_void()
     return fn
+
+
+def _panels(bld, k, tiles, heights, m, n, a_k, a_row, a_col, b_k, ldb, c, ldc, klen, load_c,
+            trans_b, few, scratch, vectors, lanes):
+    """Every column panel of C's rows [0, m) for one K block: full nr-wide panels (B packed
+    into `scratch` unless `few`; B^T always), then 1-vector panels, then a masked one."""
+    nr_const = ir.Constant(I64, lanes * vectors)
+    zero = ir.Constant(I64, 0)
+
+    def column(j0, width, masked, rem, packed=None):
+        """All row tiles of the column panel starting at j0 (`width` vectors); B comes
+        from `packed` (row stride nr) when given."""
+        if trans_b and packed is None:      # B^T is only ever read packed
+            k.pack_transposed(bld, _at(bld, b_k, bld.mul(j0, ldb), k.fp), ldb, klen,
+                              rem if masked else ir.Constant(I64, width * lanes), scratch,
+                              nr_const)
+            packed = scratch
+        b_panel, b_stride = (packed, nr_const) if packed else (_at(bld, b_k, j0, k.fp), ldb)
+
+        def run(r, i0):
+            args = [_at(bld, a_k, bld.mul(i0, a_row), k.fp), b_panel,
+                    _at(bld, c, bld.add(bld.mul(i0, ldc), j0), k.fp), klen, a_row, a_col,
+                    b_stride, ldc, load_c, rem]
+            bld.call(tiles[(r, width, masked)], args)
+        i0 = None
+        for height in heights[width]:
+            i0 = _rows(bld, m, height, lambda i, h=height: run(h, i), start=i0)
+
+    def full_panel(j0):
+        if trans_b:
+            k.pack_transposed(bld, _at(bld, b_k, bld.mul(j0, ldb), k.fp), ldb, klen, nr_const,
+                              scratch, nr_const)
+            column(j0, vectors, False, zero, packed=scratch)
+            return
+        with bld.if_else(few) as (in_place, packed):
+            with in_place:
+                column(j0, vectors, False, zero)
+            with packed:
+                k.pack(bld, _at(bld, b_k, j0, k.fp), ldb, klen, vectors, scratch)
+                column(j0, vectors, False, zero, packed=scratch)
+
+    j0 = _rows(bld, n, lanes * vectors, full_panel)
+    j0 = _rows(bld, n, lanes, lambda j: column(j, 1, False, zero), start=j0)
+    rem = bld.sub(n, j0)
+    with bld.if_then(bld.icmp_signed(">", rem, zero)):
+        column(j0, 1, True, rem)
 
 
 def _at(bld, base, offset, fp):
@@ -176,7 +246,8 @@ def _at(bld, base, offset, fp):
 
 @contextmanager
 def _loop(bld, start, stop, step, name, unroll=True):
-    """for (i = start; i < stop; i += step): yields i; after the block, i is the exit value
+    """for (i = start; i < stop; i += step): yields i (step: a constant or an i64 value
+    the loop does not change); after the block, i is the exit value
     (the loop header dominates the exit, so the phi is usable there). unroll=False: LLVM
     may not unroll it (a micro-kernel's K loop, whose tile already does many independent
     multiply-adds per step)."""
@@ -189,7 +260,8 @@ def _loop(bld, start, stop, step, name, unroll=True):
     bld.cbranch(bld.icmp_signed("<", i, stop), body, done)
     bld.position_at_end(body)
     yield i
-    i.add_incoming(bld.add(i, ir.Constant(I64, step)), bld.block)
+    step = step if isinstance(step, ir.Value) else ir.Constant(I64, step)
+    i.add_incoming(bld.add(i, step), bld.block)
     latch = bld.branch(head)
     if not unroll:
         latch.set_metadata("llvm.loop", _no_unroll(bld.module))

@@ -16,6 +16,7 @@ import llvmlite.binding as llvm
 VARIABLE = "TRACECOMP_CPU_FEATURES"
 CACHES = "/sys/devices/system/cpu/cpu0/cache"      # Linux: one index* folder per cache
 L2_UNKNOWN = 512 * 1024     # where the system does not say: the smallest L2 of our hosts
+L1D_UNKNOWN = (32 * 1024, 8)    # (bytes, ways): the smaller L1 of our hosts (Zen 3's)
 
 
 def name():
@@ -65,16 +66,30 @@ def _has(changes, feature):
 def l2_bytes():
     """The size of one core's L2 cache in bytes, as Linux reports it (sysfs); L2_UNKNOWN
     where it does not (another system, a container without sysfs)."""
+    found = _cache("2", ("Unified", "Data"))
+    return found[0] if found else L2_UNKNOWN
+
+
+@functools.cache
+def l1d():
+    """(bytes, ways) of one core's L1 data cache as Linux reports it (sysfs); L1D_UNKNOWN
+    where it does not."""
+    return _cache("1", ("Data",)) or L1D_UNKNOWN
+
+
+def _cache(level, types):
+    """(bytes, ways) of cpu0's cache of `level` and one of `types`, or None."""
     try:
         for index in sorted(os.listdir(CACHES)):
-            folder = os.path.join(CACHES, index)
-            with open(os.path.join(folder, "level")) as f:
-                if f.read().strip() != "2":
-                    continue
-            with open(os.path.join(folder, "size")) as f:
-                text = f.read().strip().upper()
+            fields = {}
+            for name in ("level", "type", "size", "ways_of_associativity"):
+                with open(os.path.join(CACHES, index, name)) as f:
+                    fields[name] = f.read().strip()
+            if fields["level"] != level or fields["type"] not in types:
+                continue
+            text = fields["size"].upper()
             scale = {"K": 1 << 10, "M": 1 << 20}.get(text[-1:], 1)
-            return int(text.rstrip("KM")) * scale
+            return int(text.rstrip("KM")) * scale, int(fields["ways_of_associativity"])
     except (OSError, ValueError):
         pass
-    return L2_UNKNOWN
+    return None
