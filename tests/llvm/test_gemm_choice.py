@@ -6,7 +6,7 @@ import pytest
 
 import tracecomp as tc
 from tracecomp.codegen.llvm import target
-from tracecomp.codegen.llvm.gemm import blas, choice
+from tracecomp.codegen.llvm.gemm import blas, calibrate, choice
 
 requires_blas = pytest.mark.skipif(blas.find_gemm("float32") is None,
                                    reason="no BLAS found: " + "; ".join(blas.search_log()))
@@ -33,6 +33,7 @@ def test_dots_takes_a_times_b_transposed_of_few_rows_or_a_small_result(monkeypat
 
 def test_the_generated_gemm_takes_float32_products_of_plain_b_on_32_byte_vectors(monkeypatch):
     monkeypatch.delenv("TRACECOMP_GEMM", raising=False)
+    monkeypatch.setattr(calibrate, "blas_wins", lambda dtype: False)    # a host where it won
     wide = target.host().vector_bytes >= 32
     assert (_code("float32", 512, 512, 512) == "generated") is wide
     assert (_code("float32", 512, 512, 512, trans_a=True) == "generated") is wide
@@ -141,3 +142,34 @@ def test_b_is_packed_where_a_k_block_of_its_rows_does_not_fit_the_hosts_l1(monke
                                     ((48 << 10, 12), 256, 4096, 48)]:
         monkeypatch.setattr(generated.host_cpu, "l1d", lambda l1=l1: l1)
         assert generated.l1_panel_rows(panel, stride) == rows, (l1, panel, stride)
+
+
+@requires_blas
+def test_large_pieces_go_to_the_blas_where_it_won_the_hosts_contest(monkeypatch, tmp_path):
+    """A float32 piece of calibrate.LARGE_WORK multiply-adds or more goes to the BLAS exactly
+    where calibrate's contest says so (smaller ones and dots' shapes are unchanged); the
+    contest runs once, its answer is kept in the cache folder for the next process, and a
+    compiled large product computed either way matches eager."""
+    monkeypatch.delenv("TRACECOMP_GEMM", raising=False)
+    if target.host().vector_bytes < 32:
+        pytest.skip("the generated GEMM takes no products on this host")
+    side = round(calibrate.LARGE_WORK ** (1 / 3))
+    for wins in (True, False):
+        monkeypatch.setattr(calibrate, "blas_wins", lambda dtype, wins=wins: wins)
+        assert _code("float32", side, side, side) == ("blas" if wins else "generated")
+        assert _code("float32", side, side, side // 2) == "generated"     # below LARGE_WORK
+        assert _code("float32", 64, 4096, 4096, trans_b=True) == "dots"
+    monkeypatch.undo()
+    monkeypatch.setenv("TRACECOMP_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(calibrate, "_answers", {})
+    runs = []
+    real = calibrate._contest
+    monkeypatch.setattr(calibrate, "_contest", lambda dtype: runs.append(dtype) or real(dtype))
+    first = calibrate.blas_wins("float32")
+    assert isinstance(first, bool) and runs == ["float32"]
+    monkeypatch.setattr(calibrate, "_answers", {})      # a new process: read from the folder
+    assert calibrate.blas_wins("float32") is first and runs == ["float32"]
+    assert (tmp_path / calibrate.FILE).exists()
+    a, b = tc.randn(2 * side, side), tc.randn(side, 2 * side)
+    f = tc.compile(lambda a, b: a @ b)
+    np.testing.assert_allclose(f(a, b).numpy(), (a @ b).numpy(), rtol=1e-4, atol=1e-3)

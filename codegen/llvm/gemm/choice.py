@@ -64,7 +64,7 @@ import os
 from typing import NamedTuple
 
 from .. import target
-from . import dots, generated
+from . import calibrate, dots, generated
 
 CHOICES = ("blas", "generated", "dots")
 DOTS_MIN_DEPTH = 80         # K: shorter dot products spend too much on their reductions
@@ -113,12 +113,25 @@ def _small_result(p):
     return p.m * p.n <= 4096 and p.k >= 8 * max(p.m, p.n)
 
 
-# (code, when): the first rule that holds decides (the module docstring has the figures)
+def _large(p):
+    """A piece of calibrate.LARGE_WORK multiply-adds or more (sizes known when compiled)."""
+    sizes = (p.m, p.n, p.k)
+    return all(isinstance(x, int) for x in sizes) and math.prod(sizes) >= calibrate.LARGE_WORK
+
+
+def _generated_may(p):
+    return p.dtype in GENERATED_DTYPES and not p.trans_b \
+        and target.host().vector_bytes >= GENERATED_FROM_VECTOR_BYTES
+
+
+# (code, when): the first rule that holds decides (the module docstring has the figures;
+# calibrate.py measures on the host whether a large piece goes to the BLAS)
 RULES = [
     ("dots", lambda p: _dot_shaped(p) and p.k >= DOTS_MIN_DEPTH
      and (p.m <= DOTS_MAX_ROWS or _small_result(p))),
-    ("generated", lambda p: p.dtype in GENERATED_DTYPES and not p.trans_b
-     and target.host().vector_bytes >= GENERATED_FROM_VECTOR_BYTES),
+    ("blas", lambda p: p.blas and _generated_may(p) and _large(p)
+     and calibrate.blas_wins(p.dtype)),
+    ("generated", _generated_may),
     ("blas", lambda p: p.blas),
     ("generated", lambda p: True),
 ]
