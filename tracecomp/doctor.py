@@ -102,6 +102,10 @@ def check_cpu():
     width = target.vector_bytes(host)
     rows.append(Row("cpu features", f"{' '.join(shown) or 'no vector features'}: "
                     f"{width}-byte vectors"))
+    l1_bytes, l1_ways = host_cpu.l1d()
+    rows.append(Row("cpu caches", f"L1d {l1_bytes >> 10} KiB {l1_ways}-way, L2 "
+                    f"{host_cpu.l2_bytes() >> 10} KiB (the generated GEMM's packing and "
+                    f"blocks follow them)"))
     changes = os.environ.get(host_cpu.VARIABLE, "").strip()
     if changes:
         try:
@@ -137,7 +141,23 @@ def check_blas():
                         "unset OPENBLAS_CORETYPE to let OpenBLAS pick this CPU's kernels"))
     else:
         rows.append(Row("blas core", core))
-    return rows
+    return rows + _large_products()
+
+
+def _large_products():
+    """Which code computes large float32 products here: gemm/calibrate.py's answer where
+    a compile measured it (the doctor compiles nothing)."""
+    from .codegen.llvm import target
+    from .codegen.llvm.gemm import blas, calibrate
+    if target.host().vector_bytes < 32 or blas.find_gemm("float32") is None:
+        return []
+    wins = calibrate.known("float32")
+    what = f"float32 pieces of {calibrate.LARGE_WORK:,} multiply-adds or more"
+    if wins is None:
+        return [Row("large products", f"not measured yet ({what}: the first compile of one "
+                    f"times the BLAS against the generated GEMM)")]
+    code = "the BLAS" if wins else "the generated GEMM"
+    return [Row("large products", f"{code} (measured on this host: {what})")]
 
 
 def _numpy_blas():

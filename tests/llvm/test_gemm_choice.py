@@ -160,8 +160,11 @@ def test_large_pieces_go_to_the_blas_where_it_won_the_hosts_contest(monkeypatch,
         assert _code("float32", side, side, side // 2) == "generated"     # below LARGE_WORK
         assert _code("float32", 64, 4096, 4096, trans_b=True) == "dots"
     monkeypatch.undo()
-    monkeypatch.setenv("TRACECOMP_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("TRACECOMP_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(calibrate, "_answers", {})
+    from tracecomp import doctor
+    assert "not measured yet" in doctor._large_products()[0].value     # it runs nothing
+    assert not (tmp_path / "cache").exists()
     runs = []
     real = calibrate._contest
     monkeypatch.setattr(calibrate, "_contest", lambda dtype: runs.append(dtype) or real(dtype))
@@ -169,7 +172,9 @@ def test_large_pieces_go_to_the_blas_where_it_won_the_hosts_contest(monkeypatch,
     assert isinstance(first, bool) and runs == ["float32"]
     monkeypatch.setattr(calibrate, "_answers", {})      # a new process: read from the folder
     assert calibrate.blas_wins("float32") is first and runs == ["float32"]
-    assert (tmp_path / calibrate.FILE).exists()
+    assert (tmp_path / "cache" / calibrate.FILE).exists()
+    assert doctor._large_products()[0].value.startswith(
+        "the BLAS" if first else "the generated GEMM")
     a, b = tc.randn(2 * side, side), tc.randn(side, 2 * side)
     f = tc.compile(lambda a, b: a @ b)
     np.testing.assert_allclose(f(a, b).numpy(), (a @ b).numpy(), rtol=1e-4, atol=1e-3)
