@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from bf16_helpers import assert_same, tc_of
+from bf16_helpers import assert_same, scale_ulps, tc_of
 
 import tracecomp as tc
 
@@ -52,11 +52,16 @@ def test_model_forward_backward_under_autocast(dtype):
     loss_t.backward()
     for (name, p), (_, q) in zip(tm.named_parameters(), m.named_parameters()):
         assert q.grad.dtype is tc.float32, name
-        # bf16: conv and linear gradients bit for bit; layer_norm's weight and bias sums
-        # differ in float32's low bits (torch's mixed bf16/fp32 kernel sums in its order)
-        exact = dtype == "bfloat16" and not name.startswith("ln")
-        if exact:
+        # bf16: linear gradients bit for bit; the conv weight's within one bfloat16 step at
+        # the scale of its largest element (sums over 3 x 4 x 4 pixels rounded to bf16:
+        # torch's oneDNN kernel sums in another order on AVX2 than on AVX-512 hosts, and
+        # matched us bit for bit only there; on znver3 one near-zero sum that cancels
+        # differed by 2e-5); layer_norm's weight and bias sums differ in float32's low bits
+        # (torch's mixed bf16/fp32 kernel sums in its order)
+        if dtype == "bfloat16" and name.startswith("fc"):
             assert np.array_equal(q.grad.numpy(), p.grad.numpy()), name
+        elif dtype == "bfloat16" and name.startswith("conv"):
+            assert scale_ulps(q.grad, p.grad) <= 1, name
         else:
             np.testing.assert_allclose(q.grad.numpy(), p.grad.numpy(), rtol=2e-2, atol=1e-3,
                                        err_msg=name)
