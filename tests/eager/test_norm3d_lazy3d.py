@@ -67,18 +67,30 @@ def test_3d_lazy_modules_take_their_shapes_from_the_first_input(name, args, kwar
 
 
 def test_a_3d_cnn_compiled_trains_as_eager():
-    def build():
-        tc.manual_seed(1)
-        return tc.nn.Sequential(tc.nn.Conv3d(3, 4, 3, padding=1), tc.nn.BatchNorm3d(4),
-                                tc.nn.ReLU(), tc.nn.Conv3d(4, 2, 1), tc.nn.InstanceNorm3d(2))
-    model, twin = build(), build()
+    """Compiled and eager outputs agree; their gradients each agree with torch's in float64.
+    sum(y^2) of an InstanceNorm's y hardly depends on the weights (n var / (var + eps)), so
+    its gradients are what is left after cancellation: eager and compiled float32 sum in
+    different orders and differ by up to 2e-4 on 1.4 (znver3), eager's farther from float64."""
+    def build(nn):
+        return nn.Sequential(nn.Conv3d(3, 4, 3, padding=1), nn.BatchNorm3d(4), nn.ReLU(),
+                             nn.Conv3d(4, 2, 1), nn.InstanceNorm3d(2))
+    tc.manual_seed(1)
+    model = build(tc.nn)
+    twin, exact = build(tc.nn), build(torch.nn).double()
+    twin.load_state_dict(model.state_dict())
+    exact.load_state_dict({k: torch.tensor(v.numpy()).double()
+                           for k, v in model.state_dict().items()})
     compiled = tc.compile(twin)
     for _ in range(2):
-        for m in (model, twin):
+        for m in (model, twin, exact):
             m.zero_grad()
         y, yc = model(tc.tensor(X5)), compiled(tc.tensor(X5))
+        ye = exact(torch.tensor(X5).double())
         assert_close(yc, y, rtol=1e-4, atol=1e-5)
-        (y * y).sum().backward(), (yc * yc).sum().backward()
-    for (k, p), q in zip(model.named_parameters(), twin.parameters()):
-        assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-4, what=k)
+        (y * y).sum().backward(), (yc * yc).sum().backward(), (ye * ye).sum().backward()
+    for (k, p), q, r in zip(model.named_parameters(), twin.parameters(), exact.parameters()):
+        scale = float(r.grad.abs().max())
+        for got, who in ((p.grad, "eager"), (q.grad, "compiled")):
+            assert_close(got, r.grad.float(), rtol=0, atol=3e-4 * scale + 1e-7,
+                         what=f"{who} {k}")
     assert_close(twin[1].running_var, model[1].running_var)
