@@ -318,6 +318,12 @@ METHODS = {
 
 # `x + y` and `x - y` take no alpha: straight to the op (add's alpha handling cost ~0.3 us
 # an operator, and autograd sums gradients with +)
+def _reversed(x):
+    """reversed(x): torch's flip of the first dim, so a bidirectional RNN's loop over
+    reversed(inputs) walks tensors (Python's sequence fallback gave a plain iterator)."""
+    return x if x.ndim == 0 else x.flip(0)
+
+
 OPERATORS = {
     "__add__": ew.add, "__radd__": _reflect(ew.add), "__sub__": ew.sub,
     "__rsub__": _reflect(ew.sub), "__mul__": ew.mul, "__rmul__": _reflect(ew.mul),
@@ -346,6 +352,7 @@ OPERATORS = {
     "__ifloordiv__": lambda x, o: _floor_divide_(x, o, "//="),
     "__imod__": lambda x, o: inplace.apply(x, ew.remainder_p, ew.divisor("%=", x, o), op="%="),
     "__getitem__": indexing_sugar.getitem, "__setitem__": indexing_sugar.setitem,
+    "__reversed__": _reversed,
 }
 
 def _mT(x, name="mT", stacklevel=2):
