@@ -46,3 +46,105 @@ def test_reversed_of_a_0d_tensor_is_itself_as_torch():
     for lib in (torch, tc):
         t = lib.tensor(2.0)
         assert reversed(t) is t
+
+
+# --- torch.cond / torch.while_loop --------------------------------------------------------
+# pytorch/tutorials' torch_controlflow_tutorial imports them from torch._higher_order_ops.
+def _branchy(lib):
+    from importlib import import_module
+    cond = import_module(f"{lib.__name__}._higher_order_ops.cond").cond
+    while_loop = import_module(f"{lib.__name__}._higher_order_ops.while_loop").while_loop
+
+    class Net(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = lib.nn.Linear(3, 3)
+
+        def forward(self, x):
+            out, = cond((x.sum() > 0).unsqueeze(0), lambda t: (self.lin(t).cos(),),
+                        lambda t: (self.lin(t).sin() * 2,), (x,))
+            _, s = while_loop(lambda i, s: i < 3, lambda i, s: (i + 1, s * 1.5 + out),
+                              (lib.tensor(0), x))
+            return s
+    return Net()
+
+
+# compiled: the predicate's truth is a graph break (the forward runs eagerly, its modules
+# compiled), as an `if` on a tensor is; torch captures both branches in its graph
+@pytest.mark.filterwarnings("ignore:tracecomp.compile. graph break")
+@pytest.mark.parametrize("compiled", [False, True])
+def test_cond_and_while_loop_give_torchs_values_and_gradients(compiled):
+    torch.manual_seed(0)
+    ref, ours = _branchy(torch), _branchy(tc)
+    ours.load_state_dict({k: to_tc(v) for k, v in ref.state_dict().items()})
+    run = tc.compile(ours) if compiled else ours
+    for sign in (1, -1, 1):     # both branches, then the first again
+        x_t = torch.tensor(np.abs(np.arange(6.0).reshape(2, 3) - 2.5) * sign,
+                           dtype=torch.float32, requires_grad=True)
+        x = to_tc(x_t)
+        want, got = ref(x_t), run(x)
+        want.sum().backward()
+        got.sum().backward()
+        assert_close(got, want)
+        assert_close(x.grad, x_t.grad, what="x.grad")
+    for (name, p), p_t in zip(ours.named_parameters(), ref.parameters()):
+        assert_close(p.grad, p_t.grad, what=name)
+
+
+def test_cond_and_while_loop_are_torchs_names():
+    assert tc.cond is tc._higher_order_ops.cond and tc.while_loop is tc._higher_order_ops.while_loop
+    x = tc.tensor([1.0, -2.0])
+    assert tc.cond(False, lambda t: t, lambda t: t + 1, (x,)).tolist() == [2.0, -1.0]
+    # a loop that never runs hands back copies, as torch's
+    i, s = tc.while_loop(lambda i, s: i < 0, lambda i, s: (i + 1, s + 1), (tc.tensor(0), x))
+    assert s is not x and s.tolist() == x.tolist()
+
+
+def _errors(lib):
+    x = lib.ones(2)
+    return [
+        lambda: lib.cond(lib.tensor([True, False]), lambda t: t + 1, lambda t: t - 1, (x,)),
+        lambda: lib.cond(lib.tensor(True), lambda t: t + 1, lambda t: t - 1, x),
+        lambda: lib.cond("yes", lambda t: t + 1, lambda t: t - 1, (x,)),
+        lambda: lib.while_loop(lambda i: i.sum() < 1, lambda i: (i + 1,), x),
+        lambda: lib.while_loop(lambda i: i.sum(), lambda i: (i + 1,), (x,)),
+        lambda: lib.while_loop(lambda i, j: i.sum() < 4, lambda i, j: (i + 1,), (x, x)),
+    ]
+
+
+# torch's eager control flow compiles the call, so several of its errors are dynamo's
+# (UncapturedHigherOrderOpError, a RuntimeError) about the traced function: ours name
+# the argument instead
+OUR_WORDS = ["Expected pred to be bool or single-element tensor, but got tensor([ True, False])",
+             "Expect operands to be a tuple of possibly nested dict/list/tuple that only "
+             "consists of tensor leaves", "Expected pred to be bool or tensor, but got yes.",
+             "carried_inputs must be a tuple or list but got",
+             "cond_fn must return a boolean scalar tensor or a boolean but got 2.0",
+             "torch.while_loop: body_fn should return the same number of elements as "
+             "carried_inputs, got 1 vs 2"]
+
+
+@pytest.mark.parametrize("case", range(len(OUR_WORDS)))
+def test_control_flow_refuses_what_torch_refuses(case):
+    with pytest.raises(RuntimeError):
+        _errors(torch)[case]()
+    with pytest.raises(RuntimeError) as got:
+        _errors(tc)[case]()
+    assert str(got.value).startswith(OUR_WORDS[case])
+
+
+@pytest.mark.parametrize("pack", [lambda v: v, lambda v: [v], lambda v: {"a": v}])
+def test_a_loop_body_may_hand_back_its_values_in_any_structure_as_in_torch(pack):
+    """torch refills the carried inputs' structure from the body's leaves and returns the
+    last output as the body built it."""
+    want = torch.while_loop(lambda i: i.sum() < 4, lambda i: pack(i + 1), (torch.ones(2),))
+    got = tc.while_loop(lambda i: i.sum() < 4, lambda i: pack(i + 1), (tc.ones(2),))
+    assert type(got) is (tc.Tensor if isinstance(want, torch.Tensor) else type(want))
+    assert str(got) == str(want).replace("torch", "tracecomp")
+
+
+@pytest.mark.parametrize("branch", [lambda t: t.add_(1), lambda t: t, lambda t: t.view(-1)])
+def test_a_branch_that_mutates_or_returns_its_input_is_refused_as_by_torch(branch):
+    x = tc.ones(2)
+    with pytest.raises(RuntimeError, match="torch.cond: Higher order ops do not support"):
+        tc.cond(tc.tensor(True), branch, lambda t: t + 1, (x,))

@@ -141,6 +141,8 @@ from . import nn, optim  # noqa: E402
 from . import utils  # noqa: E402
 from . import distributed  # noqa: E402  (MPI itself starts at init_process_group)
 from . import _dynamo  # noqa: E402  (torch._dynamo.mark_dynamic)
+from .control_flow import cond, while_loop  # noqa: E402  (torch.cond, torch.while_loop)
+from . import _higher_order_ops  # noqa: E402, F401  (their torch module paths)
 from . import func  # noqa: E402  (torch.func)
 from .func import vmap  # noqa: E402  (torch.vmap is torch.func.vmap)
 # --- issue 9: programs C (d2l, tutorials) ---
