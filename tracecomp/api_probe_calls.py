@@ -330,5 +330,11 @@ OVERRIDES = {
     "torch.compiler.disable": lambda lib: lib.compiler.disable(lambda x: x + 1)(2),
     "torch.compiler.set_stance": lambda lib: type(lib.compiler.set_stance("default")).__name__,
     "torch.vmap": _func("vmap"),
+    # control flow: a branch and a loop on a tensor's values (torch compiles each call)
+    "torch.cond": lambda lib: lib.cond(lib.tensor(_DATA["x"]).sum() > 1, lambda t: t.sin(),
+                                       lambda t: t.cos(), (lib.tensor(_DATA["x"].copy()),)),
+    "torch.while_loop": lambda lib: lib.while_loop(
+        lambda i, t: t.sum() < 40, lambda i, t: (i + 1, t * 2), (lib.tensor(0),
+                                                                lib.tensor(_DATA["x"].copy()))),
     **{f"torch.func.{name}": _func(name) for name in _FUNC_CALLS},
 }
