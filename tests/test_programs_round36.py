@@ -148,3 +148,47 @@ def test_a_branch_that_mutates_or_returns_its_input_is_refused_as_by_torch(branc
     x = tc.ones(2)
     with pytest.raises(RuntimeError, match="torch.cond: Higher order ops do not support"):
         tc.cond(tc.tensor(True), branch, lambda t: t + 1, (x,))
+
+
+# --- torch.fx.proxy.GraphAppendingTracer, torch.fx.node.Target ----------------------------
+# pytorch/examples' fx/primitive_library.py inlines a wrapped function's body into a traced
+# graph through Proxies over its nodes, made with torch.fx.proxy.GraphAppendingTracer;
+# fx/module_tracer.py annotates create_proxy with torch.fx.node.Target.
+def _scaled(x):
+    return x.float().mul(2)
+
+
+torch.fx.wrap("_scaled")    # a leaf of both libraries' traces, at module scope as wrap wants
+tc.fx.wrap("_scaled")
+
+
+def _inline_scaled(lib):
+    class Foo(lib.nn.Module):
+        def forward(self, x):
+            return _scaled(x) + 1
+    traced = lib.fx.symbolic_trace(Foo())
+    node = next(n for n in traced.graph.nodes if n.op == "call_function" and n.target is _scaled)
+    with traced.graph.inserting_before(node):
+        tracer = lib.fx.proxy.GraphAppendingTracer(node.graph)
+        args = lib.fx.node.map_arg(node.args, lambda n: lib.fx.Proxy(n, tracer))
+        out = _scaled(*args)        # Proxy methods record into the graph
+        node.replace_all_uses_with(out.node)
+        traced.graph.erase_node(node)
+    traced.recompile()
+    return traced
+
+
+def test_a_function_inlined_through_graph_appending_proxies_runs_as_torchs():
+    want, got = _inline_scaled(torch), _inline_scaled(tc)
+    assert [n.op for n in got.graph.nodes] == [n.op for n in want.graph.nodes]
+    x = np.arange(3.0, dtype=np.float32)
+    assert_close(got(tc.tensor(x)), want(torch.tensor(x)))
+    assert tc.fx.proxy.GraphAppendingTracer is tc.fx.tracer.GraphAppendingTracer
+    with pytest.raises(AttributeError, match="has no attribute 'GraphAppendingTracr'"):
+        tc.fx.proxy.GraphAppendingTracr  # noqa: B018 - the typo is what raises
+
+
+def test_fx_node_annotation_types_exist_as_in_torch():
+    for lib in (torch, tc):
+        assert isinstance("relu", lib.fx.node.Target.__args__[-1])
+        assert lib.fx.node.Argument is not None

@@ -13,8 +13,15 @@ dead-code elimination need not scan the graph.
 import builtins
 import importlib
 import operator
+from collections.abc import Callable
+from typing import Any
 
 from .public_names import public_name
+
+# torch.fx.node's annotation types (pytorch/examples' fx tracers annotate create_proxy's
+# `target: torch.fx.node.Target`); an argument is anything a node's args may hold
+Target = Callable[..., Any] | str
+Argument = Any
 
 OPCODES = ("placeholder", "get_attr", "call_function", "call_method", "call_module",
            "output", "root")

@@ -148,3 +148,12 @@ for _m in REFLECTABLE:
         _define_reflected(_m)
 # `==` is recorded, so proxies compare by identity in dicts and sets
 Proxy.__hash__ = object.__hash__
+
+
+def __getattr__(name):
+    """torch.fx.proxy.GraphAppendingTracer, defined in tracer.py (a Tracer: it imports this
+    module), read here lazily where programs name it."""
+    if name == "GraphAppendingTracer":
+        from .tracer import GraphAppendingTracer
+        return GraphAppendingTracer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
