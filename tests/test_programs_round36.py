@@ -13,6 +13,8 @@ about 1e-7 relative):
   `param.grad[:] *= ...`: agree; BiRNNScratch stopped on reversed(inputs) (a plain
   iterator, no tensor): agrees now.
 """
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -192,3 +194,32 @@ def test_fx_node_annotation_types_exist_as_in_torch():
     for lib in (torch, tc):
         assert isinstance("relu", lib.fx.node.Target.__args__[-1])
         assert lib.fx.node.Argument is not None
+
+
+# --- wrapped functions in generated code; math.sqrt called through the module --------------
+# pytorch/examples' fx/primitive_library prints traced code that opens with torch's
+# `torch.fx._symbolic_trace.wrap("...")` lines; a forward calling `math.sqrt(...)` on a
+# Proxy (not `from math import sqrt`) stopped with "must be real number, not Proxy".
+def _lifted(x):
+    return x + 1
+
+
+torch.fx.wrap("_lifted")
+tc.fx.wrap("_lifted")
+torch.fx.wrap("len")        # a builtin wrapped by name, in this module's calls only
+tc.fx.wrap("len")
+
+
+def _uses_math_module(x):
+    return _lifted(x) * math.sqrt(x.shape[0]) + len(x)
+
+
+def test_wrapped_and_math_module_calls_print_and_retrace_as_torchs():
+    want = torch.fx.symbolic_trace(_uses_math_module)
+    got = tc.fx.symbolic_trace(_uses_math_module)
+    assert got.code.replace("tracecomp", "torch") == want.code
+    # the generated code re-registers its wrapped functions: a retrace keeps them leaves
+    again, want_again = tc.fx.symbolic_trace(got), torch.fx.symbolic_trace(want)
+    assert again.code.replace("tracecomp", "torch") == want_again.code
+    x = np.arange(6.0, dtype=np.float32).reshape(3, 2)
+    assert_close(again(tc.tensor(x)), want(torch.tensor(x)))

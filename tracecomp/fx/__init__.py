@@ -19,6 +19,7 @@ from .graph import Graph
 from .graph_module import GraphModule
 from .interpreter import Interpreter, Transformer
 from . import experimental, passes  # noqa: F401  (torch.fx.passes.shape_prop by attribute)
+from . import _symbolic_trace  # noqa: F401  (generated code calls its wrap)
 from .node import Node, has_side_effect, map_arg
 from .proxy import Proxy
 from .subgraph_rewriter import replace_pattern

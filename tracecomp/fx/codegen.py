@@ -51,6 +51,7 @@ class _Globals:
     def __init__(self, taken):
         """taken: the names the code's own variables use (a global must not shadow one)."""
         self.values = {}
+        self.wrapped = {}       # names of fx.wrap/autowrap functions called, in order
         self._names = Namespace()
         for reserved in (*_CODE_GLOBALS, *taken):
             self._names.create_name(reserved)
@@ -131,6 +132,8 @@ def _function_call(node, g):
         name = fn.__name__
     else:
         name = g.add(qual.replace(".", "_"), fn)
+    if node.meta.get("is_wrapped"):
+        g.wrapped[name] = None
     return f"{name}({_call_args(args, kwargs, g)})"
 
 
@@ -203,5 +206,10 @@ def python_code(graph, root_module="self"):
         body.append(line)
     if not body or not body[-1].startswith("return"):
         body.append("pass")
-    src = "\n\n\ndef forward(" + sig + "):\n" + "".join(f"    {b}\n" for b in body) + "    "
+    # torch's header: re-register the wrapped functions the code calls, so tracing the
+    # generated forward again keeps them leaves
+    wraps = "\n".join(f'{g.module("tracecomp.fx._symbolic_trace.wrap")}("{name}")'
+                      for name in g.wrapped)
+    src = "\n" + wraps + "\n\ndef forward(" + sig + "):\n" + \
+        "".join(f"    {b}\n" for b in body) + "    "
     return PythonCode(src, g.values)

@@ -42,19 +42,23 @@ def find_proxy(a):
 class recording:  # noqa: N801  (used like a decorator: recording(fn))
     """fn, recording a call_function node on fn when any argument is a Proxy. It compares
     and hashes equal to fn, so a Transformer's `if target == tracecomp.add` still holds
-    while tracecomp.add is this wrapper."""
+    while tracecomp.add is this wrapper. `wrapped`: fn is an fx.wrap or autowrap function,
+    whose nodes torch marks meta['is_wrapped'] (the generated code re-registers them)."""
 
-    __slots__ = ("__wrapped__",)
+    __slots__ = ("__wrapped__", "wrapped")
 
-    def __init__(self, fn):
-        self.__wrapped__ = fn
+    def __init__(self, fn, wrapped=False):
+        self.__wrapped__, self.wrapped = fn, wrapped
 
     def __call__(self, *args, **kwargs):
         proxy = find_proxy(args)
         if proxy is None:
             proxy = find_proxy(kwargs)
         if proxy is not None:
-            return proxy.tracer.create_proxy("call_function", self.__wrapped__, args, kwargs)
+            out = proxy.tracer.create_proxy("call_function", self.__wrapped__, args, kwargs)
+            if self.wrapped:
+                out.node.meta["is_wrapped"] = True
+            return out
         return self.__wrapped__(*args, **kwargs)
 
     def __eq__(self, other):
@@ -115,7 +119,7 @@ class Patcher:
         for name in extra:
             value = fn_globals.get(name, getattr(builtins, name, None))
             if value is not None and not isinstance(value, recording):
-                self.set(fn_globals, name, recording(value), use_dict=True)
+                self.set(fn_globals, name, recording(value, wrapped=True), use_dict=True)
         if id(fn_globals) in self._seen_globals:
             return
         self._seen_globals.add(id(fn_globals))
@@ -125,7 +129,7 @@ class Patcher:
             if hit is not None and hit[0] is value:
                 self.set(fn_globals, name, hit[1], use_dict=True)
             elif self._autowrap.get(id(value)) is value:
-                self.set(fn_globals, name, recording(value), use_dict=True)
+                self.set(fn_globals, name, recording(value, wrapped=True), use_dict=True)
 
     def patch_tensor_operators(self, tensor_cls):
         """A real tensor meeting a Proxy records the method call torch records: its

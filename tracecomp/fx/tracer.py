@@ -24,8 +24,9 @@ from .graph import Graph
 from .patching import Patcher
 from .proxy import Attribute, ParameterProxy, Proxy, TraceError
 
-# fx.wrap registrations: (the caller's globals, function name)
-_WRAPPED = []
+# fx.wrap registrations: (id of the caller's globals, function name) -> those globals (a
+# GraphModule's code registers its wrapped functions each time it is compiled)
+_WRAPPED = {}
 
 
 def wrap(fn_or_name):
@@ -35,7 +36,7 @@ def wrap(fn_or_name):
     if caller.f_code.co_name != "<module>":
         raise NotImplementedError("wrap must be called at the top level of a module")
     name = fn_or_name if isinstance(fn_or_name, str) else fn_or_name.__code__.co_name
-    _WRAPPED.append((caller.f_globals, name))
+    _WRAPPED[id(caller.f_globals), name] = caller.f_globals
     return fn_or_name
 
 
@@ -52,6 +53,8 @@ class Tracer:
         # functions of autowrap_modules (`from math import sqrt`) and autowrap_functions
         self.autowrap = [f for m in autowrap_modules for k, f in vars(m).items()
                          if callable(f) and not k.startswith("_")] + list(autowrap_functions)
+        # ... and the modules' own functions, for forwards that call math.sqrt
+        self.autowrap_modules = tuple(autowrap_modules)
         self.param_shapes_constant = param_shapes_constant
         self.graph = None
         self.root = None
@@ -188,11 +191,13 @@ class Tracer:
         patcher.patch_namespaces()
         patcher.patch_tensor_operators(Tensor)
         wrapped = {}
-        for g, name in _WRAPPED:
-            wrapped.setdefault(id(g), (g, []))[1].append(name)
+        for (key, name), g in _WRAPPED.items():
+            wrapped.setdefault(key, (g, []))[1].append(name)
         for g, names in wrapped.values():
             patcher.patch_globals(g, names)
         patcher.patch_globals(fn.__globals__)
+        for m in self.autowrap_modules:
+            patcher.patch_globals(vars(m))
         tracer, orig_call, orig_getattr = self, Module.__call__, Module.__getattr__
         cache = {}
 
