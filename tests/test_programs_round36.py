@@ -152,6 +152,77 @@ def test_a_branch_that_mutates_or_returns_its_input_is_refused_as_by_torch(branc
         tc.cond(tc.tensor(True), branch, lambda t: t + 1, (x,))
 
 
+
+# --- torch._higher_order_ops.scan / map -----------------------------------------------------
+# the same tutorial runs an LSTMCell over time with scan (LSTM_scan_cell) and maps x ** y
+def _scanned_lstm(lib, cell, h, c, xs):
+    from importlib import import_module
+    scan = import_module(f"{lib.__name__}._higher_order_ops.scan").scan
+
+    def step(carry, x):
+        hx, cx = cell(x, carry)
+        return (hx, cx.clone()), hx.clone()
+    return scan(step, (h, c), xs, dim=0)
+
+
+def test_an_lstm_cell_scanned_over_time_gives_torchs_values_and_gradients():
+    torch.manual_seed(0)
+    cell_t = torch.nn.LSTMCell(5, 4)
+    cell = tc.nn.LSTMCell(5, 4)
+    cell.load_state_dict({k: to_tc(v) for k, v in cell_t.state_dict().items()})
+    rng = np.random.default_rng(0)
+    xs_t = torch.tensor(rng.standard_normal((6, 5)), dtype=torch.float32, requires_grad=True)
+    h_t, c_t = (torch.tensor(rng.standard_normal(4), dtype=torch.float32) for _ in range(2))
+    xs = to_tc(xs_t)
+    (hw, cw), ys_w = _scanned_lstm(torch, cell_t, h_t, c_t, xs_t)
+    (hg, cg), ys_g = _scanned_lstm(tc, cell, to_tc(h_t), to_tc(c_t), xs)
+    (ys_w.sum() + cw.sum()).backward()
+    (ys_g.sum() + cg.sum()).backward()
+    for g, w in ((hg, hw), (cg, cw), (ys_g, ys_w)):
+        assert_close(g, w)
+    assert_close(xs.grad, xs_t.grad, what="xs.grad")
+    assert_close(cell.weight_hh.grad, cell_t.weight_hh.grad, what="weight_hh.grad")
+
+
+@pytest.mark.parametrize("dim,reverse", [(0, False), (1, True), (-1, False)])
+def test_scan_over_a_dim_of_a_tree_stacks_as_torchs(dim, reverse):
+    def run(lib):
+        from importlib import import_module
+        scan = import_module(f"{lib.__name__}._higher_order_ops.scan").scan
+        xs = lib.tensor(np.arange(24.0, dtype=np.float32).reshape(2, 3, 4))
+        init = {"a": lib.zeros(*[n for i, n in enumerate((2, 3, 4)) if i != dim % 3])}
+
+        def step(c, x):
+            new = c["a"] * 0.5 + x[0]
+            return {"a": new}, [(new * x[1]).sin(), x[1].sum()]
+        return scan(step, init, (xs, xs + 1), dim=dim, reverse=reverse)
+    (carry_w, ys_w), (carry_g, ys_g) = run(torch), run(tc)
+    assert_close(carry_g["a"], carry_w["a"])
+    assert type(ys_g) is list and len(ys_g) == 2
+    for g, w in zip(ys_g, ys_w):
+        assert_close(g, w)
+
+
+def test_map_stacks_f_over_the_leading_dim_as_torchs():
+    from torch._higher_order_ops.map import map as torch_map
+
+    from tracecomp._higher_order_ops.map import map as tc_map
+    want = torch_map(lambda x, y: x ** y, torch.arange(5), torch.tensor(2))
+    got = tc_map(lambda x, y: x ** y, tc.arange(5), tc.tensor(2))
+    assert got.dtype == tc.int64 and got.tolist() == want.tolist()
+    with pytest.raises(RuntimeError, match="Leading dimensions of mapped xs must be "
+                                           "consistent"):
+        tc_map(lambda x: x[0] + x[1], [tc.ones(2), tc.ones(3)])
+
+
+def test_a_scan_step_returning_its_input_is_refused_as_by_torch():
+    from tracecomp._higher_order_ops.scan import scan
+    with pytest.raises(RuntimeError, match="torch.scan: Higher order ops do not support "
+                                           "aliasing"):
+        scan(lambda c, x: (c + x, x), tc.zeros(2), tc.ones(3, 2))
+    with pytest.raises(RuntimeError, match="init carry should match the next_carry"):
+        scan(lambda c, x: (c.sum(), x + 1), tc.zeros(2), tc.ones(3, 2))
+
 # --- torch.fx.proxy.GraphAppendingTracer, torch.fx.node.Target ----------------------------
 # pytorch/examples' fx/primitive_library.py inlines a wrapped function's body into a traced
 # graph through Proxies over its nodes, made with torch.fx.proxy.GraphAppendingTracer;

@@ -1,5 +1,6 @@
 """torch.cond and torch.while_loop (torch._higher_order_ops): data-dependent branching and
-looping as functions, run here as the Python `if` and `while` they stand for.
+looping as functions, run here as the Python `if` and `while` they stand for
+(control_flow_scan.py has scan and map, on the tree helpers and purity checks here).
 
 torch compiles each call (both branches, or the loop body) into a graph; tracecomp runs
 the branch or body the predicate picks, eagerly, so autograd records it as any other code.

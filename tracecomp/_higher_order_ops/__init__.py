@@ -2,6 +2,8 @@
 paths (torch._higher_order_ops.cond.cond, ...). They are tracecomp/control_flow.py's.
 Importing each submodule first keeps the package's names the functions, as torch's."""
 from .cond import cond
+from .map import map  # noqa: A004 - torch's name
+from .scan import scan
 from .while_loop import while_loop
 
-__all__ = ["cond", "while_loop"]
+__all__ = ["cond", "map", "scan", "while_loop"]
