@@ -1,17 +1,37 @@
 """What published torch programs needed that tracecomp lacked, found by running them with
 their imports changed, eager and compiled (round 36), each reproduced here against torch.
 
-Programs run (weights copied from torch's twin, tiny synthetic data, a few SGD steps;
-"agrees" means eager, compile(model) and a compiled whole step give torch's losses to
-about 1e-7 relative):
-- d2l-en chapter_convolutional-modern: GoogLeNet, BatchNorm from scratch (BNLeNetScratch)
-  and BNLeNet, DenseNet, ResNet18, AnyNet/RegNetX32, NiN, VGG, AlexNet (lazy layers,
-  layer_summary): agree (NiN/AlexNet/VGG's dropout masks come from another RNG; RegNetX32
-  with batch 2 drifts to 1e-5 by step 3 as float32 order in BN amplifies, eager too).
-- d2l-en chapter_recurrent-neural-networks / chapter_recurrent-modern: RNN, GRU, LSTM and
-  stacked RNN from scratch and concise, their predict(), gradient clipping through
-  `param.grad[:] *= ...`: agree; BiRNNScratch stopped on reversed(inputs) (a plain
-  iterator, no tensor): agrees now.
+Programs run (weights copied from torch's twin, tiny synthetic data, a few steps; "agrees"
+means eager, compile(model) and a compiled whole training step give torch's losses to about
+1e-7 relative; where the step holds data-dependent Python it is a graph break, as in
+torch.compile):
+- d2l-en chapter_convolutional-modern (its pytorch cells, d2l/torch.py with the imports
+  changed): GoogLeNet, BatchNorm from scratch and BNLeNet, DenseNet, ResNet18, RegNetX32,
+  NiN, VGG, AlexNet, layer_summary: agree (NiN/AlexNet/VGG's dropout masks come from
+  another RNG; RegNetX32 at batch 2 drifts to 1e-5 by step 3 through BN, torch's own
+  float32 run drifts as far from float64).
+- d2l-en recurrent chapters: RNN, GRU, LSTM, stacked RNN from scratch and concise, predict(),
+  gradient clipping through `param.grad[:] *= ...`, Seq2Seq with masked loss and
+  predict_step: agree; BiRNNScratch stopped on reversed(inputs): agrees now.
+- d2l-en TinySSD (multibox_target, calc_loss, multibox_detection), DCGAN and the 2-d GAN
+  (update_D/update_G with Adam), BERT pretraining loss through nn.DataParallel, word2vec
+  skip-gram with the masked BCE, the FCN head with its bilinear ConvTranspose2d init,
+  sentiment BiRNN/TextCNN and decomposable-attention NLI through train_batch_ch13, the
+  builders' guide chapters: agree (SSD's detections equal up to the order of tied scores,
+  which torch's unstable sort leaves arbitrary; SSD at lr 0.2 and DCGAN with Adam amplify
+  one BN output rounding to the other side of 0 into 1e-4 by step 3, checked against a
+  float64 run where our gradients are as close as torch's).
+- pytorch/tutorials torch_controlflow_tutorial: stopped on torch._higher_order_ops'
+  cond/while_loop/scan/map: run now (associative_scan still missing).
+- pytorch/tutorials custom_function_conv_bn_tutorial (gradchecks, fused and unfused nets,
+  Adadelta + StepLR, inference_mode test): agrees.
+- pytorch/examples fx/*: primitive_library stopped on torch.fx.proxy.GraphAppendingTracer
+  and printed no wrap() header; module_tracer on torch.fx.node.Target; a forward calling
+  math.sqrt(proxy) stopped; all as torch's now. inline_function,
+  proxy_based_graph_creation and wrap_output_dynamically call tracecomp functions on
+  Proxies outside a trace, which needs __torch_function__ (a TraceError says so).
+- pytorch/examples mnist_forward_forward (Net.train overriding Module.train, per-layer Adam),
+  super_resolution (orthogonal_ init, PixelShuffle), actor_critic's losses: agree.
 """
 import math
 
