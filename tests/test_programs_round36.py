@@ -22,7 +22,8 @@ torch.compile):
   one BN output rounding to the other side of 0 into 1e-4 by step 3, checked against a
   float64 run where our gradients are as close as torch's).
 - pytorch/tutorials torch_controlflow_tutorial: stopped on torch._higher_order_ops'
-  cond/while_loop/scan/map: run now (associative_scan still missing).
+  cond/while_loop/scan/map/associative_scan: run now (the pointwise associative_scan is
+  torch's CUDA kernel; its generic mode is bit for bit torch's).
 - pytorch/tutorials custom_function_conv_bn_tutorial (gradchecks, fused and unfused nets,
   Adadelta + StepLR, inference_mode test): agrees.
 - pytorch/examples fx/*: primitive_library stopped on torch.fx.proxy.GraphAppendingTracer
@@ -242,6 +243,37 @@ def test_a_scan_step_returning_its_input_is_refused_as_by_torch():
         scan(lambda c, x: (c + x, x), tc.zeros(2), tc.ones(3, 2))
     with pytest.raises(RuntimeError, match="init carry should match the next_carry"):
         scan(lambda c, x: (c.sum(), x + 1), tc.zeros(2), tc.ones(3, 2))
+
+
+# the tutorial's state-space kernel: associative_scan over (A, Bu) pairs, generic mode
+def _s5(x, y):
+    a_i, bu_i = x
+    a_j, bu_j = y
+    return a_j * a_i, a_j * bu_i + bu_j
+
+
+@pytest.mark.parametrize("steps,reverse", [(7, False), (8, True), (1, False)])
+def test_associative_scan_combines_in_torchs_order_bit_for_bit(steps, reverse):
+    """torch's generic mode pairs neighbours level by level; the same association gives
+    the same float32 roundings (a sequential scan would not)."""
+    from torch._higher_order_ops.associative_scan import associative_scan as want_scan
+
+    from tracecomp._higher_order_ops.associative_scan import associative_scan as got_scan
+    rng = np.random.default_rng(steps)
+    a, b = rng.standard_normal((steps, 3)), rng.standard_normal((steps, 3))
+    xs_t = tuple(torch.tensor(v, dtype=torch.float32, requires_grad=True) for v in (a, b))
+    xs = tuple(to_tc(v) for v in xs_t)
+    want = want_scan(_s5, xs_t, dim=0, reverse=reverse, combine_mode="generic")
+    got = got_scan(_s5, xs, dim=0, reverse=reverse, combine_mode="generic")
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g.detach().numpy(), w.detach().numpy())
+    sum(w.sum() for w in want).backward()
+    sum(g.sum() for g in got).backward()
+    for g, w in zip(xs, xs_t):
+        assert_close(g.grad, w.grad, what="grad")
+    with pytest.raises(ValueError, match="For combine_mode='pointwise', all input tensors "
+                                         "need to be on CUDA or XPU"):
+        got_scan(_s5, xs, dim=0)
 
 # --- torch.fx.proxy.GraphAppendingTracer, torch.fx.node.Target ----------------------------
 # pytorch/examples' fx/primitive_library.py inlines a wrapped function's body into a traced
