@@ -17,10 +17,10 @@ torch.compile):
   (update_D/update_G with Adam), BERT pretraining loss through nn.DataParallel, word2vec
   skip-gram with the masked BCE, the FCN head with its bilinear ConvTranspose2d init,
   sentiment BiRNN/TextCNN and decomposable-attention NLI through train_batch_ch13, the
-  builders' guide chapters: agree (SSD's detections equal up to the order of tied scores,
-  which torch's unstable sort leaves arbitrary; SSD at lr 0.2 and DCGAN with Adam amplify
-  one BN output rounding to the other side of 0 into 1e-4 by step 3, checked against a
-  float64 run where our gradients are as close as torch's).
+  vision transformer, the builders' guide chapters: agree (SSD's detections equal up to
+  the order of tied scores, which torch's unstable sort leaves arbitrary; SSD at lr 0.2
+  and DCGAN with Adam amplify one BN output rounding to the other side of 0 into 1e-4 by
+  step 3, checked against a float64 run where our gradients are as close as torch's).
 - pytorch/tutorials torch_controlflow_tutorial: stopped on torch._higher_order_ops'
   cond/while_loop/scan/map/associative_scan: run now (the pointwise associative_scan is
   torch's CUDA kernel; its generic mode is bit for bit torch's).
