@@ -83,7 +83,7 @@ class FusedStep:
 
     def __init__(self, opt):
         from .driver import CompiledFunction  # the driver imports this module
-        from .run_artifact import execute
+        from .run_artifact import execute_on
 
         def update(opt):
             _update_all(opt)
@@ -92,7 +92,7 @@ class FusedStep:
         # how often it may compile is this module's rule (MAX_COMPILES), not a recompile
         # the user should be warned about; the version of an old lr is not called again
         self.compiled = CompiledFunction(update, recompile_limit=math.inf, cache_size=2)
-        self.execute = execute
+        self.execute = execute_on
         self.steps = 0
         self.off = False
         self.repeat = None      # step_repeat.StepRepeat: the latest step again, cheaply

@@ -41,7 +41,7 @@ _SCALARS = (int, float, bool, str)      # compared by value (and tuples of them)
 
 
 class StepRepeat:
-    __slots__ = ("art", "execute", "grad_enabled", "groups", "params", "recipe", "specs",
+    __slots__ = ("art", "execute", "grad_enabled", "groups", "n_state", "params", "plan",
                  "state_sizes")
 
     @staticmethod
@@ -74,10 +74,14 @@ class StepRepeat:
         repeat.grad_enabled = _grad.enabled
         repeat.groups = groups_of(opt, fed_numbers[0])
         repeat.params = params
-        repeat.recipe = recipe
+        repeat.n_state = art.n_state
         repeat.state_sizes = (len(opt.state), [len(opt.state.get(p, ())) for p in params],
                               [p.grad is not None for p in params])
-        repeat.specs = [(t._data.shape, t._data.dtype, t._requires_grad) for _, t in every]
+        # each entry's source (kind, index or value, state key) with the spec it must
+        # meet, in one tuple: _run's one loop finds and checks each tensor
+        repeat.plan = [(where[0], where[1], where[2] if len(where) > 2 else None,
+                        t._data.shape, t._data.dtype, t._requires_grad)
+                       for where, (_, t) in zip(recipe, every)]
         return repeat
 
     def __call__(self, opt):
@@ -102,22 +106,23 @@ class StepRepeat:
             if len(get(p, ())) != size or (p.grad is not None) is not grad:
                 return False
         every = []
-        for where in self.recipe:
-            kind = where[0]
-            if kind == "held":
-                every.append(where[1])
-            elif kind == "number":
-                every.append(refill(where[1]))
+        append = every.append
+        for kind, source, key, shape, dtype, requires_grad in self.plan:
+            if kind == "param":
+                t = params[source]
+            elif kind == "grad":
+                t = params[source].grad
+            elif kind == "state":
+                t = state[params[source]].get(key)
             else:
-                p = params[where[1]]
-                every.append(p if kind == "param" else p.grad if kind == "grad"
-                             else state[p].get(where[2]))
-        for t, (shape, dtype, requires_grad) in zip(every, self.specs):
+                t = source if kind == "held" else refill(source)
             data = getattr(t, "_data", None)   # a state entry may be a number by now
             if (type(data) is not ndarray or data.shape != shape or data.dtype != dtype
                     or t._requires_grad is not requires_grad):
                 return False
-        self.execute(self.art, (), [(None, t) for t in every])
+            append(t)
+        n = self.n_state        # the entries the artifact reads (all but a dropped tail)
+        self.execute(self.art, every if n is None else every[:n], 0)
         return True
 
 
@@ -142,7 +147,8 @@ def same_groups(opt, groups):
                 or len(group) != len(settings) + 1:
             return False
         for key, v in settings:
-            if not _same(group.get(key, _MISSING), v):
+            now = group.get(key, _MISSING)
+            if now is not v and not _same(now, v):     # (the same object: the usual case)
                 return False
     return True
 
