@@ -77,6 +77,9 @@ def _same_size(name, input, target, fatal):
 
 
 # --- class-index losses -------------------------------------------------------------------
+_INT64, _UINT8 = np.dtype(np.int64), np.dtype(np.uint8)
+
+
 def _class_dim(input):
     return nll.class_dim(input.ndim)
 
@@ -84,22 +87,24 @@ def _class_dim(input):
 def _check_class_target(name, input, target, weight, ignore_index):
     """Shapes and dtype of a class-index target for an (N, C, d1, ...) input; returns the
     target behind a range guard (checked whenever the loss runs, compiled too)."""
-    if np_kind(target._data.dtype) not in "iu":
-        raise DTypeError(f"{name}: expected target of scalar type Long (class indices) but "
-                         f"found {target.dtype.name}; pass class indices as an int64 tensor, "
-                         f"or class probabilities with the input's shape and a float dtype")
-    if target._data.dtype not in (np.dtype(np.int64), np.dtype(np.uint8)):
-        raise DTypeError(f"{name}: expected target dtype to be Long or Byte, but got "
-                         f"{dtypes.TORCH_NAMES.get(target._data.dtype, target.dtype.name)}; "
-                         f"convert the class indices with target.long()")
-    if target._data.dtype != np.int64:
+    if target._data.dtype != _INT64:     # (int64: the usual targets, nothing to check)
+        if np_kind(target._data.dtype) not in "iu":
+            raise DTypeError(f"{name}: expected target of scalar type Long (class indices) "
+                             f"but found {target.dtype.name}; pass class indices as an int64 "
+                             f"tensor, or class probabilities with the input's shape and a "
+                             f"float dtype")
+        if target._data.dtype != _UINT8:
+            raise DTypeError(f"{name}: expected target dtype to be Long or Byte, but got "
+                             f"{dtypes.TORCH_NAMES.get(target._data.dtype, target.dtype.name)}"
+                             f"; convert the class indices with target.long()")
         # uint8 indices widened once here, so the graph's index arithmetic is all int64
-        target = ew.cast(target, np.dtype(np.int64))
+        target = ew.cast(target, _INT64)
     if input.ndim < 1:
         raise ShapeError(f"{name}: input must have at least 1 dimension (classes), got a 0-d "
                          f"tensor")
-    cdim = _class_dim(input)
-    want = tuple(input.shape[:cdim]) + tuple(input.shape[cdim + 1:])
+    shape = tuple(input.shape)
+    cdim = nll.class_dim(len(shape))
+    want = shape[:cdim] + shape[cdim + 1:]
     if tuple(target.shape) != want:
         if input.ndim >= 2 and target.ndim <= 1 or \
                 input.ndim > 2 and target.shape[0] != input.shape[0]:
@@ -109,7 +114,7 @@ def _check_class_target(name, input, target, weight, ignore_index):
                                  f"match target batch_size ({got}).")
         raise ShapeError(f"{name}: expected target of shape {fmt_shape(want)} for input of "
                          f"shape {fmt_shape(input.shape)}, got {fmt_shape(target.shape)}")
-    n_classes = input.shape[cdim]
+    n_classes = shape[cdim]
     if weight is not None and tuple(weight.shape) != (n_classes,):
         raise ShapeError(f"{name}: weight tensor should be defined either for all {n_classes} "
                          f"classes or no classes but got weight tensor of shape: "
@@ -133,6 +138,12 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     """-input[n, target[n]] * weight[target[n]]; 'mean' divides by the summed weights."""
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
+    return _nll_loss(input, target, weight, ignore_index, reduction)
+
+
+def _nll_loss(input, target, weight, ignore_index, reduction):
+    """nll_loss once its reduction is checked: cross_entropy's class-index case calls it
+    straight (its own autocast wrapper and checks have run)."""
     target = _check_class_target("nll_loss", input, target, weight, ignore_index)
     if weight is None:              # one primitive (ops/nll.py); an eager batch that holds
         return nll.nll_loss(input, target, reduction,   # no ignore_index skips its mask
@@ -209,7 +220,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                              f"{input.shape[_class_dim(input)]} classes or no classes but got "
                              f"weight tensor of shape: {fmt_shape(weight.shape)}")
         return _prob_target_loss(logp, target, weight, reduction, label_smoothing)
-    nll = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction)
+    nll = _nll_loss(logp, target, weight, ignore_index, reduction)
     if label_smoothing == 0:
         return nll
     n_classes = input.shape[_class_dim(input)]

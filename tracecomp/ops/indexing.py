@@ -20,6 +20,7 @@ from .rules import same_dtype
 # --- a guard: index values checked when the op runs (eagerly or in a compiled graph) ------
 ERRORS = {"IndexError": IndexError, "RuntimeError": RuntimeError}
 _UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+_max = np.maximum.reduce     # x.max() without its Python wrapper (numpy's _methods._amax)
 
 
 def _check_range_impl(x, low, high, ignore, message, error, exclude=None):
@@ -32,7 +33,7 @@ def _check_range_impl(x, low, high, ignore, message, error, exclude=None):
     # compiled training step checks its targets so on every call
     if exclude is None and x.size:
         if low == 0 and np_kind(x.dtype) == "i":
-            if x.view(_UNSIGNED[x.dtype.itemsize]).max() < high:
+            if _max(x.view(_UNSIGNED[x.dtype.itemsize]), axis=None) < high:
                 return x
         elif low <= x.min() and x.max() < high:
             return x
@@ -60,10 +61,11 @@ def check_range(x, low, high, message, ignore=None, error="IndexError", exclude=
     now, in a compiled graph every time it runs. `message` may use {value}, {low}, {high}
     and {last} (high - 1): a message that names a size this way, not as text, keeps the
     graph the same at other sizes (compiler/dynamic.py)."""
-    params = {"low": low, "high": high, "ignore": ignore, "message": message, "error": error}
-    if exclude is not None:     # only when asked: graphs without it print as before
-        params["exclude"] = exclude
-    return bind(check_range_p, x, **params)
+    if exclude is None:     # only when asked: graphs without it print as before
+        return bind(check_range_p, x, low=low, high=high, ignore=ignore, message=message,
+                    error=error)
+    return bind(check_range_p, x, low=low, high=high, ignore=ignore, message=message,
+                error=error, exclude=exclude)
 
 
 def check_nonzero(x, message):

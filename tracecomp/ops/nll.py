@@ -39,7 +39,8 @@ def _impl(x, target, reduction, ignore_index):
         if reduction == "none":
             return -picked.reshape(target.shape)
         total = np.add.reduce(picked, axis=every)
-        return -total if reduction == "sum" else total / -picked.size
+        # numpy's scalar as a 0-d array here, cheaper than bind's generic conversion
+        return np.array(-total if reduction == "sum" else total / -picked.size)
     keep = target != ignore_index
     safe = np.where(keep, target, 0)
     weights = keep.astype(x.dtype)

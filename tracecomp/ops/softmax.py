@@ -44,8 +44,12 @@ def _softmax(x, dim):
 def _log_softmax(x, dim):
     if not x.size:
         return x - 0.0
-    shifted = _shifted(x, _axis(x, dim))
-    return shifted - np.log(np.add.reduce(np.exp(shifted), axis=_axis(x, dim), keepdims=True))
+    axis = _axis(x, dim)
+    shifted = _shifted(x, axis)
+    logsum = np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
+    if type(shifted) is np.ndarray:     # in shifted's buffer, which nothing else holds
+        return np.subtract(shifted, logsum, out=shifted)
+    return shifted - logsum             # a 0-d x: numpy made scalars
 
 
 def _log_softmax_bf16(x, dim):
@@ -82,7 +86,7 @@ def _log_softmax_vjp(g, out, x, dim):
 def _log_softmax_backward(g, out, dim):
     total = np.add.reduce(g, axis=_axis(g, dim), keepdims=True)
     e = np.exp(out)
-    if type(e) is not np.ndarray or e.dtype != np.result_type(g, total):
+    if type(e) is not np.ndarray or e.dtype != g.dtype or total.dtype != g.dtype:
         return g - e * total        # a 0-d (a scalar), or a wider g: the result takes its dtype
     # in e's buffer: one array of the logits' size, where `g - e * total` makes three
     # (numpy reuses temporaries only from 256 KB); it is the peak of an eager
