@@ -173,7 +173,6 @@ def _trace_of(what):
 def root_grads(tensors, grads, op):
     """The roots as a tuple and their starting gradients (ones for scalars), with torch's
     checks; shared with the in-trace backward (tracing/backward.py)."""
-    from ..creation import ones_like
     tensors = as_tuple(tensors)
     if grads is None:
         grads = (None,) * len(tensors)
@@ -195,8 +194,11 @@ def root_grads(tensors, grads, op):
                                     f"real function of it first")
             # a plain array's ones directly: ones_like's placement and layout checks cost
             # ~9 us of each training step's backward (a 0-d loss has no layout to copy)
-            g = Tensor._make(np.ones(t._data.shape, t._data.dtype)) \
-                if type(t._data) is np.ndarray else ones_like(t)
+            if type(t._data) is np.ndarray:
+                g = Tensor._make(np.ones(t._data.shape, t._data.dtype))
+            else:       # (imported here: an import statement costs every backward ~1 us)
+                from ..creation import ones_like
+                g = ones_like(t)
         elif tuple(g.shape) != tuple(t.shape):
             raise AutogradError(f"Mismatch in shape: grad_output[0] has a shape of "
                                 f"{fmt_shape(g.shape)} and output[0] has a shape of "
@@ -502,7 +504,9 @@ def _route(args, edges, grads, walk):
     for a, ga, producer in zip(args, grads, edges):
         if ga is None or not isinstance(a, Tensor) or not a._requires_grad:
             continue
-        ga = fit_grad(ga, a)
+        if fit_batched is not None or ga._data.shape != a._data.shape or \
+                ga._data.dtype != a._data.dtype:    # (most gradients fit: no call)
+            ga = fit_grad(ga, a)
         if stop is not None and id(a) in stop:      # an input of a hooked node (_step_hooked)
             k = stop[id(a)]
             held = walk.held[k]
@@ -558,8 +562,10 @@ def _accumulate_leaf(leaf, g, create_graph, handed):
     """Add g into leaf.grad, then run its post-accumulate hooks. `handed` holds the arrays
     already given to a leaf in this run: add's VJP returns the same g for both operands,
     and optimizers update .grad in place, so no two .grad tensors may share memory."""
-    _add_to_grad(leaf, hooked_grad(leaf, g), create_graph, handed)
-    after_accumulating(leaf)
+    g = hooked_grad(leaf, g) if leaf._hooks else g
+    _add_to_grad(leaf, g, create_graph, handed)
+    if leaf._post_accumulate_hooks:
+        after_accumulating(leaf)
 
 
 def _add_to_grad(leaf, g, create_graph, handed):

@@ -24,6 +24,8 @@ from ..errors import AutogradError
 from ..ops.registry import Primitive
 from ..tensor import Tensor
 
+_make = Tensor._make
+
 
 class BackwardState:
     """What every bridge node of one call shares: the saved values and the runner; as the
@@ -79,10 +81,9 @@ def _bridge_vjp(grads, outs, *args, call, index):
     else:
         result = run(list(call.saved) + cotangents)
     if call.grad_slots is None or None not in grads:
-        return tuple(Tensor._make(a) for a in result)
+        return [_make(a) for a in result]
     given = {slot for slot, g in enumerate(grads) if g is not None}
-    return tuple(Tensor._make(a) if slots & given else None
-                 for a, slots in zip(result, call.grad_slots))
+    return [_make(a) if slots & given else None for a, slots in zip(result, call.grad_slots)]
 
 
 def _cotangent(g, dtype):
