@@ -123,6 +123,21 @@ def test_cond_and_while_loop_are_torchs_names():
     assert s is not x and s.tolist() == x.tolist()
 
 
+def test_while_loop_carries_namedtuples_as_torch_does():
+    """The carried structure is a pytree (func/pytree.py): a namedtuple stays one."""
+    import collections
+    pair = collections.namedtuple("Pair", "a b")
+    results = []
+    for lib in (torch, tc):
+        x = lib.ones(3)
+        (out,) = lib.while_loop(lambda c: c.a.sum() < 10, lambda c: (pair(c.a + 1, c.b * 2),),
+                                (pair(x, x),))
+        assert type(out) is pair
+        results.append(out)
+    assert_close(results[1].a, results[0].a)
+    assert_close(results[1].b, results[0].b)
+
+
 def _errors(lib):
     x = lib.ones(2)
     return [

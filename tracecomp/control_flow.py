@@ -16,16 +16,13 @@ finds by tracing both, is not found here.
 """
 import numpy as np
 
+from .func.pytree import tree_flatten, tree_unflatten
 from .tensor import Tensor
 
 
 def _leaves(tree):
-    """The leaves of a tuple/list/dict tree, in torch's pytree order."""
-    if isinstance(tree, (tuple, list)):
-        return [leaf for item in tree for leaf in _leaves(item)]
-    if isinstance(tree, dict):
-        return [leaf for key in tree for leaf in _leaves(tree[key])]
-    return [tree]
+    """The leaves of a pytree (tuples, lists, dicts, namedtuples), in torch's order."""
+    return tree_flatten(tree)[0]
 
 
 def _same_memory(a, b):
@@ -110,9 +107,5 @@ def while_loop(cond_fn, body_fn, carried_inputs):
 
 
 def _refill(template, leaves):
-    """template's tuple/list/dict structure with the next leaves in its place."""
-    if isinstance(template, (tuple, list)):
-        return type(template)(_refill(item, leaves) for item in template)
-    if isinstance(template, dict):
-        return {key: _refill(value, leaves) for key, value in template.items()}
-    return next(leaves)
+    """template's pytree structure with `leaves` (an iterable, in order) at its leaves."""
+    return tree_unflatten(leaves, tree_flatten(template)[1])
