@@ -61,11 +61,10 @@ def check_range(x, low, high, message, ignore=None, error="IndexError", exclude=
     now, in a compiled graph every time it runs. `message` may use {value}, {low}, {high}
     and {last} (high - 1): a message that names a size this way, not as text, keeps the
     graph the same at other sizes (compiler/dynamic.py)."""
-    if exclude is None:     # only when asked: graphs without it print as before
-        return bind(check_range_p, x, low=low, high=high, ignore=ignore, message=message,
-                    error=error)
+    # exclude only when asked: graphs without it print as before
+    extra = {} if exclude is None else {"exclude": exclude}
     return bind(check_range_p, x, low=low, high=high, ignore=ignore, message=message,
-                error=error, exclude=exclude)
+                error=error, **extra)
 
 
 def check_nonzero(x, message):
