@@ -110,3 +110,42 @@ def test_compiled_functions_and_modules_inside_a_compiled_call_are_inlined():
     _same(outer(x), layer(x * 2).sum())
     assert outer.compiles == 1
     assert "matmul" in str(outer.graphs["traced"])     # the layer is in the outer graph
+
+
+def _quick_runner(f, x):
+    """f's fast path runner after two calls, which must be one that quick() serves."""
+    f(x), f(x)
+    runner = f._fast.runner
+    assert runner._plain
+    return runner
+
+
+def test_the_quick_runner_copies_a_strided_input_as_the_general_call_does():
+    f = tc.compile(lambda x: x * 2 + 1)
+    x = tc.randn(6, 6)
+    _quick_runner(f, x)
+    xt = x.t()                          # same shape and dtype: the fast path, not contiguous
+    _same(f(xt), xt * 2 + 1)
+    _same(f(x), x * 2 + 1)
+
+
+def test_the_quick_runner_runs_a_graph_with_intermediates_in_an_arena():
+    f = tc.compile(lambda x: (x.exp().sum(1, keepdim=True) * x).tanh())
+    x = tc.randn(16, 40)
+    runner = _quick_runner(f, x)
+    assert runner._peak > 0             # the row sums live in the arena between the loops
+    for _ in range(3):
+        x = tc.randn(16, 40)
+        _same(f(x), (x.exp().sum(1, keepdim=True) * x).tanh())
+
+
+def test_a_busy_quick_runner_leaves_the_call_to_the_general_one():
+    f = tc.compile(lambda x: x.sin() + x)
+    x = tc.randn(9)
+    runner = _quick_runner(f, x)
+    held = f(x)
+    with runner._lock:                  # as while another thread runs it
+        got = f(x)
+    _same(got, x.sin() + x)
+    assert got.numpy() is not held.numpy()
+    _same(held, x.sin() + x)

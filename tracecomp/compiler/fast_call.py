@@ -86,16 +86,20 @@ class FastCall:
         # each tensor's data is read once, here: a trace in another thread swaps tensors'
         # data for graph values while it runs, which the ndarray check turns into a miss,
         # so unlike the general call this one needs no hold on the trace gate
-        arrays = [a._data for a in args]
-        for a, data, (shape, dtype, requires_grad) in zip(args, arrays, self.specs):
-            if (type(data) is not ndarray or type(a) is not Tensor or a.grad is not None
+        arrays = []
+        for a, (shape, dtype, requires_grad) in zip(args, self.specs):
+            if type(a) is not Tensor:
+                return None
+            data = a._data
+            if (type(data) is not ndarray or a.grad is not None
                     or a._hooks or a._post_accumulate_hooks
                     or data.shape != shape or data.dtype != dtype
                     or a._requires_grad is not requires_grad):
                 return None
+            arrays.append(data)
         if not self.bindings.hold():
             return None
-        out = self.runner(arrays)[0]
+        out = self.runner.quick(arrays)[0]
         return Tensor._make(out if self.fresh else own([out], arrays)[0])
 
 
