@@ -149,3 +149,19 @@ def test_a_busy_quick_runner_leaves_the_call_to_the_general_one():
     _same(got, x.sin() + x)
     assert got.numpy() is not held.numpy()
     _same(held, x.sin() + x)
+
+
+@pytest.mark.parametrize("batch, width", [(32, 40), (128, 300)])
+def test_a_models_inference_forward_is_served_by_the_quick_runner(batch, width):
+    """The small model is one native function, the larger one a run of the native pool
+    (where the machine has threads for it); both call the BLAS on one thread."""
+    model = nn.Sequential(nn.Linear(width, 64), nn.ReLU(), nn.Linear(64, 8))
+    compiled = tc.compile(model)
+    with tc.no_grad():
+        x = tc.randn(batch, width)
+        compiled(x), compiled(x)
+        assert compiled._fast.runner._plain
+        for _ in range(3):
+            x = tc.randn(batch, width)   # products summed in another order than eager's
+            np.testing.assert_allclose(compiled(x).numpy(), model(x).numpy(), rtol=1e-5,
+                                       atol=1e-5)

@@ -216,9 +216,10 @@ class Runner:
         kinds = [s[0] for s in self._program]
         self._single = self._program[0][1] if kinds == ["native"] else None
         self.steps = [g for s in layout.program for g in s.groups]    # what runs, in order
-        # quick(): one native function, nothing checked, donated or lodged around it
-        self._plain = (self._single is not None and not self.guards and not donated
-                       and not serial_blas)
+        # quick(): one native function or run, nothing checked, donated or lodged around it
+        self._one_run = self._program[0][1] if kinds == ["run"] else None
+        self._plain = ((self._single or self._one_run) is not None and not self.guards
+                       and not donated)
         self._fresh_parts = list(zip(self._spare, self._fresh, self._kept))
 
     def __call__(self, arrays, consume=False):
@@ -275,11 +276,11 @@ class Runner:
         return [vals[j] if shape is None else vals[j].reshape(shape) for j, shape in self._outs]
 
     def quick(self, arrays):
-        """__call__ for the fast compiled calls (compiler/fast_call.py): where the graph is
-        one native function with no guards, donations, lodged residuals or BLAS around it
-        (`x + 1`, most elementwise helpers), the same steps without the branches a call of
-        it never takes, a third of its Python (znver3, `x + 1`: runner 3.7 -> 2.65 us);
-        anything else is __call__."""
+        """__call__ for the fast compiled calls (compiler/fast_call.py, module_call.py):
+        a graph that is one native function or run, no guards, donations or lodged residuals
+        (`x + 1`, elementwise helpers, a model's inference forward) takes __call__'s steps
+        without the branches it never needs: a third of its Python (znver3, `x + 1`:
+        runner 3.7 -> 2.65 us). Anything else is __call__."""
         if not self._plain or self._lodgings or self._counter_ptr is not None \
                 or not self._lock.acquire(False):
             return self(arrays)
@@ -308,7 +309,7 @@ class Runner:
                     slots[self._lo:self._hi] = pointers
                     if arena is not None:
                         slots[0] = arena.address
-                    self._single(slots)
+                    self._run_one(slots)
                 finally:
                     if arena is not None:
                         arenas.give_back(arena)
@@ -318,6 +319,19 @@ class Runner:
             return self(arrays)
         vals = [*self._consts, *arrays, *outputs]
         return [vals[j] if shape is None else vals[j].reshape(shape) for j, shape in self._outs]
+
+    def _run_one(self, slots):
+        """Run the one native function or run of a quick() call."""
+        if self._serial_blas:
+            parallel.serial_blas_begin()
+        try:
+            if self._one_run is None:
+                self._single(slots)
+            else:       # the native pool splits its kernels over the threads
+                parallel.pool.run_steps(self._one_run, slots, parallel.usable_threads())
+        finally:
+            if self._serial_blas:
+                parallel.serial_blas_end()
 
     def profile_sites(self, labels):
         """Counters for an entry built with profiling (entry.emit's `profile`): one
