@@ -58,19 +58,40 @@ def test_elementwise_loops_are_neither_unrolled_nor_interleaved():
     assert "llvm.loop.unroll.disable" in optimized
 
 
-def test_loops_calling_mathlib_are_interleaved():
+def test_loops_calling_mathlib_are_interleaved(monkeypatch):
     """A tanh's loop is interleaved MATH_INTERLEAVE times (latency-bound otherwise), a
     plain multiply-add's is not, and the values are eager's at every length around the
-    interleaved body's 4 vectors (the tail included)."""
-    from tracecomp.codegen.llvm.lower.kernels import MATH_INTERLEAVE
+    interleaved body's 4 vectors (the tail included; interleaved from any length here, and
+    the cache off, so that no object compiled under the usual threshold is reused)."""
+    from tracecomp.codegen.llvm.lower import kernels
+    monkeypatch.setattr(kernels, "MATH_INTERLEAVE_FROM", 1)
+    monkeypatch.setenv("TRACECOMP_CACHE", "0")
     f = tc.compile(lambda x, a: (x * a + 1).tanh())
     for n in (1, 7, 31, 32, 33, 127, 1000):
         x, a = tc.randn(n), tc.randn(n)
         np.testing.assert_allclose(f(x, a).numpy(), (x * a + 1).tanh().numpy(), rtol=2e-6,
                                    atol=1e-7)
-    assert f'!"llvm.loop.interleave.count", i32 {MATH_INTERLEAVE}' in f.llvm_ir["forward"]
-    assert MATH_INTERLEAVE > 1
+    interleaved = f'!"llvm.loop.interleave.count", i32 {kernels.MATH_INTERLEAVE}'
+    assert interleaved in f.llvm_ir["forward"]
+    assert kernels.MATH_INTERLEAVE > 1
     g = tc.compile(lambda x, a: x * a + 1)
     g(tc.randn(40), tc.randn(40))
     assert '!"llvm.loop.interleave.count", i32 1' in g.llvm_ir["forward"]
-    assert f'interleave.count", i32 {MATH_INTERLEAVE}' not in g.llvm_ir["forward"]
+    assert interleaved not in g.llvm_ir["forward"]
+
+
+def test_only_long_mathlib_loops_are_interleaved():
+    """Below MATH_INTERLEAVE_FROM elements the copies would cost compile time for nothing;
+    a loop whose length is known only at run time is interleaved."""
+    from tracecomp.codegen.llvm.lower.kernels import MATH_INTERLEAVE, MATH_INTERLEAVE_FROM
+    interleaved = f'!"llvm.loop.interleave.count", i32 {MATH_INTERLEAVE}'
+    for n, expected in ((MATH_INTERLEAVE_FROM - 1, False), (MATH_INTERLEAVE_FROM, True)):
+        f = tc.compile(lambda x: x.exp() * 2)
+        x = tc.randn(n)
+        np.testing.assert_allclose(f(x).numpy(), (x.exp() * 2).numpy(), rtol=2e-6)
+        assert (interleaved in f.llvm_ir["forward"]) is expected, n
+    f = tc.compile(lambda x: x.exp() * 2, dynamic=True)
+    for n in (5, 9):
+        x = tc.randn(n)
+        np.testing.assert_allclose(f(x).numpy(), (x.exp() * 2).numpy(), rtol=2e-6)
+    assert interleaved in f.llvm_ir["forward"]

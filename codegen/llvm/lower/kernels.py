@@ -128,7 +128,11 @@ class KernelBuilder:
         body(index)
         # a body with a transcendental is one long chain of dependent operations per vector:
         # interleaved, several vectors' chains overlap (see MATH_INTERLEAVE)
-        interleave = MATH_INTERLEAVE if self.e.math_calls > calls else 1
+        # (not where the loop is short: the interleaved copies cost compile time and win
+        # nothing there, MATH_INTERLEAVE_FROM)
+        long = not all(isinstance(n, int) for n in shape) or \
+            math.prod(shape) >= MATH_INTERLEAVE_FROM
+        interleave = MATH_INTERLEAVE if self.e.math_calls > calls and long else 1
         for i, stop in reversed(exits):
             latch = loop_latch(b, i, stop)
             if plain:
@@ -293,6 +297,11 @@ class KernelBuilder:
 # x*a+b alone 56.8 / 62.2 / 60.1 / 56.0 (memory-bound: it stays at 1). One thread, 1 / 4:
 # gelu(tanh) 12.0 / 17.6, sigmoid 16.4 / 20.6, tanh 19.6 / 22.3.
 MATH_INTERLEAVE = 4
+# Elements from which such a loop is interleaved (one of a size only known at run time is).
+# Below, it runs a few microseconds at most, and the 4 copies of its body cost LLVM time: the
+# MLP training step's graph module (a 64 x 10 softmax's exp and log) compiled in 454 ms with
+# them, 349 without (znver3).
+MATH_INTERLEAVE_FROM = 8192
 
 
 def _plain_loop_id(module, interleave=1):
