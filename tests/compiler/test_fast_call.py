@@ -165,3 +165,20 @@ def test_a_models_inference_forward_is_served_by_the_quick_runner(batch, width):
             x = tc.randn(batch, width)   # products summed in another order than eager's
             np.testing.assert_allclose(compiled(x).numpy(), model(x).numpy(), rtol=1e-5,
                                        atol=1e-5)
+
+
+def test_the_quick_runner_keeps_the_buffers_it_is_told_to_keep_later():
+    """keep_spares after the runner was built (lowering does so for outputs written back
+    into kept tensors) holds for quick() too: a small output's buffer is then reused."""
+    f = tc.compile(lambda x: x * 3)
+    x = tc.randn(100)                   # 400 bytes: not kept unless told
+    runner = _quick_runner(f, x)
+    assert not runner._spare[0]
+    runner.keep_spares([0])
+    first = f(x)                        # its buffer is kept ...
+    kept = runner._spare[0][0].ctypes.data      # (its address: a reference would hold it)
+    assert first.numpy().ctypes.data == kept
+    del first                           # ... free once dropped, and given out again
+    second = f(x)
+    assert second.numpy().ctypes.data == kept
+    _same(second, x * 3)

@@ -220,7 +220,6 @@ class Runner:
         self._one_run = self._program[0][1] if kinds == ["run"] else None
         self._plain = ((self._single or self._one_run) is not None and not self.guards
                        and not donated)
-        self._fresh_parts = list(zip(self._spare, self._fresh, self._kept))
 
     def __call__(self, arrays, consume=False):
         """consume: the caller reads none of `arrays` after the call and holds them only in
@@ -293,7 +292,8 @@ class Runner:
                 arena = arenas.take(self._peak) if self._peak else None
                 try:
                     outputs = []
-                    for spare, (shape, dtype), kept in self._fresh_parts:
+                    for spare, (shape, dtype), kept in zip(self._spare, self._fresh,
+                                                           self._kept):
                         a = _first_free(spare, _FREE)
                         if a is not None:
                             pointers.append(self._pointer[id(a)])
