@@ -10,16 +10,22 @@ CPU's features: codegen/llvm/target.py), so no pass holds a constant measured on
 machine.
 """
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Target:
+def _every_node(node):
+    return True
+
+
+# a NamedTuple, not a frozen dataclass: made at the first compile, which a dataclass's
+# generated methods slowed by ~2 ms (znver3)
+class Target(NamedTuple):
     name: str
-    supported: Callable = field(default=lambda node: True)  # can one kernel compute node
+    supported: Callable = _every_node    # can one kernel compute node
     matmul_transposes: bool = True       # a matmul reads an operand transposed, no copy
     vector_bytes: int = 16               # the widest vector register
-    op_costs: Mapping = field(default_factory=dict)   # op -> cost(op), where not 0
+    op_costs: Mapping = MappingProxyType({})   # op -> cost(op), where not 0
     # an elementwise kernel may also store members that are graph outputs (fusion's
     # Group.stores): the backend's kernels take one output pointer per stored value
     multi_output: bool = False

@@ -10,8 +10,9 @@ backend. Two calls with equal signatures can share one compiled artifact.
 in the user's terms: "input x dim 0: 64 -> 32", "training: True -> False".
 """
 import inspect
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import fields, is_dataclass
 from types import SimpleNamespace
+from typing import NamedTuple
 
 import numpy as np
 from numpy import ndarray
@@ -160,8 +161,7 @@ def param_names(fn):
 
 
 # --- signatures ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Signature:
+class Signature(NamedTuple):     # (not a frozen dataclass: ~1 ms less at the first compile)
     entries: tuple      # ((label, value), ...) in a fixed order
 
     def as_dict(self):
