@@ -15,7 +15,7 @@ import functools
 import time
 import weakref
 
-from .. import _dynamo, context, dtypes, grad_mode, saved_hooks
+from .. import _dynamo, context, dtypes, grad_mode, saved_hooks, torch_function
 from ..amp import autocast_mode
 from ..artifact_cache import CACHE_SIZE, ArtifactCache
 from ..autograd import forward_ad, profiler
@@ -317,6 +317,9 @@ class CompiledFunction:
                                     lambda: self.fn(*args, **kwargs))
         if saved_hooks.active[0] and saved_hooks.current() is not None:     # eager's packing
             return self.graph_break(TraceError(saved_hooks.NOT_COMPILED),
+                                    lambda: self.fn(*args, **kwargs))
+        if torch_function.armed[0] and torch_function.in_use(args, kwargs):
+            return self.graph_break(TraceError(torch_function.NOT_COMPILED),
                                     lambda: self.fn(*args, **kwargs))
         fast = self._fast
         if fast is not None and not kwargs:

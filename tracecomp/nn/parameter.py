@@ -9,9 +9,13 @@ import numpy as np
 from .. import dtypes
 from ..tensor import Tensor, _init, _same_memory_while_tracing
 from ..tensor import _unpickle as _unpickle_tensor
+from ..torch_function import _disabled_torch_function_impl
 
 
 class Parameter(Tensor):
+    # torch's: ops on a Parameter give plain tensors, and it arms no __torch_function__
+    __torch_function__ = _disabled_torch_function_impl
+
     def __new__(cls, data=None, requires_grad=True):
         if data is None:
             data = Tensor._make(np.empty((0,), dtype=dtypes.F32))

@@ -10,6 +10,8 @@ native_functions.yaml).
 Namespaces are torch's: "torch", "torch.special", "Tensor". A name is declared in one way
 only: `export` refuses a name that the namespace's module already defines.
 """
+import types
+
 NAMESPACES = ("torch", "torch.special", "Tensor")
 
 _NAMES: dict[str, dict] = {namespace: {} for namespace in NAMESPACES}
@@ -24,13 +26,25 @@ def public(*namespaces, inplace=None, aliases=()):
 
     def declare(fn):
         for name in (fn.__name__, *aliases):
+            named = fn if name == fn.__name__ else _renamed(fn, name)
             for namespace in namespaces:
                 assert name not in _NAMES[namespace], f"{namespace}.{name} declared twice"
-                _NAMES[namespace][name] = fn
+                _NAMES[namespace][name] = named
             if inplace is not None:
                 _INPLACE[name + "_"] = inplace
         return fn
     return declare
+
+
+def _renamed(fn, name):
+    """fn under its alias's own name (torch.arctan is named arctan, not atan: fx names its
+    nodes so, and __torch_function__ handlers see func.__name__): a copy, not a wrapper."""
+    alias = types.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__,
+                               fn.__closure__)
+    alias.__kwdefaults__, alias.__doc__, alias.__module__ = \
+        fn.__kwdefaults__, fn.__doc__, fn.__module__
+    alias.__qualname__ = name
+    return alias
 
 
 def names(namespace):

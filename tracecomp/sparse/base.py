@@ -17,6 +17,7 @@ from .. import context, grad_mode
 from ..errors import TraceError
 from ..sparse_data import SparseData, unsupported
 from ..tensor import Tensor
+from ..torch_function import _disabled_torch_function_impl
 from ..user_code import user_line
 
 
@@ -52,6 +53,9 @@ def made_by(t, name):
 
 class SparseTensor(Tensor):
     """A tensor of a sparse layout: the values and the index tensors of its layout."""
+
+    # not a subclass to __torch_function__ (torch's sparse tensors are plain Tensors)
+    __torch_function__ = _disabled_torch_function_impl
 
     _leaf_values = False        # values made by this tensor (a leaf): .grad reads theirs
 

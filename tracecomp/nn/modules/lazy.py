@@ -21,6 +21,7 @@ from ...debug_log import emit
 from ...devices import default_device, default_set, placed
 from ...grad_mode import no_grad
 from ...tensor import Tensor
+from ...torch_function import _disabled_torch_function_impl
 from ..parameter import Parameter
 from .batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
@@ -59,6 +60,8 @@ class _NoData:
 
 class UninitializedTensorMixin:
     """What UninitializedParameter and UninitializedBuffer share."""
+
+    __torch_function__ = _disabled_torch_function_impl     # as Parameter's
 
     def materialize(self, shape, device=None, dtype=None):
         """Give the tensor an (uninitialised) array of `shape` and make it a plain
