@@ -30,7 +30,8 @@ torch.compile):
   and printed no wrap() header; module_tracer on torch.fx.node.Target; a forward calling
   math.sqrt(proxy) stopped; all as torch's now. inline_function,
   proxy_based_graph_creation and wrap_output_dynamically call tracecomp functions on
-  Proxies outside a trace, which needs __torch_function__ (a TraceError says so).
+  Proxies outside a trace: they record through __torch_function__ now (Proxy's;
+  tests/fx/test_fx_api.py).
 - pytorch/examples mnist_forward_forward (Net.train overriding Module.train, per-layer Adam),
   super_resolution (orthogonal_ init, PixelShuffle), actor_critic's losses: agree.
 """

@@ -1,5 +1,6 @@
 """The rest of tracecomp.fx's surface: module paths, print_tabular, Proxy over a hand-made
 graph, has_side_effect, and that tracing leaves tracecomp's functions as they were."""
+import numpy as np
 import pytest
 import torch
 from twins import twin
@@ -93,14 +94,24 @@ def test_custom_tracer_call_module_override():
     assert_close(fx.GraphModule(ours, g)(to_tc(x)), ref(x))
 
 
-def test_free_proxy_in_a_tracecomp_function_says_why():
-    graph = fx.Graph()
-    x = fx.Proxy(graph.placeholder("x"))
-    with pytest.raises(fx.proxy.TraceError, match="tracecomp functions do not record Proxies"):
-        tc.relu(x)
-    graph.output(graph.call_function(tc.relu, (x.node,)))   # the way that works
-    gm = fx.GraphModule(tc.nn.Module(), graph)
-    assert float(gm(tc.tensor([-1.0, 2.0])).sum()) == 2.0
+def test_functions_record_proxies_outside_a_trace():
+    """pytorch/examples' proxy_based_graph_creation: functions called on the Proxies of a
+    hand-made graph record nodes through __torch_function__ (a Proxy inside a list, a
+    keyword argument, an alias's own name), as torch's do."""
+    got = []
+    for lib in (torch, tc):
+        graph = lib.fx.Graph()
+        x = lib.fx.Proxy(graph.placeholder("x"))
+        y = lib.relu(x)
+        z = lib.softmax(lib.arctan(y), dim=0)
+        w = lib.cat([z, x])
+        v = lib.add(w, other=lib.neg(w), alpha=2)
+        graph.output(v.node)
+        gm = lib.fx.GraphModule(lib.nn.Module(), graph)
+        got.append((str(graph).replace(lib.__name__, "LIB"),
+                    gm(lib.tensor([-1.0, 2.0])).tolist()))
+    assert got[1][0] == got[0][0]
+    np.testing.assert_allclose(got[1][1], got[0][1], rtol=1e-6)
 
 
 def test_hand_made_graph_prints_public_names_before_any_trace():

@@ -11,6 +11,7 @@ import inspect
 from .codegen import python_code
 from .names import Namespace, snake_case
 from .node import Node, map_arg, qualified_name
+from .public_names import public_name
 from .table import format_table
 
 _EMPTY = inspect.Signature.empty
@@ -90,7 +91,11 @@ class Graph:
 
     @staticmethod
     def _target_to_str(target):
-        op = getattr(target, "__name__", None) if callable(target) else target
+        # a public function by the name it is called by, as torch's are (tracecomp.arctan
+        # shares atan's code and __name__; torch.arctan's node is %arctan)
+        known = public_name(target) if callable(target) else None
+        op = known.rsplit(".", 1)[-1] if known is not None else \
+            getattr(target, "__name__", None) if callable(target) else target
         if op.startswith("__") and op.endswith("__"):
             op = op[2:-2]
         return snake_case(op)

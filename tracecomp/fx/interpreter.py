@@ -8,16 +8,13 @@ a node gets "While executing <node>" appended, as in torch.
 
 Transformer runs the same methods on Proxies over a new graph and returns a GraphModule of
 it: overriding call_function to return another call rewrites the graph. tracecomp
-functions record on Proxies while `transform` runs (the same patching as a trace).
+functions that its methods call on Proxies record through __torch_function__.
 """
 import inspect
-import sys
 
-from ..tensor import Tensor
 from .graph import Graph
 from .graph_module import GraphModule
 from .node import map_aggregate, map_arg
-from .patching import Patcher
 from .proxy import Proxy
 from .tracer import Tracer
 
@@ -159,15 +156,9 @@ class Transformer(Interpreter):
         return self.tracer.create_proxy("call_method", target, args, kwargs)
 
     def transform(self):
-        patcher = Patcher()
-        try:
-            patcher.patch_namespaces()
-            patcher.patch_tensor_operators(Tensor)
-            # functions the subclass's module imported by name (from tracecomp import relu)
-            patcher.patch_globals(vars(sys.modules[type(self).__module__]))
-            result = super().run(enable_io_processing=False)
-        finally:
-            patcher.restore()
+        # tracecomp functions the subclass's methods call on Proxies record through
+        # __torch_function__ (Proxy's): nothing to swap in
+        result = super().run(enable_io_processing=False)
         if result is not None:
             self.new_graph.output(map_aggregate(
                 result, lambda a: a.node if isinstance(a, Proxy) else a))

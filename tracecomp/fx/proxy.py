@@ -12,6 +12,9 @@ import inspect
 import operator
 
 from ..errors import TraceError as _TracecompTraceError
+from ..overrides import is_tensor_method_or_property
+from ..torch_function import arm as _arm
+from ..torch_function import armed as _armed
 
 
 class TraceError(_TracecompTraceError, ValueError):
@@ -27,6 +30,25 @@ class Proxy:
             from .tracer import GraphAppendingTracer
             tracer = GraphAppendingTracer(node.graph)
         self.tracer, self.node = tracer, node
+        if not _armed[0]:
+            _arm()      # tracecomp's functions hand Proxies to __torch_function__ below
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        """A tracecomp function or Tensor method called with a Proxy among its arguments,
+        in a trace or not: a call_method node for a Tensor method (`buffer + proxy` ->
+        add), else a call_function node on the function (torch.fx's)."""
+        kwargs = kwargs or {}
+        tracers = {}
+        _walk((args, kwargs), lambda a: tracers.setdefault(a.tracer) if isinstance(a, Proxy)
+              else None)
+        if len(tracers) > 1:
+            raise RuntimeError(f"Found multiple different tracers {list(tracers)} while "
+                               f"trying to trace operations {func}")
+        tracer = next(iter(tracers))
+        if is_tensor_method_or_property(func):
+            return tracer.create_proxy("call_method", func.__name__, args, kwargs)
+        return tracer.create_proxy("call_function", func, args, kwargs)
 
     def __repr__(self):
         return f"Proxy({self.node.name})"
@@ -62,6 +84,18 @@ class Proxy:
 
     def keys(self):
         return self.tracer.keys(self)
+
+
+def _walk(value, visit):
+    """visit every leaf of nested tuples, lists and dicts."""
+    if isinstance(value, (tuple, list)):
+        for v in value:
+            _walk(v, visit)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _walk(v, visit)
+    else:
+        visit(value)
 
 
 class Attribute(Proxy):

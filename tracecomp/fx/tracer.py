@@ -2,7 +2,9 @@
 
 The tracer makes one placeholder per forward argument (a `concrete_args` value is passed
 in as itself, with a placeholder and an equality assertion in its place, as torch does),
-then calls forward with the patching of patching.py in force. Calls of submodules go
+then calls forward with the patching of patching.py in force (fx.wrap's and autowrap
+functions; tracecomp's own functions record Proxies through __torch_function__, proxy.py).
+Calls of submodules go
 through `call_module`: a leaf module (tracecomp.nn's own layers, not Sequential; override
 `is_leaf_module` to choose) becomes one call_module node, any other runs its forward so its
 insides are recorded. A Parameter read off a module becomes a get_attr node; any other
@@ -153,15 +155,14 @@ class Tracer:
     # --- control flow: what a Proxy cannot do ---------------------------------------------
     def to_bool(self, obj):
         raise TraceError("symbolically traced variables cannot be used as inputs to "
-                         "control flow" + _outside_note())
+                         "control flow")
 
     def iter(self, obj):
         raise TraceError("Proxy object cannot be iterated. This can be attempted when the "
                          "Proxy is used in a loop or as a *args or **kwargs function "
                          "argument. See the torch.fx docs for a more detailed explanation "
                          "of what types of control flow can be traced, and check out the "
-                         "Proxy docstring for help troubleshooting Proxy iteration errors" +
-                         _outside_note())
+                         "Proxy docstring for help troubleshooting Proxy iteration errors")
 
     def keys(self, obj):
         return Attribute(obj, "keys")()
@@ -188,8 +189,6 @@ class Tracer:
         return self.graph
 
     def _install(self, patcher, fn):
-        patcher.patch_namespaces()
-        patcher.patch_tensor_operators(Tensor)
         wrapped = {}
         for (key, name), g in _WRAPPED.items():
             wrapped.setdefault(key, (g, []))[1].append(name)
@@ -264,16 +263,6 @@ class Tracer:
                 ph == value, f"{param.name} has been specialized to have value {value} "
                              "but got another value"), {})
         return value
-
-
-def _outside_note():
-    """Why a Proxy may reach code that asks for its truth outside a trace."""
-    from . import patching
-    if patching.active:
-        return ""
-    return (" (here no trace is running: outside symbolic_trace and Transformer.transform, "
-            "tracecomp functions do not record Proxies, as tracecomp has no "
-            "__torch_function__; add such a call with graph.call_function(fn, args))")
 
 
 def _assert_is_none(value, msg):
