@@ -5,9 +5,10 @@ before. Arming keeps each public function object: its code is replaced by a tram
 `dispatch(func, body, args, kwargs)`, and `body` is a copy of the function as it was. So a
 reference taken anywhere before (`from tracecomp import relu`, `F.linear` inside nn.Linear,
 `HANDLED_FUNCTIONS[torch.mean]`) still names the function that dispatches, and `func` is the
-object the program knows. Tensor's methods get their own copies (a method and the function
-of the same name may be one object here; torch tells `Tensor.add` from `torch.add`), and
-its properties' getters dispatch as `Tensor.<name>.__get__`, as torch's do.
+object the program knows. Tensor's methods and property getters are armed in place too,
+dispatching as `Tensor.<name>` and `Tensor.<name>.__get__` as torch's do, except one that
+is also a public function or another method (torch tells `Tensor.add` from `torch.add`):
+that one gets a copy of its own.
 
 Operators dispatch as the method torch names (`a + b` as Tensor.add, `2 * a` as
 Tensor.mul with a first, `2 - a` as Tensor.__rsub__): OPERATOR_FUNCS, read off torch 2.13.
@@ -43,15 +44,15 @@ NOT_DISPATCHED = frozenset((
     "new_tensor", "new_zeros", "stride", "unflatten", "to_sparse_coo",
 ))
 
-# module functions that answer about types, modes and settings, not about tensors (torch's
-# are plain Python or ignored); public_names leaves out is_tensor and its kind already
-NOT_DISPATCHED_FUNCTIONS = frozenset((
+# public functions (dotted names) that answer about types, modes and settings, not about
+# tensors (torch's are plain Python or ignored); public_names leaves out is_tensor's kind
+NOT_DISPATCHED_FUNCTIONS = frozenset(f"tracecomp.{name}" for name in (
     "manual_seed", "seed", "initial_seed", "get_rng_state", "set_rng_state", "fork_rng",
     "is_grad_enabled", "set_grad_enabled", "is_inference_mode_enabled", "get_num_threads",
     "set_num_threads", "set_printoptions", "promote_types", "can_cast", "typename",
     "get_default_device", "set_default_device", "use_deterministic_algorithms",
     "are_deterministic_algorithms_enabled", "set_float32_matmul_precision",
-    "get_float32_matmul_precision", "vmap", "broadcast_shapes", "calculate_gain", "cond",
+    "get_float32_matmul_precision", "vmap", "broadcast_shapes", "cond",
 ))
 
 _TRAMPOLINES = {}       # number of free variables -> the trampoline's code, unbound
@@ -143,29 +144,43 @@ def _dispatchable(fn):
         not fn.__code__.co_flags & (0x20 | 0x80 | 0x200)   # generators, coroutines
 
 
+def _own(fn, name, shared):
+    """fn to arm as Tensor's method `name`: fn itself when nothing else holds it (so
+    `Tensor.add` taken before arming is still the method), else a copy."""
+    if id(fn) not in shared:
+        fn.__name__, fn.__qualname__ = name, f"Tensor.{name}"
+        return fn
+    return _named_copy(fn, name)
+
+
 def _arm_methods(dispatch):
-    """Tensor's methods and property getters, each its own copy, dispatching as torch
-    names them; then operators as the method torch reports (OPERATOR_FUNCS)."""
+    """Tensor's methods and property getters, dispatching as torch names them; then
+    operators as the method torch reports (OPERATOR_FUNCS). One that is also a public
+    function or another method is armed as a copy of its own."""
+    from .fx import public_names
+    seen = [id(v.fget if isinstance(v, property) else v) for v in vars(Tensor).values()]
+    shared = set(public_names.table()) | {i for i in seen if seen.count(i) > 1}
     for name, value in list(vars(Tensor).items()):
         if name in NOT_DISPATCHED or (name.startswith("_") and not name.startswith("__")):
             continue
         if isinstance(value, property) and _dispatchable(value.fget):
-            getter = _copy(value.fget)
-            prop = property(getter, value.fset, value.fdel, value.__doc__)
-            arm_function(getter, prop.__get__, dispatch)
-            setattr(Tensor, name, prop)
+            prop = value
+            if id(value.fget) in shared:
+                prop = property(_copy(value.fget), value.fset, value.fdel, value.__doc__)
+                setattr(Tensor, name, prop)
+            arm_function(prop.fget, prop.__get__, dispatch)
             torch_function.TENSOR_METHODS.add(prop.__get__)
             if name in torch_function.NOWRAP_PROPERTIES:
                 torch_function.NOWRAP.add(prop.__get__)
         elif _dispatchable(value) and name not in OPERATOR_FUNCS:
-            method = _named_copy(value, name)
+            method = _own(value, name, shared)
             arm_function(method, method, dispatch)
             setattr(Tensor, name, method)
             torch_function.TENSOR_METHODS.add(method)
     for name, reported in OPERATOR_FUNCS.items():
         value = vars(Tensor).get(name)
         if _dispatchable(value):
-            method = _named_copy(value, name)
+            method = _own(value, name, shared)
             arm_function(method, vars(Tensor).get(reported, method), dispatch)
             setattr(Tensor, name, method)
 
@@ -174,7 +189,7 @@ def _arm_functions(dispatch):
     """The public functions of tracecomp and its torch-like namespaces, in place."""
     from .fx import public_names
     for dotted, fn in public_names.table().values():
-        if dotted.rsplit(".", 1)[-1] not in NOT_DISPATCHED_FUNCTIONS and _dispatchable(fn):
+        if dotted not in NOT_DISPATCHED_FUNCTIONS and _dispatchable(fn):
             arm_function(fn, fn, dispatch)
 
 

@@ -283,3 +283,52 @@ def test_compile_with_a_subclass_runs_it_eagerly_and_says_so():
         tc.compile(f, fullgraph=True)(x)
     plain = tc.compile(f)(tc.arange(3.0))
     assert (type(plain).__name__, plain.item()) == ("Tensor", 6.0)
+
+
+_BEFORE_ANY_SUBCLASS = """
+import sys
+import {lib} as lib
+handled = {{lib.Tensor.exp: "Tensor.exp", lib.mean: "mean", lib.Tensor.add: "Tensor.add"}}
+seen = []
+
+class Looks(lib.Tensor):
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        seen.append(handled.get(func, "?"))
+        return super().__torch_function__(func, types, args, kwargs)
+
+x = lib.ones(2).as_subclass(Looks)
+x.exp(), lib.mean(x), x + 1
+print(seen)
+"""
+
+
+def test_functions_keep_their_identity_when_the_protocol_arms():
+    """A dict keyed by functions and methods, made before the first subclass (which arms
+    the protocol here), still finds the func its handler is given, as in torch."""
+    import subprocess
+    import sys
+    got = [subprocess.run([sys.executable, "-c", _BEFORE_ANY_SUBCLASS.format(lib=name)],
+                          capture_output=True, text=True, check=True).stdout
+           for name in ("torch", "tracecomp")]
+    assert got[1] == got[0] == "['Tensor.exp', 'mean', 'Tensor.add']\n"
+
+
+def test_overrides_helpers_are_torchs():
+    def run(lib):
+        log = []
+        cls = _logging_tensor(lib, log)
+
+        @lib.overrides.wrap_torch_function(lambda x, scale=1: (x,))
+        def scaled(x, scale=1):
+            return x * scale
+        out = scaled(lib.ones(2).as_subclass(cls), scale=3)
+        funcs = lib.overrides.get_overridable_functions()
+        return (log, type(out).__name__, out.tolist(),
+                lib.overrides.is_tensor_method_or_property(lib.Tensor.add),
+                lib.overrides.is_tensor_method_or_property(lib.add),
+                lib.add in funcs[lib], lib.Tensor.add in funcs[lib.Tensor],
+                lib.nn.functional.relu in funcs[lib.nn.functional],
+                lib.overrides.is_tensor_like(lib.ones(1)))
+    got = [run(lib) for lib in (torch, tc)]
+    assert got[1] == got[0], f"tracecomp={got[1]} | torch={got[0]}"
