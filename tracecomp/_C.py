@@ -10,16 +10,16 @@ from .torch_function import (  # noqa: F401  (torch._C's names)
 
 
 def _is_torch_function_enabled() -> bool:
-    return _tf.state[0] == _tf.ENABLED
+    return _tf.current_state() == _tf.ENABLED
 
 
 def _is_torch_function_mode_enabled() -> bool:
-    return bool(_tf.modes) and _tf.state[0] != _tf.ALL_DISABLED
+    return _tf.modes_on()
 
 
 def _is_torch_function_all_disabled() -> bool:
-    return _tf.state[0] == _tf.ALL_DISABLED
+    return _tf.current_state() == _tf.ALL_DISABLED
 
 
 def _len_torch_function_stack() -> int:
-    return len(_tf.modes)
+    return len(_tf.thread_modes())

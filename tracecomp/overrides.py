@@ -111,7 +111,7 @@ def enable_reentrant_dispatch():
 
 
 def _mode_on():
-    return bool(tf.modes) and tf.state[0] != tf.ALL_DISABLED
+    return tf.modes_on()
 
 
 class TorchFunctionMode:
@@ -128,11 +128,11 @@ class TorchFunctionMode:
 
     def __enter__(self):
         tf.arm()
-        tf.modes.append(self)
+        tf.push_mode(self)
         return self
 
     def __exit__(self, exc_type, exc_val, exc_tb):
-        tf.modes.remove(self)
+        tf.pop_mode(self)
 
     @classmethod
     def push(cls, *args, **kwargs):
@@ -147,8 +147,9 @@ class BaseTorchFunctionMode(TorchFunctionMode):
 
 
 def _get_current_function_mode_stack():
-    return list(tf.modes)
+    return list(tf.thread_modes())
 
 
 def _get_current_function_mode():
-    return tf.modes[-1] if tf.modes else None
+    stack = tf.thread_modes()
+    return stack[-1] if stack else None

@@ -23,13 +23,47 @@ tracecomp.overrides' functions runs.
 """
 import builtins
 import functools
+import threading
 
 from .tensor import Tensor
 
 ENABLED, SUBCLASSES_DISABLED, ALL_DISABLED = 0, 1, 2
-state = [ENABLED]       # torch's torch_function state: DisableTorchFunction(Subclass) set it
-modes = []              # the TorchFunctionMode stack, innermost last
+# Per thread, as torch's: the state DisableTorchFunction(Subclass) set, and the mode stack
+# (innermost last). `modes` holds the stack of each thread that has one, so that an armed
+# call tests one dict for emptiness to know that no mode is entered anywhere.
+_local = threading.local()
+modes = {}              # thread ident -> its TorchFunctionMode stack
 armed = [False]
+
+
+def current_state():
+    return getattr(_local, "state", ENABLED)
+
+
+def thread_modes() -> list:
+    """This thread's mode stack, innermost last (empty when none is entered)."""
+    return modes.get(threading.get_ident(), [])
+
+
+def push_mode(mode):
+    modes.setdefault(threading.get_ident(), []).append(mode)
+
+
+def pop_mode(mode=None):
+    """Take the innermost mode (or `mode`) off this thread's stack."""
+    me = threading.get_ident()
+    stack = modes[me]
+    if mode is None:
+        mode = stack.pop()
+    else:
+        stack.remove(mode)
+    if not stack:
+        del modes[me]
+    return mode
+
+
+def modes_on() -> bool:
+    return bool(modes) and threading.get_ident() in modes and current_state() != ALL_DISABLED
 
 
 def _disabled_torch_function_impl(func, types, args=(), kwargs=None):
@@ -77,7 +111,7 @@ def overloaded_args(args, kwargs=None):
     too) whose types override __torch_function__, in the order torch tries them; [] while
     subclass dispatch is disabled."""
     found = []
-    if state[0] != ENABLED:
+    if current_state() != ENABLED:
         return found
     for a in (args if not kwargs else (*args, *kwargs.values())):
         kind = type(a)
@@ -97,7 +131,7 @@ def dispatch(func, body, args, kwargs):
     """What an armed function runs: its body, or the protocol's handlers when an argument
     overrides it or a mode is entered."""
     found = overloaded_args(args, kwargs)
-    if found or (modes and state[0] != ALL_DISABLED):
+    if found or modes_on():
         return handle(func, found, args, kwargs)
     return body(*args, **kwargs)
 
@@ -109,12 +143,12 @@ def handle(func, overloaded, args, kwargs, python_api=False):
     function of the program's own (overrides.handle_torch_function)."""
     types = tuple(type(a) for a in overloaded)
     mode = None
-    if modes and state[0] != ALL_DISABLED:
-        mode = modes.pop()
+    if modes_on():
+        mode = pop_mode()
         try:
             result = mode.__torch_function__(func, types, args, kwargs)
         finally:
-            modes.append(mode)
+            push_mode(mode)
         if result is not NotImplemented:
             return result
     for arg in overloaded:
@@ -141,7 +175,7 @@ NOT_COMPILED = ("compiled code does not trace through __torch_function__ (an arg
 
 def in_use(args, kwargs) -> bool:
     """Whether a call with these arguments would reach the protocol (compile asks)."""
-    return bool(overloaded_args(args, kwargs)) or bool(modes) and state[0] != ALL_DISABLED
+    return bool(overloaded_args(args, kwargs)) or modes_on()
 
 
 class _StateSetter:
@@ -150,12 +184,12 @@ class _StateSetter:
     level = ENABLED
 
     def __enter__(self):
-        self._old = state[0]
-        state[0] = max(self._old, self.level)
+        self._old = current_state()
+        _local.state = max(self._old, self.level)
         return self
 
     def __exit__(self, *exc):
-        state[0] = self._old
+        _local.state = self._old
 
 
 class DisableTorchFunctionSubclass(_StateSetter):

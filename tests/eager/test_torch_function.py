@@ -332,3 +332,27 @@ def test_overrides_helpers_are_torchs():
                 lib.overrides.is_tensor_like(lib.ones(1)))
     got = [run(lib) for lib in (torch, tc)]
     assert got[1] == got[0], f"tracecomp={got[1]} | torch={got[0]}"
+
+
+def test_modes_and_switches_are_per_thread():
+    """A mode entered, or subclass dispatch disabled, in one thread leaves another's calls
+    alone (torch keeps both per thread)."""
+    import threading
+
+    def run(lib):
+        log = []
+        cls = _logging_tensor(lib, log)
+        l = lib.ones(2).as_subclass(cls)  # noqa: E741
+        seen = {}
+
+        def other():
+            seen["type"] = type(l + 1).__name__
+            seen["mode"] = lib._C._is_torch_function_mode_enabled()
+        with _calls_mode(lib, log)(), lib._C.DisableTorchFunctionSubclass():
+            worker = threading.Thread(target=other)
+            worker.start()
+            worker.join()
+            here = type(lib.exp(l)).__name__
+        return log, seen, here
+    got = [run(lib) for lib in (torch, tc)]
+    assert got[1] == got[0], f"tracecomp={got[1]} | torch={got[0]}"
