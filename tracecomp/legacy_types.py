@@ -61,7 +61,11 @@ CUDA_TYPES = _make_types("tracecomp.cuda", True)
 # --- the legacy constructor ----------------------------------------------------------------
 def tensor_init(self, *args, device=None):
     """Tensor.__init__, as torch.Tensor: `Tensor(2, 3)` is an uninitialised float32 tensor
-    of that size, `Tensor([1, 2])` copies the data as float32, `Tensor(t)` aliases t."""
+    of that size, `Tensor([1, 2])` copies the data as float32, `Tensor(t)` aliases t. A
+    subclass instance that its __new__ made already (Tensor.__new__, _make_subclass) is left
+    as it is: torch's constructor is __new__, and its __init__ takes any arguments."""
+    if type(self) is not Tensor and hasattr(self, "_data"):
+        return
     t = legacy_new(None if len(args) == 1 and isinstance(args[0], Tensor) else
                    dtypes.get_default_dtype(), args, device)
     _init(self, t._data, t._requires_grad, t._node, t._vc)

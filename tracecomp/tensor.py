@@ -122,7 +122,24 @@ class Tensor:
     # types nor the autograd engine
 
     def __new__(cls, *args, **kwargs):
-        return object.__new__(cls)
+        self = object.__new__(cls)
+        if args and cls is not Tensor:
+            # a subclass's `super().__new__(cls, data)` (its own __init__ may take other
+            # arguments): the legacy constructor's tensor, data aliased, as torch's __new__
+            Tensor.__init__(self, *args, **kwargs)
+        return self
+
+    @staticmethod
+    def _make_subclass(cls, data, require_grad=False, **kwargs):
+        """torch's Tensor._make_subclass: an instance of cls sharing data's memory and
+        version counter, without its history, requiring grad as asked."""
+        if require_grad and np_kind(data._data.dtype) not in "fc":
+            raise RuntimeError("Only Tensors of floating point and complex dtype can "
+                               "require gradients")
+        out = object.__new__(cls)
+        _init(out, data._data, bool(require_grad), None, data._vc)
+        _same_memory_while_tracing(data, out)
+        return out
 
     @staticmethod
     def _make(data, requires_grad=False, node=None, vc=None):

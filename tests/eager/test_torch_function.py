@@ -356,3 +356,32 @@ def test_modes_and_switches_are_per_thread():
         return log, seen, here
     got = [run(lib) for lib in (torch, tc)]
     assert got[1] == got[0], f"tracecomp={got[1]} | torch={got[0]}"
+
+
+def test_subclass_construction_patterns_are_torchs():
+    """The ways programs make subclass instances: super().__new__(cls, data) under an
+    __init__ of their own, the legacy constructor, Tensor._make_subclass."""
+    def run(lib):
+        class Tagged(lib.Tensor):
+            @staticmethod
+            def __new__(cls, x, tag, *args, **kwargs):
+                return super().__new__(cls, x, *args, **kwargs)
+
+            def __init__(self, x, tag):
+                self.tag = tag
+
+        class Made(lib.Tensor):
+            def __new__(cls, data, requires_grad=False):
+                return lib.Tensor._make_subclass(cls, data, requires_grad)
+        class Plain(lib.Tensor):
+            pass
+        base = lib.arange(3.0)
+        tagged, made = Tagged(base, "t"), Made(base, True)
+        legacy = Plain([1.0, 2.0])
+        base.add_(1)    # all three share base's memory
+        out = (made * 2).sum()
+        out.backward()
+        return [(type(v).__name__, v.tolist(), v.requires_grad) for v in
+                (tagged, made, legacy, tagged + 1, out)] + [tagged.tag, made.grad.tolist()]
+    got = [run(lib) for lib in (torch, tc)]
+    assert got[1] == got[0], f"tracecomp={got[1]} | torch={got[0]}"
