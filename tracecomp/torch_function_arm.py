@@ -189,7 +189,8 @@ def _arm_functions(dispatch):
     """The public functions of tracecomp and its torch-like namespaces, in place."""
     from .fx import public_names
     for dotted, fn in public_names.table().values():
-        if dotted not in NOT_DISPATCHED_FUNCTIONS and _dispatchable(fn):
+        if dotted not in NOT_DISPATCHED_FUNCTIONS and _dispatchable(fn) and \
+                fn.__module__ != "tracecomp.overrides":     # the protocol's own
             arm_function(fn, fn, dispatch)
 
 

@@ -42,6 +42,7 @@ from .grad_mode import (  # noqa: F401
 )
 from .gradcheck import gradcheck, gradgradcheck  # noqa: F401
 from .variable import Variable  # noqa: F401
+from ..overrides import handle_torch_function, has_torch_function  # noqa: F401,E402
 
 from ..support import missing_in as _missing_in  # noqa: E402
 

@@ -29,6 +29,12 @@ from ..opmath import in_float32
 from ..ops import elementwise as ew
 from ..ops import movement as mv
 from ..ops.linalg import matmul
+from ..overrides import (  # noqa: F401  (torch.nn.functional's names for them)
+    handle_torch_function,
+    has_torch_function,
+    has_torch_function_unary,
+    has_torch_function_variadic,
+)
 from ..random import bernoulli
 from ..tensor import Tensor
 from ..torch_args import write_out
