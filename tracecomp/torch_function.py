@@ -25,6 +25,8 @@ import builtins
 import functools
 import threading
 
+from . import context
+from .errors import TraceError
 from .tensor import Tensor
 
 ENABLED, SUBCLASSES_DISABLED, ALL_DISABLED = 0, 1, 2
@@ -142,6 +144,9 @@ def handle(func, overloaded, args, kwargs, python_api=False):
     none does: a TypeError worded as torch's for its own functions, or (python_api) for a
     function of the program's own (overrides.handle_torch_function)."""
     types = tuple(type(a) for a in overloaded)
+    if context.current() is not None:   # met inside code tracecomp.compile is tracing
+        raise TraceError(f"{NOT_TRACED} ({getattr(func, '__name__', func)} on "
+                         f"{[t.__name__ for t in types]}, or in a TorchFunctionMode)")
     mode = None
     if modes_on():
         mode = pop_mode()
@@ -171,6 +176,9 @@ def handle(func, overloaded, args, kwargs, python_api=False):
 NOT_COMPILED = ("compiled code does not trace through __torch_function__ (an argument's "
                 "type overrides it, or a TorchFunctionMode is entered; torch.compile traces "
                 "into it): the call runs eagerly, where the protocol runs as in torch")
+NOT_TRACED = ("a __torch_function__ handler is met while tracing: compiled code does not "
+              "trace through __torch_function__ (torch.compile traces into it); make the "
+              "subclass or enter the mode outside the compiled function, or run it eagerly")
 
 
 def in_use(args, kwargs) -> bool:

@@ -385,3 +385,18 @@ def test_subclass_construction_patterns_are_torchs():
                 (tagged, made, legacy, tagged + 1, out)] + [tagged.tag, made.grad.tolist()]
     got = [run(lib) for lib in (torch, tc)]
     assert got[1] == got[0], f"tracecomp={got[1]} | torch={got[0]}"
+
+
+def test_a_subclass_made_inside_compiled_code_is_a_graph_break():
+    """Inside a traced function the handlers would run once, at trace time: a TraceError
+    (a graph break: the call runs eagerly, with the handler, and says why)."""
+    log = []
+    cls = _logging_tensor(tc, log)
+
+    def f(x):
+        return (x.as_subclass(cls) * 2).sum()
+    with pytest.warns(UserWarning, match="__torch_function__ handler is met while tracing"):
+        out = tc.compile(f)(tc.arange(3.0))
+    assert (list(log), type(out).__name__, out.item()) == (["mul", "sum"], "LoggingTensor", 6.0)
+    with pytest.raises(tc.TraceError, match="met while tracing"):
+        tc.compile(f, fullgraph=True)(tc.arange(3.0))
