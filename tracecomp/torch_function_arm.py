@@ -1,8 +1,9 @@
 """Arming __torch_function__: every public function and Tensor method made to dispatch.
 
 torch_function.py says when this runs (the first override of the protocol) and why not
-before. Arming keeps each public function object: its code is replaced by a trampoline,
-`dispatch(func, body, args, kwargs)`, and `body` is a copy of the function as it was. So a
+before. Arming keeps each public function object: its code is replaced by a trampoline
+that calls `body`, a copy of the function as it was, when every positional argument is of a
+type known to be plain and no mode is entered, else `dispatch(func, body, args, kwargs)`. So a
 reference taken anywhere before (`from tracecomp import relu`, `F.linear` inside nn.Linear,
 `HANDLED_FUNCTIONS[torch.mean]`) still names the function that dispatches, and `func` is the
 object the program knows. Tensor's methods and property getters are armed in place too,
