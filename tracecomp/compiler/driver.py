@@ -177,6 +177,11 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 effects += compile_state.arguments_made_leaves(stand_ins, tensors, nodes)
                 if aliases is not None:
                     refuse_aliased_writes(aliases, tensors, effects)
+                if deep is not None and (new := deep.new(fn, args[0], tracer.read_outside)):
+                    # read as constants where it can lift them: lift, trace again (before
+                    # check_rebound: an update of such a tensor, a scratch optimizer's state
+                    # in a closure's tuple, is then an input's, written back)
+                    raise DeepRead(new)
                 compile_state.check_rebound(tracer, holders, effect_values)
                 compile_state.settle_updated_leaves(tracer, every)
                 if names_before is not None:    # the guards see the names as they were
@@ -194,8 +199,6 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 names_before.restore()
             standing.restore()
     compile_state.refuse_kept_traced(fn, args[0], stand_ins)
-    if deep is not None and (new := deep.new(fn, args[0], tracer.read_outside)):
-        raise DeepRead(new)     # read as constants where it can lift them: lift, trace again
     if changes:     # the next call would compile again for them: feed them, trace again
         raise CallChanges(changes)
     graph = tracer.graph
