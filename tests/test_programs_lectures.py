@@ -6,7 +6,6 @@ import pytest
 import torch
 
 import tracecomp as tc
-from tracecomp.errors import TraceError
 
 from helpers import assert_close, to_tc
 
@@ -61,14 +60,19 @@ def test_traced_mask_assign_custom_function_backward():
     assert_close(x.grad, x_t.grad, what="x.grad")
 
 
-def test_traced_mask_assign_needs_count_raises():
-    def f(x, v):
+def test_traced_mask_assign_of_one_value_per_true_checks_the_count():
+    """One value per selected element compiles (test_programs_round37); a count other than
+    the value's length is torch's RuntimeError when the graph runs."""
+    def f(lib, x, v):
         y = x.clone()
-        y[x > 0] = v            # one value per selected element: the count is data
+        y[x > 0] = v            # one value per selected element
         return y
-    x, v = tc.randn(6), tc.randn(6)
-    with pytest.raises(TraceError, match="depends on the data"):
-        tc.compile(f, fullgraph=True)(x, v)
+    x, v = np.array([1, -1, 2, 3, -2, 4], np.float32), np.arange(6, dtype=np.float32)
+    with pytest.raises(RuntimeError) as want:
+        f(torch, torch.tensor(x), torch.tensor(v))
+    with pytest.raises(RuntimeError) as got:
+        tc.compile(lambda x, v: f(tc, x, v), fullgraph=True)(tc.tensor(x), tc.tensor(v))
+    assert str(got.value) == str(want.value)
 
 
 def test_traced_mask_assign_bad_mask_shape():

@@ -8,9 +8,12 @@ means eager, compile(model) and a compiled whole training step give torch's loss
 import warnings
 
 import numpy as np
+import pytest
 import torch
 
 import tracecomp as tc
+
+from helpers import assert_close
 
 
 # --- a scratch optimizer's state in a closure's tuple, updated in place in a compiled step --
@@ -54,3 +57,64 @@ def test_compiled_step_updates_state_held_in_a_closures_tuple():
         got = _scratch_adam(tc, True)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-7)
+
+
+# --- x[mask] = one value per True, with a traced mask -------------------------------------
+# pytorch/tutorials reinforcement_q_learning:
+# `next_state_values[non_final_mask] = target_net(non_final_next_states).max(1).values`.
+# A compiled step broke the graph there (the positions of the Trues are data); the i-th True
+# takes value[i] whatever they are, so the graph's shapes need only the count, checked when
+# it runs.
+def _put_rows(lib, x, mask, v):
+    y = x * 2
+    y[mask] = v * 3
+    return y
+
+
+@pytest.mark.parametrize("mask_shape, rest", [((6,), ()), ((6,), (3,)), ((2, 3), (2,))])
+def test_compiled_mask_assign_of_one_row_per_true_matches_torch(mask_shape, rest):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(mask_shape + rest).astype(np.float32)
+    masks = [np.array([True, False, True, True, False, True]).reshape(mask_shape),
+             np.array([False, True, True, False, True, True]).reshape(mask_shape)]
+    v = rng.standard_normal((4,) + rest).astype(np.float32)
+    step = tc.compile(lambda x, m, v: _put_rows(tc, x, m, v), fullgraph=True)
+    for m in masks:         # the same graph for another mask with as many Trues
+        xt, vt = torch.tensor(x, requires_grad=True), torch.tensor(v, requires_grad=True)
+        want = _put_rows(torch, xt, torch.tensor(m), vt)
+        (want * want).sum().backward()
+        xc, vc = tc.tensor(x, requires_grad=True), tc.tensor(v, requires_grad=True)
+        got = step(xc, tc.tensor(m), vc)
+        (got * got).sum().backward()
+        assert_close(got, want)
+        assert_close(xc.grad, xt.grad, what="x.grad")
+        assert_close(vc.grad, vt.grad, what="v.grad")
+
+
+def test_compiled_mask_assign_with_another_count_raises_torchs_error():
+    step = tc.compile(lambda x, m, v: _put_rows(tc, x, m, v))
+    x, v = np.zeros((4, 2), np.float32), np.ones((3, 2), np.float32)
+    step(tc.tensor(x), tc.tensor([True, True, False, True]), tc.tensor(v))
+    all_true = [True] * 4
+    with pytest.raises(RuntimeError) as want:
+        _put_rows(torch, torch.tensor(x), torch.tensor(all_true), torch.tensor(v))
+    with pytest.raises(RuntimeError) as got:
+        step(tc.tensor(x), tc.tensor(all_true), tc.tensor(v))
+    assert str(got.value) == str(want.value)
+
+
+@pytest.mark.parametrize("requires_grad", [False, True])
+@pytest.mark.parametrize("key, shape", [("mask", (2, 2)), ("mask", (3, 1, 2)),
+                                        ("ints", (2, 2, 2))])
+def test_eager_setitem_shape_mismatch_is_torchs_runtime_error(key, shape, requires_grad):
+    """numpy's ValueError ('value array ... could not be broadcast') came through."""
+    def attempt(lib):
+        x = lib.zeros(4, 2, requires_grad=requires_grad).clone()
+        k = lib.tensor([True, False, True, True]) if key == "mask" else lib.tensor([0, 1])
+        x[k] = lib.ones(shape)
+    with pytest.raises(RuntimeError) as want:
+        attempt(torch)
+    with pytest.raises(RuntimeError) as got:
+        attempt(tc)
+    assert str(got.value) == str(want.value)
+

@@ -409,13 +409,39 @@ def _traced_mask_assign(x, mask, value):
         vshape = tuple(value.shape)
         while vshape and vshape[0] == 1:
             vshape = vshape[1:]
-        if len(vshape) > len(rest):     # one value per selected row: needs their count
-            _mask_positions(x, mask, 0)
+        if len(vshape) > len(rest):     # one value per selected row
+            return _row_per_true(x, mask, value, rest)
         value = mv.reshape(value, vshape)
     else:
         value = Tensor._make(np.asarray(value, dtype=x._data.dtype))
     wide = mv.reshape(mask, tuple(mask.shape) + (1,) * len(rest))
     return copy_(x, where(wide, value, x))
+
+
+def _row_per_true(x, mask, value, rest):
+    """x[mask] = value with one row of value per True of a traced mask (the DQN tutorial's
+    `next_state_values[non_final_mask] = target_net(non_final_next_states).max(1).values`):
+    the i-th True takes value[i], i its rank among the Trues (a cumulative sum), so the
+    graph's shapes do not depend on where the Trues are. Their count must be value's
+    length: checked when the graph runs, with torch's error."""
+    from .inplace import copy_
+    from .ops.elementwise import where
+    from .ops.indexing import check_range
+    k = value.shape[0]
+    if tuple(value.shape[1:]) != rest:
+        raise RuntimeError(f"shape mismatch: value tensor of shape {fmt_shape(value.shape)} "
+                           f"cannot be broadcast to indexing result of shape "
+                           f"{fmt_shape((k,) + rest)}")
+    trues = mask.reshape(-1).to(dtypes.int64)
+    check_range(trues.sum(), k, k + 1, f"shape mismatch: value tensor of shape "
+                f"{fmt_shape(value.shape)} cannot be broadcast to indexing result of shape "
+                f"[{{value}}{''.join(f', {n}' for n in rest)}]", error="RuntimeError")
+    if k == 0:          # no True (checked): nothing to write
+        return x
+    rank = (trues.cumsum(0) - 1).clamp(0, k - 1)
+    rows = value.index_select(0, rank).reshape(tuple(mask.shape) + rest)
+    wide = mv.reshape(mask, tuple(mask.shape) + (1,) * len(rest))
+    return copy_(x, where(wide, rows, x))
 
 
 def _basic_entries(x, key):

@@ -15,7 +15,7 @@ from .device_array import DeviceArray
 from .dispatch import bind, history_taken
 from .errors import AutogradError, DTypeError
 from .meta_device import is_meta
-from .ops.indexing import index_put
+from .ops.indexing import check_put_shape, index_put
 from .sparse_data import SparseData
 from .tensor import Tensor
 from .torch_args import scalar_name
@@ -218,7 +218,12 @@ def assign(x, value, idxs, key):
     if tape_free(x, (value,)):
         from .ops.indexing import np_key
         v = value._data if isinstance(value, Tensor) else value
-        x._data[np_key(key, [i._data for i in idxs])] = v
+        k = np_key(key, [i._data for i in idxs])
+        try:
+            x._data[k] = v
+        except ValueError:      # in torch's words when the shapes are what is wrong
+            check_put_shape(np.shape(v), x._data[k].shape)
+            raise
         x._vc[0] += 1
         return x
     if not isinstance(value, Tensor):

@@ -30,10 +30,9 @@ it) fails with BoundRead, and the function holds them all as constants again
 from ..nn.module import Module
 from ..sparse_data import SparseData
 from ..tensor import Tensor
-from .state import follow, inside, optimizer_types, start, starts
+from .state import DEPTH, follow, inside, optimizer_types, start, starts
 
 KIND, DEEP = "bound", "deep"   # a deep label: (KIND, DEEP, its text, where, steps[, key])
-DEPTH = 3       # trainer -> .opt -> .param_momentum -> [p]
 _CONTAINERS = (list, tuple, dict)
 _KEYS = (str, int, float, bool, type(None))     # a dict key a label may hold as it is
 

@@ -187,6 +187,7 @@ def inside(x):
 
 
 INSIDE_MAX = 64
+DEPTH = 3       # how deep deep_tensors.py lifts: trainer -> .opt -> .param_momentum -> [p]
 
 
 def describe_place(path):
@@ -235,10 +236,11 @@ def check_rebound(tracer, holders, effect_values):
                     f"tensor with torch.zeros(...) or torch.tensor(array) (a copy) instead.")
             raise TraceError(
                 f"compiled code updated a tensor of shape {list(t.shape)} in place that is not "
-                f"one of its inputs (a buffer of a module reached more than one attribute or "
-                f"element away from the function's arguments, closure and globals?): its "
-                f"update would be lost. Pass the module as an argument, or keep it in a "
-                f"global, a closure, or an attribute of one, so its buffers are inputs.")
+                f"one of its inputs (held more than {DEPTH} attributes or items below the "
+                f"function's closure and globals, or inside an object passed as an "
+                f"argument?): its update would be lost. Pass the tensor (or its module) as an "
+                f"argument, or keep it in a global, a closure, or an attribute or item of "
+                f"one, so it is an input.")
 
 
 def arguments_made_leaves(stand_ins, tensors, nodes):

@@ -252,8 +252,25 @@ def _index_put_vjp(g, out, base, values, *idxs, key, accumulate):
     return (gb, gv) + (None,) * len(idxs)
 
 
-index_put_p = defprim("index_put", _index_put_impl,
-                      lambda base, values, *idxs, key, accumulate: tuple(base),
+def check_put_shape(values, target):
+    """torch's error for x[key] = values whose shape does not broadcast to what key selects
+    (`target`); numpy's ValueError said it in numpy's words."""
+    values, target = tuple(values), tuple(target)
+    try:
+        fits = np.broadcast_shapes(values, target) == target
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ShapeError(f"shape mismatch: value tensor of shape {fmt_shape(values)} cannot "
+                         f"be broadcast to indexing result of shape {fmt_shape(target)}")
+
+
+def _index_put_rule(base, values, *idx_shapes, key, accumulate):
+    check_put_shape(values, _index_rule(base, *idx_shapes, key=key))
+    return tuple(base)
+
+
+index_put_p = defprim("index_put", _index_put_impl, _index_put_rule,
                       lambda base, values, *idxs, key, accumulate: base.dtype,
                       _index_put_vjp, ("index",), saves=(slice(2, None),))
 
