@@ -118,3 +118,49 @@ def test_eager_setitem_shape_mismatch_is_torchs_runtime_error(key, shape, requir
         attempt(tc)
     assert str(got.value) == str(want.value)
 
+
+# --- a parameter passed to a compiled step as its argument ---------------------------------
+# d2l's neural style: `X = gen_img()` (its Parameter) and `train` steps on X with an Adam of
+# gen_img.parameters(). The compiled step read the argument through a stand-in that the
+# optimizer never saw, so no step reached the parameter: the loss stayed put, silently.
+def _param_argument_steps(lib, compiled):
+    w = lib.nn.Parameter(lib.tensor([1.0, -2.0, 3.0]))
+    other = lib.tensor([0.5, 0.5, 0.5])
+    opt = lib.optim.Adam([w], lr=0.3)
+
+    def step(x):
+        opt.zero_grad()
+        loss = ((x * x + w) * lib.tensor([1.0, 2.0, 3.0])).sum()
+        loss.backward()
+        opt.step()
+        return loss
+    if compiled:
+        step = lib.compile(step)
+    losses = [step(w).item() for _ in range(3)]
+    losses.append(step(other).item())      # another tensor: not the parameter
+    losses.append(step(w).item())
+    return losses, w.detach().numpy()
+
+
+def test_compiled_step_updates_the_parameter_it_is_given_as_argument():
+    want = _param_argument_steps(torch, False)
+    got = _param_argument_steps(tc, True)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-6)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-6)
+
+
+def test_compiled_function_of_a_parameter_gives_it_its_gradient_once():
+    """The argument is the module's own weight: one tensor, so its gradient is counted once
+    (not once as argument and once as state)."""
+    torch.manual_seed(0)
+    ref = torch.nn.Linear(3, 2)
+    ours = tc.nn.Linear(3, 2)
+    ours.load_state_dict({k: tc.tensor(v.detach().numpy()) for k, v in ref.state_dict().items()})
+    x = np.ones((4, 3), np.float32)
+
+    def f(lib, model, w):
+        return (model(lib.tensor(x)) * w.sum()).sum()
+    f(torch, ref, ref.weight).backward()
+    tc.compile(lambda w: f(tc, ours, w))(ours.weight).backward()
+    assert_close(ours.weight.grad, ref.weight.grad)
+    assert_close(ours.bias.grad, ref.bias.grad)

@@ -73,6 +73,7 @@ from .signature import (
     readable_label,
     refuse_aliased_writes,
     signature_of,
+    state_arguments,
     unflatten,
 )
 from .state_call import StateCall
@@ -123,6 +124,10 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 if aliases is not None:     # f(x, x): one stand-in, as it is one tensor
                     stand_ins = [stand_ins[j] if same else s
                                  for s, (j, same) in zip(stand_ins, aliases)]
+                owned = state_arguments(tensors, state)
+                if owned is not None:   # step(model.weight): the parameter itself, as eagerly
+                    stand_ins = [s if j is None else state[j][1]
+                                 for s, j in zip(stand_ins, owned)]
                 for s, (_, t) in zip(stand_ins, tensors):
                     s.grad = t.grad         # an argument's .grad (an input too, when it exists)
                     # and its hooks, which a traced backward refuses (tracing/backward.py)

@@ -219,6 +219,8 @@ class LastCall:
                                                                    or type(a._data) is SparseData)
                                         for a in args):
             return None
+        if state_arguments(tensors, state) is not None:
+            return None
         call = LastCall(fn, args, [label for label, _ in tensors], state, flags,
                         grad_enabled, art)
         call.positions = fed
@@ -253,6 +255,8 @@ class LastCall:
                 return None
         if len(tensors) > 1 and alias_pattern(tensors) != self.aliases:
             return None
+        if state and not {id(t) for _, t in state}.isdisjoint(map(id, tensors)):
+            return None     # an argument that is state (state_arguments)
         if numbers:
             tensors += numbers
         return list(zip(self.labels, tensors))
@@ -283,6 +287,19 @@ def alias_pattern(tensors):
         shared = shared or j != i
         pattern.append((j, tensors[j] is t))
     return tuple(pattern) if shared else None
+
+
+def state_arguments(tensors, state):
+    """None when no argument is itself a tensor of the state the function reads (nearly
+    always); else, for each argument, the position in `state` of that very tensor (None for
+    the others). d2l's neural style passes its synthesized image, the Parameter its Adam
+    updates, to the step: the trace must read and update the parameter itself, not a
+    stand-in the optimizer never sees (every step was lost)."""
+    if not state or not tensors:
+        return None
+    where = {id(t): j for j, (_, t) in enumerate(state)}
+    pattern = tuple(where.get(id(t)) for _, t in tensors)
+    return None if pattern.count(None) == len(pattern) else pattern
 
 
 def refuse_aliased_writes(aliases, tensors, effects):
@@ -509,6 +526,9 @@ def signature_of(tensors, statics, structure, state, flags, backend):
     aliases = alias_pattern([t for _, t in tensors])
     if aliases is not None:
         entries.append(("argument aliasing", aliases))
+    owned = state_arguments(tensors, state)
+    if owned is not None:
+        entries.append(("arguments that are module or optimizer state", owned))
     entries.append(("grad mode", "on" if grad_mode.state.enabled else "off"))
     entries.append(("default dtype", dtypes.get_default_dtype()))
     entries.append(("backend", backend))
