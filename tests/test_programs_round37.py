@@ -164,3 +164,46 @@ def test_compiled_function_of_a_parameter_gives_it_its_gradient_once():
     tc.compile(lambda w: f(tc, ours, w))(ours.weight).backward()
     assert_close(ours.weight.grad, ref.weight.grad)
     assert_close(ours.bias.grad, ref.bias.grad)
+
+
+# --- hooks every module runs (torch.nn.modules.module.register_module_forward_hook) -----------
+# nn.modules.module was no attribute of tracecomp.nn.modules, and the global hooks were
+# missing: a program registering one to scale or log every Linear stopped there.
+def _global_hooks_run(lib, compiled):
+    torch.manual_seed(0)
+    ref = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    net = ref if lib is torch else tc.nn.Sequential(tc.nn.Linear(3, 4), tc.nn.ReLU(),
+                                                    tc.nn.Linear(4, 2))
+    if lib is tc:
+        net.load_state_dict({k: tc.tensor(v.detach().numpy()) for k, v in
+                             ref.state_dict().items()})
+    run = lib.compile(net) if compiled else net
+    x = lib.tensor(np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3))
+    seen = []
+    outs = [run(x)]
+    module_api = lib.nn.modules.module
+    pre = module_api.register_module_forward_pre_hook(
+        lambda m, args: (args[0] + 1,) if isinstance(m, lib.nn.Linear) else None)
+    post = module_api.register_module_forward_hook(
+        lambda m, args, kwargs, out: seen.append(type(m).__name__) or out * 2
+        if isinstance(m, lib.nn.ReLU) else None, with_kwargs=True)
+    own = net[2].register_forward_hook(lambda m, args, out: out - 1)    # after the global one
+    outs.append(run(x))
+    outs[-1].sum().backward()
+    pre.remove()
+    outs.append(run(x))
+    post.remove()
+    own.remove()
+    outs.append(run(x))
+    return [o.detach().numpy() for o in outs], net[0].weight.grad.numpy(), seen.count("ReLU")
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_global_module_forward_hooks_match_torch(compiled):
+    want = _global_hooks_run(torch, False)
+    got = _global_hooks_run(tc, compiled)
+    for g, w in zip(got[0], want[0]):
+        np.testing.assert_allclose(g, w, rtol=1e-6)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-6)
+    if not compiled:        # a compiled call runs the hooks once, when traced
+        assert got[2] == want[2]

@@ -17,6 +17,7 @@ from .. import context, grad_mode, saved_hooks
 from ..autograd import forward_ad, profiler
 from ..autograd.profiler import _active as PROFILES
 from ..errors import TraceError
+from ..nn import global_hooks
 from ..nn.module import Module
 from ..nn.modules.lazy import initialize_lazy
 from . import fused_step, stance
@@ -87,7 +88,7 @@ class OptimizedModule(Module):
             return self._compiled.graph_break(TraceError(saved_hooks.NOT_COMPILED),
                                               lambda: mod._call_forward(args, kwargs))
         if mod._forward_pre_hooks or mod._forward_hooks or mod._backward_hooks \
-                or mod._backward_pre_hooks:
+                or mod._backward_pre_hooks or global_hooks.any_hooks():
             # the model's own hooks run around its compiled forward, as module.__call__
             # runs them around forward (its submodules' hooks are traced into the graph)
             if context.current() is not None:   # inside another compiled call's trace

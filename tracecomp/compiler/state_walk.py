@@ -10,7 +10,7 @@ after that trace (`note_unread`), so its new tensors do not compile the function
 """
 import operator
 
-from ..nn import structure
+from ..nn import global_hooks, structure
 from ..sparse_data import SparseData
 from ..tensor import Tensor
 from .attributes import INTERNAL, tensors_of
@@ -80,6 +80,8 @@ def _walk(modules, unread=()):
     each one's parameters, buffers and tensor attributes, depth first; not the list and
     tuple attributes in `unread` (note_unread)."""
     state, seen, module_names, flags, keep, listed = [], set(), {}, [], True, {}
+    if global_hooks.any_hooks():    # traced into every module's call: a new one compiles again
+        flags.append(("hooks of every module", global_hooks.signature()))
     for r, root in enumerate(modules):      # inlined (no helper calls): it was per call
         prefix = "" if len(modules) == 1 else f"m{r}."
         stack = [(prefix, root)]

@@ -20,7 +20,7 @@ from ..errors import ForeignTensorError, foreign_operand
 from ..grad_mode import no_grad
 from ..sparse_data import SparseData
 from ..tensor import Tensor
-from . import as_built, backward_hooks, structure
+from . import as_built, backward_hooks, global_hooks, structure
 from .module_hooks import ModuleHooks
 from .module_state import ModuleState
 from .parameter import Buffer, Parameter
@@ -112,7 +112,10 @@ class Module(ModuleHooks, ModuleState):
         """forward (or `forward`, a compiled model's) with the forward pre-hooks before it
         and the forward hooks after it."""
         with_kwargs = self._forward_pre_hooks_with_kwargs
-        for hook_id, hook in list(self._forward_pre_hooks.items()):
+        pre = list(self._forward_pre_hooks.items())
+        if global_hooks.forward_pre_hooks:      # everyone's first (global_hooks.py)
+            pre[:0] = global_hooks.forward_pre_hooks.items()
+        for hook_id, hook in pre:
             if hook_id in with_kwargs:
                 out = hook(self, args, kwargs)
                 if out is not None:
@@ -136,8 +139,14 @@ class Module(ModuleHooks, ModuleState):
             if foreign is None:
                 raise
             raise foreign from exc
-        with_kwargs = self._forward_hooks_with_kwargs
-        for hook_id, hook in list(self._forward_hooks.items()):
+        if not (self._forward_hooks or global_hooks.forward_hooks):
+            return result
+        own = self._forward_hooks_with_kwargs
+        hooks = [(own, h) for h in self._forward_hooks.items()]
+        if global_hooks.forward_hooks:      # everyone's first (global_hooks.py)
+            hooks[:0] = [(global_hooks.forward_hooks_with_kwargs, h)
+                         for h in global_hooks.forward_hooks.items()]
+        for with_kwargs, (hook_id, hook) in hooks:
             out = hook(self, args, kwargs, result) if hook_id in with_kwargs else \
                 hook(self, args, result)
             if out is not None:

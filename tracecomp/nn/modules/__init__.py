@@ -1,4 +1,5 @@
 """The layer modules, one file per family (as torch.nn.modules)."""
+from . import module  # noqa: F401 - torch.nn.modules.module is an attribute there too
 from .activation import (ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax,
                          Softplus, Tanh)
 from .batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d, SyncBatchNorm
