@@ -1,7 +1,7 @@
 """tracecomp.nn: Module, Parameter, the layers, the losses, functional (F) and init, with
 torch.nn's names."""
 from .parameter import Buffer, Parameter  # noqa: F401  (first: module.py needs them)
-from . import functional, init, utils  # noqa: F401
+from . import functional, grad, init, utils  # noqa: F401
 from .module import Module  # noqa: F401
 from .modules import *  # noqa: F403  (the layers, listed in modules/__init__.py)
 from .modules.distance import CosineSimilarity, PairwiseDistance  # noqa: F401
