@@ -51,9 +51,16 @@ compiled whole training step give torch's losses and outputs to 1e-5 relative):
   hooks were missing: present now.
 - torch.nn.grad.conv{1,2,3}d_input/_weight, which hand-written conv backwards call, was
   unsupported: present now.
+- pytorch/tutorials beginner nlp (BoW classifier, N-gram language model, CBOW, LSTM
+  tagger) and torch_compile_tutorial's API (decorator, backends and modes, dynamic=True,
+  compiler.disable, _dynamo.reset/mark_dynamic, is_compiling, model.compile()): agree.
 
 Left: a pack_padded_sequence inside a compiled function with lengths as a tensor argument
-stays a graph break (its shapes are the lengths); random draws (RandomSampler, dropout,
+stays a graph break (its shapes are the lengths); so do full backward hooks on a module a
+compiled model calls (run once at trace time otherwise), and char_rnn_generation's
+`target_line_tensor.unsqueeze_(-1)` on the compiled step's own argument (an in-place shape
+change of an input would need a new kind of effect replayed on the caller's tensor;
+torch.compile handles it as an input metadata mutation); random draws (RandomSampler, dropout,
 torch.rand) come from tracecomp's own generator, not torch's; global backward and
 registration hooks (register_module_full_backward_hook, ..._buffer_registration_hook) are
 not provided yet.
