@@ -54,6 +54,10 @@ compiled whole training step give torch's losses and outputs to 1e-5 relative):
 - pytorch/tutorials beginner nlp (BoW classifier, N-gram language model, CBOW, LSTM
   tagger) and torch_compile_tutorial's API (decorator, backends and modes, dynamic=True,
   compiler.disable, _dynamo.reset/mark_dynamic, is_compiling, model.compile()): agree.
+- Docs examples of utils.checkpoint (use_reentrant=False, checkpoint_sequential),
+  parametrizations.weight_norm/spectral_norm (u, v fixed: torch draws them),
+  MultiheadAttention with key_padding_mask, a norm_first TransformerEncoderLayer with
+  generate_square_subsequent_mask, scaled_dot_product_attention(is_causal), NAdam: agree.
 
 Left: a pack_padded_sequence inside a compiled function with lengths as a tensor argument
 stays a graph break (its shapes are the lengths); so do full backward hooks on a module a
