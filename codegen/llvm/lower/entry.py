@@ -218,15 +218,16 @@ def _matmul(b, group, pointer, sym, blocks=None, cut=None, partials=None):
                      (pw, ldw, trans_b), (out, after))
         return
     if batch == 1:
-        _gemm(b, sym, c64(m), c64(n), c64(k), pa, lda, pw, ldw, out, c64(n), trans_a, trans_b)
+        product_call(b, sym, c64(m), c64(n), c64(k), pa, lda, pw, ldw, out, c64(n), trans_a,
+                     trans_b)
         return
     strides = [c64(math.prod(x.shape[-2:]) * size if x.ndim > 2 else 0) for x in (a, w)]
     i = loop_head(b, c64(0))
 
     def at(base, stride):
         return b.gep(base, [b.mul(i, stride)], inbounds=True, source_etype=I8)
-    _gemm(b, sym, c64(m), c64(n), c64(k), at(pa, strides[0]), lda, at(pw, strides[1]), ldw,
-          at(out, c64(m * n * size)), c64(n), trans_a, trans_b)
+    product_call(b, sym, c64(m), c64(n), c64(k), at(pa, strides[0]), lda, at(pw, strides[1]), ldw,
+                 at(out, c64(m * n * size)), c64(n), trans_a, trans_b)
     loop_latch(b, i, c64(batch))
 
 
@@ -293,8 +294,8 @@ def _chunk_loop(b, loop, pointer, kernel_names, sym, pieces):
         stop = b.select(b.icmp_unsigned(">", stop, c64(root.shape[0])),
                         c64(root.shape[0]), stop)
         rows = b.sub(stop, first)
-    _gemm(b, sym, rows, c64(n), c64(k), *ptrs[0], *ptrs[1], target, c64(n), trans_a, trans_b,
-          adds)
+    product_call(b, sym, rows, c64(n), c64(k), *ptrs[0], *ptrs[1], target, c64(n), trans_a, trans_b,
+                 adds)
     if consumer is not None:        # (a fused loop's: the product's own buffer, as it is)
         run(consumer, root, out if loop.whole else staged,
             c64(0) if loop.whole else b.mul(j, c64(item)), first, stop)
@@ -376,23 +377,23 @@ def _gemm_blocks(b, cut, sym, blocks, mnk, a, w, out):
         later = b.gep(partials, [b.mul(b.sub(j, c64(1)), c64(m * n * size))],
                       source_etype=I8)      # (not inbounds: unused, below, for block 0)
         into = b.select(b.icmp_unsigned("==", j, c64(0)), out, later)
-        _gemm(b, sym, c64(m), c64(n), count, offset(pa, b.mul(lo, lda) if trans_a else lo),
-              lda, offset(pw, lo if trans_b else b.mul(lo, ldw)), ldw, into, c64(n),
-              trans_a, trans_b)
+        product_call(b, sym, c64(m), c64(n), count, offset(pa, b.mul(lo, lda) if trans_a else lo),
+                     lda, offset(pw, lo if trans_b else b.mul(lo, ldw)), ldw, into, c64(n),
+                     trans_a, trans_b)
         loop_latch(b, j, blocks[1])
         return
     lo, count = span(*blocks)
     if axis == 0:       # rows of C: rows of op(A)
         pa = offset(pa, lo if trans_a else b.mul(lo, lda))
-        _gemm(b, sym, count, c64(n), c64(k), pa, lda, pw, ldw, offset(out, b.mul(lo, c64(n))),
-              c64(n), trans_a, trans_b)
+        product_call(b, sym, count, c64(n), c64(k), pa, lda, pw, ldw,
+                     offset(out, b.mul(lo, c64(n))), c64(n), trans_a, trans_b)
     else:               # columns of C: columns of op(W)
         pw = offset(pw, b.mul(lo, ldw) if trans_b else lo)
-        _gemm(b, sym, c64(m), count, c64(k), pa, lda, pw, ldw, offset(out, lo), c64(n),
-              trans_a, trans_b)
+        product_call(b, sym, c64(m), count, c64(k), pa, lda, pw, ldw, offset(out, lo), c64(n),
+                     trans_a, trans_b)
 
 
-def _gemm(b, sym, m, n, k, a, lda, w, ldw, out, ldc, trans_a, trans_b, acc=None):
+def product_call(b, sym, m, n, k, a, lda, w, ldw, out, ldc, trans_a, trans_b, acc=None):
     """C = op(A) @ op(W) through the BLAS symbol, or through a function of the generated
     GEMM's signature (gemm/generated.py, gemm/dots.py) for this product's transposes.
     acc: an i1 value, true where the product adds to C instead (None: never)."""

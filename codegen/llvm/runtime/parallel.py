@@ -139,11 +139,20 @@ def gemm_split(group, updated=()):
     (m, n), k = root.shape, root.inputs[0].shape[1]
     if m * n * k < SPLIT_WORK:
         return None
-    axis = 0 if rows_first(m, n, k, root.dtype.itemsize) or m > n else 1
-    if axis == 1 and k_first(group, k, updated):
+    if not (rows_first(m, n, k, root.dtype.itemsize) or m > n) and k_first(group, k, updated):
         width = -(-max(GEMM_BLOCK, -(-k // _cpus())) // 16) * 16
         return (2, width) if k > width else None
-    side = root.shape[axis]
+    return block_cut(m, n, k, root.dtype.itemsize)
+
+
+def block_cut(m, n, k, itemsize):
+    """gemm_split's cut of an m x k @ k x n product by C's rows (axis 0) or columns (1):
+    (axis, width), or None to run it whole. A dynamic graph's products are cut this way
+    at each size (codegen/llvm/sized_runner.py)."""
+    if m * n * k < SPLIT_WORK:
+        return None
+    axis = 0 if rows_first(m, n, k, itemsize) or m > n else 1
+    side = (m, n)[axis]
     width = -(-side // (2 * _cpus()))
     if m * n > SMALL_RESULT:    # (a small C takes pieces of any width: SMALL_RESULT)
         width = -(-max(GEMM_BLOCK, width) // 16) * 16
