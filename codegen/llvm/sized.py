@@ -65,7 +65,7 @@ def compile_sized(graph, concrete):
             if g.kind not in PYTHON_KINDS or g.kind in ("matmul", "batched_matmul") and \
                     not native_product(g):
                 log.append(f"numpy (no dynamic kernel for {g.kind}): "
-                           f"{', '.join(names[n] for n in g.nodes)}")
+                           f"{', '.join(f'{names[n]} {n.op}' for n in g.nodes)}")
             continue
         name = f"kernel{next(numbers)}_{g.root.op}"
         split = _splittable(g)

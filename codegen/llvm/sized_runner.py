@@ -92,9 +92,10 @@ class SizedRunner:
 
     @property
     def split(self):
-        """The roots of the kernels split over threads at these sizes."""
-        segments = self.program.segments
-        return [root for root in segments.ranged if self.ints[segments.ints[root] + 1]]
+        """The roots of the kernels and products split over threads at these sizes."""
+        segments, blocks = self.program.segments, GEMM_INTS.index("blocks")
+        return [root for root in segments.ranged if self.ints[segments.ints[root] + 1]] + \
+            [root for root in segments.codes if self.ints[segments.ints[root] + blocks] > 1]
 
     llvm_ir = property(lambda self: self.program.llvm_ir)
     optimized_ir = property(lambda self: self.program.optimized_ir)

@@ -511,15 +511,15 @@ class CompiledFunction:
                                                     else v for _, v in statics])
 
         deep = self.deep if self.lift_bound else None   # where it lifts tensors from
-        vary = self.templates is not None and sizes_vary(
-            self.dynamic, tensors, only_sizes_changed(sig, self.cache.signatures()))
+        resized = only_sizes_changed(sig, self.cache.signatures())
+        vary = self.templates is not None and sizes_vary(self.dynamic, tensors, resized)
         if self.templates is not None:
             self.templates.compiled = False
             with context.varying_sizes(vary):
                 self.templates.record_marked(tensors, lambda other: build(
                     fn, call_args, other, state, module_names, backend, optimizers, roots,
                     self.memory_budget, self.templates, fed, deep, self.outside),
-                    every=self.dynamic is True)
+                    every=self.dynamic is True, fresh=not resized)
         reused = False      # a new size that a dynamic graph runs: traced, not compiled
         try:
             with progress.compiling(f"{_name(fn)} ({backend})"), gc_pause.paused(), \

@@ -38,9 +38,12 @@ kind; more than MAX_SYMBOLS dims that change independently) says why in the debu
 (TRACECOMP_DEBUG=1) and compiles per size, as before.
 
 Where the symbols are known before any size changes (mark_dynamic, an exported program's
-Dims, compile(dynamic=True)), `Templates.record_marked` traces the first call once more per
-symbol, that symbol's dims one larger, so that the first compile is already the dynamic
-graph; mark_dynamic's min and max bound its symbols (`Template.highs`, the domain's lows).
+Dims, compile(dynamic=True)), `Templates.record_marked` traces the first call of each
+signature (a training step's second one too, once .grad exists) once more per symbol, that
+symbol's dims one larger, so that its first compile is already the dynamic graph;
+compile(dynamic=True) traces two larger as well and keeps static the dims whose three
+graphs are not one (a pooled or strided side); mark_dynamic's min and max bound its
+symbols (`Template.highs`, the domain's lows).
 """
 import math
 import warnings
@@ -90,9 +93,9 @@ class Templates:
         self.compiled = False       # whether the latest build compiled anything
         self.recording = False      # while tracing a marked call at other sizes
         self.ranges = {}    # input name -> {dim: (min, max)}: this call's marked ranges
-        self.recorded = False   # whether dynamic=True's first call traced every dim
+        self.traced = []    # the graphs of the trace being recorded
 
-    def record_marked(self, tensors, build_at, every=False):
+    def record_marked(self, tensors, build_at, every=False, fresh=True):
         """mark_dynamic: before the first compile of a call with marked dims, trace it at
         other sizes (`build_at(tensors)` traces and lowers them) and keep its graphs,
         compiling nothing, so that the call's own build generalizes at once. The marked
@@ -103,25 +106,37 @@ class Templates:
         dims compile for their sizes. every (compile(dynamic=True), torch's "as dynamic as
         possible" from the first compile): every dim of the arguments' tensors is marked;
         one whose trace fails (a size the code fixes: a weight's width) stays static, as
-        torch's specialization, and the debug log says so."""
+        torch's specialization, and the debug log says so; so does one whose graphs at its
+        size and one and two larger are not one graph (`_one_graph`: a pooled image's
+        side, (H - 2) // 2 + 1, is no polynomial in H; two sizes alone would fit a line).
+        fresh: the call's signature is not an earlier one's at other sizes (its first
+        call, or a training step's second signature, with the parameters' .grad): it
+        records even where templates exist, so each signature's first compile is dynamic;
+        a call at new sizes of a known signature records nothing (its template serves it,
+        or it generalizes with the graphs kept)."""
         self._check_ranges(tensors)
         marked = {id(t): _sizable(t) if every else _marks(t) for _, t in tensors}
         groups = list(dict.fromkeys(_symbol(t, d) for _, t in tensors for d in marked[id(t)]))
-        if self.templates or self.recorded or not groups:
+        if not groups or not fresh:
             return
-        self.recorded, self.recording, made = every, True, 0
+        self.recording, made = True, 0
         try:
+            try:
+                base = self._traced(build_at, tensors) if every else None
+            except Exception:       # noqa: BLE001 - the call's own build says why
+                return
             for group in groups:
                 if made == MAX_SYMBOLS:
                     emit(1, f"[tracecomp] dynamic shapes: marked dims of {len(groups)} sizes; "
                             f"those past the first {MAX_SYMBOLS} symbols compile per size")
                     break
+                what = f"the dims of size {group[1]}" if group[0] == "size" else \
+                    f"the dims of symbol {group[1]}"
                 try:
-                    build_at([(label, _resized(t, group, marked[id(t)])) for label, t in tensors])
-                    made += 1
+                    larger = [self._traced(build_at, [
+                        (label, _resized(t, group, marked[id(t)], by)) for label, t in tensors])
+                        for by in ((1, 2) if every else (1,))]
                 except Exception as exc:      # noqa: BLE001 - the code fixes that size
-                    what = f"the dims of size {group[1]}" if group[0] == "size" else \
-                        f"the dims of symbol {group[1]}"
                     if every:
                         emit(1, f"[tracecomp] dynamic shapes: {what} stay static: tracing "
                                 f"them one larger failed: {exc}")
@@ -129,8 +144,23 @@ class Templates:
                         warnings.warn(f"tracecomp.compile: mark_dynamic: tracing the call with "
                                       f"{what} one larger failed, so they compile for their "
                                       f"sizes: {exc}", stacklevel=5)
+                    continue
+                why = _one_graph(base, *larger) if every else None
+                if why is not None:
+                    emit(1, f"[tracecomp] dynamic shapes: {what} stay static: {why}")
+                    continue
+                for graph in larger[0]:
+                    _keep(self.graphs, structure(graph), graph)
+                made += 1
         finally:
             self.recording = False
+
+    def _traced(self, build_at, tensors):
+        """The graphs `build_at(tensors)` lowers (while recording: kept aside, compiled
+        never)."""
+        self.traced = []
+        build_at(tensors)
+        return self.traced
 
     def _check_ranges(self, tensors):
         """Keeps the ranges of this call's marked dims (mark_dynamic's min and max), which
@@ -170,8 +200,8 @@ class Templates:
 
     def lowered(self, compile_graph, compile_sized, graph, updates):
         key = structure(graph)
-        if self.recording:          # the graph at other sizes, kept, not compiled
-            _keep(self.graphs, key, graph)
+        if self.recording:          # the graph at other sizes, for record_marked
+            self.traced.append(graph)
             return None
         for t in self.templates.get(key, ()):
             found = match(t, graph)
@@ -254,13 +284,13 @@ def _sizable(t):
     return [d for d, n in enumerate(t.shape) if n >= 2]
 
 
-def _resized(t, symbol, marked):
-    """A tensor like t with each of its `marked` dims of `symbol` one larger (zeros: a
+def _resized(t, symbol, marked, by=1):
+    """A tensor like t with each of its `marked` dims of `symbol` `by` larger (zeros: a
     trace reads no values)."""
     dims = [d for d in marked if _symbol(t, d) == symbol]
     if not dims:
         return t
-    shape = [n + (d in dims) for d, n in enumerate(t.shape)]
+    shape = [n + by * (d in dims) for d, n in enumerate(t.shape)]
     return Tensor._make(np.zeros(shape, t._data.dtype)).requires_grad_(t.requires_grad)
 
 
@@ -271,6 +301,18 @@ def _keep(store, key, item):
     store[key] = kept
     while len(store) > MAX_STRUCTURES:
         del store[next(iter(store))]
+
+
+def _one_graph(base, one, two):
+    """None where the graphs of a call (`base`), of its dims one larger and two larger are
+    one dynamic graph (generalize), structure by structure; else why not."""
+    for graphs in zip(base, one, two):
+        try:
+            generalize(list(graphs))
+        except NotGeneral as why:
+            return str(why)
+    return None if len(base) == len(one) == len(two) else \
+        "the call lowers another number of graphs at other sizes"
 
 
 def structure(graph):
