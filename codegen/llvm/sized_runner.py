@@ -16,8 +16,8 @@ What is worked out when the runner is made (once per size, when a new size first
     runner's rule: parallel.KERNEL_SPLIT_WORK);
   - the constants at s.
 
-A call fills the pointers table (the arena's base plus the offsets; the inputs; a fresh
-array per output, as no call may write into an array a caller holds), then runs the
+A call fills the pointers table (the arena's base plus the offsets; the inputs; an array
+per output that no caller holds: runner.spare_or_new, as the entry runner's), then runs the
 program: one native call per segment (parallel.Pool.run_steps, which hands split kernels
 to the native pool), and between segments the Python steps (a group without a native
 kernel or product: numpy, one step per node) on arrays that view the arena, whose results'
@@ -34,7 +34,7 @@ from tracecomp.symbolic import generated, value_at
 
 from .lower.entry import matmul_operands
 from .runtime import parallel
-from .runtime.runner import address
+from .runtime.runner import SPARE_FROM, address, spare_or_new
 from .sized_segments import GEMM_INTS, PRODUCT_KINDS, reads_writes
 
 ALIGN = 64      # bytes: each arena value's offset, and the arena's start
@@ -83,6 +83,10 @@ class SizedRunner:
         self.input_slots = [(inputs[b], ks) for b, ks in self.per_call.items() if b in inputs]
         self.fresh_spec = [(value_at(b.shape, s), b.dtype, self.per_call.get(b, []))
                            for b in self.fresh]
+        # output buffers of a page or more are reused once no caller holds them (a fresh
+        # one per call page-faulted: the CNN step's updated weights, 125 KB)
+        self.spares = [[] if math.prod(shape) * dtype.itemsize >= SPARE_FROM else None
+                       for shape, dtype, _ in self.fresh_spec]
         self.out_plan = [self._source(o, inputs) for o in graph.outputs]
         self.steps = [(kind, program.fns[rest[0]]) if kind == "native" else
                       (kind, python_steps(rest[0], s, self.numbers))
@@ -176,8 +180,8 @@ class SizedRunner:
         for k, slots in self.input_slots:
             table[slots] = address(arrays[k]) if arrays[k].size else 0
         fresh = []
-        for shape, dtype, slots in self.fresh_spec:
-            a = np.empty(shape, dtype)
+        for (shape, dtype, slots), spare in zip(self.fresh_spec, self.spares):
+            a = np.empty(shape, dtype) if spare is None else spare_or_new(spare, shape, dtype)
             fresh.append(a)
             if slots:
                 table[slots] = address(a)

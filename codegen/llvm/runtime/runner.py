@@ -115,6 +115,19 @@ def _free_bytes(spare, free):
 # What the count reads for an array only the list holds, measured through the same code
 # (interpreters differ in the references a loop variable and a call argument take).
 _FREE = next(k for k in range(1, 8) if _first_free([np.empty(0)], k) is not None)
+
+
+def spare_or_new(spare, shape, dtype):
+    """An output buffer: the first array in list `spare` that nothing else references now,
+    else a new one, kept in `spare` while it holds fewer than SPARE (the module docstring:
+    reuse saves the page faults of fresh memory). A dynamic graph's runner uses it
+    (codegen/llvm/sized_runner.py); this runner's own calls inline the same steps."""
+    a = _first_free(spare, _FREE)
+    if a is None:
+        a = np.empty(shape, dtype)
+        if len(spare) < SPARE:
+            spare.append(a)
+    return a
 _RUNNERS = weakref.WeakSet()    # every live runner, whose free output buffers others may take
 
 
