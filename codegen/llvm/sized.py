@@ -20,6 +20,7 @@ their numpy impls between segments.
 """
 import ctypes
 import itertools
+import os
 
 from tracecomp.ir import Node, node_names
 from tracecomp.passes import fusion
@@ -81,7 +82,8 @@ def compile_sized(graph, concrete):
         kernels[g.root] = name
         if split:
             ranged.add(g.root)
-    segments = Segments(groups, kernels, ranged, module, plan.groups)
+    segments = Segments(groups, kernels, ranged, module, plan.groups,
+                        profile=os.environ.get("TRACECOMP_PROFILE", "").strip() == "1")
     library = cache.compile_module(module, segments.names, imports=segments.imports()) \
         if segments.names else None
     return SizedProgram(graph, groups, segments, library, names, log)

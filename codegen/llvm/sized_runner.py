@@ -93,6 +93,28 @@ class SizedRunner:
                       for kind, *rest in segments.program]
         self._lock = threading.Lock()
         self._arena = _arena(self.arena_bytes)
+        profiled = segments.profiled or ()
+        self.counts = np.zeros(max(1, 2 * len(profiled)), np.int64)     # TRACECOMP_PROFILE
+        self.calls = 0
+
+    @property
+    def kernel_profile(self):
+        """Lines of time per kernel and product at these sizes, most first, since the
+        runner was made (TRACECOMP_PROFILE=1 at compile time; else an empty list)."""
+        profiled = self.program.segments.profiled
+        if not profiled:
+            return []
+        ns, calls = self.counts[0::2], self.counts[1::2]
+        total, runs = max(1, int(ns.sum())), max(1, self.calls)
+        names = self.program.names
+
+        def label(g):
+            nodes = ", ".join(f"{names[n]} {n.op}" for n in g.nodes[-3:])
+            return f"{g.kind} [{nodes}] -> {list(value_at(g.root.shape, self.s))}"
+        return [f"{ns[k] / 1e3 / runs:10.1f} us {100 * ns[k] / total:5.1f} %  "
+                f"{calls[k] / runs:4.0f} calls  {label(profiled[k])}"
+                for k in np.argsort(-ns, kind="stable")] + \
+            [f"(per call of the graph at {self.where}, over {self.calls} calls)"]
 
     @property
     def split(self):
@@ -186,7 +208,8 @@ class SizedRunner:
             if slots:
                 table[slots] = address(a)
         ctx = np.array([table.ctypes.data, self.ints.ctypes.data, self.sizes.ctypes.data,
-                        self.numbers.ctypes.data], np.int64)
+                        self.numbers.ctypes.data, self.counts.ctypes.data], np.int64)
+        self.calls += 1
         env = _Env(self, arrays, fresh, arena, start)
         parts = None
         for kind, step in self.steps:

@@ -16,6 +16,8 @@ a run of native steps (parallel.Pool.run_steps calls it), where ctx points at fo
                        extent and whether to split it over threads (sized_runner.py)
     ctx[2]  sizes      the symbols' values, ctx[3] the RuntimeNumbers: the sized kernels'
                        own tables
+    ctx[4]  counters   with TRACECOMP_PROFILE=1 at compile time: per group, its time in
+                       nanoseconds and its calls (SizedRunner.kernel_profile)
 
 A kernel built ranged (sized._splittable) also gets `void splitK(ptr ctx, i64 start, i64
 stop)`; where the ints say so at this size, the segment hands it to `pool_split` (the
@@ -35,7 +37,7 @@ from llvmlite import ir
 from .gemm import blas
 from .gemm import choice as gemm_choice
 from .gemm import shared as shared_gemm
-from .lower.entry import RUN_TYPE, matmul_operands, product_call
+from .lower.entry import RUN_TYPE, clock_ns, matmul_operands, product_call
 from .lower.kernels import I64, PTR, c64, loop_head, loop_latch
 from .runtime import parallel
 
@@ -77,9 +79,11 @@ class Segments:
     first int; n_ints; program: the run order (see the module docstring); names: the
     functions the library exports."""
 
-    def __init__(self, groups, kernels, ranged, module, concrete):
+    def __init__(self, groups, kernels, ranged, module, concrete, profile=False):
         self.slot, self.ints, self.program, self.names = {}, {}, [], []
         self.ranged = ranged
+        # TRACECOMP_PROFILE: the groups timed, in the order of their counters
+        self.profiled = [] if profile else None
         # product root -> what computes it (gemm/choice.py, on the concrete graph's shape)
         self.codes = {g.root: _code(c) for g, c in zip(groups, concrete) if native_product(g)}
         self.n_ints = 0
@@ -108,23 +112,36 @@ class Segments:
         ctx, pool, pool_split, parts = fn.args
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         for g in run:
+            start = clock_ns(b) if self.profiled is not None else None
             if g.kind in PRODUCT_KINDS:
                 self._product(b, ctx, g, pool, pool_split, parts)
-                continue
-            kernel = module.get_global(kernels[g.root])
-            if g.root not in ranged:
-                b.call(kernel, self._kernel_args(b, ctx, g))
-                continue
-            split = self._split_entry(module, kernel, g, len(self.names))
-            extent, parted = self._int(b, ctx, g, 0), self._int(b, ctx, g, 1)
-            with b.if_else(b.icmp_unsigned("!=", parted, c64(0))) as (then, otherwise):
-                with then:
-                    b.call(pool_split, [pool, split, ctx, extent, parts])
-                with otherwise:
-                    b.call(kernel, self._kernel_args(b, ctx, g, (c64(0), extent)))
+            elif g.root not in ranged:
+                b.call(module.get_global(kernels[g.root]), self._kernel_args(b, ctx, g))
+            else:
+                self._ranged(b, ctx, g, module.get_global(kernels[g.root]), pool,
+                             pool_split, parts)
+            if start is not None:       # (ns, calls) += (elapsed, 1) in the table at ctx[4]
+                pair = b.gep(_table(b, ctx, 4), [c64(2 * len(self.profiled))],
+                             source_etype=I64)
+                b.store(b.add(b.load(pair, typ=I64), b.sub(clock_ns(b), start)), pair)
+                once = b.gep(pair, [c64(1)], source_etype=I64)
+                b.store(b.add(b.load(once, typ=I64), c64(1)), once)
+                self.profiled.append(g)
         b.ret_void()
         self.names.append(name)
         self.program.append(("native", name, run))
+
+    def _ranged(self, b, ctx, group, kernel, pool, pool_split, parts):
+        """A ranged kernel: split over the native pool where its ints say so at this size,
+        else on [0, extent)."""
+        split = self._split_entry(module=b.module, kernel=kernel, group=group,
+                                  segment=len(self.names))
+        extent, parted = self._int(b, ctx, group, 0), self._int(b, ctx, group, 1)
+        with b.if_else(b.icmp_unsigned("!=", parted, c64(0))) as (then, otherwise):
+            with then:
+                b.call(pool_split, [pool, split, ctx, extent, parts])
+            with otherwise:
+                b.call(kernel, self._kernel_args(b, ctx, group, (c64(0), extent)))
 
     def _split_entry(self, module, kernel, group, segment):
         """`void splitK(ptr ctx, i64 start, i64 stop)`: the ranged kernel over [start,

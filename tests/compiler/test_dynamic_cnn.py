@@ -148,3 +148,21 @@ def test_a_large_product_of_a_dynamic_graph_is_cut_over_threads_at_large_sizes()
     g(tc.randn(8, 256), w)
     assert not g.last.run_forward.split
     assert g.compiles == 2
+
+
+def test_the_kernel_profile_of_a_dynamic_graph_times_each_kernel_and_product(monkeypatch):
+    monkeypatch.setenv("TRACECOMP_PROFILE", "1")
+    f = tc.compile(lambda x, w: tc.tanh(x @ w).sum(1))
+    w = tc.randn(30, 20)
+    for s in (4, 9, 6, 6, 6):
+        f(tc.randn(s, 30), w)
+    lines = f.kernel_profile["forward"].splitlines()
+    assert lines[-1] == "(per call of the graph at s = 6, over 3 calls)"
+    assert any("matmul [%" in line for line in lines) and any("tanh" in line for line in lines)
+    for line in lines[:-1]:
+        assert float(line.split()[0]) >= 0 and line.split()[4] == "1"     # once a call
+    monkeypatch.delenv("TRACECOMP_PROFILE")
+    g = tc.compile(lambda x, w: tc.tanh(x @ w).sum(1))
+    for s in (4, 9):
+        g(tc.randn(s, 30), w)
+    assert g.kernel_profile == {}       # not asked for: no counters

@@ -85,7 +85,7 @@ def emit(module, layout, memory_plan, kernel_names, gemm, cuts, profile=None):
         for g in step.groups:
             if step.kind == "chunks" and g is not step.loop.product:
                 continue        # the loop calls them (profiled as the product's time)
-            start = _clock(b) if profile is not None else None
+            start = clock_ns(b) if profile is not None else None
             if step.kind == "chunks":
                 _chunk_loop(b, step.loop, pointer, kernel_names, gemm(g), fn.args[1:])
             elif step.kind == "sum" and step.loop is None:     # a product's blocks of K
@@ -102,7 +102,7 @@ def emit(module, layout, memory_plan, kernel_names, gemm, cuts, profile=None):
             if start is not None:
                 at = b.load(b.gep(fn.args[0], [c64(counters)], source_etype=PTR), typ=PTR)
                 pair = b.gep(at, [c64(2 * len(profile))], source_etype=I64)
-                b.atomic_rmw("add", pair, b.sub(_clock(b), start), "monotonic")
+                b.atomic_rmw("add", pair, b.sub(clock_ns(b), start), "monotonic")
                 b.atomic_rmw("add", b.gep(pair, [c64(1)], source_etype=I64), c64(1),
                              "monotonic")
                 profile.append((step, g))
@@ -138,7 +138,7 @@ def _run_function(module, run):
     b.ret_void()
 
 
-def _clock(b):
+def clock_ns(b):
     """CLOCK_MONOTONIC now, in nanoseconds (libc's clock_gettime: ~20 ns through the vDSO)."""
     module = b.module
     fn = module.globals.get("clock_gettime") or ir.Function(
