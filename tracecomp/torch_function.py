@@ -24,6 +24,7 @@ tracecomp.overrides' functions runs.
 import builtins
 import functools
 import threading
+import types
 
 from . import context
 from .errors import TraceError
@@ -280,9 +281,27 @@ def _watching_build_class(func, name, *bases, **kwargs):
     the protocol. Classes of tracecomp's own arm it when first used (fx's Proxy)."""
     cls = _build_class(func, name, *bases, **kwargs)
     if not armed[0] and isinstance(cls, type) and "__torch_function__" in cls.__dict__ and \
-            not cls.__module__.startswith("tracecomp.") and not issubclass(cls, Tensor):
+            not cls.__module__.startswith("tracecomp.") and not issubclass(cls, Tensor) \
+            and _sees_tracecomp(func.__globals__):
         arm()
     return cls
+
+
+def _sees_tracecomp(namespace):
+    """Whether a class statement ran in a module that imported tracecomp or something of
+    it (a program whose torch imports became tracecomp's). torch's own modules, and
+    libraries built on torch, define Tensor-likes for torch: importing torch after
+    tracecomp (as `tracecomp bench` and tests against torch do) armed the protocol, and
+    every small op then paid its trampoline (~15 %)."""
+    for value in list(namespace.values()):
+        try:
+            where = value.__name__ if type(value) is types.ModuleType else \
+                getattr(value, "__module__", None)
+        except Exception:       # an object whose attributes raise: not tracecomp's
+            continue
+        if isinstance(where, str) and where.partition(".")[0] == "tracecomp":
+            return True
+    return False
 
 
 builtins.__build_class__ = _watching_build_class

@@ -314,6 +314,30 @@ def test_functions_keep_their_identity_when_the_protocol_arms():
     assert got[1] == got[0] == "['Tensor.exp', 'mean', 'Tensor.add']\n"
 
 
+_ARMED_AFTER = """
+import tracecomp
+from tracecomp import torch_function
+import torch, torch.fx, torch.nn
+armed = [torch_function.armed[0]]
+class Like:             # a Tensor-like where tracecomp is imported: the protocol arms
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        return NotImplemented
+armed.append(torch_function.armed[0])
+print(armed)
+"""
+
+
+def test_importing_torch_beside_tracecomp_leaves_the_protocol_off():
+    """torch's own Tensor-likes and subclasses are torch's: importing torch after tracecomp
+    (the bench, tests against torch) must not make every tracecomp op dispatch; a program's
+    own Tensor-like class does."""
+    import subprocess
+    import sys
+    got = subprocess.run([sys.executable, "-c", _ARMED_AFTER], capture_output=True,
+                         text=True, check=True).stdout
+    assert got == "[False, True]\n"
+
+
 def test_overrides_helpers_are_torchs():
     def run(lib):
         log = []
