@@ -17,7 +17,7 @@ What is worked out when the runner is made (once per size, when a new size first
   - the constants at s.
 
 A call fills the pointers table (the arena's base plus the offsets; the inputs; an array
-per output that no caller holds: runner.spare_or_new, as the entry runner's), then runs the
+per output that no caller holds: spares.spare_or_new, as the entry runner's), then runs the
 program: one native call per segment (parallel.Pool.run_steps, which hands split kernels
 to the native pool), and between segments the Python steps (a group without a native
 kernel or product: numpy, one step per node) on arrays that view the arena, whose results'
@@ -34,7 +34,8 @@ from tracecomp.symbolic import generated, value_at
 
 from .lower.entry import matmul_operands
 from .runtime import parallel
-from .runtime.runner import SPARE_FROM, address, spare_or_new
+from .runtime.runner import address
+from .runtime.spares import SPARE_FROM, spare_or_new
 from .sized_segments import GEMM_INTS, PRODUCT_KINDS, reads_writes
 
 ALIGN = 64      # bytes: each arena value's offset, and the arena's start

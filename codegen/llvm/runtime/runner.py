@@ -65,7 +65,6 @@ the next.
 import ctypes
 import operator
 import os
-import sys
 import threading
 import weakref
 from collections import Counter
@@ -76,12 +75,13 @@ from tracecomp.errors import IRError
 from tracecomp.ir import execution_error, format_node
 
 from . import arenas, lodging, native_pool, parallel
+from .spares import FREE as _FREE
+from .spares import SPARE, SPARE_FROM, SPARE_TINY  # noqa: F401 - read as runner.SPARE_*
+from .spares import first_free as _first_free
+from .spares import free_bytes as _free_bytes
 
-_addressof, _char, _refcount = ctypes.addressof, ctypes.c_char, sys.getrefcount
+_addressof, _char = ctypes.addressof, ctypes.c_char
 _base = operator.attrgetter("base")
-SPARE = 2   # output buffers kept per output: a training step's state alternates between two
-SPARE_FROM = 4096   # bytes: smaller outputs are allocated anew (see the module docstring),
-SPARE_TINY = 64     # except those of at most this many
 _NONE = {}
 _NO_BASE = {id(None)}
 
@@ -94,40 +94,6 @@ def address(a):
         return a.ctypes.data
 
 
-def _first_free(spare, free):
-    """The first array in list `spare` that nothing but the list references (its reference
-    count reads `free` here), or None."""
-    for a in spare:
-        if _refcount(a) == free:
-            return a
-    return None
-
-
-def _free_bytes(spare, free):
-    """The bytes of the arrays in `spare` that only the list references (as _first_free)."""
-    total = 0
-    for a in spare:
-        if _refcount(a) == free:
-            total += a.nbytes
-    return total
-
-
-# What the count reads for an array only the list holds, measured through the same code
-# (interpreters differ in the references a loop variable and a call argument take).
-_FREE = next(k for k in range(1, 8) if _first_free([np.empty(0)], k) is not None)
-
-
-def spare_or_new(spare, shape, dtype):
-    """An output buffer: the first array in list `spare` that nothing else references now,
-    else a new one, kept in `spare` while it holds fewer than SPARE (the module docstring:
-    reuse saves the page faults of fresh memory). A dynamic graph's runner uses it
-    (codegen/llvm/sized_runner.py); this runner's own calls inline the same steps."""
-    a = _first_free(spare, _FREE)
-    if a is None:
-        a = np.empty(shape, dtype)
-        if len(spare) < SPARE:
-            spare.append(a)
-    return a
 _RUNNERS = weakref.WeakSet()    # every live runner, whose free output buffers others may take
 
 
