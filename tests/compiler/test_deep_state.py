@@ -234,3 +234,29 @@ def test_numbers_in_a_dict_keyed_by_parameters_are_guarded_then_fed():
     want, _, _ = run(torch, lambda f: f)
     np.testing.assert_allclose(got, want, rtol=1e-6)
     assert counts == [4, 4] and step.compiles == 2
+
+
+def test_an_outside_tensor_in_a_dict_updated_through_a_view_is_written_back():
+    """Reached through a dict, a tensor without grad is lifted as an input once the trace
+    reads it (compiler/deep_tensors.py), before the update is checked: the update reaches
+    it, call after call, as eagerly."""
+    holder = {"buf": tc.zeros(3)}
+
+    def f(x):
+        holder["buf"].view(-1).add_(x)
+        return x * 1
+    compiled = tc.compile(f, fullgraph=True)
+    compiled(tc.ones(3))
+    compiled(tc.full((3,), 2.0))
+    np.testing.assert_array_equal(holder["buf"].numpy(), [3.0, 3.0, 3.0])
+
+
+def test_an_outside_tensor_deeper_than_lifted_updated_in_place_is_refused():
+    """Five dicts down (deep_tensors lifts three): no input, so the update would be lost."""
+    holder = {"a": {"b": {"c": {"d": {"buf": tc.zeros(3)}}}}}
+
+    def f(x):
+        holder["a"]["b"]["c"]["d"]["buf"].view(-1).add_(x)
+        return x * 1
+    with pytest.raises(tc.TraceError, match="not one of its inputs .held more than 3 "):
+        tc.compile(f, fullgraph=True)(tc.ones(3))
