@@ -6,25 +6,25 @@ signal size (`n` / `s`) along the transformed dims, converts it to torch's worki
 one of the three primitives of ops/fft.py. The results have torch's dtypes: rfft of float32
 is complex64, irfft of complex128 is float64.
 """
-import numpy as np
+import numpy as _np
 
-from . import dtypes
+from . import dtypes as _dtypes
 from . import support as _support
-from .composite_shape import roll
-from .creation import tensor
-from .errors import DTypeError
-from .ops import elementwise as ew
-from .ops import fft as prim
-from .ops import movement
-from .ops.rules import norm_dims
+from .composite_shape import roll as _roll
+from .creation import tensor as _tensor
+from .errors import DTypeError as _DTypeError
+from .ops import elementwise as _ew
+from .ops import fft as _prim
+from .ops import movement as _movement
+from .ops.rules import norm_dims as _norm_dims
 from .tensor import Tensor
 
-NORMS = ("backward", "forward", "ortho")
+_NORMS = ("backward", "forward", "ortho")
 
 
 def _norm(norm):
     norm = "backward" if norm is None else norm
-    if norm not in NORMS:
+    if norm not in _NORMS:
         raise RuntimeError(f'Invalid normalization mode: "{norm}"')
     return norm
 
@@ -33,20 +33,20 @@ def _floating(x):
     """Integers and bools in the default float, as torch's transforms take them."""
     if not isinstance(x, Tensor):
         raise TypeError(f"fft: argument 'input' must be Tensor, not {type(x).__name__}")
-    return x if x._data.dtype.kind in "fc" else ew.cast(x, dtypes.default_float())
+    return x if x._data.dtype.kind in "fc" else _ew.cast(x, _dtypes.default_float())
 
 
 def _as_complex(x):
     x = _floating(x)
     d = x._data.dtype
-    return x if d.kind == "c" else ew.cast(x, dtypes.complex_type(d))
+    return x if d.kind == "c" else _ew.cast(x, _dtypes.complex_type(d))
 
 
 def _as_real(x, op):
     x = _floating(x)
     if x._data.dtype.kind == "c":
-        raise DTypeError(f"{op} expects a real input tensor, but got "
-                         f"{dtypes.TORCH_NAMES[x._data.dtype]}")
+        raise _DTypeError(f"{op} expects a real input tensor, but got "
+                         f"{_dtypes.TORCH_NAMES[x._data.dtype]}")
     return x
 
 
@@ -89,7 +89,7 @@ def _resize(x, dims, sizes):
     config = [(0, 0, 0)] * x.ndim
     for d, k in zip(dims, sizes):
         config[d] = (0, k - x.shape[d], 0)
-    return movement.pad(x, tuple(config), 0.0)
+    return _movement.pad(x, tuple(config), 0.0)
 
 
 # --- complex transforms ----------------------------------------------------------------------
@@ -97,7 +97,7 @@ def _c2c(op, inverse, default_all):
     def transform(input, s=None, dim=None, norm=None, *, out=None):  # noqa: A002
         dims, sizes = _dims_and_sizes(op, input, s, dim, default_all)
         x = _resize(_as_complex(input), dims, sizes)
-        return _out(prim.c2c(x, dims, _norm(norm), inverse), out)
+        return _out(_prim.c2c(x, dims, _norm(norm), inverse), out)
     transform.__name__ = op
     return transform
 
@@ -122,7 +122,7 @@ def _r2c(op, default_all):
     def transform(input, s=None, dim=None, norm=None, *, out=None):  # noqa: A002
         x = _as_real(input, op.lstrip("i"))
         dims, sizes = _dims_and_sizes(op, x, s, dim, default_all)
-        return _out(prim.r2c(_resize(x, dims, sizes), dims, _norm(norm)), out)
+        return _out(_prim.r2c(_resize(x, dims, sizes), dims, _norm(norm)), out)
     transform.__name__ = op
     return transform
 
@@ -144,7 +144,7 @@ def _c2r(op, default_all):
                 raise RuntimeError(f"Invalid number of data points ({sizes[-1]}) specified")
         half = sizes[:-1] + [sizes[-1] // 2 + 1]
         x = _resize(x, dims, half)
-        return _out(prim.c2r(x, dims, _norm(norm), sizes[-1]), out)
+        return _out(_prim.c2r(x, dims, _norm(norm), sizes[-1]), out)
     transform.__name__ = op
     return transform
 
@@ -162,16 +162,16 @@ def _hermitian(op, inverse_of):
     transform, with the opposite scaling."""
     if inverse_of is None:
         def transform(input, s=None, dim=None, norm=None, *, out=None):  # noqa: A002
-            x = ew.conj_physical(_as_complex(input))
-            return _out(_C2R[op](x, s, dim, prim.DUAL[_norm(norm)]), out)
+            x = _ew.conj_physical(_as_complex(input))
+            return _out(_C2R[op](x, s, dim, _prim.DUAL[_norm(norm)]), out)
     else:
         def transform(input, s=None, dim=None, norm=None, *, out=None):  # noqa: A002
             x = _as_real(input, op)
-            result = inverse_of(x, s, dim, prim.DUAL[_norm(norm)])
+            result = inverse_of(x, s, dim, _prim.DUAL[_norm(norm)])
             # torch's result carries the lazy conj bit when one dim is transformed
             count = len(dim) if dim is not None else len(s) if s is not None else \
                 x.ndim if op == "ihfftn" else 2
-            return _out((ew.conj if count == 1 else ew.conj_physical)(result), out)
+            return _out((_ew.conj if count == 1 else _ew.conj_physical)(result), out)
     transform.__name__ = op
     return transform
 
@@ -187,31 +187,31 @@ ihfft = _one_dim(ihfftn, "ihfft")
 
 # --- frequencies and shifts ---------------------------------------------------------------
 def _freq_dtype(dtype):
-    d = dtypes.to_np(dtype) or dtypes.default_float()
+    d = _dtypes.to_np(dtype) or _dtypes.default_float()
     if d.kind != "f":
-        raise DTypeError(f"fftfreq: expected a floating point dtype, got {d}")
+        raise _DTypeError(f"fftfreq: expected a floating point dtype, got {d}")
     return d
 
 
 def fftfreq(n, d=1.0, *, dtype=None, layout=None, device=None, requires_grad=False):
     """The sample frequencies of an n-point transform: [0, 1, ..., -(n // 2), ..., -1] / (d n)."""
-    values = np.fft.fftfreq(int(n), d)
-    return tensor(values, dtype=_freq_dtype(dtype), device=device,
+    values = _np.fft.fftfreq(int(n), d)
+    return _tensor(values, dtype=_freq_dtype(dtype), device=device,
                   requires_grad=requires_grad)
 
 
 def rfftfreq(n, d=1.0, *, dtype=None, layout=None, device=None, requires_grad=False):
     """The sample frequencies of rfft's n // 2 + 1 bins: [0, 1, ..., n // 2] / (d n)."""
-    values = np.fft.rfftfreq(int(n), d)
-    return tensor(values, dtype=_freq_dtype(dtype), device=device,
+    values = _np.fft.rfftfreq(int(n), d)
+    return _tensor(values, dtype=_freq_dtype(dtype), device=device,
                   requires_grad=requires_grad)
 
 
 def _shift(x, dim, sign):
-    dims = norm_dims("fftshift", dim, x.ndim)
+    dims = _norm_dims("fftshift", dim, x.ndim)
     if not dims:
         return x
-    return roll(x, tuple(sign * (x.shape[d] // 2) for d in dims), dims)
+    return _roll(x, tuple(sign * (x.shape[d] // 2) for d in dims), dims)
 
 
 def fftshift(input, dim=None):  # noqa: A002
