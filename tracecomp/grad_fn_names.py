@@ -123,6 +123,12 @@ NAMES = {
     "fmod": _overload("FmodBackward1", "FmodBackward0"), "hypot": "HypotBackward0",
     "i0": "I0Backward0", "i1": "SpecialI1Backward0", "igamma": "IgammaBackward0",
     "lgamma": "LgammaBackward0",
+    "erfcx": "SpecialErfcxBackward0", "ndtri": "SpecialNdtriBackward0",
+    "log_ndtr": "SpecialLogNdtrBackward0", "i0e": "SpecialI0EBackward0",
+    "i1e": "SpecialI1EBackward0",
+    # zeta's overload is by its first operand (only q, the second, takes a gradient)
+    "zeta": lambda args, params: "SpecialZetaBackward1" if _is_scalar(args[0])
+    else "SpecialZetaBackward0",
     # reparameterized Gamma and Dirichlet draws (torch's native op; its autograd Function)
     "standard_gamma": "StandardGammaBackward0", "sample_dirichlet": "_DirichletBackward",
     "log": "LogBackward0", "log1p": "Log1PBackward0", "maximum": "MaximumBackward0",

@@ -15,6 +15,7 @@ import tracecomp.distributions  # noqa: F401 - registers the Gamma and Dirichlet
 import tracecomp.ops.conv  # noqa: F401  (registers unfold/fold)
 from tracecomp.creation import Sampler
 from tracecomp.dispatch import bind
+from tracecomp.ops import orthopoly, special_more
 from tracecomp.ops.registry import PRIMITIVES
 
 # Primitives with no gradient, on purpose: boolean/integer results, integer-valued steps,
@@ -159,6 +160,12 @@ USER_VJP |= {"standard_gamma", "sample_dirichlet"}
 # torch has igamma's derivative in x only (in a it raises, and so does tracecomp's):
 # test_distributions_gamma.py checks both against torch
 USER_VJP |= {"igamma", "igammac"}
+# zeta, like igamma: torch has its derivative in q only (test_special_more.py checks it);
+# the Bessel family and orthogonal polynomials torch defines without a gradient
+USER_VJP |= {"zeta"}
+NON_DIFFERENTIABLE |= set(special_more.NO_GRAD_PRIMS) | set(orthopoly.PRIMS)
+SAMPLES.update({"zeta": ((POS + 1, POS * 2), {}), "ndtri": ((POS * 0.5,), {}),
+                **{n: ((MIXED * 3, np.array([0.0, 3.0, 7.9])), {}) for n in orthopoly.PRIMS}})
 # frexp's exponent is an int32 result; nextafter, igammac and frexp's mantissa are
 # checked against torch in test_float_parts_special.py too
 NON_DIFFERENTIABLE |= {"frexp_exponent"}
