@@ -241,3 +241,14 @@ def test_public_names_are_torchs(ours, theirs):
     assert public(theirs) - public(ours) - internal == set()
     assert set(ours.__all__) <= public(theirs)
     assert set(theirs.__all__) - internal <= set(ours.__all__)
+
+
+@pytest.mark.parametrize("name,args", [("erfcx", ()), ("bessel_j0", ()), ("airy_ai", ()),
+                                       ("zeta", (1.0,)), ("chebyshev_polynomial_t", (2,))])
+def test_complex_inputs_raise_torchs_error(name, args):
+    x = torch.tensor([1j])
+    with pytest.raises(NotImplementedError) as want:
+        getattr(torch.special, name)(x, *args)
+    with pytest.raises(NotImplementedError) as got:
+        getattr(S, name)(to_tc(x), *args)
+    assert str(got.value) == str(want.value)

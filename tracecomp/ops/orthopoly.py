@@ -13,7 +13,7 @@ import numpy as np
 from ..dispatch import bind
 from .elementwise import binary
 from .public import public
-from .rules import promote_float
+from .rules import no_kernel, promote_float, real_only
 
 
 def _select(x, n, cases, q1, step, stop_at_nan=True):
@@ -130,7 +130,7 @@ def _polynomial(name, fn):
         with np.errstate(all="ignore"):
             return np.asarray(fn(x, n), dtype=dtype)
     impl.__name__ = name
-    return binary(name, impl, None, promote_float)
+    return binary(name, impl, None, real_only(promote_float, no_kernel(f"{name}_cpu")))
 
 
 _IMPLS = {

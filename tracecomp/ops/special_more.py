@@ -16,9 +16,9 @@ import numpy as np
 from .. import dtypes
 from ..dispatch import bind, needs
 from . import elementwise as ew
-from .elementwise import binary, exp, unary
+from .elementwise import _in_float32, binary, exp, unary
 from .public import public
-from .rules import promote_float
+from .rules import float_dtype, no_kernel, promote_float, real_only
 from .scipy_special import special
 
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
@@ -72,14 +72,22 @@ def _airy_ai(x):
         return np.where(np.isfinite(x) & (x > 105), 0.0, special.airy(x)[0]).astype(x.dtype)
 
 
-erfcx_p = unary("erfcx", special.erfcx,
+def _real(name, impl, vjp, saves=()):
+    """A unary primitive on real numbers (integers computed in the default float), refusing
+    complex operands in torch's words ("erfcx_cpu" not implemented for 'ComplexFloat')."""
+    return unary(name, _in_float32(impl), vjp, real_only(float_dtype, no_kernel(f"{name}_cpu")),
+                 saves=saves)
+
+
+erfcx_p = _real("erfcx", special.erfcx,
                 lambda g, out, x: (g * (2.0 * x * out - 2.0 / math.sqrt(math.pi)),),
                 saves=(0, "out"))
-ndtri_p = unary("ndtri", special.ndtri, _ndtri_vjp, saves=("out",))
-log_ndtr_p = unary("log_ndtr", special.log_ndtr, _log_ndtr_vjp, saves=(0, "out"))
-i0e_p = unary("i0e", special.i0e, _i0e_vjp, saves=(0, "out"))
-i1e_p = unary("i1e", special.i1e, _i1e_vjp, saves=(0, "out"))
-zeta_p = binary("zeta", _zeta, _zeta_vjp, promote_float, saves=(0, 1))
+ndtri_p = _real("ndtri", special.ndtri, _ndtri_vjp, saves=("out",))
+log_ndtr_p = _real("log_ndtr", special.log_ndtr, _log_ndtr_vjp, saves=(0, "out"))
+i0e_p = _real("i0e", special.i0e, _i0e_vjp, saves=(0, "out"))
+i1e_p = _real("i1e", special.i1e, _i1e_vjp, saves=(0, "out"))
+zeta_p = binary("zeta", _zeta, _zeta_vjp, real_only(promote_float, no_kernel("zeta_cpu")),
+                saves=(0, 1))
 
 # torch's forward-only Bessel family: name -> numpy impl (no VJP: torch's outputs do not
 # require grad)
@@ -91,7 +99,7 @@ _NO_GRAD = {
     "scaled_modified_bessel_k0": special.k0e, "scaled_modified_bessel_k1": special.k1e,
     "spherical_bessel_j0": _spherical_j0, "airy_ai": _airy_ai,
 }
-NO_GRAD_PRIMS = {name: unary(name, impl, None) for name, impl in _NO_GRAD.items()}
+NO_GRAD_PRIMS = {name: _real(name, impl, None) for name, impl in _NO_GRAD.items()}
 
 
 @public("torch.special")
