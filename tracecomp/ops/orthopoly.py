@@ -69,8 +69,8 @@ def _chebyshev_kind(kind, shifted, t, n, dtype):
                           near_one)
 
 
-# kind -> (p_1(t), the n above which the trigonometric form is used inside (-1, 1)), plain
-# and shifted (torch's thresholds differ between the two)
+# kind -> p_1(t); kind -> the n above which the trigonometric form is used inside (-1, 1),
+# plain and shifted (torch's thresholds differ between the two)
 _FIRST = {"t": lambda t: t, "u": lambda t: t + t, "v": lambda t: t + t - 1,
           "w": lambda t: t + t + 1}
 _TRIG_FROM = {"t": 6, "u": 8, "v": 8, "w": 8}
