@@ -196,3 +196,30 @@ def test_custom_ops_in_a_compiled_training_step_give_torchs_numbers(ops, traceab
         got = _train(tc, *ops[tc][3:], traceable_only, compiled, w0, xs)
         assert_close(got[0], want[0], what=f"losses (compiled={compiled})")
         assert_close(got[1], want[1], what=f"weight (compiled={compiled})")
+
+
+def test_a_traceable_mutating_op_updates_the_callers_tensor_when_compiled():
+    """Its kernel writes `out` with a tensor op: compiled, the write must reach the
+    caller's tensor (an argument of the compiled function, or one made inside it)."""
+    x = np.array([0.1, 0.2, 0.3], dtype=np.float32)
+    results = {}
+    for lib in (tc, torch):
+        @lib.library.custom_op(f"{lib.__name__}_r38::sin_into", mutates_args={"out"})
+        def sin_into(x: lib.Tensor, out: lib.Tensor) -> None:
+            out.copy_(x.sin())
+
+        def into_argument(x, out, sin_into=sin_into):
+            sin_into(x, out)
+            return out + 1
+
+        def into_local(x, lib=lib, sin_into=sin_into):
+            out = lib.zeros(3)
+            sin_into(x, out)
+            return out * 2
+        if lib is tc:
+            into_argument = tc.compile(into_argument, fullgraph=True)
+            into_local = tc.compile(into_local, fullgraph=True)
+        out = lib.zeros(3)
+        results[lib] = (into_argument(lib.tensor(x), out), out, into_local(lib.tensor(x)))
+    for got, want in zip(results[tc], results[torch]):
+        assert_close(got, want)

@@ -10,7 +10,7 @@ it with the kernel's outputs.
 """
 import inspect
 
-from .. import grad_mode
+from .. import context, grad_mode
 from ..autograd.function import Function
 from ..tensor import Tensor
 
@@ -62,7 +62,8 @@ def _tensors(values):
 
 
 def _plain(value):
-    """value with tensors stripped of their history (same data, same version counter)."""
+    """value with tensors stripped of their history (same data, same version counter), so
+    the kernel may call .numpy() on an input that requires grad, as torch's kernels may."""
     if isinstance(value, Tensor):
         return Tensor._make(value._data, False, None, value._vc)
     if isinstance(value, (list, tuple)):
@@ -122,8 +123,15 @@ class CustomOpDef:
     def _run(self, inputs, keyword_only):
         devices = {t.device.type for t in _tensors(inputs)}
         kernel = next((self._kernels[d] for d in devices if d in self._kernels), self._init_fn)
+        # while tracing, the arguments it writes go as they are: there a tensor's value is
+        # rebound, not written, so an alias's update would not reach the caller's tensor
+        # (eagerly the alias writes the same array)
+        mutated = self._mutated if context.current() is not None else frozenset()
+        names = list(self._signature.parameters)
+        args = [v if name in mutated else _plain(v) for name, v in zip(names, inputs)]
+        kwargs = {k: v if k in mutated else _plain(v) for k, v in keyword_only.items()}
         with grad_mode.no_grad():
-            output = kernel(*_plain(inputs), **_plain(keyword_only))
+            output = kernel(*args, **kwargs)
         self._check_no_alias(inputs, output)
         return output
 
