@@ -271,19 +271,10 @@ class Runner:
                 arena = arenas.take(self._peak) if self._peak else None
                 try:
                     outputs = []
-                    for spare, (shape, dtype), kept in zip(self._spare, self._fresh,
-                                                           self._kept):
-                        a = _first_free(spare, _FREE)
-                        if a is not None:
-                            pointers.append(self._pointer[id(a)])
-                        else:   # as _outputs: malloc's when small, else kept for reuse
-                            a = self._taken_over(shape, dtype) if kept else None
-                            if a is None:
-                                a = np.empty(shape, dtype)
-                            if kept:
-                                self._keep(spare, a)
-                            pointers.append(address(a))
+                    for f in range(len(self._fresh)):
+                        a, pointer = self._buffer(f)
                         outputs.append(a)
+                        pointers.append(pointer)
                     slots = self._slots
                     slots[self._lo:self._hi] = pointers
                     if arena is not None:
@@ -379,23 +370,29 @@ class Runner:
             if lodged and f in lodged:
                 out[f], at[f] = lodged[f]
                 continue
-            spare, (shape, dtype), kept = self._spare[f], self._fresh[f], self._kept[f]
             a = None
             if consume and f in self._guests:
-                a = lodging.host_buffer(spare, self._guests[f], buffers, pointers,
+                a = lodging.host_buffer(self._spare[f], self._guests[f], buffers, pointers,
                                         self._pointer, _FREE)
-            if a is None:
-                a = _first_free(spare, _FREE)
-            if a is None and not kept:      # small: malloc's, every call
-                a = np.empty(shape, dtype)
-            elif a is None:
-                a = self._taken_over(shape, dtype)
-                if a is None:
-                    a = np.empty(shape, dtype)
-                self._keep(spare, a)
-            out[f], at[f] = a, self._pointer.get(id(a)) or address(a)
+            out[f], at[f] = self._buffer(f) if a is None else \
+                (a, self._pointer.get(id(a)) or address(a))
         pointers += at
         return out
+
+    def _buffer(self, f):
+        """(array, data pointer) for fresh output f this call: a kept buffer nothing
+        references any more; else, for an output kept for reuse, one another runner frees or
+        a new one, kept; else (small) a new one, malloc's, every call."""
+        spare = self._spare[f]
+        a = _first_free(spare, _FREE)
+        if a is None:
+            kept = self._kept[f]
+            a = self._taken_over(*self._fresh[f]) if kept else None
+            if a is None:
+                a = np.empty(*self._fresh[f])
+            if kept:
+                self._keep(spare, a)
+        return a, self._pointer.get(id(a)) or address(a)
 
     def lodge_residuals(self, forward, first):
         """Let `forward`, the runner of the forward graph whose outputs from `first` on are
