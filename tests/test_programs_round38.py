@@ -119,3 +119,62 @@ def test_causal_bias_misuse_raises_as_torch():
             warnings.simplefilter("always")
             bias.causal_lower_right(10, 2)
         assert any("will produce NaNs" in str(w.message) for w in caught)
+
+
+def _registrations(lib):
+    """Registration hooks of each kind replacing what they see, then removed."""
+    module_py = importlib.import_module(f"{lib.__name__}.nn.modules.module")
+    nn, log = lib.nn, []
+
+    def on_parameter(module, name, param):
+        log.append(("P", type(module).__name__, name, tuple(param.shape)))
+        return nn.Parameter(param.detach() + 1) if name == "bias" else None
+
+    def on_buffer(module, name, buf):
+        log.append(("B", type(module).__name__, name, None if buf is None else tuple(buf.shape)))
+        return None if buf is None else buf * 2
+
+    def on_module(module, name, sub):
+        log.append(("M", type(module).__name__, name, type(sub).__name__))
+        return nn.Tanh() if isinstance(sub, nn.ReLU) else None
+
+    handles = [module_py.register_module_parameter_registration_hook(on_parameter),
+               module_py.register_module_buffer_registration_hook(on_buffer),
+               module_py.register_module_module_registration_hook(on_module)]
+    try:
+        lin, bn = nn.Linear(2, 3), nn.BatchNorm1d(3)
+        seq = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+        seq.extra = nn.ReLU()
+        seq.add_module("more", nn.Identity())
+        seq.extra = None
+        bn.running_mean = lib.ones(3)
+        bn.register_buffer("foo", None)
+        lin.weight = nn.Parameter(lib.zeros(3, 2))
+    finally:
+        for handle in handles:
+            handle.remove()
+    nn.Linear(1, 1)         # after removal: not logged
+    return log, [lin.weight, bn.running_mean, bn.running_var, bn.weight, bn.bias], \
+        [type(m).__name__ for m in seq.children()]
+
+
+def test_registration_hooks_see_and_replace_what_torchs_do():
+    """Round 37 left the global registration hooks out; BatchNorm now also resets its
+    statistics and affine parameters after registering them, as torch's (so a hook's
+    replacement is reset, and a subclass's reset_parameters runs)."""
+    got, want = _registrations(tc), _registrations(torch)
+    assert got[0] == want[0]
+    assert got[2] == want[2]
+    for k, (a, b) in enumerate(zip(got[1], want[1])):
+        assert_close(a, b, what=f"tensor {k}")
+
+
+def test_a_batchnorm_subclass_reset_parameters_runs_at_construction():
+    results = {}
+    for lib in (tc, torch):
+        class Shifted(lib.nn.BatchNorm1d):
+            def reset_parameters(self):
+                super().reset_parameters()
+                self.bias.data.fill_(0.5)
+        results[lib] = Shifted(4)(lib.tensor(np.arange(8, dtype=np.float32).reshape(2, 4)))
+    assert_close(results[tc], results[torch])

@@ -20,7 +20,7 @@ from ..errors import ForeignTensorError, foreign_operand
 from ..grad_mode import no_grad
 from ..sparse_data import SparseData
 from ..tensor import Tensor
-from . import as_built, backward_hooks, global_hooks, structure
+from . import as_built, backward_hooks, global_hooks, registration_hooks, structure
 from .module_hooks import ModuleHooks
 from .module_state import ModuleState
 from .parameter import Buffer, Parameter
@@ -184,6 +184,8 @@ class Module(ModuleHooks, ModuleState):
         if param is not None and self.__dict__.get("_factory_device") is not None and \
                 isinstance(param._data, np.ndarray):        # made on the CPU: moved
             param._data = moved_data(param._data, self._factory_device)
+        if param is not None:
+            param = registration_hooks.parameter(self, name, param)
         self._parameters[name] = param
 
     def register_buffer(self, name, tensor, persistent=True):
@@ -196,7 +198,7 @@ class Module(ModuleHooks, ModuleState):
         if tensor is not None and self.__dict__.get("_factory_device") is not None and \
                 isinstance(tensor._data, np.ndarray):
             tensor = move(tensor, self._factory_device)
-        self._buffers[name] = tensor
+        self._buffers[name] = registration_hooks.buffer(self, name, tensor)
         if persistent:
             self._non_persistent_buffers_set.discard(name)
         else:
@@ -206,6 +208,7 @@ class Module(ModuleHooks, ModuleState):
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{_typename(module)} is not a Module subclass")
         self._check_name("module", name, self._modules)
+        module = registration_hooks.submodule(self, name, module)
         self._modules[name] = self._on_factory_device(module)
 
     register_module = add_module
@@ -245,12 +248,13 @@ class Module(ModuleHooks, ModuleState):
             if d.get("_modules") is None:
                 raise AttributeError("cannot assign module before Module.__init__() call")
             remove_from(d, self._parameters, self._buffers, self._non_persistent_buffers_set)
+            value = registration_hooks.submodule(self, name, value)
             self._modules[name] = self._on_factory_device(value)
         elif d.get("_modules") is not None and name in self._modules:
             if value is not None:
                 raise TypeError(f"cannot assign '{_typename(value)}' as child module '{name}' "
                                 "(tracecomp.nn.Module or None expected)")
-            self._modules[name] = value
+            self._modules[name] = registration_hooks.submodule(self, name, value)
         elif isinstance(value, Buffer):
             if d.get("_buffers") is None:
                 raise AttributeError("cannot assign buffer before Module.__init__() call")
@@ -260,7 +264,7 @@ class Module(ModuleHooks, ModuleState):
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(f"cannot assign '{_typename(value)}' as buffer '{name}' "
                                 "(tracecomp Tensor or None expected)")
-            self._buffers[name] = value
+            self._buffers[name] = registration_hooks.buffer(self, name, value)
         else:
             object.__setattr__(self, name, value)
 

@@ -43,6 +43,9 @@ class _BatchNorm(Module):
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
+        # as torch's _NormBase: a subclass's reset_parameters, and the values a buffer
+        # registration hook gave back, are reset here
+        self.reset_parameters()
 
     def reset_running_stats(self):
         if self.track_running_stats:
