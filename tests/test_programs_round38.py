@@ -178,3 +178,54 @@ def test_a_batchnorm_subclass_reset_parameters_runs_at_construction():
                 self.bias.data.fill_(0.5)
         results[lib] = Shifted(4)(lib.tensor(np.arange(8, dtype=np.float32).reshape(2, 4)))
     assert_close(results[tc], results[torch])
+
+
+def _global_backward_hooks(lib, compiled):
+    """Everyone's full backward pre-hook and hook (one replacing a Linear's grad_input)
+    beside a module's own hook, through one backward; then removed, another backward."""
+    module_py = importlib.import_module(f"{lib.__name__}.nn.modules.module")
+    nn, log = lib.nn, []
+
+    def sums(grads):
+        return [None if g is None else round(float(g.sum()), 3) for g in grads]
+
+    def pre(module, grad_output):
+        log.append(("pre", type(module).__name__, sums(grad_output)))
+
+    def full(module, grad_input, grad_output):
+        log.append(("full", type(module).__name__, sums(grad_input)))
+        if isinstance(module, nn.Linear):
+            return tuple(None if g is None else g * 2 for g in grad_input)
+
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    with lib.no_grad():
+        for p in model.parameters():
+            p.copy_(lib.tensor(rng.standard_normal(tuple(p.shape)).astype(np.float32)))
+    x = lib.tensor(rng.standard_normal((5, 3)).astype(np.float32), requires_grad=True)
+    handles = [model[1].register_full_backward_hook(lambda m, gi, go: log.append("own")),
+               module_py.register_module_full_backward_pre_hook(pre),
+               module_py.register_module_full_backward_hook(full)]
+    forward = tc.compile(model) if compiled else model
+    grads = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")     # compiled: the hooks make it a graph break
+        for _ in range(2):
+            forward(x).pow(2).sum().backward()
+            grads += [x.grad.numpy().copy(), model[0].weight.grad.numpy().copy()]
+            x.grad = None
+            model.zero_grad()
+            for handle in handles:
+                handle.remove()
+    with pytest.raises(RuntimeError, match="Cannot use both regular backward hooks and full"):
+        module_py.register_module_backward_hook(lambda *args: None)
+    return log, grads
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_global_backward_hooks_run_as_torchs(compiled):
+    """Round 37 left register_module_full_backward_hook and _pre_hook out."""
+    got, want = _global_backward_hooks(tc, compiled), _global_backward_hooks(torch, False)
+    assert got[0] == want[0]
+    for k, (a, b) in enumerate(zip(got[1], want[1])):
+        assert_close(a, b, what=f"gradient {k}")

@@ -29,6 +29,7 @@ from .. import context
 from ..autograd.function import Function
 from ..errors import TraceError
 from ..tensor import Tensor
+from . import global_hooks
 
 _EARLY = ("Full backward hook is firing when gradients are computed with respect to module "
           "outputs since no inputs require gradients. See https://docs.pytorch.org/docs/main/"
@@ -41,10 +42,10 @@ class _Call:
 
     __slots__ = ("grad_output", "hooks", "module", "n_inputs", "pre_hooks")
 
-    def __init__(self, module, hooks):
+    def __init__(self, module, hooks, pre_hooks):
         self.module = module
         self.hooks = hooks
-        self.pre_hooks = list(module._backward_pre_hooks.values())
+        self.pre_hooks = pre_hooks
         self.grad_output = None
         self.n_inputs = 0
 
@@ -117,17 +118,17 @@ def call(module, args, kwargs, forward):
                          f"which compiled code would run once when it builds its graph "
                          f"instead of at every backward: remove them, or run this module "
                          f"eagerly")
-    if module._is_full_backward_hook is False:      # non-full hooks (and maybe pre-hooks)
-        if module._backward_pre_hooks:
-            result = _full(module, args, kwargs, forward, [])
-        else:
-            result = forward(*args, **kwargs)
-        return legacy(module, args, result, list(module._backward_hooks.values()))
-    return _full(module, args, kwargs, forward, list(module._backward_hooks.values()))
+    full, non_full, pre = global_hooks.backward_hooks_of(module)
+    if full or pre:
+        result = _full(module, args, kwargs, forward, full, pre)
+    else:
+        result = forward(*args, **kwargs)
+    # non-full hooks (the module's or everyone's): on the grad_fn of the result
+    return legacy(module, args, result, non_full) if non_full else result
 
 
-def _full(module, args, kwargs, forward, hooks):
-    hooked = _Call(module, hooks)
+def _full(module, args, kwargs, forward, hooks, pre_hooks):
+    hooked = _Call(module, hooks, pre_hooks)
     hooked.n_inputs = len(args)
     args, inputs_hooked = _through(tuple(args), hooked.inputs_done)
     result = forward(*args, **kwargs)

@@ -129,7 +129,8 @@ class Module(ModuleHooks, ModuleState):
                     args = out if isinstance(out, tuple) else (out,)
         forward = forward or self.forward
         try:
-            if self.__dict__.get("_backward_hooks") or self.__dict__.get("_backward_pre_hooks"):
+            if self.__dict__.get("_backward_hooks") or self.__dict__.get("_backward_pre_hooks") \
+                    or global_hooks.any_backward_hooks():
                 result = backward_hooks.call(self, args, kwargs, forward)
             else:
                 result = forward(*args, **kwargs)
