@@ -31,6 +31,17 @@ compile(model) and a compiled whole training step give torch's losses and output
 - pytorch/tutorials scaled_dot_product_attention_tutorial's attn_bias section:
   torch.nn.attention.bias (causal_upper_left / causal_lower_right) was missing; eager
   agrees now (below).
+- pytorch/examples legacy/snli (Bottle mixin over nn.Linear, bidirectional 2-layer LSTM
+  states), siamese_network (a small conv stack for resnet18, BCELoss, Adadelta + StepLR),
+  fast_neural_style (reflection pads, InstanceNorm2d, nearest interpolate, gram matrices;
+  Adam on gradients that are rounding noise for the biases before InstanceNorm spreads the
+  outputs by 4e-4 relative, torch's own float32 run is 2e-4 from its float64 one), d2l
+  Nadaraya-Watson kernel regression: agree.
+- Round 37's leftovers: the global registration hooks (parameter, buffer, module) and the
+  global backward hooks (full, pre, deprecated non-full) were missing: they run as
+  torch's now (below; a compiled model with a backward hook runs its submodules as a
+  graph break). On the way, BatchNorm/InstanceNorm did not call reset_parameters() at
+  the end of __init__ as torch's _NormBase does (a subclass's override did not run).
 
 Left: flex_attention (torch 2.13 on CPU has no backward for it and its eager forward is a
 reference path; its BlockMask API is large); a compiled call with a CausalBias argument is a
@@ -38,7 +49,9 @@ graph break (tracecomp does not trace through __torch_function__), so the tutori
 compile(scaled_dot_product_attention, fullgraph=True) over one raises; a custom op whose
 kernel reads values (.numpy(), PIL) is a graph break, where torch.compile keeps it opaque
 with its fake; torch.ops.<namespace>.<op> is not provided (tracecomp.ops is the primitive
-registry).
+registry); the full backward hooks on modules inside compiled code stay a graph break
+(a traced backward would run them once), and round 37's char_rnn_generation
+`unsqueeze_` on a compiled step's argument is still eager.
 """
 import importlib
 import warnings
