@@ -44,9 +44,10 @@ compile(model) and a compiled whole training step give torch's losses and output
   the end of __init__ as torch's _NormBase does (a subclass's override did not run).
 
 Left: flex_attention (torch 2.13 on CPU has no backward for it and its eager forward is a
-reference path; its BlockMask API is large); a compiled call with a CausalBias argument is a
-graph break (tracecomp does not trace through __torch_function__), so the tutorial's
-compile(scaled_dot_product_attention, fullgraph=True) over one raises; a custom op whose
+reference path; its BlockMask API is large); a compiled call with a CausalBias *argument* is a
+graph break (a Tensor-like argument would need a signature of its own; one made inside the
+compiled code is traced), so the tutorial's compile(scaled_dot_product_attention,
+fullgraph=True) over one raises; a custom op whose
 kernel reads values (.numpy(), PIL) is a graph break, where torch.compile keeps it opaque
 with its fake; torch.ops.<namespace>.<op> is not provided (tracecomp.ops is the primitive
 registry); the full backward hooks on modules inside compiled code stay a graph break
@@ -116,6 +117,43 @@ def test_a_compiled_call_with_a_causal_bias_runs_eagerly_with_torchs_numbers():
     with pytest.warns(UserWarning, match="graph break"):
         got = compiled(*_qkv(tc), _bias(tc).causal_lower_right(2, 10))
     assert_close(got, want)
+
+
+def _cross_attention(lib, make):
+    """A forward that builds its causal bias (the bias made inside compiled code)."""
+    class CrossAttention(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = lib.nn.Linear(8, 24)
+
+        def forward(self, x, memory):
+            q = self.proj(x)[..., :8].unsqueeze(1)
+            kv = self.proj(memory).unsqueeze(1)
+            mask = getattr(_bias(lib), make)(x.shape[1], memory.shape[1])
+            return lib.nn.functional.scaled_dot_product_attention(q, kv[..., 8:16],
+                                                                  kv[..., 16:], mask)
+    model = CrossAttention()
+    rng = np.random.default_rng(3)
+    with lib.no_grad():
+        for p in model.parameters():
+            p.copy_(lib.tensor(rng.standard_normal(tuple(p.shape)).astype(np.float32)))
+    x, memory = (lib.tensor(rng.standard_normal(s).astype(np.float32))
+                 for s in ((2, 3, 8), (2, 7, 8)))
+    return model, x, memory
+
+
+@pytest.mark.parametrize("make", ["causal_upper_left", "causal_lower_right"])
+def test_a_causal_bias_made_inside_compiled_code_is_traced(make):
+    model, x, memory = _cross_attention(torch, make)
+    want = model(x, memory)
+    (want * want).sum().backward()
+    model_tc, x_tc, memory_tc = _cross_attention(tc, make)
+    got = tc.compile(model_tc, fullgraph=True)(x_tc, memory_tc)
+    (got * got).sum().backward()
+    assert_close(got, want)
+    # the gradients reach ~60: entries near 0 differ by float32 rounding of that scale,
+    # as eager tracecomp's do
+    assert_close(model_tc.proj.weight.grad, model.proj.weight.grad, atol=1e-4)
 
 
 def test_causal_bias_misuse_raises_as_torch():

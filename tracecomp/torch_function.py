@@ -145,7 +145,8 @@ def handle(func, overloaded, args, kwargs, python_api=False):
     none does: a TypeError worded as torch's for its own functions, or (python_api) for a
     function of the program's own (overrides.handle_torch_function)."""
     types = tuple(type(a) for a in overloaded)
-    if context.current() is not None:   # met inside code tracecomp.compile is tracing
+    if context.current() is not None and not _traced_through(types):
+        # met inside code tracecomp.compile is tracing
         raise TraceError(f"{NOT_TRACED} ({getattr(func, '__name__', func)} on "
                          f"{[t.__name__ for t in types]}, or in a TorchFunctionMode)")
     mode = None
@@ -172,6 +173,14 @@ def handle(func, overloaded, args, kwargs, python_api=False):
         ([f"  - mode object {mode}"] if mode is not None else [])
     raise TypeError(f"Multiple dispatch failed for '{name}'; all __torch_function__ handlers "
                     f"returned NotImplemented:\n\n" + "\n".join(tried))
+
+
+def _traced_through(types):
+    """Whether tracing may run these types' handlers: every one says so (a class of
+    tracecomp's own whose handler only calls tracecomp functions on the other arguments,
+    nn.attention.bias.CausalBias) and no mode is entered."""
+    return bool(types) and not modes_on() and \
+        all(getattr(t, "_tracecomp_traced_torch_function", False) for t in types)
 
 
 NOT_COMPILED = ("compiled code does not trace through __torch_function__ (an argument's "

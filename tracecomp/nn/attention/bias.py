@@ -7,7 +7,8 @@ understands without a materialized mask (the SDPA tutorial's "attn_bias subclass
 CausalBias is a Tensor-like holding only its variant and sizes; its __torch_function__
 turns the SDPA call into is_causal=True (upper left, or equal lengths) or into a call with
 the materialized lower-right boolean mask, as torch's CPU path does. Printing it prints
-the materialized mask.
+the materialized mask. Made inside compiled code (a forward building its mask), the call
+is traced; passed as an argument to a compiled function, the call is a graph break.
 """
 import enum
 import warnings
@@ -26,6 +27,10 @@ class CausalVariant(enum.IntEnum):
 
 class CausalBias(Tensor):
     """A causal attention bias of one variant for seq_len_q queries and seq_len_kv keys."""
+
+    # made inside compiled code, its handler is traced (torch_function._traced_through):
+    # it only calls scaled_dot_product_attention with a mask or is_causal
+    _tracecomp_traced_torch_function = True
 
     def __init__(self, variant, seq_len_q, seq_len_kv):
         if not isinstance(variant, CausalVariant):
