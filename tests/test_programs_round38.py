@@ -29,8 +29,8 @@ compile(model) and a compiled whole training step give torch's losses and output
   register_autograd, opcheck, a mutating op): torch.library was unsupported; it runs now
   (tests/eager/test_custom_ops.py).
 - pytorch/tutorials scaled_dot_product_attention_tutorial's attn_bias section:
-  torch.nn.attention.bias (causal_upper_left / causal_lower_right) was missing; eager
-  agrees now (below).
+  torch.nn.attention.bias (causal_upper_left / causal_lower_right) was missing; it agrees
+  now, eagerly and made inside compiled code (below).
 - pytorch/examples legacy/snli (Bottle mixin over nn.Linear, bidirectional 2-layer LSTM
   states), siamese_network (a small conv stack for resnet18, BCELoss, Adadelta + StepLR),
   fast_neural_style (reflection pads, InstanceNorm2d, nearest interpolate, gram matrices;
