@@ -181,10 +181,21 @@ def _shape(size):
     return tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
 
 
-def _new_filled(value):
+def _size_by_name(size, by_name, op):
+    """The size given as positional ints, one sequence, or size= (torch takes each)."""
+    unknown = sorted(set(by_name) - {"size"})
+    if unknown:
+        raise TypeError(f"{op}() got an unexpected keyword argument '{unknown[0]}'")
+    if "size" in by_name and size:
+        raise TypeError(f"{op}(): the size is given twice, positionally and as size=")
+    return (by_name["size"],) if "size" in by_name else size
+
+
+def _new_filled(value, op):
     def new(x, *size, dtype=None, device=None, requires_grad=False, layout=None,
-            pin_memory=False):
+            pin_memory=False, **by_name):
         from .creation import full
+        size = _size_by_name(size, by_name, op)
         d = _new_options(x, dtype, device, layout, pin_memory)
         return full(tuple(int(s) for s in _shape(size)), value, dtype=d,
                     requires_grad=requires_grad,
@@ -232,7 +243,8 @@ def new(x, *args, dtype=None, device=None):
 METHODS = {
     "new": new,
     "to": to, "cuda": cuda, "cpu": cpu, "type": tensor_type, "pin_memory": pin_memory,
-    "new_zeros": _new_filled(0), "new_ones": _new_filled(1), "new_empty": _new_filled(0),
+    "new_zeros": _new_filled(0, "new_zeros"), "new_ones": _new_filled(1, "new_ones"),
+    "new_empty": _new_filled(0, "new_empty"),
     "new_full": new_full, "new_tensor": new_tensor, "is_nonzero": is_nonzero,
     "byte": lambda x: to(x, dtypes.uint8), "char": lambda x: to(x, dtypes.int8),
     "short": lambda x: to(x, dtypes.int16),
