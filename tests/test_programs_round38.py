@@ -31,6 +31,12 @@ compile(model) and a compiled whole training step give torch's losses and output
 - pytorch/tutorials scaled_dot_product_attention_tutorial's attn_bias section:
   torch.nn.attention.bias (causal_upper_left / causal_lower_right) was missing; it agrees
   now, eagerly and made inside compiled code (below).
+- pytorch/tutorials flex_attention (relative, ALiBi and soft-capping score_mods; causal,
+  sliding-window, document and combined mask_mods; GQA): torch.nn.attention.flex_attention
+  was missing: agrees now with torch's CPU forward, and its gradients with torch's SDPA under
+  the same float mask (tests/eager/test_flex_attention.py).
+- pytorch/examples language_translation (nn.Transformer with bool/float masks and padding
+  masks, greedy_decode): agrees.
 - pytorch/examples legacy/snli (Bottle mixin over nn.Linear, bidirectional 2-layer LSTM
   states), siamese_network (a small conv stack for resnet18, BCELoss, Adadelta + StepLR),
   fast_neural_style (reflection pads, InstanceNorm2d, nearest interpolate, gram matrices;
@@ -43,16 +49,16 @@ compile(model) and a compiled whole training step give torch's losses and output
   graph break). On the way, BatchNorm/InstanceNorm did not call reset_parameters() at
   the end of __init__ as torch's _NormBase does (a subclass's override did not run).
 
-Left: flex_attention (torch 2.13 on CPU has no backward for it and its eager forward is a
-reference path; its BlockMask API is large); a compiled call with a CausalBias *argument* is a
-graph break (a Tensor-like argument would need a signature of its own; one made inside the
-compiled code is traced), so the tutorial's compile(scaled_dot_product_attention,
-fullgraph=True) over one raises; a custom op whose
+Left: flex_attention's BlockMask internals (kv_num_blocks/kv_indices, from_kv_blocks,
+create_mask, _adjust) are not provided, only its public facts. A compiled call given a
+CausalBias *argument* is a graph break (a Tensor-like argument would need a signature of
+its own; one made inside the compiled code is traced), so the tutorial's
+compile(scaled_dot_product_attention, fullgraph=True) over one raises. A custom op whose
 kernel reads values (.numpy(), PIL) is a graph break, where torch.compile keeps it opaque
 with its fake; torch.ops.<namespace>.<op> is not provided (tracecomp.ops is the primitive
-registry); the full backward hooks on modules inside compiled code stay a graph break
-(a traced backward would run them once), and round 37's char_rnn_generation
-`unsqueeze_` on a compiled step's argument is still eager.
+registry). Full backward hooks on modules inside compiled code stay a graph break (a
+traced backward would run them once), and round 37's char_rnn_generation `unsqueeze_` on a
+compiled step's argument is still eager.
 """
 import importlib
 import warnings
