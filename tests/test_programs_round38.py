@@ -30,7 +30,7 @@ compile(model) and a compiled whole training step give torch's losses and output
   (tests/eager/test_custom_ops.py).
 - pytorch/tutorials scaled_dot_product_attention_tutorial's attn_bias section:
   torch.nn.attention.bias (causal_upper_left / causal_lower_right) was missing; it agrees
-  now, eagerly and made inside compiled code (below).
+  now, eagerly and compiled (fullgraph), made inside the compiled code or passed to it.
 - pytorch/tutorials flex_attention (relative, ALiBi and soft-capping score_mods; causal,
   sliding-window, document and combined mask_mods; GQA): torch.nn.attention.flex_attention
   was missing: agrees now with torch's CPU forward, and its gradients with torch's SDPA under
@@ -50,15 +50,12 @@ compile(model) and a compiled whole training step give torch's losses and output
   the end of __init__ as torch's _NormBase does (a subclass's override did not run).
 
 Left: flex_attention's BlockMask internals (kv_num_blocks/kv_indices, from_kv_blocks,
-create_mask, _adjust) are not provided, only its public facts. A compiled call given a
-CausalBias *argument* is a graph break (a Tensor-like argument would need a signature of
-its own; one made inside the compiled code is traced), so the tutorial's
-compile(scaled_dot_product_attention, fullgraph=True) over one raises. A custom op whose
-kernel reads values (.numpy(), PIL) is a graph break, where torch.compile keeps it opaque
-with its fake; torch.ops.<namespace>.<op> is not provided (tracecomp.ops is the primitive
-registry). Full backward hooks on modules inside compiled code stay a graph break (a
-traced backward would run them once), and round 37's char_rnn_generation `unsqueeze_` on a
-compiled step's argument is still eager.
+create_mask, _adjust) are not provided, only its public facts. A custom op whose kernel
+reads values (.numpy(), PIL) is a graph break, where torch.compile keeps it opaque with its
+fake; torch.ops.<namespace>.<op> is not provided (tracecomp.ops is the primitive registry).
+Full backward hooks on modules inside compiled code stay a graph break (a traced backward
+would run them once), and round 37's char_rnn_generation `unsqueeze_` on a compiled step's
+argument is still eager.
 """
 import importlib
 import warnings
@@ -116,13 +113,18 @@ def test_upper_left_is_is_causal_and_lower_right_differs():
     assert not np.allclose(upper.numpy(), lower.numpy())
 
 
-def test_a_compiled_call_with_a_causal_bias_runs_eagerly_with_torchs_numbers():
-    want = torch.nn.functional.scaled_dot_product_attention(
-        *_qkv(torch), _bias(torch).causal_lower_right(2, 10))
-    compiled = tc.compile(tc.nn.functional.scaled_dot_product_attention)
-    with pytest.warns(UserWarning, match="graph break"):
-        got = compiled(*_qkv(tc), _bias(tc).causal_lower_right(2, 10))
-    assert_close(got, want)
+def test_a_causal_bias_argument_compiles_keyed_by_its_variant_and_lengths():
+    """The tutorial's compile(scaled_dot_product_attention, fullgraph=True) over biases."""
+    compiled = tc.compile(tc.nn.functional.scaled_dot_product_attention, fullgraph=True)
+    for make, sizes in (("causal_lower_right", (2, 10)), ("causal_upper_left", (2, 10)),
+                        ("causal_lower_right", (2, 10)), ("causal_lower_right", (4, 10))):
+        want = torch.nn.functional.scaled_dot_product_attention(
+            *_qkv(torch, *sizes), getattr(_bias(torch), make)(*sizes))
+        got = compiled(*_qkv(tc, *sizes), getattr(_bias(tc), make)(*sizes))
+        assert_close(got, want, what=f"{make}{sizes}")
+    plain = tc.compile(lambda q, k, v: tc.nn.functional.scaled_dot_product_attention(q, k, v),
+                       fullgraph=True)     # a call without one stays compiled, not a break
+    assert_close(plain(*_qkv(tc)), torch.nn.functional.scaled_dot_product_attention(*_qkv(torch)))
 
 
 def _cross_attention(lib, make):

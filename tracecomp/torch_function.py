@@ -192,8 +192,10 @@ NOT_TRACED = ("a __torch_function__ handler is met while tracing: compiled code 
 
 
 def in_use(args, kwargs) -> bool:
-    """Whether a call with these arguments would reach the protocol (compile asks)."""
-    return bool(overloaded_args(args, kwargs)) or modes_on()
+    """Whether a call with these arguments would reach a protocol handler that tracing
+    refuses (compile asks): one of a type that does not opt in, or a mode."""
+    found = overloaded_args(args, kwargs)
+    return modes_on() or bool(found) and not _traced_through(tuple(type(a) for a in found))
 
 
 class _StateSetter:

@@ -46,6 +46,9 @@ SPARSE = ".sparse"                  # the label suffix of a sparse tensor's size
 # collector runs (and keep the runner from reusing output buffers).
 def _walk(x, label, tensors, statics):
     if isinstance(x, Tensor):
+        if hasattr(type(x), "_tracecomp_static_key"):   # a Tensor-like holding no data
+            statics.append((label, _Dataless(x)))
+            return ("dataless",)
         if type(x._data) is SparseData:     # a sparse tensor: its index and value tensors
             parts, static = x._parts()
             statics.append((label + SPARSE, static))
@@ -83,6 +86,22 @@ def _walk(x, label, tensors, statics):
 _PACKED_TENSORS = ("data", "sorted_indices", "unsorted_indices")
 
 
+class _Dataless:
+    """A Tensor-like argument that holds no data (nn.attention.bias.CausalBias) as a static
+    leaf: keyed by the facts it declares (_tracecomp_static_key), rebuilt as itself."""
+
+    __slots__ = ("key", "obj")
+
+    def __init__(self, obj):
+        self.obj, self.key = obj, (type(obj), obj._tracecomp_static_key())
+
+    def __hash__(self):
+        return hash(self.key)
+
+    def __eq__(self, other):
+        return type(other) is _Dataless and other.key == self.key
+
+
 def _record_fields(x):
     """The field names of a dataclass instance or a types.SimpleNamespace (a batch passed
     as one object: keyed by its fields, not by its identity, which is new every call);
@@ -107,6 +126,8 @@ def _build(s, tensors, statics):
         return next(tensors)
     if kind == "S":
         return next(statics)
+    if kind == "dataless":
+        return next(statics).obj
     if kind == "sparse":            # a sparse tensor: its layout's facts, then its tensors
         static = next(statics)
         return s[1]._from_parts([_build(v, tensors, statics) for v in s[2]], static)

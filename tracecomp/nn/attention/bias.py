@@ -7,8 +7,8 @@ understands without a materialized mask (the SDPA tutorial's "attn_bias subclass
 CausalBias is a Tensor-like holding only its variant and sizes; its __torch_function__
 turns the SDPA call into is_causal=True (upper left, or equal lengths) or into a call with
 the materialized lower-right boolean mask, as torch's CPU path does. Printing it prints
-the materialized mask. Made inside compiled code (a forward building its mask), the call
-is traced; passed as an argument to a compiled function, the call is a graph break.
+the materialized mask. Compiled code traces the call, whether the bias is made inside it
+or passed to it (then a static argument, keyed by variant and lengths).
 """
 import enum
 import warnings
@@ -31,6 +31,10 @@ class CausalBias(Tensor):
     # made inside compiled code, its handler is traced (torch_function._traced_through):
     # it only calls scaled_dot_product_attention with a mask or is_causal
     _tracecomp_traced_torch_function = True
+
+    def _tracecomp_static_key(self):
+        """What a compiled call given this bias keys on (it holds no data)."""
+        return (int(self.variant), self.seq_len_q, self.seq_len_kv)
 
     def __init__(self, variant, seq_len_q, seq_len_kv):
         if not isinstance(variant, CausalVariant):
