@@ -36,7 +36,8 @@ compile(model) and a compiled whole training step give torch's losses and output
   was missing: agrees now with torch's CPU forward, and its gradients with torch's SDPA under
   the same float mask (tests/eager/test_flex_attention.py).
 - pytorch/examples language_translation (nn.Transformer with bool/float masks and padding
-  masks, greedy_decode): agrees.
+  masks, greedy_decode) and reinforce (Categorical log_prob/entropy of fixed actions,
+  normalized returns, torch.cat of the losses): agree.
 - pytorch/examples legacy/snli (Bottle mixin over nn.Linear, bidirectional 2-layer LSTM
   states), siamese_network (a small conv stack for resnet18, BCELoss, Adadelta + StepLR),
   fast_neural_style (reflection pads, InstanceNorm2d, nearest interpolate, gram matrices;

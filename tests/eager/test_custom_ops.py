@@ -223,3 +223,30 @@ def test_a_traceable_mutating_op_updates_the_callers_tensor_when_compiled():
         results[lib] = (into_argument(lib.tensor(x), out), out, into_local(lib.tensor(x)))
     for got, want in zip(results[tc], results[torch]):
         assert_close(got, want)
+
+
+def test_registrations_by_name_and_a_cpu_kernel_as_torch():
+    """torch.library.register_fake / register_autograd / register_kernel given the
+    operator's name: the cpu kernel replaces the function on cpu inputs."""
+    x = np.array([0.5, -1.0, 2.0], dtype=np.float32)
+    results = {}
+    for lib in (tc, torch):
+        name = f"{lib.__name__}_r38::double_it"
+
+        @lib.library.custom_op(name, mutates_args=())
+        def double_it(x: lib.Tensor) -> lib.Tensor:
+            return x * 2
+
+        @lib.library.register_fake(name)
+        def _(x):
+            return x.new_empty(x.shape)
+
+        lib.library.register_kernel(name, "cpu", lambda x: x * 3)
+        lib.library.register_autograd(name, lambda ctx, g: g * 3)
+        t = lib.tensor(x, requires_grad=True)
+        y = double_it(t)
+        y.sum().backward()
+        results[lib] = (y, t.grad, lib.library.opcheck(double_it, (lib.tensor(x),)))
+    assert_close(results[tc][0], results[torch][0])
+    assert_close(results[tc][1], results[torch][1])
+    assert results[tc][2] == results[torch][2]
