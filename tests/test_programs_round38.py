@@ -44,6 +44,9 @@ compile(model) and a compiled whole training step give torch's losses and output
   Adam on gradients that are rounding noise for the biases before InstanceNorm spreads the
   outputs by 4e-4 relative, torch's own float32 run is 2e-4 from its float64 one), d2l
   Nadaraya-Watson kernel regression: agree.
+- torch.nn.modules.utils (_single/_pair/_triple/_quadruple, _reverse_repeat_tuple,
+  consume_prefix_in_state_dict_if_present, which custom conv layers and DataParallel
+  checkpoint loaders import) and Module.set_submodule were missing: present now (below).
 - Round 37's leftovers: the global registration hooks (parameter, buffer, module) and the
   global backward hooks (full, pre, deprecated non-full) were missing: they run as
   torch's now (below; a compiled model with a backward hook runs its submodules as a
@@ -289,3 +292,38 @@ def test_global_backward_hooks_run_as_torchs(compiled):
     assert got[0] == want[0]
     for k, (a, b) in enumerate(zip(got[1], want[1])):
         assert_close(a, b, what=f"gradient {k}")
+
+
+def test_module_utils_and_set_submodule_as_torchs():
+    """What custom layers and checkpoint loaders import from torch.nn.modules.utils, and
+    Module.set_submodule (both were missing)."""
+    for lib in (tc, torch):
+        utils = importlib.import_module(f"{lib.__name__}.nn.modules.utils")
+        assert (utils._single(2), utils._pair(3), utils._triple([1, 2, 3]),
+                utils._quadruple(0)) == ((2,), (3, 3), (1, 2, 3), (0, 0, 0, 0))
+        assert utils._reverse_repeat_tuple((1, 2), 2) == (2, 2, 1, 1)
+    states = {}
+    for lib in (tc, torch):
+        model = lib.nn.DataParallel(lib.nn.Sequential(lib.nn.Linear(2, 3)))
+        state = model.state_dict()
+        importlib.import_module(f"{lib.__name__}.nn.modules.utils") \
+            .consume_prefix_in_state_dict_if_present(state, "module.")
+        states[lib] = (list(state), sorted(k for k in state._metadata))
+    assert states[tc] == states[torch]
+    shapes, errors = {}, {}
+    for lib in (tc, torch):
+        nn = lib.nn
+        net = nn.Sequential(nn.Sequential(nn.Linear(2, 3), nn.ReLU()), nn.Linear(3, 1))
+        net.set_submodule("0.1", nn.Tanh())
+        net.set_submodule("0.2", nn.Linear(3, 3))
+        shapes[lib] = [type(m).__name__ for m in net.modules()]
+        caught = []
+        for target, module, strict in (("0.9", nn.ReLU(), True), ("", nn.ReLU(), False),
+                                       ("0.1", "not a module", False),
+                                       ("0.0.weight", nn.ReLU(), False)):
+            with pytest.raises((AttributeError, ValueError)) as info:
+                net.set_submodule(target, module, strict=strict)
+            caught.append((type(info.value).__name__, str(info.value)))
+        errors[lib] = caught
+    assert shapes[tc] == shapes[torch]
+    assert errors[tc] == errors[torch]
