@@ -46,7 +46,8 @@ compile(model) and a compiled whole training step give torch's losses and output
   Nadaraya-Watson kernel regression: agree.
 - torch.nn.modules.utils (_single/_pair/_triple/_quadruple, _reverse_repeat_tuple,
   consume_prefix_in_state_dict_if_present, which custom conv layers and DataParallel
-  checkpoint loaders import) and Module.set_submodule were missing: present now (below).
+  checkpoint loaders import), Module.set_submodule and torch.utils._pytree (tree_map,
+  tree_flatten, ...) were missing: present now (below).
 - Round 37's leftovers: the global registration hooks (parameter, buffer, module) and the
   global backward hooks (full, pre, deprecated non-full) were missing: they run as
   torch's now (below; a compiled model with a backward hook runs its submodules as a
@@ -61,6 +62,7 @@ Full backward hooks on modules inside compiled code stay a graph break (a traced
 would run them once), and round 37's char_rnn_generation `unsqueeze_` on a compiled step's
 argument is still eager.
 """
+import collections
 import importlib
 import warnings
 
@@ -327,3 +329,22 @@ def test_module_utils_and_set_submodule_as_torchs():
         errors[lib] = caught
     assert shapes[tc] == shapes[torch]
     assert errors[tc] == errors[torch]
+
+
+def _pytree_calls(lib):
+    pytree = importlib.import_module(f"{lib.__name__}.utils._pytree")
+    pair = collections.namedtuple("Pair", "a b")
+    tree = {"x": (1, [2, 3]), "y": pair(4, None), "z": 5.0}
+    leaves, spec = pytree.tree_flatten(tree)
+    doubled = pytree.tree_unflatten([v * 2 if isinstance(v, (int, float)) else v
+                                     for v in leaves], spec)
+    return [repr(r) for r in (
+        leaves, doubled, pytree.tree_map(lambda a, b: (a, b), tree, tree),
+        pytree.tree_map_only(int, lambda v: -v, tree), pytree.tree_leaves(tree),
+        pytree.tree_structure(tree) == spec, pytree.tree_any(lambda v: v is None, tree),
+        pytree.tree_all(lambda v: v is not None, tree), pytree.tree_structure([1, (2,)]))]
+
+
+def test_pytree_helpers_as_torchs():
+    """torch.utils._pytree (tree_map over nested outputs and the like) was missing."""
+    assert _pytree_calls(tc) == _pytree_calls(torch)
