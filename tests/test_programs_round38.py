@@ -46,8 +46,9 @@ compile(model) and a compiled whole training step give torch's losses and output
   Nadaraya-Watson kernel regression: agree.
 - torch.nn.modules.utils (_single/_pair/_triple/_quadruple, _reverse_repeat_tuple,
   consume_prefix_in_state_dict_if_present, which custom conv layers and DataParallel
-  checkpoint loaders import), Module.set_submodule and torch.utils._pytree (tree_map,
-  tree_flatten, ...) were missing: present now (below).
+  checkpoint loaders import), Module.set_submodule, torch.utils._pytree (tree_map,
+  tree_flatten, ...) and torch.backends.mha's fast-path switch were missing: present now
+  (below).
 - Round 37's leftovers: the global registration hooks (parameter, buffer, module) and the
   global backward hooks (full, pre, deprecated non-full) were missing: they run as
   torch's now (below; a compiled model with a backward hook runs its submodules as a
@@ -348,3 +349,27 @@ def _pytree_calls(lib):
 def test_pytree_helpers_as_torchs():
     """torch.utils._pytree (tree_map over nested outputs and the like) was missing."""
     assert _pytree_calls(tc) == _pytree_calls(torch)
+
+
+def test_the_mha_fast_path_switch_leaves_torchs_answers():
+    """torch.backends.mha.set_fastpath_enabled (missing before): an eval-mode encoder gives
+    torch's output with the fast path on and off, and the flag reads back."""
+    x = np.random.default_rng(5).standard_normal((2, 5, 8)).astype(np.float32)
+    outs = {}
+    for lib in (tc, torch):
+        layer = lib.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+        weights = np.random.default_rng(6)
+        with lib.no_grad():
+            for p in layer.parameters():
+                p.copy_(lib.tensor(weights.standard_normal(tuple(p.shape)).astype(np.float32)
+                                   * 0.3))
+        layer.eval()
+        results = []
+        for enabled in (False, True):
+            lib.backends.mha.set_fastpath_enabled(enabled)
+            assert lib.backends.mha.get_fastpath_enabled() is enabled
+            with lib.no_grad():
+                results.append(layer(lib.tensor(x)))
+        outs[lib] = results
+    for got, want in zip(outs[tc], outs[torch]):
+        assert_close(got, want, atol=1e-5)

@@ -10,7 +10,7 @@ kernels to switch off. The availability questions answer as torch's CPU build do
 import types
 import warnings
 
-from . import cuda, cudnn, mps  # noqa: F401  (tracecomp.backends.cudnn, ...)
+from . import cuda, cudnn, mha, mps  # noqa: F401  (tracecomp.backends.cudnn, ...)
 from ._flags import flag_namespace
 
 # the CPU libraries torch's CPU build has: flags only, tracecomp does not call them
