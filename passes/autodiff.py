@@ -31,7 +31,6 @@ first member (by then every consumer of every member has handed in its gradient)
 members' gradients and outputs as lists. A marker is the identity on its first operand and
 has no other role, so the replay maps it to that operand instead of copying it.
 """
-from dataclasses import dataclass
 
 from tracecomp import grad_mode
 from tracecomp.autograd.engine import fit_grad
@@ -40,14 +39,19 @@ from tracecomp.ir import CONSTANT, Graph, Node, clone_node
 from tracecomp.tracing.tracer import Tracer, wrap
 
 
-@dataclass
 class Joint:
-    graph: Graph            # inputs: forward inputs + cotangents; outputs: forward outputs
-    n_forward: int          # + gradients; graph.nodes[:n_forward] replay the forward
-    n_forward_outputs: int
-    grad_inputs: list       # indices of the forward inputs that get a gradient output
-    cotangent_outputs: list  # indices of the forward outputs that take a cotangent input
-    input_slots: list = None    # per grad input: the cotangent slots whose outputs it feeds
+    # a plain class, not a dataclass (passes/memory.py's MemoryPlan says why)
+    def __init__(self, graph, n_forward, n_forward_outputs, grad_inputs, cotangent_outputs,
+                 input_slots=None):
+        # inputs: forward inputs + cotangents; outputs: forward outputs + gradients
+        self.graph = graph
+        self.n_forward = n_forward      # graph.nodes[:n_forward] replay the forward
+        self.n_forward_outputs = n_forward_outputs
+        self.grad_inputs = grad_inputs  # indices of the forward inputs that get a gradient
+        # indices of the forward outputs that take a cotangent input
+        self.cotangent_outputs = cotangent_outputs
+        # per grad input: the cotangent slots whose outputs it feeds
+        self.input_slots = input_slots
 
 
 def run(forward: Graph) -> Joint:

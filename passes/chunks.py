@@ -41,7 +41,6 @@ It runs after the graph passes (CSE would merge the copies back).
       %dw = matmul(%g, permute(%c))               %c' = permute(reshape(unfold(%x)))
                                                   %dw = matmul(%g, permute(%c'))
 """
-from dataclasses import dataclass
 
 from tracecomp.ir import clone_node
 
@@ -53,21 +52,25 @@ MAKERS = ("unfold", "elementwise")
 CONSUMERS = ("fold", "elementwise")
 
 
-@dataclass
 class ChunkLoop:
-    product: object         # the batched matmul group, (J, m, n)
-    makers: list            # groups making its operands, chunk-major, a chunk at a time
-    consumer: object        # the group reading its output a chunk's samples at a time, or None
-    slots: int              # chunks in flight at once: one scratch chunk each
-    summed: object = None   # the sum over the chunks of its output (a weight gradient), or None
-    # a 2-D product's row loop (passes/row_loops.py): C's rows per chunk (the last chunk
-    # may have fewer), and the value the consumer may write its own over (A's), or None;
-    # rows 0: a batched product's loop, one item per chunk
-    rows: int = 0
-    over: object = None
-    # a fused row loop (passes/row_loops.py): the product's value whole, written a block
-    # at a time, and the consumer's written over it in place; not held a chunk at a time
-    whole: bool = False
+    # a plain class, not a dataclass (passes/memory.py's MemoryPlan says why)
+    def __init__(self, product, makers, consumer, slots, summed=None, rows=0, over=None,
+                 whole=False):
+        self.product = product      # the batched matmul group, (J, m, n)
+        self.makers = makers        # groups making its operands, chunk-major, a chunk at a time
+        self.consumer = consumer    # the group reading its output a chunk's samples at a
+        #                             time, or None
+        self.slots = slots          # chunks in flight at once: one scratch chunk each
+        self.summed = summed        # the sum over the chunks of its output (a weight
+        #                             gradient), or None
+        # a 2-D product's row loop (passes/row_loops.py): C's rows per chunk (the last chunk
+        # may have fewer), and the value the consumer may write its own over (A's), or
+        # None; rows 0: a batched product's loop, one item per chunk
+        self.rows = rows
+        self.over = over
+        # a fused row loop (passes/row_loops.py): the product's value whole, written a block
+        # at a time, and the consumer's written over it in place; not held a chunk at a time
+        self.whole = whole
 
     @property
     def groups(self):

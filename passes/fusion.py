@@ -50,9 +50,8 @@ needed. Every decision and every refusal, with its reason, goes into `Fusion.log
       %2 = relu(%1)
       %3 = mul(%2, 2.0)
 """
-from dataclasses import dataclass, field
 
-from tracecomp.ir import CONSTANT, Node, node_names
+from tracecomp.ir import CONSTANT, node_names
 
 from .target import REFERENCE
 
@@ -72,27 +71,34 @@ MAX_MEMBERS = 128
 RECOMPUTE_MAX = 16
 
 
-@dataclass
 class Group:
-    kind: str     # elementwise | reduce | [un]fold | [batched_]matmul | view | constant | opaque
-    root: Node                  # the value the group computes (see stores)
-    nodes: list = field(default_factory=list)      # members in graph order, root last
-    inputs: list = field(default_factory=list)     # values read from outside, first use first
-    stores: list = field(default_factory=list)     # members stored besides the root (graph
-    #                                                outputs of its shape), in graph order
-    sized: bool = False     # of a dynamic graph, its sizes hold symbols: the kernel takes
-    #                         the sizes' and the numbers' tables
-    symbols: int = 0        # how many symbols that graph's sizes are in
+    # a plain class, not a dataclass (passes/memory.py's MemoryPlan says why)
+    def __init__(self, kind, root, nodes=None, inputs=None, stores=None):
+        # elementwise | reduce | [un]fold | [batched_]matmul | view | constant | opaque
+        self.kind = kind
+        self.root = root                # the value the group computes (see stores)
+        self.nodes = [] if nodes is None else nodes     # members in graph order, root last
+        # values read from outside, first use first
+        self.inputs = [] if inputs is None else inputs
+        # members stored besides the root (graph outputs of its shape), in graph order
+        self.stores = [] if stores is None else stores
+        # of a dynamic graph, its sizes hold symbols: the kernel takes the sizes' and the
+        # numbers' tables (codegen/llvm/sized.py sets both)
+        self.sized = False
+        self.symbols = 0            # how many symbols that graph's sizes are in
+
+    def __repr__(self):
+        return f"Group({self.kind}, {self.root.name})"
 
     def values(self):
         """The values the group's kernel writes: its root, then its stores."""
         return [self.root, *self.stores]
 
 
-@dataclass
 class Fusion:
-    groups: list                # in an order that respects dependencies
-    log: list                   # one line per decision
+    def __init__(self, groups, log):
+        self.groups = groups        # in an order that respects dependencies
+        self.log = log              # one line per decision
 
 
 def pointwise(node, target=REFERENCE):

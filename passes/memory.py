@@ -59,7 +59,6 @@ that a runner allocates once and reuses across calls, so a call allocates only i
       kernel3 %3 = relu(%2)         output     %3 -> fresh per call
       arena: 3 buffers in 131072 bytes (vs 196608 without reuse)
 """
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -71,12 +70,11 @@ ALIGN = 64
 NO_BUFFER = ("constant", "view")      # group kinds that never get a buffer of their own
 
 
-@dataclass(eq=False)
 class PartialProducts:
     """The partial products of a product split along K, but the first block's (which the
     product's own buffer takes): `count` values of its shape, in one buffer."""
-    product: object
-    count: int
+    def __init__(self, product, count):
+        self.product, self.count = product, count
 
     @property
     def size(self):
@@ -91,22 +89,31 @@ class PartialProducts:
         return f"partial products ({self.count})"
 
 
-@dataclass
 class MemoryPlan:
-    offsets: dict               # node -> byte offset in the arena (stored intermediates)
-    sizes: dict                 # node -> bytes (unaligned) of each arena value
-    lives: dict                 # node -> (first step, last step), both included
-    alias: dict                 # view node -> the node whose buffer it reads (never a view)
-    fresh: list                 # nodes whose buffer a runner allocates per call (outputs)
-    peak: int                   # arena bytes
-    unshared: int               # arena bytes if nothing were reused
-    log: list = field(default_factory=list)
-    hosted: dict = field(default_factory=dict)  # node -> (output, byte offset in its buffer)
-    guests: dict = field(default_factory=dict)  # input -> (output, byte offset in its buffer)
-    arena_guests: dict = field(default_factory=dict)    # input -> byte offset in the arena
-    taken: dict = field(default_factory=dict)   # node -> the node whose buffer it writes
-    # over in place (in_place.py): an arena value's, or one laid out in an output's buffer
-    partials: dict = field(default_factory=dict)    # product -> its PartialProducts
+    # a plain class, as the other records a compile makes (Group, Step, Artifact, ...): a
+    # dataclass costs ~0.3-0.6 ms to define, on the imports that a compiled call's first
+    # run from the disk cache pays (benchmarks/compile_latency.py's warm start)
+    def __init__(self, offsets, sizes, lives, alias, fresh, peak, unshared, hosted=None,
+                 guests=None, arena_guests=None, taken=None, partials=None):
+        self.offsets = offsets      # node -> byte offset in the arena (stored intermediates)
+        self.sizes = sizes          # node -> bytes (unaligned) of each arena value
+        self.lives = lives          # node -> (first step, last step), both included
+        self.alias = alias          # view node -> the node whose buffer it reads (not a view)
+        self.fresh = fresh          # nodes whose buffer a runner allocates per call (outputs)
+        self.peak = peak            # arena bytes
+        self.unshared = unshared    # arena bytes if nothing were reused
+        self.log = []
+        # node -> (output, byte offset in its buffer)
+        self.hosted = {} if hosted is None else hosted
+        # input -> (output, byte offset in its buffer)
+        self.guests = {} if guests is None else guests
+        # input -> byte offset in the arena
+        self.arena_guests = {} if arena_guests is None else arena_guests
+        # node -> the node whose buffer it writes over in place (in_place.py): an arena
+        # value's, or one laid out in an output's buffer
+        self.taken = {} if taken is None else taken
+        # product -> its PartialProducts
+        self.partials = {} if partials is None else partials
 
     def base(self, node):
         """The node whose buffer holds node's value (node itself unless it is a view)."""

@@ -39,7 +39,6 @@ large batch): the backend then makes them a chunk at a time before each product 
 """
 import functools
 import math
-from dataclasses import dataclass, field
 
 from tracecomp.ir import CONSTANT, INPUT, Graph, Node, clone_node
 from tracecomp.ops.conv import chunk_samples
@@ -54,12 +53,14 @@ SAVE_WEIGHT = 16        # the cost of saving a byte, against recomputing an elem
 MAX_CANDIDATES = 20_000  # values beyond which the cut is not tried (its time grows faster)
 
 
-@dataclass
 class Split:
-    forward: Graph      # outputs: the forward's own outputs, then the saved values
-    backward: Graph     # inputs: the saved values, then the cotangents; outputs: gradients
-    n_saved: int
-    log: list = field(default_factory=list)     # what was saved and recomputed, for dumps
+    # a plain class, not a dataclass (passes/memory.py's MemoryPlan says why)
+    def __init__(self, forward, backward, n_saved, log=None):
+        self.forward = forward      # outputs: the forward's own outputs, then the saved values
+        # inputs: the saved values, then the cotangents; outputs: gradients
+        self.backward = backward
+        self.n_saved = n_saved
+        self.log = [] if log is None else log   # what was saved and recomputed, for dumps
 
 
 def run(joint, memory_budget=None) -> Split:

@@ -21,31 +21,35 @@ an arena offset: constants, graph inputs, per-call output buffers and the result
 steps, in the order a runner fills them. Nothing here depends on the backend: the llvm
 backend emits one entry function per native step (codegen/llvm/lower/entry.py).
 """
-from dataclasses import dataclass
 
-
-@dataclass
+# plain classes, not dataclasses (passes/memory.py's MemoryPlan says why)
 class Step:
-    kind: str         # "native" (a segment), "split" (one kernel over threads), "chunks"
-                      # (a chunk loop over threads: passes/chunks.py), "sum" (its partial
-                      # sums added up, or those of a product split along K), "python"
-    groups: list      # a segment's groups in order; a chunk loop's; else the one group
-    name: str = ""    # the entry function (native, split and chunks steps)
-    extent: int = 0   # split: the extent of dim 0, divided among the threads; chunks: slots;
-                      # a product's sum: its blocks of K
-    loop: object = None     # chunks and a chunk loop's sum: the ChunkLoop
+    def __init__(self, kind, groups, name="", extent=0, loop=None):
+        # "native" (a segment), "split" (one kernel over threads), "chunks" (a chunk loop
+        # over threads: passes/chunks.py), "sum" (its partial sums added up, or those of a
+        # product split along K), "python"
+        self.kind = kind
+        self.groups = groups    # a segment's groups in order; a chunk loop's; else the one
+        self.name = name        # the entry function (native, split and chunks steps)
+        # split: the extent of dim 0, divided among the threads; chunks: slots; a
+        # product's sum: its blocks of K
+        self.extent = extent
+        self.loop = loop        # chunks and a chunk loop's sum: the ChunkLoop
+
+    def __repr__(self):
+        return f"Step({self.kind}, {self.name or self.groups[0].root.name})"
 
 
-@dataclass
 class Run:
-    name: str         # the function that calls the steps' entries in order
-    steps: list       # two or more consecutive Steps, none a Python step
+    def __init__(self, name, steps):
+        self.name = name        # the function that calls the steps' entries in order
+        self.steps = steps      # two or more consecutive Steps, none a Python step
 
 
-@dataclass
 class Layout:
-    program: list     # Steps, in order
-    slots: list       # slot k + 1 holds the pointer to slots[k]'s buffer (a base node)
+    def __init__(self, program, slots):
+        self.program = program  # Steps, in order
+        self.slots = slots      # slot k + 1 holds the pointer to slots[k]'s buffer (a base node)
 
     def python_results(self):
         return [s.groups[0].root for s in self.program if s.kind == "python"]

@@ -33,7 +33,6 @@ The attributes' current tensors are graph inputs like buffers (compile_state.col
 a new value is read on the next call, and a new shape recompiles with the reason.
 Everything is restored when tracing ends; the writes happen only when the code runs.
 """
-from dataclasses import dataclass
 
 from ..errors import TraceError
 from ..tensor import Tensor
@@ -51,17 +50,19 @@ INTERNAL = frozenset(("_parameters", "_buffers", "_modules", "_forward_hooks",
 _ABSENT = object()
 
 
-@dataclass
 class AttributeWrite:
-    root: int               # which module the compiled call uses (its position)
-    path: tuple             # child names from that module down to the owner
-    name: str
-    structure: object       # flatten()'s structure of the value; None: set to `constant`
-    n_tensors: int          # how many graph outputs the value takes
-    statics: tuple = ()     # the value's non-tensor leaves (None in a tuple of states)
-    delete: bool = False    # the code deleted the attribute
-    constant: object = None     # a Python value the code set (structure None, n_tensors 0)
-    number: type = None     # int or float: the one output is a traced number's 0-d tensor
+    # a plain class, not a dataclass (passes/memory.py's MemoryPlan says why)
+    def __init__(self, root, path, name, structure, n_tensors, statics=(), delete=False,
+                 constant=None, number=None):
+        self.root = root        # which module the compiled call uses (its position)
+        self.path = path        # child names from that module down to the owner
+        self.name = name
+        self.structure = structure  # flatten()'s structure of the value; None: `constant`
+        self.n_tensors = n_tensors  # how many graph outputs the value takes
+        self.statics = statics  # the value's non-tensor leaves (None in a tuple of states)
+        self.delete = delete    # the code deleted the attribute
+        self.constant = constant    # a Python value the code set (structure None, n_tensors 0)
+        self.number = number    # int or float: the one output is a traced number's 0-d tensor
 
     def where(self):
         return ".".join(self.path + (self.name,))

@@ -20,7 +20,6 @@ is replayed into the container *each call* passes there (d2l's decoder blocks ke
 keys in the state list they are given). A traced tensor kept anywhere else is a
 TraceError (state.refuse_kept_traced).
 """
-from dataclasses import dataclass
 from types import FunctionType, MethodType, ModuleType
 
 from ..errors import TraceError
@@ -33,15 +32,17 @@ from .signature import constant
 from .state import INSIDE_MAX, follow, inside, starts
 
 
-@dataclass
 class Kept:
-    holder: object      # the dict, list or object
-    how: str            # "item" (holder[key] = value), "attr" (setattr) or "append"
-    key: object = None
-    number: type = None     # a number .item() made (`losses.append(loss.item())`): its type
-    constant: tuple = ()    # (value,): a constant stored as it is (`log.append(1)`)
-    argument: int = None    # an argument tensor stored (`cache[i] = x`): its position
-    place: tuple = None     # a holder inside the arguments: (position, None or (how, key))
+    # a plain class, not a dataclass (passes/memory.py's MemoryPlan says why)
+    def __init__(self, holder, how, key=None):
+        self.holder = holder    # the dict, list or object
+        self.how = how          # "item" (holder[key] = value), "attr" (setattr) or "append"
+        self.key = key
+        # what _output learns of the value stored:
+        self.number = None      # a number .item() made (`losses.append(loss.item())`): its type
+        self.constant = ()      # (value,): a constant stored as it is (`log.append(1)`)
+        self.argument = None    # an argument tensor stored (`cache[i] = x`): its position
+        self.place = None       # a holder inside the arguments: (position, None or (how, key))
 
 
 class Undo:

@@ -7,7 +7,6 @@ is named to progress.py as it starts (a slow compile's line on a terminal).
 """
 import os
 import time
-from dataclasses import dataclass
 
 from ..debug_log import debug_level, emit
 from ..ir import verify
@@ -15,13 +14,15 @@ from . import complex_sides
 from .progress import stage
 
 
-@dataclass
 class PassRecord:
-    name: str
-    graph: str
-    nodes_before: int
-    nodes_after: int
-    seconds: float
+    # a plain class, not a dataclass (passes/memory.py's MemoryPlan says why)
+    def __init__(self, name, graph, nodes_before, nodes_after, seconds):
+        self.name, self.graph = name, graph
+        self.nodes_before, self.nodes_after, self.seconds = nodes_before, nodes_after, seconds
+
+    def __repr__(self):
+        return (f"PassRecord(name={self.name!r}, graph={self.graph!r}, nodes_before="
+                f"{self.nodes_before}, nodes_after={self.nodes_after}, seconds={self.seconds})")
 
 
 def simplify_pipeline():

@@ -23,7 +23,6 @@ import functools
 import sys
 import threading
 import weakref
-from dataclasses import dataclass
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
 
 import numpy as np
@@ -40,14 +39,18 @@ from .code_names import filled, global_names, helpers
 from .signature import label_text
 
 
-@dataclass
 class Effect:
-    kind: str           # "data" | "grad" | "state" | "number" | "flag" (requires_grad_())
-    target: object      # an input position (data, grad, flag), or (optimizer, param, key)
-    has_value: bool     # takes a forward output (False: .grad set to None, or a flag)
-    # "number" (a Python number in an optimizer's state, `state['step'] += 1`): its type,
-    # given its 0-d output; or, without one, the constant the trace stored (a new entry)
-    number: object = None
+    # a plain class, not a dataclass (passes/memory.py's MemoryPlan says why)
+    def __init__(self, kind, target, has_value, number=None):
+        self.kind = kind    # "data" | "grad" | "state" | "number" | "flag" (requires_grad_())
+        # an input position (data, grad, flag), or (optimizer, param, key)
+        self.target = target
+        # takes a forward output (False: .grad set to None, or a flag)
+        self.has_value = has_value
+        # "number" (a Python number in an optimizer's state, `state['step'] += 1`): its
+        # type, given its 0-d output; or, without one, the constant the trace stored (a new
+        # entry)
+        self.number = number
 
 
 @functools.cache       # runs on every compiled call: the import statement alone costs ~1 us
