@@ -4,6 +4,7 @@ Each is the same function as its tracecomp.X counterpart (no second implementati
 ones only torch.special has are declared beside their primitives (ops/special_more.py,
 ops/orthopoly.py). ndtr is the standard normal CDF, built from erfc so its lower tail keeps
 its digits. The public names are torch.special's, no more: helpers are imported privately.
+As torch's, every one but softmax and log_softmax takes out= (torch_args.with_out).
 """
 import math as _math
 
@@ -21,6 +22,7 @@ from .ops.special import igamma as gammainc
 from .ops.special import igammac as gammaincc
 from .ops.special import lgamma as gammaln
 from .tensor_methods_more import mvlgamma as multigammaln
+from .torch_args import with_out as _with_out
 
 _public.export("torch.special", globals())   # erfc, erfinv, i0, zeta, ...: beside their ops
 __all__ = ["digamma", "entr", "erf", "exp2", "expit", "expm1", "gammainc", "gammaincc", "gammaln",
@@ -46,3 +48,8 @@ def xlog1py(x, y):
     from .ops.elementwise import isnan, logical_and, logical_not, where
     safe = where(logical_and(x == 0, logical_not(isnan(y))), 0.0, y)
     return x * log1p(safe)
+
+
+# torch.special.<name>(..., out=t): wrapped as torch.*'s functions are (out_ops.py)
+globals().update({_name: _with_out(globals()[_name], _name) for _name in __all__
+                  if _name not in ("softmax", "log_softmax")})

@@ -47,7 +47,7 @@ from tracecomp.errors import TracecompError
 from tracecomp.ir import Node, execution_error, node_names
 from tracecomp.passes import chunks, donation, fusion, memory, row_loops, schedule
 
-from . import input_guards, recipe, sized, target
+from . import input_guards, recipe, target
 from .gemm import blas, dots
 from .gemm import choice as gemm_choice
 from .gemm import shared as shared_gemm
@@ -551,6 +551,8 @@ def _plan_frees(graph, plan, steps):
 def compile_sized(graph, concrete):
     """A program for a dynamic graph (sizes that hold Syms; compiler/dynamic.py) whose
     `.at(s)` is its runner at size s; `concrete` is the graph at one size (sized.py)."""
+    # imported here: a static graph's first call from the disk cache would pay ~1-2 ms
+    from . import sized
     try:
         return sized.compile_sized(graph, concrete)
     except (TracecompError, MemoryError):
