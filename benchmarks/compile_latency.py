@@ -207,6 +207,10 @@ def main():
         parser.error(f"unknown workload(s) {', '.join(unknown)}; choose from "
                      f"{', '.join(WORKLOADS)}")
 
+    from tracecomp.bench.report import python_speed
+    # the Python speed of the host, before and after: these VMs' speed drifts (1.4x between
+    # days, up to 2x within a minute), and every figure below is mostly Python
+    print(f"host speed: a fixed Python loop ran {python_speed()} M iterations/s")
     with tempfile.TemporaryDirectory(prefix="tracecomp-pycache-") as pycache:
         # Python bytecode cached, as an installed package has it: without .pyc files (as
         # under PYTHONDONTWRITEBYTECODE=1) a first call also compiles the backend's ~30
@@ -233,6 +237,7 @@ def main():
             with tempfile.TemporaryDirectory(prefix="tracecomp-pycache-") as folder:
                 seconds = import_seconds(base, opts.runs, bytecode, folder)
             print(f"{'import tracecomp, ' + name + ':':34} {ms(seconds)}")
+        print(f"host speed after: {python_speed()} M iterations/s")
         if opts.profile:
             print("\ncProfile of a warm first call of mlp-model (stderr):", flush=True)
             with tempfile.TemporaryDirectory(prefix="tracecomp-latency-") as cache_dir:

@@ -172,3 +172,12 @@ def test_a_workload_is_flagged_noisy_by_other_processes_or_by_steal():
     assert "**Noisy:** the hypervisor took 0.4 cores (steal) while" in stolen
     both = report.table(tiny, [], 3, report.Load(others=0.3, stolen=0.2))
     assert "other processes kept 0.3 cores busy and the hypervisor took 0.2 cores" in both
+
+
+def test_the_machine_lines_give_the_host_speed_measured():
+    speed = report.python_speed(rounds=2)
+    assert isinstance(speed, float) and speed > 0
+    info = {"cpu": "x", "cores": 2, "python": "3", "numpy": "2", "llvmlite": "0",
+            "torch": None, "python_loop_mhz": speed}
+    assert f"host speed: a fixed Python loop ran {speed} M iterations/s" in \
+        "\n".join(report.machine_lines(info))

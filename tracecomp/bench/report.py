@@ -57,7 +57,24 @@ def machine():
     if busy is not None:
         info["busy_cores_before"] = busy.others
         info["stolen_cores_before"] = busy.stolen
+    info["python_loop_mhz"] = python_speed()
     return info
+
+
+def python_speed(rounds=7):
+    """Millions of iterations per second of a fixed pure-Python loop (a dict store and an
+    add per iteration), the best of `rounds`: a call's overhead and a compile's tracing and
+    passes are Python, so two runs' figures compare only at about equal speeds here. The
+    same kind of 2-vCPU VM measured 1.4x apart on different days (znver3, session notes)."""
+    best = float("inf")
+    for _ in range(rounds):
+        table, total = {}, 0
+        start = time.perf_counter()
+        for i in range(100_000):
+            table[i & 255] = i
+            total += i
+        best = min(best, time.perf_counter() - start)
+    return round(0.1 / best, 1)
 
 
 def _cpu_seconds():
@@ -142,6 +159,9 @@ def machine_lines(info):
     versions = (f"versions: Python {info['python']}, numpy {info['numpy']}, llvmlite "
                 f"{info['llvmlite']}, {torch}; {blas}")
     lines = [where, versions]
+    if info.get("python_loop_mhz"):
+        lines.append(f"host speed: a fixed Python loop ran {info['python_loop_mhz']} M "
+                     f"iterations/s (python_speed; compare runs of similar speed)")
     if info.get("gpu"):
         lines.append(f"GPU: {info['gpu']} (the models, inputs and compiled code run there)")
     forced = info.get("openblas_env")
