@@ -59,7 +59,7 @@ from .lower.kernels import elementwise_kernel
 from .lower.reductions import reduce_kernel
 from .lower.window import fold_kernel, unfold_kernel
 from .lowering_bug import Stage, lowering_bug
-from .runtime import cache, engine, host_cpu, parallel, split_compile
+from .runtime import cache, engine, host_cpu, native_pool, parallel, split_compile
 from .runtime.runner import Runner, conform
 
 _module_ids = itertools.count()
@@ -336,7 +336,6 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
             else:
                 blas_symbols[sym.name] = sym.address
     shared_gemm.prefetch(shared.values())      # built meanwhile, linked below
-    imports = shared_gemm.Imports(blas_symbols, shared)
     serial_blas = any(code == "blas" for code, *_ in gemm.values())
     stage.begin("schedule", len(plan.groups))               # groups -> program segments
     layout = schedule.plan(graph, plan, memory_plan, native, lambda g: split.get(g.root),
@@ -345,6 +344,9 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
     profile = [] if os.environ.get("TRACECOMP_PROFILE", "").strip() == "1" else None
     entry_names = [step.name for step in layout.program if step.kind != "python"] + \
         [run.name for run in layout.runs()]
+    # the native steps' first run needs the native pool's library (parallel.run_steps)
+    imports = shared_gemm.Imports(blas_symbols, shared,
+                                  [native_pool.library] if entry_names else ())
 
     def emit_module():
         module = engine.new_module(f"graph{next(_module_ids)}")

@@ -115,10 +115,10 @@ def test_the_native_pool_links_from_the_cache_without_emitting_its_ir(cache_dir,
     not an emission (~2 ms of a warm start)."""
     from tracecomp.codegen.llvm.runtime import native_pool
     monkeypatch.setattr(native_pool, "_LIBRARY", [])
-    cold = native_pool._library()
+    cold = native_pool.library()
     monkeypatch.setattr(native_pool, "_LIBRARY", [])      # as in a new process
     monkeypatch.setattr(native_pool, "_emit_worker", lambda *a: pytest.fail("emitted"))
     monkeypatch.setattr(engine, "compile_module", lambda *a, **k: pytest.fail("compiled"))
-    warm = native_pool._library()
+    warm = native_pool.library()
     assert warm is not cold and warm.object == cold.object
     assert warm.address("tc_pool_split") and warm.address("tc_pool_run")

@@ -170,10 +170,14 @@ class Imports(Mapping):
     """{symbol: address} for linking a graph's module: `fixed` ones (the BLAS's) and the
     shared `variants` ({symbol: (dtype, code, trans_a, trans_b)}), whose addresses are
     asked for (their libraries waited for) only when the link reads them, after the
-    module's own LLVM work."""
+    module's own LLVM work. `meanwhile`: other once-per-process code the graph needs next
+    (the native pool's library), built here before waiting for the worker's libraries:
+    the MLP training step's cold first call waited ~50 ms for the worker's GEMM library,
+    then compiled the pool's 30 ms (znver3)."""
 
-    def __init__(self, fixed, variants):
+    def __init__(self, fixed, variants, meanwhile=()):
         self.fixed, self.variants = dict(fixed), dict(variants)
+        self.meanwhile = meanwhile
         self.started = False
 
     def __getitem__(self, name):
@@ -187,6 +191,8 @@ class Imports(Mapping):
             for build in builds:
                 if build.claim():
                     build.run(elsewhere=False)
+            for make in self.meanwhile:
+                make()
         return address(*self.variants[name])
 
     def __iter__(self):

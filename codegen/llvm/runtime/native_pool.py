@@ -93,7 +93,7 @@ class NativePool:
     holds parallel.Pool's lock)."""
 
     def __init__(self):
-        self.library = _library()
+        self.library = library()
         self._block = np.zeros(STATE_BYTES // 8 + 8, np.int64)     # +8: room to align
         base = self._block.ctypes.data
         self.state = base + (-base) % 64
@@ -149,10 +149,10 @@ def split_address():
     """tc_pool_split's address, for native callers (a graph's runs, lower/entry.py), which
     take it as an argument; there whether a pool runs or not (with parts 1 it reads no
     pool state)."""
-    return _library().address("tc_pool_split")
+    return library().address("tc_pool_split")
 
 
-def _library():
+def library():
     """The compiled worker and dispatcher, once per process. Keyed in the disk cache by this
     file (its IR is made here alone), so a warm start links it without emitting the IR
     (~2 ms)."""
