@@ -128,7 +128,10 @@ class _Build:
             f"{dots.tile_shape()} sources " \
             f"{cache.files_fingerprint([Path(generated.__file__).parent])}"
         try:
-            library = cache.compile_recipe(recipe_text, emit, names, elsewhere=elsewhere)
+            # on a miss the worker is started before the IR is emitted (~65 ms of Python)
+            library = cache.compile_recipe(
+                recipe_text, emit, names, elsewhere=elsewhere,
+                on_miss=split_compile.start_worker if elsewhere else None)
             # the Library is kept: its code lives as long as it does
             self.library = library
             self.addresses = {v: library.address(n) for v, n in zip(variants, names)}

@@ -40,7 +40,15 @@ def wanted(llvm_ir):
 
 def warm_up(kernels):
     """Start the worker now if a module of `kernels` kernels will be split."""
-    if kernels >= MIN_DEFINITIONS and allowed():
+    if kernels >= MIN_DEFINITIONS:
+        start_worker()
+
+
+def start_worker():
+    """Start the worker now, where one may run, for a job that comes soon: its start (~0.2 s
+    on znver3: Python, then llvmlite) then overlaps the making of the job's IR, which it
+    followed (gemm/shared.py's libraries: on a miss, before their IR is emitted)."""
+    if allowed():
         worker = _Worker.take()
         if worker is not None:
             worker.give_back()
@@ -158,9 +166,12 @@ class _Worker:
 
         self.busy, self.owner = False, os.getpid()
         path = os.pathsep.join(p for p in sys.path if p)    # llvmlite as this process has it
+        # -S: no site module, whose .pth files (an editable install's finder, numba-cuda's
+        # redirector) it does not need, as this process's sys.path already holds what they
+        # add: its start with llvmlite 137 -> 86-92 ms (znver3)
         self.process = subprocess.Popen(
-            [sys.executable, objects.__file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": path})
+            [sys.executable, "-S", objects.__file__], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": path})
 
     @classmethod
     def take(cls):
