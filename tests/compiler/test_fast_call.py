@@ -182,3 +182,27 @@ def test_the_quick_runner_keeps_the_buffers_it_is_told_to_keep_later():
     second = f(x)
     assert second.numpy().ctypes.data == kept
     _same(second, x * 3)
+
+
+def test_a_repeated_training_call_takes_the_fast_path_and_bridges_the_backward():
+    # loss = f(x, w); loss.backward(), as a step written as a function does: the fast path
+    # runs the forward alone and the tape reaches the compiled backward (bridge.py)
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((8, 6)).astype(np.float32) for _ in range(3)]
+    w0 = rng.standard_normal((6, 4)).astype(np.float32)
+    f = tc.compile(lambda x, w: (x @ w).relu().sum())
+    w, tw = tc.tensor(w0, requires_grad=True), torch.tensor(w0, requires_grad=True)
+    for k, x in enumerate(xs):
+        w.grad, tw.grad = None, None
+        loss = f(tc.tensor(x), w)
+        if k:
+            assert f._fast is not None and f._fast.backward is not None
+        loss.backward()
+        want = (torch.tensor(x) @ tw).relu().sum()
+        want.backward()
+        np.testing.assert_allclose(loss.item(), want.item(), rtol=1e-6)
+        np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-6)
+    assert f.compiles == 1
+    with tc.no_grad():      # grad mode is part of the check: a tensor off the tape
+        assert not f(tc.tensor(xs[0]), w.detach().requires_grad_()).requires_grad
