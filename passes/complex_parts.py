@@ -27,7 +27,7 @@ import numpy as np
 from tracecomp import dtypes, grad_mode
 from tracecomp.errors import LoweringError
 from tracecomp.ir import CONSTANT, Graph, Node, clone_node
-from tracecomp.ops.complex_parts import Pair
+from tracecomp.ops.complex_algebra import Pair
 from tracecomp.tracing.tracer import Tracer, wrap
 
 

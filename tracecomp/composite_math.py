@@ -19,6 +19,7 @@ from .dtypes import np_kind
 from .errors import DTypeNotImplemented
 from .ops import elementwise as ew
 from .ops import movement as mv
+from .ops.complex import complex as make_complex
 from .tensor import Tensor
 from .torch_args import number_first
 
@@ -42,14 +43,34 @@ def _require_float(op, *xs):
 
 # --- logarithms and exponentials --------------------------------------------------------
 def log2(x):
-    return ew.log(x) * _LOG2E
+    return _log_base(x, 2.0, _LOG2E)
 
 
 def log10(x):
-    return ew.log(x) * _LOG10E
+    return _log_base(x, 10.0, _LOG10E)
+
+
+def _log_base(x, base, inverse):
+    """log(x) * inverse (1 / log(base)). torch divides a complex log by the real log of the
+    base, part by part, so log10(0j) is -inf + 0i: a complex product would give NaN
+    (0 * -inf) there."""
+    out = ew.log(x)
+    if out._data.dtype.kind == "c":
+        return make_complex(ew.real(out) / math.log(base), ew.imag(out) / math.log(base))
+    return out * inverse
+
+
+def _scaled_parts(z, c):
+    """z * c for a complex z and a real c, part by part, as torch's complex-by-real kernels
+    (a complex product would add 0 * part terms: NaN for an infinite part)."""
+    return make_complex(ew.real(z) * c, ew.imag(z) * c)
 
 
 def exp2(x):
+    """2 ** x; for complex x, torch's exp(x * ln 2) with each part scaled (2 ** -0j is
+    1 - 0i, where cpow's 2 ** -0j is 1 + 0i)."""
+    if isinstance(x, Tensor) and x._data.dtype.kind == "c":
+        return ew.exp(_scaled_parts(x, math.log(2.0)))
     return ew.pow(2.0, x)
 
 

@@ -18,136 +18,27 @@ wrong number. Rules are written once per primitive, from the algebra of the part
     abs:   hypot(a, b);  angle: atan2(b, a);  conj: a - bi
     fft:   numpy's FFT on views of the parts, a host step (fft_parts)
 
+The pair and the arithmetic rules are in ops/complex_algebra.py, the elementwise math (sin,
+sqrt, pow, eq, ...) in ops/complex_math_parts.py; this module holds the rest (movement,
+reductions, casts, matmul, fft) and the one table that registers them all.
+
 A real operand of a complex op is promoted as torch promotes it (its imaginary part 0, so
 inf * 0 gives torch's NaN too). Autodiff runs on the complex graph first, with the
 primitives' own VJP rules (torch's conjugate Wirtinger convention), and its backward nodes
 are rewritten the same way.
 """
-import numpy as np
-
-from ..creation import full_p
 from ..dispatch import bind
 from ..tensor import Tensor
+from . import complex_algebra as ca
 from . import elementwise as ew
 from . import movement
-from .complex import _last_part, complex_p, view_as_complex_p, view_as_real_p
+from .complex import complex_p, view_as_complex_p, view_as_real_p
+from .complex_algebra import Pair, pack, parts
+from .complex_math_parts import MATH_RULES
 from .fft import fft_parts_p
 from .linalg import matmul
 from .reduce import reduce_sum_p
 from .registry import PRIMITIVES
-
-_FIRST = np.array([True, False])      # along the parts dim: is this the real part?
-_FIRST.flags.writeable = False
-
-
-class Pair:
-    """A complex value held as its parts: `p`, a real tensor of shape (..., 2), and, when a
-    rule built it from them, `halves`: those parts, so that the next rule reads them
-    directly (conj then mul: no round trip through the (..., 2) layout)."""
-
-    __slots__ = ("halves", "p")
-
-    def __init__(self, p, halves=None):
-        self.p, self.halves = p, halves
-
-
-def parts(x, real_dtype):
-    """(real part, imaginary part) of an operand: tensors, or Python floats for a number
-    (and the 0.0 imaginary part of a real operand)."""
-    if isinstance(x, Pair):
-        halves = x.halves or tuple(_last_part(x.p, k) for k in (0, 1))
-        return tuple(_as(h, real_dtype) for h in halves)
-    if isinstance(x, Tensor):
-        return _as(x, real_dtype), 0.0
-    return float(x.real), float(x.imag)
-
-
-def _as(t, dtype):
-    return t if t._data.dtype == dtype else ew.cast(t, dtype)
-
-
-def pack(re, im, shape, real_dtype):
-    """The Pair of parts re and im (tensors or numbers), broadcast to `shape`: one
-    elementwise where(parts dim is 0, re, im), which fuses with what computes the parts (a
-    concat would not: it has no llvm kernel), and keeps each part's bits (-0.0 too)."""
-    halves = []
-    for part in (re, im):
-        if not isinstance(part, Tensor):
-            part = bind(full_p, shape=(), value=part, dtype=real_dtype)
-        halves.append(movement.expand(_as(part, real_dtype), tuple(shape)))
-    p = ew.where(Tensor._make(_FIRST), *(_unsqueezed(h) for h in halves))
-    return Pair(p, tuple(halves))
-
-
-def _unsqueezed(x):
-    """x with a trailing dim of 1, to broadcast against a pair's parts dim."""
-    return movement.reshape(x, tuple(x.shape) + (1,)) if isinstance(x, Tensor) else x
-
-
-# --- elementwise, from the parts -------------------------------------------------------------
-def _add(out, a, b):
-    (ar, ai), (br, bi) = parts(a, out.real), parts(b, out.real)
-    return pack(ar + br, ai + bi, out.shape, out.real)
-
-
-def _sub(out, a, b):
-    (ar, ai), (br, bi) = parts(a, out.real), parts(b, out.real)
-    return pack(ar - br, ai - bi, out.shape, out.real)
-
-
-def _mul(out, a, b):
-    (ar, ai), (br, bi) = parts(a, out.real), parts(b, out.real)
-    return pack(ar * br - ai * bi, ar * bi + ai * br, out.shape, out.real)
-
-
-def _div(out, a, b):
-    """Smith's division, as torch's complex kernels divide: scaled by the larger part of the
-    divisor, so that |b|^2 does not overflow (float32 from |b| ~ 1e19); a zero divisor gives
-    (re a / 0, im a / 0)."""
-    (ar, ai), (br, bi) = parts(a, out.real), parts(b, out.real)
-    br, bi = (_tensor(v, out.real) for v in (br, bi))
-    wide = ew.abs(br) >= ew.abs(bi)
-    rat = ew.where(wide, bi / br, br / bi)
-    scl = 1.0 / ew.where(wide, br + bi * rat, bi + br * rat)
-    re = ew.where(wide, ar + ai * rat, ar * rat + ai) * scl
-    im = ew.where(wide, ai - ar * rat, ai * rat - ar) * scl
-    zero = ew.logical_and(br == 0, bi == 0)
-    return pack(ew.where(zero, ar / ew.abs(br), re), ew.where(zero, ai / ew.abs(bi), im),
-                out.shape, out.real)
-
-
-def _tensor(v, dtype):
-    return v if isinstance(v, Tensor) else bind(full_p, shape=(), value=v, dtype=dtype)
-
-
-def _neg(out, x):
-    return Pair(-x.p)
-
-
-def _conj(out, x):
-    re, im = parts(x, out.real)
-    return pack(re, -im, out.shape, out.real)
-
-
-def _exp(out, x):
-    re, im = parts(x, out.real)
-    size = ew.exp(re)
-    return pack(size * ew.cos(im), size * ew.sin(im), out.shape, out.real)
-
-
-def _log(out, x):
-    re, im = parts(x, out.real)
-    return pack(ew.log(ew.hypot(re, im)), ew.atan2(im, re), out.shape, out.real)
-
-
-def _sign(out, x):
-    """torch's sgn: z / |z|, 0 at 0."""
-    re, im = parts(x, out.real)
-    size = ew.hypot(re, im)
-    zero = size == 0
-    safe = ew.where(zero, 1.0, size)
-    return pack(ew.where(zero, 0.0, re / safe), ew.where(zero, 0.0, im / safe), out.shape,
-                out.real)
 
 
 def _where(out, cond, a, b):
@@ -246,8 +137,9 @@ def _same(params, ndim):
 
 
 RULES = {
-    "add": _add, "sub": _sub, "mul": _mul, "div": _div, "neg": _neg, "conj": _conj,
-    "exp": _exp, "log": _log, "sign": _sign, "where": _where, "cast": _cast,
+    "add": ca.add, "sub": ca.sub, "mul": ca.mul, "div": ca.div, "neg": ca.neg,
+    "conj": ca.conj, "exp": ca.exp, "log": ca.log, "sign": ca.sign, "where": _where,
+    "cast": _cast,
     "complex": _complex, "real": _real_part(0), "imag": _real_part(1), "abs": _abs,
     "angle": _angle, "matmul": _matmul, "full": _full, "pad": _pad,
     "view_as_real": lambda out, x: x.p,
@@ -265,6 +157,7 @@ RULES = {
     "slice": _on_pairs(lambda p, n: {"starts": tuple(p["starts"]) + (0,),
                                      "stops": tuple(p["stops"]) + (2,),
                                      "steps": tuple(p["steps"]) + (1,)}),
+    **MATH_RULES,       # sin, sqrt, pow, eq, ... (ops/complex_math_parts.py)
 }
 for _name, _rule in RULES.items():
     PRIMITIVES[_name].complex_rule = _rule

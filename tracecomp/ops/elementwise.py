@@ -11,6 +11,7 @@ parts, dL/dx + i dL/dy). `conj` of a real tensor is the tensor itself, so the sa
 serve real tensors unchanged. Ops torch has no complex kernel for (comparisons, maximum,
 floor, relu, ...) refuse complex operands in their dtype rule, with torch's words.
 """
+import cmath
 import math
 import warnings
 
@@ -22,7 +23,7 @@ from ..dtypes import np_kind
 from ..errors import DTypeError, DTypeNotImplemented
 from ..memory_format import axis_order, copy_in_order, preserve_format
 from ..tensor import Tensor
-from . import select_bits
+from . import numpy_impls, select_bits
 from .indexing import check_nonzero
 from .public import public
 from .registry import defprim
@@ -73,17 +74,6 @@ def _zero_grad(g, out, x):
     return (zeros_like(g),)
 
 
-def _sign_impl(x):
-    """torch's sign: 0 for NaN and for -0.0 too (numpy's keeps NaN and -0.0); for complex
-    z, torch's sgn: z / |z| (0 at 0)."""
-    if x.dtype.kind == "c":
-        size = np.abs(x)
-        return np.where(size == 0, 0, x / np.where(size == 0, 1, size)).astype(x.dtype)
-    if np_kind(x.dtype) != "f":
-        return np.sign(x)
-    return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
-
-
 # --- unary ----------------------------------------------------------------------------
 neg_p = unary("neg", np.negative, lambda g, out, x: (-g,), same_dtype, saves=())
 def _sign_vjp(g, out, x):
@@ -106,7 +96,7 @@ sqrt_p = unary("sqrt", np.sqrt, lambda g, out, x: (g / conj(out * 2),), saves=("
 rsqrt_p = unary("rsqrt", lambda x: 1 / np.sqrt(x),
                 lambda g, out, x: (g * conj(out * out * out * -0.5),), saves=("out",))
 abs_p = unary("abs", np.abs, lambda g, out, x: (g * sgn(x),), _abs_dtype)
-sign_p = unary("sign", _sign_impl, _sign_vjp, same_dtype, saves=(0, "out"))
+sign_p = unary("sign", numpy_impls.sign, _sign_vjp, same_dtype, saves=(0, "out"))
 sin_p = unary("sin", np.sin, lambda g, out, x: (g * conj(cos(x)),))
 cos_p = unary("cos", np.cos, lambda g, out, x: (-(g * conj(sin(x))),))
 def _one_kernel(rule):
@@ -129,7 +119,7 @@ relu_p = unary("relu", select_bits.relu, lambda g, out, x: (where(out <= 0, 0.0,
 erf_p = unary("erf", _in_float32(special.erf),
               lambda g, out, x: (g * exp(-(x * x)) * 1.1283791670955126,),
               real_only(float_dtype, no_kernel("erf_vml_cpu")))
-log1p_p = unary("log1p", np.log1p, lambda g, out, x: (g / conj(x + 1),))
+log1p_p = unary("log1p", numpy_impls.log1p, lambda g, out, x: (g / conj(x + 1),))
 expm1_p = unary("expm1", np.expm1, lambda g, out, x: (g * conj(out + 1),), saves=("out",))
 floor_p = unary("floor", np.floor, _zero_grad,
                 real_same("floor is not supported for complex inputs"), saves=())
@@ -219,27 +209,24 @@ def _pow_vjp(g, out, a, b):
         ga = zeros_like(g) if isinstance(b, (int, float)) and b == 0 else \
             g * conj(b * pow(a, b - 1))
     if needs(b):
-        if isinstance(a, (int, float)):     # 2 ** x: the base is a constant, log it here
-            log_a = math.log(a) if a > 0 else -math.inf if a == 0 else math.nan
-            gb = g * out * log_a if a != 0 else where(b >= 0, 0.0, g * out * log_a)
-        elif _is_complex(a) or _is_complex(b):
-            gb = g * conj(out * log(a))
+        if isinstance(a, int | float | complex):    # 2 ** x: a constant base, logged here
+            gb = g * conj(out * _log_number(a, _is_complex(b)))
+            if a == 0:      # torch's 0 ** b: flat where b is real and >= 0
+                flat = logical_and(imag(b) == 0, real(b) >= 0) if _is_complex(b) else b >= 0
+                gb = where(flat, 0.0, gb)
+        elif _is_complex(a) or _is_complex(b):      # a real base's log as a complex one's
+            gb = g * conj(out * log(a if _is_complex(a) else cast(a, out.dtype)))
         else:
             gb = where(logical_and(a == 0, b >= 0), 0.0, g * out * log(a))
     return ga, gb
 
 
-def _pow_impl(a, b):
-    """np.power, with torch's integer powers: a negative exponent in a tensor gives 1 for
-    base 1, +-1 for base -1 and 0 otherwise (numpy refuses the whole array)."""
-    if np_kind(np.result_type(a, b)) not in "iu" or np.min(b, initial=0) >= 0:
-        return np.power(a, b)
-    b = np.asarray(b)
-    negative = b < 0
-    out = np.power(a, np.where(negative, 0, b))
-    odd = (b & 1).astype(bool)
-    return np.where(negative, np.where(a == 1, 1, np.where(a == -1, np.where(odd, -1, 1), 0)),
-                    out)
+def _log_number(a, complex_exponent):
+    """log of a number base, as torch's pow_backward_exponent takes it: complex (log of a
+    negative base: ln|a| + i pi) when the exponent or the base is complex."""
+    if complex_exponent or isinstance(a, complex):
+        return cmath.log(a) if a != 0 else complex(-math.inf, 0.0)
+    return math.log(a) if a > 0 else -math.inf if a == 0 else math.nan
 
 
 def _extremum_vjp(wins):
@@ -253,29 +240,8 @@ def _extremum_vjp(wins):
     return vjp
 
 
-def _extremum_impl(numpy_fn, keeps):
-    """torch's maximum/minimum: NaN from either operand, and the first operand where they
-    are equal, so that of two zeros of opposite sign the first comes out (numpy's gives the
-    second). Not commutative, then, on signed zeros."""
-    def impl(a, b):
-        if np_kind(np.result_type(a, b)) != "f":
-            return numpy_fn(a, b)
-        return np.where(keeps(a, b) | np.isnan(a), a, b).astype(np.result_type(a, b),
-                                                               copy=False)
-    return impl
-
-
 def _remainder_vjp(g, out, a, b):
     return (g if needs(a) else None, -(g * floor_divide(a, b)) if needs(b) else None)
-
-
-def _remainder_impl(a, b):
-    """torch's remainder (the divisor's sign): fmod, moved by b where the signs differ. A
-    zero result keeps a's sign, as torch's does (numpy's remainder takes b's)."""
-    if np_kind(np.result_type(a, b)) != "f":
-        return np.remainder(a, b)       # integers: the divisor has been checked for 0
-    mod = np.fmod(a, b)
-    return np.where((mod != 0) & ((np.asarray(b) < 0) != (mod < 0)), mod + b, mod)
 
 
 def _integer_division(kernel, rule=promote):
@@ -294,16 +260,16 @@ sub_p = binary("sub", np.subtract, lambda g, out, a, b: (g, -g), saves=())
 mul_p = binary("mul", np.multiply, _mul_vjp, tags=("commutative", "associative"),
                saves=((1, 0), (0, 1)))
 div_p = binary("div", np.true_divide, _div_vjp, promote_float, saves=(1, (0, 1)))
-pow_p = binary("pow", _pow_impl, _pow_vjp, saves=(0, (1, 0), ("out", 1)))
-maximum_p = binary("maximum", _extremum_impl(np.maximum, np.greater_equal),
+pow_p = binary("pow", numpy_impls.pow, _pow_vjp, saves=(0, (1, 0), ("out", 1)))
+maximum_p = binary("maximum", numpy_impls.extremum(np.maximum, np.greater_equal),
                    _extremum_vjp(lambda a, b: a > b),
                    real_only(promote, "maximum not implemented for complex tensors.",
                               DTypeError))
-minimum_p = binary("minimum", _extremum_impl(np.minimum, np.less_equal),
+minimum_p = binary("minimum", numpy_impls.extremum(np.minimum, np.less_equal),
                    _extremum_vjp(lambda a, b: a < b),
                    real_only(promote, "minimum not implemented for complex tensors.",
                               DTypeError))
-remainder_p = binary("remainder", _remainder_impl, _remainder_vjp,
+remainder_p = binary("remainder", numpy_impls.remainder, _remainder_vjp,
                      real_only(_integer_division("remainder"), no_kernel("remainder_cpu")),
                      saves=((0, 1), (1, 1)))
 # numpy's floor_divide is torch's div_floor, special values included (inf // 2 is NaN)
