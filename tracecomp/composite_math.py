@@ -242,9 +242,10 @@ def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
     close = a == b
     if a._data.dtype == dtypes.BOOL:
         return close
-    if equal_nan and np_kind(a._data.dtype) == "f":
+    # (complex: NaN where a part is, and |a - b| is the modulus of the difference)
+    if equal_nan and np_kind(a._data.dtype) in "fc":
         close = ew.logical_or(close, ew.logical_and(ew.isnan(a), ew.isnan(b)))
-    kind = a._data.dtype if np_kind(a._data.dtype) == "f" else dtypes.default_float()
+    kind = a._data.dtype if np_kind(a._data.dtype) in "fc" else dtypes.default_float()
     err = ew.abs(ew.cast(a - b, kind))
     allowed = ew.abs(ew.cast(b, kind) * rtol) + atol
     return ew.logical_or(close, ew.logical_and(ew.isfinite(err), err <= allowed))

@@ -3,12 +3,12 @@ torch on complex64 and complex128.
 
 One table of unary cases and one of binary cases drive every check: the compiled values
 (fullgraph=True, so a graph break fails) on random points of many scales and on a grid of
-special values (signed zeros, infinities and NaN in each part: the branch cuts of sqrt
-and log along the negative reals included), the eager values on the random points, and
-the gradients of a real loss, compiled, against torch's (its conjugate Wirtinger
-convention). Comparisons and predicates (eq, ne, isnan, logical ops) must give torch's
-booleans exactly. An op still without a compiled form on complex values keeps its clear
-error.
+special values (signed zeros, infinities and NaN in each part: the branch cuts of sqrt,
+log and the inverse functions along the axes included), the eager values on the random
+points, and the gradients of a real loss, compiled and eager, against torch's (its
+conjugate Wirtinger convention). Comparisons and predicates (eq, ne, isnan, logical
+ops) must give torch's booleans exactly. An op still without a compiled form on complex
+values keeps its clear error.
 """
 import warnings
 
@@ -30,6 +30,12 @@ UNARY = {
     "sinh": lambda lib, z: lib.sinh(z),
     "cosh": lambda lib, z: lib.cosh(z),
     "tanh": lambda lib, z: lib.tanh(z),
+    "asin": lambda lib, z: lib.asin(z),
+    "acos": lambda lib, z: lib.acos(z),
+    "atan": lambda lib, z: lib.atan(z),
+    "asinh": lambda lib, z: lib.asinh(z),
+    "acosh": lambda lib, z: lib.acosh(z),
+    "atanh": lambda lib, z: lib.atanh(z),
     "sqrt": lambda lib, z: lib.sqrt(z),
     "rsqrt": lambda lib, z: lib.rsqrt(z),
     "reciprocal": lambda lib, z: lib.reciprocal(z),
@@ -41,6 +47,7 @@ UNARY = {
     "log2": lambda lib, z: lib.log2(z),
     "log10": lambda lib, z: lib.log10(z),
     "sigmoid": lambda lib, z: lib.sigmoid(z),
+    "sinc": lambda lib, z: lib.sinc(z),
     "pow_0": lambda lib, z: z ** 0,
     "pow_1": lambda lib, z: z ** 1,
     "pow_2": lambda lib, z: z ** 2,
@@ -73,9 +80,10 @@ def _points(dtype, n=400, seed=0):
 
 
 def _specials(dtype):
-    """Every pair of parts from signed zeros, +-0.5, +-1, 2, -3, +-30, 100, +-inf and NaN."""
+    """Every pair of parts from signed zeros, +-0.5, +-1, 2, -3, +-30, 100, +-inf and NaN,
+    and float32's pi/2, 95 and 711 (where sinh overflows but sinh(y) cos(pi/2) need not)."""
     s = [0.0, -0.0, 0.5, -0.5, 1.0, -1.0, 2.0, -3.0, 30.0, -30.0, 100.0, np.inf, -np.inf,
-         np.nan]
+         np.nan, float(np.float32(np.pi / 2)), 95.0, 711.0]
     return np.array([complex(a, b) for a in s for b in s], dtype)
 
 
@@ -168,7 +176,7 @@ def _moderate(dtype, n, seed):
 
 def _gradients(lib, fn, arrays, weights, compiled):
     leaves = [lib.tensor(a, requires_grad=True) for a in arrays]
-    f = _compiled(fn) if compiled else (lambda *args: fn(torch, *args))
+    f = _compiled(fn) if compiled else (lambda *args: fn(lib, *args))
     out = f(*leaves)
     # a real loss through both the parts (times complex weights) and the modulus
     ((out * lib.tensor(weights)).real.sum() + out.abs().sum()).backward()
@@ -183,10 +191,11 @@ def test_gradients_are_torchs(name, dtype):
     arrays = [_moderate(dtype, 64, seed) for seed in range(count)]
     weights = _moderate(dtype, 64, 7)
     want = _gradients(torch, fn, arrays, weights, compiled=False)
-    got = _gradients(tc, fn, arrays, weights, compiled=True)
-    for k, (g, w) in enumerate(zip(got, want)):
-        _assert_like_torch(g, w, dtype, f"{name} {dtype} gradient of operand {k}", ulps=256,
-                           signed_zeros=False)
+    for how in ("compiled", "eager"):
+        got = _gradients(tc, fn, arrays, weights, compiled=how == "compiled")
+        for k, (g, w) in enumerate(zip(got, want)):
+            _assert_like_torch(g, w, dtype, f"{name} {dtype} {how} gradient of operand {k}",
+                               ulps=256, signed_zeros=False)
 
 
 # name -> f(lib, a, b) giving booleans
@@ -203,6 +212,7 @@ PREDICATES = {
     "logical_and": lambda lib, a, b: lib.logical_and(a, b),
     "logical_or_real": lambda lib, a, b: lib.logical_or(a, b.real),
     "logical_xor": lambda lib, a, b: lib.logical_xor(a, b),
+    "isclose": lambda lib, a, b: lib.isclose(a, b * (1 + 1e-7), equal_nan=True),
 }
 
 

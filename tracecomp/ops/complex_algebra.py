@@ -146,19 +146,23 @@ def _log_size(x, y):
     """log|z|. Near |z| = 1 the result is near 0 and log(hypot(x, y)) would keep only the
     digits of |z| - 1 that hypot rounded (hundreds of ulp; the C library's clog does not
     lose them, and log1p(z) = log(1 + z) * ... needs them), so there it is
-    log1p(x^2 + y^2 - 1) / 2: with float32 parts x^2 + y^2 - 1 in float64 (the squares
-    exact, one rounding), with float64 parts as (a - 1)(a + 1) + b^2, a = max(|x|, |y|)
-    (a - 1 exact), which still cancels where a^2 - 1 is near -b^2."""
+    log1p(x^2 + y^2 - 1) / 2."""
     size = ew.hypot(x, y)
     near = ew.logical_and(size > 0.5, size < 2.0)
+    half = ew.log1p(unit_gap(x, y)) * 0.5
+    return ew.where(near, ew.cast(half, x._data.dtype), ew.log(size))
+
+
+def unit_gap(x, y):
+    """x^2 + y^2 - 1 without losing its digits near the unit circle: for float32 parts in
+    float64 (the squares exact, one rounding; the result is float64), for float64 parts as
+    (a - 1)(a + 1) + b^2, a = max(|x|, |y|) (a - 1 exact for a in [1/2, 2]), which still
+    cancels where a^2 - 1 is near -b^2."""
     a, b = ew.maximum(ew.abs(x), ew.abs(y)), ew.minimum(ew.abs(x), ew.abs(y))
     if x._data.dtype.itemsize < 8:
-        wide_a, wide_b = ew.cast(a, np.float64), ew.cast(b, np.float64)
-        rest = ew.cast(ew.log1p((wide_a * wide_a - 1.0) + wide_b * wide_b) * 0.5,
-                       x._data.dtype)
-    else:
-        rest = ew.log1p((a - 1.0) * (a + 1.0) + b * b) * 0.5
-    return ew.where(near, rest, ew.log(size))
+        a, b = ew.cast(a, np.float64), ew.cast(b, np.float64)
+        return (a * a - 1.0) + b * b
+    return (a - 1.0) * (a + 1.0) + b * b
 
 
 def sign(out, x):

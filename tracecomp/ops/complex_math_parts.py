@@ -20,6 +20,7 @@ own VJPs (which call these same ops), and its backward nodes are rewritten by th
 The rules are registered through ops/complex_parts.py's table.
 """
 import cmath
+import math
 
 import numpy as np
 
@@ -37,7 +38,8 @@ def _from_parts(fn):
 
 
 def _rotated(fn):
-    """f(z) = -i g(iz) (sin from sinh, tan from tanh): g at (-y, x), then (v, -u)."""
+    """f(z) = -i g(iz) (tan from tanh, asin from asinh, atan from atanh): g at (-y, x),
+    then (v, -u)."""
     def rotated(x, y):
         u, v = fn(-y, x)
         return v, -u
@@ -54,9 +56,18 @@ def _nonfinite(y):
 
 
 # --- hyperbolic and trigonometric ------------------------------------------------------------
+def _times_sinh_cosh(x, c, s):
+    """(sinh(x) c, cosh(x) s) for |c|, |s| <= 1. Where e^|x| overflows (|x| above 88 in
+    float32, 709 in float64) but the products need not, e^(|x|/2) scales twice, as the C
+    library's csinh does: sin(pi/2 + 94i) is inf - 1.7e33i in float32, not inf - inf i."""
+    half = ew.exp(ew.abs(x) * 0.5)
+    far = ew.abs(x) > (88.0 if x._data.dtype.itemsize < 8 else 709.0)
+    sinh_c = ew.where(far, _sign_of(x) * (half * (c * 0.5) * half), ew.sinh(x) * c)
+    return sinh_c, ew.where(far, half * (s * 0.5) * half, ew.cosh(x) * s)
+
+
 def _sinh(x, y):
-    re = ew.sinh(x) * ew.cos(y)
-    im = ew.cosh(x) * ew.sin(y)
+    re, im = _times_sinh_cosh(x, ew.cos(y), ew.sin(y))
     # csinh(+-0 + i inf/nan) = +-0 + i NaN, csinh(+-inf + i inf/nan) = +inf + i NaN
     keep_x = ew.logical_and(_nonfinite(y), ew.logical_or(x == 0, ew.isinf(x)))
     re = ew.where(keep_x, ew.where(x == 0, x, ew.abs(x)), re)
@@ -66,8 +77,7 @@ def _sinh(x, y):
 
 def _sin(x, y):
     """csin, sin x cosh y + i cos x sinh y: csinh's special values turned by a quarter."""
-    re = ew.sin(x) * ew.cosh(y)
-    im = ew.cos(x) * ew.sinh(y)
+    im, re = _times_sinh_cosh(y, ew.cos(x), ew.sin(x))
     # csin(inf/nan +- 0i) = NaN +- 0i; csin(inf/nan +- i inf) = NaN + i inf
     odd = _nonfinite(x)
     im = ew.where(ew.logical_and(odd, ew.isinf(y)), ew.abs(y), im)
@@ -77,8 +87,7 @@ def _sin(x, y):
 
 
 def _cosh(x, y):
-    re = ew.cosh(x) * ew.cos(y)
-    im = ew.sinh(x) * ew.sin(y)
+    im, re = _times_sinh_cosh(x, ew.sin(y), ew.cos(y))
     # ccosh(x +- 0i) has a zero imaginary part signed as x * y (sinh(inf) * 0 would be
     # NaN), y itself for a NaN x; ccosh(+-0 + i inf/nan) = NaN + 0i; ccosh(+-inf + i
     # inf/nan) = inf + i NaN
@@ -148,6 +157,92 @@ def _expm1(x, y):
     """c10's expm1: (e^x - 1) cos y - 2 sin^2(y / 2) + i e^x sin y, exact near 0."""
     half = ew.sin(y * 0.5)
     return ew.expm1(x) * ew.cos(y) - half * half * 2.0, ew.exp(x) * ew.sin(y)
+
+
+# --- inverse trigonometric and hyperbolic: Kahan's formulas -----------------------------
+# (W. Kahan, "Branch cuts for complex elementary functions", 1987): real asinh and atan2
+# of products of complex square roots, so each branch cut's side follows the sign of a
+# zero part as in the C library. casinh, cacos, cacosh and catanh are primary (casin and
+# catan are -i f(iz) of the first and last, as C defines them); where a part is infinite,
+# each gives its limit (C99's table), and a zero beside a NaN keeps what C keeps.
+def _asin(x, y):
+    """The kernel: asin z = atan2(x, Re(sqrt(1 - z) sqrt(1 + z))) + i asinh(Im(conj(
+    sqrt(1 - z)) sqrt(1 + z)))."""
+    (ar, ai), (br, bi) = _sqrt(1.0 - x, -y), _sqrt(1.0 + x, y)
+    return ew.atan2(x, ar * br - ai * bi), ew.asinh(ar * bi - ai * br)
+
+
+def _asinh(x, y):
+    """asinh z = i asin(-iz); for an infinite part log(2z)'s limit, +-inf + i atan2(y, |x|);
+    casinh(NaN +- 0i) = NaN +- 0i."""
+    u, v = _asin(y, -x)
+    big = _infinite(x, y)
+    re = ew.where(big, _signed(float("inf"), x), -v)
+    im = ew.where(ew.logical_and(ew.isnan(x), y == 0), y, u)
+    return re, ew.where(big, ew.atan2(y, ew.abs(x)), im)
+
+
+def _acos(x, y):
+    """acos z = 2 atan2(Re sqrt(1 - z), Re sqrt(1 + z)) + i asinh(Im(conj(sqrt(1 + z))
+    sqrt(1 - z))); for an infinite part atan2(|y|, x) -+ i inf; cacos(+-0 + i NaN) is
+    pi/2 + i NaN."""
+    (ar, ai), (br, bi) = _sqrt(1.0 - x, -y), _sqrt(1.0 + x, y)
+    big = _infinite(x, y)
+    re = ew.where(big, ew.atan2(ew.abs(y), x), ew.atan2(ar, br) * 2.0)
+    re = ew.where(ew.logical_and(x == 0, ew.isnan(y)), math.pi / 2, re)
+    return re, ew.where(big, -_signed(float("inf"), y), ew.asinh(br * ai - bi * ar))
+
+
+def _acos_rule(out, z):
+    """torch's acos: the C library's cacos for complex64, but pi/2 - asin z for complex128
+    (its vectorized kernel), which gives acos(x + 0i) = ... + 0i where cacos gives -0i."""
+    if out.real.itemsize < 8:
+        return _from_parts(_acos)(out, z)
+    u, v = _rotated(_asinh)(*parts(z, out.real))
+    return pack(math.pi / 2 - u, ew.where(v == 0, 0.0, -v), out.shape, out.real)
+
+
+def _acosh(x, y):
+    """acosh z = asinh(Re(conj(sqrt(z - 1)) sqrt(z + 1))) + 2i atan2(Im sqrt(z - 1),
+    Re sqrt(z + 1)); for an infinite part inf + i atan2(y, x); cacosh(+-0 + i NaN) is
+    NaN + i pi/2."""
+    (ar, ai), (br, bi) = _sqrt(x - 1.0, y), _sqrt(x + 1.0, y)
+    big = _infinite(x, y)
+    re = ew.where(big, float("inf"), ew.asinh(ar * br + ai * bi))
+    im = ew.where(big, ew.atan2(y, x), ew.atan2(ai, br) * 2.0)
+    return re, ew.where(ew.logical_and(x == 0, ew.isnan(y)), math.pi / 2, im)
+
+
+def _atanh(x, y):
+    """catanh: log((1 + z) / (1 - z)) / 2 with its parts computed as the C library does,
+    the real part log(f) / 4 for f = |1 + z|^2 / |1 - z|^2 below 1/2 (z near -1), else
+    log1p(4x / |1 - z|^2) / 4 (z near 0 and +1), the imaginary part
+    atan2(2y, 1 - x^2 - y^2) / 2, and x / |z|^2 + i pi/2 for |z| beyond 16 / eps, where
+    the squares would overflow; for an infinite part +-0 +- i pi/2 (NaN for a NaN y);
+    catanh(+-0 + i NaN) = +-0 + i NaN."""
+    y2 = y * y
+    num, den = (1.0 + x) * (1.0 + x) + y2, (1.0 - x) * (1.0 - x) + y2
+    ratio = num / den
+    re = ew.where(ratio < 0.5, ew.log(ratio), ew.log1p(x * 4.0 / den)) * 0.25
+    gap = ew.cast(ca.unit_gap(x, y), x._data.dtype)
+    im = ew.atan2(y * 2.0, ew.where(gap == 0, 0.0, -gap)) * 0.5     # (+0: atanh(1) = inf + 0i)
+    h = ew.hypot(x * 0.5, y * 0.5)
+    far = ew.maximum(ew.abs(x), ew.abs(y)) >= 16.0 / np.finfo(x._data.dtype).eps
+    re = ew.where(far, x / h / h * 0.25, re)
+    im = ew.where(far, _signed(math.pi / 2, y), im)
+    big = _infinite(x, y)
+    keep = ew.logical_or(big, ew.logical_and(x == 0, ew.isnan(y)))
+    re = ew.where(keep, ew.where(big, _signed(0.0, x), x), re)
+    return re, ew.where(big, ew.where(ew.isnan(y), y, _signed(math.pi / 2, y)), im)
+
+
+def _infinite(x, y):
+    return ew.logical_or(ew.isinf(x), ew.isinf(y))
+
+
+def _signed(value, like):
+    """value with like's sign."""
+    return ew.copysign(scalar(value, like._data.dtype), like)
 
 
 # --- pow -----------------------------------------------------------------------------------
@@ -263,6 +358,9 @@ MATH_RULES = {
     "sinh": _from_parts(_sinh), "cosh": _from_parts(_cosh), "tanh": _from_parts(_tanh),
     "sin": _from_parts(_sin), "cos": _from_parts(lambda x, y: _cosh(-y, x)),
     "tan": _from_parts(_rotated(_tanh)),
+    "asinh": _from_parts(_asinh), "asin": _from_parts(_rotated(_asinh)),
+    "acos": _acos_rule, "acosh": _from_parts(_acosh),
+    "atanh": _from_parts(_atanh), "atan": _from_parts(_rotated(_atanh)),
     "sqrt": _sqrt_rule, "rsqrt": _rsqrt,
     "log1p": _log1p, "expm1": _from_parts(_expm1),
     "pow": _pow,

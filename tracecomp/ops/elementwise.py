@@ -488,7 +488,8 @@ asin_p = unary("asin", np.arcsin, lambda g, out, x: (g * conj(rsqrt(1 - x * x)),
 acos_p = unary("acos", np.arccos, lambda g, out, x: (-(g * conj(rsqrt(1 - x * x))),))
 atan_p = unary("atan", np.arctan, lambda g, out, x: (g / conj(x * x + 1),))
 asinh_p = unary("asinh", np.arcsinh, lambda g, out, x: (g * conj(rsqrt(x * x + 1)),))
-acosh_p = unary("acosh", np.arccosh, lambda g, out, x: (g * conj(rsqrt(x * x - 1)),))
+acosh_p = unary("acosh", np.arccosh, lambda g, out, x: (g * conj(
+    rsqrt(x + 1) * rsqrt(x - 1) if _is_complex(x) else rsqrt(x * x - 1)),))  # torch's
 atanh_p = unary("atanh", np.arctanh, lambda g, out, x: (g / conj(1 - x * x),))
 atan2_p = binary("atan2", np.arctan2, _atan2_vjp,
                  real_only(promote_float, no_kernel("atan2_cpu")))

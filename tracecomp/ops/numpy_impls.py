@@ -65,7 +65,15 @@ def log1p(x):
     if x.dtype.kind != "c":
         return np.log1p(x)
     with np.errstate(all="ignore"):
-        u = x + 1
-        log_u, back = np.log(u), u - 1
+        u, back = _plus_real(x, 1), _plus_real(_plus_real(x, 1), -1)
+        log_u = np.log(u)
         out = np.where(u == 1, x, np.where(back == x, log_u, log_u * (x / back)))
     return out.astype(x.dtype, copy=False)
+
+
+def _plus_real(z, c):
+    """z + c for a real number c, the imaginary part untouched (its -0.0 too: numpy adds
+    c + 0j, and -0.0 + 0.0 is +0.0)."""
+    out = z.copy()
+    out.real += c
+    return out
