@@ -230,7 +230,8 @@ def test_comparisons_and_predicates_are_torchs(name, dtype):
 
 def test_complex_and_real_dtypes_promote_as_torchs():
     """complex64 ** a float64 tensor is complex128; eq compares in the promoted dtype (a
-    complex64 value and its complex128 neighbour differ)."""
+    complex64 value and its complex128 neighbour differ), an integer tensor with a complex
+    number in the default complex dtype."""
     z = _points("complex64", 16, seed=3)
     r = np.random.default_rng(4).uniform(0.5, 2.0, 16)
     want = torch.tensor(z) ** torch.tensor(r)
@@ -243,6 +244,14 @@ def test_complex_and_real_dtypes_promote_as_torchs():
     got = _compiled(lambda lib, a, b: a == b)(tc.tensor(z), tc.tensor(near))
     assert want.any() and not want.all()
     assert_close(got, want, what="complex64 == complex128")
+    # an integer tensor against a complex number, in a graph that holds complex values
+    def mixed(lib, n, a):
+        return n == 2 + 0j, lib.logical_or(n, a), a * 2
+    n = np.arange(16)
+    want = mixed(torch, torch.tensor(n), torch.tensor(z))
+    got = _compiled(mixed)(tc.tensor(n), tc.tensor(z))
+    for what, g, w in zip(("int == 2+0j", "logical_or(int, complex)"), got, want):
+        assert_close(g, w, what=what)
 
 
 def test_an_op_still_without_a_compiled_form_names_itself():

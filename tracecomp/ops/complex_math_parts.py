@@ -24,6 +24,7 @@ import math
 
 import numpy as np
 
+from .. import dtypes
 from ..tensor import Tensor
 from . import complex_algebra as ca
 from . import elementwise as ew
@@ -326,7 +327,8 @@ def _compare_dtype(*operands):
     kinds = [x.p._data.dtype for x in operands if isinstance(x, Pair)]
     kinds += [x._data.dtype for x in operands
               if isinstance(x, Tensor) and x._data.dtype.kind == "f"]
-    return np.result_type(*kinds)
+    # (an integer tensor beside a complex number: torch's default complex dtype's parts)
+    return np.result_type(*kinds) if kinds else np.dtype(dtypes.default_float())
 
 
 def _eq(out, a, b):
