@@ -1,6 +1,6 @@
 """Complex elementwise math as real primitives on the parts: the trigonometric and
-hyperbolic functions, sqrt, rsqrt, log1p, expm1, pow, the comparisons eq/ne and the
-predicates (isnan, isinf, logical ops) of complex values, for compiled code.
+hyperbolic functions and their inverses, sqrt, rsqrt, log1p, expm1, pow, the comparisons
+eq/ne and the predicates (isnan, isinf, logical ops) of complex values, for compiled code.
 
 Each rule computes what torch's CPU kernel computes, to float rounding: torch calls the C
 library's complex functions (csinh, ctanh, csqrt, cpow, ...) or c10's own formulas (log1p,
@@ -10,8 +10,10 @@ named in a comment). With x + iy an operand's parts:
 
     sinh:  sinh x cos y + i cosh x sin y        cosh: cosh x cos y + i sinh x sin y
     tanh:  (sinh x cosh x + i sin y cos y) / (sinh^2 x + cos^2 y)
-    sin(z) = -i sinh(iz), cos(z) = cosh(iz), tan(z) = -i tanh(iz)
+    sin:   sin x cosh y + i cos x sinh y,  cos(z) = cosh(iz),  tan(z) = -i tanh(iz)
     sqrt:  t = sqrt((|z| + |x|) / 2); (t, y / 2t) for x >= 0, else (|y| / 2t, +-t)
+    asin, acos, acosh: Kahan's formulas from sqrt(1 -+ z) or sqrt(z -+ 1); asinh(z) =
+           i asin(-iz); atanh: its parts as catanh computes them; atan(z) = -i atanh(iz)
     pow:   a ** b = exp(b log a) (torch's cpow), with torch's shortcuts for a number b
            (2: a * a, 0.5: sqrt, -1: 1 / a, ...)
 
@@ -130,8 +132,7 @@ def _sqrt(x, y):
     return re, ew.where(ew.logical_or(zero, inf_y), y, im)
 
 
-def _sqrt_rule(out, z):
-    return _from_parts(_sqrt)(out, z)
+_sqrt_rule = _from_parts(_sqrt)
 
 
 def _rsqrt(out, z):
