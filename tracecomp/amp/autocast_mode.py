@@ -45,6 +45,9 @@ _STATE = _State()
 # set once CPU autocast was enabled in any thread: until then an autocast op (cpu_policy)
 # reads only this
 CPU_EVER = [False]
+# set once autocast was enabled for any device in any thread: until then compile_key, read
+# on every fast compiled call, reads only this
+EVER = [False]
 
 
 def _device_type(device_type):
@@ -79,7 +82,9 @@ def compile_key():
     """The autocast state a compiled call was traced under (its casts are graph nodes), for
     compiled code's cache key: the device types autocast is on for, with their dtypes; ()
     when it is off everywhere."""
-    enabled = _STATE.enabled        # (read on every fast compiled call: ~0.3 us off)
+    if not EVER[0]:
+        return ()
+    enabled = _STATE.enabled
     if True not in enabled.values():
         return ()
     dtype = _STATE.dtype        # a kind's None: its default dtype
@@ -99,6 +104,8 @@ def set_autocast_enabled(device_type, enabled=None):
         device_type, enabled = "cuda", device_type
     kind = _available(device_type)
     _STATE.enabled[kind] = bool(enabled)
+    if enabled:
+        EVER[0] = True
     if enabled and kind == "cpu":
         CPU_EVER[0] = True
 
@@ -165,6 +172,8 @@ class autocast:
         return True
 
     def __enter__(self):
+        if self._enabled:
+            EVER[0] = True
         if self._enabled and self.device == "cpu":
             CPU_EVER[0] = True
         self.prev_cache_enabled = is_autocast_cache_enabled()

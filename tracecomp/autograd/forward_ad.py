@@ -63,7 +63,7 @@ NOT_COMPILED = ("compiled code does not run under forward_ad.dual_level: dual te
                 "their tangents from the eager tape (a double backward, which compiled calls "
                 "do not support); call the function uncompiled there")
 
-_LEVELS = []        # the open level (torch allows one)
+LEVELS = []     # the open level (torch allows one); read by every compiled call
 _PUSHING = [False]  # a tangent is being computed: _Cut stops gradients
 
 
@@ -82,19 +82,19 @@ class _Cut(Function):
 
 def enter_dual_level():
     """Open a dual level; returns its index (0)."""
-    if _LEVELS:
+    if LEVELS:
         raise RuntimeError("Nested forward mode AD is not supported at the moment")
-    _LEVELS.append(_Level())
+    LEVELS.append(_Level())
     return 0
 
 
 def exit_dual_level(*, level=None):
     """Close the dual level: its tensors lose their tangents."""
-    if not _LEVELS or level not in (None, 0):
-        raise RuntimeError("Dual level must be a positive number." if not _LEVELS else
+    if not LEVELS or level not in (None, 0):
+        raise RuntimeError("Dual level must be a positive number." if not LEVELS else
                            "Trying to exit a forward AD level that was not the last one "
                            "that was created. This is not supported.")
-    closed = _LEVELS.pop()
+    closed = LEVELS.pop()
     for leaf in closed.made_leaves:
         leaf._requires_grad = False
 
@@ -116,16 +116,16 @@ NO_GRAD = ("{op}: forward-mode AD under no_grad is not supported by tracecomp: t
 
 
 def _current(level, op):
-    if level not in (None, 0) or (level == 0 and not _LEVELS):
+    if level not in (None, 0) or (level == 0 and not LEVELS):
         raise RuntimeError(f"Invalid level given to {op}")
-    if _LEVELS and not grad_mode.state.enabled:
+    if LEVELS and not grad_mode.state.enabled:
         raise NotImplementedError(NO_GRAD.format(op=op.strip("_")))
-    return _LEVELS[-1] if _LEVELS else None
+    return LEVELS[-1] if LEVELS else None
 
 
 def active() -> bool:
     """Whether a dual level is open (Function.apply asks, for custom jvp rules)."""
-    return bool(_LEVELS)
+    return bool(LEVELS)
 
 
 def _floating(t, what):
@@ -137,7 +137,7 @@ def _floating(t, what):
 def make_dual(tensor, tangent, *, level=None):
     """A dual tensor: `tensor`'s values (sharing its memory) with `tangent` as its
     forward-mode gradient, in the open dual level."""
-    if not _LEVELS and level is None:
+    if not LEVELS and level is None:
         raise RuntimeError("Trying to create a dual Tensor for forward AD but no level "
                            "exists, make sure to enter_dual_level() first.")
     current = _current(level, "_make_dual")
@@ -212,9 +212,9 @@ def for_repr(t):
     """(whether t's requires_grad is the user's, the text of t's tangent or None) for
     printing: torch shows `tangent=...` after a dual tensor's values, and a dual made of a
     primal without grad does not require grad there."""
-    if not _LEVELS or _PRINTING[0] or not grad_mode.state.enabled:
+    if not LEVELS or _PRINTING[0] or not grad_mode.state.enabled:
         return True, None
-    current = _LEVELS[-1]
+    current = LEVELS[-1]
     _PRINTING[0] = True
     try:
         tangent = _tangent(t, current)
@@ -253,7 +253,7 @@ def through_function(cls, ctx, args, outputs):
     has a tangent (Function.jvp, not overridden, raises torch's error). The outputs then
     stand on their own as sources: their tangents come from jvp, not from the ops (or the
     backward) behind them."""
-    current = _LEVELS[-1]
+    current = LEVELS[-1]
     if cls is _Cut:
         return outputs
     found = [_tangent(a, current) if isinstance(a, Tensor) else None for a in args]

@@ -320,7 +320,7 @@ class CompiledFunction:
             return _profiled(self, args, kwargs)
         if stance.current == "force_eager":     # torch.compiler.set_stance (stance.py)
             return self.fn(*args, **kwargs)
-        if forward_ad.active():     # dual tensors' tangents come from the eager tape
+        if forward_ad.LEVELS:   # dual tensors' tangents come from the eager tape
             return self.graph_break(TraceError(forward_ad.NOT_COMPILED),
                                     lambda: self.fn(*args, **kwargs))
         if saved_hooks.active[0] and saved_hooks.current() is not None:     # eager's packing

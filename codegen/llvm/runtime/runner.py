@@ -136,6 +136,10 @@ class Runner:
         self._counter_ptr = None    # profile_sites: the kernel timing counters' address
         self._outs = [(where[mem.base(o)], None if mem.base(o) is o else o.shape)
                       for o in graph.outputs]
+        # the outputs are the fresh buffers, in order, as they are (`x + 1`): quick() hands
+        # over its list of them
+        first = len(consts) + len(graph.inputs)
+        self._outs_fresh = self._outs == [(first + k, None) for k in range(len(fresh))]
         # per output: whether a call hands it over whole, a buffer of its own (fresh, not a
         # view, no other output's, read by no Python step, whose result might be a view of
         # it), so the caller may adopt it instead of copying it
@@ -287,6 +291,8 @@ class Runner:
             self._lock.release()
         if pointers is None:
             return self(arrays)
+        if self._outs_fresh:
+            return outputs
         vals = [*self._consts, *arrays, *outputs]
         return [vals[j] if shape is None else vals[j].reshape(shape) for j, shape in self._outs]
 
