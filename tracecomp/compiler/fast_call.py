@@ -107,13 +107,18 @@ class FastCall:
             arrays.append(data)
         if not self.bindings.hold():
             return None
-        results = self.runner.quick(arrays)
-        out = results[0] if self.fresh else own(results[:1], arrays)[0]
-        if self.backward is None:
-            return Tensor._make(out)
-        call = bridge.BackwardState(self.backward, results[1:], self.cotangents,
-                                    self.grad_slots)
-        return bridge.attach([out], self.slots, [args[k] for k in self.grad_inputs], call)[0]
+        return output(self, self.runner.quick(arrays), arrays, args)
+
+
+def output(fast, results, arrays, tensors):
+    """The Tensor a fast call (a FastCall or a module_call.ModuleCall) returns: its runner's
+    first result, on the tape through the autograd bridge where it has a backward (the
+    rest of `results` are the values that backward reads; `tensors`, the call's inputs)."""
+    out = results[0] if fast.fresh else own(results[:1], arrays)[0]
+    if fast.backward is None:
+        return Tensor._make(out)
+    call = bridge.BackwardState(fast.backward, results[1:], fast.cotangents, fast.grad_slots)
+    return bridge.attach([out], fast.slots, [tensors[k] for k in fast.grad_inputs], call)[0]
 
 
 def plain(art, args, grad_enabled, bridged=False):

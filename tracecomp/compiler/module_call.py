@@ -28,8 +28,7 @@ from .. import grad_mode
 from ..amp.autocast_mode import compile_key
 from ..nn import structure
 from ..tensor import Tensor
-from . import bridge
-from .fast_call import own, plain
+from .fast_call import output, plain
 from .number_args import fed_arguments
 
 _grad = grad_mode.state
@@ -106,11 +105,4 @@ class ModuleCall:
                 return None
         if self.conditions is not None and not self.conditions.hold(arrays):
             return None     # the general call compiles the fed numbers in
-        results = self.runner.quick(arrays)
-        out = results[0] if self.fresh else own(results[:1], arrays)[0]
-        if self.backward is None:
-            return Tensor._make(out)
-        call = bridge.BackwardState(self.backward, results[1:], self.cotangents,
-                                    self.grad_slots)
-        return bridge.attach([out], self.slots, [tensors[k] for k in self.grad_inputs],
-                             call)[0]
+        return output(self, self.runner.quick(arrays), arrays, tensors)
