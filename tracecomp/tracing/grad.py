@@ -18,7 +18,9 @@ records them with it, so the results can be differentiated again: inside the tra
 (higher-order `grad`) or by the compiled function's own backward.
 """
 from .. import grad_mode
+from ..errors import TraceError
 from ..ir import Node
+from ..user_code import user_line
 
 
 class _Same(dict):
@@ -55,8 +57,29 @@ def grad(tracer, outputs, inputs, grad_outputs, create_graph, allow_unused,
             for k, n in enumerate(targets):
                 if n is not None and position.get(n, -1) == end:
                     results[k] = grads.get(n)
+        _refuse_outside_paths(tracer, grads, targets)
     from ..autograd.engine import finish_grads
     return finish_grads(inputs, results, allow_unused, materialize_grads)
+
+
+def _refuse_outside_paths(tracer, grads, targets):
+    """The walk reached an argument of the compiled call that has (or may have) autograd
+    history outside the graph (`imgs = generator(w)` made before, then `plp(w, imgs)`
+    compiled): torch's gradient goes on through that history, which the trace does not hold,
+    so the asked-for gradients would be missing or partial. The graph breaks here (the call
+    runs eagerly, through the whole tape). A parameter or a tensor from a global has no such
+    stand-in (its `_node` is None: a leaf)."""
+    asked = {n for n in targets if n is not None}
+    for node, g in grads.items():
+        holder = tracer.holders.get(node)
+        if g is None or node in asked or holder is None or holder._node is None:
+            continue
+        raise TraceError(
+            f"autograd.grad(){user_line()}: the gradient flows into an argument of the "
+            f"compiled call ({node.name}: {tuple(node.shape)}) whose autograd history lies "
+            f"outside the traced code; torch's gradient goes on through that history, which "
+            f"the graph does not hold. Pass the tensors being differentiated as arguments "
+            f"and compute their outputs inside the compiled code, or run this grad() eagerly")
 
 
 def backward_into(tracer, tensors, grad_tensors, inputs, create_graph):

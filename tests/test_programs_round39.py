@@ -1,0 +1,77 @@
+"""What published torch programs needed that tracecomp lacked, found by running them with
+their imports changed, eager and compiled (round 39), each reproduced here against torch.
+
+Programs run (weights copied from torch's twin, tiny synthetic data, a few steps; "agrees"
+means eager, compile(model) and a compiled whole training step give torch's losses and
+outputs to 1e-5 relative):
+- labml_nn StyleGAN2 (mapping network, modulated/demodulated grouped conv, equalized
+  learning rate, Smooth with ReplicationPad2d, bilinear up/down sampling, minibatch std,
+  hinge losses, R1 gradient penalty, path length penalty with its EMA parameters,
+  clip_grad_norm_): agrees with SGD; with the experiment's Adam(betas=(0, 0.99)) the first
+  step is lr * sign(g), and gradients that are float32 rounding noise flip a few weights'
+  updates (4e-3 in the generator loss), which SGD does not. The path length penalty as a
+  compiled module called after the generator stopped on "appears to not have been used"
+  (the gradient's path to w lies outside the traced call): a graph break now; through a
+  compiled generator it is then double backward, refused as torch.compile refuses it.
+"""
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import tracecomp as tc
+
+from helpers import assert_close
+
+
+def _path_penalty(lib):
+    """labml's PathLengthPenalty's shape: the gradient of an image made before the call
+    with respect to the latent the image was made from, both passed in."""
+    class PathPenalty(lib.nn.Module):
+        def forward(self, w, images):
+            g, = lib.autograd.grad((images * images).sum(), w)
+            return (g ** 2).sum(dim=-1).sqrt().mean()
+    return PathPenalty()
+
+
+def _generated(lib):
+    generator = lib.nn.Linear(3, 4)
+    with lib.no_grad():
+        generator.weight.copy_(lib.tensor(np.arange(12.).reshape(4, 3).astype(np.float32) / 7))
+        generator.bias.fill_(0.25)
+    w = lib.tensor(np.linspace(-1, 1, 6).reshape(2, 3).astype(np.float32), requires_grad=True)
+    return w, generator(w)
+
+
+def test_grad_through_history_outside_a_compiled_call_breaks_the_graph():
+    want = _path_penalty(torch)(*_generated(torch))
+    penalty = tc.compile(_path_penalty(tc))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = penalty(*_generated(tc))
+    assert_close(got, want)
+    assert any("autograd history lies outside the traced code" in str(w.message)
+               for w in caught)
+    with pytest.raises(tc.errors.TraceError, match=r"argument of the compiled call \(images"):
+        tc.compile(_path_penalty(tc), fullgraph=True)(*_generated(tc))
+
+
+def test_grad_of_an_argument_made_inside_stays_compiled():
+    """The gradient penalty's usual form: the input is an argument and the output is made
+    inside, so nothing crosses the call's boundary."""
+    def penalty(lib, critic, x):
+        g, = lib.autograd.grad(critic(x).sum(), x, create_graph=True)
+        return ((g.norm(2, dim=1) - 1) ** 2).mean()
+    results = {}
+    for lib in (torch, tc):
+        critic = lib.nn.Linear(3, 1)
+        with lib.no_grad():
+            critic.weight.copy_(lib.tensor([[0.5, -1.0, 2.0]]))
+            critic.bias.zero_()
+        x = lib.tensor(np.linspace(0, 1, 6).reshape(2, 3).astype(np.float32),
+                       requires_grad=True)
+        def run(x, lib=lib, critic=critic):
+            return penalty(lib, critic, x)
+        results[lib] = tc.compile(run, fullgraph=True)(x) if lib is tc else run(x)
+    assert_close(results[tc], results[torch])
