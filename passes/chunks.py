@@ -173,7 +173,8 @@ def find(graph, groups, slots):
 def _together(graph, groups):
     """groups with the makers of each batched product's operands right before it, and the
     consumer of its output right after it, where that keeps every group after what it
-    reads (a maker is read by the product alone; a consumer reads what is ready by then).
+    reads (a maker is read by the product alone and stores nothing else; a consumer reads
+    what is ready by then).
     Who reads what does not change as groups move: the readers are found once."""
     alias = aliases(groups)
     readers = readers_of(groups, alias)
@@ -182,14 +183,19 @@ def _together(graph, groups):
     for product in [g for g in groups if g.kind == "matmul" and g.root.ndim == 3]:
         for x in operands(product):
             made = makers.get(alias.get(x, x))
-            if made is not None and readers.get(made.root) == {id(product)}:
+            # a maker that also stores a value (Group.stores) has readers of that value
+            # after it, which moving it down would put before it; nor can such a maker
+            # join a chunk loop (_makes_operand)
+            if made is not None and not made.stores and \
+                    readers.get(made.root) == {id(product)}:
                 groups.remove(made)
                 groups.insert(groups.index(product), made)
         mine = readers.get(product.root, set())
         after = next((g for g in groups if id(g) in mine), None) if len(mine) == 1 else None
         if after is not None and (consumes(after, product.root, users)
                                   or _sums(after, product)):
-            at = {g.root: k for k, g in enumerate(groups)}
+            # every value a group writes (a stored one too) is ready once it has run
+            at = {v: k for k, g in enumerate(groups) for v in g.values()}
             k = at[product.root]
             if all(at.get(alias.get(x, x), -1) <= k for x in after.inputs):
                 groups.remove(after)

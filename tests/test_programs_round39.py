@@ -13,6 +13,18 @@ outputs to 1e-5 relative):
   compiled module called after the generator stopped on "appears to not have been used"
   (the gradient's path to w lies outside the traced call): a graph break now; through a
   compiled generator it is then double backward, refused as torch.compile refuses it.
+- labml_nn fast weights transformer (DPFP feature map with roll, the fast-weight update
+  loop of einsums from zero weights): eager agreed; compiled, the gradients of the value
+  projection were wrong (15x their size). The chunk-loop scheduler (passes/chunks.py)
+  moved a backward kernel down to the batched product it feeds, past the kernel that read
+  the value gradient it also stored; a product's consumer could likewise move up before a
+  kernel storing what it reads. Agrees now (tests/compiler/test_chunk_loops.py).
+- labml_nn PonderNet (GRUCell halting loop with bernoulli, ReconstructionLoss,
+  RegularizationLoss's KLDivLoss against a geometric prior), evidential deep learning
+  (MaximumLikelihoodLoss, CrossEntropyBayesRisk's digamma, SquaredErrorBayesRisk,
+  KLDivergenceLoss's lgamma/digamma annealing; TrackStatistics' masked select a graph
+  break, as it must be), Fuzzy Tiling Activation, hourglass transformer (shift right,
+  avg-pool shortening, naive upsampling), feedback transformer: agree.
 """
 import warnings
 

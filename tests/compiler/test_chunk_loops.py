@@ -177,3 +177,41 @@ def test_an_attention_softmax_is_made_a_batch_item_at_a_time():
         assert_close(fn(*small), attention(torch, *(torch.tensor(a[:batch])
                                                       for a in (q, k, v))))
         assert not _loops(_runners(fn)[0])
+
+
+def _fast_weights_step(lib, key, value, beta):
+    """labml's fast weights attention's first update, from zero fast weights: the backward's
+    kernel that makes the batched product's operand also stores value's gradient."""
+    weights = key.new_zeros((2, 2, 3, 4))
+    existing = lib.einsum('bhvk,bhk->bhv', weights, key[0])
+    return lib.einsum('bhv,bhk->bhvk', beta[0] * (value[0] - existing), key[0])
+
+
+def _stored_beside_the_operand(lib, a, b, x):
+    """A product's consumer reads a value that a kernel after the product stores beside
+    its root (t, a graph output, is stored by -t's kernel)."""
+    product = lib.bmm(a, b)
+    t = x * 2
+    return t, -t, product + t
+
+
+@pytest.mark.parametrize("fn, shapes", [
+    (_fast_weights_step, [(2, 2, 2, 4), (2, 2, 2, 3), (2, 2, 2, 1)]),
+    (_stored_beside_the_operand, [(4, 3, 5), (4, 5, 2), (4, 3, 2)])])
+def test_kernels_move_to_a_product_only_after_every_value_they_read(fn, shapes):
+    """A kernel moved next to a batched product must still come after the kernel that
+    stores what it reads (Group.stores), and before those that read its stores; the fast
+    weights' value gradient was read before it was written."""
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    results = {}
+    for lib in (torch, tc):
+        args = [lib.tensor(a, requires_grad=True) for a in arrays]
+        run = tc.compile(lambda *a: fn(tc, *a)) if lib is tc else (lambda *a: fn(torch, *a))
+        outs = run(*args)
+        outs = outs if isinstance(outs, tuple) else (outs,)
+        total = sum((o * lib.arange(o.numel()).reshape(o.shape)).sum() for o in outs)
+        total.backward()
+        results[lib] = list(outs) + [a.grad for a in args]
+    for k, (got, want) in enumerate(zip(results[tc], results[torch])):
+        assert_close(got, want, rtol=1e-4, atol=1e-4, what=f"result {k}")
