@@ -25,6 +25,12 @@ outputs to 1e-5 relative):
   KLDivergenceLoss's lgamma/digamma annealing; TrackStatistics' masked select a graph
   break, as it must be), Fuzzy Tiling Activation, hourglass transformer (shift right,
   avg-pool shortening, naive upsampling), feedback transformer: agree.
+- labml_nn feedback transformer with shared keys and values (FeedbackTransformerKV): its
+  StackFunction's backward adds every step's gradient into one buffer held on ctx and
+  returns a row of it, so each call's backward must see the later calls' updates. Eager
+  agreed; compiled whole, each call's backward got the buffer's value at its forward and
+  the sums were lost (every layer's gradients off, silently). A traced backward that
+  updates a tensor held on ctx in place is a graph break now; agrees.
 """
 import warnings
 
@@ -87,3 +93,59 @@ def test_grad_of_an_argument_made_inside_stays_compiled():
             return penalty(lib, critic, x)
         results[lib] = tc.compile(run, fullgraph=True)(x) if lib is tc else run(x)
     assert_close(results[tc], results[torch])
+
+
+def _shared_stack(lib):
+    """labml's feedback transformer's Stack in small: each step stacks the rows so far from
+    one shared buffer; the backward accumulates into one shared gradient buffer and hands
+    the newest row its sum, so every call's backward reads the later calls' updates."""
+    class StackFunction(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, memory, memory_grad, last, n):
+            ctx._mem_grad, ctx._n = memory_grad, n
+            return memory[:n + 1]
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            ctx._mem_grad[:ctx._n + 1] += grad_output
+            return None, None, ctx._mem_grad[ctx._n], None
+
+    class Feedback(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = lib.nn.Linear(3, 3)
+
+        def forward(self, xs):
+            memory = xs.new_zeros(4, 2, 3)
+            memory_grad = xs.new_zeros(4, 2, 3)
+            out, h = [], xs[0]
+            for n in range(xs.shape[0]):
+                h = self.proj(h + xs[n])
+                with lib.no_grad():
+                    memory[n] = h.detach()
+                stacked = StackFunction.apply(memory, memory_grad, h, n)
+                out.append(stacked.sum(0) * (n + 1))
+            return lib.stack(out)
+    return Feedback()
+
+
+def test_a_backward_updating_a_tensor_held_on_ctx_breaks_the_graph():
+    rng = np.random.default_rng(0)
+    xs = rng.standard_normal((4, 2, 3)).astype(np.float32)
+    weight = rng.standard_normal((3, 3)).astype(np.float32) / 2
+    results = {}
+    for lib in (torch, tc):
+        model = _shared_stack(lib)
+        with lib.no_grad():
+            model.proj.weight.copy_(lib.tensor(weight))
+            model.proj.bias.zero_()
+        run = tc.compile(model) if lib is tc else model
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = run(lib.tensor(xs))
+            (out * out).sum().backward()
+        results[lib] = (out, model.proj.weight.grad, caught)
+    assert_close(results[tc][0], results[torch][0])
+    assert_close(results[tc][1], results[torch][1], rtol=1e-4)
+    assert any("StackFunction.backward updates ctx._mem_grad in place" in str(w.message)
+               for w in results[tc][2])

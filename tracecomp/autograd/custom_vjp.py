@@ -28,6 +28,7 @@ import numpy as np
 from .. import grad_mode, saved_hooks
 from ..dispatch import TapeNode, bind
 from ..errors import AutogradError, fmt_shape
+from ..ir import Node
 from ..ops.registry import OPERANDS, defprim
 from ..tensor import Tensor
 
@@ -101,13 +102,39 @@ class FunctionCall:
         ctx._saved = saved
         for name, j in self.attrs:
             setattr(ctx, name, operands[j])
+        versions = self._held_versions(operands, grads)
         try:
             result = self.backward(ctx, *grads)
         finally:
             ctx._saved = None
             for name, value in held.items():
                 setattr(ctx, name, value)
+        self._refuse_held_updates(versions, operands)
         return self._operand_grads(result, operands)
+
+    def _held_versions(self, operands, grads):
+        """{ctx attribute: its tensor's version} where the backward records graph values
+        (compiled code's autodiff: its gradients are); {} eagerly."""
+        if not any(isinstance(g, Tensor) and isinstance(g._data, Node) for g in grads):
+            return {}
+        return {name: operands[j]._vc[0] for name, j in self.attrs
+                if isinstance(operands[j], Tensor) and type(operands[j]._vc) is list}
+
+    def _refuse_held_updates(self, versions, operands):
+        """A backward that updates a tensor held on ctx in place (labml's feedback
+        transformer accumulates every step's gradient into one shared buffer and returns a
+        row of it) relies on its calls seeing each other's updates. Compiled, each call's
+        backward gets the value the tensor had at its forward, so the sums would be lost:
+        the graph breaks here and the calls run eagerly, in torch's order."""
+        from ..errors import TraceError
+        for name, j in self.attrs:
+            if name in versions and operands[j]._vc[0] != versions[name]:
+                raise TraceError(
+                    f"{self.cls.__name__}.backward updates ctx.{name} in place (a "
+                    f"{fmt_shape(operands[j].shape)} tensor): compiled code differentiates "
+                    f"each call with the tensor's value at its forward, so one call's update "
+                    f"would not reach another's backward. Return gradients without updating "
+                    f"tensors held on ctx, or run this Function eagerly")
 
     def _materialize(self, k, g):
         spec = self.out_specs[k]
