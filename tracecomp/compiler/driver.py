@@ -158,7 +158,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                             raise
                         raise numbers.failed() from exc
                 watch.check_outside(holders, tracer)
-                out_tensors, out_statics, out_structure = flatten(result)
+                out_tensors, out_statics, out_structure = flatten(result, objects=True)
                 statics = [v for _, v in out_statics]
                 fed.check(statics)
                 deferral.check(statics)

@@ -26,13 +26,15 @@ from ..sparse_data import SparseData
 from ..tensor import Tensor
 from ..tracing.number import ITEM, TracedNumber
 from .number_args import FedArgument, as_input
+from .result_objects import object_fields
 
 
 # --- flattening nested arguments -------------------------------------------------------
-def flatten(tree, prefix=""):
-    """(tensor leaves with labels, static leaves with labels, structure)."""
+def flatten(tree, prefix="", objects=False):
+    """(tensor leaves with labels, static leaves with labels, structure). objects: a call's
+    result, whose plain objects holding traced tensors are taken apart (result_objects.py)."""
     tensors, statics = [], []
-    structure = _walk(tree, prefix, tensors, statics)
+    structure = _walk(tree, prefix, tensors, statics, objects)
     return tensors, statics, structure
 
 
@@ -44,7 +46,7 @@ SPARSE = ".sparse"                  # the label suffix of a sparse tensor's size
 # Module-level recursion, not nested closures: a closure that calls itself is a reference
 # cycle, which would keep every call's arguments and results alive until the garbage
 # collector runs (and keep the runner from reusing output buffers).
-def _walk(x, label, tensors, statics):
+def _walk(x, label, tensors, statics, objects=False):
     if isinstance(x, Tensor):
         if hasattr(type(x), "_tracecomp_static_key"):   # a Tensor-like holding no data
             statics.append((label, _Dataless(x)))
@@ -52,7 +54,7 @@ def _walk(x, label, tensors, statics):
         if type(x._data) is SparseData:     # a sparse tensor: its index and value tensors
             parts, static = x._parts()
             statics.append((label + SPARSE, static))
-            return ("sparse", type(x), tuple(_walk(p, f"{label}.{k}", tensors, statics)
+            return ("sparse", type(x), tuple(_walk(p, f"{label}.{k}", tensors, statics, objects)
                                              for k, p in enumerate(parts)))
         tensors.append((label, x))
         if x._hooks or x._post_accumulate_hooks:    # a traced backward would skip them:
@@ -67,18 +69,20 @@ def _walk(x, label, tensors, statics):
         # static by value, as a number argument is; the rest are tensors
         statics.append((label + PACKED_SIZES, tuple(x.batch_sizes._data.tolist())))
         return ("packed", type(x), tuple(_walk(getattr(x, f), f"{label}.{f}", tensors,
-                                               statics) for f in _PACKED_TENSORS))
+                                               statics, objects) for f in _PACKED_TENSORS))
     if isinstance(x, (tuple, list)):    # its own type: a namedtuple comes back one
-        return ("seq", type(x), tuple(_walk(v, f"{label}.{k}", tensors, statics)
+        return ("seq", type(x), tuple(_walk(v, f"{label}.{k}", tensors, statics, objects)
                                       for k, v in enumerate(x)))
     if isinstance(x, dict):
         keys = tuple(x)
-        return ("dict", type(x), keys, tuple(_walk(x[k], f"{label}.{k}", tensors, statics)
-                                             for k in keys))
+        return ("dict", type(x), keys, tuple(_walk(x[k], f"{label}.{k}", tensors, statics,
+                                                   objects) for k in keys))
     names = _record_fields(x)
+    if names is None and objects:
+        names = object_fields(x)
     if names is not None:       # a dataclass batch: its fields, as a dict's items
         return ("record", type(x), names, tuple(_walk(getattr(x, n), f"{label}.{n}", tensors,
-                                                      statics) for n in names))
+                                                      statics, objects) for n in names))
     statics.append((label, x))
     return ("S",)
 
