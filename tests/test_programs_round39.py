@@ -42,6 +42,30 @@ outputs to 1e-5 relative):
   memory, the experiment's no_grad merge_compress_memory with torch.split, the attention
   reconstruction loss on detached weights, five steps of carried memory), ViT, RoPE with
   value PE, U-Net (tracecomp.vision's center_crop), PonderNet, evidential losses: agree.
+- labml_nn PPO experiment's model (returns Categorical and a value: compile(model) stopped
+  on the valueless logits before the fix above), ClippedPPOLoss, ClippedValueFunctionLoss;
+  dueling DQN with QFuncLoss (double Q, gather, SmoothL1 with weights): agree.
+- labml_nn stable diffusion UNetModel (time embeddings, ResBlocks with GroupNorm32, spatial
+  transformer with cross attention and GeGLU, up/down sampling) under AdamW, and its
+  autoencoder (Encoder/Decoder, AttnBlock, GaussianDistribution's mean and log_var) as a
+  VAE: agree (the autoencoder under Adam at lr 1e-4 drifts by 1e-4 at step 2, the first
+  step's lr * sign(g) on gradients that are rounding noise; with SGD it agrees).
+- labml_nn CycleGAN (its optimize_generators/optimize_discriminator run as written:
+  reflect-padded convs, InstanceNorm2d, nearest Upsample, MSE/L1 losses, Adam over
+  itertools.chain, LambdaLR, ReplayBuffer's stack): in float64 agrees, eager and compiled;
+  in float32 the N(0, 0.02)-initialised generator's weight gradients are conditioned so
+  that torch's own float32 run is 3e-3..2e-2 from its float64 one (ours 1e-6..1e-2), and
+  Adam carries that into the images (1e-2 by step 2).
+- pytorch/tutorials beginner nlp advanced_tutorial (BiLSTM-CRF: forward algorithm,
+  score_sentence, Viterbi decode, SGD with weight decay): as published it stops under
+  torch 2.13 (torch.cat of 0-d tensors), with the same error under tracecomp; with
+  torch.stack there it agrees, eager and compiled (its argmax's .tolist() a graph break).
+
+Left: compile(model) of a generator used by a path length penalty is double backward
+(refused, as torch.compile refuses it); a Function backward that updates a ctx tensor
+runs eagerly (graph break), not compiled; result objects are rebuilt from their instance
+attributes (a class with __slots__ or one that keeps tensors elsewhere stays a static
+leaf, as before).
 """
 import warnings
 
