@@ -60,12 +60,20 @@ outputs to 1e-5 relative):
   score_sentence, Viterbi decode, SGD with weight decay): as published it stops under
   torch 2.13 (torch.cat of 0-d tensors), with the same error under tracecomp; with
   torch.stack there it agrees, eager and compiled (its argmax's .tolist() a graph break).
+- pytorch/tutorials mario_rl_tutorial's learner (online net and its deepcopy target with
+  frozen parameters, Q[np.arange(B), action], torch.argmax(axis=1), a @torch.no_grad()
+  method, SmoothL1Loss, Adam, sync by load_state_dict), imbalanced_data_tutorial's
+  evaluation (confusion matrix by 0-d tensor indices, weighted NLLLoss), labml_nn nucleus
+  and top-k sampling (sort, cumsum, boolean-mask assignment, topk + scatter_; fullgraph):
+  agree.
 
 Left: compile(model) of a generator used by a path length penalty is double backward
 (refused, as torch.compile refuses it); a Function backward that updates a ctx tensor
 runs eagerly (graph break), not compiled; result objects are rebuilt from their instance
 attributes (a class with __slots__ or one that keeps tensors elsewhere stays a static
-leaf, as before).
+leaf, as before). Not run: the variable length attention tutorial (varlen_attn is a
+CUDA flash-attention op that torch 2.13 does not run on CPU, and its is_causal= is gone),
+named_tensor_tutorial (tracecomp has no named tensors), quadric_layers_tutorial (no code).
 """
 import warnings
 
