@@ -64,8 +64,11 @@ outputs to 1e-5 relative):
   frozen parameters, Q[np.arange(B), action], torch.argmax(axis=1), a @torch.no_grad()
   method, SmoothL1Loss, Adam, sync by load_state_dict), imbalanced_data_tutorial's
   evaluation (confusion matrix by 0-d tensor indices, weighted NLLLoss), labml_nn nucleus
-  and top-k sampling (sort, cumsum, boolean-mask assignment, topk + scatter_; fullgraph):
-  agree.
+  and top-k sampling (sort, cumsum, boolean-mask assignment, topk + scatter_; fullgraph),
+  recurrent highway network (2 layers, depth 3), gated feed-forward variants (ReGLU, GEGLU,
+  SwiGLU, bilinear) with LabelSmoothingLoss (its index_fill_ of nonzero rows a graph
+  break, as a data-dependent shape must be): agree. The original GAN's smoothed-label
+  losses draw their labels with uniform_ (tracecomp's generator, not torch's): not compared.
 
 Left: compile(model) of a generator used by a path length penalty is double backward
 (refused, as torch.compile refuses it); a Function backward that updates a ctx tensor
