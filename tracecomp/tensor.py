@@ -422,12 +422,16 @@ class Tensor:
         return bool(self._scalar("Boolean value"))
 
     def __float__(self):
+        if self._requires_grad:
+            _warn_scalar_with_grad()
         return float(self._scalar("float()"))
 
     def __int__(self):
         return int(self._scalar("int()"))
 
     def __complex__(self):
+        if self._requires_grad:
+            _warn_scalar_with_grad()
         return complex(self._scalar("complex()"))
 
     def __index__(self):
@@ -571,3 +575,17 @@ def format_tensor(t: Tensor) -> str:
         return f"Tensor(traced {fmt_shape(a.shape)} {a.dtype})"
     from .tensor_str import format_tensor as torch_layout
     return torch_layout(t, t._node.name() if t._node is not None else None)
+
+
+_SCALAR_WARNED = [False]
+
+
+def _warn_scalar_with_grad():
+    """torch's warning, once per process, on float() or complex() of a tensor that requires
+    grad (not int(), bool() or item()): the number is off the tape."""
+    if not _SCALAR_WARNED[0]:
+        _SCALAR_WARNED[0] = True
+        import warnings
+        warnings.warn("Converting a tensor with requires_grad=True to a scalar may lead to "
+                      "unexpected behavior.\nConsider using tensor.detach() first.",
+                      UserWarning, stacklevel=3)
