@@ -151,9 +151,12 @@ def min(x, dim=None, keepdim=False, *, other=None):  # noqa: A001
 
 def _exp_shift(x, dim):
     """What logsumexp subtracts before exp so that it cannot overflow: the
-    maximum along dim, detached (it cancels out of the result). An empty tensor has no
-    maximum to take (amax refuses an empty dim) and nothing to overflow: 0."""
-    return rd.reduce_max(x, dim, keepdim=True).detach() if x.numel() else 0.0
+    maximum along dim, detached (it cancels out of the result); of complex values, the
+    maximum of the real parts (torch's: only the real part sets exp's size). An empty tensor
+    has no maximum to take (amax refuses an empty dim) and nothing to overflow: 0."""
+    if not x.numel():
+        return 0.0
+    return rd.reduce_max(ew.real(x) if x.is_complex() else x, dim, keepdim=True).detach()
 
 
 @in_float32
@@ -210,6 +213,8 @@ def prod_dims(shape, dims):
 
 
 def norm(x, p=2, dim=None, keepdim=False):
+    if x.is_complex():      # the norms of complex values are those of their moduli
+        x = ew.abs(x)
     if p == 2 or p == "fro":
         # sqrt's derivative is infinite at 0; torch defines the norm's gradient there as 0
         squares = sum(x * x, dim, keepdim)

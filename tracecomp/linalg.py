@@ -266,6 +266,8 @@ def cross(input, other, *, dim=-1):  # noqa: A002
 
 @autocast_op(LOWER)
 def vecdot(x, y, *, dim=-1):
+    """sum(conj(x) * y) along dim: torch's, which conjugates a complex x."""
+    x = ew.conj(x) if x.is_complex() else x
     return rd.reduce_sum(x * y, (_wrap_dim(dim, max(x.ndim, y.ndim), "linalg.vecdot"),))
 
 

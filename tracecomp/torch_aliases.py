@@ -25,6 +25,7 @@ from .dtypes import get_default_dtype
 from .errors import DTypeError, ShapeError
 from .grad_fn_names import grouped
 from .ops import elementwise as ew
+from .ops.complex import complex as _complex
 from .ops.public import public
 from .ops.special import i0
 from .tensor import Size, Tensor, _wrap_dim
@@ -270,7 +271,8 @@ def cov(input, *, correction=1, fweights=None, aweights=None):
                       "than the number of observations.", UserWarning, stacklevel=2)
         norm = norm * 0
     centred = obs - C.unsqueeze(avg, 1)
-    c = C.mm(centred, C.t(centred if w is None else centred * w))
+    other = C.t(centred if w is None else centred * w)
+    c = C.mm(centred, ew.conj(other) if other.is_complex() else other)    # torch's: X X^H
     return C.squeeze(ew.div(c, norm))
 
 
@@ -283,8 +285,12 @@ def corrcoef(input):
     c = cov(input)
     if c.ndim == 0:
         return c / c
-    std = ew.sqrt(S.diagonal(c))
-    return C.clamp(c / C.unsqueeze(std, 1) / C.unsqueeze(std, 0), -1, 1)
+    var = S.diagonal(c)
+    std = ew.sqrt(ew.real(var) if var.is_complex() else var)
+    c = c / C.unsqueeze(std, 1) / C.unsqueeze(std, 0)
+    if c.is_complex():      # torch clips each part
+        return _complex(C.clamp(ew.real(c), -1, 1), C.clamp(ew.imag(c), -1, 1))
+    return C.clamp(c, -1, 1)
 
 
 # --- the trapezoid rules ----------------------------------------------------------------------
