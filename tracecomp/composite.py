@@ -150,13 +150,11 @@ def min(x, dim=None, keepdim=False, *, other=None):  # noqa: A001
 
 
 def _exp_shift(x, dim):
-    """What logsumexp subtracts before exp so that it cannot overflow: the
-    maximum along dim, detached (it cancels out of the result); of complex values, the
-    maximum of the real parts (torch's: only the real part sets exp's size). An empty tensor
-    has no maximum to take (amax refuses an empty dim) and nothing to overflow: 0."""
-    if not x.numel():
-        return 0.0
-    return rd.reduce_max(ew.real(x) if x.is_complex() else x, dim, keepdim=True).detach()
+    """What logsumexp subtracts before exp so that it cannot overflow: the maximum along
+    dim (of complex values, of the real parts, which alone set exp's size, as torch's),
+    detached (it cancels out); 0 for an empty tensor (amax refuses an empty dim)."""
+    real = ew.real(x) if x.is_complex() else x
+    return rd.reduce_max(real, dim, keepdim=True).detach() if x.numel() else 0.0
 
 
 @in_float32
