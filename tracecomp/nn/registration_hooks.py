@@ -10,30 +10,24 @@ submodule's name.
 """
 from collections import OrderedDict
 
-from ..utils.hooks import RemovableHandle
+from .module_hooks import add_hook
 
 _PARAMETER, _BUFFER, _MODULE = OrderedDict(), OrderedDict(), OrderedDict()
 
 
-def _add(table, hook):
-    handle = RemovableHandle(table)
-    table[handle.id] = hook
-    return handle
-
-
 def register_module_parameter_registration_hook(hook):
     """hook(module, name, param) -> None or the Parameter to register instead."""
-    return _add(_PARAMETER, hook)
+    return add_hook(_PARAMETER, hook, False)
 
 
 def register_module_buffer_registration_hook(hook):
     """hook(module, name, buffer) -> None or the tensor to register instead."""
-    return _add(_BUFFER, hook)
+    return add_hook(_BUFFER, hook, False)
 
 
 def register_module_module_registration_hook(hook):
     """hook(module, name, submodule) -> None or the module to register instead."""
-    return _add(_MODULE, hook)
+    return add_hook(_MODULE, hook, False)
 
 
 def _run(table, module, name, value):
