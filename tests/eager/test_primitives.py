@@ -29,7 +29,8 @@ NON_DIFFERENTIABLE = {
 }
 NON_DIFFERENTIABLE |= {"multinomial", "bernoulli", "poisson"}   # issue 9: draws from tensors
 NON_DIFFERENTIABLE |= {"rnn_scan_backward"}     # rnn_scan's VJP differentiates its steps
-NON_DIFFERENTIABLE |= {"fft_parts"}     # compiled code's FFT on parts, after autodiff
+# compiled code's FFT and complex products on parts, after autodiff
+NON_DIFFERENTIABLE |= {"fft_parts", "on_complex"}
 NON_DIFFERENTIABLE |= {"ctc_loss_backward"}     # torch's _ctc_loss_backward has no derivative
 # a draw from tensors, and the implicit gradients of Gamma and Dirichlet draws (torch's
 # _standard_gamma_grad and _dirichlet_grad have no derivative either)
@@ -192,6 +193,7 @@ SAMPLES.update({
     "fft_c2r": ((Z,), {"dims": (1,), "norm": "forward", "n": 4}),
     "fft_parts": ((np.stack([MIXED, POS], -1),),
                   {"transform": "fft_c2r", "dims": (1,), "norm": "forward", "n": 4}),
+    "on_complex": ((np.stack([MIXED, POS], -1),), {"primitive": "cumprod", "dim": 1}),
 })
 
 for _name, _prim in PRIMITIVES.items():

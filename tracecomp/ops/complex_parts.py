@@ -17,6 +17,8 @@ wrong number. Rules are written once per primitive, from the algebra of the part
     exp:   e^(a + bi) = e^a cos b + i e^a sin b
     abs:   hypot(a, b);  angle: atan2(b, a);  conj: a - bi
     fft:   numpy's FFT on views of the parts, a host step (fft_parts)
+    prod, cumprod: numpy's product on the parts viewed as complex, a host step (on_complex)
+    gather, scatter_add, cumsum: the same primitive on the pairs, the index given a parts dim
 
 The pair and the arithmetic rules are in ops/complex_algebra.py, the elementwise math (sin,
 sqrt, pow, eq, ...) in ops/complex_math_parts.py; this module holds the rest (movement,
@@ -27,18 +29,20 @@ inf * 0 gives torch's NaN too). Autodiff runs on the complex graph first, with t
 primitives' own VJP rules (torch's conjugate Wirtinger convention), and its backward nodes
 are rewritten the same way.
 """
+import numpy as np
+
 from ..dispatch import bind
 from ..tensor import Tensor
 from . import complex_algebra as ca
 from . import elementwise as ew
 from . import movement
-from .complex import complex_p, view_as_complex_p, view_as_real_p
+from .complex import _as_complex, _as_real, complex_p, view_as_complex_p, view_as_real_p
 from .complex_algebra import Pair, pack, parts
 from .complex_math_parts import MATH_RULES
 from .fft import fft_parts_p
 from .linalg import matmul
 from .reduce import reduce_sum_p
-from .registry import PRIMITIVES
+from .registry import PRIMITIVES, defprim
 
 
 def _where(out, cond, a, b):
@@ -132,6 +136,51 @@ def _fft(out, x, **params):
     return Pair(y) if out.dtype.kind == "c" else y
 
 
+def _with_parts_dim(index):
+    """An index of gather/scatter_add for the pairs: the same index for both parts."""
+    shape = tuple(index.shape)
+    return movement.expand(movement.reshape(index, shape + (1,)), shape + (2,))
+
+
+def _cumsum(out, x, dim, reverse):
+    """Each part's running sum; a 0-d value is its own (on its pair, dim 0 is the parts)."""
+    if not out.shape:
+        return Pair(bind(PRIMITIVES["copy"], x.p))
+    return Pair(bind(PRIMITIVES["cumsum"], x.p, dim=dim, reverse=reverse))
+
+
+def _gather(out, x, index, dim):
+    return Pair(bind(PRIMITIVES["gather"], x.p, _with_parts_dim(index), dim=dim))
+
+
+def _scatter_add(out, base, index, src, dim):
+    return Pair(bind(PRIMITIVES["scatter_add"], _pair_of(base, out), _with_parts_dim(index),
+                     _pair_of(src, out), dim=dim))
+
+
+# --- products: a host step on the complex values -------------------------------------------
+# A complex product is a chain of complex multiplications, each needing both parts of the
+# running value: no per-part form. An LLVM tree of them made compile time explode (a
+# 256x1024 prod did not compile in 120 s), so the compiled form runs the primitive's own
+# numpy impl between native kernels, on the parts viewed as complex (free views both ways):
+# the same numbers as eager. After autodiff only (the backward comes from the primitive's
+# own VJP, on complex values): no VJP of its own.
+def _on_complex_impl(x, primitive, **params):
+    z = _as_complex(np.asarray(x, order="C"))     # (ascontiguousarray makes 0-d 1-d)
+    return _as_real(np.asarray(PRIMITIVES[primitive].impl(z, **params), order="C"))
+
+
+on_complex_p = defprim(
+    "on_complex", _on_complex_impl,
+    lambda x, primitive, **params: tuple(PRIMITIVES[primitive].shape(tuple(x[:-1]), **params))
+    + (2,),
+    lambda x, **_: np.dtype(x.dtype), None, (), saves=())
+
+
+def _host_step(out, x, **params):
+    return Pair(bind(on_complex_p, _pair_of(x, out), primitive=out.op, **params))
+
+
 def _same(params, ndim):
     return params
 
@@ -149,6 +198,8 @@ RULES = {
     "copy": _on_pairs(_same),
     "detach": _on_pairs(_same),
     "reduce_sum": _on_pairs(_same),         # dims are non-negative: the parts dim is not one
+    "cumsum": _cumsum, "gather": _gather, "scatter_add": _scatter_add,
+    "reduce_prod": _host_step, "cumprod": _host_step,
     "flip": _on_pairs(_same),
     "concat": _on_pairs(_same),
     "reshape": _on_pairs(lambda p, n: {"shape": tuple(p["shape"]) + (2,)}),
