@@ -170,11 +170,12 @@ def _on_complex_impl(x, primitive, **params):
     return _as_real(np.asarray(PRIMITIVES[primitive].impl(z, **params), order="C"))
 
 
-on_complex_p = defprim(
-    "on_complex", _on_complex_impl,
-    lambda x, primitive, **params: tuple(PRIMITIVES[primitive].shape(tuple(x[:-1]), **params))
-    + (2,),
-    lambda x, **_: np.dtype(x.dtype), None, (), saves=())
+def _on_complex_shape(x, primitive, **params):
+    return tuple(PRIMITIVES[primitive].shape(tuple(x[:-1]), **params)) + (2,)
+
+
+on_complex_p = defprim("on_complex", _on_complex_impl, _on_complex_shape,
+                       lambda x, **_: np.dtype(x.dtype), None, (), saves=())
 
 
 def _host_step(out, x, **params):
