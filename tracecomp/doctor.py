@@ -145,19 +145,27 @@ def check_blas():
 
 
 def _large_products():
-    """Which code computes large float32 products here: gemm/calibrate.py's answer where
-    a compile measured it (the doctor compiles nothing)."""
+    """Which code computes float32 products here: gemm/calibrate.py's answers where a
+    compile measured them (the doctor compiles nothing)."""
     from .codegen.llvm import target
     from .codegen.llvm.gemm import blas, calibrate
-    if target.host().vector_bytes < 32 or blas.find_gemm("float32") is None:
+    if target.host().vector_bytes < 32:
         return []
-    wins = calibrate.known("float32")
-    what = f"float32 pieces of {calibrate.LARGE_WORK:,} multiply-adds or more"
-    if wins is None:
-        return [Row("large products", f"not measured yet ({what}: the first compile of one "
-                    f"times the BLAS against the generated GEMM)")]
-    code = "the BLAS" if wins else "the generated GEMM"
-    return [Row("large products", f"{code} (measured on this host: {what})")]
+    rows = []
+    if blas.find_gemm("float32") is not None:
+        wins = calibrate.known("float32", "blas")
+        what = f"float32 pieces of {calibrate.LARGE_WORK:,} multiply-adds or more"
+        rows.append(Row("large products", f"not measured yet ({what}: the first compile of "
+                        f"one times the BLAS against the generated GEMM)" if wins is None else
+                        f"{'the BLAS' if wins else 'the generated GEMM'} (measured on this "
+                        f"host: {what})"))
+    wins = calibrate.known("float32", "dots")
+    what = "float32 x @ W^T pieces of few rows"
+    rows.append(Row("x @ W^T products", f"not measured yet ({what}: the first compile of one "
+                    f"times dots against the generated GEMM, where the cache is on)"
+                    if wins is None else f"{'dots' if wins else 'the generated GEMM'} "
+                    f"(measured on this host: {what})"))
+    return rows
 
 
 def _numpy_blas():

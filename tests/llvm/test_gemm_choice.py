@@ -6,7 +6,7 @@ import pytest
 
 import tracecomp as tc
 from tracecomp.codegen.llvm import target
-from tracecomp.codegen.llvm.gemm import blas, calibrate, choice
+from tracecomp.codegen.llvm.gemm import blas, calibrate, choice, shared
 
 requires_blas = pytest.mark.skipif(blas.find_gemm("float32") is None,
                                    reason="no BLAS found: " + "; ".join(blas.search_log()))
@@ -16,7 +16,13 @@ def _code(dtype, m, n, k, trans_a=False, trans_b=False, found=True):
     return choice.code(choice.Product(dtype, m, n, k, trans_a, trans_b, found))
 
 
-def test_dots_takes_a_times_b_transposed_of_few_rows_or_a_small_result(monkeypatch):
+@pytest.fixture
+def dots_won(monkeypatch):
+    """A host where dots beat the generated GEMM on x @ W^T (calibrate.py's contest)."""
+    monkeypatch.setattr(calibrate, "dots_win", lambda dtype: True)
+
+
+def test_dots_takes_a_times_b_transposed_of_few_rows_or_a_small_result(monkeypatch, dots_won):
     monkeypatch.delenv("TRACECOMP_GEMM", raising=False)
     assert _code("float32", 64, 256, 784, trans_b=True) == "dots"        # x @ W^T
     assert _code("float64", 128, 512, 128, trans_b=True) == "dots"
@@ -31,7 +37,65 @@ def test_dots_takes_a_times_b_transposed_of_few_rows_or_a_small_result(monkeypat
     assert _code("float32", 64, 256, 784, trans_b=True) == "dots"
 
 
-def test_the_generated_gemm_takes_float32_products_of_plain_b_on_32_byte_vectors(monkeypatch):
+def test_where_the_generated_gemm_beat_dots_it_takes_x_times_w_transposed(monkeypatch):
+    """The generated GEMM, packing B^T, takes A @ B^T of any shape where it won the host's
+    contest, but small results of few rows over a long K (a conv's weight gradient), which
+    dots keeps; float64 (no generated GEMM) and 16-byte vectors keep dots everywhere."""
+    monkeypatch.delenv("TRACECOMP_GEMM", raising=False)
+    monkeypatch.setattr(calibrate, "dots_win", lambda dtype: False)
+    monkeypatch.setattr(calibrate, "blas_wins", lambda dtype: False)
+    if target.host().vector_bytes < 32:
+        pytest.skip("the generated GEMM takes no products on this host")
+    for features in ("", "-avx512f"):
+        monkeypatch.setenv("TRACECOMP_CPU_FEATURES", features)
+        assert _code("float32", 64, 256, 784, trans_b=True) == "generated"     # x @ W^T
+        assert _code("float32", 64, 64, 784, trans_b=True) == "generated"      # many rows
+        assert _code("float32", 64, 256, 64, trans_b=True) == "generated"      # a short K
+        assert _code("float32", 512, 256, 256, trans_b=True) == "generated"
+        assert _code("float32", 6, 25, 50176, trans_b=True) == "dots"          # conv1's dW
+        assert _code("float32", 16, 150, 6400, trans_b=True) == "dots"         # conv2's dW
+        assert _code("float64", 64, 256, 784, trans_b=True) == "dots"
+    monkeypatch.setenv("TRACECOMP_CPU_FEATURES", "-avx")
+    assert _code("float32", 64, 256, 784, trans_b=True) == "dots"
+    assert _code("float32", 512, 256, 256, trans_b=True) == "blas"
+
+
+def test_the_dots_contest_runs_once_where_its_answer_is_kept(monkeypatch, tmp_path):
+    """dots_win times dots against the generated GEMM once per host and keeps the answer
+    in the cache folder; with the cache off it answers the default, dots, without
+    building either library; a product computed by the winner matches eager."""
+    if target.host().vector_bytes < 32:
+        pytest.skip("the generated GEMM takes no products on this host")
+    monkeypatch.delenv("TRACECOMP_GEMM", raising=False)
+    runs = []
+    real = calibrate._CONTESTS["dots"]
+    monkeypatch.setitem(calibrate._CONTESTS, "dots",
+                        lambda dtype: runs.append(dtype) or real(dtype))
+    monkeypatch.setattr(calibrate, "_answers", {})
+    monkeypatch.setenv("TRACECOMP_CACHE", "0")
+    built = dict(shared._builds)
+    assert calibrate.dots_win("float32") is True and runs == ["float32"]
+    assert shared._builds == built                  # nothing compiled to answer
+    monkeypatch.setenv("TRACECOMP_CACHE", "1")
+    monkeypatch.setenv("TRACECOMP_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(calibrate, "_answers", {})
+    from tracecomp import doctor
+    assert "not measured yet" in doctor._large_products()[-1].value
+    first = calibrate.dots_win("float32")
+    assert isinstance(first, bool) and runs == ["float32", "float32"]
+    monkeypatch.setattr(calibrate, "_answers", {})      # a new process: read from the folder
+    assert calibrate.dots_win("float32") is first and len(runs) == 2
+    assert doctor._large_products()[-1].value.startswith(
+        "dots" if first else "the generated GEMM")
+    f = tc.compile(lambda x, w: x @ w.t())
+    x, w = tc.randn(64, 300), tc.randn(200, 300)
+    np.testing.assert_allclose(f(x, w).numpy(), x.numpy() @ w.numpy().T, rtol=1e-4, atol=1e-3)
+    log = "\n".join(f.fusion_log.values())
+    assert ("dots (dot products along K)" if first else "the generated GEMM, reading B^T") in log
+
+
+def test_the_generated_gemm_takes_float32_products_of_plain_b_on_32_byte_vectors(monkeypatch,
+                                                                                 dots_won):
     monkeypatch.delenv("TRACECOMP_GEMM", raising=False)
     monkeypatch.setattr(calibrate, "blas_wins", lambda dtype: False)    # a host where it won
     wide = target.host().vector_bytes >= 32
@@ -145,7 +209,8 @@ def test_b_is_packed_where_a_k_block_of_its_rows_does_not_fit_the_hosts_l1(monke
 
 
 @requires_blas
-def test_large_pieces_go_to_the_blas_where_it_won_the_hosts_contest(monkeypatch, tmp_path):
+def test_large_pieces_go_to_the_blas_where_it_won_the_hosts_contest(monkeypatch, tmp_path,
+                                                                   dots_won):
     """A float32 piece of calibrate.LARGE_WORK multiply-adds or more goes to the BLAS exactly
     where calibrate's contest says so (smaller ones and dots' shapes are unchanged); the
     contest runs once, its answer is kept in the cache folder for the next process, and a
@@ -166,8 +231,9 @@ def test_large_pieces_go_to_the_blas_where_it_won_the_hosts_contest(monkeypatch,
     assert "not measured yet" in doctor._large_products()[0].value     # it runs nothing
     assert not (tmp_path / "cache").exists()
     runs = []
-    real = calibrate._contest
-    monkeypatch.setattr(calibrate, "_contest", lambda dtype: runs.append(dtype) or real(dtype))
+    real = calibrate._CONTESTS["blas"]
+    monkeypatch.setitem(calibrate._CONTESTS, "blas",
+                        lambda dtype: runs.append(dtype) or real(dtype))
     first = calibrate.blas_wins("float32")
     assert isinstance(first, bool) and runs == ["float32"]
     monkeypatch.setattr(calibrate, "_answers", {})      # a new process: read from the folder

@@ -6,7 +6,9 @@ tiles in both directions, a K that is not a multiple of the vector width, float6
 products large enough to be split over threads (small results in narrow blocks). The
 fusion log must name dots (else the test would pass on another GEMM). The function itself
 is called directly on strided operands, adding into C and with an empty K, for the host's
-tile and for the AVX2 one (TRACECOMP_CPU_FEATURES=-avx512f)."""
+tile and for the AVX2 one (TRACECOMP_CPU_FEATURES=-avx512f). Every test runs as on a host
+where dots won gemm/calibrate.py's contest against the generated GEMM (test_gemm_choice.py
+covers the other answer)."""
 import ctypes
 import re
 
@@ -15,8 +17,14 @@ import pytest
 
 import tracecomp as tc
 from tracecomp.codegen.llvm import target
-from tracecomp.codegen.llvm.gemm import choice, dots, shared
+from tracecomp.codegen.llvm.gemm import calibrate, choice, dots, shared
 from tracecomp.codegen.llvm.runtime import parallel
+
+
+@pytest.fixture(autouse=True)
+def dots_won(monkeypatch):
+    monkeypatch.setattr(calibrate, "dots_win", lambda dtype: True)
+
 
 SHAPES = [  # (M, N, K, dtype)
     (6, 25, 50176, np.float32),     # LeNet's first conv: a tile of 4 rows and one of 2

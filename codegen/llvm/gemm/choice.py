@@ -29,6 +29,12 @@ GFLOP/s, one thread, OpenBLAS 0.3 (SkylakeX kernels), M x K x N:
   256 88 / 83, 128 x 256 x 256 89 / 76, 512 x 784 x 128 86 / 87, 512 x 256 x 256 82 / 89;
   so now M <= 256, M being the rows of a thread's piece: a batch of 512 split over threads
   is pieces of 128 rows; and K >= 80, DOTS_MIN_DEPTH.)
+  Those are znver4's figures. On an Intel Xeon with AVX-512 (LLVM: rocketlake) the generated
+  GEMM, packing B^T, beat dots on every such piece but small results over a long K (one
+  thread, GFLOP/s, dots / generated / BLAS: 64 x 784 x 256 99 / 146 / 98, 64 x 256 x 256
+  103 / 134 / 93, 128 x 256 x 256 102 / 160), so calibrate.py's dots contest decides on
+  each host whether these pieces go to dots or to the generated GEMM (and then A @ B^T of
+  any shape may, as A @ B does); small results go to dots everywhere.
 
   The other transposes, float32 (generated against BLAS): 128 x 64 x 784 A^T 96 / 83 (a
   weight gradient dY^T @ x), 128 x 64 x 256 A^T 83 / 67, 64 x 256 x 392 91 / 84 (dY @ W).
@@ -73,6 +79,10 @@ DOTS_MIN_DEPTH = 80         # K: shorter dot products spend too much on their re
 # 64 x 64 x 256 49 / 48 and 47 / 47, 128 x 64 x 256 53 / 61 and 54 / 60, 64 x 32 x 256
 # 33 / 39 and 32 / 37)
 DOTS_MAX_ROWS = 256         # M: more rows repay a GEMM's packing of B^T
+# M of a small result that dots takes where the generated GEMM won calibrate.py's contest
+# (there, one thread, GFLOP/s dots / generated: 6 x 50176 x 25 36 / 33, 16 x 6400 x 150
+# 74 / 67, 32 x 1024 x 32 74 / 75, 64 x 784 x 64 84 / 123, 64 x 4096 x 16 67 / 87)
+DOTS_FEW_ROWS = 16
 GENERATED_FROM_VECTOR_BYTES = 32
 GENERATED_DTYPES = ("float32",)
 ROW_BLOCK = 32              # rows of C, about, per block of a row loop (row_block)
@@ -119,16 +129,34 @@ def _large(p):
     return all(isinstance(x, int) for x in sizes) and math.prod(sizes) >= calibrate.LARGE_WORK
 
 
-def _generated_may(p):
-    return p.dtype in GENERATED_DTYPES and not p.trans_b \
+def _generated_fits(p):
+    return p.dtype in GENERATED_DTYPES \
         and target.host().vector_bytes >= GENERATED_FROM_VECTOR_BYTES
 
 
+def _packed_bt_wins(p):
+    """Whether the generated GEMM, packing B^T, beat dots on this host (calibrate.py)."""
+    return _generated_fits(p) and not calibrate.dots_win(p.dtype)
+
+
+def _dots_shaped_here(p):
+    """dots' pieces of A @ B^T: few rows, or a small result over a long K, where dots won
+    the host's contest; where the generated GEMM won it, only small results of at most
+    DOTS_FEW_ROWS rows (a convolution's weight gradient: its output channels by a long K)."""
+    if _packed_bt_wins(p):
+        return _small_result(p) and p.m <= DOTS_FEW_ROWS
+    return p.m <= DOTS_MAX_ROWS or _small_result(p)
+
+
+def _generated_may(p):
+    return _generated_fits(p) and (not p.trans_b or _packed_bt_wins(p))
+
+
 # (code, when): the first rule that holds decides (the module docstring has the figures;
-# calibrate.py measures on the host whether a large piece goes to the BLAS)
+# calibrate.py measures on the host whether dots or the generated GEMM takes A @ B^T of
+# few rows, and whether a large piece goes to the BLAS)
 RULES = [
-    ("dots", lambda p: _dot_shaped(p) and p.k >= DOTS_MIN_DEPTH
-     and (p.m <= DOTS_MAX_ROWS or _small_result(p))),
+    ("dots", lambda p: _dot_shaped(p) and p.k >= DOTS_MIN_DEPTH and _dots_shaped_here(p)),
     ("blas", lambda p: p.blas and _generated_may(p) and _large(p)
      and calibrate.blas_wins(p.dtype)),
     ("generated", _generated_may),
