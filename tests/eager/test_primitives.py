@@ -193,7 +193,8 @@ SAMPLES.update({
     "fft_c2r": ((Z,), {"dims": (1,), "norm": "forward", "n": 4}),
     "fft_parts": ((np.stack([MIXED, POS], -1),),
                   {"transform": "fft_c2r", "dims": (1,), "norm": "forward", "n": 4}),
-    "on_complex": ((np.stack([MIXED, POS], -1),), {"primitive": "cumprod", "dim": 1}),
+    "on_complex": ((np.stack([MIXED, POS], -1),), {"primitive": "cumprod", "pairs": (True,),
+                                                   "dim": 1}),
 })
 
 for _name, _prim in PRIMITIVES.items():

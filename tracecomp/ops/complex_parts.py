@@ -17,7 +17,8 @@ wrong number. Rules are written once per primitive, from the algebra of the part
     exp:   e^(a + bi) = e^a cos b + i e^a sin b
     abs:   hypot(a, b);  angle: atan2(b, a);  conj: a - bi
     fft:   numpy's FFT on views of the parts, a host step (fft_parts)
-    prod, cumprod: numpy's product on the parts viewed as complex, a host step (on_complex)
+    prod, cumprod, scatter_reduce: the primitive's numpy impl on the parts viewed as complex,
+                   a host step (on_complex)
     gather, scatter_add, cumsum: the same primitive on the pairs, the index given a parts dim
 
 The pair and the arithmetic rules are in ops/complex_algebra.py, the elementwise math (sin,
@@ -163,23 +164,35 @@ def _scatter_add(out, base, index, src, dim):
 # running value: no per-part form. An LLVM tree of them made compile time explode (a
 # 256x1024 prod did not compile in 120 s), so the compiled form runs the primitive's own
 # numpy impl between native kernels, on the parts viewed as complex (free views both ways):
-# the same numbers as eager. After autodiff only (the backward comes from the primitive's
-# own VJP, on complex values): no VJP of its own.
-def _on_complex_impl(x, primitive, **params):
-    z = _as_complex(np.asarray(x, order="C"))     # (ascontiguousarray makes 0-d 1-d)
-    return _as_real(np.asarray(PRIMITIVES[primitive].impl(z, **params), order="C"))
+# the same numbers as eager. Operands that are not pairs (scatter_reduce's index) go as
+# they are; `pairs` says which are. After autodiff only (the backward comes from the
+# primitive's own VJP, on complex values): no VJP of its own.
+def _on_complex_impl(*args, primitive, pairs, **params):
+    # (asarray order="C", not ascontiguousarray: that makes a 0-d array 1-d)
+    values = [_as_complex(np.asarray(a, order="C")) if pair else a
+              for a, pair in zip(args, pairs)]
+    return _as_real(np.asarray(PRIMITIVES[primitive].impl(*values, **params), order="C"))
 
 
-def _on_complex_shape(x, primitive, **params):
-    return tuple(PRIMITIVES[primitive].shape(tuple(x[:-1]), **params)) + (2,)
+def _on_complex_shape(*shapes, primitive, pairs, **params):
+    inner = [tuple(s[:-1]) if pair else tuple(s) for s, pair in zip(shapes, pairs)]
+    return tuple(PRIMITIVES[primitive].shape(*inner, **params)) + (2,)
 
 
-on_complex_p = defprim("on_complex", _on_complex_impl, _on_complex_shape,
-                       lambda x, **_: np.dtype(x.dtype), None, (), saves=())
+def _on_complex_dtype(*args, pairs, **_):
+    """the parts' float dtype: the first pair's"""
+    return np.dtype(args[pairs.index(True)].dtype)
 
 
-def _host_step(out, x, **params):
-    return Pair(bind(on_complex_p, _pair_of(x, out), primitive=out.op, **params))
+on_complex_p = defprim("on_complex", _on_complex_impl, _on_complex_shape, _on_complex_dtype,
+                       None, (), saves=())
+
+
+def _host_step(out, *args, **params):
+    """The node's primitive on its operands viewed as complex (an index stays as it is)."""
+    pairs = tuple(isinstance(a, Pair) for a in args)
+    return Pair(bind(on_complex_p, *[a.p if isinstance(a, Pair) else a for a in args],
+                     primitive=out.op, pairs=pairs, **params))
 
 
 def _same(params, ndim):
@@ -200,7 +213,7 @@ RULES = {
     "detach": _on_pairs(_same),
     "reduce_sum": _on_pairs(_same),         # dims are non-negative: the parts dim is not one
     "cumsum": _cumsum, "gather": _gather, "scatter_add": _scatter_add,
-    "reduce_prod": _host_step, "cumprod": _host_step,
+    "reduce_prod": _host_step, "cumprod": _host_step, "scatter_reduce": _host_step,
     "flip": _on_pairs(_same),
     "concat": _on_pairs(_same),
     "reshape": _on_pairs(lambda p, n: {"shape": tuple(p["shape"]) + (2,)}),
