@@ -14,11 +14,20 @@ from . import dtypes
 from .creation import arange, full
 from .devices import beside
 from .dtypes import np_kind
-from .errors import DTypeError, ShapeError
+from .errors import DTypeError, DTypeNotImplemented, ShapeError
+from .grad_mode import refuse_complex_grad
 from .ops import elementwise as ew
 from .ops import movement as mv
 from .ops import scan
-from .ops.indexing import check_range, gather, index, scatter_add, scatter_reduce
+from .ops.indexing import (
+    SCATTER_COMPLEX_VALID,
+    check_range,
+    gather,
+    index,
+    refuse_complex_extremum,
+    scatter_add,
+    scatter_reduce,
+)
 from .ops.indexing import index_put as put
 from .tensor import Tensor, _wrap_dim
 from .torch_args import scalar_name
@@ -189,19 +198,24 @@ def scatter_add_(x, dim, index_, src):
 def scatter_reduce_op(x, dim, index_, src, reduce, *, include_self=True):
     d = _dim(x, dim, "scatter_reduce")
     index_ = _checked(x, d, index_, "scatter_reduce")
-    if reduce in ("prod", "amax", "amin"):
-        return scatter_reduce(x, d, index_, src, reduce, include_self)
-    if reduce not in ("sum", "mean"):
+    if reduce not in ("sum", "prod", "mean", "amax", "amin"):
         raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got "
                            f"{reduce}")
+    refuse_complex_extremum("scatter_reduce", reduce, x._data.dtype,     # (torch: before the
+                            f"scatter_gather_tensor_cpu_reduce_{reduce}",  # autograd check)
+                            SCATTER_COMPLEX_VALID)
+    refuse_complex_grad("scatter_reduce", x.dtype, x, src)
+    if reduce in ("prod", "amax", "amin"):
+        return scatter_reduce(x, d, index_, src, reduce, include_self)
     touched = _touched(x, d, index_)
     base = x if include_self else ew.where(touched, 0, x)
     total = scatter_add(base, d, index_, src)
     if reduce == "sum":
         return total
-    ones = full(tuple(index_.shape), 1, dtype=x._data.dtype, device=x.device)
-    start = full(tuple(x.shape), 1, dtype=x._data.dtype, device=x.device) if include_self else \
-        ew.cast(ew.logical_not(touched), x._data.dtype)
+    counting = dtypes.real_type(x._data.dtype)    # a complex mean divides by a real count
+    ones = full(tuple(index_.shape), 1, dtype=counting, device=x.device)
+    start = full(tuple(x.shape), 1, dtype=counting, device=x.device) if include_self else \
+        ew.cast(ew.logical_not(touched), counting)
     count = ew.maximum(scatter_add(start, d, index_, ones), 1)
     if np_kind(x._data.dtype) in "iu":
         return ew.floor_divide(total, count)
@@ -363,6 +377,7 @@ def put_flat(x, index_, source, accumulate=False):
 
 
 _INDEX_REDUCTIONS = ("prod", "mean", "amax", "amin")
+_EXTREMUM_KERNEL = {"amax": "maximum_cpu", "amin": "minimum_cpu"}    # torch's, in its error
 _BETA_SAID = []
 
 
@@ -378,6 +393,14 @@ def index_reduce(x, dim, index_, source, reduce, *, include_self=True):
     if reduce not in _INDEX_REDUCTIONS:
         raise RuntimeError(f"index_reduce(): Expected reduce to be one of prod, mean, amax or "
                            f"amin but got {reduce}.")
+    if x.dtype.is_complex and not include_self:     # torch's checks, in its order
+        raise DTypeNotImplemented(
+            f'"index_reduce_func_exclude_input_init" not implemented for '
+            f"'{dtypes.TORCH_NAMES[x._data.dtype]}': index_reduce(include_self=False) takes no "
+            f"complex values, as in torch; use include_self=True, or scatter_reduce")
+    refuse_complex_extremum("index_reduce", reduce, x._data.dtype, _EXTREMUM_KERNEL.get(reduce),
+                            '"prod" or "mean"')
+    refuse_complex_grad("index_reduce", x.dtype, x, source)
     d = _wrap_dim(dim, x.ndim, "index_reduce")
     if index_.ndim != 1 or index_.shape[0] != (source.shape[d] if source.ndim else 1):
         raise IndexError("index_reduce_(): Index should have dimension 1 and the same number "

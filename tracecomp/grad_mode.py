@@ -167,3 +167,16 @@ class inference_mode(no_grad):
             with inference_mode(inference):
                 return fn(*args, **kwargs)
         return wrapper
+
+
+def refuse_complex_grad(op, dtype, *inputs):
+    """torch has no derivative for some ops' complex results (scatter_reduce, index_reduce,
+    view_as_complex_copy) and refuses when the op runs, not at backward: the same here, in
+    torch's words followed by what to do. dtype: the result's (a tracecomp DType)."""
+    from .errors import AutogradError
+    grads = [t for t in inputs if getattr(t, "requires_grad", False)]
+    if grads and dtype.is_complex and state.enabled:
+        raise AutogradError(
+            f"{op} does not support automatic differentiation for outputs with complex dtype. "
+            f"(here {dtype}, from an input that requires grad; detach() it, run under "
+            f"no_grad(), or apply {op} to the real parts of torch.view_as_real)")

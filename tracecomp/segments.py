@@ -13,7 +13,8 @@ import numpy as np
 
 from .composite_shape import eager_values
 from .creation import full
-from .dtypes import np_kind
+from .dtypes import TORCH_NAMES, np_kind
+from .errors import DTypeNotImplemented
 from .grad_fn_names import named
 from .ops.public import public
 from .tensor import Tensor
@@ -47,6 +48,12 @@ def segment_reduce(data, reduce, *, lengths=None, indices=None, offsets=None, ax
                            f"got {reduce}")
     if indices is not None:
         raise RuntimeError("segment_reduce(): indices based reduction is not supported yet.")
+    if np_kind(data._data.dtype) != "f":     # torch's kernel is for floating point only
+        raise DTypeNotImplemented(
+            f'"_segment_reduce_cpu" not implemented for \'{TORCH_NAMES[data._data.dtype]}\': '
+            f"segment_reduce takes floating point data, as in torch; cast the data to a float "
+            f"dtype (for complex data, reduce the parts of torch.view_as_real) or use "
+            f"scatter_reduce")
     counts = _lengths(lengths, offsets)
     if axis != 0:
         raise RuntimeError(f"segment_reduce(): Expected axis to be the last dimension of "
@@ -56,9 +63,6 @@ def segment_reduce(data, reduce, *, lengths=None, indices=None, offsets=None, ax
                            "to data.size(lengths.dim()-1) when !unsafe.")
     how, empty = _REDUCTIONS[reduce]
     start = empty if initial is None else initial
-    if np_kind(data._data.dtype) != "f" and not np.isfinite(start):
-        info = np.iinfo(data._data.dtype)
-        start = info.min if start < 0 else info.max
     rest = tuple(data.shape[1:])
     segment = np.repeat(np.arange(counts.size), counts).reshape((-1,) + (1,) * len(rest))
     index = Tensor._make(np.broadcast_to(segment, (segment.shape[0],) + rest).copy())

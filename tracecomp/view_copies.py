@@ -7,7 +7,7 @@ one takes out= as torch's do. Also torch.detach, the function form of Tensor.det
 from . import composite as C
 from . import composite_shape as S
 from .grad_fn_names import named
-from .grad_mode import is_grad_enabled
+from .grad_mode import refuse_complex_grad
 from .ops import elementwise as ew
 from .ops.complex import view_as_complex, view_as_real
 from .ops.public import public
@@ -28,9 +28,7 @@ def _expand(input, size, *, implicit=False):  # noqa: A002
 
 def _as_complex(input):  # noqa: A002
     """torch has no derivative for view_as_complex_copy (its words)."""
-    if input.requires_grad and is_grad_enabled():
-        raise RuntimeError("view_as_complex_copy does not support automatic differentiation "
-                           "for outputs with complex dtype.")
+    refuse_complex_grad("view_as_complex_copy", input.dtype.to_complex(), input)
     return view_as_complex(input)
 
 

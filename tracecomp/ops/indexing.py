@@ -11,7 +11,7 @@ import numpy as np
 from .. import dtypes
 from ..dispatch import bind, needs
 from ..dtypes import np_kind
-from ..errors import IndexBoundsError, ShapeError, fmt_shape
+from ..errors import AutogradError, DTypeNotImplemented, IndexBoundsError, ShapeError, fmt_shape
 from ..tensor import Tensor
 from . import movement
 from .registry import defprim
@@ -322,6 +322,10 @@ def _fit_src(grad, src):
 def _scatter_reduce_vjp(g, out, base, index, src, dim, reduce, include_self):
     """amax/amin: the gradient is shared evenly among the elements equal to the result
     (torch's rule). prod: the product of the other elements of the group, zero-safe."""
+    if g.dtype.is_complex:      # scatter(reduce="multiply"): torch has no derivative either
+        raise AutogradError("scatter_reduce / scatter(reduce=...) has no derivative for complex "
+                            f"values (here {g.dtype}), as in torch; detach() the inputs or "
+                            "scatter the parts of torch.view_as_real")
     from ..creation import full
     from .elementwise import cast, where
     from .movement import slice as slice_
@@ -372,7 +376,27 @@ def _scatter_prod_vjp(g, out, base, index, src, full_src, dim, keep, zeros):
     return gb, None, gs
 
 
-scatter_reduce_p = defprim("scatter_reduce", _scatter_reduce_impl, _scatter_rule, same_dtype,
+def refuse_complex_extremum(op, reduce, np_dtype, kernel, valid):
+    """torch has no amax/amin kernel for complex values (they have no order): its error
+    (naming its kernel), then what is valid."""
+    if reduce in ("amax", "amin") and np_dtype.kind == "c":
+        raise DTypeNotImplemented(
+            f'"{kernel}" not implemented for \'{dtypes.TORCH_NAMES[np_dtype]}\': {op}(reduce='
+            f'"{reduce}") needs ordered values and complex numbers have none; for complex '
+            f"input reduce may be {valid}")
+
+
+def _scatter_reduce_dtype(base, *_, reduce, **__):
+    refuse_complex_extremum("scatter_reduce", reduce, base.dtype,
+                            f"scatter_gather_tensor_cpu_reduce_{reduce}", SCATTER_COMPLEX_VALID)
+    return base.dtype
+
+
+SCATTER_COMPLEX_VALID = '"sum", "prod" or "mean"'
+
+
+scatter_reduce_p = defprim("scatter_reduce", _scatter_reduce_impl, _scatter_rule,
+                           _scatter_reduce_dtype,
                            _scatter_reduce_vjp, ("index",), saves=(0, 1, 2, "out"))
 
 

@@ -1,0 +1,141 @@
+"""Complex gaps closed against torch: scatter_reduce / index_reduce / segment_reduce on
+complex values (every reduce, include_self both ways, eager and compiled), and where torch
+refuses (amax/amin, autograd of complex results, segment_reduce's complex data) the same
+refusal here, of the same class, naming the op, the dtype and what is valid.
+"""
+import numpy as np
+import pytest
+import torch
+
+import tracecomp as tc
+
+from helpers import assert_close, raised
+
+DTYPES = ("complex64", "complex128")
+# per dtype: (rtol, atol) of a value against torch's
+TOLERANCE = {"complex64": (2e-5, 2e-6), "complex128": (1e-12, 1e-13)}
+REDUCES = ("sum", "prod", "mean", "amax", "amin")
+INDEX = np.array([[0, 1, 0, 2, 2], [2, 2, 1, 0, 2], [0, 0, 1, 1, 2]])
+
+
+def _complex(shape, dtype, seed):
+    parts = np.random.default_rng(seed).uniform(-2.0, 2.0, shape + (2,))
+    return (parts[..., 0] + 1j * parts[..., 1]).astype(dtype)
+
+
+def _scatter_operands(lib, dtype, requires_grad=False):
+    x = lib.tensor(_complex((3, 5), dtype, 0), requires_grad=requires_grad)
+    src = lib.tensor(_complex((3, 5), dtype, 1), requires_grad=requires_grad)
+    return x, lib.tensor(INDEX), src
+
+
+def _scatter_reduce(lib, dtype, reduce, include_self, requires_grad=False):
+    x, index, src = _scatter_operands(lib, dtype, requires_grad)
+    return x.scatter_reduce(0, index, src, reduce, include_self=include_self)
+
+
+def _computed(reduce):
+    """torch computes sum, prod and mean of complex values; amax/amin it refuses."""
+    return reduce in ("sum", "prod", "mean")
+
+
+def _same_refusal(fn):
+    want, got = raised(torch, fn), raised(tc, fn)
+    assert isinstance(got, type(want)), f"tracecomp={got!r} | torch={want!r}"
+    return want, got
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("include_self", (True, False))
+@pytest.mark.parametrize("reduce", REDUCES)
+def test_scatter_reduce_eager(reduce, include_self, dtype):
+    fn = lambda lib: _scatter_reduce(lib, dtype, reduce, include_self)   # noqa: E731
+    if _computed(reduce):
+        assert_close(fn(tc), fn(torch), *TOLERANCE[dtype])
+        return
+    want, got = _same_refusal(fn)
+    assert str(want) in str(got)      # torch's words, then ours: what reduce is valid
+    for named in ("scatter_reduce", reduce, "complex", '"sum", "prod" or "mean"'):
+        assert named in str(got)
+
+
+@pytest.mark.parametrize("backend", ("llvm", "interp"))
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("include_self", (True, False))
+@pytest.mark.parametrize("reduce", REDUCES)
+def test_scatter_reduce_compiled(reduce, include_self, dtype, backend):
+    def f(x, index, src):
+        return x.scatter_reduce(0, index, src, reduce, include_self=include_self)
+    compiled = tc.compile(f, fullgraph=True, backend=backend)
+    if not _computed(reduce):
+        with pytest.raises(NotImplementedError, match=f"not implemented for 'Complex.*{reduce}"):
+            compiled(*_scatter_operands(tc, dtype))
+        return
+    got = compiled(*_scatter_operands(tc, dtype))
+    assert_close(got, f(*_scatter_operands(torch, dtype)), *TOLERANCE[dtype])
+    np.testing.assert_array_equal(got.numpy(), f(*_scatter_operands(tc, dtype)).numpy())
+
+
+@pytest.mark.parametrize("reduce", ("sum", "prod", "mean"))
+@pytest.mark.parametrize("which", ("self", "src", "both"))
+def test_scatter_reduce_refuses_complex_autograd_at_the_op(which, reduce):
+    """torch raises when the op runs (not at backward), whichever input requires grad."""
+    def fn(lib):
+        x, index, src = _scatter_operands(lib, "complex64")
+        x.requires_grad_(which in ("self", "both"))
+        src.requires_grad_(which in ("src", "both"))
+        return x.scatter_reduce(0, index, src, reduce)
+    want, got = _same_refusal(fn)
+    assert str(want) in str(got) and "complex64" in str(got)
+    with tc.no_grad(), torch.no_grad():      # without grad mode it computes
+        assert_close(fn(tc), fn(torch), *TOLERANCE["complex64"])
+
+
+def test_compiled_scatter_reduce_refuses_complex_autograd():
+    x, index, src = _scatter_operands(tc, "complex64", requires_grad=True)
+    f = tc.compile(lambda x, i, s: x.scatter_reduce(0, i, s, "prod"), fullgraph=True)
+    with pytest.raises(RuntimeError, match="scatter_reduce does not support automatic diff"):
+        f(x, index, src)
+
+
+def test_scatter_multiply_complex_backward_is_refused_clearly():
+    """scatter(reduce="multiply") has no derivative in torch (it fails at backward, for any
+    dtype); on complex values ours fails there too, saying so (it said "gt_cpu")."""
+    def fn(lib):
+        x, index, src = _scatter_operands(lib, "complex64", requires_grad=True)
+        x.scatter(0, index, src, reduce="multiply").abs().sum().backward()
+    with pytest.warns(UserWarning):
+        want = raised(torch, fn)
+    assert "derivative for aten::scatter is not implemented" in str(want)
+    with pytest.raises(RuntimeError, match="no derivative for complex values"):
+        fn(tc)
+
+
+@pytest.mark.filterwarnings("ignore:index_reduce.. is in beta")
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("include_self", (True, False))
+@pytest.mark.parametrize("reduce", ("prod", "mean", "amax", "amin"))
+def test_index_reduce(reduce, include_self, dtype):
+    def fn(lib, requires_grad=False):
+        x = lib.tensor(_complex((4, 3), dtype, 0), requires_grad=requires_grad)
+        source = lib.tensor(_complex((5, 3), dtype, 1), requires_grad=requires_grad)
+        return x.index_reduce(0, lib.tensor([0, 2, 0, 3, 2]), source, reduce,
+                              include_self=include_self)
+    if reduce in ("prod", "mean") and include_self:
+        assert_close(fn(tc), fn(torch), *TOLERANCE[dtype])
+        want, got = _same_refusal(lambda lib: fn(lib, True))
+        assert str(want) in str(got)
+        return
+    for requires_grad in (False, True):      # the dtype error comes first in torch
+        want, got = _same_refusal(lambda lib, rg=requires_grad: fn(lib, rg))
+        assert str(want) in str(got) and "index_reduce" in str(got)
+
+
+@pytest.mark.parametrize("dtype", ("complex64", "int64"))
+@pytest.mark.parametrize("reduce", ("sum", "mean", "max"))
+def test_segment_reduce_refuses_non_float_data(reduce, dtype):
+    def fn(lib):
+        data = lib.arange(8).to(getattr(lib, dtype))
+        return lib.segment_reduce(data, reduce, lengths=lib.tensor([3, 5]))
+    want, got = _same_refusal(fn)
+    assert str(want) in str(got) and "floating point" in str(got)
