@@ -5,7 +5,8 @@ each node's impl is called with its operands' arrays, the result is cast to the 
 dtype (the dtype rule is the authority, as in eager `bind`; a result of another shape is an
 IRError, the impl and the shape rule disagreeing), and every value is dropped
 right after its last use, so peak memory follows the graph's liveness. An error inside a
-node says which node (with its IR line and the user's source line).
+node says which node (with its IR line and the user's source line). Like native code, it
+raises no numpy floating-point warnings (0 / 0 is NaN without a word).
 """
 import numpy as np
 
@@ -32,10 +33,14 @@ def compile_graph(graph, updates=None):
 
     def run(arrays):
         env = {n: arrays[position[n]] for n in graph.inputs}
-        for node, free in steps:
-            env[node] = execute(node, env, names)
-            for i in free:
-                del env[i]
+        # numpy's floating-point warnings off, as native code and torch raise none: a rule
+        # that computes both sides of a where (complex division's Smith branches, ...)
+        # divides by zero in the side it drops, for inputs where nothing is exceptional
+        with np.errstate(all="ignore"):
+            for node, free in steps:
+                env[node] = execute(node, env, names)
+                for i in free:
+                    del env[i]
         return [env[o] for o in graph.outputs]
 
     return run
