@@ -33,8 +33,13 @@ LDLFactor = structseq("linalg_ldl_factor", ["LD", "pivots"])
 LDLFactorEx = structseq("linalg_ldl_factor_ex", ["LD", "pivots", "info"])
 
 
-def _float(x, op):
-    if x._data.dtype.kind != "f":
+def _float(x, op, takes_complex=False):
+    """x, refused unless floating point (or complex, for the ops written for it: torch takes
+    complex matrices everywhere, most of ours are written for reals)."""
+    if x._data.dtype.kind == "c" and not takes_complex:
+        raise DTypeError(f"{op}: tracecomp's linalg has no complex matrices yet (got "
+                         f"{x.dtype.name}); torch.linalg takes them")
+    if x._data.dtype.kind not in "fc":     # (bfloat16's numpy kind is "V": refused)
         raise DTypeError(f"{op}: Expected a floating point or complex tensor as input. Got "
                          f"{scalar_name(x._data.dtype)}")
     return x
@@ -245,7 +250,7 @@ def ormqr(input, tau, other, left=True, transpose=False):  # noqa: A002 - torch'
 
 # --- matrix functions and tensor forms ---------------------------------------------------------
 def matrix_exp(A):  # noqa: N803
-    return LU.matrix_exp(_float(A, "linalg.matrix_exp"))
+    return LU.matrix_exp(_float(A, "linalg.matrix_exp", takes_complex=True))
 
 
 def cond(A, p=None):  # noqa: N803

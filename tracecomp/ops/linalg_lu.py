@@ -233,22 +233,23 @@ def cholesky_info(a):
 
 # --- matrix exponential ---------------------------------------------------------------------
 def _expm_impl(a):
-    """scipy's Pade approximant with scaling and squaring, in float64 (torch's float32
-    kernel picks its degree for float32; float64 is at least as close to exp)"""
+    """scipy's Pade approximant with scaling and squaring, in float64 or complex128 (torch's
+    float32 kernel picks its degree for float32; float64 is at least as close to exp)"""
     import scipy.linalg  # (on first use: tests/eager/test_import_cost)
     if a.shape[-1] == 0:
         return np.array(a, copy=True)
-    return scipy.linalg.expm(a.astype(np.float64)).astype(a.dtype)
+    return scipy.linalg.expm(a.astype(np.promote_types(a.dtype, np.float64))).astype(a.dtype)
 
 
 def _expm_vjp(g, out, a):
     """torch's backward_analytic_function_of_a_matrix: the upper right block of
-    exp([[A^T, G], [0, A^T]])."""
+    exp([[A^H, G], [0, A^H]])."""
     from ..creation import full
+    from .elementwise import conj
     from .linalg_factor import _cols_from, _rows
     from .movement import concat
     n, last = a.shape[-1], a.ndim - 1
-    at = mT(a)
+    at = mT(conj(a) if a.dtype.is_complex else a)
     zero = full(tuple(a.shape), 0, dtype=a.dtype, device=a.device)
     big = concat([concat([at, g], last), concat([zero, at], last)], last - 1)
     return (_cols_from(_rows(matrix_exp(big), n), n),)
