@@ -19,6 +19,7 @@ from .dtypes import np_kind
 from .errors import DTypeNotImplemented
 from .ops import elementwise as ew
 from .ops import movement as mv
+from .ops import scan
 from .ops.complex import complex as make_complex
 from .tensor import Tensor
 from .torch_args import number_first
@@ -75,8 +76,13 @@ def exp2(x):
 
 
 def logaddexp(a, b):
-    """log(exp(a) + exp(b)) without overflow: max + log1p(exp(-|a - b|))."""
+    """log(exp(a) + exp(b)) without overflow: max + log1p(exp(-|a - b|)); complex values
+    by their own primitive (ops/scan.py)."""
     _require_tensor("logaddexp", "other", 2, b)
+    dtype = dtypes.result_type(a._data, b._data)
+    if dtype.kind == "c":
+        return scan.logaddexp_complex(*(x if x._data.dtype == dtype else ew.cast(x, dtype)
+                                        for x in (a, b)))
     _require_float("logaddexp", a, b)
     m = ew.maximum(a, b)
     out = m + ew.log1p(ew.exp(-ew.abs(a - b)))

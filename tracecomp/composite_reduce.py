@@ -62,8 +62,9 @@ def cumprod(x, dim, *, dtype=None):
 
 
 def logcumsumexp(x, dim):
-    if np_kind(x._data.dtype) != "f":
-        raise DTypeError(f"logcumsumexp(): expected a floating point input, got {x.dtype}")
+    if np_kind(x._data.dtype) not in "fc":
+        raise DTypeError(f"logcumsumexp(): expected a floating point or complex input, got "
+                         f"{x.dtype}")
     return scan.logcumsumexp(x, _scan_dim(x, dim, "logcumsumexp"))
 
 

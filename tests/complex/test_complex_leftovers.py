@@ -204,3 +204,94 @@ def test_linalg_complex_refusal_does_not_contradict_itself(op):
     Got ComplexFloat"; they say that tracecomp has no complex matrices for them yet"""
     with pytest.raises(RuntimeError, match=f"linalg.{op}: tracecomp's linalg has no complex"):
         getattr(tc.linalg, op)(tc.tensor(_complex((3, 3), "complex64", 0)))
+
+
+# --- logcumsumexp and logaddexp of complex values -----------------------------------------
+INF, NAN = float("inf"), float("nan")
+# torch's special cases: equal infinite real parts, NaN in either part, huge gaps
+SPECIAL = [0j, 1 + 2j, -3 + 0.5j, 1e3 + 1j, -1e3 - 2j, 80 + 3j, 1e30 + 0j, complex(-INF, 0),
+           complex(-INF, 2), complex(INF, 0), complex(INF, 1), complex(NAN, 0), complex(0, NAN),
+           complex(2, INF), 1e-8 + 1e-8j, -1e-8j]
+LOG_CASES = {
+    "logcumsumexp_dim0": lambda lib, a, b: lib.logcumsumexp(a, 0),
+    "logcumsumexp_dim1": lambda lib, a, b: lib.logcumsumexp(a, -1),
+    "logaddexp": lambda lib, a, b: lib.logaddexp(a, b),
+}
+
+
+def _run(fn, mode):
+    """fn eagerly, or compiled by the backend `mode` (a graph break fails)"""
+    return fn if mode == "eager" else tc.compile(fn, backend=mode, fullgraph=True)
+
+
+def _log_operands(dtype):
+    """parts of a few units, and large real parts (exp would overflow) and a -inf one"""
+    a, b = _complex((3, 6), dtype, 4) * 3, _complex((3, 6), dtype, 5)
+    a[0, 2], a[1, 0], a[2, 3], b[1, 4] = 400 + 1j, complex(-INF, 0), -300 - 2j, 95 - 1j
+    return a, b
+
+
+@pytest.mark.parametrize("mode", ("eager", "llvm", "interp"))
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", sorted(LOG_CASES))
+def test_log_sum_exp_complex(case, dtype, mode):
+    fn, (a, b) = LOG_CASES[case], _log_operands(dtype)
+    w = _complex((3, 6), dtype, 6)
+
+    def loss(lib, x, y, weights):
+        out = fn(lib, x, y)
+        return out, (out * weights).real.sum()
+    tx, ty = (torch.tensor(v, requires_grad=True) for v in (a, b))
+    want, want_loss = loss(torch, tx, ty, torch.tensor(w))
+    want_loss.backward()
+    x, y = (tc.tensor(v, requires_grad=True) for v in (a, b))
+    got, got_loss = _run(lambda *xs: loss(tc, *xs), mode)(x, y, tc.tensor(w))
+    got_loss.backward()
+    assert_close(got, want, *TOLERANCE[dtype])
+    for ours, theirs, name in ((x, tx, "a"), (y, ty, "b")):
+        if theirs.grad is not None:
+            assert_close(ours.grad, theirs.grad.resolve_conj(), *TOLERANCE[dtype],
+                         what=f"gradient of {name}")
+
+
+@pytest.mark.parametrize("mode", ("eager", "llvm"))
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_log_sum_exp_complex_special_values(dtype, mode):
+    """every pair of SPECIAL for logaddexp, and rows of them in shuffled orders for
+    logcumsumexp: torch's infinities and NaNs"""
+    grid = np.array(SPECIAL, dtype=dtype)
+    a, b = np.repeat(grid, grid.size), np.tile(grid, grid.size)
+    rows = np.stack([np.random.default_rng(k).permutation(grid) for k in range(20)])
+
+    def both(lib, a, b, rows):
+        return lib.logaddexp(a, b), lib.logcumsumexp(rows, 1)
+    got = _run(lambda *xs: both(tc, *xs), mode)(*map(tc.tensor, (a, b, rows)))
+    for ours, theirs in zip(got, both(torch, *map(torch.tensor, (a, b, rows)))):
+        assert_close(ours, theirs, *TOLERANCE[dtype])
+
+
+def test_logaddexp_complex_with_real_operand_promotes():
+    a, b = _log_operands("complex64")
+    assert_close(tc.logaddexp(tc.tensor(a), tc.tensor(b.real)),
+                 torch.logaddexp(torch.tensor(a), torch.tensor(b.real)), *TOLERANCE["complex64"])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_logaddexp2_refuses_complex_as_torch(dtype):
+    def fn(lib):
+        z = lib.tensor(_complex((3,), dtype, 0))
+        return lib.logaddexp2(z, z)
+    want, got = _same_refusal(fn)
+    assert str(want) in str(got)
+
+
+@pytest.mark.parametrize("mode", ("eager", "llvm"))
+@pytest.mark.parametrize("value", (1 + 2j, complex(NAN, 1), complex(-INF, 3)))
+def test_log_sum_exp_complex_zero_dim(value, mode):
+    """a 0-d logcumsumexp is its input (torch's), a 0-d logaddexp computes (numpy scalars
+    there once failed: 'attribute real of numpy.generic objects is not writable')"""
+    def both(lib, z, w):
+        return lib.logcumsumexp(z, 0), lib.logaddexp(z, w)
+    got = _run(lambda *xs: both(tc, *xs), mode)(tc.tensor(value), tc.tensor(2 + 0j))
+    for ours, theirs in zip(got, both(torch, torch.tensor(value), torch.tensor(2 + 0j))):
+        assert_close(ours, theirs, *TOLERANCE["complex64"])

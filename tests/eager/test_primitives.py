@@ -195,6 +195,7 @@ SAMPLES.update({
                   {"transform": "fft_c2r", "dims": (1,), "norm": "forward", "n": 4}),
     "on_complex": ((np.stack([MIXED, POS], -1),), {"primitive": "cumprod", "pairs": (True,),
                                                    "dim": 1}),
+    "logaddexp_complex": ((Z, Z[::-1] * 0.7), {}),
 })
 
 for _name, _prim in PRIMITIVES.items():

@@ -17,8 +17,8 @@ wrong number. Rules are written once per primitive, from the algebra of the part
     exp:   e^(a + bi) = e^a cos b + i e^a sin b
     abs:   hypot(a, b);  angle: atan2(b, a);  conj: a - bi
     fft:   numpy's FFT on views of the parts, a host step (fft_parts)
-    prod, cumprod, scatter_reduce, matrix_exp: the primitive's numpy impl on the parts
-                   viewed as complex, a host step (on_complex)
+    prod, cumprod, scatter_reduce, matrix_exp, logcumsumexp, logaddexp: the primitive's
+                   numpy impl on the parts viewed as complex, a host step (on_complex)
     gather, scatter_add, cumsum: the same primitive on the pairs, the index given a parts dim
 
 The pair and the arithmetic rules are in ops/complex_algebra.py, the elementwise math (sin,
@@ -214,7 +214,7 @@ RULES = {
     "reduce_sum": _on_pairs(_same),         # dims are non-negative: the parts dim is not one
     "cumsum": _cumsum, "gather": _gather, "scatter_add": _scatter_add,
     "reduce_prod": _host_step, "cumprod": _host_step, "scatter_reduce": _host_step,
-    "linalg_matrix_exp": _host_step,
+    "linalg_matrix_exp": _host_step, "logcumsumexp": _host_step, "logaddexp_complex": _host_step,
     "flip": _on_pairs(_same),
     "concat": _on_pairs(_same),
     "reshape": _on_pairs(lambda p, n: {"shape": tuple(p["shape"]) + (2,)}),

@@ -6,6 +6,7 @@ the primitives (ops/elementwise.py) name these as their impl.
     extremum   maximum/minimum: NaN from either side, the first operand on ties
     remainder  the divisor's sign, a zero keeping the dividend's
     log1p      complex: torch's (Kahan's), where numpy's is log(1 + z)
+    log_add_exp  log(exp(x) + exp(y)) of complex values (numpy's logaddexp is real only)
 """
 import numpy as np
 
@@ -74,6 +75,24 @@ def log1p(x):
 def _plus_real(z, c):
     """z + c for a real number c, the imaginary part untouched (its -0.0 too: numpy adds
     c + 0j, and -0.0 + 0.0 is +0.0)."""
-    out = z.copy()
+    out = np.array(z)       # (an array: a numpy scalar's parts are read-only)
     out.real += c
     return out
+
+
+def log_add_exp(x, y):
+    """log(exp(x) + exp(y)) for complex x, y: torch's _log_add_exp_helper (its complex
+    logaddexp, and the step of its logcumsumexp). The operand of smaller real part is lo:
+    log1p(exp(lo - hi)) + hi, which does not overflow. Where both real parts are the same
+    infinity: lo for -inf (exp of it is 0 at any angle), log(exp(lo) + exp(hi)) for +inf.
+    A NaN in either part of either operand gives NaN + NaN i."""
+    with np.errstate(all="ignore"):
+        x_first = x.real < y.real
+        lo, hi = np.where(x_first, x, y), np.where(x_first, y, x)
+        out = log1p(np.exp(lo - hi)) + hi
+        both_inf = ~np.isfinite(lo.real) & (lo.real == hi.real)
+        if both_inf.any():
+            inf = np.where(lo.real < 0, lo, np.log(np.exp(lo) + np.exp(hi)))
+            out = np.where(both_inf, inf, out)
+        out = np.where(np.isnan(x) | np.isnan(y), complex(np.nan, np.nan), out)
+    return out.astype(np.result_type(x, y), copy=False)

@@ -1,6 +1,7 @@
 """Scan primitives: running sum, product and log-sum-exp along one dim, and the running
 argmax/argmin that cummax/cummin take their values from (by gather, so the gradient goes to
-the index torch picks, as torch's own backward does).
+the index torch picks, as torch's own backward does). Also complex logaddexp, the step of
+complex logcumsumexp (torch's _log_add_exp_helper; real logaddexp is a composite).
 
 `reverse=True` scans from the end of the dim: it is the VJP of the forward scan, so no
 flip is needed in backward graphs. None of these has an llvm lowering: in compiled code
@@ -9,10 +10,12 @@ for the CPU each runs as one numpy step (the CUDA backend has kernels for them).
 import numpy as np
 
 from .. import dtypes
-from ..dispatch import bind
+from ..dispatch import bind, needs
 from ..dtypes import np_kind
 from ..errors import ShapeError, fmt_shape
+from . import numpy_impls
 from .registry import defprim
+from .rules import broadcast_rule, promote
 
 
 def _scan_rule(op):
@@ -78,10 +81,29 @@ def cumprod(x, dim):
 
 
 # --- logcumsumexp ------------------------------------------------------------------------
+def _logcumsumexp_impl(x, dim, reverse):
+    x = np.asarray(x)
+    if x.dtype.kind != "c" or x.ndim == 0:      # (torch gives a 0-d input back as it is)
+        return _accumulate(np.logaddexp, x, dim, reverse)
+    # torch's running value is complex128 for complex64 too (its CPU accumulate type):
+    # only the results are rounded
+    steps = np.moveaxis(x.astype(np.complex128), dim, 0)
+    steps = steps[::-1] if reverse else steps
+    out = np.empty_like(steps)
+    running = np.full(steps.shape[1:], complex(-np.inf, 0.0))
+    for i, step in enumerate(steps):
+        running = out[i] = numpy_impls.log_add_exp(step, running)
+    out = out[::-1] if reverse else out
+    return np.ascontiguousarray(np.moveaxis(out, 0, dim), dtype=x.dtype)
+
+
 def _logcumsumexp_vjp(g, out, x, dim, reverse):
-    """torch's rule (after TensorFlow's): the positive and negative parts of g are carried
-    in log space, so nothing overflows where exp(x) would."""
-    from .elementwise import abs, exp, log, where
+    """torch's rule (after TensorFlow's): g is carried in log space, so nothing overflows
+    where exp(x) would; a real g split into its positive and negative parts, a complex one
+    whole (its log, conjugated, and the result conjugated back)."""
+    from .elementwise import abs, conj, exp, log, where
+    if g.dtype.is_complex:
+        return (conj(exp(logcumsumexp(log(conj(g)) - out, dim, not reverse) + x)),)
     log_g = log(where(g == 0, 1.0, abs(g)))
     grads = []
     for part in (g > 0, g < 0):
@@ -90,14 +112,31 @@ def _logcumsumexp_vjp(g, out, x, dim, reverse):
     return (grads[0] - grads[1],)
 
 
-logcumsumexp_p = defprim("logcumsumexp",
-                         lambda x, dim, reverse: _accumulate(np.logaddexp, x, dim, reverse),
-                         _scan_rule("logcumsumexp"), lambda x, **_: x.dtype,
-                         _logcumsumexp_vjp, ("scan",), saves=(0, "out"))
+logcumsumexp_p = defprim("logcumsumexp", _logcumsumexp_impl, _scan_rule("logcumsumexp"),
+                         lambda x, **_: x.dtype, _logcumsumexp_vjp, ("scan",),
+                         saves=(0, "out"))
 
 
 def logcumsumexp(x, dim, reverse=False):
     return bind(logcumsumexp_p, x, dim=dim, reverse=bool(reverse))
+
+
+# --- logaddexp of complex values -----------------------------------------------------------
+def _logaddexp_complex_vjp(g, out, a, b):
+    """torch's: g / conj(1 + exp(b - a)) for a, the same with a and b swapped for b"""
+    from .elementwise import conj, exp
+    return (g / conj(1 + exp(b - a)) if needs(a) else None,
+            g / conj(1 + exp(a - b)) if needs(b) else None)
+
+
+logaddexp_complex_p = defprim("logaddexp_complex", numpy_impls.log_add_exp,
+                              broadcast_rule("logaddexp"), promote, _logaddexp_complex_vjp,
+                              saves=(0, 1))
+
+
+def logaddexp_complex(a, b):
+    """log(exp(a) + exp(b)) of complex tensors of one dtype"""
+    return bind(logaddexp_complex_p, a, b)
 
 
 # --- running argmax / argmin -------------------------------------------------------------
