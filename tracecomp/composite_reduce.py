@@ -21,6 +21,7 @@ from .ops import movement as mv
 from .ops import reduce as rd
 from .ops import scan
 from .ops.indexing import gather
+from .ops.rules import refuse_unordered
 from .ops.sort import argsort
 from .return_types import structseq
 from .tensor import Tensor, _wrap_dim
@@ -70,6 +71,8 @@ def logcumsumexp(x, dim):
 
 def _cum_extremum(arg, name):
     def op(x, dim):
+        refuse_unordered(x._data.dtype, f"{name}_cpu", f"{name}()",
+                         "take it of the real part or of abs()")
         d = _scan_dim(x, dim, name)
         idx = arg(x, d)
         values = gather(x, d, idx) if x.ndim else ew.clone(x)
@@ -85,15 +88,23 @@ cummin = _cum_extremum(scan.cumargmin, "cummin")
 # --- NaN-aware reductions --------------------------------------------------------------
 def nansum(x, dim=None, keepdim=False, *, dtype=None):
     x = _cast_first(x, dtype)
-    if x._data.dtype.kind == "c":
-        raise DTypeError("nansum on CPU does not support complex inputs")
+    _refuse_complex_nan_sum(x, "nansum")
     if np_kind(x._data.dtype) == "f":
         x = ew.where(ew.isnan(x), 0.0, x)
     return C.sum(x, dim, keepdim)
 
 
+def _refuse_complex_nan_sum(x, op):
+    """torch's nansum (which nanmean calls) takes no complex input: its words, then ours"""
+    if x._data.dtype.kind == "c":
+        raise DTypeError(f"nansum on CPU does not support complex inputs ({op} of a "
+                         f"{x.dtype.name} tensor; take it of the parts of torch.view_as_real, "
+                         f"or use {op[3:]}() where there is no NaN)")
+
+
 def nanmean(x, dim=None, keepdim=False, *, dtype=None):
     x = _cast_first(x, dtype)
+    _refuse_complex_nan_sum(x, "nanmean")
     if np_kind(x._data.dtype) != "f":
         raise DTypeError(f"nanmean(): expected input to have floating point or complex dtype "
                          f"but got {x.dtype.name}")

@@ -27,7 +27,9 @@ NAMES = {"FloatTensor": dtypes.float32, "DoubleTensor": dtypes.float64,
          "HalfTensor": dtypes.float16, "ByteTensor": dtypes.uint8, "CharTensor": dtypes.int8,
          "ShortTensor": dtypes.int16, "IntTensor": dtypes.int32, "LongTensor": dtypes.int64,
          "BoolTensor": dtypes.bool_, "BFloat16Tensor": dtypes.bfloat16}
-_BY_DTYPE = {d.np: name for name, d in NAMES.items()}
+# x.type()'s names: complex tensors have one, though torch has no legacy class for them
+_BY_DTYPE = {d.np: name for name, d in NAMES.items()} | {
+    dtypes.complex64.np: "ComplexFloatTensor", dtypes.complex128.np: "ComplexDoubleTensor"}
 
 
 class LegacyTensorType(type):

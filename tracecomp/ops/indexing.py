@@ -11,11 +11,11 @@ import numpy as np
 from .. import dtypes
 from ..dispatch import bind, needs
 from ..dtypes import np_kind
-from ..errors import AutogradError, DTypeNotImplemented, IndexBoundsError, ShapeError, fmt_shape
+from ..errors import AutogradError, IndexBoundsError, ShapeError, fmt_shape
 from ..tensor import Tensor
 from . import movement
 from .registry import defprim
-from .rules import same_dtype
+from .rules import refuse_unordered, same_dtype
 
 # --- a guard: index values checked when the op runs (eagerly or in a compiled graph) ------
 ERRORS = {"IndexError": IndexError, "RuntimeError": RuntimeError}
@@ -377,13 +377,10 @@ def _scatter_prod_vjp(g, out, base, index, src, full_src, dim, keep, zeros):
 
 
 def refuse_complex_extremum(op, reduce, np_dtype, kernel, valid):
-    """torch has no amax/amin kernel for complex values (they have no order): its error
-    (naming its kernel), then what is valid."""
-    if reduce in ("amax", "amin") and np_dtype.kind == "c":
-        raise DTypeNotImplemented(
-            f'"{kernel}" not implemented for \'{dtypes.TORCH_NAMES[np_dtype]}\': {op}(reduce='
-            f'"{reduce}") needs ordered values and complex numbers have none; for complex '
-            f"input reduce may be {valid}")
+    """amax/amin of complex values: torch's refusal (its kernel named), then what is valid."""
+    if reduce in ("amax", "amin"):
+        refuse_unordered(np_dtype, kernel, f'{op}(reduce="{reduce}")',
+                         f"for complex input reduce may be {valid}")
 
 
 def _scatter_reduce_dtype(base, *_, reduce, **__):

@@ -134,6 +134,15 @@ def real_same(message):
     return dtype
 
 
+def refuse_unordered(np_dtype, kernel, call, instead):
+    """torch has no kernel that orders complex values (scatter_reduce's amax, cummax, ...):
+    its error for a complex dtype (naming its kernel), then why, and what to use instead."""
+    if np.dtype(np_dtype).kind == "c":
+        raise DTypeNotImplemented(
+            f'"{kernel}" not implemented for \'{dtypes.TORCH_NAMES[np.dtype(np_dtype)]}\': '
+            f"{call} needs ordered values and complex numbers have none; {instead}")
+
+
 def no_kernel(name):
     """torch's message for an op with no complex kernel: "lt_cpu" not implemented for ..."""
     return f'"{name}" not implemented for \'{{name}}\''
