@@ -60,6 +60,7 @@ from .outside_numbers import CallChanges, OutsideNumbers, StandIns
 from .outside_tensors import outside_reads
 from .pipeline import PassRecord, run_passes, simplify_pipeline
 from .placement import backend_for
+from .result_objects import refuse_traced_statics
 from .run_artifact import execute, execute_on
 from .scheduler_steps import Deferral, reach, step_after
 from .signature import (
@@ -159,6 +160,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                         raise numbers.failed() from exc
                 watch.check_outside(holders, tracer)
                 out_tensors, out_statics, out_structure = flatten(result, objects=True)
+                refuse_traced_statics(out_statics)
                 statics = [v for _, v in out_statics]
                 fed.check(statics)
                 deferral.check(statics)
