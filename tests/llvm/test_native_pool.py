@@ -83,6 +83,40 @@ def test_a_job_after_the_workers_went_to_sleep_is_still_taken():
         pool.close()
 
 
+def test_the_poll_lasts_poll_seconds_of_this_cpus_pause():
+    """The worker's poll counts `pause`s, whose length differs by CPU (~25 ns on Zen 4, 9.5
+    on an Intel Xeon): the pool times them once and polls for POLL_SECONDS."""
+    assert native_pool.spins_for(25e-9) == 8000
+    assert native_pool.spins_for(1e-8) == 20000
+    assert native_pool.spins_for(0.0) == native_pool.SPIN_RANGE[1]
+    assert native_pool.spins_for(1.0) == native_pool.SPIN_RANGE[0]
+
+
+@needs_pool
+def test_the_pool_keeps_the_timed_poll_in_its_state(monkeypatch):
+    """poll_spins takes the fastest of its timed rounds (a clock reading 2000 pauses as
+    40, 20 and 30 us: 10 ns each), and a new pool's state holds that count."""
+    ticks = iter([0.0, 40e-6, 1.0, 1.0 + 20e-6, 2.0, 2.0 + 30e-6] * 2)
+    monkeypatch.setattr(native_pool, "_SPINS", [])
+    monkeypatch.setattr(native_pool, "PAUSES_TIMED", 2000)
+    monkeypatch.setattr(native_pool.time, "perf_counter", lambda: next(ticks))
+    assert native_pool.poll_spins() == native_pool.spins_for(1e-8) == 20000
+    monkeypatch.undo()
+    monkeypatch.setattr(native_pool, "_SPINS", [12345])
+    pool = native_pool.NativePool()
+    try:
+        assert ctypes.c_int64.from_address(pool.state + native_pool.SPINS).value == 12345
+        lib, address = counting_kernel()
+        out = np.zeros(64, np.int64)
+        slots = (ctypes.c_void_p * 1)(out.ctypes.data)
+        pool.grow(1)
+        for _ in range(3):
+            pool.run(address, ctypes.addressof(slots), 64, 8)
+        np.testing.assert_array_equal(out, np.full(64, 3))
+    finally:
+        pool.close()
+
+
 @pytest.fixture
 def split_products(monkeypatch):
     monkeypatch.setattr(parallel, "SPLIT_WORK", 1)

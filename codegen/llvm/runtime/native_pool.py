@@ -16,15 +16,21 @@ thread, or the whole range on the caller below 2 parts): parallel.Pool.run calls
 does a graph's run of native steps from native code (lower/entry.py, split_address()).
 
 Each worker is a Python thread that calls `tc_pool_worker(state)` once, through ctypes (so
-without the GIL), and stays in it: it polls the job word for POLL_SPINS `pause`s after
-each piece (a split that follows within ~200 us finds it awake), then sleeps on a futex
-until the next job. ~200 us covers the Python between a training step's splits: the step's
-return and the next call, compile(model)'s eager loss and the autograd bridge. With ~100
-us the first split of each step found the worker asleep and waited ~25 us for the futex
-wake (znver4, alternating runs, medians: MLP whole step 579/590/570 -> 552/556 us,
-compile(model) step 760 -> 713/721 us; 300 and 500 us gained nothing more). That bounded
-poll is the difference from a BLAS's workers, which spin for ~0.1 s after every product,
-CPU time a VM is then short of (parallel.py's docstring).
+without the GIL), and stays in it: it polls the job word for POLL_SECONDS after each piece
+(a split that follows within ~200 us finds it awake), then sleeps on a futex until the next
+job. ~200 us covers the Python between a training step's splits: the step's return and the
+next call, compile(model)'s eager loss and the autograd bridge. With ~100 us the first split
+of each step found the worker asleep and waited ~25 us for the futex wake (znver4,
+alternating runs, medians: MLP whole step 579/590/570 -> 552/556 us, compile(model) step
+760 -> 713/721 us; 300 and 500 us gained nothing more). That bounded poll is the difference
+from a BLAS's workers, which spin for ~0.1 s after every product, CPU time a VM is then
+short of (parallel.py's docstring).
+The poll counts `pause` instructions, whose length differs by CPU: 8000 of them took ~200
+us on Zen 4 but 76 us on an Intel Xeon with AVX-512 (9.5 ns each), where the worker then
+slept between compile(model)'s calls (MLP 784-256-256-10 B=64, alternating runs: backward
+350/380 -> 314/313 us, the step 738/815 -> 715/700 us with a 24000-pause poll). So the pool
+times `pause` once per process (`poll_spins`, ~0.1 ms) and keeps the count that lasts
+POLL_SECONDS in the state block (SPINS), where the worker and the waiting caller read it.
 
 The job (`tc_pool_run`, called by the thread that runs the graph): the callee, its slots, n
 and the number of pieces are written, then one 64-bit *ticket* word, (end << 32) | front,
@@ -58,6 +64,7 @@ import os
 import platform
 import sys
 import threading
+import time
 
 import numpy as np
 from llvmlite import ir
@@ -65,11 +72,13 @@ from llvmlite import ir
 from . import cache
 
 PIECES_PER_THREAD = 4      # a split's pieces per thread, claimed as they go (parallel.py)
-POLL_SPINS = 8000           # `pause`s after a piece before sleeping: ~200 us on Zen 4
+POLL_SECONDS = 200e-6       # a worker's poll after a piece before it sleeps
+PAUSES_TIMED = 2000         # `pause`s per timing round of poll_spins, of 5
+SPIN_RANGE = (1000, 1 << 20)    # pauses a poll may count, whatever the timing said
 SYS_FUTEX, FUTEX_WAIT, FUTEX_WAKE = 202, 128, 129     # x86-64 Linux; *_PRIVATE ops
 # byte offsets in the state block: the words threads write often sit on lines of their own
-TICKET, DONE, WAKE, SLEEPERS, FN, SLOTS, N, STOP, PIECES = \
-    0, 64, 128, 132, 192, 200, 208, 216, 224
+TICKET, DONE, WAKE, SLEEPERS, FN, SLOTS, N, STOP, PIECES, SPINS = \
+    0, 64, 128, 132, 192, 200, 208, 216, 224, 232
 STATE_BYTES = 256
 
 I32, I64, PTR = ir.IntType(32), ir.IntType(64), ir.PointerType()
@@ -97,6 +106,7 @@ class NativePool:
         self._block = np.zeros(STATE_BYTES // 8 + 8, np.int64)     # +8: room to align
         base = self._block.ctypes.data
         self.state = base + (-base) % 64
+        ctypes.c_int64.from_address(self.state + SPINS).value = poll_spins()
         self._worker = self.library.cfunc("tc_pool_worker", None, ctypes.c_void_p)
         self._run = self.library.cfunc("tc_pool_run", None, ctypes.c_void_p, ctypes.c_void_p,
                                        ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
@@ -143,6 +153,29 @@ class NativePool:
 
 
 _LIBRARY = []
+_SPINS = []     # poll_spins's answer, once per process
+
+
+def poll_spins():
+    """The `pause`s that last POLL_SECONDS on this CPU: timed once per process, the fastest
+    of 5 rounds of PAUSES_TIMED (another thread only ever lengthens a round), within
+    SPIN_RANGE."""
+    if not _SPINS:
+        pause = library().cfunc("tc_pool_pause", None, ctypes.c_int64)
+        pause(PAUSES_TIMED // 4)        # warm: the code and the timer
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            pause(PAUSES_TIMED)
+            best = min(best, time.perf_counter() - start)
+        _SPINS.append(spins_for(best / PAUSES_TIMED))
+    return _SPINS[0]
+
+
+def spins_for(pause_seconds):
+    """How many pauses of `pause_seconds` each make a poll of POLL_SECONDS."""
+    low, high = SPIN_RANGE
+    return min(high, max(low, round(POLL_SECONDS / max(pause_seconds, 1e-12))))
 
 
 def split_address():
@@ -161,10 +194,11 @@ def library():
             module = ir.Module("tracecomp_native_pool")
             _emit_worker(module)
             _emit_split(module, _emit_run(module))
+            _emit_pause(module)
             return module
         _LIBRARY.append(cache.compile_recipe(
             f"native pool: {cache.files_fingerprint([__file__])}", emit,
-            ["tc_pool_worker", "tc_pool_run", "tc_pool_split"]))
+            ["tc_pool_worker", "tc_pool_run", "tc_pool_split", "tc_pool_pause"]))
     return _LIBRARY[0]
 
 
@@ -247,7 +281,8 @@ def _emit_worker(module):
     b.cbranch(b.icmp_unsigned("!=", stop, ir.Constant(I64, 0)), done, spin)
     b.position_at_end(spin)
     b.store(b.add(spins, ir.Constant(I64, 1)), counter)
-    with b.if_then(b.icmp_unsigned("<", spins, ir.Constant(I64, POLL_SPINS))):
+    limit = b.load(_at(b, state, SPINS), typ=I64)
+    with b.if_then(b.icmp_unsigned("<", spins, limit)):
         b.call(pause, [])
         b.branch(poll)
     b.branch(sleep)
@@ -306,7 +341,8 @@ def _emit_run(module):
     b.position_at_end(again)
     spins = b.load(counter, typ=I64)
     b.store(b.add(spins, ir.Constant(I64, 1)), counter)
-    with b.if_else(b.icmp_unsigned("<", spins, ir.Constant(I64, POLL_SPINS))) as (near, far):
+    limit = b.load(_at(b, state, SPINS), typ=I64)
+    with b.if_else(b.icmp_unsigned("<", spins, limit)) as (near, far):
         with near:
             b.call(pause, [])
         with far:           # a worker that runs late (a busy or descheduled vCPU)
@@ -338,4 +374,23 @@ def _emit_split(module, run):
                          b.select(b.icmp_signed("<", count, n), count, n)])
         with whole:
             b.call(fn, [slots, ir.Constant(I64, 0), n])
+    b.ret_void()
+
+
+def _emit_pause(module):
+    """void tc_pool_pause(i64 n): n `pause` instructions, which poll_spins times."""
+    pause, _, _ = _declarations(module)
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64]), "tc_pool_pause")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    head, body, end = (fn.append_basic_block(name) for name in ("head", "body", "end"))
+    b.branch(head)
+    b.position_at_end(head)
+    i = b.phi(I64)
+    i.add_incoming(ir.Constant(I64, 0), fn.entry_basic_block)
+    b.cbranch(b.icmp_unsigned("<", i, fn.args[0]), body, end)
+    b.position_at_end(body)
+    b.call(pause, [])
+    i.add_incoming(b.add(i, ir.Constant(I64, 1)), body)
+    b.branch(head)
+    b.position_at_end(end)
     b.ret_void()
