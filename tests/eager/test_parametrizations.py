@@ -28,10 +28,10 @@ def _twins(layer, apply):
     return with_torch_weights(model, ref), ref     # _u and _v too: the same start
 
 
-def _run(model, ref, layer):
+def _run(model, ref, layer, rtol=1e-4, atol=1e-5):
     """One forward and backward of both; the outputs and every gradient compared."""
     x = RNG.standard_normal(LAYERS[layer][1]).astype(np.float32)
-    assert_same_square_loss_step(model, ref, x)
+    assert_same_square_loss_step(model, ref, x, rtol, atol)
 
 
 def _same_buffers(model, ref):
@@ -78,14 +78,17 @@ def test_spectral_norm_trains_u_and_v_in_place_as_torch(layer, n_power_iteration
          "parametrizations.weight.0._v"]
     assert repr(model) == repr(ref)
     u = model.parametrizations.weight[0]._u
-    for _ in range(2):      # each forward in training mode: n steps of power iteration
-        _run(model, ref, layer)
+    # each forward in training mode: n steps of power iteration, whose float32 rounding
+    # differs from torch's conv (oneDNN's AVX-512 sums on an Intel Xeon put one weight
+    # gradient of 54 2.2e-4 apart, relative, after 3 iterations)
+    for _ in range(2):
+        _run(model, ref, layer, rtol=1e-3, atol=1e-4)
         _same_buffers(model, ref)
     assert model.parametrizations.weight[0]._u is u     # updated in place (torch's out=)
     before = u.numpy().copy()
     model.eval()
     ref.eval()
-    _run(model, ref, layer)
+    _run(model, ref, layer, rtol=1e-3, atol=1e-4)
     assert np.array_equal(u.numpy(), before)            # eval: no iteration
     _same_buffers(model, ref)
 
