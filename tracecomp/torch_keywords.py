@@ -11,7 +11,7 @@ that position. A call with no keywords goes straight to `fn`.
 TORCH_NAMES lists, per function, torch's names of its positional arguments in order (from
 torch's signatures), for the functions whose own names differ; `install` wraps the torch
 namespace's functions, and the Tensor methods that are the same function (torch's method
-takes the same names, `self` in place of `input`).
+takes the same names, `self` in place of `input`, but where METHOD_NAMES says otherwise).
 """
 import functools
 import inspect
@@ -62,6 +62,10 @@ TORCH_NAMES = {
     "unsqueeze": ("input",), "var": ("input",), "var_mean": ("input",),
     "xlogy": ("input", "other"), "zeros_like": ("input",),
 }
+# the Tensor methods whose torch names differ from the function's past `self`:
+# torch.split(tensor, split_size_or_sections) but x.split(split_size) (mamba-minimal's
+# `x.split(split_size=[d, d], dim=-1)`)
+METHOD_NAMES = {"split": ("self", "split_size")}
 
 
 def torch_named(fn, names):
@@ -111,5 +115,6 @@ def install(namespace, tensor_class):
         # takes no out=: torch's neither)
         method = tensor_class.__dict__.get(name)
         if method is fn or method is getattr(fn, "__wrapped__", None):
-            setattr(tensor_class, name, torch_named(method, ("self",) + names[1:]))
+            setattr(tensor_class, name, torch_named(
+                method, METHOD_NAMES.get(name, ("self",) + names[1:])))
         namespace[name] = wrapped
