@@ -422,7 +422,7 @@ class Tensor:
         return bool(self._scalar("Boolean value"))
 
     def __float__(self):
-        if self._requires_grad:
+        if self._requires_grad and _grad.enabled:
             _warn_scalar_with_grad()
         return float(self._scalar("float()"))
 
@@ -430,7 +430,7 @@ class Tensor:
         return int(self._scalar("int()"))
 
     def __complex__(self):
-        if self._requires_grad:
+        if self._requires_grad and _grad.enabled:
             _warn_scalar_with_grad()
         return complex(self._scalar("complex()"))
 
@@ -582,7 +582,8 @@ _SCALAR_WARNED = [False]
 
 def _warn_scalar_with_grad():
     """torch's warning, once per process, on float() or complex() of a tensor that requires
-    grad (not int(), bool() or item()): the number is off the tape."""
+    grad (not int(), bool() or item()) while grad mode is on (not under no_grad: LBFGS's
+    step reads its closure's loss so): the number is off the tape."""
     if not _SCALAR_WARNED[0]:
         _SCALAR_WARNED[0] = True
         import warnings
