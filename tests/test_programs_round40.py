@@ -17,6 +17,23 @@ outputs to 1e-5 relative):
   no_grad step printed torch's requires_grad warning, which torch gives only with grad
   mode on; fixed. Its 20 line-search evaluations per step agree in float64 (1e-12); in
   float32 they drift to 6e-4 by step 3, as torch's own float32 run drifts from float64.
+- meta-llama/llama3 model.py at a tiny config (fairscale's parallel layers as nn.Linear and
+  nn.Embedding, .cuda() dropped): generation.py's generate() with greedy decoding, the
+  KV cache written in place under inference_mode, complex RoPE (polar, view_as_complex),
+  GQA repeat_kv, logprobs by cross_entropy(reduction="none", ignore_index), torch.isin:
+  agrees, eager and compile(model) (one compile per start_pos, as it warns). Trained
+  (inference_mode removed): the cache's in-place writes carry the last step's graph, so a
+  second backward stops "backward through the graph a second time" in torch and in
+  tracecomp alike; with the caches detached per step it agrees under AdamW.
+- openai/spinningup pytorch vpg, ppo, ddpg, td3, sac run whole (gym, MPI and the logger
+  shimmed, a deterministic toy env, Box and Discrete actions, sample/rsample/randn_like
+  drawn from one numpy stream in both libraries): every logged value agrees (PPO's
+  initial LossPi and VPG's first KL are rounding noise, 1e-8, in both), eager and with
+  the actor and critics compiled. SAC compiled drew its noise from a numpy Generator
+  inside the traced actor: the trace kept the first draws as constants, every later
+  call silently reused them (torch.compile draws anew). A numpy Generator or
+  RandomState the code reaches now refuses the trace as np.random's global state did
+  (a graph break; value_reads.numpy_streams).
 """
 import numpy as np
 import pytest
@@ -91,3 +108,48 @@ def test_float_of_a_tensor_requiring_grad_under_no_grad_does_not_warn():
         logs[lib] = out.stdout
     assert "float ['Converting a tensor with requires_grad=True" in logs["torch"]
     assert logs["tracecomp"] == logs["torch"]
+
+
+# --- a numpy Generator drawn from inside compiled code ------------------------------------
+class _NoisyActor:
+    """An actor adding exploration noise from its own numpy Generator inside forward
+    (spinningup-style noise, drawn where the model runs)."""
+
+    @staticmethod
+    def build(lib, rng, where):
+        holder = {"rng": rng}
+
+        class Actor(lib.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.mu = lib.nn.Linear(3, 2)
+                if where == "attribute":
+                    self.rng = rng
+
+            def forward(self, obs):
+                g = self.rng if where == "attribute" else holder["rng"]
+                eps = g.standard_normal((obs.shape[0], 2)).astype(np.float32)
+                return lib.tanh(self.mu(obs)) + 0.1 * lib.tensor(eps)
+        actor = Actor()
+        with lib.no_grad():
+            actor.mu.weight.copy_(lib.tensor(np.linspace(-1, 1, 6).reshape(2, 3)))
+            actor.mu.bias.fill_(0.1)
+        return actor
+
+
+@pytest.mark.parametrize("where", ["attribute", "closure"])
+@pytest.mark.parametrize("stream", [np.random.default_rng, np.random.RandomState])
+def test_numpy_generator_draws_in_compiled_code_are_new_each_call(where, stream):
+    """A numpy Generator or RandomState the compiled code draws from was traced once: its
+    draws were constants of the graph, the same on every call (torch.compile draws anew).
+    Now it is a graph break, as np.random's global state was, and the generator is put
+    back after the trace, so the draws are the eager run's."""
+    obs = np.linspace(-1, 1, 6).reshape(2, 3).astype(np.float32)
+    want = _NoisyActor.build(torch, stream(7), where)
+    want = [want(torch.tensor(obs)) for _ in range(3)]
+    actor = tc.compile(_NoisyActor.build(tc, stream(7), where))
+    with pytest.warns(UserWarning, match=r"drew random numbers from a numpy " +
+                      ("Generator" if stream is np.random.default_rng else "RandomState")):
+        got = [actor(tc.tensor(obs)) for _ in range(3)]
+    for g, w in zip(got, want):
+        assert_close(g, w)

@@ -79,7 +79,7 @@ from .signature import (
 )
 from .state_call import StateCall
 from .trace_warnings import function_name as _name
-from .value_reads import PythonRandom, ReadWatch, plain_classes
+from .value_reads import PythonRandom, ReadWatch, numpy_streams, plain_classes
 
 RECOMPILE_LIMIT = _dynamo.RECOMPILE_LIMIT     # (torch._dynamo.config's default)
 # lookups in one call: a cached version found stale, a second one (compiled without
@@ -145,7 +145,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 reached = kept_values.places(fn, args[0], roots, args[1])   # what it reaches
                 names_before = Bindings(fn) if getattr(fn, "__code__", None) else None
                 stores = undo.watch = KeptWatch(reached, stand_ins)
-                with compile_state.GradWatch() as watch, PythonRandom(), \
+                streams = numpy_streams(fn, roots, reached)
+                with compile_state.GradWatch() as watch, PythonRandom(streams), \
                         ReadWatch(plain_classes(reached), attributes) as values, \
                         number_functions.patched():
                     try:

@@ -27,8 +27,9 @@ torch.compile guards the attributes and globals it reads:
     (one level: `def norm(x): return x / TEMP`), that hold such a value, compared on
     every call (the fast paths compare their bindings already).
 
-Random numbers drawn from Python's `random` module or numpy's global state while tracing are
-refused (`PythonRandom`): the graph would hold the trace's draws.
+Random numbers drawn from Python's `random` module, numpy's global state or a numpy Generator
+the code reaches (`rng = np.random.default_rng()`, `self.rng`) while tracing are refused
+(`PythonRandom`): the graph would hold the trace's draws.
 
 A value that changed makes the call compile again (driver.CompiledFunction._call_once),
 the reason naming it: `attribute temperature of M: 1.0 -> 2.0`. A number seen to change
@@ -38,6 +39,7 @@ stay the very dict (`tables`), the one it is fed from. Values reached otherwise
 (an object deeper inside, the global of a helper's helper) are not seen: pass them as
 arguments, where a number that changes is fed as an input (number_args.py).
 """
+import itertools
 import random
 import threading
 from contextlib import contextmanager
@@ -201,27 +203,81 @@ class ReadWatch:
         return Guards(reads, bindings)
 
 
+_NUMPY_STREAMS = (np.random.Generator, np.random.RandomState)
+
+
+def numpy_streams(fn, modules, reached):
+    """{id: (what, stream)} of the numpy Generators and RandomStates the traced code can
+    reach by name: what fn reaches (kept_values.places: its arguments, closure, globals,
+    bound object), the global names and closure variables of the functions a trace runs
+    (traced_functions), the attributes of its modules (`self.rng`), and one level inside
+    each of those (a config's `cfg.rng`, a list holding one: its first MAX_ITEMS)."""
+    found = {}
+    values = [(" ".join(map(str, where)), v) for where, v in reached]
+    values += [(name, v) for f in traced_functions(fn, modules)
+               for _, _, name, v in named_values(f)]
+    values += [(f"{type(m).__name__}.{name}", v) for root in modules
+               for m in root.modules() for name, v in _instance_dict(m).items()]
+    for what, v in values:
+        inner = v.items() if type(v) is dict else enumerate(v) if type(v) in (list, tuple) \
+            else () if isinstance(v, (Module, type)) or callable(v) else \
+            _instance_dict(v).items()
+        inner = itertools.islice(inner, MAX_ITEMS)     # not a whole dataset's list
+        for what_, stream in [(what, v), *((f"{what}.{k}", w) for k, w in inner)]:
+            if isinstance(stream, _NUMPY_STREAMS):
+                found.setdefault(id(stream), (what_, stream))
+    return found
+
+
+def _stream_state(stream):
+    if isinstance(stream, np.random.Generator):
+        return stream.bit_generator.state
+    return stream.get_state()
+
+
+def _same_state(a, b):
+    """Two states of one stream: a Generator's is a dict of numbers, a RandomState's a
+    tuple holding its key array."""
+    if type(a) is dict:
+        return a == b
+    return all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
 class PythonRandom:
-    """Refuses a trace that drew numbers from Python's `random` module or numpy's global
-    random state: the graph would hold those draws, the same on every call, where the code
-    run eagerly draws new ones (tensor random ops are traced: they draw anew each call)."""
+    """Refuses a trace that drew numbers from Python's `random` module, numpy's global
+    random state or a numpy Generator or RandomState the code reaches (numpy_streams): the
+    graph would hold those draws, the same on every call, where the code run eagerly draws
+    new ones (tensor random ops are traced: they draw anew each call)."""
+
+    def __init__(self, streams=None):
+        self.streams = list((streams or {}).values())
 
     def __enter__(self):
         self.states = random.getstate(), np.random.get_state()
+        self.stream_states = [_stream_state(s) for _, s in self.streams]
         return self
 
     def __exit__(self, kind, *_):
         drew_random = random.getstate() != self.states[0]
         drew_numpy = not np.array_equal(np.random.get_state()[1], self.states[1][1])
-        # put both streams back whatever happened: a trace that fails (fallback='eager'
+        drew = [(what, s) for (what, s), before in zip(self.streams, self.stream_states)
+                if not _same_state(_stream_state(s), before)]
+        # put every stream back whatever happened: a trace that fails (fallback='eager'
         # then runs the call eagerly) or is refused must not use up the program's draws
         # (seq2seq's teacher forcing flipped other coins than the uncompiled run)
         random.setstate(self.states[0])
         np.random.set_state(self.states[1])
-        if kind is None and (drew_random or drew_numpy):
-            which = "random module" if drew_random else "np.random"
+        for (_, s), before in zip(self.streams, self.stream_states):
+            if isinstance(s, np.random.Generator):
+                s.bit_generator.state = before
+            else:
+                s.set_state(before)
+        if kind is None and (drew_random or drew_numpy or drew):
+            which = "Python's random module" if drew_random else "Python's np.random" \
+                if drew_numpy else \
+                f"a numpy {type(drew[0][1]).__name__} ({', '.join(w for w, _ in drew)})"
             raise TraceError(
-                f"compiled code drew random numbers from Python's {which}: it is traced "
+                f"compiled code drew random numbers from {which}: it is traced "
                 f"once, so every call would use the same draws. Use tracecomp.rand, randn "
                 f"or randint inside it (drawn anew each call), or draw outside and pass the "
                 f"value as an argument (a number that changes is fed as an input).")
