@@ -33,7 +33,18 @@ outputs to 1e-5 relative):
   inside the traced actor: the trace kept the first draws as constants, every later
   call silently reused them (torch.compile draws anew). A numpy Generator or
   RandomState the code reaches now refuses the trace as np.random's global state did
-  (a graph break; value_reads.numpy_streams).
+  (a graph break; value_reads.numpy_streams). Their update() functions compiled whole
+  (a user's torch.compile(update)) break at the logger's .item()/.numpy() reads, as
+  torch.compile's do, and agree.
+- pytorch-labs/gpt-fast model.py + generate.py (meta-device model, load_state_dict(
+  assign=True), KVCache index_put at tensor positions, prefill and decode_one_token
+  compiled with mode="reduce-overhead", fullgraph=True, top_k sampling through
+  exponential_, sdp_kernel) and quantize.py's int8 weight-only handler: generate.py's
+  first lines stopped: `import torch._dynamo.config` (tracecomp._dynamo is a module, no
+  package) and torch._inductor / torch._functorch did not exist. Their config modules
+  import now (foreign_configs.py); gpt-fast's settings read back and warn once that they
+  change nothing. Then tokens and logits agree, eager, compiled and int8 (speculative
+  decoding stops in torch 2.13 itself: torch.cat of a 1-d and a 2-d tensor).
 """
 import numpy as np
 import pytest
@@ -153,3 +164,35 @@ def test_numpy_generator_draws_in_compiled_code_are_new_each_call(where, stream)
         got = [actor(tc.tensor(obs)) for _ in range(3)]
     for g, w in zip(got, want):
         assert_close(g, w)
+
+
+# --- torch._inductor / _functorch / _dynamo config modules ---------------------------------
+def test_compiler_config_modules_import_and_keep_what_a_program_sets():
+    """gpt-fast's generate.py opens with `import torch._dynamo.config`, `import
+    torch._inductor.config` and sets Inductor's and functorch's options: the imports
+    failed (no such modules). They import now; the settings read back as set, warn that
+    they change nothing here, and patch() puts them back."""
+    import importlib
+    for name in ("_dynamo", "_inductor", "_functorch"):
+        assert importlib.import_module(f"tracecomp.{name}.config") is \
+            getattr(tc, name).config
+    settings = {"coordinate_descent_tuning": True, "triton.unique_kernel_names": True,
+                "fx_graph_cache": True}
+
+    def read(config):
+        return [config.coordinate_descent_tuning, config.triton.unique_kernel_names,
+                config.fx_graph_cache]
+    with torch._inductor.config.patch(settings):
+        want = read(torch._inductor.config)
+    with pytest.warns(UserWarning, match="coordinate_descent_tuning has no effect in "
+                                         "tracecomp"):
+        with tc._inductor.config.patch(settings):
+            got = read(tc._inductor.config)
+    assert got == want
+    with pytest.raises(AttributeError, match="fx_graph_cache has no value in tracecomp"):
+        assert tc._inductor.config.fx_graph_cache   # put back: never set outside
+    with pytest.warns(UserWarning, match="enable_autograd_cache has no effect"):
+        tc._functorch.config.enable_autograd_cache = True
+    assert tc._functorch.config.enable_autograd_cache is True
+    with pytest.raises(AttributeError, match="namespace of options"):
+        tc._inductor.config.triton = False

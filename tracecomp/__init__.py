@@ -199,7 +199,8 @@ _missing = _support.missing_in("torch")
 def __getattr__(name):
     # submodules, imported on first use
     if name in ("compiler", "profiler", "functional", "distributions", "testing",
-                "multiprocessing", "jit", "export", "hub", "fx", "library"):
+                "multiprocessing", "jit", "export", "hub", "fx", "library", "_inductor",
+                "_functorch"):
         import importlib
         return importlib.import_module(f"tracecomp.{name}")
     module = _LAZY.get(name)

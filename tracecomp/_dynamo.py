@@ -89,6 +89,7 @@ class _Config:
 
 
 config = _Config()
+sys.modules[__name__ + ".config"] = config     # `import torch._dynamo.config` (gpt-fast)
 
 
 def __getattr__(name):
