@@ -352,13 +352,20 @@ def _put_key(x, indices):
     return idxs, tuple(key)
 
 
-def index_put(x, indices, values, accumulate=False):
-    if not isinstance(values, Tensor):
-        values = _scalar_tensor(values, x._data.dtype, x)
-    elif values._data.dtype != x._data.dtype:
+def require_put_dtype(x, values):
+    """torch's index put writes values of x's own dtype only (a number is cast): x[idx] =
+    values with tensor indices, index_put_; a plain slice assignment casts."""
+    if values._data.dtype != x._data.dtype:
         raise RuntimeError(f"Index put requires the source and destination dtypes match, got "
                            f"{scalar_name(x._data.dtype)} for the destination and "
                            f"{scalar_name(values._data.dtype)} for the source.")
+
+
+def index_put(x, indices, values, accumulate=False):
+    if not isinstance(values, Tensor):
+        values = _scalar_tensor(values, x._data.dtype, x)
+    else:
+        require_put_dtype(x, values)
     idxs, key = _put_key(x, tuple(indices))
     return put(x, values, idxs, key, accumulate=accumulate)
 
