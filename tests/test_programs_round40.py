@@ -246,3 +246,17 @@ def test_setitem_casts_where_torch_does(key, value):
         x[k] = lib.tensor(value)
         results.append(x)
     assert_close(results[1], results[0])
+
+
+def test_index_put_of_one_value_under_a_mask_casts_as_torch():
+    """torch's index_put_ with one bool mask and a one-element value is its masked_fill_,
+    which casts; with accumulate it is an index put, which does not."""
+    results = []
+    for lib in (torch, tc):
+        x = lib.zeros(3)
+        x.index_put_((lib.tensor([True, False, True]),), lib.tensor(2.5, dtype=lib.float64))
+        results.append(x)
+        with pytest.raises(RuntimeError, match="Index put requires the source and "):
+            x.index_put_((lib.tensor([True, False, True]),), lib.tensor(1., dtype=lib.float64),
+                         accumulate=True)
+    assert_close(results[1], results[0])

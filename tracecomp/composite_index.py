@@ -352,20 +352,27 @@ def _put_key(x, indices):
     return idxs, tuple(key)
 
 
-def require_put_dtype(x, values):
+def require_put_dtype(x, values, indices, accumulate=False):
     """torch's index put writes values of x's own dtype only (a number is cast): x[idx] =
-    values with tensor indices, index_put_; a plain slice assignment casts."""
-    if values._data.dtype != x._data.dtype:
-        raise RuntimeError(f"Index put requires the source and destination dtypes match, got "
-                           f"{scalar_name(x._data.dtype)} for the destination and "
-                           f"{scalar_name(values._data.dtype)} for the source.")
+    values with tensor indices, index_put_. Where it is torch's masked_fill_ instead (one
+    bool mask among the indices, a one-element value, no accumulate) the value is cast, as
+    a plain slice assignment casts."""
+    tensors = [i for i in indices if isinstance(i, Tensor)]
+    if values._data.dtype == x._data.dtype or (
+            not accumulate and values.numel() == 1 and len(tensors) == 1
+            and tensors[0]._data.dtype == dtypes.BOOL):
+        return
+    raise RuntimeError(f"Index put requires the source and destination dtypes match, got "
+                       f"{scalar_name(x._data.dtype)} for the destination and "
+                       f"{scalar_name(values._data.dtype)} for the source.")
 
 
 def index_put(x, indices, values, accumulate=False):
     if not isinstance(values, Tensor):
         values = _scalar_tensor(values, x._data.dtype, x)
     else:
-        require_put_dtype(x, values)
+        require_put_dtype(x, values, indices, accumulate)
+        values = values.to(x.dtype)
     idxs, key = _put_key(x, tuple(indices))
     return put(x, values, idxs, key, accumulate=accumulate)
 

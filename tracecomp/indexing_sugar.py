@@ -363,15 +363,11 @@ def setitem(x, key, value):
             sliced = [len(range(*e[1:])) for e in entries] + list(x.shape[len(entries):])
             value = _fit_value(value, tuple(kept), tuple(sliced))
     else:
-        tensors = [k for k in parsed if isinstance(k, Tensor)]
-        if isinstance(value, Tensor) and not (
-                value.numel() == 1 and len(tensors) == 1
-                and tensors[0]._data.dtype == dtypes.BOOL):
-            # torch casts a one-element value under a single mask (its masked_fill_), and
-            # writes through tensor indices only a value of x's dtype (a KV cache of
-            # bfloat16 written with float32 keys stops there)
+        if isinstance(value, Tensor):
+            # through tensor indices torch writes only a value of x's dtype (a bfloat16 KV
+            # cache written with float32 keys stops there)
             from .composite_index import require_put_dtype
-            require_put_dtype(x, value)
+            require_put_dtype(x, value, parsed)
         if (len(parsed) == 1 and isinstance(parsed[0], Tensor)
                 and parsed[0]._data.dtype == dtypes.BOOL
                 and not isinstance(parsed[0]._data, (np.ndarray, DeviceArray))):
