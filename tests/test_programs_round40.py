@@ -53,8 +53,9 @@ outputs to 1e-5 relative):
   a one-element value still casts, torch's masked_fill_). With float32 caches generation
   agrees (eager, compiled, int8), in bfloat16 too (tokens equal, logits to 7e-3), and a
   few AdamW steps of the MoE model agree, eager and compiled. Compiled bfloat16 decoding
-  with fullgraph=True stops on exponential_'s bfloat16 draw, which compiled code does not
-  make (a clear error: left).
+  with fullgraph=True stopped on exponential_'s bfloat16 draw (compiled code made no
+  bfloat16 from nothing): an in-place random fill of a bfloat16 tensor now draws float64
+  and rounds once, eager's bits; bfloat16 (and int8) compiled decoding agrees.
 """
 import numpy as np
 import pytest
@@ -260,3 +261,27 @@ def test_index_put_of_one_value_under_a_mask_casts_as_torch():
             x.index_put_((lib.tensor([True, False, True]),), lib.tensor(1., dtype=lib.float64),
                          accumulate=True)
     assert_close(results[1], results[0])
+
+
+# --- a bfloat16 random fill inside compiled code ------------------------------------------
+@pytest.mark.parametrize("fill", [lambda q: q.exponential_(1), lambda q: q.uniform_(-1, 2),
+                                  lambda q: q.normal_(0.5, 2.0), lambda q: q.bernoulli_(0.3)])
+def test_bfloat16_random_fill_compiles_and_draws_what_eager_draws(fill):
+    """gpt-fast samples with `empty_like(probs).exponential_(1)`; with bfloat16 probabilities
+    its compiled decode step (fullgraph=True) stopped: compiled code made no bfloat16 draw.
+    It draws in float64 and rounds once now, the eager run's bits, call after call."""
+    def sample(probs):
+        q = fill(tc.empty_like(probs))
+        return tc.argmax(probs / q, dim=-1), q
+    rng = np.random.default_rng(0)
+    probs = tc.softmax(tc.tensor(rng.standard_normal((2, 50)).astype(np.float32)), -1)
+    probs = probs.to(tc.bfloat16)
+    tc.manual_seed(3)
+    eager = [sample(probs) for _ in range(3)]
+    compiled = tc.compile(sample, fullgraph=True)
+    tc.manual_seed(3)
+    got = [compiled(probs) for _ in range(3)]
+    for (idx, q), (cidx, cq) in zip(eager, got):
+        assert cq.dtype == tc.bfloat16
+        assert np.array_equal(cq.float().numpy(), q.float().numpy())
+        assert np.array_equal(cidx.numpy(), idx.numpy())

@@ -287,6 +287,14 @@ def random_fill(x, sample, what=None):
             x._vc[0] += 1
             return x
         from .creation import Sampler, draw_p
-        drawn = bind(draw_p, shape=tuple(x.shape), dtype=x._data.dtype,
+        dtype = x._data.dtype
+        # compiled code makes no bfloat16 from nothing (tracer._bf16_refusal): a bfloat16
+        # x's samples are drawn in float64 and rounded once, as eager's assignment rounds
+        # them (gpt-fast's `empty_like(probs).exponential_(1)` on bfloat16 probabilities)
+        drawn = bind(draw_p, shape=tuple(x.shape),
+                     dtype=dtypes.F64 if dtype == dtypes.BF16 else dtype,
                      sampler=Sampler(sample, what or "sample"))
+        if dtype == dtypes.BF16:
+            from .ops.elementwise import cast
+            drawn = cast(drawn, dtype)
         return commit(x, drawn, what or "random fill")
