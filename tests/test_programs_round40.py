@@ -285,3 +285,23 @@ def test_bfloat16_random_fill_compiles_and_draws_what_eager_draws(fill):
         assert cq.dtype == tc.bfloat16
         assert np.array_equal(cq.float().numpy(), q.float().numpy())
         assert np.array_equal(cidx.numpy(), idx.numpy())
+
+
+def test_bfloat16_rand_and_randn_compile_and_draw_what_eager_draws():
+    """randn(dtype=bfloat16), rand, randn_like and rand_like of a bfloat16 tensor in
+    compiled code stopped the same way; float32 draws rounded now, eager's bits (rand's
+    kept below 1), call after call."""
+    def draws(x):
+        return (x + tc.randn(4, 8, dtype=tc.bfloat16), tc.rand(64, 64, dtype=tc.bfloat16),
+                tc.randn_like(x), tc.rand_like(x))
+    x = tc.zeros(4, 8, dtype=tc.bfloat16)
+    tc.manual_seed(1)
+    eager = [draws(x) for _ in range(2)]
+    compiled = tc.compile(draws, fullgraph=True)
+    tc.manual_seed(1)
+    got = [compiled(x) for _ in range(2)]
+    for e, g in zip(eager, got):
+        for a, b in zip(e, g):
+            assert b.dtype == tc.bfloat16
+            assert np.array_equal(b.float().numpy(), a.float().numpy())
+        assert float(g[1].max()) < 1.0

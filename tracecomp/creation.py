@@ -413,9 +413,17 @@ def _rand_dtype(dtype, kernel="normal_kernel_cpu"):
 
 
 def _random(prim, method, size, generator, dtype):
-    if generator is None:
-        return bind(prim, shape=size, dtype=dtype)
-    return bind(prim, shape=size, dtype=dtype, generator=generator)
+    given = {} if generator is None else {"generator": generator}
+    if dtype != dtypes.BF16:
+        return bind(prim, shape=size, dtype=dtype, **given)
+    # bfloat16 as the impl makes it (float32 draws rounded, rand's kept below 1), in ops
+    # that compiled code has: it makes no bfloat16 from nothing (tracer._bf16_refusal)
+    from .ops.elementwise import cast, minimum
+    out = cast(bind(prim, shape=size, dtype=dtypes.F32, **given), dtypes.BF16)
+    if method == "random":
+        below_one = np.nextafter(dtypes.BF16.type(1), dtypes.BF16.type(0))
+        out = minimum(out, Tensor._make(np.asarray(below_one, dtypes.BF16)))
+    return out
 
 
 @placing

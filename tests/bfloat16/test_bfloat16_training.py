@@ -53,8 +53,15 @@ def test_compiled_bfloat16_gives_eagers_bits(backend):
 
 @pytest.mark.parametrize("backend", ["llvm", "interp"])
 def test_bfloat16_made_from_no_bfloat16_operand_breaks_the_graph(backend):
-    def f(x):       # bfloat16 noise drawn as bfloat16: no float32 form of that draw
-        return x * tc.randn(300, dtype=tc.bfloat16)
+    """A primitive that makes bfloat16 from no bfloat16 operand has no float32 form to
+    widen (tracer._bf16_refusal): a graph break, an error under fullgraph. The public
+    bfloat16 draws (randn(dtype=bfloat16), ...) are float32 draws and a cast, which
+    compile: the same bits as eager."""
+    from tracecomp.creation import normal_p
+    from tracecomp.dispatch import bind
+
+    def f(x):       # bfloat16 noise drawn as bfloat16 by the primitive itself
+        return x * bind(normal_p, shape=(300,), dtype=tc.bfloat16.np)
     x = tc.randn(300)
     tc.manual_seed(3)
     with warnings.catch_warnings(record=True) as w:
@@ -67,6 +74,13 @@ def test_bfloat16_made_from_no_bfloat16_operand_breaks_the_graph(backend):
     assert got.dtype is tc.float32 and bool((got == want).all())
     with pytest.raises(tc.errors.TraceError, match="no bfloat16 operand"):
         tc.compile(f, backend=backend, fullgraph=True)(x)
+
+    def g(x):
+        return x * tc.randn(300, dtype=tc.bfloat16)
+    tc.manual_seed(3)
+    got = tc.compile(g, backend=backend, fullgraph=True)(x)
+    tc.manual_seed(3)
+    assert bool((got == g(x)).all())
 
 
 def test_compiled_under_autocast_traces_the_cast():
