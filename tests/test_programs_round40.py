@@ -8,7 +8,10 @@ outputs to 1e-5 relative):
   selective scan by a Python loop of einsums; einops' rearrange/repeat/einsum spelled as
   permute/expand/einsum, einops not being installed) under AdamW: stopped on
   `x_and_res.split(split_size=[d, d], dim=-1)` (Tensor.split's keyword is split_size,
-  torch.split's split_size_or_sections); agrees now.
+  torch.split's split_size_or_sections); agrees now. Its demo's from_pretrained (a
+  torch-saved checkpoint read by torch.load(weights_only=True, mmap=True), "backbone."
+  keys, tied lm_head) and generate() (topk, `probs[probs < v[:, -1, None]] = 0`,
+  sum(axis=1, keepdims=True)), eager and through compile(model): same tokens.
 - Blealtan/efficient-kan (KANLinear's B-spline bases, curve2coeff's batched linalg.lstsq,
   update_grid under no_grad with sort/linspace/concatenate, regularization_loss) trained
   as examples/mnist.py trains (AdamW, ExponentialLR, CrossEntropyLoss, grid updated at
@@ -36,6 +39,24 @@ outputs to 1e-5 relative):
   (a graph break; value_reads.numpy_streams). Their update() functions compiled whole
   (a user's torch.compile(update)) break at the logger's .item()/.numpy() reads, as
   torch.compile's do, and agree.
+- harvardnlp/annotated-transformer's copy task (make_model, LabelSmoothing's scatter_/
+  nonzero/index_fill_, KLDivLoss(sum), SimpleLossCompute, run_epoch, Adam with the rate()
+  LambdaLR, greedy_decode; dropout p=0): agrees, eager, compile(model), compiled step.
+- bentrevett/pytorch-seq2seq legacy 4 (packed padded bidirectional GRU, masked attention,
+  teacher forcing by random.random(): a graph break, its draws put back), 5 (ConvS2S:
+  Conv1d + GLU blocks, scaled residuals, attention over encoder combined), 6 (Transformer
+  with masks) and bentrevett/pytorch-sentiment-analysis 1-3 (NBoW, packed bidirectional
+  LSTM with enforce_sorted=False, TextCNN; pad_sequence collate through DataLoader,
+  `embedding.weight.data = pretrained`, predict_sentiment): agree.
+- karpathy/llama2.c train.py run whole (configurator replaced, Task shimmed; gradient
+  accumulation, raw_model.last_loss set inside a compiled forward, GradScaler(enabled=
+  False), configure_optimizers' AdamW groups, estimate_loss, ckpt.pt and export.py's
+  model.bin, then init_from="resume"), with compile False and True: the logs and
+  model.bin agree.
+- pytorch/examples distributed/FSDP2 model.py (meta-device init, to_empty,
+  reset_parameters, clip_grad_norm_; fully_shard not run: tracecomp has no FSDP):
+  agrees (the example resets the top module only: its layers keep to_empty's garbage,
+  NaN in torch too).
 - pytorch-labs/gpt-fast model.py + generate.py (meta-device model, load_state_dict(
   assign=True), KVCache index_put at tensor positions, prefill and decode_one_token
   compiled with mode="reduce-overhead", fullgraph=True, top_k sampling through
