@@ -42,7 +42,9 @@ outputs to 1e-5 relative):
 - harvardnlp/annotated-transformer's copy task (make_model, LabelSmoothing's scatter_/
   nonzero/index_fill_, KLDivLoss(sum), SimpleLossCompute, run_epoch, Adam with the rate()
   LambdaLR, greedy_decode; dropout p=0): agrees, eager, compile(model), compiled step.
-- bentrevett/pytorch-seq2seq legacy 4 (packed padded bidirectional GRU, masked attention,
+- bentrevett/pytorch-seq2seq 1-3 (LSTM, GRU with context and Bahdanau attention seq2seq,
+  pad_sequence collate, train_fn with teacher forcing, translate_sentence with its
+  attention map), legacy 4 (packed padded bidirectional GRU, masked attention,
   teacher forcing by random.random(): a graph break, its draws put back), 5 (ConvS2S:
   Conv1d + GLU blocks, scaled residuals, attention over encoder combined), 6 (Transformer
   with masks) and bentrevett/pytorch-sentiment-analysis 1-3 (NBoW, packed bidirectional
