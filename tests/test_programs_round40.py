@@ -59,6 +59,9 @@ outputs to 1e-5 relative):
   reset_parameters, clip_grad_norm_; fully_shard not run: tracecomp has no FSDP):
   agrees (the example resets the top module only: its layers keep to_empty's garbage,
   NaN in torch too).
+- pytorch/examples distributed/tensor_parallelism llama2_model.py run on one process
+  (complex freqs_cis buffer rebuilt under `with torch.device(...)`, trunc_normal_ inits
+  with depth_init, SDPA is_causal, GQA) under AdamW(foreach=True): agrees.
 - pytorch-labs/gpt-fast model.py + generate.py (meta-device model, load_state_dict(
   assign=True), KVCache index_put at tensor positions, prefill and decode_one_token
   compiled with mode="reduce-overhead", fullgraph=True, top_k sampling through
