@@ -82,6 +82,12 @@ outputs to 1e-5 relative):
   with fullgraph=True stopped on exponential_'s bfloat16 draw (compiled code made no
   bfloat16 from nothing): an in-place random fill of a bfloat16 tensor now draws float64
   and rounds once, eager's bits; bfloat16 (and int8) compiled decoding agrees.
+
+Left: a numpy Generator the code reaches only through objects the trace does not walk (a
+function patched onto a library class, a generator two levels inside a config) is still
+read at trace time, its draws kept; FSDP2's fully_shard (tracecomp has no FSDP); gpt-fast's
+speculative decoding (stops in torch 2.13 itself); LBFGS's float32 drift over 20 line-search
+evaluations (torch's own float32 run drifts as far from float64).
 """
 import numpy as np
 import pytest
