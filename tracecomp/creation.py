@@ -26,7 +26,7 @@ from .generator import (  # noqa: F401 - tracecomp.creation.Generator etc., as b
     seed,
 )
 from .memory_format import axis_order, new_like
-from .ops.registry import defprim
+from .ops.registry import PRIMITIVES, defprim
 from .tensor import Tensor
 
 
@@ -417,12 +417,14 @@ def _random(prim, method, size, generator, dtype):
     if dtype != dtypes.BF16:
         return bind(prim, shape=size, dtype=dtype, **given)
     # bfloat16 as the impl makes it (float32 draws rounded, rand's kept below 1), in ops
-    # that compiled code has: it makes no bfloat16 from nothing (tracer._bf16_refusal)
-    from .ops.elementwise import cast, minimum
-    out = cast(bind(prim, shape=size, dtype=dtypes.F32, **given), dtypes.BF16)
+    # that compiled code has: it makes no bfloat16 from nothing (tracer._bf16_refusal).
+    # The primitives by name: ops.elementwise imports this module (full)
+    out = bind(PRIMITIVES["cast"], bind(prim, shape=size, dtype=dtypes.F32, **given),
+               dtype=dtypes.BF16)
     if method == "random":
         below_one = np.nextafter(dtypes.BF16.type(1), dtypes.BF16.type(0))
-        out = minimum(out, Tensor._make(np.asarray(below_one, dtypes.BF16)))
+        out = bind(PRIMITIVES["minimum"], out,
+                   Tensor._make(np.asarray(below_one, dtypes.BF16)))
     return out
 
 
