@@ -375,7 +375,8 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
             split_compile.warm_up(kernels)      # a large module: start the worker
             library = cache.compile_module(emit_module(), entry_names, imports=imports)
         else:
-            recipe_text += "\n" + recipe.plan(graph, layout, memory_plan, kernel_names, keys)
+            recipe_text += "\n" + recipe.plan(graph, layout, memory_plan, kernel_names, keys,
+                                               {root: code for root, (code, *_) in gemm.items()})
             library = cache.compile_recipe(recipe_text, emit_module, entry_names,
                                            imports=imports,
                                            on_miss=lambda: split_compile.warm_up(kernels))

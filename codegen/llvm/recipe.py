@@ -57,11 +57,12 @@ def describe(graph, updates, runner, settings, sources):
     return "\n".join(lines)
 
 
-def plan(graph, layout, memory_plan, kernel_names, keys):
+def plan(graph, layout, memory_plan, kernel_names, keys, products=None):
     """The decisions the lowering made (each kernel's structure, the segments and their
-    splits, the arena offsets, the slots): a second guard, so that a tunable changed in a
-    running process (parallel.SPLIT_WORK set by a test) cannot link code laid out for
-    other decisions."""
+    splits, the arena offsets, the slots, what computes each product): a second guard, so
+    that a tunable changed in a running process (parallel.SPLIT_WORK set by a test) cannot
+    link code laid out for other decisions, nor a host contest answered again
+    (gemm/calibrate.py) code that calls another GEMM. products: {product root: its code}."""
     position = _positions(graph)
 
     def at(node):       # a product's partial products (memory.PartialProducts): its number'
@@ -78,6 +79,8 @@ def plan(graph, layout, memory_plan, kernel_names, keys):
     lines.append("hosted " + " ".join(f"{at(n)}@{at(h)}+{o}"
                                       for n, (h, o) in memory_plan.hosted.items()))
     lines.append("slots " + " ".join(str(at(n)) for n in layout.slots))
+    lines.append("products " + " ".join(f"{at(n)}={code}" for n, code in
+                                        (products or {}).items()))
     return "\n".join(lines)
 
 

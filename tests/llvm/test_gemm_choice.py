@@ -1,6 +1,10 @@
 """Which code computes a compiled product (codegen/llvm/gemm/choice.py): the rules by the
 product's shape and the host's vector width, the TRACECOMP_GEMM override, and products
 computed each way matching eager, with the fusion log naming the code that computes each."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -244,3 +248,43 @@ def test_large_pieces_go_to_the_blas_where_it_won_the_hosts_contest(monkeypatch,
     a, b = tc.randn(2 * side, side), tc.randn(side, 2 * side)
     f = tc.compile(lambda a, b: a @ b)
     np.testing.assert_allclose(f(a, b).numpy(), (a @ b).numpy(), rtol=1e-4, atol=1e-3)
+
+
+_CHILD = """
+import sys
+import os
+import subprocess
+import sys
+
+import numpy as np
+import tracecomp as tc
+from tracecomp.codegen.llvm.gemm import calibrate
+calibrate.dots_win = lambda dtype: sys.argv[1] == "dots"
+f = tc.compile(lambda x, w: x @ w.t())
+x, w = tc.randn(64, 300), tc.randn(200, 300)
+np.testing.assert_allclose(f(x, w).numpy(), x.numpy() @ w.numpy().T, rtol=1e-4, atol=1e-3)
+print("dots" if "dots (dot products" in "\\n".join(f.fusion_log.values()) else "generated")
+"""
+
+
+def test_a_cached_graph_is_not_linked_for_another_contest_answer(tmp_path):
+    """The disk cache's key names what computes each product: a process whose host contest
+    answered otherwise (the answer measured again) compiles its own code instead of finding
+    the entry of code that calls the other GEMM, which failed to link (JIT session error:
+    symbols not found), was deleted and compiled again."""
+    if target.host().vector_bytes < 32:
+        pytest.skip("the generated GEMM takes no products on this host")
+    env = {**os.environ, "TRACECOMP_CACHE": "1", "TRACECOMP_CACHE_DIR": str(tmp_path)}
+    env.pop("TRACECOMP_GEMM", None)
+    entries = []
+    for answer in ("dots", "generated", "dots"):
+        run = subprocess.run([sys.executable, "-c", _CHILD, answer], env=env,
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert run.stdout.split()[-1] == answer
+        # (a stale entry failed to link, was deleted and compiled again, with an error)
+        assert "did not link" not in run.stderr, run.stderr[-3000:]
+        entries.append({p.name for p in tmp_path.glob("*.tcobj")})
+    # the second process wrote its GEMM library and the graph's code for its answer; the
+    # third, answering as the first, linked the first's
+    assert len(entries[1] - entries[0]) == 2 and entries[2] == entries[1]
