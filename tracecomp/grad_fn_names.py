@@ -151,7 +151,7 @@ NAMES = {
     "reduce_max": _extremum("AmaxBackward0", "MaxBackward1"),
     "reduce_min": _extremum("AminBackward0", "MinBackward1"),
     "cumsum": "CumsumBackward0", "cumprod": "CumprodBackward0",
-    "logcumsumexp": "LogcumsumexpBackward0",
+    "logcumsumexp": "LogcumsumexpBackward0", "logaddexp_complex": "LogaddexpBackward0",
     "softmax": "SoftmaxBackward0", "log_softmax": "LogSoftmaxBackward0",
     "log_softmax_backward": "LogSoftmaxBackwardDataBackward0",
     "nll_loss": "NllLossBackward0", "nll_loss_backward": "NllLossBackwardBackward0",
