@@ -35,6 +35,7 @@ Everything is restored when tracing ends; the writes happen only when the code r
 """
 
 from ..errors import TraceError
+from ..ir import Node
 from ..tensor import Tensor
 from ..tracing.number import TracedNumber
 from .signature import constant, flatten, unflatten
@@ -235,3 +236,47 @@ def apply(writes, tensors, roots):
             value = unflatten(w.structure, [next(tensors) for _ in range(w.n_tensors)],
                               w.statics)
         setattr(mod, w.name, value)
+
+
+class TensorAttributes:
+    """Attributes the traced code sets on the tensors it reads besides its arguments (the
+    parameters, buffers and optimizer state): a hand-written optimizer's `p.grad_avg = ...`
+    (fastai course22p2's Momentum, RMSProp and Adam keep their state on the parameter).
+    A tensor's attributes are not state a graph reads or writes back, so the trace would
+    leave its graph value there for good, and a trace run again (deep_tensors.DeepRead)
+    read it as the next trace's input (a KeyError in Graph.copy). So such a store is put
+    back and refused: a TraceError naming the tensor, a graph break with fullgraph=False
+    (the call runs eagerly, as written). `.grad` has its own write-back (state.py)."""
+
+    def __init__(self, state):
+        self.state = state      # [(label, tensor)]
+        self.before = [dict(object.__getattribute__(t, "__dict__")) for _, t in state]
+
+    def _stores(self):
+        """(label, tensor, its attributes before, name) of each attribute the trace set
+        to a tensor (or a tuple/list of them) it computed."""
+        out = []
+        for (label, t), before in zip(self.state, self.before):
+            for name, v in object.__getattribute__(t, "__dict__").items():
+                if name != "grad" and before.get(name, _ABSENT) is not v and \
+                        any(isinstance(x._data, Node) for x in tensors_of(v)):
+                    out.append((label, t, before, name))
+        return out
+
+    def check(self, label_text):
+        for label, t, _, name in self._stores():
+            raise TraceError(
+                f"compiled code set the attribute `{name}` of `{label_text(label)}` (shape "
+                f"{list(t.shape)}) to a tensor it computed: a tensor's own attributes are "
+                f"not state a compiled graph reads or writes back, so later calls would "
+                f"not store theirs. With fullgraph=False this call runs eagerly. Fix: keep "
+                f"such state in a dict keyed by the tensor (an optimizer's `self.state[p]`) "
+                f"or in a module buffer.")
+
+    def restore(self):
+        for _, t, before, name in self._stores():
+            table = object.__getattribute__(t, "__dict__")
+            if name in before:
+                table[name] = before[name]
+            else:
+                del table[name]

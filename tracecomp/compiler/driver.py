@@ -115,6 +115,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
         undo = kept_values.Undo()   # a failed trace's stores undone (kept() does it else)
         standing.put()
         attributes = compile_attributes.AttributeSnapshot(roots)
+        tensor_attributes = compile_attributes.TensorAttributes(state)
         try:
             with tracer, fed, deferral, undo:
                 nodes = [tracer.input(label_text(label), t) for label, t in every]
@@ -191,6 +192,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                     # in a closure's tuple, is then an input's, written back)
                     raise DeepRead(new)
                 compile_state.check_rebound(tracer, holders, effect_values)
+                tensor_attributes.check(label_text)
                 compile_state.settle_updated_leaves(tracer, every)
                 if names_before is not None:    # the guards see the names as they were
                     names_before.restore()
@@ -203,6 +205,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
             if snapshot is not None:
                 snapshot.restore()
             attributes.restore()
+            tensor_attributes.restore()
             if names_before is not None:
                 names_before.restore()
             standing.restore()
