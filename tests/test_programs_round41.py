@@ -65,3 +65,48 @@ def test_a_step_keeping_state_on_parameter_attributes_breaks_the_graph():
     assert any("set the attribute `grad_avg` of `weight`" in str(w.message) for w in caught)
     with pytest.raises(tc.errors.TraceError, match="a tensor's own attributes are not state"):
         _momentum_losses(tc, True, fullgraph=True)
+
+
+class _Hook:
+    """course22p2's Hook (10_activations): the hook function gets the Hook itself through
+    functools.partial, and keeps its statistics in a tuple of lists made on the first call."""
+
+    def __init__(self, module, f):
+        from functools import partial
+        self.hook = module.register_forward_hook(partial(f, self))
+
+
+def _append_stats(hook, mod, inp, outp):
+    if not hasattr(hook, "stats"):
+        hook.stats = ([], [])
+    hook.stats[0].append(outp.mean())
+    hook.stats[1].append(outp.std())
+
+
+def _hooked_stats(lib, compiled, warm):
+    model = lib.nn.Sequential(lib.nn.Linear(3, 4), lib.nn.ReLU(), lib.nn.Linear(4, 2))
+    weights = {"0.weight": np.linspace(-1, 1, 12).reshape(4, 3), "0.bias": np.zeros(4),
+               "2.weight": np.linspace(1, -1, 8).reshape(2, 4), "2.bias": np.ones(2)}
+    model.load_state_dict({k: lib.tensor(v.astype(np.float32)) for k, v in weights.items()})
+    hook = _Hook(model[1], _append_stats)
+    x = lib.tensor(np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3))
+    if warm:        # statistics made by an eager call first: the tuple exists when traced
+        model(x)
+    run = tc.compile(model) if compiled else model
+    outs = [run(x * (i + 1)) for i in range(3)]
+    return [float(v) for v in hook.stats[0] + hook.stats[1]], [o.detach() for o in outs]
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_forward_hook_bound_by_partial_keeps_its_statistics(warm):
+    want = _hooked_stats(torch, False, warm)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = _hooked_stats(tc, True, warm)
+    assert_close(np.array(got[0]), np.array(want[0]))
+    for g, w in zip(got[1], want[1]):
+        assert_close(g, w)
+    breaks = [w for w in caught if "graph break" in str(w.message)]
+    # the first call makes the tuple of lists: not replayable, so that call runs eagerly;
+    # appends to lists already there are replayed after each compiled call
+    assert bool(breaks) == (not warm)

@@ -20,6 +20,7 @@ is replayed into the container *each call* passes there (d2l's decoder blocks ke
 keys in the state list they are given). A traced tensor kept anywhere else is a
 TraceError (state.refuse_kept_traced).
 """
+import functools
 from types import FunctionType, MethodType, ModuleType
 
 from ..errors import TraceError
@@ -73,6 +74,9 @@ class KeptWatch:
         self.in_argument = {}
         for where, x in places:
             inner = [(None, x)] + [((how, key), v) for how, _, key, v in inside(x)]
+            if where[0] != "arg":   # the lists in a tuple held one level in (a forward
+                inner += [(step, e) for step, v in inner[1:]     # hook's `h.stats[0]`)
+                          if type(v) is tuple and len(v) <= INSIDE_MAX for e in v]
             for step, value in inner:
                 entries = _entries(value)
                 if entries is None:
@@ -223,8 +227,19 @@ def places(fn, args, modules, kwargs=None):
                          *module._forward_pre_hooks.values()):
                 if id(hook) not in seen:
                     seen.add(id(hook))
-                    found += starts(hook, ())
+                    found += hook_starts(hook)
     return found
+
+
+def hook_starts(hook):
+    """starts() of a hook, looking through the functools.partial that binds its first
+    arguments (fastai's `m.register_forward_hook(partial(f, self))`, course22p2's Hooks):
+    what a partial binds is reached as a closure variable is."""
+    found = []
+    while isinstance(hook, functools.partial):
+        found += [(("bound", len(found)), v) for v in (*hook.args, *hook.keywords.values())]
+        hook = hook.func
+    return found + starts(hook, ())
 
 
 _ABSENT = object()

@@ -197,7 +197,7 @@ def describe_place(path):
     """A place of starts() and, one level in, (how, key) or None, in the user's words."""
     (kind, *name), step = path
     where = {"arg": "argument {}", "cell": "closure variable {}", "global": "global {}",
-             "default": "the default of parameter {}",
+             "default": "the default of parameter {}", "bound": "argument {} a partial binds",
              "self": "the method's object"}[kind].format(*name)
     if step is None:
         return where
