@@ -110,3 +110,44 @@ def test_forward_hook_bound_by_partial_keeps_its_statistics(warm):
     # the first call makes the tuple of lists: not replayable, so that call runs eagerly;
     # appends to lists already there are replayed after each compiled call
     assert bool(breaks) == (not warm)
+
+
+_OVERLAPPING_WRITES = {
+    "setitem": lambda lib: (lambda t: t.__setitem__(slice(2, 7), t[0:5]))(lib.arange(9.)),
+    "copy_": lambda lib: (lambda t: t[2:7].copy_(t[0:5]))(lib.arange(9.)),
+    "iadd": lambda lib: (lambda t: t[1:6].__iadd__(t[0:5]))(lib.arange(9.)),
+    "add_ row": lambda lib: (lambda y: y.add_(y[0]))(lib.arange(9.).reshape(3, 3)),
+    "add_ t()": lambda lib: (lambda y: y.add_(y.t()))(lib.arange(9.).reshape(3, 3)),
+    "index_put_": lambda lib: (lambda t: t.__setitem__(lib.tensor([1, 2]), t[0:2]))(
+        lib.arange(9.)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_OVERLAPPING_WRITES))
+def test_a_write_reading_memory_it_partly_overwrites_is_refused_as_torch(case):
+    """course22p2's rand_copy copies one patch of a batch onto another in place; where
+    both sides are dense torch refuses the partial overlap, and so do we now (we computed,
+    as if the source were copied first)."""
+    f = _OVERLAPPING_WRITES[case]
+    with pytest.raises(RuntimeError, match="refer to a single memory location"):
+        f(torch)
+    with pytest.raises(RuntimeError, match="refer to a single memory location"):
+        f(tc)
+
+
+def test_writes_torch_allows_over_shared_memory_still_compute():
+    """The same elements in the same order, strided (not dense) parts, and parts apart.
+    (Where a part that is not dense reads what the write changes, torch's result is its
+    copy loop's order over the memory, which we do not copy: rand_copy's overlapping
+    patches give other values.)"""
+    def writes(lib):
+        a = lib.arange(9.).reshape(3, 3)
+        a.view(9).view(3, 3).add_(a.view(3, 3))         # FULL overlap
+        a[:, 2:3].copy_(a[:, :1])                       # not dense: torch does not look
+        b = lib.arange(9.)
+        b[0:4] = b[5:]                                  # apart
+        c = lib.arange(36.).reshape(6, 6)
+        c[4:6, 4:6] = c[0:2, 0:2].clone()
+        return a, b, c
+    for g, w in zip(writes(tc), writes(torch)):
+        assert_close(g, w)

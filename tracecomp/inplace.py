@@ -15,7 +15,7 @@ from .device_array import DeviceArray
 from .dispatch import bind, history_taken
 from .errors import AutogradError, DTypeError
 from .meta_device import is_meta
-from .ops.indexing import check_put_shape, index_put
+from .ops.indexing import check_put_shape, index_put, np_key
 from .sparse_data import SparseData
 from .tensor import Tensor
 from .torch_args import scalar_name
@@ -193,6 +193,7 @@ def composite_method(fn, name):
 def apply(x, prim, *operands, op=None, **params):
     """x = prim(x, *operands) in place."""
     op = op or prim.name + "_"
+    inplace_view.check_partial_overlap(x, operands)
     # (a bfloat16 x goes through bind, which computes in float32 as torch does: numpy's
     # bfloat16 loop would round a Python scalar operand to bfloat16 first; and a uint16/32/64
     # one, where bind refuses what torch refuses)
@@ -215,8 +216,14 @@ def apply(x, prim, *operands, op=None, **params):
 
 def assign(x, value, idxs, key):
     """x[key] = value (key in the index primitive's form)."""
+    if isinstance(value, Tensor) and value._vc is x._vc and type(x._data) is np.ndarray \
+            and all(type(i._data) is np.ndarray for i in idxs):
+        # `t[2:7] = t[0:5]`: torch's copy_ refuses
+        part = x._data[np_key(key, [i._data for i in idxs])]
+        # (a gather's copy: index_put_, which checks all of x against the value)
+        inplace_view.check_partial_overlap(
+            x, (value,), part if np.may_share_memory(part, x._data) else None)
     if tape_free(x, (value,)):
-        from .ops.indexing import np_key
         v = value._data if isinstance(value, Tensor) else value
         k = np_key(key, [i._data for i in idxs])
         try:
@@ -260,6 +267,7 @@ def zero_(x):
 
 
 def copy_(x, src):
+    inplace_view.check_partial_overlap(x, (src,))
     if tape_free(x, (src,)):
         np.copyto(x._data, src._data if isinstance(src, Tensor) else src, casting="unsafe")
         x._vc[0] += 1

@@ -24,8 +24,9 @@ its view ops on the base's current history first (dispatch.current_node, beside 
 that calls it; chain and replay live there too).
 
 Where torch refuses, so do we: a view of a leaf that requires grad, a view made under
-no_grad updated with grad mode on, and a write to a tensor whose elements overlap in memory
-(an expanded tensor)."""
+no_grad updated with grad mode on, a write to a tensor whose elements overlap in memory
+(an expanded tensor), and a write that reads another view of the memory it writes in part
+(`t[2:7] = t[0:5]`, `y.add_(y.t())`), which torch finds in its mem-overlap check."""
 import re
 import weakref
 
@@ -60,6 +61,44 @@ def check_overlap(data):
     """An expanded tensor (stride 0 over a dim longer than 1) cannot be written in place."""
     if data.size > 1 and any(s == 0 and n > 1 for s, n in zip(data.strides, data.shape)):
         raise RuntimeError(OVERLAP)
+
+
+PARTIAL = ("unsupported operation: some elements of the input tensor and the written-to "
+           "tensor refer to a single memory location. Please clone() the tensor before "
+           "performing the operation.")
+
+
+def check_partial_overlap(x, operands, written=None):
+    """torch's assert_no_partial_overlap between the tensor written in place and each
+    operand read: refused where both are dense and their memory overlaps but is not the
+    same elements in the same order (torch's get_overlap_status: PARTIAL). Where either is
+    not dense (a strided slice of rows and columns) torch does not look (TOO_HARD) and
+    copies in its own loop order; we compute as if the operand were copied first.
+    written: the part of x's array written (`x[k] = v`), when not all of it."""
+    for o in operands:
+        if not isinstance(o, Tensor) or o is x or o._vc is not x._vc:
+            continue        # (views of one memory share their version counter)
+        a, b = x._data if written is None else written, o._data
+        if type(a) is not np.ndarray or type(b) is not np.ndarray or not a.size or \
+                not b.size or not (_dense(a) and _dense(b)):
+            continue
+        a0, b0 = a.__array_interface__["data"][0], b.__array_interface__["data"][0]
+        a1, b1 = a0 + a.nbytes, b0 + b.nbytes
+        if (a0, a1) == (b0, b1) and a.strides == b.strides:
+            continue        # the same elements (y.view(3, 3) twice): FULL, allowed
+        if a0 < b1 and b0 < a1:
+            raise RuntimeError(PARTIAL)
+
+
+def _dense(a):
+    """torch's is_non_overlapping_and_dense for an array: its dims, by stride, lie back to
+    back (dims of size 1 aside)."""
+    step = a.itemsize
+    for stride, n in sorted((s, n) for s, n in zip(a.strides, a.shape) if n != 1):
+        if stride != step:
+            return False
+        step *= n
+    return True
 
 
 def needs_history(x, result):
