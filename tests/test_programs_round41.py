@@ -148,6 +148,10 @@ def test_writes_torch_allows_over_shared_memory_still_compute():
         b[0:4] = b[5:]                                  # apart
         c = lib.arange(36.).reshape(6, 6)
         c[4:6, 4:6] = c[0:2, 0:2].clone()
-        return a, b, c
+        d = lib.eye(4)
+        for i in range(3):                              # p2ch14's augment3d
+            d[i, i] *= -1
+            d[i] += d[i]                                # written back onto itself
+        return a, b, c, d
     for g, w in zip(writes(tc), writes(torch)):
         assert_close(g, w)

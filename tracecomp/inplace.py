@@ -218,8 +218,11 @@ def assign(x, value, idxs, key):
     """x[key] = value (key in the index primitive's form)."""
     if isinstance(value, Tensor) and value._vc is x._vc and type(x._data) is np.ndarray \
             and all(type(i._data) is np.ndarray for i in idxs):
-        # `t[2:7] = t[0:5]`: torch's copy_ refuses
-        part = x._data[np_key(key, [i._data for i in idxs])]
+        # `t[2:7] = t[0:5]`: torch's copy_ refuses. The part written as an array (`...`
+        # keeps `t[1, 1]` a 0-d view, not a copied scalar: `t[1, 1] *= -1` writes it back)
+        k = np_key(key, [i._data for i in idxs])
+        k = k if type(k) is tuple else (k,)
+        part = x._data[k if any(e is Ellipsis for e in k) else (*k, Ellipsis)]
         # (a gather's copy: index_put_, which checks all of x against the value)
         inplace_view.check_partial_overlap(
             x, (value,), part if np.may_share_memory(part, x._data) else None)
