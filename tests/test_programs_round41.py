@@ -1,7 +1,57 @@
 """What published torch programs needed that tracecomp lacked, found by running them with
 their imports changed, eager and compiled (round 41), each reproduced here against torch.
 
-DOCSTRING-PLACEHOLDER
+Programs run (weights copied from torch's twin, tiny synthetic data, a few steps; "agrees"
+means eager, compile(model) and a compiled whole training step give torch's losses,
+outputs, gradients and parameters, checked in float64 where float32 rounding decides):
+- kuangliu/pytorch-cifar models at batch 2 on 3x32x32, two SGD(momentum 0.9, weight decay
+  5e-4) steps of CrossEntropyLoss: LeNet, VGG11, ResNet18/50, PreActResNet18,
+  densenet_cifar, ResNeXt29_2x64d, MobileNet, MobileNetV2, ShuffleNetV2(0.5), SENet18,
+  EfficientNetB0 (dropout and drop_connect at 1e-12, so their masks are all ones and the
+  in-place div_/mul_ path runs; at 0.2 the masks are random draws), RegNetX_200MF,
+  RegNetY_400MF, DLA, SimpleDLA, DPN26, GoogLeNet, PNASNetA: agree in float64 (1e-10 or
+  better). In float32 the compiled ResNet18/50 and DenseNet gradients differ from torch's
+  by 1e-2..1e-1 relative: one ReLU input a few ulps from 0 (ResNet18's layer1.1 bn1 output
+  at 1.3e-7 in float64) rounds to the other side in the fused kernels; torch's own float32
+  gradients of ResNet50 at batch 2 are 8e-2 from its float64 ones, so this is rounding,
+  not a wrong kernel. ShuffleNetG2 stops under torch 2.13 itself (mid_planes = out_planes/4
+  is a float channel count), with the same error under tracecomp.
+- fastai/course22p2's miniai (learner.py, activations.py, init.py, sgd.py, resnet.py,
+  augment.py, diffusion.py; fastcore/torcheval/fastprogress replaced by small stand-ins) on
+  28x28 synthetic batches through its Learner and callbacks: TrainLearner and
+  MomentumLearner, MetricsCB, DeviceCB, ProgressCB, ActivationStats (forward hooks with
+  mean/std/histc), BatchSchedCB with OneCycleLR and RecorderCB, EpochSchedCB with
+  CosineAnnealingLR, LRFinderCB through lr_find (ExponentialLR, CancelFitException),
+  lsuv_init, summary() and CapturePreds; the notebooks' GeneralRelu, LayerNorm, BatchNorm
+  (lerp_ running stats), hand-written SGD/Momentum/RMSProp/Adam, ResBlock model with
+  AdamW; BatchTransformCB(RandCopy); the lesson-26 EmbUNetModel (saved() forward wrappers,
+  timestep embeddings, SelfAttention2D with einops replaced by reshapes) under Adam(eps=1e-5)
+  with DDIM sampling (eta 0). Needed: a compiled step whose optimizer keeps its state on
+  the parameters (`p.grad_avg = ...`) crashed with a KeyError in Graph.copy (now a graph
+  break naming the attribute); ActivationStats' hooks, bound with functools.partial and
+  keeping a tuple of lists, leaked the trace's valueless tensors into hook.stats under
+  compile(model) (now watched: replayed when the lists exist, a graph break on the call
+  that makes them). Agree then (AdamW runs in float64: in float32 its first step is
+  lr * sign(g) on the conv biases before BatchNorm, whose gradients are rounding noise).
+  rand_copy copies overlapping patches of a batch in place: torch does not check strided
+  parts and copies in its own loop order, so it gives other values than a copy-first
+  write; where both sides are dense torch refuses the partial overlap, which tracecomp
+  computed silently (now refused as torch).
+- deep-learning-with-pytorch/dlwpt-code: p1ch8's Net (with training_loop_l2reg's
+  sum(p.pow(2.0).sum() ...)), NetWidth, NetBatchNorm, NetDepth, NetRes, NetResDeep (one
+  ResBlock instance applied 100 times), p2ch11's LunaModel (Conv3d/MaxPool3d on 32x48x48,
+  CrossEntropyLoss(reduction='none'), SGD momentum 0.99), p2ch13's UNetWrapper (util/unet.py,
+  ConvTranspose2d up path, center crop) with its dice losses and no_grad metrics writes
+  under Adam, SegmentationAugmentation (affine_grid + grid_sample; its Python random
+  draws are a graph break with a clear message in a compiled step), p2ch14's augment3d
+  (5-d affine_grid/grid_sample; its `transform_t[i,i] *= -1` guards the overlap check),
+  p3ch15's ResNetGenerator (ReflectionPad2d, InstanceNorm2d, ConvTranspose2d) under Adam:
+  agree (Adam's first steps again need float64 for the parameters).
+
+Left: compile times (cold disk cache, float32, batch 2, 2 cores shared) are in the
+round's report; the largest were DenseNet's (about 20 s for compile(model)). out= ops
+(torch.add(a, b, out=c)) do not check partial overlap yet; a store of a traced tensor
+deeper than the watched places (kept_values.py) still leaks unseen.
 """
 import warnings
 
