@@ -205,3 +205,26 @@ def test_writes_torch_allows_over_shared_memory_still_compute():
         return a, b, c, d
     for g, w in zip(writes(tc), writes(torch)):
         assert_close(g, w)
+
+
+@pytest.mark.parametrize("op", ["add", "mul", "exp"])
+def test_out_partly_overlapping_an_argument_is_refused_as_torch(op):
+    def call(lib):
+        t = lib.arange(9.)
+        args = (t[0:5],) if op == "exp" else (t[0:5], t[1:6])
+        return getattr(lib, op)(*args, out=t[2:7])
+    for lib in (torch, tc):
+        with pytest.raises(RuntimeError, match="refer to a single memory location"):
+            call(lib)
+
+
+def test_out_that_is_an_argument_itself_still_computes():
+    """AMSGrad's torch.maximum(v_max, v, out=v_max), and the same elements viewed twice."""
+    def calls(lib):
+        v_max, v = lib.tensor([1., 5., 2.]), lib.tensor([3., 4., 6.])
+        lib.maximum(v_max, v, out=v_max)
+        y = lib.arange(9.)
+        lib.add(y.view(3, 3), 1, out=y.view(3, 3))
+        return v_max, y
+    for g, w in zip(calls(tc), calls(torch)):
+        assert_close(g, w)

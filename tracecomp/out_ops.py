@@ -19,10 +19,10 @@ stack = with_out(C.stack, "stack")
 matmul = with_out(_matmul, "matmul")
 mm = with_out(C.mm, "mm")
 bmm = with_out(C.bmm, "bmm")
-add = with_out(_add, "add")
-sub = subtract = with_out(_sub, "sub")
-mul = multiply = with_out(ew.mul, "mul")
-div = divide = true_divide = with_out(_div, "div")
+add = with_out(_add, "add", overlap=True)
+sub = subtract = with_out(_sub, "sub", overlap=True)
+mul = multiply = with_out(ew.mul, "mul", overlap=True)
+div = divide = true_divide = with_out(_div, "div", overlap=True)
 
 # torch.<name>(..., out=t) for the elementwise functions, by the module that defines each
 # (tracecomp/__init__.py rebinds these names to the wrapped functions).
@@ -40,6 +40,6 @@ _ELEMENTWISE = (
     (float_parts, "nextafter"),
     (composite_index, "where"),
 )
-ELEMENTWISE_OUT = {name: with_out(getattr(module, name), name)
+ELEMENTWISE_OUT = {name: with_out(getattr(module, name), name, overlap=True)
                    for module, names in _ELEMENTWISE for name in names.split()
                    if hasattr(module, name)}

@@ -59,9 +59,11 @@ def aliased(fn, name=None):
     return call
 
 
-def with_out(fn, name=None, cast="same_kind"):
+def with_out(fn, name=None, cast="same_kind", overlap=False):
     """fn accepting out= (a tensor, or a tuple of tensors for ops that return several), and
-    axis=/keepdims=. cast="unsafe" for reductions, which torch lets write into any dtype."""
+    axis=/keepdims=. cast="unsafe" for reductions, which torch lets write into any dtype.
+    overlap: refuse an out that partly overlaps a tensor argument, as torch's elementwise
+    ops do (`torch.add(t[0:5], 1, out=t[2:7])`; inplace_view.check_partial_overlap)."""
     op = name or fn.__name__
 
     @functools.wraps(fn)
@@ -72,6 +74,9 @@ def with_out(fn, name=None, cast="same_kind"):
         result = fn(*args, **rename(op, kw))
         if out is None:
             return result
+        if overlap and isinstance(out, Tensor):     # (after the arguments' own checks)
+            from .inplace_view import check_partial_overlap
+            check_partial_overlap(out, args)
         if isinstance(result, tuple):
             if not isinstance(out, (tuple, list)) or len(out) != len(result):
                 raise TypeError(f"{op}(): argument 'out' must be a tuple of {len(result)} "
