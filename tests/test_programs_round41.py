@@ -49,9 +49,10 @@ outputs, gradients and parameters, checked in float64 where float32 rounding dec
   agree (Adam's first steps again need float64 for the parameters).
 
 Left: compile times (cold disk cache, float32, batch 2, 2 cores shared) are in the
-round's report; the largest were DenseNet's (about 20 s for compile(model)). out= ops
-(torch.add(a, b, out=c)) do not check partial overlap yet; a store of a traced tensor
-deeper than the watched places (kept_values.py) still leaks unseen.
+round's report; the largest were DenseNet's (about 20 s for compile(model)). The out=
+of cat, stack and the matrix products does not check partial overlap (the elementwise
+ones do now); a store of a traced tensor deeper than the watched places
+(kept_values.py) still leaks unseen.
 """
 import warnings
 
