@@ -193,7 +193,10 @@ def composite_method(fn, name):
 def apply(x, prim, *operands, op=None, **params):
     """x = prim(x, *operands) in place."""
     op = op or prim.name + "_"
-    inplace_view.check_partial_overlap(x, operands)
+    for o in operands:      # (inline: optimizers' updates run here, and seldom share memory)
+        if isinstance(o, Tensor) and o._vc is x._vc and o is not x:
+            inplace_view.check_partial_overlap(x, operands)
+            break
     # (a bfloat16 x goes through bind, which computes in float32 as torch does: numpy's
     # bfloat16 loop would round a Python scalar operand to bfloat16 first; and a uint16/32/64
     # one, where bind refuses what torch refuses)
