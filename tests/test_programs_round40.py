@@ -36,7 +36,7 @@ outputs to 1e-5 relative):
   inside the traced actor: the trace kept the first draws as constants, every later
   call silently reused them (torch.compile draws anew). A numpy Generator or
   RandomState the code reaches now refuses the trace as np.random's global state did
-  (a graph break; value_reads.numpy_streams). Their update() functions compiled whole
+  (a graph break; outside_streams.numpy_streams). Their update() functions compiled whole
   (a user's torch.compile(update)) break at the logger's .item()/.numpy() reads, as
   torch.compile's do, and agree.
 - harvardnlp/annotated-transformer's copy task (make_model, LabelSmoothing's scatter_/

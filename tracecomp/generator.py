@@ -39,9 +39,11 @@ class Generator:
 
     def get_state(self):
         """The state as a uint8 tensor (torch's form; see _USED_BYTES for the bytes)."""
+        _refuse_in_trace("get_rng_state")
         return state_to_tensor(self)
 
     def set_state(self, state):
+        _refuse_in_trace("set_rng_state")
         state_from_tensor(self, state)
         return self
 
@@ -62,12 +64,18 @@ def seed():
 
 
 def _refuse_in_trace(name):
-    """Seeding inside compiled code would happen once, when it is traced: later calls would
-    draw on from where the first left off, where each eager call starts again."""
+    """Seeding inside compiled code, or saving and restoring the generator's state
+    (get_rng_state / set_rng_state, fork_rng), would happen once, when it is traced: later
+    calls would not reseed, nor restore, where each eager call does (a state read there
+    would be the trace's, the same every call)."""
     if context.current() is not None:
         raise TraceError(f"tracecomp.{name}() was called inside compiled code, which runs "
-                         f"it once, when tracing: later calls would not reseed. Seed "
-                         f"before calling the compiled function.")
+                         f"it once, when tracing: later calls would not {_UNREPEATED[name]}. "
+                         f"Call it outside the compiled function.")
+
+
+_UNREPEATED = {"manual_seed": "reseed", "seed": "reseed",
+               "get_rng_state": "read the state anew", "set_rng_state": "restore the state"}
 
 
 def initial_seed():

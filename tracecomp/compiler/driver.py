@@ -43,6 +43,7 @@ from . import (
 from . import state as compile_state
 from .artifact import Artifact
 from .bound_tensors import BoundRead, is_lifted, lift_into
+from .clock_reads import ClockWatch
 from .code_names import Bindings
 from .deep_tensors import DeepRead, Places, links
 from .dynamic import Templates, sizes_vary
@@ -57,6 +58,7 @@ from .number_args import (
     inputs,
 )
 from .outside_numbers import CallChanges, OutsideNumbers, StandIns
+from .outside_streams import PythonRandom, numpy_streams
 from .outside_tensors import outside_reads
 from .pipeline import PassRecord, run_passes, simplify_pipeline
 from .placement import backend_for
@@ -79,7 +81,7 @@ from .signature import (
 )
 from .state_call import StateCall
 from .trace_warnings import function_name as _name
-from .value_reads import PythonRandom, ReadWatch, numpy_streams, plain_classes
+from .value_reads import ReadWatch, plain_classes
 
 RECOMPILE_LIMIT = _dynamo.RECOMPILE_LIMIT     # (torch._dynamo.config's default)
 # lookups in one call: a cached version found stale, a second one (compiled without
@@ -147,8 +149,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 names_before = Bindings(fn) if getattr(fn, "__code__", None) else None
                 stores = undo.watch = KeptWatch(reached, stand_ins)
                 streams = numpy_streams(fn, roots, reached)
-                with compile_state.GradWatch() as watch, PythonRandom(streams), \
-                        ReadWatch(plain_classes(reached), attributes) as values, \
+                with compile_state.GradWatch() as watch, PythonRandom(streams), ClockWatch(), \
+                        ReadWatch(plain_classes(reached), attributes, fn, roots) as values, \
                         number_functions.patched():
                     try:
                         result = fn(*args[0], **args[1])

@@ -11,7 +11,7 @@ torch.compile guards the attributes and globals it reads:
   - **attributes of modules and schedulers**: while tracing, `Module` and `LRScheduler`
     answer attribute reads through a hook (`ReadWatch`) that records each instance
     attribute holding a number (a numpy scalar too: compared, never fed), a string, None,
-    or a tuple, list or dict of them (of at
+    or a tuple, list, dict or set of them (of at
     most MAX_ITEMS items), with its value at the first read. Module.__setattr__ counts a
     change of such a value (nn/structure.py), so a module attribute is compared again only
     after some module changed; a scheduler's (its counters move every step) and a list or
@@ -22,14 +22,18 @@ torch.compile guards the attributes and globals it reads:
     `cfg.model.act`): their classes are watched
     the same way while tracing (`plain_classes`), and what was read is compared on every
     call;
+  - **class attributes** the code may read (`Config.scale`, `self.scale` where the class
+    holds it, a counter `Model.calls += 1`), in the user's classes it names and its
+    modules' classes (`class_reads`), compared on every call;
+  - **environment variables** the user's code reads (`os.environ["SCALE"]`, os.getenv):
+    environ_reads.py, compared on every call;
   - **globals and closure variables of the compiled function itself**, of its modules'
     methods (forward and what it calls), and of the user's helper functions each names
     (one level: `def norm(x): return x / TEMP`), that hold such a value, compared on
     every call (the fast paths compare their bindings already).
 
-Random numbers drawn from Python's `random` module, numpy's global state or a numpy Generator
-the code reaches (`rng = np.random.default_rng()`, `self.rng`) while tracing are refused
-(`PythonRandom`): the graph would hold the trace's draws.
+Random numbers drawn from Python's `random` module, numpy's or a random.Random the code
+reaches, and the iterators it reaches from outside, are refused (outside_streams.py).
 
 A value that changed makes the call compile again (driver.CompiledFunction._call_once),
 the reason naming it: `attribute temperature of M: 1.0 -> 2.0`. A number seen to change
@@ -39,9 +43,8 @@ stay the very dict (`tables`), the one it is fed from. Values reached otherwise
 (an object deeper inside, the global of a helper's helper) are not seen: pass them as
 arguments, where a number that changes is fed as an input (number_args.py).
 """
-import itertools
-import random
 import threading
+import types
 from contextlib import contextmanager
 
 import numpy as np
@@ -51,12 +54,14 @@ from ..nn import structure
 from ..nn.module import Module
 from ..optim.scheduler_base import LRScheduler
 from ..tracing.number import TracedNumber
+from . import environ_reads
 from .code_names import filled, named_values, traced_functions
 from .signature import numpy_scalar
 from .state import inside
 
 _SCALARS = frozenset((int, float, bool, str, type(None)))
-_GUARDED = _SCALARS | {tuple, list, dict}
+_GUARDED = _SCALARS | {tuple, list, dict, set, frozenset}
+_SEQUENCES = (tuple, list, set, frozenset)      # held item by item, in iteration order
 MAX_ITEMS = 64
 _MISSING = object()
 _get_attribute = object.__getattribute__
@@ -65,7 +70,8 @@ _ACTIVE = []        # the ReadWatch of the trace running now (one trace at a tim
 
 def frozen(value):
     """value as a guard compares it: (type, value) for a scalar, (type, items) for a tuple,
-    list or dict (its (key, value) pairs) of at most MAX_ITEMS values, or None where it is
+    list, set (in iteration order: a loop over it runs in that order) or dict (its (key,
+    value) pairs) of at most MAX_ITEMS values, or None where it is
     not guarded (a tensor, an object, a vocabulary: comparing those every call would cost
     more than the call). A container's items that are not guarded themselves (a tensor
     beside the numbers of a config dict: outside_tensors.py watches it) stand as OTHER;
@@ -75,7 +81,7 @@ def frozen(value):
         return kind, value
     if kind is TracedNumber:    # a number fed as an input (outside_numbers.py)
         return fed_slot(value.__class__)
-    if kind is tuple or kind is list or kind is dict:
+    if kind is dict or kind in _SEQUENCES:
         if len(value) > MAX_ITEMS:
             return None
         items = tuple(map(_pair, value.items())) if kind is dict else \
@@ -151,8 +157,11 @@ class ReadWatch:
 
     CLASSES = (Module, LRScheduler)
 
-    def __init__(self, classes=(), attributes=None):
+    def __init__(self, classes=(), attributes=None, fn=None, modules=()):
         self.reads, self.thread = {}, threading.get_ident()
+        # class attributes the code may read, as they are before it runs (class_reads)
+        self.class_reads = [] if fn is None else class_reads(fn, modules)
+        self.class_values = [klass.__dict__[name] for klass, name, _ in self.class_reads]
         self.hooked = [*self.CLASSES, *classes] if not _ACTIVE else []
         # the modules' attributes before the trace (attributes.AttributeSnapshot), by id
         self.before = {} if attributes is None else {
@@ -170,16 +179,44 @@ class ReadWatch:
         for cls in self.hooked:
             cls.__getattribute__ = _watching
         _ACTIVE.append(self)
+        self.environ = environ_reads.watched(self._environ_read) if self.hooked else None
+        if self.environ is not None:
+            self.environ.__enter__()
         return self
 
     def __exit__(self, *exc):
+        if self.environ is not None:
+            self.environ.__exit__(*exc)
         _ACTIVE.pop()
         for cls in self.hooked:
             del cls.__getattribute__
 
+    def _environ_read(self, key, value):
+        """An environment variable the code read (environ_reads.py), with its value at the
+        first read; unset: None, as Guards sees a missing entry."""
+        if _ACTIVE and _ACTIVE[-1] is self:     # not the compiler's own (unwatched)
+            self.reads.setdefault(("environ", key), (
+                environ_reads.ENVIRONMENT, key, None if value is None else frozen(value)))
+
     def number_guards(self):
         """Guards of the attributes read alone (for Guards.numbers_changed), or None."""
         return Guards(list(self.reads.values()), []) if self.reads else None
+
+    def check_classes(self):
+        """Refuses a trace that changed a class attribute it may read (`Model.calls += 1`):
+        the graph would hold the value of the trace's call, and the store is not repeated
+        by later calls. The value is put back first, so the call run eagerly instead (a
+        graph break) changes it once."""
+        for (klass, name, held), value in zip(self.class_reads, self.class_values):
+            now = klass.__dict__.get(name, _MISSING)
+            if frozen(now) != held:
+                setattr(klass, name, value)
+                raise TraceError(
+                    f"compiled code changed the class attribute {klass.__name__}.{name} "
+                    f"({_show(held)} -> {_show(frozen(now))}): a trace runs the code once, "
+                    f"so later calls would neither change it nor read its new value. Keep "
+                    f"it on an instance (self.{name}) or a global, or pass it as an "
+                    f"argument.")
 
     def guards(self, fn, modules=(), stored=()):
         """The Guards of what was read and of the globals and closure variables that hold
@@ -197,90 +234,45 @@ class ReadWatch:
                 if held is not None and (id(holder), n) not in seen:
                     seen.add((id(holder), n))
                     bindings.append((holder, n, held))
-        reads = list(self.reads.values())
+        self.check_classes()
+        reads = list(self.reads.values()) + self.class_reads
         if not reads and not bindings:
             return None
         return Guards(reads, bindings)
 
 
-_NUMPY_STREAMS = (np.random.Generator, np.random.RandomState)
-
-
-def numpy_streams(fn, modules, reached):
-    """{id: (what, stream)} of the numpy Generators and RandomStates the traced code can
-    reach by name: what fn reaches (kept_values.places: its arguments, closure, globals,
-    bound object), the global names and closure variables of the functions a trace runs
-    (traced_functions), the attributes of its modules (`self.rng`), and one level inside
-    each of those (a config's `cfg.rng`, a list holding one: its first MAX_ITEMS)."""
-    found = {}
-    values = [(" ".join(map(str, where)), v) for where, v in reached]
-    values += [(name, v) for f in traced_functions(fn, modules)
-               for _, _, name, v in named_values(f)]
-    values += [(f"{type(m).__name__}.{name}", v) for root in modules
-               for m in root.modules() for name, v in _instance_dict(m).items()]
-    for what, v in values:
-        inner = v.items() if type(v) is dict else enumerate(v) if type(v) in (list, tuple) \
-            else () if isinstance(v, (Module, type)) or callable(v) else \
-            _instance_dict(v).items()
-        inner = itertools.islice(inner, MAX_ITEMS)     # not a whole dataset's list
-        for what_, stream in [(what, v), *((f"{what}.{k}", w) for k, w in inner)]:
-            if isinstance(stream, _NUMPY_STREAMS):
-                found.setdefault(id(stream), (what_, stream))
+def class_reads(fn, modules):
+    """[(class, name, frozen value)] of the class attributes holding a guarded value
+    (`Config.scale`, a counter `Model.calls`) that the functions a trace of fn runs may
+    read: the attribute names their code loads, looked up in the user's classes those
+    functions name and in the classes of its modules (`self.scale` where scale is a class
+    attribute). Taken before the trace runs, so that code that moves one (`Model.calls +=
+    1`) compiles again each call, as each eager call reads the moved value."""
+    functions = traced_functions(fn, modules)
+    names = {n for f in functions for n in _attribute_names(f.__code__)}
+    classes = [v for f in functions for *_, v in named_values(f) if isinstance(v, type)]
+    classes += [type(m) for root in modules for m in root.modules()]
+    found, seen = [], set()
+    for cls in classes:
+        for klass in cls.__mro__:
+            if id(klass) in seen or not klass.__flags__ & _HEAP_TYPE or \
+                    klass.__module__.startswith("tracecomp"):
+                continue
+            seen.add(id(klass))
+            for name in names & klass.__dict__.keys():
+                held = frozen(klass.__dict__[name])
+                if held is not None:
+                    found.append((klass, name, held))
     return found
 
 
-def _stream_state(stream):
-    if isinstance(stream, np.random.Generator):
-        return stream.bit_generator.state
-    return stream.get_state()
-
-
-def _same_state(a, b):
-    """Two states of one stream: a Generator's is a dict of numbers, a RandomState's a
-    tuple holding its key array."""
-    if type(a) is dict:
-        return a == b
-    return all(np.array_equal(x, y) for x, y in zip(a, b))
-
-
-class PythonRandom:
-    """Refuses a trace that drew numbers from Python's `random` module, numpy's global
-    random state or a numpy Generator or RandomState the code reaches (numpy_streams): the
-    graph would hold those draws, the same on every call, where the code run eagerly draws
-    new ones (tensor random ops are traced: they draw anew each call)."""
-
-    def __init__(self, streams=None):
-        self.streams = list((streams or {}).values())
-
-    def __enter__(self):
-        self.states = random.getstate(), np.random.get_state()
-        self.stream_states = [_stream_state(s) for _, s in self.streams]
-        return self
-
-    def __exit__(self, kind, *_):
-        drew_random = random.getstate() != self.states[0]
-        drew_numpy = not np.array_equal(np.random.get_state()[1], self.states[1][1])
-        drew = [(what, s) for (what, s), before in zip(self.streams, self.stream_states)
-                if not _same_state(_stream_state(s), before)]
-        # put every stream back whatever happened: a trace that fails (fallback='eager'
-        # then runs the call eagerly) or is refused must not use up the program's draws
-        # (seq2seq's teacher forcing flipped other coins than the uncompiled run)
-        random.setstate(self.states[0])
-        np.random.set_state(self.states[1])
-        for (_, s), before in zip(self.streams, self.stream_states):
-            if isinstance(s, np.random.Generator):
-                s.bit_generator.state = before
-            else:
-                s.set_state(before)
-        if kind is None and (drew_random or drew_numpy or drew):
-            which = "Python's random module" if drew_random else "Python's np.random" \
-                if drew_numpy else \
-                f"a numpy {type(drew[0][1]).__name__} ({', '.join(w for w, _ in drew)})"
-            raise TraceError(
-                f"compiled code drew random numbers from {which}: it is traced "
-                f"once, so every call would use the same draws. Use tracecomp.rand, randn "
-                f"or randint inside it (drawn anew each call), or draw outside and pass the "
-                f"value as an argument (a number that changes is fed as an input).")
+def _attribute_names(code):
+    """The names code (and the code defined in it) may read as attributes (co_names)."""
+    names = set(code.co_names)
+    for inner in code.co_consts:
+        if isinstance(inner, types.CodeType):
+            names |= _attribute_names(inner)
+    return names
 
 
 def _instance_dict(obj):
@@ -387,7 +379,8 @@ class Guards:
         for obj, name, held in self.counted + self.always:
             now = _instance_dict(obj).get(name, _MISSING)
             if frozen(now) != held:
-                out.append(f"attribute {name} of {type(obj).__name__}: {_show(held)} -> "
+                owner = obj if isinstance(obj, type) else type(obj)
+                out.append(f"attribute {name} of {owner.__name__}: {_show(held)} -> "
                            f"{_show(frozen(now))}")
         for where, name, held in self.bindings:
             now = _bound(where, name)
@@ -405,6 +398,8 @@ class Guards:
         one level into a dict held there (`self.param_step[p]`)."""
         found = []
         for obj, name, held in self.counted + self.always:
+            if isinstance(obj, type):   # a class attribute: compared, never fed
+                continue
             found += _changed_numbers(held, _attribute(obj, name), _instance_dict(obj), name,
                                       f"{type(obj).__name__}.{name}")
         for where, name, held in self.bindings:
@@ -454,7 +449,8 @@ def _changes_in_place(held):
     if held is OTHER:
         return False
     kind, value = held
-    return kind is list or kind is dict or kind is tuple and any(map(_changes_in_place, value))
+    return kind is list or kind is dict or kind is set or \
+        kind in (tuple, frozenset) and any(map(_changes_in_place, value))
 
 
 def _bound(where, name):
@@ -478,8 +474,9 @@ def _show(held):
         return "{" + ", ".join("..." if pair is OTHER else
                                f"{_show(pair[1][0])}: {_show(pair[1][1])}"
                                for pair in value) + "}"
-    if kind is tuple or kind is list:
+    if kind in _SEQUENCES:
         items = [_show(v) for v in value]
         return f"({', '.join(items)}{',' if len(items) == 1 else ''})" if kind is tuple \
-            else f"[{', '.join(items)}]"
+            else f"[{', '.join(items)}]" if kind is list else \
+            f"{kind.__name__}({{{', '.join(items)}}})"
     return repr(value)
