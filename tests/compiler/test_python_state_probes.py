@@ -21,7 +21,8 @@ The cases here are those that gave a wrong number silently before their fix:
     manual_seed is (generator.py);
   - next() on an iterator from outside (itertools.count, a generator, iter(list)) gave the
     trace's item every call: refused before the trace runs, so no item is used up;
-  - a set the code iterates, changed by the caller, was not guarded (value_reads.frozen);
+  - a set or frozenset the code iterates or tests, changed by the caller (a module's
+    attribute too), was not guarded (value_reads.frozen, Guards);
   - a class attribute (`Config.scale`, `self.scale` held by the class) changed by the
     caller was not guarded; one the code changes itself (`Model.calls += 1`) is refused
     (value_reads.class_reads, ReadWatch.check_classes);
@@ -158,8 +159,31 @@ def _set(wrap):
     return call, (lambda: sorted(offsets))
 
 
-def test_a_set_the_caller_grows_is_guarded():
-    _agrees(_set)
+class _Tagged(tc.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.ids, self.tags = {1, 2}, frozenset({"a"})
+
+    def forward(self, x):
+        for v in self.ids:
+            x = x * 2 + v
+        return x * (3 if "b" in self.tags else 1)
+
+
+def _set_attributes(wrap):
+    model = _Tagged()
+    f = wrap(model)
+
+    def call(i):
+        model.ids.add(i + 5)                        # in place
+        model.tags = frozenset({"a", "b"} if i % 2 else {"a"})   # rebound
+        return f(tc.tensor(X))
+    return call, (lambda: sorted(model.ids))
+
+
+@pytest.mark.parametrize("make", [_set, _set_attributes])
+def test_a_set_the_caller_changes_is_guarded(make):
+    _agrees(make)
 
 
 class _Config:

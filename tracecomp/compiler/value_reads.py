@@ -339,8 +339,9 @@ class Guards:
     __slots__ = ("always", "bindings", "counted", "in_place", "tables", "version")
 
     def __init__(self, reads, bindings):
-        # what can change in place (a list, a dict) is compared on every call
-        counted = [isinstance(obj, Module) and held[0] not in (list, dict)
+        # what can change in place (a list, a dict, a set) is compared on every call, and
+        # so is a dict or set rebound (Module.__setattr__ counts the scalars, tuples, lists)
+        counted = [isinstance(obj, Module) and held[0] not in (list, dict, set, frozenset)
                    for obj, _, held in reads]
         self.counted = [r for r, c in zip(reads, counted) if c]
         self.always = [r for r, c in zip(reads, counted) if not c]
