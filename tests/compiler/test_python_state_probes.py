@@ -30,7 +30,9 @@ The cases here are those that gave a wrong number silently before their fix:
   - a numpy array the code writes into was written once, at the trace: refused, and the
     array put back (outside_streams.py);
   - time.perf_counter() (time.time, ...) read inside held the trace's time: refused, as
-    torch.compile graph-breaks there (clock_reads.py).
+    torch.compile graph-breaks there (clock_reads.py);
+  - a global read by a helper of a helper the function calls was not guarded (helpers
+    were followed one level: code_names.helpers).
 """
 import itertools
 import os
@@ -331,3 +333,30 @@ def test_the_clock_read_inside_compiled_code_is_each_calls():
         slack = 1e-3 + before * 2e-7        # the float32 the tensor holds it in
         assert before - slack <= float(out[0]) <= after + slack
     _refused(_clock, r"read the clock \(time.perf_counter\(\)\)")
+
+
+SCALE = 1.0
+
+
+def _scaled(x):
+    return x * SCALE
+
+
+def _shifted_and_scaled(x):
+    return _scaled(x) + 1
+
+
+def _helpers_helper(wrap):
+    global SCALE
+    SCALE = 1.0
+    f = wrap(lambda x: _shifted_and_scaled(x))
+
+    def call(i):
+        global SCALE
+        SCALE = i + 2.0     # rebound each call: the fast path's binding check sees it too
+        return f(tc.tensor(X))
+    return call, (lambda: SCALE)
+
+
+def test_a_global_of_a_helpers_helper_is_guarded():
+    _agrees(_helpers_helper, calls=5)

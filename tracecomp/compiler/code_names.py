@@ -90,13 +90,26 @@ class Bindings:
 
 
 def helpers(fn):
-    """The user's plain functions that fn names (global names, closure cells), one level:
-    the helpers it calls, whose own globals a trace of fn reads as fn's."""
-    out = {}
-    for *_, h in named_values(fn):
-        if type(h) is types.FunctionType and h is not fn and is_users(h.__code__):
-            out.setdefault(id(h), h)
+    """The user's plain functions that fn names (global names, closure cells), and those
+    they name, HELPER_DEPTH levels down (at most HELPER_MAX, nearest first): the helpers it
+    calls, whose own globals a trace of fn reads as fn's (`def outer(x): return inner(x)`,
+    inner reading a global SCALE: one level missed it, and the graph kept the old SCALE)."""
+    out, level = {id(fn): fn}, [fn]
+    for _ in range(HELPER_DEPTH):
+        deeper = []
+        for f in level:
+            for *_, h in named_values(f):
+                if type(h) is types.FunctionType and id(h) not in out and \
+                        is_users(h.__code__) and len(out) <= HELPER_MAX:
+                    out[id(h)] = h
+                    deeper.append(h)
+        level = deeper
+    del out[id(fn)]
     return list(out.values())
+
+
+HELPER_DEPTH = 4    # step -> loss_fn -> criterion -> smooth: a chain of the user's helpers
+HELPER_MAX = 32
 
 
 def named_values(fn):

@@ -29,19 +29,21 @@ torch.compile guards the attributes and globals it reads:
     environ_reads.py, compared on every call;
   - **globals and closure variables of the compiled function itself**, of its modules'
     methods (forward and what it calls), and of the user's helper functions each names
-    (one level: `def norm(x): return x / TEMP`), that hold such a value, compared on
-    every call (the fast paths compare their bindings already).
+    and those name in turn (`def norm(x): return x / TEMP`; code_names.helpers, a few
+    levels), that hold such a value, compared on every call (the fast paths compare their
+    bindings already).
 
 Random numbers drawn from Python's `random` module, numpy's or a random.Random the code
-reaches, and the iterators it reaches from outside, are refused (outside_streams.py).
+reaches, the iterators it reaches from outside, numpy arrays it writes into
+(outside_streams.py) and the clock (clock_reads.py) are refused.
 
 A value that changed makes the call compile again (driver.CompiledFunction._call_once),
 the reason naming it: `attribute temperature of M: 1.0 -> 2.0`. A number seen to change
 is fed as an input from then on (outside_numbers.py): while traced it is a stand-in, which
 a guard holds as `FedSlot` (any number of its type passes), and a dict holding one must
 stay the very dict (`tables`), the one it is fed from. Values reached otherwise
-(an object deeper inside, the global of a helper's helper) are not seen: pass them as
-arguments, where a number that changes is fed as an input (number_args.py).
+(an object deeper inside, an item of a list or dict of more than MAX_ITEMS) are not seen:
+pass them as arguments, where a number that changes is fed as an input (number_args.py).
 """
 import threading
 import types
