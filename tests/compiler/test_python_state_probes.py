@@ -32,7 +32,10 @@ The cases here are those that gave a wrong number silently before their fix:
   - time.perf_counter() (time.time, ...) read inside held the trace's time: refused, as
     torch.compile graph-breaks there (clock_reads.py);
   - a global read by a helper of a helper the function calls was not guarded (helpers
-    were followed one level: code_names.helpers).
+    were followed one level: code_names.helpers);
+  - a numpy array argument whose numbers the code reads (`float(w[0])`), changed in
+    place by the caller, was keyed by identity: a small one is keyed by its numbers
+    (signature.static_value).
 """
 import itertools
 import os
@@ -360,3 +363,23 @@ def _helpers_helper(wrap):
 
 def test_a_global_of_a_helpers_helper_is_guarded():
     _agrees(_helpers_helper, calls=5)
+
+
+def _array_argument(wrap):
+    weights = np.ones(4, dtype=np.float32)
+    f = wrap(lambda x, w: x * float(w[0]))
+
+    def call(i):
+        weights[0] = i + 2      # in place: the same array object each call
+        return f(tc.tensor(X), weights)
+    return call, weights.copy
+
+
+def test_a_small_numpy_array_argument_is_keyed_by_its_numbers(caplog, monkeypatch):
+    _agrees(_array_argument)
+    monkeypatch.setenv("TRACECOMP_DEBUG", "1")
+    f = tc.compile(lambda x, w: x * float(w[0]))
+    with caplog.at_level("DEBUG"):
+        f(tc.tensor(X), np.array([1.0, 2.0]))
+        f(tc.tensor(X), np.array([3.0, 2.0]))
+    assert "argument w: array([1.0, 2.0]) -> array([3.0, 2.0])" in caplog.text

@@ -239,7 +239,8 @@ class LastCall:
         """A LastCall for this call, or None when its arguments need the full signature.
         fed: {position: type} of the number arguments fed as inputs (number_args.py),
         the last of `tensors`; None when some are not positional."""
-        if fed is None or kwargs or any(isinstance(a, (tuple, list, dict)) or
+        # (a numpy array: keyed by its contents, static_value, which `is` does not see)
+        if fed is None or kwargs or any(isinstance(a, (tuple, list, dict, ndarray)) or
                                         isinstance(a, Tensor) and (a.grad is not None or hooked(a)
                                                                    or type(a._data) is SparseData)
                                         for a in args):
@@ -351,7 +352,12 @@ def _arg_check(a):
 
 
 def static_value(v):
-    """Static leaves go into the signature by value when hashable, else by identity."""
+    """Static leaves go into the signature by value when hashable, else by identity; a
+    numpy array of at most SMALL_ARRAY items by its contents (the code reads its numbers
+    as constants, `float(mask[0])`: keyed by identity, the caller's update in place ran
+    the graph holding the old numbers)."""
+    if type(v) is ndarray and v.size <= SMALL_ARRAY:
+        return ("array", v.dtype.str, v.shape, v.tobytes())
     try:
         hash(v)
         return ("value", type(v).__name__, v)
@@ -360,6 +366,7 @@ def static_value(v):
 
 
 CONSTANTS = (int, float, bool, str, bytes, type(None))
+SMALL_ARRAY = 64
 
 
 def constant(v):
@@ -439,7 +446,7 @@ def _differences(new, old):
             out.extend(_tensor_differences(label, a, b))
         elif isinstance(key, tuple) and key[0] == "settings" and a != "absent" != b:
             out.append(_settings_differences(label, dict(a), dict(b)))
-        elif isinstance(a, tuple) and len(a) == 3 and a[0] in ("value", "object"):
+        elif isinstance(a, tuple) and a and a[0] in ("value", "object", "array"):
             out.append(f"{label}: {_show(a)} -> {_show(b)}")
         else:
             out.append(f"{label}: {a} -> {b}")
@@ -535,6 +542,8 @@ def _tensor_differences(label, a, b):
 def _show(v):
     if isinstance(v, tuple) and len(v) == 3 and v[0] == "value":
         return repr(v[2])
+    if isinstance(v, tuple) and len(v) == 4 and v[0] == "array":     # static_value's
+        return f"array({np.frombuffer(v[3], np.dtype(v[1])).reshape(v[2]).tolist()})"
     if isinstance(v, tuple) and len(v) == 3:
         return f"a different {v[1]} object"
     return str(v)
