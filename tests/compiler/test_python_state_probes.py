@@ -35,7 +35,8 @@ The cases here are those that gave a wrong number silently before their fix:
     were followed one level: code_names.helpers);
   - a numpy array argument whose numbers the code reads (`float(w[0])`), changed in
     place by the caller, was keyed by identity: a small one is keyed by its numbers
-    (signature.static_value).
+    (signature.static_value); one the code names (closure, global, module attribute) was
+    not guarded: a small one is, by its numbers (value_reads.frozen).
 """
 import itertools
 import os
@@ -383,3 +384,37 @@ def test_a_small_numpy_array_argument_is_keyed_by_its_numbers(caplog, monkeypatc
         f(tc.tensor(X), np.array([1.0, 2.0]))
         f(tc.tensor(X), np.array([3.0, 2.0]))
     assert "argument w: array([1.0, 2.0]) -> array([3.0, 2.0])" in caplog.text
+
+
+def _array_in_closure(wrap):
+    weights = np.ones(2, dtype=np.float32)
+    f = wrap(lambda x: x * float(weights[1]))
+
+    def call(i):
+        weights[1] = i + 2
+        return f(tc.tensor(X))
+    return call, weights.copy
+
+
+class _Masked(tc.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.mask = np.array([1.0, 0.0, 1.0, 0.0], dtype=np.float32)
+
+    def forward(self, x):
+        return x * float(self.mask.sum())
+
+
+def _array_attribute(wrap):
+    model = _Masked()
+    f = wrap(model)
+
+    def call(i):
+        model.mask[i % 4] = 5.0     # in place: Module.__setattr__ does not see it
+        return f(tc.tensor(X))
+    return call, model.mask.copy
+
+
+@pytest.mark.parametrize("make", [_array_in_closure, _array_attribute])
+def test_a_small_numpy_array_the_code_reads_is_guarded_by_its_numbers(make):
+    _agrees(make)

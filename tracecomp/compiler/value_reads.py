@@ -62,7 +62,7 @@ from .signature import numpy_scalar
 from .state import inside
 
 _SCALARS = frozenset((int, float, bool, str, type(None)))
-_GUARDED = _SCALARS | {tuple, list, dict, set, frozenset}
+_GUARDED = _SCALARS | {tuple, list, dict, set, frozenset, np.ndarray}
 _SEQUENCES = (tuple, list, set, frozenset)      # held item by item, in iteration order
 MAX_ITEMS = 64
 _MISSING = object()
@@ -73,7 +73,8 @@ _ACTIVE = []        # the ReadWatch of the trace running now (one trace at a tim
 def frozen(value):
     """value as a guard compares it: (type, value) for a scalar, (type, items) for a tuple,
     list, set (in iteration order: a loop over it runs in that order) or dict (its (key,
-    value) pairs) of at most MAX_ITEMS values, or None where it is
+    value) pairs) of at most MAX_ITEMS values, (ndarray, (dtype, shape, bytes)) for a
+    numpy array of at most MAX_ITEMS items, or None where it is
     not guarded (a tensor, an object, a vocabulary: comparing those every call would cost
     more than the call). A container's items that are not guarded themselves (a tensor
     beside the numbers of a config dict: outside_tensors.py watches it) stand as OTHER;
@@ -83,6 +84,9 @@ def frozen(value):
         return kind, value
     if kind is TracedNumber:    # a number fed as an input (outside_numbers.py)
         return fed_slot(value.__class__)
+    if kind is np.ndarray:      # a small numpy array, by its numbers (`float(mask[0])`)
+        return (kind, (value.dtype.str, value.shape, value.tobytes())) \
+            if value.size <= MAX_ITEMS else None
     if kind is dict or kind in _SEQUENCES:
         if len(value) > MAX_ITEMS:
             return None
@@ -193,11 +197,14 @@ class ReadWatch:
         for cls in self.hooked:
             del cls.__getattribute__
 
-    def _environ_read(self, key, value):
+    @staticmethod
+    def _environ_read(key, value):
         """An environment variable the code read (environ_reads.py), with its value at the
-        first read; unset: None, as Guards sees a missing entry."""
-        if _ACTIVE and _ACTIVE[-1] is self:     # not the compiler's own (unwatched)
-            self.reads.setdefault(("environ", key), (
+        first read, for the trace running now (an inner one's too); unset: None, as Guards
+        sees a missing entry."""
+        watch = _ACTIVE[-1] if _ACTIVE else None
+        if watch is not None:       # not the compiler's own reads (unwatched)
+            watch.reads.setdefault(("environ", key), (
                 environ_reads.ENVIRONMENT, key, None if value is None else frozen(value)))
 
     def number_guards(self):
@@ -343,7 +350,7 @@ class Guards:
     def __init__(self, reads, bindings):
         # what can change in place (a list, a dict, a set) is compared on every call, and
         # so is a dict or set rebound (Module.__setattr__ counts the scalars, tuples, lists)
-        counted = [isinstance(obj, Module) and held[0] not in (list, dict, set, frozenset)
+        counted = [isinstance(obj, Module) and held[0] not in _IN_PLACE
                    for obj, _, held in reads]
         self.counted = [r for r, c in zip(reads, counted) if c]
         self.always = [r for r, c in zip(reads, counted) if not c]
@@ -448,11 +455,16 @@ def _attribute(obj, name):
     return _instance_dict(obj).get(name, _MISSING)
 
 
+# what a guard compares on every call (a module's attribute too): it changes in place, or
+# (a frozenset) Module.__setattr__ does not count its rebinding
+_IN_PLACE = (list, dict, set, frozenset, np.ndarray)
+
+
 def _changes_in_place(held):
     if held is OTHER:
         return False
     kind, value = held
-    return kind is list or kind is dict or kind is set or \
+    return kind in _IN_PLACE and kind is not frozenset or \
         kind in (tuple, frozenset) and any(map(_changes_in_place, value))
 
 
@@ -473,6 +485,8 @@ def _show(held):
     kind, value = held
     if kind is object:      # a dict key held by its identity (_pair)
         return f"<{value[1]}>"
+    if kind is np.ndarray:
+        return f"array({np.frombuffer(value[2], value[0]).reshape(value[1]).tolist()})"
     if kind is dict:
         return "{" + ", ".join("..." if pair is OTHER else
                                f"{_show(pair[1][0])}: {_show(pair[1][1])}"
