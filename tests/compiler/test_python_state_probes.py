@@ -149,6 +149,28 @@ def test_an_iterator_from_outside_advanced_inside(make):
     _refused(make, "reaches the iterator")
 
 
+def _bound_next(wrap):
+    counter = itertools.count()
+    bump = counter.__next__         # the iterator reached through its bound method
+    f = wrap(lambda x: x + bump())
+    return (lambda i: f(tc.tensor(X))), (lambda: next(counter))
+
+
+def _bound_draw(wrap):
+    draw = np.random.default_rng(0).standard_normal     # a Generator's bound method
+    f = wrap(lambda x: x + float(draw()))
+    return (lambda i: f(tc.tensor(X))), (lambda: draw())
+
+
+@pytest.mark.filterwarnings("ignore:tracecomp.compile")
+@pytest.mark.parametrize("make", [_bound_next, _bound_draw])
+def test_a_stream_reached_through_its_bound_method(make):
+    """`bump = it.__next__`, `draw = rng.standard_normal`: the stream behind the method is
+    refused as the stream itself is (its draws were baked into the graph)."""
+    _agrees(make)
+    _refused(make, "reaches the iterator|random numbers from a")
+
+
 def _set(wrap):
     offsets = {3, 1}
 

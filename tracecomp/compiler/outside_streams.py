@@ -50,11 +50,21 @@ def numpy_streams(fn, modules, reached):
             _instance_dict(v).items()
         inner = itertools.islice(inner, MAX_ITEMS)     # not a whole dataset's list
         for what_, stream in [(what, v), *((f"{what}.{k}", w) for k, w in inner)]:
+            stream = _bound_to(stream)
             if isinstance(stream, _NUMPY_STREAMS) and \
                     not isinstance(stream, random.SystemRandom) or _iterator(stream) or \
                     type(stream) is np.ndarray and stream.size <= ARRAY_LIMIT:
                 found.setdefault(id(stream), (what_, stream))
     return found
+
+
+def _bound_to(value):
+    """The object a bound method belongs to where that is a stream (`draw = rng.normal`,
+    `bump = it.__next__`): drawing through the method draws from it; else value."""
+    owner = getattr(value, "__self__", None) if callable(value) else None
+    if owner is not None and (isinstance(owner, _NUMPY_STREAMS) or _iterator(owner)):
+        return owner
+    return value
 
 
 def _iterator(value):
