@@ -356,8 +356,8 @@ def static_value(v):
     numpy array of at most SMALL_ARRAY items by its contents (the code reads its numbers
     as constants, `float(mask[0])`: keyed by identity, the caller's update in place ran
     the graph holding the old numbers)."""
-    if type(v) is ndarray and v.size <= SMALL_ARRAY:
-        return ("array", v.dtype.str, v.shape, v.tobytes())
+    if type(v) is ndarray and (key := small_array_key(v)) is not None:
+        return ("array", *key)
     try:
         hash(v)
         return ("value", type(v).__name__, v)
@@ -367,6 +367,14 @@ def static_value(v):
 
 CONSTANTS = (int, float, bool, str, bytes, type(None))
 SMALL_ARRAY = 64
+
+
+def small_array_key(a):
+    """(dtype, shape, bytes) of a numpy array of at most SMALL_ARRAY items: how a call's
+    signature and a guard (value_reads.frozen) key one whose numbers the code reads as
+    constants; None for a larger one (comparing it every call would cost more than the
+    call)."""
+    return (a.dtype.str, a.shape, a.tobytes()) if a.size <= SMALL_ARRAY else None
 
 
 def constant(v):

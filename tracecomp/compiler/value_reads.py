@@ -58,7 +58,7 @@ from ..optim.scheduler_base import LRScheduler
 from ..tracing.number import TracedNumber
 from . import environ_reads
 from .code_names import filled, named_values, traced_functions
-from .signature import numpy_scalar
+from .signature import numpy_scalar, small_array_key
 from .state import inside
 
 _SCALARS = frozenset((int, float, bool, str, type(None)))
@@ -73,8 +73,8 @@ _ACTIVE = []        # the ReadWatch of the trace running now (one trace at a tim
 def frozen(value):
     """value as a guard compares it: (type, value) for a scalar, (type, items) for a tuple,
     list, set (in iteration order: a loop over it runs in that order) or dict (its (key,
-    value) pairs) of at most MAX_ITEMS values, (ndarray, (dtype, shape, bytes)) for a
-    numpy array of at most MAX_ITEMS items, or None where it is
+    value) pairs) of at most MAX_ITEMS values, (ndarray, signature.small_array_key) for
+    a small numpy array, or None where it is
     not guarded (a tensor, an object, a vocabulary: comparing those every call would cost
     more than the call). A container's items that are not guarded themselves (a tensor
     beside the numbers of a config dict: outside_tensors.py watches it) stand as OTHER;
@@ -85,8 +85,8 @@ def frozen(value):
     if kind is TracedNumber:    # a number fed as an input (outside_numbers.py)
         return fed_slot(value.__class__)
     if kind is np.ndarray:      # a small numpy array, by its numbers (`float(mask[0])`)
-        return (kind, (value.dtype.str, value.shape, value.tobytes())) \
-            if value.size <= MAX_ITEMS else None
+        key = small_array_key(value)
+        return None if key is None else (kind, key)
     if kind is dict or kind in _SEQUENCES:
         if len(value) > MAX_ITEMS:
             return None
