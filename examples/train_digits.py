@@ -183,8 +183,12 @@ def main(argv=None):
           f"{side}x{side} pixels")
 
     results = {}
+    # ConvNet's lr: its first conv feeds BatchNorm, so only the direction of its weights
+    # matters, and Adam scales up the rounding noise in their gradient. At 3e-3 that noise
+    # grew to a 4e-2 weight difference between the eager and compiled runs for some seeds
+    # and products (1e-6 for others); at 2e-3 both runs stay within 1e-6, as accurate.
     for name, make, lr in (("MLP", lambda: MLP(side * side), 1e-3),
-                           ("ConvNet", lambda: ConvNet(side), 3e-3)):
+                           ("ConvNet", lambda: ConvNet(side), 2e-3)):
         model, twin = make(), make()
         twin.load_state_dict(model.state_dict())        # the same start for both runs
         torch.manual_seed(args.seed)
