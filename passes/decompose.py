@@ -1,10 +1,10 @@
 """Decompose: replace each node of a primitive that native code computes as several simpler
 primitives by those primitives, after autodiff, before a backend fuses the graph.
 
-A few primitives (softmax, log_softmax and its backward, nll_loss, mse_loss and their
-backwards) are one node for the eager tape and for autodiff, so one VJP serves both and
-the tape stays short, but a kernel computes them best as their parts, which fusion groups
-with their neighbours.
+A few primitives (softmax, log_softmax and its backward, nll_loss, mse_loss, cross_entropy
+and their backwards) are one node for the eager tape and for autodiff, so one VJP serves
+both and the tape stays short, but a kernel computes them best as their parts, which
+fusion groups with their neighbours.
 RULES holds, per primitive, the function that builds its parts from tensors; it is replayed
 here with the tracer on, as autodiff replays VJP rules, so shapes and dtypes come from the
 primitives' own rules. Nodes keep the source line of the node they replace.
@@ -21,7 +21,7 @@ A graph without such nodes comes back as it is.
 """
 from tracecomp import grad_mode
 from tracecomp.ir import Graph, Node, clone_node
-from tracecomp.ops import mse, nll, softmax
+from tracecomp.ops import cross_entropy, mse, nll, softmax
 from tracecomp.tracing.tracer import Tracer, wrap
 
 from . import widen_bf16
@@ -35,6 +35,8 @@ RULES = {
     "nll_loss_backward": nll.backward_parts,
     "mse_loss": mse.parts,
     "mse_loss_backward": mse.backward_parts,
+    "cross_entropy": cross_entropy.parts,
+    "cross_entropy_backward": cross_entropy.backward_parts,
 }
 
 

@@ -92,7 +92,7 @@ class TapeNode:
 
     __slots__ = ("prim", "args", "params", "out_data", "out_vc", "out_version", "versions",
                  "edges", "hooks", "fn_hooks", "retain", "seq", "inputs", "saved",
-                 "__weakref__")
+                 "presented", "__weakref__")
 
     def __init__(self, prim, args, params, out_data, out_vc):
         self.prim = prim
@@ -136,6 +136,8 @@ class TapeNode:
         # (unpack_hook, {operand position or "out": what pack_hook returned}) when the node
         # was recorded under saved_tensors_hooks (saved_hooks.py)
         self.saved = None
+        # (`presented`, unset: the inner node a chained primitive's node shows torch's
+        # graph through, made when asked for; grad_fn_names.CHAINS)
 
     # a node of one torch node's several outputs (output_groups.py), which are views of
     # one tensor (x.unbind()) with multi_view; set by its class

@@ -156,6 +156,10 @@ NAMES = {
     "log_softmax_backward": "LogSoftmaxBackwardDataBackward0",
     "nll_loss": "NllLossBackward0", "nll_loss_backward": "NllLossBackwardBackward0",
     "mse_loss": "MseLossBackward0", "mse_loss_backward": "MseLossBackwardBackward0",
+    # cross_entropy's one node: torch's nll_loss node over log_softmax's (CHAINS); its
+    # backward's last step is log_softmax's backward
+    "cross_entropy": "NllLossBackward0",
+    "cross_entropy_backward": "LogSoftmaxBackwardDataBackward0",
     "ctc_loss": "CtcLossBackward0",
     "rnn_scan": "MkldnnRnnLayerBackward0",      # torch's fused CPU recurrent layer
     # movement: the name a plain x.view / x.permute / x[1:] gets (see named() for the rest)
@@ -317,6 +321,7 @@ INPUTS = {
     "fmod": _tensors, "remainder": _tensors, "copysign": _tensors,
     "where": (1, 2),                    # the condition takes no gradient
     "gather": (0,), "index": (0,), "nll_loss": (0,),      # indices, targets
+    "cross_entropy": (0,), "cross_entropy_backward": (0, 2),
     "index_put": (0, 1), "scatter_add": (0, 2), "scatter_reduce": (0, 2),
     "custom_vjp": _function_inputs,
 }
@@ -335,6 +340,69 @@ def torch_inputs(node):
 
 def next_functions(node):
     """torch's next_functions for a tape node (its frozen edges once backward freed it)."""
+    inner = CHAINS.get(node.prim.name)
+    if inner is not None:
+        return ((presented(node, inner), 0),)
+    return own_next_functions(node)
+
+
+# primitives whose one node torch records as a chain of two: the inner node's name, shown
+# between the node and its operands (ops/cross_entropy.py: NllLossBackward0 over
+# LogSoftmaxBackward0)
+CHAINS = {"cross_entropy": "LogSoftmaxBackward0"}
+
+
+def presented(node, name):
+    """The inner node of the chain `node` stands for: one object per node, made when first
+    asked for (a slot of the node: it lives as long as the node does)."""
+    try:
+        return node.presented
+    except AttributeError:
+        inner = node.presented = _presented_class(name)(node)
+        return inner
+
+
+class PresentedNode:
+    """The inner node of a chain that one tape node computes: torch's name, the tape node's
+    operands as its next_functions. Its gradient is never computed on its own (the outer
+    node computes the chain's), so its hooks are refused, not left uncalled."""
+
+    __slots__ = ("node",)
+
+    def __init__(self, node):
+        self.node = node
+
+    def name(self):
+        return type(self).__name__
+
+    @property
+    def next_functions(self):
+        return own_next_functions(self.node)
+
+    def register_hook(self, fn):
+        raise NotImplementedError(chain_hook_refused(self.node, self.name(), "register_hook"))
+
+    def register_prehook(self, fn):
+        raise NotImplementedError(chain_hook_refused(self.node, self.name(),
+                                                     "register_prehook"))
+
+
+@functools.cache
+def _presented_class(name):
+    return type(name, (PresentedNode,), {"__slots__": (), "__module__": BUILTIN,
+                                         "__qualname__": name})
+
+
+def chain_hook_refused(node, name, kind):
+    """Why a hook on a node of a chain that one tape node computes is refused."""
+    return (f"{name}.{kind}: F.cross_entropy records its log_softmax and nll_loss as one "
+            f"node here ({node.name()}), so this hook would see the logits' gradient where "
+            f"torch's sees the log-probabilities'; compute F.nll_loss(F.log_softmax(x, 1), "
+            f"target) to hook those nodes, or hook the logits (x.register_hook)")
+
+
+def own_next_functions(node):
+    """next_functions of the node's own operands (a chained node: its innermost one's)."""
     if node.args is None:
         return tuple((accumulate_grad(e), 0) if isinstance(e, Tensor) else e
                      for e in node.inputs or ())

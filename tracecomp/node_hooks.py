@@ -15,13 +15,16 @@ the engine runs those in a walk of their own that stops at the inputs
 
 The outputs of x.unbind(), x.split(), ... are one node to torch too (output_groups.py), whose
 hooks would see every output's gradient; ours are a node each, so a hook on that node is
-refused with NotImplementedError (a hook on an output tensor works).
+refused with NotImplementedError (a hook on an output tensor works). So is a post-hook on
+F.cross_entropy's one node, which torch records as two (grad_fn_names.CHAINS): its
+grad_inputs would be the logits' gradient, not the log-probabilities'.
 
 Module.register_backward_hook (torch's deprecated, non-full module hook) is a hook on the
 grad_fn of the module's first output tensor, as torch's is (nn/backward_hooks.py).
 """
 from collections import OrderedDict
 
+from .grad_fn_names import CHAINS, chain_hook_refused
 from .utils.hooks import RemovableHandle
 
 
@@ -69,6 +72,8 @@ def register(node, hook, pre):
             f"(x.unbind(), x.split(), ...), which tracecomp records as one tape node each, "
             f"so a hook here would see only some of them; register a hook on the output "
             f"tensors instead (y.register_hook)")
+    if not pre and node.prim.name in CHAINS:     # its grad_inputs are the chain's inputs'
+        raise NotImplementedError(chain_hook_refused(node, node.name(), "register_hook"))
     if node.fn_hooks is None:
         node.fn_hooks = NodeHooks()
     table = node.fn_hooks.pre if pre else node.fn_hooks.post

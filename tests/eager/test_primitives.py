@@ -40,6 +40,7 @@ _rng = np.random.default_rng(0)
 MIXED = np.array([[-1.3, 0.7, 1.9], [0.4, -0.6, 1.1]])      # away from 0: no kinks
 POS = np.array([[1.3, 0.7, 1.9], [0.4, 0.6, 1.1]])
 ROW = np.array([0.9, -1.7, 0.35])
+LOGP = MIXED - np.log(np.exp(MIXED).sum(1, keepdims=True))     # log_softmax(MIXED, 1)
 IDX = np.array([[2, 0], [1, 1]])
 INT = np.array([[3, -2, 0], [1, 5, -4]])
 
@@ -100,6 +101,8 @@ SAMPLES = {
                            _lstm_record(), *_LSTM), _LSTM_PARAMS),
     "ctc_loss": (_CTC, _CTC_PARAMS),
     "ctc_loss_backward": ((np.array([0.7, -1.3]), *_CTC), _CTC_PARAMS),
+    "cross_entropy": ((MIXED, np.array([2, 0]), LOGP), {"reduction": "mean"}),
+    "cross_entropy_backward": ((np.array(0.7), np.array([2, 0]), LOGP), {"reduction": "mean"}),
     "mse_loss": ((MIXED, POS), {"reduction": "mean"}),
     "mse_loss_backward": ((np.array(0.7), MIXED, POS), {"reduction": "sum"}),
     "reduce_min": ((MIXED,), {"dims": (0, 1), "keepdim": False}),
@@ -155,6 +158,10 @@ USER_VJP = {"custom_vjp"}
 # derivative w.r.t. log_probs: the op table checks it against torch and, through
 # log_softmax, against central differences
 USER_VJP |= {"ctc_loss"}
+# cross_entropy's value reads logp, an operand its caller makes from x, and its VJP is the
+# derivative through log_softmax(x) to x: test_cross_entropy_primitive.py checks it against
+# torch and central differences of F.cross_entropy
+USER_VJP |= {"cross_entropy"}
 # random draws whose VJP is the implicit reparameterization gradient, which no central
 # difference of a fresh draw can check: test_distributions_gamma.py compares it with torch's
 USER_VJP |= {"standard_gamma", "sample_dirichlet"}

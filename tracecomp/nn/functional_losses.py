@@ -19,6 +19,7 @@ from ..autograd.function import Function
 from ..dtypes import np_kind
 from ..errors import BatchSizeError, DTypeError, ShapeError, fmt_shape
 from ..grad_fn_names import named
+from ..ops import cross_entropy as fused_ce
 from ..ops import elementwise as ew
 from ..ops import mse, nll
 from ..ops.indexing import check_range
@@ -160,6 +161,18 @@ def _nothing_ignored(target, ignore_index):
     return type(data) is np.ndarray and data.size > 0 and not (data == ignore_index).any()
 
 
+_FUSED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _fusable(input, target):
+    """Whether cross_entropy may be its one primitive: an eager (N, C) float32/float64 batch
+    and int64 class indices (a traced call records log_softmax and nll_loss, which the
+    graph's passes know; bfloat16 keeps log_softmax's own rounding)."""
+    data, indices = input._data, target._data
+    return (type(data) is np.ndarray and data.ndim == 2 and data.dtype in _FUSED_DTYPES
+            and type(indices) is np.ndarray and indices.dtype == _INT64)
+
+
 def _smoothing_term(logp, target, weight, ignore_index, reduction):
     """The label-smoothing part: -sum_c weight_c * logp_c, reduced as torch reduces it."""
     cdim = _class_dim(logp)
@@ -209,6 +222,10 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if input.ndim < 1:
         raise ShapeError("cross_entropy: input must have at least 1 dimension (classes), got "
                          "a 0-d tensor")
+    if weight is None and label_smoothing == 0 and _fusable(input, target):
+        target = _check_class_target("nll_loss", input, target, None, ignore_index)
+        if _nothing_ignored(target, ignore_index):     # one primitive (ops/cross_entropy.py)
+            return fused_ce.cross_entropy(input, target, reduction)
     logp = C.log_softmax(input, _class_dim(input))
     if np_kind(target._data.dtype) == "f":
         if tuple(target.shape) != tuple(input.shape):
