@@ -136,6 +136,27 @@ def global_names(code, how="LOAD_GLOBAL"):
     return tuple(names)
 
 
+@functools.lru_cache(maxsize=1024)
+def read_names(code):
+    """The names `code` (and the code defined in it) loads, as a global, a closure variable
+    or an attribute, for anything but appending to what it holds (`log.append(x)`,
+    `self.outs.append(y)` only store): a list the code appends to is read when its name is
+    in here too (`len(log)`, `log[-1]`, a loop over it), and its value then guarded."""
+    found, ins = set(), list(dis.get_instructions(code))
+    for i, after in zip(ins, ins[1:] + [None]):
+        if i.opname in _LOADS and not (after is not None and after.argval == "append" and
+                                       after.opname in ("LOAD_METHOD", "LOAD_ATTR")):
+            found.add(i.argval)
+    for inner in code.co_consts:
+        if isinstance(inner, types.CodeType):
+            found |= read_names(inner)
+    return frozenset(found)
+
+
+_LOADS = frozenset(("LOAD_GLOBAL", "LOAD_DEREF", "LOAD_CLASSDEREF", "LOAD_NAME", "LOAD_ATTR",
+                    "LOAD_METHOD"))
+
+
 def filled(cell):
     """Whether a closure cell holds a value (one read before assignment does not)."""
     try:

@@ -198,7 +198,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 compile_state.settle_updated_leaves(tracer, every)
                 if names_before is not None:    # the guards see the names as they were
                     names_before.restore()
-                reads = values.guards(fn, roots, kept_values.appended_only(kept))
+                reads = values.guards(fn, roots, kept_values.appended_only(
+                    kept, [*args[0], *args[1].values()]))
         finally:
             for (_, t), data in zip(every, originals):
                 t._data = data

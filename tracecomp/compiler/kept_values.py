@@ -264,16 +264,19 @@ def _output(kept, v, own):
     return kept, None
 
 
-def appended_only(kept):
-    """The containers the code only appends to (a log, a list of losses): they grow every
-    call by the code's own doing, so they are not value-guarded (value_reads.py). One it
+def appended_only(kept, arguments):
+    """The containers the code only appends to (a log, a list of losses, a module's
+    `self.outs`): they grow every call by the code's own doing, so they are not
+    value-guarded where the code does nothing else with them (value_reads.py). One it
     sets an item or attribute of stays guarded by its values before the trace: a counter
     it reads and sets (`stats["n"] += 1`) then compiles again per value, as torch does,
-    rather than storing the traced value for ever."""
+    rather than storing the traced value for ever. arguments: the trace's positional then
+    keyword arguments, where a container in an argument (`self.outs`) is found."""
     holders = {}
     for k, _ in kept:
-        holders[id(k.holder)] = (k.holder, holders.get(id(k.holder), (None, True))[1]
-                                 and k.how == "append")
+        holder = k.holder if k.place is None else _argument_holder(k.place, arguments)
+        holders[id(holder)] = (holder, holders.get(id(holder), (None, True))[1]
+                               and k.how == "append")
     return [h for h, only in holders.values() if only]
 
 

@@ -48,6 +48,8 @@ pass them as arguments, where a number that changes is fed as an input (number_a
 import threading
 import types
 from contextlib import contextmanager
+from itertools import chain
+from operator import is_
 
 import numpy as np
 
@@ -57,7 +59,7 @@ from ..nn.module import Module
 from ..optim.scheduler_base import LRScheduler
 from ..tracing.number import TracedNumber
 from . import environ_reads
-from .code_names import filled, named_values, traced_functions
+from .code_names import filled, named_values, read_names, traced_functions
 from .signature import numpy_scalar, small_array_key
 from .state import inside
 
@@ -73,12 +75,12 @@ _ACTIVE = []        # the ReadWatch of the trace running now (one trace at a tim
 def frozen(value):
     """value as a guard compares it: (type, value) for a scalar, (type, items) for a tuple,
     list, set (in iteration order: a loop over it runs in that order) or dict (its (key,
-    value) pairs) of at most MAX_ITEMS values, (ndarray, signature.small_array_key) for
-    a small numpy array, or None where it is
-    not guarded (a tensor, an object, a vocabulary: comparing those every call would cost
-    more than the call). A container's items that are not guarded themselves (a tensor
-    beside the numbers of a config dict: outside_tensors.py watches it) stand as OTHER;
-    one of nothing else is not guarded."""
+    value) pairs) of at most MAX_ITEMS values, (type, Whole) for a larger one or one of
+    nothing but values not guarded themselves (Whole: its length and items),
+    (ndarray, signature.small_array_key) for a small numpy array, or None where it is
+    not guarded (a tensor, an object: outside_tensors.py watches a tensor). A small
+    container's items that are not guarded themselves (a tensor beside the numbers of a
+    config dict) stand as OTHER."""
     kind = type(value)
     if kind in _SCALARS or numpy_scalar(value):     # np.float64: compared as a number
         return kind, value
@@ -88,14 +90,64 @@ def frozen(value):
         key = small_array_key(value)
         return None if key is None else (kind, key)
     if kind is dict or kind in _SEQUENCES:
-        if len(value) > MAX_ITEMS:
-            return None
+        if len(value) > MAX_ITEMS or not any(map(_guarded_type, set(map(
+                type, value.values() if kind is dict else value)))):
+            return kind, Whole(value)
         items = tuple(map(_pair, value.items())) if kind is dict else \
             tuple(OTHER if held is None else held for held in map(frozen, value))
-        if items and all(item is OTHER for item in items):
-            return None
         return kind, items
     return None
+
+
+def _guarded_type(kind):
+    """Whether frozen holds a value of this type by itself (not as OTHER)."""
+    return kind in _GUARDED or kind is TracedNumber or \
+        issubclass(kind, (np.bool_, np.integer, np.floating))
+
+
+class Whole:
+    """A container frozen whole: one of more than MAX_ITEMS items (a list of 100 numbers, a
+    table), or of nothing but values not guarded themselves (a list of tensors or modules,
+    read by `len()` or a loop). Equal to another when each holds the same items, compared
+    as frozen compares them; the identity of every item (a copy taken at C speed, about 1 ns
+    an item) answers first, so a container unchanged costs no item's frozen. Items that are
+    containers themselves (a list of [lo, hi] pairs) change in place, so those are frozen
+    when taken: comparing such a container costs its items' frozen."""
+
+    __slots__ = ("items", "nested", "_frozen")
+
+    def __init__(self, value):
+        self.items = tuple(chain.from_iterable(value.items())) if type(value) is dict \
+            else tuple(value)
+        self.nested = not _CONTAINERS.isdisjoint(map(type, self.items))
+        self._frozen = self._frozen_items() if self.nested else None
+
+    def _frozen_items(self):
+        """The items as frozen holds them: OTHER for one not guarded."""
+        return tuple(OTHER if held is None else held for held in map(frozen, self.items))
+
+    def frozen_items(self):
+        if self._frozen is None:    # items neither containers nor mutable: taken when asked
+            self._frozen = self._frozen_items()
+        return self._frozen
+
+    def __eq__(self, other):
+        if type(other) is not Whole or len(self.items) != len(other.items):
+            return False
+        if not (self.nested or other.nested) and all(map(is_, self.items, other.items)):
+            return True
+        return self.frozen_items() == other.frozen_items()
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    __hash__ = None
+
+    def __len__(self):
+        return len(self.items)
+
+
+_CONTAINERS = frozenset((tuple, list, dict, set, frozenset, np.ndarray))
 
 
 OTHER = (object, "...")     # an item of a guarded container that is not guarded itself
@@ -231,20 +283,27 @@ class ReadWatch:
         """The Guards of what was read and of the globals and closure variables that hold
         guarded values, of the functions a trace of fn runs (code_names.traced_functions:
         fn, its modules' methods, their helpers), or None when there is nothing to
-        guard. stored: the containers each call stores into (kept_values: `losses.append(
-        loss.item())`), which change every call by the code's own doing: not guarded."""
+        guard. stored: the containers each call appends to (kept_values: `losses.append(
+        loss.item())`), which change every call by the code's own doing: not guarded
+        where the code only appends to them; one it reads too (`len(log)`, `log[-1]`,
+        code_names.read_names) is, so each call compiles again as each eager call reads
+        the grown list."""
         bindings, seen = [], set()
+        functions = traced_functions(fn, modules)
+        read = frozenset().union(*(read_names(f.__code__) for f in functions))
         stored = {id(c) for c in stored}
-        for f in traced_functions(fn, modules):
+        for f in functions:
             for holder, _, n, value in named_values(f):
-                if id(value) in stored:
+                if id(value) in stored and n not in read:
                     continue
                 held = frozen(value)
                 if held is not None and (id(holder), n) not in seen:
                     seen.add((id(holder), n))
                     bindings.append((holder, n, held))
         self.check_classes()
-        reads = list(self.reads.values()) + self.class_reads
+        reads = [(obj, n, held) for obj, n, held in self.reads.values()
+                 if n in read or id(_attribute(obj, n)) not in stored]
+        reads += self.class_reads
         if not reads and not bindings:
             return None
         return Guards(reads, bindings)
@@ -424,8 +483,8 @@ def _changed_numbers(held, now, holder, key, label):
     if _number_changed(held, now):
         return [(holder, key, type(now), label)]
     if held is None or held[0] is not dict or type(now) is not dict or \
-            len(now) != len(held[1]):
-        return []
+            type(held[1]) is Whole or len(now) != len(held[1]):
+        return []       # a dict held whole: a change compiles again, feeds nothing
     return [(now, k, type(v), f"{label}[{_key_text(item[1][0], j)}]")
             for j, ((k, v), item) in enumerate(zip(now.items(), held[1]))
             if item is not OTHER and _pair((k, v))[1][0] == item[1][0] and
@@ -447,7 +506,7 @@ def _number_changed(held, now):
 
 
 def _feeds_item(held):
-    return held is not None and held[0] is dict and any(
+    return held is not None and held[0] is dict and type(held[1]) is not Whole and any(
         item is not OTHER and type(item[1][1]) is FedSlot for item in held[1])
 
 
@@ -464,6 +523,8 @@ def _changes_in_place(held):
     if held is OTHER:
         return False
     kind, value = held
+    if type(value) is Whole:        # a tuple of lists held whole (nested) changes in place
+        return kind in _IN_PLACE and kind is not frozenset or value.nested
     return kind in _IN_PLACE and kind is not frozenset or \
         kind in (tuple, frozenset) and any(map(_changes_in_place, value))
 
@@ -485,6 +546,8 @@ def _show(held):
     kind, value = held
     if kind is object:      # a dict key held by its identity (_pair)
         return f"<{value[1]}>"
+    if type(value) is Whole:
+        return f"{kind.__name__} of {len(value.items) // (2 if kind is dict else 1)} items"
     if kind is np.ndarray:
         return f"array({np.frombuffer(value[2], value[0]).reshape(value[1]).tolist()})"
     if kind is dict:
