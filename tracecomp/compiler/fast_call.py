@@ -42,7 +42,7 @@ _grad = grad_mode.state
 
 class FastCall:
     __slots__ = ("autocast", "backward", "bindings", "cotangents", "fresh", "grad_enabled",
-                 "grad_inputs", "grad_slots", "runner", "slots", "sources", "specs")
+                 "grad_inputs", "grad_slots", "reads", "runner", "slots", "sources", "specs")
     miss = None     # what a call that is not the latest one's returns
 
     @staticmethod
@@ -50,11 +50,6 @@ class FastCall:
         """A FastCall repeating this call of `fn`, or None when it needs the general one."""
         modules, optimizers = roots
         if kwargs or modules or optimizers or not plain(art, args, grad_enabled, bridged=True):
-            return None
-        # attributes it read, a list or dict a name holds (value_reads.py): only what each
-        # name holds is seen here, not what changed inside it
-        if art.reads is not None and (art.reads.counted or art.reads.always
-                                      or art.reads.in_place):
             return None
         code = getattr(fn, "__code__", None)
         # a tensor inside what it names (deep_tensors.py): the way there is not checked here
@@ -75,6 +70,9 @@ class FastCall:
         # an output buffer of its own each call (neither an input nor a constant)
         fast.fresh = bool(getattr(fast.runner, "owned", (False,))[0])
         fast.bindings = Bindings(fn, {label[1:] for label in art.bound})
+        # attributes it read, what a list or dict a name holds (value_reads.py): compared
+        # as the general call compares them (the bindings see only what each name holds)
+        fast.reads = art.reads
         # the backward to bridge to (the inputs that get gradients are arguments: a named
         # tensor that requires grad was refused above)
         fast.backward = art.run_backward if grad_enabled else None
@@ -105,7 +103,7 @@ class FastCall:
                     or a._requires_grad is not requires_grad):
                 return None
             arrays.append(data)
-        if not self.bindings.hold():
+        if not self.bindings.hold() or self.reads is not None and not self.reads.hold():
             return None
         return output(self, self.runner.quick(arrays), arrays, args)
 
