@@ -30,7 +30,9 @@ The cases here are those that gave a wrong number silently before their fix:
   - a numpy array the code writes into was written once, at the trace: refused, and the
     array put back (outside_streams.py);
   - time.perf_counter() (time.time, ...) read inside held the trace's time: refused, as
-    torch.compile graph-breaks there (clock_reads.py);
+    torch.compile graph-breaks there (clock_reads.py); reached by a name bound before
+    (`from time import perf_counter`, an alias in a closure) or through datetime
+    (`datetime.now()`, `date.today()`) it was not seen;
   - a global read by a helper of a helper the function calls was not guarded (helpers
     were followed one level: code_names.helpers);
   - a numpy array argument whose numbers the code reads (`float(w[0])`), changed in
@@ -42,10 +44,15 @@ The cases here are those that gave a wrong number silently before their fix:
     (value_reads.MAX_ITEMS) were not guarded: held whole now (value_reads.Whole), a
     list the code only appends to still not (code_names.read_names).
 """
+import datetime as _datetime_module
 import itertools
 import os
 import random
 import time
+import time as _time_module
+from datetime import date, datetime
+from time import perf_counter
+from time import time as time_of_day
 
 import numpy as np
 import pytest
@@ -342,8 +349,8 @@ def test_a_numpy_array_the_code_writes_into(make):
     _refused(make, "wrote into the numpy array")
 
 
-def _clock(wrap):
-    f = wrap(lambda x: x * 0 + time.perf_counter())
+def _clock(wrap, read=time.perf_counter):
+    f = wrap(lambda x: x * 0 + read())
     times = []
 
     def call(i):
@@ -354,15 +361,58 @@ def _clock(wrap):
     return call, (lambda: times)
 
 
+def _clock_by_module(wrap):         # time.perf_counter() (the module's attribute)
+    return _clock(wrap, lambda: time.perf_counter())
+
+
+def _clock_module_alias(wrap):      # import time as t; t.perf_counter()
+    return _clock(wrap, lambda: _time_module.perf_counter())
+
+
+def _clock_imported(wrap):          # from time import perf_counter; perf_counter()
+    return _clock(wrap, lambda: perf_counter())
+
+
+def _clock_in_a_closure(wrap):      # clock = time.perf_counter, read through a closure
+    clock = time.perf_counter
+    return _clock(wrap, lambda: clock())
+
+
 @pytest.mark.filterwarnings("ignore:tracecomp.compile")
-def test_the_clock_read_inside_compiled_code_is_each_calls():
+@pytest.mark.parametrize("make", [_clock_by_module, _clock_module_alias, _clock_imported,
+                                  _clock_in_a_closure])
+def test_the_clock_read_inside_compiled_code_is_each_calls(make):
     """Each call's value lies within that call (the trace's time held every call did
-    not); eager and compiled times differ, so each is checked against its own call."""
-    outs, times = _run(_clock, 3)
+    not); eager and compiled times differ, so each is checked against its own call. A
+    name bound before (`from time import perf_counter`, a closure's alias) was not seen."""
+    outs, times = _run(make, 3)
     for out, (before, after) in zip(outs, times):
         slack = 1e-3 + before * 2e-7        # the float32 the tensor holds it in
         assert before - slack <= float(out[0]) <= after + slack
-    _refused(_clock, r"read the clock \(time.perf_counter\(\)\)")
+    _refused(make, r"read the clock \(time.perf_counter\(\)\)")
+
+
+@pytest.mark.filterwarnings("ignore:tracecomp.compile")
+@pytest.mark.parametrize("read, name", [
+    (lambda: datetime.now().microsecond, "datetime.now"),
+    (lambda: _datetime_module.datetime.now().microsecond, "datetime.now"),
+    (lambda: date.today().day, "date.today"),
+    (lambda: time_of_day() % 1000, "time.time"),
+    (lambda: _time_module.monotonic_ns() % 1000, "time.monotonic_ns")],
+    ids=["datetime.now", "datetime.datetime.now", "date.today", "time-as-name", "t.monotonic_ns"])
+def test_a_clock_reached_by_any_name_is_refused(read, name):
+    """`from datetime import datetime; datetime.now()`, `from time import time`: refused
+    as time.perf_counter() is (they compiled, holding the trace's time every call)."""
+    _refused(lambda wrap: _clock(wrap, read), rf"read the clock \({name}\(\)\)")
+
+
+def test_a_clock_read_outside_compiled_code_is_not_refused():
+    """The hook sees the user's calls inside the trace only: a clock read before the call,
+    and tracecomp's own timings, are not the code's."""
+    start = perf_counter()
+    f = tc.compile(lambda x: x * 2, fullgraph=True)
+    np.testing.assert_array_equal(f(tc.tensor(X)).numpy(), X * 2)
+    assert perf_counter() >= start
 
 
 SCALE = 1.0
