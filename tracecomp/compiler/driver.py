@@ -57,6 +57,7 @@ from .number_args import (
     fed_positions,
     inputs,
 )
+from .object_stores import StoreWatch
 from .outside_numbers import CallChanges, OutsideNumbers, StandIns
 from .outside_streams import PythonRandom, numpy_streams
 from .outside_tensors import outside_reads
@@ -81,7 +82,7 @@ from .signature import (
 )
 from .state_call import StateCall
 from .trace_warnings import function_name as _name
-from .value_reads import ReadWatch, plain_classes
+from .value_reads import ReadWatch, plain_reach
 
 RECOMPILE_LIMIT = _dynamo.RECOMPILE_LIMIT     # (torch._dynamo.config's default)
 # lookups in one call: a cached version found stale, a second one (compiled without
@@ -149,8 +150,10 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 names_before = Bindings(fn) if getattr(fn, "__code__", None) else None
                 stores = undo.watch = KeptWatch(reached, stand_ins)
                 streams = numpy_streams(fn, roots, reached)
+                plain, plain_objects = plain_reach(reached)
+                undo.stores = StoreWatch(plain, plain_objects)
                 with compile_state.GradWatch() as watch, PythonRandom(streams), ClockWatch(), \
-                        ReadWatch(plain_classes(reached), attributes, fn, roots) as values, \
+                        ReadWatch(plain, attributes, fn, roots) as values, undo.stores, \
                         number_functions.patched():
                     try:
                         result = fn(*args[0], **args[1])
@@ -177,6 +180,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 # numbers it read and changes itself (its stores are still in place)
                 changes = {} if outside is None else outside.changed(
                     values.number_guards(), optimizers)
+                undo.stores.check(fn, stores)   # stores on objects no call replays: refused
                 kept = stores.kept()        # stored outside: replayed after each call
                 if names_before is not None:    # names it assigns, replayed the same way
                     kept += stores.rebound(names_before.rebound())
@@ -199,7 +203,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 if names_before is not None:    # the guards see the names as they were
                     names_before.restore()
                 reads = values.guards(fn, roots, kept_values.appended_only(
-                    kept, [*args[0], *args[1].values()]))
+                    kept, [*args[0], *args[1].values()]),
+                    [k.holder for k, _ in kept if k.how == "attr"])
         finally:
             for (_, t), data in zip(every, originals):
                 t._data = data

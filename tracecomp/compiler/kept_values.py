@@ -18,7 +18,8 @@ The trace's arguments are copies of the call's (their tensors swapped for stand-
 store into a list, dict or object passed as an argument, or held one level inside one,
 is replayed into the container *each call* passes there (d2l's decoder blocks keep their
 keys in the state list they are given). A traced tensor kept anywhere else is a
-TraceError (state.refuse_kept_traced).
+TraceError (state.refuse_kept_traced), and so is an attribute stored on any other plain
+object the code reaches, or to a value no call can store again (object_stores.py).
 """
 import functools
 from types import FunctionType, MethodType, ModuleType
@@ -48,17 +49,20 @@ class Kept:
 
 class Undo:
     """`with ..., undo:` around a trace: when the trace raises, what `watch` (its
-    KeptWatch, set once made) watches is put back, before the contexts entered ahead of
-    it (the fed hyperparameters' stand-ins) put back their own."""
+    KeptWatch, set once made) watches and the attributes `stores` (its object_stores.
+    StoreWatch) noted are put back, before the contexts entered ahead of it (the fed
+    hyperparameters' stand-ins) put back their own."""
 
-    watch = None
+    watch = stores = None
 
     def __enter__(self):
         return self
 
     def __exit__(self, kind, *rest):
-        if kind is not None and self.watch is not None:
-            self.watch.restore()
+        if kind is not None:
+            for watch in (self.stores, self.watch):
+                if watch is not None:
+                    watch.restore()
 
 
 class KeptWatch:
@@ -119,7 +123,7 @@ class KeptWatch:
             else:
                 how = "item" if type(holder) is dict else "attr"
                 stored = [(Kept(holder, how, k), v) for k, v in after.items()
-                          if before.get(k, _ABSENT) is not v and self._repeatable(v)]
+                          if before.get(k, _ABSENT) is not v and self.repeatable(v)]
                 if any(k not in after for k in before):
                     self.unrepeated.append(f"a key removed from {_what(holder)}")
                 for kept, _ in stored:
@@ -142,7 +146,7 @@ class KeptWatch:
         store again, and (self.unbound) the names bound to anything else."""
         out, self.unbound = [], []
         for holder, how, key, v in places:
-            if self._repeatable(v):
+            if self.repeatable(v):
                 out.append(_output(Kept(holder, how, key), v, self.own))
             else:
                 self.unbound.append(key if how == "item" else "a closure variable")
@@ -151,16 +155,16 @@ class KeptWatch:
     def _list_stores(self, holder, before, after):
         old = len(before)
         changed = [(k, v) for k, v in enumerate(after[:old]) if v is not before[k]]
-        stored = [(Kept(holder, "item", k), v) for k, v in changed if self._repeatable(v)]
+        stored = [(Kept(holder, "item", k), v) for k, v in changed if self.repeatable(v)]
         if len(after) < old or len(stored) < len(changed):
             self.unrepeated.append(f"items removed or replaced in {_what(holder)}")
             return stored
-        if not all(map(self._repeatable, after[old:])):
+        if not all(map(self.repeatable, after[old:])):
             self.unrepeated.append(f"an object appended to {_what(holder)}")
         return stored + [(Kept(holder, "append"), v) for v in after[old:]
-                         if self._repeatable(v)]
+                         if self.repeatable(v)]
 
-    def _repeatable(self, v):
+    def repeatable(self, v):
         return self._traced(v) or constant(v) or id(v) in self.own
 
     def _traced(self, v):

@@ -36,6 +36,7 @@ from ..tensor import Tensor
 from ..tracing.number import TracedNumber
 from ..user_code import stale_error
 from .code_names import filled, global_names, helpers
+from .object_stores import slot_names, slot_values
 from .signature import label_text
 
 
@@ -173,10 +174,10 @@ _OPAQUE = (type, ModuleType, FunctionType, BuiltinFunctionType, MethodType, Tens
 
 def inside(x):
     """(how, holder, key, value) for what x holds one level down: the elements of a list,
-    tuple or dict, or the attributes of a plain object or a module (not of classes,
-    Python modules, functions, tensors or numbers). A container of more than INSIDE_MAX
-    entries is data (a dataset, a vocabulary), not a few models: not looked into, as
-    roots_of runs on every call that has no fast path."""
+    tuple or dict, or the attributes of a plain object (its __slots__' too) or a module
+    (not of classes, Python modules, functions, tensors or numbers). A container of more
+    than INSIDE_MAX entries is data (a dataset, a vocabulary), not a few models: not
+    looked into, as roots_of runs on every call that has no fast path."""
     if type(x) in (list, tuple):
         return [("item", x, k, v) for k, v in enumerate(x)] if len(x) <= INSIDE_MAX else []
     if type(x) is dict:
@@ -184,6 +185,8 @@ def inside(x):
     if x is None or isinstance(x, _OPAQUE):
         return []
     d = getattr(x, "__dict__", None)
+    if slot_names(type(x)):     # and what its __slots__ hold
+        d = {**(d if type(d) is dict else {}), **slot_values(x)}
     if type(d) is not dict or len(d) > INSIDE_MAX:
         return []
     return [("attr", x, k, v) for k, v in d.items()]

@@ -22,11 +22,15 @@ torch.compile guards the attributes and globals it reads:
     function reaches through its arguments, closure, globals or bound object, or finds
     inside those up to PLAIN_DEPTH levels down (a module's `self.config`, a config's
     `cfg.model.act`): their classes are watched
-    the same way while tracing (`plain_classes`), and what was read is compared on every
-    call;
+    the same way while tracing (`plain_reach`), and what was read is compared on every
+    call (a slot's value too). So is, by identity, where the code found each such object
+    whose attributes it read or stores (`self.cfg`, a global `cfg`: `links`), as the
+    guards hold that object's attributes: `cfg = Config(scale=2)` compiles again;
   - **class attributes** the code may read (`Config.scale`, `self.scale` where the class
     holds it, a counter `Model.calls += 1`), in the user's classes it names and its
-    modules' classes (`class_reads`), compared on every call;
+    modules' classes (`class_reads`), compared on every call; and one read through an
+    object (`self.n` while only the class sets `n = 0`) as unset on the object
+    (`ABSENT`), so that the code's `self.n += 1` compiles again for the value then set;
   - **environment variables** the user's code reads (`os.environ["SCALE"]`, os.getenv):
     environ_reads.py, compared on every call;
   - **globals and closure variables of the compiled function itself**, of its modules'
@@ -62,6 +66,7 @@ from ..optim.scheduler_base import LRScheduler
 from ..tracing.number import TracedNumber
 from . import environ_reads
 from .code_names import filled, named_values, read_names, traced_functions
+from .object_stores import slot_names, slot_values
 from .signature import numpy_scalar, small_array_key
 from .state import inside
 
@@ -84,6 +89,8 @@ def frozen(value):
     container's items that are not guarded themselves (a tensor beside the numbers of a
     config dict) stand as OTHER."""
     kind = type(value)
+    if value is _MISSING:       # not set on the object: its class's value is read
+        return ABSENT
     if kind in _SCALARS or numpy_scalar(value):     # np.float64: compared as a number
         return kind, value
     if kind is TracedNumber:    # a number fed as an input (outside_numbers.py)
@@ -153,6 +160,7 @@ _CONTAINERS = frozenset((tuple, list, dict, set, frozenset, np.ndarray))
 
 
 OTHER = (object, "...")     # an item of a guarded container that is not guarded itself
+ABSENT = (object, "unset")  # an attribute read from the class, not set on the object
 
 
 class FedSlot(tuple):
@@ -195,24 +203,32 @@ def _pair(item):
 
 
 def _watching(self, name):
-    """Module.__getattribute__ (and LRScheduler's, and plain_classes') while a trace
-    runs."""
+    """Module.__getattribute__ (and LRScheduler's, and plain_reach's classes') while a
+    trace runs."""
     value = _get_attribute(self, name)
-    if (type(value) in _GUARDED or numpy_scalar(value)) and _ACTIVE:
-        watch = _ACTIVE[-1]
-        if watch is not None and watch.thread == threading.get_ident() and \
-                name != "training" and name in _instance_dict(self):
-            key = (id(self), name)
-            if key not in watch.reads and watch.from_outside(self, name, value):
+    watch = _ACTIVE[-1] if _ACTIVE else None
+    if watch is None or watch.thread != threading.get_ident():
+        return value
+    if type(value) in _GUARDED or numpy_scalar(value):
+        key = (id(self), name)
+        if key in watch.reads or name == "training":
+            pass
+        elif name in _instance_dict(self):
+            if watch.from_outside(self, name, value):
                 held = frozen(value)
                 if held is not None:
                     watch.reads[key] = (self, name, held)
+        else:
+            watch.class_read(self, name, value)
+    elif type(value) in watch.plain:
+        # a plain object read as an attribute (`self.cfg`): how the guards find it again
+        watch.links.setdefault(id(value), (self, name, value))
     return value
 
 
 class ReadWatch:
     """Records the guarded attributes of modules, schedulers and the plain objects of
-    `classes` (plain_classes) that the code inside `with` reads (in this thread), each
+    `classes` (plain_reach) that the code inside `with` reads (in this thread), each
     with its value at the first read."""
 
     CLASSES = (Module, LRScheduler)
@@ -223,6 +239,9 @@ class ReadWatch:
         self.class_reads = [] if fn is None else class_reads(fn, modules)
         self.class_values = [klass.__dict__[name] for klass, name, _ in self.class_reads]
         self.hooked = [*self.CLASSES, *classes] if not _ACTIVE else []
+        self.plain = frozenset(classes)
+        # id(plain object) -> (holder, name, the object): where the code read it from
+        self.links = {}
         # the modules' attributes before the trace (attributes.AttributeSnapshot), by id
         self.before = {} if attributes is None else {
             id(mod): values for (_, _, mod), values in zip(attributes.modules,
@@ -234,6 +253,23 @@ class ReadWatch:
         its own value, not one to guard (attributes.py writes it back)."""
         before = self.before.get(id(obj))
         return before is None or before.get(name, _MISSING) is value
+
+    def class_read(self, obj, name, value):
+        """obj.name read from obj's class (a default `n = 0` that `self.n += 1` then sets
+        on the object): guarded as unset on the object (a store there compiles again,
+        as its value is then read) and as the class holds it. Not a class of tracecomp's
+        (Module's own defaults), nor a descriptor's value (a property)."""
+        before = self.before.get(id(obj))
+        if before is not None and name in before:
+            return          # set before, deleted by the code: not a read from outside
+        klass = next((k for k in type(obj).__mro__ if name in k.__dict__), None)
+        if klass is None or klass.__dict__[name] is not value or \
+                not klass.__flags__ & _HEAP_TYPE or klass.__module__.startswith("tracecomp"):
+            return
+        held = frozen(value)
+        if held is not None:
+            self.reads[(id(obj), name)] = (obj, name, ABSENT)
+            self.reads.setdefault((id(klass), name), (klass, name, held))
 
     def __enter__(self):
         for cls in self.hooked:
@@ -254,12 +290,12 @@ class ReadWatch:
     @staticmethod
     def _environ_read(key, value):
         """An environment variable the code read (environ_reads.py), with its value at the
-        first read, for the trace running now (an inner one's too); unset: None, as Guards
+        first read, for the trace running now (an inner one's too); unset: ABSENT, as Guards
         sees a missing entry."""
         watch = _ACTIVE[-1] if _ACTIVE else None
         if watch is not None:       # not the compiler's own reads (unwatched)
             watch.reads.setdefault(("environ", key), (
-                environ_reads.ENVIRONMENT, key, None if value is None else frozen(value)))
+                environ_reads.ENVIRONMENT, key, ABSENT if value is None else frozen(value)))
 
     def number_guards(self):
         """Guards of the attributes read alone (for Guards.numbers_changed), or None."""
@@ -281,7 +317,7 @@ class ReadWatch:
                     f"it on an instance (self.{name}) or a global, or pass it as an "
                     f"argument.")
 
-    def guards(self, fn, modules=(), stored=()):
+    def guards(self, fn, modules=(), stored=(), written=()):
         """The Guards of what was read and of the globals and closure variables that hold
         guarded values, of the functions a trace of fn runs (code_names.traced_functions:
         fn, its modules' methods, their helpers), or None when there is nothing to
@@ -289,13 +325,23 @@ class ReadWatch:
         loss.item())`), which change every call by the code's own doing: not guarded
         where the code only appends to them; one it reads too (`len(log)`, `log[-1]`,
         code_names.read_names) is, so each call compiles again as each eager call reads
-        the grown list."""
-        bindings, seen = [], set()
+        the grown list. written: the plain objects each call stores attributes into
+        (kept_values)."""
+        bindings, seen, named = [], set(), set()
         functions = traced_functions(fn, modules)
         read = frozenset().union(*(read_names(f.__code__) for f in functions))
         stored = {id(c) for c in stored}
+        # the plain objects whose attributes it read or stores, and those it reached them
+        # through: a name or attribute that holds another object since is another graph
+        # (`cfg = Config(scale=2)` between calls: the guards above hold the old one's)
+        objects = self._chain([obj for obj, *_ in self.reads.values()] + list(written))
+        same = [(_attribute, holder, name, obj) for holder, name, obj in
+                (self.links[k] for k in objects if k in self.links)]
         for f in functions:
             for holder, _, n, value in named_values(f):
+                if id(value) in objects and (id(holder), n) not in named:
+                    named.add((id(holder), n))
+                    same.append((_bound, holder, n, value))
                 if id(value) in stored and n not in read:
                     continue
                 held = frozen(value)
@@ -303,12 +349,29 @@ class ReadWatch:
                     seen.add((id(holder), n))
                     bindings.append((holder, n, held))
         self.check_classes()
-        reads = [(obj, n, held) for obj, n, held in self.reads.values()
-                 if n in read or id(_attribute(obj, n)) not in stored]
+        # a list the code only appends to (`self.losses.append(loss.item())`) grows every
+        # call by the code's own doing: neither are the attributes that hold it guarded,
+        # unless the code reads it too
+        reads = [r for r in self.reads.values()
+                 if r[1] in read or id(_attribute(r[0], r[1])) not in stored]
         reads += self.class_reads
-        if not reads and not bindings:
+        if not reads and not bindings and not same:
             return None
-        return Guards(reads, bindings)
+        return Guards(reads, bindings, same)
+
+    def _chain(self, objects):
+        """{id: object} of the plain objects among `objects` and those each was read from
+        (self.links), up to the names the code starts from."""
+        found = {}
+        todo = [x for x in objects if type(x) in self.plain]
+        while todo:
+            x = todo.pop()
+            if id(x) not in found:
+                found[id(x)] = x
+                link = self.links.get(id(x))
+                if link is not None and type(link[0]) in self.plain:
+                    todo.append(link[0])
+        return found
 
 
 def class_reads(fn, modules):
@@ -346,27 +409,34 @@ def _attribute_names(code):
 
 
 def _instance_dict(obj):
+    """obj's own attributes: its __dict__, and what its __slots__ hold (then a copy:
+    compared, never fed, as numbers_changed skips them)."""
     try:
-        return _get_attribute(obj, "__dict__")
+        table = _get_attribute(obj, "__dict__")
     except AttributeError:      # a class with __slots__ only
-        return {}
+        table = {}
+    if slot_names(type(obj)):
+        table = {**table, **slot_values(obj)}
+    return table
 
 
 _HEAP_TYPE = 1 << 9     # Py_TPFLAGS_HEAPTYPE: a class defined in Python (or by an
 _IMMUTABLE_TYPE = 1 << 8    # extension, which may then be immutable: _thread.lock)
 
 
-def plain_classes(reached):
-    """The classes of the plain objects the code reaches (`reached`: kept_values.places,
-    from state.starts: the function's arguments, closure, globals, a bound method's object,
-    and its modules' forward hooks') or finds inside them, attribute by attribute or
-    element by element, PLAIN_DEPTH deep (a trainer's `self.cfg.model.act`): Python
-    classes of the user's (an argparse Namespace, a dataclass), whose attribute reads are
-    then watched as a module's are; not tracecomp's own, nor classes with a
-    __getattribute__ of their own."""
-    found, seen = set(), set()
+def plain_reach(reached):
+    """(classes, objects): the classes of the plain objects the code reaches (`reached`:
+    kept_values.places, from state.starts: the function's arguments, closure, globals, a
+    bound method's object, and its modules' forward hooks') or finds inside them,
+    attribute by attribute or element by element, PLAIN_DEPTH deep (a trainer's
+    `self.cfg.model.act`): Python classes of the user's (an argparse Namespace, a
+    dataclass), whose attribute reads are then watched as a module's are; not tracecomp's
+    own, nor classes with a __getattribute__ of their own (of the objects PLAIN_DEPTH
+    levels down too, not looked into). objects: the instances of those classes found so,
+    whose stores object_stores.py watches."""
+    found, seen, objects = set(), set(), []
     level = [x for _, x in reached]
-    for _ in range(PLAIN_DEPTH):
+    for depth in range(PLAIN_DEPTH + 1):    # the objects found PLAIN_DEPTH down: not inside
         deeper = []
         for y in level:
             if id(y) in seen or len(seen) >= PLAIN_MAX_OBJECTS:
@@ -379,13 +449,16 @@ def plain_classes(reached):
                     not cls.__module__.startswith("tracecomp") and \
                     not issubclass(cls, (Module, LRScheduler, BaseException)):
                 found.add(cls)
-            if cls in found or cls in (list, tuple, dict) or isinstance(y, Module):
+            if cls in found:
+                objects.append(y)
+            if depth < PLAIN_DEPTH and (cls in found or cls in (list, tuple, dict) or
+                                        isinstance(y, Module)):
                 deeper += [value for *_, value in inside(y)]
         level = deeper
-    return found
+    return found, objects
 
 
-# how deep plain_classes looks (cfg.model.act.slope: the function names cfg, and the
+# how deep plain_reach looks (cfg.model.act.slope: the function names cfg, and the
 # classes of cfg, cfg.model and cfg.model.act are watched), and over how many objects
 PLAIN_DEPTH = 4
 PLAIN_MAX_OBJECTS = 4096
@@ -408,7 +481,7 @@ class Guards:
 
     __slots__ = ("always", "bindings", "counted", "in_place", "tables", "version")
 
-    def __init__(self, reads, bindings):
+    def __init__(self, reads, bindings, same=()):
         # what can change in place (a list, a dict, a set) is compared on every call, and
         # so is a dict or set rebound (Module.__setattr__ counts the scalars, tuples, lists)
         counted = [isinstance(obj, Module) and held[0] not in _IN_PLACE
@@ -420,10 +493,11 @@ class Guards:
         # fast path's identity check of what each name holds (fast_call.Bindings)
         self.in_place = any(map(_changes_in_place, (held for _, _, held in bindings)))
         self.version = None     # the count at which `counted` last held
-        # a dict a number is fed from stays that dict: (getter, holder, name, the dict)
+        # a dict a number is fed from stays that dict, and a plain object whose attributes
+        # were read or are stored stays that object: (getter, holder, name, the value)
         self.tables = [(get, where, name, get(where, name))
                        for get, entries in ((_attribute, reads), (_bound, bindings))
-                       for where, name, held in entries if _feeds_item(held)]
+                       for where, name, held in entries if _feeds_item(held)] + list(same)
 
     def hold(self):
         """Whether every value read is as it was."""
@@ -458,8 +532,8 @@ class Guards:
             if frozen(now) != held:
                 kind = "global" if type(where) is dict else "closure variable"
                 out.append(f"{kind} {name}: {_show(held)} -> {_show(frozen(now))}")
-        out += [f"{name} holds another dict" for get, where, name, table in self.tables
-                if get(where, name) is not table]
+        out += [f"{name} holds another {type(table).__name__}"
+                for get, where, name, table in self.tables if get(where, name) is not table]
         return "; ".join(out) or "a value it read changed"
 
     def numbers_changed(self):
@@ -469,8 +543,8 @@ class Guards:
         one level into a dict held there (`self.param_step[p]`)."""
         found = []
         for obj, name, held in self.counted + self.always:
-            if isinstance(obj, type):   # a class attribute: compared, never fed
-                continue
+            if isinstance(obj, type) or name in slot_names(type(obj)):
+                continue    # a class attribute or a slot: compared, never fed
             found += _changed_numbers(held, _attribute(obj, name), _instance_dict(obj), name,
                                       f"{type(obj).__name__}.{name}")
         for where, name, held in self.bindings:
@@ -543,6 +617,8 @@ def _show(held):
         return "another value"
     if held is OTHER:
         return "..."
+    if held is ABSENT:
+        return "unset"
     if type(held) is FedSlot:
         return f"{'an int' if held[0] is int else 'a ' + held[0].__name__} fed each call"
     kind, value = held
