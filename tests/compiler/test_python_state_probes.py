@@ -22,7 +22,7 @@ The cases here are those that gave a wrong number silently before their fix:
   - next() on an iterator from outside (itertools.count, a generator, iter(list)) gave the
     trace's item every call: refused before the trace runs, so no item is used up;
   - a set or frozenset the code iterates or tests, changed by the caller (a module's
-    attribute too), was not guarded (value_reads.frozen, Guards);
+    attribute too), was not guarded (frozen_values.frozen, Guards);
   - a class attribute (`Config.scale`, `self.scale` held by the class) changed by the
     caller was not guarded; one the code changes itself (`Model.calls += 1`) is refused
     (value_reads.class_reads, ReadWatch.check_classes);
@@ -38,10 +38,10 @@ The cases here are those that gave a wrong number silently before their fix:
   - a numpy array argument whose numbers the code reads (`float(w[0])`), changed in
     place by the caller, was keyed by identity: a small one is keyed by its numbers
     (signature.static_value); one the code names (closure, global, module attribute) was
-    not guarded: a small one is, by its numbers (value_reads.frozen);
+    not guarded: a small one is, by its numbers (frozen_values.frozen);
   - len() of a list or dict of nothing but tensors or objects, a list the code appends to
     and reads (`len(log)`, `log[-1]`), and a list, dict or set of more than 64 items
-    (value_reads.MAX_ITEMS) were not guarded: held whole now (value_reads.Whole), a
+    (frozen_values.MAX_ITEMS) were not guarded: held whole now (frozen_values.Whole), a
     list the code only appends to still not (code_names.read_names).
 """
 import datetime as _datetime_module
@@ -650,8 +650,8 @@ def _long_attribute(wrap):
 @pytest.mark.parametrize("make", [_long_list, _long_dict, _long_set, _long_list_of_pairs,
                                   _long_attribute])
 def test_a_container_of_more_than_64_items_is_guarded(make):
-    """Past value_reads.MAX_ITEMS items a list, dict or set was not guarded at all: a
-    change of one item was ignored. It is held whole (value_reads.Whole)."""
+    """Past frozen_values.MAX_ITEMS items a list, dict or set was not guarded at all: a
+    change of one item was ignored. It is held whole (frozen_values.Whole)."""
     _agrees(make)
 
 

@@ -15,7 +15,7 @@ number_args.as_input: the precision Python computes with; a numpy scalar's own d
 labelled ("outside", Slot), and while the function is traced the place holds a
 TracedNumber on that input (`StandIns`), so
 the code's arithmetic on it is in the graph (tracing/number.py), the guard holds any number
-of its type there (value_reads.FedSlot), and a value computed from it and stored back
+of its type there (frozen_values.FedSlot), and a value computed from it and stored back
 (`+= 1`) is an output written back as a Python number after each call (kept_values.py,
 attributes.py).
 

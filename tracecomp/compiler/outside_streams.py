@@ -22,7 +22,8 @@ from ..errors import TraceError
 from ..nn.module import Module
 from ..tensor import Tensor
 from .code_names import named_values, traced_functions
-from .value_reads import MAX_ITEMS, _instance_dict
+from .frozen_values import MAX_ITEMS
+from .value_reads import _instance_dict
 
 # random.Random instances too (`self.rng = random.Random(seed)`); not SystemRandom, which
 # has no state to compare (a trace drawing from it draws from the OS: `random` module's

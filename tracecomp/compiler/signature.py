@@ -371,7 +371,7 @@ SMALL_ARRAY = 64
 
 def small_array_key(a):
     """(dtype, shape, bytes) of a numpy array of at most SMALL_ARRAY items: how a call's
-    signature and a guard (value_reads.frozen) key one whose numbers the code reads as
+    signature and a guard (frozen_values.frozen) key one whose numbers the code reads as
     constants; None for a larger one (comparing it every call would cost more than the
     call)."""
     return (a.dtype.str, a.shape, a.tobytes()) if a.size <= SMALL_ARRAY else None

@@ -54,8 +54,6 @@ number that changes is fed as an input (number_args.py).
 import threading
 import types
 from contextlib import contextmanager
-from itertools import chain
-from operator import is_
 
 import numpy as np
 
@@ -63,143 +61,15 @@ from ..errors import TraceError
 from ..nn import structure
 from ..nn.module import Module
 from ..optim.scheduler_base import LRScheduler
-from ..tracing.number import TracedNumber
 from . import environ_reads
 from .code_names import filled, named_values, read_names, traced_functions
+from .frozen_values import ABSENT, GUARDED, MISSING, OTHER, SEQUENCES, FedSlot, Whole, frozen, pair
 from .object_stores import slot_names, slot_values
-from .signature import numpy_scalar, small_array_key
+from .signature import numpy_scalar
 from .state import inside
 
-_SCALARS = frozenset((int, float, bool, str, type(None)))
-_GUARDED = _SCALARS | {tuple, list, dict, set, frozenset, np.ndarray}
-_SEQUENCES = (tuple, list, set, frozenset)      # held item by item, in iteration order
-MAX_ITEMS = 64
-_MISSING = object()
 _get_attribute = object.__getattribute__
 _ACTIVE = []        # the ReadWatch of the trace running now (one trace at a time)
-
-
-def frozen(value):
-    """value as a guard compares it: (type, value) for a scalar, (type, items) for a tuple,
-    list, set (in iteration order: a loop over it runs in that order) or dict (its (key,
-    value) pairs) of at most MAX_ITEMS values, (type, Whole) for a larger one or one of
-    nothing but values not guarded themselves (Whole: its length and items),
-    (ndarray, signature.small_array_key) for a small numpy array, or None where it is
-    not guarded (a tensor, an object: outside_tensors.py watches a tensor). A small
-    container's items that are not guarded themselves (a tensor beside the numbers of a
-    config dict) stand as OTHER."""
-    kind = type(value)
-    if value is _MISSING:       # not set on the object: its class's value is read
-        return ABSENT
-    if kind in _SCALARS or numpy_scalar(value):     # np.float64: compared as a number
-        return kind, value
-    if kind is TracedNumber:    # a number fed as an input (outside_numbers.py)
-        return fed_slot(value.__class__)
-    if kind is np.ndarray:      # a small numpy array, by its numbers (`float(mask[0])`)
-        key = small_array_key(value)
-        return None if key is None else (kind, key)
-    if kind is dict or kind in _SEQUENCES:
-        if len(value) > MAX_ITEMS or not any(map(_guarded_type, set(map(
-                type, value.values() if kind is dict else value)))):
-            return kind, Whole(value)
-        items = tuple(map(_pair, value.items())) if kind is dict else \
-            tuple(OTHER if held is None else held for held in map(frozen, value))
-        return kind, items
-    return None
-
-
-def _guarded_type(kind):
-    """Whether frozen holds a value of this type by itself (not as OTHER)."""
-    return kind in _GUARDED or kind is TracedNumber or \
-        issubclass(kind, (np.bool_, np.integer, np.floating))
-
-
-class Whole:
-    """A container frozen whole: one of more than MAX_ITEMS items (a list of 100 numbers, a
-    table), or of nothing but values not guarded themselves (a list of tensors or modules,
-    read by `len()` or a loop). Equal to another when each holds the same items, compared
-    as frozen compares them; the identity of every item (a copy taken at C speed, about 1 ns
-    an item) answers first, so a container unchanged costs no item's frozen. Items that are
-    containers themselves (a list of [lo, hi] pairs) change in place, so those are frozen
-    when taken: comparing such a container costs its items' frozen."""
-
-    __slots__ = ("items", "nested", "_frozen")
-
-    def __init__(self, value):
-        self.items = tuple(chain.from_iterable(value.items())) if type(value) is dict \
-            else tuple(value)
-        self.nested = not _CONTAINERS.isdisjoint(map(type, self.items))
-        self._frozen = self._frozen_items() if self.nested else None
-
-    def _frozen_items(self):
-        """The items as frozen holds them: OTHER for one not guarded."""
-        return tuple(OTHER if held is None else held for held in map(frozen, self.items))
-
-    def frozen_items(self):
-        if self._frozen is None:    # items neither containers nor mutable: taken when asked
-            self._frozen = self._frozen_items()
-        return self._frozen
-
-    def __eq__(self, other):
-        if type(other) is not Whole or len(self.items) != len(other.items):
-            return False
-        if not (self.nested or other.nested) and all(map(is_, self.items, other.items)):
-            return True
-        return self.frozen_items() == other.frozen_items()
-
-    def __ne__(self, other):
-        return not self.__eq__(other)
-
-    __hash__ = None
-
-    def __len__(self):
-        return len(self.items)
-
-
-_CONTAINERS = frozenset((tuple, list, dict, set, frozenset, np.ndarray))
-
-
-OTHER = (object, "...")     # an item of a guarded container that is not guarded itself
-ABSENT = (object, "unset")  # an attribute read from the class, not set on the object
-
-
-class FedSlot(tuple):
-    """A guard's entry for a number fed as an input: equal to any frozen number of its
-    kind ((int, 7) for an int), whichever side of == it is on (a tuple subclass that
-    overrides __eq__ is asked first)."""
-
-    __slots__ = ()
-
-    def __eq__(self, other):
-        return type(other) in (tuple, FedSlot) and len(other) == 2 and other[0] is self[0]
-
-    def __ne__(self, other):
-        return not self.__eq__(other)
-
-    __hash__ = tuple.__hash__
-
-
-_FED = {}
-
-
-def fed_slot(kind):
-    """The FedSlot of a fed number of type `kind` (int, float, a numpy scalar type)."""
-    slot = _FED.get(kind)
-    if slot is None:
-        slot = _FED[kind] = FedSlot((kind, "fed"))
-    return slot
-
-
-def _pair(item):
-    """A dict entry: a key that is not guarded itself (a parameter keying a hand-written
-    optimizer's step counts, `self.param_step[p] += 1`) stands as its identity, so the
-    numbers it keys are guarded as well."""
-    key, value = frozen(item[0]), frozen(item[1])
-    if value is None:
-        return OTHER
-    if key is None:
-        key = (object, (id(item[0]), type(item[0]).__name__))
-    return tuple, (key, value)
 
 
 def _watching(self, name):
@@ -209,7 +79,7 @@ def _watching(self, name):
     watch = _ACTIVE[-1] if _ACTIVE else None
     if watch is None or watch.thread != threading.get_ident():
         return value
-    if type(value) in _GUARDED or numpy_scalar(value):
+    if type(value) in GUARDED or numpy_scalar(value):
         key = (id(self), name)
         if key in watch.reads or name == "training":
             pass
@@ -252,7 +122,7 @@ class ReadWatch:
         the code set first (`self.weights = [None] * n`, then `self.weights[i] = w`) is
         its own value, not one to guard (attributes.py writes it back)."""
         before = self.before.get(id(obj))
-        return before is None or before.get(name, _MISSING) is value
+        return before is None or before.get(name, MISSING) is value
 
     def class_read(self, obj, name, value):
         """obj.name read from obj's class (a default `n = 0` that `self.n += 1` then sets
@@ -307,7 +177,7 @@ class ReadWatch:
         by later calls. The value is put back first, so the call run eagerly instead (a
         graph break) changes it once."""
         for (klass, name, held), value in zip(self.class_reads, self.class_values):
-            now = klass.__dict__.get(name, _MISSING)
+            now = klass.__dict__.get(name, MISSING)
             if frozen(now) != held:
                 setattr(klass, name, value)
                 raise TraceError(
@@ -505,7 +375,7 @@ class Guards:
             if get(where, name) is not table:
                 return False
         for obj, name, held in self.always:
-            if frozen(_instance_dict(obj).get(name, _MISSING)) != held:
+            if frozen(_instance_dict(obj).get(name, MISSING)) != held:
                 return False
         for where, name, held in self.bindings:
             if frozen(_bound(where, name)) != held:
@@ -513,7 +383,7 @@ class Guards:
         version = structure.version()
         if version != self.version:
             for obj, name, held in self.counted:
-                if frozen(_get_attribute(obj, "__dict__").get(name, _MISSING)) != held:
+                if frozen(_get_attribute(obj, "__dict__").get(name, MISSING)) != held:
                     return False
             self.version = version
         return True
@@ -522,7 +392,7 @@ class Guards:
         """What changed, in the user's terms (for the recompile reason)."""
         out = []
         for obj, name, held in self.counted + self.always:
-            now = _instance_dict(obj).get(name, _MISSING)
+            now = _instance_dict(obj).get(name, MISSING)
             if frozen(now) != held:
                 owner = obj if isinstance(obj, type) else type(obj)
                 out.append(f"attribute {name} of {owner.__name__}: {_show(held)} -> "
@@ -563,7 +433,7 @@ def _changed_numbers(held, now, holder, key, label):
         return []       # a dict held whole: a change compiles again, feeds nothing
     return [(now, k, type(v), f"{label}[{_key_text(item[1][0], j)}]")
             for j, ((k, v), item) in enumerate(zip(now.items(), held[1]))
-            if item is not OTHER and _pair((k, v))[1][0] == item[1][0] and
+            if item is not OTHER and pair((k, v))[1][0] == item[1][0] and
             _number_changed(item[1][1], v)]
 
 
@@ -587,7 +457,7 @@ def _feeds_item(held):
 
 
 def _attribute(obj, name):
-    return _instance_dict(obj).get(name, _MISSING)
+    return _instance_dict(obj).get(name, MISSING)
 
 
 # what a guard compares on every call (a module's attribute too): it changes in place, or
@@ -607,8 +477,8 @@ def _changes_in_place(held):
 
 def _bound(where, name):
     if type(where) is dict:
-        return where.get(name, _MISSING)
-    return where.cell_contents if filled(where) else _MISSING
+        return where.get(name, MISSING)
+    return where.cell_contents if filled(where) else MISSING
 
 
 def _show(held):
@@ -622,7 +492,7 @@ def _show(held):
     if type(held) is FedSlot:
         return f"{'an int' if held[0] is int else 'a ' + held[0].__name__} fed each call"
     kind, value = held
-    if kind is object:      # a dict key held by its identity (_pair)
+    if kind is object:      # a dict key held by its identity (pair)
         return f"<{value[1]}>"
     if type(value) is Whole:
         return f"{kind.__name__} of {len(value.items) // (2 if kind is dict else 1)} items"
@@ -632,7 +502,7 @@ def _show(held):
         return "{" + ", ".join("..." if pair is OTHER else
                                f"{_show(pair[1][0])}: {_show(pair[1][1])}"
                                for pair in value) + "}"
-    if kind in _SEQUENCES:
+    if kind in SEQUENCES:
         items = [_show(v) for v in value]
         return f"({', '.join(items)}{',' if len(items) == 1 else ''})" if kind is tuple \
             else f"[{', '.join(items)}]" if kind is list else \

@@ -1,0 +1,141 @@
+"""What a guard compares a Python value as (`frozen`): a number by its type and value, a
+small container item by item, a large one or one of unguarded items whole (`Whole`), a
+number fed as an input by its kind (`FedSlot`). value_reads.py takes these when a trace
+reads a value and again before each call; equal means the compiled graph still holds.
+"""
+from itertools import chain
+from operator import is_
+
+import numpy as np
+
+from ..tracing.number import TracedNumber
+from .signature import numpy_scalar, small_array_key
+
+_SCALARS = frozenset((int, float, bool, str, type(None)))
+GUARDED = _SCALARS | {tuple, list, dict, set, frozenset, np.ndarray}
+SEQUENCES = (tuple, list, set, frozenset)      # held item by item, in iteration order
+MAX_ITEMS = 64
+MISSING = object()   # an attribute not set on its object (read from its class)
+
+
+def frozen(value):
+    """value as a guard compares it: (type, value) for a scalar, (type, items) for a tuple,
+    list, set (in iteration order: a loop over it runs in that order) or dict (its (key,
+    value) pairs) of at most MAX_ITEMS values, (type, Whole) for a larger one or one of
+    nothing but values not guarded themselves (Whole: its length and items),
+    (ndarray, signature.small_array_key) for a small numpy array, or None where it is
+    not guarded (a tensor, an object: outside_tensors.py watches a tensor). A small
+    container's items that are not guarded themselves (a tensor beside the numbers of a
+    config dict) stand as OTHER."""
+    kind = type(value)
+    if value is MISSING:       # not set on the object: its class's value is read
+        return ABSENT
+    if kind in _SCALARS or numpy_scalar(value):     # np.float64: compared as a number
+        return kind, value
+    if kind is TracedNumber:    # a number fed as an input (outside_numbers.py)
+        return fed_slot(value.__class__)
+    if kind is np.ndarray:      # a small numpy array, by its numbers (`float(mask[0])`)
+        key = small_array_key(value)
+        return None if key is None else (kind, key)
+    if kind is dict or kind in SEQUENCES:
+        if len(value) > MAX_ITEMS or not any(map(_guarded_type, set(map(
+                type, value.values() if kind is dict else value)))):
+            return kind, Whole(value)
+        items = tuple(map(pair, value.items())) if kind is dict else \
+            tuple(OTHER if held is None else held for held in map(frozen, value))
+        return kind, items
+    return None
+
+
+def _guarded_type(kind):
+    """Whether frozen holds a value of this type by itself (not as OTHER)."""
+    return kind in GUARDED or kind is TracedNumber or \
+        issubclass(kind, (np.bool_, np.integer, np.floating))
+
+
+class Whole:
+    """A container frozen whole: one of more than MAX_ITEMS items (a list of 100 numbers, a
+    table), or of nothing but values not guarded themselves (a list of tensors or modules,
+    read by `len()` or a loop). Equal to another when each holds the same items, compared
+    as frozen compares them; the identity of every item (a copy taken at C speed, about 1 ns
+    an item) answers first, so a container unchanged costs no item's frozen. Items that are
+    containers themselves (a list of [lo, hi] pairs) change in place, so those are frozen
+    when taken: comparing such a container costs its items' frozen."""
+
+    __slots__ = ("items", "nested", "_frozen")
+
+    def __init__(self, value):
+        self.items = tuple(chain.from_iterable(value.items())) if type(value) is dict \
+            else tuple(value)
+        self.nested = not _CONTAINERS.isdisjoint(map(type, self.items))
+        self._frozen = self._frozen_items() if self.nested else None
+
+    def _frozen_items(self):
+        """The items as frozen holds them: OTHER for one not guarded."""
+        return tuple(OTHER if held is None else held for held in map(frozen, self.items))
+
+    def frozen_items(self):
+        if self._frozen is None:    # items neither containers nor mutable: taken when asked
+            self._frozen = self._frozen_items()
+        return self._frozen
+
+    def __eq__(self, other):
+        if type(other) is not Whole or len(self.items) != len(other.items):
+            return False
+        if not (self.nested or other.nested) and all(map(is_, self.items, other.items)):
+            return True
+        return self.frozen_items() == other.frozen_items()
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    __hash__ = None
+
+    def __len__(self):
+        return len(self.items)
+
+
+_CONTAINERS = frozenset((tuple, list, dict, set, frozenset, np.ndarray))
+
+
+OTHER = (object, "...")     # an item of a guarded container that is not guarded itself
+ABSENT = (object, "unset")  # an attribute read from the class, not set on the object
+
+
+class FedSlot(tuple):
+    """A guard's entry for a number fed as an input: equal to any frozen number of its
+    kind ((int, 7) for an int), whichever side of == it is on (a tuple subclass that
+    overrides __eq__ is asked first)."""
+
+    __slots__ = ()
+
+    def __eq__(self, other):
+        return type(other) in (tuple, FedSlot) and len(other) == 2 and other[0] is self[0]
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    __hash__ = tuple.__hash__
+
+
+_FED = {}
+
+
+def fed_slot(kind):
+    """The FedSlot of a fed number of type `kind` (int, float, a numpy scalar type)."""
+    slot = _FED.get(kind)
+    if slot is None:
+        slot = _FED[kind] = FedSlot((kind, "fed"))
+    return slot
+
+
+def pair(item):
+    """A dict entry: a key that is not guarded itself (a parameter keying a hand-written
+    optimizer's step counts, `self.param_step[p] += 1`) stands as its identity, so the
+    numbers it keys are guarded as well."""
+    key, value = frozen(item[0]), frozen(item[1])
+    if value is None:
+        return OTHER
+    if key is None:
+        key = (object, (id(item[0]), type(item[0]).__name__))
+    return tuple, (key, value)
