@@ -151,3 +151,50 @@ def test_rms_norm_computes_a_half_input_in_float32_and_returns_its_dtype(x_dtype
     got = tc.nn.functional.rms_norm(x[1], (4,), w[1])
     assert str(got.dtype).split(".")[1] == str(want.dtype).split(".")[1]
     assert_close(_np(got), _np(want), rtol=1e-2, atol=1e-6)
+
+
+# --- `p.data = y` inside a compiled step: the parameter stays a leaf ----------------------
+class _ActNorm:
+    """karpathy/pytorch-normalizing-flows' ActNorm (its shape, our code): the first batch
+    sets s and t by `.data =` to values computed from it, the second (t) from the first."""
+
+    def __init__(self, lib):
+        self.lib = lib
+        self.s = lib.nn.Parameter(lib.zeros(1, 2))
+        self.t = lib.nn.Parameter(lib.zeros(1, 2))
+        self.done = False
+
+    def __call__(self, x):
+        lib = self.lib
+        if not self.done:
+            self.s.data = (-lib.log(x.std(dim=0, keepdim=True))).detach()
+            self.t.data = (-(x * lib.exp(self.s)).mean(dim=0, keepdim=True)).detach()
+            self.done = True
+        return x * lib.exp(self.s) + self.t
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_data_assigned_from_another_parameter_keeps_both_leaves_in_a_compiled_step(compiled):
+    """t's new data was computed from s: the compiled step's backward went on through it
+    into s (s's gradient 2.92 where torch's is 9.72, t's none), so every later step
+    diverged; it stops at t now, as eagerly."""
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((8, 2)) for _ in range(3)]
+    runs = []
+    for lib in (torch, tc):
+        m = _ActNorm(lib)
+        opt = lib.optim.SGD([m.s, m.t], lr=0.01)
+
+        def step(x, m=m, opt=opt):
+            loss = (m(x) ** 3).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+        if compiled and lib is tc:
+            step = tc.compile(step)
+        runs.append([(step(lib.tensor(x, dtype=lib.float32)).item(), _np(m.s), _np(m.t),
+                      _np(m.s.grad), _np(m.t.grad)) for x in xs])
+    for want, got in zip(*runs):
+        for w, g in zip(want, got):
+            assert_close(np.asarray(g), np.asarray(w), rtol=1e-5, atol=1e-5)

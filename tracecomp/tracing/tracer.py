@@ -363,8 +363,11 @@ class Tracer:
             if isinstance(data, Node):
                 if data.requires_grad and not a._requires_grad:
                     return self._detach(data)
-                if (a._requires_grad and a._node is None and not data.requires_grad
-                        and grad_mode.state.enabled and data.op != INPUT):
+                # a leaf holding a value computed here: updated in place, or given one
+                # with history by `p.data = y` (ActNorm's data-dependent init), where the
+                # backward must stop at the leaf as eagerly, not go on into y's
+                if (a._requires_grad and a._node is None and grad_mode.state.enabled
+                        and data.op != INPUT):
                     return self._updated_leaf(a, data)
                 return data
             if a._requires_grad and a._node is None:
