@@ -198,3 +198,29 @@ def test_data_assigned_from_another_parameter_keeps_both_leaves_in_a_compiled_st
     for want, got in zip(*runs):
         for w, g in zip(want, got):
             assert_close(np.asarray(g), np.asarray(w), rtol=1e-5, atol=1e-5)
+
+
+# --- a scheduler's warnings name the caller's line ------------------------------------------
+_SCHEDULERS = {
+    "StepLR": lambda lib, o: lib.optim.lr_scheduler.StepLR(o, 1),
+    "LambdaLR": lambda lib, o: lib.optim.lr_scheduler.LambdaLR(o, lambda e: 0.9 ** e),
+    "ReduceLROnPlateau": lambda lib, o: lib.optim.lr_scheduler.ReduceLROnPlateau(o),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_SCHEDULERS))
+def test_scheduler_warnings_point_at_the_callers_line_as_torch(name):
+    """karpathy/pytorch-made's run.py calls scheduler.step(epoch) before any optimizer
+    step: torch's two warnings name that line, ours named scheduler_base.py (the
+    wrapper that keeps a scheduler's step out of traces), so a filter by module or a
+    reader looking for the call found the wrong place."""
+    import warnings
+    seen = []
+    for lib in (torch, tc):
+        p = lib.nn.Parameter(lib.zeros(2))
+        sched = _SCHEDULERS[name](lib, lib.optim.SGD([p], lr=0.1))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            sched.step(1.0, 2) if name == "ReduceLROnPlateau" else sched.step(2)
+        seen.append([(w.filename, str(w.message)) for w in caught])
+    assert seen[1] == seen[0] and seen[0] and {f for f, _ in seen[0]} == {__file__}

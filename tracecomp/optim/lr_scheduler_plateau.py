@@ -51,7 +51,7 @@ class ReduceLROnPlateau(LRScheduler):
         if epoch is None:
             epoch = self.last_epoch + 1
         else:
-            warnings.warn(EPOCH_DEPRECATION, UserWarning, stacklevel=2)
+            warnings.warn(EPOCH_DEPRECATION, UserWarning, stacklevel=3)  # past the wrapper
         self.last_epoch = epoch
         if self._is_better(current, self.best):
             self.best = current
