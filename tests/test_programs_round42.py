@@ -14,7 +14,37 @@ outputs and parameters):
   returned float32 for the float16 activations, which the next float16 conv refused.
   torch's CPU norms take a float16/bfloat16 input with float32 parameters and return the
   input's dtype; every other mixture is its "mixed dtype (CPU)" error (ours computed in
-  the promoted dtype). Agrees now.
+  the promoted dtype). Agrees now (rms_norm of a bfloat16 input also used bfloat16's
+  machine epsilon where torch uses float32's).
+- karpathy/pytorch-made made.py (its __main__ connectivity check) and run.py (binarized
+  data replaced by a synthetic .npz, .cuda() dropped; masks resampled from
+  np.random.RandomState into the `mask` buffers between compiled calls, Adam with weight
+  decay, StepLR stepped with an epoch, BCE-with-logits size_average=False): agrees, eager,
+  compile(model) and compiled step. Its scheduler warnings named our wrapper's file, not
+  run.py's line: fixed.
+- karpathy/pytorch-normalizing-flows nflib (the notebook's models: RealNVP, NICE, SlowMAF,
+  MAF, IAF, ActNorm + MAF, Glow with LU-parametrized Invertible1x1Conv, NSF coupling and
+  autoregressive spline flows; MultivariateNormal and the logistic TransformedDistribution
+  priors; Adam; model.backward on a grid): agree eager and compile(model). The compiled
+  step of every model with ActNorm diverged from step 2: its data-dependent init sets
+  `t.data` from `exp(s)` and the traced backward went on from t into s. Agrees now.
+- facebookresearch/dino (vit_tiny at patch 8 on 32x32 and 16x16 crops with bicubic
+  position-embedding interpolation, DINOHead with weight_norm's last layer,
+  MultiCropWrapper, DINOLoss with its centre update through a one-process gloo
+  all_reduce, get_params_groups, cosine schedules written into the param groups,
+  clip_gradients, cancel_gradients_last_layer, the teacher's EMA): agrees, eager,
+  compile(model) and compiled step (clip_gradients' `if clip_coef < 1` a graph break, as
+  in torch.compile; without clipping the step compiles whole).
+- facebookresearch/ConvNeXt models (ConvNeXt and ConvNeXtIsotropic at tiny widths,
+  channels-first LayerNorm, layer scale; timm's trunc_normal_/DropPath/register_model
+  replaced by small stand-ins) under AdamW, label smoothing and clip_grad_norm_: agree.
+- state-spaces/s4 example.py's S4Model with models/s4/s4d.py (complex C through
+  view_as_real/view_as_complex, rfft/irfft convolution, GLU, the `_optim` per-parameter
+  groups and CosineAnnealingLR; einops' one repeat spelled as expand): agrees, eager,
+  compile(model) and compiled step.
+
+Left: a Parameter made inside compiled code (`nn.Parameter(y)`) and stored outside gets no
+.grad after the call (eagerly it does); the gradient it passes on is right.
 """
 import numpy as np
 import pytest
