@@ -35,6 +35,13 @@ def register_optimizer_step_post_hook(hook):
     return _register(_global_post_hooks, hook)
 
 
+# the optimizers whose hooked step runs now, by id (a subclass's step that calls its base
+# class's runs the hooks once). Not a flag on the optimizer: a step compiled with the code
+# around it would store that attribute on a user's optimizer class, which compiled calls
+# refuse to store once per trace (compiler/object_stores.py)
+_IN_STEP = set()
+
+
 def with_step_hooks(step):
     """step wrapped to run the pre hooks (which may replace its arguments) and post hooks.
     A step that calls its base class's step runs the hooks once, not twice."""
@@ -43,7 +50,7 @@ def with_step_hooks(step):
 
     @functools.wraps(step)
     def wrapper(self, *args, **kwargs):
-        if getattr(self, "_in_hooked_step", False):
+        if id(self) in _IN_STEP:
             return step(self, *args, **kwargs)
         args = (self, *args)
         for pre_hook in chain(_global_pre_hooks.values(),
@@ -54,11 +61,11 @@ def with_step_hooks(step):
                     raise RuntimeError(f"{step} must return None or a tuple of (new_args, "
                                        f"new_kwargs), but got {result}.")
                 args, kwargs = result
-        self._in_hooked_step = True
+        _IN_STEP.add(id(self))
         try:
             out = step(*args, **kwargs)
         finally:
-            self._in_hooked_step = False
+            _IN_STEP.discard(id(self))
         for post_hook in chain(self._optimizer_step_post_hooks.values(),
                                _global_post_hooks.values()):
             post_hook(self, args, kwargs)
