@@ -3,6 +3,7 @@ small container item by item, a large one or one of unguarded items whole (`Whol
 number fed as an input by its kind (`FedSlot`). value_reads.py takes these when a trace
 reads a value and again before each call; equal means the compiled graph still holds.
 """
+from collections import deque
 from itertools import chain
 from operator import is_
 
@@ -15,6 +16,10 @@ _SCALARS = frozenset((int, float, bool, str, type(None)))
 GUARDED = _SCALARS | {tuple, list, dict, set, frozenset, np.ndarray}
 SEQUENCES = (tuple, list, set, frozenset)      # held item by item, in iteration order
 MAX_ITEMS = 64
+# the containers held by what they hold whatever their class (a defaultdict, a Counter, an
+# OrderedDict, a user's dict or list subclass, a deque): the code changes them in place
+# as it does a dict or a list, so a guard compares their items (and their class)
+BASES = (dict, list, set, deque)
 MISSING = object()   # an attribute not set on its object (read from its class)
 
 
@@ -24,7 +29,8 @@ def frozen(value):
     value) pairs) of at most MAX_ITEMS values, (type, Whole) for a larger one or one of
     nothing but values not guarded themselves (Whole: its length and items),
     (ndarray, signature.small_array_key) for a small numpy array, or None where it is
-    not guarded (a tensor, an object: outside_tensors.py watches a tensor). A small
+    not guarded (a tensor, an object: outside_tensors.py watches a tensor). A subclass of
+    dict, list or set, or a deque, is held as its base kind is, under its own class. A small
     container's items that are not guarded themselves (a tensor beside the numbers of a
     config dict) stand as OTHER."""
     kind = type(value)
@@ -37,11 +43,12 @@ def frozen(value):
     if kind is np.ndarray:      # a small numpy array, by its numbers (`float(mask[0])`)
         key = small_array_key(value)
         return None if key is None else (kind, key)
-    if kind is dict or kind in SEQUENCES:
+    if kind is dict or kind in SEQUENCES or isinstance(value, BASES):
+        mapping = isinstance(value, dict)
         if len(value) > MAX_ITEMS or not any(map(_guarded_type, set(map(
-                type, value.values() if kind is dict else value)))):
+                type, value.values() if mapping else value)))):
             return kind, Whole(value)
-        items = tuple(map(pair, value.items())) if kind is dict else \
+        items = tuple(map(pair, value.items())) if mapping else \
             tuple(OTHER if held is None else held for held in map(frozen, value))
         return kind, items
     return None
@@ -50,7 +57,13 @@ def frozen(value):
 def _guarded_type(kind):
     """Whether frozen holds a value of this type by itself (not as OTHER)."""
     return kind in GUARDED or kind is TracedNumber or \
-        issubclass(kind, (np.bool_, np.integer, np.floating))
+        issubclass(kind, (np.bool_, np.integer, np.floating, *BASES))
+
+
+def container(kind):
+    """The base kind a guard holds a class of container as (dict for a Counter, list for a
+    list subclass), or None."""
+    return next((base for base in BASES if issubclass(kind, base)), None)
 
 
 class Whole:
@@ -65,9 +78,10 @@ class Whole:
     __slots__ = ("items", "nested", "_frozen")
 
     def __init__(self, value):
-        self.items = tuple(chain.from_iterable(value.items())) if type(value) is dict \
+        self.items = tuple(chain.from_iterable(value.items())) if isinstance(value, dict) \
             else tuple(value)
-        self.nested = not _CONTAINERS.isdisjoint(map(type, self.items))
+        self.nested = any(kind in _CONTAINERS or container(kind) is not None
+                          for kind in set(map(type, self.items)))
         self._frozen = self._frozen_items() if self.nested else None
 
     def _frozen_items(self):

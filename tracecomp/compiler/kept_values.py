@@ -22,6 +22,8 @@ TraceError (state.refuse_kept_traced), and so is an attribute stored on any othe
 object the code reaches, or to a value no call can store again (object_stores.py).
 """
 import functools
+from collections import deque
+from operator import is_
 from types import FunctionType, MethodType, ModuleType
 
 from ..errors import TraceError
@@ -30,15 +32,18 @@ from ..nn.module import Module
 from ..optim.optimizer import Optimizer
 from ..tensor import Tensor
 from ..tracing.number import TracedNumber
+from .frozen_values import container
 from .signature import constant
-from .state import INSIDE_MAX, follow, inside, starts
+from .state import INSIDE_MAX, follow, inside, module_table, starts
 
 
 class Kept:
     # a plain class, not a dataclass (passes/memory.py's MemoryPlan says why)
     def __init__(self, holder, how, key=None):
         self.holder = holder    # the dict, list or object
-        self.how = how          # "item" (holder[key] = value), "attr" (setattr) or "append"
+        # "item" (holder[key] = value), "attr" (setattr), "append", "appendleft" (a
+        # deque's), "add" or "discard" (a set's; discard's value is the key)
+        self.how = how
         self.key = key
         # what _output learns of the value stored:
         self.number = None      # a number .item() made (`losses.append(loss.item())`): its type
@@ -82,6 +87,8 @@ class KeptWatch:
                 inner += [(step, e) for step, v in inner[1:]     # hook's `h.stats[0]`)
                           if type(v) is tuple and len(v) <= INSIDE_MAX for e in v]
             for step, value in inner:
+                if step is not None and module_table(x, step[1]):
+                    continue        # a module's registries: attributes.py's and state.py's
                 entries = _entries(value)
                 if entries is None:
                     continue
@@ -99,13 +106,7 @@ class KeptWatch:
         failed: a graph break runs the call again eagerly, which makes its own stores;
         none of the trace's traced tensors may stay behind)."""
         for holder, before in self.before.values():
-            table = holder if type(holder) in (list, dict) else \
-                object.__getattribute__(holder, "__dict__")
-            if type(table) is list:
-                table[:] = before
-            else:       # not compared first: a changed entry may be a tensor
-                table.clear()
-                table.update(before)
+            _put_back(holder, before)
 
     def kept(self):
         """[(Kept, traced tensor or None)] of what the trace stored, each container put back:
@@ -116,16 +117,20 @@ class KeptWatch:
         out, self.unrepeated = [], []
         for holder, before in self.before.values():
             after = _entries(holder)
-            if type(holder) is list:
-                stored = self._list_stores(holder, before, after)
+            base = container(type(holder))
+            if base in (list, deque, set):
+                stored = _STORES[base](self, holder, before, after)
                 if stored:
-                    holder[:] = before
+                    _put_back(holder, before)
             else:
-                how = "item" if type(holder) is dict else "attr"
+                how = "item" if base is dict else "attr"
                 stored = [(Kept(holder, how, k), v) for k, v in after.items()
                           if before.get(k, _ABSENT) is not v and self.repeatable(v)]
                 if any(k not in after for k in before):
                     self.unrepeated.append(f"a key removed from {_what(holder)}")
+                elif base is dict and type(holder) is not dict and \
+                        not all(map(is_, after, before)):
+                    _refuse(holder, "reordered its keys (move_to_end?)")
                 for kept, _ in stored:
                     table = holder if how == "item" else holder.__dict__
                     if kept.key in before:
@@ -136,7 +141,8 @@ class KeptWatch:
             for k, _ in stored:
                 if place is not None:
                     k.holder, k.place = None, place
-            out += [_output(k, v, self.own) for k, v in stored]
+            out += [(k, None) if k.how == "discard" else _output(k, v, self.own)
+                    for k, v in stored]
             self._refuse_nested(holder, before, after)
         return out
 
@@ -164,6 +170,38 @@ class KeptWatch:
         return stored + [(Kept(holder, "append"), v) for v in after[old:]
                          if self.repeatable(v)]
 
+    def _deque_stores(self, holder, before, after):
+        """A deque's appends (on the right, the oldest items dropping out past its maxlen)
+        or appendlefts: the fewest new items that give `after` when appended again (a
+        full deque appended more than maxlen times keeps the last maxlen of them).
+        Anything else (a pop, a rotate, appends on both sides) is refused."""
+        if len(after) == len(before) and all(map(is_, after, before)):
+            return []
+        for how in ("append", "appendleft"):
+            # as appendleft sees the deque: reversed, the new items appended in their order
+            old, new = (before, after) if how == "append" else (before[::-1], after[::-1])
+            for dropped in range(len(before) + 1):
+                kept = len(before) - dropped
+                added = new[kept:]
+                if all(map(is_, new[:kept], old[dropped:])) and \
+                        _same(_appended(old, added, holder.maxlen), new):
+                    if not all(map(self.repeatable, added)):
+                        _refuse(holder, f"used {how} with an object each call makes anew")
+                    return [(Kept(holder, how), v) for v in added]
+        _refuse(holder, "removed, rotated or replaced items (only append or appendleft "
+                        "is repeated)")
+
+    def _set_stores(self, holder, before, after):
+        """A set's adds and discards. An object added that no call can add again (one the
+        code makes) or removed that is not a constant is refused."""
+        added = [v for v in after if v not in before]
+        removed = [v for v in before if v not in after]
+        if not all(map(self.repeatable, added)) or not all(map(constant, removed)):
+            _refuse(holder, "added an object the code makes, or removed one that is not a "
+                            "number, string or tuple of them")
+        return [(Kept(holder, "discard", v), None) for v in removed] + \
+            [(Kept(holder, "add"), v) for v in added]
+
     def repeatable(self, v):
         return self._traced(v) or constant(v) or id(v) in self.own
 
@@ -175,7 +213,10 @@ class KeptWatch:
     def _refuse_nested(self, holder, before, after):
         """A traced tensor stored inside something new (a tuple appended to a list): not
         replayed, so refused."""
-        new = after[len(before):] if type(holder) is list else \
+        base = container(type(holder))
+        new = after[len(before):] if base is list else \
+            [v for v in after if v not in before] if base is set else \
+            list(after) if base is deque else \
             [v for k, v in after.items() if before.get(k) is not v]
         for v in new:
             if not self._traced(v) and _holds_traced(v, self.own):
@@ -199,16 +240,52 @@ def _holds_traced(x, own, depth=3):
 _NOT_CONTAINERS = (type, ModuleType, FunctionType, MethodType, Tensor, Module, Optimizer)
 
 
+def _same(a, b):
+    return len(a) == len(b) and all(map(is_, a, b))
+
+
+def _appended(old, added, maxlen):
+    """The items of a deque holding `old` once `added` are appended."""
+    items = list(old) + list(added)
+    return items if maxlen is None else items[max(0, len(items) - maxlen):]
+
+
+def _refuse(holder, what):
+    raise TraceError(
+        f"compiled code changed {_what(holder)} it reaches in a way compiled calls cannot "
+        f"repeat: it {what}. A trace runs the Python once, so the change would happen once "
+        f"instead of on every call. With fullgraph=False this call runs eagerly. Keep such "
+        f"bookkeeping outside the compiled function, or return the values and store them "
+        f"after the call.")
+
+
+def _put_back(holder, before):
+    """holder's entries as `before` (_entries) holds them, through holder's own methods
+    (a Counter's, an OrderedDict's bookkeeping stays right). Not compared first: a changed
+    entry may be a tensor."""
+    base = container(type(holder))
+    if base is list:
+        holder[:] = before
+        return
+    table = holder if base is not None else object.__getattribute__(holder, "__dict__")
+    table.clear()
+    if base in (deque, set):
+        (holder.extend if base is deque else holder.update)(before)
+    else:
+        for k, v in before.items():
+            table[k] = v
+
+
 def _entries(x):
-    """A copy of what container x holds (a list's items, a dict's or a plain object's
-    entries), or None for anything else (a module's attributes and an optimizer's state
-    have their own write-back: attributes.py, state.py)."""
-    if type(x) is list:
-        return list(x)
-    if type(x) is dict:
-        return dict(x)
-    if isinstance(x, dict):     # a module's registries, an OrderedDict: not a store
-        return None
+    """A copy of what container x holds (a list's or a deque's items, a set's, a dict's or
+    a plain object's entries; a subclass's of any: a defaultdict, a Counter, an
+    OrderedDict), or None for anything else (a module's attributes and an optimizer's
+    state have their own write-back: attributes.py, state.py; a class of tracecomp's is
+    its own bookkeeping)."""
+    base = container(type(x))
+    if base is not None:
+        return None if type(x).__module__.startswith("tracecomp") else \
+            dict(x.items()) if base is dict else list(x) if base is not set else set(x)
     try:        # not getattr: a traced number argument would count that as reading it
         d = object.__getattribute__(x, "__dict__")
     except AttributeError:
@@ -247,10 +324,12 @@ def hook_starts(hook):
 
 
 _ABSENT = object()
+_STORES = {list: KeptWatch._list_stores, deque: KeptWatch._deque_stores,
+           set: KeptWatch._set_stores}
 
 
 def _what(holder):
-    return f"a {type(holder).__name__}" if type(holder) in (list, dict) else \
+    return f"a {type(holder).__name__}" if container(type(holder)) is not None else \
         f"the attributes of a {type(holder).__name__}"
 
 
@@ -280,7 +359,7 @@ def appended_only(kept, arguments):
     for k, _ in kept:
         holder = k.holder if k.place is None else _argument_holder(k.place, arguments)
         holders[id(holder)] = (holder, holders.get(id(holder), (None, True))[1]
-                               and k.how == "append")
+                               and k.how in ("append", "appendleft", "add"))
     return [h for h, only in holders.values() if only]
 
 
@@ -292,6 +371,9 @@ def apply(kept, tensors, arguments, call_args):
     tensors = iter(tensors)
     for k in kept:
         holder = k.holder if k.place is None else _argument_holder(k.place, call_args)
+        if k.how == "discard":
+            holder.discard(k.key)
+            continue
         if k.constant:
             t = k.constant[0]
         elif k.argument is not None:
@@ -300,8 +382,8 @@ def apply(kept, tensors, arguments, call_args):
             t = next(tensors)
             if k.number is not None:
                 t = k.number(t.item())
-        if k.how == "append":
-            holder.append(t)
+        if k.how in ("append", "appendleft", "add"):
+            getattr(holder, k.how)(t)
         elif k.how == "item":
             holder[k.key] = t
         else:

@@ -31,7 +31,7 @@ from .. import devices
 from ..device_array import DeviceArray
 from ..errors import TraceError
 from ..ir import Node
-from ..nn.module import Module
+from ..nn.module import HOOK_TABLES, Module
 from ..tensor import Tensor
 from ..tracing.number import TracedNumber
 from ..user_code import stale_error
@@ -193,6 +193,19 @@ def inside(x):
 
 
 INSIDE_MAX = 64
+
+
+def module_table(holder, name):
+    """Whether holder.name is one of a module's own tables (its registries, hook tables,
+    the names of its non-persistent buffers: OrderedDicts and a set): tracecomp's
+    bookkeeping, which attributes.py and structure.py keep, not a container of the user's
+    to guard or replay."""
+    return isinstance(holder, Module) and name in _MODULE_TABLES
+
+
+_MODULE_TABLES = frozenset(("_parameters", "_buffers", "_modules", "_forward_hooks",
+                            "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
+                            "_non_persistent_buffers_set", *HOOK_TABLES))
 DEPTH = 3       # how deep deep_tensors.py lifts: trainer -> .opt -> .param_momentum -> [p]
 
 

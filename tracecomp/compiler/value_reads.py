@@ -63,10 +63,10 @@ from ..nn.module import Module
 from ..optim.scheduler_base import LRScheduler
 from . import environ_reads
 from .code_names import filled, named_values, read_names, traced_functions
-from .frozen_values import ABSENT, GUARDED, MISSING, OTHER, SEQUENCES, FedSlot, Whole, frozen, pair
+from .frozen_values import ABSENT, GUARDED, MISSING, OTHER, FedSlot, Whole, container, frozen, pair
 from .object_stores import slot_names, slot_values
 from .signature import numpy_scalar
-from .state import inside
+from .state import inside, module_table
 
 _get_attribute = object.__getattribute__
 _ACTIVE = []        # the ReadWatch of the trace running now (one trace at a time)
@@ -79,7 +79,8 @@ def _watching(self, name):
     watch = _ACTIVE[-1] if _ACTIVE else None
     if watch is None or watch.thread != threading.get_ident():
         return value
-    if type(value) in GUARDED or numpy_scalar(value):
+    if type(value) in GUARDED or numpy_scalar(value) or \
+            container(type(value)) is not None and not module_table(self, name):
         key = (id(self), name)
         if key in watch.reads or name == "training":
             pass
@@ -354,7 +355,7 @@ class Guards:
     def __init__(self, reads, bindings, same=()):
         # what can change in place (a list, a dict, a set) is compared on every call, and
         # so is a dict or set rebound (Module.__setattr__ counts the scalars, tuples, lists)
-        counted = [isinstance(obj, Module) and held[0] not in _IN_PLACE
+        counted = [isinstance(obj, Module) and not _in_place(held[0])
                    for obj, _, held in reads]
         self.counted = [r for r, c in zip(reads, counted) if c]
         self.always = [r for r, c in zip(reads, counted) if not c]
@@ -428,7 +429,7 @@ def _changed_numbers(held, now, holder, key, label):
     """numbers_changed's entries for one value read: `now` itself, or its items (a dict)."""
     if _number_changed(held, now):
         return [(holder, key, type(now), label)]
-    if held is None or held[0] is not dict or type(now) is not dict or \
+    if held is None or container(held[0]) is not dict or type(now) is not held[0] or \
             type(held[1]) is Whole or len(now) != len(held[1]):
         return []       # a dict held whole: a change compiles again, feeds nothing
     return [(now, k, type(v), f"{label}[{_key_text(item[1][0], j)}]")
@@ -452,7 +453,8 @@ def _number_changed(held, now):
 
 
 def _feeds_item(held):
-    return held is not None and held[0] is dict and type(held[1]) is not Whole and any(
+    return held is not None and container(held[0]) is dict and type(held[1]) is not Whole \
+        and any(
         item is not OTHER and type(item[1][1]) is FedSlot for item in held[1])
 
 
@@ -460,9 +462,11 @@ def _attribute(obj, name):
     return _instance_dict(obj).get(name, MISSING)
 
 
-# what a guard compares on every call (a module's attribute too): it changes in place, or
-# (a frozenset) Module.__setattr__ does not count its rebinding
-_IN_PLACE = (list, dict, set, frozenset, np.ndarray)
+# what a guard compares on every call (a module's attribute too): it changes in place (a
+# dict, a list, a set, a deque, their subclasses), or (a frozenset) Module.__setattr__
+# does not count its rebinding
+def _in_place(kind):
+    return kind in (frozenset, np.ndarray) or container(kind) is not None
 
 
 def _changes_in_place(held):
@@ -470,8 +474,8 @@ def _changes_in_place(held):
         return False
     kind, value = held
     if type(value) is Whole:        # a tuple of lists held whole (nested) changes in place
-        return kind in _IN_PLACE and kind is not frozenset or value.nested
-    return kind in _IN_PLACE and kind is not frozenset or \
+        return _in_place(kind) and kind is not frozenset or value.nested
+    return _in_place(kind) and kind is not frozenset or \
         kind in (tuple, frozenset) and any(map(_changes_in_place, value))
 
 
@@ -495,16 +499,22 @@ def _show(held):
     if kind is object:      # a dict key held by its identity (pair)
         return f"<{value[1]}>"
     if type(value) is Whole:
-        return f"{kind.__name__} of {len(value.items) // (2 if kind is dict else 1)} items"
+        return f"{kind.__name__} of " \
+            f"{len(value.items) // (2 if container(kind) is dict else 1)} items"
     if kind is np.ndarray:
         return f"array({np.frombuffer(value[2], value[0]).reshape(value[1]).tolist()})"
-    if kind is dict:
-        return "{" + ", ".join("..." if pair is OTHER else
+    base = container(kind)
+    if base is dict:
+        text = "{" + ", ".join("..." if pair is OTHER else
                                f"{_show(pair[1][0])}: {_show(pair[1][1])}"
                                for pair in value) + "}"
-    if kind in SEQUENCES:
+    elif kind is tuple:
         items = [_show(v) for v in value]
-        return f"({', '.join(items)}{',' if len(items) == 1 else ''})" if kind is tuple \
-            else f"[{', '.join(items)}]" if kind is list else \
-            f"{kind.__name__}({{{', '.join(items)}}})"
-    return repr(value)
+        return f"({', '.join(items)}{',' if len(items) == 1 else ''})"
+    elif base is not None or kind is frozenset:
+        items = ", ".join(_show(v) for v in value)
+        text = f"{{{items}}}" if base in (set, None) else f"[{items}]"
+    else:
+        return repr(value)
+    # a subclass of dict or list, a deque, a set: named as repr names them
+    return text if kind in (dict, list) else f"{kind.__name__}({text})"

@@ -1,0 +1,178 @@
+"""Containers other than a plain dict or list that compiled code changes (kept_values.py,
+value_reads.py): a defaultdict or Counter of counts, an OrderedDict, a user's dict or list
+subclass, a deque with a maxlen, a set. Each call changes them as an eager call does (the
+trace ran the Python once, so each changed once per trace before); what cannot be
+replayed (a deque's pop, an OrderedDict's move_to_end) is a TraceError, and with
+fullgraph=False the call runs eagerly."""
+import collections
+
+import numpy as np
+import pytest
+
+import tracecomp as tc
+
+
+class Stats(dict):
+    """A user's dict subclass."""
+
+    def total(self):
+        return sum(self.values())
+
+
+class Log(list):
+    """A user's list subclass."""
+
+
+def _counter(kind):
+    def make():
+        stats = kind(int) if kind is collections.defaultdict else kind()
+        if kind is not collections.Counter:
+            stats["n"] = 0
+
+        def f(x):
+            stats["n"] += 1
+            stats["sum"] = stats.get("sum", 0) + 2
+            return x * 2
+        return stats, f
+    return make
+
+
+def _deque(how):
+    def make():
+        stats = collections.deque([0], maxlen=3)
+
+        def f(x):
+            getattr(stats, how)(len(stats) + 10)
+            getattr(stats, how)("step")
+            return x + 1
+        return stats, f
+    return make
+
+
+def _set():
+    seen = {"start", "tmp"}
+
+    def f(x):
+        seen.discard("tmp")
+        seen.add(len(seen))
+        return x - 1
+    return seen, f
+
+
+def _list_subclass():
+    log = Log([0])
+
+    def f(x):
+        log.append(log[-1] + 1)
+        return x * 3
+    return log, f
+
+
+def _cached_tensor():
+    cache = collections.defaultdict(lambda: None)
+
+    def f(x):
+        y = x * 2 + 1
+        cache["last"] = y.detach()
+        cache["calls"] = (cache["calls"] or 0) + 1
+        return y.sum()
+    return cache, f
+
+
+CASES = {
+    "defaultdict": _counter(collections.defaultdict),
+    "Counter": _counter(collections.Counter),
+    "OrderedDict": _counter(collections.OrderedDict),
+    "dict subclass": _counter(Stats),
+    "deque append": _deque("append"),
+    "deque appendleft": _deque("appendleft"),
+    "set": _set,
+    "list subclass": _list_subclass,
+    "defaultdict of a tensor": _cached_tensor,
+}
+
+
+def _plain(value):
+    """A container's state, comparable: its class and its items, tensors as lists."""
+    if isinstance(value, tc.Tensor):
+        return ("tensor", value.tolist())
+    if isinstance(value, dict):
+        return type(value).__name__, [(k, _plain(v)) for k, v in value.items()]
+    if isinstance(value, set):
+        return "set", sorted(map(repr, value))
+    if isinstance(value, (list, collections.deque)):
+        return type(value).__name__, [_plain(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_each_call_changes_the_container_as_eagerly(case):
+    eager_state, eager_f = CASES[case]()
+    state, f = CASES[case]()
+    compiled = tc.compile(f, fullgraph=True)
+    for i in range(4):
+        x = tc.tensor(np.arange(3.0) + i)
+        want = eager_f(x)
+        got = compiled(x)
+        np.testing.assert_allclose(got.numpy(), want.numpy())
+        assert _plain(state) == _plain(eager_state), f"call {i}"
+
+
+def test_a_counter_compiles_once_more_then_feeds_its_count():
+    """As a plain dict's count: seen to change, it is fed from then on (outside_numbers.py),
+    so a counter moved every call does not compile every call."""
+    stats, f = _counter(collections.defaultdict)()
+    compiled = tc.compile(f, fullgraph=True)
+    for i in range(6):
+        compiled(tc.ones(2) * i)
+    assert stats == {"n": 6, "sum": 12}
+    assert compiled.compiles <= 3
+
+
+def test_a_defaultdict_read_creates_its_key_once():
+    """Reading a missing key of a defaultdict stores the factory's value, as eagerly; a
+    value set between calls is read by the next."""
+    scale = collections.defaultdict(lambda: 1.0)
+
+    @tc.compile(fullgraph=True)
+    def f(x):
+        return x * scale["w"]
+    np.testing.assert_allclose(f(tc.ones(2)).numpy(), [1.0, 1.0])
+    assert dict(scale) == {"w": 1.0}
+    scale["w"] = 3.0
+    np.testing.assert_allclose(f(tc.ones(2)).numpy(), [3.0, 3.0])
+    assert dict(scale) == {"w": 3.0}
+
+
+def _popping():
+    queue = collections.deque([1, 2, 3, 4])
+
+    def f(x):
+        return x * queue.pop()
+    return queue, f
+
+
+def _moving():
+    order = collections.OrderedDict(a=1, b=2)
+
+    def f(x):
+        order.move_to_end("a")
+        return x + 1
+    return order, f
+
+
+@pytest.mark.parametrize("make, what", [(_popping, "a deque"), (_moving, "an OrderedDict")])
+def test_a_change_no_call_repeats_is_refused(make, what):
+    """A pop from a deque, an OrderedDict's move_to_end: refused under fullgraph=True
+    (the container as it was), run eagerly with fullgraph=False."""
+    state, f = make()
+    before = _plain(state)
+    with pytest.raises(tc.TraceError, match=f"changed a {what.split()[1]}"):
+        tc.compile(f, fullgraph=True)(tc.ones(2))
+    assert _plain(state) == before
+    eager_state, eager_f = make()
+    compiled = tc.compile(f)
+    with pytest.warns(UserWarning):
+        for _ in range(3):
+            np.testing.assert_allclose(compiled(tc.ones(2)).numpy(), eager_f(tc.ones(2)).numpy())
+            assert _plain(state) == _plain(eager_state)
