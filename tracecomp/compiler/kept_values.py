@@ -34,7 +34,7 @@ from ..tensor import Tensor
 from ..tracing.number import TracedNumber
 from .frozen_values import container
 from .signature import constant
-from .state import INSIDE_MAX, follow, inside, module_table, starts
+from .state import INSIDE_MAX, follow, inside, own_table, starts
 
 
 class Kept:
@@ -87,8 +87,8 @@ class KeptWatch:
                 inner += [(step, e) for step, v in inner[1:]     # hook's `h.stats[0]`)
                           if type(v) is tuple and len(v) <= INSIDE_MAX for e in v]
             for step, value in inner:
-                if step is not None and module_table(x, step[1]):
-                    continue        # a module's registries: attributes.py's and state.py's
+                if step is not None and own_table(x, step[1], value):
+                    continue        # a module's registries, an optimizer's state
                 entries = _entries(value)
                 if entries is None:
                     continue
@@ -96,8 +96,8 @@ class KeptWatch:
                 if where[0] == "arg":
                     self.in_argument.setdefault(id(value), (where[1], step))
                 elif step is not None:      # and one more level: a trainer's
-                    for *_, v in inside(value):     # `self.opt.param_momentum[p] = m`
-                        deeper = _entries(v)
+                    for _, _, key, v in inside(value):  # `self.opt.param_momentum[p] = m`
+                        deeper = None if own_table(value, key, v) else _entries(v)
                         if deeper is not None:
                             self.before.setdefault(id(v), (v, deeper))
 

@@ -195,12 +195,18 @@ def inside(x):
 INSIDE_MAX = 64
 
 
-def module_table(holder, name):
-    """Whether holder.name is one of a module's own tables (its registries, hook tables,
-    the names of its non-persistent buffers: OrderedDicts and a set): tracecomp's
-    bookkeeping, which attributes.py and structure.py keep, not a container of the user's
-    to guard or replay."""
-    return isinstance(holder, Module) and name in _MODULE_TABLES
+def own_table(holder, name, value):
+    """Whether holder.name (value) is tracecomp's bookkeeping, not a container of the
+    user's to guard or replay: one of a module's own tables (its registries, hook tables,
+    the names of its non-persistent buffers: OrderedDicts and a set), which attributes.py
+    and structure.py keep; an optimizer's state (a defaultdict), written back as effects;
+    or any container but a plain dict or list that an object of tracecomp's class holds
+    (a GradScaler's defaultdict of per-optimizer states)."""
+    if isinstance(holder, Module) and name in _MODULE_TABLES:
+        return True
+    return type(value) not in (dict, list) and (
+        type(holder).__module__.startswith("tracecomp.") and not isinstance(holder, Module)
+        or name == "state" and isinstance(holder, optimizer_types()))
 
 
 _MODULE_TABLES = frozenset(("_parameters", "_buffers", "_modules", "_forward_hooks",

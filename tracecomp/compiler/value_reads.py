@@ -66,7 +66,7 @@ from .code_names import filled, named_values, read_names, traced_functions
 from .frozen_values import ABSENT, GUARDED, MISSING, OTHER, FedSlot, Whole, container, frozen, pair
 from .object_stores import slot_names, slot_values
 from .signature import numpy_scalar
-from .state import inside, module_table
+from .state import inside, own_table
 
 _get_attribute = object.__getattribute__
 _ACTIVE = []        # the ReadWatch of the trace running now (one trace at a time)
@@ -80,7 +80,7 @@ def _watching(self, name):
     if watch is None or watch.thread != threading.get_ident():
         return value
     if type(value) in GUARDED or numpy_scalar(value) or \
-            container(type(value)) is not None and not module_table(self, name):
+            container(type(value)) is not None and not own_table(self, name, value):
         key = (id(self), name)
         if key in watch.reads or name == "training":
             pass
