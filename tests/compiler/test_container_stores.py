@@ -176,3 +176,40 @@ def test_a_change_no_call_repeats_is_refused(make, what):
         for _ in range(3):
             np.testing.assert_allclose(compiled(tc.ones(2)).numpy(), eager_f(tc.ones(2)).numpy())
             assert _plain(state) == _plain(eager_state)
+
+
+class _Counting(tc.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = tc.nn.Linear(2, 2)
+        self.counts = collections.defaultdict(int)
+        self.recent = collections.deque(maxlen=2)
+
+    def forward(self, x):
+        self.counts["calls"] += 1
+        self.recent.append(len(self.counts) + self.counts["calls"])
+        return self.lin(x)
+
+
+def test_a_modules_containers_change_on_every_call():
+    model = _Counting()
+    compiled = tc.compile(model, fullgraph=True)
+    for _ in range(4):
+        compiled(tc.ones(1, 2))
+    assert dict(model.counts) == {"calls": 4}
+    assert list(model.recent) == [4, 5]
+
+
+def test_a_defaultdict_or_ordereddict_argument_is_traced_as_the_call_passes_it():
+    """The trace's copy of a defaultdict argument keeps its factory (a missing key read
+    was a KeyError), an OrderedDict's its order; each call's own container is changed."""
+    def f(x, stats):
+        stats["n"] += 1
+        return x * len(list(stats))
+    compiled = tc.compile(f, fullgraph=True)
+    for make in (lambda: collections.defaultdict(int), lambda: collections.OrderedDict(a=0, n=0)):
+        stats, eager_stats = make(), make()
+        for _ in range(3):
+            got, want = compiled(tc.ones(2), stats), f(tc.ones(2), eager_stats)
+            np.testing.assert_allclose(got.numpy(), want.numpy())
+            assert _plain(stats) == _plain(eager_stats)

@@ -76,7 +76,8 @@ def _walk(x, label, tensors, statics, objects=False):
     if isinstance(x, dict):
         keys = tuple(x)
         return ("dict", type(x), keys, tuple(_walk(x[k], f"{label}.{k}", tensors, statics,
-                                                   objects) for k in keys))
+                                                   objects) for k in keys),
+                _Unkeyed(getattr(x, "default_factory", None)))
     names = _record_fields(x)
     if names is None and objects:
         names = object_fields(x)
@@ -124,6 +125,23 @@ def unflatten(structure, tensors, statics):
     return _build(structure, iter(tensors), iter(statics))
 
 
+class _Unkeyed:
+    """What a structure holds but does not key on: a defaultdict argument's factory (the
+    trace's copy fills missing keys as the call's does; a fresh `lambda: 0` each call is
+    not another signature)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __eq__(self, other):
+        return type(other) is _Unkeyed
+
+    def __hash__(self):
+        return 0
+
+
 def _build(s, tensors, statics):
     kind = s[0]
     if kind == "T":
@@ -154,7 +172,10 @@ def _build(s, tensors, statics):
         if s[1] is dict:
             return items
         out = s[1].__new__(s[1])    # an OrderedDict, a defaultdict (whose first argument
-        dict.update(out, items)     # would be its factory): the same class, same items
+        for k, v in items.items():  # would be its factory): the same class, same items,
+            out[k] = v              # set as the class sets them (an OrderedDict's order)
+        if s[4].value is not None:  # and a defaultdict's factory, which fills missing keys
+            out.default_factory = s[4].value
         return out
     cls, items = s[1], [_build(v, tensors, statics) for v in s[2]]
     if cls is list:
