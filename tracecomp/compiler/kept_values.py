@@ -7,12 +7,17 @@ place of a tensor. As torch.compile replays the side effects it traced, `KeptWat
 before and after the trace, at the containers the function and the forward hooks of its
 modules reach (state.starts: arguments, closure, globals, a bound method's object, and one
 attribute or element inside one, or two but for an argument's: a trainer's
-`self.opt.param_momentum`; a dict, a list or a plain object's attributes): a traced
+`self.opt.param_momentum`; a dict, a list or a plain object's attributes, and their
+subclasses: a defaultdict, a Counter, an OrderedDict; a deque; a set): a traced
 tensor set under a key (a dict item, an attribute, a list element) or appended to a list
 becomes an extra output of the graph (`Kept`), the container is put back as it was, and
 after each call `apply` stores that call's tensor (with its autograd history, as eagerly)
-the same way. So are constants (`log.append("step")`), numbers .item() made, and the
-arguments' own tensors (`cache[0] = x`).
+the same way. So are constants (`log.append("step")`, `counts["n"] += 1`), numbers .item()
+made, and the arguments' own tensors (`cache[0] = x`); a deque's appends and appendlefts
+(its maxlen dropping the oldest) and a set's adds and discards likewise. A change to a
+deque, a set or an OrderedDict's order that no call can repeat (a pop, a rotate,
+move_to_end) is a TraceError, as a graph break runs such a call eagerly; tracecomp's own
+tables (a module's registries, an optimizer's state: state.own_table) are not watched.
 
 The trace's arguments are copies of the call's (their tensors swapped for stand-ins), so a
 store into a list, dict or object passed as an argument, or held one level inside one,

@@ -11,7 +11,8 @@ torch.compile guards the attributes and globals it reads:
   - **attributes of modules and schedulers**: while tracing, `Module` and `LRScheduler`
     answer attribute reads through a hook (`ReadWatch`) that records each instance
     attribute holding a number (a numpy scalar too: compared, never fed), a string, None,
-    or a tuple, list, dict or set of them or of anything (one of more than MAX_ITEMS
+    or a tuple, list, dict or set of them or of anything (a subclass of one, a deque too:
+    a Counter, an OrderedDict, held with its class; one of more than MAX_ITEMS
     items, or of nothing but tensors or objects, held whole: `Whole`, compared item by
     item at C speed, ~35 us a call for 1000 numbers), with its value at the first read.
     Module.__setattr__ counts a change of such a value (nn/structure.py), so a module
