@@ -202,6 +202,8 @@ def own_table(holder, name, value):
     and structure.py keep; an optimizer's state (a defaultdict), written back as effects;
     or any container but a plain dict or list that an object of tracecomp's class holds
     (a GradScaler's defaultdict of per-optimizer states)."""
+    if type(name) is not str:   # a dict's key (a parameter keying step counts)
+        return False
     if isinstance(holder, Module) and name in _MODULE_TABLES:
         return True
     return type(value) not in (dict, list) and (
