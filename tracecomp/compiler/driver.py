@@ -148,7 +148,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                         stand_ins[n:], range(n, len(tensors))))
                 reached = kept_values.places(fn, args[0], roots, args[1])   # what it reaches
                 names_before = Bindings(fn) if getattr(fn, "__code__", None) else None
-                stores = undo.watch = KeptWatch(reached, stand_ins)
+                stores = undo.watch = KeptWatch(reached, stand_ins, [t for _, t in state])
                 streams = numpy_streams(fn, roots, reached)
                 plain, plain_objects = plain_reach(reached)
                 undo.stores = StoreWatch(plain, plain_objects)

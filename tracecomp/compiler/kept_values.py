@@ -13,7 +13,10 @@ tensor set under a key (a dict item, an attribute, a list element) or appended t
 becomes an extra output of the graph (`Kept`), the container is put back as it was, and
 after each call `apply` stores that call's tensor (with its autograd history, as eagerly)
 the same way. So are constants (`log.append("step")`, `counts["n"] += 1`), numbers .item()
-made, and the arguments' own tensors (`cache[0] = x`); a deque's appends and appendlefts
+made, the arguments' own tensors (`cache[0] = x`) and the parameters and buffers read as
+inputs (`d["w"] = model.weight`: the parameter itself). A leaf the code makes
+(`nn.Parameter(y)`) is stored as a new leaf of its class each call, with the .grad the
+code's backward gave it, as eagerly. A deque's appends and appendlefts
 (its maxlen dropping the oldest) and a set's adds and discards likewise. A change to a
 deque, a set or an OrderedDict's order that no call can repeat (a pop, a rotate,
 move_to_end) is a TraceError, as a graph break runs such a call eagerly; tracecomp's own
@@ -34,6 +37,7 @@ from types import FunctionType, MethodType, ModuleType
 from ..errors import TraceError
 from ..ir import Node
 from ..nn.module import Module
+from ..nn.parameter import Parameter
 from ..optim.optimizer import Optimizer
 from ..tensor import Tensor
 from ..tracing.number import TracedNumber
@@ -55,6 +59,10 @@ class Kept:
         self.constant = ()      # (value,): a constant stored as it is (`log.append(1)`)
         self.argument = None    # an argument tensor stored (`cache[i] = x`): its position
         self.place = None       # a holder inside the arguments: (position, None or (how, key))
+        # a leaf the code made (`nn.Parameter(y)`, `y.detach().requires_grad_()`): its class,
+        # so each call stores a leaf of its own, as eagerly (a "grad" Kept after it, if
+        # the code's backward gave it one, stores its .grad)
+        self.leaf = None
 
 
 class Undo:
@@ -78,9 +86,12 @@ class Undo:
 class KeptWatch:
     """The containers fn (and hooks) reach, as they were before the trace."""
 
-    def __init__(self, places, stand_ins):
+    def __init__(self, places, stand_ins, state=()):
         # {id of an argument's stand-in: its position} (f(x, x): x's first position)
         self.own = {id(s): k for k, s in reversed(list(enumerate(stand_ins)))}
+        # the parameters, buffers and optimizer state read as inputs: stored as themselves
+        # (`d["w"] = model.weight` keeps the parameter, as eagerly), not as a graph value
+        self.state = {id(t) for t in state}
         self.before = {}    # id(container) -> (container, copy of its entries)
         # id(container) -> (argument position, None or (how, key) one level in): the
         # trace's arguments are copies (the tensors swapped for stand-ins), so a store
@@ -146,8 +157,8 @@ class KeptWatch:
             for k, _ in stored:
                 if place is not None:
                     k.holder, k.place = None, place
-            out += [(k, None) if k.how == "discard" else _output(k, v, self.own)
-                    for k, v in stored]
+            out += [pair for k, v in stored for pair in
+                    ([(k, None)] if k.how == "discard" else self._outputs(k, v))]
             self._refuse_nested(holder, before, after)
         return out
 
@@ -158,7 +169,7 @@ class KeptWatch:
         out, self.unbound = [], []
         for holder, how, key, v in places:
             if self.repeatable(v):
-                out.append(_output(Kept(holder, how, key), v, self.own))
+                out += self._outputs(Kept(holder, how, key), v)
             else:
                 self.unbound.append(key if how == "item" else "a closure variable")
         return out
@@ -208,12 +219,28 @@ class KeptWatch:
             [(Kept(holder, "add"), v) for v in added]
 
     def repeatable(self, v):
-        return self._traced(v) or constant(v) or id(v) in self.own
+        return self._traced(v) or constant(v) or id(v) in self.own or id(v) in self.state
 
     def _traced(self, v):
         if type(v) is TracedNumber:     # .item()'s, or a fed number's (number_args.py,
             return True                 # outside_numbers.py): given as a Python number
-        return isinstance(v, Tensor) and isinstance(v._data, Node) and id(v) not in self.own
+        return isinstance(v, Tensor) and isinstance(v._data, Node) and \
+            id(v) not in self.own and id(v) not in self.state
+
+    def _outputs(self, kept, v):
+        """[(Kept, the graph output it stores or None)] for a stored value: a state tensor
+        as itself; a leaf the code made with its class, and its .grad after it."""
+        if id(v) in self.state:
+            kept.constant = (v,)
+            return [(kept, None)]
+        out = [_output(kept, v, self.own)]
+        if isinstance(v, Tensor) and v._requires_grad and v._node is None:
+            kept.leaf = type(v)
+            grad, g = Kept(None, "grad"), v.grad
+            if g is not None:   # the trace's gradient: a graph value, or one it folded
+                out.append((grad, g) if isinstance(g._data, Node) else (grad, None))
+                grad.constant = () if isinstance(g._data, Node) else (g,)
+        return out
 
     def _refuse_nested(self, holder, before, after):
         """A traced tensor stored inside something new (a tuple appended to a list): not
@@ -223,8 +250,9 @@ class KeptWatch:
             [v for v in after if v not in before] if base is set else \
             list(after) if base is deque else \
             [v for k, v in after.items() if before.get(k) is not v]
-        for v in new:
-            if not self._traced(v) and _holds_traced(v, self.own):
+        for v in new:       # (a parameter stored itself is stored again as itself)
+            if not self._traced(v) and id(v) not in self.state and \
+                    _holds_traced(v, self.own):
                 raise TraceError(
                     "compiled code stored a tuple, list or dict holding a tensor it "
                     "computed outside itself: its Python runs once, when traced, so later "
@@ -373,11 +401,14 @@ def apply(kept, tensors, arguments, call_args):
     the traced code stored its own. arguments: the call's tensors (the graph's inputs);
     call_args: its positional then keyword arguments, where stores into an argument's
     list, dict or object go."""
-    tensors = iter(tensors)
+    tensors, last = iter(tensors), None
     for k in kept:
         holder = k.holder if k.place is None else _argument_holder(k.place, call_args)
         if k.how == "discard":
             holder.discard(k.key)
+            continue
+        if k.how == "grad":     # the leaf stored just before: its gradient of this call
+            last.grad = k.constant[0].clone() if k.constant else next(tensors)
             continue
         if k.constant:
             t = k.constant[0]
@@ -387,12 +418,22 @@ def apply(kept, tensors, arguments, call_args):
             t = next(tensors)
             if k.number is not None:
                 t = k.number(t.item())
+            elif k.leaf is not None:    # a leaf of this call's, as the code made one
+                t = _leaf(k.leaf, t)
+            last = t
         if k.how in ("append", "appendleft", "add"):
             getattr(holder, k.how)(t)
         elif k.how == "item":
             holder[k.key] = t
         else:
             setattr(holder, k.key, t)
+
+
+def _leaf(cls, t):
+    """A leaf of class cls (a Parameter, a Tensor) holding t's values, requiring grad."""
+    if issubclass(cls, Parameter):
+        return cls(t.detach(), requires_grad=True)
+    return t.detach().requires_grad_()
 
 
 def _argument_holder(place, call_args):
