@@ -120,6 +120,17 @@ draw_p = defprim("draw", lambda shape, dtype, sampler: np.asarray(sampler.fn(sha
                  lambda shape, dtype, sampler: np.dtype(dtype), None, ("random",))
 
 
+def drawn(shape, dtype, sample, text):
+    """A tensor of `sample(shape)`'s numbers (randint, randperm, randint_like): eagerly
+    drawn now; inside compiled code a `draw` node, drawn afresh on every call (as numbers
+    drawn while tracing they were one sample baked into the graph: the same timesteps
+    every step of a compiled DDPM loss)."""
+    if context.current() is None:
+        return Tensor._make(np.asarray(sample(shape)).astype(dtype))
+    return bind(draw_p, shape=tuple(shape), dtype=np.dtype(dtype),
+                sampler=Sampler(sample, text))
+
+
 def _size(size, keyword=None, op=None):
     """zeros(2, 3), zeros((2, 3)), zeros([2, 3]) and zeros(size=(2, 3)) all mean shape
     (2, 3)."""
@@ -453,15 +464,18 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
         low, high = 0, low
     if size is None:
         raise TypeError("randint() missing required argument 'size'")
-    data = _rng(generator).integers(low, high, size=_size((size,)))
-    return Tensor._make(data.astype(dtypes.to_np(dtype) or dtypes.I64))
+    low, high = operator.index(low), operator.index(high)
+    return drawn(_size((size,)), dtypes.to_np(dtype) or dtypes.I64,
+                 lambda s: _rng(generator).integers(low, high, size=s),
+                 f"randint({low}, {high})")
 
 
 @placing
 def randperm(n, *, generator=None, dtype=None, device=None):
     check_placement(device)
-    return Tensor._make(_rng(generator).permutation(int(n)).astype(dtypes.to_np(dtype)
-                                                                   or dtypes.I64))
+    n = operator.index(n)
+    return drawn((n,), dtypes.to_np(dtype) or dtypes.I64,
+                 lambda s: _rng(generator).permutation(n), f"randperm({n})")
 
 
 def rand_like(x, *, dtype=None, generator=None, device=None, requires_grad=False,

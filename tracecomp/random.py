@@ -26,6 +26,7 @@ from .creation import (
     _random,
     _size,
     default_generator,
+    drawn,
     full,
     initial_seed,
     laid_out_like,
@@ -246,9 +247,10 @@ def randint_like(input, low=0, high=None, *, dtype=None, generator=None, require
     from .devices import check_placement
     check_placement(device)
     low, high = _int_range(low, high)
-    draws = _gen(generator).integers(low, high, size=tuple(input.shape))
-    d = dtypes.to_np(dtype) or input._data.dtype
-    made = laid_out_like(Tensor._make(draws.astype(d)), input, memory_format, "randint_like")
+    made = drawn(tuple(input.shape), dtypes.to_np(dtype) or input._data.dtype,
+                 lambda s: _gen(generator).integers(low, high, size=s),
+                 f"randint_like({low}, {high})")
+    made = laid_out_like(made, input, memory_format, "randint_like")
     return _finish(made, requires_grad)
 
 
