@@ -78,3 +78,56 @@ def test_a_compiled_ddpm_loss_samples_new_timesteps_each_step():
         seen.update(np.round(st.numpy(), 5).tolist())
         assert x_t.shape == (16, 3)
     assert len(seen) > 6, seen      # one step's 16 draws were every step's
+
+
+# --- torch.tensor of a list holding tensors or numpy values --------------------------------
+_LISTS = {
+    # minimalRL's ppo-continuous: a_lst.append([a]) of 1-element action tensors
+    "one_element_tensors": lambda lib: [[[lib.tensor([0.5])] for _ in range(3)]
+                                        for _ in range(2)],
+    "int32_and_int": lambda lib: [lib.tensor([1], dtype=lib.int32), 1],
+    "int32_and_float": lambda lib: [lib.tensor(1, dtype=lib.int32), 2.5],
+    "float64_tensor": lambda lib: [lib.tensor([1.0], dtype=lib.float64)],
+    "float16_and_int": lambda lib: [lib.tensor([2.5], dtype=lib.float16), 1],
+    "bool_and_int": lambda lib: [lib.tensor(True), 2],
+    "complex": lambda lib: [lib.tensor([1 + 2j])],
+    "matrix_of_scalars": lambda lib: [[1, 2], [lib.tensor(3), lib.tensor([4])]],
+    "requires_grad": lambda lib: [lib.tensor([1.5], requires_grad=True), 2],
+    "numpy_float64_scalars": lambda lib: [np.float64(0.25), np.float64(-1.0)],
+    "numpy_int32_scalar": lambda lib: [np.int32(7)],
+    "numpy_rows": lambda lib: [np.array([1.0, 2.0]), np.array([3.0, 4.0])],
+    "numpy_float32_and_float": lambda lib: [[np.float32(1), 2.0]],
+}
+
+
+@pytest.mark.parametrize("case", sorted(_LISTS))
+def test_tensor_of_a_list_holding_tensors_as_torch(case):
+    want = torch.tensor(_LISTS[case](torch))
+    got = tc.tensor(_LISTS[case](tc))
+    assert tuple(got.shape) == tuple(want.shape)
+    assert str(got.dtype).split(".")[1] == str(want.dtype).split(".")[1]
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+    assert not got.requires_grad
+
+
+@pytest.mark.parametrize("make", [lambda lib: [lib.tensor([1.0, 2.0])],
+                                  lambda lib: [[lib.tensor([1.0, 2.0])], [lib.tensor([3.0, 4.0])]]])
+def test_tensor_of_a_list_holding_a_longer_tensor_is_torchs_error(make):
+    with pytest.raises(ValueError) as want:
+        torch.tensor(make(torch))
+    with pytest.raises(ValueError) as got:
+        tc.tensor(make(tc))
+    assert str(got.value) == str(want.value)
+
+
+def test_ppo_continuous_log_prob_of_stacked_actions():
+    # the batch ppo-continuous builds: Normal(mu, std).log_prob(actions) with mu [4, 3, 1]
+    rng = np.random.default_rng(0)
+    acts = rng.standard_normal((4, 3))
+    mu = rng.standard_normal((4, 3, 1))
+    out = []
+    for lib in (torch, tc):
+        a = lib.tensor([[[lib.tensor([v])] for v in row] for row in acts], dtype=lib.float)
+        d = lib.distributions.Normal(lib.tensor(mu, dtype=lib.float), lib.ones(4, 3, 1))
+        out.append(d.log_prob(a).numpy())
+    np.testing.assert_allclose(out[1], out[0], rtol=1e-6)

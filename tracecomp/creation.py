@@ -347,14 +347,62 @@ def _to_numpy(data):
         return devices.to_host(data._data)      # a device tensor's values, copied back
     if isinstance(data, (list, tuple)) and any(isinstance(d, (Tensor, list, tuple))
                                                for d in data):
-        return np.array([_to_numpy(d) for d in data])
+        return np.array([_scalar(d) if isinstance(d, Tensor) else _to_numpy(d)
+                         for d in data])
     return data
+
+
+def _scalar(x):
+    """A tensor inside a list is one number to torch.tensor, as float(x) reads it
+    (`a_lst.append([a])` of 1-element actions, minimalRL's ppo-continuous), not a
+    dimension: a tensor of more elements is its ValueError."""
+    if x.numel() != 1:
+        raise ValueError("only one element tensors can be converted to Python scalars")
+    return devices.to_host(x._data).reshape(())
+
+
+def _holds_typed(data):
+    """Whether a (nested) list holds a tensor or a numpy value, whose dtype counts."""
+    return any(type(d) not in _PYTHON_DTYPES and (
+        isinstance(d, _TYPED) or isinstance(d, (list, tuple)) and _holds_typed(d))
+        for d in data)
+
+
+_TYPED = (Tensor, np.ndarray, np.generic)
+
+
+def _element_dtype(data):
+    """torch.tensor's dtype for a list holding tensors or numpy values: each element's
+    dtype (a tensor's or numpy value's own, a Python number's default), promoted pairwise
+    ([int32 tensor, 1] -> int64, [float64 tensor] -> float64, [float16 tensor, 1] ->
+    float16, a list of np.float64 rewards -> float64)."""
+    found = None
+    for d in data:
+        if isinstance(d, (list, tuple)):
+            t = _element_dtype(d)
+        elif isinstance(d, Tensor):
+            t = d._data.dtype
+        elif isinstance(d, (np.ndarray, np.generic)):
+            t = d.dtype
+        else:
+            t = _PYTHON_DTYPES[type(d)]() if type(d) in _PYTHON_DTYPES else None
+        if t is not None:
+            found = t if found is None else dtypes.to_np(dtypes.promote_types(
+                dtypes.from_np(found), dtypes.from_np(t)))
+    return found
+
+
+_PYTHON_DTYPES = {bool: lambda: dtypes.BOOL, int: lambda: dtypes.I64,
+                  float: dtypes.default_float,
+                  complex: lambda: dtypes.complex_type(dtypes.default_float())}
 
 
 def _default_dtype(arr, data):
     """torch.tensor's inference: Python floats -> float32, ints -> int64, numpy keeps its."""
     if isinstance(data, (np.ndarray, np.generic, Tensor)):
         return arr.dtype
+    if isinstance(data, (list, tuple)) and _holds_typed(data):
+        return _element_dtype(data) or arr.dtype
     kind = np_kind(arr.dtype)
     return dtypes.default_float() if kind == "f" else dtypes.I64 if kind in "iu" else \
         dtypes.BOOL if kind == "b" else dtypes.complex_type(dtypes.default_float()) \
