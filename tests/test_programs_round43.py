@@ -131,3 +131,53 @@ def test_ppo_continuous_log_prob_of_stacked_actions():
         d = lib.distributions.Normal(lib.tensor(mu, dtype=lib.float), lib.ones(4, 3, 1))
         out.append(d.log_prob(a).numpy())
     np.testing.assert_allclose(out[1], out[0], rtol=1e-6)
+
+
+# --- a numpy stream drawn from by a function reached through an object ---------------------
+_RNG = np.random.default_rng(0)
+
+
+class _Noise:
+    def draw(self, x):
+        return x + tc.tensor(_RNG.standard_normal(tuple(x.shape)), dtype=x.dtype)
+
+
+class _OwnNoise:
+    def __init__(self):
+        self.rng = np.random.default_rng(1)
+
+    def draw(self, x):
+        return x + tc.tensor(self.rng.standard_normal(tuple(x.shape)), dtype=x.dtype)
+
+
+_NOISE, _OWN = _Noise(), _OwnNoise()
+
+
+class _Normal(tc.distributions.Normal):
+    pass
+
+
+def _patched_rsample(self, sample_shape=()):
+    return self.loc + tc.tensor(_RNG.standard_normal(tuple(self.loc.shape)),
+                                dtype=self.loc.dtype)
+
+
+_Normal.rsample = _patched_rsample      # as a test harness patches torch's sampler
+
+
+_REACHED = {
+    "a_plain_objects_method": lambda x: _NOISE.draw(x) * 2,
+    "a_method_drawing_from_self": lambda x: _OWN.draw(x) * 2,
+    "a_function_set_on_a_class": lambda x: _Normal(x, 1.0).rsample() * 2,
+}
+
+
+@pytest.mark.parametrize("case", sorted(_REACHED))
+def test_a_stream_drawn_through_an_objects_method_is_not_baked(case):
+    # minimalRL's SAC run with Normal.rsample drawing from a shared numpy generator: the
+    # compiled policy's forward drew once, while traced, and every step reused that noise
+    compiled = tc.compile(_REACHED[case])
+    with pytest.warns(UserWarning, match="drew random numbers"):
+        first = compiled(tc.zeros(3)).tolist()
+    later = [compiled(tc.zeros(3)).tolist() for _ in range(2)]
+    assert first != later[0] != later[1]

@@ -37,6 +37,9 @@ class ClockWatch:
     """Inside, the user's reads of a clock are noted; on a clean exit any is a TraceError
     naming the first."""
 
+    def __init__(self, on_call=None):
+        self.on_call = on_call      # given each Python call's frame as it starts
+
     def __enter__(self):
         self.read, self.before = [], sys.getprofile()
         # an outer trace's hook (a module compiled on its own inside) is put back after;
@@ -50,8 +53,12 @@ class ClockWatch:
         return self
 
     def _called(self, frame, event, arg):
-        """The profile hook: notes a clock the user's code calls."""
-        if event == "c_call":
+        """The profile hook: notes a clock the user's code calls, and hands on_call each
+        function call (outside_streams.PythonRandom.called)."""
+        if event == "call":
+            if self.on_call is not None:
+                self.on_call(frame)
+        elif event == "c_call":
             name = getattr(arg, "__name__", None)
             owners = _CLOCKS.get(name)
             if owners is not None:

@@ -152,7 +152,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 streams = numpy_streams(fn, roots, reached)
                 plain, plain_objects = plain_reach(reached)
                 undo.stores = StoreWatch(plain, plain_objects)
-                with compile_state.GradWatch() as watch, PythonRandom(streams), ClockWatch(), \
+                with compile_state.GradWatch() as watch, PythonRandom(streams) as drawn, \
+                        ClockWatch(drawn.called), \
                         ReadWatch(plain, attributes, fn, roots) as values, undo.stores, \
                         number_functions.patched():
                     try:

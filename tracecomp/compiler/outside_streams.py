@@ -21,7 +21,8 @@ import numpy as np
 from ..errors import TraceError
 from ..nn.module import Module
 from ..tensor import Tensor
-from .code_names import named_values, traced_functions
+from ..user_code import is_users
+from .code_names import global_names, named_values, traced_functions
 from .frozen_values import MAX_ITEMS
 from .value_reads import _instance_dict
 
@@ -45,6 +46,13 @@ def numpy_streams(fn, modules, reached):
     values += [(" ".join(map(str, where)), v) for where, v in reached]
     values += [(f"{type(m).__name__}.{name}", v) for root in modules
                for m in root.modules() for name, v in _instance_dict(m).items()]
+    _streams_in(values, found)
+    return found
+
+
+def _streams_in(values, found):
+    """Adds to found ({id: (what, stream)}) the streams among (what, value) pairs and one
+    level inside each value."""
     for what, v in values:
         inner = v.items() if type(v) is dict else enumerate(v) if type(v) in (list, tuple) \
             else () if isinstance(v, (Module, type, Tensor)) or callable(v) else \
@@ -56,7 +64,6 @@ def numpy_streams(fn, modules, reached):
                     not isinstance(stream, random.SystemRandom) or _iterator(stream) or \
                     type(stream) is np.ndarray and stream.size <= ARRAY_LIMIT:
                 found.setdefault(id(stream), (what_, stream))
-    return found
 
 
 def _bound_to(value):
@@ -119,6 +126,33 @@ class PythonRandom:
         found = list((streams or {}).values())
         self.streams = [(what, s) for what, s in found if type(s) is not np.ndarray]
         self.arrays = [(what, a) for what, a in found if type(a) is np.ndarray]
+        self.watched, self.seen = set(streams or ()), set()
+
+    def called(self, frame):
+        """A function the trace runs, as it starts (clock_reads.ClockWatch's profile hook):
+        the streams its global names, closure variables and `self` hold, one level in,
+        are watched too from now. numpy_streams finds functions by name only, so a plain
+        object's method (`noise.draw(x)` drawing from a global rng) or a function set on
+        a class (`Normal.rsample = draw`) drew once, baked into the graph. Not arrays nor
+        iterators: one made inside the trace may be written or advanced there."""
+        code = frame.f_code
+        if code in self.seen:
+            return
+        self.seen.add(code)
+        if not is_users(code):
+            return
+        names, local = frame.f_globals, frame.f_locals
+        values = [(n, names[n]) for n in global_names(code) if n in names]
+        values += [(n, local[n]) for n in code.co_freevars if n in local]
+        if code.co_argcount and code.co_varnames[0] == "self" and "self" in local:
+            values.append((f"{type(local['self']).__name__}", local["self"]))
+        found = {}
+        _streams_in(values, found)
+        for key, (what, stream) in found.items():
+            if key not in self.watched and isinstance(stream, _NUMPY_STREAMS):
+                self.watched.add(key)
+                self.streams.append((what, stream))
+                self.stream_states.append(_stream_state(stream))
 
     def __enter__(self):
         iterators = [what for what, s in self.streams if _iterator(s)]
