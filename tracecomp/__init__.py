@@ -87,6 +87,7 @@ from .composite_index import index_reduce, put_flat as put
 from .composite_linalg import (addbmm, addmm, addmv, addr, baddbmm, cdist, cross, dist, ger,
                                inner, kron, mv, outer)
 from .einsum import einsum, tensordot
+from .foreach_ops import *  # noqa: F403  (torch._foreach_add_, _foreach_lerp_, ...)
 from . import fft, linalg
 from . import spectral  # noqa: F401  (stft, istft: declared public there)
 from .linalg_legacy import det, inverse, logdet, pinverse, qr, slogdet, svd

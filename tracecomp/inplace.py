@@ -272,7 +272,9 @@ def zero_(x):
     return fill_(x, 0)
 
 
-def copy_(x, src):
+def copy_(x, src, non_blocking=False):
+    # non_blocking: torch's for copies across devices (`p.copy_(q, non_blocking=True)`);
+    # the copy here is done when copy_ returns either way
     inplace_view.check_partial_overlap(x, (src,))
     if tape_free(x, (src,)):
         np.copyto(x._data, src._data if isinstance(src, Tensor) else src, casting="unsafe")
