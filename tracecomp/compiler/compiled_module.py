@@ -33,7 +33,7 @@ class OptimizedModule(Module):
     model's hooks too, outside the graph."""
 
     # set on the wrapper itself; any other attribute set on it is set on the model
-    _OWN = frozenset(("_orig_mod", "_compiled", "_maybe_lazy", "_fast"))
+    _OWN = frozenset(("_orig_mod", "_compiled", "_maybe_lazy", "_fast", "_own_call"))
 
     def __init__(self, module, **options):
         Module.__init__(self)
@@ -45,7 +45,12 @@ class OptimizedModule(Module):
     def _compile(self, module, options):
         """A CompiledFunction of module's forward, nothing compiled yet (__init__, and a
         deep copy's own)."""
-        object.__setattr__(self, "_compiled", CompiledFunction(type(module).forward, **options))
+        # a model whose class defines __call__ itself (ema-pytorch's EMA, no forward) runs
+        # that, as torch's OptimizedModule calls the model: no hooks, no forward
+        own_call = type(module).__call__ is not Module.__call__
+        object.__setattr__(self, "_own_call", own_call)
+        object.__setattr__(self, "_compiled", CompiledFunction(
+            type(module).__call__ if own_call else type(module).forward, **options))
         object.__setattr__(self, "_maybe_lazy", True)
         object.__setattr__(self, "_fast", None)     # module_call.ModuleCall, when it holds
         fused_step.mark_compiled([module])
@@ -77,18 +82,23 @@ class OptimizedModule(Module):
             return self._call_forward(args, kwargs, self._run)
         return self._run(*args, **kwargs)
 
+    def _eager(self, args, kwargs):
+        mod = self._orig_mod
+        return mod(*args, **kwargs) if self._own_call else mod._call_forward(args, kwargs)
+
     def _run(self, *args, **kwargs):
         mod = self._orig_mod
         if stance.current == "force_eager":     # torch.compiler.set_stance
-            return mod._call_forward(args, kwargs)
+            return self._eager(args, kwargs)
         if forward_ad.active():     # dual tensors' tangents come from the eager tape
             return self._compiled.graph_break(TraceError(forward_ad.NOT_COMPILED),
-                                              lambda: mod._call_forward(args, kwargs))
+                                              lambda: self._eager(args, kwargs))
         if saved_hooks.active[0] and saved_hooks.current() is not None:     # eager's packing
             return self._compiled.graph_break(TraceError(saved_hooks.NOT_COMPILED),
-                                              lambda: mod._call_forward(args, kwargs))
-        if mod._forward_pre_hooks or mod._forward_hooks or mod._backward_hooks \
-                or mod._backward_pre_hooks or global_hooks.any_hooks():
+                                              lambda: self._eager(args, kwargs))
+        if not self._own_call and (mod._forward_pre_hooks or mod._forward_hooks
+                                   or mod._backward_hooks or mod._backward_pre_hooks
+                                   or global_hooks.any_hooks()):
             # the model's own hooks run around its compiled forward, as module.__call__
             # runs them around forward (its submodules' hooks are traced into the graph)
             if context.current() is not None:   # inside another compiled call's trace
@@ -110,7 +120,8 @@ class OptimizedModule(Module):
                 return mod(*args, **kwargs)
             object.__setattr__(self, "_maybe_lazy", False)
         compiled = self._compiled
-        out = compiled._call(type(mod).forward, (mod,) + args, kwargs, [mod])
+        out = compiled._call(type(mod).__call__ if self._own_call else type(mod).forward,
+                             (mod,) + args, kwargs, [mod])
         # the positions of the number arguments fed as inputs, counted without `mod`
         last = compiled._last_call
         fed = None if last is None or last.positions is None else \
@@ -151,7 +162,7 @@ class OptimizedModule(Module):
         new = object.__new__(type(self))
         memo[id(self)] = new
         for k, v in self.__dict__.items():
-            if k not in ("_compiled", "_maybe_lazy", "_fast"):
+            if k not in ("_compiled", "_maybe_lazy", "_fast", "_own_call"):
                 object.__setattr__(new, k, copy.deepcopy(v, memo))
         new._compile(new._orig_mod, self._options())
         return new
