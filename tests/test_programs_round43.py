@@ -13,6 +13,8 @@ outputs and parameters):
   compiled step drew the same timesteps on every call: torch.randint (and randint_like,
   randperm) drew their numbers while tracing, baked into the graph. They draw afresh now.
 """
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -181,3 +183,198 @@ def test_a_stream_drawn_through_an_objects_method_is_not_baked(case):
         first = compiled(tc.zeros(3)).tolist()
     later = [compiled(tc.zeros(3)).tolist() for _ in range(2)]
     assert first != later[0] != later[1]
+
+
+# --- torch._foreach_* (lion-pytorch's foreach Lion, ema-pytorch's use_foreach) -------------
+_SHAPES = ((2, 3), (4,), ())
+_FOREACH = {
+    "add_list_alpha": lambda L, a, b, c: L._foreach_add(a, b, alpha=2.0),
+    "add_number": lambda L, a, b, c: L._foreach_add(a, 1.5),
+    "add_tensor": lambda L, a, b, c: L._foreach_add(a, L.tensor(2.0, dtype=L.float64)),
+    "mul_numbers": lambda L, a, b, c: L._foreach_mul(a, [1.0, 2.0, 3.0]),
+    "mul_": lambda L, a, b, c: L._foreach_mul_(a, 0.9),
+    "sub_alpha_": lambda L, a, b, c: L._foreach_sub_(a, b, alpha=0.5),
+    "div": lambda L, a, b, c: L._foreach_div(a, c),
+    "maximum_number": lambda L, a, b, c: L._foreach_maximum(a, 0.1),
+    "minimum_list": lambda L, a, b, c: L._foreach_minimum(a, b),
+    "pow_number": lambda L, a, b, c: L._foreach_pow(c, 0.5),
+    "pow_number_base": lambda L, a, b, c: L._foreach_pow(2.0, a),
+    "lerp_number_": lambda L, a, b, c: L._foreach_lerp_(a, b, 0.1),
+    "lerp_tensors": lambda L, a, b, c: L._foreach_lerp(a, b, c),
+    "lerp_numbers": lambda L, a, b, c: L._foreach_lerp(a, b, [0.1, 0.2, 0.3]),
+    "sign_": lambda L, a, b, c: L._foreach_sign_(a),
+    "sqrt": lambda L, a, b, c: L._foreach_sqrt(c),
+    "addcmul_": lambda L, a, b, c: L._foreach_addcmul_(a, b, c, value=0.5),
+    "addcdiv_numbers": lambda L, a, b, c: L._foreach_addcdiv(a, b, c, [0.5, 1.0, 2.0]),
+    "addcdiv_tensor": lambda L, a, b, c: L._foreach_addcdiv(
+        a, b, c, L.tensor([0.5, 1.0, 2.0], dtype=L.float64)),
+    "copy_": lambda L, a, b, c: L._foreach_copy_(a, b),
+    "zero_": lambda L, a, b, c: L._foreach_zero_(a),
+    "norm": lambda L, a, b, c: L._foreach_norm(a),
+    "norm_inf": lambda L, a, b, c: L._foreach_norm(a, float("inf")),
+    "max": lambda L, a, b, c: L._foreach_max(a),
+    "clamp_min_": lambda L, a, b, c: L._foreach_clamp_min_(a, 0.0),
+    "neg": lambda L, a, b, c: L._foreach_neg(a),
+    "exp_": lambda L, a, b, c: L._foreach_exp_(a),
+    "clone": lambda L, a, b, c: L._foreach_clone(a),
+}
+
+
+def _foreach_case(lib, op):
+    rng = np.random.default_rng(0)
+    a, b = ([lib.tensor(rng.standard_normal(s)) for s in _SHAPES] for _ in range(2))
+    c = [lib.tensor(np.abs(rng.standard_normal(s)) + 0.5) for s in _SHAPES]
+    result = _FOREACH[op](lib, a, b, c)
+    return result is a, a if result is a else result
+
+
+@pytest.mark.parametrize("op", sorted(_FOREACH))
+def test_foreach_ops_as_torch(op):
+    want_self, want = _foreach_case(torch, op)
+    got_self, got = _foreach_case(tc, op)
+    assert got_self == want_self and type(got) is type(want)
+    for g, w in zip(got, want, strict=True):
+        assert tuple(g.shape) == tuple(w.shape)
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda L: L._foreach_add([L.ones(2), L.ones(3)], [L.ones(2)]),
+     "Tensor lists must have the same number of tensors, got 2 and 1"),
+    (lambda L: L._foreach_add([], []), "Tensor list must have at least one tensor."),
+    (lambda L: L._foreach_mul_([L.ones(2)], [1.0, 2.0]),
+     "Tensor list must have same number of elements as scalar list."),
+])
+def test_foreach_errors_as_torch(call, message):
+    with pytest.raises(RuntimeError, match=message):
+        call(torch)
+    with pytest.raises(RuntimeError, match=message):
+        call(tc)
+
+
+def test_a_compiled_foreach_lion_step_as_torch():
+    # lion-pytorch's foreach update: lerp, sign, weight decay and the momentum lerp
+    def step(lib, params, grads, avgs, lr=0.01, wd=0.1):
+        lib._foreach_mul_(params, 1.0 - lr * wd)
+        updates = [a.clone() for a in avgs]
+        lib._foreach_lerp_(updates, grads, 0.1)
+        lib._foreach_sign_(updates)
+        lib._foreach_add_(params, updates, alpha=-lr)
+        lib._foreach_lerp_(avgs, grads, 0.01)
+    rng = np.random.default_rng(1)
+    values = [[rng.standard_normal(s) for s in ((3, 2), (5,))] for _ in range(3)]
+    want = [[torch.tensor(v) for v in vs] for vs in values]
+    got = [[tc.tensor(v) for v in vs] for vs in values]
+    compiled = tc.compile(lambda p, g, a: step(tc, p, g, a))
+    for _ in range(3):
+        step(torch, *want)
+        compiled(*got)
+    for ws, gs in zip(want, got):
+        for w, g in zip(ws, gs):
+            np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-12)
+
+
+def test_copy_takes_non_blocking():
+    # ema-pytorch's `torch._foreach_copy_`, and `p.copy_(q, non_blocking=True)` loops
+    for lib in (torch, tc):
+        x = lib.zeros(3)
+        assert x.copy_(lib.ones(3), non_blocking=True) is x
+        assert x.copy_(lib.full((3,), 2.0), True).tolist() == [2.0, 2.0, 2.0]
+
+
+# --- tracecomp.compile of a module whose class defines __call__ (ema-pytorch's EMA) --------
+def _calls_itself(lib):
+    class Wrap(lib.nn.Module):     # no forward: __call__ runs the wrapped model
+        def __init__(self):
+            super().__init__()
+            self.inner = lib.nn.Linear(3, 2)
+
+        def __call__(self, x):
+            return self.inner(x) * 2
+    return Wrap()
+
+
+def test_compile_of_a_module_that_defines_call():
+    want_mod, got_mod = _calls_itself(torch), _calls_itself(tc)
+    got_mod.load_state_dict({k: tc.tensor(v.detach().numpy())
+                             for k, v in want_mod.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    want = want_mod(torch.tensor(x, dtype=torch.float32))
+    compiled = tc.compile(got_mod)
+    for _ in range(2):
+        got = compiled(tc.tensor(x, dtype=tc.float32))
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-6)
+    assert compiled.graphs, "ran eagerly"
+
+
+# --- an optimizer's step hooks inside a compiled step --------------------------------------
+class _Averaged(tc.nn.Module):
+    """What ema-pytorch's EMA updates from its post-step hook: a step count and a copy."""
+
+    def __init__(self):
+        super().__init__()
+        self.copy = tc.nn.Sequential(tc.nn.Linear(2, 2))
+        self.register_buffer("count", tc.tensor(0))
+
+    def update(self, model):
+        self.count += 1
+        with tc.no_grad():
+            self.copy[0].weight.lerp_(model.weight, 0.5)
+
+
+def _hooked_run(compiled):
+    tc.manual_seed(0)
+    model, avg = tc.nn.Linear(2, 2), _Averaged()
+    opt = tc.optim.SGD(model.parameters(), lr=0.1)
+    opt.register_step_post_hook(lambda *_: avg.update(model))
+
+    def step(x):
+        loss = model(x).pow(2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+    run = tc.compile(step) if compiled else step
+    for _ in range(4):
+        run(tc.ones(3, 2))
+    return avg.count.item(), avg.copy[0].weight.detach().numpy().copy()
+
+
+def test_a_step_hook_updates_what_it_reaches_on_every_compiled_call():
+    # the hook reaches the averaged model through its closure only: its buffer and weight
+    # were constants of the compiled step, so every call after the trace lost the updates
+    want, got = _hooked_run(False), _hooked_run(True)
+    assert got[0] == want[0] == 4
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-6)
+
+
+class _Lion(tc.optim.Optimizer):
+    """lion-pytorch's shape: an Optimizer subclass with its own step."""
+
+    def __init__(self, params, lr=0.01):
+        super().__init__(params, dict(lr=lr))
+
+    @tc.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.add_(p.grad.sign(), alpha=-group["lr"])
+
+
+def test_a_hooked_user_optimizer_step_compiles_whole():
+    # the step hooks' wrapper set `_in_hooked_step` on the optimizer at its first step:
+    # inside compiled code a store no call repeats, so the step was a graph break
+    model = tc.nn.Linear(2, 2)
+    opt = _Lion(model.parameters())
+    calls = []
+    opt.register_step_post_hook(lambda *_: calls.append(1))
+
+    def step(x):
+        loss = model(x).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tc.compile(step, fullgraph=True)(tc.ones(1, 2))

@@ -29,7 +29,6 @@ keys in the state list they are given). A traced tensor kept anywhere else is a
 TraceError (state.refuse_kept_traced), and so is an attribute stored on any other plain
 object the code reaches, or to a value no call can store again (object_stores.py).
 """
-import functools
 from collections import deque
 from operator import is_
 from types import FunctionType, MethodType, ModuleType
@@ -43,7 +42,7 @@ from ..tensor import Tensor
 from ..tracing.number import TracedNumber
 from .frozen_values import container
 from .signature import constant
-from .state import INSIDE_MAX, follow, inside, own_table, starts
+from .state import INSIDE_MAX, follow, hook_starts, inside, own_table, starts
 
 
 class Kept:
@@ -343,17 +342,6 @@ def places(fn, args, modules, kwargs=None):
                     seen.add(id(hook))
                     found += hook_starts(hook)
     return found
-
-
-def hook_starts(hook):
-    """starts() of a hook, looking through the functools.partial that binds its first
-    arguments (fastai's `m.register_forward_hook(partial(f, self))`, course22p2's Hooks):
-    what a partial binds is reached as a closure variable is."""
-    found = []
-    while isinstance(hook, functools.partial):
-        found += [(("bound", len(found)), v) for v in (*hook.args, *hook.keywords.values())]
-        hook = hook.func
-    return found + starts(hook, ())
 
 
 _ABSENT = object()

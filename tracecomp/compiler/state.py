@@ -79,13 +79,45 @@ def roots_of(fn, args):
             if link is not None:
                 links.append((*link, x))
         return found is not None
-    for _, x in starts(fn, args):
-        if add(x) and not isinstance(x, Module):
-            continue
-        for how, holder, key, value in inside(x):
-            if not isinstance(x, Module) or isinstance(value, optimizer):
-                add(value, (holder, how, key))
+    def walk(found):
+        for _, x in found:
+            if add(x) and not isinstance(x, Module):
+                continue
+            for how, holder, key, value in inside(x):
+                if not isinstance(x, Module) or isinstance(value, optimizer):
+                    add(value, (holder, how, key))
+    walk(starts(fn, args))
+    if optimizers:      # an optimizer's step runs its step hooks: what they reach too
+        walk(step_hook_starts(optimizers))
     return modules, optimizers, links
+
+
+def step_hook_starts(optimizers):
+    """starts() of the step hooks the optimizers' steps run (own and global, pre and post):
+    ema-pytorch's post-step hook updates its EMA model there (held as constants, every
+    compiled call lost those updates)."""
+    hooks = optimizer_hook_tables()
+    found = [hooks._global_pre_hooks.values(), hooks._global_post_hooks.values()]
+    found += [opt.__dict__.get(table, {}).values() for opt in optimizers
+              for table in ("_optimizer_step_pre_hooks", "_optimizer_step_post_hooks")]
+    return [start for table in found for hook in table for start in hook_starts(hook)]
+
+
+@functools.cache
+def optimizer_hook_tables():
+    from ..optim import hooks  # (not at import: tracecomp.optim imports the compiler)
+    return hooks
+
+
+def hook_starts(hook):
+    """starts() of a hook, looking through the functools.partial that binds its first
+    arguments (fastai's `m.register_forward_hook(partial(f, self))`, course22p2's Hooks):
+    what a partial binds is reached as a closure variable is."""
+    found = []
+    while isinstance(hook, functools.partial):
+        found += [(("bound", len(found)), v) for v in (*hook.args, *hook.keywords.values())]
+        hook = hook.func
+    return found + starts(hook, ())
 
 
 def starts(fn, args):
