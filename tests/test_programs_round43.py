@@ -13,6 +13,7 @@ outputs and parameters):
   compiled step drew the same timesteps on every call: torch.randint (and randint_like,
   randperm) drew their numbers while tracing, baked into the graph. They draw afresh now.
 """
+import dataclasses
 import warnings
 
 import numpy as np
@@ -378,3 +379,50 @@ def test_a_hooked_user_optimizer_step_compiles_whole():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         tc.compile(step, fullgraph=True)(tc.ones(1, 2))
+
+
+# --- a checkpoint holding a dataclass config (build-nanogpt's train_gpt2.py) ---------------
+@dataclasses.dataclass
+class _GPTConfig:
+    block_size: int = 1024
+    vocab_size: int = 50257
+    n_layer: int = 12
+    dropout: float = 0.0
+    name: str = "gpt2"
+    scale: object = None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Frozen:
+    width: int
+    seen: list = dataclasses.field(default_factory=list, init=False)
+
+
+def test_save_and_load_a_checkpoint_holding_a_dataclass(tmp_path):
+    # torch.save pickles the config; tracecomp.save stopped: "cannot save obj['config']"
+    model = tc.nn.Linear(2, 3)
+    config = _GPTConfig(block_size=64, n_layer=2, scale=tc.tensor([1.5, 2.5]))
+    frozen = _Frozen(4)
+    object.__setattr__(frozen, "seen", [1, 2])
+    path = tmp_path / "ckpt.pt"
+    tc.save({"model": model.state_dict(), "config": config, "frozen": frozen, "step": 3}, path)
+    back = tc.load(path)
+    assert type(back["config"]) is _GPTConfig and back["step"] == 3
+    assert (back["config"].block_size, back["config"].n_layer, back["config"].name) == \
+        (64, 2, "gpt2")
+    assert back["config"].scale.tolist() == [1.5, 2.5]
+    assert back["frozen"] == frozen and back["frozen"].seen == [1, 2]
+    rebuilt = tc.nn.Linear(2, 3)
+    rebuilt.load_state_dict(back["model"])
+    assert tc.equal(rebuilt.weight, model.weight)
+    # torch saves and loads the same checkpoint (weights_only=False: a pickled class)
+    torch.save({"config": _GPTConfig(block_size=64)}, tmp_path / "t.pt")
+    assert torch.load(tmp_path / "t.pt", weights_only=False)["config"].block_size == 64
+
+
+def test_a_dataclass_defined_in_a_function_is_refused_by_name(tmp_path):
+    @dataclasses.dataclass
+    class Local:
+        x: int = 1
+    with pytest.raises(tc.errors.SerializationError, match="defined inside a function"):
+        tc.save({"config": Local()}, tmp_path / "c.pt")

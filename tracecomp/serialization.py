@@ -30,6 +30,7 @@ A node is a JSON list [tag, payload...]:
                                                             (a tracecomp.compile(model))
   ["optimizer", "pkg.mod:Class", defaults, [param-node...], state_dict]  (saved_optimizer.py:
   a whole optimizer, its parameters linked to those of modules in the same file)
+  ["dataclass", "pkg.mod:Class", [[field, value]...]]  (saved_dataclass.py: a model config)
 entry = {"dtype": name, "shape": [...], "offset": o, "nbytes": n, "requires_grad": b}.
 
 Dict keys keep their types (int keys stay int), OrderedDicts stay OrderedDicts (with the
@@ -48,6 +49,7 @@ from collections import OrderedDict
 import numpy as np
 
 from . import dtypes, saved_module, saved_optimizer, serialization_files, serialization_torch
+from . import saved_dataclass as dataclass_nodes
 from .device_array import DeviceArray
 from .devices import CPU, check_placement, to_device, to_host
 from .dtypes import np_kind
@@ -69,10 +71,12 @@ _KEY_TYPES = (str, int, float, bool, type(None))
 # Containers nest at most this deep (checkpoints nest a handful of levels); the limit keeps
 # a hostile header from exhausting the stack, and save() enforces it so saved files load.
 MAX_DEPTH = 100
+_OBJECT_NODES = {"module": saved_module.decode, "compiled": saved_module.decode_compiled,
+                 "optimizer": saved_optimizer.decode, "dataclass": dataclass_nodes.decode}
 _SUPPORTED = ("dicts (OrderedDict too), lists, tuples, str, int, float, bool, None, tensors, "
               "numpy arrays and scalars, dtypes, argparse/types namespaces, nn.Modules (as "
               "class, constructor arguments and state_dict), optimizers (as class, "
-              "parameters and state_dict)")
+              "parameters and state_dict), dataclasses (as class and fields)")
 # the namespaces a file may hold, by the name it gives them: two fixed classes
 _NAMESPACES = {"argparse": argparse.Namespace, "types": types.SimpleNamespace}
 
@@ -180,6 +184,8 @@ class _Encoder:
             return saved_module.encode_any(self, obj, path)
         if saved_optimizer.is_optimizer(obj):
             return saved_optimizer.encode(self, obj, path)
+        if dataclass_nodes.is_dataclass_instance(obj):
+            return dataclass_nodes.encode(self, obj, path)
         raise SerializationError(f"tracecomp.save: cannot save {path} of type "
                                  f"{kind.__module__}.{kind.__qualname__}; the safe format holds "
                                  f"{_SUPPORTED}" + _state_dict_hint(obj, path))
@@ -454,12 +460,8 @@ class _Decoder:
                                          f"layout {args[0]!r}")
             return LAYOUT_CLASSES[args[0]]._from_parts(
                 [self.node(p, depth) for p in args[1]], self.node(args[2], depth))
-        if tag == "module":
-            return saved_module.decode(self, args, depth)
-        if tag == "compiled":
-            return saved_module.decode_compiled(self, args, depth)
-        if tag == "optimizer":
-            return saved_optimizer.decode(self, args, depth)
+        if tag in _OBJECT_NODES:       # a whole module, optimizer or dataclass
+            return _OBJECT_NODES[tag](self, args, depth)
         if tag in ("ndarray", "npscalar"):
             arr = self.arrays[self._ref(args[0])]
             return arr if tag == "ndarray" else arr[()]
