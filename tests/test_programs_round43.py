@@ -1,9 +1,9 @@
 """What published torch programs needed that tracecomp lacked, found by running them with
 their imports changed, eager and compiled (round 43), each reproduced here against torch.
 
-Programs run (weights copied from torch's twin, tiny synthetic data, a few steps; "agrees"
-means eager, compile(model) and a compiled whole training step give torch's losses,
-outputs and parameters):
+Programs run (weights copied from torch's twin or drawn from one numpy generator in both
+libraries, tiny synthetic data, a few steps; "agrees" means eager, compile(model) and a
+compiled whole training step give torch's losses, outputs and parameters):
 - cloneofsimo/minDiffusion (superminddpm.py's DummyEpsModel with BatchNorm, mindiffusion's
   NaiveUnet with GroupNorm/ConvTranspose2d/TimeSiren, DDPM's training loss and ancestral
   sampling, DDIM's sampling at eta 0.5; torch's draws replaced by the same numpy numbers in
@@ -12,6 +12,37 @@ outputs and parameters):
   lr * sign of rounding noise, as in torch's own float32 runs). compile(ddpm) and the
   compiled step drew the same timesteps on every call: torch.randint (and randint_like,
   randperm) drew their numbers while tracing, baked into the graph. They draw afresh now.
+- seungeunrho/minimalRL (ppo, ppo-lstm, ppo-continuous, dqn, acer, vtrace, sac, ddpg) with
+  a small deterministic stand-in for gym, samples drawn from one numpy generator: agree
+  eager and with their networks' methods compiled (sums of the parameters after every
+  optimizer step to float32 rounding). ppo-continuous stopped: torch.tensor of a list of
+  1-element action tensors is a list of numbers to torch, a dimension to us; fixed, with
+  torch's dtype rules for lists holding tensors or numpy values. SAC's compiled policy
+  drew its noise once when a function reached through a class (the harness's patched
+  Normal.rsample) drew from a numpy generator: refused now, as a named one was.
+- lucidrains/lion-pytorch (Lion, decoupled weight decay, the foreach Lion, cautious Lion)
+  with lucidrains/ema-pytorch (EMA with update_after_step, ignore_names, names copied
+  instead of averaged, use_foreach, the optimizer post-step hook; PostHocEMA's checkpoints
+  and synthesize_ema_model through linalg.solve) on an MLP with BatchNorm: agree in float32
+  and float64, eager, compile(model) and compiled step (the step is a graph break at EMA's
+  `if not self.initted.item()`, as in torch.compile). Needed: torch._foreach_* (none
+  existed), Tensor.copy_'s non_blocking, compile of a module defining __call__ and no
+  forward (EMA), a compiled step whose optimizer hook updates an EMA model it reaches only
+  through the hook's closure (every update after the trace was lost, silently), and a user
+  optimizer's hooked step compiled whole (the hook wrapper's flag was a refused store).
+- karpathy/build-nanogpt train_gpt2.py at a tiny config (tiktoken, requests, tqdm and
+  transformers stood in for; byte tokens in .npy shards; a synthetic hellaswag file):
+  DataLoaderLite, bfloat16 autocast, gradient accumulation, clip_grad_norm_, the cosine lr
+  schedule into param_groups, AdamW param groups with inspect.signature's fused check, the
+  HellaSwag scoring, top-k sampling with a torch.Generator: agrees with torch (bfloat16
+  rounding, 6e-6 in the losses), also with use_compile (where torch 2.13's inductor fails on
+  this machine). Its checkpoint holds the GPTConfig dataclass: tracecomp.save refused it;
+  saves and loads now.
+
+Left: a function reached only through an object's attribute or a class (not by name) that
+pops from or reads a global list or tensor is not guarded (`ns.draw = lambda: Q.pop(0)`:
+the trace's value is baked in); torch.tensor of a list of numpy arrays does not give
+torch's "extremely slow" warning.
 """
 import dataclasses
 import warnings
