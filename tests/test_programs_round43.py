@@ -37,12 +37,12 @@ compiled whole training step give torch's losses, outputs and parameters):
   HellaSwag scoring, top-k sampling with a torch.Generator: agrees with torch (bfloat16
   rounding, 6e-6 in the losses), also with use_compile (where torch 2.13's inductor fails on
   this machine). Its checkpoint holds the GPTConfig dataclass: tracecomp.save refused it;
-  saves and loads now.
+  saves and loads now. torch.tensor of minimalRL's lists of numpy states now gives torch's
+  "extremely slow" warning, once.
 
 Left: a function reached only through an object's attribute or a class (not by name) that
 pops from or reads a global list or tensor is not guarded (`ns.draw = lambda: Q.pop(0)`:
-the trace's value is baked in); torch.tensor of a list of numpy arrays does not give
-torch's "extremely slow" warning.
+the trace's value is baked in).
 """
 import dataclasses
 import warnings
@@ -457,3 +457,19 @@ def test_a_dataclass_defined_in_a_function_is_refused_by_name(tmp_path):
         x: int = 1
     with pytest.raises(tc.errors.SerializationError, match="defined inside a function"):
         tc.save({"config": Local()}, tmp_path / "c.pt")
+
+
+@pytest.mark.parametrize("data", [[np.zeros(2), np.ones(2)], (np.zeros(2), np.ones(2)),
+                                  [[np.zeros(2)], [np.ones(2)]]])
+def test_tensor_of_numpy_arrays_warns_once_as_torch(data, monkeypatch):
+    # minimalRL's make_batch: torch.tensor(s_lst) of numpy states, where torch warns once
+    import tracecomp.creation as creation
+    monkeypatch.setattr(creation, "_SLOW_WARNED", [])
+    with pytest.warns(UserWarning, match="Creating a tensor from a list of numpy.ndarrays is "
+                                         "extremely slow") as seen:
+        tc.tensor(data)
+    assert seen[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tc.tensor(data)         # once a process
+        tc.tensor([np.float64(1.0), np.float64(2.0)])    # numpy numbers: no warning

@@ -413,6 +413,8 @@ def _default_dtype(arr, data):
 def tensor(data, *, dtype=None, requires_grad=False, device=None):
     """A new tensor holding a copy of `data` (lists, scalars, numpy arrays, tensors)."""
     check_placement(device, moving=True)      # torch builds it on the CPU, then moves it
+    if not _SLOW_WARNED and isinstance(data, (list, tuple)):
+        _warn_if_arrays(data)
     raw = _to_numpy(data)
     arr = np.array(raw)
     np_dtype = dtypes.to_np(dtype) or _default_dtype(arr, data)
@@ -428,6 +430,21 @@ def tensor(data, *, dtype=None, requires_grad=False, device=None):
         # torch: without device=, a copy of a tensor stays on the tensor's device
         out = Tensor._make(devices.to_device(out._data, data.device), out._requires_grad)
     return out
+
+
+_SLOW_WARNED = []     # torch gives it once a process
+
+
+def _warn_if_arrays(data):
+    """torch's warning for a list (or tuple, nested) of numpy arrays: minimalRL's
+    make_batch builds its states so. Read at the first element of each level, as torch."""
+    while isinstance(data, (list, tuple)) and data:
+        data = data[0]
+    if isinstance(data, np.ndarray) and data.ndim:
+        _SLOW_WARNED.append(True)
+        warnings.warn("Creating a tensor from a list of numpy.ndarrays is extremely slow. "
+                      "Please consider converting the list to a single numpy.ndarray with "
+                      "numpy.array() before converting to a tensor.", UserWarning, stacklevel=4)
 
 
 def as_tensor(data, dtype=None, device=None):
