@@ -17,7 +17,7 @@ times `size` of them, least recently used evicted among themselves: a text model
 batches come in 40 padded lengths would otherwise evict and trace again on every call.
 
 One artifact may sit under several keys: its full signature, other signatures that differ
-only in `.grad` tensors the code never reads (compile_state.GradWatch), and the
+only in `.grad` tensors the code never reads (grad_inputs.GradWatch), and the
 `grad_free` signature without those entries. The bound counts artifacts, not keys; evicting
 an artifact drops all of its keys.
 """

@@ -38,7 +38,8 @@ from ..tensor import Tensor
 from .code_names import named_values
 from .deep_tensors import is_deep
 from .deep_tensors import source as deep_source
-from .state import grad_tail, inside
+from .grad_inputs import grad_tail
+from .state import inside
 
 KIND = "bound"      # the first element of a lifted tensor's state label
 _CONTAINERS = (list, tuple, dict)

@@ -32,6 +32,7 @@ from . import attributes as compile_attributes
 from . import (
     fused_step,
     gc_pause,
+    grad_inputs,
     graph_break,
     kept_values,
     lowering,
@@ -152,7 +153,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 streams = numpy_streams(fn, roots, reached)
                 plain, plain_objects = plain_reach(reached)
                 undo.stores = StoreWatch(plain, plain_objects)
-                with compile_state.GradWatch() as watch, PythonRandom(streams) as drawn, \
+                with grad_inputs.GradWatch() as watch, PythonRandom(streams) as drawn, \
                         ClockWatch(drawn.called), \
                         ReadWatch(plain, attributes, fn, roots) as values, undo.stores, \
                         number_functions.patched():
@@ -224,7 +225,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
     graph = tracer.graph
     graph.outputs = outputs + effect_values
     unread = state_walk.unused_labels(graph, nodes[len(tensors):], state)
-    n_state = None if watch.touched else compile_state.drop_grad_inputs(
+    n_state = None if watch.touched else grad_inputs.drop_grad_inputs(
         graph, nodes, len(tensors), state)
     captured = [t for t, _ in tracer.captured]
     graphs["traced"] = graph.copy()
@@ -251,7 +252,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
     art = lowering.lower(art, graph, len(outputs), not tracer.did_backward, compile_graph,
                          memory_budget)
     if effects and n_state is None:
-        art.unread_grads = compile_state.unread_grad_inputs(
+        art.unread_grads = grad_inputs.unread_grad_inputs(
             art.graphs["forward.optimized"], len(tensors), state, effects)
     return art
 
@@ -481,7 +482,7 @@ class CompiledFunction:
         art = self.cache.get(sig)
         if art is None:     # code that never looked at .grad serves with or without them
             plain = signature_of(tensors, statics, structure,
-                               state[:compile_state.grad_tail(state)], flags, backend)
+                               state[:grad_inputs.grad_tail(state)], flags, backend)
             art = self.cache.get_grad_free(plain)
             if art is None and self.outside.learn_from(self.cache.artifacts(), state,
                                                        _name(fn), optimizers):

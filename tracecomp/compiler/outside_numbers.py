@@ -34,8 +34,8 @@ says which numbers are fed and which were pinned.
 """
 from ..debug_log import emit
 from .code_names import filled
+from .grad_inputs import grad_tail
 from .number_args import NumberTrace, as_input
-from .state import grad_tail
 
 _MISSING = object()
 

@@ -4,7 +4,7 @@ its outputs. driver.CompiledFunction and the fast paths (state_call, fused_step)
 from .. import grad_mode
 from ..tensor import Tensor
 from . import attributes as compile_attributes
-from . import bridge, kept_values
+from . import bridge, grad_inputs, kept_values
 from . import state as compile_state
 from .fast_call import own
 from .number_args import check_conditions
@@ -29,7 +29,7 @@ def execute_on(art, every, n_args, roots=(), state=None, call_args=()):
     arrays = [t._data for t in every]
     check_conditions(art, arrays)
     if art.unread_grads:
-        compile_state.release_replaced_grads(art, every, arrays, state, n_args)
+        grad_inputs.release_replaced_grads(art, every, arrays, state, n_args)
     results = art.run_forward(arrays)
     n, m = art.n_outputs, art.n_effect_values
     runner = art.run_forward
