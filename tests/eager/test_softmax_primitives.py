@@ -122,3 +122,19 @@ def test_cross_entropy_after_it_is_torchs_on_every_reduction():
                 got.sum().backward()
                 want.sum().backward()
                 assert_close(x.grad, xt.grad, what=f"{shape} {reduction} gradient")
+
+
+@pytest.mark.parametrize("shape", [(64, 10), (16, 32), (512, 3), (15, 10), (64, 33)])
+def test_short_rows_take_their_maximum_down_the_columns_with_the_same_numbers(shape):
+    """softmax._maximum reduces a transposed copy of short rows (ops/softmax.py): the
+    same maximum, so log_softmax and softmax are torch's and the generic reduction's to
+    the bit, NaN, infinities and signed zeros included."""
+    a = rng.standard_normal(shape).astype(np.float32)
+    a[0, 0], a[1, -1], a[2, :] = np.nan, np.inf, -0.0
+    a[3, :2] = (-np.inf, np.inf)
+    np.testing.assert_array_equal(softmax._maximum(a, 1),
+                                  np.maximum.reduce(a, axis=1, keepdims=True))
+    with np.errstate(invalid="ignore"):
+        got = tc.log_softmax(tc.tensor(a), 1).numpy()
+        want = torch.log_softmax(torch.tensor(a), 1).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)

@@ -31,7 +31,22 @@ def _axis(x, dim):
 def _shifted(x, axis):
     """x less its maximum along axis, so that exp cannot overflow (the maximum cancels out
     of both results)."""
-    return x - np.maximum.reduce(x, axis=axis, keepdims=True)
+    return x - _maximum(x, axis)
+
+
+SHORT_ROW = 32      # _maximum's widest short row
+
+
+def _maximum(x, axis):
+    """The maximum along axis, kept as a dim. numpy reduces a short contiguous last axis
+    one row at a time; a transposed copy's columns reduce in long vector loops: a (64, 10)
+    batch of logits 4.0 -> 2.2 us, (512, 10) 24.5 -> 4.0 us, (4096, 10) 211 -> 45 us
+    (znver4; slower from rows of ~64 and for fewer than 16 rows). A maximum is exact, so
+    the numbers are the same either way."""
+    if type(x) is np.ndarray and x.ndim == 2 and axis == 1 and x.shape[0] >= 16 \
+            and x.shape[1] <= SHORT_ROW:
+        return np.maximum.reduce(np.ascontiguousarray(x.T), axis=0).reshape(-1, 1)
+    return np.maximum.reduce(x, axis=axis, keepdims=True)
 
 
 def _softmax(x, dim):
