@@ -37,8 +37,8 @@ class ClockWatch:
     """Inside, the user's reads of a clock are noted; on a clean exit any is a TraceError
     naming the first."""
 
-    def __init__(self, on_call=None):
-        self.on_call = on_call      # given each Python call's frame as it starts
+    def __init__(self, *on_call):
+        self.on_call = on_call      # each given each Python call's frame as it starts
 
     def __enter__(self):
         self.read, self.before = [], sys.getprofile()
@@ -54,10 +54,11 @@ class ClockWatch:
 
     def _called(self, frame, event, arg):
         """The profile hook: notes a clock the user's code calls, and hands on_call each
-        function call (outside_streams.PythonRandom.called)."""
+        function call (outside_streams.PythonRandom.called, ran_functions.RanFunctions.
+        called)."""
         if event == "call":
-            if self.on_call is not None:
-                self.on_call(frame)
+            for on_call in self.on_call:
+                on_call(frame)
         elif event == "c_call":
             name = getattr(arg, "__name__", None)
             owners = _CLOCKS.get(name)

@@ -17,7 +17,7 @@ class Bindings:
     there since would be read by a new graph)."""
 
     __slots__ = ("cell_names", "cells", "defaults", "fn", "globals", "helper_names", "names",
-                 "values")
+                 "seen", "values")
 
     def __init__(self, fn, fed=()):
         """fed: (kind, name) of the global names ("global") and closure variables
@@ -34,15 +34,20 @@ class Bindings:
         self.cells = [(c, c.cell_contents) for _, c in own]
         self.fn, self.defaults = fn, (fn.__defaults__, fn.__kwdefaults__)
         # the helpers' own names, those of fn's globals aside (`TEMP` a helper divides by)
-        seen = {(id(self.globals), n) for n in global_names(fn.__code__)}
+        self.seen = {(id(self.globals), n) for n in global_names(fn.__code__) + self.names}
         self.helper_names = []
         for helper in helpers(fn):
-            names = helper.__globals__
-            for n in global_names(helper.__code__):
-                if (id(names), n) not in seen:
-                    seen.add((id(names), n))
-                    self.helper_names.append((names, n, names.get(n, UNBOUND)))
+            self.add(helper.__globals__, helper.__code__)
             self.cells += [(c, c.cell_contents) for c in helper.__closure__ or () if filled(c)]
+
+    def add(self, names, code, assigned=False):
+        """The global names `code` loads (and assigns: `assigned`), in its globals dict
+        `names`, as they hold now: a helper's, or (ran_functions.py) those of a function
+        the trace runs that no name leads to, as it starts."""
+        for n in global_names(code) + (global_names(code, "STORE_GLOBAL") if assigned else ()):
+            if (id(names), n) not in self.seen:
+                self.seen.add((id(names), n))
+                self.helper_names.append((names, n, names.get(n, UNBOUND)))
 
     def hold(self):
         fn = self.fn
@@ -186,12 +191,14 @@ def module_functions(modules):
     return list(out.values())
 
 
-def traced_functions(fn, modules):
+def traced_functions(fn, modules, ran=()):
     """fn, the user's methods of its modules' classes and the user's helpers each of
     those names: the functions a trace of fn runs whose global names and closure
-    variables the guards look at (value_reads.py, outside_tensors.py)."""
+    variables the guards look at (value_reads.py, outside_tensors.py). ran: those a trace
+    ran that no name leads to (ran_functions.py), and their helpers, after it."""
     found = [fn] if getattr(fn, "__code__", None) is not None else []
     found += module_functions(modules)
+    found += ran
     out = {}
     for f in found:
         for g in (f, *helpers(f)):

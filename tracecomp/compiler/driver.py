@@ -64,6 +64,7 @@ from .outside_streams import PythonRandom, numpy_streams
 from .outside_tensors import outside_reads
 from .pipeline import PassRecord, run_passes, simplify_pipeline
 from .placement import backend_for
+from .ran_functions import RanFunctions
 from .result_objects import refuse_traced_statics
 from .run_artifact import execute, execute_on
 from .scheduler_steps import Deferral, reach, step_after
@@ -153,8 +154,9 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 streams = numpy_streams(fn, roots, reached)
                 plain, plain_objects = plain_reach(reached)
                 undo.stores = StoreWatch(plain, plain_objects)
+                ran = RanFunctions(fn, roots, stores, names_before)     # found by no name
                 with grad_inputs.GradWatch() as watch, PythonRandom(streams) as drawn, \
-                        ClockWatch(drawn.called), \
+                        ClockWatch(drawn.called, ran.called), \
                         ReadWatch(plain, attributes, fn, roots) as values, undo.stores, \
                         number_functions.patched():
                     try:
@@ -168,6 +170,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                             raise
                         raise numbers.failed() from exc
                 watch.check_outside(holders, tracer)
+                ran = ran.functions()
                 out_tensors, out_statics, out_structure = flatten(result, objects=True)
                 refuse_traced_statics(out_statics)
                 statics = [v for _, v in out_statics]
@@ -206,7 +209,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                     names_before.restore()
                 reads = values.guards(fn, roots, kept_values.appended_only(
                     kept, [*args[0], *args[1].values()]),
-                    [k.holder for k, _ in kept if k.how == "attr"])
+                    [k.holder for k, _ in kept if k.how == "attr"], ran)
         finally:
             for (_, t), data in zip(every, originals):
                 t._data = data
@@ -242,7 +245,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                    out_statics=[v for _, v in out_statics], captured=captured,
                    n_state=n_state, bound=bound, deferred=deferred,
                    outside=outside_reads(fn, tracer, lifted_ids, (*args[0], *args[1].values()),
-                                         roots),
+                                         roots, ran),
                    reads=reads, fed_outside=bool(standing.fed), conditions=conditions,
                    kept=[k for k, _ in kept], unread_state=unread, held=links(fn, state)[0])
     # a backward traced inside the code (a whole training step) leaves nothing to bridge

@@ -96,6 +96,13 @@ class KeptWatch:
         # trace's arguments are copies (the tensors swapped for stand-ins), so a store
         # into one is replayed into the container each call passes there
         self.in_argument = {}
+        self.add(places)
+
+    def add(self, places):
+        """Watches the containers at `places` ([(where, object)]: state.starts') and one
+        level inside (two but for an argument's), those watched already as they were
+        first seen: fn's before the trace, a function's it runs that no name leads to as
+        that starts (ran_functions.py)."""
         for where, x in places:
             inner = [(None, x)] + [((how, key), v) for how, _, key, v in inside(x)]
             if where[0] != "arg":   # the lists in a tuple held one level in (a forward

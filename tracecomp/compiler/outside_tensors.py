@@ -38,13 +38,14 @@ from .code_names import named_values, traced_functions
 from .state import follow, inside
 
 
-def outside_reads(fn, tracer, lifted=(), args=(), modules=()):
+def outside_reads(fn, tracer, lifted=(), args=(), modules=(), ran=()):
     """What must stay as it was for a compiled graph of fn to hold, or None: (tensor,
     version) of every tensor it holds as a constant; (holder, how, key, tensor) of each
     place named above that held a tensor or array the graph holds or captured, or a
     tensor that fn names itself and is not fed from its name (`lifted`: their ids; a
     module's, or one held as a constant); (array, its values) of the arrays found there.
-    args: the traced call's arguments; modules: those it uses."""
+    args: the traced call's arguments; modules: those it uses; ran: the functions the
+    trace ran that no name leads to (ran_functions.py), whose names are looked at too."""
     frozen = tuple(tracer.read_outside.values())
     tensors = {id(t): t for t, _ in frozen}
     tensors.update((id(t), t) for t, _ in tracer.captured)
@@ -55,7 +56,7 @@ def outside_reads(fn, tracer, lifted=(), args=(), modules=()):
         places += [p for p in named_values(fn) if isinstance(p[3], Tensor)
                    and id(p[3]) not in lifted]
     if watched:
-        found = _places(fn, args, modules, watched)
+        found = _places(fn, args, modules, watched, ran)
         seen = {(id(p[0]), p[2]) for p in places}
         places += [p for p in found if (id(p[0]), p[2]) not in seen]
         unseen = set(tensors) - {id(p[3]) for p in places}
@@ -113,7 +114,7 @@ def _array_snapshots(fn, arrays):
 ARRAY_COMPARE_MAX = 65536
 
 
-def _places(fn, args, modules, watched):
+def _places(fn, args, modules, watched, ran=()):
     """The places named in the module docstring that hold a watched tensor or array."""
     out = []
 
@@ -131,7 +132,7 @@ def _places(fn, args, modules, watched):
         for key, value in module._buffers.items():  # a sparse buffer: read as a constant
             if value is not None and id(value) in watched:
                 look(module._buffers, "item", key, value, deeper=False)
-    for function in traced_functions(fn, modules):
+    for function in traced_functions(fn, modules, ran):
         for holder, how, key, value in named_values(function):
             look(holder, how, key, value)
     for a in args:

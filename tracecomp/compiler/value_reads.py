@@ -189,7 +189,7 @@ class ReadWatch:
                     f"it on an instance (self.{name}) or a global, or pass it as an "
                     f"argument.")
 
-    def guards(self, fn, modules=(), stored=(), written=()):
+    def guards(self, fn, modules=(), stored=(), written=(), ran=()):
         """The Guards of what was read and of the globals and closure variables that hold
         guarded values, of the functions a trace of fn runs (code_names.traced_functions:
         fn, its modules' methods, their helpers), or None when there is nothing to
@@ -198,9 +198,10 @@ class ReadWatch:
         where the code only appends to them; one it reads too (`len(log)`, `log[-1]`,
         code_names.read_names) is, so each call compiles again as each eager call reads
         the grown list. written: the plain objects each call stores attributes into
-        (kept_values)."""
+        (kept_values). ran: the functions the trace ran that no name leads to
+        (ran_functions.py), looked at as fn's helpers."""
         bindings, seen, named = [], set(), set()
-        functions = traced_functions(fn, modules)
+        functions = traced_functions(fn, modules, ran)
         read = frozenset().union(*(read_names(f.__code__) for f in functions))
         stored = {id(c) for c in stored}
         # the plain objects whose attributes it read or stores, and those it reached them
