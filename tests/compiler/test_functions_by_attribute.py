@@ -11,8 +11,10 @@ import types
 import warnings
 
 import numpy as np
+import pytest
 
 import tracecomp as tc
+from tracecomp.errors import TraceError
 
 Q = []
 LOG = []
@@ -108,3 +110,39 @@ def test_function_by_attribute_appends_to_a_global_list():
     assert len(LOG) == 3
     for a, b in zip(LOG, eager):
         np.testing.assert_allclose(a.numpy(), b)
+
+
+def test_closure_made_by_a_factory_pops_the_list_it_closes_over():
+    def make(q):
+        return lambda x: q.pop(0)
+    ns = NS()
+    ns.draw = make(Q)
+    ns.other = make([tc.tensor(9.0)] * 4)   # the same code, another closure: not the one run
+    _check_queue(lambda x: x * ns.draw(x))
+
+
+def test_function_by_attribute_counts_in_a_global_as_eager():
+    global COUNT
+    COUNT = 0
+
+    def bump(x):
+        global COUNT
+        COUNT += 1
+        return x * COUNT
+
+    ns = NS()
+    ns.bump = bump
+    f = tc.compile(lambda x: ns.bump(x))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = [f(tc.ones(1)).item() for _ in range(3)]
+    assert got == [1.0, 2.0, 3.0] and COUNT == 3
+
+
+def test_function_by_attribute_keeping_a_traced_tensor_in_a_tuple_is_refused():
+    log = []
+    ns = types.SimpleNamespace(keep=lambda y: log.append((y, 1)) or y)
+    f = tc.compile(lambda x: ns.keep(x * 2), fullgraph=True)
+    with pytest.raises(TraceError, match="tuple, list or dict holding a tensor"):
+        f(tc.ones(2))
+    assert log == []        # put back: no traced tensor left behind
