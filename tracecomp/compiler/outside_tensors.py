@@ -13,11 +13,12 @@ graph holds the value the trace saw, so two things are checked before it runs ag
 
 The places looked at are those the tracing side can name cheaply, as torch.compile guards
 the sources it traced through: the global names and closure variables of the function,
-of its modules' methods (forward and what it calls), and of the user's helper functions
-each of those names; one element or attribute inside each of those, and inside each non-tensor
-argument; and the plain attributes of its modules. A tensor read through a deeper path
-(`cfg.sub.mask`) is checked by its version only, and the debug log (TRACECOMP_DEBUG=1)
-says so; pass such tensors as arguments.
+of its modules' methods (forward and what it calls), of the user's helper functions
+each of those names, and of the user's functions the trace ran that no name leads to
+(ran_functions.py: `ns.scale = lambda x: x * W`); one element or attribute inside each
+of those, and inside each non-tensor argument; and the plain attributes of its modules.
+A tensor read through a deeper path (`cfg.sub.mask`) is checked by its version only, and
+the debug log (TRACECOMP_DEBUG=1) says so; pass such tensors as arguments.
 
 Tensors that require grad reached this way are captured inputs (tracing/tracer.py:
 Tracer.capture), read as the objects they were: their places are checked the same way.

@@ -38,7 +38,9 @@ torch.compile guards the attributes and globals it reads:
     methods (forward and what it calls), and of the user's helper functions each names
     and those name in turn (`def norm(x): return x / TEMP`; code_names.helpers, a few
     levels), that hold such a value, compared on every call (the fast paths compare their
-    bindings already).
+    bindings already); and those of the user's functions the trace ran that no name
+    leads to (`ns.draw`, a plain object's method, a monkeypatched library function:
+    ran_functions.py).
 
 Random numbers drawn from Python's `random` module, numpy's or a random.Random the code
 reaches, the iterators it reaches from outside, numpy arrays it writes into
