@@ -12,6 +12,7 @@ As in torch, these are not subclasses of Tensor: `type(torch.FloatTensor([1]))` 
 The CUDA types (tracecomp.cuda.FloatTensor, ...) exist so programs can name them; no tensor
 is ever one, and building one raises as torch's CPU build does.
 """
+import collections.abc
 import warnings
 
 import numpy as np
@@ -125,15 +126,25 @@ def _uninitialised(shape, np_dtype):
 
 def _data(data, name):
     from .creation import _to_numpy
-    if isinstance(data, (bool, float, complex)):
-        raise TypeError(f"new(): data must be a sequence (got {type(data).__name__})")
-    if not isinstance(data, (list, tuple, np.ndarray, np.generic)):
+    if isinstance(data, (str, bytes)):
         raise TypeError(f"new(): invalid data type '{type(data).__name__}'")
+    if not isinstance(data, np.ndarray) and not _is_sequence(data):
+        what = type(data).__module__ + "." if isinstance(data, np.generic) else ""
+        raise TypeError(f"new(): data must be a sequence (got {what}{type(data).__name__})")
+    if not isinstance(data, (list, tuple, np.ndarray)):
+        data = list(data)       # range(140), a deque: any sequence (pygcn's LongTensor(range))
     arr = np.array(_to_numpy(data))
     if np_kind(arr.dtype) not in "biuf":
         raise TypeError(f"{name}(): could not read numbers from {type(data).__name__} data "
                         f"(numpy made {arr.dtype} of it)")
     return arr
+
+
+def _is_sequence(data):
+    """Python's sequence protocol as torch's new() checks it: indexable, not a mapping."""
+    return isinstance(data, collections.abc.Sequence) or (
+        hasattr(type(data), "__getitem__") and hasattr(type(data), "__len__")
+        and not isinstance(data, collections.abc.Mapping))
 
 
 def _check_range(arr, np_dtype):
