@@ -147,6 +147,9 @@ class FunctionCall:
             return None
         if entry[0] == "operand":
             return operands[entry[1]]
+        if entry[0] == "sparse":
+            _, cls, where, static = entry
+            return cls._from_parts([operands[j] for j in where], static)
         _, k, j = entry
         out = outs[k]
         if out is None:

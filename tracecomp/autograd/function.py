@@ -31,6 +31,7 @@ import warnings
 from .. import grad_mode, saved_hooks
 from ..dispatch import TapeNode, history_taken
 from ..errors import AutogradError
+from ..sparse_data import SparseData
 from ..tensor import Tensor
 from .custom_vjp import FunctionCall, mark
 
@@ -198,6 +199,12 @@ def _mark_outputs(cls, ctx, args, outputs, diff, dirty, before):
     for t in ctx.to_save:
         if t is None:
             saved.append(None)
+        elif type(t._data) is SparseData and id(t) not in arg_at:
+            # a sparse tensor made in forward (pyGAT's SpecialSpmmFunction saves its
+            # sparse_coo_tensor): its dense parts are the operands, as a compiled
+            # function takes a sparse input, and backward gets it rebuilt
+            parts, static = t._parts()
+            saved.append(("sparse", type(t), tuple(operand(p) for p in parts), static))
         elif id(t) in out_at:
             saved.append(("output", out_at[id(t)], operand(t, plain=True)))
         else:
