@@ -112,3 +112,44 @@ def test_a_function_saving_a_sparse_tensor_trains_as_torch(compiled):
     ref = _sparse_step(torch, False)
     for a, b in zip(ours, ref):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def _sparse_argument_step(lib, compiled):
+    class SparseTimesDense(lib.autograd.Function):
+        """Our own: a (no-grad) sparse argument saved for backward, as GCN code passes
+        its adjacency matrix; backward returns a gradient for it too, which is dropped."""
+
+        @staticmethod
+        def forward(ctx, a, b):
+            ctx.save_for_backward(a, b)
+            return lib.sparse.mm(a, b)
+
+        @staticmethod
+        def backward(ctx, grad):
+            a, b = ctx.saved_tensors
+            return grad @ b.t(), lib.sparse.mm(a.t(), grad)
+    rng = np.random.default_rng(1)
+    dense = (rng.random((5, 5)) < 0.4) * rng.standard_normal((5, 5))
+    adj = lib.tensor(dense.astype(np.float32)).to_sparse()
+    w = lib.tensor(rng.standard_normal((5, 2)).astype(np.float32), requires_grad=True)
+
+    def step(adj):
+        y = SparseTimesDense.apply(adj, w * 2)
+        loss = y.tanh().sum()
+        loss.backward()
+        return loss, y
+    if compiled:
+        step = tc.compile(step)
+    losses = [step(adj)[0].item() for _ in range(2)]
+    y = SparseTimesDense.apply(adj, w)
+    edges = [None if f is None else type(f).__name__ for f, _ in y.grad_fn.next_functions]
+    return losses, w.grad.numpy(), edges
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_a_function_saving_a_sparse_argument_as_torch(compiled):
+    ours = _sparse_argument_step(tc, compiled)
+    ref = _sparse_argument_step(torch, False)
+    np.testing.assert_allclose(ours[0], ref[0], rtol=1e-5)
+    np.testing.assert_allclose(ours[1], ref[1], rtol=1e-5, atol=1e-6)
+    assert ours[2] == ref[2]

@@ -310,8 +310,10 @@ def _rsub(args, params):
 
 
 def _function_inputs(args, params):
-    """A custom Function lists its tensor arguments (operands 1..; operand 0 is y_k)."""
-    return [args[j] for j in params["call"].arg_kinds if j is not None]
+    """A custom Function lists its tensor arguments (operands 1..; operand 0 is y_k); a
+    sparse one that needs no gradient is no operand (None: no edge)."""
+    return [args[j] if type(j) is int else None for j in params["call"].arg_kinds
+            if j is not None]
 
 
 INPUTS = {

@@ -32,6 +32,9 @@ from ..ir import Node
 from ..ops.registry import OPERANDS, defprim
 from ..tensor import Tensor
 
+# FunctionCall.arg_kinds' entry for a sparse argument that needs no gradient (function.py)
+NO_GRAD = "no_grad"
+
 
 def _vjp(grads, outs, *operands, call, index):
     return call.vjp(grads, outs, operands)
@@ -60,7 +63,9 @@ class FunctionCall:
     def __init__(self, cls, backward, ctx, arg_kinds, out_specs, saved, attrs, n_args,
                  versions):
         self.cls, self.backward, self.ctx = cls, backward, ctx
-        self.arg_kinds = arg_kinds      # per forward argument: operand index, or None
+        # per forward argument: operand index, None (not a tensor) or NO_GRAD (a sparse
+        # tensor that needs no gradient: not an operand, what backward returns for it dropped)
+        self.arg_kinds = arg_kinds
         self.out_specs = out_specs      # per output: (shape, np dtype), None if not a tensor
         self.n_outputs = len(out_specs)
         self.saved, self.attrs = saved, attrs     # attrs: [(ctx attribute name, operand j)]
@@ -194,7 +199,7 @@ class FunctionCall:
                                 f"(expected {n}, got {len(result)})")
         grads = [None] * len(operands)
         for k, (j, g) in enumerate(zip(self.arg_kinds, result)):
-            if g is None:
+            if g is None or j is NO_GRAD:
                 continue
             if j is None:
                 raise AutogradError(f"function {name} returned a gradient different than None "

@@ -33,7 +33,7 @@ from ..dispatch import TapeNode, history_taken
 from ..errors import AutogradError
 from ..sparse_data import SparseData
 from ..tensor import Tensor
-from .custom_vjp import FunctionCall, mark
+from .custom_vjp import NO_GRAD, FunctionCall, mark
 
 _LEAF_DIRTY = "a leaf Variable that requires grad has been used in an in-place operation."
 # ctx's own fields: never taken for user tensors held on ctx
@@ -178,11 +178,15 @@ def _mark_outputs(cls, ctx, args, outputs, diff, dirty, before):
         if not isinstance(a, Tensor):
             arg_kinds.append(None)
             continue
+        if type(a._data) is SparseData and not a._requires_grad:
+            # no gradient goes to it; where ctx saves it, its parts are the operands (below)
+            arg_kinds.append(NO_GRAD)
+            continue
         data, node = before[id(a)]
         arg_kinds.append(1 + len(operands))
         operands.append(Tensor._make(data, a._requires_grad, node, a._vc)
                         if id(a) in dirty else a)
-    arg_at = {id(a): j for a, j in zip(args, arg_kinds) if j is not None}
+    arg_at = {id(a): j for a, j in zip(args, arg_kinds) if type(j) is int}
     out_at = {id(y): k for k, y in enumerate(outputs) if isinstance(y, Tensor)}
     extras, extra_at = [], {}
 
@@ -201,8 +205,8 @@ def _mark_outputs(cls, ctx, args, outputs, diff, dirty, before):
             saved.append(None)
         elif type(t._data) is SparseData and id(t) not in arg_at:
             # a sparse tensor made in forward (pyGAT's SpecialSpmmFunction saves its
-            # sparse_coo_tensor): its dense parts are the operands, as a compiled
-            # function takes a sparse input, and backward gets it rebuilt
+            # sparse_coo_tensor) or a sparse argument: its dense parts are the operands, as
+            # a compiled function takes a sparse input, and backward gets it rebuilt
             parts, static = t._parts()
             saved.append(("sparse", type(t), tuple(operand(p) for p in parts), static))
         elif id(t) in out_at:
