@@ -11,7 +11,26 @@ parameters):
   a.t().matmul in backward): stopped at once on `torch.LongTensor(range(140))` (a legacy
   constructor of any sequence); agrees now. The compiled step of SpGAT stopped on the
   sparse tensor saved by the Function ('custom_vjp' not supported for sparse_coo);
-  agrees now. compile(SpGAT) breaks the graph at nonzero, as torch.compile does.
+  agrees now. compile(SpGAT) breaks the graph at nonzero, as torch.compile does. The same
+  with a sparse argument to the Function (a GCN passing its adjacency): agrees now.
+- tkipf/pygcn (GraphConvolution with torch.spmm on torch.sparse.FloatTensor, scipy's
+  normalisation, Adam with weight decay): agrees (it needed LongTensor(range) too).
+- sthalles/SimCLR simclr.py (info_nce_loss with its boolean-mask indexing, the training loop
+  with GradScaler/autocast(enabled=False), SummaryWriter scalars, topk accuracy,
+  CosineAnnealingLR.get_lr, checkpoint with the optimizer state; torchvision's resnet18 stood
+  in for by a small CNN with BatchNorm, tqdm/yaml stubbed): agrees, eager, with the model
+  and info_nce_loss compiled, and as a compiled whole step.
+- lucidrains/vit-pytorch (einops not installed: a stand-in rearrange/repeat/reduce and
+  Rearrange/Reduce layers): ViT (cls and mean pooling, non-square images), SimpleViT, CaiT,
+  DeepViT, MAE (torch.rand's draw fixed in both), T2T-ViT, PiT, LeViT, CCT, CvT, NesT,
+  Twins-SVT, ViT with patch merger, ViT for small datasets (SPT, LSA), parallel ViT, RvT,
+  MaxViT, CrossViT, MobileViT, NaViT (variable resolution, pad_sequence, group_images),
+  DistillWrapper (soft and hard distillation): agree (AdamW's first steps turn
+  zero-gradient parameters' float32 rounding noise into lr * sign, as torch's own float32
+  runs do; float64 runs agree to 1e-8 or closer).
+
+Left: a sparse argument that requires grad, given to a custom Function inside compiled
+code, still stops on 'custom_vjp' not supported for sparse_coo (eager works).
 """
 import collections
 
