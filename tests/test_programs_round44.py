@@ -30,7 +30,10 @@ parameters):
   runs do; float64 runs agree to 1e-8 or closer).
 
 Left: a sparse argument that requires grad, given to a custom Function inside compiled
-code, still stops on 'custom_vjp' not supported for sparse_coo (eager works).
+code, still stops on 'custom_vjp' not supported for sparse_coo (eager works). Global state
+reached only through a submodule's forward (ats_vit's sample_gumbel, patched to count its
+calls in a global list) is neither guarded nor replayed by compile(outer): with no graph
+break its value is baked in silently; with one, each aborted trace's store is not undone.
 """
 import collections
 
