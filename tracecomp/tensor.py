@@ -61,12 +61,18 @@ def _same_memory_while_tracing(t, twin):
         active.same_memory(t, twin)
 
 
-def _rebound_while_tracing(t):
-    """t, a real tensor, is about to hold a traced value (`p.data = p.data - lr * g`): the
-    trace must put its array back when it ends, whether it succeeds or fails."""
+def _assigned_while_tracing(t):
+    """t is about to hold a traced value through its .data (`p.data = p.data - lr * g`):
+    a real tensor's array must be put back when the trace ends, whether it succeeds or
+    fails, and a leaf given a value with history so is read as an updated leaf, whose
+    backward stops there (Tracer.lift)."""
     active = context.current()
     if active is not None:
-        active.rebound.append((t, t._data))
+        if type(t._data) is np.ndarray:
+            active.rebound.append((t, t._data))
+        assigned = getattr(active, "data_assigned", None)
+        if assigned is not None:
+            assigned.add(id(t))
 
 
 class Tensor:
@@ -285,8 +291,8 @@ class Tensor:
     @data.setter
     def data(self, new):
         data = new._data if isinstance(new, Tensor) else np.asarray(new)
-        if type(data) is not np.ndarray and type(self._data) is np.ndarray:
-            _rebound_while_tracing(self)    # `p.data = traced`: put back when it ends
+        if type(data) is not np.ndarray:
+            _assigned_while_tracing(self)   # `p.data = traced`: put back when it ends
         self._data = data
 
     def retain_grad(self):

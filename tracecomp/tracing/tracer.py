@@ -88,6 +88,7 @@ class Tracer:
         self.leaves = {}        # id(leaf) -> (its updated value, the node standing for it)
         self.did_backward = False       # backward() ran inside the traced code
         self.rebound = []       # (real tensor, its array) updated in place with traced values
+        self.data_assigned = set()  # ids of the tensors given a traced value by `t.data = y`
         self.aliases = {}       # id(tensor) -> [tensor, its views and bases...] (view ops)
         self.twins = {}         # id(tensor) -> [tensors holding all its memory: .detach()]
         self.stale = {}         # id -> (tensor that missed an alias's in-place update, {causes})
@@ -365,9 +366,12 @@ class Tracer:
                     return self._detach(data)
                 # a leaf holding a value computed here: updated in place, or given one
                 # with history by `p.data = y` (ActNorm's data-dependent init), where the
-                # backward must stop at the leaf as eagerly, not go on into y's
+                # backward must stop at the leaf as eagerly, not go on into y's. A value
+                # with history swapped in by tracecomp itself (DDP's averaged parameters,
+                # distributed/traced.py) is read through, its backward included.
                 if (a._requires_grad and a._node is None and grad_mode.state.enabled
-                        and data.op != INPUT):
+                        and data.op != INPUT
+                        and (not data.requires_grad or id(a) in self.data_assigned)):
                     return self._updated_leaf(a, data)
                 return data
             if a._requires_grad and a._node is None:
