@@ -28,6 +28,7 @@ from .generator import (  # noqa: F401 - tracecomp.creation.Generator etc., as b
 from .memory_format import axis_order, new_like
 from .ops.registry import PRIMITIVES, defprim
 from .tensor import Tensor
+from .user_code import user_stacklevel
 
 
 # --- constant primitives ---------------------------------------------------------------
@@ -444,7 +445,8 @@ def _warn_if_arrays(data):
         _SLOW_WARNED.append(True)
         warnings.warn("Creating a tensor from a list of numpy.ndarrays is extremely slow. "
                       "Please consider converting the list to a single numpy.ndarray with "
-                      "numpy.array() before converting to a tensor.", UserWarning, stacklevel=4)
+                      "numpy.array() before converting to a tensor.", UserWarning,
+                      stacklevel=user_stacklevel())
 
 
 def as_tensor(data, dtype=None, device=None):
