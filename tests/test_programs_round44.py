@@ -32,8 +32,9 @@ parameters):
 Left: a sparse argument that requires grad, given to a custom Function inside compiled
 code, still stops on 'custom_vjp' not supported for sparse_coo (eager works). Global state
 reached only through a submodule's forward (ats_vit's sample_gumbel, patched to count its
-calls in a global list) is neither guarded nor replayed by compile(outer): with no graph
-break its value is baked in silently; with one, each aborted trace's store is not undone.
+calls in a global list) was neither guarded nor replayed by compile(outer), and a graph
+break's aborted trace left its store behind; kept_values.places now watches what the
+modules' methods and their helpers name (test_kept_values' submodule case).
 """
 import collections
 

@@ -392,3 +392,42 @@ def test_a_global_assigned_an_object_while_traced_is_a_warning():
     with pytest.warns(UserWarning, match=r"assigns BOX while it is traced"):
         tc.compile(_rebinds_to_an_object)(tc.ones(2, 4))
     assert BOX is None
+
+
+CALLS = [0]
+SEEN = {}
+
+
+def _noise(x):
+    CALLS[0] += 1               # a global list a submodule's helper counts in
+    SEEN[CALLS[0]] = float(CALLS[0])
+    return x + CALLS[0]
+
+
+class _Inner(tc.nn.Module):
+    def forward(self, x):
+        return _noise(x).sum()
+
+
+class _Outer(tc.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner = _Inner()
+
+    def forward(self, x):
+        return self.inner(x * 2)
+
+
+def test_what_a_submodules_helper_stores_is_stored_every_call_as_eagerly():
+    """compile(outer): kept_values.places watched what the compiled function and its
+    hooks reach, not the globals the submodules' methods and their helpers name, so the
+    count moved once, at the trace ([13, 13, 13], CALLS == [1]); eagerly [13, 16, 19]."""
+    results = []
+    for compiled in (False, True):
+        CALLS[0] = 0
+        SEEN.clear()
+        model = _Outer()
+        run = tc.compile(model) if compiled else model
+        x = tc.tensor([1.0, 2.0, 2.0])
+        results.append(([float(run(x)) for _ in range(3)], list(CALLS), dict(SEEN)))
+    assert results[1] == results[0] == ([13.0, 16.0, 19.0], [3], {1: 1.0, 2: 2.0, 3: 3.0})

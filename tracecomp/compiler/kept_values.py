@@ -40,6 +40,7 @@ from ..nn.parameter import Parameter
 from ..optim.optimizer import Optimizer
 from ..tensor import Tensor
 from ..tracing.number import TracedNumber
+from .code_names import named_values, traced_functions
 from .frozen_values import container
 from .signature import constant
 from .state import INSIDE_MAX, follow, hook_starts, inside, own_table, starts
@@ -335,9 +336,11 @@ def _entries(x):
 
 
 def places(fn, args, modules, kwargs=None):
-    """What fn reaches (state.starts) and what the forward hooks and pre-hooks of its
-    modules and their children reach; keyword arguments count as arguments after the
-    positional ones."""
+    """What fn reaches (state.starts), what the forward hooks and pre-hooks of its modules
+    and their children reach, and what the user's methods of those modules' classes and
+    their helpers name (a submodule's forward calling a global function that counts in a
+    global list: compile(outer) stored it once, at the trace); keyword arguments count as
+    arguments after the positional ones."""
     found = list(starts(fn, args))
     found += [(("arg", len(args) + j), v) for j, v in enumerate((kwargs or {}).values())]
     seen = set()
@@ -348,6 +351,12 @@ def places(fn, args, modules, kwargs=None):
                 if id(hook) not in seen:
                     seen.add(id(hook))
                     found += hook_starts(hook)
+    named = {id(v) for _, v in found}
+    for f in traced_functions(None, modules):
+        for *_, value in named_values(f):
+            if id(value) not in named:
+                named.add(id(value))
+                found.append((("module",), value))
     return found
 
 
