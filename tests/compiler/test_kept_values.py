@@ -394,14 +394,14 @@ def test_a_global_assigned_an_object_while_traced_is_a_warning():
     assert BOX is None
 
 
-CALLS = [0]
-SEEN = {}
+SUB_CALLS = [0]
+SUB_SEEN = {}
 
 
 def _noise(x):
-    CALLS[0] += 1               # a global list a submodule's helper counts in
-    SEEN[CALLS[0]] = float(CALLS[0])
-    return x + CALLS[0]
+    SUB_CALLS[0] += 1               # a global list a submodule's helper counts in
+    SUB_SEEN[SUB_CALLS[0]] = float(SUB_CALLS[0])
+    return x + SUB_CALLS[0]
 
 
 class _Inner(tc.nn.Module):
@@ -421,13 +421,13 @@ class _Outer(tc.nn.Module):
 def test_what_a_submodules_helper_stores_is_stored_every_call_as_eagerly():
     """compile(outer): kept_values.places watched what the compiled function and its
     hooks reach, not the globals the submodules' methods and their helpers name, so the
-    count moved once, at the trace ([13, 13, 13], CALLS == [1]); eagerly [13, 16, 19]."""
+    count moved once, at the trace ([13, 13, 13], SUB_CALLS == [1]); eagerly [13, 16, 19]."""
     results = []
     for compiled in (False, True):
-        CALLS[0] = 0
-        SEEN.clear()
+        SUB_CALLS[0] = 0
+        SUB_SEEN.clear()
         model = _Outer()
         run = tc.compile(model) if compiled else model
         x = tc.tensor([1.0, 2.0, 2.0])
-        results.append(([float(run(x)) for _ in range(3)], list(CALLS), dict(SEEN)))
+        results.append(([float(run(x)) for _ in range(3)], list(SUB_CALLS), dict(SUB_SEEN)))
     assert results[1] == results[0] == ([13.0, 16.0, 19.0], [3], {1: 1.0, 2: 2.0, 3: 3.0})
