@@ -65,17 +65,13 @@ def _backward_impl(g, target, logp, reduction):
 
 
 def _backward_vjp(c, h, g, target, logp, reduction):
-    """h = p - exp(logp) * sum(p) with p = nll_loss_backward(g): to p, c - sum(c * e) (and
-    on to g through nll_loss_backward's VJP, nll_loss); to logp, -c * e * sum(p)."""
-    from .elementwise import exp
-    from .reduce import reduce_sum
-    e = exp(logp)
-    dg = dlogp = None
-    if needs(g):
-        dg = nll.nll_loss(c - reduce_sum(c * e, (CLASS_DIM,), True), target, reduction)
-    if needs(logp):
-        picked = nll.nll_loss_backward(g, target, tuple(logp.shape), reduction)
-        dlogp = -(c * e * reduce_sum(picked, (CLASS_DIM,), True))
+    """h = log_softmax_backward(nll_loss_backward(g), logp): c goes back through both
+    primitives' own VJPs."""
+    picked = nll.nll_loss_backward(g, target, tuple(logp.shape), reduction)
+    if needs(g) and not needs(picked):  # recorded with gradients off: the rule reads the flag
+        picked = picked.detach().requires_grad_()
+    dpicked, dlogp = softmax.log_softmax_backward_p.vjp(c, h, picked, logp, dim=CLASS_DIM)
+    dg = None if dpicked is None else nll.nll_loss(dpicked, target, reduction)
     return dg, None, dlogp
 
 
