@@ -63,8 +63,9 @@ _NOT_USERS = {}     # a code object's file name -> whether it is ours or the int
 def _not_users(name):
     system = tuple({os.path.abspath(p) + os.sep for p in (sys.prefix, sys.base_prefix,
                                                            sys.exec_prefix)})
-    file = os.path.abspath(name)
-    return file.startswith(_package_dirs() + system) or file.startswith("<frozen")
+    if name.startswith("<frozen "):     # importlib's and other frozen modules (abspath
+        return True                     # would put the working directory in front)
+    return os.path.abspath(name).startswith(_package_dirs() + system)
 
 
 def user_line():

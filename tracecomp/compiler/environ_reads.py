@@ -19,8 +19,11 @@ from ..user_code import is_users
 
 _ENVIRON_CLASS = type(os.environ)
 _getitem = _ENVIRON_CLASS.__getitem__
-# the interpreter's files a lookup passes through on its way from the user's code
-_LOOKUP_FILES = frozenset((os.__file__, _collections_abc.__file__))
+# the interpreter's files a lookup passes through on its way from the user's code, by
+# the names their frames give (frozen modules': "<frozen os>", not os.__file__)
+_LOOKUP_FILES = frozenset((os.__file__, _collections_abc.__file__,
+                           os.getenv.__code__.co_filename,
+                           _collections_abc.Mapping.get.__code__.co_filename))
 
 
 class _Environment:
