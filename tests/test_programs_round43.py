@@ -327,6 +327,7 @@ def _calls_itself(lib):
 
 
 def test_compile_of_a_module_that_defines_call():
+    torch.manual_seed(0)    # the weights: unseeded, they followed the tests run before
     want_mod, got_mod = _calls_itself(torch), _calls_itself(tc)
     got_mod.load_state_dict({k: tc.tensor(v.detach().numpy())
                              for k, v in want_mod.state_dict().items()})
@@ -335,7 +336,8 @@ def test_compile_of_a_module_that_defines_call():
     compiled = tc.compile(got_mod)
     for _ in range(2):
         got = compiled(tc.tensor(x, dtype=tc.float32))
-        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-6)
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-6,
+                                   atol=1e-6)
     assert compiled.graphs, "ran eagerly"
 
 
