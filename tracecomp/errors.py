@@ -100,6 +100,43 @@ def foreign_operand(op, values):
     return None
 
 
+def torch_own_function(func):
+    """A TypeError when func is PyTorch's own (torch's handle_torch_function hands it to
+    tracecomp.Tensor.__torch_function__ when a program mixes `import torch` with
+    tracecomp's tensors: calling it back would recurse until RecursionError), naming it
+    and tracecomp's function of the same name where there is one; None for any other."""
+    owner = getattr(func, "__objclass__", None)     # a Tensor method: TensorBase.add
+    module = getattr(owner if owner is not None else func, "__module__", None) or ""
+    if module.split(".")[0] != "torch":
+        return None
+    name = getattr(func, "__name__", repr(func))
+    theirs = f"torch.Tensor.{name}" if owner is not None else f"{module}.{name}"
+    ours = "tracecomp" + theirs[len("torch"):]
+    found = _resolve(ours)
+    use = f"use {ours}" if found else "use tracecomp's functions"
+    return ForeignTensorError(
+        f"{theirs} is PyTorch's own function and was given a tracecomp Tensor: {use} "
+        f"(`import tracecomp as torch`, `import tracecomp.nn.functional as F`), or convert "
+        f"the tensor first with torch.from_numpy(x.numpy())")
+
+
+def _resolve(path: str) -> bool:
+    """Whether the dotted path names something importable (tracecomp.nn.functional.relu)."""
+    import importlib
+    parts = path.split(".")
+    for k in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:k]))
+        except ImportError:
+            continue
+        for attr in parts[k:]:
+            obj = getattr(obj, attr, None)
+            if obj is None:
+                return False
+        return True
+    return False
+
+
 def fmt_shape(shape) -> str:
     """Shapes in messages read like torch's: [4, 3]."""
     return "[" + ", ".join(str(d) for d in shape) + "]"

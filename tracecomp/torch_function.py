@@ -27,7 +27,7 @@ import threading
 import types
 
 from . import context
-from .errors import TraceError
+from .errors import TraceError, torch_own_function
 from .tensor import Tensor
 
 ENABLED, SUBCLASSES_DISABLED, ALL_DISABLED = 0, 1, 2
@@ -237,6 +237,9 @@ def _tensor_torch_function(cls, func, types, args=(), kwargs=None):
     its tensors given type cls; NotImplemented when another type is not a base of cls."""
     if not all(issubclass(cls, t) for t in types):
         return NotImplemented
+    foreign = torch_own_function(func)
+    if foreign is not None:
+        raise foreign
     with DisableTorchFunctionSubclass():
         ret = func(*args, **(kwargs or {}))
         if func in NOWRAP:
