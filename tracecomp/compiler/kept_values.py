@@ -29,6 +29,7 @@ keys in the state list they are given). A traced tensor kept anywhere else is a
 TraceError (state.refuse_kept_traced), and so is an attribute stored on any other plain
 object the code reaches, or to a value no call can store again (object_stores.py).
 """
+import builtins
 from collections import deque
 from operator import is_
 from types import FunctionType, MethodType, ModuleType
@@ -278,6 +279,7 @@ def _holds_traced(x, own, depth=3):
 
 
 _NOT_CONTAINERS = (type, ModuleType, FunctionType, MethodType, Tensor, Module, Optimizer)
+_BUILTINS = builtins.__dict__
 
 
 def _same(a, b):
@@ -322,6 +324,8 @@ def _entries(x):
     OrderedDict), or None for anything else (a module's attributes and an optimizer's
     state have their own write-back: attributes.py, state.py; a class of tracecomp's is
     its own bookkeeping)."""
+    if x is _BUILTINS:      # a namespace dict's __builtins__ (exec's globals, globals()):
+        return None         # the interpreter's own; restore's clear() would empty it
     base = container(type(x))
     if base is not None:
         return None if type(x).__module__.startswith("tracecomp") else \
