@@ -1,7 +1,56 @@
 """What published torch programs needed that tracecomp lacked, found by running them with
 their imports changed, eager and compiled (round 46), each reproduced here against torch.
 
-PROGRAMS
+Programs run (weights copied from torch's twin, tiny synthetic data, a few steps, dropout
+p=0, torch's random draws replaced by the same numpy numbers in both libraries; "agrees"
+means eager, compile(model) and a compiled whole training step give torch's losses and
+parameters; where Adam's first steps turn a parameter's zero gradient (float32 rounding
+noise) into lr * sign, the float64 run is the check):
+- phlippe/uvadlc_notebooks (cells run with the imports swapped, a small LightningModule
+  stand-in: log, save_hyperparameters, hparams): tutorial 6 transformers (MultiheadAttention,
+  EncoderBlock, PositionalEncoding, the CosineWarmupScheduler subclassing _LRScheduler,
+  ReversePredictor and the set AnomalyPredictor, clip_grad_norm_, get_attention_maps with a
+  mask): agree (the key projection's and the one-class head's biases have zero gradients:
+  float64 agrees to 1e-10). Tutorial 7 GCNLayer/GATLayer (demo cells, `.data =` weights,
+  nonzero + index_select + boolean-mask assignment, einsum; Adam with weight decay): agree
+  (GAT breaks the graph at nonzero, as torch.compile). Tutorial 8 energy model (Langevin
+  sampling with p.requires_grad toggled, inp_imgs.data.add_/clamp_, grad.detach_/zero_,
+  set_grad_enabled, the sample buffer, StepLR): agrees. Tutorial 11 normalizing flows
+  (dequantization, variational dequantization, checkerboard and channel coupling, gated
+  convs, LayerNormChannels, squeeze and split flows at 8x8, sampling through the reverse
+  flows with floor/clamp to int32): agree (multiscale in float64 to 1e-12; float32 Adam
+  drift 4e-3). Tutorial 12 PixelCNN (masked convolutions writing `weight.data *= mask` in
+  forward, dilations, 5-d cross_entropy, the receptive-field gradient, autoregressive
+  sampling with argmax for multinomial, compiled forward): agrees. Tutorial 16 ProtoNet and
+  ProtoMAML (a small conv net for DenseNet; unique/where prototypes, deepcopy inner loop,
+  `p_global.grad += p_local.grad`, the reattached output layer): agree. DL2 sampling:
+  subsets (Gumbel top-k relaxation, straight-through scatter_, dknn_loss) agrees, eager and
+  compiled; its compiled step emptied the interpreter's builtins (below). Permutations
+  (log-Sinkhorn, Gumbel-Sinkhorn through 2000 iterations, SinkhornConvNet, scipy matching
+  and kendalltau on our tensors, randperm pieces): agrees. Group convolutions (CyclicGroup,
+  lifting and group kernels through grid_sample in 2-d and 3-d, GroupEquivariantCNN and
+  CNN under AdamW): agree; matrix_representation's torch.tensor of traced 0-d tensors broke
+  the graph (below); `float(self.order - 1)` of a tensor attribute still does, as in
+  torch.compile.
+- rasbt/deeplearning-models: polat2022 CDW-CE losses (naive loops writing loss[i] +=, the
+  vectorised one, compiled): agree; a later cell's `import torch.nn.functional as F` left
+  real torch's softmax meeting our tensors: RecursionError (below). Guided backprop on a
+  narrow VGG16 (register_backward_hook clamping ReLU input gradients; compiled forward is a
+  graph break at the hooks, as it says): agrees. NiN with filter response normalisation
+  (a plain tensor attribute reassigned in forward, torch.max against tau) and gradient
+  checkpointing (checkpoint_sequential over a list of modules, `x.requires_grad = True` in
+  forward): agree. Spectral GNN (eigsh eigenvectors, a Parameter registered as a buffer,
+  which torch leaves out of parameters() but still gives a .grad): agrees, .grad included.
+  Manual gradients (autograd.grad, retain_grad, tensor hooks): same printout. WGAN and
+  DC-WGAN (the notebook's own loop: Adam/RMSprop, five critic steps, `p.data.clamp_`
+  weight clipping, BatchNorm): agree (WGAN's first-layer bias gradients cancel between real
+  and fake: float64 agrees to 1e-14).
+
+Fixed here: PyTorch's own functions given a tracecomp tensor recursed until RecursionError
+(now a TypeError naming torch's function and ours); a graph break in a compiled step that
+reached an exec namespace dict cleared the interpreter's builtins dict while putting back
+the watched containers; torch.tensor of a list holding traced tensors was a graph break
+(now stacked in the graph).
 """
 import numpy as np
 import pytest
@@ -89,3 +138,54 @@ def test_stores_into_an_exec_namespace_replay():
         out = f(tc.ones(3) * i)
     np.testing.assert_array_equal(out.numpy(), np.full(3, 5.0, np.float32))
     assert [float(v) for v in space["log"]] == [3.0, 9.0, 15.0]
+
+
+# --- torch.tensor of a list holding the traced code's own tensors --------------------------
+# uvadlc DL2's regular group convolutions: CyclicGroup.matrix_representation builds
+# `torch.tensor([[cos_t, -sin_t], [sin_t, cos_t]])` from 0-d tensors the code computed. Traced,
+# their numbers do not exist yet: a graph break (an error under fullgraph=True). The list is
+# stacked in the graph now: each one-element tensor detached (torch.tensor copies values,
+# with no history) in the dtype the eager path infers.
+def _rotation(lib):
+    def rep(h, x):
+        c, s = lib.cos(h), lib.sin(h)
+        m = lib.tensor([[c, -s], [s, c]])
+        return lib.tensordot(m, x, dims=1), m
+    return rep
+
+
+def _mixed(lib):
+    def made(a):
+        return (lib.tensor([a.sum(), 2.5, a[0]]),
+                lib.tensor([[a.max(), 1], [0, a.min()]], dtype=lib.float64),
+                lib.tensor([a.argmax(), 3]),
+                lib.tensor((a[1:2], a[2] * 2)))
+    return made
+
+
+def test_tensor_of_traced_numbers_compiles_whole_as_torch():
+    h = np.float32(1.2)
+    x = np.random.default_rng(0).standard_normal((2, 5)).astype(np.float32)
+    want = _rotation(torch)(torch.tensor(h), torch.tensor(x))
+    got = tc.compile(_rotation(tc), fullgraph=True)(tc.tensor(h, requires_grad=True),
+                                                      tc.tensor(x))
+    for g, w in zip(got, want):
+        assert g.dtype == getattr(tc, str(w.dtype).split(".")[1])
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-6, atol=1e-7)
+    assert not got[1].requires_grad
+    a = np.array([1.5, -2.0, 4.0], np.float32)
+    want = _mixed(torch)(torch.tensor(a))
+    got = tc.compile(_mixed(tc), fullgraph=True)(tc.tensor(a))
+    for g, w in zip(got, want):
+        assert g.dtype == getattr(tc, str(w.dtype).split(".")[1])
+        np.testing.assert_array_equal(g.numpy(), w.numpy())
+
+
+def test_tensor_of_traced_many_element_tensors_is_torchs_error():
+    def f(lib):
+        return lambda a: lib.tensor([a, a])
+
+    with pytest.raises(ValueError, match="only one element tensors"):
+        f(torch)(torch.ones(2))
+    with pytest.raises(ValueError, match="only one element tensors"):
+        tc.compile(f(tc), fullgraph=True)(tc.ones(2))

@@ -15,6 +15,7 @@ import numpy as np
 
 from . import context, devices, dtypes, meta_device
 from . import dispatch as _dispatch
+from .creation_traced import holds_traced, stacked
 from .devices import check_placement
 from .dispatch import bind
 from .dtypes import np_kind
@@ -416,6 +417,8 @@ def tensor(data, *, dtype=None, requires_grad=False, device=None):
     check_placement(device, moving=True)      # torch builds it on the CPU, then moves it
     if not _SLOW_WARNED and isinstance(data, (list, tuple)):
         _warn_if_arrays(data)
+    if isinstance(data, (list, tuple)) and context.current() is not None and holds_traced(data):
+        return _finish(stacked(data, dtypes.to_np(dtype) or _element_dtype(data)), requires_grad)
     raw = _to_numpy(data)
     arr = np.array(raw)
     np_dtype = dtypes.to_np(dtype) or _default_dtype(arr, data)
@@ -434,6 +437,7 @@ def tensor(data, *, dtype=None, requires_grad=False, device=None):
 
 
 _SLOW_WARNED = []     # torch gives it once a process
+
 
 
 def _warn_if_arrays(data):
