@@ -31,7 +31,14 @@ noise) into lr * sign, the float64 run is the check):
   lifting and group kernels through grid_sample in 2-d and 3-d, GroupEquivariantCNN and
   CNN under AdamW): agree; matrix_representation's torch.tensor of traced 0-d tensors broke
   the graph (below); `float(self.order - 1)` of a tensor attribute still does, as in
-  torch.compile.
+  torch.compile. DL2 sampling introduction (the Gumbel-softmax VAE, soft and straight-through
+  hard, OneHotCategorical for the unrelaxed loss, binary_cross_entropy(size_average=False)
+  with torch's deprecation warning): agrees; compiled with fullgraph=True its rand and
+  OneHotCategorical draws come anew each call and equal eager's under one seed. Tutorial 10
+  adversarial attacks (FGSM by gather and sign, the patch attack writing
+  patch_forward(patch) into image slices at np.random offsets, SGD momentum on the patch
+  Parameter, eval_patch's topk; a frozen small CNN for ResNet34, fixed split): agrees,
+  eager and with the model compiled.
 - rasbt/deeplearning-models: polat2022 CDW-CE losses (naive loops writing loss[i] +=, the
   vectorised one, compiled): agree; a later cell's `import torch.nn.functional as F` left
   real torch's softmax meeting our tensors: RecursionError (below). Guided backprop on a
