@@ -52,6 +52,13 @@ noise) into lr * sign, the float64 run is the check):
   DC-WGAN (the notebook's own loop: Adam/RMSprop, five critic steps, `p.data.clamp_`
   weight clipping, BatchNorm): agree (WGAN's first-layer bias gradients cancel between real
   and fake: float64 agrees to 1e-14).
+- rtqichen's torchdiffeq 0.2.5 (the solver library the uvadlc neural-ODE notebook imports;
+  its own imports swapped) fitting an ODEFunc MLP under RMSprop: odeint and
+  odeint_adjoint with dopri5, rk4, euler, midpoint, adaptive_heun, bosh3, fehlberg2,
+  implicit_adams agree in float64 to 1e-12 (adjoint's backward: autograd.grad inside a
+  Function's backward); dopri8 agrees to its rtol (1e-7): its first error estimate is
+  rounding noise (1.7e-17 in torch, 1.1e-17 here), so the step-size controller picks other
+  steps in each library, as it would between two torch builds.
 
 Fixed here: PyTorch's own functions given a tracecomp tensor recursed until RecursionError
 (now a TypeError naming torch's function and ours); a graph break in a compiled step that
