@@ -27,6 +27,14 @@ __version__ = "0.28.0+tracecomp"
 _SUBMODULES = ("transforms", "datasets", "models", "ops", "utils", "io")
 
 
+def _is_tracing():
+    """torchvision's check for torch.jit's tracer (detection code then takes an ONNX-friendly
+    path). tracecomp has no TorchScript tracer: jit.trace compiles, so this is False, as
+    tracecomp.jit.is_tracing() is."""
+    from ..jit import is_tracing
+    return is_tracing()
+
+
 def __getattr__(name):
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")

@@ -7,11 +7,17 @@ models are built from, over tracecomp.nn, with torchvision's names and state_dic
     Permute                a module that permutes dimensions
     StochasticDepth, stochastic_depth
                            drop whole residual branches per row (or batch) in training
+    FrozenBatchNorm2d      BatchNorm2d with fixed statistics (detection backbones)
+    box_area, box_iou, generalized_box_iou, box_convert
+                           the box utilities DETR-style set losses use (ops/boxes.py)
 
-The detection ops (nms, roi_align, box utilities) are not provided.
+The other detection ops (nms, roi_align, ...) are not provided.
 """
-from .misc import MLP, Conv2dNormActivation, Permute, SqueezeExcitation
+from . import boxes, misc  # noqa: F401  (torchvision.ops.boxes / .misc are imported by name)
+from .boxes import box_area, box_convert, box_iou, generalized_box_iou
+from .misc import MLP, Conv2dNormActivation, FrozenBatchNorm2d, Permute, SqueezeExcitation
 from .stochastic_depth import StochasticDepth, stochastic_depth
 
 __all__ = ["Conv2dNormActivation", "SqueezeExcitation", "MLP", "Permute", "StochasticDepth",
-           "stochastic_depth"]
+           "stochastic_depth", "FrozenBatchNorm2d", "box_area", "box_iou", "generalized_box_iou",
+           "box_convert"]

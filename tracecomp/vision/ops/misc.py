@@ -1,13 +1,19 @@
 """The building blocks of torchvision.ops.misc that the classification models use:
 Conv2dNormActivation (MobileNet, EfficientNet), SqueezeExcitation (EfficientNet), MLP
-(the Vision Transformer's MLP block) and Permute, over tracecomp.nn.
+(the Vision Transformer's MLP block) and Permute, over tracecomp.nn; FrozenBatchNorm2d
+(detection backbones, DETR) and the name `interpolate`, which older detection code calls
+through torchvision.ops.misc.
 
 Conv2dNormActivation and MLP are Sequentials, not Modules with named children, because
 torchvision's state_dict keys index into them (features.1.0.block.0.0.weight, mlp.0.weight).
 """
-from ... import nn, permute
+from ... import nn, ones, permute, zeros
 
-__all__ = ["Conv2dNormActivation", "SqueezeExcitation", "MLP", "Permute"]
+__all__ = ["Conv2dNormActivation", "SqueezeExcitation", "MLP", "Permute", "FrozenBatchNorm2d",
+           "interpolate"]
+
+# torchvision keeps this alias for code written when F.interpolate could not take empty batches
+interpolate = nn.functional.interpolate
 
 
 class Conv2dNormActivation(nn.Sequential):
@@ -95,3 +101,33 @@ class Permute(nn.Module):
 
     def forward(self, x):
         return permute(x, self.dims)
+
+
+class FrozenBatchNorm2d(nn.Module):
+    """BatchNorm2d with its statistics and affine parameters fixed as buffers (nothing to
+    train, no batch statistics), as torchvision.ops.FrozenBatchNorm2d: y = x * scale + shift
+    with scale = weight / sqrt(running_var + eps). A BatchNorm2d's state_dict loads into it
+    (its num_batches_tracked is dropped)."""
+
+    def __init__(self, num_features, eps=1e-5):
+        super().__init__()
+        self.eps = eps
+        self.register_buffer("weight", ones(num_features))
+        self.register_buffer("bias", zeros(num_features))
+        self.register_buffer("running_mean", zeros(num_features))
+        self.register_buffer("running_var", ones(num_features))
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        state_dict.pop(prefix + "num_batches_tracked", None)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+
+    def forward(self, x):
+        scale = self.weight.reshape(1, -1, 1, 1) * (self.running_var.reshape(1, -1, 1, 1)
+                                                    + self.eps).rsqrt()
+        shift = self.bias.reshape(1, -1, 1, 1) - self.running_mean.reshape(1, -1, 1, 1) * scale
+        return x * scale + shift
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.weight.shape[0]}, eps={self.eps})"
