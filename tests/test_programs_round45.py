@@ -32,6 +32,28 @@ biases), which Adam turns from float32 rounding noise into lr * sign in torch's 
   tracecomp.vision.ops.boxes (box_area; generalized_box_iou, box_iou, box_convert go
   with it), tracecomp.vision._is_tracing and ops.misc's FrozenBatchNorm2d / interpolate
   were missing; they are added and DETR agrees through them.
+- lucidrains/denoising-diffusion-pytorch (einops stand-in with pack/unpack; tqdm, ema_pytorch,
+  accelerate stubbed; torch.randint/randn_like fixed per shape): GaussianDiffusion over Unet
+  with pred_v, pred_noise (self-conditioning, offset noise) and pred_x0 (full attention),
+  GaussianDiffusion1D over Unet1D, ElucidatedDiffusion over a learned-sinusoidal Unet, and
+  KarrasUnet with class labels (magnitude-preserving weights renormalized in place under
+  no_grad in forward, dropout=0): agree; DDIM and DDPM sampling loops, eager and with the
+  Unet compiled, give torch's samples to 1e-6.
+- eriklindernoren/PyTorch-GAN, the scripts run as written (argparse, Variable, legacy
+  FloatTensor(n, 1).fill_, numpy-drawn z; MNIST, save_image and torchvision stubbed, the
+  DataLoader unshuffled, dropout p=0, initial weights copied from torch's run): gan, wgan
+  (weight clipping), wgan_gp and wgan_div (autograd.grad create_graph penalties), ebgan
+  (pull-away term), aae, lsgan, relativistic_gan, infogan (itertools.chain optimizer), cgan,
+  dcgan, acgan, sgan: agree eager and with their models compiled, except that compiled
+  wgan_gp/wgan_div stop with tracecomp's clear error on double backward through a compiled
+  call (torch.compile has no double backward either). began and softmax_gan fail under
+  today's torch itself (0-dim indexing, an in-place edit of a saved tensor); dragan and
+  bgan reference an undefined mnist_loader; cluster_gan names torch.cuda.FloatTensor.
+- lucidrains/byol-pytorch (tracecomp.vision.transforms for its default augmentation, which
+  it builds even when augment_fn is given; deterministic augment functions): BYOL with the
+  momentum target encoder (deepcopy, EMA update, forward hook on the hidden layer, lazily
+  built projector, simplicial embeddings) and SimSiam mode: agree (float64 runs to 1e-13;
+  float32 runs drift at 1e-5 by step 3 in torch's own float32 as well).
 """
 from collections import OrderedDict
 
