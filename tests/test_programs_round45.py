@@ -15,7 +15,8 @@ biases), which Adam turns from float32 rounding noise into lr * sign in torch's 
 - lucidrains/perceiver-pytorch (einops not installed: a stand-in rearrange/repeat/Reduce):
   Perceiver (fourier features, weight tying, self_per_cross_attn=2), with a pixel mask and
   inverted (slot) cross attention, PerceiverIO with queries and decoder_ff, PerceiverLM
-  with a padding mask: agree.
+  with a padding mask, the gated (GRU residual) and mixed-latents (token-mixing Conv1d)
+  variants: agree.
 - facebookresearch/mae models_mae.py (timm's PatchEmbed/Block stood in for; np.float and
   torch._six fixed for today's numpy/torch in both) with util/misc's
   NativeScalerWithGradNormCount (CPU GradScaler, clip_grad_norm_ / get_grad_norm_),
