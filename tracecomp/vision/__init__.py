@@ -11,7 +11,9 @@ tensors, which tracecomp's ops do not take.
                  densenet with torchvision's module names, so a torchvision state_dict
                  loads into them
     ops          the torchvision.ops layers those models use (Conv2dNormActivation,
-                 SqueezeExcitation, MLP, StochasticDepth)
+                 SqueezeExcitation, MLP, StochasticDepth), FrozenBatchNorm2d and the box
+                 utilities (box_area, box_iou, generalized_box_iou, box_convert) that
+                 DETR-style detection code takes with models._utils.IntermediateLayerGetter
     utils        make_grid, save_image
     io           read_image / decode_image, encode_png / encode_jpeg, read_file, ... (Pillow)
 
