@@ -14,9 +14,10 @@ $(VENV)/installed: pyproject.toml setup.py
 demo: $(VENV)/installed
 	$(PY) examples/train_digits.py
 
-# every test, the slow ones too (a bare `pytest` leaves those out: pyproject.toml)
+# every test, the slow ones too (a bare `pytest` leaves those out: pyproject.toml); the 30
+# slowest are listed at the end, to keep the suite within CI's ~15 minutes
 test: $(VENV)/installed
-	$(PY) -m pytest tests -m "slow or not slow"
+	$(PY) -m pytest tests -m "slow or not slow" --durations=30
 
 # every workload, contestant and round (a few minutes; torch.compile alone takes ~20 s a model)
 bench: $(VENV)/installed
