@@ -403,6 +403,30 @@ def test_a_clock_reached_by_any_name_is_refused(read, name):
     _refused(lambda wrap: _clock(wrap, read), rf"read the clock \({name}\(\)\)")
 
 
+@pytest.mark.filterwarnings("ignore:tracecomp.compile")
+@pytest.mark.parametrize("read, name", [
+    (lambda: time.localtime().tm_sec, "time.localtime"),
+    (lambda: time.gmtime().tm_sec, "time.gmtime"),
+    (lambda: len(time.ctime()), "time.ctime"),
+    (lambda: len(time.asctime()), "time.asctime"),
+    (lambda: int(time.strftime("%S")), "time.strftime"),
+    (lambda: datetime.utcnow().second, "datetime.utcnow")],
+    ids=["localtime", "gmtime", "ctime", "asctime", "strftime", "utcnow"])
+def test_a_calendar_function_reading_the_clock_is_refused(read, name):
+    """time.localtime() and the other calendar functions given no time read the clock:
+    they compiled, holding the trace's second (or date) every call."""
+    _refused(lambda wrap: _clock(wrap, read), rf"read the clock \({name}\(\)\)")
+
+
+def test_a_calendar_function_given_its_time_is_not_refused():
+    """Given the time (`time.localtime(t)`, `time.strftime(fmt, t)`), they read no clock:
+    compiled as constants, as any pure function of constants."""
+    f = tc.compile(lambda x: x + time.localtime(0).tm_year + int(
+        time.strftime("%Y", time.gmtime(0))), fullgraph=True)
+    expected = X + time.localtime(0).tm_year + 1970
+    np.testing.assert_array_equal(f(tc.tensor(X)).numpy(), expected.astype(np.float32))
+
+
 def test_a_clock_read_outside_compiled_code_is_not_refused():
     """The hook sees the user's calls inside the trace only: a clock read before the call,
     and tracecomp's own timings, are not the code's."""

@@ -1,5 +1,7 @@
 """The clock read inside compiled code (`time.time()`, `time.perf_counter()`, monotonic,
-process_time, thread_time and their _ns forms, `datetime.now()`, utcnow, `date.today()`),
+process_time, thread_time and their _ns forms, `datetime.now()`, utcnow, `date.today()`;
+and the calendar functions that read it when given no time: `time.localtime()`, gmtime(),
+ctime(), asctime(), `time.strftime(fmt)`),
 however the code reaches it (`time.perf_counter()`, `import time as t`, `from time import
 perf_counter`, an alias in a global or a closure `clock = time.monotonic`, `from datetime
 import datetime`): refused, as torch.compile graph-breaks there. A trace runs the code
@@ -15,6 +17,7 @@ through the module only (`time.perf_counter()`, `t.perf_counter()`), not a name 
 before the trace (`from time import perf_counter`) nor datetime's.
 """
 import datetime
+import dis
 import sys
 import threading
 import time
@@ -30,7 +33,24 @@ _CLOCKS = {
     "now": (datetime.datetime,), "utcnow": (datetime.datetime,),
     "today": (datetime.datetime, datetime.date),
 }
+# the time module's calendar functions: they read the clock only when given fewer
+# arguments than this (`time.localtime()`, not `time.localtime(t)`; `time.strftime(fmt)`,
+# not `time.strftime(fmt, t)`)
+_WITHOUT_TIME = {"localtime": 1, "gmtime": 1, "ctime": 1, "asctime": 1, "strftime": 2}
+_CLOCKS.update(dict.fromkeys(_WITHOUT_TIME, (time,)))
 _TIME_CLOCKS = tuple(name for name, owners in _CLOCKS.items() if owners == (time,))
+_CALL = dis.opmap.get("CALL")
+
+
+def _reads_clock(name, frame):
+    """Whether the call of `name` that `frame` makes now reads the clock: a calendar
+    function's does when its CALL passes fewer arguments than the time (any other call
+    of it, `f(*args)`, counts as one that does)."""
+    least = _WITHOUT_TIME.get(name)
+    if least is None:
+        return True
+    code, at = frame.f_code.co_code, frame.f_lasti
+    return not (code[at] == _CALL and code[at + 1] >= least)
 
 
 class ClockWatch:
@@ -64,7 +84,8 @@ class ClockWatch:
             owners = _CLOCKS.get(name)
             if owners is not None:
                 owner = getattr(arg, "__self__", None)
-                if any(owner is o for o in owners) and is_users(frame.f_code):
+                if any(owner is o for o in owners) and is_users(frame.f_code) and \
+                        _reads_clock(name, frame):
                     self.read.append(f"{owner.__name__}.{name}")
 
     def _wrap_time_module(self):
@@ -72,10 +93,11 @@ class ClockWatch:
         thread = threading.get_ident()
 
         def watched(name, clock):
-            def read():
-                if threading.get_ident() == thread and is_users(sys._getframe(1).f_code):
+            def read(*args):
+                if threading.get_ident() == thread and is_users(sys._getframe(1).f_code) \
+                        and len(args) < _WITHOUT_TIME.get(name, 1):
                     self.read.append(f"time.{name}")
-                return clock()
+                return clock(*args)
             return read
 
         for name, clock in self.clocks.items():
