@@ -515,3 +515,74 @@ def _array_attribute(wrap):
 @pytest.mark.parametrize("make", [_array_in_closure, _array_attribute])
 def test_a_small_numpy_array_the_code_reads_is_guarded_by_its_numbers(make):
     _agrees(make)
+
+
+TABLE = np.arange(1000, dtype=np.float64)
+
+
+def _large_array_global(wrap):
+    """A lookup table of more than frozen_values.MAX_ITEMS numbers, read as a number: it was
+    not guarded, so its first value held every call."""
+    TABLE[:] = np.arange(1000)
+    f = wrap(lambda x: x + float(TABLE[3]))
+
+    def call(i):
+        TABLE[3] = 100.0 * i
+        return f(tc.tensor(X))
+    return call, TABLE.copy
+
+
+def _large_array_in_closure(wrap):
+    table = np.zeros(200, dtype=np.float32)
+    f = wrap(lambda x: x * table[150])
+
+    def call(i):
+        table[150] = i + 2
+        return f(tc.tensor(X))
+    return call, table.copy
+
+
+class _Tabled(tc.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.table = np.ones((10, 10), dtype=np.float32)
+
+    def forward(self, x):
+        return x * float(self.table[7, 7])
+
+
+def _large_array_attribute(wrap):
+    model = _Tabled()
+    f = wrap(model)
+
+    def call(i):
+        model.table[7, 7] = i + 3.0
+        return f(tc.tensor(X))
+    return call, model.table.copy
+
+
+@pytest.mark.parametrize("make", [_large_array_global, _large_array_in_closure,
+                                  _large_array_attribute])
+def test_a_numpy_array_over_max_items_the_code_reads_is_guarded_by_its_numbers(make):
+    _agrees(make)
+
+
+HUGE = np.zeros(1 << 21)    # 16 MB: over frozen_values.ARRAY_BYTES
+
+
+def _huge_array_global(wrap):
+    HUGE[:4] = 0
+    f = wrap(lambda x: x + float(HUGE[3]))
+
+    def call(i):
+        HUGE[3] = i + 1.0
+        return f(tc.tensor(X))
+    return call, (lambda: HUGE[:4].copy())
+
+
+@pytest.mark.filterwarnings("ignore:tracecomp.compile")
+def test_a_numpy_array_too_large_to_compare_is_refused():
+    """Over ARRAY_BYTES a guard would cost more than most calls: refused (a graph break,
+    so each call runs eagerly and agrees)."""
+    _refused(_huge_array_global, r"reads the numpy array HUGE \(16777216 bytes")
+    _agrees(_huge_array_global)

@@ -66,7 +66,18 @@ from ..nn.module import Module
 from ..optim.scheduler_base import LRScheduler
 from . import environ_reads
 from .code_names import filled, named_values, read_names, traced_functions
-from .frozen_values import ABSENT, GUARDED, MISSING, OTHER, FedSlot, Whole, container, frozen, pair
+from .frozen_values import (
+    ABSENT,
+    GUARDED,
+    MISSING,
+    OTHER,
+    FedSlot,
+    Whole,
+    container,
+    frozen,
+    pair,
+    refuse_large_array,
+)
 from .object_stores import slot_names, slot_values
 from .signature import numpy_scalar
 from .state import inside, own_table
@@ -89,6 +100,7 @@ def _watching(self, name):
             pass
         elif name in _instance_dict(self):
             if watch.from_outside(self, name, value):
+                refuse_large_array(value, f"{type(self).__name__}.{name}")
                 held = frozen(value)
                 if held is not None:
                     watch.reads[key] = (self, name, held)
@@ -219,6 +231,8 @@ class ReadWatch:
                     same.append((_bound, holder, n, value))
                 if id(value) in stored and n not in read:
                     continue
+                if n in read:
+                    refuse_large_array(value, n)
                 held = frozen(value)
                 if held is not None and (id(holder), n) not in seen:
                     seen.add((id(holder), n))
