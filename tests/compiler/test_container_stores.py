@@ -79,6 +79,43 @@ def _cached_tensor():
     return cache, f
 
 
+def _popped_key():
+    """`d.pop(k)` on a closure dict: the trace's pop happened once, later calls popped
+    nothing (it only warned)."""
+    queue = {f"k{j}": j for j in range(6)}
+
+    def f(x):
+        return x + queue.pop(next(iter(queue)))
+    return queue, f
+
+
+def _deleted_key():
+    cache = {"old": 1, "keep": 2}
+
+    def f(x):
+        y = x * 2
+        if "old" in cache:
+            del cache["old"]
+        cache["last"] = y.detach()
+        return y
+    return cache, f
+
+
+class _Holder:
+    pass
+
+
+def _deleted_attribute():
+    holder = _Holder()
+    holder.a, holder.b = 1, 2
+
+    def f(x):
+        if hasattr(holder, "a"):
+            del holder.a
+        return x + holder.b
+    return holder.__dict__, f
+
+
 CASES = {
     "defaultdict": _counter(collections.defaultdict),
     "Counter": _counter(collections.Counter),
@@ -89,6 +126,9 @@ CASES = {
     "set": _set,
     "list subclass": _list_subclass,
     "defaultdict of a tensor": _cached_tensor,
+    "dict pop": _popped_key,
+    "dict del": _deleted_key,
+    "attribute del": _deleted_attribute,
 }
 
 
@@ -152,6 +192,14 @@ def _popping():
     return queue, f
 
 
+def _list_pop():
+    queue = [1, 2, 3, 4]
+
+    def f(x):
+        return x * queue.pop(0)
+    return queue, f
+
+
 def _moving():
     order = collections.OrderedDict(a=1, b=2)
 
@@ -161,7 +209,8 @@ def _moving():
     return order, f
 
 
-@pytest.mark.parametrize("make, what", [(_popping, "a deque"), (_moving, "an OrderedDict")])
+@pytest.mark.parametrize("make, what", [(_popping, "a deque"), (_moving, "an OrderedDict"),
+                                        (_list_pop, "a list")])
 def test_a_change_no_call_repeats_is_refused(make, what):
     """A pop from a deque, an OrderedDict's move_to_end: refused under fullgraph=True
     (the container as it was), run eagerly with fullgraph=False."""
@@ -176,6 +225,21 @@ def test_a_change_no_call_repeats_is_refused(make, what):
         for _ in range(3):
             np.testing.assert_allclose(compiled(tc.ones(2)).numpy(), eager_f(tc.ones(2)).numpy())
             assert _plain(state) == _plain(eager_state)
+
+
+def test_a_key_popped_again_each_call_runs_one_graph():
+    """A key the caller puts back between calls as it was is popped again by each compiled
+    call (the graph replays the pop; the guards hold the dict as it was before the
+    trace, so one compile does)."""
+    flags = {"reset": True}
+    compiled = tc.compile(lambda x: x * (2.0 if flags.pop("reset", False) else 1.0),
+                          fullgraph=True)
+    for i in range(4):
+        flags["reset"] = True
+        np.testing.assert_allclose(compiled(tc.ones(2)).numpy(), [2.0, 2.0])
+        assert flags == {}, f"call {i}"
+    np.testing.assert_allclose(compiled(tc.ones(2)).numpy(), [1.0, 1.0])
+    assert compiled.compiles == 2
 
 
 class _Counting(tc.nn.Module):

@@ -184,11 +184,17 @@ def _pops(x):
     return x + 1
 
 
-def test_a_change_no_call_repeats_is_a_warning():
-    with pytest.warns(UserWarning, match=r"_pops changes what it reaches outside itself "
-                                         r"while traced \(items removed or replaced in a "
-                                         r"list\).*not repeat"):
-        tc.compile(_pops)(tc.ones(2))
+def test_a_change_no_call_repeats_is_refused():
+    """A list's pop happened once, at the trace (only a warning said so): refused, as a
+    deque's is, so each call pops eagerly."""
+    with pytest.raises(tc.TraceError, match=r"changed a list .* removed items"):
+        tc.compile(_pops, fullgraph=True)(tc.ones(2))
+    QUEUE[:] = [1, 2, 3]
+    compiled = tc.compile(_pops)
+    with pytest.warns(UserWarning, match="graph break"):
+        compiled(tc.ones(2))
+    compiled(tc.ones(2))
+    assert QUEUE == [3]
 
 
 COUNTS = {"n": 0}

@@ -17,9 +17,10 @@ made, the arguments' own tensors (`cache[0] = x`) and the parameters and buffers
 inputs (`d["w"] = model.weight`: the parameter itself). A leaf the code makes
 (`nn.Parameter(y)`) is stored as a new leaf of its class each call, with the .grad the
 code's backward gave it, as eagerly. A deque's appends and appendlefts
-(its maxlen dropping the oldest) and a set's adds and discards likewise. A change to a
-deque, a set or an OrderedDict's order that no call can repeat (a pop, a rotate,
-move_to_end) is a TraceError, as a graph break runs such a call eagerly; tracecomp's own
+(its maxlen dropping the oldest), a set's adds and discards, and the keys and attributes
+removed (`cache.pop(k)`, `del d[k]`, `del obj.a`) likewise. A change to a list, a deque, a
+set or an OrderedDict's order that no call can repeat (a pop, a rotate, move_to_end) is a
+TraceError, as a graph break runs such a call eagerly; tracecomp's own
 tables (a module's registries, an optimizer's state: state.own_table) are not watched.
 
 The trace's arguments are copies of the call's (their tensors swapped for stand-ins), so a
@@ -52,7 +53,8 @@ class Kept:
     def __init__(self, holder, how, key=None):
         self.holder = holder    # the dict, list or object
         # "item" (holder[key] = value), "attr" (setattr), "append", "appendleft" (a
-        # deque's), "add" or "discard" (a set's; discard's value is the key)
+        # deque's), "add" or "discard" (a set's; discard's value is the key), "pop" (a
+        # dict's key removed) or "delattr" (an attribute removed)
         self.how = how
         self.key = key
         # what _output learns of the value stored:
@@ -136,8 +138,9 @@ class KeptWatch:
         """[(Kept, traced tensor or None)] of what the trace stored, each container put back:
         a traced tensor; a number .item() made (stored as its 0-d tensor, given as the
         number); a constant (a Python number, str, None or tuple of them: `log.append(1)`,
-        `stats["mode"] = "train"`), stored as it is (None for its tensor). Changes no call
-        can repeat (an item removed, a list reordered) are listed in self.unrepeated."""
+        `stats["mode"] = "train"`), stored as it is (None for its tensor); a key removed (None).
+        An object appended to a list that no call can append again (one the code makes) is
+        listed in self.unrepeated."""
         out, self.unrepeated = [], []
         for holder, before in self.before.values():
             after = _entries(holder)
@@ -148,25 +151,23 @@ class KeptWatch:
                     _put_back(holder, before)
             else:
                 how = "item" if base is dict else "attr"
-                stored = [(Kept(holder, how, k), v) for k, v in after.items()
-                          if before.get(k, _ABSENT) is not v and self.repeatable(v)]
-                if any(k not in after for k in before):
-                    self.unrepeated.append(f"a key removed from {_what(holder)}")
-                elif base is dict and type(holder) is not dict and \
+                # a key or attribute removed (`cache.pop(k)`, `del d[k]`, `del obj.a`):
+                # removed again after each call, as each eager call removes it
+                stored = [(Kept(holder, _REMOVE[how], k), None) for k in before
+                          if k not in after]
+                if not stored and base is dict and type(holder) is not dict and \
                         not all(map(is_, after, before)):
                     _refuse(holder, "reordered its keys (move_to_end?)")
-                for kept, _ in stored:
-                    table = holder if how == "item" else holder.__dict__
-                    if kept.key in before:
-                        table[kept.key] = before[kept.key]
-                    else:
-                        del table[kept.key]
+                stored += [(Kept(holder, how, k), v) for k, v in after.items()
+                           if before.get(k, _ABSENT) is not v and self.repeatable(v)]
+                if stored:      # those keys as before, in its order (the guards hold it so)
+                    _put_back(holder, _undone(before, after, {k.key for k, _ in stored}))
             place = self.in_argument.get(id(holder))
             for k, _ in stored:
                 if place is not None:
                     k.holder, k.place = None, place
             out += [pair for k, v in stored for pair in
-                    ([(k, None)] if k.how == "discard" else self._outputs(k, v))]
+                    ([(k, None)] if k.how in _REMOVALS else self._outputs(k, v))]
             self._refuse_nested(holder, before, after)
         return out
 
@@ -187,8 +188,8 @@ class KeptWatch:
         changed = [(k, v) for k, v in enumerate(after[:old]) if v is not before[k]]
         stored = [(Kept(holder, "item", k), v) for k, v in changed if self.repeatable(v)]
         if len(after) < old or len(stored) < len(changed):
-            self.unrepeated.append(f"items removed or replaced in {_what(holder)}")
-            return stored
+            _refuse(holder, "removed items (a pop, a del, a clear) or replaced one with "
+                            "an object each call makes anew")
         if not all(map(self.repeatable, after[old:])):
             self.unrepeated.append(f"an object appended to {_what(holder)}")
         return stored + [(Kept(holder, "append"), v) for v in after[old:]
@@ -318,6 +319,15 @@ def _put_back(holder, before):
             table[k] = v
 
 
+def _undone(before, after, keys):
+    """A dict's or object's entries (`after`) with those at `keys` as `before` held them,
+    in before's order: what the trace stored or removed there undone, the rest (an object
+    no call stores again, which stays as the trace left it) kept."""
+    out = {k: before[k] if k in keys else after[k] for k in before if k in keys or k in after}
+    out.update((k, v) for k, v in after.items() if k not in before and k not in keys)
+    return out
+
+
 def _entries(x):
     """A copy of what container x holds (a list's or a deque's items, a set's, a dict's or
     a plain object's entries; a subclass's of any: a defaultdict, a Counter, an
@@ -365,6 +375,7 @@ def places(fn, args, modules, kwargs=None):
 
 
 _ABSENT = object()
+_REMOVE = {"item": "pop", "attr": "delattr"}    # how a removed key or attribute is replayed
 _STORES = {list: KeptWatch._list_stores, deque: KeptWatch._deque_stores,
            set: KeptWatch._set_stores}
 
@@ -412,8 +423,8 @@ def apply(kept, tensors, arguments, call_args):
     tensors, last = iter(tensors), None
     for k in kept:
         holder = k.holder if k.place is None else _argument_holder(k.place, call_args)
-        if k.how == "discard":
-            holder.discard(k.key)
+        if k.how in _REMOVALS:
+            _REMOVALS[k.how](holder, k.key)
             continue
         if k.how == "grad":     # the leaf stored just before: its gradient of this call
             last.grad = k.constant[0].clone() if k.constant else next(tensors)
@@ -435,6 +446,12 @@ def apply(kept, tensors, arguments, call_args):
             holder[k.key] = t
         else:
             setattr(holder, k.key, t)
+
+
+# a set's discard, a dict's pop, an attribute's del: each call removes the key the trace
+# did (gone already: the caller removed it between calls, as eagerly nothing to remove)
+_REMOVALS = {"discard": set.discard, "pop": lambda d, key: d.pop(key, None),
+             "delattr": lambda obj, key: vars(obj).pop(key, None)}
 
 
 def _leaf(cls, t):

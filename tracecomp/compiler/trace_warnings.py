@@ -1,6 +1,7 @@
 """What a trace saw the code do that the compiled calls will not repeat, warned once, at
-the compile: a change to a container it reaches that no call replays (a pop, a del:
-kept_values.py replays appends and stores), and globals or closure variables it assigns.
+the compile: an object the code makes appended to a list it reaches, which no call
+appends again (kept_values.py replays appends, stores and removed keys, and refuses other
+changes), and globals or closure variables it assigns.
 """
 import warnings
 
@@ -16,13 +17,13 @@ def function_name(fn):
 
 def unrepeated(fn, changes):
     """The traced code changed a container it reaches in a way the compiled calls do not
-    repeat (a pop, a del): say so once, at the compile."""
+    repeat (appended an object it made): say so once, at the compile."""
     if changes:
         warnings.warn(f"tracecomp.compile: {function_name(fn)} changes what it reaches outside "
                       f"itself while traced ({'; '.join(changes)}){user_line()}: compiled calls do "
-                      f"not repeat that, where each eager call does. Appending and setting "
-                      f"items or attributes are repeated; keep other changes outside the "
-                      f"compiled function", stacklevel=3)
+                      f"not repeat that, where each eager call does. Appending, setting and "
+                      f"removing items or attributes are repeated; keep other changes outside "
+                      f"the compiled function", stacklevel=3)
 
 
 def rebound(fn, names):
