@@ -116,6 +116,22 @@ def _deleted_attribute():
     return holder.__dict__, f
 
 
+def _histories():
+    """A defaultdict(list) of histories: its lists were not watched (neither one its
+    factory made while traced nor one there before), so each was appended to once per
+    trace; a .item() number stayed behind in a new one, unusable."""
+    hist = collections.defaultdict(list)
+    hist["steps"].append(0)
+
+    def f(x):
+        loss = (x * x).sum()
+        hist["loss"].append(loss.item())
+        hist["steps"].append(len(x))
+        hist["out"].append(loss * 2)
+        return loss
+    return hist, f
+
+
 CASES = {
     "defaultdict": _counter(collections.defaultdict),
     "Counter": _counter(collections.Counter),
@@ -129,6 +145,7 @@ CASES = {
     "dict pop": _popped_key,
     "dict del": _deleted_key,
     "attribute del": _deleted_attribute,
+    "defaultdict of lists": _histories,
 }
 
 
@@ -240,6 +257,23 @@ def test_a_key_popped_again_each_call_runs_one_graph():
         assert flags == {}, f"call {i}"
     np.testing.assert_allclose(compiled(tc.ones(2)).numpy(), [1.0, 1.0])
     assert compiled.compiles == 2
+
+
+def test_a_defaultdict_of_lists_appends_to_the_list_each_call_finds():
+    """Each call appends to the list the defaultdict holds then (one the caller put there,
+    or a new one its factory makes), and one compile does: the code only appends to what
+    it holds, so its values are not guarded."""
+    hist, f = _histories()
+    compiled = tc.compile(f, fullgraph=True)
+    for i in range(5):
+        if i == 2:
+            hist["loss"] = []
+        if i == 3:
+            hist.clear()
+        compiled(tc.ones(2) * i)
+    assert {k: [float(v) for v in h] for k, h in hist.items()} == \
+        {"loss": [18.0, 32.0], "steps": [2, 2], "out": [36.0, 64.0]}
+    assert compiled.compiles == 1
 
 
 class _Counting(tc.nn.Module):

@@ -145,17 +145,31 @@ def global_names(code, how="LOAD_GLOBAL"):
 def read_names(code):
     """The names `code` (and the code defined in it) loads, as a global, a closure variable
     or an attribute, for anything but appending to what it holds (`log.append(x)`,
-    `self.outs.append(y)` only store): a list the code appends to is read when its name is
-    in here too (`len(log)`, `log[-1]`, a loop over it), and its value then guarded."""
+    `self.outs.append(y)` only store; `hist[k].append(v)`, k a constant or a local, only
+    stores into the list the dict holds there): a list the code appends to is read when
+    its name is in here too (`len(log)`, `log[-1]`, a loop over it), and its value then
+    guarded."""
     found, ins = set(), list(dis.get_instructions(code))
-    for i, after in zip(ins, ins[1:] + [None]):
-        if i.opname in _LOADS and not (after is not None and after.argval == "append" and
-                                       after.opname in ("LOAD_METHOD", "LOAD_ATTR")):
+    for k, i in enumerate(ins):
+        if i.opname in _LOADS and not (_appends(ins[k + 1:k + 2]) or
+                                       _subscript(ins[k + 1:k + 3]) and _appends(ins[k + 3:k + 4])):
             found.add(i.argval)
     for inner in code.co_consts:
         if isinstance(inner, types.CodeType):
             found |= read_names(inner)
     return frozenset(found)
+
+
+def _appends(after):
+    """Whether the instructions `after` (one or none) load an `append` method."""
+    return bool(after) and after[0].argval == "append" and \
+        after[0].opname in ("LOAD_METHOD", "LOAD_ATTR")
+
+
+def _subscript(pair):
+    """Whether the two instructions `pair` take `[k]`, k a constant or a local."""
+    return len(pair) == 2 and pair[0].opname in ("LOAD_CONST", "LOAD_FAST") and \
+        pair[1].opname == "BINARY_SUBSCR"
 
 
 _LOADS = frozenset(("LOAD_GLOBAL", "LOAD_DEREF", "LOAD_CLASSDEREF", "LOAD_NAME", "LOAD_ATTR",

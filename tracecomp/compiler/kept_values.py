@@ -8,19 +8,21 @@ before and after the trace, at the containers the function and the forward hooks
 modules reach (state.starts: arguments, closure, globals, a bound method's object, and one
 attribute or element inside one, or two but for an argument's: a trainer's
 `self.opt.param_momentum`; a dict, a list or a plain object's attributes, and their
-subclasses: a defaultdict, a Counter, an OrderedDict; a deque; a set): a traced
-tensor set under a key (a dict item, an attribute, a list element) or appended to a list
-becomes an extra output of the graph (`Kept`), the container is put back as it was, and
-after each call `apply` stores that call's tensor (with its autograd history, as eagerly)
-the same way. So are constants (`log.append("step")`, `counts["n"] += 1`), numbers .item()
-made, the arguments' own tensors (`cache[0] = x`) and the parameters and buffers read as
-inputs (`d["w"] = model.weight`: the parameter itself). A leaf the code makes
-(`nn.Parameter(y)`) is stored as a new leaf of its class each call, with the .grad the
-code's backward gave it, as eagerly. A deque's appends and appendlefts
-(its maxlen dropping the oldest), a set's adds and discards, and the keys and attributes
-removed (`cache.pop(k)`, `del d[k]`, `del obj.a`) likewise. A change to a list, a deque, a
-set or an OrderedDict's order that no call can repeat (a pop, a rotate, move_to_end) is a
-TraceError, as a graph break runs such a call eagerly; tracecomp's own
+subclasses: a defaultdict, a Counter, an OrderedDict, and what one holds; a deque; a set):
+a traced tensor set under a key (a dict item, an attribute, a list element) or appended to
+a list becomes an extra output of the graph (`Kept`), the container is put back as it was,
+and after each call `apply` stores that call's tensor (with its autograd history, as
+eagerly) the same way. So are constants (`log.append("step")`, `counts["n"] += 1`),
+numbers .item() made, the arguments' own tensors (`cache[0] = x`) and the parameters and
+buffers read as inputs (`d["w"] = model.weight`: the parameter itself). A leaf the code
+makes (`nn.Parameter(y)`) is stored as a new leaf of its class each call, with the .grad
+the code's backward gave it, as eagerly. A list found as a dict's item (a defaultdict(list)
+of histories, `hist["loss"].append(loss.item())`) is the one each call finds at that key,
+one the factory made while traced made again where missing. A deque's appends and
+appendlefts (its maxlen dropping the oldest), a set's adds and discards, and the keys and
+attributes removed (`cache.pop(k)`, `del d[k]`, `del obj.a`) likewise. A change to a list,
+a deque, a set or an OrderedDict's order that no call can repeat (a pop, a rotate,
+move_to_end) is a TraceError, as a graph break runs such a call eagerly; tracecomp's own
 tables (a module's registries, an optimizer's state: state.own_table) are not watched.
 
 The trace's arguments are copies of the call's (their tensors swapped for stand-ins), so a
@@ -66,6 +68,9 @@ class Kept:
         # so each call stores a leaf of its own, as eagerly (a "grad" Kept after it, if
         # the code's backward gave it one, stores its .grad)
         self.leaf = None
+        # (key,): the container is holder[key] (the holder a dict: a defaultdict(list)'s
+        # list), looked up each call, a defaultdict making it where it is missing
+        self.within = ()
 
 
 class Undo:
@@ -100,6 +105,10 @@ class KeptWatch:
         # trace's arguments are copies (the tensors swapped for stand-ins), so a store
         # into one is replayed into the container each call passes there
         self.in_argument = {}
+        # id(container) -> (dict, key): a container found as a dict's item (a
+        # defaultdict(list) of histories, `hist["loss"].append(v)`), which each call finds
+        # there again (the caller may put a new list there: `hist["loss"] = []`)
+        self.in_dict = {}
         self.add(places)
 
     def add(self, places):
@@ -108,7 +117,7 @@ class KeptWatch:
         first seen: fn's before the trace, a function's it runs that no name leads to as
         that starts (ran_functions.py)."""
         for where, x in places:
-            inner = [(None, x)] + [((how, key), v) for how, _, key, v in inside(x)]
+            inner = [(None, x)] + [((how, key), v) for how, _, key, v in _inside(x)]
             if where[0] != "arg":   # the lists in a tuple held one level in (a forward
                 inner += [(step, e) for step, v in inner[1:]     # hook's `h.stats[0]`)
                           if type(v) is tuple and len(v) <= INSIDE_MAX for e in v]
@@ -118,14 +127,24 @@ class KeptWatch:
                 entries = _entries(value)
                 if entries is None:
                     continue
+                if where[0] != "arg" and step is not None:
+                    self._in_dict(x, step[1], value)
                 self.before.setdefault(id(value), (value, entries))
                 if where[0] == "arg":
                     self.in_argument.setdefault(id(value), (where[1], step))
                 elif step is not None:      # and one more level: a trainer's
-                    for _, _, key, v in inside(value):  # `self.opt.param_momentum[p] = m`
+                    for _, _, key, v in _inside(value):  # `self.opt.param_momentum[p] = m`
                         deeper = None if own_table(value, key, v) else _entries(v)
                         if deeper is not None:
+                            self._in_dict(value, key, v)
                             self.before.setdefault(id(v), (v, deeper))
+
+    def _in_dict(self, holder, key, value):
+        """Notes that the container value (not a plain object: its stores are guarded as
+        object_stores.py says), first seen now, is holder[key] of a dict holder."""
+        if id(value) not in self.before and container(type(holder)) is dict and \
+                container(type(value)) is not None and holder.get(key, _ABSENT) is value:
+            self.in_dict[id(value)] = (holder, key)
 
     def restore(self):
         """Every container as it was before the trace, whatever it stored (a trace that
@@ -160,15 +179,21 @@ class KeptWatch:
                     _refuse(holder, "reordered its keys (move_to_end?)")
                 stored += [(Kept(holder, how, k), v) for k, v in after.items()
                            if before.get(k, _ABSENT) is not v and self.repeatable(v)]
-                if stored:      # those keys as before, in its order (the guards hold it so)
-                    _put_back(holder, _undone(before, after, {k.key for k, _ in stored}))
+                made = self._made(holder, before, after)
+                undone = {k.key for k, _ in stored} | {k.within[0] for k, _ in made}
+                if undone:      # those keys as before, in its order (the guards hold it so)
+                    _put_back(holder, _undone(before, after, undone))
+                stored += made
             place = self.in_argument.get(id(holder))
+            found = self.in_dict.get(id(holder))
             for k, _ in stored:
+                if found is not None and not k.within:  # each call's list at hist["loss"]
+                    k.holder, k.within = found[0], found[1:]
                 if place is not None:
                     k.holder, k.place = None, place
             out += [pair for k, v in stored for pair in
                     ([(k, None)] if k.how in _REMOVALS else self._outputs(k, v))]
-            self._refuse_nested(holder, before, after)
+            self._refuse_nested(holder, before, after, {k.within for k, _ in stored})
         return out
 
     def rebound(self, places):
@@ -227,6 +252,22 @@ class KeptWatch:
         return [(Kept(holder, "discard", v), None) for v in removed] + \
             [(Kept(holder, "add"), v) for v in added]
 
+    def _made(self, holder, before, after):
+        """[(Kept, value)] of what the code put in the containers a defaultdict's factory
+        made while traced (`hist["loss"].append(v)`, "loss" new): each call appends to
+        the container at that key, made again where it is missing, as eagerly."""
+        factory = getattr(holder, "default_factory", None)
+        out = []
+        for key, v in after.items():
+            if key in before or type(v) is not factory or factory not in _STORES:
+                continue
+            stored = _STORES[factory](self, v, factory(), _entries(v))
+            self._refuse_nested(v, factory(), _entries(v))
+            for k, _ in stored:
+                k.holder, k.within = holder, (key,)
+            out += stored
+        return out
+
     def repeatable(self, v):
         return self._traced(v) or constant(v) or id(v) in self.own or id(v) in self.state
 
@@ -251,14 +292,15 @@ class KeptWatch:
                 grad.constant = () if isinstance(g._data, Node) else (g,)
         return out
 
-    def _refuse_nested(self, holder, before, after):
+    def _refuse_nested(self, holder, before, after, made=()):
         """A traced tensor stored inside something new (a tuple appended to a list): not
-        replayed, so refused."""
+        replayed, so refused. made: the (key,) of a defaultdict's containers its factory
+        made, whose items _made replays."""
         base = container(type(holder))
         new = after[len(before):] if base is list else \
             [v for v in after if v not in before] if base is set else \
             list(after) if base is deque else \
-            [v for k, v in after.items() if before.get(k) is not v]
+            [v for k, v in after.items() if before.get(k) is not v and (k,) not in made]
         for v in new:       # (a parameter stored itself is stored again as itself)
             if not self._traced(v) and id(v) not in self.state and \
                     _holds_traced(v, self.own):
@@ -270,6 +312,8 @@ class KeptWatch:
 
 
 def _holds_traced(x, own, depth=3):
+    if type(x) is TracedNumber:     # .item()'s, known only when the graph runs
+        return True
     if isinstance(x, Tensor):
         return isinstance(x._data, Node) and id(x) not in own
     if depth and type(x) in (tuple, list):
@@ -326,6 +370,15 @@ def _undone(before, after, keys):
     out = {k: before[k] if k in keys else after[k] for k in before if k in keys or k in after}
     out.update((k, v) for k, v in after.items() if k not in before and k not in keys)
     return out
+
+
+def _inside(x):
+    """state.inside, and a dict subclass's items (a defaultdict(list) of histories, a
+    Counter, an OrderedDict; not tracecomp's own tables)."""
+    if type(x) is dict or container(type(x)) is not dict or \
+            type(x).__module__.startswith("tracecomp") or len(x) > INSIDE_MAX:
+        return inside(x)
+    return [("item", x, k, v) for k, v in x.items()]
 
 
 def _entries(x):
@@ -408,7 +461,7 @@ def appended_only(kept, arguments):
     rather than storing the traced value for ever. arguments: the trace's positional then
     keyword arguments, where a container in an argument (`self.outs`) is found."""
     holders = {}
-    for k, _ in kept:
+    for k, _ in kept:       # (a list in a dict: the dict, as the code names that)
         holder = k.holder if k.place is None else _argument_holder(k.place, arguments)
         holders[id(holder)] = (holder, holders.get(id(holder), (None, True))[1]
                                and k.how in ("append", "appendleft", "add"))
@@ -423,6 +476,8 @@ def apply(kept, tensors, arguments, call_args):
     tensors, last = iter(tensors), None
     for k in kept:
         holder = k.holder if k.place is None else _argument_holder(k.place, call_args)
+        if k.within:
+            holder = holder[k.within[0]]
         if k.how in _REMOVALS:
             _REMOVALS[k.how](holder, k.key)
             continue
