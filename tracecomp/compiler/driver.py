@@ -65,16 +65,15 @@ from .outside_tensors import outside_reads
 from .pipeline import PassRecord, run_passes, simplify_pipeline
 from .placement import backend_for
 from .ran_functions import RanFunctions
+from .recompile_reasons import explain_miss, only_sizes_changed
 from .result_objects import refuse_traced_statics
 from .run_artifact import execute, execute_on
 from .scheduler_steps import Deferral, reach, step_after
 from .signature import (
     LastCall,
     alias_pattern,
-    explain_miss,
     flatten,
     label_text,
-    only_sizes_changed,
     param_names,
     readable_label,
     refuse_aliased_writes,

@@ -33,7 +33,7 @@ from ..debug_log import emit, log
 from ..nn.modules.rnn import RNNBase
 from ..nn.utils.rnn import PackedSequence
 from ..user_code import user_stacklevel
-from .signature import nearest_resized
+from .recompile_reasons import nearest_resized
 
 
 def _stateless(module, args):

@@ -6,7 +6,7 @@ changes), and globals or closure variables it assigns.
 import warnings
 
 from ..user_code import user_line
-from .signature import recompile_advice
+from .recompile_reasons import recompile_advice
 
 REASON_SHOWN = 400      # characters of a recompile's reason in its warning
 
