@@ -38,7 +38,9 @@ The cases here are those that gave a wrong number silently before their fix:
   - a numpy array argument whose numbers the code reads (`float(w[0])`), changed in
     place by the caller, was keyed by identity: a small one is keyed by its numbers
     (signature.static_value); one the code names (closure, global, module attribute) was
-    not guarded: a small one is, by its numbers (frozen_values.frozen);
+    not guarded: a small one is, by its numbers (frozen_values.frozen); one of more than
+    64 items was keyed by identity or not guarded: it is keyed by its bytes up to
+    signature.ARRAY_BYTES, and one the code reads beyond that is refused;
   - containers that grow or are long: test_python_state_containers.py.
 """
 import datetime as _datetime_module
@@ -483,6 +485,20 @@ def test_a_small_numpy_array_argument_is_keyed_by_its_numbers(caplog, monkeypatc
     assert "argument w: array([1.0, 2.0]) -> array([3.0, 2.0])" in caplog.text
 
 
+def _large_array_argument(wrap):
+    table = np.ones(500, dtype=np.float32)
+    f = wrap(lambda x, t: x * float(t[100]))
+
+    def call(i):
+        table[100] = i + 2      # in place: the same array object each call
+        return f(tc.tensor(X), table)
+    return call, table.copy
+
+
+def test_a_numpy_array_argument_over_max_items_is_keyed_by_its_numbers():
+    _agrees(_large_array_argument)
+
+
 def _array_in_closure(wrap):
     weights = np.ones(2, dtype=np.float32)
     f = wrap(lambda x: x * float(weights[1]))
@@ -567,7 +583,7 @@ def test_a_numpy_array_over_max_items_the_code_reads_is_guarded_by_its_numbers(m
     _agrees(make)
 
 
-HUGE = np.zeros(1 << 21)    # 16 MB: over frozen_values.ARRAY_BYTES
+HUGE = np.zeros(1 << 21)    # 16 MB: over signature.ARRAY_BYTES
 
 
 def _huge_array_global(wrap):

@@ -11,17 +11,12 @@ import numpy as np
 
 from ..errors import TraceError
 from ..tracing.number import TracedNumber
-from .signature import numpy_scalar, small_array_key
+from .signature import ARRAY_BYTES, array_key, numpy_scalar
 
 _SCALARS = frozenset((int, float, bool, str, type(None)))
 GUARDED = _SCALARS | {tuple, list, dict, set, frozenset, np.ndarray}
 SEQUENCES = (tuple, list, set, frozenset)      # held item by item, in iteration order
 MAX_ITEMS = 64
-# a numpy array of more than signature.SMALL_ARRAY items that the code names (a lookup
-# table read as `float(TABLE[i])`) is compared by its bytes too, up to this many: a copy
-# and a compare each call, ~3 us for 10 000 float64s, ~0.6 ms for a million; a larger one
-# the code reads is refused (large_array), as comparing it would cost more than most calls
-ARRAY_BYTES = 1 << 23
 # the containers held by what they hold whatever their class (a defaultdict, a Counter, an
 # OrderedDict, a user's dict or list subclass, a deque): the code changes them in place
 # as it does a dict or a list, so a guard compares their items (and their class)
@@ -34,12 +29,12 @@ def frozen(value):
     list, set (in iteration order: a loop over it runs in that order) or dict (its (key,
     value) pairs) of at most MAX_ITEMS values, (type, Whole) for a larger one or one of
     nothing but values not guarded themselves (Whole: its length and items),
-    (ndarray, (dtype, shape, bytes)) for a numpy array of at most ARRAY_BYTES (signature.
-    small_array_key for a small one), or None where it is not guarded (a tensor, an object:
-    outside_tensors.py watches a tensor; a larger array). A subclass of dict, list or set,
-    or a deque, is held as its base kind is, under its own class. A small container's items
-    that are not guarded themselves (a tensor beside the numbers of a config dict) stand as
-    OTHER."""
+    (ndarray, signature.array_key) for a numpy array of at most ARRAY_BYTES (a lookup table
+    the code reads as `float(TABLE[i])`), or None where it is not guarded (a tensor, an
+    object: outside_tensors.py watches a tensor; a larger array: refuse_large_array). A
+    subclass of dict, list or set, or a deque, is held as its base kind is, under its own
+    class. A small container's items that are not guarded themselves (a tensor beside the
+    numbers of a config dict) stand as OTHER."""
     kind = type(value)
     if value is MISSING:       # not set on the object: its class's value is read
         return ABSENT
@@ -48,9 +43,7 @@ def frozen(value):
     if kind is TracedNumber:    # a number fed as an input (outside_numbers.py)
         return fed_slot(value.__class__)
     if kind is np.ndarray:      # a numpy array, by its numbers (`float(mask[0])`)
-        key = small_array_key(value)
-        if key is None and value.nbytes <= ARRAY_BYTES and not value.dtype.hasobject:
-            key = (value.dtype.str, value.shape, value.tobytes())
+        key = array_key(value)
         return None if key is None else (kind, key)
     if kind is dict or kind in SEQUENCES or isinstance(value, BASES):
         mapping = isinstance(value, dict)

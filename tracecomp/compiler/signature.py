@@ -372,10 +372,10 @@ def _arg_check(a):
 
 def static_value(v):
     """Static leaves go into the signature by value when hashable, else by identity; a
-    numpy array of at most SMALL_ARRAY items by its contents (the code reads its numbers
-    as constants, `float(mask[0])`: keyed by identity, the caller's update in place ran
-    the graph holding the old numbers)."""
-    if type(v) is ndarray and (key := small_array_key(v)) is not None:
+    numpy array by its contents (array_key: the code reads its numbers as constants,
+    `float(mask[0])`: keyed by identity, the caller's update in place ran the graph
+    holding the old numbers)."""
+    if type(v) is ndarray and (key := array_key(v)) is not None:
         return ("array", *key)
     try:
         hash(v)
@@ -386,14 +386,19 @@ def static_value(v):
 
 CONSTANTS = (int, float, bool, str, bytes, type(None))
 SMALL_ARRAY = 64
+# and one of numbers (a lookup table) of up to this many bytes: a copy and a compare each
+# call, ~5 us for 10 000 float64s, ~0.6 ms for a million
+ARRAY_BYTES = 1 << 23
 
 
-def small_array_key(a):
-    """(dtype, shape, bytes) of a numpy array of at most SMALL_ARRAY items: how a call's
-    signature and a guard (frozen_values.frozen) key one whose numbers the code reads as
-    constants; None for a larger one (comparing it every call would cost more than the
-    call)."""
-    return (a.dtype.str, a.shape, a.tobytes()) if a.size <= SMALL_ARRAY else None
+def array_key(a):
+    """(dtype, shape, bytes) of a numpy array of at most SMALL_ARRAY items or ARRAY_BYTES
+    of numbers: how a call's signature and a guard (frozen_values.frozen) key one whose
+    numbers the code reads as constants; None for a larger one (comparing it every call
+    would cost more than most calls: frozen_values.refuse_large_array)."""
+    if a.size <= SMALL_ARRAY or a.nbytes <= ARRAY_BYTES and not a.dtype.hasobject:
+        return a.dtype.str, a.shape, a.tobytes()
+    return None
 
 
 def constant(v):
