@@ -437,3 +437,36 @@ def test_what_a_submodules_helper_stores_is_stored_every_call_as_eagerly():
         x = tc.tensor([1.0, 2.0, 2.0])
         results.append(([float(run(x)) for _ in range(3)], list(SUB_CALLS), dict(SUB_SEEN)))
     assert results[1] == results[0] == ([13.0, 16.0, 19.0], [3], {1: 1.0, 2: 2.0, 3: 3.0})
+
+
+RECORDS, CONFIG, FRESH = [], {}, None
+
+
+def _records(x):
+    global FRESH
+    RECORDS.append({"step": 1, "tags": ["a"]})
+    CONFIG["sizes"] = [1, 2]
+    FRESH = []
+    FRESH.append(3)
+    return x + 1
+
+
+def test_a_list_or_dict_of_constants_the_code_makes_is_stored_anew_every_call():
+    """`log.append({"step": 1})`, `cfg["sizes"] = [1, 2]`, `global h; h = []`: each call
+    stores a new copy, as each eager call makes its own (appended once, at the trace, with
+    a warning; the global kept its old value), and changing one later changes no other."""
+    global FRESH
+    for fn in (_records, tc.compile(_records)):
+        RECORDS.clear()
+        CONFIG.clear()
+        FRESH = None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            for i in range(4):
+                fn(tc.ones(2))
+                if i == 1:
+                    RECORDS[0]["tags"].append("b")
+                    CONFIG["sizes"].append(9)
+        assert RECORDS == [{"step": 1, "tags": ["a", "b"]}] + [{"step": 1, "tags": ["a"]}] * 3
+        assert len({id(r) for r in RECORDS}) == 4
+        assert CONFIG == {"sizes": [1, 2]} and FRESH == [3]

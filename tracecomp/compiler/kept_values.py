@@ -34,6 +34,7 @@ object the code reaches, or to a value no call can store again (object_stores.py
 """
 import builtins
 from collections import deque
+from copy import deepcopy
 from operator import is_
 from types import FunctionType, MethodType, ModuleType
 
@@ -71,6 +72,7 @@ class Kept:
         # (key,): the container is holder[key] (the holder a dict: a defaultdict(list)'s
         # list), looked up each call, a defaultdict making it where it is missing
         self.within = ()
+        self.copied = False     # the constant is a list, dict or set: stored as a copy
 
 
 class Undo:
@@ -269,7 +271,8 @@ class KeptWatch:
         return out
 
     def repeatable(self, v):
-        return self._traced(v) or constant(v) or id(v) in self.own or id(v) in self.state
+        return self._traced(v) or constant(v) or id(v) in self.own or \
+            id(v) in self.state or id(v) not in self.before and _plain_data(v)
 
     def _traced(self, v):
         if type(v) is TracedNumber:     # .item()'s, or a fed number's (number_args.py,
@@ -284,6 +287,9 @@ class KeptWatch:
             kept.constant = (v,)
             return [(kept, None)]
         out = [_output(kept, v, self.own)]
+        # a list, dict or set of constants the code made (`log.append({"step": 1})`): each
+        # call stores a copy of its own, as each eager call makes its own
+        kept.copied = bool(kept.constant) and not constant(v)
         if isinstance(v, Tensor) and v._requires_grad and v._node is None:
             kept.leaf = type(v)
             grad, g = Kept(None, "grad"), v.grad
@@ -309,6 +315,16 @@ class KeptWatch:
                     "computed outside itself: its Python runs once, when traced, so later "
                     "calls would not store theirs. Store each tensor itself (d[k] = t, "
                     "lst.append(t)), or return them and store them after the call.")
+
+
+def _plain_data(v, depth=3):
+    """Whether v is a list, tuple, dict or set of constants (and of such containers, a few
+    levels, a few items each): data a copy of stores again."""
+    kind = type(v)
+    if kind not in (list, tuple, dict, set) or not depth or len(v) > INSIDE_MAX:
+        return constant(v)
+    items = [*v.keys(), *v.values()] if kind is dict else v
+    return all(constant(x) or _plain_data(x, depth - 1) for x in items)
 
 
 def _holds_traced(x, own, depth=3):
@@ -485,7 +501,7 @@ def apply(kept, tensors, arguments, call_args):
             last.grad = k.constant[0].clone() if k.constant else next(tensors)
             continue
         if k.constant:
-            t = k.constant[0]
+            t = deepcopy(k.constant[0]) if k.copied else k.constant[0]
         elif k.argument is not None:
             t = arguments[k.argument]
         else:

@@ -174,5 +174,8 @@ def _show(v):
         return "unset"
     if type(v) is TracedNumber:     # type(): its __class__ answers as its value's
         return "a number of this call"      # repr would read its value
+    if type(v) in (list, tuple, set, dict) and any(
+            type(x) is TracedNumber for x in (v.values() if type(v) is dict else v)):
+        return f"a {type(v).__name__} holding a number of this call"
     text = repr(v)
     return text if len(text) <= 40 else f"a {type(v).__name__}"
