@@ -132,6 +132,19 @@ def _histories():
     return hist, f
 
 
+def _reset_history():
+    """`hist[k] = [...]` then appends: a list the code made, stored anew each call (as
+    one the factory made it was appended to as well, doubling the items)."""
+    hist = collections.defaultdict(list)
+
+    def f(x):
+        hist["last"] = [1]
+        hist["last"].append(2)
+        hist["empty"]     # noqa: B018 - a read makes the key, as eagerly, once
+        return x + 1
+    return hist, f
+
+
 CASES = {
     "defaultdict": _counter(collections.defaultdict),
     "Counter": _counter(collections.Counter),
@@ -146,6 +159,7 @@ CASES = {
     "dict del": _deleted_key,
     "attribute del": _deleted_attribute,
     "defaultdict of lists": _histories,
+    "defaultdict key reset": _reset_history,
 }
 
 

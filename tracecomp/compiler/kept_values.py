@@ -33,7 +33,7 @@ TraceError (state.refuse_kept_traced), and so is an attribute stored on any othe
 object the code reaches, or to a value no call can store again (object_stores.py).
 """
 import builtins
-from collections import deque
+from collections import defaultdict, deque
 from copy import deepcopy
 from operator import is_
 from types import FunctionType, MethodType, ModuleType
@@ -57,7 +57,8 @@ class Kept:
         self.holder = holder    # the dict, list or object
         # "item" (holder[key] = value), "attr" (setattr), "append", "appendleft" (a
         # deque's), "add" or "discard" (a set's; discard's value is the key), "pop" (a
-        # dict's key removed) or "delattr" (an attribute removed)
+        # dict's key removed), "delattr" (an attribute removed) or "touch" (a
+        # defaultdict's key read, made by its factory)
         self.how = how
         self.key = key
         # what _output learns of the value stored:
@@ -111,6 +112,10 @@ class KeptWatch:
         # defaultdict(list) of histories, `hist["loss"].append(v)`), which each call finds
         # there again (the caller may put a new list there: `hist["loss"] = []`)
         self.in_dict = {}
+        # id(defaultdict) -> (it, its factory, [the containers that made while traced]):
+        # a key's list the factory made is appended to each call; one the code put there
+        # (`hist[k] = []`) is stored anew
+        self.factories = {}
         self.add(places)
 
     def add(self, places):
@@ -132,6 +137,7 @@ class KeptWatch:
                 if where[0] != "arg" and step is not None:
                     self._in_dict(x, step[1], value)
                 self.before.setdefault(id(value), (value, entries))
+                self._watch_factory(value)
                 if where[0] == "arg":
                     self.in_argument.setdefault(id(value), (where[1], step))
                 elif step is not None:      # and one more level: a trainer's
@@ -140,6 +146,25 @@ class KeptWatch:
                         if deeper is not None:
                             self._in_dict(value, key, v)
                             self.before.setdefault(id(v), (v, deeper))
+
+    def _watch_factory(self, d):
+        """While traced, a defaultdict of lists, sets or deques notes what its factory
+        makes (a wrapper in its default_factory, put back by _unwatch_factories)."""
+        factory = getattr(d, "default_factory", None)
+        if not isinstance(d, defaultdict) or factory not in _STORES or \
+                id(d) in self.factories:
+            return
+        made = []
+
+        def making():
+            made.append(factory())
+            return made[-1]
+        self.factories[id(d)] = (d, factory, made)
+        d.default_factory = making
+
+    def _unwatch_factories(self):
+        for d, factory, _ in self.factories.values():
+            d.default_factory = factory
 
     def _in_dict(self, holder, key, value):
         """Notes that the container value (not a plain object: its stores are guarded as
@@ -152,6 +177,7 @@ class KeptWatch:
         """Every container as it was before the trace, whatever it stored (a trace that
         failed: a graph break runs the call again eagerly, which makes its own stores;
         none of the trace's traced tensors may stay behind)."""
+        self._unwatch_factories()
         for holder, before in self.before.values():
             _put_back(holder, before)
 
@@ -163,6 +189,7 @@ class KeptWatch:
         An object appended to a list that no call can append again (one the code makes) is
         listed in self.unrepeated."""
         out, self.unrepeated = [], []
+        self._unwatch_factories()
         for holder, before in self.before.values():
             after = _entries(holder)
             base = container(type(holder))
@@ -179,13 +206,15 @@ class KeptWatch:
                 if not stored and base is dict and type(holder) is not dict and \
                         not all(map(is_, after, before)):
                     _refuse(holder, "reordered its keys (move_to_end?)")
+                made, factory_made = self._made(holder, before, after)
                 stored += [(Kept(holder, how, k), v) for k, v in after.items()
-                           if before.get(k, _ABSENT) is not v and self.repeatable(v)]
-                made = self._made(holder, before, after)
-                undone = {k.key for k, _ in stored} | {k.within[0] for k, _ in made}
-                if undone:      # those keys as before, in its order (the guards hold it so)
-                    _put_back(holder, _undone(before, after, undone))
+                           if before.get(k, _ABSENT) is not v and self.repeatable(v)
+                           and k not in factory_made]
                 stored += made
+                if stored:      # those keys as before, in its order (the guards hold it so)
+                    _put_back(holder, _undone(before, after, {_key(k) for k, _ in stored}))
+                    at = {k: j for j, k in enumerate(after)}    # a new key where eagerly
+                    stored.sort(key=lambda pair: at.get(_key(pair[0]), -1))
             place = self.in_argument.get(id(holder))
             found = self.in_dict.get(id(holder))
             for k, _ in stored:
@@ -194,7 +223,7 @@ class KeptWatch:
                 if place is not None:
                     k.holder, k.place = None, place
             out += [pair for k, v in stored for pair in
-                    ([(k, None)] if k.how in _REMOVALS else self._outputs(k, v))]
+                    ([(k, None)] if k.how in _KEYED else self._outputs(k, v))]
             self._refuse_nested(holder, before, after, {k.within for k, _ in stored})
         return out
 
@@ -255,20 +284,22 @@ class KeptWatch:
             [(Kept(holder, "add"), v) for v in added]
 
     def _made(self, holder, before, after):
-        """[(Kept, value)] of what the code put in the containers a defaultdict's factory
-        made while traced (`hist["loss"].append(v)`, "loss" new): each call appends to
-        the container at that key, made again where it is missing, as eagerly."""
-        factory = getattr(holder, "default_factory", None)
-        out = []
+        """([(Kept, value)], keys): what the code put in the containers a defaultdict's
+        factory made while traced (`hist["loss"].append(v)`, "loss" new), and their
+        keys: each call appends to the container at that key, made again where it is
+        missing, as eagerly (one left empty is made again: a read of a missing key)."""
+        _, factory, made = self.factories.get(id(holder), (None, None, ()))
+        out, keys = [], set()
         for key, v in after.items():
-            if key in before or type(v) is not factory or factory not in _STORES:
+            if key in before or not any(v is m for m in made):
                 continue
+            keys.add(key)
             stored = _STORES[factory](self, v, factory(), _entries(v))
             self._refuse_nested(v, factory(), _entries(v))
             for k, _ in stored:
                 k.holder, k.within = holder, (key,)
-            out += stored
-        return out
+            out += stored or [(Kept(holder, "touch", key), None)]
+        return out, keys
 
     def repeatable(self, v):
         return self._traced(v) or constant(v) or id(v) in self.own or \
@@ -494,8 +525,8 @@ def apply(kept, tensors, arguments, call_args):
         holder = k.holder if k.place is None else _argument_holder(k.place, call_args)
         if k.within:
             holder = holder[k.within[0]]
-        if k.how in _REMOVALS:
-            _REMOVALS[k.how](holder, k.key)
+        if k.how in _KEYED:
+            _KEYED[k.how](holder, k.key)
             continue
         if k.how == "grad":     # the leaf stored just before: its gradient of this call
             last.grad = k.constant[0].clone() if k.constant else next(tensors)
@@ -519,10 +550,17 @@ def apply(kept, tensors, arguments, call_args):
             setattr(holder, k.key, t)
 
 
-# a set's discard, a dict's pop, an attribute's del: each call removes the key the trace
-# did (gone already: the caller removed it between calls, as eagerly nothing to remove)
-_REMOVALS = {"discard": set.discard, "pop": lambda d, key: d.pop(key, None),
-             "delattr": lambda obj, key: vars(obj).pop(key, None)}
+# what is done to a key, with no value: a set's discard, a dict's pop, an attribute's del
+# (each call removes the key the trace did; gone already, the caller removed it between
+# calls, as eagerly nothing to remove), a defaultdict's key read (its factory makes it)
+_KEYED = {"discard": set.discard, "pop": lambda d, key: d.pop(key, None),
+          "delattr": lambda obj, key: vars(obj).pop(key, None),
+          "touch": lambda d, key: d[key]}
+
+
+def _key(kept):
+    """The key of a dict or object that kept stores, removes or stores into."""
+    return kept.within[0] if kept.within else kept.key
 
 
 def _leaf(cls, t):
