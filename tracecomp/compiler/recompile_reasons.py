@@ -5,9 +5,8 @@ says what changed: "input x dim 0: 64 -> 32", "training: True -> False";
 `only_sizes_changed` says whether only tensor sizes did (the call a dynamic graph serves);
 `recompile_advice` what to do about a reason that keeps coming back.
 """
-import numpy as np
 
-from .signature import PACKED_SIZES, TensorSpec, label_text
+from .signature import PACKED_SIZES, TensorSpec, array_text, label_text
 
 
 def explain_miss(new, cached):
@@ -137,7 +136,7 @@ def _show(v):
     if isinstance(v, tuple) and len(v) == 3 and v[0] == "value":
         return repr(v[2])
     if isinstance(v, tuple) and len(v) == 4 and v[0] == "array":     # static_value's
-        return f"array({np.frombuffer(v[3], np.dtype(v[1])).reshape(v[2]).tolist()})"
+        return array_text(*v[1:])
     if isinstance(v, tuple) and len(v) == 3:
         return f"a different {v[1]} object"
     return str(v)

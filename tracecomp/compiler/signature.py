@@ -401,6 +401,14 @@ def array_key(a):
     return None
 
 
+def array_text(dtype, shape, data):
+    """An array_key's array as a reason shows it: its numbers, the first few of a large one."""
+    numbers = np.frombuffer(data, np.dtype(dtype))
+    if numbers.size <= SMALL_ARRAY:
+        return f"array({numbers.reshape(shape).tolist()})"
+    return f"array of shape {shape} ({', '.join(map(str, numbers[:6].tolist()))}, ...)"
+
+
 def constant(v):
     """A value a call can store again as it is: immutable, holding no tensor (a number, a
     numpy scalar (`np.float64`: CategoricalVAE's annealed `self.temp`), a string, None,

@@ -79,7 +79,7 @@ from .frozen_values import (
     refuse_large_array,
 )
 from .object_stores import slot_names, slot_values
-from .signature import numpy_scalar
+from .signature import array_text, numpy_scalar
 from .state import inside, own_table
 
 _get_attribute = object.__getattribute__
@@ -520,7 +520,7 @@ def _show(held):
         return f"{kind.__name__} of " \
             f"{len(value.items) // (2 if container(kind) is dict else 1)} items"
     if kind is np.ndarray:
-        return f"array({np.frombuffer(value[2], value[0]).reshape(value[1]).tolist()})"
+        return array_text(*value)
     base = container(kind)
     if base is dict:
         text = "{" + ", ".join("..." if pair is OTHER else
