@@ -602,3 +602,20 @@ def test_a_numpy_array_too_large_to_compare_is_refused():
     so each call runs eagerly and agrees)."""
     _refused(_huge_array_global, r"reads the numpy array HUGE \(16777216 bytes")
     _agrees(_huge_array_global)
+
+
+def _huge_array_argument(wrap):
+    table = np.zeros(1 << 21)
+    f = wrap(lambda x, t: x + float(t[3]))
+
+    def call(i):
+        table[3] = i + 1.0      # in place: the same array object each call
+        return f(tc.tensor(X), table)
+    return call, (lambda: table[:4].copy())
+
+
+@pytest.mark.filterwarnings("ignore:tracecomp.compile")
+def test_a_numpy_array_argument_too_large_to_compare_is_refused():
+    """Keyed by identity, its change in place ran the graph holding the trace's numbers."""
+    _refused(_huge_array_argument, r"reads the numpy array argument t \(16777216 bytes")
+    _agrees(_huge_array_argument)

@@ -49,6 +49,7 @@ from .code_names import Bindings
 from .deep_tensors import DeepRead, Places, links
 from .dynamic import Templates, sizes_vary
 from .fast_call import FastCall
+from .frozen_values import refuse_large_array
 from .hyperparameters import FedSettings, NumberRead, Tracing
 from .kept_values import KeptWatch
 from .number_args import (
@@ -540,6 +541,8 @@ class CompiledFunction:
                     every=self.dynamic is True, fresh=not resized)
         reused = False      # a new size that a dynamic graph runs: traced, not compiled
         try:
+            for label, v in statics:    # keyed by identity, a change in place unseen
+                refuse_large_array(v, f"argument {label}")
             with progress.compiling(f"{_name(fn)} ({backend})"), gc_pause.paused(), \
                     context.varying_sizes(vary):
                 art = build(fn, call_args, tensors, state, module_names, backend, optimizers,
