@@ -169,7 +169,9 @@ class PythonRandom:
 
     def __exit__(self, kind, *_):
         drew_random = random.getstate() != self.states[0]
-        drew_numpy = not np.array_equal(np.random.get_state()[1], self.states[1][1])
+        # the whole state: the key array alone changes only when a draw passes the end of
+        # its 624 words (np.random.rand() mid-stream moves only the position)
+        drew_numpy = not _same_state(np.random.get_state(), self.states[1])
         drew = [(what, s) for (what, s), before in zip(self.streams, self.stream_states)
                 if not _same_state(_stream_state(s), before)]
         # put every stream back whatever happened: a trace that fails (fallback='eager'
