@@ -31,12 +31,23 @@ float32 runs drift, the float64 run (set_default_dtype) is the check):
   random.sample, as it should. It showed the gap below: a compiled step that draws from
   numpy's global generator in mid-stream (the prioritized buffer's np.random.choice)
   kept the trace's draws for every call.
-- higgsfield/RL-Adventure-2 (a numpy Pendulum and ActionWrapper for gym): DDPG (policy
-  loss through the critic, soft target updates by `target.data.copy_` inside the compiled
-  update), TD3 (torch.normal target noise, delayed policy updates), soft actor-critic
-  (Normal.sample reparameterised by hand, four networks): agree in float64 to 1e-14,
-  eager, compiled models and compiled update functions; under tracecomp's own generator
-  their compiled updates give the eager run's parameters.
+- higgsfield/RL-Adventure-2 (a numpy Pendulum and ActionWrapper for gym, SubprocVecEnv as
+  the envs stepped in turn; Normal/Categorical sample, multinomial and init.normal_ drawn
+  from numpy in both): actor-critic (A2C) and GAE on 4 CartPole/Pendulum envs, PPO
+  (Normal log_prob/entropy, clipped surrogate, minibatches by np.random.randint in the
+  ppo_iter generator), ACER (episodic replay, retrace, truncated importance weights,
+  multinomial actions), DDPG (policy loss through the critic, soft target updates by
+  `target.data.copy_` inside the compiled update), TD3 (torch.normal target noise, delayed
+  policy updates), soft actor-critic (Normal.sample reparameterised by hand, four
+  networks): agree, eager, compiled models and compiled update functions (ppo_update,
+  compute_acer_loss, ddpg_update, td3_update, soft_q_update; the replay draws break the
+  graphs of all but compute_acer_loss, as they should), float32 to 1e-7 (TD3 5e-4 after
+  220 steps) and float64 to 1e-14; under tracecomp's own generator the compiled updates
+  give the eager run's parameters.
+Not done: an unseeded generator made inside a compiled function (`np.random.default_rng()`,
+`random.Random()`) is still drawn once at the trace and its draws kept for every call
+(nothing reaches it before the trace to compare); a compiled module's load_state_dict takes
+a plain module's state dict, where torch's OptimizedModule wants the "_orig_mod." keys.
 """
 import numpy as np
 import pytest
