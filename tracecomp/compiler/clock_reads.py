@@ -10,7 +10,8 @@ time.perf_counter()`), and a timing the code prints or stores would be taken onc
 
 While a trace runs, its thread's profile hook (sys.setprofile) sees each call of a C
 function: one of the clocks called from the user's code (not tracecomp's own timings)
-refuses the trace when it ends. The hook costs the trace about as much again as its own
+refuses the trace when it ends. An op's own recording runs with the hook off
+(tracing/tracer.py). The hook costs the trace about as much again as its own
 Python (a few ms a 12-block MLP), nothing for a compiled call. Where another profiler holds
 the hook (cProfile), the time module's clocks are wrapped instead, which sees them called
 through the module only (`time.perf_counter()`, `t.perf_counter()`), not a name bound
@@ -22,6 +23,7 @@ import sys
 import threading
 import time
 
+from .. import context
 from ..errors import TraceError
 from ..user_code import is_users
 
@@ -67,7 +69,12 @@ class ClockWatch:
         self.profiled = self.before is None or \
             isinstance(getattr(self.before, "__self__", None), ClockWatch)
         if self.profiled:
-            sys.setprofile(self._called)
+            self.hook = self._called
+            sys.setprofile(self.hook)
+            # the trace turns it off while it records an op (tracing/tracer.py)
+            self.tracer = context.current()
+            if self.tracer is not None:
+                self.tracer.watch_hook, self.outer_hook = self.hook, self.tracer.watch_hook
         else:
             self._wrap_time_module()
         return self
@@ -106,6 +113,8 @@ class ClockWatch:
     def __exit__(self, kind, *_):
         if self.profiled:
             sys.setprofile(self.before)
+            if self.tracer is not None:
+                self.tracer.watch_hook = self.outer_hook
         else:
             for name, clock in self.clocks.items():
                 setattr(time, name, clock)
