@@ -6,11 +6,15 @@ however the code reaches it (`time.perf_counter()`, `import time as t`, `from ti
 perf_counter`, an alias in a global or a closure `clock = time.monotonic`, `from datetime
 import datetime`): refused, as torch.compile graph-breaks there. A trace runs the code
 once, so a tensor built from the clock would hold the trace's time on every call (`x * 0 +
-time.perf_counter()`), and a timing the code prints or stores would be taken once.
+time.perf_counter()`), and a timing the code prints or stores would be taken once. So is
+a random generator made without a seed (`np.random.default_rng()`, PCG64(), RandomState(),
+`random.Random()`): seeded from the system's entropy, it draws new numbers each eager
+call, and the trace's draws would be held by every compiled one.
 
 While a trace runs, its thread's profile hook (sys.setprofile) sees each call of a C
 function: one of the clocks called from the user's code (not tracecomp's own timings)
-refuses the trace when it ends. An op's own recording runs with the hook off
+refuses the trace when it ends, and so does a Python call of the entry points through which
+an unseeded generator takes its entropy. An op's own recording runs with the hook off
 (tracing/tracer.py). The hook costs the trace about as much again as its own
 Python (a few ms a 12-block MLP), nothing for a compiled call. Where another profiler holds
 the hook (cProfile), the time module's clocks are wrapped instead, which sees them called
@@ -19,6 +23,7 @@ before the trace (`from time import perf_counter`) nor datetime's.
 """
 import datetime
 import dis
+import random
 import sys
 import threading
 import time
@@ -42,6 +47,10 @@ _WITHOUT_TIME = {"localtime": 1, "gmtime": 1, "ctime": 1, "asctime": 1, "strftim
 _CLOCKS.update(dict.fromkeys(_WITHOUT_TIME, (time,)))
 _TIME_CLOCKS = tuple(name for name, owners in _CLOCKS.items() if owners == (time,))
 _CALL = dis.opmap.get("CALL")
+# where a generator made without a seed takes the system's entropy: numpy's SeedSequence
+# (np.random.default_rng(), PCG64(), RandomState()) through SystemRandom.getrandbits, and
+# random.Random() through its seed(None): {code: the argument that is None for entropy}
+_ENTROPY = {random.SystemRandom.getrandbits.__code__: None, random.Random.seed.__code__: "a"}
 
 
 def _reads_clock(name, frame):
@@ -86,6 +95,9 @@ class ClockWatch:
         if event == "call":
             for on_call in self.on_call:
                 on_call(frame)
+            code = frame.f_code
+            if code in _ENTROPY and _takes_entropy(frame, _ENTROPY[code]):
+                self.entropy = True
         elif event == "c_call":
             name = getattr(arg, "__name__", None)
             owners = _CLOCKS.get(name)
@@ -94,6 +106,8 @@ class ClockWatch:
                 if any(owner is o for o in owners) and is_users(frame.f_code) and \
                         _reads_clock(name, frame):
                     self.read.append(f"{owner.__name__}.{name}")
+
+    entropy = False     # a generator was seeded from the system's entropy (_called)
 
     def _wrap_time_module(self):
         self.clocks = {name: getattr(time, name) for name in _TIME_CLOCKS}
@@ -118,9 +132,29 @@ class ClockWatch:
         else:
             for name, clock in self.clocks.items():
                 setattr(time, name, clock)
+        if kind is None and self.entropy:
+            raise TraceError(
+                "compiled code made a random generator without a seed "
+                "(np.random.default_rng(), random.Random(), ...): it is traced once, so "
+                "every call would use the trace's draws where each eager call draws anew. "
+                "Use tracecomp.rand, randn or randint inside (drawn anew each call), make "
+                "the generator outside and pass the draws in as an argument, or give it a "
+                "seed if the same numbers every call is what you want.")
         if kind is None and self.read:
             raise TraceError(
                 f"compiled code read the clock ({self.read[0]}()): it is traced once, "
                 f"so every call would use the time of the trace. Read it outside the "
                 f"compiled function (and pass a value that changes as an argument: it is "
                 f"fed as an input).")
+
+
+def _takes_entropy(frame, seed_argument):
+    """Whether this call of an entropy entry point seeds a generator from the system for
+    the user's code: a seed(None), or any getrandbits, called (through numpy or random's
+    own code) from the user's code rather than from another library's."""
+    if seed_argument is not None and frame.f_locals.get(seed_argument) is not None:
+        return False
+    caller = frame.f_back
+    while caller is not None and not is_users(caller.f_code):
+        caller = caller.f_back
+    return caller is not None
