@@ -44,10 +44,11 @@ float32 runs drift, the float64 run (set_default_dtype) is the check):
   graphs of all but compute_acer_loss, as they should), float32 to 1e-7 (TD3 5e-4 after
   220 steps) and float64 to 1e-14; under tracecomp's own generator the compiled updates
   give the eager run's parameters.
-Not done: an unseeded generator made inside a compiled function (`np.random.default_rng()`,
-`random.Random()`) is still drawn once at the trace and its draws kept for every call
-(nothing reaches it before the trace to compare); a compiled module's load_state_dict takes
-a plain module's state dict, where torch's OptimizedModule wants the "_orig_mod." keys.
+An unseeded generator made inside a compiled function (`np.random.default_rng()`,
+`random.Random()`), drawn once at the trace and its draws kept for every call, is refused
+since (tests/compiler/test_unseeded_generators.py). Not done: a compiled module's
+load_state_dict takes a plain module's state dict, where torch's OptimizedModule wants the
+"_orig_mod." keys.
 """
 import numpy as np
 import pytest
