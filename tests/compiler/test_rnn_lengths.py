@@ -9,7 +9,7 @@ import pytest
 import tracecomp as tc
 import tracecomp.nn.functional as F
 
-LENGTHS = [5, 7, 9, 6, 12, 8, 10, 11]
+LENGTHS = [2, 3, 9, 6, 12, 8, 10, 11]
 
 
 class Tagger(tc.nn.Module):
@@ -71,7 +71,7 @@ def test_whole_step_over_varying_batches_and_lengths():
     eager, model = _pair("LSTM")
     eager_step, step = _stepper(eager), tc.compile(_stepper(model))
     rng = np.random.RandomState(2)
-    for k, (b, n) in enumerate([(3, 5), (3, 7), (4, 9), (2, 6), (5, 12), (6, 4), (3, 10)]):
+    for k, (b, n) in enumerate([(3, 2), (3, 3), (4, 9), (2, 6), (5, 12), (6, 4), (3, 10)]):
         x = tc.tensor(rng.randn(b, n, 6).astype(np.float32))
         y = tc.tensor(rng.randint(0, 3, (b * n,)))
         want, got = eager_step(x, y).item(), step(x, y).item()
@@ -113,7 +113,7 @@ def test_packed_sequences_of_new_lengths_trace_rnn_scan():
     eager, model = _pair("LSTM")
     compiled = tc.compile(model.rnn)
     rng = np.random.RandomState(1)
-    for k, lengths in enumerate([[6, 4, 2], [5, 5, 3], [7, 3, 1], [4, 2, 2]]):
+    for k, lengths in enumerate([[3, 2, 1], [5, 5, 3], [7, 3, 1], [4, 2, 2]]):
         x = rng.randn(3, lengths[0], 6).astype(np.float32)
         outs = []
         for layer in (eager.rnn, compiled):
