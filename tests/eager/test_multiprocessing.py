@@ -13,9 +13,7 @@ import torch.multiprocessing
 import tracecomp as tc
 import tracecomp.multiprocessing as tmp
 
-
-def _write_rank(rank, queue, scale):
-    queue.put((rank, rank * scale))
+import spawn_children
 
 
 def _fail_on_one(rank):
@@ -26,7 +24,7 @@ def _fail_on_one(rank):
 @pytest.mark.parametrize("lib", [torch.multiprocessing, tmp], ids=["torch", "tracecomp"])
 def test_spawn_runs_fn_with_each_rank(lib):
     queue = multiprocessing.get_context("spawn").SimpleQueue()
-    assert lib.spawn(_write_rank, args=(queue, 10), nprocs=2) is None
+    assert lib.spawn(spawn_children.write_rank, args=(queue, 10), nprocs=2) is None
     assert sorted(queue.get() for _ in range(2)) == [(0, 0), (1, 10)]
 
 
