@@ -12,6 +12,8 @@ import torch
 import tracecomp as tc
 from tracecomp.errors import SerializationError
 
+import spawn_children
+
 
 # --- torch.load(weights_only=False) of numpy data ------------------------------------------
 # time_sequence_prediction saves its sine waves, a numpy array, with torch.save and reads
@@ -84,18 +86,7 @@ def test_a_module_with_children_pickles_and_keeps_its_values_and_changes(tmp_pat
 # args=(rank, args, model, ...)): the children's optimizer steps must reach the parent's
 # model, as torch's do (its tensors travel as file descriptors of their shared memory; one
 # not yet shared moves into shared memory when handed to the spawned process).
-def _child_steps(model, shared, unshared):
-    with _no_grad(model):
-        model.weight.add_(1.0)
-    shared.mul_(2.0)
-    unshared.add_(1.0)
-
-
-def _no_grad(model):
-    lib = torch if isinstance(model, torch.nn.Module) else tc
-    return lib.no_grad()
-
-
+# (the child's function is spawn_children.shared_model_steps)
 @pytest.mark.parametrize("lib", [torch, tc], ids=["torch", "tracecomp"])
 def test_a_spawned_process_updates_the_parents_shared_model(lib):
     import multiprocessing
@@ -111,7 +102,7 @@ def test_a_spawned_process_updates_the_parents_shared_model(lib):
     shared = lib.arange(4.0).share_memory_()
     unshared = lib.zeros(2)
     before = model.weight.detach().clone()
-    p = multiprocessing.get_context("spawn").Process(target=_child_steps,
+    p = multiprocessing.get_context("spawn").Process(target=spawn_children.shared_model_steps,
                                                      args=(model, shared, unshared))
     p.start()
     p.join(60)
