@@ -154,12 +154,13 @@ def test_float_of_a_tensor_requiring_grad_under_no_grad_does_not_warn():
     where grad mode is on), tracecomp did (efficient-kan's LBFGS test printed it)."""
     import subprocess
     import sys
+    runs = {lib: subprocess.Popen([sys.executable, "-c", _SCALAR_LOG.format(lib=lib)],
+                                  text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for lib in ("torch", "tracecomp")}          # side by side: the test waits on both
     logs = {}
-    for lib in ("torch", "tracecomp"):
-        out = subprocess.run([sys.executable, "-c", _SCALAR_LOG.format(lib=lib)],
-                             capture_output=True, text=True)
-        assert out.returncode == 0, out.stderr
-        logs[lib] = out.stdout
+    for lib, run in runs.items():
+        logs[lib], err = run.communicate()
+        assert run.returncode == 0, err
     assert "float ['Converting a tensor with requires_grad=True" in logs["torch"]
     assert logs["tracecomp"] == logs["torch"]
 

@@ -20,15 +20,18 @@ for name, convert in [("int", int), ("bool", bool), ("item", lambda t: t.item())
 """
 
 
-def _log(lib):
-    out = subprocess.run([sys.executable, "-c", CODE.format(lib=lib)], capture_output=True,
-                         text=True)
-    assert out.returncode == 0, out.stderr
-    return out.stdout
+def _logs(*libs):
+    """Each library's log, from processes run side by side (the test waits on both)."""
+    runs = [subprocess.Popen([sys.executable, "-c", CODE.format(lib=lib)], text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE) for lib in libs]
+    outs = [run.communicate() for run in runs]
+    for run, (_, err) in zip(runs, outs):
+        assert run.returncode == 0, err
+    return [out for out, _ in outs]
 
 
 def test_the_warnings_are_torchs():
     pytest.importorskip("torch")
-    want = _log("torch")
+    want, got = _logs("torch", "tracecomp")
     assert "float ['Converting a tensor with requires_grad=True to a scalar" in want
-    assert _log("tracecomp") == want
+    assert got == want
