@@ -4,6 +4,7 @@ exact properties torch documents (worker_init_fn once per worker, get_worker_inf
 base_seed + id, persistent workers, timeout, errors from workers, in_order=False).
 
 Each loader here starts two processes (fork): the tests keep to a few small loaders."""
+import gc
 import math
 import os
 import time
@@ -16,6 +17,7 @@ from test_data_more import same
 
 import tracecomp as tc
 import tracecomp.utils.data as tcd
+from tracecomp.utils.data.worker import MP_STATUS_CHECK_INTERVAL
 
 
 def _lib_data(lib):
@@ -156,12 +158,33 @@ class Failing:
 def test_worker_errors_are_reraised_as_torch():
     with pytest.raises(ValueError) as got:
         list(tcd.DataLoader(Failing(), num_workers=2))
+    torch_iterator = iter(tud.DataLoader(Failing(), num_workers=2))
     with pytest.raises(ValueError) as want:
-        list(tud.DataLoader(Failing(), num_workers=2))
+        list(torch_iterator)
     for e in (got.value, want.value):
         assert str(e).startswith("Caught ValueError in DataLoader worker process 0.\n"
                                  "Original Traceback (most recent call last):")
         assert str(e).rstrip().endswith("ValueError: bad sample 2")
+    # torch's, left to the garbage collector, waits out its workers' poll (10 s: see
+    # test_an_iterator_collected_after_a_workers_error_stops_its_workers_at_once)
+    torch_iterator._shutdown_workers()
+
+
+def test_an_iterator_collected_after_a_workers_error_stops_its_workers_at_once():
+    """The error's traceback holds the iterator in a cycle, which the garbage collector
+    frees with its queues: their finalizers stopped the queues' threads before the
+    iterator told its workers to exit, and each worker's join waited out its poll interval
+    (torch's DataLoader: 10 s for two workers; ours too, before)."""
+    gc.collect()    # the garbage of the tests before (torch's loaders: see the docstring)
+    caught = []
+    try:
+        list(tcd.DataLoader(Failing(), num_workers=2))
+    except ValueError as e:
+        caught.append(e)
+    caught.clear()
+    start = time.perf_counter()
+    gc.collect()
+    assert time.perf_counter() - start < MP_STATUS_CHECK_INTERVAL
 
 
 class Slow:

@@ -53,6 +53,14 @@ class _ResultQueue(multiprocessing.queues.Queue):
         self.put((obj[0], ExceptionWrapper((type(e), e, e.__traceback__), where=where)))
 
 
+# each live iterator's index queues, reachable from here until its workers are shut down: an
+# iterator left in a cycle (the traceback of a worker's error it raised) is collected with
+# its queues, whose own finalizers then stop their feeder threads before the iterator's
+# __del__ puts the None that tells each worker to exit, and each worker's join waited out
+# its MP_STATUS_CHECK_INTERVAL (two workers: 10 s; torch's DataLoader does the same)
+_OPEN_QUEUES = {}
+
+
 class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
     def __init__(self, loader):
         super().__init__(loader)
@@ -88,6 +96,7 @@ class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
             self._index_queues.append(index_queue)
             self._workers.append(w)
         self._data_queue = self._worker_result_queue
+        _OPEN_QUEUES[id(self)] = self._index_queues
         self._reset(loader, first_iter=True)
 
     def _reset(self, loader, first_iter=False):
@@ -223,6 +232,7 @@ class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
                 if w.is_alive():
                     w.terminate()
                     w.join(timeout=MP_STATUS_CHECK_INTERVAL)
+            _OPEN_QUEUES.pop(id(self), None)
 
     def __del__(self):
         if hasattr(self, "_workers"):
