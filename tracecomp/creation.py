@@ -439,7 +439,6 @@ def tensor(data, *, dtype=None, requires_grad=False, device=None):
 _SLOW_WARNED = []     # torch gives it once a process
 
 
-
 def _warn_if_arrays(data):
     """torch's warning for a list (or tuple, nested) of numpy arrays: minimalRL's
     make_batch builds its states so. Read at the first element of each level, as torch."""

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import TraceError
 from ..tracing.number import TracedNumber
-from .signature import ARRAY_BYTES, array_key, numpy_scalar
+from .signature import ARRAY_BYTES, array_fits, array_key, numpy_scalar
 
 _SCALARS = frozenset((int, float, bool, str, type(None)))
 GUARDED = _SCALARS | {tuple, list, dict, set, frozenset, np.ndarray}
@@ -58,7 +58,7 @@ def frozen(value):
 
 def large_array(value):
     """Whether value is a numpy array too large for a guard to compare (ARRAY_BYTES)."""
-    return type(value) is np.ndarray and frozen(value) is None
+    return type(value) is np.ndarray and not array_fits(value)
 
 
 def refuse_large_array(value, name):

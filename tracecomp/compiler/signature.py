@@ -396,9 +396,12 @@ def array_key(a):
     of numbers: how a call's signature and a guard (frozen_values.frozen) key one whose
     numbers the code reads as constants; None for a larger one (comparing it every call
     would cost more than most calls: frozen_values.refuse_large_array)."""
-    if a.size <= SMALL_ARRAY or a.nbytes <= ARRAY_BYTES and not a.dtype.hasobject:
-        return a.dtype.str, a.shape, a.tobytes()
-    return None
+    return (a.dtype.str, a.shape, a.tobytes()) if array_fits(a) else None
+
+
+def array_fits(a):
+    """Whether array_key keys numpy array a (without copying its bytes to find out)."""
+    return a.size <= SMALL_ARRAY or a.nbytes <= ARRAY_BYTES and not a.dtype.hasobject
 
 
 def array_text(dtype, shape, data):
