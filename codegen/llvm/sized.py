@@ -103,20 +103,34 @@ def _splittable(group):
 
 
 def _symbols(graph):
-    """Which input dim each symbol is, in words: "s: x dim 0", "s0: ids dim 0, s1: ids
-    dim 1"."""
+    """Which dim each symbol is, in words: "s: x dim 0", "s0: ids dim 0, s1: ids dim 1";
+    a node's dim where no input's holds it (an int argument used as a size)."""
     found = {}
-    for n in graph.inputs:
+    for n in graph.inputs + graph.nodes:
         for d, size in enumerate(n.shape):
             if isinstance(size, Sym) and list(size.terms.values()) == [1] and \
                     sum(next(iter(size.terms))) == 1:
-                found.setdefault(size.symbols()[0], (size.domain, f"{n.name} dim {d}"))
-    return ", ".join(f"{domain.names()[k]}: {dim}" for k, (domain, dim) in sorted(found.items()))
+                found.setdefault(size.symbols()[0], f"{n.name or n.op} dim {d}")
+    names = _domain(graph).names()
+    return ", ".join(f"{name}: {found.get(k, 'an int in the params')}"
+                     for k, name in enumerate(names))
 
 
 def _domain(graph):
-    """The Domain of the graph's Syms (an input dim holds each symbol)."""
-    return next(size.domain for n in graph.inputs for size in n.shape if isinstance(size, Sym))
+    """The Domain of the graph's Syms: an input dim holds each symbol, or else, where an
+    int argument is one (compiler/size_sources.py), a node's dim or param."""
+    for n in graph.inputs + graph.nodes:
+        found = _sym_in((n.shape, n.params))
+        if found is not None:
+            return found.domain
+    raise ValueError(f"{graph.name}: a dynamic graph without a symbol")
+
+
+def _sym_in(x):
+    if isinstance(x, Sym):
+        return x
+    values = x.values() if isinstance(x, dict) else x if isinstance(x, (tuple, list)) else ()
+    return next((s for s in map(_sym_in, values) if s is not None), None)
 
 
 def _static(node):

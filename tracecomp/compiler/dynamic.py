@@ -16,7 +16,9 @@ same operands: `structure`):
     MAX_SYMBOLS of them (a text model's batch and length; a seq2seq model's batch, source
     and target lengths), except where one follows the others (size_fit.Fit.follows: equal
     sizes, the length of ids and of targets, are one symbol, as torch's duck sizing; B * T
-    rows of a reshape follow B and T); each integer that differs, in a shape, a param or
+    rows of a reshape follow B and T). Where no input dim changed, an int argument the code
+    used as a size did (`x[:k]`, a KV cache's `start_pos`): its symbols are read from the
+    graph's own dims and params (size_sources.py). Each integer that differs, in a shape, a param or
     an operand, is the sparsest polynomial in the symbols that gives it at every sample
     (size_fit.py: B*T where a reshape flattens [B, T, H]); a float operand that differs,
     a mean's 1 / n or batch norm's n / (n - 1), is a RuntimeNumber read from each size's
@@ -55,6 +57,7 @@ from ..errors import ConstraintViolationError, LoweringError
 from ..ir import CONSTANT, Graph, Node
 from ..symbolic import Domain, RuntimeNumber, Sym, generated
 from ..tensor import Tensor
+from . import size_sources
 from .signature import label_text
 from .size_fit import Fit, NoFit
 from .template_match import match, same
@@ -76,9 +79,9 @@ class NotGeneral(Exception):
 
 class Template:
     """A dynamic graph, its compiled program, and the graphs it was made of (`samples`,
-    which a later generalization starts from). where: per symbol, the (input position,
-    dim) whose size it is; highs: per symbol the largest size served (mark_dynamic's max,
-    else math.inf)."""
+    which a later generalization starts from). where: per symbol, where its size is read
+    (size_sources.py: an input's dim, or a node's dim or param int); highs: per symbol the
+    largest size served (mark_dynamic's max, else math.inf)."""
 
     def __init__(self, graph, where, domain, program, samples, highs):
         self.graph, self.where, self.domain, self.program = graph, where, domain, program
@@ -182,8 +185,9 @@ class Templates:
 
     def _bounds(self, graph, where, domain):
         """The template's highs, and its domain's lows raised to mark_dynamic's mins."""
-        ranges = [self.ranges.get(graph.inputs[i].name, {}).get(d, (0, math.inf))
-                  for i, d in where]
+        ranges = [(0, math.inf) if isinstance(w[0], str) else
+                  self.ranges.get(graph.inputs[w[0]].name, {}).get(w[1], (0, math.inf))
+                  for w in where]
         domain.lows = tuple(max(low, r[0]) for low, r in zip(domain.lows, ranges))
         return tuple(r[1] for r in ranges)
 
@@ -217,10 +221,10 @@ class Templates:
                 emit(1, f"[tracecomp] dynamic shapes: not for this graph: {why}")
                 continue
             highs = self._bounds(graph, where, domain)
-            dims = ", ".join(f"{graph.inputs[i].name} dim {d} ({name} >= {low}"
+            dims = ", ".join(f"{size_sources.describe(graph, w)} ({name} >= {low}"
                              + ("" if high == math.inf else f", <= {high}") + ")"
-                             for (i, d), name, low, high in zip(where, domain.names(),
-                                                                 domain.lows, highs))
+                             for w, name, low, high in zip(where, domain.names(),
+                                                           domain.lows, highs))
             emit(1, f"[tracecomp] dynamic shapes: {dims} {'is' if len(where) == 1 else 'are'} "
                     f"now dynamic: one graph serves every size")
             try:
@@ -365,35 +369,45 @@ def generalize(graphs):
 
 
 def _symbols(graphs):
-    """(where, points): the input dims whose sizes are the symbols, and each graph's sizes
-    of them. The input dims that changed are taken fewest changes first (a batch of N
+    """(where, points): the locators of the symbols (size_sources.py), and each graph's
+    sizes of them. The input dims that changed are taken fewest changes first (a batch of N
     before the N * 64 rows of its im2col columns); each is a new symbol unless its sizes
     follow the symbols before it (size_fit.Fit.follows: equal sizes, the length of ids and
     of targets, are one symbol); once there are MAX_SYMBOLS, unless any polynomial in them
-    gives its sizes."""
-    changed = []
-    for i, xs in enumerate(zip(*(h.inputs for h in graphs))):
-        for d, sizes in enumerate(zip(*(x.shape for x in xs))):
-            if len(set(sizes)) > 1:
-                changed.append((max(sizes) - min(sizes), i, d, sizes))
-    if not changed:
-        raise NotGeneral("no input size changed (the graphs differ in another way)")
+    gives its sizes. Where no input dim changed, an int argument used as a size did: the
+    node dims and param ints that changed, in the graph's order, each a new symbol unless a
+    polynomial in the symbols before it gives its values."""
     names = [x.name for x in graphs[0].inputs]
     where, columns = [], []
-    for _, i, d, sizes in sorted(changed):
+
+    def add(loc, sizes, what):
+        if len(where) == MAX_SYMBOLS:
+            raise NotGeneral(f"{what} changes apart from " + " and ".join(
+                size_sources.describe(graphs[0], w) for w in where) + f" (at most "
+                f"{MAX_SYMBOLS} dims that change independently)")
+        if min(sizes) < 2:
+            raise NotGeneral(f"{what} went {' -> '.join(map(str, sizes))}: sizes 0 and 1 "
+                             f"are compiled for themselves")
+        where.append(loc)
+        columns.append(sizes)
+
+    for _, loc, sizes in sorted((max(s) - min(s), loc, s)
+                                for loc, s in size_sources.input_dims(graphs)):
         if columns:
             fit = Fit(list(zip(*columns)), Domain((2,) * len(columns)))
             if fit.follows(sizes) or len(where) == MAX_SYMBOLS and _fits(fit, sizes):
                 continue
-        if len(where) == MAX_SYMBOLS:
-            raise NotGeneral(f"{names[i]} dim {d} changes apart from " + " and ".join(
-                f"{names[j]} dim {e}" for j, e in where) + f" (at most {MAX_SYMBOLS} "
-                f"dims that change independently)")
-        if min(sizes) < 2:
-            raise NotGeneral(f"{names[i]} dim {d} went {' -> '.join(map(str, sizes))}: sizes "
-                             f"0 and 1 are compiled for themselves")
-        where.append((i, d))
-        columns.append(sizes)
+        add(loc, sizes, f"{names[loc[0]]} dim {loc[1]}")
+    if where:
+        return where, list(zip(*columns))
+    fit = None
+    for loc, values in size_sources.node_ints(graphs):
+        if fit is not None and _fits(fit, values):
+            continue
+        add(loc, values, size_sources.describe(graphs[0], loc))
+        fit = Fit(list(zip(*columns)), Domain((2,) * len(columns)))
+    if not where:
+        raise NotGeneral("no size changed (the graphs differ in another way)")
     return where, list(zip(*columns))
 
 

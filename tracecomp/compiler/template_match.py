@@ -7,6 +7,7 @@ import numpy as np
 from ..dtypes import np_kind
 from ..ir import CONSTANT, Node
 from ..symbolic import RuntimeNumber, generated, value_at
+from . import size_sources
 
 
 def same(x, y):
@@ -33,8 +34,8 @@ def match(t, graph):
     """(sizes, numbers): the sizes (one per symbol) at which template t's graph is `graph`
     (which has its structure), and the values of its RuntimeNumbers there; None where they
     differ in anything else."""
-    s = tuple(graph.inputs[i].shape[d] for i, d in t.where)
-    if any(not low <= v <= high for v, low, high in zip(s, t.domain.lows, t.highs)):
+    s = tuple(size_sources.read(graph, w) for w in t.where)
+    if None in s or any(not low <= v <= high for v, low, high in zip(s, t.domain.lows, t.highs)):
         return None
     numbers = {}
     position = {n: k for k, n in enumerate(graph.inputs + graph.nodes)}
