@@ -146,10 +146,19 @@ class SizedProgram:
         self.graph, self.groups, self.segments = graph, groups, segments
         self.library, self.names, self.fusion_log = library, names, log
         self.domain = _domain(graph)
+        self._weights = {}      # group root -> parallel.weight (weight())
         # name -> the segment's function: (ctx, pool, pool_split, parts)
         self.fns = {name: library.cfunc(name, None, ctypes.c_void_p, ctypes.c_void_p,
                                         ctypes.c_void_p, ctypes.c_int64)
                     for name in segments.names}
+
+    def weight(self, group):
+        """parallel.weight of a group, the same at every size: computed once (its sizes'
+        arithmetic on Syms took ~1.5 ms of each new size's runner for a transformer block)."""
+        found = self._weights.get(group.root)
+        if found is None:
+            found = self._weights[group.root] = parallel.weight(group)
+        return found
 
     def at(self, sizes, numbers=()):
         """A runner(arrays) -> arrays of the graph at `sizes` (one per symbol), its

@@ -139,7 +139,7 @@ class SizedRunner:
                 elif g.root in segments.ranged:
                     extent = value_at(g.root.shape[0], self.s)
                     work = math.prod(value_at(parallel.counted(g).shape, self.s)) * \
-                        parallel.weight(g)
+                        self.program.weight(g)
                     ints[at:at + 2] = extent, extent >= 2 and \
                         work >= parallel.KERNEL_SPLIT_WORK
         return ints

@@ -17,7 +17,7 @@ import weakref
 
 from .. import _dynamo, context, dtypes, grad_mode, saved_hooks, torch_function
 from ..amp import autocast_mode
-from ..artifact_cache import CACHE_SIZE, ArtifactCache
+from ..artifact_cache import CACHE_SIZE, LATEST, ArtifactCache
 from ..autograd import forward_ad, profiler
 from ..autograd.profiler import _active as PROFILES
 from ..codegen import registry as backends
@@ -487,15 +487,16 @@ class CompiledFunction:
             plain = signature_of(tensors, statics, structure,
                                state[:grad_inputs.grad_tail(state)], flags, backend)
             art = self.cache.get_grad_free(plain)
-            if art is None and self.outside.learn_from(self.cache.artifacts(), state,
-                                                       _name(fn), optimizers):
+            if art is None and self.outside.learn_from(self.cache.artifacts(served=LATEST),
+                                                       state, _name(fn), optimizers):
                 # a number another version holds changed: it is fed now (in `state`), so
                 # the signature is another, which this compile serves later values with
                 return self._lookup(fn, args, kwargs, state, module_names, flags,
                                     optimizers, roots)
             if art is None:
                 if stance.current != "default" and stance.miss(
-                        _name(fn), lambda: explain_miss(sig, self.cache.signatures()),
+                        _name(fn),
+                        lambda: explain_miss(sig, self.cache.signatures(latest=LATEST)),
                         not self._ran) == "eager":
                     return _EAGER_RUN, tensors, fed
                 # out of the call's shared hold (a trace needs the gate to itself), and
@@ -519,7 +520,7 @@ class CompiledFunction:
 
     def _compile(self, fn, sig, structure, statics, tensors, state, module_names, optimizers,
                  roots, backend, fed):
-        reason = self._stale or explain_miss(sig, self.cache.signatures())
+        reason = self._stale or explain_miss(sig, self.cache.signatures(latest=LATEST))
         self._stale = None
         emit(1, f"[tracecomp] compiling {_name(fn)} ({backend}): {reason}")
         fused_step.mark_compiled(roots)
@@ -530,7 +531,7 @@ class CompiledFunction:
                                                     else v for _, v in statics])
 
         deep = self.deep if self.lift_bound else None   # where it lifts tensors from
-        resized = only_sizes_changed(sig, self.cache.signatures())
+        resized = only_sizes_changed(sig, self.cache.signatures(latest=LATEST))
         vary = self.templates is not None and sizes_vary(self.dynamic, tensors, resized)
         if self.templates is not None:
             self.templates.compiled = False

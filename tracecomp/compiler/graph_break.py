@@ -29,6 +29,7 @@ import warnings
 import weakref
 
 from .. import context
+from ..artifact_cache import LATEST
 from ..debug_log import emit, log
 from ..nn.modules.rnn import RNNBase
 from ..nn.utils.rnn import PackedSequence
@@ -101,7 +102,7 @@ def resized_split(plain, cache):
     lengths runs split at once, without tracing the function again up to its break (as
     torch's automatic dynamic shapes keep a break across sizes). An eager run is right at
     any size, so the worst this costs is a graph a new size could have had."""
-    near = nearest_resized(plain, cache.signatures(grad_free=True))
+    near = nearest_resized(plain, cache.signatures(grad_free=True, latest=LATEST))
     art = None if near is None else cache.get_grad_free(near, used=False)
     return art if art is not None and art.split else None     # (put() marks it used)
 
