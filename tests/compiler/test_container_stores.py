@@ -325,3 +325,28 @@ def test_a_defaultdict_or_ordereddict_argument_is_traced_as_the_call_passes_it()
             got, want = compiled(tc.ones(2), stats), f(tc.ones(2), eager_stats)
             np.testing.assert_allclose(got.numpy(), want.numpy())
             assert _plain(stats) == _plain(eager_stats)
+
+
+class Transition:
+    """An object of the user's own class, made each call (a replay memory's entry)."""
+
+    def __init__(self, reward):
+        self.reward = reward
+
+
+@pytest.mark.parametrize("make", [lambda x: Transition(1.0), lambda x: np.ones(2),
+                                  lambda x: [np.ones(2)]])
+def test_an_object_made_each_call_and_appended_is_appended_each_call(make):
+    """It was appended once, at the trace, with a warning: the list stopped growing."""
+    memory = []
+
+    def step(x):
+        memory.append(make(x))
+        return x * 2
+    compiled = tc.compile(step)
+    with pytest.warns(UserWarning, match="appended an object each call makes anew"):
+        for k in range(3):
+            np.testing.assert_array_equal(compiled(tc.full((2,), float(k))).numpy(), 2 * k)
+    assert len(memory) == 3
+    with pytest.raises(tc.TraceError, match="appended an object each call makes anew"):
+        tc.compile(step, fullgraph=True)(tc.ones(2))

@@ -191,7 +191,6 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                     kept += stores.rebound(names_before.rebound())
                     trace_warnings.rebound(fn, stores.unbound)
                 outputs += [tracer.lift(t) for _, t in kept if t is not None]
-                trace_warnings.unrepeated(fn, stores.unrepeated)
                 effects, effect_values = snapshot.effects(tracer, nodes)
                 changes.update(snapshot.moved)      # counts in optimizer state it moves
                 effects += compile_state.arguments_made_leaves(stand_ins, tensors, nodes)

@@ -187,11 +187,12 @@ class KeptWatch:
         number); a constant (a Python number, str, None or tuple of them: `log.append(1)`,
         `stats["mode"] = "train"`), stored as it is (None for its tensor); a key removed (None).
         An object appended to a list that no call can append again (one the code makes) is
-        listed in self.unrepeated."""
-        out, self.unrepeated = [], []
+        refused."""
+        out = []
         self._unwatch_factories()
         for holder, before in self.before.values():
             after = _entries(holder)
+            self.anew = False
             base = container(type(holder))
             if base in (list, deque, set):
                 stored = _STORES[base](self, holder, before, after)
@@ -225,6 +226,10 @@ class KeptWatch:
             out += [pair for k, v in stored for pair in
                     ([(k, None)] if k.how in _KEYED else self._outputs(k, v))]
             self._refuse_nested(holder, before, after, {k.within for k, _ in stored})
+            if self.anew:
+                _refuse(holder, "appended an object each call makes anew (a numpy array, an "
+                                "object of its own class), which compiled calls cannot "
+                                "append again")
         return out
 
     def rebound(self, places):
@@ -246,8 +251,10 @@ class KeptWatch:
         if len(after) < old or len(stored) < len(changed):
             _refuse(holder, "removed items (a pop, a del, a clear) or replaced one with "
                             "an object each call makes anew")
-        if not all(map(self.repeatable, after[old:])):
-            self.unrepeated.append(f"an object appended to {_what(holder)}")
+        # refused once _refuse_nested has said whether one holds a tensor: each eager call
+        # appends one, a compiled call none (the list would stop growing; a numpy
+        # argument's stand-in kept there would outlive its call)
+        self.anew = not all(map(self.repeatable, after[old:]))
         return stored + [(Kept(holder, "append"), v) for v in after[old:]
                          if self.repeatable(v)]
 

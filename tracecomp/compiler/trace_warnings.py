@@ -1,7 +1,6 @@
 """What a trace saw the code do that the compiled calls will not repeat, warned once, at
-the compile: an object the code makes appended to a list it reaches, which no call
-appends again (kept_values.py replays appends, stores and removed keys, and refuses other
-changes), and globals or closure variables it assigns.
+the compile: globals or closure variables it assigns objects no call can assign again
+(kept_values.py replays appends, stores and removed keys, and refuses other changes).
 """
 import warnings
 
@@ -13,17 +12,6 @@ REASON_SHOWN = 400      # characters of a recompile's reason in its warning
 
 def function_name(fn):
     return getattr(fn, "__qualname__", repr(fn))
-
-
-def unrepeated(fn, changes):
-    """The traced code changed a container it reaches in a way the compiled calls do not
-    repeat (appended an object it made): say so once, at the compile."""
-    if changes:
-        warnings.warn(f"tracecomp.compile: {function_name(fn)} changes what it reaches outside "
-                      f"itself while traced ({'; '.join(changes)}){user_line()}: compiled calls do "
-                      f"not repeat that, where each eager call does. Appending, setting and "
-                      f"removing items or attributes are repeated; keep other changes outside "
-                      f"the compiled function", stacklevel=3)
 
 
 def rebound(fn, names):
