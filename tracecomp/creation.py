@@ -29,6 +29,7 @@ from .generator import (  # noqa: F401 - tracecomp.creation.Generator etc., as b
 from .memory_format import axis_order, new_like
 from .ops.registry import PRIMITIVES, defprim
 from .tensor import Tensor
+from .tracing.array_stand_in import ArrayStandIn
 from .user_code import user_stacklevel
 
 
@@ -415,6 +416,8 @@ def _default_dtype(arr, data):
 def tensor(data, *, dtype=None, requires_grad=False, device=None):
     """A new tensor holding a copy of `data` (lists, scalars, numpy arrays, tensors)."""
     check_placement(device, moving=True)      # torch builds it on the CPU, then moves it
+    if type(data) is ArrayStandIn:      # a numpy argument fed to compiled code: its input
+        return _finish(data.converted(dtype), requires_grad)
     if not _SLOW_WARNED and isinstance(data, (list, tuple)):
         _warn_if_arrays(data)
     if isinstance(data, (list, tuple)) and context.current() is not None and holds_traced(data):
@@ -459,6 +462,8 @@ def as_tensor(data, dtype=None, device=None):
     if isinstance(data, Tensor):
         out = data if dtype is None or data._data.dtype == dtypes.to_np(dtype) else \
             data.to(dtype)
+    elif type(data) is ArrayStandIn:    # a numpy argument fed to compiled code: its input
+        out = data.converted(dtype, copy=False)
     elif isinstance(data, np.ndarray) and (dtype is None or data.dtype == dtypes.to_np(dtype)):
         out = from_numpy(data)
     else:
@@ -471,6 +476,8 @@ def as_tensor(data, dtype=None, device=None):
 
 def from_numpy(arr: np.ndarray) -> Tensor:
     """A tensor sharing memory with a numpy array."""
+    if type(arr) is ArrayStandIn:   # a numpy argument fed to compiled code: its input
+        return arr.converted(copy=False)
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"from_numpy expects an np.ndarray, got {type(arr).__name__}")
     dtypes.from_np(arr.dtype)

@@ -22,6 +22,7 @@ from .devices import as_device
 from .dispatch import bind
 from .dtypes import np_kind
 from .tensor import Tensor, _init, _same_memory_while_tracing
+from .tracing.array_stand_in import ArrayStandIn
 
 # legacy type name -> dtype, in torch's order
 NAMES = {"FloatTensor": dtypes.float32, "DoubleTensor": dtypes.float64,
@@ -86,6 +87,8 @@ def legacy_new(dtype, args, device=None, name="Tensor"):
                            f"{as_device(device).type} was passed")
     if len(args) == 1 and isinstance(args[0], Tensor):
         return _alias(args[0], dtype, name)
+    if len(args) == 1 and type(args[0]) is ArrayStandIn:    # a numpy argument fed to
+        return args[0].converted(dtype or dtypes.get_default_dtype())   # compiled code
     return _fresh(_new(dtype, args, name), args[0] if len(args) == 1 else None)
 
 

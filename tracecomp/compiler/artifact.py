@@ -1,4 +1,4 @@
-"""One compiled specialization of a function (driver.build makes it, run_artifact.execute
+"""One compiled specialization of a function (trace_call.build makes it, run_artifact.execute
 runs it): its graphs and runners, and what each call writes back and checks besides them."""
 from .deep_tensors import moved
 from .outside_tensors import outside_unchanged

@@ -1,4 +1,4 @@
-"""From a simplified graph to the runners of one compiled specialization (driver.build's
+"""From a simplified graph to the runners of one compiled specialization (trace_call.build's
 second half): where the user's outputs need gradients, autodiff makes the joint graph and
 the partitioner splits it into the forward a call runs and the backward `loss.backward()`
 runs (what the forward saves for it, what the backward recomputes: passes/partition.py);
