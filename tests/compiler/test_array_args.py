@@ -176,3 +176,22 @@ def test_an_array_of_objects_or_strings_is_compiled_in_as_before():
     for names in (np.array(["ab", "c"]), np.array(["abc", "d"])):
         np.testing.assert_allclose(compiled(x, names).numpy(), f(x, names).numpy())
     assert compiled.compiles == 2
+
+
+def test_its_shape_follows_the_traced_input_when_compiled_dynamic_from_the_start():
+    def f(a):       # the shape read in Python, as the input's
+        return tc.from_numpy(a).sum(0) * a.shape[0] + len(a) + a.size
+    compiled = tc.compile(f, dynamic=True)
+    for n in (3, 5, 8):
+        a = np.arange(2.0 * n).reshape(n, 2)
+        np.testing.assert_allclose(compiled(a).numpy(), f(a).numpy())
+    assert compiled.compiles == 1
+
+
+def test_views_of_an_array_run_as_the_array_they_show():
+    def f(a):
+        return tc.from_numpy(a).cumsum(0) - 1
+    compiled = tc.compile(f)
+    base = np.arange(24.0).reshape(6, 4)
+    for a in (base[::-1], base[:, ::2], base.T, np.broadcast_to(np.arange(4.0), (3, 4))):
+        np.testing.assert_allclose(compiled(a).numpy(), f(a).numpy())

@@ -23,12 +23,22 @@ the graph input the array becomes (`tensor`) and the array itself, and answers:
 branch; but it is not an ndarray subclass, so numpy's C code cannot read it without
 `__array__` or `__array_interface__`, which note the read.
 """
+import math
+
 import numpy as np
 
 from .. import dtypes
 
-# what answers without reading a number: the signature keys the input by these
-_DESCRIBING = ("shape", "dtype", "ndim", "size", "itemsize", "nbytes")
+# what answers without reading a number (the signature keys the input by its shape and
+# dtype), from the traced input: a trace at other sizes (mark_dynamic) resizes that
+_DESCRIBING = {
+    "shape": lambda s: tuple(s.tensor.shape),
+    "dtype": lambda s: s.array.dtype,
+    "ndim": lambda s: s.tensor.ndim,
+    "size": lambda s: math.prod(s.tensor.shape),
+    "itemsize": lambda s: s.array.dtype.itemsize,
+    "nbytes": lambda s: math.prod(s.tensor.shape) * s.array.dtype.itemsize,
+}
 
 
 class ArrayReads:
@@ -85,14 +95,17 @@ class ArrayStandIn:
         return t.to(dtype)
 
     def __getattr__(self, name):
-        if name in _DESCRIBING:
-            return getattr(self.array, name)
+        describe = _DESCRIBING.get(name)
+        if describe is not None:
+            return describe(self)
         if name.startswith("__") and name not in ("__array_interface__", "__array_struct__"):
             raise AttributeError(name)      # a protocol probe (copy, pickle): not a read
         return getattr(self.read(), name)
 
     def __len__(self):
-        return len(self.array)
+        if not self.tensor.ndim:
+            raise TypeError("len() of unsized object")
+        return self.tensor.shape[0]
 
     def __array__(self, dtype=None, copy=None):
         a = self.read()
