@@ -390,14 +390,21 @@ def _rebinds_to_an_object(x):
     return x * 2
 
 
-def test_a_global_assigned_an_object_while_traced_is_a_warning():
+def test_a_global_assigned_an_object_each_call_is_a_graph_break():
     """An object made anew by each eager call cannot be assigned again by the compiled
-    calls: the compile says so (it said nothing), and the global keeps its value."""
+    calls: the compile warned, and the global kept its value from before the trace, where
+    each eager call assigns a new one. Now the call runs eagerly (a graph break)."""
     global BOX
     BOX = None
-    with pytest.warns(UserWarning, match=r"assigns BOX while it is traced"):
-        tc.compile(_rebinds_to_an_object)(tc.ones(2, 4))
-    assert BOX is None
+    compiled = tc.compile(_rebinds_to_an_object)
+    with pytest.warns(UserWarning, match=r"assigned BOX an object each call makes anew"):
+        compiled(tc.ones(2, 4))
+    first = BOX
+    assert type(first) is _Box
+    compiled(tc.ones(2, 4))
+    assert type(BOX) is _Box and BOX is not first
+    with pytest.raises(tc.TraceError, match=r"assigned BOX an object each call makes anew"):
+        tc.compile(_rebinds_to_an_object, fullgraph=True)(tc.ones(2, 4))
 
 
 SUB_CALLS = [0]

@@ -235,13 +235,21 @@ class KeptWatch:
     def rebound(self, places):
         """[(Kept, traced tensor or None)] of the names the code bound anew (`global
         running; running = 0.9 * running + 0.1 * m`, `step += 1`) to what each call can
-        store again, and (self.unbound) the names bound to anything else."""
-        out, self.unbound = [], []
+        store again; a name bound to anything else (an object each eager call makes anew)
+        is refused: compiled calls would leave it as it was before the trace."""
+        out, unbound = [], []
         for holder, how, key, v in places:
             if self.repeatable(v):
                 out += self._outputs(Kept(holder, how, key), v)
             else:
-                self.unbound.append(key if how == "item" else "a closure variable")
+                unbound.append(key if how == "item" else "a closure variable")
+        if unbound:
+            raise TraceError(
+                f"compiled code assigned {', '.join(map(str, unbound))} an object each call "
+                f"makes anew (a numpy array, a list, an object of its own class), which "
+                f"compiled calls cannot assign again: a trace runs the Python once. With "
+                f"fullgraph=False this call runs eagerly. Keep such bookkeeping outside the "
+                f"compiled function, or return the value and assign it after the call.")
         return out
 
     def _list_stores(self, holder, before, after):

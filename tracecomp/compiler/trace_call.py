@@ -14,7 +14,7 @@ from ..tracing import number_functions
 from ..tracing.gate import GATE
 from ..tracing.tracer import Tracer, wrap
 from . import attributes as compile_attributes
-from . import grad_inputs, kept_values, lowering, state_walk, trace_warnings
+from . import grad_inputs, kept_values, lowering, state_walk
 from . import state as compile_state
 from .array_args import ArrayRead, ArrayTrace
 from .artifact import Artifact
@@ -142,7 +142,6 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 kept = stores.kept()        # stored outside: replayed after each call
                 if names_before is not None:    # names it assigns, replayed the same way
                     kept += stores.rebound(names_before.rebound())
-                    trace_warnings.rebound(fn, stores.unbound)
                 outputs += [tracer.lift(t) for _, t in kept if t is not None]
                 effects, effect_values = snapshot.effects(tracer, nodes)
                 if arrays is not None:  # read, returned or written: compiled in instead
