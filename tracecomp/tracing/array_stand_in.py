@@ -9,8 +9,9 @@ the graph input the array becomes (`tensor`) and the array itself, and answers:
   - **the conversions into tensors** (tracecomp.from_numpy, tensor, as_tensor, asarray,
     the legacy FloatTensor(...) constructors: `converted`): the graph input itself where
     they share memory (from_numpy), else a traced copy in the dtype asked for, as eagerly;
-  - **what describes it** (shape, dtype, ndim, size, itemsize, nbytes, len()) as the array
-    does: the signature holds the input's shape and dtype;
+  - **what describes it** (shape, dtype, ndim, size, itemsize, nbytes, len()) as its
+    input does (the array's sizes, or the other sizes a dynamic-shapes trace gives it):
+    the signature holds the input's shape and dtype;
   - **anything else reads its numbers** (numpy functions and ufuncs, indexing, methods,
     np.asarray, iteration, formatting): the trace goes on with a copy of the array, and
     the read is noted, so that the function is traced again with the array itself
