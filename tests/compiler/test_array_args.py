@@ -32,6 +32,7 @@ CONVERSIONS = {
     "FloatTensor": lambda lib, a: lib.FloatTensor(a),
     "as_tensor": lambda lib, a: lib.as_tensor(a, dtype=lib.float32),
     "asarray": lambda lib, a: lib.asarray(a).float(),
+    "astype": lambda lib, a: lib.from_numpy(a.astype(np.float32)),
 }
 
 

@@ -9,6 +9,8 @@ the graph input the array becomes (`tensor`) and the array itself, and answers:
   - **the conversions into tensors** (tracecomp.from_numpy, tensor, as_tensor, asarray,
     the legacy FloatTensor(...) constructors: `converted`): the graph input itself where
     they share memory (from_numpy), else a traced copy in the dtype asked for, as eagerly;
+  - **astype** (`obs.astype(np.float32)`, before a conversion): another stand-in, on a
+    traced cast of the input (a copy, as numpy's);
   - **what describes it** (shape, dtype, ndim, size, itemsize, nbytes, len()) as its
     input does (the array's sizes, or the other sizes a dynamic-shapes trace gives it):
     the signature holds the input's shape and dtype;
@@ -94,6 +96,18 @@ class ArrayStandIn:
         if np_dtype is None or np_dtype == self.array.dtype:
             return t.clone() if copy else t
         return t.to(dtype)
+
+    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
+        """numpy's astype: a stand-in on the input cast to dtype (a copy, unless copy is
+        False and it is dtype already); the numbers are not read."""
+        np_dtype = np.dtype(dtype)
+        if order not in "KA" or casting != "unsafe" or not subok or \
+                np_dtype.kind not in "biufc" or np_dtype == np.float16:
+            return self.read().astype(dtype, order, casting, subok, copy)
+        if np_dtype == self.array.dtype and not copy:
+            return self
+        return ArrayStandIn(self.tensor.to(dtypes.from_np(np_dtype)),
+                            self.array.astype(np_dtype), self.label, self.reads)
 
     def __getattr__(self, name):
         describe = _DESCRIBING.get(name)
