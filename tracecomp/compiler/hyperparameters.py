@@ -222,8 +222,11 @@ class FedNumber(WatchedNumber):
 
 class Tracing:
     """The fed hyperparameters while a step is traced: `inputs`, {(id(group), name, index):
-    tensor}, what options.setting returns; inside `with`, each fed number in its group is a
-    FedNumber, and `check` raises NumberRead for those used otherwise."""
+    (tensor, what the group holds for it)}, the tensor being what options.setting returns
+    while the group still holds that (the step's own code may set the group's lr before
+    the update, as llm.c's warmup does: then the update uses the value it set); inside
+    `with`, each fed number in its group is a FedNumber, and `check` raises NumberRead for
+    those used otherwise."""
 
     def __init__(self, state, optimizers):
         self.inputs, self.reads, self.numbers = {}, set(), {}
@@ -231,7 +234,7 @@ class Tracing:
             if type(label) is tuple and label[0] == "setting":
                 _, o, g, name, i = label
                 group = optimizers[o].param_groups[g]
-                self.inputs[(id(group), name, i)] = t
+                self.inputs[(id(group), name, i)] = (t, t)
                 if (group[name] if i is None else group[name][i]) is not t:
                     tested = name in type(optimizers[o]).zero_tested
                     self.numbers[(id(group), name)] = (group, name, (o, g, name), tested)
@@ -243,6 +246,9 @@ class Tracing:
             self.saved.append((group, name, value))
             group[name] = tuple(FedNumber(v, key, self.reads, tested) for v in value) \
                 if type(value) is tuple else FedNumber(value, key, self.reads, tested)
+            held = enumerate(group[name]) if type(value) is tuple else [(None, group[name])]
+            for i, number in held:
+                self.inputs[(id(group), name, i)] = (self.inputs[(id(group), name, i)][0], number)
         return self
 
     def __exit__(self, *exc):

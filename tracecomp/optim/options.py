@@ -74,8 +74,8 @@ def setting(group, key, index=None):
     value = group[key] if index is None else group[key][index]
     trace = context.current()
     if trace is not None:
-        fed = trace.settings.get((id(group), key, index))
-        if fed is not None:
+        fed, held = trace.settings.get((id(group), key, index), (None, None))
+        if fed is not None and value is held:   # else the step's code set it: that value
             return fed.reshape(()).double()
     return scalar(value, key if index is None else f"{key}[{index}]")
 

@@ -103,7 +103,7 @@ class Tracer:
         self.thread = None      # the thread being traced, while active
         # compiled code's trace: the optimizers whose state is an input (None elsewhere)
         self.optimizers = None
-        self.settings = {}      # (id(group), name, index) -> fed hyperparameter (options.setting)
+        self.settings = {}      # (id(group), name, index) -> (fed input, held): options.setting
         self.defer_scheduler = None     # scheduler.step() inside the code: recorded by this
         # the compiled code's profile hook (compiler/clock_reads.ClockWatch), off while an op
         # is recorded: only the user's code has what it looks for, and an op's own Python
