@@ -14,12 +14,20 @@ lr * sign on a near-zero gradient, the float64 run (set_default_dtype) is the ch
   torch's tokens. Found: a compiled step that sets `param_group['lr']` itself before
   optimizer.step() ran the update with the lr the group held when the call began (the
   previous step's), silently, from the second step on.
+- eriklindernoren/PyTorch-YOLOv3 (Darknet built from yolov3-tiny.cfg with filters cut to
+  1/16, 2 classes, 64x64 images; YOLOLayer's grid and anchor_grid, route/shortcut/upsample
+  layers, compute_loss with build_targets' anchor matching and CIoU, the burn-in lr written
+  into the groups, Adam with weight decay, eval-mode decoding and non_max_suppression):
+  agrees after the fix below (float64 to 1e-13). The compiled step breaks its graph at
+  build_targets' boolean mask `t[j]`, as torch.compile does. Found: torchvision.ops.nms,
+  which its non_max_suppression calls, did not exist (now nms and batched_nms).
 """
 import numpy as np
 import pytest
 import torch
 
 import tracecomp as tc
+import tracecomp.vision  # noqa: F401  (tc.vision.ops, as torchvision.ops)
 
 
 # --- a compiled step that sets its optimizer's lr itself, as llm.c's training loop does ---
@@ -53,3 +61,93 @@ def test_a_compiled_step_uses_the_lr_it_writes_into_the_group(opt_name, kind):
     ours = _scheduled_steps(tc, opt_name, lrs, True, kind)
     np.testing.assert_allclose(ours[0], ref[0], rtol=1e-12, atol=1e-14)
     assert ours[1] == ref[1]
+
+
+# --- torchvision.ops.nms / batched_nms, as PyTorch-YOLOv3's non_max_suppression calls it ----
+# torchvision is not installed beside torch here: the reference is the greedy rule written
+# with torch ops, IoUs in the boxes' dtype, compared with the threshold as a double.
+def _reference_nms(boxes, scores, thr):
+    order = torch.sort(scores, descending=True, stable=True).indices.tolist()
+    x1, y1, x2, y2 = boxes.unbind(1)
+    areas = (x2 - x1) * (y2 - y1)
+    keep, dropped = [], set()
+    for pos, i in enumerate(order):
+        if i in dropped:
+            continue
+        keep.append(i)
+        for j in order[pos + 1:]:
+            w = (torch.minimum(x2[i], x2[j]) - torch.maximum(x1[i], x1[j])).clamp(min=0)
+            h = (torch.minimum(y2[i], y2[j]) - torch.maximum(y1[i], y1[j])).clamp(min=0)
+            inter = w * h
+            if float(inter / (areas[i] + areas[j] - inter)) > thr:
+                dropped.add(j)
+    return keep
+
+
+def _detections(rng, n, dtype):
+    """n boxes in clusters (many overlaps), scores with a few exact ties."""
+    centres = rng.uniform(0, 40, (4, 2))[rng.integers(0, 4, n)] + rng.normal(0, 2, (n, 2))
+    wh = rng.uniform(3, 10, (n, 2))
+    boxes = np.concatenate([centres - wh / 2, centres + wh / 2], 1).astype(dtype)
+    scores = np.round(rng.uniform(0, 1, n), 1).astype(dtype)   # rounded: ties
+    return boxes, scores
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("thr", [0.3, 0.5, 0.7])
+def test_nms_keeps_torchvisions_boxes(dtype, thr):
+    rng = np.random.default_rng(3)
+    boxes, scores = _detections(rng, 40, dtype)
+    ref = _reference_nms(torch.tensor(boxes), torch.tensor(scores), thr)
+    keep = tc.vision.ops.nms(tc.tensor(boxes), tc.tensor(scores), thr)
+    assert keep.dtype == tc.int64
+    assert keep.tolist() == ref
+
+
+def test_nms_compares_the_iou_with_the_threshold_as_a_double():
+    # float32 IoU 1/3 rounds up to 0.33333334: above the double 1/3, so suppressed (as
+    # torchvision's C++ compares); an IoU of exactly 0.5 at 0.5 is not above it: kept
+    boxes = tc.tensor([[0.0, 0.0, 2.0, 1.0], [1.0, 0.0, 3.0, 1.0], [0.0, 0.0, 1.0, 1.0]])
+    scores = tc.tensor([0.9, 0.8, 0.7])
+    assert tc.vision.ops.nms(boxes[:2], scores[:2], 1 / 3).tolist() == [0]
+    assert tc.vision.ops.nms(boxes[::2], scores[::2], 0.5).tolist() == [0, 1]
+    assert tc.vision.ops.nms(boxes[:0], scores[:0], 0.5).tolist() == []
+
+
+def test_batched_nms_suppresses_within_each_category():
+    rng = np.random.default_rng(4)
+    boxes, scores = _detections(rng, 30, np.float32)
+    cats = rng.integers(0, 3, 30)
+    keep = tc.vision.ops.batched_nms(tc.tensor(boxes), tc.tensor(scores), tc.tensor(cats), 0.4)
+    ref = []
+    for c in range(3):
+        idx = np.flatnonzero(cats == c)
+        kept = _reference_nms(torch.tensor(boxes[idx]), torch.tensor(scores[idx]), 0.4)
+        ref += idx[kept].tolist()
+    ref = sorted(ref, key=lambda i: (-scores[i], i))
+    assert keep.tolist() == ref
+
+
+@pytest.mark.parametrize("boxes, scores, match", [
+    ((5, 4, 1), (5,), "boxes should be a 2d tensor, got 3D"),
+    ((5, 5), (5,), "boxes should have 4 elements in dimension 1, got 5"),
+    ((5, 4), (5, 1), "scores should be a 1d tensor, got 2D"),
+    ((5, 4), (4,), "same number of elements in dimension 0, got 5 and 4"),
+])
+def test_nms_refuses_what_torchvision_refuses(boxes, scores, match):
+    with pytest.raises(RuntimeError, match=match):
+        tc.vision.ops.nms(tc.zeros(*boxes), tc.zeros(*scores), 0.5)
+    with pytest.raises(RuntimeError, match="same type as scores"):
+        tc.vision.ops.nms(tc.zeros(3, 4), tc.zeros(3, dtype=tc.float64), 0.5)
+
+
+def test_nms_in_a_compiled_function_is_a_graph_break_with_eagers_result():
+    rng = np.random.default_rng(5)
+    boxes, scores = _detections(rng, 20, np.float32)
+
+    def detect(b, s):
+        return tc.vision.ops.nms(b * 2.0, s.sigmoid(), 0.5)
+    want = detect(tc.tensor(boxes), tc.tensor(scores)).tolist()
+    with pytest.warns(UserWarning, match="graph break"):
+        got = tc.compile(detect)(tc.tensor(boxes), tc.tensor(scores))
+    assert got.tolist() == want
