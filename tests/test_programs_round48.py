@@ -21,6 +21,14 @@ lr * sign on a near-zero gradient, the float64 run (set_default_dtype) is the ch
   agrees after the fix below (float64 to 1e-13). The compiled step breaks its graph at
   build_targets' boolean mask `t[j]`, as torch.compile does. Found: torchvision.ops.nms,
   which its non_max_suppression calls, did not exist (now nms and batched_nms).
+- facebookresearch/moco-v3 moco/builder.py (MoCo_ResNet over a small ResNet-style encoder
+  with num_classes, its projector/predictor MLPs with BatchNorm1d(affine=False), the
+  momentum update `param_m.data = ...` under no_grad inside forward, the contrastive loss
+  with einsum and concat_all_gather over a real world-of-one process group in both
+  libraries, LARS from moco/optimizer.py and AdamW): agrees, float64 to 1e-14 (AdamW 6e-10
+  on the BatchNorm-cancelled biases). Found: dist.all_gather of a traced tensor was a
+  RuntimeError ("only all_reduce is recorded into a compiled graph"), so neither
+  compile(model) nor a compiled step ran; it is now an `all_gather` graph node.
 """
 import numpy as np
 import pytest
@@ -151,3 +159,77 @@ def test_nms_in_a_compiled_function_is_a_graph_break_with_eagers_result():
     with pytest.warns(UserWarning, match="graph break"):
         got = tc.compile(detect)(tc.tensor(boxes), tc.tensor(scores))
     assert got.tolist() == want
+
+
+# --- dist.all_gather inside a compiled forward: MoCo v3's concat_all_gather -------------------
+# In a child process: a world of one in both libraries (torch's gloo through a file store,
+# tracecomp's MPI started without mpiexec); the multi-rank check is
+# tests/distributed/jobs/collectives.py's check_compiled_all_gather.
+_MOCO_CHILD = r'''
+import sys
+import numpy as np
+import torch
+import tracecomp as tc
+
+torch.distributed.init_process_group("gloo", init_method="file://" + sys.argv[1],
+                                     world_size=1, rank=0)
+tc.distributed.init_process_group("mpi")
+
+
+def moco_steps(lib, compiled):
+    rng = np.random.default_rng(0)
+    x1, x2 = (lib.tensor(rng.standard_normal((4, 6)).astype(np.float32)) for _ in range(2))
+    base, momentum = lib.nn.Linear(6, 5), lib.nn.Linear(6, 5)
+    with lib.no_grad():
+        for p, q in zip(base.parameters(), momentum.parameters()):
+            p.copy_(lib.tensor(rng.standard_normal(tuple(p.shape)).astype(np.float32)))
+            q.copy_(p)
+            q.requires_grad = False
+    opt = lib.optim.SGD(base.parameters(), lr=0.5, momentum=0.9)
+
+    @lib.no_grad()
+    def concat_all_gather(t):
+        gathered = [lib.ones_like(t) for _ in range(lib.distributed.get_world_size())]
+        lib.distributed.all_gather(gathered, t, async_op=False)
+        return lib.cat(gathered, dim=0)
+
+    def contrastive(q, k):
+        q = lib.nn.functional.normalize(q, dim=1)
+        k = concat_all_gather(lib.nn.functional.normalize(k, dim=1))
+        logits = lib.einsum("nc,mc->nm", [q, k]) / 0.2
+        n = logits.shape[0]
+        labels = lib.arange(n, dtype=lib.long) + n * lib.distributed.get_rank()
+        return lib.nn.CrossEntropyLoss()(logits, labels) * 0.4
+
+    def step():
+        with lib.no_grad():
+            for p, q in zip(base.parameters(), momentum.parameters()):
+                q.data = q.data * 0.9 + p.data * 0.1
+            k1, k2 = momentum(x1), momentum(x2)
+        loss = contrastive(base(x1), k2) + contrastive(base(x2), k1)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+    if compiled:
+        step = tc.compile(step, fullgraph=True)
+    losses = [float(step()) for _ in range(3)]
+    return losses, [p.detach().numpy() for p in [*base.parameters(), *momentum.parameters()]]
+
+
+want = moco_steps(torch, False)
+for compiled in (False, True):
+    got = moco_steps(tc, compiled)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-5, err_msg=f"losses {compiled}")
+    for a, b in zip(got[1], want[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=f"params {compiled}")
+print("MOCO OK")
+'''
+
+
+def test_moco_v3s_concat_all_gather_compiles_into_the_graph(tmp_path):
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-c", _MOCO_CHILD, str(tmp_path / "store")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "MOCO OK" in proc.stdout, proc.stdout + proc.stderr

@@ -220,8 +220,9 @@ SAMPLES["broadcast"] = ((MIXED,), {"src": 0})
 # all_reduce split in two by passes/buckets.py: start's buffer, then wait's on it
 SAMPLES["all_reduce_start"] = ((MIXED,), {"op": "sum"})
 SAMPLES["all_reduce_wait"] = ((MIXED,), {})
-NON_DIFFERENTIABLE |= {"broadcast", "all_reduce_start", "all_reduce_wait"}
-COLLECTIVES = {"all_reduce", "broadcast", "all_reduce_start", "all_reduce_wait"}
+SAMPLES["all_gather"] = ((MIXED,), {"world": 1})
+NON_DIFFERENTIABLE |= {"broadcast", "all_reduce_start", "all_reduce_wait", "all_gather"}
+COLLECTIVES = {"all_reduce", "broadcast", "all_reduce_start", "all_reduce_wait", "all_gather"}
 
 
 class _EveryBufferStarted(dict):

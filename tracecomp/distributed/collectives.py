@@ -13,8 +13,9 @@ None. Everything that can be refused (a bad op for the dtype, a wrong list lengt
 shape) is refused before any message is sent, so a rank that raises never leaves its peers
 half way through a collective (they are stopped by faults.py's abort instead of hanging).
 
-Inside `tracecomp.compile`, all_reduce of a traced tensor records the `all_reduce`
-primitive (ops/collective.py) instead: the reduction is part of the compiled graph.
+Inside `tracecomp.compile`, all_reduce and all_gather (all_gather_into_tensor) of a
+traced tensor record the `all_reduce` / `all_gather` primitive (ops/collective.py)
+instead: the collective is part of the compiled graph.
 """
 import numpy as np
 
@@ -91,8 +92,15 @@ def host_array(tensor, what):
     if type(data) is DeviceArray:
         raise RuntimeError(f"{what}: the tensor is on {tensor.device}; tracecomp.distributed "
                            f"runs its collectives on CPU tensors (call .cpu() first)")
-    raise RuntimeError(f"{what} of a traced tensor: only all_reduce is recorded into a "
-                       f"compiled graph; call {what} outside tracecomp.compile")
+    raise RuntimeError(f"{what} of a traced tensor: only all_reduce and all_gather are "
+                       f"recorded into a compiled graph; call {what} outside "
+                       f"tracecomp.compile")
+
+
+def _traced(*tensors):
+    """Is any of them a graph value (a collective inside tracecomp.compile)?"""
+    return any(type(t._data) is not np.ndarray and type(t._data) is not DeviceArray
+               for t in tensors)
 
 
 def issue(what, async_op, blocking, nonblocking, finish, result):
@@ -113,7 +121,7 @@ def _reduction(op, dtype):
 def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     """Reduce `tensor` over every rank; every rank's tensor holds the result."""
     pg = resolve(group)
-    if type(tensor._data) is not np.ndarray and type(tensor._data) is not DeviceArray:
+    if _traced(tensor):
         from .traced import all_reduce_traced
         return all_reduce_traced(tensor, op, async_op)
     st = Staged(tensor, "all_reduce")
@@ -184,6 +192,9 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
     """tensor_list[r] takes rank r's tensor, on every rank."""
     pg = resolve(group)
     _check_list(pg, tensor_list, tensor, "all_gather", "output")
+    if _traced(tensor, *tensor_list):
+        from .traced import all_gather_traced
+        return all_gather_traced(list(tensor_list), tensor, async_op)
     send = np.ascontiguousarray(host_array(tensor, "all_gather"))
     outs = [Staged(t, "all_gather") for t in tensor_list]
     recv = np.empty((pg.size,) + send.shape, send.dtype)
@@ -206,6 +217,9 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=Fal
                            f"{pg.size}) copies of the input {input_tensor.dtype}"
                            f"{list(input_tensor.shape)}, got {output_tensor.dtype}"
                            f"{list(output_tensor.shape)}")
+    if _traced(input_tensor, output_tensor):
+        from .traced import all_gather_traced
+        return all_gather_traced(output_tensor, input_tensor, async_op)
     send = np.ascontiguousarray(host_array(input_tensor, "all_gather_into_tensor"))
     st = Staged(output_tensor, "all_gather_into_tensor")
     return issue("all_gather_into_tensor", async_op, lambda: pg.comm.Allgather(send, st.buf),

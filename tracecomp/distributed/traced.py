@@ -3,6 +3,9 @@ by the compiled code on every call.
 
   - `dist.all_reduce(t)` on a traced tensor: t takes the `all_reduce` node's value (an
     in-place update the compiler writes back, as any other);
+  - `dist.all_gather(outs, t)` (or all_gather_into_tensor) of a traced tensor: each out
+    takes its rank's row of one `all_gather` node (MoCo v3's concat_all_gather in a
+    compiled forward);
   - DistributedDataParallel's forward while tracing: every parameter is read through
     `_AverageGrad`, a custom autograd Function that is the identity forward and whose
     backward all-reduces (AVG) the gradient; and buffers through a `broadcast` node.
@@ -40,6 +43,21 @@ def all_reduce_traced(tensor, op, async_op):
     with grad_mode.no_grad():       # not recorded by autograd, as torch's c10d collectives
         inplace.commit(tensor, collective.all_reduce(tensor, op.name.lower()), "all_reduce")
     return Work(None, None, [tensor]) if async_op else None
+
+
+def all_gather_traced(outputs, tensor, async_op):
+    """dist.all_gather(outputs, tensor) while tracing: one `all_gather` node, whose row r
+    is written into outputs[r] (a list) or, stacked, into outputs (one tensor: the
+    all_gather_into_tensor form, world_size rows of tensor's shape or their concatenation)."""
+    with grad_mode.no_grad():       # not recorded by autograd, as torch's c10d collectives
+        gathered = collective.all_gather(tensor)
+        if isinstance(outputs, list):
+            for r, out in enumerate(outputs):
+                inplace.commit(out, gathered[r], "all_gather")
+        else:
+            inplace.commit(outputs, gathered.reshape(outputs.shape), "all_gather_into_tensor")
+            outputs = [outputs]
+    return Work(None, None, list(outputs)) if async_op else None
 
 
 def broadcast_traced(tensor, src):

@@ -1,8 +1,13 @@
-"""Collectives as primitives: `all_reduce` and `broadcast` over the default process group
-(tracecomp.distributed), so that a compiled training step holds its gradient reduction as
-graph nodes (`tracecomp dump` shows them) instead of leaving it to eager code.
+"""Collectives as primitives: `all_reduce`, `broadcast` and `all_gather` over the default
+process group (tracecomp.distributed), so that a compiled training step holds its gradient
+reduction as graph nodes (`tracecomp dump` shows them) instead of leaving it to eager code,
+and a compiled forward can gather every rank's features (MoCo v3's concat_all_gather).
 
     %9: f32[256,784] = all_reduce(%8, gate=ddp.require_backward_grad_sync, op='avg')
+    %4: f32[2,8,256] = all_gather(%3, world=2)
+
+all_gather's result stacks every rank's operand along a new first dim (its size, the
+world's, is a param: fixed when traced); it has no VJP (torch's c10d all_gather has none).
 
 After autodiff, passes/buckets.py packs the all-reduces into buckets and splits each into
 `all_reduce_start` (queued to the group's communication thread, distributed/comm_thread.py)
@@ -29,7 +34,7 @@ serves synced and unsynced calls, as eager DDP decides at run time too.
 These primitives are registered with the others (tracecomp.distributed imports this
 module), so the registry is the same whichever code ran first. Their impls need an
 initialized process group; in a world of one they send nothing (each is the identity
-there), which the primitive tests use.
+there, all_gather its operand under a new dim of one), which the primitive tests use.
 """
 import numpy as np
 
@@ -82,6 +87,20 @@ def _broadcast_impl(x, *, src):
     return buf
 
 
+def _all_gather_impl(x, *, world):
+    send = np.array(x, order="C", copy=True)
+    group = _group()
+    if group.size != world:
+        raise RuntimeError(f"all_gather: traced for a world of {world} ranks, run in one of "
+                           f"{group.size}; compile again in this process group")
+    if world == 1:
+        return send[None]
+    from ..distributed.comm_thread import in_order
+    recv = np.empty((world,) + send.shape, send.dtype)
+    in_order(group, "all_gather", lambda g: g.comm.Allgather(send, recv))
+    return recv
+
+
 all_reduce_p = defprim("all_reduce", _all_reduce_impl,
                        lambda shape, *, op, gate=None: tuple(shape),
                        lambda x, *, op, gate=None: np.dtype(x.dtype),
@@ -99,6 +118,10 @@ all_reduce_wait_p = defprim("all_reduce_wait", _all_reduce_wait_impl,
 broadcast_p = defprim("broadcast", _broadcast_impl,
                       lambda shape, *, src: tuple(shape),
                       lambda x, *, src: np.dtype(x.dtype), None, tags=("random",))
+
+all_gather_p = defprim("all_gather", _all_gather_impl,
+                       lambda shape, *, world: (world,) + tuple(shape),
+                       lambda x, *, world: np.dtype(x.dtype), None, tags=("random",))
 
 
 def all_reduce(x, op="sum", gate=None):
@@ -125,3 +148,8 @@ def all_reduce_wait(started):
 def broadcast(x, src):
     """Rank src's x, as a new tensor on every rank."""
     return bind(broadcast_p, x, src=src)
+
+
+def all_gather(x):
+    """Every rank's x stacked along a new first dim, in rank order (x unchanged)."""
+    return bind(all_gather_p, x, world=_group().size)

@@ -176,6 +176,47 @@ def check_compiled_all_reduce(rank, world):
         assert "all_reduce(" in text, f"no all_reduce node in the compiled graphs:\n{text}"
 
 
+def check_compiled_all_gather(rank, world):
+    """dist.all_gather (MoCo v3's concat_all_gather: a list made by ones_like, under
+    no_grad, then cat) and all_gather_into_tensor inside tracecomp.compile are one
+    `all_gather` node each; the gradient of the compiled loss flows through the local
+    operand only (the gathered rows are constants to autograd, as torch's)."""
+    def contrastive(q, k):
+        with tc.no_grad():
+            rows = [tc.ones_like(k) for _ in range(dist.get_world_size())]
+            dist.all_gather(rows, k)
+            keys = tc.cat(rows, dim=0)
+        logits = q @ keys.T
+        labels = tc.arange(q.shape[0]) + q.shape[0] * dist.get_rank()
+        return tc.nn.functional.cross_entropy(logits, labels)
+
+    def stacked(x):
+        out = tc.empty(world * x.shape[0], x.shape[1])
+        dist.all_gather_into_tensor(out, x * 2)
+        return out
+
+    qs = [value(r, "float32") for r in range(world)]
+    ks = [value(r + world, "float32") for r in range(world)]
+    want_loss = tc.nn.functional.cross_entropy(
+        tc.tensor(qs[rank]) @ tc.tensor(np.concatenate(ks)).T,
+        tc.arange(3) + 3 * rank)
+    for backend in ("llvm", "interp"):
+        compiled = tc.compile(contrastive, backend=backend)
+        for _ in range(2):                      # traced, then the cached artifact
+            q = tc.tensor(qs[rank], requires_grad=True)
+            loss = compiled(q, tc.tensor(ks[rank]))
+            loss.backward()
+            want_q = tc.tensor(qs[rank], requires_grad=True)
+            tc.nn.functional.cross_entropy(want_q @ tc.tensor(np.concatenate(ks)).T,
+                                           tc.arange(3) + 3 * rank).backward()
+            same(loss.detach(), want_loss.numpy(), f"compiled all_gather loss ({backend})")
+            same(q.grad, want_q.grad.numpy(), f"compiled all_gather gradient ({backend})")
+        text = "\n".join(str(g) for g in compiled.graphs.values())
+        assert "all_gather(" in text, f"no all_gather node in the compiled graphs:\n{text}"
+        got = tc.compile(stacked, backend=backend)(tc.tensor(qs[rank]))
+        same(got, np.concatenate(qs) * 2, f"compiled all_gather_into_tensor ({backend})")
+
+
 def check_overlapped_all_reduce(rank, world):
     """All-reduces with a large product between them and their first reader are started
     before the product and waited for after it (passes/buckets.py, on the communication
@@ -214,6 +255,7 @@ def main():
     check_reduce_scatter(rank, world)
     check_reduce(rank, world)
     check_compiled_all_reduce(rank, world)
+    check_compiled_all_gather(rank, world)
     check_overlapped_all_reduce(rank, world)
     dist.barrier()
     dist.barrier(async_op=True).wait()
