@@ -11,9 +11,14 @@ lr * sign on a near-zero gradient, the float64 run (set_default_dtype) is the ch
   configure_optimizers' decay groups, two micro-steps of gradient accumulation,
   clip_grad_norm_, the warmup/cosine lr written into each param group inside the step,
   generate with top_k): agrees after the fix below; float64 to 1e-15, generate gives
-  torch's tokens. Found: a compiled step that sets `param_group['lr']` itself before
-  optimizer.step() ran the update with the lr the group held when the call began (the
-  previous step's), silently, from the second step on.
+  torch's tokens; with zero_stage=1 (ZeroRedundancyOptimizer over a world of one in both
+  libraries, its add_param_group, consolidate_state_dict and state_dict) too. Found: a
+  compiled step that sets `param_group['lr']` itself before optimizer.step() ran the
+  update with the lr the group held when the call began (the previous step's), silently,
+  from the second step on; and the script's `from torch.distributed.optim import
+  ZeroRedundancyOptimizer` failed (no tracecomp.distributed.optim), so it did not import.
+  Its step inside a compiled step is a graph break (the settings it copies into the local
+  optimizer's groups lie deeper than the stores a compiled step replays).
 - eriklindernoren/PyTorch-YOLOv3 (Darknet built from yolov3-tiny.cfg with filters cut to
   1/16, 2 classes, 64x64 images; YOLOLayer's grid and anchor_grid, route/shortcut/upsample
   layers, compute_loss with build_targets' anchor matching and CIoU, the burn-in lr written
@@ -233,3 +238,86 @@ def test_moco_v3s_concat_all_gather_compiles_into_the_graph(tmp_path):
     proc = subprocess.run([sys.executable, "-c", _MOCO_CHILD, str(tmp_path / "store")],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "MOCO OK" in proc.stdout, proc.stdout + proc.stderr
+
+
+# --- torch.distributed.optim.ZeroRedundancyOptimizer, as llm.c's zero_stage=1 builds it ------
+# A world of one in a child process, against torch's (gloo); the sharding over 2 ranks is
+# tests/distributed/jobs/zero.py's.
+_ZERO_CHILD = r'''
+import sys
+import numpy as np
+import torch
+import tracecomp as tc
+from tracecomp.distributed.optim import ZeroRedundancyOptimizer as TcZero
+from torch.distributed.optim import ZeroRedundancyOptimizer as TorchZero
+
+torch.distributed.init_process_group("gloo", init_method="file://" + sys.argv[1],
+                                     world_size=1, rank=0)
+tc.distributed.init_process_group("mpi")
+
+
+def zero_steps(lib, Zero, compiled):
+    rng = np.random.default_rng(0)
+    net = lib.nn.Sequential(lib.nn.Linear(6, 8), lib.nn.Tanh(), lib.nn.Linear(8, 3))
+    with lib.no_grad():
+        for p in net.parameters():
+            p.copy_(lib.tensor(rng.standard_normal(tuple(p.shape)).astype(np.float32)))
+    x = lib.tensor(rng.standard_normal((5, 6)).astype(np.float32))
+    decay = [p for p in net.parameters() if p.dim() >= 2]
+    rest = [p for p in net.parameters() if p.dim() < 2]
+    opt = Zero(params=decay, weight_decay=0.1, optimizer_class=lib.optim.AdamW, lr=1e-2,
+               betas=(0.9, 0.95), fused=False)
+    opt.add_param_group({"params": rest, "weight_decay": 0.0})
+
+    def step(lr):
+        for group in opt.param_groups:
+            group["lr"] = lr
+        loss = net(x).pow(2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+    if compiled:    # the step is a graph break: forward and backward compiled
+        step = tc.compile(step)
+    losses = [float(step(lr)) for lr in (1e-2, 2e-2, 5e-3)]
+    opt.consolidate_state_dict(to=0)
+    saved = opt.state_dict()
+    # a fresh optimizer takes the saved state and goes on as the first would
+    again = Zero(params=decay, weight_decay=0.1, optimizer_class=lib.optim.AdamW, lr=1.0)
+    again.add_param_group({"params": rest, "weight_decay": 0.0})
+    again.load_state_dict(saved)
+    twin = net(x).pow(2).mean()
+    twin.backward()
+    again.step()
+    return losses, [p.detach().numpy() for p in net.parameters()], saved
+
+
+def flat(saved):
+    groups = [{k: v for k, v in g.items()} for g in saved["param_groups"]]
+    state = {i: {k: np.asarray(v) for k, v in s.items()} for i, s in saved["state"].items()}
+    return groups, state
+
+
+want = zero_steps(torch, TorchZero, False)
+for compiled in (False, True):
+    got = zero_steps(tc, TcZero, compiled)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-6, err_msg=f"losses {compiled}")
+    for a, b in zip(got[1], want[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=f"params {compiled}")
+    (g1, s1), (g2, s2) = flat(got[2]), flat(want[2])
+    assert g1 == g2, (g1, g2)
+    assert sorted(s1) == sorted(s2), (sorted(s1), sorted(s2))
+    for i in s1:
+        assert sorted(s1[i]) == sorted(s2[i])
+        for k in s1[i]:
+            np.testing.assert_allclose(s1[i][k], s2[i][k], rtol=1e-5, atol=1e-7, err_msg=k)
+print("ZERO OK")
+'''
+
+
+def test_zero_redundancy_optimizer_steps_and_saves_as_torchs(tmp_path):
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-c", _ZERO_CHILD, str(tmp_path / "store")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "ZERO OK" in proc.stdout, proc.stdout + proc.stderr

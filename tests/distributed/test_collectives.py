@@ -21,6 +21,11 @@ def test_every_collective_matches_numpy_on_two_ranks():
     assert "collectives: PASSED on 2 ranks" in out, out
 
 
+def test_zero_redundancy_optimizer_shares_state_and_matches_adamw_on_two_ranks():
+    _, out = run_job("zero.py")
+    assert "zero: PASSED on 2 ranks" in out, out
+
+
 @pytest.mark.parametrize("level", ["", "funneled"])
 def test_ranks_running_different_graphs_with_the_same_collectives_meet(level):
     # rank 0's all-reduce is split around a product, rank 1's is not: both on one

@@ -4,8 +4,9 @@ semantics, with mpi4py as the one transport).
     process_group.py  init_process_group(backend="mpi"), rank, world size, destroy
     reduce_op.py      ReduceOp, and how each op becomes an MPI reduction on a dtype
     collectives.py    all_reduce, broadcast, all_gather, reduce_scatter, reduce, barrier, Work
-    traced.py         inside tracecomp.compile: all_reduce, DDP's gradient averaging and
-                      buffer broadcast as graph nodes (the primitives in ops/collective.py)
+    traced.py         inside tracecomp.compile: all_reduce, all_gather, DDP's gradient
+                      averaging and buffer broadcast as graph nodes (ops/collective.py)
+    optim/            ZeroRedundancyOptimizer (each rank keeps its share's optimizer state)
     faults.py         a rank that raises aborts every rank, with its error printed
     mpi_launch.py     `tracecomp run -n N script.py`: the mpiexec command line
 
@@ -62,10 +63,13 @@ _MISSING = frozenset(["new_group", "new_subgroups", "gather", "scatter", "all_to
                       "scatter_object_list", "monitored_barrier", "TCPStore", "FileStore",
                       "HashStore", "PrefixStore", "Store", "rpc", "fsdp", "checkpoint",
                       "tensor", "pipelining", "elastic", "algorithms", "device_mesh",
-                      "init_device_mesh", "DeviceMesh", "optim", "launcher", "run"])
+                      "init_device_mesh", "DeviceMesh", "launcher", "run"])
 
 
 def __getattr__(name):
+    if name == "optim":     # torch.distributed.optim without importing it by name
+        import importlib
+        return importlib.import_module(__name__ + ".optim")
     if name in _MISSING:
         from ..support import unsupported
         raise unsupported(f"torch.distributed.{name}")
