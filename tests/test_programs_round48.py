@@ -24,8 +24,10 @@ lr * sign on a near-zero gradient, the float64 run (set_default_dtype) is the ch
   layers, compute_loss with build_targets' anchor matching and CIoU, the burn-in lr written
   into the groups, Adam with weight decay, eval-mode decoding and non_max_suppression):
   agrees after the fix below (float64 to 1e-13). The compiled step breaks its graph at
-  build_targets' boolean mask `t[j]`, as torch.compile does. Found: torchvision.ops.nms,
-  which its non_max_suppression calls, did not exist (now nms and batched_nms).
+  build_targets' boolean mask `t[j]`, as torch.compile does. The full yolov3.cfg (23
+  shortcuts, filters cut to 1/32) agrees too, and save_darknet_weights writes torch's bytes
+  (load_darknet_weights reads them back). Found: torchvision.ops.nms, which its
+  non_max_suppression calls, did not exist (now nms and batched_nms).
 - facebookresearch/moco-v3 moco/builder.py (MoCo_ResNet over a small ResNet-style encoder
   with num_classes, its projector/predictor MLPs with BatchNorm1d(affine=False), the
   momentum update `param_m.data = ...` under no_grad inside forward, the contrastive loss
@@ -33,7 +35,35 @@ lr * sign on a near-zero gradient, the float64 run (set_default_dtype) is the ch
   libraries, LARS from moco/optimizer.py and AdamW): agrees, float64 to 1e-14 (AdamW 6e-10
   on the BatchNorm-cancelled biases). Found: dist.all_gather of a traced tensor was a
   RuntimeError ("only all_reduce is recorded into a compiled graph"), so neither
-  compile(model) nor a compiled step ran; it is now an `all_gather` graph node.
+  compile(model) nor a compiled step ran; it is now an `all_gather` graph node. Its
+  main_lincls.py flow (a checkpoint with a 'module.'-prefixed state_dict and the optimizer
+  state saved and loaded with map_location, keys renamed, load_state_dict(strict=False)'s
+  missing_keys, all but fc frozen, eval-mode training, the sanity check that nothing else
+  moved) agrees, eager and compiled step.
+- microsoft/Swin-Transformer models/swin_transformer.py (16x16 images, patch 2, depths
+  [2, 2], window 4: window partition/reverse, the shifted windows' torch.roll and attention
+  mask, the relative position bias table gathered by its index buffer, trunc_normal_ init,
+  AdamW with its no_weight_decay groups, label smoothing; also ape=True with
+  use_checkpoint=True, SGD nesterov): agrees, float64 to 3e-13 (float32 drifts at 1e-4 on
+  the key bias, whose gradient is zero). swin_transformer_v2.py (cosine attention with the
+  clamped logit_scale, the continuous position bias MLP over its log-spaced coordinate
+  table; float32 only, as its float32 table makes torch refuse float64) and swin_mlp.py
+  agree; models/simmim.py (the mask token blended into the patches, PixelShuffle decoder,
+  norm_targets' avg_pool2d with count_include_pad=False, the masked l1 loss) agrees,
+  float64 to 6e-14. DropPath and dropout at 0.5: compile(model) and the compiled step give
+  tracecomp's eager parameters under one seed (fresh draws each call).
+- fxia22/pointnet.pytorch pointnet/model.py (PointNetCls and PointNetDenseCls with
+  feature_transform=True: STN3d/STNkd with the identity added through from_numpy and
+  Variable, bmm by the transforms, max over points, feature_transform_regularizer, Adam
+  with StepLR, nll_loss; dropout at 0): agrees, float64 to 3e-8 (the conv biases before
+  BatchNorm, gradient zero, through Adam).
+- yanx27/Pointnet_Pointnet2_pytorch (pointnet2_cls_ssg, pointnet2_cls_msg and
+  pointnet2_sem_seg_msg with npoint/nsample cut: farthest_point_sample with torch.randint
+  made zeros in both, query_ball_point's masked writes and sort, index_points' batch
+  indices, sample_and_group(_all), feature propagation with 3-nearest interpolation,
+  nll_loss with class weights): agree (semantic segmentation float64 to 3e-11). Compiled,
+  the graph breaks at farthest_point_sample's `distance[mask] = dist[mask]`, whose
+  right-hand side has a data-dependent shape, as torch.compile breaks there.
 """
 import numpy as np
 import pytest
