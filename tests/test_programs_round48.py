@@ -64,6 +64,10 @@ lr * sign on a near-zero gradient, the float64 run (set_default_dtype) is the ch
   nll_loss with class weights): agree (semantic segmentation float64 to 3e-11). Compiled,
   the graph breaks at farthest_point_sample's `distance[mask] = dist[mask]`, whose
   right-hand side has a data-dependent shape, as torch.compile breaks there.
+Found on the way (ZeroRedundancyOptimizer's local groups lie three objects below the
+optimizer a step names): a compiled function's stores into a dict or list held by the
+user's objects two attributes down (`cfg.train.log.d["n"] += 1`) were neither replayed
+nor refused, so every call kept the trace's value; they are now replayed.
 """
 import numpy as np
 import pytest
@@ -351,3 +355,36 @@ def test_zero_redundancy_optimizer_steps_and_saves_as_torchs(tmp_path):
     proc = subprocess.run([sys.executable, "-c", _ZERO_CHILD, str(tmp_path / "store")],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "ZERO OK" in proc.stdout, proc.stdout + proc.stderr
+
+
+# --- a compiled function's stores into a dict three objects deep -------------------------------
+# Found while wiring ZeroRedundancyOptimizer (its local optimizer's groups lie three levels
+# below the name the step uses): a store into a dict held by a plain object two attributes
+# below a global (`cfg.train.log.d["n"] += 1`) was neither replayed nor refused: the trace's
+# value stayed for every call.
+class _Node:
+    pass
+
+
+def _deep_store_calls(lib, compiled):
+    cfg = _Node()
+    cfg.train = _Node()
+    cfg.train.log = _Node()
+    cfg.train.log.d = {"n": 0}
+    cfg.train.log.lrs = []
+    x = lib.ones(3)
+
+    def step(y, lr):
+        cfg.train.log.d["n"] += 1
+        cfg.train.log.d["lr"] = lr
+        cfg.train.log.lrs.append(lr)
+        return x * y * lr
+    if compiled:
+        step = tc.compile(step)
+    outs = [step(lib.ones(3) * i, 0.5 / (i + 1)).tolist() for i in range(4)]
+    return outs, cfg.train.log.d, cfg.train.log.lrs
+
+
+def test_a_compiled_function_replays_its_stores_into_a_dict_three_objects_deep():
+    want = _deep_store_calls(torch, False)
+    assert _deep_store_calls(tc, True) == want

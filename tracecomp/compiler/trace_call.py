@@ -104,6 +104,9 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 stores = undo.watch = KeptWatch(reached, stand_ins, [t for _, t in state])
                 streams = numpy_streams(fn, roots, reached)
                 plain, plain_objects = plain_reach(reached)
+                # and the containers the user's objects hold, PLAIN_DEPTH deep (a dict in
+                # cfg.train.log: its stores replayed, as the attributes of those objects)
+                stores.add([(("plain",), x) for x in plain_objects])
                 undo.stores = StoreWatch(plain, plain_objects)
                 ran = RanFunctions(fn, roots, stores, names_before)     # found by no name
                 with grad_inputs.GradWatch() as watch, PythonRandom(streams) as drawn, \
