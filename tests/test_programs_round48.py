@@ -26,8 +26,10 @@ lr * sign on a near-zero gradient, the float64 run (set_default_dtype) is the ch
   agrees after the fix below (float64 to 1e-13). The compiled step breaks its graph at
   build_targets' boolean mask `t[j]`, as torch.compile does. The full yolov3.cfg (23
   shortcuts, filters cut to 1/32) agrees too, and save_darknet_weights writes torch's bytes
-  (load_darknet_weights reads them back). Found: torchvision.ops.nms, which its
-  non_max_suppression calls, did not exist (now nms and batched_nms).
+  (load_darknet_weights reads them back); utils' get_batch_statistics (a 0-d tensor
+  indexing a tuple, `label not in tensor`) and ap_per_class agree. Found:
+  torchvision.ops.nms, which its non_max_suppression calls, did not exist (now nms and
+  batched_nms).
 - facebookresearch/moco-v3 moco/builder.py (MoCo_ResNet over a small ResNet-style encoder
   with num_classes, its projector/predictor MLPs with BatchNorm1d(affine=False), the
   momentum update `param_m.data = ...` under no_grad inside forward, the contrastive loss
