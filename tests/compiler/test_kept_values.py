@@ -477,3 +477,30 @@ def test_a_list_or_dict_of_constants_the_code_makes_is_stored_anew_every_call():
         assert RECORDS == [{"step": 1, "tags": ["a", "b"]}] + [{"step": 1, "tags": ["a"]}] * 3
         assert len({id(r) for r in RECORDS}) == 4
         assert CONFIG == {"sizes": [1, 2]} and FRESH == [3]
+
+
+class _Config:
+    pass
+
+
+CONFIGS = {"train": _Config(), "eval": _Config()}
+MODE = "train"
+CURRENT = None
+
+
+def _picks_a_config(x):
+    global CURRENT
+    CURRENT = CONFIGS[MODE]
+    return x * 2
+
+
+def test_a_global_assigned_an_object_it_reached_before_is_assigned_it_every_call():
+    """An object that existed before the call (the same one each eager call picks) is
+    assigned as itself after every compiled call, the graph whole."""
+    global CURRENT, MODE
+    compiled = tc.compile(_picks_a_config, fullgraph=True)
+    for mode in ("train", "train", "eval", "eval"):
+        MODE, CURRENT = mode, None
+        np.testing.assert_array_equal(compiled(tc.ones(2)).numpy(), [2.0, 2.0])
+        assert CURRENT is CONFIGS[mode]
+    assert compiled.compiles == 2       # one per mode: MODE is read, so guarded

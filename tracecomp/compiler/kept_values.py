@@ -116,6 +116,9 @@ class KeptWatch:
         # a key's list the factory made is appended to each call; one the code put there
         # (`hist[k] = []`) is stored anew
         self.factories = {}
+        # the objects it reaches by name (not its arguments, which the trace copies): one
+        # it assigns to a name (`CUR = DEFAULT`) is assigned again as itself each call
+        self.reached = {}
         self.add(places)
 
     def add(self, places):
@@ -124,6 +127,8 @@ class KeptWatch:
         first seen: fn's before the trace, a function's it runs that no name leads to as
         that starts (ran_functions.py)."""
         for where, x in places:
+            if where[0] != "arg":
+                self.reached[id(x)] = x
             inner = [(None, x)] + [((how, key), v) for how, _, key, v in _inside(x)]
             if where[0] != "arg":   # the lists in a tuple held one level in (a forward
                 inner += [(step, e) for step, v in inner[1:]     # hook's `h.stats[0]`)
@@ -235,12 +240,17 @@ class KeptWatch:
     def rebound(self, places):
         """[(Kept, traced tensor or None)] of the names the code bound anew (`global
         running; running = 0.9 * running + 0.1 * m`, `step += 1`) to what each call can
-        store again; a name bound to anything else (an object each eager call makes anew)
-        is refused: compiled calls would leave it as it was before the trace."""
+        store again, or to an object it reached by name before the trace, as itself; a name
+        bound to anything else (an object each eager call makes anew) is refused: compiled
+        calls would leave it as it was before the trace."""
         out, unbound = [], []
         for holder, how, key, v in places:
             if self.repeatable(v):
                 out += self._outputs(Kept(holder, how, key), v)
+            elif self.reached.get(id(v)) is v:
+                kept = Kept(holder, how, key)
+                kept.constant = (v,)
+                out.append((kept, None))
             else:
                 unbound.append(key if how == "item" else "a closure variable")
         if unbound:
