@@ -30,7 +30,7 @@ graph without bfloat16 comes back as it is.
 import numpy as np
 
 from tracecomp import grad_mode
-from tracecomp.dispatch import bind
+from tracecomp.dispatch import bind, round_scalars_bf16
 from tracecomp.dtypes import BF16
 from tracecomp.errors import IRError
 from tracecomp.ir import Graph, Node, clone_node, format_node, node_names
@@ -86,8 +86,9 @@ def _widened(node, args, rule=None):
     decompose's parts of it)."""
     if node.prim.bf16 is not None:
         return node.prim.bf16(*args, **node.params)
-    wide = [cast(a, F32) if isinstance(a, Tensor) and a._data.dtype == BF16 else a
-            for a in args]
+    data = [a._data if isinstance(a, Tensor) else a for a in args]
+    wide = [cast(a, F32) if isinstance(a, Tensor) and a._data.dtype == BF16 else r
+            for a, r in zip(args, round_scalars_bf16(node.prim, data))]
     out = rule(*wide, **node.params) if rule else bind(node.prim, *wide, **node.params)
     return cast(out, BF16) if node.dtype == BF16 else out
 

@@ -140,9 +140,7 @@ CASES = {
 # primitive shared with another function; .named: several primitives): where to call it
 WIRING = {}
 # cases where torch records nodes no naming of our primitives can give
-TORCH_ONLY = {
-    "rdiv": "torch records 2 / x as reciprocal(x) * 2",
-}
+TORCH_ONLY = {}
 
 
 def _inputs(lib):

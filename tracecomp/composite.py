@@ -574,14 +574,14 @@ def numel(x):
     return x.numel()
 
 
+@in_float32
 def lerp(start, end, weight):
     """start + weight (end - start) for |weight| < 0.5, else end - (1 - weight)(end - start):
     torch's two forms, exact at both ends; their special values (lerp(0, inf, 0.5) is NaN)
     are torch's too."""
     diff = end - start
     if not isinstance(weight, Tensor):
-        return start + weight * diff if builtins.abs(weight) < 0.5 else \
-            end - diff * (1 - weight)
+        return start + weight * diff if builtins.abs(weight) < 0.5 else end - diff * (1 - weight)
     return ew.where(ew.abs(weight) < 0.5, start + weight * diff, end - diff * (1 - weight))
 
 
@@ -590,7 +590,7 @@ def square(x):
 
 
 def reciprocal(x):
-    return 1.0 / x
+    return named(ew.div(1.0, x), "ReciprocalBackward0", (x,))
 
 
 def softplus(x, beta=1.0, threshold=20.0):

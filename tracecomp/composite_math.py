@@ -17,6 +17,7 @@ from . import dtypes
 from .composite import clamp
 from .dtypes import np_kind
 from .errors import DTypeNotImplemented
+from .opmath import in_float32
 from .ops import elementwise as ew
 from .ops import movement as mv
 from .ops import scan
@@ -296,6 +297,7 @@ def meshgrid(*tensors, indexing=None):
     return tuple(grids)
 
 
+@in_float32
 def addcmul(input, tensor1, tensor2, *rest, value=1):
     if rest:        # torch's deprecated addcmul(input, value, tensor1, tensor2)
         (tensor1, tensor2), value = number_first("addcmul", "value", tensor1,
@@ -315,6 +317,7 @@ def check_addcdiv(tensor1, tensor2):
             "(input + value * tensor1 / tensor2), for all dtypes.")
 
 
+@in_float32
 def addcdiv(input, tensor1, tensor2, *rest, value=1):
     if rest:
         (tensor1, tensor2), value = number_first("addcdiv", "value", tensor1,

@@ -432,13 +432,31 @@ def widen_bf16(arrays):
             for a in arrays]
 
 
+# Where torch's CPU kernel reads a Python number operand of a bfloat16 op unrounded (mul, and
+# the divisor of div and floor division, take original_scalar_value in opmath): position ->
+# kept. Everywhere else
+# torch wraps the number into a bfloat16 tensor first, so x + 0.3 adds 0.30078125 and
+# x > 0.3 compares with it.
+_SCALAR_UNROUNDED = {"mul": (0, 1), "div": (1,), "floor_divide": (1,)}
+
+
+def round_scalars_bf16(prim, arrays):
+    """arrays with each Python number operand rounded to bfloat16, as torch's wrapped
+    number is, where a bfloat16 array is an operand of prim (but see _SCALAR_UNROUNDED)."""
+    if not any(getattr(a, "dtype", None) == BF16 for a in arrays):
+        return arrays
+    kept = _SCALAR_UNROUNDED.get(prim.name, ())
+    return [float(np.float32(a).astype(BF16)) if type(a) in (float, int) and k not in kept
+            else a for k, a in enumerate(arrays)]
+
+
 def _special_call(prim, arrays, params):
     """prim's impl once bfloat16 or uint16/32/64 is in use: the ops torch refuses on
     uint16/32/64 refused, a bfloat16 op computed in float32 (views as they are)."""
     wide_uints.check(prim, arrays, params)
     if prim.is_view:
         return prim.impl(*arrays, **params)
-    wide = widen_bf16(arrays)
+    wide = widen_bf16(round_scalars_bf16(prim, arrays))
     if prim.bf16 is not None and any(w is not a for w, a in zip(wide, arrays)):
         # its bfloat16 kernel in tensor ops (Primitive.bf16), on the bfloat16 operands
         with grad_mode.no_grad():

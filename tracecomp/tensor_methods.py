@@ -119,6 +119,13 @@ def _reflect(fn):
     return lambda a, b: fn(b, a)
 
 
+def _rdiv(x, other):
+    """`other / x` for a non-tensor `other` (Tensor.__rtruediv__): torch computes it as
+    x.reciprocal() * other, the reciprocal rounded first (so 3 / x can differ from a
+    division in the last bit; its grad_fn a MulBackward0 of a ReciprocalBackward0)."""
+    return ew.mul(C.reciprocal(x), other)
+
+
 def _cmp(fn):
     def op(a, b):
         if b is None:
@@ -199,6 +206,8 @@ def _scaled(v, value):
 def addcmul_(x, t1, t2, *rest, value=1):
     if rest:        # torch's deprecated addcmul_(value, t1, t2)
         (t1, t2), value = number_first("addcmul_", "value", t1, (t2, *rest), value, 2)
+    if x._data.dtype == dtypes.BF16:    # torch's kernel: in float32, rounded once
+        return inplace.commit(x, CM.addcmul(inplace.alias(x), t1, t2, value=value), "addcmul_")
     return inplace.apply(x, ew.add_p, _scaled(t1 * t2, value))
 
 
@@ -206,14 +215,17 @@ def addcdiv_(x, t1, t2, *rest, value=1):
     if rest:
         (t1, t2), value = number_first("addcdiv_", "value", t1, (t2, *rest), value, 2)
     CM.check_addcdiv(t1, t2)
+    if x._data.dtype == dtypes.BF16:
+        return inplace.commit(x, CM.addcdiv(inplace.alias(x), t1, t2, value=value), "addcdiv_")
     return inplace.apply(x, ew.add_p, _scaled(t1 / t2, value))
 
 
 def _lerp_(x, end, weight):
     # x + weight (end - x) in one pass where it is torch's form (|weight| < 0.5: optimizers'
-    # moving averages); any other weight takes lerp's other form
+    # moving averages; not bfloat16, which torch's kernel computes in float32, as lerp
+    # does); any other weight takes lerp's other form
     small = not isinstance(weight, Tensor) and abs(weight) < 0.5
-    if small and inplace.tape_free(x, (end,)):
+    if small and x._data.dtype != dtypes.BF16 and inplace.tape_free(x, (end,)):
         return inplace.apply(x, ew.add_p, (end - x) * weight)
     return inplace.commit(x, C.lerp(inplace.alias(x), end, weight), "lerp_")
 
@@ -327,7 +339,7 @@ def _reversed(x):
 OPERATORS = {
     "__add__": ew.add, "__radd__": _reflect(ew.add), "__sub__": ew.sub,
     "__rsub__": _reflect(ew.sub), "__mul__": ew.mul, "__rmul__": _reflect(ew.mul),
-    "__truediv__": ew.div, "__rtruediv__": _reflect(ew.div),
+    "__truediv__": ew.div, "__rtruediv__": _rdiv,
     "__floordiv__": lambda a, b: div(a, b, rounding_mode="floor"),
     "__rfloordiv__": _reflect(ew.floor_divide), "__mod__": ew.remainder,
     "__rmod__": _reflect(ew.remainder), "__pow__": ew.pow, "__rpow__": _reflect(ew.pow),

@@ -1,0 +1,133 @@
+"""What published torch programs needed that tracecomp lacked, found by running them with
+their imports changed, eager and compiled (round 49), each reproduced here against torch.
+
+Programs run (weights copied from the torch model, data from one numpy generator; "agrees"
+means eager, compile(model) and a compiled whole training step give torch's losses and
+parameters after every step; where Adam turns a parameter's exactly-zero gradient (a bias
+before BatchNorm or softmax) into lr * sign of float32 noise, SGD or float64 is the check):
+- rixwew/pytorch-fm, np.long made np.int64 for numpy 2 in both: LR, FM, FFM, DeepFM, NCF,
+  xDeepFM (CIN, split_half both ways), AutoInt (nn.MultiheadAttention), AFM, inner and outer
+  PNN, DCN, AFN (log1p/expm1 LNN), HOFM (AnovaKernel's in-place slice add and cumsum), NFM,
+  FNFM, Wide&Deep, FNN on four categorical fields, BCE, Adam and SGD: agree; with dropout on,
+  eager, compiled model and compiled step draw the same masks from tracecomp's generator.
+  torch.load of main.py's torch.save(model) needs weights_only=False in torch; tracecomp's
+  own format loads the module (its design).
+- mistralai/mistral-src one_file_ref.py (RMSNorm, complex rotary embeddings through
+  view_as_complex/polar, GQA repeat_interleave, the KV cache scatter_ in a plain attribute,
+  log of a triangular mask) and moe_one_file_ref.py (top-2 experts, torch.where(cond) and
+  `results[idx] +=`, the lazy freqs_cis property, ModuleDict layers; from_folder under
+  torch.device("meta") with load_state_dict(assign=True), its undefined `device` removed):
+  training steps and greedy generation agree, also in float16 and bfloat16 generation;
+  decoding's .item() position and the experts' nonzero break the graph, as they should.
+- HazyResearch/safari standalone_hyena.py (FFT long convolution, implicit filter with Sin
+  activations shared across a Sequential, exponential modulation; an einops.rearrange
+  stand-in) at orders 2 and 3, and standalone_long_convs.py with standalone_cifar's
+  setup_optimizer (per-parameter `_optim` groups, AdamW, CosineAnnealingLR, complex einsum):
+  agree (long convs: Adam on the kernel's FFT-noise gradients drifts in float32; float64
+  agrees to 1e-13); the causality check through autograd.grad agrees.
+- sgrvinod/a-PyTorch-Tutorial-to-Image-Captioning models.py with a ten-child stand-in CNN:
+  the attention decoder (sort, shrinking batch per step, LSTMCell, doubly stochastic
+  regularisation, pack_padded_sequence(...).data, clip_gradient, top-5 accuracy), encoder
+  fine-tuning on and off: agree; caption.py's beam search gives torch's caption and alphas,
+  and its `top_k_words / vocab_size` float index is torch's IndexError.
+- udacity/deep-learning-v2-pytorch: char-rnn (one-hot numpy batches, LSTM with hidden state
+  `.data`, clip_grad_norm_, top-k sampling through np.random.choice, checkpoint save/load),
+  sentiment-rnn (DataLoader, `dataiter.next()` is torch's AttributeError, BCELoss,
+  round/eq/view_as accuracy), style transfer on a VGG19-shaped random network (inplace ReLU
+  overwriting the stored conv features, gram matrices, Adam on the image), word2vec negative
+  sampling (multinomial noise words; drawn from numpy in both): agree.
+- Atcold/NYU-DLSP21 17-optimal_control (tricycle kinematics written into torch.zeros(4),
+  tensor unpacking, path planning by backprop through time, five costs, matplotlib plotting
+  the tensors): agree (one diverging lr is chaotic in both).
+The gaps: `3 / x` divided where torch multiplies by x.reciprocal(); bfloat16 ops with a
+Python number did not round it to bfloat16 as torch does (x > 0.3 compared with 0.3, not
+0.30078125), and bfloat16 addcmul/addcdiv/lerp rounded after each part.
+"""
+import numpy as np
+import pytest
+import torch
+
+import tracecomp as tc
+
+_RNG = np.random.default_rng(49)
+_X = _RNG.standard_normal(4096).astype(np.float32)
+
+
+def _both(fn, dtype, compiled=False):
+    """fn on _X as `dtype` in torch and in tracecomp (eager or compiled), as float64."""
+    want = fn(torch.tensor(_X).to(getattr(torch, dtype))).double().numpy()
+    f = tc.compile(fn) if compiled else fn
+    got = f(tc.tensor(_X).to(getattr(tc, dtype))).double().numpy()
+    return got, want
+
+
+# --- `number / tensor` is x.reciprocal() * number in torch ----------------------------------
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16"])
+def test_a_number_divided_by_a_tensor_is_its_reciprocal_times_the_number(dtype, compiled):
+    got, want = _both(lambda x: 0.3 / x, dtype, compiled)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_a_number_divided_by_a_tensor_records_torchs_nodes_and_gradient():
+    grads, names = [], []
+    for lib in (torch, tc):
+        x = lib.tensor([1.0, 2.0, 4.0, -3.0], requires_grad=True)
+        y = 3 / x
+        y.sum().backward()
+        names.append((type(y.grad_fn).__name__,
+                      type(y.grad_fn.next_functions[0][0]).__name__,
+                      type(x.reciprocal().grad_fn).__name__))
+        grads.append(x.grad.numpy())
+    assert names[1] == names[0] == ("MulBackward0", "ReciprocalBackward0",
+                                    "ReciprocalBackward0")
+    # (torch's ReciprocalBackward0 is -g * out * out; ours is div's, -g / (x * x): 1 ulp)
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-6)
+
+
+# --- a Python number in a bfloat16 op is rounded to bfloat16, as torch wraps it -------------
+_BF16_SCALAR_OPS = {
+    "gt": lambda x: (x > 0.3).to(x.dtype), "eq": lambda x: (x == 0.3).to(x.dtype),
+    "le": lambda x: (x <= -0.7).to(x.dtype),
+    "add": lambda x: x + 0.3, "radd": lambda x: 0.3 + x, "sub": lambda x: x - 0.3,
+    "rsub": lambda x: 0.3 - x, "add_": lambda x: x.clone().add_(0.3),
+    "pow": lambda x: x.abs() ** 1.7, "remainder": lambda x: x.remainder(0.3),
+    "fmod": lambda x: x.fmod(0.3), "int": lambda x: (x * 300) + 257,
+    # torch reads these unrounded: mul, div's divisor, floor division's divisor
+    "mul": lambda x: x * 0.3, "rmul": lambda x: 0.3 * x, "div": lambda x: x / 0.3,
+    "floordiv": lambda x: x // 0.3,
+}
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("op", sorted(_BF16_SCALAR_OPS))
+def test_bfloat16_ops_with_a_python_number_match_torchs_bits(op, compiled):
+    got, want = _both(_BF16_SCALAR_OPS[op], "bfloat16", compiled)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_a_bfloat16_threshold_mask_is_torchs():
+    """The silent wrong answer: 0.3 in bfloat16 is 0.30078125, which torch compares with."""
+    values = [0.3, 0.2998046875, 1 / 3]
+    for lib in (torch, tc):
+        x = lib.tensor(values).bfloat16()
+        assert (x > 0.3).tolist() == [False, False, True]
+        assert (x == 0.3).tolist() == [True, True, False]
+
+
+# --- bfloat16 addcmul, addcdiv, lerp: one float32 kernel, rounded once ----------------------
+_BF16_FUSED = {
+    "addcmul": lambda x: x.addcmul(x, x.abs() + 0.5, value=0.3),
+    "addcdiv": lambda x: x.addcdiv(x, x.abs() + 0.5, value=-0.01),
+    "lerp": lambda x: x.lerp(x * 3, 0.1), "lerp_big": lambda x: x.lerp(x * 3, 0.7),
+    "addcmul_": lambda x: x.clone().addcmul_(x, x.abs() + 0.5, value=0.3),
+    "addcdiv_": lambda x: x.clone().addcdiv_(x, x.abs() + 0.5, value=-0.01),
+    "lerp_": lambda x: x.clone().lerp_(x * 3, 0.1),
+}
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("op", sorted(_BF16_FUSED))
+def test_bfloat16_addcmul_addcdiv_lerp_round_once_as_torch(op, compiled):
+    got, want = _both(_BF16_FUSED[op], "bfloat16", compiled)
+    np.testing.assert_array_equal(got, want)
