@@ -41,7 +41,12 @@ before BatchNorm or softmax) into lr * sign of float32 noise, SGD or float64 is 
   the tensors): agree (one diverging lr is chaotic in both).
 The gaps: `3 / x` divided where torch multiplies by x.reciprocal(); bfloat16 ops with a
 Python number did not round it to bfloat16 as torch does (x > 0.3 compared with 0.3, not
-0.30078125), and bfloat16 addcmul/addcdiv/lerp rounded after each part.
+0.30078125), and bfloat16 addcmul/addcdiv/lerp, activations (silu, mish, softplus, ...),
+average pools and interpolation rounded after each part where torch rounds once.
+Left: float16 (numpy's loops round a Python number in mul/div, where torch's kernels keep
+it; softmax, cumsum, gelu and others round per step), bfloat16 prod, norm, logsumexp,
+cross_entropy, sdpa and adaptive_avg_pool's unequal windows (1 ulp here and there), and
+reciprocal's gradient (div's -g / (x * x), torch's -g * out * out: 1 ulp).
 """
 import numpy as np
 import pytest
@@ -130,4 +135,33 @@ _BF16_FUSED = {
 @pytest.mark.parametrize("op", sorted(_BF16_FUSED))
 def test_bfloat16_addcmul_addcdiv_lerp_round_once_as_torch(op, compiled):
     got, want = _both(_BF16_FUSED[op], "bfloat16", compiled)
+    np.testing.assert_array_equal(got, want)
+
+
+# --- bfloat16 activations, average pools and interpolation: torch's kernels compute in
+# float32 and round once (silu was x * sigmoid(x) with sigmoid rounded first) ---------------
+def _img(x):
+    return x[:2048].reshape(2, 4, 16, 16)
+
+
+_BF16_KERNELS = {
+    "silu": lambda F, x: F.silu(x), "silu_": lambda F, x: F.silu(x.clone(), inplace=True),
+    "mish": lambda F, x: F.mish(x), "softplus": lambda F, x: F.softplus(x),
+    "logsigmoid": lambda F, x: F.logsigmoid(x), "hardswish": lambda F, x: F.hardswish(x),
+    "elu_": lambda F, x: F.elu(x.clone(), inplace=True), "celu": lambda F, x: F.celu(x),
+    "avg_pool1d": lambda F, x: F.avg_pool1d(x.reshape(8, 8, 64), 3),
+    "avg_pool2d": lambda F, x: F.avg_pool2d(_img(x), 3, 2, 1),
+    "interpolate_linear": lambda F, x: F.interpolate(x.reshape(8, 8, 64), scale_factor=2,
+                                                     mode="linear"),
+    "interpolate_bilinear": lambda F, x: F.interpolate(_img(x), scale_factor=2,
+                                                       mode="bilinear"),
+}
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("op", sorted(_BF16_KERNELS))
+def test_bfloat16_activations_pools_and_resampling_round_once_as_torch(op, compiled):
+    fn = _BF16_KERNELS[op]
+    got, want = _both(lambda x: fn(torch.nn.functional if isinstance(x, torch.Tensor)
+                                   else tc.nn.functional, x), "bfloat16", compiled)
     np.testing.assert_array_equal(got, want)

@@ -150,7 +150,9 @@ from .functional_unpool import max_unpool1d, max_unpool2d, max_unpool3d  # noqa:
 
 
 def _apply(input, inplace, fn, name):
-    """fn(input), or with inplace=True the same result written into input (returned)."""
+    """fn(input), or with inplace=True the same result written into input (returned); on
+    bfloat16 in float32, rounded once, as torch's activation kernels compute."""
+    fn = in_float32(fn)
     if not inplace:
         return fn(input)
     return _inplace.commit(input, fn(_inplace.alias(input)), name + "_")
@@ -234,6 +236,7 @@ def tanh(input):
     return ew.tanh(input)
 
 
+@in_float32
 def softplus(input, beta=1.0, threshold=20.0):  # noqa: F811 - torch's argument name
     return named(C.softplus(input, beta, threshold), "SoftplusBackward0", (input,))
 
@@ -243,6 +246,7 @@ def mish(input, inplace=False):
                                                   (x,)), "mish")
 
 
+@in_float32
 def logsigmoid(input):
     # 0 - softplus: logsigmoid(inf) is +0.0 as torch's (a negation would give -0.0)
     return named(0.0 - C.softplus(-input), "LogSigmoidBackward0", (input,))

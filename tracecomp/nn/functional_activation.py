@@ -9,7 +9,6 @@ hardswish gives 0 at -3 and 1 at 3).
 import warnings
 
 from .. import composite as C
-from .. import inplace as _inplace
 from ..amp.cpu_policy import LOWER, autocast_op
 from ..creation import empty, zeros_like
 from ..errors import ShapeError
@@ -21,10 +20,9 @@ from . import functional as F  # the base activations (F re-exports this file)
 
 
 def _apply(input, inplace, fn, name):
-    """fn(input), or with inplace=True the same result written into input (returned)."""
-    if not inplace:
-        return fn(input)
-    return _inplace.commit(input, fn(_inplace.alias(input)), name + "_")
+    """F._apply: fn(input), in place if asked, bfloat16 in float32 (read at call time: F
+    imports this file at its end)."""
+    return F._apply(input, inplace, fn, name)
 
 
 def hardsigmoid(input, inplace=False):

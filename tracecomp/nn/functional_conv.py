@@ -319,6 +319,7 @@ def check_divisor(divisor_override):
         raise ShapeError("divisor must be not zero")
 
 
+@in_float32
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None):
     """torch.nn.functional.avg_pool2d: window sums over a count that, like torch's, takes in
@@ -365,6 +366,7 @@ def _averaging_matrix(n, m, dtype, device):
     return tensor(mat, device=device)
 
 
+@in_float32
 def adaptive_avg_pool2d(input, output_size):
     """torch.nn.functional.adaptive_avg_pool2d (output_size an int, or a pair that may hold
     None for "keep this size")."""

@@ -3,6 +3,7 @@ adaptive_max_pool1d. Each runs the 2-D pooling on a height-1 image, so windows, 
 (first maximum), padding counts and indices (the position along L) are the 2-D rules."""
 from .. import composite as C
 from ..errors import ShapeError, fmt_shape
+from ..opmath import in_float32
 from .functional_conv import (
     _check_adaptive_max_input,
     adaptive_avg_pool2d,
@@ -50,6 +51,7 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return _drop(out)
 
 
+@in_float32
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True):
     _check_dims("avg_pool1d", input)

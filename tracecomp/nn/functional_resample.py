@@ -16,6 +16,7 @@ from .. import composite as C
 from .. import dtypes
 from ..creation import tensor
 from ..errors import ShapeError
+from ..opmath import in_float32
 from ..ops import elementwise as ew
 from ..ops import movement as mv
 from .functional_conv import adaptive_avg_pool2d
@@ -118,6 +119,7 @@ def _sizes(input, size, scale_factor, recompute_scale_factor, mode):
     return out, scales
 
 
+@in_float32
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
     """torch.nn.functional.interpolate over (N, C, L), (N, C, H, W) or (N, C, D, H, W)
