@@ -42,7 +42,9 @@ before BatchNorm or softmax) into lr * sign of float32 noise, SGD or float64 is 
 The gaps: `3 / x` divided where torch multiplies by x.reciprocal(); bfloat16 ops with a
 Python number did not round it to bfloat16 as torch does (x > 0.3 compared with 0.3, not
 0.30078125), and bfloat16 addcmul/addcdiv/lerp, activations (silu, mish, softplus, ...),
-average pools and interpolation rounded after each part where torch rounds once.
+average pools and interpolation rounded after each part where torch rounds once; and
+copy.deepcopy of a tensor dropped the attributes code set on it (safari's `_optim`), which
+torch's keeps (this round's harness deep-copied the torch model and lost them).
 Left: float16 (numpy's loops round a Python number in mul/div, where torch's kernels keep
 it; softmax, cumsum, gelu and others round per step), bfloat16 prod, norm, logsumexp,
 cross_entropy, sdpa and adaptive_avg_pool's unequal windows (1 ulp here and there), and
@@ -165,3 +167,23 @@ def test_bfloat16_activations_pools_and_resampling_round_once_as_torch(op, compi
     got, want = _both(lambda x: fn(torch.nn.functional if isinstance(x, torch.Tensor)
                                    else tc.nn.functional, x), "bfloat16", compiled)
     np.testing.assert_array_equal(got, want)
+
+
+# --- copy.deepcopy of a tensor keeps the attributes code set on it --------------------------
+def test_deepcopy_of_a_tensor_keeps_its_python_attributes_as_torchs():
+    """safari's OptimModule tags tensors (`_optim` learning rates); torch's Tensor
+    deepcopy copies __dict__ (a Parameter's own deepcopy does not, in both)."""
+    import copy
+    seen = []
+    for lib in (torch, tc):
+        t = lib.ones(3)
+        t._optim, t.tags = {"lr": 1e-3}, ["a"]
+        view = lib.ones(4)[1:3]
+        view.note = 1
+        p = lib.nn.Parameter(lib.ones(2))
+        p._optim = {"lr": 0.0}
+        c = copy.deepcopy(t)
+        seen.append((c._optim, c.tags, c.tags is not t.tags, copy.deepcopy(view).note,
+                     hasattr(copy.deepcopy(p), "_optim"),
+                     isinstance(copy.deepcopy(lib.nn.Buffer(lib.ones(2))), lib.nn.Buffer)))
+    assert seen[1] == seen[0] == ({"lr": 1e-3}, ["a"], True, 1, False, True)

@@ -10,6 +10,7 @@ table in `tensor_methods.py`, so this file stays about what a tensor *is*:
                   bump it so the tape can refuse stale saved values. Its type marks an
                   inference tensor (grad_mode.InferenceCounter), so others carry nothing more
 """
+import copy
 import sys
 import weakref
 
@@ -486,8 +487,8 @@ class Tensor:
         missing_tensor_attribute(self, name)
 
     def __deepcopy__(self, memo):
-        """A leaf's copy: new storage, the same requires_grad and a copied .grad (torch's
-        rule: tensors with history refuse, since the history cannot be copied)."""
+        """A leaf's copy: new storage, requires_grad, .grad and the attributes code set on
+        it (`t._optim`), as torch's; tensors with history refuse (history is not copied)."""
         if self._node is not None:
             raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) "
                                "support the deepcopy protocol at the moment. If you were "
@@ -496,10 +497,11 @@ class Tensor:
                                "https://github.com/pytorch/pytorch/pull/103001")
         if id(self) in memo:
             return memo[id(self)]
-        new = Tensor._make(self._data.copy(), self._requires_grad)
-        memo[id(self)] = new
+        new = memo[id(self)] = Tensor._make(self._data.copy(), self._requires_grad)
         if self.grad is not None:
             new.grad = self.grad.__deepcopy__(memo)
+        for name in self.__dict__.keys() - dir(Tensor):     # not ours (grad, _view, hooks)
+            setattr(new, name, copy.deepcopy(self.__dict__[name], memo))
         return new
 
 
