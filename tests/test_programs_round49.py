@@ -44,11 +44,14 @@ Python number did not round it to bfloat16 as torch does (x > 0.3 compared with 
 0.30078125), and bfloat16 addcmul/addcdiv/lerp, activations (silu, mish, softplus, ...),
 average pools and interpolation rounded after each part where torch rounds once; and
 copy.deepcopy of a tensor dropped the attributes code set on it (safari's `_optim`), which
-torch's keeps (this round's harness deep-copied the torch model and lost them).
+torch's keeps (this round's harness deep-copied the torch model and lost them); and
+F.upsample, upsample_nearest, upsample_bilinear (udacity's upsampling autoencoder, which
+agrees, as do its transposed-convolution and denoising variants) gave no deprecation warning.
 Left: float16 (numpy's loops round a Python number in mul/div, where torch's kernels keep
 it; softmax, cumsum, gelu and others round per step), bfloat16 prod, norm, logsumexp,
-cross_entropy, sdpa and adaptive_avg_pool's unequal windows (1 ulp here and there), and
-reciprocal's gradient (div's -g / (x * x), torch's -g * out * out: 1 ulp).
+cross_entropy, sdpa and adaptive_avg_pool's unequal windows (1 ulp here and there),
+reciprocal's gradient (div's -g / (x * x), torch's -g * out * out: 1 ulp), and linear,
+bilinear and bicubic interpolation in float32 (up to ~20 ulps from torch's kernel's order).
 """
 import numpy as np
 import pytest
@@ -187,3 +190,20 @@ def test_deepcopy_of_a_tensor_keeps_its_python_attributes_as_torchs():
                      hasattr(copy.deepcopy(p), "_optim"),
                      isinstance(copy.deepcopy(lib.nn.Buffer(lib.ones(2))), lib.nn.Buffer)))
     assert seen[1] == seen[0] == ({"lr": 1e-3}, ["a"], True, 1, False, True)
+
+
+# --- F.upsample and friends warn as torch's do (udacity's upsampling autoencoder) -----------
+@pytest.mark.parametrize("name", ["upsample", "upsample_nearest", "upsample_bilinear"])
+def test_the_old_names_of_interpolate_warn_as_torchs(name):
+    import warnings
+    seen = []
+    for lib in (torch, tc):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = getattr(lib.nn.functional, name)(lib.ones(1, 1, 2, 2), scale_factor=2)
+            lib.nn.UpsamplingNearest2d(scale_factor=2)(lib.ones(1, 1, 2, 2))   # no warning
+        seen.append(([(w.category, str(w.message), w.filename) for w in caught],
+                     out.numpy()))
+    assert seen[1][0] == seen[0][0] and len(seen[0][0]) == 1
+    # (torch's align_corners weights sum to 1 - 1 ulp at one output here; ours to 1)
+    np.testing.assert_allclose(seen[1][1], seen[0][1], rtol=1e-6)

@@ -9,6 +9,7 @@ unless recompute_scale_factor, the cubic kernel with A = -0.75 and clamped taps)
 are constants, so the tape and the compiler see only index, mul and add.
 """
 import math
+import warnings
 
 import numpy as np
 
@@ -165,15 +166,24 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     return ew.dense(x)      # row-major, as torch's
 
 
+def _deprecated(name):
+    """torch's warning for its three old names of interpolate (its modules warn nothing)."""
+    warnings.warn(f"`nn.functional.{name}` is deprecated. Use `nn.functional.interpolate` "
+                  f"instead.", stacklevel=3)
+
+
 def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    _deprecated("upsample")
     return interpolate(input, size, scale_factor, mode, align_corners)
 
 
 def upsample_nearest(input, size=None, scale_factor=None):
+    _deprecated("upsample_nearest")
     return interpolate(input, size, scale_factor, mode="nearest")
 
 
 def upsample_bilinear(input, size=None, scale_factor=None):
+    _deprecated("upsample_bilinear")
     return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
 
 
