@@ -157,7 +157,7 @@ def _exp_shift(x, dim):
     return rd.reduce_max(real, dim, keepdim=True).detach() if x.numel() else 0.0
 
 
-@in_float32
+@in_float32(half=False)
 def logsumexp(x, dim, keepdim=False):
     dims = norm_dims("logsumexp", dim, x.ndim)
     m = _exp_shift(x, dims)

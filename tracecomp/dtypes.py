@@ -95,8 +95,9 @@ complex128 = DType("complex128", np.complex128)
 ALL = (float32, float64, float16, int64, int32, int16, int8, uint8, bool_, bfloat16, uint16,
        uint32, uint64, complex64, complex128)
 WIDE_UINTS = frozenset(d.np for d in (uint16, uint32, uint64))
-# dtypes whose ops always go through bind (no in-place numpy fast path): see special_used
-BIND_ONLY = WIDE_UINTS | {BF16}
+# dtypes whose ops always go through bind (no in-place numpy fast path): see special_used;
+# float16 for mul_/div_ by a Python number, which torch reads unrounded (ops/elementwise)
+BIND_ONLY = WIDE_UINTS | {BF16, np.dtype(np.float16)}
 
 
 class UnsupportedDType(DType):

@@ -64,10 +64,27 @@ def _in_float32(fn):
     return impl
 
 
-def binary(name, impl, vjp, dtype=promote, tags=(), saves=(0, 1)):
+def binary(name, impl, vjp, dtype=promote, tags=(), saves=(0, 1), ufunc=None):
     return defprim(name, impl, broadcast_rule(name), dtype, vjp, BINARY + tuple(tags),
-                   ufunc=impl if isinstance(impl, np.ufunc) else None,
+                   ufunc=ufunc or (impl if isinstance(impl, np.ufunc) else None),
                    saves=saves if vjp is not None else ())
+
+
+_F16 = np.dtype(np.float16)
+
+
+def _number_unrounded(ufunc, positions):
+    """ufunc as torch's float16 kernel takes a Python number operand at one of `positions`
+    (mul's, the divisor of div and floor division): unrounded, in float32, the result
+    rounded once (original_scalar_value); numpy would round the number to float16 first,
+    so x * 0.3 multiplied by 0.2998. Other ops round it as numpy does, as torch does."""
+    def impl(a, b):
+        if isinstance(b, int | float) and 1 in positions and getattr(a, "dtype", None) == _F16:
+            return ufunc(a.astype(np.float32), b).astype(_F16)
+        if isinstance(a, int | float) and 0 in positions and getattr(b, "dtype", None) == _F16:
+            return ufunc(a, b.astype(np.float32)).astype(_F16)
+        return ufunc(a, b)
+    return impl
 
 
 def _zero_grad(g, out, x):
@@ -257,9 +274,10 @@ def _integer_division(kernel, rule=promote):
 add_p = binary("add", np.add, lambda g, out, a, b: (g, g), tags=("commutative", "associative"),
                saves=())
 sub_p = binary("sub", np.subtract, lambda g, out, a, b: (g, -g), saves=())
-mul_p = binary("mul", np.multiply, _mul_vjp, tags=("commutative", "associative"),
-               saves=((1, 0), (0, 1)))
-div_p = binary("div", np.true_divide, _div_vjp, promote_float, saves=(1, (0, 1)))
+mul_p = binary("mul", _number_unrounded(np.multiply, (0, 1)), _mul_vjp,
+               tags=("commutative", "associative"), saves=((1, 0), (0, 1)), ufunc=np.multiply)
+div_p = binary("div", _number_unrounded(np.true_divide, (1,)), _div_vjp, promote_float,
+               saves=(1, (0, 1)), ufunc=np.true_divide)
 pow_p = binary("pow", numpy_impls.pow, _pow_vjp, saves=(0, (1, 0), ("out", 1)))
 maximum_p = binary("maximum", numpy_impls.extremum(np.maximum, np.greater_equal),
                    _extremum_vjp(lambda a, b: a > b),
@@ -273,8 +291,9 @@ remainder_p = binary("remainder", numpy_impls.remainder, _remainder_vjp,
                      real_only(_integer_division("remainder"), no_kernel("remainder_cpu")),
                      saves=((0, 1), (1, 1)))
 # numpy's floor_divide is torch's div_floor, special values included (inf // 2 is NaN)
-floor_divide_p = binary("floor_divide", np.floor_divide, None,
-                        real_only(_integer_division("div_floor"), no_kernel("div_floor_cpu")))
+floor_divide_p = binary("floor_divide", _number_unrounded(np.floor_divide, (1,)), None,
+                        real_only(_integer_division("div_floor"), no_kernel("div_floor_cpu")),
+                        ufunc=np.floor_divide)
 eq_p = binary("eq", np.equal, None, bool_dtype, ("commutative",))
 ne_p = binary("ne", np.not_equal, None, bool_dtype, ("commutative",))
 lt_p = binary("lt", np.less, None, real_compare("lt_cpu"))
