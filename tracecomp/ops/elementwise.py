@@ -71,6 +71,7 @@ def binary(name, impl, vjp, dtype=promote, tags=(), saves=(0, 1), ufunc=None):
 
 
 _F16 = np.dtype(np.float16)
+_NUMBERS = {int, float, np.float64}      # what torch reads as a Python number here
 
 
 def _number_unrounded(ufunc, positions):
@@ -78,10 +79,12 @@ def _number_unrounded(ufunc, positions):
     (mul's, the divisor of div and floor division): unrounded, in float32, the result
     rounded once (original_scalar_value); numpy would round the number to float16 first,
     so x * 0.3 multiplied by 0.2998. Other ops round it as numpy does, as torch does."""
-    def impl(a, b):
-        if isinstance(b, int | float) and 1 in positions and getattr(a, "dtype", None) == _F16:
+    right, left = 1 in positions, 0 in positions
+
+    def impl(a, b):     # (every mul and div runs this: class and identity tests first)
+        if b.__class__ in _NUMBERS and right and getattr(a, "dtype", None) is _F16:
             return ufunc(a.astype(np.float32), b).astype(_F16)
-        if isinstance(a, int | float) and 0 in positions and getattr(b, "dtype", None) == _F16:
+        if a.__class__ in _NUMBERS and left and getattr(b, "dtype", None) is _F16:
             return ufunc(a, b.astype(np.float32)).astype(_F16)
         return ufunc(a, b)
     return impl
