@@ -432,20 +432,20 @@ def widen_bf16(arrays):
             for a in arrays]
 
 
-# Where torch's CPU kernel reads a Python number operand of a bfloat16 op unrounded (mul, and
-# the divisor of div and floor division, take original_scalar_value in opmath): position ->
-# kept. Everywhere else
-# torch wraps the number into a bfloat16 tensor first, so x + 0.3 adds 0.30078125 and
-# x > 0.3 compares with it.
-_SCALAR_UNROUNDED = {"mul": (0, 1), "div": (1,), "floor_divide": (1,)}
+# Where torch's CPU kernel reads a Python number operand of a bfloat16 or float16 op unrounded
+# (mul, and the divisor of div and floor division, take original_scalar_value in opmath):
+# positions kept. Everywhere else torch wraps the number into a tensor of the op's dtype
+# first, so x + 0.3 adds 0.30078125 in bfloat16 and x > 0.3 compares with it (float16:
+# numpy's loops round every number, ops/elementwise._number_unrounded keeps these).
+SCALAR_UNROUNDED = {"mul": (0, 1), "div": (1,), "floor_divide": (1,)}
 
 
 def round_scalars_bf16(prim, arrays):
     """arrays with each Python number operand rounded to bfloat16, as torch's wrapped
-    number is, where a bfloat16 array is an operand of prim (but see _SCALAR_UNROUNDED)."""
+    number is, where a bfloat16 array is an operand of prim (but see SCALAR_UNROUNDED)."""
     if not any(getattr(a, "dtype", None) == BF16 for a in arrays):
         return arrays
-    kept = _SCALAR_UNROUNDED.get(prim.name, ())
+    kept = SCALAR_UNROUNDED.get(prim.name, ())
     return [float(np.float32(a).astype(BF16)) if type(a) in (float, int) and k not in kept
             else a for k, a in enumerate(arrays)]
 

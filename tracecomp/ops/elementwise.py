@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 
 from .. import dtypes
-from ..dispatch import bind, needs
+from ..dispatch import SCALAR_UNROUNDED, bind, needs
 from ..dtypes import np_kind
 from ..errors import DTypeError, DTypeNotImplemented
 from ..memory_format import axis_order, copy_in_order, preserve_format
@@ -74,12 +74,13 @@ _F16 = np.dtype(np.float16)
 _NUMBERS = {int, float, np.float64}      # what torch reads as a Python number here
 
 
-def _number_unrounded(ufunc, positions):
-    """ufunc as torch's float16 kernel takes a Python number operand at one of `positions`
-    (mul's, the divisor of div and floor division): unrounded, in float32, the result
-    rounded once (original_scalar_value); numpy would round the number to float16 first,
-    so x * 0.3 multiplied by 0.2998. Other ops round it as numpy does, as torch does."""
-    right, left = 1 in positions, 0 in positions
+def _number_unrounded(ufunc, name):
+    """ufunc as torch's float16 kernel `name` takes a Python number operand where
+    dispatch.SCALAR_UNROUNDED says (mul's, the divisor of div and floor division):
+    unrounded, in float32, the result rounded once (original_scalar_value); numpy would round
+    the number to float16 first, so x * 0.3 multiplied by 0.2998. Other ops round it as
+    numpy does, as torch does."""
+    right, left = 1 in SCALAR_UNROUNDED[name], 0 in SCALAR_UNROUNDED[name]
 
     def impl(a, b):     # (every mul and div runs this: class and identity tests first)
         if b.__class__ in _NUMBERS and right and getattr(a, "dtype", None) is _F16:
@@ -277,9 +278,9 @@ def _integer_division(kernel, rule=promote):
 add_p = binary("add", np.add, lambda g, out, a, b: (g, g), tags=("commutative", "associative"),
                saves=())
 sub_p = binary("sub", np.subtract, lambda g, out, a, b: (g, -g), saves=())
-mul_p = binary("mul", _number_unrounded(np.multiply, (0, 1)), _mul_vjp,
+mul_p = binary("mul", _number_unrounded(np.multiply, "mul"), _mul_vjp,
                tags=("commutative", "associative"), saves=((1, 0), (0, 1)), ufunc=np.multiply)
-div_p = binary("div", _number_unrounded(np.true_divide, (1,)), _div_vjp, promote_float,
+div_p = binary("div", _number_unrounded(np.true_divide, "div"), _div_vjp, promote_float,
                saves=(1, (0, 1)), ufunc=np.true_divide)
 pow_p = binary("pow", numpy_impls.pow, _pow_vjp, saves=(0, (1, 0), ("out", 1)))
 maximum_p = binary("maximum", numpy_impls.extremum(np.maximum, np.greater_equal),
@@ -294,7 +295,8 @@ remainder_p = binary("remainder", numpy_impls.remainder, _remainder_vjp,
                      real_only(_integer_division("remainder"), no_kernel("remainder_cpu")),
                      saves=((0, 1), (1, 1)))
 # numpy's floor_divide is torch's div_floor, special values included (inf // 2 is NaN)
-floor_divide_p = binary("floor_divide", _number_unrounded(np.floor_divide, (1,)), None,
+floor_divide_p = binary("floor_divide", _number_unrounded(np.floor_divide, "floor_divide"),
+                        None,
                         real_only(_integer_division("div_floor"), no_kernel("div_floor_cpu")),
                         ufunc=np.floor_divide)
 eq_p = binary("eq", np.equal, None, bool_dtype, ("commutative",))
