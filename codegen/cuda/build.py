@@ -219,12 +219,12 @@ def _read(path):
 
 def _write(path, built):
     folder = os.path.dirname(path)
+    data = FORMAT + f"{built.kind} {built.entry}\n".encode() + built.code
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
-        cache_folder.replace_atomically(
-            path, FORMAT + f"{built.kind} {built.entry}\n".encode() + built.code)
+        cache_folder.replace_atomically(path, data)
     except OSError as exc:
         cache_folder.warn_once(folder, f"cannot write to the cache directory {folder} "
                                        f"({exc}); cuda kernels are not cached")
         return
-    cache_folder.evict(folder, cache_folder.max_bytes(), keep=path, suffix=SUFFIX)
+    cache_folder.evict_after_write(folder, cache_folder.max_bytes(), path, len(data), SUFFIX)

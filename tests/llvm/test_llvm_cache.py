@@ -194,6 +194,37 @@ def test_the_size_bound_evicts_the_least_recently_used(cache_dir, monkeypatch, c
     assert "evicted 1 least recently used" in caplog.text and old[1].name in caplog.text
 
 
+def test_writes_scan_the_folder_only_when_they_may_reach_the_bound(cache_dir, monkeypatch,
+                                                                  caplog):
+    """Knowing the folder's size stats every entry: the first write scans it, later ones
+    only once this process's writes have used up the room that scan left (else a process
+    writing n entries spends time quadratic in n), or once the scan is a minute old (other
+    processes write there too). The bound still holds: the write that uses the room up
+    evicts."""
+    cache_dir.mkdir()
+    monkeypatch.setenv("TRACECOMP_CACHE_MAX_MB", "1")
+    scans, evict = [], cache.cache_folder.evict
+    monkeypatch.setattr(cache.cache_folder, "evict",
+                        lambda *a, **k: scans.append(a) or evict(*a, **k))
+    clock = [1000.0]
+    monkeypatch.setattr(cache.cache_folder.time, "monotonic", lambda: clock[0])
+    filler = _stored(cache_dir, 0, 1_000_000, 1_000_000)     # leaves ~48 KB of room
+    for k in range(4):
+        cache.get_or_build(scale_ir(2.0 + k), ["scale"], Builds(scale_ir(2.0 + k)))
+    assert len(scans) == 1 and filler.exists()     # 4 entries of a few KB: within the room
+    writes = 4
+    with caplog.at_level(logging.INFO, logger="tracecomp"):
+        while len(scans) == 1 and writes < 1000:   # the write that takes the folder over
+            writes += 1
+            cache.get_or_build(scale_ir(2.0 + writes), ["scale"],
+                               Builds(scale_ir(2.0 + writes)))
+    assert not filler.exists() and "evicted 1 least recently used" in caplog.text
+    clock[0] += cache.cache_folder.RESCAN_SECONDS
+    refill = _stored(cache_dir, 1, 1_000_000, 1_000_000)     # another process's write
+    cache.get_or_build(scale_ir(-1.0), ["scale"], Builds(scale_ir(-1.0)))
+    assert len(scans) == 3 and not refill.exists()
+
+
 def test_an_entry_over_the_bound_is_not_read(cache_dir, monkeypatch, caplog):
     """A regular file larger than TRACECOMP_CACHE_MAX_MB at an entry's path (here 4 GB,
     sparse) is refused from its fstat, without reading a byte of it."""

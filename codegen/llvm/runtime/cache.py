@@ -147,7 +147,7 @@ def get_or_build(llvm_ir, names, build, speed_level=2, imports=None, fingerprint
                                           f"({exc}); compiled code is not cached")
     else:
         emit(1, f"[tracecomp] object code cached: {path}")
-        cache_folder.evict(directory, bound, keep=path)
+        cache_folder.evict_after_write(directory, bound, path, len(data))
     return lib
 
 

@@ -21,14 +21,19 @@ it has. Anything else at an entry's path (a symlink to /dev/zero, a FIFO, a devi
 folder) is logged and removed (the link or node itself, never what it points to).
 
 Size. TRACECOMP_CACHE_MAX_MB (default 512) bounds the folder: a hit touches the entry's
-mtime, and after each write the least recently used entries go until the folder fits
-(logged on the `tracecomp` logger at INFO). Temporary files left by a killed writer are
-removed once an hour old.
+mtime, and after a write that may have taken the folder over the bound the least recently
+used entries go until it fits (logged on the `tracecomp` logger at INFO). Temporary files
+left by a killed writer are removed once an hour old. Knowing the folder's size means a stat
+of every entry, so a process that writes thousands of entries (a sweep over shapes, a test
+suite) would spend time quadratic in their number on it: evict_after_write scans on the
+process's first write, then only when its writes since have used up the room that scan
+left under the bound, or when that scan is RESCAN_SECONDS old (other processes write too).
 """
 import logging
 import os
 import stat
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 
@@ -37,8 +42,12 @@ log = logging.getLogger("tracecomp")
 SUFFIX = ".tcobj"
 DEFAULT_MAX_MB = 512
 STALE_TEMP_SECONDS = 3600   # a writer finishes in seconds; older temporaries were orphaned
+RESCAN_SECONDS = 60         # how stale a scan's idea of the folder's size may get
 _warned = set()       # folders already warned about: one warning each, not one per compile
 _distrusted = set()   # folders refused for this process (their warning already given)
+# (folder, suffix) -> (monotonic time of its last scan, the bound then, bytes left under it)
+_room = {}
+_room_lock = threading.Lock()   # compiles in several threads write entries at once
 
 
 class Untrusted(Exception):
@@ -207,15 +216,32 @@ def max_bytes():
     return int(mb * (1 << 20))
 
 
+def evict_after_write(directory, bound, keep, size, suffix=SUFFIX):
+    """After writing `size` bytes at `keep`: evict (below) when the folder may be over
+    `bound`, as far as this process can tell without a scan (module docstring)."""
+    slot, now = (directory, suffix), time.monotonic()
+    with _room_lock:
+        scanned, was_bound, room = _room.get(slot, (None, None, 0))
+        if scanned is not None and was_bound == bound and size <= room \
+                and now - scanned < RESCAN_SECONDS:
+            _room[slot] = (scanned, bound, room - size)
+            return
+        _room.pop(slot, None)   # scanning: a concurrent write scans too, never skips
+    total = evict(directory, bound, keep, suffix)
+    if total is not None:
+        with _room_lock:
+            _room[slot] = (now, bound, bound - total)
+
+
 def evict(directory, bound, keep, suffix=SUFFIX):
     """Remove the least recently used entries (oldest mtime first) until the folder's
     entries (its files named *suffix) total at most `bound` bytes; `keep` (the entry just
-    written) stays."""
+    written) stays. Returns the entries' total after that (None: the folder unreadable)."""
     entries, now = [], time.time()
     try:
         listing = list(os.scandir(directory))
     except OSError:
-        return
+        return None
     for e in listing:
         try:
             st = e.stat(follow_symlinks=False)
@@ -230,7 +256,7 @@ def evict(directory, bound, keep, suffix=SUFFIX):
             entries.append((st.st_mtime_ns, e.name, st.st_size, e.path))
     total = sum(size for _, _, size, _ in entries)
     if total <= bound:
-        return
+        return total
     evicted, freed = [], 0
     for _, name, size, path in sorted(entries):
         if total - freed <= bound:
@@ -243,6 +269,7 @@ def evict(directory, bound, keep, suffix=SUFFIX):
                  "(TRACECOMP_CACHE_MAX_MB): evicted %d least recently used entries (%d "
                  "bytes): %s", directory, total, bound, len(evicted), freed,
                  ", ".join(evicted))
+    return total - freed
 
 
 def remove(path):
