@@ -383,15 +383,19 @@ def test_console_script(tmp_path):
     not installed): default output folder, terminal output, and a clean error."""
     script = Path(sys.executable).parent / "tracecomp"
     command = [str(script)] if script.exists() else [sys.executable, "-m", "tracecomp.cli"]
-    done = subprocess.run([*command, "dump", MLP_FILE + ":MLP", "--input", "2x784"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr
-    assert "traced(%x: f32[2,784]" in done.stdout
+    # the two commands side by side: pytest only waits on them (a 2-core machine's second
+    # core otherwise idles)
+    dump, missing = [subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True) for args in (
+        [*command, "dump", MLP_FILE + ":MLP", "--input", "2x784"],
+        [sys.executable, "-m", "tracecomp.cli", "dump", "missing.py:MLP"])]
+    out, err = dump.communicate(timeout=300)
+    assert dump.returncode == 0, err
+    assert "traced(%x: f32[2,784]" in out
     assert (tmp_path / "tracecomp_dump" / "MLP" / "index.md").is_file()
-    done = subprocess.run([sys.executable, "-m", "tracecomp.cli", "dump", "missing.py:MLP"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 2
-    assert done.stderr == "tracecomp: error: no such file: missing.py\n"
+    _, err = missing.communicate(timeout=300)
+    assert missing.returncode == 2
+    assert err == "tracecomp: error: no such file: missing.py\n"
 
 
 @pytest.mark.parametrize("broken", [
