@@ -166,7 +166,7 @@ def main(argv=None):
     parser.add_argument("--device", default="cpu", help="cpu, or cuda (tensors and the "
                         "compiled steps on the GPU)")
     parser.add_argument("--dump-dir", default="tracecomp_dump/digits",
-                        help="where the compiled step's stages are written")
+                        help="where the compiled step's stages are written ('' for nowhere)")
     parser.add_argument("--plot", default=os.path.join("build", "demo", "curves.png"),
                         help="where the loss and step-time curves are drawn (a PNG; needs "
                         "matplotlib; '' for none)")
@@ -200,7 +200,7 @@ def main(argv=None):
         about = (f"The compiled training step of {name} in examples/train_digits.py "
                  f"(forward, loss, backward and Adam, one graph).")
         dump = dump_compiled(twin.compiled_step, os.path.join(args.dump_dir, name),
-                             name + " step", about=[about])
+                             name + " step", about=[about]) if args.dump_dir else None
         drift = max(float((a - b).abs().max()) for a, b in
                     zip(model.state_dict().values(), twin.state_dict().values()))
         results[name] = {"eager": eager[0], "compiled": compiled[0], "drift": drift, "dump": dump,
@@ -210,8 +210,9 @@ def main(argv=None):
         print(f"saved to {path}; reloaded model's test accuracy {reloaded * 100:.1f}% "
               f"({'same' if reloaded == eager[0] else 'DIFFERENT'})")
     for name, r in results.items():
-        print(f"\nthe compiled {name} training step, stage by stage (graphs, LLVM IR, "
-              f"assembly): {r['dump']}")
+        if r["dump"]:
+            print(f"\nthe compiled {name} training step, stage by stage (graphs, LLVM IR, "
+                  f"assembly): {r['dump']}")
     print("\n| model | eager acc | compiled acc | eager ms/step | compiled ms/step | speed-up "
           "| max weight difference |")
     print("|---|---|---|---|---|---|---|")
