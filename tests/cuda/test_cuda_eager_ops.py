@@ -15,8 +15,10 @@ from op_table import variant_id as _id
 
 # smaller inputs where the simulator runs a Python thread per element for minutes: the
 # same calls, ranks and windows (ceil_mode's partial ones included) on fewer batch rows and
-# channels (avg_pool3d's device sums: 67 + 30 s of the suite on the tables' shapes)
-SIMULATED_SHAPES = {"F_avg_pool3d": (((1, 2, 4, 5, 6),), ((1, 5, 4, 4),))}
+# channels (avg_pool3d's device sums: 67 + 30 s of the suite on the tables' shapes; the
+# in-place conv's unfold, product and backward on one image of two: 6.8 s loaded)
+SIMULATED_SHAPES = {"F_avg_pool3d": (((1, 2, 4, 5, 6),), ((1, 5, 4, 4),)),
+                    "inplace_conv_leaky_relu": (((1, 3, 6, 6), (4, 3, 4, 4)),)}
 CUDA_CASES = [dataclasses.replace(c, variants=SIMULATED_SHAPES[c.name])
               if c.name in SIMULATED_SHAPES else c for c in CASES]
 VARIANTS = [pytest.param(c, k, id=_id(c, k)) for c in CUDA_CASES
