@@ -47,7 +47,8 @@ from .composite_math import (addcdiv, addcmul, clamp_max, clamp_min, deg2rad, ex
                              frac, heaviside, isclose, log2, log10, logaddexp, logaddexp2,
                              logit, meshgrid, nan_to_num, positive, rad2deg, sgn, signbit,
                              sinc, xlogy)
-from .creation import logspace, tril_indices, triu_indices
+from .creation import logspace
+from .triangle_indices import tril_indices, triu_indices
 from . import random, return_types, special
 from .random import (bernoulli, binomial, fork_rng, get_rng_state, multinomial, normal,
                      poisson, randint_like, set_rng_state)

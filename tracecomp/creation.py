@@ -462,8 +462,6 @@ def as_tensor(data, dtype=None, device=None):
     if isinstance(data, Tensor):
         out = data if dtype is None or data._data.dtype == dtypes.to_np(dtype) else \
             data.to(dtype)
-    elif type(data) is ArrayStandIn:    # a numpy argument fed to compiled code: its input
-        out = data.converted(dtype, copy=False)
     elif isinstance(data, np.ndarray) and (dtype is None or data.dtype == dtypes.to_np(dtype)):
         out = from_numpy(data)
     else:
@@ -581,26 +579,3 @@ def logspace(start, end, steps, base=10.0, *, dtype=None, layout=None, device=No
     data = np.power(float(base), np.linspace(vals[0], vals[1], int(steps), dtype=np.float64))
     d = dtypes.to_np(dtype) or dtypes.default_float()
     return _finish(Tensor._make(data.astype(d)), requires_grad)
-
-
-def _triangle_indices(op, np_fn, row, col, offset, dtype, device):
-    check_placement(device)
-    d = dtypes.to_np(dtype) or dtypes.I64
-    if np_kind(d) not in "iu":
-        raise NotImplementedError(f'"{op}" not implemented for \'{dtypes.TORCH_NAMES[d]}\'')
-    if row < 0 or col < 0:
-        which = "row" if row < 0 else "col"
-        raise RuntimeError(f"{which} must be non-negative, got{row if row < 0 else col}")
-    rows, cols = np_fn(int(row), int(offset), int(col))
-    return Tensor._make(np.stack([rows, cols]).astype(d).reshape(2, -1))
-
-
-@placing
-def tril_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
-    """The (2, N) coordinates of the lower triangle of a row x col matrix, row by row."""
-    return _triangle_indices("tril_indices", np.tril_indices, row, col, offset, dtype, device)
-
-
-@placing
-def triu_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
-    return _triangle_indices("triu_indices", np.triu_indices, row, col, offset, dtype, device)

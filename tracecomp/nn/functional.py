@@ -22,7 +22,7 @@ from .. import dtypes
 from .. import inplace as _inplace
 from ..amp.cpu_policy import LOWER, autocast_op
 from ..composite_linalg import vector_norm as _vector_norm
-from ..creation import full, triu_indices
+from ..creation import full
 from ..errors import ShapeError, fmt_shape
 from ..grad_fn_names import named, renamed
 from ..opmath import in_float32
@@ -38,6 +38,7 @@ from ..overrides import (  # noqa: F401  (torch.nn.functional's names for them)
 from ..random import bernoulli
 from ..tensor import Tensor
 from ..torch_args import write_out
+from ..triangle_indices import triu_indices
 
 # functional_activation and functional_attention read F's own functions at call time, so
 # importing them here (a cycle) is harmless
