@@ -127,12 +127,11 @@ class KeptWatch:
         first seen: fn's before the trace, a function's it runs that no name leads to as
         that starts (ran_functions.py)."""
         for where, x in places:
-            if where[0] != "arg":
-                self.reached[id(x)] = x
             inner = [(None, x)] + [((how, key), v) for how, _, key, v in _inside(x)]
             if where[0] != "arg":   # the lists in a tuple held one level in (a forward
                 inner += [(step, e) for step, v in inner[1:]     # hook's `h.stats[0]`)
                           if type(v) is tuple and len(v) <= INSIDE_MAX for e in v]
+                self.reached[id(x)] = x
             for step, value in inner:
                 if step is not None and own_table(x, step[1], value):
                     continue        # a module's registries, an optimizer's state
@@ -191,8 +190,7 @@ class KeptWatch:
         a traced tensor; a number .item() made (stored as its 0-d tensor, given as the
         number); a constant (a Python number, str, None or tuple of them: `log.append(1)`,
         `stats["mode"] = "train"`), stored as it is (None for its tensor); a key removed (None).
-        An object appended to a list that no call can append again (one the code makes) is
-        refused."""
+        An object appended that no call can append again (one the code makes) is refused."""
         out = []
         self._unwatch_factories()
         for holder, before in self.before.values():
@@ -256,10 +254,9 @@ class KeptWatch:
         if unbound:
             raise TraceError(
                 f"compiled code assigned {', '.join(map(str, unbound))} an object each call "
-                f"makes anew (a numpy array, a list, an object of its own class), which "
-                f"compiled calls cannot assign again: a trace runs the Python once. With "
-                f"fullgraph=False this call runs eagerly. Keep such bookkeeping outside the "
-                f"compiled function, or return the value and assign it after the call.")
+                f"makes anew (an array, a list, an object of its own class), which compiled "
+                f"calls cannot assign again: a trace runs the Python once. With fullgraph=False "
+                f"this call runs eagerly. Keep such bookkeeping outside the compiled function.")
         return out
 
     def _list_stores(self, holder, before, after):
