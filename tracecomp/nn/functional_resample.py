@@ -20,6 +20,7 @@ from ..errors import ShapeError
 from ..opmath import in_float32
 from ..ops import elementwise as ew
 from ..ops import movement as mv
+from ..user_code import user_stacklevel
 from .functional_conv import adaptive_avg_pool2d
 
 _MODES = "nearest | linear | bilinear | bicubic | trilinear | lanczos | area | nearest-exact"
@@ -169,7 +170,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
 def _deprecated(name):
     """torch's warning for its three old names of interpolate (its modules warn nothing)."""
     warnings.warn(f"`nn.functional.{name}` is deprecated. Use `nn.functional.interpolate` "
-                  f"instead.", stacklevel=3)
+                  f"instead.", stacklevel=user_stacklevel())   # (torch_function may wrap it)
 
 
 def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
