@@ -195,9 +195,10 @@ class KeptWatch:
         self._unwatch_factories()
         for holder, before in self.before.values():
             after = _entries(holder)
-            self.anew = False
             base = container(type(holder))
             if base in (list, deque, set):
+                # first: a tensor inside a new item has its own refusal (an appended list)
+                self._refuse_nested(holder, before, after)
                 stored = _STORES[base](self, holder, before, after)
                 if stored:
                     _put_back(holder, before)
@@ -228,11 +229,8 @@ class KeptWatch:
                     k.holder, k.place = None, place
             out += [pair for k, v in stored for pair in
                     ([(k, None)] if k.how in _KEYED else self._outputs(k, v))]
-            self._refuse_nested(holder, before, after, {k.within for k, _ in stored})
-            if self.anew:
-                _refuse(holder, "appended an object each call makes anew (a numpy array, an "
-                                "object of its own class), which compiled calls cannot "
-                                "append again")
+            if base not in (list, deque, set):
+                self._refuse_nested(holder, before, after, {k.within for k, _ in stored})
         return out
 
     def rebound(self, places):
@@ -266,12 +264,12 @@ class KeptWatch:
         if len(after) < old or len(stored) < len(changed):
             _refuse(holder, "removed items (a pop, a del, a clear) or replaced one with "
                             "an object each call makes anew")
-        # refused once _refuse_nested has said whether one holds a tensor: each eager call
-        # appends one, a compiled call none (the list would stop growing; a numpy
-        # argument's stand-in kept there would outlive its call)
-        self.anew = not all(map(self.repeatable, after[old:]))
-        return stored + [(Kept(holder, "append"), v) for v in after[old:]
-                         if self.repeatable(v)]
+        if not all(map(self.repeatable, after[old:])):
+            # each eager call appends one, a compiled call none: the list would stop growing
+            # (and a numpy argument's stand-in kept there would outlive its call)
+            _refuse(holder, "appended an object each call makes anew (a numpy array, an "
+                            "object of its own class), which compiled calls cannot append again")
+        return stored + [(Kept(holder, "append"), v) for v in after[old:]]
 
     def _deque_stores(self, holder, before, after):
         """A deque's appends (on the right, the oldest items dropping out past its maxlen)
@@ -316,8 +314,8 @@ class KeptWatch:
             if key in before or not any(v is m for m in made):
                 continue
             keys.add(key)
-            stored = _STORES[factory](self, v, factory(), _entries(v))
             self._refuse_nested(v, factory(), _entries(v))
+            stored = _STORES[factory](self, v, factory(), _entries(v))
             for k, _ in stored:
                 k.holder, k.within = holder, (key,)
             out += stored or [(Kept(holder, "touch", key), None)]
