@@ -186,3 +186,13 @@ def raised(lib, fn):
     except Exception as exc:                               # noqa: BLE001 - compared by callers
         return exc
     raise AssertionError(f"{lib.__name__} raised nothing")
+
+
+def native_runners(art):
+    """An artifact's native (llvm) runners: its forward's, and its backward's, compiled now
+    where no backward has run yet (compiler/lazy_backward.py)."""
+    from tracecomp.codegen.llvm.runtime.runner import Runner
+    from tracecomp.compiler.lazy_backward import LazyBackward
+    runners = [r.runner() if isinstance(r, LazyBackward) else r
+               for r in (art.run_forward, art.run_backward)]
+    return [r for r in runners if isinstance(r, Runner)]

@@ -7,10 +7,9 @@ import torch
 
 import tracecomp as tc
 from tracecomp import nn
-from tracecomp.codegen.llvm.runtime.runner import Runner
 from tracecomp.ops.conv import CHUNK_BYTES, chunk_samples
 
-from helpers import assert_close, train_step, with_torch_weights
+from helpers import assert_close, native_runners, train_step, with_torch_weights
 
 
 def _lenet(lib):
@@ -39,8 +38,7 @@ def _torch_steps(x, y, steps):
 
 def _runners(compiled):
     """The latest compiled call's runners (forward, and backward where there is one)."""
-    art = getattr(compiled, "_compiled", compiled).last
-    return [r for r in (art.run_forward, art.run_backward) if isinstance(r, Runner)]
+    return native_runners(getattr(compiled, "_compiled", compiled).last)
 
 
 def _loops(runner):

@@ -11,15 +11,13 @@ import numpy as np
 import tracecomp as tc
 from tracecomp import nn
 from tracecomp.codegen.llvm.runtime import arenas, runner
-from tracecomp.codegen.llvm.runtime.runner import Runner
 
-from helpers import assert_close, compiled_step, train_step
+from helpers import assert_close, compiled_step, native_runners, train_step
 
 
 def _runners(compiled):
     cache = compiled.cache
-    return [r for sig in cache.signatures() for art in [cache.get(sig)]
-            for r in (art.run_forward, art.run_backward) if isinstance(r, Runner)]
+    return [r for sig in cache.signatures() for r in native_runners(cache.get(sig))]
 
 
 def _setup():

@@ -3,11 +3,13 @@ second half): where the user's outputs need gradients, autodiff makes the joint 
 the partitioner splits it into the forward a call runs and the backward `loss.backward()`
 runs (what the forward saves for it, what the backward recomputes: passes/partition.py);
 each graph has its few compound primitives split into their parts (passes/decompose.py), is
-simplified again and handed to the backend."""
+simplified again and handed to the backend: the forward now, the backward when a backward
+first runs it (lazy_backward.py)."""
 import time
 
 from ..debug_log import debug_level, emit
 from ..dtypes import np_kind
+from .lazy_backward import LazyBackward
 from .pipeline import (
     PassRecord,
     decompose_pipeline,
@@ -71,11 +73,15 @@ def lower(art, graph, n_outputs, bridged, compile_graph, memory_budget=None):
     art.run_forward = lowered(compile_graph, forward, "forward", log_records, updates,
                               forward_edges)
     _keep_written_back(art, n_outputs)
-    art.run_backward = lowered(compile_graph, backward, "backward", log_records,
-                               edges=backward_edges)
-    lodge = getattr(art.run_backward, "lodge_residuals", None)
-    if lodge is not None:       # the forward may write its residuals into a gradient's buffer
-        lodge(art.run_forward, len(forward.outputs) - split.n_saved)
+    first_saved = len(forward.outputs) - split.n_saved
+
+    def compile_backward():
+        runner = lowered(compile_graph, backward, "backward", log_records, edges=backward_edges)
+        lodge = getattr(runner, "lodge_residuals", None)
+        if lodge is not None:   # the forward may write its residuals into a gradient's buffer
+            lodge(art.run_forward, first_saved)
+        return runner
+    art.run_backward = LazyBackward(compile_backward)     # on the first loss.backward()
     art.grad_inputs, art.grad_slots = joint.grad_inputs, joint.input_slots
     art.cotangent_slots = {k: slot for slot, k in enumerate(joint.cotangent_outputs)}
     outs = traced_outputs

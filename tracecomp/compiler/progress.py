@@ -86,6 +86,13 @@ def compiling(what):
         line.thread.join()
 
 
+def current():
+    """What the compile this thread runs compiles (its line's name), or None where no line
+    is shown."""
+    line = getattr(_current, "line", None)
+    return None if line is None else line.what
+
+
 def stage(text):
     """Name the stage the current compile has started (nothing when none is shown)."""
     line = getattr(_current, "line", None)
