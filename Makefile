@@ -14,10 +14,11 @@ $(VENV)/installed: pyproject.toml setup.py
 demo: $(VENV)/installed
 	$(PY) examples/train_digits.py
 
-# every test, the slow ones too (a bare `pytest` leaves those out: pyproject.toml); the 30
-# slowest are listed at the end, to keep the suite within CI's ~15 minutes
+# every test, the slow ones too (a bare `pytest` leaves those out: pyproject.toml), in two
+# processes (pytest-xdist; CI has two cores); the 30 slowest are listed at the end, to keep
+# the suite within CI's ~15 minutes
 test: $(VENV)/installed
-	$(PY) -m pytest tests -m "slow or not slow" --durations=30
+	$(PY) -m pytest tests -m "slow or not slow" --durations=30 -n 2
 
 # every workload, contestant and round (a few minutes; torch.compile alone takes ~20 s a model)
 bench: $(VENV)/installed
