@@ -1,7 +1,8 @@
-"""Widen bfloat16: every bfloat16 op written as its float32 op between casts, as eager
-computes it, so that backends compute in float32 and hold bfloat16 only in memory.
+"""Widen bfloat16 and float16: every bfloat16 or float16 op written as its float32 op
+between casts, as eager computes it, so that backends compute in float32 and hold bfloat16
+and float16 only in memory. (Below bfloat16 stands for both.)
 
-Eager bfloat16 (dispatch.widen_bf16, torch's CPU kernels) widens each bfloat16 operand to
+Eager bfloat16 (dispatch.widen_reduced, torch's CPU kernels) widens each bfloat16 operand to
 float32, runs the op there (sums and matmuls accumulate in float32) and rounds the result
 to bfloat16 once. This pass makes each of those steps a node: the widening a cast to
 float32 (exact), the op its float32 node, the rounding a cast to bfloat16 (to nearest even,
@@ -30,8 +31,8 @@ graph without bfloat16 comes back as it is.
 import numpy as np
 
 from tracecomp import grad_mode
-from tracecomp.dispatch import bind, round_scalars_bf16
-from tracecomp.dtypes import BF16
+from tracecomp.dispatch import bind, round_scalars
+from tracecomp.dtypes import REDUCED
 from tracecomp.errors import IRError
 from tracecomp.ir import Graph, Node, clone_node, format_node, node_names
 from tracecomp.ops.elementwise import cast
@@ -43,11 +44,12 @@ KEPT = ("cast", "constant")     # bfloat16 as they are (views too: Primitive.is_
 
 
 def _widens(node):
-    """Whether node computes on bfloat16 (its result or an operand is bfloat16): not a cast,
-    constant or view, which only move bits."""
-    if node.op in KEPT or node.prim.is_view:
+    """Whether node computes on bfloat16 or float16 (its result or an operand is): not a
+    cast, constant or view, which only move bits."""
+    if node.op in KEPT or node.prim.is_view or "own_rounding" in node.prim.tags:
         return False
-    return node.dtype == BF16 or any(getattr(i, "dtype", None) == BF16 for i in node.inputs)
+    return node.dtype in REDUCED or any(getattr(i, "dtype", None) in REDUCED
+                                        for i in node.inputs)
 
 
 def run(graph: Graph) -> Graph:
@@ -87,10 +89,10 @@ def _widened(node, args, rule=None):
     if node.prim.bf16 is not None:
         return node.prim.bf16(*args, **node.params)
     data = [a._data if isinstance(a, Tensor) else a for a in args]
-    wide = [cast(a, F32) if isinstance(a, Tensor) and a._data.dtype == BF16 else r
-            for a, r in zip(args, round_scalars_bf16(node.prim, data))]
+    wide = [cast(a, F32) if isinstance(a, Tensor) and a._data.dtype in REDUCED else r
+            for a, r in zip(args, round_scalars(node.prim, data))]
     out = rule(*wide, **node.params) if rule else bind(node.prim, *wide, **node.params)
-    return cast(out, BF16) if node.dtype == BF16 else out
+    return cast(out, node.dtype) if node.dtype in REDUCED else out
 
 
 def in_float32(node, rule):

@@ -11,6 +11,7 @@ from .amp.cpu_policy import FP32, LOWER, autocast_op
 from .dtypes import np_kind
 from .errors import DTypeError, ShapeError
 from .grad_fn_names import named
+from .opmath import in_float32
 from .ops import elementwise as ew
 from .ops import movement as mov
 from .ops import reduce as rd
@@ -51,12 +52,13 @@ def mv_(a, v):
 def _scaled_sum(x, product, a, b, beta, alpha, name):
     """beta * x + alpha * product(a, b); beta = 0 ignores x (its NaNs too), as torch. Its
     node is torch's one node over (x, a, b): AddmmBackward0 for addmm. bfloat16 operands
-    compute in float32 and round once, as torch's CPU kernel does (Muon's Newton-Schulz
-    steps are two bfloat16 addmm each: rounding the product and the sum apart put them
-    half an ulp off torch's)."""
+    compute in float32 and round once, as torch's CPU kernel does, float16 too (Muon's
+    Newton-Schulz steps are two bfloat16 addmm each: rounding the product and the sum apart
+    put them half an ulp off torch's)."""
     inputs = (x, a, b)
     # all three: a mixed call keeps its dtype error, which the product raises
-    low = all(t._data.dtype == dtypes.BF16 for t in inputs)
+    low = x._data.dtype
+    low = low if low in dtypes.REDUCED and all(t._data.dtype == low for t in inputs) else None
     if low:
         x, a, b = (ew.cast(t, dtypes.float32) for t in inputs)
     prod = product(a, b)
@@ -65,7 +67,7 @@ def _scaled_sum(x, product, a, b, beta, alpha, name):
         out = mov.expand(prod, broadcast_shapes("addmm", tuple(x.shape), tuple(prod.shape)))
     else:
         out = (x if beta == 1 else x * beta) + prod
-    return named(ew.cast(out, dtypes.bfloat16) if low else out, name, inputs)
+    return named(ew.cast(out, low) if low else out, name, inputs)
 
 
 @autocast_op(LOWER)
@@ -144,10 +146,12 @@ def _safe_root(total, p):
 
 def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):  # noqa: A002
     """torch.linalg.vector_norm (also x.norm(), torch.norm): one node over x, as torch's."""
-    return named(_vector_norm(x, ord, dim, keepdim, dtype), "LinalgVectorNormBackward0", (x,))
+    return named(_vector_norm(x, ord, dim, keepdim, dtype=dtype), "LinalgVectorNormBackward0",
+                 (x,))
 
 
-def _vector_norm(x, ord, dim, keepdim, dtype):  # noqa: A002
+@in_float32     # torch's norm kernel squares and sums bfloat16/float16 in float32
+def _vector_norm(x, ord, dim, keepdim, dtype=None):  # noqa: A002
     if dtype is not None:
         x = ew.cast(x, dtype)
     if np_kind(x._data.dtype) not in "fc":

@@ -45,7 +45,7 @@ import numpy as np
 from . import devices, grad_mode, saved_hooks, wide_uints
 from .device_array import DeviceArray
 from .device_array import devices_used as _devices_used
-from .dtypes import BF16, np_kind, special_used
+from .dtypes import BF16, REDUCED, np_kind, special_used
 from .errors import AutogradError, ShapeError, TracecompError, fmt_shape, foreign_operand
 from .sparse_data import ON_SPARSE, SparseData
 from .sparse_data import used as sparse_used
@@ -424,41 +424,44 @@ def bind(prim, *args, **params):
     return t
 
 
-def widen_bf16(arrays):
-    """The operands with each bfloat16 array as float32: torch's CPU kernels compute a
-    bfloat16 op in float32 (sums and matmuls accumulate there, Python scalars stay unrounded)
-    and round the result once, which bind's cast to the dtype rule's answer then does."""
-    return [a.astype(np.float32) if type(a) is _ndarray and a.dtype == BF16 else a
+def widen_reduced(arrays):
+    """The operands with each bfloat16 or float16 array as float32: torch's CPU kernels
+    compute a bfloat16 or float16 op in float32 (sums, cumulative sums and products and
+    matmuls accumulate there) and round the result once, which bind's cast to the dtype
+    rule's answer then does. (numpy's float16 loops would round each step of a sum over a
+    leading dim or a cumsum, and 1 / sqrt(x) twice.)"""
+    return [a.astype(np.float32) if type(a) is _ndarray and a.dtype in REDUCED else a
             for a in arrays]
 
 
 # Where torch's CPU kernel reads a Python number operand of a bfloat16 or float16 op unrounded
 # (mul, and the divisor of div and floor division, take original_scalar_value in opmath):
 # positions kept. Everywhere else torch wraps the number into a tensor of the op's dtype
-# first, so x + 0.3 adds 0.30078125 in bfloat16 and x > 0.3 compares with it (float16:
-# numpy's loops round every number, ops/elementwise._number_unrounded keeps these).
+# first, so x + 0.3 adds 0.30078125 in bfloat16 and x > 0.3 compares with it.
 SCALAR_UNROUNDED = {"mul": (0, 1), "div": (1,), "floor_divide": (1,)}
 
 
-def round_scalars_bf16(prim, arrays):
-    """arrays with each Python number operand rounded to bfloat16, as torch's wrapped
-    number is, where a bfloat16 array is an operand of prim (but see SCALAR_UNROUNDED)."""
-    if not any(getattr(a, "dtype", None) == BF16 for a in arrays):
+def round_scalars(prim, arrays):
+    """arrays with each Python number operand rounded to the bfloat16 or float16 of an
+    array operand of prim, as torch's wrapped number is (but see SCALAR_UNROUNDED)."""
+    low = next((a.dtype for a in arrays if getattr(a, "dtype", None) in REDUCED), None)
+    if low is None:
         return arrays
     kept = SCALAR_UNROUNDED.get(prim.name, ())
-    return [float(np.float32(a).astype(BF16)) if type(a) in (float, int) and k not in kept
+    return [float(np.float32(a).astype(low)) if type(a) in (float, int) and k not in kept
             else a for k, a in enumerate(arrays)]
 
 
 def _special_call(prim, arrays, params):
-    """prim's impl once bfloat16 or uint16/32/64 is in use: the ops torch refuses on
-    uint16/32/64 refused, a bfloat16 op computed in float32 (views as they are)."""
+    """prim's impl once bfloat16, float16 or uint16/32/64 is in use: the ops torch refuses
+    on uint16/32/64 refused, a bfloat16 or float16 op computed in float32 (views as they
+    are)."""
     wide_uints.check(prim, arrays, params)
-    if prim.is_view:
+    if prim.is_view or "own_rounding" in prim.tags:     # (reduce_prod rounds each step)
         return prim.impl(*arrays, **params)
-    wide = widen_bf16(round_scalars_bf16(prim, arrays))
+    wide = widen_reduced(round_scalars(prim, arrays))
     if prim.bf16 is not None and any(w is not a for w, a in zip(wide, arrays)):
-        # its bfloat16 kernel in tensor ops (Primitive.bf16), on the bfloat16 operands
+        # its reduced-precision kernel in tensor ops (Primitive.bf16), on the operands
         with grad_mode.no_grad():
             return prim.bf16(*[_make(a) if type(a) is _ndarray else a for a in arrays],
                              **params)._data

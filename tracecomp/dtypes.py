@@ -21,9 +21,12 @@ import ml_dtypes
 import numpy as np
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
-# set once bfloat16 or uint16/32/64 was asked for (to_np, from_np): until then bind skips
-# looking for bfloat16 operands to compute in float32 (dispatch.widen_bf16) and for the ops
-# torch refuses on uint16/32/64 (wide_uints.py)
+F16 = np.dtype(np.float16)
+# the floats torch's CPU kernels compute in float32, rounding each op's result once
+REDUCED = frozenset((BF16, F16))
+# set once bfloat16, float16 or uint16/32/64 was asked for (to_np, from_np): until then bind
+# skips looking for bfloat16/float16 operands to compute in float32 (dispatch.widen_reduced)
+# and for the ops torch refuses on uint16/32/64 (wide_uints.py)
 special_used = [False]
 
 
@@ -95,9 +98,10 @@ complex128 = DType("complex128", np.complex128)
 ALL = (float32, float64, float16, int64, int32, int16, int8, uint8, bool_, bfloat16, uint16,
        uint32, uint64, complex64, complex128)
 WIDE_UINTS = frozenset(d.np for d in (uint16, uint32, uint64))
-# dtypes whose ops always go through bind (no in-place numpy fast path): see special_used;
-# float16 for mul_/div_ by a Python number, which torch reads unrounded (ops/elementwise)
-BIND_ONLY = WIDE_UINTS | {BF16, np.dtype(np.float16)}
+# dtypes whose ops always go through bind (no in-place numpy fast path), which set
+# special_used: bind computes bfloat16 and float16 in float32, and refuses on uint16/32/64
+# what torch refuses
+BIND_ONLY = WIDE_UINTS | REDUCED
 
 
 class UnsupportedDType(DType):
@@ -164,7 +168,7 @@ def from_np(np_dtype) -> DType:
     """The public DType of a numpy dtype; error for dtypes tracecomp does not hold."""
     try:
         out = _BY_NP[np.dtype(np_dtype)]
-        if out is bfloat16 or out.np in WIDE_UINTS:
+        if out.np in BIND_ONLY:
             special_used[0] = True
         return out
     except (KeyError, TypeError):
@@ -179,7 +183,7 @@ def to_np(dtype):
     if isinstance(dtype, DType):
         if dtype.np is None:
             raise dtype.unsupported()
-        if dtype is bfloat16 or dtype.np in WIDE_UINTS:
+        if dtype.np in BIND_ONLY:
             special_used[0] = True
         return dtype.np
     if dtype is float:                      # torch: dtype=float is float64

@@ -63,9 +63,10 @@ def test_second_derivative_is_torchs(op):
 @pytest.mark.parametrize("op", OPS)
 def test_one_tape_node_and_the_parts_to_the_bit(op):
     """Eagerly one node (the composite recorded five or six); its numpy impl computes what
-    its parts compute through the primitives, bit for bit."""
+    its parts compute through the primitives, bit for bit. (Not float16: torch's kernel
+    computes it in float32 and rounds once, where the parts round each.)"""
     for a, dim in CASES.values():
-        for dtype in (np.float16, np.float32, np.float64):
+        for dtype in (np.float32, np.float64):
             x = tc.tensor(a.astype(dtype))
             got = getattr(tc, op)(x, dim).numpy()
             want = PARTS[op](x, dim).numpy()

@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 
 from .. import dtypes
-from ..dispatch import SCALAR_UNROUNDED, bind, needs
+from ..dispatch import bind, needs
 from ..dtypes import np_kind
 from ..errors import DTypeError, DTypeNotImplemented
 from ..memory_format import axis_order, copy_in_order, preserve_format
@@ -70,27 +70,6 @@ def binary(name, impl, vjp, dtype=promote, tags=(), saves=(0, 1), ufunc=None):
                    saves=saves if vjp is not None else ())
 
 
-_F16 = np.dtype(np.float16)
-_NUMBERS = {int, float, np.float64}      # what torch reads as a Python number here
-
-
-def _number_unrounded(ufunc, name):
-    """ufunc as torch's float16 kernel `name` takes a Python number operand where
-    dispatch.SCALAR_UNROUNDED says (mul's, the divisor of div and floor division):
-    unrounded, in float32, the result rounded once (original_scalar_value); numpy would round
-    the number to float16 first, so x * 0.3 multiplied by 0.2998. Other ops round it as
-    numpy does, as torch does."""
-    right, left = 1 in SCALAR_UNROUNDED[name], 0 in SCALAR_UNROUNDED[name]
-
-    def impl(a, b):     # (every mul and div runs this: class and identity tests first)
-        if b.__class__ in _NUMBERS and right and getattr(a, "dtype", None) is _F16:
-            return ufunc(a.astype(np.float32), b).astype(_F16)
-        if a.__class__ in _NUMBERS and left and getattr(b, "dtype", None) is _F16:
-            return ufunc(a, b.astype(np.float32)).astype(_F16)
-        return ufunc(a, b)
-    return impl
-
-
 def _zero_grad(g, out, x):
     return (zeros_like(g),)
 
@@ -122,11 +101,11 @@ sin_p = unary("sin", np.sin, lambda g, out, x: (g * conj(cos(x)),))
 cos_p = unary("cos", np.cos, lambda g, out, x: (-(g * conj(sin(x))),))
 def _one_kernel(rule):
     """A unary VJP that torch computes as one backward kernel (tanh_backward,
-    sigmoid_backward): for bfloat16 in float32, the gradient rounded once."""
+    sigmoid_backward): for bfloat16 and float16 in float32, the gradient rounded once."""
     def vjp(g, out, x):
-        if out.dtype is dtypes.bfloat16:
+        if out._data.dtype in dtypes.REDUCED:
             wide = rule(cast(g, dtypes.F32), cast(out, dtypes.F32), x)[0]
-            return (cast(wide, dtypes.BF16),)
+            return (cast(wide, out._data.dtype),)
         return rule(g, out, x)
     return vjp
 
@@ -278,10 +257,10 @@ def _integer_division(kernel, rule=promote):
 add_p = binary("add", np.add, lambda g, out, a, b: (g, g), tags=("commutative", "associative"),
                saves=())
 sub_p = binary("sub", np.subtract, lambda g, out, a, b: (g, -g), saves=())
-mul_p = binary("mul", _number_unrounded(np.multiply, "mul"), _mul_vjp,
-               tags=("commutative", "associative"), saves=((1, 0), (0, 1)), ufunc=np.multiply)
-div_p = binary("div", _number_unrounded(np.true_divide, "div"), _div_vjp, promote_float,
-               saves=(1, (0, 1)), ufunc=np.true_divide)
+mul_p = binary("mul", np.multiply, _mul_vjp,
+               tags=("commutative", "associative"), saves=((1, 0), (0, 1)))
+div_p = binary("div", np.true_divide, _div_vjp, promote_float,
+               saves=(1, (0, 1)))
 pow_p = binary("pow", numpy_impls.pow, _pow_vjp, saves=(0, (1, 0), ("out", 1)))
 maximum_p = binary("maximum", numpy_impls.extremum(np.maximum, np.greater_equal),
                    _extremum_vjp(lambda a, b: a > b),
@@ -295,10 +274,9 @@ remainder_p = binary("remainder", numpy_impls.remainder, _remainder_vjp,
                      real_only(_integer_division("remainder"), no_kernel("remainder_cpu")),
                      saves=((0, 1), (1, 1)))
 # numpy's floor_divide is torch's div_floor, special values included (inf // 2 is NaN)
-floor_divide_p = binary("floor_divide", _number_unrounded(np.floor_divide, "floor_divide"),
+floor_divide_p = binary("floor_divide", np.floor_divide,
                         None,
-                        real_only(_integer_division("div_floor"), no_kernel("div_floor_cpu")),
-                        ufunc=np.floor_divide)
+                        real_only(_integer_division("div_floor"), no_kernel("div_floor_cpu")))
 eq_p = binary("eq", np.equal, None, bool_dtype, ("commutative",))
 ne_p = binary("ne", np.not_equal, None, bool_dtype, ("commutative",))
 lt_p = binary("lt", np.less, None, real_compare("lt_cpu"))

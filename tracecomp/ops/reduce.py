@@ -185,8 +185,41 @@ def _prod_vjp(g, out, x, dims, keepdim):
     return (_restore(g, shape, dims, keepdim) * conj(full),)
 
 
-reduce_prod_p = defprim("reduce_prod", _np_reduce(np.multiply, np.prod), _reduce_rule("prod"),
-                        _sum_dtype, _prod_vjp, ("reduce",), saves=(0, "out"))
+# torch's Vectorized<BFloat16/Half> width in its CPU reduction loop (binary_kernel_reduce_vec)
+# as torch 2.13's CPU build runs it here: its four accumulators span 4 * LANES elements
+LANES = 16
+
+
+def _prod_impl(x, dims, keepdim):
+    """torch's prod kernel multiplies bfloat16 and float16 in their own dtype, each product
+    rounded (not in float32, as its sum does): along a contiguous row, elements past the
+    first 4 * LANES * (n // (4 * LANES)) one by one after those blocks, which multiply in
+    four vector accumulators, then pairwise, then lane by lane; across rows (an outer dim),
+    one by one down each column. numpy's float16 reduce would keep the product in float32."""
+    if x.dtype not in dtypes.REDUCED or not x.ndim:
+        return _np_reduce(np.multiply, np.prod)(x, dims, keepdim)
+    kept = [d for d in range(x.ndim) if d not in dims]
+    rows = x.transpose(kept + list(dims)).reshape([x.shape[d] for d in kept] + [-1])
+    n, block = rows.shape[-1], 4 * LANES
+    start = n // block * block if x.ndim - 1 in dims else 0
+    out = np.ones(rows.shape[:-1], x.dtype)
+    if start:
+        blocks = rows[..., :start].reshape(rows.shape[:-1] + (start // block, 4, LANES))
+        acc = blocks[..., 0, :, :]
+        for i in range(1, blocks.shape[-3]):
+            acc = acc * blocks[..., i, :, :]
+        pairs = (acc[..., 0, :] * acc[..., 1, :]) * (acc[..., 2, :] * acc[..., 3, :])
+        out = pairs[..., 0]
+        for j in range(1, LANES):
+            out = out * pairs[..., j]
+    for i in range(start, n):
+        out = out * rows[..., i]
+    return out.reshape(reduced_shape("prod", x.shape, dims, True)) if keepdim else out
+
+
+# "own_rounding": bind and compiled graphs leave its bfloat16/float16 operand as it is
+reduce_prod_p = defprim("reduce_prod", _prod_impl, _reduce_rule("prod"), _sum_dtype, _prod_vjp,
+                        ("reduce", "own_rounding"), saves=(0, "out"))
 
 
 def reduce_prod(x, dims=None, keepdim=False):

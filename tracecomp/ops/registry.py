@@ -27,7 +27,9 @@ A primitive bundles, in one place:
              flip, concat, unfold), "view" (shares memory), "reduce", "index" (reads or
              makes indices: gather, scatter_add, argmax, ...), "window" (unfold, fold),
              "matmul", "scan", "sort", "random", "constant", "guard". Fusion's kernels
-             follow from them (passes/fusion.py).
+             follow from them (passes/fusion.py). "own_rounding": its impl computes a
+             bfloat16 or float16 operand in that dtype (torch's kernel rounds each step),
+             which bind and passes/widen_bf16.py otherwise widen to float32.
   - `complex_rule`: its complex form as real primitives on (..., 2) parts, for compiled
              code (ops/complex_parts.py; without one, a complex operand breaks the graph).
 
@@ -39,7 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..dtypes import astype, np_kind
+from ..dtypes import F16, astype, np_kind
 
 OPERANDS = "operands"   # in `saves`: every operand
 ALL = (OPERANDS, "out")     # `saves`'s default
@@ -81,11 +83,11 @@ class Primitive:
         float64, where torch works it out in the result's float32: rounding the float64
         answer can land one float32 step away, and a truncating cast back to integers one
         step more (a brightness change of a uint8 image). Such a ufunc is run again in
-        dtype, its operands cast first, as torch does (not for bfloat16, which torch works
-        out in float32, bind's widen_bf16)."""
+        dtype, its operands cast first, as torch does (not for bfloat16 and float16, which
+        torch works out in float32, bind's widen_reduced)."""
         wide = getattr(out, "dtype", None)
-        if self.ufunc is not None and dtype.kind == "f" and wide is not None and \
-                np_kind(wide) == "f" and wide.itemsize > dtype.itemsize:
+        if self.ufunc is not None and dtype.kind == "f" and dtype != F16 and \
+                wide is not None and np_kind(wide) == "f" and wide.itemsize > dtype.itemsize:
             out = self.ufunc(*operands, dtype=dtype, **params)   # (a numpy scalar for 0-d)
         return np.asarray(out, dtype=dtype) if dtype.kind != "V" else astype(out, dtype)
 

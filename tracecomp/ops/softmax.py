@@ -68,26 +68,27 @@ def _log_softmax(x, dim):
 
 
 def _log_softmax_bf16(x, dim):
-    """torch's CPU kernel on a bfloat16 x: the row sums of exp and their logs are held in
-    bfloat16, the rest is float32 (torch's bits). Tensor ops, each rounding a cast pair:
-    eager bind runs it, a compiled graph traces it (passes/widen_bf16.py)."""
+    """torch's CPU kernel on a bfloat16 or float16 x: the row sums of exp and their logs are
+    held in x's dtype, the rest is float32 (torch's bits). Tensor ops, each rounding a cast
+    pair: eager bind runs it, a compiled graph traces it (passes/widen_bf16.py)."""
     from .elementwise import cast, exp, log
     from .reduce import reduce_sum
+    low = x._data.dtype
 
     def rounded(t):
-        return cast(cast(t, dtypes.BF16), np.float32)
+        return cast(cast(t, low), np.float32)
     dims = norm_dims("log_softmax", dim, x.ndim)
     shifted = _shifted_parts(cast(x, np.float32), dims)
     total = reduce_sum(exp(shifted), dims, keepdim=True)
-    return cast(shifted - rounded(log(rounded(total))), dtypes.BF16)
+    return cast(shifted - rounded(log(rounded(total))), low)
 
 
 def _softmax_vjp(g, out, x, dim):
     from .elementwise import cast
     from .reduce import reduce_sum
-    if out.dtype is dtypes.bfloat16:    # torch's kernel: in float32, rounded once
+    if out._data.dtype in dtypes.REDUCED:   # torch's kernel: in float32, rounded once
         wide = _softmax_vjp(cast(g, np.float32), cast(out, np.float32), x, dim)[0]
-        return (cast(wide, dtypes.BF16),)
+        return (cast(wide, out._data.dtype),)
     return (out * (g - reduce_sum(g * out, norm_dims("softmax", dim, out.ndim), True)),)
 
 

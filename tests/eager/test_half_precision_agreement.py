@@ -1,0 +1,62 @@
+"""float16 and bfloat16 results bit for bit against torch's CPU kernels, eager and compiled.
+
+torch computes a float16 or bfloat16 op in float32 and rounds its result once: sums,
+cumulative sums and products, norms and matrix products accumulate in float32, and
+rsqrt, softmax and addmm's product-plus-bias round once (numpy's float16 loops rounded
+each step of a sum over a leading dim or a cumsum, and 1 / sqrt(x) twice). prod is the
+exception: torch multiplies in the reduced dtype itself, each product rounded, in the order
+of its vectorized reduction loop (ops/reduce._prod_impl).
+"""
+import numpy as np
+import pytest
+import torch
+
+import tracecomp as tc
+
+_RNG = np.random.default_rng(2026)
+
+
+def _data(shape, near_one=False):
+    x = _RNG.standard_normal(shape).astype(np.float32)
+    return x * 0.1 + 1 if near_one else x
+
+
+def _check(fn, arrays, dtype, compiled):
+    """fn on arrays as `dtype`, torch's and tracecomp's (eager or compiled) bits equal."""
+    want = fn(torch, *[torch.tensor(a).to(getattr(torch, dtype)) for a in arrays])
+    f = tc.compile(lambda *xs: fn(tc, *xs)) if compiled else (lambda *xs: fn(tc, *xs))
+    got = f(*[tc.tensor(a).to(getattr(tc, dtype)) for a in arrays])
+    assert got.dtype == getattr(tc, dtype)
+    np.testing.assert_array_equal(got.float().numpy(), want.float().numpy())
+
+
+# name: (fn(lib, *tensors), input shapes, inputs near 1 (products))
+_OPS = {
+    # a multiple of torch's vector width: its scalar tail rounds sqrt first (not modelled)
+    "rsqrt": (lambda lib, x: x.abs().rsqrt(), [(4, 64)], False),
+    "sum_dim0": (lambda lib, x: x.sum(0), [(33, 16)], False),
+    "sum_middle": (lambda lib, x: x.sum(1), [(3, 5, 7)], False),
+    "mean_dim0": (lambda lib, x: x.mean(0), [(33, 16)], False),
+    "cumsum_last": (lambda lib, x: x.cumsum(-1), [(4, 40)], False),
+    "cumsum_dim0": (lambda lib, x: x.cumsum(0), [(40, 4)], False),
+    "cumprod_last": (lambda lib, x: x.cumprod(-1), [(4, 40)], True),
+    "prod_last": (lambda lib, x: x.prod(-1), [(5, 40)], True),
+    "prod_dim0": (lambda lib, x: x.prod(0), [(33, 16)], True),
+    "prod_all": (lambda lib, x: x.prod(), [(2, 3, 4)], True),
+    # rows past 4 vectors: four accumulators, then pairwise, then lane by lane, then the tail
+    "prod_long_rows": (lambda lib, x: x.prod(-1), [(3, 100)], True),
+    "norm_last": (lambda lib, x: x.norm(dim=-1), [(6, 8)], False),
+    "softmax_last": (lambda lib, x: x.softmax(-1), [(6, 8)], False),
+    "log_softmax_last": (lambda lib, x: x.log_softmax(-1), [(6, 8)], False),
+    "addmm": (lambda lib, b, m1, m2: lib.addmm(b, m1, m2.T), [(6,), (4, 8), (6, 8)], False),
+    "baddbmm": (lambda lib, b, m1, m2: lib.baddbmm(b, m1, m2.transpose(1, 2)),
+                [(2, 4, 6), (2, 4, 8), (2, 6, 8)], False),
+}
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("op", sorted(_OPS))
+def test_reductions_and_kernels_round_once_as_torchs(op, dtype, compiled):
+    fn, shapes, near_one = _OPS[op]
+    _check(fn, [_data(s, near_one) for s in shapes], dtype, compiled)
