@@ -60,3 +60,37 @@ _OPS = {
 def test_reductions_and_kernels_round_once_as_torchs(op, dtype, compiled):
     fn, shapes, near_one = _OPS[op]
     _check(fn, [_data(s, near_one) for s in shapes], dtype, compiled)
+
+
+def _check_grads(fn, arrays, dtype, compiled):
+    """The gradients of fn's output (against a random cotangent) for arrays as `dtype`,
+    torch's and tracecomp's bits equal."""
+    ins = [torch.tensor(a).to(getattr(torch, dtype)).requires_grad_() for a in arrays]
+    out = fn(torch, *ins)
+    cotangent = _RNG.standard_normal(tuple(out.shape)).astype(np.float32)
+    out.backward(torch.tensor(cotangent).to(getattr(torch, dtype)))
+    f = tc.compile(lambda *xs: fn(tc, *xs)) if compiled else (lambda *xs: fn(tc, *xs))
+    got = [tc.tensor(a).to(getattr(tc, dtype)).requires_grad_() for a in arrays]
+    f(*got).backward(tc.tensor(cotangent).to(getattr(tc, dtype)))
+    for mine, theirs in zip(got, ins):
+        np.testing.assert_array_equal(mine.grad.float().numpy(), theirs.grad.float().numpy())
+
+
+# torch's formulas, each op rounded in turn: reciprocal -g * (out * out), div's divisor
+# -g * ((a / b) / b), rsqrt -0.5 * g * out.pow(3) (float16's cube rounded once), float16's
+# sigmoid_backward g * (1 - out) * out (bfloat16's in float32, rounded once)
+_GRADS = {
+    "reciprocal": (lambda lib, x: x.reciprocal(), [(4, 64)]),
+    "div": (lambda lib, x, y: x / y, [(4, 64), (4, 64)]),
+    "rsqrt": (lambda lib, x: x.abs().rsqrt(), [(4, 64)]),
+    "sigmoid": (lambda lib, x: x.sigmoid(), [(4, 64)]),
+}
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize(("op", "dtype"), [
+    (op, dtype) for op in sorted(_GRADS) for dtype in ("float16", "bfloat16", "float32")
+    if (op, dtype) != ("sigmoid", "float32")])  # (float32 sigmoid itself: an ulp here and there)
+def test_gradients_follow_torchs_formulas(op, dtype, compiled):
+    fn, shapes = _GRADS[op]
+    _check_grads(fn, [_data(s) for s in shapes], dtype, compiled)

@@ -93,17 +93,26 @@ def _abs_dtype(x, *_, **__):
 exp_p = unary("exp", np.exp, lambda g, out, x: (g * conj(out),), saves=("out",))
 log_p = unary("log", np.log, lambda g, out, x: (g / conj(x),))
 sqrt_p = unary("sqrt", np.sqrt, lambda g, out, x: (g / conj(out * 2),), saves=("out",))
-rsqrt_p = unary("rsqrt", lambda x: 1 / np.sqrt(x),
-                lambda g, out, x: (g * conj(out * out * out * -0.5),), saves=("out",))
+def _rsqrt_vjp(g, out, x):
+    """torch's -0.5 * g * out.pow(3): its pow kernel cubes a float16 out in float32 and
+    rounds once, a bfloat16 one rounding each product (as out * out * out does)."""
+    if out._data.dtype == dtypes.F16:
+        wide = cast(out, dtypes.F32)
+        return (-0.5 * g * cast(wide * wide * wide, dtypes.F16),)
+    return (-0.5 * g * conj(out * out * out),)
+
+
+rsqrt_p = unary("rsqrt", lambda x: 1 / np.sqrt(x), _rsqrt_vjp, saves=("out",))
 abs_p = unary("abs", np.abs, lambda g, out, x: (g * sgn(x),), _abs_dtype)
 sign_p = unary("sign", numpy_impls.sign, _sign_vjp, same_dtype, saves=(0, "out"))
 sin_p = unary("sin", np.sin, lambda g, out, x: (g * conj(cos(x)),))
 cos_p = unary("cos", np.cos, lambda g, out, x: (-(g * conj(sin(x))),))
-def _one_kernel(rule):
+def _one_kernel(rule, widened=dtypes.REDUCED):
     """A unary VJP that torch computes as one backward kernel (tanh_backward,
-    sigmoid_backward): for bfloat16 and float16 in float32, the gradient rounded once."""
+    sigmoid_backward): for the dtypes in `widened` in float32, the gradient rounded once (other
+    dtypes round after each op of rule, in its order)."""
     def vjp(g, out, x):
-        if out._data.dtype in dtypes.REDUCED:
+        if out._data.dtype in widened:
             wide = rule(cast(g, dtypes.F32), cast(out, dtypes.F32), x)[0]
             return (cast(wide, out._data.dtype),)
         return rule(g, out, x)
@@ -113,7 +122,9 @@ def _one_kernel(rule):
 tanh_p = unary("tanh", np.tanh, _one_kernel(lambda g, out, x: (g * conj(1 - out * out),)),
                saves=("out",))
 sigmoid_p = unary("sigmoid", special.expit,
-                  _one_kernel(lambda g, out, x: (g * out * (1 - out),)), saves=("out",))
+                  # torch's float16 sigmoid_backward rounds each op, bfloat16's once
+                  _one_kernel(lambda g, out, x: (g * (1 - out) * out,), (dtypes.BF16,)),
+                  saves=("out",))
 relu_p = unary("relu", select_bits.relu, lambda g, out, x: (where(out <= 0, 0.0, g),),
                real_same("clamp is not supported for complex types"), saves=("out",))
 erf_p = unary("erf", _in_float32(special.erf),
@@ -199,8 +210,14 @@ def _mul_vjp(g, out, a, b):
 
 
 def _div_vjp(g, out, a, b):
-    return (g / conj(b) if needs(a) else None,
-            -(g * conj(a)) / conj(b * b) if needs(b) else None)
+    """torch's: g / b and -g * ((a / b) / b), each op rounded in turn; 1 / x is reciprocal,
+    whose gradient is -g * (out * out), out recomputed from the saved b (bitwise the same)."""
+    if not needs(b):
+        return (g / conj(b) if needs(a) else None, None)
+    if isinstance(a, (int, float)) and a == 1:
+        r = conj(div(1, b))
+        return (None, -g * (r * r))
+    return (g / conj(b) if needs(a) else None, -g * conj(a / b / b))
 
 
 def _pow_vjp(g, out, a, b):
