@@ -45,7 +45,22 @@ def _vjp(g, out, x, target, reduction):
     return gx, (-gx if target.requires_grad else None)
 
 
-mse_loss_p = defprim("mse_loss", _impl, _shape_rule, same_dtype, _vjp, saves=(0, 1))
+def _low(x, target, reduction):
+    """torch's kernel on bfloat16/float16 (Primitive.bf16): the difference and its square
+    each rounded to the dtype, their sum in float32 (and its mean) rounded once."""
+    from .elementwise import cast
+    from .reduce import reduce_sum
+    d = x - target
+    square = d * d
+    if reduction == "none":
+        return square
+    total = reduce_sum(cast(square, np.float32))
+    if reduction == "mean":
+        total = total / square.numel() if square.numel() else total * float("nan")
+    return cast(total, x._data.dtype)
+
+
+mse_loss_p = defprim("mse_loss", _impl, _shape_rule, same_dtype, _vjp, saves=(0, 1), bf16=_low)
 
 
 def _backward_shape_rule(g, x, target, reduction):
@@ -77,8 +92,15 @@ def _backward_vjp(c, out, g, x, target, reduction):
     return gg, gx, (-gx if target.requires_grad else None)
 
 
+def _backward_low(g, x, target, reduction):
+    """torch's kernel on bfloat16/float16: norm * (x - target) * g in the dtype, each op
+    rounded, norm (2, or 2 / count for "mean") rounded to the dtype first."""
+    norm = 2.0 / max(1, x.numel()) if reduction == "mean" else 2.0
+    return float(np.float32(norm).astype(x._data.dtype)) * (x - target) * g
+
+
 mse_loss_backward_p = defprim("mse_loss_backward", _backward_impl, _backward_shape_rule,
-                              same_dtype, _backward_vjp, saves=(0, 1, 2))
+                              same_dtype, _backward_vjp, saves=(0, 1, 2), bf16=_backward_low)
 
 
 def mse_loss(x, target, reduction):
