@@ -157,8 +157,9 @@ def _exp_shift(x, dim):
     return rd.reduce_max(real, dim, keepdim=True).detach() if x.numel() else 0.0
 
 
-@in_float32(half=False)
 def logsumexp(x, dim, keepdim=False):
+    """torch's is this composite for every dtype: bfloat16 and float16 round after each
+    part (the sum in float32, once)."""
     dims = norm_dims("logsumexp", dim, x.ndim)
     m = _exp_shift(x, dims)
     m = ew.where(ew.isinf(m), 0.0, m)          # all -inf rows: avoid inf - inf

@@ -2,8 +2,8 @@
 in float32.
 
 torch's CPU kernels for a bfloat16 or float16 tensor compute in float32 (their "opmath" type)
-and round the result once. A bfloat16 primitive gets that from bind (dispatch.widen_bf16), a
-float16 one from numpy's loops; a composite op such as mean (a sum, then a division) or
+and round the result once. A bfloat16 or float16 primitive gets that from bind
+(dispatch.widen_reduced); a composite op such as mean (a sum, then a division) or
 layer_norm would round after each of its primitives instead. Decorated with `in_float32`, it
 runs on a float32 copy of its reduced-precision inputs and its floating results are rounded
 back once, to the input's dtype, as torch's kernel does; its gradient flows back through the
@@ -35,20 +35,18 @@ def _back(value, to):
     return value
 
 
-def in_float32(fn=None, *, mixed=True, half=True):
+def in_float32(fn=None, *, mixed=True):
     """fn(input, ...) computed in float32 when input is a bfloat16 or float16 tensor (see
     above): its reduced-precision tensor arguments (input, weight, bias) are all widened.
     Not when a dtype= is given (the op casts to it itself), nor, with mixed=False, when
     another floating tensor argument has another dtype (linear, conv: torch's dtype error,
-    which fn raises), nor for float16 with half=False (torch's op is a composite there,
-    rounding after each part: logsumexp)."""
+    which fn raises)."""
     if fn is None:
-        return functools.partial(in_float32, mixed=mixed, half=half)
-    widened = _REDUCED if half else {dtypes.BF16: dtypes.bfloat16}
+        return functools.partial(in_float32, mixed=mixed)
 
     @functools.wraps(fn)
     def wrapped(input, *args, **kwargs):  # noqa: A002 - torch's argument name
-        if isinstance(input, Tensor) and input._data.dtype in widened and \
+        if isinstance(input, Tensor) and input._data.dtype in _REDUCED and \
                 kwargs.get("dtype") is None and (mixed or _all_same(input, args, kwargs)):
             return _back(fn(_up(input), *map(_up, args),
                             **{k: _up(v) for k, v in kwargs.items()}),

@@ -48,6 +48,12 @@ _OPS = {
     "norm_last": (lambda lib, x: x.norm(dim=-1), [(6, 8)], False),
     "softmax_last": (lambda lib, x: x.softmax(-1), [(6, 8)], False),
     "log_softmax_last": (lambda lib, x: x.log_softmax(-1), [(6, 8)], False),
+    # along another dim torch's kernel works in float32 throughout (not the last dim's)
+    "log_softmax_dim0": (lambda lib, x: x.log_softmax(0), [(33, 16)], False),
+    "log_softmax_middle": (lambda lib, x: x.log_softmax(1), [(3, 5, 7)], False),
+    # a composite in torch for every dtype: each part rounded
+    "logsumexp_last": (lambda lib, x: x.logsumexp(-1), [(6, 8)], False),
+    "logsumexp_dim0": (lambda lib, x: x.logsumexp(0), [(33, 16)], False),
     "addmm": (lambda lib, b, m1, m2: lib.addmm(b, m1, m2.T), [(6,), (4, 8), (6, 8)], False),
     "baddbmm": (lambda lib, b, m1, m2: lib.baddbmm(b, m1, m2.transpose(1, 2)),
                 [(2, 4, 6), (2, 4, 8), (2, 6, 8)], False),

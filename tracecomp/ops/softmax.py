@@ -68,9 +68,11 @@ def _log_softmax(x, dim):
 
 
 def _log_softmax_bf16(x, dim):
-    """torch's CPU kernel on a bfloat16 or float16 x: the row sums of exp and their logs are
-    held in x's dtype, the rest is float32 (torch's bits). Tensor ops, each rounding a cast
-    pair: eager bind runs it, a compiled graph traces it (passes/widen_bf16.py)."""
+    """torch's CPU kernel on a bfloat16 or float16 x: along the last dim (no inner dim
+    larger than 1), the row sums of exp and their logs are held in x's dtype, the rest is
+    float32; along another, all of it is float32, rounded once (torch's bits). Tensor ops,
+    each rounding a cast pair: eager bind runs it, a compiled graph traces it
+    (passes/widen_bf16.py)."""
     from .elementwise import cast, exp, log
     from .reduce import reduce_sum
     low = x._data.dtype
@@ -78,6 +80,8 @@ def _log_softmax_bf16(x, dim):
     def rounded(t):
         return cast(cast(t, low), np.float32)
     dims = norm_dims("log_softmax", dim, x.ndim)
+    if any(size != 1 for size in tuple(x.shape)[dims[0] + 1:]):
+        return cast(log_softmax(cast(x, np.float32), dim), low)
     shifted = _shifted_parts(cast(x, np.float32), dims)
     total = reduce_sum(exp(shifted), dims, keepdim=True)
     return cast(shifted - rounded(log(rounded(total))), low)
