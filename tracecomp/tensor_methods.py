@@ -39,27 +39,27 @@ def sub(input, other, *rest, alpha=1):
     return _with_alpha(ew.sub, input, other, alpha)
 
 
-def _is_bf16(x):
-    return isinstance(x, Tensor) and x._data.dtype == dtypes.BF16
+def _is_low(x):
+    return isinstance(x, Tensor) and x._data.dtype in dtypes.REDUCED
 
 
 def _alpha_times(other, alpha, into):
-    """other * alpha for a sum of dtype `into`. torch's add/sub kernels for a bfloat16
-    result take alpha as a bfloat16 and compute input + alpha * other in float32, rounding
-    once: so the product (exact in float32) stays float32 here."""
-    if into != dtypes.BF16:
+    """other * alpha for a sum of dtype `into`. torch's add/sub kernels for a bfloat16 or
+    float16 result take alpha in that dtype and compute input + alpha * other in float32,
+    rounding once: so the product (exact in float32) stays float32 here."""
+    if into not in dtypes.REDUCED:
         return other * alpha
-    alpha = float(np.float32(alpha).astype(dtypes.BF16)) if isinstance(alpha, float) else alpha
-    return (ew.cast(other, dtypes.float32) if _is_bf16(other) else other) * alpha
+    alpha = float(np.float32(alpha).astype(into)) if isinstance(alpha, float) else alpha
+    return (ew.cast(other, dtypes.float32) if _is_low(other) else other) * alpha
 
 
 def _with_alpha(op, input, other, alpha):
     if is_one(alpha):
         return op(input, other)
-    if _is_bf16(input) or _is_bf16(other):
+    if _is_low(input) or _is_low(other):
         want = dtypes.result_type(*(a._data if isinstance(a, Tensor) else a
                                     for a in (input, other)))
-        wide = ew.cast(input, dtypes.float32) if _is_bf16(input) else input
+        wide = ew.cast(input, dtypes.float32) if _is_low(input) else input
         return ew.cast(op(wide, _alpha_times(other, alpha, want)), want)
     return op(input, other * alpha)
 
@@ -206,7 +206,7 @@ def _scaled(v, value):
 def addcmul_(x, t1, t2, *rest, value=1):
     if rest:        # torch's deprecated addcmul_(value, t1, t2)
         (t1, t2), value = number_first("addcmul_", "value", t1, (t2, *rest), value, 2)
-    if x._data.dtype == dtypes.BF16:    # torch's kernel: in float32, rounded once
+    if x._data.dtype in dtypes.REDUCED:     # torch's kernel: in float32, rounded once
         return inplace.commit(x, CM.addcmul(inplace.alias(x), t1, t2, value=value), "addcmul_")
     return inplace.apply(x, ew.add_p, _scaled(t1 * t2, value))
 
@@ -215,17 +215,17 @@ def addcdiv_(x, t1, t2, *rest, value=1):
     if rest:
         (t1, t2), value = number_first("addcdiv_", "value", t1, (t2, *rest), value, 2)
     CM.check_addcdiv(t1, t2)
-    if x._data.dtype == dtypes.BF16:
+    if x._data.dtype in dtypes.REDUCED:
         return inplace.commit(x, CM.addcdiv(inplace.alias(x), t1, t2, value=value), "addcdiv_")
     return inplace.apply(x, ew.add_p, _scaled(t1 / t2, value))
 
 
 def _lerp_(x, end, weight):
     # x + weight (end - x) in one pass where it is torch's form (|weight| < 0.5: optimizers'
-    # moving averages; not bfloat16, which torch's kernel computes in float32, as lerp
-    # does); any other weight takes lerp's other form
+    # moving averages; not bfloat16 or float16, which torch's kernel computes in float32,
+    # as lerp does); any other weight takes lerp's other form
     small = not isinstance(weight, Tensor) and abs(weight) < 0.5
-    if small and x._data.dtype != dtypes.BF16 and inplace.tape_free(x, (end,)):
+    if small and x._data.dtype not in dtypes.REDUCED and inplace.tape_free(x, (end,)):
         return inplace.apply(x, ew.add_p, (end - x) * weight)
     return inplace.commit(x, C.lerp(inplace.alias(x), end, weight), "lerp_")
 

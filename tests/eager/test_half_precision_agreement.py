@@ -109,3 +109,26 @@ _GRADS = {
 def test_gradients_follow_torchs_formulas(op, dtype, compiled):
     fn, shapes = _GRADS[op]
     _check_grads(fn, [_data(s) for s in shapes], dtype, compiled)
+
+
+# in place, as out of place: alpha and value in float32 with the sum, rounded once (alpha
+# rounded to the dtype first); lerp by a number one fused multiply-add in float32
+_BOTH_WAYS = {
+    "sub_alpha": (lambda x, y: x.sub(y, alpha=0.3), lambda x, y: x.sub_(y, alpha=0.3)),
+    "add_alpha": (lambda x, y: x.add(y, alpha=-1.7), lambda x, y: x.add_(y, alpha=-1.7)),
+    "addcmul": (lambda x, y: x.addcmul(y, y, value=0.3),
+                lambda x, y: x.addcmul_(y, y, value=0.3)),
+    "addcdiv": (lambda x, y: x.addcdiv(y, y.abs() + 1, value=0.3),
+                lambda x, y: x.addcdiv_(y, y.abs() + 1, value=0.3)),
+    "lerp_small": (lambda x, y: x.lerp(y, 0.3), lambda x, y: x.lerp_(y, 0.3)),
+    "lerp_large": (lambda x, y: x.lerp(y, 0.7), lambda x, y: x.lerp_(y, 0.7)),
+}
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("in_place", [False, True])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("op", sorted(_BOTH_WAYS))
+def test_scaled_sums_and_lerp_round_once_in_place_or_not(op, dtype, in_place, compiled):
+    fn = _BOTH_WAYS[op][in_place]
+    _check(lambda lib, x, y: fn(x, y), [_data((4, 64)), _data((4, 64))], dtype, compiled)
