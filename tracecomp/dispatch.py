@@ -45,7 +45,7 @@ import numpy as np
 from . import devices, grad_mode, saved_hooks, wide_uints
 from .device_array import DeviceArray
 from .device_array import devices_used as _devices_used
-from .dtypes import BF16, BIND_ONLY, REDUCED, WIDE_UINTS, np_kind, special_used
+from .dtypes import BF16, REDUCED, WIDE_UINTS, np_kind, special_used
 from .errors import AutogradError, ShapeError, TracecompError, fmt_shape, foreign_operand
 from .sparse_data import ON_SPARSE, SparseData
 from .sparse_data import used as sparse_used
@@ -456,22 +456,26 @@ def _special_call(prim, arrays, params):
     """prim's impl once bfloat16, float16 or uint16/32/64 is in use: the ops torch refuses
     on uint16/32/64 refused, a bfloat16 or float16 op computed in float32 (views as they
     are)."""
-    for a in arrays:        # float32 ops pay one look at their operands (a loop: no call)
-        if getattr(a, "dtype", None) in BIND_ONLY:
-            break
-    else:
-        if params.get("dtype") not in WIDE_UINTS:
-            return prim.impl(*arrays, **params)
-    wide_uints.check(prim, arrays, params)
-    if prim.is_view or "own_rounding" in prim.tags:     # (reduce_prod rounds each step)
+    low = wide_uint = number = None
+    for a in arrays:        # one look at the operands (a loop: no call per operand)
+        kind = getattr(a, "dtype", None)
+        if kind in REDUCED:
+            low = kind
+        elif kind in WIDE_UINTS:
+            wide_uint = kind
+        elif kind is None and type(a) in (float, int):
+            number = a
+    if wide_uint is not None or params.get("dtype") in WIDE_UINTS:
+        wide_uints.check(prim, arrays, params)
+    if low is None or prim.is_view or "own_rounding" in prim.tags:  # (prod rounds each step)
         return prim.impl(*arrays, **params)
-    wide = widen_reduced(round_scalars(prim, arrays))
-    if prim.bf16 is not None and any(w is not a for w, a in zip(wide, arrays)):
+    if prim.bf16 is not None:
         # its reduced-precision kernel in tensor ops (Primitive.bf16), on the operands
         with grad_mode.no_grad():
             return prim.bf16(*[_make(a) if type(a) is _ndarray else a for a in arrays],
                              **params)._data
-    return prim.impl(*wide, **params)
+    return prim.impl(*widen_reduced(arrays if number is None else round_scalars(prim, arrays)),
+                     **params)
 
 
 def _on_device(prim, arrays, params):
