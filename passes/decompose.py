@@ -55,6 +55,8 @@ def run(graph: Graph, keep_gradients=False) -> Graph:
     with tracer, grad_mode.set_grad_enabled(keep_gradients):
         for n in graph.nodes:
             rule = RULES.get(n.op)
+            if rule is not None and widen_bf16.rounds_itself(n):
+                rule = None     # its impl works in bfloat16/float16 (nll_loss's sum)
             if rule is not None:
                 rule = widen_bf16.in_float32(n, rule)
             if rule is None:

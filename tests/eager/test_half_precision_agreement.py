@@ -132,3 +132,27 @@ _BOTH_WAYS = {
 def test_scaled_sums_and_lerp_round_once_in_place_or_not(op, dtype, in_place, compiled):
     fn = _BOTH_WAYS[op][in_place]
     _check(lambda lib, x, y: fn(x, y), [_data((4, 64)), _data((4, 64))], dtype, compiled)
+
+
+# nll_loss sums the picked losses in the dtype, each step rounded, in torch's cascade of
+# partial sums (ops/nll._cascade_sum); cross_entropy sums its rounded log-probabilities so
+_LOSSES = {
+    "cross_entropy_mean": ("cross_entropy", 33, {}),
+    "cross_entropy_sum": ("cross_entropy", 300, {"reduction": "sum"}),
+    "cross_entropy_ignored": ("cross_entropy", 64, {"ignore_index": 3}),
+    "nll_mean": ("nll_loss", 40, {}),
+    "nll_sum_ignored": ("nll_loss", 300, {"reduction": "sum", "ignore_index": 7}),
+}
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("case", sorted(_LOSSES))
+def test_class_losses_sum_as_torchs(case, dtype, compiled):
+    name, batch, kwargs = _LOSSES[case]
+    targets = np.arange(batch) % 10
+
+    def fn(lib, x):
+        x = x.log_softmax(-1) if name == "nll_loss" else x
+        return getattr(lib.nn.functional, name)(x, lib.tensor(targets), **kwargs)
+    _check(fn, [_data((batch, 10))], dtype, compiled)

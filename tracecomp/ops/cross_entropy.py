@@ -51,8 +51,9 @@ def _vjp(g, out, x, target, logp, reduction):
     return (bind(cross_entropy_backward_p, g, target, logp, reduction=reduction), None, None)
 
 
-cross_entropy_p = defprim("cross_entropy", _impl, _shape_rule, same_dtype, _vjp, ("index",),
-                          saves=(0, 1, 2))
+# "own_rounding": bfloat16/float16 log-probabilities summed in their dtype (nll._impl)
+cross_entropy_p = defprim("cross_entropy", _impl, _shape_rule, same_dtype, _vjp,
+                          ("index", "own_rounding"), saves=(0, 1, 2))
 
 
 def _backward_shape_rule(g, target, logp, reduction):

@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from .. import dtypes
 from ..dispatch import bind
 from .registry import defprim
 from .rules import same_dtype
@@ -30,6 +31,8 @@ def _shape_rule(x, target, reduction, ignore_index):
 
 
 def _impl(x, target, reduction, ignore_index):
+    if x.dtype in dtypes.REDUCED and reduction != "none":   # ("own_rounding": bind keeps it)
+        return _reduced_impl(x, target, reduction, ignore_index)
     cdim, every = class_dim(x.ndim), tuple(range(x.ndim))
     if ignore_index is None:
         if x.ndim == 2:     # the usual (N, C) batch: numpy's indexing, ~4x take_along_axis
@@ -53,11 +56,53 @@ def _impl(x, target, reduction, ignore_index):
         weights, axis=tuple(range(weights.ndim)))
 
 
+def _reduced_impl(x, target, reduction, ignore_index):
+    """torch's kernel on a bfloat16/float16 (N, C) or (C,) input: the picked losses summed in
+    the dtype, each step rounded, in its cascade (_cascade_sum); "mean" divides by the count
+    as a number of the dtype, rounded once. (N, C, d...) inputs (torch's 2-d kernel) in
+    float32, rounded once."""
+    low = x.dtype
+    if x.ndim > 2:
+        wide = _impl(x.astype(np.float32), target, reduction, ignore_index)
+        return np.asarray(wide).astype(low)
+    rows, targets = x.reshape(-1, x.shape[-1]), target.reshape(-1)
+    keep = np.ones(targets.shape, bool) if ignore_index is None else targets != ignore_index
+    picked = rows[np.arange(len(targets)), np.where(keep, targets, 0)]
+    total = _cascade_sum(picked, keep)
+    if reduction == "sum":
+        return np.asarray(total)
+    with np.errstate(all="ignore"):     # every target ignored: 0 / 0, NaN as torch's
+        return np.asarray(np.float32(total) / np.float32(low.type(keep.sum()))).astype(low)
+
+
+def _cascade_sum(values, keep, levels=8):
+    """-sum(values[keep]) as torch's nll_loss sums it in the values' dtype: partial sums in
+    `levels` levels, the lowest taking each value, level j passing its sum up to j + 1 at
+    each position b whose bits j * p ... (j + 1) * p - 1 are zero (p = max(4,
+    ceil(log2(n)) // levels)), an ignored position passing nothing; then the levels added
+    from the lowest. Every step rounded to the dtype (numpy scalars of it)."""
+    low = values.dtype.type
+    power = max(4, math.ceil(math.log2(max(len(values), 1))) // levels)
+    mask = (1 << power) - 1
+    part = [low(0)] * levels
+    for b in np.flatnonzero(keep).tolist():
+        part[0] = low(part[0] - values[b])
+        for j in range(levels - 1):
+            if b & (mask << (j * power)):
+                break
+            part[j + 1], part[j] = low(part[j + 1] + part[j]), low(0)
+    total = low(0)
+    for p in part:
+        total = low(total + p)
+    return total
+
+
 def _vjp(g, out, x, target, reduction, ignore_index):
     return (nll_loss_backward(g, target, tuple(x.shape), reduction, ignore_index), None)
 
 
-nll_loss_p = defprim("nll_loss", _impl, _shape_rule, same_dtype, _vjp, ("index",), saves=(1,))
+nll_loss_p = defprim("nll_loss", _impl, _shape_rule, same_dtype, _vjp, ("index", "own_rounding"),
+                     saves=(1,))
 
 
 # nll_loss_backward: the gradient of nll_loss's input, zeros of its `shape` but -g (over the
