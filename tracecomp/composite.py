@@ -16,7 +16,7 @@ from .dispatch import plain_arrays
 from .dtypes import np_kind
 from .errors import DTypeError, ShapeError, fmt_shape
 from .grad_fn_names import grouped, named, renamed
-from .opmath import in_float32
+from .opmath import in_float32, lerp_fused
 from .ops import elementwise as ew
 from .ops import movement as mv
 from .ops import reduce as rd
@@ -157,9 +157,7 @@ def _exp_shift(x, dim):
     return rd.reduce_max(real, dim, keepdim=True).detach() if x.numel() else 0.0
 
 
-def logsumexp(x, dim, keepdim=False):
-    """torch's is this composite for every dtype: bfloat16 and float16 round after each
-    part (the sum in float32, once)."""
+def logsumexp(x, dim, keepdim=False):   # torch's composite: bfloat16/float16 round each part
     dims = norm_dims("logsumexp", dim, x.ndim)
     m = _exp_shift(x, dims)
     m = ew.where(ew.isinf(m), 0.0, m)          # all -inf rows: avoid inf - inf
@@ -575,32 +573,12 @@ def numel(x):
     return x.numel()
 
 
+@lerp_fused
+@in_float32
 def lerp(start, end, weight):
     """start + weight (end - start) for |weight| < 0.5, else end - (1 - weight)(end - start):
     torch's two forms, exact at both ends; their special values (lerp(0, inf, 0.5) is NaN)
     are torch's too."""
-    low = start._data.dtype
-    if low in dtypes.REDUCED and not isinstance(weight, Tensor) and \
-            isinstance(end, Tensor) and end._data.dtype == low:
-        return _lerp_fused(start, end, weight)
-    return _lerp(start, end, weight)
-
-
-def _lerp_fused(start, end, weight):
-    """torch's vectorized kernel for a bfloat16/float16 lerp by a number: one fused
-    multiply-add in float32, coeff * (end - start) + base (weight and start for |weight| <
-    0.5, else weight - 1 and end), rounded once to the dtype. The fma is worked out in
-    float64, where the product of two float32s is exact."""
-    small = builtins.abs(weight) < 0.5
-    coeff = float(np.float32(weight) - (0 if small else np.float32(1)))
-    wide_start, wide_end = ew.cast(start, dtypes.float32), ew.cast(end, dtypes.float32)
-    diff = ew.cast(wide_end - wide_start, dtypes.float64)
-    base = ew.cast(wide_start if small else wide_end, dtypes.float64)
-    return ew.cast(ew.cast(diff * coeff + base, dtypes.float32), start._data.dtype)
-
-
-@in_float32
-def _lerp(start, end, weight):
     diff = end - start
     if not isinstance(weight, Tensor):
         return start + weight * diff if builtins.abs(weight) < 0.5 else end - diff * (1 - weight)

@@ -1,5 +1,5 @@
 """in_float32: a composite op that torch computes as one kernel works out bfloat16 and float16
-in float32.
+in float32 (and lerp_fused, torch's fused lerp kernel on them).
 
 torch's CPU kernels for a bfloat16 or float16 tensor compute in float32 (their "opmath" type)
 and round the result once. A bfloat16 or float16 primitive gets that from bind
@@ -9,6 +9,7 @@ runs on a float32 copy of its reduced-precision inputs and its floating results 
 back once, to the input's dtype, as torch's kernel does; its gradient flows back through the
 two casts, so it is rounded once too.
 """
+import builtins
 import functools
 
 import numpy as np
@@ -58,3 +59,24 @@ def in_float32(fn=None, *, mixed=True):
 def _all_same(input, args, kwargs):
     return all(a._data.dtype == input._data.dtype for a in (*args, *kwargs.values())
                if isinstance(a, Tensor) and a.is_floating_point())
+
+
+def lerp_fused(fn):
+    """lerp(start, end, weight) as fn computes it, but for bfloat16/float16 tensors and a
+    number weight as torch's vectorized kernel does: one fused multiply-add in float32,
+    coeff * (end - start) + base (weight and start for |weight| < 0.5, else weight - 1 and
+    end), rounded once to the dtype. The fma is worked out in float64, where the product of
+    two float32s is exact."""
+    @functools.wraps(fn)
+    def lerp(start, end, weight):
+        low = start._data.dtype
+        if low not in _REDUCED or isinstance(weight, Tensor) or not isinstance(end, Tensor) \
+                or end._data.dtype != low:
+            return fn(start, end, weight)
+        small = builtins.abs(weight) < 0.5
+        coeff = float(np.float32(weight) - (0 if small else np.float32(1)))
+        wide_start, wide_end = ew.cast(start, dtypes.float32), ew.cast(end, dtypes.float32)
+        diff = ew.cast(wide_end - wide_start, dtypes.float64)
+        base = ew.cast(wide_start if small else wide_end, dtypes.float64)
+        return ew.cast(ew.cast(diff * coeff + base, dtypes.float32), low)
+    return lerp
