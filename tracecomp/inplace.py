@@ -137,6 +137,10 @@ def commit(x, result, op):
             # constant): it stays a graph value, or reading it later would be reading a
             # tensor from outside, which changes every call
             data = tracing.lift(result)
+        if tracing is not None and not _grad.enabled and x._requires_grad and x._node is not None:
+            # a non-leaf updated under no_grad keeps its gradient path, as torch keeps its
+            # grad_fn (tabnet's sparsemax does `input -= max_val` in a Function's forward)
+            data = tracing.kept_history(x._data, data)
         x._data = data       # traced values are immutable: rebind
     x._vc[0] += 1
     if result._requires_grad and _grad.enabled:

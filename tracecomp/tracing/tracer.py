@@ -295,13 +295,14 @@ class Tracer:
             if twin is not t:
                 if type(twin._data) is np.ndarray:      # a real tensor takes a traced value
                     self.rebound.append((twin, twin._data))
-                twin._data = self._twin_value(twin._data, t._data)
+                twin._data = self.kept_history(twin._data, t._data)
                 self._updated(twin)
         self._updated(t)
 
-    def _twin_value(self, old, new):
+    def kept_history(self, old, new):
         """The value a twin takes when its memory is updated in place through another
-        tensor. Sharing memory shares values, never gradients, as in torch: through
+        tensor, and a non-leaf's value when it is updated in place under no_grad (inplace.
+        commit). Sharing memory shares values, never gradients, as in torch: through
         y.detach() (or y.data) of a y computed here that requires grad, y's values change
         and its gradient path does not (old + detach(new - old): the backward still reaches
         what y was made from; `y.detach().clamp_(...)` dropped y's gradient), and a twin

@@ -1,0 +1,104 @@
+"""What published torch programs needed that tracecomp lacked, found by running them with
+their imports changed, eager and compiled (round 51), each reproduced here against torch.
+
+Programs run (weights copied from the torch model, data from one numpy generator; "agrees"
+means eager, compile(model) and a compiled whole training step give torch's losses,
+outputs and parameters, buffers included, after every step):
+- rosinality/vq-vae-2-pytorch vqvae.py (two-level VQ-VAE: the EMA Quantize with
+  `.data.mul_().add_(alpha=)` buffers, `(-dist).max(1)`, one_hot, straight-through
+  `input + (quantize - input).detach()`, ResBlock's `out += input` after an inplace ReLU,
+  ConvTranspose2d), train_vqvae.py's step (MSE + 0.25 latent loss, Adam), decode_code:
+  agree.
+- dreamquark-ai/tabnet tab_network.py with sparsemax.py (TabNet with categorical
+  embeddings and a group matrix, ghost batch norm over uneven chunks, GLU blocks, the
+  sparsemax and entmax15 autograd.Functions, forward_masks), abstract_model's step
+  (cross_entropy - lambda_sparse * M_loss, clip_grad_norm_, Adam): eager agrees; compiled,
+  sparsemax gave the attentive transformers no gradient at all (below) and training went
+  elsewhere; after the fix agrees (float64 to 1e-7 after four steps; in float32 Adam turns
+  the ghost batch norms' noise-sized gradients into lr-sized steps in both libraries).
+  EmbeddingGenerator's `if is_continuous:` over a tensor is a graph break, as in torch.
+The gaps: in compiled code a non-leaf tensor updated in place under no_grad lost its
+gradient path (torch keeps its grad_fn: the update changes values, not history), so
+sparsemax's `input -= max_val` inside the Function's forward (which runs under no_grad)
+cut every gradient before it, silently.
+"""
+import numpy as np
+import pytest
+import torch
+
+import tracecomp as tc
+
+_RNG = np.random.default_rng(51)
+
+
+# --- a non-leaf updated in place under no_grad keeps its history --------------------------
+def _update_under_no_grad(lib, x):
+    a = x * 2.0
+    with lib.no_grad():
+        a -= a.max()
+        a.mul_(3)
+    (a * a + a.exp()).sum().backward()
+    return a
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_a_nonleaf_updated_in_place_under_no_grad_keeps_its_gradient_path(compiled):
+    x = _RNG.standard_normal(5).astype(np.float32)
+    xt = torch.tensor(x, requires_grad=True)
+    want = _update_under_no_grad(torch, xt)
+    xc = tc.tensor(x, requires_grad=True)
+    f = tc.compile(_update_under_no_grad) if compiled else _update_under_no_grad
+    got = f(tc, xc)
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-6)
+    assert xc.grad is not None
+    np.testing.assert_allclose(xc.grad.numpy(), xt.grad.numpy(), rtol=1e-5)
+
+
+# --- tabnet's sparsemax: an autograd.Function whose forward shifts its input in place ---
+def _sparsemax_function(lib):
+    class Sparsemax(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, z):
+            z -= z.max(dim=-1, keepdim=True)[0]     # in place, not marked dirty
+            srt = z.sort(dim=-1, descending=True)[0]
+            ks = lib.arange(1, z.shape[-1] + 1, dtype=z.dtype)
+            cum = srt.cumsum(-1) - 1
+            k = (ks * srt > cum).sum(-1, keepdim=True)
+            tau = cum.gather(-1, k - 1) / k.to(z.dtype)
+            out = (z - tau).clamp(min=0)
+            ctx.save_for_backward(k, out, z)
+            return out
+
+        @staticmethod
+        def backward(ctx, g):
+            k, out, z = ctx.saved_tensors
+            g = g.clone()
+            g[out == 0] = 0
+            v = g.sum(-1, keepdim=True) / k.to(g.dtype)
+            # z is read as forward left it (shifted): its max is 0 in every row
+            return lib.where(out != 0, g - v, g) + 0 * z.max(-1, keepdim=True)[0]
+    return Sparsemax
+
+
+def _attention_step(lib, fn, w, x, g):
+    m = fn.apply(x @ w)
+    loss = (m * g).sum() + (m * lib.log(m + 1e-15)).sum(1).mean()
+    loss.backward()
+    return m.detach(), loss.detach()
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_a_function_shifting_its_input_in_place_passes_torchs_gradient_on(compiled):
+    w = _RNG.standard_normal((4, 6)).astype(np.float32)
+    x = _RNG.standard_normal((5, 4)).astype(np.float32)
+    g = _RNG.standard_normal((5, 6)).astype(np.float32)
+    wt = torch.tensor(w, requires_grad=True)
+    want = _attention_step(torch, _sparsemax_function(torch), wt, torch.tensor(x),
+                           torch.tensor(g))
+    wc = tc.tensor(w, requires_grad=True)
+    f = tc.compile(_attention_step) if compiled else _attention_step
+    got = f(tc, _sparsemax_function(tc), wc, tc.tensor(x), tc.tensor(g))
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    assert wc.grad is not None
+    np.testing.assert_allclose(wc.grad.numpy(), wt.grad.numpy(), rtol=1e-4, atol=1e-6)
