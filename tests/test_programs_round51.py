@@ -102,3 +102,45 @@ def test_a_function_shifting_its_input_in_place_passes_torchs_gradient_on(compil
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
     assert wc.grad is not None
     np.testing.assert_allclose(wc.grad.numpy(), wt.grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
+# --- performer-pytorch's reversible layers: torch.utils.checkpoint's device-state helpers ---
+def test_get_device_states_of_cpu_tensors_is_torchs():
+    from torch.utils.checkpoint import get_device_states as torch_states
+
+    from tracecomp.utils.checkpoint import get_device_states, set_device_states
+    want = torch_states(torch.ones(2), [torch.ones(1), {"a": torch.ones(3)}], 3)
+    got = get_device_states(tc.ones(2), [tc.ones(1), {"a": tc.ones(3)}], 3)
+    assert got == want == ([], [])
+    assert set_device_states(*got) is None
+    assert set_device_states([], [], device_type="meta") is None
+
+
+def test_cuda_initialized_is_a_bool_flag_as_torchs():
+    assert type(tc.cuda._initialized) is type(torch.cuda._initialized) is bool
+    assert tc.cuda._initialized == tc.cuda.is_initialized()
+    with pytest.raises(AttributeError, match="no attribute '_not_a_name'"):
+        tc.cuda._not_a_name    # noqa: B018
+
+
+def _recorded_dropout(lib, x):
+    """What performer's Deterministic does: record the generators' states, run, then run
+    again from those states, drawing the same dropout mask."""
+    from importlib import import_module
+    checkpoint = import_module(f"{lib.__name__}.utils.checkpoint")
+    cpu_state = lib.get_rng_state()
+    devices, states = checkpoint.get_device_states(x) if lib.cuda._initialized else ([], [])
+    first = lib.nn.functional.dropout(x, 0.5)
+    with lib.random.fork_rng(devices=devices, enabled=True):
+        lib.set_rng_state(cpu_state)
+        checkpoint.set_device_states(devices, states)
+        again = lib.nn.functional.dropout(x, 0.5)
+    return first, again, lib.nn.functional.dropout(x, 0.5)
+
+
+def test_a_recorded_rng_state_replays_dropout_as_in_torch():
+    for lib in (torch, tc):
+        lib.manual_seed(0)
+        first, again, after = _recorded_dropout(lib, lib.ones(64))
+        assert (first == again).all()
+        assert not (after == first).all()   # fork_rng put the drawn-on state back

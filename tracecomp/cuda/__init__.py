@@ -275,4 +275,12 @@ def get_gencode_flags() -> str:
 # a torch.cuda name we lack raises NotImplementedError naming it (support.py)
 from ..support import missing_in as _missing_in  # noqa: E402
 
-__getattr__ = _missing_in("torch.cuda")
+_missing = _missing_in("torch.cuda")
+
+
+def __getattr__(name):
+    # torch.cuda._initialized, a private flag programs read (performer-pytorch's reversible
+    # layers record the CUDA generators' states only once CUDA is initialized), read live
+    if name == "_initialized":
+        return _state["initialized"]
+    return _missing(name)

@@ -33,6 +33,7 @@ from ..autograd import backward as autograd_backward
 from ..autograd import grad as autograd_grad
 from ..random import fork_rng, get_rng_state, set_rng_state
 from ..tensor import Tensor
+from ._pytree import tree_leaves
 
 _DETERMINISM_CHECKS = ("default", "none")
 
@@ -59,6 +60,31 @@ def _detach(x):
     d = x.detach()
     d.requires_grad = x.requires_grad
     return d
+
+
+def get_device_states(*args):
+    """The device indices of the CUDA tensors in args (nested containers too; one entry per
+    tensor, as torch lists them) and each one's RNG state: what a recomputation restores so
+    it draws as the forward did (performer-pytorch's reversible layers). CPU tensors give
+    ([], []): tracecomp's one generator is get_rng_state's."""
+    from .. import cuda
+    ids = [t.get_device() for t in tree_leaves(args)
+           if isinstance(t, Tensor) and t.device.type not in ("cpu", "meta")]
+    states = []
+    for index in ids:
+        with cuda.device(index):
+            states.append(cuda.get_rng_state())
+    return ids, states
+
+
+def set_device_states(devices, states, *, device_type=None):
+    """Restore the RNG states get_device_states returned, device by device."""
+    from .. import cuda
+    if device_type == "meta":
+        return
+    for index, state in zip(devices, states):
+        with cuda.device(index):
+            cuda.set_rng_state(state)
 
 
 def check_backward_validity(inputs):
