@@ -144,3 +144,26 @@ def test_a_recorded_rng_state_replays_dropout_as_in_torch():
         first, again, after = _recorded_dropout(lib, lib.ones(64))
         assert (first == again).all()
         assert not (after == first).all()   # fork_rng put the drawn-on state back
+
+
+# --- glow-pytorch's InvConv2d: torch.qr is deprecated, once per process --------------------
+def test_the_old_qr_warns_once_with_torchs_text():
+    import warnings
+
+    from tracecomp import linalg_legacy
+    linalg_legacy._WARNED.discard("qr")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        q, r = tc.qr(tc.eye(3) * 2)
+        tc.eye(2).qr()
+    with warnings.catch_warnings(record=True) as theirs:
+        warnings.simplefilter("always")
+        torch.qr(torch.eye(3))          # torch warns once per process: maybe not here
+    assert [w.category for w in caught] == [UserWarning]
+    assert caught[0].filename == __file__
+    text = str(caught[0].message)
+    assert text.startswith("torch.qr is deprecated in favor of torch.linalg.qr")
+    assert text.endswith("Q, R = torch.linalg.qr(A, 'reduced' if some else 'complete')")
+    for w in theirs:
+        assert str(w.message).startswith(text)
+    np.testing.assert_allclose((q @ r).numpy(), np.eye(3) * 2, atol=1e-6)

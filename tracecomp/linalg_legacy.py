@@ -58,6 +58,10 @@ def svd(input, some=True, compute_uv=True):  # noqa: A002
 
 
 def qr(input, some=True):  # noqa: A002
+    _warn_once("qr", "torch.qr is deprecated in favor of torch.linalg.qr and will be removed in "
+               "a future PyTorch release.\nThe boolean parameter 'some' has been replaced "
+               "with a string parameter 'mode'.\nQ, R = torch.qr(A, some)\nshould be "
+               "replaced with\nQ, R = torch.linalg.qr(A, 'reduced' if some else 'complete')")
     return QR(*linalg.qr(input, "reduced" if some else "complete"))
 
 
