@@ -17,10 +17,41 @@ outputs and parameters, buffers included, after every step):
   elsewhere; after the fix agrees (float64 to 1e-7 after four steps; in float32 Adam turns
   the ghost batch norms' noise-sized gradients into lr-sized steps in both libraries).
   EmbeddingGenerator's `if is_continuous:` over a tensor is a graph break, as in torch.
+- yenchenlin/nerf-pytorch run_nerf_helpers.py and run_nerf.py's render, render_rays,
+  raw2outputs, batchify (positional encoding through lambdas of torch.sin/cos, NeRF with a
+  skip and view directions, get_rays' meshgrid, ndc_rays, hierarchical sample_pdf with
+  searchsorted and gather over an expand, exclusive cumprod, coarse + fine networks, Adam
+  with the exponential lr decay written into param_groups): agree (float32 Adam drift on
+  dead-ReLU gradients; float64 agrees, NaN disparities where both give NaN); the
+  `isnan(...).any() and DEBUG` check is a graph break, as in torch.
+- williamleif/graphsage-simple aggregators.py, encoders.py, model.py (random.sample made to
+  sample sorted(set) for Python 3.11 in both; MeanAggregator's mask with list-indexed
+  `mask[rows, cols] = 1`, nested encoders through lambdas, Variable, xavier_uniform, SGD
+  without zero_grad as the original): agree; Python's random in a compiled forward is a
+  graph break with its reason.
+- lucidrains/performer-pytorch performer_pytorch.py and reversible.py (an einops stand-in
+  for its seven patterns; local_attention and axial embeddings unused): PerformerLM causal
+  (the chunked non-CUDA causal linear attention), reversible with generalized attention,
+  chunked feed-forward and ReZero (the _ReversibleFunction whose backward reruns the
+  blocks under enable_grad and calls autograd.backward, restoring the recorded RNG state),
+  and ScaleNorm + GLU with tied embeddings; cross_entropy with ignore_index, masks,
+  clip_grad_norm_, Adam: agree after the helpers below were added. The redraw counter's
+  `calls >= interval` and get_rng_state in a compiled forward are graph breaks.
+- rosinality/glow-pytorch model.py and train.py's calc_loss (ActNorm's data-dependent
+  init under no_grad behind `initialized.item()`, InvConv2dLU from scipy's LU with masks,
+  InvConv2d with torch.qr and a float64 slogdet, ZeroConv2d, affine coupling, squeeze and
+  split, the warmup lr, reverse sampling): agree (float32 Adam drift on the zero-initialised
+  convolutions' first gradients; float64 to 1e-12).
 The gaps: in compiled code a non-leaf tensor updated in place under no_grad lost its
 gradient path (torch keeps its grad_fn: the update changes values, not history), so
 sparsemax's `input -= max_val` inside the Function's forward (which runs under no_grad)
-cut every gradient before it, silently.
+cut every gradient before it, silently; the same for `a[0] = v`, clamp_, copy_,
+masked_fill_, add_ and index_add_ under no_grad. torch.utils.checkpoint's
+get_device_states / set_device_states (reversible.py imports them) and
+torch.cuda._initialized were missing, and torch.qr gave no deprecation warning.
+Noticed, left: a view made under no_grad and updated in place there (`v = a[1:];
+v.mul_(2)`) is a graph break in a compiled function (its base reads as stale): the numbers
+are torch's, the graph is split.
 """
 import numpy as np
 import pytest
@@ -52,6 +83,37 @@ def test_a_nonleaf_updated_in_place_under_no_grad_keeps_its_gradient_path(compil
     np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-6)
     assert xc.grad is not None
     np.testing.assert_allclose(xc.grad.numpy(), xt.grad.numpy(), rtol=1e-5)
+
+
+_NO_GRAD_UPDATES = {
+    "setitem": lambda lib, a, b: a.__setitem__(0, 5.0),
+    "clamp_": lambda lib, a, b: a.clamp_(min=0.5),
+    "copy_": lambda lib, a, b: a.copy_(b),
+    "masked_fill_": lambda lib, a, b: a.masked_fill_(a > 1, 0.0),
+    "add_": lambda lib, a, b: a.add_(b * 3),
+    "index_add_": lambda lib, a, b: a.index_add_(0, lib.tensor([0, 0]), b[:2]),
+}
+
+
+def _updated_then_used(lib, name, x, y):
+    a = x * 2.0 + y
+    with lib.no_grad():
+        _NO_GRAD_UPDATES[name](lib, a, y)
+    (a * a * x).sum().backward()
+    return a
+
+
+@pytest.mark.parametrize("name", sorted(_NO_GRAD_UPDATES))
+def test_each_in_place_update_under_no_grad_keeps_the_gradient_path_compiled(name):
+    x = np.array([1.0, 2.0, 3.0, 0.25], np.float32)
+    y = np.array([0.5, -1.0, 2.0, 1.0], np.float32)
+    xt, yt = (torch.tensor(v, requires_grad=True) for v in (x, y))
+    want = _updated_then_used(torch, name, xt, yt)
+    xc, yc = (tc.tensor(v, requires_grad=True) for v in (x, y))
+    got = tc.compile(_updated_then_used)(tc, name, xc, yc)
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-6)
+    for mine, theirs in ((xc, xt), (yc, yt)):
+        np.testing.assert_allclose(mine.grad.numpy(), theirs.grad.numpy(), rtol=1e-6)
 
 
 # --- tabnet's sparsemax: an autograd.Function whose forward shifts its input in place ---
