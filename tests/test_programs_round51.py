@@ -9,6 +9,14 @@ outputs and parameters, buffers included, after every step):
   `input + (quantize - input).detach()`, ResBlock's `out += input` after an inplace ReLU,
   ConvTranspose2d), train_vqvae.py's step (MSE + 0.25 latent loss, Adam), decode_code:
   agree.
+  pixelsnail.py with train_pixelsnail.py's step (PixelSNAIL top with causal attention and
+  its lru_cache'd masks, bottom conditioned through CondResNet and interpolate; the old
+  nn.utils.weight_norm, CausalConv2d zeroing `weight_v.data[:, :, -1, k:]` each forward,
+  GLU gates, `out += input`, dropout set to 0 in both: the blocks' default p=0.1 draws
+  masks from each library's own generator): losses agree to 1e-7 (weight_v entries the
+  forward zeroes and Adam moves by noise drift to 1e-3 of their size in every mode, eager
+  included; the program's float32 background keeps float64 out). In a compiled forward
+  the `.data[...]` zero_ is a graph break (below).
 - dreamquark-ai/tabnet tab_network.py with sparsemax.py (TabNet with categorical
   embeddings and a group matrix, ghost batch norm over uneven chunks, GLU blocks, the
   sparsemax and entmax15 autograd.Functions, forward_masks), abstract_model's step
@@ -49,9 +57,10 @@ cut every gradient before it, silently; the same for `a[0] = v`, clamp_, copy_,
 masked_fill_, add_ and index_add_ under no_grad. torch.utils.checkpoint's
 get_device_states / set_device_states (reversible.py imports them) and
 torch.cuda._initialized were missing, and torch.qr gave no deprecation warning.
-Noticed, left: a view made under no_grad and updated in place there (`v = a[1:];
-v.mul_(2)`) is a graph break in a compiled function (its base reads as stale): the numbers
-are torch's, the graph is split.
+Noticed, left: a view updated in place under no_grad (`v = a[1:]; v.mul_(2)`, and
+PixelSNAIL's `w.data[:, :, -1, k:].zero_()` on a parameter) is a graph break in a compiled
+function, its base read as stale (traced values share no memory): the numbers are torch's,
+the graph is split where torch.compile's functionalization keeps one.
 """
 import numpy as np
 import pytest
