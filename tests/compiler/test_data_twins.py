@@ -84,3 +84,28 @@ def test_a_computed_tensors_values_change_through_its_twin_and_its_gradient_path
         w = tc.ones(3, requires_grad=True)
         assert_close(run(w), want)
         assert_close(w.grad, w_torch.grad)
+
+
+@pytest.mark.parametrize("update", ["y.detach().copy_(new)", "y.data.copy_(new)",
+                                    "with lib.no_grad(): y.copy_(new)"])
+def test_the_kept_history_takes_the_new_values_to_the_bit(update):
+    """The value a computed tensor takes through its twin, or under no_grad, is the new
+    one exactly, its gradient path the old one: as old + detach(new - old) it rounded
+    (1e8 + (1 - 1e8) is 0 in float32: the compiled output was 0 where torch's is 2) and an
+    infinite old value became nan."""
+    def step(lib, w):
+        y = w * 1.0
+        new = lib.tensor([1.0, 0.1, -0.0, 4.0])
+        exec(update, {"lib": lib}, {"y": y, "new": new})
+        out = y * 2
+        out.sum().backward()
+        return out
+
+    for start in ([1e8, 3.0, 5.0, -7.0], [float("inf"), 3.0, float("nan"), 2.0]):
+        w_torch = torch.tensor(start, requires_grad=True)
+        want = step(torch, w_torch).detach().numpy()
+        for run in (lambda w: step(tc, w), tc.compile(lambda w: step(tc, w), fullgraph=True)):
+            w = tc.tensor(start, requires_grad=True)
+            got = run(w).detach().numpy()
+            assert got.tobytes() == want.tobytes(), (update, start, got, want)
+            assert_close(w.grad, w_torch.grad)

@@ -33,6 +33,7 @@ from ..sparse_data import used as sparse_used
 from ..tensor import Tensor
 from ..user_code import stale_error, user_frame
 from . import gate as trace_gate
+from .kept_history import KeptHistory
 from .number import has_number, number_operands
 from .value import TracedValue
 
@@ -304,8 +305,8 @@ class Tracer:
         tensor, and a non-leaf's value when it is updated in place under no_grad (inplace.
         commit). Sharing memory shares values, never gradients, as in torch: through
         y.detach() (or y.data) of a y computed here that requires grad, y's values change
-        and its gradient path does not (old + detach(new - old): the backward still reaches
-        what y was made from; `y.detach().clamp_(...)` dropped y's gradient), and a twin
+        and its gradient path does not (kept_history.py: the backward still reaches what y
+        was made from; `y.detach().clamp_(...)` dropped y's gradient), and a twin
         that did not require grad does not start to. A leaf's update (`p.data.sub_(...)`)
         takes the new value: graph inputs and updated parameters keep their own rules."""
         if not (isinstance(old, Node) and isinstance(new, Node)):
@@ -316,8 +317,7 @@ class Tracer:
                     else new
             if old.op == INPUT or old in self.holders:
                 return new
-            shift = (wrap(new, new.requires_grad) - wrap(old)).detach()
-            return (wrap(old, True) + shift)._data
+            return KeptHistory.apply(wrap(new, new.requires_grad).detach(), wrap(old, True))._data
 
     def _updated(self, t):
         seen = self._replay_views(t)
