@@ -115,3 +115,35 @@ def new_like(data, fmt, op, make):
         out[...] = made
         return out
     return copy_in_order(made, order)
+
+
+# Tensor.suggest_memory_format: the axes torch walks (C, the spatial axes inner to outer, N)
+# to call a 4-D or 5-D array's strides channels-last; any other rank is contiguous
+_SUGGEST = {4: (channels_last, (1, 3, 2, 0)), 5: (channels_last_3d, (1, 4, 3, 2, 0))}
+
+
+def suggested_format(data):
+    """The format torch reads from numpy array data's strides (suggest_memory_format):
+    channels-last only where they grow from C outwards; ambiguous cases are contiguous."""
+    fmt, axes = _SUGGEST.get(data.ndim, (contiguous_format, None))
+    if axes is None or data.strides[1] == 0:
+        return contiguous_format
+    low = 0
+    for axis in axes:
+        stride, size = data.strides[axis], data.shape[axis]
+        if size == 0 or stride < low or (axis == 0 and low == data.strides[1]):
+            return contiguous_format
+        low = stride * size if size > 1 else stride
+    return fmt
+
+
+def laid_out_like_cat(out, inputs):
+    """torch.cat's result (or concatenated numpy array out) in cat's layout: channels-last
+    where every input suggests the same channels-last format, else row-major (numpy's
+    concatenate would follow its inputs' axis order, which torch's never does)."""
+    if out.ndim in _SUGGEST:
+        fmts = {suggested_format(x) for x in inputs}
+        fmt = fmts.pop() if len(fmts) == 1 else contiguous_format
+        if fmt is not contiguous_format:
+            return out if is_laid_out(out, fmt) else copy_in_order(out, _CHANNELS_LAST[fmt][1])
+    return out if out.flags.c_contiguous else np.ascontiguousarray(out)

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..dispatch import bind
 from ..errors import ShapeError, fmt_shape
+from ..memory_format import laid_out_like_cat
 from ..tensor import _wrap_dim
 from . import reduce as _reduce  # a cycle (reduce's VJP reshapes): resolved at call time
 from .registry import defprim
@@ -277,7 +278,11 @@ def _concat_vjp(g, out, *xs, dim):
     return tuple(grads)
 
 
-concat_p = defprim("concat", lambda *xs, dim: np.concatenate(xs, axis=dim), _concat_rule,
+def _concat_impl(*xs, dim):
+    return laid_out_like_cat(np.concatenate(xs, axis=dim), xs)
+
+
+concat_p = defprim("concat", _concat_impl, _concat_rule,
                    _concat_dtype, _concat_vjp, ("movement",), saves=())
 
 
