@@ -127,3 +127,49 @@ def test_transformer_xl_rel_shift_gives_torchs_scores_and_gradients(compiled):
         results.append([out.detach().numpy()] + [t.grad.numpy() for t in (q, r, b)])
     for want, got in zip(*results):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+# --- reductions, scans and softmax answer row-major, as torch allocates their results -------
+_PERMUTED = _RNG.standard_normal((3, 4, 5, 2)).astype(np.float32)
+
+_ROW_MAJOR_CASES = {
+    "sum": lambda x: x.sum(1), "mean_keepdim": lambda x: x.mean(1, keepdim=True),
+    "amax": lambda x: x.amax(-1), "max_values": lambda x: x.max(1)[0],
+    "argmax": lambda x: x.argmax(1), "prod": lambda x: x.prod(2), "var": lambda x: x.var(1),
+    "norm": lambda x: x.norm(dim=1), "median": lambda x: x.median(1)[0],
+    "softmax": lambda x: x.softmax(-1), "log_softmax": lambda x: x.log_softmax(1),
+    "cumsum": lambda x: x.cumsum(1), "cumprod": lambda x: x.cumprod(-1),
+    "logcumsumexp": lambda x: x.logcumsumexp(1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_ROW_MAJOR_CASES))
+def test_reductions_scans_and_softmax_of_a_permuted_tensor_are_row_major(name):
+    """numpy's results followed the permuted input's axis order: `.view` after them was
+    refused where torch's works (attention scores transposed, then softmax, then view)."""
+    outs = [_ROW_MAJOR_CASES[name](lib.tensor(_PERMUTED).permute(2, 0, 3, 1))
+            for lib in (torch, tc)]
+    want, got = (tuple(o.stride()) for o in outs)
+    assert got == want, f"tracecomp={got} | torch={want}"
+    np.testing.assert_allclose(outs[1].view(-1).numpy(), outs[0].view(-1).numpy(),
+                               rtol=1e-5, atol=1e-6)
+
+
+_POOLS = {
+    "avg_pool2d": lambda F, x: F.avg_pool2d(x, 2),
+    "max_pool2d": lambda F, x: F.max_pool2d(x, 2),
+    "max_pool2d_indices": lambda F, x: F.max_pool2d(x, 2, return_indices=True)[1],
+    "adaptive_avg_pool2d": lambda F, x: F.adaptive_avg_pool2d(x, 3),
+    "adaptive_max_pool2d": lambda F, x: F.adaptive_max_pool2d(x, 3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_POOLS))
+def test_pools_of_a_channels_last_batch_stay_channels_last(name):
+    x = _RNG.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    outs = [_POOLS[name](lib.nn.functional,
+                         lib.tensor(x).contiguous(memory_format=lib.channels_last))
+            for lib in (torch, tc)]
+    want, got = (tuple(o.stride()) for o in outs)
+    assert got == want, f"tracecomp={got} | torch={want}"
+    np.testing.assert_allclose(outs[1].numpy(), outs[0].numpy(), rtol=1e-6)

@@ -11,6 +11,8 @@ ops take any layout, so such programs run and give torch's numbers and strides.
 Compiled code computes the same values but lays every result it makes out row-major: a
 compiled function's outputs are contiguous whatever format its inputs had.
 """
+import functools
+
 import numpy as np
 
 from .named_constants import NamedConstant
@@ -141,9 +143,42 @@ def laid_out_like_cat(out, inputs):
     """torch.cat's result (or concatenated numpy array out) in cat's layout: channels-last
     where every input suggests the same channels-last format, else row-major (numpy's
     concatenate would follow its inputs' axis order, which torch's never does)."""
-    if out.ndim in _SUGGEST:
-        fmts = {suggested_format(x) for x in inputs}
-        fmt = fmts.pop() if len(fmts) == 1 else contiguous_format
-        if fmt is not contiguous_format:
-            return out if is_laid_out(out, fmt) else copy_in_order(out, _CHANNELS_LAST[fmt][1])
-    return out if out.flags.c_contiguous else np.ascontiguousarray(out)
+    if out.ndim not in _SUGGEST:
+        return out if out.flags.c_contiguous else np.ascontiguousarray(out)
+    fmts = {suggested_format(x) for x in inputs}
+    fmt = fmts.pop() if len(fmts) == 1 else contiguous_format
+    if fmt is not contiguous_format:
+        return out if is_laid_out(out, fmt) else copy_in_order(out, _CHANNELS_LAST[fmt][1])
+    return row_major(out)
+
+
+def row_major(out):
+    """numpy array out, copied row-major where it is not (0-d arrays and scalars always are)."""
+    return out if type(out) is not np.ndarray or out.flags.c_contiguous \
+        else np.ascontiguousarray(out)
+
+
+def fresh_row_major(impl):
+    """impl with its result laid out row-major, as torch allocates a reduction's, a scan's
+    or a softmax's result: numpy's follows the input's axis order, so a `.view` after a sum
+    over a permuted tensor was refused where torch's works."""
+    def run(*args, **params):
+        return row_major(impl(*args, **params))
+    run.__name__ = getattr(impl, "__name__", "impl")
+    return run
+
+
+def pools_keep_channels_last(pool):
+    """A 2-d pool answering in its input's suggested format, as torch's do: a channels-last
+    batch gives channels-last values (and indices), where the windows' reductions give
+    row-major ones. Traced inputs are left alone (compiled results are row-major)."""
+    @functools.wraps(pool)
+    def run(input, *args, **kwargs):
+        out = pool(input, *args, **kwargs)
+        data = getattr(input, "_data", None)
+        if type(data) is not np.ndarray or suggested_format(data) is not channels_last:
+            return out
+        if isinstance(out, tuple):
+            return tuple(o.contiguous(memory_format=channels_last) for o in out)
+        return out.contiguous(memory_format=channels_last)
+    return run

@@ -16,6 +16,7 @@ from ..creation import arange, ones, tensor
 from ..errors import DTypeError, ShapeError, fmt_shape
 from ..grad_fn_names import named
 from ..grad_mode import is_grad_enabled
+from ..memory_format import pools_keep_channels_last
 from ..opmath import in_float32
 from ..ops import conv as _conv
 from ..ops import elementwise as ew
@@ -290,6 +291,7 @@ def _flat_indices(idx, x, kernel, stride, padding, dilation, out):
     return rows * x.shape[3] + cols
 
 
+@pools_keep_channels_last
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     """torch.nn.functional.max_pool2d; padding counts as -inf, ties go to the first max."""
@@ -319,6 +321,7 @@ def check_divisor(divisor_override):
         raise ShapeError("divisor must be not zero")
 
 
+@pools_keep_channels_last
 @in_float32
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None):
@@ -366,6 +369,7 @@ def _averaging_matrix(n, m, dtype, device):
     return tensor(mat, device=device)
 
 
+@pools_keep_channels_last
 @in_float32
 def adaptive_avg_pool2d(input, output_size):
     """torch.nn.functional.adaptive_avg_pool2d (output_size an int, or a pair that may hold
@@ -393,6 +397,7 @@ def _window_positions(n, m):
     return pos, real
 
 
+@pools_keep_channels_last
 def adaptive_max_pool2d(input, output_size, return_indices=False):
     """torch.nn.functional.adaptive_max_pool2d: the max of each adaptive window (first max
     on ties), with flat row * W + col indices if asked."""

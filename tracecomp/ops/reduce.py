@@ -10,6 +10,7 @@ from .. import dtypes
 from ..dispatch import bind
 from ..dtypes import np_kind
 from ..errors import DTypeError, DTypeNotImplemented, ShapeError, fmt_shape
+from ..memory_format import fresh_row_major
 from . import movement as _movement  # a cycle (sum_to reduces): resolved at call time
 from .registry import defprim
 from .rules import norm_dims
@@ -81,11 +82,14 @@ def _extremum_vjp(g, out, x, dims, keepdim, masked=False):
 
 def _np_reduce(ufunc, fallback):
     """ufunc.reduce skips numpy's Python-level wrapper (several µs a call); bools and ints
-    take the wrapper, which widens them (np.add.reduce on bools would be a logical or)."""
+    take the wrapper, which widens them (np.add.reduce on bools would be a logical or).
+    The result is row-major, as torch's (numpy's follows a permuted input's order)."""
     def impl(x, dims, keepdim, masked=False):
         if np_kind(x.dtype) in "fc":
-            return ufunc.reduce(x, axis=dims, keepdims=keepdim)
-        return fallback(x, axis=dims, keepdims=keepdim)
+            out = ufunc.reduce(x, axis=dims, keepdims=keepdim)
+        else:
+            out = fallback(x, axis=dims, keepdims=keepdim)
+        return out if out.flags.c_contiguous else np.ascontiguousarray(out)
     return impl
 
 
@@ -107,7 +111,7 @@ def _arg_impl(fn):
             r = fn(x.reshape(-1), axis=0)
             return np.reshape(r, (1,) * x.ndim) if keepdim else np.asarray(r)
         return fn(x, axis=dim, keepdims=keepdim)
-    return impl
+    return fresh_row_major(impl)
 
 
 def _arg_rule(op):

@@ -13,6 +13,7 @@ from .. import dtypes
 from ..dispatch import bind, needs
 from ..dtypes import np_kind
 from ..errors import ShapeError, fmt_shape
+from ..memory_format import row_major
 from . import numpy_impls
 from .registry import defprim
 from .rules import broadcast_rule, promote
@@ -34,7 +35,7 @@ def _accumulate(ufunc, x, dim, reverse, dtype=None):
         x = x.astype(dtype)       # bools and small ints: numpy's add on bools is an `or`
     if reverse:
         return np.flip(ufunc.accumulate(np.flip(x, dim), axis=dim), dim).copy()
-    return ufunc.accumulate(x, axis=dim)
+    return row_major(ufunc.accumulate(x, axis=dim))     # torch's is, whatever x's order
 
 
 def _widen(x, **_):

@@ -20,6 +20,7 @@ from .. import dtypes
 from ..dispatch import bind, needs
 from ..dtypes import np_kind
 from ..errors import DTypeNotImplemented
+from ..memory_format import fresh_row_major
 from .registry import defprim
 from .rules import norm_dims, same_dtype, same_shape
 
@@ -127,8 +128,10 @@ def _log_softmax_backward_vjp(c, h, g, out, dim):
     return dg, dout
 
 
-softmax_p = defprim("softmax", _softmax, same_shape, same_dtype, _softmax_vjp, saves=("out",))
-log_softmax_p = defprim("log_softmax", _log_softmax, same_shape, same_dtype,
+# torch's results are row-major whatever the input's layout (numpy's follow it)
+softmax_p = defprim("softmax", fresh_row_major(_softmax), same_shape, same_dtype, _softmax_vjp,
+                    saves=("out",))
+log_softmax_p = defprim("log_softmax", fresh_row_major(_log_softmax), same_shape, same_dtype,
                         _log_softmax_vjp, saves=("out",), bf16=_log_softmax_bf16)
 log_softmax_backward_p = defprim("log_softmax_backward", _log_softmax_backward,
                                  lambda g, out, dim: tuple(g), same_dtype,
