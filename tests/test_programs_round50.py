@@ -140,13 +140,21 @@ _ROW_MAJOR_CASES = {
     "softmax": lambda x: x.softmax(-1), "log_softmax": lambda x: x.log_softmax(1),
     "cumsum": lambda x: x.cumsum(1), "cumprod": lambda x: x.cumprod(-1),
     "logcumsumexp": lambda x: x.logcumsumexp(1),
+    "tril": lambda x: x.tril(), "triu": lambda x: x.triu(1),
+    "masked_fill": lambda x: x.masked_fill(x > 0, float("-inf")),
+    "masked_fill_tensor": lambda x: x.masked_fill(x > 0, x.new_tensor(2.0)),
+    "layer_norm": lambda x: _lib(x).nn.functional.layer_norm(x, (4,)),
 }
 
 
+def _lib(x):
+    return tc if isinstance(x, tc.Tensor) else torch
+
+
 @pytest.mark.parametrize("name", sorted(_ROW_MAJOR_CASES))
-def test_reductions_scans_and_softmax_of_a_permuted_tensor_are_row_major(name):
+def test_reductions_scans_softmax_and_masking_of_a_permuted_tensor_are_row_major(name):
     """numpy's results followed the permuted input's axis order: `.view` after them was
-    refused where torch's works (attention scores transposed, then softmax, then view)."""
+    refused where torch's works (attention scores transposed, masked, softmax, then view)."""
     outs = [_ROW_MAJOR_CASES[name](lib.tensor(_PERMUTED).permute(2, 0, 3, 1))
             for lib in (torch, tc)]
     want, got = (tuple(o.stride()) for o in outs)

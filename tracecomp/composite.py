@@ -503,13 +503,13 @@ def repeat(x, *sizes):
 def tril(x, diagonal=0):
     # the mask depends on shapes only: a constant when traced
     mask = Tensor._make(beside(np.tri(x.shape[-2], x.shape[-1], diagonal, dtype=bool), x._data))
-    return ew.where(mask, x, _zero_of(x))
+    return ew.row_major(ew.where(mask, x, _zero_of(x)))
 
 
 def triu(x, diagonal=0):
     mask = Tensor._make(beside(~np.tri(x.shape[-2], x.shape[-1], diagonal - 1, dtype=bool),
                                x._data))
-    return ew.where(mask, x, _zero_of(x))
+    return ew.row_major(ew.where(mask, x, _zero_of(x)))
 
 
 def _zero_of(x):
@@ -522,9 +522,9 @@ def masked_fill(x, mask, value):
     if mask._data.dtype != dtypes.BOOL:
         raise DTypeError(f"masked_fill only supports boolean masks, but got mask with dtype "
                          f"{mask.dtype.name}")
-    if not isinstance(value, Tensor):
-        return named(ew.where(mask, value, x), "MaskedFillBackward0", (x,))
-    return named(ew.where(mask, ew.cast(value, x.dtype), x), "MaskedFillBackward1", (x, value))
+    wide = isinstance(value, Tensor)
+    out = ew.row_major(ew.where(mask, ew.cast(value, x.dtype) if wide else value, x))
+    return named(out, f"MaskedFillBackward{int(wide)}", (x, value)[:1 + wide])
 
 
 def one_hot(x, num_classes=-1):

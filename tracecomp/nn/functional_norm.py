@@ -133,7 +133,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     wide = _in_opmath("layer_norm", input, weight=weight, bias=bias)
     x, w, b = (_up(input), _up(weight), _up(bias)) if wide else (input, weight, bias)
     out, _, _ = _normalize(x, tuple(range(input.ndim - k, input.ndim)), eps)
-    return named(_rounded(_affine(out, w, b, shape), input.dtype, wide),
+    return named(ew.row_major(_rounded(_affine(out, w, b, shape), input.dtype, wide)),
                  "NativeLayerNormBackward0", (input, weight, bias))
 
 

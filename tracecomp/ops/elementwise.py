@@ -181,6 +181,11 @@ def clone(input, *, memory_format=preserve_format):
     order = axis_order(memory_format, input.dim(), "clone")
     return bind(copy_p, input) if order == "K" else bind(copy_p, input, order=order)
 def contiguous_copy(x): return bind(copy_p, x, order="C")
+def row_major(x):
+    """x, or its row-major copy where eager numpy kept a permuted input's axis order in it:
+    torch's masked_fill, tril, triu and layer_norm answer with a fresh row-major tensor."""
+    data = x._data
+    return contiguous_copy(x) if type(data) is np.ndarray and not data.flags.c_contiguous else x
 def logical_not(input): return bind(logical_not_p, input)
 def isnan(input): return bind(isnan_p, input)
 def isinf(input): return bind(isinf_p, input)
