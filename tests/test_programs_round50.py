@@ -3,16 +3,53 @@ their imports changed, eager and compiled (round 50), each reproduced here again
 
 Programs run (weights copied from the torch model, data from one numpy generator; "agrees"
 means eager, compile(model) and a compiled whole training step give torch's losses and
-parameters after every step):
+parameters after every step; where Adam turns a parameter's exactly-zero gradient (a key
+bias before softmax, a bias before BatchNorm, transformer-xl's r_net columns for distance
+0) into lr * sign of float32 noise, SGD is the check, as in earlier rounds):
+- cure-lab/LTSF-Linear (`.cuda()` dropped in both): DLinear and NLinear, shared and
+  individual heads, Linear, and its Informer (ProbAttention's torch.randint drawn from one
+  numpy generator in both; with tracecomp's own generator eager, compiled model and step
+  draw the same samples), Autoformer (auto-correlation through rfft/irfft, topk, roll by
+  `-int(index[i])`: a graph break, as torch.compile's) and Transformer, timeF and fixed
+  (integer time marks) embeddings, MSE, Adam: agree.
+- locuslab/TCN tcn.py (legacy weight_norm, Chomp1d, dilated causal Conv1d) in the adding
+  problem, word_cnn with and without tied weights (CrossEntropy over the valid part),
+  poly_music (double sigmoid output, -trace of log-likelihood matmuls, clip_grad_norm_
+  before backward as in music_test.py): agree; init_weights' `conv.weight.data.normal_`
+  under weight_norm is recomputed away in both.
+- ndrplz/ConvLSTM_pytorch convlstm.py: one layer batch_first, two stacked layers with
+  per-layer kernels and return_all_layers, no bias: agree.
+- yuqinie98/PatchTST PatchTST_supervised (RevIN with and without subtract_last, padding
+  patch, unfold, BatchNorm through Transpose, residual attention, individual and flatten
+  heads, series decomposition, LayerNorm pre-norm, sincos positional encoding): agree;
+  its exp2d encoding raises NameError (`pv`) in both.
+- thuml/Time-Series-Library (einops and reformer_pytorch stand-ins, unused by these):
+  TimesNet (rfft period finding, `frequency_list[0] = 0`, topk to numpy: a graph break, as
+  torch.compile's; Inception 2-d conv blocks), iTransformer, TimeMixer (moving-average and
+  DFT decomposition, channel independence on and off), SegRNN, Nonstationary_Transformer,
+  TSMixer, LightTS: agree. TimeMixer's conv down-sampling builds a Conv1d inside forward
+  (fresh random weights each call): eager, compiled model and step agree with each other.
 - kimiyoung/transformer-xl pytorch/mem_transformer.py with utils/proj_adaptive_softmax.py
   (`.byte()` masks made `.bool()` in both, as torch 2 refuses uint8 masks in masked_fill,
-  which tracecomp does too; torch.version.cuda read as 10.0): relative positional attention
-  through einsum and _rel_shift, memories carried between steps, clip_grad_norm_:
-  crashed eagerly in _rel_shift's view (below); agrees after the fix.
-The gap: torch.cat's result followed numpy's concatenate, which keeps its inputs' axis order
-(an einsum's permuted result, a transpose), where torch's cat is row-major unless every
+  which tracecomp does too; torch.version.cuda read as 10.0): relative attention (attn_type
+  0) plain, with adaptive embedding and softmax (div_val 1 and 2, cutoffs, tied projections,
+  pre-norm: nonzero breaks the graph, as torch.compile), same_length with clamp_len,
+  learnable (1) and deeper absolute (3) positions adding into the carried memories in
+  place, memories carried between steps, clip_grad_norm_: crashed eagerly in _rel_shift's
+  view (below); agrees after the fix. attn_type 2 adds positions into the empty first
+  memories: torch's RuntimeError, and ours.
+The gaps: torch.cat's result followed numpy's concatenate, which keeps its inputs' axis order
+(an einsum's permuted scores, a transpose), where torch's cat is row-major unless every
 input is channels-last: `.view` refused it (transformer-xl's _rel_shift) and as_strided read
-its memory in the wrong order (a silent wrong answer).
+its memory in the wrong order (a silent wrong answer). A sweep of ops on a permuted tensor
+found the same for reductions (sum, mean, amax, prod, var, norm, median), softmax and
+log_softmax, cumsum/cumprod/logcumsumexp, masked_fill, tril/triu and layer_norm (torch's
+are row-major), and for the 2-d pools of a channels-last batch (torch's stay channels-last).
+Left (strides only, values agree): flip, sort/argsort and a product with a row-major operand
+keep a permuted input's order in torch and are row-major here (a view works here where
+torch's refuses); cummax, index_add, scatter, nonzero and fft results of permuted inputs
+are laid out differently from torch's; size-1 dims of a row-major result may report
+numpy's strides, not torch's.
 """
 import numpy as np
 import pytest
