@@ -18,6 +18,7 @@ from .ops.linalg_decomp import mT
 from .ops.public import public
 from .return_types import structseq
 from .torch_args import scalar_name, with_out
+from .user_code import user_stacklevel
 
 SVD = structseq("svd", ["U", "S", "V"])
 QR = structseq("qr", ["Q", "R"])
@@ -73,7 +74,7 @@ def _warn_once(name, text):
     """torch's TORCH_WARN_ONCE: the deprecation UserWarning, once per process"""
     if name not in _WARNED:
         _WARNED.add(name)
-        warnings.warn(text, UserWarning, stacklevel=3)
+        warnings.warn(text, UserWarning, stacklevel=user_stacklevel())
 
 
 def cholesky(input, upper=False):  # noqa: A002
