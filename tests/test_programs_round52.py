@@ -32,6 +32,22 @@ outputs and parameters, buffers included, after every step):
   (the `sigmoid(gate.data) > threshold` stop is a graph break, as in torch): with
   mask_padding=False agree. With mask_padding=True (the default) the gradients differ
   from torch's, eager and compiled alike (below).
+- r9y9/wavenet_vocoder wavenet.py, modules.py, conv.py, mixture.py, upsample.py (joined;
+  `getattr(upsample, name)` read from globals): scalar-input WaveNet with weight_norm'd
+  causal dilated convs, gated tanh*sigmoid residual blocks with local conditioning through
+  ConvInUpsampleNetwork (Stretch2d nearest upsampling, weight_norm'd Conv2d), the
+  discretized mixture-of-logistics loss, Adam: agree (first_conv has one input channel, so
+  its weight_v has no gradient in exact arithmetic: Adam moves it by noise in both); the
+  one-hot model's incremental_forward (linearized convolutions with input buffers shifted
+  in place, forward pre-hooks run by hand, register_backward_hook), teacher forced with
+  softmax and no sampling: agrees with torch and with torch's own batch forward.
+- descriptinc/melgan-neurips mel2wav/modules.py with scripts/train.py's step (Audio2Mel
+  through stft, ported to return_complex + view_as_real; a random mel basis for librosa's;
+  ReflectionPad1d, weight_norm'd ConvTranspose1d with output_padding, ResnetBlock, the
+  NLayerDiscriminator in a ModuleDict with grouped strided convs and inplace LeakyReLU,
+  AvgPool1d with count_include_pad=False, hinge and feature-matching losses, two Adams; the
+  channel cap 1024 lowered to 16 in both, as the layer after the strided ones takes
+  nf_prev channels, which equals nf only once the cap is reached): agree.
 Noticed, left: parse_output masks the decoder's outputs through
 `outputs[0].data.masked_fill_(mask, 0.0)` after the postnet has consumed mel_outputs. torch's
 conv1d saved that very tensor for its weight gradient, so its postnet gradient reads the
@@ -278,6 +294,92 @@ def test_tacotron_location_attention_masked_through_data_is_torchs(compiled):
         res[lib] = [ctx, w] + [a.grad for a in args] + [conv.weight.grad]
     for got, want in zip(res[tc], res[torch]):
         _close(got, want, rtol=1e-4, atol=1e-6)
+
+
+# --- wavenet_vocoder: linearized incremental convolution behind weight_norm's pre-hook -------
+def _incremental(lib, conv, x):
+    """wavenet_vocoder's conv.Conv1d.incremental_forward: run the forward pre-hooks by hand
+    (weight_norm recomputes .weight), then a shifting input buffer times the linearized
+    weight, one step at a time."""
+    for hook in conv._forward_pre_hooks.values():
+        hook(conv, x)
+    kw, dil = conv.kernel_size[0], conv.dilation[0]
+    weight = conv.weight.transpose(1, 2).contiguous().view(conv.out_channels, -1)
+    buf, outs = None, []
+    for t in range(x.shape[1]):
+        if buf is None:
+            buf = x.new(x.shape[0], kw + (kw - 1) * (dil - 1), x.shape[2]).zero_()
+        else:
+            buf[:, :-1, :] = buf[:, 1:, :].clone()
+        buf[:, -1, :] = x.data[:, t, :]
+        inp = buf[:, 0::dil, :].contiguous()
+        outs.append(lib.nn.functional.linear(inp.view(x.shape[0], -1), weight, conv.bias))
+    return lib.stack(outs, 1)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_wavenet_incremental_conv_after_a_weight_g_update_is_torchs(compiled):
+    torch.manual_seed(0)
+    ct = torch.nn.utils.weight_norm(torch.nn.Conv1d(3, 4, 3, dilation=2, padding=4))
+    cc = tc.nn.utils.weight_norm(tc.nn.Conv1d(3, 4, 3, dilation=2, padding=4))
+    cc.load_state_dict({k: tc.tensor(v.detach().numpy().copy())
+                        for k, v in ct.state_dict().items()})
+    for conv in (ct, cc):
+        conv.weight_g.data.mul_(1.5)      # an optimizer step since the last forward
+    x = _RNG.standard_normal((2, 7, 3)).astype(np.float32)
+    with torch.no_grad():
+        want = _incremental(torch, ct, _t(torch, x))
+        batch = ct(_t(torch, x).transpose(1, 2))[:, :, :7].transpose(1, 2)
+    with tc.no_grad():
+        f = tc.compile(_incremental) if compiled else _incremental
+        got = f(tc, cc, _t(tc, x))
+    _close(want, batch, rtol=1e-5)                # the program's premise, in torch
+    _close(got, want, rtol=1e-5)
+
+
+# --- wavenet_vocoder: the discretized mixture-of-logistics loss --------------------------------
+def _mix_logistic_loss(lib, y_hat, y, num_classes=256, log_scale_min=-7.0):
+    nr_mix = y_hat.size(1) // 3
+    y_hat = y_hat.transpose(1, 2)
+    logit_probs, means = y_hat[:, :, :nr_mix], y_hat[:, :, nr_mix:2 * nr_mix]
+    log_scales = lib.clamp(y_hat[:, :, 2 * nr_mix:3 * nr_mix], min=log_scale_min)
+    centered = y.expand_as(means) - means
+    inv = lib.exp(-log_scales)
+    plus_in, min_in = inv * (centered + 1. / (num_classes - 1)), inv * (centered - 1. / 255)
+    softplus = lib.nn.functional.softplus
+    delta = lib.sigmoid(plus_in) - lib.sigmoid(min_in)
+    mid_in = inv * centered
+    mid = mid_in - log_scales - 2. * softplus(mid_in)
+    cond_in = (delta > 1e-5).float()
+    inner_inner = cond_in * lib.log(lib.clamp(delta, min=1e-12)) + (1. - cond_in) * (
+        mid - np.log(127.5))
+    cond_hi = (y > 0.999).float()
+    inner = cond_hi * -softplus(min_in) + (1. - cond_hi) * inner_inner
+    cond_lo = (y < -0.999).float()
+    log_probs = cond_lo * (plus_in - softplus(plus_in)) + (1. - cond_lo) * inner
+    log_probs = log_probs + lib.nn.functional.log_softmax(logit_probs, -1)
+    m, _ = lib.max(log_probs, dim=-1)
+    m2, _ = lib.max(log_probs, dim=-1, keepdim=True)
+    return -lib.sum(m + lib.log(lib.sum(lib.exp(log_probs - m2), dim=-1)))
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_wavenet_mixture_of_logistics_loss_and_gradient_are_torchs(compiled):
+    # float64: cdf_delta is a difference of two sigmoids, whose float32 rounding (each
+    # library its own) cancellation turns into 1e-4 of the gradient
+    rng = np.random.default_rng(5)
+    y_hat = rng.standard_normal((2, 9, 6)) * 2
+    y = rng.uniform(-1, 1, (2, 6, 1))
+    y[0, :2, 0] = [-1.0, 1.0]                       # both edge bins
+    y_hat[1, 6:, :] = -9.0                          # clamped log scales
+    yt = _t(torch, y_hat, True)
+    want = _mix_logistic_loss(torch, yt, _t(torch, y))
+    want.backward()
+    yc = _t(tc, y_hat, True)
+    got = (tc.compile(_mix_logistic_loss) if compiled else _mix_logistic_loss)(tc, yc, _t(tc, y))
+    got.backward()
+    _close(got, want, rtol=1e-12)
+    _close(yc.grad, yt.grad, rtol=1e-9, atol=1e-12)
 
 
 # --- the gap left: a conv's saved input mutated through .data ---------------------------------
