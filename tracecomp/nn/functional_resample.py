@@ -6,7 +6,8 @@ positions (1 for nearest, 2 for linear, 4 for cubic) with fixed weights, so each
 sum of `index(x, positions) * weight` terms. The positions and weights are torch's
 (UpSample.h: the source-index rules for align_corners, the given scale_factor used as is
 unless recompute_scale_factor, the cubic kernel with A = -0.75 and clamped taps); they
-are constants, so the tape and the compiler see only index, mul and add.
+are constants, so the tape and the compiler see only index, mul and add. antialias=True
+(bilinear/bicubic, 4-D) applies torch's widened filters as matrices (tracecomp.nn.antialias).
 """
 import math
 import warnings
@@ -20,7 +21,9 @@ from ..errors import ShapeError
 from ..opmath import in_float32
 from ..ops import elementwise as ew
 from ..ops import movement as mv
+from ..ops.linalg import matmul
 from ..user_code import user_stacklevel
+from .antialias import AA_FILTERS, aa_weights
 from .functional_conv import adaptive_avg_pool2d
 
 _MODES = "nearest | linear | bilinear | bicubic | trilinear | lanczos | area | nearest-exact"
@@ -132,9 +135,10 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
                              "modes: linear | bilinear | bicubic | trilinear")
     elif align_corners is None:
         align_corners = False
-    if antialias:
-        raise NotImplementedError("interpolate: antialias=True is not supported by tracecomp "
-                                  "(torch supports it for bilinear/bicubic 4-D input)")
+    if antialias and (mode not in AA_FILTERS or input.ndim != 4):
+        raise NotImplementedError(f"Anti-alias option is restricted to bilinear and bicubic "
+                                  f"modes and requires a 4-D tensor as input (got mode "
+                                  f"{mode}, {input.ndim}-D input)")
     if mode in _NEEDS and input.ndim in (3, 4, 5) and input.ndim != _NEEDS[mode]:
         raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs "
                                   f"{_NEEDS[mode]}D input")
@@ -153,6 +157,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         if input.ndim == 3:
             return C.squeeze(adaptive_avg_pool2d(C.unsqueeze(input, 2), (1, out_sizes[0])), 2)
         return adaptive_avg_pool2d(input, tuple(out_sizes))
+    if antialias:
+        return _antialiased(input, out_sizes, scales, mode, align_corners)
     x = input
     for i in reversed(range(input.ndim - 2)):       # last dim first, as torch's kernels
         n_in, n_out = input.shape[2 + i], out_sizes[i]
@@ -165,6 +171,17 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
             taps = _linear_taps(n_in, n_out, align_corners, scale)
         x = _resample_dim(x, 2 + i, taps)
     return ew.dense(x)      # row-major, as torch's
+
+
+def _antialiased(x, out_sizes, scales, mode, align_corners):
+    """interpolate(antialias=True): torch's aa filter as one (out, in) matrix per dim."""
+    h, w = x.shape[2:]
+    steps = [_scale(n, o, align_corners, None if scales is None else s)
+             for n, o, s in zip((h, w), out_sizes, scales or (None, None))]
+    np_dtype = dtypes.to_np(x.dtype)
+    wh, ww = (tensor(aa_weights(n, o, mode, st).astype(np_dtype), device=x.device)
+              for n, o, st in zip((h, w), out_sizes, steps))
+    return ew.dense(matmul(wh, matmul(x, C.transpose(ww, 0, 1))))
 
 
 def _deprecated(name):

@@ -1,55 +1,18 @@
 """Resampling of tracecomp-tensor images: resize (with torch's antialiasing), rotate /
 affine and perspective.
 
-tracecomp's nn.functional.interpolate has no antialias=True, which torchvision uses by
-default for bilinear/bicubic tensor resizes. So antialiased resizes build torch's separable
-antialias weights here (the same formula as aten's `_upsample_*_aa` kernels: a triangle or
-a=-0.5 cubic filter widened by the downscale factor, clipped at the border and
-renormalised) as two small (out, in) matrices and apply them with matmul, which keeps the
-op a tracecomp op (differentiable, traceable). Rotation, affine and perspective
-sample a grid with nn.functional.grid_sample, as torchvision's tensor backend does.
+Antialiased resizes (torchvision's default for bilinear/bicubic tensors) apply torch's
+separable antialias weights (tracecomp.nn.antialias) as two small (out, in) matrices with
+matmul, which keeps the op a tracecomp op (differentiable, traceable). Rotation, affine and
+perspective sample a grid with nn.functional.grid_sample, as torchvision's tensor backend does.
 """
-import functools
 import math
 
 import numpy as np
 
 import tracecomp as tc
 import tracecomp.nn.functional as nnf
-
-
-def _triangle(x):
-    return np.maximum(1.0 - np.abs(x), 0.0)
-
-
-def _cubic_aa(x, a=-0.5):  # Keys cubic with a=-0.5 (torch's aa kernel and PIL's)
-    x = np.abs(x)
-    near = ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0
-    far = ((a * x - 5.0 * a) * x + 8.0 * a) * x - 4.0 * a
-    return np.where(x < 1.0, near, np.where(x < 2.0, far, 0.0))
-
-
-@functools.lru_cache(maxsize=64)  # a pipeline resizes between the same sizes again and again
-def aa_weights(in_size, out_size, mode):
-    """(out_size, in_size) float64 matrix: row i holds the weights torch's antialiased
-    interpolate gives input pixels for output pixel i (align_corners=False)."""
-    filt, interp_size = (_triangle, 2) if mode == "bilinear" else (_cubic_aa, 4)
-    scale = in_size / out_size
-    support = interp_size * 0.5 * scale if scale >= 1.0 else interp_size * 0.5
-    invscale = 1.0 / scale if scale >= 1.0 else 1.0
-    w = np.zeros((out_size, in_size))
-    for i in range(out_size):
-        center = scale * (i + 0.5)
-        # int() truncates toward zero, as the C++ static_cast does
-        xmin = max(int(center - support + 0.5), 0)
-        xmax = min(int(center + support + 0.5), in_size)
-        js = np.arange(xmin, xmax)
-        row = filt((js - center + 0.5) * invscale)
-        total = row.sum()
-        w[i, xmin:xmax] = row / total if total != 0.0 else row
-    w.flags.writeable = False  # shared by the cache
-    return w
-
+from tracecomp.nn.antialias import aa_weights
 
 _INT_DTYPES = (tc.uint8, tc.int8, tc.int16, tc.int32, tc.int64)
 
