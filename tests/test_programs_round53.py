@@ -32,6 +32,13 @@ outputs and parameters, buffers included, after every step):
   GANLoss's registered label buffers expanded with expand_as, LSGAN and BCE with sigmoid),
   pix2pix's G and D losses + 100 L1, Adam: agree (float64 to 1e-12; in float32 the conv
   biases before InstanceNorm, whose true gradient is zero, move by Adam on noise).
+- facebookresearch/dinov2 dinov2/layers and models/vision_transformer.py (a small
+  DinoVisionTransformer, XFORMERS_DISABLED: register tokens, LayerScale, SwiGLUFFNFused
+  and Mlp FFNs, Attention, mask_token through torch.where on boolean masks,
+  interpolate_pos_encoding to a 40x48 input with the offset scale_factor, bicubic, with and
+  without interpolate_antialias; DINOHead with the old weight_norm), cross_entropy on the
+  class token + patch and register token terms, Adam: agree after interpolate learnt
+  antialias (below); before, interpolate_antialias=True raised NotImplementedError.
 The gap: interpolate(..., antialias=True) (torchvision's default resize for tensors, used
 by SAM's ResizeLongestSide-style preprocessing and Real-ESRGAN's degradations) raised
 NotImplementedError; it now builds torch's antialias filters as matrices, for bilinear and
@@ -94,3 +101,32 @@ def test_interpolate_antialias_refuses_other_modes_as_torch(mode, shape):
         torch.nn.functional.interpolate(torch.tensor(x), **kw)
     with pytest.raises(NotImplementedError, match="Anti-alias option is restricted"):
         tc.nn.functional.interpolate(tc.tensor(x), **kw)
+
+
+def test_dinov2_pos_embed_interpolation_antialias_in_a_compiled_step():
+    """DINOv2's interpolate_pos_encoding: a learnt (1, dim, M, M) grid resized bicubic with
+    antialias by the offset scale factors (w0 + 0.1) / M, trained through a compiled step."""
+    m, w0, h0 = 4, 5, 7
+    grid = _RNG.standard_normal((1, 6, m, m)).astype(np.float32)
+    target = _RNG.standard_normal((1, 6, w0, h0)).astype(np.float32)
+    kw = dict(scale_factor=((w0 + 0.1) / m, (h0 + 0.1) / m))
+
+    def losses(lib, step_of):
+        p = lib.nn.Parameter(lib.tensor(grid))
+        opt = lib.optim.Adam([p], lr=0.1)
+        tgt = lib.tensor(target)
+
+        def step():
+            opt.zero_grad()
+            out = _aa(lib, p, "bicubic", kw)
+            loss = ((out - tgt) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+        run = step_of(step)
+        return [float(run().detach()) for _ in range(3)], p
+
+    want, p_t = losses(torch, lambda f: f)
+    got, p_c = losses(tc, tc.compile)
+    assert_close(np.array(got), np.array(want), rtol=1e-5)
+    assert_close(p_c, p_t, rtol=1e-5, atol=1e-5)
