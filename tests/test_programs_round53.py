@@ -39,6 +39,13 @@ outputs and parameters, buffers included, after every step):
   without interpolate_antialias; DINOHead with the old weight_norm), cross_entropy on the
   class token + patch and register token terms, Adam: agree after interpolate learnt
   antialias (below); before, interpolate_antialias=True raised NotImplementedError.
+- yunjey/stargan model.py with solver.py's step (Generator with the label map through
+  view + repeat + cat, InstanceNorm2d affine with track_running_stats, ConvTranspose2d;
+  PatchGAN Discriminator with the classification conv; WGAN-GP's gradient_penalty through
+  autograd.grad(create_graph=True) on `(alpha * x_real.data + (1 - alpha) *
+  x_fake.data).requires_grad_(True)`, the size_average=False classification loss, the
+  cycle L1), D and G losses summed, Adam: agree (float64 to 1e-12 in all three modes; in
+  float32 Adam turns noise-sized gradients into lr-sized steps in both libraries).
 The gap: interpolate(..., antialias=True) (torchvision's default resize for tensors, used
 by SAM's ResizeLongestSide-style preprocessing and Real-ESRGAN's degradations) raised
 NotImplementedError; it now builds torch's antialias filters as matrices, for bilinear and
