@@ -46,6 +46,13 @@ outputs and parameters, buffers included, after every step):
   x_fake.data).requires_grad_(True)`, the size_average=False classification loss, the
   cycle L1), D and G losses summed, Adam: agree (float64 to 1e-12 in all three modes; in
   float32 Adam turns noise-sized gradients into lr-sized steps in both libraries).
+- milesial/Pytorch-UNet unet/ and utils/dice_score.py (UNet narrowed 16x, bilinear and
+  ConvTranspose2d Up with F.pad to odd 20x22 inputs), train.py's step (CrossEntropyLoss +
+  multiclass dice through softmax and one_hot().permute().float(), and BCEWithLogits +
+  binary dice; autocast(enabled=False), GradScaler(enabled=False) scale/unscale_/step/
+  update, clip_grad_norm_, RMSprop with momentum 0.999 and foreach=True): agree (float64;
+  in float32 RMSprop's first steps, about 10 lr times the gradient's sign, make
+  noise-sized gradients drift in both libraries).
 The gap: interpolate(..., antialias=True) (torchvision's default resize for tensors, used
 by SAM's ResizeLongestSide-style preprocessing and Real-ESRGAN's degradations) raised
 NotImplementedError; it now builds torch's antialias filters as matrices, for bilinear and
