@@ -53,10 +53,11 @@ outputs and parameters, buffers included, after every step):
   update, clip_grad_norm_, RMSprop with momentum 0.999 and foreach=True): agree (float64;
   in float32 RMSprop's first steps, about 10 lr times the gradient's sign, make
   noise-sized gradients drift in both libraries).
-The gap: interpolate(..., antialias=True) (torchvision's default resize for tensors, used
-by SAM's ResizeLongestSide-style preprocessing and Real-ESRGAN's degradations) raised
-NotImplementedError; it now builds torch's antialias filters as matrices, for bilinear and
-bicubic, size or scale_factor, align_corners, eager and compiled, with gradients.
+The gap: interpolate(..., antialias=True) (torchvision's default resize for tensors; SAM's
+utils/transforms.py ResizeLongestSide.apply_image_torch and DINOv2's interpolate_antialias
+call it) raised NotImplementedError; it now builds torch's antialias filters as matrices,
+for bilinear and bicubic, size or scale_factor, align_corners, eager and compiled, with
+gradients.
 Probed and agreeing: adaptive pools over non-divisible sizes (PSPNet's bins), linear 1-D
 interpolation (SAM's get_rel_pos resize), bicubic, area, nearest-exact, pixel_(un)shuffle,
 negative F.pad (Pytorch-UNet's Up), reflection/replication/circular pads, grid_sample and
