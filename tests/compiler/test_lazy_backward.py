@@ -96,3 +96,12 @@ def test_two_threads_first_backwards_compile_it_once():
         t.join()
     assert made == [1]
     assert [r.tolist() for r in results] == [[2 * k, 2 * k] for k in range(4)]
+
+
+def test_copying_it_neither_compiles_nor_recurses():
+    import copy
+    made = []
+    lazy = LazyBackward(lambda: made.append(1) or (lambda arrays: arrays))
+    twin = copy.copy(lazy)
+    assert made == [] and not lazy.compiled
+    assert twin([1]) == [1] and made == [1]     # the copy shares the compile function

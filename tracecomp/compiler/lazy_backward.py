@@ -13,7 +13,9 @@ that save them in buffers of their own, as any call the lodging cannot serve doe
 
 It compiles as the driver's compiles do: in its turn (two threads' compiles take turns,
 tracing/gate.py), with the cyclic collector held off (gc_pause.py) and a progress line on
-a terminal (progress.py), named after the compile that made it.
+a terminal (progress.py), named after the compile that made it. So, as for any compiled
+call (tracing/gate.py), code being traced must not wait for another thread's first backward
+of a compiled call: that backward waits for the trace's compile to end.
 """
 import threading
 
@@ -53,4 +55,8 @@ class LazyBackward:
         return self.runner()(*args, **kwargs)
 
     def __getattr__(self, name):    # only names LazyBackward lacks reach here
+        if name.startswith("__") or name in LazyBackward.__slots__:
+            # copy's and pickle's probes, or a slot not set yet (an object copy made):
+            # not the runner's, and never a compile
+            raise AttributeError(name)
         return getattr(self.runner(), name)
