@@ -35,10 +35,9 @@ Numpy's floating-point warnings (1/0 and the like) are silenced while folding: t
 """
 import numpy as np
 
-from tracecomp.dtypes import REDUCED
 from tracecomp.ir import CONSTANT, LITERAL_MAX_ELEMENTS, Node
 
-from . import dce
+from . import dce, widen_bf16
 from .rewrite import sweep
 
 
@@ -72,5 +71,4 @@ def _fold(node, sweep_state):
 def _on_bf16(node):
     """Whether node computes on bfloat16 or float16 (a cast or a view only moves its bits):
     its impl would compute there, where eager computes in float32 (dispatch.widen_reduced)."""
-    return node.op != "cast" and not node.prim.is_view and (
-        node.dtype in REDUCED or any(getattr(i, "dtype", None) in REDUCED for i in node.inputs))
+    return node.op != "cast" and not node.prim.is_view and widen_bf16.on_reduced(node)

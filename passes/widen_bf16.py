@@ -43,7 +43,8 @@ F32 = np.dtype(np.float32)
 KEPT = ("cast", "constant")     # bfloat16 as they are (views too: Primitive.is_view)
 
 
-def _on_reduced(node):
+def on_reduced(node):
+    """Whether node's result or an operand is bfloat16 or float16."""
     return node.dtype in REDUCED or any(getattr(i, "dtype", None) in REDUCED
                                         for i in node.inputs)
 
@@ -53,13 +54,13 @@ def _widens(node):
     cast, constant or view, which only move bits, nor a primitive that rounds itself."""
     if node.op in KEPT or node.prim.is_view or "own_rounding" in node.prim.tags:
         return False
-    return _on_reduced(node)
+    return on_reduced(node)
 
 
 def rounds_itself(node):
     """Whether node's impl computes its bfloat16/float16 operands in their dtype, as torch's
     kernel does (Primitive tag "own_rounding": prod, nll_loss): kept whole, not widened."""
-    return "own_rounding" in node.prim.tags and _on_reduced(node)
+    return "own_rounding" in node.prim.tags and on_reduced(node)
 
 
 def run(graph: Graph) -> Graph:

@@ -64,9 +64,9 @@ def _in_float32(fn):
     return impl
 
 
-def binary(name, impl, vjp, dtype=promote, tags=(), saves=(0, 1), ufunc=None):
+def binary(name, impl, vjp, dtype=promote, tags=(), saves=(0, 1)):
     return defprim(name, impl, broadcast_rule(name), dtype, vjp, BINARY + tuple(tags),
-                   ufunc=ufunc or (impl if isinstance(impl, np.ufunc) else None),
+                   ufunc=impl if isinstance(impl, np.ufunc) else None,
                    saves=saves if vjp is not None else ())
 
 
@@ -279,10 +279,9 @@ def _integer_division(kernel, rule=promote):
 add_p = binary("add", np.add, lambda g, out, a, b: (g, g), tags=("commutative", "associative"),
                saves=())
 sub_p = binary("sub", np.subtract, lambda g, out, a, b: (g, -g), saves=())
-mul_p = binary("mul", np.multiply, _mul_vjp,
-               tags=("commutative", "associative"), saves=((1, 0), (0, 1)))
-div_p = binary("div", np.true_divide, _div_vjp, promote_float,
-               saves=(1, (0, 1)))
+mul_p = binary("mul", np.multiply, _mul_vjp, tags=("commutative", "associative"),
+               saves=((1, 0), (0, 1)))
+div_p = binary("div", np.true_divide, _div_vjp, promote_float, saves=(1, (0, 1)))
 pow_p = binary("pow", numpy_impls.pow, _pow_vjp, saves=(0, (1, 0), ("out", 1)))
 maximum_p = binary("maximum", numpy_impls.extremum(np.maximum, np.greater_equal),
                    _extremum_vjp(lambda a, b: a > b),
@@ -296,8 +295,7 @@ remainder_p = binary("remainder", numpy_impls.remainder, _remainder_vjp,
                      real_only(_integer_division("remainder"), no_kernel("remainder_cpu")),
                      saves=((0, 1), (1, 1)))
 # numpy's floor_divide is torch's div_floor, special values included (inf // 2 is NaN)
-floor_divide_p = binary("floor_divide", np.floor_divide,
-                        None,
+floor_divide_p = binary("floor_divide", np.floor_divide, None,
                         real_only(_integer_division("div_floor"), no_kernel("div_floor_cpu")))
 eq_p = binary("eq", np.equal, None, bool_dtype, ("commutative",))
 ne_p = binary("ne", np.not_equal, None, bool_dtype, ("commutative",))

@@ -10,7 +10,7 @@ from .. import dtypes
 from ..dispatch import bind
 from ..dtypes import np_kind
 from ..errors import DTypeError, DTypeNotImplemented, ShapeError, fmt_shape
-from ..memory_format import fresh_row_major
+from ..memory_format import fresh_row_major, row_major
 from . import movement as _movement  # a cycle (sum_to reduces): resolved at call time
 from .registry import defprim
 from .rules import norm_dims
@@ -86,10 +86,8 @@ def _np_reduce(ufunc, fallback):
     The result is row-major, as torch's (numpy's follows a permuted input's order)."""
     def impl(x, dims, keepdim, masked=False):
         if np_kind(x.dtype) in "fc":
-            out = ufunc.reduce(x, axis=dims, keepdims=keepdim)
-        else:
-            out = fallback(x, axis=dims, keepdims=keepdim)
-        return out if out.flags.c_contiguous else np.ascontiguousarray(out)
+            return row_major(ufunc.reduce(x, axis=dims, keepdims=keepdim))
+        return row_major(fallback(x, axis=dims, keepdims=keepdim))
     return impl
 
 
@@ -194,6 +192,9 @@ def _prod_vjp(g, out, x, dims, keepdim):
 LANES = 16
 
 
+_prod_wide = _np_reduce(np.multiply, np.prod)     # every other dtype
+
+
 def _prod_impl(x, dims, keepdim):
     """torch's prod kernel multiplies bfloat16 and float16 in their own dtype, each product
     rounded (not in float32, as its sum does): along a contiguous row, elements past the
@@ -201,7 +202,7 @@ def _prod_impl(x, dims, keepdim):
     four vector accumulators, then pairwise, then lane by lane; across rows (an outer dim),
     one by one down each column. numpy's float16 reduce would keep the product in float32."""
     if x.dtype not in dtypes.REDUCED or not x.ndim:
-        return _np_reduce(np.multiply, np.prod)(x, dims, keepdim)
+        return _prod_wide(x, dims, keepdim)
     kept = [d for d in range(x.ndim) if d not in dims]
     rows = x.transpose(kept + list(dims)).reshape([x.shape[d] for d in kept] + [-1])
     n, block = rows.shape[-1], 4 * LANES
