@@ -319,3 +319,26 @@ def test_gate_lets_a_waiting_trace_in_between_overlapping_calls():
 
     _run_threads([caller, caller, caller, tracing])
     assert stop.is_set()
+
+
+def test_an_event_another_thread_waits_on_is_set_inside_a_trace():
+    """A thread already waiting on the Event when the trace starts: set() inside the trace
+    takes that thread's waiter out of the Condition's deque, which the trace read as the
+    compiled code removing items (a graph break, and undoing the trace's changes cleared
+    a flag another thread set: CI's hang of the test above, whose thread B waits on
+    `tracing` first)."""
+    ready = threading.Event()
+    woke = []
+    waiter = threading.Thread(target=lambda: woke.append(ready.wait(TIMEOUT_S)), daemon=True)
+    waiter.start()
+    while not ready._cond._waiters:        # the waiter is in the deque before the trace
+        time.sleep(0.001)
+
+    @tc.compile(fullgraph=True)
+    def f(x):
+        ready.set()
+        return x + 1
+
+    np.testing.assert_array_equal(f(tc.ones(2)).numpy(), [2, 2])
+    waiter.join(TIMEOUT_S)
+    assert woke == [True] and ready.is_set()

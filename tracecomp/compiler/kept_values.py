@@ -48,7 +48,7 @@ from ..tracing.number import TracedNumber
 from .code_names import named_values, traced_functions
 from .frozen_values import container
 from .signature import constant
-from .state import INSIDE_MAX, follow, hook_starts, inside, own_table, starts
+from .state import INSIDE_MAX, SYNC, follow, hook_starts, inside, own_table, starts
 
 
 class Kept:
@@ -390,7 +390,7 @@ def _holds_traced(x, own, depth=3):
     return False
 
 
-_NOT_CONTAINERS = (type, ModuleType, FunctionType, MethodType, Tensor, Module, Optimizer)
+_NOT_CONTAINERS = (type, ModuleType, FunctionType, MethodType, Tensor, Module, Optimizer, *SYNC)
 _BUILTINS = builtins.__dict__
 
 

@@ -21,6 +21,7 @@ optimizer's state are restored when tracing ends.
 """
 import functools
 import sys
+import threading
 import weakref
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
 
@@ -199,8 +200,14 @@ def follow(holder, how, key):
         return None
 
 
+# threading's synchronization objects: other threads change what they hold (an Event's flag,
+# the waiters a Condition's deque lists) while a trace runs, so a change seen there is not
+# the compiled code's to guard, replay or undo (a thread waiting on an Event the code sets
+# made its waiters' deque "changed", and undoing the trace's changes cleared a flag another
+# thread had set, so the eager run after the break waited for ever)
+SYNC = (threading.Event, threading.Condition, threading.Semaphore, threading.Barrier)
 _OPAQUE = (type, ModuleType, FunctionType, BuiltinFunctionType, MethodType, Tensor,
-           np.ndarray, str, bytes, int, float, complex, bool, functools.partial)
+           np.ndarray, str, bytes, int, float, complex, bool, functools.partial, *SYNC)
 
 
 def inside(x):

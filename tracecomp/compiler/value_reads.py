@@ -80,7 +80,7 @@ from .frozen_values import (
 )
 from .object_stores import slot_names, slot_values
 from .signature import array_text, numpy_scalar
-from .state import inside, own_table
+from .state import SYNC, inside, own_table
 
 _get_attribute = object.__getattribute__
 _ACTIVE = []        # the ReadWatch of the trace running now (one trace at a time)
@@ -336,7 +336,7 @@ def plain_reach(reached):
                     not cls.__flags__ & _IMMUTABLE_TYPE and \
                     cls.__getattribute__ is object.__getattribute__ and \
                     not cls.__module__.startswith("tracecomp") and \
-                    not issubclass(cls, (Module, LRScheduler, BaseException)):
+                    not issubclass(cls, (Module, LRScheduler, BaseException, *SYNC)):
                 found.add(cls)
             if cls in found:
                 objects.append(y)
