@@ -48,7 +48,7 @@ from tracecomp.ir import Node, execution_error, node_names
 from tracecomp.passes import chunks, donation, fusion, memory, row_loops, schedule
 
 from . import input_guards, recipe, target
-from .gemm import blas, dots
+from .gemm import blas, dots, first_calls
 from .gemm import choice as gemm_choice
 from .gemm import shared as shared_gemm
 from .lower import (
@@ -103,9 +103,9 @@ class EntryRunner(Runner, Texts):
     """runner.Runner with the dump texts."""
 
     def __init__(self, graph, plan, layout, memory_plan, library, python_steps, names,
-                 donated, serial_blas=False, guards=()):
+                 donated, serial_blas=False, guards=(), second_call=None):
         super().__init__(graph, layout, memory_plan, library, python_steps, names, donated,
-                         serial_blas, guards)
+                         serial_blas, guards, second_call)
         self.plan, self.fusion_log = plan, plan.log
 
 
@@ -323,19 +323,26 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
     stage.end(len(memory_plan.offsets))
     gemm = {}       # root -> (code, the BLAS symbol or None, its Product), gemm/choice.py
     blas_symbols, shared = {}, {}   # what the products call: name -> address | variant
+    tiered = {}     # root -> variant: called through a slot, the BLAS first (first_calls.py)
     row_blocks = {loop.product.root: (0, loop.rows) for loop in loops if loop.rows}
     for group in plan.groups:
         if group.kind == "matmul":     # (a row loop's product: what one block computes)
             product = _product(group, cuts.get(group.root) or row_blocks.get(group.root))
             code = gemm_choice.code(product)
-            sym = blas.load_for_llvm(product.dtype) if code == "blas" else None
+            found = blas.load_for_llvm(product.dtype)
+            sym = found if code == "blas" else None
             gemm[group.root] = code, sym, product
             variant = (product.dtype, code, product.trans_a, product.trans_b)
-            if sym is None:     # compiled once per process (gemm/shared.py)
-                shared[shared_gemm.symbol(*variant)] = variant
-            else:
+            if sym is not None:
                 blas_symbols[sym.name] = sym.address
-    shared_gemm.prefetch(shared.values())      # built meanwhile, linked below
+            elif found is not None:     # the BLAS until the library is in its slot
+                tiered[group.root] = variant
+                blas_symbols[found.name] = found.address
+            else:       # compiled once per process (gemm/shared.py), linked below
+                shared[shared_gemm.symbol(*variant)] = variant
+    shared_gemm.prefetch(list(shared.values()) + list(tiered.values()))     # built meanwhile
+    if tiered:
+        blas_symbols.update(first_calls.imports())
     serial_blas = any(code == "blas" for code, *_ in gemm.values())
     stage.begin("schedule", len(plan.groups))               # groups -> program segments
     layout = schedule.plan(graph, plan, memory_plan, native, lambda g: split.get(g.root),
@@ -359,6 +366,9 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
             code, sym, p = gemm[group.root]
             if sym is not None:
                 return sym
+            if group.root in tiered:
+                return first_calls.declare(module, tiered[group.root],
+                                           blas.find_gemm(p.dtype))
             return shared_gemm.declare(module, p.dtype, code, p.trans_a, p.trans_b)
         emitted = entry.emit(module, layout, memory_plan, kernel_names, product, cuts,
                              profile)
@@ -375,8 +385,10 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
             split_compile.warm_up(kernels)      # a large module: start the worker
             library = cache.compile_module(emit_module(), entry_names, imports=imports)
         else:
+            codes = {root: code + (" after the BLAS" if root in tiered else "")
+                     for root, (code, *_) in gemm.items()}
             recipe_text += "\n" + recipe.plan(graph, layout, memory_plan, kernel_names, keys,
-                                               {root: code for root, (code, *_) in gemm.items()})
+                                               codes)
             library = cache.compile_recipe(recipe_text, emit_module, entry_names,
                                            imports=imports,
                                            on_miss=lambda: split_compile.warm_up(kernels))
@@ -384,15 +396,24 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
     stage.enter("building the runner")
     donated, donation_log = donation.run(graph, plan.groups, memory_plan, updates)
     plan.log += memory_plan.log + donation_log + _program_log(layout, kernel_names, names, cuts) \
-        + [_product_line(g, *gemm[g.root][:2], names) for g in plan.groups if g.root in gemm]
+        + [_product_line(g, *gemm[g.root][:2], names, g.root in tiered)
+           for g in plan.groups if g.root in gemm]
     python_steps = {s.groups[0].root: _step(s.groups[0], None, {}).run
                     for s in layout.program if s.kind == "python"}
     runner = EntryRunner(graph, plan, layout, memory_plan, library, python_steps, names,
-                         donated, serial_blas=serial_blas, guards=guards)
+                         donated, serial_blas=serial_blas, guards=guards,
+                         second_call=_filling(tiered))
     if profile is not None:
         runner.profile_sites([_site_label(step, g, kernel_names, names) for step, g in profile])
     runner.donation_log = donation_log
     return runner
+
+
+def _filling(tiered):
+    """What a runner runs before its second call where products take the BLAS first: fill
+    their slots (gemm/first_calls.py); None where none does."""
+    variants = tuple(dict.fromkeys(tiered.values()))
+    return (lambda: first_calls.fill(variants)) if variants else None
 
 
 def _site_label(step, group, kernel_names, names):
@@ -442,12 +463,14 @@ SPLIT_AXES = ("rows", "columns", "along K (a partial product each)")
 CODE_NAMES = {"generated": "the generated GEMM", "dots": "dots (dot products along K)"}
 
 
-def _product_line(group, code, sym, names):
+def _product_line(group, code, sym, names, tiered=False):
     """Which code computes a product (gemm/choice.py), and the operands it reads
-    transposed where they lie."""
+    transposed where they lie; tiered: the BLAS until its library's slot is filled
+    (gemm/first_calls.py)."""
     flags = [f"{x}^T" for x, (_, t) in zip("AB", entry.matmul_operands(group)) if t]
     return f"gemm({names[group.root]}): {CODE_NAMES.get(code) or sym.name}" \
-        + (f", reading {' and '.join(flags)} in place" if flags else "")
+        + (f", reading {' and '.join(flags)} in place" if flags else "") \
+        + (" (the BLAS on first calls, gemm/first_calls.py)" if tiered else "")
 
 
 def _program_log(layout, kernel_names, names, cuts):

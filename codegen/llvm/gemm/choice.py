@@ -59,7 +59,8 @@ GFLOP/s, one thread, OpenBLAS 0.3 (SkylakeX kernels), M x K x N:
 The generated GEMMs and dots are compiled once per process (shared.py: ~0.15 s cold for a
 library, ~10 ms linked from the disk cache). Cold first calls (compile_latency.py, 5
 processes, medians, znver4, BLAS -> generated): MLP step 203 -> 397 ms, LeNet step 606 ->
-886 ms, compile(model) MLP 182 -> 366 ms; warm MLP step 41 -> 41 ms.
+886 ms, compile(model) MLP 182 -> 366 ms; warm MLP step 41 -> 41 ms. So a graph's first
+call computes these products on the BLAS while the libraries are built (first_calls.py).
 
 TRACECOMP_GEMM=blas, =generated or =dots overrides the choice, for measuring each on a host:
 every product goes to that code (dots: every A @ B^T; the others to the generated GEMM; the

@@ -17,7 +17,9 @@ A compile that needs a library the process lacks asks for it with `prefetch` bef
 compiles its own module, and the compile worker (a process: llvmlite runs every LLVM call
 under one lock, so a thread of this process could not compile at the same time) builds it
 meanwhile; `address` then waits for it, or builds here one the worker has not started.
-The graph's module needs the addresses only when it is linked (`Imports`).
+Where a BLAS was found, a graph's products call the libraries through slots that its
+second call fills (first_calls.py: the BLAS until then), so its link waits for none of
+them; without a BLAS, the module needs their addresses when it is linked (`Imports`).
 """
 import os
 import threading

@@ -41,6 +41,7 @@ from llvmlite import ir
 
 from tracecomp.passes.chunks import chunk_bytes
 
+from ..gemm import first_calls
 from ..gemm.blas import emit_gemm_call
 from .kernels import c64, loop_head, loop_latch
 
@@ -394,15 +395,29 @@ def _gemm_blocks(b, cut, sym, blocks, mnk, a, w, out):
 
 
 def product_call(b, sym, m, n, k, a, lda, w, ldw, out, ldc, trans_a, trans_b, acc=None):
-    """C = op(A) @ op(W) through the BLAS symbol, or through a function of the generated
-    GEMM's signature (gemm/generated.py, gemm/dots.py) for this product's transposes.
+    """C = op(A) @ op(W) through the BLAS symbol, through a function of the generated
+    GEMM's signature (gemm/generated.py, gemm/dots.py) for this product's transposes, or,
+    for a first_calls.Tiered, through its slot: the BLAS while the slot is null.
     acc: an i1 value, true where the product adds to C instead (None: never)."""
-    if isinstance(sym, ir.Function):
-        flag = ir.Constant(ir.IntType(32), 0) if acc is None else b.zext(acc, ir.IntType(32))
-        b.call(sym, [m, n, k, a, lda, w, ldw, out, ldc, flag])
+    args = (m, n, k, a, lda, w, ldw, out, ldc)
+    if isinstance(sym, first_calls.Tiered):
+        fn = first_calls.load(b, sym)
+        with b.if_else(b.icmp_unsigned("==", fn, ir.Constant(fn.type, None))) as (blas, own):
+            with blas:
+                product_call(b, sym.blas, *args, trans_a, trans_b, acc)
+            with own:
+                _call(b, fn, args, acc)
+    elif isinstance(sym, ir.Function):
+        _call(b, sym, args, acc)
     elif acc is None:
-        emit_gemm_call(b, sym, m, n, k, a, lda, w, ldw, out, ldc, trans_a, trans_b)
+        emit_gemm_call(b, sym, *args, trans_a, trans_b)
     else:
         fp = ir.FloatType() if sym.dtype == "float32" else ir.DoubleType()
         beta = b.select(acc, ir.Constant(fp, 1.0), ir.Constant(fp, 0.0))
-        emit_gemm_call(b, sym, m, n, k, a, lda, w, ldw, out, ldc, trans_a, trans_b, beta=beta)
+        emit_gemm_call(b, sym, *args, trans_a, trans_b, beta=beta)
+
+
+def _call(b, fn, args, acc):
+    """A call of the generated GEMM's signature: the args, then acc as an i32 flag."""
+    flag = ir.Constant(ir.IntType(32), 0) if acc is None else b.zext(acc, ir.IntType(32))
+    b.call(fn, [*args, flag])

@@ -26,8 +26,12 @@ that produced it is alive. A `Library` owns its resource tracker, which holds th
 LLJIT, so the JIT cannot be torn down under it; `Library.cfunc` returns ctypes
 functions that keep their `Library` alive. Target machines are made fresh wherever one is
 needed, never shared with an engine that could take ownership of it. LLVM's global context is
-not thread-safe, so parsing, optimizing, codegen and linking hold one process-wide lock.
+not thread-safe, so parsing, optimizing, codegen and linking hold one process-wide lock;
+at exit it is taken for good (`_quiesce`), so that no thread is inside LLVM when LLVM's own
+teardown runs (a GEMM library linked for later calls, gemm/first_calls.py, may still be on
+its way in when a program ends).
 """
+import atexit
 import ctypes
 import itertools
 import struct
@@ -41,6 +45,17 @@ from . import host_cpu, objects, split_compile
 _lock = threading.RLock()
 _state = {}  # "jit": the process-wide LLJIT, created on first use
 _library_ids = itertools.count()
+QUIESCE_S = 10      # at exit: other threads' LLVM calls only link (ms) or start the JIT
+
+
+def _quiesce():
+    """Wait for an LLVM call another thread is making, and let none start after: a daemon
+    thread blocked on the lock is harmless at exit, one inside LLVM is not. Bounded: a
+    forked child may hold a copy of the lock that a thread of its parent had taken."""
+    _lock.acquire(timeout=QUIESCE_S)
+
+
+atexit.register(_quiesce)
 
 
 def host_target_machine(opt=2):
@@ -144,12 +159,17 @@ def compile_module(module, names, speed_level=2, imports=None, suffix="", elsewh
 
     Returns a `Library` exporting `names` (as `name + suffix` in the object), with the IR
     before and after optimization for dumps (`.llvm_ir`, `.optimized_ir`, `.asm`).
-    elsewhere: compiled by the worker process where it can (split_compile.py), so that this
-    process compiles something else meanwhile; here otherwise.
+    elsewhere: compiled by the worker process (split_compile.py), so that this process
+    compiles something else meanwhile; a RuntimeError where the worker cannot take it (the
+    caller builds it itself when it needs it: gemm/shared.py's libraries, asked for by a
+    thread that must not run LLVM work of its own at a program's end).
     """
     llvm_ir = str(module)
     done = split_compile.compile_elsewhere(llvm_ir, names, suffix, speed_level) \
         if elsewhere else None
+    if elsewhere and done is None:
+        raise RuntimeError("the compile worker did not compile it (busy, not allowed, or "
+                           "it failed): left for the caller")
     parts = split_compile.split(llvm_ir, names) \
         if done is None and split_compile.wanted(llvm_ir) else None
     if parts:       # a large module: half of it compiled in a worker process at once

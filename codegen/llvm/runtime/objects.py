@@ -12,6 +12,7 @@ FEATURES is applied before they are sent: runtime/host_cpu.py).
 Position-independent code, small code model: objects are linked by the JIT at any address
 and kept in the disk cache (engine.py says why).
 """
+import os
 import pickle
 import sys
 
@@ -95,8 +96,11 @@ def serve():
             answer = (True, to_object(*job))
         except Exception as exc:    # reported to the parent, which compiles it itself
             answer = (False, repr(exc))
-        pickle.dump(answer, sink)
-        sink.flush()
+        try:
+            pickle.dump(answer, sink)
+            sink.flush()
+        except OSError:     # the parent is gone (it ended while this job ran: a library it
+            os._exit(0)     # built for later calls): no answer, and nothing left to flush
 
 
 if __name__ == "__main__":

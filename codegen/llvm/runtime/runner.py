@@ -106,10 +106,11 @@ class Runner:
     fast = True     # numpy arrays in and out: compiler/fast_call.py may call it directly
 
     def __init__(self, graph, layout, memory_plan, library, python_steps, names, donated=None,
-                 serial_blas=False, guards=()):
+                 serial_blas=False, guards=(), second_call=None):
         self.graph, self.layout, self.memory_plan = graph, layout, memory_plan
         self.guards = tuple(guards)     # checks of input arrays, first (input_guards.py)
-        self._serial_blas = serial_blas     # it calls the BLAS: on one thread (parallel.py)
+        # it calls the BLAS (or may: gemm/first_calls.py): on one thread (parallel.py)
+        self._serial_blas = serial_blas or second_call is not None
         self.library, self.names = library, names
         mem = memory_plan
         consts = [n for n in graph.nodes if n.op == "constant"]
@@ -203,6 +204,10 @@ class Runner:
         self._one_run = self._program[0][1] if kinds == ["run"] else None
         self._plain = ((self._single or self._one_run) is not None and not self.guards
                        and not donated)
+        # run once, before the second call (gemm/first_calls.fill: the generated GEMM and
+        # dots from then on), with what the calls after it do: through __call__ until then
+        self._second_call = second_call and [second_call, False, serial_blas, self._plain]
+        self._plain = self._plain and second_call is None
 
     def __call__(self, arrays, consume=False):
         """consume: the caller reads none of `arrays` after the call and holds them only in
@@ -210,6 +215,8 @@ class Runner:
         residual inputs (lodging.py)."""
         for guard in self.guards:
             guard(arrays)
+        if self._second_call is not None:
+            self._before_second_call()
         mine = self._lock.acquire(False)
         arena = (mine and consume and self._lent
                  and lodging.lent_arena(self._lent, self._arena_guests, arrays)) \
@@ -256,6 +263,16 @@ class Runner:
             if mine:
                 self._lock.release()
         return [vals[j] if shape is None else vals[j].reshape(shape) for j, shape in self._outs]
+
+    def _before_second_call(self):
+        """Note the first call; before the second, run second_call, take the later ways."""
+        pending = self._second_call
+        if not pending[1]:
+            pending[1] = True
+            return
+        pending[0]()
+        self._serial_blas, self._plain = pending[2], pending[3]
+        self._second_call = None
 
     def quick(self, arrays):
         """__call__ for the fast compiled calls (compiler/fast_call.py, module_call.py):

@@ -212,8 +212,9 @@ class _Worker:
 
 def _items(llvm_ir):
     """(header lines, {name: definition text}, declarations, metadata lines) of a module as
-    llvmlite prints it (definitions run from `define` to a line `}`); None if it has global
-    variables (they would be defined twice)."""
+    llvmlite prints it (definitions run from `define` to a line `}`); None if it defines
+    global variables (they would be defined twice: a declared one, gemm/first_calls.py's
+    slot table, goes into every part)."""
     header, definitions, declarations, metadata = [], {}, [], []
     lines = llvm_ir.splitlines()
     i = 0
@@ -224,9 +225,9 @@ def _items(llvm_ir):
             definitions[_DEFINED.match(line).group("name")] = "\n".join(lines[i:end + 1])
             i = end + 1
             continue
-        if line.startswith("@"):
+        if line.startswith("@") and " = external global " not in line:
             return None
-        if line.startswith("declare"):
+        if line.startswith(("declare", "@")):
             declarations.append(line)
         elif line.startswith("!"):
             metadata.append(line)
