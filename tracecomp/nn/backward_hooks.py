@@ -29,6 +29,7 @@ from .. import context
 from ..autograd.function import Function
 from ..errors import TraceError
 from ..tensor import Tensor
+from ..user_code import user_stacklevel
 from . import global_hooks
 
 _EARLY = ("Full backward hook is firing when gradients are computed with respect to module "
@@ -138,7 +139,7 @@ def _full(module, args, kwargs, forward, hooks, pre_hooks):
     def outputs_done(grads):
         grads = hooked.outputs_done(grads)
         if not inputs_hooked and hooked.hooks:      # nothing below needs a gradient
-            warnings.warn(_EARLY, stacklevel=2)
+            warnings.warn(_EARLY, stacklevel=user_stacklevel())
             hooked.inputs_done((None,) * hooked.n_inputs)
         return grads
     outputs, _ = _through(outputs, outputs_done)
@@ -211,4 +212,4 @@ def _warn_if_partial(inputs, result, node):
 
 
 def _warn(case):
-    warnings.warn(_PARTIAL[case], FutureWarning, stacklevel=5)
+    warnings.warn(_PARTIAL[case], FutureWarning, stacklevel=user_stacklevel())

@@ -16,6 +16,7 @@ from ..grad_fn_names import named
 from ..grad_mode import no_grad
 from ..ops import elementwise as ew
 from ..ops import movement as mv
+from ..user_code import user_stacklevel
 from . import functional as F  # the base activations (F re-exports this file)
 
 
@@ -133,7 +134,8 @@ def gumbel_softmax(logits, tau=1, hard=False, eps=1e-10, dim=-1):
     """softmax((logits + g) / tau) for Gumbel noise g; hard=True gives the one-hot vector
     of its argmax with the soft sample's gradient (straight through)."""
     if eps != 1e-10:
-        warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
+        warnings.warn("`eps` parameter is deprecated and has no effect.",
+                      stacklevel=user_stacklevel())
     y_soft = F.softmax((logits + gumbel_noise(logits)) / tau, dim)
     if not hard:
         return y_soft

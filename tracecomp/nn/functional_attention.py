@@ -20,6 +20,7 @@ from ..errors import DTypeError, ShapeError, fmt_shape
 from ..ops import elementwise as ew
 from ..ops import movement as mv
 from ..ops.linalg import matmul
+from ..user_code import user_stacklevel
 from . import functional as F  # linear, dropout (F re-exports this file: import the module)
 from .attention import check_kernel_allowed
 
@@ -153,7 +154,7 @@ def _canonical_mask(mask, mask_name, other_type, other_name, target_type, check_
         raise AssertionError(f"only bool and floating types of {mask_name} are supported")
     if check_other and other_type is not None and mask.dtype != other_type:
         warnings.warn(f"Support for mismatched {mask_name} and {other_name} is deprecated. Use "
-                      f"same type for both instead.", stacklevel=3)
+                      f"same type for both instead.", stacklevel=user_stacklevel())
     if not _is_float(mask):
         mask = C.masked_fill(zeros(tuple(mask.shape), dtype=target_type, device=mask.device),
                              mask, float("-inf"))

@@ -33,6 +33,7 @@ from ..ops import movement as mv
 from ..ops import scan
 from ..ops.indexing import check_range, gather, index_put, scatter_add, scatter_reduce
 from ..tensor import Tensor
+from ..user_code import user_stacklevel
 
 _MODES = ("sum", "mean", "max")
 _LOWEST = -2 ** 63      # check_range's low end when only the high end matters
@@ -240,7 +241,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2,
     if weight._data.dtype == np.int64 and np_kind(input._data.dtype) == "f":
         warnings.warn("Argument order of nn.functional.embedding_bag was changed. Usage "
                       "`embedding_bag(weight, input, ...)` is deprecated, and should now be "
-                      "`embedding_bag(input, weight, ...)`.", stacklevel=2)
+                      "`embedding_bag(input, weight, ...)`.", stacklevel=user_stacklevel())
         weight, input = input, weight
     _check_shapes(input, weight, offsets, per_sample_weights)
     _check_mode(mode, scale_grad_by_freq, sparse)

@@ -27,6 +27,7 @@ from ..errors import ShapeError, fmt_shape
 from ..ops import elementwise as ew
 from ..ops import movement as mv
 from ..ops.indexing import gather
+from ..user_code import user_stacklevel
 
 MODES = ("bilinear", "nearest")
 _DEFAULT_CORNERS = ("Default grid_sample and affine_grid behavior has changed to "
@@ -37,7 +38,7 @@ _DEFAULT_CORNERS = ("Default grid_sample and affine_grid behavior has changed to
 def _corners(align_corners):
     """align_corners, False when not given, with torch's warning then."""
     if align_corners is None:
-        warnings.warn(_DEFAULT_CORNERS, UserWarning, stacklevel=3)
+        warnings.warn(_DEFAULT_CORNERS, UserWarning, stacklevel=user_stacklevel())
     return bool(align_corners)
 PADDINGS = ("zeros", "border", "reflection")
 

@@ -24,6 +24,7 @@ from ..ops import elementwise as ew
 from ..ops import mse, nll
 from ..ops.indexing import check_range
 from ..tensor import Tensor
+from ..user_code import user_stacklevel
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -33,14 +34,14 @@ def legacy_reduction(size_average, reduce, reduction):
     the old name 'elementwise_mean' (pytorch/examples' char_level_rnn) onto 'mean'."""
     if reduction == "elementwise_mean":
         warnings.warn("reduction='elementwise_mean' is deprecated. Please use reduction='mean' "
-                      "instead.", stacklevel=3)
+                      "instead.", stacklevel=user_stacklevel())
         reduction = "mean"
     if size_average is None and reduce is None:
         return reduction
     warnings.warn("size_average and reduce args will be deprecated, please use "
                   "reduction='{}' instead.".format(
                       "mean" if (size_average is not False and reduce is not False)
-                      else "sum" if reduce is not False else "none"), stacklevel=3)
+                      else "sum" if reduce is not False else "none"), stacklevel=user_stacklevel())
     size_average = True if size_average is None else size_average
     reduce = True if reduce is None else reduce
     if not reduce:
@@ -74,7 +75,7 @@ def _same_size(name, input, target, fatal):
     if fatal:
         raise ValueError(msg + " is deprecated. Please ensure they have the same size.")
     warnings.warn(msg + ". This will likely lead to incorrect results due to broadcasting. "
-                  "Please ensure they have the same size.", stacklevel=3)
+                  "Please ensure they have the same size.", stacklevel=user_stacklevel())
 
 
 # --- class-index losses -------------------------------------------------------------------
@@ -382,7 +383,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
                       "the support size.'batchmean' divides only by the batch size, and "
                       "aligns with the KL div math definition.'mean' will be changed to "
                       "behave the same as 'batchmean' in the next major release.",
-                      stacklevel=2)
+                      stacklevel=user_stacklevel())
     if log_target:
         loss = ew.exp(target) * (target - input)
     else:

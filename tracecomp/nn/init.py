@@ -14,6 +14,7 @@ from ..creation import empty, empty_like, randperm
 from ..creation import tensor as tensor_from
 from ..grad_mode import no_grad
 from ..ops.elementwise import logical_and, logical_or, where
+from ..user_code import user_stacklevel
 
 _LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
            "conv_transpose3d")
@@ -109,7 +110,7 @@ def xavier_normal_(tensor, gain=1.0, generator=None):
 
 def _kaiming_std(tensor, a, mode, nonlinearity):
     if 0 in tensor.shape:
-        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=user_stacklevel())
         return None
     fan = _calculate_correct_fan(tensor, mode)
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)
@@ -135,7 +136,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     outside when [a, b] holds more than 30% of the mass, else accept-reject from U(a, b))."""
     if mean < a - 2 * std or mean > b + 2 * std:
         warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. The "
-                      "distribution of values may be incorrect.", stacklevel=2)
+                      "distribution of values may be incorrect.", stacklevel=user_stacklevel())
     mass = _norm_cdf((b - mean) / std) - _norm_cdf((a - mean) / std)
     with no_grad():
         if mass > 0.3:
@@ -248,7 +249,7 @@ def _make_deprecate(meth):
 
     def deprecated_init(*args, **kwargs):
         warnings.warn(f"`nn.init.{old_name}` is now deprecated in favor of "
-                      f"`nn.init.{new_name}`.", FutureWarning, stacklevel=2)
+                      f"`nn.init.{new_name}`.", FutureWarning, stacklevel=user_stacklevel())
         return meth(*args, **kwargs)
     deprecated_init.__name__ = old_name
     return deprecated_init

@@ -20,6 +20,7 @@ from ..errors import ForeignTensorError, foreign_operand
 from ..grad_mode import no_grad
 from ..sparse_data import SparseData
 from ..tensor import Tensor
+from ..user_code import user_stacklevel
 from . import as_built, backward_hooks, global_hooks, registration_hooks, structure
 from .module_hooks import ModuleHooks
 from .module_state import ModuleState
@@ -473,7 +474,7 @@ class Module(ModuleHooks, ModuleState):
             warnings.warn("Complex modules are a new feature under active development whose "
                           "design may change, and some modules might not work as expected "
                           "when using complex tensors as parameters or buffers.", UserWarning,
-                          stacklevel=2)
+                          stacklevel=user_stacklevel())
         # as torch: complex tensors are cast too (to a real dtype, with its warning)
         return self._apply(lambda t: t.to(dtype) if t.is_floating_point() or t.is_complex()
                            else t)

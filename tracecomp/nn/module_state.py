@@ -17,6 +17,7 @@ from ..creation import tensor as _tensor
 from ..errors import fmt_shape
 from ..grad_mode import no_grad
 from ..tensor import Tensor
+from ..user_code import user_stacklevel
 
 
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
@@ -101,7 +102,8 @@ class ModuleState:
                               f"to a meta parameter in the current model, which is a no-op. "
                               f"(Did you mean to pass `assign=True` to assign items in the "
                               f"state dictionary to their corresponding key in the module "
-                              f"instead of copying them in place?)", UserWarning, stacklevel=3)
+                              f"instead of copying them in place?)", UserWarning,
+                              stacklevel=user_stacklevel())
             with no_grad():
                 param.copy_(value)     # in place: optimizers holding `param` see the values
         if strict:

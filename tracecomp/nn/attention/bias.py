@@ -16,6 +16,7 @@ import warnings
 from ... import ones, tril
 from ...devices import device as _device
 from ...tensor import Tensor
+from ...user_code import user_stacklevel
 from .. import functional as F
 
 
@@ -44,7 +45,7 @@ class CausalBias(Tensor):
         self.variant, self.seq_len_q, self.seq_len_kv = variant, seq_len_q, seq_len_kv
         if seq_len_q > seq_len_kv and variant == CausalVariant.LOWER_RIGHT:
             warnings.warn("Lower right causal bias will produce NaNs in the output when "
-                          "seq_len_q > seq_len_kv!", stacklevel=2)
+                          "seq_len_q > seq_len_kv!", stacklevel=user_stacklevel())
 
     def _materialize(self, device=None):
         """The boolean mask: True where a query may attend to a key."""

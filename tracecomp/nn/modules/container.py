@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from itertools import chain, islice
 
 from ...tensor import Tensor
+from ...user_code import user_stacklevel
 from ..module import Module, _addindent
 from ..parameter import Parameter
 
@@ -25,7 +26,7 @@ class Container(Module):
     def __init__(self, **kwargs):
         warnings.warn("`nn.Container` is deprecated. All of its functionality is now "
                       "implemented in `nn.Module`. Subclass that instead.", FutureWarning,
-                      stacklevel=2)
+                      stacklevel=user_stacklevel())
         super().__init__()
         for key, value in kwargs.items():
             self.add_module(key, value)

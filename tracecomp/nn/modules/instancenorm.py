@@ -3,6 +3,7 @@ stats off by default), normalizing each sample's channels over their own spatial
 (F.instance_norm); unbatched input is run as a batch of one, as in torch."""
 import warnings
 
+from ...user_code import user_stacklevel
 from .. import functional as F
 from . import torch_paths
 from .batchnorm import _BatchNorm
@@ -32,7 +33,7 @@ class _InstanceNorm(_BatchNorm):
                                  f"{input.size(feature_dim)}.")
             warnings.warn(f"input's size at dim={feature_dim} does not match num_features. "
                           f"You can silence this warning by not passing in num_features, "
-                          f"which is not used because affine=False", stacklevel=2)
+                          f"which is not used because affine=False", stacklevel=user_stacklevel())
         if input.dim() == self._no_batch_dim:
             return self._apply_instance_norm(input.unsqueeze(0)).squeeze(0)
         return self._apply_instance_norm(input)

@@ -4,6 +4,7 @@ the same name in nn.functional."""
 import math
 import warnings
 
+from ...user_code import user_stacklevel
 from .. import functional as F
 from ..functional_losses import legacy_reduction
 from ..module import Module
@@ -53,7 +54,8 @@ class NLLLoss2d(NLLLoss):
                  reduction="mean"):
         warnings.warn("`NLLLoss2d` has been deprecated. Please use `NLLLoss` instead as a "
                       "drop-in replacement and see https://pytorch.org/docs/main/nn.html"
-                      "#torch.nn.NLLLoss for more details.", FutureWarning, stacklevel=2)
+                      "#torch.nn.NLLLoss for more details.", FutureWarning,
+                      stacklevel=user_stacklevel())
         super().__init__(weight, size_average, ignore_index, reduce, reduction)
 
 

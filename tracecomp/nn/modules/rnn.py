@@ -25,6 +25,7 @@ from ...errors import AutogradError
 from ...ops import movement as mv
 from ...ops.rnn_scan import final_index, rnn_scan, unpack_operands
 from ...tensor import Tensor
+from ...user_code import user_stacklevel
 from .. import functional as F
 from .. import init
 from ..module import Module
@@ -44,7 +45,8 @@ def _check_config(input_size, hidden_size, num_layers, bias, batch_first, dropou
     if dropout > 0 and num_layers == 1:
         warnings.warn("dropout option adds dropout after all but last recurrent layer, so "
                       "non-zero dropout expects num_layers greater than 1, but got "
-                      f"dropout={dropout} and num_layers={num_layers}", stacklevel=4)
+                      f"dropout={dropout} and num_layers={num_layers}",
+                      stacklevel=user_stacklevel())
     for name, value, kind in (("bias", bias, bool), ("batch_first", batch_first, bool),
                               ("input_size", input_size, int)):
         if not isinstance(value, kind):

@@ -15,6 +15,7 @@ from ... import composite as C
 from ...creation import full
 from ...grad_mode import is_grad_enabled
 from ...ops import elementwise as ew
+from ...user_code import user_stacklevel
 from .. import functional as F
 from .. import init
 from ..module import Module
@@ -187,7 +188,7 @@ class TransformerEncoder(Module):
         why = _why_no_nested(encoder_layer)
         if enable_nested_tensor and why:
             warnings.warn(f"enable_nested_tensor is True, but self.use_nested_tensor is False "
-                          f"because {why}", stacklevel=2)
+                          f"because {why}", stacklevel=user_stacklevel())
             self.use_nested_tensor = False
 
     def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):

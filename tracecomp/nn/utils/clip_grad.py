@@ -9,6 +9,7 @@ from ... import composite as C
 from ...creation import tensor
 from ...grad_mode import no_grad
 from ...tensor import Tensor
+from ...user_code import user_stacklevel
 
 
 def _vector_norm(x, p):
@@ -68,7 +69,7 @@ def clip_grad_norm(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False
                    foreach=None):
     """clip_grad_norm_'s old name, deprecated in torch with this FutureWarning."""
     warnings.warn("`torch.nn.utils.clip_grad_norm` is now deprecated in favor of "
-                  "`torch.nn.utils.clip_grad_norm_`.", FutureWarning, stacklevel=2)
+                  "`torch.nn.utils.clip_grad_norm_`.", FutureWarning, stacklevel=user_stacklevel())
     return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
 
 

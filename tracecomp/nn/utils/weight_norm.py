@@ -11,6 +11,7 @@ the rebound attribute is replayed after each call (compiler/attributes.py).
 """
 import warnings
 
+from ...user_code import user_stacklevel
 from ...weight_norm_ops import _weight_norm, norm_except_dim
 from ..modules.lazy import UninitializedParameter
 from ..parameter import Parameter
@@ -32,7 +33,7 @@ class WeightNorm:
     def apply(module, name, dim):
         warnings.warn("`torch.nn.utils.weight_norm` is deprecated in favor of "
                       "`torch.nn.utils.parametrizations.weight_norm`.", FutureWarning,
-                      stacklevel=3)
+                      stacklevel=user_stacklevel())
         for hook in module._forward_pre_hooks.values():
             if isinstance(hook, WeightNorm) and hook.name == name:
                 raise RuntimeError(f"Cannot register two weight_norm hooks on the same "
