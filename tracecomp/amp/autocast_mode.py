@@ -23,6 +23,7 @@ import threading
 import warnings
 
 from .. import devices, dtypes
+from ..user_code import user_stacklevel
 
 # torch's default autocast dtype per device type (where autocast exists for it)
 _DEFAULT_DTYPES = {"cuda": "float16", "cpu": "bfloat16", "mps": "float16", "xpu": "float16",
@@ -116,13 +117,15 @@ def is_autocast_cpu_enabled() -> bool:
 
 def get_autocast_gpu_dtype():
     warnings.warn("torch.get_autocast_gpu_dtype() is deprecated. Please use "
-                  "torch.get_autocast_dtype('cuda') instead.", DeprecationWarning, stacklevel=2)
+                  "torch.get_autocast_dtype('cuda') instead.", DeprecationWarning,
+                  stacklevel=user_stacklevel())
     return get_autocast_dtype("cuda")
 
 
 def get_autocast_cpu_dtype():
     warnings.warn("torch.get_autocast_cpu_dtype() is deprecated. Please use "
-                  "torch.get_autocast_dtype('cpu') instead.", DeprecationWarning, stacklevel=2)
+                  "torch.get_autocast_dtype('cpu') instead.", DeprecationWarning,
+                  stacklevel=user_stacklevel())
     return get_autocast_dtype("cpu")
 
 
@@ -158,7 +161,7 @@ class autocast:
         if self.device == "cuda":
             if not cuda.is_available():
                 warnings.warn("CUDA is not available or torch_xla is imported. Disabling "
-                              "autocast.", stacklevel=3)
+                              "autocast.", stacklevel=user_stacklevel())
                 return False
             if self.fast_dtype == dtypes.bfloat16 and not cuda.is_bf16_supported():
                 raise RuntimeError("Current CUDA Device does not support bfloat16. Please "
@@ -167,7 +170,8 @@ class autocast:
             name = self.device.upper()
             warnings.warn(f"In {name} autocast, but the target dtype is not supported. "
                           f"Disabling autocast.\n{name} Autocast only supports dtypes of "
-                          f"{', '.join(map(repr, supported))} currently.", stacklevel=3)
+                          f"{', '.join(map(repr, supported))} currently.",
+                          stacklevel=user_stacklevel())
             return False
         return True
 

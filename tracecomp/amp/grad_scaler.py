@@ -18,6 +18,7 @@ import numpy as np
 from .. import dtypes
 from ..grad_mode import no_grad
 from ..tensor import Tensor
+from ..user_code import user_stacklevel
 
 _NO_SCALE = ("Attempted {} but _scale is None.  This may indicate your script did not use "
              "scaler.scale(loss or outputs) earlier in the iteration.")
@@ -41,7 +42,7 @@ class GradScaler:
         self._enabled = enabled
         if device == "cuda" and enabled and not cuda.is_available():
             warnings.warn("torch.cuda.amp.GradScaler is enabled, but CUDA is not available."
-                          "  Disabling.", stacklevel=2)
+                          "  Disabling.", stacklevel=user_stacklevel())
             self._enabled = False
         if self._enabled:
             if growth_factor <= 1.0:

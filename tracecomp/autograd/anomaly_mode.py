@@ -15,6 +15,7 @@ import numpy as np
 from ..dtypes import np_kind
 from ..errors import AutogradError
 from ..tensor import Tensor
+from ..user_code import user_stacklevel
 
 
 class _State:
@@ -41,7 +42,7 @@ def _set(mode, check_nan):
 
 def _warn():
     warnings.warn("Anomaly Detection has been enabled. This mode will increase the runtime "
-                  "and should only be enabled for debugging.", stacklevel=3)
+                  "and should only be enabled for debugging.", stacklevel=user_stacklevel())
 
 
 class detect_anomaly:

@@ -38,6 +38,7 @@ from ..ops.elementwise import cast, real
 from ..ops.movement import sum_to
 from ..output_groups import member as group_member
 from ..tensor import Tensor
+from ..user_code import user_stacklevel
 from . import anomaly_mode as anomaly
 from . import graph_task, profiler
 from .graph import GradientEdge
@@ -102,7 +103,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         import warnings
         warnings.warn("only_inputs argument is deprecated and is ignored now (defaults to "
                       "True). To accumulate gradient for other parts of the graph, please use "
-                      "torch.autograd.backward.", FutureWarning, stacklevel=2)
+                      "torch.autograd.backward.", FutureWarning, stacklevel=user_stacklevel())
     if materialize_grads:
         if allow_unused is False:
             raise ValueError("Expected allow_unused to be True or not passed when "

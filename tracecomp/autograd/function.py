@@ -33,6 +33,7 @@ from ..dispatch import TapeNode, history_taken
 from ..errors import AutogradError
 from ..sparse_data import SparseData
 from ..tensor import Tensor
+from ..user_code import user_stacklevel
 from .custom_vjp import NO_GRAD, FunctionCall, mark
 
 _LEAF_DIRTY = "a leaf Variable that requires grad has been used in an in-place operation."
@@ -88,7 +89,7 @@ class Function:
         warnings.warn(f"{type(self)} should not be instantiated. Methods on autograd functions "
                       f"are all static, so you should invoke them on the class itself. "
                       f"Instantiating an autograd function will raise an error in a future "
-                      f"version of PyTorch.", DeprecationWarning, stacklevel=2)
+                      f"version of PyTorch.", DeprecationWarning, stacklevel=user_stacklevel())
 
     def __call__(self, *args, **kwargs):
         raise RuntimeError("Legacy autograd function with non-static forward method is "

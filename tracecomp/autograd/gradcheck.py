@@ -21,6 +21,7 @@ import numpy as np
 
 from ..creation import rand
 from ..tensor import Tensor
+from ..user_code import user_stacklevel
 from .engine import grad as autograd_grad
 
 
@@ -62,7 +63,7 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
             warnings.warn(f"Input #{i} requires gradient and is not a double precision "
                           f"floating point or complex. This check will likely fail if all the "
                           f"inputs are not of double precision floating point or complex. ",
-                          stacklevel=2)
+                          stacklevel=user_stacklevel())
     if not diff:
         raise ValueError("gradcheck expects at least one input tensor to require gradient, "
                          "but none of the them have requires_grad=True.")

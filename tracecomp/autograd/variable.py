@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from ..tensor import Tensor
+from ..user_code import user_stacklevel
 
 
 class _VariableMeta(type):
@@ -21,7 +22,7 @@ class Variable(metaclass=_VariableMeta):
     def __new__(cls, data=None, requires_grad=False, volatile=False):
         if volatile:
             warnings.warn("volatile was removed and now has no effect. Use `with "
-                          "torch.no_grad():` instead.", UserWarning, stacklevel=2)
+                          "torch.no_grad():` instead.", UserWarning, stacklevel=user_stacklevel())
         if data is None:
             return Tensor._make(np.zeros((0,), np.float32))
         if not isinstance(data, Tensor):

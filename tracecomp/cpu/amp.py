@@ -6,11 +6,13 @@ tracecomp/amp/autocast_mode.py); GradScaler scales for real on the CPU.
 import warnings
 
 from .. import amp, dtypes
+from ..user_code import user_stacklevel
 
 
 def _deprecated(name):
     warnings.warn(f"`torch.cpu.amp.{name}(args...)` is deprecated. Please use "
-                  f"`torch.amp.{name}('cpu', args...)` instead.", FutureWarning, stacklevel=3)
+                  f"`torch.amp.{name}('cpu', args...)` instead.", FutureWarning,
+                  stacklevel=user_stacklevel())
 
 
 class autocast(amp.autocast):

@@ -7,11 +7,12 @@ import functools
 import warnings
 
 from .. import amp, dtypes
+from ..user_code import user_stacklevel
 
 
 def _deprecated(name, replacement):
     warnings.warn(f"`torch.cuda.amp.{name}(args...)` is deprecated. Please use "
-                  f"`{replacement}` instead.", FutureWarning, stacklevel=3)
+                  f"`{replacement}` instead.", FutureWarning, stacklevel=user_stacklevel())
 
 
 class autocast(amp.autocast):

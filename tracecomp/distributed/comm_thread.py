@@ -28,6 +28,7 @@ import queue
 import threading
 import warnings
 
+from ..user_code import user_stacklevel
 from .reduce_op import reduce_array
 from .watchdog import waiting
 
@@ -111,7 +112,7 @@ def threads_allowed(MPI):
     warnings.warn("tracecomp.distributed: MPI was started without MPI_THREAD_MULTIPLE "
                   "(mpi4py.rc.thread_level), so compiled training steps cannot overlap their "
                   "gradient all-reduces with the backward: each runs where it starts",
-                  RuntimeWarning, stacklevel=3)
+                  RuntimeWarning, stacklevel=user_stacklevel())
     return False
 
 

@@ -4,6 +4,7 @@ learning rates."""
 import math
 import warnings
 
+from ..user_code import user_stacklevel
 from .scheduler_base import (
     EPOCH_DEPRECATION,
     LRScheduler,
@@ -51,7 +52,7 @@ class ReduceLROnPlateau(LRScheduler):
         if epoch is None:
             epoch = self.last_epoch + 1
         else:
-            warnings.warn(EPOCH_DEPRECATION, UserWarning, stacklevel=3)  # past the wrapper
+            warnings.warn(EPOCH_DEPRECATION, UserWarning, stacklevel=user_stacklevel())
         self.last_epoch = epoch
         if self._is_better(current, self.best):
             self.best = current

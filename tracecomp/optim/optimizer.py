@@ -18,6 +18,7 @@ from ..creation import tensor
 from ..grad_mode import enable_grad, set_grad_enabled
 from ..ops.complex import view_as_real
 from ..tensor import Tensor
+from ..user_code import user_stacklevel
 from .hooks import (  # noqa: F401 - torch.optim.optimizer's global hook functions
     HookMixin,
     register_optimizer_step_post_hook,
@@ -165,7 +166,7 @@ class Optimizer(HookMixin):
             warnings.warn("optimizer contains a parameter group with duplicate parameters; in "
                           "future, this will cause an error; see "
                           "github.com/pytorch/pytorch/issues/40967 for more information",
-                          stacklevel=3)
+                          stacklevel=user_stacklevel())
         named = "param_names" in param_group
         for group in self.param_groups:
             if ("param_names" in group) != named:

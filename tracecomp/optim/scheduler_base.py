@@ -12,6 +12,7 @@ from functools import wraps
 from .. import context
 from ..errors import TraceError
 from ..tensor import Tensor
+from ..user_code import user_stacklevel
 from .optimizer import Optimizer
 
 EPOCH_DEPRECATION = (
@@ -146,26 +147,25 @@ class LRScheduler:
     def _check_in_step(self):
         if not self._get_lr_called_within_step:
             warnings.warn("To get the last learning rate computed by the scheduler, "
-                          "please use `get_last_lr()`.", UserWarning, stacklevel=3)
+                          "please use `get_last_lr()`.", UserWarning, stacklevel=user_stacklevel())
 
     def step(self, epoch=None):
-        # its warnings name the caller's line: stacklevel 3 passes _outside_traces' wrapper
         if self._step_count == 1:
             if not hasattr(self.optimizer.step, "_wrapped_by_lr_sched"):
                 warnings.warn("Seems like `optimizer.step()` has been overridden after "
                               "learning rate scheduler initialization. Please, make sure to "
                               "call `optimizer.step()` before `lr_scheduler.step()`. "
-                              + _ORDER_DOCS, UserWarning, stacklevel=3)
+                              + _ORDER_DOCS, UserWarning, stacklevel=user_stacklevel())
             elif not getattr(self.optimizer, "_opt_called", False):
                 warnings.warn("Detected call of `lr_scheduler.step()` before "
                               "`optimizer.step()`. In PyTorch 1.1.0 and later, you should "
                               "call them in the opposite order: `optimizer.step()` before "
                               "`lr_scheduler.step()`.  Failure to do this will result in "
                               "PyTorch skipping the first value of the learning rate "
-                              "schedule. " + _ORDER_DOCS, UserWarning, stacklevel=3)
+                              "schedule. " + _ORDER_DOCS, UserWarning, stacklevel=user_stacklevel())
         self._step_count += 1
         if epoch is not None:
-            warnings.warn(EPOCH_DEPRECATION, UserWarning, stacklevel=3)
+            warnings.warn(EPOCH_DEPRECATION, UserWarning, stacklevel=user_stacklevel())
         self._update_lr(epoch)
 
     step = _outside_traces(step)

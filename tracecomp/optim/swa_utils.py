@@ -26,6 +26,7 @@ from ..nn.module import Module
 from ..nn.modules.batchnorm import _BatchNorm
 from ..nn.modules.instancenorm import _InstanceNorm
 from ..tensor import Tensor
+from ..user_code import user_stacklevel
 from .scheduler_base import LRScheduler, format_param
 
 __all__ = ["AveragedModel", "update_bn", "SWALR", "get_ema_multi_avg_fn",
@@ -236,7 +237,7 @@ class SWALR(LRScheduler):
     def get_lr(self):
         if not self._get_lr_called_within_step:
             warnings.warn("To get the last learning rate computed by the scheduler, please "
-                          "use `get_last_lr()`.", UserWarning, stacklevel=2)
+                          "use `get_last_lr()`.", UserWarning, stacklevel=user_stacklevel())
         step = self._step_count - 1
         if self.anneal_epochs == 0:
             step = max(1, step)
