@@ -18,6 +18,8 @@ torch (`_dynamo_dynamic_indices`).
 import sys
 import warnings
 
+from .user_code import user_stacklevel
+
 
 def reset():
     """Every compiled function and module compiles again on its next call, its recompile
@@ -84,7 +86,7 @@ class _Config:
         if name not in self._EFFECTIVE and name not in self._warned:
             self._warned.add(name)
             warnings.warn(f"torch._dynamo.config.{name} has no effect in tracecomp (it reads "
-                          f"{', '.join(sorted(self._EFFECTIVE))})", stacklevel=2)
+                          f"{', '.join(sorted(self._EFFECTIVE))})", stacklevel=user_stacklevel())
         self._values[name] = value
 
 

@@ -31,6 +31,7 @@ from .ops.indexing import (
 from .ops.indexing import index_put as put
 from .tensor import Tensor, _wrap_dim
 from .torch_args import scalar_name
+from .user_code import user_stacklevel
 
 
 def _dim(x, dim, op):
@@ -403,7 +404,7 @@ def index_reduce(x, dim, index_, source, reduce, *, include_self=True):
         _BETA_SAID.append(True)
         import warnings
         warnings.warn("index_reduce() is in beta and the API may change at any time.",
-                      UserWarning, stacklevel=2)
+                      UserWarning, stacklevel=user_stacklevel())
     if reduce not in _INDEX_REDUCTIONS:
         raise RuntimeError(f"index_reduce(): Expected reduce to be one of prod, mean, amax or "
                            f"amin but got {reduce}.")

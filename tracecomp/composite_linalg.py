@@ -19,6 +19,7 @@ from .ops.linalg import matmul
 from .ops.rules import broadcast_shapes, norm_dims
 from .tensor import _wrap_dim
 from .torch_args import aliased, with_out
+from .user_code import user_stacklevel
 
 
 def _need(x, ndim, op, name):
@@ -113,7 +114,7 @@ def cross(a, b, dim=None):
                       "Please either pass the dim explicitly or simply use "
                       "torch.linalg.cross.\nThe default value of dim will change to agree "
                       "with that of linalg.cross in a future release.", UserWarning,
-                      stacklevel=3)     # (torch.cross comes through with_out)
+                      stacklevel=user_stacklevel())
         dims = [i for i, s in enumerate(shape) if s == 3]
         if not dims:
             raise RuntimeError(f"no dimension of size 3 in input (shapes {list(shape)})")

@@ -24,6 +24,7 @@ from .ops import scan
 from .ops.complex import complex as make_complex
 from .tensor import Tensor
 from .torch_args import number_first
+from .user_code import user_stacklevel
 
 _LOG2E = 1.0 / math.log(2.0)
 _LOG10E = 1.0 / math.log(10.0)
@@ -269,7 +270,7 @@ def meshgrid(*tensors, indexing=None):
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
     if indexing is None:
-        warnings.warn(_MESHGRID_WARNING, UserWarning, stacklevel=2)
+        warnings.warn(_MESHGRID_WARNING, UserWarning, stacklevel=user_stacklevel())
         indexing = "ij"
     if indexing not in ("ij", "xy"):
         raise RuntimeError(f'torch.meshgrid: indexing must be one of "xy" or "ij", but '

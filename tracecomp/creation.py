@@ -299,7 +299,7 @@ def range(start, end, step=1, *, dtype=None, requires_grad=False, device=None): 
     warnings.warn("torch.range is deprecated and will be removed in a future release because "
                   "its behavior is inconsistent with Python's range builtin. Instead, use "
                   "torch.arange, which produces values in [start, end).", UserWarning,
-                  stacklevel=3)
+                  stacklevel=user_stacklevel())
     check_placement(device)
     if step == 0 or (end - start) * step < 0:
         raise RuntimeError("upper bound and lower bound inconsistent with step sign")

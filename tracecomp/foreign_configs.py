@@ -13,6 +13,8 @@ _dynamo.py's.
 import contextlib
 import warnings
 
+from .user_code import user_stacklevel
+
 _WARNED = set()     # the options warned about, once per process each
 
 
@@ -34,9 +36,9 @@ class NoEffectConfig:
             f"torch's, so it holds only the options a program sets (and ignores them)")
 
     def __setattr__(self, name, value):
-        self._set(name, value, stacklevel=3)
+        self._set(name, value)
 
-    def _set(self, name, value, stacklevel):
+    def _set(self, name, value):
         if isinstance(self._values.get(name), NoEffectConfig):
             raise AttributeError(f"{self._path}.{name} is a namespace of options; set "
                                  f"its options ({self._path}.{name}.<option> = ...)")
@@ -44,7 +46,8 @@ class NoEffectConfig:
         if option not in _WARNED:
             _WARNED.add(option)
             warnings.warn(f"{option} has no effect in tracecomp: tracecomp.compile lowers "
-                          f"through its own backends, not torch's", stacklevel=stacklevel)
+                          f"through its own backends, not torch's",
+                          stacklevel=user_stacklevel())
         self._values[name] = value
 
     def _namespace_of(self, dotted):
@@ -64,7 +67,7 @@ class NoEffectConfig:
         for dotted, value in options.items():
             space, name = self._namespace_of(dotted)
             saved.append((space, name, space._values.get(name, _UNSET)))
-            space._set(name, value, stacklevel=4)     # the user's `with` line
+            space._set(name, value)
         try:
             yield self
         finally:

@@ -26,6 +26,7 @@ import numpy as np
 from . import dtypes
 from .dtypes import np_kind
 from .tensor import Tensor
+from .user_code import user_stacklevel
 
 _INVALID = ("only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables "
             "are valid indices (got {})")
@@ -53,7 +54,7 @@ def entries(key):
     elif type(key) is list and _list_as_tuple(key):
         warnings.warn("Using a non-tuple sequence for multidimensional indexing is deprecated "
                       "(torch warns too); use x[tuple(seq)] instead of x[seq]", UserWarning,
-                      stacklevel=3)
+                      stacklevel=user_stacklevel())
         items = tuple(key)
     else:
         items = (key,)
@@ -109,7 +110,7 @@ def _tensor_entry(t):
     byte = data.dtype == dtypes.from_np(np.uint8).np
     if byte:
         warnings.warn("indexing with dtype torch.uint8 is now deprecated, please use a dtype "
-                      "torch.bool instead.", UserWarning, stacklevel=4)
+                      "torch.bool instead.", UserWarning, stacklevel=user_stacklevel())
     if type(data) is np.ndarray and data.ndim == 0:
         if kind == "b" or byte:
             return BoolIndex(data)

@@ -15,6 +15,7 @@ import numpy as np
 from . import dtypes
 from .ops.public import public
 from .tensor import Tensor
+from .user_code import user_stacklevel
 
 _NOT_WRITABLE = ("The given buffer is not writable, and PyTorch does not support non-writable "
                  "tensors. This means you can write to the underlying (supposedly "
@@ -47,7 +48,7 @@ def frombuffer(buffer, *, dtype, count=-1, offset=0, requires_grad=False):
                          f"({length} bytes)")
     data = np.frombuffer(view.cast("B"), dtype=np_dtype, count=count, offset=offset)
     if not data.flags.writeable:
-        warnings.warn(_NOT_WRITABLE, UserWarning, stacklevel=2)
+        warnings.warn(_NOT_WRITABLE, UserWarning, stacklevel=user_stacklevel())
         data = data.copy()
     out = Tensor._make(data)
     return out.requires_grad_() if requires_grad else out

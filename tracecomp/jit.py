@@ -22,6 +22,7 @@ import warnings
 from collections import namedtuple
 
 from .nn.module import Module
+from .user_code import user_stacklevel
 
 Final = typing.Final
 Error = RuntimeError                # torch.jit.Error: what a failing script raises
@@ -31,7 +32,7 @@ Attribute = namedtuple("Attribute", ["value", "type"])
 def _deprecated(name, instead="switch to `torch.compile` or `torch.export`"):
     """torch 2.13's DeprecationWarning for torch.jit.<name>, in its words."""
     warnings.warn(f"`torch.jit.{name}` is deprecated. Please {instead}.", DeprecationWarning,
-                  stacklevel=3)
+                  stacklevel=user_stacklevel())
 
 
 def _compile(obj):

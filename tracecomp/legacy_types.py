@@ -23,6 +23,7 @@ from .dispatch import bind
 from .dtypes import np_kind
 from .tensor import Tensor, _init, _same_memory_while_tracing
 from .tracing.array_stand_in import ArrayStandIn
+from .user_code import user_stacklevel
 
 # legacy type name -> dtype, in torch's order
 NAMES = {"FloatTensor": dtypes.float32, "DoubleTensor": dtypes.float64,
@@ -217,7 +218,7 @@ def set_default_tensor_type(t):
     float dtype (set_default_dtype) from a floating legacy type or its name."""
     warnings.warn("torch.set_default_tensor_type() is deprecated as of PyTorch 2.1, please "
                   "use torch.set_default_dtype() and torch.set_default_device() as "
-                  "alternatives.", UserWarning, stacklevel=2)
+                  "alternatives.", UserWarning, stacklevel=user_stacklevel())
     if isinstance(t, str):
         prefix, _, short = t.rpartition(".")
         table = {"torch": CPU_TYPES, "tracecomp": CPU_TYPES, "torch.cuda": CUDA_TYPES,

@@ -17,6 +17,7 @@ from .ops.complex import complex as complex_
 from .ops.complex import view_as_real
 from .ops.public import public
 from .tensor import Tensor
+from .user_code import user_stacklevel
 
 _NO_WINDOW = ("A window was not provided. A rectangular window will be applied,which is known "
               "to cause spectral leakage. Other windows such as torch.hann_window or "
@@ -30,7 +31,7 @@ def _window(op, window, n_fft, win_length, like):
     n_fft zeros."""
     if window is None:
         if op == "stft":
-            warnings.warn(_NO_WINDOW, UserWarning, stacklevel=3)
+            warnings.warn(_NO_WINDOW, UserWarning, stacklevel=user_stacklevel())
         window = ones(win_length, dtype=like.real.dtype if like.is_complex() else like.dtype)
     elif window.ndim != 1 or window.shape[0] != win_length:
         raise ShapeError(f"{op}: expected a 1D window tensor of size equal to "
@@ -71,7 +72,7 @@ def stft(input, n_fft, hop_length=None, win_length=None, window=None,  # noqa: A
                       "release, stft will return complex tensors for all inputs, and "
                       "return_complex=False will raise an error.\nNote: you can still call "
                       "torch.view_as_real on the complex output to recover the old return "
-                      "format.", UserWarning, stacklevel=2)
+                      "format.", UserWarning, stacklevel=user_stacklevel())
     if x.ndim not in (1, 2):
         raise ShapeError(f"stft: expected a 1D or 2D tensor, got shape {list(x.shape)}")
     hop_length, win_length = _lengths("stft", n_fft, hop_length, win_length)
@@ -130,7 +131,7 @@ def istft(input, n_fft, hop_length=None, win_length=None, window=None,  # noqa: 
     if length is not None and end > total:
         warnings.warn("The length of signal is shorter than the length parameter. Result is "
                       "being padded with zeros in the tail. Please check your center and "
-                      "hop_length settings.", UserWarning, stacklevel=2)
+                      "hop_length settings.", UserWarning, stacklevel=user_stacklevel())
         signal = F.pad(signal, (0, end - total))
     return signal if batched else signal[0]
 

@@ -14,6 +14,7 @@ from .devices import device as _device
 from .dtypes import from_np
 from .layouts import storage_root
 from .ops.public import public
+from .user_code import user_stacklevel
 
 _DEPRECATED = ("TypedStorage is deprecated. It will be removed in the future and "
                "UntypedStorage will be the only storage class. This should only matter to "
@@ -132,7 +133,7 @@ _WARNED = []
 def storage(self):
     if not _WARNED:             # once per process, as torch's
         _WARNED.append(True)
-        warnings.warn(_DEPRECATED, UserWarning, stacklevel=2)
+        warnings.warn(_DEPRECATED, UserWarning, stacklevel=user_stacklevel())
     return TypedStorage(_memory(self))
 
 

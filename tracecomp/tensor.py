@@ -23,7 +23,7 @@ from .dtypes import np_kind
 from .errors import TraceError, fmt_shape
 from .meta_device import NO_ITEM
 from .size import Size
-from .user_code import user_line
+from .user_code import user_line, user_stacklevel
 
 _new = object.__new__
 _grad = grad_mode.state
@@ -597,4 +597,4 @@ def _warn_scalar_with_grad():
         import warnings
         warnings.warn("Converting a tensor with requires_grad=True to a scalar may lead to "
                       "unexpected behavior.\nConsider using tensor.detach() first.",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=user_stacklevel())

@@ -25,6 +25,7 @@ from .ops.indexing import gather, scatter_add
 from .ops.linalg import matmul
 from .tensor import Tensor
 from .torch_args import is_one, number_first
+from .user_code import user_stacklevel
 
 
 def add(input, other, *rest, alpha=1):
@@ -386,7 +387,7 @@ def _H(x):
     """The conjugate transpose of a matrix, torch's words otherwise."""
     if x.ndim == 0:
         warnings.warn("Tensor.H is deprecated on 0-D tensors. Consider using x.conj().",
-                      UserWarning, stacklevel=2)
+                      UserWarning, stacklevel=user_stacklevel())
         return x
     if x.ndim != 2:
         raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got "

@@ -37,6 +37,7 @@ from .ops.public import public
 from .ops.special import lgamma
 from .tensor import Size, Tensor, _wrap_dim
 from .torch_args import with_out
+from .user_code import user_stacklevel
 
 
 # --- in-place comparisons and logical ops: the 0/1 result in self's dtype ----------------
@@ -357,13 +358,13 @@ def _part_setter(part):
 
 def _volatile(x):
     warnings.warn("volatile was removed (Variable.volatile is always False)", UserWarning,
-                  stacklevel=2)
+                  stacklevel=user_stacklevel())
     return False
 
 
 def _set_volatile(x, value):
     warnings.warn("volatile was removed and now has no effect. Use `with torch.no_grad():` "
-                  "instead.", UserWarning, stacklevel=2)
+                  "instead.", UserWarning, stacklevel=user_stacklevel())
 
 
 PROPERTIES = {"real": property(ew.real, _part_setter(ew.real)),
@@ -424,7 +425,7 @@ def as_subclass(input, cls):  # noqa: A002
 def _resized(x, sizes, op):
     """torch's deprecated non-in-place resize: x reshaped to sizes (same element count),
     on the tape as torch's ResizeBackward."""
-    warnings.warn(f"non-inplace {op} is deprecated", UserWarning, stacklevel=3)
+    warnings.warn(f"non-inplace {op} is deprecated", UserWarning, stacklevel=user_stacklevel())
     n = math.prod(sizes)
     if n != x.numel():
         raise RuntimeError(f"requested resize to {'x'.join(map(str, sizes))} ({n} elements in "

@@ -30,6 +30,7 @@ from .ops.public import public
 from .ops.special import i0
 from .tensor import Size, Tensor, _wrap_dim
 from .torch_args import with_out, write_out
+from .user_code import user_stacklevel
 
 
 # --- comparison aliases: torch.greater is torch.gt ----------------------------------------
@@ -217,7 +218,8 @@ def chain_matmul(*matrices, out=None):
     """The product of 2-D matrices, as torch.linalg.multi_dot (deprecated in torch too)."""
     warnings.warn("torch.chain_matmul is deprecated and will be removed in a future PyTorch "
                   "release. Use torch.linalg.multi_dot instead, which accepts a list of two or "
-                  "more tensors rather than multiple parameters.", UserWarning, stacklevel=2)
+                  "more tensors rather than multiple parameters.", UserWarning,
+                  stacklevel=user_stacklevel())
     if not matrices:
         raise RuntimeError("chain_matmul(): Expected one or more matrices")
     for m in matrices:
@@ -268,7 +270,7 @@ def cov(input, *, correction=1, fweights=None, aweights=None):
         norm = w_sum - correction
     if bool(norm <= 0):
         warnings.warn("cov(): degrees of freedom is <= 0. Correction should be strictly less "
-                      "than the number of observations.", UserWarning, stacklevel=2)
+                      "than the number of observations.", UserWarning, stacklevel=user_stacklevel())
         norm = norm * 0
     centred = obs - C.unsqueeze(avg, 1)
     other = C.t(centred if w is None else centred * w)

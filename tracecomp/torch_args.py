@@ -14,6 +14,7 @@ import numpy as np
 from . import dtypes, grad_mode
 from .errors import DTypeError
 from .tensor import Tensor
+from .user_code import user_stacklevel
 
 ALIASES = {"axis": "dim", "keepdims": "keepdim"}
 def int_sizes(op, sizes, name="size"):
@@ -114,7 +115,7 @@ def write_out(out, result, op, cast="same_kind"):
                           f"PyTorch release outputs will not be resized unless they have zero "
                           f"elements. You can explicitly reuse an out tensor t by resizing it, "
                           f"inplace, to zero elements with t.resize_(0).", UserWarning,
-                          stacklevel=3)
+                          stacklevel=user_stacklevel())
         out._data = np.empty(result._data.shape, have)
     np.copyto(out._data, result._data, casting="unsafe")
     out._vc[0] += 1
@@ -144,7 +145,7 @@ def number_first(name, keyword, number, tensors, given, n):
     old = ", ".join(["Number " + keyword] + ["Tensor"] * n)
     warnings.warn(f"This overload of {name} is deprecated: {name}({old}). Use "
                   f"{name}({', '.join(['Tensor'] * n)}, *, {keyword}=...) instead",
-                  UserWarning, stacklevel=3)
+                  UserWarning, stacklevel=user_stacklevel())
     return tensors, number
 
 

@@ -12,6 +12,7 @@ import warnings
 
 from . import cuda, cudnn, mha, mps  # noqa: F401  (tracecomp.backends.cudnn, ...)
 from ._flags import flag_namespace
+from ..user_code import user_stacklevel
 
 # the CPU libraries torch's CPU build has: flags only, tracecomp does not call them
 mkldnn = flag_namespace("mkldnn", enabled=True, is_available=lambda: True)
@@ -28,7 +29,8 @@ def set_float32_matmul_precision(precision):
     float32 matmuls in float32 whatever it says."""
     if precision not in _PRECISIONS:
         warnings.warn(f"{precision} is not one of 'highest', 'high', or 'medium'; the current"
-                      f"setFloat32MatmulPrecision call has no effect.", stacklevel=2)
+                      f"setFloat32MatmulPrecision call has no effect.",
+                      stacklevel=user_stacklevel())
         return
     cuda.matmul.allow_tf32 = precision != "highest"
     cuda.matmul._precision = precision

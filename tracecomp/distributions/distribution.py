@@ -11,6 +11,7 @@ import math
 
 from .. import creation, grad_mode
 from ..tensor import Size, Tensor
+from ..user_code import user_stacklevel
 from . import constraints
 
 NO_SHAPE = Size()      # the default sample and batch shape: one draw, no batch
@@ -179,7 +180,7 @@ class Distribution:
     def sample_n(self, n):
         import warnings
         warnings.warn("sample_n will be deprecated. Use .sample((n,)) instead", UserWarning,
-                      stacklevel=2)
+                      stacklevel=user_stacklevel())
         return self.sample(Size((n,)))
 
     def log_prob(self, value):

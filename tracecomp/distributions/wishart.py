@@ -11,6 +11,7 @@ from ..ops.movement import diag_embed
 from ..ops.special import digamma
 from ..tensor import Size, Tensor
 from ..torch_aliases import broadcast_shapes
+from ..user_code import user_stacklevel
 from . import constraints
 from .distribution import NO_SHAPE, standard_normal, valid
 from .exp_family import ExponentialFamily
@@ -70,7 +71,7 @@ class Wishart(CholeskyParametrized, ExponentialFamily):
         if not valid(constraints.greater_than_eq(p), self.df):
             import warnings
             warnings.warn("Low df values detected. Singular samples are highly likely to "
-                          "occur for ndim - 1 < df < ndim.", stacklevel=2)
+                          "occur for ndim - 1 < df < ndim.", stacklevel=user_stacklevel())
         self.__dict__[name] = param.expand(batch_shape + (-1, -1))
         super().__init__(Size(batch_shape), Size(param.shape[-2:]), validate_args=validate_args)
         self._unbroadcasted_scale_tril = (

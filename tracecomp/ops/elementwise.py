@@ -23,6 +23,7 @@ from ..dtypes import np_kind
 from ..errors import DTypeError, DTypeNotImplemented
 from ..memory_format import axis_order, copy_in_order, preserve_format
 from ..tensor import Tensor
+from ..user_code import user_stacklevel
 from . import numpy_impls, select_bits
 from .indexing import check_nonzero
 from .public import public
@@ -417,7 +418,7 @@ def _cast_impl(x, dtype):
     x = np.asarray(x)
     if x.dtype.kind == "c" and np.dtype(dtype).kind != "c":
         warnings.warn("Casting complex values to real discards the imaginary part",
-                      UserWarning, stacklevel=2)
+                      UserWarning, stacklevel=user_stacklevel())
         x = x.real          # (numpy would warn a second time, in its own words)
     return dtypes.astype(x, dtype)      # bfloat16 through float32, as torch converts
 

@@ -17,7 +17,7 @@ from ..devices import check_placement
 from ..errors import TraceError
 from ..legacy_types import NAMES as LEGACY_NAMES
 from ..tensor import Tensor
-from ..user_code import user_line
+from ..user_code import user_line, user_stacklevel
 from .coo import SparseCOO
 from .csc import SparseCSC
 from .csr import SparseCSR
@@ -172,13 +172,13 @@ class LegacySparseType(type):
         if len(args) >= 2 and isinstance(args[0], Tensor):
             warnings.warn("torch.sparse.SparseTensor(indices, values, shape, *, device=) is "
                           "deprecated.  Please use torch.sparse_coo_tensor(indices, values, "
-                          "shape, dtype=, device=).", UserWarning, stacklevel=2)
+                          "shape, dtype=, device=).", UserWarning, stacklevel=user_stacklevel())
             indices, values, *size = args
             size = tuple(size[0]) if size else None
             return sparse_coo_tensor(indices, values, size, dtype=cls.dtype)
         warnings.warn("torch.sparse.SparseTensor(shape, *, device=) is deprecated.  Please "
                       "use torch.sparse_coo_tensor(shape, dtype=, device=).", UserWarning,
-                      stacklevel=2)
+                      stacklevel=user_stacklevel())
         size = tuple(args[0]) if len(args) == 1 and isinstance(args[0], tuple) else args
         empty = Tensor._make(np.zeros(0, cls.dtype.np))
         return sparse_coo_tensor(Tensor._make(np.zeros((len(size), 0), np.int64)), empty,
