@@ -57,6 +57,7 @@ from ..errors import ConstraintViolationError, LoweringError
 from ..ir import CONSTANT, Graph, Node
 from ..symbolic import Domain, RuntimeNumber, Sym, generated
 from ..tensor import Tensor
+from ..user_code import user_stacklevel
 from . import size_sources
 from .signature import label_text
 from .size_fit import Fit, NoFit
@@ -146,7 +147,7 @@ class Templates:
                     else:
                         warnings.warn(f"tracecomp.compile: mark_dynamic: tracing the call with "
                                       f"{what} one larger failed, so they compile for their "
-                                      f"sizes: {exc}", stacklevel=5)
+                                      f"sizes: {exc}", stacklevel=user_stacklevel())
                     continue
                 why = _one_graph(base, *larger) if every else None
                 if why is not None:
@@ -231,7 +232,8 @@ class Templates:
                 program = compile_sized(sym, graph)
             except LoweringError as exc:     # a tracecomp bug: said, and these sizes compile
                 warnings.warn(f"tracecomp.compile: compiling the dynamic graph failed, so "
-                              f"this call compiles for its own sizes: {exc}", stacklevel=6)
+                              f"this call compiles for its own sizes: {exc}",
+                              stacklevel=user_stacklevel())
                 break
             t = Template(sym, where, domain, program, samples, highs)
             self._retire(key, samples, replaced)

@@ -44,6 +44,7 @@ from ..device_array import DeviceArray
 from ..errors import TraceError
 from ..optim import optimizer as optimizer_module
 from ..tensor import Tensor
+from ..user_code import user_stacklevel
 from . import stance
 from .step_repeat import StepRepeat
 
@@ -106,7 +107,7 @@ class FusedStep:
             self.off = True
             warnings.warn(f"{type(opt).__name__}.step(): the update could not be compiled "
                           f"({type(exc).__name__}: {exc}); this optimizer updates its "
-                          f"parameters one by one from now on", stacklevel=4)
+                          f"parameters one by one from now on", stacklevel=user_stacklevel())
             return False
         compiles = self.compiled.compiles
         if compiles > MAX_COMPILES and self.steps < PAYBACK_STEPS * compiles:

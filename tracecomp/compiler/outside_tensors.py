@@ -35,6 +35,7 @@ import numpy as np
 
 from ..debug_log import emit
 from ..tensor import Tensor
+from ..user_code import user_stacklevel
 from .code_names import named_values, traced_functions
 from .state import follow, inside
 
@@ -106,7 +107,7 @@ def _array_snapshots(fn, arrays):
                 f"shape {list(array.shape)}: its values are compiled in, and a change in "
                 f"place is not seen (arrays of more than {ARRAY_COMPARE_MAX} elements are "
                 f"not compared on each call). Pass it as a tensor argument if it changes.",
-                stacklevel=2)
+                stacklevel=user_stacklevel())
     return tuple(out)
 
 

@@ -2,6 +2,7 @@
 recompile-limit warning with what to do about its reason."""
 import warnings
 
+from ..user_code import user_stacklevel
 from .recompile_reasons import recompile_advice
 
 REASON_SHOWN = 400      # characters of a recompile's reason in its warning
@@ -19,4 +20,4 @@ def recompiled(fn, compiles, limit, reason):
         reason[:REASON_SHOWN] + " ... (TRACECOMP_DEBUG=1 logs all of it)"
     warnings.warn(f"tracecomp.compile: {function_name(fn)} recompiled {compiles} times "
                   f"(limit {limit}); this time because {short}. {recompile_advice(reason)}",
-                  stacklevel=6)
+                  stacklevel=user_stacklevel())
