@@ -4,6 +4,8 @@ rules, so tracecomp and torch share one cache)."""
 import os
 import warnings
 
+from ..user_code import user_stacklevel
+
 _hub_dir = None     # set_dir's folder
 
 
@@ -11,7 +13,7 @@ def get_dir():
     """The hub folder (nothing is created)."""
     if os.getenv("TORCH_HUB"):
         warnings.warn("TORCH_HUB is deprecated, please use env TORCH_HOME instead",
-                      stacklevel=2)
+                      stacklevel=user_stacklevel())
     if _hub_dir is not None:
         return _hub_dir
     return os.path.join(_get_torch_home(), "hub")

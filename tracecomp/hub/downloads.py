@@ -18,6 +18,7 @@ from urllib.error import URLError
 from urllib.parse import urlparse
 from urllib.request import Request, urlopen
 
+from ..user_code import user_stacklevel
 from .dirs import get_dir
 
 HASH_REGEX = re.compile(r"-([a-f0-9]*)\.")    # resnet18-5c106cde.pth: the hash prefix
@@ -66,7 +67,7 @@ def load_state_dict_from_url(url, model_dir=None, map_location=None, progress=Tr
     from ..serialization import load
     if os.getenv("TORCH_MODEL_ZOO"):
         warnings.warn("TORCH_MODEL_ZOO is deprecated, please use env TORCH_HOME instead",
-                      stacklevel=2)
+                      stacklevel=user_stacklevel())
     model_dir = model_dir if model_dir is not None else os.path.join(get_dir(), "checkpoints")
     os.makedirs(model_dir, exist_ok=True)
     name = file_name if file_name is not None else os.path.basename(urlparse(url).path)

@@ -12,6 +12,7 @@ import zipfile
 from urllib.error import HTTPError, URLError
 from urllib.request import Request
 
+from ..user_code import user_stacklevel
 from . import downloads
 from .dirs import get_dir
 
@@ -99,7 +100,7 @@ def check_trusted(owner, name, folder_name, trust_repo):
                           "load(..., trust_repo=False) and a command prompt will appear asking "
                           "for an explicit confirmation of trust, or load(..., trust_repo=True"
                           "), which will assume that the prompt is to be answered with 'yes'.",
-                          stacklevel=4)
+                          stacklevel=user_stacklevel())
         return
     if trust_repo is False or (trust_repo == "check" and not trusted):
         answer = input(f"The repository {owner_name} does not belong to the list of trusted "

@@ -33,6 +33,7 @@ from ..autograd import backward as autograd_backward
 from ..autograd import grad as autograd_grad
 from ..random import fork_rng, get_rng_state, set_rng_state
 from ..tensor import Tensor
+from ..user_code import user_stacklevel
 from ._pytree import tree_leaves
 
 _DETERMINISM_CHECKS = ("default", "none")
@@ -90,7 +91,7 @@ def set_device_states(devices, states, *, device_type=None):
 def check_backward_validity(inputs):
     if not any(x.requires_grad for x in inputs if isinstance(x, Tensor)):
         warnings.warn("None of the inputs have requires_grad=True. Gradients will be None",
-                      stacklevel=2)
+                      stacklevel=user_stacklevel())
 
 
 # --- use_reentrant=True: torch's CheckpointFunction -------------------------------------
@@ -267,7 +268,7 @@ def checkpoint(function, *args, use_reentrant=None, context_fn=noop_context_fn,
                       "use_reentrant will raise an exception. use_reentrant=False is "
                       "recommended, but if you need to preserve the current default behavior, "
                       "you can pass use_reentrant=True. Refer to docs for more details on the "
-                      "differences between the two variants.", stacklevel=2)
+                      "differences between the two variants.", stacklevel=user_stacklevel())
         use_reentrant = True
     preserve = kwargs.pop("preserve_rng_state", True)
     if kwargs and use_reentrant:
@@ -296,7 +297,7 @@ def checkpoint_sequential(functions, segments, input, use_reentrant=None,  # noq
                       "exception if use_reentrant is not passed. use_reentrant=False is "
                       "recommended, but if you need to preserve the current default behavior, "
                       "you can pass use_reentrant=True. Refer to docs for more details on the "
-                      "differences between the two variants.", stacklevel=2)
+                      "differences between the two variants.", stacklevel=user_stacklevel())
         use_reentrant = True
     preserve = kwargs.pop("preserve_rng_state", True)
     if kwargs:

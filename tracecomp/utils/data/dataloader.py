@@ -15,6 +15,7 @@ import os
 import warnings
 from typing import Generic, TypeVar
 
+from ...user_code import user_stacklevel
 from .collate import default_collate, default_convert
 from .dataset import IterableDataset
 from .fetch import _DatasetKind
@@ -210,7 +211,8 @@ class DataLoader(Generic[_T_co]):
         warnings.warn(f"This DataLoader will create {self.num_workers} worker processes in "
                       f"total. {max_msg} Please be aware that excessive worker creation might "
                       f"get DataLoader running slow or even freeze, lower the worker number "
-                      f"to avoid potential slowness/freeze if necessary.", stacklevel=3)
+                      f"to avoid potential slowness/freeze if necessary.",
+                      stacklevel=user_stacklevel())
 
 
 def __getattr__(name):

@@ -14,6 +14,7 @@ from typing import Generic, Iterable, TypeVar  # noqa: UP035 - torch subclasses 
 
 from ...creation import default_generator, randperm
 from ...errors import DataError, ShapeError
+from ...user_code import user_stacklevel
 
 _T_co = TypeVar("_T_co", covariant=True)
 
@@ -146,7 +147,7 @@ class ConcatDataset(Dataset):
     @property
     def cummulative_sizes(self):
         warnings.warn("`cummulative_sizes` attribute is renamed to `cumulative_sizes`",
-                      FutureWarning, stacklevel=2)
+                      FutureWarning, stacklevel=user_stacklevel())
         return self.cumulative_sizes
 
 
@@ -212,7 +213,7 @@ def _fraction_lengths(n, fractions):
     for i, length in enumerate(lengths):
         if length == 0:
             warnings.warn(f"Length of split at index {i} is 0. "
-                          f"This might result in an empty dataset.", stacklevel=3)
+                          f"This might result in an empty dataset.", stacklevel=user_stacklevel())
     return lengths
 
 

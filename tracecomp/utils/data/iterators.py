@@ -10,6 +10,7 @@ import warnings
 from ... import accelerator
 from ...creation import empty
 from ...dtypes import int64
+from ...user_code import user_stacklevel
 from .fetch import _DatasetKind
 
 
@@ -25,10 +26,10 @@ class _BaseDataLoaderIter:
         if loader.pin_memory and loader.pin_memory_device:
             warnings.warn(f"pin_memory_device is deprecated, the current accelerator will be "
                           f"used as the device,ignore pin_memory_device="
-                          f"'{loader.pin_memory_device}'.", stacklevel=3)
+                          f"'{loader.pin_memory_device}'.", stacklevel=user_stacklevel())
         if loader.pin_memory and not accelerator.is_available():
             warnings.warn("'pin_memory' argument is set as true but no accelerator is found, "
-                          "then device pinned memory won't be used.", stacklevel=3)
+                          "then device pinned memory won't be used.", stacklevel=user_stacklevel())
         # Eager tensors live in host memory only (devices.py), so there is nothing to pin
         # even with an accelerator: batches are returned as they are.
         self._pin_memory = False
@@ -67,7 +68,7 @@ class _BaseDataLoaderIter:
                         "properly configuring the IterableDataset replica at each worker. "
                         "Please see https://pytorch.org/docs/stable/data.html#torch.utils."
                         "data.IterableDataset for examples.")
-            warnings.warn(msg, stacklevel=2)
+            warnings.warn(msg, stacklevel=user_stacklevel())
         return data
 
     def __len__(self):

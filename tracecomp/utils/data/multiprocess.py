@@ -20,6 +20,7 @@ import queue
 import warnings
 
 from ...threads import get_num_threads
+from ...user_code import user_stacklevel
 from .fetch import _DatasetKind
 from .iterators import _BaseDataLoaderIter
 from .worker import (
@@ -91,7 +92,7 @@ class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
             try:
                 w.start()
             except (TypeError, AttributeError, pickle.PicklingError):
-                warnings.warn(_PICKLE_ERROR, stacklevel=2)
+                warnings.warn(_PICKLE_ERROR, stacklevel=user_stacklevel())
                 raise
             self._index_queues.append(index_queue)
             self._workers.append(w)

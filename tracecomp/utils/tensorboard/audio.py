@@ -9,6 +9,7 @@ import wave
 import numpy as np
 from tensorboard.compat.proto.summary_pb2 import Summary
 
+from ...user_code import user_stacklevel
 from .summaries import to_numpy
 
 
@@ -21,7 +22,8 @@ def audio(tag, samples, sample_rate=44100):
                          f"(1, L), got shape {list(to_numpy(samples).shape)}; log each "
                          f"channel under its own tag")
     if np.abs(array).max() > 1:
-        warnings.warn(f"add_audio({tag!r}): samples beyond [-1, 1] are clipped", stacklevel=3)
+        warnings.warn(f"add_audio({tag!r}): samples beyond [-1, 1] are clipped",
+                      stacklevel=user_stacklevel())
         array = array.clip(-1, 1)
     # the same expression as torch's, so the same rounding in the same dtype: truncated
     pcm = (array * np.iinfo(np.int16).max).astype("<i2")

@@ -17,6 +17,7 @@ from google.protobuf import text_format
 from tensorboard.plugins.projector.projector_config_pb2 import EmbeddingInfo
 
 from ...tensor import Tensor
+from ...user_code import user_stacklevel
 from .images import grid, png
 from .summaries import to_numpy
 
@@ -44,7 +45,7 @@ def add_embedding(config, log_dir, mat, metadata=None, label_img=None, global_st
     if os.path.isdir(folder):
         warnings.warn(f"{where}: {folder} exists and its files are replaced; give each "
                       f"add_embedding of a tag its own global_step to keep them all",
-                      stacklevel=3)
+                      stacklevel=user_stacklevel())
     elif os.path.exists(folder):
         raise NotADirectoryError(f"{where}: {folder} exists and is a file, not a folder")
     os.makedirs(folder, exist_ok=True)

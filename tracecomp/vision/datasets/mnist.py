@@ -12,6 +12,7 @@ import warnings
 
 from ...creation import from_numpy
 from ...errors import DataError
+from ...user_code import user_stacklevel
 from ...utils.data.idx import read_idx
 from .vision import VisionDataset, image_from_array, missing_files_error, transformed
 
@@ -147,22 +148,22 @@ class MNIST(VisionDataset):
     # torchvision's deprecated names, still met in older programs
     @property
     def train_labels(self):
-        warnings.warn("train_labels has been renamed targets", stacklevel=2)
+        warnings.warn("train_labels has been renamed targets", stacklevel=user_stacklevel())
         return self.targets
 
     @property
     def test_labels(self):
-        warnings.warn("test_labels has been renamed targets", stacklevel=2)
+        warnings.warn("test_labels has been renamed targets", stacklevel=user_stacklevel())
         return self.targets
 
     @property
     def train_data(self):
-        warnings.warn("train_data has been renamed data", stacklevel=2)
+        warnings.warn("train_data has been renamed data", stacklevel=user_stacklevel())
         return self.data
 
     @property
     def test_data(self):
-        warnings.warn("test_data has been renamed data", stacklevel=2)
+        warnings.warn("test_data has been renamed data", stacklevel=user_stacklevel())
         return self.data
 
 

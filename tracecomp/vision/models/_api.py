@@ -20,6 +20,7 @@ import warnings
 from dataclasses import dataclass, field
 
 from ...errors import TracecompError
+from ...user_code import user_stacklevel
 from ..transforms._common import InterpolationMode
 from ..transforms._presets import ImageClassification
 from ._meta import _IMAGENET_CATEGORIES
@@ -147,12 +148,12 @@ def builder(weights_enum):
             if args:  # torchvision: positional (pretrained, progress) is deprecated
                 warnings.warn(f"Using 'pretrained' as positional parameter(s) of {name}() is "
                               f"deprecated; use keyword 'weights=' instead.", UserWarning,
-                              stacklevel=2)
+                              stacklevel=user_stacklevel())
                 kwargs.setdefault("pretrained", args[0])
             if "pretrained" in kwargs:
                 pretrained = kwargs.pop("pretrained")
                 warnings.warn("The parameter 'pretrained' is deprecated, please use "
-                              "'weights' instead.", UserWarning, stacklevel=2)
+                              "'weights' instead.", UserWarning, stacklevel=user_stacklevel())
                 if pretrained:
                     _refuse(name, weights_enum, True, "pretrained=True")
             if weights is not None:

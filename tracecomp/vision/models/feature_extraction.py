@@ -18,6 +18,7 @@ from collections import OrderedDict
 from ...fx import GraphModule, Tracer
 from ...fx.graph_module import _assign_attr, _get_attr
 from ...nn.module import Module
+from ...user_code import user_stacklevel
 
 __all__ = ["create_feature_extractor", "get_graph_node_names"]
 
@@ -90,7 +91,7 @@ def _warn_if_modes_differ(train_names, eval_names):
         warnings.warn("The nodes obtained by tracing the model in train mode are different "
                       "to those obtained in eval mode. When choosing nodes for feature "
                       "extraction, you may need to specify output nodes for train and eval "
-                      "mode separately.", stacklevel=3)
+                      "mode separately.", stacklevel=user_stacklevel())
 
 
 def get_graph_node_names(model, tracer_kwargs=None, suppress_diff_warning=False):

@@ -8,6 +8,7 @@ from collections import namedtuple
 from ... import cat, flatten, nn, unsqueeze
 from ...nn import functional as F
 from ...nn import init
+from ...user_code import user_stacklevel
 from ._api import builder, make_weights_enum, preset
 
 __all__ = ["GoogLeNet", "GoogLeNetOutputs", "googlenet", "BasicConv2d", "Inception",
@@ -25,7 +26,7 @@ def warn_default_init(name):
     warnings.warn(f"The default weight initialization of {name} will be changed in future "
                   f"releases of torchvision. If you wish to keep the old behavior (which leads "
                   f"to long initialization times due to scipy/scipy#11299), please set "
-                  f"init_weights=True.", FutureWarning, stacklevel=3)
+                  f"init_weights=True.", FutureWarning, stacklevel=user_stacklevel())
 
 
 class BasicConv2d(nn.Module):

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import tracecomp as tc
 
+from ...user_code import user_stacklevel
 from . import functional as F
 from ._common import (
     InterpolationMode,
@@ -145,7 +146,7 @@ class RandomResizedCrop(tc.nn.Module):
                                 f"(min, max)")
         if scale[0] > scale[1] or ratio[0] > ratio[1]:
             warnings.warn("RandomResizedCrop: scale and ratio should be of kind (min, max)",
-                          stacklevel=2)
+                          stacklevel=user_stacklevel())
         self.interpolation = interpolation_mode(interpolation, "RandomResizedCrop")
         self.antialias, self.scale, self.ratio = antialias, scale, ratio
 

@@ -19,6 +19,7 @@ Differences from torchvision (checked against torchvision 0.28 while writing thi
 """
 import numbers
 
+from ...user_code import user_stacklevel
 from . import _resample, _tensor
 from ._common import (
     TENSOR_RESIZE_MODES,
@@ -130,7 +131,7 @@ def resize(img, size, interpolation=InterpolationMode.BILINEAR, max_size=None,
         if antialias is False:
             import warnings
             warnings.warn("resize: PIL images are always antialiased; antialias=False is "
-                          "ignored for them (it applies to tensors)", stacklevel=2)
+                          "ignored for them (it applies to tensors)", stacklevel=user_stacklevel())
         return _pil_backend().resize(img, out, TO_PIL_INT[interpolation])
     if interpolation not in TENSOR_RESIZE_MODES:
         raise ValueError(f"{where}: interpolation={interpolation.name} is only supported for "
