@@ -39,7 +39,7 @@ from ..random import bernoulli
 from ..tensor import Tensor
 from ..torch_args import write_out
 from ..triangle_indices import triu_indices
-from ..user_code import user_stacklevel
+from ..user_code import user_stacklevel as _user_stacklevel  # private: F's names are traced
 
 # functional_activation and functional_attention read F's own functions at call time, so
 # importing them here (a cycle) is harmless
@@ -264,7 +264,7 @@ def _softmax_dim(name, ndim, dim):
     if dim is not None:
         return dim
     warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call "
-                  f"to include dim=X as an argument.", stacklevel=user_stacklevel())
+                  f"to include dim=X as an argument.", stacklevel=_user_stacklevel())
     return 0 if ndim in (0, 1, 3) else 1
 
 
@@ -334,7 +334,7 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None,  # n
                       f"reduction={reduction!r}, label_smoothing={label_smoothing}, "
                       f"target.dtype={target.dtype}, out_features={out_features}, "
                       f"tracing=False, linear_bias.shape={bias_shape}.",
-                      stacklevel=user_stacklevel())
+                      stacklevel=_user_stacklevel())
     if out_features:
         rows = math.prod(out_features, start=classes)
         linear_weight = linear_weight.reshape((rows, in_features))
@@ -416,7 +416,7 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     is read as (N, C, L), as torch does, with its warning)."""
     if input.ndim not in (3, 4):
         warnings.warn(_CHANNEL_DROPOUT.format(name="dropout2d", dim=input.ndim, k=2, lo=3,
-                                              hi=4), stacklevel=user_stacklevel())
+                                              hi=4), stacklevel=_user_stacklevel())
     if input.ndim == 3:
         warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that "
                       "channel-wise 1D dropout behavior is desired - input is interpreted as "
@@ -424,7 +424,7 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
                       "in a future release to interpret the input as one without a batch "
                       "dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise "
                       "dropout behavior, please switch to using dropout1d instead.",
-                      stacklevel=user_stacklevel())
+                      stacklevel=_user_stacklevel())
     if input.ndim < 2:
         raise ShapeError(f"dropout2d: Feature dropout requires at least 2 dimensions in the "
                          f"input, got {fmt_shape(input.shape)}")
@@ -435,7 +435,7 @@ def dropout3d(input, p=0.5, training=True, inplace=False):
     """Zero whole channels of an (N, C, D, H, W) or unbatched (C, D, H, W) input."""
     if input.ndim not in (4, 5):
         warnings.warn(_CHANNEL_DROPOUT.format(name="dropout3d", dim=input.ndim, k=3, lo=4,
-                                              hi=5), stacklevel=user_stacklevel())
+                                              hi=5), stacklevel=_user_stacklevel())
     return _dropout(input, p, training, inplace, _feature_shape(input, input.ndim == 5),
                     "dropout3d")
 
