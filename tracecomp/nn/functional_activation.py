@@ -67,7 +67,7 @@ def glu(input, dim=-1):
 
 
 def softmin(input, dim=None, _stacklevel=3, dtype=None):
-    return F.softmax(-input, dim, dtype=dtype)
+    return F.softmax(-input, F._softmax_dim("softmin", input.ndim, dim), dtype=dtype)
 
 
 def softshrink(input, lambd=0.5):
