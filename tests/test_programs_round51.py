@@ -16,7 +16,8 @@ outputs and parameters, buffers included, after every step):
   masks from each library's own generator): losses agree to 1e-7 (weight_v entries the
   forward zeroes and Adam moves by noise drift to 1e-3 of their size in every mode, eager
   included; the program's float32 background keeps float64 out). In a compiled forward
-  the `.data[...]` zero_ is a graph break (below).
+  the `.data[...]` zero_ was a graph break (below); compiled alone, the forward still is
+  one, now as any parameter updated before its use in compile(model) is.
 - dreamquark-ai/tabnet tab_network.py with sparsemax.py (TabNet with categorical
   embeddings and a group matrix, ghost batch norm over uneven chunks, GLU blocks, the
   sparsemax and entmax15 autograd.Functions, forward_masks), abstract_model's step
@@ -57,10 +58,13 @@ cut every gradient before it, silently; the same for `a[0] = v`, clamp_, copy_,
 masked_fill_, add_ and index_add_ under no_grad. torch.utils.checkpoint's
 get_device_states / set_device_states (reversible.py imports them) and
 torch.cuda._initialized were missing, and torch.qr gave no deprecation warning.
-Noticed, left: a view updated in place under no_grad (`v = a[1:]; v.mul_(2)`, and
-PixelSNAIL's `w.data[:, :, -1, k:].zero_()` on a parameter) is a graph break in a compiled
-function, its base read as stale (traced values share no memory): the numbers are torch's,
-the graph is split where torch.compile's functionalization keeps one.
+Noticed, then done: a view updated in place under no_grad (`v = a[1:]; v.mul_(2)`, and
+PixelSNAIL's `w.data[:, :, -1, k:].zero_()` on a parameter) was a graph break in a compiled
+function, its base read as stale (traced values share no memory). The write now reaches
+the base (tracing/view_writes.py, tests/compiler/test_view_writes_under_no_grad.py); in
+compile(model) PixelSNAIL's mask still breaks the graph, as an update of any parameter
+that the forward then uses where gradients are recorded does (compiler/state.py:
+settle_updated_leaves), while its compiled training step is one graph.
 """
 import numpy as np
 import pytest

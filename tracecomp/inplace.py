@@ -212,6 +212,7 @@ def apply(x, prim, *operands, op=None, **params):
         try:
             prim.ufunc(x._data, *arrays, out=x._data, casting="unsafe")
         except ValueError:
+            inplace_view.check_overlap(x._data)     # an expanded x: numpy's read-only view
             raise RuntimeError(f"{op}: output with shape {list(x.shape)} doesn't match the "
                                f"broadcast shape of operands "
                                f"{[list(np.shape(a)) for a in arrays]}") from None

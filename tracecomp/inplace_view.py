@@ -116,7 +116,7 @@ def needs_history(x, result):
     return x._view is not None and chain(x)[1]._requires_grad
 
 
-def _check(links, base):
+def check(links, base):
     """torch's refusals, in its order: a view made under no_grad (x itself, or a view x was
     made of in grad mode, whose message names x's node), then a view of a leaf."""
     for k, (view, *_, made_in_grad) in enumerate(links):
@@ -129,7 +129,7 @@ def _check(links, base):
                 f"Output 0 of {name} is a view of a view which was created in no_grad mode"
                 f"{NO_GRAD_VIEW.split('no_grad mode', 1)[1]}", view))
     for view, *_ in links:
-        if view._node is not None and view._node.multi_view:
+        if getattr(view._node, "multi_view", False):     # (a traced node has no such flag)
             raise AutogradError(_multi_view(links[0][0]._node))
     if base._requires_grad and base._node is None:
         raise AutogradError(VIEW_OF_LEAF)
@@ -168,7 +168,7 @@ def old_view(x):
     of the base. The base's own version counter is not shared, so the coming update does not
     invalidate the stand-in's history."""
     links, base = chain(x)
-    _check(links, base)
+    check(links, base)
     t = Tensor._make(base._data, base._requires_grad, base._node)
     for link in reversed(links):
         t = replay(link, t)
@@ -185,10 +185,16 @@ def new_history(x, result):
     `finish` needs to hand it out. For x that is not a view this is result's history, or,
     when the result is a constant written over a tensor with history, a where() whose
     gradient to the old history is zero (torch keeps requires_grad, with zero gradient)."""
-    from .ops.elementwise import cast
     links, base = chain(x)
     if _grad.enabled:
-        _check(links, base)
+        check(links, base)
+    return links, base, written_base(links, base, x, result)
+
+
+def written_base(links, base, x, result):
+    """The value (and, in grad mode, the history) base holds once `result` is written into
+    its view x, which `links` lead to: where(covered, placed, old)."""
+    from .ops.elementwise import cast
     value = result if result._data.dtype == x._data.dtype else cast(result, x._data.dtype)
     if value._data.shape != x._data.shape:
         from .ops.movement import expand
@@ -204,7 +210,7 @@ def new_history(x, result):
             covered = _place(links, ones(tuple(x.shape), dtype=x._data.dtype,
                                          device=x.device)) != 0
         new = where(covered, placed, old)
-    return links, base, new
+    return new
 
 
 def retake_retain(x, old):

@@ -2,13 +2,13 @@
 the tensor they came from holds the same memory, so it takes the update (tracer.py's
 same_memory). d2l's optimizers from scratch do `p.data.sub_(lr * p.grad)` and
 `p.grad.data.zero_()`; compiled, those updates were dropped silently (the loss never
-moved, or gradients piled up). An update through a view of `.data` is refused, as one
-through a view of the parameter itself is, never silently lost."""
+moved, or gradients piled up). An update through a view of `.data` reaches the tensor too
+(tracing/view_writes.py), or where the trace cannot tell that the view shares memory, is
+refused, never silently lost."""
 import pytest
 import torch
 
 import tracecomp as tc
-from tracecomp.errors import TraceError
 
 from helpers import assert_close
 
@@ -23,6 +23,8 @@ UPDATES = {
     "a detached twin written by index": "d = w.detach(); d[1] = 5.0",
     "a twin read after the other changed": "d = w.detach(); w.data.add_(1); w.grad.add_(d)",
     "a twin of a twin": "w.detach().detach().mul_(2)",
+    "a view of data": "w.data[0].zero_()",
+    "a view of data with a dim of size 1": "w.data.view(2, 1).add_(3)",
 }
 
 
@@ -46,12 +48,6 @@ def test_updates_through_data_and_detach_reach_the_tensor(update):
         assert got[0] == want[0]
         assert_close(got[1], want[1])
         assert_close(got[2], want[2])
-
-
-@pytest.mark.parametrize("update", ["w.data[0].zero_()", "w.data.view(2, 1).add_(3)"])
-def test_an_update_through_a_view_of_data_is_refused_not_lost(update):
-    with pytest.raises(TraceError, match="missed an in-place update"):
-        _steps(tc, update, True)
 
 
 def test_an_argument_updated_through_its_detached_twin():

@@ -36,6 +36,7 @@ from . import gate as trace_gate
 from .kept_history import KeptHistory
 from .number import has_number, number_operands
 from .value import TracedValue
+from .view_writes import write_through
 
 _get_ident = threading.get_ident
 _getprofile, _setprofile = sys.getprofile, sys.setprofile
@@ -289,9 +290,10 @@ class Tracer:
         """t took a new value in place. Traced values do not share memory, so the tensors
         that would see the update must be told: t's twins (same_memory) take t's value; a
         view made from t (or from such a view) takes its view op replayed on t's new value,
-        as its memory would show it; the others (t's bases, their other views) keep the
-        old value and are marked, and reading one later is a TraceError, never a stale
-        number."""
+        as its memory would show it; t's base takes the write when t is a view of it
+        (view_writes.py), and then the base's views are replayed; where that cannot be
+        done, the others (t's bases, their other views) keep the old value and are marked,
+        and reading one later is a TraceError, never a stale number."""
         for twin in self.twins.get(id(t), ()):
             if twin is not t:
                 if type(twin._data) is np.ndarray:      # a real tensor takes a traced value
@@ -320,6 +322,10 @@ class Tracer:
             return KeptHistory.apply(wrap(new, new.requires_grad).detach(), wrap(old, True))._data
 
     def _updated(self, t):
+        base = None if t._view is None else write_through(self, t)
+        if base is not None:        # a view's write is its base's (view_writes.py)
+            self.updated_in_place(base)
+            return
         seen = self._replay_views(t)
         seen.add(id(t))
         work = [t]
@@ -337,7 +343,11 @@ class Tracer:
     def _replay_views(self, t):
         """Give every view made from t, and from those, its view op again on t's new value
         (y = x[1] after x[0] = v: y is x's new row 1; eager or traced before, it is traced
-        now). Returns their ids."""
+        now). Returns their ids. Under no_grad a non-leaf keeps its gradient path
+        (kept_history), and so do its views made in grad mode, as torch regenerates their
+        grad_fn on its; a leaf's (a parameter an optimizer updates) are replayed without."""
+        keeps = not grad_mode.state.enabled and t._requires_grad and t._node is not None \
+            and not any(h is t for h in self.holders.values())
         done, work = set(), [t]
         while work:
             base = work.pop()
@@ -347,7 +357,9 @@ class Tracer:
                     continue
                 self._replaying = True      # the replay's tensors are no one's views
                 try:
-                    again = dispatch.replay((view,) + link, base)
+                    with grad_mode.set_grad_enabled(keeps and bool(link[3])
+                                                    or grad_mode.state.enabled):
+                        again = dispatch.replay((view,) + link, base)
                 finally:
                     self._replaying = False
                 view._data, view._requires_grad = again._data, again._requires_grad
