@@ -260,3 +260,47 @@ def test_a_view_of_an_argument_written_in_grad_mode_stays_a_graph_break():
     for mine, theirs in zip(got, want):
         assert_close(mine, theirs, rtol=0)
     assert_close(got[1].grad, want[1].grad, rtol=0)
+
+
+# --- an argument that requires grad, written through a view under no_grad, then used ----
+def _zeroed_then_used(lib, w, x):
+    with lib.no_grad():
+        w[1:].zero_()
+        w.mul_(0.5)             # (the argument itself: it lost its gradient the same way)
+    return (w * x).sum()
+
+
+def _zeroed_then_used_step(lib, w, x):
+    loss = _zeroed_then_used(lib, w, x)
+    loss.backward()
+    return loss
+
+
+def test_an_argument_written_under_no_grad_then_used_gets_its_gradient_in_a_step():
+    """Traced, the argument's stand-in took the new value as a value with no gradient
+    path, so `w * x` gave w no gradient, silently (the view's write was a graph break
+    before, the argument's own lost the gradient)."""
+    w, x = _RNG.standard_normal((3, 4)), _RNG.standard_normal((3, 4))
+    want = torch.tensor(w, requires_grad=True)
+    loss = _zeroed_then_used_step(torch, want, torch.tensor(x))
+    got = tc.tensor(w, requires_grad=True)
+    run = tc.compile(_zeroed_then_used_step, fullgraph=True)
+    assert_close(run(tc, got, tc.tensor(x)), loss, rtol=1e-12)
+    assert_close(got, want, rtol=0)
+    assert_close(got.grad, want.grad, rtol=1e-12)
+
+
+def test_an_argument_written_under_no_grad_then_used_is_a_graph_break_alone():
+    """compile(fn)'s own backward differentiates graph inputs only, so the gradient of the
+    use would be lost (compiler/state.settle_updated_leaves): a graph break with the
+    reason, and eager's numbers without fullgraph."""
+    w, x = _RNG.standard_normal((3, 4)), _RNG.standard_normal((3, 4))
+    with pytest.raises(TraceError, match="updates w in place under no_grad"):
+        tc.compile(_zeroed_then_used, fullgraph=True)(
+            tc, tc.tensor(w, requires_grad=True), tc.tensor(x))
+    want = torch.tensor(w, requires_grad=True)
+    _zeroed_then_used(torch, want, torch.tensor(x)).backward()
+    got = tc.tensor(w, requires_grad=True)
+    tc.compile(_zeroed_then_used)(tc, got, tc.tensor(x)).backward()
+    assert_close(got, want, rtol=0)
+    assert_close(got.grad, want.grad, rtol=1e-12)

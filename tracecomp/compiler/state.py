@@ -325,10 +325,11 @@ def settle_updated_leaves(tracer, every):
     """Tracing ends: the nodes standing for updated leaves (Tracer._updated_leaf) stop
     requiring grad, as an op without a VJP must in the graph; any gradient through them
     was taken inside the trace. Refused: compile(model)'s forward that updates one of its
-    inputs under no_grad (`w.clamp_()`) and then computes with it. Eagerly the later
-    backward adds to the parameter's `.grad`, but the bridged backward graph gives
-    gradients to graph inputs only, so it would be lost; a whole step differentiates in
-    its own graph, where it arrives."""
+    inputs (a parameter, or an argument that requires grad) under no_grad (`w.clamp_()`)
+    and then computes with it. Eagerly the later backward adds to the parameter's `.grad`,
+    but the bridged backward graph gives gradients to graph inputs only, so it would be
+    lost; a whole step differentiates in its own graph, where it arrives.
+    every: (label, the tensor standing for that input in the trace)."""
     for _, node in tracer.leaves.values():
         node.requires_grad = False
     if tracer.did_backward or not tracer.leaves:

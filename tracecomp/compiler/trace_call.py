@@ -160,7 +160,9 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                     raise DeepRead(new)
                 compile_state.check_rebound(tracer, holders, effect_values)
                 tensor_attributes.check(label_text)
-                compile_state.settle_updated_leaves(tracer, every)
+                # (an argument's update is its stand-in's, named as the argument)
+                compile_state.settle_updated_leaves(
+                    tracer, [(label, h) for (label, _), h in zip(every, holders)])
                 if names_before is not None:    # the guards see the names as they were
                     names_before.restore()
                 reads = values.guards(fn, roots, kept_values.appended_only(

@@ -347,7 +347,7 @@ class Tracer:
         (kept_history), and so do its views made in grad mode, as torch regenerates their
         grad_fn on its; a leaf's (a parameter an optimizer updates) are replayed without."""
         keeps = not grad_mode.state.enabled and t._requires_grad and t._node is not None \
-            and not any(h is t for h in self.holders.values())
+            and not self.holds(t)
         done, work = set(), [t]
         while work:
             base = work.pop()
@@ -380,6 +380,11 @@ class Tracer:
             else:
                 del self.stale[id(base)]
 
+    def holds(self, t):
+        """Whether t stands for a graph input: an argument, a parameter or buffer, or a
+        leaf reached from outside (and not a value computed here)."""
+        return any(h is t for h in self.holders.values())
+
     def is_stale(self, t):
         hit = self.stale.get(id(t))
         return hit is not None and hit[0] is t
@@ -397,10 +402,12 @@ class Tracer:
                 # with history by `p.data = y` (ActNorm's data-dependent init), where the
                 # backward must stop at the leaf as eagerly, not go on into y's. A value
                 # with history swapped in by tracecomp itself (DDP's averaged parameters,
-                # distributed/traced.py) is read through, its backward included.
-                if (a._requires_grad and a._node is None and grad_mode.state.enabled
-                        and data.op != INPUT
-                        and (not data.requires_grad or id(a) in self.data_assigned)):
+                # distributed/traced.py) is read through, its backward included. An
+                # argument's stand-in is one too (its node is TRACED): `w[1:].zero_()` under
+                # no_grad, then `w * x`, gave w no gradient, silently.
+                if (a._requires_grad and grad_mode.state.enabled and data.op != INPUT
+                        and (not data.requires_grad or id(a) in self.data_assigned)
+                        and (a._node is None or self.holds(a))):
                     return self._updated_leaf(a, data)
                 return data
             if a._requires_grad and a._node is None:

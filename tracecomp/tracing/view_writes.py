@@ -62,7 +62,7 @@ def write_through(tracer, view):
     else:
         if value._requires_grad or base._requires_grad:
             inplace_view.check(links, base)     # torch's refusals (eager: new_history)
-            if any(h is base for h in tracer.holders.values()):
+            if tracer.holds(base):
                 return None     # an input: whether the caller's is a leaf (torch's error)
                 #                 or takes history (CopySlices) is not the trace's to give
         new = inplace_view.written_base(links, base, view, value)
