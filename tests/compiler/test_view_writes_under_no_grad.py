@@ -304,3 +304,22 @@ def test_an_argument_written_under_no_grad_then_used_is_a_graph_break_alone():
     tc.compile(_zeroed_then_used)(tc, got, tc.tensor(x)).backward()
     assert_close(got, want, rtol=0)
     assert_close(got.grad, want.grad, rtol=1e-12)
+
+
+@pytest.mark.parametrize("used", ["written", "changed through its base"])
+def test_a_no_grad_view_used_in_grad_mode_after_a_write_is_torchs_error(used):
+    """A view made under no_grad of a tensor that requires grad, changed in place since
+    (by its own write or its base's), is refused when an op records it, as eagerly."""
+    def fn(lib, x):
+        a = x * 2
+        with lib.no_grad():
+            v, w = a[1:], a.t()[0]
+            v.mul_(3)
+        return (v if used == "written" else w) * 1
+
+    with pytest.raises(RuntimeError) as ref:
+        fn(torch, torch.ones(3, 4, requires_grad=True))
+    for run in (fn, tc.compile(fn, fullgraph=True)):
+        with pytest.raises(RuntimeError) as got:
+            run(tc, tc.ones(3, 4, requires_grad=True))
+        assert str(got.value) == str(ref.value)

@@ -26,7 +26,7 @@ import numpy as np
 from .. import context, devices, dispatch, grad_mode, wide_uints
 from ..autograd.engine import TRACED
 from ..dtypes import BF16, np_kind, special_used
-from ..errors import TraceError
+from ..errors import AutogradError, TraceError
 from ..ir import INPUT, LITERAL_MAX_ELEMENTS, Graph, Node
 from ..sparse_data import ON_SPARSE, SparseData
 from ..sparse_data import used as sparse_used
@@ -96,6 +96,9 @@ class Tracer:
         self.aliases = {}       # id(tensor) -> [tensor, its views and bases...] (view ops)
         self.twins = {}         # id(tensor) -> [tensors holding all its memory: .detach()]
         self.stale = {}         # id -> (tensor that missed an alias's in-place update, {causes})
+        # id -> a view made under no_grad of a tensor that requires grad, changed in place
+        # since: torch refuses to record an op on it (dispatch.stale_no_grad_view)
+        self.changed_no_grad_views = {}
         self.indexed = {}       # id(view) -> (view, base, key): views made by base[key]
         self.created = {}       # id -> eager tensor made inside the traced code (_eager)
         self.from_numpy = {}    # id -> tensor from_numpy made inside it (an array's memory)
@@ -213,6 +216,8 @@ class Tracer:
             why = _bf16_refusal(prim, operands, self.bf16_backend)
             if why is not None:
                 raise TraceError(why)
+        if self.changed_no_grad_views and grad_mode.state.enabled:
+            self._refuse_changed_no_grad_views(args)
         requires_grad = (grad_mode.state.enabled and prim.vjp is not None
                          and np_kind(dtype) in "fc"
                          and any(isinstance(a, Tensor) and a._requires_grad for a in args))
@@ -322,6 +327,8 @@ class Tracer:
             return KeptHistory.apply(wrap(new, new.requires_grad).detach(), wrap(old, True))._data
 
     def _updated(self, t):
+        if t._view is not None:
+            self._changed(t)
         base = None if t._view is None else write_through(self, t)
         if base is not None:        # a view's write is its base's (view_writes.py)
             self.updated_in_place(base)
@@ -339,6 +346,16 @@ class Tracer:
                         self.stale[id(other)] = (other, causes | {id(t)})
                         work.append(other)
         self.stale.pop(id(t), None)             # t itself holds the new value
+
+    def _changed(self, view):
+        """view, made by a view op, took a new value in place or from its base."""
+        if not view._view[3] and dispatch.chain(view)[1]._requires_grad:
+            self.changed_no_grad_views[id(view)] = view
+
+    def _refuse_changed_no_grad_views(self, args):
+        for a in args:
+            if isinstance(a, Tensor) and self.changed_no_grad_views.get(id(a)) is a:
+                raise AutogradError(dispatch.view_mode_message(dispatch.NO_GRAD_BASE, a))
 
     def _replay_views(self, t):
         """Give every view made from t, and from those, its view op again on t's new value
@@ -364,6 +381,7 @@ class Tracer:
                     self._replaying = False
                 view._data, view._requires_grad = again._data, again._requires_grad
                 view._node = again._node
+                self._changed(view)
                 self.stale.pop(id(view), None)
                 done.add(id(view))
                 work.append(view)
