@@ -91,5 +91,9 @@ def stale_error():
     return TraceError(
         f"compiled code read a tensor that missed an in-place update made through a view of "
         f"it (or through its base){user_line()}: traced values do not share memory, so it "
-        f"would keep its old value. Fix: update the tensor itself (x[...] = v, or an "
-        f"out-of-place op) instead of a view of it.")
+        f"would keep its old value. A view's update reaches its base through slices, "
+        f"indexing by ints, transposes and permutes, expands, and reshapes that add or drop "
+        f"dims of size 1; not through a reshape that merges or splits dims (it shares "
+        f"memory only for some strides), nor when autograd records the update of an "
+        f"input's view. Fix: update the tensor itself (x[...] = v, or an out-of-place op) "
+        f"instead of a view of it.")
