@@ -116,9 +116,11 @@ def needs_history(x, result):
     return x._view is not None and chain(x)[1]._requires_grad
 
 
-def check(links, base):
+def check(links, base, noted=None):
     """torch's refusals, in its order: a view made under no_grad (x itself, or a view x was
-    made of in grad mode, whose message names x's node), then a view of a leaf."""
+    made of in grad mode, whose message names x's node), an output of unbind/split (or a
+    view of one), then a view of a leaf. noted: view -> (output number, node class name)
+    of such an output while tracing (the trace's views have no tape node), or None."""
     for k, (view, *_, made_in_grad) in enumerate(links):
         if not made_in_grad:
             if k == 0:
@@ -130,16 +132,21 @@ def check(links, base):
                 f"{NO_GRAD_VIEW.split('no_grad mode', 1)[1]}", view))
     for view, *_ in links:
         if getattr(view._node, "multi_view", False):     # (a traced node has no such flag)
-            raise AutogradError(_multi_view(links[0][0]._node))
+            node = links[0][0]._node
+            raise AutogradError(multi_view_message(output_groups.output_nr(node),
+                                                   type(node).__name__))
+        hit = None if noted is None else noted(view)
+        if hit is not None:
+            raise AutogradError(multi_view_message(*hit))
     if base._requires_grad and base._node is None:
         raise AutogradError(VIEW_OF_LEAF)
 
 
-def _multi_view(node):
+def multi_view_message(nr, node_class):
     """torch's refusal to update in place an output of unbind/split/chunk (or a view of
-    one), naming the node that made the tensor written."""
-    name = re.sub(r"Backward\d*$", "", type(node).__name__)
-    return (f"Output {output_groups.output_nr(node)} of {name} is a view and is being "
+    one), naming the node that made the tensor written (its class name, its output nr)."""
+    name = re.sub(r"Backward\d*$", "", node_class)
+    return (f"Output {nr} of {name} is a view and is being "
             f"modified inplace. This view is the output of a function that returns multiple "
             f"views. Such functions do not allow the output views to be modified inplace. You "
             f"should replace the inplace operation by an out-of-place one.")

@@ -33,6 +33,8 @@ def group(outs, cls, x):
     nodes = [o._node for o in outs]
     if not nodes or not all(isinstance(n, TapeNode) for n in nodes) or any(
             o is x for o in outs):      # (x itself: its own node is not the group's)
+        if cls.multi_view:
+            _note_traced_views(outs, cls)
         return outs
     inputs = (weakref.ref(x) if isinstance(x, Tensor) and x._requires_grad else None,)
     head = nodes[0]
@@ -43,6 +45,17 @@ def group(outs, cls, x):
             MEMBER[node] = (head, k)
     MEMBERS[head] = [weakref.ref(n) for n in nodes]
     return outs
+
+
+def _note_traced_views(outs, cls):
+    """While tracing, views of one call (unbind, split) have no tape node to carry their
+    class: the trace keeps it, to refuse their recorded in-place update as torch does
+    (tracing/view_writes.py)."""
+    from . import context
+    trace = context.current()
+    if trace is not None:
+        for k, o in enumerate(outs):
+            trace.multi_views[id(o)] = (o, k, cls.__name__)
 
 
 def _custom(node):

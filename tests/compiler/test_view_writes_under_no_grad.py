@@ -334,3 +334,28 @@ def test_a_no_grad_view_used_in_grad_mode_after_a_write_is_torchs_error(used):
         with pytest.raises(RuntimeError) as got:
             run(tc, tc.ones(3, 4, requires_grad=True))
         assert str(got.value) == str(ref.value)
+
+
+@pytest.mark.parametrize("piece", ["unbind", "chunk", "a view of a chunk"])
+def test_an_output_of_unbind_or_chunk_written_in_grad_mode_is_torchs_error(piece):
+    """The trace's pieces have no tape node to say that they are one call's views: it
+    keeps that itself (output_groups), so the recorded write is refused as eagerly. A
+    view of a piece is a graph break: torch's error names the view's node."""
+    def fn(lib, x, y):
+        a = x * 2
+        part = {"unbind": lambda: a.unbind(0)[1], "chunk": lambda: a.chunk(2, 1)[1],
+                "a view of a chunk": lambda: a.chunk(2, 1)[1][0]}[piece]()
+        part.mul_(y)
+        return a.sum()
+
+    n = 4 if piece == "unbind" else 2
+    with pytest.raises(RuntimeError, match="returns multiple views") as ref:
+        fn(torch, torch.ones(3, 4, requires_grad=True), torch.ones(n))
+    runs = [fn, tc.compile(fn, fullgraph=piece != "a view of a chunk")]
+    if piece == "a view of a chunk":
+        with pytest.raises(TraceError, match="missed an in-place update made through a view"):
+            tc.compile(fn, fullgraph=True)(tc, tc.ones(3, 4, requires_grad=True), tc.ones(n))
+    for run in runs:
+        with pytest.raises(RuntimeError) as got:
+            run(tc, tc.ones(3, 4, requires_grad=True), tc.ones(n))
+        assert str(got.value) == str(ref.value)

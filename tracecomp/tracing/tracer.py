@@ -99,6 +99,7 @@ class Tracer:
         # id -> a view made under no_grad of a tensor that requires grad, changed in place
         # since: torch refuses to record an op on it (dispatch.stale_no_grad_view)
         self.changed_no_grad_views = {}
+        self.multi_views = {}   # id -> (output of unbind/split, its number, its node class)
         self.indexed = {}       # id(view) -> (view, base, key): views made by base[key]
         self.created = {}       # id -> eager tensor made inside the traced code (_eager)
         self.from_numpy = {}    # id -> tensor from_numpy made inside it (an array's memory)
@@ -397,6 +398,11 @@ class Tracer:
                 self.stale[id(base)] = (base, causes)
             else:
                 del self.stale[id(base)]
+
+    def multi_view(self, view):
+        """(output number, node class name) of view when unbind/split/chunk made it."""
+        hit = self.multi_views.get(id(view))
+        return hit[1:] if hit is not None and hit[0] is view else None
 
     def holds(self, t):
         """Whether t stands for a graph input: an argument, a parameter or buffer, or a

@@ -14,7 +14,8 @@ Its gradient is torch's:
     refusals (a view of a leaf that requires grad, a view made under no_grad: inplace_view).
     Where the base is an argument and the write would be recorded, whether the caller's
     tensor is a leaf (torch's error) or takes the history is the caller's: the base is
-    marked stale, a graph break whose eager run gives torch's answer;
+    marked stale, a graph break whose eager run gives torch's answer (so is a view of an
+    output of unbind/split, whose refusal names a node the trace does not have);
   - under no_grad the write is not recorded: the base keeps its gradient path and takes the
     new values (Tracer.kept_history), as torch keeps its grad_fn.
 
@@ -61,7 +62,11 @@ def write_through(tracer, view):
         data = tracer.kept_history(base._data, new._data)
     else:
         if value._requires_grad or base._requires_grad:
-            inplace_view.check(links, base)     # torch's refusals (eager: new_history)
+            if tracer.multi_view(view) is None and any(
+                    tracer.multi_view(link[0]) for link in links[1:]):
+                return None     # a view of unbind's output: torch's error names the node
+                #                 of the view written, which the trace does not have
+            inplace_view.check(links, base, tracer.multi_view)   # torch's refusals
             if tracer.holds(base):
                 return None     # an input: whether the caller's is a leaf (torch's error)
                 #                 or takes history (CopySlices) is not the trace's to give
