@@ -11,7 +11,8 @@ eager's do (`v = a[1:]; v.mul_(2)`, `w.data[..., k:].zero_()`, `x[:, 0].fill_(0)
 
 Its gradient is torch's:
   - in grad mode new_base's history is that where()'s (torch's CopySlices), after torch's
-    refusals (a view of a leaf that requires grad, a view made under no_grad: inplace_view).
+    refusals (a view of a leaf that requires grad, a view made under no_grad, an output of
+    unbind/split: inplace_view.check).
     Where the base is an argument and the write would be recorded, whether the caller's
     tensor is a leaf (torch's error) or takes the history is the caller's: the base is
     marked stale, a graph break whose eager run gives torch's answer (so is a view of an
