@@ -163,12 +163,6 @@ def _adjoint(link, g):
     return prim.vjp(g, view, parent, **params)[0]
 
 
-def _place(links, g):
-    for link in links:
-        g = _adjoint(link, g)
-    return g
-
-
 def old_view(x):
     """A stand-in for view x before the update: its values (copied: the update overwrites
     them, and the in-place op's VJP may need them) and its history, replayed from a stand-in
@@ -185,6 +179,33 @@ def old_view(x):
 def _where_all(cond, new, old):
     from .ops.elementwise import where
     return where(Tensor._make(cond), new, old)
+
+
+def nbytes(t):
+    return t._data.size * t._data.dtype.itemsize      # view_as_real: twice the elements
+
+
+def _placed(links, g, base):
+    """The base's new value, g put back through the links one at a time (x's outward): a
+    link whose view covers its parent (reshape, permute, view_as_real: the same bytes)
+    gives its adjoint; a partial one the adjoint where it reads, the parent's old value
+    elsewhere, in the parent's own elements (a real part of view_as_real covers half of
+    each complex number, which no complex-valued mask can say)."""
+    from .creation import ones
+    from .ops.elementwise import where
+    partial = [nbytes(view) != nbytes(parent) for view, parent, *_ in links]
+    olds = [base]       # the parents' old values, from the base out (replayed: a view's
+    for link in reversed(links[1:]):        # own node may be older than its base's)
+        olds.append(replay(link, olds[-1]) if any(partial) else None)
+    for link, part, old in zip(links, partial, reversed(olds)):
+        placed = _adjoint(link, g)
+        if part:
+            with grad_mode.no_grad():
+                covered = _adjoint(link, ones(tuple(link[0].shape), dtype=link[0]._data.dtype,
+                                              device=link[0].device)) != 0
+            placed = where(covered, placed, old)
+        g = placed
+    return g
 
 
 def new_history(x, result):
@@ -207,16 +228,9 @@ def written_base(links, base, x, result):
         from .ops.movement import expand
         value = expand(value, tuple(x._data.shape))
     old = Tensor._make(base._data, base._requires_grad, base._node)   # fresh version counter
-    placed = _place(links, value)
-    if x._data.size == base._data.size:     # the view covers its base (reshape, permute...)
-        new = placed if placed._requires_grad else _where_all(np.array(True), placed, old)
-    else:
-        from .creation import ones
-        from .ops.elementwise import where
-        with grad_mode.no_grad():
-            covered = _place(links, ones(tuple(x.shape), dtype=x._data.dtype,
-                                         device=x.device)) != 0
-        new = where(covered, placed, old)
+    new = _placed(links, value, old)
+    if nbytes(x) == nbytes(base) and not new._requires_grad:  # the view covers its base
+        new = _where_all(np.array(True), new, old)
     return new
 
 

@@ -21,7 +21,7 @@ Its gradient is torch's:
     new values (Tracer.kept_history), as torch keeps its grad_fn.
 
 A chain is written through only where eager's memory is known to be shared: slice, permute,
-expand and a reshape that only adds or drops dims of size 1 are views whatever the base's
+expand, view_as_real and a reshape that only adds or drops dims of size 1 are views whatever the base's
 strides, and a numpy view made eagerly (an indexing fast path, or any view op on a real
 array) is one. A traced reshape that merges or splits dims is a view eagerly only for
 strides the trace does not know (`x.t().reshape(-1)` copies): there the base is marked stale
@@ -33,7 +33,9 @@ from .. import grad_mode, inplace_view
 from ..dispatch import chain, history_taken
 from ..tensor import Tensor
 
-_ANY_LAYOUT = frozenset(("slice", "permute", "expand"))     # views whatever the strides
+# views whatever the strides (view_as_real: a complex parameter torch's optimizers update
+# through it, in a compiled step)
+_ANY_LAYOUT = frozenset(("slice", "permute", "expand", "view_as_real"))
 
 
 def _shares_memory(link):
@@ -54,7 +56,8 @@ def write_through(tracer, view):
     links, base = chain(view)
     if not all(_shares_memory(link) for link in links):
         return None
-    if any(link[0].numel() > link[1].numel() for link in links):   # an expanded view
+    if any(inplace_view.nbytes(link[0]) > inplace_view.nbytes(link[1])    # an expanded
+           for link in links):                                              # view
         raise RuntimeError(inplace_view.OVERLAP)
     value = Tensor._make(view._data, view._requires_grad, view._node)
     if not grad_mode.state.enabled:

@@ -1,0 +1,161 @@
+"""What published scientific-ML torch programs needed that tracecomp lacked, found by
+running them with their imports changed, eager and compiled (round 54), each reproduced
+here against torch.
+
+Programs run (weights copied from the torch model, data from one numpy generator; "agrees"
+means eager, compile(model) and a compiled whole training step give torch's losses,
+outputs and parameters after every step):
+- greydanus/hamiltonian-nn hnn.py, nn_models.py, utils.py's rk4 and experiment-spring/
+  train.py's step (HNN over an orthogonal-init tanh MLP; time_derivative through
+  autograd.grad(create_graph=True) of F1/F2 and the canonical permutation tensor;
+  solenoidal, conservative and both fields; with and without the RK4 integrator of
+  time derivatives; Adam with weight decay): agrees.
+- zongyi-li/fourier_neural_operator (the torch-1.8 scripts before the move to
+  neuraloperator: fourier_1d/2d/3d.py and fourier_2d_time.py's autoregressive rollout with
+  torch.cat of predictions; SpectralConv with cfloat weights, rfft/rfft2/rfftn, complex
+  einsum, out_ft filled by slices, irfft with s=; utilities3's LpLoss and HsLoss (fftn,
+  norms of complex tensors), its own complex-aware Adam.py (an old-style Optimizer
+  subclass) and torch.optim.Adam, StepLR): agrees. Two graph breaks in the compiled step,
+  fixed (below): torch.optim.Adam on the complex weights, and the program's Adam subclass
+  under a scheduler.
+The gaps:
+- An in-place write through a view inside compiled code (torch's optimizers update a
+  complex parameter through view_as_real; `p.view(-1).mul_(2)`, `x[0].zero_()`) left the
+  base stale: reading it was a TraceError, a graph break of every compiled step with a
+  complex parameter. The base now takes the view's value put back at its places
+  (inplace_view.write_back_traced, torch's CopySlices).
+- Eagerly, a write into the real (or imaginary) part of view_as_real of a tensor with
+  history took the whole complex tensor's history: the other part's gradient was lost,
+  silently (the coverage was counted in elements, and a complex-valued mask cannot say
+  which part a real view covers).
+- lr_scheduler's wrapper of optimizer.step set `_opt_called` on a user's Optimizer
+  subclass, a store compiled code refused to replay: a graph break of every compiled step
+  of a custom optimizer under a scheduler.
+"""
+import numpy as np
+import pytest
+import torch
+
+import tracecomp as tc
+
+from helpers import assert_close
+
+_RNG = np.random.default_rng(54)
+_Z = _RNG.standard_normal((3, 4)) + 1j * _RNG.standard_normal((3, 4))
+_G = _RNG.standard_normal((3, 4)) + 1j * _RNG.standard_normal((3, 4))
+
+_PART_WRITES = {
+    "real part": lambda lib, z: lib.view_as_real(z)[..., 0].mul_(2),
+    "imaginary part": lambda lib, z: lib.view_as_real(z)[..., 1].add_(z.real * 3),
+    "a row's real part": lambda lib, z: lib.view_as_real(z)[1, :, 0].zero_(),
+    "whole real view": lambda lib, z: lib.view_as_real(z).mul_(-1),
+}
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+@pytest.mark.parametrize("write", _PART_WRITES.values(), ids=list(_PART_WRITES))
+def test_write_into_a_part_of_view_as_real_keeps_the_other_parts_gradient(write, compiled):
+    def fn(lib, x):
+        z = x * 1
+        write(lib, z)
+        return (z * lib.tensor(_G).conj()).real.sum() + (z.abs() ** 2).sum()
+
+    x_t = torch.tensor(_Z, requires_grad=True)
+    fn(torch, x_t).backward()
+    x_c = tc.tensor(_Z, requires_grad=True)
+    run = tc.compile(lambda x: fn(tc, x), fullgraph=True) if compiled else \
+        (lambda x: fn(tc, x))
+    loss = run(x_c)
+    loss.backward()
+    assert_close(loss, fn(torch, torch.tensor(_Z)), rtol=1e-12, atol=1e-12)
+    assert_close(x_c.grad, x_t.grad, rtol=1e-12, atol=1e-12, what="grad")
+
+
+def _view_writes(x):
+    y = x * 2
+    y[0].mul_(3)                    # a row
+    y.t()[1].add_(x[:, 2])          # a column, through a transpose
+    y[1:3][:, 1:3].mul_(x[0, :2])   # a view of a view (a reshape that merges dims stays
+    #                                 a graph break: tracing/view_writes.py)
+    return (y ** 2).sum()
+
+
+def test_writes_through_views_reach_the_base_in_compiled_code():
+    x_t = torch.tensor(_Z.real, requires_grad=True)
+    _view_writes(x_t).backward()
+    x_c = tc.tensor(_Z.real, requires_grad=True)
+    loss = tc.compile(_view_writes, fullgraph=True)(x_c)
+    loss.backward()
+    assert_close(loss, _view_writes(torch.tensor(_Z.real)), rtol=1e-12)
+    assert_close(x_c.grad, x_t.grad, rtol=1e-12, what="grad")
+
+
+def test_an_expanded_view_written_in_compiled_code_is_refused_as_eagerly():
+    def fn(x):
+        x[:1].expand(3, 4).add_(1)
+        return x * 1
+    with pytest.raises(RuntimeError, match="more than one element of the written-to"):
+        fn(tc.zeros(3, 4))
+    with pytest.raises(RuntimeError, match="more than one element of the written-to"):
+        tc.compile(fn, fullgraph=True)(tc.zeros(3, 4))
+
+
+def _fno_losses(lib, compiled, w_spec, w_lin, steps=3):
+    """fourier_1d.py's SpectralConv1d (cfloat weights, rfft, complex einsum on the kept
+    modes, out_ft filled by a slice, irfft with n=) beside a pointwise Linear, trained by
+    torch.optim.Adam under StepLR, as its training loop."""
+    nn = lib.nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weights1 = nn.Parameter(lib.tensor(w_spec))
+            self.w = nn.Linear(4, 4)
+            with lib.no_grad():
+                self.w.weight.copy_(lib.tensor(w_lin))
+                self.w.bias.zero_()
+
+        def forward(self, x):
+            b, n, modes = x.shape[0], x.shape[-1], self.weights1.shape[-1]
+            x_ft = lib.fft.rfft(x)
+            out_ft = lib.zeros(b, 4, n // 2 + 1, dtype=lib.cfloat)
+            out_ft[:, :, :modes] = lib.einsum("bix,iox->box", x_ft[:, :, :modes], self.weights1)
+            y = lib.fft.irfft(out_ft, n=n) + self.w(x.permute(0, 2, 1)).permute(0, 2, 1)
+            return nn.functional.gelu(y)
+
+    model = Net()
+    opt = lib.optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-4)
+    sched = lib.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    x = lib.tensor(_RNG_FNO.standard_normal((2, 4, 16)).astype(np.float32))
+    y = lib.tensor(_RNG_FNO.standard_normal((2, 4, 16)).astype(np.float32))
+
+    def step():
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+    run = tc.compile(step, fullgraph=True) if compiled else step
+    losses = []
+    for _ in range(steps):
+        losses.append(float(run().detach()))
+        sched.step()
+    return losses, model.weights1.detach().numpy().copy(), opt
+
+
+_RNG_FNO = np.random.default_rng(541)
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_fno_spectral_conv_trains_with_adam_as_torch(compiled):
+    rng = np.random.default_rng(7)
+    w_spec = (rng.random((4, 4, 5)) + 1j * rng.random((4, 4, 5))).astype(np.complex64) / 16
+    w_lin = rng.standard_normal((4, 4)).astype(np.float32) / 2
+    global _RNG_FNO
+    _RNG_FNO = np.random.default_rng(541)
+    want, w_t, opt_t = _fno_losses(torch, False, w_spec, w_lin)
+    _RNG_FNO = np.random.default_rng(541)
+    got, w_c, opt_c = _fno_losses(tc, compiled, w_spec, w_lin)
+    assert_close(np.array(got), np.array(want), rtol=1e-5, what="losses")
+    assert_close(w_c, w_t, rtol=1e-5, atol=1e-6, what="spectral weights")
+    assert opt_c.param_groups[0]["lr"] == opt_t.param_groups[0]["lr"]
