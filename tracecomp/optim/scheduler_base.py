@@ -66,7 +66,9 @@ def _mark_step_calls(optimizer):
 
     @wraps(step)
     def wrapper(*args, **kwargs):
-        optimizer._opt_called = True
+        # object.__setattr__: a flag of ours, not a store of the user's step for compiled
+        # code to replay (object_stores.StoreWatch hooks a user Optimizer's __setattr__)
+        object.__setattr__(optimizer, "_opt_called", True)
         return step(*args, **kwargs)
 
     wrapper._wrapped_by_lr_sched = True
