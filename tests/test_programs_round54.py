@@ -28,6 +28,17 @@ The gaps:
   history took the whole complex tensor's history: the other part's gradient was lost,
   silently (the coverage was counted in elements, and a complex-valued mask cannot say
   which part a real view covers).
+- jayroxis/PINNs "Burgers Identification (PyTorch)" and "Burgers Inference (PyTorch)"
+  notebooks' DNN (OrderedDict Sequential of Linear/Tanh) and PhysicsInformedNN (lambda_1,
+  lambda_2 registered on the DNN; net_f's u_t, u_x, u_xx through autograd.grad with
+  create_graph; Adam steps, then LBFGS with strong_wolfe over loss_func): eager failed
+  from the second step (below); now agrees, Adam and LBFGS. compile(dnn) refuses the
+  double backward with its clear error, as torch.compile does.
+- Eagerly, a second backward through a node that saves nothing was refused as "backward
+  through the graph a second time": the PINN notebooks make `self.x = torch.tensor(X,
+  requires_grad=True).float()` once, and every step's graph starts from that cast (and a
+  cat); torch's ToCopyBackward0 and CatBackward0 save no tensors and run again. Such a
+  node now keeps its operands' shapes when freed (autograd/freed_nodes.py).
 - lr_scheduler's wrapper of optimizer.step set `_opt_called` on a user's Optimizer
   subclass, a store compiled code refused to replay: a graph break of every compiled step
   of a custom optimizer under a scheduler (FNO's Adam.py with StepLR). The flag is ours,
@@ -205,3 +216,44 @@ def test_a_custom_optimizer_under_a_scheduler_compiles_whole():
         got, w_c = _custom_optimizer_losses(tc, compiled)
         assert_close(np.array(got), np.array(want), rtol=1e-12, what="losses")
         assert_close(w_c, w_t, rtol=1e-12, what="parameter")
+
+
+def _pinn_two_steps(lib):
+    """jayroxis/PINNs' PhysicsInformedNN: `self.x = torch.tensor(X, requires_grad=True)
+    .float()` once, then every step's graph starts from that cast (and a cat of x and t),
+    with u_x, u_xx from autograd.grad(create_graph=True); each step's backward frees it."""
+    rng = np.random.default_rng(5)
+    x_leaf = lib.tensor(rng.uniform(-1, 1, (6, 1)), requires_grad=True)
+    t_leaf = lib.tensor(rng.uniform(0, 1, (6, 1)), requires_grad=True)
+    x, t = x_leaf.float(), t_leaf.float()
+    w = lib.tensor(rng.standard_normal((2, 5)).astype(np.float32), requires_grad=True)
+    v = lib.tensor(rng.standard_normal((5, 1)).astype(np.float32), requires_grad=True)
+    losses = []
+    for _ in range(2):
+        u = lib.tanh(lib.cat([x, t], dim=1) @ w) @ v
+        ones = lib.ones_like(u)
+        u_t = lib.autograd.grad(u, t, grad_outputs=ones, retain_graph=True, create_graph=True)[0]
+        u_x = lib.autograd.grad(u, x, grad_outputs=ones, retain_graph=True, create_graph=True)[0]
+        u_xx = lib.autograd.grad(u_x, x, grad_outputs=lib.ones_like(u_x), retain_graph=True,
+                                 create_graph=True)[0]
+        loss = lib.mean(u ** 2) + lib.mean((u_t + u * u_x - 0.01 * u_xx) ** 2)
+        loss.backward()
+        losses.append(float(loss.detach()))
+    return losses, x_leaf.grad, t_leaf.grad, w.grad
+
+
+def test_a_second_backward_through_a_cast_made_once_reaches_its_leaf():
+    want = _pinn_two_steps(torch)
+    got = _pinn_two_steps(tc)
+    assert_close(np.array(got[0]), np.array(want[0]), rtol=1e-6, what="losses")
+    for g, w, what in zip(got[1:], want[1:], ("x leaf grad", "t leaf grad", "w grad")):
+        assert_close(g, w, rtol=1e-5, atol=1e-6, what=what)
+
+
+def test_a_node_that_saves_values_still_refuses_a_second_backward():
+    for lib in (torch, tc):
+        x = lib.ones(3, requires_grad=True)
+        y = (x * x).sum()
+        y.backward()
+        with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+            y.backward()

@@ -92,7 +92,7 @@ class TapeNode:
 
     __slots__ = ("prim", "args", "params", "out_data", "out_vc", "out_version", "versions",
                  "edges", "hooks", "fn_hooks", "retain", "seq", "inputs", "saved",
-                 "presented", "__weakref__")
+                 "presented", "again", "__weakref__")
 
     def __init__(self, prim, args, params, out_data, out_vc):
         self.prim = prim
@@ -136,6 +136,7 @@ class TapeNode:
         # (unpack_hook, {operand position or "out": what pack_hook returned}) when the node
         # was recorded under saved_tensors_hooks (saved_hooks.py)
         self.saved = None
+        self.again = None           # what a freed node runs again with (autograd/freed_nodes.py)
         # (`presented`, unset: the inner node a chained primitive's node shows torch's
         # graph through, made when asked for; grad_fn_names.CHAINS)
 

@@ -405,7 +405,7 @@ def chain_hook_refused(node, name, kind):
 
 def own_next_functions(node):
     """next_functions of the node's own operands (a chained node: its innermost one's)."""
-    if node.args is None:
+    if node.args is None or node.again is not None:     # frozen (and maybe run again)
         return tuple((accumulate_grad(e), 0) if isinstance(e, Tensor) else e
                      for e in node.inputs or ())
     moved = _moved(node)
@@ -438,7 +438,7 @@ def freeze(node):
     next node is frozen in turn when the walk reaches it, so the graph keeps nodes and
     leaves alive, not values. A leaf is kept as itself, its AccumulateGrad made when asked
     for: a weak-dict lookup per leaf would cost backward more than the rest of freezing."""
-    if node.args is None:
+    if node.args is None or node.again is not None:
         return                      # frozen already
     held = []
     moved = _moved(node)

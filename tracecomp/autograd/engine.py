@@ -33,7 +33,7 @@ from .. import context, grad_mode, output_groups, saved_hooks
 from ..device_array import DeviceArray
 from ..dispatch import TapeNode, current_node
 from ..errors import FREED, AutogradError, TraceError, fmt_shape
-from ..grad_fn_names import AccumulateGrad, freeze, input_tensors
+from ..grad_fn_names import AccumulateGrad, input_tensors
 from ..ops.elementwise import cast, real
 from ..ops.movement import sum_to
 from ..output_groups import member as group_member
@@ -41,6 +41,7 @@ from ..tensor import Tensor
 from ..user_code import user_stacklevel
 from . import anomaly_mode as anomaly
 from . import graph_task, profiler
+from .freed_nodes import free, thaw
 from .graph import GradientEdge
 
 
@@ -348,9 +349,9 @@ def _check_saved(node):
     it was recorded (torch's version check). An operand it reads only the shape of may
     have: its gradient goes to the node that made the value the op read (node.edges),
     unless its shape changed in place since (x.t_()), which the VJP would see."""
+    if node.args is None:
+        thaw(node)
     args = node.args
-    if args is None:
-        raise AutogradError(FREED)
     for a, v in zip(args, node.versions):
         if v is not None and a._vc[0] != v:
             _check_changed(node)
@@ -492,13 +493,6 @@ def _positions(inputs, args):
             else None for t in inputs]
 
 
-def free(node):
-    """Drop what node saved for its backward; keep its edges (grad_fn_names.freeze), so
-    a graph kept after backward (a loss held in a list) holds nodes, not values."""
-    freeze(node)
-    node.args = node.out_data = node.edges = node.saved = None
-
-
 def _route(args, edges, grads, walk):
     """Hand each operand its gradient: to the pending sum of its producer when the op
     read it (a producer seen for the first time joins the heap), or to its leaf's."""
@@ -520,7 +514,7 @@ def _route(args, edges, grads, walk):
             if a._node is None and a._no_grad_version is None:
                 _add(walk.leaf_grads, id(a), a, ga, walk.in_place)
             continue
-        if producer.args is None:
+        if producer.args is None and producer.again is None:
             raise AutogradError(FREED)
         key = id(producer)
         if key not in pending:
