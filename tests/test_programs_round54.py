@@ -18,6 +18,10 @@ outputs and parameters after every step):
   subclass) and torch.optim.Adam, StepLR): agrees. Two graph breaks in the compiled step,
   fixed (below): torch.optim.Adam on the complex weights, and the program's Adam subclass
   under a scheduler.
+- geoelements/gns gns/graph_network.py (EncodeProcessDecode: build_mlp Sequentials with
+  LayerNorm, InteractionNetwork message passing with residuals over two steps; a stand-in
+  for torch_geometric's MessagePassing gathering x_i/x_j by edge_index and summing
+  messages with scatter_add_), MSE and Adam on a random graph: agrees.
 The gaps:
 - An in-place write through a view inside compiled code (torch's optimizers update a
   complex parameter through view_as_real; `p.view(-1).mul_(2)`, `x[0].zero_()`) left the
@@ -33,7 +37,15 @@ The gaps:
   lambda_2 registered on the DNN; net_f's u_t, u_x, u_xx through autograd.grad with
   create_graph; Adam steps, then LBFGS with strong_wolfe over loss_func): eager failed
   from the second step (below); now agrees, Adam and LBFGS. compile(dnn) refuses the
-  double backward with its clear error, as torch.compile does.
+  double backward with its clear error, as torch.compile does; a compiled step failed
+  with "differentiated Tensor ... not used" (below), and now breaks the graph at the
+  grad() into the data's outside history, whose modules then refuse the double backward.
+- A compiled whole step whose loss reached a tensor made before the call with autograd
+  history (an argument, or a closure's `x = leaf.float()`) dropped the gradient into that
+  history silently (leaf.grad stayed None; the argument's own .grad was set, as on a
+  leaf), and a closure's such tensor was baked in as a constant, so grad() by it failed.
+  It is now a captured input, and a backward into its history is a TraceError (a graph
+  break: the step runs eagerly, as torch's would), as grad() already was.
 - Eagerly, a second backward through a node that saves nothing was refused as "backward
   through the graph a second time": the PINN notebooks make `self.x = torch.tensor(X,
   requires_grad=True).float()` once, and every step's graph starts from that cast (and a
@@ -257,3 +269,40 @@ def test_a_node_that_saves_values_still_refuses_a_second_backward():
         y.backward()
         with pytest.raises(RuntimeError, match="backward through the graph a second time"):
             y.backward()
+
+
+def _step_through_outside_history(lib, compiled, as_argument):
+    """A compiled step whose loss reaches a tensor made before the call with autograd
+    history (`x = leaf.float()`, as the PINN notebooks' data): its backward goes on into
+    that history, so the leaf's .grad fills, as torch's."""
+    rng = np.random.default_rng(8)
+    leaf = lib.tensor(rng.uniform(-1, 1, (5, 1)), requires_grad=True)
+    x = leaf.float()
+    w = lib.nn.Parameter(lib.tensor(rng.standard_normal((1, 3)).astype(np.float32)))
+    opt = lib.optim.SGD([w], lr=0.1)
+
+    def step(data):
+        opt.zero_grad()
+        loss = (lib.tanh(data @ w) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    def closure_step():
+        return step(x)
+    fn = step if as_argument else closure_step
+    run = tc.compile(fn, **compiled) if compiled is not None else fn
+    losses = [float((run(x) if as_argument else run()).detach()) for _ in range(3)]
+    return losses, leaf.grad, w.detach().clone()
+
+
+@pytest.mark.parametrize("as_argument", [True, False], ids=["argument", "closure"])
+def test_a_compiled_step_whose_backward_reaches_outside_history(as_argument):
+    want = _step_through_outside_history(torch, None, as_argument)
+    got = _step_through_outside_history(tc, {}, as_argument)   # a graph break: eager
+    assert_close(np.array(got[0]), np.array(want[0]), rtol=1e-6, what="losses")
+    assert got[1] is not None, "the leaf behind x got no gradient"
+    assert_close(got[1], want[1], rtol=1e-5, what="leaf grad")
+    assert_close(got[2], want[2], rtol=1e-6, what="parameter")
+    with pytest.raises(tc.TraceError, match="history lies outside the traced code"):
+        _step_through_outside_history(tc, dict(fullgraph=True), as_argument)

@@ -45,6 +45,14 @@ def backward(tracer, tensors, grad_tensors=None):
             # a graph input, or a parameter's value after an update (Tracer._updated_leaf);
             # its hooks run on the traced gradient, as eagerly (their ops enter the graph)
             holder = tracer.holders.get(node)
+            if holder is not None and holder._node is not None:
+                raise TraceError(
+                    f"backward(){user_line()}: the gradient flows into a tensor from outside "
+                    f"the compiled code ({node.name}: {tuple(node.shape)}) whose autograd "
+                    f"history lies outside the traced code (`x = leaf.float()` made before "
+                    f"the call); torch's backward goes on through that history, which the "
+                    f"graph does not hold, so its leaves' .grad would be missed. Make that "
+                    f"tensor inside the compiled code, detach it, or run this step eagerly.")
             if holder is not None:
                 if (holder._hooks or holder._post_accumulate_hooks) and \
                         not isinstance(holder, Parameter):

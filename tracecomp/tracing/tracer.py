@@ -197,11 +197,12 @@ class Tracer:
             return ON_SPARSE[0](prim, args, params)
         if has_number(args):        # a number argument fed as an input (number.py)
             args = number_operands(args)
-        # a traced value, or a leaf that requires grad reached from outside (it becomes a
-        # captured input, so its gradient flows: `w.t()` on a closure's weight)
-        traced = any(isinstance(a, Tensor) and (isinstance(a._data, Node) or
-                                                (a._requires_grad and a._node is None))
-                     for a in args)
+        # a traced value, or a tensor that requires grad reached from outside (it becomes
+        # a captured input, so its gradient flows: `w.t()` on a closure's weight, the PINN's
+        # cat of `self.x = leaf.float()` that autograd.grad then differentiates by)
+        grad_on = grad_mode.state.enabled
+        traced = any(isinstance(a, Tensor) and (isinstance(a._data, Node) or (
+            a._requires_grad and (a._node is None or grad_on))) for a in args)
         if not traced and "random" not in prim.tags:
             return self._eager(prim, args, params)
         operands = [self.lift(a) for a in args]
@@ -434,8 +435,8 @@ class Tracer:
                         and (a._node is None or self.holds(a))):
                     return self._updated_leaf(a, data)
                 return data
-            if a._requires_grad and a._node is None:
-                return self.capture(a)
+            if a._requires_grad and (a._node is None or grad_mode.state.enabled):
+                return self.capture(a)      # (with history: its gradient goes on there)
             return self.constant(a)
         if isinstance(a, np.generic):
             return a.item()
