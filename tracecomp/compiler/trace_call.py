@@ -74,6 +74,8 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
             with tracer, fed, deferral, undo:
                 nodes = [tracer.input(label_text(label), t) for label, t in every]
                 for (_, t), node in zip(state, nodes[len(tensors):]):
+                    if t._node is not None:     # (a closure's `x = leaf.float()`)
+                        tracer.outside_history.add(node)
                     t._data = node          # parameters and buffers read their graph inputs
                 stand_ins = [wrap(n, t._requires_grad) for (_, t), n in zip(tensors, nodes)]
                 aliases = alias_pattern([t for _, t in tensors])
@@ -84,7 +86,9 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 if owned is not None:   # step(model.weight): the parameter itself, as eagerly
                     stand_ins = [s if j is None else state[j][1]
                                  for s, j in zip(stand_ins, owned)]
-                for s, (_, t) in zip(stand_ins, tensors):
+                for s, (_, t), node in zip(stand_ins, tensors, nodes):
+                    if t._node is not None:     # its history lies outside the graph
+                        tracer.outside_history.add(node)
                     s.grad = t.grad         # an argument's .grad (an input too, when it exists)
                     # and its hooks, which a traced backward refuses (tracing/backward.py)
                     s._hooks, s._post_accumulate_hooks = t._hooks, t._post_accumulate_hooks

@@ -45,7 +45,7 @@ def backward(tracer, tensors, grad_tensors=None):
             # a graph input, or a parameter's value after an update (Tracer._updated_leaf);
             # its hooks run on the traced gradient, as eagerly (their ops enter the graph)
             holder = tracer.holders.get(node)
-            if holder is not None and holder._node is not None:
+            if node in tracer.outside_history:
                 raise TraceError(
                     f"backward(){user_line()}: the gradient flows into a tensor from outside "
                     f"the compiled code ({node.name}: {tuple(node.shape)}) whose autograd "

@@ -89,6 +89,8 @@ class Tracer:
         self.read_arrays = {}   # id -> numpy array whose values were folded in
         self.source_override = None     # set by autodiff: backward nodes keep forward lines
         self.holders = {}       # input node -> the tensor standing for it (its .grad target)
+        self.outside_history = set()    # input nodes of tensors with a history before the
+        #                                 call (an argument or a capture: backward.py refuses)
         self.leaves = {}        # id(leaf) -> (its updated value, the node standing for it)
         self.did_backward = False       # backward() ran inside the traced code
         self.rebound = []       # (real tensor, its array) updated in place with traced values
@@ -519,6 +521,8 @@ class Tracer:
         node = self.input(f"captured.{len(self.captured)}", t)
         self.captured.append((t, node))
         self.holders[node] = t
+        if t._node is not None:
+            self.outside_history.add(node)
         return node
 
 
