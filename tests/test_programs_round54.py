@@ -22,6 +22,14 @@ outputs and parameters after every step):
   LayerNorm, InteractionNetwork message passing with residuals over two steps; a stand-in
   for torch_geometric's MessagePassing gathering x_i/x_j by edge_index and summing
   messages with scatter_add_), MSE and Adam on a random graph: agrees.
+- jayroxis/PINNs "Burgers Identification (PyTorch)" and "Burgers Inference (PyTorch)"
+  notebooks' DNN (OrderedDict Sequential of Linear/Tanh) and PhysicsInformedNN (lambda_1,
+  lambda_2 registered on the DNN; net_f's u_t, u_x, u_xx through autograd.grad with
+  create_graph; Adam steps, then LBFGS with strong_wolfe over loss_func): eager failed
+  from the second step (below); now agrees, Adam and LBFGS. compile(dnn) refuses the
+  double backward with its clear error, as torch.compile does; a compiled step failed
+  with "differentiated Tensor ... not used" (below), and now breaks the graph at the
+  grad() into the data's outside history, whose modules then refuse the double backward.
 The gaps:
 - An in-place write through a view inside compiled code (torch's optimizers update a
   complex parameter through view_as_real; `p.view(-1).mul_(2)`, `x[0].zero_()`) left the
@@ -31,15 +39,8 @@ The gaps:
 - Eagerly, a write into the real (or imaginary) part of view_as_real of a tensor with
   history took the whole complex tensor's history: the other part's gradient was lost,
   silently (the coverage was counted in elements, and a complex-valued mask cannot say
-  which part a real view covers).
-- jayroxis/PINNs "Burgers Identification (PyTorch)" and "Burgers Inference (PyTorch)"
-  notebooks' DNN (OrderedDict Sequential of Linear/Tanh) and PhysicsInformedNN (lambda_1,
-  lambda_2 registered on the DNN; net_f's u_t, u_x, u_xx through autograd.grad with
-  create_graph; Adam steps, then LBFGS with strong_wolfe over loss_func): eager failed
-  from the second step (below); now agrees, Adam and LBFGS. compile(dnn) refuses the
-  double backward with its clear error, as torch.compile does; a compiled step failed
-  with "differentiated Tensor ... not used" (below), and now breaks the graph at the
-  grad() into the data's outside history, whose modules then refuse the double backward.
+  which part a real view covers). Writing an expanded view gave a numpy shape message;
+  it is torch's overlap error now, eagerly and compiled.
 - A compiled whole step whose loss reached a tensor made before the call with autograd
   history (an argument, or a closure's `x = leaf.float()`) dropped the gradient into that
   history silently (leaf.grad stayed None; the argument's own .grad was set, as on a
