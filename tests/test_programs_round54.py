@@ -50,8 +50,9 @@ The gaps:
 - Eagerly, a second backward through a node that saves nothing was refused as "backward
   through the graph a second time": the PINN notebooks make `self.x = torch.tensor(X,
   requires_grad=True).float()` once, and every step's graph starts from that cast (and a
-  cat); torch's ToCopyBackward0 and CatBackward0 save no tensors and run again. Such a
-  node now keeps its operands' shapes when freed (autograd/freed_nodes.py).
+  cat); torch's ToCopyBackward0 saves no tensors and runs again. A node that saves
+  nothing and reads only leaves now keeps them when freed (autograd/freed_nodes.py; a
+  chain of such nodes, `leaf.float().reshape(...)`, is still refused).
 - lr_scheduler's wrapper of optimizer.step set `_opt_called` on a user's Optimizer
   subclass, a store compiled code refused to replay: a graph break of every compiled step
   of a custom optimizer under a scheduler (FNO's Adam.py with StepLR). The flag is ours,
