@@ -253,12 +253,19 @@ def test_decreasing_offsets_are_refused():
         F.embedding_bag(tc.tensor(INDICES), tc.tensor(W), tc.tensor(np.array([0, 5, 3])))
 
 
-def test_sparse_gradients_are_refused_clearly():
-    with pytest.raises(NotImplementedError, match="sparse=True .* no sparse tensors"):
-        F.embedding_bag(tc.tensor(INDICES), tc.tensor(W), tc.tensor(OFF), sparse=True)
-    bag = tc.nn.EmbeddingBag(10, 3, sparse=True)
-    with pytest.raises(NotImplementedError, match="Use sparse=False"):
-        bag(tc.tensor(INDICES), tc.tensor(OFF))
+def test_sparse_gradients_are_torchs_sparse_tensors():
+    """sparse=True: weight.grad is torch's uncoalesced COO tensor, entry for entry (more
+    cases, and the optimizers that take it, in tests/test_programs_round55.py)."""
+    grads = []
+    for lib in (torch, tc):
+        w = lib.tensor(W, requires_grad=True)
+        lib.nn.functional.embedding_bag(lib.tensor(INDICES), w, lib.tensor(OFF), mode="sum",
+                                        sparse=True).pow(2).sum().backward()
+        grads.append(w.grad)
+    want, got = grads
+    assert got.is_sparse and not got.is_coalesced()
+    assert_close(got._indices(), want._indices())
+    assert_close(got._values(), want._values())
 
 
 def test_swapped_arguments_warn_and_run_as_torch():

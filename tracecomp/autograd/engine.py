@@ -37,6 +37,7 @@ from ..grad_fn_names import AccumulateGrad, input_tensors
 from ..ops.elementwise import cast, real
 from ..ops.movement import sum_to
 from ..output_groups import member as group_member
+from ..sparse_data import SparseData
 from ..tensor import Tensor
 from ..user_code import user_stacklevel
 from . import anomaly_mode as anomaly
@@ -574,6 +575,14 @@ def _add_to_grad(leaf, g, create_graph, handed):
         leaf.grad = g if leaf.grad is None else leaf.grad + g
         return
     data = g._data
+    if type(data) is SparseData or (held is not None and type(held._data) is SparseData):
+        # a sparse gradient (embedding(sparse=True)) for a dense leaf, as torch keeps it:
+        # sparse + sparse stays sparse (uncoalesced), a dense side makes the sum dense
+        # (added as dense + sparse, the order sparse ops take)
+        if held is not None:
+            g = g + held if type(data) is not SparseData else held + g
+        leaf.grad = g.detach()
+        return
     if type(data) is DeviceArray:       # device memory is never written in place: a box of
         leaf.grad = Tensor._make(data.shares()) if leaf.grad is None else \
             (leaf.grad + g).detach()    # its own is all a .grad needs

@@ -34,6 +34,7 @@ from ..ops import scan
 from ..ops.indexing import check_range, gather, index_put, scatter_add, scatter_reduce
 from ..tensor import Tensor
 from ..user_code import user_stacklevel
+from .embedding_sparse import sparse_rows
 
 _MODES = ("sum", "mean", "max")
 _LOWEST = -2 ** 63      # check_range's low end when only the high end matters
@@ -72,8 +73,8 @@ def _freq_scaled(rows, index, flat, num):
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
               scale_grad_by_freq=False, sparse=False):
     """weight[input]. The padding_idx row gets no gradient; scale_grad_by_freq divides
-    each row's gradient by how often it occurs in input. sparse=True is accepted and
-    gives the same (dense) gradient."""
+    each row's gradient by how often it occurs in input; sparse=True makes the weight's
+    gradient a sparse tensor (embedding_sparse.py)."""
     num = weight.shape[0]
     input = _checked_indices(input, num)
     if padding_idx is not None:
@@ -83,7 +84,13 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
     flat = mv.reshape(input, (-1,))
     if max_norm is not None:
         _renorm_rows(weight, flat, max_norm, norm_type)
-    out = weight[input]
+    if sparse:
+        keep = None if padding_idx is None else flat != padding_idx
+        out = mv.reshape(sparse_rows(weight, flat, keep, "embedding",
+                                     scale_grad_by_freq),
+                         (*input.shape, *weight.shape[1:]))
+    else:
+        out = weight[input]
     if scale_grad_by_freq:
         out = _freq_scaled(out, input, flat, num)
     if padding_idx is not None:
@@ -150,13 +157,6 @@ def _padding(padding_idx, num):
         raise RuntimeError(f"padding_idx must be within the number of embeddings, -{num} "
                            f"through {num - 1}, but got {padding_idx}")
     return padding_idx % num
-
-
-def _refuse_sparse():
-    raise NotImplementedError(
-        "embedding_bag: sparse=True asks for a sparse gradient of weight, and tracecomp has "
-        "no sparse tensors. Use sparse=False: the gradient is the same, as a dense tensor, "
-        "for any optimizer (SGD, Adam, ...; not SparseAdam).")
 
 
 # --- embedding_bag: which bag each position of the flat input belongs to ------------------
@@ -237,7 +237,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2,
     n indices; a 1-D input holds bags that start at `offsets` (with include_last_offset,
     offsets[-1] is where the last bag ends). An empty bag gives zeros; padding_idx takes
     no part in a bag (nor in a mean's count); per_sample_weights (mode='sum') scale each
-    row."""
+    row; sparse=True makes the weight's gradient a sparse tensor (embedding_sparse.py)."""
     if weight._data.dtype == np.int64 and np_kind(input._data.dtype) == "f":
         warnings.warn("Argument order of nn.functional.embedding_bag was changed. Usage "
                       "`embedding_bag(weight, input, ...)` is deprecated, and should now be "
@@ -257,8 +257,6 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2,
                                   f"per_sample_weights is only supported for mode='sum' (got "
                                   f"mode='{mode}'). Please open a feature request on GitHub.")
     padding_idx = _padding(padding_idx, num)
-    if sparse:
-        _refuse_sparse()
     n = flat.shape[0]
     bags, bag, end = _fixed_bags(input) if input.dim() == 2 else \
         _offset_bags(offsets, n, include_last_offset)
@@ -269,7 +267,9 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2,
     if take is not None:
         bag = ew.where(take, bag, bags)
     half = weight._data.dtype.itemsize < 4     # adds up in float32, as torch's kernels do
-    rows = ew.cast(weight[flat], np.float32) if half else weight[flat]
+    rows = sparse_rows(weight, flat, take, "embedding_bag", scale_grad_by_freq) if sparse \
+        else weight[flat]
+    rows = ew.cast(rows, np.float32) if half else rows
     if scale_grad_by_freq:
         rows = _freq_scaled(rows, flat, flat, num)
     if per_sample_weights is not None:

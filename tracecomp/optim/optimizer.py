@@ -14,6 +14,7 @@ from copy import deepcopy
 
 import numpy as np
 
+from .. import sparse_data
 from ..creation import tensor
 from ..grad_mode import enable_grad, set_grad_enabled
 from ..ops.complex import view_as_real
@@ -92,6 +93,9 @@ class Optimizer(HookMixin):
     # new lr then runs the same compiled step: compiler/hyperparameters.py)
     fed_settings = ()
     zero_tested = ()    # of those, the ones it branches on being zero (SGD's momentum)
+    # torch's error for a sparse .grad (embedding(sparse=True)), or None where
+    # _update_group takes one (SGD, Adagrad)
+    sparse_refusal = "{} does not support sparse gradients"
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -199,11 +203,19 @@ class Optimizer(HookMixin):
                 loss = closure()
         # torch's _use_grad_for_differentiable: the update is recorded on the tape only
         # for differentiable=True (meta-learning through the step)
+        if sparse_data.used[0] and self.sparse_refusal is not None:    # a .grad may be sparse
+            self._refuse_sparse_grads()
         with set_grad_enabled(bool(self.defaults.get("differentiable", False))):
             if fused_update is None or not fused_update(self):
                 for group in self.param_groups:
                     self._update_group(group)
         return loss
+
+    def _refuse_sparse_grads(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None and p.grad.is_sparse:
+                    raise RuntimeError(self.sparse_refusal.format(type(self).__name__))
 
     def _update_group(self, group):
         raise NotImplementedError(f"{type(self).__name__} must define _update_group(group) "

@@ -7,6 +7,8 @@ from .options import add_scaled, check_fused, scalar, setting
 
 
 class SGD(Optimizer):
+    sparse_refusal = None       # torch's SGD updates with a sparse gradient
+
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
                  nesterov=False, *, maximize=False, foreach=None, differentiable=False,
                  fused=None):

@@ -1,7 +1,11 @@
-"""SparseAdam: Adam for sparse gradients (nn.Embedding(sparse=True)). tracecomp has no
-sparse tensors, so every gradient is dense: SparseAdam is built and checked as torch
-builds it, and step() refuses a dense gradient with torch's own error, pointing at Adam."""
-from ..grad_mode import enable_grad
+"""SparseAdam: Adam for sparse gradients (nn.Embedding(sparse=True), nn.EmbeddingBag(
+sparse=True)), torch's masked update (torch.optim._functional.sparse_adam) op for op: the
+moments and the parameter change only at the positions the gradient lists. A dense gradient
+is refused with torch's own error, pointing at Adam."""
+import math
+
+from ..creation import zeros_like
+from ..grad_mode import enable_grad, no_grad
 from ..tensor import Tensor
 from .optimizer import Optimizer
 from .options import check_betas, scalar
@@ -32,8 +36,41 @@ class SparseAdam(Optimizer):
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        for group in self.param_groups:
-            if any(p.grad is not None for p in group["params"]):
-                raise RuntimeError("SparseAdam does not support dense gradients, please "
-                                   "consider Adam instead")
+        with no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        self._update_param(p, group)
         return loss
+
+    def _update_param(self, p, group):
+        if not p.grad.is_sparse:
+            raise RuntimeError("SparseAdam does not support dense gradients, please consider "
+                               "Adam instead")
+        state = self.state[p]
+        if len(state) == 0:
+            state["step"] = 0
+            state["exp_avg"] = zeros_like(p)
+            state["exp_avg_sq"] = zeros_like(p)
+        state["step"] += 1
+        _update(p, -p.grad if group["maximize"] else p.grad, state, group)
+
+
+def _update(p, grad, state, group):
+    grad = grad.coalesce()      # the update is not linear: each position once
+    at, values = grad._indices(), grad._values()
+    if values.numel() == 0:
+        return
+    beta1, beta2 = group["betas"]
+    exp_avg, exp_avg_sq, step = state["exp_avg"], state["exp_avg_sq"], state["step"]
+    # old <- b * old + (1 - b) * new, written old += (1 - b) * (new - old) at the positions
+    old_avg = exp_avg.sparse_mask(grad)._values()
+    avg_step = (values - old_avg) * (1 - beta1)
+    exp_avg.add_(grad.new(at, avg_step, grad.shape))
+    old_sq = exp_avg_sq.sparse_mask(grad)._values()
+    sq_step = (values.pow(2) - old_sq) * (1 - beta2)
+    exp_avg_sq.add_(grad.new(at, sq_step, grad.shape))
+    numer = avg_step + old_avg
+    denom = (sq_step + old_sq).sqrt() + group["eps"]
+    step_size = scalar(group["lr"]) * math.sqrt(1 - beta2 ** step) / (1 - beta1 ** step)
+    p.add_(grad.new(at, -step_size * (numer / denom), grad.shape))
