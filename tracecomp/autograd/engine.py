@@ -37,13 +37,13 @@ from ..grad_fn_names import AccumulateGrad, input_tensors
 from ..ops.elementwise import cast, real
 from ..ops.movement import sum_to
 from ..output_groups import member as group_member
-from ..sparse_data import SparseData
 from ..tensor import Tensor
 from ..user_code import user_stacklevel
 from . import anomaly_mode as anomaly
 from . import graph_task, profiler
 from .freed_nodes import free, thaw
 from .graph import GradientEdge
+from .leaf_grad import add_to_grad
 
 
 class _Traced:
@@ -560,44 +560,9 @@ def _accumulate_leaf(leaf, g, create_graph, handed):
     already given to a leaf in this run: add's VJP returns the same g for both operands,
     and optimizers update .grad in place, so no two .grad tensors may share memory."""
     g = hooked_grad(leaf, g) if leaf._hooks else g
-    _add_to_grad(leaf, g, create_graph, handed)
+    add_to_grad(leaf, g, create_graph, handed)
     if leaf._post_accumulate_hooks:
         after_accumulating(leaf)
-
-
-def _add_to_grad(leaf, g, create_graph, handed):
-    held = leaf.grad
-    if held is not None and not isinstance(held, Tensor):     # `w.grad = 0.` (torch refuses
-        raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of "
-                        f"type {type(held).__name__} (the .grad of a leaf of shape "
-                        f"{list(leaf.shape)}; set it to None to start from zero)")
-    if create_graph:
-        leaf.grad = g if leaf.grad is None else leaf.grad + g
-        return
-    data = g._data
-    if type(data) is SparseData or (held is not None and type(held._data) is SparseData):
-        # a sparse gradient (embedding(sparse=True)) for a dense leaf, as torch keeps it:
-        # sparse + sparse stays sparse (uncoalesced), a dense side makes the sum dense
-        # (added as dense + sparse, the order sparse ops take)
-        if held is not None:
-            g = g + held if type(data) is not SparseData else held + g
-        leaf.grad = g.detach()
-        return
-    if type(data) is DeviceArray:       # device memory is never written in place: a box of
-        leaf.grad = Tensor._make(data.shares()) if leaf.grad is None else \
-            (leaf.grad + g).detach()    # its own is all a .grad needs
-        return
-    if leaf.grad is not None:
-        leaf.grad = Tensor._make(leaf.grad._data + data)
-        return
-    # A view is fine as long as nothing else handed out shares its base (a transposed
-    # matmul result is the usual case, and copying it would cost a strided pass).
-    owner = data if data.base is None else data.base
-    if id(owner) in handed or not data.flags.writeable:
-        data = data.copy()
-        owner = data
-    handed.add(id(owner))
-    leaf.grad = Tensor._make(data)
 
 
 def tape_node_of(t: Tensor):
