@@ -42,6 +42,12 @@ is the check):
   attention GRU cells over PackedSequence batch sizes), MMOE, PLE, ONN, NFM, DCNMix, the
   input pipeline's `X[:, a:b].long()` lookups and varlen mean/sum pooling, Adagrad and SGD:
   agree; their boolean-mask indexing is a graph break in compiled code, as in torch.
+- jaywonchung/BERT4Rec-VAE-Pytorch models/ and trainers/ (BERT4Rec: sinusoidal position
+  embedding buffer, `(x > 0).unsqueeze(1).repeat(...)` attention mask with masked_fill
+  -1e9, the tanh GELU, its own LayerNorm and sublayer connections, CrossEntropyLoss
+  ignore_index=0 over (B*T, V), Adam with weight decay; VAE-CF: F.normalize, tanh
+  encoder/decoder, `logits[inputs != 0] = -inf`, CE + beta * KLD; recalls_and_ndcgs_for_ks
+  through argsort, gather and torch.Tensor([k])): agree, metrics included.
 The gap: sparse=True of nn.EmbeddingBag (DLRM's default) raised NotImplementedError, and
 nn.Embedding(sparse=True) gave a dense gradient, so code that reads the layout (DLRM's
 row-wise Adagrad, SparseAdam, which refused every gradient) could not run or took the dense
