@@ -37,6 +37,12 @@ is the check):
   decay), with the program's RAdam and AdaBelief (deprecated addcmul_(value, t1, t2) and
   add_(alpha, t) overloads, with torch's warnings) and AdamW, SGD: agree (float64; RAdam
   updates in float32 through p.data.float(), one ulp of which differs after a few steps).
+- yandex-research/rtdl-revisiting-models lib/node (NODE: DenseBlock of ODST trees with
+  max_features, the sparsemax/sparsemoid and entmax15/entmoid15 autograd Functions,
+  ModuleWithInit's data-aware init from np.percentile on the first batch, behind its own
+  __call__), MSE, Adam: eager agrees; compile(model) with sparsemax raised RecursionError
+  (below), and agrees after the fix (float64 to 1e-8). Sparsemax's `input -= max` shifts
+  the selection logits, a parameter, in place under no_grad: a graph break, as in round 51.
 - shenweichen/DeepCTR-Torch (tensorflow, tqdm and requests stand-ins): DIN, DIEN with GRU,
   AIGRU, AGRU and AUGRU (negative sampling's auxiliary loss, pack_padded_sequence and the
   attention GRU cells over PackedSequence batch sizes), MMOE, PLE, ONN, NFM, DCNMix, the
@@ -55,6 +61,10 @@ path. Now the weight's gradient is torch's sparse COO tensor, entry for entry; t
 accumulates it as torch does; SGD, Adagrad and SparseAdam take it with torch's updates, the
 others refuse it with torch's errors; sparse tensors answer the legacy new(indices, values,
 size).
+A second gap: a module whose class defines __call__ (NODE's ModuleWithInit) and whose
+code breaks the graph recursed for ever: the eager run of its own __call__ reached
+Module.__call__, which routed the module back to the split, which compiled it again.
+Now that module's forward runs eagerly there, its submodules compiled on their own.
 """
 import numpy as np
 import pytest
@@ -287,3 +297,63 @@ def test_optimizers_without_a_sparse_update_refuse_one_as_torch(name, kw):
             opt.step()
         errors.append(str(err.value))
     assert errors[1] == errors[0]
+
+
+# --- rtdl's NODE: a module that defines __call__ (data-aware init) and breaks -------------
+def _with_init(lib):
+    class WithInit(lib.nn.Module):
+        """Like NODE's ModuleWithInit: __call__ initialises from the first batch, then
+        calls super().__call__; forward updates a parameter in place under no_grad (NODE's
+        sparsemax shifts its input, the selection logits), a graph break in compile(model)."""
+
+        def __init__(self):
+            super().__init__()
+            self.lin = lib.nn.Linear(3, 4)
+            self.logits = lib.nn.Parameter(lib.tensor(_W[:4, :2].astype(np.float32)))
+            self.ready = False
+
+        def __call__(self, *args, **kwargs):
+            if not self.ready:
+                with lib.no_grad():
+                    self.lin.bias.copy_(-self.lin(args[0]).mean(0))
+                self.ready = True
+            return super().__call__(*args, **kwargs)
+
+        def forward(self, x):
+            with lib.no_grad():
+                self.logits -= self.logits.max(0, keepdim=True)[0]
+            return self.lin(x) @ self.logits.softmax(0)
+    return WithInit
+
+
+def _train_with_init(lib, weights, wrap, x):
+    net = lib.nn.Sequential(_with_init(lib)(), lib.nn.Tanh())
+    net.load_state_dict({k: lib.tensor(v) for k, v in weights.items()})
+    call = net
+    if lib is tc and wrap == "model":
+        inner = tc.compile(net[0])
+        call = lambda t: net[1](inner(t))       # noqa: E731
+    elif lib is tc:
+        call = tc.compile(net)
+    opt = lib.optim.SGD(net.parameters(), lr=0.1)
+    for _ in range(2):
+        opt.zero_grad()
+        out = call(lib.tensor(x))
+        out.pow(2).sum().backward()
+        opt.step()
+    return out, dict(net.named_parameters())
+
+
+@pytest.mark.parametrize("wrap", ["model", "inside"])
+def test_a_breaking_module_with_its_own_call_runs_eagerly_once(wrap):
+    """Before: the eager run of the module's own __call__ routed its Module.__call__ back
+    to the split, which compiled the module again and broke again: RecursionError."""
+    x = _RNG.standard_normal((5, 3)).astype(np.float32)
+    torch.manual_seed(0)
+    weights = {k: v.detach().numpy().copy() for k, v in
+               torch.nn.Sequential(_with_init(torch)(), torch.nn.Tanh()).state_dict().items()}
+    (want, want_p), (got, got_p) = (_train_with_init(lib, weights, wrap, x)
+                                    for lib in (torch, tc))
+    assert_close(got, want)
+    for name, p in got_p.items():
+        assert_close(p, want_p[name], what=name)

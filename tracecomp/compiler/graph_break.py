@@ -31,6 +31,7 @@ import weakref
 from .. import context
 from ..artifact_cache import LATEST
 from ..debug_log import emit, log
+from ..nn.module import Module
 from ..nn.modules.rnn import RNNBase
 from ..nn.utils.rnn import PackedSequence
 from ..user_code import user_stacklevel
@@ -74,7 +75,9 @@ class SplitCalls:
 
     def run(self, fn, args, kwargs):
         """fn(*args, **kwargs) eagerly, its module calls routed here."""
-        with context.routing(self):
+        own = args[0] if args and isinstance(args[0], Module) and \
+            fn is type(args[0]).__call__ else None
+        with context.routing(self if own is None else _OwnCall(self, own)):
             return fn(*args, **kwargs)
 
     def __call__(self, module, args, kwargs):
@@ -93,6 +96,23 @@ class SplitCalls:
                     wrapper = self.compiled[module] = OptimizedModule(module, **self.options)
                     wrapper._compiled.said = wrapper._compiled.splits.said = self.said
         return wrapper
+
+
+class _OwnCall:
+    """The router of the eager run of a module's own __call__ (a class that defines
+    __call__ and calls super().__call__, as rtdl's NODE ModuleWithInit does for its
+    data-aware init): that module's Module.__call__ runs its forward here, eagerly, as the
+    break says; routed to the split, it would compile the module again and break again,
+    for ever. Every other module call goes to the split."""
+
+    def __init__(self, splits, module):
+        self.splits, self.module = splits, module
+
+    def __call__(self, module, args, kwargs):
+        if module is not self.module:
+            return self.splits(module, args, kwargs)
+        with context.routing(self.splits):      # its submodules: compiled on their own
+            return module._call_forward(args, kwargs)
 
 
 def resized_split(plain, cache):
