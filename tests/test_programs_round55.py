@@ -285,6 +285,20 @@ def test_compiled_inference_with_sparse_bags_compiles_without_a_break():
     assert_close(got, want)
 
 
+def test_export_of_a_sparse_embedding_is_the_plain_lookup():
+    """An exported graph has no backward: sparse=True changes nothing there (it was a
+    TraceError while the lookup refused every trace that needs grad)."""
+    torch.manual_seed(0)
+    ref = torch.nn.Sequential(torch.nn.Embedding(10, 3, sparse=True), torch.nn.Linear(3, 2))
+    ours = tc.nn.Sequential(tc.nn.Embedding(10, 3, sparse=True), tc.nn.Linear(3, 2))
+    ours.load_state_dict({k: tc.tensor(v.detach().numpy()) for k, v in
+                          ref.state_dict().items()})
+    x = _IDX.reshape(3, 3)
+    want = torch.export.export(ref, (torch.tensor(x),)).module()(torch.tensor(x))
+    got = tc.export.export(ours, (tc.tensor(x),)).module()(tc.tensor(x))
+    assert_close(got, want)
+
+
 @pytest.mark.parametrize("name,kw", [("Adam", {}), ("AdamW", {}), ("RMSprop", {}),
                                      ("NAdam", {}), ("Adagrad", {"weight_decay": 0.1})])
 def test_optimizers_without_a_sparse_update_refuse_one_as_torch(name, kw):

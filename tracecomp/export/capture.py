@@ -50,6 +50,7 @@ def trace_graph(module, in_spec, user_names, user_tensors, state):
     """(graph, out_spec, mutated buffer targets): module(*args, **kwargs) traced, the
     arguments rebuilt from in_spec around stand-ins of user_tensors; simplified."""
     tracer = Tracer(Graph("exported"), {id(m): path for path, m in module.named_modules()})
+    tracer.differentiated = False       # an exported graph has no backward of its own
     originals = [t._data for _, _, t, _ in state]
     nodes = []
     try:

@@ -7,8 +7,9 @@ Adagrad, SparseAdam, DLRM's row-wise sparse Adagrad through grad.is_sparse) then
 path torch takes.
 
 Compiled code returns dense gradients only, so a lookup that needs a sparse gradient is a
-graph break there (torch.compile does not trace sparse gradients either); without grad
-(inference, no_grad) it is the plain lookup in every mode.
+graph break there (its module runs eagerly, the rest stays compiled); without grad
+(inference, no_grad) and in an exported graph, which has no backward, it is the plain
+lookup.
 """
 from .. import context, grad_mode
 from ..autograd.function import Function
@@ -41,7 +42,10 @@ def sparse_rows(weight, flat, keep, op, by_freq):
     backward refuses."""
     if not (grad_mode.state.enabled and weight.requires_grad):
         return weight[flat]
-    if context.current() is not None:
+    trace = context.current()
+    if trace is not None and not trace.differentiated:     # torch.export: the lookup alone
+        return weight[flat]
+    if trace is not None:
         raise TraceError(f"{op}(sparse=True): the weight's gradient is a sparse tensor, which "
                          f"compiled code does not return; this call runs eagerly (sparse=False "
                          f"gives the same values as a dense gradient, and compiles)")

@@ -93,6 +93,7 @@ class Tracer:
         #                                 call (an argument or a capture: backward.py refuses)
         self.leaves = {}        # id(leaf) -> (its updated value, the node standing for it)
         self.did_backward = False       # backward() ran inside the traced code
+        self.differentiated = True      # graph autodiff may run over it (export's: never)
         self.rebound = []       # (real tensor, its array) updated in place with traced values
         self.data_assigned = set()  # ids of the tensors given a traced value by `t.data = y`
         self.aliases = {}       # id(tensor) -> [tensor, its views and bases...] (view ops)
