@@ -15,7 +15,8 @@ is the check):
   quotient/remainder tables through `(input / n).long()` and remainder, "mult") and
   tricks/md_embedding_bag.py (PrEmbeddingBag with a projection), BCELoss; SGD, Adagrad,
   SparseAdam and optim/rwsadagrad.py (the row-wise sparse Adagrad, which reads
-  grad.is_sparse, coalesces and builds its updates with grad.new(indices, values, size)):
+  grad.is_sparse, coalesces and builds its updates with grad.new(indices, values, size)),
+  LRPolicyScheduler (an _LRScheduler subclass reading _step_count and base_lrs):
   with sparse=False every mode agreed; the program's own sparse=True raised
   NotImplementedError (below). Now agrees with all four optimizers; in compiled code a
   lookup that needs a sparse gradient is a graph break.
