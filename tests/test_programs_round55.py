@@ -60,7 +60,7 @@ nn.Embedding(sparse=True) gave a dense gradient, so code that reads the layout (
 row-wise Adagrad, SparseAdam, which refused every gradient) could not run or took the dense
 path. Now the weight's gradient is torch's sparse COO tensor, entry for entry; the engine
 accumulates it as torch does; SGD, Adagrad and SparseAdam take it with torch's updates, the
-others refuse it with torch's errors; sparse tensors answer the legacy new(indices, values,
+LBFGS makes it dense as torch does, the others refuse it with torch's errors; sparse tensors answer the legacy new(indices, values,
 size).
 A second gap: a module whose class defines __call__ (NODE's ModuleWithInit) and whose
 code breaks the graph recursed for ever: the eager run of its own __call__ reached
@@ -372,3 +372,23 @@ def test_a_breaking_module_with_its_own_call_runs_eagerly_once(wrap):
     assert_close(got, want)
     for name, p in got_p.items():
         assert_close(p, want_p[name], what=name)
+
+
+def test_lbfgs_flattens_a_sparse_gradient_as_torch():
+    """torch's LBFGS makes a sparse .grad dense (it raised NotImplementedError: reshape of
+    a sparse tensor)."""
+    weights = []
+    for lib in (torch, tc):
+        bag = lib.nn.EmbeddingBag(10, 3, mode="sum", sparse=True)
+        with lib.no_grad():
+            bag.weight.copy_(lib.tensor(_W.astype(np.float32) / 4))
+        opt = lib.optim.LBFGS(bag.parameters(), lr=0.5, max_iter=3)
+
+        def closure(bag=bag, opt=opt, lib=lib):
+            opt.zero_grad()
+            loss = bag(lib.tensor(_IDX), lib.tensor(_OFF)).pow(2).sum()
+            loss.backward()
+            return loss
+        opt.step(closure)
+        weights.append(bag.weight)
+    assert_close(weights[1], weights[0])

@@ -21,6 +21,14 @@ def _real(t):
     return view_as_real(t) if t.is_complex() else t
 
 
+def _dense_grad(p):
+    """p's gradient as one dense tensor: zeros without one, a sparse one (embedding(
+    sparse=True)) made dense, as torch's _gather_flat_grad does."""
+    if p.grad is None:
+        return p.new_zeros(p.numel())
+    return p.grad.to_dense() if p.grad.is_sparse else p.grad
+
+
 class LBFGS(Optimizer):
     _scalar_state = ()
 
@@ -44,8 +52,7 @@ class LBFGS(Optimizer):
         return self._numel_cache
 
     def _gather_flat_grad(self):
-        return cat([_real(p.new_zeros(p.numel()) if p.grad is None else p.grad).reshape(-1)
-                    for p in self._params], 0)
+        return cat([_real(_dense_grad(p)).reshape(-1) for p in self._params], 0)
 
     def _add_grad(self, step_size, update):
         offset = 0
