@@ -59,9 +59,9 @@ The gap: sparse=True of nn.EmbeddingBag (DLRM's default) raised NotImplementedEr
 nn.Embedding(sparse=True) gave a dense gradient, so code that reads the layout (DLRM's
 row-wise Adagrad, SparseAdam, which refused every gradient) could not run or took the dense
 path. Now the weight's gradient is torch's sparse COO tensor, entry for entry; the engine
-accumulates it as torch does; SGD, Adagrad and SparseAdam take it with torch's updates, the
-LBFGS makes it dense as torch does, the others refuse it with torch's errors; sparse tensors answer the legacy new(indices, values,
-size).
+accumulates it as torch does; SGD, Adagrad and SparseAdam take it with torch's updates,
+LBFGS makes it dense as torch does, the others refuse it with torch's errors; sparse tensors
+answer the legacy new(indices, values, size).
 A second gap: a module whose class defines __call__ (NODE's ModuleWithInit) and whose
 code breaks the graph recursed for ever: the eager run of its own __call__ reached
 Module.__call__, which routed the module back to the split, which compiled it again.
