@@ -21,11 +21,12 @@ Its gradient is torch's:
     new values (Tracer.kept_history), as torch keeps its grad_fn.
 
 A chain is written through only where eager's memory is known to be shared: slice, permute,
-expand, view_as_real and a reshape that only adds or drops dims of size 1 are views whatever the base's
-strides, and a numpy view made eagerly (an indexing fast path, or any view op on a real
-array) is one. A traced reshape that merges or splits dims is a view eagerly only for
-strides the trace does not know (`x.t().reshape(-1)` copies): there the base is marked stale
-as before, and reading it is the TraceError (a graph break) that says so.
+expand, view_as_real and a reshape that only adds or drops dims of size 1 are views
+whatever the base's strides, and a numpy view made eagerly (an indexing fast path, or any
+view op on a real array) is one. A traced reshape that merges or splits dims is a view
+eagerly only for strides the trace does not know (`x.t().reshape(-1)` copies): there the
+base is marked stale as before, and reading it is the TraceError (a graph break) that says
+so.
 """
 import numpy as np
 
