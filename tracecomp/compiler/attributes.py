@@ -6,8 +6,8 @@ buffer (`self.buf = self.buf * 0.9` instead of an in-place update). Eagerly the 
 holds the new tensor; compiled, the traced code would leave a graph value in the attribute.
 So, around tracing, every module's attributes are compared before and after:
 
-  - an attribute (or buffer) rebound to a tensor, or to a tuple/list of tensors, becomes an
-    extra output of the graph; after every call the module gets the computed tensor, as
+  - an attribute (or buffer) rebound to a tensor, or to a tuple, list or dict of tensors,
+    becomes an extra output of the graph; after every call the module gets the computed tensor, as
     eagerly (with a gradient when it has one);
   - an attribute set to None, or deleted, is set to None / deleted after every call;
   - an attribute set to a Python number, a numpy scalar (CategoricalVAE's annealed
@@ -186,12 +186,15 @@ def _tensors_only(v):
 
 def _leaves(v):
     """How many tensors v holds when it is a tensor or a (nested) tuple/list of tensors
-    and Nones; else None."""
+    and Nones, or a plain dict of them keyed by strings or ints (reformer's LSH attention
+    caches its buckets as `self._cache = {**self._cache, 'buckets:0': t}`); else None."""
     if isinstance(v, Tensor):
         return 1
     if v is None:
         return 0
-    if not isinstance(v, (tuple, list)):
+    if type(v) is dict and all(type(k) in (str, int) for k in v):
+        v = v.values()
+    elif not isinstance(v, (tuple, list)):
         return None
     total = 0
     for x in v:
@@ -202,13 +205,24 @@ def _leaves(v):
     return total
 
 
+def _keyed(v):
+    """Whether a dict is in v (a _tensors_only value)."""
+    return type(v) is dict or isinstance(v, (tuple, list)) and any(map(_keyed, v))
+
+
 def tensors_of(value):
-    """The tensors a module attribute holds: itself, or those in a tuple/list of them."""
+    """[(label suffix, tensor)] of the tensors a module attribute holds: itself, or those in
+    a tuple, list or dict of them. A list's are numbered in order (`.1`); where a dict is
+    inside, the suffix names its keys (`.buckets:0`), so the same number of tensors under
+    other keys is another signature, not the trace's keys read with the new tensors."""
     if isinstance(value, Tensor):
-        return [value]
-    if isinstance(value, (tuple, list)) and _tensors_only(value):
-        return [t for _, t in flatten(value)[0]]
-    return []
+        return [("", value)]
+    if not _tensors_only(value):
+        return []
+    held = flatten(value)[0]
+    if _keyed(value):
+        return held
+    return [(f".{k}" if len(held) > 1 else "", t) for k, (_, t) in enumerate(held)]
 
 
 def _show(v):

@@ -16,7 +16,9 @@ the sources it traced through: the global names and closure variables of the fun
 of its modules' methods (forward and what it calls), of the user's helper functions
 each of those names, and of the user's functions the trace ran that no name leads to
 (ran_functions.py: `ns.scale = lambda x: x * W`); one element or attribute inside each
-of those, and inside each non-tensor argument; and the plain attributes of its modules.
+of those, and inside each non-tensor argument; and the plain attributes of its modules,
+one element or attribute inside too (a tuple `(mask, 1)`, an object's `.mask`: the
+attribute must still hold that tuple or object).
 A tensor read through a deeper path (`cfg.sub.mask`) is checked by its version only, and
 the debug log (TRACECOMP_DEBUG=1) says so; pass such tensors as arguments.
 
@@ -36,6 +38,7 @@ import numpy as np
 from ..debug_log import emit
 from ..tensor import Tensor
 from ..user_code import user_stacklevel
+from .attributes import INTERNAL
 from .code_names import named_values, traced_functions
 from .state import follow, inside
 
@@ -131,6 +134,11 @@ def _places(fn, args, modules, watched, ran=()):
         for key, value in vars(module).items():
             if isinstance(value, (Tensor, np.ndarray)):
                 look(module, "attr", key, value, deeper=False)
+            elif key not in INTERNAL:   # one inside a tuple or plain object it holds:
+                n = len(out)            # the attribute must still hold that very one
+                look(module, "attr", key, value)
+                if len(out) > n:
+                    out.append((module, "attr", key, value))
         for key, value in module._buffers.items():  # a sparse buffer: read as a constant
             if value is not None and id(value) in watched:
                 look(module._buffers, "item", key, value, deeper=False)

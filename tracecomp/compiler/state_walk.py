@@ -107,19 +107,20 @@ def _walk(modules, unread=()):
                                           (tuple(t._hooks or ()),
                                            tuple(t._post_accumulate_hooks or ()))))
             for name, v in mod.__dict__.items():    # tensors kept as plain attributes
-                if isinstance(v, (Tensor, tuple, list)) and name not in INTERNAL:
+                if isinstance(v, (Tensor, tuple, list, dict)) and name not in INTERNAL:
                     if (id(mod), name) in unread and not isinstance(v, Tensor):
                         continue
-                    held = [t for t in tensors_of(v) if type(t._data) is not SparseData]
-                    # a list (of tensors, or empty, or in a tuple) can gain a tensor unseen
-                    # by the change count; a list of numbers (Conv2d's padding) is kept
+                    held = [(k, t) for k, t in tensors_of(v) if type(t._data) is not SparseData]
+                    # a list or dict (of tensors, or empty, or in a tuple) can gain a tensor
+                    # unseen by the change count; a list of numbers (Conv2d's padding) is kept
                     if keep and not isinstance(v, Tensor):
-                        keep = not (isinstance(v, list) and (not v or held)
-                                    or any(isinstance(e, list) for e in v))
-                    for k, t in enumerate(held):
+                        keep = not (isinstance(v, (list, dict)) and (not v or held)
+                                    or any(isinstance(e, (list, dict)) for e in
+                                           (v.values() if type(v) is dict else v)))
+                    for suffix, t in held:
                         if id(t) not in seen:
                             seen.add(id(t))
-                            label = path + name + (f".{k}" if len(held) > 1 else "")
+                            label = path + name + suffix
                             state.append((label, t))
                             if not isinstance(v, Tensor):
                                 listed[label] = (id(mod), name)
