@@ -120,18 +120,8 @@ class SparseCOO(SparseTensor):
         return SparseCOO.make(idx, self._vals.index_select(0, first), self.shape, True)
 
     # --- torch's legacy constructor --------------------------------------------------------
-    def new(self, *args, dtype=None, device=None):
-        """x.new(indices, values[, size]) a COO tensor of the values' dtype, as in torch
-        (DLRM's row-wise sparse Adagrad builds its updates so); x.new(*sizes) an empty one
-        of x's dtype, every dim sparse."""
-        from .creation import sparse_coo_tensor  # creation.py imports this module
-        if args and isinstance(args[0], Tensor):
-            return sparse_coo_tensor(*args, dtype=dtype, device=device)
-        dtype = dtype or self.dtype
-        sizes = tuple(args[0]) if len(args) == 1 and isinstance(args[0], (list, tuple)) \
-            else args
-        return SparseCOO.make(Tensor._make(np.zeros((len(sizes), 0), np.int64)),
-                              creation.zeros((0,), dtype=dtype), sizes, True)
+    # new: x.new(indices, values[, size]), set by creation.py (legacy_new), which builds a
+    # COO tensor from its parts (and imports this module)
 
     # --- conversions -----------------------------------------------------------------------
     def to_dense(self, dtype=None, *, masked_grad=None):

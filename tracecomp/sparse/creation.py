@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 
 from .. import dtypes
-from ..creation import as_tensor
+from ..creation import as_tensor, zeros
 from ..devices import check_placement
 from ..errors import TraceError
 from ..legacy_types import NAMES as LEGACY_NAMES
@@ -191,3 +191,19 @@ class LegacySparseType(type):
 LEGACY_TYPES = {name: LegacySparseType(name, (), {"dtype": dtype, "is_sparse": True,
                                                   "__module__": "tracecomp.sparse"})
                 for name, dtype in LEGACY_NAMES.items()}
+
+
+def legacy_new(self, *args, dtype=None, device=None):
+    """x.new(indices, values[, size]) a COO tensor of the values' dtype, as in torch
+    (DLRM's row-wise sparse Adagrad builds its updates so); x.new(*sizes) an empty one
+    of x's dtype, every dim sparse."""
+    if args and isinstance(args[0], Tensor):
+        return sparse_coo_tensor(*args, dtype=dtype, device=device)
+    dtype = dtype or self.dtype
+    sizes = tuple(args[0]) if len(args) == 1 and isinstance(args[0], (list, tuple)) \
+        else args
+    return SparseCOO.make(Tensor._make(np.zeros((len(sizes), 0), np.int64)),
+                          zeros((0,), dtype=dtype), sizes, True)
+
+
+SparseCOO.new = legacy_new
