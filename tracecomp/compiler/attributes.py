@@ -273,7 +273,7 @@ class TensorAttributes:
         for (label, t), before in zip(self.state, self.before):
             for name, v in object.__getattribute__(t, "__dict__").items():
                 if name != "grad" and before.get(name, _ABSENT) is not v and \
-                        any(isinstance(x._data, Node) for x in tensors_of(v)):
+                        any(isinstance(x._data, Node) for _, x in tensors_of(v)):
                     out.append((label, t, before, name))
         return out
 
