@@ -10,7 +10,7 @@ import numpy as np
 from . import composite as C
 from . import composite_index as CI
 from . import composite_math as CM
-from . import dtypes, identity_views, indexing_sugar, inplace, inplace_shape, output_groups
+from . import context, dtypes, identity_views, indexing_sugar, inplace, inplace_shape, output_groups
 from . import memory_format as mf
 from .autograd import backward as _run_backward
 from .device_methods import to
@@ -144,7 +144,10 @@ def _where_method(x, cond, other):
 
 
 def contiguous(x, memory_format=mf.contiguous_format):
-    """x itself where it lies in memory_format's order already, else a copy laid out so."""
+    """x itself where it lies in memory_format's order already, else a copy laid out so.
+    A traced x's layout is not known: the copy may be x itself eagerly, so the trace holds
+    them as sharing memory, and a write through either makes the other unreadable (a graph
+    break whose eager run gives torch's answer), never a silent miss of the write."""
     if isinstance(x._data, np.ndarray) and mf.is_laid_out(x._data, memory_format):
         return x
     if memory_format is mf.preserve_format:
@@ -152,7 +155,11 @@ def contiguous(x, memory_format=mf.contiguous_format):
             raise RuntimeError("preserve memory format is unsupported by the contiguous "
                                "operator")
         memory_format = mf.contiguous_format    # traced values are row-major (memory_format.py)
-    return ew.clone(x, memory_format=memory_format)
+    out = ew.clone(x, memory_format=memory_format)
+    tracer = context.current()
+    if tracer is not None and not isinstance(x._data, np.ndarray):
+        tracer.alias(x, out)
+    return out
 
 
 def _inplace_binary(prim, name):
