@@ -323,7 +323,7 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
     stage.end(len(memory_plan.offsets))
     gemm = {}       # root -> (code, the BLAS symbol or None, its Product), gemm/choice.py
     blas_symbols, shared = {}, {}   # what the products call: name -> address | variant
-    tiered = {}     # root -> variant: called through a slot, the BLAS first (first_calls.py)
+    tiered = {}     # root -> (variant, BLAS symbol): through a slot, the BLAS first (first_calls)
     row_blocks = {loop.product.root: (0, loop.rows) for loop in loops if loop.rows}
     for group in plan.groups:
         if group.kind == "matmul":     # (a row loop's product: what one block computes)
@@ -336,11 +336,11 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
             if sym is not None:
                 blas_symbols[sym.name] = sym.address
             elif found is not None:     # the BLAS until the library is in its slot
-                tiered[group.root] = variant
+                tiered[group.root] = variant, found
                 blas_symbols[found.name] = found.address
             else:       # compiled once per process (gemm/shared.py), linked below
                 shared[shared_gemm.symbol(*variant)] = variant
-    shared_gemm.prefetch(list(shared.values()) + list(tiered.values()))     # built meanwhile
+    shared_gemm.prefetch(list(shared.values()) + [v for v, _ in tiered.values()])  # meanwhile
     if tiered:
         blas_symbols.update(first_calls.imports())
     serial_blas = any(code == "blas" for code, *_ in gemm.values())
@@ -367,8 +367,7 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
             if sym is not None:
                 return sym
             if group.root in tiered:
-                return first_calls.declare(module, tiered[group.root],
-                                           blas.find_gemm(p.dtype))
+                return first_calls.declare(module, *tiered[group.root])
             return shared_gemm.declare(module, p.dtype, code, p.trans_a, p.trans_b)
         emitted = entry.emit(module, layout, memory_plan, kernel_names, product, cuts,
                              profile)
@@ -412,7 +411,7 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
 def _filling(tiered):
     """What a runner runs before its second call where products take the BLAS first: fill
     their slots (gemm/first_calls.py); None where none does."""
-    variants = tuple(dict.fromkeys(tiered.values()))
+    variants = tuple(dict.fromkeys(v for v, _ in tiered.values()))
     return (lambda: first_calls.fill(variants)) if variants else None
 
 

@@ -56,7 +56,6 @@ class _Traced:
     edges = ()      # a tape walk (grad inside a vmap that is traced) stops here
     hooks = None
     retain = None
-    multi_view = False      # (inplace_view's check: a trace's views are written back alike)
 
     def name(self):
         return "TracedBackward"
