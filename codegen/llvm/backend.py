@@ -36,10 +36,10 @@ the LLVM IR (before and after optimization) and the assembly, for `compiled.llvm
 import ctypes
 import itertools
 import os
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from llvmlite import ir
 
 import tracecomp.ir as tracecomp_ir
 from tracecomp.codegen import group_keys
@@ -47,7 +47,7 @@ from tracecomp.errors import TracecompError
 from tracecomp.ir import Node, execution_error, node_names
 from tracecomp.passes import chunks, donation, fusion, memory, row_loops, schedule
 
-from . import input_guards, recipe, target
+from . import input_guards, kernel_reuse, recipe, target
 from .gemm import blas, dots, first_calls
 from .gemm import choice as gemm_choice
 from .gemm import shared as shared_gemm
@@ -55,7 +55,7 @@ from .lower import (
     entry,
     select,  # noqa: F401  (registers the argmax/argmin/gather index maps)
 )
-from .lower.kernels import elementwise_kernel
+from .lower.kernels import elementwise_kernel, kernel_type
 from .lower.reductions import reduce_kernel
 from .lower.window import fold_kernel, unfold_kernel
 from .lowering_bug import Stage, lowering_bug
@@ -70,12 +70,6 @@ BUILDERS = {"elementwise": elementwise_kernel, "reduce": reduce_kernel, "fold": 
 RANGED = {"elementwise": elementwise_kernel, "reduce": reduce_kernel, "fold": fold_kernel,
           "unfold": unfold_kernel}
 RUNNERS = ("entry", "steps")
-# A kernel a graph needs this many times or more (same structure: codegen/group_keys.py) is
-# emitted and compiled once, and called, not inlined (which would copy it back into its entry
-# once per call). An unrolled loop (an RNN's time steps, a stack of equal layers) repeats its
-# kernels many times: a 2-layer GRU over 10 steps has 172 kernels, 27 distinct (40 s -> 4 s).
-# Fewer repeats are left alone, inlined.
-SHARE_FROM = 3
 # the folders of the code that turns a graph into LLVM IR, for the disk cache's key
 SOURCES = [Path(tracecomp_ir.__file__).parent, Path(fusion.__file__).parent,
            Path(__file__).parents[1]]
@@ -230,25 +224,25 @@ def _lower(graph, runner, names, stage, updates):
             if g.root not in summed}
     kernel_names, first = _kernel_names(plan.groups, keys)
 
-    def emit_kernels(module):           # groups -> kernel functions
+    def emit_kernels(module, compiled=frozenset()):      # groups -> kernel functions
+        """compiled: the structures whose kernels an earlier graph compiled (kernel_reuse.py):
+        declared here, linked to that code."""
         stage.begin("llvm kernels", len(plan.groups))
-        repeats = Counter(keys.values())
         for group in first:
             name = kernel_names[group.root]
+            if keys[group.root] in compiled:
+                ir.Function(module, kernel_type(group, group.root in ranged), name)
+                continue
             stage.enter(f"emitting {name}", group.nodes)
             if group.root in ranged:
                 RANGED[group.kind](module, group, name, ranged=True)
             else:
                 BUILDERS[group.kind](module, group, name)
-            if repeats[keys[group.root]] >= SHARE_FROM:  # emitted once, called, not inlined
-                module.globals[name].attributes.add("noinline")
+            # called, never inlined: one copy of a kernel however many groups run it (an
+            # unrolled RNN's time steps: a 2-layer GRU over 10 steps has 172 kernels, 27
+            # distinct, 40 s -> 4 s), exported for the graphs compiled after this one
+            module.globals[name].attributes.add("noinline")
         stage.end(len(first))
-        if runner == "entry":
-            # only the entry functions are called from outside: a kernel inlined into its
-            # entry then leaves no standalone copy for LLVM to compile as well (MLP training
-            # step, znver3: 0.61 -> 0.34 s of LLVM time)
-            for group in first:
-                module.globals[kernel_names[group.root]].linkage = "internal"
 
     for group in plan.groups:           # which graph nodes each kernel computes, for dumps
         label = kernel_names.get(group.root, group.kind)
@@ -266,7 +260,7 @@ def _lower(graph, runner, names, stage, updates):
         steps = [_step(g, library, kernel_names) for g in plan.groups]
         _plan_frees(graph, plan, steps)
         return _with_phases(StepRunner(graph, plan, steps, library, names), stage)
-    return _with_phases(_entry_runner(graph, plan, emit_kernels, len(first), kernel_names,
+    return _with_phases(_entry_runner(graph, plan, emit_kernels, first, kernel_names,
                                       names, split, cuts, stage, updates, recipe_text, keys,
                                       loops, summed, guards), stage)
 
@@ -292,7 +286,7 @@ def _with_phases(runner, stage):
     return runner
 
 
-def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split, cuts,
+def _entry_runner(graph, plan, emit_kernels, first, kernel_names, names, split, cuts,
                   stage, updates, recipe_text, keys, loops, summed, guards):
     """Plan the arena, add the entry functions, compile, wrap (runner.py). With a
     `recipe_text` (recipe.py) the disk cache is asked first, and the LLVM IR is emitted
@@ -351,13 +345,18 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
     profile = [] if os.environ.get("TRACECOMP_PROFILE", "").strip() == "1" else None
     entry_names = [step.name for step in layout.program if step.kind != "python"] + \
         [run.name for run in layout.runs()]
+    # kernels an earlier graph compiled: linked, not compiled again (kernel_reuse.py)
+    structures = {keys[g.root]: kernel_names[g.root] for g in first}
+    earlier = kernel_reuse.found(structures)
+    linked = {structures[s]: library.address(name) for s, (library, name) in earlier.items()}
+    own = [name for s, name in structures.items() if s not in earlier]
     # the native steps' first run needs the native pool's library (parallel.run_steps)
-    imports = shared_gemm.Imports(blas_symbols, shared,
+    imports = shared_gemm.Imports({**blas_symbols, **linked}, shared,
                                   [native_pool.library] if entry_names else ())
 
     def emit_module():
         module = engine.new_module(f"graph{next(_module_ids)}")
-        emit_kernels(module)
+        emit_kernels(module, set(earlier))
         stage.enter("emitting the entry functions")
         def product(group):
             """What computes a product group: the BLAS symbol, or a generated GEMM or dots
@@ -381,17 +380,22 @@ def _entry_runner(graph, plan, emit_kernels, kernels, kernel_names, names, split
         stage.begin("llvm compile", len(entry_names))
         # with TRACECOMP_PROFILE the emission itself lists the profiled calls: always emit
         if recipe_text is None or profile is not None:
-            split_compile.warm_up(kernels)      # a large module: start the worker
-            library = cache.compile_module(emit_module(), entry_names, imports=imports)
+            split_compile.warm_up(len(own))     # a large module: start the worker
+            library = cache.compile_module(emit_module(), entry_names + own, imports=imports)
         else:
             codes = {root: code + (" after the BLAS" if root in tiered else "")
                      for root, (code, *_) in gemm.items()}
             recipe_text += "\n" + recipe.plan(graph, layout, memory_plan, kernel_names, keys,
-                                               codes)
-            library = cache.compile_recipe(recipe_text, emit_module, entry_names,
+                                               codes) \
+                + f"\nkernels linked from earlier graphs: {sorted(linked)}"
+            library = cache.compile_recipe(recipe_text, emit_module, entry_names + own,
                                            imports=imports,
-                                           on_miss=lambda: split_compile.warm_up(kernels))
+                                           on_miss=lambda: split_compile.warm_up(len(own)))
         stage.end(len(entry_names))
+        kernel_reuse.keep(library, {s: name for s, name in structures.items()
+                                    if s not in earlier})
+        library.uses = list({id(lib): lib for lib, _ in earlier.values()}.values())
+        plan.log += [f"{name}: compiled by an earlier graph, linked" for name in linked]
     stage.enter("building the runner")
     donated, donation_log = donation.run(graph, plan.groups, memory_plan, updates)
     plan.log += memory_plan.log + donation_log + _program_log(layout, kernel_names, names, cuts) \

@@ -16,6 +16,7 @@ import pytest
 from llvmlite import ir
 
 import tracecomp as tc
+from tracecomp.codegen.llvm import kernel_reuse
 from tracecomp.codegen.llvm.runtime import cache, engine
 
 DOUBLE = ir.DoubleType()
@@ -372,6 +373,7 @@ def test_a_second_compile_of_a_graph_links_from_the_cache(cache_dir, monkeypatch
         raise AssertionError("compiled although the cache holds the module")
 
     monkeypatch.setattr(engine, "compile_module", no_compiling)
+    kernel_reuse.forget()       # as a new process: no kernel compiled before
     warm = tc.compile(f)
     np.testing.assert_array_equal(warm(x).numpy(), expected)
     assert entries(cache_dir) == stored

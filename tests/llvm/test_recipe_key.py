@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import tracecomp as tc
-from tracecomp.codegen.llvm import backend, recipe
+from tracecomp.codegen.llvm import backend, kernel_reuse, recipe
 from tracecomp.codegen.llvm.runtime import cache, engine, parallel
 
 
@@ -50,6 +50,7 @@ def test_a_warm_compile_emits_no_ir_until_a_dump_reads_it(cache_dir, monkeypatch
     emit = backend.entry.emit
     monkeypatch.setattr(backend.entry, "emit", lambda *a: emitted.append(1) or emit(*a))
     monkeypatch.setattr(engine, "compile_module", lambda *a, **k: pytest.fail("compiled"))
+    kernel_reuse.forget()       # as a new process: no kernel compiled before
     warm = tc.compile(_model())
     np.testing.assert_array_equal(warm(x).numpy(), expected)
     assert emitted == [] and "llvm kernels" not in [r.name for r in warm.pass_log]

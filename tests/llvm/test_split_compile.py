@@ -6,6 +6,7 @@ import pytest
 
 import tracecomp as tc
 from tracecomp import nn
+from tracecomp.codegen.llvm import kernel_reuse
 from tracecomp.codegen.llvm.runtime import engine, split_compile
 
 from helpers import train_step
@@ -65,6 +66,7 @@ def test_split_objects_link_again_from_the_disk_cache(split_everything, monkeypa
     first, _, _ = _train(True)
     assert any(lib.optimized_parts for lib in split_everything)
     split_everything.clear()
+    kernel_reuse.forget()                   # as a new process: its own kernels
     again, _, _ = _train(True)              # a new compile: every module from the cache
     assert all(lib.optimized_ir is None for lib in split_everything)
     np.testing.assert_array_equal(again, first)

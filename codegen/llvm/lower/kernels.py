@@ -60,6 +60,15 @@ def _freeze(b, value):
     return instr
 
 
+def kernel_type(group, ranged=False):
+    """The LLVM type of a group's kernel: void(each input, the output, each store[, start,
+    stop][, sizes, numbers]) (KernelBuilder), also what a graph declares for a kernel that
+    another graph compiled (kernel_reuse.py)."""
+    n = len(group.inputs) + 1 + len(group.stores)
+    return ir.FunctionType(ir.VoidType(), [PTR] * n + [I64] * (2 if ranged else 0)
+                           + [PTR, PTR] * group.sized)
+
+
 class KernelBuilder:
     """ranged: the function takes two more arguments, i64 start and stop, and runs only
     indices [start, stop) of dim 0 of its loops (0 <= start < stop <= the extent), so
@@ -76,9 +85,7 @@ class KernelBuilder:
         self.module, self.group = module, group
         self.members = set(group.nodes)
         n = len(group.inputs) + 1 + len(group.stores)
-        fnty = ir.FunctionType(ir.VoidType(), [PTR] * n + [I64] * (2 if ranged else 0)
-                               + [PTR, PTR] * group.sized)
-        self.fn = ir.Function(module, fnty, name=name)
+        self.fn = ir.Function(module, kernel_type(group, ranged), name=name)
         for arg in self.fn.args[:n]:
             arg.add_attribute("noalias")
         self.ptr = dict(zip(group.inputs, self.fn.args))

@@ -222,6 +222,7 @@ class Library:
         self.optimized_parts = None     # a split module's parts (split_compile.py)
         self._asm = None
         self._speed_level = 2
+        self.uses = []      # libraries whose code this one calls (kernel_reuse.py): kept alive
 
     @property
     def llvm_ir(self):

@@ -90,7 +90,7 @@ def serve():
     while True:
         try:
             job = pickle.load(source)
-        except EOFError:
+        except (EOFError, pickle.UnpicklingError):  # the parent is gone, perhaps mid-job
             return
         try:
             answer = (True, to_object(*job))

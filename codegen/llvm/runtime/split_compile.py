@@ -61,17 +61,20 @@ def allowed():
 
 def split(llvm_ir, names):
     """Module texts that link together into the module's code: the first keeps the entries
-    `names` (and what only they call); each other part holds some of the kernels, made
-    external functions the first declares, PIECES parts of about equal text. None where the
-    module cannot be cut so."""
+    (and what only they call); each other part holds some of the kernels, made external
+    functions the first declares, PIECES parts of about equal text. None where the module
+    cannot be cut so. Of the exported `names`, the entries are those that call another:
+    a graph exports its kernels too (kernel_reuse.py), and they call none."""
     items = _items(llvm_ir)
     if items is None:
         return None
     header, definitions, declarations, metadata = items
-    entries = [n for n in dict.fromkeys(names) if n in definitions]
+    exported = [n for n in dict.fromkeys(names) if n in definitions]
+    entries = [n for n in exported
+               if (_calls(definitions[n], definitions) - {n}) & set(exported)] or exported
     called = set().union(*(_calls(definitions[e], definitions) for e in entries))
     movable = [n for n in definitions
-               if n in called and n not in entries and _internal(definitions[n])
+               if n in called and n not in entries
                and "alwaysinline" not in definitions[n].partition("\n")[0]]
     if len(movable) < 2:        # not worth a second process
         return None
@@ -254,10 +257,6 @@ def _calls(text, definitions):
     """The defined functions a definition names (its own name included)."""
     return {quoted or plain for quoted, plain in _NAMED.findall(text)
             if (quoted or plain) in definitions}
-
-
-def _internal(text):
-    return "internal" in _DEFINED.match(text).group("how")
 
 
 def _exported(text):
