@@ -9,8 +9,9 @@ second instance, a new batch size for the parts whose shapes did not change).
 
 Each kernel is exported from the library that compiled it, under its graph's name for it,
 and kept here by its structure (codegen/group_keys.py: equal keys emit the same text but
-for the name) and the host target. A later graph whose group has a kept structure declares
-the kernel and links to that address instead of emitting and optimizing it again:
+for the name), the host target and the TRACECOMP_* settings (as the disk cache keys code).
+A later graph whose group has a kept structure declares the kernel and links to that
+address instead of emitting and optimizing it again:
 
     found = kernel_reuse.found(keys)         # {structure: (library, exported name)}
     ... the module declares those kernels; imports map its names to their addresses ...
@@ -28,39 +29,40 @@ own.
 import threading
 import weakref
 
+from . import recipe
 from .runtime import host_cpu
 
-_kept = {}      # (cpu, features, structure) -> (weakref to the Library, its name there)
+_kept = {}      # (target, structure) -> (weakref to the Library, its name there)
 _lock = threading.Lock()
 
 
 def _target():
-    return host_cpu.name(), host_cpu.feature_string()
+    """What besides its structure decides a kernel's code."""
+    return host_cpu.name(), host_cpu.feature_string(), tuple(sorted(recipe.environment().items()))
 
 
 def found(structures):
     """{structure: (library, name)} for the structures among `structures` whose kernel a
-    live library exports, compiled for this host target."""
-    cpu, features = _target()
+    live library exports, compiled for this host target and these settings."""
+    target = _target()
     out = {}
     with _lock:
         for structure in structures:
-            kept = _kept.get((cpu, features, structure))
+            kept = _kept.get((target, structure))
             library = kept and kept[0]()
             if library is not None:
                 out[structure] = library, kept[1]
             elif kept:      # its library was freed
-                del _kept[cpu, features, structure]
+                del _kept[target, structure]
     return out
 
 
 def keep(library, names):
     """Remember the kernels `library` exports: {structure: its name there}."""
-    cpu, features = _target()
-    ref = weakref.ref(library)
+    target, ref = _target(), weakref.ref(library)
     with _lock:
         for structure, name in names.items():
-            _kept[cpu, features, structure] = ref, name
+            _kept[target, structure] = ref, name
 
 
 def forget():

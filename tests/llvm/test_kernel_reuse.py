@@ -142,3 +142,19 @@ def test_a_second_run_of_a_program_finds_both_graphs_in_the_disk_cache(tmp_path)
     assert cold_log.count("object code cached") >= 2
     assert "object code cached" not in warm_log
     assert warm_log.count("object code from the disk cache") >= 2
+
+
+def test_a_kernel_compiled_under_other_settings_is_not_linked(monkeypatch):
+    """TRACECOMP_* variables may change a kernel's code (the disk cache keys by them too)."""
+    monkeypatch.setenv("TRACECOMP_CACHE", "0")
+    x = tc.randn(64, 64)
+    f = tc.compile(_f)
+    f(x)
+    monkeypatch.setenv("TRACECOMP_SOME_SETTING", "1")
+    g = tc.compile(_g)
+    g(x)
+    assert LINKED not in g.fusion_log["forward"]
+    monkeypatch.delenv("TRACECOMP_SOME_SETTING")
+    h = tc.compile(_g)          # under f's settings again: linked (so f's code was alive)
+    h(x)
+    assert LINKED in h.fusion_log["forward"]
