@@ -38,6 +38,7 @@ class Artifact:
     fed_outside = False     # fed numbers read from outside (outside_numbers.py)
     conditions = None       # tracing.number.Conditions: checked before each call
     served = False  # runs a dynamic graph compiled for other sizes (cached apart)
+    output_calls = ()   # list: what its print() and logging calls write each call
 
     FRESH = {"attribute_writes": list, "effects": list, "optimizers": list,
              "grad_inputs": list, "cotangent_slots": dict, "cotangent_specs": list,

@@ -8,6 +8,7 @@ from . import bridge, grad_inputs, kept_values
 from . import state as compile_state
 from .fast_call import own
 from .number_args import check_conditions
+from .output_calls import replay
 from .signature import unflatten
 
 
@@ -55,4 +56,6 @@ def execute_on(art, every, n_args, roots=(), state=None, call_args=()):
             compile_attributes.apply(art.attribute_writes, extra[:n], roots)
         kept_values.apply(art.kept, extra[n:], every, call_args)
         out_tensors = out_tensors[:art.n_user_outputs]
+    if art.output_calls:     # print() and logging, as each eager call (output_calls.py)
+        replay(art.output_calls)
     return unflatten(art.out_structure, out_tensors, art.out_statics)
