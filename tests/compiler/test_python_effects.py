@@ -100,23 +100,39 @@ def test_print_to_a_file_with_sep_and_end_as_torch():
 
 
 def test_an_event_set_inside_compiled_code_is_set_on_every_call():
-    """threading's signalling calls are a graph break (sync_calls.py): the eager run sets
-    the Event each call, where the compiled code set it only when it traced."""
+    """Event.set() and clear() inside compiled code are made again after each call
+    (sync_calls.py), where the compiled code set the Event only when it traced it; the
+    graph stays whole."""
     import threading
-    done = threading.Event()
+    done, other = threading.Event(), threading.Event()
 
     def step(x):
+        other.clear()
         done.set()
         return x * 2
-    compiled = tc.compile(step)
+    compiled = tc.compile(step, fullgraph=True)
+    for _ in range(3):
+        done.clear()
+        other.set()
+        np.testing.assert_array_equal(compiled(tc.ones(2)).numpy(), [2.0, 2.0])
+        assert done.is_set() and not other.is_set()
+
+
+def test_waiting_inside_compiled_code_is_a_graph_break():
+    """A wait's place among the computations matters: it runs eagerly, where the code
+    waits (with fullgraph=True, the error that names it)."""
+    import threading
+    ready = threading.Event()
+    ready.set()
+
+    def step(x):
+        ready.wait(1.0)
+        return x * 2
+    with pytest.raises(Exception, match=r"threading.Event.wait\(\) inside compiled code"):
+        tc.compile(step, fullgraph=True)(tc.ones(2))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for _ in range(3):
-            done.clear()
-            np.testing.assert_array_equal(compiled(tc.ones(2)).numpy(), [2.0, 2.0])
-            assert done.is_set()
-    with pytest.raises(Exception, match=r"threading.Event.set\(\) inside compiled code"):
-        tc.compile(step, fullgraph=True)(tc.ones(2))
+        np.testing.assert_array_equal(tc.compile(step)(tc.ones(2)).numpy(), [2.0, 2.0])
 
 
 def test_a_log_message_is_handled_on_every_call_from_the_users_line():

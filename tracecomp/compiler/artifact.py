@@ -39,6 +39,7 @@ class Artifact:
     conditions = None       # tracing.number.Conditions: checked before each call
     served = False  # runs a dynamic graph compiled for other sizes (cached apart)
     output_calls = ()   # list: what its print() and logging calls write each call
+    signals = None      # sync_calls.Signals: Event.set/clear made again after each call
 
     FRESH = {"attribute_writes": list, "effects": list, "optimizers": list,
              "grad_inputs": list, "cotangent_slots": dict, "cotangent_specs": list,

@@ -127,7 +127,7 @@ def plain(art, args, grad_enabled, bridged=False):
     return not (art is None or art.eager or art.effects or art.outside is not None
                 or art.fed_outside
                 or art.deferred or art.attribute_writes or art.kept or art.captured
-                or art.output_calls
+                or art.output_calls or art.signals is not None
                 or art.n_outputs != 1
                 or art.n_effect_values or art.out_structure[0] != "T"
                 or not getattr(art.run_forward, "fast", False)

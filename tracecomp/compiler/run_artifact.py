@@ -58,4 +58,6 @@ def execute_on(art, every, n_args, roots=(), state=None, call_args=()):
         out_tensors = out_tensors[:art.n_user_outputs]
     if art.output_calls:     # print() and logging, as each eager call (output_calls.py)
         replay(art.output_calls)
+    if art.signals is not None:     # Event.set() and clear() (sync_calls.py)
+        art.signals.after_call()
     return unflatten(art.out_structure, out_tensors, art.out_statics)

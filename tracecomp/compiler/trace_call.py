@@ -35,7 +35,7 @@ from .ran_functions import RanFunctions
 from .result_objects import refuse_traced_statics
 from .scheduler_steps import Deferral, reach
 from .signature import alias_pattern, flatten, label_text, refuse_aliased_writes, state_arguments
-from .sync_calls import SyncWatch
+from .sync_calls import SyncWatch, signals
 from .value_reads import ReadWatch, plain_reach
 
 
@@ -118,7 +118,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                 with grad_inputs.GradWatch() as watch, PythonRandom(streams) as drawn, \
                         ClockWatch(drawn.called, ran.called), \
                         ReadWatch(plain, attributes, fn, roots) as values, undo.stores, \
-                        number_functions.patched(), OutputWatch() as output, SyncWatch():
+                        number_functions.patched(), OutputWatch() as output, SyncWatch() as sync:
                     try:
                         result = fn(*args[0], **args[1])
                     except (NumberRead, ArgumentRead, ArrayRead):
@@ -212,7 +212,7 @@ def build(fn, call_args, tensors, state, module_names, backend, optimizers=(), r
                                          roots, ran),
                    reads=reads, fed_outside=bool(standing.fed), conditions=conditions,
                    kept=[k for k, _ in kept], unread_state=unread, held=links(fn, state)[0],
-                   output_calls=output.calls)
+                   output_calls=output.calls, signals=signals(sync))
     # a backward traced inside the code (a whole training step) leaves nothing to bridge
     compile_graph = backends.get(backend)
     if templates is not None:       # dynamic shapes: a graph of known structure, new sizes
