@@ -13,8 +13,9 @@ import pytest
 import torch
 
 import tracecomp as tc
-import tracecomp.nn.functional as F
 from tracecomp.codegen.llvm import kernel_reuse
+
+from helpers import train_step
 
 LINKED = "compiled by an earlier graph, linked"
 
@@ -28,27 +29,18 @@ def test_a_steps_second_graph_links_the_kernels_its_first_compiled(monkeypatch):
     monkeypatch.setenv("TRACECOMP_CACHE", "0")
     model, ref = _mlp(tc), _mlp(torch)
     ref.load_state_dict({k: torch.tensor(v.numpy()) for k, v in model.state_dict().items()})
-    opt = tc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    ref_opt = torch.optim.SGD(ref.parameters(), lr=0.1, momentum=0.9)
-
-    @tc.compile
-    def step(x, y):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
+    step = tc.compile(train_step(model, tc.optim.SGD(model.parameters(), lr=0.1,
+                                                      momentum=0.9)))
+    ref_step = train_step(ref, torch.optim.SGD(ref.parameters(), lr=0.1, momentum=0.9),
+                          torch)
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((8, 20)).astype(np.float32), np.arange(8) % 5
     logs = []
     for _ in range(3):
         loss = step(tc.tensor(x), tc.tensor(y)).item()
         logs.append(step.fusion_log["forward"])
-        ref_opt.zero_grad()
-        want = torch.nn.functional.cross_entropy(ref(torch.tensor(x)), torch.tensor(y))
-        want.backward()
-        ref_opt.step()
-        np.testing.assert_allclose(loss, want.item(), rtol=1e-5)
+        want = ref_step(torch.tensor(x), torch.tensor(y)).item()
+        np.testing.assert_allclose(loss, want, rtol=1e-5)
     for p, q in zip(model.parameters(), ref.parameters()):
         np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5,
                                    atol=1e-6)
