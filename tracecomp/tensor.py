@@ -20,7 +20,7 @@ from . import context, dtypes, grad_mode
 from .device_array import DeviceArray
 from .devices import CPU, device, to_host  # noqa: F401  (tracecomp.tensor.device, as before)
 from .dtypes import np_kind
-from .errors import TraceError, fmt_shape
+from .errors import TraceError
 from .meta_device import NO_ITEM
 from .size import Size
 from .user_code import user_line, user_stacklevel
@@ -579,27 +579,10 @@ def format_tensor(t: Tensor) -> str:
     a = t._data
     if getattr(type(a), "batched", False):      # inside vmap: torch's BatchedTensor repr
         return repr(a)
-    if not isinstance(a, (np.ndarray, DeviceArray)):
-        if _asked_by_the_traced_code():
-            raise TraceError(
-                f"the text of a tensor of shape {list(a.shape)} inside compiled code (str, "
-                f"repr, an f-string, a log message): its values exist only when the compiled "
-                f"code runs, so this call runs eagerly (a graph break, as torch.compile makes "
-                f"there). Format it after the compiled call, or its shape or dtype")
-        return f"Tensor(traced {fmt_shape(a.shape)} {a.dtype})"     # (our own messages)
-    from .tensor_str import format_tensor as torch_layout
-    return torch_layout(t, t._node.name() if t._node is not None else None)
-
-
-def _asked_by_the_traced_code():
-    """Whether the text of a traced tensor is asked for by the code being traced (print,
-    an f-string, logging's formatting: it would show a placeholder where eager shows the
-    values), not by tracecomp's own messages, which name a traced value so."""
-    frame = sys._getframe(2)
-    while frame is not None and frame.f_globals.get("__name__") == __name__:
-        frame = frame.f_back        # (__format__, __repr__)
-    return frame is not None and \
-        frame.f_globals.get("__name__", "").split(".")[0] != "tracecomp"
+    from . import tensor_str
+    if not isinstance(a, (np.ndarray, DeviceArray)):     # a traced value: a graph node
+        return tensor_str.traced_text(a)
+    return tensor_str.format_tensor(t, t._node.name() if t._node is not None else None)
 
 
 _SCALAR_WARNED = [False]

@@ -9,11 +9,13 @@ torch's `set_printoptions` / `get_printoptions` / `printoptions`.
 import contextlib
 import dataclasses
 import math
+import sys
 
 import numpy as np
 
 from . import dtypes
 from .dtypes import np_kind
+from .errors import TraceError, fmt_shape
 
 
 @dataclasses.dataclass
@@ -227,3 +229,28 @@ def _grad_suffix(t, grad_fn_name):
     else:
         suffixes = ["requires_grad=True"] if t._requires_grad else []
     return suffixes if tangent is None else suffixes + [f"tangent={tangent}"]
+
+
+def traced_text(value):
+    """The text of a tensor whose value is a graph node (a trace's): a placeholder for
+    tracecomp's own messages; for the code being traced (print, an f-string, logging's
+    formatting), which would show it where eager shows the values, a TraceError (a graph
+    break, as torch.compile makes there)."""
+    if _asked_by_the_traced_code():
+        raise TraceError(
+            f"the text of a tensor of shape {list(value.shape)} inside compiled code (str, "
+            f"repr, an f-string, a log message): its values exist only when the compiled "
+            f"code runs, so this call runs eagerly (a graph break, as torch.compile makes "
+            f"there). Format it after the compiled call, or its shape or dtype")
+    return f"Tensor(traced {fmt_shape(value.shape)} {value.dtype})"
+
+
+def _asked_by_the_traced_code():
+    """Whether the first caller outside the tensor's text (Tensor.__format__, __repr__,
+    format_tensor) is not tracecomp's own code."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__") in ("tracecomp.tensor",
+                                                                     __name__):
+        frame = frame.f_back
+    return frame is not None and \
+        frame.f_globals.get("__name__", "").split(".")[0] != "tracecomp"

@@ -20,7 +20,7 @@ guards compile again when one changes).
 What has a value only when the compiled code runs is refused (a TraceError: a graph break,
 whose eager run writes it, as torch.compile breaks the graph there): a tensor among print's
 arguments or a log record's (in a list, tuple or dict too); the text of one made anyhow
-else (an f-string, str()) is refused where it is made (tensor.format_tensor).
+else (an f-string, str()) is refused where it is made (tensor_str.traced_text).
 """
 import builtins
 import copy
