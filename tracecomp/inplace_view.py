@@ -185,6 +185,11 @@ def nbytes(t):
     return t._data.size * t._data.dtype.itemsize      # view_as_real: twice the elements
 
 
+# a complex tensor's part written (`z.real.mul_(2)`): the byte count says partial, but each
+# element is read; its other part stays
+_OTHER_PART = {"real": "imag", "imag": "real"}
+
+
 def _placed(links, g, base):
     """The base's new value, g put back through the links one at a time (x's outward): a
     link whose view covers its parent (reshape, permute, view_as_real: the same bytes)
@@ -199,7 +204,12 @@ def _placed(links, g, base):
         olds.append(replay(link, olds[-1]) if any(partial) else None)
     for link, part, old in zip(links, partial, reversed(olds)):
         placed = _adjoint(link, g)
-        if part:
+        other = _OTHER_PART.get(getattr(link[2], "name", None))
+        if other is not None:       # every element is covered, half of it: the other part
+            from .ops import elementwise as ew
+            keep = getattr(ew, other)(old)      # keeps its value and its history
+            placed = placed + getattr(ew, other + "_p").vjp(keep, keep, old)[0]
+        elif part:
             with grad_mode.no_grad():
                 covered = _adjoint(link, ones(tuple(link[0].shape), dtype=link[0]._data.dtype,
                                               device=link[0].device)) != 0
