@@ -18,14 +18,17 @@ as_strided_copy is the view's values as a new tensor.
 Tensor.unfold(dim, size, step), sliding windows along dim as a new last dim, is such a view
 eagerly (torch's strides: dim's stride times step, then dim's own stride), its node named
 UnfoldBackward0 as torch's. Traced values and tensors on a device have no strides: there,
-and for a numpy broadcast (no one dense block of memory), it is the same windows copied.
+and for a numpy broadcast (no one dense block of memory), it is the same windows copied;
+in a trace the copy is held as sharing memory with x (Tracer.alias), so a write through
+either makes the other unreadable, a graph break whose eager run writes x as torch does,
+never a write lost silently.
 """
 import numpy as np
 
 from . import composite as C
 from . import context
 from .device_array import DeviceArray
-from .dispatch import bind
+from .dispatch import bind, chain
 from .errors import TraceError
 from .grad_fn_names import renamed
 from .layouts import storage_root
@@ -97,7 +100,10 @@ def _vjp(g, out, x, size, stride, offset):
     return (storage[Tensor._make(mine)].reshape(tuple(x.shape)),)
 
 
-as_strided_p = defprim("as_strided", _impl, _shape, _dtype, _vjp, ("view",), saves=(0,))
+# the VJP reads x's layout, never its values (torch's AsStridedBackward0 saves its geometry
+# alone): a write into x after the view was made (`u = a.unfold(1, 2, 2); u.copy_(u * 0)`)
+# leaves the gradient as it was, where a saved x would refuse it as modified in place
+as_strided_p = defprim("as_strided", _impl, _shape, _dtype, _vjp, ("view",), saves=())
 
 
 def _checked(input, size, stride, storage_offset, op):  # noqa: A002
@@ -199,7 +205,12 @@ def unfold(input, dimension, size, step):  # noqa: A002
         return renamed(bind(as_strided_p, x, size=shape, stride=strides, offset=None), x,
                        "UnfoldBackward0")
     starts = [C.narrow(x, d, i * step, size) for i in range(count)]
-    return C.movedim(C.stack(starts, d), d + 1, -1)
+    out = C.movedim(C.stack(starts, d), d + 1, -1)
+    tracer = context.current()
+    if tracer is not None:      # eagerly the windows are x's memory: a write through either
+        tracer.alias(x, chain(out)[1])  # makes the other unreadable (a graph break); out is
+        #                                 a view (movedim) of the copy that owns its values
+    return out
 
 
 def _dense(data):
