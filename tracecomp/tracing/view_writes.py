@@ -26,7 +26,9 @@ whatever the base's strides, and a numpy view made eagerly (an indexing fast pat
 view op on a real array) is one. A traced reshape that merges or splits dims is a view
 eagerly only for strides the trace does not know (`x.t().reshape(-1)` copies): there the
 base is marked stale as before, and reading it is the TraceError (a graph break) that says
-so.
+so. A traced unfold is its windows copied, held as sharing memory with its input
+(strided_views.unfold, Tracer.alias): a write through either makes the other stale too.
+Each view op's write, both ways, against torch: tests/compiler/test_view_writes_table.py.
 """
 import numpy as np
 
