@@ -41,7 +41,7 @@ from ..tensor import Tensor
 from ..user_code import user_stacklevel
 from . import anomaly_mode as anomaly
 from . import graph_task, profiler
-from .freed_nodes import free, thaw
+from .freed_nodes import free, links, thaw
 from .graph import GradientEdge
 from .leaf_grad import add_to_grad
 
@@ -281,16 +281,18 @@ def _reaching(starts, capture_ids, capture_nodes):
     """The ids of the nodes from which one of grad()'s inputs is reached (torch's
     exec_info): grad() runs only those, so it computes no gradient past its inputs (the
     history of an input is not walked, nor its hooks run). An explicit-stack DFS,
-    post-order: a node is marked once all its producers are."""
+    post-order: a node is marked once all its producers are. A freed node that can run
+    again (freed_nodes.free: `n = x + c` met by a second grad() with retain_graph=False,
+    as torch allows where the node saves nothing) still leads to its inputs."""
     needed, seen = set(), set()
     stack = [(n, False) for n in starts]
     while stack:
         node, done = stack.pop()
-        edges = node.edges or ()
+        args, edges = links(node)
         if done:
             if id(node) in capture_nodes or any(
                     id(a) in capture_ids if e is None else id(e) in needed
-                    for a, e in zip(node.args or (), edges)):
+                    for a, e in zip(args, edges)):
                 needed.add(id(node))
         elif id(node) not in seen:
             seen.add(id(node))

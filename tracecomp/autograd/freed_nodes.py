@@ -35,6 +35,14 @@ def _leaves_only(args):
     return True
 
 
+def links(node):
+    """node's (operands, edges), from what free kept where it was freed and can run again,
+    so grad() sees that such a node still leads to its inputs (engine._reaching)."""
+    if node.args is None and node.again is not None:
+        return node.again[0], node.again[3]
+    return node.args or (), node.edges or ()
+
+
 def thaw(node):
     """A freed node that can run again (free) takes its operands back, and a stand-in of
     its output (zeros broadcast to its shape: the VJP reads no values)."""

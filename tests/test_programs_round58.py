@@ -1,0 +1,62 @@
+"""What published torch programs needed that tracecomp lacked, found by running them with
+their imports changed, eager and compiled (round 58: adversarial robustness, quantization-
+aware training, distillation), each reproduced here against torch.
+
+Programs run (weights drawn from one numpy generator in both libraries, tiny synthetic data,
+a few steps; torch's random draws (rand, randn, *_like, uniform_) replaced by the same numpy
+numbers in both; "agrees" means eager, compile(model) and, where there is a training step, a
+compiled whole step give torch's adversarial images, losses and parameters):
+- Harry24k/adversarial-attacks-pytorch (torchattacks, the package with its imports swapped,
+  a small conv net with BatchNorm in eval mode): FGSM, BIM, PGD (random start or not),
+  PGDL2, TPGD, MIFGSM, NIFGSM, VMIFGSM, VNIFGSM, RFGSM, FFGSM, EOTPGD, GN, Jitter, UPGD,
+  PGDRS, PGDRSL2, PIFGSM, CW, DeepFool, EADL1, EADEN, JSMA, SparseFool, Square agree, eager
+  and with the model compiled. SINIFGSM stopped on a second autograd.grad(retain_graph=False)
+  through `nes_image = adv_images + c * momentum` (grad() thought the freed add led nowhere);
+  APGD and FAB on torch.cuda.random.manual_seed (missing); FAB then on
+  torch.zeros(c2.sum()) (a 0-d size tensor). All agree now. (DIFGSM/TIFGSM resize the
+  images: left out, the small net has a fixed flatten size.)
+- locuslab/fast_adversarial MNIST train_mnist.py (FGSM training from a uniform_ random start,
+  `delta.data = torch.max(torch.min(1-X, delta.data), 0-X)`, PGD training with
+  `delta.data[I] = ...[I]`, Adam with the cyclic np.interp lr): agrees; the compiled PGD step
+  breaks the graph at the boolean-mask assignment, as it says.
+- zhutmost/lsq-net (LsqQuan's grad_scale and round_pass straight-through estimators,
+  QuanConv2d/QuanLinear swapped in by find_modules_to_quantize/replace_module_by_names,
+  per-channel weight and all-positive activation quantizers, SGD momentum): agrees (its
+  `_conv_forward(x, w)` is torch 1.7's; both runs pass the bias as torch 2 needs).
+- haitongli/knowledge-distillation-pytorch (model/net.py's student CNN with BatchNorm1d,
+  loss_fn_kd's KLDivLoss() with temperature and its 'mean' reduction warning, a teacher under
+  no_grad in eval mode, nesterov SGD with StepLR): agrees.
+- A straight-through fake-quant QAT written by hand (a custom autograd.Function rounding in
+  forward, masking in backward; eager and compiled) agrees; torch.fake_quantize_per_tensor_
+  affine and fake_quantize_per_channel_affine (what QAT code calls without torch.ao) were
+  missing, and torch.round(x, decimals=...) refused its keyword: they agree now.
+"""
+import numpy as np
+import torch
+
+import tracecomp as tc
+
+
+def _both(fn, x0):
+    """fn(lib, x) in torch and tracecomp: values and the gradient of a weighted sum."""
+    out = []
+    for lib in (torch, tc):
+        x = lib.tensor(x0, requires_grad=True)
+        y = fn(lib, x)
+        (y * lib.tensor(np.arange(y.numel(), dtype=x0.dtype).reshape(y.shape))).sum().backward()
+        out.append((y.detach().numpy(), x.grad.numpy()))
+    return out
+
+
+# --- autograd.grad again through a freed node that saves nothing (torchattacks' SINIFGSM) ----
+def test_a_second_grad_without_retain_graph_reaches_the_input_through_a_freed_add():
+    def run(lib):
+        x = lib.ones(3, requires_grad=True)
+        nes = x + 2.0 * lib.zeros(3)        # AddBackward saves nothing: torch runs it again
+        grads = []
+        for i in lib.arange(2):
+            y = nes / lib.pow(2, i)
+            grads.append(lib.autograd.grad((y * y).sum(), x, retain_graph=False)[0].numpy())
+        return grads
+    for got, want in zip(run(tc), run(torch)):
+        np.testing.assert_allclose(got, want)
