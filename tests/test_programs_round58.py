@@ -60,3 +60,15 @@ def test_a_second_grad_without_retain_graph_reaches_the_input_through_a_freed_ad
         return grads
     for got, want in zip(run(tc), run(torch)):
         np.testing.assert_allclose(got, want)
+
+
+# --- torch.cuda.random (torchattacks' APGD and FAB seed it on any machine) -------------------
+def test_cuda_random_has_torchs_seeding_functions_and_seeds_nothing_without_a_device():
+    names = [n for n in dir(torch.cuda.random) if "seed" in n or "rng_state" in n]
+    assert names and all(callable(getattr(tc.cuda.random, n)) for n in names)
+    tc.manual_seed(3)
+    want = tc.rand(2).numpy()
+    tc.manual_seed(3)
+    tc.cuda.random.manual_seed(7)           # a no-op without a device, as torch's
+    np.testing.assert_array_equal(tc.rand(2).numpy(), want)
+    assert tc.cuda.random.get_rng_state_all() == torch.cuda.random.get_rng_state_all() == []

@@ -272,6 +272,8 @@ def get_gencode_flags() -> str:
     return ""
 
 
+from . import random  # noqa: E402,F401  (torch.cuda.random: the functions above)
+
 # a torch.cuda name we lack raises NotImplementedError naming it (support.py)
 from ..support import missing_in as _missing_in  # noqa: E402
 
