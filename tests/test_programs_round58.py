@@ -32,6 +32,7 @@ compiled whole step give torch's adversarial images, losses and parameters):
   missing, and torch.round(x, decimals=...) refused its keyword: they agree now.
 """
 import numpy as np
+import pytest
 import torch
 
 import tracecomp as tc
@@ -72,3 +73,12 @@ def test_cuda_random_has_torchs_seeding_functions_and_seeds_nothing_without_a_de
     tc.cuda.random.manual_seed(7)           # a no-op without a device, as torch's
     np.testing.assert_array_equal(tc.rand(2).numpy(), want)
     assert tc.cuda.random.get_rng_state_all() == torch.cuda.random.get_rng_state_all() == []
+
+
+# --- a 0-d tensor as a size (torchattacks' FAB: torch.zeros(c2.sum())) ------------------------
+def test_a_zero_d_int_tensor_is_one_size():
+    mask = np.array([True, False, True, True])
+    assert tuple(tc.zeros(tc.tensor(mask).sum()).shape) == \
+        tuple(torch.zeros(torch.tensor(mask).sum()).shape) == (3,)
+    with pytest.raises(TypeError, match="must be tuple of ints"):
+        tc.zeros(tc.tensor(3.0))

@@ -143,8 +143,8 @@ def _size(size, keyword=None, op=None):
         size = (keyword,)
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = size[0]
-    if len(size) == 1 and isinstance(size[0], Tensor):
-        size = tuple(size[0].tolist())
+    if len(size) == 1 and isinstance(size[0], Tensor) and size[0].ndim > 0:
+        size = tuple(size[0].tolist())      # a 0-d one is one size (zeros(mask.sum()))
     return tuple(_dim(s, k, op) for k, s in enumerate(size))
 
 
