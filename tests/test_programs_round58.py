@@ -82,3 +82,71 @@ def test_a_zero_d_int_tensor_is_one_size():
         tuple(torch.zeros(torch.tensor(mask).sum()).shape) == (3,)
     with pytest.raises(TypeError, match="must be tuple of ints"):
         tc.zeros(tc.tensor(3.0))
+
+
+# --- fake quantization (QAT without torch.ao) -------------------------------------------------
+_X = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32) * 3
+_X[0, :3] = [0.25, 0.75, -0.35]             # ties and a value next to one, at scale 0.1/0.5
+
+
+@pytest.mark.parametrize("args", [(0.1, 3, -128, 127), (0.5, 10, 0, 15), (0.3, 0, -2, 1),
+                                  (-0.2, 0, -4, 3)])
+@pytest.mark.parametrize("compiled", [False, True])
+def test_fake_quantize_per_tensor_affine_gives_torchs_values_and_straight_through_grads(
+        args, compiled):
+    def fn(lib, x):
+        f = lambda x: lib.fake_quantize_per_tensor_affine(x * 1, *args)  # noqa: E731
+        return (lib.compile(f) if compiled and lib is tc else f)(x)
+    (tv, tg), (cv, cg) = _both(fn, _X)
+    np.testing.assert_array_equal(cv, tv)
+    np.testing.assert_array_equal(np.signbit(cv), np.signbit(tv))     # -0.0 as torch's
+    np.testing.assert_array_equal(cg, tg)   # 0 where the grid clamps: some of each here
+    assert (tg == 0).any() and (tg != 0).any()
+
+
+def test_fake_quantize_per_tensor_affine_takes_tensor_qparams():
+    def fn(lib, x):
+        return lib.fake_quantize_per_tensor_affine(
+            x, lib.tensor(0.2), lib.tensor(3, dtype=lib.int32), -8, 7)
+    (tv, tg), (cv, cg) = _both(fn, _X.astype(np.float64))
+    np.testing.assert_array_equal(cv, tv)
+    np.testing.assert_array_equal(cg, tg)
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+@pytest.mark.parametrize("compiled", [False, True])
+def test_fake_quantize_per_channel_affine_gives_torchs_values_and_grads(axis, compiled):
+    n = _X.shape[axis]
+    scale = np.linspace(0.1, 0.4, n).astype(np.float32)
+    zero_point = np.arange(n, dtype=np.int32) - 1
+
+    def fn(lib, x):
+        f = lambda x: lib.fake_quantize_per_channel_affine(  # noqa: E731
+            x * 1, lib.tensor(scale), lib.tensor(zero_point), axis, -8, 7)
+        return (lib.compile(f) if compiled and lib is tc else f)(x)
+    (tv, tg), (cv, cg) = _both(fn, _X)
+    np.testing.assert_array_equal(cv, tv)
+    np.testing.assert_array_equal(cg, tg)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda L, x: L.fake_quantize_per_tensor_affine(x, 0.1, 0, 5, 3), "quant_min"),
+    (lambda L, x: L.fake_quantize_per_tensor_affine(x, 0.1, 9, 0, 3), "zero_point"),
+    (lambda L, x: L.fake_quantize_per_tensor_affine(
+        x, L.ones(2), L.tensor(0), 0, 3), "element"),
+    (lambda L, x: L.fake_quantize_per_channel_affine(
+        x, L.ones(3), L.zeros(3, dtype=L.int32), 1, 0, 3), "not consistent"),
+    (lambda L, x: L.fake_quantize_per_channel_affine(
+        x, L.ones(4), L.zeros(4, dtype=L.int64), 1, 0, 3), "Int32, Float or Half"),
+    (lambda L, x: L.fake_quantize_per_channel_affine(
+        x, L.ones(4, dtype=L.float64), L.zeros(4, dtype=L.int32), 1, 0, 3), "Float"),
+    (lambda L, x: L.fake_quantize_per_channel_affine(
+        x, L.ones(4), L.zeros(4, dtype=L.int32), 2, 0, 3), "out of range"),
+    (lambda L, x: L.fake_quantize_per_channel_affine(
+        x, L.ones(4), L.zeros(4, dtype=L.int32), -1, 0, 3), "`axis` must be between"),
+])
+def test_fake_quantize_refuses_what_torch_refuses(call, match):
+    with pytest.raises(Exception, match=match) as want:
+        call(torch, torch.tensor(_X))
+    with pytest.raises(type(want.value), match=match):
+        call(tc, tc.tensor(_X))

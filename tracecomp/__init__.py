@@ -48,6 +48,7 @@ from .composite_math import (addcdiv, addcmul, clamp_max, clamp_min, deg2rad, ex
                              logit, meshgrid, nan_to_num, positive, rad2deg, sgn, signbit,
                              sinc, xlogy)
 from .creation import logspace
+from .fake_quantize import fake_quantize_per_channel_affine, fake_quantize_per_tensor_affine
 from .triangle_indices import tril_indices, triu_indices
 from . import random, return_types, special
 from .random import (bernoulli, binomial, fork_rng, get_rng_state, multinomial, normal,
