@@ -150,3 +150,18 @@ def test_fake_quantize_refuses_what_torch_refuses(call, match):
         call(torch, torch.tensor(_X))
     with pytest.raises(type(want.value), match=match):
         call(tc, tc.tensor(_X))
+
+
+# --- round(decimals=) -------------------------------------------------------------------------
+@pytest.mark.parametrize("decimals", [1, 2, -1, -2])
+def test_round_with_decimals_gives_torchs_values(decimals):
+    a = np.random.default_rng(1).standard_normal(500).astype(np.float32) * 1000
+    want = torch.round(torch.tensor(a), decimals=decimals).numpy()
+    np.testing.assert_array_equal(tc.round(tc.tensor(a), decimals=decimals).numpy(), want)
+    np.testing.assert_array_equal(
+        tc.compile(lambda x: x.round(decimals=decimals))(tc.tensor(a)).numpy(), want)
+    x = tc.tensor(a.astype(np.float64))
+    x[1:].round_(decimals=decimals)
+    y = torch.tensor(a.astype(np.float64))
+    y[1:].round_(decimals=decimals)
+    np.testing.assert_array_equal(x.numpy(), y.numpy())

@@ -313,7 +313,7 @@ METHODS = {
     "log_": inplace.method(ew.log_p), "sqrt_": inplace.method(ew.sqrt_p),
     "abs_": inplace.method(ew.abs_p), "tanh_": inplace.method(ew.tanh_p),
     "sigmoid_": inplace.method(ew.sigmoid_p), "relu_": inplace.method(ew.relu_p),
-    "floor_": inplace.method(ew.floor_p), "round_": inplace.method(ew.round_p),
+    "floor_": inplace.method(ew.floor_p), "round_": inplace.composite_method(ew.round, "round_"),
     "maximum_": _inplace_binary(ew.maximum_p, "maximum_"),
     "minimum_": _inplace_binary(ew.minimum_p, "minimum_"),
     "addcmul_": addcmul_, "addcdiv_": addcdiv_, "lerp_": _lerp_, "clamp_": _clamp_,

@@ -176,7 +176,18 @@ def log1p(input): return bind(log1p_p, input)
 def expm1(input): return bind(expm1_p, input)
 def floor(input): return bind(floor_p, input)
 def ceil(input): return bind(ceil_p, input)
-def round(input): return bind(round_p, input)  # noqa: A001
+def round(input, *, decimals=0):  # noqa: A001
+    if decimals == 0:
+        return bind(round_p, input)
+    # torch's kernel: nearbyint(x * 10**d) / 10**d, or nearbyint(x / 10**-d) * 10**-d for
+    # d < 0, the power in x's dtype
+    if input.dtype.is_complex or not input.is_floating_point():
+        raise NotImplementedError(f"round(decimals={decimals}) is not implemented for "
+                                  f"{input.dtype} input (a real float tensor rounds)")
+    ten_pow = 10.0 ** (decimals if decimals > 0 else -decimals)
+    if decimals > 0:
+        return bind(round_p, input * ten_pow) / ten_pow
+    return bind(round_p, input / ten_pow) * ten_pow
 def trunc(input): return bind(trunc_p, input)
 def clone(input, *, memory_format=preserve_format):
     order = axis_order(memory_format, input.dim(), "clone")
