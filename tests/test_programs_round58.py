@@ -3,9 +3,10 @@ their imports changed, eager and compiled (round 58: adversarial robustness, qua
 aware training, distillation), each reproduced here against torch.
 
 Programs run (weights drawn from one numpy generator in both libraries, tiny synthetic data,
-a few steps; torch's random draws (rand, randn, *_like, uniform_) replaced by the same numpy
-numbers in both; "agrees" means eager, compile(model) and, where there is a training step, a
-compiled whole step give torch's adversarial images, losses and parameters):
+a few steps; torch's random draws (rand, randn, randint, *_like, uniform_) replaced by the
+same numpy numbers in both; "agrees" means eager, compile(model) and, where there is a
+training step, a compiled whole step give torch's adversarial images, losses and
+parameters):
 - Harry24k/adversarial-attacks-pytorch (torchattacks, the package with its imports swapped,
   a small conv net with BatchNorm in eval mode): FGSM, BIM, PGD (random start or not),
   PGDL2, TPGD, MIFGSM, NIFGSM, VMIFGSM, VNIFGSM, RFGSM, FFGSM, EOTPGD, GN, Jitter, UPGD,
@@ -13,12 +14,20 @@ compiled whole step give torch's adversarial images, losses and parameters):
   and with the model compiled. SINIFGSM stopped on a second autograd.grad(retain_graph=False)
   through `nes_image = adv_images + c * momentum` (grad() thought the freed add led nowhere);
   APGD and FAB on torch.cuda.random.manual_seed (missing); FAB then on
-  torch.zeros(c2.sum()) (a 0-d size tensor). All agree now. (DIFGSM/TIFGSM resize the
-  images: left out, the small net has a fixed flatten size.)
+  torch.zeros(c2.sum()) (a 0-d size tensor). All agree now. DIFGSM and TIFGSM (interpolate
+  to a randint size, F.pad, a depthwise gaussian/linear kernel) on a net with adaptive
+  pooling, the targeted modes (least likely, by function, random) and MultiAttack: agree,
+  eager and compiled. Attack.save/load through DataLoader/TensorDataset (verbose robust
+  accuracy and L2, predictions and clean inputs): agrees, eager; tracecomp reads torch's
+  file (torch.load of tracecomp's file is refused: tracecomp saves in its own format).
 - locuslab/fast_adversarial MNIST train_mnist.py (FGSM training from a uniform_ random start,
   `delta.data = torch.max(torch.min(1-X, delta.data), 0-X)`, PGD training with
   `delta.data[I] = ...[I]`, Adam with the cyclic np.interp lr): agrees; the compiled PGD step
-  breaks the graph at the boolean-mask assignment, as it says.
+  breaks the graph at the boolean-mask assignment, as it says. CIFAR10/train_fgsm.py without
+  apex (a small PreActResNet, mean/std limits as (3,1,1) tensors, per-channel
+  `delta[:, j].uniform_`, delta_init random/previous/zero, CyclicLR, the early-stop
+  attack_pgd with torch.where indices, `delta.data[index[0]] = d` and restarts keeping the
+  max loss, deepcopy of the state_dict): agrees, eager and with the model compiled.
 - zhutmost/lsq-net (LsqQuan's grad_scale and round_pass straight-through estimators,
   QuanConv2d/QuanLinear swapped in by find_modules_to_quantize/replace_module_by_names,
   per-channel weight and all-positive activation quantizers, SGD momentum): agrees (its
@@ -26,6 +35,9 @@ compiled whole step give torch's adversarial images, losses and parameters):
 - haitongli/knowledge-distillation-pytorch (model/net.py's student CNN with BatchNorm1d,
   loss_fn_kd's KLDivLoss() with temperature and its 'mean' reduction warning, a teacher under
   no_grad in eval mode, nesterov SGD with StepLR): agrees.
+- torch.nn.utils.prune in training (l1_unstructured then ln_structured on one weight,
+  global_unstructured over a bias and a weight, l1_unstructured with an int amount, Adam,
+  remove): agrees, eager, compile(model) and a compiled whole step.
 - A straight-through fake-quant QAT written by hand (a custom autograd.Function rounding in
   forward, masking in backward; eager and compiled) agrees; torch.fake_quantize_per_tensor_
   affine and fake_quantize_per_channel_affine (what QAT code calls without torch.ao) were
