@@ -38,6 +38,15 @@ parameters):
 - torch.nn.utils.prune in training (l1_unstructured then ln_structured on one weight,
   global_unstructured over a bias and a weight, l1_unstructured with an int amount, Adam,
   remove): agrees, eager, compile(model) and a compiled whole step.
+- itayhubara/BinaryNet.pytorch (models/binarized_modules.py: Binarize, an InplaceFunction
+  with a legacy-style forward used through apply, BinarizeLinear/BinarizeConv2d, the
+  `p.org` full-precision copies restored before Adam's step and clamped after; a small
+  main_mnist Net): stopped at once on `from torch.autograd.function import InplaceFunction`
+  (missing); agrees now in float64 to 5e-12, eager, compile(model) and a compiled step (in
+  float32 Adam's first step turns the zero gradient of the biases before BatchNorm1d into
+  lr * sign of rounding noise, as torch's own float32 runs do). Setting `bias.org` inside
+  forward breaks the graph, as it says (round 41). (Its fc1 reads input_b unset when the
+  input has 784 features: both runs set it as BinarizeConv2d does.)
 - A straight-through fake-quant QAT written by hand (a custom autograd.Function rounding in
   forward, masking in backward; eager and compiled) agrees; torch.fake_quantize_per_tensor_
   affine and fake_quantize_per_channel_affine (what QAT code calls without torch.ao) were
@@ -177,3 +186,38 @@ def test_round_with_decimals_gives_torchs_values(decimals):
     y = torch.tensor(a.astype(np.float64))
     y[1:].round_(decimals=decimals)
     np.testing.assert_array_equal(x.numpy(), y.numpy())
+
+
+# --- InplaceFunction (BinaryNet's Binarize: torch's legacy base, used through apply) ----------
+def _binarize(lib):
+    class Binarize(lib.autograd.function.InplaceFunction):
+        def forward(ctx, input, quant_mode="det", allow_scale=False, inplace=False):
+            ctx.inplace = inplace
+            if ctx.inplace:
+                ctx.mark_dirty(input)
+                output = input
+            else:
+                output = input.clone()
+            scale = output.abs().max() if allow_scale else 1
+            return output.div(scale).sign().mul(scale)
+
+        def backward(ctx, grad_output):
+            return grad_output, None, None, None        # straight through
+    return Binarize
+
+
+@pytest.mark.parametrize("allow_scale", [False, True])
+def test_an_inplace_function_subclass_binarizes_with_a_straight_through_gradient(allow_scale):
+    def fn(lib, x):
+        return _binarize(lib).apply(x * 1, "det", allow_scale) * 2
+    (tv, tg), (cv, cg) = _both(fn, _X)
+    np.testing.assert_array_equal(cv, tv)
+    np.testing.assert_array_equal(cg, tg)
+
+
+def test_an_inplace_function_that_marks_its_input_dirty_but_returns_another_is_refused():
+    # (Binarize's inplace=True branch: torch refuses it, so must we)
+    with pytest.raises(RuntimeError, match="marked as dirty") as want:
+        _binarize(torch).apply(torch.ones(2, requires_grad=True) * 1, "det", False, True)
+    with pytest.raises(type(want.value), match="marked as dirty"):
+        _binarize(tc).apply(tc.ones(2, requires_grad=True) * 1, "det", False, True)

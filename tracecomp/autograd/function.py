@@ -124,6 +124,16 @@ class Function:
         return _apply(cls, args, kwargs)
 
 
+class InplaceFunction(Function):
+    """torch's legacy base kept for old code (BinaryNet's Binarize subclasses it and is
+    used through apply, ctx.mark_dirty marking an in-place forward): a Function whose
+    instances record `inplace`."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+
 def _user_backward(cls):
     backward, vjp = cls.backward, cls.vjp
     if backward is not Function.backward and vjp is not Function.vjp:
