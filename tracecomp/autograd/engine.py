@@ -272,7 +272,9 @@ def _run(roots, root_grads_, retain_graph, create_graph, task, capture=None,
             if hook_leaves:
                 g = hooked_grad(leaf, g)
             results[i] = g if results[i] is None else results[i] + g
-        elif capture is None:
+        elif capture is None and not getattr(leaf, "_transform_input", False):
+            # a grad/jacrev/jvp transform's own input (func/level.py) is no user's leaf:
+            # torch.func's wrapper gets no .grad (under vmap it holds a batch, no array)
             _accumulate_leaf(leaf, g, create_graph, handed)
     return results
 

@@ -34,6 +34,7 @@ class Level:
             t = x.clone()
         else:   # a leaf of its own: while traced, its graph value ends the walk too
             t = x.detach().requires_grad_()
+            t._transform_input = True   # a backward outside the level gives it no .grad
             self.fresh.add(id(t._data))
         self.fresh.add(id(t))
         return t
