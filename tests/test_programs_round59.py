@@ -30,6 +30,13 @@ give torch's losses, outputs and parameters after every step):
   np.random.choice over the plan, pad_t_like_x), MLP with SELU, torch_wrapper's
   `t.repeat(n)[:, None]` in the ODE, GradModel's autograd.grad(create_graph=True): agree
   (the OT plan's `.numpy()` is a graph break of the compiled step, with its reason).
+  Its UNetModelWrapper (guided-diffusion's UNet: timestep embedding, ResBlocks with
+  scale-shift norm and up/down-sampling resblocks, QKVAttention and the legacy order,
+  class conditioning) with train_cifar10.py's loop (clip_grad_norm_, warmup LambdaLR, the
+  state_dict EMA through `.data.copy_`) did not import: fp16_util.py's
+  `from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors` (below).
+  Agrees now (float32 rounding of gradients that are zero in exact arithmetic, biases
+  before a GroupNorm, Adam turns into lr-sized steps in both libraries).
 - ermongroup/sliced_score_matching losses/sliced_sm.py and score_matching.py (an energy
   MLP with Softplus/ELU): single_sliced_score_matching (Rademacher and sphere noise),
   sliced_VR_score_matching, sliced_score_matching(_vr) with n_particles=2 (expand +
@@ -185,3 +192,55 @@ def test_sliced_score_matching_step_compiles_whole_and_matches_torch():
                      what="loss")
     for p, q in zip(ours.parameters(), ref.parameters()):
         assert_close(p, q, rtol=1e-5, atol=1e-6, what="parameter")
+
+
+# --- torch._utils' flat buffers: guided-diffusion's fp16 master parameters ----------------
+def _master_step(lib, dtype):
+    """fp16_util's pattern: one flat fp32 master parameter for a model's parameters, the
+    model's gradients flattened into its .grad, an SGD step, the result copied back through
+    _unflatten_dense_tensors' views."""
+    from importlib import import_module
+    utils = import_module(lib.__name__ + "._utils")
+    lib.manual_seed(0)
+    model = lib.nn.Sequential(lib.nn.Linear(3, 4), lib.nn.Tanh(), lib.nn.Linear(4, 2))
+    with lib.no_grad():
+        for i, p in enumerate(model.parameters()):
+            p.copy_(lib.tensor(_MASTER_W[i]))
+    model.to(dtype)
+    params = list(model.parameters())
+    master = lib.nn.Parameter(utils._flatten_dense_tensors([p.detach().float() for p in params]))
+    x = lib.tensor(_MASTER_X).to(dtype)
+    model(x).float().pow(2).mean().backward()
+    master.grad = utils._flatten_dense_tensors([p.grad.float() for p in params])
+    with lib.no_grad():
+        master.sub_(0.5 * master.grad)
+    for p, m in zip(params, utils._unflatten_dense_tensors(master.detach(), params)):
+        p.detach().copy_(m)
+    return master, [p.float() for p in params]
+
+
+_MASTER_W = [_RNG.standard_normal(s).astype(np.float32) for s in ((4, 3), (4,), (2, 4), (2,))]
+_MASTER_X = _RNG.standard_normal((5, 3)).astype(np.float32)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_flat_master_parameters_through_torch_utils_match_torch(dtype):
+    want_master, want = _master_step(torch, getattr(torch, dtype))
+    got_master, got = _master_step(tc, getattr(tc, dtype))
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == "float32" else dict(rtol=2e-3, atol=2e-3)
+    assert_close(got_master, want_master, what="master", **tol)
+    assert_close(got_master.grad, want_master.grad, what="master.grad", **tol)
+    for g, w in zip(got, want):
+        assert_close(g, w, what="parameter", **tol)
+
+
+def test_unflattened_pieces_are_views_of_the_flat_tensor():
+    for lib in (torch, tc):
+        a, b = lib.ones(2, 3), lib.zeros(4)
+        flat = lib._utils._flatten_dense_tensors([a, b])
+        pieces = lib._utils._unflatten_dense_tensors(flat, [a, b])
+        assert isinstance(pieces, tuple) and [tuple(p.shape) for p in pieces] == [(2, 3), (4,)]
+        pieces[1][2] = 7.0
+        assert flat[8].item() == 7.0 and b[2].item() == 0.0      # flat is a copy of b
+    with pytest.raises(RuntimeError, match="_unflatten_dense_tensors"):
+        tc._utils._unflatten_dense_tensors(tc.ones(3), [tc.ones(2, 3)])

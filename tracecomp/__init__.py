@@ -10,7 +10,7 @@ from .dtypes import (DType, bool_ as bool, float16, float32, float64, int8, int1
                      int32, int64, uint8)
 from .tensor import Size, Tensor, device
 from . import torch_function as _torch_function  # noqa: F401  (before any Tensor subclass)
-from . import _C, overrides  # noqa: F401  (torch._C.DisableTorchFunctionSubclass, ...)
+from . import _C, _utils, overrides  # noqa: F401  (torch._C.DisableTorchFunctionSubclass, ...)
 from . import tensor_methods  # noqa: F401  (attaches ops to Tensor)
 from .grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import (Generator, arange, as_tensor, empty, empty_like, eye,
