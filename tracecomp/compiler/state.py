@@ -65,7 +65,8 @@ def roots_of(fn, args):
     parameters and state are inputs, not constants. They are what it reaches directly
     (`starts`: arguments, closure, the globals it names, a bound method's own object), or
     one level inside those: an element of a list, tuple or dict, an attribute of a plain
-    object (a trainer's `self.model` and `self.opt`) or an optimizer kept by a module.
+    object (a trainer's `self.model` and `self.opt`) or an optimizer kept by a module, and
+    the optimizers an optimizer found holds, at any depth (SAM steps its base_optimizer).
     `links` says how each one found inside something was reached: (holder, how, key), how
     being "attr" or "item" (follow)."""
     optimizer = optimizer_types()
@@ -87,6 +88,10 @@ def roots_of(fn, args):
                 if not isinstance(x, Module) or isinstance(value, optimizer):
                     add(value, (holder, how, key))
     walk(starts(fn, args))
+    for opt in optimizers:  # grows: an optimizer wrapping one (SAM's base_optimizer,
+        for how, holder, key, value in inside(opt):     # Lookahead's optimizer) steps it
+            if isinstance(value, optimizer):
+                add(value, (holder, how, key))
     if optimizers:      # an optimizer's step runs its step hooks: what they reach too
         walk(step_hook_starts(optimizers))
     return modules, optimizers, links
