@@ -96,3 +96,45 @@ def test_a_compiled_sam_step_is_one_graph_stepping_the_base_optimizer_as_torch()
         np.testing.assert_allclose(opts[1].base_optimizer.state[a]["momentum_buffer"].numpy(),
                                    opts[0].base_optimizer.state[b]["momentum_buffer"].numpy(),
                                    rtol=1e-5, atol=1e-6)
+
+
+def _lookahead(lib):
+    class Lookahead(lib.optim.Optimizer):
+        """Lookahead's shape: an Optimizer subclass that never calls Optimizer.__init__,
+        sharing its inner optimizer's param_groups and keeping slow weights of its own."""
+
+        def __init__(self, inner, k=2, alpha=0.5):
+            self.inner, self.k, self.alpha = inner, k, alpha
+            self.param_groups = inner.param_groups
+            self.state = {}
+            self.steps = 0
+
+        def step(self):
+            self.inner.step()
+            if self.steps % self.k == 0:
+                with lib.no_grad():
+                    for p in self.param_groups[0]["params"]:
+                        slow = self.state.setdefault(p, p.detach().clone())
+                        slow += (p - slow) * self.alpha
+                        p.copy_(slow)
+            self.steps += 1
+    return Lookahead
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_an_optimizer_whose_init_skips_optimizer_init_steps_as_torch(compiled):
+    nets = [lib.nn.Linear(4, 2) for lib in (torch, tc)]
+    nets[1].load_state_dict({k: tc.tensor(v.detach().numpy())
+                             for k, v in nets[0].state_dict().items()})
+    opts = [_lookahead(lib)(lib.optim.Adam(net.parameters(), lr=0.05))
+            for lib, net in zip((torch, tc), nets)]
+    run = tc.compile(nets[1]) if compiled else nets[1]
+    for _ in range(4):
+        x = _RNG.standard_normal((5, 4)).astype(np.float32)
+        for lib, net, opt in ((torch, nets[0], opts[0]), (tc, run, opts[1])):
+            opt.inner.zero_grad()
+            net(lib.tensor(x)).square().mean().backward()
+            opt.step()
+    for a, b in zip(nets[1].parameters(), nets[0].parameters()):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-5,
+                                   atol=1e-6)

@@ -50,11 +50,13 @@ def with_step_hooks(step):
 
     @functools.wraps(step)
     def wrapper(self, *args, **kwargs):
-        if id(self) in _IN_STEP:
+        own_pre = self.__dict__.get("_optimizer_step_pre_hooks")
+        # own_pre None: Optimizer.__init__ never ran (alphadl's Lookahead sets its fields
+        # itself), and torch wraps a class's step in that __init__: no hooks run there
+        if id(self) in _IN_STEP or own_pre is None:
             return step(self, *args, **kwargs)
         args = (self, *args)
-        for pre_hook in chain(_global_pre_hooks.values(),
-                              self._optimizer_step_pre_hooks.values()):
+        for pre_hook in chain(_global_pre_hooks.values(), own_pre.values()):
             result = pre_hook(self, args, kwargs)
             if result is not None:
                 if not (isinstance(result, tuple) and len(result) == 2):
