@@ -244,14 +244,18 @@ def own_table(holder, name, value):
     the names of its non-persistent buffers: OrderedDicts and a set), which attributes.py
     and structure.py keep; an optimizer's state (a defaultdict), written back as effects;
     or any container but a plain dict or list that an object of tracecomp's class holds
-    (a GradScaler's defaultdict of per-optimizer states)."""
+    (a GradScaler's defaultdict of per-optimizer states). An optimizer's attribute holding
+    the state of an optimizer it wraps is that state too (Lookahead's `self.fast_state =
+    self.optimizer.state`)."""
     if type(name) is not str:   # a dict's key (a parameter keying step counts)
         return False
     if isinstance(holder, Module) and name in _MODULE_TABLES:
         return True
     return type(value) not in (dict, list) and (
         type(holder).__module__.startswith("tracecomp.") and not isinstance(holder, Module)
-        or name == "state" and isinstance(holder, optimizer_types()))
+        or isinstance(holder, optimizer_types()) and (name == "state" or any(
+            value is vars(o).get("state") for o in vars(holder).values()
+            if isinstance(o, optimizer_types()))))
 
 
 _MODULE_TABLES = frozenset(("_parameters", "_buffers", "_modules", "_forward_hooks",
