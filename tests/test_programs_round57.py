@@ -19,6 +19,13 @@ parameters and optimizer state after every step):
   `defaults`), so the base optimizer's zero_grad is used in both. Eagerly tracecomp crashed
   in step (below); after the fix agrees, eager and compile(model); the compiled step broke
   its graph at the first step (below), after the fix one graph, agreeing.
+- facebookresearch/madgrad madgrad.py (MADGRAD with momentum 0.9 and L2 decay, without
+  momentum and with decoupled decay) and mirror_madgrad.py: agree eagerly and under
+  compile(model); the compiled step crashed with AttributeError (below), after the fix a
+  graph break naming the state entry, agreeing.
+- Liuhong99/Sophia sophia.py (SophiaG with its tensor step counts, update_hessian every
+  second step from a cross_entropy of labels drawn from numpy, step(bs=...), weight decay,
+  the clamped ratio): agrees, eager, compile(model) and compiled step (float32, to 1e-9).
 The gaps: an optimizer held by the optimizer a compiled step uses (SAM's `base_optimizer`,
 Lookahead's `optimizer`) was not found as an input, so its step inside the trace was refused
 ("ran the step of an optimizer it was not given") and every SAM step ran eagerly. An
@@ -28,6 +35,10 @@ step to run the step hooks, torch only the steps of classes whose Optimizer.__in
 Lookahead's `self.fast_state = self.optimizer.state` was watched as a user's dict, so the
 inner optimizer's first step, creating its state there, was refused as "a dict holding a
 tensor it computed".
+MADGRAD keeps its step count as `self.state['k'] = torch.tensor([0])`, a tensor under a
+string key of the state rather than a parameter's dict: the compiled step read every state
+entry as a dict and crashed ('Tensor' object has no attribute 'items'); now it is a graph
+break that says so (the step runs eagerly, as torch's values).
 Noticed, left: a Python number kept as an optimizer's own attribute (`self.steps += 1` in
 a custom step) is a graph break in a compiled step (object_stores.py: an Optimizer's
 attributes are not watched by kept_values.KeptWatch); in its param_groups, as Lookahead
@@ -160,3 +171,53 @@ def test_an_optimizer_whose_init_skips_optimizer_init_steps_as_torch(mode):
     for a, b in zip(nets[1].parameters(), nets[0].parameters()):
         np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-5,
                                    atol=1e-6)
+
+
+def _counted_sgd(lib):
+    class CountedSGD(lib.optim.Optimizer):
+        """MADGRAD's shape: a step count kept as a tensor under a string key of the state
+        (not a parameter's dict), read with .item() to scale the step."""
+
+        def __init__(self, params, lr):
+            super().__init__(params, dict(lr=lr))
+
+        @lib.no_grad()
+        def step(self):
+            if "k" not in self.state:
+                self.state["k"] = lib.tensor([0], dtype=lib.long)
+            k = self.state["k"].item()
+            for group in self.param_groups:
+                for p in group["params"]:
+                    state = self.state[p]
+                    if "sum" not in state:
+                        state["sum"] = lib.zeros_like(p)
+                    state["sum"].add_(p.grad)
+                    p.sub_(state["sum"] * (group["lr"] / (k + 1) ** 0.5))
+            self.state["k"] += 1
+    return CountedSGD
+
+
+def test_a_compiled_step_of_an_optimizer_keeping_a_tensor_under_a_string_key_breaks():
+    nets = [lib.nn.Linear(4, 2) for lib in (torch, tc)]
+    nets[1].load_state_dict({k: tc.tensor(v.detach().numpy())
+                             for k, v in nets[0].state_dict().items()})
+    opts = [_counted_sgd(lib)(net.parameters(), lr=0.1) for lib, net in zip((torch, tc), nets)]
+
+    def train(lib, net, opt):
+        def step(x):
+            opt.zero_grad()
+            net(x).square().mean().backward()
+            opt.step()
+        return step
+    want, got = train(torch, nets[0], opts[0]), tc.compile(train(tc, nets[1], opts[1]))
+    with pytest.warns(UserWarning, match=r"CountedSGD keeps state\['k'\] as a Tensor"):
+        for _ in range(3):      # first: made in the trace; then: found before it
+            x = _RNG.standard_normal((5, 4)).astype(np.float32)
+            want(torch.tensor(x))
+            got(tc.tensor(x))
+    for a, b in zip(nets[1].parameters(), nets[0].parameters()):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-5,
+                                   atol=1e-6)
+    assert opts[1].state["k"].item() == 3
+    with pytest.raises(tc.errors.TraceError, match=r"state\['k'\]"):
+        tc.compile(train(tc, nets[1], opts[1]), fullgraph=True)(tc.ones(5, 4))

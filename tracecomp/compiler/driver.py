@@ -177,6 +177,9 @@ class CompiledFunction:
         if context.current() is not None:   # inside another compiled call's trace: inlined
             return self.fn(*args, **kwargs)
         modules, optimizers, links = compile_state.roots_of(self.fn, args)
+        loose = compile_state.loose_state(optimizers)
+        if loose is not None:
+            return self.graph_break(loose, lambda: self.fn(*args, **kwargs))
         self._fast = None
         out = self._call(self.fn, args, kwargs, modules, optimizers, links=links)
         if self._fast is None:

@@ -97,6 +97,26 @@ def roots_of(fn, args):
     return modules, optimizers, links
 
 
+def loose_state(optimizers):
+    """A TraceError for an optimizer state entry that is not a parameter's dict (MADGRAD's
+    step count `self.state['k'] = torch.tensor([0])`), or None: compiled code reads and
+    writes back an optimizer's state per parameter, so such a step runs eagerly."""
+    for opt in optimizers:
+        for key, entries in opt.state.items():
+            if not isinstance(entries, dict):
+                return TraceError(
+                    f"{type(opt).__name__} keeps state[{_key_text(key)}] as a "
+                    f"{type(entries).__name__}, not a dict of one parameter's entries: "
+                    f"compiled code reads and writes back optimizer state per parameter "
+                    f"(state[p]['exp_avg']), so its step runs eagerly. Keep the value in "
+                    f"each parameter's entries (state[p]['k']) to compile the step.")
+    return None
+
+
+def _key_text(key):
+    return repr(key) if isinstance(key, (str, int)) else f"<a {type(key).__name__}>"
+
+
 def step_hook_starts(optimizers):
     """starts() of the step hooks the optimizers' steps run (own and global, pre and post):
     ema-pytorch's post-step hook updates its EMA model there (held as constants, every
@@ -391,6 +411,9 @@ class Snapshot:
                 effects.append(Effect("grad", k, h.grad is not None))
                 if h.grad is not None:
                     values.append(tracer.lift(h.grad))
+        loose = loose_state(self.optimizers)    # made by this step (MADGRAD's first)
+        if loose is not None:
+            raise loose
         for o, (opt, before) in enumerate(zip(self.optimizers, self.states)):
             for p, entries in opt.state.items():
                 old = before[p][1] if p in before else {}
