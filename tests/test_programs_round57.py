@@ -10,8 +10,9 @@ parameters and optimizer state after every step):
   setting BatchNorm momentum to 0, StepLR writing param_group['lr']): SAM over SGD with
   momentum and weight decay, plain and adaptive, through first_step/second_step (two
   forward/backward passes a step, `p.data = old_p`) and through step(closure): agrees in
-  float64 to 1e-15; in float32 adaptive SAM (rho 0.5) drifts from torch by 1e-5 after 3
-  steps eagerly, as float32 rounding in a chaotic step does (its first step agrees to 1e-7).
+  float64 to 1e-15; in float32 adaptive SAM (rho 0.5) drifts from torch eagerly by 1e-5 in
+  the parameters and 1e-4 in the momentum after 3 steps, as float32 rounding in a chaotic
+  step does (its first step agrees to 1e-7).
   The compiled step broke its graph at the base optimizer's step (below); after the fix one
   graph, agreeing.
 - alphadl/lookahead.pytorch lookahead.py over Adam and over SGD with momentum (k=3): its
@@ -26,6 +27,10 @@ parameters and optimizer state after every step):
 - Liuhong99/Sophia sophia.py (SophiaG with its tensor step counts, update_hessian every
   second step from a cross_entropy of labels drawn from numpy, step(bs=...), weight decay,
   the clamped ratio): agrees, eager, compile(model) and compiled step (float32, to 1e-9).
+- sail-sg/Adan adan.py (Adan, foreach and single-tensor, with and without no_prox, its own
+  global grad-norm clipping through .item()) under SequentialLR of LinearLR warmup then
+  CosineAnnealingWarmRestarts(T_mult=2), two micro-batches of gradient accumulation and
+  clip_grad_norm_: agrees, eager, compile(model) and compiled step, without a graph break.
 The gaps: an optimizer held by the optimizer a compiled step uses (SAM's `base_optimizer`,
 Lookahead's `optimizer`) was not found as an input, so its step inside the trace was refused
 ("ran the step of an optimizer it was not given") and every SAM step ran eagerly. An
