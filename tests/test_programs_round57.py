@@ -44,10 +44,11 @@ MADGRAD keeps its step count as `self.state['k'] = torch.tensor([0])`, a tensor 
 string key of the state rather than a parameter's dict: the compiled step read every state
 entry as a dict and crashed ('Tensor' object has no attribute 'items'); now it is a graph
 break that says so (the step runs eagerly, as torch's values).
-Noticed, left: a Python number kept as an optimizer's own attribute (`self.steps += 1` in
-a custom step) is a graph break in a compiled step (object_stores.py: an Optimizer's
-attributes are not watched by kept_values.KeptWatch); in its param_groups, as Lookahead
-keeps its counter, it is fed.
+Found on the way: a Python number kept as an optimizer's own attribute (`self.steps += 1`
+in a custom step, where Lookahead keeps its counter in param_groups) was a graph break in a
+compiled step, as a store compiled calls cannot repeat: kept_values.KeptWatch looked at no
+optimizer's attributes. Now replayed (fed from its second change; a Python branch on it
+compiles once per value, as torch.compile specializes such an int).
 """
 import collections
 
@@ -226,3 +227,46 @@ def test_a_compiled_step_of_an_optimizer_keeping_a_tensor_under_a_string_key_bre
     assert opts[1].state["k"].item() == 3
     with pytest.raises(tc.errors.TraceError, match=r"state\['k'\]"):
         tc.compile(train(tc, nets[1], opts[1]), fullgraph=True)(tc.ones(5, 4))
+
+
+def _every_other_sgd(lib):
+    class EveryOtherSGD(lib.optim.Optimizer):
+        """A count kept as the optimizer's own attribute (`self.steps += 1`), read by a
+        Python branch: the slow-weights pull of a Lookahead every k steps."""
+
+        def __init__(self, params, lr):
+            super().__init__(params, dict(lr=lr))
+            self.steps = 0
+
+        @lib.no_grad()
+        def step(self):
+            for group in self.param_groups:
+                for p in group["params"]:
+                    p.sub_(p.grad * group["lr"])
+                    if self.steps % 2 == 1:
+                        p.mul_(0.5)
+            self.steps += 1
+    return EveryOtherSGD
+
+
+def test_a_count_on_the_optimizer_itself_moves_every_compiled_step_as_torch():
+    nets = [lib.nn.Linear(4, 2) for lib in (torch, tc)]
+    nets[1].load_state_dict({k: tc.tensor(v.detach().numpy())
+                             for k, v in nets[0].state_dict().items()})
+    opts = [_every_other_sgd(lib)(net.parameters(), lr=0.1)
+            for lib, net in zip((torch, tc), nets)]
+    def train(net, opt):
+        def step(x):
+            opt.zero_grad()
+            net(x).square().mean().backward()
+            opt.step()
+        return step
+    want, got = train(nets[0], opts[0]), tc.compile(train(nets[1], opts[1]), fullgraph=True)
+    for _ in range(5):
+        x = _RNG.standard_normal((5, 4)).astype(np.float32)
+        want(torch.tensor(x))
+        got(tc.tensor(x))
+    assert opts[1].steps == opts[0].steps == 5
+    for a, b in zip(nets[1].parameters(), nets[0].parameters()):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-5,
+                                   atol=1e-6)

@@ -42,7 +42,6 @@ from ..errors import TraceError
 from ..ir import Node
 from ..nn.module import Module
 from ..nn.parameter import Parameter
-from ..optim.optimizer import Optimizer
 from ..tensor import Tensor
 from ..tracing.number import TracedNumber
 from .code_names import named_values, traced_functions
@@ -390,7 +389,7 @@ def _holds_traced(x, own, depth=3):
     return False
 
 
-_NOT_CONTAINERS = (type, ModuleType, FunctionType, MethodType, Tensor, Module, Optimizer, *SYNC)
+_NOT_CONTAINERS = (type, ModuleType, FunctionType, MethodType, Tensor, Module, *SYNC)
 _BUILTINS = builtins.__dict__
 
 
@@ -453,7 +452,8 @@ def _entries(x):
     a plain object's entries; a subclass's of any: a defaultdict, a Counter, an
     OrderedDict), or None for anything else (a module's attributes and an optimizer's
     state have their own write-back: attributes.py, state.py; a class of tracecomp's is
-    its own bookkeeping)."""
+    its own bookkeeping). An optimizer's other attributes are a plain object's (a custom
+    step's `self.steps += 1`), its state table left out by state.own_table."""
     if x is _BUILTINS:      # a namespace dict's __builtins__ (exec's globals, globals()):
         return None         # the interpreter's own; restore's clear() would empty it
     base = container(type(x))
