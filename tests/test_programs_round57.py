@@ -170,13 +170,8 @@ def test_an_optimizer_whose_init_skips_optimizer_init_steps_as_torch(mode):
                       opts[1])
     # the compiled step is one graph: the aliased state is the inner optimizer's own
     got = tc.compile(got, fullgraph=True) if mode == "compiled step" else got
-    for _ in range(4):
-        x = _RNG.standard_normal((5, 4)).astype(np.float32)
-        want(torch.tensor(x))
-        got(tc.tensor(x))
-    for a, b in zip(nets[1].parameters(), nets[0].parameters()):
-        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-5,
-                                   atol=1e-6)
+    _steps(want, got, 4)
+    _same_parameters(nets)
 
 
 def _counted_sgd(lib):
@@ -217,13 +212,8 @@ def test_a_compiled_step_of_an_optimizer_keeping_a_tensor_under_a_string_key_bre
         return step
     want, got = train(torch, nets[0], opts[0]), tc.compile(train(tc, nets[1], opts[1]))
     with pytest.warns(UserWarning, match=r"CountedSGD keeps state\['k'\] as a Tensor"):
-        for _ in range(3):      # first: made in the trace; then: found before it
-            x = _RNG.standard_normal((5, 4)).astype(np.float32)
-            want(torch.tensor(x))
-            got(tc.tensor(x))
-    for a, b in zip(nets[1].parameters(), nets[0].parameters()):
-        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-5,
-                                   atol=1e-6)
+        _steps(want, got, 3)    # first: made in the trace; then: found before it
+    _same_parameters(nets)
     assert opts[1].state["k"].item() == 3
     with pytest.raises(tc.errors.TraceError, match=r"state\['k'\]"):
         tc.compile(train(tc, nets[1], opts[1]), fullgraph=True)(tc.ones(5, 4))
@@ -262,11 +252,21 @@ def test_a_count_on_the_optimizer_itself_moves_every_compiled_step_as_torch():
             opt.step()
         return step
     want, got = train(nets[0], opts[0]), tc.compile(train(nets[1], opts[1]), fullgraph=True)
-    for _ in range(5):
+    _steps(want, got, 5)
+    assert opts[1].steps == opts[0].steps == 5
+    _same_parameters(nets)
+
+
+def _steps(want, got, n):
+    """n steps of torch's `want` and tracecomp's `got` on the same random batches."""
+    for _ in range(n):
         x = _RNG.standard_normal((5, 4)).astype(np.float32)
         want(torch.tensor(x))
         got(tc.tensor(x))
-    assert opts[1].steps == opts[0].steps == 5
+
+
+def _same_parameters(nets):
+    """tracecomp's net (nets[1]) has torch's (nets[0]) parameters."""
     for a, b in zip(nets[1].parameters(), nets[0].parameters()):
         np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-5,
                                    atol=1e-6)

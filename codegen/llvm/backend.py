@@ -349,14 +349,14 @@ def _entry_runner(graph, plan, emit_kernels, first, kernel_names, names, split, 
     structures = {keys[g.root]: kernel_names[g.root] for g in first}
     earlier = kernel_reuse.found(structures)
     linked = {structures[s]: library.address(name) for s, (library, name) in earlier.items()}
-    own = [name for s, name in structures.items() if s not in earlier]
+    own = {s: name for s, name in structures.items() if s not in earlier}    # compiled here
     # the native steps' first run needs the native pool's library (parallel.run_steps)
     imports = shared_gemm.Imports({**blas_symbols, **linked}, shared,
                                   [native_pool.library] if entry_names else ())
 
     def emit_module():
         module = engine.new_module(f"graph{next(_module_ids)}")
-        emit_kernels(module, set(earlier))
+        emit_kernels(module, earlier)
         stage.enter("emitting the entry functions")
         def product(group):
             """What computes a product group: the BLAS symbol, or a generated GEMM or dots
@@ -381,19 +381,20 @@ def _entry_runner(graph, plan, emit_kernels, first, kernel_names, names, split, 
         # with TRACECOMP_PROFILE the emission itself lists the profiled calls: always emit
         if recipe_text is None or profile is not None:
             split_compile.warm_up(len(own))     # a large module: start the worker
-            library = cache.compile_module(emit_module(), entry_names + own, imports=imports)
+            library = cache.compile_module(emit_module(), entry_names + list(own.values()),
+                                           imports=imports)
         else:
             codes = {root: code + (" after the BLAS" if root in tiered else "")
                      for root, (code, *_) in gemm.items()}
             recipe_text += "\n" + recipe.plan(graph, layout, memory_plan, kernel_names, keys,
                                                codes) \
                 + f"\nkernels linked from earlier graphs: {sorted(linked)}"
-            library = cache.compile_recipe(recipe_text, emit_module, entry_names + own,
+            library = cache.compile_recipe(recipe_text, emit_module,
+                                           entry_names + list(own.values()),
                                            imports=imports,
                                            on_miss=lambda: split_compile.warm_up(len(own)))
         stage.end(len(entry_names))
-        kernel_reuse.keep(library, {s: name for s, name in structures.items()
-                                    if s not in earlier})
+        kernel_reuse.keep(library, own)
         library.uses = list({id(lib): lib for lib, _ in earlier.values()}.values())
         plan.log += [f"{name}: compiled by an earlier graph, linked" for name in linked]
     stage.enter("building the runner")
